@@ -1,0 +1,10 @@
+"""torinvest: investigate GuardDuty TorIPCaller findings.
+
+The package follows AWS's resolution steps for ``UnauthorizedAccess:IAMUser/TorIPCaller`` and
+``Recon:IAMUser/TorIPCaller``: find the finding and the access key in it (:mod:`torinvest.findings`),
+pull that key's CloudTrail activity, chart it by source IP, and record a verdict.
+"""
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]

@@ -1,0 +1,126 @@
+"""One exception tree for torinvest, plus the ``DataIssue`` record for partial results.
+
+::
+
+    TorinvestError                      base; ``str(e)`` is one line, ``e.hint`` says what to do
+    ├── InputError                      the analyst's input is wrong (file, field, ID, option)
+    │   ├── FindingFileError            a findings file cannot be read (empty, invalid JSON, not a finding)
+    │   ├── NoFindingsError             a folder or input holds no finding at all
+    │   ├── InvalidFindingIdError       a finding ID that is not a GuardDuty finding ID
+    │   ├── InvalidRegionError          a region name that is not a region name
+    │   ├── NotATorFindingError         a finding of another type where a Tor finding was needed
+    │   ├── MissingKeyDetailsError      a finding without ``resource.accessKeyDetails``
+    │   └── FindingNotFoundError        a requested finding ID is not in the input
+    └── AwsError                        AWS answered with an error (or could not be reached)
+        ├── AccessDeniedError           the caller lacks an IAM permission (``hint`` names the action)
+        ├── NotEnabledError             the service is not set up there (no GuardDuty detector, region not enabled)
+        └── EndpointError               the endpoint could not be reached
+
+Problems that do not stop a run (one bad file among good ones, one region that failed) are kept as
+:class:`DataIssue` records next to the results, so that "no events" and "not allowed to look" never
+read the same.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+class TorinvestError(Exception):
+    """Base of every torinvest error: a one-line message and a hint on what to do."""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class InputError(TorinvestError):
+    """The analyst's input (a file, a field, an ID, an option) is wrong."""
+
+
+class FindingFileError(InputError):
+    """A findings file that cannot be read as GuardDuty findings."""
+
+    def __init__(self, path: str, problem: str, *, hint: str | None = None) -> None:
+        super().__init__(f"{path}: {problem}", hint=hint)
+        self.path = path
+        self.problem = problem
+
+
+class NoFindingsError(InputError):
+    """An input that holds no GuardDuty finding at all."""
+
+
+class InvalidFindingIdError(InputError):
+    """A finding ID that cannot be a GuardDuty finding ID."""
+
+
+class InvalidRegionError(InputError):
+    """A region name that is not shaped like an AWS region name."""
+
+
+class NotATorFindingError(InputError):
+    """A finding whose type is not one of the Tor finding types."""
+
+
+class MissingKeyDetailsError(InputError):
+    """A finding that names no access key (no ``resource.accessKeyDetails``)."""
+
+
+class FindingNotFoundError(InputError):
+    """A finding ID that is not among the loaded findings."""
+
+
+class AwsError(TorinvestError):
+    """AWS answered with an error, or could not be reached."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        service: str | None = None,
+        region: str | None = None,
+        operation: str | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.service = service
+        self.region = region
+        self.operation = operation
+        self.code = code
+
+
+class AccessDeniedError(AwsError):
+    """The caller lacks a permission; ``hint`` names the IAM action needed."""
+
+
+class NotEnabledError(AwsError):
+    """The service is not set up where it was asked (no detector, region not enabled)."""
+
+
+class EndpointError(AwsError):
+    """The AWS endpoint could not be reached (network, DNS, TLS)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DataIssue:
+    """One problem that left part of a result missing.
+
+    ``source`` names where (a file path, ``guardduty:eu-west-1``, …); ``problem`` says what and,
+    where it helps, what to do.
+    """
+
+    source: str
+    problem: str
+
+    def to_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+    @classmethod
+    def from_error(cls, source: str, error: BaseException) -> DataIssue:
+        return cls(source=source, problem=str(error))
