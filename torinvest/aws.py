@@ -203,7 +203,7 @@ class Aws:
         log.info("assuming role %s", cfg.role_arn)
         assumed = botocore.session.Session(profile=cfg.profile)
         assumed.user_agent_extra = USER_AGENT_EXTRA
-        assumed._credentials = DeferredRefreshableCredentials(  # noqa: SLF001 - documented pattern
+        assumed._credentials = DeferredRefreshableCredentials(
             method="assume-role", refresh_using=fetcher.fetch_credentials
         )
         return assumed
@@ -224,7 +224,7 @@ class Aws:
             "user_agent_extra": USER_AGENT_EXTRA,
             "max_pool_connections": max(10, self.config.max_workers * 2),
         }
-        if not _retry_configured(self.session._session):  # noqa: SLF001
+        if not _retry_configured(self.session._session):
             kwargs["retries"] = {"mode": DEFAULT_RETRY_MODE, "max_attempts": DEFAULT_MAX_ATTEMPTS}
         return Config(**kwargs)
 
@@ -290,7 +290,7 @@ class Aws:
         def run(region: str) -> tuple[str, T | BaseException]:
             try:
                 return region, fn(region)
-            except Exception as e:  # noqa: BLE001 - kept and reported per region by the caller
+            except Exception as e:
                 return region, e
 
         workers = max(1, min(self.config.max_workers, len(regions)))
@@ -350,7 +350,9 @@ def translate_error(
     where = f"{service} in {region}" if region else service
     if isinstance(error, ClientError):
         err = error.response.get("Error", {})
-        code = str(err.get("Code") or error.response.get("ResponseMetadata", {}).get("HTTPStatusCode"))
+        code = str(
+            err.get("Code") or error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        )
         message = err.get("Message") or str(error)
         op = operation or getattr(error, "operation_name", None)
         kw: dict[str, Any] = dict(service=service, region=region, operation=op, code=code)
@@ -395,5 +397,9 @@ def translate_error(
         )
     if isinstance(error, AwsError):
         return error
-    return AwsError(f"{service} call failed in {region or 'home region'}: {error}",
-                    service=service, region=region, operation=operation)
+    return AwsError(
+        f"{service} call failed in {region or 'home region'}: {error}",
+        service=service,
+        region=region,
+        operation=operation,
+    )

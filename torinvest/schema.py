@@ -1,0 +1,146 @@
+"""Column contracts of the frames torinvest returns: names, dtypes, meaning.
+
+Each frame is described once here as a tuple of :class:`Column`; :func:`conform` gives a frame
+exactly that column order and those dtypes, and :func:`contract_markdown` renders the contract for
+the README. Missing values are ``NA`` (never ``""``); times are UTC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import pandas as pd
+
+UTC_TIME = "datetime64[us, UTC]"
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    name: str
+    dtype: str
+    meaning: str
+
+
+FINDINGS_COLUMNS: tuple[Column, ...] = (
+    Column("id", "string", "GuardDuty finding ID"),
+    Column("type", "category", "finding type, e.g. UnauthorizedAccess:IAMUser/TorIPCaller"),
+    Column("account_id", "category", "account the finding belongs to"),
+    Column("region", "category", "region the finding was raised in"),
+    Column("severity", "Float64", "GuardDuty severity (0.1–10)"),
+    Column("title", "string", "finding title"),
+    Column("created_at", UTC_TIME, "when GuardDuty created the finding"),
+    Column("updated_at", UTC_TIME, "when GuardDuty last updated it"),
+    Column("first_seen", UTC_TIME, "service.eventFirstSeen: first activity it aggregates"),
+    Column("last_seen", UTC_TIME, "service.eventLastSeen: last activity it aggregates"),
+    Column("count", "Int64", "service.count: how many times the activity was seen"),
+    Column("archived", "boolean", "service.archived"),
+    Column("access_key_id", "string", "resource.accessKeyDetails.accessKeyId"),
+    Column("key_kind", "category", "long-term (AKIA), temporary (ASIA) or other"),
+    Column("principal_id", "string", "resource.accessKeyDetails.principalId"),
+    Column("user_name", "string", "resource.accessKeyDetails.userName"),
+    Column(
+        "user_type", "category", "resource.accessKeyDetails.userType (IAMUser, AssumedRole, Root…)"
+    ),
+    Column("tor_ip", "string", "remote IP of the call (remoteIpDetails.ipAddressV4 or V6)"),
+    Column("country", "string", "remoteIpDetails.country.countryName"),
+    Column("asn", "string", "remoteIpDetails.organization.asn"),
+    Column("asn_org", "string", "remoteIpDetails.organization.asnOrg"),
+    Column("api", "string", "awsApiCallAction.api: the API called"),
+    Column("service_name", "string", "awsApiCallAction.serviceName, e.g. iam.amazonaws.com"),
+    Column("detector_id", "string", "service.detectorId"),
+    Column("sample", "boolean", "a GuardDuty sample finding (additionalInfo.sample)"),
+    Column("shape", "category", "input shape: api, raw, get-findings, eventbridge, asff, …"),
+    Column("origin", "string", "where it came from: file[index] or guardduty:<region>"),
+    Column("raw", "object", "the finding exactly as read (dict)"),
+)
+
+
+EVENTS_COLUMNS: tuple[Column, ...] = (
+    Column("event_time", UTC_TIME, "eventTime"),
+    Column("event_id", "string", "eventID (rows are unique on it)"),
+    Column("event_name", "category", "eventName, e.g. ListUsers"),
+    Column("event_source", "category", "eventSource, e.g. iam.amazonaws.com"),
+    Column("aws_region", "category", "awsRegion the call was made to"),
+    Column("source_ip", "category", "sourceIPAddress (an IP, or a service name for AWS calls)"),
+    Column("user_agent", "category", "userAgent (attacker-written text)"),
+    Column("error_code", "category", "errorCode; NA for a successful call"),
+    Column("error_message", "string", "errorMessage"),
+    Column("read_only", "boolean", "readOnly"),
+    Column("event_type", "category", "eventType (AwsApiCall, AwsConsoleSignIn, …)"),
+    Column("access_key_id", "category", "userIdentity.accessKeyId"),
+    Column("principal_id", "category", "userIdentity.principalId"),
+    Column("user_type", "category", "userIdentity.type (IAMUser, AssumedRole, Root, …)"),
+    Column("user_name", "category", "userIdentity.userName, or the role session name"),
+    Column("arn", "category", "userIdentity.arn"),
+    Column("account_id", "category", "userIdentity.accountId"),
+    Column("recipient_account_id", "category", "recipientAccountId: the account that logged it"),
+    Column("session_issuer_arn", "category", "userIdentity.sessionContext.sessionIssuer.arn"),
+    Column(
+        "mfa_authenticated", "boolean", "userIdentity.sessionContext.attributes.mfaAuthenticated"
+    ),
+    Column("request_parameters", "string", "requestParameters as JSON text (attacker-written)"),
+    Column("response_elements", "string", "responseElements as JSON text"),
+    Column("derived", "boolean", "activity of a key minted by the suspect key (follow-derived)"),
+    Column("source", "category", "which source produced the row: logs, lookup, duckdb, athena"),
+    Column("origin", "category", "file path, s3:// URL or lookup:<region> the row came from"),
+)
+
+
+def _empty(dtype: str) -> pd.Series:
+    return pd.Series([], dtype=dtype)
+
+
+def conform(frame: pd.DataFrame | Iterable[Mapping], columns: tuple[Column, ...]) -> pd.DataFrame:
+    """Return a frame with exactly ``columns``, in order and with their dtypes.
+
+    Missing columns are added as all-NA; extra columns are dropped; empty strings become NA.
+    """
+    df = frame if isinstance(frame, pd.DataFrame) else pd.DataFrame(list(frame))
+    out: dict[str, pd.Series] = {}
+    for col in columns:
+        if col.name not in df.columns:
+            s = pd.Series([None] * len(df), index=df.index, dtype="object")
+        else:
+            s = df[col.name]
+        out[col.name] = _cast(s, col.dtype) if len(df) else _empty(col.dtype)
+    result = pd.DataFrame(out)
+    return result.reset_index(drop=True)
+
+
+def _cast(s: pd.Series, dtype: str) -> pd.Series:
+    if dtype == "object":
+        return s.astype("object")
+    if dtype.startswith("datetime64"):
+        return pd.to_datetime(s, utc=True, format="ISO8601", errors="coerce").astype(dtype)
+    if dtype in ("string", "category"):
+        s = s.astype("object").where(s.notna(), None)
+        s = s.map(lambda v: None if v is None or v == "" else str(v))
+        return s.astype("string").astype("category") if dtype == "category" else s.astype("string")
+    if dtype == "boolean":
+        return s.map(_to_bool).astype("boolean")
+    if dtype in ("Int64", "Float64"):
+        return pd.to_numeric(s, errors="coerce").astype(dtype)
+    return s.astype(dtype)
+
+
+def _to_bool(v: object) -> bool | None:
+    if v is None or (isinstance(v, float) and v != v):
+        return None
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, str):
+        low = v.strip().lower()
+        if low in ("true", "1", "yes"):
+            return True
+        if low in ("false", "0", "no"):
+            return False
+        return None
+    return bool(v)
+
+
+def contract_markdown(columns: tuple[Column, ...]) -> str:
+    """The contract as a Markdown table (used in the README and docstrings)."""
+    rows = ["| column | dtype | meaning |", "|---|---|---|"]
+    rows += [f"| `{c.name}` | {c.dtype} | {c.meaning} |" for c in columns]
+    return "\n".join(rows)
