@@ -301,7 +301,10 @@ def asff_to_finding(asff: Mapping[str, Any]) -> dict[str, Any]:
                     "remoteIpDetails": remote,
                 },
             },
-            "additionalInfo": {"sample": pf.get("aws/guardduty/service/additionalInfo/sample")},
+            "additionalInfo": {
+                "value": pf.get("aws/guardduty/service/additionalInfo/value"),
+                "type": pf.get("aws/guardduty/service/additionalInfo/type"),
+            },
         },
     }
 
@@ -447,10 +450,19 @@ def read_findings_file(path: Path) -> tuple[list[Finding], list[DataIssue]]:
         doc = orjson.loads(data)
     except orjson.JSONDecodeError as whole_error:
         lines = [ln for ln in data.splitlines() if ln.strip()]
-        if len(lines) < 2:
+        if len(lines) < 2 or not _is_json(lines[0]):
+            # One document (pretty-printed or not) that does not parse: one issue for the file.
             return [], [_json_issue(name, whole_error)]
         return _read_json_lines(name, lines)
     return extract_findings(doc, name)
+
+
+def _is_json(line: bytes) -> bool:
+    try:
+        orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return False
+    return True
 
 
 def _json_issue(name: str, e: orjson.JSONDecodeError) -> DataIssue:
@@ -669,11 +681,27 @@ def _row(f: Finding) -> dict[str, Any]:
         "api": call.get("api"),
         "service_name": call.get("serviceName"),
         "detector_id": svc.get("detectorId"),
-        "sample": _get(svc, "additionalInfo", "sample") or False,
+        "sample": _is_sample(svc.get("additionalInfo")),
         "shape": f.shape,
         "origin": f.origin,
         "raw": f.original if f.original is not None else f.data,
     }
+
+
+def _is_sample(info: Any) -> bool:
+    """additionalInfo.sample: an object in raw findings, JSON text in ``value`` on the wire."""
+    if not isinstance(info, Mapping):
+        return False
+    if "sample" in info:
+        return str(info["sample"]).lower() == "true"
+    value = info.get("value")
+    if isinstance(value, str) and '"sample"' in value:
+        try:
+            decoded = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return False
+        return isinstance(decoded, dict) and decoded.get("sample") is True
+    return False
 
 
 def normalize_findings(findings: Iterable[Finding]) -> pd.DataFrame:

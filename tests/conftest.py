@@ -1,0 +1,133 @@
+"""Shared fixtures: no test reaches real AWS; moto and tests/fake_aws stand in for it.
+
+- ``no_real_aws`` (autouse): fake credentials, empty AWS config files, no profile or endpoint
+  overrides from the developer's shell, IMDS off, a dead proxy for anything that is not loopback
+  (so subprocesses such as a papermill kernel fail fast too), and botocore's HTTP sender patched to
+  raise :class:`~tests.fake_aws.RealAwsCallError` for any non-loopback URL. A call swallowed by an
+  ``except Exception`` still fails the test at teardown. Yields the list of blocked URLs.
+- ``moto_server`` (session) / ``moto`` (function): moto's server on a free loopback port; ``moto``
+  resets its state and sets ``AWS_ENDPOINT_URL`` to it (S3, IAM, STS...).
+- ``fake_aws_server`` (session) / ``fake_aws`` (function): :class:`~tests.fake_aws.FakeAws`, reset,
+  with ``AWS_ENDPOINT_URL_GUARDDUTY`` and ``AWS_ENDPOINT_URL_CLOUDTRAIL`` set to it.
+
+Each pytest-xdist worker is a process of its own, so it gets its own servers.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import boto3
+import botocore.httpsession
+import pytest
+from botocore.awsrequest import AWSPreparedRequest
+
+from tests.fake_aws import FakeAws, RealAwsCallError
+
+pytest_plugins = ["pytester"]  # test_fake_aws.py proves the guard fails a test
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+TEST_REGION = "us-east-1"
+
+
+@pytest.fixture(scope="session")
+def _empty_aws_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("aws") / "empty"
+    path.write_text("")
+    return path
+
+
+@pytest.fixture(scope="session")
+def _dead_proxy_url() -> Iterator[str]:
+    """A loopback port that is bound but never listens: connecting to it is refused at once."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+@pytest.fixture(autouse=True)
+def no_real_aws(
+    monkeypatch: pytest.MonkeyPatch, _empty_aws_config: Path, _dead_proxy_url: str
+) -> Iterator[list[str]]:
+    """Make any attempt to reach real AWS fail the test, naming the URL."""
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_CONFIG_FILE": str(_empty_aws_config),
+        "AWS_SHARED_CREDENTIALS_FILE": str(_empty_aws_config),
+        "AWS_REGION": TEST_REGION,
+        "AWS_DEFAULT_REGION": TEST_REGION,
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }.items():
+        monkeypatch.setenv(name, value)
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.setenv(name, _dead_proxy_url)
+        monkeypatch.setenv(name.lower(), _dead_proxy_url)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+
+    blocked: list[str] = []
+    send = botocore.httpsession.URLLib3Session.send
+
+    def guarded_send(self: botocore.httpsession.URLLib3Session, request: AWSPreparedRequest) -> Any:
+        if urlsplit(request.url).hostname not in LOOPBACK_HOSTS:
+            blocked.append(request.url)
+            raise RealAwsCallError(f"test tried to reach real AWS: {request.method} {request.url}")
+        return send(self, request)
+
+    monkeypatch.setattr(botocore.httpsession.URLLib3Session, "send", guarded_send)
+    yield blocked
+    if blocked:
+        pytest.fail(f"test tried to reach real AWS (blocked): {blocked}", pytrace=False)
+
+
+def _post(url: str) -> None:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(urllib.request.Request(url, data=b"", method="POST"), timeout=10):
+        pass
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    """moto's server (S3, IAM, STS...) on a free loopback port; yields its URL."""
+    from moto.server import ThreadedMotoServer  # slow to import: only when a test needs it
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def moto(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """moto with empty state, and ``AWS_ENDPOINT_URL`` pointing at it; yields its URL."""
+    _post(f"{moto_server}/moto-api/reset")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
+    return moto_server
+
+
+@pytest.fixture(scope="session")
+def fake_aws_server() -> Iterator[FakeAws]:
+    with FakeAws() as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake_aws(fake_aws_server: FakeAws, monkeypatch: pytest.MonkeyPatch) -> FakeAws:
+    """The GuardDuty/CloudTrail fake, reset, with the service endpoint variables pointing at it."""
+    fake_aws_server.reset()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_GUARDDUTY", fake_aws_server.url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDTRAIL", fake_aws_server.url)
+    return fake_aws_server

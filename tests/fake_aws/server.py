@@ -1,0 +1,1057 @@
+"""A local fake of the GuardDuty findings APIs and CloudTrail LookupEvents, spoken over HTTP.
+
+Real boto3 clients talk to it through ``AWS_ENDPOINT_URL_GUARDDUTY`` / ``AWS_ENDPOINT_URL_CLOUDTRAIL``
+(or ``endpoint_url=fake.url``), so serialization, pagination, retries and throttling run for real.
+Every request is routed, parsed and validated with botocore's own service models: the method and
+``requestUri`` template (GuardDuty, rest-json) or ``X-Amz-Target`` (CloudTrail, json 1.1) pick the
+operation, the input shape's ``location``/``locationName`` say where each parameter is, and
+``botocore.validate.ParamValidator`` plus the model's ``max``/``enum`` limits (which botocore itself
+does not check) decide whether the request is valid. Region and service come from the SigV4
+``Authorization`` credential scope; the account is :attr:`FakeAws.account_id`.
+
+Served operations:
+
+- GuardDuty: ListDetectors, ListFindings (FindingCriteria on any dotted finding field with
+  Eq/Neq/Equals/NotEquals/Matches/NotMatches and Gt/Gte/Lt/Lte/GreaterThan.../LessThanOrEqual,
+  timestamps compared in epoch milliseconds; SortCriteria; 50 per page), GetFindings,
+  ArchiveFindings, UnarchiveFindings (50 IDs per call), CreateFilter, ListFilters,
+  GetAdministratorAccount. Last pages carry ``nextToken: ""``, as GuardDuty sends.
+- CloudTrail: LookupEvents over stored log *records*, newest first, one lookup attribute, time
+  window, 50 per page, 2 requests/s per region (``ThrottlingException``, HTTP 400).
+
+State API (all methods thread-safe)::
+
+    fake = FakeAws(account_id="123456789012").start()     # or: with FakeAws() as fake: ...
+    fake.url                                            # http://127.0.0.1:PORT
+    gd = fake.guardduty("us-east-1")
+    detector_id = gd.add_detector()                     # or add_detector("d1e2...")
+    gd.add_findings([raw_camel_case_finding, ...])      # into the region's only detector
+    gd.set_administrator("111122223333")                # member account; None = standalone/admin
+    gd.findings, gd.archived_ids, gd.filters
+    fake.cloudtrail("us-east-1").add_records(log["Records"])
+    fake.fail("cloudtrail", "eu-west-1", "AccessDeniedException")   # every request there fails
+    fake.fail("guardduty", "*", 500, operation="GetFindings", times=2)  # raw HTTP 500, twice
+    fake.fail("guardduty", "us-west-2", DROP)           # close the connection without answering
+    fake.clear_failures()
+    fake.set_lookup_rate(2.0)                           # LookupEvents per second per region; None = off
+    fake.throttle_share = 0.3                           # also throttle 30% of allowed LookupEvents
+    fake.requests                                       # [LoggedRequest(service, region, operation,
+                                                        #   params, status), ...] snapshot
+    fake.calls("LookupEvents", region="us-east-1")      # the same, filtered
+    fake.archived_ids, fake.filters                     # across regions
+    fake.reset()                                        # empty state, default limits, no failures
+"""
+
+from __future__ import annotations
+
+import copy
+import fnmatch
+import json
+import random
+import re
+import secrets
+import threading
+import time
+import traceback
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, NamedTuple
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import botocore.session
+from botocore.model import OperationModel, ServiceModel, Shape
+from botocore.utils import parse_timestamp
+from botocore.validate import ParamValidator
+
+DEFAULT_ACCOUNT_ID = "123456789012"
+DEFAULT_LOOKUP_RATE = 2.0
+#: ``fail()`` code that closes the connection without an answer.
+DROP = "drop"
+#: ``fail()`` code that answers a bare HTTP 500 (not an AWS error document).
+HTTP_500 = 500
+
+GUARDDUTY_INVALID_INPUT = (
+    "The request is rejected because an invalid or out-of-range value is specified as an input "
+    "parameter."
+)
+DETECTOR_NOT_OWNED = (
+    "The request is rejected because the input detectorId is not owned by the current account."
+)
+MEMBER_CANNOT_ARCHIVE = (
+    "The request is rejected because the current account cannot archive findings: it is a "
+    "GuardDuty member account; archive from the administrator account."
+)
+GUARDDUTY_PAGE_SIZE = 50
+CLOUDTRAIL_PAGE_SIZE = 50
+
+_SCOPE_RE = re.compile(r"Credential=[^/,\s]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
+_TIME_FIELDS = frozenset(
+    {"updatedAt", "createdAt", "service.eventFirstSeen", "service.eventLastSeen"}
+)
+_NUMERIC_OPS: dict[str, Callable[[float, float], bool]] = {
+    "Gt": float.__gt__,
+    "Gte": float.__ge__,
+    "Lt": float.__lt__,
+    "Lte": float.__le__,
+    "GreaterThan": float.__gt__,
+    "GreaterThanOrEqual": float.__ge__,
+    "LessThan": float.__lt__,
+    "LessThanOrEqual": float.__le__,
+}
+_ERROR_STATUS = {
+    ("guardduty", "AccessDeniedException"): 403,
+    ("guardduty", "UnrecognizedClientException"): 403,
+    ("guardduty", "TooManyRequestsException"): 429,
+    ("guardduty", "InternalServerErrorException"): 500,
+    ("cloudtrail", "InternalFailure"): 500,
+    ("cloudtrail", "ServiceUnavailable"): 503,
+}
+_CONTENT_TYPE = {"guardduty": "application/json", "cloudtrail": "application/x-amz-json-1.1"}
+
+
+class LoggedRequest(NamedTuple):
+    """One request the fake answered (or dropped: status 0)."""
+
+    service: str
+    region: str
+    operation: str
+    params: dict[str, Any]
+    status: int
+
+
+class ApiError(Exception):
+    """An AWS error answer: ``code`` is what botocore reports as ``Error.Code``."""
+
+    def __init__(self, code: str, message: str, *, status: int = 400, wire_type: str = "") -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.status = status
+        self.wire_type = wire_type or code
+
+
+class NotImplementedByFake(ApiError):
+    """An operation that exists in the service model but that this fake does not serve."""
+
+    def __init__(self, service: str, operation: str) -> None:
+        super().__init__(
+            "NotImplementedByFake",
+            f"[fake_aws] {service} {operation} is not implemented by tests/fake_aws",
+            status=501,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _HttpResponse:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass(slots=True)
+class _Failure:
+    code: str | int
+    status: int | None
+    message: str | None
+    remaining: int | None
+
+
+# --------------------------------------------------------------------------- model helpers
+
+
+def _from_wire(shape: Shape, value: Any) -> Any:
+    """Wire JSON → botocore input params (member names; timestamps as datetimes)."""
+    kind = shape.type_name
+    if kind == "structure" and isinstance(value, dict):
+        out = {}
+        for name, member in shape.members.items():
+            key = member.serialization.get("name", name)
+            if "location" not in member.serialization and key in value:
+                out[name] = _from_wire(member, value[key])
+        return out
+    if kind == "list" and isinstance(value, list):
+        return [_from_wire(shape.member, v) for v in value]
+    if kind == "map" and isinstance(value, dict):
+        return {k: _from_wire(shape.value, v) for k, v in value.items()}
+    if kind == "timestamp" and isinstance(value, int | float) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, UTC)
+    return value
+
+
+def _from_query(shape: Shape, values: list[str]) -> Any:
+    if shape.type_name == "list":
+        return values
+    value = values[-1]
+    if shape.type_name in ("integer", "long"):
+        try:
+            return int(value)
+        except ValueError:
+            return value  # ParamValidator reports the type
+    if shape.type_name == "boolean":
+        return {"true": True, "false": False}.get(value, value)
+    return value
+
+
+def _limit_problems(value: Any, shape: Shape, path: str) -> Iterator[str]:
+    """The model's ``max`` and ``enum`` constraints, which botocore's ParamValidator skips."""
+    meta, kind = shape.metadata, shape.type_name
+    if kind == "structure" and isinstance(value, dict):
+        for name, member in shape.members.items():
+            if name in value:
+                yield from _limit_problems(value[name], member, f"{path}.{name}".lstrip("."))
+        return
+    size = None
+    if kind in ("list", "map", "string") and isinstance(value, list | dict | str):
+        size = len(value)
+    elif kind in ("integer", "long") and isinstance(value, int):
+        size = value
+    if size is not None and "max" in meta and size > meta["max"]:
+        what = "value" if kind in ("integer", "long") else "length"
+        yield f"Invalid {what} for parameter {path}: {size}, valid max {what}: {meta['max']}"
+    if kind == "string" and shape.enum and isinstance(value, str) and value not in shape.enum:
+        yield f"Invalid value for parameter {path}: {value!r}, valid values: {shape.enum}"
+    if kind == "list" and isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _limit_problems(item, shape.member, f"{path}[{i}]")
+    if kind == "map" and isinstance(value, dict):
+        for key, item in value.items():
+            yield from _limit_problems(item, shape.value, f"{path}.{key}")
+
+
+def validation_problems(params: Mapping[str, Any], shape: Shape | None) -> list[str]:
+    """Everything wrong with ``params`` for ``shape``: ParamValidator's report plus max/enum."""
+    if shape is None:
+        return [] if not params else [f"unexpected parameters {sorted(params)}"]
+    report = ParamValidator().validate(params, shape)
+    problems = report.generate_report().splitlines() if report.has_errors() else []
+    return problems + list(_limit_problems(params, shape, ""))
+
+
+def _template_regex(template: str) -> re.Pattern[str]:
+    parts = re.split(r"\{(\w+\+?)\}", template)
+    regex = "".join(
+        re.escape(p)
+        if i % 2 == 0
+        else (f"(?P<{p[:-1]}>.+)" if p.endswith("+") else f"(?P<{p}>[^/]+)")
+        for i, p in enumerate(parts)
+    )
+    return re.compile(f"{regex}$")
+
+
+def _epoch_ms(text: str) -> float:
+    return datetime.fromisoformat(text).timestamp() * 1000
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+# --------------------------------------------------------------------------- GuardDuty state
+
+
+def _field_values(node: Any, parts: list[str]) -> list[Any]:
+    """Values at a dotted path of a finding; lists on the way are searched element by element."""
+    if isinstance(node, list):
+        return [v for item in node for v in _field_values(item, parts)]
+    if not parts:
+        return [] if node is None else [node]
+    if not isinstance(node, dict) or parts[0] not in node:
+        return []
+    return _field_values(node[parts[0]], parts[1:])
+
+
+def _comparable(name: str, value: Any) -> float | None:
+    if name in _TIME_FIELDS and isinstance(value, str):
+        return _epoch_ms(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
+def _matches_condition(finding: Mapping[str, Any], name: str, condition: Mapping[str, Any]) -> bool:
+    values = _field_values(finding, name.split("."))
+    texts = [_as_text(v) for v in values]
+    for op, operand in condition.items():
+        if op in ("Eq", "Equals") and not set(texts) & set(operand):
+            return False
+        if op in ("Neq", "NotEquals") and set(texts) & set(operand):
+            return False
+        if op == "Matches" and not any(fnmatch.fnmatchcase(t, p) for t in texts for p in operand):
+            return False
+        if op == "NotMatches" and any(fnmatch.fnmatchcase(t, p) for t in texts for p in operand):
+            return False
+        if op in _NUMERIC_OPS:
+            numbers = [n for n in (_comparable(name, v) for v in values) if n is not None]
+            if not any(_NUMERIC_OPS[op](n, float(operand)) for n in numbers):
+                return False
+    return True
+
+
+class GuardDutyRegion:
+    """GuardDuty in one region of the fake account: detectors, findings, filters, administrator."""
+
+    def __init__(self, region: str, lock: threading.RLock) -> None:
+        self.region = region
+        self._lock = lock
+        self._detectors: dict[str, dict[str, dict[str, Any]]] = {}
+        self._filters: list[dict[str, Any]] = []
+        self.administrator: dict[str, Any] | None = None
+
+    def add_detector(self, detector_id: str | None = None) -> str:
+        """Create a detector (a random 32-hex ID unless given) and return its ID."""
+        detector_id = detector_id or uuid.uuid4().hex
+        with self._lock:
+            self._detectors.setdefault(detector_id, {})
+        return detector_id
+
+    def add_findings(
+        self, findings: Iterable[Mapping[str, Any]], detector_id: str | None = None
+    ) -> None:
+        """Store raw (camelCase) findings, as copies, in ``detector_id`` or the only detector."""
+        with self._lock:
+            store = self._detectors[detector_id or self._only_detector()]
+            for finding in findings:
+                store[finding["id"]] = copy.deepcopy(dict(finding))
+
+    def set_administrator(
+        self,
+        account_id: str | None,
+        *,
+        relationship_status: str = "Enabled",
+        invitation_id: str = "84b097800250d17d1872b34c4daadcf5",
+        invited_at: str = "2024-01-01T00:00:00.000Z",
+    ) -> None:
+        """Make the account a member of ``account_id``'s GuardDuty (None: standalone/admin)."""
+        with self._lock:
+            self.administrator = None
+            if account_id is not None:
+                self.administrator = {
+                    "accountId": account_id,
+                    "invitationId": invitation_id,
+                    "relationshipStatus": relationship_status,
+                    "invitedAt": invited_at,
+                }
+
+    @property
+    def detector_ids(self) -> list[str]:
+        with self._lock:
+            return list(self._detectors)
+
+    @property
+    def findings(self) -> list[dict[str, Any]]:
+        """Copies of every stored finding (archiving shows as ``service.archived``)."""
+        with self._lock:
+            return [copy.deepcopy(f) for d in self._detectors.values() for f in d.values()]
+
+    @property
+    def archived_ids(self) -> set[str]:
+        return {f["id"] for f in self.findings if f.get("service", {}).get("archived")}
+
+    @property
+    def filters(self) -> list[dict[str, Any]]:
+        """Parameters of each CreateFilter that succeeded, as boto3 was called (``Name``, ``Action``...)."""
+        with self._lock:
+            return copy.deepcopy(self._filters)
+
+    def _only_detector(self) -> str:
+        if len(self._detectors) != 1:
+            raise ValueError(
+                f"{self.region} has {len(self._detectors)} detectors: pass detector_id="
+            )
+        return next(iter(self._detectors))
+
+    def _detector(self, detector_id: str) -> dict[str, dict[str, Any]]:
+        if detector_id not in self._detectors:
+            raise ApiError(
+                "BadRequestException", DETECTOR_NOT_OWNED, wire_type="InvalidInputException"
+            )
+        return self._detectors[detector_id]
+
+    def _check_may_archive(self) -> None:
+        if self.administrator is not None:
+            raise ApiError(
+                "BadRequestException", MEMBER_CANNOT_ARCHIVE, wire_type="InvalidInputException"
+            )
+
+
+def _sort_findings(
+    findings: list[dict[str, Any]], sort: Mapping[str, Any] | None
+) -> list[dict[str, Any]]:
+    if not sort or "AttributeName" not in sort:
+        return findings
+    name = sort["AttributeName"]
+
+    def key(finding: dict[str, Any]) -> tuple[int, float, str]:
+        values = _field_values(finding, name.split("."))
+        if not values:
+            return (1, 0.0, "")
+        number = _comparable(name, values[0])
+        return (0, number if number is not None else 0.0, _as_text(values[0]))
+
+    present = [f for f in findings if key(f)[0] == 0]
+    missing = [f for f in findings if key(f)[0] == 1]
+    present.sort(key=key, reverse=sort.get("OrderBy", "ASC") == "DESC")
+    return present + missing
+
+
+# --------------------------------------------------------------------------- CloudTrail state
+
+
+def _parse_event_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _username(identity: Mapping[str, Any]) -> str | None:
+    if identity.get("userName"):
+        return identity["userName"]
+    if identity.get("type") == "AssumedRole" and identity.get("arn"):
+        return identity["arn"].rsplit("/", 1)[-1]
+    if identity.get("type") == "Root":
+        return "root"
+    return None
+
+
+def lookup_event(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A CloudTrail log record as LookupEvents returns it (``Event`` shape, wire form)."""
+    identity = record.get("userIdentity") or {}
+    event: dict[str, Any] = {
+        "EventId": record["eventID"],
+        "EventName": record["eventName"],
+        "ReadOnly": _as_text(bool(record.get("readOnly"))),
+        "AccessKeyId": identity.get("accessKeyId"),
+        "EventTime": _parse_event_time(record["eventTime"]).timestamp(),
+        "EventSource": record["eventSource"],
+        "Username": _username(identity),
+        "Resources": [
+            {"ResourceType": r.get("type"), "ResourceName": r.get("ARN") or r.get("ARNPrefix")}
+            for r in record.get("resources") or []
+        ]
+        or None,
+        "CloudTrailEvent": json.dumps(record, separators=(",", ":")),
+    }
+    return {k: v for k, v in event.items() if v is not None}
+
+
+def _attribute_values(event: Mapping[str, Any], key: str) -> set[str]:
+    if key in ("ResourceType", "ResourceName"):
+        return {r[key] for r in event.get("Resources", []) if r.get(key)}
+    return {event[key]} if key in event else set()
+
+
+class CloudTrailRegion:
+    """CloudTrail management events of one region, served by LookupEvents."""
+
+    def __init__(self, region: str, lock: threading.RLock) -> None:
+        self.region = region
+        self._lock = lock
+        self._events: list[tuple[datetime, int, dict[str, Any]]] = []
+
+    def add_records(self, records: Iterable[Mapping[str, Any]]) -> None:
+        """Store CloudTrail log records (the dicts of a log file's ``Records``)."""
+        with self._lock:
+            for record in records:
+                event = lookup_event(record)
+                self._events.append(
+                    (_parse_event_time(record["eventTime"]), -len(self._events), event)
+                )
+
+    def lookup(
+        self,
+        attribute: tuple[str, str] | None,
+        start: datetime | None,
+        end: datetime | None,
+    ) -> list[dict[str, Any]]:
+        """Matching events, newest first."""
+        with self._lock:
+            rows = sorted(self._events, key=lambda row: row[:2], reverse=True)
+        return [
+            event
+            for when, _, event in rows
+            if (start is None or when >= start)
+            and (end is None or when <= end)
+            and (attribute is None or attribute[1] in _attribute_values(event, attribute[0]))
+        ]
+
+
+# --------------------------------------------------------------------------- the fake
+
+
+@dataclass
+class _Routes:
+    model: ServiceModel
+    #: (literal characters of the requestUri, method, regex, operation), most literal first,
+    #: so that /detector/{DetectorId}/filter/{FilterName} never shadows .../filter
+    rest: list[tuple[int, str, re.Pattern[str], str]] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, service: str) -> _Routes:
+        model = botocore.session.get_session().get_service_model(service)
+        routes = cls(model)
+        for name in model.operation_names:
+            http = model.operation_model(name).http
+            template = http.get("requestUri", "/").split("?", 1)[0]
+            literal = len(re.sub(r"\{[^}]*\}", "", template))
+            routes.rest.append((literal, http["method"], _template_regex(template), name))
+        routes.rest.sort(key=lambda route: -route[0])
+        return routes
+
+
+class FakeAws:
+    """The fake endpoint and its state. See the module docstring for the API."""
+
+    def __init__(self, account_id: str = DEFAULT_ACCOUNT_ID) -> None:
+        self._default_account_id = account_id
+        self._lock = threading.RLock()
+        self._routes = {
+            "guardduty": _Routes.load("guardduty"),
+            "cloudtrail": _Routes.load("cloudtrail"),
+        }
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self.reset()
+
+    # ---- lifecycle
+
+    def start(self) -> FakeAws:
+        """Serve on 127.0.0.1 (a free port) in a daemon thread."""
+        server = _FakeHttpServer(self)
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> FakeAws:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("FakeAws is not started")
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    # ---- state API
+
+    def reset(self) -> None:
+        """Forget all state; restore the default account, rate limit and throttle share."""
+        with self._lock:
+            self.account_id = self._default_account_id
+            self.throttle_share = 0.0
+            self._rng = random.Random(0)
+            self._lookup_rate: float | None = DEFAULT_LOOKUP_RATE
+            self._lookup_windows: dict[str, deque[float]] = {}
+            self._guardduty: dict[str, GuardDutyRegion] = {}
+            self._cloudtrail: dict[str, CloudTrailRegion] = {}
+            self._failures: dict[tuple[str, str, str | None], _Failure] = {}
+            self._tokens: dict[str, tuple[str, int]] = {}
+            self._log: list[LoggedRequest] = []
+
+    def guardduty(self, region: str) -> GuardDutyRegion:
+        with self._lock:
+            return self._guardduty.setdefault(region, GuardDutyRegion(region, self._lock))
+
+    def cloudtrail(self, region: str) -> CloudTrailRegion:
+        with self._lock:
+            return self._cloudtrail.setdefault(region, CloudTrailRegion(region, self._lock))
+
+    def fail(
+        self,
+        service: str,
+        region: str,
+        code: str | int,
+        *,
+        operation: str | None = None,
+        status: int | None = None,
+        message: str | None = None,
+        times: int | None = None,
+    ) -> None:
+        """Answer requests to ``service`` in ``region`` (``"*"``: every region) with an error.
+
+        ``code`` is an AWS error code (``AccessDeniedException``, ``UnrecognizedClientException``,
+        ``ThrottlingException``...), an ``int`` such as :data:`HTTP_500` for a bare HTTP answer
+        with that status (no AWS error document), or :data:`DROP` to close the connection.
+        ``operation`` limits it to one operation, ``times`` to the next ``times`` matching
+        requests. The HTTP status defaults to what the service sends.
+        """
+        with self._lock:
+            self._failures[(service, region, operation)] = _Failure(code, status, message, times)
+
+    def clear_failures(self) -> None:
+        with self._lock:
+            self._failures.clear()
+
+    def set_lookup_rate(self, rate: float | None) -> None:
+        """LookupEvents accepted per sliding second per region (default 2); None: unlimited."""
+        with self._lock:
+            self._lookup_rate = rate
+            self._lookup_windows.clear()
+
+    @property
+    def requests(self) -> list[LoggedRequest]:
+        with self._lock:
+            return list(self._log)
+
+    def calls(
+        self,
+        operation: str | None = None,
+        *,
+        service: str | None = None,
+        region: str | None = None,
+        status: int | None = None,
+    ) -> list[LoggedRequest]:
+        """Logged requests, filtered by whichever of the arguments are given."""
+        wanted = {"operation": operation, "service": service, "region": region, "status": status}
+        return [
+            r
+            for r in self.requests
+            if all(v is None or getattr(r, k) == v for k, v in wanted.items())
+        ]
+
+    @property
+    def archived_ids(self) -> set[str]:
+        with self._lock:
+            return {i for gd in self._guardduty.values() for i in gd.archived_ids}
+
+    @property
+    def filters(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [f for gd in self._guardduty.values() for f in gd.filters]
+
+    # ---- request handling
+
+    def handle(
+        self, method: str, raw_path: str, headers: Mapping[str, str], body: bytes
+    ) -> _HttpResponse | None:
+        """Answer one HTTP request (``headers`` with lower-case names); None: drop the connection."""
+        scope = _SCOPE_RE.search(headers.get("authorization") or "")
+        region, service = scope.groups() if scope else ("", "")
+        if service not in self._routes:
+            error = ApiError(
+                "MissingAuthenticationTokenException"
+                if scope is None
+                else "UnknownServiceException",
+                f"[fake_aws] serves SigV4-signed guardduty and cloudtrail requests, not {service!r}",
+                status=403 if scope is None else 400,
+            )
+            response = self._error_response("guardduty", error)
+            self._record(LoggedRequest(service, region, "Unknown", {}, response.status))
+            return response
+        operation, params = "Unknown", {}
+        response: _HttpResponse | None
+        try:
+            operation, path_params = self._route(service, method, raw_path, headers)
+            params = self._parse(service, operation, raw_path, path_params, body)
+            response = self._answer(service, region, operation, params)
+        except ApiError as error:
+            response = self._error_response(service, error)
+        except Exception as error:  # a bug in the fake: say so, with a code no client retries
+            detail = f"[fake_aws] {type(error).__name__}: {error}\n{traceback.format_exc()}"
+            response = self._error_response(service, ApiError("FakeAwsInternalError", detail))
+        status = 0 if response is None else response.status
+        self._record(LoggedRequest(service, region, operation, params, status))
+        return response
+
+    def _record(self, request: LoggedRequest) -> None:
+        with self._lock:
+            self._log.append(request)
+
+    def _route(
+        self, service: str, method: str, raw_path: str, headers: Mapping[str, str]
+    ) -> tuple[str, dict[str, str]]:
+        routes = self._routes[service]
+        if routes.model.protocol == "json":
+            target = headers.get("x-amz-target") or ""
+            prefix = routes.model.metadata["targetPrefix"] + "."
+            name = target.removeprefix(prefix)
+            if method != "POST" or target == name or name not in routes.model.operation_names:
+                raise ApiError("UnknownOperationException", f"unknown operation {target!r}")
+            return name, {}
+        path = urlsplit(raw_path).path
+        for _, route_method, regex, name in routes.rest:
+            match = regex.match(path)
+            if route_method == method and match:
+                return name, {k: unquote(v) for k, v in match.groupdict().items()}
+        raise ApiError(
+            "UnknownOperationException",
+            f"[fake_aws] no {service} operation for {method} {path}",
+            status=404,
+        )
+
+    def _parse(
+        self, service: str, operation: str, raw_path: str, path_params: dict[str, str], body: bytes
+    ) -> dict[str, Any]:
+        shape = self._routes[service].model.operation_model(operation).input_shape
+        try:
+            document = json.loads(body) if body.strip() else {}
+        except ValueError as e:
+            code = "BadRequestException" if service == "guardduty" else "SerializationException"
+            raise ApiError(code, f"request body is not JSON: {e}") from e
+        if shape is None:
+            return {}
+        params = _from_wire(shape, document) if isinstance(document, dict) else {}
+        query = parse_qs(urlsplit(raw_path).query, keep_blank_values=True)
+        for name, member in shape.members.items():
+            location = member.serialization.get("location")
+            key = member.serialization.get("name", name)
+            if location == "uri" and key in path_params:
+                params[name] = path_params[key]
+            elif location == "querystring" and key in query:
+                params[name] = _from_query(member, query[key])
+        return params
+
+    def _answer(
+        self, service: str, region: str, operation: str, params: dict[str, Any]
+    ) -> _HttpResponse | None:
+        failure = self._take_failure(service, region, operation)
+        if failure is not None:
+            return (
+                None
+                if failure.code == DROP
+                else self._failure_response(service, operation, failure)
+            )
+        if (service, operation) == ("cloudtrail", "LookupEvents") and not self._admit_lookup(
+            region
+        ):
+            raise ApiError("ThrottlingException", "Rate exceeded")
+        handler = getattr(self, f"_{service}_{operation}", None)
+        if handler is None:
+            raise NotImplementedByFake(service, operation)
+        op = self._routes[service].model.operation_model(operation)
+        with self._lock:
+            result = handler(region, op, params)
+        members = op.output_shape.members if op.output_shape is not None else {}
+        wire = {
+            members[name].serialization.get("name", name): value
+            for name, value in result.items()
+            if value is not None
+        }
+        headers = {"Content-Type": _CONTENT_TYPE[service], "x-amzn-RequestId": str(uuid.uuid4())}
+        return _HttpResponse(200, headers, json.dumps(wire).encode())
+
+    def _take_failure(self, service: str, region: str, operation: str) -> _Failure | None:
+        keys = [(service, r, o) for r in (region, "*") for o in (operation, None)]
+        with self._lock:
+            for key in keys:
+                failure = self._failures.get(key)
+                if failure is None:
+                    continue
+                if failure.remaining is not None:
+                    failure.remaining -= 1
+                    if failure.remaining <= 0:
+                        del self._failures[key]
+                return failure
+        return None
+
+    def _failure_response(self, service: str, operation: str, failure: _Failure) -> _HttpResponse:
+        if isinstance(failure.code, int):
+            body = f"<html><body><h1>{failure.code} Server Error</h1></body></html>".encode()
+            return _HttpResponse(failure.code, {"Content-Type": "text/html"}, body)
+        code = failure.code
+        action = f"{service}:{operation}"
+        default_messages = {
+            "AccessDeniedException": (
+                f"User: arn:aws:sts::{self.account_id}:assumed-role/fake-role/testing is not "
+                f"authorized to perform: {action} because no identity-based policy allows the "
+                f"{action} action"
+            ),
+            "UnrecognizedClientException": "The security token included in the request is invalid.",
+            "ThrottlingException": "Rate exceeded",
+        }
+        error = ApiError(
+            code,
+            failure.message or default_messages.get(code, f"[fake_aws] injected {code}"),
+            status=failure.status or _ERROR_STATUS.get((service, code), 400),
+        )
+        return self._error_response(service, error)
+
+    def _error_response(self, service: str, error: ApiError) -> _HttpResponse:
+        headers = {"Content-Type": _CONTENT_TYPE[service], "x-amzn-RequestId": str(uuid.uuid4())}
+        if (
+            service == "guardduty"
+        ):  # API Gateway style: the code in a header, a detail type in the body
+            headers["x-amzn-ErrorType"] = error.code
+            document = {"message": error.message, "__type": error.wire_type}
+        else:
+            document = {"__type": error.code, "message": error.message}
+        return _HttpResponse(error.status, headers, json.dumps(document).encode())
+
+    def _admit_lookup(self, region: str) -> bool:
+        """The sliding-window limit of accepted LookupEvents per region, then ``throttle_share``."""
+        now = time.monotonic()
+        with self._lock:
+            window = self._lookup_windows.setdefault(region, deque())
+            while window and now - window[0] >= 1.0:
+                window.popleft()
+            if self._lookup_rate is not None and len(window) >= self._lookup_rate:
+                return False
+            if self.throttle_share and self._rng.random() < self.throttle_share:
+                return False
+            window.append(now)
+            return True
+
+    def _page(
+        self,
+        where: tuple[str, str, str],
+        params: Mapping[str, Any],
+        items: list[Any],
+        *,
+        size: int,
+        last_token: str | None,
+    ) -> tuple[list[Any], str | None]:
+        """One page of ``items``; tokens are opaque and bound to the query they came from."""
+        query_params = {k: v for k, v in params.items() if k not in ("NextToken", "MaxResults")}
+        query = json.dumps([*where, query_params], sort_keys=True, default=str)
+        offset = 0
+        if token := params.get("NextToken"):
+            saved = self._tokens.get(token)
+            if saved is None or saved[0] != query:
+                raise _invalid_token(where[0])
+            offset = saved[1]
+        end = offset + size
+        if end >= len(items):
+            return items[offset:], last_token
+        token = secrets.token_urlsafe(32)
+        self._tokens[token] = (query, end)
+        return items[offset:end], token
+
+    # ---- GuardDuty operations: (region, operation model, params) → output members
+
+    def _gd_validated(
+        self, region: str, op: OperationModel, params: dict[str, Any]
+    ) -> GuardDutyRegion:
+        problems = validation_problems(params, op.input_shape)
+        if problems:
+            raise ApiError(
+                "BadRequestException",
+                f"{GUARDDUTY_INVALID_INPUT} [fake_aws] {'; '.join(problems)}",
+                wire_type="InvalidInputException",
+            )
+        return self.guardduty(region)
+
+    def _gd_page(
+        self, region: str, op: OperationModel, params: dict[str, Any], items: list[Any]
+    ) -> tuple[list[Any], str | None]:
+        size = params.get("MaxResults") or GUARDDUTY_PAGE_SIZE
+        return self._page(("guardduty", region, op.name), params, items, size=size, last_token="")
+
+    def _guardduty_ListDetectors(
+        self, region: str, op: OperationModel, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        gd = self._gd_validated(region, op, params)
+        ids, token = self._gd_page(region, op, params, gd.detector_ids)
+        return {"DetectorIds": ids, "NextToken": token}
+
+    def _guardduty_ListFindings(
+        self, region: str, op: OperationModel, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        gd = self._gd_validated(region, op, params)
+        criteria = (params.get("FindingCriteria") or {}).get("Criterion") or {}
+        findings = [
+            f
+            for f in gd._detector(params["DetectorId"]).values()
+            if all(_matches_condition(f, name, cond) for name, cond in criteria.items())
+        ]
+        findings = _sort_findings(findings, params.get("SortCriteria"))
+        ids, token = self._gd_page(region, op, params, [f["id"] for f in findings])
+        return {"FindingIds": ids, "NextToken": token}
+
+    def _guardduty_GetFindings(
+        self, region: str, op: OperationModel, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        store = self._gd_validated(region, op, params)._detector(params["DetectorId"])
+        found = [store[i] for i in dict.fromkeys(params["FindingIds"]) if i in store]
+        return {"Findings": copy.deepcopy(_sort_findings(found, params.get("SortCriteria")))}
+
+    def _set_archived(self, region: str, op: OperationModel, params: dict[str, Any]) -> None:
+        gd = self._gd_validated(region, op, params)
+        store = gd._detector(params["DetectorId"])
+        gd._check_may_archive()
+        for finding_id in params["FindingIds"]:
+            if finding_id in store:
+                store[finding_id].setdefault("service", {})["archived"] = (
+                    op.name == "ArchiveFindings"
+                )
+
+    def _guardduty_ArchiveFindings(
+        self, region: str, op: OperationModel, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        self._set_archived(region, op, params)
+        return {}
+
+    _guardduty_UnarchiveFindings = _guardduty_ArchiveFindings
+
+    def _guardduty_CreateFilter(
+        self, region: str, op: OperationModel, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        gd = self._gd_validated(region, op, params)
+        gd._detector(params["DetectorId"])
+        if params.get("Action") == "ARCHIVE":
+            gd._check_may_archive()
+        for existing in gd._filters:
+            same = (existing["DetectorId"], existing["Name"]) == (
+                params["DetectorId"],
+                params["Name"],
+            )
+            if same and existing.get("ClientToken") == params.get("ClientToken"):
+                return {"Name": params["Name"]}  # an idempotent retry
+            if same:
+                raise ApiError(
+                    "BadRequestException",
+                    f"The request is rejected because a filter named {params['Name']} already exists.",
+                    wire_type="InvalidInputException",
+                )
+        gd._filters.append(copy.deepcopy(params))
+        return {"Name": params["Name"]}
+
+    def _guardduty_ListFilters(
+        self, region: str, op: OperationModel, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        gd = self._gd_validated(region, op, params)
+        gd._detector(params["DetectorId"])
+        names = [f["Name"] for f in gd._filters if f["DetectorId"] == params["DetectorId"]]
+        names, token = self._gd_page(region, op, params, names)
+        return {"FilterNames": names, "NextToken": token}
+
+    def _guardduty_GetAdministratorAccount(
+        self, region: str, op: OperationModel, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        gd = self._gd_validated(region, op, params)
+        gd._detector(params["DetectorId"])
+        return {"Administrator": copy.deepcopy(gd.administrator)}
+
+    # ---- CloudTrail operations
+
+    def _cloudtrail_LookupEvents(
+        self, region: str, op: OperationModel, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        _check_lookup_params(params, op)
+        problems = validation_problems(params, op.input_shape)
+        if problems:
+            raise ApiError("ValidationException", "; ".join(problems))
+        start, end = _as_datetime(params.get("StartTime")), _as_datetime(params.get("EndTime"))
+        if start is not None and end is not None and start > end:
+            raise ApiError(
+                "InvalidTimeRangeException",
+                "Occurs if the timestamp values are not valid. Either the start time occurs after "
+                "the end time, or the time range is outside the range of possible values.",
+            )
+        attributes = params.get("LookupAttributes") or []
+        attribute = (
+            (attributes[0]["AttributeKey"], attributes[0]["AttributeValue"]) if attributes else None
+        )
+        events = (
+            []
+            if params.get("EventCategory") == "insight"
+            else self.cloudtrail(region).lookup(attribute, start, end)
+        )
+        size = params.get("MaxResults") or CLOUDTRAIL_PAGE_SIZE
+        page, token = self._page(
+            ("cloudtrail", region, op.name), params, events, size=size, last_token=None
+        )
+        return {"Events": page, "NextToken": token}
+
+
+def _check_lookup_params(params: Mapping[str, Any], op: OperationModel) -> None:
+    """LookupEvents' own errors, checked before the model's generic ones (as CloudTrail does)."""
+    count = params.get("MaxResults")
+    if count is not None and (type(count) is not int or not 1 <= count <= CLOUDTRAIL_PAGE_SIZE):
+        raise ApiError(
+            "InvalidMaxResultsException",
+            f"Value {count!r} for MaxResults is invalid: it must be between 1 and 50.",
+        )
+    attributes = params.get("LookupAttributes")
+    if attributes is not None:
+        keys = op.input_shape.members["LookupAttributes"].member.members["AttributeKey"].enum
+        if not isinstance(attributes, list) or len(attributes) > 1:
+            raise ApiError(
+                "InvalidLookupAttributesException",
+                "You can specify at most one lookup attribute (LookupAttributes holds "
+                f"{len(attributes) if isinstance(attributes, list) else attributes!r}).",
+            )
+        for attribute in attributes:
+            if (
+                not isinstance(attribute, dict)
+                or attribute.get("AttributeKey") not in keys
+                or not isinstance(attribute.get("AttributeValue"), str)
+                or not attribute["AttributeValue"]
+            ):
+                raise ApiError(
+                    "InvalidLookupAttributesException",
+                    f"Invalid lookup attribute {attribute!r}: AttributeKey must be one of "
+                    f"{sorted(keys)} and AttributeValue a non-empty string.",
+                )
+    category = params.get("EventCategory")
+    if category is not None and category != "insight":
+        raise ApiError("InvalidEventCategoryException", f"Invalid EventCategory {category!r}.")
+
+
+def _as_datetime(value: Any) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    return parse_timestamp(value)
+
+
+def _invalid_token(service: str) -> ApiError:
+    if service == "cloudtrail":
+        return ApiError(
+            "InvalidNextTokenException",
+            "Invalid NextToken: it was not returned by an earlier call with the same parameters.",
+        )
+    return ApiError(
+        "BadRequestException",
+        "The request is rejected because the input nextToken is not valid.",
+        wire_type="InvalidInputException",
+    )
+
+
+class _FakeHttpServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, fake: FakeAws) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.fake = fake
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as botocore's connection pool expects
+    disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms stalls
+    server: _FakeHttpServer
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        response = self.server.fake.handle(self.command, self.path, headers, body)
+        if response is None:
+            self.close_connection = True
+            return
+        self.send_response(response.status)
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(response.body)))
+        self.end_headers()
+        self.wfile.write(response.body)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: the fake's request log is ``FakeAws.requests``."""
