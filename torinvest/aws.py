@@ -26,16 +26,15 @@ from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshabl
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
-    ConnectTimeoutError,
-    EndpointConnectionError,
+    HTTPClientError,
     NoCredentialsError,
     NoRegionError,
     ProfileNotFound,
-    ReadTimeoutError,
     SSOTokenLoadError,
     TokenRetrievalError,
     UnauthorizedSSOTokenError,
 )
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from torinvest import __version__
 from torinvest.errors import (
@@ -177,7 +176,10 @@ class Aws:
         base.user_agent_extra = USER_AGENT_EXTRA
         if cfg.role_arn:
             base = self._assume_role(base)
-        return boto3.Session(botocore_session=base, region_name=cfg.region)
+        # AWS_REGION is what the AWS CLI v2 and the other SDKs read first; botocore reads only
+        # AWS_DEFAULT_REGION and the profile, so honour it here as the CLI would.
+        region = cfg.region or os.environ.get("AWS_REGION") or None
+        return boto3.Session(botocore_session=base, region_name=region)
 
     def _assume_role(self, base: botocore.session.Session) -> botocore.session.Session:
         cfg = self.config
@@ -210,8 +212,8 @@ class Aws:
 
     @property
     def home_region(self) -> str:
-        """The configured region (profile, ``AWS_REGION``), or us-east-1 when none is set."""
-        return self.config.region or self.session.region_name or FALLBACK_HOME_REGION
+        """The configured region (``AWS_REGION``, profile…), or us-east-1 when none is set."""
+        return self.session.region_name or FALLBACK_HOME_REGION
 
     @property
     def partition(self) -> str:
@@ -225,7 +227,10 @@ class Aws:
             "max_pool_connections": max(10, self.config.max_workers * 2),
         }
         if not _retry_configured(self.session._session):
-            kwargs["retries"] = {"mode": DEFAULT_RETRY_MODE, "max_attempts": DEFAULT_MAX_ATTEMPTS}
+            kwargs["retries"] = {
+                "mode": DEFAULT_RETRY_MODE,
+                "total_max_attempts": DEFAULT_MAX_ATTEMPTS,
+            }
         return Config(**kwargs)
 
     def client(self, service: str, region: str | None = None, *, config: Config | None = None):
@@ -387,7 +392,7 @@ def translate_error(
             service=service,
             region=region,
         )
-    if isinstance(error, EndpointConnectionError | ConnectTimeoutError | ReadTimeoutError):
+    if isinstance(error, BotoConnectionError | HTTPClientError):
         return EndpointError(
             f"could not reach the {where} endpoint: {error}",
             hint="check the network, proxy, or AWS_ENDPOINT_URL settings",

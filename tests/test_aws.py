@@ -1,0 +1,141 @@
+"""torinvest.aws: the one client factory honours the AWS configuration chain."""
+
+from __future__ import annotations
+
+import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
+
+from torinvest import __version__
+from torinvest.aws import (
+    DEFAULT_MAX_ATTEMPTS,
+    Aws,
+    AwsConfig,
+    iam_action,
+    parse_regions,
+    translate_error,
+)
+from torinvest.errors import (
+    AccessDeniedError,
+    AwsError,
+    EndpointError,
+    InputError,
+    InvalidRegionError,
+    NotEnabledError,
+)
+
+
+def test_clients_carry_the_user_agent_and_default_retries() -> None:
+    client = Aws().client("guardduty", "eu-west-1")
+    assert f"torinvest/{__version__}" in client.meta.config.user_agent_extra
+    assert client.meta.config.retries["mode"] == "standard"
+    assert client.meta.config.retries["total_max_attempts"] == DEFAULT_MAX_ATTEMPTS
+    assert client.meta.region_name == "eu-west-1"
+
+
+def test_retry_settings_from_the_chain_win(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_RETRY_MODE", "adaptive")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "3")
+    client = Aws().client("guardduty", "eu-west-1")
+    assert client.meta.config.retries["mode"] == "adaptive"
+    assert client.meta.config.retries["total_max_attempts"] == 3
+
+
+def test_region_and_endpoint_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_REGION", "eu-north-1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_GUARDDUTY", "http://127.0.0.1:9")
+    aws = Aws()
+    assert aws.home_region == "eu-north-1"
+    assert aws.client("guardduty").meta.endpoint_url == "http://127.0.0.1:9"
+
+
+def test_clients_are_cached_per_service_and_region() -> None:
+    aws = Aws()
+    assert aws.client("guardduty", "us-east-1") is aws.client("guardduty", "us-east-1")
+    assert aws.client("guardduty", "us-east-1") is not aws.client("guardduty", "us-west-2")
+
+
+def test_unknown_profile_is_a_clear_error() -> None:
+    with pytest.raises(InputError, match="profile 'nope' not found"):
+        _ = Aws(AwsConfig(profile="nope")).session
+
+
+def test_enabled_regions_from_ec2(moto: str) -> None:
+    regions = Aws().regions("guardduty")
+    assert regions.source == "ec2:DescribeRegions"
+    assert "us-east-1" in regions.names and "eu-west-1" in regions.names
+    assert regions.note is None
+
+
+def test_regions_fall_back_to_the_partition_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_EC2", "http://127.0.0.1:9")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    regions = Aws().regions("guardduty")
+    assert regions.source == "partition"
+    assert "us-east-1" in regions.names and len(regions.names) > 10
+    assert "enabled regions unknown" in regions.note
+
+
+def test_requested_regions_are_used_as_given() -> None:
+    assert Aws().regions("guardduty", ["eu-west-1"]).names == ["eu-west-1"]
+
+
+def test_assume_role_in_a_member_account(moto: str) -> None:
+    role = "arn:aws:iam::210987654321:role/torinvest-investigator"
+    aws = Aws(AwsConfig(role_arn=role, role_session_name="case-42"))
+    ident = aws.client("sts").get_caller_identity()
+    assert ident["Account"] == "210987654321"
+    assert ident["Arn"].endswith("assumed-role/torinvest-investigator/case-42")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, None),
+        ("all", None),
+        ("us-east-1, eu-west-1,us-east-1", ["us-east-1", "eu-west-1"]),
+        (["ap-southeast-5"], ["ap-southeast-5"]),
+        ("us-gov-west-1", ["us-gov-west-1"]),
+    ],
+)
+def test_parse_regions(value: object, expected: object) -> None:
+    assert parse_regions(value) == expected  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("bad", ["moon-base-1x", "US-EAST-1", "us-east", "all,us-east-1", "../x"])
+def test_parse_regions_refuses_bad_names(bad: str) -> None:
+    with pytest.raises(InvalidRegionError):
+        parse_regions(bad)
+
+
+def _client_error(code: str, op: str = "ListFindings", status: int = 400) -> ClientError:
+    return ClientError(
+        {"Error": {"Code": code, "Message": "msg"}, "ResponseMetadata": {"HTTPStatusCode": status}},
+        op,
+    )
+
+
+def test_translate_access_denied_names_the_iam_action() -> None:
+    err = translate_error(
+        _client_error("AccessDeniedException"), service="guardduty", region="eu-west-1"
+    )
+    assert isinstance(err, AccessDeniedError)
+    assert "guardduty:ListFindings" in str(err)
+    assert err.region == "eu-west-1"
+
+
+def test_translate_other_errors() -> None:
+    assert isinstance(
+        translate_error(_client_error("UnrecognizedClientException"), service="guardduty"),
+        NotEnabledError,
+    )
+    endpoint = EndpointConnectionError(endpoint_url="https://guardduty.eu-west-1.amazonaws.com")
+    assert isinstance(translate_error(endpoint, service="guardduty"), EndpointError)
+    no_creds = translate_error(NoCredentialsError(), service="guardduty")
+    assert type(no_creds) is AwsError and "aws sso login" in str(no_creds)
+    expired = translate_error(_client_error("ExpiredTokenException"), service="cloudtrail")
+    assert "expired" in str(expired)
+
+
+def test_iam_action_names() -> None:
+    assert iam_action("cloudtrail", "LookupEvents") == "cloudtrail:LookupEvents"
+    assert iam_action("s3", "ListObjectsV2") == "s3:ListBucket"
