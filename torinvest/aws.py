@@ -35,6 +35,7 @@ from botocore.exceptions import (
     UnauthorizedSSOTokenError,
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
+from tqdm.auto import tqdm
 
 from torinvest import __version__
 from torinvest.errors import (
@@ -283,28 +284,45 @@ class Aws:
         )
 
     def map_regions(
-        self, fn: Callable[[str], T], regions: Iterable[str]
+        self,
+        fn: Callable[[str], T],
+        regions: Iterable[str],
+        *,
+        progress: str | None = None,
     ) -> list[tuple[str, T | BaseException]]:
         """Run ``fn(region)`` for each region, concurrently, keeping each outcome or exception.
 
-        One region failing never stops the others. ``max_workers=1`` runs them in order in this
-        thread (tests, debugging).
+        One region failing never stops the others; results come back in the order of
+        ``regions``. ``max_workers=1`` runs them in order in this thread (tests, debugging).
+        ``progress`` names a progress bar over regions (shown on a terminal only).
         """
         regions = list(regions)
+        bar = (
+            tqdm(total=len(regions), desc=progress, unit="region", disable=None, leave=False)
+            if (progress)
+            else None
+        )
 
         def run(region: str) -> tuple[str, T | BaseException]:
             try:
                 return region, fn(region)
             except Exception as e:
                 return region, e
+            finally:
+                if bar is not None:
+                    bar.update(1)
 
         workers = max(1, min(self.config.max_workers, len(regions)))
-        if workers == 1:
-            return [run(r) for r in regions]
-        # Build the session before fanning out: creating it is not thread-safe.
-        _ = self.session
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="torinvest-aws") as pool:
-            return list(pool.map(run, regions))
+        try:
+            if workers == 1:
+                return [run(r) for r in regions]
+            # Build the session before fanning out: creating it is not thread-safe.
+            _ = self.session
+            with ThreadPoolExecutor(workers, thread_name_prefix="torinvest-aws") as pool:
+                return list(pool.map(run, regions))
+        finally:
+            if bar is not None:
+                bar.close()
 
 
 @dataclass(frozen=True, slots=True)

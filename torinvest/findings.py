@@ -615,7 +615,9 @@ def fetch_findings(
         account_ids=account_ids,
     )
     result = FindingsResult(note=region_list.note)
-    for region, outcome in aws.map_regions(lambda r: fetch_region(aws, r, criteria), region_list):
+    for region, outcome in aws.map_regions(
+        lambda r: fetch_region(aws, r, criteria), region_list, progress="GuardDuty regions"
+    ):
         source = f"guardduty:{region}"
         result.sources.append(source)
         if isinstance(outcome, BaseException):
