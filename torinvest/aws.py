@@ -155,6 +155,7 @@ class Aws:
         self._lock = threading.Lock()
         self._session: boto3.Session | None = None
         self._clients: dict[tuple[str, str | None], Any] = {}
+        self._account: str | None = None
 
     # -- sessions -----------------------------------------------------------------------------
     @property
@@ -255,6 +256,16 @@ class Aws:
             if key is not None:
                 self._clients[key] = client
         return client
+
+    def account_id(self) -> str:
+        """The account of the credentials in use (STS GetCallerIdentity, cached)."""
+        if self._account is None:
+            try:
+                ident = self.client("sts").get_caller_identity()
+            except (ClientError, BotoCoreError) as e:
+                raise translate_error(e, service="sts", operation="GetCallerIdentity") from e
+            self._account = str(ident["Account"])
+        return self._account
 
     # -- regions ------------------------------------------------------------------------------
     def regions(self, service: str, requested: Sequence[str] | None = None) -> RegionList:
