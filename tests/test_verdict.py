@@ -1,0 +1,79 @@
+"""Verdicts and the ledger: concurrent writers never lose or interleave a record."""
+
+from __future__ import annotations
+
+import multiprocessing
+from pathlib import Path
+
+import orjson
+import pandas as pd
+import pytest
+
+from torinvest import verdict as vd
+from torinvest.errors import InputError
+
+FID = "6dde0a8f8d46f6acad893b30f905e97c"
+
+
+def _writer(path: str, worker: int, count: int) -> None:
+    for i in range(count):
+        v = vd.make_verdict(
+            FID,
+            status="inconclusive",
+            analyst=f"analyst-{worker}",
+            rationale=f"record {i} " + "x" * 5000,  # long lines: a torn write would show
+            access_key_id="AKIATFQR7NSCUXC3DDDP",
+        )
+        vd.record_verdict(v, path)
+
+
+def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.jsonl"
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_writer, args=(str(ledger), w, 40)) for w in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    records, issues = vd.read_ledger(ledger)
+    assert issues == []
+    assert len(records) == 160
+    seen = {(r["analyst"], r["rationale"].split()[1]) for r in records}
+    assert len(seen) == 160
+    for line in ledger.read_bytes().splitlines():
+        orjson.loads(line)  # every line is whole
+
+
+def test_default_location_and_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TORINVEST_LEDGER", str(tmp_path / "l.jsonl"))
+    assert vd.default_ledger_path() == tmp_path / "l.jsonl"
+    monkeypatch.delenv("TORINVEST_LEDGER")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    assert vd.default_ledger_path() == tmp_path / "torinvest" / "ledger.jsonl"
+
+
+def test_verdict_needs_analyst_and_rationale() -> None:
+    with pytest.raises(InputError, match="needs an analyst and a rationale"):
+        vd.make_verdict(FID, status="malicious", analyst="", rationale="")
+    with pytest.raises(InputError, match="invalid verdict status"):
+        vd.make_verdict(FID, status="guilty", analyst="a", rationale="r")
+    assert vd.make_verdict(FID, status="pending", analyst="", rationale="").status == "pending"
+
+
+def test_frame_latest_and_bad_lines(tmp_path: Path) -> None:
+    ledger = tmp_path / "l.jsonl"
+    t0 = pd.Timestamp("2023-07-10T13:00:00Z")
+    for i, status in enumerate(["pending", "malicious"]):
+        v = vd.make_verdict(
+            FID, status=status, analyst="ana", rationale="r", now=t0 + pd.Timedelta(minutes=i)
+        )
+        vd.record_verdict(v, ledger)
+    with open(ledger, "ab") as fh:
+        fh.write(b"{torn\n")
+    records, issues = vd.read_ledger(ledger)
+    assert [i.source for i in issues] == [f"{ledger}:3"]
+    assert vd.latest_verdict(records, FID)["status"] == "malicious"
+    frame = vd.verdicts_frame(records)
+    assert list(frame["status"]) == ["malicious", "pending"]
+    assert frame["recorded_at"].iloc[0] == t0 + pd.Timedelta(minutes=1)

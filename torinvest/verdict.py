@@ -1,0 +1,174 @@
+"""Verdicts and the ledger: what the analyst decided about a finding, and every action taken.
+
+The ledger is a JSON-lines file, one record a line, appended atomically under an exclusive
+``flock`` so that concurrent analysts (or automations) never lose or interleave a record. Each
+record has a ``kind``: ``verdict`` (:class:`Verdict`) or ``action`` (written by
+:mod:`torinvest.actions` before and after each call that changes AWS).
+
+Location: ``--ledger FILE``, else ``$TORINVEST_LEDGER``, else
+``$XDG_DATA_HOME/torinvest/ledger.jsonl`` (``~/.local/share/torinvest/ledger.jsonl``).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+import pandas as pd
+
+from torinvest import __version__
+from torinvest.errors import DataIssue, InputError
+
+log = logging.getLogger(__name__)
+
+Status = Literal["pending", "legitimate", "malicious", "inconclusive"]
+STATUSES: tuple[str, ...] = ("pending", "legitimate", "malicious", "inconclusive")
+#: What each verdict means next (shown in the report and the CLI).
+NEXT_STEPS: dict[str, str] = {
+    "pending": "No decision yet: keep investigating; nothing is archived or changed.",
+    "legitimate": "Archive the finding (administrator account); optionally add a suppression "
+    "rule scoped to this principal and the Tor finding types.",
+    "malicious": "Assume every credential the actor could reach is compromised: deactivate the "
+    "key, revoke sessions minted with it, and undo the persistence found in its activity.",
+    "inconclusive": "Treat as malicious until shown otherwise: contain the key, then keep "
+    "investigating with the owner of the principal.",
+}
+
+
+def default_ledger_path() -> Path:
+    """``$TORINVEST_LEDGER``, else ``$XDG_DATA_HOME/torinvest/ledger.jsonl``."""
+    if os.environ.get("TORINVEST_LEDGER"):
+        return Path(os.environ["TORINVEST_LEDGER"]).expanduser()
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "torinvest" / "ledger.jsonl"
+
+
+def check_status(status: str) -> str:
+    if status not in STATUSES:
+        raise InputError(
+            f"invalid verdict status {status!r}", hint=f"use one of {', '.join(STATUSES)}"
+        )
+    return status
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The analyst's decision on one finding, with the evidence it rests on."""
+
+    finding_id: str
+    access_key_id: str | None
+    status: str
+    analyst: str
+    rationale: str
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+    recorded_at: str = ""
+    torinvest_version: str = __version__
+    kind: str = "verdict"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def make_verdict(
+    finding_id: str,
+    *,
+    status: str,
+    analyst: str,
+    rationale: str,
+    access_key_id: str | None = None,
+    evidence: Mapping[str, Any] | None = None,
+    now: pd.Timestamp | None = None,
+) -> Verdict:
+    """A verdict record; a decided status needs an analyst and a rationale."""
+    check_status(status)
+    if status != "pending" and not (analyst.strip() and rationale.strip()):
+        raise InputError(
+            f"a {status} verdict needs an analyst and a rationale",
+            hint="pass --analyst NAME --rationale TEXT",
+        )
+    when = (now or pd.Timestamp.now(tz="UTC")).tz_convert("UTC")
+    return Verdict(
+        finding_id=finding_id,
+        access_key_id=access_key_id,
+        status=status,
+        analyst=analyst,
+        rationale=rationale,
+        evidence=dict(evidence or {}),
+        recorded_at=when.isoformat().replace("+00:00", "Z"),
+    )
+
+
+def append(path: str | Path, record: Mapping[str, Any]) -> None:
+    """Append one record as one line, atomically: O_APPEND, one write, under an exclusive lock."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    line = orjson.dumps(dict(record), option=orjson.OPT_NON_STR_KEYS) + b"\n"
+    fd = os.open(p, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            view = memoryview(line)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+            os.fsync(fd)
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def record_verdict(verdict: Verdict, ledger: str | Path | None = None) -> Path:
+    """Append ``verdict`` to the ledger; return the ledger's path."""
+    path = Path(ledger) if ledger else default_ledger_path()
+    append(path, verdict.to_dict())
+    log.info("verdict %s for %s recorded in %s", verdict.status, verdict.finding_id, path)
+    return path
+
+
+def read_ledger(path: str | Path | None = None) -> tuple[list[dict[str, Any]], list[DataIssue]]:
+    """Every record in the ledger, and one issue per line that cannot be read."""
+    p = Path(path) if path else default_ledger_path()
+    if not p.exists():
+        return [], []
+    records: list[dict[str, Any]] = []
+    issues: list[DataIssue] = []
+    with open(p, "rb") as fh:
+        fcntl.flock(fh, fcntl.LOCK_SH)
+        data = fh.read()
+        fcntl.flock(fh, fcntl.LOCK_UN)
+    for n, line in enumerate(data.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rec = orjson.loads(line)
+        except orjson.JSONDecodeError as e:
+            issues.append(DataIssue(f"{p}:{n}", f"unreadable ledger line: {e.msg}"))
+            continue
+        if isinstance(rec, dict):
+            records.append(rec)
+        else:
+            issues.append(DataIssue(f"{p}:{n}", "a ledger line that is not an object"))
+    return records, issues
+
+
+def verdicts_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """Verdict records as a frame (recorded_at, finding_id, access_key_id, status, analyst,
+    rationale), newest first."""
+    rows = [r for r in records if r.get("kind") == "verdict"]
+    cols = ["recorded_at", "finding_id", "access_key_id", "status", "analyst", "rationale"]
+    frame = pd.DataFrame([{c: r.get(c) for c in cols} for r in rows], columns=cols)
+    frame["recorded_at"] = pd.to_datetime(frame["recorded_at"], utc=True, format="ISO8601")
+    return frame.sort_values("recorded_at", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def latest_verdict(records: list[dict[str, Any]], finding_id: str) -> dict[str, Any] | None:
+    """The most recent verdict recorded for ``finding_id``."""
+    mine = [r for r in records if r.get("kind") == "verdict" and r.get("finding_id") == finding_id]
+    return max(mine, key=lambda r: str(r.get("recorded_at"))) if mine else None
