@@ -1,0 +1,110 @@
+"""``python -m benchmarks`` (``make bench``): run every benchmark module and print its figures.
+
+A benchmark is a module ``benchmarks/bench_<name>.py`` with a ``run(args) -> list[Figure]``
+function; add one by writing such a module (it is found by name). Each figure is printed with
+its baseline, the ratio between them and PASS/MISS against its target. The exit status is 0
+unless ``--strict`` is given and a figure missed its target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import benchmarks
+
+
+@dataclass(frozen=True, slots=True)
+class Figure:
+    """One measured figure, optionally against a baseline and a target ratio.
+
+    ``higher_is_better`` says which way the target goes: rate ≥ target × baseline, or
+    memory ≤ target × baseline.
+    """
+
+    name: str
+    value: float
+    unit: str
+    baseline_name: str | None = None
+    baseline: float | None = None
+    target: float | None = None
+    higher_is_better: bool = True
+    note: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        if self.baseline is None or not self.baseline:
+            return None
+        return self.value / self.baseline
+
+    @property
+    def passed(self) -> bool | None:
+        if self.target is None or self.ratio is None:
+            return None
+        return self.ratio >= self.target if self.higher_is_better else self.ratio <= self.target
+
+
+def human(value: float, unit: str) -> str:
+    if unit == "ev/s":
+        return f"{value / 1000:,.0f}k ev/s"
+    if unit == "MB":
+        return f"{value:,.0f} MB"
+    if unit == "s":
+        return f"{value:.2f} s"
+    return f"{value:,.3g} {unit}"
+
+
+def render(figures: Sequence[Figure]) -> str:
+    rows = [("figure", "value", "baseline", "ratio", "target", "result")]
+    for f in figures:
+        base = f"{f.baseline_name} {human(f.baseline, f.unit)}" if f.baseline is not None else ""
+        ratio = f"{f.ratio:.2f}x" if f.ratio is not None else ""
+        sign = ">=" if f.higher_is_better else "<="
+        target = f"{sign} {f.target:g}x" if f.target is not None else ""
+        result = {None: "", True: "PASS", False: "MISS"}[f.passed]
+        rows.append((f.name, human(f.value, f.unit), base, ratio, target, result))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    notes = [f"  {f.name}: {f.note}" for f in figures if f.note]
+    return "\n".join(lines + (["", "notes:", *notes] if notes else []))
+
+
+def discover() -> list[str]:
+    return sorted(
+        m.name.removeprefix("bench_")
+        for m in pkgutil.iter_modules(benchmarks.__path__)
+        if m.name.startswith("bench_")
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    names = discover()
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--only", choices=names, action="append", help="run only these")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    for name in names:
+        module = importlib.import_module(f"benchmarks.bench_{name}")
+        if hasattr(module, "add_arguments"):
+            module.add_arguments(parser)
+    args = parser.parse_args(argv)
+    figures: list[Figure] = []
+    for name in args.only or names:
+        module = importlib.import_module(f"benchmarks.bench_{name}")
+        started = time.perf_counter()
+        print(f"== {name}", flush=True)
+        figures += module.run(args)
+        print(f"   ({time.perf_counter() - started:.0f} s)", flush=True)
+    print()
+    print(render(figures))
+    missed = [f for f in figures if f.passed is False]
+    return 1 if args.strict and missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

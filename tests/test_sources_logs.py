@@ -1,0 +1,706 @@
+"""CloudTrail log files → the events frame (torinvest.sources.logs and .records).
+
+Every input is built in ``tmp_path`` from the real records in ``tests/fixtures/cloudtrail/``
+(invictus-ir log files, OTRF Logstash NDJSON, AWS documentation examples).
+"""
+
+from __future__ import annotations
+
+import copy
+import gzip
+import json
+import shutil
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from torinvest.aws import Aws
+from torinvest.errors import InputError
+from torinvest.schema import EVENTS_COLUMNS, conform
+from torinvest.sources import logs
+from torinvest.sources.logs import KeyLayout, Narrowing, key_layout, load_logs
+from torinvest.sources.records import (
+    NotCloudTrailError,
+    derived_keys,
+    normalize_records,
+    parse_records,
+)
+
+FIXTURES = Path(__file__).parent / "fixtures"
+CT = FIXTURES / "cloudtrail"
+INVICTUS = sorted((CT / "invictus").glob("*.json"))
+OTRF = CT / "otrf" / "ec2_proxy_s3_exfiltration_2020-09-14011940.json"
+AWSDOCS = CT / "awsdocs" / "awsdocs_cloudtrail_examples.jsonl"
+FINDING = FIXTURES / "guardduty" / "raw_TorIPCaller_sample_finding.json"
+
+ACCOUNT = "218007301253"
+SUSPECT = "AKIATFQR7NSC8Q4X20BJ"  # the IAM user key behind most invictus activity
+DERIVED = "ASIATFQR7NSCXLFJ4S5E"  # minted by SUSPECT (AssumeRole), used once (RunInstances)
+
+
+def records(path: Path) -> list[dict[str, Any]]:
+    return json.loads(path.read_bytes())["Records"]
+
+
+def all_invictus() -> list[dict[str, Any]]:
+    return [r for p in INVICTUS for r in records(p)]
+
+
+def write_gz(path: Path, doc: Any) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = doc if isinstance(doc, bytes) else json.dumps(doc, separators=(",", ":")).encode()
+    path.write_bytes(gzip.compress(data, mtime=0))
+    return path
+
+
+def shifted(recs: list[dict[str, Any]], days: int) -> list[dict[str, Any]]:
+    """Copies of records moved by whole days, with their own event IDs."""
+    out = copy.deepcopy(recs)
+    for r in out:
+        t = pd.Timestamp(r["eventTime"]) + timedelta(days=days)
+        r["eventTime"] = t.strftime("%Y-%m-%dT%H:%M:%SZ")
+        r["eventID"] = f"{r['eventID'][:-3]}d{days:+d}"[-36:] if days else r["eventID"]
+    return out
+
+
+def day_key(day: str, name: str, *, region: str = "us-east-1", account: str = ACCOUNT) -> str:
+    y, m, d = day.split("-")
+    return f"{account}/CloudTrail/{region}/{y}/{m}/{d}/{name}"
+
+
+def log_name(path: Path, day: str, region: str = "us-east-1", account: str = ACCOUNT) -> str:
+    stamp = path.name.split("_")[3]  # 20230710T1205Z
+    return (
+        f"{account}_CloudTrail_{region}_{day.replace('-', '')}{stamp[8:]}_{path.stem[-16:]}.json.gz"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# the frame
+# --------------------------------------------------------------------------------------------
+def test_frame_has_exactly_the_contract_columns_and_dtypes() -> None:
+    frame = normalize_records(all_invictus(), source="logs", origin="x")
+    assert list(frame.columns) == [c.name for c in EVENTS_COLUMNS]
+    for col in EVENTS_COLUMNS:
+        assert str(frame[col.name].dtype) == col.dtype, col.name
+        if col.dtype == "category":
+            assert frame[col.name].cat.categories.dtype == pd.StringDtype(), col.name
+        if col.dtype == "string":
+            assert frame[col.name].dtype == pd.StringDtype(), col.name
+    # conform() of the frame changes nothing but the order of categories
+    plain = frame.astype(object).where(frame.notna(), None)  # conform() wants None, not NA
+    pd.testing.assert_frame_equal(
+        frame, conform(plain, EVENTS_COLUMNS), check_categorical=False, check_dtype=True
+    )
+    empty = load_logs([], progress=False).frame
+    assert [str(t) for t in empty.dtypes] == [c.dtype for c in EVENTS_COLUMNS]
+
+
+def test_frame_is_sorted_unique_and_never_empty_text() -> None:
+    frame = normalize_records(all_invictus() + all_invictus()[:50], source="logs", origin="x")
+    assert len(frame) == 302
+    assert frame["event_id"].is_unique
+    assert frame["event_time"].is_monotonic_increasing
+    for col in EVENTS_COLUMNS:
+        if col.dtype in ("string", "category"):
+            assert not (frame[col.name].astype("string") == "").any(), col.name
+
+
+def row(frame: pd.DataFrame, event_id: str) -> dict[str, Any]:
+    found = frame[frame["event_id"] == event_id]
+    assert len(found) == 1
+    out = found.iloc[0].to_dict()
+    return {k: (None if pd.isna(v) else v) for k, v in out.items()}
+
+
+def test_an_iam_user_record_normalized_field_by_field() -> None:
+    frame = normalize_records(records(INVICTUS[1]), source="logs", origin="f.json")
+    got = row(frame, "7c53cae3-f037-4394-8ad9-086f099efa7d")
+    token = records(INVICTUS[1])
+    (rec,) = [r for r in token if r["eventID"] == "7c53cae3-f037-4394-8ad9-086f099efa7d"]
+    assert got == {
+        "event_time": pd.Timestamp("2023-07-10T12:02:04Z"),
+        "event_id": "7c53cae3-f037-4394-8ad9-086f099efa7d",
+        "event_name": "AssumeRole",
+        "event_source": "sts.amazonaws.com",
+        "aws_region": "us-east-1",
+        "source_ip": "192.168.10.20",
+        "user_agent": "stratus-red-team_7d2a6913-ded3-49c6-a31c-0cdeebcc259c",
+        "error_code": None,
+        "error_message": None,
+        "read_only": True,
+        "event_type": "AwsApiCall",
+        "access_key_id": SUSPECT,
+        "principal_id": "AIDATFQR7NSC5AU2ZV3IE",
+        "user_type": "IAMUser",
+        "user_name": "bert-jan",
+        "arn": "arn:aws:iam::123837392027:user/bert-jan",
+        "account_id": "123837392027",
+        "recipient_account_id": "123837392027",
+        "session_issuer_arn": None,
+        "mfa_authenticated": None,
+        "request_parameters": '{"roleArn":"arn:aws:iam::123837392027:role/stratus-red-team-leave-org-role",'
+        '"roleSessionName":"aws-go-sdk-1688990515440126480","durationSeconds":900}',
+        "response_elements": json.dumps(rec["responseElements"], separators=(",", ":")),
+        "derived": None,
+        "source": "logs",
+        "origin": "f.json",
+    }
+
+
+def test_an_assumed_role_record_takes_the_session_name_and_issuer() -> None:
+    frame = normalize_records(all_invictus(), source="logs", origin="x", derived_keys={DERIVED})
+    got = row(frame, "2f4876ba-b0fc-4a24-b406-bef4dcc9656f")
+    expected_rp = next(
+        r["requestParameters"]
+        for r in all_invictus()
+        if r["eventID"] == "2f4876ba-b0fc-4a24-b406-bef4dcc9656f"
+    )
+    assert json.loads(got.pop("request_parameters")) == expected_rp
+    assert got == {
+        "event_time": pd.Timestamp("2023-07-10T12:09:31Z"),
+        "event_id": "2f4876ba-b0fc-4a24-b406-bef4dcc9656f",
+        "event_name": "RunInstances",
+        "event_source": "ec2.amazonaws.com",
+        "aws_region": "us-east-1",
+        "source_ip": "192.168.10.20",
+        "user_agent": "stratus-red-team_d0fe321d-edc3-44f6-a065-9de1b15b4174",
+        "error_code": "Client.VcpuLimitExceeded",
+        "error_message": "You have requested more vCPU capacity than your current vCPU limit of 0 "
+        "allows for the instance bucket that the specified instance type belongs to. Please "
+        "visit http://aws.amazon.com/contact-us/ec2-request to request an adjustment to this "
+        "limit.",
+        "read_only": False,
+        "event_type": "AwsApiCall",
+        "access_key_id": DERIVED,
+        "principal_id": "AROATFQR7NSCYGNOX4QAJ:aws-go-sdk-1688990966084647983",
+        "user_type": "AssumedRole",
+        "user_name": "aws-go-sdk-1688990966084647983",
+        "arn": "arn:aws:sts::123837392027:assumed-role/stratus-red-team-ec2lui-role-wuzemnoeqa/"
+        "aws-go-sdk-1688990966084647983",
+        "account_id": "123837392027",
+        "recipient_account_id": "123837392027",
+        "session_issuer_arn": "arn:aws:iam::123837392027:role/stratus-red-team-ec2lui-role-wuzemnoeqa",
+        "mfa_authenticated": False,
+        "response_elements": None,
+        "derived": True,
+        "source": "logs",
+        "origin": "x",
+    }
+
+
+def test_logstash_ndjson_takes_the_time_from_at_timestamp() -> None:
+    recs, issues = parse_records(OTRF.read_bytes(), where=str(OTRF))
+    assert issues == []
+    frame = normalize_records(recs, source="logs", origin="otrf")
+    assert len(frame) == 103
+    assert frame["event_time"].notna().all()
+    assert frame["event_time"].iloc[0] == pd.Timestamp("2020-09-14T00:44:20Z")
+    assert frame["event_time"].iloc[-1] == pd.Timestamp("2020-09-14T01:13:20Z")
+    assert set(frame["access_key_id"].dropna()) >= {"ASIA5FLZVX4OI4ZDQJOL"}
+
+
+def test_documentation_examples_load_and_blank_keys_are_na() -> None:
+    frame = normalize_records(AWSDOCS.read_bytes(), source="logs", origin="docs")
+    # 24 records, three of them printed twice in the documentation
+    assert len(frame) == 21
+    assert frame["event_id"].isna().sum() == 5  # Insights events have no eventID
+    console = frame[frame["event_name"] == "ConsoleLogin"]
+    assert console["access_key_id"].isna().all()  # "" in the record
+    assert set(frame["user_type"].dropna()) == {"IAMUser", "Root"}
+
+
+def test_lookup_events_output_gives_the_same_rows_as_the_log_file() -> None:
+    recs = records(INVICTUS[1])
+    export = {
+        "Events": [
+            {
+                "EventId": r["eventID"],
+                "EventName": r["eventName"],
+                "ReadOnly": str(r.get("readOnly", "")).lower(),
+                "AccessKeyId": r["userIdentity"].get("accessKeyId"),
+                "EventTime": r["eventTime"],
+                "EventSource": r["eventSource"],
+                "Username": r["userIdentity"].get("userName"),
+                "Resources": [],
+                "CloudTrailEvent": json.dumps(r),
+            }
+            for r in recs
+        ]
+    }
+    from_lookup = normalize_records(json.dumps(export).encode(), source="x", origin="x")
+    from_file = normalize_records(recs, source="x", origin="x")
+    pd.testing.assert_frame_equal(from_lookup, from_file, check_categorical=False)
+
+
+def test_normalizing_a_findings_document_is_an_error() -> None:
+    with pytest.raises(NotCloudTrailError, match="GuardDuty finding"):
+        normalize_records(FINDING.read_bytes(), origin=FINDING.name)
+
+
+# --------------------------------------------------------------------------------------------
+# derived keys
+# --------------------------------------------------------------------------------------------
+def test_derived_keys_minted_by_the_suspect_key() -> None:
+    frame = normalize_records(all_invictus(), source="logs", origin="x")
+    found = derived_keys(frame, SUSPECT)
+    assert [(d.access_key_id, d.event_id, d.event_name, d.minted_by) for d in found] == [
+        ("ASIATFQR7NSC2AF7XJOS", "7c53cae3-f037-4394-8ad9-086f099efa7d", "AssumeRole", SUSPECT),
+        ("ASIATFQR7NSCVW2R4OHT", "c24de5b7-4166-4f8d-870f-038ca2e8ca87", "AssumeRole", SUSPECT),
+        ("ASIATFQR7NSCR2E3KSFW", "530ce88b-5eb3-463b-b846-3ffeb5671560", "AssumeRole", SUSPECT),
+        ("ASIATFQR7NSC7TITDFL2", "dcce42ae-a4f1-45ca-8944-9f70843ca957", "AssumeRole", SUSPECT),
+        ("ASIATFQR7NSCXLFJ4S5E", "13da6c81-90fd-4e56-9ac3-269bd9a8ea96", "AssumeRole", SUSPECT),
+        ("ASIATFQR7NSCQJB6MQOY", "4e848b99-9590-4e6f-9e10-78439ffd51c2", "AssumeRole", SUSPECT),
+    ]
+    first = found[0]
+    assert first.event_time == pd.Timestamp("2023-07-10T12:02:04Z")
+    assert first.role_arn == "arn:aws:iam::123837392027:role/stratus-red-team-leave-org-role"
+    assert first.expiration == "Jul 10, 2023, 12:17:04 PM"
+    assert first.source_ip == "192.168.10.20"
+    # the same from the raw records
+    assert [d.access_key_id for d in derived_keys(all_invictus(), SUSPECT)] == [
+        d.access_key_id for d in found
+    ]
+    assert derived_keys(frame, "AKIANOBODY0000000000") == []
+
+
+def test_follow_derived_loads_the_minted_keys_activity(tmp_path: Path) -> None:
+    for p in INVICTUS:
+        shutil.copy(p, tmp_path / p.name)
+    result = load_logs(tmp_path, access_keys=SUSPECT, follow_derived=True, progress=False)
+    frame = result.frame
+    assert {d.access_key_id for d in result.derived} == {
+        "ASIATFQR7NSC2AF7XJOS",
+        "ASIATFQR7NSCVW2R4OHT",
+        "ASIATFQR7NSCR2E3KSFW",
+        "ASIATFQR7NSC7TITDFL2",
+        "ASIATFQR7NSCQJB6MQOY",
+        DERIVED,
+    }
+    used = frame[frame["derived"]]
+    assert list(used["event_id"]) == ["2f4876ba-b0fc-4a24-b406-bef4dcc9656f"]
+    assert set(frame.loc[~frame["derived"], "access_key_id"]) == {SUSPECT}
+    full = load_logs(tmp_path, progress=False).frame
+    assert len(frame) == (full["access_key_id"] == SUSPECT).sum() + 1
+    assert result.issues == []
+
+
+# --------------------------------------------------------------------------------------------
+# key layouts and narrowing
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        (
+            "AWSLogs/111122223333/CloudTrail/eu-west-1/2024/02/29/x.json.gz",
+            KeyLayout("111122223333", "eu-west-1", pd.Timestamp("2024-02-29").date()),
+        ),
+        (
+            "trail/AWSLogs/o-aa111bb222/111122223333/CloudTrail/us-east-1/2023/07/10/x.json.gz",
+            KeyLayout(
+                "111122223333", "us-east-1", pd.Timestamp("2023-07-10").date(), "o-aa111bb222"
+            ),
+        ),
+        (
+            "flat/111122223333_CloudTrail_ap-south-1_20230710T1205Z_dOIWyEekdNWhkpqY.json.gz",
+            KeyLayout("111122223333", "ap-south-1", pd.Timestamp("2023-07-10").date()),
+        ),
+        ("AWSLogs/111122223333/CloudTrail/", KeyLayout("111122223333", None, None)),
+        ("export/lookup-events.json", None),
+    ],
+)
+def test_key_layout(key: str, expected: KeyLayout | None) -> None:
+    assert key_layout(key) == expected
+
+
+def test_narrowing_keeps_one_day_either_side() -> None:
+    n = Narrowing(start=pd.Timestamp("2023-07-10T23:50Z"), end=pd.Timestamp("2023-07-11T00:10Z"))
+    assert [str(d) for d in n.days() or []] == [
+        "2023-07-09",
+        "2023-07-10",
+        "2023-07-11",
+        "2023-07-12",
+    ]
+
+
+@pytest.fixture
+def account_trail(tmp_path: Path) -> Path:
+    """Five days of an account trail (the real files, moved by whole days), and a digest."""
+    root = tmp_path / "bucket" / "AWSLogs"
+    for days in (-3, -1, 0, 1, 3):
+        day = (pd.Timestamp("2023-07-10") + timedelta(days=days)).strftime("%Y-%m-%d")
+        for p in INVICTUS[:3]:
+            write_gz(root / day_key(day, log_name(p, day)), {"Records": shifted(records(p), days)})
+    digest = root / ACCOUNT / "CloudTrail-Digest" / "us-east-1" / "2023" / "07" / "10" / "d.json.gz"
+    write_gz(digest, {"digestStartTime": "2023-07-10T11:00:00Z", "logFiles": []})
+    return tmp_path / "bucket"
+
+
+def test_account_trail_window_reads_only_the_day_folders_needed(account_trail: Path) -> None:
+    every = load_logs(account_trail, progress=False)
+    assert (every.files_read, every.files_skipped) == (15, 0)
+    assert len(every.frame) == 5 * (26 + 55 + 31)
+    window = load_logs(
+        account_trail,
+        start="2023-07-10T12:00:00Z",
+        end="2023-07-10T12:05:00Z",
+        progress=False,
+    )
+    assert (window.files_read, window.files_skipped) == (9, 6)  # 07-09, 07-10, 07-11
+    in_window = every.frame[
+        (every.frame["event_time"] >= pd.Timestamp("2023-07-10T12:00:00Z"))
+        & (every.frame["event_time"] <= pd.Timestamp("2023-07-10T12:05:00Z"))
+    ].reset_index(drop=True)
+    assert len(in_window) > 0
+    pd.testing.assert_frame_equal(window.frame, in_window, check_categorical=False)
+    assert window.issues == []
+
+
+def test_organization_trail_narrowed_by_account_and_region(tmp_path: Path) -> None:
+    root = tmp_path / "AWSLogs" / "o-aa111bb222"
+    for account in ("111122223333", "444455556666"):
+        for region in ("us-east-1", "eu-west-1"):
+            for p in INVICTUS[:2]:
+                name = log_name(p, "2023-07-10", region, account)
+                recs = copy.deepcopy(records(p))
+                for r in recs:
+                    r["eventID"] = f"{account[:4]}{region[:2]}{r['eventID'][6:]}"
+                    r["recipientAccountId"], r["awsRegion"] = account, region
+                write_gz(
+                    root / day_key("2023-07-10", name, region=region, account=account),
+                    {"Records": recs},
+                )
+    result = load_logs(tmp_path, accounts=["444455556666"], regions=["eu-west-1"], progress=False)
+    assert (result.files_read, result.files_skipped) == (2, 6)
+    assert set(result.frame["recipient_account_id"]) == {"444455556666"}
+    assert set(result.frame["aws_region"]) == {"eu-west-1"}
+    assert len(result.frame) == 26 + 55
+
+
+def test_flat_folder_is_narrowed_by_file_names(tmp_path: Path) -> None:
+    for days in (-5, 0):
+        day = (pd.Timestamp("2023-07-10") + timedelta(days=days)).strftime("%Y-%m-%d")
+        for p in INVICTUS[:2]:
+            write_gz(tmp_path / log_name(p, day), {"Records": shifted(records(p), days)})
+    (tmp_path / "notes.txt").write_text("not a log")
+    result = load_logs(tmp_path, start="2023-07-10", end="2023-07-11", progress=False)
+    assert (result.files_read, result.files_skipped) == (2, 2)
+    assert len(result.frame) == 26 + 55
+
+
+def test_a_missing_path_is_an_input_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no such file or folder"):
+        load_logs(tmp_path / "nope", progress=False)
+
+
+# --------------------------------------------------------------------------------------------
+# S3
+# --------------------------------------------------------------------------------------------
+def upload(client: Any, bucket: str, folder: Path) -> list[str]:
+    keys = []
+    for path in sorted(folder.rglob("*.gz")):
+        key = path.relative_to(folder).as_posix()
+        client.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
+        keys.append(key)
+    return keys
+
+
+@pytest.fixture
+def s3(moto: str) -> tuple[Aws, list[dict[str, Any]]]:
+    """An Aws session on moto and the ListObjectsV2 calls made through it."""
+    aws = Aws()
+    client = aws.client("s3")
+    client.create_bucket(Bucket="trail")
+    calls: list[dict[str, Any]] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        calls.append({k: v for k, v in params.items() if k in ("Prefix", "Delimiter")})
+
+    client.meta.events.register("provide-client-params.s3.ListObjectsV2", record)
+    return aws, calls
+
+
+def test_s3_account_trail_lists_only_the_needed_day_prefixes(
+    s3: tuple[Aws, list[dict[str, Any]]], account_trail: Path
+) -> None:
+    aws, calls = s3
+    upload(aws.client("s3"), "trail", account_trail)
+    calls.clear()
+    result = load_logs(
+        "s3://trail/AWSLogs/",
+        start="2023-07-10T12:00:00Z",
+        end="2023-07-10T12:05:00Z",
+        aws=aws,
+        progress=False,
+    )
+    prefix = f"AWSLogs/{ACCOUNT}/CloudTrail/us-east-1/"
+    assert [c for c in calls if "Delimiter" in c] == [
+        {"Prefix": "AWSLogs/", "Delimiter": "/"},
+        {"Prefix": f"AWSLogs/{ACCOUNT}/CloudTrail/", "Delimiter": "/"},
+    ]
+    assert sorted(c["Prefix"] for c in calls if "Delimiter" not in c) == [
+        prefix + "2023/07/09/",
+        prefix + "2023/07/10/",
+        prefix + "2023/07/11/",
+    ]
+    assert (result.files_read, result.files_skipped) == (9, 0)
+    local = load_logs(
+        account_trail, start="2023-07-10T12:00Z", end="2023-07-10T12:05Z", progress=False
+    )
+    pd.testing.assert_frame_equal(
+        result.frame.drop(columns="origin"), local.frame.drop(columns="origin")
+    )
+    assert str(result.frame["origin"].iloc[0]).startswith(f"s3://trail/{prefix}2023/07/10/")
+
+
+def test_s3_organization_trail_with_account_and_region(
+    s3: tuple[Aws, list[dict[str, Any]]], tmp_path: Path
+) -> None:
+    aws, calls = s3
+    org = tmp_path / "AWSLogs" / "o-aa111bb222"
+    for account in ("111122223333", "444455556666"):
+        for region in ("us-east-1", "eu-west-1"):
+            p = INVICTUS[0]
+            name = log_name(p, "2023-07-10", region, account)
+            recs = copy.deepcopy(records(p))
+            for r in recs:
+                r["eventID"] = f"{account[:4]}{region[:2]}{r['eventID'][6:]}"
+            write_gz(
+                org / day_key("2023-07-10", name, region=region, account=account), {"Records": recs}
+            )
+    upload(aws.client("s3"), "trail", tmp_path)
+    calls.clear()
+    result = load_logs(
+        "s3://trail",
+        accounts=["444455556666"],
+        regions=["eu-west-1"],
+        start="2023-07-10T00:00Z",
+        end="2023-07-10T23:59Z",
+        aws=aws,
+        progress=False,
+    )
+    trail = "AWSLogs/o-aa111bb222/444455556666/CloudTrail/eu-west-1/"
+    assert [c for c in calls if "Delimiter" in c] == [
+        {"Prefix": "", "Delimiter": "/"},
+        {"Prefix": "AWSLogs/", "Delimiter": "/"},
+    ]
+    assert sorted(c["Prefix"] for c in calls if "Delimiter" not in c) == [
+        trail + "2023/07/09/",
+        trail + "2023/07/10/",
+        trail + "2023/07/11/",
+    ]
+    assert result.files_read == 1
+    assert len(result.frame) == 55
+
+
+def test_s3_without_narrowing_lists_the_prefix_and_skips_digests(
+    s3: tuple[Aws, list[dict[str, Any]]], account_trail: Path
+) -> None:
+    aws, calls = s3
+    upload(aws.client("s3"), "trail", account_trail)
+    calls.clear()
+    result = load_logs("s3://trail/AWSLogs", aws=aws, progress=False, workers=2)
+    assert calls == [{"Prefix": "AWSLogs"}]
+    assert result.files_read == 15
+    assert result.issues == []
+
+
+def test_s3_listing_a_missing_bucket_is_an_aws_error(s3: tuple[Aws, list[dict[str, Any]]]) -> None:
+    from torinvest.errors import AwsError
+
+    aws, _ = s3
+    with pytest.raises(AwsError, match="NoSuchBucket"):
+        load_logs("s3://no-such-bucket/AWSLogs/", aws=aws, progress=False)
+
+
+# --------------------------------------------------------------------------------------------
+# overlapping sources, bad files
+# --------------------------------------------------------------------------------------------
+def test_a_log_file_and_a_lookup_export_of_the_same_records_dedupe(tmp_path: Path) -> None:
+    recs = records(INVICTUS[1])
+    write_gz(tmp_path / "a" / "log.json.gz", {"Records": recs})
+    export = {
+        "Events": [{"EventId": r["eventID"], "CloudTrailEvent": json.dumps(r)} for r in recs[:10]]
+    }
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "lookup.json").write_text(json.dumps(export))
+    result = load_logs(tmp_path, progress=False)
+    assert result.files_read == 2
+    assert len(result.frame) == len(recs) == 26
+    assert set(result.frame["origin"]) == {str(tmp_path / "a" / "log.json.gz")}
+
+
+def test_each_bad_file_is_one_issue_and_the_rest_loads(tmp_path: Path) -> None:
+    good = [
+        write_gz(tmp_path / f"good{i}.json.gz", {"Records": records(p)})
+        for i, p in enumerate(INVICTUS[:3])
+    ]
+    data = gzip.compress(json.dumps({"Records": records(INVICTUS[3])}).encode(), mtime=0)
+    (tmp_path / "truncated.json.gz").write_bytes(data[: len(data) // 2])
+    (tmp_path / "invalid.json").write_text('{"Records": [{"eventVersion": "1.08", ')
+    shutil.copy(FINDING, tmp_path / "finding.json")
+    lines = OTRF.read_bytes().splitlines()
+    lines[6] = lines[6][:40]
+    (tmp_path / "otrf.ndjson").write_bytes(b"\n".join(lines) + b"\n")
+    result = load_logs(tmp_path, progress=False)
+    by_source = {i.source: i.problem for i in result.issues}
+    assert sorted(by_source) == sorted(
+        [
+            str(tmp_path / "truncated.json.gz"),
+            str(tmp_path / "invalid.json"),
+            str(tmp_path / "finding.json"),
+            f"{tmp_path / 'otrf.ndjson'}:7",
+        ]
+    )
+    assert "truncated" in by_source[str(tmp_path / "truncated.json.gz")]
+    assert "invalid JSON" in by_source[str(tmp_path / "invalid.json")]
+    assert "GuardDuty finding" in by_source[str(tmp_path / "finding.json")]
+    assert by_source[f"{tmp_path / 'otrf.ndjson'}:7"].startswith("line 7: invalid JSON")
+    assert result.files_read == 7
+    assert len(result.frame) == 26 + 55 + 31 + 102
+    assert set(result.frame["origin"]) == {str(p) for p in good} | {str(tmp_path / "otrf.ndjson")}
+
+
+# --------------------------------------------------------------------------------------------
+# key filter: the byte prefilter gives exactly what a parse + filter gives
+# --------------------------------------------------------------------------------------------
+def lookup_export(recs: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "Events": [{"EventId": r.get("eventID"), "CloudTrailEvent": json.dumps(r)} for r in recs]
+    }
+
+
+def adversarial_records() -> list[dict[str, Any]]:
+    """The suspect key in places that are not the caller, and a record that starts a nested
+    object with ``{"eventVersion":`` (so cutting the file at record starts fails)."""
+    out = copy.deepcopy(records(INVICTUS[0])[:4])
+    for i, r in enumerate(out):
+        r["eventID"] = f"00000000-0000-4000-8000-00000000000{i}"
+        r["userIdentity"]["accessKeyId"] = SUSPECT
+    out[0]["requestParameters"] = {"note": f"{SUSPECT} in a string", "k": SUSPECT}
+    out[1]["requestParameters"] = {
+        "nested": {"eventVersion": "1.08", "userIdentity": {"accessKeyId": SUSPECT}}
+    }
+    out[2]["userIdentity"]["accessKeyId"] = SUSPECT + "X"  # a longer key that contains it
+    return out
+
+
+@pytest.fixture
+def mixed_folder(tmp_path: Path) -> Path:
+    for p in INVICTUS:
+        write_gz(tmp_path / "logs" / (p.name + ".gz"), p.read_bytes())  # compact, as written
+    shutil.copy(CT / "invictus_sample.json", tmp_path / "one-record-per-line.json")
+    shutil.copy(OTRF, tmp_path / "otrf.json")  # NDJSON in a .json file
+    write_gz(tmp_path / "docs.jsonl.gz", AWSDOCS.read_bytes())
+    (tmp_path / "lookup.json").write_text(json.dumps(lookup_export(records(INVICTUS[2]))))
+    (tmp_path / "pretty.json").write_text(json.dumps({"Records": records(INVICTUS[4])}, indent=2))
+    write_gz(
+        tmp_path / "adversarial.json.gz",
+        json.dumps({"Records": adversarial_records()}, separators=(",", ":")).encode(),
+    )
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        SUSPECT,
+        DERIVED,
+        "ASIATFQR7NSC2AF7XJOS",  # only in responseElements (minted), never a caller
+        "ASIA5FLZVX4OI4ZDQJOL",  # the OTRF NDJSON caller
+        "EXAMPLE_KEY_ID",  # the documentation examples
+        "AKIATFQR7NSCUXC3DDDP",  # invictus_sample.json
+        "AKIANOBODY0000000000",
+    ],
+)
+def test_key_filter_is_exactly_parse_then_filter(mixed_folder: Path, key: str) -> None:
+    full = load_logs(mixed_folder, progress=False).frame
+    expected = full[full["access_key_id"] == key].reset_index(drop=True)
+    got = load_logs(mixed_folder, access_keys=key, progress=False)
+    got_frame = got.frame.drop(columns="derived")
+    pd.testing.assert_frame_equal(
+        got_frame, expected.drop(columns="derived"), check_categorical=False
+    )
+    assert not got.frame["derived"].any()
+    assert got.files_read == len(list(mixed_folder.rglob("*.*"))) == 15
+    assert got.issues == []
+
+
+def test_key_filter_with_several_keys_and_a_window(mixed_folder: Path) -> None:
+    keys = {SUSPECT, DERIVED}
+    start, end = pd.Timestamp("2023-07-10T12:00Z"), pd.Timestamp("2023-07-10T12:10Z")
+    full = load_logs(mixed_folder, progress=False).frame
+    t = full["event_time"]
+    expected = full[full["access_key_id"].isin(keys) & (t >= start) & (t <= end)]
+    got = load_logs(mixed_folder, access_keys=keys, start=start, end=end, progress=False).frame
+    assert len(got) > 0
+    assert list(got["event_id"]) == list(expected["event_id"])
+
+
+def test_worker_processes_give_the_same_frame(
+    mixed_folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sequential = load_logs(mixed_folder, progress=False, workers=1)
+    monkeypatch.setattr(logs, "SEQUENTIAL_MAX_FILES", 0)
+    monkeypatch.setattr(logs, "SEQUENTIAL_MAX_BYTES", 0)
+    monkeypatch.setattr(logs, "BATCH_BYTES", 50_000)
+    parallel = load_logs(mixed_folder, progress=False, workers=2)
+    pd.testing.assert_frame_equal(parallel.frame, sequential.frame)
+    assert parallel.issues == sequential.issues
+    keyed = load_logs(mixed_folder, access_keys=SUSPECT, progress=False, workers=2)
+    holding = [
+        p
+        for p in mixed_folder.rglob("*.*")
+        if SUSPECT.encode()
+        in (gzip.decompress(p.read_bytes()) if p.suffix == ".gz" else p.read_bytes())
+    ]
+    assert keyed.files_matched == len(holding) == 13
+    assert (keyed.frame["access_key_id"] == SUSPECT).all()
+
+
+def test_an_empty_key_filter_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="access key filter"):
+        load_logs(tmp_path, access_keys=[""], progress=False)
+
+
+def test_the_python_path_gives_the_same_columns_as_the_arrow_path() -> None:
+    from torinvest.sources import records as rec
+
+    docs = (
+        all_invictus()
+        + parse_records(OTRF.read_bytes())[0]
+        + parse_records(AWSDOCS.read_bytes())[0]
+    )
+    fast = rec._arrays_arrow(docs)
+    slow = rec._arrays_python(docs)
+    assert len(fast) == len(slow) == 22
+    for i, (a, b) in enumerate(zip(fast, slow, strict=True)):
+        a = a.dictionary_decode() if pa.types.is_dictionary(a.type) else a
+        b = b.dictionary_decode() if pa.types.is_dictionary(b.type) else b
+        assert a.equals(b), i
+
+
+def test_odd_value_types_become_text_not_errors() -> None:
+    rec = copy.deepcopy(records(INVICTUS[1])[0])
+    rec["errorCode"] = 403
+    rec["readOnly"] = "false"
+    rec["userIdentity"]["sessionContext"] = {"attributes": {"mfaAuthenticated": True}}
+    odd = {**rec, "eventID": "x", "userIdentity": "not an object"}
+    frame = normalize_records([rec, odd])
+    assert list(frame["error_code"].astype("string")) == ["403", "403"]
+    assert list(frame["read_only"]) == [False, False]
+    assert frame["mfa_authenticated"].fillna(False).sum() == 1
+    assert frame["user_type"].isna().sum() == 1
+
+
+def test_progress_bar_on_request(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for p in INVICTUS[:2]:
+        shutil.copy(p, tmp_path / p.name)
+    load_logs(tmp_path, progress=True)
+    assert "CloudTrail logs" in capsys.readouterr().err
+    load_logs(tmp_path)  # not a terminal: no bar
+    assert capsys.readouterr().err == ""

@@ -1,0 +1,922 @@
+"""CloudTrail log files in a folder or an S3 prefix → the events frame (fetch → normalize).
+
+:func:`load_logs` reads every shape of ``CASE/cloudtrail/``: log files (``*.json.gz`` /
+``*.json``, ``{"Records": [...]}``) in the S3 key layout or flat, ``aws cloudtrail lookup-events``
+output (``{"Events": [...]}``), and JSON lines of records (``.jsonl`` / ``.ndjson``, gzipped or
+not, with extra keys such as Logstash's ``@timestamp``). Sources are a local file or folder, or
+``s3://bucket/prefix``.
+
+Key layouts (both are narrowed by account, region and day *before* reading; S3 lists only the
+day prefixes needed)::
+
+    AWSLogs/<account>/CloudTrail/<region>/YYYY/MM/DD/<account>_CloudTrail_<region>_<time>_<id>.json.gz
+    AWSLogs/<o-org>/<account>/CloudTrail/<region>/YYYY/MM/DD/...        (organization trail)
+
+``CloudTrail-Digest/`` is skipped. Flat folders are narrowed by the file names CloudTrail gives.
+A day folder is read when it is within the window ±1 day (records arrive late into the next
+day's folder).
+
+Filtering to access keys searches the decompressed bytes before parsing: a file without the key
+is not parsed, and in a compact ``{"Records":[...]}`` file or in JSON lines only the records that
+contain the key are. The rows are those a full parse would give (``userIdentity.accessKeyId`` is
+one of the keys): a cut that does not parse as one whole record makes the file be parsed whole.
+(The one case the cut cannot tell apart is a record that embeds a list of complete CloudTrail
+records, each opening with ``{"eventVersion":``, in its own fields; CloudTrail writes none.)
+With a key filter, a bad JSON line is reported only when it holds the key.
+
+Many files are decompressed and parsed in worker processes that return Arrow pieces
+(:func:`torinvest.sources.records.records_table`); a few files are read in this process.
+A truncated gzip, invalid JSON, or a document that is not CloudTrail becomes one
+:class:`~torinvest.errors.DataIssue` naming the file (and the line for JSON lines); every other
+file still loads.
+
+The frame is the events frame of :mod:`torinvest.sources.records` (columns: event_time,
+event_id, event_name, event_source, aws_region, source_ip, user_agent, error_code,
+error_message, read_only, event_type, access_key_id, principal_id, user_type, user_name, arn,
+account_id, recipient_account_id, session_issuer_arn, mfa_authenticated, request_parameters,
+response_elements, derived, source = ``logs``, origin = the file path or ``s3://`` URL).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import logging
+import multiprocessing
+import os
+import re
+import sys
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pandas as pd
+import pyarrow as pa
+from botocore.exceptions import BotoCoreError, ClientError
+from tqdm.auto import tqdm
+
+from torinvest.aws import Aws, translate_error
+from torinvest.errors import DataIssue, InputError
+from torinvest.sources.records import (
+    DerivedKey,
+    derived_keys,
+    filter_keys,
+    filter_window,
+    frame_from_tables,
+    is_record,
+    parse_records,
+    records_in,
+    records_table,
+)
+
+try:  # ISA-L inflates gzip about twice as fast as zlib; same API, optional
+    from isal import isal_zlib as _inflate
+except ImportError:  # pragma: no cover - depends on the environment
+    _inflate = zlib  # type: ignore[assignment]
+
+log = logging.getLogger(__name__)
+
+SOURCE = "logs"
+LOG_SUFFIXES = (
+    ".json",
+    ".json.gz",
+    ".jsonl",
+    ".jsonl.gz",
+    ".ndjson",
+    ".ndjson.gz",
+)
+SKIP_FOLDERS = frozenset({"CloudTrail-Digest"})
+#: Margin around the window for day folders: CloudTrail delivers late into the next day's folder.
+DAY_MARGIN = timedelta(days=1)
+#: Below these totals files are read in this process (starting workers would cost more).
+SEQUENTIAL_MAX_FILES = 3
+SEQUENTIAL_MAX_BYTES = 4 << 20
+#: Work for one worker task (compressed bytes), and how many tasks per worker at least.
+BATCH_BYTES = 4 << 20
+TASKS_PER_WORKER = 8
+S3_THREADS = 16
+#: How many times :func:`load_logs` re-reads the files for keys minted by minted keys.
+MAX_DERIVED_PASSES = 3
+
+ACCOUNT_RE = re.compile(r"^\d{12}$")
+ORG_RE = re.compile(r"^o-[a-z0-9]{10,32}$")
+FILE_NAME_RE = re.compile(
+    r"^(?P<account>\d{12})_CloudTrail_(?P<region>[a-z0-9-]+)_(?P<day>\d{8})T\d{4,6}Z_"
+)
+_GZIP_MAGIC = b"\x1f\x8b"
+_RECORDS_HEAD = re.compile(rb'\s*\{\s*"Records"\s*:\s*\[\s*(?=\{"eventVersion":)')
+_RECORD_START = b'{"eventVersion":'
+_INFLATE_ERRORS: tuple[type[BaseException], ...] = tuple(
+    {zlib.error, getattr(_inflate, "error", zlib.error), EOFError}
+)
+
+
+# --------------------------------------------------------------------------------------------
+# results and options
+# --------------------------------------------------------------------------------------------
+@dataclass(slots=True)
+class LogsResult:
+    """The events frame from log files, and what kept it from being complete.
+
+    ``files_read`` files were opened; ``files_skipped`` log files were seen in a listing but left
+    out by the account/region/window narrowing (folders never listed are not counted);
+    ``files_matched`` of those read held one of the keys (None for an unfiltered load).
+    ``derived`` lists the keys minted by the keys (with ``follow_derived``).
+    """
+
+    frame: pd.DataFrame
+    issues: list[DataIssue] = field(default_factory=list)
+    files_read: int = 0
+    files_skipped: int = 0
+    files_matched: int | None = None
+    bytes_read: int = 0
+    sources: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    keys: frozenset[str] | None = None
+    derived: list[DerivedKey] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Narrowing:
+    """Which log files to read, judged from their key layout or name alone."""
+
+    accounts: frozenset[str] | None = None
+    regions: frozenset[str] | None = None
+    start: pd.Timestamp | None = None
+    end: pd.Timestamp | None = None
+
+    @property
+    def active(self) -> bool:
+        return bool(self.accounts or self.regions or self.start is not None or self.end is not None)
+
+    @property
+    def first_day(self) -> date | None:
+        return None if self.start is None else (self.start - DAY_MARGIN).date()
+
+    @property
+    def last_day(self) -> date | None:
+        return None if self.end is None else (self.end + DAY_MARGIN).date()
+
+    def days(self) -> list[date] | None:
+        """Day folders to read: the window ±1 day (None when the window is open-ended)."""
+        if self.first_day is None or self.last_day is None:
+            return None
+        n = (self.last_day - self.first_day).days
+        return [self.first_day + timedelta(days=i) for i in range(n + 1)]
+
+    def accepts(self, layout: KeyLayout) -> bool:
+        if self.accounts and layout.account and layout.account not in self.accounts:
+            return False
+        if self.regions and layout.region and layout.region not in self.regions:
+            return False
+        if layout.day is not None:
+            if self.first_day is not None and layout.day < self.first_day:
+                return False
+            if self.last_day is not None and layout.day > self.last_day:
+                return False
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class KeyLayout:
+    """What a log file's key (or name) says: account, region, day, organization."""
+
+    account: str | None
+    region: str | None
+    day: date | None
+    org: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LogFile:
+    """One file to read: a local path or an S3 object."""
+
+    location: str
+    size: int
+    bucket: str | None = None
+    key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReadOptions:
+    """What the readers keep: the keys (None = every record), the window, the source name."""
+
+    keys: frozenset[str] | None = None
+    start: pd.Timestamp | None = None
+    end: pd.Timestamp | None = None
+    source: str = SOURCE
+
+    @property
+    def key_bytes(self) -> tuple[bytes, ...]:
+        return tuple(sorted(k.encode() for k in self.keys or ()))
+
+
+@dataclass(slots=True)
+class BatchOut:
+    """What a batch of files gave: one Arrow piece (or None), the issues, how many files held
+    records (with a key filter: held one of the keys). ``first`` orders batches."""
+
+    first: int
+    files: int
+    table: pa.Table | None
+    issues: list[DataIssue]
+    matched: int
+
+
+# --------------------------------------------------------------------------------------------
+# key layout
+# --------------------------------------------------------------------------------------------
+def key_layout(key: str) -> KeyLayout | None:
+    """Account, region and day of a log file from its S3 key layout or its CloudTrail name."""
+    parts = [p for p in key.replace("\\", "/").split("/") if p]
+    if "AWSLogs" in parts:
+        rest = parts[len(parts) - 1 - parts[::-1].index("AWSLogs") + 1 :]
+        org = None
+        if rest and ORG_RE.match(rest[0]):
+            org, rest = rest[0], rest[1:]
+        if len(rest) >= 2 and ACCOUNT_RE.match(rest[0]) and rest[1].startswith("CloudTrail"):
+            region = rest[2] if len(rest) > 3 else None
+            day = _day(rest[3:6]) if len(rest) > 6 else None
+            return KeyLayout(account=rest[0], region=region, day=day, org=org)
+    m = FILE_NAME_RE.match(parts[-1]) if parts else None
+    if m:
+        d = m["day"]
+        return KeyLayout(m["account"], m["region"], _day([d[:4], d[4:6], d[6:]]))
+    return None
+
+
+def _day(parts: Sequence[str]) -> date | None:
+    try:
+        return date(int(parts[0]), int(parts[1]), int(parts[2]))
+    except (ValueError, IndexError):
+        return None
+
+
+def _is_digest(key: str) -> bool:
+    return "/CloudTrail-Digest/" in key or "_CloudTrail-Digest_" in key
+
+
+def _is_log_name(name: str) -> bool:
+    return name.lower().endswith(LOG_SUFFIXES)
+
+
+# --------------------------------------------------------------------------------------------
+# listing (fetch)
+# --------------------------------------------------------------------------------------------
+@dataclass(slots=True)
+class Listing:
+    files: list[LogFile] = field(default_factory=list)
+    skipped: int = 0
+
+
+def list_local(root: Path, narrowing: Narrowing) -> Listing:
+    """The log files under a local folder (or the file itself), narrowed by their layout."""
+    if root.is_file():
+        return Listing([LogFile(str(root), root.stat().st_size)])
+    if not root.is_dir():
+        raise InputError(
+            f"{root}: no such file or folder",
+            hint="pass the CloudTrail folder of the case, a log file, or s3://bucket/prefix",
+        )
+    listing = Listing()
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_FOLDERS)
+        for name in sorted(filenames):
+            if not _is_log_name(name) or "_CloudTrail-Digest_" in name:
+                continue
+            path = os.path.join(dirpath, name)
+            layout = key_layout(os.path.relpath(path, root))
+            if layout is not None and not narrowing.accepts(layout):
+                listing.skipped += 1
+                continue
+            listing.files.append(LogFile(path, os.path.getsize(path)))
+    return listing
+
+
+def parse_s3_url(url: str) -> tuple[str, str]:
+    """``s3://bucket/prefix`` → (bucket, prefix)."""
+    if not url.startswith("s3://") or len(url) <= 5:
+        raise InputError(f"not an S3 URL: {url!r}", hint="write s3://bucket/prefix")
+    bucket, _, prefix = url[5:].partition("/")
+    if not bucket:
+        raise InputError(f"no bucket in {url!r}", hint="write s3://bucket/prefix")
+    return bucket, prefix
+
+
+def list_s3(aws: Aws, url: str, narrowing: Narrowing) -> Listing:
+    """The log objects under an S3 prefix; with narrowing, only the day prefixes needed are listed.
+
+    Raises :class:`~torinvest.errors.AwsError` (with the IAM action needed) when listing fails.
+    """
+    bucket, prefix = parse_s3_url(url)
+    client = aws.client("s3")
+    lister = _S3Lister(client, bucket)
+    prefixes = lister.plan(prefix, narrowing) if narrowing.active else None
+    if prefixes is None:
+        prefixes = [prefix]
+    listing = Listing()
+    with ThreadPoolExecutor(min(S3_THREADS, max(1, len(prefixes)))) as pool:
+        for objects in pool.map(lister.objects, prefixes):
+            for key, size in objects:
+                if not _is_log_name(key) or _is_digest(key):
+                    continue
+                layout = key_layout(key)
+                if layout is not None and not narrowing.accepts(layout):
+                    listing.skipped += 1
+                    continue
+                listing.files.append(LogFile(f"s3://{bucket}/{key}", size, bucket, key))
+    listing.files.sort(key=lambda f: f.location)
+    return listing
+
+
+class _S3Lister:
+    """ListObjectsV2 calls: folders (Delimiter) to discover the layout, then the day prefixes."""
+
+    def __init__(self, client: Any, bucket: str) -> None:
+        self.client = client
+        self.bucket = bucket
+
+    def _call(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        try:
+            yield from self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, **kwargs
+            )
+        except (ClientError, BotoCoreError) as e:
+            raise translate_error(e, service="s3", operation="ListObjectsV2") from e
+
+    def folders(self, prefix: str) -> list[str]:
+        return [
+            p["Prefix"]
+            for page in self._call(Prefix=prefix, Delimiter="/")
+            for p in page.get("CommonPrefixes", [])
+        ]
+
+    def objects(self, prefix: str) -> list[tuple[str, int]]:
+        return [
+            (o["Key"], int(o.get("Size", 0)))
+            for page in self._call(Prefix=prefix)
+            for o in page.get("Contents", [])
+        ]
+
+    def plan(self, prefix: str, narrowing: Narrowing) -> list[str] | None:
+        """The prefixes to list for ``narrowing``, or None when the layout is not recognized."""
+        base = prefix if not prefix or prefix.endswith("/") else prefix + "/"
+        if "AWSLogs/" not in "/" + base:
+            if base + "AWSLogs/" not in self.folders(base):
+                return None
+            base += "AWSLogs/"
+        root, _, below = base.rpartition("AWSLogs/")
+        root += "AWSLogs/"
+        parts = [p for p in below.split("/") if p]
+        org = parts.pop(0) if parts and ORG_RE.match(parts[0]) else None
+        top = root + (f"{org}/" if org else "")
+        if not parts:
+            return self._accounts(top, narrowing, org is not None)
+        account = parts[0]
+        if not ACCOUNT_RE.match(account) or (len(parts) > 1 and parts[1] != "CloudTrail"):
+            return [base]
+        if narrowing.accounts and account not in narrowing.accounts:
+            return []
+        trail = f"{top}{account}/CloudTrail/"
+        if len(parts) <= 2:
+            return self._regions(trail, narrowing)
+        if len(parts) == 3:
+            if narrowing.regions and parts[2] not in narrowing.regions:
+                return []
+            return self._days(f"{trail}{parts[2]}/", narrowing)
+        return [base]
+
+    def _accounts(self, prefix: str, narrowing: Narrowing, in_org: bool) -> list[str]:
+        out: list[str] = []
+        if in_org and narrowing.accounts:
+            children = [f"{prefix}{a}/" for a in sorted(narrowing.accounts)]
+        else:
+            children = self.folders(prefix)
+        for child in children:
+            name = child[len(prefix) :].strip("/")
+            if ORG_RE.match(name) and not in_org:
+                out += self._accounts(child, narrowing, True)
+            elif ACCOUNT_RE.match(name) and (not narrowing.accounts or name in narrowing.accounts):
+                out += self._regions(f"{child}CloudTrail/", narrowing)
+        return out
+
+    def _regions(self, prefix: str, narrowing: Narrowing) -> list[str]:
+        if narrowing.regions:
+            children = [f"{prefix}{r}/" for r in sorted(narrowing.regions)]
+        else:
+            children = self.folders(prefix)
+        return [p for child in children for p in self._days(child, narrowing)]
+
+    def _days(self, prefix: str, narrowing: Narrowing) -> list[str]:
+        days = narrowing.days()
+        if days is None:
+            return [prefix]
+        return [f"{prefix}{d:%Y/%m/%d}/" for d in days]
+
+
+# --------------------------------------------------------------------------------------------
+# reading one file (pure: bytes → Arrow piece)
+# --------------------------------------------------------------------------------------------
+def gunzip(data: bytes) -> bytes:
+    """Inflate a gzip file (every member). Raises EOFError when it is truncated."""
+    out: list[bytes] = []
+    rest = data
+    while rest:
+        d = _inflate.decompressobj(wbits=31)
+        out.append(d.decompress(rest))
+        if not d.eof:
+            raise EOFError("the gzip stream ends early: the file is truncated")
+        rest = d.unused_data
+        if rest[:2] != _GZIP_MAGIC:
+            break
+    return out[0] if len(out) == 1 else b"".join(out)
+
+
+def read_log_records(
+    raw: bytes, name: str, options: ReadOptions
+) -> tuple[list[dict[str, Any]], list[DataIssue], bool]:
+    """One file's bytes (gzip or not, any shape) → (records kept, issues, held records/a key).
+
+    With ``options.keys`` only the records made with those keys are returned, and a file
+    without the key bytes is not parsed. The window is applied later, on the Arrow piece.
+    """
+    try:
+        data = gunzip(raw) if raw[:2] == _GZIP_MAGIC else raw
+    except _INFLATE_ERRORS as e:
+        return [], [DataIssue(name, f"cannot decompress: {e}")], False
+    if options.keys:
+        hits = _key_hits(data, options.key_bytes)
+        if not hits:
+            return [], [], False
+        records, issues = _records_with_keys(data, hits, name)
+        return filter_keys(records, options.keys), issues, True
+    records, issues = parse_records(data, where=name)
+    return records, issues, bool(records)
+
+
+def _key_hits(data: bytes, keys: tuple[bytes, ...]) -> list[int]:
+    hits: list[int] = []
+    for key in keys:
+        pos = data.find(key)
+        while pos != -1:
+            hits.append(pos)
+            pos = data.find(key, pos + len(key))
+    hits.sort()
+    return hits
+
+
+def _records_with_keys(
+    data: bytes, hits: list[int], name: str
+) -> tuple[list[dict[str, Any]], list[DataIssue]]:
+    """The records around the key hits, parsing only them when the layout allows it.
+
+    Compact log files (``{"Records":[{"eventVersion":…},…]}``) are cut at each record's opening
+    ``{"eventVersion":``, JSON lines at newlines. A cut that does not parse as a whole record
+    means the file is laid out otherwise: it is then parsed whole, so the result is the same.
+    """
+    head = _RECORDS_HEAD.match(data)
+    if head is not None:
+        chunks = _record_chunks(data, hits, head.end())
+        records = _parse_chunks(chunks)
+        if records is not None:
+            return records, []
+    elif _is_json_lines(data):
+        return _line_records(data, hits, name)
+    return parse_records(data, where=name)
+
+
+def _record_chunks(data: bytes, hits: list[int], first: int) -> list[bytes]:
+    end_of_array = data.rfind(b"]")
+    chunks: list[bytes] = []
+    last_end = -1
+    for pos in hits:
+        if pos < last_end:
+            continue  # same record as the previous hit
+        start = data.rfind(_RECORD_START, first, pos)
+        if start == -1:
+            start = first
+        end = data.find(_RECORD_START, pos)
+        if end == -1:
+            end = end_of_array
+        chunks.append(data[start:end].rstrip(b" \t\r\n,"))
+        last_end = end
+    return chunks
+
+
+def _parse_chunks(chunks: list[bytes]) -> list[dict[str, Any]] | None:
+    records = []
+    for chunk in chunks:
+        try:
+            rec = orjson.loads(chunk)
+        except orjson.JSONDecodeError:
+            return None
+        if not is_record(rec):
+            return None
+        records.append(rec)
+    return records
+
+
+def _is_json_lines(data: bytes) -> bool:
+    nl = data.find(b"\n")
+    if nl == -1 or not data[nl:].strip():
+        return False
+    try:
+        return isinstance(orjson.loads(data[:nl]), dict)
+    except orjson.JSONDecodeError:
+        return False
+
+
+def _line_records(
+    data: bytes, hits: list[int], name: str
+) -> tuple[list[dict[str, Any]], list[DataIssue]]:
+    records: list[dict[str, Any]] = []
+    bad: list[tuple[int, str]] = []
+    last_end = -1
+    for pos in hits:
+        if pos < last_end:
+            continue
+        start = data.rfind(b"\n", 0, pos) + 1
+        end = data.find(b"\n", pos)
+        end = len(data) if end == -1 else end
+        last_end = end
+        lineno = data.count(b"\n", 0, start) + 1
+        try:
+            doc = orjson.loads(data[start:end])
+        except orjson.JSONDecodeError as e:
+            bad.append((lineno, f"invalid JSON: {e.msg}"))
+            continue
+        if is_record(doc):
+            records.append(doc)
+            continue
+        try:
+            found, _ = records_in(doc, where=f"line {lineno}")
+        except InputError as e:
+            bad.append((lineno, e.message.removeprefix(f"line {lineno}: ")))
+            continue
+        records.extend(found)
+    issues = []
+    if bad:
+        lineno, problem = bad[0]
+        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        issues.append(
+            DataIssue(
+                f"{name}:{lineno}", f"line {lineno}: {problem}{more}; the other lines were loaded"
+            )
+        )
+    return records, issues
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Parsing allocates millions of dicts that all die together: don't let the GC scan them."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def read_batch(batch: Sequence[tuple[int, str, bytes | None]], options: ReadOptions) -> BatchOut:
+    """Worker task: files (local paths, or S3 bytes already fetched) → one Arrow piece.
+
+    Each file becomes a chunk of its own (building columns file by file keeps the parsed
+    records of one file in memory at a time, which is markedly faster than a whole batch).
+    """
+    tables: list[pa.Table] = []
+    issues: list[DataIssue] = []
+    matched = 0
+    with _gc_paused():
+        for _, name, data in batch:
+            if data is None:
+                try:
+                    data = Path(name).read_bytes()
+                except OSError as e:
+                    issues.append(DataIssue(name, f"cannot read: {e.strerror or e}"))
+                    continue
+            records, problems, held = read_log_records(data, name, options)
+            issues += problems
+            matched += held
+            if records:
+                table = records_table(records, source=options.source, origin=name)
+                del records
+                table = filter_window(table, options.start, options.end)
+                if table.num_rows:
+                    tables.append(table)
+    table = pa.concat_tables(tables) if tables else None
+    return BatchOut(batch[0][0] if batch else 0, len(batch), table, issues, matched)
+
+
+# --------------------------------------------------------------------------------------------
+# running the reads
+# --------------------------------------------------------------------------------------------
+def _batches(files: Sequence[LogFile], workers: int) -> list[list[int]]:
+    """File indexes grouped into tasks of about equal bytes (in file order)."""
+    total = sum(f.size for f in files)
+    target = max(1, min(BATCH_BYTES, total // max(1, workers * TASKS_PER_WORKER)))
+    batches: list[list[int]] = []
+    current: list[int] = []
+    size = 0
+    for i, f in enumerate(files):
+        current.append(i)
+        size += f.size
+        if size >= target:
+            batches.append(current)
+            current, size = [], 0
+    if current:
+        batches.append(current)
+    return batches
+
+
+def default_workers() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _mp_context() -> multiprocessing.context.BaseContext:
+    # fork starts workers in milliseconds with everything imported; spawn elsewhere.
+    method = "fork" if sys.platform == "linux" else "spawn"
+    return multiprocessing.get_context(method)
+
+
+class _Runner:
+    """Reads files sequentially or in worker processes; S3 bytes come from a thread pool."""
+
+    def __init__(
+        self, files: Sequence[LogFile], options: ReadOptions, *, workers: int, aws: Aws | None
+    ) -> None:
+        self.files = files
+        self.options = options
+        self.aws = aws
+        total = sum(f.size for f in files)
+        small = len(files) <= SEQUENTIAL_MAX_FILES or total <= SEQUENTIAL_MAX_BYTES
+        self.workers = 1 if small else max(1, workers)
+
+    def run(self, bar: Callable[[], Any]) -> list[BatchOut]:
+        """Read every file; ``bar()`` makes the progress bar (after the workers are forked, so
+        that its monitor thread is not running at the fork)."""
+        if self.workers == 1:
+            out = []
+            with bar() as progress:
+                for batch in self._inputs([[i] for i in range(len(self.files))]):
+                    out.append(self._local(batch))
+                    progress.update(len(batch))
+            return out
+        with ProcessPoolExecutor(self.workers, mp_context=_mp_context()) as pool:
+            pool.submit(int).result()  # fork the workers now, before any thread exists
+            with bar() as progress:
+                return self._run_pool(pool, progress.update)
+
+    def _local(self, batch: list[tuple[int, str, Any]]) -> BatchOut:
+        issues = [b[2] for b in batch if isinstance(b[2], DataIssue)]
+        ready = [b for b in batch if not isinstance(b[2], DataIssue)]
+        out = read_batch(ready, self.options) if ready else BatchOut(0, 0, None, [], 0)
+        out.first, out.files = batch[0][0], len(batch)
+        out.issues = issues + out.issues
+        return out
+
+    def _run_pool(
+        self, pool: ProcessPoolExecutor, progress: Callable[[int], None]
+    ) -> list[BatchOut]:
+        results: list[BatchOut] = []
+        pending: dict[Future[BatchOut], tuple[int, list[DataIssue]]] = {}
+
+        def collect() -> None:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                n, issues = pending.pop(fut)
+                out = fut.result()
+                out.issues = issues + out.issues
+                results.append(out)
+                progress(n)
+
+        for batch in self._inputs(_batches(self.files, self.workers)):
+            issues = [b[2] for b in batch if isinstance(b[2], DataIssue)]
+            ready = [b for b in batch if not isinstance(b[2], DataIssue)]
+            if not ready:
+                results.append(BatchOut(batch[0][0], len(batch), None, issues, 0))
+                progress(len(batch))
+                continue
+            pending[pool.submit(read_batch, ready, self.options)] = (len(batch), issues)
+            while len(pending) > 2 * self.workers:
+                collect()
+        while pending:
+            collect()
+        return results
+
+    def _inputs(self, groups: list[list[int]]) -> Iterator[list[tuple[int, str, Any]]]:
+        """Each group as (index, location, bytes | None | DataIssue); S3 bytes fetched ahead."""
+        if all(f.bucket is None for f in self.files):
+            for group in groups:
+                yield [(i, self.files[i].location, None) for i in group]
+            return
+        with ThreadPoolExecutor(S3_THREADS, thread_name_prefix="torinvest-s3") as threads:
+            ahead = (
+                [threads.submit(self._fetch, self.files[i]) for i in groups[0]] if groups else []
+            )
+            for n, group in enumerate(groups):
+                following = groups[n + 1] if n + 1 < len(groups) else []
+                upcoming = [threads.submit(self._fetch, self.files[i]) for i in following]
+                yield [
+                    (i, self.files[i].location, fut.result())
+                    for i, fut in zip(group, ahead, strict=True)
+                ]
+                ahead = upcoming
+
+    def _fetch(self, f: LogFile) -> bytes | DataIssue | None:
+        if f.bucket is None:
+            return None  # a local file: the reader opens it
+        return _get_object(self.aws, f)
+
+
+def _get_object(aws: Aws | None, f: LogFile) -> bytes | DataIssue:
+    if aws is None or f.bucket is None or f.key is None:  # pragma: no cover - caller's bug
+        raise ValueError(f"{f.location} is not an S3 object, or no Aws session was given")
+    try:
+        return aws.client("s3").get_object(Bucket=f.bucket, Key=f.key)["Body"].read()
+    except (ClientError, BotoCoreError) as e:
+        err = translate_error(e, service="s3", operation="GetObject")
+        return DataIssue(f.location, f"cannot download: {err}")
+
+
+# --------------------------------------------------------------------------------------------
+# the entry point
+# --------------------------------------------------------------------------------------------
+def _timestamp(t: datetime | str | pd.Timestamp | None) -> pd.Timestamp | None:
+    if t is None:
+        return None
+    ts = pd.Timestamp(t)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def _key_set(keys: str | Iterable[str] | None) -> frozenset[str] | None:
+    if keys is None:
+        return None
+    found = frozenset({keys} if isinstance(keys, str) else keys)
+    if not found or not all(isinstance(k, str) and k for k in found):
+        raise InputError(
+            f"invalid access key filter {sorted(found)!r}",
+            hint="pass an access key ID such as AKIA… or ASIA…, or None for every record",
+        )
+    return found
+
+
+def list_logs(
+    sources: str | Path | Sequence[str | Path],
+    narrowing: Narrowing | None = None,
+    *,
+    aws: Aws | None = None,
+) -> tuple[list[LogFile], int, list[str]]:
+    """The log files to read in ``sources`` (files, folders, ``s3://`` prefixes): (files, skipped,
+    roots). Raises InputError for a missing path, AwsError when an S3 listing fails."""
+    roots = [sources] if isinstance(sources, str | Path) else list(sources)
+    narrowing = narrowing or Narrowing()
+    files: list[LogFile] = []
+    skipped = 0
+    names: list[str] = []
+    for root in roots:
+        name = str(root)
+        names.append(name)
+        if name.startswith("s3://"):
+            aws = aws or Aws()
+            listing = list_s3(aws, name, narrowing)
+        else:
+            listing = list_local(Path(root).expanduser(), narrowing)
+        files += listing.files
+        skipped += listing.skipped
+    unique = list({f.location: f for f in files}.values())
+    return unique, skipped, names
+
+
+def load_logs(
+    sources: str | Path | Sequence[str | Path],
+    *,
+    access_keys: str | Iterable[str] | None = None,
+    start: datetime | str | pd.Timestamp | None = None,
+    end: datetime | str | pd.Timestamp | None = None,
+    accounts: Iterable[str] | None = None,
+    regions: Iterable[str] | None = None,
+    follow_derived: bool = False,
+    aws: Aws | None = None,
+    workers: int | None = None,
+    progress: bool | None = None,
+) -> LogsResult:
+    """The events frame from CloudTrail log files in folders, files or ``s3://`` prefixes.
+
+    ``access_keys`` keeps the records made with those keys (``userIdentity.accessKeyId``);
+    ``start``/``end`` (UTC when naive) keep records in that window and, with ``accounts`` and
+    ``regions``, narrow which files are read at all. ``follow_derived`` also loads the activity
+    of temporary keys minted by the keys (GetSessionToken, AssumeRole…), re-reading the files
+    for them; those rows have ``derived`` True. ``workers`` processes parse (default: one per
+    core); ``progress`` shows a bar over files (default: only on a terminal).
+
+    Raises :class:`~torinvest.errors.InputError` for a missing path and
+    :class:`~torinvest.errors.AwsError` when an S3 prefix cannot be listed; a file that cannot
+    be read is a data issue in the result.
+    """
+    keys = _key_set(access_keys)
+    if follow_derived and not keys:
+        raise InputError("follow_derived needs access_keys", hint="name the suspect access key")
+    narrowing = Narrowing(
+        accounts=frozenset(accounts) if accounts else None,
+        regions=frozenset(regions) if regions else None,
+        start=_timestamp(start),
+        end=_timestamp(end),
+    )
+    files, skipped, roots = list_logs(sources, narrowing, aws=aws)
+    if any(f.bucket for f in files) and aws is None:
+        aws = Aws()
+    options = ReadOptions(keys=keys, start=narrowing.start, end=narrowing.end)
+    n_workers = workers or default_workers()
+    pieces = _read_all(files, options, n_workers, aws, progress)
+    result = LogsResult(
+        frame=pd.DataFrame(),
+        files_read=len(files),
+        files_skipped=skipped,
+        files_matched=sum(p.matched for p in pieces) if keys else None,
+        bytes_read=sum(f.size for f in files),
+        sources=roots,
+        files=[f.location for f in files],
+        keys=keys,
+    )
+    if follow_derived:
+        extra, result.derived = _follow(pieces, files, options, n_workers, aws, progress)
+        pieces += extra
+    ordered = sorted(pieces, key=lambda p: p.first)
+    result.issues = list(dict.fromkeys(i for p in ordered for i in p.issues))
+    tables = [p.table for p in ordered if p.table is not None]
+    for p in ordered:
+        p.table = None
+    derived = {d.access_key_id for d in result.derived}
+    result.frame = frame_from_tables(tables, derived_keys=derived if keys else None, consume=True)
+    log.info(
+        "logs: %d files read, %d skipped, %d rows, %d issues",
+        result.files_read,
+        result.files_skipped,
+        len(result.frame),
+        len(result.issues),
+    )
+    return result
+
+
+def _read_all(
+    files: Sequence[LogFile],
+    options: ReadOptions,
+    workers: int,
+    aws: Aws | None,
+    progress: bool | None,
+) -> list[BatchOut]:
+    runner = _Runner(files, options, workers=workers, aws=aws)
+    disable = None if progress is None else not progress  # None: only on a terminal
+
+    def bar() -> tqdm:
+        return tqdm(total=len(files), unit="file", desc="CloudTrail logs", disable=disable)
+
+    return runner.run(bar)
+
+
+def _follow(
+    pieces: list[BatchOut],
+    files: Sequence[LogFile],
+    options: ReadOptions,
+    workers: int,
+    aws: Aws | None,
+    progress: bool | None,
+) -> tuple[list[BatchOut], list[DerivedKey]]:
+    """Re-read the files for keys minted by the keys, until no new key appears.
+
+    Returns the pieces of the extra passes (indexes after the first pass's) and the keys found.
+    """
+    assert options.keys is not None
+    known = set(options.keys)
+    found: list[DerivedKey] = []
+    extra: list[BatchOut] = []
+    latest = pieces
+    for n in range(1, MAX_DERIVED_PASSES + 1):
+        frame = frame_from_tables([p.table for p in latest if p.table is not None])
+        new = [d for d in derived_keys(frame, known) if d.access_key_id not in known]
+        if not new:
+            break
+        found += new
+        fresh = frozenset(d.access_key_id for d in new)
+        known |= fresh
+        pass_options = ReadOptions(fresh, options.start, options.end, options.source)
+        latest = _read_all(files, pass_options, workers, aws, progress)
+        for p in latest:
+            p.first += n * len(files)
+        extra += latest
+    return extra, found
