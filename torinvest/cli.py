@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
@@ -18,7 +19,9 @@ import pandas as pd
 from torinvest import __version__
 from torinvest.aws import Aws, AwsConfig, parse_regions
 from torinvest.case import Case, sample_case
-from torinvest.errors import DataIssue, TorinvestError
+from torinvest.errors import DataIssue, InputError, TorinvestError
+from torinvest.events import load_activity
+from torinvest.export import write_frame
 from torinvest.findings import (
     FindingsResult,
     KeyLocation,
@@ -91,6 +94,36 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--account", action="append", dest="accounts", help="account ID (repeatable)")
     f.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     f.set_defaults(func=cmd_findings)
+
+    e = sub.add_parser(
+        "events",
+        help="a key's CloudTrail activity from log files and/or LookupEvents, as one frame",
+        description="Load CloudTrail events (log files in a case folder, a folder or s3:// "
+        "prefix, and/or LookupEvents in every region), filtered to one access key and window, "
+        "deduplicated on eventID, and write them as parquet or CSV.",
+    )
+    e.add_argument("--case", metavar="DIR", help="case folder (reads DIR/cloudtrail)")
+    e.add_argument(
+        "--logs",
+        metavar="PATH_OR_S3_URL",
+        action="append",
+        default=[],
+        help="CloudTrail log folder, file or s3://bucket/prefix (repeatable)",
+    )
+    e.add_argument("--lookup", action="store_true", help="use CloudTrail LookupEvents (90 days)")
+    _add_aws_args(e)
+    e.add_argument("--access-key", metavar="ID", help="keep only this access key's events")
+    e.add_argument("--username", help="LookupEvents by user name (role sessions) instead")
+    e.add_argument("--start", type=_iso_time, help="window start (ISO 8601, UTC)")
+    e.add_argument("--end", type=_iso_time, help="window end (ISO 8601, UTC)")
+    e.add_argument(
+        "--follow-derived",
+        action="store_true",
+        help="also load keys minted by the key (GetSessionToken, AssumeRole, …)",
+    )
+    e.add_argument("--no-cache", action="store_true", help="do not use the LookupEvents cache")
+    e.add_argument("--out", required=True, metavar="FILE", help="FILE.parquet, .csv or .jsonl")
+    e.set_defaults(func=cmd_events)
 
     d = sub.add_parser("demo", help="run on the embedded sample case")
     d.set_defaults(func=cmd_demo)
@@ -263,6 +296,66 @@ def cmd_findings(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     else:
         out.write(format_table(records) + "\n")
     print_notes(result, problems, err)
+    return 0
+
+
+ACCESS_KEY_RE = re.compile(r"^[A-Z0-9]{16,128}$")
+
+
+def cmd_events(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    logs = list(args.logs)
+    if args.case:
+        logs.insert(0, str(Case.open(args.case).require("cloudtrail")))
+    if args.access_key and not ACCESS_KEY_RE.match(args.access_key):
+        raise InputError(
+            f"invalid access key id {args.access_key[:40]!r}",
+            hint="an access key ID is 16–128 upper-case letters and digits, e.g. AKIA… or ASIA…",
+        )
+    regions = parse_regions(args.regions)
+    if not args.lookup and args.regions == "all":
+        regions = None
+    if args.start is not None and args.end is not None and args.start > args.end:
+        raise InputError("--start is after --end", hint="swap them")
+    activity = load_activity(
+        logs=logs,
+        lookup=aws_from_args(args) if args.lookup else None,
+        access_key=args.access_key,
+        username=args.username,
+        start=args.start,
+        end=args.end,
+        regions=regions,
+        follow_derived=args.follow_derived,
+        cache_dir=False if args.no_cache else None,
+    )
+    attempted = activity.files_read + sum(s.startswith("lookup:") for s in activity.sources)
+    if not len(activity.frame) and activity.issues and len(activity.issues) >= attempted:
+        for issue in activity.issues:
+            print(
+                f"torinvest: issue: {term_safe(issue.source)}: {term_safe(issue.problem)}", file=err
+            )
+        raise TorinvestError(
+            f"nothing could be loaded: all {attempted} file(s)/region(s) failed",
+            hint="see the issues above",
+        )
+    path = write_frame(activity.frame, args.out)
+    who = f" of {args.access_key or args.username}" if (args.access_key or args.username) else ""
+    print(f"{activity.summary()}{who}; written to {path}", file=out)
+    if not len(activity.frame):
+        print(
+            "torinvest: note: the sources were read and hold no event"
+            f"{term_safe(who)} in the window (this is not an access problem)",
+            file=err,
+        )
+    for note in activity.notes:
+        print(f"torinvest: note: {term_safe(note)}", file=err)
+    for d in activity.derived:
+        print(
+            f"torinvest: note: derived key {d.access_key_id} minted by {d.minted_by} "
+            f"({d.event_name} at {d.event_time}) — its activity is included, flagged derived",
+            file=err,
+        )
+    for issue in activity.issues:
+        print(f"torinvest: issue: {term_safe(issue.source)}: {term_safe(issue.problem)}", file=err)
     return 0
 
 

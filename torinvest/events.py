@@ -1,0 +1,178 @@
+"""A key's activity from every source at once: log files, LookupEvents, or both, as one frame.
+
+Each source (:mod:`torinvest.sources.logs`, :mod:`torinvest.sources.lookup`) returns the events
+frame (:data:`torinvest.schema.EVENTS_COLUMNS`); :func:`combine_frames` joins them, keeping one row
+per ``event_id`` (sources overlap: a log file and a lookup of the same period hold the same
+events; the first source named wins), sorted by ``event_time``. :class:`Activity` carries the
+frame together with everything that kept it from being complete.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from pandas.api.types import union_categoricals
+
+from torinvest.aws import Aws
+from torinvest.errors import DataIssue, InputError
+from torinvest.schema import EVENTS_COLUMNS
+from torinvest.sources.logs import load_logs
+from torinvest.sources.lookup import lookup_events
+from torinvest.sources.records import DerivedKey, empty_frame
+
+log = logging.getLogger(__name__)
+
+_STRING = pd.StringDtype()
+
+
+@dataclass(slots=True)
+class Activity:
+    """The events frame and its provenance.
+
+    ``sources`` names what was read (``logs:<path or s3 URL>``, ``lookup:<region>``);
+    ``files_read`` counts log files opened; ``issues`` lists each file or region that failed or
+    is incomplete; ``derived`` the temporary keys minted by the key whose activity is included;
+    ``notes`` anything else the analyst should know (a window cut to 90 days, …).
+    """
+
+    frame: pd.DataFrame
+    issues: list[DataIssue] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+    files_read: int = 0
+    derived: list[DerivedKey] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return not self.issues
+
+    def summary(self) -> str:
+        """One line: rows, files, lookup regions, time span, derived keys."""
+        f = self.frame
+        read = []
+        if any(s.startswith("logs:") for s in self.sources):
+            read.append(f"{self.files_read:,} log file(s)")
+        lookups = sum(s.startswith("lookup:") for s in self.sources)
+        if lookups:
+            read.append(f"LookupEvents in {lookups} region(s)")
+        span = "no events"
+        if len(f):
+            first, last = f["event_time"].min(), f["event_time"].max()
+            span = f"{first:%Y-%m-%d %H:%M:%S}Z → {last:%Y-%m-%d %H:%M:%S}Z"
+        derived = f", {len(self.derived)} derived key(s)" if self.derived else ""
+        return f"{len(f):,} events from {' and '.join(read) or 'no source'}, {span}{derived}"
+
+
+def combine_frames(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """Join events frames: one row per event_id (first frame wins), sorted by event_time."""
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return empty_frame()
+    if len(frames) == 1:
+        return frames[0]
+    columns: dict[str, object] = {}
+    for col in EVENTS_COLUMNS:
+        parts = [f[col.name] for f in frames]
+        if col.dtype == "category":
+            columns[col.name] = union_categoricals(
+                [_string_categories(p) for p in parts], ignore_order=True
+            )
+        else:
+            columns[col.name] = pd.concat(parts, ignore_index=True)
+    df = pd.DataFrame(columns)
+    df = df.drop_duplicates("event_id", keep="first")
+    df = df.sort_values("event_time", kind="stable", na_position="last")
+    return df.reset_index(drop=True)
+
+
+def _string_categories(s: pd.Series) -> pd.Series:
+    """The same categorical with string-dtype categories (union_categoricals needs one dtype)."""
+    if not isinstance(s.dtype, pd.CategoricalDtype):
+        return s.astype("string").astype("category")
+    cats = s.cat.categories
+    if cats.dtype == _STRING:
+        return s
+    return s.cat.rename_categories(cats.astype(_STRING))
+
+
+def load_activity(
+    *,
+    logs: Sequence[str | Path] = (),
+    lookup: Aws | None = None,
+    access_key: str | None = None,
+    username: str | None = None,
+    start: pd.Timestamp | None = None,
+    end: pd.Timestamp | None = None,
+    regions: Sequence[str] | None = None,
+    follow_derived: bool = False,
+    cache_dir: Path | bool | None = None,
+    aws: Aws | None = None,
+    now: pd.Timestamp | None = None,
+) -> Activity:
+    """Load a key's activity from log files (folders, files, ``s3://`` URLs) and/or LookupEvents.
+
+    ``lookup`` is the AWS access to use for LookupEvents (None: no lookup). LookupEvents needs
+    ``access_key`` or ``username``; log files without either are loaded unfiltered. A source that
+    fails as a whole (a missing folder, an S3 prefix that cannot be listed) raises; a file or
+    region that fails is a data issue.
+    """
+    if not logs and lookup is None:
+        raise InputError("no source given", hint="use --case DIR, --logs PATH or --lookup")
+    if lookup is not None and not (access_key or username):
+        raise InputError(
+            "LookupEvents needs an access key or a user name",
+            hint="pass --access-key AKIA… (or --username for a role session)",
+        )
+    frames: list[pd.DataFrame] = []
+    act = Activity(frame=empty_frame())
+    if logs:
+        res = load_logs(
+            list(logs),
+            access_keys=access_key,
+            start=start,
+            end=end,
+            regions=regions,
+            follow_derived=follow_derived and bool(access_key),
+            aws=aws or lookup,
+        )
+        frames.append(res.frame)
+        act.issues += res.issues
+        act.files_read += res.files_read
+        act.sources += [f"logs:{s}" for s in res.sources]
+        act.derived += res.derived
+        if not res.files_read:
+            act.notes.append(
+                "no CloudTrail log file matched the window/region narrowing in "
+                + ", ".join(str(s) for s in res.sources)
+            )
+    if lookup is not None:
+        now = now if now is not None else pd.Timestamp.now(tz="UTC")
+        try:
+            res_l = lookup_events(
+                lookup,
+                access_key or str(username),
+                attribute="AccessKeyId" if access_key else "Username",
+                start=start if start is not None else now - pd.Timedelta(days=90),
+                end=end if end is not None else now,
+                regions=regions,
+                follow_derived=follow_derived,
+                cache_dir=False if cache_dir is False else (cache_dir or None),  # type: ignore[arg-type]
+                now=now,
+            )
+        except InputError as e:
+            if not logs:
+                raise
+            act.notes.append(f"LookupEvents not used: {e}")
+        else:
+            frames.append(res_l.frame)
+            act.issues += res_l.issues
+            act.sources += res_l.sources
+            act.notes += res_l.notes
+            known = {d.access_key_id for d in act.derived}
+            act.derived += [d for d in res_l.derived if d.access_key_id not in known]
+    act.frame = combine_frames(frames)
+    return act
