@@ -1,0 +1,505 @@
+"""Plotly figures of the events frame: each function takes the frame and returns a ``go.Figure``.
+
+Nothing here shows a figure or writes HTML: the notebook displays what it gets. Every figure is an
+aggregate (counts per IP, per time bucket, per event name…), so its size does not grow with the
+number of events: a million events make figures of a few hundred kilobytes.
+
+Attacker-written text (user agents, event names, IP column values read from files) only enters a
+figure as data: axis categories, trace names, hover ``customdata``. Plotly serializes it as JSON
+strings and renders it as text; titles are fixed strings. No HTML is built here.
+
+The Tor status is read from the events frame's nullable boolean ``tor`` column (all unknown when
+the frame has none): an IP is "Tor" when any of its calls is ``tor`` True, "not Tor" when all are
+False, "Tor status unknown" otherwise. Tor IPs are labelled ``<ip> (Tor)``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from torinvest.analysis import tor_column
+
+log = logging.getLogger(__name__)
+
+#: Time bucket sizes the timeline picks from (the first that gives few enough buckets).
+TIMELINE_BUCKETS: tuple[tuple[pd.Timedelta, str], ...] = (
+    (pd.Timedelta(minutes=1), "1 minute"),
+    (pd.Timedelta(minutes=5), "5 minutes"),
+    (pd.Timedelta(minutes=15), "15 minutes"),
+    (pd.Timedelta(hours=1), "1 hour"),
+    (pd.Timedelta(hours=6), "6 hours"),
+    (pd.Timedelta(days=1), "1 day"),
+    (pd.Timedelta(days=7), "7 days"),
+)
+#: At most this many time buckets on the timeline (larger buckets are picked beyond).
+TIMELINE_MAX_BUCKETS = 120
+#: IPs shown one by one (Tor IPs first, then by calls); the rest are one "other IPs" row.
+MAX_IPS = 25
+#: IPs shown one by one in the per-user-agent and per-region bars.
+MAX_IPS_STACKED = 8
+#: Event names listed in a timeline point's hover text.
+HOVER_TOP_NAMES = 3
+#: Characters of attacker text shown in a label (the hover shows more).
+LABEL_CHARS = 40
+HOVER_CHARS = 200
+#: Marker sizes on the timeline (pixels, by area).
+MARKER_MAX_PX = 30
+MARKER_MIN_PX = 4
+
+COLORS = {
+    True: "#7b3294",  # Tor
+    False: "#1f77b4",  # not Tor
+    None: "#7f7f7f",  # unknown
+    "failed": "#d62728",
+    "succeeded": "#2ca02c",
+}
+STATUS_NAMES = {True: "Tor exit", False: "not Tor", None: "Tor status unknown"}
+TOR_SUFFIX = " (Tor)"
+OTHER = "other"
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------------------------
+def _codes(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes (-1 for NA) and labels (object array of str) of a column."""
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        codes = s.cat.codes.to_numpy().astype(np.int64, copy=False)
+        labels = s.cat.categories
+    else:
+        codes, labels = pd.factorize(s, use_na_sentinel=True)
+        codes = codes.astype(np.int64, copy=False)
+    return codes, np.asarray([str(v) for v in labels], dtype=object)
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _clip_middle(text: str, limit: int) -> str:
+    """Cut the middle out: user agents differ at their end (``command/iam.create-user``)."""
+    if len(text) <= limit:
+        return text
+    head = (limit - 1) // 2
+    return text[:head] + "…" + text[len(text) - (limit - 1 - head) :]
+
+
+def _status(tor_true: int, tor_false: int, calls: int) -> bool | None:
+    if tor_true > 0:
+        return True
+    return False if calls and tor_false == calls else None
+
+
+def _empty(title: str) -> go.Figure:
+    fig = go.Figure()
+    fig.update_layout(
+        title=title,
+        annotations=[{"text": "no events", "showarrow": False, "x": 0.5, "y": 0.5}],
+        xaxis={"visible": False},
+        yaxis={"visible": False},
+    )
+    return fig
+
+
+@dataclass(frozen=True, slots=True)
+class _IpRows:
+    """Each event's row (index into ``labels``): the top IPs one by one, the rest as "other"."""
+
+    row: np.ndarray
+    labels: list[str]
+    status: list[bool | None]
+    calls: np.ndarray
+    first: np.ndarray  # first event time of each row (epoch seconds)
+
+
+def _ip_rows(events: pd.DataFrame, limit: int) -> _IpRows:
+    codes, labels = _codes(events["source_ip"])
+    labels = np.append(labels, "(no IP)")
+    codes = np.where(codes < 0, len(labels) - 1, codes)
+    tor = tor_column(events)
+    t_true = tor.fillna(False).to_numpy(dtype=bool)
+    t_false = (~tor).fillna(False).to_numpy(dtype=bool)
+    secs = ((events["event_time"] - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)).to_numpy(
+        dtype=float, na_value=np.inf
+    )
+    n = len(labels)
+    calls = np.bincount(codes, minlength=n)
+    trues = np.bincount(codes, weights=t_true, minlength=n)
+    falses = np.bincount(codes, weights=t_false, minlength=n)
+    first = np.full(n, np.inf)
+    np.minimum.at(first, codes, secs)
+    present = np.flatnonzero(calls)
+    order = present[np.lexsort((-calls[present], ~(trues[present] > 0)))]
+    top, rest = order[:limit], order[limit:]
+    row_of = np.full(n, len(top), dtype=np.int64)
+    row_of[top] = np.arange(len(top))
+    out_labels, status = [], []
+    for c in top:
+        s = _status(int(trues[c]), int(falses[c]), int(calls[c]))
+        out_labels.append(_clip(str(labels[c]), LABEL_CHARS) + (TOR_SUFFIX if s else ""))
+        status.append(s)
+    row_calls = list(calls[top])
+    row_first = list(first[top])
+    if len(rest):
+        s = _status(int(trues[rest].sum()), int(falses[rest].sum()), int(calls[rest].sum()))
+        out_labels.append(f"{OTHER} {len(rest)} IPs" + (TOR_SUFFIX if s else ""))
+        status.append(s)
+        row_calls.append(calls[rest].sum())
+        row_first.append(first[rest].min())
+    return _IpRows(
+        row=row_of[codes],
+        labels=_distinct_labels(out_labels, LABEL_CHARS + len(TOR_SUFFIX)),
+        status=status,
+        calls=np.asarray(row_calls, dtype=np.int64),
+        first=np.asarray(row_first, dtype=float),
+    )
+
+
+def _top_values(
+    codes: np.ndarray, labels: np.ndarray, top: int
+) -> tuple[np.ndarray, list[str], bool]:
+    """Each row's column index among the ``top`` most frequent values; the rest (NA included)
+    share one last column. Returns the indexes, the top values, and whether that column is used."""
+    n = len(labels)
+    counts = np.bincount(codes[codes >= 0], minlength=n)
+    order = np.lexsort((np.arange(n), -counts))
+    chosen = [c for c in order[:top] if counts[c] > 0]
+    col_of = np.full(n + 1, len(chosen), dtype=np.int64)
+    col_of[chosen] = np.arange(len(chosen))
+    cols = col_of[np.where(codes < 0, n, codes)]
+    return cols, [str(labels[c]) for c in chosen], bool((cols == len(chosen)).any())
+
+
+def _distinct_labels(texts: Sequence[str], limit: int = LABEL_CHARS) -> list[str]:
+    """Texts cut to ``limit`` characters, numbered where cutting made two of them equal."""
+    cut = [_clip(t, limit) for t in texts]
+    seen: dict[str, int] = {}
+    out = []
+    for c in cut:
+        seen[c] = seen.get(c, 0) + 1
+        out.append(c if seen[c] == 1 else f"{c} #{seen[c]}")
+    return out
+
+
+def _crosstab(rows: np.ndarray, cols: np.ndarray, n_rows: int, n_cols: int) -> np.ndarray:
+    """Counts of (row, col) pairs as an n_rows × n_cols array."""
+    flat = np.bincount(rows * n_cols + cols, minlength=n_rows * n_cols)
+    return flat.reshape(n_rows, n_cols)
+
+
+def _failed(events: pd.DataFrame) -> np.ndarray:
+    return events["error_code"].notna().to_numpy(dtype=bool)
+
+
+# --------------------------------------------------------------------------------------------
+# timeline
+# --------------------------------------------------------------------------------------------
+def pick_bucket(span: pd.Timedelta) -> tuple[pd.Timedelta, str]:
+    """The smallest bucket of :data:`TIMELINE_BUCKETS` giving at most
+    :data:`TIMELINE_MAX_BUCKETS` buckets over ``span`` (the largest one beyond)."""
+    for size, name in TIMELINE_BUCKETS:
+        if span / size < TIMELINE_MAX_BUCKETS:
+            return size, name
+    return TIMELINE_BUCKETS[-1]
+
+
+def timeline(events: pd.DataFrame, *, max_ips: int = MAX_IPS) -> go.Figure:
+    """Activity over time by source IP: one marker per (IP, time bucket), its area the number of
+    calls, its colour the IP's Tor status; failed calls as red crosses on top.
+
+    The bucket (1 minute … 7 days) is picked from the span (:func:`pick_bucket`) and named in
+    the title. The ``max_ips`` busiest IPs (Tor IPs first) get a row each, the rest share one.
+    Hover: IP, bucket start, calls, failed calls and the top event names.
+    """
+    title = "Activity by source IP"
+    times = events["event_time"] if "event_time" in events.columns else pd.Series([])
+    valid = times.notna().to_numpy(dtype=bool)
+    if events.empty or not valid.any():
+        return _empty(title)
+    events = events.loc[valid]
+    rows = _ip_rows(events, max_ips)
+    start, end = events["event_time"].min(), events["event_time"].max()
+    size, size_name = pick_bucket(end - start)
+    log.debug("timeline: %d events over %s in %s buckets", len(events), end - start, size_name)
+    origin = start.floor(size) if size <= pd.Timedelta(days=1) else start.normalize()
+    bucket = ((events["event_time"] - origin) // size).to_numpy(dtype=np.int64)
+    n_buckets = int(bucket.max()) + 1
+    cell = rows.row * n_buckets + bucket
+    n_cells = len(rows.labels) * n_buckets
+    calls = np.bincount(cell, minlength=n_cells)
+    failed = np.bincount(cell, weights=_failed(events), minlength=n_cells).astype(np.int64)
+    names = _top_names(cell, events["event_name"])
+    used = np.flatnonzero(calls)
+    row_of_cell, bucket_of_cell = used // n_buckets, used % n_buckets
+    stamps = [
+        (origin + size * int(b)).tz_convert(None).strftime("%Y-%m-%d %H:%M")
+        for b in range(n_buckets)
+    ]
+    x = np.asarray(stamps, dtype=object)[bucket_of_cell]
+    y = np.asarray(rows.labels, dtype=object)[row_of_cell]
+    custom = np.empty((len(used), 3), dtype=object)
+    custom[:, 0] = calls[used]
+    custom[:, 1] = failed[used]
+    custom[:, 2] = [names.get(int(c), "") for c in used]
+    sizeref = 2.0 * max(int(calls.max()), 1) / MARKER_MAX_PX**2
+    hover = (
+        "%{y}<br>%{x} (+" + size_name + ")<br>%{customdata[0]} calls, "
+        "%{customdata[1]} failed<br>%{customdata[2]}<extra></extra>"
+    )
+    fig = go.Figure()
+    status_of_cell = np.asarray(rows.status, dtype=object)[row_of_cell]
+    for status in (True, False, None):
+        pick = np.asarray([s is status for s in status_of_cell], dtype=bool)
+        if not pick.any():
+            continue
+        fig.add_trace(
+            go.Scatter(
+                x=x[pick],
+                y=y[pick],
+                mode="markers",
+                name=STATUS_NAMES[status],
+                marker={
+                    "size": calls[used][pick],
+                    "sizemode": "area",
+                    "sizeref": sizeref,
+                    "sizemin": MARKER_MIN_PX,
+                    "color": COLORS[status],
+                    "opacity": 0.7,
+                },
+                customdata=custom[pick],
+                hovertemplate=hover,
+            )
+        )
+    bad = failed[used] > 0
+    if bad.any():
+        fig.add_trace(
+            go.Scatter(
+                x=x[bad],
+                y=y[bad],
+                mode="markers",
+                name="failed calls",
+                marker={
+                    "symbol": "x",
+                    "color": COLORS["failed"],
+                    "size": failed[used][bad],
+                    "sizemode": "area",
+                    "sizeref": sizeref,
+                    "sizemin": MARKER_MIN_PX,
+                },
+                customdata=custom[bad],
+                hovertemplate=hover,
+            )
+        )
+    order = [rows.labels[i] for i in np.argsort(rows.first, kind="stable")]
+    fig.update_layout(
+        title=f"{title} (calls per {size_name})",
+        xaxis_title="time (UTC)",
+        yaxis={
+            "title": "source IP",
+            "type": "category",
+            "categoryorder": "array",
+            "categoryarray": order[::-1],
+        },
+        legend_title="",
+        height=max(300, 40 + 28 * len(rows.labels)),
+    )
+    return fig
+
+
+def _top_names(cell: np.ndarray, names: pd.Series) -> dict[int, str]:
+    """cell → 'Name ×n, Name ×n, …' of its :data:`HOVER_TOP_NAMES` most frequent event names."""
+    codes, labels = _codes(names)
+    labels = np.append(labels, "(no name)")
+    codes = np.where(codes < 0, len(labels) - 1, codes)
+    width = np.int64(len(labels))
+    keys, counts = np.unique(cell.astype(np.int64) * width + codes, return_counts=True)
+    cells, name = keys // width, keys % width
+    order = np.lexsort((name, -counts, cells))
+    cells, name, counts = cells[order], name[order], counts[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(cells)) + 1]
+    position = np.arange(len(cells)) - np.repeat(starts, np.diff(np.r_[starts, len(cells)]))
+    keep = position < HOVER_TOP_NAMES
+    out: dict[int, list[str]] = {}
+    for c, nm, k in zip(
+        cells[keep].tolist(), name[keep].tolist(), counts[keep].tolist(), strict=True
+    ):
+        out.setdefault(c, []).append(f"{_clip(str(labels[nm]), LABEL_CHARS)} ×{k}")
+    return {c: ", ".join(v) for c, v in out.items()}
+
+
+# --------------------------------------------------------------------------------------------
+# bars and heatmaps
+# --------------------------------------------------------------------------------------------
+def _row_order(rows: _IpRows) -> list[int]:
+    """Rows by calls, busiest first ("other" last)."""
+    n = len(rows.labels)
+    has_other = n and rows.labels[-1].startswith(OTHER)
+    body = sorted(range(n - 1 if has_other else n), key=lambda i: (-rows.calls[i], rows.labels[i]))
+    return [*body, n - 1] if has_other else body
+
+
+def calls_per_ip(events: pd.DataFrame, *, max_ips: int = MAX_IPS) -> go.Figure:
+    """Calls per source IP as stacked horizontal bars: succeeded and failed (Tor IPs labelled)."""
+    title = "Calls per source IP"
+    if events.empty:
+        return _empty(title)
+    rows = _ip_rows(events, max_ips)
+    n = len(rows.labels)
+    failed = np.bincount(rows.row, weights=_failed(events), minlength=n).astype(np.int64)
+    ok = rows.calls - failed
+    order = _row_order(rows)
+    labels = [rows.labels[i] for i in order]
+    status = [STATUS_NAMES[rows.status[i]] for i in order]
+    fig = go.Figure()
+    for name, values in (("succeeded", ok), ("failed", failed)):
+        fig.add_trace(
+            go.Bar(
+                name=name,
+                orientation="h",
+                y=labels,
+                x=values[order],
+                marker_color=COLORS[name],
+                customdata=status,
+                hovertemplate="%{y} (%{customdata})<br>" + name + ": %{x}<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        title=title,
+        barmode="stack",
+        xaxis_title="calls",
+        yaxis={"title": "source IP", "autorange": "reversed", "type": "category"},
+        height=max(300, 40 + 24 * n),
+    )
+    return fig
+
+
+def event_mix(events: pd.DataFrame, *, top: int = 15, max_ips: int = MAX_IPS) -> go.Figure:
+    """A heatmap of calls per source IP (rows) and event name (columns): the ``top`` event names
+    overall, the others summed as "other"."""
+    title = f"Event names per source IP (top {top})"
+    if events.empty:
+        return _empty(title)
+    rows = _ip_rows(events, max_ips)
+    codes, labels = _codes(events["event_name"])
+    cols, names, other = _top_values(codes, labels, top)
+    full = names + ([f"{OTHER} event names"] if other else [])
+    table = _crosstab(rows.row, cols, len(rows.labels), len(full))
+    order = _row_order(rows)
+    fig = go.Figure(
+        go.Heatmap(
+            z=table[order],
+            x=_distinct_labels(full),
+            y=[rows.labels[i] for i in order],
+            customdata=np.tile(
+                np.asarray([_clip(n, HOVER_CHARS) for n in full], dtype=object), (len(order), 1)
+            ),
+            colorscale="Blues",
+            hovertemplate="%{y}<br>%{customdata}: %{z}<extra></extra>",
+            colorbar={"title": "calls"},
+        )
+    )
+    fig.update_layout(
+        title=title,
+        xaxis={"title": "event name", "type": "category"},
+        yaxis={"title": "source IP", "autorange": "reversed", "type": "category"},
+        height=max(300, 80 + 24 * len(order)),
+    )
+    return fig
+
+
+def _stacked_by_ip(
+    events: pd.DataFrame,
+    cols: np.ndarray,
+    *,
+    labels: Sequence[str],
+    full: Sequence[str],
+    max_ips: int,
+    horizontal: bool,
+) -> go.Figure:
+    """One bar trace per IP row over the categories ``labels`` (hover: ``full``); ``cols`` is
+    each event's category index."""
+    rows = _ip_rows(events, max_ips)
+    table = _crosstab(rows.row, cols, len(rows.labels), len(labels))
+    fig = go.Figure()
+    for i in _row_order(rows):
+        values = table[i]
+        if not values.any():
+            continue
+        counts = (
+            {"x": values, "y": list(labels)} if horizontal else {"x": list(labels), "y": values}
+        )
+        fig.add_trace(
+            go.Bar(
+                name=rows.labels[i],
+                orientation="h" if horizontal else "v",
+                customdata=list(full),
+                marker_pattern_shape="/" if rows.status[i] is True else "",
+                hovertemplate="%{customdata}<br>%{fullData.name}: "
+                + ("%{x}" if horizontal else "%{y}")
+                + "<extra></extra>",
+                **counts,
+            )
+        )
+    fig.update_layout(barmode="stack", legend_title="source IP")
+    return fig
+
+
+def user_agents(
+    events: pd.DataFrame, *, top: int = 10, max_ips: int = MAX_IPS_STACKED
+) -> go.Figure:
+    """Calls per user agent (the ``top`` ones, then "other"), stacked by source IP.
+
+    Labels are numbered and cut to :data:`LABEL_CHARS` characters (the middle goes: agents
+    differ at their ends); the hover shows the user agent (up to :data:`HOVER_CHARS`) as text.
+    """
+    title = f"User agents (top {top})"
+    if events.empty:
+        return _empty(title)
+    codes, labels = _codes(events["user_agent"])
+    cols, names, other = _top_values(codes, labels, top)
+    short = [f"{i + 1}. {_clip_middle(n, LABEL_CHARS)}" for i, n in enumerate(names)]
+    full = [_clip(n, HOVER_CHARS) for n in names]
+    if other:
+        short.append(f"{OTHER} user agents (or none)")
+        full.append(short[-1])
+    fig = _stacked_by_ip(events, cols, labels=short, full=full, max_ips=max_ips, horizontal=True)
+    fig.update_layout(
+        title=title,
+        xaxis_title="calls",
+        yaxis={
+            "title": "user agent",
+            "type": "category",
+            "categoryorder": "array",
+            "categoryarray": short[::-1],
+        },
+        height=max(300, 80 + 28 * len(short)),
+    )
+    return fig
+
+
+def regions(events: pd.DataFrame, *, max_ips: int = MAX_IPS_STACKED) -> go.Figure:
+    """Calls per region, stacked by source IP (busiest regions first)."""
+    title = "Calls per region"
+    if events.empty:
+        return _empty(title)
+    codes, labels = _codes(events["aws_region"])
+    cols, names, other = _top_values(codes, labels, len(labels))
+    names = _distinct_labels(names) + (["(no region)"] if other else [])
+    fig = _stacked_by_ip(events, cols, labels=names, full=names, max_ips=max_ips, horizontal=False)
+    fig.update_layout(
+        title=title,
+        xaxis={
+            "title": "region",
+            "type": "category",
+            "categoryorder": "array",
+            "categoryarray": names,
+        },
+        yaxis_title="calls",
+    )
+    return fig
