@@ -1,0 +1,173 @@
+"""The IAM policies in policies/ cover every AWS operation the kit calls, in the right policy.
+
+Every flow runs against the local endpoints while each botocore API call is recorded: what an
+investigation calls must be in the read-only policy, what an executed action changes must be in
+the actions policy.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import boto3
+import botocore.client
+import pandas as pd
+import pytest
+
+from tests.fake_aws import FakeAws
+from torinvest import actions as ac
+from torinvest.aws import Aws, AwsConfig, iam_action
+from torinvest.case import sample_case
+from torinvest.findings import fetch_findings, read_findings
+from torinvest.sources import lookup as lk
+from torinvest.sources.logs import load_logs
+
+ROOT = Path(__file__).parent.parent
+SHAPES = Path(__file__).parent / "fixtures" / "guardduty" / "shapes"
+
+
+def allowed(name: str) -> set[str]:
+    doc = json.loads((ROOT / "policies" / name).read_text())
+    out: set[str] = set()
+    for st in doc["Statement"]:
+        assert st["Effect"] == "Allow"
+        out |= set(st["Action"])
+    return out
+
+
+READONLY = allowed("torinvest-investigate-readonly.json")
+ACTIONS = allowed("torinvest-actions.json")
+
+
+@pytest.fixture
+def calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    seen: list[str] = []
+    original = botocore.client.BaseClient._make_api_call
+
+    def record(self: botocore.client.BaseClient, operation_name: str, api_params: dict) -> dict:
+        seen.append(iam_action(self.meta.service_model.service_name, operation_name))
+        return original(self, operation_name, api_params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", record)
+    return seen
+
+
+def test_policies_are_valid_documents() -> None:
+    assert READONLY.isdisjoint(ACTIONS)
+    for action in READONLY | ACTIONS:
+        service, op = action.split(":")
+        assert service and op[0].isupper(), action
+    # nothing that writes in the read-only policy
+    writes = ("Put", "Update", "Delete", "Create", "Archive", "Attach", "Detach", "Remove")
+    assert not [a for a in READONLY if a.split(":")[1].startswith(writes)]
+
+
+def test_investigation_calls_are_all_read_only(
+    calls: list[str], fake_aws: FakeAws, moto: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    finding = json.loads((SHAPES / "single_raw.json").read_text())
+    fake_aws.guardduty("us-east-1").add_detector()
+    fake_aws.guardduty("us-east-1").add_findings([finding])
+    fake_aws.set_lookup_rate(None)
+    lk._PACERS.clear()
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="trail")
+    for f in list(sample_case().cloudtrail.rglob("*.json.gz"))[:3]:
+        key = str(f.relative_to(sample_case().cloudtrail))
+        s3.put_object(Bucket="trail", Key=key, Body=f.read_bytes())
+    calls.clear()  # only what the kit calls from here on
+    aws = Aws()
+    aws.regions("guardduty")  # ec2:DescribeRegions
+    fetch_findings(aws, ["us-east-1"])
+    lk.lookup_events(
+        aws,
+        "AKIATFQR7NSCUXC3DDDP",
+        start=pd.Timestamp("2023-07-10", tz="UTC"),
+        end=pd.Timestamp("2023-07-11", tz="UTC"),
+        regions=["us-east-1"],
+        cache_dir=False,
+        rate=100.0,
+        now=pd.Timestamp("2023-07-12", tz="UTC"),
+    )
+    load_logs("s3://trail/AWSLogs/", aws=aws)
+    Aws(AwsConfig(role_arn="arn:aws:iam::210987654321:role/investigator")).client(
+        "sts"
+    ).get_caller_identity()
+    used = set(calls)
+    assert used - READONLY == set()
+    assert {
+        "guardduty:ListFindings",
+        "cloudtrail:LookupEvents",
+        "s3:ListBucket",
+        "s3:GetObject",
+        "ec2:DescribeRegions",
+        "sts:AssumeRole",
+    } <= used
+
+
+def test_actions_use_the_actions_policy_and_reads_stay_read_only(
+    calls: list[str], fake_aws: FakeAws, moto: str, tmp_path: Path
+) -> None:
+    iam = boto3.client("iam")
+    iam.create_user(UserName="benjamin")
+    key_id = iam.create_access_key(UserName="benjamin")["AccessKey"]["AccessKeyId"]
+    iam.create_user(UserName="svc")
+    iam.create_role(RoleName="r", AssumeRolePolicyDocument="{}")
+    calls.clear()
+    from tests.test_actions import key, persistence_events
+
+    plan = ac.plan_remediation(key(key_id), persistence_events("svc", "AKIAEXAMPLE000000000"))
+    results = ac.run_plan(
+        Aws(), plan.actions, execute=True, ledger=tmp_path / "l", echo=lambda s: None
+    )
+    row = read_findings(SHAPES / "single_raw.json").frame().iloc[0]
+    fake_aws.guardduty("us-east-1").add_detector(row["detector_id"])
+    ac.check_can_archive(Aws(), "us-east-1")
+    ac.run_plan(
+        Aws(),
+        ac.plan_archive(row, suppress=True).actions,
+        execute=True,
+        ledger=tmp_path / "l",
+        echo=lambda s: None,
+    )
+    changed = {f"{r.action.service}:{r.action.operation}" for r in results if r.action.changes_aws}
+    assert changed - ACTIONS == set()
+    assert set(calls) - (READONLY | ACTIONS) == set()
+    assert {"guardduty:ArchiveFindings", "guardduty:CreateFilter"} <= set(calls)
+
+
+def test_every_call_a_plan_can_contain_is_in_the_actions_policy() -> None:
+    from tests.test_actions import key, persistence_events
+
+    events = persistence_events("svc", "AKIAEXAMPLE000000000")
+    extra = events.iloc[[0] * 5].copy()
+    names = ["AddUserToGroup", "PutUserPolicy", "CreateRole", "AttachRolePolicy", "PutRolePolicy"]
+    params = [
+        {"userName": "svc", "groupName": "g"},
+        {"userName": "svc", "policyName": "p"},
+        {"roleName": "r"},
+        {"roleName": "r", "policyArn": "arn:p"},
+        {"roleName": "r", "policyName": "p"},
+    ]
+    extra["event_name"] = pd.Categorical(names)
+    extra["request_parameters"] = pd.array([json.dumps(p) for p in params], dtype="string")
+    extra["event_id"] = pd.array([f"x{i}" for i in range(5)], dtype="string")
+    from torinvest.events import combine_frames
+
+    plans = [
+        ac.plan_remediation(key("AKIAEXAMPLE000000001"), combine_frames([events, extra])),
+        ac.plan_remediation(key("ASIAEXAMPLE000000001", user_type="AssumedRole")),
+        ac.plan_archive(read_findings(SHAPES / "single_raw.json").frame().iloc[0], suppress=True),
+    ]
+    writes = {
+        f"{a.service}:{a.operation}"
+        for p in plans
+        for a in p.actions
+        if a.changes_aws and not a.manual
+    }
+    reads = {f"{a.service}:{a.operation}" for p in plans for a in p.actions if not a.changes_aws}
+    assert writes - ACTIONS == set()
+    assert reads - READONLY == set()
+    assert len(writes) >= 12

@@ -1,0 +1,309 @@
+"""One investigation as a recipe of named steps, for the notebooks, the report and the CLI.
+
+    sources  →  locate (finding, key)  →  window  →  activity  →  Tor status  →  analysis  →  summary
+
+Each step is a function a notebook cell calls; :func:`investigate` runs them all. The result
+(:class:`Investigation`) holds every frame the report shows, and :func:`summary` turns it into
+``summary.json`` exactly as DESIGN.md's report contract says.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from torinvest import __version__, analysis, tor
+from torinvest.aws import Aws, AwsConfig, parse_regions
+from torinvest.case import Case
+from torinvest.errors import DataIssue, InputError
+from torinvest.events import Activity, load_activity
+from torinvest.findings import (
+    FindingsResult,
+    KeyLocation,
+    check_finding_id,
+    fetch_findings,
+    locate_key,
+    read_findings,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LOOKBACK_DAYS = 14
+DEFAULT_LOOKAHEAD_DAYS = 7
+DEFAULT_TOLERANCE_HOURS = 24
+
+
+@dataclass(slots=True)
+class Sources:
+    """Where the investigation reads from: a case folder, or AWS (plus extra log locations)."""
+
+    case: Case | None = None
+    aws: Aws | None = None
+    regions: list[str] | None = None
+    logs: list[str] = field(default_factory=list)
+    exit_lists: list[str] = field(default_factory=list)
+
+    @property
+    def offline(self) -> bool:
+        return self.aws is None
+
+    def describe(self) -> str:
+        if self.case is not None:
+            return f"case folder {self.case.root}"
+        where = ", ".join(self.regions) if self.regions else "every enabled region"
+        return f"AWS ({where})" + (f" and log files {', '.join(self.logs)}" if self.logs else "")
+
+
+def sources_from_parameters(
+    *,
+    case_dir: str | None = None,
+    profile: str | None = None,
+    regions: str | Sequence[str] | None = "all",
+    role_arn: str | None = None,
+    logs: Sequence[str] = (),
+    exit_lists: Sequence[str] = (),
+) -> Sources:
+    """Sources from notebook/CLI parameters: a case folder wins; else AWS via the CLI chain."""
+    if case_dir:
+        return Sources(case=Case.open(case_dir), logs=list(logs), exit_lists=list(exit_lists))
+    aws = Aws(AwsConfig(profile=profile or None, role_arn=role_arn or None))
+    return Sources(
+        aws=aws, regions=parse_regions(regions), logs=list(logs), exit_lists=list(exit_lists)
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# steps
+# --------------------------------------------------------------------------------------------
+def load_findings(sources: Sources) -> FindingsResult:
+    """The Tor findings the sources hold (archived ones too: a report may follow an archive)."""
+    if sources.case is not None:
+        return read_findings(sources.case.require("findings")).tor_only()
+    assert sources.aws is not None
+    return fetch_findings(sources.aws, sources.regions, include_archived=True).tor_only()
+
+
+def locate(findings: FindingsResult, finding_id: str) -> tuple[pd.Series, KeyLocation]:
+    """The finding's row in the findings frame and the key it names (errors name the ID)."""
+    check_finding_id(finding_id)
+    findings.get(finding_id)  # FindingNotFoundError, listing what there is
+    frame = findings.frame()
+    row = frame.loc[frame["id"] == finding_id].iloc[0]
+    return row, locate_key(row)
+
+
+def window_for(
+    key: KeyLocation,
+    *,
+    lookback_days: float = DEFAULT_LOOKBACK_DAYS,
+    lookahead_days: float = DEFAULT_LOOKAHEAD_DAYS,
+    now: pd.Timestamp | None = None,
+) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """[first_seen − lookback, last_seen + lookahead], never later than now."""
+    now = now or pd.Timestamp.now(tz="UTC")
+    if lookback_days < 0 or lookahead_days < 0:
+        raise InputError("look-back and look-ahead must be ≥ 0 days", hint="e.g. 14 and 7")
+    first = key.first_seen or key.last_seen or now
+    last = key.last_seen or first
+    start = first - pd.Timedelta(days=lookback_days)
+    end = min(last + pd.Timedelta(days=lookahead_days), now)
+    return start, max(end, start)
+
+
+def key_activity(
+    sources: Sources,
+    key: KeyLocation,
+    window: tuple[pd.Timestamp, pd.Timestamp],
+    *,
+    follow_derived: bool = True,
+) -> Activity:
+    """Everything the key (and keys it minted) did in the window, from every source."""
+    logs = list(sources.logs)
+    if sources.case is not None and sources.case.cloudtrail.is_dir():
+        logs.insert(0, str(sources.case.cloudtrail))
+    if sources.case is not None and not logs:
+        raise InputError(
+            f"case folder {sources.case.root} has no cloudtrail/ folder",
+            hint="add the CloudTrail logs (or a lookup-events export) to CASE/cloudtrail/",
+        )
+    return load_activity(
+        logs=logs,
+        lookup=sources.aws,
+        access_key=key.access_key_id,
+        start=window[0],
+        end=window[1],
+        regions=sources.regions,
+        follow_derived=follow_derived,
+        aws=sources.aws,
+    )
+
+
+def exit_lists(sources: Sources) -> tor.ExitLists:
+    """The case's exit lists (CASE/tor/), extra ones asked for, and the bundled history."""
+    paths: list[str] = list(sources.exit_lists)
+    if sources.case is not None and sources.case.tor.is_dir():
+        paths.insert(0, str(sources.case.tor))
+    return tor.load_exit_lists(*paths, bundled=True)
+
+
+def with_tor(
+    events: pd.DataFrame, lists: tor.ExitLists, *, tolerance_hours: float = DEFAULT_TOLERANCE_HOURS
+) -> pd.DataFrame:
+    """The events frame plus a ``tor`` column (True / False / NA, see :func:`tor.tor_status`)."""
+    out = events.copy()
+    out["tor"] = tor.tor_status(events, lists, pd.Timedelta(hours=tolerance_hours))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# the whole recipe
+# --------------------------------------------------------------------------------------------
+@dataclass(slots=True)
+class Investigation:
+    """Everything one report shows. Frames are documented in :mod:`torinvest.analysis`."""
+
+    finding: pd.Series
+    key: KeyLocation
+    window: tuple[pd.Timestamp, pd.Timestamp]
+    activity: Activity
+    lists: tor.ExitLists
+    events: pd.DataFrame
+    per_ip: pd.DataFrame
+    sensitive: pd.DataFrame
+    signals: list[analysis.Signal]
+    score: analysis.TriageScore
+    findings: pd.DataFrame
+    sources: Sources
+
+    @property
+    def data_issues(self) -> list[DataIssue]:
+        issues = list(self.activity.issues) + list(self.lists.issues)
+        issues += [DataIssue("events", n) for n in self.activity.notes]
+        unknown = int(self.events["tor"].isna().sum()) if len(self.events) else 0
+        if unknown:
+            issues.append(
+                DataIssue(
+                    "tor",
+                    f"{unknown} event(s) at times no loaded exit list covers: their Tor status "
+                    "is unknown (add exit lists for those dates to CASE/tor/ or refresh)",
+                )
+            )
+        return issues
+
+
+def investigate(
+    finding_id: str,
+    sources: Sources,
+    *,
+    lookback_days: float = DEFAULT_LOOKBACK_DAYS,
+    lookahead_days: float = DEFAULT_LOOKAHEAD_DAYS,
+    tolerance_hours: float = DEFAULT_TOLERANCE_HOURS,
+    follow_derived: bool = True,
+    now: pd.Timestamp | None = None,
+) -> Investigation:
+    """Run every step for one finding."""
+    findings = load_findings(sources)
+    row, key = locate(findings, finding_id)
+    window = window_for(key, lookback_days=lookback_days, lookahead_days=lookahead_days, now=now)
+    activity = key_activity(sources, key, window, follow_derived=follow_derived)
+    lists = exit_lists(sources)
+    events = with_tor(activity.frame, lists, tolerance_hours=tolerance_hours)
+    finding_frame = findings.frame()
+    mine = finding_frame[finding_frame["access_key_id"] == key.access_key_id]
+    found_signals = analysis.signals(
+        events,
+        finding_window=analysis.window_of(mine),
+        derived_keys=[d.access_key_id for d in activity.derived],
+    )
+    return Investigation(
+        finding=row,
+        key=key,
+        window=window,
+        activity=activity,
+        lists=lists,
+        events=events,
+        per_ip=analysis.per_ip(events, findings=mine),
+        sensitive=analysis.sensitive_events(events),
+        signals=found_signals,
+        score=analysis.triage_score(found_signals),
+        findings=mine,
+        sources=sources,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# summary.json
+# --------------------------------------------------------------------------------------------
+def _iso(t: Any) -> str | None:
+    if t is None or t is pd.NaT or (not isinstance(t, str) and pd.isna(t)):
+        return None
+    ts = pd.Timestamp(t)
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return ts.isoformat().replace("+00:00", "Z")
+
+
+def _plain(v: Any) -> Any:
+    if v is None or v is pd.NA or (isinstance(v, float) and v != v):
+        return None
+    return v.item() if hasattr(v, "item") else v
+
+
+def summary(inv: Investigation, verdict: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``summary.json``: the machine-readable result a ticket system stores (DESIGN.md)."""
+    f, k, ev = inv.finding, inv.key, inv.events
+    failed = int(ev["error_code"].notna().sum()) if len(ev) else 0
+    from_tor = int(ev["tor"].fillna(False).astype(bool).sum()) if len(ev) else 0
+    v = verdict or {}
+    return {
+        "torinvest_version": __version__,
+        "finding": {
+            "id": k.finding_id,
+            "type": k.finding_type,
+            "account_id": k.account_id,
+            "region": k.region,
+            "severity": _plain(f.get("severity")),
+            "first_seen": _iso(k.first_seen),
+            "last_seen": _iso(k.last_seen),
+            "count": _plain(f.get("count")),
+            "tor_ip": k.tor_ip,
+        },
+        "key": {
+            "access_key_id": k.access_key_id,
+            "kind": k.kind,
+            "principal_id": k.principal_id,
+            "user_name": k.user_name,
+            "user_type": k.user_type,
+        },
+        "window": {"start": _iso(inv.window[0]), "end": _iso(inv.window[1])},
+        "events": {"total": len(ev), "failed": failed, "from_tor": from_tor},
+        "source_ips": analysis.summary_source_ips(inv.per_ip),
+        "sensitive_events": analysis.summary_sensitive_events(inv.sensitive),
+        "derived_keys": [d.access_key_id for d in inv.activity.derived],
+        "signals": [s.to_dict() for s in inv.signals],
+        "verdict": {
+            "status": v.get("status", "pending"),
+            "analyst": v.get("analyst") or None,
+            "rationale": v.get("rationale") or None,
+            "recorded_at": v.get("recorded_at"),
+        },
+        "data_issues": [i.to_dict() for i in inv.data_issues],
+    }
+
+
+def report_dir_name(finding_id: str) -> str:
+    return f"finding-{check_finding_id(finding_id)}"
+
+
+def outputs(out: str | Path) -> dict[str, Path]:
+    """The files a run writes in ``out``."""
+    p = Path(out)
+    return {
+        "notebook": p / "report.ipynb",
+        "html": p / "report.html",
+        "summary": p / "summary.json",
+    }
