@@ -51,7 +51,7 @@ class Figure:
 
 def human(value: float, unit: str) -> str:
     if unit == "ev/s":
-        return f"{value / 1000:,.0f}k ev/s"
+        return f"{value / 1000:,.0f}k ev/s" if value >= 10_000 else f"{value:,.0f} ev/s"
     if unit == "MB":
         return f"{value:,.0f} MB"
     if unit == "s":

@@ -166,3 +166,12 @@ def test_finding_criteria_for_a_window() -> None:
         }
     }
     assert "service.archived" not in fd.finding_criteria(include_archived=True)["Criterion"]
+
+
+def test_conform_handles_na_booleans_and_empty_categories() -> None:
+    from torinvest.schema import conform
+
+    frame = conform([{"archived": pd.NA, "id": "x" * 32}], FINDINGS_COLUMNS)
+    assert frame["archived"].isna().all()
+    empty = conform([], FINDINGS_COLUMNS)
+    assert str(empty["type"].cat.categories.dtype) == "string"

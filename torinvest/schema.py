@@ -88,6 +88,8 @@ EVENTS_COLUMNS: tuple[Column, ...] = (
 
 
 def _empty(dtype: str) -> pd.Series:
+    if dtype == "category":  # string categories, as in non-empty frames
+        return pd.Series([], dtype="string").astype("category")
     return pd.Series([], dtype=dtype)
 
 
@@ -125,7 +127,7 @@ def _cast(s: pd.Series, dtype: str) -> pd.Series:
 
 
 def _to_bool(v: object) -> bool | None:
-    if v is None or (isinstance(v, float) and v != v):
+    if v is None or v is pd.NA or (isinstance(v, float) and v != v):
         return None
     if isinstance(v, bool):
         return v
