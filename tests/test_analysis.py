@@ -22,7 +22,7 @@ from torinvest import tor
 from torinvest.case import sample_case
 from torinvest.errors import InputError
 from torinvest.findings import read_findings
-from torinvest.schema import EVENTS_COLUMNS, conform
+from torinvest.schema import EVENTS_COLUMNS, conform, iso_utc
 from torinvest.sources.logs import load_logs
 
 CASE = sample_case()
@@ -172,8 +172,8 @@ def test_per_ip_is_exactly_the_story(events: pd.DataFrame, findings: pd.DataFram
             "user_agents": r.user_agents,
             "regions": r.regions,
             "keys": r.access_keys,
-            "first_seen": an._iso(r.first_seen),
-            "last_seen": an._iso(r.last_seen),
+            "first_seen": iso_utc(r.first_seen),
+            "last_seen": iso_utc(r.last_seen),
         }
         for r in table.itertuples()
     }

@@ -31,6 +31,7 @@ import pandas as pd
 
 from torinvest.errors import InputError
 from torinvest.safety import term_safe
+from torinvest.schema import iso_utc, utc_timestamp
 from torinvest.sources.records import DerivedKey
 
 log = logging.getLogger(__name__)
@@ -211,7 +212,7 @@ def tor_column(events: pd.DataFrame) -> pd.Series:
     return events["tor"].astype("boolean")
 
 
-def _codes(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+def codes_and_labels(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Integer codes (-1 for NA) and the labels (object array of str) of a column."""
     if isinstance(s.dtype, pd.CategoricalDtype):
         codes = s.cat.codes.to_numpy().astype(np.int64, copy=False)
@@ -267,22 +268,8 @@ def _seconds(times: pd.Series) -> np.ndarray:
     return ((times - _EPOCH) / pd.Timedelta(seconds=1)).to_numpy(dtype=float, na_value=np.nan)
 
 
-def _timestamp(t: Any) -> pd.Timestamp | None:
-    if t is None or t is pd.NaT:
-        return None
-    ts = pd.Timestamp(t)
-    if pd.isna(ts):
-        return None
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-
-
-def _iso(t: Any) -> str | None:
-    ts = _timestamp(t)
-    return None if ts is None else ts.isoformat().replace("+00:00", "Z")
-
-
 def _hm(t: Any) -> str:
-    ts = _timestamp(t)
+    ts = utc_timestamp(t)
     return "?" if ts is None else ts.strftime("%Y-%m-%d %H:%M:%S")
 
 
@@ -313,7 +300,10 @@ def window_of(findings: pd.DataFrame) -> tuple[pd.Timestamp, pd.Timestamp] | Non
     """The finding window of a findings frame: (earliest first_seen, latest last_seen), or None."""
     if findings is None or findings.empty:
         return None
-    start, end = _timestamp(findings["first_seen"].min()), _timestamp(findings["last_seen"].max())
+    start, end = (
+        utc_timestamp(findings["first_seen"].min()),
+        utc_timestamp(findings["last_seen"].max()),
+    )
     if start is None or end is None:
         return None
     return start, end
@@ -439,7 +429,7 @@ class _Pairs:
 
     @classmethod
     def of(cls, ip: np.ndarray, values: pd.Series) -> _Pairs:
-        vcodes, labels = _codes(values)
+        vcodes, labels = codes_and_labels(values)
         keep = vcodes >= 0
         width = np.int64(len(labels) + 1)
         combined = (ip[keep] + 1) * width + vcodes[keep]
@@ -563,7 +553,7 @@ def per_ip(
         window_start = window[0] if window else None
     if events.empty:
         return _empty_per_ip()
-    ip, labels = _codes(events["source_ip"])
+    ip, labels = codes_and_labels(events["source_ip"])
     tor = tor_column(events)
     frame = pd.DataFrame(
         {
@@ -714,17 +704,17 @@ def baseline(
     ``per_ip(...).set_index("source_ip")["asn"]``); without it there are no ASN rows.
     """
     _require(events, ("event_time", "source_ip", "user_agent"))
-    start = _timestamp(window_start)
+    start = utc_timestamp(window_start)
     if start is None:
         raise InputError("baseline needs a window start", hint="pass the finding's first_seen")
     valid = events["event_time"].notna().to_numpy()
     before = (events["event_time"] < start).fillna(False).to_numpy(dtype=bool) & valid
     times = events["event_time"].array
-    history = _timestamp(events["event_time"][before].min()) if before.any() else None
-    ip, ip_labels = _codes(events["source_ip"])
+    history = utc_timestamp(events["event_time"][before].min()) if before.any() else None
+    ip, ip_labels = codes_and_labels(events["source_ip"])
     ip = np.where(valid, ip, -1)
     parts = [_kind_rows("source_ip", ip, ip_labels, before, times)]
-    ua, ua_labels = _codes(events["user_agent"])
+    ua, ua_labels = codes_and_labels(events["user_agent"])
     parts.append(_kind_rows("user_agent", np.where(valid, ua, -1), ua_labels, before, times))
     if ip_asn is not None and len(ip_asn):
         asn, asn_labels = _recode(ip, ip_labels, ip_asn)
@@ -735,7 +725,7 @@ def baseline(
     if history is None:
         frame["new"] = pd.Series(pd.NA, index=frame.index, dtype="boolean")
         note = (
-            f"no activity before the window start {_iso(start)}: cannot tell new from usual "
+            f"no activity before the window start {iso_utc(start)}: cannot tell new from usual "
             "sources (load more history before the finding)"
         )
     else:
@@ -894,9 +884,9 @@ class _Rows:
 
     @classmethod
     def of(cls, events: pd.DataFrame) -> _Rows:
-        ip, ip_labels = _codes(events["source_ip"])
-        key, key_labels = _codes(events["access_key_id"])
-        name, name_labels = _codes(events["event_name"])
+        ip, ip_labels = codes_and_labels(events["source_ip"])
+        key, key_labels = codes_and_labels(events["access_key_id"])
+        name, name_labels = codes_and_labels(events["event_name"])
         tor = tor_column(events)
         tor_true = _bools(tor)
         return cls(
@@ -960,7 +950,7 @@ def signals(
     rows = _Rows.of(events)
     window = None
     if finding_window is not None:
-        start, end = (_timestamp(t) for t in finding_window)
+        start, end = (utc_timestamp(t) for t in finding_window)
         window = (start, end) if start is not None and end is not None else None
     found: list[Signal] = []
     found += _tor_signals(rows, events, window)
@@ -1129,8 +1119,8 @@ def _recon_windows(rows: _Rows, events: pd.DataFrame, recon: np.ndarray) -> pd.D
             "reads": np.bincount(window, weights=twice, minlength=n).astype(np.int64),
         }
     )
-    svc, _ = _codes(events["event_source"])
-    region, _ = _codes(events["aws_region"])
+    svc, _ = codes_and_labels(events["event_source"])
+    region, _ = codes_and_labels(events["aws_region"])
     for name, codes, only in (
         ("distinct_reads", rows.name, twice),
         ("services", svc, None),
@@ -1195,7 +1185,7 @@ def _recon_signals(
 
 
 def _denied_signal(rows: _Rows, events: pd.DataFrame) -> list[Signal]:
-    codes, labels = _codes(events["error_code"])
+    codes, labels = codes_and_labels(events["error_code"])
     denied = _mask(codes, _label_test(labels, DENIED_PATTERN))
     if not denied.any():
         return []
@@ -1319,7 +1309,7 @@ def _concurrency_signals(rows: _Rows) -> list[Signal]:
 
 
 def _retry_signals(rows: _Rows, events: pd.DataFrame) -> list[Signal]:
-    codes, labels = _codes(events["error_code"])
+    codes, labels = codes_and_labels(events["error_code"])
     absent = _mask(codes, _label_test(labels, ABSENT_PATTERN))
     failed = rows.failed & ~absent
     if not failed.any():
@@ -1398,8 +1388,8 @@ def summary_source_ips(table: pd.DataFrame) -> list[dict[str, Any]]:
             "events": int(r.events),
             "failed": int(r.failed),
             "tor": _na(r.tor),
-            "first_seen": _iso(r.first_seen),
-            "last_seen": _iso(r.last_seen),
+            "first_seen": iso_utc(r.first_seen),
+            "last_seen": iso_utc(r.last_seen),
             "user_agents": list(r.user_agents),
             "new": _na(r.new),
         }
@@ -1413,7 +1403,7 @@ def summary_sensitive_events(found: pd.DataFrame) -> list[dict[str, Any]]:
         {
             "event_name": _na(r.event_name),
             "event_source": _na(r.event_source),
-            "event_time": _iso(r.event_time),
+            "event_time": iso_utc(r.event_time),
             "source_ip": _na(r.source_ip),
             "tor": _na(r.tor),
             "category": _na(r.category),

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from torinvest.analysis import tor_column
+from torinvest.analysis import codes_and_labels, tor_column
 
 log = logging.getLogger(__name__)
 
@@ -67,17 +67,6 @@ OTHER = "other"
 # --------------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------------
-def _codes(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Integer codes (-1 for NA) and labels (object array of str) of a column."""
-    if isinstance(s.dtype, pd.CategoricalDtype):
-        codes = s.cat.codes.to_numpy().astype(np.int64, copy=False)
-        labels = s.cat.categories
-    else:
-        codes, labels = pd.factorize(s, use_na_sentinel=True)
-        codes = codes.astype(np.int64, copy=False)
-    return codes, np.asarray([str(v) for v in labels], dtype=object)
-
-
 def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -119,7 +108,7 @@ class _IpRows:
 
 
 def _ip_rows(events: pd.DataFrame, limit: int) -> _IpRows:
-    codes, labels = _codes(events["source_ip"])
+    codes, labels = codes_and_labels(events["source_ip"])
     labels = np.append(labels, "(no IP)")
     codes = np.where(codes < 0, len(labels) - 1, codes)
     tor = tor_column(events)
@@ -314,7 +303,7 @@ def timeline(events: pd.DataFrame, *, max_ips: int = MAX_IPS) -> go.Figure:
 
 def _top_names(cell: np.ndarray, names: pd.Series) -> dict[int, str]:
     """cell → 'Name ×n, Name ×n, …' of its :data:`HOVER_TOP_NAMES` most frequent event names."""
-    codes, labels = _codes(names)
+    codes, labels = codes_and_labels(names)
     labels = np.append(labels, "(no name)")
     codes = np.where(codes < 0, len(labels) - 1, codes)
     width = np.int64(len(labels))
@@ -386,7 +375,7 @@ def event_mix(events: pd.DataFrame, *, top: int = 15, max_ips: int = MAX_IPS) ->
     if events.empty:
         return _empty(title)
     rows = _ip_rows(events, max_ips)
-    codes, labels = _codes(events["event_name"])
+    codes, labels = codes_and_labels(events["event_name"])
     cols, names, other = _top_values(codes, labels, top)
     full = names + ([f"{OTHER} event names"] if other else [])
     table = _crosstab(rows.row, cols, len(rows.labels), len(full))
@@ -461,7 +450,7 @@ def user_agents(
     title = f"User agents (top {top})"
     if events.empty:
         return _empty(title)
-    codes, labels = _codes(events["user_agent"])
+    codes, labels = codes_and_labels(events["user_agent"])
     cols, names, other = _top_values(codes, labels, top)
     short = [f"{i + 1}. {_clip_middle(n, LABEL_CHARS)}" for i, n in enumerate(names)]
     full = [_clip(n, HOVER_CHARS) for n in names]
@@ -488,7 +477,7 @@ def regions(events: pd.DataFrame, *, max_ips: int = MAX_IPS_STACKED) -> go.Figur
     title = "Calls per region"
     if events.empty:
         return _empty(title)
-    codes, labels = _codes(events["aws_region"])
+    codes, labels = codes_and_labels(events["aws_region"])
     cols, names, other = _top_values(codes, labels, len(labels))
     names = _distinct_labels(names) + (["(no region)"] if other else [])
     fig = _stacked_by_ip(events, cols, labels=names, full=names, max_ips=max_ips, horizontal=False)

@@ -43,7 +43,7 @@ from torinvest.errors import (
     NotATorFindingError,
     NotEnabledError,
 )
-from torinvest.schema import FINDINGS_COLUMNS, conform
+from torinvest.schema import FINDINGS_COLUMNS, conform, iso_utc
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +151,7 @@ class KeyLocation:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         for k in ("first_seen", "last_seen"):
-            d[k] = _iso(d[k])
+            d[k] = iso_utc(d[k])
         return d
 
 
@@ -780,16 +780,6 @@ def _ts(v: Any) -> pd.Timestamp | None:
         return None
     ts = pd.to_datetime(v, utc=True, format="ISO8601", errors="coerce")
     return None if pd.isna(ts) else ts
-
-
-def _iso(v: Any) -> str | None:
-    if v is None or v is pd.NaT or (isinstance(v, float) and v != v):
-        return None
-    ts = pd.Timestamp(v)
-    if pd.isna(ts):
-        return None
-    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-    return ts.isoformat().replace("+00:00", "Z")
 
 
 def iter_located(frame: pd.DataFrame) -> Iterator[tuple[pd.Series, KeyLocation | Exception]]:

@@ -30,6 +30,7 @@ from torinvest.findings import (
     locate_key,
     read_findings,
 )
+from torinvest.schema import iso_utc
 
 log = logging.getLogger(__name__)
 
@@ -239,14 +240,6 @@ def investigate(
 # --------------------------------------------------------------------------------------------
 # summary.json
 # --------------------------------------------------------------------------------------------
-def _iso(t: Any) -> str | None:
-    if t is None or t is pd.NaT or (not isinstance(t, str) and pd.isna(t)):
-        return None
-    ts = pd.Timestamp(t)
-    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-    return ts.isoformat().replace("+00:00", "Z")
-
-
 def _plain(v: Any) -> Any:
     if v is None or v is pd.NA or (isinstance(v, float) and v != v):
         return None
@@ -267,8 +260,8 @@ def summary(inv: Investigation, verdict: dict[str, Any] | None = None) -> dict[s
             "account_id": k.account_id,
             "region": k.region,
             "severity": _plain(f.get("severity")),
-            "first_seen": _iso(k.first_seen),
-            "last_seen": _iso(k.last_seen),
+            "first_seen": iso_utc(k.first_seen),
+            "last_seen": iso_utc(k.last_seen),
             "count": _plain(f.get("count")),
             "tor_ip": k.tor_ip,
         },
@@ -279,7 +272,7 @@ def summary(inv: Investigation, verdict: dict[str, Any] | None = None) -> dict[s
             "user_name": k.user_name,
             "user_type": k.user_type,
         },
-        "window": {"start": _iso(inv.window[0]), "end": _iso(inv.window[1])},
+        "window": {"start": iso_utc(inv.window[0]), "end": iso_utc(inv.window[1])},
         "events": {"total": len(ev), "failed": failed, "from_tor": from_tor},
         "source_ips": analysis.summary_source_ips(inv.per_ip),
         "sensitive_events": analysis.summary_sensitive_events(inv.sensitive),

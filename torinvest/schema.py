@@ -141,6 +141,24 @@ def _to_bool(v: object) -> bool | None:
     return bool(v)
 
 
+def utc_timestamp(value: object) -> pd.Timestamp | None:
+    """``value`` as a UTC Timestamp (a naive time is taken as UTC); None for missing values."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float) and value != value:
+        return None
+    ts = pd.Timestamp(value)  # type: ignore[arg-type]
+    if pd.isna(ts):
+        return None
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def iso_utc(value: object) -> str | None:
+    """ISO 8601 UTC text with a ``Z`` (``2023-07-10T12:17:08Z``); None for missing values."""
+    ts = utc_timestamp(value)
+    return None if ts is None else ts.isoformat().replace("+00:00", "Z")
+
+
 def contract_markdown(columns: tuple[Column, ...]) -> str:
     """The contract as a Markdown table (used in the README and docstrings)."""
     rows = ["| column | dtype | meaning |", "|---|---|---|"]
