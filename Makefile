@@ -17,10 +17,12 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/torinvest demo
+	$(BIN)/torinvest investigate 6dde0a8f8d46f6acad893b30f905e97c --out out/demo \
+	  --case "$$($(BIN)/python -c 'from torinvest.case import sample_case; print(sample_case().root)')"
 
 lint: $(STAMP)
-	$(BIN)/ruff check torinvest tests benchmarks
-	$(BIN)/ruff format --check torinvest tests benchmarks
+	$(BIN)/ruff check torinvest tests benchmarks tools notebooks
+	$(BIN)/ruff format --check torinvest tests benchmarks tools notebooks
 
 test: lint
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)

@@ -7,16 +7,19 @@ stderr); 1 when it could not (the error says why and what to do); 2 for a usage 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import re
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, TextIO
 
 import orjson
 import pandas as pd
 
 from torinvest import __version__
+from torinvest.actions import SUPPRESSION_SCOPES
 from torinvest.aws import Aws, AwsConfig, parse_regions
 from torinvest.case import Case, sample_case
 from torinvest.errors import DataIssue, InputError, TorinvestError
@@ -29,7 +32,13 @@ from torinvest.findings import (
     iter_located,
     read_findings,
 )
+from torinvest.investigation import (
+    DEFAULT_LOOKAHEAD_DAYS,
+    DEFAULT_LOOKBACK_DAYS,
+    DEFAULT_TOLERANCE_HOURS,
+)
 from torinvest.safety import term_safe
+from torinvest.verdict import STATUSES
 
 log = logging.getLogger("torinvest")
 
@@ -55,17 +64,50 @@ FINDING_JSON_KEYS = (
 # --------------------------------------------------------------------------------------------
 # argument parsing
 # --------------------------------------------------------------------------------------------
-def _add_aws_args(p: argparse.ArgumentParser) -> None:
+def _add_aws_args(
+    p: argparse.ArgumentParser, *, regions_default: str | None = "all", full: bool = True
+) -> None:
     g = p.add_argument_group("AWS (credentials, region and endpoints come from the AWS CLI chain)")
     g.add_argument("--profile", help="AWS profile (default: AWS_PROFILE / the default profile)")
     g.add_argument(
         "--regions",
-        default="all",
-        help="'all' (every enabled region, the default) or a comma list: us-east-1,eu-west-1",
+        default=regions_default,
+        help="'all' (every enabled region"
+        + (", the default" if regions_default == "all" else "")
+        + ") or a comma list: us-east-1,eu-west-1",
     )
     g.add_argument("--role-arn", help="role to assume first, e.g. in a member account")
-    g.add_argument("--external-id", help="external ID for --role-arn")
-    g.add_argument("--max-workers", type=int, default=8, help="regions queried at once (default 8)")
+    if full:
+        g.add_argument("--external-id", help="external ID for --role-arn")
+        g.add_argument(
+            "--max-workers", type=int, default=8, help="regions queried at once (default 8)"
+        )
+
+
+def _add_window_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("window and Tor matching")
+    g.add_argument(
+        "--lookback-days",
+        type=float,
+        default=DEFAULT_LOOKBACK_DAYS,
+        metavar="N",
+        help=f"days read before the finding's first sighting (default {DEFAULT_LOOKBACK_DAYS})",
+    )
+    g.add_argument(
+        "--lookahead-days",
+        type=float,
+        default=DEFAULT_LOOKAHEAD_DAYS,
+        metavar="N",
+        help=f"days read after its last sighting (default {DEFAULT_LOOKAHEAD_DAYS})",
+    )
+    g.add_argument(
+        "--tolerance-hours",
+        type=float,
+        default=DEFAULT_TOLERANCE_HOURS,
+        metavar="H",
+        help="an IP is Tor if an exit list shows it within H hours of the call "
+        f"(default {DEFAULT_TOLERANCE_HOURS})",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -127,7 +169,124 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="run on the embedded sample case")
     d.set_defaults(func=cmd_demo)
+
+    i = sub.add_parser(
+        "investigate",
+        help="the investigation report of a finding: report.html, report.ipynb, summary.json",
+        description="Run the investigation notebook for one finding (or, with --all-open, for "
+        "every open Tor finding) with papermill and write OUT/report.ipynb (executed), "
+        "OUT/report.html (no code, opens offline), OUT/summary.json, and events.csv/per_ip.csv. "
+        "When a notebook cell fails, the notebook and the HTML (with the error on top) are "
+        "still written and the command exits 1.",
+    )
+    i.add_argument("finding_id", nargs="?", metavar="FINDING_ID", help="GuardDuty finding ID")
+    i.add_argument(
+        "--all-open",
+        action="store_true",
+        help="one report per open (not archived) Tor finding, in OUT/finding-<id>/, with "
+        "OUT/index.json and OUT/index.html",
+    )
+    i.add_argument(
+        "--force",
+        action="store_true",
+        help="with --all-open: also re-run findings that already have a summary.json",
+    )
+    i.add_argument("--case", metavar="DIR", help="case folder (findings/, cloudtrail/, tor/)")
+    _add_aws_args(i, full=False)
+    i.add_argument(
+        "--logs",
+        metavar="PATH_OR_S3_URL",
+        action="append",
+        default=[],
+        help="extra CloudTrail log folder, file or s3://bucket/prefix (repeatable)",
+    )
+    i.add_argument(
+        "--exit-list",
+        metavar="PATH",
+        action="append",
+        default=[],
+        dest="exit_lists",
+        help="extra Tor exit-list file or folder (repeatable)",
+    )
+    i.add_argument("--out", required=True, metavar="DIR", help="folder for the report files")
+    _add_window_args(i)
+    i.add_argument(
+        "--no-follow-derived",
+        action="store_false",
+        dest="follow_derived",
+        help="do not follow keys the key minted (GetSessionToken, AssumeRole, …)",
+    )
+    g = i.add_argument_group("verdict (recorded in the ledger unless pending)")
+    g.add_argument("--verdict", choices=STATUSES, default="pending", help="default: pending")
+    g.add_argument("--analyst", default="", help="who decides (needed unless pending)")
+    g.add_argument("--rationale", default="", help="why (needed unless pending)")
+    g.add_argument(
+        "--suppress",
+        action="store_true",
+        help="with --verdict legitimate: also plan a suppression rule scoped to the principal",
+    )
+    g.add_argument("--ledger", metavar="FILE", help=LEDGER_HELP)
+    i.set_defaults(func=cmd_investigate)
+
+    v = sub.add_parser(
+        "verdict",
+        help="record a verdict on a finding in the ledger (no notebook)",
+        description="Record the analyst's verdict on a finding in the ledger. With --case or an "
+        "AWS option (--profile, --regions, --role-arn) the investigation runs first and its "
+        "evidence summary is stored with the verdict; otherwise only the record is.",
+    )
+    v.add_argument("finding_id", metavar="FINDING_ID", help="GuardDuty finding ID")
+    v.add_argument("--status", required=True, choices=STATUSES, help="the verdict")
+    v.add_argument("--analyst", default="", help="who decides (needed unless pending)")
+    v.add_argument("--rationale", default="", help="why (needed unless pending)")
+    v.add_argument("--ledger", metavar="FILE", help=LEDGER_HELP)
+    v.add_argument("--case", metavar="DIR", help="case folder: store the evidence from it")
+    _add_aws_args(v, regions_default=None, full=False)
+    _add_window_args(v)
+    v.set_defaults(func=cmd_verdict)
+
+    vs = sub.add_parser("verdicts", help="list the recorded verdicts, newest first")
+    vs.add_argument("--ledger", metavar="FILE", help=LEDGER_HELP)
+    vs.add_argument("--finding", metavar="FINDING_ID", help="only this finding's verdicts")
+    vs.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    vs.set_defaults(func=cmd_verdicts)
+
+    a = sub.add_parser(
+        "actions",
+        help="the archive or remediation plan of a finding: a dry run unless --execute",
+        description="Print the plan that follows a verdict: archive (legitimate; --suppress adds "
+        "a suppression rule scoped to the principal, or the key with --scope key) or remediate "
+        "(not legitimate: deactivate the key, revoke sessions, undo the persistence found in "
+        "its activity). Nothing that changes AWS runs without --execute; each call is printed "
+        "before it runs and each executed call is written to the ledger.",
+    )
+    a.add_argument("finding_id", metavar="FINDING_ID", help="GuardDuty finding ID")
+    a.add_argument("--plan", required=True, choices=("archive", "remediate"), help="which plan")
+    a.add_argument("--suppress", action="store_true", help="archive: add a suppression rule")
+    a.add_argument(
+        "--scope",
+        choices=SUPPRESSION_SCOPES,
+        default="principal",
+        help="what the suppression rule matches (default principal)",
+    )
+    a.add_argument("--execute", action="store_true", help="make the calls that change AWS")
+    a.add_argument("--ledger", metavar="FILE", help=LEDGER_HELP)
+    a.add_argument(
+        "--case",
+        metavar="DIR",
+        help="read the finding and its activity from a case folder (the calls still go to AWS)",
+    )
+    _add_aws_args(a)
+    _add_window_args(a)
+    a.set_defaults(func=cmd_actions)
     return parser
+
+
+LEDGER_HELP = "the ledger (default: $TORINVEST_LEDGER or ~/.local/share/torinvest/ledger.jsonl)"
+
+
+class UsageError(TorinvestError):
+    """Options that do not go together (exit status 2)."""
 
 
 def _iso_time(text: str) -> pd.Timestamp:
@@ -370,6 +529,289 @@ def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 # --------------------------------------------------------------------------------------------
+# investigate: the report
+# --------------------------------------------------------------------------------------------
+def run_options(args: argparse.Namespace) -> Any:
+    """The report's RunOptions from the investigate arguments."""
+    from torinvest.report import RunOptions
+
+    return RunOptions(
+        case_dir=args.case,
+        profile=args.profile,
+        regions=args.regions or "all",
+        role_arn=args.role_arn,
+        logs=tuple(args.logs),
+        exit_lists=tuple(args.exit_lists),
+        lookback_days=args.lookback_days,
+        lookahead_days=args.lookahead_days,
+        tolerance_hours=args.tolerance_hours,
+        follow_derived=args.follow_derived,
+        verdict_status=args.verdict,
+        analyst=args.analyst,
+        rationale=args.rationale,
+        suppress=args.suppress,
+        ledger=args.ledger,
+    )
+
+
+def _check_investigate_usage(args: argparse.Namespace) -> None:
+    if args.all_open and args.finding_id:
+        raise UsageError("give a FINDING_ID or --all-open, not both")
+    if not args.all_open and not args.finding_id:
+        raise UsageError("give a FINDING_ID (or --all-open for every open finding)")
+    if args.force and not args.all_open:
+        raise UsageError("--force goes with --all-open")
+    if args.all_open and args.verdict != "pending":
+        raise UsageError(
+            "a verdict is per finding: run --all-open without --verdict, then "
+            "`torinvest verdict FINDING_ID …`"
+        )
+    if args.suppress and args.verdict != "legitimate":
+        raise UsageError("--suppress goes with --verdict legitimate")
+
+
+def cmd_investigate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from torinvest import report
+
+    _check_investigate_usage(args)
+    options = run_options(args)
+    if args.all_open:
+        return _investigate_all(args, options, out, err)
+    report.validate(args.finding_id, args.out, options)  # before saying what it starts
+    print(f"torinvest: investigating {args.finding_id} into {args.out} …", file=err)
+    run = report.run_report(args.finding_id, args.out, options)
+    data = run.summary_data or {}
+    print(report.one_line_summary(data), file=out)
+    for issue in data.get("data_issues", []):
+        print(
+            f"torinvest: issue: {term_safe(issue['source'])}: {term_safe(issue['problem'])}",
+            file=err,
+        )
+    for warning in run.warnings:
+        print(f"torinvest: warning: {term_safe(warning)}", file=err)
+    print(f"notebook: {run.notebook}", file=out)
+    print(f"summary:  {run.summary}", file=out)
+    print(f"report:   {run.html}", file=out)
+    return 0
+
+
+def _investigate_all(args: argparse.Namespace, options: Any, out: TextIO, err: TextIO) -> int:
+    from torinvest import report
+
+    batch = report.run_batch(
+        args.out, options, force=args.force, echo=lambda s: print(term_safe(s), file=err)
+    )
+    for issue in batch.issues:
+        print(f"torinvest: issue: {term_safe(issue.source)}: {term_safe(issue.problem)}", file=err)
+    width = max([len(e.status) for e in batch.entries] + [6])
+    for e in batch.entries:
+        print(
+            f"{e.status:<{width}}  {e.finding_id}  {term_safe(e.access_key_id or '-')}  "
+            f"{batch.out / e.report['html']}",
+            file=out,
+        )
+    print(f"index: {batch.index_html}", file=out)
+    if batch.failed:
+        raise TorinvestError(
+            f"{len(batch.failed)} of {len(batch.entries)} report(s) failed",
+            hint=f"each failed report shows its error on top; see {batch.index_html}",
+        )
+    if not batch.entries:
+        print("torinvest: note: no open Tor finding", file=err)
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# verdicts
+# --------------------------------------------------------------------------------------------
+def _sources_for(args: argparse.Namespace, aws: Aws | None = None) -> Any:
+    """The investigation's sources: the case folder, or AWS (with ``aws`` when given)."""
+    from torinvest.investigation import Sources, sources_from_parameters
+
+    if args.case:
+        return sources_from_parameters(case_dir=args.case)
+    if aws is not None:
+        return Sources(aws=aws, regions=parse_regions(args.regions or "all"))
+    return sources_from_parameters(
+        profile=args.profile, regions=args.regions or "all", role_arn=args.role_arn
+    )
+
+
+def _investigate(args: argparse.Namespace, sources: Any) -> Any:
+    from torinvest.investigation import investigate
+
+    return investigate(
+        args.finding_id,
+        sources,
+        lookback_days=args.lookback_days,
+        lookahead_days=args.lookahead_days,
+        tolerance_hours=args.tolerance_hours,
+    )
+
+
+def cmd_verdict(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from torinvest.findings import check_finding_id
+    from torinvest.report import evidence
+    from torinvest.verdict import NEXT_STEPS, make_verdict, record_verdict
+
+    check_finding_id(args.finding_id)
+    # a decided verdict needs an analyst and a rationale: check before any investigation
+    make_verdict(
+        args.finding_id, status=args.status, analyst=args.analyst, rationale=args.rationale
+    )
+    inv = None
+    if args.case or args.profile or args.role_arn or args.regions:
+        inv = _investigate(args, _sources_for(args))
+    v = make_verdict(
+        args.finding_id,
+        status=args.status,
+        analyst=args.analyst,
+        rationale=args.rationale,
+        access_key_id=inv.key.access_key_id if inv is not None else None,
+        evidence=evidence(inv) if inv is not None else None,
+    )
+    path = record_verdict(v, args.ledger)
+    print(
+        f"recorded: {v.status} for {v.finding_id}"
+        + (f" (key {v.access_key_id})" if v.access_key_id else "")
+        + f" by {term_safe(v.analyst) or '-'} at {v.recorded_at} in {path}",
+        file=out,
+    )
+    if inv is None:
+        print("torinvest: note: no source given: the verdict carries no evidence", file=err)
+    print(f"next: {NEXT_STEPS[v.status]}", file=out)
+    return 0
+
+
+def cmd_verdicts(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from torinvest.verdict import default_ledger_path, read_ledger
+
+    path = args.ledger or default_ledger_path()
+    records, issues = read_ledger(path)
+    verdicts = [r for r in records if r.get("kind") == "verdict"]
+    if args.finding:
+        verdicts = [r for r in verdicts if r.get("finding_id") == args.finding]
+    verdicts.sort(key=lambda r: str(r.get("recorded_at") or ""), reverse=True)
+    if args.json:
+        keep = ("recorded_at", "finding_id", "access_key_id", "status", "analyst", "rationale")
+        rows = [{k: r.get(k) for k in (*keep, "evidence")} for r in verdicts]
+        # ASCII-only JSON: attacker or analyst text cannot reach the terminal as control codes
+        out.write(json.dumps(rows, indent=2, ensure_ascii=True) + "\n")
+    else:
+        out.write(format_verdicts(verdicts) + "\n")
+    for issue in issues:
+        print(f"torinvest: issue: {term_safe(issue.source)}: {term_safe(issue.problem)}", file=err)
+    if not Path(path).exists():
+        print(f"torinvest: note: no ledger at {path} yet", file=err)
+    return 0
+
+
+def format_verdicts(records: Sequence[dict[str, Any]]) -> str:
+    """Verdicts as a plain-text table (every cell made inert for a terminal)."""
+    if not records:
+        return "no verdicts"
+    cols = [
+        ("recorded at", "recorded_at", 20),
+        ("finding", "finding_id", 32),
+        ("access key", "access_key_id", 20),
+        ("status", "status", 12),
+        ("analyst", "analyst", 20),
+        ("rationale", "rationale", 60),
+    ]
+    rows = [[c[0] for c in cols]]
+    for r in records:
+        row = []
+        for _, key, width in cols:
+            v = r.get(key)
+            if key == "recorded_at" and v:
+                v = str(v)[:19].replace("T", " ")
+            row.append(term_safe("-" if v in (None, "") else v, limit=width))
+        rows.append(row)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(cols))]
+    lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------
+# actions
+# --------------------------------------------------------------------------------------------
+def cmd_actions(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from torinvest import actions
+    from torinvest.investigation import load_findings, locate
+    from torinvest.verdict import latest_verdict, read_ledger
+
+    aws = aws_from_args(args)
+    sources = _sources_for(args, aws=None if args.case else aws)
+    if args.plan == "archive":
+        row, key = locate(load_findings(sources), args.finding_id)
+        plan = actions.plan_archive(row, suppress=args.suppress, scope=args.scope)
+        region = str(row["region"])
+        if args.execute or not args.case:
+            why = actions.check_can_archive(aws, region)
+            if why:
+                raise TorinvestError(
+                    f"cannot archive {args.finding_id}: {why}",
+                    hint="nothing was changed",
+                )
+    else:
+        if args.suppress:
+            raise UsageError("--suppress goes with --plan archive")
+        inv = _investigate(args, sources)
+        key = inv.key
+        plan = actions.plan_remediation(inv.key, inv.events)
+        for issue in inv.data_issues:
+            print(
+                f"torinvest: issue: {term_safe(issue.source)}: {term_safe(issue.problem)}",
+                file=err,
+            )
+    records, _ = read_ledger(args.ledger)
+    prior = latest_verdict(records, args.finding_id)
+    wanted = ("legitimate",) if args.plan == "archive" else ("malicious", "inconclusive")
+    if prior is None or prior.get("status") not in wanted:
+        said = prior.get("status") if prior else "none recorded"
+        print(
+            f"torinvest: note: the verdict on {args.finding_id} is {said}: this plan follows "
+            f"a {' or '.join(wanted)} verdict (`torinvest verdict` records one)",
+            file=err,
+        )
+    for note in plan.notes:
+        print(f"torinvest: note: {term_safe(note)}", file=err)
+
+    def echo(line: str) -> None:
+        print(term_safe(line), file=out)
+
+    if args.case and not args.execute:
+        # offline dry run: print the plan, call nothing (not even the read-only inventory)
+        for a in plan.actions:
+            verb = "MANUAL " if a.manual else ("DRY RUN" if a.changes_aws else "READ   ")
+            echo(f"{verb}  {a.cli()}  # {a.why}" + ("" if a.changes_aws else " (not run)"))
+        results = []
+    else:
+        context = {"finding_id": args.finding_id, "access_key_id": key.access_key_id}
+        results = actions.run_plan(
+            aws, plan.actions, execute=args.execute, ledger=args.ledger, echo=echo, context=context
+        )
+    changes = sum(a.changes_aws and not a.manual for a in plan.actions)
+    if not args.execute:
+        print(
+            f"dry run: {changes} call(s) that change AWS were not made; re-run with --execute",
+            file=out,
+        )
+        return 0
+    # a failed read (GetLoginProfile of a user without a password) is information, not a failure
+    failed = [r for r in results if r.status == "failed" and r.action.changes_aws]
+    done = [r for r in results if r.status == "done"]
+    print(f"executed: {len(done)} call(s) done, {len(failed)} failed", file=out)
+    if failed:
+        raise TorinvestError(
+            f"{len(failed)} of {len(done) + len(failed)} call(s) failed",
+            hint="see FAILED above; the ledger has every attempt",
+        )
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
 # entry point
 # --------------------------------------------------------------------------------------------
 def main(
@@ -386,6 +828,9 @@ def main(
     )
     try:
         return int(args.func(args, out, err) or 0)
+    except UsageError as e:
+        print(f"torinvest: error: {term_safe(e)}", file=err)
+        return 2
     except TorinvestError as e:
         print(f"torinvest: error: {term_safe(e)}", file=err)
         return 1

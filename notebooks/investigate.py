@@ -1,0 +1,175 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Tor finding investigation
+#
+# One GuardDuty `UnauthorizedAccess:IAMUser/TorIPCaller` or `Recon:IAMUser/TorIPCaller`
+# finding: the key it names, everything that key did (from CloudTrail), by source IP, the
+# signals that bear on a verdict, the verdict and what it leads to.
+#
+# Run it from JupyterLab (set the parameters below) or as a report:
+# `torinvest investigate FINDING_ID --case DIR --out OUT` (or AWS flags instead of `--case`).
+# With `case_dir` empty it reads AWS with the AWS CLI's credentials. The sample case is at
+# `torinvest.case.sample_case().root`. Nothing here changes AWS: plans are shown as dry runs.
+
+# %%
+from torinvest import charts, display, investigation, report
+
+display.setup()
+
+# %% tags=["parameters"]
+finding_id: str = ""  # GuardDuty finding ID to investigate (32 hex characters)
+case_dir: str = ""  # case folder (findings/, cloudtrail/, tor/); empty: read AWS
+profile: str = ""  # AWS profile; empty: the AWS CLI's default chain
+regions: str = "all"  # AWS regions: 'all' (every enabled one) or a comma list
+role_arn: str = ""  # role to assume first, e.g. in a member account
+logs: list[str] = []  # extra CloudTrail log folders, files or s3:// prefixes
+exit_lists: list[str] = []  # extra Tor exit-list files or folders
+lookback_days: float = 14  # days of activity read before the finding's first sighting
+lookahead_days: float = 7  # days of activity read after its last sighting
+tolerance_hours: float = 24  # an IP is Tor if a list shows it within this many hours of the call
+follow_derived: bool = True  # also follow keys the key minted (GetSessionToken, AssumeRole, …)
+verdict_status: str = "pending"  # pending, legitimate, malicious or inconclusive
+analyst: str = ""  # who decides (required unless pending)
+rationale: str = ""  # why (required unless pending)
+suppress: bool = False  # legitimate: also plan a suppression rule scoped to this principal
+ledger: str = ""  # verdict ledger file; empty: $TORINVEST_LEDGER or the default location
+summary_path: str = ""  # where to write summary.json; empty: don't
+export_dir: str = ""  # folder for events.csv and per_ip.csv (formula-safe); empty: don't
+
+# %%
+sources = investigation.sources_from_parameters(
+    case_dir=case_dir,
+    profile=profile,
+    regions=regions,
+    role_arn=role_arn,
+    logs=logs,
+    exit_lists=exit_lists,
+)
+
+# %% [markdown]
+# ## 1. The finding and the key
+#
+# Who, which key, when, and the Tor exit node GuardDuty saw.
+
+# %%
+findings = investigation.load_findings(sources)
+
+# %%
+finding, key = investigation.locate(findings, finding_id)
+
+# %%
+display.finding_card(finding, key)
+
+# %% [markdown]
+# ## 2. The key's activity
+#
+# Every CloudTrail event made with the key (and with keys it minted) in the window, from
+# every source. Data issues come first: a source that could not be read is not a source
+# without events.
+
+# %%
+inv = investigation.investigate(
+    finding_id,
+    sources,
+    lookback_days=lookback_days,
+    lookahead_days=lookahead_days,
+    tolerance_hours=tolerance_hours,
+    follow_derived=follow_derived,
+)
+
+# %%
+display.data_issues(inv, findings)
+
+# %%
+display.activity_status(inv)
+
+# %%
+display.sources_card(inv)
+
+# %%
+display.events_table(inv)
+
+# %% [markdown]
+# ## 3. Activity by source IP
+#
+# Tor exits (listed within the tolerance of each call) against the key's usual addresses.
+
+# %%
+charts.timeline(inv.events)
+
+# %%
+charts.calls_per_ip(inv.events)
+
+# %%
+display.per_ip_table(inv)
+
+# %%
+charts.event_mix(inv.events)
+
+# %%
+charts.user_agents(inv.events)
+
+# %%
+charts.regions(inv.events)
+
+# %% [markdown]
+# ## 4. Signals and triage score
+#
+# The score orders what to read first. It is not a verdict.
+
+# %%
+display.score_card(inv)
+
+# %%
+display.signals_table(inv)
+
+# %%
+display.sensitive_table(inv)
+
+# %% [markdown]
+# ## 5. Derived keys
+#
+# Temporary keys minted by the suspect key: the same actor holds them.
+
+# %%
+display.derived_keys(inv, followed=follow_derived)
+
+# %% [markdown]
+# ## 6. Verdict and next steps
+#
+# A decided verdict is recorded in the ledger with its evidence. Legitimate: archive (and
+# optionally suppress, scoped to this principal). Not legitimate: assume every credential is
+# compromised and remediate. The plans below are dry runs: this notebook never executes them.
+
+# %%
+verdict = report.decide(
+    inv,
+    finding_id=finding_id,
+    status=verdict_status,
+    analyst=analyst,
+    rationale=rationale,
+    ledger=ledger,
+)
+
+# %%
+display.verdict_card(verdict, ledger=verdict["ledger"])
+
+# %%
+display.next_steps(inv, verdict, suppress=suppress)
+
+# %% [markdown]
+# ## Files
+
+# %%
+written = report.export_tables(inv, export_dir)
+
+# %%
+written["summary.json"] = report.write_summary(inv, verdict, summary_path, findings=findings)
+display.files_written(written)

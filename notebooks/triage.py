@@ -1,0 +1,51 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Open Tor findings
+#
+# Every open `TorIPCaller` finding across the regions (or in a case folder), newest first, with
+# the key it names, the principal, how often GuardDuty saw it, and the command that
+# investigates it (`torinvest investigate …`; `--all-open` runs them all).
+
+# %%
+from torinvest import display, investigation, report
+
+display.setup()
+
+# %% tags=["parameters"]
+case_dir: str = ""  # case folder (reads findings/); empty: GuardDuty via the AWS CLI's credentials
+profile: str = ""  # AWS profile; empty: the AWS CLI's default chain
+regions: str = "all"  # AWS regions: 'all' (every enabled one) or a comma list
+role_arn: str = ""  # role to assume first, e.g. in a member account
+include_archived: bool = False  # also list archived findings
+out_dir: str = "out"  # folder the suggested commands write their reports under
+
+# %%
+sources = investigation.sources_from_parameters(
+    case_dir=case_dir, profile=profile, regions=regions, role_arn=role_arn
+)
+
+# %%
+found = report.open_findings(sources, include_archived=include_archived)
+
+# %%
+display.findings_issues(found.issues, found.skipped)
+
+# %%
+triage = report.triage_frame(
+    found,
+    case_dir=case_dir,
+    profile=profile,
+    regions=regions,
+    role_arn=role_arn,
+    out_dir=out_dir,
+)
+
+# %%
+display.triage_table(triage)

@@ -1,0 +1,220 @@
+"""The notebooks: committed clean and paired with their .py, documented parameters, thin cells,
+and run with papermill on the sample case, on a case with broken files, and for triage."""
+
+from __future__ import annotations
+
+import ast
+import gzip
+import json
+import shutil
+from pathlib import Path
+
+import jupytext
+import nbformat
+import orjson
+import papermill as pm
+import pytest
+
+from torinvest import report
+from torinvest.case import sample_case
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+NAMES = ("investigate", "triage")
+FINDING = "6dde0a8f8d46f6acad893b30f905e97c"
+OTHER_FINDING = "7f176d541deef88b1ad653b9ed646f29"
+KEY = "AKIATFQR7NSCUXC3DDDP"
+
+
+def _nb(name: str) -> nbformat.NotebookNode:
+    return nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+
+
+def _outputs_text(nb: nbformat.NotebookNode) -> str:
+    """Every output of every code cell as one text (HTML, plain text, streams, errors)."""
+    parts = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            parts.append(json.dumps(out))
+    return "\n".join(parts)
+
+
+def _errors(nb: nbformat.NotebookNode) -> list[str]:
+    return [
+        f"{o.get('ename')}: {o.get('evalue')}"
+        for c in nb.cells
+        for o in c.get("outputs", [])
+        if o.get("output_type") == "error"
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# committed shape
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", NAMES)
+def test_committed_without_outputs_and_with_a_kernel(name: str) -> None:
+    nb = _nb(name)
+    nbformat.validate(nb)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [], f"{name}: a code cell has outputs committed"
+            assert cell.execution_count is None
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_parameters_cell_is_annotated_and_commented(name: str) -> None:
+    cells = [c for c in _nb(name).cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(cells) == 1
+    source = cells[0].source
+    tree = ast.parse(source)
+    assert tree.body and all(isinstance(s, ast.AnnAssign) for s in tree.body)
+    for line in source.splitlines():
+        assert "  # " in line, f"parameter without a help comment: {line}"
+    params = pm.inspect_notebook(str(NOTEBOOKS / f"{name}.ipynb"))
+    assert len(params) == len(tree.body)  # `papermill --help-notebook` documents every one
+    for p in params.values():
+        assert p["help"], p
+        assert p["inferred_type_name"] != "None", p
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_cells_are_thin(name: str) -> None:
+    """No function or class definitions in cells; a cell makes one or two package calls."""
+    for cell in _nb(name).cells:
+        if cell.cell_type != "code" or "parameters" in cell.metadata.get("tags", []):
+            continue
+        tree = ast.parse(cell.source)
+        defs = [
+            n
+            for n in ast.walk(tree)
+            if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Lambda)
+        ]
+        assert not defs, cell.source
+        calls = [
+            n
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Call)
+            and isinstance(n.func, ast.Attribute)
+            and isinstance(n.func.value, ast.Name)
+            and n.func.value.id in {"display", "report", "investigation", "charts"}
+        ]
+        assert len(calls) <= 2, cell.source
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_ipynb_matches_its_py_percent_pair(name: str) -> None:
+    ipynb = _nb(name)
+    py_text = (NOTEBOOKS / f"{name}.py").read_text()
+    paired = jupytext.reads(py_text, fmt="py:percent")
+    mine = [(c.cell_type, c.source.strip()) for c in ipynb.cells]
+    theirs = [(c.cell_type, c.source.strip()) for c in paired.cells]
+    assert mine == theirs
+    tags = [c.metadata.get("tags", []) for c in ipynb.cells]
+    assert tags == [c.metadata.get("tags", []) for c in paired.cells]
+    # and the round trip writes the committed .py exactly
+    config = jupytext.config.load_jupytext_configuration_file(str(NOTEBOOKS / "jupytext.toml"))
+    assert jupytext.writes(ipynb, fmt="py:percent", config=config) == py_text
+
+
+# --------------------------------------------------------------------------------------------
+# papermill runs
+# --------------------------------------------------------------------------------------------
+def _run(name: str, tmp_path: Path, **params: object) -> nbformat.NotebookNode:
+    out = tmp_path / f"{name}-out.ipynb"
+    failure = report.execute(NOTEBOOKS / f"{name}.ipynb", out, params, cwd=tmp_path)
+    nb = nbformat.read(out, as_version=4)
+    assert failure is None, f"{failure}: {_errors(nb)}"
+    return nb
+
+
+def test_investigate_runs_on_the_sample_case(tmp_path: Path) -> None:
+    summary = tmp_path / "summary.json"
+    nb = _run(
+        "investigate",
+        tmp_path,
+        finding_id=FINDING,
+        case_dir=str(sample_case().root),
+        ledger=str(tmp_path / "ledger.jsonl"),
+        summary_path=str(summary),
+        export_dir=str(tmp_path),
+    )
+    text = _outputs_text(nb)
+    assert not _errors(nb)
+    assert KEY in text and "ASIATFQR7NSCNGEI5QNT" in text
+    assert "No data issues" in text
+    assert "not a verdict" in text
+    assert "DRY RUN" in text and "aws iam update-access-key" in text
+    assert text.count("plotly-graph-div") >= 5  # five charts, as inlined HTML for the report
+    assert "application/vnd.plotly.v1+json" in text  # and as the JupyterLab mime type
+    assert "IProgress not found" not in text  # no tqdm noise in the report
+    data = report.check_summary(summary)
+    assert data["key"]["access_key_id"] == KEY
+    assert (tmp_path / "events.csv").exists() and (tmp_path / "per_ip.csv").exists()
+    # the section headings come in the order the report promises
+    headings = [
+        c.source.splitlines()[0]
+        for c in nb.cells
+        if c.cell_type == "markdown" and "## " in c.source
+    ]
+    assert headings == [
+        "## 1. The finding and the key",
+        "## 2. The key's activity",
+        "## 3. Activity by source IP",
+        "## 4. Signals and triage score",
+        "## 5. Derived keys",
+        "## 6. Verdict and next steps",
+        "## Files",
+    ]
+
+
+def broken_case(root: Path) -> dict[str, Path]:
+    """The sample case plus a truncated .json.gz and invalid JSON in cloudtrail/ (both holding
+    the suspect key, so the key filter reads them) and an invalid findings file."""
+    case = root / "case"
+    shutil.copytree(sample_case().root, case)
+    day = case / "cloudtrail/AWSLogs/218007301253/CloudTrail/us-east-1/2023/07/10"
+    good = next(day.glob("*.json.gz"))
+    data = gzip.decompress(good.read_bytes())
+    truncated = day / "218007301253_CloudTrail_us-east-1_20230710T1241Z_truncated.json.gz"
+    truncated.write_bytes(gzip.compress(data)[: len(gzip.compress(data)) // 2])
+    invalid = day / "218007301253_CloudTrail_us-east-1_20230710T1242Z_invalid.json"
+    invalid.write_text('{"Records": [{"userIdentity": {"accessKeyId": "' + KEY + '"')
+    bad_findings = case / "findings" / "broken-export.json"
+    bad_findings.write_text('{"Findings": [{"Id": ')
+    return {"case": case, "truncated": truncated, "invalid": invalid, "findings": bad_findings}
+
+
+def test_investigate_shows_the_data_issues_of_a_broken_case(tmp_path: Path) -> None:
+    files = broken_case(tmp_path)
+    summary = tmp_path / "summary.json"
+    nb = _run(
+        "investigate",
+        tmp_path,
+        finding_id=FINDING,
+        case_dir=str(files["case"]),
+        ledger=str(tmp_path / "ledger.jsonl"),
+        summary_path=str(summary),
+    )
+    issues_cell = next(
+        c for c in nb.cells if c.cell_type == "code" and "display.data_issues" in c.source
+    )
+    shown = json.dumps(issues_cell.outputs)
+    assert "Data issues" in shown and "3 data issue(s)" in shown
+    for key in ("truncated", "invalid", "findings"):
+        assert files[key].name in shown, key
+    assert "No data issues" not in _outputs_text(nb)
+    data = orjson.loads(summary.read_bytes())
+    sources = {Path(i["source"]).name for i in data["data_issues"]}
+    assert {files["truncated"].name, files["invalid"].name, files["findings"].name} <= sources
+    assert data["events"]["total"] > 0  # the good files still count
+
+
+def test_triage_lists_the_open_findings_newest_first(tmp_path: Path) -> None:
+    case = str(sample_case().root)
+    nb = _run("triage", tmp_path, case_dir=case, out_dir="reports")
+    assert not _errors(nb)
+    text = _outputs_text(nb)
+    assert FINDING in text and OTHER_FINDING in text
+    assert f"torinvest investigate {FINDING} --case {case} --out reports/finding-{FINDING}" in text
+    assert KEY in text and "benjamin" in text
+    assert "No data issues" in text

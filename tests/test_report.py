@@ -1,0 +1,311 @@
+"""The run report: summary.json against its contract, the HTML (no code, nothing loaded from
+elsewhere, attacker text escaped), a failing cell still leaving both artifacts, the batch index."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import nbformat
+import orjson
+import pandas as pd
+import pytest
+
+from torinvest import display, report
+from torinvest.case import sample_case
+from torinvest.errors import DataIssue, InputError
+from torinvest.investigation import report_dir_name
+from torinvest.verdict import read_ledger
+
+STORY = orjson.loads((sample_case().root / "STORY.json").read_bytes())
+FINDING = "6dde0a8f8d46f6acad893b30f905e97c"
+OTHER_FINDING = "7f176d541deef88b1ad653b9ed646f29"
+KEY = STORY["suspect_key"]["access_key_id"]
+SUMMARY_KEYS = [
+    "torinvest_version",
+    "finding",
+    "key",
+    "window",
+    "events",
+    "source_ips",
+    "sensitive_events",
+    "derived_keys",
+    "signals",
+    "verdict",
+    "data_issues",
+]
+PAYLOAD = "<script>alert(1)</script>"
+
+
+def _case() -> str:
+    return str(sample_case().root)
+
+
+# --------------------------------------------------------------------------------------------
+# the contract, without a kernel
+# --------------------------------------------------------------------------------------------
+def _minimal_summary() -> dict:
+    return {
+        "torinvest_version": "0.1.0",
+        "finding": {
+            "id": FINDING,
+            "type": "Recon:IAMUser/TorIPCaller",
+            "account_id": None,
+            "region": "us-east-1",
+            "severity": 2.0,
+            "first_seen": "2023-07-10T12:17:08Z",
+            "last_seen": None,
+            "count": 1,
+            "tor_ip": None,
+        },
+        "key": {
+            "access_key_id": KEY,
+            "kind": "long-term",
+            "principal_id": None,
+            "user_name": None,
+            "user_type": None,
+        },
+        "window": {"start": "2023-06-26T12:17:08Z", "end": "2023-07-17T12:20:04.5Z"},
+        "events": {"total": 0, "failed": 0, "from_tor": 0},
+        "source_ips": [],
+        "sensitive_events": [],
+        "derived_keys": [],
+        "signals": [],
+        "verdict": {"status": "pending", "analyst": None, "rationale": None, "recorded_at": None},
+        "data_issues": [],
+    }
+
+
+def test_schema_accepts_the_contract_and_names_each_break() -> None:
+    good = _minimal_summary()
+    assert report.summary_problems(good) == []
+    assert list(report.SUMMARY_SCHEMA["required"]) == SUMMARY_KEYS
+    bad = _minimal_summary()
+    del bad["window"]
+    bad["key"]["kind"] = "forever"
+    bad["events"]["total"] = -1
+    bad["verdict"]["status"] = "guilty"
+    bad["finding"]["first_seen"] = "10 July 2023"
+    bad["extra"] = 1
+    problems = report.summary_problems(bad)
+    text = "\n".join(problems)
+    for where in ("(top)", "key/kind", "events/total", "verdict/status", "finding/first_seen"):
+        assert where in text, where
+    with pytest.raises(report.ReportError, match="breaks its contract"):
+        report.check_summary_data(bad)
+
+
+def test_kernel_is_the_running_interpreter() -> None:
+    km = report.kernel_manager_class()(kernel_name=report.KERNEL_NAME)
+    assert km.kernel_spec.argv[0] == sys.executable
+    assert km.kernel_spec.argv[1:3] == ["-m", "ipykernel_launcher"]
+
+
+def test_external_loads_finds_every_kind_of_reference() -> None:
+    page = """
+    <script src="https://cdn.example/x.js"></script><script src='//cdn.example/y.js'></script>
+    <script src="local.js"></script><link rel="stylesheet" href="https://fonts.example/a.css">
+    <img src="http://tracker.example/p.gif"><style>@import url("https://x.example/s.css");
+    .a{background:url(//x.example/b.png)}</style>
+    <script type="module">import {a} from "https://esm.example/m.js";</script>
+    """
+    found = "\n".join(report.external_loads(page))
+    for url in (
+        "https://cdn.example/x.js",
+        "//cdn.example/y.js",
+        "local.js",  # a relative script is not in the report folder either
+        "https://fonts.example/a.css",
+        "http://tracker.example/p.gif",
+        "https://x.example/s.css",
+        "//x.example/b.png",
+        "https://esm.example/m.js",
+    ):
+        assert url in found, url
+    clean = (
+        '<a href="https://example.com">a link loads nothing</a><img src="data:image/png;base64,x">'
+    )
+    clean += "<script>var u = 'https://cdn.plot.ly/plotly.js';</script>"
+    assert report.external_loads(clean) == []
+
+
+def test_display_escapes_attacker_text() -> None:
+    bait = '<img src=x onerror="document.title=1"><script>alert(1)</script>'
+    pieces = [
+        display.error_card(InputError(bait, hint=bait)).data,
+        display.findings_issues([DataIssue(bait, bait)], {bait: 1}).data,
+        display.frame_html(pd.DataFrame({bait: [bait]})),
+        display.table(pd.DataFrame({"ua": [bait]})).data,
+        display.files_written({bait: bait}).data,
+        display.verdict_card({"status": "malicious", "analyst": bait, "rationale": bait}).data,
+        report.error_banner(report.CellFailure(ename=bait, evalue=bait, section=bait, code=bait)),
+    ]
+    for html in pieces:
+        assert "<img src=x" not in html and "<script>alert" not in html, html[:300]
+        assert "&lt;img src=x" in html or "&amp;lt;img" in html, html[:300]
+
+
+# --------------------------------------------------------------------------------------------
+# a report run (one kernel each)
+# --------------------------------------------------------------------------------------------
+def test_report_of_the_sample_case(tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.jsonl"
+    out = tmp_path / "out"
+    options = report.RunOptions(
+        case_dir=_case(),
+        verdict_status="malicious",
+        analyst="ana",
+        rationale="persistence and a derived key used from Tor",
+        ledger=str(ledger),
+    )
+    run = report.run_report(FINDING, out, options)
+    assert run.status == "ok" and run.failure is None and run.warnings == []
+    for name in ("report.ipynb", "report.html", "summary.json", "events.csv", "per_ip.csv"):
+        assert (out / name).is_file(), name
+
+    # summary.json: the contract, then the values the sample case's story says
+    data = orjson.loads((out / "summary.json").read_bytes())
+    assert list(data) == SUMMARY_KEYS
+    assert report.summary_problems(data) == []
+    assert data["finding"] | {"first_seen": None, "last_seen": None} == {
+        "id": FINDING,
+        "type": "UnauthorizedAccess:IAMUser/TorIPCaller",
+        "account_id": STORY["account_id"],
+        "region": "us-east-1",
+        "severity": 5.0,
+        "first_seen": None,
+        "last_seen": None,
+        "count": 6,
+        "tor_ip": "109.70.100.66",
+    }
+    assert data["key"] == {
+        k: STORY["suspect_key"][k]
+        for k in ("access_key_id", "kind", "principal_id", "user_name", "user_type")
+    }
+    tor = {s["ip"] for s in data["source_ips"] if s["tor"] is True}
+    assert tor == set(STORY["tor_ips"])
+    not_tor = {s["ip"] for s in data["source_ips"] if s["tor"] is False}
+    assert not_tor == {STORY["legit_ip"], STORY["non_tor_actor_ip"]}
+    assert data["derived_keys"] == ["ASIATFQR7NSCNGEI5QNT"]
+    sensitive = {e["event_name"] for e in data["sensitive_events"]}
+    assert {"CreateUser", "CreateAccessKey", "AttachUserPolicy", "CreateLoginProfile"} <= sensitive
+    assert "GetSecretValue" in sensitive
+    assert data["events"]["from_tor"] == STORY["actor_events"]["from_tor"]
+    verdict = data["verdict"]
+    assert verdict["status"] == "malicious" and verdict["analyst"] == "ana"
+    assert verdict["rationale"] == options.rationale
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", verdict["recorded_at"])
+    assert data["data_issues"] == []
+
+    # the verdict is in the ledger, with its evidence
+    records, issues = read_ledger(ledger)
+    assert issues == []
+    (rec,) = [r for r in records if r["kind"] == "verdict"]
+    assert rec["finding_id"] == FINDING and rec["access_key_id"] == KEY
+    assert rec["status"] == "malicious" and rec["recorded_at"] == verdict["recorded_at"]
+    assert set(rec["evidence"]["tor_ips"]) == set(STORY["tor_ips"])
+
+    # report.html: no code, nothing from elsewhere, attacker text escaped
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert report.external_loads(html) == []
+    assert not re.search(r"<script[^>]*\bsrc=", html)
+    assert not re.search(r"<link[^>]*stylesheet[^>]*https?:", html)
+    assert "cdnjs.cloudflare.com" not in html and "require.min.js" not in html
+    assert 'http-equiv="Content-Security-Policy"' in html
+    assert "investigation.investigate(" not in html and "display.setup()" not in html
+    assert html.count('class="plotly-graph-div"') == 5
+    assert html.count("window.PlotlyConfig") == 1  # plotly.js inlined once
+    assert "_itables_" in html  # the itables bundle, inlined
+    assert PAYLOAD not in html  # shown as text everywhere, never as markup
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "torinvest-error" not in html.split("<main>")[1][:2000]  # no failure banner
+
+    # report.ipynb: the executed notebook, parameters injected
+    nb = nbformat.read(out / "report.ipynb", as_version=4)
+    injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert len(injected) == 1 and FINDING in injected[0].source
+
+
+def test_a_failing_cell_still_writes_the_report_with_the_error_on_top(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "summary.json").write_text("{}")  # stale: must not pass for this run's
+    unknown = "0123456789abcdef0123456789abcdef"
+    options = report.RunOptions(case_dir=_case(), ledger=str(tmp_path / "l.jsonl"))
+    with pytest.raises(report.NotebookError) as caught:
+        report.run_report(unknown, out, options)
+    err = caught.value
+    assert "\n" not in str(err)
+    assert "FindingNotFoundError" in str(err) and FINDING in str(err)  # lists the known IDs
+    assert str(out / "report.html") in str(err)
+    run = err.run
+    assert run.status == "failed" and run.failure is not None
+    assert run.failure.ename == "FindingNotFoundError"
+    assert run.failure.section == "1. The finding and the key"
+    assert run.failure.code == "finding, key = investigation.locate(findings, finding_id)"
+    assert (out / "report.ipynb").is_file() and (out / "report.html").is_file()
+    assert not (out / "summary.json").exists()
+
+    html = (out / "report.html").read_text(encoding="utf-8")
+    body = html[html.index("<body") :]
+    banner = body.index('id="torinvest-error"')
+    assert banner < body.index("jp-Cell")  # before the first cell: at the top
+    assert "FindingNotFoundError" in body[banner : banner + 3000]
+    assert FINDING in body[banner : banner + 3000]
+    assert report.external_loads(html) == []
+    nb = nbformat.read(out / "report.ipynb", as_version=4)
+    assert any("papermill-error-cell-tag" in c.metadata.get("tags", []) for c in nb.cells)
+
+
+def test_validation_fails_before_a_kernel_starts(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="invalid finding id"):
+        report.run_report("not an id", tmp_path / "a", report.RunOptions(case_dir=_case()))
+    with pytest.raises(InputError, match="does not exist"):
+        report.run_report(FINDING, tmp_path / "b", report.RunOptions(case_dir=str(tmp_path / "x")))
+    with pytest.raises(InputError, match="needs an analyst"):
+        report.run_report(
+            FINDING, tmp_path / "c", report.RunOptions(case_dir=_case(), verdict_status="malicious")
+        )
+    with pytest.raises(InputError, match="must be ≥ 0"):
+        report.run_report(
+            FINDING, tmp_path / "d", report.RunOptions(case_dir=_case(), lookback_days=-1)
+        )
+    assert not any((tmp_path / n).exists() for n in "abcd")
+
+
+# --------------------------------------------------------------------------------------------
+# batch
+# --------------------------------------------------------------------------------------------
+def test_batch_skips_reports_it_has_and_indexes_every_finding(tmp_path: Path) -> None:
+    hostile = tmp_path / "case <img src=x onerror=alert(1)>"
+    shutil.copytree(sample_case().root, hostile)
+    out = tmp_path / "reports"
+    for fid in (FINDING, OTHER_FINDING):
+        (out / report_dir_name(fid)).mkdir(parents=True)
+        (out / report_dir_name(fid) / "summary.json").write_text("{}")
+    lines: list[str] = []
+    batch = report.run_batch(out, report.RunOptions(case_dir=str(hostile)), echo=lines.append)
+    assert [e.status for e in batch.entries] == ["skipped", "skipped"]
+    assert {e.finding_id for e in batch.entries} == {FINDING, OTHER_FINDING}
+    assert all("skipped" in line for line in lines)
+    index = orjson.loads((out / "index.json").read_bytes())
+    assert [f["finding_id"] for f in index["findings"]] == [e.finding_id for e in batch.entries]
+    first = index["findings"][0]
+    assert first["access_key_id"] == KEY and first["status"] == "skipped"
+    assert first["report"] == {
+        "notebook": f"finding-{first['finding_id']}/report.ipynb",
+        "html": f"finding-{first['finding_id']}/report.html",
+        "summary": f"finding-{first['finding_id']}/summary.json",
+    }
+    page = (out / "index.html").read_text()
+    assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+    assert report.external_loads(page) == []
+
+
+def test_batch_refuses_a_verdict(tmp_path: Path) -> None:
+    options = report.RunOptions(
+        case_dir=_case(), verdict_status="malicious", analyst="a", rationale="r"
+    )
+    with pytest.raises(InputError, match="per finding"):
+        report.run_batch(tmp_path, options)

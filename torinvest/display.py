@@ -1,0 +1,765 @@
+"""What the notebooks show: cards, warning blocks and tables, so that each cell is one call.
+
+Every value put into HTML here goes through :func:`torinvest.safety.html_text` (CloudTrail
+``userAgent``, ``requestParameters``, user and role names, anything read from a findings file can
+be written by the attacker: an f-string of such text in ``IPython.display.HTML``/``Markdown`` runs
+its script). Tables go through pandas' ``to_html(escape=True)`` or itables (which escapes), charts
+through plotly (which escapes).
+
+:func:`setup` makes the notebook self-contained: plotly figures render in JupyterLab (the plotly
+mime type) and in the offline HTML report (plotly.js inlined once, no MathJax from a CDN), and
+itables runs in offline mode (its bundle inlined, nothing from a CDN).
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+from IPython.display import HTML
+from tqdm import TqdmWarning
+
+from torinvest import analysis
+from torinvest.errors import DataIssue, InputError, TorinvestError
+from torinvest.safety import html_text
+from torinvest.verdict import NEXT_STEPS
+
+if TYPE_CHECKING:
+    from torinvest.actions import Plan
+    from torinvest.events import Activity
+    from torinvest.findings import FindingsResult, KeyLocation
+    from torinvest.investigation import Investigation, Sources
+
+log = logging.getLogger(__name__)
+
+# In a kernel without ipywidgets, tqdm.auto (imported by torinvest.aws, after this module when a
+# notebook imports it first) warns once that it falls back to text bars: noise in a report.
+warnings.filterwarnings("ignore", message="IProgress not found", category=TqdmWarning)
+
+#: Name of the plotly renderer :func:`setup` registers (see :class:`OfflineNotebookRenderer`).
+PLOTLY_RENDERER = "torinvest_offline"
+#: The default renderers: JupyterLab shows the mime type, nbconvert's HTML the inlined figure.
+PLOTLY_RENDERERS = f"plotly_mimetype+{PLOTLY_RENDERER}"
+#: At most this many data issues are listed in the warning block (the rest are counted).
+MAX_ISSUES_SHOWN = 50
+#: Interactive tables embed at most about this many bytes of data (itables downsamples beyond).
+TABLE_MAX_BYTES = 1_000_000
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+KIND_MEANING: Mapping[str, str] = {
+    "long-term": "AKIA…: a long-term access key of an IAM user (or of the root user). It stays "
+    "valid until it is deactivated: deactivate it, then look for what it created.",
+    "temporary": "ASIA…: temporary STS credentials (a role session, GetSessionToken or "
+    "GetFederationToken). They expire on their own, but only revoking the sessions "
+    "(AWSRevokeOlderSessions) stops them before that; find the key that minted them.",
+    "other": "neither AKIA nor ASIA: not an IAM access key shape torinvest knows.",
+}
+TYPE_MEANING: Mapping[str, str] = {
+    "UnauthorizedAccess:IAMUser/TorIPCaller": "an API call that changes or reads data was made "
+    "with this key from a Tor exit node",
+    "Recon:IAMUser/TorIPCaller": "a reconnaissance API call (list/describe permissions or "
+    "resources) was made with this key from a Tor exit node",
+}
+
+STYLE = """
+<style>
+.ti-card{border:1px solid #c8ced6;border-radius:6px;padding:10px 14px;margin:8px 0;
+  background:#fafbfc;font-family:system-ui,-apple-system,"Segoe UI",sans-serif;font-size:14px}
+.ti-card h3{margin:0 0 6px 0;font-size:16px}
+.ti-card table.ti-kv{border-collapse:collapse}
+.ti-card table.ti-kv th{text-align:left;padding:2px 14px 2px 0;vertical-align:top;
+  color:#444;font-weight:600;white-space:nowrap}
+.ti-card table.ti-kv td{padding:2px 0;vertical-align:top;word-break:break-word}
+.ti-card code,.ti-table code{font-size:12px}
+.ti-warn{border:2px solid #d9822b;background:#fff4e5}
+.ti-danger{border:2px solid #c23030;background:#fdecea}
+.ti-ok{border:1px solid #3d8a4e;background:#eef8f0}
+.ti-note{color:#555;font-size:13px}
+.ti-big{font-size:22px;font-weight:700}
+.ti-table{border-collapse:collapse;font-size:13px;margin:6px 0}
+.ti-table th,.ti-table td{border:1px solid #d0d7de;padding:3px 6px;text-align:left;
+  vertical-align:top;word-break:break-word}
+.ti-table th{background:#f0f3f6}
+.ti-card table.ti-kv th,.ti-card table.ti-kv td,table.ti-table th,table.ti-table td,
+table.dataTable th,table.dataTable td{text-align:left !important}
+table.dataTable td{vertical-align:top;max-width:32em;overflow-wrap:anywhere}
+</style>
+"""
+
+
+# --------------------------------------------------------------------------------------------
+# setup
+# --------------------------------------------------------------------------------------------
+def _offline_renderer_class() -> type:
+    from plotly.io import to_html
+    from plotly.io._base_renderers import NotebookRenderer
+
+    class OfflineNotebookRenderer(NotebookRenderer):  # type: ignore[misc]
+        """plotly's ``notebook`` renderer without its per-figure MathJax ``<script src>`` to a CDN.
+
+        plotly.js is inlined once (when the renderer is activated); figures use no LaTeX.
+        """
+
+        def to_mimebundle(self, fig_dict: dict[str, Any]) -> dict[str, str]:
+            html = to_html(
+                fig_dict,
+                config=self.config,
+                auto_play=self.auto_play,
+                include_plotlyjs=False,
+                include_mathjax=False,
+                post_script=self.post_script,
+                full_html=False,
+                animation_opts=self.animation_opts,
+                default_width="100%",
+                default_height=525,
+                validate=False,
+            )
+            return {"text/html": html}
+
+    return OfflineNotebookRenderer
+
+
+def setup() -> HTML:
+    """Make the notebook's output self-contained (call once, in a cell whose output is kept).
+
+    Registers the offline plotly renderer and makes ``plotly_mimetype+torinvest_offline`` the
+    default (this displays plotly.js once), starts itables in offline mode (its bundle is displayed
+    once), and shows torinvest errors as a short explanation instead of a stack trace.
+    """
+    import itables
+    import plotly.io as pio
+
+    pio.renderers[PLOTLY_RENDERER] = _offline_renderer_class()()
+    pio.renderers.default = PLOTLY_RENDERERS
+    itables.init_notebook_mode(all_interactive=False, connected=False)
+    _short_errors()
+    return HTML(STYLE)
+
+
+def _short_errors() -> None:
+    """In IPython: a TorinvestError shows as a card (message and what to do), not a traceback."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython ships with ipykernel
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+
+    def handler(
+        shell: Any, etype: type[BaseException], value: BaseException, tb: Any, tb_offset: Any = None
+    ) -> list[str]:
+        from IPython.display import display
+
+        display(error_card(value))
+        stb = [f"{etype.__name__}: {value}"]
+        shell._showtraceback(etype, value, stb)  # the error output papermill and nbclient see
+        return stb
+
+    shell.set_custom_exc((TorinvestError,), handler)
+
+
+# --------------------------------------------------------------------------------------------
+# small builders (every value escaped)
+# --------------------------------------------------------------------------------------------
+def _e(value: Any) -> str:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return "—"
+    if isinstance(value, float) and value != value:
+        return "—"
+    return html_text(value)
+
+
+def _time(value: Any) -> str:
+    if value is None or value is pd.NaT or value is pd.NA:
+        return "—"
+    ts = pd.Timestamp(value)
+    if pd.isna(ts):
+        return "—"
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return ts.strftime(TIME_FORMAT) + " UTC"
+
+
+def _kv(rows: Iterable[tuple[str, str]]) -> str:
+    """A two-column table; labels are ours, values must already be escaped."""
+    body = "".join(f"<tr><th>{html_text(k)}</th><td>{v}</td></tr>" for k, v in rows)
+    return f'<table class="ti-kv">{body}</table>'
+
+
+def _card(title: str, body: str, kind: str = "") -> str:
+    cls = f"ti-card {kind}".strip()
+    return f'<div class="{cls}"><h3>{html_text(title)}</h3>{body}</div>'
+
+
+def _list(items: Iterable[str]) -> str:
+    """A bullet list of already escaped items."""
+    return "<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>"
+
+
+def frame_html(frame: pd.DataFrame, *, max_rows: int | None = None) -> str:
+    """A static table: pandas' HTML with every cell and header escaped, no truncation of text."""
+    shown = frame if max_rows is None else frame.head(max_rows)
+    shown = shown.astype("object").where(shown.notna(), "—")
+    with pd.option_context("display.max_colwidth", None):
+        table = shown.to_html(
+            escape=True, index=False, na_rep="—", classes="ti-table", border=0, render_links=False
+        )
+    more = ""
+    if max_rows is not None and len(frame) > max_rows:
+        more = f'<p class="ti-note">… and {len(frame) - max_rows:,} more row(s)</p>'
+    return table + more
+
+
+def table(frame: pd.DataFrame, *, caption: str = "", page_length: int = 10) -> HTML:
+    """An interactive table (itables, offline: nothing loads from a CDN); text escaped."""
+    from itables import to_html_datatable
+
+    shown = frame.astype("object").where(frame.notna(), "")
+    body = to_html_datatable(
+        shown,
+        connected=False,
+        allow_html=False,
+        showIndex=False,
+        maxBytes=TABLE_MAX_BYTES,
+        pageLength=page_length,
+        classes="display compact",
+        scrollX=True,
+        caption=caption or None,
+    )
+    return HTML(body)
+
+
+def _text_cell(value: Any, max_items: int | None = None) -> Any:
+    """A cell for a display frame: lists joined (the first ``max_items``), dicts as 'name ×n',
+    times formatted, NA as None."""
+    if isinstance(value, list | tuple | dict):
+        items = (
+            [f"{k} ×{v}" for k, v in value.items()]
+            if isinstance(value, dict)
+            else [str(v) for v in value]
+        )
+        if max_items is not None and len(items) > max_items:
+            items = [*items[:max_items], f"(+{len(items) - max_items} more)"]
+        return " | ".join(items)
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, pd.Timestamp):
+        return _time(value)
+    return value
+
+
+def _tor_text(value: Any) -> str:
+    if value is True:
+        return "Tor"
+    if value is False:
+        return "not Tor"
+    return "unknown"
+
+
+def display_frame(frame: pd.DataFrame, *, max_items: int | None = None) -> pd.DataFrame:
+    """A copy of ``frame`` fit for a table or a CSV: plain text cells, times in UTC, Tor spelled,
+    lists joined with " | " (the first ``max_items`` of each)."""
+    out = pd.DataFrame(index=frame.index)
+    for name, col in frame.items():
+        if isinstance(col.dtype, pd.DatetimeTZDtype):
+            out[name] = col.dt.strftime(TIME_FORMAT).astype("object").where(col.notna(), None)
+        elif name == "tor":
+            out[name] = [_tor_text(v if v is not pd.NA else None) for v in col.astype("object")]
+        else:
+            out[name] = [_text_cell(v, max_items) for v in col.astype("object")]
+    return out.reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------------------------
+# 1. the finding and the key
+# --------------------------------------------------------------------------------------------
+def finding_card(finding: pd.Series, key: KeyLocation) -> HTML:
+    """Who, which key (and what AKIA/ASIA means), when, and the Tor IP with its network."""
+    network = " · ".join(
+        _e(finding.get(c)) for c in ("country", "asn", "asn_org") if _present(finding.get(c))
+    )
+    archived = finding.get("archived")
+    archived = None if not _present(archived) else bool(archived)
+    finding_rows = [
+        ("finding ID", f"<code>{_e(key.finding_id)}</code>"),
+        (
+            "type",
+            f"{_e(key.finding_type)}<br><span class='ti-note'>"
+            f"{_e(TYPE_MEANING.get(key.finding_type, ''))}</span>",
+        ),
+        ("severity", _e(finding.get("severity"))),
+        ("account / region", f"{_e(key.account_id)} / {_e(key.region)}"),
+        ("first seen", _time(key.first_seen)),
+        ("last seen", _time(key.last_seen)),
+        (
+            "count",
+            f"{_e(finding.get('count'))} <span class='ti-note'>(calls GuardDuty "
+            "aggregated into this finding: CloudTrail below has each one)</span>",
+        ),
+        ("API seen", f"{_e(key.api)} on {_e(key.service_name)}"),
+        ("archived", "yes" if archived is True else "no" if archived is False else "—"),
+    ]
+    key_rows = [
+        ("access key", f"<code>{_e(key.access_key_id)}</code> — {_e(key.kind)}"),
+        ("what that means", _e(KIND_MEANING.get(key.kind, KIND_MEANING["other"]))),
+        ("user", f"{_e(key.user_name)} ({_e(key.user_type)})"),
+        ("principal ID", f"<code>{_e(key.principal_id)}</code>"),
+    ]
+    tor_rows = [
+        ("Tor IP (from the finding)", f"<code>{_e(key.tor_ip)}</code>"),
+        ("its network", network or "— (not in the finding)"),
+    ]
+    body = (
+        _card("The finding", _kv(finding_rows))
+        + _card("The key", _kv(key_rows))
+        + _card("The Tor exit node", _kv(tor_rows))
+    )
+    return HTML(body)
+
+
+def _present(v: Any) -> bool:
+    return not (v is None or v is pd.NA or (isinstance(v, float) and v != v) or v == "")
+
+
+# --------------------------------------------------------------------------------------------
+# 2. the key's activity
+# --------------------------------------------------------------------------------------------
+def sources_card(inv: Investigation) -> HTML:
+    """Where the activity came from: the source, files and regions read, exit lists, window."""
+    act = inv.activity
+    src: Sources = inv.sources
+    logs = [s.removeprefix("logs:") for s in act.sources if s.startswith("logs:")]
+    lookups = [s.removeprefix("lookup:") for s in act.sources if s.startswith("lookup:")]
+    rows = [
+        ("source", _e(src.describe())),
+        ("window", f"{_time(inv.window[0])} → {_time(inv.window[1])}"),
+        (
+            "log files read",
+            f"{act.files_read:,} from " + (", ".join(_e(x) for x in logs) or "—"),
+        ),
+        ("LookupEvents regions", ", ".join(_e(x) for x in lookups) or "— (not used)"),
+        ("Tor exit lists", "<br>".join(_e(line) for line in inv.lists.describe().splitlines())),
+        ("result", _e(act.summary())),
+    ]
+    notes = _list(_e(n) for n in act.notes) if act.notes else ""
+    return HTML(_card("Sources used", _kv(rows) + notes))
+
+
+def _is_denied(issue: DataIssue) -> bool:
+    return issue.problem.lower().startswith("access denied")
+
+
+def all_issues(inv: Investigation, findings: FindingsResult | None = None) -> list[DataIssue]:
+    """The investigation's data issues, plus the findings files that could not be read."""
+    issues = list(findings.issues) if findings is not None else []
+    return list(dict.fromkeys([*issues, *inv.data_issues]))
+
+
+def data_issues(inv: Investigation, findings: FindingsResult | None = None) -> HTML:
+    """A visible warning block listing every data issue, or a short "none" note."""
+    issues = all_issues(inv, findings)
+    if not issues:
+        return HTML(
+            _card(
+                "No data issues",
+                "<p>Every file and region was read completely.</p>",
+                "ti-ok",
+            )
+        )
+    denied = [i for i in issues if _is_denied(i)]
+    shown = issues[:MAX_ISSUES_SHOWN]
+    items = [f"<code>{_e(i.source)}</code>: {_e(i.problem)}" for i in shown]
+    more = len(issues) - len(shown)
+    if more:
+        items.append(f"… and {more:,} more (see summary.json)")
+    head = (
+        f"<p><b>{len(issues)} data issue(s): what follows may be incomplete.</b> A source that "
+        "could not be read is not a source without events.</p>"
+    )
+    if denied:
+        head += (
+            f"<p><b>Not allowed to look:</b> {len(denied)} source(s) refused access "
+            "(AccessDenied). Investigate with a principal that may read them; AWS's quarantine "
+            "policies deny cloudtrail:LookupEvents to the quarantined key itself.</p>"
+        )
+    return HTML(_card("⚠ Data issues", head + _list(items), "ti-warn"))
+
+
+def activity_status(inv: Investigation) -> HTML:
+    """What was found: events, or "no events" (sources read, nothing there) vs "could not look"."""
+    act: Activity = inv.activity
+    ev = inv.events
+    attempted = act.files_read + sum(s.startswith("lookup:") for s in act.sources)
+    failed = list(act.issues)
+    denied = [i for i in failed if _is_denied(i)]
+    if len(ev):
+        n_failed = int(ev["error_code"].notna().sum())
+        n_tor = int(ev["tor"].fillna(False).astype(bool).sum())
+        keys = ev["access_key_id"].dropna().astype(str).unique().tolist()
+        rows = [
+            ("events", f"<span class='ti-big'>{len(ev):,}</span>"),
+            ("failed calls", f"{n_failed:,}"),
+            ("calls from Tor", f"{n_tor:,}"),
+            ("source IPs", f"{ev['source_ip'].nunique():,}"),
+            ("access keys", ", ".join(f"<code>{_e(k)}</code>" for k in sorted(keys))),
+            ("first / last", f"{_time(ev['event_time'].min())} → {_time(ev['event_time'].max())}"),
+        ]
+        body = _kv(rows)
+        if failed:
+            body += (
+                f"<p><b>{len(failed)} source(s) failed</b>: events from them are missing "
+                "(see the data issues).</p>"
+            )
+        return HTML(_card("The key's activity", body))
+    if denied and len(denied) >= len(failed):
+        return HTML(
+            _card(
+                "Not allowed to look",
+                f"<p>No event could be read: {len(denied)} source(s) refused access. This says "
+                "<b>nothing</b> about whether the key was used.</p>",
+                "ti-danger",
+            )
+        )
+    if failed:
+        return HTML(
+            _card(
+                "No events read — but sources failed",
+                f"<p>No event of this key was found, and {len(failed)} source(s) could not be "
+                "read. This is <b>not</b> evidence that the key was unused.</p>",
+                "ti-danger",
+            )
+        )
+    if attempted == 0:
+        return HTML(
+            _card(
+                "Nothing to read",
+                "<p>No log file or region covered the window: there was nothing to look at. "
+                "Add the CloudTrail logs of the window (or use LookupEvents).</p>",
+                "ti-warn",
+            )
+        )
+    return HTML(
+        _card(
+            "No events",
+            f"<p>Every source was read ({attempted:,} file(s)/region(s)) and none holds a call "
+            "made with this key in the window. This is not an access problem.</p>",
+            "ti-ok",
+        )
+    )
+
+
+EVENT_COLUMNS: tuple[str, ...] = (
+    "event_time",
+    "event_name",
+    "event_source",
+    "aws_region",
+    "source_ip",
+    "tor",
+    "access_key_id",
+    "derived",
+    "error_code",
+    "user_agent",
+    "request_parameters",
+)
+
+
+def events_frame(inv: Investigation) -> pd.DataFrame:
+    """The events as plain text columns (the ones an analyst reads first)."""
+    cols = [c for c in EVENT_COLUMNS if c in inv.events.columns]
+    return display_frame(inv.events[cols])
+
+
+def events_table(inv: Investigation) -> HTML:
+    """Every event of the key (and its derived keys), interactive."""
+    if not len(inv.events):
+        return HTML('<p class="ti-note">No events to list.</p>')
+    return table(events_frame(inv), caption="Events (newest last)")
+
+
+# --------------------------------------------------------------------------------------------
+# 3. by source IP
+# --------------------------------------------------------------------------------------------
+PER_IP_SHOWN: tuple[str, ...] = (
+    "source_ip",
+    "tor",
+    "events",
+    "failed",
+    "tor_events",
+    "first_seen",
+    "last_seen",
+    "new",
+    "country",
+    "asn_org",
+    "regions",
+    "event_names",
+    "user_agents",
+    "access_keys",
+    "derived",
+)
+
+
+#: Lists (user agents, regions…) in the interactive per-IP table keep this many items each.
+TABLE_LIST_ITEMS = 5
+
+
+def per_ip_frame(inv: Investigation, *, max_items: int | None = None) -> pd.DataFrame:
+    """The per-IP frame (:func:`torinvest.analysis.per_ip`) as plain text columns."""
+    cols = [c for c in PER_IP_SHOWN if c in inv.per_ip.columns]
+    return display_frame(inv.per_ip[cols], max_items=max_items)
+
+
+def per_ip_table(inv: Investigation) -> HTML:
+    """One row per source IP, interactive (offline)."""
+    if not len(inv.per_ip):
+        return HTML('<p class="ti-note">No source IP: no events.</p>')
+    return table(
+        per_ip_frame(inv, max_items=TABLE_LIST_ITEMS),
+        caption=f"Activity by source IP (lists: first {TABLE_LIST_ITEMS}; all in per_ip.csv)",
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# 4. signals and triage score
+# --------------------------------------------------------------------------------------------
+def score_card(inv: Investigation) -> HTML:
+    """The triage score, its band and reasons, and that it is not a verdict."""
+    s = inv.score
+    kind = {"high": "ti-danger", "medium": "ti-warn"}.get(s.band, "")
+    reasons = [f"<b>{_e(r.name)}</b> (+{_e(r.weight)}): {_e(r.detail)}" for r in s.reasons] or [
+        "no weighted signal"
+    ]
+    body = (
+        f"<p><span class='ti-big'>{_e(s.score)} / {analysis.MAX_SCORE}</span> "
+        f"&nbsp;band: <b>{_e(s.band)}</b></p>"
+        f"<p><b>{_e(s.note)}</b></p>"
+        "<p>Weighed most:</p>" + _list(reasons)
+    )
+    return HTML(_card("Triage score — not a verdict", body, kind))
+
+
+def signals_table(inv: Investigation) -> HTML:
+    """Every signal with its detail and weight (weight 0 = information)."""
+    if not inv.signals:
+        return HTML('<p class="ti-note">No signal.</p>')
+    frame = pd.DataFrame([s.to_dict() for s in inv.signals], columns=["name", "weight", "detail"])
+    return HTML(frame_html(frame))
+
+
+SENSITIVE_SHOWN: tuple[str, ...] = (
+    "event_time",
+    "category",
+    "event_name",
+    "event_source",
+    "source_ip",
+    "tor",
+    "access_key_id",
+    "derived",
+    "error_code",
+    "mitre_technique",
+    "note",
+)
+
+
+def sensitive_table(inv: Investigation) -> HTML:
+    """The calls from the sensitive-actions catalogue (persistence, privilege escalation…)."""
+    if not len(inv.sensitive):
+        return HTML(_card("Sensitive calls", "<p>None of the catalogued sensitive calls.</p>"))
+    cols = [c for c in SENSITIVE_SHOWN if c in inv.sensitive.columns]
+    return HTML(
+        _card(
+            f"Sensitive calls ({len(inv.sensitive)})",
+            frame_html(display_frame(inv.sensitive[cols])),
+        )
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# 5. derived keys
+# --------------------------------------------------------------------------------------------
+def derived_keys(inv: Investigation, *, followed: bool = True) -> HTML:
+    """Keys minted by the suspect key (same actor), and what they did."""
+    derived = inv.activity.derived
+    if not followed:
+        return HTML(
+            _card(
+                "Derived keys: not followed",
+                "<p>follow_derived is off: keys minted by this key (GetSessionToken, "
+                "AssumeRole, GetFederationToken) were not searched.</p>",
+                "ti-warn",
+            )
+        )
+    if not derived:
+        return HTML(
+            _card(
+                "Derived keys",
+                "<p>No key minted by this key was found in its activity "
+                "(responseElements.credentials of GetSessionToken, AssumeRole, "
+                "GetFederationToken).</p>",
+            )
+        )
+    ev = inv.events
+    rows = []
+    for d in derived:
+        mine = ev[ev["access_key_id"] == d.access_key_id] if len(ev) else ev
+        rows.append(
+            {
+                "derived key": d.access_key_id,
+                "minted by": d.minted_by,
+                "call": d.event_name,
+                "minted at": _time(d.event_time),
+                "from IP": d.source_ip,
+                "role": d.role_arn,
+                "expires": d.expiration,
+                "calls made with it": len(mine),
+                "of them from Tor": int(mine["tor"].fillna(False).astype(bool).sum())
+                if len(mine)
+                else 0,
+            }
+        )
+    body = (
+        "<p>The same actor holds these keys: their calls are in the activity above "
+        "(flagged <code>derived</code>), and remediation must revoke them too.</p>"
+        + frame_html(pd.DataFrame(rows))
+    )
+    return HTML(_card(f"Derived keys ({len(derived)})", body, "ti-warn"))
+
+
+# --------------------------------------------------------------------------------------------
+# 6. verdict and next steps
+# --------------------------------------------------------------------------------------------
+def verdict_card(verdict: Mapping[str, Any], *, ledger: str | None = None) -> HTML:
+    """The verdict, who decided and why, whether it is recorded, and what it means next."""
+    status = str(verdict.get("status") or "pending")
+    kind = {"malicious": "ti-danger", "inconclusive": "ti-warn", "legitimate": "ti-ok"}.get(
+        status, ""
+    )
+    recorded = verdict.get("recorded_at")
+    rows = [
+        ("status", f"<span class='ti-big'>{_e(status)}</span>"),
+        ("analyst", _e(verdict.get("analyst") or None)),
+        ("rationale", _e(verdict.get("rationale") or None)),
+        (
+            "recorded",
+            f"{_e(recorded)} in {_e(ledger)}"
+            if recorded and ledger
+            else _e(recorded)
+            if recorded
+            else "not recorded (pending)",
+        ),
+        ("what it means next", _e(NEXT_STEPS.get(status, ""))),
+    ]
+    return HTML(_card("Verdict", _kv(rows), kind))
+
+
+def plan_frame(plan: Plan) -> pd.DataFrame:
+    """A plan as rows: step, what it does to AWS, the call, region, why, the AWS CLI command."""
+    rows = []
+    for n, a in enumerate(plan.actions, start=1):
+        effect = "by hand" if a.manual else ("changes AWS" if a.changes_aws else "read only")
+        rows.append(
+            {
+                "#": n,
+                "effect": effect,
+                "call": f"{a.service}:{a.operation}",
+                "region": a.region,
+                "why": a.why,
+                "AWS CLI equivalent (not executed)": a.cli(),
+            }
+        )
+    cols = ["#", "effect", "call", "region", "why", "AWS CLI equivalent (not executed)"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def _plan_html(title: str, plan: Plan, command: str, kind: str = "") -> str:
+    notes = _list(_e(n) for n in plan.notes) if plan.notes else ""
+    body = (
+        "<p><b>DRY RUN: nothing here has been executed.</b> The notebook never executes "
+        "actions; review the calls, then run them with "
+        f"<code>{_e(command)}</code> (each call is printed before it runs and ledgered).</p>"
+        + (frame_html(plan_frame(plan)) if plan.actions else "<p>No API call to make.</p>")
+        + notes
+    )
+    return _card(title, body, kind)
+
+
+def next_steps(
+    inv: Investigation,
+    verdict: Mapping[str, Any],
+    *,
+    suppress: bool = False,
+    now: pd.Timestamp | None = None,
+) -> HTML:
+    """The plan the verdict leads to, as a dry-run table with the AWS CLI equivalents.
+
+    legitimate: archive (and, with ``suppress``, a suppression rule scoped to this principal);
+    malicious/inconclusive: the remediation plan; pending: both, as previews.
+    """
+    from torinvest import actions
+
+    status = str(verdict.get("status") or "pending")
+    fid = inv.key.finding_id
+    parts: list[str] = []
+    if status in ("legitimate", "pending"):
+        cmd = f"torinvest actions {fid} --plan archive{' --suppress' if suppress else ''} --execute"
+        title = "Archive plan" if status == "legitimate" else "If legitimate: archive plan"
+        try:
+            plan = actions.plan_archive(inv.finding, suppress=suppress)
+        except InputError as e:
+            parts.append(_card(title, f"<p>No archive plan: {_e(e)}</p>", "ti-warn"))
+        else:
+            plan.notes.append(
+                "only the GuardDuty administrator account (or a standalone account) can archive "
+                "findings and create suppression rules"
+            )
+            parts.append(_plan_html(title, plan, cmd))
+    if status in ("malicious", "inconclusive", "pending"):
+        cmd = f"torinvest actions {fid} --plan remediate --execute"
+        title = "Remediation plan" if status != "pending" else "If not legitimate: remediation plan"
+        plan = actions.plan_remediation(inv.key, inv.events, now=now)
+        parts.append(_plan_html(title, plan, cmd, "ti-danger" if status == "malicious" else ""))
+    return HTML("".join(parts))
+
+
+# --------------------------------------------------------------------------------------------
+# errors, files, triage
+# --------------------------------------------------------------------------------------------
+def error_card(error: BaseException) -> HTML:
+    """A torinvest error as a short explanation: what went wrong and what to do."""
+    hint = getattr(error, "hint", None)
+    message = getattr(error, "message", None) or str(error)
+    body = f"<p>{_e(message)}</p>" + (f"<p><b>What to do:</b> {_e(hint)}</p>" if hint else "")
+    return HTML(_card(f"Stopped: {type(error).__name__}", body, "ti-danger"))
+
+
+def files_written(paths: Mapping[str, Any]) -> HTML:
+    """The files a cell wrote (name → path; None = not written)."""
+    rows = [(k, f"<code>{_e(v)}</code>" if v else "not written") for k, v in paths.items()]
+    return HTML(_card("Files written", _kv(rows)))
+
+
+def findings_issues(issues: Sequence[DataIssue], skipped: Mapping[str, int] | None = None) -> HTML:
+    """Findings files or regions that could not be read, and findings left out by type."""
+    skipped = dict(skipped or {})
+    notes = [f"{_e(n)} finding(s) of type {_e(t)} left out" for t, n in sorted(skipped.items())]
+    if not issues:
+        body = "<p>Every findings file or region was read.</p>" + (_list(notes) if notes else "")
+        return HTML(_card("No data issues", body, "ti-ok"))
+    items = [f"<code>{_e(i.source)}</code>: {_e(i.problem)}" for i in issues[:MAX_ISSUES_SHOWN]]
+    if len(issues) > MAX_ISSUES_SHOWN:
+        items.append(f"… and {len(issues) - MAX_ISSUES_SHOWN:,} more")
+    body = (
+        f"<p><b>{len(issues)} data issue(s): findings may be missing from the table.</b></p>"
+        + _list(items)
+        + (_list(notes) if notes else "")
+    )
+    return HTML(_card("⚠ Data issues", body, "ti-warn"))
+
+
+def triage_table(frame: pd.DataFrame) -> HTML:
+    """The open Tor findings, newest first, with the command that investigates each."""
+    if not len(frame):
+        return HTML(_card("No open Tor finding", "<p>Nothing to triage.</p>", "ti-ok"))
+    return table(display_frame(frame), caption="Open Tor findings, newest first", page_length=25)
