@@ -82,6 +82,7 @@ inv = investigation.investigate(
     lookahead_days=lookahead_days,
     tolerance_hours=tolerance_hours,
     follow_derived=follow_derived,
+    findings=findings,
 )
 
 # %%

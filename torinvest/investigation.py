@@ -206,9 +206,10 @@ def investigate(
     tolerance_hours: float = DEFAULT_TOLERANCE_HOURS,
     follow_derived: bool = True,
     now: pd.Timestamp | None = None,
+    findings: FindingsResult | None = None,
 ) -> Investigation:
-    """Run every step for one finding."""
-    findings = load_findings(sources)
+    """Run every step for one finding (``findings``: already loaded, not fetched again)."""
+    findings = findings if findings is not None else load_findings(sources)
     row, key = locate(findings, finding_id)
     window = window_for(key, lookback_days=lookback_days, lookahead_days=lookahead_days, now=now)
     activity = key_activity(sources, key, window, follow_derived=follow_derived)
