@@ -395,9 +395,9 @@ def event_mix(events: pd.DataFrame, *, top: int = 15, max_ips: int = MAX_IPS) ->
     )
     fig.update_layout(
         title=title,
-        xaxis={"title": "event name", "type": "category"},
-        yaxis={"title": "source IP", "autorange": "reversed", "type": "category"},
-        height=max(300, 80 + 24 * len(order)),
+        xaxis={"title": "event name", "type": "category", "tickangle": -45, "dtick": 1},
+        yaxis={"title": "source IP", "autorange": "reversed", "type": "category", "dtick": 1},
+        height=max(360, 160 + 28 * len(order)),
     )
     return fig
 
