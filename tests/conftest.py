@@ -131,3 +131,13 @@ def fake_aws(fake_aws_server: FakeAws, monkeypatch: pytest.MonkeyPatch) -> FakeA
     monkeypatch.setenv("AWS_ENDPOINT_URL_GUARDDUTY", fake_aws_server.url)
     monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDTRAIL", fake_aws_server.url)
     return fake_aws_server
+
+
+@pytest.fixture(autouse=True)
+def isolated_state(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Caches and the ledger go to a temporary folder, never the developer's home."""
+    root = tmp_path_factory.mktemp("state")
+    monkeypatch.setenv("TORINVEST_CACHE", str(root / "cache"))
+    monkeypatch.setenv("TORINVEST_LEDGER", str(root / "ledger.jsonl"))

@@ -279,6 +279,21 @@ def build_parser() -> argparse.ArgumentParser:
     _add_aws_args(a)
     _add_window_args(a)
     a.set_defaults(func=cmd_actions)
+
+    t = sub.add_parser("tor", help="Tor exit lists: refresh the cache, check an IP")
+    tsub = t.add_subparsers(dest="tor_command", required=True, metavar="ACTION")
+    tr = tsub.add_parser(
+        "refresh",
+        help="download the current exit list (or a past month's CollecTor archive) into the cache",
+    )
+    tr.add_argument("--month", metavar="YYYY-MM", help="a past month's archive instead")
+    tr.set_defaults(func=cmd_tor_refresh)
+    tc = tsub.add_parser("check", help="was an IP a listed Tor exit at a time?")
+    tc.add_argument("ip")
+    tc.add_argument("--at", type=_iso_time, help="time (ISO 8601, UTC; default now)")
+    tc.add_argument("--case", metavar="DIR", help="also use DIR/tor/ lists")
+    tc.add_argument("--tolerance-hours", type=float, default=24.0)
+    tc.set_defaults(func=cmd_tor_check)
     return parser
 
 
@@ -808,6 +823,45 @@ def cmd_actions(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             f"{len(failed)} of {len(done) + len(failed)} call(s) failed",
             hint="see FAILED above; the ledger has every attempt",
         )
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# tor
+# --------------------------------------------------------------------------------------------
+def cmd_tor_refresh(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from torinvest import tor
+    from torinvest.paths import tor_cache
+
+    result = tor.refresh(tor_cache(), month=args.month)
+    print(f"torinvest: {'ok' if result.ok else 'note'}: {term_safe(result.note)}", file=out)
+    return 0 if result.ok else 1
+
+
+def cmd_tor_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from torinvest import tor
+    from torinvest.paths import tor_cache
+
+    paths = [str(Case.open(args.case).require("tor"))] if args.case else []
+    cache = tor_cache()
+    lists = tor.load_exit_lists(*paths, cache_dir=cache if cache.is_dir() else None)
+    at = args.at if args.at is not None else pd.Timestamp.now(tz="UTC")
+    ip = tor.normalize_ip(args.ip)
+    if ip is None:
+        raise InputError(f"not an IP address: {args.ip[:60]!r}", hint="e.g. 185.220.101.34")
+    probe = pd.DataFrame({"event_time": [at], "source_ip": pd.Categorical([ip])})
+    status = tor.tor_status(probe, lists, pd.Timedelta(hours=args.tolerance_hours)).iloc[0]
+    verdict = {True: "a listed Tor exit", False: "not a listed Tor exit"}.get(
+        None if status is pd.NA else bool(status), "unknown: no loaded list covers that time"
+    )
+    print(f"{ip} at {at:%Y-%m-%d %H:%M}Z (±{args.tolerance_hours:g} h): {verdict}", file=out)
+    seen = lists.observations_for(ip)
+    if len(seen):
+        first, last = seen["first_seen"].min(), seen["last_seen"].max()
+        print(
+            f"  listed {len(seen)} time(s) between {first:%Y-%m-%d} and {last:%Y-%m-%d}", file=out
+        )
+    print(f"  lists: {term_safe(lists.describe())}", file=out)
     return 0
 
 

@@ -30,6 +30,7 @@ from torinvest.findings import (
     locate_key,
     read_findings,
 )
+from torinvest.paths import tor_cache
 from torinvest.schema import iso_utc
 
 log = logging.getLogger(__name__)
@@ -145,11 +146,13 @@ def key_activity(
 
 
 def exit_lists(sources: Sources) -> tor.ExitLists:
-    """The case's exit lists (CASE/tor/), extra ones asked for, and the bundled history."""
+    """The case's exit lists (CASE/tor/), extra ones asked for, lists refreshed into the cache
+    (``torinvest tor refresh``), and the bundled history."""
     paths: list[str] = list(sources.exit_lists)
     if sources.case is not None and sources.case.tor.is_dir():
         paths.insert(0, str(sources.case.tor))
-    return tor.load_exit_lists(*paths, bundled=True)
+    cache = tor_cache()
+    return tor.load_exit_lists(*paths, bundled=True, cache_dir=cache if cache.is_dir() else None)
 
 
 def with_tor(

@@ -44,6 +44,7 @@ from tqdm.auto import tqdm
 
 from torinvest.aws import Aws, translate_error
 from torinvest.errors import AwsError, DataIssue, InputError
+from torinvest.paths import cache_root
 from torinvest.sources.records import (
     MAX_DERIVED_DEPTH,
     DerivedKey,
@@ -73,11 +74,8 @@ _TRANSIENT_CODES = frozenset({"InternalFailure", "ServiceUnavailable", "Internal
 
 
 def default_cache_dir() -> Path:
-    """``$TORINVEST_CACHE``, else ``$XDG_CACHE_HOME/torinvest``, else ``~/.cache/torinvest``."""
-    if os.environ.get("TORINVEST_CACHE"):
-        return Path(os.environ["TORINVEST_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "torinvest"
+    """The LookupEvents page cache lives under :func:`torinvest.paths.cache_root`."""
+    return cache_root()
 
 
 # --------------------------------------------------------------------------------------------
