@@ -31,6 +31,10 @@ regions: str = "all"  # AWS regions: 'all' (every enabled one) or a comma list
 role_arn: str = ""  # role to assume first, e.g. in a member account
 logs: list[str] = []  # extra CloudTrail log folders, files or s3:// prefixes
 exit_lists: list[str] = []  # extra Tor exit-list files or folders
+engine: str = "files"  # log files read by: files, duckdb, or athena (the CloudTrail table)
+athena_database: str = ""  # athena engine: database holding the CloudTrail table
+athena_workgroup: str = ""  # athena engine: workgroup (empty: primary)
+athena_output: str = ""  # athena engine: query result location s3://… (empty: workgroup's)
 lookback_days: float = 14  # days of activity read before the finding's first sighting
 lookahead_days: float = 7  # days of activity read after its last sighting
 tolerance_hours: float = 24  # an IP is Tor if a list shows it within this many hours of the call
@@ -51,6 +55,10 @@ sources = investigation.sources_from_parameters(
     role_arn=role_arn,
     logs=logs,
     exit_lists=exit_lists,
+    engine=engine,
+    athena_database=athena_database,
+    athena_workgroup=athena_workgroup,
+    athena_output=athena_output,
 )
 
 # %% [markdown]

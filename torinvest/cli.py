@@ -23,7 +23,7 @@ from torinvest.actions import SUPPRESSION_SCOPES
 from torinvest.aws import Aws, AwsConfig, parse_regions
 from torinvest.case import Case, sample_case
 from torinvest.errors import DataIssue, InputError, TorinvestError
-from torinvest.events import load_activity
+from torinvest.events import EngineOptions, load_activity
 from torinvest.export import write_frame
 from torinvest.findings import (
     FindingsResult,
@@ -110,6 +110,31 @@ def _add_window_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_engine_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("engine for CloudTrail log files")
+    g.add_argument(
+        "--engine",
+        choices=("files", "duckdb", "athena"),
+        default="files",
+        help="files (default): the file loader; duckdb: embedded SQL over the same files; "
+        "athena: the CloudTrail table in Athena (see `torinvest athena-ddl`)",
+    )
+    g.add_argument("--athena-database", help="Athena database holding the CloudTrail table")
+    g.add_argument("--athena-table", help="the CloudTrail table (default cloudtrail_logs)")
+    g.add_argument("--athena-workgroup", help="Athena workgroup")
+    g.add_argument("--athena-output", metavar="S3_URL", help="query result location s3://…")
+
+
+def engine_from_args(args: argparse.Namespace) -> EngineOptions:
+    return EngineOptions(
+        kind=args.engine,
+        athena_database=args.athena_database,
+        athena_table=args.athena_table,
+        athena_workgroup=args.athena_workgroup,
+        athena_output=args.athena_output,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="torinvest",
@@ -164,6 +189,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="also load keys minted by the key (GetSessionToken, AssumeRole, …)",
     )
     e.add_argument("--no-cache", action="store_true", help="do not use the LookupEvents cache")
+    _add_engine_args(e)
+    e.add_argument(
+        "--print-sql",
+        action="store_true",
+        help="print the query the duckdb/athena engine would run, in its dialect, and stop",
+    )
     e.add_argument("--out", required=True, metavar="FILE", help="FILE.parquet, .csv or .jsonl")
     e.set_defaults(func=cmd_events)
 
@@ -209,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="extra Tor exit-list file or folder (repeatable)",
     )
     i.add_argument("--out", required=True, metavar="DIR", help="folder for the report files")
+    _add_engine_args(i)
     _add_window_args(i)
     i.add_argument(
         "--no-follow-derived",
@@ -279,6 +311,19 @@ def build_parser() -> argparse.ArgumentParser:
     _add_aws_args(a)
     _add_window_args(a)
     a.set_defaults(func=cmd_actions)
+
+    ad = sub.add_parser(
+        "athena-ddl",
+        help="print the CREATE TABLE for the CloudTrail bucket (partition projection)",
+    )
+    ad.add_argument("--bucket", required=True, help="the trail's S3 bucket")
+    ad.add_argument("--prefix", default="", help="key prefix before AWSLogs/")
+    ad.add_argument("--org-id", help="o-… for an organization trail")
+    ad.add_argument("--accounts", required=True, help="account IDs, comma-separated")
+    ad.add_argument("--regions", default="all", help="regions, comma-separated (default all)")
+    ad.add_argument("--table", default="cloudtrail_logs")
+    ad.add_argument("--database", help="database to create the table in")
+    ad.set_defaults(func=cmd_athena_ddl)
 
     t = sub.add_parser("tor", help="Tor exit lists: refresh the cache, check an IP")
     tsub = t.add_subparsers(dest="tor_command", required=True, metavar="ACTION")
@@ -490,7 +535,11 @@ def cmd_events(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         regions = None
     if args.start is not None and args.end is not None and args.start > args.end:
         raise InputError("--start is after --end", hint="swap them")
+    engine = engine_from_args(args)
+    if args.print_sql:
+        return _print_sql(args, engine, logs, regions, out)
     activity = load_activity(
+        engine=engine,
         logs=logs,
         lookup=aws_from_args(args) if args.lookup else None,
         access_key=args.access_key,
@@ -520,7 +569,7 @@ def cmd_events(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             f"{term_safe(who)} in the window (this is not an access problem)",
             file=err,
         )
-    for note in activity.notes:
+    for note in [*activity.notes, *([activity.engine_summary] if activity.engine_summary else [])]:
         print(f"torinvest: note: {term_safe(note)}", file=err)
     for d in activity.derived:
         print(
@@ -530,6 +579,56 @@ def cmd_events(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         )
     for issue in activity.issues:
         print(f"torinvest: issue: {term_safe(issue.source)}: {term_safe(issue.problem)}", file=err)
+    return 0
+
+
+def _print_sql(
+    args: argparse.Namespace,
+    engine: EngineOptions,
+    logs: Sequence[str],
+    regions: Sequence[str] | None,
+    out: TextIO,
+) -> int:
+    from torinvest.sources.sql import events_query, make_engine, make_scope, print_sql
+
+    if engine.kind == "files":
+        raise InputError(
+            "--print-sql needs --engine duckdb or athena", hint="the file loader runs no SQL"
+        )
+    eng = make_engine(
+        engine.kind,
+        sources=list(logs) or None,
+        database=engine.athena_database,
+        table=engine.athena_table,
+        workgroup=engine.athena_workgroup,
+        output_location=engine.athena_output,
+        aws=aws_from_args(args) if engine.kind == "athena" else None,
+    )
+    try:
+        scope = make_scope(
+            access_keys=args.access_key, start=args.start, end=args.end, regions=regions
+        )
+        print_sql(eng, events_query(scope), file=out)
+    finally:
+        eng.close()
+    return 0
+
+
+def cmd_athena_ddl(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from torinvest.sources.athena import athena_ddl
+
+    accounts = [a.strip() for a in args.accounts.split(",") if a.strip()]
+    regions = parse_regions(args.regions)
+    ddl = athena_ddl(
+        args.bucket,
+        prefix=args.prefix,
+        org_id=args.org_id,
+        accounts=accounts,
+        regions=regions,
+        table=args.table,
+        database=args.database,
+    )
+    out.write(ddl.rstrip() + "\n")
     return 0
 
 
@@ -566,6 +665,10 @@ def run_options(args: argparse.Namespace) -> Any:
         rationale=args.rationale,
         suppress=args.suppress,
         ledger=args.ledger,
+        engine=args.engine,
+        athena_database=args.athena_database,
+        athena_workgroup=args.athena_workgroup,
+        athena_output=args.athena_output,
     )
 
 

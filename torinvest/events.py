@@ -29,6 +29,27 @@ log = logging.getLogger(__name__)
 _STRING = pd.StringDtype()
 
 
+ENGINES = ("files", "duckdb", "athena")
+
+
+@dataclass(frozen=True, slots=True)
+class EngineOptions:
+    """Which engine reads the trail's log files: ``files`` (the file loader, default), ``duckdb``
+    (embedded SQL over the same files) or ``athena`` (the CloudTrail table in Athena, no
+    ``logs`` needed)."""
+
+    kind: str = "files"
+    athena_database: str | None = None
+    athena_table: str | None = None
+    athena_workgroup: str | None = None
+    athena_output: str | None = None
+    athena_region: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in ENGINES:
+            raise InputError(f"unknown engine {self.kind!r}", hint=f"one of {', '.join(ENGINES)}")
+
+
 @dataclass(slots=True)
 class Activity:
     """The events frame and its provenance.
@@ -45,6 +66,7 @@ class Activity:
     files_read: int = 0
     derived: list[DerivedKey] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    engine_summary: str | None = None  # queries run, bytes scanned, cost (duckdb/athena)
 
     @property
     def complete(self) -> bool:
@@ -56,6 +78,9 @@ class Activity:
         read = []
         if any(s.startswith("logs:") for s in self.sources):
             read.append(f"{self.files_read:,} log file(s)")
+        for kind, label in (("duckdb:", "DuckDB"), ("athena:", "Athena")):
+            if any(s.startswith(kind) for s in self.sources):
+                read.append(f"the {label} engine")
         lookups = sum(s.startswith("lookup:") for s in self.sources)
         if lookups:
             read.append(f"LookupEvents in {lookups} region(s)")
@@ -99,6 +124,49 @@ def _string_categories(s: pd.Series) -> pd.Series:
     return s.cat.rename_categories(cats.astype(_STRING))
 
 
+def _load_with_engine(
+    act: Activity,
+    frames: list[pd.DataFrame],
+    engine: EngineOptions,
+    logs: Sequence[str | Path],
+    access_key: str | None,
+    start: pd.Timestamp | None,
+    end: pd.Timestamp | None,
+    regions: Sequence[str] | None,
+    follow_derived: bool,
+    aws: Aws | None,
+) -> None:
+    """Load the log files' events with the DuckDB or Athena engine into ``act``/``frames``."""
+    from torinvest.sources.sql import load_sql, make_engine
+
+    eng = make_engine(
+        engine.kind,
+        sources=list(logs) or None,
+        database=engine.athena_database,
+        table=engine.athena_table,
+        workgroup=engine.athena_workgroup,
+        output_location=engine.athena_output,
+        region=engine.athena_region,
+        aws=aws,
+    )
+    try:
+        res = load_sql(
+            eng,
+            access_keys=access_key,
+            start=start,
+            end=end,
+            regions=regions,
+            follow_derived=follow_derived and bool(access_key),
+        )
+    finally:
+        eng.close()
+    frames.append(res.frame)
+    act.issues += res.issues
+    act.derived += res.derived
+    act.sources += [f"{engine.kind}:{s}" for s in (logs or [engine.athena_database])]
+    act.engine_summary = res.summary()
+
+
 def load_activity(
     *,
     logs: Sequence[str | Path] = (),
@@ -112,6 +180,7 @@ def load_activity(
     cache_dir: Path | bool | None = None,
     aws: Aws | None = None,
     now: pd.Timestamp | None = None,
+    engine: EngineOptions | None = None,
 ) -> Activity:
     """Load a key's activity from log files (folders, files, ``s3://`` URLs) and/or LookupEvents.
 
@@ -120,7 +189,8 @@ def load_activity(
     fails as a whole (a missing folder, an S3 prefix that cannot be listed) raises; a file or
     region that fails is a data issue.
     """
-    if not logs and lookup is None:
+    engine = engine or EngineOptions()
+    if not logs and lookup is None and engine.kind != "athena":
         raise InputError("no source given", hint="use --case DIR, --logs PATH or --lookup")
     if lookup is not None and not (access_key or username):
         raise InputError(
@@ -129,7 +199,20 @@ def load_activity(
         )
     frames: list[pd.DataFrame] = []
     act = Activity(frame=empty_frame())
-    if logs:
+    if engine.kind != "files" and (logs or engine.kind == "athena"):
+        _load_with_engine(
+            act,
+            frames,
+            engine,
+            logs,
+            access_key,
+            start,
+            end,
+            regions,
+            follow_derived,
+            aws or lookup,
+        )
+    elif logs:
         res = load_logs(
             list(logs),
             access_keys=access_key,

@@ -21,7 +21,7 @@ from torinvest import __version__, analysis, tor
 from torinvest.aws import Aws, AwsConfig, parse_regions
 from torinvest.case import Case
 from torinvest.errors import DataIssue, InputError
-from torinvest.events import Activity, load_activity
+from torinvest.events import Activity, EngineOptions, load_activity
 from torinvest.findings import (
     FindingsResult,
     KeyLocation,
@@ -49,6 +49,7 @@ class Sources:
     regions: list[str] | None = None
     logs: list[str] = field(default_factory=list)
     exit_lists: list[str] = field(default_factory=list)
+    engine: EngineOptions = field(default_factory=EngineOptions)
 
     @property
     def offline(self) -> bool:
@@ -69,13 +70,33 @@ def sources_from_parameters(
     role_arn: str | None = None,
     logs: Sequence[str] = (),
     exit_lists: Sequence[str] = (),
+    engine: str = "files",
+    athena_database: str = "",
+    athena_workgroup: str = "",
+    athena_output: str = "",
 ) -> Sources:
-    """Sources from notebook/CLI parameters: a case folder wins; else AWS via the CLI chain."""
+    """Sources from notebook/CLI parameters: a case folder wins; else AWS via the CLI chain.
+
+    ``engine`` reads the log files: ``files`` (default), ``duckdb``, or ``athena`` (the
+    CloudTrail table in ``athena_database``; then no log files are needed).
+    """
+    options = EngineOptions(
+        kind=engine or "files",
+        athena_database=athena_database or None,
+        athena_workgroup=athena_workgroup or None,
+        athena_output=athena_output or None,
+    )
     if case_dir:
-        return Sources(case=Case.open(case_dir), logs=list(logs), exit_lists=list(exit_lists))
+        return Sources(
+            case=Case.open(case_dir), logs=list(logs), exit_lists=list(exit_lists), engine=options
+        )
     aws = Aws(AwsConfig(profile=profile or None, role_arn=role_arn or None))
     return Sources(
-        aws=aws, regions=parse_regions(regions), logs=list(logs), exit_lists=list(exit_lists)
+        aws=aws,
+        regions=parse_regions(regions),
+        logs=list(logs),
+        exit_lists=list(exit_lists),
+        engine=options,
     )
 
 
@@ -128,7 +149,7 @@ def key_activity(
     logs = list(sources.logs)
     if sources.case is not None and sources.case.cloudtrail.is_dir():
         logs.insert(0, str(sources.case.cloudtrail))
-    if sources.case is not None and not logs:
+    if sources.case is not None and not logs and sources.engine.kind != "athena":
         raise InputError(
             f"case folder {sources.case.root} has no cloudtrail/ folder",
             hint="add the CloudTrail logs (or a lookup-events export) to CASE/cloudtrail/",
@@ -142,6 +163,7 @@ def key_activity(
         regions=sources.regions,
         follow_derived=follow_derived,
         aws=sources.aws,
+        engine=sources.engine,
     )
 
 

@@ -196,6 +196,10 @@ class RunOptions:
     suppress: bool = False
     ledger: str | None = None
     cell_timeout: float = CELL_TIMEOUT
+    engine: str = "files"
+    athena_database: str | None = None
+    athena_workgroup: str | None = None
+    athena_output: str | None = None
 
 
 def notebook_path(name: str) -> Path:
@@ -276,6 +280,10 @@ def parameters(finding_id: str, out: Path, options: RunOptions) -> dict[str, Any
         "ledger": _absolute(options.ledger),
         "summary_path": str(files["summary"]),
         "export_dir": str(out),
+        "engine": options.engine,
+        "athena_database": options.athena_database or "",
+        "athena_workgroup": options.athena_workgroup or "",
+        "athena_output": options.athena_output or "",
     }
 
 

@@ -1,0 +1,88 @@
+"""`torinvest events --engine duckdb|athena`, `--print-sql` and `torinvest athena-ddl`."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pandas as pd
+import sqlglot
+
+from torinvest.case import sample_case
+from torinvest.cli import main
+
+CASE = str(sample_case().root)
+KEY = "AKIATFQR7NSCUXC3DDDP"
+
+
+def run(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    return main(list(argv), out=out, err=err), out.getvalue(), err.getvalue()
+
+
+def test_duckdb_engine_gives_the_file_loaders_frame(tmp_path: Path) -> None:
+    files, duck = tmp_path / "f.parquet", tmp_path / "d.parquet"
+    common = ["--case", CASE, "--access-key", KEY, "--follow-derived"]
+    assert run("events", *common, "--out", str(files))[0] == 0
+    code, out, err = run("events", *common, "--engine", "duckdb", "--out", str(duck))
+    assert code == 0
+    assert "the DuckDB engine" in out
+    assert "duckdb: 69 rows" in err
+    a, b = pd.read_parquet(files), pd.read_parquet(duck)
+    cols = [c for c in a.columns if c not in ("source", "origin")]
+    pd.testing.assert_frame_equal(
+        a[cols].reset_index(drop=True), b[cols].reset_index(drop=True), check_categorical=False
+    )
+
+
+def test_print_sql_for_athena_is_trino_and_bounded_by_date(tmp_path: Path) -> None:
+    code, out, _ = run(
+        "events",
+        "--engine",
+        "athena",
+        "--athena-database",
+        "security",
+        "--access-key",
+        KEY,
+        "--start",
+        "2023-07-10",
+        "--end",
+        "2023-07-11",
+        "--print-sql",
+        "--out",
+        str(tmp_path / "x.parquet"),
+    )
+    assert code == 0
+    assert not (tmp_path / "x.parquet").exists()
+    sql = "\n".join(ln for ln in out.splitlines() if not ln.startswith("--"))
+    sqlglot.parse_one(sql, read="trino")
+    assert '"date"' in sql
+    assert "2023/07/09" in sql or "2023-07-09" in sql
+    assert KEY in sql
+
+
+def test_print_sql_needs_an_sql_engine(tmp_path: Path) -> None:
+    code, _, err = run("events", "--case", CASE, "--print-sql", "--out", str(tmp_path / "x.csv"))
+    assert code == 1
+    assert "--engine duckdb or athena" in err
+
+
+def test_athena_ddl_org_trail() -> None:
+    code, out, _ = run(
+        "athena-ddl",
+        "--bucket",
+        "org-trail",
+        "--org-id",
+        "o-abcdefghij",
+        "--accounts",
+        "111122223333,444455556666",
+        "--regions",
+        "us-east-1,eu-west-1",
+        "--database",
+        "security",
+    )
+    assert code == 0
+    assert "CREATE EXTERNAL TABLE" in out
+    assert "projection.enabled" in out
+    assert "o-abcdefghij" in out
+    assert "111122223333,444455556666" in out
