@@ -697,6 +697,169 @@ def test_odd_value_types_become_text_not_errors() -> None:
     assert frame["user_type"].isna().sum() == 1
 
 
+# --------------------------------------------------------------------------------------------
+# whole log files are read straight from their bytes (msgspec), with the general path behind
+# --------------------------------------------------------------------------------------------
+def odd_log_files() -> dict[str, bytes]:
+    """Log files whose fields take every shape the typed reading must get right, and files it
+    must hand to the general path (types it does not take, invalid bytes, other shapes)."""
+    base = records(INVICTUS[0])[:6] + records(INVICTUS[5])[:6]
+
+    def doc(change: Any = None, recs: list[dict[str, Any]] | None = None) -> bytes:
+        out = copy.deepcopy(base if recs is None else recs)
+        for i, r in enumerate(out):
+            if change is not None:
+                change(r, i)
+        return json.dumps({"Records": out}, separators=(",", ":"), ensure_ascii=False).encode()
+
+    def params(text: bytes) -> bytes:  # raw JSON spliced into the first requestParameters
+        data = doc()
+        at = data.index(b'"requestParameters":{') + len(b'"requestParameters":{')
+        return data[:at] + text + b"," + data[at:]
+
+    def identity(r: dict[str, Any], i: int) -> None:
+        r["userIdentity"] = [
+            None,
+            {"type": "AssumedRole", "arn": "arn:aws:sts::1:assumed-role/r/session-1"},
+            {"type": "FederatedUser", "arn": "arn:aws:sts::1:federated-user/bob", "userName": ""},
+            {"type": "AssumedRole", "arn": "arn:aws:sts::1:assumed-role/r/", "accessKeyId": ""},
+            {"sessionContext": None},
+            {"sessionContext": {"sessionIssuer": None, "attributes": None}},
+            {"sessionContext": {"sessionIssuer": {}, "attributes": {"mfaAuthenticated": " TRUE"}}},
+            {"sessionContext": {"attributes": {"mfaAuthenticated": "maybe"}}},
+        ][i % 8]
+        if i == 9:
+            del r["userIdentity"]
+
+    def values(r: dict[str, Any], i: int) -> None:
+        r["requestParameters"] = [None, "", "null", 0, -7, True, [], {}, {"a": None}][i % 9]
+        r["responseElements"] = [{"x": 1.5}, 2.5, 1e21, "é\u2028", [1, 2]][i % 5]
+        if i == 10:
+            del r["requestParameters"], r["responseElements"]
+        r["readOnly"] = [True, False, None][i % 3]
+        r["errorCode"] = ["", None, "AccessDenied"][i % 3]
+        if i % 4 == 0:
+            r["@timestamp"] = f"2023-07-10T12:00:0{i % 10}.5Z"
+            r["eventTime"] = "" if i else None
+        if i == 5:
+            r["eventTime"] = "not a time"
+
+    return {
+        "compact": doc(),
+        "pretty": json.dumps({"Records": base}, indent=2).encode(),
+        "spaced_and_extra_keys": b'  {  "Records" : '
+        + json.dumps(base, separators=(", ", ": ")).encode()
+        + b', "extra": {"a": [1]}}\n',
+        "identities": doc(identity),
+        "values": doc(values),
+        "escapes": params(
+            b'"p":"a\\/b\\u00e9\\u00E9\\u0041\\"q\\"\\n\\u0008\\u001F\\u007f\\ud83d\\ude00",'
+            b'"f":[1.0,1e5,-0,0.10,1E2,12345678901234567890123,18446744073709551615]'
+        ),
+        "spaced_params": params(b'"k" : [ 1 , 2 ] '),
+        "dup_keys_in_record": doc().replace(b'"eventName":', b'"eventName":"First","eventName":'),
+        "empty": b'{"Records":[]}',
+        # the general path's: types the typed reading does not take, invalid bytes, shapes
+        "readonly_text": doc(lambda r, i: r.update(readOnly="true")),
+        "error_code_number": doc(lambda r, i: r.update(errorCode=403)),
+        "identity_text": doc(lambda r, i: r.update(userIdentity="not an object")),
+        "mfa_bool": doc(
+            lambda r, i: r.update(
+                userIdentity={"sessionContext": {"attributes": {"mfaAuthenticated": True}}}
+            )
+        ),
+        "no_event_version": doc(lambda r, i: r.pop("eventVersion") if i == 3 else None),
+        "not_a_record": doc(recs=[*base, {"foo": 1}]),
+        "not_an_object": doc(recs=[*base, 5]),
+        "records_null": b'{"Records":null}',
+        "bad_utf8_skipped": doc().replace(b'"eventCategory":"Management"', b'"x":"\xff"', 1),
+        "bad_utf8_params": params(b'"z":"\xc3\x28"'),
+        "lone_surrogate": params(b'"s":"ab\\ud800"'),
+        "nan": params(b'"n":NaN'),
+        "truncated": doc()[:-40],
+        "trailing": doc() + b" x",
+        "two_documents": doc() + b"\n" + doc(),
+        "deep": params(b'"d":' + b"[" * 1100 + b"]" * 1100),
+    }
+
+
+GENERAL_PATH = {
+    "readonly_text",
+    "error_code_number",
+    "identity_text",
+    "mfa_bool",
+    "no_event_version",
+    "not_a_record",
+    "not_an_object",
+    "records_null",
+    "bad_utf8_skipped",
+    "bad_utf8_params",
+    "lone_surrogate",
+    "nan",
+    "truncated",
+    "trailing",
+    "two_documents",
+    "deep",
+}
+
+
+@pytest.mark.parametrize("name", sorted(odd_log_files()))
+def test_a_log_file_read_from_its_bytes_is_the_records_table(name: str) -> None:
+    from torinvest.sources import records as rec
+
+    data = odd_log_files()[name]
+    table = rec.log_file_table(data, source="logs", origin=name)
+    if name in GENERAL_PATH:
+        assert table is None
+        return
+    assert table is not None
+    expected = rec.records_table(parse_records(data)[0], source="logs", origin=name)
+    assert table.schema.equals(expected.schema)
+    for column in table.column_names:
+        assert table.column(column).equals(expected.column(column)), column
+        if pa.types.is_dictionary(table.schema.field(column).type):
+            got = [c.dictionary for c in table.column(column).chunks]
+            assert got == [c.dictionary for c in expected.column(column).chunks], column
+
+
+def test_odd_log_files_load_as_through_the_general_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    paths = {
+        name: write_gz(tmp_path / f"{name}.json.gz", data) for name, data in odd_log_files().items()
+    }
+    fast = {name: load_logs(p, progress=False) for name, p in paths.items()}
+    monkeypatch.setattr(logs, "log_file_table", lambda *a, **k: None)
+    for name, p in paths.items():
+        general = load_logs(p, progress=False)
+        pd.testing.assert_frame_equal(fast[name].frame, general.frame, obj=name)
+        assert fast[name].issues == general.issues, name
+    odd_types = {"readonly_text", "error_code_number", "identity_text", "mfa_bool"}
+    loaded = odd_types | {"no_event_version", "two_documents"}  # records, no issue
+    assert {name for name, r in fast.items() if r.issues} == GENERAL_PATH - loaded
+    assert {name for name, r in fast.items() if len(r.frame)} == (
+        set(paths) - GENERAL_PATH - {"empty"} | loaded | {"not_a_record", "not_an_object"}
+    )
+
+
+@pytest.mark.parametrize("through", ["folder", "pipe"])
+def test_worker_pieces_come_back_whole_through_a_folder_or_the_pipe(
+    mixed_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, through: str
+) -> None:
+    sequential = load_logs(mixed_folder, progress=False, workers=1)
+    monkeypatch.setattr(logs, "SEQUENTIAL_MAX_FILES", 0)
+    monkeypatch.setattr(logs, "SEQUENTIAL_MAX_BYTES", 0)
+    monkeypatch.setattr(logs, "BATCH_BYTES", 50_000)
+    root = tmp_path / "shm"
+    if through == "folder":
+        root.mkdir()
+    monkeypatch.setattr(logs, "SPILL_ROOT", str(root))
+    parallel = load_logs(mixed_folder, progress=False, workers=2)
+    pd.testing.assert_frame_equal(parallel.frame, sequential.frame)
+    assert parallel.issues == sequential.issues
+    assert not root.exists() or list(root.iterdir()) == []  # nothing left behind
+
+
 def test_progress_bar_on_request(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     for p in INVICTUS[:2]:
         shutil.copy(p, tmp_path / p.name)

@@ -45,6 +45,9 @@ The work is split so that it can run in worker processes: :func:`records_table` 
 Arrow table per batch of records (columns built directly from lists; low-cardinality columns
 dictionary-encoded), :func:`frame_from_tables` concatenates tables and converts them to pandas
 with categoricals built from the dictionary codes. :func:`normalize_records` does both.
+:func:`log_file_table` gives a log file's table straight from its bytes (msgspec reads only the
+fields the frame uses, requestParameters/responseElements as raw JSON text), and leaves any
+file it cannot vouch for to :func:`parse_records` + :func:`records_table`.
 
 Shapes understood by :func:`records_in`: ``{"Records": [...]}`` (log files), ``aws cloudtrail
 lookup-events`` output ``{"Events": [...]}`` (each ``CloudTrailEvent`` is a JSON string of the
@@ -59,13 +62,17 @@ import sys
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from itertools import compress
+from operator import attrgetter
 from typing import Any
 
+import msgspec
 import numpy as np
 import orjson
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+from msgspec.structs import astuple
 
 from torinvest.errors import DataIssue, InputError
 from torinvest.schema import EVENTS_COLUMNS
@@ -517,10 +524,33 @@ RECORD_TYPE = pa.struct(
 def _arrays_arrow(recs: Sequence[Mapping[str, Any]]) -> list[pa.Array]:
     """The columns of :data:`TABLE_SCHEMA` up to response_elements, through Arrow's converter."""
     fields = pa.array(recs, type=RECORD_TYPE).flatten()
+    identity = fields[13].flatten()
+    issuer, attributes = identity[6].flatten()
+    return _record_columns(
+        fields[:13],
+        identity[:6],
+        issuer.flatten()[0],
+        attributes.flatten()[0],
+        _json_texts([r.get("requestParameters") for r in recs]),
+        _json_texts([r.get("responseElements") for r in recs]),
+    )
+
+
+def _record_columns(
+    fields: Sequence[pa.Array],
+    identity: Sequence[pa.Array],
+    issuer_arn: pa.Array,
+    mfa: pa.Array,
+    request: pa.Array,
+    response: pa.Array,
+) -> list[pa.Array]:
+    """The columns up to response_elements from the fields as read (:data:`RECORD_TYPE` order;
+    text fields as strings, those of category columns possibly dictionary-encoded already,
+    readOnly as bool, the JSON texts already made)."""
     (when, stamp, event_id, name, service, region, ip, agent, error, message) = fields[:10]
-    read_only, kind, recipient, identity = fields[10:]
-    key, principal, user_type, user_name, arn, account, context = identity.flatten()
-    issuer, attributes = context.flatten()
+    read_only, kind, recipient = fields[10:13]
+    key, principal, user_type, user_name, arn, account = identity
+    arns = _encode(arn)
     return [
         _as_time(pc.coalesce(_no_empty(when), _no_empty(stamp))),
         _no_empty(event_id),
@@ -536,14 +566,14 @@ def _arrays_arrow(recs: Sequence[Mapping[str, Any]]) -> list[pa.Array]:
         _encode(key),
         _encode(principal),
         _encode(user_type),
-        _encode(_with_session_names(_no_empty(user_name), user_type, arn)),
-        _encode(arn),
+        _encode(_with_session_names(_no_empty(user_name), user_type, arns)),
+        arns,
         _encode(account),
         _encode(recipient),
-        _encode(issuer.flatten()[0]),
-        _text_booleans(attributes.flatten()[0]),
-        _json_texts([r.get("requestParameters") for r in recs]),
-        _json_texts([r.get("responseElements") for r in recs]),
+        _encode(issuer_arn),
+        _text_booleans(mfa),
+        request,
+        response,
     ]
 
 
@@ -629,14 +659,25 @@ def _no_empty(arr: pa.Array) -> pa.Array:
 
 
 def _encode(arr: pa.Array) -> pa.DictionaryArray:
-    encoded = arr.dictionary_encode()
-    empty = pc.index(encoded.dictionary, "").as_py()
+    """Dictionary-encoded (unless it is already), "" as null."""
+    encoded = arr if pa.types.is_dictionary(arr.type) else arr.dictionary_encode()
+    empty = _empty_at(encoded.dictionary)
     if empty < 0:
         return encoded
     indices = pc.if_else(
         pc.equal(encoded.indices, empty), pa.scalar(None, pa.int32()), encoded.indices
     )
     return pa.DictionaryArray.from_arrays(indices, encoded.dictionary)
+
+
+def _empty_at(words: pa.Array) -> int:
+    """Where "" is in a dictionary of text (-1: nowhere), read from its offsets."""
+    if words.type != _STR or words.null_count:
+        return pc.index(words, "").as_py()
+    n = len(words)
+    offsets = np.frombuffer(words.buffers()[1], dtype=np.int64)[words.offset : words.offset + n + 1]
+    empty = np.flatnonzero(offsets[1:] == offsets[:-1])
+    return int(empty[0]) if len(empty) else -1
 
 
 def _as_time(arr: pa.Array) -> pa.Array:
@@ -649,8 +690,11 @@ def _as_time(arr: pa.Array) -> pa.Array:
         return pa.array(parsed.astype("datetime64[us, UTC]"), type=_TIME)
 
 
-def _with_session_names(user_name: pa.Array, user_type: pa.Array, arn: pa.Array) -> pa.Array:
-    """userName, else the session name (after the last "/" of the arn) of a role session."""
+def _with_session_names(
+    user_name: pa.Array, user_type: pa.Array, arns: pa.DictionaryArray
+) -> pa.Array:
+    """userName, else the session name (after the last "/" of the arn) of a role session
+    (``arns``: the arn column encoded, few distinct arns: each is named once)."""
     wanted = pc.fill_null(
         pc.and_kleene(
             pc.is_null(user_name), pc.is_in(user_type, pa.array(sorted(SESSION_TYPES), _STR))
@@ -659,7 +703,6 @@ def _with_session_names(user_name: pa.Array, user_type: pa.Array, arn: pa.Array)
     )
     if not pc.any(wanted).as_py():
         return user_name
-    arns = arn.dictionary_encode()  # few distinct arns: name them once each
     names = [_session_name({"arn": a}) for a in arns.dictionary.to_pylist()]
     session = pc.take(pa.array(names, type=_STR), arns.indices)
     return pc.if_else(wanted, session, user_name)
@@ -686,13 +729,19 @@ def _id_hash(ids: pa.Array) -> pa.Array:
     if len(data) == 0:
         data = np.zeros(1, dtype=np.uint8)
     starts, ends = offsets[:-1], offsets[1:]
-    last = np.maximum(ends - 1, 0)
-    eight = np.arange(8, dtype=np.int64)
-    head = np.minimum(starts[:, None] + eight, last[:, None])
-    tail = np.maximum(ends[:, None] - 8 + eight, starts[:, None])
-    gathered = data[np.clip(np.concatenate([head, tail], axis=1), 0, len(data) - 1)]
-    words = np.ascontiguousarray(gathered).view(np.uint64)
-    out = words[:, 0] * _HASH_K[0] ^ words[:, 1] * _HASH_K[1]
+    if n and int((ends - starts).min()) >= 8:  # the usual IDs: read the two words directly
+        windows = np.lib.stride_tricks.sliding_window_view(data, 8)
+        head = windows[starts].view(np.uint64)[:, 0]
+        tail = windows[ends - 8].view(np.uint64)[:, 0]
+        out = head * _HASH_K[0] ^ tail * _HASH_K[1]
+    else:  # short or null IDs: the bytes past either end are the ID's own last/first byte
+        last = np.maximum(ends - 1, 0)
+        eight = np.arange(8, dtype=np.int64)
+        head = np.minimum(starts[:, None] + eight, last[:, None])
+        tail = np.maximum(ends[:, None] - 8 + eight, starts[:, None])
+        gathered = data[np.clip(np.concatenate([head, tail], axis=1), 0, len(data) - 1)]
+        words = np.ascontiguousarray(gathered).view(np.uint64)
+        out = words[:, 0] * _HASH_K[0] ^ words[:, 1] * _HASH_K[1]
     out ^= (ends - starts).astype(np.uint64) * _HASH_K[2]
     out[~np.asarray(pc.is_valid(arr).to_numpy(zero_copy_only=False))] = 0
     return pa.array(out, type=pa.uint64())
@@ -726,6 +775,212 @@ def filter_window(
 
 
 # --------------------------------------------------------------------------------------------
+# a log file's bytes → Arrow table, without dicts (runs in worker processes)
+# --------------------------------------------------------------------------------------------
+# Typed views of a log file holding only the fields the frame uses; msgspec reads them straight
+# from the bytes (unknown fields are skipped, requestParameters/responseElements kept as raw
+# JSON). A file whose fields are not of these types fails to decode and is read by the general
+# path instead. The field order is RECORD_TYPE's (``astuple`` gives the columns in it).
+_ABSENT = msgspec.Raw()
+
+
+class _Issuer(msgspec.Struct, gc=False):
+    arn: str | None = None
+
+
+class _Attributes(msgspec.Struct, gc=False):
+    mfaAuthenticated: str | None = None
+
+
+class _Context(msgspec.Struct, gc=False):
+    sessionIssuer: _Issuer | None = None
+    attributes: _Attributes | None = None
+
+
+class _Identity(msgspec.Struct, gc=False):
+    accessKeyId: str | None = None
+    principalId: str | None = None
+    type: str | None = None
+    userName: str | None = None
+    arn: str | None = None
+    accountId: str | None = None
+    sessionContext: _Context | None = None
+
+
+class _Record(msgspec.Struct, gc=False):
+    eventTime: str | None = None
+    timestamp: str | None = msgspec.field(name="@timestamp", default=None)
+    eventID: str | None = None
+    eventName: str | None = None
+    eventSource: str | None = None
+    awsRegion: str | None = None
+    sourceIPAddress: str | None = None
+    userAgent: str | None = None
+    errorCode: str | None = None
+    errorMessage: str | None = None
+    readOnly: bool | None = None
+    eventType: str | None = None
+    recipientAccountId: str | None = None
+    userIdentity: _Identity | None = None
+    requestParameters: msgspec.Raw = _ABSENT
+    responseElements: msgspec.Raw = _ABSENT
+    eventVersion: msgspec.Raw = _ABSENT
+
+
+class _LogFile(msgspec.Struct, gc=False):
+    Records: list[_Record]
+
+
+_LOG_FILE = msgspec.json.Decoder(_LogFile)
+_NO_IDENTITY = _Identity()
+#: Arrow types the fields are converted to: the text of category columns straight to
+#: dictionary-encoded (the same array as encoding it after), the rest as text (readOnly bool).
+_CODES = pa.dictionary(pa.int32(), _STR)
+_FIELD_TYPES = (_STR, _STR, _STR, *[_CODES] * 6, _STR, pa.bool_(), _CODES, _CODES)
+_IDENTITY_TYPES = (_CODES, _CODES, _STR, _STR, _STR, _CODES)
+_EVENT_VERSION = attrgetter("eventVersion")
+#: JSON text exactly as ``orjson.dumps`` writes it: no whitespace, orjson's escapes only, and
+#: integers it reads back as integers. A raw value matching this is the text re-serializing it
+#: gives; other raw values (floats, ``\/``, ``\u00e9``, spaces…) are re-serialized.
+_ORJSON_TEXT = (
+    r'^(?:"(?:[^"\\\x00-\x1f]|\\["\\bfnrt]|\\u00(?:0[0-7bef]|1[0-9a-f]))*"'
+    r"|[{}\[\],:]|true|false|null|(?:0|-?[1-9][0-9]{0,17})(?:[,\]}]|$))*$"
+)
+
+
+def log_file_table(data: bytes, *, source: str, origin: str) -> pa.Table | None:
+    """The Arrow piece of one log file (``{"Records": [...]}``, decompressed), read from its
+    bytes without building a dict per record: the table :func:`records_table` gives for the
+    records :func:`parse_records` finds in it.
+
+    Returns None when this path cannot vouch for that (not such a document, invalid JSON, a
+    record without ``eventVersion``, a field of an unexpected type…): the caller then reads the
+    file with those two functions, which also report its problems.
+    """
+    recs = log_file_records(data)
+    if recs is None:
+        return None
+    return log_records_table(recs, source=source, origin=origin)
+
+
+def log_file_records(data: bytes) -> list[_Record] | None:
+    """The records of one log file as typed views (:func:`log_records_table` makes the piece),
+    or None when :func:`log_file_table` would return None for the file's shape or types."""
+    if not data.isascii() and not _is_utf8(data):
+        return None  # orjson refuses invalid UTF-8 anywhere, msgspec only in what it reads
+    try:
+        recs = _LOG_FILE.decode(data).Records
+    except (msgspec.DecodeError, RecursionError):
+        return None
+    if not all(map(_EVENT_VERSION, recs)):
+        return None  # not every entry is a log record: the general path tells them apart
+    return recs
+
+
+def log_records_table(
+    recs: Sequence[_Record], *, source: str, origin: str | Sequence[tuple[str, int]]
+) -> pa.Table | None:
+    """The Arrow piece of records from :func:`log_file_records` (of one or several files:
+    ``origin`` as in :func:`records_table`), or None when a requestParameters/responseElements
+    value does not parse again (the files then go through the general path)."""
+    n = len(recs)
+    if n == 0:
+        return TABLE_SCHEMA.empty_table()
+    *fields, identity, request, response, _ = zip(*map(astuple, recs), strict=True)
+    try:
+        users = list(zip(*map(astuple, identity), strict=True))
+    except TypeError:  # some records have "userIdentity": null
+        users = list(zip(*map(astuple, [u or _NO_IDENTITY for u in identity]), strict=True))
+    contexts = users.pop()
+    issuer = [
+        None if c is None or c.sessionIssuer is None else c.sessionIssuer.arn for c in contexts
+    ]
+    mfa = [
+        None if c is None or c.attributes is None else c.attributes.mfaAuthenticated
+        for c in contexts
+    ]
+    request_texts = _raw_json_texts(request)
+    response_texts = _raw_json_texts(response)
+    if request_texts is None or response_texts is None:
+        return None
+    arrays = _record_columns(
+        [pa.array(f, type=_FIELD_TYPES[i]) for i, f in enumerate(fields)],
+        [pa.array(u, type=_IDENTITY_TYPES[i]) for i, u in enumerate(users)],
+        pa.array(issuer, type=_CODES),
+        pa.array(mfa, type=_STR),
+        request_texts,
+        response_texts,
+    )
+    arrays += [_runs(source, n), _runs(origin, n), _id_hash(arrays[1])]
+    return pa.Table.from_arrays(arrays, schema=TABLE_SCHEMA)
+
+
+def _is_utf8(data: bytes) -> bool:
+    text = pa.Array.from_buffers(
+        _STR, 1, [None, pa.py_buffer(np.array([0, len(data)], dtype=np.int64)), pa.py_buffer(data)]
+    )
+    try:
+        text.validate(full=True)
+    except pa.ArrowInvalid:
+        return False
+    return True
+
+
+def _raw_json_texts(raws: Sequence[msgspec.Raw]) -> pa.Array | None:
+    """The column :func:`_json_texts` makes, from the raw JSON of each value (absent: empty).
+
+    Raw texts already written as orjson writes them are kept as they are; the others are
+    re-serialized. None when one of them does not parse (the general path reports the file).
+    """
+    n = len(raws)
+    lengths = np.fromiter(map(len, raws), dtype=np.int64, count=n)
+    blob = b"".join(raws)
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    # null (the only 4-byte JSON value starting with "n") and absent values are NA
+    four = np.flatnonzero(lengths == 4)
+    null = lengths == 0
+    null[four[np.frombuffer(blob, dtype=np.uint8)[offsets[four]] == ord("n")]] = True
+    items: Sequence[Any] = raws
+    if not _is_orjson_text(blob):  # some values are not: find them, re-serialize them
+        text = pa.Array.from_buffers(_STR, n, [None, pa.py_buffer(offsets), pa.py_buffer(blob)])
+        odd = ~pc.match_substring_regex(text, _ORJSON_TEXT).to_numpy(zero_copy_only=False)
+        items = list(raws)
+        for i in np.flatnonzero(odd).tolist():
+            try:
+                items[i] = orjson.dumps(orjson.loads(memoryview(items[i])))
+            except (orjson.JSONDecodeError, orjson.JSONEncodeError):
+                return None
+        lengths = np.fromiter(map(len, items), dtype=np.int64, count=n)
+    elif not null.any():
+        return pa.Array.from_buffers(_STR, n, [None, pa.py_buffer(offsets), pa.py_buffer(blob)])
+    valid = ~null
+    if null.any():
+        lengths[null] = 0
+        blob = b"".join(compress(items, valid.tolist()))
+    else:
+        blob = b"".join(items)
+    np.cumsum(lengths, out=offsets[1:])
+    bitmap = pa.py_buffer(np.packbits(valid, bitorder="little")) if null.any() else None
+    return pa.Array.from_buffers(
+        _STR,
+        n,
+        [bitmap, pa.py_buffer(offsets), pa.py_buffer(blob)],
+        null_count=int(null.sum()),
+    )
+
+
+def _is_orjson_text(blob: bytes) -> bool:
+    """Whether the JSON values in ``blob`` (written one after another) are all as orjson writes
+    them. One pass over the whole blob: only two numbers can run together across values, and
+    the pattern never accepts them together where it would reject one of them alone."""
+    whole = pa.Array.from_buffers(
+        _STR, 1, [None, pa.py_buffer(np.array([0, len(blob)], dtype=np.int64)), pa.py_buffer(blob)]
+    )
+    return bool(pc.match_substring_regex(whole, _ORJSON_TEXT)[0].as_py())
+
+
+# --------------------------------------------------------------------------------------------
 # Arrow pieces → the events frame
 # --------------------------------------------------------------------------------------------
 def empty_frame() -> pd.DataFrame:
@@ -747,52 +1002,65 @@ def frame_from_tables(
     pieces are freed as soon as it is converted (peak memory stays near one frame).
     """
     pieces = [t for t in tables if t.num_rows] or [TABLE_SCHEMA.empty_table()]
-    table = pa.concat_tables(pieces).unify_dictionaries()
+    table = pa.concat_tables(pieces)
     del pieces
     if consume and isinstance(tables, list):
         tables.clear()
-    order = _row_order(table)
+    if table.num_rows >= THREADED_ROWS:
+        # the order (from plain columns) in a second thread while Arrow unifies in this one
+        # (unified in the second thread, the memory Arrow frees later stayed in that thread's
+        # heap: a higher peak)
+        with ThreadPoolExecutor(1, thread_name_prefix="torinvest-frame") as pool:
+            ordered = pool.submit(_row_order, table)
+            table = table.unify_dictionaries()
+            order = ordered.result()
+    else:
+        table = table.unify_dictionaries()
+        order = _row_order(table)
     columns = {name: table.column(name) for name in table.column_names}
     del table
     columns.pop(ID_HASH, None)
-    # Columns are taken into order one by one, each one's pieces freed before the next; on a
-    # large table the categoricals are built in a second thread meanwhile (Arrow and NumPy
-    # release the GIL), the large text columns staying one at a time.
+    # Columns are taken into order one by one, each one's pieces freed as soon as it is
+    # converted; on a large table a second thread builds the categoricals meanwhile (Arrow and
+    # NumPy release the GIL), then helps with the text columns, largest first.
     categorical = [(name, columns.pop(name)) for name in CATEGORY_COLUMNS]
-    plain = [
-        (name, columns.pop(name)) for name in sorted(columns, key=lambda c: -columns[c].nbytes)
-    ]
-    threaded = order is not None and len(order) >= THREADED_ROWS
-    with ThreadPoolExecutor(2 if threaded else 1, thread_name_prefix="torinvest-frame") as pool:
-        cats = pool.submit(_convert_all, categorical, order)
-        data = (
-            _convert_all(plain, order)
-            if threaded
-            else pool.submit(_convert_all, plain, order).result()
-        )
-        data |= cats.result()
+    plain = [(name, columns.pop(name)) for name in sorted(columns, key=lambda c: columns[c].nbytes)]
+
+    def second() -> dict[str, Any]:
+        return _convert_all(categorical, order) | _convert_all(plain, order)
+
+    if order is not None and len(order) >= THREADED_ROWS:
+        with ThreadPoolExecutor(1, thread_name_prefix="torinvest-frame") as pool:
+            helper = pool.submit(second)
+            data = _convert_all(plain, order)
+            data |= helper.result()
+    else:
+        data = second()
     data["derived"] = _derived(data["access_key_id"], derived_keys)
     return pd.DataFrame({name: data[name] for name in COLUMN_NAMES}, copy=False)
 
 
-#: Frames of at least this many rows build their categoricals in a second thread.
+#: Frames of at least this many rows are built in two threads.
 THREADED_ROWS = 100_000
 
 
 def _convert_all(
     columns: list[tuple[str, pa.ChunkedArray]], order: np.ndarray | None
 ) -> dict[str, Any]:
-    """Convert columns in turn, letting go of each one's pieces as soon as it is converted."""
+    """Convert the columns popped from the end of ``columns`` (a list threads may share),
+    letting go of each one's pieces as soon as it is converted."""
     out: dict[str, Any] = {}
-    columns.reverse()
-    while columns:
-        name = columns[-1][0]
-        out[name] = _convert(columns, order)
-    return out
+    while True:
+        try:
+            taken = [columns.pop()]
+        except IndexError:
+            return out
+        name = taken[0][0]
+        out[name] = _convert(taken, order)
 
 
 def _convert(columns: list[tuple[str, pa.ChunkedArray]], order: np.ndarray | None) -> Any:
-    name, column = columns.pop()  # the list held the only other reference
+    name, column = columns.pop()  # the list held the only reference
     if name in CATEGORY_COLUMNS:
         return _categorical(column, order)
     size = column.nbytes
