@@ -35,6 +35,7 @@ engine: str = "files"  # log files read by: files, duckdb, or athena (the CloudT
 athena_database: str = ""  # athena engine: database holding the CloudTrail table
 athena_workgroup: str = ""  # athena engine: workgroup (empty: primary)
 athena_output: str = ""  # athena engine: query result location s3://… (empty: workgroup's)
+max_rows: int = 1_000_000  # duckdb/athena: above this many events, count in the engine; 0: never
 lookback_days: float = 14  # days of activity read before the finding's first sighting
 lookahead_days: float = 7  # days of activity read after its last sighting
 tolerance_hours: float = 24  # an IP is Tor if a list shows it within this many hours of the call
@@ -59,6 +60,7 @@ sources = investigation.sources_from_parameters(
     athena_database=athena_database,
     athena_workgroup=athena_workgroup,
     athena_output=athena_output,
+    max_rows=max_rows,
 )
 
 # %% [markdown]
@@ -80,7 +82,8 @@ display.finding_card(finding, key)
 #
 # Every CloudTrail event made with the key (and with keys it minted) in the window, from
 # every source. Data issues come first: a source that could not be read is not a source
-# without events.
+# without events. With the duckdb/athena engine and more than `max_rows` events, the
+# activity is counted in the engine and the table lists only the sensitive calls.
 
 # %%
 inv = investigation.investigate(
@@ -111,22 +114,22 @@ display.events_table(inv)
 # Tor exits (listed within the tolerance of each call) against the key's usual addresses.
 
 # %%
-charts.timeline(inv.events)
+charts.timeline(inv.by_time)
 
 # %%
-charts.calls_per_ip(inv.events)
+charts.calls_per_ip(inv.by_time)
 
 # %%
 display.per_ip_table(inv)
 
 # %%
-charts.event_mix(inv.events)
+charts.event_mix(inv.by_time)
 
 # %%
-charts.user_agents(inv.events)
+charts.user_agents(inv.by_agent)
 
 # %%
-charts.regions(inv.events)
+charts.regions(inv.by_region)
 
 # %% [markdown]
 # ## 4. Signals and triage score

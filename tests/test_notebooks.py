@@ -167,6 +167,31 @@ def test_investigate_runs_on_the_sample_case(tmp_path: Path) -> None:
     ]
 
 
+def test_investigate_counts_in_the_engine_over_the_row_limit(tmp_path: Path) -> None:
+    summary = tmp_path / "summary.json"
+    nb = _run(
+        "investigate",
+        tmp_path,
+        finding_id=FINDING,
+        case_dir=str(sample_case().root),
+        engine="duckdb",
+        max_rows=10,
+        ledger=str(tmp_path / "ledger.jsonl"),
+        summary_path=str(summary),
+        export_dir=str(tmp_path),
+    )
+    text = _outputs_text(nb)
+    assert not _errors(nb)
+    assert "Too many events to load as rows" in text
+    assert "Sensitive calls only: 11 of 69 events" in text
+    assert text.count("plotly-graph-div") >= 5  # the five charts, from the engine's counts
+    data = report.check_summary(summary)
+    assert data["events"] == {"total": 69, "failed": 10, "from_tor": 24}
+    assert len(data["source_ips"]) == 5
+    assert any("10-row limit" in i["problem"] for i in data["data_issues"])
+    assert len((tmp_path / "events.csv").read_text().splitlines()) == 1 + 11
+
+
 def broken_case(root: Path) -> dict[str, Path]:
     """The sample case plus a truncated .json.gz and invalid JSON in cloudtrail/ (both holding
     the suspect key, so the key filter reads them) and an invalid findings file."""

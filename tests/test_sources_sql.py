@@ -258,6 +258,7 @@ def test_every_query_translates_to_athena_and_reads_only_the_windows_days() -> N
         "sensitive",
         "minted",
         "timeline",
+        "rollup",
     }
     for query in queries:
         sql = engine.sql(query)

@@ -107,6 +107,7 @@ WEIGHTS: Mapping[str, int] = {
     "no_baseline": 0,
     "concurrent_ips": 10,
     "failed_then_succeeded": 5,
+    "counted_in_engine": 0,
 }
 #: Weight of the ``sensitive:<category>`` signal when at least one such call succeeded.
 SENSITIVE_WEIGHTS: Mapping[str, int] = {
@@ -606,6 +607,58 @@ def per_ip(
     return table[list(PER_IP_COLUMNS)].reset_index(drop=True)
 
 
+def ip_tor_status(counts: pd.DataFrame) -> pd.Series:
+    """Per source IP of an events or counts frame with a ``tor`` column: True if any row is
+    True, False if every row is False, else NA (``boolean``, indexed by IP; no NA IP)."""
+    tor = tor_column(counts)
+    frame = pd.DataFrame(
+        {"ip": counts["source_ip"].astype("string").array, "t": _bools(tor), "f": _bools(~tor)}
+    ).dropna(subset=["ip"])
+    g = frame.groupby("ip", sort=True)[["t", "f"]].agg(["any", "all"])
+    status = pd.Series(pd.NA, index=g.index, dtype="boolean")
+    status[g[("f", "all")].to_numpy()] = False
+    status[g[("t", "any")].to_numpy()] = True
+    return status
+
+
+def per_ip_counted(
+    table: pd.DataFrame,
+    counts: pd.DataFrame,
+    *,
+    findings: pd.DataFrame | None = None,
+    geoip: GeoInput | None = None,
+    window_start: Any = None,
+) -> pd.DataFrame:
+    """The per-IP frame an engine computed (:class:`torinvest.sources.sql.Aggregates`
+    ``per_ip``: the columns of :func:`per_ip`, tor and geo NA) completed from the by-time counts
+    frame with its ``tor`` column: ``tor`` (as :func:`per_ip`: any bucket True → True, every one
+    False → False, else NA), ``tor_events`` (calls in buckets with ``tor`` True), geo from the
+    findings/``geoip``, and ``new`` (first seen at/after ``window_start``, when anything precedes
+    it; NA otherwise, as :func:`baseline` says)."""
+    if window_start is None and findings is not None:
+        window = window_of(findings)
+        window_start = window[0] if window else None
+    out = table.copy()
+    if out.empty:
+        return _empty_per_ip()
+    status = ip_tor_status(counts)
+    out["tor"] = out["source_ip"].map(status).astype("boolean")
+    tor_true = _bools(tor_column(counts))
+    calls = counts["calls"].fillna(0).to_numpy(dtype=np.int64)
+    per_ip_tor = (
+        pd.Series(np.where(tor_true, calls, 0), index=counts["source_ip"].astype("string").array)
+        .groupby(level=0)
+        .sum()
+    )
+    out["tor_events"] = out["source_ip"].map(per_ip_tor).fillna(0).astype("Int64")
+    _add_geo(out, findings, geoip)
+    start = utc_timestamp(window_start)
+    out["new"] = pd.Series(pd.NA, index=out.index, dtype="boolean")
+    if start is not None and (out["first_seen"] < start).fillna(False).any():
+        out["new"] = (out["first_seen"] >= start).astype("boolean")
+    return out[list(PER_IP_COLUMNS)]
+
+
 # --------------------------------------------------------------------------------------------
 # baseline
 # --------------------------------------------------------------------------------------------
@@ -881,9 +934,12 @@ class _Rows:
     tor_true: np.ndarray
     tor_false: np.ndarray
     tor_ips: frozenset[int]
+    weight: np.ndarray  # the calls each row stands for (1, or ``calls`` of a counts frame)
 
     @classmethod
     def of(cls, events: pd.DataFrame) -> _Rows:
+        """Rows of the events frame, or of a counts frame (``calls``/``failed`` columns)."""
+        counted = "calls" in events.columns
         ip, ip_labels = codes_and_labels(events["source_ip"])
         key, key_labels = codes_and_labels(events["access_key_id"])
         name, name_labels = codes_and_labels(events["event_name"])
@@ -899,11 +955,24 @@ class _Rows:
             name_labels=name_labels,
             secs=_seconds(events["event_time"]),
             times=events["event_time"].reset_index(drop=True),
-            failed=events["error_code"].notna().to_numpy(),
+            failed=(
+                events["failed"].fillna(0).to_numpy(dtype=np.int64) > 0
+                if counted
+                else events["error_code"].notna().to_numpy()
+            ),
             tor_true=tor_true,
             tor_false=_bools(~tor),
             tor_ips=frozenset(_distinct(ip[tor_true]).tolist()),
+            weight=(
+                events["calls"].fillna(0).to_numpy(dtype=np.int64)
+                if counted
+                else np.ones(len(events), dtype=np.int64)
+            ),
         )
+
+    def calls(self, mask: np.ndarray) -> int:
+        """The calls the rows in ``mask`` stand for."""
+        return int(self.weight[mask].sum())
 
     def ip_label(self, code: int) -> str:
         label = "(no IP)" if code < 0 else str(self.ip_labels[code])
@@ -911,7 +980,9 @@ class _Rows:
 
     def ips(self, mask: np.ndarray, *, counts: bool = False, limit: int = DETAIL_ITEMS) -> str:
         """The IPs of the rows in ``mask``, most calls first (``counts``: 'IP ×n'), listed."""
-        codes, n = np.unique(self.ip[mask], return_counts=True)
+        codes, inverse = np.unique(self.ip[mask], return_inverse=True)
+        n = np.bincount(inverse.ravel(), weights=self.weight[mask], minlength=len(codes))
+        n = n.astype(np.int64)
         order = np.lexsort((codes, -n))[:limit]
         shown = [self.ip_label(int(codes[i])) + (f" ×{int(n[i])}" if counts else "") for i in order]
         return _listing(shown, limit, total=len(codes))
@@ -927,6 +998,8 @@ def signals(
     derived_keys: Iterable[str | DerivedKey] = (),
     ip_asn: Mapping[str, Any] | pd.Series | None = None,
     catalogue: pd.DataFrame | None = None,
+    counts: pd.DataFrame | None = None,
+    per_ip_table: pd.DataFrame | None = None,
 ) -> list[Signal]:
     """Observations that bear on the verdict, heaviest first (weights: :data:`WEIGHTS`,
     :data:`SENSITIVE_WEIGHTS`; thresholds are the ``RECON_*``/``CONCURRENT_*`` constants).
@@ -943,15 +1016,27 @@ def signals(
       precedes the window);
     - ``concurrent_ips`` (one key, several IPs within :data:`CONCURRENT_WINDOW`);
     - ``failed_then_succeeded``.
+
+    ``counts``: when the activity was counted in a SQL engine (too many rows to load; see
+    :class:`torinvest.sources.sql.Aggregates`), its by-time counts frame with a ``tor`` column,
+    and ``events`` holds only the sensitive calls. The Tor and derived-key signals are then
+    computed from the counts (at the counts' time-bucket resolution), ``new_source_ip`` from
+    ``per_ip_table`` (its ``new`` column, see :func:`per_ip_counted`), and the recon,
+    concurrency and retry signals from the sensitive calls only (what they find holds; what
+    they miss may be in the calls not loaded); ``counted_in_engine`` (info) says so.
     """
     _require(events, _NEEDED)
-    if events.empty:
-        return []
-    rows = _Rows.of(events)
     window = None
     if finding_window is not None:
         start, end = (utc_timestamp(t) for t in finding_window)
         window = (start, end) if start is not None and end is not None else None
+    if counts is not None:
+        return _counted_signals(
+            events, counts, per_ip_table, window, derived_keys, catalogue=catalogue
+        )
+    if events.empty:
+        return []
+    rows = _Rows.of(events)
     found: list[Signal] = []
     found += _tor_signals(rows, events, window)
     found += _derived_signals(rows, events, derived_keys)
@@ -965,6 +1050,74 @@ def signals(
     return sorted(found, key=lambda s: (-s.weight, s.name))
 
 
+def _counted_signals(
+    events: pd.DataFrame,
+    counts: pd.DataFrame,
+    per_ip_table: pd.DataFrame | None,
+    window: tuple[pd.Timestamp, pd.Timestamp] | None,
+    derived_keys: Iterable[str | DerivedKey],
+    *,
+    catalogue: pd.DataFrame | None,
+) -> list[Signal]:
+    """:func:`signals` for an activity counted in an engine (see its ``counts``)."""
+    _require(counts, ("event_time", "source_ip", "event_name", "access_key_id", "calls"))
+    found: list[Signal] = []
+    if len(counts):
+        counted = _Rows.of(counts)
+        found += _tor_signals(counted, counts, window)
+        found += _derived_signals(counted, counts, derived_keys)
+    if len(events):
+        rows = _Rows.of(events)
+        found += _recon_signals(rows, events, catalogue)
+        found += _sensitive_signals(sensitive_events(events, catalogue=catalogue))
+        found += _concurrency_signals(rows)
+        found += _retry_signals(rows, events)
+    if window is not None and per_ip_table is not None:
+        found += _new_ip_signal(per_ip_table, window[0])
+    total = int(counts["calls"].sum()) if len(counts) else 0
+    bucket = counts.attrs.get("bucket_name", "time bucket")
+    found.append(
+        Signal(
+            "counted_in_engine",
+            f"{total:,} calls were counted in the SQL engine, not loaded: Tor and derived-key "
+            f"signals are computed per {bucket} (a Tor status per IP and {bucket}; times are "
+            f"the {bucket}'s start); recon, concurrency and retry signals read only the "
+            f"{len(events):,} sensitive calls loaded as rows; new user agents and ASNs are "
+            "not computed",
+            WEIGHTS["counted_in_engine"],
+        )
+    )
+    log.debug("counted signals: %s", ", ".join(s.name for s in found))
+    return sorted(found, key=lambda s: (-s.weight, s.name))
+
+
+def _new_ip_signal(table: pd.DataFrame, window_start: pd.Timestamp) -> list[Signal]:
+    """``new_source_ip`` (or ``no_baseline``) from a per-IP frame's ``new`` and first_seen."""
+    before = table["first_seen"] < window_start
+    if not before.fillna(False).any():
+        note = (
+            f"no activity before the window start {iso_utc(window_start)}: cannot tell new from "
+            "usual sources (load more history before the finding)"
+        )
+        return [Signal("no_baseline", note, WEIGHTS["no_baseline"])]
+    new = table[table["new"].fillna(False).astype(bool)].sort_values("first_seen")
+    if new.empty:
+        return []
+    history = table.loc[before.fillna(False), "first_seen"].min()
+    ips = [
+        f"{ip} (Tor)" if tor is not pd.NA and bool(tor) else str(ip)
+        for ip, tor in zip(new["source_ip"], new["tor"], strict=True)
+    ]
+    return [
+        Signal(
+            "new_source_ip",
+            f"{len(ips)} IP(s) not seen before {_hm(window_start)} "
+            f"(history from {_hm(history)}): {_listing(ips)}",
+            WEIGHTS["new_source_ip"],
+        )
+    ]
+
+
 def _tor_signals(
     rows: _Rows, events: pd.DataFrame, window: tuple[pd.Timestamp, pd.Timestamp] | None
 ) -> list[Signal]:
@@ -973,7 +1126,7 @@ def _tor_signals(
         out.append(
             Signal(
                 "tor_use",
-                f"{int(rows.tor_true.sum())} calls from {rows.n_ips(rows.tor_true)} Tor exit(s): "
+                f"{rows.calls(rows.tor_true)} calls from {rows.n_ips(rows.tor_true)} Tor exit(s): "
                 f"{rows.ips(rows.tor_true, counts=True)}",
                 WEIGHTS["tor_use"],
             )
@@ -986,7 +1139,7 @@ def _tor_signals(
             out.append(
                 Signal(
                     "tor_after_finding",
-                    f"{int(late.sum())} calls from Tor after the finding's last activity "
+                    f"{rows.calls(late)} calls from Tor after the finding's last activity "
                     f"({_hm(window[1])}), the last at {_hm(last)}, with key(s) {_listing(keys)}: "
                     "still in use from Tor",
                     WEIGHTS["tor_after_finding"],
@@ -1003,7 +1156,7 @@ def _tor_signals(
         out.append(
             Signal(
                 "tor_unknown",
-                f"Tor status unknown for {int(unknown.sum())} calls from {rows.n_ips(unknown)} "
+                f"Tor status unknown for {rows.calls(unknown)} calls from {rows.n_ips(unknown)} "
                 f"IP(s) ({why}): {rows.ips(unknown, counts=True)}",
                 WEIGHTS["tor_unknown"],
             )
@@ -1061,7 +1214,7 @@ def _derived_signals(
         code = code_of.get(akid)
         mask = rows.key == code if code is not None else np.zeros(len(rows.key), dtype=bool)
         if mask.any():
-            used.append(f"{akid}{origin}: {int(mask.sum())} calls from {rows.ips(mask, limit=3)}")
+            used.append(f"{akid}{origin}: {rows.calls(mask)} calls from {rows.ips(mask, limit=3)}")
         else:
             unused.append(f"{akid}{origin}")
     more = f"; … (+{len(minted) - DETAIL_ITEMS} keys)" if len(minted) > DETAIL_ITEMS else ""

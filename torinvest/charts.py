@@ -8,6 +8,11 @@ Attacker-written text (user agents, event names, IP column values read from file
 figure as data: axis categories, trace names, hover ``customdata``. Plotly serializes it as JSON
 strings and renders it as text; titles are fixed strings. No HTML is built here.
 
+Each function also takes a *counts frame* (as :class:`torinvest.sources.sql.Aggregates` holds,
+computed by a SQL engine when the rows are too many to load): the same columns, where each row
+stands for ``calls`` events of which ``failed`` failed. A counts frame's ``attrs["bucket"]`` is
+the smallest time bucket its ``event_time`` (a bucket start) allows; the timeline uses it.
+
 The Tor status is read from the events frame's nullable boolean ``tor`` column (all unknown when
 the frame has none): an IP is "Tor" when any of its calls is ``tor`` True, "not Tor" when all are
 False, "Tor status unknown" otherwise. Tor IPs are labelled ``<ip> (Tor)``.
@@ -108,23 +113,26 @@ class _IpRows:
 
 
 def _ip_rows(events: pd.DataFrame, limit: int) -> _IpRows:
+    weights = _weights(events)
     codes, labels = codes_and_labels(events["source_ip"])
     labels = np.append(labels, "(no IP)")
     codes = np.where(codes < 0, len(labels) - 1, codes)
     tor = tor_column(events)
     t_true = tor.fillna(False).to_numpy(dtype=bool)
     t_false = (~tor).fillna(False).to_numpy(dtype=bool)
-    secs = ((events["event_time"] - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)).to_numpy(
-        dtype=float, na_value=np.inf
-    )
+    secs = np.full(len(events), np.inf)
+    if "event_time" in events.columns:  # counts per user agent or region have no time
+        since = events["event_time"] - pd.Timestamp(0, tz="UTC")
+        secs = (since / pd.Timedelta(seconds=1)).to_numpy(dtype=float, na_value=np.inf)
     n = len(labels)
-    calls = np.bincount(codes, minlength=n)
-    trues = np.bincount(codes, weights=t_true, minlength=n)
-    falses = np.bincount(codes, weights=t_false, minlength=n)
+    calls = np.bincount(codes, weights=weights, minlength=n).astype(np.int64)
+    trues = np.bincount(codes, weights=t_true * weights, minlength=n)
+    falses = np.bincount(codes, weights=t_false * weights, minlength=n)
     first = np.full(n, np.inf)
     np.minimum.at(first, codes, secs)
     present = np.flatnonzero(calls)
-    order = present[np.lexsort((-calls[present], ~(trues[present] > 0)))]
+    rank = _label_rank(labels)
+    order = present[np.lexsort((rank[present], -calls[present], ~(trues[present] > 0)))]
     top, rest = order[:limit], order[limit:]
     row_of = np.full(n, len(top), dtype=np.int64)
     row_of[top] = np.arange(len(top))
@@ -150,14 +158,24 @@ def _ip_rows(events: pd.DataFrame, limit: int) -> _IpRows:
     )
 
 
+def _label_rank(labels: np.ndarray) -> np.ndarray:
+    """Each label's position in name order (ties between counts are broken by name, so that
+    the events frame and a counts frame, coded differently, pick the same values)."""
+    rank = np.empty(len(labels), dtype=np.int64)
+    rank[np.argsort(labels.astype(str), kind="stable")] = np.arange(len(labels))
+    return rank
+
+
 def _top_values(
-    codes: np.ndarray, labels: np.ndarray, top: int
+    codes: np.ndarray, labels: np.ndarray, top: int, weights: np.ndarray
 ) -> tuple[np.ndarray, list[str], bool]:
-    """Each row's column index among the ``top`` most frequent values; the rest (NA included)
-    share one last column. Returns the indexes, the top values, and whether that column is used."""
+    """Each row's column index among the ``top`` most frequent values (rows weigh ``weights``);
+    the rest (NA included) share one last column. Returns the indexes, the top values, and
+    whether that column is used."""
     n = len(labels)
-    counts = np.bincount(codes[codes >= 0], minlength=n)
-    order = np.lexsort((np.arange(n), -counts))
+    known = codes >= 0
+    counts = np.bincount(codes[known], weights=weights[known], minlength=n)
+    order = np.lexsort((_label_rank(labels), -counts))
     chosen = [c for c in order[:top] if counts[c] > 0]
     col_of = np.full(n + 1, len(chosen), dtype=np.int64)
     col_of[chosen] = np.arange(len(chosen))
@@ -176,14 +194,31 @@ def _distinct_labels(texts: Sequence[str], limit: int = LABEL_CHARS) -> list[str
     return out
 
 
-def _crosstab(rows: np.ndarray, cols: np.ndarray, n_rows: int, n_cols: int) -> np.ndarray:
-    """Counts of (row, col) pairs as an n_rows × n_cols array."""
-    flat = np.bincount(rows * n_cols + cols, minlength=n_rows * n_cols)
-    return flat.reshape(n_rows, n_cols)
+def _crosstab(
+    rows: np.ndarray, cols: np.ndarray, n_rows: int, n_cols: int, weights: np.ndarray
+) -> np.ndarray:
+    """Weighted counts of (row, col) pairs as an n_rows × n_cols array."""
+    flat = np.bincount(rows * n_cols + cols, weights=weights, minlength=n_rows * n_cols)
+    return flat.astype(np.int64).reshape(n_rows, n_cols)
+
+
+def is_counts(frame: pd.DataFrame) -> bool:
+    """Whether ``frame`` is a counts frame (rows standing for ``calls`` events each)."""
+    return "calls" in frame.columns
+
+
+def _weights(events: pd.DataFrame) -> np.ndarray:
+    """The events each row stands for: ``calls`` in a counts frame, else 1."""
+    if is_counts(events):
+        return events["calls"].to_numpy(dtype=np.int64, na_value=0)
+    return np.ones(len(events), dtype=np.int64)
 
 
 def _failed(events: pd.DataFrame) -> np.ndarray:
-    return events["error_code"].notna().to_numpy(dtype=bool)
+    """The failed calls each row stands for: ``failed`` in a counts frame, else 0 or 1."""
+    if is_counts(events):
+        return events["failed"].to_numpy(dtype=np.int64, na_value=0)
+    return events["error_code"].notna().to_numpy(dtype=np.int64)
 
 
 # --------------------------------------------------------------------------------------------
@@ -198,32 +233,43 @@ def pick_bucket(span: pd.Timedelta) -> tuple[pd.Timedelta, str]:
     return TIMELINE_BUCKETS[-1]
 
 
+def bucket_origin(start: pd.Timestamp, size: pd.Timedelta) -> pd.Timestamp:
+    """Where the timeline's first bucket starts: ``start`` floored to the bucket (to the day for
+    buckets over a day). Buckets computed elsewhere (in a SQL engine) use the same origin."""
+    return start.floor(size) if size <= pd.Timedelta(days=1) else start.normalize()
+
+
 def timeline(events: pd.DataFrame, *, max_ips: int = MAX_IPS) -> go.Figure:
     """Activity over time by source IP: one marker per (IP, time bucket), its area the number of
     calls, its colour the IP's Tor status; failed calls as red crosses on top.
 
     The bucket (1 minute … 7 days) is picked from the span (:func:`pick_bucket`) and named in
     the title. The ``max_ips`` busiest IPs (Tor IPs first) get a row each, the rest share one.
-    Hover: IP, bucket start, calls, failed calls and the top event names.
+    Hover: IP, bucket start, calls, failed calls and the top event names. A counts frame's
+    bucket (``attrs["bucket"]``) is the smallest the timeline picks.
     """
     title = "Activity by source IP"
     times = events["event_time"] if "event_time" in events.columns else pd.Series([])
     valid = times.notna().to_numpy(dtype=bool)
     if events.empty or not valid.any():
         return _empty(title)
+    smallest = events.attrs.get("bucket") if is_counts(events) else None
     events = events.loc[valid]
     rows = _ip_rows(events, max_ips)
     start, end = events["event_time"].min(), events["event_time"].max()
     size, size_name = pick_bucket(end - start)
+    if smallest is not None and size < smallest:
+        size, size_name = smallest, str(events.attrs.get("bucket_name", smallest))
     log.debug("timeline: %d events over %s in %s buckets", len(events), end - start, size_name)
-    origin = start.floor(size) if size <= pd.Timedelta(days=1) else start.normalize()
+    origin = bucket_origin(start, size)
     bucket = ((events["event_time"] - origin) // size).to_numpy(dtype=np.int64)
     n_buckets = int(bucket.max()) + 1
     cell = rows.row * n_buckets + bucket
     n_cells = len(rows.labels) * n_buckets
-    calls = np.bincount(cell, minlength=n_cells)
+    weights = _weights(events)
+    calls = np.bincount(cell, weights=weights, minlength=n_cells).astype(np.int64)
     failed = np.bincount(cell, weights=_failed(events), minlength=n_cells).astype(np.int64)
-    names = _top_names(cell, events["event_name"])
+    names = _top_names(cell, events["event_name"], weights)
     used = np.flatnonzero(calls)
     row_of_cell, bucket_of_cell = used // n_buckets, used % n_buckets
     stamps = [
@@ -301,13 +347,16 @@ def timeline(events: pd.DataFrame, *, max_ips: int = MAX_IPS) -> go.Figure:
     return fig
 
 
-def _top_names(cell: np.ndarray, names: pd.Series) -> dict[int, str]:
-    """cell → 'Name ×n, Name ×n, …' of its :data:`HOVER_TOP_NAMES` most frequent event names."""
+def _top_names(cell: np.ndarray, names: pd.Series, weights: np.ndarray) -> dict[int, str]:
+    """cell → 'Name ×n, Name ×n, …' of its :data:`HOVER_TOP_NAMES` most frequent event names
+    (ties: by name)."""
     codes, labels = codes_and_labels(names)
-    labels = np.append(labels, "(no name)")
-    codes = np.where(codes < 0, len(labels) - 1, codes)
+    rank = _label_rank(labels)  # codes by name: ties are broken by name
+    labels = np.append(labels[np.argsort(rank)], "(no name)")
+    codes = np.where(codes < 0, len(labels) - 1, rank[np.clip(codes, 0, None)])
     width = np.int64(len(labels))
-    keys, counts = np.unique(cell.astype(np.int64) * width + codes, return_counts=True)
+    keys, inverse = np.unique(cell.astype(np.int64) * width + codes, return_inverse=True)
+    counts = np.bincount(inverse.ravel(), weights=weights, minlength=len(keys)).astype(np.int64)
     cells, name = keys // width, keys % width
     order = np.lexsort((name, -counts, cells))
     cells, name, counts = cells[order], name[order], counts[order]
@@ -375,10 +424,11 @@ def event_mix(events: pd.DataFrame, *, top: int = 15, max_ips: int = MAX_IPS) ->
     if events.empty:
         return _empty(title)
     rows = _ip_rows(events, max_ips)
+    weights = _weights(events)
     codes, labels = codes_and_labels(events["event_name"])
-    cols, names, other = _top_values(codes, labels, top)
+    cols, names, other = _top_values(codes, labels, top, weights)
     full = names + ([f"{OTHER} event names"] if other else [])
-    table = _crosstab(rows.row, cols, len(rows.labels), len(full))
+    table = _crosstab(rows.row, cols, len(rows.labels), len(full), weights)
     order = _row_order(rows)
     fig = go.Figure(
         go.Heatmap(
@@ -414,7 +464,7 @@ def _stacked_by_ip(
     """One bar trace per IP row over the categories ``labels`` (hover: ``full``); ``cols`` is
     each event's category index."""
     rows = _ip_rows(events, max_ips)
-    table = _crosstab(rows.row, cols, len(rows.labels), len(labels))
+    table = _crosstab(rows.row, cols, len(rows.labels), len(labels), _weights(events))
     fig = go.Figure()
     for i in _row_order(rows):
         values = table[i]
@@ -451,7 +501,7 @@ def user_agents(
     if events.empty:
         return _empty(title)
     codes, labels = codes_and_labels(events["user_agent"])
-    cols, names, other = _top_values(codes, labels, top)
+    cols, names, other = _top_values(codes, labels, top, _weights(events))
     short = [f"{i + 1}. {_clip_middle(n, LABEL_CHARS)}" for i, n in enumerate(names)]
     full = [_clip(n, HOVER_CHARS) for n in names]
     if other:
@@ -478,7 +528,7 @@ def regions(events: pd.DataFrame, *, max_ips: int = MAX_IPS_STACKED) -> go.Figur
     if events.empty:
         return _empty(title)
     codes, labels = codes_and_labels(events["aws_region"])
-    cols, names, other = _top_values(codes, labels, len(labels))
+    cols, names, other = _top_values(codes, labels, len(labels), _weights(events))
     names = _distinct_labels(names) + (["(no region)"] if other else [])
     fig = _stacked_by_ip(events, cols, labels=names, full=names, max_ips=max_ips, horizontal=False)
     fig.update_layout(

@@ -23,7 +23,7 @@ from torinvest.actions import SUPPRESSION_SCOPES
 from torinvest.aws import Aws, AwsConfig, parse_regions
 from torinvest.case import Case, sample_case
 from torinvest.errors import DataIssue, InputError, TorinvestError
-from torinvest.events import EngineOptions, load_activity
+from torinvest.events import DEFAULT_MAX_ROWS, EngineOptions, load_activity
 from torinvest.export import write_frame
 from torinvest.findings import (
     FindingsResult,
@@ -241,6 +241,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     i.add_argument("--out", required=True, metavar="DIR", help="folder for the report files")
     _add_engine_args(i)
+    i.add_argument(
+        "--max-rows",
+        type=_row_limit,
+        default=DEFAULT_MAX_ROWS,
+        metavar="N",
+        help="duckdb/athena: above N matching events, count in the engine (per-IP table and "
+        "charts by GROUP BY) and load only the sensitive calls as rows; 0: always load every "
+        f"row (default {DEFAULT_MAX_ROWS:,})",
+    )
     _add_window_args(i)
     i.add_argument(
         "--no-follow-derived",
@@ -669,7 +678,18 @@ def run_options(args: argparse.Namespace) -> Any:
         athena_database=args.athena_database,
         athena_workgroup=args.athena_workgroup,
         athena_output=args.athena_output,
+        max_rows=args.max_rows or None,
     )
+
+
+def _row_limit(text: str) -> int:
+    try:
+        value = int(text.replace("_", "").replace(",", ""))
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"invalid row limit {text!r}: a whole number ≥ 0")
+    return value
 
 
 def _check_investigate_usage(args: argparse.Namespace) -> None:

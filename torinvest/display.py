@@ -395,6 +395,8 @@ def activity_status(inv: Investigation) -> HTML:
     attempted = act.files_read + sum(s.startswith("lookup:") for s in act.sources)
     failed = list(act.issues)
     denied = [i for i in failed if _is_denied(i)]
+    if inv.counted:
+        return HTML(_card("The key's activity", _counted_body(inv)))
     if len(ev):
         n_failed = int(ev["error_code"].notna().sum())
         n_tor = int(ev["tor"].fillna(False).astype(bool).sum())
@@ -451,6 +453,36 @@ def activity_status(inv: Investigation) -> HTML:
     )
 
 
+def _counted_body(inv: Investigation) -> str:
+    """The activity card's body when the activity was counted in the engine."""
+    agg = inv.activity.aggregates
+    assert agg is not None
+    totals = inv.totals()
+    keys = sorted({str(k) for ks in inv.per_ip["access_keys"] for k in ks})
+    bucket = (inv.by_time.attrs.get("bucket_name") if inv.by_time is not None else None) or "bucket"
+    rows = [
+        ("events", f"<span class='ti-big'>{totals['total']:,}</span> (counted in the engine)"),
+        ("failed calls", f"{totals['failed']:,}"),
+        ("calls from Tor", f"{totals['from_tor']:,} (Tor status per IP and {_e(bucket)})"),
+        ("source IPs", f"{len(inv.per_ip):,}"),
+        ("access keys", ", ".join(f"<code>{_e(k)}</code>" for k in keys)),
+        ("first / last", f"{_time(agg.first_seen)} → {_time(agg.last_seen)}"),
+    ]
+    limit = f"the {agg.limit:,}-row limit" if agg.limit is not None else "the row limit"
+    body = _kv(rows) + (
+        f"<p><b>Too many events to load as rows</b> (more than {limit}): the per-IP table and "
+        "the charts were computed in the engine (GROUP BY), and the events table lists only the "
+        f"{len(inv.events):,} sensitive calls. Query the engine (<code>torinvest events "
+        "--engine …</code>) for the rest.</p>"
+    )
+    if inv.activity.issues:
+        body += (
+            f"<p><b>{len(inv.activity.issues)} source(s) failed</b>: events from them are "
+            "missing (see the data issues).</p>"
+        )
+    return body
+
+
 EVENT_COLUMNS: tuple[str, ...] = (
     "event_time",
     "event_name",
@@ -475,8 +507,13 @@ def events_frame(inv: Investigation) -> pd.DataFrame:
 def events_table(inv: Investigation) -> HTML:
     """Every event of the key (and its derived keys), interactive."""
     if not len(inv.events):
-        return HTML('<p class="ti-note">No events to list.</p>')
-    return table(events_frame(inv), caption="Events (newest last)")
+        what = "No sensitive call to list" if inv.counted else "No events to list"
+        return HTML(f'<p class="ti-note">{what}.</p>')
+    caption = "Events (newest last)"
+    if inv.counted:
+        total = inv.totals()["total"]
+        caption = f"Sensitive calls only: {len(inv.events):,} of {total:,} events (newest last)"
+    return table(events_frame(inv), caption=caption)
 
 
 # --------------------------------------------------------------------------------------------

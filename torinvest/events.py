@@ -13,6 +13,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from pandas.api.types import union_categoricals
@@ -24,19 +25,30 @@ from torinvest.sources.logs import load_logs
 from torinvest.sources.lookup import lookup_events
 from torinvest.sources.records import DerivedKey, empty_frame
 
+if TYPE_CHECKING:
+    from torinvest.sources.sql import Aggregates
+
 log = logging.getLogger(__name__)
 
 _STRING = pd.StringDtype()
 
 
 ENGINES = ("files", "duckdb", "athena")
+#: Matching rows above which the duckdb/athena engines count in the engine instead of loading
+#: every row (the same as torinvest.sources.sql.DEFAULT_MAX_ROWS, without importing DuckDB).
+DEFAULT_MAX_ROWS = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
 class EngineOptions:
     """Which engine reads the trail's log files: ``files`` (the file loader, default), ``duckdb``
     (embedded SQL over the same files) or ``athena`` (the CloudTrail table in Athena, no
-    ``logs`` needed)."""
+    ``logs`` needed).
+
+    ``max_rows``: when the duckdb/athena engine matches more rows than this, the per-IP summary
+    and the charts' counts are computed in the engine (GROUP BY) and only the sensitive calls
+    are loaded as rows (:attr:`Activity.aggregates`); None: always load every row. The file
+    loader always loads every row."""
 
     kind: str = "files"
     athena_database: str | None = None
@@ -44,10 +56,15 @@ class EngineOptions:
     athena_workgroup: str | None = None
     athena_output: str | None = None
     athena_region: str | None = None
+    max_rows: int | None = DEFAULT_MAX_ROWS
 
     def __post_init__(self) -> None:
         if self.kind not in ENGINES:
             raise InputError(f"unknown engine {self.kind!r}", hint=f"one of {', '.join(ENGINES)}")
+        if self.max_rows is not None and self.max_rows < 0:
+            raise InputError(
+                f"invalid row limit {self.max_rows}", hint="a number of rows ≥ 0 (e.g. 1000000)"
+            )
 
 
 @dataclass(slots=True)
@@ -58,6 +75,10 @@ class Activity:
     ``files_read`` counts log files opened; ``issues`` lists each file or region that failed or
     is incomplete; ``derived`` the temporary keys minted by the key whose activity is included;
     ``notes`` anything else the analyst should know (a window cut to 90 days, …).
+
+    ``aggregates`` is set when the engine matched more rows than :attr:`EngineOptions.max_rows`:
+    the activity was counted in the engine (:class:`torinvest.sources.sql.Aggregates`: per-IP
+    summary, counts for the charts) and ``frame`` holds only the sensitive calls.
     """
 
     frame: pd.DataFrame
@@ -67,6 +88,12 @@ class Activity:
     derived: list[DerivedKey] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     engine_summary: str | None = None  # queries run, bytes scanned, cost (duckdb/athena)
+    aggregates: Aggregates | None = None
+
+    @property
+    def total_events(self) -> int:
+        """Every event matched: counted in the engine, or the frame's rows."""
+        return self.aggregates.total if self.aggregates is not None else len(self.frame)
 
     @property
     def complete(self) -> bool:
@@ -85,11 +112,19 @@ class Activity:
         if lookups:
             read.append(f"LookupEvents in {lookups} region(s)")
         span = "no events"
-        if len(f):
-            first, last = f["event_time"].min(), f["event_time"].max()
+        first, last = (f["event_time"].min(), f["event_time"].max()) if len(f) else (None, None)
+        if self.aggregates is not None:
+            first, last = self.aggregates.first_seen, self.aggregates.last_seen
+        if first is not None and not pd.isna(first) and last is not None and not pd.isna(last):
             span = f"{first:%Y-%m-%d %H:%M:%S}Z → {last:%Y-%m-%d %H:%M:%S}Z"
         derived = f", {len(self.derived)} derived key(s)" if self.derived else ""
-        return f"{len(f):,} events from {' and '.join(read) or 'no source'}, {span}{derived}"
+        counted = ""
+        if self.aggregates is not None:
+            counted = f" (counted in the engine; {len(f):,} sensitive calls loaded as rows)"
+        return (
+            f"{self.total_events:,} events{counted} from {' and '.join(read) or 'no source'}, "
+            f"{span}{derived}"
+        )
 
 
 def combine_frames(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
@@ -157,10 +192,18 @@ def _load_with_engine(
             end=end,
             regions=regions,
             follow_derived=follow_derived and bool(access_key),
+            max_rows=engine.max_rows,
         )
     finally:
         eng.close()
     frames.append(res.frame)
+    act.aggregates = res.aggregates
+    if res.aggregates is not None:
+        act.notes.append(
+            f"{res.aggregates.total:,} events matched, more than the {engine.max_rows:,}-row "
+            "limit: the per-IP summary and the charts were computed in the engine, and only "
+            f"the {len(res.frame):,} sensitive calls were loaded as rows"
+        )
     act.issues += res.issues
     act.derived += res.derived
     act.sources += [f"{engine.kind}:{s}" for s in (logs or [engine.athena_database])]
@@ -232,7 +275,12 @@ def load_activity(
                 "no CloudTrail log file matched the window/region narrowing in "
                 + ", ".join(str(s) for s in res.sources)
             )
-    if lookup is not None:
+    if lookup is not None and act.aggregates is not None:
+        act.notes.append(
+            "LookupEvents not used: the activity was counted in the engine over the trail's "
+            "log files, and LookupEvents rows could not be merged into those counts"
+        )
+    elif lookup is not None:
         now = now if now is not None else pd.Timestamp.now(tz="UTC")
         try:
             res_l = lookup_events(

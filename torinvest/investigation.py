@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from torinvest import __version__, analysis, tor
 from torinvest.aws import Aws, AwsConfig, parse_regions
 from torinvest.case import Case
 from torinvest.errors import DataIssue, InputError
-from torinvest.events import Activity, EngineOptions, load_activity
+from torinvest.events import DEFAULT_MAX_ROWS, Activity, EngineOptions, load_activity
 from torinvest.findings import (
     FindingsResult,
     KeyLocation,
@@ -74,14 +75,17 @@ def sources_from_parameters(
     athena_database: str = "",
     athena_workgroup: str = "",
     athena_output: str = "",
+    max_rows: int | None = DEFAULT_MAX_ROWS,
 ) -> Sources:
     """Sources from notebook/CLI parameters: a case folder wins; else AWS via the CLI chain.
 
     ``engine`` reads the log files: ``files`` (default), ``duckdb``, or ``athena`` (the
-    CloudTrail table in ``athena_database``; then no log files are needed).
+    CloudTrail table in ``athena_database``; then no log files are needed). ``max_rows``: above
+    this many matching rows the duckdb/athena engine counts in the engine (0 or None: never).
     """
     options = EngineOptions(
         kind=engine or "files",
+        max_rows=int(max_rows) if max_rows else None,
         athena_database=athena_database or None,
         athena_workgroup=athena_workgroup or None,
         athena_output=athena_output or None,
@@ -180,9 +184,31 @@ def exit_lists(sources: Sources) -> tor.ExitLists:
 def with_tor(
     events: pd.DataFrame, lists: tor.ExitLists, *, tolerance_hours: float = DEFAULT_TOLERANCE_HOURS
 ) -> pd.DataFrame:
-    """The events frame plus a ``tor`` column (True / False / NA, see :func:`tor.tor_status`)."""
+    """The events frame plus a ``tor`` column (True / False / NA, see :func:`tor.tor_status`).
+
+    For a counts frame (rows per time bucket, ``attrs["bucket"]``; see
+    :class:`torinvest.sources.sql.Aggregates`) the status is that of each (IP, bucket): the IP
+    listed within the tolerance plus half a bucket of the bucket's middle."""
     out = events.copy()
-    out["tor"] = tor.tor_status(events, lists, pd.Timedelta(hours=tolerance_hours))
+    tolerance = pd.Timedelta(hours=tolerance_hours)
+    bucket = events.attrs.get("bucket") if "calls" in events.columns else None
+    if bucket is None:
+        out["tor"] = tor.tor_status(events, lists, tolerance)
+        return out
+    half = pd.Timedelta(bucket) / 2
+    probe = pd.DataFrame(
+        {"event_time": events["event_time"] + half, "source_ip": events["source_ip"]},
+        index=events.index,
+    )
+    out["tor"] = tor.tor_status(probe, lists, tolerance + half)
+    return out
+
+
+def with_ip_tor(frame: pd.DataFrame, status: pd.Series) -> pd.DataFrame:
+    """A frame without times (counts per user agent, per region) plus each IP's ``tor`` status
+    (:func:`torinvest.analysis.ip_tor_status` of the by-time counts)."""
+    out = frame.copy()
+    out["tor"] = frame["source_ip"].map(status).astype("boolean")
     return out
 
 
@@ -205,12 +231,55 @@ class Investigation:
     score: analysis.TriageScore
     findings: pd.DataFrame
     sources: Sources
+    by_time: pd.DataFrame | None = None
+    by_agent: pd.DataFrame | None = None
+    by_region: pd.DataFrame | None = None
+
+    def __post_init__(self) -> None:
+        # what the charts take: the events frame, or counts frames when the activity was
+        # counted in the engine (Activity.aggregates)
+        for name in ("by_time", "by_agent", "by_region"):
+            if getattr(self, name) is None:
+                setattr(self, name, self.events)
+
+    @property
+    def counted(self) -> bool:
+        """Whether the activity was counted in the engine (events holds the sensitive calls)."""
+        return self.activity.aggregates is not None
+
+    def totals(self) -> dict[str, int]:
+        """Every event of the activity: total, failed, from_tor (counted or from the rows)."""
+        frame = self.by_time if self.counted else self.events
+        assert frame is not None
+        if not len(frame):
+            return {"total": 0, "failed": 0, "from_tor": 0}
+        weight = (
+            frame["calls"].fillna(0).to_numpy(dtype="int64")
+            if self.counted
+            else np.ones(len(frame), dtype="int64")
+        )
+        failed = (
+            frame["failed"].fillna(0).to_numpy(dtype="int64")
+            if self.counted
+            else frame["error_code"].notna().to_numpy(dtype="int64")
+        )
+        tor_true = frame["tor"].fillna(False).to_numpy(dtype=bool)
+        return {
+            "total": int(weight.sum()),
+            "failed": int(failed.sum()),
+            "from_tor": int(weight[tor_true].sum()),
+        }
 
     @property
     def data_issues(self) -> list[DataIssue]:
         issues = list(self.activity.issues) + list(self.lists.issues)
         issues += [DataIssue("events", n) for n in self.activity.notes]
-        unknown = int(self.events["tor"].isna().sum()) if len(self.events) else 0
+        frame = self.by_time if self.counted else self.events
+        assert frame is not None
+        unknown = 0
+        if len(frame):
+            na = frame["tor"].isna().to_numpy(dtype=bool)
+            unknown = int(frame["calls"][na].sum()) if self.counted else int(na.sum())
         if unknown:
             issues.append(
                 DataIssue(
@@ -242,6 +311,9 @@ def investigate(
     events = with_tor(activity.frame, lists, tolerance_hours=tolerance_hours)
     finding_frame = findings.frame()
     mine = finding_frame[finding_frame["access_key_id"] == key.access_key_id]
+    agg = activity.aggregates
+    if agg is not None:
+        return _counted(row, key, window, activity, lists, events, mine, sources, tolerance_hours)
     found_signals = analysis.signals(
         events,
         finding_window=analysis.window_of(mine),
@@ -263,6 +335,50 @@ def investigate(
     )
 
 
+def _counted(
+    row: pd.Series,
+    key: KeyLocation,
+    window: tuple[pd.Timestamp, pd.Timestamp],
+    activity: Activity,
+    lists: tor.ExitLists,
+    events: pd.DataFrame,
+    mine: pd.DataFrame,
+    sources: Sources,
+    tolerance_hours: float,
+) -> Investigation:
+    """The investigation of an activity counted in the engine: the per-IP table and the charts'
+    counts get their Tor status per (IP, time bucket); ``events`` holds the sensitive calls."""
+    agg = activity.aggregates
+    assert agg is not None
+    by_time = with_tor(agg.by_time, lists, tolerance_hours=tolerance_hours)
+    status = analysis.ip_tor_status(by_time)
+    table = analysis.per_ip_counted(agg.per_ip, by_time, findings=mine)
+    found_signals = analysis.signals(
+        events,
+        finding_window=analysis.window_of(mine),
+        derived_keys=activity.derived,
+        counts=by_time,
+        per_ip_table=table,
+    )
+    return Investigation(
+        finding=row,
+        key=key,
+        window=window,
+        activity=activity,
+        lists=lists,
+        events=events,
+        per_ip=table,
+        sensitive=analysis.sensitive_events(events),
+        signals=found_signals,
+        score=analysis.triage_score(found_signals),
+        findings=mine,
+        sources=sources,
+        by_time=by_time,
+        by_agent=with_ip_tor(agg.by_agent, status),
+        by_region=with_ip_tor(agg.by_region, status),
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # summary.json
 # --------------------------------------------------------------------------------------------
@@ -274,9 +390,7 @@ def _plain(v: Any) -> Any:
 
 def summary(inv: Investigation, verdict: dict[str, Any] | None = None) -> dict[str, Any]:
     """``summary.json``: the machine-readable result a ticket system stores (DESIGN.md)."""
-    f, k, ev = inv.finding, inv.key, inv.events
-    failed = int(ev["error_code"].notna().sum()) if len(ev) else 0
-    from_tor = int(ev["tor"].fillna(False).astype(bool).sum()) if len(ev) else 0
+    f, k = inv.finding, inv.key
     v = verdict or {}
     return {
         "torinvest_version": __version__,
@@ -299,7 +413,7 @@ def summary(inv: Investigation, verdict: dict[str, Any] | None = None) -> dict[s
             "user_type": k.user_type,
         },
         "window": {"start": iso_utc(inv.window[0]), "end": iso_utc(inv.window[1])},
-        "events": {"total": len(ev), "failed": failed, "from_tor": from_tor},
+        "events": inv.totals(),
         "source_ips": analysis.summary_source_ips(inv.per_ip),
         "sensitive_events": analysis.summary_sensitive_events(inv.sensitive),
         "derived_keys": [d.access_key_id for d in inv.activity.derived],

@@ -39,6 +39,7 @@ from torinvest import __version__
 from torinvest.aws import parse_regions
 from torinvest.case import Case
 from torinvest.errors import DataIssue, InputError, TorinvestError
+from torinvest.events import DEFAULT_MAX_ROWS
 from torinvest.findings import TOR_FINDING_TYPES, FindingsResult, check_finding_id, fetch_findings
 from torinvest.findings import read_findings as _read_findings
 from torinvest.investigation import (
@@ -200,6 +201,7 @@ class RunOptions:
     athena_database: str | None = None
     athena_workgroup: str | None = None
     athena_output: str | None = None
+    max_rows: int | None = DEFAULT_MAX_ROWS
 
 
 def notebook_path(name: str) -> Path:
@@ -284,6 +286,7 @@ def parameters(finding_id: str, out: Path, options: RunOptions) -> dict[str, Any
         "athena_database": options.athena_database or "",
         "athena_workgroup": options.athena_workgroup or "",
         "athena_output": options.athena_output or "",
+        "max_rows": int(options.max_rows or 0),
     }
 
 
@@ -694,15 +697,15 @@ def export_tables(inv: Investigation, folder: str | Path | None) -> dict[str, Pa
 # --------------------------------------------------------------------------------------------
 def evidence(inv: Investigation) -> dict[str, Any]:
     """What a verdict rests on, in a few numbers (stored with the verdict in the ledger)."""
-    ev = inv.events
+    totals = inv.totals()
     tor_ips = sorted(
         str(ip) for ip in inv.per_ip.loc[inv.per_ip["tor"].fillna(False).astype(bool), "source_ip"]
     )
     return {
         "window": {"start": str(inv.window[0]), "end": str(inv.window[1])},
-        "events": len(ev),
-        "failed": int(ev["error_code"].notna().sum()) if len(ev) else 0,
-        "from_tor": int(ev["tor"].fillna(False).astype(bool).sum()) if len(ev) else 0,
+        "events": totals["total"],
+        "failed": totals["failed"],
+        "from_tor": totals["from_tor"],
         "source_ips": len(inv.per_ip),
         "tor_ips": tor_ips,
         "derived_keys": [d.access_key_id for d in inv.activity.derived],

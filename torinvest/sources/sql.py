@@ -382,17 +382,34 @@ def _indent(sql: str) -> str:
     return "\n".join("  " + line for line in sql.splitlines())
 
 
-def events_query(scope: Scope) -> Query:
+def events_query(
+    scope: Scope, *, limit: int | None = None, catalogue: pd.DataFrame | None = None
+) -> Query:
     """(a) The events of the scope's keys in its window: one row per record, the frame's columns
     and ``file_index`` (the file each row came from), in file order where the engine knows it
     (as the file loader reads them: the frame is then the same to its categories' order), else
-    by event_time; the frame is sorted by event_time when it is built."""
+    by event_time; the frame is sorted by event_time when it is built.
+
+    ``limit``: at most this many rows (the first in that order). ``catalogue``: only the calls
+    of a sensitive-actions catalogue (:func:`torinvest.analysis.load_catalogue`), matched on
+    event name and source."""
     columns = ", ".join((*EVENT_COLUMNS, "file_index"))
+    where, ctes = "", ()
+    if catalogue is not None:
+        ctes = (("catalogue", _catalogue_values(catalogue)),)
+        where = (
+            "\nWHERE EXISTS (SELECT 1 FROM catalogue AS c WHERE c.event_name = events.event_name"
+            " AND c.event_source = events.event_source)"
+        )
     select = (
-        f"SELECT {columns}\nFROM events\n"
+        f"SELECT {columns}\nFROM events{where}\n"
         "ORDER BY file_index, record_index, event_time NULLS LAST, event_id"
     )
-    return Query("events", scope, select, EVENTS_OUTPUT)
+    if limit is not None:
+        if limit < 0:
+            raise InputError(f"invalid row limit {limit}", hint="a limit of 0 rows or more")
+        select += f"\nLIMIT {int(limit)}"
+    return Query("events", scope, select, EVENTS_OUTPUT, ctes)
 
 
 #: per-IP value lists: (kind, column, how many values per IP), and GROUPING() ids.
@@ -479,6 +496,69 @@ def timeline_query(scope: Scope, *, origin: pd.Timestamp, bucket: pd.Timedelta) 
     return Query("timeline", scope, select, TIMELINE_OUTPUT)
 
 
+#: The rollup's grouping sets (besides source_ip): kind → the columns grouped with the IP.
+ROLLUP_SETS: dict[str, tuple[str, ...]] = {
+    "time": ("bucket", "event_name", "access_key_id"),
+    "user_agent": ("user_agent",),
+    "region": ("aws_region",),
+}
+_ROLLUP_COLUMNS: tuple[str, ...] = (
+    "bucket",
+    "event_name",
+    "access_key_id",
+    "user_agent",
+    "aws_region",
+)
+
+ROLLUP_OUTPUT: dict[str, str] = {
+    "kind": "text",
+    "source_ip": "text",
+    "bucket": "int",
+    "event_name": "text",
+    "access_key_id": "text",
+    "user_agent": "text",
+    "aws_region": "text",
+    "calls": "int",
+    "failed": "int",
+}
+
+
+def _rollup_grouping_id(grouped: Collection[str]) -> int:
+    """GROUPING(bucket, event_name, …, aws_region) of a set grouping ``grouped``."""
+    n = len(_ROLLUP_COLUMNS)
+    return sum(1 << (n - 1 - i) for i, c in enumerate(_ROLLUP_COLUMNS) if c not in grouped)
+
+
+def rollup_query(scope: Scope, *, origin: pd.Timestamp, bucket: pd.Timedelta) -> Query:
+    """(f) What the charts count, in one scan (GROUPING SETS): calls and failed calls per
+    (source IP, time bucket, event name, access key) — kind ``time``, bucket n starting at origin +
+    n×bucket —, per (source IP, user agent) — ``user_agent`` — and per (source IP, region) —
+    ``region``. Each kind counts every event once."""
+    seconds = int(bucket.total_seconds())
+    if seconds <= 0:
+        raise InputError(f"invalid bucket {bucket}", hint="a bucket of at least one second")
+    zero = int(origin.timestamp())
+    bucketed = (
+        "SELECT source_ip, event_name, access_key_id, user_agent, aws_region, error_code,\n"
+        f"  CAST(floor((epoch(event_time) - {zero}) / {seconds}) AS BIGINT) AS bucket\n"
+        "FROM events"
+    )
+    columns = ", ".join(_ROLLUP_COLUMNS)
+    sets = ", ".join(f"(source_ip, {', '.join(cols)})" for cols in ROLLUP_SETS.values())
+    kinds = " ".join(
+        f"WHEN {_rollup_grouping_id(cols)} THEN {sql_literal(kind)}"
+        for kind, cols in ROLLUP_SETS.items()
+    )
+    select = (
+        f"SELECT CASE GROUPING({columns}) {kinds} END AS kind,\n"
+        f"  source_ip, {columns},\n"
+        "  count(*) AS calls, count(error_code) AS failed\n"
+        f"FROM bucketed\nGROUP BY GROUPING SETS ({sets})\n"
+        f"ORDER BY 1, 2, {columns}"
+    )
+    return Query("rollup", scope, select, ROLLUP_OUTPUT, (("bucketed", bucketed),))
+
+
 SPAN_OUTPUT: dict[str, str] = {"first": "time", "last": "time"}
 
 
@@ -496,18 +576,30 @@ SENSITIVE_OUTPUT: dict[str, str] = {
 }
 
 
-def sensitive_query(scope: Scope, catalogue: pd.DataFrame | None = None) -> Query:
-    """(c) The calls in the sensitive-actions catalogue (joined as a VALUES list on event name and
-    source), oldest first, with category, MITRE technique and note."""
+CATALOGUE_KEYS: tuple[str, ...] = (
+    "event_name",
+    "event_source",
+    "category",
+    "mitre_technique",
+    "note",
+)
+
+
+def _catalogue_values(catalogue: pd.DataFrame | None) -> str:
+    """The sensitive-actions catalogue as a VALUES list (its texts as literals)."""
     cat = load_catalogue() if catalogue is None else catalogue
     if cat.empty:
         raise InputError("the sensitive-actions catalogue is empty")
-    names = ("event_name", "event_source", "category", "mitre_technique", "note")
     rows = ",\n".join(
         "(" + ", ".join("NULL" if pd.isna(v) else sql_literal(str(v)) for v in row) + ")"
-        for row in cat[list(names)].itertuples(index=False)
+        for row in cat[list(CATALOGUE_KEYS)].itertuples(index=False)
     )
-    values = f"SELECT * FROM (VALUES\n{rows}\n) AS c({', '.join(names)})"  # noqa: S608 (literals)
+    return f"SELECT * FROM (VALUES\n{rows}\n) AS c({', '.join(CATALOGUE_KEYS)})"  # noqa: S608
+
+
+def sensitive_query(scope: Scope, catalogue: pd.DataFrame | None = None) -> Query:
+    """(c) The calls in the sensitive-actions catalogue (joined as a VALUES list on event name and
+    source), oldest first, with category, MITRE technique and note."""
     picked = ", ".join(f"e.{c}" for c in SENSITIVE_COLUMNS[:10])
     select = (
         f"SELECT {picked}, e.error_code IS NOT NULL AS failed, e.derived,\n"
@@ -516,7 +608,8 @@ def sensitive_query(scope: Scope, catalogue: pd.DataFrame | None = None) -> Quer
         "JOIN catalogue AS c ON e.event_name = c.event_name AND e.event_source = c.event_source\n"
         "ORDER BY e.event_time NULLS LAST, e.event_id NULLS LAST"
     )
-    return Query("sensitive", scope, select, SENSITIVE_OUTPUT, (("catalogue", values),))
+    ctes = (("catalogue", _catalogue_values(catalogue)),)
+    return Query("sensitive", scope, select, SENSITIVE_OUTPUT, ctes)
 
 
 MINTED_OUTPUT: dict[str, str] = {
@@ -1012,6 +1105,7 @@ class SqlResult:
     derived: list[DerivedKey] = field(default_factory=list)
     queries: list[QueryStats] = field(default_factory=list)
     files_skipped: int = 0
+    aggregates: Aggregates | None = None
 
     @property
     def bytes_scanned(self) -> int:
@@ -1029,7 +1123,13 @@ class SqlResult:
     def summary(self) -> str:
         """One line for the analyst: rows, queries (Athena IDs), bytes scanned, cost estimate."""
         n = len(self.queries)
-        text = f"{self.engine}: {len(self.frame):,} rows from {n} quer{'y' if n == 1 else 'ies'}"
+        agg = self.aggregates
+        rows = f"{len(self.frame):,} rows"
+        if agg is not None:
+            rows = (
+                f"{agg.total:,} events counted in the engine, {len(self.frame):,} sensitive as rows"
+            )
+        text = f"{self.engine}: {rows} from {n} quer{'y' if n == 1 else 'ies'}"
         text += f", {self.bytes_scanned / 1e6:,.1f} MB scanned"
         if self.cost_usd is not None:
             text += f" (~${self.cost_usd:.4f} at ${PRICE_PER_TB_USD:g}/TB, 10 MB minimum each)"
@@ -1121,18 +1221,54 @@ def load_sql(
     accounts: Iterable[str] | None = None,
     regions: Iterable[str] | None = None,
     follow_derived: bool = False,
+    max_rows: int | None = None,
+    catalogue: pd.DataFrame | None = None,
 ) -> SqlResult:
     """The events frame through ``engine``: the same columns, dtypes and rows as
     :func:`~torinvest.sources.logs.load_logs` with the same arguments (``source`` is the
     engine's name). ``follow_derived`` re-queries for keys minted by the keys, as load_logs
-    re-reads the files (:data:`~torinvest.sources.logs.MAX_DERIVED_PASSES` passes at most)."""
+    re-reads the files (:data:`~torinvest.sources.logs.MAX_DERIVED_PASSES` passes at most).
+
+    ``max_rows``: when the rows matched are more than this (each events query asks for one
+    more row than is left, so no more than ``max_rows + 1`` rows are ever held), the activity
+    is counted in the engine instead, as :func:`aggregate_sql` does: ``aggregates`` is set and
+    ``frame`` holds only the sensitive calls (``catalogue``)."""
     scope = make_scope(
         access_keys=access_keys, start=start, end=end, accounts=accounts, regions=regions
     )
     if follow_derived and not scope.keys:
         raise InputError("follow_derived needs access_keys", hint="name the suspect access key")
+    if max_rows is not None and max_rows < 0:
+        raise InputError(f"invalid row limit {max_rows}", hint="a limit of 0 rows or more")
     result = SqlResult(pd.DataFrame(), engine.name)
-    pieces = [_events(engine, scope, result)]
+    try:
+        pieces = _load_pieces(engine, scope, result, follow_derived, max_rows)
+    except _TooManyRows:
+        log.info("%s: over %s rows, counting in the engine", engine.name, f"{max_rows:,}")
+        result.derived = []
+        _aggregate(engine, scope, result, follow_derived, catalogue, max_rows)
+        return result
+    derived = {d.access_key_id for d in result.derived}
+    result.frame = frame_from_tables(
+        pieces, derived_keys=derived if scope.keys else None, consume=True
+    )
+    log.info("%s: %d rows, %d issues", engine.name, len(result.frame), len(result.issues))
+    return result
+
+
+def _load_pieces(
+    engine: Engine, scope: Scope, result: SqlResult, follow_derived: bool, max_rows: int | None
+) -> list[pa.Table]:
+    left = max_rows
+
+    def fetch(scope: Scope) -> pa.Table:
+        nonlocal left
+        piece = _events(engine, scope, result, limit=left)
+        if left is not None:
+            left -= piece.num_rows
+        return piece
+
+    pieces = [fetch(scope)]
     if follow_derived:
         assert scope.keys is not None
         known = set(scope.keys)
@@ -1148,19 +1284,29 @@ def load_sql(
             result.derived += new
             fresh = {d.access_key_id for d in new}
             known |= fresh
-            latest = _events(engine, scope.with_keys(fresh), result)
+            latest = fetch(scope.with_keys(fresh))
             pieces.append(latest)
-    derived = {d.access_key_id for d in result.derived}
-    result.frame = frame_from_tables(
-        pieces, derived_keys=derived if scope.keys else None, consume=True
-    )
-    log.info("%s: %d rows, %d issues", engine.name, len(result.frame), len(result.issues))
-    return result
+    return pieces
 
 
-def _events(engine: Engine, scope: Scope, result: SqlResult) -> pa.Table:
-    out = engine.run(events_query(scope))
+class _TooManyRows(Exception):
+    """An events query matched more rows than the limit allows."""
+
+
+def _events(
+    engine: Engine,
+    scope: Scope,
+    result: SqlResult,
+    *,
+    limit: int | None = None,
+    catalogue: pd.DataFrame | None = None,
+) -> pa.Table:
+    """An events query's rows as a piece; with ``limit``, _TooManyRows when there are more."""
+    query = events_query(scope, limit=None if limit is None else limit + 1, catalogue=catalogue)
+    out = engine.run(query)
     result._add(out)
+    if limit is not None and out.table.num_rows > limit:
+        raise _TooManyRows
     return _events_piece(out, engine.name)
 
 
@@ -1327,7 +1473,7 @@ def timeline_sql(
     ``source_ip``, ``events``, ``failed``. The bucket is :func:`torinvest.charts.pick_bucket`
     of the window (of the data's span when the window is open: one more query); buckets start
     at the window start floored to the bucket (to the day beyond a day), as the timeline's do."""
-    from torinvest.charts import TIMELINE_BUCKETS, pick_bucket  # plotly: only when needed
+    from torinvest.charts import TIMELINE_BUCKETS, bucket_origin, pick_bucket  # plotly: lazily
 
     scope = make_scope(
         access_keys=access_keys, start=start, end=end, accounts=accounts, regions=regions
@@ -1344,7 +1490,7 @@ def timeline_sql(
         frame = _timeline_frame(pd.DataFrame(columns=list(TIMELINE_OUTPUT)), _EPOCH, size)
     else:
         size, name = (bucket, str(bucket)) if bucket is not None else pick_bucket(last - first)
-        origin = first.floor(size) if size <= pd.Timedelta(days=1) else first.normalize()
+        origin = bucket_origin(first, size)
         counts = _run(engine, timeline_query(scope, origin=origin, bucket=size), result)
         frame = _timeline_frame(counts, origin, size)
     frame.attrs.update(bucket=size, bucket_name=name)
@@ -1392,6 +1538,144 @@ def sensitive_sql(
     return result
 
 
+#: Matching rows above which an investigation counts in the engine (``max_rows`` of load_sql):
+#: a million events make a frame of about 1 GB with their request/response JSON.
+DEFAULT_MAX_ROWS = 1_000_000
+
+
+@dataclass(slots=True)
+class Aggregates:
+    """A key's activity counted in the engine, for inputs too large to load as rows.
+
+    - ``per_ip``: the per-IP summary (columns of :func:`torinvest.analysis.per_ip`; tor,
+      tor_events, geo and new are NA until the investigation fills what it can);
+    - ``by_time``: a counts frame per (source IP, time bucket, event name, access key):
+      ``event_time`` (the bucket's start, UTC; NaT for events without a time), ``source_ip``,
+      ``event_name``, ``access_key_id``, ``calls``, ``failed`` (Int64); ``attrs``: ``bucket``
+      (Timedelta), ``bucket_name``;
+    - ``by_agent``: ``source_ip``, ``user_agent``, ``calls``, ``failed``;
+    - ``by_region``: ``source_ip``, ``aws_region``, ``calls``, ``failed``;
+    - ``limit``: the row limit the matching rows exceeded (None when asked for directly).
+
+    The charts of :mod:`torinvest.charts` take counts frames as they take the events frame (each
+    row stands for ``calls`` events, ``failed`` of them failed).
+    """
+
+    per_ip: pd.DataFrame
+    by_time: pd.DataFrame
+    by_agent: pd.DataFrame
+    by_region: pd.DataFrame
+    limit: int | None = None
+
+    @property
+    def total(self) -> int:
+        return int(self.per_ip["events"].sum())
+
+    @property
+    def failed(self) -> int:
+        return int(self.per_ip["failed"].sum())
+
+    @property
+    def first_seen(self) -> pd.Timestamp | None:
+        return utc_timestamp(self.per_ip["first_seen"].min()) if len(self.per_ip) else None
+
+    @property
+    def last_seen(self) -> pd.Timestamp | None:
+        return utc_timestamp(self.per_ip["last_seen"].max()) if len(self.per_ip) else None
+
+
+def aggregate_sql(
+    engine: Engine,
+    *,
+    access_keys: str | Iterable[str] | None = None,
+    start: datetime | str | pd.Timestamp | None = None,
+    end: datetime | str | pd.Timestamp | None = None,
+    accounts: Iterable[str] | None = None,
+    regions: Iterable[str] | None = None,
+    follow_derived: bool = False,
+    catalogue: pd.DataFrame | None = None,
+) -> SqlResult:
+    """The activity counted in the engine (:class:`Aggregates`), and as rows only its sensitive
+    calls (``frame``: the events frame of the calls in ``catalogue``, the shipped one by
+    default). Queries: the keys minted (``follow_derived``), the per-IP summary, the rollup
+    (its time bucket is :func:`torinvest.charts.pick_bucket` of the activity's span, from the
+    first to the last call, as the timeline of the rows would pick), and the sensitive rows."""
+    scope = make_scope(
+        access_keys=access_keys, start=start, end=end, accounts=accounts, regions=regions
+    )
+    result = SqlResult(pd.DataFrame(), engine.name)
+    _aggregate(engine, scope, result, follow_derived, catalogue, None)
+    return result
+
+
+def _aggregate(
+    engine: Engine,
+    scope: Scope,
+    result: SqlResult,
+    follow_derived: bool,
+    catalogue: pd.DataFrame | None,
+    limit: int | None,
+) -> None:
+    from torinvest.charts import TIMELINE_BUCKETS, bucket_origin, pick_bucket  # plotly: lazily
+
+    scope = _scope_with_derived(engine, scope, follow_derived, result)
+    per_ip = _per_ip_frame(_run(engine, per_ip_query(scope), result))
+    first, last = per_ip["first_seen"].min(), per_ip["last_seen"].max()
+    if pd.isna(first) or pd.isna(last):  # no events, or none with a time
+        size, name = TIMELINE_BUCKETS[0]
+        origin = _EPOCH
+        long = pd.DataFrame({c: pd.Series([], dtype="string") for c in ROLLUP_OUTPUT})
+        if len(per_ip):
+            long = _run(engine, rollup_query(scope, origin=origin, bucket=size), result)
+    else:
+        size, name = pick_bucket(last - first)
+        origin = bucket_origin(first, size)
+        long = _run(engine, rollup_query(scope, origin=origin, bucket=size), result)
+    by_time, by_agent, by_region = _rollup_frames(long, origin, size)
+    by_time.attrs.update(bucket=size, bucket_name=name)
+    result.aggregates = Aggregates(per_ip, by_time, by_agent, by_region, limit)
+    cat = load_catalogue() if catalogue is None else catalogue
+    pieces = [_events(engine, scope, result, catalogue=cat)]
+    derived = {d.access_key_id for d in result.derived}
+    result.frame = frame_from_tables(
+        pieces, derived_keys=derived if scope.keys else None, consume=True
+    )
+    log.info(
+        "%s: %d events counted, %d sensitive rows",
+        engine.name,
+        result.aggregates.total,
+        len(result.frame),
+    )
+
+
+def _rollup_frames(
+    long: pd.DataFrame, origin: pd.Timestamp, size: pd.Timedelta
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The rollup's rows split by kind: by_time, by_agent, by_region (see :class:`Aggregates`)."""
+
+    def part(kind: str, columns: Sequence[str]) -> pd.DataFrame:
+        rows = long[long["kind"] == kind]
+        out = {c: pd.Series(rows[c].array, dtype="string") for c in columns}
+        out["calls"] = pd.Series(rows["calls"].array, dtype="Int64")
+        out["failed"] = pd.Series(rows["failed"].array, dtype="Int64")
+        return pd.DataFrame(out)
+
+    rows = long[long["kind"] == "time"]
+    bucket = pd.Series(rows["bucket"].array, dtype="Int64")
+    starts = pd.Series(pd.NaT, index=bucket.index, dtype=_UTC)
+    valid = bucket.notna().to_numpy()
+    if valid.any():
+        numbers = bucket[valid].to_numpy(dtype=np.int64)
+        starts[valid] = pd.DatetimeIndex(origin + size * numbers).astype(_UTC)
+    by_time = part("time", ("source_ip", "event_name", "access_key_id"))
+    by_time.insert(0, "event_time", starts.array)
+    return (
+        by_time,
+        part("user_agent", ("source_ip", "user_agent")),
+        part("region", ("source_ip", "aws_region")),
+    )
+
+
 def iter_queries(scope: Scope, catalogue: pd.DataFrame | None = None) -> Iterable[Query]:
     """Every query of this module for ``scope`` (tests check each one translates)."""
     yield events_query(scope)
@@ -1399,5 +1683,8 @@ def iter_queries(scope: Scope, catalogue: pd.DataFrame | None = None) -> Iterabl
     yield span_query(scope)
     yield sensitive_query(scope, catalogue)
     yield minted_query(scope)
+    yield events_query(scope, limit=10, catalogue=catalogue)
     if scope.start is not None:
-        yield timeline_query(scope, origin=scope.start.floor("D"), bucket=pd.Timedelta(minutes=5))
+        origin, bucket = scope.start.floor("D"), pd.Timedelta(minutes=5)
+        yield timeline_query(scope, origin=origin, bucket=bucket)
+        yield rollup_query(scope, origin=origin, bucket=bucket)

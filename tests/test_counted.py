@@ -1,0 +1,211 @@
+"""Large inputs: when the rows matched exceed the limit, the activity is counted in the engine.
+
+The same investigation of the sample case is run twice with the DuckDB engine: loading every
+row, and with a row limit below the key's events so that the per-IP table and the charts'
+counts come from GROUP BY queries. What the analyst reads must not change: the per-IP table,
+the summary's totals and source IPs, and every chart (compared as plotly JSON). Only the events
+table shrinks to the sensitive calls, and the report says so.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import plotly.io as pio
+import pytest
+
+from tests.test_sources_sql import INVICTUS, SUSPECT, Recorder, athena_results, moto_post
+from torinvest import charts, display
+from torinvest.analysis import sensitive_events
+from torinvest.case import sample_case
+from torinvest.errors import InputError
+from torinvest.events import EngineOptions
+from torinvest.investigation import Investigation, investigate, sources_from_parameters, summary
+from torinvest.sources.athena import AthenaEngine
+from torinvest.sources.logs import load_logs
+from torinvest.sources.sql import (
+    DEFAULT_MAX_ROWS,
+    DuckDBEngine,
+    aggregate_sql,
+    events_query,
+    load_sql,
+    make_scope,
+)
+
+CASE = sample_case()
+FINDING = "6dde0a8f8d46f6acad893b30f905e97c"
+KEY = "AKIATFQR7NSCUXC3DDDP"
+LIMIT = 10  # the sample key has 69 events (64 + 5 with its derived key)
+
+
+@pytest.fixture(scope="module")
+def pair() -> tuple[Investigation, Investigation]:
+    """The sample finding investigated with every row loaded, and counted in the engine."""
+    rows = investigate(
+        FINDING, sources_from_parameters(case_dir=str(CASE.root), engine="duckdb", max_rows=None)
+    )
+    counted = investigate(
+        FINDING, sources_from_parameters(case_dir=str(CASE.root), engine="duckdb", max_rows=LIMIT)
+    )
+    return rows, counted
+
+
+def test_over_the_limit_the_activity_is_counted_not_loaded(
+    pair: tuple[Investigation, Investigation],
+) -> None:
+    rows, counted = pair
+    assert not rows.counted and counted.counted
+    agg = counted.activity.aggregates
+    assert agg is not None and agg.limit == LIMIT
+    assert agg.total == len(rows.events) == 69
+    # only the sensitive calls are rows, the same rows (and Tor status) as with every row loaded
+    assert len(counted.events) == len(rows.sensitive) == 11
+    pd.testing.assert_frame_equal(counted.sensitive, rows.sensitive)
+    assert "69 events (counted in the engine" in counted.activity.summary()
+    assert "sensitive as rows" in (counted.activity.engine_summary or "")
+
+
+def test_per_ip_table_and_totals_are_the_same(pair: tuple[Investigation, Investigation]) -> None:
+    rows, counted = pair
+    pd.testing.assert_frame_equal(counted.per_ip, rows.per_ip)
+    assert counted.totals() == rows.totals() == {"total": 69, "failed": 10, "from_tor": 24}
+    s_rows, s_counted = summary(rows), summary(counted)
+    for part in ("finding", "key", "window", "events", "source_ips", "sensitive_events"):
+        assert s_counted[part] == s_rows[part], part
+    assert s_counted["derived_keys"] == s_rows["derived_keys"] == ["ASIATFQR7NSCNGEI5QNT"]
+    (issue,) = s_counted["data_issues"]
+    assert "more than the 10-row limit" in issue["problem"]
+    assert "11 sensitive calls were loaded as rows" in issue["problem"]
+
+
+@pytest.mark.parametrize(
+    ("chart", "frame"),
+    [
+        (charts.timeline, "by_time"),
+        (charts.calls_per_ip, "by_time"),
+        (charts.event_mix, "by_time"),
+        (charts.user_agents, "by_agent"),
+        (charts.regions, "by_region"),
+    ],
+    ids=lambda x: getattr(x, "__name__", x),
+)
+def test_charts_from_the_engines_counts_are_the_charts_of_the_rows(
+    pair: tuple[Investigation, Investigation], chart: Any, frame: str
+) -> None:
+    rows, counted = pair
+    assert getattr(rows, frame) is rows.events  # rows: the charts take the events frame
+    assert "calls" in getattr(counted, frame).columns
+    got = pio.to_json(chart(getattr(counted, frame)), engine="json")
+    expected = pio.to_json(chart(rows.events), engine="json")
+    assert got == expected
+    assert json.loads(got)["data"]  # not an empty figure
+
+
+def test_signals_keep_what_the_counts_can_tell(pair: tuple[Investigation, Investigation]) -> None:
+    rows, counted = pair
+    by_name = {s.name: s for s in counted.signals}
+    expected = {s.name: s for s in rows.signals}
+    # computed from the counts: the same as from the rows
+    assert by_name["tor_use"] == expected["tor_use"]
+    assert by_name["tor_and_non_tor"] == expected["tor_and_non_tor"]
+    assert by_name["new_source_ip"] == expected["new_source_ip"]
+    for name in ("sensitive:persistence", "sensitive:privilege-escalation"):
+        assert by_name[name] == expected[name]
+    # the Tor use after the finding: counted at the bucket's start (1 minute here)
+    assert by_name["tor_after_finding"].weight == expected["tor_after_finding"].weight
+    assert "5 calls from Tor after" in by_name["tor_after_finding"].detail
+    assert "GetSessionToken" in by_name["derived_key_in_use"].detail  # with how it was minted
+    # said, not hidden: what read only the sensitive calls
+    info = by_name["counted_in_engine"]
+    assert info.weight == 0
+    assert "69 calls were counted" in info.detail and "11 sensitive calls" in info.detail
+    assert "recon_burst" in expected and "recon_burst" not in by_name  # a signal of the rows
+
+
+def test_the_report_cards_say_the_events_were_counted(
+    pair: tuple[Investigation, Investigation],
+) -> None:
+    _, counted = pair
+    card = display.activity_status(counted).data
+    assert "counted in the engine" in card and "Too many events to load as rows" in card
+    assert "10-row limit" in card and "11 sensitive calls" in card
+    assert "Sensitive calls only: 11 of 69 events" in display.events_table(counted).data
+
+
+def test_under_the_limit_every_row_is_loaded_in_one_pass() -> None:
+    ref = load_logs(INVICTUS, access_keys=SUSPECT, follow_derived=True, progress=False)
+    n = len(ref.frame)
+    with DuckDBEngine(INVICTUS) as engine:
+        exact = load_sql(engine, access_keys=SUSPECT, follow_derived=True, max_rows=n)
+        over = load_sql(engine, access_keys=SUSPECT, follow_derived=True, max_rows=n - 1)
+    assert exact.aggregates is None
+    pd.testing.assert_frame_equal(exact.frame, load_sql_plain(INVICTUS))
+    assert over.aggregates is not None and over.aggregates.total == n
+    assert over.derived == ref.derived  # the minted keys are followed when counting too
+    assert over.aggregates.per_ip["derived"].any()
+    expected_ids = sorted(sensitive_events(ref.frame)["event_id"])
+    assert sorted(over.frame["event_id"]) == expected_ids and expected_ids
+    assert over.frame["derived"].sum() == sensitive_events(ref.frame)["derived"].sum()
+
+
+def load_sql_plain(folder: Path) -> pd.DataFrame:
+    with DuckDBEngine(folder) as engine:
+        return load_sql(engine, access_keys=SUSPECT, follow_derived=True).frame
+
+
+def test_an_events_query_never_asks_for_more_than_one_row_over_the_limit() -> None:
+    scope = make_scope(access_keys=KEY)
+    sql = events_query(scope, limit=LIMIT + 1).select
+    assert sql.rstrip().endswith(f"LIMIT {LIMIT + 1}")
+    with pytest.raises(InputError, match="row limit"):
+        events_query(scope, limit=-1)
+    with DuckDBEngine(CASE.cloudtrail) as engine, pytest.raises(InputError, match="row limit"):
+        load_sql(engine, access_keys=KEY, max_rows=-5)
+    with pytest.raises(InputError, match="row limit"):
+        EngineOptions(kind="duckdb", max_rows=-1)
+    assert EngineOptions().max_rows == DEFAULT_MAX_ROWS
+
+
+def test_the_counts_translate_for_athena_and_read_back_the_same(moto: str) -> None:
+    kwargs = {"access_keys": KEY, "start": "2023-07-10T00:00:00Z", "end": "2023-07-11T00:00:00Z"}
+    recorder = Recorder(DuckDBEngine(CASE.cloudtrail))
+    with recorder.engine:
+        expected = load_sql(recorder, follow_derived=True, max_rows=LIMIT, **kwargs)
+    assert [q.kind for q, _ in recorder.outputs] == [
+        "events",  # LIMIT 11: over the limit
+        "minted",
+        "minted",
+        "per_ip",
+        "rollup",
+        "events",  # the sensitive calls
+    ]
+    results = [athena_results(table, dict(query.columns)) for query, table in recorder.outputs]
+    moto_post(f"{moto}/moto-api/static/athena/query-results", {"results": results})
+    got = load_sql(
+        AthenaEngine(database="security", sleep=lambda _: None),
+        follow_derived=True,
+        max_rows=LIMIT,
+        **kwargs,
+    )
+    assert expected.aggregates is not None and got.aggregates is not None
+    for part in ("per_ip", "by_time", "by_agent", "by_region"):
+        mine, theirs = getattr(got.aggregates, part), getattr(expected.aggregates, part)
+        pd.testing.assert_frame_equal(mine, theirs)
+        assert mine.attrs == theirs.attrs
+    same = [c for c in got.frame.columns if c not in ("source", "origin")]
+    pd.testing.assert_frame_equal(got.frame[same], expected.frame[same], check_categorical=False)
+    assert got.cost_usd is not None and "sensitive as rows" in got.summary()
+
+
+def test_counts_without_any_event_are_empty_not_an_error() -> None:
+    with DuckDBEngine(CASE.cloudtrail) as engine:
+        got = aggregate_sql(engine, access_keys="AKIAIOSFODNN7EXAMPLE")
+    agg = got.aggregates
+    assert agg is not None and agg.total == 0 and agg.first_seen is None
+    assert agg.by_time.empty and agg.by_agent.empty and agg.by_region.empty
+    assert got.frame.empty
+    for chart in (charts.timeline, charts.calls_per_ip, charts.event_mix):
+        assert not chart(agg.by_time).data  # the empty figure, titled
