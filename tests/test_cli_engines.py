@@ -6,6 +6,7 @@ import io
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import sqlglot
 
 from torinvest.case import sample_case
@@ -86,3 +87,25 @@ def test_athena_ddl_org_trail() -> None:
     assert "projection.enabled" in out
     assert "o-abcdefghij" in out
     assert "111122223333,444455556666" in out
+
+
+def test_the_row_limit_is_for_investigations_not_exports(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from torinvest.cli import build_parser, engine_from_args, run_options
+    from torinvest.events import DEFAULT_MAX_ROWS
+
+    parser = build_parser()
+    events = parser.parse_args(["events", "--case", CASE, "--engine", "duckdb", "--out", "x.csv"])
+    assert engine_from_args(events).max_rows is None  # an export holds every matching row
+    finding = "6dde0a8f8d46f6acad893b30f905e97c"
+    default = parser.parse_args(["investigate", finding, "--case", CASE, "--out", "o"])
+    assert run_options(default).max_rows == DEFAULT_MAX_ROWS
+    chosen = ["investigate", finding, "--case", CASE, "--out", "o", "--max-rows", "250_000"]
+    assert run_options(parser.parse_args(chosen)).max_rows == 250_000
+    never = ["investigate", finding, "--case", CASE, "--out", "o", "--max-rows", "0"]
+    assert run_options(parser.parse_args(never)).max_rows is None
+    with pytest.raises(SystemExit) as exited:
+        run("investigate", finding, "--case", CASE, "--out", "o", "--max-rows", "-1")
+    assert exited.value.code == 2
+    assert "invalid row limit '-1': a whole number ≥ 0" in capsys.readouterr().err

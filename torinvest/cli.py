@@ -126,8 +126,10 @@ def _add_engine_args(p: argparse.ArgumentParser) -> None:
 
 
 def engine_from_args(args: argparse.Namespace) -> EngineOptions:
+    """The engine of ``torinvest events``: an export, so every matching row (no row limit)."""
     return EngineOptions(
         kind=args.engine,
+        max_rows=None,
         athena_database=args.athena_database,
         athena_table=args.athena_table,
         athena_workgroup=args.athena_workgroup,
