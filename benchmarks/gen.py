@@ -132,6 +132,11 @@ class FileSpec:
     events: int
     seed: int
     target_share: float
+    target_ips: int | None = None  # the target key's calls come from this many IPs (None: any)
+
+
+#: User agents of the target key when its IPs are few (a service's few tools).
+TARGET_AGENTS = 3
 
 
 # --------------------------------------------------------------------------------------------
@@ -336,7 +341,9 @@ def make_record(
 # --------------------------------------------------------------------------------------------
 # files
 # --------------------------------------------------------------------------------------------
-def _plan(events: int, files: int, seed: int, share: float, days: int) -> list[FileSpec]:
+def _plan(
+    events: int, files: int, seed: int, share: float, days: int, target_ips: int | None = None
+) -> list[FileSpec]:
     base, extra = divmod(events, files)
     specs = []
     for i in range(files):
@@ -348,6 +355,7 @@ def _plan(events: int, files: int, seed: int, share: float, days: int) -> list[F
                 events=base + (1 if i < extra else 0),
                 seed=seed * 1_000_003 + i,
                 target_share=share,
+                target_ips=target_ips,
             )
         )
     return specs
@@ -381,6 +389,7 @@ def write_file(spec: FileSpec, root: str) -> tuple[int, int, int]:
     for _ in range(spec.events):
         when = file_time + timedelta(seconds=rng.uniform(-300, 300))
         caller = TARGET if rng.random() < spec.target_share else rng.choice(callers)
+        few = caller is TARGET and spec.target_ips is not None
         records.append(
             make_record(
                 rng.choice(_TEMPLATES),
@@ -388,8 +397,8 @@ def write_file(spec: FileSpec, root: str) -> tuple[int, int, int]:
                 region=spec.region,
                 caller=caller,
                 rng=rng,
-                ips=ips,
-                agents=agents,
+                ips=ips[: spec.target_ips] if few else ips,
+                agents=agents[:TARGET_AGENTS] if few else agents,
             )
         )
     rng.shuffle(records)  # records within a file are unordered
@@ -424,14 +433,21 @@ def generate(
     days: int = DEFAULT_DAYS,
     out: Path = DEFAULT_OUT,
     workers: int = 2,
+    target_ips: int | None = None,
 ) -> Manifest:
-    """Generate the data set (or return the cached one with the same parameters)."""
-    root = out / f"logs-e{events}-f{files}-s{seed}"
+    """Generate the data set (or return the cached one with the same parameters).
+
+    ``target_ips``: the target key calls from that many IPs with :data:`TARGET_AGENTS` user
+    agents (a service's heavy, repetitive activity) instead of any of the pools'."""
+    name = f"logs-e{events}-f{files}-s{seed}"
+    if target_ips is not None:
+        name += f"-k{round(target_share * 100)}-t{target_ips}-d{days}"
+    root = out / name
     manifest_path = root / "manifest.json"
     if manifest_path.exists():
         return Manifest(**json.loads(manifest_path.read_text()))
     templates = load_templates()
-    specs = _plan(events, files, seed, target_share, days)
+    specs = _plan(events, files, seed, target_share, days, target_ips)
     started = time.perf_counter()
     totals = [0, 0, 0]
     with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(templates,)) as pool:

@@ -33,6 +33,7 @@ from torinvest.sources.sql import (
     events_query,
     load_sql,
     make_scope,
+    per_ip_sql,
 )
 
 CASE = sample_case()
@@ -151,6 +152,47 @@ def test_under_the_limit_every_row_is_loaded_in_one_pass() -> None:
     assert over.frame["derived"].sum() == sensitive_events(ref.frame)["derived"].sum()
 
 
+@pytest.mark.parametrize(
+    ("folder", "kwargs"),
+    [
+        (CASE.cloudtrail, {}),
+        (CASE.cloudtrail, {"access_keys": KEY, "follow_derived": True}),
+        (INVICTUS, {"access_keys": SUSPECT, "follow_derived": True}),
+        (INVICTUS, {"start": "2023-07-10T00:00:00Z", "end": "2023-07-10T23:59:59Z"}),
+    ],
+)
+def test_the_per_ip_table_from_the_rollup_is_the_engines_per_ip_query(
+    folder: Path, kwargs: dict[str, Any]
+) -> None:
+    with DuckDBEngine(folder) as engine:
+        counted = aggregate_sql(engine, **kwargs)
+        queried = per_ip_sql(engine, **kwargs)
+    assert counted.aggregates is not None
+    assert [q.kind for q in counted.queries][-3:] == ["span", "rollup", "events"]
+    assert len(queried.frame) >= 1
+    pd.testing.assert_frame_equal(counted.aggregates.per_ip, queried.frame)
+
+
+def test_duckdb_counts_before_it_loads() -> None:
+    with DuckDBEngine(CASE.cloudtrail) as engine:
+        under = load_sql(engine, access_keys=KEY, follow_derived=True, max_rows=69)
+        over = load_sql(engine, access_keys=KEY, follow_derived=True, max_rows=68)
+    # the key's 64 events, then its derived key's 5: counted before each is loaded
+    assert [q.kind for q in under.queries] == ["span", "events", "span", "events"]
+    assert under.aggregates is None and len(under.frame) == 69
+    assert [q.kind for q in over.queries] == [
+        "span",  # counts the key's 64 events: under the limit
+        "events",
+        "span",  # its derived key's 5 more would go over: counted instead
+        "minted",
+        "minted",
+        "span",  # the key's and its derived key's: the timeline's bucket
+        "rollup",
+        "events",  # the sensitive calls
+    ]
+    assert over.aggregates is not None and over.aggregates.total == 69
+
+
 def load_sql_plain(folder: Path) -> pd.DataFrame:
     with DuckDBEngine(folder) as engine:
         return load_sql(engine, access_keys=SUSPECT, follow_derived=True).frame
@@ -178,7 +220,7 @@ def test_the_counts_translate_for_athena_and_read_back_the_same(moto: str) -> No
         "events",  # LIMIT 11: over the limit
         "minted",
         "minted",
-        "per_ip",
+        "span",
         "rollup",
         "events",  # the sensitive calls
     ]

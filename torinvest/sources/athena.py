@@ -282,6 +282,7 @@ class AthenaEngine:
 
     name = ATHENA
     dialect = TRINO_DIALECT
+    count_first = False
 
     def __init__(
         self,

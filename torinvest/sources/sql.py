@@ -247,6 +247,56 @@ PROJECTION: tuple[tuple[str, str], ...] = (
 )
 assert tuple(name for name, _ in PROJECTION) == EVENT_COLUMNS
 
+#: The record fields (paths into RECORD_STRUCTURE) each column of ``events`` reads.
+COLUMN_FIELDS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "event_time": (("eventTime",),),
+    "event_id": (("eventID",),),
+    "event_name": (("eventName",),),
+    "event_source": (("eventSource",),),
+    "aws_region": (("awsRegion",),),
+    "source_ip": (("sourceIPAddress",),),
+    "user_agent": (("userAgent",),),
+    "error_code": (("errorCode",),),
+    "error_message": (("errorMessage",),),
+    "read_only": (("readOnly",),),
+    "event_type": (("eventType",),),
+    "access_key_id": (("userIdentity", "accessKeyId"),),
+    "principal_id": (("userIdentity", "principalId"),),
+    "user_type": (("userIdentity", "type"),),
+    "user_name": (("userIdentity", "userName"), ("userIdentity", "type"), ("userIdentity", "arn")),
+    "arn": (("userIdentity", "arn"),),
+    "account_id": (("userIdentity", "accountId"),),
+    "recipient_account_id": (("recipientAccountId",),),
+    "session_issuer_arn": (("userIdentity", "sessionContext", "sessionIssuer", "arn"),),
+    "mfa_authenticated": (("userIdentity", "sessionContext", "attributes", "mfaAuthenticated"),),
+    "request_parameters": (("requestParameters",),),
+    "response_elements": (("responseElements",),),
+}
+assert tuple(COLUMN_FIELDS) == EVENT_COLUMNS
+#: Columns every query reads: its scope's filters, and dropping copies of an event.
+BASE_COLUMNS: tuple[str, ...] = ("event_time", "event_id", "access_key_id")
+
+
+def record_structure(columns: Collection[str]) -> dict[str, Any]:
+    """:data:`RECORD_STRUCTURE` with only the fields ``columns`` read (a narrow query's records
+    are narrow: DuckDB transforms and holds only those fields)."""
+    paths = [path for c in columns for path in COLUMN_FIELDS[c]]
+
+    def prune(node: dict[str, Any], prefix: tuple[str, ...]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, value in node.items():
+            here = (*prefix, name)
+            if isinstance(value, dict):
+                inner = prune(value, here)
+                if inner:
+                    out[name] = inner
+            elif here in paths:
+                out[name] = value
+        return out
+
+    return prune(RECORD_STRUCTURE, ())
+
+
 #: Output column kinds, for engines that return text (Athena): time, text, bool, int.
 EVENTS_OUTPUT: dict[str, str] = {
     **{c: "text" for c in EVENT_COLUMNS},
@@ -314,21 +364,38 @@ def make_scope(
 @dataclass(frozen=True, slots=True)
 class Query:
     """One investigation query: its scope, its own CTEs and final SELECT over ``events``
-    (DuckDB SQL), and the kind of each output column (time, text, bool, int)."""
+    (DuckDB SQL), and the kind of each output column (time, text, bool, int).
+
+    ``prefilter`` narrows the scope's rows before copies of an event are dropped (copies are
+    the same record: a condition on its fields keeps or drops them all), so that the dropping,
+    which holds every row it numbers, holds only those. ``uses`` names the columns of
+    ``events`` the query reads: only those are projected (and read from the files)."""
 
     kind: str
     scope: Scope
     select: str
     columns: Mapping[str, str]
     ctes: tuple[tuple[str, str], ...] = ()
+    prefilter: str | None = None  # a condition on the rows before duplicates are dropped
+    uses: tuple[str, ...] | None = None  # the columns of ``events`` it reads (None: all)
+
+    @property
+    def event_columns(self) -> tuple[str, ...]:
+        """The columns ``events`` holds for this query (in :data:`EVENT_COLUMNS` order)."""
+        if self.uses is None:
+            return EVENT_COLUMNS
+        wanted = {*BASE_COLUMNS, *self.uses}
+        if self.prefilter:
+            wanted |= {"event_name", "event_source"}
+        return tuple(c for c in EVENT_COLUMNS if c in wanted)
 
 
 def _time_literal(ts: pd.Timestamp) -> str:
     return f"TIMESTAMPTZ '{ts.tz_convert('UTC'):%Y-%m-%d %H:%M:%S.%f} UTC'"
 
 
-def _filters(scope: Scope) -> str:
-    parts = []
+def _filters(scope: Scope, prefilter: str | None = None) -> str:
+    parts = [f"({prefilter})"] if prefilter else []
     if scope.keys is not None:
         parts.append(f"access_key_id IN ({sql_literals(scope.keys)})")
     if scope.start is not None:
@@ -346,11 +413,14 @@ def _derived_flag(scope: Scope) -> str:
     return f"access_key_id IN ({sql_literals(scope.derived)})"
 
 
-def shared_ctes(scope: Scope) -> list[tuple[str, str]]:
-    """``projected`` (records → frame columns), ``numbered`` (the scope's rows, copies of an
-    event_id numbered in file order) and ``events`` (the first copy of each)."""
-    projection = ",\n  ".join(f"{sql} AS {name}" for name, sql in PROJECTION)
-    columns = ", ".join((*EVENT_COLUMNS, "derived", *ORDER_COLUMNS))
+def shared_ctes(
+    scope: Scope, prefilter: str | None = None, columns: Sequence[str] = EVENT_COLUMNS
+) -> list[tuple[str, str]]:
+    """``projected`` (records → the frame's ``columns``), ``numbered`` (the scope's rows — those
+    of ``prefilter`` too —, copies of an event_id numbered in file order) and ``events`` (the
+    first copy of each)."""
+    projection = ",\n  ".join(f"{sql} AS {name}" for name, sql in PROJECTION if name in columns)
+    listed = ", ".join((*columns, "derived", *ORDER_COLUMNS))
     return [
         ("projected", f"SELECT\n  {projection},\n  file_index, record_index\nFROM records"),
         (
@@ -358,9 +428,9 @@ def shared_ctes(scope: Scope) -> list[tuple[str, str]]:
             f"SELECT *, {_derived_flag(scope)} AS derived,\n"
             "  row_number() OVER (PARTITION BY event_id ORDER BY file_index, record_index)"
             " AS copy_number\n"
-            f"FROM projected\nWHERE {_filters(scope)}",
+            f"FROM projected\nWHERE {_filters(scope, prefilter)}",
         ),
-        ("events", f"SELECT {columns}\nFROM numbered\nWHERE copy_number = 1 OR event_id IS NULL"),
+        ("events", f"SELECT {listed}\nFROM numbered\nWHERE copy_number = 1 OR event_id IS NULL"),
     ]
 
 
@@ -370,7 +440,8 @@ def render(
     """The whole query in DuckDB SQL: the engine's ``source`` CTEs (ending with ``records``),
     the shared ones, the query's own, and its SELECT. Each query reads ``events`` once.
     ``materialized`` CTEs are computed once (DuckDB's ``AS MATERIALIZED``), not inlined."""
-    ctes = [*source, *shared_ctes(query.scope), *query.ctes]
+    shared = shared_ctes(query.scope, query.prefilter, query.event_columns)
+    ctes = [*source, *shared, *query.ctes]
     body = ",\n".join(
         f"{name} AS {'MATERIALIZED ' if name in materialized else ''}(\n{_indent(sql)}\n)"
         for name, sql in ctes
@@ -394,9 +465,10 @@ def events_query(
     of a sensitive-actions catalogue (:func:`torinvest.analysis.load_catalogue`), matched on
     event name and source."""
     columns = ", ".join((*EVENT_COLUMNS, "file_index"))
-    where, ctes = "", ()
+    where, ctes, prefilter = "", (), None
     if catalogue is not None:
         ctes = (("catalogue", _catalogue_values(catalogue)),)
+        prefilter = _catalogue_prefilter(catalogue)
         where = (
             "\nWHERE EXISTS (SELECT 1 FROM catalogue AS c WHERE c.event_name = events.event_name"
             " AND c.event_source = events.event_source)"
@@ -409,7 +481,7 @@ def events_query(
         if limit < 0:
             raise InputError(f"invalid row limit {limit}", hint="a limit of 0 rows or more")
         select += f"\nLIMIT {int(limit)}"
-    return Query("events", scope, select, EVENTS_OUTPUT, ctes)
+    return Query("events", scope, select, EVENTS_OUTPUT, ctes, prefilter)
 
 
 #: per-IP value lists: (kind, column, how many values per IP), and GROUPING() ids.
@@ -470,7 +542,9 @@ def per_ip_query(scope: Scope) -> Query:
         f" OR (value IS NOT NULL AND value_rank <= CASE grouping_id {limits} END)\n"
         "ORDER BY kind, source_ip, value_rank"
     )
-    return Query("per_ip", scope, select, PER_IP_OUTPUT, (("grouped", grouped), ("ranked", ranked)))
+    uses = ("source_ip", "error_code", *(c for _, c, _ in PER_IP_LISTS))
+    ctes = (("grouped", grouped), ("ranked", ranked))
+    return Query("per_ip", scope, select, PER_IP_OUTPUT, ctes, uses=uses)
 
 
 TIMELINE_OUTPUT: dict[str, str] = {
@@ -493,7 +567,7 @@ def timeline_query(scope: Scope, *, origin: pd.Timestamp, bucket: pd.Timedelta) 
         "  count(*) AS events, count(error_code) AS failed\n"
         "FROM events\nWHERE event_time IS NOT NULL\nGROUP BY 1, 2\nORDER BY 2, 1"
     )
-    return Query("timeline", scope, select, TIMELINE_OUTPUT)
+    return Query("timeline", scope, select, TIMELINE_OUTPUT, uses=("source_ip", "error_code"))
 
 
 #: The rollup's grouping sets (besides source_ip): kind → the columns grouped with the IP.
@@ -520,6 +594,8 @@ ROLLUP_OUTPUT: dict[str, str] = {
     "aws_region": "text",
     "calls": "int",
     "failed": "int",
+    "first_seen": "time",
+    "last_seen": "time",
 }
 
 
@@ -533,13 +609,15 @@ def rollup_query(scope: Scope, *, origin: pd.Timestamp, bucket: pd.Timedelta) ->
     """(f) What the charts count, in one scan (GROUPING SETS): calls and failed calls per
     (source IP, time bucket, event name, access key) — kind ``time``, bucket n starting at origin +
     n×bucket —, per (source IP, user agent) — ``user_agent`` — and per (source IP, region) —
-    ``region``. Each kind counts every event once."""
+    ``region``. Each kind counts every event once; each row has its first and last event time
+    (the per-IP table is made of these rows: :func:`per_ip_from_rollup`)."""
     seconds = int(bucket.total_seconds())
     if seconds <= 0:
         raise InputError(f"invalid bucket {bucket}", hint="a bucket of at least one second")
     zero = int(origin.timestamp())
     bucketed = (
         "SELECT source_ip, event_name, access_key_id, user_agent, aws_region, error_code,\n"
+        "  event_time,\n"
         f"  CAST(floor((epoch(event_time) - {zero}) / {seconds}) AS BIGINT) AS bucket\n"
         "FROM events"
     )
@@ -552,20 +630,25 @@ def rollup_query(scope: Scope, *, origin: pd.Timestamp, bucket: pd.Timedelta) ->
     select = (
         f"SELECT CASE GROUPING({columns}) {kinds} END AS kind,\n"
         f"  source_ip, {columns},\n"
-        "  count(*) AS calls, count(error_code) AS failed\n"
+        "  count(*) AS calls, count(error_code) AS failed,\n"
+        "  min(event_time) AS first_seen, max(event_time) AS last_seen\n"
         f"FROM bucketed\nGROUP BY GROUPING SETS ({sets})\n"
         f"ORDER BY 1, 2, {columns}"
     )
-    return Query("rollup", scope, select, ROLLUP_OUTPUT, (("bucketed", bucketed),))
+    uses = ("source_ip", "event_name", "user_agent", "aws_region", "error_code")
+    return Query("rollup", scope, select, ROLLUP_OUTPUT, (("bucketed", bucketed),), uses=uses)
 
 
-SPAN_OUTPUT: dict[str, str] = {"first": "time", "last": "time"}
+SPAN_OUTPUT: dict[str, str] = {"first": "time", "last": "time", "events": "int"}
 
 
 def span_query(scope: Scope) -> Query:
-    """The first and last event time of the scope (to pick a timeline bucket)."""
-    select = "SELECT min(event_time) AS first, max(event_time) AS last\nFROM events"
-    return Query("span", scope, select, SPAN_OUTPUT)
+    """The first and last event time of the scope (to pick a timeline bucket), and how many
+    events it holds (copies dropped: the rows the events query would return)."""
+    select = (
+        "SELECT min(event_time) AS first, max(event_time) AS last, count(*) AS events\nFROM events"
+    )
+    return Query("span", scope, select, SPAN_OUTPUT, uses=())
 
 
 SENSITIVE_OUTPUT: dict[str, str] = {
@@ -597,6 +680,15 @@ def _catalogue_values(catalogue: pd.DataFrame | None) -> str:
     return f"SELECT * FROM (VALUES\n{rows}\n) AS c({', '.join(CATALOGUE_KEYS)})"  # noqa: S608
 
 
+def _catalogue_prefilter(catalogue: pd.DataFrame | None) -> str:
+    """The catalogue's event names and sources as IN lists: a superset of its (name, source)
+    pairs, checked before copies are dropped (the exact pairs are joined after)."""
+    cat = load_catalogue() if catalogue is None else catalogue
+    names = sql_literals({str(v) for v in cat["event_name"].dropna()})
+    sources = sql_literals({str(v) for v in cat["event_source"].dropna()})
+    return f"event_name IN ({names}) AND event_source IN ({sources})"
+
+
 def sensitive_query(scope: Scope, catalogue: pd.DataFrame | None = None) -> Query:
     """(c) The calls in the sensitive-actions catalogue (joined as a VALUES list on event name and
     source), oldest first, with category, MITRE technique and note."""
@@ -609,7 +701,9 @@ def sensitive_query(scope: Scope, catalogue: pd.DataFrame | None = None) -> Quer
         "ORDER BY e.event_time NULLS LAST, e.event_id NULLS LAST"
     )
     ctes = (("catalogue", _catalogue_values(catalogue)),)
-    return Query("sensitive", scope, select, SENSITIVE_OUTPUT, ctes)
+    prefilter = _catalogue_prefilter(catalogue)
+    uses = tuple(SENSITIVE_COLUMNS[:10])
+    return Query("sensitive", scope, select, SENSITIVE_OUTPUT, ctes, prefilter, uses)
 
 
 MINTED_OUTPUT: dict[str, str] = {
@@ -637,7 +731,8 @@ def minted_query(scope: Scope) -> Query:
         f" AND NULLIF({minted}, '') IS NOT NULL\n"
         "ORDER BY event_time NULLS LAST, event_id NULLS LAST"
     )
-    return Query("minted", scope, select, MINTED_OUTPUT)
+    uses = ("event_name", "source_ip", "request_parameters", "response_elements")
+    return Query("minted", scope, select, MINTED_OUTPUT, uses=uses)
 
 
 # --------------------------------------------------------------------------------------------
@@ -701,6 +796,10 @@ class Engine(Protocol):
 
     name: str
     dialect: str
+    #: With a row limit, count the rows first (True: a local engine, where holding the limit's
+    #: rows to find out costs memory) or ask for one row over the limit (False: Athena, where a
+    #: second scan costs money)
+    count_first: bool
 
     def sql(self, query: Query) -> str: ...
 
@@ -763,6 +862,7 @@ class DuckDBEngine:
 
     name = DUCKDB
     dialect = SOURCE_DIALECT
+    count_first = True
 
     def __init__(
         self,
@@ -853,16 +953,20 @@ class DuckDBEngine:
         return str(target)
 
     # -- queries -------------------------------------------------------------------------------
-    def source(self, files: FileSet, scope: Scope) -> list[tuple[str, str]]:
+    def source(
+        self, files: FileSet, scope: Scope, columns: Collection[str] = EVENT_COLUMNS
+    ) -> list[tuple[str, str]]:
         """``records`` from ``log_files``: every record transformed in one pass over each file or,
         with a key filter, each record cut out as JSON text and only those holding a key's text
-        transformed (3x faster; the exact filter on access_key_id comes after)."""
+        transformed (3x faster; the exact filter on access_key_id comes after). Only the fields
+        ``columns`` read are transformed (:func:`record_structure`)."""
+        fields = record_structure(columns)
         unnested = (
             "SELECT file_index, unnest(records) AS record,"
             " generate_subscripts(records, 1) AS record_index FROM documents"
         )
         if scope.keys is None:
-            structure = sql_literal(orjson.dumps({"Records": [RECORD_STRUCTURE]}).decode())
+            structure = sql_literal(orjson.dumps({"Records": [fields]}).decode())
             documents = (
                 f"SELECT file_index, json_transform(json, {structure}).Records AS records\n"
                 f"FROM {LOG_FILES}"
@@ -870,7 +974,7 @@ class DuckDBEngine:
             records = f"SELECT file_index, record_index, record.*\nFROM ({unnested})"
             return [("documents", documents), ("records", records)]
         as_text = sql_literal(orjson.dumps({"Records": ["JSON"]}).decode())
-        structure = sql_literal(orjson.dumps(RECORD_STRUCTURE).decode())
+        structure = sql_literal(orjson.dumps(fields).decode())
         documents = (
             f"SELECT file_index, json_transform(json, {as_text}).Records AS records\n"
             f"FROM {LOG_FILES}"
@@ -890,7 +994,8 @@ class DuckDBEngine:
         # with a key filter, records are json_transform()s of the matching texts: computed once
         # (inlined, each of the projection's fields would transform the text again: 2x slower)
         once = ("records",) if query.scope.keys is not None else ()
-        sql = render(query, self.source(files, query.scope), materialized=once)
+        source = self.source(files, query.scope, query.event_columns)
+        sql = render(query, source, materialized=once)
         return _files_comment(files, query.scope) + sql
 
     def run(self, query: Query) -> Output:
@@ -1106,6 +1211,7 @@ class SqlResult:
     queries: list[QueryStats] = field(default_factory=list)
     files_skipped: int = 0
     aggregates: Aggregates | None = None
+    spans: dict[Scope, pd.DataFrame] = field(default_factory=dict, repr=False)
 
     @property
     def bytes_scanned(self) -> int:
@@ -1195,7 +1301,7 @@ def _frame(out: Output) -> pd.DataFrame:
         if kind == "time":
             data[name] = col.cast(_TIME).to_pandas().astype(_UTC).array
         elif kind == "int":
-            data[name] = pd.array(col.to_pylist(), dtype="Int64")
+            data[name] = pd.Int64Dtype().__from_arrow__(col.cast(pa.int64()))
         elif kind == "bool":
             data[name] = pd.BooleanDtype().__from_arrow__(col.cast(pa.bool_()))
         else:
@@ -1229,10 +1335,11 @@ def load_sql(
     engine's name). ``follow_derived`` re-queries for keys minted by the keys, as load_logs
     re-reads the files (:data:`~torinvest.sources.logs.MAX_DERIVED_PASSES` passes at most).
 
-    ``max_rows``: when the rows matched are more than this (each events query asks for one
-    more row than is left, so no more than ``max_rows + 1`` rows are ever held), the activity
-    is counted in the engine instead, as :func:`aggregate_sql` does: ``aggregates`` is set and
-    ``frame`` holds only the sensitive calls (``catalogue``)."""
+    ``max_rows``: when the rows matched are more than this, the activity is counted in the
+    engine instead, as :func:`aggregate_sql` does: ``aggregates`` is set and ``frame`` holds
+    only the sensitive calls (``catalogue``). An engine that counts first (DuckDB) runs a count
+    query before each events query; the others (Athena) ask for one more row than is left, so
+    that no more than ``max_rows + 1`` rows are ever held."""
     scope = make_scope(
         access_keys=access_keys, start=start, end=end, accounts=accounts, regions=regions
     )
@@ -1260,10 +1367,16 @@ def _load_pieces(
     engine: Engine, scope: Scope, result: SqlResult, follow_derived: bool, max_rows: int | None
 ) -> list[pa.Table]:
     left = max_rows
+    count_first = getattr(engine, "count_first", False)
 
     def fetch(scope: Scope) -> pa.Table:
         nonlocal left
-        piece = _events(engine, scope, result, limit=left)
+        if left is not None and count_first:
+            if int(_span(engine, scope, result)["events"].iloc[0]) > left:
+                raise _TooManyRows
+            piece = _events(engine, scope, result)
+        else:
+            piece = _events(engine, scope, result, limit=left)
         if left is not None:
             left -= piece.num_rows
         return piece
@@ -1287,6 +1400,13 @@ def _load_pieces(
             latest = fetch(scope.with_keys(fresh))
             pieces.append(latest)
     return pieces
+
+
+def _span(engine: Engine, scope: Scope, result: SqlResult) -> pd.DataFrame:
+    """The scope's span query (first, last, events), run once per scope."""
+    if scope not in result.spans:
+        result.spans[scope] = _run(engine, span_query(scope), result)
+    return result.spans[scope]
 
 
 class _TooManyRows(Exception):
@@ -1619,18 +1739,19 @@ def _aggregate(
     from torinvest.charts import TIMELINE_BUCKETS, bucket_origin, pick_bucket  # plotly: lazily
 
     scope = _scope_with_derived(engine, scope, follow_derived, result)
-    per_ip = _per_ip_frame(_run(engine, per_ip_query(scope), result))
-    first, last = per_ip["first_seen"].min(), per_ip["last_seen"].max()
-    if pd.isna(first) or pd.isna(last):  # no events, or none with a time
+    span = _span(engine, scope, result)
+    first, last = utc_timestamp(span["first"].iloc[0]), utc_timestamp(span["last"].iloc[0])
+    if first is None or last is None:  # no events, or none with a time
         size, name = TIMELINE_BUCKETS[0]
         origin = _EPOCH
         long = pd.DataFrame({c: pd.Series([], dtype="string") for c in ROLLUP_OUTPUT})
-        if len(per_ip):
+        if int(span["events"].iloc[0]):
             long = _run(engine, rollup_query(scope, origin=origin, bucket=size), result)
     else:
         size, name = pick_bucket(last - first)
         origin = bucket_origin(first, size)
         long = _run(engine, rollup_query(scope, origin=origin, bucket=size), result)
+    per_ip = per_ip_from_rollup(long, scope)
     by_time, by_agent, by_region = _rollup_frames(long, origin, size)
     by_time.attrs.update(bucket=size, bucket_name=name)
     result.aggregates = Aggregates(per_ip, by_time, by_agent, by_region, limit)
@@ -1646,6 +1767,78 @@ def _aggregate(
         result.aggregates.total,
         len(result.frame),
     )
+
+
+def per_ip_from_rollup(long: pd.DataFrame, scope: Scope) -> pd.DataFrame:
+    """The per-IP summary (as :func:`per_ip_sql` computes it) from the rollup's rows: totals,
+    first/last seen and keys and event names from the ``time`` rows, user agents and regions
+    from theirs; ``derived``: a call made with one of ``scope.derived``. Grouped on integer
+    codes: the rollup can hold about as many rows as there were events."""
+    time_rows = long[long["kind"] == "time"]
+    if time_rows.empty:
+        return _empty_per_ip()
+    ip_codes, ip_labels = pd.factorize(time_rows["source_ip"], use_na_sentinel=False)
+    n_ips = len(ip_labels)
+    calls = time_rows["calls"].to_numpy(dtype=np.int64, na_value=0)
+    failed = time_rows["failed"].to_numpy(dtype=np.int64, na_value=0)
+    derived = time_rows["access_key_id"].isin(list(scope.derived)).to_numpy(dtype=bool)
+    firsts = pd.Series(time_rows["first_seen"].array).groupby(ip_codes).min()
+    lasts = pd.Series(time_rows["last_seen"].array).groupby(ip_codes).max()
+    labels = pd.array(ip_labels, dtype="string")
+    parts = [
+        pd.DataFrame(
+            {
+                "kind": "ip",
+                "source_ip": labels,
+                "value": pd.array([pd.NA] * n_ips, dtype="string"),
+                "events": pd.array(np.bincount(ip_codes, calls, n_ips), dtype="Int64"),
+                "failed": pd.array(np.bincount(ip_codes, failed, n_ips), dtype="Int64"),
+                "first_seen": firsts.reindex(range(n_ips)).array,
+                "last_seen": lasts.reindex(range(n_ips)).array,
+                "derived": pd.array(np.bincount(ip_codes, derived, n_ips) > 0, dtype="boolean"),
+            }
+        )
+    ]
+    sources = {
+        "regions": ("region", "aws_region"),
+        "user_agents": ("user_agent", "user_agent"),
+        "access_keys": ("time", "access_key_id"),
+        "event_names": ("time", "event_name"),
+    }
+    ip_index = pd.Index(ip_labels)
+    for kind, _, limit in PER_IP_LISTS:
+        part_kind, column = sources[kind]
+        part = long[(long["kind"] == part_kind) & long[column].notna()]
+        ips = ip_index.get_indexer(part["source_ip"])  # the time rows name every IP
+        values, value_labels = pd.factorize(part[column])
+        order = np.argsort(np.asarray(value_labels, dtype=str), kind="stable")
+        rank = np.empty(len(value_labels), dtype=np.int64)
+        rank[order] = np.arange(len(value_labels))
+        pair, inverse = np.unique(
+            ips.astype(np.int64) * len(value_labels) + values, return_inverse=True
+        )
+        weight = part["calls"].to_numpy(dtype=np.int64, na_value=0)
+        total = np.bincount(inverse.ravel(), weight, len(pair)).astype(np.int64)
+        pair_ip, pair_value = pair // max(len(value_labels), 1), pair % max(len(value_labels), 1)
+        by = np.lexsort((rank[pair_value], -total, pair_ip))
+        pair_ip, pair_value, total = pair_ip[by], pair_value[by], total[by]
+        starts = np.r_[0, np.flatnonzero(np.diff(pair_ip)) + 1] if len(pair_ip) else pair_ip
+        position = np.arange(len(pair_ip)) - np.repeat(starts, np.diff(np.r_[starts, len(pair_ip)]))
+        keep = position < limit
+        parts.append(
+            pd.DataFrame(
+                {
+                    "kind": kind,
+                    "source_ip": labels[pair_ip[keep]],
+                    "value": pd.array(np.asarray(value_labels)[pair_value[keep]], dtype="string"),
+                    "events": pd.array(total[keep], dtype="Int64"),
+                }
+            )
+        )
+    out = pd.concat(parts, ignore_index=True)
+    for c in ("first_seen", "last_seen"):
+        out[c] = pd.to_datetime(out[c], utc=True).astype(_UTC)
+    return _per_ip_frame(out)
 
 
 def _rollup_frames(
