@@ -867,3 +867,22 @@ def test_progress_bar_on_request(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "CloudTrail logs" in capsys.readouterr().err
     load_logs(tmp_path)  # not a terminal: no bar
     assert capsys.readouterr().err == ""
+
+
+def test_bad_json_lines_read_for_a_key_are_reported_as_a_full_read_does(tmp_path: Path) -> None:
+    key = "ASIA5FLZVX4OI4ZDQJOL"  # the OTRF NDJSON caller
+    lines = OTRF.read_bytes().splitlines()
+    assert key.encode() in lines[3] and key.encode() in lines[6]
+    cut = lines[3].index(key.encode()) + len(key) + 2
+    lines[3] = lines[3][:cut]  # truncated: invalid JSON that still holds the key
+    lines[6] = json.dumps({"Findings": [{"note": key}]}).encode()  # not CloudTrail
+    (tmp_path / "otrf.ndjson").write_bytes(b"\n".join(lines) + b"\n")
+    full = load_logs(tmp_path, progress=False)
+    by_key = load_logs(tmp_path, access_keys=key, progress=False)
+    assert by_key.issues == full.issues
+    (issue,) = full.issues
+    assert issue.source.endswith("otrf.ndjson:4")
+    assert issue.problem.startswith("line 4: invalid JSON")
+    assert "(and 1 more: lines 7…)" in issue.problem and "other lines were loaded" in issue.problem
+    expected = full.frame[full.frame["access_key_id"] == key]
+    assert list(by_key.frame["event_id"]) == list(expected["event_id"]) and len(expected)

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -33,6 +33,9 @@ from torinvest.findings import (
 )
 from torinvest.paths import tor_cache
 from torinvest.schema import iso_utc
+
+if TYPE_CHECKING:
+    from torinvest.sources.sql import Aggregates
 
 log = logging.getLogger(__name__)
 
@@ -311,55 +314,26 @@ def investigate(
     events = with_tor(activity.frame, lists, tolerance_hours=tolerance_hours)
     finding_frame = findings.frame()
     mine = finding_frame[finding_frame["access_key_id"] == key.access_key_id]
-    agg = activity.aggregates
-    if agg is not None:
-        return _counted(row, key, window, activity, lists, events, mine, sources, tolerance_hours)
-    found_signals = analysis.signals(
-        events,
-        finding_window=analysis.window_of(mine),
-        derived_keys=[d.access_key_id for d in activity.derived],
-    )
-    return Investigation(
-        finding=row,
-        key=key,
-        window=window,
-        activity=activity,
-        lists=lists,
-        events=events,
-        per_ip=analysis.per_ip(events, findings=mine),
-        sensitive=analysis.sensitive_events(events),
-        signals=found_signals,
-        score=analysis.triage_score(found_signals),
-        findings=mine,
-        sources=sources,
-    )
-
-
-def _counted(
-    row: pd.Series,
-    key: KeyLocation,
-    window: tuple[pd.Timestamp, pd.Timestamp],
-    activity: Activity,
-    lists: tor.ExitLists,
-    events: pd.DataFrame,
-    mine: pd.DataFrame,
-    sources: Sources,
-    tolerance_hours: float,
-) -> Investigation:
-    """The investigation of an activity counted in the engine: the per-IP table and the charts'
-    counts get their Tor status per (IP, time bucket); ``events`` holds the sensitive calls."""
-    agg = activity.aggregates
-    assert agg is not None
-    by_time = with_tor(agg.by_time, lists, tolerance_hours=tolerance_hours)
-    status = analysis.ip_tor_status(by_time)
-    table = analysis.per_ip_counted(agg.per_ip, by_time, findings=mine)
-    found_signals = analysis.signals(
-        events,
-        finding_window=analysis.window_of(mine),
-        derived_keys=activity.derived,
-        counts=by_time,
-        per_ip_table=table,
-    )
+    counts: dict[str, pd.DataFrame] = {}
+    if activity.aggregates is None:
+        table = analysis.per_ip(events, findings=mine)
+        found_signals = analysis.signals(
+            events,
+            finding_window=analysis.window_of(mine),
+            derived_keys=[d.access_key_id for d in activity.derived],
+        )
+    else:  # counted in the engine: events holds the sensitive calls
+        counts = _counts_with_tor(activity.aggregates, lists, tolerance_hours)
+        table = analysis.per_ip_counted(
+            activity.aggregates.per_ip, counts["by_time"], findings=mine
+        )
+        found_signals = analysis.signals(
+            events,
+            finding_window=analysis.window_of(mine),
+            derived_keys=activity.derived,
+            counts=counts["by_time"],
+            per_ip_table=table,
+        )
     return Investigation(
         finding=row,
         key=key,
@@ -373,10 +347,22 @@ def _counted(
         score=analysis.triage_score(found_signals),
         findings=mine,
         sources=sources,
-        by_time=by_time,
-        by_agent=with_ip_tor(agg.by_agent, status),
-        by_region=with_ip_tor(agg.by_region, status),
+        **counts,
     )
+
+
+def _counts_with_tor(
+    agg: Aggregates, lists: tor.ExitLists, tolerance_hours: float
+) -> dict[str, pd.DataFrame]:
+    """The engine's counts frames with their Tor status: per (IP, time bucket) for ``by_time``,
+    per IP (any bucket Tor → Tor) for ``by_agent`` and ``by_region``."""
+    by_time = with_tor(agg.by_time, lists, tolerance_hours=tolerance_hours)
+    status = analysis.ip_tor_status(by_time)
+    return {
+        "by_time": by_time,
+        "by_agent": with_ip_tor(agg.by_agent, status),
+        "by_region": with_ip_tor(agg.by_region, status),
+    }
 
 
 # --------------------------------------------------------------------------------------------

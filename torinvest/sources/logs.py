@@ -83,7 +83,7 @@ from torinvest.sources.records import (
     is_record,
     log_file_table,
     parse_records,
-    records_in,
+    records_from_lines,
     records_table,
 )
 
@@ -580,41 +580,20 @@ def _is_json_lines(data: bytes) -> bool:
 def _line_records(
     data: bytes, hits: list[int], name: str
 ) -> tuple[list[dict[str, Any]], list[DataIssue]]:
-    records: list[dict[str, Any]] = []
-    bad: list[tuple[int, str]] = []
-    last_end = -1
-    for pos in hits:
-        if pos < last_end:
-            continue
-        start = data.rfind(b"\n", 0, pos) + 1
-        end = data.find(b"\n", pos)
-        end = len(data) if end == -1 else end
-        last_end = end
-        lineno = data.count(b"\n", 0, start) + 1
-        try:
-            doc = orjson.loads(data[start:end])
-        except orjson.JSONDecodeError as e:
-            bad.append((lineno, f"invalid JSON: {e.msg}"))
-            continue
-        if is_record(doc):
-            records.append(doc)
-            continue
-        try:
-            found, _ = records_in(doc, where=f"line {lineno}")
-        except InputError as e:
-            bad.append((lineno, e.message.removeprefix(f"line {lineno}: ")))
-            continue
-        records.extend(found)
-    issues = []
-    if bad:
-        lineno, problem = bad[0]
-        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
-        issues.append(
-            DataIssue(
-                f"{name}:{lineno}", f"line {lineno}: {problem}{more}; the other lines were loaded"
-            )
-        )
-    return records, issues
+    """The JSON lines holding a key hit (each line once), parsed as every line would be."""
+
+    def lines() -> Iterator[tuple[int, bytes]]:
+        last_end = -1
+        for pos in hits:
+            if pos < last_end:
+                continue
+            start = data.rfind(b"\n", 0, pos) + 1
+            end = data.find(b"\n", pos)
+            end = len(data) if end == -1 else end
+            last_end = end
+            yield data.count(b"\n", 0, start) + 1, data[start:end]
+
+    return records_from_lines(lines(), where=name)
 
 
 @contextlib.contextmanager

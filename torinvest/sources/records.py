@@ -302,11 +302,18 @@ def parse_json_lines(
     data: bytes, *, where: str = "input"
 ) -> tuple[list[dict[str, Any]], list[DataIssue]]:
     """Records from JSON lines (each line a record or a document); one issue for all bad lines."""
+    lines = ((n, line) for n, line in enumerate(data.split(b"\n"), start=1) if line.strip())
+    return records_from_lines(lines, where=where)
+
+
+def records_from_lines(
+    lines: Iterable[tuple[int, bytes]], *, where: str = "input"
+) -> tuple[list[dict[str, Any]], list[DataIssue]]:
+    """Records from numbered JSON lines (each a record or a document holding records), and one
+    issue naming the first bad line and how many others were bad (the other lines are loaded)."""
     records: list[dict[str, Any]] = []
     bad: list[tuple[int, str]] = []
-    for lineno, line in enumerate(data.split(b"\n"), start=1):
-        if not line.strip():
-            continue
+    for lineno, line in lines:
         try:
             doc = orjson.loads(line)
         except orjson.JSONDecodeError as e:
@@ -317,7 +324,7 @@ def parse_json_lines(
             continue
         try:
             found, problems = records_in(doc, where=f"line {lineno}")
-        except NotCloudTrailError as e:
+        except InputError as e:
             bad.append((lineno, e.message.removeprefix(f"line {lineno}: ")))
             continue
         records.extend(found)
