@@ -608,3 +608,22 @@ def test_athena_text_results_read_back_as_duckdbs(moto: str, compute: Any) -> No
     pd.testing.assert_frame_equal(got.frame, expected.frame)
     assert got.derived == expected.derived
     assert got.frame.attrs == expected.frame.attrs
+
+
+def test_engine_and_file_loader_pieces_dedupe_together() -> None:
+    """An engine's Arrow piece carries the file loader's event-ID hash: the same events read by
+    both come out once when their pieces are joined."""
+    from torinvest.sources.records import frame_from_tables, log_file_table
+    from torinvest.sources.sql import _events_piece
+
+    path = sorted(SAMPLE.rglob("*.json.gz"))[0]
+    loader_piece = log_file_table(gzip.decompress(path.read_bytes()), source="logs", origin="f")
+    assert loader_piece is not None and loader_piece.num_rows > 1
+    with DuckDBEngine(path) as engine:
+        out = engine.run(events_query(make_scope()))
+    engine_piece = _events_piece(out, "duckdb")
+    hashes = [sorted(p.column("_event_id_hash").to_pylist()) for p in (engine_piece, loader_piece)]
+    assert hashes[0] == hashes[1]
+    both = frame_from_tables([engine_piece, loader_piece])
+    assert len(both) == loader_piece.num_rows
+    assert set(both["source"]) == {"duckdb"}  # the first piece's copy wins

@@ -482,7 +482,7 @@ def records_table(
         arrays = _arrays_arrow(records)
     except (pa.ArrowTypeError, pa.ArrowInvalid, TypeError, ValueError):
         arrays = _arrays_python(records)
-    arrays += [_runs(source, n), _runs(origin, n), _id_hash(arrays[1])]
+    arrays += [_runs(source, n), _runs(origin, n), event_id_hash(arrays[1])]
     return pa.Table.from_arrays(arrays, schema=TABLE_SCHEMA)
 
 
@@ -726,7 +726,7 @@ def _text_booleans(arr: pa.Array) -> pa.Array:
 _HASH_K = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9], dtype=np.uint64)
 
 
-def _id_hash(ids: pa.Array) -> pa.Array:
+def event_id_hash(ids: pa.Array) -> pa.Array:
     """A 64-bit hash of each event_id from its length and first and last 8 bytes (0 for null),
     vectorized. It only finds candidate copies, which are then compared exactly."""
     arr = ids.cast(_STR)
@@ -918,7 +918,7 @@ def log_records_table(
         request_texts,
         response_texts,
     )
-    arrays += [_runs(source, n), _runs(origin, n), _id_hash(arrays[1])]
+    arrays += [_runs(source, n), _runs(origin, n), event_id_hash(arrays[1])]
     return pa.Table.from_arrays(arrays, schema=TABLE_SCHEMA)
 
 

@@ -101,6 +101,7 @@ from torinvest.sources.records import (
     TABLE_SCHEMA,
     DerivedKey,
     derived_keys,
+    event_id_hash,
     frame_from_tables,
 )
 
@@ -1266,9 +1267,8 @@ def _events_piece(out: Output, source: str) -> pa.Table:
             arrays.append(_constant(source, n))
         elif f.name == "origin":
             arrays.append(_origins(t.column("file_index"), out.origins, n))
-        elif f.name == ID_HASH:
-            ids = t.column("event_id").to_pandas().astype(object)
-            arrays.append(pa.array(pd.util.hash_array(ids.to_numpy()), type=pa.uint64()))
+        elif f.name == ID_HASH:  # the file loader's hash: pieces of both dedupe together
+            arrays.append(event_id_hash(_no_empty(t.column("event_id")).combine_chunks()))
         elif pa.types.is_dictionary(f.type):
             arrays.append(pc.dictionary_encode(_no_empty(t.column(f.name))))
         elif f.type == _STR:
