@@ -243,3 +243,22 @@ def test_triage_lists_the_open_findings_newest_first(tmp_path: Path) -> None:
     assert f"torinvest investigate {FINDING} --case {case} --out reports/finding-{FINDING}" in text
     assert KEY in text and "benjamin" in text
     assert "No data issues" in text
+
+
+def test_the_package_carries_the_notebooks() -> None:
+    """torinvest/data/notebooks is the checkout's notebooks/ (a link), so a wheel or a
+    `pip install .` carries them (package-data data/**) and report.notebook_path finds them."""
+    import tomllib
+
+    import torinvest
+
+    packaged = Path(torinvest.__file__).resolve().parent / "data" / "notebooks"
+    assert packaged.resolve() == NOTEBOOKS
+    for name in NAMES:
+        assert (packaged / f"{name}.ipynb").read_bytes() == (
+            NOTEBOOKS / f"{name}.ipynb"
+        ).read_bytes()
+    pyproject = tomllib.loads((NOTEBOOKS.parent / "pyproject.toml").read_text())
+    assert "data/**/*" in pyproject["tool"]["setuptools"]["package-data"]["torinvest"]
+    # the license is a PEP 639 expression: setuptools older than 77 cannot build the package
+    assert "setuptools>=77" in pyproject["build-system"]["requires"]
