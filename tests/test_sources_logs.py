@@ -10,6 +10,7 @@ import copy
 import gzip
 import json
 import shutil
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -886,3 +887,30 @@ def test_bad_json_lines_read_for_a_key_are_reported_as_a_full_read_does(tmp_path
     assert "(and 1 more: lines 7…)" in issue.problem and "other lines were loaded" in issue.problem
     expected = full.frame[full.frame["access_key_id"] == key]
     assert list(by_key.frame["event_id"]) == list(expected["event_id"]) and len(expected)
+
+
+def test_following_derived_keys_in_s3_downloads_each_object_once(
+    s3: tuple[Aws, list[dict[str, Any]]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    aws, _ = s3
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))  # where the spool goes
+    for p in INVICTUS:
+        write_gz(tmp_path / "flat" / (p.name + ".gz"), p.read_bytes())
+    keys = upload(aws.client("s3"), "trail", tmp_path / "flat")
+    downloads: list[str] = []
+    aws.client("s3").meta.events.register(
+        "provide-client-params.s3.GetObject", lambda params, **_: downloads.append(params["Key"])
+    )
+    result = load_logs(
+        "s3://trail/", access_keys=SUSPECT, follow_derived=True, aws=aws, progress=False
+    )
+    local = load_logs(tmp_path / "flat", access_keys=SUSPECT, follow_derived=True, progress=False)
+    assert len(result.derived) == 6  # three passes: the suspect's, its keys', theirs
+    assert sorted(downloads) == sorted(keys)  # once each, not once per pass
+    pd.testing.assert_frame_equal(
+        result.frame.drop(columns="origin"), local.frame.drop(columns="origin")
+    )
+    assert result.derived == local.derived
+    assert result.files_matched == local.files_matched
+    assert not list((tmp_path / "tmp").iterdir())  # the spool is gone

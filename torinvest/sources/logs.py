@@ -45,6 +45,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import gc
+import hashlib
 import logging
 import multiprocessing
 import os
@@ -772,11 +773,18 @@ class _Runner:
     """Reads files sequentially or in worker processes; S3 bytes come from a thread pool."""
 
     def __init__(
-        self, files: Sequence[LogFile], options: ReadOptions, *, workers: int, aws: Aws | None
+        self,
+        files: Sequence[LogFile],
+        options: ReadOptions,
+        *,
+        workers: int,
+        aws: Aws | None,
+        spool: Path | None = None,
     ) -> None:
         self.files = files
         self.options = options
         self.aws = aws
+        self.spool = spool  # S3 objects kept here once downloaded (passes after the first)
         total = sum(f.size for f in files)
         small = len(files) <= SEQUENTIAL_MAX_FILES or total <= SEQUENTIAL_MAX_BYTES
         self.workers = 1 if small else max(1, workers)
@@ -866,7 +874,16 @@ class _Runner:
     def _fetch(self, f: LogFile) -> bytes | DataIssue | None:
         if f.bucket is None:
             return None  # a local file: the reader opens it
-        return _get_object(self.aws, f)
+        if self.spool is None:
+            return _get_object(self.aws, f)
+        # a flat name (hash of the URL): an S3 key cannot climb out of the spool folder
+        kept = self.spool / hashlib.sha256(f.location.encode()).hexdigest()
+        if kept.is_file():
+            return kept.read_bytes()
+        got = _get_object(self.aws, f)
+        if isinstance(got, bytes):
+            kept.write_bytes(got)
+        return got
 
 
 def _get_object(aws: Aws | None, f: LogFile) -> bytes | DataIssue:
@@ -947,7 +964,8 @@ def load_logs(
     ``start``/``end`` (UTC when naive) keep records in that window and, with ``accounts`` and
     ``regions``, narrow which files are read at all. ``follow_derived`` also loads the activity
     of temporary keys minted by the keys (GetSessionToken, AssumeRole…), re-reading the files
-    for them; those rows have ``derived`` True. ``workers`` processes parse (default: one per
+    for them (S3 objects are downloaded once, to a temporary folder deleted at the end); those
+    rows have ``derived`` True. ``workers`` processes parse (default: one per
     core); ``progress`` shows a bar over files (default: only on a terminal).
 
     Raises :class:`~torinvest.errors.InputError` for a missing path and
@@ -968,20 +986,27 @@ def load_logs(
         aws = Aws()
     options = ReadOptions(keys=keys, start=narrowing.start, end=narrowing.end)
     n_workers = workers or default_workers()
-    pieces = _read_all(files, options, n_workers, aws, progress)
+    with contextlib.ExitStack() as stack:
+        spool = None
+        if follow_derived and any(f.bucket for f in files):  # downloaded once, read per pass
+            spool = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="torinvest-s3-")))
+        pieces = _read_all(files, options, n_workers, aws, progress, spool)
+        matched = sum(p.matched for p in pieces)  # files holding the keys (the first pass)
+        minted: list[DerivedKey] = []
+        if follow_derived:
+            extra, minted = _follow(pieces, files, options, n_workers, aws, progress, spool)
+            pieces += extra
     result = LogsResult(
         frame=pd.DataFrame(),
         files_read=len(files),
         files_skipped=skipped,
-        files_matched=sum(p.matched for p in pieces) if keys else None,
+        files_matched=matched if keys else None,
         bytes_read=sum(f.size for f in files),
         sources=roots,
         files=[f.location for f in files],
         keys=keys,
+        derived=minted,
     )
-    if follow_derived:
-        extra, result.derived = _follow(pieces, files, options, n_workers, aws, progress)
-        pieces += extra
     ordered = sorted(pieces, key=lambda p: p.first)
     result.issues = list(dict.fromkeys(i for p in ordered for i in p.issues))
     tables = [p.table for p in ordered if p.table is not None]
@@ -1005,8 +1030,9 @@ def _read_all(
     workers: int,
     aws: Aws | None,
     progress: bool | None,
+    spool: Path | None = None,
 ) -> list[BatchOut]:
-    runner = _Runner(files, options, workers=workers, aws=aws)
+    runner = _Runner(files, options, workers=workers, aws=aws, spool=spool)
     disable = None if progress is None else not progress  # None: only on a terminal
 
     def bar() -> tqdm:
@@ -1022,8 +1048,10 @@ def _follow(
     workers: int,
     aws: Aws | None,
     progress: bool | None,
+    spool: Path | None,
 ) -> tuple[list[BatchOut], list[DerivedKey]]:
-    """Re-read the files for keys minted by the keys, until no new key appears.
+    """Re-read the files for keys minted by the keys, until no new key appears (S3 objects from
+    ``spool``, where the first pass left them).
 
     Returns the pieces of the extra passes (indexes after the first pass's) and the keys found.
     """
@@ -1041,7 +1069,7 @@ def _follow(
         fresh = frozenset(d.access_key_id for d in new)
         known |= fresh
         pass_options = ReadOptions(fresh, options.start, options.end, options.source)
-        latest = _read_all(files, pass_options, workers, aws, progress)
+        latest = _read_all(files, pass_options, workers, aws, progress, spool)
         for p in latest:
             p.first += n * len(files)
         extra += latest
