@@ -251,3 +251,21 @@ def test_counts_without_any_event_are_empty_not_an_error() -> None:
     assert got.frame.empty
     for chart in (charts.timeline, charts.calls_per_ip, charts.event_mix):
         assert not chart(agg.by_time).data  # the empty figure, titled
+
+
+def test_counted_activity_does_not_mix_in_lookup_events_and_says_so() -> None:
+    from torinvest.aws import Aws
+    from torinvest.events import load_activity
+
+    act = load_activity(
+        logs=[CASE.cloudtrail],
+        lookup=Aws(),  # never called: the guard fails any call to AWS
+        access_key=KEY,
+        follow_derived=True,
+        engine=EngineOptions(kind="duckdb", max_rows=LIMIT),
+    )
+    assert act.aggregates is not None and act.total_events == 69
+    assert not any(s.startswith("lookup:") for s in act.sources)
+    assert any(n.startswith("LookupEvents not used") for n in act.notes)
+    assert any("more than the 10-row limit" in n for n in act.notes)
+    assert "69 events (counted in the engine; 11 sensitive calls loaded as rows)" in act.summary()
