@@ -19,7 +19,7 @@ same modules), best of ``--counted-repeat`` runs, the variants taking turns:
   sensitive calls queries), and the same five charts from the counts frames.
 
 Both must give the same per-IP calls and failed calls. Target (heavy key): the counted
-investigation's peak memory ≤ 0.5× that of the rows' (measured 0.34–0.38×: the rows cost the
+investigation's peak memory ≤ 0.5× that of the rows' (measured 0.34–0.39×: the rows cost the
 frame's ~2.8 KB per event; counting costs DuckDB a few hundred bytes per matching event while
 it drops copies, plus the counts, bounded by IPs × time buckets × event names). Times are reported beside (counting
 reads the files once per query: three scans where the rows take one).

@@ -269,3 +269,30 @@ def test_counted_activity_does_not_mix_in_lookup_events_and_says_so() -> None:
     assert any(n.startswith("LookupEvents not used") for n in act.notes)
     assert any("more than the 10-row limit" in n for n in act.notes)
     assert "69 events (counted in the engine; 11 sensitive calls loaded as rows)" in act.summary()
+
+
+def test_the_sources_card_names_the_engine_and_what_it_read(
+    pair: tuple[Investigation, Investigation],
+) -> None:
+    rows, counted = pair
+    files = len(list(CASE.cloudtrail.rglob("*.json.gz")))
+    for inv in (rows, counted):
+        assert inv.activity.files_read == files  # the DuckDB engine's, not 0
+        card = display.sources_card(inv).data
+        assert f"{files:,} by the DuckDB engine from" in card
+        assert "<th>engine</th>" in card and "MB scanned" in card
+    assert "sensitive as rows" in display.sources_card(counted).data
+
+
+def test_an_empty_window_read_by_the_engine_is_no_events_not_nothing_to_read() -> None:
+    from torinvest.events import load_activity
+
+    act = load_activity(
+        logs=[CASE.cloudtrail],
+        access_key="AKIAIOSFODNN7EXAMPLE",  # no call in the case
+        start=pd.Timestamp("2023-07-10T00:00Z"),
+        end=pd.Timestamp("2023-07-10T23:59Z"),
+        engine=EngineOptions(kind="duckdb"),
+    )
+    assert act.frame.empty and act.aggregates is None
+    assert act.files_read > 0  # read, and nothing there: "No events", not "Nothing to read"

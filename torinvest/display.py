@@ -333,17 +333,29 @@ def sources_card(inv: Investigation) -> HTML:
     src: Sources = inv.sources
     logs = [s.removeprefix("logs:") for s in act.sources if s.startswith("logs:")]
     lookups = [s.removeprefix("lookup:") for s in act.sources if s.startswith("lookup:")]
+    read = f"{act.files_read:,} from " + (", ".join(_e(x) for x in logs) or "—")
+    kind = src.engine.kind
+    engine_sources = [s.removeprefix(f"{kind}:") for s in act.sources if s.startswith(f"{kind}:")]
+    if kind == "duckdb" and engine_sources:
+        read = f"{act.files_read:,} by the DuckDB engine from " + ", ".join(
+            _e(x) for x in engine_sources
+        )
+    elif kind == "athena" and engine_sources:
+        read = (
+            "— (Athena reads the CloudTrail table in "
+            + ", ".join(_e(x) for x in engine_sources)
+            + ")"
+        )
     rows = [
         ("source", _e(src.describe())),
         ("window", f"{_time(inv.window[0])} → {_time(inv.window[1])}"),
-        (
-            "log files read",
-            f"{act.files_read:,} from " + (", ".join(_e(x) for x in logs) or "—"),
-        ),
+        ("log files read", read),
         ("LookupEvents regions", ", ".join(_e(x) for x in lookups) or "— (not used)"),
         ("Tor exit lists", "<br>".join(_e(line) for line in inv.lists.describe().splitlines())),
         ("result", _e(act.summary())),
     ]
+    if act.engine_summary:
+        rows.append(("engine", _e(act.engine_summary)))
     notes = _list(_e(n) for n in act.notes) if act.notes else ""
     return HTML(_card("Sources used", _kv(rows) + notes))
 
@@ -392,7 +404,8 @@ def activity_status(inv: Investigation) -> HTML:
     """What was found: events, or "no events" (sources read, nothing there) vs "could not look"."""
     act: Activity = inv.activity
     ev = inv.events
-    attempted = act.files_read + sum(s.startswith("lookup:") for s in act.sources)
+    # files opened, LookupEvents regions and Athena tables queried
+    attempted = act.files_read + sum(s.startswith(("lookup:", "athena:")) for s in act.sources)
     failed = list(act.issues)
     denied = [i for i in failed if _is_denied(i)]
     if inv.counted:
@@ -446,7 +459,8 @@ def activity_status(inv: Investigation) -> HTML:
     return HTML(
         _card(
             "No events",
-            f"<p>Every source was read ({attempted:,} file(s)/region(s)) and none holds a call "
+            f"<p>Every source was read ({attempted:,} file(s), region(s) or table(s)) and none "
+            "holds a call "
             "made with this key in the window. This is not an access problem.</p>",
             "ti-ok",
         )

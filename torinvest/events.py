@@ -207,6 +207,7 @@ def _load_with_engine(
     act.issues += res.issues
     act.derived += res.derived
     act.sources += [f"{engine.kind}:{s}" for s in (logs or [engine.athena_database])]
+    act.files_read += max((q.files or 0 for q in res.queries), default=0)  # DuckDB's
     act.engine_summary = res.summary()
 
 
