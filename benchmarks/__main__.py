@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import pkgutil
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import benchmarks
 
@@ -47,6 +50,17 @@ class Figure:
         if self.target is None or self.ratio is None:
             return None
         return self.ratio >= self.target if self.higher_is_better else self.ratio <= self.target
+
+
+def run_child(module: str, *argv: str) -> dict[str, Any]:
+    """``python -m <module> <argv…>`` in a fresh process (its own peak memory); the JSON object
+    its last output line holds. RuntimeError with its stderr when it fails."""
+    proc = subprocess.run(
+        [sys.executable, "-m", module, *argv], capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"{module} {' '.join(argv)} failed:\n{proc.stderr}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def human(value: float, unit: str) -> str:

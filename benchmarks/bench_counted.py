@@ -30,13 +30,12 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.__main__ import Figure
+from benchmarks.__main__ import Figure, run_child
 from benchmarks.gen import DEFAULT_EVENTS, DEFAULT_FILES, DEFAULT_SEED, Manifest, generate
 
 #: The row limit of the counted variant (far below the data sets' events).
@@ -136,15 +135,7 @@ def child(variant: str, root: Path, key: str | None) -> None:
 # parent
 # --------------------------------------------------------------------------------------------
 def _child(variant: str, root: Path, key: str | None) -> dict[str, Any]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.bench_counted", variant, str(root), key or ""],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"variant {variant} failed:\n{proc.stderr}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_child("benchmarks.bench_counted", variant, str(root), key or "")
 
 
 def measure(root: Path, key: str | None, repeat: int) -> dict[str, dict[str, Any]]:

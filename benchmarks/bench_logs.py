@@ -24,14 +24,13 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.__main__ import Figure
+from benchmarks.__main__ import Figure, run_child
 from benchmarks.gen import DEFAULT_EVENTS, DEFAULT_FILES, DEFAULT_SEED, Manifest, generate
 
 VARIANTS = ("imports", "gzip", "duckdb", "full", "key")
@@ -178,15 +177,7 @@ def child(variant: str, manifest_path: Path) -> None:
 # parent
 # --------------------------------------------------------------------------------------------
 def _child(variant: str, manifest: Manifest) -> dict[str, Any]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.bench_logs", variant, manifest.root],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"variant {variant} failed:\n{proc.stderr}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_child("benchmarks.bench_logs", variant, manifest.root)
 
 
 def measure(variants: Sequence[str], manifest: Manifest, repeat: int) -> dict[str, dict[str, Any]]:
