@@ -214,10 +214,11 @@ def test_an_events_query_never_asks_for_more_than_one_row_over_the_limit() -> No
 def test_the_counts_translate_for_athena_and_read_back_the_same(moto: str) -> None:
     kwargs = {"access_keys": KEY, "start": "2023-07-10T00:00:00Z", "end": "2023-07-11T00:00:00Z"}
     recorder = Recorder(DuckDBEngine(CASE.cloudtrail))
+    recorder.count_first = True  # as Athena
     with recorder.engine:
         expected = load_sql(recorder, follow_derived=True, max_rows=LIMIT, **kwargs)
     assert [q.kind for q, _ in recorder.outputs] == [
-        "events",  # LIMIT 11: over the limit
+        "span",  # the count: over the limit
         "minted",
         "minted",
         "span",
@@ -296,3 +297,18 @@ def test_an_empty_window_read_by_the_engine_is_no_events_not_nothing_to_read() -
     )
     assert act.frame.empty and act.aggregates is None
     assert act.files_read > 0  # read, and nothing there: "No events", not "Nothing to read"
+
+
+def test_an_engine_that_does_not_count_first_asks_for_one_row_over_the_limit() -> None:
+    recorder = Recorder(DuckDBEngine(CASE.cloudtrail))  # no count_first: the LIMIT path
+    with recorder.engine:
+        over = load_sql(recorder, access_keys=KEY, max_rows=LIMIT)
+        recorder.outputs.clear()
+        under = load_sql(recorder, access_keys=KEY, max_rows=64)
+    assert over.aggregates is not None and over.aggregates.total == 64
+    assert [q.kind for q in over.queries] == ["events", "span", "rollup", "events"]
+    assert over.queries[0].rows == LIMIT + 1  # never more than one row over the limit
+    assert "LIMIT 11" in over.queries[0].sql
+    assert under.aggregates is None and len(under.frame) == 64
+    ((query, table),) = recorder.outputs
+    assert query.select.rstrip().endswith("LIMIT 65") and table.num_rows == 64

@@ -282,7 +282,11 @@ class AthenaEngine:
 
     name = ATHENA
     dialect = TRINO_DIALECT
-    count_first = False
+    #: with a row limit, count first: one more scan of the window's partitions (its cost is in
+    #: the estimate), where asking for a row over the limit would page up to the limit's rows
+    #: (a million rows: a thousand GetQueryResults calls and gigabytes of text) to learn that
+    #: they are too many
+    count_first = True
 
     def __init__(
         self,

@@ -797,9 +797,8 @@ class Engine(Protocol):
 
     name: str
     dialect: str
-    #: With a row limit, count the rows first (True: a local engine, where holding the limit's
-    #: rows to find out costs memory) or ask for one row over the limit (False: Athena, where a
-    #: second scan costs money)
+    #: With a row limit, count the rows first (True) or ask for one row over the limit (False:
+    #: the limit's rows are held to find out)
     count_first: bool
 
     def sql(self, query: Query) -> str: ...
@@ -1337,8 +1336,8 @@ def load_sql(
 
     ``max_rows``: when the rows matched are more than this, the activity is counted in the
     engine instead, as :func:`aggregate_sql` does: ``aggregates`` is set and ``frame`` holds
-    only the sensitive calls (``catalogue``). An engine that counts first (DuckDB) runs a count
-    query before each events query; the others (Athena) ask for one more row than is left, so
+    only the sensitive calls (``catalogue``). An engine that counts first (DuckDB, Athena) runs
+    a count (span) query before each events query; others ask for one more row than is left, so
     that no more than ``max_rows + 1`` rows are ever held."""
     scope = make_scope(
         access_keys=access_keys, start=start, end=end, accounts=accounts, regions=regions
