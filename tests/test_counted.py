@@ -10,6 +10,7 @@ table shrinks to the sensitive calls, and the report says so.
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -312,3 +313,12 @@ def test_an_engine_that_does_not_count_first_asks_for_one_row_over_the_limit() -
     assert under.aggregates is None and len(under.frame) == 64
     ((query, table),) = recorder.outputs
     assert query.select.rstrip().endswith("LIMIT 65") and table.num_rows == 64
+
+
+def test_duckdb_spills_to_a_folder_of_its_own_and_removes_it() -> None:
+    engine = DuckDBEngine(CASE.cloudtrail)
+    spill = engine._con.sql("SELECT current_setting('temp_directory')").fetchall()[0][0]
+    assert Path(spill).name.startswith("torinvest-duckdb-spill-")  # not ./.tmp of the caller
+    assert Path(spill).parent == Path(tempfile.gettempdir())
+    engine.close()
+    assert not Path(spill).exists()

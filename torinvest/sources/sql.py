@@ -878,6 +878,9 @@ class DuckDBEngine:
         self._own_workdir = workdir is None
         self._workdir = Path(workdir) if workdir is not None else None
         self._con = duckdb.connect(":memory:")
+        # what DuckDB spills past its memory limit goes to a folder of ours, not to ./.tmp
+        self._spill = tempfile.mkdtemp(prefix="torinvest-duckdb-spill-")
+        self._con.execute(f"SET temp_directory = {sql_literal(self._spill)}")
         self._con.execute("SET TimeZone = 'UTC'")
         self._con.execute("SET preserve_insertion_order = false")
         self._con.execute(f"SET threads = {int(self.threads)}")
@@ -892,8 +895,10 @@ class DuckDBEngine:
         self.close()
 
     def close(self) -> None:
-        """Close the connection and delete the downloaded files (when the folder is ours)."""
+        """Close the connection and delete the downloaded files (when the folder is ours) and
+        anything DuckDB spilled to disk."""
         self._con.close()
+        shutil.rmtree(self._spill, ignore_errors=True)
         if self._own_workdir and self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None
