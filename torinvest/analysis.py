@@ -224,6 +224,16 @@ def codes_and_labels(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return codes, np.asarray([str(v) for v in labels], dtype=object)
 
 
+def label_rank(labels: Sequence[Any] | np.ndarray) -> np.ndarray:
+    """Each label's position in name order (by code point, as SQL engines sort text): ties
+    between counts broken by it pick the same values however the labels were coded."""
+    rank = np.empty(len(labels), dtype=np.int64)
+    rank[np.argsort(np.asarray(labels, dtype=object).astype(str), kind="stable")] = np.arange(
+        len(labels)
+    )
+    return rank
+
+
 def _label_test(labels: np.ndarray, pattern: str) -> np.ndarray:
     if not len(labels):
         return np.zeros(0, dtype=bool)
@@ -484,7 +494,8 @@ def _tor_status(tor_true: pd.Series, tor_false: pd.Series, events: pd.Series) ->
     return status
 
 
-def _empty_per_ip() -> pd.DataFrame:
+def empty_per_ip() -> pd.DataFrame:
+    """A per-IP frame without rows: the columns and dtypes of :func:`per_ip`."""
     dtypes = {
         "source_ip": "string",
         "events": "Int64",
@@ -553,7 +564,7 @@ def per_ip(
         window = window_of(findings)
         window_start = window[0] if window else None
     if events.empty:
-        return _empty_per_ip()
+        return empty_per_ip()
     ip, labels = codes_and_labels(events["source_ip"])
     tor = tor_column(events)
     frame = pd.DataFrame(
@@ -640,7 +651,7 @@ def per_ip_counted(
         window_start = window[0] if window else None
     out = table.copy()
     if out.empty:
-        return _empty_per_ip()
+        return empty_per_ip()
     status = ip_tor_status(counts)
     out["tor"] = out["source_ip"].map(status).astype("boolean")
     tor_true = _bools(tor_column(counts))

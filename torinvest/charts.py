@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from torinvest.analysis import codes_and_labels, tor_column
+from torinvest.analysis import codes_and_labels, label_rank, tor_column
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +131,7 @@ def _ip_rows(events: pd.DataFrame, limit: int) -> _IpRows:
     first = np.full(n, np.inf)
     np.minimum.at(first, codes, secs)
     present = np.flatnonzero(calls)
-    rank = _label_rank(labels)
+    rank = label_rank(labels)
     order = present[np.lexsort((rank[present], -calls[present], ~(trues[present] > 0)))]
     top, rest = order[:limit], order[limit:]
     row_of = np.full(n, len(top), dtype=np.int64)
@@ -158,14 +158,6 @@ def _ip_rows(events: pd.DataFrame, limit: int) -> _IpRows:
     )
 
 
-def _label_rank(labels: np.ndarray) -> np.ndarray:
-    """Each label's position in name order (ties between counts are broken by name, so that
-    the events frame and a counts frame, coded differently, pick the same values)."""
-    rank = np.empty(len(labels), dtype=np.int64)
-    rank[np.argsort(labels.astype(str), kind="stable")] = np.arange(len(labels))
-    return rank
-
-
 def _top_values(
     codes: np.ndarray, labels: np.ndarray, top: int, weights: np.ndarray
 ) -> tuple[np.ndarray, list[str], bool]:
@@ -175,7 +167,7 @@ def _top_values(
     n = len(labels)
     known = codes >= 0
     counts = np.bincount(codes[known], weights=weights[known], minlength=n)
-    order = np.lexsort((_label_rank(labels), -counts))
+    order = np.lexsort((label_rank(labels), -counts))
     chosen = [c for c in order[:top] if counts[c] > 0]
     col_of = np.full(n + 1, len(chosen), dtype=np.int64)
     col_of[chosen] = np.arange(len(chosen))
@@ -351,7 +343,7 @@ def _top_names(cell: np.ndarray, names: pd.Series, weights: np.ndarray) -> dict[
     """cell → 'Name ×n, Name ×n, …' of its :data:`HOVER_TOP_NAMES` most frequent event names
     (ties: by name)."""
     codes, labels = codes_and_labels(names)
-    rank = _label_rank(labels)  # codes by name: ties are broken by name
+    rank = label_rank(labels)  # codes by name: ties are broken by name
     labels = np.append(labels[np.argsort(rank)], "(no name)")
     codes = np.where(codes < 0, len(labels) - 1, rank[np.clip(codes, 0, None)])
     width = np.int64(len(labels))

@@ -79,6 +79,8 @@ from torinvest.analysis import (
     PER_IP_COLUMNS,
     SENSITIVE_COLUMNS,
     TOP_EVENT_NAMES,
+    empty_per_ip,
+    label_rank,
     load_catalogue,
 )
 from torinvest.aws import Aws, translate_error, validate_region
@@ -1518,25 +1520,6 @@ def minted_keys_sql(
     return result
 
 
-def _empty_per_ip() -> pd.DataFrame:
-    dtypes: dict[str, Any] = {
-        "source_ip": "string",
-        "events": "Int64",
-        "failed": "Int64",
-        "first_seen": _UTC,
-        "last_seen": _UTC,
-        "derived": "boolean",
-        "tor": "boolean",
-        "tor_events": "Int64",
-        "country": "string",
-        "asn": "string",
-        "asn_org": "string",
-        "geo_source": "string",
-        "new": "boolean",
-    }
-    return pd.DataFrame({c: pd.Series([], dtype=dtypes.get(c, object)) for c in PER_IP_COLUMNS})
-
-
 def per_ip_sql(
     engine: Engine,
     *,
@@ -1563,8 +1546,8 @@ def per_ip_sql(
 def _per_ip_frame(long: pd.DataFrame) -> pd.DataFrame:
     totals = long[long["kind"] == "ip"].reset_index(drop=True)
     if totals.empty:
-        return _empty_per_ip()
-    table = _empty_per_ip().reindex(range(len(totals)))
+        return empty_per_ip()
+    table = empty_per_ip().reindex(range(len(totals)))
     for c in ("source_ip", "events", "failed", "first_seen", "last_seen", "derived"):
         table[c] = totals[c].array
     ip_key = totals["source_ip"].fillna("\0").to_numpy(dtype=object)
@@ -1780,7 +1763,7 @@ def per_ip_from_rollup(long: pd.DataFrame, scope: Scope) -> pd.DataFrame:
     codes: the rollup can hold about as many rows as there were events."""
     time_rows = long[long["kind"] == "time"]
     if time_rows.empty:
-        return _empty_per_ip()
+        return empty_per_ip()
     ip_codes, ip_labels = pd.factorize(time_rows["source_ip"], use_na_sentinel=False)
     n_ips = len(ip_labels)
     calls = time_rows["calls"].to_numpy(dtype=np.int64, na_value=0)
@@ -1815,9 +1798,7 @@ def per_ip_from_rollup(long: pd.DataFrame, scope: Scope) -> pd.DataFrame:
         part = long[(long["kind"] == part_kind) & long[column].notna()]
         ips = ip_index.get_indexer(part["source_ip"])  # the time rows name every IP
         values, value_labels = pd.factorize(part[column])
-        order = np.argsort(np.asarray(value_labels, dtype=str), kind="stable")
-        rank = np.empty(len(value_labels), dtype=np.int64)
-        rank[order] = np.arange(len(value_labels))
+        rank = label_rank(value_labels)
         pair, inverse = np.unique(
             ips.astype(np.int64) * len(value_labels) + values, return_inverse=True
         )
