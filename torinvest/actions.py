@@ -33,9 +33,8 @@ from typing import Any
 import orjson
 import pandas as pd
 from botocore import xform_name
-from botocore.exceptions import BotoCoreError, ClientError
 
-from torinvest.aws import Aws, translate_error
+from torinvest.aws import AWS_CALL_ERRORS, Aws, translate_error
 from torinvest.errors import AwsError, InputError
 from torinvest.findings import TOR_FINDING_TYPES, KeyLocation
 from torinvest.verdict import append, default_ledger_path
@@ -198,7 +197,7 @@ def check_can_archive(aws: Aws, region: str) -> str | None:
         if not detectors:
             return f"GuardDuty has no detector in {region} for these credentials"
         admin = gd.get_administrator_account(DetectorId=detectors[0]).get("Administrator")
-    except (ClientError, BotoCoreError) as e:
+    except AWS_CALL_ERRORS as e:
         raise translate_error(e, service="guardduty", region=region) from e
     if admin and admin.get("RelationshipStatus") == "Enabled":
         return (
@@ -491,7 +490,7 @@ def run_plan(
             results.append(ActionResult(action, "done" if action.changes_aws else "read", response))
             if action.changes_aws:
                 append(ledger_path, {**entry, "phase": "done", "ok": True, "at": _now()})
-        except (ClientError, BotoCoreError) as e:
+        except AWS_CALL_ERRORS as e:
             err: AwsError = translate_error(
                 e, service=action.service, region=action.region, operation=action.operation
             )

@@ -35,6 +35,7 @@ from botocore.exceptions import (
     UnauthorizedSSOTokenError,
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
+from botocore.parsers import ResponseParserError
 from tqdm.auto import tqdm
 
 from torinvest import __version__
@@ -89,6 +90,15 @@ _IAM_ACTION_OVERRIDES = {
 }
 #: IAM service prefixes that differ from the botocore service name.
 _IAM_PREFIX = {"athena": "athena", "logs": "logs"}
+
+#: Every exception a boto3 call can raise for an answer it did not like: an AWS error
+#: (ClientError), a client-side problem (BotoCoreError: network, credentials, SSO, …) and an
+#: answer that is not an AWS response at all (ResponseParserError: a proxy's HTML page, a
+#: garbled body), which botocore does not derive from BotoCoreError. Catch this tuple around
+#: any call and pass the exception to :func:`translate_error`.
+AWS_CALL_ERRORS: tuple[type[Exception], ...] = (ClientError, BotoCoreError, ResponseParserError)
+#: How much of an unparsable answer an error message quotes.
+_BODY_QUOTE_CHARS = 120
 
 T = TypeVar("T")
 
@@ -262,7 +272,7 @@ class Aws:
         if self._account is None:
             try:
                 ident = self.client("sts").get_caller_identity()
-            except (ClientError, BotoCoreError) as e:
+            except AWS_CALL_ERRORS as e:
                 raise translate_error(e, service="sts", operation="GetCallerIdentity") from e
             self._account = str(ident["Account"])
         return self._account
@@ -283,7 +293,7 @@ class Aws:
             if names:
                 return RegionList(names, source="ec2:DescribeRegions")
             note = "ec2:DescribeRegions returned no region"
-        except (ClientError, BotoCoreError) as e:
+        except AWS_CALL_ERRORS as e:
             note = str(translate_error(e, service="ec2", region=self.home_region))
         names = sorted(self.session.get_available_regions(service, partition_name=self.partition))
         log.warning("listing enabled regions failed (%s); using the partition's list", note)
@@ -429,6 +439,18 @@ def translate_error(
             region=region,
             operation=operation,
         )
+    if isinstance(error, ResponseParserError):
+        op = operation or "call"
+        return EndpointError(
+            f"{op} on {where}: the endpoint answered with something that is not an AWS "
+            f"response ({_quote_body(error)})",
+            hint="a proxy, a captive portal or a wrong AWS_ENDPOINT_URL may be answering "
+            "instead of AWS; check the network and the endpoint settings",
+            service=service,
+            region=region,
+            operation=operation,
+            code="UnparsableResponse",
+        )
     if isinstance(error, AwsError):
         return error
     return AwsError(
@@ -437,3 +459,11 @@ def translate_error(
         region=region,
         operation=operation,
     )
+
+
+def _quote_body(error: ResponseParserError) -> str:
+    """The start of an unparsable answer, on one line, for an error message."""
+    text = " ".join(str(error).split())
+    if len(text) > _BODY_QUOTE_CHARS:
+        text = text[: _BODY_QUOTE_CHARS - 1] + "…"
+    return text

@@ -28,9 +28,8 @@ from typing import Any, Literal
 
 import orjson
 import pandas as pd
-from botocore.exceptions import BotoCoreError, ClientError
 
-from torinvest.aws import Aws, translate_error, validate_region
+from torinvest.aws import AWS_CALL_ERRORS, Aws, translate_error, validate_region
 from torinvest.errors import (
     AwsError,
     DataIssue,
@@ -587,7 +586,7 @@ def fetch_region(aws: Aws, region: str, criteria: Mapping[str, Any]) -> list[dic
                 out.extend(resp["Findings"])
             log.info("guardduty %s detector %s: %d findings", region, detector, len(ids))
         return out
-    except (ClientError, BotoCoreError) as e:
+    except AWS_CALL_ERRORS as e:
         raise translate_error(e, service="guardduty", region=region, operation=op) from e
 
 

@@ -30,9 +30,8 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
-from botocore.exceptions import BotoCoreError, ClientError
 
-from torinvest.aws import Aws, translate_error, validate_region
+from torinvest.aws import AWS_CALL_ERRORS, Aws, translate_error, validate_region
 from torinvest.errors import AwsError, InputError
 from torinvest.sources.logs import ACCOUNT_RE, ORG_RE
 from torinvest.sources.sql import (
@@ -393,7 +392,7 @@ class AthenaEngine:
         method = re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower()
         try:
             return getattr(self.client, method)(**kwargs)
-        except (ClientError, BotoCoreError) as e:
+        except AWS_CALL_ERRORS as e:
             raise translate_error(
                 e, service="athena", region=self.region, operation=operation
             ) from e
@@ -460,7 +459,7 @@ class AthenaEngine:
                     run.rows += rows
                 else:
                     run.rows += _values(result.get("Rows", []))
-        except (ClientError, BotoCoreError) as e:
+        except AWS_CALL_ERRORS as e:
             raise translate_error(
                 e, service="athena", region=self.region, operation="GetQueryResults"
             ) from e

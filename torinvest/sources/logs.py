@@ -70,10 +70,9 @@ from typing import Any
 import orjson
 import pandas as pd
 import pyarrow as pa
-from botocore.exceptions import BotoCoreError, ClientError
 from tqdm.auto import tqdm
 
-from torinvest.aws import Aws, translate_error
+from torinvest.aws import AWS_CALL_ERRORS, Aws, translate_error
 from torinvest.errors import DataIssue, InputError
 from torinvest.sources.records import (
     DerivedKey,
@@ -366,7 +365,7 @@ class _S3Lister:
             yield from self.client.get_paginator("list_objects_v2").paginate(
                 Bucket=self.bucket, **kwargs
             )
-        except (ClientError, BotoCoreError) as e:
+        except AWS_CALL_ERRORS as e:
             raise translate_error(e, service="s3", operation="ListObjectsV2") from e
 
     def folders(self, prefix: str) -> list[str]:
@@ -891,7 +890,7 @@ def _get_object(aws: Aws | None, f: LogFile) -> bytes | DataIssue:
         raise ValueError(f"{f.location} is not an S3 object, or no Aws session was given")
     try:
         return aws.client("s3").get_object(Bucket=f.bucket, Key=f.key)["Body"].read()
-    except (ClientError, BotoCoreError) as e:
+    except AWS_CALL_ERRORS as e:
         err = translate_error(e, service="s3", operation="GetObject")
         return DataIssue(f.location, f"cannot download: {err}")
 

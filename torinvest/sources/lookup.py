@@ -38,11 +38,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from tqdm.auto import tqdm
 
-from torinvest.aws import Aws, translate_error
+from torinvest.aws import AWS_CALL_ERRORS, Aws, translate_error
 from torinvest.errors import AwsError, DataIssue, InputError
 from torinvest.paths import cache_root
 from torinvest.sources.records import (
@@ -220,7 +220,7 @@ def fetch_pages(
             params["NextToken"] = token
         try:
             resp = client.lookup_events(**params)
-        except (ClientError, BotoCoreError) as e:
+        except AWS_CALL_ERRORS as e:
             pacer.done()
             code = e.response.get("Error", {}).get("Code") if isinstance(e, ClientError) else None
             status = (

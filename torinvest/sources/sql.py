@@ -71,7 +71,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import sqlglot
-from botocore.exceptions import BotoCoreError, ClientError
 from sqlglot import exp
 
 from torinvest.analysis import (
@@ -83,7 +82,7 @@ from torinvest.analysis import (
     label_rank,
     load_catalogue,
 )
-from torinvest.aws import Aws, translate_error, validate_region
+from torinvest.aws import AWS_CALL_ERRORS, Aws, translate_error, validate_region
 from torinvest.errors import DataIssue, InputError
 from torinvest.schema import utc_timestamp
 from torinvest.sources.logs import (
@@ -953,7 +952,7 @@ class DuckDBEngine:
         target = self._workdir / f"{digest}_{PurePosixPath(f.key).name}"
         try:
             body = self.aws.client("s3").get_object(Bucket=f.bucket, Key=f.key)["Body"].read()
-        except (ClientError, BotoCoreError) as e:
+        except AWS_CALL_ERRORS as e:
             err = translate_error(e, service="s3", operation="GetObject")
             return DataIssue(f.location, f"cannot download: {err}")
         target.write_bytes(body)
