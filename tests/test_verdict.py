@@ -77,3 +77,35 @@ def test_frame_latest_and_bad_lines(tmp_path: Path) -> None:
     frame = vd.verdicts_frame(records)
     assert list(frame["status"]) == ["malicious", "pending"]
     assert frame["recorded_at"].iloc[0] == t0 + pd.Timedelta(minutes=1)
+
+
+def _record(status: str, minute: int | None, finding: str = FID) -> dict:
+    when = "garbage" if minute is None else f"2024-01-01T00:{minute:02d}:00Z"
+    return {"kind": "verdict", "finding_id": finding, "status": status, "recorded_at": when}
+
+
+@pytest.mark.parametrize(
+    ("history", "current", "decided"),
+    [
+        ([], None, None),
+        ([("pending", 1)], "pending", None),
+        ([("malicious", 1), ("pending", 2)], "malicious", "malicious"),
+        ([("legitimate", 1), ("malicious", 2), ("pending", 3)], "malicious", "malicious"),
+        ([("malicious", 2), ("legitimate", 1)], "malicious", "malicious"),  # by time, not line
+        ([("malicious", 1), ("inconclusive", 1)], "inconclusive", "inconclusive"),  # tie: line
+        ([("pending", 5), ("legitimate", 1)], "legitimate", "legitimate"),
+        ([("malicious", None), ("legitimate", 1)], "legitimate", "legitimate"),  # garbage: oldest
+    ],
+)
+def test_pending_never_hides_a_decided_verdict(
+    history: list[tuple[str, int | None]], current: str | None, decided: str | None
+) -> None:
+    records = [_record(s, m) for s, m in history] + [_record("malicious", 9, finding="other")]
+    records.insert(0, {"kind": "action", "finding_id": FID, "phase": "start"})
+    got = vd.latest_verdict(records, FID)
+    assert (got["status"] if got else None) == current
+    got = vd.latest_decided_verdict(records, FID)
+    assert (got["status"] if got else None) == decided
+    assert [r["status"] for r in vd.verdict_history(records, FID)] == [
+        s for s, _ in sorted(history, key=lambda h: -1 if h[1] is None else h[1])
+    ]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 Status = Literal["pending", "legitimate", "malicious", "inconclusive"]
 STATUSES: tuple[str, ...] = ("pending", "legitimate", "malicious", "inconclusive")
+#: The statuses that are decisions (``pending`` is not: it never supersedes one of these).
+DECIDED: tuple[str, ...] = ("legitimate", "malicious", "inconclusive")
 #: What each verdict means next (shown in the report and the CLI).
 NEXT_STEPS: dict[str, str] = {
     "pending": "No decision yet: keep investigating; nothing is archived or changed.",
@@ -168,7 +170,47 @@ def verdicts_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     return frame.sort_values("recorded_at", ascending=False, kind="stable").reset_index(drop=True)
 
 
-def latest_verdict(records: list[dict[str, Any]], finding_id: str) -> dict[str, Any] | None:
-    """The most recent verdict recorded for ``finding_id``."""
-    mine = [r for r in records if r.get("kind") == "verdict" and r.get("finding_id") == finding_id]
-    return max(mine, key=lambda r: str(r.get("recorded_at"))) if mine else None
+def _recorded_at(record: Mapping[str, Any]) -> pd.Timestamp | None:
+    try:
+        ts = pd.Timestamp(str(record.get("recorded_at")))
+    except (ValueError, TypeError):
+        return None
+    if ts is pd.NaT or pd.isna(ts):
+        return None
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def verdict_history(records: Sequence[Mapping[str, Any]], finding_id: str) -> list[dict[str, Any]]:
+    """The verdict records of ``finding_id``, oldest first (by ``recorded_at``; records with the
+    same or an unreadable time keep their ledger order, an unreadable time counting as oldest)."""
+    mine = [
+        (i, dict(r))
+        for i, r in enumerate(records)
+        if r.get("kind") == "verdict" and r.get("finding_id") == finding_id
+    ]
+    floor = pd.Timestamp.min.tz_localize("UTC")
+
+    def order(item: tuple[int, dict[str, Any]]) -> tuple[pd.Timestamp, int]:
+        return (_recorded_at(item[1]) or floor, item[0])
+
+    return [r for _, r in sorted(mine, key=order)]
+
+
+def latest_decided_verdict(
+    records: Sequence[Mapping[str, Any]], finding_id: str
+) -> dict[str, Any] | None:
+    """The most recent *decided* verdict (legitimate, malicious, inconclusive) on ``finding_id``:
+    what the actions follow. ``pending`` records are not decisions and never count."""
+    decided = [r for r in verdict_history(records, finding_id) if r.get("status") in DECIDED]
+    return decided[-1] if decided else None
+
+
+def latest_verdict(records: Sequence[Mapping[str, Any]], finding_id: str) -> dict[str, Any] | None:
+    """The finding's current verdict: the latest decided one; a ``pending`` record only when
+    nothing was ever decided (a later pending never hides an earlier decision); None when the
+    ledger has no verdict on it."""
+    decided = latest_decided_verdict(records, finding_id)
+    if decided is not None:
+        return decided
+    history = verdict_history(records, finding_id)
+    return history[-1] if history else None
