@@ -1,5 +1,5 @@
-"""`torinvest investigate`, `verdict`, `verdicts` and `actions`: exit codes, one-line errors,
-the batch's skip/force, and actions executed against moto (IAM) and the GuardDuty fake."""
+"""`torinvest investigate`, `verdict` and `verdicts`: exit codes, one-line errors, the batch's
+skip/force. (`torinvest actions` is tested in tests/test_actions.py.)"""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import boto3
 import orjson
 import pandas as pd
 import pytest
@@ -276,181 +275,6 @@ def test_verdicts_of_an_empty_ledger(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------------------------
 # actions
 # --------------------------------------------------------------------------------------------
-def test_actions_from_a_case_are_a_dry_run_that_calls_nothing(
-    tmp_path: Path, no_real_aws: list[str]
-) -> None:
-    code, out, err = run(
-        "actions", FINDING, "--case", _case(), "--plan", "remediate",
-        "--ledger", str(tmp_path / "l.jsonl"),
-    )  # fmt: skip
-    assert code == 0, err
-    lines = out.splitlines()
-    assert lines[0] == (
-        f"DRY RUN  aws iam update-access-key --user-name benjamin --access-key-id {KEY} "
-        "--status Inactive  # deactivate the suspect key first (delete only after the "
-        "investigation)"
-    )
-    assert any(
-        line.startswith("READ     aws iam list-access-keys") and line.endswith("(not run)")
-        for line in lines
-    )
-    assert any("delete-login-profile --user-name svc-backup-sync" in line for line in lines)
-    assert lines[-1].startswith("dry run: ") and "--execute" in lines[-1]
-    assert "verdict on" in err  # no verdict recorded yet: said, not refused
-    assert not (tmp_path / "l.jsonl").exists()
-    assert no_real_aws == []
-
-    code, out, err = run("actions", FINDING, "--case", _case(), "--plan", "archive", "--suppress")
-    assert code == 0, err
-    assert out.splitlines()[0].startswith(
-        "DRY RUN  aws guardduty archive-findings --region us-east-1"
-    )
-    assert "create-filter" in out.splitlines()[1]
-
-
-def _fake_finding(fake_aws: FakeAws) -> dict:
-    raw = json.loads((SHAPES / "single_raw.json").read_text())
-    gd = fake_aws.guardduty("us-east-1")
-    gd.add_detector(raw["service"]["detectorId"])
-    gd.add_findings([raw])
-    return raw
-
-
-def test_actions_archive_executes_against_guardduty(fake_aws: FakeAws, tmp_path: Path) -> None:
-    raw = _fake_finding(fake_aws)
-    ledger = tmp_path / "ledger.jsonl"
-    code, out, err = run(
-        "actions", raw["id"], "--plan", "archive", "--regions", "us-east-1",
-        "--execute", "--ledger", str(ledger),
-    )  # fmt: skip
-    assert code == 0, err
-    assert out.startswith("EXECUTE  aws guardduty archive-findings --region us-east-1")
-    assert "executed: 1 call(s) done, 0 failed" in out
-    assert fake_aws.archived_ids == {raw["id"]}
-    records, _ = read_ledger(ledger)
-    assert [r["phase"] for r in records] == ["start", "done"]
-    assert all(r["finding_id"] == raw["id"] for r in records)
-
-
-def test_actions_archive_in_a_member_account_is_explained(
-    fake_aws: FakeAws, tmp_path: Path
-) -> None:
-    raw = _fake_finding(fake_aws)
-    fake_aws.guardduty("us-east-1").set_administrator("999999999999")
-    code, _out, err = run(
-        "actions", raw["id"], "--plan", "archive", "--regions", "us-east-1",
-        "--execute", "--ledger", str(tmp_path / "l.jsonl"),
-    )  # fmt: skip
-    assert code == 1
-    (line,) = errors(err)
-    assert "member of administrator account 999999999999" in line
-    assert "nothing was changed" in line
-    assert fake_aws.archived_ids == set()
-    assert fake_aws.calls("ArchiveFindings") == []
-
-
-def _moto_case(root: Path) -> tuple[Path, dict[str, str]]:
-    """IAM in moto as the sample story left it (benjamin's key, the backdoor user with a key,
-    an admin policy and a password), and a case folder whose finding and CloudTrail name them."""
-    iam = boto3.client("iam")
-    iam.create_user(UserName="benjamin")
-    key = iam.create_access_key(UserName="benjamin")["AccessKey"]["AccessKeyId"]
-    iam.create_user(UserName="svc-backup-sync")
-    backdoor = iam.create_access_key(UserName="svc-backup-sync")["AccessKey"]["AccessKeyId"]
-    doc = {
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
-    }
-    arn = iam.create_policy(PolicyName="admin", PolicyDocument=json.dumps(doc))["Policy"]["Arn"]
-    iam.attach_user_policy(UserName="svc-backup-sync", PolicyArn=arn)
-    iam.create_login_profile(UserName="svc-backup-sync", Password="Xx-12345678!")
-
-    case = root / "case"
-    (case / "findings").mkdir(parents=True)
-    (case / "cloudtrail").mkdir()
-    raw = json.loads((SHAPES / "single_raw.json").read_text())
-    raw["resource"]["accessKeyDetails"]["accessKeyId"] = key
-    (case / "findings" / "finding.json").write_text(json.dumps(raw))
-    base = {
-        "eventVersion": "1.08",
-        "userIdentity": {
-            "type": "IAMUser",
-            "accessKeyId": key,
-            "userName": "benjamin",
-            "accountId": "123456789012",
-            "principalId": "AIDATFQR7NSC5U6Q3TMDR",
-        },
-        "eventSource": "iam.amazonaws.com",
-        "awsRegion": "us-east-1",
-        "sourceIPAddress": "185.220.101.34",
-        "userAgent": "aws-cli/2.13.0",
-        "eventType": "AwsApiCall",
-    }
-    calls = [
-        ("CreateUser", {"userName": "svc-backup-sync"}, {"user": {"userName": "svc-backup-sync"}}),
-        (
-            "CreateAccessKey",
-            {"userName": "svc-backup-sync"},
-            {"accessKey": {"accessKeyId": backdoor, "userName": "svc-backup-sync"}},
-        ),
-        ("AttachUserPolicy", {"userName": "svc-backup-sync", "policyArn": arn}, None),
-        ("CreateLoginProfile", {"userName": "svc-backup-sync"}, None),
-    ]
-    records = [
-        {
-            **base,
-            "eventID": f"e{i}",
-            "eventName": name,
-            "eventTime": f"2023-07-10T12:1{i}:00Z",
-            "requestParameters": req,
-            "responseElements": resp,
-        }
-        for i, (name, req, resp) in enumerate(calls)
-    ]
-    (case / "cloudtrail" / "records.json").write_text(json.dumps({"Records": records}))
-    return case, {"key": key, "backdoor": backdoor, "policy": arn}
-
-
-def test_actions_remediate_executes_against_iam(moto: str, tmp_path: Path) -> None:
-    case, made = _moto_case(tmp_path)
-    ledger = tmp_path / "ledger.jsonl"
-    code, out, err = run(
-        "verdict", FINDING, "--status", "malicious", "--analyst", "ana",
-        "--rationale", "persistence from Tor", "--ledger", str(ledger),
-    )  # fmt: skip
-    assert code == 0, err
-    code, out, err = run(
-        "actions", FINDING, "--case", str(case), "--plan", "remediate",
-        "--execute", "--ledger", str(ledger),
-    )  # fmt: skip
-    assert code == 0, err
-    assert out.startswith(f"EXECUTE  aws iam update-access-key --user-name benjamin "
-                          f"--access-key-id {made['key']} --status Inactive")  # fmt: skip
-    assert "FAILED   GetLoginProfile" in out  # benjamin has no password: a read, reported
-    assert "verdict on" not in err  # the malicious verdict is on record
-    iam = boto3.client("iam")
-    assert iam.list_access_keys(UserName="benjamin")["AccessKeyMetadata"][0]["Status"] == "Inactive"
-    assert "AWSRevokeOlderSessions" in iam.list_user_policies(UserName="benjamin")["PolicyNames"]
-    assert "svc-backup-sync" not in {u["UserName"] for u in iam.list_users()["Users"]}
-    records, _ = read_ledger(ledger)
-    done = [r for r in records if r.get("kind") == "action" and r["phase"] == "done"]
-    assert done and all(r["ok"] for r in done)
-    assert {r["action"]["operation"] for r in done} >= {
-        "UpdateAccessKey",
-        "PutUserPolicy",
-        "DeleteAccessKey",
-        "DeleteLoginProfile",
-        "DetachUserPolicy",
-        "DeleteUser",
-    }
-
-
-def test_actions_usage() -> None:
-    code, _, err = run("actions", FINDING, "--case", _case(), "--plan", "remediate", "--suppress")
-    assert code == 2
-    assert "--suppress goes with --plan archive" in errors(err)[0]
-
-
 def test_scopes_and_defaults_agree_with_the_package() -> None:
     from torinvest.cli import build_parser
 

@@ -108,38 +108,69 @@ def test_investigation_calls_are_all_read_only(
 
 
 def test_actions_use_the_actions_policy_and_reads_stay_read_only(
-    calls: list[str], fake_aws: FakeAws, moto: str, tmp_path: Path
+    calls: list[str],
+    fake_aws: FakeAws,
+    moto: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """Remediation and archive runs, guards, probes and inventory included, twice (the second
+    run takes the "already done" paths)."""
+    from tests.test_actions import _other_persistence, key, persistence_events
+    from torinvest import runner as rn
+    from torinvest.events import combine_frames
+
     iam = boto3.client("iam")
     iam.create_user(UserName="benjamin")
     key_id = iam.create_access_key(UserName="benjamin")["AccessKey"]["AccessKeyId"]
-    iam.create_user(UserName="svc")
-    iam.create_role(RoleName="r", AssumeRolePolicyDocument="{}")
-    calls.clear()
-    from tests.test_actions import key, persistence_events
-
-    plan = ac.plan_remediation(key(key_id), persistence_events("svc", "AKIAEXAMPLE000000000"))
-    results = ac.run_plan(
-        Aws(), plan.actions, execute=True, ledger=tmp_path / "l", echo=lambda s: None
+    created = iam.create_user(UserName="svc")["User"]["CreateDate"]
+    iam.create_role(RoleName="backdoor", AssumeRolePolicyDocument="{}")
+    events = combine_frames(
+        [
+            persistence_events("svc", "AKIAEXAMPLE000000000", start=pd.Timestamp(created)),
+            _other_persistence(),
+        ]
     )
+    calls.clear()
+    plan = ac.plan_remediation(key(key_id), events)
+    results = []
+    for _ in range(2):
+        report = rn.carry_out(Aws(), plan, execute=True, ledger=tmp_path / "l", echo=str)
+        results += report.results
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", "123837392027")  # the finding's account
     row = read_findings(SHAPES / "single_raw.json").frame().iloc[0]
     fake_aws.guardduty("us-east-1").add_detector(row["detector_id"])
-    ac.check_can_archive(Aws(), "us-east-1")
-    ac.run_plan(
-        Aws(),
-        ac.plan_archive(row, suppress=True).actions,
-        execute=True,
-        ledger=tmp_path / "l",
-        echo=lambda s: None,
-    )
-    changed = {f"{r.action.service}:{r.action.operation}" for r in results if r.action.changes_aws}
+    for _ in range(2):
+        report = rn.carry_out(
+            Aws(),
+            ac.plan_archive(row, suppress=True),
+            execute=True,
+            ledger=tmp_path / "l",
+            echo=str,
+        )
+        results += report.results
+    changed = {r.action.name for r in results if r.action.changes_aws and not r.action.manual}
     assert changed - ACTIONS == set()
     assert set(calls) - (READONLY | ACTIONS) == set()
-    assert {"guardduty:ArchiveFindings", "guardduty:CreateFilter"} <= set(calls)
+    read = {c for c in calls if c not in ACTIONS}
+    assert read - READONLY == set()
+    assert {
+        "guardduty:ArchiveFindings",
+        "guardduty:CreateFilter",
+        "guardduty:ListFilters",
+        "guardduty:GetAdministratorAccount",
+        "sts:GetCallerIdentity",
+        "iam:ListGroupsForUser",
+        "iam:GetUserPolicy",
+        "iam:GetUser",
+        "lambda:DeleteFunction",
+    } <= set(calls)
 
 
 def test_every_call_a_plan_can_contain_is_in_the_actions_policy() -> None:
-    from tests.test_actions import key, persistence_events
+    from tests.test_actions import _other_persistence, key, persistence_events
+    from torinvest import runner as rn
+    from torinvest.events import combine_frames
 
     events = persistence_events("svc", "AKIAEXAMPLE000000000")
     extra = events.iloc[[0] * 5].copy()
@@ -154,20 +185,44 @@ def test_every_call_a_plan_can_contain_is_in_the_actions_policy() -> None:
     extra["event_name"] = pd.Categorical(names)
     extra["request_parameters"] = pd.array([json.dumps(p) for p in params], dtype="string")
     extra["event_id"] = pd.array([f"x{i}" for i in range(5)], dtype="string")
-    from torinvest.events import combine_frames
-
+    mfa = _mfa_and_groups()
     plans = [
-        ac.plan_remediation(key("AKIAEXAMPLE000000001"), combine_frames([events, extra])),
+        ac.plan_remediation(
+            key("AKIAEXAMPLE000000001"), combine_frames([events, extra, _other_persistence(), mfa])
+        ),
         ac.plan_remediation(key("ASIAEXAMPLE000000001", user_type="AssumedRole")),
         ac.plan_archive(read_findings(SHAPES / "single_raw.json").frame().iloc[0], suppress=True),
     ]
-    writes = {
-        f"{a.service}:{a.operation}"
-        for p in plans
-        for a in p.actions
-        if a.changes_aws and not a.manual
-    }
-    reads = {f"{a.service}:{a.operation}" for p in plans for a in p.actions if not a.changes_aws}
+    actions = [a for p in plans for a in p.actions if not a.manual]
+    writes = {a.name for a in actions if a.changes_aws}
+    reads = {a.name for a in actions if not a.changes_aws}
+    probes = [rn._probe(a) for a in actions if a.changes_aws]
+    reads |= {probe[0].name for probe in probes if probe is not None}
+    reads |= {
+        "sts:GetCallerIdentity",
+        "guardduty:ListDetectors",
+        "guardduty:GetAdministratorAccount",
+        "guardduty:GetFindings",
+    }  # the guards'
     assert writes - ACTIONS == set()
     assert reads - READONLY == set()
-    assert len(writes) >= 12
+    assert ACTIONS - writes == set()  # and the policy allows nothing a plan never calls
+    assert len(writes) >= 20
+
+
+def _mfa_and_groups() -> pd.DataFrame:
+    from tests.test_actions import records_frame
+
+    iam = "iam.amazonaws.com"
+    serial = "arn:aws:iam::123456789012:mfa/evil"
+    return records_frame(
+        [
+            ("CreateVirtualMFADevice", iam, {"virtualMFADeviceName": "evil"},
+             {"virtualMFADevice": {"serialNumber": serial}}),
+            ("EnableMFADevice", iam, {"userName": "benjamin", "serialNumber": serial}, None),
+            ("AttachGroupPolicy", iam, {"groupName": "g", "policyArn": "arn:p"}, None),
+            ("PutGroupPolicy", iam, {"groupName": "g", "policyName": "p"}, None),
+        ],
+        start="2023-07-10T12:40:00Z",
+        prefix="m",
+    )  # fmt: skip

@@ -877,77 +877,66 @@ def format_verdicts(records: Sequence[dict[str, Any]]) -> str:
 # actions
 # --------------------------------------------------------------------------------------------
 def cmd_actions(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from torinvest import actions
+    from torinvest import actions, runner
+    from torinvest.findings import check_finding_id
     from torinvest.investigation import load_findings, locate
     from torinvest.verdict import latest_verdict, read_ledger
 
+    check_finding_id(args.finding_id)
+    if args.suppress and args.plan != "archive":
+        raise UsageError("--suppress goes with --plan archive")
+    if args.execute:  # the ledger only: no call before the verdict allows one
+        decided = runner.require_verdict(args.finding_id, args.plan, ledger=args.ledger)
+        print(
+            f"torinvest: note: following the {decided.get('status')} verdict of "
+            f"{term_safe(decided.get('analyst'))} recorded at {decided.get('recorded_at')}",
+            file=err,
+        )
     aws = aws_from_args(args)
     sources = _sources_for(args, aws=None if args.case else aws)
     if args.plan == "archive":
-        row, key = locate(load_findings(sources), args.finding_id)
+        row, _ = locate(load_findings(sources), args.finding_id)
         plan = actions.plan_archive(row, suppress=args.suppress, scope=args.scope)
-        region = str(row["region"])
-        if args.execute or not args.case:
-            why = actions.check_can_archive(aws, region)
-            if why:
-                raise TorinvestError(
-                    f"cannot archive {args.finding_id}: {why}",
-                    hint="nothing was changed",
-                )
     else:
-        if args.suppress:
-            raise UsageError("--suppress goes with --plan archive")
         inv = _investigate(args, sources)
-        key = inv.key
         plan = actions.plan_remediation(inv.key, inv.events)
         for issue in inv.data_issues:
             print(
                 f"torinvest: issue: {term_safe(issue.source)}: {term_safe(issue.problem)}",
                 file=err,
             )
-    records, _ = read_ledger(args.ledger)
-    prior = latest_verdict(records, args.finding_id)
-    wanted = ("legitimate",) if args.plan == "archive" else ("malicious", "inconclusive")
-    if prior is None or prior.get("status") not in wanted:
-        said = prior.get("status") if prior else "none recorded"
-        print(
-            f"torinvest: note: the verdict on {args.finding_id} is {said}: this plan follows "
-            f"a {' or '.join(wanted)} verdict (`torinvest verdict` records one)",
-            file=err,
-        )
+    if not args.execute:
+        prior = latest_verdict(read_ledger(args.ledger)[0], args.finding_id)
+        wanted = actions.PLAN_VERDICTS[args.plan]
+        if prior is None or prior.get("status") not in wanted:
+            said = prior.get("status") if prior else "none recorded"
+            print(
+                f"torinvest: note: the verdict on {args.finding_id} is {term_safe(said)}: "
+                f"--execute needs a {' or '.join(wanted)} verdict "
+                f"({runner.verdict_command(args.finding_id, wanted[0], args.ledger)})",
+                file=err,
+            )
     for note in plan.notes:
         print(f"torinvest: note: {term_safe(note)}", file=err)
 
     def echo(line: str) -> None:
         print(term_safe(line), file=out)
 
-    if args.case and not args.execute:
-        # offline dry run: print the plan, call nothing (not even the read-only inventory)
-        for a in plan.actions:
-            verb = "MANUAL " if a.manual else ("DRY RUN" if a.changes_aws else "READ   ")
-            echo(f"{verb}  {a.cli()}  # {a.why}" + ("" if a.changes_aws else " (not run)"))
-        results = []
-    else:
-        context = {"finding_id": args.finding_id, "access_key_id": key.access_key_id}
-        results = actions.run_plan(
-            aws, plan.actions, execute=args.execute, ledger=args.ledger, echo=echo, context=context
-        )
-    changes = sum(a.changes_aws and not a.manual for a in plan.actions)
-    if not args.execute:
-        print(
-            f"dry run: {changes} call(s) that change AWS were not made; re-run with --execute",
-            file=out,
-        )
-        return 0
-    # a failed read (GetLoginProfile of a user without a password) is information, not a failure
-    failed = [r for r in results if r.status == "failed" and r.action.changes_aws]
-    done = [r for r in results if r.status == "done"]
-    print(f"executed: {len(done)} call(s) done, {len(failed)} failed", file=out)
-    if failed:
-        raise TorinvestError(
-            f"{len(failed)} of {len(done) + len(failed)} call(s) failed",
-            hint="see FAILED above; the ledger has every attempt",
-        )
+    report = runner.carry_out(
+        aws,
+        plan,
+        execute=args.execute,
+        offline=bool(args.case) and not args.execute,
+        ledger=args.ledger,
+        echo=echo,
+    )
+    for note in report.notes:
+        print(f"torinvest: note: {term_safe(note)}", file=err)
+    for line in report.summary_lines():
+        echo(line)
+    problem = runner.exit_problem(report)
+    if problem is not None:
+        raise problem
     return 0
 
 

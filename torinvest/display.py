@@ -706,7 +706,8 @@ def verdict_card(verdict: Mapping[str, Any], *, ledger: str | None = None) -> HT
 
 
 def plan_frame(plan: Plan) -> pd.DataFrame:
-    """A plan as rows: step, what it does to AWS, the call, region, why, the AWS CLI command."""
+    """A plan as rows: step, what it does to AWS, the call, region, what it acts on, why, the
+    AWS CLI command (or what to do by hand)."""
     rows = []
     for n, a in enumerate(plan.actions, start=1):
         effect = "by hand" if a.manual else ("changes AWS" if a.changes_aws else "read only")
@@ -716,20 +717,24 @@ def plan_frame(plan: Plan) -> pd.DataFrame:
                 "effect": effect,
                 "call": f"{a.service}:{a.operation}",
                 "region": a.region,
+                "on": ", ".join(a.targets) or None,
                 "why": a.why,
                 "AWS CLI equivalent (not executed)": a.cli(),
             }
         )
-    cols = ["#", "effect", "call", "region", "why", "AWS CLI equivalent (not executed)"]
+    cols = ["#", "effect", "call", "region", "on", "why", "AWS CLI equivalent (not executed)"]
     return pd.DataFrame(rows, columns=cols)
 
 
-def _plan_html(title: str, plan: Plan, command: str, kind: str = "") -> str:
+def _plan_html(title: str, plan: Plan, command: str, who: str, kind: str = "") -> str:
     notes = _list(_e(n) for n in plan.notes) if plan.notes else ""
     body = (
         "<p><b>DRY RUN: nothing here has been executed.</b> The notebook never executes "
         "actions; review the calls, then run them with "
-        f"<code>{_e(command)}</code> (each call is printed before it runs and ledgered).</p>"
+        f"<code>{_e(command)}</code> (it refuses without a matching verdict in the ledger or "
+        "with credentials of another account; each call is printed before it runs and "
+        "ledgered with its answer).</p>"
+        f"<p><b>Credentials:</b> {_e(who)}</p>"
         + (frame_html(plan_frame(plan)) if plan.actions else "<p>No API call to make.</p>")
         + notes
     )
@@ -743,15 +748,18 @@ def next_steps(
     suppress: bool = False,
     now: pd.Timestamp | None = None,
 ) -> HTML:
-    """The plan the verdict leads to, as a dry-run table with the AWS CLI equivalents.
+    """The plan the verdict leads to, as a dry-run table with the AWS CLI equivalents, and whose
+    credentials ``--execute`` would use (an online investigation asks STS; a case folder says
+    where the credentials would come from, without calling AWS).
 
     legitimate: archive (and, with ``suppress``, a suppression rule scoped to this principal);
     malicious/inconclusive: the remediation plan; pending: both, as previews.
     """
-    from torinvest import actions
+    from torinvest import actions, runner
 
     status = str(verdict.get("status") or "pending")
     fid = inv.key.finding_id
+    aws = inv.sources.aws
     parts: list[str] = []
     if status in ("legitimate", "pending"):
         cmd = f"torinvest actions {fid} --plan archive{' --suppress' if suppress else ''} --execute"
@@ -765,12 +773,15 @@ def next_steps(
                 "only the GuardDuty administrator account (or a standalone account) can archive "
                 "findings and create suppression rules"
             )
-            parts.append(_plan_html(title, plan, cmd))
+            parts.append(_plan_html(title, plan, cmd, runner.whose_credentials(plan, aws)))
     if status in ("malicious", "inconclusive", "pending"):
         cmd = f"torinvest actions {fid} --plan remediate --execute"
         title = "Remediation plan" if status != "pending" else "If not legitimate: remediation plan"
         plan = actions.plan_remediation(inv.key, inv.events, now=now)
-        parts.append(_plan_html(title, plan, cmd, "ti-danger" if status == "malicious" else ""))
+        who = runner.whose_credentials(plan, aws)
+        parts.append(
+            _plan_html(title, plan, cmd, who, "ti-danger" if status == "malicious" else "")
+        )
     return HTML("".join(parts))
 
 

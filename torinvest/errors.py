@@ -11,6 +11,7 @@
     │   ├── NotATorFindingError         a finding of another type where a Tor finding was needed
     │   ├── MissingKeyDetailsError      a finding without ``resource.accessKeyDetails``
     │   └── FindingNotFoundError        a requested finding ID is not in the input
+    ├── RefusedError                    a change to AWS refused before any call (no matching verdict, wrong account)
     └── AwsError                        AWS answered with an error (or could not be reached)
         ├── AccessDeniedError           the caller lacks an IAM permission (``hint`` names the action)
         ├── NotEnabledError             the service is not set up there (no GuardDuty detector, region not enabled)
@@ -73,6 +74,11 @@ class MissingKeyDetailsError(InputError):
 
 class FindingNotFoundError(InputError):
     """A finding ID that is not among the loaded findings."""
+
+
+class RefusedError(TorinvestError):
+    """A change to AWS refused by a guard before it was made: the message says why, the hint
+    what to do (the verdict to record, the credentials to use)."""
 
 
 class AwsError(TorinvestError):

@@ -1,0 +1,448 @@
+"""Actions that change AWS, tried with the wrong credentials, without a verdict, against endpoints
+that answer HTML or garbage, with a ledger that cannot be written and with a forged activity.
+
+Every AWS request goes through tests/fake_aws/proxy.py (to moto for IAM/STS, to the GuardDuty
+fake), which counts them: "refused with zero calls" is measured, not assumed.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from tests.fake_aws import FakeAws
+from tests.fake_aws.proxy import DROP, GARBAGE, HTML_200, HTML_500, FaultProxy
+from tests.test_actions import (  # noqa: F401  (proxy_fixture: the fixture "proxy")
+    BACKDOOR_KEY,
+    BACKDOOR_USER,
+    FINDING,
+    MOTO_ACCOUNT,
+    SAMPLE_ACCOUNT,
+    SHAPES,
+    SUSPECT,
+    assert_paired,
+    iam_client,
+    key,
+    ops,
+    persistence_events,
+    proxy_fixture,
+    run,
+    sample_case_with,
+    verdict,
+)
+from torinvest import actions as ac
+from torinvest import runner as rn
+from torinvest.aws import Aws
+from torinvest.case import sample_case
+from torinvest.errors import InputError
+from torinvest.verdict import read_ledger
+
+ADMIN = "arn:aws:iam::aws:policy/AdministratorAccess"
+CUSTOM_ADMIN = f"arn:aws:iam::{SAMPLE_ACCOUNT}:policy/admin"
+
+
+def errors(err: str) -> list[str]:
+    return [line for line in err.splitlines() if line.startswith("torinvest: error:")]
+
+
+def no_traceback(*texts: str) -> None:
+    for text in texts:
+        assert "Traceback" not in text and "botocore." not in text
+
+
+@pytest.fixture
+def ready(
+    proxy: FaultProxy, moto: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> SimpleNamespace:
+    """The sample story in moto, in the finding's account (MOTO_ACCOUNT_ID), with a malicious
+    verdict in the ledger: everything a remediation needs, so that only the fault under test
+    can stop it."""
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", SAMPLE_ACCOUNT)
+    iam = iam_client(moto)
+    iam.create_user(UserName="benjamin")
+    suspect = iam.create_access_key(UserName="benjamin")["AccessKey"]["AccessKeyId"]
+    other = iam.create_access_key(UserName="benjamin")["AccessKey"]["AccessKeyId"]
+    iam.create_user(UserName=BACKDOOR_USER)
+    backdoor = iam.create_access_key(UserName=BACKDOOR_USER)["AccessKey"]["AccessKeyId"]
+    doc = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+    }
+    iam.create_policy(PolicyName="admin", PolicyDocument=json.dumps(doc))
+    iam.attach_user_policy(UserName=BACKDOOR_USER, PolicyArn=CUSTOM_ADMIN)
+    iam.create_login_profile(UserName=BACKDOOR_USER, Password="Xx-12345678!")
+    case = sample_case_with(
+        tmp_path, {SUSPECT: suspect, BACKDOOR_KEY: backdoor, ADMIN: CUSTOM_ADMIN}
+    )
+    ledger = tmp_path / "ledger.jsonl"
+    verdict(ledger, "malicious")
+    proxy.clear()
+    return SimpleNamespace(
+        case=case, ledger=ledger, iam=iam, suspect=suspect, other=other, backdoor=backdoor
+    )
+
+
+def remediate(ready: SimpleNamespace, *extra: str) -> tuple[int, str, str]:
+    return run(
+        "actions", FINDING, "--case", str(ready.case), "--plan", "remediate", "--execute",
+        "--ledger", str(ready.ledger), *extra,
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------
+# the account guard
+# --------------------------------------------------------------------------------------------
+def test_credentials_of_another_account_are_refused(
+    proxy: FaultProxy, moto: str, tmp_path: Path
+) -> None:
+    """The issue's own reproduction: a local IAM as account 123456789012, the sample finding in
+    123837392027 — with a same-named backdoor user there that must survive."""
+    iam = iam_client(moto)
+    iam.create_user(UserName=BACKDOOR_USER)
+    ledger = tmp_path / "ledger.jsonl"
+    verdict(ledger, "malicious")
+    proxy.clear()
+    code, out, err = run(
+        "actions", FINDING, "--case", str(sample_case().root), "--plan", "remediate",
+        "--execute", "--ledger", str(ledger),
+    )  # fmt: skip
+    assert code == 1
+    (line,) = errors(err)
+    assert f"finding {FINDING} is in account {SAMPLE_ACCOUNT}" in line
+    assert f"are account {MOTO_ACCOUNT}" in line and "nothing was changed" in line
+    assert "--profile" in line and f"--role-arn arn:aws:iam::{SAMPLE_ACCOUNT}:role/" in line
+    assert [(c.service, c.operation) for c in proxy.calls()] == [("sts", "GetCallerIdentity")]
+    assert BACKDOOR_USER in {u["UserName"] for u in iam.list_users()["Users"]}
+    acts = assert_paired(read_ledger(ledger)[0])
+    assert [r["phase"] for r in acts] == ["start", "outcome", "refused"]
+    assert "is in account 123837392027" in acts[-1]["reason"]
+    no_traceback(out, err)
+
+
+def test_a_dry_run_with_another_accounts_credentials_reads_nothing_there(
+    proxy: FaultProxy, moto: str
+) -> None:
+    iam_client(moto).create_user(UserName="benjamin")
+    proxy.clear()
+    plan = ac.plan_remediation(key("AKIATFQR7NSCUXC3DDDP", account=SAMPLE_ACCOUNT))
+    printed: list[str] = []
+    report = rn.carry_out(Aws(), plan, echo=printed.append)
+    assert ops(proxy) == ["GetCallerIdentity"]  # no inventory of another account's "benjamin"
+    assert {r.status for r in report.results if not r.action.changes_aws} == {"not-run"}
+    assert any("(not run: wrong account)" in p for p in printed)
+    assert report.notes and report.notes[0].startswith("--execute would be refused: finding")
+
+
+def _gd_finding(fake_aws: FakeAws, detector: str | None = None) -> dict[str, Any]:
+    raw = json.loads((SHAPES / "single_raw.json").read_text())
+    gd = fake_aws.guardduty("us-east-1")
+    gd.add_findings([raw], detector_id=gd.add_detector(detector or raw["service"]["detectorId"]))
+    return raw
+
+
+def archive(ledger: Path, finding: str = FINDING, *extra: str) -> tuple[int, str, str]:
+    return run(
+        "actions", finding, "--plan", "archive", "--suppress", "--regions", "us-east-1",
+        "--execute", "--ledger", str(ledger), *extra,
+    )  # fmt: skip
+
+
+def test_a_guardduty_member_account_cannot_archive(
+    proxy: FaultProxy, fake_aws: FakeAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", SAMPLE_ACCOUNT)
+    _gd_finding(fake_aws)
+    fake_aws.guardduty("us-east-1").set_administrator("999999999999")
+    verdict(tmp_path / "l.jsonl", "legitimate")
+    code, out, err = archive(tmp_path / "l.jsonl")
+    assert code == 1
+    (line,) = errors(err)
+    assert (
+        f"account {SAMPLE_ACCOUNT} is a GuardDuty member of administrator account 999999999999"
+        in line
+    )
+    assert "only 999999999999 can archive" in line
+    assert "--role-arn arn:aws:iam::999999999999:role/" in line
+    assert "ArchiveFindings" not in ops(proxy) and "CreateFilter" not in ops(proxy)
+    assert fake_aws.archived_ids == set() and fake_aws.filters == []
+    no_traceback(out, err)
+
+
+def test_an_account_that_is_neither_the_findings_nor_its_administrator_cannot_archive(
+    proxy: FaultProxy, fake_aws: FakeAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the caller's own detector does not hold the finding (read from the case folder)
+    fake_aws.guardduty("us-east-1").add_detector("b" * 32)
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", "111122223333")
+    verdict(tmp_path / "l.jsonl", "legitimate")
+    case = sample_case().root
+    code, _out, err = archive(tmp_path / "l.jsonl", FINDING, "--case", str(case))
+    assert code == 1
+    (line,) = errors(err)
+    assert f"finding {FINDING} is in account {SAMPLE_ACCOUNT}" in line
+    assert "are account 111122223333, which is neither that account nor its GuardDuty" in line
+    assert "ArchiveFindings" not in ops(proxy)
+
+
+# --------------------------------------------------------------------------------------------
+# the verdict gate
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("plan", "recorded", "said"),
+    [
+        ("remediate", [], "has no verdict"),
+        ("remediate", ["pending"], "has only pending"),
+        ("remediate", ["legitimate"], "its latest decided verdict is legitimate"),
+        ("remediate", ["malicious", "legitimate", "pending"], "is legitimate"),
+        ("archive", [], "has no verdict"),
+        ("archive", ["malicious"], "its latest decided verdict is malicious"),
+        ("archive", ["inconclusive", "pending"], "is inconclusive"),
+    ],
+)
+def test_no_matching_verdict_is_refused_with_zero_calls(
+    proxy: FaultProxy, tmp_path: Path, plan: str, recorded: list[str], said: str
+) -> None:
+    ledger = tmp_path / "ledger.jsonl"
+    for i, status in enumerate(recorded):
+        verdict(ledger, status, minutes=i)
+    before = ledger.read_bytes() if ledger.exists() else b""
+    code, out, err = run(
+        "actions", FINDING, "--case", str(sample_case().root), "--plan", plan, "--execute",
+        "--ledger", str(ledger),
+    )  # fmt: skip
+    assert code == 1
+    (line,) = errors(err)
+    assert said in line and "nothing was called" in line
+    status = "malicious" if plan == "remediate" else "legitimate"
+    assert (
+        f"torinvest verdict {FINDING} --status {status} --analyst NAME --rationale "
+        f"'WHY (the evidence)' --ledger {ledger}"
+    ) in line
+    assert proxy.calls() == []
+    assert (ledger.read_bytes() if ledger.exists() else b"") == before
+    assert out == ""
+
+
+def test_a_later_pending_never_hides_a_decided_verdict(ready: SimpleNamespace) -> None:
+    verdict(ready.ledger, "pending", minutes=5)
+    code, out, err = remediate(ready)
+    assert code == 0, err
+    assert "following the malicious verdict" in err
+    assert "6 change(s) done" in out
+
+
+# --------------------------------------------------------------------------------------------
+# endpoints that do not answer like AWS
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("fault", [HTML_500, HTML_200, GARBAGE, DROP])
+def test_sts_not_answering_like_aws_refuses_before_any_other_call(
+    ready: SimpleNamespace, proxy: FaultProxy, fault: str
+) -> None:
+    proxy.fault("GetCallerIdentity", fault)
+    code, out, err = remediate(ready)
+    assert code == 1
+    (line,) = errors(err)
+    assert "refused: could not tell whose credentials these are" in line
+    assert ops(proxy) == ["GetCallerIdentity"]
+    assert sum(x.startswith("  FAILED:") for x in out.splitlines()) == 1
+    assert_paired(read_ledger(ready.ledger)[0])
+    no_traceback(out, err)
+
+
+@pytest.mark.parametrize("fault", [HTML_500, HTML_200, GARBAGE, DROP])
+def test_iam_not_answering_like_aws_fails_each_call_on_one_line(
+    ready: SimpleNamespace, proxy: FaultProxy, fault: str
+) -> None:
+    proxy.fault("*", fault, service="iam")
+    code, out, err = remediate(ready)
+    assert code == 1
+    (line,) = errors(err)
+    assert "change(s) failed" in line
+    iam_calls = proxy.calls(service="iam")
+    calls = out[: out.index("summary of run")].splitlines()
+    failed_lines = [x for x in calls if x.startswith("  FAILED:")]
+    assert len(failed_lines) == len(iam_calls) > 0  # one line per call, each call once
+    assert all("\n" not in x for x in failed_lines)
+    assert not any(x.startswith(("  done:", "  already done:")) for x in out.splitlines())
+    summary = out[out.index("summary of run") :]
+    assert "0 change(s) done" in summary
+    assert "could not look: ListAccessKeys benjamin" in summary  # never "has no other key"
+    assert "has no other access key" not in out and "has no console password" not in out
+    acts = assert_paired(read_ledger(ready.ledger)[0])
+    failed = [r for r in acts if r["phase"] == "outcome" and r["status"] == "failed"]
+    assert len(failed) == len(iam_calls)
+    assert all(r["error"]["code"] and r["error"]["message"] for r in failed)
+    # nothing changed in moto
+    keys = ready.iam.list_access_keys(UserName="benjamin")["AccessKeyMetadata"]
+    assert {k["Status"] for k in keys} == {"Active"}
+    no_traceback(out, err)
+
+
+def test_a_200_html_page_to_a_change_is_not_reported_done(
+    ready: SimpleNamespace, proxy: FaultProxy
+) -> None:
+    """UpdateAccessKey has no output: botocore accepts any 200. Without a request ID the answer
+    is not AWS's, and whether the key was deactivated is unknown: a failure, not "done"."""
+    proxy.fault("UpdateAccessKey", HTML_200, times=1)
+    code, out, err = remediate(ready)
+    assert code == 1
+    first = out.split("EXECUTE  aws iam update-access-key", 1)[1].splitlines()[1]
+    assert first.startswith("  FAILED: UpdateAccessKey on iam: HTTP 200 without an AWS request ID")
+    assert "5 change(s) done, 0 already done, 1 failed" in out  # the others still ran
+    assert_paired(read_ledger(ready.ledger)[0])
+    no_traceback(out, err)
+
+
+def test_guardduty_answering_html_500_to_the_archive(
+    proxy: FaultProxy, fake_aws: FakeAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", SAMPLE_ACCOUNT)
+    _gd_finding(fake_aws)
+    verdict(tmp_path / "l.jsonl", "legitimate")
+    proxy.fault("ArchiveFindings", HTML_500)
+    code, out, err = archive(tmp_path / "l.jsonl")
+    assert code == 1
+    assert "  FAILED: ArchiveFindings on guardduty in us-east-1 failed: 500" in out
+    assert "1 change(s) done, 0 already done, 1 failed" in out  # the rule was still created
+    assert fake_aws.archived_ids == set()
+    assert_paired(read_ledger(tmp_path / "l.jsonl")[0])
+    no_traceback(out, err)
+
+
+# --------------------------------------------------------------------------------------------
+# the ledger, the resources, the evidence
+# --------------------------------------------------------------------------------------------
+def test_a_ledger_that_cannot_be_written_stops_before_any_call(
+    ready: SimpleNamespace, proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full(path: Any, record: Any) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(rn, "ledger_append", full)
+    code, out, err = remediate(ready)
+    assert code == 1
+    (line,) = errors(err)
+    assert f"cannot write the ledger {ready.ledger}: No space left on device" in line
+    assert proxy.calls() == []
+    no_traceback(out, err)
+
+
+def test_a_same_named_user_created_at_another_time_is_left_alone(
+    proxy: FaultProxy, moto: str, tmp_path: Path
+) -> None:
+    iam = iam_client(moto)
+    iam.create_user(UserName="benjamin")
+    key_id = iam.create_access_key(UserName="benjamin")["AccessKey"]["AccessKeyId"]
+    iam.create_user(UserName="svc-backup-sync")  # today; the activity's CreateUser is in 2023
+    events = persistence_events("svc-backup-sync", "AKIAGONE000000000000")
+    plan = ac.plan_remediation(key(key_id), events)
+    report = rn.carry_out(Aws(), plan, execute=True, ledger=tmp_path / "l", echo=lambda s: None)
+    assert "DeleteUser" not in ops(proxy, changes_only=True)
+    (left,) = report.left_alone
+    assert (
+        "was created at" in left.note
+        and "not by the activity's CreateUser at 2023-07-10" in left.note
+    )
+    assert "svc-backup-sync" in {u["UserName"] for u in iam.list_users()["Users"]}
+    assert report.failed == []  # what was gone is "already done", not a failure
+
+
+def test_forged_names_in_the_activity_stay_inert(proxy: FaultProxy, tmp_path: Path) -> None:
+    case = sample_case_with(tmp_path, {})
+    evil = "svc\x1b[2J\x1b]0;pwned\x07$(rm -rf ~);`id`"
+    record = {
+        "eventVersion": "1.08",
+        "userIdentity": {
+            "type": "IAMUser",
+            "accessKeyId": SUSPECT,
+            "userName": "benjamin",
+            "accountId": SAMPLE_ACCOUNT,
+            "principalId": "AIDATFQR7NSC5U6Q3TMDR",
+        },
+        "eventTime": "2023-07-10T12:18:00Z",
+        "eventSource": "iam.amazonaws.com",
+        "eventName": "CreateUser",
+        "awsRegion": "us-east-1",
+        "sourceIPAddress": "185.220.101.34",
+        "userAgent": "aws-cli/2.13.0",
+        "requestParameters": {"userName": evil},
+        "responseElements": {"user": {"userName": evil}},
+        "eventID": "forged-1",
+        "eventType": "AwsApiCall",
+    }
+    (case / "cloudtrail" / "forged.json").write_text(json.dumps({"Records": [record]}))
+    code, out, err = run("actions", FINDING, "--case", str(case), "--plan", "remediate")
+    assert code == 0, err
+    assert "\x1b" not in out and "\x07" not in out
+    (line,) = [x for x in out.splitlines() if "delete-user" in x and "pwned" in x]
+    assert "--user-name 'svc\\x1b[2J\\x1b]0;pwned\\x07$(rm -rf ~);`id`'" in line
+    assert proxy.calls() == []
+
+
+@pytest.mark.parametrize(
+    ("criteria", "problem"),
+    [
+        (
+            {"type": {"Eq": ["Recon:IAMUser/TorIPCaller", "UnauthorizedAccess:IAMUser/TorIPCaller"]},
+             "resource.accessKeyDetails.principalId": {"Eq": ["AIDA1"]}},
+            "exactly one Tor finding type",
+        ),
+        ({"type": {"Eq": ["Recon:IAMUser/TorIPCaller"]}}, "exactly one principal or one access key"),
+        (
+            {"type": {"Eq": ["Recon:IAMUser/TorIPCaller"]},
+             "resource.accessKeyDetails.principalId": {"Neq": ["AIDA1"]}},
+            "exactly one principal",
+        ),
+        (
+            {"type": {"Eq": ["Recon:IAMUser/TorIPCaller"]},
+             "resource.accessKeyDetails.principalId": {"Eq": ["AIDA1"]},
+             "severity": {"Gte": 0}},
+            "unexpected criteria",
+        ),
+        (
+            {"type": {"Eq": ["Recon:IAMUser/TorIPCaller"]},
+             "resource.accessKeyDetails.principalId": {"Eq": [""]}},
+            "exactly one principal",
+        ),
+    ],
+)  # fmt: skip
+def test_suppression_rules_broader_than_one_principal_are_never_made(
+    criteria: dict[str, Any], problem: str
+) -> None:
+    with pytest.raises(InputError, match=problem):
+        ac.check_suppression_scope({"Criterion": criteria})
+
+
+def test_a_finding_without_its_principal_gets_no_suppression_rule(tmp_path: Path) -> None:
+    raw = json.loads((SHAPES / "single_raw.json").read_text())
+    del raw["resource"]["accessKeyDetails"]["principalId"]
+    case = tmp_path / "case"
+    (case / "findings").mkdir(parents=True)
+    (case / "findings" / "f.json").write_text(json.dumps(raw))
+    code, out, err = run(
+        "actions", raw["id"], "--case", str(case), "--plan", "archive", "--suppress"
+    )
+    assert code == 1
+    (line,) = errors(err)
+    assert "has no resource.accessKeyDetails.principalId" in line and "broader" in line
+    assert "archive without --suppress" in line
+    assert out == ""
+
+
+def test_a_verdict_ledger_time_that_cannot_be_read_counts_as_oldest(tmp_path: Path) -> None:
+    from torinvest.verdict import latest_decided_verdict
+
+    records = [
+        {"kind": "verdict", "finding_id": FINDING, "status": "legitimate", "recorded_at": "garbage"},
+        {"kind": "verdict", "finding_id": FINDING, "status": "malicious",
+         "recorded_at": "2024-01-01T00:00:00Z"},
+        {"kind": "verdict", "finding_id": FINDING, "status": "pending",
+         "recorded_at": str(pd.Timestamp("2030-01-01", tz="UTC"))},
+    ]  # fmt: skip
+    assert latest_decided_verdict(records, FINDING)["status"] == "malicious"
