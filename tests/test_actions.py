@@ -711,6 +711,7 @@ def test_sample_case_remediation_in_the_findings_account(
     assert "benjamin has no console password" in summary
     assert "left alone: user svc-backup-sync was created at" in summary
     assert "manual: rotate secret stratus-red-team-retrieve-secret-6" in summary
+    assert f"revoked: {ASIA} (the deny on benjamin's tokens issued before the run)" in summary
     keys = iam.list_access_keys(UserName="benjamin")["AccessKeyMetadata"]
     assert {k["AccessKeyId"]: k["Status"] for k in keys} == {suspect: "Inactive", other: "Active"}
     assert iam.list_access_keys(UserName=BACKDOOR_USER)["AccessKeyMetadata"] == []

@@ -19,7 +19,7 @@ import orjson
 import pandas as pd
 
 from torinvest import __version__
-from torinvest.actions import SUPPRESSION_SCOPES
+from torinvest.actions import PLAN_KINDS, SUPPRESSION_SCOPES
 from torinvest.aws import Aws, AwsConfig, parse_regions
 from torinvest.case import Case, sample_case
 from torinvest.errors import DataIssue, InputError, TorinvestError
@@ -298,13 +298,15 @@ def build_parser() -> argparse.ArgumentParser:
         "actions",
         help="the archive or remediation plan of a finding: a dry run unless --execute",
         description="Print the plan that follows a verdict: archive (legitimate; --suppress adds "
-        "a suppression rule scoped to the principal, or the key with --scope key) or remediate "
-        "(not legitimate: deactivate the key, revoke sessions, undo the persistence found in "
-        "its activity). Nothing that changes AWS runs without --execute; each call is printed "
-        "before it runs and each executed call is written to the ledger.",
+        "a suppression rule scoped to the finding type and the principal, or the key with --scope "
+        "key) or remediate (not legitimate: deactivate the key, revoke sessions and minted "
+        "credentials, undo what its activity created, rotate the secrets it read). Nothing that "
+        "changes AWS runs without --execute, and --execute refuses without a matching decided "
+        "verdict in the ledger or with credentials of another account (sts:GetCallerIdentity "
+        "first). Each call is printed before it runs and ledgered with its answer.",
     )
     a.add_argument("finding_id", metavar="FINDING_ID", help="GuardDuty finding ID")
-    a.add_argument("--plan", required=True, choices=("archive", "remediate"), help="which plan")
+    a.add_argument("--plan", required=True, choices=PLAN_KINDS, help="which plan")
     a.add_argument("--suppress", action="store_true", help="archive: add a suppression rule")
     a.add_argument(
         "--scope",
@@ -312,7 +314,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="principal",
         help="what the suppression rule matches (default principal)",
     )
-    a.add_argument("--execute", action="store_true", help="make the calls that change AWS")
+    a.add_argument(
+        "--execute",
+        action="store_true",
+        help="make the calls that change AWS (needs the verdict the plan follows, and "
+        "credentials of the finding's account: --profile or --role-arn)",
+    )
     a.add_argument("--ledger", metavar="FILE", help=LEDGER_HELP)
     a.add_argument(
         "--case",

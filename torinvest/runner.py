@@ -41,7 +41,7 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -589,6 +589,15 @@ class RunReport:
         for r in self.failed:
             said = r.error.message if r.error else "?"
             lines.append(f"  failed: {r.action.operation} {_targets(r.action)}: {said}")
+        for r in self._of("done", "already-done", "dry-run"):
+            minted = [t for t in r.action.targets if t.startswith("ASIA")]
+            if r.action.params.get("PolicyName") == REVOKE_POLICY_NAME and minted:
+                whose = r.action.targets[0]
+                said = "revoked" if r.status != "dry-run" else "to revoke"
+                lines.append(
+                    f"  {said}: {', '.join(minted)} (the deny on {whose}'s tokens issued before "
+                    "the run)"
+                )
         for r in self.left_alone:
             lines.append(f"  left alone: {r.note}")
         for a in plan.manual:
@@ -1034,8 +1043,3 @@ def exit_problem(report: RunReport) -> TorinvestError | None:
             hint="see FAILED above; the ledger has every call and its answer; re-running is safe",
         )
     return None
-
-
-def ledger_calls(records: Sequence[Mapping[str, Any]], run_id: str) -> list[dict[str, Any]]:
-    """The action records of one run, in ledger order."""
-    return [dict(r) for r in records if r.get("kind") == "action" and r.get("run_id") == run_id]
