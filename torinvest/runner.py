@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -117,7 +118,7 @@ def verdict_command(finding_id: str, status: str, ledger: str | Path | None = No
         f"torinvest verdict {finding_id} --status {status} --analyst NAME "
         "--rationale 'WHY (the evidence)'"
     )
-    return cmd + (f" --ledger {ledger}" if ledger else "")
+    return cmd + (f" --ledger {shlex.quote(str(ledger))}" if ledger else "")
 
 
 def require_verdict(
