@@ -237,6 +237,7 @@ def validate(finding_id: str, out: str | Path, options: RunOptions) -> Path:
         Case.open(options.case_dir)
     else:
         parse_regions(options.regions)
+    check_run_sources(options)
     for name in ("lookback_days", "lookahead_days", "tolerance_hours"):
         if getattr(options, name) < 0:
             raise InputError(f"{name.replace('_', '-')} must be ≥ 0", hint="e.g. 14, 7 and 24")
@@ -258,6 +259,25 @@ def validate(finding_id: str, out: str | Path, options: RunOptions) -> Path:
             f"cannot create the report folder {path}: {e.strerror}", hint="choose another --out"
         ) from e
     return path
+
+
+def check_run_sources(options: RunOptions) -> None:
+    """The notebook's own check of its sources (engine, log files, credentials), before a
+    kernel starts: options that cannot go together raise OptionsError (the CLI's exit 2)."""
+    from torinvest.investigation import sources_from_parameters
+
+    sources_from_parameters(
+        case_dir=options.case_dir,
+        profile=options.profile,
+        regions=options.regions,
+        role_arn=options.role_arn,
+        logs=options.logs,
+        engine=options.engine,
+        athena_database=options.athena_database or "",
+        athena_workgroup=options.athena_workgroup or "",
+        athena_output=options.athena_output or "",
+        max_rows=options.max_rows,
+    )
 
 
 def parameters(finding_id: str, out: Path, options: RunOptions) -> dict[str, Any]:
