@@ -149,9 +149,7 @@ class RecordingProxy:
                 else:
                     status, headers, answer = proxy._forward(seen, self.headers, body)
                 with proxy._lock:
-                    proxy.seen.append(
-                        Seen(**{**_fields(seen), "status": status, "answer": answer})
-                    )
+                    proxy.seen.append(Seen(**{**_fields(seen), "status": status, "answer": answer}))
                 self.send_response(status)
                 for name, value in headers:
                     if name.lower() not in _HOP_HEADERS:
@@ -161,7 +159,7 @@ class RecordingProxy:
                 if self.command != "HEAD":
                     self.wfile.write(answer)
 
-            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _any  # noqa: N815
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _any
 
         return Handler
 

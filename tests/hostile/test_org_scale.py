@@ -12,6 +12,7 @@ Athena (organization scale)".
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import gzip
 import io
@@ -99,7 +100,11 @@ def proxy_and_fake(
     """The same, with GuardDuty and CloudTrail (LookupEvents) routed to the fake."""
     routes = {"*": moto, "guardduty": fake_aws.url, "cloudtrail": fake_aws.url}
     with RecordingProxy(routes) as p:
-        for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_GUARDDUTY", "AWS_ENDPOINT_URL_CLOUDTRAIL"):
+        for name in (
+            "AWS_ENDPOINT_URL",
+            "AWS_ENDPOINT_URL_GUARDDUTY",
+            "AWS_ENDPOINT_URL_CLOUDTRAIL",
+        ):
             monkeypatch.setenv(name, p.url)
         yield p, fake_aws
 
@@ -111,17 +116,19 @@ def direct_s3(moto: str) -> Any:
 
 def upload(moto: str, bucket: str, files: dict[str, bytes]) -> None:
     s3 = direct_s3(moto)
-    try:
+    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
         s3.create_bucket(Bucket=bucket)
-    except s3.exceptions.BucketAlreadyOwnedByYou:
-        pass
     with ThreadPoolExecutor(8) as pool:
-        list(pool.map(lambda kv: s3.put_object(Bucket=bucket, Key=kv[0], Body=kv[1]), files.items()))
+        list(
+            pool.map(lambda kv: s3.put_object(Bucket=bucket, Key=kv[0], Body=kv[1]), files.items())
+        )
 
 
 def case_objects(prefix: str = "") -> dict[str, bytes]:
     """The sample case's 62 log files as a trail writes them, below ``prefix``."""
-    return {f"{prefix}{f.relative_to(CASE.cloudtrail).as_posix()}": f.read_bytes() for f in case_files()}
+    return {
+        f"{prefix}{f.relative_to(CASE.cloudtrail).as_posix()}": f.read_bytes() for f in case_files()
+    }
 
 
 def s3_requests(p: RecordingProxy) -> list[Seen]:
@@ -145,7 +152,7 @@ def test_role_arn_is_assumed_for_s3_logs(
     proxy: RecordingProxy, moto: str, tmp_path: Path, engine: str
 ) -> None:
     upload(moto, "trail", case_objects())
-    code, out, err = run(
+    code, _out, err = run(
         "events", "--logs", "s3://trail/AWSLogs/", "--role-arn", ROLE, "--engine", engine,
         "--access-key", KEY, *WINDOW, "--out", str(tmp_path / "e.parquet"),
     )  # fmt: skip
@@ -292,7 +299,8 @@ def test_notebook_credentials_without_an_aws_source_are_refused() -> None:
 # 2. "no log files there" is its own answer
 # --------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
-    "url", ["s3://trail/AWSLog/", "s3://trail/AWSLogs/999999999999/", "s3://empty/"],
+    "url",
+    ["s3://trail/AWSLog/", "s3://trail/AWSLogs/999999999999/", "s3://empty/"],
     ids=["mistyped", "other-account", "empty-bucket"],
 )
 def test_an_s3_prefix_without_logs_is_not_no_events(
@@ -335,7 +343,9 @@ def test_logs_outside_the_window_say_so(tmp_path: Path) -> None:
     assert "not an access problem" not in err
 
 
-def test_s3_logs_outside_the_window_say_so(proxy: RecordingProxy, moto: str, tmp_path: Path) -> None:
+def test_s3_logs_outside_the_window_say_so(
+    proxy: RecordingProxy, moto: str, tmp_path: Path
+) -> None:
     upload(moto, "trail", case_objects())
     code, _, err = run(
         "events", "--logs", "s3://trail/", "--start", "2024-01-01", "--end", "2024-01-02",
@@ -390,7 +400,7 @@ def test_investigate_exits_1_when_no_activity_source_could_be_read(tmp_path: Pat
     case = tmp_path / "case"
     shutil.copytree(CASE.findings, case / "findings")
     (case / "cloudtrail").mkdir()
-    code, out, err = run("investigate", FINDING, "--case", str(case), "--out", str(tmp_path / "r"))
+    code, _out, err = run("investigate", FINDING, "--case", str(case), "--out", str(tmp_path / "r"))
     assert code == 1, err
     assert "no activity source could be read" in errors(err)[0]
     assert (tmp_path / "r" / "report.html").is_file()  # the report is written, and says why
@@ -405,7 +415,7 @@ def test_a_bucket_root_above_a_key_prefix_is_narrowed_by_day(
     proxy: RecordingProxy, moto: str, tmp_path: Path
 ) -> None:
     upload(moto, "trail", case_objects("org/cloudtrail/"))
-    code, out, err = run(
+    code, _out, err = run(
         "events", "--logs", "s3://trail/", "--access-key", KEY, *WINDOW,
         "--out", str(tmp_path / "e.parquet"),
     )  # fmt: skip
@@ -421,8 +431,14 @@ def test_a_root_with_two_trails_reads_both_and_names_them(
     proxy: RecordingProxy, moto: str, tmp_path: Path
 ) -> None:
     files = case_files()
-    first = {f"AWSLogs/{f.relative_to(CASE.cloudtrail / 'AWSLogs').as_posix()}": f.read_bytes() for f in files[:30]}
-    second = {f"old/AWSLogs/{f.relative_to(CASE.cloudtrail / 'AWSLogs').as_posix()}": f.read_bytes() for f in files[30:]}
+    first = {
+        f"AWSLogs/{f.relative_to(CASE.cloudtrail / 'AWSLogs').as_posix()}": f.read_bytes()
+        for f in files[:30]
+    }
+    second = {
+        f"old/AWSLogs/{f.relative_to(CASE.cloudtrail / 'AWSLogs').as_posix()}": f.read_bytes()
+        for f in files[30:]
+    }
     upload(moto, "trail", {**first, **second})
     code, out, err = run(
         "events", "--logs", "s3://trail/", *WINDOW, "--out", str(tmp_path / "e.parquet")
@@ -445,7 +461,8 @@ def test_a_local_folder_with_two_trails_reads_both(tmp_path: Path) -> None:
     )  # fmt: skip
     assert act.file_counts is not None
     assert sorted(act.file_counts.trails) == [
-        str(tmp_path / "a" / "AWSLogs"), str(tmp_path / "b" / "deeper" / "AWSLogs")
+        str(tmp_path / "a" / "AWSLogs"),
+        str(tmp_path / "b" / "deeper" / "AWSLogs"),
     ]
     assert any("CloudTrail log folders found" in n for n in act.notes)
     same_events(act.frame, reference(access_keys=KEY))
@@ -457,7 +474,7 @@ def test_discovery_past_its_bounds_lists_whole_and_says_so(
     monkeypatch.setattr(logs_module, "DISCOVERY_MAX_LISTINGS", 3)
     noise = {f"noise{i}/x/readme.txt": b"x" for i in range(5)}
     upload(moto, "trail", {**noise, **case_objects("deep/er/")})
-    code, out, err = run(
+    code, _out, err = run(
         "events", "--logs", "s3://trail/", "--access-key", KEY, *WINDOW,
         "--out", str(tmp_path / "e.parquet"),
     )  # fmt: skip
@@ -499,8 +516,10 @@ def test_some_objects_denied_are_counted_and_the_rest_loads(
     assert f"from {read} of 62 log file(s)" in out
     assert f"{len(denied)} failed: {len(denied)} could not be downloaded: AccessDenied" in out
     (line,) = issues(err)  # one line for all of them
-    assert f"{len(denied)} objects could not be downloaded: AccessDenied (needs s3:GetObject; " \
+    assert (
+        f"{len(denied)} objects could not be downloaded: AccessDenied (needs s3:GetObject; "
         "kms:Decrypt when the trail's bucket uses SSE-KMS) — e.g. " in line
+    )
     kept = [f for f in case_files() if f not in denied]
     ref = load_logs(kept, progress=False).frame
     same_events(pd.read_parquet(tmp_path / "e.parquet"), ref)
@@ -523,7 +542,9 @@ def test_every_object_denied_is_nothing_read_with_the_true_count(
     assert len(issues(err)) == 1 and "62 objects could not be downloaded" in issues(err)[0]
 
 
-def test_thousands_of_denials_are_one_line(proxy: RecordingProxy, moto: str, tmp_path: Path) -> None:
+def test_thousands_of_denials_are_one_line(
+    proxy: RecordingProxy, moto: str, tmp_path: Path
+) -> None:
     body = gzip.compress(json.dumps({"Records": []}).encode())
     many = {
         f"AWSLogs/{ACCOUNT}/CloudTrail/us-east-1/2023/07/10/"
@@ -550,7 +571,7 @@ def test_a_kms_denial_names_kms_decrypt(proxy: RecordingProxy, moto: str, tmp_pa
         message="User: arn:aws:sts::123456789012:assumed-role/audit/s is not authorized to "
         "perform: kms:Decrypt on the resource associated with this ciphertext",
     )  # fmt: skip
-    code, out, err = run(
+    code, _out, err = run(
         "events", "--logs", "s3://trail/", *WINDOW, "--out", str(tmp_path / "e.parquet")
     )
     assert code == 0, err
@@ -581,7 +602,9 @@ def test_the_sources_card_and_summary_count_listed_read_failed(
 
 
 def test_group_issues_keeps_order_singles_and_examples() -> None:
-    denied = [DataIssue(f"s3://b/AWSLogs/1/f{i}.gz", "could not be downloaded: X (y)") for i in range(5)]
+    denied = [
+        DataIssue(f"s3://b/AWSLogs/1/f{i}.gz", "could not be downloaded: X (y)") for i in range(5)
+    ]
     other = DataIssue("lookup:eu-west-1", "access denied: LookupEvents")
     grouped = group_issues([denied[0], other, *denied[1:], denied[0]])
     assert [g.source for g in grouped] == ["s3://b/AWSLogs/1/…", "lookup:eu-west-1"]
@@ -598,15 +621,35 @@ def test_group_issues_keeps_order_singles_and_examples() -> None:
 @pytest.mark.parametrize(
     ("argv", "needles"),
     [
-        (["--engine", "athena", "--athena-database", "db", "--logs", "/tmp"], ["--engine athena", "--logs"]),
-        (["--engine", "athena", "--athena-database", "db", "--case", str(CASE.root)], ["--engine athena", "--case"]),
+        (
+            ["--engine", "athena", "--athena-database", "db", "--logs", "/tmp"],
+            ["--engine athena", "--logs"],
+        ),
+        (
+            ["--engine", "athena", "--athena-database", "db", "--case", str(CASE.root)],
+            ["--engine athena", "--case"],
+        ),
         (["--engine", "duckdb", "--lookup", "--access-key", KEY], ["--engine duckdb", "--logs"]),
-        (["--case", str(CASE.root), "--athena-database", "db"], ["--athena-database", "--engine athena"]),
-        (["--case", str(CASE.root), "--engine", "duckdb", "--athena-output", "s3://r/"], ["--athena-output"]),
+        (
+            ["--case", str(CASE.root), "--athena-database", "db"],
+            ["--athena-database", "--engine athena"],
+        ),
+        (
+            ["--case", str(CASE.root), "--engine", "duckdb", "--athena-output", "s3://r/"],
+            ["--athena-output"],
+        ),
     ],
-    ids=["athena+logs", "athena+case", "duckdb-without-logs", "athena-option-files", "athena-option-duckdb"],
+    ids=[
+        "athena+logs",
+        "athena+case",
+        "duckdb-without-logs",
+        "athena-option-files",
+        "athena-option-duckdb",
+    ],
 )
-def test_engine_combinations_are_refused(tmp_path: Path, argv: list[str], needles: list[str]) -> None:
+def test_engine_combinations_are_refused(
+    tmp_path: Path, argv: list[str], needles: list[str]
+) -> None:
     code, out, err = run("events", *argv, "--out", str(tmp_path / "e.csv"))
     assert code == 2 and out == ""
     assert all(n in errors(err)[0] for n in needles), err
@@ -614,7 +657,7 @@ def test_engine_combinations_are_refused(tmp_path: Path, argv: list[str], needle
 
 
 def test_investigate_refuses_athena_with_log_files_before_starting(tmp_path: Path) -> None:
-    code, out, err = run(
+    code, _out, err = run(
         "investigate", FINDING, "--case", str(CASE.root), "--engine", "athena",
         "--athena-database", "db", "--out", str(tmp_path / "r"),
     )  # fmt: skip
@@ -653,7 +696,9 @@ def test_username_filters_log_files_as_lookup_events_does(
         assert set(got["user_name"]) == {"benjamin"}
         same_events(got, mine)
     # LookupEvents' own Username answer over the same records: the same events
-    records = [r for f in case_files() for r in json.loads(gzip.decompress(f.read_bytes()))["Records"]]
+    records = [
+        r for f in case_files() for r in json.loads(gzip.decompress(f.read_bytes()))["Records"]
+    ]
     fake_aws.cloudtrail("us-east-1").add_records(records)
     lookup = load_activity(
         lookup=_aws(), username="benjamin", regions=["us-east-1"],
@@ -707,7 +752,9 @@ def test_athena_sql_has_the_user_filter(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("engine", ["files", "duckdb"])
 def test_regions_without_lookup_narrow_every_source(tmp_path: Path, engine: str) -> None:
-    recs = json.loads((INVICTUS / sorted(p.name for p in INVICTUS.iterdir())[0]).read_text())["Records"]
+    recs = json.loads((INVICTUS / sorted(p.name for p in INVICTUS.iterdir())[0]).read_text())[
+        "Records"
+    ]
     other = copy.deepcopy(recs)
     for r in other:
         r["awsRegion"], r["eventID"] = "eu-west-1", "eu" + r["eventID"][2:]
@@ -715,7 +762,7 @@ def test_regions_without_lookup_narrow_every_source(tmp_path: Path, engine: str)
     for r in third:
         r["awsRegion"], r["eventID"] = "ap-south-1", "ap" + r["eventID"][2:]
     (tmp_path / "flat.json").write_text(json.dumps({"Records": recs + other + third}))
-    code, out, err = run(
+    code, _out, err = run(
         "events", "--logs", str(tmp_path), "--regions", "eu-west-1", "--engine", engine,
         "--out", str(tmp_path / "e.parquet"),
     )  # fmt: skip
@@ -744,7 +791,9 @@ def test_regions_without_lookup_narrow_every_source(tmp_path: Path, engine: str)
 def test_options_no_source_would_honour_are_refused(
     tmp_path: Path, argv: list[str], needle: str
 ) -> None:
-    code, out, err = run("events", "--case", str(CASE.root), *argv, "--out", str(tmp_path / "e.csv"))
+    code, out, err = run(
+        "events", "--case", str(CASE.root), *argv, "--out", str(tmp_path / "e.csv")
+    )
     assert code == 2 and out == ""
     assert needle in errors(err)[0]
     assert not (tmp_path / "e.csv").exists()
