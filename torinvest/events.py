@@ -27,6 +27,7 @@ from torinvest.sources.logs import (
     NO_MATCH,
     FileCounts,
     load_logs,
+    subset,
 )
 from torinvest.sources.lookup import GLOBAL_EVENTS_REGION, lookup_events
 from torinvest.sources.records import DerivedKey, empty_frame
@@ -229,7 +230,7 @@ def match_user(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     keep = names.eq(name).fillna(False)
     if name == "root":
         keep |= names.isna() & frame["user_type"].astype("string").eq("Root").fillna(False)
-    return frame if bool(keep.all()) else frame[keep.to_numpy(dtype=bool)].reset_index(drop=True)
+    return frame if bool(keep.all()) else subset(frame, keep.to_numpy(dtype=bool))
 
 
 def with_global_region(regions: Sequence[str] | None) -> tuple[list[str] | None, bool]:

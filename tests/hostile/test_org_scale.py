@@ -313,9 +313,7 @@ def test_an_s3_prefix_without_logs_is_not_no_events(
     )
     assert code == 1 and out == ""
     (line,) = errors(err)
-    assert f"No CloudTrail log files under {url} (check the prefix)" in line or (
-        "no log file matched the window/region narrowing" in line and url in line
-    )
+    assert f"No CloudTrail log files under {url} (check the prefix)" in line
     assert "not an access problem" not in err and "hold no event" not in err
     assert not (tmp_path / "e.csv").exists()
 
@@ -578,6 +576,57 @@ def test_a_kms_denial_names_kms_decrypt(proxy: RecordingProxy, moto: str, tmp_pa
     (line,) = issues(err)
     assert "could not be downloaded: AccessDenied (needs kms:Decrypt on the KMS key" in line
     assert "SSE-KMS" in line
+
+
+def test_an_object_deleted_after_listing_says_so(
+    proxy: RecordingProxy, moto: str, tmp_path: Path
+) -> None:
+    upload(moto, "trail", case_objects())
+    _deny(
+        proxy, "T1240Z", status=404, code="NoSuchKey", message="The specified key does not exist."
+    )
+    code, out, err = run(
+        "events", "--logs", "s3://trail/", *WINDOW, "--out", str(tmp_path / "e.parquet")
+    )  # fmt: skip
+    assert code == 0, err
+    (line,) = issues(err)
+    assert "could not be downloaded: NoSuchKey (the object was deleted after it was listed)" in line
+    assert "could not be downloaded: NoSuchKey)" in out  # counted among the failed files
+    kept = [f for f in case_files() if "T1240Z" not in f.name]
+    same_events(pd.read_parquet(tmp_path / "e.parquet"), load_logs(kept, progress=False).frame)
+
+
+def _deny_listing(proxy: RecordingProxy, bucket: str) -> None:
+    proxy.fail(lambda s: s.service == "s3" and s.path.startswith(f"/{bucket}?list-type=2"))
+
+
+def test_a_listing_denied_is_one_line_naming_s3_listbucket(
+    proxy: RecordingProxy, moto: str, tmp_path: Path
+) -> None:
+    upload(moto, "trail", case_objects())
+    _deny_listing(proxy, "trail")
+    code, out, err = run("events", "--logs", "s3://trail/", "--out", str(tmp_path / "e.csv"))
+    assert code == 1 and out == ""
+    (line,) = errors(err)
+    assert "access denied: ListObjectsV2" in line and "s3:ListBucket" in line
+    assert "Traceback" not in err
+
+
+def test_a_listing_denied_beside_a_readable_source_loses_nothing(
+    proxy: RecordingProxy, moto: str, tmp_path: Path
+) -> None:
+    upload(moto, "denied", case_objects())
+    _deny_listing(proxy, "denied")
+    code, out, err = run(
+        "events", "--case", str(CASE.root), "--logs", "s3://denied/", "--access-key", KEY,
+        "--out", str(tmp_path / "e.parquet"),
+    )  # fmt: skip
+    assert code == 0, err
+    (line,) = issues(err)
+    assert line.startswith("torinvest: issue: s3://denied/: could not be listed: access denied")
+    assert out.startswith("64 events from 62 log file(s)")
+    assert "s3:ListBucket" in line
+    same_events(pd.read_parquet(tmp_path / "e.parquet"), reference(access_keys=KEY))
 
 
 def test_the_sources_card_and_summary_count_listed_read_failed(

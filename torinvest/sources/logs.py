@@ -14,7 +14,14 @@ day prefixes needed)::
 
 ``CloudTrail-Digest/`` is skipped. Flat folders are narrowed by the file names CloudTrail gives.
 A day folder is read when it is within the window ±1 day (records arrive late into the next
-day's folder).
+day's folder). A source above its trail (a bucket root, ``s3://bucket/some/``, a case folder)
+is searched for every ``AWSLogs/`` folder below it, and each is narrowed (S3: Delimiter
+listings, :data:`DISCOVERY_MAX_DEPTH` levels; the folders found are named). A source that gives
+no file to read is an issue saying why: no CloudTrail log file there at all (:data:`NO_LOGS_S3`,
+:data:`NO_LOGS_LOCAL`), or none in the window/regions (:data:`NO_MATCH`) — never "no events".
+An object that cannot be downloaded is an issue saying what it needs (:func:`download_problem`:
+``s3:GetObject``, ``kms:Decrypt`` for an SSE-KMS bucket); :class:`FileCounts` counts the files
+listed, read, failed (and why) and left out by the narrowing.
 
 Filtering to access keys searches the decompressed bytes before parsing: a file without the key
 is not parsed, and in a compact ``{"Records":[...]}`` file or in JSON lines only the records that
@@ -73,7 +80,7 @@ import pyarrow as pa
 from tqdm.auto import tqdm
 
 from torinvest.aws import AWS_CALL_ERRORS, Aws, translate_error
-from torinvest.errors import AccessDeniedError, DataIssue, InputError
+from torinvest.errors import AccessDeniedError, AwsError, DataIssue, InputError, TorinvestError
 from torinvest.sources.records import (
     DerivedKey,
     derived_keys,
@@ -304,13 +311,15 @@ class Listing:
     """The log files of one source: those to read, how many were left out by the narrowing,
     the ``AWSLogs/`` folders found (``trails``), and a note when the listing was not narrowed as
     it could have been. ``planned``: only the day folders of the window were listed (other days
-    were not seen, so ``skipped`` does not count them)."""
+    were not seen, so ``skipped`` does not count them), ``prefixes`` of them (none: no account
+    or region folder was found in the trail)."""
 
     files: list[LogFile] = field(default_factory=list)
     skipped: int = 0
     trails: list[str] = field(default_factory=list)
     note: str | None = None
     planned: bool = False
+    prefixes: int = 0
 
 
 def list_local(root: Path, narrowing: Narrowing) -> Listing:
@@ -362,7 +371,7 @@ def list_s3(aws: Aws, url: str, narrowing: Narrowing) -> Listing:
     client = aws.client("s3")
     lister = _S3Lister(client, bucket)
     prefixes = lister.plan(prefix, narrowing) if narrowing.active else None
-    listing = Listing(note=lister.note, planned=prefixes is not None)
+    listing = Listing(note=lister.note, planned=prefixes is not None, prefixes=len(prefixes or ()))
     if prefixes is None:
         prefixes = [prefix]
     trails = set(lister.trails)
@@ -1036,7 +1045,8 @@ class LogListing:
     """The log files of several sources (:func:`list_logs`): ``files`` to read (each once),
     ``skipped`` log files left out by the narrowing, the ``roots`` as given, the ``AWSLogs/``
     folders found (``trails``), ``empty``: one issue per source that gave no file to read and
-    why (no log file there at all, or none in the window/regions), and ``notes``."""
+    why (no log file there at all, or none in the window/regions), ``failed``: one issue per
+    source that could not be listed (when another could), and ``notes``."""
 
     files: list[LogFile] = field(default_factory=list)
     skipped: int = 0
@@ -1044,6 +1054,12 @@ class LogListing:
     trails: list[str] = field(default_factory=list)
     empty: list[DataIssue] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    failed: list[DataIssue] = field(default_factory=list)
+
+    @property
+    def issues(self) -> list[DataIssue]:
+        """The sources that could not be listed, then those that gave no file."""
+        return [*self.failed, *self.empty]
 
 
 #: What a source holding no log file at all says (S3 prefix, local folder).
@@ -1062,20 +1078,27 @@ def list_logs(
     aws: Aws | None = None,
 ) -> LogListing:
     """The log files to read in ``sources`` (files, folders, ``s3://`` prefixes), and for each
-    source that gave none, why (:class:`LogListing`). Raises InputError for a missing path,
-    AwsError when an S3 listing fails."""
+    source that gave none, why (:class:`LogListing`). A source that cannot be listed (a missing
+    path: InputError; an S3 listing refused: AwsError) is an issue when another source could be
+    listed (its files are read); when none could, the first error is raised."""
     roots = [sources] if isinstance(sources, str | Path) else list(sources)
     narrowing = narrowing or Narrowing()
     out = LogListing()
     files: list[LogFile] = []
+    errors: list[TorinvestError] = []
     for root in roots:
         name = str(root)
         out.roots.append(name)
-        if name.startswith("s3://"):
-            aws = aws or Aws()
-            listing = list_s3(aws, name, narrowing)
-        else:
-            listing = list_local(Path(root).expanduser(), narrowing)
+        try:
+            if name.startswith("s3://"):
+                aws = aws or Aws()
+                listing = list_s3(aws, name, narrowing)
+            else:
+                listing = list_local(Path(root).expanduser(), narrowing)
+        except (InputError, AwsError) as e:
+            errors.append(e)
+            out.failed.append(DataIssue(name, f"could not be listed: {e}"))
+            continue
         files += listing.files
         out.skipped += listing.skipped
         out.trails += [t for t in listing.trails if t not in out.trails]
@@ -1089,6 +1112,8 @@ def list_logs(
             )
         if not listing.files:
             out.empty.append(DataIssue(name, _empty_problem(name, listing, narrowing)))
+    if errors and len(errors) == len(roots):
+        raise errors[0]
     out.files = list({f.location: f for f in files}.values())
     return out
 
@@ -1097,7 +1122,7 @@ def _empty_problem(name: str, listing: Listing, narrowing: Narrowing) -> str:
     """Why a source gave no file to read: nothing CloudTrail there, or nothing in the window."""
     if listing.skipped:
         return f"{NO_MATCH} ({listing.skipped:,} log file(s) outside it)"
-    if listing.planned and listing.trails:
+    if listing.planned and listing.trails and listing.prefixes:
         days = ""
         if narrowing.first_day is not None and narrowing.last_day is not None:
             days = f" {narrowing.first_day:%Y/%m/%d}–{narrowing.last_day:%Y/%m/%d}"
@@ -1235,7 +1260,8 @@ def load_logs(
         derived=minted,
     )
     ordered = sorted(pieces, key=lambda p: p.first)
-    result.issues = list(dict.fromkeys(i for p in ordered for i in p.issues)) + listing.empty
+    result.issues = listing.failed + list(dict.fromkeys(i for p in ordered for i in p.issues))
+    result.issues += listing.empty
     result.notes = list(listing.notes)
     result.counts = FileCounts(
         listed=len(files),
@@ -1264,7 +1290,17 @@ def keep_regions(frame: pd.DataFrame, regions: Iterable[str]) -> pd.DataFrame:
     """The rows of ``frame`` whose ``aws_region`` is one of ``regions`` (or unknown)."""
     region = frame["aws_region"]
     keep = region.isna() | region.isin(list(regions))
-    return frame if bool(keep.all()) else frame[keep.to_numpy()].reset_index(drop=True)
+    return frame if bool(keep.all()) else subset(frame, keep.to_numpy(dtype=bool))
+
+
+def subset(frame: pd.DataFrame, keep: Any) -> pd.DataFrame:
+    """The rows of an events frame where ``keep`` is True, its categoricals holding only the
+    values left (a category of a dropped row would show as an empty group)."""
+    out = frame[keep].reset_index(drop=True)
+    for name in out.columns:
+        if isinstance(out[name].dtype, pd.CategoricalDtype):
+            out[name] = out[name].cat.remove_unused_categories()
+    return out
 
 
 def _read_all(

@@ -17,6 +17,12 @@ table for CloudTrail (``eventtime``, ``useridentity.accesskeyid``…):
 
 The queries (each a :class:`Query`; :func:`print_sql` shows what an engine would run):
 
+Every query's scope (:class:`Scope`) filters the records the same way on every engine: the
+keys, the window, the regions (``awsRegion``; the files or partitions read are narrowed too) and
+the caller's user name as LookupEvents' ``Username`` matches it (:func:`user_filter`). The
+DuckDB engine counts its files as the file loader does (:class:`~torinvest.sources.logs.
+FileCounts`: listed, read, failed and why, outside the narrowing).
+
 - :func:`events_query` — the key's (or keys') events in the window → the events frame
   (:data:`torinvest.schema.EVENTS_COLUMNS`; ``source`` = ``duckdb``/``athena``, ``origin`` = the
   file path or ``s3://`` URL for DuckDB, ``athena:<query id>`` for Athena), the same columns,
@@ -980,7 +986,7 @@ class DuckDBEngine:
         local = self._download([f for f in found if f.bucket is not None])
         out = FileSet(
             skipped=listing.skipped,
-            issues=list(listing.empty),
+            issues=list(listing.issues),
             listed=len(found),
             listed_files=found,
             trails=listing.trails,
