@@ -22,7 +22,7 @@ import pandas as pd
 from IPython.display import HTML
 from tqdm import TqdmWarning
 
-from torinvest import analysis, events
+from torinvest import analysis
 from torinvest.errors import DataIssue, InputError, TorinvestError, group_issues
 from torinvest.safety import html_text
 from torinvest.verdict import NEXT_STEPS
@@ -329,6 +329,8 @@ def _present(v: Any) -> bool:
 # --------------------------------------------------------------------------------------------
 def sources_card(inv: Investigation) -> HTML:
     """Where the activity came from: the source, files and regions read, exit lists, window."""
+    from torinvest import events  # here: tqdm.auto's warning filter is set (module top)
+
     act = inv.activity
     src: Sources = inv.sources
     logs = [s.removeprefix("logs:") for s in act.sources if s.startswith("logs:")]
@@ -412,6 +414,8 @@ def data_issues(inv: Investigation, findings: FindingsResult | None = None) -> H
 
 def activity_status(inv: Investigation) -> HTML:
     """What was found: events, or "no events" (sources read, nothing there) vs "could not look"."""
+    from torinvest import events  # here: tqdm.auto's warning filter is set (module top)
+
     act: Activity = inv.activity
     ev = inv.events
     # files opened, LookupEvents regions and Athena tables queried

@@ -89,7 +89,7 @@ class EngineOptions:
 class Activity:
     """The events frame and its provenance.
 
-    ``sources`` names what was read (``logs:<path or s3 URL>``, ``duckdb:…``, ``athena:<db>``,
+    ``sources`` names what was read (``logs:<path or s3 URL>``, ``duckdb:…``, ``athena:<db>.<table>``,
     ``lookup:<region>``); ``files_read`` counts log files read (``file_counts``: listed, read,
     failed and why, outside the narrowing, the ``AWSLogs/`` folders found); ``issues`` lists
     each file or region that failed or is incomplete, and each source that gave no file to read
