@@ -167,5 +167,5 @@ def test_cli_lookup_without_key_is_refused(tmp_path: Path) -> None:
     code, _, err = run(
         "events", "--lookup", "--regions", "us-east-1", "--out", str(tmp_path / "e.parquet")
     )
-    assert code == 1
+    assert code == 2  # options that cannot go together: a usage error
     assert "needs an access key" in err

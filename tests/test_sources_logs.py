@@ -470,6 +470,7 @@ def test_s3_organization_trail_with_account_and_region(
             recs = copy.deepcopy(records(p))
             for r in recs:
                 r["eventID"] = f"{account[:4]}{region[:2]}{r['eventID'][6:]}"
+                r["awsRegion"] = region  # as CloudTrail writes them: the folder's region
             write_gz(
                 org / day_key("2023-07-10", name, region=region, account=account), {"Records": recs}
             )

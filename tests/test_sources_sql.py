@@ -38,7 +38,7 @@ from torinvest.sources.athena import (
     athena_cost_usd,
     athena_ddl,
 )
-from torinvest.sources.logs import load_logs
+from torinvest.sources.logs import load_logs, subset
 from torinvest.sources.records import derived_keys
 from torinvest.sources.sql import (
     DuckDBEngine,
@@ -271,6 +271,28 @@ def test_every_query_translates_to_athena_and_reads_only_the_windows_days() -> N
         assert "read_json" not in sql
     with pytest.raises(InputError, match="window"):
         engine.sql(events_query(make_scope(access_keys=KEY)))
+
+
+@pytest.mark.parametrize("name", ["benjamin", "root"])
+def test_the_user_and_region_filters_are_in_every_query_of_both_dialects(name: str) -> None:
+    """--username and --regions are filters on the records, written once, in both dialects."""
+    engine = AthenaEngine(database="security")
+    scope = make_scope(start=START, end=END, regions=[REGION], user_name=name)
+    for query in iter_queries(scope):
+        assert {"user_name", "user_type", "aws_region"} <= set(query.event_columns)
+        trino = engine.sql(query)
+        sqlglot.parse_one(trino, read="trino")
+        assert f"user_name = '{name}'" in trino
+        assert f"aws_region IN ('{REGION}')" in trino
+        assert ("user_type = 'Root'" in trino) == (name == "root")
+    with DuckDBEngine(SAMPLE) as duck:
+        got = load_sql(duck, user_name="benjamin", start=START, end=END, regions=[REGION]).frame
+    ref = load_logs(SAMPLE, start=START, end=END, regions=[REGION], progress=False).frame
+    ref = subset(ref, (ref["user_name"] == "benjamin").to_numpy())
+    assert len(got) == len(ref) > 0
+    same_frames(got, ref)
+    with pytest.raises(InputError, match="user name"):
+        make_scope(user_name="bad\nname")
 
 
 def test_print_sql_shows_what_each_engine_would_run(capsys: pytest.CaptureFixture[str]) -> None:

@@ -20,10 +20,16 @@ import pandas as pd
 
 from torinvest import __version__
 from torinvest.actions import PLAN_KINDS, SUPPRESSION_SCOPES
-from torinvest.aws import Aws, AwsConfig, parse_regions
+from torinvest.aws import DEFAULT_MAX_WORKERS, Aws, AwsConfig, parse_regions
 from torinvest.case import Case, sample_case
-from torinvest.errors import DataIssue, InputError, TorinvestError
-from torinvest.events import DEFAULT_MAX_ROWS, EngineOptions, load_activity
+from torinvest.errors import DataIssue, InputError, OptionsError, TorinvestError, group_issues
+from torinvest.events import (
+    DEFAULT_MAX_ROWS,
+    EngineOptions,
+    check_activity_options,
+    load_activity,
+    with_global_region,
+)
 from torinvest.export import write_frame
 from torinvest.findings import (
     FindingsResult,
@@ -36,8 +42,10 @@ from torinvest.investigation import (
     DEFAULT_LOOKAHEAD_DAYS,
     DEFAULT_LOOKBACK_DAYS,
     DEFAULT_TOLERANCE_HOURS,
+    NOTHING_READ_SOURCE,
 )
 from torinvest.safety import term_safe
+from torinvest.sources.logs import NO_MATCH
 from torinvest.verdict import STATUSES
 
 log = logging.getLogger("torinvest")
@@ -80,7 +88,10 @@ def _add_aws_args(
     if full:
         g.add_argument("--external-id", help="external ID for --role-arn")
         g.add_argument(
-            "--max-workers", type=int, default=8, help="regions queried at once (default 8)"
+            "--max-workers",
+            type=int,
+            default=None,
+            help=f"regions queried at once (default {DEFAULT_MAX_WORKERS})",
         )
 
 
@@ -363,8 +374,8 @@ def build_parser() -> argparse.ArgumentParser:
 LEDGER_HELP = "the ledger (default: $TORINVEST_LEDGER or ~/.local/share/torinvest/ledger.jsonl)"
 
 
-class UsageError(TorinvestError):
-    """Options that do not go together (exit status 2)."""
+class UsageError(OptionsError):
+    """Options that do not go together (exit status 2, as every OptionsError)."""
 
 
 def _iso_time(text: str) -> pd.Timestamp:
@@ -376,14 +387,26 @@ def _iso_time(text: str) -> pd.Timestamp:
 
 
 def aws_from_args(args: argparse.Namespace) -> Aws:
+    """The AWS access the options name (profile, role, external ID): every AWS call of the
+    command goes through it."""
+    if args.external_id and not args.role_arn:
+        raise UsageError("--external-id goes with --role-arn")
+    workers = args.max_workers
     return Aws(
         AwsConfig(
             profile=args.profile,
             role_arn=args.role_arn,
             external_id=args.external_id,
-            max_workers=max(1, args.max_workers),
+            max_workers=DEFAULT_MAX_WORKERS if workers is None else max(1, workers),
         )
     )
+
+
+def print_issues(issues: Sequence[DataIssue], err: TextIO) -> None:
+    """``torinvest: issue: SOURCE: PROBLEM`` lines, identical problems grouped
+    (:func:`torinvest.errors.group_issues`: the count and a few examples)."""
+    for issue in group_issues(issues):
+        print(f"torinvest: issue: {term_safe(issue.source)}: {term_safe(issue.problem)}", file=err)
 
 
 # --------------------------------------------------------------------------------------------
@@ -539,6 +562,33 @@ def cmd_findings(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 ACCESS_KEY_RE = re.compile(r"^[A-Z0-9]{16,128}$")
 
 
+def _check_events_usage(args: argparse.Namespace, logs: Sequence[str]) -> None:
+    """Refuse the options of ``events`` no source of this run would honour (exit 2)."""
+    named = [o for o, v in (("--profile", args.profile), ("--role-arn", args.role_arn)) if v]
+    reads_aws = args.lookup or args.engine == "athena" or any(s.startswith("s3://") for s in logs)
+    if named and not reads_aws:
+        raise UsageError(
+            f"{'/'.join(named)} name AWS credentials, but no source of this run reads AWS "
+            "(local log files only)",
+            hint="leave them out, or read s3:// logs, --lookup or --engine athena with them",
+        )
+    if args.no_cache and not args.lookup:
+        raise UsageError("--no-cache is for the LookupEvents cache: it goes with --lookup")
+    if args.max_workers is not None and not args.lookup:
+        raise UsageError(
+            "--max-workers is how many regions LookupEvents asks at once: it goes with --lookup"
+        )
+    if args.print_sql and args.engine == "files":
+        raise UsageError(
+            "--print-sql needs --engine duckdb or athena", hint="the file loader runs no SQL"
+        )
+    if args.print_sql and args.lookup:
+        raise UsageError(
+            "--print-sql prints the engine's query and runs nothing: --lookup would not run",
+            hint="leave --lookup out to see the SQL, or --print-sql out to load",
+        )
+
+
 def cmd_events(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     logs = list(args.logs)
     if args.case:
@@ -548,18 +598,21 @@ def cmd_events(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             f"invalid access key id {args.access_key[:40]!r}",
             hint="an access key ID is 16–128 upper-case letters and digits, e.g. AKIA… or ASIA…",
         )
+    _check_events_usage(args, logs)
     regions = parse_regions(args.regions)
     if not args.lookup and args.regions == "all":
         regions = None
     if args.start is not None and args.end is not None and args.start > args.end:
         raise InputError("--start is after --end", hint="swap them")
     engine = engine_from_args(args)
+    aws = aws_from_args(args)  # the credentials named: S3, Athena and LookupEvents use them
     if args.print_sql:
-        return _print_sql(args, engine, logs, regions, out)
+        return _print_sql(args, engine, logs, regions, aws, out)
     activity = load_activity(
         engine=engine,
         logs=logs,
-        lookup=aws_from_args(args) if args.lookup else None,
+        lookup=aws if args.lookup else None,
+        aws=aws,
         access_key=args.access_key,
         username=args.username,
         start=args.start,
@@ -568,20 +621,21 @@ def cmd_events(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         follow_derived=args.follow_derived,
         cache_dir=False if args.no_cache else None,
     )
-    attempted = activity.files_read + sum(s.startswith("lookup:") for s in activity.sources)
-    if not len(activity.frame) and activity.issues and len(activity.issues) >= attempted:
-        for issue in activity.issues:
-            print(
-                f"torinvest: issue: {term_safe(issue.source)}: {term_safe(issue.problem)}", file=err
-            )
-        raise TorinvestError(
-            f"nothing could be loaded: all {attempted} file(s)/region(s) failed",
-            hint="see the issues above",
-        )
+    if activity.nothing_read:  # "could not look" is never "no events"
+        print_issues([i for i in activity.issues if i not in activity.empty_sources], err)
+        for note in activity.notes:
+            print(f"torinvest: note: {term_safe(note)}", file=err)
+        raise TorinvestError(activity.why_nothing(), hint=_nothing_read_hint(activity))
     path = write_frame(activity.frame, args.out)
     who = f" of {args.access_key or args.username}" if (args.access_key or args.username) else ""
     print(f"{activity.summary()}{who}; written to {path}", file=out)
-    if not len(activity.frame):
+    if not len(activity.frame) and activity.issues:
+        print(
+            f"torinvest: note: no event{term_safe(who)} in what could be read; the issues below "
+            "name what could not be read: its events, if any, are missing",
+            file=err,
+        )
+    elif not len(activity.frame):
         print(
             "torinvest: note: the sources were read and hold no event"
             f"{term_safe(who)} in the window (this is not an access problem)",
@@ -595,9 +649,17 @@ def cmd_events(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             f"({d.event_name} at {d.event_time}) — its activity is included, flagged derived",
             file=err,
         )
-    for issue in activity.issues:
-        print(f"torinvest: issue: {term_safe(issue.source)}: {term_safe(issue.problem)}", file=err)
+    print_issues(activity.issues, err)
     return 0
+
+
+def _nothing_read_hint(activity: Any) -> str | None:
+    """What to do when no source could be read (None: the message already says it)."""
+    if len(activity.issues) > len(activity.empty_sources):
+        return "every problem is listed above"
+    if any(i.problem.startswith(NO_MATCH) for i in activity.empty_sources):
+        return "widen --start/--end or --regions, or read the logs of that window"
+    return None  # "No CloudTrail log files under … (check the prefix)"
 
 
 def _print_sql(
@@ -605,14 +667,19 @@ def _print_sql(
     engine: EngineOptions,
     logs: Sequence[str],
     regions: Sequence[str] | None,
+    aws: Aws,
     out: TextIO,
 ) -> int:
     from torinvest.sources.sql import events_query, make_engine, make_scope, print_sql
 
-    if engine.kind == "files":
-        raise InputError(
-            "--print-sql needs --engine duckdb or athena", hint="the file loader runs no SQL"
-        )
+    check_activity_options(
+        logs=logs,
+        lookup=False,
+        access_key=args.access_key,
+        username=args.username,
+        follow_derived=args.follow_derived,
+        engine=engine,
+    )
     eng = make_engine(
         engine.kind,
         sources=list(logs) or None,
@@ -620,12 +687,22 @@ def _print_sql(
         table=engine.athena_table,
         workgroup=engine.athena_workgroup,
         output_location=engine.athena_output,
-        aws=aws_from_args(args) if engine.kind == "athena" else None,
+        aws=aws,
     )
     try:
         scope = make_scope(
-            access_keys=args.access_key, start=args.start, end=args.end, regions=regions
+            access_keys=args.access_key,
+            user_name=args.username,
+            start=args.start,
+            end=args.end,
+            regions=with_global_region(regions)[0],
         )
+        if args.follow_derived:
+            print(
+                "-- --follow-derived: this query runs again for the keys minted in its rows "
+                "(responseElements.credentials.accessKeyId), up to 3 rounds",
+                file=out,
+            )
         print_sql(eng, events_query(scope), file=out)
     finally:
         eng.close()
@@ -739,6 +816,12 @@ def cmd_investigate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     print(f"notebook: {run.notebook}", file=out)
     print(f"summary:  {run.summary}", file=out)
     print(f"report:   {run.html}", file=out)
+    unread = [i for i in data.get("data_issues", []) if i["source"] == NOTHING_READ_SOURCE]
+    if unread:  # the report says "could not look": so does the exit status
+        raise TorinvestError(
+            f"no activity source could be read: {unread[0]['problem']}",
+            hint=f"the report says so ({run.html}); fix the sources and re-run",
+        )
     return 0
 
 
@@ -907,11 +990,7 @@ def cmd_actions(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     else:
         inv = _investigate(args, sources)
         plan = actions.plan_remediation(inv.key, inv.events)
-        for issue in inv.data_issues:
-            print(
-                f"torinvest: issue: {term_safe(issue.source)}: {term_safe(issue.problem)}",
-                file=err,
-            )
+        print_issues(inv.data_issues, err)
     if not args.execute:
         prior = latest_verdict(read_ledger(args.ledger)[0], args.finding_id)
         wanted = actions.PLAN_VERDICTS[args.plan]
@@ -1003,7 +1082,7 @@ def main(
     )
     try:
         return int(args.func(args, out, err) or 0)
-    except UsageError as e:
+    except OptionsError as e:  # options that cannot go together (UsageError among them)
         print(f"torinvest: error: {term_safe(e)}", file=err)
         return 2
     except TorinvestError as e:

@@ -23,7 +23,7 @@ from IPython.display import HTML
 from tqdm import TqdmWarning
 
 from torinvest import analysis
-from torinvest.errors import DataIssue, InputError, TorinvestError
+from torinvest.errors import DataIssue, InputError, TorinvestError, group_issues
 from torinvest.safety import html_text
 from torinvest.verdict import NEXT_STEPS
 
@@ -329,6 +329,8 @@ def _present(v: Any) -> bool:
 # --------------------------------------------------------------------------------------------
 def sources_card(inv: Investigation) -> HTML:
     """Where the activity came from: the source, files and regions read, exit lists, window."""
+    from torinvest import events  # here: tqdm.auto's warning filter is set (module top)
+
     act = inv.activity
     src: Sources = inv.sources
     logs = [s.removeprefix("logs:") for s in act.sources if s.startswith("logs:")]
@@ -350,24 +352,33 @@ def sources_card(inv: Investigation) -> HTML:
         ("source", _e(src.describe())),
         ("window", f"{_time(inv.window[0])} → {_time(inv.window[1])}"),
         ("log files read", read),
+    ]
+    if act.file_counts is not None:  # listed, read, failed (why), outside the narrowing
+        rows.append(("log files", _e(act.file_counts.describe())))
+        if act.file_counts.trails:
+            rows.append(("trail folders found", "<br>".join(_e(t) for t in act.file_counts.trails)))
+    rows += [
         ("LookupEvents regions", ", ".join(_e(x) for x in lookups) or "— (not used)"),
         ("Tor exit lists", "<br>".join(_e(line) for line in inv.lists.describe().splitlines())),
         ("result", _e(act.summary())),
     ]
     if act.engine_summary:
         rows.append(("engine", _e(act.engine_summary)))
+    for empty in act.empty_sources:
+        rows.append(("nothing to read", _e(events.empty_source_text(empty))))
     notes = _list(_e(n) for n in act.notes) if act.notes else ""
     return HTML(_card("Sources used", _kv(rows) + notes))
 
 
 def _is_denied(issue: DataIssue) -> bool:
-    return issue.problem.lower().startswith("access denied")
+    return issue.problem.lower().startswith("access denied") or "AccessDenied" in issue.problem
 
 
 def all_issues(inv: Investigation, findings: FindingsResult | None = None) -> list[DataIssue]:
-    """The investigation's data issues, plus the findings files that could not be read."""
+    """The investigation's data issues, plus the findings files that could not be read
+    (identical problems of many sources grouped: :func:`torinvest.errors.group_issues`)."""
     issues = list(findings.issues) if findings is not None else []
-    return list(dict.fromkeys([*issues, *inv.data_issues]))
+    return group_issues([*issues, *inv.data_issues])
 
 
 def data_issues(inv: Investigation, findings: FindingsResult | None = None) -> HTML:
@@ -381,7 +392,8 @@ def data_issues(inv: Investigation, findings: FindingsResult | None = None) -> H
                 "ti-ok",
             )
         )
-    denied = [i for i in issues if _is_denied(i)]
+    every = [*(findings.issues if findings is not None else []), *inv.data_issues]
+    denied = [i for i in dict.fromkeys(every) if _is_denied(i)]
     shown = issues[:MAX_ISSUES_SHOWN]
     items = [f"<code>{_e(i.source)}</code>: {_e(i.problem)}" for i in shown]
     more = len(issues) - len(shown)
@@ -402,6 +414,8 @@ def data_issues(inv: Investigation, findings: FindingsResult | None = None) -> H
 
 def activity_status(inv: Investigation) -> HTML:
     """What was found: events, or "no events" (sources read, nothing there) vs "could not look"."""
+    from torinvest import events  # here: tqdm.auto's warning filter is set (module top)
+
     act: Activity = inv.activity
     ev = inv.events
     # files opened, LookupEvents regions and Athena tables queried
@@ -429,6 +443,17 @@ def activity_status(inv: Investigation) -> HTML:
                 "(see the data issues).</p>"
             )
         return HTML(_card("The key's activity", body))
+    if act.nothing_read and act.empty_sources and len(act.empty_sources) >= len(failed):
+        items = _list(_e(events.empty_source_text(i)) for i in act.empty_sources)
+        return HTML(
+            _card(
+                "Nothing to read",
+                "<p>No log file was read for this window: there was nothing to look at. This "
+                "is <b>not</b> evidence that the key was unused: point the investigation at the "
+                "trail's logs of the window (or use LookupEvents).</p>" + items,
+                "ti-danger",
+            )
+        )
     if denied and len(denied) >= len(failed):
         return HTML(
             _card(

@@ -19,11 +19,15 @@
 
 Problems that do not stop a run (one bad file among good ones, one region that failed) are kept as
 :class:`DataIssue` records next to the results, so that "no events" and "not allowed to look" never
-read the same.
+read the same. :func:`group_issues` folds identical problems of many sources (8,012 objects denied
+alike) into one record with the count and a few examples: what the CLI prints, the report shows
+and ``summary.json`` keeps.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
 
@@ -81,6 +85,11 @@ class RefusedError(TorinvestError):
     what to do (the verdict to record, the credentials to use)."""
 
 
+class OptionsError(InputError):
+    """Options (CLI options, notebook parameters) that cannot mean what they say together, such
+    as log files for an engine that reads a table: refused rather than ignored. The CLI exits 2."""
+
+
 class AwsError(TorinvestError):
     """AWS answered with an error, or could not be reached."""
 
@@ -130,3 +139,68 @@ class DataIssue:
     @classmethod
     def from_error(cls, source: str, error: BaseException) -> DataIssue:
         return cls(source=source, problem=str(error))
+
+
+#: A problem shared by at least this many sources is shown once (count and examples).
+GROUP_MIN = 2
+#: Sources named as examples in a grouped issue.
+GROUP_EXAMPLES = 3
+
+
+def group_issues(
+    issues: Iterable[DataIssue], *, examples: int = GROUP_EXAMPLES, min_group: int = GROUP_MIN
+) -> list[DataIssue]:
+    """Identical problems (the same ``problem`` text) of several sources as one issue each, in
+    the order each problem first appears; a problem of one source stays as it is.
+
+    The grouped issue's ``source`` is what the sources share (``s3://bucket/AWSLogs/…``) and its
+    ``problem`` says how many, what, and names ``examples`` of them::
+
+        s3://trail/AWSLogs/…: 8,012 objects could not be downloaded: AccessDenied (needs
+        s3:GetObject; …) — e.g. 1111…/a.json.gz, 1111…/b.json.gz, 1111…/c.json.gz, …
+
+    Used wherever issues are printed or shown (CLI, the report's card, ``summary.json``).
+    """
+    order: dict[str, list[DataIssue]] = {}
+    for issue in dict.fromkeys(issues):  # the same issue twice is one
+        order.setdefault(issue.problem, []).append(issue)
+    out: list[DataIssue] = []
+    for problem, group in order.items():
+        if len(group) < max(2, min_group):
+            out += group
+            continue
+        sources = [i.source for i in group]
+        shared = _shared_source(sources)
+        names = [s[len(shared) :] or s for s in sources[:examples]]
+        more = ", …" if len(sources) > examples else ""
+        count = f"{len(sources):,} {_noun(sources)}"
+        verb = problem.startswith(("could not", "cannot"))  # "8 objects could not be …"
+        text = f"{count} {problem}" if verb else f"{count}: {problem}"
+        out.append(
+            DataIssue(
+                (shared + "…") if shared else "several sources",
+                text + f" — e.g. {', '.join(names)}{more}",
+            )
+        )
+    return out
+
+
+def _shared_source(sources: list[str]) -> str:
+    """The sources' common start, cut after its last ``/`` (or ``:``)."""
+    first, last = min(sources), max(sources)  # what they all share, these two share
+    n = 0
+    while n < min(len(first), len(last)) and first[n] == last[n]:
+        n += 1
+    common = first[:n]
+    cut = max(common.rfind("/"), common.rfind(":"))
+    return common[: cut + 1] if cut >= 0 else ""
+
+
+def _noun(sources: list[str]) -> str:
+    if all(s.startswith("s3://") for s in sources):
+        return "objects"
+    if all(s.startswith("lookup:") for s in sources):
+        return "regions"
+    if all("/" in s or os.sep in s for s in sources):
+        return "files"
+    return "sources"

@@ -19,10 +19,17 @@ import pandas as pd
 from pandas.api.types import union_categoricals
 
 from torinvest.aws import Aws
-from torinvest.errors import DataIssue, InputError
+from torinvest.errors import DataIssue, InputError, OptionsError
 from torinvest.schema import EVENTS_COLUMNS
-from torinvest.sources.logs import load_logs
-from torinvest.sources.lookup import lookup_events
+from torinvest.sources.logs import (
+    NO_LOGS_LOCAL,
+    NO_LOGS_S3,
+    NO_MATCH,
+    FileCounts,
+    load_logs,
+    subset,
+)
+from torinvest.sources.lookup import GLOBAL_EVENTS_REGION, lookup_events
 from torinvest.sources.records import DerivedKey, empty_frame
 
 if TYPE_CHECKING:
@@ -61,6 +68,17 @@ class EngineOptions:
     def __post_init__(self) -> None:
         if self.kind not in ENGINES:
             raise InputError(f"unknown engine {self.kind!r}", hint=f"one of {', '.join(ENGINES)}")
+        athena = [
+            name
+            for name in ("database", "table", "workgroup", "output", "region")
+            if getattr(self, f"athena_{name}")
+        ]
+        if athena and self.kind != "athena":
+            options = ", ".join(f"--athena-{n}" for n in athena)
+            raise OptionsError(
+                f"{options} go(es) with --engine athena, not --engine {self.kind}",
+                hint="add --engine athena, or leave the Athena options out",
+            )
         if self.max_rows is not None and self.max_rows < 0:
             raise InputError(
                 f"invalid row limit {self.max_rows}", hint="a number of rows ≥ 0 (e.g. 1000000)"
@@ -71,10 +89,13 @@ class EngineOptions:
 class Activity:
     """The events frame and its provenance.
 
-    ``sources`` names what was read (``logs:<path or s3 URL>``, ``lookup:<region>``);
-    ``files_read`` counts log files opened; ``issues`` lists each file or region that failed or
-    is incomplete; ``derived`` the temporary keys minted by the key whose activity is included;
-    ``notes`` anything else the analyst should know (a window cut to 90 days, …).
+    ``sources`` names what was read (``logs:<path or s3 URL>``, ``duckdb:…``, ``athena:<db>.<table>``,
+    ``lookup:<region>``); ``files_read`` counts log files read (``file_counts``: listed, read,
+    failed and why, outside the narrowing, the ``AWSLogs/`` folders found); ``issues`` lists
+    each file or region that failed or is incomplete, and each source that gave no file to read
+    (also in ``empty_sources``: "no CloudTrail log files there" is not "no events"); ``derived``
+    the temporary keys minted by the key whose activity is included; ``notes`` anything else
+    the analyst should know (a window cut to 90 days, …).
 
     ``aggregates`` is set when the engine matched more rows than :attr:`EngineOptions.max_rows`:
     the activity was counted in the engine (:class:`torinvest.sources.sql.Aggregates`: per-IP
@@ -89,6 +110,38 @@ class Activity:
     notes: list[str] = field(default_factory=list)
     engine_summary: str | None = None  # queries run, bytes scanned, cost (duckdb/athena)
     aggregates: Aggregates | None = None
+    file_counts: FileCounts | None = None
+    empty_sources: list[DataIssue] = field(default_factory=list)
+
+    @property
+    def lookup_regions(self) -> list[str]:
+        return [s.removeprefix("lookup:") for s in self.sources if s.startswith("lookup:")]
+
+    @property
+    def answered(self) -> int:
+        """Sources that were read: log files read, LookupEvents regions that answered, Athena
+        tables queried."""
+        failed = {i.source for i in self.issues}
+        lookups = sum(f"lookup:{r}" not in failed for r in self.lookup_regions)
+        athena = sum(s.startswith("athena:") for s in self.sources)
+        return self.files_read + lookups + athena
+
+    @property
+    def nothing_read(self) -> bool:
+        """No event, and no source could be read: "could not look", never "no events"."""
+        return self.total_events == 0 and self.answered == 0
+
+    def why_nothing(self) -> str:
+        """Why nothing could be read, in one line (for :attr:`nothing_read`)."""
+        parts = [empty_source_text(i) for i in self.empty_sources]
+        c = self.file_counts
+        if c is not None and c.listed:
+            parts.append(f"{c.listed:,} log file(s) listed, none read ({c.reasons()})")
+        if self.lookup_regions:
+            parts.append(f"LookupEvents failed in all {len(self.lookup_regions)} region(s)")
+        if len(parts) == 1 and self.empty_sources:
+            return parts[0]
+        return f"{NOTHING_READ}: " + ("; ".join(parts) or "every source failed")
 
     @property
     def total_events(self) -> int:
@@ -100,17 +153,24 @@ class Activity:
         return not self.issues
 
     def summary(self) -> str:
-        """One line: rows, files, lookup regions, time span, derived keys."""
+        """One line: rows, files (listed, read, failed and why, outside the narrowing), lookup
+        regions, time span, derived keys."""
         f = self.frame
         read = []
+        counts = self.file_counts or FileCounts(listed=self.files_read)
         if any(s.startswith("logs:") for s in self.sources):
-            read.append(f"{self.files_read:,} log file(s)")
-        for kind, label in (("duckdb:", "DuckDB"), ("athena:", "Athena")):
-            if any(s.startswith(kind) for s in self.sources):
-                read.append(f"the {label} engine")
-        lookups = sum(s.startswith("lookup:") for s in self.sources)
+            read.append(files_text(counts))
+        if any(s.startswith("duckdb:") for s in self.sources):
+            read.append(files_text(counts, " read by the DuckDB engine"))
+        if any(s.startswith("athena:") for s in self.sources):
+            read.append("the Athena engine")
+        lookups = len(self.lookup_regions)
         if lookups:
-            read.append(f"LookupEvents in {lookups} region(s)")
+            failed = {i.source for i in self.issues}
+            bad = sum(f"lookup:{r}" in failed for r in self.lookup_regions)
+            read.append(
+                f"LookupEvents in {lookups} region(s)" + (f" ({bad} failed)" if bad else "")
+            )
         span = "no events"
         first, last = (f["event_time"].min(), f["event_time"].max()) if len(f) else (None, None)
         if self.aggregates is not None:
@@ -124,6 +184,105 @@ class Activity:
         return (
             f"{self.total_events:,} events{counted} from {' and '.join(read) or 'no source'}, "
             f"{span}{derived}"
+        )
+
+
+#: How a source that gave no file to read, or an activity that read nothing, is said.
+NOTHING_READ = "nothing could be loaded"
+
+
+def files_text(counts: FileCounts, by: str = "") -> str:
+    """``54 of 62 log file(s)`` + ``by`` + ``(8 failed: 8 could not be downloaded: AccessDenied;
+    120 outside the window/region narrowing)``: what was listed, read, failed, left out."""
+    text = (
+        f"{counts.read:,} of {counts.listed:,} log file(s)"
+        if counts.failed
+        else (f"{counts.read:,} log file(s)")
+    )
+    extra = []
+    if counts.failed:
+        extra.append(f"{len(counts.failed):,} failed: {counts.reasons()}")
+    if counts.skipped:
+        extra.append(f"{counts.skipped:,} outside the window/region narrowing")
+    return text + by + (f" ({'; '.join(extra)})" if extra else "")
+
+
+def is_empty_source(issue: DataIssue) -> bool:
+    """Whether an issue says a source gave no file to read (none there, or none in the window)."""
+    return issue.problem in (NO_LOGS_S3, NO_LOGS_LOCAL) or issue.problem.startswith(NO_MATCH)
+
+
+def empty_source_text(issue: DataIssue) -> str:
+    """An empty source in one line: ``No CloudTrail log files under s3://… (check the prefix)``."""
+    if issue.problem == NO_LOGS_S3:
+        return f"No CloudTrail log files under {issue.source} (check the prefix)"
+    if issue.problem == NO_LOGS_LOCAL:
+        return f"No CloudTrail log files in {issue.source} " + NO_LOGS_LOCAL.split(" folder ", 1)[1]
+    return f"{issue.source}: {issue.problem}"
+
+
+def match_user(frame: pd.DataFrame, name: str) -> pd.DataFrame:
+    """The rows of user ``name``, as LookupEvents' ``Username`` finds them: ``user_name``
+    (``userIdentity.userName``, else the session name of a role or federated session) is
+    ``name``; ``root`` also matches the root user's calls (no userName). The same rule as
+    :func:`torinvest.sources.sql.user_filter`."""
+    names = frame["user_name"].astype("string")
+    keep = names.eq(name).fillna(False)
+    if name == "root":
+        keep |= names.isna() & frame["user_type"].astype("string").eq("Root").fillna(False)
+    return frame if bool(keep.all()) else subset(frame, keep.to_numpy(dtype=bool))
+
+
+def with_global_region(regions: Sequence[str] | None) -> tuple[list[str] | None, bool]:
+    """``regions`` with us-east-1 added (IAM, STS and CloudFront events are recorded there:
+    LookupEvents always asks it too), unless they are of another partition; and whether it was
+    added."""
+    if not regions or GLOBAL_EVENTS_REGION in regions:
+        return (list(regions) if regions else None), False
+    if any(r.startswith(("cn-", "us-gov-", "us-iso")) for r in regions):
+        return list(regions), False
+    return [GLOBAL_EVENTS_REGION, *regions], True
+
+
+def check_activity_options(
+    *,
+    logs: Sequence[str | Path],
+    lookup: bool,
+    access_key: str | None,
+    username: str | None,
+    follow_derived: bool,
+    engine: EngineOptions,
+) -> None:
+    """Refuse options that cannot mean what they say together (:class:`OptionsError`, the CLI's
+    exit 2), rather than ignore one of them."""
+    if not logs and not lookup and engine.kind != "athena":
+        raise OptionsError("no source given", hint="use --case DIR, --logs PATH or --lookup")
+    if access_key and username:
+        raise OptionsError(
+            "--access-key and --username both filter the caller: give one",
+            hint="--access-key AKIA… for a key (and what it minted), --username for a user or "
+            "role session",
+        )
+    if lookup and not (access_key or username):
+        raise OptionsError(
+            "LookupEvents needs an access key or a user name",
+            hint="pass --access-key AKIA… (or --username for a role session)",
+        )
+    if follow_derived and not access_key:
+        raise OptionsError(
+            "--follow-derived follows the keys minted by --access-key: give --access-key",
+            hint="or leave --follow-derived out",
+        )
+    if engine.kind == "athena" and logs:
+        raise OptionsError(
+            "--engine athena reads the CloudTrail table in Athena: the log files of "
+            "--logs/--case (notebook: logs, case_dir's cloudtrail/) would not be read",
+            hint="use --engine files or duckdb for log files, or leave --logs/--case out",
+        )
+    if engine.kind == "duckdb" and not logs:
+        raise OptionsError(
+            "--engine duckdb reads log files: give --logs or --case",
+            hint="or use --engine athena for the CloudTrail table, or leave --engine out",
         )
 
 
@@ -165,6 +324,7 @@ def _load_with_engine(
     engine: EngineOptions,
     logs: Sequence[str | Path],
     access_key: str | None,
+    username: str | None,
     start: pd.Timestamp | None,
     end: pd.Timestamp | None,
     regions: Sequence[str] | None,
@@ -188,6 +348,7 @@ def _load_with_engine(
         res = load_sql(
             eng,
             access_keys=access_key,
+            user_name=username,
             start=start,
             end=end,
             regions=regions,
@@ -205,9 +366,17 @@ def _load_with_engine(
             f"the {len(res.frame):,} sensitive calls were loaded as rows"
         )
     act.issues += res.issues
+    act.empty_sources += [i for i in res.issues if is_empty_source(i)]
+    act.notes += res.notes
     act.derived += res.derived
-    act.sources += [f"{engine.kind}:{s}" for s in (logs or [engine.athena_database])]
-    act.files_read += max((q.files or 0 for q in res.queries), default=0)  # DuckDB's
+    if engine.kind == "athena":
+        table = engine.athena_table or "cloudtrail_logs"
+        act.sources.append(f"athena:{engine.athena_database}.{table}")
+    else:
+        act.sources += [f"{engine.kind}:{s}" for s in logs]
+    if res.counts is not None:  # DuckDB's files, counted as the file loader counts them
+        act.file_counts = res.counts
+        act.files_read += res.counts.read
     act.engine_summary = res.summary()
 
 
@@ -226,30 +395,46 @@ def load_activity(
     now: pd.Timestamp | None = None,
     engine: EngineOptions | None = None,
 ) -> Activity:
-    """Load a key's activity from log files (folders, files, ``s3://`` URLs) and/or LookupEvents.
+    """Load a key's (or a user's) activity from log files (folders, files, ``s3://`` URLs), the
+    DuckDB or Athena engine, and/or LookupEvents.
 
-    ``lookup`` is the AWS access to use for LookupEvents (None: no lookup). LookupEvents needs
-    ``access_key`` or ``username``; log files without either are loaded unfiltered. A source that
-    fails as a whole (a missing folder, an S3 prefix that cannot be listed) raises; a file or
-    region that fails is a data issue.
+    ``lookup`` is the AWS access to use for LookupEvents (None: no lookup); ``aws`` the one for
+    S3 log files and Athena (default: ``lookup``, else the configuration chain's): the
+    credentials the caller named are the ones every call uses. ``access_key`` or ``username``
+    (LookupEvents' ``Username``: :func:`match_user`) filter every source the same way; log
+    files without either are loaded unfiltered. ``regions`` (us-east-1 added: IAM, STS and
+    CloudFront events are recorded there) narrows every source and keeps its regions' events.
+
+    Options that cannot mean what they say together raise :class:`OptionsError`
+    (:func:`check_activity_options`). A source that fails as a whole (a missing folder, an S3
+    prefix that cannot be listed) raises; a file or region that fails is a data issue, and so
+    is a source that gave no file to read (:attr:`Activity.empty_sources`).
     """
     engine = engine or EngineOptions()
-    if not logs and lookup is None and engine.kind != "athena":
-        raise InputError("no source given", hint="use --case DIR, --logs PATH or --lookup")
-    if lookup is not None and not (access_key or username):
-        raise InputError(
-            "LookupEvents needs an access key or a user name",
-            hint="pass --access-key AKIA… (or --username for a role session)",
-        )
+    check_activity_options(
+        logs=logs,
+        lookup=lookup is not None,
+        access_key=access_key,
+        username=username,
+        follow_derived=follow_derived,
+        engine=engine,
+    )
+    regions, added = with_global_region(regions)
     frames: list[pd.DataFrame] = []
     act = Activity(frame=empty_frame())
-    if engine.kind != "files" and (logs or engine.kind == "athena"):
+    if added:
+        act.notes.append(
+            f"{GLOBAL_EVENTS_REGION} is read with the regions asked: IAM, STS and CloudFront "
+            "events are recorded there"
+        )
+    if engine.kind != "files":
         _load_with_engine(
             act,
             frames,
             engine,
             logs,
             access_key,
+            username,
             start,
             end,
             regions,
@@ -266,16 +451,14 @@ def load_activity(
             follow_derived=follow_derived and bool(access_key),
             aws=aws or lookup,
         )
-        frames.append(res.frame)
+        frames.append(match_user(res.frame, username) if username else res.frame)
         act.issues += res.issues
-        act.files_read += res.files_read
+        act.empty_sources += [i for i in res.issues if is_empty_source(i)]
+        act.file_counts = res.counts
+        act.files_read += res.counts.read
         act.sources += [f"logs:{s}" for s in res.sources]
+        act.notes += res.notes
         act.derived += res.derived
-        if not res.files_read:
-            act.notes.append(
-                "no CloudTrail log file matched the window/region narrowing in "
-                + ", ".join(str(s) for s in res.sources)
-            )
     if lookup is not None and act.aggregates is not None:
         act.notes.append(
             "LookupEvents not used: the activity was counted in the engine over the trail's "
@@ -296,7 +479,7 @@ def load_activity(
                 now=now,
             )
         except InputError as e:
-            if not logs:
+            if not logs and engine.kind != "athena":
                 raise
             act.notes.append(f"LookupEvents not used: {e}")
         else:

@@ -21,7 +21,7 @@ import pandas as pd
 from torinvest import __version__, analysis, tor
 from torinvest.aws import Aws, AwsConfig, parse_regions
 from torinvest.case import Case
-from torinvest.errors import DataIssue, InputError
+from torinvest.errors import DataIssue, InputError, OptionsError, group_issues
 from torinvest.events import DEFAULT_MAX_ROWS, Activity, EngineOptions, load_activity
 from torinvest.findings import (
     FindingsResult,
@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: The source of the data issue that says no activity source could be read at all.
+NOTHING_READ_SOURCE = "activity"
 DEFAULT_LOOKBACK_DAYS = 14
 DEFAULT_LOOKAHEAD_DAYS = 7
 DEFAULT_TOLERANCE_HOURS = 24
@@ -46,7 +48,11 @@ DEFAULT_TOLERANCE_HOURS = 24
 
 @dataclass(slots=True)
 class Sources:
-    """Where the investigation reads from: a case folder, or AWS (plus extra log locations)."""
+    """Where the investigation reads from: a case folder, or AWS (plus extra log locations).
+
+    ``aws`` is AWS as the source of findings and LookupEvents (None: a case folder);
+    ``logs_aws`` the credentials for ``s3://`` log files and Athena when the findings come from
+    a case folder (the profile or role the analyst named; with ``aws``, ``aws`` is used)."""
 
     case: Case | None = None
     aws: Aws | None = None
@@ -54,6 +60,7 @@ class Sources:
     logs: list[str] = field(default_factory=list)
     exit_lists: list[str] = field(default_factory=list)
     engine: EngineOptions = field(default_factory=EngineOptions)
+    logs_aws: Aws | None = None
 
     @property
     def offline(self) -> bool:
@@ -93,9 +100,21 @@ def sources_from_parameters(
         athena_workgroup=athena_workgroup or None,
         athena_output=athena_output or None,
     )
-    if case_dir:
+    case = Case.open(case_dir) if case_dir else None
+    check_sources(case, list(logs), options, named=bool(profile or role_arn))
+    if case is not None:
+        reads_aws = options.kind == "athena" or any(str(s).startswith("s3://") for s in logs)
+        logs_aws = (
+            Aws(AwsConfig(profile=profile or None, role_arn=role_arn or None))
+            if reads_aws
+            else None
+        )
         return Sources(
-            case=Case.open(case_dir), logs=list(logs), exit_lists=list(exit_lists), engine=options
+            case=case,
+            logs=list(logs),
+            exit_lists=list(exit_lists),
+            engine=options,
+            logs_aws=logs_aws,
         )
     aws = Aws(AwsConfig(profile=profile or None, role_arn=role_arn or None))
     return Sources(
@@ -105,6 +124,35 @@ def sources_from_parameters(
         exit_lists=list(exit_lists),
         engine=options,
     )
+
+
+def check_sources(
+    case: Case | None, logs: Sequence[str], engine: EngineOptions, *, named: bool
+) -> None:
+    """Refuse parameters that cannot mean what they say together (:class:`OptionsError`; the
+    CLI exits 2 before a kernel starts, the notebook shows the error): log files for the Athena
+    engine (which reads its table), the DuckDB engine with no log file, credentials named for a
+    run that reads nothing from AWS."""
+    case_logs = case is not None and case.cloudtrail.is_dir()
+    if engine.kind == "athena" and (logs or case_logs):
+        given = "--logs (logs)" if logs else f"the case folder's {case.cloudtrail if case else ''}"
+        raise OptionsError(
+            f"--engine athena reads the CloudTrail table in Athena: {given} would not be read",
+            hint="use --engine files or duckdb for log files; for Athena, leave --logs out and "
+            "use a case folder without cloudtrail/ (or AWS) for the findings",
+        )
+    if engine.kind == "duckdb" and not (logs or case_logs):
+        raise OptionsError(
+            "--engine duckdb reads log files: give --logs (logs) or a case folder with cloudtrail/",
+            hint="or use --engine athena for the CloudTrail table",
+        )
+    reads_aws = engine.kind == "athena" or any(str(s).startswith("s3://") for s in logs)
+    if case is not None and named and not reads_aws:
+        raise OptionsError(
+            "--profile/--role-arn (profile, role_arn) name AWS credentials, but with a case "
+            "folder and local log files nothing reads AWS",
+            hint="leave them out, or add the s3:// logs (--logs) or --engine athena they are for",
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -169,7 +217,7 @@ def key_activity(
         end=window[1],
         regions=sources.regions,
         follow_derived=follow_derived,
-        aws=sources.aws,
+        aws=sources.aws or sources.logs_aws,  # the credentials named, for S3 and Athena too
         engine=sources.engine,
     )
 
@@ -275,7 +323,10 @@ class Investigation:
 
     @property
     def data_issues(self) -> list[DataIssue]:
-        issues = list(self.activity.issues) + list(self.lists.issues)
+        issues = []
+        if self.activity.nothing_read:  # first: "could not look", not "no events"
+            issues.append(DataIssue(NOTHING_READ_SOURCE, self.activity.why_nothing()))
+        issues += list(self.activity.issues) + list(self.lists.issues)
         issues += [DataIssue("events", n) for n in self.activity.notes]
         frame = self.by_time if self.counted else self.events
         assert frame is not None
@@ -410,7 +461,8 @@ def summary(inv: Investigation, verdict: dict[str, Any] | None = None) -> dict[s
             "rationale": v.get("rationale") or None,
             "recorded_at": v.get("recorded_at"),
         },
-        "data_issues": [i.to_dict() for i in inv.data_issues],
+        # identical problems grouped (count and examples): see torinvest.errors.group_issues
+        "data_issues": [i.to_dict() for i in group_issues(inv.data_issues)],
     }
 
 

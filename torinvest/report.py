@@ -237,6 +237,7 @@ def validate(finding_id: str, out: str | Path, options: RunOptions) -> Path:
         Case.open(options.case_dir)
     else:
         parse_regions(options.regions)
+    run_sources(options)  # refuses options that cannot go together, before a kernel starts
     for name in ("lookback_days", "lookahead_days", "tolerance_hours"):
         if getattr(options, name) < 0:
             raise InputError(f"{name.replace('_', '-')} must be ≥ 0", hint="e.g. 14, 7 and 24")
@@ -258,6 +259,25 @@ def validate(finding_id: str, out: str | Path, options: RunOptions) -> Path:
             f"cannot create the report folder {path}: {e.strerror}", hint="choose another --out"
         ) from e
     return path
+
+
+def run_sources(options: RunOptions) -> Sources:
+    """The sources the notebook builds from these options (engine, log files, credentials):
+    options that cannot go together raise OptionsError (the CLI's exit 2)."""
+    from torinvest.investigation import sources_from_parameters
+
+    return sources_from_parameters(
+        case_dir=options.case_dir,
+        profile=options.profile,
+        regions=options.regions,
+        role_arn=options.role_arn,
+        logs=options.logs,
+        engine=options.engine,
+        athena_database=options.athena_database or "",
+        athena_workgroup=options.athena_workgroup or "",
+        athena_output=options.athena_output or "",
+        max_rows=options.max_rows,
+    )
 
 
 def parameters(finding_id: str, out: Path, options: RunOptions) -> dict[str, Any]:
@@ -977,8 +997,6 @@ def run_batch(
 ) -> BatchResult:
     """One report per open Tor finding in ``out/finding-<id>/``; findings that already have a
     ``summary.json`` are skipped unless ``force``. Writes ``index.json`` and ``index.html``."""
-    from torinvest.investigation import sources_from_parameters
-
     options = options or RunOptions()
     if options.verdict_status != "pending":
         raise InputError(
@@ -988,12 +1006,7 @@ def run_batch(
     root = Path(out).expanduser().resolve()
     root.mkdir(parents=True, exist_ok=True)
     if sources is None:
-        sources = sources_from_parameters(
-            case_dir=options.case_dir,
-            profile=options.profile,
-            regions=options.regions,
-            role_arn=options.role_arn,
-        )
+        sources = run_sources(options)
     result = open_findings(sources)
     frame = triage_frame(result)
     entries: list[BatchEntry] = []

@@ -14,7 +14,14 @@ day prefixes needed)::
 
 ``CloudTrail-Digest/`` is skipped. Flat folders are narrowed by the file names CloudTrail gives.
 A day folder is read when it is within the window ±1 day (records arrive late into the next
-day's folder).
+day's folder). A source above its trail (a bucket root, ``s3://bucket/some/``, a case folder)
+is searched for every ``AWSLogs/`` folder below it, and each is narrowed (S3: Delimiter
+listings, :data:`DISCOVERY_MAX_DEPTH` levels; the folders found are named). A source that gives
+no file to read is an issue saying why: no CloudTrail log file there at all (:data:`NO_LOGS_S3`,
+:data:`NO_LOGS_LOCAL`), or none in the window/regions (:data:`NO_MATCH`) — never "no events".
+An object that cannot be downloaded is an issue saying what it needs (:func:`download_problem`:
+``s3:GetObject``, ``kms:Decrypt`` for an SSE-KMS bucket); :class:`FileCounts` counts the files
+listed, read, failed (and why) and left out by the narrowing.
 
 Filtering to access keys searches the decompressed bytes before parsing: a file without the key
 is not parsed, and in a compact ``{"Records":[...]}`` file or in JSON lines only the records that
@@ -73,7 +80,7 @@ import pyarrow as pa
 from tqdm.auto import tqdm
 
 from torinvest.aws import AWS_CALL_ERRORS, Aws, translate_error
-from torinvest.errors import DataIssue, InputError
+from torinvest.errors import AccessDeniedError, AwsError, DataIssue, InputError, TorinvestError
 from torinvest.sources.records import (
     DerivedKey,
     derived_keys,
@@ -139,10 +146,13 @@ _INFLATE_ERRORS: tuple[type[BaseException], ...] = tuple(
 class LogsResult:
     """The events frame from log files, and what kept it from being complete.
 
-    ``files_read`` files were opened; ``files_skipped`` log files were seen in a listing but left
-    out by the account/region/window narrowing (folders never listed are not counted);
-    ``files_matched`` of those read held one of the keys (None for an unfiltered load).
-    ``derived`` lists the keys minted by the keys (with ``follow_derived``).
+    ``files_read`` files were opened or tried (downloaded); ``counts`` says how many of them
+    were read and which failed, and why (:class:`FileCounts`); ``files_skipped`` log files were
+    seen in a listing but left out by the account/region/window narrowing (folders never listed
+    are not counted); ``files_matched`` of those read held one of the keys (None for an
+    unfiltered load). ``derived`` lists the keys minted by the keys (with ``follow_derived``).
+    A source that gave no file to read is an issue saying why (no log file there, or none in
+    the window); ``notes`` name the ``AWSLogs/`` folders found below a source, and so on.
     """
 
     frame: pd.DataFrame
@@ -155,6 +165,8 @@ class LogsResult:
     files: list[str] = field(default_factory=list)
     keys: frozenset[str] | None = None
     derived: list[DerivedKey] = field(default_factory=list)
+    counts: FileCounts = field(default_factory=lambda: FileCounts())
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,10 +299,27 @@ def _is_log_name(name: str) -> bool:
 # --------------------------------------------------------------------------------------------
 # listing (fetch)
 # --------------------------------------------------------------------------------------------
+#: Looking for ``AWSLogs/`` below a prefix that is not inside one: how many folder levels down,
+#: and how many Delimiter listings at most (past either, the prefix is listed whole, as before).
+DISCOVERY_MAX_DEPTH = 4
+DISCOVERY_MAX_LISTINGS = 200
+TRAIL_FOLDER = "AWSLogs"
+
+
 @dataclass(slots=True)
 class Listing:
+    """The log files of one source: those to read, how many were left out by the narrowing,
+    the ``AWSLogs/`` folders found (``trails``), and a note when the listing was not narrowed as
+    it could have been. ``planned``: only the day folders of the window were listed (other days
+    were not seen, so ``skipped`` does not count them), ``prefixes`` of them (none: no account
+    or region folder was found in the trail)."""
+
     files: list[LogFile] = field(default_factory=list)
     skipped: int = 0
+    trails: list[str] = field(default_factory=list)
+    note: str | None = None
+    planned: bool = False
+    prefixes: int = 0
 
 
 def list_local(root: Path, narrowing: Narrowing) -> Listing:
@@ -305,6 +334,8 @@ def list_local(root: Path, narrowing: Narrowing) -> Listing:
     listing = Listing()
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if d not in SKIP_FOLDERS)
+        if TRAIL_FOLDER in dirnames:  # every trail below the root is read (and named)
+            listing.trails.append(os.path.join(dirpath, TRAIL_FOLDER))
         for name in sorted(filenames):
             if not _is_log_name(name) or "_CloudTrail-Digest_" in name:
                 continue
@@ -330,35 +361,55 @@ def parse_s3_url(url: str) -> tuple[str, str]:
 def list_s3(aws: Aws, url: str, narrowing: Narrowing) -> Listing:
     """The log objects under an S3 prefix; with narrowing, only the day prefixes needed are listed.
 
+    A prefix above the trail (the bucket root, ``s3://bucket/some/``) is searched for every
+    ``AWSLogs/`` folder below it (:data:`DISCOVERY_MAX_DEPTH` levels, Delimiter listings), and
+    each one found is narrowed by account, region and day; ``trails`` names them.
+
     Raises :class:`~torinvest.errors.AwsError` (with the IAM action needed) when listing fails.
     """
     bucket, prefix = parse_s3_url(url)
     client = aws.client("s3")
     lister = _S3Lister(client, bucket)
     prefixes = lister.plan(prefix, narrowing) if narrowing.active else None
+    listing = Listing(note=lister.note, planned=prefixes is not None, prefixes=len(prefixes or ()))
     if prefixes is None:
         prefixes = [prefix]
-    listing = Listing()
+    trails = set(lister.trails)
     with ThreadPoolExecutor(min(S3_THREADS, max(1, len(prefixes)))) as pool:
         for objects in pool.map(lister.objects, prefixes):
             for key, size in objects:
                 if not _is_log_name(key) or _is_digest(key):
                     continue
+                trail = _trail_of(key)
+                if trail is not None:
+                    trails.add(trail)
                 layout = key_layout(key)
                 if layout is not None and not narrowing.accepts(layout):
                     listing.skipped += 1
                     continue
                 listing.files.append(LogFile(f"s3://{bucket}/{key}", size, bucket, key))
     listing.files.sort(key=lambda f: f.location)
+    listing.trails = [f"s3://{bucket}/{t}" for t in sorted(trails)]
     return listing
 
 
+def _trail_of(key: str) -> str | None:
+    """The ``…/AWSLogs/`` folder a key is in (its last one), or None."""
+    at = ("/" + key).rfind(f"/{TRAIL_FOLDER}/")
+    return None if at < 0 else key[: at + len(TRAIL_FOLDER) + 1]
+
+
 class _S3Lister:
-    """ListObjectsV2 calls: folders (Delimiter) to discover the layout, then the day prefixes."""
+    """ListObjectsV2 calls: folders (Delimiter) to discover the layout, then the day prefixes.
+
+    ``trails`` collects the ``AWSLogs/`` folders the plan found; ``note`` says when the search for
+    them stopped at its bounds (the prefix is then listed whole)."""
 
     def __init__(self, client: Any, bucket: str) -> None:
         self.client = client
         self.bucket = bucket
+        self.trails: list[str] = []
+        self.note: str | None = None
 
     def _call(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
         try:
@@ -383,14 +434,57 @@ class _S3Lister:
         ]
 
     def plan(self, prefix: str, narrowing: Narrowing) -> list[str] | None:
-        """The prefixes to list for ``narrowing``, or None when the layout is not recognized."""
+        """The prefixes to list for ``narrowing``, or None to list ``prefix`` whole (no trail
+        found below it: a flat folder, or nothing)."""
         base = prefix if not prefix or prefix.endswith("/") else prefix + "/"
-        if "AWSLogs/" not in "/" + base:
-            if base + "AWSLogs/" not in self.folders(base):
-                return None
-            base += "AWSLogs/"
-        root, _, below = base.rpartition("AWSLogs/")
-        root += "AWSLogs/"
+        if f"{TRAIL_FOLDER}/" in "/" + base:
+            self.trails.append(_trail_of(base) or base)
+            return self._plan_trail(base, narrowing)
+        trails, cut = self.discover(prefix)  # as S3 reads it: "ct" finds ct/ and ctx/
+        where = f"s3://{self.bucket}/{prefix}"
+        if not trails:
+            if cut:
+                self.note = (
+                    f"no {TRAIL_FOLDER}/ folder found under {where} within {cut}: the prefix "
+                    f"was listed whole (slower; pass the prefix up to {TRAIL_FOLDER}/)"
+                )
+            return None  # a flat folder (or nothing): narrowed by the files' names
+        if cut:
+            self.note = (
+                f"looked for {TRAIL_FOLDER}/ folders under {where} within {cut}: a trail "
+                "beyond that was not searched (pass its prefix to read it)"
+            )
+        self.trails += trails
+        return [p for trail in trails for p in self._plan_trail(trail, narrowing)]
+
+    def discover(self, base: str) -> tuple[list[str], str | None]:
+        """Every ``AWSLogs/`` folder below ``base`` (breadth first, one Delimiter listing per
+        folder, not looking inside a trail), and which bound stopped the search (None: every
+        folder was looked at)."""
+        found: list[str] = []
+        level = [base]
+        listings = 0
+        for _ in range(DISCOVERY_MAX_DEPTH):
+            below: list[str] = []
+            for folder in level:
+                if listings >= DISCOVERY_MAX_LISTINGS:
+                    return sorted(found), f"{DISCOVERY_MAX_LISTINGS} folder listings"
+                listings += 1
+                for child in self.folders(folder):
+                    name = child.rstrip("/").rsplit("/", 1)[-1]
+                    if name == TRAIL_FOLDER:
+                        found.append(child)
+                    elif name not in SKIP_FOLDERS:
+                        below.append(child)
+            if not below:
+                return sorted(found), None
+            level = below
+        return sorted(found), f"{DISCOVERY_MAX_DEPTH} folder levels"
+
+    def _plan_trail(self, base: str, narrowing: Narrowing) -> list[str]:
+        """The prefixes to list in one trail (``base`` at or below an ``AWSLogs/`` folder)."""
+        root, _, below = base.rpartition(f"{TRAIL_FOLDER}/")
+        root += f"{TRAIL_FOLDER}/"
         parts = [p for p in below.split("/") if p]
         org = parts.pop(0) if parts and ORG_RE.match(parts[0]) else None
         top = root + (f"{org}/" if org else "")
@@ -891,8 +985,37 @@ def _get_object(aws: Aws | None, f: LogFile) -> bytes | DataIssue:
     try:
         return aws.client("s3").get_object(Bucket=f.bucket, Key=f.key)["Body"].read()
     except AWS_CALL_ERRORS as e:
-        err = translate_error(e, service="s3", operation="GetObject")
-        return DataIssue(f.location, f"cannot download: {err}")
+        return DataIssue(f.location, download_problem(e))
+
+
+#: What reading a trail's objects needs, said when a download is denied.
+GET_OBJECT_NEEDS = "needs s3:GetObject; kms:Decrypt when the trail's bucket uses SSE-KMS"
+_KMS_WORDS = ("kms", "ciphertext", "master key")
+_MESSAGE_CHARS = 200
+
+
+def download_problem(error: BaseException) -> str:
+    """Why an S3 object could not be downloaded, the same words for every object that failed
+    alike (so that :func:`~torinvest.errors.group_issues` folds thousands into one line): the
+    error code and what it needs — ``s3:GetObject``, and ``kms:Decrypt`` when S3 says KMS
+    refused (an SSE-KMS trail bucket)."""
+    err = translate_error(error, service="s3", operation="GetObject")
+    message = " ".join(
+        str(getattr(error, "response", {}).get("Error", {}).get("Message") or "").split()
+    )
+    if len(message) > _MESSAGE_CHARS:
+        message = message[: _MESSAGE_CHARS - 1] + "…"
+    code = err.code or type(error).__name__
+    if isinstance(err, AccessDeniedError) or code.startswith("KMS."):
+        if code.startswith("KMS.") or any(w in message.lower() for w in _KMS_WORDS):
+            return (
+                f"could not be downloaded: {code} (needs kms:Decrypt on the KMS key the trail's "
+                f"bucket encrypts with (SSE-KMS), and s3:GetObject; S3 said: {message or '-'})"
+            )
+        return f"could not be downloaded: {code} ({GET_OBJECT_NEEDS})"
+    if code == "NoSuchKey":
+        return "could not be downloaded: NoSuchKey (the object was deleted after it was listed)"
+    return f"could not be downloaded: {err}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -917,31 +1040,159 @@ def _key_set(keys: str | Iterable[str] | None) -> frozenset[str] | None:
     return found
 
 
+@dataclass(slots=True)
+class LogListing:
+    """The log files of several sources (:func:`list_logs`): ``files`` to read (each once),
+    ``skipped`` log files left out by the narrowing, the ``roots`` as given, the ``AWSLogs/``
+    folders found (``trails``), ``empty``: one issue per source that gave no file to read and
+    why (no log file there at all, or none in the window/regions), ``failed``: one issue per
+    source that could not be listed (when another could), and ``notes``."""
+
+    files: list[LogFile] = field(default_factory=list)
+    skipped: int = 0
+    roots: list[str] = field(default_factory=list)
+    trails: list[str] = field(default_factory=list)
+    empty: list[DataIssue] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    failed: list[DataIssue] = field(default_factory=list)
+
+    @property
+    def issues(self) -> list[DataIssue]:
+        """The sources that could not be listed, then those that gave no file."""
+        return [*self.failed, *self.empty]
+
+
+#: What a source holding no log file at all says (S3 prefix, local folder).
+NO_LOGS_S3 = "no CloudTrail log files under this prefix (check the prefix)"
+NO_LOGS_LOCAL = (
+    "no CloudTrail log files in this folder (check the path; log files end in .json.gz, "
+    ".json, .jsonl or .ndjson)"
+)
+NO_MATCH = "no log file matched the window/region narrowing"
+
+
 def list_logs(
     sources: str | Path | Sequence[str | Path],
     narrowing: Narrowing | None = None,
     *,
     aws: Aws | None = None,
-) -> tuple[list[LogFile], int, list[str]]:
-    """The log files to read in ``sources`` (files, folders, ``s3://`` prefixes): (files, skipped,
-    roots). Raises InputError for a missing path, AwsError when an S3 listing fails."""
+) -> LogListing:
+    """The log files to read in ``sources`` (files, folders, ``s3://`` prefixes), and for each
+    source that gave none, why (:class:`LogListing`). A source that cannot be listed (a missing
+    path: InputError; an S3 listing refused: AwsError) is an issue when another source could be
+    listed (its files are read); when none could, the first error is raised."""
     roots = [sources] if isinstance(sources, str | Path) else list(sources)
     narrowing = narrowing or Narrowing()
+    out = LogListing()
     files: list[LogFile] = []
-    skipped = 0
-    names: list[str] = []
+    errors: list[TorinvestError] = []
     for root in roots:
         name = str(root)
-        names.append(name)
-        if name.startswith("s3://"):
-            aws = aws or Aws()
-            listing = list_s3(aws, name, narrowing)
-        else:
-            listing = list_local(Path(root).expanduser(), narrowing)
+        out.roots.append(name)
+        try:
+            if name.startswith("s3://"):
+                aws = aws or Aws()
+                listing = list_s3(aws, name, narrowing)
+            else:
+                listing = list_local(Path(root).expanduser(), narrowing)
+        except (InputError, AwsError) as e:
+            errors.append(e)
+            out.failed.append(DataIssue(name, f"could not be listed: {e}"))
+            continue
         files += listing.files
-        skipped += listing.skipped
-    unique = list({f.location: f for f in files}.values())
-    return unique, skipped, names
+        out.skipped += listing.skipped
+        out.trails += [t for t in listing.trails if t not in out.trails]
+        if listing.note:
+            out.notes.append(listing.note)
+        inside = f"/{TRAIL_FOLDER}/" in name.rstrip("/") + "/"
+        if len(listing.trails) > 1 or (listing.trails and name.startswith("s3://") and not inside):
+            out.notes.append(
+                f"CloudTrail log folders found under {name}: {', '.join(listing.trails)} "
+                "(each narrowed by account, region and day)"
+            )
+        if not listing.files:
+            out.empty.append(DataIssue(name, _empty_problem(name, listing, narrowing)))
+    if errors and len(errors) == len(roots):
+        raise errors[0]
+    out.files = list({f.location: f for f in files}.values())
+    return out
+
+
+def _empty_problem(name: str, listing: Listing, narrowing: Narrowing) -> str:
+    """Why a source gave no file to read: nothing CloudTrail there, or nothing in the window."""
+    if listing.skipped:
+        return f"{NO_MATCH} ({listing.skipped:,} log file(s) outside it)"
+    if listing.planned and listing.trails and listing.prefixes:
+        days = ""
+        if narrowing.first_day is not None and narrowing.last_day is not None:
+            days = f" {narrowing.first_day:%Y/%m/%d}–{narrowing.last_day:%Y/%m/%d}"
+        return (
+            f"{NO_MATCH} (the day folders{days} of the accounts and regions asked are empty in "
+            f"{', '.join(listing.trails)}; other days were not listed)"
+        )
+    return NO_LOGS_S3 if name.startswith("s3://") else NO_LOGS_LOCAL
+
+
+@dataclass(slots=True)
+class FileCounts:
+    """The log files of a load, counted: ``listed`` passed the narrowing (to read), ``failed``
+    could not be read whole (location → why: not downloaded, not inflated, not CloudTrail…),
+    ``skipped`` were outside the narrowing (counted where a listing saw them), ``trails`` the
+    ``AWSLogs/`` folders found."""
+
+    listed: int = 0
+    skipped: int = 0
+    failed: dict[str, str] = field(default_factory=dict)
+    trails: list[str] = field(default_factory=list)
+
+    @property
+    def read(self) -> int:
+        """Files read (listed, less those that failed)."""
+        return self.listed - len(self.failed)
+
+    def add(self, other: FileCounts) -> None:
+        self.listed += other.listed
+        self.skipped += other.skipped
+        self.failed.update(other.failed)
+        self.trails += [t for t in other.trails if t not in self.trails]
+
+    def reasons(self) -> str:
+        """Why files failed, counted by reason: ``8 could not be downloaded: AccessDenied``."""
+        counts: dict[str, int] = {}
+        for problem in self.failed.values():
+            reason = _reason(problem)
+            counts[reason] = counts.get(reason, 0) + 1
+        return "; ".join(f"{n:,} {r}" for r, n in counts.items())
+
+    def describe(self) -> str:
+        """One line: ``62 log file(s) listed, 54 read, 8 failed (8 could not be downloaded:
+        AccessDenied), 120 outside the window/region narrowing``."""
+        text = f"{self.listed:,} log file(s) listed, {self.read:,} read"
+        if self.failed:
+            text += f", {len(self.failed):,} failed ({self.reasons()})"
+        if self.skipped:
+            text += f", {self.skipped:,} outside the window/region narrowing"
+        return text
+
+
+_REASON = re.compile(r"could not be downloaded: [\w.]+|[^:(]+")
+
+
+def _reason(problem: str) -> str:
+    m = _REASON.match(problem)
+    reason = (m.group(0) if m else problem).strip()
+    return reason[:80] or "unreadable"
+
+
+def file_failures(issues: Iterable[DataIssue], files: Iterable[LogFile]) -> dict[str, str]:
+    """The files an issue names whole (location → the first problem): those that could not be
+    read. Issues of a part of a file (``path:line``) leave the file counted as read."""
+    locations = {f.location for f in files}
+    failed: dict[str, str] = {}
+    for issue in issues:
+        if issue.source in locations:
+            failed.setdefault(issue.source, issue.problem)
+    return failed
 
 
 def load_logs(
@@ -961,7 +1212,8 @@ def load_logs(
 
     ``access_keys`` keeps the records made with those keys (``userIdentity.accessKeyId``);
     ``start``/``end`` (UTC when naive) keep records in that window and, with ``accounts`` and
-    ``regions``, narrow which files are read at all. ``follow_derived`` also loads the activity
+    ``regions``, narrow which files are read at all; ``regions`` also drops records of other
+    regions (those without ``awsRegion`` are kept). ``follow_derived`` also loads the activity
     of temporary keys minted by the keys (GetSessionToken, AssumeRole…), re-reading the files
     for them (S3 objects are downloaded once, to a temporary folder deleted at the end); those
     rows have ``derived`` True. ``workers`` processes parse (default: one per
@@ -980,7 +1232,8 @@ def load_logs(
         start=_timestamp(start),
         end=_timestamp(end),
     )
-    files, skipped, roots = list_logs(sources, narrowing, aws=aws)
+    listing = list_logs(sources, narrowing, aws=aws)
+    files, skipped, roots = listing.files, listing.skipped, listing.roots
     if any(f.bucket for f in files) and aws is None:
         aws = Aws()
     options = ReadOptions(keys=keys, start=narrowing.start, end=narrowing.end)
@@ -1007,12 +1260,22 @@ def load_logs(
         derived=minted,
     )
     ordered = sorted(pieces, key=lambda p: p.first)
-    result.issues = list(dict.fromkeys(i for p in ordered for i in p.issues))
+    result.issues = listing.failed + list(dict.fromkeys(i for p in ordered for i in p.issues))
+    result.issues += listing.empty
+    result.notes = list(listing.notes)
+    result.counts = FileCounts(
+        listed=len(files),
+        skipped=skipped,
+        failed=file_failures(result.issues, files),
+        trails=list(listing.trails),
+    )
     tables = [p.table for p in ordered if p.table is not None]
     for p in ordered:
         p.table = None
     derived = {d.access_key_id for d in result.derived}
     result.frame = frame_from_tables(tables, derived_keys=derived if keys else None, consume=True)
+    if narrowing.regions:
+        result.frame = keep_regions(result.frame, narrowing.regions)
     log.info(
         "logs: %d files read, %d skipped, %d rows, %d issues",
         result.files_read,
@@ -1021,6 +1284,23 @@ def load_logs(
         len(result.issues),
     )
     return result
+
+
+def keep_regions(frame: pd.DataFrame, regions: Iterable[str]) -> pd.DataFrame:
+    """The rows of ``frame`` whose ``aws_region`` is one of ``regions`` (or unknown)."""
+    region = frame["aws_region"]
+    keep = region.isna() | region.isin(list(regions))
+    return frame if bool(keep.all()) else subset(frame, keep.to_numpy(dtype=bool))
+
+
+def subset(frame: pd.DataFrame, keep: Any) -> pd.DataFrame:
+    """The rows of an events frame where ``keep`` is True, its categoricals holding only the
+    values left (a category of a dropped row would show as an empty group)."""
+    out = frame[keep].reset_index(drop=True)
+    for name in out.columns:
+        if isinstance(out[name].dtype, pd.CategoricalDtype):
+            out[name] = out[name].cat.remove_unused_categories()
+    return out
 
 
 def _read_all(

@@ -17,6 +17,12 @@ table for CloudTrail (``eventtime``, ``useridentity.accesskeyid``…):
 
 The queries (each a :class:`Query`; :func:`print_sql` shows what an engine would run):
 
+Every query's scope (:class:`Scope`) filters the records the same way on every engine: the
+keys, the window, the regions (``awsRegion``; the files or partitions read are narrowed too) and
+the caller's user name as LookupEvents' ``Username`` matches it (:func:`user_filter`). The
+DuckDB engine counts its files as the file loader does (:class:`~torinvest.sources.logs.
+FileCounts`: listed, read, failed and why, outside the narrowing).
+
 - :func:`events_query` — the key's (or keys') events in the window → the events frame
   (:data:`torinvest.schema.EVENTS_COLUMNS`; ``source`` = ``duckdb``/``athena``, ``origin`` = the
   file path or ``s3://`` URL for DuckDB, ``athena:<query id>`` for Athena), the same columns,
@@ -82,16 +88,19 @@ from torinvest.analysis import (
     label_rank,
     load_catalogue,
 )
-from torinvest.aws import AWS_CALL_ERRORS, Aws, translate_error, validate_region
+from torinvest.aws import AWS_CALL_ERRORS, Aws, validate_region
 from torinvest.errors import DataIssue, InputError
 from torinvest.schema import utc_timestamp
 from torinvest.sources.logs import (
     ACCOUNT_RE,
     MAX_DERIVED_PASSES,
     S3_THREADS,
+    FileCounts,
     LogFile,
     Narrowing,
     default_workers,
+    download_problem,
+    file_failures,
     gunzip,
     list_logs,
 )
@@ -121,6 +130,9 @@ PRICE_PER_TB_USD = 5.0
 PEEK_BYTES = 4096
 #: Access key IDs as AWS defines them (``[\w]+``, 16 to 128 characters).
 ACCESS_KEY_RE = re.compile(r"^\w{16,128}$")
+#: A user name filter: an IAM user name (64) or a session name (64), with room; no control
+#: characters (the value enters the queries as a literal only).
+USER_NAME_RE = re.compile(r"^[^\x00-\x1f\x7f]{1,128}$")
 #: Texts read as true/false in ``readOnly`` and ``mfaAuthenticated`` (as :mod:`.records` does).
 TRUE_TEXTS: tuple[str, ...] = ("true", "1", "yes")
 FALSE_TEXTS: tuple[str, ...] = ("false", "0", "no")
@@ -315,7 +327,10 @@ EVENTS_OUTPUT: dict[str, str] = {
 @dataclass(frozen=True, slots=True)
 class Scope:
     """What a query looks at: the keys (None = every caller), the window (UTC, inclusive), the
-    accounts and regions (None = all), and which of the keys were minted by the others."""
+    accounts and regions (None = all; ``regions`` narrows the files or partitions read and keeps
+    the records of those regions, or without one), which of the keys were minted by the
+    others, and the caller's user name (None = any; LookupEvents' ``Username``: the IAM user
+    name, the session name of a role or federated session, ``root`` for the root user)."""
 
     keys: frozenset[str] | None = None
     start: pd.Timestamp | None = None
@@ -323,6 +338,7 @@ class Scope:
     accounts: frozenset[str] | None = None
     regions: frozenset[str] | None = None
     derived: frozenset[str] = frozenset()
+    user_name: str | None = None
 
     @property
     def narrowing(self) -> Narrowing:
@@ -340,9 +356,10 @@ def make_scope(
     end: datetime | str | pd.Timestamp | None = None,
     accounts: Iterable[str] | None = None,
     regions: Iterable[str] | None = None,
+    user_name: str | None = None,
 ) -> Scope:
     """A checked :class:`Scope` (times UTC when naive). Raises InputError for a malformed key,
-    account or region, or a window that ends before it starts."""
+    account, region or user name, or a window that ends before it starts."""
     keys = None
     if access_keys is not None:
         keys = frozenset({access_keys} if isinstance(access_keys, str) else access_keys)
@@ -360,7 +377,13 @@ def make_scope(
     first, last = utc_timestamp(start), utc_timestamp(end)
     if first is not None and last is not None and last < first:
         raise InputError(f"the window ends ({last}) before it starts ({first})")
-    return Scope(keys, first, last, account_set, region_set)
+    if user_name is not None and not (isinstance(user_name, str) and USER_NAME_RE.match(user_name)):
+        raise InputError(
+            f"invalid user name {str(user_name)[:70]!r}",
+            hint="an IAM user name or a role session name (1–128 characters, no control "
+            "characters)",
+        )
+    return Scope(keys, first, last, account_set, region_set, user_name=user_name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -389,6 +412,10 @@ class Query:
         wanted = {*BASE_COLUMNS, *self.uses}
         if self.prefilter:
             wanted |= {"event_name", "event_source"}
+        if self.scope.regions:
+            wanted.add("aws_region")
+        if self.scope.user_name is not None:
+            wanted |= {"user_name", "user_type"}
         return tuple(c for c in EVENT_COLUMNS if c in wanted)
 
 
@@ -396,10 +423,24 @@ def _time_literal(ts: pd.Timestamp) -> str:
     return f"TIMESTAMPTZ '{ts.tz_convert('UTC'):%Y-%m-%d %H:%M:%S.%f} UTC'"
 
 
+def user_filter(name: str) -> str:
+    """The condition keeping the calls of user ``name`` as LookupEvents' ``Username`` does: the
+    ``user_name`` column (``userIdentity.userName``, else the session name of an assumed-role
+    or federated session) is ``name``; ``root`` also matches the root user (no userName)."""
+    literal = sql_literal(name)
+    if name == "root":
+        return f"(user_name = {literal} OR (user_name IS NULL AND user_type = 'Root'))"
+    return f"user_name = {literal}"
+
+
 def _filters(scope: Scope, prefilter: str | None = None) -> str:
     parts = [f"({prefilter})"] if prefilter else []
     if scope.keys is not None:
         parts.append(f"access_key_id IN ({sql_literals(scope.keys)})")
+    if scope.regions:
+        parts.append(f"(aws_region IS NULL OR aws_region IN ({sql_literals(scope.regions)}))")
+    if scope.user_name is not None:
+        parts.append(user_filter(scope.user_name))
     if scope.start is not None:
         parts.append(f"event_time >= {_time_literal(scope.start)}")
     if scope.end is not None:
@@ -790,6 +831,8 @@ class Output:
     kinds: Mapping[str, str] = field(default_factory=dict)
     issues: list[DataIssue] = field(default_factory=list)
     files_skipped: int = 0
+    counts: FileCounts | None = None  # the log files behind it (DuckDB)
+    notes: list[str] = field(default_factory=list)
 
 
 class Engine(Protocol):
@@ -812,13 +855,19 @@ class Engine(Protocol):
 @dataclass(slots=True)
 class FileSet:
     """The log files a DuckDB query reads: local ``paths``, the ``locations`` rows name as their
-    origin (the path, or the ``s3://`` URL it was downloaded from), sizes and issues."""
+    origin (the path, or the ``s3://`` URL it was downloaded from), sizes and issues;
+    ``listed`` log files passed the narrowing (those that failed are issues, not paths),
+    ``trails``/``notes`` what the listing found (:class:`~torinvest.sources.logs.LogListing`)."""
 
     paths: list[str] = field(default_factory=list)
     locations: list[str] = field(default_factory=list)
     sizes: list[int] = field(default_factory=list)
     skipped: int = 0
     issues: list[DataIssue] = field(default_factory=list)
+    listed: int = 0
+    listed_files: list[LogFile] = field(default_factory=list)
+    trails: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def add(self, path: str, location: str, size: int) -> None:
         self.paths.append(path)
@@ -826,11 +875,27 @@ class FileSet:
         self.sizes.append(size)
 
     def without(self, bad: Collection[int]) -> FileSet:
-        kept = FileSet(skipped=self.skipped, issues=list(self.issues))
+        kept = FileSet(
+            skipped=self.skipped,
+            issues=list(self.issues),
+            listed=self.listed,
+            listed_files=self.listed_files,
+            trails=self.trails,
+            notes=self.notes,
+        )
         for i, (p, loc, s) in enumerate(zip(self.paths, self.locations, self.sizes, strict=True)):
             if i not in bad:
                 kept.add(p, loc, s)
         return kept
+
+    def counts(self) -> FileCounts:
+        """Listed, failed (and why), skipped: the same counts as the file loader's."""
+        return FileCounts(
+            listed=self.listed,
+            skipped=self.skipped,
+            failed=file_failures(self.issues, self.listed_files),
+            trails=list(self.trails),
+        )
 
 
 def is_records_file(path: str | Path) -> bool:
@@ -916,9 +981,17 @@ class DuckDBEngine:
         needs_s3 = any(str(s).startswith("s3://") for s in self.sources)
         if needs_s3 and self.aws is None:
             self.aws = Aws()
-        found, skipped, _ = list_logs(self.sources, narrowing, aws=self.aws)
+        listing = list_logs(self.sources, narrowing, aws=self.aws)
+        found = listing.files
         local = self._download([f for f in found if f.bucket is not None])
-        out = FileSet(skipped=skipped)
+        out = FileSet(
+            skipped=listing.skipped,
+            issues=list(listing.issues),
+            listed=len(found),
+            listed_files=found,
+            trails=listing.trails,
+            notes=listing.notes,
+        )
         for f in found:
             path = local.get(f.location, f.location) if f.bucket else f.location
             if isinstance(path, DataIssue):
@@ -929,7 +1002,7 @@ class DuckDBEngine:
                 out.issues.append(DataIssue(f.location, problem))
                 continue
             out.add(path, f.location, f.size)
-        log.info("duckdb: %d files to read, %d skipped by narrowing", len(out.paths), skipped)
+        log.info("duckdb: %d files to read, %d skipped by narrowing", len(out.paths), out.skipped)
         return out
 
     def _download(self, objects: Sequence[LogFile]) -> dict[str, str | DataIssue]:
@@ -953,8 +1026,7 @@ class DuckDBEngine:
         try:
             body = self.aws.client("s3").get_object(Bucket=f.bucket, Key=f.key)["Body"].read()
         except AWS_CALL_ERRORS as e:
-            err = translate_error(e, service="s3", operation="GetObject")
-            return DataIssue(f.location, f"cannot download: {err}")
+            return DataIssue(f.location, download_problem(e))
         target.write_bytes(body)
         return str(target)
 
@@ -1037,8 +1109,17 @@ class DuckDBEngine:
             files=stream.files_read,
         )
         log.info("duckdb: %s query, %d rows in %.2f s", query.kind, table.num_rows, seconds)
-        issues = list(self.files(scope).issues)
-        return Output(table, files.locations, stats, query.columns, issues, files.skipped)
+        kept = self.files(scope)
+        return Output(
+            table,
+            files.locations,
+            stats,
+            query.columns,
+            list(kept.issues),
+            files.skipped,
+            counts=kept.counts(),
+            notes=list(kept.notes),
+        )
 
     def _forget(self, scope: Scope, files: FileSet, bad: Mapping[int, str]) -> FileSet:
         """``files`` without ``bad`` (each an issue), for this query and the next ones."""
@@ -1192,9 +1273,9 @@ def print_sql(engine: Engine, query: Query, *, file: TextIO | None = None) -> st
     ``s3://`` URL in place of the local copies."""
     if isinstance(engine, DuckDBEngine) and any(str(s).startswith("s3://") for s in engine.sources):
         engine.aws = engine.aws or Aws()
-        found, skipped, _ = list_logs(engine.sources, query.scope.narrowing, aws=engine.aws)
-        files = FileSet(skipped=skipped)
-        for f in found:
+        listing = list_logs(engine.sources, query.scope.narrowing, aws=engine.aws)
+        files = FileSet(skipped=listing.skipped)
+        for f in listing.files:
             files.add(f.location, f.location, f.size)
         sql = engine._sql(query, files)
     else:
@@ -1216,6 +1297,8 @@ class SqlResult:
     derived: list[DerivedKey] = field(default_factory=list)
     queries: list[QueryStats] = field(default_factory=list)
     files_skipped: int = 0
+    counts: FileCounts | None = None  # the log files read (DuckDB), as the file loader counts
+    notes: list[str] = field(default_factory=list)
     aggregates: Aggregates | None = None
     spans: dict[Scope, pd.DataFrame] = field(default_factory=dict, repr=False)
 
@@ -1255,6 +1338,12 @@ class SqlResult:
         self.queries.append(out.stats)
         self.issues += [i for i in out.issues if i not in self.issues]
         self.files_skipped = max(self.files_skipped, out.files_skipped)
+        self.notes += [n for n in out.notes if n not in self.notes]
+        # the widest listing, latest failures (the derived-key passes share the first's files)
+        if out.counts is not None and (
+            self.counts is None or out.counts.listed >= self.counts.listed
+        ):
+            self.counts = out.counts
 
 
 def _no_empty(arr: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -1334,6 +1423,7 @@ def load_sql(
     follow_derived: bool = False,
     max_rows: int | None = None,
     catalogue: pd.DataFrame | None = None,
+    user_name: str | None = None,
 ) -> SqlResult:
     """The events frame through ``engine``: the same columns, dtypes and rows as
     :func:`~torinvest.sources.logs.load_logs` with the same arguments (``source`` is the
@@ -1344,9 +1434,15 @@ def load_sql(
     engine instead, as :func:`aggregate_sql` does: ``aggregates`` is set and ``frame`` holds
     only the sensitive calls (``catalogue``). An engine that counts first (DuckDB, Athena) runs
     a count (span) query before each events query; others ask for one more row than is left, so
-    that no more than ``max_rows + 1`` rows are ever held."""
+    that no more than ``max_rows + 1`` rows are ever held. ``user_name`` keeps the calls of
+    that user as LookupEvents' ``Username`` does (:func:`user_filter`)."""
     scope = make_scope(
-        access_keys=access_keys, start=start, end=end, accounts=accounts, regions=regions
+        access_keys=access_keys,
+        start=start,
+        end=end,
+        accounts=accounts,
+        regions=regions,
+        user_name=user_name,
     )
     if follow_derived and not scope.keys:
         raise InputError("follow_derived needs access_keys", hint="name the suspect access key")
@@ -1700,6 +1796,7 @@ def aggregate_sql(
     regions: Iterable[str] | None = None,
     follow_derived: bool = False,
     catalogue: pd.DataFrame | None = None,
+    user_name: str | None = None,
 ) -> SqlResult:
     """The activity counted in the engine (:class:`Aggregates`), and as rows only its sensitive
     calls (``frame``: the events frame of the calls in ``catalogue``, the shipped one by
@@ -1707,7 +1804,12 @@ def aggregate_sql(
     (its time bucket is :func:`torinvest.charts.pick_bucket` of the activity's span, from the
     first to the last call, as the timeline of the rows would pick), and the sensitive rows."""
     scope = make_scope(
-        access_keys=access_keys, start=start, end=end, accounts=accounts, regions=regions
+        access_keys=access_keys,
+        start=start,
+        end=end,
+        accounts=accounts,
+        regions=regions,
+        user_name=user_name,
     )
     result = SqlResult(pd.DataFrame(), engine.name)
     _aggregate(engine, scope, result, follow_derived, catalogue, None)
