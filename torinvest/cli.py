@@ -13,7 +13,7 @@ import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Literal, TextIO
 
 import orjson
 import pandas as pd
@@ -38,6 +38,7 @@ from torinvest.investigation import (
     DEFAULT_TOLERANCE_HOURS,
 )
 from torinvest.safety import term_safe
+from torinvest.schema import window_bound
 from torinvest.verdict import STATUSES
 
 log = logging.getLogger("torinvest")
@@ -159,7 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_aws_args(f)
     f.add_argument("--include-archived", action="store_true", help="archived findings too")
     f.add_argument("--start", type=_iso_time, help="updated at or after (ISO 8601, UTC)")
-    f.add_argument("--end", type=_iso_time, help="updated at or before (ISO 8601, UTC)")
+    f.add_argument(
+        "--end", type=_end_time, help="updated at or before (ISO 8601, UTC; a date: that whole day)"
+    )
     f.add_argument("--account", action="append", dest="accounts", help="account ID (repeatable)")
     f.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     f.set_defaults(func=cmd_findings)
@@ -184,7 +187,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--access-key", metavar="ID", help="keep only this access key's events")
     e.add_argument("--username", help="LookupEvents by user name (role sessions) instead")
     e.add_argument("--start", type=_iso_time, help="window start (ISO 8601, UTC)")
-    e.add_argument("--end", type=_iso_time, help="window end (ISO 8601, UTC)")
+    e.add_argument(
+        "--end",
+        type=_end_time,
+        help="window end, inclusive (ISO 8601, UTC; a date: that whole day)",
+    )
     e.add_argument(
         "--follow-derived",
         action="store_true",
@@ -360,12 +367,21 @@ class UsageError(TorinvestError):
     """Options that do not go together (exit status 2)."""
 
 
-def _iso_time(text: str) -> pd.Timestamp:
+def _iso_time(text: str, bound: Literal["start", "end"] = "start") -> pd.Timestamp:
+    """An ISO 8601 option value in UTC (:func:`torinvest.schema.window_bound`): a date alone is
+    its day's first instant, or its last one for an end (``--end 2023-07-10`` includes that day).
+    """
     try:
-        ts = pd.Timestamp(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from e
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+        ts = window_bound(text, bound, name="")
+    except InputError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    if ts is None:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 date or time: {text!r}")
+    return ts
+
+
+def _end_time(text: str) -> pd.Timestamp:
+    return _iso_time(text, "end")
 
 
 def aws_from_args(args: argparse.Namespace) -> Aws:

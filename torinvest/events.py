@@ -20,7 +20,7 @@ from pandas.api.types import union_categoricals
 
 from torinvest.aws import Aws
 from torinvest.errors import DataIssue, InputError
-from torinvest.schema import EVENTS_COLUMNS
+from torinvest.schema import EVENTS_COLUMNS, time_window
 from torinvest.sources.logs import load_logs
 from torinvest.sources.lookup import lookup_events
 from torinvest.sources.records import DerivedKey, empty_frame
@@ -234,6 +234,7 @@ def load_activity(
     region that fails is a data issue.
     """
     engine = engine or EngineOptions()
+    start, end = time_window(start, end, names=("start", "end"))  # a date-only end: its day
     if not logs and lookup is None and engine.kind != "athena":
         raise InputError("no source given", hint="use --case DIR, --logs PATH or --lookup")
     if lookup is not None and not (access_key or username):
