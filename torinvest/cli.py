@@ -24,7 +24,7 @@ from torinvest.aws import Aws, AwsConfig, parse_regions
 from torinvest.case import Case, sample_case
 from torinvest.errors import DataIssue, InputError, TorinvestError
 from torinvest.events import DEFAULT_MAX_ROWS, EngineOptions, load_activity
-from torinvest.export import write_frame
+from torinvest.export import check_output, write_frame
 from torinvest.findings import (
     FindingsResult,
     KeyLocation,
@@ -565,6 +565,7 @@ def cmd_events(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     engine = engine_from_args(args)
     if args.print_sql:
         return _print_sql(args, engine, logs, regions, out)
+    check_output(args.out)  # an unwritable --out fails now, not after the whole load
     activity = load_activity(
         engine=engine,
         logs=logs,
@@ -761,9 +762,10 @@ def _investigate_all(args: argparse.Namespace, options: Any, out: TextIO, err: T
         print(f"torinvest: issue: {term_safe(issue.source)}: {term_safe(issue.problem)}", file=err)
     width = max([len(e.status) for e in batch.entries] + [6])
     for e in batch.entries:
+        html = batch.out / e.report["html"] if "html" in e.report else "(no report.html)"
         print(
-            f"{e.status:<{width}}  {e.finding_id}  {term_safe(e.access_key_id or '-')}  "
-            f"{batch.out / e.report['html']}",
+            f"{e.status:<{width}}  {e.finding_id}  {term_safe(e.access_key_id or '-')}  {html}"
+            + ("" if e.complete else "  (incomplete)"),
             file=out,
         )
     print(f"index: {batch.index_html}", file=out)
@@ -921,7 +923,9 @@ def cmd_actions(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 f"torinvest: issue: {term_safe(issue.source)}: {term_safe(issue.problem)}",
                 file=err,
             )
-    records, _ = read_ledger(args.ledger)
+    records, ledger_issues = read_ledger(args.ledger)
+    for issue in ledger_issues:  # a torn line may be a lost verdict
+        print(f"torinvest: issue: {term_safe(issue.source)}: {term_safe(issue.problem)}", file=err)
     prior = latest_verdict(records, args.finding_id)
     wanted = ("legitimate",) if args.plan == "archive" else ("malicious", "inconclusive")
     if prior is None or prior.get("status") not in wanted:
