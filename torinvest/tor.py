@@ -70,7 +70,6 @@ import logging
 import lzma
 import os
 import re
-import shutil
 import ssl
 import tarfile
 import tempfile
@@ -1196,6 +1195,28 @@ def _check_download(path: Path, url: str, month: str | None) -> None:
     parse_tordnsel(_decompress(path.read_bytes(), url), list_name="refresh")
 
 
+def _copy(response: Any, out: Any, cache: Path) -> None:
+    """The download into the cache file: a failed read is the network's, a failed write the
+    cache's (a full or read-only disk: :class:`InputError`, not a network note)."""
+    while True:
+        chunk = response.read(_CHUNK)
+        if not chunk:
+            return
+        view = memoryview(chunk)
+        try:
+            while view:
+                view = view[out.write(view) :]
+        except OSError as e:
+            raise _cache_unwritable(cache, e) from None
+
+
+def _cache_unwritable(cache: Path, error: OSError) -> InputError:
+    return InputError(
+        f"cannot write the Tor list cache {cache}: {error.strerror or error}",
+        hint="free space there, or point TORINVEST_CACHE to a writable folder",
+    )
+
+
 def refresh(
     cache_dir: str | Path,
     *,
@@ -1235,12 +1256,18 @@ def refresh(
 
     request = urllib.request.Request(url, headers={"User-Agent": f"torinvest/{__version__}"})  # noqa: S310 (fixed https URL)
     open_url = opener or urllib.request.urlopen
-    fd, tmp_name = tempfile.mkstemp(dir=cache, prefix=f".{target.name}.", suffix=".part")
+    try:
+        fd, tmp_name = tempfile.mkstemp(dir=cache, prefix=f".{target.name}.", suffix=".part")
+    except OSError as e:
+        raise _cache_unwritable(cache, e) from None
     tmp = Path(tmp_name)
     try:
         try:
-            with os.fdopen(fd, "wb") as out, open_url(request, timeout=timeout) as response:
-                shutil.copyfileobj(response, out, _CHUNK)
+            with (
+                os.fdopen(fd, "wb", buffering=0) as out,
+                open_url(request, timeout=timeout) as response,
+            ):
+                _copy(response, out, cache)
         except (
             urllib.error.URLError,
             TimeoutError,
@@ -1257,7 +1284,10 @@ def refresh(
             note = f"{url} did not return an exit list ({e.problem}); {_fallback(cache)}"
             log.warning("%s", note)
             return RefreshResult(False, url, None, note)
-        os.replace(tmp, target)
+        try:
+            os.replace(tmp, target)
+        except OSError as e:
+            raise _cache_unwritable(cache, e) from None
     finally:
         tmp.unlink(missing_ok=True)
     note = f"downloaded {url} to {target}"
