@@ -12,25 +12,34 @@ import copy
 import gzip
 import io
 import json
+import os
+import shutil
+import subprocess
+import sys
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+import nbformat
 import pandas as pd
 import pytest
 
 from tests.fake_aws import FakeAws
+from torinvest import investigation
 from torinvest.aws import Aws
 from torinvest.case import sample_case
 from torinvest.cli import main
 from torinvest.errors import InputError
 from torinvest.events import EngineOptions, load_activity
+from torinvest.investigation import InvestigateParameters, TriageParameters
 from torinvest.schema import time_window, window_bound
 from torinvest.sources import lookup as lk
 from torinvest.sources.logs import load_logs
 from torinvest.sources.sql import DuckDBEngine, events_query, load_sql, make_scope, print_sql
 
 KEY = "AKIATFQR7NSCUXC3DDDP"
+FINDING = "6dde0a8f8d46f6acad893b30f905e97c"
+ROOT = Path(__file__).resolve().parents[2]
 DAY = "2023-07-10"
 CALLS_THAT_DAY = 64
 CASE = sample_case()
@@ -288,3 +297,156 @@ def test_tor_check_at_a_date() -> None:
     code, out, err = run("tor", "check", "185.220.101.34", "--at", DAY)
     assert code == 0, err
     assert out.startswith("185.220.101.34 at 2023-07-10 00:00Z")
+
+
+# --------------------------------------------------------------------------------------------
+# notebook parameters: papermill's -p gives text
+# --------------------------------------------------------------------------------------------
+def _papermill_env() -> dict[str, str]:
+    """This interpreter's kernelspec first (a python3 kernel of another Python must not win)."""
+    return {**os.environ, "JUPYTER_PATH": str(Path(sys.prefix) / "share" / "jupyter")}
+
+
+def test_papermill_logs_as_one_path_and_a_bool_as_text(tmp_path: Path) -> None:
+    """A real papermill run: `-p logs PATH` (text) is that one folder, `-p follow_derived false`
+    is False — not the characters of the path walked from /, not a truthy string."""
+    case = tmp_path / "case"
+    shutil.copytree(CASE.root, case, ignore=shutil.ignore_patterns("cloudtrail"))
+    summary = tmp_path / "summary.json"
+    proc = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("papermill")),
+            str(ROOT / "notebooks" / "investigate.ipynb"),
+            str(tmp_path / "out.ipynb"),
+            "-p",
+            "finding_id",
+            FINDING,
+            "-p",
+            "case_dir",
+            str(case),
+            "-p",
+            "logs",
+            str(CASE.cloudtrail),
+            "-p",
+            "follow_derived",
+            "false",
+            "-p",
+            "ledger",
+            str(tmp_path / "ledger.jsonl"),
+            "-p",
+            "summary_path",
+            str(summary),
+            "--no-progress-bar",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        cwd=tmp_path,
+        env=_papermill_env(),
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    data = json.loads(summary.read_text())
+    assert data["events"]["total"] == 64  # every call of the key, from that one folder
+    assert data["derived_keys"] == []  # not followed
+    assert not any(i["source"] == "/" for i in data["data_issues"])
+
+
+def test_papermill_wrong_typed_parameter_names_it(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("papermill")),
+            str(ROOT / "notebooks" / "triage.ipynb"),
+            str(tmp_path / "out.ipynb"),
+            "-p",
+            "case_dir",
+            str(CASE.root),
+            "-p",
+            "include_archived",
+            "maybe",
+            "--no-progress-bar",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        cwd=tmp_path,
+        env=_papermill_env(),
+    )
+    assert proc.returncode != 0
+    assert "parameter include_archived: expected true or false, got str 'maybe'" in proc.stderr
+    nb = nbformat.read(tmp_path / "out.ipynb", as_version=4)
+    ran = [c for c in nb.cells if c.cell_type == "code" and c.get("execution_count")]
+    assert "TriageParameters.check" in ran[-1].source  # stopped there, before any source
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("/data/logs", ["/data/logs"]),
+        ("/a, s3://bucket/AWSLogs/ ,/b", ["/a", "s3://bucket/AWSLogs/", "/b"]),
+        ("", []),
+        (None, []),
+        (["/a", "/b,c"], ["/a", "/b,c"]),
+    ],
+    ids=["one-path", "comma-list", "empty", "none", "a-list"],
+)
+def test_list_parameters_given_text(given: object, expected: list[str]) -> None:
+    assert InvestigateParameters.check({"logs": given, "exit_lists": given}).logs == expected
+    assert investigation.param_list("exit_lists", given) == expected
+
+
+def test_a_path_with_a_comma_that_exists_is_one_item(tmp_path: Path) -> None:
+    odd = tmp_path / "logs,2023"
+    odd.mkdir()
+    assert investigation.param_list("logs", str(odd)) == [str(odd)]
+    sources = investigation.sources_from_parameters(case_dir=str(CASE.root), logs=str(odd))
+    assert sources.logs == [str(odd)]
+
+
+@pytest.mark.parametrize(
+    ("values", "converted"),
+    [
+        (
+            {"follow_derived": "false", "suppress": "Yes"},
+            {"follow_derived": False, "suppress": True},
+        ),
+        ({"lookback_days": "30", "max_rows": "1_000"}, {"lookback_days": 30.0, "max_rows": 1000}),
+        ({"regions": ["us-east-1", "eu-west-1"]}, {"regions": "us-east-1,eu-west-1"}),
+    ],
+    ids=["bools-as-text", "numbers-as-text", "regions-list"],
+)
+def test_unambiguous_parameters_are_converted(values: dict, converted: dict) -> None:
+    checked = InvestigateParameters.check(values)
+    assert {k: getattr(checked, k) for k in converted} == converted
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"case_dir": 5}, "parameter case_dir: expected text, got int '5'"),
+        ({"finding_id": 12345678}, "parameter finding_id: expected text, got int"),
+        ({"logs": 3}, "parameter logs: expected a list of paths or one path, got int"),
+        ({"exit_lists": ["/a", 7]}, "parameter exit_lists: every item must be text"),
+        ({"follow_derived": "nope"}, "parameter follow_derived: expected true or false"),
+        ({"lookback_days": "two weeks"}, "parameter lookback_days: expected a number"),
+        ({"max_rows": -1}, "parameter max_rows: expected a whole number ≥ 0"),
+    ],
+    ids=[
+        "number-for-path",
+        "number-for-id",
+        "number-for-list",
+        "number-in-list",
+        "bad-bool",
+        "bad-number",
+        "negative-rows",
+    ],
+)
+def test_wrong_typed_parameters_name_the_parameter(values: dict, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        InvestigateParameters.check(values)
+
+
+def test_triage_parameters() -> None:
+    checked = TriageParameters.check({"include_archived": "False", "out_dir": "reports"})
+    assert (checked.include_archived, checked.out_dir) == (False, "reports")
