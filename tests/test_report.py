@@ -243,7 +243,7 @@ def test_a_failing_cell_still_writes_the_report_with_the_error_on_top(tmp_path: 
     assert run.status == "failed" and run.failure is not None
     assert run.failure.ename == "FindingNotFoundError"
     assert run.failure.section == "1. The finding and the key"
-    assert run.failure.code == "finding, key = investigation.locate(findings, finding_id)"
+    assert run.failure.code == "finding, key = investigation.locate(findings, params.finding_id)"
     assert (out / "report.ipynb").is_file() and (out / "report.html").is_file()
     assert not (out / "summary.json").exists()
 
