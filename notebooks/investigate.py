@@ -49,18 +49,23 @@ summary_path: str = ""  # where to write summary.json; empty: don't
 export_dir: str = ""  # folder for events.csv and per_ip.csv (formula-safe); empty: don't
 
 # %%
+# Each parameter checked against its type (papermill's -p gives text: "a,b" for a list,
+# "false" for a bool); a wrong one stops here, named.
+params = investigation.InvestigateParameters.check(globals())
+
+# %%
 sources = investigation.sources_from_parameters(
-    case_dir=case_dir,
-    profile=profile,
-    regions=regions,
-    role_arn=role_arn,
-    logs=logs,
-    exit_lists=exit_lists,
-    engine=engine,
-    athena_database=athena_database,
-    athena_workgroup=athena_workgroup,
-    athena_output=athena_output,
-    max_rows=max_rows,
+    case_dir=params.case_dir,
+    profile=params.profile,
+    regions=params.regions,
+    role_arn=params.role_arn,
+    logs=params.logs,
+    exit_lists=params.exit_lists,
+    engine=params.engine,
+    athena_database=params.athena_database,
+    athena_workgroup=params.athena_workgroup,
+    athena_output=params.athena_output,
+    max_rows=params.max_rows,
 )
 
 # %% [markdown]
@@ -72,7 +77,7 @@ sources = investigation.sources_from_parameters(
 findings = investigation.load_findings(sources)
 
 # %%
-finding, key = investigation.locate(findings, finding_id)
+finding, key = investigation.locate(findings, params.finding_id)
 
 # %%
 display.finding_card(finding, key)
@@ -87,12 +92,12 @@ display.finding_card(finding, key)
 
 # %%
 inv = investigation.investigate(
-    finding_id,
+    params.finding_id,
     sources,
-    lookback_days=lookback_days,
-    lookahead_days=lookahead_days,
-    tolerance_hours=tolerance_hours,
-    follow_derived=follow_derived,
+    lookback_days=params.lookback_days,
+    lookahead_days=params.lookahead_days,
+    tolerance_hours=params.tolerance_hours,
+    follow_derived=params.follow_derived,
     findings=findings,
 )
 
@@ -151,7 +156,7 @@ display.sensitive_table(inv)
 # Temporary keys minted by the suspect key: the same actor holds them.
 
 # %%
-display.derived_keys(inv, followed=follow_derived)
+display.derived_keys(inv, followed=params.follow_derived)
 
 # %% [markdown]
 # ## 6. Verdict and next steps
@@ -163,25 +168,25 @@ display.derived_keys(inv, followed=follow_derived)
 # %%
 verdict = report.decide(
     inv,
-    finding_id=finding_id,
-    status=verdict_status,
-    analyst=analyst,
-    rationale=rationale,
-    ledger=ledger,
+    finding_id=params.finding_id,
+    status=params.verdict_status,
+    analyst=params.analyst,
+    rationale=params.rationale,
+    ledger=params.ledger,
 )
 
 # %%
 display.verdict_card(verdict, ledger=verdict["ledger"])
 
 # %%
-display.next_steps(inv, verdict, suppress=suppress)
+display.next_steps(inv, verdict, suppress=params.suppress)
 
 # %% [markdown]
 # ## Files
 
 # %%
-written = report.export_tables(inv, export_dir)
+written = report.export_tables(inv, params.export_dir)
 
 # %%
-written["summary.json"] = report.write_summary(inv, verdict, summary_path, findings=findings)
+written["summary.json"] = report.write_summary(inv, verdict, params.summary_path, findings=findings)
 display.files_written(written)

@@ -27,12 +27,20 @@ include_archived: bool = False  # also list archived findings
 out_dir: str = "out"  # folder the suggested commands write their reports under
 
 # %%
+# Each parameter checked against its type (papermill's -p gives text: "false" for a bool); a
+# wrong one stops here, named.
+params = investigation.TriageParameters.check(globals())
+
+# %%
 sources = investigation.sources_from_parameters(
-    case_dir=case_dir, profile=profile, regions=regions, role_arn=role_arn
+    case_dir=params.case_dir,
+    profile=params.profile,
+    regions=params.regions,
+    role_arn=params.role_arn,
 )
 
 # %%
-found = report.open_findings(sources, include_archived=include_archived)
+found = report.open_findings(sources, include_archived=params.include_archived)
 
 # %%
 display.findings_issues(found.issues, found.skipped)
@@ -40,11 +48,11 @@ display.findings_issues(found.issues, found.skipped)
 # %%
 triage = report.triage_frame(
     found,
-    case_dir=case_dir,
-    profile=profile,
-    regions=regions,
-    role_arn=role_arn,
-    out_dir=out_dir,
+    case_dir=params.case_dir,
+    profile=params.profile,
+    regions=params.regions,
+    role_arn=params.role_arn,
+    out_dir=params.out_dir,
 )
 
 # %%

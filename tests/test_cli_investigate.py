@@ -201,7 +201,7 @@ def test_all_open_skips_what_it_has_and_forces_on_demand(tmp_path: Path) -> None
     code, stdout, err = run(*base)
     assert code == 0
     assert stdout.startswith(f"skipped  {FINDING}")
-    assert "exists (--force re-runs it)" in err
+    assert "is complete (--force re-runs it)" in err
     assert summary.stat().st_mtime_ns == first
 
     code, stdout, err = run(*base, "--force")

@@ -243,7 +243,7 @@ def test_a_failing_cell_still_writes_the_report_with_the_error_on_top(tmp_path: 
     assert run.status == "failed" and run.failure is not None
     assert run.failure.ename == "FindingNotFoundError"
     assert run.failure.section == "1. The finding and the key"
-    assert run.failure.code == "finding, key = investigation.locate(findings, finding_id)"
+    assert run.failure.code == "finding, key = investigation.locate(findings, params.finding_id)"
     assert (out / "report.ipynb").is_file() and (out / "report.html").is_file()
     assert not (out / "summary.json").exists()
 
@@ -281,9 +281,12 @@ def test_batch_skips_reports_it_has_and_indexes_every_finding(tmp_path: Path) ->
     hostile = tmp_path / "case <img src=x onerror=alert(1)>"
     shutil.copytree(sample_case().root, hostile)
     out = tmp_path / "reports"
-    for fid in (FINDING, OTHER_FINDING):
-        (out / report_dir_name(fid)).mkdir(parents=True)
-        (out / report_dir_name(fid) / "summary.json").write_text("{}")
+    for fid in (FINDING, OTHER_FINDING):  # complete folders: every file, manifest last
+        folder = out / report_dir_name(fid)
+        folder.mkdir(parents=True)
+        for name in report.REPORT_FILES:
+            (folder / name).write_text(f"{name} of {fid}")
+        report.write_manifest(folder, fid)
     lines: list[str] = []
     batch = report.run_batch(out, report.RunOptions(case_dir=str(hostile)), echo=lines.append)
     assert [e.status for e in batch.entries] == ["skipped", "skipped"]
@@ -293,10 +296,15 @@ def test_batch_skips_reports_it_has_and_indexes_every_finding(tmp_path: Path) ->
     assert [f["finding_id"] for f in index["findings"]] == [e.finding_id for e in batch.entries]
     first = index["findings"][0]
     assert first["access_key_id"] == KEY and first["status"] == "skipped"
+    folder = f"finding-{first['finding_id']}"
+    assert first["complete"] is True
     assert first["report"] == {
-        "notebook": f"finding-{first['finding_id']}/report.ipynb",
-        "html": f"finding-{first['finding_id']}/report.html",
-        "summary": f"finding-{first['finding_id']}/summary.json",
+        "html": f"{folder}/report.html",
+        "notebook": f"{folder}/report.ipynb",
+        "summary": f"{folder}/summary.json",
+        "events": f"{folder}/events.csv",
+        "per_ip": f"{folder}/per_ip.csv",
+        "manifest": f"{folder}/manifest.json",
     }
     page = (out / "index.html").read_text()
     assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page

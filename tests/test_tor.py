@@ -338,7 +338,10 @@ def test_archive_line_parser_keeps_what_stem_keeps(data: bytes) -> None:
 def test_tordnsel_edge_cases() -> None:
     frame, problems = tor.parse_tordnsel(EDGE_TORDNSEL, list_name="x")
     assert frame["ip"].tolist() == ["1.2.3.4", "2001:db8::1", "1.2.3.6"]
-    assert problems == ["4 of 7 ExitAddress lines skipped (unreadable address or time)"]
+    assert problems == [
+        "4 of 11 lines skipped (not a TorDNSEL line, or an unreadable address or time): "
+        "lines 2, 6, 8, 9; first: 'ExitAddress 9.9.9.9 2018-10-31 12:00:00'"
+    ]
     pairs, lines = tor._exit_address_pairs(EDGE_TORDNSEL)
     assert (len(pairs), lines) == (5, 6)
     assert tor._pairs_frame(pairs, "x")[1] == 2
@@ -559,7 +562,13 @@ def test_interval_csv_bad_rows_are_counted(tmp_path: Path) -> None:
         )
     )
     lists = tor.read_exit_list(path)
-    assert lists.issues == [DataIssue(str(path), "3 of 4 rows skipped (bad address or times)")]
+    assert lists.issues == [
+        DataIssue(
+            str(path),
+            "3 of 4 rows skipped (bad address or times): lines 3, 4, 5; "
+            "first: 'not-an-ip,2018-03-13T10:00:06Z,2018-06-15T16:00:06Z'",
+        )
+    ]
     assert lists.observations["ip"].tolist() == [IP_2018]
 
 
@@ -598,10 +607,11 @@ def test_bad_files_become_issues_and_the_rest_loads(tmp_path: Path) -> None:
     assert problems == {
         "blob-2018-11-01.bin": "not a Tor exit list (no ExitNode/ExitAddress lines, not one IP "
         "address a line, not an ip,first_seen_utc,last_seen_utc CSV)",
-        "broken_tordnsel": "not a readable TorDNSEL exit list: line 2: malformed ExitAddress line",
+        "broken_tordnsel": "not a Tor exit list: no readable ExitAddress line "
+        "(first bad line 2: 'ExitAddress 162.247.72.201')",
         "empty-2018-11-01.txt": "empty file",
         "missing": "no such file or folder",
-        "mixed-2018-11-01.txt": "1 lines skipped: not an IP address (first: 'hello')",
+        "mixed-2018-11-01.txt": "1 of 3 lines skipped (not an IP address): line 2; first: 'hello'",
         "mylist.txt": NO_DATE,
         "portal-2018-11-01.html": "not a Tor exit list (no ExitNode/ExitAddress lines, not one IP "
         "address a line, not an ip,first_seen_utc,last_seen_utc CSV)",
@@ -825,8 +835,9 @@ def test_refresh_without_network_returns_a_note(tmp_path: Path) -> None:
         ),
         (
             FakeOpener(b"<html><body>Please sign in to the hotel Wi-Fi</body></html>\n"),
-            f"{url} did not return an exit list (TorDNSEL exit list without any readable "
-            f"ExitAddress line); {fallback}",
+            f"{url} did not return an exit list (not a Tor exit list: no readable ExitAddress "
+            "line (first bad line 1: '<html><body>Please sign in to the hotel ')); "
+            f"{fallback}",
         ),
     ]
     before = sorted(p.name for p in tmp_path.iterdir())

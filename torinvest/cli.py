@@ -13,7 +13,7 @@ import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Literal, TextIO
 
 import orjson
 import pandas as pd
@@ -30,7 +30,7 @@ from torinvest.events import (
     load_activity,
     with_global_region,
 )
-from torinvest.export import write_frame
+from torinvest.export import check_output, write_frame
 from torinvest.findings import (
     FindingsResult,
     KeyLocation,
@@ -45,6 +45,7 @@ from torinvest.investigation import (
     NOTHING_READ_SOURCE,
 )
 from torinvest.safety import term_safe
+from torinvest.schema import window_bound
 from torinvest.sources.logs import NO_MATCH
 from torinvest.verdict import STATUSES
 
@@ -170,7 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_aws_args(f)
     f.add_argument("--include-archived", action="store_true", help="archived findings too")
     f.add_argument("--start", type=_iso_time, help="updated at or after (ISO 8601, UTC)")
-    f.add_argument("--end", type=_iso_time, help="updated at or before (ISO 8601, UTC)")
+    f.add_argument(
+        "--end", type=_end_time, help="updated at or before (ISO 8601, UTC; a date: that whole day)"
+    )
     f.add_argument("--account", action="append", dest="accounts", help="account ID (repeatable)")
     f.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     f.set_defaults(func=cmd_findings)
@@ -195,7 +198,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--access-key", metavar="ID", help="keep only this access key's events")
     e.add_argument("--username", help="LookupEvents by user name (role sessions) instead")
     e.add_argument("--start", type=_iso_time, help="window start (ISO 8601, UTC)")
-    e.add_argument("--end", type=_iso_time, help="window end (ISO 8601, UTC)")
+    e.add_argument(
+        "--end",
+        type=_end_time,
+        help="window end, inclusive (ISO 8601, UTC; a date: that whole day)",
+    )
     e.add_argument(
         "--follow-derived",
         action="store_true",
@@ -378,12 +385,21 @@ class UsageError(OptionsError):
     """Options that do not go together (exit status 2, as every OptionsError)."""
 
 
-def _iso_time(text: str) -> pd.Timestamp:
+def _iso_time(text: str, bound: Literal["start", "end"] = "start") -> pd.Timestamp:
+    """An ISO 8601 option value in UTC (:func:`torinvest.schema.window_bound`): a date alone is
+    its day's first instant, or its last one for an end (``--end 2023-07-10`` includes that day).
+    """
     try:
-        ts = pd.Timestamp(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from e
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+        ts = window_bound(text, bound, name="")
+    except InputError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    if ts is None:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 date or time: {text!r}")
+    return ts
+
+
+def _end_time(text: str) -> pd.Timestamp:
+    return _iso_time(text, "end")
 
 
 def aws_from_args(args: argparse.Namespace) -> Aws:
@@ -608,6 +624,7 @@ def cmd_events(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     aws = aws_from_args(args)  # the credentials named: S3, Athena and LookupEvents use them
     if args.print_sql:
         return _print_sql(args, engine, logs, regions, aws, out)
+    check_output(args.out)  # an unwritable --out fails now, not after the whole load
     activity = load_activity(
         engine=engine,
         logs=logs,
@@ -835,9 +852,10 @@ def _investigate_all(args: argparse.Namespace, options: Any, out: TextIO, err: T
         print(f"torinvest: issue: {term_safe(issue.source)}: {term_safe(issue.problem)}", file=err)
     width = max([len(e.status) for e in batch.entries] + [6])
     for e in batch.entries:
+        html = batch.out / e.report["html"] if "html" in e.report else "(no report.html)"
         print(
-            f"{e.status:<{width}}  {e.finding_id}  {term_safe(e.access_key_id or '-')}  "
-            f"{batch.out / e.report['html']}",
+            f"{e.status:<{width}}  {e.finding_id}  {term_safe(e.access_key_id or '-')}  {html}"
+            + ("" if e.complete else "  (incomplete)"),
             file=out,
         )
     print(f"index: {batch.index_html}", file=out)
@@ -991,8 +1009,10 @@ def cmd_actions(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         inv = _investigate(args, sources)
         plan = actions.plan_remediation(inv.key, inv.events)
         print_issues(inv.data_issues, err)
+    records, ledger_issues = read_ledger(args.ledger)
+    print_issues(ledger_issues, err)  # a torn line may be a lost verdict
     if not args.execute:
-        prior = latest_verdict(read_ledger(args.ledger)[0], args.finding_id)
+        prior = latest_verdict(records, args.finding_id)
         wanted = actions.PLAN_VERDICTS[args.plan]
         if prior is None or prior.get("status") not in wanted:
             said = prior.get("status") if prior else "none recorded"

@@ -20,7 +20,7 @@ from pandas.api.types import union_categoricals
 
 from torinvest.aws import Aws
 from torinvest.errors import DataIssue, InputError, OptionsError
-from torinvest.schema import EVENTS_COLUMNS
+from torinvest.schema import EVENTS_COLUMNS, time_window
 from torinvest.sources.logs import (
     NO_LOGS_LOCAL,
     NO_LOGS_S3,
@@ -411,6 +411,7 @@ def load_activity(
     is a source that gave no file to read (:attr:`Activity.empty_sources`).
     """
     engine = engine or EngineOptions()
+    start, end = time_window(start, end, names=("start", "end"))  # a date-only end: its day
     check_activity_options(
         logs=logs,
         lookup=lookup is not None,

@@ -1,58 +1,178 @@
 """Writing frames to files an analyst or a ticket system opens: parquet, CSV, JSON lines.
 
-CSV cells are neutralized against formula injection (text starting with ``=``, ``+``, ``-``,
-``@``, tab or CR gets a leading ``'``): CloudTrail text such as ``userAgent`` and
-``requestParameters`` is attacker-written and spreadsheets run formulas.
+One convention for every CSV and JSON-lines file torinvest writes (``events --out``,
+``investigate``'s ``events.csv`` and ``per_ip.csv``):
+
+- a missing value is an empty cell in CSV, ``null`` in JSON;
+- a time is ISO 8601 UTC with ``Z`` (``2023-07-10T11:42:18Z``; a fraction only when the time
+  has one);
+- a boolean is ``true`` / ``false``;
+- in CSV a list is its items joined with `` | `` and a count map ``name ×n`` items likewise; in
+  JSON they stay arrays and objects.
+
+CSV files are RFC 4180 (``\\r\\n`` between rows, so a cell holding a line break or a carriage
+return is always quoted and stays one cell in any reader) and every text cell is neutralized
+against formula injection (:func:`torinvest.safety.csv_safe`): CloudTrail text such as
+``userAgent`` and ``requestParameters`` is attacker-written and spreadsheets run formulas.
+
+Files are written to a temporary name beside the target and renamed into place: a failed write
+never leaves half a file under the target's name. A target that cannot be written (a folder
+without write permission, a path under a file, a read-only or full disk) is an
+:class:`~torinvest.errors.InputError` naming it, checked before any work by
+:func:`check_output`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from torinvest.errors import InputError
 from torinvest.safety import csv_safe
+from torinvest.schema import iso_utc
 
 FORMATS = (".parquet", ".csv", ".jsonl")
+#: Between the items of a list in a CSV cell.
+LIST_SEPARATOR = " | "
+
+
+def iso_times(col: pd.Series) -> pd.Series:
+    """A time column as ISO 8601 UTC text with ``Z`` (naive times are UTC; None where missing)."""
+    utc = col.dt.tz_convert("UTC") if col.dt.tz is not None else col.dt.tz_localize("UTC")
+    text = utc.dt.strftime("%Y-%m-%dT%H:%M:%S")
+    micro = utc.dt.microsecond.fillna(0).astype("int64")
+    fraction = ("." + micro.astype(str).str.zfill(6)).where(micro != 0, "")
+    return (text + fraction + "Z").astype("object").where(col.notna(), None)
+
+
+def _items_text(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return LIST_SEPARATOR.join(f"{k} ×{v}" for k, v in value.items())
+    if isinstance(value, list | tuple | np.ndarray):
+        return LIST_SEPARATOR.join(str(v) for v in value)
+    return value
+
+
+def _missing(value: Any) -> bool:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    return isinstance(value, float) and value != value
+
+
+def _bool_text(value: Any) -> str | None:
+    return None if _missing(value) else ("true" if bool(value) else "false")
+
+
+def _csv_text(value: Any) -> Any:
+    if _missing(value):
+        return None
+    if isinstance(value, bool | np.bool_):
+        return _bool_text(value)
+    if isinstance(value, datetime):
+        return iso_utc(value)
+    return csv_safe(str(_items_text(value)))
 
 
 def csv_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """A copy fit for CSV: times in ISO 8601 UTC, every text cell formula-safe, no raw dicts."""
+    """A copy fit for CSV (the convention above): times ISO 8601 UTC with ``Z``, booleans
+    ``true``/``false``, missing values None (empty cells), lists joined, every text cell
+    formula-safe."""
     out = pd.DataFrame(index=frame.index)
     for name, col in frame.items():
-        if isinstance(col.dtype, pd.DatetimeTZDtype):
-            out[name] = col.dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        if pd.api.types.is_datetime64_any_dtype(col.dtype):
+            out[name] = iso_times(col)
+        elif pd.api.types.is_bool_dtype(col.dtype):
+            out[name] = col.astype("object").map(_bool_text)
         elif col.dtype == "object" or isinstance(col.dtype, pd.CategoricalDtype | pd.StringDtype):
-            out[name] = col.astype("object").map(
-                lambda v: None if v is None or v is pd.NA else csv_safe(str(v))
-            )
+            out[name] = col.astype("object").map(_csv_text)
         else:
             out[name] = col
     return out
 
 
-def write_frame(frame: pd.DataFrame, path: str | Path) -> Path:
-    """Write ``frame`` by the file's suffix (.parquet, .csv, .jsonl), atomically."""
-    p = Path(path)
+def json_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy fit for JSON lines (the convention above): times ISO 8601 UTC with ``Z``, missing
+    values null; booleans, numbers, lists and objects as JSON has them."""
+    out = frame.copy()
+    for name, col in out.items():
+        if pd.api.types.is_datetime64_any_dtype(col.dtype):
+            out[name] = iso_times(col)
+    return out
+
+
+def _unwritable(path: Path, error: OSError, *, what: str = "") -> InputError:
+    reason = error.strerror or os.strerror(error.errno or errno.EIO) or type(error).__name__
+    return InputError(
+        f"cannot write {what}{path}: {reason}",
+        hint="choose another --out: a folder you can write to, on a disk with space",
+    )
+
+
+def not_a_folder(path: Path) -> Path | None:
+    """The first ancestor of ``path`` that exists and is not a folder (``out.csv/x.csv``), if
+    any: nothing can be created under it."""
+    for parent in path.parents:
+        if parent.exists() or parent.is_symlink():
+            return None if parent.is_dir() else parent
+    return None
+
+
+def check_output(path: str | Path) -> Path:
+    """Check, before any work, that ``path`` can be written: a known format, not a folder, its
+    folder created if needed and writable (a probe file is created and removed there)."""
+    p = Path(path).expanduser()
     suffix = p.suffix.lower()
     if suffix not in FORMATS:
         raise InputError(
             f"cannot write {p}: unknown format {suffix or '(none)'}",
             hint=f"name the output file with one of {', '.join(FORMATS)}",
         )
-    p.parent.mkdir(parents=True, exist_ok=True)
+    if p.is_dir():
+        raise InputError(f"cannot write {p}: it is a folder", hint="name a file, e.g. out.csv")
+    blocker = not_a_folder(p)
+    if blocker is not None:
+        raise InputError(
+            f"cannot write {p}: {blocker} is a file, not a folder",
+            hint="choose another --out: a folder you can write to, on a disk with space",
+        )
+    probe = p.with_name(f".{p.name}.probe-{os.getpid()}")
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.close(fd)
+    except OSError as e:
+        raise _unwritable(p, e) from None
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink()
+    return p
+
+
+def write_frame(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write ``frame`` by the file's suffix (.parquet, .csv, .jsonl), atomically (a temporary
+    file renamed into place). :class:`InputError` naming the file when it cannot be written."""
+    p = check_output(path)
+    suffix = p.suffix.lower()
     tmp = p.with_name(f".{p.name}.tmp")
-    if suffix == ".parquet":
-        frame.to_parquet(tmp, index=False)
-    elif suffix == ".csv":
-        csv_frame(frame).to_csv(tmp, index=False)
-    else:
-        csv_ready = frame.copy()
-        for name, col in csv_ready.items():
-            if isinstance(col.dtype, pd.DatetimeTZDtype):
-                csv_ready[name] = col.dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        csv_ready.to_json(tmp, orient="records", lines=True, force_ascii=False)
-    os.replace(tmp, p)
+    try:
+        if suffix == ".parquet":
+            frame.to_parquet(tmp, index=False)
+        elif suffix == ".csv":
+            csv_frame(frame).to_csv(tmp, index=False, lineterminator="\r\n")
+        else:
+            json_frame(frame).to_json(tmp, orient="records", lines=True, force_ascii=False)
+        os.replace(tmp, p)
+    except OSError as e:
+        raise _unwritable(p, e) from None
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
     return p

@@ -20,6 +20,7 @@ triage and batch runs (:func:`open_findings`, :func:`triage_frame`, :func:`run_b
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import html as _html
 import logging
@@ -82,6 +83,17 @@ EVENTS_CSV = "events.csv"
 PER_IP_CSV = "per_ip.csv"
 INDEX_JSON = "index.json"
 INDEX_HTML = "index.html"
+#: Written last, listing every file of a report folder with its SHA-256: a folder is complete
+#: only when it is there and every file matches (see :func:`folder_state`).
+MANIFEST = "manifest.json"
+#: Every file of a complete report folder besides the manifest.
+REPORT_FILES: tuple[str, ...] = (
+    "report.ipynb",
+    "report.html",
+    "summary.json",
+    EVENTS_CSV,
+    PER_IP_CSV,
+)
 #: Content-Security-Policy of report.html: only the inline scripts the report was exported with
 #: run (each allowed by its SHA-256: plotly, itables), plus blob: modules (itables' offline
 #: bundle); inline styles, data: images and fonts; nothing from any other origin. A script or an
@@ -250,15 +262,50 @@ def validate(finding_id: str, out: str | Path, options: RunOptions) -> Path:
             rationale=options.rationale,
         )
     path = Path(out).expanduser().resolve()
+    check_folder(path)
+    if options.verdict_status != "pending":
+        check_ledger(options.ledger)
+    return path
+
+
+def check_folder(path: Path) -> None:
+    """The report folder ``path`` exists (created if needed) and can be written, or
+    :class:`InputError` naming it (a path under a file, no permission, a read-only disk)."""
+    from torinvest.export import not_a_folder
+
     if path.exists() and not path.is_dir():
         raise InputError(f"--out {path} is a file", hint="name a folder for the report")
+    blocker = not_a_folder(path)
+    if blocker is not None:
+        raise InputError(
+            f"cannot create the report folder {path}: {blocker} is a file, not a folder",
+            hint="choose another --out",
+        )
+    probe = path / f".write-probe-{os.getpid()}"
     try:
         path.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     except OSError as e:
         raise InputError(
-            f"cannot create the report folder {path}: {e.strerror}", hint="choose another --out"
-        ) from e
-    return path
+            f"cannot write the report folder {path}: {e.strerror or e}",
+            hint="choose another --out: a folder you can write to, on a disk with space",
+        ) from None
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink()
+
+
+def check_ledger(ledger: str | Path | None) -> None:
+    """The ledger a decided verdict goes to can be appended to (checked before a long run)."""
+    path = Path(ledger).expanduser() if ledger else default_ledger_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600))
+    except OSError as e:
+        raise InputError(
+            f"cannot write the ledger {path}: {e.strerror or e}",
+            hint="nothing was run; pass a writable --ledger FILE (or set TORINVEST_LEDGER)",
+        ) from None
 
 
 def run_sources(options: RunOptions) -> Sources:
@@ -659,10 +706,13 @@ def summary_data(
     *,
     findings: FindingsResult | None = None,
 ) -> dict[str, Any]:
-    """The summary (:func:`torinvest.investigation.summary`) plus the findings files' issues."""
+    """The summary (:func:`torinvest.investigation.summary`) plus the findings files' issues and
+    the ledger's unreadable lines (a torn record may be a lost verdict)."""
     data = _summary(inv, dict(verdict or {}))
-    if findings is not None and findings.issues:
-        extra = [i.to_dict() for i in findings.issues]
+    extra = [i.to_dict() for i in findings.issues] if findings is not None else []
+    if (verdict or {}).get("ledger"):
+        extra += [i.to_dict() for i in read_ledger(verdict["ledger"])[1]]  # type: ignore[index]
+    if extra:
         data["data_issues"] = [*extra, *[i for i in data["data_issues"] if i not in extra]]
     return data
 
@@ -698,17 +748,20 @@ def check_summary(path: Path) -> dict[str, Any]:
 
 
 def export_tables(inv: Investigation, folder: str | Path | None) -> dict[str, Path | None]:
-    """``events.csv`` and ``per_ip.csv`` in ``folder`` (formula-safe: attacker text never runs
-    in a spreadsheet); nothing when ``folder`` is empty."""
+    """``events.csv`` and ``per_ip.csv`` in ``folder`` (the columns the report's tables show),
+    written as every export is (:mod:`torinvest.export`: empty cells for missing values, times
+    ISO 8601 UTC with ``Z``, true/false, formula-safe text); nothing when ``folder`` is empty."""
     from torinvest import display
     from torinvest.export import write_frame
 
     if not folder:
         return {EVENTS_CSV: None, PER_IP_CSV: None}
     base = Path(folder)
+    events = inv.events[[c for c in display.EVENT_COLUMNS if c in inv.events.columns]]
+    per_ip = inv.per_ip[[c for c in display.PER_IP_SHOWN if c in inv.per_ip.columns]]
     return {
-        EVENTS_CSV: write_frame(display.events_frame(inv), base / EVENTS_CSV),
-        PER_IP_CSV: write_frame(display.per_ip_frame(inv), base / PER_IP_CSV),
+        EVENTS_CSV: write_frame(events, base / EVENTS_CSV),
+        PER_IP_CSV: write_frame(per_ip, base / PER_IP_CSV),
     }
 
 
@@ -794,44 +847,155 @@ def decide(
 # the recipe
 # --------------------------------------------------------------------------------------------
 def run_report(finding_id: str, out: str | Path, options: RunOptions | None = None) -> ReportRun:
-    """validate → parameters → execute → export HTML → check summary.json.
+    """validate → parameters → begin → execute → export HTML → check summary.json → manifest.
+
+    The folder is complete only when the manifest (:data:`MANIFEST`) is written, last: a run
+    stopped anywhere before (Ctrl-C, a kill, a full disk) leaves it incomplete, and
+    :func:`folder_state` says so. Each file is written to a temporary name and renamed.
 
     Raises :class:`NotebookError` (after writing report.ipynb and report.html) when a cell
-    fails, other :class:`TorinvestError` when the run cannot start or its summary is wrong.
+    fails, :class:`ReportError` when a file cannot be written, other :class:`TorinvestError`
+    when the run cannot start or its summary is wrong.
     """
     options = options or RunOptions()
     started = time.monotonic()
     folder = validate(finding_id, out, options)
     params = parameters(finding_id, folder, options)
     files = outputs(folder)
-    files["summary"].unlink(missing_ok=True)  # a stale summary must not pass for this run's
     run = ReportRun(finding_id=finding_id, out=folder, status="ok", notebook=files["notebook"])
-    failure = execute(
-        notebook_path(INVESTIGATE_NOTEBOOK),
-        files["notebook"],
-        params,
-        cwd=folder,
-        timeout=options.cell_timeout,
-    )
-    run.html = export_html(
-        files["notebook"],
-        files["html"],
-        failure=failure,
-        title=f"torinvest: Tor finding {finding_id}",
-    )
-    loads = external_loads(files["html"].read_text(encoding="utf-8"))
-    if loads:
-        run.warnings.append(
-            f"report.html references {len(loads)} external resource(s), e.g. {loads[0]}"
+    try:
+        begin(folder)
+        failure = execute_into(
+            notebook_path(INVESTIGATE_NOTEBOOK),
+            files["notebook"],
+            params,
+            cwd=folder,
+            timeout=options.cell_timeout,
         )
-    run.seconds = time.monotonic() - started
-    if failure is not None:
-        run.status = "failed"
-        run.failure = failure
-        raise NotebookError(run)
-    run.summary_data = check_summary(files["summary"])
-    run.summary = files["summary"]
+        run.html = export_html(
+            files["notebook"],
+            files["html"],
+            failure=failure,
+            title=f"torinvest: Tor finding {finding_id}",
+        )
+        loads = external_loads(files["html"].read_text(encoding="utf-8"))
+        if loads:
+            run.warnings.append(
+                f"report.html references {len(loads)} external resource(s), e.g. {loads[0]}"
+            )
+        run.seconds = time.monotonic() - started
+        if failure is not None:
+            run.status = "failed"
+            run.failure = failure
+            raise NotebookError(run)
+        run.summary_data = check_summary(files["summary"])
+        run.summary = files["summary"]
+        write_manifest(folder, finding_id)
+    except OSError as e:
+        where = e.filename or folder
+        raise ReportError(
+            f"cannot write the report {where}: {e.strerror or e}",
+            hint="the report folder is incomplete; free space or choose another --out, then "
+            "run it again",
+        ) from None
     return run
+
+
+def begin(folder: Path) -> None:
+    """Mark ``folder`` incomplete before a run writes anything: its manifest and the previous
+    run's summary go (a stale summary must not pass for this run's), and so do temporary files
+    a killed run left (report.ipynb and report.html are replaced when the new ones are done)."""
+    (folder / MANIFEST).unlink(missing_ok=True)
+    for name in ("summary.json", EVENTS_CSV, PER_IP_CSV):  # the notebook writes them again
+        (folder / name).unlink(missing_ok=True)
+    for leftover in (*folder.glob(".*.tmp"), *folder.glob(".*.partial.*")):
+        leftover.unlink(missing_ok=True)
+
+
+def execute_into(
+    notebook: Path,
+    output: Path,
+    params: Mapping[str, Any],
+    *,
+    cwd: Path,
+    timeout: float = CELL_TIMEOUT,
+) -> CellFailure | None:
+    """:func:`execute` into a temporary name beside ``output``, renamed into place after."""
+    partial = output.with_name(f".{output.stem}.partial{output.suffix}")
+    try:
+        failure = execute(notebook, partial, params, cwd=cwd, timeout=timeout)
+        os.replace(partial, output)
+    finally:
+        partial.unlink(missing_ok=True)
+    return failure
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_manifest(folder: Path, finding_id: str) -> Path:
+    """The manifest of a finished report folder, written last: every report file with its
+    size and SHA-256. A file missing here is an error (the run is not complete)."""
+    entries = {}
+    for name in REPORT_FILES:
+        path = folder / name
+        entries[name] = {"bytes": path.stat().st_size, "sha256": _sha256(path)}
+    doc = {
+        "torinvest_version": __version__,
+        "finding_id": finding_id,
+        "completed_at": pd.Timestamp.now(tz="UTC").isoformat().replace("+00:00", "Z"),
+        "files": entries,
+    }
+    path = folder / MANIFEST
+    _write_bytes(path, orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
+    return path
+
+
+@dataclass(frozen=True, slots=True)
+class FolderState:
+    """Whether a report folder is ``complete``, ``incomplete`` (``why``) or ``missing``, and
+    which of its report files exist (``present``)."""
+
+    state: str
+    why: str = ""
+    present: tuple[str, ...] = ()
+
+    @property
+    def complete(self) -> bool:
+        return self.state == "complete"
+
+
+def folder_state(folder: str | Path, finding_id: str | None = None) -> FolderState:
+    """Read a report folder: complete when its manifest is there, names ``finding_id`` (if
+    given), and every file it lists is there with the same SHA-256."""
+    p = Path(folder)
+    present = tuple(n for n in REPORT_FILES if (p / n).is_file())
+    if not p.is_dir():
+        return FolderState("missing", "no report folder", present)
+    try:
+        doc = orjson.loads((p / MANIFEST).read_bytes())
+    except FileNotFoundError:
+        why = "no manifest: the run did not finish" if present else "no report yet"
+        return FolderState("incomplete" if present else "missing", why, present)
+    except (OSError, orjson.JSONDecodeError) as e:
+        return FolderState("incomplete", f"unreadable manifest: {e}", present)
+    listed = doc.get("files") if isinstance(doc, dict) else None
+    if not isinstance(listed, dict) or set(listed) != set(REPORT_FILES):
+        return FolderState("incomplete", "the manifest does not list the report files", present)
+    if finding_id is not None and doc.get("finding_id") != finding_id:
+        return FolderState("incomplete", "the manifest is of another finding", present)
+    for name, meta in listed.items():
+        path = p / name
+        if not path.is_file():
+            return FolderState("incomplete", f"{name} is missing", present)
+        if not isinstance(meta, dict) or meta.get("sha256") != _sha256(path):
+            return FolderState("incomplete", f"{name} changed after the run", present)
+    return FolderState("complete", "", present)
 
 
 def one_line_summary(data: Mapping[str, Any]) -> str:
@@ -963,7 +1127,9 @@ class BatchEntry:
     user_name: str | None = None
     last_seen: str | None = None
     error: str | None = None
-    report: dict[str, str] = field(default_factory=dict)
+    report: dict[str, str] = field(default_factory=dict)  # the report files that exist
+    complete: bool = False  # the folder's manifest is written and every file matches it
+    note: str | None = None  # e.g. why an incomplete folder was run again
 
 
 @dataclass(slots=True)
@@ -995,8 +1161,11 @@ def run_batch(
     echo: Callable[[str], None] = print,
     sources: Sources | None = None,
 ) -> BatchResult:
-    """One report per open Tor finding in ``out/finding-<id>/``; findings that already have a
-    ``summary.json`` are skipped unless ``force``. Writes ``index.json`` and ``index.html``."""
+    """One report per open Tor finding in ``out/finding-<id>/``; findings whose folder is
+    complete (:func:`folder_state`) are skipped unless ``force``, incomplete ones (an
+    interrupted or failed run) are run again. Writes ``index.json`` and ``index.html``, which
+    link only files that exist and mark incomplete reports; on Ctrl-C the index is written for
+    what was done, then KeyboardInterrupt propagates."""
     options = options or RunOptions()
     if options.verdict_status != "pending":
         raise InputError(
@@ -1004,49 +1173,109 @@ def run_batch(
             hint="run the batch without --verdict, then `torinvest verdict ID …` per finding",
         )
     root = Path(out).expanduser().resolve()
-    root.mkdir(parents=True, exist_ok=True)
+    check_folder(root)
     if sources is None:
         sources = run_sources(options)
     result = open_findings(sources)
     frame = triage_frame(result)
     entries: list[BatchEntry] = []
-    for row in frame.to_dict("records"):
-        fid = str(row["id"])
-        folder = root / report_dir_name(fid)
-        files = outputs(folder)
-        entry = BatchEntry(
-            finding_id=fid,
-            status="ok",
-            type=_opt(row["type"]),
-            account_id=_opt(row["account_id"]),
-            region=_opt(row["region"]),
-            access_key_id=_opt(row["access_key_id"]),
-            user_name=_opt(row["user_name"]),
-            last_seen=_opt(row["last_seen"]),
-            report={k: str(p.relative_to(root)) for k, p in files.items()},
-        )
-        if files["summary"].exists() and not force:
-            entry.status = "skipped"
-            echo(f"skipped {fid}: {files['summary']} exists (--force re-runs it)")
-        else:
-            echo(f"investigating {fid} …")
-            try:
-                run_report(fid, folder, options)
-            except TorinvestError as e:
-                entry.status = "failed"
-                entry.error = str(e)
-                echo(f"FAILED {fid}: {term_safe(e)}")
-            else:
-                echo(f"ok {fid}: {files['html']}")
-        entries.append(entry)
+    try:
+        for row in frame.to_dict("records"):
+            entry = _batch_entry(row)
+            entries.append(entry)
+            _run_entry(entry, root, options, force=force, echo=echo)
+    except KeyboardInterrupt:
+        if entries:
+            entries[-1].status = "interrupted"
+        done = {e.finding_id for e in entries}
+        for row in frame.to_dict("records"):
+            if str(row["id"]) not in done:
+                entries.append(_batch_entry(row, status="not run"))
+        _finish_entries(root, entries)
+        write_index(root, entries, result.issues, sources)
+        raise
+    _finish_entries(root, entries)
     index_json, index_html = write_index(root, entries, result.issues, sources)
     return BatchResult(root, entries, list(result.issues), index_json, index_html)
+
+
+def _batch_entry(row: Mapping[str, Any], status: str = "ok") -> BatchEntry:
+    return BatchEntry(
+        finding_id=str(row["id"]),
+        status=status,
+        type=_opt(row["type"]),
+        account_id=_opt(row["account_id"]),
+        region=_opt(row["region"]),
+        access_key_id=_opt(row["access_key_id"]),
+        user_name=_opt(row["user_name"]),
+        last_seen=_opt(row["last_seen"]),
+    )
+
+
+def _run_entry(
+    entry: BatchEntry,
+    root: Path,
+    options: RunOptions,
+    *,
+    force: bool,
+    echo: Callable[[str], None],
+) -> None:
+    """One finding of a batch: skipped when its folder is complete (unless ``force``), run
+    otherwise — an incomplete folder (an interrupted or failed run) is run again, and said."""
+    fid = entry.finding_id
+    folder = root / report_dir_name(fid)
+    state = folder_state(folder, fid)
+    if state.complete and not force:
+        entry.status = "skipped"
+        echo(f"skipped {fid}: {folder} is complete (--force re-runs it)")
+        return
+    if state.state == "incomplete":
+        entry.note = f"the folder was incomplete ({state.why}): run again"
+        echo(f"investigating {fid} again: {folder} is incomplete ({state.why}) …")
+    else:
+        echo(f"investigating {fid} …")
+    try:
+        run_report(fid, folder, options)
+    except TorinvestError as e:
+        entry.status = "failed"
+        entry.error = str(e)
+        echo(f"FAILED {fid}: {term_safe(e)}")
+    else:
+        echo(f"ok {fid}: {outputs(folder)['html']}")
+
+
+#: The files an index links, by key (only those that exist; the manifest when complete).
+_INDEX_FILES: dict[str, str] = {
+    "html": "report.html",
+    "notebook": "report.ipynb",
+    "summary": "summary.json",
+    "events": EVENTS_CSV,
+    "per_ip": PER_IP_CSV,
+    "manifest": MANIFEST,
+}
+
+
+def _finish_entries(root: Path, entries: Sequence[BatchEntry]) -> None:
+    """Each entry's report files as they are on disk (only those that exist) and completeness."""
+    for e in entries:
+        folder = root / report_dir_name(e.finding_id)
+        state = folder_state(folder, e.finding_id)
+        e.complete = state.complete
+        e.report = {
+            key: f"{folder.name}/{name}"
+            for key, name in _INDEX_FILES.items()
+            if (folder / name).is_file() and (key != "manifest" or e.complete)
+        }
 
 
 def write_index(
     root: Path, entries: Sequence[BatchEntry], issues: Sequence[DataIssue], sources: Sources
 ) -> tuple[Path, Path]:
-    """``index.json`` and ``index.html`` (values escaped) listing each finding's report."""
+    """``index.json`` and ``index.html`` (values escaped) listing each finding's report: links
+    only to files that exist (checked here, whatever ``entries`` say), and an incomplete report
+    shown as such. Raises :class:`ReportError` naming the file when it cannot be written."""
+    for e in entries:  # only files that exist are linked
+        e.report = {k: v for k, v in e.report.items() if (root / v).is_file()}
     doc = {
         "torinvest_version": __version__,
         "generated_at": pd.Timestamp.now(tz="UTC").isoformat().replace("+00:00", "Z"),
@@ -1055,14 +1284,12 @@ def write_index(
         "data_issues": [i.to_dict() for i in issues],
     }
     index_json = root / INDEX_JSON
-    _write_bytes(index_json, orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
+    _write_index_file(index_json, orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
     rows = []
     for e in entries:
-        link = (
-            f'<a href="{html_text(e.report.get("html", ""))}">report</a>'
-            if e.status != "skipped" or (root / e.report.get("html", "")).exists()
-            else ""
-        )
+        link = f'<a href="{html_text(e.report["html"])}">report</a>' if "html" in e.report else ""
+        if not e.complete:
+            link += (" " if link else "") + "<b>incomplete</b>"
         rows.append(
             "<tr>"
             + "".join(
@@ -1117,18 +1344,33 @@ def write_index(
         + "</tbody></table></body></html>"
     )
     index_html = root / INDEX_HTML
-    _write_text(index_html, page)
+    _write_index_file(index_html, page.encode("utf-8"))
     return index_json, index_html
+
+
+def _write_index_file(path: Path, data: bytes) -> None:
+    try:
+        _write_bytes(path, data)
+    except OSError as e:
+        raise ReportError(
+            f"cannot write the index {path}: {e.strerror or e}",
+            hint="the reports are written; free space or fix the folder, then run again",
+        ) from None
 
 
 # --------------------------------------------------------------------------------------------
 # files
 # --------------------------------------------------------------------------------------------
 def _write_bytes(path: Path, data: bytes) -> None:
+    """``data`` into ``path`` through a temporary name (never half a file under the name).
+    Raises OSError (:func:`run_report` and :func:`write_index` name the file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _write_text(path: Path, text: str) -> None:

@@ -7,10 +7,16 @@ the README. Missing values are ``NA`` (never ``""``); times are UTC.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Literal
 
+import numpy as np
 import pandas as pd
+
+from torinvest.errors import InputError
 
 UTC_TIME = "datetime64[us, UTC]"
 
@@ -157,6 +163,88 @@ def iso_utc(value: object) -> str | None:
     """ISO 8601 UTC text with a ``Z`` (``2023-07-10T12:17:08Z``); None for missing values."""
     ts = utc_timestamp(value)
     return None if ts is None else ts.isoformat().replace("+00:00", "Z")
+
+
+#: The last instant an inclusive end can name: a date-only end is its day's last microsecond.
+TIME_RESOLUTION = pd.Timedelta(microseconds=1)
+_MONTH_ONLY = re.compile(r"(\d{4})-(\d{2})")
+_ISO_HINT = "e.g. 2023-07-10 (a whole UTC day), 2023-07-10T12:00:00Z, 2023-07-10T14:00+02:00"
+
+
+def window_bound(
+    value: object, bound: Literal["start", "end"], *, name: str | None = None
+) -> pd.Timestamp | None:
+    """One bound of a time window as a UTC Timestamp (None for None/NA): every command, the
+    Python API and the SQL engines read ``--start``/``--end`` (and ``start=``/``end=``) here.
+
+    - text is ISO 8601 (``2023-07-10``, ``20230710``, ``2023-07-10T12:00Z``,
+      ``2023-07-10T14:00:00+02:00``); anything else is an :class:`InputError` naming ``name``;
+    - a date alone (text, or a :class:`datetime.date` that is not a datetime) is a whole UTC
+      day: as a start, its first instant (00:00:00); as an end, its last (23:59:59.999999), so
+      that ``start=end=2023-07-10`` is that whole day. ``YYYY-MM`` is a whole month likewise;
+    - a naive time is UTC; a time with an offset is converted to UTC;
+    - ``name`` labels errors (default ``--start``/``--end``; ``""``: no label);
+    - a :class:`datetime.datetime` or :class:`pandas.Timestamp` is an instant, even at midnight.
+
+    Ends are inclusive: an event at exactly ``end`` is in the window.
+    """
+    label = f"--{bound}" if name is None else name
+    prefix = f"{label}: " if label else ""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float) and value != value:
+        return None
+    day: date | None = None
+    last_day: date | None = None
+    if isinstance(value, str):
+        text = value.strip()
+        month = _MONTH_ONLY.fullmatch(text)
+        if month and 1 <= int(month.group(2)) <= 12:
+            year, mon = int(month.group(1)), int(month.group(2))
+            day = date(year, mon, 1)
+            last_day = (pd.Timestamp(day) + pd.offsets.MonthEnd(0)).date()
+        else:
+            try:
+                day = last_day = date.fromisoformat(text)
+            except ValueError:
+                try:
+                    value = datetime.fromisoformat(text.replace("z", "Z"))
+                except ValueError:
+                    raise InputError(
+                        f"{prefix}not an ISO 8601 date or time: {text[:60]!r}", hint=_ISO_HINT
+                    ) from None
+    elif isinstance(value, date) and not isinstance(value, datetime):
+        day = last_day = value
+    elif not isinstance(value, datetime | np.datetime64):
+        raise InputError(
+            f"{prefix}not a date or time: {type(value).__name__} {str(value)[:40]!r}",
+            hint=_ISO_HINT,
+        )
+    if day is not None and last_day is not None:
+        if bound == "start":
+            return pd.Timestamp(day).as_unit("us").tz_localize("UTC")
+        next_day = pd.Timestamp(last_day).as_unit("us") + pd.Timedelta(days=1)
+        return (next_day - TIME_RESOLUTION).tz_localize("UTC")
+    ts = pd.Timestamp(value)  # type: ignore[arg-type]
+    if pd.isna(ts):
+        return None
+    ts = ts.as_unit("us") if ts.unit in ("s", "ms") else ts
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def time_window(
+    start: object, end: object, *, names: tuple[str, str] = ("--start", "--end")
+) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+    """``(start, end)`` read by :func:`window_bound`; :class:`InputError` when the window ends
+    before it starts (a date-only end is the end of its day, so ``start == end`` is a day)."""
+    first = window_bound(start, "start", name=names[0])
+    last = window_bound(end, "end", name=names[1])
+    if first is not None and last is not None and last < first:
+        raise InputError(
+            f"{names[0]} {iso_utc(first)} is after {names[1]} {iso_utc(last)}",
+            hint="swap them, or widen the window",
+        )
+    return first, last
 
 
 def contract_markdown(columns: tuple[Column, ...]) -> str:

@@ -59,6 +59,7 @@ the merged coverage), not a loop over rows.
 from __future__ import annotations
 
 import bz2
+import csv
 import functools
 import gzip
 import http.client
@@ -69,7 +70,6 @@ import logging
 import lzma
 import os
 import re
-import shutil
 import ssl
 import tarfile
 import tempfile
@@ -138,7 +138,8 @@ _GZIP_MAGIC = b"\x1f\x8b"
 _XZ_MAGIC = b"\xfd7zXZ\x00"
 _BZ2_MAGIC = re.compile(rb"^BZh[1-9]1AY&SY")
 _BOM = b"\xef\xbb\xbf"
-_SNIFF_LINES = 30
+#: How much of a list is searched for a line that tells its format.
+_SNIFF_BYTES = 1 << 20
 _CHUNK = 1 << 16
 _US_PER_DAY = 86_400_000_000
 
@@ -430,49 +431,141 @@ def _dedupe(frame: pd.DataFrame) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------------
 # parsers: bytes → observations (and problems that did not stop the file)
 # --------------------------------------------------------------------------------------------
+#: Line numbers an issue names (the count says how many there are in all).
+_LINE_EXAMPLES = 5
+_TORDNSEL_TIME = rb"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d"
+#: A well-formed TorDNSEL line (ExitAddress lines are checked further: address and time).
+_TORDNSEL_LINE_RE = re.compile(
+    rb"(?:@type \S.*|Downloaded " + _TORDNSEL_TIME + rb"|ExitNode [0-9A-Fa-f]{40}"
+    rb"|(?:Published|LastStatus) "
+    + _TORDNSEL_TIME
+    + rb"|ExitAddress (\S+) ("
+    + _TORDNSEL_TIME
+    + rb")|#.*)?[ \t]*\r?"
+)
+_TORDNSEL_KEYWORDS = (
+    b"\nExitNode ",
+    b"\nExitAddress ",
+    b"\nPublished ",
+    b"\nLastStatus ",
+    b"\n@type ",
+    b"\nDownloaded ",
+)
+
+
+def skipped_lines_problem(
+    count: int,
+    total: int,
+    why: str,
+    lines: Iterable[int | str],
+    first: str | None = None,
+    *,
+    unit: str = "lines",
+) -> str:
+    """The one problem a list with skipped lines reports: how many of how many, why, the first
+    few line numbers and the first such line (``lines`` may be ``member:line`` in archives)."""
+    shown = [str(n) for n in list(lines)[:_LINE_EXAMPLES]]
+    more = "…" if count > len(shown) else ""
+    where = f"line{'s' if count > 1 else ''} {', '.join(shown)}{more}"
+    text = f"{count:,} of {total:,} {unit} skipped ({why}): {where}"
+    return text + (f"; first: {first[:60]!r}" if first is not None else "")
+
+
+def _line_count(data: bytes) -> int:
+    if not data:
+        return 0
+    return data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _exit_time_ok(text: bytes) -> bool:
+    try:
+        datetime.strptime(text.decode("ascii"), "%Y-%m-%d %H:%M:%S")
+    except (UnicodeDecodeError, ValueError):
+        return False
+    return True
+
+
+def _pair_ok(pair: tuple[bytes, bytes]) -> bool:
+    return normalize_ip(pair[0].decode("ascii", "replace")) is not None and _exit_time_ok(pair[1])
+
+
+def _tordnsel_bad_lines(data: bytes) -> tuple[list[int], str | None]:
+    """Line numbers (1-based) of the lines a TorDNSEL parse skips, and the first such line:
+    lines that are not TorDNSEL, ExitAddress lines before any ExitNode, and ExitAddress lines
+    with an unreadable address or time."""
+    bad: list[int] = []
+    first: str | None = None
+    in_node = False
+    for number, line in enumerate(data.split(b"\n"), start=1):
+        m = _TORDNSEL_LINE_RE.fullmatch(line)
+        ok = m is not None
+        if ok and line.startswith(b"ExitNode"):
+            in_node = True
+        elif ok and m is not None and m.group(1) is not None:
+            ok = in_node and _pair_ok((m.group(1), m.group(2)))
+        if not ok:
+            bad.append(number)
+            first = first if first is not None else line.decode("utf-8", "replace").strip()
+    if data.endswith(b"\n") and bad and bad[-1] > _line_count(data):
+        bad.pop()
+    return bad, first
+
+
+def _tordnsel_looks_clean(data: bytes, exit_lines: int, kept: int) -> bool:
+    """Whether every line of a TorDNSEL list starts with a keyword and every ``ExitAddress``
+    line (all ``exit_lines`` of them after the first ExitNode) was ``kept``: a test at C speed
+    (byte counts) that spares clean lists of a month's archive the line-by-line scan."""
+    text = b"\n" + data
+    lines = text.count(b"\n") - (1 if text.endswith(b"\n") else 0)
+    keyword_lines = sum(text.count(k) for k in _TORDNSEL_KEYWORDS)
+    return kept == exit_lines == text.count(b"\nExitAddress") and keyword_lines == lines
+
+
+def _tordnsel_problems(data: bytes, bad: list[int], first: str | None) -> list[str]:
+    if not bad:
+        return []
+    why = "not a TorDNSEL line, or an unreadable address or time"
+    return [skipped_lines_problem(len(bad), _line_count(data), why, bad, first)]
+
+
 def parse_tordnsel(data: bytes, *, list_name: str) -> tuple[pd.DataFrame, list[str]]:
     """TorDNSEL / CollecTor exit list → one point observation per ``ExitAddress`` line.
 
     Parsed with ``stem`` (``descriptor_type='tordnsel 1.0'``); the ``@type`` header is optional.
-    Raises :class:`ExitListError` when nothing in it is an exit address.
+    A line stem cannot read makes the line parser (:func:`_exit_address_pairs`, which keeps
+    what stem keeps) read the file instead. Every line skipped — not a TorDNSEL line, an
+    ``ExitAddress`` before any ``ExitNode``, an unreadable address or time — is counted in
+    one problem with its line numbers. Raises :class:`ExitListError` when nothing in it is an
+    exit address.
     """
+    bad, first = _tordnsel_bad_lines(data)
     try:
         descriptors = list(
             stem.descriptor.parse_file(
                 io.BytesIO(data), descriptor_type=TORDNSEL_TYPE, validate=False
             )
         )
-    except (ValueError, TypeError) as e:
-        problem = f"not a readable TorDNSEL exit list: {_bad_line(data, e)}"
-        raise ExitListError(list_name, problem) from None
-    ips: list[str] = []
-    times: list[datetime] = []
-    bad = 0
-    for desc in descriptors:
-        for address, when in desc.exit_addresses:
-            norm = normalize_ip(address)
-            if norm is None:
-                bad += 1
-                continue
-            ips.append(norm)
-            times.append(when)
-    lines = len(_EXIT_ADDRESS_LINE_RE.findall(b"\n" + data))
-    if not ips:
-        raise ExitListError(list_name, "TorDNSEL exit list without any readable ExitAddress line")
-    problems = []
-    if lines > len(ips):
-        problems.append(
-            f"{lines - len(ips)} of {lines} ExitAddress lines skipped (unreadable address or time)"
-        )
-    t = np.array(times, dtype="datetime64[us]").astype("int64")
-    return _frame(ips, t, t, list_name), problems
-
-
-def _bad_line(data: bytes, error: Exception) -> str:
-    for lineno, line in enumerate(data.splitlines(), start=1):
-        if line.startswith(b"ExitAddress") and not _EXIT_ADDRESS_RE.match(b"\n" + line):
-            return f"line {lineno}: malformed ExitAddress line"
-    return str(error)
+    except (ValueError, TypeError):
+        pairs, _ = _exit_address_pairs(data)
+        frame, _ = _pairs_frame([p for p in pairs if _pair_ok(p)], list_name)
+    else:
+        ips: list[str] = []
+        times: list[datetime] = []
+        for desc in descriptors:
+            for address, when in desc.exit_addresses:
+                norm = normalize_ip(address)
+                if norm is not None:
+                    ips.append(norm)
+                    times.append(when)
+        t = np.array(times, dtype="datetime64[us]").astype("int64")
+        frame = _frame(ips, t, t, list_name)
+    if not len(frame):
+        problem = "not a Tor exit list: no readable ExitAddress line"
+        if bad:
+            problem += f" (first bad line {bad[0]}: {(first or '')[:40]!r})"
+        raise ExitListError(list_name, problem)
+    return frame, _tordnsel_problems(data, bad, first)
 
 
 def _exit_address_pairs(data: bytes) -> tuple[list[tuple[bytes, bytes]], int]:
@@ -520,29 +613,35 @@ def parse_plain_list(
     """A list of addresses, one a line (``#`` comments skipped), all observed at ``observed``.
 
     ``observed`` is a date (the list's UTC day: observations span that day) or a time (a point).
-    Raises :class:`ExitListError` when the file is not such a list.
+    A line that is not an address, wherever it is, is skipped and counted (one problem with the
+    first line numbers). Raises :class:`ExitListError` when no line is an address.
     """
     first, last = _observed_span(observed, list_name)
     ips: list[str] = []
-    bad = 0
-    first_bad = ""
-    for line in data.decode("utf-8", errors="replace").splitlines():
+    bad: list[int] = []
+    first_bad: str | None = None
+    for number, line in enumerate(data.decode("utf-8", errors="replace").splitlines(), start=1):
         text = line.split("#", 1)[0].strip()
         if not text:
             continue
         norm = normalize_ip(text.split()[0])
         if norm is None:
-            bad += 1
-            first_bad = first_bad or text[:40]
-            if not ips:
-                raise ExitListError(
-                    list_name, f"not an exit list: {first_bad!r} is not an IP address"
-                )
+            bad.append(number)
+            first_bad = first_bad if first_bad is not None else text
             continue
         ips.append(norm)
     if not ips:
+        if bad:
+            raise ExitListError(
+                list_name,
+                f"not a Tor exit list: none of its {len(bad):,} lines is an IP address "
+                f"(first: {(first_bad or '')[:40]!r})",
+            )
         raise ExitListError(list_name, "no address in the list (empty or only comments)")
-    problems = [f"{bad} lines skipped: not an IP address (first: {first_bad!r})"] if bad else []
+    problems = []
+    if bad:
+        total = len(ips) + len(bad)
+        problems.append(skipped_lines_problem(len(bad), total, "not an IP address", bad, first_bad))
     n = len(ips)
     return (
         _frame(ips, np.full(n, first, "int64"), np.full(n, last, "int64"), list_name),
@@ -550,37 +649,82 @@ def parse_plain_list(
     )
 
 
+_INTERVAL_NEEDS = "ip, first_seen_utc, last_seen_utc"
+
+
+def _interval_header(row: list[str]) -> tuple[int, int, int] | None:
+    """Column positions of ip, first seen and last seen in a header row, or None."""
+    cols = {c.strip().lower(): i for i, c in enumerate(row)}
+    ip = cols.get("ip")
+    first = cols.get("first_seen_utc", cols.get("first_seen"))
+    last = cols.get("last_seen_utc", cols.get("last_seen"))
+    if ip is None or first is None or last is None:
+        return None
+    return ip, first, last
+
+
 def parse_intervals(data: bytes, *, list_name: str) -> tuple[pd.DataFrame, list[str]]:
     """CSV ``ip,first_seen_utc,last_seen_utc[,n_snapshots]``: each row an observation throughout.
 
-    ``first_seen``/``last_seen`` are accepted as column names too. Rows with an unreadable
-    address or time, or ``first > last``, are skipped and counted in the problems.
+    ``first_seen``/``last_seen`` are accepted as column names too. Lines before the header,
+    rows with too few cells, an unreadable address or time, or ``first > last`` are skipped and
+    counted in one problem with their line numbers.
     """
+    text = data.decode("utf-8", errors="replace")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header: tuple[int, int, int] | None = None
+    before: list[tuple[int, str]] = []
+    ips_raw: list[str] = []
+    firsts: list[str] = []
+    lasts: list[str] = []
+    numbers: list[int] = []
+    short: list[tuple[int, str]] = []
     try:
-        raw = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False)
-    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as e:
+        for row in reader:
+            number = reader.line_num
+            if not row or not "".join(row).strip():
+                continue
+            if header is None:
+                header = _interval_header(row)
+                if header is None:
+                    before.append((number, ",".join(row)))
+                continue
+            if len(row) <= max(header):
+                short.append((number, ",".join(row)))
+                continue
+            ips_raw.append(row[header[0]])
+            firsts.append(row[header[1]])
+            lasts.append(row[header[2]])
+            numbers.append(number)
+    except csv.Error as e:
         raise ExitListError(list_name, f"not a readable CSV: {e}") from None
-    cols = {c.strip().lower(): c for c in raw.columns}
-    first_col = cols.get("first_seen_utc") or cols.get("first_seen")
-    last_col = cols.get("last_seen_utc") or cols.get("last_seen")
-    if "ip" not in cols or first_col is None or last_col is None:
+    if header is None:
         raise ExitListError(
-            list_name,
-            "an interval file needs the columns ip, first_seen_utc, last_seen_utc "
-            f"(found: {', '.join(list(raw.columns)[:6])})",
+            list_name, f"not a Tor exit list: an interval file needs the columns {_INTERVAL_NEEDS}"
         )
-    codes, uniques = pd.factorize(raw[cols["ip"]])
+    codes, uniques = pd.factorize(pd.Series(ips_raw, dtype=object))
     normalized = np.array([normalize_ip(u) for u in uniques] + [None], dtype=object)
     ips = normalized[codes]  # code -1 (missing) picks the trailing None
-    first, ok_first = _us(raw[first_col].replace("", None))
-    last, ok_last = _us(raw[last_col].replace("", None))
+    first, ok_first = _us(pd.Series(firsts, dtype=object).replace("", None))
+    last, ok_last = _us(pd.Series(lasts, dtype=object).replace("", None))
     ok = pd.notna(ips) & ok_first & ok_last
     ok &= np.where(ok, first <= last, False)
+    rejected = [(numbers[i], f"{ips_raw[i]},{firsts[i]},{lasts[i]}") for i in np.flatnonzero(~ok)]
+    bad = sorted([*before, *short, *rejected])
     if not ok.any():
-        raise ExitListError(list_name, "no row with a readable address and times")
+        problem = "not a Tor exit list: no row with a readable address and times"
+        if bad:
+            problem += f" ({len(bad):,} bad row(s), first at line {bad[0][0]}: {bad[0][1][:40]!r})"
+        raise ExitListError(list_name, problem)
     problems = []
-    if (~ok).sum():
-        problems.append(f"{int((~ok).sum())} of {len(ok)} rows skipped (bad address or times)")
+    if bad:
+        total = len(numbers) + len(before) + len(short)
+        why = "bad address or times"
+        if before or short:
+            why = "not a row of ip, first and last seen, or a bad address or time"
+        problems.append(
+            skipped_lines_problem(len(bad), total, why, [n for n, _ in bad], bad[0][1], unit="rows")
+        )
     return _frame(ips[ok], first[ok], last[ok], list_name), problems
 
 
@@ -617,25 +761,31 @@ def _decompress(data: bytes, where: str) -> bytes:
 
 
 def _sniff(data: bytes) -> Literal["tordnsel", "plain", "interval"] | None:
-    lines = []
-    for raw in data[:65536].splitlines():
-        text = raw.strip()
-        if text and not text.startswith(b"#"):
-            lines.append(text)
-        if len(lines) >= _SNIFF_LINES:
+    """The format of a list, from its first line that tells (lines that tell nothing, such as a
+    bad first line, are passed over: the parser counts them); None when none does."""
+    seen = 0
+    for size in (_CHUNK, _SNIFF_BYTES):
+        for raw in data[seen:size].splitlines():
+            fmt = _line_format(raw.strip())
+            if fmt is not None:
+                return fmt
+        seen = size
+        if len(data) <= size:
             break
-    if not lines:
+        seen = data.rfind(b"\n", 0, size) + 1  # the cut line is read again, whole
+    return None
+
+
+def _line_format(text: bytes) -> Literal["tordnsel", "plain", "interval"] | None:
+    if not text or text.startswith(b"#"):
         return None
-    if any(
-        ln.startswith((b"@type tordnsel", b"ExitNode ", b"ExitAddress ", b"Downloaded "))
-        for ln in lines
-    ):
+    if text.startswith((b"@type tordnsel", b"ExitNode ", b"ExitAddress ", b"Downloaded ")):
         return "tordnsel"
-    head = lines[0].lower()
-    if head.startswith(b"ip,") and b"first_seen" in head:
+    low = text.lower()
+    if low.startswith(b"ip,") and b"first_seen" in low:
         return "interval"
     try:
-        first = lines[0].decode("ascii").split()[0]
+        first = text.decode("ascii").split()[0]
     except (UnicodeDecodeError, IndexError):
         return None
     return "plain" if normalize_ip(first) is not None else None
@@ -685,8 +835,13 @@ def _read_archive(path: Path, list_name: str) -> tuple[pd.DataFrame, list[DataIs
     (address, time) repeats in consecutive hourly lists and is kept once.
     """
     pairs: set[tuple[bytes, bytes]] = set()
+    bad_pairs: set[tuple[bytes, bytes]] = set()
     frames: list[pd.DataFrame] = []
     issues: list[DataIssue] = []
+    bad_lines = 0
+    total_lines = 0
+    examples: list[str] = []
+    first_bad: str | None = None
     try:
         with tarfile.open(path, mode="r:*") as tar:
             for member in tar:
@@ -707,24 +862,36 @@ def _read_archive(path: Path, list_name: str) -> tuple[pd.DataFrame, list[DataIs
                     issues.append(e.issue(where))
                     continue
                 found, lines = _exit_address_pairs(data)
-                if not found:
-                    problem = "TorDNSEL exit list without any readable ExitAddress line"
+                member_pairs = set(found)
+                fresh = member_pairs - pairs  # hourly lists repeat most of the previous one
+                if bad_pairs:
+                    fresh -= bad_pairs
+                newly_bad = {p for p in fresh if not _pair_ok(p)}
+                bad_pairs |= newly_bad
+                kept = len(found) if not bad_pairs else len(member_pairs - bad_pairs)
+                if not kept:
+                    problem = "not a Tor exit list: no readable ExitAddress line"
                     issues.append(DataIssue(where, problem))
                     continue
-                if lines > len(found):
-                    skipped = f"{lines - len(found)} of {lines} ExitAddress lines skipped"
-                    issues.append(DataIssue(where, f"{skipped} (unreadable address or time)"))
-                pairs.update(found)
+                total_lines += _line_count(data)
+                if not (
+                    _tordnsel_looks_clean(data, lines, len(found))
+                    and (not bad_pairs or member_pairs.isdisjoint(bad_pairs))
+                ):
+                    bad, first = _tordnsel_bad_lines(data)
+                    bad_lines += len(bad)
+                    examples += [f"{member.name}:{n}" for n in bad[:_LINE_EXAMPLES]]
+                    first_bad = first_bad if first_bad is not None else first
+                pairs |= fresh - newly_bad
     except (tarfile.TarError, OSError, EOFError, lzma.LZMAError, zlib.error) as e:
         issues.append(DataIssue(str(path), f"damaged archive: {e}"))
+    if bad_lines:
+        why = "not a TorDNSEL line, or an unreadable address or time"
+        problem = skipped_lines_problem(bad_lines, total_lines, why, examples, first_bad)
+        issues.append(DataIssue(str(path), problem))
     if pairs:
-        frame, unreadable = _pairs_frame(pairs, list_name)
+        frame, _ = _pairs_frame(pairs, list_name)
         frames.append(frame)
-        if unreadable:
-            problem = (
-                f"{unreadable} distinct ExitAddress entries skipped (unreadable address or time)"
-            )
-            issues.append(DataIssue(str(path), problem))
     return _dedupe(_concat(frames)), issues
 
 
@@ -1028,6 +1195,28 @@ def _check_download(path: Path, url: str, month: str | None) -> None:
     parse_tordnsel(_decompress(path.read_bytes(), url), list_name="refresh")
 
 
+def _copy(response: Any, out: Any, cache: Path) -> None:
+    """The download into the cache file: a failed read is the network's, a failed write the
+    cache's (a full or read-only disk: :class:`InputError`, not a network note)."""
+    while True:
+        chunk = response.read(_CHUNK)
+        if not chunk:
+            return
+        view = memoryview(chunk)
+        try:
+            while view:
+                view = view[out.write(view) :]
+        except OSError as e:
+            raise _cache_unwritable(cache, e) from None
+
+
+def _cache_unwritable(cache: Path, error: OSError) -> InputError:
+    return InputError(
+        f"cannot write the Tor list cache {cache}: {error.strerror or error}",
+        hint="free space there, or point TORINVEST_CACHE to a writable folder",
+    )
+
+
 def refresh(
     cache_dir: str | Path,
     *,
@@ -1067,12 +1256,18 @@ def refresh(
 
     request = urllib.request.Request(url, headers={"User-Agent": f"torinvest/{__version__}"})  # noqa: S310 (fixed https URL)
     open_url = opener or urllib.request.urlopen
-    fd, tmp_name = tempfile.mkstemp(dir=cache, prefix=f".{target.name}.", suffix=".part")
+    try:
+        fd, tmp_name = tempfile.mkstemp(dir=cache, prefix=f".{target.name}.", suffix=".part")
+    except OSError as e:
+        raise _cache_unwritable(cache, e) from None
     tmp = Path(tmp_name)
     try:
         try:
-            with os.fdopen(fd, "wb") as out, open_url(request, timeout=timeout) as response:
-                shutil.copyfileobj(response, out, _CHUNK)
+            with (
+                os.fdopen(fd, "wb", buffering=0) as out,
+                open_url(request, timeout=timeout) as response,
+            ):
+                _copy(response, out, cache)
         except (
             urllib.error.URLError,
             TimeoutError,
@@ -1089,7 +1284,10 @@ def refresh(
             note = f"{url} did not return an exit list ({e.problem}); {_fallback(cache)}"
             log.warning("%s", note)
             return RefreshResult(False, url, None, note)
-        os.replace(tmp, target)
+        try:
+            os.replace(tmp, target)
+        except OSError as e:
+            raise _cache_unwritable(cache, e) from None
     finally:
         tmp.unlink(missing_ok=True)
     note = f"downloaded {url} to {target}"

@@ -107,23 +107,46 @@ def make_verdict(
 
 
 def append(path: str | Path, record: Mapping[str, Any]) -> None:
-    """Append one record as one line, atomically: O_APPEND, one write, under an exclusive lock."""
+    """Append one record as one line, atomically: O_APPEND, one write, under an exclusive lock.
+
+    The record starts on a fresh line: when the file's last line has no line end (a write torn
+    by a crash or a full disk), a line end is written first, so the record is never glued onto
+    the torn line (which stays as it is, and :func:`read_ledger` reports it). Raises
+    :class:`InputError` naming the ledger when it cannot be written (read-only, no space, …).
+    """
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
     line = orjson.dumps(dict(record), option=orjson.OPT_NON_STR_KEYS) + b"\n"
-    fd = os.open(p, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(p, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+    except OSError as e:
+        raise _unwritable(p, e) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         try:
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                log.warning("ledger %s ends with a torn line: the record starts a new line", p)
+                line = b"\n" + line
             view = memoryview(line)
             while view:
                 written = os.write(fd, view)
                 view = view[written:]
             os.fsync(fd)
+        except OSError as e:
+            raise _unwritable(p, e) from None
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def _unwritable(path: Path, error: OSError) -> InputError:
+    reason = error.strerror or type(error).__name__
+    return InputError(
+        f"cannot write the ledger {path}: {reason}",
+        hint="nothing was recorded; pass a writable --ledger FILE (or set TORINVEST_LEDGER)",
+    )
 
 
 def record_verdict(verdict: Verdict, ledger: str | Path | None = None) -> Path:
@@ -145,19 +168,54 @@ def read_ledger(path: str | Path | None = None) -> tuple[list[dict[str, Any]], l
         fcntl.flock(fh, fcntl.LOCK_SH)
         data = fh.read()
         fcntl.flock(fh, fcntl.LOCK_UN)
-    for n, line in enumerate(data.splitlines(), start=1):
+    lines = data.split(b"\n")
+    for n, line in enumerate(lines, start=1):
         if not line.strip():
             continue
+        torn = n == len(lines) and not data.endswith(b"\n")
         try:
             rec = orjson.loads(line)
         except orjson.JSONDecodeError as e:
-            issues.append(DataIssue(f"{p}:{n}", f"unreadable ledger line: {e.msg}"))
+            rec = _salvage(line)
+            if rec is not None:
+                problem = (
+                    "a torn record with a whole one glued after it: the whole one is kept, "
+                    "the torn part is lost"
+                )
+                records.append(rec)
+            elif torn:
+                problem = f"the last line is an incomplete record (an interrupted write): {e.msg}"
+            else:
+                problem = f"unreadable ledger line (an interrupted write?): {e.msg}"
+            issues.append(DataIssue(f"{p}:{n}", problem))
             continue
         if isinstance(rec, dict):
             records.append(rec)
         else:
             issues.append(DataIssue(f"{p}:{n}", "a ledger line that is not an object"))
     return records, issues
+
+
+def _salvage(line: bytes) -> dict[str, Any] | None:
+    """A whole record glued after a torn one on the same line (ledgers written before appends
+    started on a fresh line): the first ``{"`` from which the rest of the line is a ledger
+    record (a verdict or an action; an object nested in the torn one is not)."""
+    start = line.find(b'{"', 1)
+    while start > 0:
+        try:
+            rec = orjson.loads(line[start:])
+        except orjson.JSONDecodeError:
+            rec = None
+        if isinstance(rec, dict) and _is_record(rec):
+            return rec
+        start = line.find(b'{"', start + 1)
+    return None
+
+
+def _is_record(rec: Mapping[str, Any]) -> bool:
+    if rec.get("kind") == "verdict":
+        return "finding_id" in rec and "recorded_at" in rec
+    return rec.get("kind") == "action" and "phase" in rec and "at" in rec
 
 
 def verdicts_frame(records: list[dict[str, Any]]) -> pd.DataFrame:

@@ -81,6 +81,7 @@ from tqdm.auto import tqdm
 
 from torinvest.aws import AWS_CALL_ERRORS, Aws, translate_error
 from torinvest.errors import AccessDeniedError, AwsError, DataIssue, InputError, TorinvestError
+from torinvest.schema import time_window
 from torinvest.sources.records import (
     DerivedKey,
     derived_keys,
@@ -1021,13 +1022,6 @@ def download_problem(error: BaseException) -> str:
 # --------------------------------------------------------------------------------------------
 # the entry point
 # --------------------------------------------------------------------------------------------
-def _timestamp(t: datetime | str | pd.Timestamp | None) -> pd.Timestamp | None:
-    if t is None:
-        return None
-    ts = pd.Timestamp(t)
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-
-
 def _key_set(keys: str | Iterable[str] | None) -> frozenset[str] | None:
     if keys is None:
         return None
@@ -1226,11 +1220,12 @@ def load_logs(
     keys = _key_set(access_keys)
     if follow_derived and not keys:
         raise InputError("follow_derived needs access_keys", hint="name the suspect access key")
+    first, last = time_window(start, end, names=("start", "end"))  # a date-only end: its day
     narrowing = Narrowing(
         accounts=frozenset(accounts) if accounts else None,
         regions=frozenset(regions) if regions else None,
-        start=_timestamp(start),
-        end=_timestamp(end),
+        start=first,
+        end=last,
     )
     listing = list_logs(sources, narrowing, aws=aws)
     files, skipped, roots = listing.files, listing.skipped, listing.roots

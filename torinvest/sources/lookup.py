@@ -45,6 +45,7 @@ from tqdm.auto import tqdm
 from torinvest.aws import AWS_CALL_ERRORS, Aws, translate_error
 from torinvest.errors import AwsError, DataIssue, InputError
 from torinvest.paths import cache_root
+from torinvest.schema import time_window
 from torinvest.sources.records import (
     MAX_DERIVED_DEPTH,
     DerivedKey,
@@ -559,7 +560,9 @@ def lookup_events(
     :func:`default_cache_dir`.
     """
     now = now or pd.Timestamp.now(tz="UTC")
-    start, end = _utc(start), _utc(end)
+    start, end = time_window(start, end, names=("start", "end"))
+    if start is None or end is None:
+        raise InputError("LookupEvents needs a start and an end", hint="pass start= and end=")
     start, end, note = clamp_window(start, end, now)
     names = lookup_regions(aws, regions)
     account = aws.account_id()
@@ -602,8 +605,3 @@ def lookup_events(
         len(result.issues),
     )
     return result
-
-
-def _utc(t: pd.Timestamp | str) -> pd.Timestamp:
-    ts = pd.Timestamp(t)
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")

@@ -90,7 +90,7 @@ from torinvest.analysis import (
 )
 from torinvest.aws import AWS_CALL_ERRORS, Aws, validate_region
 from torinvest.errors import DataIssue, InputError
-from torinvest.schema import utc_timestamp
+from torinvest.schema import time_window, utc_timestamp
 from torinvest.sources.logs import (
     ACCOUNT_RE,
     MAX_DERIVED_PASSES,
@@ -374,9 +374,7 @@ def make_scope(
     if bad_accounts:
         raise InputError(f"invalid account IDs {bad_accounts!r}", hint="12 digits each")
     region_set = frozenset(validate_region(r) for r in regions) if regions else None
-    first, last = utc_timestamp(start), utc_timestamp(end)
-    if first is not None and last is not None and last < first:
-        raise InputError(f"the window ends ({last}) before it starts ({first})")
+    first, last = time_window(start, end, names=("start", "end"))
     if user_name is not None and not (isinstance(user_name, str) and USER_NAME_RE.match(user_name)):
         raise InputError(
             f"invalid user name {str(user_name)[:70]!r}",

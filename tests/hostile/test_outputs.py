@@ -1,0 +1,812 @@
+"""Hostile exit lists, ledgers, outputs and interrupted runs (catalogue: docs/hostile-inputs.md,
+section "Exit lists, ledgers, outputs and interrupted runs").
+
+Each test asserts the outcome a user relies on — the valid records kept and the bad ones named
+in one data issue, or a clear one-line error with the right exit status — and that no valid
+record was lost. Tests run as root, so chmod does not stop a write: unwritable places are a
+path under a file (real) or ``os.open``/``os.replace``/``os.write`` raising EACCES, ENOSPC or
+EROFS at the real call sites, for the target paths only.
+"""
+
+from __future__ import annotations
+
+import csv
+import errno
+import gzip
+import io
+import json
+import multiprocessing
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+import unicodedata
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pandas as pd
+import pytest
+
+from torinvest import export, investigation, report, tor, verdict
+from torinvest.case import sample_case
+from torinvest.cli import main
+from torinvest.errors import InputError
+from torinvest.safety import csv_safe
+
+FINDING = "6dde0a8f8d46f6acad893b30f905e97c"
+OTHER_FINDING = "7f176d541deef88b1ad653b9ed646f29"
+KEY = "AKIATFQR7NSCUXC3DDDP"
+CASE = sample_case()
+ROOT = Path(__file__).resolve().parents[2]
+TOR_DATA = ROOT / "torinvest" / "data" / "tor"
+BULK = TOR_DATA / "bulkexitlist" / "torbulkexitlist_capNcook_2023-10-14.txt"
+EXIT_ADDRESSES = (
+    TOR_DATA / "collector-exit-lists" / "check.torproject.org_exit-addresses_2024-03-12"
+)
+INTERVALS = TOR_DATA / "secops-danmeuk" / "exit_ip_intervals.csv.gz"
+HOURLY = sorted((TOR_DATA / "collector-exit-lists" / "stem_exit-list-2018-11").rglob("2018-*"))
+
+
+def run(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(argv), out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def one_error(err: str) -> str:
+    """The one error line of a failed command (and no traceback)."""
+    assert "Traceback" not in err, err
+    lines = [ln for ln in err.splitlines() if ln.startswith("torinvest: error:")]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def issues_of(lists: tor.ExitLists) -> list[str]:
+    return [i.problem for i in lists.issues]
+
+
+def read_list(folder: Path, data: bytes, name: str) -> tor.ExitLists:
+    """``data`` saved as ``folder/name`` and read as an exit list."""
+    path = folder / name
+    path.write_bytes(data)
+    return tor.read_exit_list(path)
+
+
+# --------------------------------------------------------------------------------------------
+# exit lists: a bad line anywhere is skipped and counted; the rest loads
+# --------------------------------------------------------------------------------------------
+def _bulk_ips() -> list[str]:
+    return [ln.strip() for ln in BULK.read_text().splitlines() if ln.strip()]
+
+
+def test_plain_list_with_a_bad_first_line(tmp_path: Path) -> None:
+    path = tmp_path / "torbulkexitlist_2023-10-14.txt"
+    path.write_bytes(b"<html><body>502 Bad Gateway</body></html>\n" + BULK.read_bytes())
+    lists = tor.read_exit_list(path)
+    assert sorted(lists.observations["ip"]) == sorted(_bulk_ips())  # 1,305: none lost
+    assert issues_of(lists) == [
+        "1 of 1,306 lines skipped (not an IP address): line 1; "
+        "first: '<html><body>502 Bad Gateway</body></html>'"
+    ]
+
+
+def test_plain_list_with_bad_lines_anywhere_gzipped(tmp_path: Path) -> None:
+    ips = _bulk_ips()
+    lines = ["garbage", *ips[:500], "1.2.3.999", *ips[500:], "", "# a comment", "tail junk"]
+    path = tmp_path / "bulk-2023-10-14.txt.gz"
+    path.write_bytes(gzip.compress("\n".join(lines).encode()))
+    lists = tor.read_exit_list(path)
+    assert len(lists.observations) == len(ips)
+    assert issues_of(lists) == [
+        "3 of 1,308 lines skipped (not an IP address): lines 1, 502, 1310; first: 'garbage'"
+    ]
+
+
+def test_tordnsel_with_a_bad_first_line(tmp_path: Path) -> None:
+    data = EXIT_ADDRESSES.read_bytes()
+    good = tor.read_exit_list(EXIT_ADDRESSES)
+    lists = read_list(tmp_path, b"<!DOCTYPE html>\n" + data, "exit-addresses")
+    pd.testing.assert_frame_equal(
+        lists.observations.drop(columns="list"), good.observations.drop(columns="list")
+    )
+    assert len(lists.observations) == 2378
+    (problem,) = issues_of(lists)
+    assert problem.startswith("1 of 9,495 lines skipped (not a TorDNSEL line, or an unreadable")
+    assert problem.endswith("line 1; first: '<!DOCTYPE html>'")
+
+
+@pytest.mark.parametrize(
+    ("broken", "why"),
+    [
+        (b"ExitAddress 194.26.192.64", "no time: stem cannot read the file"),
+        (b"ExitAddress 194.26.192.64 yesterday", "unreadable time"),
+        (b"ExitAddress 999.26.192.64 2024-03-12 13:03:14", "unreadable address"),
+    ],
+    ids=["no-time", "bad-time", "bad-address"],
+)
+def test_tordnsel_with_a_bad_exit_address_line(broken: bytes, why: str, tmp_path: Path) -> None:
+    line = b"ExitAddress 194.26.192.64 2024-03-12 13:03:14"
+    data = EXIT_ADDRESSES.read_bytes()
+    assert data.count(line) == 1
+    lists = read_list(tmp_path, data.replace(line, broken), "exit-addresses")
+    assert len(lists.observations) == 2377, why  # only that line lost
+    assert issues_of(lists) == [
+        "1 of 9,494 lines skipped (not a TorDNSEL line, or an unreadable address or time): "
+        f"line 8; first: {broken.decode()!r}"
+    ]
+
+
+def test_interval_csv_with_junk_before_the_header_and_ragged_rows(tmp_path: Path) -> None:
+    rows = gzip.decompress(INTERVALS.read_bytes()).decode().splitlines()
+    body = [
+        "exported by a spreadsheet",  # line 1: before the header
+        rows[0],  # the header
+        *rows[1:100],
+        "1.2.3.4",  # too few cells
+        "5.6.7.8,2019-01-01T00:00:00Z,2019-01-02T00:00:00Z,1,extra,cells",  # more: still an IP
+        *rows[100:],
+    ]
+    lists = read_list(tmp_path, "\n".join(body).encode(), "intervals.csv")
+    good = tor.read_exit_list(INTERVALS)
+    assert len(lists.observations) == len(good.observations) + 1  # none lost, the ragged one kept
+    assert set(good.observations["ip"]) <= set(lists.observations["ip"])
+    (problem,) = issues_of(lists)
+    assert problem.startswith("2 of 111,217 rows skipped (not a row of ip, first and last seen")
+    assert "lines 1, 102; first: 'exported by a spreadsheet'" in problem
+
+
+def test_archive_member_with_bad_lines_is_one_issue_for_the_archive(tmp_path: Path) -> None:
+    members = {f"exit-list-2018-11/{p.parent.name}/{p.name}": p.read_bytes() for p in HOURLY}
+    clean = tmp_path / "clean.tar.xz"
+    _tar(clean, members)
+    first = next(iter(members))
+    total = sum(m.count(b"\n") for m in members.values()) + 2
+    last_line = members[first].count(b"\n") + 2  # after the junk line and the original lines
+    members[first] = b"@@ junk @@\n" + members[first] + b"ExitAddress 1.2.3.4 2018-13-45 99:00:00\n"
+    broken = tmp_path / "exit-list-2018-11.tar.xz"
+    _tar(broken, members)
+    lists, good = tor.read_exit_list(broken), tor.read_exit_list(clean)
+    pd.testing.assert_frame_equal(
+        lists.observations.drop(columns="list"), good.observations.drop(columns="list")
+    )
+    (issue,) = lists.issues
+    assert issue.source == str(broken)
+    assert f"2 of {total:,} lines skipped" in issue.problem
+    assert f"lines {first}:1, {first}:{last_line}; first: '@@ junk @@'" in issue.problem
+
+
+def _tar(path: Path, members: dict[str, bytes]) -> None:
+    with tarfile.open(path, "w:xz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"<html><body>Sign in to the Wi-Fi</body></html>\n",
+        b"ExitNode 0011BD2485AD45D984EC4159C88FC066E5E3300E\nExitAddress 162.247.72.201\n",
+        b"ip,first_seen_utc,last_seen_utc\nnot-an-ip,x,y\n",
+        b"hello\nworld\n",
+    ],
+    ids=["html", "tordnsel-no-exit-address", "interval-no-good-row", "plain-no-ip"],
+)
+def test_a_list_without_any_valid_line_is_not_a_tor_exit_list(data: bytes, tmp_path: Path) -> None:
+    lists = read_list(tmp_path, data, "list-2023-10-14.txt")
+    assert len(lists.observations) == 0
+    (problem,) = issues_of(lists)
+    assert problem.startswith("not a Tor exit list")
+
+
+# --------------------------------------------------------------------------------------------
+# ledger: a torn last line never swallows the next record
+# --------------------------------------------------------------------------------------------
+def _torn_ledger(path: Path) -> None:
+    """A ledger with one whole verdict and a second one torn by a crash (no line end)."""
+    v = verdict.make_verdict(OTHER_FINDING, status="malicious", analyst="ana", rationale="recon")
+    line = orjson.dumps(v.to_dict())
+    path.write_bytes(line + b"\n" + line[:57])
+
+
+def test_verdict_after_a_torn_line_is_recorded_and_listed(tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.jsonl"
+    _torn_ledger(ledger)
+    code, out, err = run(
+        "verdict", FINDING, "--status", "legitimate", "--analyst", "bob",
+        "--rationale", "red team", "--ledger", str(ledger),
+    )  # fmt: skip
+    assert code == 0, err
+    assert out.startswith(f"recorded: legitimate for {FINDING}")
+    code, out, err = run("verdicts", "--json", "--ledger", str(ledger))
+    assert code == 0
+    assert {(r["finding_id"], r["status"]) for r in json.loads(out)} == {
+        (FINDING, "legitimate"),
+        (OTHER_FINDING, "malicious"),
+    }
+    assert f"torinvest: issue: {ledger}:2: unreadable ledger line (an interrupted write?)" in err
+    assert ledger.read_bytes().count(b"\n") == 3  # the torn line kept as it was, on its own
+
+
+def test_torn_last_line_is_an_issue_when_read(tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.jsonl"
+    _torn_ledger(ledger)
+    records, issues = verdict.read_ledger(ledger)
+    assert [r["finding_id"] for r in records] == [OTHER_FINDING]
+    assert [(i.source, i.problem.split(":")[0]) for i in issues] == [
+        (f"{ledger}:2", "the last line is an incomplete record (an interrupted write)")
+    ]
+
+
+def test_a_verdict_glued_onto_a_torn_line_by_an_older_version_is_kept(tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.jsonl"
+    _torn_ledger(ledger)
+    glued = verdict.make_verdict(FINDING, status="legitimate", analyst="bob", rationale="ok")
+    with open(ledger, "ab") as fh:  # as appends were written before: glued onto the torn line
+        fh.write(orjson.dumps(glued.to_dict()) + b"\n")
+    records, issues = verdict.read_ledger(ledger)
+    assert [r["finding_id"] for r in records] == [OTHER_FINDING, FINDING]
+    assert len(issues) == 1 and "the torn part is lost" in issues[0].problem
+
+
+def _append_many(path: str, who: int, count: int) -> None:
+    for n in range(count):
+        verdict.append(path, {"kind": "action", "who": who, "n": n, "phase": "done", "at": "x"})
+
+
+def test_concurrent_appends_after_a_torn_line_lose_nothing(tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.jsonl"
+    _torn_ledger(ledger)
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_append_many, args=(str(ledger), w, 40)) for w in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    records, issues = verdict.read_ledger(ledger)
+    actions = {(r["who"], r["n"]) for r in records if r.get("kind") == "action"}
+    assert actions == {(w, n) for w in range(4) for n in range(40)}  # 160: none lost or glued
+    assert [i.source for i in issues] == [f"{ledger}:2"]  # only the torn line
+
+
+def test_actions_and_reports_show_the_torn_ledger_line(tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.jsonl"
+    _torn_ledger(ledger)
+    code, _, err = run(
+        "actions", FINDING, "--case", str(CASE.root), "--plan", "archive", "--ledger", str(ledger)
+    )
+    assert code == 0, err
+    assert f"torinvest: issue: {ledger}:2: the last line is an incomplete record" in err
+    inv = _sample_investigation()
+    data = report.summary_data(inv, {"status": "pending", "ledger": str(ledger)})
+    assert {"source": f"{ledger}:2"}.items() <= data["data_issues"][0].items()
+
+
+@pytest.mark.parametrize("code_name", ["ENOSPC", "EROFS", "EACCES"])
+def test_ledger_that_cannot_be_written(
+    code_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ledger = tmp_path / "ledger.jsonl"
+    _torn_ledger(ledger)
+    before = ledger.read_bytes()
+    fail_on(monkeypatch, "open", ledger, getattr(errno, code_name))
+    code, out, err = run(
+        "verdict", FINDING, "--status", "legitimate", "--analyst", "bob",
+        "--rationale", "ok", "--ledger", str(ledger),
+    )  # fmt: skip
+    assert code == 1 and "recorded" not in out
+    assert f"cannot write the ledger {ledger}: {os.strerror(getattr(errno, code_name))}" in (
+        one_error(err)
+    )
+    assert ledger.read_bytes() == before
+
+
+def test_ledger_under_a_file(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("x")
+    ledger = tmp_path / "afile" / "ledger.jsonl"
+    code, out, err = run(
+        "verdict", FINDING, "--status", "malicious", "--analyst", "a", "--rationale", "r",
+        "--ledger", str(ledger),
+    )  # fmt: skip
+    assert code == 1 and "recorded" not in out
+    assert f"cannot write the ledger {ledger}" in one_error(err)
+
+
+# --------------------------------------------------------------------------------------------
+# outputs that cannot be written: one line naming the path, exit 1
+# --------------------------------------------------------------------------------------------
+def fail_on(monkeypatch: pytest.MonkeyPatch, name: str, under: Path, code: int) -> None:
+    """``os.<name>`` raises OSError(code) for paths at or under ``under``; the rest works."""
+    real: Callable[..., Any] = getattr(os, name)
+    target = str(under)
+
+    def hit(path: Any) -> bool:
+        text = str(path)
+        return text == target or text.startswith(target.rstrip("/") + "/")
+
+    def failing(path: Any, *args: Any, **kwargs: Any) -> Any:
+        if hit(path) or (name == "replace" and args and hit(args[0])):
+            raise OSError(code, os.strerror(code), str(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, name, failing)
+
+
+def _events_args(out: Path) -> list[str]:
+    return ["events", "--case", str(CASE.root), "--access-key", KEY, "--out", str(out)]
+
+
+def test_events_out_under_a_file(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("x")
+    out = tmp_path / "afile" / "ev.csv"
+    code, stdout, err = run(*_events_args(out))
+    assert code == 1 and stdout == ""
+    assert one_error(err).startswith(
+        f"torinvest: error: cannot write {out}: {tmp_path / 'afile'} is a file, not a folder"
+    )
+
+
+@pytest.mark.parametrize("code_name", ["EACCES", "EROFS"])
+def test_events_out_in_a_folder_that_refuses_writes(
+    code_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "readonly"
+    folder.mkdir()
+    fail_on(monkeypatch, "open", folder, getattr(errno, code_name))
+    code, stdout, err = run(*_events_args(folder / "ev.parquet"))
+    assert code == 1 and stdout == ""  # checked before loading anything
+    assert f"cannot write {folder / 'ev.parquet'}: {os.strerror(getattr(errno, code_name))}" in (
+        one_error(err)
+    )
+    assert list(folder.iterdir()) == []
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
+def test_events_out_disk_full_at_the_rename(
+    suffix: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / f"ev{suffix}"
+    out.write_text("the previous export")
+    fail_on(monkeypatch, "replace", tmp_path, errno.ENOSPC)
+    code, _, err = run(*_events_args(out))
+    assert code == 1
+    assert f"cannot write {out}: No space left on device" in one_error(err)
+    assert out.read_text() == "the previous export"  # never half a file under the name
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]  # no temporary left
+
+
+def test_investigate_out_under_a_file(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("x")
+    out = tmp_path / "afile" / "report"
+    code, _, err = run("investigate", FINDING, "--case", str(CASE.root), "--out", str(out))
+    assert code == 1
+    assert "is a file, not a folder" in one_error(err)
+
+
+@pytest.mark.parametrize("all_open", [False, True], ids=["single", "all-open"])
+def test_investigate_out_folder_refusing_writes(
+    all_open: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "reports"
+    out.mkdir()
+    fail_on(monkeypatch, "open", out, errno.EACCES)
+    which = ["--all-open"] if all_open else [FINDING]
+    started = time.monotonic()
+    code, _, err = run("investigate", *which, "--case", str(CASE.root), "--out", str(out))
+    assert code == 1
+    assert f"cannot write the report folder {out}: Permission denied" in one_error(err)
+    assert time.monotonic() - started < 10  # before any kernel starts
+
+
+def test_investigate_with_a_verdict_and_an_unwritable_ledger_fails_before_running(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "afile").write_text("x")
+    code, _, err = run(
+        "investigate", FINDING, "--case", str(CASE.root), "--out", str(tmp_path / "r"),
+        "--verdict", "malicious", "--analyst", "a", "--rationale", "r",
+        "--ledger", str(tmp_path / "afile" / "l.jsonl"),
+    )  # fmt: skip
+    assert code == 1
+    assert "cannot write the ledger" in one_error(err)
+    assert not (tmp_path / "r" / "report.ipynb").exists()
+
+
+def test_report_file_that_cannot_be_written_mid_run(
+    done: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "r"
+    _fake_kernel(monkeypatch, done)
+    fail_on(monkeypatch, "replace", out / "report.html", errno.ENOSPC)
+    with pytest.raises(report.ReportError, match="No space left on device"):
+        report.run_report(FINDING, out, report.RunOptions(case_dir=str(CASE.root)))
+    assert report.folder_state(out, FINDING).state == "incomplete"
+
+
+def test_tor_refresh_into_an_unwritable_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "afile").write_text("x")
+    monkeypatch.setenv("TORINVEST_CACHE", str(tmp_path / "afile" / "cache"))
+    code, _, err = run("tor", "refresh")
+    assert code == 1
+    assert "cannot create the Tor list cache" in one_error(err)
+
+
+def test_tor_refresh_disk_full_while_downloading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    payload = EXIT_ADDRESSES.read_bytes()
+
+    class Response(io.BytesIO):
+        def __enter__(self) -> Response:
+            return self
+
+    class FullDisk(io.FileIO):
+        def write(self, data: Any) -> int:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    real_fdopen = os.fdopen
+
+    def fdopen(fd: int, *args: Any, **kwargs: Any) -> Any:
+        if os.path.dirname(os.readlink(f"/proc/self/fd/{fd}")) == str(tmp_path):
+            return FullDisk(fd, "wb")
+        return real_fdopen(fd, *args, **kwargs)
+
+    monkeypatch.setattr(os, "fdopen", fdopen)
+    with pytest.raises(InputError, match=r"cannot write the Tor list cache .*No space left"):
+        tor.refresh(tmp_path, opener=lambda request, timeout: Response(payload))
+    assert list(tmp_path.iterdir()) == []  # the partial download removed
+
+
+# --------------------------------------------------------------------------------------------
+# CSV: no cell a spreadsheet would run; one convention for every export
+# --------------------------------------------------------------------------------------------
+HOSTILE_CELLS = [
+    "\r=1+1",
+    '\n=HYPERLINK("http://x","y")',
+    "\t@SUM(1)",
+    "  =1+1",
+    "\u3000\uff1d1+1",  # ideographic space, full-width equals
+    "\uff0bcmd|' /C calc'!A0",  # full-width plus
+    "\u200b-2+3",  # zero-width space
+    "\ufeff@x",
+    "\x00=1",
+    "\x1b[31m=red",
+    "-10",
+    "+1",
+    "@user",
+    "=cmd|' /C calc'!A0",
+]
+#: A line break inside a cell: it must stay one cell (quoted), starting with "ok".
+INNER_BREAK = "ok\r\n=split"
+FORMULA_START = ("=", "+", "-", "@", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def spreadsheet_view(cell: str) -> str:
+    """A cell as a spreadsheet may read it: leading whitespace, control and invisible
+    characters skipped."""
+    i = 0
+    while i < len(cell) and (cell[i].isspace() or unicodedata.category(cell[i]) in ("Cc", "Cf")):
+        i += 1
+    return cell[i:]
+
+
+def assert_no_formula(path: Path, rows: int) -> list[dict[str, str]]:
+    """Read ``path`` with Python's csv module: ``rows`` rows (no cell split a row), and no cell
+    that starts a formula once a spreadsheet skips leading whitespace and control characters."""
+    with open(path, newline="", encoding="utf-8") as fh:
+        read = list(csv.DictReader(fh))
+    assert len(read) == rows
+    for row in read:
+        for cell in row.values():
+            assert not spreadsheet_view(cell).startswith(FORMULA_START), repr(cell)
+    return read
+
+
+def test_csv_safe_on_every_hostile_start() -> None:
+    for cell in HOSTILE_CELLS:
+        assert csv_safe(cell) == "'" + cell
+    assert csv_safe(INNER_BREAK) == INNER_BREAK
+    assert csv_safe("benjamin") == "benjamin"
+    assert csv_safe("a=b") == "a=b"
+
+
+def test_events_csv_with_hostile_cells(tmp_path: Path) -> None:
+    frame = _hostile_events()
+    out = export.write_frame(frame, tmp_path / "ev.csv")
+    read = assert_no_formula(out, len(frame))
+    cells = [*HOSTILE_CELLS, INNER_BREAK]
+    assert [r["user_agent"] for r in read] == [csv_safe(c) for c in cells]  # nothing lost
+    assert [r["event_id"] for r in read] == list(frame["event_id"])
+
+
+def test_investigate_csvs_with_hostile_cells(tmp_path: Path) -> None:
+    inv = _sample_investigation()
+    n = len(inv.events)
+    agents = [HOSTILE_CELLS[i % len(HOSTILE_CELLS)] for i in range(n)]
+    inv.events["user_agent"] = pd.Categorical(agents)
+    inv.per_ip["user_agents"] = [HOSTILE_CELLS[: i + 2] for i in range(len(inv.per_ip))]
+    inv.per_ip["country"] = pd.array(["=evil()"] * len(inv.per_ip), dtype="string")
+    written = report.export_tables(inv, tmp_path)
+    events = assert_no_formula(written["events.csv"], n)
+    assert [r["user_agent"] for r in events] == ["'" + a for a in agents]
+    per_ip = assert_no_formula(written["per_ip.csv"], len(inv.per_ip))
+    assert per_ip[0]["user_agents"] == "'" + " | ".join(HOSTILE_CELLS[:2])
+
+
+def test_every_export_follows_one_convention(tmp_path: Path) -> None:
+    """The same frame through events' writer and investigate's: empty cells for missing values,
+    times ISO 8601 UTC with Z, true/false — in CSV; null, Z, true/false in JSON lines."""
+    inv = _sample_investigation()
+    written = report.export_tables(inv, tmp_path / "investigate")
+    cols = pd.read_csv(written["events.csv"], nrows=0).columns.tolist()
+    by_events = export.write_frame(inv.events[cols], tmp_path / "events" / "ev.csv")
+    assert by_events.read_bytes() == written["events.csv"].read_bytes()
+    for path in (written["events.csv"], written["per_ip.csv"]):
+        with open(path, newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        cells = [v for r in rows for v in r.values()]
+        assert not {"nan", "NaN", "NaT", "None", "<NA>", "True", "False"} & set(cells)
+        for r in rows:
+            for name in ("event_time", "first_seen", "last_seen"):
+                if r.get(name):
+                    assert r[name].endswith("Z") and "T" in r[name], r[name]
+            for name in ("tor", "derived", "new"):
+                if name in r:
+                    assert r[name] in ("true", "false", ""), r[name]
+    with open(written["events.csv"], newline="") as fh:
+        assert any(r["error_code"] == "" for r in csv.DictReader(fh))
+    jsonl = export.write_frame(inv.events[cols], tmp_path / "events" / "ev.jsonl")
+    records = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert len(records) == len(inv.events)
+    assert all(r["event_time"].endswith("Z") for r in records)
+    assert {type(r["tor"]) for r in records} <= {bool, type(None)}
+    assert any(r["error_code"] is None for r in records)
+    with open(written["events.csv"], newline="") as fh:
+        first = next(csv.DictReader(fh))
+    assert first["event_time"] == records[0]["event_time"]
+
+
+def test_events_command_csv_follows_the_convention(tmp_path: Path) -> None:
+    out = tmp_path / "ev.csv"
+    code, _, err = run(*_events_args(out))
+    assert code == 0, err
+    assert out.read_bytes().count(b"\r\n") == 65  # RFC 4180: header + 64 rows
+    with open(out, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert rows[0]["event_time"] == "2023-07-10T11:42:18Z"
+    assert rows[0]["read_only"] == "true" and rows[0]["mfa_authenticated"] == ""
+
+
+def _hostile_events() -> pd.DataFrame:
+    cells = [*HOSTILE_CELLS, INNER_BREAK]
+    n = len(cells)
+    return pd.DataFrame(
+        {
+            "event_time": pd.date_range("2023-07-10T12:00Z", periods=n, freq="s"),
+            "event_id": [f"id-{i}" for i in range(n)],
+            "user_agent": pd.Categorical(cells),
+            "request_parameters": pd.array(cells[::-1], dtype="string"),
+            "read_only": pd.array([True, None] * (n // 2) + [False] * (n % 2), dtype="boolean"),
+        }
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# interrupted runs: a report folder is complete only when its manifest is written, last
+# --------------------------------------------------------------------------------------------
+_INV: list[investigation.Investigation] = []
+
+
+def _sample_investigation() -> investigation.Investigation:
+    if not _INV:
+        sources = investigation.sources_from_parameters(case_dir=str(CASE.root))
+        _INV.append(investigation.investigate(FINDING, sources))
+    inv = _INV[0]
+    fields = {name: getattr(inv, name) for name in investigation.Investigation.__dataclass_fields__}
+    return investigation.Investigation(
+        **{k: v.copy() if isinstance(v, pd.DataFrame) else v for k, v in fields.items()}
+    )
+
+
+@pytest.fixture(scope="module")
+def done(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A complete report of the sample finding, made once by a real run (a kernel)."""
+    out = tmp_path_factory.mktemp("done") / "report"
+    ledger = out.parent / "ledger.jsonl"
+    report.run_report(FINDING, out, report.RunOptions(case_dir=str(CASE.root), ledger=str(ledger)))
+    assert report.folder_state(out, FINDING).complete
+    return out
+
+
+def _fake_kernel(monkeypatch: pytest.MonkeyPatch, done: Path) -> list[Path]:
+    """``report.execute`` replaced by what the kernel of ``done``'s run wrote (the notebook,
+    summary.json, the CSVs), copied into the new folder: every other step runs for real."""
+    calls: list[Path] = []
+
+    def execute(notebook: Path, output: Path, params: dict, **_: Any) -> None:
+        calls.append(output)
+        shutil.copy(done / "report.ipynb", output)
+        folder = Path(params["export_dir"])
+        for name in ("summary.json", "events.csv", "per_ip.csv"):
+            shutil.copy(done / name, folder / name)
+
+    monkeypatch.setattr(report, "execute", execute)
+    return calls
+
+
+def _case_with_one_open_finding(root: Path) -> Path:
+    case = root / "case"
+    shutil.copytree(CASE.root, case)
+    path = case / "findings" / "eventbridge-recon.json"
+    doc = json.loads(path.read_text())
+    doc["detail"]["service"]["archived"] = True
+    path.write_text(json.dumps(doc))
+    return case
+
+
+def _interrupt(*_: Any, **__: Any) -> None:
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize(
+    "step", ["begin", "execute", "export_html", "check_summary", "write_manifest"]
+)
+def test_interrupted_at_each_step_is_incomplete_and_all_open_finishes_it(
+    step: str, done: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    case = _case_with_one_open_finding(tmp_path)
+    root = tmp_path / "reports"
+    folder = root / f"finding-{FINDING}"
+    options = report.RunOptions(case_dir=str(case), ledger=str(tmp_path / "l.jsonl"))
+    _fake_kernel(monkeypatch, done)
+    with monkeypatch.context() as m:
+        m.setattr(report, step, _interrupt)
+        with pytest.raises(KeyboardInterrupt):
+            report.run_report(FINDING, folder, options)
+    state = report.folder_state(folder, FINDING)
+    assert state.state in ("incomplete", "missing") and not state.complete
+    assert not (folder / "report.html").exists() or step in ("check_summary", "write_manifest")
+    assert not list(folder.glob(".*partial*"))  # no temporary left behind
+
+    said: list[str] = []
+    batch = report.run_batch(root, options, echo=said.append)  # no --force
+    (entry,) = batch.entries
+    assert entry.status == "ok" and entry.complete
+    if state.state == "incomplete":
+        assert entry.note and "incomplete" in entry.note
+        assert any("again" in s and "incomplete" in s for s in said)
+    assert report.folder_state(folder, FINDING).complete
+    index = orjson.loads((root / "index.json").read_bytes())
+    linked = index["findings"][0]["report"]
+    assert set(linked) == {"html", "notebook", "summary", "events", "per_ip", "manifest"}
+    assert all((root / p).is_file() for p in linked.values())
+
+
+def test_summary_and_csvs_without_html_are_run_again(
+    done: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The folder the issue saw: summary.json and CSVs, no report.html (Ctrl-C, or an older
+    version): never skipped as done, and its index never links the missing HTML."""
+    case = _case_with_one_open_finding(tmp_path)
+    root = tmp_path / "reports"
+    folder = root / f"finding-{FINDING}"
+    folder.mkdir(parents=True)
+    for name in ("summary.json", "events.csv", "per_ip.csv"):
+        shutil.copy(done / name, folder / name)
+    state = report.folder_state(folder, FINDING)
+    assert (state.state, state.why) == ("incomplete", "no manifest: the run did not finish")
+    # the index of that folder as it is: no link to a report.html that does not exist
+    entry = report.BatchEntry(FINDING, "interrupted", report={"html": f"{folder.name}/report.html"})
+    sources = investigation.sources_from_parameters(case_dir=str(case))
+    report.write_index(root, [entry], [], sources)
+    page = (root / "index.html").read_text()
+    assert "report.html" not in page and "<b>incomplete</b>" in page
+    assert orjson.loads((root / "index.json").read_bytes())["findings"][0]["report"] == {}
+
+    calls = _fake_kernel(monkeypatch, done)
+    options = report.RunOptions(case_dir=str(case), ledger=str(tmp_path / "l.jsonl"))
+    batch = report.run_batch(root, options, echo=lambda _: None)
+    assert [e.status for e in batch.entries] == ["ok"] and len(calls) == 1
+    assert report.folder_state(folder, FINDING).complete
+
+
+def test_a_file_changed_after_the_run_makes_the_folder_incomplete(
+    done: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "copy"
+    shutil.copytree(done, folder)
+    assert report.folder_state(folder, FINDING).complete
+    (folder / "events.csv").write_text("event_time\n")
+    assert report.folder_state(folder, FINDING).why == "events.csv changed after the run"
+    (folder / "report.html").unlink()
+    assert report.folder_state(folder, FINDING).why == "report.html is missing"
+    assert report.folder_state(done, OTHER_FINDING).why == "the manifest is of another finding"
+
+
+def test_a_batch_interrupted_mid_way_writes_an_index_of_what_is_there(
+    done: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "reports"
+    _fake_kernel(monkeypatch, done)
+    monkeypatch.setattr(report, "export_html", _interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        report.run_batch(root, report.RunOptions(case_dir=str(CASE.root)), echo=lambda _: None)
+    index = orjson.loads((root / "index.json").read_bytes())
+    assert [(f["status"], f["complete"]) for f in index["findings"]] == [
+        ("interrupted", False),
+        ("not run", False),
+    ]
+    for f in index["findings"]:
+        assert "html" not in f["report"]
+        assert all((root / p).is_file() for p in f["report"].values())
+    assert "<b>incomplete</b>" in (root / "index.html").read_text()
+
+
+def test_index_that_cannot_be_written(
+    done: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    case = _case_with_one_open_finding(tmp_path)
+    root = tmp_path / "reports"
+    shutil.copytree(done, root / f"finding-{FINDING}")  # complete: skipped, nothing runs
+    fail_on(monkeypatch, "replace", root / "index.json", errno.EROFS)
+    code, _, err = run("investigate", "--all-open", "--case", str(case), "--out", str(root))
+    assert code == 1
+    assert f"cannot write the index {root / 'index.json'}: Read-only file system" in one_error(err)
+
+
+SLOW_EXPORT = """
+import sys, time
+from torinvest import report
+from torinvest.cli import main
+real = report.export_html
+def slow(*args, **kwargs):
+    time.sleep(30)  # the window in which the analyst presses Ctrl-C
+    return real(*args, **kwargs)
+report.export_html = slow
+sys.exit(main())
+"""
+
+
+def test_a_real_sigint_after_summary_json(tmp_path: Path) -> None:
+    """Ctrl-C (SIGINT) after the kernel wrote summary.json: exit 130 with one line, and the
+    folder is incomplete — summary.json alone never passes for a report."""
+    out = tmp_path / "report"
+    args = ["investigate", FINDING, "--case", str(CASE.root), "--out", str(out)]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SLOW_EXPORT, *args, "--ledger", str(tmp_path / "l.jsonl")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while not (out / "summary.json").exists() or not (out / "report.ipynb").exists():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "torinvest: interrupted" in err and "Traceback" not in err
+    state = report.folder_state(out, FINDING)
+    assert (state.state, state.why) == ("incomplete", "no manifest: the run did not finish")
+    assert not (out / "report.html").exists()
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_probes(tmp_path: Path) -> Iterator[None]:
+    yield
+    assert not list(tmp_path.rglob(".write-probe-*")), "a write probe was left behind"
