@@ -319,18 +319,31 @@ class Aws:
 
         ``requested`` (already validated) wins. Otherwise the account's enabled regions from EC2
         DescribeRegions; if that call is not allowed or fails, the partition's region list for the
-        service from botocore's endpoint data, with a note saying so.
+        service from botocore's endpoint data, with a note saying so. Credentials that cannot
+        be used (none found, an SSO session to renew, expired, a role that cannot be assumed)
+        raise at once: no region could be searched with them.
         """
+        if requested is not None and not list(requested):
+            raise InvalidRegionError("no region to search", hint="pass 'all' or region codes")
         if requested:
             return RegionList(list(requested), source="requested")
+        op = "DescribeRegions"
         try:
             resp = self.client("ec2").describe_regions(AllRegions=False)
-            names = sorted(r["RegionName"] for r in resp["Regions"])
+            names = sorted(
+                str(answer(r, "RegionName", str, service="ec2", operation=op))
+                for r in answer(resp, "Regions", list, service="ec2", operation=op)
+            )
             if names:
                 return RegionList(names, source="ec2:DescribeRegions")
             note = "ec2:DescribeRegions returned no region"
         except AWS_CALL_ERRORS as e:
-            note = str(translate_error(e, service="ec2", region=self.home_region))
+            err = translate_error(e, service="ec2", region=self.home_region, operation=op)
+            if _unusable_credentials(e, err):
+                raise err from e
+            note = str(err)
+        except EndpointError as e:  # an answer without the fields the API promises
+            note = str(e)
         names = sorted(self.session.get_available_regions(service, partition_name=self.partition))
         log.warning("listing enabled regions failed (%s); using the partition's list", note)
         return RegionList(
@@ -445,7 +458,14 @@ def check_answer(
     service_model = operation_model.service_model
     protocol = getattr(service_model, "resolved_protocol", None) or service_model.protocol
     headers = response_dict.get("headers") or {}
-    problem = _answer_problem(protocol, status, bytes(body), headers, operation_model.name)
+    problem = _answer_problem(
+        protocol,
+        status,
+        bytes(body),
+        headers,
+        operation_model.name,
+        has_output=bool(output is not None and output.members),
+    )
     if problem is None:
         return
     content_type = headers.get("content-type") or "no content type"
@@ -478,7 +498,13 @@ def _error_document(protocol: str, message: str) -> bytes:
 
 
 def _answer_problem(
-    protocol: str, status: int, body: bytes, headers: Mapping[str, str], operation: str
+    protocol: str,
+    status: int,
+    body: bytes,
+    headers: Mapping[str, str],
+    operation: str,
+    *,
+    has_output: bool = False,
 ) -> str | None:
     """Why ``body`` is not an AWS answer of ``protocol``, or None when it may be one."""
     head = body.lstrip()[:1]
@@ -503,6 +529,9 @@ def _answer_problem(
             return "a body that is not XML"
         if status < 300 and protocol in ("query", "ec2") and name != f"{operation}Response".lower():
             return f"XML <{tag.group(1).decode('ascii', 'replace')}> instead of {operation}Response"
+        wrapper = f"<{operation}Result".encode()
+        if status < 300 and protocol == "query" and has_output and wrapper not in body:
+            return f"XML without {operation}Result"
     return None
 
 
@@ -592,7 +621,7 @@ def assume_role_error(
     )
     if isinstance(inner, AccessDeniedError):
         message = f"access denied: sts:AssumeRole on {role}: {inner.message.split(': ', 2)[-1]}"
-        hint = f"{needs} (an SCP may also deny it)"
+        hint = f"{needs}; an SCP may also deny it"
     else:
         message = f"could not assume {role} (sts:AssumeRole): {inner.message}"
         hint = inner.hint or needs

@@ -1038,7 +1038,7 @@ def main(
         print(f"torinvest: error: {term_safe(e)}", file=err)
         return 2
     except TorinvestError as e:
-        if isinstance(e, CouldNotLookError) and len(e.issues) > 1:
+        if isinstance(e, CouldNotLookError) and _differ(e.issues):
             for issue in e.issues:
                 print(
                     f"torinvest: issue: {term_safe(issue.source)}: {term_safe(issue.problem)}",
@@ -1053,6 +1053,12 @@ def main(
         return _closed_pipe(out)
     except Exception as e:  # the last line of defence: a bug, said in one line
         return _internal_error(e, args, err)
+
+
+def _differ(issues: Sequence[DataIssue]) -> bool:
+    """Whether the issues say more than their first one (not N times the same problem)."""
+    said = {i.problem.replace(i.source.removeprefix("guardduty:"), "…") for i in issues}
+    return len(issues) > 1 and len(said) > 1
 
 
 #: Exit status when the reader of the output went away (``torinvest … | head -1``): what a

@@ -201,9 +201,15 @@ class FindingsResult:
         first = missing[0]
         more = f"; {len(missing) - 1} more failed, see the issues" if len(missing) > 1 else ""
         if self._noun == "region":
+            same = len({i.problem.replace(_short_source(i.source), "…") for i in missing}) == 1
+            said = (
+                f"every one failed the same way: {first.problem}"
+                if same and len(missing) > 1
+                else f"{_short_source(first.source)}: {first.problem}{more}"
+            )
             raise RegionsNotSearchedError(
                 f"no region could be searched ({len(missing)} of {len(self.sources)} failed): "
-                f"{_short_source(first.source)}: {first.problem}{more}",
+                f"{said}",
                 hint="nothing was searched, so this says nothing about the findings: fix the "
                 "credentials, permissions or network named above and re-run",
                 issues=tuple(missing),
@@ -968,9 +974,23 @@ def _epoch_ms(t: datetime) -> int:
     return int(ts.timestamp() * 1000)
 
 
-def fetch_region(aws: Aws, region: str, criteria: Mapping[str, Any]) -> list[dict[str, Any]]:
+#: What botocore's parser raises for a value of the wrong type in an answer (a number field
+#: holding text, a structure holding a list…): not a botocore error class.
+_PARSE_ERRORS = (ValueError, TypeError, AttributeError, KeyError)
+
+
+def fetch_region(
+    aws: Aws,
+    region: str,
+    criteria: Mapping[str, Any],
+    problems: list[DataIssue] | None = None,
+) -> list[dict[str, Any]]:
     """Every finding matching ``criteria`` in one region (raw boto3 dicts). Raises AwsError,
-    also for an answer without the fields the API promises."""
+    also for an answer without the fields the API promises.
+
+    A GetFindings answer that botocore cannot parse (a finding with a field of the wrong type)
+    is asked again one finding at a time, so that only the bad finding is lost: it is added to
+    ``problems`` as ``guardduty:<region>`` naming its ID."""
     gd = aws.client("guardduty", region)
     op = "ListDetectors"
 
@@ -1007,12 +1027,44 @@ def fetch_region(aws: Aws, region: str, criteria: Mapping[str, Any]) -> list[dic
             ]
             op = "GetFindings"
             for i in range(0, len(ids), BATCH_SIZE):
-                resp = gd.get_findings(DetectorId=detector, FindingIds=ids[i : i + BATCH_SIZE])
+                batch = ids[i : i + BATCH_SIZE]
+                try:
+                    resp = gd.get_findings(DetectorId=detector, FindingIds=batch)
+                except _PARSE_ERRORS as e:
+                    log.info("GetFindings in %s could not be parsed (%s): one by one", region, e)
+                    out.extend(_get_one_by_one(gd, detector, batch, region, problems))
+                    continue
                 out.extend(field(resp, "Findings"))
             log.info("guardduty %s detector %s: %d findings", region, detector, len(ids))
         return out
     except AWS_CALL_ERRORS as e:
         raise translate_error(e, service="guardduty", region=region, operation=op) from e
+
+
+def _get_one_by_one(
+    gd: Any, detector: str, ids: Sequence[str], region: str, problems: list[DataIssue] | None
+) -> list[dict[str, Any]]:
+    """GetFindings for each ID alone; a finding whose answer cannot be parsed is a problem."""
+    out: list[dict[str, Any]] = []
+    for fid in ids:
+        try:
+            resp = gd.get_findings(DetectorId=detector, FindingIds=[fid])
+        except _PARSE_ERRORS as e:
+            if problems is not None:
+                problems.append(
+                    DataIssue(
+                        f"guardduty:{region}",
+                        f"skipped: finding {fid}: GuardDuty's answer for it has a field of the "
+                        f"wrong type and could not be read ({type(e).__name__}: {e})",
+                    )
+                )
+            continue
+        out.extend(
+            answer(
+                resp, "Findings", list, service="guardduty", region=region, operation="GetFindings"
+            )
+        )
+    return out
 
 
 def fetch_findings(
@@ -1052,11 +1104,19 @@ def fetch_findings(
         account_ids=account_ids,
     )
     result = FindingsResult(note=region_list.note)
+    problems: dict[str, list[DataIssue]] = {r: [] for r in region_list}
     for region, outcome in aws.map_regions(
-        lambda r: fetch_region(aws, r, criteria), region_list, progress="GuardDuty regions"
+        lambda r: fetch_region(aws, r, criteria, problems[r]),
+        region_list,
+        progress="GuardDuty regions",
     ):
         source = f"guardduty:{region}"
         result.sources.append(source)
+        result.issues.extend(problems[region])
+        for issue in problems[region]:
+            found_id = re.search(r"finding ([A-Za-z0-9]{8,128}):", issue.problem)
+            if found_id:
+                result.rejected.setdefault(found_id.group(1), issue)
         if isinstance(outcome, BaseException):
             err = (
                 outcome

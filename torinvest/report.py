@@ -1036,9 +1036,7 @@ def run_batch(
                 echo(f"ok {fid}: {files['html']}")
         entries.append(entry)
     index_json, index_html = write_index(root, entries, result.issues, sources)
-    return BatchResult(
-        root, entries, list(result.issues), index_json, index_html, gap=result.gap()
-    )
+    return BatchResult(root, entries, list(result.issues), index_json, index_html, gap=result.gap())
 
 
 def write_index(

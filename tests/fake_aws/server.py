@@ -65,6 +65,7 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs, unquote, urlsplit
+from xml.sax.saxutils import escape as xml_escape
 
 import botocore.session
 from botocore.model import OperationModel, ServiceModel, Shape
@@ -121,6 +122,9 @@ _ERROR_STATUS = {
     ("guardduty", "InternalServerErrorException"): 500,
     ("cloudtrail", "InternalFailure"): 500,
     ("cloudtrail", "ServiceUnavailable"): 503,
+    ("sts", "AccessDenied"): 403,
+    ("ec2", "UnauthorizedOperation"): 403,
+    ("iam", "AccessDenied"): 403,
 }
 _CONTENT_TYPE = {"guardduty": "application/json", "cloudtrail": "application/x-amz-json-1.1"}
 
@@ -839,6 +843,8 @@ class FakeAws:
         return self._error_response(service, error)
 
     def _error_response(self, service: str, error: ApiError) -> _HttpResponse:
+        if service not in _CONTENT_TYPE:  # sts, iam (query) and ec2: an XML error document
+            return _xml_error_response(service, error)
         headers = {"Content-Type": _CONTENT_TYPE[service], "x-amzn-RequestId": str(uuid.uuid4())}
         if (
             service == "guardduty"
@@ -1023,6 +1029,26 @@ class FakeAws:
             ("cloudtrail", region, op.name), params, events, size=size, last_token=None
         )
         return {"Events": page, "NextToken": token}
+
+
+def _xml_error_response(service: str, error: ApiError) -> _HttpResponse:
+    """An error of a query-protocol service (sts, iam…) or of EC2, as those services send it."""
+    request_id = str(uuid.uuid4())
+    code = xml_escape(error.code)
+    message = xml_escape(error.message)
+    if service == "ec2":
+        body = (
+            f"<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error>"
+            f"</Errors><RequestID>{request_id}</RequestID></Response>"
+        )
+    else:
+        body = (
+            f'<ErrorResponse xmlns="https://{service}.amazonaws.com/doc/"><Error><Type>Sender'
+            f"</Type><Code>{code}</Code><Message>{message}</Message></Error>"
+            f"<RequestId>{request_id}</RequestId></ErrorResponse>"
+        )
+    headers = {"Content-Type": "text/xml", "x-amzn-RequestId": request_id}
+    return _HttpResponse(error.status, headers, body.encode())
 
 
 def _check_lookup_params(params: Mapping[str, Any], op: OperationModel) -> None:
