@@ -513,15 +513,21 @@ def _answer_problem(
     if name in ("html", "doctype") or (head == b"<" and b"<html" in body[:2048].lower()):
         return "an HTML page"
     if protocol in _JSON_PROTOCOLS and protocol != "smithy-rpc-v2-cbor":
+        if status < 300:  # cheap: botocore parses it next (a broken object has no fields)
+            try:
+                body.decode("utf-8")
+            except UnicodeDecodeError:
+                return "a body that is not JSON"
+            if head == b"[":
+                return "a JSON list"
+            return None if head == b"{" else "a body that is not JSON"
         try:
             doc = json.loads(body.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
             return "a body that is not JSON"
         if not isinstance(doc, dict):
             return f"a JSON {type(doc).__name__}"
-        if status >= 300 and not (
-            headers.get("x-amzn-errortype") or doc.get("__type") or doc.get("code")
-        ):
+        if not (headers.get("x-amzn-errortype") or doc.get("__type") or doc.get("code")):
             return "a JSON document without an AWS error code"
         return None
     if protocol in _XML_PROTOCOLS:

@@ -431,10 +431,10 @@ def _show(value: Any, limit: int = 40) -> str:
 
 def _check_value(kind: str, value: Any) -> tuple[bool, Any]:
     """(ok, the value to keep) for one field of kind ``kind``."""
-    if kind in (_TEXT, _TRIMMED):
-        if not isinstance(value, str):
+    if kind is _TRIMMED or kind is _TEXT:
+        if type(value) is not str:
             return False, None
-        return True, (value.strip() or None) if kind == _TRIMMED else value
+        return True, (value.strip() or None) if kind is _TRIMMED else value
     if kind == _NUMBER:
         if isinstance(value, bool):
             return False, None
@@ -465,8 +465,13 @@ def _check_value(kind: str, value: Any) -> tuple[bool, Any]:
     if kind == _TIME:
         if not isinstance(value, str) or not value.strip():
             return False, None
-        ts = pd.to_datetime(value.strip(), utc=True, format="ISO8601", errors="coerce")
-        return (not pd.isna(ts)), value.strip()
+        text = value.strip()
+        try:
+            datetime.fromisoformat(text)  # the API's and the exports' shape: fast
+        except ValueError:
+            ts = pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce")
+            return (not pd.isna(ts)), text
+        return True, text
     if kind == _ASN:
         if isinstance(value, int) and not isinstance(value, bool):
             return True, str(value)
@@ -478,32 +483,41 @@ def _check_value(kind: str, value: Any) -> tuple[bool, Any]:
 
 def _clean(
     node: Mapping[str, Any], spec: Mapping[str, Any], path: str, problems: list[str]
-) -> dict[str, Any]:
-    """A copy of ``node`` whose fields in ``spec`` have their type (else dropped, with a problem)."""
-    out = dict(node)
+) -> Mapping[str, Any]:
+    """``node`` with its fields in ``spec`` of their type (else dropped, with a problem).
+
+    Copy on write: ``node`` itself when nothing had to change."""
+    out: dict[str, Any] | None = None
     for key, kind in spec.items():
-        if key not in out or out[key] is None:
+        value = node.get(key)
+        if value is None:
             continue
-        value = out[key]
-        where = f"{path}.{key}" if path else key
+        if kind is _TEXT and type(value) is str:  # the common case, first
+            continue
         if isinstance(kind, dict):
             if not isinstance(value, Mapping):
-                problems.append(f"{where} is {_json_type(value)}, not an object: dropped")
-                del out[key]
+                problems.append(f"{path}{key} is {_json_type(value)}, not an object: dropped")
+                keep, new = False, None
             else:
-                out[key] = _clean(value, kind, where, problems)
-            continue
-        ok, kept = _check_value(kind, value)
-        if not ok:
-            problems.append(
-                f"{where} is {_json_type(value)} ({_show(value)}), not {_WHAT[kind]}: dropped"
-            )
-            del out[key]
-        elif kept is None:
-            del out[key]
+                new = _clean(value, kind, f"{path}{key}.", problems)
+                keep = True
         else:
-            out[key] = kept
-    return out
+            ok, new = _check_value(kind, value)
+            if not ok:
+                problems.append(
+                    f"{path}{key} is {_json_type(value)} ({_show(value)}), "
+                    f"not {_WHAT[kind]}: dropped"
+                )
+            keep = ok and new is not None
+        if keep and new is value:
+            continue
+        if out is None:
+            out = dict(node)
+        if keep:
+            out[key] = new
+        else:
+            del out[key]
+    return node if out is None else out
 
 
 def sanitize(data: Mapping[str, Any], where: str) -> tuple[dict[str, Any], list[DataIssue]]:
@@ -514,11 +528,16 @@ def sanitize(data: Mapping[str, Any], where: str) -> tuple[dict[str, Any], list[
     region, ``resource``, ``resource.accessKeyDetails`` or its ``accessKeyId`` — has the wrong
     type; other wrong-typed values are dropped, each with a data issue. Identifiers (id, type,
     region, account, key, principal, user, IP…) are trimmed of surrounding whitespace.
+    The finding returned is ``data`` itself when nothing had to change.
     """
-    out = dict(data)
-    for key in ("id", "type", "region"):
-        if isinstance(out.get(key), str):
-            out[key] = out[key].strip()
+    out: Mapping[str, Any] = data
+    trimmed = {
+        k: v.strip()
+        for k in ("id", "type", "region")
+        if isinstance(v := data.get(k), str) and v != v.strip()
+    }
+    if trimmed:
+        out = {**data, **trimmed}
     _validate(out, where)
     fid = out["id"]
     resource = out.get("resource")
@@ -541,12 +560,13 @@ def sanitize(data: Mapping[str, Any], where: str) -> tuple[dict[str, Any], list[
                 f"({_show(akid)}), not text",
                 hint="an access key ID is text such as AKIA…: the export is damaged or edited",
             )
-        if isinstance(akid, str):
+        if isinstance(akid, str) and akid != akid.strip():
             details = {**details, "accessKeyId": akid.strip() or None}
-            out["resource"] = {**resource, "accessKeyDetails": details}
+            out = {**out, "resource": {**resource, "accessKeyDetails": details}}
     problems: list[str] = []
-    out = _clean(out, FIELD_TYPES, "", problems)
-    return out, [DataIssue(where, f"finding {fid}: {p}") for p in problems]
+    clean = _clean(out, FIELD_TYPES, "", problems)
+    issues = [DataIssue(where, f"finding {fid}: {p}") for p in problems]
+    return (clean if isinstance(clean, dict) else dict(clean)), issues
 
 
 # --------------------------------------------------------------------------------------------
@@ -742,7 +762,7 @@ def extract_findings(
                 rejected.setdefault(fid.strip(), issue)
             return
         issues.extend(dropped)
-        if original is None and clean != data:
+        if original is None and clean is not data:
             original = data  # keep the document as read
         found.append(Finding(data=clean, origin=loc, shape=shape, original=original))
 
