@@ -1022,7 +1022,10 @@ def main(
     out = out or sys.stdout
     err = err or sys.stderr
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except BrokenPipeError:  # `torinvest --help | head -1`
+        return _closed_pipe(out)
     logging.basicConfig(
         level=logging.WARNING - 10 * min(args.verbose, 2),
         format="torinvest: %(levelname)s: %(name)s: %(message)s",
