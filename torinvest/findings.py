@@ -215,9 +215,10 @@ class FindingsResult:
                 issues=tuple(missing),
                 service="guardduty",
             )
+        where = "" if first.problem.startswith(first.source) else f"{first.source}: "
         raise FindingsNotReadError(
             f"no finding could be read ({len(missing)} of {len(self.sources)} file(s) failed): "
-            f"{first.problem if first.problem.startswith(first.source) else first.source + ': ' + first.problem}{more}",
+            f"{where}{first.problem}{more}",
             hint="re-export the findings (`aws guardduty get-findings … > f.json`) into the folder",
             issues=tuple(missing),
         )
