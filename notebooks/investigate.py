@@ -27,7 +27,7 @@ display.setup()
 finding_id: str = ""  # GuardDuty finding ID to investigate (32 hex characters)
 case_dir: str = ""  # case folder (findings/, cloudtrail/, tor/); empty: read AWS
 profile: str = ""  # AWS profile; empty: the AWS CLI's default chain
-regions: str = "all"  # AWS regions: 'all' (every enabled one) or a comma list
+regions: str = "all"  # AWS regions: 'all' (every enabled one) or a comma list; never empty
 role_arn: str = ""  # role to assume first, e.g. in a member account
 logs: list[str] = []  # extra CloudTrail log folders, files or s3:// prefixes
 exit_lists: list[str] = []  # extra Tor exit-list files or folders

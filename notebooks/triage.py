@@ -21,7 +21,7 @@ display.setup()
 # %% tags=["parameters"]
 case_dir: str = ""  # case folder (reads findings/); empty: GuardDuty via the AWS CLI's credentials
 profile: str = ""  # AWS profile; empty: the AWS CLI's default chain
-regions: str = "all"  # AWS regions: 'all' (every enabled one) or a comma list
+regions: str = "all"  # AWS regions: 'all' (every enabled one) or a comma list; never empty
 role_arn: str = ""  # role to assume first, e.g. in a member account
 include_archived: bool = False  # also list archived findings
 out_dir: str = "out"  # folder the suggested commands write their reports under
@@ -56,4 +56,4 @@ triage = report.triage_frame(
 )
 
 # %%
-display.triage_table(triage)
+display.triage_table(triage, found)

@@ -139,3 +139,33 @@ def test_translate_other_errors() -> None:
 def test_iam_action_names() -> None:
     assert iam_action("cloudtrail", "LookupEvents") == "cloudtrail:LookupEvents"
     assert iam_action("s3", "ListObjectsV2") == "s3:ListBucket"
+
+
+def test_answer_checks_the_fields_the_api_promises() -> None:
+    from torinvest.aws import answer
+
+    page = {"DetectorIds": ["d1"], "NextToken": ""}
+    assert answer(page, "DetectorIds", list, service="guardduty", operation="ListDetectors") == [
+        "d1"
+    ]
+    with pytest.raises(EndpointError, match="ListDetectors on guardduty in eu-west-1: the answer "
+                       "has no DetectorIds") as caught:  # fmt: skip
+        answer({}, "DetectorIds", list, service="guardduty", region="eu-west-1",
+               operation="ListDetectors")  # fmt: skip
+    assert caught.value.operation == "ListDetectors" and caught.value.code == "IncompleteResponse"
+    with pytest.raises(EndpointError, match="Findings in the answer is a str"):
+        answer({"Findings": "x"}, "Findings", list, service="guardduty", operation="GetFindings")
+
+
+def test_a_client_error_of_assume_role_names_assume_role() -> None:
+    """A profile's role is assumed by botocore inside another call: the error is AssumeRole's."""
+    denied = ClientError(
+        {"Error": {"Code": "AccessDenied", "Message": "User: arn:aws:iam::123456789012:user/a "
+                   "is not authorized to perform: sts:AssumeRole on resource: "
+                   "arn:aws:iam::210987654321:role/r"}},
+        "AssumeRole",
+    )  # fmt: skip
+    err = translate_error(denied, service="guardduty", region="us-east-1", operation="ListFindings")
+    assert err.operation == "AssumeRole" and err.service == "sts"
+    assert str(err).startswith("access denied: sts:AssumeRole on arn:aws:iam::210987654321:role/r")
+    assert "trust policy" in str(err) and "guardduty:ListFindings" not in str(err)

@@ -586,3 +586,60 @@ def test_moto_serves_sts_and_iam(moto: str) -> None:
 
 def test_moto_starts_empty_in_every_test(moto: str) -> None:
     assert boto3.client("iam").list_users()["Users"] == []
+
+
+def test_fail_with_a_body_answers_exactly_those_bytes(fake_aws: FakeAws) -> None:
+    """fail(..., body=...) answers a proxy's page, a JSON 404 or garbled bytes verbatim."""
+    import urllib.request
+
+    from tests.fake_aws import HTML_PAGE
+
+    fake_aws.fail("guardduty", "*", 200, body=HTML_PAGE, content_type="text/html", times=1)
+    gd = boto3.client("guardduty", endpoint_url=fake_aws.url, region_name="us-east-1")
+    page = gd.list_detectors()  # a plain boto3 client parses the page into an empty answer
+    assert "DetectorIds" not in page and page["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert gd.list_detectors()["DetectorIds"] == []  # times=1: then a real answer
+    fake_aws.fail("guardduty", "*", 404, body='{"message": "Not Found"}', times=1)
+    with pytest.raises(ClientError) as caught:
+        gd.list_detectors()
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    with pytest.raises(ValueError, match="int HTTP status"):
+        fake_aws.fail("guardduty", "*", "AccessDeniedException", body="x")
+    fake_aws.fail("guardduty", "*", 200, body=HTML_PAGE, content_type="text/html")
+    request = urllib.request.Request(
+        f"{fake_aws.url}/detector",
+        headers={
+            "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/guardduty/"
+            "aws4_request, SignedHeaders=host, Signature=x"
+        },
+    )
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(request, timeout=10) as answer:
+        assert answer.status == 200 and answer.headers["Content-Type"] == "text/html"
+        assert answer.read().decode() == HTML_PAGE
+
+
+def test_services_the_fake_does_not_serve_can_be_failed(
+    fake_aws: FakeAws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """STS, EC2, IAM…: point AWS_ENDPOINT_URL_<SERVICE> at the fake and fail them; the
+    operation is the query Action, and the error is the service's own XML document."""
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    fake_aws.fail("sts", "*", "AccessDenied", operation="AssumeRole", message="not allowed")
+    sts = boto3.client("sts", endpoint_url=fake_aws.url, region_name="us-east-1")
+    with pytest.raises(ClientError) as caught:
+        sts.assume_role(RoleArn="arn:aws:iam::123456789012:role/x", RoleSessionName="case-1")
+    assert caught.value.response["Error"] == {
+        "Type": "Sender",
+        "Code": "AccessDenied",
+        "Message": "not allowed",
+    }
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    (call,) = fake_aws.calls("AssumeRole", service="sts")
+    assert call.status == 403
+    fake_aws.fail("ec2", "*", "UnauthorizedOperation")
+    ec2 = boto3.client("ec2", endpoint_url=fake_aws.url, region_name="us-east-1")
+    with pytest.raises(ClientError, match="UnauthorizedOperation"):
+        ec2.describe_regions()
+    with pytest.raises(ResponseParserError, match="serves SigV4-signed guardduty"):
+        sts.get_caller_identity()  # not failed: the fake does not serve sts (as before)

@@ -1,7 +1,10 @@
 """The ``torinvest`` command.
 
 Exit status: 0 when the command produced its result (data issues, if any, are printed on
-stderr); 1 when it could not (the error says why and what to do); 2 for a usage error.
+stderr); 1 when it could not (the error says why and what to do); 2 for a usage error; 141
+when the reader of its output went away (``| head -1``), silently, as coreutils commands do.
+An unexpected exception (a bug) is one line, ``torinvest: error: internal error: …`` (exit 1);
+``-v`` prints its traceback.
 """
 
 from __future__ import annotations
@@ -9,8 +12,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import re
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal, TextIO
@@ -20,9 +25,16 @@ import pandas as pd
 
 from torinvest import __version__
 from torinvest.actions import PLAN_KINDS, SUPPRESSION_SCOPES
-from torinvest.aws import DEFAULT_MAX_WORKERS, Aws, AwsConfig, parse_regions
+from torinvest.aws import DEFAULT_MAX_WORKERS, Aws, AwsConfig, check_profile, parse_regions
 from torinvest.case import Case, sample_case
-from torinvest.errors import DataIssue, InputError, OptionsError, TorinvestError, group_issues
+from torinvest.errors import (
+    CouldNotLookError,
+    DataIssue,
+    InputError,
+    OptionsError,
+    TorinvestError,
+    group_issues,
+)
 from torinvest.events import (
     DEFAULT_MAX_ROWS,
     EngineOptions,
@@ -429,13 +441,21 @@ def print_issues(issues: Sequence[DataIssue], err: TextIO) -> None:
 # findings
 # --------------------------------------------------------------------------------------------
 def load_findings(args: argparse.Namespace) -> FindingsResult:
-    """Findings from --case, --file or GuardDuty, as the arguments say; Tor findings only."""
+    """Findings from --case, --file or GuardDuty, as the arguments say; Tor findings only.
+
+    Raises CouldNotLookError when no region could be searched or no file read (the library's
+    rule, :meth:`FindingsResult.require_looked`), never an empty list then."""
+    if args.start is not None and args.end is not None and args.start > args.end:
+        raise UsageError(
+            f"--start {args.start:%Y-%m-%dT%H:%M:%SZ} is after --end {args.end:%Y-%m-%dT%H:%M:%SZ}",
+            hint="swap them",
+        )
+    regions = parse_regions(args.regions)  # '' is refused with --case/--file too
     if args.case:
         result = read_findings(Case.open(args.case).require("findings"))
     elif args.file:
         result = read_findings(args.file)
     else:
-        regions = parse_regions(args.regions)
         result = fetch_findings(
             aws_from_args(args),
             regions,
@@ -444,16 +464,9 @@ def load_findings(args: argparse.Namespace) -> FindingsResult:
             end=args.end,
             account_ids=args.accounts,
         )
-        if result.issues and len(result.issues) == len(result.sources):
-            raise TorinvestError(
-                f"no region could be searched ({len(result.issues)} failed)",
-                hint=result.issues[0].problem,
-            )
-    result = result.tor_only()
+    result = result.tor_only().require_looked()
     if args.case or args.file:
         result = _filter_files(result, args)
-    if not result.findings and not result.skipped and result.issues and not result.sources:
-        raise TorinvestError("no finding could be read", hint=result.issues[0].problem)
     return result
 
 
@@ -525,8 +538,7 @@ def print_notes(result: FindingsResult, problems: Sequence[DataIssue], err: Text
             "(--include-archived shows them)",
             file=err,
         )
-    for issue in [*result.issues, *problems]:
-        print(f"torinvest: issue: {term_safe(issue.source)}: {term_safe(issue.problem)}", file=err)
+    print_issues([*result.issues, *problems], err)
 
 
 def format_table(records: Sequence[dict[str, Any]]) -> str:
@@ -572,7 +584,18 @@ def cmd_findings(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     else:
         out.write(format_table(records) + "\n")
     print_notes(result, problems, err)
+    print_gap(result, err)
     return 0
+
+
+def print_gap(result: FindingsResult, err: TextIO) -> None:
+    """A partial search, said in one note: what could not be searched, so what may be missing."""
+    if not result.complete:
+        print(
+            f"torinvest: note: partial result: {term_safe(result.gap(detail=False))} (see the "
+            "issues); findings there are not listed",
+            file=err,
+        )
 
 
 ACCESS_KEY_RE = re.compile(r"^[A-Z0-9]{16,128}$")
@@ -764,7 +787,7 @@ def run_options(args: argparse.Namespace) -> Any:
     return RunOptions(
         case_dir=args.case,
         profile=args.profile,
-        regions=args.regions or "all",
+        regions="all" if args.regions is None else args.regions,
         role_arn=args.role_arn,
         logs=tuple(args.logs),
         exit_lists=tuple(args.exit_lists),
@@ -848,8 +871,7 @@ def _investigate_all(args: argparse.Namespace, options: Any, out: TextIO, err: T
     batch = report.run_batch(
         args.out, options, force=args.force, echo=lambda s: print(term_safe(s), file=err)
     )
-    for issue in batch.issues:
-        print(f"torinvest: issue: {term_safe(issue.source)}: {term_safe(issue.problem)}", file=err)
+    print_issues(batch.issues, err)
     width = max([len(e.status) for e in batch.entries] + [6])
     for e in batch.entries:
         html = batch.out / e.report["html"] if "html" in e.report else "(no report.html)"
@@ -859,13 +881,20 @@ def _investigate_all(args: argparse.Namespace, options: Any, out: TextIO, err: T
             file=out,
         )
     print(f"index: {batch.index_html}", file=out)
+    if batch.gap:
+        print(
+            f"torinvest: note: partial result: {term_safe(batch.gap)}; open findings there "
+            "have no report in this batch",
+            file=err,
+        )
     if batch.failed:
         raise TorinvestError(
             f"{len(batch.failed)} of {len(batch.entries)} report(s) failed",
             hint=f"each failed report shows its error on top; see {batch.index_html}",
         )
     if not batch.entries:
-        print("torinvest: note: no open Tor finding", file=err)
+        where = " where torinvest could look" if batch.gap else ""
+        print(f"torinvest: note: no open Tor finding{where}", file=err)
     return 0
 
 
@@ -878,11 +907,10 @@ def _sources_for(args: argparse.Namespace, aws: Aws | None = None) -> Any:
 
     if args.case:
         return sources_from_parameters(case_dir=args.case)
+    regions = "all" if args.regions is None else args.regions  # '' is refused, not "all"
     if aws is not None:
-        return Sources(aws=aws, regions=parse_regions(args.regions or "all"))
-    return sources_from_parameters(
-        profile=args.profile, regions=args.regions or "all", role_arn=args.role_arn
-    )
+        return Sources(aws=aws, regions=parse_regions(regions))
+    return sources_from_parameters(profile=args.profile, regions=regions, role_arn=args.role_arn)
 
 
 def _investigate(args: argparse.Namespace, sources: Any) -> Any:
@@ -908,7 +936,7 @@ def cmd_verdict(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         args.finding_id, status=args.status, analyst=args.analyst, rationale=args.rationale
     )
     inv = None
-    if args.case or args.profile or args.role_arn or args.regions:
+    if args.case or args.profile or args.role_arn or args.regions is not None:
         inv = _investigate(args, _sources_for(args))
     v = make_verdict(
         args.finding_id,
@@ -947,8 +975,7 @@ def cmd_verdicts(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         out.write(json.dumps(rows, indent=2, ensure_ascii=True) + "\n")
     else:
         out.write(format_verdicts(verdicts) + "\n")
-    for issue in issues:
-        print(f"torinvest: issue: {term_safe(issue.source)}: {term_safe(issue.problem)}", file=err)
+    print_issues(issues, err)
     if not Path(path).exists():
         print(f"torinvest: note: no ledger at {path} yet", file=err)
     return 0
@@ -1094,23 +1121,73 @@ def main(
     out = out or sys.stdout
     err = err or sys.stderr
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except BrokenPipeError:  # `torinvest --help | head -1`
+        return _closed_pipe(out)
     logging.basicConfig(
         level=logging.WARNING - 10 * min(args.verbose, 2),
         format="torinvest: %(levelname)s: %(name)s: %(message)s",
         stream=err,
     )
     try:
-        return int(args.func(args, out, err) or 0)
+        if getattr(args, "profile", None):
+            check_profile(args.profile)  # a mistyped profile fails now, whatever the command
+        code = int(args.func(args, out, err) or 0)
+        out.flush()  # a closed pipe shows here, not in the interpreter's last flush
+        return code
     except OptionsError as e:  # options that cannot go together (UsageError among them)
         print(f"torinvest: error: {term_safe(e)}", file=err)
         return 2
     except TorinvestError as e:
+        if isinstance(e, CouldNotLookError) and _differ(e.issues):
+            print_issues(e.issues, err)
         print(f"torinvest: error: {term_safe(e)}", file=err)
         return 1
     except KeyboardInterrupt:
         print("torinvest: interrupted", file=err)
         return 130
+    except BrokenPipeError:
+        return _closed_pipe(out)
+    except Exception as e:  # the last line of defence: a bug, said in one line
+        return _internal_error(e, args, err)
+
+
+def _differ(issues: Sequence[DataIssue]) -> bool:
+    """Whether the issues say more than their first one (not N times the same problem)."""
+    said = {i.problem.replace(i.source.removeprefix("guardduty:"), "…") for i in issues}
+    return len(issues) > 1 and len(said) > 1
+
+
+#: Exit status when the reader of the output went away (``torinvest … | head -1``): what a
+#: coreutils command killed by SIGPIPE reports (128 + 13), without a message.
+BROKEN_PIPE_STATUS = 141
+
+
+def _closed_pipe(out: TextIO) -> int:
+    """The reader closed the pipe: stop quietly. stdout is pointed at /dev/null so that the
+    interpreter's last flush of what was buffered fails silently too."""
+    if out is sys.stdout:
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        except (OSError, ValueError):  # pragma: no cover - no file descriptor to redirect
+            pass
+    return BROKEN_PIPE_STATUS
+
+
+def _internal_error(error: Exception, args: argparse.Namespace, err: TextIO) -> int:
+    """An unexpected exception: one line (and the traceback with -v), exit status 1."""
+    if args.verbose:
+        traceback.print_exception(error, file=err)
+    first = (str(error).strip().splitlines() or [""])[0]
+    print(
+        f"torinvest: error: internal error: {type(error).__name__}: {term_safe(first, limit=300)} "
+        "(this is a bug; run with -v to see the traceback)",
+        file=err,
+    )
+    return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -23,7 +23,14 @@ from IPython.display import HTML
 from tqdm import TqdmWarning
 
 from torinvest import analysis
-from torinvest.errors import DataIssue, InputError, TorinvestError, group_issues
+from torinvest.errors import (
+    CouldNotLookError,
+    DataIssue,
+    FindingNotFoundError,
+    InputError,
+    TorinvestError,
+    group_issues,
+)
 from torinvest.safety import html_text
 from torinvest.verdict import NEXT_STEPS
 
@@ -814,11 +821,29 @@ def next_steps(
 # errors, files, triage
 # --------------------------------------------------------------------------------------------
 def error_card(error: BaseException) -> HTML:
-    """A torinvest error as a short explanation: what went wrong and what to do."""
+    """A torinvest error as a short explanation: what went wrong and what to do.
+
+    A could-not-look error (no region searched, no file read) says so in its title and lists
+    what failed: it is never a "not found". A "not found" after a partial search says the
+    finding may be where torinvest could not look.
+    """
     hint = getattr(error, "hint", None)
     message = getattr(error, "message", None) or str(error)
     body = f"<p>{_e(message)}</p>" + (f"<p><b>What to do:</b> {_e(hint)}</p>" if hint else "")
-    return HTML(_card(f"Stopped: {type(error).__name__}", body, "ti-danger"))
+    title = f"Stopped: {type(error).__name__}"
+    failed: Sequence[DataIssue] = ()
+    if isinstance(error, CouldNotLookError):
+        title = "Could not look: nothing was searched (this is not a “not found”)"
+        failed = error.issues
+    elif isinstance(error, FindingNotFoundError) and error.unsearched:
+        title = "Not found where torinvest could look: it may be where it could not"
+        failed = error.unsearched
+    if failed:
+        items = [f"<code>{_e(i.source)}</code>: {_e(i.problem)}" for i in failed[:MAX_ISSUES_SHOWN]]
+        if len(failed) > MAX_ISSUES_SHOWN:
+            items.append(f"… and {len(failed) - MAX_ISSUES_SHOWN:,} more")
+        body += "<p><b>Could not be searched:</b></p>" + _list(items)
+    return HTML(_card(title, body, "ti-danger"))
 
 
 def files_written(paths: Mapping[str, Any]) -> HTML:
@@ -845,8 +870,39 @@ def findings_issues(issues: Sequence[DataIssue], skipped: Mapping[str, int] | No
     return HTML(_card("⚠ Data issues", body, "ti-warn"))
 
 
-def triage_table(frame: pd.DataFrame) -> HTML:
-    """The open Tor findings, newest first, with the command that investigates each."""
+def triage_table(frame: pd.DataFrame, found: FindingsResult | None = None) -> HTML:
+    """The open Tor findings, newest first, with the command that investigates each.
+
+    With ``found`` (the result the frame was made from): when nothing could be searched, a red
+    card says so; when some regions or files could not be, an amber card says the list may be
+    incomplete and where. "Nothing to triage" only when every source was searched.
+    """
+    if found is not None and found.sources and not found.answered:
+        body = (
+            "<p><b>No region or file could be searched: this is not an empty list.</b></p>"
+            + _list(f"<code>{_e(i.source)}</code>: {_e(i.problem)}" for i in found.unsearched)
+        )
+        return HTML(_card("Could not look: nothing was searched", body, "ti-danger"))
+    gap = found.gap() if found is not None else ""
+    warning = (
+        _card(
+            "⚠ Partial list: not every region or file could be searched",
+            f"<p>{_e(gap)}. Open findings there are not listed.</p>",
+            "ti-warn",
+        )
+        if gap
+        else ""
+    )
     if not len(frame):
+        if gap:
+            return HTML(
+                _card(
+                    "No open Tor finding where torinvest could look",
+                    f"<p>{_e(gap)}: there may be open findings there. Fix the access and "
+                    "re-run before concluding there is nothing to triage.</p>",
+                    "ti-warn",
+                )
+            )
         return HTML(_card("No open Tor finding", "<p>Nothing to triage.</p>", "ti-ok"))
-    return table(display_frame(frame), caption="Open Tor findings, newest first", page_length=25)
+    shown = table(display_frame(frame), caption="Open Tor findings, newest first", page_length=25)
+    return HTML(warning + shown.data) if warning else shown

@@ -6,16 +6,24 @@
     ├── InputError                      the analyst's input is wrong (file, field, ID, option)
     │   ├── FindingFileError            a findings file cannot be read (empty, invalid JSON, not a finding)
     │   ├── NoFindingsError             a folder or input holds no finding at all
+    │   │   └── FindingsNotReadError ◇      every findings file failed: no finding could be read
     │   ├── InvalidFindingIdError       a finding ID that is not a GuardDuty finding ID
     │   ├── InvalidRegionError          a region name that is not a region name
     │   ├── NotATorFindingError         a finding of another type where a Tor finding was needed
     │   ├── MissingKeyDetailsError      a finding without ``resource.accessKeyDetails``
-    │   └── FindingNotFoundError        a requested finding ID is not in the input
+    │   ├── FindingNotFoundError        a requested finding ID is not among those searched
+    │   │                               (``unsearched``: the sources that could not be, if any)
+    │   └── OptionsError                options that cannot mean what they say together (CLI exit 2)
     ├── RefusedError                    a change to AWS refused before any call (no matching verdict, wrong account)
-    └── AwsError                        AWS answered with an error (or could not be reached)
-        ├── AccessDeniedError           the caller lacks an IAM permission (``hint`` names the action)
-        ├── NotEnabledError             the service is not set up there (no GuardDuty detector, region not enabled)
-        └── EndpointError               the endpoint could not be reached
+    ├── AwsError                        AWS answered with an error (or could not be reached)
+    │   ├── AccessDeniedError           the caller lacks an IAM permission (``hint`` names the action)
+    │   ├── NotEnabledError             the service is not set up there (no GuardDuty detector, region not enabled)
+    │   ├── EndpointError               the endpoint could not be reached, or answered something not AWS
+    │   └── RegionsNotSearchedError ◇   every GuardDuty region asked failed: nothing was searched
+    └── CouldNotLookError ◇             nothing could be searched or read (``issues`` says why);
+                                        never a "not found" or an empty result
+
+(◇ marks the two subclasses of :class:`CouldNotLookError`.)
 
 Problems that do not stop a run (one bad file among good ones, one region that failed) are kept as
 :class:`DataIssue` records next to the results, so that "no events" and "not allowed to look" never
@@ -77,7 +85,17 @@ class MissingKeyDetailsError(InputError):
 
 
 class FindingNotFoundError(InputError):
-    """A finding ID that is not among the loaded findings."""
+    """A finding ID that is not among the loaded findings.
+
+    ``unsearched`` lists the sources (regions, files) that could not be searched: when it is not
+    empty the finding may be there, and the message says so.
+    """
+
+    def __init__(
+        self, message: str, *, hint: str | None = None, unsearched: tuple[DataIssue, ...] = ()
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.unsearched = tuple(unsearched)
 
 
 class RefusedError(TorinvestError):
@@ -119,7 +137,29 @@ class NotEnabledError(AwsError):
 
 
 class EndpointError(AwsError):
-    """The AWS endpoint could not be reached (network, DNS, TLS)."""
+    """The AWS endpoint could not be reached (network, DNS, TLS), or answered something that is
+    not an AWS answer (a proxy's page, a garbled body, an answer without the promised fields)."""
+
+
+class CouldNotLookError(TorinvestError):
+    """Nothing could be searched or read: every region or file failed (``issues`` says why).
+
+    Raised instead of an empty result or a "not found", which would read as "nothing there".
+    """
+
+    def __init__(
+        self, message: str, *, hint: str | None = None, issues: tuple[DataIssue, ...] = (), **kw
+    ) -> None:
+        super().__init__(message, hint=hint, **kw)
+        self.issues = tuple(issues)
+
+
+class RegionsNotSearchedError(CouldNotLookError, AwsError):
+    """Every GuardDuty region asked failed (credentials, access, endpoint): nothing was searched."""
+
+
+class FindingsNotReadError(CouldNotLookError, NoFindingsError):
+    """Every findings file failed (unreadable, invalid JSON, no finding in it)."""
 
 
 @dataclass(frozen=True, slots=True)

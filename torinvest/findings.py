@@ -11,6 +11,17 @@ Step one of AWS's procedure for ``UnauthorizedAccess:IAMUser/TorIPCaller`` and
 * :func:`normalize_findings` is pure and returns the findings frame
   (:data:`torinvest.schema.FINDINGS_COLUMNS`).
 * :func:`locate_key` returns the :class:`KeyLocation` of one Tor finding.
+
+"Not found" is said only where the search answered: :class:`FindingsResult` knows which sources
+(regions, files) answered and which failed (``failed``). :meth:`FindingsResult.require_looked`
+raises :class:`~torinvest.errors.CouldNotLookError` when none answered, and
+:meth:`FindingsResult.get` says "not in the N region(s) that answered; M could not be searched …,
+so it may be there" when some failed.
+
+A field of the wrong JSON type (an ``accessKeyId`` that is a number or a list, a ``count`` that
+is an object…) never crashes a load: an essential one (id, type, region, the access key) makes
+that one finding a data issue naming the file/index and the field; any other is dropped with a
+data issue. Identifiers are trimmed of surrounding whitespace (ASFF exports carry some).
 """
 
 from __future__ import annotations
@@ -29,18 +40,20 @@ from typing import Any, Literal
 import orjson
 import pandas as pd
 
-from torinvest.aws import AWS_CALL_ERRORS, Aws, translate_error, validate_region
+from torinvest.aws import AWS_CALL_ERRORS, Aws, answer, translate_error, validate_region
 from torinvest.errors import (
     AwsError,
     DataIssue,
     FindingFileError,
     FindingNotFoundError,
+    FindingsNotReadError,
     InvalidFindingIdError,
     InvalidRegionError,
     MissingKeyDetailsError,
     NoFindingsError,
     NotATorFindingError,
     NotEnabledError,
+    RegionsNotSearchedError,
 )
 from torinvest.schema import FINDINGS_COLUMNS, conform, iso_utc
 
@@ -90,8 +103,12 @@ class Finding:
 class FindingsResult:
     """Findings plus everything that kept the result from being complete.
 
-    ``issues`` lists files or regions that could not be read; ``skipped`` counts findings of other
-    types that were left out, by type; ``sources`` names the files read or regions searched.
+    ``issues`` lists files or regions that could not be read, and findings left out; ``skipped``
+    counts findings of other types that were left out, by type; ``sources`` names the files read
+    or regions asked; ``failed`` the sources among them that could not be searched at all (a
+    region that refused or did not answer, a file from which no finding could be read): a finding
+    there is unknown. ``rejected`` maps the ID of a finding that was read but left out (a field
+    of the wrong type…) to its issue.
     """
 
     findings: list[Finding] = field(default_factory=list)
@@ -99,6 +116,8 @@ class FindingsResult:
     skipped: Counter[str] = field(default_factory=Counter)
     sources: list[str] = field(default_factory=list)
     note: str | None = None
+    failed: list[str] = field(default_factory=list)
+    rejected: dict[str, DataIssue] = field(default_factory=dict)
 
     def tor_only(self) -> FindingsResult:
         """The Tor findings only; the others are counted in ``skipped`` by type."""
@@ -110,22 +129,142 @@ class FindingsResult:
             skipped=skipped,
             sources=list(self.sources),
             note=self.note,
+            failed=list(self.failed),
+            rejected=dict(self.rejected),
         )
 
     def frame(self) -> pd.DataFrame:
         return normalize_findings(self.findings)
 
+    # -- what was searched --------------------------------------------------------------------
+    @property
+    def answered(self) -> list[str]:
+        """The sources that were searched (a region that answered, a file read)."""
+        failed = set(self.failed)
+        return [s for s in self.sources if s not in failed]
+
+    @property
+    def complete(self) -> bool:
+        """Whether every source asked was searched (then "not found" means not there)."""
+        return not self.failed
+
+    @property
+    def unsearched(self) -> list[DataIssue]:
+        """One issue per source that could not be searched, saying why."""
+        out = []
+        for source in self.failed:
+            inside = (source + "[", source + ":")
+            issue = next(
+                (i for i in self.issues if i.source == source or i.source.startswith(inside)),
+                None,
+            )
+            out.append(
+                DataIssue(
+                    source,
+                    issue.problem if issue.source == source else f"{issue.source}: {issue.problem}",
+                )
+                if issue is not None
+                else DataIssue(source, "could not be searched")
+            )
+        return out
+
+    @property
+    def _noun(self) -> str:
+        return "region" if all(s.startswith("guardduty:") for s in self.sources) else "file"
+
+    def gap(self, *, detail: bool = True) -> str:
+        """The sources that could not be searched, in words (empty when complete): how many,
+        and with ``detail`` which ones and the first one's problem."""
+        missing = self.unsearched
+        if not missing:
+            return ""
+        said = (
+            f"{len(missing)} {self._noun}(s) could not be "
+            f"{'searched' if self._noun == 'region' else 'read'}"
+        )
+        if not detail:
+            return said
+        names = [_short_source(i.source) for i in missing]
+        listed = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        return f"{said}: {listed} ({missing[0].problem})"
+
+    def require_looked(self) -> FindingsResult:
+        """``self``, or :class:`~torinvest.errors.CouldNotLookError` when no source answered.
+
+        Every region failed: :class:`~torinvest.errors.RegionsNotSearchedError` (an AwsError);
+        every findings file failed: :class:`~torinvest.errors.FindingsNotReadError`. Never an
+        empty result that would read as "no finding there".
+        """
+        if not self.sources or self.answered:
+            return self
+        missing = self.unsearched
+        first = missing[0]
+        more = f"; {len(missing) - 1} more failed, see the issues" if len(missing) > 1 else ""
+        if self._noun == "region":
+            same = len({i.problem.replace(_short_source(i.source), "…") for i in missing}) == 1
+            said = (
+                f"every one failed the same way: {first.problem}"
+                if same and len(missing) > 1
+                else f"{_short_source(first.source)}: {first.problem}{more}"
+            )
+            raise RegionsNotSearchedError(
+                f"no region could be searched ({len(missing)} of {len(self.sources)} failed): "
+                f"{said}",
+                hint="nothing was searched, so this says nothing about the findings: fix the "
+                "credentials, permissions or network named above and re-run",
+                issues=tuple(missing),
+                service="guardduty",
+            )
+        where = "" if first.problem.startswith(first.source) else f"{first.source}: "
+        raise FindingsNotReadError(
+            f"no finding could be read ({len(missing)} of {len(self.sources)} file(s) failed): "
+            f"{where}{first.problem}{more}",
+            hint="re-export the findings (`aws guardduty get-findings … > f.json`) into the folder",
+            issues=tuple(missing),
+        )
+
     def get(self, finding_id: str) -> Finding:
-        """The finding with this ID, or FindingNotFoundError listing what there is."""
+        """The finding with this ID.
+
+        Raises :class:`~torinvest.errors.CouldNotLookError` when no source could be searched,
+        :class:`~torinvest.errors.FindingFileError` when the finding was read but left out (the
+        issue says why), and :class:`~torinvest.errors.FindingNotFoundError` otherwise — saying
+        "so it may be there" when some sources could not be searched.
+        """
         check_finding_id(finding_id)
         for f in self.findings:
             if f.id == finding_id:
                 return f
+        if finding_id in self.rejected:
+            issue = self.rejected[finding_id]
+            raise FindingFileError(
+                issue.source,
+                f"finding {finding_id} was read but cannot be used: "
+                f"{issue.problem.removeprefix('skipped: ')}",
+                hint="fix or re-export this finding",
+            )
+        self.require_looked()
         known = ", ".join(sorted({f.id for f in self.findings})[:5]) or "none"
+        if self.failed:
+            searched = self.answered
+            raise FindingNotFoundError(
+                f"finding {finding_id} is not in the {len(searched)} {self._noun}(s) that "
+                f"{'answered' if self._noun == 'region' else 'were read'} "
+                f"({', '.join(_short_source(s) for s in searched[:5])}"
+                f"{', …' if len(searched) > 5 else ''}); {self.gap()}, so it may be there",
+                hint="fix access to what could not be searched (or name the finding's region "
+                f"with --regions) and re-run; loaded IDs include: {known}",
+                unsearched=tuple(self.unsearched),
+            )
         raise FindingNotFoundError(
-            f"finding {finding_id} not found among {len(self.findings)} findings",
+            f"finding {finding_id} not found among {len(self.findings)} findings "
+            f"(every one of {len(self.sources)} {self._noun}(s) searched)",
             hint=f"loaded IDs include: {known}; check the ID, region or --include-archived",
         )
+
+
+def _short_source(source: str) -> str:
+    return source.removeprefix("guardduty:")
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,24 +317,257 @@ def key_kind(access_key_id: str | None) -> KeyKind:
 
 
 def _validate(data: Mapping[str, Any], where: str) -> None:
-    """Raise an InputError when a finding's id or region are unusable."""
+    """Raise an InputError when a finding's id, type or region are unusable."""
     fid = data.get("id")
-    if not fid:
+    if fid is None or fid == "":
         raise InvalidFindingIdError(f"{where}: finding has no id", hint="the finding is incomplete")
+    if not isinstance(fid, str):
+        raise InvalidFindingIdError(
+            f"{where}: finding id is {_json_type(fid)} ({_show(fid)}), not text",
+            hint="a GuardDuty finding ID is text: the export is damaged or edited",
+        )
     try:
-        check_finding_id(str(fid))
+        check_finding_id(fid)
     except InvalidFindingIdError as e:
         raise InvalidFindingIdError(f"{where}: {e.message}", hint=e.hint) from None
     region = data.get("region")
     if region is not None:
+        if not isinstance(region, str):
+            raise InvalidRegionError(
+                f"{where}: finding {fid}: region is {_json_type(region)} ({_show(region)}), "
+                "not text",
+                hint="the export is damaged or edited",
+            )
         try:
-            validate_region(str(region))
+            validate_region(region)
         except InvalidRegionError as e:
             raise InvalidRegionError(
                 f"{where}: finding {fid}: {e.message}", hint="the export is damaged or edited"
             ) from None
-    if not data.get("type"):
+    ftype = data.get("type")
+    if not ftype:
         raise FindingFileError(where, f"finding {fid} has no type")
+    if not isinstance(ftype, str):
+        raise FindingFileError(
+            where, f"finding {fid}: type is {_json_type(ftype)} ({_show(ftype)}), not text"
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# field types: a wrong-typed field never crashes a load
+# --------------------------------------------------------------------------------------------
+_TEXT, _TRIMMED, _NUMBER, _WHOLE, _BOOL, _TIME, _ASN = (
+    "text",
+    "trimmed",
+    "number",
+    "whole",
+    "bool",
+    "time",
+    "asn",
+)
+#: Expected JSON types of the fields torinvest reads (camelCase paths). A nested dict is an
+#: object whose own fields are checked. Values of the wrong type are dropped with a data issue.
+FIELD_TYPES: dict[str, Any] = {
+    "accountId": _TRIMMED,
+    "severity": _NUMBER,
+    "title": _TEXT,
+    "createdAt": _TIME,
+    "updatedAt": _TIME,
+    "resource": {
+        "accessKeyDetails": {
+            "principalId": _TRIMMED,
+            "userName": _TRIMMED,
+            "userType": _TRIMMED,
+        },
+    },
+    "service": {
+        "eventFirstSeen": _TIME,
+        "eventLastSeen": _TIME,
+        "count": _WHOLE,
+        "archived": _BOOL,
+        "detectorId": _TRIMMED,
+        "action": {
+            "awsApiCallAction": {
+                "api": _TRIMMED,
+                "serviceName": _TRIMMED,
+                "remoteIpDetails": {
+                    "ipAddressV4": _TRIMMED,
+                    "ipAddressV6": _TRIMMED,
+                    "country": {"countryName": _TEXT},
+                    "organization": {"asn": _ASN, "asnOrg": _TEXT},
+                },
+            },
+        },
+    },
+}
+_WHAT = {
+    _TEXT: "text",
+    _TRIMMED: "text",
+    _NUMBER: "a number",
+    _WHOLE: "a whole number",
+    _BOOL: "true or false",
+    _TIME: "an ISO 8601 time",
+    _ASN: "an AS number",
+}
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def _show(value: Any, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _check_value(kind: str, value: Any) -> tuple[bool, Any]:
+    """(ok, the value to keep) for one field of kind ``kind``."""
+    if kind is _TRIMMED or kind is _TEXT:
+        if type(value) is not str:
+            return False, None
+        return True, (value.strip() or None) if kind is _TRIMMED else value
+    if kind == _NUMBER:
+        if isinstance(value, bool):
+            return False, None
+        if isinstance(value, int | float):
+            return value == value, value  # NaN is not a severity
+        if isinstance(value, str):
+            try:
+                return True, float(value.strip())
+            except ValueError:
+                return False, None
+        return False, None
+    if kind == _WHOLE:
+        if isinstance(value, bool):
+            return False, None
+        if isinstance(value, int):
+            return True, value
+        if isinstance(value, float) and value.is_integer():
+            return True, int(value)
+        if isinstance(value, str) and value.strip().isdigit():
+            return True, int(value.strip())
+        return False, None
+    if kind == _BOOL:
+        if isinstance(value, bool):
+            return True, value
+        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            return True, value.strip().lower() == "true"
+        return False, None
+    if kind == _TIME:
+        if not isinstance(value, str) or not value.strip():
+            return False, None
+        text = value.strip()
+        try:
+            datetime.fromisoformat(text)  # the API's and the exports' shape: fast
+        except ValueError:
+            ts = pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce")
+            return (not pd.isna(ts)), text
+        return True, text
+    if kind == _ASN:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return True, str(value)
+        if isinstance(value, str):
+            return True, value.strip() or None
+        return False, None
+    raise AssertionError(kind)  # pragma: no cover
+
+
+def _clean(
+    node: Mapping[str, Any], spec: Mapping[str, Any], path: str, problems: list[str]
+) -> Mapping[str, Any]:
+    """``node`` with its fields in ``spec`` of their type (else dropped, with a problem).
+
+    Copy on write: ``node`` itself when nothing had to change."""
+    out: dict[str, Any] | None = None
+    for key, kind in spec.items():
+        value = node.get(key)
+        if value is None:
+            continue
+        if kind is _TEXT and type(value) is str:  # the common case, first
+            continue
+        if isinstance(kind, dict):
+            if not isinstance(value, Mapping):
+                problems.append(f"{path}{key} is {_json_type(value)}, not an object: dropped")
+                keep, new = False, None
+            else:
+                new = _clean(value, kind, f"{path}{key}.", problems)
+                keep = True
+        else:
+            ok, new = _check_value(kind, value)
+            if not ok:
+                problems.append(
+                    f"{path}{key} is {_json_type(value)} ({_show(value)}), "
+                    f"not {_WHAT[kind]}: dropped"
+                )
+            keep = ok and new is not None
+        if keep and new is value:
+            continue
+        if out is None:
+            out = dict(node)
+        if keep:
+            out[key] = new
+        else:
+            del out[key]
+    return node if out is None else out
+
+
+def sanitize(data: Mapping[str, Any], where: str) -> tuple[dict[str, Any], list[DataIssue]]:
+    """A finding with usable field types, and the data issues of the values dropped.
+
+    Raises an InputError (:class:`InvalidFindingIdError`, :class:`InvalidRegionError`,
+    :class:`FindingFileError`) naming ``where`` and the field when an essential field — id, type,
+    region, ``resource``, ``resource.accessKeyDetails`` or its ``accessKeyId`` — has the wrong
+    type; other wrong-typed values are dropped, each with a data issue. Identifiers (id, type,
+    region, account, key, principal, user, IP…) are trimmed of surrounding whitespace.
+    The finding returned is ``data`` itself when nothing had to change.
+    """
+    out: Mapping[str, Any] = data
+    trimmed = {
+        k: v.strip()
+        for k in ("id", "type", "region")
+        if isinstance(v := data.get(k), str) and v != v.strip()
+    }
+    if trimmed:
+        out = {**data, **trimmed}
+    _validate(out, where)
+    fid = out["id"]
+    resource = out.get("resource")
+    if resource is not None and not isinstance(resource, Mapping):
+        raise FindingFileError(
+            where, f"finding {fid}: resource is {_json_type(resource)}, not an object"
+        )
+    details = resource.get("accessKeyDetails") if resource else None
+    if details is not None and not isinstance(details, Mapping):
+        raise FindingFileError(
+            where,
+            f"finding {fid}: resource.accessKeyDetails is {_json_type(details)}, not an object",
+        )
+    if details:
+        akid = details.get("accessKeyId")
+        if akid is not None and not isinstance(akid, str):
+            raise FindingFileError(
+                where,
+                f"finding {fid}: resource.accessKeyDetails.accessKeyId is {_json_type(akid)} "
+                f"({_show(akid)}), not text",
+                hint="an access key ID is text such as AKIA…: the export is damaged or edited",
+            )
+        if isinstance(akid, str) and akid != akid.strip():
+            details = {**details, "accessKeyId": akid.strip() or None}
+            out = {**out, "resource": {**resource, "accessKeyDetails": details}}
+    problems: list[str] = []
+    clean = _clean(out, FIELD_TYPES, "", problems)
+    issues = [DataIssue(where, f"finding {fid}: {p}") for p in problems]
+    return (clean if isinstance(clean, dict) else dict(clean)), issues
 
 
 # --------------------------------------------------------------------------------------------
@@ -228,35 +600,67 @@ def _is_pascal(d: Mapping[str, Any]) -> bool:
     return "Id" in d and "Type" in d
 
 
-def asff_to_finding(asff: Mapping[str, Any]) -> dict[str, Any]:
+def asff_to_finding(asff: Mapping[str, Any], problems: list[str] | None = None) -> dict[str, Any]:
     """Security Hub ASFF (a GuardDuty product finding) → the fields of a raw GuardDuty finding.
 
     Security Hub keeps GuardDuty's own values in ``ProductFields`` (``aws/guardduty/service/...``),
     the key in ``Resources[].Details.AwsIamAccessKey`` and the caller in ``Action``; the type is the
-    last ``Types`` entry with ``/`` written as ``-``.
+    last ``Types`` entry with ``/`` written as ``-``. Values are trimmed; an ASFF part of the wrong
+    JSON type is ignored and named in ``problems`` (when given).
     """
-    pf: Mapping[str, str] = asff.get("ProductFields") or {}
-    arn = str(asff.get("Id") or "")
-    fid = pf.get("aws/guardduty/service/findingId") or (
+    said = problems if problems is not None else []
+
+    def obj(node: Mapping[str, Any], key: str, path: str) -> Mapping[str, Any]:
+        value = node.get(key)
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            said.append(f"{path} is {_json_type(value)}, not an object: ignored")
+            return {}
+        return value
+
+    pf = obj(asff, "ProductFields", "ProductFields")
+    arn_value = asff.get("Id")
+    if arn_value is not None and not isinstance(arn_value, str):
+        said.append(f"Id is {_json_type(arn_value)} ({_show(arn_value)}), not text: ignored")
+    arn = arn_value.strip() if isinstance(arn_value, str) else ""
+    pf_id = pf.get("aws/guardduty/service/findingId")
+    fid = (pf_id.strip() if isinstance(pf_id, str) else "") or (
         arn.rsplit("/finding/", 1)[1] if "/finding/" in arn else arn
     )
-    gd_type = _asff_type(asff)
+    gd_type = _asff_type(asff, said)
     key: dict[str, Any] = {}
-    for res in asff.get("Resources") or []:
-        details = (res.get("Details") or {}).get("AwsIamAccessKey")
+    resources = asff.get("Resources")
+    if resources is not None and not isinstance(resources, list):
+        said.append(f"Resources is {_json_type(resources)}, not a list: ignored")
+        resources = []
+    for i, res in enumerate(resources or []):
+        if not isinstance(res, Mapping):
+            said.append(f"Resources[{i}] is {_json_type(res)}, not an object: ignored")
+            continue
+        details = obj(obj(res, "Details", f"Resources[{i}].Details"), "AwsIamAccessKey", "")
         if res.get("Type") == "AwsIamAccessKey" or details:
-            details = details or {}
-            rid = str(res.get("Id") or "")
-            key = {
-                "accessKeyId": rid.rsplit(":", 1)[-1]
-                if rid.startswith("AWS::IAM::AccessKey:")
-                else rid,
+            rid = res.get("Id")
+            if not isinstance(rid, str):
+                if rid is not None:
+                    said.append(f"Resources[{i}].Id is {_json_type(rid)} ({_show(rid)}), not text")
+                key = {"accessKeyId": rid}  # sanitize() names the wrong type
+            else:
+                rid = rid.strip()
+                key = {
+                    "accessKeyId": rid.rsplit(":", 1)[-1]
+                    if rid.startswith("AWS::IAM::AccessKey:")
+                    else rid
+                }
+            key |= {
                 "principalId": details.get("PrincipalId"),
                 "userName": details.get("PrincipalName") or details.get("UserName"),
                 "userType": details.get("PrincipalType"),
             }
             break
-    call = camelize((asff.get("Action") or {}).get("AwsApiCallAction") or {})
+    call = camelize(
+        obj(obj(asff, "Action", "Action"), "AwsApiCallAction", "Action.AwsApiCallAction")
+    )
     remote = call.get("remoteIpDetails") or {}
     prefix = "aws/guardduty/service/action/awsApiCallAction/"
     if not remote:
@@ -268,7 +672,7 @@ def asff_to_finding(asff: Mapping[str, Any]) -> dict[str, Any]:
                 "asnOrg": pf.get(prefix + "remoteIpDetails/organization/asnOrg"),
             },
         }
-    severity = asff.get("Severity") or {}
+    severity = obj(asff, "Severity", "Severity")
     return {
         "id": fid,
         "arn": arn or None,
@@ -308,9 +712,16 @@ def asff_to_finding(asff: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _asff_type(asff: Mapping[str, Any]) -> str | None:
-    for t in reversed(asff.get("Types") or []):
-        last = str(t).rsplit("/", 1)[-1]
+def _asff_type(asff: Mapping[str, Any], problems: list[str] | None = None) -> str | None:
+    types = asff.get("Types")
+    if types is not None and not isinstance(types, list):
+        if problems is not None:
+            problems.append(f"Types is {_json_type(types)}, not a list: ignored")
+        return None
+    for t in reversed(types or []):
+        if not isinstance(t, str):
+            continue
+        last = t.strip().rsplit("/", 1)[-1]
         if ":" in last:
             purpose, rest = last.split(":", 1)
             return f"{purpose}:{rest.replace('-', '/', 1)}"
@@ -327,22 +738,34 @@ def _arn_partition(arn: str) -> str | None:
     return parts[1] or None if len(parts) > 5 else None
 
 
-def extract_findings(doc: Any, where: str) -> tuple[list[Finding], list[DataIssue]]:
+def extract_findings(
+    doc: Any, where: str, rejected: dict[str, DataIssue] | None = None
+) -> tuple[list[Finding], list[DataIssue]]:
     """Every finding in one parsed JSON document, whatever its export shape.
 
     Returns the findings and the problems met (a part that is not a finding, a finding with an
-    unusable id or region); each problem names ``where`` and, inside lists, the index.
+    unusable id, region or key, a value of the wrong type dropped); each problem names ``where``
+    and, inside lists, the index. ``rejected`` (when given) gets the ID → issue of each finding
+    that was read but left out.
     """
     found: list[Finding] = []
     issues: list[DataIssue] = []
+    rejected = rejected if rejected is not None else {}
 
     def add(data: dict[str, Any], loc: str, shape: str, original: dict[str, Any] | None) -> None:
         try:
-            _validate(data, loc)
+            clean, dropped = sanitize(data, loc)
         except (InvalidFindingIdError, InvalidRegionError, FindingFileError) as e:
-            issues.append(DataIssue(loc, f"skipped: {e}"))
+            issue = DataIssue(loc, f"skipped: {e}")
+            issues.append(issue)
+            fid = data.get("id")
+            if isinstance(fid, str) and FINDING_ID_RE.match(fid.strip()):
+                rejected.setdefault(fid.strip(), issue)
             return
-        found.append(Finding(data=data, origin=loc, shape=shape, original=original))
+        issues.extend(dropped)
+        if original is None and clean is not data:
+            original = data  # keep the document as read
+        found.append(Finding(data=clean, origin=loc, shape=shape, original=original))
 
     def walk(node: Any, loc: str, top: bool) -> bool:
         if isinstance(node, list):
@@ -360,7 +783,7 @@ def extract_findings(doc: Any, where: str) -> tuple[list[Finding], list[DataIssu
                 if not walk(item, f"{loc}[{i}]", False):
                     issues.append(DataIssue(f"{loc}[{i}]", _not_a_finding(item)))
             return True
-        if "detail-type" in node and isinstance(node.get("detail"), dict):
+        if isinstance(node.get("detail-type"), str) and isinstance(node.get("detail"), dict):
             dt = node["detail-type"]
             if dt == "GuardDuty Finding":
                 add(
@@ -371,7 +794,13 @@ def extract_findings(doc: Any, where: str) -> tuple[list[Finding], list[DataIssu
                 )
                 return True
             if dt.startswith("Security Hub Findings"):
-                return walk(node["detail"].get("findings", []), loc, False) or True
+                inner = node["detail"].get("findings", [])
+                if not isinstance(inner, list):
+                    issues.append(
+                        DataIssue(loc, f"detail.findings is {_json_type(inner)}, not a list")
+                    )
+                    return True
+                return walk(inner, loc, False) or True
             return False
         if _is_asff(node):
             if "guardduty" not in str(node.get("ProductArn", "")):
@@ -383,7 +812,11 @@ def extract_findings(doc: Any, where: str) -> tuple[list[Finding], list[DataIssu
                     )
                 )
                 return True
-            add(asff_to_finding(node), loc, "asff", node)
+            said: list[str] = []
+            converted = asff_to_finding(node, said)
+            fid = converted.get("id") or "(no id)"
+            issues.extend(DataIssue(loc, f"finding {fid}: {p}") for p in said)
+            add(converted, loc, "asff", node)
             return True
         if _is_finding(node):
             if _is_pascal(node):
@@ -434,8 +867,12 @@ def finding_files(path: str | Path) -> list[Path]:
     return files
 
 
-def read_findings_file(path: Path) -> tuple[list[Finding], list[DataIssue]]:
-    """All findings in one file, and the problems met. Never raises for bad content."""
+def read_findings_file(
+    path: Path, rejected: dict[str, DataIssue] | None = None
+) -> tuple[list[Finding], list[DataIssue]]:
+    """All findings in one file, and the problems met. Never raises for bad content.
+
+    ``rejected`` (when given) gets the ID → issue of each finding read but left out."""
     name = str(path)
     try:
         data = path.read_bytes()
@@ -452,8 +889,8 @@ def read_findings_file(path: Path) -> tuple[list[Finding], list[DataIssue]]:
         if len(lines) < 2 or not _is_json(lines[0]):
             # One document (pretty-printed or not) that does not parse: one issue for the file.
             return [], [_json_issue(name, whole_error)]
-        return _read_json_lines(name, lines)
-    return extract_findings(doc, name)
+        return _read_json_lines(name, lines, rejected)
+    return extract_findings(doc, name, rejected)
 
 
 def _is_json(line: bytes) -> bool:
@@ -471,7 +908,9 @@ def _json_issue(name: str, e: orjson.JSONDecodeError) -> DataIssue:
     )
 
 
-def _read_json_lines(name: str, lines: list[bytes]) -> tuple[list[Finding], list[DataIssue]]:
+def _read_json_lines(
+    name: str, lines: list[bytes], rejected: dict[str, DataIssue] | None = None
+) -> tuple[list[Finding], list[DataIssue]]:
     findings: list[Finding] = []
     issues: list[DataIssue] = []
     for lineno, line in enumerate(lines, start=1):
@@ -481,7 +920,7 @@ def _read_json_lines(name: str, lines: list[bytes]) -> tuple[list[Finding], list
         except orjson.JSONDecodeError as e:
             issues.append(DataIssue(where, f"invalid JSON: {e.msg}"))
             continue
-        f, i = extract_findings(doc, where)
+        f, i = extract_findings(doc, where, rejected)
         findings.extend(f)
         issues.extend(i)
     return findings, issues
@@ -491,17 +930,23 @@ def read_findings(paths: str | Path | Iterable[str | Path]) -> FindingsResult:
     """Read findings from files and folders (every export shape), deduplicated on finding ID.
 
     Raises :class:`NoFindingsError` when there is no findings file at all; bad files become
-    data issues. When the same finding appears twice, the most recently updated copy wins.
+    data issues, and a file from which no finding could be read is in ``failed`` (when every file
+    failed, :meth:`FindingsResult.require_looked` raises). When the same finding appears twice,
+    the most recently updated copy wins.
     """
     roots = [paths] if isinstance(paths, str | Path) else list(paths)
     result = FindingsResult()
     for root in roots:
         for f in finding_files(root):
-            found, issues = read_findings_file(f)
+            found, issues = read_findings_file(f, result.rejected)
             result.sources.append(str(f))
             result.findings.extend(found)
             result.issues.extend(issues)
+            if not found and issues:
+                result.failed.append(str(f))
     result.findings = _dedupe(result.findings)
+    for f in result.findings:
+        result.rejected.pop(f.id, None)  # a good copy elsewhere wins
     return result
 
 
@@ -550,13 +995,34 @@ def _epoch_ms(t: datetime) -> int:
     return int(ts.timestamp() * 1000)
 
 
-def fetch_region(aws: Aws, region: str, criteria: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Every finding matching ``criteria`` in one region (raw boto3 dicts). Raises AwsError."""
+#: What botocore's parser raises for a value of the wrong type in an answer (a number field
+#: holding text, a structure holding a list…): not a botocore error class.
+_PARSE_ERRORS = (ValueError, TypeError, AttributeError, KeyError)
+
+
+def fetch_region(
+    aws: Aws,
+    region: str,
+    criteria: Mapping[str, Any],
+    problems: list[DataIssue] | None = None,
+) -> list[dict[str, Any]]:
+    """Every finding matching ``criteria`` in one region (raw boto3 dicts). Raises AwsError,
+    also for an answer without the fields the API promises.
+
+    A GetFindings answer that botocore cannot parse (a finding with a field of the wrong type)
+    is asked again one finding at a time, so that only the bad finding is lost: it is added to
+    ``problems`` as ``guardduty:<region>`` naming its ID."""
     gd = aws.client("guardduty", region)
     op = "ListDetectors"
+
+    def field(page: Any, key: str) -> list[Any]:
+        return answer(page, key, list, service="guardduty", region=region, operation=op)
+
     try:
         detectors = [
-            d for page in gd.get_paginator("list_detectors").paginate() for d in page["DetectorIds"]
+            d
+            for page in gd.get_paginator("list_detectors").paginate()
+            for d in field(page, "DetectorIds")
         ]
         if not detectors:
             raise NotEnabledError(
@@ -578,16 +1044,48 @@ def fetch_region(aws: Aws, region: str, criteria: Mapping[str, Any]) -> list[dic
                     SortCriteria={"AttributeName": "updatedAt", "OrderBy": "DESC"},
                     PaginationConfig={"PageSize": BATCH_SIZE},
                 )
-                for fid in page["FindingIds"]
+                for fid in field(page, "FindingIds")
             ]
             op = "GetFindings"
             for i in range(0, len(ids), BATCH_SIZE):
-                resp = gd.get_findings(DetectorId=detector, FindingIds=ids[i : i + BATCH_SIZE])
-                out.extend(resp["Findings"])
+                batch = ids[i : i + BATCH_SIZE]
+                try:
+                    resp = gd.get_findings(DetectorId=detector, FindingIds=batch)
+                except _PARSE_ERRORS as e:
+                    log.info("GetFindings in %s could not be parsed (%s): one by one", region, e)
+                    out.extend(_get_one_by_one(gd, detector, batch, region, problems))
+                    continue
+                out.extend(field(resp, "Findings"))
             log.info("guardduty %s detector %s: %d findings", region, detector, len(ids))
         return out
     except AWS_CALL_ERRORS as e:
         raise translate_error(e, service="guardduty", region=region, operation=op) from e
+
+
+def _get_one_by_one(
+    gd: Any, detector: str, ids: Sequence[str], region: str, problems: list[DataIssue] | None
+) -> list[dict[str, Any]]:
+    """GetFindings for each ID alone; a finding whose answer cannot be parsed is a problem."""
+    out: list[dict[str, Any]] = []
+    for fid in ids:
+        try:
+            resp = gd.get_findings(DetectorId=detector, FindingIds=[fid])
+        except _PARSE_ERRORS as e:
+            if problems is not None:
+                problems.append(
+                    DataIssue(
+                        f"guardduty:{region}",
+                        f"skipped: finding {fid}: GuardDuty's answer for it has a field of the "
+                        f"wrong type and could not be read ({type(e).__name__}: {e})",
+                    )
+                )
+            continue
+        out.extend(
+            answer(
+                resp, "Findings", list, service="guardduty", region=region, operation="GetFindings"
+            )
+        )
+    return out
 
 
 def fetch_findings(
@@ -602,10 +1100,23 @@ def fetch_findings(
 ) -> FindingsResult:
     """Tor findings from GuardDuty in every region asked (default: every enabled region).
 
-    Regions are searched in parallel; each one that fails (access denied, no detector, endpoint
-    unreachable) becomes a data issue ``guardduty:<region>`` and the others are kept.
+    Regions are searched in parallel; each one that fails (access denied, endpoint unreachable,
+    an answer that is not AWS's) becomes a data issue ``guardduty:<region>`` and is listed in
+    ``failed``; the others are kept. A region where GuardDuty has no detector answered (nothing
+    can be there) and is a data issue too. Credentials that no region accepts (none found, a
+    role that cannot be assumed) raise :class:`~torinvest.errors.RegionsNotSearchedError`.
     """
-    region_list = aws.regions("guardduty", regions)
+    try:
+        region_list = aws.regions("guardduty", regions)
+    except AwsError as e:
+        raise RegionsNotSearchedError(
+            f"no region could be searched: {e.message}",
+            hint=e.hint,
+            issues=(DataIssue.from_error("guardduty", e),),
+            service=e.service,
+            operation=e.operation,
+            code=e.code,
+        ) from e
     criteria = finding_criteria(
         types=types,
         include_archived=include_archived,
@@ -614,11 +1125,19 @@ def fetch_findings(
         account_ids=account_ids,
     )
     result = FindingsResult(note=region_list.note)
+    problems: dict[str, list[DataIssue]] = {r: [] for r in region_list}
     for region, outcome in aws.map_regions(
-        lambda r: fetch_region(aws, r, criteria), region_list, progress="GuardDuty regions"
+        lambda r: fetch_region(aws, r, criteria, problems[r]),
+        region_list,
+        progress="GuardDuty regions",
     ):
         source = f"guardduty:{region}"
         result.sources.append(source)
+        result.issues.extend(problems[region])
+        for issue in problems[region]:
+            found_id = re.search(r"finding ([A-Za-z0-9]{8,128}):", issue.problem)
+            if found_id:
+                result.rejected.setdefault(found_id.group(1), issue)
         if isinstance(outcome, BaseException):
             err = (
                 outcome
@@ -626,16 +1145,32 @@ def fetch_findings(
                 else translate_error(outcome, service="guardduty", region=region)
             )
             result.issues.append(DataIssue.from_error(source, err))
+            if not (isinstance(err, NotEnabledError) and err.code == "NoDetector"):
+                result.failed.append(source)
             continue
         for raw in outcome:
+            if not isinstance(raw, dict):
+                result.issues.append(
+                    DataIssue(
+                        source, f"skipped: a finding that is {_json_type(raw)}, not an object"
+                    )
+                )
+                continue
             data = camelize(raw)
             try:
-                _validate(data, source)
+                clean, dropped = sanitize(data, source)
             except (InvalidFindingIdError, InvalidRegionError, FindingFileError) as e:
-                result.issues.append(DataIssue(source, f"skipped: {e}"))
+                issue = DataIssue(source, f"skipped: {e}")
+                result.issues.append(issue)
+                fid = data.get("id")
+                if isinstance(fid, str) and FINDING_ID_RE.match(fid.strip()):
+                    result.rejected.setdefault(fid.strip(), issue)
                 continue
-            result.findings.append(Finding(data=data, origin=source, shape="api", original=raw))
+            result.issues.extend(dropped)
+            result.findings.append(Finding(data=clean, origin=source, shape="api", original=raw))
     result.findings = _dedupe(result.findings)
+    for f in result.findings:
+        result.rejected.pop(f.id, None)
     return result
 
 
@@ -732,9 +1267,9 @@ def locate_key(finding: Finding | Mapping[str, Any] | pd.Series) -> KeyLocation:
     else:
         if not isinstance(finding, Finding):
             data = dict(finding)
-            finding = Finding(
-                data=camelize(data) if _is_pascal(data) else data, origin="input", shape="raw"
-            )
+            data = camelize(data) if _is_pascal(data) else data
+            clean, _ = sanitize(data, "input")  # a wrong-typed key or id raises, naming it
+            finding = Finding(data=clean, origin="input", shape="raw")
         row = _row(finding)
     fid = str(row.get("id") or "(no id)")
     ftype = row.get("type")

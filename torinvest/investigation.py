@@ -327,17 +327,26 @@ def check_sources(
 # steps
 # --------------------------------------------------------------------------------------------
 def load_findings(sources: Sources) -> FindingsResult:
-    """The Tor findings the sources hold (archived ones too: a report may follow an archive)."""
+    """The Tor findings the sources hold (archived ones too: a report may follow an archive).
+
+    Raises :class:`~torinvest.errors.CouldNotLookError` when no region or file could be read:
+    an empty result would read as "not there". Regions or files that failed beside others are
+    in ``failed`` and ``issues``."""
     if sources.case is not None:
-        return read_findings(sources.case.require("findings")).tor_only()
-    assert sources.aws is not None
-    return fetch_findings(sources.aws, sources.regions, include_archived=True).tor_only()
+        result = read_findings(sources.case.require("findings"))
+    else:
+        assert sources.aws is not None
+        result = fetch_findings(sources.aws, sources.regions, include_archived=True)
+    return result.tor_only().require_looked()
 
 
 def locate(findings: FindingsResult, finding_id: str) -> tuple[pd.Series, KeyLocation]:
-    """The finding's row in the findings frame and the key it names (errors name the ID)."""
+    """The finding's row in the findings frame and the key it names (errors name the ID).
+
+    "Not found" only when every source answered (:meth:`FindingsResult.get`): otherwise a
+    could-not-look error, or "not in the N region(s) that answered; … so it may be there"."""
     check_finding_id(finding_id)
-    findings.get(finding_id)  # FindingNotFoundError, listing what there is
+    findings.get(finding_id)
     frame = findings.frame()
     row = frame.loc[frame["id"] == finding_id].iloc[0]
     return row, locate_key(row)

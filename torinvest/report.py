@@ -245,10 +245,9 @@ def _absolute(path: str | None) -> str:
 def validate(finding_id: str, out: str | Path, options: RunOptions) -> Path:
     """Check everything that can be checked before a kernel starts; return the output folder."""
     check_finding_id(finding_id)
+    parse_regions(options.regions)  # '' names no region: refused, with a case folder too
     if options.case_dir:
         Case.open(options.case_dir)
-    else:
-        parse_regions(options.regions)
     run_sources(options)  # refuses options that cannot go together, before a kernel starts
     for name in ("lookback_days", "lookahead_days", "tolerance_hours"):
         if getattr(options, name) < 0:
@@ -334,7 +333,7 @@ def parameters(finding_id: str, out: Path, options: RunOptions) -> dict[str, Any
         "finding_id": finding_id,
         "case_dir": _absolute(options.case_dir),
         "profile": options.profile or "",
-        "regions": options.regions or "all",
+        "regions": "all" if options.regions is None else options.regions,
         "role_arn": options.role_arn or "",
         "logs": [_absolute(p) for p in options.logs],
         "exit_lists": [_absolute(p) for p in options.exit_lists],
@@ -1019,18 +1018,24 @@ def one_line_summary(data: Mapping[str, Any]) -> str:
 # --------------------------------------------------------------------------------------------
 def open_findings(sources: Sources, *, include_archived: bool = False) -> FindingsResult:
     """The Tor findings of a case folder or of GuardDuty (every region asked), open ones only
-    unless ``include_archived``; archived ones left out are counted in ``skipped``."""
+    unless ``include_archived``; archived ones left out are counted in ``skipped``.
+
+    Raises :class:`~torinvest.errors.CouldNotLookError` when no region or file could be read
+    (never an empty list then); when some failed, ``result.complete`` is False and
+    ``result.gap()`` says which."""
     if sources.case is not None:
-        result = _read_findings(sources.case.require("findings")).tor_only()
+        result = _read_findings(sources.case.require("findings")).tor_only().require_looked()
         if not include_archived:
             keep = [f for f in result.findings if not _archived(f.data)]
             result.skipped["archived"] += len(result.findings) - len(keep)
             result.findings = keep
         return result
     assert sources.aws is not None
-    return fetch_findings(
-        sources.aws, sources.regions, include_archived=include_archived
-    ).tor_only()
+    return (
+        fetch_findings(sources.aws, sources.regions, include_archived=include_archived)
+        .tor_only()
+        .require_looked()
+    )
 
 
 def _archived(data: Mapping[str, Any]) -> bool:
@@ -1134,11 +1139,15 @@ class BatchEntry:
 
 @dataclass(slots=True)
 class BatchResult:
+    """One batch run. ``gap`` says which regions or files could not be searched (empty when
+    the search was complete): open findings there are not in the batch."""
+
     out: Path
     entries: list[BatchEntry]
     issues: list[DataIssue]
     index_json: Path
     index_html: Path
+    gap: str = ""
 
     @property
     def failed(self) -> list[BatchEntry]:
@@ -1196,7 +1205,7 @@ def run_batch(
         raise
     _finish_entries(root, entries)
     index_json, index_html = write_index(root, entries, result.issues, sources)
-    return BatchResult(root, entries, list(result.issues), index_json, index_html)
+    return BatchResult(root, entries, list(result.issues), index_json, index_html, gap=result.gap())
 
 
 def _batch_entry(row: Mapping[str, Any], status: str = "ok") -> BatchEntry:

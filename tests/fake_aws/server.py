@@ -32,6 +32,10 @@ State API (all methods thread-safe)::
     fake.fail("cloudtrail", "eu-west-1", "AccessDeniedException")   # every request there fails
     fake.fail("guardduty", "*", 500, operation="GetFindings", times=2)  # raw HTTP 500, twice
     fake.fail("guardduty", "us-west-2", DROP)           # close the connection without answering
+    fake.fail("guardduty", "*", 200, body=HTML_PAGE, content_type="text/html")  # a proxy's page
+    fake.fail("guardduty", "*", 404, body=JSON_NOT_FOUND, content_type="application/json")
+    fake.fail("sts", "*", 200, body=HTML_PAGE, content_type="text/html")  # any service: point
+                                                        # AWS_ENDPOINT_URL_STS (or _EC2…) here
     fake.clear_failures()
     fake.set_lookup_rate(2.0)                           # LookupEvents per second per region; None = off
     fake.throttle_share = 0.3                           # also throttle 30% of allowed LookupEvents
@@ -61,6 +65,7 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs, unquote, urlsplit
+from xml.sax.saxutils import escape as xml_escape
 
 import botocore.session
 from botocore.model import OperationModel, ServiceModel, Shape
@@ -73,6 +78,14 @@ DEFAULT_LOOKUP_RATE = 2.0
 DROP = "drop"
 #: ``fail()`` code that answers a bare HTTP 500 (not an AWS error document).
 HTTP_500 = 500
+#: Bodies for ``fail(..., body=...)``: what a proxy, a captive portal or a wrong endpoint answers.
+HTML_PAGE = (
+    "<!DOCTYPE html><html><head><title>Sign in to the network</title></head>"
+    "<body><h1>Please sign in</h1><p>This network requires authentication.</p></body></html>"
+)
+JSON_NOT_FOUND = '{"message": "Not Found"}'
+JSON_SERVER_ERROR = '{"error": "internal", "status": 500}'
+GARBLED = b'\x1f\x8b\x08\x00\xde\xad\xbe\xef{"Det'
 
 GUARDDUTY_INVALID_INPUT = (
     "The request is rejected because an invalid or out-of-range value is specified as an input "
@@ -109,6 +122,9 @@ _ERROR_STATUS = {
     ("guardduty", "InternalServerErrorException"): 500,
     ("cloudtrail", "InternalFailure"): 500,
     ("cloudtrail", "ServiceUnavailable"): 503,
+    ("sts", "AccessDenied"): 403,
+    ("ec2", "UnauthorizedOperation"): 403,
+    ("iam", "AccessDenied"): 403,
 }
 _CONTENT_TYPE = {"guardduty": "application/json", "cloudtrail": "application/x-amz-json-1.1"}
 
@@ -158,6 +174,8 @@ class _Failure:
     status: int | None
     message: str | None
     remaining: int | None
+    body: bytes | None = None
+    content_type: str | None = None
 
 
 # --------------------------------------------------------------------------- model helpers
@@ -583,6 +601,8 @@ class FakeAws:
         status: int | None = None,
         message: str | None = None,
         times: int | None = None,
+        body: str | bytes | None = None,
+        content_type: str | None = None,
     ) -> None:
         """Answer requests to ``service`` in ``region`` (``"*"``: every region) with an error.
 
@@ -591,9 +611,21 @@ class FakeAws:
         with that status (no AWS error document), or :data:`DROP` to close the connection.
         ``operation`` limits it to one operation, ``times`` to the next ``times`` matching
         requests. The HTTP status defaults to what the service sends.
+
+        ``body`` (with an ``int`` code: the HTTP status, 200 included) answers exactly these
+        bytes with ``content_type`` (default ``text/html``): a proxy's HTML page
+        (:data:`HTML_PAGE`), a JSON 404/500 that is not an AWS error (:data:`JSON_NOT_FOUND`,
+        :data:`JSON_SERVER_ERROR`), a garbled body (:data:`GARBLED`). Services the fake does not
+        serve (``sts``, ``ec2``, ``iam``…) can be failed too: point their
+        ``AWS_ENDPOINT_URL_<SERVICE>`` at :attr:`url`; the operation is the query ``Action``.
         """
+        if body is not None and not isinstance(code, int):
+            raise ValueError("body= goes with an int HTTP status as code")
+        data = body.encode() if isinstance(body, str) else body
         with self._lock:
-            self._failures[(service, region, operation)] = _Failure(code, status, message, times)
+            self._failures[(service, region, operation)] = _Failure(
+                code, status, message, times, data, content_type
+            )
 
     def clear_failures(self) -> None:
         with self._lock:
@@ -644,6 +676,10 @@ class FakeAws:
         """Answer one HTTP request (``headers`` with lower-case names); None: drop the connection."""
         scope = _SCOPE_RE.search(headers.get("authorization") or "")
         region, service = scope.groups() if scope else ("", "")
+        if service not in self._routes and scope is not None:
+            answered = self._answer_unserved(service, region, raw_path, body)
+            if answered is not False:
+                return answered
         if service not in self._routes:
             error = ApiError(
                 "MissingAuthenticationTokenException"
@@ -668,6 +704,26 @@ class FakeAws:
             response = self._error_response(service, ApiError("FakeAwsInternalError", detail))
         status = 0 if response is None else response.status
         self._record(LoggedRequest(service, region, operation, params, status))
+        return response
+
+    def _answer_unserved(
+        self, service: str, region: str, raw_path: str, body: bytes
+    ) -> _HttpResponse | bool | None:
+        """A failure injected for a service the fake does not serve (sts, ec2, iam…), or False."""
+        form = parse_qs(body.decode("utf-8", "replace")) if body else {}
+        query = parse_qs(urlsplit(raw_path).query)
+        operation = (form.get("Action") or query.get("Action") or ["Unknown"])[0]
+        failure = self._take_failure(service, region, operation)
+        if failure is None:
+            return False
+        response = (
+            None if failure.code == DROP else self._failure_response(service, operation, failure)
+        )
+        self._record(
+            LoggedRequest(
+                service, region, operation, {}, 0 if response is None else response.status
+            )
+        )
         return response
 
     def _record(self, request: LoggedRequest) -> None:
@@ -762,6 +818,9 @@ class FakeAws:
         return None
 
     def _failure_response(self, service: str, operation: str, failure: _Failure) -> _HttpResponse:
+        if isinstance(failure.code, int) and failure.body is not None:
+            headers = {"Content-Type": failure.content_type or "text/html"}
+            return _HttpResponse(failure.code, headers, failure.body)
         if isinstance(failure.code, int):
             body = f"<html><body><h1>{failure.code} Server Error</h1></body></html>".encode()
             return _HttpResponse(failure.code, {"Content-Type": "text/html"}, body)
@@ -784,6 +843,8 @@ class FakeAws:
         return self._error_response(service, error)
 
     def _error_response(self, service: str, error: ApiError) -> _HttpResponse:
+        if service not in _CONTENT_TYPE:  # sts, iam (query) and ec2: an XML error document
+            return _xml_error_response(service, error)
         headers = {"Content-Type": _CONTENT_TYPE[service], "x-amzn-RequestId": str(uuid.uuid4())}
         if (
             service == "guardduty"
@@ -968,6 +1029,26 @@ class FakeAws:
             ("cloudtrail", region, op.name), params, events, size=size, last_token=None
         )
         return {"Events": page, "NextToken": token}
+
+
+def _xml_error_response(service: str, error: ApiError) -> _HttpResponse:
+    """An error of a query-protocol service (sts, iam…) or of EC2, as those services send it."""
+    request_id = str(uuid.uuid4())
+    code = xml_escape(error.code)
+    message = xml_escape(error.message)
+    if service == "ec2":
+        body = (
+            f"<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error>"
+            f"</Errors><RequestID>{request_id}</RequestID></Response>"
+        )
+    else:
+        body = (
+            f'<ErrorResponse xmlns="https://{service}.amazonaws.com/doc/"><Error><Type>Sender'
+            f"</Type><Code>{code}</Code><Message>{message}</Message></Error>"
+            f"<RequestId>{request_id}</RequestId></ErrorResponse>"
+        )
+    headers = {"Content-Type": "text/xml", "x-amzn-RequestId": request_id}
+    return _HttpResponse(error.status, headers, body.encode())
 
 
 def _check_lookup_params(params: Mapping[str, Any], op: OperationModel) -> None:

@@ -293,7 +293,7 @@ def test_a_200_html_page_to_a_change_is_not_reported_done(
     code, out, err = remediate(ready)
     assert code == 1
     first = out.split("EXECUTE  aws iam update-access-key", 1)[1].splitlines()[1]
-    assert first.startswith("  FAILED: UpdateAccessKey on iam: HTTP 200 without an AWS request ID")
+    assert first.startswith("  FAILED: UpdateAccessKey on iam: the endpoint answered HTTP 200 with")
     assert "5 change(s) done, 0 already done, 1 failed" in out  # the others still ran
     assert_paired(read_ledger(ready.ledger)[0])
     no_traceback(out, err)
@@ -308,7 +308,7 @@ def test_guardduty_answering_html_500_to_the_archive(
     proxy.fault("ArchiveFindings", HTML_500)
     code, out, err = archive(tmp_path / "l.jsonl")
     assert code == 1
-    assert "  FAILED: ArchiveFindings on guardduty in us-east-1 failed: 500" in out
+    assert "  FAILED: ArchiveFindings on guardduty in us-east-1: the endpoint answered HTTP 500" in out
     assert "1 change(s) done, 0 already done, 1 failed" in out  # the rule was still created
     assert fake_aws.archived_ids == set()
     assert_paired(read_ledger(tmp_path / "l.jsonl")[0])

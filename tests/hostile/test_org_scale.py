@@ -281,8 +281,11 @@ def _camel(finding: dict[str, Any]) -> dict[str, Any]:
     [(["--profile", "audit"], "--profile"), (["--role-arn", ROLE], "--role-arn")],
 )
 def test_credentials_for_a_run_that_reads_no_aws_are_refused(
-    tmp_path: Path, extra: list[str], named: str
+    tmp_path: Path, extra: list[str], named: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    config = tmp_path / "config"  # the profile exists: the refusal is about the combination
+    config.write_text("[profile audit]\nregion = us-east-1\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
     code, out, err = run(
         "events", "--case", str(CASE.root), *extra, "--out", str(tmp_path / "e.parquet")
     )

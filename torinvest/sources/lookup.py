@@ -30,6 +30,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -42,8 +43,8 @@ from botocore.exceptions import ClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from tqdm.auto import tqdm
 
-from torinvest.aws import AWS_CALL_ERRORS, Aws, translate_error
-from torinvest.errors import AwsError, DataIssue, InputError
+from torinvest.aws import AWS_CALL_ERRORS, Aws, answer, translate_error
+from torinvest.errors import AwsError, DataIssue, EndpointError, InputError
 from torinvest.paths import cache_root
 from torinvest.schema import time_window
 from torinvest.sources.records import (
@@ -247,13 +248,34 @@ def fetch_pages(
             continue
         pacer.done()
         failures = 0
-        events = resp.get("Events", [])
+        events = _events_of(resp, region)
         if on_page:
             on_page(len(events))
         yield events
         token = resp.get("NextToken")
         if not token:
             return
+
+
+OP = "LookupEvents"
+
+
+def _events_of(resp: Any, region: str) -> list[dict[str, Any]]:
+    """The ``Events`` of a LookupEvents answer, checked: an answer without them, or with an entry
+    that is not an event object, is an EndpointError, never "no events"."""
+    events = answer(resp, "Events", list, service="cloudtrail", region=region, operation=OP)
+    for ev in events:
+        if not isinstance(ev, dict):
+            raise EndpointError(
+                f"{OP} on cloudtrail in {region}: the answer's Events hold "
+                f"{type(ev).__name__} ({str(ev)[:60]}), not events",
+                hint="a proxy or a wrong AWS_ENDPOINT_URL may be answering instead of AWS",
+                service="cloudtrail",
+                region=region,
+                operation=OP,
+                code="IncompleteResponse",
+            )
+    return events
 
 
 # --------------------------------------------------------------------------------------------
@@ -353,6 +375,9 @@ class PageCache:
         events: list[dict[str, Any]],
     ) -> None:
         """Store the events pulled for [start, end] and mark that interval covered."""
+        if not all(isinstance(e.get("EventTime"), datetime) for e in events):
+            log.info("lookup %s: events without EventTime: this interval is not cached", region)
+            return
         folder = self.folder(account, region, query)
         with self._locked(folder):
             name = f"{start.value}-{end.value}.parquet"
