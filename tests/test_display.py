@@ -182,3 +182,21 @@ def test_style_keeps_identifiers_whole_in_lab_and_the_report() -> None:
     assert "overflow-wrap:anywhere}" in style.split("table td.ti-long:hover")[1][:80]
     assert "word-break:break-word" not in style  # what broke GetRegionOptS|tatus
     assert "@media print" in style and ".ti-screen{display:none !important}" in style
+
+
+def test_the_answer_of_activity_counted_in_the_engine() -> None:
+    """Over the row limit the rows are the sensitive calls only: the totals and each derived
+    key's calls come from the engine's counts."""
+    sources = investigation.sources_from_parameters(
+        case_dir=str(sample_case().root), engine="duckdb", max_rows=10
+    )
+    counted = investigation.investigate(FINDING, sources)
+    assert counted.counted and len(counted.events) < 69
+    text = _text(display.answer_html(counted, VERDICT))
+    assert f"{STORY['actor_events']['from_tor']} of 69 calls" in text
+    assert "Too many events to load as rows" in text
+    asia = STORY["derived"]["asia_key"]
+    assert display.key_calls(counted, asia) == (5, 5)  # all of them Tor (STORY.md)
+    assert "from 109.70.100.66 : 5 call(s), 5 from Tor" in text
+    card = _text(display.derived_keys(counted).data)
+    assert f"{asia} " in card and " 5 5 " in card

@@ -299,6 +299,9 @@ def test_a_failing_cell_still_writes_the_report_with_the_error_on_top(tmp_path: 
     assert banner < body.index("jp-Cell")  # before the first cell: at the top
     assert "FindingNotFoundError" in body[banner : banner + 3000]
     assert FINDING in body[banner : banner + 3000]
+    # no answer pretends to be one: the placeholder says the run stopped
+    assert "The answer: not computed yet" in body and 'id="torinvest-answer"' not in body
+    assert body.index("The answer: not computed yet") > banner
     assert report.external_loads(html) == []
     nb = nbformat.read(out / "report.ipynb", as_version=4)
     assert any("papermill-error-cell-tag" in c.metadata.get("tags", []) for c in nb.cells)

@@ -499,7 +499,8 @@ def display_frame(frame: pd.DataFrame, *, max_items: int | None = None) -> pd.Da
 ANSWER_PENDING = (
     "The answer (the key, the Tor reading, what mattered, the score, the verdict and the next "
     "step) appears here when the notebook's last cell has run. If you read this in a report, the "
-    "run stopped before the end: see the error below; what follows is incomplete."
+    "run stopped before the end (the banner above names the failing cell): what follows is "
+    "incomplete."
 )
 #: The answer lists at most this many sensitive calls (all of them are in section 4).
 ANSWER_MAX_CALLS = 12
@@ -598,7 +599,8 @@ def _state_html(inv: Investigation, findings: FindingsResult | None) -> str:
             f"; … and {len(issues) - 3:,} more" if len(issues) > 3 else ""
         )
         head = (
-            f"<b>⚠ Incomplete: {len(issues):,} data issue(s)</b> — what follows may miss events"
+            f"<b>⚠ Incomplete: {len(issues):,} data issue(s)</b> — read what follows with "
+            "them in mind"
             + (f" (not allowed to look at {len(denied):,} source(s))" if denied else "")
         )
         parts.insert(0, f"{head}: {listed}. All are listed under Data issues below.")
@@ -760,20 +762,32 @@ def _mattered_html(inv: Investigation) -> str:
     return frame_html(shown, max_rows=ANSWER_MAX_CALLS) + note
 
 
+def key_calls(inv: Investigation, access_key_id: str) -> tuple[int, int]:
+    """(calls, calls from Tor) made with one key: from the rows, or from the engine's counts
+    when the activity was counted (the rows then hold only the sensitive calls)."""
+    frame = inv.by_time if inv.counted else inv.events
+    if frame is None or not len(frame):
+        return 0, 0
+    mine = frame[(frame["access_key_id"] == access_key_id).fillna(False).to_numpy(dtype=bool)]
+    tor = mine["tor"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+    if inv.counted:
+        calls = mine["calls"].fillna(0).to_numpy(dtype="int64")
+        return int(calls.sum()), int(calls[tor].sum())
+    return len(mine), int(tor.sum())
+
+
 def _derived_html(inv: Investigation, followed: bool) -> str:
     if not followed:
         return "<p><b>Derived keys: not followed</b> (follow_derived is off).</p>"
     derived = inv.activity.derived
     if not derived:
         return "<p>Derived keys: none minted by this key in its activity.</p>"
-    ev = inv.events
     items = []
     for d in derived:
-        mine = ev[ev["access_key_id"] == d.access_key_id] if len(ev) else ev
-        tor = int(mine["tor"].fillna(False).astype(bool).sum()) if len(mine) else 0
+        calls, tor = key_calls(inv, d.access_key_id)
         items.append(
             f"<code>{_e(d.access_key_id)}</code> minted with {_e(d.event_name)} at "
-            f"{_time(d.event_time)} from <code>{_e(d.source_ip)}</code>: {len(mine):,} call(s), "
+            f"{_time(d.event_time)} from <code>{_e(d.source_ip)}</code>: {calls:,} call(s), "
             f"{tor:,} from Tor"
         )
     return f"<p><b>Derived keys ({len(derived)})</b> — the same actor holds them:</p>" + _list(
@@ -1276,10 +1290,9 @@ def derived_keys(inv: Investigation, *, followed: bool = True) -> HTML:
                 "GetFederationToken).</p>",
             )
         )
-    ev = inv.events
     rows = []
     for d in derived:
-        mine = ev[ev["access_key_id"] == d.access_key_id] if len(ev) else ev
+        calls, tor = key_calls(inv, d.access_key_id)
         rows.append(
             {
                 "derived key": d.access_key_id,
@@ -1289,10 +1302,8 @@ def derived_keys(inv: Investigation, *, followed: bool = True) -> HTML:
                 "from IP": d.source_ip,
                 "role": d.role_arn,
                 "expires": d.expiration,
-                "calls made with it": len(mine),
-                "of them from Tor": int(mine["tor"].fillna(False).astype(bool).sum())
-                if len(mine)
-                else 0,
+                "calls made with it": calls,
+                "of them from Tor": tor,
             }
         )
     body = (
