@@ -6,7 +6,7 @@
 #     name: python3
 # ---
 
-# %% [markdown]
+# %% [markdown] tags=["notebook-only"]
 # # Tor finding investigation
 #
 # One GuardDuty `UnauthorizedAccess:IAMUser/TorIPCaller` or `Recon:IAMUser/TorIPCaller`
@@ -17,11 +17,17 @@
 # `torinvest investigate FINDING_ID --case DIR --out OUT` (or AWS flags instead of `--case`).
 # With `case_dir` empty it reads AWS with the AWS CLI's credentials. The sample case is at
 # `torinvest.case.sample_case().root`. Nothing here changes AWS: plans are shown as dry runs.
+#
+# The answer comes first: the cell below shows it once the last cell has run. Cells tagged
+# `notebook-only` (this one) are left out of the HTML report.
 
 # %%
 from torinvest import charts, display, investigation, report
 
 display.setup()
+
+# %%
+answer = display.answer_slot()
 
 # %% tags=["parameters"]
 finding_id: str = ""  # GuardDuty finding ID to investigate (32 hex characters)
@@ -119,7 +125,7 @@ display.events_table(inv)
 # Tor exits (listed within the tolerance of each call) against the key's usual addresses.
 
 # %%
-charts.timeline(inv.by_time)
+charts.timeline(inv.by_time, finding=(inv.key.first_seen, inv.key.last_seen))
 
 # %%
 charts.calls_per_ip(inv.by_time)
@@ -190,3 +196,6 @@ written = report.export_tables(inv, params.export_dir)
 # %%
 written["summary.json"] = report.write_summary(inv, verdict, params.summary_path, findings=findings)
 display.files_written(written)
+
+# %%
+display.answer_first(answer, inv, verdict, findings=findings, followed=follow_derived)

@@ -332,7 +332,50 @@ def test_sensitive_events_of_the_case(events: pd.DataFrame) -> None:
         "source_ip",
         "tor",
         "category",
+        "error_code",
+        "target",
+        "targets",
     }
+    assert all(i["target"] is None and i["targets"] == [] for i in items)  # not asked for
+
+
+def test_sensitive_events_name_their_targets(events: pd.DataFrame) -> None:
+    """What each sensitive call created, changed or read, from its request and response."""
+    found = an.sensitive_events(events, targets=True)
+    assert tuple(found.columns) == an.SENSITIVE_COLUMNS + an.SENSITIVE_TARGET_COLUMNS
+    backdoor, new_key = STORY["derived"]["backdoor_user"], STORY["derived"]["backdoor_key"]
+    by_name = {
+        n: sorted(set(g.dropna())) for n, g in found.groupby("event_name", observed=True)["target"]
+    }
+    assert by_name == {
+        "CreateUser": [f"user {backdoor}"],
+        "CreateAccessKey": [f"user {backdoor}, new key {new_key}"],
+        "AttachUserPolicy": [
+            f"user {backdoor}, policy arn:aws:iam::aws:policy/AdministratorAccess"
+        ],
+        "CreateLoginProfile": [f"user {backdoor}"],
+        "GetSessionToken": [f"new temporary key {DERIVED}"],  # the failed one names nothing
+        "GetSecretValue": [
+            "secret prod/db/credentials",
+            "secret stratus-red-team-retrieve-secret-13",
+            "secret stratus-red-team-retrieve-secret-6",
+        ],
+        "GetAccountAuthorizationDetails": [],  # the whole account: no target
+    }
+    # the same rows and order as without targets
+    plain = an.sensitive_events(events)
+    pd.testing.assert_frame_equal(found[list(an.SENSITIVE_COLUMNS)], plain)
+    items = an.summary_sensitive_events(found)
+    json.dumps(items)
+    (made,) = [i for i in items if i["event_name"] == "CreateAccessKey"]
+    assert made["targets"] == [
+        {"kind": "user", "value": backdoor},
+        {"kind": "new key", "value": new_key},
+    ]
+    (missing,) = [i for i in items if i["error_code"] == "ResourceNotFoundException"]
+    assert missing["target"] == "secret prod/db/credentials"
+    empty = an.sensitive_events(events.iloc[:0], targets=True)
+    assert tuple(empty.columns) == an.SENSITIVE_COLUMNS + an.SENSITIVE_TARGET_COLUMNS
 
 
 def test_shipped_catalogue_is_valid() -> None:

@@ -84,6 +84,33 @@ def test_timeline_buckets_and_marks_tor(events: pd.DataFrame) -> None:
     assert list(fig.layout.yaxis.categoryarray)[-1] == LEGIT_IP
 
 
+def test_timeline_marks_the_finding_and_has_a_legible_legend(events: pd.DataFrame) -> None:
+    finding = STORY["findings"][0]
+    first, last = finding["first_seen"], finding["last_seen"]
+    fig = charts.timeline(events, finding=(first, last))
+    # every legend symbol one size, whatever the area of a trace's first marker
+    assert fig.layout.legend.itemsizing == "constant"
+    lines = [s for s in fig.layout.shapes if s.type == "line"]
+    band = [s for s in fig.layout.shapes if s.type == "rect"]
+    stamp = lambda t: pd.Timestamp(t).tz_convert(None).strftime("%Y-%m-%d %H:%M:%S")  # noqa: E731
+    assert [(s.x0, s.x1) for s in lines] == [(stamp(first),) * 2, (stamp(last),) * 2]
+    assert [(s.x0, s.x1) for s in band] == [(stamp(first), stamp(last))]
+    assert all(s.yref == "paper" and (s.y0, s.y1) == (0, 1) for s in lines + band)
+    labels = [a.text for a in fig.layout.annotations]
+    assert labels == [
+        f"finding first seen {stamp(first)[11:]}",
+        f"finding last seen {stamp(last)[11:]}",
+    ]
+    # the marks lie inside the plotted span (bucket starts as x values)
+    xs = sorted(x for t in fig.data for x in t.x)
+    assert xs[0] <= stamp(first) and stamp(last) <= xs[-1] + ":59"
+    # one sighting: one line; no sighting: no mark
+    one = charts.timeline(events, finding=(first, first))
+    assert [a.text for a in one.layout.annotations] == [f"finding seen {stamp(first)[11:]}"]
+    assert [s.type for s in one.layout.shapes] == ["line"]
+    assert charts.timeline(events, finding=(None, pd.NaT)).layout.shapes == ()
+
+
 @pytest.mark.parametrize(
     ("span", "bucket"),
     [

@@ -25,6 +25,7 @@ OTHER_FINDING = "7f176d541deef88b1ad653b9ed646f29"
 KEY = STORY["suspect_key"]["access_key_id"]
 SUMMARY_KEYS = [
     "torinvest_version",
+    "generated",
     "finding",
     "key",
     "window",
@@ -49,6 +50,7 @@ def _case() -> str:
 def _minimal_summary() -> dict:
     return {
         "torinvest_version": "0.1.0",
+        "generated": {"at": "2023-07-12T09:00:00Z", "by": "ana@ws1", "sources": []},
         "finding": {
             "id": FINDING,
             "type": "Recon:IAMUser/TorIPCaller",
@@ -88,10 +90,18 @@ def test_schema_accepts_the_contract_and_names_each_break() -> None:
     bad["events"]["total"] = -1
     bad["verdict"]["status"] = "guilty"
     bad["finding"]["first_seen"] = "10 July 2023"
+    bad["generated"]["at"] = "yesterday"
     bad["extra"] = 1
     problems = report.summary_problems(bad)
     text = "\n".join(problems)
-    for where in ("(top)", "key/kind", "events/total", "verdict/status", "finding/first_seen"):
+    for where in (
+        "(top)",
+        "key/kind",
+        "events/total",
+        "verdict/status",
+        "finding/first_seen",
+        "generated/at",
+    ):
         assert where in text, where
     with pytest.raises(report.ReportError, match="breaks its contract"):
         report.check_summary_data(bad)
@@ -191,6 +201,35 @@ def test_report_of_the_sample_case(tmp_path: Path) -> None:
     sensitive = {e["event_name"] for e in data["sensitive_events"]}
     assert {"CreateUser", "CreateAccessKey", "AttachUserPolicy", "CreateLoginProfile"} <= sensitive
     assert "GetSecretValue" in sensitive
+    # each sensitive call with what it created, changed or read
+    backdoor, new_key = STORY["derived"]["backdoor_user"], STORY["derived"]["backdoor_key"]
+    targets = {(e["event_name"], e["target"]) for e in data["sensitive_events"]}
+    assert {
+        ("CreateUser", f"user {backdoor}"),
+        ("CreateAccessKey", f"user {backdoor}, new key {new_key}"),
+        (
+            "AttachUserPolicy",
+            f"user {backdoor}, policy arn:aws:iam::aws:policy/AdministratorAccess",
+        ),
+        ("CreateLoginProfile", f"user {backdoor}"),
+        ("GetSessionToken", f"new temporary key {STORY['derived']['asia_key']}"),
+        ("GetSecretValue", "secret stratus-red-team-retrieve-secret-6"),
+        ("GetSecretValue", "secret stratus-red-team-retrieve-secret-13"),
+        ("GetSecretValue", "secret prod/db/credentials"),
+    } <= targets
+    (made,) = [e for e in data["sensitive_events"] if e["event_name"] == "CreateAccessKey"]
+    assert {"kind": "new key", "value": new_key} in made["targets"]
+    read = [e for e in data["sensitive_events"] if e["event_name"] == "GetSecretValue"]
+    assert [e["error_code"] for e in read] == [None, None, "ResourceNotFoundException"]
+    # when, by whom, from what
+    generated = data["generated"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", generated["at"])
+    assert "@" in generated["by"]
+    assert generated["sources"][:2] == [
+        f"case folder {sample_case().root}",
+        f"logs:{sample_case().cloudtrail}",
+    ]
+    assert any(s.startswith("tor: bundled:") for s in generated["sources"])
     assert data["events"]["from_tor"] == STORY["actor_events"]["from_tor"]
     verdict = data["verdict"]
     assert verdict["status"] == "malicious" and verdict["analyst"] == "ana"
@@ -220,6 +259,13 @@ def test_report_of_the_sample_case(tmp_path: Path) -> None:
     assert PAYLOAD not in html  # shown as text everywhere, never as markup
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "torinvest-error" not in html.split("<main>")[1][:2000]  # no failure banner
+    # the answer first; notebook-authoring text left out; the provenance in the page
+    main = html.split("<main>")[1]
+    assert 'id="torinvest-answer"' in main
+    assert main.index('id="torinvest-answer"') < main.index("1. The finding and the key")
+    assert "not computed yet" not in main  # the placeholder was replaced
+    assert "Run it from JupyterLab" not in html and "notebook-only" not in main
+    assert f"Generated {display._time(generated['at'])} by" in html
 
     # report.ipynb: the executed notebook, parameters injected
     nb = nbformat.read(out / "report.ipynb", as_version=4)
@@ -253,6 +299,9 @@ def test_a_failing_cell_still_writes_the_report_with_the_error_on_top(tmp_path: 
     assert banner < body.index("jp-Cell")  # before the first cell: at the top
     assert "FindingNotFoundError" in body[banner : banner + 3000]
     assert FINDING in body[banner : banner + 3000]
+    # no answer pretends to be one: the placeholder says the run stopped
+    assert "The answer: not computed yet" in body and 'id="torinvest-answer"' not in body
+    assert body.index("The answer: not computed yet") > banner
     assert report.external_loads(html) == []
     nb = nbformat.read(out / "report.ipynb", as_version=4)
     assert any("papermill-error-cell-tag" in c.metadata.get("tags", []) for c in nb.cells)

@@ -12,24 +12,21 @@ no port, no extra package.
 from __future__ import annotations
 
 import csv
-import fcntl
 import gzip
 import json
 import os
+import re
 import shutil
-import subprocess
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.browser import CHROMIUM, Chromium, chromium
 from torinvest import report
 from torinvest.case import sample_case
 
-CHROMIUM = os.environ.get("TORINVEST_CHROMIUM", "/usr/bin/chromium")
 FINDING = "6dde0a8f8d46f6acad893b30f905e97c"
 KEY = "AKIATFQR7NSCUXC3DDDP"
 ORIGINAL_UA = "aws-cli/2.13.0 <script>alert(1)</script>"
@@ -41,6 +38,14 @@ FORMULA_REPLACES = (
     "command/iam.list-users"
 )
 BAD_FILE_NAME = "x<img src=x onerror=document.title='PWNED'>.json"
+#: The CreateLoginProfile call's user name becomes a payload: a sensitive call's target.
+LOGIN_PROFILE = '"requestParameters":{"userName":"svc-backup-sync","passwordResetRequired":false}'
+TARGET_PAYLOAD = "svc<img src=x onerror=\"document.title='PWNED'\">"
+#: The first screen an analyst sees (a common laptop), and an A4 landscape page's width in CSS
+#: pixels less the report's 10 mm margins (297 mm − 20 mm at 96 px/in).
+SCREEN = (1366, 800)
+PRINT_WIDTH = 1047
+VERDICT = {"verdict_status": "malicious", "analyst": "ana", "rationale": "backdoor user via Tor"}
 
 
 def _need_chromium() -> None:
@@ -74,133 +79,13 @@ def hostile_case(root: Path) -> Path:
             replaced += _rewrite_gz(path, json_str(ORIGINAL_UA), json_str(next(payloads)), 1)
         if json_str(FORMULA_REPLACES) in text:
             replaced += _rewrite_gz(path, json_str(FORMULA_REPLACES), json_str(FORMULA_UA))
-    assert replaced >= 3, "the sample case no longer has the user agents this test replaces"
+        if LOGIN_PROFILE in text:
+            hostile = LOGIN_PROFILE.replace("svc-backup-sync", json_str(TARGET_PAYLOAD))
+            replaced += _rewrite_gz(path, LOGIN_PROFILE, hostile)
+    assert replaced >= 4, "the sample case no longer has the texts this test replaces"
     bad = logs / BAD_FILE_NAME
     bad.write_text('{"Records": [{"userIdentity": {"accessKeyId": "' + KEY + '"')
     return case
-
-
-# --------------------------------------------------------------------------------------------
-# a small DevTools-protocol client over --remote-debugging-pipe
-# --------------------------------------------------------------------------------------------
-class Chromium:
-    """Headless Chromium with a DevTools pipe on fds 3 (commands) and 4 (replies/events)."""
-
-    def __init__(self, profile: Path) -> None:
-        to_chrome, self._write = os.pipe()
-        self._read, from_chrome = os.pipe()
-        # fds 3 and 4 in the child: move ours above them first, then let bash place them
-        r = fcntl.fcntl(to_chrome, fcntl.F_DUPFD, 10)
-        w = fcntl.fcntl(from_chrome, fcntl.F_DUPFD, 10)
-        os.close(to_chrome)
-        os.close(from_chrome)
-        args = [
-            CHROMIUM,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--no-first-run",
-            "--hide-scrollbars",
-            f"--user-data-dir={profile}",
-            "--remote-debugging-pipe",
-            "about:blank",
-        ]
-        self.proc = subprocess.Popen(
-            ["bash", "-c", f'exec "$@" 3<&{r} 4>&{w} {r}<&- {w}>&-', "chromium", *args],
-            pass_fds=(r, w),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        os.close(r)
-        os.close(w)
-        self._buffer = b""
-        self._id = 0
-        self.events: list[dict[str, Any]] = []
-        self.session: str | None = None
-
-    def call(self, method: str, params: dict[str, Any] | None = None, *, page: bool = True) -> Any:
-        self._id += 1
-        message: dict[str, Any] = {"id": self._id, "method": method, "params": params or {}}
-        if page and self.session:
-            message["sessionId"] = self.session
-        os.write(self._write, json.dumps(message).encode() + b"\0")
-        while True:
-            reply = self._next()
-            if reply.get("id") == self._id:
-                if "error" in reply:
-                    raise RuntimeError(f"{method}: {reply['error']}")
-                return reply.get("result", {})
-            self.events.append(reply)
-
-    def _next(self) -> dict[str, Any]:
-        while b"\0" not in self._buffer:
-            chunk = os.read(self._read, 1 << 20)
-            if not chunk:
-                raise EOFError("chromium closed the DevTools pipe")
-            self._buffer += chunk
-        line, self._buffer = self._buffer.split(b"\0", 1)
-        return json.loads(line)
-
-    def open(self, url: str) -> None:
-        target = self.call("Target.createTarget", {"url": "about:blank"}, page=False)
-        self.session = self.call(
-            "Target.attachToTarget", {"targetId": target["targetId"], "flatten": True}, page=False
-        )["sessionId"]
-        for domain in ("Page", "Runtime", "Network", "Log"):
-            self.call(f"{domain}.enable")
-        self.call(
-            "Emulation.setDeviceMetricsOverride",
-            {"width": 1400, "height": 1000, "deviceScaleFactor": 1, "mobile": False},
-        )
-        self.call("Page.navigate", {"url": url})
-
-    def evaluate(self, expression: str) -> Any:
-        result = self.call(
-            "Runtime.evaluate",
-            {"expression": expression, "returnByValue": True, "awaitPromise": True},
-        )
-        if "exceptionDetails" in result:
-            raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
-        return result["result"].get("value")
-
-    def wait_for(self, expression: str, timeout: float = 30.0) -> Any:
-        deadline = time.monotonic() + timeout
-        while True:
-            value = self.evaluate(expression)
-            if value or time.monotonic() > deadline:
-                return value
-            time.sleep(0.2)
-
-    def screenshot(self, path: Path, *, y: int = 0, height: int = 1000) -> None:
-        import base64
-
-        shot = self.call(
-            "Page.captureScreenshot",
-            {
-                "format": "png",
-                "captureBeyondViewport": True,
-                "clip": {"x": 0, "y": y, "width": 1400, "height": height, "scale": 1},
-            },
-        )
-        path.write_bytes(base64.b64decode(shot["data"]))
-
-    def close(self) -> None:
-        self.proc.kill()
-        self.proc.wait(timeout=10)
-        os.close(self._read)
-        os.close(self._write)
-
-
-@contextmanager
-def chromium(profile: Path) -> Iterator[Chromium]:
-    browser = Chromium(profile)
-    try:
-        yield browser
-    finally:
-        browser.close()
 
 
 # --------------------------------------------------------------------------------------------
@@ -231,13 +116,17 @@ def test_the_hostile_report_in_a_spreadsheet_and_in_chromium(tmp_path: Path) -> 
     """One report run (a kernel is the slow part): its CSVs, then the page in Chromium."""
     out = tmp_path / "out"
     options = report.RunOptions(
-        case_dir=str(hostile_case(tmp_path)), ledger=str(tmp_path / "l.jsonl")
+        case_dir=str(hostile_case(tmp_path)), ledger=str(tmp_path / "l.jsonl"), **VERDICT
     )
-    report.run_report(FINDING, out, options)
+    run = report.run_report(FINDING, out, options)
+    assert run.summary_data is not None
     check_csv_exports_neutralize_formulas(out)
     _need_chromium()
     with chromium(tmp_path / "profile") as browser:
         check_attacker_text_never_runs_and_shows_as_text(out, browser, tmp_path)
+        check_the_first_screen_holds_the_answer(out, browser, run.summary_data)
+        check_identifiers_never_break(browser)
+        check_printing_shows_every_row(out, browser, run.summary_data)
 
 
 def check_attacker_text_never_runs_and_shows_as_text(
@@ -262,6 +151,7 @@ def check_attacker_text_never_runs_and_shows_as_text(
     assert IMG_PAYLOAD in text  # the events table, as text
     assert SCRIPT_PAYLOAD in text
     assert BAD_FILE_NAME in text  # the data issues card names the file, as text
+    assert f"user {TARGET_PAYLOAD}" in text  # a target, as text
     assert "=HYPERLINK(" in text
     chromium.screenshot(tmp_path / "report.png")
 
@@ -294,3 +184,116 @@ def check_csv_exports_neutralize_formulas(out: Path) -> None:
     cells = [v for r in per_ip for v in r.values() if v]
     assert all(not v.startswith(("=", "+", "-", "@")) for v in cells)
     assert any(FORMULA_UA in v for v in cells)
+
+
+# --------------------------------------------------------------------------------------------
+# the answer first, readable tables, every row printed
+# --------------------------------------------------------------------------------------------
+FIRST_SCREEN = """(() => {
+  const answer = document.querySelector('#torinvest-answer');
+  const tile = label => [...answer.querySelectorAll('.ti-tile')]
+    .find(t => t.querySelector('.ti-label').textContent.trim().toLowerCase() === label);
+  const box = e => {
+    const r = e.getBoundingClientRect();
+    return {top: r.top + scrollY, bottom: r.bottom + scrollY, text: e.innerText.trim()};
+  };
+  const tor = tile('tor reading');
+  return {
+    key: box(tile('key').querySelector('.ti-value')),
+    tor: box(tor.querySelector('.ti-value')),
+    tor_ips: [...tor.querySelectorAll('code')].map(box),
+    score: box(tile('triage score').querySelector('.ti-value')),
+    verdict: box(tile('verdict').querySelector('.ti-value')),
+    state: box(answer.querySelector('.ti-state')),
+    answer: box(answer),
+  };
+})()"""
+
+
+def check_the_first_screen_holds_the_answer(
+    out: Path, chromium: Chromium, summary: dict[str, Any]
+) -> None:
+    """At 1366×800, before any scrolling: the key, the Tor reading with the event count and
+    the Tor IPs, the score, the verdict status, and that the reading is incomplete."""
+    chromium.open((out / "report.html").as_uri(), width=SCREEN[0], height=SCREEN[1])
+    assert chromium.wait_for("document.querySelector('#torinvest-answer .ti-tile') !== null")
+    found = chromium.evaluate(FIRST_SCREEN)
+    events = summary["events"]
+    expected = {
+        "key": KEY,
+        "tor": f"{events['from_tor']} of {events['total']} calls",
+        "score": "100 / 100 · high",
+        "verdict": "malicious",
+    }
+    for name, text in expected.items():
+        assert found[name]["text"] == text, (name, found[name])
+        assert found[name]["bottom"] <= SCREEN[1], (name, found[name])
+    tor_ips = {s["ip"] for s in summary["source_ips"] if s["tor"]}
+    shown = {b["text"] for b in found["tor_ips"] if b["bottom"] <= SCREEN[1]}
+    assert tor_ips <= shown
+    assert found["state"]["text"].startswith("⚠ Incomplete: 1 data issue(s)")
+    assert found["state"]["bottom"] <= SCREEN[1]
+    assert found["answer"]["top"] < 100  # nothing above it but the page's margin
+
+
+BROKEN_IDENTIFIERS = """(() => [...document.querySelectorAll('td.ti-id')]
+  .filter(td => td.offsetParent !== null && td.textContent.trim())
+  .filter(td => {
+    const range = document.createRange();
+    range.selectNodeContents(td);
+    const lines = new Set([...range.getClientRects()].filter(r => r.width > 0)
+      .map(r => Math.round(r.top)));
+    return lines.size > 1;
+  }).map(td => td.textContent))()"""
+
+
+def check_identifiers_never_break(chromium: Chromium) -> None:
+    """Event names, IPs, key IDs, times in every table (interactive and static, the answer's
+    too) stay on one line: no `GetRegionOptS|tatus`, no `10.248.16.4|3` — on a laptop screen
+    and in a narrow window."""
+    for width in (SCREEN[0], 900):
+        chromium.call(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": SCREEN[1], "deviceScaleFactor": 1, "mobile": False},
+        )
+        time.sleep(0.5)
+        cells = chromium.evaluate("document.querySelectorAll('td.ti-id').length")
+        assert cells > 200, cells  # the answer, sensitive calls, events, per-IP, plans…
+        assert chromium.evaluate(BROKEN_IDENTIFIERS) == [], width
+
+
+PRINTED = """(() => {
+  const events = document.querySelector('.ti-print table.ti-printed');
+  const rows = [...events.querySelectorAll('tbody.ti-row')];
+  return {
+    screens: [...document.querySelectorAll('.ti-screen')].map(e => getComputedStyle(e).display),
+    prints: [...document.querySelectorAll('.ti-print')].map(e => getComputedStyle(e).display),
+    rows: rows.length,
+    drawn: rows.filter(r => r.getBoundingClientRect().height > 0).length,
+    right: Math.max(...rows.map(r => r.getBoundingClientRect().right)),
+    page: document.documentElement.clientWidth,
+    agents: rows.filter(r => r.innerText.includes('user_agent')).length,
+  };
+})()"""
+
+
+def check_printing_shows_every_row(out: Path, chromium: Chromium, summary: dict[str, Any]) -> None:
+    """Printed (print media, an A4 landscape page's width): the interactive tables give way to
+    static ones holding every event, each drawn inside the page; Chromium prints a landscape
+    PDF."""
+    chromium.open((out / "report.html").as_uri(), width=PRINT_WIDTH, height=SCREEN[1])
+    assert chromium.wait_for("document.querySelectorAll('table.dataTable').length >= 2")
+    chromium.media("print")
+    try:
+        found = chromium.evaluate(PRINTED)
+    finally:
+        chromium.media("")
+    assert set(found["screens"]) == {"none"} and len(found["screens"]) >= 2
+    assert set(found["prints"]) == {"block"}
+    total = summary["events"]["total"]
+    assert found["rows"] == found["drawn"] == found["agents"] == total
+    assert found["right"] <= found["page"], found
+    pdf = chromium.pdf()
+    assert pdf.startswith(b"%PDF")
+    boxes = re.findall(rb"/MediaBox \[0 0 ([\d.]+) ([\d.]+)\]", pdf)
+    assert boxes and all(float(w) > float(h) for w, h in boxes)  # landscape pages

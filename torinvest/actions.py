@@ -40,6 +40,9 @@ from botocore import xform_name
 from torinvest.errors import InputError
 from torinvest.findings import TOR_FINDING_TYPES, KeyLocation
 from torinvest.sources.records import DerivedKey, derived_keys
+from torinvest.targets import MORE_KIND, SECRET_READS, read_names, row_targets, targets_text
+from torinvest.targets import json_object as _params
+from torinvest.targets import scalar_text as _text
 
 REVOKE_POLICY_NAME = "AWSRevokeOlderSessions"
 FILTER_NAME_RE = re.compile(r"[^A-Za-z0-9_.-]")
@@ -67,34 +70,6 @@ INVENTORY_OPERATIONS: tuple[tuple[str, str], ...] = (
     ("ListGroupsForUser", "the user's groups: permissions it inherits"),
 )
 _LAMBDA_SUFFIX = re.compile(r"\d{8}(v\d+)?$")
-#: Secrets and parameters: event name → the request fields that name what was read.
-SECRET_READS: dict[str, tuple[str, ...]] = {
-    "GetSecretValue": ("secretId",),
-    "BatchGetSecretValue": ("secretIdList",),
-    "GetParameter": ("name",),
-    "GetParameters": ("names",),
-    "GetParametersByPath": ("path",),
-}
-#: Request/response fields that name what a call acted on, in the order they are tried.
-_TARGET_FIELDS = (
-    "userName",
-    "roleName",
-    "groupName",
-    "policyArn",
-    "policyName",
-    "accessKeyId",
-    "functionName",
-    "bucketName",
-    "name",
-    "trailName",
-    "detectorId",
-    "secretId",
-    "serialNumber",
-    "snapshotId",
-    "imageId",
-    "dBSnapshotIdentifier",
-    "instanceId",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -592,30 +567,6 @@ def _revoke_minted(
 # --------------------------------------------------------------------------------------------
 # the evidence: what the activity created, changed and read
 # --------------------------------------------------------------------------------------------
-def _params(text: Any) -> dict[str, Any]:
-    if not isinstance(text, str) or not text:
-        return {}
-    try:
-        value = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-def _text(value: Any) -> str | None:
-    return str(value) if isinstance(value, str | int) and str(value).strip() else None
-
-
-def event_target(req: Mapping[str, Any], resp: Mapping[str, Any] | None = None) -> str | None:
-    """What a call acted on, from its requestParameters (then responseElements)."""
-    for source in (req, resp or {}):
-        for name in _TARGET_FIELDS:
-            value = _text(source.get(name))
-            if value:
-                return value
-    return None
-
-
 def _base_name(name: str, source: str) -> str:
     """Lambda's versioned event names (CreateFunction20150331) without the version suffix."""
     return _LAMBDA_SUFFIX.sub("", name) if source == "lambda.amazonaws.com" else name
@@ -912,8 +863,8 @@ def undo_persistence(events: pd.DataFrame | None) -> list[Action]:
         entry = known.get((str(row["event_name"]), str(row.get("event_source"))))
         if entry is None or row["event_name"] in SECRET_READS or row.get("read_only") is True:
             continue
-        req = _params(row.get("request_parameters"))
-        target = event_target(req, _params(row.get("response_elements")))
+        found = row_targets(row)
+        target = targets_text(found)
         stamp = f"{row['event_time']:%Y-%m-%d %H:%M:%S}Z"
         where = f" in {row.get('aws_region')}" if _present(row.get("aws_region")) else ""
         out.append(
@@ -922,24 +873,11 @@ def undo_persistence(events: pd.DataFrame | None) -> list[Action]:
                 f"review and undo {row['event_name']}{where} on {target or '(see the event)'} "
                 f"at {stamp}: {entry.note}",
                 f"{row['event_name']} at {stamp} from {row.get('source_ip')} ({entry.category})",
-                (target,) if target else (),
+                tuple(t.value for t in found if t.kind != MORE_KIND),
                 service=str(row.get("event_source") or "").split(".")[0] or "iam",
             )
         )
     return out
-
-
-def _read_names(name: str, req: Mapping[str, Any]) -> list[str]:
-    names: list[str] = []
-    for fld in SECRET_READS.get(name, ()):
-        value = req.get(fld)
-        if isinstance(value, list):
-            names += [str(v) for v in value if _text(v)]
-        elif _text(value):
-            names.append(str(value))
-    if name == "BatchGetSecretValue" and not names and req.get("filters"):
-        names.append(f"(secrets matching {orjson.dumps(req['filters']).decode()})")
-    return names
 
 
 def rotate_secrets(events: pd.DataFrame | None) -> list[Action]:
@@ -951,7 +889,7 @@ def rotate_secrets(events: pd.DataFrame | None) -> list[Action]:
     for row in rows.sort_values("event_time", kind="stable").to_dict("records"):
         region = str(row.get("aws_region")) if _present(row.get("aws_region")) else None
         kind = "secret" if str(row["event_name"]).endswith("SecretValue") else "parameter"
-        for n in _read_names(str(row["event_name"]), _params(row.get("request_parameters"))):
+        for n in read_names(str(row["event_name"]), _params(row.get("request_parameters"))):
             seen.setdefault((kind, n, region), row["event_time"])
     out = []
     for (kind, n, region), when in seen.items():
@@ -989,7 +927,7 @@ def failed_secret_reads(events: pd.DataFrame | None) -> list[str]:
     rows = events[events["event_name"].isin(list(SECRET_READS)) & events["error_code"].notna()]
     out: list[str] = []
     for row in rows.to_dict("records"):
-        for n in _read_names(str(row["event_name"]), _params(row.get("request_parameters"))):
+        for n in read_names(str(row["event_name"]), _params(row.get("request_parameters"))):
             text = f"{n} ({row['error_code']})"
             if text not in out:
                 out.append(text)

@@ -33,6 +33,7 @@ from torinvest.errors import InputError
 from torinvest.safety import term_safe
 from torinvest.schema import iso_utc, utc_timestamp
 from torinvest.sources.records import DerivedKey
+from torinvest.targets import Target, call_targets, targets_text
 
 log = logging.getLogger(__name__)
 
@@ -192,6 +193,9 @@ SENSITIVE_COLUMNS: tuple[str, ...] = (
     "mitre_technique",
     "note",
 )
+#: Columns :func:`sensitive_events` adds with ``targets=True``: what each call acted on, as one
+#: line (string, NA when nothing is named) and as :class:`torinvest.targets.Target` tuples.
+SENSITIVE_TARGET_COLUMNS: tuple[str, ...] = ("target", "targets")
 
 
 # --------------------------------------------------------------------------------------------
@@ -869,30 +873,56 @@ def _lines(mask: pd.Series) -> str:
     return ", ".join(str(i + 2) for i in np.flatnonzero(mask.to_numpy(dtype=bool))[:10])
 
 
-def _empty_sensitive() -> pd.DataFrame:
+def _empty_sensitive(targets: bool = False) -> pd.DataFrame:
     out = pd.DataFrame({c: pd.Series([], dtype="string") for c in SENSITIVE_COLUMNS})
-    return out.astype(
+    out = out.astype(
         {"event_time": _UTC, "failed": "boolean", "tor": "boolean", "derived": "boolean"}
     )
+    if targets:
+        out["target"] = pd.Series([], dtype="string")
+        out["targets"] = pd.Series([], dtype="object")
+    return out
+
+
+def _targets_of(rows: pd.DataFrame) -> list[tuple[Target, ...]]:
+    """:func:`torinvest.targets.call_targets` of each row (request/response JSON text)."""
+    na = [None] * len(rows)
+    names = rows["event_name"].astype("object").tolist()
+    sources = rows["event_source"].astype("object").tolist()
+    requests = (
+        rows["request_parameters"].astype("object").tolist()
+        if "request_parameters" in rows.columns
+        else na
+    )
+    responses = (
+        rows["response_elements"].astype("object").tolist()
+        if "response_elements" in rows.columns
+        else na
+    )
+    return [call_targets(*args) for args in zip(names, sources, requests, responses, strict=True)]
 
 
 def sensitive_events(
-    events: pd.DataFrame, *, catalogue: pd.DataFrame | None = None
+    events: pd.DataFrame, *, catalogue: pd.DataFrame | None = None, targets: bool = False
 ) -> pd.DataFrame:
     """The calls in the sensitive-actions catalogue, oldest first.
 
     Columns: event_time (UTC), event_id, event_name, event_source, aws_region, source_ip,
     access_key_id, user_name, user_agent, error_code (string), failed (boolean: an error code),
     tor (boolean, NA when unknown), derived (boolean: by a key minted by the suspect key; NA when
-    the frame has no ``derived`` column), category, mitre_technique, note (string).
+    the frame has no ``derived`` column), category, mitre_technique, note (string). With
+    ``targets``, also :data:`SENSITIVE_TARGET_COLUMNS`: ``target`` (string: what the call acted
+    on, e.g. ``user svc-backup-sync, new key AKIA…``; NA when nothing is named) and ``targets``
+    (tuples of :class:`torinvest.targets.Target`), from ``request_parameters`` and
+    ``response_elements``.
     """
     _require(events, _NEEDED)
     cat = _shipped_catalogue() if catalogue is None else catalogue
     if events.empty or cat.empty:
-        return _empty_sensitive()
+        return _empty_sensitive(targets)
     hit = events["event_name"].isin(cat["event_name"]).to_numpy(dtype=bool)
     if not hit.any():
-        return _empty_sensitive()
+        return _empty_sensitive(targets)
     rows = events.loc[hit]
     na_text = pd.Series(pd.NA, index=rows.index, dtype="string")
     sub = pd.DataFrame({"event_time": rows["event_time"]})
@@ -905,9 +935,17 @@ def sensitive_events(
         if "derived" in rows.columns
         else pd.Series(pd.NA, index=rows.index, dtype="boolean")
     )
+    columns = list(SENSITIVE_COLUMNS)
+    if targets:
+        found = _targets_of(rows)
+        sub["target"] = pd.Series(
+            [targets_text(t) for t in found], index=rows.index, dtype="string"
+        )
+        sub["targets"] = pd.Series(found, index=rows.index, dtype="object")
+        columns += SENSITIVE_TARGET_COLUMNS
     merged = sub.merge(cat.astype("string"), on=["event_name", "event_source"], how="inner")
     merged = merged.sort_values(["event_time", "event_id"], kind="stable", na_position="last")
-    return merged[list(SENSITIVE_COLUMNS)].reset_index(drop=True)
+    return merged[columns].reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1562,7 +1600,10 @@ def summary_source_ips(table: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def summary_sensitive_events(found: pd.DataFrame) -> list[dict[str, Any]]:
-    """``summary.json``'s ``sensitive_events`` from a :func:`sensitive_events` frame."""
+    """``summary.json``'s ``sensitive_events`` from a :func:`sensitive_events` frame: also
+    ``error_code`` (null: the call succeeded), ``target`` (one line, null when the call names
+    nothing) and ``targets`` (``[{"kind", "value"}]``; empty unless the frame was made with
+    ``targets=True``)."""
     return [
         {
             "event_name": _na(r.event_name),
@@ -1571,6 +1612,9 @@ def summary_sensitive_events(found: pd.DataFrame) -> list[dict[str, Any]]:
             "source_ip": _na(r.source_ip),
             "tor": _na(r.tor),
             "category": _na(r.category),
+            "error_code": _na(r.error_code),
+            "target": _na(getattr(r, "target", None)),
+            "targets": [t.to_dict() for t in getattr(r, "targets", ())],
         }
         for r in found.itertuples(index=False)
     ]

@@ -29,6 +29,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from torinvest.analysis import codes_and_labels, label_rank, tor_column
+from torinvest.schema import utc_timestamp
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,10 @@ COLORS = {
     "succeeded": "#2ca02c",
 }
 STATUS_NAMES = {True: "Tor exit", False: "not Tor", None: "Tor status unknown"}
+#: The finding's first/last seen marks on the timeline.
+FINDING_COLOR = "#b35806"
+#: Legend of sized markers: every symbol one legible size (not the area of the first point).
+LEGEND = {"itemsizing": "constant", "title": {"text": ""}, "font": {"size": 13}}
 TOR_SUFFIX = " (Tor)"
 OTHER = "other"
 
@@ -231,14 +236,23 @@ def bucket_origin(start: pd.Timestamp, size: pd.Timedelta) -> pd.Timestamp:
     return start.floor(size) if size <= pd.Timedelta(days=1) else start.normalize()
 
 
-def timeline(events: pd.DataFrame, *, max_ips: int = MAX_IPS) -> go.Figure:
+def timeline(
+    events: pd.DataFrame,
+    *,
+    max_ips: int = MAX_IPS,
+    finding: tuple[object, object] | None = None,
+) -> go.Figure:
     """Activity over time by source IP: one marker per (IP, time bucket), its area the number of
-    calls, its colour the IP's Tor status; failed calls as red crosses on top.
+    calls, its colour the IP's Tor status; failed calls as red crosses on top. The legend's
+    symbols have one legible size (:data:`LEGEND`), whatever the markers' areas.
 
     The bucket (1 minute … 7 days) is picked from the span (:func:`pick_bucket`) and named in
     the title. The ``max_ips`` busiest IPs (Tor IPs first) get a row each, the rest share one.
     Hover: IP, bucket start, calls, failed calls and the top event names. A counts frame's
     bucket (``attrs["bucket"]``) is the smallest the timeline picks.
+
+    ``finding``: the finding's (first seen, last seen) — marked by dashed lines labelled
+    "finding first seen" / "last seen" over a shaded band (one line when they are equal).
     """
     title = "Activity by source IP"
     times = events["event_time"] if "event_time" in events.columns else pd.Series([])
@@ -333,9 +347,62 @@ def timeline(events: pd.DataFrame, *, max_ips: int = MAX_IPS) -> go.Figure:
             "categoryorder": "array",
             "categoryarray": order[::-1],
         },
-        legend_title="",
+        legend=LEGEND,
         height=max(300, 40 + 28 * len(rows.labels)),
     )
+    if finding is not None:
+        mark_finding(fig, *finding)
+    return fig
+
+
+def _stamp(value: object) -> str | None:
+    ts = utc_timestamp(value)
+    return None if ts is None else ts.tz_convert(None).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def mark_finding(fig: go.Figure, first_seen: object, last_seen: object) -> go.Figure:
+    """Mark a finding's first and last sighting on a figure whose x axis is time (UTC): dashed
+    lines with labels at the top, the span between them shaded. A missing end uses the other;
+    both missing mark nothing."""
+    first, last = _stamp(first_seen), _stamp(last_seen)
+    first, last = first or last, last or first
+    if first is None or last is None:
+        return fig
+    line = {"color": FINDING_COLOR, "width": 2, "dash": "dash"}
+    if first != last:
+        fig.add_shape(
+            type="rect",
+            xref="x",
+            yref="paper",
+            x0=first,
+            x1=last,
+            y0=0,
+            y1=1,
+            fillcolor=FINDING_COLOR,
+            opacity=0.10,
+            line={"width": 0},
+            layer="below",
+        )
+    marks = (
+        [(first, "finding seen", "center")]
+        if first == last
+        else [(first, "finding first seen", "right"), (last, "finding last seen", "left")]
+    )
+    for x, text, anchor in marks:
+        fig.add_shape(
+            type="line", xref="x", yref="paper", x0=x, x1=x, y0=0, y1=1, line=line, layer="above"
+        )
+        fig.add_annotation(
+            x=x,
+            xref="x",
+            y=1,
+            yref="paper",
+            yanchor="bottom",
+            xanchor=anchor,
+            text=f"{text} {x[11:]}",
+            showarrow=False,
+            font={"color": FINDING_COLOR, "size": 12},
+        )
     return fig
 
 

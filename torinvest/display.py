@@ -22,7 +22,7 @@ import pandas as pd
 from IPython.display import HTML
 from tqdm import TqdmWarning
 
-from torinvest import analysis
+from torinvest import __version__, analysis
 from torinvest.errors import (
     CouldNotLookError,
     DataIssue,
@@ -31,7 +31,7 @@ from torinvest.errors import (
     TorinvestError,
     group_issues,
 )
-from torinvest.safety import html_text
+from torinvest.safety import html_text, term_safe
 from torinvest.verdict import NEXT_STEPS
 
 if TYPE_CHECKING:
@@ -76,23 +76,64 @@ STYLE = """
 .ti-card{border:1px solid #c8ced6;border-radius:6px;padding:10px 14px;margin:8px 0;
   background:#fafbfc;font-family:system-ui,-apple-system,"Segoe UI",sans-serif;font-size:14px}
 .ti-card h3{margin:0 0 6px 0;font-size:16px}
-.ti-card table.ti-kv{border-collapse:collapse}
+.ti-card table.ti-kv{border-collapse:collapse;table-layout:auto;margin:0}
 .ti-card table.ti-kv th{text-align:left;padding:2px 14px 2px 0;vertical-align:top;
   color:#444;font-weight:600;white-space:nowrap}
-.ti-card table.ti-kv td{padding:2px 0;vertical-align:top;word-break:break-word}
+.ti-card table.ti-kv td{padding:2px 0;vertical-align:top;overflow-wrap:anywhere}
 .ti-card code,.ti-table code{font-size:12px}
 .ti-warn{border:2px solid #d9822b;background:#fff4e5}
 .ti-danger{border:2px solid #c23030;background:#fdecea}
 .ti-ok{border:1px solid #3d8a4e;background:#eef8f0}
 .ti-note{color:#555;font-size:13px}
 .ti-big{font-size:22px;font-weight:700}
-.ti-table{border-collapse:collapse;font-size:13px;margin:6px 0}
-.ti-table th,.ti-table td{border:1px solid #d0d7de;padding:3px 6px;text-align:left;
-  vertical-align:top;word-break:break-word}
-.ti-table th{background:#f0f3f6}
+.ti-scroll{overflow-x:auto;max-width:100%}
+table.ti-table{border-collapse:collapse;font-size:13px;margin:6px 0;table-layout:auto}
+table.ti-table th,table.ti-table td{border:1px solid #d0d7de;padding:3px 6px;text-align:left;
+  vertical-align:top;word-break:normal;overflow-wrap:break-word}
+table.ti-table th{background:#f0f3f6}
 .ti-card table.ti-kv th,.ti-card table.ti-kv td,table.ti-table th,table.ti-table td,
 table.dataTable th,table.dataTable td{text-align:left !important}
-table.dataTable td{vertical-align:top;max-width:32em;overflow-wrap:anywhere}
+table.dataTable{table-layout:auto !important}
+table.dataTable td{vertical-align:top;word-break:normal;overflow-wrap:break-word}
+table th.ti-id,table td.ti-id{white-space:nowrap}
+table td.ti-text{min-width:10em}
+table td.ti-long{max-width:28em;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
+table td.ti-long:hover{white-space:normal;overflow-wrap:anywhere}
+.ti-caption{font-weight:600;margin:10px 0 2px 0}
+.ti-nowrap{white-space:nowrap}
+.ti-print{display:none}
+.ti-answer{border:2px solid #1f4e79;border-radius:8px;padding:12px 16px;margin:4px 0 12px 0;
+  background:#fff;font-family:system-ui,-apple-system,"Segoe UI",sans-serif;font-size:14px;
+  color:#1b1f24}
+.ti-answer h1{font-size:22px;margin:0 0 2px 0;line-height:1.25}
+.ti-answer h2{font-size:16px;margin:12px 0 4px 0}
+.ti-answer .ti-sub{color:#444;margin:0 0 8px 0}
+.ti-answer .ti-state{border-radius:6px;padding:6px 10px;margin:6px 0 10px 0}
+.ti-tiles{display:flex;flex-wrap:wrap;gap:10px;margin:6px 0}
+.ti-tile{flex:1 1 230px;border:1px solid #c8ced6;border-radius:6px;padding:8px 12px;
+  background:#fafbfc;min-width:0}
+.ti-tile .ti-label{font-size:12px;text-transform:uppercase;letter-spacing:.04em;color:#555;
+  font-weight:600}
+.ti-tile .ti-value{font-size:20px;font-weight:700;margin:2px 0;overflow-wrap:anywhere}
+.ti-tile p{margin:2px 0}
+.ti-tile ol{margin:2px 0;padding-left:18px;font-size:13px}
+.ti-tile li .ti-note{font-size:12px}
+.ti-answer .ti-next{margin:10px 0 0 0}
+.ti-answer .ti-prov{color:#555;font-size:12px;margin:10px 0 0 0;border-top:1px solid #d0d7de;
+  padding-top:6px}
+table.ti-printed tr.ti-more td{white-space:normal;overflow-wrap:anywhere;color:#333;
+  border-top:none}
+table.ti-printed tbody.ti-row{break-inside:avoid}
+.ti-field{margin-right:6px}
+@media print{
+  @page{size:A4 landscape;margin:10mm}
+  .ti-screen{display:none !important}
+  .ti-print{display:block}
+  .ti-scroll{overflow:visible}
+  table.ti-table{font-size:9px}
+  table td.ti-long{max-width:none;white-space:normal;overflow:visible;overflow-wrap:anywhere}
+  .ti-answer,.ti-card,.ti-tile{break-inside:avoid}
+}
 </style>
 """
 
@@ -206,25 +247,201 @@ def _list(items: Iterable[str]) -> str:
     return "<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>"
 
 
-def frame_html(frame: pd.DataFrame, *, max_rows: int | None = None) -> str:
-    """A static table: pandas' HTML with every cell and header escaped, no truncation of text."""
+#: Columns of identifiers, times, IPs, names and flags: a cell never breaks inside them.
+ID_COLUMNS: frozenset[str] = frozenset(
+    {
+        "#",
+        "event_time",
+        "event_name",
+        "event_source",
+        "aws_region",
+        "source_ip",
+        "tor",
+        "access_key_id",
+        "derived",
+        "error_code",
+        "failed",
+        "category",
+        "sensitive",
+        "first_seen",
+        "last_seen",
+        "events",
+        "tor_events",
+        "new",
+        "country",
+        "id",
+        "type",
+        "account_id",
+        "region",
+        "severity",
+        "key_kind",
+        "user_type",
+        "principal_id",
+        "tor_ip",
+        "count",
+        "findings_for_key",
+        "archived",
+        "name",
+        "weight",
+        "effect",
+        "call",
+        "derived key",
+        "minted by",
+        "minted at",
+        "from IP",
+        "calls made with it",
+        "of them from Tor",
+        "when (UTC)",
+        "from",
+        "Tor",
+        "result",
+    }
+)
+#: Columns of long attacker-written text: one line cut with "…", the whole text on hover (it
+#: wraps in place) and in print.
+LONG_COLUMNS: frozenset[str] = frozenset(
+    {
+        "user_agent",
+        "user_agents",
+        "request_parameters",
+        "response_elements",
+        "error_message",
+        "event_names",
+        "regions",
+        "access_keys",
+        "note",
+        "mitre_technique",
+    }
+)
+#: A printed (or PDF) interactive table shows at most this many rows (every row up to it).
+PRINT_MAX_ROWS = 5_000
+#: In print, these columns leave a row's first line for a second line across the whole row
+#: (a landscape page then holds every event on its own two lines).
+PRINT_SECOND_LINE: frozenset[str] = LONG_COLUMNS | {
+    "event_source",
+    "asn_org",
+    "mitre_technique",
+    "note",
+    "command",
+}
+
+
+def column_class(name: Any) -> str:
+    """The CSS class of a table column: ``ti-id`` (never broken), ``ti-long`` (cut, whole on
+    hover and in print) or ``ti-text`` (wraps between words)."""
+    if name in ID_COLUMNS:
+        return "ti-id"
+    if name in LONG_COLUMNS:
+        return "ti-long"
+    return "ti-text"
+
+
+def _cell(value: Any) -> str:
+    """A table cell's HTML: "—" for a missing value; control and bidi characters shown escaped
+    (a name cannot reorder the row around it), then HTML-escaped."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return "—"
+    if isinstance(value, float) and value != value:
+        return "—"
+    return html_text(term_safe(value))
+
+
+#: Characters :func:`torinvest.safety.term_safe` shows escaped (control, line and bidi).
+_UNSEEN = "[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+
+
+def _inert(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with control and bidi characters in its text cells shown escaped (only the
+    cells that hold one are touched: a million-row table stays fast)."""
+    out = frame.copy()
+    for name in out.columns:
+        col = out[name]
+        text = col.map(lambda v: v if isinstance(v, str) else "")
+        hit = text.str.contains(_UNSEEN, regex=True).to_numpy(dtype=bool)
+        if hit.any():
+            out.loc[hit, name] = col[hit].map(term_safe)
+    return out
+
+
+def frame_html(frame: pd.DataFrame, *, max_rows: int | None = None, more_where: str = "") -> str:
+    """A static table, every header and cell escaped (:func:`_cell`), each column with its
+    :func:`column_class` (identifiers never break mid-word; long text cut, whole on hover).
+
+    ``max_rows``: show the first rows only, and say how many more there are (and
+    ``more_where``: where they are).
+    """
     shown = frame if max_rows is None else frame.head(max_rows)
-    shown = shown.astype("object").where(shown.notna(), "—")
-    with pd.option_context("display.max_colwidth", None):
-        table = shown.to_html(
-            escape=True, index=False, na_rep="—", classes="ti-table", border=0, render_links=False
+    classes = [column_class(c) for c in frame.columns]
+    head = "".join(
+        f'<th class="{k}">{html_text(c)}</th>' for c, k in zip(frame.columns, classes, strict=True)
+    )
+    rows = []
+    for values in shown.itertuples(index=False, name=None):
+        cells = "".join(
+            f'<td class="{k}">{_cell(v)}</td>' for v, k in zip(values, classes, strict=True)
         )
+        rows.append(f"<tr>{cells}</tr>")
+    table = (
+        f'<div class="ti-scroll"><table class="ti-table"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+    )
     more = ""
     if max_rows is not None and len(frame) > max_rows:
-        more = f'<p class="ti-note">… and {len(frame) - max_rows:,} more row(s)</p>'
+        more = f'<p class="ti-note">… and {len(frame) - max_rows:,} more row(s)'
+        more += f" {html_text(more_where)}</p>" if more_where else "</p>"
     return table + more
 
 
-def table(frame: pd.DataFrame, *, caption: str = "", page_length: int = 10) -> HTML:
-    """An interactive table (itables, offline: nothing loads from a CDN); text escaped."""
+def print_html(frame: pd.DataFrame, *, max_rows: int = PRINT_MAX_ROWS, more_where: str = "") -> str:
+    """The table as printed: every row (up to ``max_rows``; the rest counted, ``more_where``
+    says where they are) as a ``tbody.ti-row`` of two lines — the short columns, then the
+    :data:`PRINT_SECOND_LINE` ones (user agent, parameters…) labelled, across the row, wrapped
+    in full. Every header and cell escaped."""
+    first = [c for c in frame.columns if c not in PRINT_SECOND_LINE]
+    second = [c for c in frame.columns if c in PRINT_SECOND_LINE]
+    classes = [column_class(c) for c in first]
+    head = "".join(
+        f'<th class="{k}">{html_text(c)}</th>' for c, k in zip(first, classes, strict=True)
+    )
+    bodies = []
+    for values in frame.head(max_rows).itertuples(index=False, name=None):
+        rec = dict(zip(frame.columns, values, strict=True))
+        cells = "".join(
+            f'<td class="{k}">{_cell(rec[c])}</td>' for c, k in zip(first, classes, strict=True)
+        )
+        extra = " · ".join(
+            f'<span class="ti-field"><b>{html_text(c)}</b> {_cell(rec[c])}</span>'
+            for c in second
+            if _present(rec[c])
+        )
+        more = f'<tr class="ti-more"><td colspan="{len(first)}">{extra}</td></tr>' if extra else ""
+        bodies.append(f'<tbody class="ti-row"><tr>{cells}</tr>{more}</tbody>')
+    table = (
+        f'<table class="ti-table ti-printed"><thead><tr>{head}</tr></thead>'
+        f"{''.join(bodies)}</table>"
+    )
+    if len(frame) > max_rows:
+        table += f'<p class="ti-note">… and {len(frame) - max_rows:,} more row(s)'
+        table += f" {html_text(more_where)}</p>" if more_where else "</p>"
+    return table
+
+
+def table(
+    frame: pd.DataFrame, *, caption: str = "", page_length: int = 10, print_more_where: str = ""
+) -> HTML:
+    """An interactive table (itables, offline: nothing loads from a CDN; text escaped), and the
+    same rows as a static table for print (up to :data:`PRINT_MAX_ROWS`, the rest counted —
+    ``print_more_where`` says where they are): printing or saving to PDF shows every row,
+    not one page of the interactive table."""
     from itables import to_html_datatable
 
-    shown = frame.astype("object").where(frame.notna(), "")
+    shown = _inert(frame.astype("object").where(frame.notna(), ""))
+    kinds = [column_class(c) for c in frame.columns]
+    column_defs = [
+        {"targets": [i for i, k in enumerate(kinds) if k == kind], "className": kind}
+        for kind in ("ti-id", "ti-long")
+        if kind in kinds
+    ]
     body = to_html_datatable(
         shown,
         connected=False,
@@ -234,9 +451,11 @@ def table(frame: pd.DataFrame, *, caption: str = "", page_length: int = 10) -> H
         pageLength=page_length,
         classes="display compact",
         scrollX=True,
-        caption=caption or None,
+        columnDefs=column_defs,
     )
-    return HTML(body)
+    head = f'<p class="ti-caption">{html_text(caption)}</p>' if caption else ""
+    printed = print_html(frame, more_where=print_more_where)
+    return HTML(f'{head}<div class="ti-screen">{body}</div><div class="ti-print">{printed}</div>')
 
 
 def _text_cell(value: Any, max_items: int | None = None) -> Any:
@@ -278,6 +497,388 @@ def display_frame(frame: pd.DataFrame, *, max_items: int | None = None) -> pd.Da
         else:
             out[name] = [_text_cell(v, max_items) for v in col.astype("object")]
     return out.reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------------------------
+# 0. the answer first
+# --------------------------------------------------------------------------------------------
+#: What the report's first output says until the notebook's last cell replaces it.
+ANSWER_PENDING = (
+    "The answer (the key, the Tor reading, what mattered, the score, the verdict and the next "
+    "step) appears here when the notebook's last cell has run. If you read this in a report, the "
+    "run stopped before the end (the banner above names the failing cell): what follows is "
+    "incomplete."
+)
+#: The answer lists at most this many sensitive calls (all of them are in section 4).
+ANSWER_MAX_CALLS = 12
+#: The answer's sensitive-calls columns, as it heads them.
+ANSWER_CALL_LABELS: Mapping[str, str] = {
+    "event_time": "when (UTC)",
+    "event_name": "call",
+    "source_ip": "from",
+    "tor": "Tor",
+}
+#: … and at most this many Tor IPs, reasons and sources.
+ANSWER_MAX_ITEMS = 5
+#: A reason's detail is cut to this many characters in the answer.
+ANSWER_DETAIL_CHARS = 90
+
+
+def answer_slot() -> Any:
+    """Show the placeholder of the answer (:data:`ANSWER_PENDING`) and return its display
+    handle: :func:`answer_first` replaces it, in JupyterLab and in the executed notebook the
+    report is made from (papermill records the update)."""
+    from IPython.display import display
+
+    body = f"<p>{_e(ANSWER_PENDING)}</p>"
+    return display(HTML(_card("The answer: not computed yet", body, "ti-warn")), display_id=True)
+
+
+def answer_first(
+    slot: Any,
+    inv: Investigation,
+    verdict: Mapping[str, Any],
+    *,
+    findings: FindingsResult | None = None,
+    followed: bool = True,
+) -> None:
+    """Put the answer (:func:`answer_html`) in ``slot`` (from :func:`answer_slot`); without a
+    slot, display it here."""
+    page = HTML(answer_html(inv, verdict, findings=findings, followed=followed))
+    if slot is None:
+        from IPython.display import display
+
+        display(page)
+    else:
+        slot.update(page)
+
+
+def activity_state(inv: Investigation) -> tuple[str, str]:
+    """What the activity read amounts to, as (state, one line): ``events`` (rows loaded),
+    ``counted`` (counted in the engine), ``nothing`` (no log file to read: an empty or mistyped
+    source, or none covered the window), ``denied`` (no event; every failed source refused
+    access), ``failed`` (no event; sources failed), ``none`` (every source read, none holds a
+    call). The states never read the same; the report's answer and the activity card both
+    take them from here."""
+    from torinvest import events  # here: tqdm.auto's warning filter is set (module top)
+
+    act = inv.activity
+    attempted = act.files_read + sum(s.startswith(("lookup:", "athena:")) for s in act.sources)
+    failed = list(act.issues)
+    denied = [i for i in failed if _is_denied(i)]
+    if inv.counted:
+        return "counted", (
+            "Too many events to load as rows: the activity was counted in the engine; the tables "
+            "list the sensitive calls only."
+        )
+    if len(inv.events):
+        return "events", f"{len(inv.events):,} events read."
+    if act.nothing_read and act.empty_sources and len(act.empty_sources) >= len(failed):
+        why = "; ".join(events.empty_source_text(i) for i in act.empty_sources)
+        return "nothing", (
+            f"Nothing to read: {why}. This is not evidence that the key was unused: point the "
+            "investigation at the trail's logs of the window (or use LookupEvents)."
+        )
+    if denied and len(denied) >= len(failed):
+        return "denied", (
+            f"Could not look: {len(denied)} source(s) refused access and no event could be "
+            "read. This says nothing about whether the key was used."
+        )
+    if failed:
+        return "failed", (
+            f"Could not look: no event was read and {len(failed)} source(s) failed. This is "
+            "not evidence that the key was unused."
+        )
+    if attempted == 0:
+        return "nothing", (
+            "Nothing to read: no log file or region covered the window, so nothing was looked "
+            "at. Add the CloudTrail logs of the window (or use LookupEvents)."
+        )
+    return "none", (
+        f"No events: every source was read ({attempted:,} file(s), region(s) or table(s)) and "
+        "none holds a call made with this key in the window. This is not an access problem."
+    )
+
+
+def _state_html(inv: Investigation, findings: FindingsResult | None) -> str:
+    """The completeness line under the answer's title: complete, incomplete (data issues),
+    could not look, nothing to read, or no events."""
+    state, line = activity_state(inv)
+    issues = all_issues(inv, findings)
+    if state in ("denied", "failed"):
+        return f'<div class="ti-state ti-danger"><b>⚠ {_e(line)}</b></div>'
+    if state == "nothing":
+        return f'<div class="ti-state ti-warn"><b>⚠ {_e(line)}</b></div>'
+    parts = [] if state == "events" else [_e(line)]
+    if issues:
+        denied = [i for i in issues if _is_denied(i)]
+        listed = "; ".join(f"<code>{_e(i.source)}</code>: {_e(i.problem)}" for i in issues[:3]) + (
+            f"; … and {len(issues) - 3:,} more" if len(issues) > 3 else ""
+        )
+        head = (
+            f"<b>⚠ Incomplete: {len(issues):,} data issue(s)</b> — read what follows with "
+            "them in mind"
+            + (f" (not allowed to look at {len(denied):,} source(s))" if denied else "")
+        )
+        parts.insert(0, f"{head}: {listed}. All are listed under Data issues below.")
+        return f'<div class="ti-state ti-warn">{" ".join(parts)}</div>'
+    read = _read_count(inv)
+    if state == "none":
+        return f'<div class="ti-state ti-ok"><b>{_e(line)}</b></div>'
+    head = f"<b>Complete:</b> every source was read ({_e(read)}); no data issue."
+    return f'<div class="ti-state ti-ok">{" ".join([head, *parts])}</div>'
+
+
+def _read_count(inv: Investigation) -> str:
+    act = inv.activity
+    parts = []
+    if act.files_read:
+        parts.append(f"{act.files_read:,} log file(s)")
+    regions = sum(s.startswith("lookup:") for s in act.sources)
+    if regions:
+        parts.append(f"LookupEvents in {regions} region(s)")
+    tables = sum(s.startswith("athena:") for s in act.sources)
+    if tables:
+        parts.append(f"{tables} Athena table(s)")
+    return ", ".join(parts) or "no file or region"
+
+
+def _tile(label: str, value: str, body: str) -> str:
+    """One box of the answer: a label, a big value, details (all already escaped)."""
+    return (
+        f'<div class="ti-tile"><div class="ti-label">{html_text(label)}</div>'
+        f'<div class="ti-value">{value}</div>{body}</div>'
+    )
+
+
+def _key_tile(inv: Investigation) -> str:
+    k = inv.key
+    who = f"{_e(k.user_type)} <b>{_e(k.user_name)}</b>" if k.user_name else _e(k.user_type)
+    body = (
+        f"<p>{_e(k.kind)} key of {who}</p>"
+        f"<p class='ti-note'>principal <code>{_e(k.principal_id)}</code></p>"
+    )
+    return _tile("Key", f"<code>{_e(k.access_key_id)}</code>", body)
+
+
+def _tor_ips(inv: Investigation) -> list[str]:
+    """The Tor IPs of the activity with their Tor calls, busiest first (escaped)."""
+    table = inv.per_ip
+    if not len(table) or "tor" not in table.columns:
+        return []
+    tor = table[table["tor"].astype("boolean").fillna(False).to_numpy(dtype=bool)]
+    counts = tor["tor_events"] if "tor_events" in tor.columns else tor["events"]
+    pairs = sorted(
+        (
+            (str(ip), int(n) if pd.notna(n) else 0)
+            for ip, n in zip(tor["source_ip"], counts, strict=True)
+        ),
+        key=lambda p: (-p[1], p[0]),
+    )
+    items = [
+        f"<span class='ti-nowrap'><code>{_e(ip)}</code> ×{n:,}</span>"
+        for ip, n in pairs[:ANSWER_MAX_ITEMS]
+    ]
+    if len(pairs) > ANSWER_MAX_ITEMS:
+        items.append(f"+{len(pairs) - ANSWER_MAX_ITEMS} more")
+    return items
+
+
+def _tor_tile(inv: Investigation, state: str) -> str:
+    seen = f"<p class='ti-note'>GuardDuty saw <code>{_e(inv.key.tor_ip)}</code></p>"
+    if state not in ("events", "counted"):
+        value = {
+            "denied": "could not look",
+            "failed": "could not look",
+            "nothing": "nothing read",
+            "none": "no events",
+        }[state]
+        return _tile("Tor reading", _e(value), "<p>0 calls read</p>" + seen)
+    totals = inv.totals()
+    ips = _tor_ips(inv)
+    body = (
+        f"<p>from Tor exit nodes:</p><p>{'<br>'.join(ips)}</p>"
+        if ips
+        else "<p>no call from a listed Tor exit node</p>"
+    )
+    body += (
+        f"<p class='ti-note'>all calls: {totals['total']:,} ({totals['failed']:,} failed) from "
+        f"{len(inv.per_ip):,} source IP(s)</p>"
+    )
+    frame = inv.by_time if inv.counted else inv.events
+    if frame is not None and len(frame) and "tor" in frame.columns:
+        na = frame["tor"].isna().to_numpy(dtype=bool)
+        unknown = int(frame["calls"][na].sum()) if inv.counted else int(na.sum())
+        if unknown:
+            body += (
+                f"<p><b>{unknown:,} call(s) of unknown Tor status</b> (no exit list covers "
+                "their time)</p>"
+            )
+    value = f"{totals['from_tor']:,} of {totals['total']:,} calls"
+    return _tile("Tor reading", _e(value), body + seen)
+
+
+def _score_tile(inv: Investigation) -> str:
+    s = inv.score
+    reasons = []
+    for r in s.reasons[:3]:
+        detail = str(r.detail)
+        if len(detail) > ANSWER_DETAIL_CHARS:
+            detail = detail[: ANSWER_DETAIL_CHARS - 1] + "…"
+        reasons.append(
+            f"<li><b>{_e(r.name)}</b> +{_e(r.weight)} <span class='ti-note'>{_e(detail)}</span>"
+            "</li>"
+        )
+    body = "<p class='ti-note'>orders what to read first — not a verdict</p>" + (
+        f"<ol>{''.join(reasons)}</ol>" if reasons else "<p>no weighted signal</p>"
+    )
+    return _tile("Triage score", f"{_e(s.score)} / {analysis.MAX_SCORE} · {_e(s.band)}", body)
+
+
+def _verdict_tile(verdict: Mapping[str, Any]) -> str:
+    status = str(verdict.get("status") or "pending")
+    recorded = verdict.get("recorded_at")
+    who = verdict.get("analyst") or None
+    if recorded:
+        body = f"<p>by <b>{_e(who)}</b> at {_time(recorded)}</p>"
+    else:
+        body = "<p>no verdict recorded for this finding</p>"
+    if verdict.get("rationale"):
+        body += f"<p class='ti-note'>{_e(verdict.get('rationale'))}</p>"
+    return _tile("Verdict", _e(status), body)
+
+
+def _mattered_html(inv: Investigation) -> str:
+    """The sensitive calls with their targets (the first :data:`ANSWER_MAX_CALLS`)."""
+    found = inv.sensitive
+    if not len(found):
+        return (
+            "<p>No call from the sensitive-actions catalogue (users, keys, policies, roles, "
+            "secrets, trails… created, changed or read)"
+            + (" among the calls read." if len(inv.events) or inv.counted else ": no call read.")
+            + "</p>"
+        )
+    rows = pd.DataFrame(
+        {
+            "event_time": found["event_time"],
+            "event_name": found["event_name"],
+            "target": found["target"] if "target" in found.columns else None,
+            "source_ip": found["source_ip"],
+            "tor": found["tor"],
+            "result": found["error_code"].astype("object").where(found["error_code"].notna(), "ok"),
+            "category": found["category"],
+        }
+    )
+    shown = display_frame(rows).rename(columns=ANSWER_CALL_LABELS)
+    note = (
+        f"<p class='ti-note'>The first {ANSWER_MAX_CALLS} of {len(found):,}: all are in "
+        "section 4 (Sensitive calls) and summary.json.</p>"
+        if len(found) > ANSWER_MAX_CALLS
+        else ""
+    )
+    return frame_html(shown, max_rows=ANSWER_MAX_CALLS) + note
+
+
+def key_calls(inv: Investigation, access_key_id: str) -> tuple[int, int]:
+    """(calls, calls from Tor) made with one key: from the rows, or from the engine's counts
+    when the activity was counted (the rows then hold only the sensitive calls)."""
+    frame = inv.by_time if inv.counted else inv.events
+    if frame is None or not len(frame):
+        return 0, 0
+    mine = frame[(frame["access_key_id"] == access_key_id).fillna(False).to_numpy(dtype=bool)]
+    tor = mine["tor"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+    if inv.counted:
+        calls = mine["calls"].fillna(0).to_numpy(dtype="int64")
+        return int(calls.sum()), int(calls[tor].sum())
+    return len(mine), int(tor.sum())
+
+
+def _derived_html(inv: Investigation, followed: bool) -> str:
+    if not followed:
+        return "<p><b>Derived keys: not followed</b> (follow_derived is off).</p>"
+    derived = inv.activity.derived
+    if not derived:
+        return "<p>Derived keys: none minted by this key in its activity.</p>"
+    items = []
+    for d in derived:
+        calls, tor = key_calls(inv, d.access_key_id)
+        items.append(
+            f"<code>{_e(d.access_key_id)}</code> minted with {_e(d.event_name)} at "
+            f"{_time(d.event_time)} from <code>{_e(d.source_ip)}</code>: {calls:,} call(s), "
+            f"{tor:,} from Tor"
+        )
+    return f"<p><b>Derived keys ({len(derived)})</b> — the same actor holds them:</p>" + _list(
+        items
+    )
+
+
+def _next_html(inv: Investigation, verdict: Mapping[str, Any]) -> str:
+    status = str(verdict.get("status") or "pending")
+    fid = inv.key.finding_id
+    if status == "pending":
+        command = (
+            f"torinvest verdict {fid} --status malicious|legitimate|inconclusive "
+            '--analyst NAME --rationale "…"'
+        )
+    elif status == "legitimate":
+        command = f"torinvest actions {fid} --plan archive --execute"
+    else:
+        command = f"torinvest actions {fid} --plan remediate --execute"
+    then = "Record it" if status == "pending" else "After reviewing the dry-run plan below"
+    return (
+        f'<p class="ti-next"><b>Next step:</b> {_e(NEXT_STEPS.get(status, ""))} {then}: '
+        f"<code>{_e(command)}</code></p>"
+    )
+
+
+def _provenance_html(generated: Mapping[str, Any]) -> str:
+    sources = list(generated.get("sources") or [])
+    shown = [_e(x) for x in sources[:ANSWER_MAX_ITEMS]]
+    if len(sources) > ANSWER_MAX_ITEMS:
+        shown.append(f"+{len(sources) - ANSWER_MAX_ITEMS} more (summary.json)")
+    return (
+        f'<p class="ti-prov">Generated {_time(generated.get("at"))} by '
+        f"<b>{_e(generated.get('by'))}</b> with torinvest {_e(__version__)}. Sources: "
+        f"{'; '.join(shown) or '—'}.</p>"
+    )
+
+
+def answer_html(
+    inv: Investigation,
+    verdict: Mapping[str, Any],
+    *,
+    findings: FindingsResult | None = None,
+    followed: bool = True,
+) -> str:
+    """The report's first screen: the finding, whether the reading is complete (data issues,
+    could not look and no events read differently), four boxes — the key, the Tor reading
+    (N of M calls, which IPs), the triage score with its top reasons, the verdict —, what
+    mattered (sensitive calls with their targets), derived keys, the next step, and the
+    provenance (generated at, by whom, torinvest version, sources: the same as summary.json's
+    ``generated``). Every value escaped."""
+    from torinvest.investigation import provenance
+
+    k = inv.key
+    state, _ = activity_state(inv)
+    sub = (
+        f"{_e(k.finding_type)} · account {_e(k.account_id)} · {_e(k.region)} · severity "
+        f"{_e(inv.finding.get('severity'))} · first seen {_time(k.first_seen)} · last seen "
+        f"{_time(k.last_seen)}"
+    )
+    tiles = _key_tile(inv) + _tor_tile(inv, state) + _score_tile(inv) + _verdict_tile(verdict)
+    return (
+        '<div class="ti-answer" id="torinvest-answer">'
+        f"<h1>Tor finding <code>{_e(k.finding_id)}</code></h1>"
+        f'<p class="ti-sub">{sub}</p>'
+        + _state_html(inv, findings)
+        + f'<div class="ti-tiles">{tiles}</div>'
+        + _next_html(inv, verdict)
+        + "<h2>What mattered</h2>"
+        + _mattered_html(inv)
+        + _derived_html(inv, followed)
+        + _provenance_html(provenance(inv))
+        + "</div>"
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -420,18 +1021,15 @@ def data_issues(inv: Investigation, findings: FindingsResult | None = None) -> H
 
 
 def activity_status(inv: Investigation) -> HTML:
-    """What was found: events, or "no events" (sources read, nothing there) vs "could not look"."""
-    from torinvest import events  # here: tqdm.auto's warning filter is set (module top)
-
+    """What was found: events, or "no events" (sources read, nothing there) vs "could not look"
+    vs "nothing to read" (:func:`activity_state`)."""
     act: Activity = inv.activity
     ev = inv.events
-    # files opened, LookupEvents regions and Athena tables queried
-    attempted = act.files_read + sum(s.startswith(("lookup:", "athena:")) for s in act.sources)
     failed = list(act.issues)
-    denied = [i for i in failed if _is_denied(i)]
-    if inv.counted:
+    state, line = activity_state(inv)
+    if state == "counted":
         return HTML(_card("The key's activity", _counted_body(inv)))
-    if len(ev):
+    if state == "events":
         n_failed = int(ev["error_code"].notna().sum())
         n_tor = int(ev["tor"].fillna(False).astype(bool).sum())
         keys = ev["access_key_id"].dropna().astype(str).unique().tolist()
@@ -450,53 +1048,13 @@ def activity_status(inv: Investigation) -> HTML:
                 "(see the data issues).</p>"
             )
         return HTML(_card("The key's activity", body))
-    if act.nothing_read and act.empty_sources and len(act.empty_sources) >= len(failed):
-        items = _list(_e(events.empty_source_text(i)) for i in act.empty_sources)
-        return HTML(
-            _card(
-                "Nothing to read",
-                "<p>No log file was read for this window: there was nothing to look at. This "
-                "is <b>not</b> evidence that the key was unused: point the investigation at the "
-                "trail's logs of the window (or use LookupEvents).</p>" + items,
-                "ti-danger",
-            )
-        )
-    if denied and len(denied) >= len(failed):
-        return HTML(
-            _card(
-                "Not allowed to look",
-                f"<p>No event could be read: {len(denied)} source(s) refused access. This says "
-                "<b>nothing</b> about whether the key was used.</p>",
-                "ti-danger",
-            )
-        )
-    if failed:
-        return HTML(
-            _card(
-                "No events read — but sources failed",
-                f"<p>No event of this key was found, and {len(failed)} source(s) could not be "
-                "read. This is <b>not</b> evidence that the key was unused.</p>",
-                "ti-danger",
-            )
-        )
-    if attempted == 0:
-        return HTML(
-            _card(
-                "Nothing to read",
-                "<p>No log file or region covered the window: there was nothing to look at. "
-                "Add the CloudTrail logs of the window (or use LookupEvents).</p>",
-                "ti-warn",
-            )
-        )
-    return HTML(
-        _card(
-            "No events",
-            f"<p>Every source was read ({attempted:,} file(s), region(s) or table(s)) and none "
-            "holds a call "
-            "made with this key in the window. This is not an access problem.</p>",
-            "ti-ok",
-        )
-    )
+    title, kind = {
+        "nothing": ("Nothing to read", "ti-danger" if act.empty_sources else "ti-warn"),
+        "denied": ("Not allowed to look", "ti-danger"),
+        "failed": ("No events read — but sources failed", "ti-danger"),
+        "none": ("No events", "ti-ok"),
+    }[state]
+    return HTML(_card(title, f"<p>{_e(line)}</p>", kind))
 
 
 def _counted_body(inv: Investigation) -> str:
@@ -550,16 +1108,62 @@ def events_frame(inv: Investigation) -> pd.DataFrame:
     return display_frame(inv.events[cols])
 
 
+#: The events table's columns, what an analyst reads first on the left.
+EVENT_TABLE_COLUMNS: tuple[str, ...] = (
+    "event_time",
+    "event_name",
+    "sensitive",
+    "source_ip",
+    "tor",
+    "aws_region",
+    "error_code",
+    "access_key_id",
+    "derived",
+    "event_source",
+    "user_agent",
+    "request_parameters",
+)
+#: How the events table is ordered (its caption says it).
+EVENTS_ORDER = "Tor and sensitive calls first, then the others; oldest first within each"
+
+
+def events_view(inv: Investigation) -> pd.DataFrame:
+    """The events table's rows (:data:`EVENT_TABLE_COLUMNS`, plain text): calls from Tor exits
+    and calls in the sensitive-actions catalogue first, then the others, each group oldest
+    first. ``sensitive`` is the call's catalogue category (empty for other calls)."""
+    ev = inv.events
+    if not len(ev):
+        return pd.DataFrame(columns=list(EVENT_TABLE_COLUMNS))
+    cat = analysis.load_catalogue()[["event_name", "event_source", "category"]].astype("object")
+    pairs = pd.DataFrame(
+        {
+            "event_name": ev["event_name"].astype("object").to_numpy(),
+            "event_source": ev["event_source"].astype("object").to_numpy(),
+        }
+    )
+    category = pairs.merge(cat, on=["event_name", "event_source"], how="left")["category"]
+    tor = ev["tor"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+    first = tor | category.notna().to_numpy(dtype=bool)
+    order = pd.DataFrame(
+        {"later": ~first, "time": ev["event_time"].to_numpy(), "n": range(len(ev))}
+    ).sort_values(["later", "time", "n"], kind="stable", na_position="last")["n"]
+    rows = ev.iloc[order.to_numpy()].copy()
+    rows["sensitive"] = category.iloc[order.to_numpy()].to_numpy()
+    cols = [c for c in EVENT_TABLE_COLUMNS if c in rows.columns]
+    return display_frame(rows[cols])
+
+
 def events_table(inv: Investigation) -> HTML:
-    """Every event of the key (and its derived keys), interactive."""
+    """Every event of the key (and its derived keys), interactive, Tor and sensitive calls
+    first (:data:`EVENTS_ORDER`); printed, every row (up to :data:`PRINT_MAX_ROWS`)."""
     if not len(inv.events):
         what = "No sensitive call to list" if inv.counted else "No events to list"
         return HTML(f'<p class="ti-note">{what}.</p>')
-    caption = "Events (newest last)"
+    caption = f"Events ({len(inv.events):,}): {EVENTS_ORDER}"
     if inv.counted:
         total = inv.totals()["total"]
-        caption = f"Sensitive calls only: {len(inv.events):,} of {total:,} events (newest last)"
-    return table(events_frame(inv), caption=caption)
+        caption = f"Sensitive calls only: {len(inv.events):,} of {total:,} events ({EVENTS_ORDER})"
+    return table(events_view(inv), caption=caption, print_more_where="(all in events.csv)")
 
 
 # --------------------------------------------------------------------------------------------
@@ -635,19 +1239,21 @@ SENSITIVE_SHOWN: tuple[str, ...] = (
     "event_time",
     "category",
     "event_name",
-    "event_source",
+    "target",
     "source_ip",
     "tor",
+    "error_code",
     "access_key_id",
     "derived",
-    "error_code",
+    "event_source",
     "mitre_technique",
     "note",
 )
 
 
 def sensitive_table(inv: Investigation) -> HTML:
-    """The calls from the sensitive-actions catalogue (persistence, privilege escalation…)."""
+    """The calls from the sensitive-actions catalogue (persistence, privilege escalation…),
+    each with its target: what it created, changed or read (:mod:`torinvest.targets`)."""
     if not len(inv.sensitive):
         return HTML(_card("Sensitive calls", "<p>None of the catalogued sensitive calls.</p>"))
     cols = [c for c in SENSITIVE_SHOWN if c in inv.sensitive.columns]
@@ -683,10 +1289,9 @@ def derived_keys(inv: Investigation, *, followed: bool = True) -> HTML:
                 "GetFederationToken).</p>",
             )
         )
-    ev = inv.events
     rows = []
     for d in derived:
-        mine = ev[ev["access_key_id"] == d.access_key_id] if len(ev) else ev
+        calls, tor = key_calls(inv, d.access_key_id)
         rows.append(
             {
                 "derived key": d.access_key_id,
@@ -696,10 +1301,8 @@ def derived_keys(inv: Investigation, *, followed: bool = True) -> HTML:
                 "from IP": d.source_ip,
                 "role": d.role_arn,
                 "expires": d.expiration,
-                "calls made with it": len(mine),
-                "of them from Tor": int(mine["tor"].fillna(False).astype(bool).sum())
-                if len(mine)
-                else 0,
+                "calls made with it": calls,
+                "of them from Tor": tor,
             }
         )
     body = (

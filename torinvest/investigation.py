@@ -4,13 +4,15 @@
 
 Each step is a function a notebook cell calls; :func:`investigate` runs them all. The result
 (:class:`Investigation`) holds every frame the report shows, and :func:`summary` turns it into
-``summary.json`` exactly as DESIGN.md's report contract says.
+``summary.json`` exactly as docs/DESIGN.md's report contract says.
 """
 
 from __future__ import annotations
 
 import contextlib
+import getpass
 import logging
+import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -462,6 +464,8 @@ class Investigation:
     by_time: pd.DataFrame | None = None
     by_agent: pd.DataFrame | None = None
     by_region: pd.DataFrame | None = None
+    #: When the investigation ran (UTC): the report's and summary.json's "generated at".
+    started_at: pd.Timestamp = field(default_factory=lambda: pd.Timestamp.now(tz="UTC"))
 
     def __post_init__(self) -> None:
         # what the charts take: the events frame, or counts frames when the activity was
@@ -570,7 +574,7 @@ def investigate(
         lists=lists,
         events=events,
         per_ip=table,
-        sensitive=analysis.sensitive_events(events),
+        sensitive=analysis.sensitive_events(events, targets=True),
         signals=found_signals,
         score=analysis.triage_score(found_signals),
         findings=mine,
@@ -602,12 +606,37 @@ def _plain(v: Any) -> Any:
     return v.item() if hasattr(v, "item") else v
 
 
+def run_by() -> str:
+    """Who generated the report: ``user@host`` of the process (``unknown user`` when the
+    operating system names no user)."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry and no LOGNAME/USER (some containers)
+        user = "unknown user"
+    return f"{user}@{socket.gethostname()}"
+
+
+def read_sources(inv: Investigation) -> list[str]:
+    """What the investigation read, one line each: the findings' source, every log location,
+    LookupEvents region or engine table (``logs:…``, ``lookup:<region>``, ``duckdb:…``,
+    ``athena:…``), and the Tor exit lists (``tor: …``)."""
+    lists = [f"tor: {line}" for line in inv.lists.describe().splitlines() if line.strip()]
+    return list(dict.fromkeys([inv.sources.describe(), *inv.activity.sources, *lists]))
+
+
+def provenance(inv: Investigation) -> dict[str, Any]:
+    """``summary.json``'s ``generated``: when the investigation ran (UTC), by whom
+    (:func:`run_by`) and from which sources (:func:`read_sources`)."""
+    return {"at": iso_utc(inv.started_at), "by": run_by(), "sources": read_sources(inv)}
+
+
 def summary(inv: Investigation, verdict: dict[str, Any] | None = None) -> dict[str, Any]:
-    """``summary.json``: the machine-readable result a ticket system stores (DESIGN.md)."""
+    """``summary.json``: the machine-readable result a ticket system stores (docs/DESIGN.md)."""
     f, k = inv.finding, inv.key
     v = verdict or {}
     return {
         "torinvest_version": __version__,
+        "generated": provenance(inv),
         "finding": {
             "id": k.finding_id,
             "type": k.finding_type,

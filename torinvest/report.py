@@ -111,6 +111,9 @@ INDEX_CSP = (
 _CSP_PLACEHOLDER = "torinvest-csp-is-set-after-export"
 _SCRIPT = re.compile(r"<script\b[^>]*>(.*?)</script\s*>", re.I | re.S)
 
+#: Cells with this tag (how to run the notebook, for its author in JupyterLab) are not in the
+#: report.
+NOTEBOOK_ONLY_TAG = "notebook-only"
 #: nbconvert template: the JupyterLab one without its CDN loaders, with a CSP and a banner slot.
 REPORT_TEMPLATE_NAME = "torinvest-report.html.j2"
 REPORT_TEMPLATE = """{%- extends 'index.html.j2' -%}
@@ -489,11 +492,17 @@ def error_banner(failure: CellFailure) -> str:
 
 
 def exporter() -> Any:
-    """nbconvert's HTML exporter: JupyterLab look, no code, no prompts, no CDN loaders."""
+    """nbconvert's HTML exporter: JupyterLab look, no code, no prompts, no CDN loaders; cells
+    tagged :data:`NOTEBOOK_ONLY_TAG` (notebook-authoring text) left out."""
     from jinja2 import DictLoader
     from nbconvert import HTMLExporter
+    from traitlets.config import Config
 
+    config = Config()
+    config.TagRemovePreprocessor.enabled = True
+    config.TagRemovePreprocessor.remove_cell_tags = {NOTEBOOK_ONLY_TAG}
     exp = HTMLExporter(
+        config=config,
         template_name="lab",
         exclude_input=True,
         exclude_input_prompt=True,
@@ -583,13 +592,20 @@ def _object(properties: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-#: JSON Schema (2020-12) of ``summary.json``, as DESIGN.md's report contract writes it.
+#: JSON Schema (2020-12) of ``summary.json``, as docs/DESIGN.md's report contract writes it.
 SUMMARY_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "torinvest summary.json",
     **_object(
         {
             "torinvest_version": {"type": "string"},
+            "generated": _object(
+                {
+                    "at": {"type": "string", "pattern": _TIME},
+                    "by": {"type": "string", "minLength": 1},
+                    "sources": {"type": "array", "items": {"type": "string"}},
+                }
+            ),
             "finding": _object(
                 {
                     "id": {"type": "string", "pattern": r"^[A-Za-z0-9]{8,128}$"},
@@ -644,6 +660,14 @@ SUMMARY_SCHEMA: dict[str, Any] = {
                         "source_ip": _STR_OR_NULL,
                         "tor": {"type": ["boolean", "null"]},
                         "category": _STR_OR_NULL,
+                        "error_code": _STR_OR_NULL,
+                        "target": _STR_OR_NULL,
+                        "targets": {
+                            "type": "array",
+                            "items": _object(
+                                {"kind": {"type": "string"}, "value": {"type": "string"}}
+                            ),
+                        },
                     }
                 ),
             },

@@ -308,7 +308,9 @@ def test_guardduty_answering_html_500_to_the_archive(
     proxy.fault("ArchiveFindings", HTML_500)
     code, out, err = archive(tmp_path / "l.jsonl")
     assert code == 1
-    assert "  FAILED: ArchiveFindings on guardduty in us-east-1: the endpoint answered HTTP 500" in out
+    assert (
+        "  FAILED: ArchiveFindings on guardduty in us-east-1: the endpoint answered HTTP 500" in out
+    )
     assert "1 change(s) done, 0 already done, 1 failed" in out  # the rule was still created
     assert fake_aws.archived_ids == set()
     assert_paired(read_ledger(tmp_path / "l.jsonl")[0])

@@ -1,0 +1,202 @@
+"""display: the report's first screen (the answer), tables that never break identifiers and
+print every row, the events table's order — on the sample case's investigation. No kernel: the
+functions return HTML. (Failed, refused, empty and partial readings: tests/hostile/test_report.py.)"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import orjson
+import pandas as pd
+import pytest
+
+from torinvest import display, investigation
+from torinvest.case import sample_case
+from torinvest.investigation import Investigation
+
+STORY = orjson.loads((sample_case().root / "STORY.json").read_bytes())
+FINDING = "6dde0a8f8d46f6acad893b30f905e97c"
+KEY = STORY["suspect_key"]["access_key_id"]
+BAIT = '<img src=x onerror="document.title=1">'
+VERDICT = {
+    "status": "malicious",
+    "analyst": "ana",
+    "rationale": "backdoor user",
+    "recorded_at": "2023-07-11T08:00:00Z",
+}
+
+
+def _investigate(case: Path) -> Investigation:
+    return investigation.investigate(
+        FINDING, investigation.sources_from_parameters(case_dir=str(case))
+    )
+
+
+@pytest.fixture(scope="module")
+def inv() -> Investigation:
+    return _investigate(sample_case().root)
+
+
+def _text(html: str) -> str:
+    """The visible text of an HTML fragment (tags dropped, entities kept)."""
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+# --------------------------------------------------------------------------------------------
+# the answer first
+# --------------------------------------------------------------------------------------------
+def test_the_answer_of_the_sample_case(inv: Investigation) -> None:
+    html = display.answer_html(inv, VERDICT)
+    text = _text(html)
+    # the finding and the key
+    for part in (
+        f"Tor finding {FINDING}",
+        "UnauthorizedAccess:IAMUser/TorIPCaller",
+        f"account {STORY['account_id']}",
+        "first seen 2023-07-10 12:17:08 UTC",
+        "last seen 2023-07-10 12:20:04 UTC",
+        KEY,
+        "long-term key of IAMUser benjamin",
+    ):
+        assert part in text, part
+    # the Tor reading: N of M calls, which IPs
+    from_tor = STORY["actor_events"]["from_tor"]
+    assert f"{from_tor} of {len(inv.events)} calls" in text
+    for ip in STORY["tor_ips"]:
+        assert ip in text
+    # what mattered: the sensitive calls with their targets
+    backdoor, new_key = STORY["derived"]["backdoor_user"], STORY["derived"]["backdoor_key"]
+    for target in (
+        f"user {backdoor}, new key {new_key}",
+        "policy arn:aws:iam::aws:policy/AdministratorAccess",
+        "secret stratus-red-team-retrieve-secret-6",
+        "secret prod/db/credentials",
+    ):
+        assert target in text, target
+    assert "ResourceNotFoundException" in text  # the failed read says so
+    # derived keys, the score and its top reasons, the verdict, the next step
+    assert f"{STORY['derived']['asia_key']} minted with GetSessionToken" in text
+    assert f"{inv.score.score} / 100 · {inv.score.band}" in text
+    assert inv.score.reasons[0].name in text
+    assert "malicious" in text and "by ana at 2023-07-11 08:00:00 UTC" in text
+    assert f"torinvest actions {FINDING} --plan remediate --execute" in text
+    # complete, and where it came from
+    assert "Complete: every source was read (62 log file(s)); no data issue." in text
+    generated = investigation.provenance(inv)
+    assert f"Generated {display._time(generated['at'])} by {generated['by']}" in text
+    assert "with torinvest" in text and f"case folder {sample_case().root}" in text
+
+
+def test_the_answer_is_where_the_notebook_shows_it(inv: Investigation) -> None:
+    """The slot's placeholder says the run did not finish; answer_first replaces it."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    shown: list[tuple[str, dict]] = []
+    publish = shell.display_pub.publish
+
+    def record(data: dict, metadata: dict | None = None, **kwargs: object) -> None:
+        shown.append((data["text/html"], kwargs))
+
+    shell.display_pub.publish = record  # type: ignore[method-assign]
+    try:
+        slot = display.answer_slot()
+        display.answer_first(slot, inv, VERDICT)
+    finally:
+        shell.display_pub.publish = publish  # type: ignore[method-assign]
+    (placeholder, first), (answer, second) = shown
+    assert "the run stopped before the end" in placeholder
+    assert second.get("update") is True
+    assert first["transient"]["display_id"] == second["transient"]["display_id"]
+    assert 'id="torinvest-answer"' in answer
+
+
+def test_the_answer_escapes_attacker_targets(inv: Investigation) -> None:
+    hostile = inv.sensitive.copy()
+    hostile.loc[0, "target"] = f"user {BAIT}"
+    html = display.answer_html(dataclasses.replace(inv, sensitive=hostile), VERDICT)
+    assert BAIT not in html and f"user {BAIT}".replace("<", "&lt;")[:20] in html
+    table = display.sensitive_table(dataclasses.replace(inv, sensitive=hostile)).data
+    assert BAIT not in table and "&lt;img src=x onerror=&quot;document.title=1&quot;&gt;" in table
+
+
+# --------------------------------------------------------------------------------------------
+# tables
+# --------------------------------------------------------------------------------------------
+def test_the_events_table_opens_on_tor_and_sensitive_calls(inv: Investigation) -> None:
+    view = display.events_view(inv)
+    assert list(view.columns) == list(display.EVENT_TABLE_COLUMNS)
+    assert len(view) == len(inv.events)
+    first = (view["tor"] == "Tor") | view["sensitive"].notna()
+    n = int(first.sum())
+    assert first.iloc[:n].all() and not first.iloc[n:].any()  # what matters, then the rest
+    for part in (view.iloc[:n], view.iloc[n:]):
+        assert part["event_time"].is_monotonic_increasing  # each oldest first
+    assert set(view.loc[view["event_name"] == "CreateUser", "sensitive"]) == {"persistence"}
+    html = display.events_table(inv).data
+    assert display.EVENTS_ORDER in html
+
+
+def test_tables_class_their_columns_and_print_every_row(inv: Investigation) -> None:
+    frame = display.events_view(inv)
+    html = display.table(frame, caption="Events").data
+    screen, printed = html.split('<div class="ti-print">')
+    assert '"className": "ti-id"' in screen and '"className": "ti-long"' in screen
+    rows = re.findall(r'<tbody class="ti-row">(.*?)</tbody>', printed, re.S)
+    assert len(rows) == len(frame)  # every row, not one page of it
+    first_line = re.findall(r'<th class="([^"]+)">([^<]+)</th>', printed)
+    assert ("ti-id", "event_name") in first_line and ("ti-id", "source_ip") in first_line
+    # user agents and parameters on the second line of each row, labelled and whole
+    assert all("<b>user_agent</b>" in r for r in rows)
+    longest = max(frame["user_agent"].dropna(), key=len)
+    assert display.html_text(longest) in printed
+    capped = display.print_html(frame, max_rows=5, more_where="(all in events.csv)")
+    assert capped.count('<tbody class="ti-row">') == 5
+    assert f"… and {len(frame) - 5:,} more row(s) (all in events.csv)" in capped
+
+
+def test_static_tables_escape_and_class_every_cell() -> None:
+    frame = pd.DataFrame(
+        {"event_name": ["GetRegionOptStatus"], "user_agent": [BAIT], BAIT: [None], "note": ["x"]}
+    )
+    html = display.frame_html(frame)
+    assert BAIT not in html
+    assert '<td class="ti-id">GetRegionOptStatus</td>' in html
+    assert '<td class="ti-long">&lt;img src=x onerror=&quot;document.title=1&quot;&gt;</td>' in html
+    assert '<th class="ti-text">&lt;img' in html and '<td class="ti-text">—</td>' in html
+    printed = display.print_html(frame)
+    assert BAIT not in printed and "<b>user_agent</b> &lt;img" in printed
+    assert display.column_class("source_ip") == "ti-id"
+    assert display.column_class("request_parameters") == "ti-long"
+    assert display.column_class("why") == "ti-text"
+
+
+def test_style_keeps_identifiers_whole_in_lab_and_the_report() -> None:
+    """JupyterLab's own CSS (``.jp-RenderedHTMLCommon td``: white-space normal, max-width
+    none) is overridden by rules at least as specific, emitted after it."""
+    style = display.STYLE
+    assert "table th.ti-id,table td.ti-id{white-space:nowrap}" in style
+    assert "table td.ti-long{max-width:28em;white-space:nowrap;overflow:hidden;" in style
+    assert "overflow-wrap:anywhere}" in style.split("table td.ti-long:hover")[1][:80]
+    assert "word-break:break-word" not in style  # what broke GetRegionOptS|tatus
+    assert "@media print" in style and ".ti-screen{display:none !important}" in style
+
+
+def test_the_answer_of_activity_counted_in_the_engine() -> None:
+    """Over the row limit the rows are the sensitive calls only: the totals and each derived
+    key's calls come from the engine's counts."""
+    sources = investigation.sources_from_parameters(
+        case_dir=str(sample_case().root), engine="duckdb", max_rows=10
+    )
+    counted = investigation.investigate(FINDING, sources)
+    assert counted.counted and len(counted.events) < 69
+    text = _text(display.answer_html(counted, VERDICT))
+    assert f"{STORY['actor_events']['from_tor']} of 69 calls" in text
+    assert "Too many events to load as rows" in text
+    asia = STORY["derived"]["asia_key"]
+    assert display.key_calls(counted, asia) == (5, 5)  # all of them Tor (STORY.md)
+    assert "from 109.70.100.66 : 5 call(s), 5 from Tor" in text
+    card = _text(display.derived_keys(counted).data)
+    assert f"{asia} " in card and " 5 5 " in card
