@@ -483,3 +483,19 @@ def test_papermill_runs_a_working_copy_and_a_rerun_records_the_verdict_once(
     assert issues == []
     assert [(r["status"], r["analyst"]) for r in records] == [("malicious", "ana")]
     assert records[0]["evidence"]["events"] == 69  # the evidence summary is stored with it
+
+
+def test_working_copies_inside_the_repository_are_not_tracked() -> None:
+    """`torinvest notebook` run from the checkout (./investigations) or the triage notebook
+    opened in notebooks/ (notebooks/investigations): git ignores both."""
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    for path in (
+        f"investigations/finding-{FINDING}/investigate.ipynb",
+        f"notebooks/investigations/finding-{FINDING}/investigate.ipynb",
+        "investigations/triage.ipynb",
+    ):
+        done = subprocess.run(
+            ["git", "-C", str(ROOT), "check-ignore", "-q", path], check=False, timeout=30
+        )
+        assert done.returncode == 0, f"{path} would be tracked"
