@@ -23,6 +23,7 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check torinvest tests benchmarks tools notebooks
 	$(BIN)/ruff format --check torinvest tests benchmarks tools notebooks
+	$(BIN)/python tools/check_notebooks.py notebooks/*.ipynb
 
 test: lint
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)

@@ -167,9 +167,11 @@ display.derived_keys(inv, followed=params.follow_derived)
 # %% [markdown]
 # ## 6. Verdict and next steps
 #
-# A decided verdict is recorded in the ledger with its evidence. Legitimate: archive (and
-# optionally suppress, scoped to this principal). Not legitimate: assume every credential is
-# compromised and remediate. The plans below are dry runs: this notebook never executes them.
+# A decided verdict is recorded in the ledger with its evidence, once: the same verdict again
+# adds nothing, a different one supersedes it. In JupyterLab, record it with the form below;
+# in a report it comes from the parameters. Legitimate: archive (and optionally suppress,
+# scoped to this principal). Not legitimate: assume every credential is compromised and
+# remediate. The plans are dry runs: this notebook never executes them.
 
 # %%
 verdict = report.decide(
@@ -182,10 +184,7 @@ verdict = report.decide(
 )
 
 # %%
-display.verdict_card(verdict, ledger=verdict["ledger"])
-
-# %%
-display.next_steps(inv, verdict, suppress=params.suppress)
+display.verdict_section(inv, verdict, suppress=params.suppress)
 
 # %% [markdown]
 # ## Files

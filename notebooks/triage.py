@@ -10,8 +10,9 @@
 # # Open Tor findings
 #
 # Every open `TorIPCaller` finding across the regions (or in a case folder), newest first, with
-# the key it names, the principal, how often GuardDuty saw it, and the command that
-# investigates it (`torinvest investigate …`; `--all-open` runs them all).
+# the key it names, the principal and how often GuardDuty saw it; then, per finding, the
+# command that makes its working notebook (`torinvest notebook …`; in JupyterLab, a button)
+# and the one that writes its report (`torinvest investigate …`; `--all-open` runs them all).
 
 # %%
 from torinvest import display, investigation, report
@@ -25,6 +26,7 @@ regions: str = "all"  # AWS regions: 'all' (every enabled one) or a comma list; 
 role_arn: str = ""  # role to assume first, e.g. in a member account
 include_archived: bool = False  # also list archived findings
 out_dir: str = "out"  # folder the suggested commands write their reports under
+notebooks_dir: str = "investigations"  # folder of the working notebooks the buttons make
 
 # %%
 # Each parameter checked against its type (papermill's -p gives text: "false" for a bool); a
@@ -56,4 +58,12 @@ triage = report.triage_frame(
 )
 
 # %%
-display.triage_table(triage, found)
+display.triage_table(
+    triage,
+    found,
+    case_dir=params.case_dir,
+    profile=params.profile,
+    regions=params.regions,
+    role_arn=params.role_arn,
+    notebooks_dir=params.notebooks_dir,
+)

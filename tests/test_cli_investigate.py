@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import nbformat
 import orjson
 import pandas as pd
 import pytest
@@ -290,3 +291,68 @@ def test_make_demo_target_runs_the_sample_report() -> None:
     makefile = (ROOT / "Makefile").read_text()
     demo = makefile.split("\ndemo:", 1)[1].split("\n\n", 1)[0]
     assert f"investigate {FINDING}" in demo and "--out out/demo" in demo
+
+
+def test_verdict_again_adds_nothing_a_new_one_supersedes_and_verdicts_shows_the_current(
+    tmp_path: Path,
+) -> None:
+    ledger = str(tmp_path / "ledger.jsonl")
+    base = ("verdict", FINDING, "--ledger", ledger)
+    code, out, _ = run(*base, "--status", "malicious", "--analyst", "ana", "--rationale", "Tor")
+    assert code == 0 and out.startswith("recorded: malicious")
+    code, out, err = run(*base, "--status", "malicious", "--analyst", "ana", "--rationale", "Tor")
+    assert code == 0
+    assert out.startswith("already recorded: malicious by ana at ")
+    assert "(the same verdict: nothing added)" in out
+    assert "no source given" not in err  # nothing was recorded, so nothing lacks evidence
+    code, out, _ = run(*base, "--status", "legitimate", "--analyst", "bob", "--rationale", "drill")
+    assert code == 0
+    assert "\nsupersedes: malicious by ana at " in out and "(kept in the ledger)" in out
+    assert len(read_ledger(ledger)[0]) == 2
+
+    code, out, err = run("verdicts", "--ledger", ledger)
+    rows = out.splitlines()
+    assert len(rows) == 3 and "legitimate" in rows[2] and "bob" in rows[2]  # one per finding
+    assert "1 earlier record(s) are history (--history lists every record)" in err
+    code, out, _ = run("verdicts", "--ledger", ledger, "--history")
+    rows = out.splitlines()
+    assert rows[0].split()[:6] == ["recorded", "at", "finding", "access", "key", "status"]
+    assert "state" in rows[0]
+    assert "legitimate" in rows[2] and "current" in rows[2]
+    assert "malicious" in rows[3] and "superseded" in rows[3]
+    code, out, _ = run("verdicts", "--ledger", ledger, "--history", "--json")
+    assert [(v["status"], v["state"]) for v in json.loads(out)] == [
+        ("legitimate", "current"),
+        ("malicious", "superseded"),
+    ]
+    code, out, _ = run("verdicts", "--ledger", ledger, "--json")
+    assert [v["status"] for v in json.loads(out)] == ["legitimate"]
+
+
+def test_notebook_prints_the_path_last_and_the_lab_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from torinvest import notebooks
+
+    code, out, err = run("notebook", FINDING, "--case", _case(), "--out", str(tmp_path))
+    assert code == 0, err
+    lines = out.splitlines()
+    path = tmp_path / f"finding-{FINDING}" / "investigate.ipynb"
+    assert lines[-1] == str(path) and path.is_file()
+    assert lines[0] == f"working notebook of finding {FINDING}: created"
+    assert lines[1].startswith("open it: ") and lines[1].endswith(f" lab {path}")
+    assert Path(lines[1].split()[2]).name == "jupyter"
+
+    opened: list[Path] = []
+    monkeypatch.setattr(notebooks, "open_in_lab", lambda p: opened.append(p) or 0)
+    code, out, err = run(
+        "notebook", "--triage", "--case", _case(), "--out", str(tmp_path), "--open"
+    )
+    assert code == 0, err
+    assert opened == [tmp_path / "triage.ipynb"]
+    assert out.splitlines()[-1] == str(tmp_path / "triage.ipynb")
+    nb = nbformat.read(tmp_path / "triage.ipynb", as_version=4)
+    assert nb.metadata["papermill"]["parameters"] == {
+        "case_dir": str(Path(_case()).resolve()),
+        "notebooks_dir": str(tmp_path),
+    }

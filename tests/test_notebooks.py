@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import ast
 import gzip
+import io
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import jupytext
@@ -15,14 +18,20 @@ import orjson
 import papermill as pm
 import pytest
 
-from torinvest import report
+from torinvest import notebooks, report
 from torinvest.case import sample_case
+from torinvest.verdict import read_ledger
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 NAMES = ("investigate", "triage")
 FINDING = "6dde0a8f8d46f6acad893b30f905e97c"
 OTHER_FINDING = "7f176d541deef88b1ad653b9ed646f29"
 KEY = "AKIATFQR7NSCUXC3DDDP"
+
+
+def _params(nb: nbformat.NotebookNode) -> int:
+    """The index of the cell tagged ``parameters``."""
+    return next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
 
 
 def _nb(name: str) -> nbformat.NotebookNode:
@@ -241,6 +250,10 @@ def test_triage_lists_the_open_findings_newest_first(tmp_path: Path) -> None:
     text = _outputs_text(nb)
     assert FINDING in text and OTHER_FINDING in text
     assert f"torinvest investigate {FINDING} --case {case} --out reports/finding-{FINDING}" in text
+    # and the command that makes its working notebook (the button is Lab's; not in a run)
+    made_in = tmp_path / "investigations"
+    assert f"torinvest notebook {FINDING} --case {case} --out {made_in}" in text
+    assert "widget-view" not in text and "widgets" not in nb.metadata
     assert KEY in text and "benjamin" in text
     assert "No data issues" in text
 
@@ -262,3 +275,240 @@ def test_the_package_carries_the_notebooks() -> None:
     assert "data/**/*" in pyproject["tool"]["setuptools"]["package-data"]["torinvest"]
     # the license is a PEP 639 expression: setuptools older than 77 cannot build the package
     assert "setuptools>=77" in pyproject["build-system"]["requires"]
+
+
+# --------------------------------------------------------------------------------------------
+# templates stay pristine; working copies
+# --------------------------------------------------------------------------------------------
+ROOT = NOTEBOOKS.parent
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_repository_notebooks_are_pristine_templates(name: str) -> None:
+    """No outputs, parameters at their defaults, no injected cell: what `make lint` checks."""
+    assert notebooks.template_problems(NOTEBOOKS / f"{name}.ipynb") == []
+    params = notebooks.read_parameters(_nb(name), name)
+    assert params == notebooks.DEFAULTS[name]
+
+
+def test_template_defaults_are_the_cli_defaults_and_every_one_is_injected(tmp_path: Path) -> None:
+    """A report run injects every parameter (the template's own values never reach a report),
+    and the notebook's defaults are `torinvest investigate`'s."""
+    options = report.RunOptions()
+    injected = report.parameters(FINDING, tmp_path, options)
+    assert set(injected) == set(notebooks.DEFAULTS["investigate"])
+    defaults = dict(notebooks.DEFAULTS["investigate"])
+    for name in ("lookback_days", "lookahead_days", "tolerance_hours", "follow_derived"):
+        assert defaults[name] == getattr(options, name), name
+    assert defaults["max_rows"] == options.max_rows
+    assert defaults["engine"] == options.engine and defaults["regions"] == options.regions
+    assert defaults["verdict_status"] == options.verdict_status
+
+
+def test_lint_check_passes_the_repository_and_fails_a_used_notebook(tmp_path: Path) -> None:
+    script = ROOT / "tools" / "check_notebooks.py"
+    makefile = (ROOT / "Makefile").read_text()
+    lint = makefile.split("\nlint:", 1)[1].split("\n\n", 1)[0]
+    assert "tools/check_notebooks.py" in lint  # CI runs `make test`, which runs lint
+    ok = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert ok.returncode == 0, ok.stderr
+    for name in NAMES:  # a copy saved from Lab after a run, with the case's parameters
+        shutil.copy(NOTEBOOKS / f"{name}.py", tmp_path / f"{name}.py")
+        nb = _nb(name)
+        at = _params(nb)
+        nb.cells[at].source = nb.cells[at].source.replace(
+            'case_dir: str = ""', 'case_dir: str = "/cases/42"'
+        )
+        nb.cells[1].outputs = [nbformat.v4.new_output("stream", text="hello")]
+        nbformat.write(nb, tmp_path / f"{name}.ipynb")
+    bad = subprocess.run(
+        [sys.executable, str(script), *map(str, sorted(tmp_path.glob("*.ipynb")))],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert bad.returncode == 1
+    for name in NAMES:
+        assert f"{name}.ipynb: parameter `case_dir = '/cases/42'` (default: '')" in bad.stderr
+        assert f"{name}.ipynb: 1 cell(s) saved with outputs (cells 2)" in bad.stderr
+        assert f"{name}.py and {name}.ipynb differ" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
+def _sample_options(tmp_path: Path) -> report.RunOptions:
+    return report.RunOptions(case_dir=str(sample_case().root), ledger=str(tmp_path / "l.jsonl"))
+
+
+def test_a_working_copy_is_the_template_with_papermills_injected_cell(tmp_path: Path) -> None:
+    copy = notebooks.investigation_copy(FINDING, _sample_options(tmp_path), tmp_path / "inv")
+    assert copy.status == "created"
+    assert copy.path == tmp_path / "inv" / f"finding-{FINDING}" / "investigate.ipynb"
+    nb = nbformat.read(copy.path, as_version=4)
+    template = _nb("investigate")
+    injected = [
+        i for i, c in enumerate(nb.cells) if "injected-parameters" in c.metadata.get("tags", [])
+    ]
+    assert len(injected) == 1
+    (index,) = injected
+    assert "parameters" in nb.cells[index - 1].metadata.get(
+        "tags", []
+    )  # right after the parameters
+    assert [c.source for c in nb.cells[:index] + nb.cells[index + 1 :]] == [
+        c.source for c in template.cells
+    ]
+    assert pm.inspect_notebook(str(copy.path))  # papermill still reads its parameters
+    values = notebooks.read_parameters(
+        nbformat.v4.new_notebook(
+            cells=[
+                nbformat.v4.new_code_cell(nb.cells[index].source, metadata={"tags": ["parameters"]})
+            ]
+        ),
+        copy.path,
+    )
+    assert values == {
+        "finding_id": FINDING,
+        "case_dir": str(sample_case().root.resolve()),
+        "ledger": str(tmp_path / "l.jsonl"),
+    }
+    assert nb.metadata["papermill"]["parameters"] == values
+    assert nb.metadata["jupytext"] == {"formats": "ipynb"}  # never paired with a .py
+    assert all(c.get("outputs", []) == [] for c in nb.cells)
+
+
+def test_an_existing_copy_is_kept_unless_forced(tmp_path: Path) -> None:
+    options = _sample_options(tmp_path)
+    first = notebooks.investigation_copy(FINDING, options, tmp_path)
+    nb = nbformat.read(first.path, as_version=4)
+    nb.cells.append(nbformat.v4.new_markdown_cell("my notes: the actor made svc-backup-sync"))
+    nbformat.write(nb, first.path)
+    edited = first.path.read_bytes()
+
+    again = notebooks.investigation_copy(FINDING, options, tmp_path)
+    assert (again.status, again.same_parameters) == ("kept", True)
+    assert first.path.read_bytes() == edited
+    other = notebooks.investigation_copy(
+        FINDING, report.RunOptions(case_dir=str(sample_case().root)), tmp_path
+    )
+    assert (other.status, other.same_parameters) == ("kept", False)
+    assert first.path.read_bytes() == edited
+
+    forced = notebooks.investigation_copy(FINDING, options, tmp_path, force=True)
+    assert forced.status == "replaced" and forced.backup is not None
+    assert forced.backup.read_bytes() == edited  # the analyst's copy is kept beside it
+    assert forced.backup.parent == first.path.parent and forced.backup.suffix == ".ipynb"
+    assert "my notes" not in first.path.read_text()
+
+
+def test_saving_a_working_copy_in_lab_writes_no_paired_py(tmp_path: Path) -> None:
+    """Even where a jupytext.toml pairs every notebook (the repository's notebooks/), saving a
+    working copy through jupytext's contents manager (JupyterLab's) writes the .ipynb alone."""
+    from jupyter_server.services.contents.largefilemanager import LargeFileManager
+    from jupytext.sync_contentsmanager import build_sync_jupytext_contents_manager_class
+
+    shutil.copy(NOTEBOOKS / "jupytext.toml", tmp_path / "jupytext.toml")
+    copy = notebooks.investigation_copy(FINDING, _sample_options(tmp_path), tmp_path / "inv")
+    manager = build_sync_jupytext_contents_manager_class(LargeFileManager)(root_dir=str(tmp_path))
+    rel = copy.path.relative_to(tmp_path).as_posix()
+    model = manager.get(rel)
+    injected = _params(model["content"]) + 1
+    model["content"].cells[injected].source += '\nverdict_status = "malicious"'
+    manager.save(model, rel)
+    saved = sorted(p.name for p in copy.path.parent.iterdir() if not p.name.startswith("."))
+    assert saved == ["investigate.ipynb"]  # (and Lab's .ipynb_checkpoints/)
+    assert (
+        'verdict_status = "malicious"'
+        in nbformat.read(copy.path, as_version=4).cells[injected].source
+    )
+    # the same manager does pair a notebook without the pin: the test would see a pairing
+    nbformat.write(_nb("triage"), tmp_path / "plain.ipynb")
+    manager.save(manager.get("plain.ipynb"), "plain.ipynb")
+    assert (tmp_path / "plain.py").exists()
+
+
+def test_the_working_copy_flow_leaves_the_template_and_its_reports_unchanged(
+    tmp_path: Path,
+) -> None:
+    """Create a working copy, edit it and save it (outputs, a changed parameter, a broken cell),
+    then investigate again: the template's files and the report are what they were."""
+    from torinvest.cli import main
+
+    watched = [NOTEBOOKS / f"investigate.{ext}" for ext in ("ipynb", "py")]
+    before = [p.read_bytes() for p in watched]
+    case = str(sample_case().root)
+    ledger = str(tmp_path / "ledger.jsonl")
+    first = report.run_report(
+        FINDING, tmp_path / "r1", report.RunOptions(case_dir=case, ledger=ledger)
+    )
+
+    out, err = io.StringIO(), io.StringIO()
+    code = main(
+        ["notebook", FINDING, "--case", case, "--out", str(tmp_path / "inv")], out=out, err=err
+    )
+    assert code == 0, err.getvalue()
+    path = Path(out.getvalue().splitlines()[-1])
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[_params(nb) + 1].source += "\nlookback_days = 0\nverdict_status = malicious"  # broken
+    nb.cells[1].outputs = [nbformat.v4.new_output("stream", text="x" * 100_000)]
+    nb.cells.insert(5, nbformat.v4.new_code_cell("raise SystemExit('analyst scratch')"))
+    nbformat.write(nb, path)
+
+    second = report.run_report(
+        FINDING, tmp_path / "r2", report.RunOptions(case_dir=case, ledger=ledger)
+    )
+    assert [p.read_bytes() for p in watched] == before
+    assert second.summary_data is not None and first.summary_data is not None
+    second.summary_data.pop("generated")  # when and by whom differ; the rest must not
+    first.summary_data.pop("generated")
+    assert second.summary_data == first.summary_data
+    assert "analyst scratch" not in (tmp_path / "r2" / "report.ipynb").read_text()
+
+
+def test_papermill_runs_a_working_copy_and_a_rerun_records_the_verdict_once(
+    tmp_path: Path,
+) -> None:
+    """The analyst sets the verdict in the copy's injected cell and runs it (papermill, no
+    frontend: no form, no widget state); running it again adds no ledger record."""
+    ledger = tmp_path / "ledger.jsonl"
+    options = report.RunOptions(case_dir=str(sample_case().root), ledger=str(ledger))
+    copy = notebooks.investigation_copy(FINDING, options, tmp_path / "inv")
+    nb = nbformat.read(copy.path, as_version=4)
+    index = next(
+        i for i, c in enumerate(nb.cells) if "injected-parameters" in c.metadata.get("tags", [])
+    )
+    nb.cells[
+        index
+    ].source += (
+        '\nverdict_status = "malicious"\nanalyst = "ana"\nrationale = "Tor calls, CreateUser"'
+    )
+    nbformat.write(nb, copy.path)
+    for n in (1, 2):
+        out = tmp_path / f"run{n}.ipynb"
+        failure = report.execute(copy.path, out, {}, cwd=copy.path.parent)
+        ran = nbformat.read(out, as_version=4)
+        assert failure is None, f"{failure}: {_errors(ran)}"
+        text = _outputs_text(ran)
+        assert KEY in text and "Remediation plan" in text and "malicious" in text
+        assert "widget-view" not in text and "widgets" not in ran.metadata  # no form
+    records, issues = read_ledger(ledger)
+    assert issues == []
+    assert [(r["status"], r["analyst"]) for r in records] == [("malicious", "ana")]
+    assert records[0]["evidence"]["events"] == 69  # the evidence summary is stored with it
+
+
+def test_working_copies_inside_the_repository_are_not_tracked() -> None:
+    """`torinvest notebook` run from the checkout (./investigations) or the triage notebook
+    opened in notebooks/ (notebooks/investigations): git ignores both."""
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    for path in (
+        f"investigations/finding-{FINDING}/investigate.ipynb",
+        f"notebooks/investigations/finding-{FINDING}/investigate.ipynb",
+        "investigations/triage.ipynb",
+    ):
+        done = subprocess.run(
+            ["git", "-C", str(ROOT), "check-ignore", "-q", path], check=False, timeout=30
+        )
+        assert done.returncode == 0, f"{path} would be tracked"

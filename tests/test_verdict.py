@@ -109,3 +109,70 @@ def test_pending_never_hides_a_decided_verdict(
     assert [r["status"] for r in vd.verdict_history(records, FID)] == [
         s for s, _ in sorted(history, key=lambda h: -1 if h[1] is None else h[1])
     ]
+
+
+# --------------------------------------------------------------------------------------------
+# recording once, superseding, the current verdict
+# --------------------------------------------------------------------------------------------
+def _decide(ledger: Path, status: str, analyst: str = "ana", rationale: str = "r", minute: int = 0):
+    v = vd.make_verdict(
+        FID,
+        status=status,
+        analyst=analyst,
+        rationale=rationale,
+        now=pd.Timestamp("2024-01-01T00:00:00Z") + pd.Timedelta(minutes=minute),
+    )
+    return vd.record_decision(v, ledger)
+
+
+def test_the_same_verdict_again_adds_no_record_a_different_one_supersedes(tmp_path: Path) -> None:
+    ledger = tmp_path / "l.jsonl"
+    first = _decide(ledger, "malicious", minute=1)
+    assert (first.added, first.superseded) == (True, None)
+    again = _decide(ledger, "malicious", rationale=" r ", minute=2)  # blanks do not count
+    assert again.added is False
+    assert again.record["recorded_at"] == first.record["recorded_at"]  # the one already there
+    other = _decide(ledger, "legitimate", analyst="bob", rationale="red team", minute=3)
+    assert other.added and other.superseded["status"] == "malicious"
+    back = _decide(ledger, "malicious", minute=4)  # the first again: it supersedes legitimate
+    assert back.added and back.superseded["analyst"] == "bob"
+    by_someone_else = _decide(ledger, "malicious", analyst="carl", minute=5)
+    assert by_someone_else.added  # another analyst's decision is a record of its own
+    records, _ = vd.read_ledger(ledger)
+    assert [(r["status"], r["analyst"]) for r in records] == [
+        ("malicious", "ana"),
+        ("legitimate", "bob"),
+        ("malicious", "ana"),
+        ("malicious", "carl"),
+    ]
+    assert vd.latest_verdict(records, FID)["analyst"] == "carl"
+
+
+def test_current_verdicts_and_states(tmp_path: Path) -> None:
+    records = [
+        {**_record("malicious", 1), "analyst": "ana"},
+        {**_record("pending", 2)},
+        {**_record("legitimate", 3), "analyst": "bob"},
+        {**_record("pending", 1, finding="other")},
+        {"kind": "action", "finding_id": FID},
+    ]
+    current = vd.current_verdicts(records)
+    assert [(r["finding_id"], r["status"]) for r in current] == [
+        (FID, "legitimate"),
+        ("other", "pending"),
+    ]
+    states = vd.verdict_states(records)
+    assert [(r["finding_id"], r["status"], r["state"]) for r in states] == [
+        (FID, "legitimate", "current"),
+        (FID, "pending", "not a decision"),
+        (FID, "malicious", "superseded"),
+        ("other", "pending", "current"),
+    ]
+
+
+def test_default_analyst(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TORINVEST_ANALYST", "  ana  ")
+    assert vd.default_analyst() == "ana"
+    monkeypatch.delenv("TORINVEST_ANALYST")
+    monkeypatch.setenv("LOGNAME", "login-name")
+    assert vd.default_analyst() == "login-name"

@@ -48,7 +48,7 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from botocore.parsers import ResponseParserError
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bars on a terminal only (tqdm.auto would put widgets in reports)
 
 from torinvest import __version__
 from torinvest.errors import (

@@ -301,12 +301,64 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--ledger", metavar="FILE", help=LEDGER_HELP)
     i.set_defaults(func=cmd_investigate)
 
+    nb = sub.add_parser(
+        "notebook",
+        help="a working copy of the investigation notebook for a finding, to open in JupyterLab",
+        description="Write DIR/finding-<id>/investigate.ipynb: the investigation notebook with "
+        "this finding and these sources injected as parameters (the way papermill does; not "
+        "run), to open and edit in JupyterLab. The template `torinvest investigate` runs is "
+        "never touched, and nothing saved in a working copy changes a report. An existing copy "
+        "is left as it is (your edits) unless --force. The last line printed is its path.",
+    )
+    nb.add_argument("finding_id", nargs="?", metavar="FINDING_ID", help="GuardDuty finding ID")
+    nb.add_argument(
+        "--triage",
+        action="store_true",
+        help="the triage notebook instead (DIR/triage.ipynb): the open findings, each with its "
+        "`torinvest notebook` command and, in JupyterLab, a button that makes its notebook",
+    )
+    nb.add_argument("--case", metavar="DIR", help="case folder (findings/, cloudtrail/, tor/)")
+    _add_aws_args(nb, full=False)
+    nb.add_argument(
+        "--logs",
+        metavar="PATH_OR_S3_URL",
+        action="append",
+        default=[],
+        help="extra CloudTrail log folder, file or s3://bucket/prefix (repeatable)",
+    )
+    nb.add_argument(
+        "--exit-list",
+        metavar="PATH",
+        action="append",
+        default=[],
+        dest="exit_lists",
+        help="extra Tor exit-list file or folder (repeatable)",
+    )
+    nb.add_argument("--ledger", metavar="FILE", help=LEDGER_HELP)
+    nb.add_argument(
+        "--out",
+        metavar="DIR",
+        default="investigations",
+        help="folder of the working notebooks (default ./investigations)",
+    )
+    nb.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an existing working copy with a fresh one (the old one is kept beside it, "
+        "renamed with the time); without it an existing copy is never overwritten",
+    )
+    nb.add_argument("--open", action="store_true", help="then start JupyterLab on it")
+    nb.set_defaults(func=cmd_notebook)
+
     v = sub.add_parser(
         "verdict",
         help="record a verdict on a finding in the ledger (no notebook)",
         description="Record the analyst's verdict on a finding in the ledger. With --case or an "
         "AWS option (--profile, --regions, --role-arn) the investigation runs first and its "
-        "evidence summary is stored with the verdict; otherwise only the record is.",
+        "evidence summary is stored with the verdict; otherwise only the record is. The same "
+        "verdict again (status, analyst, rationale) adds no record; a different one supersedes "
+        "the current one (which stays in the ledger). pending is not a verdict: it records "
+        "nothing.",
     )
     v.add_argument("finding_id", metavar="FINDING_ID", help="GuardDuty finding ID")
     v.add_argument("--status", required=True, choices=STATUSES, help="the verdict")
@@ -318,9 +370,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_window_args(v)
     v.set_defaults(func=cmd_verdict)
 
-    vs = sub.add_parser("verdicts", help="list the recorded verdicts, newest first")
+    vs = sub.add_parser(
+        "verdicts",
+        help="the current verdict of each finding, newest first (--history: every record)",
+    )
     vs.add_argument("--ledger", metavar="FILE", help=LEDGER_HELP)
     vs.add_argument("--finding", metavar="FINDING_ID", help="only this finding's verdicts")
+    vs.add_argument(
+        "--history",
+        action="store_true",
+        help="every verdict record, each marked current, superseded or not a decision (pending)",
+    )
     vs.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     vs.set_defaults(func=cmd_verdicts)
 
@@ -899,6 +959,65 @@ def _investigate_all(args: argparse.Namespace, options: Any, out: TextIO, err: T
 
 
 # --------------------------------------------------------------------------------------------
+# notebook: working copies
+# --------------------------------------------------------------------------------------------
+def cmd_notebook(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    import shlex
+
+    from torinvest import notebooks
+    from torinvest.report import RunOptions
+
+    if args.triage == bool(args.finding_id):
+        raise UsageError("give a FINDING_ID, or --triage for the triage notebook (not both)")
+    if args.case:
+        Case.open(args.case)
+    else:
+        parse_regions(args.regions or "all")
+    options = RunOptions(
+        case_dir=args.case,
+        profile=args.profile,
+        regions=args.regions or "all",
+        role_arn=args.role_arn,
+        logs=tuple(args.logs),
+        exit_lists=tuple(args.exit_lists),
+        ledger=args.ledger,
+    )
+    if args.triage:
+        copy = notebooks.triage_copy(options, args.out, force=args.force)
+        what = "triage notebook"
+    else:
+        copy = notebooks.investigation_copy(args.finding_id, options, args.out, force=args.force)
+        what = f"working notebook of finding {args.finding_id}"
+    if copy.status == "kept":
+        print(
+            f"torinvest: note: {what} exists: kept as it is, edits and all (--force writes a "
+            "fresh copy and keeps this one beside it)",
+            file=err,
+        )
+        if copy.same_parameters is None:
+            print(
+                f"torinvest: note: {copy.path} cannot be read as a notebook (--force replaces "
+                "it and keeps it beside the new copy)",
+                file=err,
+            )
+        elif not copy.same_parameters:
+            print(
+                "torinvest: note: it was made with other parameters than these; its injected "
+                "parameters cell says which",
+                file=err,
+            )
+    elif copy.backup is not None:
+        print(f"torinvest: note: the previous copy is kept as {copy.backup}", file=err)
+    print(f"{what}: {copy.status}", file=out)
+    print(f"open it: {shlex.join(notebooks.lab_command(copy.path))}", file=out)
+    print(str(copy.path), file=out)
+    out.flush()
+    if args.open:
+        return notebooks.open_in_lab(copy.path)
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
 # verdicts
 # --------------------------------------------------------------------------------------------
 def _sources_for(args: argparse.Namespace, aws: Aws | None = None) -> Any:
@@ -925,12 +1044,40 @@ def _investigate(args: argparse.Namespace, sources: Any) -> Any:
     )
 
 
+def _verdict_line(record: dict[str, Any]) -> str:
+    """``malicious by ana at 2024-… (key AKIA…)`` for a terminal."""
+    key = record.get("access_key_id")
+    return (
+        f"{term_safe(record.get('status'))} by {term_safe(record.get('analyst')) or '-'} at "
+        f"{term_safe(record.get('recorded_at'))}" + (f" (key {term_safe(key)})" if key else "")
+    )
+
+
 def cmd_verdict(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from torinvest.findings import check_finding_id
     from torinvest.report import evidence
-    from torinvest.verdict import NEXT_STEPS, make_verdict, record_verdict
+    from torinvest.verdict import (
+        NEXT_STEPS,
+        default_ledger_path,
+        latest_verdict,
+        make_verdict,
+        read_ledger,
+        record_decision,
+    )
 
     check_finding_id(args.finding_id)
+    if args.regions is not None:
+        parse_regions(args.regions)  # '' names no region: refused, even where nothing is read
+    if args.status == "pending":  # not a verdict: it never replaces a decision
+        path = Path(args.ledger).expanduser() if args.ledger else default_ledger_path()
+        current = latest_verdict(read_ledger(path)[0], args.finding_id)
+        print(
+            "torinvest: note: nothing recorded: pending is not a verdict and never replaces "
+            f"one; the current verdict on {args.finding_id} is "
+            + (_verdict_line(current) if current else "none (nothing recorded yet)"),
+            file=err,
+        )
+        return 0
     # a decided verdict needs an analyst and a rationale: check before any investigation
     make_verdict(
         args.finding_id, status=args.status, analyst=args.analyst, rationale=args.rationale
@@ -946,31 +1093,40 @@ def cmd_verdict(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         access_key_id=inv.key.access_key_id if inv is not None else None,
         evidence=evidence(inv) if inv is not None else None,
     )
-    path = record_verdict(v, args.ledger)
-    print(
-        f"recorded: {v.status} for {v.finding_id}"
-        + (f" (key {v.access_key_id})" if v.access_key_id else "")
-        + f" by {term_safe(v.analyst) or '-'} at {v.recorded_at} in {path}",
-        file=out,
-    )
-    if inv is None:
+    done = record_decision(v, args.ledger)
+    if done.added:
+        print(
+            f"recorded: {v.status} for {v.finding_id}"
+            + (f" (key {v.access_key_id})" if v.access_key_id else "")
+            + f" by {term_safe(v.analyst) or '-'} at {v.recorded_at} in {done.path}",
+            file=out,
+        )
+        if done.superseded is not None:
+            print(f"supersedes: {_verdict_line(done.superseded)} (kept in the ledger)", file=out)
+    else:
+        print(
+            f"already recorded: {_verdict_line(done.record)} for {v.finding_id} in {done.path} "
+            "(the same verdict: nothing added)",
+            file=out,
+        )
+    if inv is None and done.added:
         print("torinvest: note: no source given: the verdict carries no evidence", file=err)
     print(f"next: {NEXT_STEPS[v.status]}", file=out)
     return 0
 
 
 def cmd_verdicts(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from torinvest.verdict import default_ledger_path, read_ledger
+    from torinvest.verdict import current_verdicts, default_ledger_path, read_ledger, verdict_states
 
     path = args.ledger or default_ledger_path()
     records, issues = read_ledger(path)
-    verdicts = [r for r in records if r.get("kind") == "verdict"]
     if args.finding:
-        verdicts = [r for r in verdicts if r.get("finding_id") == args.finding]
-    verdicts.sort(key=lambda r: str(r.get("recorded_at") or ""), reverse=True)
+        records = [r for r in records if r.get("finding_id") == args.finding]
+    verdicts = verdict_states(records) if args.history else current_verdicts(records)
     if args.json:
         keep = ("recorded_at", "finding_id", "access_key_id", "status", "analyst", "rationale")
-        rows = [{k: r.get(k) for k in (*keep, "evidence")} for r in verdicts]
+        extra = ("state", "evidence") if args.history else ("evidence",)
+        rows = [{k: r.get(k) for k in (*keep, *extra)} for r in verdicts]
         # ASCII-only JSON: attacker or analyst text cannot reach the terminal as control codes
         out.write(json.dumps(rows, indent=2, ensure_ascii=True) + "\n")
     else:
@@ -978,11 +1134,20 @@ def cmd_verdicts(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     print_issues(issues, err)
     if not Path(path).exists():
         print(f"torinvest: note: no ledger at {path} yet", file=err)
+    elif not args.history:
+        earlier = sum(1 for r in records if r.get("kind") == "verdict") - len(verdicts)
+        if earlier:
+            print(
+                f"torinvest: note: the current verdict per finding; {earlier} earlier "
+                "record(s) are history (--history lists every record)",
+                file=err,
+            )
     return 0
 
 
 def format_verdicts(records: Sequence[dict[str, Any]]) -> str:
-    """Verdicts as a plain-text table (every cell made inert for a terminal)."""
+    """Verdicts as a plain-text table (every cell made inert for a terminal); a ``state``
+    column when the records carry one (``--history``)."""
     if not records:
         return "no verdicts"
     cols = [
@@ -993,6 +1158,8 @@ def format_verdicts(records: Sequence[dict[str, Any]]) -> str:
         ("analyst", "analyst", 20),
         ("rationale", "rationale", 60),
     ]
+    if any("state" in r for r in records):
+        cols.insert(4, ("state", "state", 14))
     rows = [[c[0] for c in cols]]
     for r in records:
         row = []

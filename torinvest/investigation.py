@@ -234,6 +234,7 @@ class TriageParameters(NotebookParameters):
     role_arn: str = ""
     include_archived: bool = False
     out_dir: str = "out"
+    notebooks_dir: str = "investigations"
 
 
 def sources_from_parameters(

@@ -61,7 +61,7 @@ from torinvest.verdict import (
     latest_verdict,
     make_verdict,
     read_ledger,
-    record_verdict,
+    record_decision,
 )
 
 if TYPE_CHECKING:
@@ -263,6 +263,9 @@ def validate(finding_id: str, out: str | Path, options: RunOptions) -> Path:
             analyst=options.analyst,
             rationale=options.rationale,
         )
+    from torinvest.notebooks import check_template
+
+    check_template(INVESTIGATE_NOTEBOOK)  # a broken or used template must not change this run
     path = Path(out).expanduser().resolve()
     check_folder(path)
     if options.verdict_status != "pending":
@@ -823,10 +826,13 @@ def decide(
     rationale: str = "",
     ledger: str | Path | None = None,
 ) -> dict[str, Any]:
-    """The verdict of this run: a decided status is recorded in the ledger (with the evidence);
-    ``pending`` shows the latest verdict already recorded for the finding, if any.
+    """The verdict of this run: a decided status is recorded in the ledger with the evidence —
+    once: when the finding's current verdict already says the same (status, analyst,
+    rationale), nothing is appended, so re-running the notebook adds no record; ``pending``
+    records nothing and shows the finding's current verdict, if any.
 
-    Returns the summary's verdict fields plus ``ledger`` (the ledger's path).
+    Returns the summary's verdict fields plus ``ledger`` (the ledger's path), ``added`` (a
+    record was appended by this call) and ``superseded`` (the decided verdict it replaced).
     """
     path = Path(ledger).expanduser() if ledger else default_ledger_path()
     check_status(status)
@@ -834,19 +840,15 @@ def decide(
         records, _ = read_ledger(path)
         prior = latest_verdict(records, finding_id)
         if prior is not None:
-            return {
-                "status": prior.get("status", "pending"),
-                "analyst": prior.get("analyst") or None,
-                "rationale": prior.get("rationale") or None,
-                "recorded_at": prior.get("recorded_at"),
-                "ledger": str(path),
-            }
+            return _verdict_fields(prior, path)
         return {
             "status": "pending",
             "analyst": analyst or None,
             "rationale": rationale or None,
             "recorded_at": None,
             "ledger": str(path),
+            "added": False,
+            "superseded": None,
         }
     v = make_verdict(
         finding_id,
@@ -856,13 +858,25 @@ def decide(
         access_key_id=inv.key.access_key_id if inv is not None else None,
         evidence=evidence(inv) if inv is not None else None,
     )
-    record_verdict(v, path)
+    done = record_decision(v, path)
+    return _verdict_fields(done.record, path, added=done.added, superseded=done.superseded)
+
+
+def _verdict_fields(
+    record: Mapping[str, Any],
+    path: Path,
+    *,
+    added: bool = False,
+    superseded: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     return {
-        "status": v.status,
-        "analyst": v.analyst,
-        "rationale": v.rationale,
-        "recorded_at": v.recorded_at,
+        "status": record.get("status", "pending"),
+        "analyst": record.get("analyst") or None,
+        "rationale": record.get("rationale") or None,
+        "recorded_at": record.get("recorded_at"),
         "ledger": str(path),
+        "added": added,
+        "superseded": dict(superseded) if superseded else None,
     }
 
 

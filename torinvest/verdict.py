@@ -272,3 +272,119 @@ def latest_verdict(records: Sequence[Mapping[str, Any]], finding_id: str) -> dic
         return decided
     history = verdict_history(records, finding_id)
     return history[-1] if history else None
+
+
+def default_analyst() -> str:
+    """Who is deciding, as far as this machine knows: ``$TORINVEST_ANALYST``, else the login
+    name; ``""`` when neither is known."""
+    import getpass
+
+    name = os.environ.get("TORINVEST_ANALYST", "").strip()
+    if name:
+        return name
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError, ImportError):
+        return ""
+
+
+def same_decision(record: Mapping[str, Any], verdict: Verdict | Mapping[str, Any]) -> bool:
+    """True when ``verdict`` says what ``record`` says: same finding, status, analyst and
+    rationale (surrounding blanks ignored). Evidence and time do not make a decision new."""
+    other = verdict.to_dict() if isinstance(verdict, Verdict) else verdict
+    return all(
+        str(record.get(k) or "").strip() == str(other.get(k) or "").strip()
+        for k in ("finding_id", "status", "analyst", "rationale")
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """What recording a decided verdict did.
+
+    ``record`` is the finding's current verdict afterwards (the new record, or the identical one
+    already in the ledger); ``added`` says whether a line was appended; ``superseded`` is the
+    decided verdict it replaced (None when it is the first, or when nothing was added)."""
+
+    record: dict[str, Any]
+    added: bool
+    path: Path
+    superseded: dict[str, Any] | None = None
+
+
+def _decision_lock(path: Path) -> int:
+    """An exclusive lock that serializes read-compare-append by torinvest writers of ``path``
+    (``<ledger>.lock`` beside it; the ledger's own lock still guards each append)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as e:
+        raise _unwritable(path, e) from None
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
+def record_decision(verdict: Verdict, ledger: str | Path | None = None) -> Recorded:
+    """Record a *decided* verdict once: when the finding's current decided verdict already says
+    the same (:func:`same_decision`), nothing is appended — re-running a notebook or pressing
+    the button twice adds no record; a different verdict is appended and supersedes the current
+    one, which stays in the ledger as history.
+
+    ``pending`` is not a verdict: it raises InputError (nothing is recorded).
+    """
+    if verdict.status not in DECIDED:
+        raise InputError(
+            f"{verdict.status} is not a verdict: nothing recorded",
+            hint=f"record one of {', '.join(DECIDED)}",
+        )
+    path = Path(ledger).expanduser() if ledger else default_ledger_path()
+    fd = _decision_lock(path)
+    try:
+        records, _ = read_ledger(path)
+        current = latest_decided_verdict(records, verdict.finding_id)
+        if current is not None and same_decision(current, verdict):
+            log.info("verdict %s for %s already recorded", verdict.status, verdict.finding_id)
+            return Recorded(record=dict(current), added=False, path=path)
+        record_verdict(verdict, path)
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+    return Recorded(record=verdict.to_dict(), added=True, path=path, superseded=current)
+
+
+def current_verdicts(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The current verdict of every finding in the ledger (:func:`latest_verdict`), newest
+    first."""
+    findings = dict.fromkeys(
+        str(r.get("finding_id")) for r in records if r.get("kind") == "verdict"
+    )
+    current = [latest_verdict(records, fid) for fid in findings]
+    return sorted(
+        (dict(r) for r in current if r is not None),
+        key=lambda r: str(r.get("recorded_at") or ""),
+        reverse=True,
+    )
+
+
+def verdict_states(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Every verdict record, newest first, each with ``state``: ``current`` (the finding's
+    current verdict), ``superseded`` (a decision a later one replaced) or ``not a decision``
+    (a ``pending`` record: it never supersedes a decided verdict)."""
+    out: list[dict[str, Any]] = []
+    by_finding: dict[str, None] = dict.fromkeys(
+        str(r.get("finding_id")) for r in records if r.get("kind") == "verdict"
+    )
+    for fid in by_finding:
+        history = verdict_history(records, fid)
+        decided = [i for i, r in enumerate(history) if r.get("status") in DECIDED]
+        current = decided[-1] if decided else len(history) - 1  # as latest_verdict picks
+        for i, r in enumerate(history):
+            state = (
+                "current"
+                if i == current
+                else "superseded"
+                if r.get("status") in DECIDED
+                else "not a decision"
+            )
+            out.append({**r, "state": state})
+    return sorted(out, key=lambda r: str(r.get("recorded_at") or ""), reverse=True)

@@ -77,7 +77,7 @@ from typing import Any
 import orjson
 import pandas as pd
 import pyarrow as pa
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bars on a terminal only (tqdm.auto would put widgets in reports)
 
 from torinvest.aws import AWS_CALL_ERRORS, Aws, translate_error
 from torinvest.errors import AccessDeniedError, AwsError, DataIssue, InputError, TorinvestError

@@ -41,7 +41,7 @@ import pyarrow.parquet as pq
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bars on a terminal only (tqdm.auto would put widgets in reports)
 
 from torinvest.aws import AWS_CALL_ERRORS, Aws, answer, translate_error
 from torinvest.errors import AwsError, DataIssue, EndpointError, InputError

@@ -1,0 +1,135 @@
+"""The interactive parts of the notebooks, driven through their callbacks (as a click would):
+the verdict form records once, supersedes, shows the plan; the triage buttons make working
+notebooks and link to them; neither is shown without a live frontend."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from torinvest import display, investigation, report
+from torinvest.case import sample_case
+from torinvest.verdict import read_ledger
+
+FINDING = "6dde0a8f8d46f6acad893b30f905e97c"
+OTHER_FINDING = "7f176d541deef88b1ad653b9ed646f29"
+
+
+@pytest.fixture(scope="module")
+def inv() -> investigation.Investigation:
+    sources = investigation.sources_from_parameters(case_dir=str(sample_case().root))
+    return investigation.investigate(FINDING, sources)
+
+
+def _html(output_widget: object) -> str:
+    return json.dumps([o["data"].get("text/html", "") for o in output_widget.outputs])
+
+
+def test_live_frontend_is_a_cell_run_by_a_jupyter_frontend(monkeypatch: pytest.MonkeyPatch) -> None:
+    import IPython
+
+    monkeypatch.delenv(display.WIDGETS_ENV, raising=False)
+    assert display.live_frontend() is False  # no kernel at all
+    parent: dict = {"metadata": {}}
+    kernel = SimpleNamespace(get_parent=lambda: parent)
+    monkeypatch.setattr(IPython, "get_ipython", lambda: SimpleNamespace(kernel=kernel))
+    assert display.live_frontend() is False  # nbclient/papermill: no cell ID
+    parent["metadata"] = {"cellId": "3f1c", "deletedCells": [], "recordTiming": False}
+    assert display.live_frontend() is True  # JupyterLab's execute_request
+    monkeypatch.setenv(display.WIDGETS_ENV, "0")
+    assert display.live_frontend() is False
+
+
+def test_the_verdict_form_records_once_supersedes_and_shows_the_plan(
+    inv: investigation.Investigation, tmp_path: Path
+) -> None:
+    ledger = tmp_path / "ledger.jsonl"
+    verdict = report.decide(inv, finding_id=FINDING, ledger=ledger)
+    form = display.VerdictForm(inv, verdict, analyst="ana")
+    assert form.status.value is None and form.analyst.value == "ana"
+    assert "not recorded (pending)" in _html(form.output)
+
+    form.button.click()  # no status chosen
+    assert "choose a verdict" in form.message.value
+    assert not ledger.exists()
+
+    form.status.value = "malicious"
+    form.rationale.value = "Tor calls <b>and</b> CreateUser svc-backup-sync"
+    form.button.click()
+    assert "Recorded: <b>malicious</b>" in form.message.value
+    shown = _html(form.output)
+    assert "Remediation plan" in shown and "aws iam update-access-key" in shown
+    assert "Tor calls &lt;b&gt;and&lt;/b&gt;" in shown  # the analyst's text stays text
+    form.button.click()  # the same verdict: nothing added
+    assert "Already recorded" in form.message.value
+
+    form.status.value = "legitimate"
+    form.rationale.value = "red team drill, ticket 42"
+    got = form.record()
+    assert got["added"] and got["superseded"]["status"] == "malicious"
+    assert "supersedes malicious by ana" in form.message.value
+    assert "Archive plan" in _html(form.output)
+
+    records, _ = read_ledger(ledger)
+    assert [r["status"] for r in records] == ["malicious", "legitimate"]
+    assert records[0]["evidence"]["events"] == 69 and records[0]["access_key_id"]
+
+    # a new form (the notebook re-run) starts from this analyst's current verdict
+    again = display.VerdictForm(
+        inv, report.decide(inv, finding_id=FINDING, ledger=ledger), analyst="ana"
+    )
+    assert (again.status.value, again.rationale.value) == (
+        "legitimate",
+        "red team drill, ticket 42",
+    )
+    other = display.VerdictForm(
+        inv, report.decide(inv, finding_id=FINDING, ledger=ledger), analyst="bob"
+    )
+    assert (other.status.value, other.rationale.value) == (None, "")
+
+
+def test_without_a_frontend_the_section_is_the_card_and_the_plan(
+    inv: investigation.Investigation, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(display.WIDGETS_ENV, raising=False)
+    verdict = report.decide(inv, finding_id=FINDING, ledger=tmp_path / "l.jsonl")
+    shown = display.verdict_section(inv, verdict)
+    assert isinstance(shown, display.HTML)
+    assert "not recorded (pending)" in shown.data and "If not legitimate" in shown.data
+    monkeypatch.setenv(display.WIDGETS_ENV, "1")
+    assert type(display.verdict_section(inv, verdict)).__name__ == "VBox"
+
+
+def test_triage_buttons_make_working_notebooks_and_link_to_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the kernel's folder: the triage notebook's
+    found = report.open_findings(
+        investigation.sources_from_parameters(case_dir=str(sample_case().root))
+    )
+    frame = report.triage_frame(found, case_dir=str(sample_case().root))
+    actions = display.TriageActions(frame, case_dir=str(sample_case().root), notebooks_dir="inv")
+    box = actions.widget()
+    assert set(actions.buttons) == {FINDING, OTHER_FINDING}
+    assert box.children[0].value.startswith("<h3")
+    command = actions.commands[FINDING]
+    assert command == (
+        f"torinvest notebook {FINDING} --case {sample_case().root.resolve()} "
+        f"--out {tmp_path / 'inv'}"
+    )
+    actions.buttons[FINDING].click()
+    path = tmp_path / "inv" / f"finding-{FINDING}" / "investigate.ipynb"
+    assert path.is_file()
+    link = _html(actions.outputs[FINDING])
+    assert f"href='inv/finding-{FINDING}/investigate.ipynb'" in link and "(new)" in link
+    path.write_text(path.read_text().replace("Tor finding investigation", "edited"))
+    actions.buttons[FINDING].click()
+    assert "already there: kept as you left it" in _html(actions.outputs[FINDING])
+    assert "edited" in path.read_text()
+
+    static = display.triage_table(frame, case_dir=str(sample_case().root), notebooks_dir="inv")
+    assert command in static.data
+    assert "Working notebook" not in static.data  # no button where nobody can click it
