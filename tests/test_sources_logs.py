@@ -27,6 +27,7 @@ from torinvest.sources.logs import KeyLayout, Narrowing, key_layout, load_logs
 from torinvest.sources.records import (
     NotCloudTrailError,
     derived_keys,
+    duplicate_issues,
     normalize_records,
     parse_records,
 )
@@ -207,8 +208,13 @@ def test_logstash_ndjson_takes_the_time_from_at_timestamp() -> None:
 
 def test_documentation_examples_load_and_blank_keys_are_na() -> None:
     frame = normalize_records(AWSDOCS.read_bytes(), source="logs", origin="docs")
-    # 24 records, three of them printed twice in the documentation
-    assert len(frame) == 21
+    # 24 records: two printed twice in the documentation (dropped as copies), and two
+    # different examples (RotateKey, CreateServiceLinkedChannel) that reuse the eventID
+    # 234f004b-EXAMPLE: both kept, and named by duplicate_issues
+    assert len(frame) == 22
+    (issue,) = duplicate_issues(frame)
+    assert "eventID 234f004b-EXAMPLE is shared by 2 different records" in issue.problem
+    assert "RotateKey" in issue.problem and "CreateServiceLinkedChannel" in issue.problem
     assert frame["event_id"].isna().sum() == 5  # Insights events have no eventID
     console = frame[frame["event_name"] == "ConsoleLogin"]
     assert console["access_key_id"].isna().all()  # "" in the record
@@ -837,10 +843,16 @@ def test_odd_log_files_load_as_through_the_general_path(
         assert fast[name].issues == general.issues, name
     odd_types = {"readonly_text", "error_code_number", "identity_text", "mfa_bool"}
     loaded = odd_types | {"no_event_version", "two_documents"}  # records, no issue
-    assert {name for name, r in fast.items() if r.issues} == GENERAL_PATH - loaded
-    assert {name for name, r in fast.items() if len(r.frame)} == (
-        set(paths) - GENERAL_PATH - {"empty"} | loaded | {"not_a_record", "not_an_object"}
-    )
+    # "values" has a record whose eventTime is "not a time": kept, NA time, an issue
+    assert {name for name, r in fast.items() if r.issues} == GENERAL_PATH - loaded | {"values"}
+    # a bad UTF-8 byte costs no record (replaced, flagged); a damaged file keeps its whole
+    # records (salvaged, flagged): only the record with the damage is lost
+    assert {name for name, r in fast.items() if not len(r.frame)} == {"empty", "records_null"}
+    whole = len(json.loads(odd_log_files()["compact"])["Records"])
+    for name in ("bad_utf8_skipped", "bad_utf8_params", "trailing"):
+        assert len(fast[name].frame) == whole, name
+    for name in ("truncated", "lone_surrogate", "nan", "deep"):
+        assert len(fast[name].frame) == whole - 1, name
 
 
 @pytest.mark.parametrize("through", ["folder", "pipe"])

@@ -340,7 +340,9 @@ def _undo_one(row: Mapping[str, Any]) -> list[Action]:
     name = row["event_name"]
     req = _params(row.get("request_parameters"))
     resp = _params(row.get("response_elements"))
-    when = f"{name} at {row['event_time']:%Y-%m-%d %H:%M:%S}Z from {row.get('source_ip')}"
+    t = row["event_time"]
+    at = "an unknown time" if pd.isna(t) else f"{t:%Y-%m-%d %H:%M:%S}Z"  # no usable eventTime
+    when = f"{name} at {at} from {row.get('source_ip')}"
     user, role = req.get("userName"), req.get("roleName")
     a: list[Action] = []
     if name == "CreateUser" and user:

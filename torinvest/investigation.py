@@ -33,6 +33,7 @@ from torinvest.findings import (
 )
 from torinvest.paths import tor_cache
 from torinvest.schema import iso_utc
+from torinvest.sources.logs import DEFAULT_MAX_FILE_BYTES
 
 if TYPE_CHECKING:
     from torinvest.sources.sql import Aggregates
@@ -79,16 +80,20 @@ def sources_from_parameters(
     athena_workgroup: str = "",
     athena_output: str = "",
     max_rows: int | None = DEFAULT_MAX_ROWS,
+    max_file_mb: int = DEFAULT_MAX_FILE_BYTES >> 20,
 ) -> Sources:
     """Sources from notebook/CLI parameters: a case folder wins; else AWS via the CLI chain.
 
     ``engine`` reads the log files: ``files`` (default), ``duckdb``, or ``athena`` (the
     CloudTrail table in ``athena_database``; then no log files are needed). ``max_rows``: above
     this many matching rows the duckdb/athena engine counts in the engine (0 or None: never).
+    ``max_file_mb``: the most one log file may hold once decompressed (MiB); a larger file is
+    a data issue, not read.
     """
     options = EngineOptions(
         kind=engine or "files",
         max_rows=int(max_rows) if max_rows else None,
+        max_file_bytes=int(max_file_mb) << 20,
         athena_database=athena_database or None,
         athena_workgroup=athena_workgroup or None,
         athena_output=athena_output or None,

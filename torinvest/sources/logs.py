@@ -51,6 +51,7 @@ import multiprocessing
 import os
 import re
 import shutil
+import stat
 import sys
 import tempfile
 import zlib
@@ -62,7 +63,7 @@ from concurrent.futures import (
     ThreadPoolExecutor,
     wait,
 )
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,7 @@ from tqdm.auto import tqdm
 
 from torinvest.aws import AWS_CALL_ERRORS, Aws, translate_error
 from torinvest.errors import DataIssue, InputError
+from torinvest.paths import walk_files
 from torinvest.sources.records import (
     DerivedKey,
     derived_keys,
@@ -83,8 +85,10 @@ from torinvest.sources.records import (
     is_record,
     log_file_table,
     parse_records,
-    records_from_lines,
     records_table,
+    repair_utf8,
+    untimed_issue,
+    utf8_issue,
 )
 
 try:  # ISA-L inflates gzip about twice as fast as zlib; same API, optional
@@ -115,6 +119,10 @@ TASKS_PER_WORKER = 8
 S3_THREADS = 16
 #: RAM-backed folder where worker processes leave their pieces (:func:`_read_batch_packed`).
 SPILL_ROOT = "/dev/shm"  # noqa: S108 - a private folder is made in it (mkdtemp)
+#: The most bytes one log file may hold once decompressed (a file past it is a data issue, not
+#: read: a decompression bomb cannot exhaust memory). CloudTrail writes a file per region about
+#: every 5 minutes: tens of MB at the busiest; raise it with ``max_file_bytes`` for big exports.
+DEFAULT_MAX_FILE_BYTES = 512 << 20
 #: How many times :func:`load_logs` re-reads the files for keys minted by minted keys.
 MAX_DERIVED_PASSES = 3
 
@@ -220,12 +228,14 @@ class LogFile:
 
 @dataclass(frozen=True, slots=True)
 class ReadOptions:
-    """What the readers keep: the keys (None = every record), the window, the source name."""
+    """What the readers keep: the keys (None = every record), the window, the source name;
+    and the most bytes one file may hold once decompressed."""
 
     keys: frozenset[str] | None = None
     start: pd.Timestamp | None = None
     end: pd.Timestamp | None = None
     source: str = SOURCE
+    max_bytes: int = DEFAULT_MAX_FILE_BYTES  # per file, decompressed (see too_large)
 
     @property
     def key_bytes(self) -> tuple[bytes, ...]:
@@ -291,29 +301,41 @@ def _is_log_name(name: str) -> bool:
 class Listing:
     files: list[LogFile] = field(default_factory=list)
     skipped: int = 0
+    issues: list[DataIssue] = field(default_factory=list)
+
+
+def _wanted_log(rel: str) -> bool:
+    name = rel.rpartition("/")[2]
+    return _is_log_name(name) and "_CloudTrail-Digest_" not in name
 
 
 def list_local(root: Path, narrowing: Narrowing) -> Listing:
-    """The log files under a local folder (or the file itself), narrowed by their layout."""
-    if root.is_file():
-        return Listing([LogFile(str(root), root.stat().st_size)])
-    if not root.is_dir():
+    """The log files under a local folder (or the file itself), narrowed by their layout.
+
+    Paths that cannot be looked at (a link to a missing target or that loops, a folder that
+    cannot be listed, a named pipe…) are issues of the listing
+    (:func:`torinvest.paths.walk_files`); every other file is listed."""
+    try:
+        walk = walk_files(root, wanted=_wanted_log, skip_folder=SKIP_FOLDERS.__contains__)
+    except FileNotFoundError:
         raise InputError(
             f"{root}: no such file or folder",
             hint="pass the CloudTrail folder of the case, a log file, or s3://bucket/prefix",
-        )
-    listing = Listing()
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_FOLDERS)
-        for name in sorted(filenames):
-            if not _is_log_name(name) or "_CloudTrail-Digest_" in name:
-                continue
-            path = os.path.join(dirpath, name)
-            layout = key_layout(os.path.relpath(path, root))
+        ) from None
+    except OSError as e:
+        raise InputError(
+            f"{root}: cannot open: {e.strerror or e}",
+            hint="check the path and its permissions",
+        ) from None
+    listing = Listing(issues=walk.issues)
+    top = str(root)
+    for found in walk.files:
+        if found.path != top:  # a file given by name is read whatever its layout
+            layout = key_layout(os.path.relpath(found.path, top))
             if layout is not None and not narrowing.accepts(layout):
                 listing.skipped += 1
                 continue
-            listing.files.append(LogFile(path, os.path.getsize(path)))
+        listing.files.append(LogFile(found.path, found.size))
     return listing
 
 
@@ -441,13 +463,31 @@ class _S3Lister:
 # --------------------------------------------------------------------------------------------
 # reading one file (pure: bytes → Arrow piece)
 # --------------------------------------------------------------------------------------------
-def gunzip(data: bytes) -> bytes:
-    """Inflate a gzip file (every member). Raises EOFError when it is truncated."""
+class FileTooLargeError(ValueError):
+    """A file whose content (decompressed) is larger than the per-file limit."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"more than {limit} bytes once decompressed")
+        self.limit = limit
+
+
+def gunzip(data: bytes, limit: int | None = None) -> bytes:
+    """Inflate a gzip file (every member). Raises EOFError when it is truncated, and
+    :class:`FileTooLargeError` once the inflated bytes pass ``limit`` (None: no limit): a
+    decompression bomb never takes more than ``limit`` bytes of memory."""
     out: list[bytes] = []
+    total = 0
     rest = data
     while rest:
         d = _inflate.decompressobj(wbits=31)
-        out.append(d.decompress(rest))
+        if limit is None:
+            piece = d.decompress(rest)
+        else:
+            piece = d.decompress(rest, limit - total + 1)
+            if total + len(piece) > limit:
+                raise FileTooLargeError(limit)
+        total += len(piece)
+        out.append(piece)
         if not d.eof:
             raise EOFError("the gzip stream ends early: the file is truncated")
         rest = d.unused_data
@@ -456,19 +496,58 @@ def gunzip(data: bytes) -> bytes:
     return out[0] if len(out) == 1 else b"".join(out)
 
 
+def _mib(n: int) -> str:
+    return f"{n / (1 << 20):,.0f} MiB"
+
+
+def too_large(name: str, limit: int, size: int | None = None) -> DataIssue:
+    """The issue of a file past the per-file limit (``size``: its size on disk, when that alone
+    is past it), saying how to raise the limit."""
+    what = f"{_mib(size)} on disk" if size is not None else "its content, once decompressed, is"
+    return DataIssue(
+        name,
+        f"not read: {what} more than the {_mib(limit)} limit for one log file (a "
+        "decompression bomb, or a file far larger than CloudTrail writes); if it is genuine, "
+        "raise the limit: --max-file-mb N (notebook parameter max_file_mb, "
+        "Python max_file_bytes=…)",
+    )
+
+
+def _content(raw: bytes, name: str, options: ReadOptions) -> tuple[bytes | None, list[DataIssue]]:
+    """A file's bytes decompressed (within the per-file limit) and made valid UTF-8 (see
+    :func:`~torinvest.sources.records.repair_utf8`), or None and the issue that stopped it."""
+    if raw[:2] == _GZIP_MAGIC:
+        try:
+            data = gunzip(raw, options.max_bytes)
+        except FileTooLargeError:
+            return None, [too_large(name, options.max_bytes)]
+        except _INFLATE_ERRORS as e:
+            return None, [DataIssue(name, f"cannot decompress: {e}")]
+    elif len(raw) > options.max_bytes:
+        return None, [too_large(name, options.max_bytes, len(raw))]
+    else:
+        data = raw
+    return data, []
+
+
 def read_log_records(
     raw: bytes, name: str, options: ReadOptions
 ) -> tuple[list[dict[str, Any]], list[DataIssue], bool]:
     """One file's bytes (gzip or not, any shape) → (records kept, issues, held records/a key).
 
-    With ``options.keys`` only the records made with those keys are returned, and a file
-    without the key bytes is not parsed. The window is applied later, on the Arrow piece.
+    With ``options.keys`` only the records made with those keys are returned; the issues are
+    those of a full read (a damaged file is reported whether or not it holds a key: a file
+    that could not be read cannot be shown not to). The window is applied later, on the Arrow
+    piece.
     """
-    try:
-        data = gunzip(raw) if raw[:2] == _GZIP_MAGIC else raw
-    except _INFLATE_ERRORS as e:
-        return [], [DataIssue(name, f"cannot decompress: {e}")], False
-    return _records_of(data, name, options)
+    data, issues = _content(raw, name, options)
+    if data is None:
+        return [], issues, False
+    data, bad = repair_utf8(data)
+    records, more, held = _records_of(data, name, options)
+    if bad:
+        more.append(utf8_issue(name, bad, records_table(records, source="", origin=name)))
+    return records, issues + more, held
 
 
 def read_log_table(
@@ -478,10 +557,19 @@ def read_log_table(
     :func:`read_log_records`' records. A whole log file (no key filter) is read straight from
     its bytes (:func:`~torinvest.sources.records.log_file_table`), other files through dicts.
     """
-    try:
-        data = gunzip(raw) if raw[:2] == _GZIP_MAGIC else raw
-    except _INFLATE_ERRORS as e:
-        return None, [DataIssue(name, f"cannot decompress: {e}")], False
+    data, issues = _content(raw, name, options)
+    if data is None:
+        return None, issues, False
+    data, bad = repair_utf8(data)
+    table, more, held = _table_of(data, name, options)
+    if bad:
+        more.append(utf8_issue(name, bad, table))
+    return table, issues + more, held
+
+
+def _table_of(
+    data: bytes, name: str, options: ReadOptions
+) -> tuple[pa.Table | None, list[DataIssue], bool]:
     if not options.keys and _RECORDS_KEY.match(data):
         table = log_file_table(data, source=options.source, origin=name)
         if table is not None:
@@ -495,14 +583,40 @@ def read_log_table(
 def _records_of(
     data: bytes, name: str, options: ReadOptions
 ) -> tuple[list[dict[str, Any]], list[DataIssue], bool]:
-    if options.keys:
-        hits = _key_hits(data, options.key_bytes)
+    """The records of the keys (every record without keys), and the issues a full read gives.
+
+    With keys, a compact log file (``{"Records":[{"eventVersion":…},…]}``) whose end is whole
+    is not parsed: only the records around the key's bytes are (none when the bytes are not in
+    it). Any other file — another shape, a damaged end, a cut that does not parse as whole
+    records — is parsed whole and then filtered, so that its problems are reported as a full
+    read reports them."""
+    if not options.keys:
+        records, issues = parse_records(data, where=name)
+        return records, issues, bool(records)
+    hits = _key_hits(data, options.key_bytes)
+    head = _RECORDS_HEAD.match(data)
+    if head is not None and _ends_whole(data):
         if not hits:
             return [], [], False
-        records, issues = _records_with_keys(data, hits, name)
-        return filter_keys(records, options.keys), issues, True
+        records = _parse_chunks(_record_chunks(data, hits, head.end()))
+        if records is not None:
+            return filter_keys(records, options.keys), [], True
     records, issues = parse_records(data, where=name)
-    return records, issues, bool(records)
+    return filter_keys(records, options.keys), issues, bool(hits)
+
+
+_ARRAY_END = re.compile(rb"\]\s*\}\s*\Z")
+
+
+def _ends_whole(data: bytes) -> bool:
+    """Whether a compact log file ends as a whole one does: its last record parses, and the
+    array and the document close after it (a file cut after a whole record does not pass: its
+    last cut then ends inside that record's own brackets, or is not followed by ``]}``)."""
+    tail = _ARRAY_END.search(data, max(0, len(data) - 64))
+    if tail is None:
+        return False
+    last = data.rfind(_RECORD_START, 0, tail.start())
+    return last != -1 and _parse_chunks([data[last : tail.start()].rstrip()]) is not None
 
 
 def _key_hits(data: bytes, keys: tuple[bytes, ...]) -> list[int]:
@@ -514,26 +628,6 @@ def _key_hits(data: bytes, keys: tuple[bytes, ...]) -> list[int]:
             pos = data.find(key, pos + len(key))
     hits.sort()
     return hits
-
-
-def _records_with_keys(
-    data: bytes, hits: list[int], name: str
-) -> tuple[list[dict[str, Any]], list[DataIssue]]:
-    """The records around the key hits, parsing only them when the layout allows it.
-
-    Compact log files (``{"Records":[{"eventVersion":…},…]}``) are cut at each record's opening
-    ``{"eventVersion":``, JSON lines at newlines. A cut that does not parse as a whole record
-    means the file is laid out otherwise: it is then parsed whole, so the result is the same.
-    """
-    head = _RECORDS_HEAD.match(data)
-    if head is not None:
-        chunks = _record_chunks(data, hits, head.end())
-        records = _parse_chunks(chunks)
-        if records is not None:
-            return records, []
-    elif _is_json_lines(data):
-        return _line_records(data, hits, name)
-    return parse_records(data, where=name)
 
 
 def _record_chunks(data: bytes, hits: list[int], first: int) -> list[bytes]:
@@ -567,35 +661,6 @@ def _parse_chunks(chunks: list[bytes]) -> list[dict[str, Any]] | None:
     return records
 
 
-def _is_json_lines(data: bytes) -> bool:
-    nl = data.find(b"\n")
-    if nl == -1 or not data[nl:].strip():
-        return False
-    try:
-        return isinstance(orjson.loads(data[:nl]), dict)
-    except orjson.JSONDecodeError:
-        return False
-
-
-def _line_records(
-    data: bytes, hits: list[int], name: str
-) -> tuple[list[dict[str, Any]], list[DataIssue]]:
-    """The JSON lines holding a key hit (each line once), parsed as every line would be."""
-
-    def lines() -> Iterator[tuple[int, bytes]]:
-        last_end = -1
-        for pos in hits:
-            if pos < last_end:
-                continue
-            start = data.rfind(b"\n", 0, pos) + 1
-            end = data.find(b"\n", pos)
-            end = len(data) if end == -1 else end
-            last_end = end
-            yield data.count(b"\n", 0, start) + 1, data[start:end]
-
-    return records_from_lines(lines(), where=name)
-
-
 @contextlib.contextmanager
 def _gc_paused() -> Iterator[None]:
     """Parsing allocates millions of dicts that all die together: don't let the GC scan them."""
@@ -606,6 +671,29 @@ def _gc_paused() -> Iterator[None]:
     finally:
         if was:
             gc.enable()
+
+
+def read_local(path: str, limit: int) -> bytes | DataIssue:
+    """A local file's bytes, or the issue that kept them from being read: it cannot be opened
+    (gone since it was listed, no permission), is not a regular file (a named pipe put there
+    since: opened without blocking, never read), or is larger than ``limit``."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError as e:
+        return DataIssue(path, f"cannot read: {e.strerror or e}")
+    with open(fd, "rb", buffering=0) as f:
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                return DataIssue(path, "not a regular file: not read")
+            if st.st_size > limit:
+                return too_large(path, limit, st.st_size)
+            data = f.read(limit + 1)
+        except OSError as e:
+            return DataIssue(path, f"cannot read: {e.strerror or e}")
+    if len(data) > limit:  # it grew since fstat
+        return too_large(path, limit, len(data))
+    return data
 
 
 def read_batch(batch: Sequence[tuple[int, str, bytes | None]], options: ReadOptions) -> BatchOut:
@@ -620,16 +708,18 @@ def read_batch(batch: Sequence[tuple[int, str, bytes | None]], options: ReadOpti
     with _gc_paused():
         for _, name, data in batch:
             if data is None:
-                try:
-                    data = Path(name).read_bytes()
-                except OSError as e:
-                    issues.append(DataIssue(name, f"cannot read: {e.strerror or e}"))
+                data = read_local(name, options.max_bytes)
+                if isinstance(data, DataIssue):
+                    issues.append(data)
                     continue
             table, problems, held = read_log_table(data, name, options)
             del data
             issues += problems
             matched += held
             if table is not None:
+                untimed = untimed_issue(table, name)
+                if untimed is not None:
+                    issues.append(untimed)
                 table = filter_window(table, options.start, options.end)
                 if table.num_rows:
                     tables.append(table)
@@ -873,6 +963,8 @@ class _Runner:
     def _fetch(self, f: LogFile) -> bytes | DataIssue | None:
         if f.bucket is None:
             return None  # a local file: the reader opens it
+        if f.size > self.options.max_bytes:  # not downloaded at all
+            return too_large(f.location, self.options.max_bytes, f.size)
         if self.spool is None:
             return _get_object(self.aws, f)
         # a flat name (hash of the URL): an S3 key cannot climb out of the spool folder
@@ -922,14 +1014,20 @@ def list_logs(
     narrowing: Narrowing | None = None,
     *,
     aws: Aws | None = None,
+    issues: list[DataIssue] | None = None,
 ) -> tuple[list[LogFile], int, list[str]]:
     """The log files to read in ``sources`` (files, folders, ``s3://`` prefixes): (files, skipped,
-    roots). Raises InputError for a missing path, AwsError when an S3 listing fails."""
+    roots). Raises InputError for a missing path, AwsError when an S3 listing fails.
+
+    Paths in a folder that cannot be looked at (:func:`list_local`) are appended to ``issues``;
+    a caller that passes no list gets an InputError naming the first of them instead (never
+    silence)."""
     roots = [sources] if isinstance(sources, str | Path) else list(sources)
     narrowing = narrowing or Narrowing()
     files: list[LogFile] = []
     skipped = 0
     names: list[str] = []
+    problems: list[DataIssue] = []
     for root in roots:
         name = str(root)
         names.append(name)
@@ -938,8 +1036,18 @@ def list_logs(
             listing = list_s3(aws, name, narrowing)
         else:
             listing = list_local(Path(root).expanduser(), narrowing)
+            problems += listing.issues
         files += listing.files
         skipped += listing.skipped
+    if issues is not None:
+        issues += problems
+    elif problems:
+        first = problems[0]
+        raise InputError(
+            f"{first.source}: {first.problem}"
+            + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""),
+            hint="remove or fix that path, or read the folder with the files engine",
+        )
     unique = list({f.location: f for f in files}.values())
     return unique, skipped, names
 
@@ -956,6 +1064,7 @@ def load_logs(
     aws: Aws | None = None,
     workers: int | None = None,
     progress: bool | None = None,
+    max_file_bytes: int | None = None,
 ) -> LogsResult:
     """The events frame from CloudTrail log files in folders, files or ``s3://`` prefixes.
 
@@ -966,10 +1075,17 @@ def load_logs(
     for them (S3 objects are downloaded once, to a temporary folder deleted at the end); those
     rows have ``derived`` True. ``workers`` processes parse (default: one per
     core); ``progress`` shows a bar over files (default: only on a terminal).
+    ``max_file_bytes`` is the most one file may hold once decompressed (default
+    :data:`DEFAULT_MAX_FILE_BYTES`): a larger file is a data issue, not read.
 
     Raises :class:`~torinvest.errors.InputError` for a missing path and
-    :class:`~torinvest.errors.AwsError` when an S3 prefix cannot be listed; a file that cannot
-    be read is a data issue in the result.
+    :class:`~torinvest.errors.AwsError` when an S3 prefix cannot be listed. Everything else is
+    a data issue in the result, and the rest loads: a path in a folder that cannot be looked
+    at, a file that cannot be read or decompressed, is damaged (what it held whole is
+    loaded), is not CloudTrail or is past the size limit — whether or not it holds a key: a
+    file that could not be read cannot be shown not to —; records without a usable time
+    (kept, NA time, whatever the window); invalid UTF-8 bytes (replaced, the records kept);
+    different records sharing an eventID (all kept).
     """
     keys = _key_set(access_keys)
     if follow_derived and not keys:
@@ -980,10 +1096,16 @@ def load_logs(
         start=_timestamp(start),
         end=_timestamp(end),
     )
-    files, skipped, roots = list_logs(sources, narrowing, aws=aws)
+    limit = DEFAULT_MAX_FILE_BYTES if max_file_bytes is None else max_file_bytes
+    if limit <= 0:
+        raise InputError(
+            f"invalid file size limit {limit}", hint="a number of bytes > 0, e.g. 1073741824"
+        )
+    listing_issues: list[DataIssue] = []
+    files, skipped, roots = list_logs(sources, narrowing, aws=aws, issues=listing_issues)
     if any(f.bucket for f in files) and aws is None:
         aws = Aws()
-    options = ReadOptions(keys=keys, start=narrowing.start, end=narrowing.end)
+    options = ReadOptions(keys=keys, start=narrowing.start, end=narrowing.end, max_bytes=limit)
     n_workers = workers or default_workers()
     with contextlib.ExitStack() as stack:
         spool = None
@@ -1007,12 +1129,14 @@ def load_logs(
         derived=minted,
     )
     ordered = sorted(pieces, key=lambda p: p.first)
-    result.issues = list(dict.fromkeys(i for p in ordered for i in p.issues))
+    result.issues = list(dict.fromkeys([*listing_issues, *(i for p in ordered for i in p.issues)]))
     tables = [p.table for p in ordered if p.table is not None]
     for p in ordered:
         p.table = None
     derived = {d.access_key_id for d in result.derived}
-    result.frame = frame_from_tables(tables, derived_keys=derived if keys else None, consume=True)
+    result.frame = frame_from_tables(
+        tables, derived_keys=derived if keys else None, consume=True, issues=result.issues
+    )
     log.info(
         "logs: %d files read, %d skipped, %d rows, %d issues",
         result.files_read,
@@ -1067,7 +1191,7 @@ def _follow(
         found += new
         fresh = frozenset(d.access_key_id for d in new)
         known |= fresh
-        pass_options = ReadOptions(fresh, options.start, options.end, options.source)
+        pass_options = replace(options, keys=fresh)
         latest = _read_all(files, pass_options, workers, aws, progress, spool)
         for p in latest:
             p.first += n * len(files)

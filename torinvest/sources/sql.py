@@ -21,7 +21,8 @@ The queries (each a :class:`Query`; :func:`print_sql` shows what an engine would
   (:data:`torinvest.schema.EVENTS_COLUMNS`; ``source`` = ``duckdb``/``athena``, ``origin`` = the
   file path or ``s3://`` URL for DuckDB, ``athena:<query id>`` for Athena), the same columns,
   dtypes and rows as :func:`~torinvest.sources.logs.load_logs` gives on the same log files
-  (duplicates of an ``event_id`` dropped, the first copy in file order winning; sorted by
+  (copies of a record dropped, the first in file order winning — different records sharing an
+  ``event_id`` are kept, as the file loader keeps them —; sorted by
   ``event_time``; without a window even the categories' order is the same). Files of other
   shapes, which only the file loader reads, are data issues;
 - :func:`per_ip_query` — GROUP BY source IP (GROUPING SETS: one scan) → a frame with the columns
@@ -87,17 +88,21 @@ from torinvest.errors import DataIssue, InputError
 from torinvest.schema import utc_timestamp
 from torinvest.sources.logs import (
     ACCOUNT_RE,
+    DEFAULT_MAX_FILE_BYTES,
     MAX_DERIVED_PASSES,
     S3_THREADS,
+    FileTooLargeError,
     LogFile,
     Narrowing,
     default_workers,
     gunzip,
     list_logs,
+    too_large,
 )
 from torinvest.sources.records import (
     ID_HASH,
     MINTING_EVENTS,
+    SAME_RECORD_COLUMNS,
     SESSION_TYPES,
     TABLE_SCHEMA,
     DerivedKey,
@@ -275,8 +280,12 @@ COLUMN_FIELDS: dict[str, tuple[tuple[str, ...], ...]] = {
     "response_elements": (("responseElements",),),
 }
 assert tuple(COLUMN_FIELDS) == EVENT_COLUMNS
-#: Columns every query reads: its scope's filters, and dropping copies of an event.
-BASE_COLUMNS: tuple[str, ...] = ("event_time", "event_id", "access_key_id")
+#: What tells copies of a record apart from different records sharing an eventID: the same
+#: rule as the file loader's (:data:`~torinvest.sources.records.SAME_RECORD_COLUMNS`).
+COPY_COLUMNS: tuple[str, ...] = ("event_id", *SAME_RECORD_COLUMNS)
+#: Columns every query reads: its scope's filters, and dropping copies of a record (so that
+#: every query, the narrow counts too, counts the records the events query returns).
+BASE_COLUMNS: tuple[str, ...] = ("access_key_id", *COPY_COLUMNS)
 
 
 def record_structure(columns: Collection[str]) -> dict[str, Any]:
@@ -419,8 +428,9 @@ def shared_ctes(
     scope: Scope, prefilter: str | None = None, columns: Sequence[str] = EVENT_COLUMNS
 ) -> list[tuple[str, str]]:
     """``projected`` (records → the frame's ``columns``), ``numbered`` (the scope's rows — those
-    of ``prefilter`` too —, copies of an event_id numbered in file order) and ``events`` (the
-    first copy of each)."""
+    of ``prefilter`` too —, copies of a record — the same event_id and content — numbered in
+    file order) and ``events`` (the first copy of each; different records sharing an event_id
+    are all kept)."""
     projection = ",\n  ".join(f"{sql} AS {name}" for name, sql in PROJECTION if name in columns)
     listed = ", ".join((*columns, "derived", *ORDER_COLUMNS))
     return [
@@ -428,8 +438,8 @@ def shared_ctes(
         (
             "numbered",
             f"SELECT *, {_derived_flag(scope)} AS derived,\n"
-            "  row_number() OVER (PARTITION BY event_id ORDER BY file_index, record_index)"
-            " AS copy_number\n"
+            f"  row_number() OVER (PARTITION BY {', '.join(COPY_COLUMNS)}\n"
+            "    ORDER BY file_index, record_index) AS copy_number\n"
             f"FROM projected\nWHERE {_filters(scope, prefilter)}",
         ),
         ("events", f"SELECT {listed}\nFROM numbered\nWHERE copy_number = 1 OR event_id IS NULL"),
@@ -872,10 +882,12 @@ class DuckDBEngine:
         aws: Aws | None = None,
         threads: int | None = None,
         workdir: str | Path | None = None,
+        max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
     ) -> None:
         self.sources = [sources] if isinstance(sources, str | Path) else list(sources)
         self.aws = aws
         self.threads = threads or default_workers()
+        self.max_file_bytes = max_file_bytes  # per file, decompressed: past it, an issue
         self._own_workdir = workdir is None
         self._workdir = Path(workdir) if workdir is not None else None
         self._con = duckdb.connect(":memory:")
@@ -916,9 +928,11 @@ class DuckDBEngine:
         needs_s3 = any(str(s).startswith("s3://") for s in self.sources)
         if needs_s3 and self.aws is None:
             self.aws = Aws()
-        found, skipped, _ = list_logs(self.sources, narrowing, aws=self.aws)
+        unlisted: list[DataIssue] = []  # paths in a folder that could not be looked at
+        found, skipped, _ = list_logs(self.sources, narrowing, aws=self.aws, issues=unlisted)
         local = self._download([f for f in found if f.bucket is not None])
         out = FileSet(skipped=skipped)
+        out.issues += unlisted
         for f in found:
             path = local.get(f.location, f.location) if f.bucket else f.location
             if isinstance(path, DataIssue):
@@ -1009,7 +1023,7 @@ class DuckDBEngine:
         files = self.files(scope)
         while True:
             sql = self._sql(query, files)
-            stream = _LogStream(files, scope.keys, self.threads)
+            stream = _LogStream(files, scope.keys, self.threads, self.max_file_bytes)
             started = time.perf_counter()
             self._con.register(LOG_FILES, stream.reader())
             try:
@@ -1060,8 +1074,15 @@ class _LogStream:
     threads a few files ahead; files without one of ``keys`` (bytes) are skipped. It can be
     read once: every query reads ``log_files`` once."""
 
-    def __init__(self, files: FileSet, keys: Collection[str] | None, threads: int) -> None:
+    def __init__(
+        self,
+        files: FileSet,
+        keys: Collection[str] | None,
+        threads: int,
+        max_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    ) -> None:
         self.files = files
+        self.max_bytes = max_bytes
         self.keys = tuple(k.encode() for k in sorted(keys)) if keys else ()
         self.threads = max(1, threads)
         self.problems: dict[int, str] = {}
@@ -1102,7 +1123,12 @@ class _LogStream:
             self.problems[i] = f"cannot read: {e.strerror or e}"
             return None, 0
         try:
-            data = gunzip(raw) if raw[:2] == _GZIP_MAGIC else raw
+            if raw[:2] != _GZIP_MAGIC and len(raw) > self.max_bytes:
+                raise FileTooLargeError(self.max_bytes)
+            data = gunzip(raw, self.max_bytes) if raw[:2] == _GZIP_MAGIC else raw
+        except FileTooLargeError:
+            self.problems[i] = too_large(self.files.locations[i], self.max_bytes).problem
+            return None, len(raw)
         except _INFLATE_ERRORS as e:
             self.problems[i] = f"cannot decompress: {e}"
             return None, len(raw)
@@ -1164,12 +1190,13 @@ def make_engine(
     output_location: str | None = None,
     region: str | None = None,
     aws: Aws | None = None,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
 ) -> Engine:
     """An engine by name: ``duckdb`` (needs ``sources``) or ``athena`` (needs ``database``)."""
     if kind == DUCKDB:
         if not sources:
             raise InputError("the duckdb engine needs log files", hint="pass a folder or s3://…")
-        return DuckDBEngine(sources, aws=aws)
+        return DuckDBEngine(sources, aws=aws, max_file_bytes=max_file_bytes)
     if kind == ATHENA:
         from torinvest.sources.athena import DEFAULT_TABLE, AthenaEngine
 
@@ -1362,7 +1389,7 @@ def load_sql(
         return result
     derived = {d.access_key_id for d in result.derived}
     result.frame = frame_from_tables(
-        pieces, derived_keys=derived if scope.keys else None, consume=True
+        pieces, derived_keys=derived if scope.keys else None, consume=True, issues=result.issues
     )
     log.info("%s: %d rows, %d issues", engine.name, len(result.frame), len(result.issues))
     return result
@@ -1745,7 +1772,7 @@ def _aggregate(
     pieces = [_events(engine, scope, result, catalogue=cat)]
     derived = {d.access_key_id for d in result.derived}
     result.frame = frame_from_tables(
-        pieces, derived_keys=derived if scope.keys else None, consume=True
+        pieces, derived_keys=derived if scope.keys else None, consume=True, issues=result.issues
     )
     log.info(
         "%s: %d events counted, %d sensitive rows",
