@@ -926,3 +926,71 @@ def test_following_derived_keys_in_s3_downloads_each_object_once(
     assert result.derived == local.derived
     assert result.files_matched == local.files_matched
     assert not list((tmp_path / "tmp").iterdir())  # the spool is gone
+
+
+# --------------------------------------------------------------------------------------------
+# bounded inflation, UTF-8 repair, salvage, the same record
+# --------------------------------------------------------------------------------------------
+def test_gunzip_stops_at_the_limit_and_counts_every_member() -> None:
+    data = b"x" * 1000
+    one = gzip.compress(data, mtime=0)
+    assert logs.gunzip(one, 1000) == data  # exactly the limit: read
+    with pytest.raises(logs.FileTooLargeError):
+        logs.gunzip(one, 999)
+    two = one + gzip.compress(data, mtime=0)
+    assert logs.gunzip(two, 2000) == data * 2
+    with pytest.raises(logs.FileTooLargeError):
+        logs.gunzip(two, 1999)  # each member under the limit, together over it
+    with pytest.raises(EOFError):
+        logs.gunzip(one[:-10], 10_000)
+    assert logs.gunzip(two) == data * 2  # no limit
+
+
+def test_repair_utf8_replaces_only_the_bad_sequences_and_says_where() -> None:
+    from torinvest.sources.records import repair_utf8
+
+    good = '{"a":"é ✓"}'.encode()
+    assert repair_utf8(good) == (good, [])
+    bad = b'{"a":"x\xffy","b":"\xe2\x9c"}'
+    fixed, spans = repair_utf8(bad)
+    assert json.loads(fixed) == {"a": "x\ufffdy", "b": "\ufffd"}
+    assert spans == [(7, 8), (16, 18)]  # the byte offsets of \xff and of the cut \xe2\x9c
+
+
+def test_salvage_keeps_the_whole_records_of_a_damaged_log_file() -> None:
+    recs = records(INVICTUS[1])
+    data = json.dumps({"Records": recs}, separators=(",", ":")).encode()
+    middle = data.index(recs[10]["eventID"].encode())
+    damaged = data[:middle] + b"\x00garbage" + data[middle + 5 :]  # record 10 broken
+    got, (issue,) = parse_records(damaged, where="f")
+    assert [r["eventID"] for r in got] == [r["eventID"] for r in recs if r is not recs[10]]
+    assert "the 25 whole record(s) in it were loaded, 1 part(s) could not be read" in issue.problem
+    pretty = json.dumps({"Records": recs}, indent=2).encode()[:-300]  # cut, pretty-printed
+    got, (issue,) = parse_records(pretty, where="f")
+    assert len(got) == len(recs) - 1 and "truncated or damaged" in issue.problem
+
+
+def test_copies_are_the_same_record_only_when_every_field_matches() -> None:
+    from torinvest.sources.records import SAME_RECORD_COLUMNS, later_copies
+
+    assert "event_id" not in SAME_RECORD_COLUMNS and "origin" not in SAME_RECORD_COLUMNS
+    recs = records(INVICTUS[1])[:3]
+    changed = copy.deepcopy(recs[0])
+    changed["userAgent"] = "other"
+    no_id = copy.deepcopy(recs[1])
+    del no_id["eventID"]
+    frame = normalize_records([*recs, recs[0], changed, no_id, no_id], source="logs", origin="x")
+    assert len(frame) == 3 + 1 + 2  # the copy dropped; the changed kept; no-ID rows never merge
+    assert not later_copies(frame).any()
+    (issue,) = duplicate_issues(frame)
+    assert "they differ in user_agent" in issue.problem
+
+
+def test_a_window_keeps_rows_without_a_time() -> None:
+    from torinvest.sources.records import filter_window, records_table
+
+    recs = copy.deepcopy(records(INVICTUS[1])[:4])
+    recs[0]["eventTime"] = "not a time"
+    table = records_table(recs, source="logs", origin="x")
+    kept = filter_window(table, pd.Timestamp("2030-01-01", tz="UTC"), None)
+    assert kept.column("event_id").to_pylist() == [recs[0]["eventID"]]

@@ -67,9 +67,10 @@ def walk_files(
 
     ``root`` itself may be a file (it is the one file, whatever its name) or a folder; a
     folder whose name ``skip_folder`` accepts is not entered. Symbolic links are followed, to
-    files and to folders (each folder is entered once, so a link that loops is harmless). Each
-    path that cannot be looked at is one :class:`~torinvest.errors.DataIssue` naming it and
-    why, and the walk goes on: a link to a missing target, a link loop, a folder that cannot
+    files and to folders; each folder is entered once (a second way to it is not taken, as
+    its files were read through the first). Each path that cannot be looked at is one
+    :class:`~torinvest.errors.DataIssue` naming it and why, and the walk goes on: a link to a
+    missing target, a link to itself or to a folder above it (a loop), a folder that cannot
     be listed, a named pipe, socket or device, a file that vanished while being listed. Only
     wanted names are looked at, so stray files of other kinds cost nothing and say nothing.
 
@@ -82,9 +83,9 @@ def walk_files(
         _add_file(out, top, st)
         return out
     seen = {(st.st_dev, st.st_ino)}
-    pending = [(top, "")]
+    pending: list[_Folder] = [(top, "", frozenset(seen))]
     while pending:
-        folder, rel = pending.pop()
+        folder, rel, above = pending.pop()
         try:
             with os.scandir(folder) as it:
                 entries = sorted(it, key=lambda e: e.name)
@@ -95,12 +96,17 @@ def walk_files(
                 )
             )
             continue
-        below: list[tuple[str, str]] = []
+        below: list[_Folder] = []
         for entry in entries:
             rel_path = f"{rel}{entry.name}"
-            _visit(out, entry, rel_path, wanted, skip_folder, seen, below)
+            _visit(out, entry, rel_path, wanted, skip_folder, seen, above, below)
         pending.extend(reversed(below))
     return out
+
+
+#: A folder to list: its path, its path relative to the root (with a trailing "/"), and the
+#: (device, inode) of the folders above it and of itself.
+_Folder = tuple[str, str, frozenset[tuple[int, int]]]
 
 
 def _visit(
@@ -110,7 +116,8 @@ def _visit(
     wanted: Callable[[str], bool],
     skip_folder: Callable[[str], bool],
     seen: set[tuple[int, int]],
-    below: list[tuple[str, str]],
+    above: frozenset[tuple[int, int]],
+    below: list[_Folder],
 ) -> None:
     try:
         is_dir = entry.is_dir()  # follows links
@@ -124,18 +131,20 @@ def _visit(
         except OSError as e:
             out.issues.append(DataIssue(entry.path, f"cannot open the folder: {_reason(e)}"))
             return
-        if (st.st_dev, st.st_ino) in seen:
-            if entry.is_symlink():
-                out.issues.append(
-                    DataIssue(
-                        entry.path,
-                        "a symbolic link to a folder already read (it loops back): its "
-                        "files were read once, not again",
-                    )
+        here = (st.st_dev, st.st_ino)
+        if here in above:
+            out.issues.append(
+                DataIssue(
+                    entry.path,
+                    "a symbolic link to a folder above it (a loop): not followed; that "
+                    "folder's files were read once",
                 )
+            )
             return
-        seen.add((st.st_dev, st.st_ino))
-        below.append((entry.path, rel_path + "/"))
+        if here in seen:
+            return  # a second way to a folder already read: its files were read once
+        seen.add(here)
+        below.append((entry.path, rel_path + "/", above | {here}))
         return
     if not wanted(rel_path):
         return

@@ -455,7 +455,7 @@ def _self_link(folder: Path, name: str) -> tuple[Path, str]:
 def _folder_loop(folder: Path, name: str) -> tuple[Path, str]:
     (folder / "sub").mkdir()
     (folder / "sub" / "up").symlink_to("..")
-    return folder / "sub" / "up", r"^a symbolic link to a folder already read \(it loops back\)"
+    return folder / "sub" / "up", r"^a symbolic link to a folder above it \(a loop\): not followed"
 
 
 def _fifo(folder: Path, name: str) -> tuple[Path, str]:
