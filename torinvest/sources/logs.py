@@ -16,22 +16,41 @@ day prefixes needed)::
 A day folder is read when it is within the window ±1 day (records arrive late into the next
 day's folder).
 
-Filtering to access keys searches the decompressed bytes before parsing: a file without the key
-is not parsed, and in a compact ``{"Records":[...]}`` file or in JSON lines only the records that
-contain the key are. The rows are those a full parse would give (``userIdentity.accessKeyId`` is
-one of the keys): a cut that does not parse as one whole record makes the file be parsed whole.
-(The one case the cut cannot tell apart is a record that embeds a list of complete CloudTrail
-records, each opening with ``{"eventVersion":``, in its own fields; CloudTrail writes none.)
-With a key filter, a bad JSON line is reported only when it holds the key.
+Filtering to access keys searches the decompressed bytes before parsing: in a compact
+``{"Records":[...]}`` file whose end is whole only the records that contain the key are parsed
+(none when the key's bytes are not in it). The rows are those a full parse would give
+(``userIdentity.accessKeyId`` is one of the keys): a cut that does not parse as one whole
+record makes the file be parsed whole. (The one case the cut cannot tell apart is a record that
+embeds a list of complete CloudTrail records, each opening with ``{"eventVersion":``, in its own
+fields; CloudTrail writes none.) Files of other shapes (lookup-events output, JSON lines) and
+log files whose end is not whole are parsed whole, so that a key-filtered read reports every
+problem a full read reports: a file that could not be read cannot be shown not to hold the key.
+(A gzip file's content is checked by its CRC; a plain log file damaged in its middle only, with
+no record of the key near the damage, is the one damage only a full read sees.)
 
 Many files are decompressed and parsed in worker processes that return Arrow pieces (a log
 file straight from its bytes, :func:`~torinvest.sources.records.log_file_table`; other shapes
 and the records a key filter keeps through :func:`~torinvest.sources.records.records_table`); a
 few files are read in this process. The pieces come back as Arrow IPC through a private folder
 in ``/dev/shm`` (through the result pipe where there is none).
-A truncated gzip, invalid JSON, or a document that is not CloudTrail becomes one
-:class:`~torinvest.errors.DataIssue` naming the file (and the line for JSON lines); every other
-file still loads.
+Nothing valid is lost because something beside it is bad; each problem is one
+:class:`~torinvest.errors.DataIssue` naming the file (the line for JSON lines, the event IDs for
+records):
+
+- a path in a folder that cannot be looked at (:func:`torinvest.paths.walk_files`: a link to a
+  missing target or that loops, a folder that cannot be listed, a named pipe);
+- a file that cannot be read, a truncated or corrupt gzip, a document that is not CloudTrail,
+  invalid JSON (the whole records of a damaged ``{"Records": [...]}`` file are kept:
+  :func:`~torinvest.sources.records.salvage_log_file`);
+- a file larger than ``max_file_bytes`` (:data:`DEFAULT_MAX_FILE_BYTES`) once decompressed: not
+  read (inflation stops at the limit; a local or S3 file larger on disk is not read at all), so
+  that a decompression bomb cannot exhaust memory;
+- invalid UTF-8 bytes: replaced with U+FFFD, the records kept and named
+  (:func:`~torinvest.sources.records.repair_utf8`);
+- records without a usable ``eventTime``: kept with an NA time whatever the window (they cannot
+  be shown to be outside it) and named;
+- different records sharing an ``eventID``: all kept and named
+  (:func:`~torinvest.sources.records.duplicate_issues`); copies of one record are kept once.
 
 The frame is the events frame of :mod:`torinvest.sources.records` (columns: event_time,
 event_id, event_name, event_source, aws_region, source_ip, user_agent, error_code,
@@ -147,6 +166,8 @@ _INFLATE_ERRORS: tuple[type[BaseException], ...] = tuple(
 class LogsResult:
     """The events frame from log files, and what kept it from being complete.
 
+    ``issues`` lists what kept it from being complete (module docstring: paths that could not
+    be looked at, files that could not be read, records kept with a caveat).
     ``files_read`` files were opened; ``files_skipped`` log files were seen in a listing but left
     out by the account/region/window narrowing (folders never listed are not counted);
     ``files_matched`` of those read held one of the keys (None for an unfiltered load).
