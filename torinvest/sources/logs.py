@@ -26,8 +26,8 @@ fields; CloudTrail writes none.) Files of other shapes (lookup-events output, JS
 log files whose end is not whole are parsed whole, so that a key-filtered read reports every
 problem a full read reports: a file that could not be read cannot be shown not to hold the key.
 (The one damage only a full read sees: a log file whose opening and end are whole but whose
-middle is not JSON, away from the key's records — a gzip file's CRC catches bytes changed after
-it was written, so it was written so.)
+middle is not JSON, or holds entries that are not records, away from the key's records — a
+gzip file's CRC catches bytes changed after it was written, so it was written so.)
 
 Many files are decompressed and parsed in worker processes that return Arrow pieces (a log
 file straight from its bytes, :func:`~torinvest.sources.records.log_file_table`; other shapes
