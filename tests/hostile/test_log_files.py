@@ -439,6 +439,41 @@ def test_the_duckdb_engine_keeps_the_same_records_as_the_file_loader(tmp_path: P
     assert len(sql.issues) == 1
 
 
+def test_counting_in_the_engine_counts_different_records_sharing_an_event_id(
+    tmp_path: Path,
+) -> None:
+    """Over the row limit DuckDB counts instead of loading rows: the counts are the rows', the
+    record sharing an eventID included, its exact copy not."""
+    folder = good_folder(tmp_path)
+    conflict_files(folder)
+    for p in folder.glob("*.json"):
+        write(p.with_suffix(".json.gz"), p.read_bytes(), gz=True)
+        p.unlink()
+    with DuckDBEngine(folder) as engine:
+        rows = load_sql(engine, access_keys=SUSPECT, start=DAY[0], end=DAY[1])
+        counted = load_sql(engine, access_keys=SUSPECT, start=DAY[0], end=DAY[1], max_rows=10)
+    assert counted.aggregates is not None
+    assert counted.aggregates.total == len(rows.frame) == len(of_key(GOOD, SUSPECT)) + 1
+
+
+def test_athena_drops_copies_by_the_same_content_key() -> None:
+    from sqlglot import parse_one
+
+    from torinvest.sources.athena import AthenaEngine
+    from torinvest.sources.records import SAME_RECORD_COLUMNS
+    from torinvest.sources.sql import events_query, make_scope, span_query
+
+    scope = make_scope(access_keys=SUSPECT, start=DAY[0], end=DAY[1])
+    for query in (events_query(scope), span_query(scope)):
+        trino = AthenaEngine(database="security").sql(query)
+        parse_one(trino, read="trino")
+        assert "PARTITION BY event_id, content_key" in " ".join(trino.split())
+        key = trino[trino.index("XXHASH64(") : trino.index("AS content_key")]
+        assert key.count("'-'") == len(SAME_RECORD_COLUMNS)  # each content column, NULL as '-'
+        for field in ("eventname", "requestparameters", "responseelements", "useragent"):
+            assert field in key
+
+
 # --------------------------------------------------------------------------------------------
 # folders: a bad path is one issue, every walk goes on
 # --------------------------------------------------------------------------------------------

@@ -280,12 +280,20 @@ COLUMN_FIELDS: dict[str, tuple[tuple[str, ...], ...]] = {
     "response_elements": (("responseElements",),),
 }
 assert tuple(COLUMN_FIELDS) == EVENT_COLUMNS
-#: What tells copies of a record apart from different records sharing an eventID: the same
-#: rule as the file loader's (:data:`~torinvest.sources.records.SAME_RECORD_COLUMNS`).
-COPY_COLUMNS: tuple[str, ...] = ("event_id", *SAME_RECORD_COLUMNS)
-#: Columns every query reads: its scope's filters, and dropping copies of a record (so that
-#: every query, the narrow counts too, counts the records the events query returns).
-BASE_COLUMNS: tuple[str, ...] = ("access_key_id", *COPY_COLUMNS)
+#: Columns every query projects: its scope's filters, and the event_id copies share.
+BASE_COLUMNS: tuple[str, ...] = ("event_time", "event_id", "access_key_id")
+#: What tells copies of a record apart from different records sharing an event_id — the file
+#: loader's rule (:data:`~torinvest.sources.records.SAME_RECORD_COLUMNS`) — in every query, the
+#: narrow counts too: a 64-bit hash of those columns (DuckDB's ``hash``; Trino's ``xxhash64`` of
+#: their length-prefixed text, :func:`_trino_fixes`), so that the window that drops copies holds
+#: 8 bytes per row instead of the records' text. Every query reads every content field for it.
+CONTENT_KEY = "content_key"
+
+
+def content_key_sql() -> str:
+    """The content key of a projected record (over :data:`PROJECTION`'s expressions)."""
+    exprs = dict(PROJECTION)
+    return f"hash({', '.join(exprs[c] for c in SAME_RECORD_COLUMNS)})"
 
 
 def record_structure(columns: Collection[str]) -> dict[str, Any]:
@@ -434,11 +442,15 @@ def shared_ctes(
     projection = ",\n  ".join(f"{sql} AS {name}" for name, sql in PROJECTION if name in columns)
     listed = ", ".join((*columns, "derived", *ORDER_COLUMNS))
     return [
-        ("projected", f"SELECT\n  {projection},\n  file_index, record_index\nFROM records"),
+        (
+            "projected",
+            f"SELECT\n  {projection},\n  {content_key_sql()} AS {CONTENT_KEY},\n"
+            "  file_index, record_index\nFROM records",
+        ),
         (
             "numbered",
             f"SELECT *, {_derived_flag(scope)} AS derived,\n"
-            f"  row_number() OVER (PARTITION BY {', '.join(COPY_COLUMNS)}\n"
+            f"  row_number() OVER (PARTITION BY event_id, {CONTENT_KEY}\n"
             "    ORDER BY file_index, record_index) AS copy_number\n"
             f"FROM projected\nWHERE {_filters(scope, prefilter)}",
         ),
@@ -750,6 +762,16 @@ def minted_query(scope: Scope) -> Query:
 # --------------------------------------------------------------------------------------------
 # dialects
 # --------------------------------------------------------------------------------------------
+def _trino_content_key(node: exp.Expression) -> exp.Expression:
+    """DuckDB's ``hash`` of values (:func:`content_key_sql`) in Trino: xxhash64 of their text,
+    each as ``<length>:<text>`` (``-`` for NULL), an encoding that tells every tuple apart."""
+    if isinstance(node, exp.Anonymous) and node.name.lower() == "hash":
+        parts = [_length_prefixed(e) for e in node.expressions]
+        text = exp.func("to_utf8", exp.Concat(expressions=parts))
+        return exp.Anonymous(this="xxhash64", expressions=[text])
+    return node
+
+
 def _trino_fixes(node: exp.Expression) -> exp.Expression:
     """Where Trino needs another function than the transpiled one: CloudTrail's ISO 8601 times
     (``…T12:05:00Z``) are read by from_iso8601_timestamp, not by a cast."""
@@ -763,10 +785,18 @@ def _trino_fixes(node: exp.Expression) -> exp.Expression:
     return node
 
 
+def _length_prefixed(value: exp.Expression) -> exp.Expression:
+    text = exp.cast(value.copy(), exp.DataType.Type.VARCHAR)
+    length = exp.cast(exp.Length(this=text.copy()), exp.DataType.Type.VARCHAR)
+    tagged = exp.Concat(expressions=[length, exp.Literal.string(":"), text])
+    return exp.Coalesce(this=tagged, expressions=[exp.Literal.string("-")])
+
+
 def to_trino(sql: str, *, pretty: bool = True) -> str:
     """A query written in DuckDB SQL, in Athena's (Trino's) dialect."""
     tree = sqlglot.parse_one(sql, read=SOURCE_DIALECT)
-    return tree.transform(_trino_fixes).sql(TRINO_DIALECT, pretty=pretty)
+    tree = tree.transform(_trino_content_key).transform(_trino_fixes)
+    return tree.sql(TRINO_DIALECT, pretty=pretty)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1014,7 +1044,8 @@ class DuckDBEngine:
         # with a key filter, records are json_transform()s of the matching texts: computed once
         # (inlined, each of the projection's fields would transform the text again: 2x slower)
         once = ("records",) if query.scope.keys is not None else ()
-        source = self.source(files, query.scope, query.event_columns)
+        # every field of the records: the content key that tells copies apart reads them all
+        source = self.source(files, query.scope, (*query.event_columns, *SAME_RECORD_COLUMNS))
         sql = render(query, source, materialized=once)
         return _files_comment(files, query.scope) + sql
 
