@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import gzip
 import json
+import os
 import shutil
 import tempfile
 from datetime import timedelta
@@ -20,7 +21,7 @@ import pyarrow as pa
 import pytest
 
 from torinvest.aws import Aws
-from torinvest.errors import InputError
+from torinvest.errors import DataIssue, InputError
 from torinvest.schema import EVENTS_COLUMNS, conform
 from torinvest.sources import logs
 from torinvest.sources.logs import KeyLayout, Narrowing, key_layout, load_logs
@@ -994,3 +995,21 @@ def test_a_window_keeps_rows_without_a_time() -> None:
     table = records_table(recs, source="logs", origin="x")
     kept = filter_window(table, pd.Timestamp("2030-01-01", tz="UTC"), None)
     assert kept.column("event_id").to_pylist() == [recs[0]["eventID"]]
+
+
+def test_a_file_that_grows_while_read_is_read_whole_within_the_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "growing.json"
+    path.write_bytes(b"x" * 1000)
+    real_fstat = os.fstat
+
+    def smaller(fd: int) -> os.stat_result:  # as if fstat ran before the last 990 bytes came
+        st = list(real_fstat(fd))
+        st[6] = 10
+        return os.stat_result(st)
+
+    monkeypatch.setattr(logs.os, "fstat", smaller)
+    assert logs.read_local(str(path), 2000) == b"x" * 1000
+    issue = logs.read_local(str(path), 500)
+    assert isinstance(issue, DataIssue) and "more than the 500 bytes limit" in issue.problem

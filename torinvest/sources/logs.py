@@ -519,7 +519,7 @@ def gunzip(data: bytes, limit: int | None = None) -> bytes:
 
 
 def _mib(n: int) -> str:
-    return f"{n / (1 << 20):,.0f} MiB"
+    return f"{n / (1 << 20):,.0f} MiB" if n >= 1 << 20 else f"{n:,} bytes"
 
 
 def too_large(name: str, limit: int, size: int | None = None) -> DataIssue:
@@ -710,7 +710,9 @@ def read_local(path: str, limit: int) -> bytes | DataIssue:
                 return DataIssue(path, "not a regular file: not read")
             if st.st_size > limit:
                 return too_large(path, limit, st.st_size)
-            data = f.read(limit + 1)
+            data = f.read(st.st_size + 1)  # a buffer of its size, not of the limit
+            if len(data) > st.st_size:  # it grew since fstat: the rest, up to the limit
+                data += f.read(limit + 1 - len(data))
         except OSError as e:
             return DataIssue(path, f"cannot read: {e.strerror or e}")
     if len(data) > limit:  # it grew since fstat
