@@ -42,6 +42,7 @@ athena_database: str = ""  # athena engine: database holding the CloudTrail tabl
 athena_workgroup: str = ""  # athena engine: workgroup (empty: primary)
 athena_output: str = ""  # athena engine: query result location s3://… (empty: workgroup's)
 max_rows: int = 1_000_000  # duckdb/athena: above this many events, count in the engine; 0: never
+max_file_mb: int = 512  # the most one log file may hold decompressed (MiB); larger: an issue
 lookback_days: float = 14  # days of activity read before the finding's first sighting
 lookahead_days: float = 7  # days of activity read after its last sighting
 tolerance_hours: float = 24  # an IP is Tor if a list shows it within this many hours of the call
@@ -72,6 +73,7 @@ sources = investigation.sources_from_parameters(
     athena_workgroup=params.athena_workgroup,
     athena_output=params.athena_output,
     max_rows=params.max_rows,
+    max_file_mb=params.max_file_mb,
 )
 
 # %% [markdown]

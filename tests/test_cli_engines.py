@@ -109,3 +109,25 @@ def test_the_row_limit_is_for_investigations_not_exports(
         run("investigate", finding, "--case", CASE, "--out", "o", "--max-rows", "-1")
     assert exited.value.code == 2
     assert "invalid row limit '-1': a whole number ≥ 0" in capsys.readouterr().err
+
+
+def test_the_file_size_limit_reaches_the_loader_from_every_entry_point(tmp_path: Path) -> None:
+    import papermill as pm
+
+    from torinvest.cli import build_parser, engine_from_args, run_options
+    from torinvest.investigation import sources_from_parameters
+    from torinvest.report import notebook_path, parameters
+    from torinvest.sources.logs import DEFAULT_MAX_FILE_BYTES
+
+    parser = build_parser()
+    events = parser.parse_args(["events", "--case", CASE, "--out", "x.csv"])
+    assert engine_from_args(events).max_file_bytes == DEFAULT_MAX_FILE_BYTES
+    raised = parser.parse_args(["events", "--case", CASE, "--max-file-mb", "2048", "--out", "x"])
+    assert engine_from_args(raised).max_file_bytes == 2048 << 20
+    finding = "6dde0a8f8d46f6acad893b30f905e97c"
+    investigate = ["investigate", finding, "--case", CASE, "--out", "o", "--max-file-mb", "64"]
+    options = run_options(parser.parse_args(investigate))
+    assert parameters(finding, tmp_path, options)["max_file_mb"] == 64
+    assert sources_from_parameters(case_dir=CASE, max_file_mb=64).engine.max_file_bytes == 64 << 20
+    notebook = pm.inspect_notebook(str(notebook_path("investigate")))
+    assert notebook["max_file_mb"]["default"] == str(DEFAULT_MAX_FILE_BYTES >> 20)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import gzip
 import json
+import os
 import shutil
 import tempfile
 from datetime import timedelta
@@ -20,13 +21,14 @@ import pyarrow as pa
 import pytest
 
 from torinvest.aws import Aws
-from torinvest.errors import InputError
+from torinvest.errors import DataIssue, InputError
 from torinvest.schema import EVENTS_COLUMNS, conform
 from torinvest.sources import logs
 from torinvest.sources.logs import KeyLayout, Narrowing, key_layout, load_logs
 from torinvest.sources.records import (
     NotCloudTrailError,
     derived_keys,
+    duplicate_issues,
     normalize_records,
     parse_records,
 )
@@ -207,8 +209,13 @@ def test_logstash_ndjson_takes_the_time_from_at_timestamp() -> None:
 
 def test_documentation_examples_load_and_blank_keys_are_na() -> None:
     frame = normalize_records(AWSDOCS.read_bytes(), source="logs", origin="docs")
-    # 24 records, three of them printed twice in the documentation
-    assert len(frame) == 21
+    # 24 records: two printed twice in the documentation (dropped as copies), and two
+    # different examples (RotateKey, CreateServiceLinkedChannel) that reuse the eventID
+    # 234f004b-EXAMPLE: both kept, and named by duplicate_issues
+    assert len(frame) == 22
+    (issue,) = duplicate_issues(frame)
+    assert "eventID 234f004b-EXAMPLE is shared by 2 different records" in issue.problem
+    assert "RotateKey" in issue.problem and "CreateServiceLinkedChannel" in issue.problem
     assert frame["event_id"].isna().sum() == 5  # Insights events have no eventID
     console = frame[frame["event_name"] == "ConsoleLogin"]
     assert console["access_key_id"].isna().all()  # "" in the record
@@ -838,10 +845,16 @@ def test_odd_log_files_load_as_through_the_general_path(
         assert fast[name].issues == general.issues, name
     odd_types = {"readonly_text", "error_code_number", "identity_text", "mfa_bool"}
     loaded = odd_types | {"no_event_version", "two_documents"}  # records, no issue
-    assert {name for name, r in fast.items() if r.issues} == GENERAL_PATH - loaded
-    assert {name for name, r in fast.items() if len(r.frame)} == (
-        set(paths) - GENERAL_PATH - {"empty"} | loaded | {"not_a_record", "not_an_object"}
-    )
+    # "values" has a record whose eventTime is "not a time": kept, NA time, an issue
+    assert {name for name, r in fast.items() if r.issues} == GENERAL_PATH - loaded | {"values"}
+    # a bad UTF-8 byte costs no record (replaced, flagged); a damaged file keeps its whole
+    # records (salvaged, flagged): only the record with the damage is lost
+    assert {name for name, r in fast.items() if not len(r.frame)} == {"empty", "records_null"}
+    whole = len(json.loads(odd_log_files()["compact"])["Records"])
+    for name in ("bad_utf8_skipped", "bad_utf8_params", "trailing"):
+        assert len(fast[name].frame) == whole, name
+    for name in ("truncated", "lone_surrogate", "nan", "deep"):
+        assert len(fast[name].frame) == whole - 1, name
 
 
 @pytest.mark.parametrize("through", ["folder", "pipe"])
@@ -915,3 +928,89 @@ def test_following_derived_keys_in_s3_downloads_each_object_once(
     assert result.derived == local.derived
     assert result.files_matched == local.files_matched
     assert not list((tmp_path / "tmp").iterdir())  # the spool is gone
+
+
+# --------------------------------------------------------------------------------------------
+# bounded inflation, UTF-8 repair, salvage, the same record
+# --------------------------------------------------------------------------------------------
+def test_gunzip_stops_at_the_limit_and_counts_every_member() -> None:
+    data = b"x" * 1000
+    one = gzip.compress(data, mtime=0)
+    assert logs.gunzip(one, 1000) == data  # exactly the limit: read
+    with pytest.raises(logs.FileTooLargeError):
+        logs.gunzip(one, 999)
+    two = one + gzip.compress(data, mtime=0)
+    assert logs.gunzip(two, 2000) == data * 2
+    with pytest.raises(logs.FileTooLargeError):
+        logs.gunzip(two, 1999)  # each member under the limit, together over it
+    with pytest.raises(EOFError):
+        logs.gunzip(one[:-10], 10_000)
+    assert logs.gunzip(two) == data * 2  # no limit
+
+
+def test_repair_utf8_replaces_only_the_bad_sequences_and_says_where() -> None:
+    from torinvest.sources.records import repair_utf8
+
+    good = '{"a":"é ✓"}'.encode()
+    assert repair_utf8(good) == (good, [])
+    bad = b'{"a":"x\xffy","b":"\xe2\x9c"}'
+    fixed, spans = repair_utf8(bad)
+    assert json.loads(fixed) == {"a": "x\ufffdy", "b": "\ufffd"}
+    assert spans == [(7, 8), (16, 18)]  # the byte offsets of \xff and of the cut \xe2\x9c
+
+
+def test_salvage_keeps_the_whole_records_of_a_damaged_log_file() -> None:
+    recs = records(INVICTUS[1])
+    data = json.dumps({"Records": recs}, separators=(",", ":")).encode()
+    middle = data.index(recs[10]["eventID"].encode())
+    damaged = data[:middle] + b"\x00garbage" + data[middle + 5 :]  # record 10 broken
+    got, (issue,) = parse_records(damaged, where="f")
+    assert [r["eventID"] for r in got] == [r["eventID"] for r in recs if r is not recs[10]]
+    assert "the 25 whole record(s) in it were loaded, 1 part(s) could not be read" in issue.problem
+    pretty = json.dumps({"Records": recs}, indent=2).encode()[:-300]  # cut, pretty-printed
+    got, (issue,) = parse_records(pretty, where="f")
+    assert len(got) == len(recs) - 1 and "truncated or damaged" in issue.problem
+
+
+def test_copies_are_the_same_record_only_when_every_field_matches() -> None:
+    from torinvest.sources.records import SAME_RECORD_COLUMNS, later_copies
+
+    assert "event_id" not in SAME_RECORD_COLUMNS and "origin" not in SAME_RECORD_COLUMNS
+    recs = records(INVICTUS[1])[:3]
+    changed = copy.deepcopy(recs[0])
+    changed["userAgent"] = "other"
+    no_id = copy.deepcopy(recs[1])
+    del no_id["eventID"]
+    frame = normalize_records([*recs, recs[0], changed, no_id, no_id], source="logs", origin="x")
+    assert len(frame) == 3 + 1 + 2  # the copy dropped; the changed kept; no-ID rows never merge
+    assert not later_copies(frame).any()
+    (issue,) = duplicate_issues(frame)
+    assert "they differ in user_agent" in issue.problem
+
+
+def test_a_window_keeps_rows_without_a_time() -> None:
+    from torinvest.sources.records import filter_window, records_table
+
+    recs = copy.deepcopy(records(INVICTUS[1])[:4])
+    recs[0]["eventTime"] = "not a time"
+    table = records_table(recs, source="logs", origin="x")
+    kept = filter_window(table, pd.Timestamp("2030-01-01", tz="UTC"), None)
+    assert kept.column("event_id").to_pylist() == [recs[0]["eventID"]]
+
+
+def test_a_file_that_grows_while_read_is_read_whole_within_the_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "growing.json"
+    path.write_bytes(b"x" * 1000)
+    real_fstat = os.fstat
+
+    def smaller(fd: int) -> os.stat_result:  # as if fstat ran before the last 990 bytes came
+        st = list(real_fstat(fd))
+        st[6] = 10
+        return os.stat_result(st)
+
+    monkeypatch.setattr(logs.os, "fstat", smaller)
+    assert logs.read_local(str(path), 2000) == b"x" * 1000
+    issue = logs.read_local(str(path), 500)
+    assert isinstance(issue, DataIssue) and "more than the 500 bytes limit" in issue.problem

@@ -606,9 +606,10 @@ def _undo_one(row: Mapping[str, Any]) -> list[Action]:
     name = _base_name(str(row["event_name"]), source)
     req = _params(row.get("request_parameters"))
     resp = _params(row.get("response_elements"))
-    stamp = f"{row['event_time']:%Y-%m-%d %H:%M:%S}Z"
+    t = row["event_time"]
+    stamp = "an unknown time" if pd.isna(t) else f"{t:%Y-%m-%d %H:%M:%S}Z"  # no usable eventTime
     when = f"{row['event_name']} at {stamp} from {row.get('source_ip')}"
-    created = row["event_time"].isoformat()
+    created = None if pd.isna(t) else t.isoformat()
     region = str(row.get("aws_region")) if _present(row.get("aws_region")) else None
     user, role = _text(req.get("userName")), _text(req.get("roleName"))
     group = _text(req.get("groupName"))
@@ -865,7 +866,8 @@ def undo_persistence(events: pd.DataFrame | None) -> list[Action]:
             continue
         found = row_targets(row)
         target = targets_text(found)
-        stamp = f"{row['event_time']:%Y-%m-%d %H:%M:%S}Z"
+        t = row["event_time"]
+        stamp = "an unknown time" if pd.isna(t) else f"{t:%Y-%m-%d %H:%M:%S}Z"
         where = f" in {row.get('aws_region')}" if _present(row.get("aws_region")) else ""
         out.append(
             _manual(

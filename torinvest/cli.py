@@ -58,7 +58,7 @@ from torinvest.investigation import (
 )
 from torinvest.safety import term_safe
 from torinvest.schema import window_bound
-from torinvest.sources.logs import NO_MATCH
+from torinvest.sources.logs import DEFAULT_MAX_FILE_BYTES, NO_MATCH
 from torinvest.verdict import STATUSES
 
 log = logging.getLogger("torinvest")
@@ -147,6 +147,24 @@ def _add_engine_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--athena-table", help="the CloudTrail table (default cloudtrail_logs)")
     g.add_argument("--athena-workgroup", help="Athena workgroup")
     g.add_argument("--athena-output", metavar="S3_URL", help="query result location s3://…")
+    g.add_argument(
+        "--max-file-mb",
+        type=_file_limit,
+        default=DEFAULT_MAX_FILE_BYTES >> 20,
+        metavar="N",
+        help="the most one log file may hold once decompressed, in MiB; a larger file (a "
+        f"decompression bomb?) is a data issue, not read (default {DEFAULT_MAX_FILE_BYTES >> 20})",
+    )
+
+
+def _file_limit(text: str) -> int:
+    try:
+        value = int(text.replace("_", "").replace(",", ""))
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"invalid size {text!r}: a whole number of MiB > 0")
+    return value
 
 
 def engine_from_args(args: argparse.Namespace) -> EngineOptions:
@@ -154,6 +172,7 @@ def engine_from_args(args: argparse.Namespace) -> EngineOptions:
     return EngineOptions(
         kind=args.engine,
         max_rows=None,
+        max_file_bytes=args.max_file_mb << 20,
         athena_database=args.athena_database,
         athena_table=args.athena_table,
         athena_workgroup=args.athena_workgroup,
@@ -865,6 +884,7 @@ def run_options(args: argparse.Namespace) -> Any:
         athena_workgroup=args.athena_workgroup,
         athena_output=args.athena_output,
         max_rows=args.max_rows or None,
+        max_file_mb=args.max_file_mb,
     )
 
 

@@ -2,8 +2,9 @@
 
 Each source (:mod:`torinvest.sources.logs`, :mod:`torinvest.sources.lookup`) returns the events
 frame (:data:`torinvest.schema.EVENTS_COLUMNS`); :func:`combine_frames` joins them, keeping one row
-per ``event_id`` (sources overlap: a log file and a lookup of the same period hold the same
-events; the first source named wins), sorted by ``event_time``. :class:`Activity` carries the
+per record (sources overlap: a log file and a lookup of the same period hold the same
+events; the first source named wins; different records sharing an ``event_id`` are all kept and
+reported), sorted by ``event_time``. :class:`Activity` carries the
 frame together with everything that kept it from being complete.
 """
 
@@ -22,6 +23,7 @@ from torinvest.aws import Aws
 from torinvest.errors import DataIssue, InputError, OptionsError
 from torinvest.schema import EVENTS_COLUMNS, time_window
 from torinvest.sources.logs import (
+    DEFAULT_MAX_FILE_BYTES,
     NO_LOGS_LOCAL,
     NO_LOGS_S3,
     NO_MATCH,
@@ -30,7 +32,7 @@ from torinvest.sources.logs import (
     subset,
 )
 from torinvest.sources.lookup import GLOBAL_EVENTS_REGION, lookup_events
-from torinvest.sources.records import DerivedKey, empty_frame
+from torinvest.sources.records import DerivedKey, duplicate_issues, empty_frame, later_copies
 
 if TYPE_CHECKING:
     from torinvest.sources.sql import Aggregates
@@ -55,7 +57,10 @@ class EngineOptions:
     ``max_rows``: when the duckdb/athena engine matches more rows than this, the per-IP summary
     and the charts' counts are computed in the engine (GROUP BY) and only the sensitive calls
     are loaded as rows (:attr:`Activity.aggregates`); None: always load every row. The file
-    loader always loads every row."""
+    loader always loads every row.
+
+    ``max_file_bytes``: the most one log file may hold once decompressed; a larger file is a
+    data issue, not read (:data:`torinvest.sources.logs.DEFAULT_MAX_FILE_BYTES`)."""
 
     kind: str = "files"
     athena_database: str | None = None
@@ -64,10 +69,16 @@ class EngineOptions:
     athena_output: str | None = None
     athena_region: str | None = None
     max_rows: int | None = DEFAULT_MAX_ROWS
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
 
     def __post_init__(self) -> None:
         if self.kind not in ENGINES:
             raise InputError(f"unknown engine {self.kind!r}", hint=f"one of {', '.join(ENGINES)}")
+        if self.max_file_bytes <= 0:
+            raise InputError(
+                f"invalid file size limit {self.max_file_bytes}",
+                hint="a size > 0 (--max-file-mb 2048 for 2 GiB)",
+            )
         athena = [
             name
             for name in ("database", "table", "workgroup", "output", "region")
@@ -287,7 +298,10 @@ def check_activity_options(
 
 
 def combine_frames(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
-    """Join events frames: one row per event_id (first frame wins), sorted by event_time."""
+    """Join events frames, sorted by event_time (rows without a time last): copies of a record
+    (the same event_id and content, :data:`~torinvest.sources.records.SAME_RECORD_COLUMNS`)
+    are kept once (the first frame's wins); different records sharing an event_id are all
+    kept (:func:`~torinvest.sources.records.duplicate_issues` names them)."""
     frames = [f for f in frames if len(f)]
     if not frames:
         return empty_frame()
@@ -303,7 +317,7 @@ def combine_frames(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
         else:
             columns[col.name] = pd.concat(parts, ignore_index=True)
     df = pd.DataFrame(columns)
-    df = df.drop_duplicates("event_id", keep="first")
+    df = df[~later_copies(df)]
     df = df.sort_values("event_time", kind="stable", na_position="last")
     return df.reset_index(drop=True)
 
@@ -343,6 +357,7 @@ def _load_with_engine(
         output_location=engine.athena_output,
         region=engine.athena_region,
         aws=aws,
+        max_file_bytes=engine.max_file_bytes,
     )
     try:
         res = load_sql(
@@ -451,6 +466,7 @@ def load_activity(
             regions=regions,
             follow_derived=follow_derived and bool(access_key),
             aws=aws or lookup,
+            max_file_bytes=engine.max_file_bytes,
         )
         frames.append(match_user(res.frame, username) if username else res.frame)
         act.issues += res.issues
@@ -491,4 +507,8 @@ def load_activity(
             known = {d.access_key_id for d in act.derived}
             act.derived += [d for d in res_l.derived if d.access_key_id not in known]
     act.frame = combine_frames(frames)
+    if len(frames) > 1:  # eventIDs shared by different records, across the sources too
+        per_source = {i for f in frames for i in duplicate_issues(f)}
+        act.issues = [i for i in act.issues if i not in per_source]
+        act.issues += duplicate_issues(act.frame)
     return act

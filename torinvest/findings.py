@@ -847,23 +847,41 @@ def _not_a_finding(node: Any) -> str:
 # --------------------------------------------------------------------------------------------
 # files
 # --------------------------------------------------------------------------------------------
-def finding_files(path: str | Path) -> list[Path]:
-    """The findings files at ``path``: the file itself, or every findings file below a folder."""
+def finding_files(path: str | Path, issues: list[DataIssue] | None = None) -> list[Path]:
+    """The findings files at ``path``: the file itself, or every findings file below a folder
+    (:func:`torinvest.paths.walk_files`: symbolic links followed). A path below it that cannot
+    be looked at (a link to a missing target or that loops, a folder that cannot be listed, a
+    named pipe…) is appended to ``issues``; without that list, it raises like a folder with no
+    findings file would, naming it."""
+    from torinvest.paths import walk_files
+
     p = Path(path)
-    if p.is_file():
-        return [p]
-    if not p.exists():
-        raise NoFindingsError(
-            f"{p}: no such file or folder", hint="check the path of the case folder or export"
+    try:
+        walk = walk_files(
+            p, wanted=lambda rel: rel.rpartition("/")[2].lower().endswith(FINDING_FILE_SUFFIXES)
         )
-    files = sorted(
-        f for f in p.rglob("*") if f.is_file() and f.name.lower().endswith(FINDING_FILE_SUFFIXES)
-    )
+    except OSError as e:
+        raise NoFindingsError(
+            f"{p}: {'no such file or folder' if not p.exists() else e.strerror or e}",
+            hint="check the path of the case folder or export",
+        ) from None
+    files = sorted(Path(f.path) for f in walk.files)
+    if not files and walk.issues:
+        first = walk.issues[0]
+        raise NoFindingsError(
+            f"{p}: no findings file could be read ({first.source}: {first.problem})",
+            hint="fix or remove that path, or export the findings again",
+        )
     if not files:
         raise NoFindingsError(
             f"{p}: no findings files (*.json, *.jsonl, *.json.gz) in this folder",
             hint="export findings with `aws guardduty get-findings` or from the console into it",
         )
+    if walk.issues and issues is None:
+        first = walk.issues[0]
+        raise NoFindingsError(f"{first.source}: {first.problem}", hint="fix or remove that path")
+    if issues is not None:
+        issues += walk.issues
     return files
 
 
@@ -937,7 +955,7 @@ def read_findings(paths: str | Path | Iterable[str | Path]) -> FindingsResult:
     roots = [paths] if isinstance(paths, str | Path) else list(paths)
     result = FindingsResult()
     for root in roots:
-        for f in finding_files(root):
+        for f in finding_files(root, result.issues):
             found, issues = read_findings_file(f, result.rejected)
             result.sources.append(str(f))
             result.findings.extend(found)

@@ -36,6 +36,7 @@ from torinvest.findings import (
 )
 from torinvest.paths import tor_cache
 from torinvest.schema import iso_utc
+from torinvest.sources.logs import DEFAULT_MAX_FILE_BYTES
 
 if TYPE_CHECKING:
     from torinvest.sources.sql import Aggregates
@@ -211,6 +212,7 @@ class InvestigateParameters(NotebookParameters):
     athena_workgroup: str = ""
     athena_output: str = ""
     max_rows: int = DEFAULT_MAX_ROWS
+    max_file_mb: int = DEFAULT_MAX_FILE_BYTES >> 20
     lookback_days: float = DEFAULT_LOOKBACK_DAYS
     lookahead_days: float = DEFAULT_LOOKAHEAD_DAYS
     tolerance_hours: float = DEFAULT_TOLERANCE_HOURS
@@ -250,6 +252,7 @@ def sources_from_parameters(
     athena_workgroup: str = "",
     athena_output: str = "",
     max_rows: int | None = DEFAULT_MAX_ROWS,
+    max_file_mb: int = DEFAULT_MAX_FILE_BYTES >> 20,
 ) -> Sources:
     """Sources from notebook/CLI parameters: a case folder wins; else AWS via the CLI chain.
 
@@ -259,6 +262,8 @@ def sources_from_parameters(
     ``engine`` reads the log files: ``files`` (default), ``duckdb``, or ``athena`` (the
     CloudTrail table in ``athena_database``; then no log files are needed). ``max_rows``: above
     this many matching rows the duckdb/athena engine counts in the engine (0 or None: never).
+    ``max_file_mb``: the most one log file may hold once decompressed (MiB); a larger file is
+    a data issue, not read.
     """
     case_dir = param_text("case_dir", case_dir)
     profile, role_arn = param_text("profile", profile), param_text("role_arn", role_arn)
@@ -267,6 +272,7 @@ def sources_from_parameters(
     options = EngineOptions(
         kind=param_text("engine", engine) or "files",
         max_rows=rows or None,
+        max_file_bytes=int(param_number("max_file_mb", max_file_mb, integer=True)) << 20,
         athena_database=param_text("athena_database", athena_database) or None,
         athena_workgroup=param_text("athena_workgroup", athena_workgroup) or None,
         athena_output=param_text("athena_output", athena_output) or None,

@@ -33,7 +33,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,11 +41,9 @@ import pandas as pd
 
 from torinvest import __version__
 from torinvest.errors import InputError
-from torinvest.events import DEFAULT_MAX_ROWS
 from torinvest.investigation import (
-    DEFAULT_LOOKAHEAD_DAYS,
-    DEFAULT_LOOKBACK_DAYS,
-    DEFAULT_TOLERANCE_HOURS,
+    InvestigateParameters,
+    TriageParameters,
     report_dir_name,
 )
 
@@ -67,43 +65,22 @@ TRIAGE_NAME = "triage.ipynb"
 #: The comment on the injected cell.
 INJECTED_COMMENT = "Parameters of this working copy (torinvest notebook)"
 
+
 #: Every template's parameters and their defaults: a pristine template has exactly these (the
 #: investigation's agree with ``torinvest investigate``'s defaults, see ``RunOptions``).
+def _defaults(cls: type) -> dict[str, Any]:
+    """Each parameter of a notebook's parameter class with its default value."""
+    return {
+        f.name: f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+        for f in fields(cls)
+    }
+
+
+#: Every parameter of each template with its default: the parameter classes of
+#: :mod:`torinvest.investigation` (which check a run's values) are the one definition.
 DEFAULTS: Mapping[str, Mapping[str, Any]] = {
-    INVESTIGATE: {
-        "finding_id": "",
-        "case_dir": "",
-        "profile": "",
-        "regions": "all",
-        "role_arn": "",
-        "logs": [],
-        "exit_lists": [],
-        "engine": "files",
-        "athena_database": "",
-        "athena_workgroup": "",
-        "athena_output": "",
-        "max_rows": DEFAULT_MAX_ROWS,
-        "lookback_days": DEFAULT_LOOKBACK_DAYS,
-        "lookahead_days": DEFAULT_LOOKAHEAD_DAYS,
-        "tolerance_hours": DEFAULT_TOLERANCE_HOURS,
-        "follow_derived": True,
-        "verdict_status": "pending",
-        "analyst": "",
-        "rationale": "",
-        "suppress": False,
-        "ledger": "",
-        "summary_path": "",
-        "export_dir": "",
-    },
-    TRIAGE: {
-        "case_dir": "",
-        "profile": "",
-        "regions": "all",
-        "role_arn": "",
-        "include_archived": False,
-        "out_dir": "out",
-        "notebooks_dir": DEFAULT_DIR,
-    },
+    INVESTIGATE: _defaults(InvestigateParameters),
+    TRIAGE: _defaults(TriageParameters),
 }
 
 

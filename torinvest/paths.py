@@ -1,9 +1,17 @@
-"""Where torinvest keeps files between runs (caches); both honour environment overrides."""
+"""Where torinvest keeps files between runs (caches, honouring environment overrides), and the
+one way it walks a folder of input files (:func:`walk_files`: files and issues, never a
+traceback for what it finds)."""
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from torinvest.errors import DataIssue
 
 
 def cache_root() -> Path:
@@ -17,3 +25,167 @@ def cache_root() -> Path:
 def tor_cache() -> Path:
     """Where refreshed Tor exit lists are kept: ``<cache root>/tor``."""
     return cache_root() / "tor"
+
+
+# --------------------------------------------------------------------------------------------
+# walking a folder of input files
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class FoundFile:
+    """A regular file found by :func:`walk_files`: its path and size in bytes."""
+
+    path: str
+    size: int
+
+
+@dataclass(slots=True)
+class FileWalk:
+    """What :func:`walk_files` found: the regular files (in walk order: names sorted within
+    each folder, a folder's files before its subfolders) and one issue per path that could not
+    be looked at."""
+
+    files: list[FoundFile] = field(default_factory=list)
+    issues: list[DataIssue] = field(default_factory=list)
+
+
+def _everything(_: str) -> bool:
+    return True
+
+
+def _nothing(_: str) -> bool:
+    return False
+
+
+def walk_files(
+    root: str | os.PathLike[str],
+    *,
+    wanted: Callable[[str], bool] = _everything,
+    skip_folder: Callable[[str], bool] = _nothing,
+) -> FileWalk:
+    """Every regular file at or below ``root`` whose path relative to ``root`` (``/``-separated)
+    is ``wanted``, never raising for what is found there.
+
+    ``root`` itself may be a file (it is the one file, whatever its name) or a folder; a
+    folder whose name ``skip_folder`` accepts is not entered. Symbolic links are followed, to
+    files and to folders; each folder is entered once (a second way to it is not taken, as
+    its files were read through the first). Each path that cannot be looked at is one
+    :class:`~torinvest.errors.DataIssue` naming it and why, and the walk goes on: a link to a
+    missing target, a link to itself or to a folder above it (a loop), a folder that cannot
+    be listed, a named pipe, socket or device, a file that vanished while being listed. Only
+    wanted names are looked at, so stray files of other kinds cost nothing and say nothing.
+
+    A ``root`` that does not exist raises FileNotFoundError (each caller says it its way).
+    """
+    top = os.fspath(root)
+    out = FileWalk()
+    st = os.stat(top)  # FileNotFoundError for a missing root, as documented
+    if not stat.S_ISDIR(st.st_mode):
+        _add_file(out, top, st)
+        return out
+    seen = {(st.st_dev, st.st_ino)}
+    pending: list[_Folder] = [(top, "", frozenset(seen))]
+    while pending:
+        folder, rel, above = pending.pop()
+        try:
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as e:
+            out.issues.append(
+                DataIssue(
+                    folder, f"cannot list the folder: {_reason(e)}; the files in it were not read"
+                )
+            )
+            continue
+        below: list[_Folder] = []
+        for entry in entries:
+            rel_path = f"{rel}{entry.name}"
+            _visit(out, entry, rel_path, wanted, skip_folder, seen, above, below)
+        pending.extend(reversed(below))
+    return out
+
+
+#: A folder to list: its path, its path relative to the root (with a trailing "/"), and the
+#: (device, inode) of the folders above it and of itself.
+_Folder = tuple[str, str, frozenset[tuple[int, int]]]
+
+
+def _visit(
+    out: FileWalk,
+    entry: os.DirEntry[str],
+    rel_path: str,
+    wanted: Callable[[str], bool],
+    skip_folder: Callable[[str], bool],
+    seen: set[tuple[int, int]],
+    above: frozenset[tuple[int, int]],
+    below: list[_Folder],
+) -> None:
+    try:
+        is_dir = entry.is_dir()  # follows links
+    except OSError:
+        is_dir = False
+    if is_dir:
+        if skip_folder(entry.name):
+            return
+        try:
+            st = entry.stat()
+        except OSError as e:
+            out.issues.append(DataIssue(entry.path, f"cannot open the folder: {_reason(e)}"))
+            return
+        here = (st.st_dev, st.st_ino)
+        if here in above:
+            out.issues.append(
+                DataIssue(
+                    entry.path,
+                    "a symbolic link to a folder above it (a loop): not followed; that "
+                    "folder's files were read once",
+                )
+            )
+            return
+        if here in seen:
+            return  # a second way to a folder already read: its files were read once
+        seen.add(here)
+        below.append((entry.path, rel_path + "/", above | {here}))
+        return
+    if not wanted(rel_path):
+        return
+    try:
+        st = entry.stat()  # follows links
+    except OSError as e:
+        out.issues.append(DataIssue(entry.path, _stat_problem(entry.path, e)))
+        return
+    _add_file(out, entry.path, st)
+
+
+def _add_file(out: FileWalk, path: str, st: os.stat_result) -> None:
+    if stat.S_ISREG(st.st_mode):
+        out.files.append(FoundFile(path, st.st_size))
+        return
+    out.issues.append(DataIssue(path, f"not a regular file ({_kind(st.st_mode)}): not read"))
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a file or folder"
+
+
+def _stat_problem(path: str, e: OSError) -> str:
+    if e.errno == errno.ELOOP:
+        return "a symbolic link that loops (it points back to itself): not read"
+    if e.errno == errno.ENOENT:
+        if os.path.islink(path):
+            try:
+                target = os.readlink(path)
+            except OSError:
+                target = "?"
+            return f"a symbolic link to a missing target ({target!r}): not read"
+        return "the file vanished while the folder was being listed: not read"
+    return f"cannot look at the file: {_reason(e)}"
+
+
+def _reason(e: OSError) -> str:
+    return e.strerror or str(e)

@@ -54,6 +54,7 @@ from torinvest.investigation import (
 )
 from torinvest.investigation import summary as _summary
 from torinvest.safety import html_text, term_safe
+from torinvest.sources.logs import DEFAULT_MAX_FILE_BYTES
 from torinvest.verdict import (
     STATUSES,
     check_status,
@@ -217,6 +218,7 @@ class RunOptions:
     athena_workgroup: str | None = None
     athena_output: str | None = None
     max_rows: int | None = DEFAULT_MAX_ROWS
+    max_file_mb: int = DEFAULT_MAX_FILE_BYTES >> 20
 
 
 def notebook_path(name: str) -> Path:
@@ -359,6 +361,7 @@ def parameters(finding_id: str, out: Path, options: RunOptions) -> dict[str, Any
         "athena_workgroup": options.athena_workgroup or "",
         "athena_output": options.athena_output or "",
         "max_rows": int(options.max_rows or 0),
+        "max_file_mb": int(options.max_file_mb),
     }
 
 

@@ -63,8 +63,12 @@ FINDINGS_COLUMNS: tuple[Column, ...] = (
 
 
 EVENTS_COLUMNS: tuple[Column, ...] = (
-    Column("event_time", UTC_TIME, "eventTime"),
-    Column("event_id", "string", "eventID (rows are unique on it)"),
+    Column("event_time", UTC_TIME, "eventTime (NA when missing or unparsable: a data issue)"),
+    Column(
+        "event_id",
+        "string",
+        "eventID (unique, but for different records sharing one: a data issue)",
+    ),
     Column("event_name", "category", "eventName, e.g. ListUsers"),
     Column("event_source", "category", "eventSource, e.g. iam.amazonaws.com"),
     Column("aws_region", "category", "awsRegion the call was made to"),

@@ -945,31 +945,39 @@ def _source(
     )
 
 
-def list_files(path: Path) -> Iterator[Path]:
-    """The list files at ``path``: the file itself, or every non-document file below a folder."""
-    if path.is_file():
-        yield path
+def list_files(path: Path, issues: list[DataIssue] | None = None) -> Iterator[Path]:
+    """The list files at ``path``: the file itself, or every non-document file below a folder
+    that is not hidden (:func:`torinvest.paths.walk_files`: symbolic links followed). A path
+    that cannot be looked at (a link to a missing target or that loops, a folder that cannot be
+    listed, a named pipe…) is appended to ``issues`` when a list is given."""
+    from torinvest.paths import walk_files
+
+    def wanted(rel: str) -> bool:
+        parts = rel.split("/")
+        return not any(part.startswith(".") for part in parts) and not _skipped(parts[-1])
+
+    try:
+        walk = walk_files(path, wanted=wanted, skip_folder=lambda name: name.startswith("."))
+    except OSError as e:
+        if issues is not None:
+            issues.append(DataIssue(str(path), f"cannot read: {e.strerror or e}"))
         return
-    for f in sorted(path.rglob("*")):
-        rel = f.relative_to(path)
-        if (
-            f.is_file()
-            and not any(part.startswith(".") for part in rel.parts)
-            and not _skipped(f.name)
-        ):
-            yield f
+    if issues is not None:
+        issues += walk.issues
+    yield from sorted(Path(f.path) for f in walk.files)
 
 
 def _read_tree(path: Path, kind: ListKind, exclude: Path | None = None) -> ExitLists:
     if not path.exists():
         return ExitLists(issues=[DataIssue(str(path), "no such file or folder")])
     parts = []
-    for f in list_files(path):
+    unreadable: list[DataIssue] = []
+    for f in list_files(path, unreadable):
         if exclude is not None and f.resolve() == exclude:
             continue
         name = f.relative_to(path).as_posix() if path.is_dir() else f.name
         parts.append(read_exit_list(f, kind=kind, name=name))
-    return ExitLists().combine(*parts)
+    return ExitLists(issues=unreadable).combine(*parts)
 
 
 # --------------------------------------------------------------------------------------------

@@ -47,6 +47,13 @@ def _params(nb: nbformat.NotebookNode) -> int:
     return next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
 
 
+def _line(name: str) -> int:
+    """The line of ``name``'s assignment in the template's parameters cell (1-based)."""
+    nb = nbformat.read(NOTEBOOKS / "investigate.ipynb", as_version=4)
+    lines = nb.cells[_params(nb)].source.splitlines()
+    return next(i for i, line in enumerate(lines, 1) if line.startswith(f"{name}:"))
+
+
 def _set_param(old: str, new: str) -> Callable[[nbformat.NotebookNode], None]:
     def edit(nb: nbformat.NotebookNode) -> None:
         cell = nb.cells[_params(nb)]
@@ -78,7 +85,8 @@ def _untagged(nb: nbformat.NotebookNode) -> None:
         pytest.param(
             _set_param('verdict_status: str = "pending"', "verdict_status: str = malicious"),
             [
-                "the parameters cell (cell 4), line 17: `verdict_status: str = malicious`: "
+                f"the parameters cell (cell 4), line {_line('verdict_status')}: "
+                "`verdict_status: str = malicious`: "
                 "`malicious` is not a value (a NameError when it runs): text needs quotes, "
                 'e.g. "malicious"'
             ],
@@ -86,7 +94,10 @@ def _untagged(nb: nbformat.NotebookNode) -> None:
         ),
         pytest.param(
             _set_param("lookback_days: float = 14", "lookback_days: float = 14 +"),
-            ["the parameters cell (cell 4) is not valid Python: line 13: invalid syntax"],
+            [
+                "the parameters cell (cell 4) is not valid Python: "
+                f"line {_line('lookback_days')}: invalid syntax"
+            ],
             id="syntax-error",
         ),
         pytest.param(

@@ -23,22 +23,42 @@ An object that cannot be downloaded is an issue saying what it needs (:func:`dow
 ``s3:GetObject``, ``kms:Decrypt`` for an SSE-KMS bucket); :class:`FileCounts` counts the files
 listed, read, failed (and why) and left out by the narrowing.
 
-Filtering to access keys searches the decompressed bytes before parsing: a file without the key
-is not parsed, and in a compact ``{"Records":[...]}`` file or in JSON lines only the records that
-contain the key are. The rows are those a full parse would give (``userIdentity.accessKeyId`` is
-one of the keys): a cut that does not parse as one whole record makes the file be parsed whole.
-(The one case the cut cannot tell apart is a record that embeds a list of complete CloudTrail
-records, each opening with ``{"eventVersion":``, in its own fields; CloudTrail writes none.)
-With a key filter, a bad JSON line is reported only when it holds the key.
+Filtering to access keys searches the decompressed bytes before parsing: in a compact
+``{"Records":[...]}`` file whose end is whole only the records that contain the key are parsed
+(none when the key's bytes are not in it). The rows are those a full parse would give
+(``userIdentity.accessKeyId`` is one of the keys): a cut that does not parse as one whole
+record makes the file be parsed whole. (The one case the cut cannot tell apart is a record that
+embeds a list of complete CloudTrail records, each opening with ``{"eventVersion":``, in its own
+fields; CloudTrail writes none.) Files of other shapes (lookup-events output, JSON lines) and
+log files whose end is not whole are parsed whole, so that a key-filtered read reports every
+problem a full read reports: a file that could not be read cannot be shown not to hold the key.
+(The one damage only a full read sees: a log file whose opening and end are whole but whose
+middle is not JSON, or holds entries that are not records, away from the key's records — a
+gzip file's CRC catches bytes changed after it was written, so it was written so.)
 
 Many files are decompressed and parsed in worker processes that return Arrow pieces (a log
 file straight from its bytes, :func:`~torinvest.sources.records.log_file_table`; other shapes
 and the records a key filter keeps through :func:`~torinvest.sources.records.records_table`); a
 few files are read in this process. The pieces come back as Arrow IPC through a private folder
 in ``/dev/shm`` (through the result pipe where there is none).
-A truncated gzip, invalid JSON, or a document that is not CloudTrail becomes one
-:class:`~torinvest.errors.DataIssue` naming the file (and the line for JSON lines); every other
-file still loads.
+Nothing valid is lost because something beside it is bad; each problem is one
+:class:`~torinvest.errors.DataIssue` naming the file (the line for JSON lines, the event IDs for
+records):
+
+- a path in a folder that cannot be looked at (:func:`torinvest.paths.walk_files`: a link to a
+  missing target or that loops, a folder that cannot be listed, a named pipe);
+- a file that cannot be read, a truncated or corrupt gzip, a document that is not CloudTrail,
+  invalid JSON (the whole records of a damaged ``{"Records": [...]}`` file are kept:
+  :func:`~torinvest.sources.records.salvage_log_file`);
+- a file larger than ``max_file_bytes`` (:data:`DEFAULT_MAX_FILE_BYTES`) once decompressed: not
+  read (inflation stops at the limit; a local or S3 file larger on disk is not read at all), so
+  that a decompression bomb cannot exhaust memory;
+- invalid UTF-8 bytes: replaced with U+FFFD, the records kept and named
+  (:func:`~torinvest.sources.records.repair_utf8`);
+- records without a usable ``eventTime``: kept with an NA time whatever the window (they cannot
+  be shown to be outside it) and named;
+- different records sharing an ``eventID``: all kept and named
+  (:func:`~torinvest.sources.records.duplicate_issues`); copies of one record are kept once.
 
 The frame is the events frame of :mod:`torinvest.sources.records` (columns: event_time,
 event_id, event_name, event_source, aws_region, source_ip, user_agent, error_code,
@@ -58,6 +78,7 @@ import multiprocessing
 import os
 import re
 import shutil
+import stat
 import sys
 import tempfile
 import zlib
@@ -69,7 +90,7 @@ from concurrent.futures import (
     ThreadPoolExecutor,
     wait,
 )
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -81,6 +102,7 @@ from tqdm import tqdm  # text bars on a terminal only (tqdm.auto would put widge
 
 from torinvest.aws import AWS_CALL_ERRORS, Aws, translate_error
 from torinvest.errors import AccessDeniedError, AwsError, DataIssue, InputError, TorinvestError
+from torinvest.paths import walk_files
 from torinvest.schema import time_window
 from torinvest.sources.records import (
     DerivedKey,
@@ -91,8 +113,10 @@ from torinvest.sources.records import (
     is_record,
     log_file_table,
     parse_records,
-    records_from_lines,
     records_table,
+    repair_utf8,
+    untimed_issue,
+    utf8_issue,
 )
 
 try:  # ISA-L inflates gzip about twice as fast as zlib; same API, optional
@@ -123,6 +147,10 @@ TASKS_PER_WORKER = 8
 S3_THREADS = 16
 #: RAM-backed folder where worker processes leave their pieces (:func:`_read_batch_packed`).
 SPILL_ROOT = "/dev/shm"  # noqa: S108 - a private folder is made in it (mkdtemp)
+#: The most bytes one log file may hold once decompressed (a file past it is a data issue, not
+#: read: a decompression bomb cannot exhaust memory). CloudTrail writes a file per region about
+#: every 5 minutes: tens of MB at the busiest; raise it with ``max_file_bytes`` for big exports.
+DEFAULT_MAX_FILE_BYTES = 512 << 20
 #: How many times :func:`load_logs` re-reads the files for keys minted by minted keys.
 MAX_DERIVED_PASSES = 3
 
@@ -152,8 +180,10 @@ class LogsResult:
     seen in a listing but left out by the account/region/window narrowing (folders never listed
     are not counted); ``files_matched`` of those read held one of the keys (None for an
     unfiltered load). ``derived`` lists the keys minted by the keys (with ``follow_derived``).
-    A source that gave no file to read is an issue saying why (no log file there, or none in
-    the window); ``notes`` name the ``AWSLogs/`` folders found below a source, and so on.
+    ``issues`` lists what kept it from being complete (module docstring: paths that could not
+    be looked at, files that could not be read, records kept with a caveat). A source that gave
+    no file to read is an issue saying why (no log file there, or none in the window); ``notes``
+    name the ``AWSLogs/`` folders found below a source, and so on.
     """
 
     frame: pd.DataFrame
@@ -233,12 +263,14 @@ class LogFile:
 
 @dataclass(frozen=True, slots=True)
 class ReadOptions:
-    """What the readers keep: the keys (None = every record), the window, the source name."""
+    """What the readers keep: the keys (None = every record), the window, the source name;
+    and the most bytes one file may hold once decompressed."""
 
     keys: frozenset[str] | None = None
     start: pd.Timestamp | None = None
     end: pd.Timestamp | None = None
     source: str = SOURCE
+    max_bytes: int = DEFAULT_MAX_FILE_BYTES  # per file, decompressed (see too_large)
 
     @property
     def key_bytes(self) -> tuple[bytes, ...]:
@@ -321,31 +353,47 @@ class Listing:
     note: str | None = None
     planned: bool = False
     prefixes: int = 0
+    issues: list[DataIssue] = field(default_factory=list)
+
+
+def _wanted_log(rel: str) -> bool:
+    name = rel.rpartition("/")[2]
+    return _is_log_name(name) and "_CloudTrail-Digest_" not in name
 
 
 def list_local(root: Path, narrowing: Narrowing) -> Listing:
-    """The log files under a local folder (or the file itself), narrowed by their layout."""
-    if root.is_file():
-        return Listing([LogFile(str(root), root.stat().st_size)])
-    if not root.is_dir():
+    """The log files under a local folder (or the file itself), narrowed by their layout.
+
+    Paths that cannot be looked at (a link to a missing target or that loops, a folder that
+    cannot be listed, a named pipe…) are issues of the listing
+    (:func:`torinvest.paths.walk_files`); every other file is listed."""
+    try:
+        walk = walk_files(root, wanted=_wanted_log, skip_folder=SKIP_FOLDERS.__contains__)
+    except FileNotFoundError:
         raise InputError(
             f"{root}: no such file or folder",
             hint="pass the CloudTrail folder of the case, a log file, or s3://bucket/prefix",
-        )
-    listing = Listing()
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_FOLDERS)
-        if TRAIL_FOLDER in dirnames:  # every trail below the root is read (and named)
-            listing.trails.append(os.path.join(dirpath, TRAIL_FOLDER))
-        for name in sorted(filenames):
-            if not _is_log_name(name) or "_CloudTrail-Digest_" in name:
-                continue
-            path = os.path.join(dirpath, name)
-            layout = key_layout(os.path.relpath(path, root))
+        ) from None
+    except OSError as e:
+        raise InputError(
+            f"{root}: cannot open: {e.strerror or e}",
+            hint="check the path and its permissions",
+        ) from None
+    listing = Listing(issues=walk.issues)
+    top = str(root)
+    trails: set[str] = set()
+    for found in walk.files:
+        if found.path != top:  # a file given by name is read whatever its layout
+            rel = os.path.relpath(found.path, top)
+            trail = _trail_of(rel.replace(os.sep, "/"))
+            if trail is not None:  # every trail below the root is read (and named)
+                trails.add(os.path.join(top, trail.rstrip("/")))
+            layout = key_layout(rel)
             if layout is not None and not narrowing.accepts(layout):
                 listing.skipped += 1
                 continue
-            listing.files.append(LogFile(path, os.path.getsize(path)))
+        listing.files.append(LogFile(found.path, found.size))
+    listing.trails = sorted(trails)
     return listing
 
 
@@ -536,13 +584,31 @@ class _S3Lister:
 # --------------------------------------------------------------------------------------------
 # reading one file (pure: bytes → Arrow piece)
 # --------------------------------------------------------------------------------------------
-def gunzip(data: bytes) -> bytes:
-    """Inflate a gzip file (every member). Raises EOFError when it is truncated."""
+class FileTooLargeError(ValueError):
+    """A file whose content (decompressed) is larger than the per-file limit."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"more than {limit} bytes once decompressed")
+        self.limit = limit
+
+
+def gunzip(data: bytes, limit: int | None = None) -> bytes:
+    """Inflate a gzip file (every member). Raises EOFError when it is truncated, and
+    :class:`FileTooLargeError` once the inflated bytes pass ``limit`` (None: no limit): a
+    decompression bomb never takes more than ``limit`` bytes of memory."""
     out: list[bytes] = []
+    total = 0
     rest = data
     while rest:
         d = _inflate.decompressobj(wbits=31)
-        out.append(d.decompress(rest))
+        if limit is None:
+            piece = d.decompress(rest)
+        else:
+            piece = d.decompress(rest, limit - total + 1)
+            if total + len(piece) > limit:
+                raise FileTooLargeError(limit)
+        total += len(piece)
+        out.append(piece)
         if not d.eof:
             raise EOFError("the gzip stream ends early: the file is truncated")
         rest = d.unused_data
@@ -551,19 +617,58 @@ def gunzip(data: bytes) -> bytes:
     return out[0] if len(out) == 1 else b"".join(out)
 
 
+def _mib(n: int) -> str:
+    return f"{n / (1 << 20):,.0f} MiB" if n >= 1 << 20 else f"{n:,} bytes"
+
+
+def too_large(name: str, limit: int, size: int | None = None) -> DataIssue:
+    """The issue of a file past the per-file limit (``size``: its size on disk, when that alone
+    is past it), saying how to raise the limit."""
+    what = f"{_mib(size)} on disk" if size is not None else "its content, once decompressed, is"
+    return DataIssue(
+        name,
+        f"not read: {what} more than the {_mib(limit)} limit for one log file (a "
+        "decompression bomb, or a file far larger than CloudTrail writes); if it is genuine, "
+        "raise the limit: --max-file-mb N (notebook parameter max_file_mb, "
+        "Python max_file_bytes=…)",
+    )
+
+
+def _content(raw: bytes, name: str, options: ReadOptions) -> tuple[bytes | None, list[DataIssue]]:
+    """A file's bytes decompressed (within the per-file limit) and made valid UTF-8 (see
+    :func:`~torinvest.sources.records.repair_utf8`), or None and the issue that stopped it."""
+    if raw[:2] == _GZIP_MAGIC:
+        try:
+            data = gunzip(raw, options.max_bytes)
+        except FileTooLargeError:
+            return None, [too_large(name, options.max_bytes)]
+        except _INFLATE_ERRORS as e:
+            return None, [DataIssue(name, f"cannot decompress: {e}")]
+    elif len(raw) > options.max_bytes:
+        return None, [too_large(name, options.max_bytes, len(raw))]
+    else:
+        data = raw
+    return data, []
+
+
 def read_log_records(
     raw: bytes, name: str, options: ReadOptions
 ) -> tuple[list[dict[str, Any]], list[DataIssue], bool]:
     """One file's bytes (gzip or not, any shape) → (records kept, issues, held records/a key).
 
-    With ``options.keys`` only the records made with those keys are returned, and a file
-    without the key bytes is not parsed. The window is applied later, on the Arrow piece.
+    With ``options.keys`` only the records made with those keys are returned; the issues are
+    those of a full read (a damaged file is reported whether or not it holds a key: a file
+    that could not be read cannot be shown not to). The window is applied later, on the Arrow
+    piece.
     """
-    try:
-        data = gunzip(raw) if raw[:2] == _GZIP_MAGIC else raw
-    except _INFLATE_ERRORS as e:
-        return [], [DataIssue(name, f"cannot decompress: {e}")], False
-    return _records_of(data, name, options)
+    data, issues = _content(raw, name, options)
+    if data is None:
+        return [], issues, False
+    data, bad = repair_utf8(data)
+    records, more, held = _records_of(data, name, options)
+    if bad:
+        more.append(utf8_issue(name, bad, records_table(records, source="", origin=name)))
+    return records, issues + more, held
 
 
 def read_log_table(
@@ -573,10 +678,19 @@ def read_log_table(
     :func:`read_log_records`' records. A whole log file (no key filter) is read straight from
     its bytes (:func:`~torinvest.sources.records.log_file_table`), other files through dicts.
     """
-    try:
-        data = gunzip(raw) if raw[:2] == _GZIP_MAGIC else raw
-    except _INFLATE_ERRORS as e:
-        return None, [DataIssue(name, f"cannot decompress: {e}")], False
+    data, issues = _content(raw, name, options)
+    if data is None:
+        return None, issues, False
+    data, bad = repair_utf8(data)
+    table, more, held = _table_of(data, name, options)
+    if bad:
+        more.append(utf8_issue(name, bad, table))
+    return table, issues + more, held
+
+
+def _table_of(
+    data: bytes, name: str, options: ReadOptions
+) -> tuple[pa.Table | None, list[DataIssue], bool]:
     if not options.keys and _RECORDS_KEY.match(data):
         table = log_file_table(data, source=options.source, origin=name)
         if table is not None:
@@ -590,14 +704,40 @@ def read_log_table(
 def _records_of(
     data: bytes, name: str, options: ReadOptions
 ) -> tuple[list[dict[str, Any]], list[DataIssue], bool]:
-    if options.keys:
-        hits = _key_hits(data, options.key_bytes)
+    """The records of the keys (every record without keys), and the issues a full read gives.
+
+    With keys, a compact log file (``{"Records":[{"eventVersion":…},…]}``) whose end is whole
+    is not parsed: only the records around the key's bytes are (none when the bytes are not in
+    it). Any other file — another shape, a damaged end, a cut that does not parse as whole
+    records — is parsed whole and then filtered, so that its problems are reported as a full
+    read reports them."""
+    if not options.keys:
+        records, issues = parse_records(data, where=name)
+        return records, issues, bool(records)
+    hits = _key_hits(data, options.key_bytes)
+    head = _RECORDS_HEAD.match(data)
+    if head is not None and _ends_whole(data):
         if not hits:
             return [], [], False
-        records, issues = _records_with_keys(data, hits, name)
-        return filter_keys(records, options.keys), issues, True
+        records = _parse_chunks(_record_chunks(data, hits, head.end()))
+        if records is not None:
+            return filter_keys(records, options.keys), [], True
     records, issues = parse_records(data, where=name)
-    return records, issues, bool(records)
+    return filter_keys(records, options.keys), issues, bool(hits)
+
+
+_ARRAY_END = re.compile(rb"\]\s*\}\s*\Z")
+
+
+def _ends_whole(data: bytes) -> bool:
+    """Whether a compact log file ends as a whole one does: its last record parses, and the
+    array and the document close after it (a file cut after a whole record does not pass: its
+    last cut then ends inside that record's own brackets, or is not followed by ``]}``)."""
+    tail = _ARRAY_END.search(data, max(0, len(data) - 64))
+    if tail is None:
+        return False
+    last = data.rfind(_RECORD_START, 0, tail.start())
+    return last != -1 and _parse_chunks([data[last : tail.start()].rstrip()]) is not None
 
 
 def _key_hits(data: bytes, keys: tuple[bytes, ...]) -> list[int]:
@@ -609,26 +749,6 @@ def _key_hits(data: bytes, keys: tuple[bytes, ...]) -> list[int]:
             pos = data.find(key, pos + len(key))
     hits.sort()
     return hits
-
-
-def _records_with_keys(
-    data: bytes, hits: list[int], name: str
-) -> tuple[list[dict[str, Any]], list[DataIssue]]:
-    """The records around the key hits, parsing only them when the layout allows it.
-
-    Compact log files (``{"Records":[{"eventVersion":…},…]}``) are cut at each record's opening
-    ``{"eventVersion":``, JSON lines at newlines. A cut that does not parse as a whole record
-    means the file is laid out otherwise: it is then parsed whole, so the result is the same.
-    """
-    head = _RECORDS_HEAD.match(data)
-    if head is not None:
-        chunks = _record_chunks(data, hits, head.end())
-        records = _parse_chunks(chunks)
-        if records is not None:
-            return records, []
-    elif _is_json_lines(data):
-        return _line_records(data, hits, name)
-    return parse_records(data, where=name)
 
 
 def _record_chunks(data: bytes, hits: list[int], first: int) -> list[bytes]:
@@ -662,35 +782,6 @@ def _parse_chunks(chunks: list[bytes]) -> list[dict[str, Any]] | None:
     return records
 
 
-def _is_json_lines(data: bytes) -> bool:
-    nl = data.find(b"\n")
-    if nl == -1 or not data[nl:].strip():
-        return False
-    try:
-        return isinstance(orjson.loads(data[:nl]), dict)
-    except orjson.JSONDecodeError:
-        return False
-
-
-def _line_records(
-    data: bytes, hits: list[int], name: str
-) -> tuple[list[dict[str, Any]], list[DataIssue]]:
-    """The JSON lines holding a key hit (each line once), parsed as every line would be."""
-
-    def lines() -> Iterator[tuple[int, bytes]]:
-        last_end = -1
-        for pos in hits:
-            if pos < last_end:
-                continue
-            start = data.rfind(b"\n", 0, pos) + 1
-            end = data.find(b"\n", pos)
-            end = len(data) if end == -1 else end
-            last_end = end
-            yield data.count(b"\n", 0, start) + 1, data[start:end]
-
-    return records_from_lines(lines(), where=name)
-
-
 @contextlib.contextmanager
 def _gc_paused() -> Iterator[None]:
     """Parsing allocates millions of dicts that all die together: don't let the GC scan them."""
@@ -701,6 +792,31 @@ def _gc_paused() -> Iterator[None]:
     finally:
         if was:
             gc.enable()
+
+
+def read_local(path: str, limit: int) -> bytes | DataIssue:
+    """A local file's bytes, or the issue that kept them from being read: it cannot be opened
+    (gone since it was listed, no permission), is not a regular file (a named pipe put there
+    since: opened without blocking, never read), or is larger than ``limit``."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError as e:
+        return DataIssue(path, f"cannot read: {e.strerror or e}")
+    with open(fd, "rb", buffering=0) as f:
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                return DataIssue(path, "not a regular file: not read")
+            if st.st_size > limit:
+                return too_large(path, limit, st.st_size)
+            data = f.read(st.st_size + 1)  # a buffer of its size, not of the limit
+            if len(data) > st.st_size:  # it grew since fstat: the rest, up to the limit
+                data += f.read(limit + 1 - len(data))
+        except OSError as e:
+            return DataIssue(path, f"cannot read: {e.strerror or e}")
+    if len(data) > limit:  # it grew since fstat
+        return too_large(path, limit, len(data))
+    return data
 
 
 def read_batch(batch: Sequence[tuple[int, str, bytes | None]], options: ReadOptions) -> BatchOut:
@@ -715,16 +831,18 @@ def read_batch(batch: Sequence[tuple[int, str, bytes | None]], options: ReadOpti
     with _gc_paused():
         for _, name, data in batch:
             if data is None:
-                try:
-                    data = Path(name).read_bytes()
-                except OSError as e:
-                    issues.append(DataIssue(name, f"cannot read: {e.strerror or e}"))
+                data = read_local(name, options.max_bytes)
+                if isinstance(data, DataIssue):
+                    issues.append(data)
                     continue
             table, problems, held = read_log_table(data, name, options)
             del data
             issues += problems
             matched += held
             if table is not None:
+                untimed = untimed_issue(table, name)
+                if untimed is not None:
+                    issues.append(untimed)
                 table = filter_window(table, options.start, options.end)
                 if table.num_rows:
                     tables.append(table)
@@ -968,6 +1086,8 @@ class _Runner:
     def _fetch(self, f: LogFile) -> bytes | DataIssue | None:
         if f.bucket is None:
             return None  # a local file: the reader opens it
+        if f.size > self.options.max_bytes:  # not downloaded at all
+            return too_large(f.location, self.options.max_bytes, f.size)
         if self.spool is None:
             return _get_object(self.aws, f)
         # a flat name (hash of the URL): an S3 key cannot climb out of the spool folder
@@ -1049,11 +1169,13 @@ class LogListing:
     empty: list[DataIssue] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     failed: list[DataIssue] = field(default_factory=list)
+    unreadable: list[DataIssue] = field(default_factory=list)
 
     @property
     def issues(self) -> list[DataIssue]:
-        """The sources that could not be listed, then those that gave no file."""
-        return [*self.failed, *self.empty]
+        """The sources that could not be listed, the paths in a folder that could not be looked
+        at (:func:`list_local`), then the sources that gave no file."""
+        return [*self.failed, *self.unreadable, *self.empty]
 
 
 #: What a source holding no log file at all says (S3 prefix, local folder).
@@ -1070,11 +1192,14 @@ def list_logs(
     narrowing: Narrowing | None = None,
     *,
     aws: Aws | None = None,
+    issues: list[DataIssue] | None = None,
 ) -> LogListing:
     """The log files to read in ``sources`` (files, folders, ``s3://`` prefixes), and for each
     source that gave none, why (:class:`LogListing`). A source that cannot be listed (a missing
     path: InputError; an S3 listing refused: AwsError) is an issue when another source could be
-    listed (its files are read); when none could, the first error is raised."""
+    listed (its files are read); when none could, the first error is raised. Paths in a folder
+    that cannot be looked at (:func:`list_local`) are in ``unreadable`` (and appended to
+    ``issues`` when a list is given)."""
     roots = [sources] if isinstance(sources, str | Path) else list(sources)
     narrowing = narrowing or Narrowing()
     out = LogListing()
@@ -1089,6 +1214,7 @@ def list_logs(
                 listing = list_s3(aws, name, narrowing)
             else:
                 listing = list_local(Path(root).expanduser(), narrowing)
+                out.unreadable += listing.issues
         except (InputError, AwsError) as e:
             errors.append(e)
             out.failed.append(DataIssue(name, f"could not be listed: {e}"))
@@ -1109,6 +1235,8 @@ def list_logs(
     if errors and len(errors) == len(roots):
         raise errors[0]
     out.files = list({f.location: f for f in files}.values())
+    if issues is not None:
+        issues += out.unreadable
     return out
 
 
@@ -1173,6 +1301,8 @@ _REASON = re.compile(r"could not be downloaded: [\w.]+|[^:(]+")
 
 
 def _reason(problem: str) -> str:
+    if "limit for one log file" in problem:  # too_large()
+        return "over the size limit (--max-file-mb)"
     m = _REASON.match(problem)
     reason = (m.group(0) if m else problem).strip()
     return reason[:80] or "unreadable"
@@ -1201,6 +1331,7 @@ def load_logs(
     aws: Aws | None = None,
     workers: int | None = None,
     progress: bool | None = None,
+    max_file_bytes: int | None = None,
 ) -> LogsResult:
     """The events frame from CloudTrail log files in folders, files or ``s3://`` prefixes.
 
@@ -1212,10 +1343,17 @@ def load_logs(
     for them (S3 objects are downloaded once, to a temporary folder deleted at the end); those
     rows have ``derived`` True. ``workers`` processes parse (default: one per
     core); ``progress`` shows a bar over files (default: only on a terminal).
+    ``max_file_bytes`` is the most one file may hold once decompressed (default
+    :data:`DEFAULT_MAX_FILE_BYTES`): a larger file is a data issue, not read.
 
     Raises :class:`~torinvest.errors.InputError` for a missing path and
-    :class:`~torinvest.errors.AwsError` when an S3 prefix cannot be listed; a file that cannot
-    be read is a data issue in the result.
+    :class:`~torinvest.errors.AwsError` when an S3 prefix cannot be listed. Everything else is
+    a data issue in the result, and the rest loads: a path in a folder that cannot be looked
+    at, a file that cannot be read or decompressed, is damaged (what it held whole is
+    loaded), is not CloudTrail or is past the size limit — whether or not it holds a key: a
+    file that could not be read cannot be shown not to —; records without a usable time
+    (kept, NA time, whatever the window); invalid UTF-8 bytes (replaced, the records kept);
+    different records sharing an eventID (all kept).
     """
     keys = _key_set(access_keys)
     if follow_derived and not keys:
@@ -1227,11 +1365,16 @@ def load_logs(
         start=first,
         end=last,
     )
+    limit = DEFAULT_MAX_FILE_BYTES if max_file_bytes is None else max_file_bytes
+    if limit <= 0:
+        raise InputError(
+            f"invalid file size limit {limit}", hint="a number of bytes > 0, e.g. 1073741824"
+        )
     listing = list_logs(sources, narrowing, aws=aws)
     files, skipped, roots = listing.files, listing.skipped, listing.roots
     if any(f.bucket for f in files) and aws is None:
         aws = Aws()
-    options = ReadOptions(keys=keys, start=narrowing.start, end=narrowing.end)
+    options = ReadOptions(keys=keys, start=narrowing.start, end=narrowing.end, max_bytes=limit)
     n_workers = workers or default_workers()
     with contextlib.ExitStack() as stack:
         spool = None
@@ -1255,7 +1398,8 @@ def load_logs(
         derived=minted,
     )
     ordered = sorted(pieces, key=lambda p: p.first)
-    result.issues = listing.failed + list(dict.fromkeys(i for p in ordered for i in p.issues))
+    result.issues = listing.failed + listing.unreadable
+    result.issues += list(dict.fromkeys(i for p in ordered for i in p.issues))
     result.issues += listing.empty
     result.notes = list(listing.notes)
     result.counts = FileCounts(
@@ -1268,7 +1412,9 @@ def load_logs(
     for p in ordered:
         p.table = None
     derived = {d.access_key_id for d in result.derived}
-    result.frame = frame_from_tables(tables, derived_keys=derived if keys else None, consume=True)
+    result.frame = frame_from_tables(
+        tables, derived_keys=derived if keys else None, consume=True, issues=result.issues
+    )
     if narrowing.regions:
         result.frame = keep_regions(result.frame, narrowing.regions)
     log.info(
@@ -1342,7 +1488,7 @@ def _follow(
         found += new
         fresh = frozenset(d.access_key_id for d in new)
         known |= fresh
-        pass_options = ReadOptions(fresh, options.start, options.end, options.source)
+        pass_options = replace(options, keys=fresh)
         latest = _read_all(files, pass_options, workers, aws, progress, spool)
         for p in latest:
             p.first += n * len(files)

@@ -9,7 +9,8 @@ The events frame (:data:`torinvest.schema.EVENTS_COLUMNS`), one row per record:
 column                 dtype                  from the record
 ====================== ====================== ================================================
 event_time             datetime64[us, UTC]    eventTime (Logstash's ``@timestamp`` if absent)
-event_id               string                 eventID (rows are unique on it)
+event_id               string                 eventID (unique but for the records
+                                              :func:`duplicate_issues` names)
 event_name             category               eventName
 event_source           category               eventSource
 aws_region             category               awsRegion
@@ -38,8 +39,11 @@ source                 category               which source produced the row (log
 origin                 category               the file, s3:// URL or lookup:<region>
 ====================== ====================== ================================================
 
-Missing values are NA, never ``""``. :func:`frame_from_tables` deduplicates on ``event_id``
-(the first copy wins) and sorts by ``event_time`` (stable, so ties keep load order).
+Missing values are NA, never ``""``. :func:`frame_from_tables` drops copies of a record (the
+same ``event_id`` and the same content, :data:`SAME_RECORD_COLUMNS`; the first copy wins) and
+sorts by ``event_time`` (stable, so ties keep load order; rows without a time go last).
+Different records that share an ``event_id`` are all kept (:func:`duplicate_issues` reports
+them), so ``event_id`` is unique unless such an issue says otherwise.
 
 The work is split so that it can run in worker processes: :func:`records_table` builds one
 Arrow table per batch of records (columns built directly from lists; low-cardinality columns
@@ -56,9 +60,12 @@ record), EventBridge "AWS API Call via CloudTrail" events, a list of records, or
 
 from __future__ import annotations
 
+import codecs
 import ctypes
 import logging
+import re
 import sys
+import threading
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -103,6 +110,16 @@ CATEGORY_COLUMNS: tuple[str, ...] = tuple(c.name for c in EVENTS_COLUMNS if c.dt
 STRING_COLUMNS: tuple[str, ...] = tuple(c.name for c in EVENTS_COLUMNS if c.dtype == "string")
 BOOLEAN_COLUMNS: tuple[str, ...] = tuple(c.name for c in EVENTS_COLUMNS if c.dtype == "boolean")
 COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in EVENTS_COLUMNS)
+
+#: What makes two rows "the same record": the same event_id and equal values (missing equals
+#: missing) in every one of these columns — every column the record itself gives, that is all
+#: but event_id and the provenance (derived, source, origin). A log file's record and
+#: LookupEvents' ``CloudTrailEvent`` of the same event normalize to the same values, so they
+#: are one record; copies that differ in anything (ListUsers vs DeleteUser, another caller,
+#: another request) are different records: both are kept and :func:`duplicate_issues` names them.
+SAME_RECORD_COLUMNS: tuple[str, ...] = tuple(
+    c.name for c in EVENTS_COLUMNS if c.name not in ("event_id", "derived", "source", "origin")
+)
 
 #: Hidden column of the pieces: a hash of event_id, computed where the records are parsed, so
 #: that finding copies across pieces needs no hashing of every ID in one process.
@@ -268,19 +285,139 @@ def parse_records(
     Never raises for bad content: each problem is a :class:`DataIssue` naming ``where`` (JSON
     lines: one issue per file, listing the bad lines).
     """
-    if not data.strip():
+    if not data or data.isspace():
         return [], [DataIssue(where, "the file is empty")]
     try:
         doc = orjson.loads(data)
     except orjson.JSONDecodeError as e:
         if data.count(b"\n", 0, len(data) - 1) >= 1 and _first_line_is_json(data):
             return parse_json_lines(data, where=where)
+        salvaged = salvage_log_file(data, where=where, error=e)
+        if salvaged is not None:
+            return salvaged
         return [], [DataIssue(where, _json_problem(e))]
     try:
         records, problems = records_in(doc, where=where)
     except NotCloudTrailError as e:
         return [], [DataIssue(where, f"{e.message.removeprefix(where + ': ')} ({e.hint})")]
     return records, [DataIssue(where, p) for p in problems]
+
+
+_RECORDS_OPEN = re.compile(rb'\s*\{\s*"Records"\s*:\s*\[')
+_RECORD_OPEN = re.compile(rb'\{\s*"eventVersion"\s*:')
+_RECORDS_CLOSE = re.compile(rb"\s*\]\s*\}\s*\Z")
+#: How many record openings a salvaged record may span (an ``{"eventVersion":`` inside a field).
+_SALVAGE_SPAN = 3
+
+
+def salvage_log_file(
+    data: bytes, *, where: str, error: orjson.JSONDecodeError
+) -> tuple[list[dict[str, Any]], list[DataIssue]] | None:
+    """The whole records of a damaged ``{"Records": [...]}`` file (cut short, or with a stretch
+    that is not JSON), and one issue saying how many were read and where the damage is. Each
+    record is cut at its opening ``{"eventVersion":`` and parsed alone. None when the file is
+    not shaped so or no record can be read (the caller then reports the whole file)."""
+    head = _RECORDS_OPEN.match(data)
+    if head is None:
+        return None
+    starts = [m.start() for m in _RECORD_OPEN.finditer(data, head.end())]
+    bounds = [*starts, len(data)]
+    records: list[dict[str, Any]] = []
+    lost: list[int] = []
+    i = 0
+    while i < len(starts):
+        for j in range(i + 1, min(i + 1 + _SALVAGE_SPAN, len(bounds))):
+            record = _chunk_record(data[bounds[i] : bounds[j]])
+            if record is not None:
+                records.append(record)
+                i = j
+                break
+        else:
+            lost.append(bounds[i])
+            i += 1
+    if not records:
+        return None
+    if lost:
+        damage = f"{len(lost)} part(s) could not be read (the first at byte {lost[0]:,})"
+    else:
+        damage = "its end is missing"
+    problem = (
+        f"invalid JSON (line {error.lineno}, column {error.colno}: {error.msg}): the file is "
+        f"truncated or damaged; the {len(records):,} whole record(s) in it were loaded, "
+        f"{damage} and any records there are lost"
+    )
+    return records, [DataIssue(where, problem)]
+
+
+def _chunk_record(chunk: bytes) -> dict[str, Any] | None:
+    """The record a cut of a log file holds (it may end with ``,`` or the closing ``]}``)."""
+    cut = chunk.rfind(b"]")  # the last cut may be followed by "]}" and stray bytes
+    for text in (chunk.rstrip(b" \t\r\n,"), _RECORDS_CLOSE.sub(b"", chunk), chunk[:cut]):
+        try:
+            record = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            continue
+        return record if is_record(record) else None
+    return None
+
+
+#: What :func:`repair_utf8` puts in place of each invalid UTF-8 byte sequence.
+REPLACEMENT = "\ufffd"
+_REPAIRS = threading.local()
+
+
+def _mark_bad_bytes(e: UnicodeError) -> tuple[str, int]:
+    assert isinstance(e, UnicodeDecodeError)
+    _REPAIRS.spans.append((e.start, e.end))
+    return REPLACEMENT, e.end
+
+
+codecs.register_error("torinvest-repair", _mark_bad_bytes)
+
+
+def repair_utf8(data: bytes) -> tuple[bytes, list[tuple[int, int]]]:
+    """``data`` with each invalid UTF-8 byte sequence replaced by U+FFFD, and where those
+    sequences were (byte offsets in ``data``); ``data`` itself when it is valid (the usual
+    case, checked at memory speed). JSON's structure is ASCII, so the bad bytes can only be
+    inside strings: every record still parses, and only the strings that held them change.
+    Callers must say so (:func:`utf8_issue`): the evidence is altered, visibly."""
+    if data.isascii() or is_utf8(data):
+        return data, []
+    _REPAIRS.spans = []
+    try:
+        text = data.decode("utf-8", errors="torinvest-repair")
+        return text.encode("utf-8"), _REPAIRS.spans
+    finally:
+        _REPAIRS.spans = []
+
+
+def utf8_issue(where: str, bad: Sequence[tuple[int, int]], table: pa.Table | None) -> DataIssue:
+    """The issue of a file whose invalid UTF-8 bytes :func:`repair_utf8` replaced, naming the
+    loaded records (of ``table``) that now hold a replacement character."""
+    rows = _rows_holding(table, REPLACEMENT) if table is not None else []
+    if rows:
+        altered = f"the record(s) {_named(rows)} hold it and were loaded so"
+    else:
+        altered = "no loaded record holds it (they were in fields or records not loaded)"
+    return DataIssue(
+        where,
+        f"{len(bad)} invalid UTF-8 byte sequence(s) (the first at byte {bad[0][0]:,}) were "
+        f"replaced with U+FFFD: {altered}; every other byte is as written",
+    )
+
+
+def _rows_holding(table: pa.Table, text: str) -> list[str]:
+    """The event IDs of the rows where a text column holds ``text``."""
+    hit = pa.array(np.zeros(table.num_rows, dtype=bool))
+    for name in (*STRING_COLUMNS, *CATEGORY_COLUMNS):
+        if name not in table.column_names:
+            continue
+        column = table.column(name)
+        if pa.types.is_dictionary(column.type):
+            column = column.cast(_STR)
+        hit = pc.or_(hit, pc.fill_null(pc.match_substring(column, text), False))
+    ids = table.column("event_id").filter(hit).to_pylist()
+    return [i if i is not None else "(no eventID)" for i in ids]
 
 
 def _first_line_is_json(data: bytes) -> bool:
@@ -769,16 +906,47 @@ def filter_keys(
 def filter_window(
     table: pa.Table, start: pd.Timestamp | None, end: pd.Timestamp | None
 ) -> pa.Table:
-    """Rows of a piece whose event_time is in [start, end] (rows without a time are dropped)."""
+    """Rows of a piece whose event_time is in [start, end], and rows without a time (missing or
+    unparsable eventTime): a record whose time is unknown cannot be shown to be outside the
+    window, so it is kept (with NA time; :func:`untimed_issue` reports it)."""
     if (start is None and end is None) or table.num_rows == 0:
         return table
     t = table.column("event_time")
-    mask = pc.is_valid(t)
+    mask = None
     if start is not None:
-        mask = pc.and_(mask, pc.greater_equal(t, pa.scalar(start.to_pydatetime(), _TIME)))
+        mask = pc.greater_equal(t, pa.scalar(start.to_pydatetime(), _TIME))
     if end is not None:
-        mask = pc.and_(mask, pc.less_equal(t, pa.scalar(end.to_pydatetime(), _TIME)))
-    return table.filter(pc.fill_null(mask, False))
+        before = pc.less_equal(t, pa.scalar(end.to_pydatetime(), _TIME))
+        mask = before if mask is None else pc.and_(mask, before)
+    return table.filter(pc.fill_null(mask, True))
+
+
+#: How many event IDs an issue names before it says "and N more".
+NAMED_IDS = 10
+
+
+def untimed_issue(table: pa.Table, where: str) -> DataIssue | None:
+    """One issue for the rows of a piece without a usable time (eventTime missing, empty or not
+    an ISO 8601 time), naming their event IDs; None when every row has a time."""
+    times = table.column("event_time")
+    if not times.null_count:
+        return None
+    rows = pc.is_null(times)
+    ids = [
+        i if i is not None else "(no eventID)"
+        for i in table.column("event_id").filter(rows).to_pylist()
+    ]
+    return DataIssue(
+        where,
+        f"{len(ids)} record(s) without a usable eventTime (missing or not an ISO 8601 time): "
+        f"{_named(ids)}; kept with an unknown time (NA): they cannot be placed in the window, "
+        "nor shown to be outside it",
+    )
+
+
+def _named(ids: Sequence[str]) -> str:
+    shown = ", ".join(ids[:NAMED_IDS])
+    return shown + (f" and {len(ids) - NAMED_IDS} more" if len(ids) > NAMED_IDS else "")
 
 
 # --------------------------------------------------------------------------------------------
@@ -873,7 +1041,7 @@ def log_file_table(data: bytes, *, source: str, origin: str) -> pa.Table | None:
 def log_file_records(data: bytes) -> list[_Record] | None:
     """The records of one log file as typed views (:func:`log_records_table` makes the piece),
     or None when :func:`log_file_table` would return None for the file's shape or types."""
-    if not data.isascii() and not _is_utf8(data):
+    if not data.isascii() and not is_utf8(data):
         return None  # orjson refuses invalid UTF-8 anywhere, msgspec only in what it reads
     try:
         recs = _LOG_FILE.decode(data).Records
@@ -922,7 +1090,7 @@ def log_records_table(
     return pa.Table.from_arrays(arrays, schema=TABLE_SCHEMA)
 
 
-def _is_utf8(data: bytes) -> bool:
+def is_utf8(data: bytes) -> bool:
     text = pa.Array.from_buffers(
         _STR, 1, [None, pa.py_buffer(np.array([0, len(data)], dtype=np.int64)), pa.py_buffer(data)]
     )
@@ -1000,13 +1168,17 @@ def frame_from_tables(
     *,
     derived_keys: Collection[str] | None = None,
     consume: bool = False,
+    issues: list[DataIssue] | None = None,
 ) -> pd.DataFrame:
     """The events frame from pieces made by :func:`records_table`: dedupe, sort, convert.
 
-    Pieces are taken in order: of rows sharing an event_id the first wins. ``derived_keys``
+    Pieces are taken in order: of copies of one record (the same event_id and content) the
+    first wins; different records sharing an event_id are all kept. ``derived_keys``
     fills the ``derived`` column (True where the row's access key is one of them); without it
     ``derived`` is NA. With ``consume`` the list ``tables`` is emptied, so that each column's
     pieces are freed as soon as it is converted (peak memory stays near one frame).
+    ``issues``, when given, gets :func:`duplicate_issues` of the frame (found at no cost when
+    no event_id is shared).
     """
     pieces = [t for t in tables if t.num_rows] or [TABLE_SCHEMA.empty_table()]
     table = pa.concat_tables(pieces)
@@ -1020,10 +1192,10 @@ def frame_from_tables(
         with ThreadPoolExecutor(1, thread_name_prefix="torinvest-frame") as pool:
             ordered = pool.submit(_row_order, table)
             table = table.unify_dictionaries()
-            order = ordered.result()
+            order, conflicts = ordered.result()
     else:
         table = table.unify_dictionaries()
-        order = _row_order(table)
+        order, conflicts = _row_order(table)
     columns = {name: table.column(name) for name in table.column_names}
     del table
     columns.pop(ID_HASH, None)
@@ -1044,7 +1216,10 @@ def frame_from_tables(
     else:
         data = second()
     data["derived"] = _derived(data["access_key_id"], derived_keys)
-    return pd.DataFrame({name: data[name] for name in COLUMN_NAMES}, copy=False)
+    frame = pd.DataFrame({name: data[name] for name in COLUMN_NAMES}, copy=False)
+    if conflicts and issues is not None:
+        issues += duplicate_issues(frame)
+    return frame
 
 
 #: Frames of at least this many rows are built in two threads.
@@ -1100,35 +1275,104 @@ _MALLOC_TRIM = _malloc_trim()
 _COPY_POOL = pa.system_memory_pool()
 
 
-def _row_order(table: pa.Table) -> np.ndarray | None:
+def _row_order(table: pa.Table) -> tuple[np.ndarray | None, bool]:
     """Rows to keep, in event_time order (stable: ties keep load order), without later copies
-    of an event_id; None when the table already is that. Rows without a time go last.
+    of a record; None when the table already is that. Rows without a time go last. And whether
+    different records share an event_id (then all are kept).
 
-    Copies are found through the hash of the IDs computed with each piece; IDs whose hash is
-    shared are then compared exactly, so the result is exact and only they are hashed here.
+    Copies (the same record: :data:`SAME_RECORD_COLUMNS`) are found through the hash of the IDs
+    computed with each piece; rows whose hash is shared are then compared exactly (ID and
+    content), so the result is exact and only they are compared here. Rows that share an ID
+    but differ are all kept.
     """
     n = table.num_rows
     if n < 2:
-        return None
+        return None, False
     ids = table.column("event_id")
     crc = pc.fill_null(table.column(ID_HASH), 0).to_numpy()
     valid = pc.is_valid(ids).to_numpy(zero_copy_only=False)
     shared = pd.Series(crc).duplicated(keep=False).to_numpy() & valid
     keep = np.ones(n, dtype=bool)
+    conflicts = False
     if shared.any():
         rows = np.flatnonzero(shared)
-        first: dict[str, int] = {}
-        for i, eid in zip(rows.tolist(), pc.take(ids, pa.array(rows)).to_pylist(), strict=True):
-            if first.setdefault(eid, i) != i:
-                keep[i] = False
+        taken = table.select(["event_id", *SAME_RECORD_COLUMNS]).take(pa.array(rows))
+        candidates = taken.to_pandas()
+        copies = later_copies(candidates)
+        keep[rows[copies]] = False
+        conflicts = bool(candidates["event_id"][~copies].duplicated().any())
     times = pc.fill_null(table.column("event_time").cast(pa.int64()), np.iinfo(np.int64).max)
     t = times.to_numpy()
     if keep.all():
         if bool(np.all(t[1:] >= t[:-1])):
-            return None
-        return np.argsort(t, kind="stable")
+            return None, conflicts
+        return np.argsort(t, kind="stable"), conflicts
     rows = np.flatnonzero(keep)
-    return rows[np.argsort(t[rows], kind="stable")]
+    return rows[np.argsort(t[rows], kind="stable")], conflicts
+
+
+def later_copies(frame: pd.DataFrame) -> np.ndarray:
+    """Which rows of ``frame`` (event_id and :data:`SAME_RECORD_COLUMNS`) repeat an earlier row:
+    the same event_id and the same values, missing equal to missing. Rows without an event_id
+    are never copies."""
+    ids = frame["event_id"]
+    candidates = (ids.notna() & ids.duplicated(keep=False)).to_numpy()
+    out = np.zeros(len(frame), dtype=bool)
+    if candidates.any():
+        sub = frame.loc[candidates, ["event_id", *SAME_RECORD_COLUMNS]]
+        out[np.flatnonzero(candidates)[sub.duplicated(keep="first").to_numpy()]] = True
+    return out
+
+
+#: How many event IDs shared by different records are reported one by one.
+NAMED_CONFLICTS = 20
+
+
+def duplicate_issues(frame: pd.DataFrame) -> list[DataIssue]:
+    """One issue per event_id that several *different* records of an events frame share (after
+    copies of the same record were dropped, only those remain): it names the ID, each record
+    (event name, time, where it came from) and the columns in which they differ. Both are in
+    the frame: a log file was altered, or two sources disagree, and only the analyst can
+    tell which one is true. Past :data:`NAMED_CONFLICTS` IDs, one more issue counts the rest."""
+    if not len(frame):
+        return []
+    ids = frame["event_id"]
+    shared = ids.notna() & ids.duplicated(keep=False)
+    if not shared.any():
+        return []
+    rows = frame.loc[shared]
+    issues: list[DataIssue] = []
+    groups = list(rows.groupby(rows["event_id"].astype(str), sort=False))
+    for event_id, group in groups[:NAMED_CONFLICTS]:
+        differ = [
+            c for c in SAME_RECORD_COLUMNS if group[c].astype(object).nunique(dropna=False) > 1
+        ]
+        copies = "; ".join(_describe_row(r) for r in group.itertuples(index=False))
+        issues.append(
+            DataIssue(
+                str(group["origin"].iloc[0]),
+                f"eventID {event_id} is shared by {len(group)} different records: {copies}. "
+                f"All are kept (they differ in {', '.join(differ)}): a log file was altered "
+                "or two sources disagree; check the originals",
+            )
+        )
+    if len(groups) > NAMED_CONFLICTS:
+        rest = [str(e) for e, _ in groups[NAMED_CONFLICTS:]]
+        issues.append(
+            DataIssue(
+                str(rows["origin"].iloc[0]),
+                f"{len(rest)} more eventIDs are shared by different records ({_named(rest)}); "
+                "all are kept",
+            )
+        )
+    return issues
+
+
+def _describe_row(row: Any) -> str:
+    when = "unknown time" if pd.isna(row.event_time) else f"{row.event_time:%Y-%m-%dT%H:%M:%SZ}"
+    name = "?" if pd.isna(row.event_name) else str(row.event_name)
+    key = "" if pd.isna(row.access_key_id) else f" by {row.access_key_id}"
+    return f"{name}{key} at {when} in {row.origin}"
 
 
 def _plain(column: pa.ChunkedArray, order: np.ndarray | None, name: str) -> Any:

@@ -27,7 +27,8 @@ FileCounts`: listed, read, failed and why, outside the narrowing).
   (:data:`torinvest.schema.EVENTS_COLUMNS`; ``source`` = ``duckdb``/``athena``, ``origin`` = the
   file path or ``s3://`` URL for DuckDB, ``athena:<query id>`` for Athena), the same columns,
   dtypes and rows as :func:`~torinvest.sources.logs.load_logs` gives on the same log files
-  (duplicates of an ``event_id`` dropped, the first copy in file order winning; sorted by
+  (copies of a record dropped, the first in file order winning — different records sharing an
+  ``event_id`` are kept, as the file loader keeps them —; sorted by
   ``event_time``; without a window even the categories' order is the same). Files of other
   shapes, which only the file loader reads, are data issues;
 - :func:`per_ip_query` — GROUP BY source IP (GROUPING SETS: one scan) → a frame with the columns
@@ -93,9 +94,11 @@ from torinvest.errors import DataIssue, InputError
 from torinvest.schema import time_window, utc_timestamp
 from torinvest.sources.logs import (
     ACCOUNT_RE,
+    DEFAULT_MAX_FILE_BYTES,
     MAX_DERIVED_PASSES,
     S3_THREADS,
     FileCounts,
+    FileTooLargeError,
     LogFile,
     Narrowing,
     default_workers,
@@ -103,10 +106,12 @@ from torinvest.sources.logs import (
     file_failures,
     gunzip,
     list_logs,
+    too_large,
 )
 from torinvest.sources.records import (
     ID_HASH,
     MINTING_EVENTS,
+    SAME_RECORD_COLUMNS,
     SESSION_TYPES,
     TABLE_SCHEMA,
     DerivedKey,
@@ -287,8 +292,20 @@ COLUMN_FIELDS: dict[str, tuple[tuple[str, ...], ...]] = {
     "response_elements": (("responseElements",),),
 }
 assert tuple(COLUMN_FIELDS) == EVENT_COLUMNS
-#: Columns every query reads: its scope's filters, and dropping copies of an event.
+#: Columns every query projects: its scope's filters, and the event_id copies share.
 BASE_COLUMNS: tuple[str, ...] = ("event_time", "event_id", "access_key_id")
+#: What tells copies of a record apart from different records sharing an event_id — the file
+#: loader's rule (:data:`~torinvest.sources.records.SAME_RECORD_COLUMNS`) — in every query, the
+#: narrow counts too: a 64-bit hash of those columns (DuckDB's ``hash``; Trino's ``xxhash64`` of
+#: their length-prefixed text, :func:`_trino_fixes`), so that the window that drops copies holds
+#: 8 bytes per row instead of the records' text. Every query reads every content field for it.
+CONTENT_KEY = "content_key"
+
+
+def content_key_sql() -> str:
+    """The content key of a projected record (over :data:`PROJECTION`'s expressions)."""
+    exprs = dict(PROJECTION)
+    return f"hash({', '.join(exprs[c] for c in SAME_RECORD_COLUMNS)})"
 
 
 def record_structure(columns: Collection[str]) -> dict[str, Any]:
@@ -458,17 +475,22 @@ def shared_ctes(
     scope: Scope, prefilter: str | None = None, columns: Sequence[str] = EVENT_COLUMNS
 ) -> list[tuple[str, str]]:
     """``projected`` (records → the frame's ``columns``), ``numbered`` (the scope's rows — those
-    of ``prefilter`` too —, copies of an event_id numbered in file order) and ``events`` (the
-    first copy of each)."""
+    of ``prefilter`` too —, copies of a record — the same event_id and content — numbered in
+    file order) and ``events`` (the first copy of each; different records sharing an event_id
+    are all kept)."""
     projection = ",\n  ".join(f"{sql} AS {name}" for name, sql in PROJECTION if name in columns)
     listed = ", ".join((*columns, "derived", *ORDER_COLUMNS))
     return [
-        ("projected", f"SELECT\n  {projection},\n  file_index, record_index\nFROM records"),
+        (
+            "projected",
+            f"SELECT\n  {projection},\n  {content_key_sql()} AS {CONTENT_KEY},\n"
+            "  file_index, record_index\nFROM records",
+        ),
         (
             "numbered",
             f"SELECT *, {_derived_flag(scope)} AS derived,\n"
-            "  row_number() OVER (PARTITION BY event_id ORDER BY file_index, record_index)"
-            " AS copy_number\n"
+            f"  row_number() OVER (PARTITION BY event_id, {CONTENT_KEY}\n"
+            "    ORDER BY file_index, record_index) AS copy_number\n"
             f"FROM projected\nWHERE {_filters(scope, prefilter)}",
         ),
         ("events", f"SELECT {listed}\nFROM numbered\nWHERE copy_number = 1 OR event_id IS NULL"),
@@ -779,6 +801,16 @@ def minted_query(scope: Scope) -> Query:
 # --------------------------------------------------------------------------------------------
 # dialects
 # --------------------------------------------------------------------------------------------
+def _trino_content_key(node: exp.Expression) -> exp.Expression:
+    """DuckDB's ``hash`` of values (:func:`content_key_sql`) in Trino: xxhash64 of their text,
+    each as ``<length>:<text>`` (``-`` for NULL), an encoding that tells every tuple apart."""
+    if isinstance(node, exp.Anonymous) and node.name.lower() == "hash":
+        parts = [_length_prefixed(e) for e in node.expressions]
+        text = exp.func("to_utf8", exp.Concat(expressions=parts))
+        return exp.Anonymous(this="xxhash64", expressions=[text])
+    return node
+
+
 def _trino_fixes(node: exp.Expression) -> exp.Expression:
     """Where Trino needs another function than the transpiled one: CloudTrail's ISO 8601 times
     (``…T12:05:00Z``) are read by from_iso8601_timestamp, not by a cast."""
@@ -792,10 +824,18 @@ def _trino_fixes(node: exp.Expression) -> exp.Expression:
     return node
 
 
+def _length_prefixed(value: exp.Expression) -> exp.Expression:
+    text = exp.cast(value.copy(), exp.DataType.Type.VARCHAR)
+    length = exp.cast(exp.Length(this=text.copy()), exp.DataType.Type.VARCHAR)
+    tagged = exp.Concat(expressions=[length, exp.Literal.string(":"), text])
+    return exp.Coalesce(this=tagged, expressions=[exp.Literal.string("-")])
+
+
 def to_trino(sql: str, *, pretty: bool = True) -> str:
     """A query written in DuckDB SQL, in Athena's (Trino's) dialect."""
     tree = sqlglot.parse_one(sql, read=SOURCE_DIALECT)
-    return tree.transform(_trino_fixes).sql(TRINO_DIALECT, pretty=pretty)
+    tree = tree.transform(_trino_content_key).transform(_trino_fixes)
+    return tree.sql(TRINO_DIALECT, pretty=pretty)
 
 
 # --------------------------------------------------------------------------------------------
@@ -935,10 +975,12 @@ class DuckDBEngine:
         aws: Aws | None = None,
         threads: int | None = None,
         workdir: str | Path | None = None,
+        max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
     ) -> None:
         self.sources = [sources] if isinstance(sources, str | Path) else list(sources)
         self.aws = aws
         self.threads = threads or default_workers()
+        self.max_file_bytes = max_file_bytes  # per file, decompressed: past it, an issue
         self._own_workdir = workdir is None
         self._workdir = Path(workdir) if workdir is not None else None
         self._con = duckdb.connect(":memory:")
@@ -1070,7 +1112,8 @@ class DuckDBEngine:
         # with a key filter, records are json_transform()s of the matching texts: computed once
         # (inlined, each of the projection's fields would transform the text again: 2x slower)
         once = ("records",) if query.scope.keys is not None else ()
-        source = self.source(files, query.scope, query.event_columns)
+        # every field of the records: the content key that tells copies apart reads them all
+        source = self.source(files, query.scope, (*query.event_columns, *SAME_RECORD_COLUMNS))
         sql = render(query, source, materialized=once)
         return _files_comment(files, query.scope) + sql
 
@@ -1079,7 +1122,7 @@ class DuckDBEngine:
         files = self.files(scope)
         while True:
             sql = self._sql(query, files)
-            stream = _LogStream(files, scope.keys, self.threads)
+            stream = _LogStream(files, scope.keys, self.threads, self.max_file_bytes)
             started = time.perf_counter()
             self._con.register(LOG_FILES, stream.reader())
             try:
@@ -1139,8 +1182,15 @@ class _LogStream:
     threads a few files ahead; files without one of ``keys`` (bytes) are skipped. It can be
     read once: every query reads ``log_files`` once."""
 
-    def __init__(self, files: FileSet, keys: Collection[str] | None, threads: int) -> None:
+    def __init__(
+        self,
+        files: FileSet,
+        keys: Collection[str] | None,
+        threads: int,
+        max_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    ) -> None:
         self.files = files
+        self.max_bytes = max_bytes
         self.keys = tuple(k.encode() for k in sorted(keys)) if keys else ()
         self.threads = max(1, threads)
         self.problems: dict[int, str] = {}
@@ -1181,7 +1231,12 @@ class _LogStream:
             self.problems[i] = f"cannot read: {e.strerror or e}"
             return None, 0
         try:
-            data = gunzip(raw) if raw[:2] == _GZIP_MAGIC else raw
+            if raw[:2] != _GZIP_MAGIC and len(raw) > self.max_bytes:
+                raise FileTooLargeError(self.max_bytes)
+            data = gunzip(raw, self.max_bytes) if raw[:2] == _GZIP_MAGIC else raw
+        except FileTooLargeError:
+            self.problems[i] = too_large(self.files.locations[i], self.max_bytes).problem
+            return None, len(raw)
         except _INFLATE_ERRORS as e:
             self.problems[i] = f"cannot decompress: {e}"
             return None, len(raw)
@@ -1243,12 +1298,13 @@ def make_engine(
     output_location: str | None = None,
     region: str | None = None,
     aws: Aws | None = None,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
 ) -> Engine:
     """An engine by name: ``duckdb`` (needs ``sources``) or ``athena`` (needs ``database``)."""
     if kind == DUCKDB:
         if not sources:
             raise InputError("the duckdb engine needs log files", hint="pass a folder or s3://…")
-        return DuckDBEngine(sources, aws=aws)
+        return DuckDBEngine(sources, aws=aws, max_file_bytes=max_file_bytes)
     if kind == ATHENA:
         from torinvest.sources.athena import DEFAULT_TABLE, AthenaEngine
 
@@ -1456,7 +1512,7 @@ def load_sql(
         return result
     derived = {d.access_key_id for d in result.derived}
     result.frame = frame_from_tables(
-        pieces, derived_keys=derived if scope.keys else None, consume=True
+        pieces, derived_keys=derived if scope.keys else None, consume=True, issues=result.issues
     )
     log.info("%s: %d rows, %d issues", engine.name, len(result.frame), len(result.issues))
     return result
@@ -1845,7 +1901,7 @@ def _aggregate(
     pieces = [_events(engine, scope, result, catalogue=cat)]
     derived = {d.access_key_id for d in result.derived}
     result.frame = frame_from_tables(
-        pieces, derived_keys=derived if scope.keys else None, consume=True
+        pieces, derived_keys=derived if scope.keys else None, consume=True, issues=result.issues
     )
     log.info(
         "%s: %d events counted, %d sensitive rows",

@@ -1,0 +1,70 @@
+"""torinvest.paths: the one folder walk every reader uses (files and issues, never a traceback)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from torinvest.paths import walk_files
+
+
+def tree(root: Path, names: list[str]) -> None:
+    for name in names:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(name)
+
+
+def test_walk_order_is_each_folders_files_sorted_then_its_subfolders(tmp_path: Path) -> None:
+    tree(tmp_path, ["b.json", "a.json", "sub/z.json", "sub/deeper/y.json", "a2/x.json", "c.txt"])
+    walk = walk_files(tmp_path, wanted=lambda rel: rel.endswith(".json"))
+    rel = [os.path.relpath(f.path, tmp_path) for f in walk.files]
+    assert rel == ["a.json", "b.json", "a2/x.json", "sub/z.json", "sub/deeper/y.json"]
+    assert walk.issues == []
+    assert [f.size for f in walk.files] == [len(r) for r in rel]  # each file holds its name
+
+
+def test_a_root_file_is_the_one_file_whatever_its_name(tmp_path: Path) -> None:
+    tree(tmp_path, ["export.txt"])
+    walk = walk_files(tmp_path / "export.txt", wanted=lambda rel: rel.endswith(".json"))
+    assert [f.path for f in walk.files] == [str(tmp_path / "export.txt")]
+
+
+def test_a_missing_root_raises_file_not_found(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        walk_files(tmp_path / "nope")
+
+
+def test_skipped_folders_and_unwanted_names_cost_nothing_and_say_nothing(tmp_path: Path) -> None:
+    tree(tmp_path, ["CloudTrail-Digest/d.json", "keep/k.json"])
+    (tmp_path / "README").symlink_to(tmp_path / "gone")  # not wanted: not even looked at
+    walk = walk_files(
+        tmp_path,
+        wanted=lambda rel: rel.endswith(".json"),
+        skip_folder=lambda name: name == "CloudTrail-Digest",
+    )
+    assert [os.path.relpath(f.path, tmp_path) for f in walk.files] == ["keep/k.json"]
+    assert walk.issues == []
+
+
+def test_links_are_followed_and_each_folder_read_once(tmp_path: Path) -> None:
+    tree(tmp_path, ["real/a.json"])
+    (tmp_path / "also").symlink_to(tmp_path / "real")  # a second way to the same folder
+    (tmp_path / "real" / "file-link.json").symlink_to(tmp_path / "real" / "a.json")
+    walk = walk_files(tmp_path)
+    rel = [os.path.relpath(f.path, tmp_path) for f in walk.files]
+    assert rel == ["also/a.json", "also/file-link.json"]  # "also" sorts first; "real" is its copy
+    assert walk.issues == []  # nothing is missing: each file was read once
+
+
+def test_a_link_to_a_folder_above_is_a_loop_reported_once(tmp_path: Path) -> None:
+    tree(tmp_path, ["a.json", "sub/b.json"])
+    (tmp_path / "sub" / "up").symlink_to("..")
+    (tmp_path / "sub" / "me").symlink_to(".")
+    walk = walk_files(tmp_path)
+    assert [os.path.relpath(f.path, tmp_path) for f in walk.files] == ["a.json", "sub/b.json"]
+    assert [os.path.relpath(i.source, tmp_path) for i in walk.issues] == ["sub/me", "sub/up"]
+    assert all(
+        i.problem.startswith("a symbolic link to a folder above it (a loop)") for i in walk.issues
+    )
