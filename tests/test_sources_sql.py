@@ -636,7 +636,7 @@ def test_engine_and_file_loader_pieces_dedupe_together() -> None:
     """An engine's Arrow piece carries the file loader's event-ID hash: the same events read by
     both come out once when their pieces are joined."""
     from torinvest.sources.records import frame_from_tables, log_file_table
-    from torinvest.sources.sql import _events_piece
+    from torinvest.sources.sql.engine import _events_piece
 
     path = sorted(SAMPLE.rglob("*.json.gz"))[0]
     loader_piece = log_file_table(gzip.decompress(path.read_bytes()), source="logs", origin="f")
