@@ -17,15 +17,10 @@ import pandas as pd
 import sqlglot
 from sqlglot import exp
 
-from torinvest.analysis import (
-    MAX_LIST_ITEMS,
-    SENSITIVE_COLUMNS,
-    TOP_EVENT_NAMES,
-    load_catalogue,
-)
 from torinvest.aws import validate_region
+from torinvest.catalogue import load_catalogue
 from torinvest.errors import InputError
-from torinvest.schema import time_window
+from torinvest.schema import MAX_LIST_ITEMS, SENSITIVE_COLUMNS, TOP_EVENT_NAMES, time_window
 from torinvest.sources.logs import ACCOUNT_RE, Narrowing
 from torinvest.sources.records import MINTING_EVENTS
 from torinvest.sources.sql.projection import (

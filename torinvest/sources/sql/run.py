@@ -17,16 +17,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from torinvest.analysis import (
-    PER_IP_COLUMNS,
-    SENSITIVE_COLUMNS,
-    empty_per_ip,
-    label_rank,
-    load_catalogue,
-)
 from torinvest.aws import Aws
+from torinvest.catalogue import load_catalogue
 from torinvest.errors import InputError
-from torinvest.schema import utc_timestamp
+from torinvest.grouping import TIMELINE_BUCKETS, bucket_origin, label_rank, pick_bucket
+from torinvest.schema import PER_IP_COLUMNS, SENSITIVE_COLUMNS, empty_per_ip, utc_timestamp
 from torinvest.sources.logs import MAX_DERIVED_PASSES, list_logs
 from torinvest.sources.records import DerivedKey, derived_keys, frame_from_tables
 from torinvest.sources.sql.duckdb import DuckDBEngine, FileSet
@@ -342,8 +337,6 @@ def timeline_sql(
     ``source_ip``, ``events``, ``failed``. The bucket is :func:`torinvest.charts.pick_bucket`
     of the window (of the data's span when the window is open: one more query); buckets start
     at the window start floored to the bucket (to the day beyond a day), as the timeline's do."""
-    from torinvest.charts import TIMELINE_BUCKETS, bucket_origin, pick_bucket  # plotly: lazily
-
     scope = make_scope(
         access_keys=access_keys, start=start, end=end, accounts=accounts, regions=regions
     )
@@ -450,8 +443,6 @@ def _aggregate(
     catalogue: pd.DataFrame | None,
     limit: int | None,
 ) -> None:
-    from torinvest.charts import TIMELINE_BUCKETS, bucket_origin, pick_bucket  # plotly: lazily
-
     scope = _scope_with_derived(engine, scope, follow_derived, result)
     span = _span(engine, scope, result)
     first, last = utc_timestamp(span["first"].iloc[0]), utc_timestamp(span["last"].iloc[0])
