@@ -99,9 +99,11 @@ EVENTS_COLUMNS: tuple[Column, ...] = (
 
 #: The analysis frames' columns (per IP, sensitive calls), shared by :mod:`torinvest.analysis`,
 #: which computes them from the rows, and the SQL engines, which compute them in the engine.
-#: How many event names (with counts) :func:`per_ip` keeps per IP.
+
+#: How many event names (with counts) :func:`torinvest.analysis.per_ip` keeps per IP.
 TOP_EVENT_NAMES = 5
-#: At most this many regions/user agents/keys per IP in :func:`per_ip` (the most frequent).
+#: At most this many regions/user agents/keys per IP in :func:`torinvest.analysis.per_ip` (the
+#: most frequent).
 MAX_LIST_ITEMS = 50
 
 
@@ -144,13 +146,14 @@ SENSITIVE_COLUMNS: tuple[str, ...] = (
     "mitre_technique",
     "note",
 )
-#: Columns :func:`sensitive_events` adds with ``targets=True``: what each call acted on, as one
-#: line (string, NA when nothing is named) and as :class:`torinvest.targets.Target` tuples.
+#: Columns :func:`torinvest.analysis.sensitive_events` adds with ``targets=True``: what each call
+#: acted on, as one line (string, NA when nothing is named) and as
+#: :class:`torinvest.targets.Target` tuples.
 SENSITIVE_TARGET_COLUMNS: tuple[str, ...] = ("target", "targets")
 
 
 def empty_per_ip() -> pd.DataFrame:
-    """A per-IP frame without rows: the columns and dtypes of :func:`per_ip`."""
+    """A per-IP frame without rows: the columns and dtypes of :func:`torinvest.analysis.per_ip`."""
     dtypes = {
         "source_ip": "string",
         "events": "Int64",

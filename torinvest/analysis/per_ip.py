@@ -149,7 +149,7 @@ def per_ip(
     first_seen, last_seen   datetime64[us, UTC] first and last call
     regions                 object (list)       regions called, sorted
     user_agents             object (list)       user agents, sorted (attacker-written)
-                                                (lists keep the :data:`MAX_LIST_ITEMS` most
+                                                (lists keep the :data:`.MAX_LIST_ITEMS` most
                                                 frequent values)
     event_names             object (dict)       the ``top`` event names → count, most first
     access_keys             object (list)       access keys used, sorted

@@ -198,7 +198,7 @@ def signals(
     """Observations that bear on the verdict, heaviest first (weights: :data:`WEIGHTS`,
     :data:`SENSITIVE_WEIGHTS`; thresholds are the ``RECON_*``/``CONCURRENT_*`` constants).
 
-    ``finding_window`` is (first_seen, last_seen) of the finding(s) (:func:`window_of`): it
+    ``finding_window`` is (first_seen, last_seen) of the finding(s) (:func:`.window_of`): it
     enables Tor-after-finding and the new IP/user agent/ASN signals. ``derived_keys`` are keys
     minted by the suspect key (also read from the ``derived`` column). Signals:
 
@@ -215,7 +215,7 @@ def signals(
     :class:`torinvest.sources.sql.Aggregates`), its by-time counts frame with a ``tor`` column,
     and ``events`` holds only the sensitive calls. The Tor and derived-key signals are then
     computed from the counts (at the counts' time-bucket resolution), ``new_source_ip`` from
-    ``per_ip_table`` (its ``new`` column, see :func:`per_ip_counted`), and the recon,
+    ``per_ip_table`` (its ``new`` column, see :func:`.per_ip_counted`), and the recon,
     concurrency and retry signals from the sensitive calls only (what they find holds; what
     they miss may be in the calls not loaded); ``counted_in_engine`` (info) says so.
     """

@@ -14,7 +14,7 @@ from torinvest.schema import iso_utc
 # summary.json pieces
 # --------------------------------------------------------------------------------------------
 def summary_source_ips(table: pd.DataFrame) -> list[dict[str, Any]]:
-    """``summary.json``'s ``source_ips`` from a :func:`per_ip` frame (JSON-ready values)."""
+    """``summary.json``'s ``source_ips`` from a :func:`.per_ip` frame (JSON-ready values)."""
     return [
         {
             "ip": _na(r.source_ip),
@@ -31,7 +31,7 @@ def summary_source_ips(table: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def summary_sensitive_events(found: pd.DataFrame) -> list[dict[str, Any]]:
-    """``summary.json``'s ``sensitive_events`` from a :func:`sensitive_events` frame: also
+    """``summary.json``'s ``sensitive_events`` from a :func:`.sensitive_events` frame: also
     ``error_code`` (null: the call succeeded), ``target`` (one line, null when the call names
     nothing) and ``targets`` (``[{"kind", "value"}]``; empty unless the frame was made with
     ``targets=True``)."""

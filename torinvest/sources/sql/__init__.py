@@ -12,8 +12,9 @@ table for CloudTrail (``eventtime``, ``useridentity.accesskeyid``…):
   those), to a folder the engine deletes on ``close()``. DuckDB reads their text from
   ``log_files(file_index, json)``, an Arrow stream inflated with ISA-L (files without a filter
   key's bytes are not handed over), and ``json_transform`` turns it into records.
-- :class:`torinvest.sources.athena.AthenaEngine`: the table of :func:`~torinvest.sources.athena.
-  athena_ddl`; every query constrains its ``date`` partition to the window's days (±1 day).
+- :class:`torinvest.sources.sql.athena.AthenaEngine`: the table of
+  :func:`~torinvest.sources.sql.ddl.athena_ddl`; every query constrains its ``date`` partition
+  to the window's days (±1 day).
 
 The queries (each a :class:`Query`; :func:`print_sql` shows what an engine would run):
 
@@ -33,14 +34,14 @@ FileCounts`: listed, read, failed and why, outside the narrowing).
   shapes, which only the file loader reads, are data issues;
 - :func:`per_ip_query` — GROUP BY source IP (GROUPING SETS: one scan) → a frame with the columns
   of :func:`torinvest.analysis.per_ip`: ``source_ip``, ``events``, ``failed``, ``first_seen``,
-  ``last_seen``, ``regions``, ``user_agents``, ``access_keys`` (the :data:`~torinvest.analysis.
-  MAX_LIST_ITEMS` most frequent, sorted), ``event_names`` (the :data:`~torinvest.analysis.
+  ``last_seen``, ``regions``, ``user_agents``, ``access_keys`` (the :data:`~torinvest.schema.
+  MAX_LIST_ITEMS` most frequent, sorted), ``event_names`` (the :data:`~torinvest.schema.
   TOP_EVENT_NAMES` most frequent → count) and ``derived`` are computed in the engine; ``tor``,
   ``tor_events``, ``country``, ``asn``, ``asn_org``, ``geo_source`` and ``new`` are NA (they need
   the Tor lists, GeoIP and history, which live outside the engine);
 - :func:`timeline_query` — calls per (source IP, time bucket) → ``bucket_start`` (UTC),
   ``source_ip`` (string), ``events``, ``failed`` (Int64); ``frame.attrs`` holds ``bucket``
-  (Timedelta) and ``bucket_name`` (the bucket of :func:`torinvest.charts.pick_bucket`);
+  (Timedelta) and ``bucket_name`` (the bucket of :func:`torinvest.grouping.pick_bucket`);
 - :func:`sensitive_query` — calls in the sensitive-actions catalogue (joined as a VALUES list) →
   the columns of :func:`torinvest.analysis.sensitive_events` (``tor`` NA);
 - :func:`minted_query` — keys minted by the keys (GetSessionToken, AssumeRole…:

@@ -1,5 +1,5 @@
 """Athena: the engine that runs the investigation queries of :mod:`torinvest.sources.sql` on
-the CloudTrail table of :func:`~torinvest.sources.sql.ddl.athena_ddl`.
+the CloudTrail table of :func:`.athena_ddl`.
 
 :class:`AthenaEngine` renders a query in Trino's dialect, its ``records`` reading only the
 window's days (±1 day, as the file loader; ``"date" BETWEEN …``) and the asked accounts and
@@ -98,7 +98,7 @@ class AthenaRun:
 
 
 class AthenaEngine:
-    """The investigation queries on Athena, over the table of :func:`athena_ddl`.
+    """The investigation queries on Athena, over the table of :func:`.athena_ddl`.
 
     ``output_location`` (``s3://…``) may be left out when the workgroup sets one. ``sleep`` is
     how the poller waits (tests pass their own); clients come from ``aws`` (:class:`Aws`).

@@ -28,7 +28,7 @@ ATHENA = "athena"
 ENGINES: tuple[str, ...] = (DUCKDB, ATHENA)
 
 
-#: Athena's price (USD per TB scanned), for cost estimates (see torinvest.sources.athena).
+#: Athena's price (USD per TB scanned), for cost estimates (see torinvest.sources.sql.athena).
 PRICE_PER_TB_USD = 5.0
 
 

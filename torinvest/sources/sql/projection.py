@@ -24,7 +24,8 @@ SOURCE_DIALECT = "duckdb"
 TRINO_DIALECT = "trino"
 
 
-#: Texts read as true/false in ``readOnly`` and ``mfaAuthenticated`` (as :mod:`.records` does).
+#: Texts read as true/false in ``readOnly`` and ``mfaAuthenticated`` (as
+#: :mod:`torinvest.sources.records` does).
 TRUE_TEXTS: tuple[str, ...] = ("true", "1", "yes")
 FALSE_TEXTS: tuple[str, ...] = ("false", "0", "no")
 
@@ -172,7 +173,7 @@ BASE_COLUMNS: tuple[str, ...] = ("event_time", "event_id", "access_key_id")
 #: What tells copies of a record apart from different records sharing an event_id — the file
 #: loader's rule (:data:`~torinvest.sources.records.SAME_RECORD_COLUMNS`) — in every query, the
 #: narrow counts too: a 64-bit hash of those columns (DuckDB's ``hash``; Trino's ``xxhash64`` of
-#: their length-prefixed text, :func:`_trino_fixes`), so that the window that drops copies holds
+#: their length-prefixed text, :func:`._trino_fixes`), so that the window that drops copies holds
 #: 8 bytes per row instead of the records' text. Every query reads every content field for it.
 CONTENT_KEY = "content_key"
 

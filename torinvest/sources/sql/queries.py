@@ -231,7 +231,7 @@ def events_query(
     by event_time; the frame is sorted by event_time when it is built.
 
     ``limit``: at most this many rows (the first in that order). ``catalogue``: only the calls
-    of a sensitive-actions catalogue (:func:`torinvest.analysis.load_catalogue`), matched on
+    of a sensitive-actions catalogue (:func:`torinvest.catalogue.load_catalogue`), matched on
     event name and source."""
     columns = ", ".join((*EVENT_COLUMNS, "file_index"))
     where, ctes, prefilter = "", (), None
@@ -379,7 +379,7 @@ def rollup_query(scope: Scope, *, origin: pd.Timestamp, bucket: pd.Timedelta) ->
     (source IP, time bucket, event name, access key) — kind ``time``, bucket n starting at origin +
     n×bucket —, per (source IP, user agent) — ``user_agent`` — and per (source IP, region) —
     ``region``. Each kind counts every event once; each row has its first and last event time
-    (the per-IP table is made of these rows: :func:`per_ip_from_rollup`)."""
+    (the per-IP table is made of these rows: :func:`.per_ip_from_rollup`)."""
     seconds = int(bucket.total_seconds())
     if seconds <= 0:
         raise InputError(f"invalid bucket {bucket}", hint="a bucket of at least one second")

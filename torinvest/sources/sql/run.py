@@ -97,7 +97,7 @@ def load_sql(
     only the sensitive calls (``catalogue``). An engine that counts first (DuckDB, Athena) runs
     a count (span) query before each events query; others ask for one more row than is left, so
     that no more than ``max_rows + 1`` rows are ever held. ``user_name`` keeps the calls of
-    that user as LookupEvents' ``Username`` does (:func:`user_filter`)."""
+    that user as LookupEvents' ``Username`` does (:func:`.user_filter`)."""
     scope = make_scope(
         access_keys=access_keys,
         start=start,
@@ -334,7 +334,7 @@ def timeline_sql(
     follow_derived: bool = False,
 ) -> SqlResult:
     """Calls per (source IP, time bucket) computed in the engine: ``bucket_start`` (UTC),
-    ``source_ip``, ``events``, ``failed``. The bucket is :func:`torinvest.charts.pick_bucket`
+    ``source_ip``, ``events``, ``failed``. The bucket is :func:`torinvest.grouping.pick_bucket`
     of the window (of the data's span when the window is open: one more query); buckets start
     at the window start floored to the bucket (to the day beyond a day), as the timeline's do."""
     scope = make_scope(
@@ -420,7 +420,7 @@ def aggregate_sql(
     """The activity counted in the engine (:class:`Aggregates`), and as rows only its sensitive
     calls (``frame``: the events frame of the calls in ``catalogue``, the shipped one by
     default). Queries: the keys minted (``follow_derived``), the per-IP summary, the rollup
-    (its time bucket is :func:`torinvest.charts.pick_bucket` of the activity's span, from the
+    (its time bucket is :func:`torinvest.grouping.pick_bucket` of the activity's span, from the
     first to the last call, as the timeline of the rows would pick), and the sensitive rows."""
     scope = make_scope(
         access_keys=access_keys,
