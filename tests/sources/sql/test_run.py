@@ -4,6 +4,7 @@ empty inputs give frames of the contract.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import sqlglot
 
 from tests.sources.sql.helpers import END, INVICTUS, KEY, SAMPLE, START, SUSPECT
 from torinvest.analysis import per_ip, sensitive_events
+from torinvest.aws import Aws
 from torinvest.schema import EVENTS_COLUMNS, conform
 from torinvest.sources.logs import load_logs
 from torinvest.sources.sql.athena import AthenaEngine
@@ -109,3 +111,17 @@ def test_no_files_and_no_rows_give_empty_frames_of_the_contract(tmp_path: Path, 
     athena = load_sql(AthenaEngine(database="security"), access_keys=KEY, start=START, end=END)
     assert athena.frame.empty  # moto answers no rows (and no columns) by default
     assert (athena.frame.dtypes.astype(str) == contract.astype(str)).all()
+
+
+def test_print_sql_over_s3_lists_the_files_without_downloading_them(moto: str) -> None:
+    aws = Aws()
+    s3 = aws.client("s3")
+    s3.create_bucket(Bucket="trail-bucket")
+    for f in sorted(SAMPLE.rglob("*.json.gz")):
+        s3.put_object(Bucket="trail-bucket", Key=f"ct/{f.relative_to(SAMPLE)}", Body=f.read_bytes())
+    scope = make_scope(access_keys=KEY, start=START, end=END)
+    with DuckDBEngine("s3://trail-bucket/ct", aws=aws) as engine:
+        text = print_sql(engine, events_query(scope), file=io.StringIO())
+        assert engine._workdir is None  # nothing downloaded
+    assert '"s3://trail-bucket/ct/AWSLogs/' in text
+    assert "FROM log_files" in text

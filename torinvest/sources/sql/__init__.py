@@ -61,17 +61,22 @@ The package, one module per job (imports go down this list):
 - :mod:`.duckdb`, :mod:`.athena` — the engines; :mod:`.ddl` — Athena's CloudTrail table;
 - :mod:`.run` — the ``*_sql`` entry points and :func:`print_sql`.
 
-This module re-exports their public API.
+This module re-exports their public API; the engines' classes (``DuckDBEngine``,
+``AthenaEngine``) are imported on first use, so that importing it does not import DuckDB.
 """
 
-from torinvest.sources.sql.duckdb import DuckDBEngine
+import importlib
+from typing import Any
+
 from torinvest.sources.sql.engine import (
     ATHENA,
     DUCKDB,
+    ENGINE_CLASSES,
     ENGINES,
     PRICE_PER_TB_USD,
     Aggregates,
     Engine,
+    EngineSettings,
     Output,
     QueryStats,
     SqlResult,
@@ -117,13 +122,16 @@ __all__ = [
     "DEFAULT_MAX_ROWS",
     "DUCKDB",
     "ENGINES",
+    "ENGINE_CLASSES",
     "EVENT_COLUMNS",
     "PRICE_PER_TB_USD",
     "SOURCE_DIALECT",
     "TRINO_DIALECT",
     "Aggregates",
+    "AthenaEngine",
     "DuckDBEngine",
     "Engine",
+    "EngineSettings",
     "Output",
     "Query",
     "QueryStats",
@@ -153,3 +161,11 @@ __all__ = [
     "to_trino",
     "user_filter",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``DuckDBEngine`` and ``AthenaEngine``, from their modules (:data:`ENGINE_CLASSES`)."""
+    for module, class_name in ENGINE_CLASSES.values():
+        if name == class_name:
+            return getattr(importlib.import_module(module), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

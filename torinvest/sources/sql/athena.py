@@ -27,7 +27,13 @@ import pyarrow as pa
 from torinvest.aws import AWS_CALL_ERRORS, Aws, translate_error, validate_region
 from torinvest.errors import AwsError, InputError
 from torinvest.sources.sql.ddl import DEFAULT_TABLE, _table_name
-from torinvest.sources.sql.engine import ATHENA, PRICE_PER_TB_USD, Output, QueryStats
+from torinvest.sources.sql.engine import (
+    ATHENA,
+    PRICE_PER_TB_USD,
+    EngineSettings,
+    Output,
+    QueryStats,
+)
 from torinvest.sources.sql.projection import TRINO_DIALECT, sql_literals
 from torinvest.sources.sql.queries import Query, Scope, render, to_trino
 
@@ -139,6 +145,21 @@ class AthenaEngine:
         self.polling = polling or Polling()
         self.sleep = sleep
         self.page_size = page_size
+
+    @classmethod
+    def from_settings(cls, settings: EngineSettings) -> AthenaEngine:
+        """The engine :func:`~torinvest.sources.sql.engine.make_engine` makes for ``athena``: on
+        ``settings.database`` (required) and its table (``cloudtrail_logs`` by default)."""
+        if not settings.database:
+            raise InputError("the athena engine needs a database", hint="--athena-database")
+        return cls(
+            database=settings.database,
+            table=settings.table or DEFAULT_TABLE,
+            workgroup=settings.workgroup,
+            output_location=settings.output_location,
+            region=settings.region,
+            aws=settings.aws,
+        )
 
     def close(self) -> None:
         """Nothing to release (the clients are the Aws session's)."""

@@ -25,7 +25,7 @@ import orjson
 import pyarrow as pa
 
 from torinvest.aws import AWS_CALL_ERRORS, Aws
-from torinvest.errors import DataIssue
+from torinvest.errors import DataIssue, InputError
 from torinvest.sources.logs import (
     DEFAULT_MAX_FILE_BYTES,
     S3_THREADS,
@@ -41,7 +41,7 @@ from torinvest.sources.logs import (
     too_large,
 )
 from torinvest.sources.records import SAME_RECORD_COLUMNS
-from torinvest.sources.sql.engine import DUCKDB, Output, QueryStats
+from torinvest.sources.sql.engine import DUCKDB, EngineSettings, Output, QueryStats
 from torinvest.sources.sql.projection import (
     EVENT_COLUMNS,
     SOURCE_DIALECT,
@@ -170,6 +170,14 @@ class DuckDBEngine:
         self._listings: dict[Narrowing, FileSet] = {}
         self._downloaded: dict[str, str | DataIssue] = {}
 
+    @classmethod
+    def from_settings(cls, settings: EngineSettings) -> DuckDBEngine:
+        """The engine :func:`~torinvest.sources.sql.engine.make_engine` makes for ``duckdb``:
+        over ``settings.sources`` (required)."""
+        if not settings.sources:
+            raise InputError("the duckdb engine needs log files", hint="pass a folder or s3://…")
+        return cls(settings.sources, aws=settings.aws, max_file_bytes=settings.max_file_bytes)
+
     # -- context -------------------------------------------------------------------------------
     def __enter__(self) -> DuckDBEngine:
         return self
@@ -284,6 +292,18 @@ class DuckDBEngine:
 
     def sql(self, query: Query) -> str:
         return self._sql(query, self.files(query.scope))
+
+    def preview_sql(self, query: Query) -> str:
+        """:meth:`sql` without downloading anything: over S3 the files are listed (not
+        downloaded) and named by their ``s3://`` URL in place of the local copies."""
+        if not any(str(s).startswith("s3://") for s in self.sources):
+            return self.sql(query)
+        self.aws = self.aws or Aws()
+        listing = list_logs(self.sources, query.scope.narrowing, aws=self.aws)
+        files = FileSet(skipped=listing.skipped)
+        for f in listing.files:
+            files.add(f.location, f.location, f.size)
+        return self._sql(query, files)
 
     def _sql(self, query: Query, files: FileSet) -> str:
         # with a key filter, records are json_transform()s of the matching texts: computed once

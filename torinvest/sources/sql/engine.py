@@ -6,6 +6,7 @@ by name), and the results the entry points (:mod:`.run`) return — :class:`SqlR
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,15 @@ from torinvest.sources.sql.queries import Query, Scope
 
 DUCKDB = "duckdb"
 ATHENA = "athena"
-ENGINES: tuple[str, ...] = (DUCKDB, ATHENA)
+#: The engines by name: the module and class of each, imported only when one is made
+#: (:func:`make_engine`), so that DuckDB is imported by those who run it and no engine module
+#: (each imports this one) is imported here. A new engine is a module with a class that follows
+#: :class:`Engine` and has a ``from_settings`` classmethod, and a row here.
+ENGINE_CLASSES: Mapping[str, tuple[str, str]] = {
+    DUCKDB: ("torinvest.sources.sql.duckdb", "DuckDBEngine"),
+    ATHENA: ("torinvest.sources.sql.athena", "AthenaEngine"),
+}
+ENGINES: tuple[str, ...] = tuple(ENGINE_CLASSES)
 
 
 #: Athena's price (USD per TB scanned), for cost estimates (see torinvest.sources.sql.athena).
@@ -89,6 +98,23 @@ class Engine(Protocol):
     def close(self) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class EngineSettings:
+    """What :func:`make_engine` was asked for. Each engine class's ``from_settings`` reads the
+    settings it needs (DuckDB: ``sources``, ``aws``, ``max_file_bytes``; Athena: ``database``,
+    ``table``, ``workgroup``, ``output_location``, ``region``, ``aws``), raises InputError naming
+    a missing one, and ignores the others."""
+
+    sources: str | Path | Sequence[str | Path] | None = None
+    database: str | None = None
+    table: str | None = None
+    workgroup: str | None = None
+    output_location: str | None = None
+    region: str | None = None
+    aws: Aws | None = None
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+
+
 def make_engine(
     kind: str,
     *,
@@ -101,27 +127,16 @@ def make_engine(
     aws: Aws | None = None,
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
 ) -> Engine:
-    """An engine by name: ``duckdb`` (needs ``sources``) or ``athena`` (needs ``database``)."""
-    if kind == DUCKDB:
-        from torinvest.sources.sql.duckdb import DuckDBEngine
-
-        if not sources:
-            raise InputError("the duckdb engine needs log files", hint="pass a folder or s3://…")
-        return DuckDBEngine(sources, aws=aws, max_file_bytes=max_file_bytes)
-    if kind == ATHENA:
-        from torinvest.sources.sql.athena import AthenaEngine
-        from torinvest.sources.sql.ddl import DEFAULT_TABLE
-
-        if not database:
-            raise InputError("the athena engine needs a database", hint="--athena-database")
-        return AthenaEngine(
-            database=database,
-            table=table or DEFAULT_TABLE,
-            workgroup=workgroup,
-            output_location=output_location,
-            region=region,
-            aws=aws,
+    """An engine by name (:data:`ENGINE_CLASSES`, its module imported now): ``duckdb`` (needs
+    ``sources``) or ``athena`` (needs ``database``)."""
+    if kind in ENGINE_CLASSES:
+        module, name = ENGINE_CLASSES[kind]
+        engine_class = getattr(importlib.import_module(module), name)
+        settings = EngineSettings(
+            sources, database, table, workgroup, output_location, region, aws, max_file_bytes
         )
+        engine: Engine = engine_class.from_settings(settings)
+        return engine
     raise InputError(f"unknown engine {kind!r}", hint=f"one of {', '.join(ENGINES)}")
 
 

@@ -17,14 +17,12 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from torinvest.aws import Aws
 from torinvest.catalogue import load_catalogue
 from torinvest.errors import InputError
 from torinvest.grouping import TIMELINE_BUCKETS, bucket_origin, label_rank, pick_bucket
 from torinvest.schema import PER_IP_COLUMNS, SENSITIVE_COLUMNS, empty_per_ip, utc_timestamp
-from torinvest.sources.logs import MAX_DERIVED_PASSES, list_logs
+from torinvest.sources.logs import MAX_DERIVED_PASSES
 from torinvest.sources.records import DerivedKey, derived_keys, frame_from_tables
-from torinvest.sources.sql.duckdb import DuckDBEngine, FileSet
 from torinvest.sources.sql.engine import (
     Aggregates,
     Engine,
@@ -56,17 +54,10 @@ _UTC = "datetime64[us, UTC]"
 
 def print_sql(engine: Engine, query: Query, *, file: TextIO | None = None) -> str:
     """Print (and return) the SQL ``engine`` would run for ``query``, in its dialect, without
-    running it. For DuckDB over S3 the files are listed (not downloaded) and named by their
-    ``s3://`` URL in place of the local copies."""
-    if isinstance(engine, DuckDBEngine) and any(str(s).startswith("s3://") for s in engine.sources):
-        engine.aws = engine.aws or Aws()
-        listing = list_logs(engine.sources, query.scope.narrowing, aws=engine.aws)
-        files = FileSet(skipped=listing.skipped)
-        for f in listing.files:
-            files.add(f.location, f.location, f.size)
-        sql = engine._sql(query, files)
-    else:
-        sql = engine.sql(query)
+    running it. An engine that fetches files before it runs (DuckDB over S3) shows them
+    without fetching them (its ``preview_sql``): listed, and named by their ``s3://`` URL."""
+    preview = getattr(engine, "preview_sql", engine.sql)
+    sql: str = preview(query)
     print(sql, file=file or sys.stdout)
     return sql
 
