@@ -45,12 +45,14 @@ def load_catalogue(path: str | Path | None = None) -> pd.DataFrame:
     technique not written "T1234[.567] Name", duplicate call).
     """
     if path is None:
-        return _shipped_catalogue().copy()
+        return shipped_catalogue().copy()
     return _read_catalogue(Path(path).expanduser())
 
 
 @lru_cache(maxsize=1)
-def _shipped_catalogue() -> pd.DataFrame:
+def shipped_catalogue() -> pd.DataFrame:
+    """The shipped catalogue, read once and shared: read it, never change it (the analysis uses
+    it on every call; :func:`load_catalogue` gives a copy to change)."""
     ref = resources.files("torinvest") / "data" / CATALOGUE_FILE
     with resources.as_file(ref) as p:
         return _read_catalogue(p)

@@ -1,6 +1,7 @@
 """Small helpers the analysis modules share over the events frame: the columns they need,
 masks and distinct values over integer codes, detail-line formatting (attacker text cut and
-escaped), JSON-ready values, and the finding window.
+escaped), JSON-ready values, and the finding window. Its names with a leading underscore are
+the analysis package's own (its modules import them), not part of torinvest's API.
 """
 
 from __future__ import annotations

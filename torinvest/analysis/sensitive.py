@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 
 from torinvest.analysis.helpers import _NEEDED, _UTC, _require
-from torinvest.catalogue import _shipped_catalogue
+from torinvest.catalogue import shipped_catalogue
 from torinvest.grouping import tor_column
 from torinvest.schema import SENSITIVE_COLUMNS, SENSITIVE_TARGET_COLUMNS
 from torinvest.targets import Target, call_targets, targets_text
@@ -61,7 +61,7 @@ def sensitive_events(
     ``response_elements``.
     """
     _require(events, _NEEDED)
-    cat = _shipped_catalogue() if catalogue is None else catalogue
+    cat = shipped_catalogue() if catalogue is None else catalogue
     if events.empty or cat.empty:
         return _empty_sensitive(targets)
     hit = events["event_name"].isin(cat["event_name"]).to_numpy(dtype=bool)

@@ -30,7 +30,7 @@ from torinvest.analysis.helpers import (
     _short,
 )
 from torinvest.analysis.sensitive import sensitive_events
-from torinvest.catalogue import CATEGORIES, _shipped_catalogue
+from torinvest.catalogue import CATEGORIES, shipped_catalogue
 from torinvest.grouping import codes_and_labels, tor_column
 from torinvest.schema import iso_utc, utc_timestamp
 from torinvest.sources.records import DerivedKey
@@ -430,7 +430,7 @@ def _derived_signals(
 
 def _recon_mask(rows: _Rows, catalogue: pd.DataFrame | None) -> np.ndarray:
     """Read calls that are not themselves sensitive (except discovery ones)."""
-    cat = _shipped_catalogue() if catalogue is None else catalogue
+    cat = shipped_catalogue() if catalogue is None else catalogue
     not_recon = set(cat.loc[cat["category"] != "discovery", "event_name"].astype(str))
     pattern = "^(?:" + "|".join(RECON_PREFIXES) + ")"
     is_read = _label_test(rows.name_labels, pattern)

@@ -1,7 +1,8 @@
 """What a SQL engine is and what it gives back: the :class:`Engine` protocol, an engine's
 :class:`Output` (typed Arrow columns) and :class:`QueryStats`, :func:`make_engine` (an engine
 by name), and the results the entry points (:mod:`.run`) return — :class:`SqlResult`, with
-:class:`Aggregates` when the activity was counted in the engine — with Arrow → pandas.
+:class:`Aggregates` when the activity was counted in the engine — with Arrow → pandas
+(``_frame``, ``_events_piece``, ``_run``: the package's own, used by :mod:`.run`).
 """
 
 from __future__ import annotations
