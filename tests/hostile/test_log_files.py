@@ -331,6 +331,38 @@ def test_records_without_a_usable_time_are_kept_in_a_windowed_read(
     assert set(outside.frame["event_id"]) == untimed
 
 
+def test_the_sql_engines_keep_and_report_records_without_a_usable_time(tmp_path: Path) -> None:
+    """The same class through DuckDB (the queries Athena runs too): a windowed query keeps the
+    records whose time is unknown, as the file loader does, with the same issue per file; over
+    the row limit they are counted, and said to be."""
+    folder = good_folder(tmp_path)
+    recs = copy.deepcopy(OTHER[:4])
+    for r in recs:
+        r["userIdentity"]["accessKeyId"] = SUSPECT
+    del recs[0]["eventTime"]
+    recs[1]["eventTime"] = "yesterday"
+    bad = write(folder / "no-time.json.gz", compact(recs), gz=True)
+    for p in folder.glob("*.json"):  # the engine reads {"Records": [...]} files: gzip them too
+        write(p.with_suffix(".json.gz"), p.read_bytes(), gz=True)
+        p.unlink()
+    untimed = {recs[0]["eventID"], recs[1]["eventID"]}
+    files = load_logs(folder, access_keys=SUSPECT, start=DAY[0], end=DAY[1], progress=False)
+    with DuckDBEngine(folder) as engine:
+        rows = load_sql(engine, access_keys=SUSPECT, start=DAY[0], end=DAY[1])
+        outside = load_sql(engine, access_keys=SUSPECT, start="2024-01-01", end="2024-01-02")
+        counted = load_sql(engine, access_keys=SUSPECT, start=DAY[0], end=DAY[1], max_rows=1)
+    assert set(rows.frame["event_id"]) == set(files.frame["event_id"])
+    assert set(rows.frame.loc[rows.frame["event_time"].isna(), "event_id"]) == untimed
+    assert [(i.source, i.problem) for i in rows.issues] == [
+        (i.source, i.problem) for i in files.issues
+    ]
+    (issue,) = rows.issues
+    assert issue.source == str(bad) and all(i in issue.problem for i in untimed)
+    assert set(outside.frame["event_id"]) == untimed
+    assert counted.aggregates is not None and counted.aggregates.total == len(rows.frame)
+    assert any("2 record(s) without a usable eventTime" in i.problem for i in counted.issues)
+
+
 # --------------------------------------------------------------------------------------------
 # the same record, and different records sharing an eventID
 # --------------------------------------------------------------------------------------------

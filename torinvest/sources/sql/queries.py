@@ -162,10 +162,12 @@ def _filters(scope: Scope, prefilter: str | None = None) -> str:
         parts.append(f"(aws_region IS NULL OR aws_region IN ({sql_literals(scope.regions)}))")
     if scope.user_name is not None:
         parts.append(user_filter(scope.user_name))
+    # a record without a usable time cannot be shown to be outside the window: kept, as the
+    # file loader keeps it (records.filter_window), and reported (run.untimed_issues)
     if scope.start is not None:
-        parts.append(f"event_time >= {_time_literal(scope.start)}")
+        parts.append(f"(event_time IS NULL OR event_time >= {_time_literal(scope.start)})")
     if scope.end is not None:
-        parts.append(f"event_time <= {_time_literal(scope.end)}")
+        parts.append(f"(event_time IS NULL OR event_time <= {_time_literal(scope.end)})")
     return " AND ".join(parts) or "TRUE"
 
 
@@ -408,14 +410,16 @@ def rollup_query(scope: Scope, *, origin: pd.Timestamp, bucket: pd.Timedelta) ->
     return Query("rollup", scope, select, ROLLUP_OUTPUT, (("bucketed", bucketed),), uses=uses)
 
 
-SPAN_OUTPUT: dict[str, str] = {"first": "time", "last": "time", "events": "int"}
+SPAN_OUTPUT: dict[str, str] = {"first": "time", "last": "time", "events": "int", "untimed": "int"}
 
 
 def span_query(scope: Scope) -> Query:
-    """The first and last event time of the scope (to pick a timeline bucket), and how many
-    events it holds (copies dropped: the rows the events query would return)."""
+    """The first and last event time of the scope (to pick a timeline bucket), how many
+    events it holds (copies dropped: the rows the events query would return) and how many of
+    them have no usable time (``untimed``)."""
     select = (
-        "SELECT min(event_time) AS first, max(event_time) AS last, count(*) AS events\nFROM events"
+        "SELECT min(event_time) AS first, max(event_time) AS last, count(*) AS events,\n"
+        "  count(*) FILTER (WHERE event_time IS NULL) AS untimed\nFROM events"
     )
     return Query("span", scope, select, SPAN_OUTPUT, uses=())
 

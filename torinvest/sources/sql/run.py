@@ -16,13 +16,19 @@ from typing import Any, TextIO
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from torinvest.catalogue import load_catalogue
-from torinvest.errors import InputError
+from torinvest.errors import DataIssue, InputError
 from torinvest.grouping import TIMELINE_BUCKETS, bucket_origin, label_rank, pick_bucket
 from torinvest.schema import PER_IP_COLUMNS, SENSITIVE_COLUMNS, empty_per_ip, utc_timestamp
 from torinvest.sources.logs import MAX_DERIVED_PASSES
-from torinvest.sources.records import DerivedKey, derived_keys, frame_from_tables
+from torinvest.sources.records import (
+    DerivedKey,
+    derived_keys,
+    frame_from_tables,
+    untimed_issue,
+)
 from torinvest.sources.sql.engine import (
     Aggregates,
     Engine,
@@ -109,12 +115,32 @@ def load_sql(
         result.derived = []
         _aggregate(engine, scope, result, follow_derived, catalogue, max_rows)
         return result
+    for piece in pieces:
+        result.issues += untimed_issues(piece)
     derived = {d.access_key_id for d in result.derived}
     result.frame = frame_from_tables(
         pieces, derived_keys=derived if scope.keys else None, consume=True, issues=result.issues
     )
     log.info("%s: %d rows, %d issues", engine.name, len(result.frame), len(result.issues))
     return result
+
+
+def untimed_issues(piece: pa.Table) -> list[DataIssue]:
+    """One issue per file (the piece's ``origin``) for its rows without a usable time, in the
+    words of the file loader (:func:`~torinvest.sources.records.untimed_issue`)."""
+    if not piece.num_rows or not piece.column("event_time").null_count:
+        return []
+    untimed = piece.filter(pc.is_null(piece.column("event_time")))
+    origins = untimed.column("origin").combine_chunks()
+    if isinstance(origins, pa.DictionaryArray):
+        origins = origins.dictionary_decode()
+    issues = []
+    for origin in dict.fromkeys(origins.to_pylist()):
+        rows = untimed.filter(pc.equal(origins, origin)) if origin is not None else untimed
+        issue = untimed_issue(rows, origin or "(unknown file)")
+        if issue is not None:
+            issues.append(issue)
+    return issues
 
 
 def _load_pieces(
@@ -447,6 +473,16 @@ def _aggregate(
         size, name = pick_bucket(last - first)
         origin = bucket_origin(first, size)
         long = _run(engine, rollup_query(scope, origin=origin, bucket=size), result)
+    untimed = int(span["untimed"].iloc[0] or 0)
+    if untimed:
+        result.issues.append(
+            DataIssue(
+                engine.name,
+                f"{untimed:,} record(s) without a usable eventTime (missing or not an ISO 8601 "
+                "time), counted with an unknown time: they cannot be placed in the window, nor "
+                "shown to be outside it (the sensitive ones are listed among the calls)",
+            )
+        )
     per_ip = per_ip_from_rollup(long, scope)
     by_time, by_agent, by_region = _rollup_frames(long, origin, size)
     by_time.attrs.update(bucket=size, bucket_name=name)
