@@ -59,7 +59,7 @@ class VerdictForm:
     the login name), rationale and a *Record verdict* button; below them the finding's current
     verdict card and the plan it leads to, redrawn after each recording.
 
-    Recording goes through :func:`torinvest.report.decide` (the evidence summary stored with it;
+    Recording goes through :func:`torinvest.investigation.decide` (the evidence summary stored with it;
     the same verdict again adds no record, a different one supersedes). :meth:`record` is the
     button's callback, callable directly.
     """
@@ -135,12 +135,12 @@ class VerdictForm:
 
     def record(self) -> dict[str, Any]:
         """Record what the form says (InputError when it is incomplete); redraw the verdict and
-        its plan; return the verdict fields (:func:`torinvest.report.decide`)."""
-        from torinvest import report
+        its plan; return the verdict fields (:func:`torinvest.investigation.decide`)."""
+        from torinvest import investigation
 
         if not self.status.value:
             raise InputError("choose a verdict: legitimate, malicious or inconclusive")
-        self.verdict = report.decide(
+        self.verdict = investigation.decide(
             self.inv,
             finding_id=self.inv.key.finding_id,
             status=str(self.status.value),
