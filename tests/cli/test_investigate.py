@@ -1,5 +1,5 @@
 """`torinvest investigate`, `verdict` and `verdicts`: exit codes, one-line errors, the batch's
-skip/force. (`torinvest actions` is tested in tests/test_actions.py.)"""
+skip/force. (`torinvest actions` is tested in tests/actions/test_actions.py.)"""
 
 from __future__ import annotations
 

@@ -29,7 +29,7 @@ from torinvest.investigation import investigate, sources_from_parameters
 from torinvest.sources.records import normalize_records
 from torinvest.verdict import make_verdict, read_ledger, record_verdict
 
-SHAPES = Path(__file__).parent / "fixtures" / "guardduty" / "shapes"
+SHAPES = Path(__file__).parent.parent / "fixtures" / "guardduty" / "shapes"
 NOW = pd.Timestamp("2023-07-10T13:00:00Z")
 STORY = json.loads((sample_case().root / "STORY.json").read_text())
 FINDING = "6dde0a8f8d46f6acad893b30f905e97c"
