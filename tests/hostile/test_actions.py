@@ -326,7 +326,7 @@ def test_a_ledger_that_cannot_be_written_stops_before_any_call(
     def full(path: Any, record: Any) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(rn, "ledger_append", full)
+    monkeypatch.setattr("torinvest.runner.run.ledger_append", full)
     code, out, err = remediate(ready)
     assert code == 1
     (line,) = errors(err)
