@@ -18,7 +18,7 @@ from torinvest.errors import (
 )
 from torinvest.schema import FINDINGS_COLUMNS
 
-FIX = Path(__file__).parent / "fixtures" / "guardduty"
+FIX = Path(__file__).parent.parent / "fixtures" / "guardduty"
 RAW = json.loads((FIX / "raw_TorIPCaller_sample_finding.json").read_text())
 PASCAL = json.loads(
     (FIX / "awscli_example_get-findings_Recon-IAMUser-UserPermissions.json").read_text()

@@ -13,7 +13,7 @@ from tests.fake_aws import DROP, FakeAws
 from torinvest.aws import Aws, AwsConfig
 from torinvest.findings import TOR_FINDING_TYPES, fetch_findings
 
-SHAPES = Path(__file__).parent / "fixtures" / "guardduty" / "shapes"
+SHAPES = Path(__file__).parent.parent / "fixtures" / "guardduty" / "shapes"
 BASE = json.loads((SHAPES / "single_raw.json").read_text())
 
 

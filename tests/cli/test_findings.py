@@ -16,7 +16,7 @@ from tests.fake_aws import FakeAws
 from torinvest.case import sample_case
 from torinvest.cli import FINDING_JSON_KEYS, main
 
-GD = Path(__file__).parent / "fixtures" / "guardduty"
+GD = Path(__file__).parent.parent / "fixtures" / "guardduty"
 STORY = json.loads((sample_case().root / "STORY.json").read_text())
 
 

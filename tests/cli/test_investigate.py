@@ -25,8 +25,8 @@ from torinvest.verdict import read_ledger
 FINDING = "6dde0a8f8d46f6acad893b30f905e97c"
 OTHER_FINDING = "7f176d541deef88b1ad653b9ed646f29"
 KEY = "AKIATFQR7NSCUXC3DDDP"
-SHAPES = Path(__file__).parent / "fixtures" / "guardduty" / "shapes"
-ROOT = Path(__file__).resolve().parent.parent
+SHAPES = Path(__file__).parent.parent / "fixtures" / "guardduty" / "shapes"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(*argv: str) -> tuple[int, str, str]:

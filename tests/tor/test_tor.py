@@ -22,7 +22,7 @@ from torinvest import tor
 from torinvest.case import sample_case
 from torinvest.errors import DataIssue, InputError
 
-FIXTURES = Path(__file__).parent / "fixtures" / "tor"
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "tor"
 BUNDLED = tor.bundled_dir()
 COLLECTOR = BUNDLED / "collector-exit-lists"
 HOURLY = sorted((COLLECTOR / "stem_exit-list-2018-11").rglob("2018-11-*"))

@@ -12,7 +12,7 @@ import pytest
 from torinvest import findings as fd
 from torinvest.errors import MissingKeyDetailsError, NoFindingsError
 
-GD = Path(__file__).parent / "fixtures" / "guardduty"
+GD = Path(__file__).parent.parent / "fixtures" / "guardduty"
 SHAPES = GD / "shapes"
 BAD = GD / "bad"
 EXPECTED = {
