@@ -72,8 +72,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 #: only shrinks.
 KNOWN_UPWARD: frozenset[tuple[str, str]] = frozenset(
     {
-        ("display", "notebooks"),
-        ("display", "report"),
+        ("display.triage", "notebooks"),
+        ("display.triage", "report"),
         ("notebooks", "report"),
     }
 )
