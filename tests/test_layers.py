@@ -30,6 +30,10 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("torinvest", "errors", "safety"),
     # frame contracts and small shared helpers
     ("schema", "paths", "targets", "grouping"),
+    # AWS: answers checked, regions, errors translated, then sessions and clients
+    ("aws.answers", "aws.regions"),
+    ("aws.translate",),
+    ("aws.session",),
     # AWS clients, case folders, output files, reference data (catalogue, GeoIP)
     ("aws", "case", "export", "catalogue", "geo"),
     # CloudTrail sources: records → the events frame, then the readers
