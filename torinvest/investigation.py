@@ -34,6 +34,11 @@ from torinvest.findings import (
     locate_key,
     read_findings,
 )
+from torinvest.options import (
+    DEFAULT_LOOKAHEAD_DAYS,
+    DEFAULT_LOOKBACK_DAYS,
+    DEFAULT_TOLERANCE_HOURS,
+)
 from torinvest.paths import tor_cache
 from torinvest.schema import iso_utc
 from torinvest.sources.logs import DEFAULT_MAX_FILE_BYTES
@@ -53,9 +58,6 @@ log = logging.getLogger(__name__)
 
 #: The source of the data issue that says no activity source could be read at all.
 NOTHING_READ_SOURCE = "activity"
-DEFAULT_LOOKBACK_DAYS = 14
-DEFAULT_LOOKAHEAD_DAYS = 7
-DEFAULT_TOLERANCE_HOURS = 24
 
 
 @dataclass(slots=True)

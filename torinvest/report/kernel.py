@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from torinvest.options import CELL_TIMEOUT
+
 if TYPE_CHECKING:
     import nbformat
 
@@ -19,8 +21,6 @@ log = logging.getLogger(__name__)
 
 #: Kernel: ipykernel of the interpreter running torinvest (see :func:`kernel_manager_class`).
 KERNEL_NAME = "python3"
-#: Seconds one cell may run (fetching every region's CloudTrail can take minutes).
-CELL_TIMEOUT = 1800
 #: Seconds the kernel may take to start.
 KERNEL_START_TIMEOUT = 120
 

@@ -5,25 +5,19 @@ and the parameters the investigation notebook is run with (:func:`parameters`).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from torinvest.aws import parse_regions
 from torinvest.case import Case
 from torinvest.errors import InputError
-from torinvest.events import DEFAULT_MAX_ROWS
 from torinvest.findings import check_finding_id
 from torinvest.investigation import (
-    DEFAULT_LOOKAHEAD_DAYS,
-    DEFAULT_LOOKBACK_DAYS,
-    DEFAULT_TOLERANCE_HOURS,
     Sources,
     outputs,
 )
+from torinvest.options import RunOptions
 from torinvest.report.folders import check_folder
-from torinvest.report.kernel import CELL_TIMEOUT
-from torinvest.sources.logs import DEFAULT_MAX_FILE_BYTES
 from torinvest.verdict import check_status, default_ledger_path, make_verdict
 
 #: The notebooks torinvest runs (``notebooks/<name>.ipynb``).
@@ -34,34 +28,6 @@ TRIAGE_NOTEBOOK = "triage"
 # --------------------------------------------------------------------------------------------
 # options → notebook parameters
 # --------------------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RunOptions:
-    """Everything one run takes besides the finding ID and the output folder."""
-
-    case_dir: str | None = None
-    profile: str | None = None
-    regions: str = "all"
-    role_arn: str | None = None
-    logs: tuple[str, ...] = ()
-    exit_lists: tuple[str, ...] = ()
-    lookback_days: float = DEFAULT_LOOKBACK_DAYS
-    lookahead_days: float = DEFAULT_LOOKAHEAD_DAYS
-    tolerance_hours: float = DEFAULT_TOLERANCE_HOURS
-    follow_derived: bool = True
-    verdict_status: str = "pending"
-    analyst: str = ""
-    rationale: str = ""
-    suppress: bool = False
-    ledger: str | None = None
-    cell_timeout: float = CELL_TIMEOUT
-    engine: str = "files"
-    athena_database: str | None = None
-    athena_workgroup: str | None = None
-    athena_output: str | None = None
-    max_rows: int | None = DEFAULT_MAX_ROWS
-    max_file_mb: int = DEFAULT_MAX_FILE_BYTES >> 20
-
-
 def _absolute(path: str | None) -> str:
     if not path:
         return ""
