@@ -50,7 +50,7 @@ from torinvest.investigation import (
 if TYPE_CHECKING:
     import nbformat
 
-    from torinvest.report import RunOptions
+    from torinvest.options import RunOptions
 
 log = logging.getLogger(__name__)
 

@@ -205,7 +205,7 @@ class TriageActions:
         notebooks_dir: str | None = None,
     ) -> None:
         from torinvest import notebooks
-        from torinvest.report import RunOptions
+        from torinvest.options import RunOptions
 
         self.frame = frame
         self.options = RunOptions(
