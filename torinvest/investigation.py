@@ -219,6 +219,7 @@ class InvestigateParameters(NotebookParameters):
     exit_lists: list[str] = field(default_factory=list)
     engine: str = "files"
     athena_database: str = ""
+    athena_table: str = ""
     athena_workgroup: str = ""
     athena_output: str = ""
     max_rows: int = DEFAULT_MAX_ROWS
@@ -259,6 +260,7 @@ def sources_from_parameters(
     exit_lists: Sequence[str] | str = (),
     engine: str = "files",
     athena_database: str = "",
+    athena_table: str = "",
     athena_workgroup: str = "",
     athena_output: str = "",
     max_rows: int | None = DEFAULT_MAX_ROWS,
@@ -270,7 +272,8 @@ def sources_from_parameters(
     comma-separated list (:func:`param_list`); a wrong-typed parameter is an InputError naming it.
 
     ``engine`` reads the log files: ``files`` (default), ``duckdb``, or ``athena`` (the
-    CloudTrail table in ``athena_database``; then no log files are needed). ``max_rows``: above
+    CloudTrail table ``athena_table``, default ``cloudtrail_logs``, in ``athena_database``; then
+    no log files are needed). ``max_rows``: above
     this many matching rows the duckdb/athena engine counts in the engine (0 or None: never).
     ``max_file_mb``: the most one log file may hold once decompressed (MiB); a larger file is
     a data issue, not read.
@@ -284,6 +287,7 @@ def sources_from_parameters(
         max_rows=rows or None,
         max_file_bytes=int(param_number("max_file_mb", max_file_mb, integer=True)) << 20,
         athena_database=param_text("athena_database", athena_database) or None,
+        athena_table=param_text("athena_table", athena_table) or None,
         athena_workgroup=param_text("athena_workgroup", athena_workgroup) or None,
         athena_output=param_text("athena_output", athena_output) or None,
     )

@@ -21,7 +21,8 @@ CELL_TIMEOUT = 1800
 
 ENGINES = ("files", "duckdb", "athena")
 #: Matching rows above which the duckdb/athena engines count in the engine instead of loading
-#: every row (the same as torinvest.sources.sql.DEFAULT_MAX_ROWS, without importing DuckDB).
+#: every row (``max_rows`` of load_sql): a million events make a frame of about 1 GB with their
+#: request/response JSON.
 DEFAULT_MAX_ROWS = 1_000_000
 
 
@@ -95,6 +96,7 @@ class RunOptions:
     cell_timeout: float = CELL_TIMEOUT
     engine: str = "files"
     athena_database: str | None = None
+    athena_table: str | None = None
     athena_workgroup: str | None = None
     athena_output: str | None = None
     max_rows: int | None = DEFAULT_MAX_ROWS

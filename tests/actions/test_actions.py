@@ -744,3 +744,16 @@ def test_archive_command_needs_legitimate_and_the_right_account(
     )  # fmt: skip
     assert code == 0, err
     assert "0 change(s) done, 2 already done, 0 failed" in out
+
+
+def test_a_dry_run_says_which_verdict_execute_needs(tmp_path: Path) -> None:
+    """runner.verdict_gap: the note of a dry run (the rule `torinvest actions` prints)."""
+    ledger = tmp_path / "ledger.jsonl"
+    gap = rn.verdict_gap(read_ledger(ledger)[0], FINDING, "remediate", ledger)
+    assert gap is not None
+    assert "is none recorded" in gap and "malicious or inconclusive" in gap
+    assert f"torinvest verdict {FINDING} --status malicious" in gap and str(ledger) in gap
+    verdict(ledger, "legitimate")
+    records = read_ledger(ledger)[0]
+    assert rn.verdict_gap(records, FINDING, "archive", ledger) is None
+    assert "is legitimate" in (rn.verdict_gap(records, FINDING, "remediate") or "")

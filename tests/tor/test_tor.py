@@ -114,6 +114,17 @@ def test_bundled_history_answers_2016_and_2018(bundled: tor.ExitLists) -> None:
     assert status(frame, bundled) == [True, False, True, None, True, False, None]
 
 
+def test_one_ip_at_one_time_is_the_rule_of_the_events_frame(bundled: tor.ExitLists) -> None:
+    """`torinvest tor check`'s answer: True, False, or None when no list covers the time."""
+    assert tor.ip_status(IP_2016, utc("2016-09-20T12:00:00Z"), bundled) is True
+    assert tor.ip_status(IP_2018, utc("2016-09-20T12:00:00Z"), bundled) is False
+    assert tor.ip_status(IP_2018, utc("2017-07-01T00:00:00Z"), bundled) is None
+    lists = tor.load_exit_lists(LIST_2018_11_01, bundled=False)
+    at = utc("2018-11-01T12:04:42Z")  # 24 h 1 s after its observation
+    assert tor.ip_status(IP_2018, at, lists) is False
+    assert tor.ip_status(IP_2018, at, lists, tolerance=pd.Timedelta(hours=25)) is True
+
+
 def test_non_ip_sources_are_not_tor_when_covered_and_na_when_not() -> None:
     lists = tor.load_exit_lists(LIST_2016, bundled=False)
     frame = events(

@@ -52,7 +52,7 @@ from torinvest.cli.actions import cmd_actions
 from torinvest.cli.args import LEDGER_HELP, UsageError, aws_from_args, engine_from_args
 from torinvest.cli.athena_ddl import cmd_athena_ddl
 from torinvest.cli.demo import cmd_demo
-from torinvest.cli.events import ACCESS_KEY_RE, cmd_events
+from torinvest.cli.events import cmd_events
 from torinvest.cli.findings import (
     FINDING_JSON_KEYS,
     cmd_findings,
@@ -167,7 +167,6 @@ def _internal_error(error: Exception, args: argparse.Namespace, err: TextIO) -> 
 
 
 __all__ = [
-    "ACCESS_KEY_RE",
     "BROKEN_PIPE_STATUS",
     "COMMANDS",
     "FINDING_JSON_KEYS",

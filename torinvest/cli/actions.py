@@ -67,7 +67,7 @@ def cmd_actions(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from torinvest import actions, runner
     from torinvest.findings import check_finding_id
     from torinvest.investigation import load_findings, locate
-    from torinvest.verdict import latest_verdict, read_ledger
+    from torinvest.verdict import read_ledger
 
     check_finding_id(args.finding_id)
     if args.suppress and args.plan != "archive":
@@ -90,17 +90,13 @@ def cmd_actions(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         print_issues(inv.data_issues, err)
     records, ledger_issues = read_ledger(args.ledger)
     print_issues(ledger_issues, err)  # a torn line may be a lost verdict
-    if not args.execute:
-        prior = latest_verdict(records, args.finding_id)
-        wanted = actions.PLAN_VERDICTS[args.plan]
-        if prior is None or prior.get("status") not in wanted:
-            said = prior.get("status") if prior else "none recorded"
-            print(
-                f"torinvest: note: the verdict on {args.finding_id} is {term_safe(said)}: "
-                f"--execute needs a {' or '.join(wanted)} verdict "
-                f"({runner.verdict_command(args.finding_id, wanted[0], args.ledger)})",
-                file=err,
-            )
+    gap = (
+        None
+        if args.execute
+        else runner.verdict_gap(records, args.finding_id, args.plan, args.ledger)
+    )
+    if gap is not None:
+        print(f"torinvest: note: {term_safe(gap)}", file=err)
     for note in plan.notes:
         print(f"torinvest: note: {term_safe(note)}", file=err)
 

@@ -5,11 +5,11 @@ or JSON lines (``--print-sql``: the engine's query instead).
 from __future__ import annotations
 
 import argparse
-import re
 from collections.abc import Sequence
 from typing import Any, TextIO
 
 from torinvest.aws import Aws, parse_regions
+from torinvest.aws.ids import access_key_id_hint, is_access_key_id
 from torinvest.case import Case
 from torinvest.cli.args import (
     UsageError,
@@ -76,9 +76,6 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     e.set_defaults(func=cmd_events)
 
 
-ACCESS_KEY_RE = re.compile(r"^[A-Z0-9]{16,128}$")
-
-
 def _check_events_usage(args: argparse.Namespace, logs: Sequence[str]) -> None:
     """Refuse the options of ``events`` no source of this run would honour (exit 2)."""
     named = [o for o, v in (("--profile", args.profile), ("--role-arn", args.role_arn)) if v]
@@ -110,10 +107,9 @@ def cmd_events(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     logs = list(args.logs)
     if args.case:
         logs.insert(0, str(Case.open(args.case).require("cloudtrail")))
-    if args.access_key and not ACCESS_KEY_RE.match(args.access_key):
+    if args.access_key and not is_access_key_id(args.access_key):
         raise InputError(
-            f"invalid access key id {args.access_key[:40]!r}",
-            hint="an access key ID is 16–128 upper-case letters and digits, e.g. AKIA… or ASIA…",
+            f"invalid access key id {args.access_key[:40]!r}", hint=access_key_id_hint()
         )
     _check_events_usage(args, logs)
     regions = parse_regions(args.regions)

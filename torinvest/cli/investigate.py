@@ -119,6 +119,7 @@ def run_options(args: argparse.Namespace) -> Any:
         ledger=args.ledger,
         engine=args.engine,
         athena_database=args.athena_database,
+        athena_table=args.athena_table,
         athena_workgroup=args.athena_workgroup,
         athena_output=args.athena_output,
         max_rows=args.max_rows or None,

@@ -10,6 +10,7 @@ import pandas as pd
 from torinvest.case import Case
 from torinvest.cli.args import _iso_time
 from torinvest.errors import InputError
+from torinvest.options import DEFAULT_TOLERANCE_HOURS
 from torinvest.safety import term_safe
 
 
@@ -27,7 +28,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     tc.add_argument("ip")
     tc.add_argument("--at", type=_iso_time, help="time (ISO 8601, UTC; default now)")
     tc.add_argument("--case", metavar="DIR", help="also use DIR/tor/ lists")
-    tc.add_argument("--tolerance-hours", type=float, default=24.0)
+    tc.add_argument("--tolerance-hours", type=float, default=DEFAULT_TOLERANCE_HOURS)
     tc.set_defaults(func=cmd_tor_check)
 
 
@@ -54,10 +55,9 @@ def cmd_tor_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     ip = tor.normalize_ip(args.ip)
     if ip is None:
         raise InputError(f"not an IP address: {args.ip[:60]!r}", hint="e.g. 185.220.101.34")
-    probe = pd.DataFrame({"event_time": [at], "source_ip": pd.Categorical([ip])})
-    status = tor.tor_status(probe, lists, pd.Timedelta(hours=args.tolerance_hours)).iloc[0]
+    status = tor.ip_status(ip, at, lists, pd.Timedelta(hours=args.tolerance_hours))
     verdict = {True: "a listed Tor exit", False: "not a listed Tor exit"}.get(
-        None if status is pd.NA else bool(status), "unknown: no loaded list covers that time"
+        status, "unknown: no loaded list covers that time"
     )
     print(f"{ip} at {at:%Y-%m-%d %H:%M}Z (±{args.tolerance_hours:g} h): {verdict}", file=out)
     seen = lists.observations_for(ip)

@@ -50,6 +50,7 @@ from torinvest.runner.gate import (
     credentials_source,
     require_verdict,
     verdict_command,
+    verdict_gap,
 )
 from torinvest.runner.probes import SAME_RESOURCE_TOLERANCE, Check
 from torinvest.runner.probes import _probe as _probe
@@ -82,5 +83,6 @@ __all__ = [
     "invoke",
     "require_verdict",
     "verdict_command",
+    "verdict_gap",
     "whose_credentials",
 ]

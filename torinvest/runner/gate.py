@@ -68,6 +68,23 @@ def require_verdict(
     )
 
 
+def verdict_gap(
+    records: list[dict[str, Any]], finding_id: str, kind: str, ledger: str | Path | None = None
+) -> str | None:
+    """For a dry run: why ``--plan kind --execute`` would be refused by the verdict in
+    ``records`` (the latest verdict on ``finding_id`` is not one the plan follows), with the
+    command that records one; None when it would pass."""
+    prior = latest_verdict(records, finding_id)
+    wanted = PLAN_VERDICTS[kind]
+    if prior is not None and prior.get("status") in wanted:
+        return None
+    said = prior.get("status") if prior else "none recorded"
+    return (
+        f"the verdict on {finding_id} is {said}: --execute needs a {' or '.join(wanted)} "
+        f"verdict ({verdict_command(finding_id, wanted[0], ledger)})"
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # whose credentials
 # --------------------------------------------------------------------------------------------

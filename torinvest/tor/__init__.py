@@ -105,7 +105,7 @@ from torinvest.tor.refresh import (
     Opener,
     refresh,
 )
-from torinvest.tor.status import tor_status
+from torinvest.tor.status import ip_status, tor_status
 
 __all__ = [
     "BUNDLED_PACKAGE_DIR",
@@ -125,6 +125,7 @@ __all__ = [
     "bundled_dir",
     "bundled_index",
     "coverage",
+    "ip_status",
     "list_files",
     "load_exit_lists",
     "normalize_ip",

@@ -40,6 +40,19 @@ def _event_codes(source_ip: pd.Series, known: pd.Index) -> tuple[np.ndarray, np.
     return to_known[codes], codes < 0
 
 
+def ip_status(
+    ip: str,
+    at: pd.Timestamp,
+    lists: ExitLists,
+    tolerance: pd.Timedelta | timedelta | str = DEFAULT_TOLERANCE,
+) -> bool | None:
+    """Was ``ip`` a listed Tor exit within ``tolerance`` of ``at``? True, False, or None when no
+    loaded list covers that time (:func:`tor_status` of a one-row frame)."""
+    probe = pd.DataFrame({"event_time": [at], "source_ip": pd.Categorical([ip])})
+    status = tor_status(probe, lists, tolerance).iloc[0]
+    return None if status is pd.NA else bool(status)
+
+
 def tor_status(
     events: pd.DataFrame,
     lists: ExitLists,
