@@ -22,7 +22,8 @@ The package, each module importing only those above it:
     kernel      the notebook run in a kernel (papermill), a failing cell as CellFailure
     page        report.html: exported without code, offline, with a CSP and the error banner
     summary     summary.json's contract (SUMMARY_SCHEMA), written and checked; the CSVs
-    parameters  RunOptions → checks before a kernel starts (validate) → notebook parameters
+    parameters  RunOptions (torinvest.options) → checks before a kernel starts (validate) →
+                notebook parameters
     run         the recipe of one report (run_report) and its result (ReportRun)
     batch       open findings: the triage table, batch runs, index.json/index.html
 
