@@ -116,7 +116,7 @@ def test_actions_use_the_actions_policy_and_reads_stay_read_only(
 ) -> None:
     """Remediation and archive runs, guards, probes and inventory included, twice (the second
     run takes the "already done" paths)."""
-    from tests.test_actions import _other_persistence, key, persistence_events
+    from tests.actions.test_actions import _other_persistence, key, persistence_events
     from torinvest import runner as rn
     from torinvest.events import combine_frames
 
@@ -168,7 +168,7 @@ def test_actions_use_the_actions_policy_and_reads_stay_read_only(
 
 
 def test_every_call_a_plan_can_contain_is_in_the_actions_policy() -> None:
-    from tests.test_actions import _other_persistence, key, persistence_events
+    from tests.actions.test_actions import _other_persistence, key, persistence_events
     from torinvest import runner as rn
     from torinvest.events import combine_frames
 
@@ -211,7 +211,7 @@ def test_every_call_a_plan_can_contain_is_in_the_actions_policy() -> None:
 
 
 def _mfa_and_groups() -> pd.DataFrame:
-    from tests.test_actions import records_frame
+    from tests.actions.test_actions import records_frame
 
     iam = "iam.amazonaws.com"
     serial = "arn:aws:iam::123456789012:mfa/evil"

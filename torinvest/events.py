@@ -21,9 +21,10 @@ from pandas.api.types import union_categoricals
 
 from torinvest.aws import Aws
 from torinvest.errors import DataIssue, InputError, OptionsError
+from torinvest.options import DEFAULT_MAX_ROWS as DEFAULT_MAX_ROWS
+from torinvest.options import EngineOptions
 from torinvest.schema import EVENTS_COLUMNS, time_window
 from torinvest.sources.logs import (
-    DEFAULT_MAX_FILE_BYTES,
     NO_LOGS_LOCAL,
     NO_LOGS_S3,
     NO_MATCH,
@@ -40,60 +41,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _STRING = pd.StringDtype()
-
-
-ENGINES = ("files", "duckdb", "athena")
-#: Matching rows above which the duckdb/athena engines count in the engine instead of loading
-#: every row (the same as torinvest.sources.sql.DEFAULT_MAX_ROWS, without importing DuckDB).
-DEFAULT_MAX_ROWS = 1_000_000
-
-
-@dataclass(frozen=True, slots=True)
-class EngineOptions:
-    """Which engine reads the trail's log files: ``files`` (the file loader, default), ``duckdb``
-    (embedded SQL over the same files) or ``athena`` (the CloudTrail table in Athena, no
-    ``logs`` needed).
-
-    ``max_rows``: when the duckdb/athena engine matches more rows than this, the per-IP summary
-    and the charts' counts are computed in the engine (GROUP BY) and only the sensitive calls
-    are loaded as rows (:attr:`Activity.aggregates`); None: always load every row. The file
-    loader always loads every row.
-
-    ``max_file_bytes``: the most one log file may hold once decompressed; a larger file is a
-    data issue, not read (:data:`torinvest.sources.logs.DEFAULT_MAX_FILE_BYTES`)."""
-
-    kind: str = "files"
-    athena_database: str | None = None
-    athena_table: str | None = None
-    athena_workgroup: str | None = None
-    athena_output: str | None = None
-    athena_region: str | None = None
-    max_rows: int | None = DEFAULT_MAX_ROWS
-    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
-
-    def __post_init__(self) -> None:
-        if self.kind not in ENGINES:
-            raise InputError(f"unknown engine {self.kind!r}", hint=f"one of {', '.join(ENGINES)}")
-        if self.max_file_bytes <= 0:
-            raise InputError(
-                f"invalid file size limit {self.max_file_bytes}",
-                hint="a size > 0 (--max-file-mb 2048 for 2 GiB)",
-            )
-        athena = [
-            name
-            for name in ("database", "table", "workgroup", "output", "region")
-            if getattr(self, f"athena_{name}")
-        ]
-        if athena and self.kind != "athena":
-            options = ", ".join(f"--athena-{n}" for n in athena)
-            raise OptionsError(
-                f"{options} go(es) with --engine athena, not --engine {self.kind}",
-                hint="add --engine athena, or leave the Athena options out",
-            )
-        if self.max_rows is not None and self.max_rows < 0:
-            raise InputError(
-                f"invalid row limit {self.max_rows}", hint="a number of rows ≥ 0 (e.g. 1000000)"
-            )
 
 
 @dataclass(slots=True)

@@ -34,9 +34,22 @@ from torinvest.findings import (
     locate_key,
     read_findings,
 )
+from torinvest.options import (
+    DEFAULT_LOOKAHEAD_DAYS,
+    DEFAULT_LOOKBACK_DAYS,
+    DEFAULT_TOLERANCE_HOURS,
+)
 from torinvest.paths import tor_cache
 from torinvest.schema import iso_utc
 from torinvest.sources.logs import DEFAULT_MAX_FILE_BYTES
+from torinvest.verdict import (
+    check_status,
+    default_ledger_path,
+    latest_verdict,
+    make_verdict,
+    read_ledger,
+    record_decision,
+)
 
 if TYPE_CHECKING:
     from torinvest.sources.sql import Aggregates
@@ -45,9 +58,6 @@ log = logging.getLogger(__name__)
 
 #: The source of the data issue that says no activity source could be read at all.
 NOTHING_READ_SOURCE = "activity"
-DEFAULT_LOOKBACK_DAYS = 14
-DEFAULT_LOOKAHEAD_DAYS = 7
-DEFAULT_TOLERANCE_HOURS = 24
 
 
 @dataclass(slots=True)
@@ -209,6 +219,7 @@ class InvestigateParameters(NotebookParameters):
     exit_lists: list[str] = field(default_factory=list)
     engine: str = "files"
     athena_database: str = ""
+    athena_table: str = ""
     athena_workgroup: str = ""
     athena_output: str = ""
     max_rows: int = DEFAULT_MAX_ROWS
@@ -249,6 +260,7 @@ def sources_from_parameters(
     exit_lists: Sequence[str] | str = (),
     engine: str = "files",
     athena_database: str = "",
+    athena_table: str = "",
     athena_workgroup: str = "",
     athena_output: str = "",
     max_rows: int | None = DEFAULT_MAX_ROWS,
@@ -260,7 +272,8 @@ def sources_from_parameters(
     comma-separated list (:func:`param_list`); a wrong-typed parameter is an InputError naming it.
 
     ``engine`` reads the log files: ``files`` (default), ``duckdb``, or ``athena`` (the
-    CloudTrail table in ``athena_database``; then no log files are needed). ``max_rows``: above
+    CloudTrail table ``athena_table``, default ``cloudtrail_logs``, in ``athena_database``; then
+    no log files are needed). ``max_rows``: above
     this many matching rows the duckdb/athena engine counts in the engine (0 or None: never).
     ``max_file_mb``: the most one log file may hold once decompressed (MiB); a larger file is
     a data issue, not read.
@@ -274,6 +287,7 @@ def sources_from_parameters(
         max_rows=rows or None,
         max_file_bytes=int(param_number("max_file_mb", max_file_mb, integer=True)) << 20,
         athena_database=param_text("athena_database", athena_database) or None,
+        athena_table=param_text("athena_table", athena_table) or None,
         athena_workgroup=param_text("athena_workgroup", athena_workgroup) or None,
         athena_output=param_text("athena_output", athena_output) or None,
     )
@@ -601,6 +615,95 @@ def _counts_with_tor(
         "by_time": by_time,
         "by_agent": with_ip_tor(agg.by_agent, status),
         "by_region": with_ip_tor(agg.by_region, status),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# verdict
+# --------------------------------------------------------------------------------------------
+def evidence(inv: Investigation) -> dict[str, Any]:
+    """What a verdict rests on, in a few numbers (stored with the verdict in the ledger)."""
+    totals = inv.totals()
+    tor_ips = sorted(
+        str(ip) for ip in inv.per_ip.loc[inv.per_ip["tor"].fillna(False).astype(bool), "source_ip"]
+    )
+    return {
+        "window": {"start": str(inv.window[0]), "end": str(inv.window[1])},
+        "events": totals["total"],
+        "failed": totals["failed"],
+        "from_tor": totals["from_tor"],
+        "source_ips": len(inv.per_ip),
+        "tor_ips": tor_ips,
+        "derived_keys": [d.access_key_id for d in inv.activity.derived],
+        "sensitive_events": len(inv.sensitive),
+        "score": inv.score.score,
+        "band": inv.score.band,
+        "signals": [s.name for s in inv.signals if s.weight > 0],
+        "data_issues": len(inv.data_issues),
+        "source": inv.sources.describe(),
+    }
+
+
+def decide(
+    inv: Investigation | None,
+    *,
+    finding_id: str,
+    status: str = "pending",
+    analyst: str = "",
+    rationale: str = "",
+    ledger: str | Path | None = None,
+) -> dict[str, Any]:
+    """The verdict of this run: a decided status is recorded in the ledger with the evidence —
+    once: when the finding's current verdict already says the same (status, analyst,
+    rationale), nothing is appended, so re-running the notebook adds no record; ``pending``
+    records nothing and shows the finding's current verdict, if any.
+
+    Returns the summary's verdict fields plus ``ledger`` (the ledger's path), ``added`` (a
+    record was appended by this call) and ``superseded`` (the decided verdict it replaced).
+    """
+    path = Path(ledger).expanduser() if ledger else default_ledger_path()
+    check_status(status)
+    if status == "pending":
+        records, _ = read_ledger(path)
+        prior = latest_verdict(records, finding_id)
+        if prior is not None:
+            return _verdict_fields(prior, path)
+        return {
+            "status": "pending",
+            "analyst": analyst or None,
+            "rationale": rationale or None,
+            "recorded_at": None,
+            "ledger": str(path),
+            "added": False,
+            "superseded": None,
+        }
+    v = make_verdict(
+        finding_id,
+        status=status,
+        analyst=analyst,
+        rationale=rationale,
+        access_key_id=inv.key.access_key_id if inv is not None else None,
+        evidence=evidence(inv) if inv is not None else None,
+    )
+    done = record_decision(v, path)
+    return _verdict_fields(done.record, path, added=done.added, superseded=done.superseded)
+
+
+def _verdict_fields(
+    record: Mapping[str, Any],
+    path: Path,
+    *,
+    added: bool = False,
+    superseded: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    return {
+        "status": record.get("status", "pending"),
+        "analyst": record.get("analyst") or None,
+        "rationale": record.get("rationale") or None,
+        "recorded_at": record.get("recorded_at"),
+        "ledger": str(path),
+        "added": added,
+        "superseded": dict(superseded) if superseded else None,
     }
 
 

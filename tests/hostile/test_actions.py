@@ -16,9 +16,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from tests.fake_aws import FakeAws
-from tests.fake_aws.proxy import DROP, GARBAGE, HTML_200, HTML_500, FaultProxy
-from tests.test_actions import (  # noqa: F401  (proxy_fixture: the fixture "proxy")
+from tests.actions.test_actions import (  # noqa: F401  (proxy_fixture: the fixture "proxy")
     BACKDOOR_KEY,
     BACKDOOR_USER,
     FINDING,
@@ -36,6 +34,8 @@ from tests.test_actions import (  # noqa: F401  (proxy_fixture: the fixture "pro
     sample_case_with,
     verdict,
 )
+from tests.fake_aws import FakeAws
+from tests.fake_aws.proxy import DROP, GARBAGE, HTML_200, HTML_500, FaultProxy
 from torinvest import actions as ac
 from torinvest import runner as rn
 from torinvest.aws import Aws
@@ -326,7 +326,7 @@ def test_a_ledger_that_cannot_be_written_stops_before_any_call(
     def full(path: Any, record: Any) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(rn, "ledger_append", full)
+    monkeypatch.setattr("torinvest.runner.run.ledger_append", full)
     code, out, err = remediate(ready)
     assert code == 1
     (line,) = errors(err)

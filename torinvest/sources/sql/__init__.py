@@ -68,6 +68,7 @@ This module re-exports their public API; the engines' classes (``DuckDBEngine``,
 import importlib
 from typing import Any
 
+from torinvest.options import DEFAULT_MAX_ROWS
 from torinvest.sources.sql.engine import (
     ATHENA,
     DUCKDB,
@@ -106,7 +107,6 @@ from torinvest.sources.sql.queries import (
     user_filter,
 )
 from torinvest.sources.sql.run import (
-    DEFAULT_MAX_ROWS,
     aggregate_sql,
     load_sql,
     minted_keys_sql,

@@ -18,6 +18,7 @@ import sqlglot
 from sqlglot import exp
 
 from torinvest.aws import validate_region
+from torinvest.aws.ids import is_access_key_id
 from torinvest.catalogue import load_catalogue
 from torinvest.errors import InputError
 from torinvest.schema import MAX_LIST_ITEMS, SENSITIVE_COLUMNS, TOP_EVENT_NAMES, time_window
@@ -37,8 +38,6 @@ from torinvest.sources.sql.projection import (
     sql_literals,
 )
 
-#: Access key IDs as AWS defines them (``[\w]+``, 16 to 128 characters).
-ACCESS_KEY_RE = re.compile(r"^\w{16,128}$")
 #: A user name filter: an IAM user name (64) or a session name (64), with room; no control
 #: characters (the value enters the queries as a literal only).
 USER_NAME_RE = re.compile(r"^[^\x00-\x1f\x7f]{1,128}$")
@@ -86,7 +85,7 @@ def make_scope(
     keys = None
     if access_keys is not None:
         keys = frozenset({access_keys} if isinstance(access_keys, str) else access_keys)
-        bad = sorted(k for k in keys if not isinstance(k, str) or not ACCESS_KEY_RE.match(k))
+        bad = sorted(k for k in keys if not is_access_key_id(k))
         if not keys or bad:
             raise InputError(
                 f"invalid access key filter {bad or sorted(keys)!r}",

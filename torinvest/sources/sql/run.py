@@ -417,11 +417,6 @@ def sensitive_sql(
     return result
 
 
-#: Matching rows above which an investigation counts in the engine (``max_rows`` of load_sql):
-#: a million events make a frame of about 1 GB with their request/response JSON.
-DEFAULT_MAX_ROWS = 1_000_000
-
-
 def aggregate_sql(
     engine: Engine,
     *,

@@ -1,0 +1,759 @@
+"""Actions after a verdict: plans that follow the evidence, and runs behind the verdict gate and
+the account guard, each call printed and ledgered — against moto (IAM, STS) and the GuardDuty
+fake, through a counting proxy (tests/fake_aws/proxy.py)."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import boto3
+import orjson
+import pandas as pd
+import pytest
+
+from tests.fake_aws import FakeAws
+from tests.fake_aws.proxy import FaultProxy
+from torinvest import actions as ac
+from torinvest import runner as rn
+from torinvest.aws import Aws, AwsConfig
+from torinvest.case import sample_case
+from torinvest.cli import main
+from torinvest.errors import InputError
+from torinvest.findings import KeyLocation, read_findings
+from torinvest.investigation import investigate, sources_from_parameters
+from torinvest.sources.records import normalize_records
+from torinvest.verdict import make_verdict, read_ledger, record_verdict
+
+SHAPES = Path(__file__).parent.parent / "fixtures" / "guardduty" / "shapes"
+NOW = pd.Timestamp("2023-07-10T13:00:00Z")
+STORY = json.loads((sample_case().root / "STORY.json").read_text())
+FINDING = "6dde0a8f8d46f6acad893b30f905e97c"
+SAMPLE_ACCOUNT = STORY["account_id"]  # 123837392027
+MOTO_ACCOUNT = "123456789012"
+SUSPECT = STORY["suspect_key"]["access_key_id"]
+BACKDOOR_USER = STORY["derived"]["backdoor_user"]
+BACKDOOR_KEY = STORY["derived"]["backdoor_key"]
+ASIA = STORY["derived"]["asia_key"]
+ADMIN = "arn:aws:iam::aws:policy/AdministratorAccess"
+#: The calls a guard or a probe makes (read only); everything else a plan calls changes AWS.
+GUARD_READS = {
+    "AssumeRole",
+    "GetCallerIdentity",
+    "ListDetectors",
+    "GetAdministratorAccount",
+    "GetFindings",
+    "ListFilters",
+    "ListAccessKeys",
+    "GetUserPolicy",
+    "GetRolePolicy",
+    "GetUser",
+    "GetRole",
+    "GetLoginProfile",
+    "ListMFADevices",
+    "ListAttachedUserPolicies",
+    "ListUserPolicies",
+    "ListGroupsForUser",
+}
+
+
+# --------------------------------------------------------------------------------------------
+# helpers (also used by tests/hostile/test_actions.py and tests/test_policies.py)
+# --------------------------------------------------------------------------------------------
+def run(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(argv), out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def key(
+    access_key_id: str,
+    *,
+    user: str = "benjamin",
+    user_type: str = "IAMUser",
+    account: str = MOTO_ACCOUNT,
+) -> KeyLocation:
+    return KeyLocation(
+        finding_id=FINDING,
+        finding_type="UnauthorizedAccess:IAMUser/TorIPCaller",
+        access_key_id=access_key_id,
+        kind="long-term" if access_key_id.startswith("AKIA") else "temporary",
+        principal_id="AIDATFQR7NSC5U6Q3TMDR",
+        user_name=user,
+        user_type=user_type,
+        account_id=account,
+        region="us-east-1",
+        tor_ip="109.70.100.66",
+        api="GetSessionToken",
+        service_name="sts.amazonaws.com",
+        first_seen=None,
+        last_seen=None,
+    )
+
+
+def records_frame(calls: list[tuple[str, str, dict | None, dict | None]], **base: Any) -> Any:
+    """Events from (eventName, eventSource, requestParameters, responseElements), a minute apart
+    from ``start`` (default 2023-07-10T12:10Z), by ``key`` (default benjamin's)."""
+    start = pd.Timestamp(base.pop("start", "2023-07-10T12:10:00Z"))
+    prefix = base.pop("prefix", "e")
+    access_key = base.pop("key", "AKIATFQR7NSCUXC3DDDP")
+    identity = {
+        "type": "IAMUser",
+        "accessKeyId": access_key,
+        "userName": "benjamin",
+        "accountId": MOTO_ACCOUNT,
+        "principalId": "AIDATFQR7NSC5U6Q3TMDR",
+    }
+    records = []
+    for i, (name, source, req, resp) in enumerate(calls):
+        when = start + pd.Timedelta(minutes=i)
+        records.append(
+            {
+                "eventVersion": "1.08",
+                "userIdentity": identity,
+                "eventSource": source,
+                "awsRegion": "us-east-1",
+                "sourceIPAddress": "185.220.101.34",
+                "userAgent": "aws-cli/2.13.0",
+                "eventType": "AwsApiCall",
+                "eventName": name,
+                "eventTime": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "eventID": f"{prefix}{i}",
+                "requestParameters": req,
+                "responseElements": resp,
+                **base,
+            }
+        )
+    return normalize_records(records, source="logs", origin="test")
+
+
+def persistence_events(
+    user: str, new_key: str, policy_arn: str = ADMIN, *, start: Any = "2023-07-10T12:10:00Z"
+) -> pd.DataFrame:
+    """The sample case's persistence calls as CloudTrail records, the CreateUser at ``start``,
+    plus a read and a call that was denied (neither is undone)."""
+    iam = "iam.amazonaws.com"
+    calls = [
+        ("CreateUser", iam, {"userName": user}, {"user": {"userName": user}}),
+        (
+            "CreateAccessKey",
+            iam,
+            {"userName": user},
+            {"accessKey": {"accessKeyId": new_key, "userName": user, "status": "Active"}},
+        ),
+        ("AttachUserPolicy", iam, {"userName": user, "policyArn": policy_arn}, None),
+        ("CreateLoginProfile", iam, {"userName": user, "passwordResetRequired": False}, None),
+        ("ListUsers", iam, {}, None),
+    ]
+    frame = records_frame(calls, start=start)
+    denied = records_frame(
+        [("CreateUser", iam, {"userName": "x"}, None)],
+        start=pd.Timestamp(start) + pd.Timedelta(minutes=9),
+        errorCode="AccessDenied",
+        prefix="denied",
+    )
+    from torinvest.events import combine_frames
+
+    return combine_frames([frame, denied])
+
+
+def iam_client(moto_url: str, account: str | None = None) -> Any:
+    """An IAM client straight to moto (not through the proxy), in ``account`` when given."""
+    if account is None:
+        return boto3.client("iam", endpoint_url=moto_url)
+    creds = boto3.client("sts", endpoint_url=moto_url).assume_role(
+        RoleArn=f"arn:aws:iam::{account}:role/setup", RoleSessionName="setup"
+    )["Credentials"]
+    return boto3.client(
+        "iam",
+        endpoint_url=moto_url,
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+    )
+
+
+def verdict(ledger: Path, status: str, finding: str = FINDING, *, minutes: int = 0) -> None:
+    record_verdict(
+        make_verdict(
+            finding,
+            status=status,
+            analyst="ana",
+            rationale="read the activity",
+            now=pd.Timestamp("2024-01-01T00:00:00Z") + pd.Timedelta(minutes=minutes),
+        ),
+        ledger,
+    )
+
+
+def assert_paired(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every call's start has exactly one outcome with the same run and sequence number; the
+    action records, in ledger order."""
+    acts = [r for r in records if r.get("kind") == "action"]
+    starts = [(r["run_id"], r["seq"]) for r in acts if r["phase"] == "start"]
+    outcomes = [(r["run_id"], r["seq"]) for r in acts if r["phase"] == "outcome"]
+    assert sorted(starts) == sorted(outcomes)
+    assert len(set(starts)) == len(starts)
+    return acts
+
+
+def sample_case_with(root: Path, replace: Mapping[str, str]) -> Path:
+    """A copy of the sample case with strings replaced in every file (gzip too): the case's key
+    IDs become the ones moto made."""
+    src = sample_case().root
+    dst = root / "case"
+    for f in src.rglob("*"):
+        if not f.is_file():
+            continue
+        out = dst / f.relative_to(src)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        data = f.read_bytes()
+        packed = f.name.endswith(".gz")
+        if packed:
+            data = gzip.decompress(data)
+        for old, new in replace.items():
+            data = data.replace(old.encode(), new.encode())
+        out.write_bytes(gzip.compress(data) if packed else data)
+    return dst
+
+
+@pytest.fixture(name="proxy")
+def proxy_fixture(
+    moto: str, fake_aws: FakeAws, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[FaultProxy]:
+    """Every boto3 client of the kit goes through a counting, fault-injecting proxy: IAM/STS to
+    moto, GuardDuty to the fake. One attempt per call (a fault is answered once, not retried)."""
+    with FaultProxy({"guardduty": fake_aws.url}, default=moto) as p:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", p.url)
+        monkeypatch.setenv("AWS_ENDPOINT_URL_GUARDDUTY", p.url)
+        monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+        yield p
+
+
+def ops(proxy: FaultProxy, *, changes_only: bool = False) -> list[str]:
+    names = [c.operation for c in proxy.calls()]
+    return [n for n in names if n not in GUARD_READS] if changes_only else names
+
+
+# --------------------------------------------------------------------------------------------
+# plans
+# --------------------------------------------------------------------------------------------
+INVENTORY = [op for op, _ in ac.INVENTORY_OPERATIONS]
+
+
+def test_long_term_key_plan_in_order() -> None:
+    events = persistence_events("svc-backup-sync", "AKIATFQR7NSCXLGMGTIH")
+    plan = ac.plan_remediation(key("AKIATFQR7NSCUXC3DDDP"), events, now=NOW)
+    assert [a.operation for a in plan.actions] == [
+        "UpdateAccessKey",
+        "PutUserPolicy",
+        *INVENTORY,
+        # undo, newest first: a user is deleted after its key, policy and login profile
+        "DeleteLoginProfile",
+        "DetachUserPolicy",
+        "UpdateAccessKey",
+        "DeleteAccessKey",
+        "DeleteUser",
+    ]
+    deactivate = plan.actions[0]
+    assert deactivate.params == {
+        "UserName": "benjamin",
+        "AccessKeyId": "AKIATFQR7NSCUXC3DDDP",
+        "Status": "Inactive",
+    }
+    assert deactivate.cli() == (
+        "aws iam update-access-key --user-name benjamin --access-key-id AKIATFQR7NSCUXC3DDDP "
+        "--status Inactive"
+    )
+    doc = orjson.loads(plan.actions[1].params["PolicyDocument"])
+    assert doc["Statement"][0]["Condition"] == {
+        "DateLessThan": {"aws:TokenIssueTime": "2023-07-10T13:00:00Z"}
+    }
+    assert all(not a.changes_aws for a in plan.actions[2:8])
+    assert (plan.kind, plan.account_id, plan.finding_id) == ("remediate", MOTO_ACCOUNT, FINDING)
+
+
+def test_role_session_gets_revoke_older_sessions_on_the_role() -> None:
+    events = normalize_records(
+        [
+            {
+                "eventVersion": "1.08",
+                "eventID": "1",
+                "eventTime": "2023-07-10T12:00:00Z",
+                "eventName": "ListBuckets",
+                "eventSource": "s3.amazonaws.com",
+                "awsRegion": "us-east-1",
+                "userIdentity": {
+                    "type": "AssumedRole",
+                    "accessKeyId": "ASIAXXXXXXXXXXXXXXXX",
+                    "arn": "arn:aws:sts::123456789012:assumed-role/app-role/i-0abc",
+                    "sessionContext": {
+                        "sessionIssuer": {"arn": "arn:aws:iam::123456789012:role/service/app-role"}
+                    },
+                },
+            }
+        ],
+        source="logs",
+        origin="t",
+    )
+    loc = key("ASIAXXXXXXXXXXXXXXXX", user="app-role", user_type="AssumedRole")
+    (action,) = ac.plan_remediation(loc, events, now=NOW).actions
+    assert action.operation == "PutRolePolicy"
+    assert action.params["RoleName"] == "app-role"
+    assert action.params["PolicyName"] == "AWSRevokeOlderSessions"
+
+
+def test_sample_case_plan_follows_the_evidence() -> None:
+    """The plan built from the sample case lists the created user, its key, its login profile,
+    the attached policy, the secrets read (by the derived key) and the minted session key."""
+    inv = investigate(FINDING, sources_from_parameters(case_dir=str(sample_case().root)))
+    plan = ac.plan_remediation(inv.key, inv.events, now=NOW)
+    calls = [(a.operation, dict(a.params)) for a in plan.actions if not a.manual]
+    assert calls[0] == (
+        "UpdateAccessKey",
+        {"UserName": "benjamin", "AccessKeyId": SUSPECT, "Status": "Inactive"},
+    )
+    revoke = plan.actions[1]
+    assert (revoke.operation, revoke.params["UserName"]) == ("PutUserPolicy", "benjamin")
+    assert ASIA in revoke.targets and ASIA in revoke.why and "GetSessionToken" in revoke.why
+    undo = [(op, p) for op, p in calls if op not in INVENTORY][2:]
+    assert undo == [
+        ("DeleteLoginProfile", {"UserName": BACKDOOR_USER}),
+        ("DetachUserPolicy", {"UserName": BACKDOOR_USER, "PolicyArn": ADMIN}),
+        (
+            "UpdateAccessKey",
+            {"UserName": BACKDOOR_USER, "AccessKeyId": BACKDOOR_KEY, "Status": "Inactive"},
+        ),
+        ("DeleteAccessKey", {"UserName": BACKDOOR_USER, "AccessKeyId": BACKDOOR_KEY}),
+        ("DeleteUser", {"UserName": BACKDOOR_USER}),
+    ]
+    read = inv.events[
+        (inv.events["event_name"] == "GetSecretValue") & inv.events["error_code"].isna()
+    ]
+    secrets = [json.loads(p)["secretId"] for p in read["request_parameters"]]
+    assert len(secrets) == 2 and set(read["access_key_id"]) == {ASIA}
+    rotations = [a for a in plan.manual if a.operation == "RotateSecret"]
+    assert [a.targets for a in rotations] == [(s,) for s in secrets]
+    assert all(
+        s in a.manual and "us-east-1" in a.manual for s, a in zip(secrets, rotations, strict=True)
+    )
+    assert any("prod/db/credentials (ResourceNotFoundException)" in n for n in plan.notes)
+    assert not any("prod/db/credentials" in (a.manual or "") for a in plan.actions)
+
+
+def _other_persistence() -> pd.DataFrame:
+    iam, lam = "iam.amazonaws.com", "lambda.amazonaws.com"
+    return records_frame(
+        [
+            ("CreateRole", iam, {"roleName": "backdoor"}, None),
+            ("UpdateAssumeRolePolicy", iam, {"roleName": "ops", "policyDocument": "{}"}, None),
+            ("PutRolePolicy", iam, {"roleName": "backdoor", "policyName": "all"}, None),
+            ("AttachRolePolicy", iam, {"roleName": "backdoor", "policyArn": ADMIN}, None),
+            ("AddUserToGroup", iam, {"userName": "benjamin", "groupName": "admins"}, None),
+            ("PutUserPolicy", iam, {"userName": "benjamin", "policyName": "inline"}, None),
+            (
+                "CreatePolicy",
+                iam,
+                {"policyName": "p"},
+                {"policy": {"arn": "arn:aws:iam::123456789012:policy/p"}},
+            ),
+            ("CreateFunction20150331", lam, {"functionName": "exfil"}, None),
+            ("AddPermission20150331v2", lam, {"functionName": "exfil", "statementId": "s1"}, None),
+            ("UpdateFunctionCode20150331v2", lam, {"functionName": "billing"}, None),
+            ("StopLogging", "cloudtrail.amazonaws.com", {"name": "main-trail"}, None),
+            (
+                "GetParameter",
+                "ssm.amazonaws.com",
+                {"name": "/prod/db", "withDecryption": True},
+                None,
+            ),
+            ("GetParameters", "ssm.amazonaws.com", {"names": ["/a", "/b"]}, None),
+            (
+                "AssumeRole",
+                "sts.amazonaws.com",
+                {"roleArn": "arn:aws:iam::123456789012:role/deploy", "roleSessionName": "x"},
+                {"credentials": {"accessKeyId": "ASIAROLE000000000001", "expiration": "soon"}},
+            ),
+            (
+                "GetFederationToken",
+                "sts.amazonaws.com",
+                {"name": "fed"},
+                {"credentials": {"accessKeyId": "ASIAFEDERATED0000001"}},
+            ),
+            (
+                "AssumeRole",
+                "sts.amazonaws.com",
+                {"roleArn": "arn:aws:iam::999999999999:role/outside", "roleSessionName": "x"},
+                {"credentials": {"accessKeyId": "ASIAROLE000000000002"}},
+            ),
+        ],
+        prefix="o",
+    )
+
+
+def test_plan_follows_roles_functions_parameters_and_minted_credentials() -> None:
+    plan = ac.plan_remediation(key("AKIATFQR7NSCUXC3DDDP"), _other_persistence(), now=NOW)
+    by_op: dict[str, list[ac.Action]] = {}
+    for a in plan.actions:
+        by_op.setdefault(a.operation, []).append(a)
+    # minted credentials: the federation token by benjamin's deny; the role's sessions by its own
+    (user_revoke,) = by_op["PutUserPolicy"]
+    assert (
+        user_revoke.params["UserName"] == "benjamin"
+        and "ASIAFEDERATED0000001" in user_revoke.targets
+    )
+    role_revokes = [a for a in by_op["PutRolePolicy"] if not a.manual]
+    assert [a.params["RoleName"] for a in role_revokes] == ["deploy"]
+    assert "ASIAROLE000000000001" in role_revokes[0].targets
+    outside = [a for a in by_op["PutRolePolicy"] if a.manual]
+    assert len(outside) == 1 and "in account 999999999999" in outside[0].manual
+    # undo, newest first
+    undo = [(a.operation, dict(a.params)) for a in plan.actions if a.absent_ok and not a.manual]
+    assert undo == [
+        ("RemovePermission", {"FunctionName": "exfil", "StatementId": "s1"}),
+        ("DeleteFunction", {"FunctionName": "exfil"}),
+        ("DeletePolicy", {"PolicyArn": "arn:aws:iam::123456789012:policy/p"}),
+        ("DeleteUserPolicy", {"UserName": "benjamin", "PolicyName": "inline"}),
+        ("RemoveUserFromGroup", {"UserName": "benjamin", "GroupName": "admins"}),
+        ("DetachRolePolicy", {"RoleName": "backdoor", "PolicyArn": ADMIN}),
+        ("DeleteRolePolicy", {"RoleName": "backdoor", "PolicyName": "all"}),
+        ("DeleteRole", {"RoleName": "backdoor"}),
+    ]
+    assert {a.region for a in by_op["DeleteFunction"]} == {"us-east-1"}
+    manual = {a.operation: a for a in plan.manual}
+    assert "trust policy of role ops" in manual["UpdateAssumeRolePolicy"].manual
+    assert "billing" in manual["UpdateFunctionCode20150331v2"].manual
+    assert "main-trail" in manual["StopLogging"].manual
+    params = [a.targets[0] for a in plan.manual if a.operation == "PutParameter"]
+    assert params == ["/prod/db", "/a", "/b"]
+
+
+def test_suppression_is_scoped_to_the_type_account_and_principal() -> None:
+    row = read_findings(SHAPES / "single_raw.json").frame().iloc[0]
+    plan = ac.plan_archive(row, suppress=True)
+    rule = plan.actions[1].params
+    assert rule["FindingCriteria"] == {
+        "Criterion": {
+            "type": {"Eq": ["UnauthorizedAccess:IAMUser/TorIPCaller"]},
+            "accountId": {"Eq": [SAMPLE_ACCOUNT]},
+            "resource.accessKeyDetails.principalId": {"Eq": ["AIDATFQR7NSC5U6Q3TMDR"]},
+        }
+    }
+    keyed = ac.plan_archive(row, suppress=True, scope="key").actions[1].params
+    assert keyed["FindingCriteria"]["Criterion"]["resource.accessKeyDetails.accessKeyId"] == {
+        "Eq": [SUSPECT]
+    }
+    assert keyed["Name"] != rule["Name"]
+    with pytest.raises(InputError, match="broader"):
+        ac.plan_archive(row, suppress=True, scope="account")
+
+
+# --------------------------------------------------------------------------------------------
+# runs: the library
+# --------------------------------------------------------------------------------------------
+def test_dry_run_changes_nothing_and_reads_the_inventory(proxy: FaultProxy, moto: str) -> None:
+    iam = iam_client(moto)
+    iam.create_user(UserName="benjamin")
+    key_id = iam.create_access_key(UserName="benjamin")["AccessKey"]["AccessKeyId"]
+    other = iam.create_access_key(UserName="benjamin")["AccessKey"]["AccessKeyId"]
+    plan = ac.plan_remediation(key(key_id), None, now=NOW)
+    printed: list[str] = []
+    report = rn.carry_out(Aws(), plan, echo=printed.append)
+    assert [r.status for r in report.results] == ["dry-run", "dry-run"] + ["read"] * 6
+    assert ops(proxy) == ["GetCallerIdentity", *INVENTORY]
+    assert printed[0].startswith("CHECK    aws sts get-caller-identity")
+    assert any(line.startswith("DRY RUN  aws iam update-access-key") for line in printed)
+    assert f"benjamin has another active key {other}" in "\n".join(report.summary_lines())
+    assert "benjamin has no console password" in report.inventory
+    assert iam.list_access_keys(UserName="benjamin")["AccessKeyMetadata"][0]["Status"] == "Active"
+
+
+def test_execute_remediates_in_order_and_ledgers_every_call(
+    proxy: FaultProxy, moto: str, tmp_path: Path
+) -> None:
+    iam = iam_client(moto)
+    iam.create_user(UserName="benjamin")
+    key_id = iam.create_access_key(UserName="benjamin")["AccessKey"]["AccessKeyId"]
+    created = iam.create_user(UserName="svc-backup-sync")["User"]["CreateDate"]
+    new_key = iam.create_access_key(UserName="svc-backup-sync")["AccessKey"]["AccessKeyId"]
+    doc = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+    }
+    arn = iam.create_policy(PolicyName="admin", PolicyDocument=json.dumps(doc))["Policy"]["Arn"]
+    iam.attach_user_policy(UserName="svc-backup-sync", PolicyArn=arn)
+    iam.create_login_profile(UserName="svc-backup-sync", Password="Xx-12345678!")
+    events = persistence_events("svc-backup-sync", new_key, arn, start=pd.Timestamp(created))
+    plan = ac.plan_remediation(key(key_id), events, now=NOW)
+    ledger = tmp_path / "ledger.jsonl"
+    printed: list[str] = []
+    report = rn.carry_out(Aws(), plan, execute=True, ledger=ledger, echo=printed.append)
+
+    assert ops(proxy, changes_only=True) == [
+        "UpdateAccessKey",
+        "PutUserPolicy",
+        "DeleteLoginProfile",
+        "DetachUserPolicy",
+        "UpdateAccessKey",
+        "DeleteAccessKey",
+        "DeleteUser",
+    ]
+    assert ops(proxy)[0] == "GetCallerIdentity"
+    assert report.failed == [] and len(report.done) == 7
+    assert iam.list_access_keys(UserName="benjamin")["AccessKeyMetadata"][0]["Status"] == "Inactive"
+    assert "AWSRevokeOlderSessions" in iam.list_user_policies(UserName="benjamin")["PolicyNames"]
+    assert "svc-backup-sync" not in {u["UserName"] for u in iam.list_users()["Users"]}
+
+    records, issues = read_ledger(ledger)
+    assert issues == []
+    acts = assert_paired(records)
+    started = [r["action"]["operation"] for r in acts if r["phase"] == "start"]
+    assert started == ops(proxy)  # one start per call, in the order the calls were made
+    assert all(r["finding_id"] == FINDING and r["caller_account"] for r in acts[2:])
+    outcome = {r["seq"]: r for r in acts if r["phase"] == "outcome"}
+    listed = next(
+        r for r in acts if r["phase"] == "start" and r["action"]["operation"] == "ListAccessKeys"
+    )
+    keys = outcome[listed["seq"]]["response"]["AccessKeyMetadata"]
+    assert [k["AccessKeyId"] for k in keys] == [key_id]  # the answer itself is in the ledger
+    assert printed.index(next(p for p in printed if p.startswith("EXECUTE  aws iam update"))) > 0
+
+
+def test_rerunning_an_executed_plan_says_already_done(
+    proxy: FaultProxy, moto: str, tmp_path: Path
+) -> None:
+    iam = iam_client(moto)
+    iam.create_user(UserName="benjamin")
+    key_id = iam.create_access_key(UserName="benjamin")["AccessKey"]["AccessKeyId"]
+    created = iam.create_user(UserName="svc")["User"]["CreateDate"]
+    new_key = iam.create_access_key(UserName="svc")["AccessKey"]["AccessKeyId"]
+    iam.create_login_profile(UserName="svc", Password="Xx-12345678!")
+    events = persistence_events("svc", new_key, start=pd.Timestamp(created))
+    events = events[events["event_name"] != "AttachUserPolicy"]
+    plan = ac.plan_remediation(key(key_id), events, now=NOW)
+    first = rn.carry_out(Aws(), plan, execute=True, ledger=tmp_path / "l", echo=lambda s: None)
+    assert first.failed == [] and first.already == []
+    proxy.clear()
+    printed: list[str] = []
+    again = rn.carry_out(Aws(), plan, execute=True, ledger=tmp_path / "l", echo=printed.append)
+    assert again.done == [] and again.failed == []
+    assert len(again.already) == len(plan.changes)
+    # the changes whose probe shows them done are not called again
+    assert ops(proxy, changes_only=True) == ["DeleteLoginProfile", "DeleteAccessKey"]
+    assert sum(line.startswith("  already done:") for line in printed) == len(plan.changes)
+    assert "AWSRevokeOlderSessions is already on benjamin" in "\n".join(printed)
+    records, _ = read_ledger(tmp_path / "l")
+    assert_paired(records)
+    assert {r["status"] for r in records if r.get("phase") == "skipped"} == {"already-done"}
+
+
+def test_archive_in_the_findings_account_with_a_narrow_rule(
+    proxy: FaultProxy, fake_aws: FakeAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", SAMPLE_ACCOUNT)  # the credentials are the finding's
+    row = read_findings(SHAPES / "single_raw.json").frame().iloc[0]
+    gd = fake_aws.guardduty("us-east-1")
+    gd.add_detector(row["detector_id"])
+    gd.add_findings([json.loads((SHAPES / "single_raw.json").read_text())])
+    plan = ac.plan_archive(row, suppress=True)
+    report = rn.carry_out(Aws(), plan, execute=True, ledger=tmp_path / "l", echo=lambda s: None)
+    assert report.failed == []
+    assert ops(proxy) == [
+        "GetCallerIdentity",
+        "ListDetectors",
+        "GetAdministratorAccount",
+        "GetFindings",
+        "ArchiveFindings",
+        "ListFilters",
+        "CreateFilter",
+    ]
+    assert fake_aws.archived_ids == {row["id"]}
+    (flt,) = fake_aws.filters
+    assert flt["Action"] == "ARCHIVE"
+    assert flt["FindingCriteria"]["Criterion"] == {
+        "type": {"Eq": ["UnauthorizedAccess:IAMUser/TorIPCaller"]},
+        "accountId": {"Eq": [SAMPLE_ACCOUNT]},
+        "resource.accessKeyDetails.principalId": {"Eq": [row["principal_id"]]},
+    }
+    proxy.clear()
+    again = rn.carry_out(Aws(), plan, execute=True, ledger=tmp_path / "l", echo=lambda s: None)
+    assert [r.status for r in again.results] == ["already-done", "already-done"]
+    assert "ArchiveFindings" not in ops(proxy) and "CreateFilter" not in ops(proxy)
+
+
+def test_the_guardduty_administrator_archives_a_member_finding(
+    proxy: FaultProxy, fake_aws: FakeAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", "111122223333")  # the administrator account
+    raw = json.loads((SHAPES / "single_raw.json").read_text())
+    row = read_findings(SHAPES / "single_raw.json").frame().iloc[0]
+    gd = fake_aws.guardduty("us-east-1")
+    admin_detector = gd.add_detector("a" * 32)
+    gd.add_findings(
+        [raw], detector_id=admin_detector
+    )  # the administrator sees the member's finding
+    report = rn.carry_out(
+        Aws(), ac.plan_archive(row), execute=True, ledger=tmp_path / "l", echo=lambda s: None
+    )
+    assert report.failed == [] and fake_aws.archived_ids == {row["id"]}
+    (archive,) = fake_aws.calls("ArchiveFindings")
+    assert archive.params["DetectorId"] == admin_detector  # the administrator's own detector
+
+
+def test_whose_credentials_the_notebook_shows(
+    proxy: FaultProxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plan = ac.plan_remediation(key("AKIATFQR7NSCUXC3DDDP", account=SAMPLE_ACCOUNT))
+    offline = rn.whose_credentials(plan, None)
+    assert "environment variables (AWS_ACCESS_KEY_ID testing)" in offline
+    assert "account 123837392027 (the finding's)" in offline
+    assert proxy.calls() == []
+    online = rn.whose_credentials(plan, Aws())
+    assert f"account {MOTO_ACCOUNT}" in online and "--execute would be refused" in online
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", SAMPLE_ACCOUNT)
+    assert "--execute may run" in rn.whose_credentials(plan, Aws())
+
+    config = tmp_path / "config"
+    config.write_text(
+        "[profile ir]\nsso_session = corp\nsso_account_id = 123837392027\n"
+        "[profile jump]\nrole_arn = arn:aws:iam::123837392027:role/ir\nsource_profile = ir\n"
+    )
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    assert rn.credentials_source(AwsConfig(profile="ir")) == "profile ir (SSO)"
+    assert rn.credentials_source(AwsConfig(profile="jump")) == (
+        "profile jump (role arn:aws:iam::123837392027:role/ir from ir)"
+    )
+    assert rn.credentials_source(AwsConfig(role_arn="arn:aws:iam::1:role/r")).startswith(
+        "role arn:aws:iam::1:role/r, assumed with environment variables"
+    )
+
+
+def test_the_notebook_plan_says_whose_credentials(tmp_path: Path) -> None:
+    from torinvest import display
+
+    inv = investigate(FINDING, sources_from_parameters(case_dir=str(sample_case().root)))
+    html = display.next_steps(inv, {"status": "malicious"}).data
+    assert "--execute would run with environment variables (AWS_ACCESS_KEY_ID testing)" in html
+    assert "account 123837392027 (the finding&#x27;s)" in html
+    assert "svc-backup-sync" in html and ASIA in html
+
+
+# --------------------------------------------------------------------------------------------
+# the command
+# --------------------------------------------------------------------------------------------
+def test_case_dry_run_calls_nothing(proxy: FaultProxy, tmp_path: Path) -> None:
+    code, out, err = run(
+        "actions", FINDING, "--case", str(sample_case().root), "--plan", "remediate",
+        "--ledger", str(tmp_path / "l.jsonl"),
+    )  # fmt: skip
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0] == (
+        f"DRY RUN  aws iam update-access-key --user-name benjamin --access-key-id {SUSPECT} "
+        "--status Inactive  # deactivate the suspect key first (delete only after the "
+        "investigation)"
+    )
+    assert any(
+        line.startswith("READ     aws iam list-access-keys") and line.endswith("(not run)")
+        for line in lines
+    )
+    assert "dry run: 7 call(s) that change AWS were not made; re-run with --execute" in lines
+    assert f"torinvest verdict {FINDING} --status malicious" in err  # said, not refused
+    assert "--execute would run with environment variables" in err
+    assert proxy.calls() == []
+    assert not (tmp_path / "l.jsonl").exists()
+
+
+def test_sample_case_remediation_in_the_findings_account(
+    proxy: FaultProxy, moto: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sample story replayed in moto's account 123837392027, reached with --role-arn: the
+    calls run in order, each answer is printed and ledgered, the inventory shows benjamin's
+    other key, and the backdoor user — which moto created today, not at the story's time — is
+    stripped but left for a human to delete."""
+    monkeypatch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+    iam = iam_client(moto, SAMPLE_ACCOUNT)
+    iam.create_user(UserName="benjamin")
+    suspect = iam.create_access_key(UserName="benjamin")["AccessKey"]["AccessKeyId"]
+    other = iam.create_access_key(UserName="benjamin")["AccessKey"]["AccessKeyId"]
+    iam.create_user(UserName=BACKDOOR_USER)
+    backdoor = iam.create_access_key(UserName=BACKDOOR_USER)["AccessKey"]["AccessKeyId"]
+    iam.attach_user_policy(UserName=BACKDOOR_USER, PolicyArn=ADMIN)
+    iam.create_login_profile(UserName=BACKDOOR_USER, Password="Xx-12345678!")
+    case = sample_case_with(tmp_path, {SUSPECT: suspect, BACKDOOR_KEY: backdoor})
+    ledger = tmp_path / "ledger.jsonl"
+    verdict(ledger, "malicious")
+    proxy.clear()
+
+    code, out, err = run(
+        "actions", FINDING, "--case", str(case), "--plan", "remediate", "--execute",
+        "--ledger", str(ledger), "--role-arn", f"arn:aws:iam::{SAMPLE_ACCOUNT}:role/responder",
+    )  # fmt: skip
+    assert code == 0, err
+    assert ops(proxy, changes_only=True) == [
+        "UpdateAccessKey",
+        "PutUserPolicy",
+        "DeleteLoginProfile",
+        "DetachUserPolicy",
+        "UpdateAccessKey",
+        "DeleteAccessKey",
+    ]
+    assert ops(proxy)[:2] == ["AssumeRole", "GetCallerIdentity"]
+    assert "following the malicious verdict of ana" in err
+    assert f"benjamin has another active key {other}" in out
+    assert f"benjamin's suspect key {suspect} is inactive" in out  # read after it was contained
+    summary = out[out.index("summary of run") :]
+    assert f"benjamin has another active key {other}" in summary
+    assert "benjamin has no console password" in summary
+    assert "left alone: user svc-backup-sync was created at" in summary
+    assert "manual: rotate secret stratus-red-team-retrieve-secret-6" in summary
+    assert f"revoked: {ASIA} (the deny on benjamin's tokens issued before the run)" in summary
+    keys = iam.list_access_keys(UserName="benjamin")["AccessKeyMetadata"]
+    assert {k["AccessKeyId"]: k["Status"] for k in keys} == {suspect: "Inactive", other: "Active"}
+    assert iam.list_access_keys(UserName=BACKDOOR_USER)["AccessKeyMetadata"] == []
+    assert iam.list_attached_user_policies(UserName=BACKDOOR_USER)["AttachedPolicies"] == []
+    acts = assert_paired(read_ledger(ledger)[0])
+    assert {r["caller_account"] for r in acts[2:]} == {SAMPLE_ACCOUNT}
+
+
+def test_archive_command_needs_legitimate_and_the_right_account(
+    proxy: FaultProxy, fake_aws: FakeAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    raw = json.loads((SHAPES / "single_raw.json").read_text())
+    gd = fake_aws.guardduty("us-east-1")
+    gd.add_detector(raw["service"]["detectorId"])
+    gd.add_findings([raw])
+    ledger = tmp_path / "ledger.jsonl"
+    verdict(ledger, "legitimate", raw["id"])
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", SAMPLE_ACCOUNT)
+    code, out, err = run(
+        "actions", raw["id"], "--plan", "archive", "--suppress", "--regions", "us-east-1",
+        "--execute", "--ledger", str(ledger),
+    )  # fmt: skip
+    assert code == 0, err
+    assert "EXECUTE  aws guardduty archive-findings --region us-east-1" in out
+    assert "2 change(s) done, 0 already done, 0 failed" in out
+    assert fake_aws.archived_ids == {raw["id"]}
+    code, out, err = run(
+        "actions", raw["id"], "--plan", "archive", "--suppress", "--regions", "us-east-1",
+        "--execute", "--ledger", str(ledger),
+    )  # fmt: skip
+    assert code == 0, err
+    assert "0 change(s) done, 2 already done, 0 failed" in out
+
+
+def test_a_dry_run_says_which_verdict_execute_needs(tmp_path: Path) -> None:
+    """runner.verdict_gap: the note of a dry run (the rule `torinvest actions` prints)."""
+    ledger = tmp_path / "ledger.jsonl"
+    gap = rn.verdict_gap(read_ledger(ledger)[0], FINDING, "remediate", ledger)
+    assert gap is not None
+    assert "is none recorded" in gap and "malicious or inconclusive" in gap
+    assert f"torinvest verdict {FINDING} --status malicious" in gap and str(ledger) in gap
+    verdict(ledger, "legitimate")
+    records = read_ledger(ledger)[0]
+    assert rn.verdict_gap(records, FINDING, "archive", ledger) is None
+    assert "is legitimate" in (rn.verdict_gap(records, FINDING, "remediate") or "")

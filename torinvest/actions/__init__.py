@@ -1,0 +1,82 @@
+"""What follows a verdict: the archive plan (legitimate) or the remediation plan (not legitimate).
+
+A plan is a list of :class:`Action` — the API call, its parameters, why, what it acts on, and
+the equivalent AWS CLI command — built from the finding and the key's activity only (pure: no
+AWS call here). :mod:`torinvest.runner` carries a plan out behind its guards (verdict, account)
+and records every call; nothing here changes AWS.
+
+Legitimate (AWS: archive the finding), :func:`plan_archive`:
+  * ``ArchiveFindings`` — run by the GuardDuty administrator account (or a standalone account);
+  * optionally a suppression rule (``CreateFilter`` with ``Action=ARCHIVE``) that matches this
+    finding's type, its account and this principal (or only this key) — never broader
+    (:func:`check_suppression_scope`).
+
+Not legitimate (AWS: assume every credential is compromised), :func:`plan_remediation`, in order:
+  1. contain the key, by its kind: a user's long-term key is deactivated (``UpdateAccessKey
+     Inactive``, never deleted first); the user gets the ``AWSRevokeOlderSessions`` deny on tokens
+     issued before now; a role session's role gets the same deny; a root key is a manual step;
+  2. temporary credentials minted in the activity (GetSessionToken, GetFederationToken: the
+     minting user gets the deny; AssumeRole*: the role gets it) — they outlive the deactivated key;
+  3. the inventory of the suspect user (read only): other access keys, login profile, MFA
+     devices, attached and inline policies, groups;
+  4. undo what the activity created or changed, newest first (users, keys, login profiles,
+     policies, roles, MFA devices, Lambda functions and permissions); what cannot be undone
+     safely by an API call (a changed trust policy, a new policy version, a trail stopped, …:
+     every other write the sensitive-actions catalogue knows) is a manual step naming its target;
+  5. secrets and parameters the activity read, by name, each with its rotation step.
+
+The package, each module importing only those above it:
+
+    plan       Action and Plan; plan kinds, the verdicts each follows, the inventory reads
+    archive    legitimate: archive, the suppression rule and its scope checks
+    evidence   what the activity created, changed and read: undo steps, manual steps, rotations
+    remediate  not legitimate: the remediation plan, in the order above
+"""
+
+from torinvest.actions.archive import (
+    check_suppression_scope,
+    filter_name,
+    plan_archive,
+    revoke_older_sessions_policy,
+    suppression_criteria,
+)
+from torinvest.actions.evidence import failed_secret_reads, rotate_secrets, undo_persistence
+from torinvest.actions.plan import (
+    ABSENT_CODES,
+    FILTER_NAME_RE,
+    INVENTORY_OPERATIONS,
+    PLAN_KINDS,
+    PLAN_VERDICTS,
+    REVOKE_POLICY_NAME,
+    SCOPE_FIELDS,
+    SUPPRESSION_SCOPES,
+    Action,
+    Plan,
+    plan_operations,
+)
+from torinvest.actions.remediate import inventory, minted_credentials, plan_remediation
+
+__all__ = [
+    "ABSENT_CODES",
+    "FILTER_NAME_RE",
+    "INVENTORY_OPERATIONS",
+    "PLAN_KINDS",
+    "PLAN_VERDICTS",
+    "REVOKE_POLICY_NAME",
+    "SCOPE_FIELDS",
+    "SUPPRESSION_SCOPES",
+    "Action",
+    "Plan",
+    "check_suppression_scope",
+    "failed_secret_reads",
+    "filter_name",
+    "inventory",
+    "minted_credentials",
+    "plan_archive",
+    "plan_operations",
+    "plan_remediation",
+    "revoke_older_sessions_policy",
+    "rotate_secrets",
+    "suppression_criteria",
+    "undo_persistence",
+]

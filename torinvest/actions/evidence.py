@@ -1,0 +1,389 @@
+"""The evidence: what the activity created, changed and read — each undo step, each manual
+step naming its target, each secret to rotate.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import pandas as pd
+
+from torinvest.actions.plan import Action, _present
+from torinvest.targets import MORE_KIND, SECRET_READS, read_names, row_targets, targets_text
+from torinvest.targets import json_object as _params
+from torinvest.targets import scalar_text as _text
+
+_LAMBDA_SUFFIX = re.compile(r"\d{8}(v\d+)?$")
+
+
+# the evidence: what the activity created, changed and read
+# --------------------------------------------------------------------------------------------
+def _base_name(name: str, source: str) -> str:
+    """Lambda's versioned event names (CreateFunction20150331) without the version suffix."""
+    return _LAMBDA_SUFFIX.sub("", name) if source == "lambda.amazonaws.com" else name
+
+
+def _undo(
+    op: str,
+    params: Mapping[str, Any],
+    why: str,
+    targets: Iterable[str],
+    *,
+    service: str = "iam",
+    region: str | None = None,
+    created_at: str | None = None,
+) -> Action:
+    return Action(
+        service,
+        op,
+        dict(params),
+        why=why,
+        region=region,
+        targets=tuple(targets),
+        absent_ok=True,
+        created_at=created_at,
+    )
+
+
+def _manual(
+    op: str, what: str, why: str, targets: Iterable[str], *, service: str = "iam"
+) -> Action:
+    return Action(service, op, {}, why=why, manual=what, targets=tuple(targets))
+
+
+def _undo_one(row: Mapping[str, Any]) -> list[Action]:
+    """The calls (or manual steps) that undo one write of the activity; empty when none."""
+    source = str(row.get("event_source") or "")
+    name = _base_name(str(row["event_name"]), source)
+    req = _params(row.get("request_parameters"))
+    resp = _params(row.get("response_elements"))
+    t = row["event_time"]
+    stamp = "an unknown time" if pd.isna(t) else f"{t:%Y-%m-%d %H:%M:%S}Z"  # no usable eventTime
+    when = f"{row['event_name']} at {stamp} from {row.get('source_ip')}"
+    created = None if pd.isna(t) else t.isoformat()
+    region = str(row.get("aws_region")) if _present(row.get("aws_region")) else None
+    user, role = _text(req.get("userName")), _text(req.get("roleName"))
+    group = _text(req.get("groupName"))
+    policy_arn, policy_name = _text(req.get("policyArn")), _text(req.get("policyName"))
+    a: list[Action] = []
+    if source == "iam.amazonaws.com":
+        if name == "CreateUser" and user:
+            a.append(
+                _undo(
+                    "DeleteUser",
+                    {"UserName": user},
+                    f"undo {when} (after its keys, policies and login profile)",
+                    (user,),
+                    created_at=created,
+                )
+            )
+        elif name == "CreateAccessKey":
+            made = resp.get("accessKey") if isinstance(resp.get("accessKey"), dict) else {}
+            key_id, owner = _text(made.get("accessKeyId")), _text(made.get("userName")) or user
+            if key_id and owner:
+                a += [
+                    _undo(
+                        "UpdateAccessKey",
+                        {"UserName": owner, "AccessKeyId": key_id, "Status": "Inactive"},
+                        f"undo {when}: deactivate the key it created",
+                        (owner, key_id),
+                    ),
+                    _undo(
+                        "DeleteAccessKey",
+                        {"UserName": owner, "AccessKeyId": key_id},
+                        f"undo {when}: delete the key it created",
+                        (owner, key_id),
+                    ),
+                ]
+        elif name == "UpdateAccessKey" and req.get("status") == "Active" and user:
+            key_id = _text(req.get("accessKeyId"))
+            if key_id:
+                a.append(
+                    _undo(
+                        "UpdateAccessKey",
+                        {"UserName": user, "AccessKeyId": key_id, "Status": "Inactive"},
+                        f"undo {when}: it re-activated the key",
+                        (user, key_id),
+                    )
+                )
+        elif name == "CreateLoginProfile" and user:
+            a.append(_undo("DeleteLoginProfile", {"UserName": user}, f"undo {when}", (user,)))
+        elif name == "AttachUserPolicy" and user and policy_arn:
+            a.append(
+                _undo(
+                    "DetachUserPolicy",
+                    {"UserName": user, "PolicyArn": policy_arn},
+                    f"undo {when}",
+                    (user, policy_arn),
+                )
+            )
+        elif name == "PutUserPolicy" and user and policy_name:
+            a.append(
+                _undo(
+                    "DeleteUserPolicy",
+                    {"UserName": user, "PolicyName": policy_name},
+                    f"undo {when}",
+                    (user, policy_name),
+                )
+            )
+        elif name == "AddUserToGroup" and user and group:
+            a.append(
+                _undo(
+                    "RemoveUserFromGroup",
+                    {"UserName": user, "GroupName": group},
+                    f"undo {when}",
+                    (user, group),
+                )
+            )
+        elif name == "AttachGroupPolicy" and group and policy_arn:
+            a.append(
+                _undo(
+                    "DetachGroupPolicy",
+                    {"GroupName": group, "PolicyArn": policy_arn},
+                    f"undo {when}",
+                    (group, policy_arn),
+                )
+            )
+        elif name == "PutGroupPolicy" and group and policy_name:
+            a.append(
+                _undo(
+                    "DeleteGroupPolicy",
+                    {"GroupName": group, "PolicyName": policy_name},
+                    f"undo {when}",
+                    (group, policy_name),
+                )
+            )
+        elif name == "CreateRole" and role:
+            a.append(
+                _undo(
+                    "DeleteRole",
+                    {"RoleName": role},
+                    f"undo {when} (after its policies; its sessions end with it)",
+                    (role,),
+                    created_at=created,
+                )
+            )
+        elif name == "AttachRolePolicy" and role and policy_arn:
+            a.append(
+                _undo(
+                    "DetachRolePolicy",
+                    {"RoleName": role, "PolicyArn": policy_arn},
+                    f"undo {when}",
+                    (role, policy_arn),
+                )
+            )
+        elif name == "PutRolePolicy" and role and policy_name:
+            a.append(
+                _undo(
+                    "DeleteRolePolicy",
+                    {"RoleName": role, "PolicyName": policy_name},
+                    f"undo {when}",
+                    (role, policy_name),
+                )
+            )
+        elif name == "CreatePolicy":
+            made = resp.get("policy") if isinstance(resp.get("policy"), dict) else {}
+            arn = _text(made.get("arn"))
+            if arn:
+                a.append(
+                    _undo(
+                        "DeletePolicy",
+                        {"PolicyArn": arn},
+                        f"undo {when} (after it is detached everywhere)",
+                        (arn,),
+                    )
+                )
+        elif name == "EnableMFADevice" and user and _text(req.get("serialNumber")):
+            serial = str(req["serialNumber"])
+            a.append(
+                _undo(
+                    "DeactivateMFADevice",
+                    {"UserName": user, "SerialNumber": serial},
+                    f"undo {when}: an MFA device the actor controls",
+                    (user, serial),
+                )
+            )
+        elif name == "CreateVirtualMFADevice":
+            made = resp.get("virtualMFADevice")
+            serial = _text(made.get("serialNumber")) if isinstance(made, dict) else None
+            if serial:
+                a.append(
+                    _undo(
+                        "DeleteVirtualMFADevice",
+                        {"SerialNumber": serial},
+                        f"undo {when}",
+                        (serial,),
+                    )
+                )
+        elif name == "UpdateAssumeRolePolicy" and role:
+            a.append(
+                _manual(
+                    name,
+                    f"restore the trust policy of role {role} as it was before {stamp}: the "
+                    "actor set the policyDocument in this event's requestParameters (who may "
+                    "assume the role now?)",
+                    f"{when} changed the trust policy of role {role}",
+                    (role,),
+                )
+            )
+        elif name == "UpdateLoginProfile" and user:
+            a.append(
+                _manual(
+                    name,
+                    f"reset the console password of {user} with its owner (the actor set it "
+                    f"at {stamp}); sign out its console sessions",
+                    f"{when} changed the console password of {user}",
+                    (user,),
+                )
+            )
+        elif name in ("CreatePolicyVersion", "SetDefaultPolicyVersion") and policy_arn:
+            version = _text(req.get("versionId")) or _text(
+                (resp.get("policyVersion") or {}).get("versionId")
+                if isinstance(resp.get("policyVersion"), dict)
+                else None
+            )
+            a.append(
+                _manual(
+                    name,
+                    f"make the version of {policy_arn} that was the default before {stamp} the "
+                    f"default again (set-default-policy-version), then delete version "
+                    f"{version or '(the new one)'}",
+                    f"{when} changed the permissions of {policy_arn}",
+                    (policy_arn,),
+                )
+            )
+    elif source == "lambda.amazonaws.com":
+        fn = _text(req.get("functionName"))
+        if name == "CreateFunction" and fn:
+            a.append(
+                _undo(
+                    "DeleteFunction",
+                    {"FunctionName": fn},
+                    f"undo {when}: a function the actor created",
+                    (fn,),
+                    service="lambda",
+                    region=region,
+                )
+            )
+        elif name == "AddPermission" and fn and _text(req.get("statementId")):
+            sid = str(req["statementId"])
+            a.append(
+                _undo(
+                    "RemovePermission",
+                    {"FunctionName": fn, "StatementId": sid},
+                    f"undo {when}: who may invoke {fn}",
+                    (fn, sid),
+                    service="lambda",
+                    region=region,
+                )
+            )
+    return a
+
+
+def _catalogue() -> pd.DataFrame:
+    from torinvest.analysis import load_catalogue
+
+    return load_catalogue()
+
+
+#: Catalogue categories whose writes are left to a manual step when no undo call is known.
+_MANUAL_CATEGORIES = frozenset(
+    {"persistence", "privilege-escalation", "defense-evasion", "exfiltration", "impact"}
+)
+
+
+def undo_persistence(events: pd.DataFrame | None) -> list[Action]:
+    """Undo calls for every successful write in ``events`` that created or changed something,
+    newest first; writes the sensitive-actions catalogue knows but no call can safely undo
+    become manual steps naming their target."""
+    if events is None or not len(events):
+        return []
+    ok = events[events["error_code"].isna()]
+    rows = ok.sort_values("event_time", ascending=False, kind="stable")
+    cat = _catalogue()
+    known = {
+        (str(r.event_name), str(r.event_source)): r
+        for r in cat.itertuples(index=False)
+        if r.category in _MANUAL_CATEGORIES
+    }
+    out: list[Action] = []
+    for row in rows.to_dict("records"):
+        undo = _undo_one(row)
+        if undo:
+            out += undo
+            continue
+        entry = known.get((str(row["event_name"]), str(row.get("event_source"))))
+        if entry is None or row["event_name"] in SECRET_READS or row.get("read_only") is True:
+            continue
+        found = row_targets(row)
+        target = targets_text(found)
+        t = row["event_time"]
+        stamp = "an unknown time" if pd.isna(t) else f"{t:%Y-%m-%d %H:%M:%S}Z"
+        where = f" in {row.get('aws_region')}" if _present(row.get("aws_region")) else ""
+        out.append(
+            _manual(
+                str(row["event_name"]),
+                f"review and undo {row['event_name']}{where} on {target or '(see the event)'} "
+                f"at {stamp}: {entry.note}",
+                f"{row['event_name']} at {stamp} from {row.get('source_ip')} ({entry.category})",
+                tuple(t.value for t in found if t.kind != MORE_KIND),
+                service=str(row.get("event_source") or "").split(".")[0] or "iam",
+            )
+        )
+    return out
+
+
+def rotate_secrets(events: pd.DataFrame | None) -> list[Action]:
+    """One manual rotation step per secret or parameter the activity read successfully."""
+    if events is None or not len(events):
+        return []
+    rows = events[events["event_name"].isin(list(SECRET_READS)) & events["error_code"].isna()]
+    seen: dict[tuple[str, str, str | None], pd.Timestamp] = {}
+    for row in rows.sort_values("event_time", kind="stable").to_dict("records"):
+        region = str(row.get("aws_region")) if _present(row.get("aws_region")) else None
+        kind = "secret" if str(row["event_name"]).endswith("SecretValue") else "parameter"
+        for n in read_names(str(row["event_name"]), _params(row.get("request_parameters"))):
+            seen.setdefault((kind, n, region), row["event_time"])
+    out = []
+    for (kind, n, region), when in seen.items():
+        where = f" in {region}" if region else ""
+        if kind == "secret":
+            how = (
+                f"rotate secret {n}{where}: change it at its source, then store the new value "
+                f"(aws secretsmanager put-secret-value, or rotate-secret if rotation is set up)"
+            )
+            op, service = "RotateSecret", "secretsmanager"
+        else:
+            how = (
+                f"rotate parameter {n}{where}: change it at its source, then store the new value "
+                "(aws ssm put-parameter --overwrite)"
+            )
+            op, service = "PutParameter", "ssm"
+        out.append(
+            Action(
+                service,
+                op,
+                {},
+                why=f"the actor read {kind} {n} at {when:%Y-%m-%d %H:%M:%S}Z",
+                region=region,
+                manual=how,
+                targets=(n,),
+            )
+        )
+    return out
+
+
+def failed_secret_reads(events: pd.DataFrame | None) -> list[str]:
+    """Secrets and parameters the activity tried to read and was refused or did not find."""
+    if events is None or not len(events):
+        return []
+    rows = events[events["event_name"].isin(list(SECRET_READS)) & events["error_code"].notna()]
+    out: list[str] = []
+    for row in rows.to_dict("records"):
+        for n in read_names(str(row["event_name"]), _params(row.get("request_parameters"))):
+            text = f"{n} ({row['error_code']})"
+            if text not in out:
+                out.append(text)
+    return out

@@ -1,0 +1,132 @@
+"""A plan and its actions: :class:`Action` (the call, its parameters, why, what it acts on, the
+AWS CLI command) and :class:`Plan`; the plan kinds and the verdicts each follows.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import orjson
+import pandas as pd
+from botocore import xform_name
+
+REVOKE_POLICY_NAME = "AWSRevokeOlderSessions"
+FILTER_NAME_RE = re.compile(r"[^A-Za-z0-9_.-]")
+SUPPRESSION_SCOPES = ("key", "principal")
+PLAN_KINDS = ("archive", "remediate")
+#: The decided verdicts each plan follows (``--execute`` refuses without one of them).
+PLAN_VERDICTS: dict[str, tuple[str, ...]] = {
+    "archive": ("legitimate",),
+    "remediate": ("malicious", "inconclusive"),
+}
+#: The finding field each suppression scope matches.
+SCOPE_FIELDS = {
+    "principal": "resource.accessKeyDetails.principalId",
+    "key": "resource.accessKeyDetails.accessKeyId",
+}
+#: Error codes that mean "the thing to remove is not there": an undo call that gets one is done.
+ABSENT_CODES = frozenset({"NoSuchEntity", "NoSuchEntityException", "ResourceNotFoundException"})
+#: The read-only calls that take stock of the suspect user (their answers go to the summary).
+INVENTORY_OPERATIONS: tuple[tuple[str, str], ...] = (
+    ("ListAccessKeys", "the user's other keys: rotate them too"),
+    ("GetLoginProfile", "a console password: reset it if present"),
+    ("ListMFADevices", "MFA devices: check none was added by the actor"),
+    ("ListAttachedUserPolicies", "managed policies attached to the user: what the key could do"),
+    ("ListUserPolicies", "inline policies of the user: what the key could do"),
+    ("ListGroupsForUser", "the user's groups: permissions it inherits"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """One API call of a plan (or a manual step when ``manual`` is set).
+
+    ``changes_aws`` False marks a read; ``targets`` names what it acts on (user names, key IDs,
+    secret names…); ``absent_ok`` marks an undo call for which "no such entity" means it is
+    already done; ``created_at`` is when the activity created what a delete removes (the runner
+    leaves alone a same-named resource created at another time).
+    """
+
+    service: str
+    operation: str
+    params: Mapping[str, Any]
+    why: str
+    region: str | None = None
+    changes_aws: bool = True
+    manual: str | None = None
+    targets: tuple[str, ...] = ()
+    absent_ok: bool = False
+    created_at: str | None = None
+
+    def cli(self) -> str:
+        """The equivalent AWS CLI command (for the ticket and for review)."""
+        if self.manual:
+            return f"# by hand: {self.manual}"
+        parts = ["aws", self.service, xform_name(self.operation, "-")]
+        if self.region:
+            parts += ["--region", self.region]
+        for key, value in self.params.items():
+            flag = "--" + xform_name(key, "-")
+            text = value if isinstance(value, str) else orjson.dumps(value).decode()
+            parts += [flag, _shell_quote(text)]
+        return " ".join(parts)
+
+    @property
+    def name(self) -> str:
+        """``service:Operation``, the IAM action it needs (manual steps: ``manual``)."""
+        return "manual" if self.manual else f"{self.service}:{self.operation}"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["params"] = dict(self.params)
+        d["targets"] = list(self.targets)
+        d["cli"] = self.cli()
+        return d
+
+
+def _shell_quote(text: str) -> str:
+    if re.fullmatch(r"[A-Za-z0-9_./:@=,+-]+", text):
+        return text
+    return "'" + text.replace("'", "'\"'\"'") + "'"
+
+
+@dataclass(slots=True)
+class Plan:
+    """Actions in the order they should run, and notes for the analyst.
+
+    ``kind`` is ``archive`` or ``remediate``; ``account_id`` the finding's account (where a
+    remediation must run; an archive runs in that account's GuardDuty administrator account).
+    """
+
+    actions: list[Action] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    kind: str = ""
+    finding_id: str = ""
+    account_id: str | None = None
+    region: str | None = None
+    access_key_id: str | None = None
+
+    @property
+    def changes(self) -> list[Action]:
+        return [a for a in self.actions if a.changes_aws and not a.manual]
+
+    @property
+    def reads(self) -> list[Action]:
+        return [a for a in self.actions if not a.changes_aws and not a.manual]
+
+    @property
+    def manual(self) -> list[Action]:
+        return [a for a in self.actions if a.manual]
+
+
+# --------------------------------------------------------------------------------------------
+def _present(value: Any) -> bool:
+    return value is not None and value is not pd.NA and str(value).strip() != ""
+
+
+def plan_operations(plans: Sequence[Plan]) -> set[str]:
+    """The IAM actions a set of plans would call (for the policy documents)."""
+    return {a.name for p in plans for a in p.actions if not a.manual}

@@ -1,0 +1,255 @@
+"""Not legitimate: contain the key and every credential it minted, read the user's
+inventory, undo what the activity did, rotate what it read (:func:`plan_remediation`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import orjson
+import pandas as pd
+
+from torinvest.actions.archive import revoke_older_sessions_policy
+from torinvest.actions.evidence import failed_secret_reads, rotate_secrets, undo_persistence
+from torinvest.actions.plan import INVENTORY_OPERATIONS, REVOKE_POLICY_NAME, Action, Plan, _present
+from torinvest.findings import KeyLocation
+from torinvest.sources.records import DerivedKey, derived_keys
+
+
+# not legitimate: remediation
+# --------------------------------------------------------------------------------------------
+def _role_name(arn: str | None) -> str | None:
+    if not arn or ":role/" not in arn:
+        return None
+    return arn.split(":role/", 1)[1].rsplit("/", 1)[-1]
+
+
+def _arn_account(arn: str | None) -> str | None:
+    parts = (arn or "").split(":")
+    return parts[4] if len(parts) > 5 and parts[4].isdigit() else None
+
+
+def _issuer_role(events: pd.DataFrame | None, key: str) -> str | None:
+    if events is None or not len(events):
+        return None
+    rows = events.loc[events["access_key_id"] == key, "session_issuer_arn"].dropna()
+    return _role_name(str(rows.iloc[0])) if len(rows) else None
+
+
+def _revoke(kind: str, name: str, policy: str, why: str, targets: Sequence[str]) -> Action:
+    param = "UserName" if kind == "user" else "RoleName"
+    return Action(
+        "iam",
+        "PutUserPolicy" if kind == "user" else "PutRolePolicy",
+        {param: name, "PolicyName": REVOKE_POLICY_NAME, "PolicyDocument": policy},
+        why=why,
+        targets=(name, *targets),
+    )
+
+
+def plan_remediation(
+    key: KeyLocation,
+    events: pd.DataFrame | None = None,
+    *,
+    now: pd.Timestamp | None = None,
+) -> Plan:
+    """The remediation plan for ``key`` (AWS guidance for its kind), following its activity:
+    ``events`` is the events frame of the key and the keys it minted (see the module docstring
+    for the order)."""
+    now = now or pd.Timestamp.now(tz="UTC")
+    policy = orjson.dumps(revoke_older_sessions_policy(now)).decode()
+    plan = Plan(
+        kind="remediate",
+        finding_id=key.finding_id,
+        account_id=key.account_id,
+        region=key.region,
+        access_key_id=key.access_key_id,
+    )
+    #: one AWSRevokeOlderSessions per principal: (kind, name) → index in plan.actions
+    revokes: dict[tuple[str, str], int] = {}
+    user = key.user_name
+    if key.user_type == "Root":
+        plan.actions.append(
+            Action(
+                "iam",
+                "DeleteAccessKey",
+                {},
+                why="root access key used from Tor",
+                manual="sign in as root, delete the root access key, rotate the root "
+                "password and MFA, then review the account's other principals",
+                targets=(key.access_key_id,),
+            )
+        )
+    elif key.kind == "long-term" and user:
+        plan.actions.append(
+            Action(
+                "iam",
+                "UpdateAccessKey",
+                {"UserName": user, "AccessKeyId": key.access_key_id, "Status": "Inactive"},
+                why="deactivate the suspect key first (delete only after the investigation)",
+                targets=(user, key.access_key_id),
+            )
+        )
+        revokes[("user", user)] = len(plan.actions)
+        plan.actions.append(
+            _revoke(
+                "user",
+                user,
+                policy,
+                f"deny every session {user} minted before now (GetSessionToken, "
+                "GetFederationToken keys)",
+                (),
+            )
+        )
+    elif key.kind == "temporary":
+        role = _issuer_role(events, key.access_key_id) or (
+            _role_name(key.principal_id) if key.user_type == "AssumedRole" else None
+        )
+        if key.user_type == "AssumedRole" and not role and user:
+            role = user
+        if role:
+            revokes[("role", role)] = len(plan.actions)
+            plan.actions.append(
+                _revoke(
+                    "role",
+                    role,
+                    policy,
+                    "revoke every session of the role issued before now (AWSRevokeOlderSessions)",
+                    (key.access_key_id,),
+                )
+            )
+        elif user:
+            revokes[("user", user)] = len(plan.actions)
+            plan.actions.append(
+                _revoke(
+                    "user",
+                    user,
+                    policy,
+                    "a session key of an IAM user: deny sessions it minted before now",
+                    (key.access_key_id,),
+                )
+            )
+            plan.notes.append(
+                "this temporary key was minted by a long-term key of the user: find it "
+                "(GetSessionToken in the activity) and deactivate it too"
+            )
+        else:
+            plan.notes.append(
+                "the role behind this temporary key is unknown: find it in "
+                "CloudTrail (sessionIssuer) and attach AWSRevokeOlderSessions"
+            )
+    else:
+        plan.notes.append(
+            f"no automatic remediation for a {key.kind} key of a {key.user_type or 'unknown'} "
+            "principal: handle by hand"
+        )
+    _revoke_minted(plan, key, events, policy, revokes)
+    if key.kind == "long-term" and user and key.user_type != "Root":
+        plan.actions += inventory(user)
+    plan.actions += undo_persistence(events)
+    plan.actions += rotate_secrets(events)
+    tried = failed_secret_reads(events)
+    if tried:
+        plan.notes.append(
+            "the actor tried to read, and failed: " + ", ".join(tried) + " (nothing to rotate)"
+        )
+    return plan
+
+
+def inventory(user: str) -> list[Action]:
+    """The read-only calls that take stock of ``user``'s credentials and permissions."""
+    return [
+        Action("iam", op, {"UserName": user}, why=why, changes_aws=False, targets=(user,))
+        for op, why in INVENTORY_OPERATIONS
+    ]
+
+
+def minted_credentials(events: pd.DataFrame | None, key: str | None = None) -> list[DerivedKey]:
+    """Temporary keys minted in ``events`` (by ``key`` and what it minted, when given)."""
+    if events is None or not len(events):
+        return []
+    ok = events[events["error_code"].isna()]
+    return derived_keys(ok, key) if key else derived_keys(ok)
+
+
+def _minter(events: pd.DataFrame, minted: DerivedKey) -> tuple[str | None, str | None]:
+    """(user name, user type) of the principal whose call minted ``minted``."""
+    rows = events[events["event_id"] == minted.event_id] if minted.event_id else events.iloc[0:0]
+    if not len(rows):
+        rows = events[events["access_key_id"] == minted.minted_by]
+    if not len(rows):
+        return None, None
+    row = rows.iloc[0]
+    name = row.get("user_name")
+    kind = row.get("user_type")
+    return (
+        str(name) if _present(name) else None,
+        str(kind) if _present(kind) else None,
+    )
+
+
+def _minted_text(m: DerivedKey) -> str:
+    when = f" at {m.event_time:%Y-%m-%d %H:%M:%S}Z" if m.event_time is not None else ""
+    until = f", valid until {m.expiration}" if m.expiration else ""
+    src = f" from {m.source_ip}" if m.source_ip else ""
+    return f"{m.access_key_id} ({m.event_name}{when}{src}{until})"
+
+
+def _revoke_minted(
+    plan: Plan,
+    key: KeyLocation,
+    events: pd.DataFrame | None,
+    policy: str,
+    revokes: dict[tuple[str, str], int],
+) -> None:
+    """Temporary credentials minted in the activity outlive the deactivated key: deny every token
+    their principal was issued before now (the minting user's for GetSessionToken and
+    GetFederationToken, the role's for AssumeRole*)."""
+    for m in minted_credentials(events, key.access_key_id):
+        assert events is not None
+        if m.event_name.startswith("AssumeRole"):
+            role, account = _role_name(m.role_arn), _arn_account(m.role_arn)
+            if not role:
+                plan.notes.append(f"{_minted_text(m)}: the role is unknown; revoke by hand")
+                continue
+            if account and key.account_id and account != key.account_id:
+                plan.actions.append(
+                    Action(
+                        "iam",
+                        "PutRolePolicy",
+                        {},
+                        why=f"revoke sessions of {m.role_arn} minted by the key",
+                        manual=f"in account {account}: attach {REVOKE_POLICY_NAME} to role "
+                        f"{role} (it revokes {_minted_text(m)}); run `torinvest actions` "
+                        "there or use the IAM console's 'Revoke active sessions'",
+                        targets=(role, m.access_key_id),
+                    )
+                )
+                continue
+            target = ("role", role)
+            why = f"revoke sessions of role {role} minted by the key: {_minted_text(m)}"
+        else:  # GetSessionToken, GetFederationToken: the user's deny covers them
+            name, _ = _minter(events, m)
+            name = name or key.user_name
+            if not name:
+                plan.notes.append(f"{_minted_text(m)}: the minting user is unknown")
+                continue
+            target = ("user", name)
+            why = f"revoke the temporary credentials {name} minted: {_minted_text(m)}"
+        if target in revokes:
+            i = revokes[target]
+            old = plan.actions[i]
+            plan.actions[i] = Action(
+                old.service,
+                old.operation,
+                old.params,
+                why=f"{old.why}; revokes {_minted_text(m)}",
+                region=old.region,
+                targets=(*old.targets, m.access_key_id),
+            )
+        else:
+            revokes[target] = len(plan.actions)
+            plan.actions.append(_revoke(target[0], target[1], policy, why, (m.access_key_id,)))
+
+
+# --------------------------------------------------------------------------------------------

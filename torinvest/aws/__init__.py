@@ -1,0 +1,69 @@
+"""The one place that builds boto3 sessions and clients.
+
+Everything about *where* and *as whom* torinvest talks to AWS comes from boto3's standard
+configuration chain: ``AWS_PROFILE``/``--profile``, SSO, ``AWS_REGION``, ``AWS_ENDPOINT_URL`` and
+``AWS_ENDPOINT_URL_<SERVICE>``, ``AWS_RETRY_MODE``/``AWS_MAX_ATTEMPTS``. torinvest adds only what the
+chain leaves unset: a retry mode (``standard``, 10 attempts) when none is configured, a
+``torinvest/<version>`` user agent suffix, and optionally a role to assume in a member account.
+``endpoint_url`` exists for tests and is never given a default.
+
+Every session built here checks each answer before botocore parses it (:func:`check_answer`): a
+proxy's HTML page, a garbled body or a JSON document that is not an AWS error becomes a clean
+:class:`NotAnAwsAnswer` / :class:`~torinvest.errors.EndpointError` instead of an empty dict, a
+``KeyError`` inside botocore or a ``UnicodeDecodeError``. Code that reads a field of an answer
+uses :func:`answer`, so that an answer without the fields the API promises is an error naming the
+operation, never an empty result. A role given with ``role_arn`` is assumed on first use; a
+refusal names ``sts:AssumeRole`` on that role (:class:`AssumeRoleError`), without botocore's
+credential-refresh traceback.
+
+The package, each module importing only those above it:
+
+    answers    an answer that is not AWS's refused before parsing; a promised field read
+    regions    ``--regions`` parsed and checked; the regions to search
+    translate  botocore exceptions → torinvest errors; the IAM action a call needs; AssumeRole
+    session    AwsConfig and Aws: sessions, clients, the account, regions mapped concurrently
+"""
+
+from torinvest.aws.answers import NOT_AWS_KEY, NotAnAwsAnswer, answer, check_answer
+from torinvest.aws.regions import REGION_RE, RegionList, parse_regions, validate_region
+from torinvest.aws.session import (
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_MAX_WORKERS,
+    DEFAULT_RETRY_MODE,
+    FALLBACK_HOME_REGION,
+    USER_AGENT_EXTRA,
+    Aws,
+    AwsConfig,
+    check_profile,
+)
+from torinvest.aws.translate import (
+    AWS_CALL_ERRORS,
+    AssumeRoleError,
+    assume_role_error,
+    iam_action,
+    translate_error,
+)
+
+__all__ = [
+    "AWS_CALL_ERRORS",
+    "DEFAULT_MAX_ATTEMPTS",
+    "DEFAULT_MAX_WORKERS",
+    "DEFAULT_RETRY_MODE",
+    "FALLBACK_HOME_REGION",
+    "NOT_AWS_KEY",
+    "REGION_RE",
+    "USER_AGENT_EXTRA",
+    "AssumeRoleError",
+    "Aws",
+    "AwsConfig",
+    "NotAnAwsAnswer",
+    "RegionList",
+    "answer",
+    "assume_role_error",
+    "check_answer",
+    "check_profile",
+    "iam_action",
+    "parse_regions",
+    "translate_error",
+    "validate_region",
+]

@@ -1,0 +1,354 @@
+"""Sessions and clients: :class:`AwsConfig`, :class:`Aws` (boto3's configuration chain, a retry
+mode and user agent when unset, an assumed role, regions mapped concurrently).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import boto3
+import botocore.session
+from botocore.config import Config
+from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshableCredentials
+from botocore.exceptions import (
+    NoRegionError,
+    ProfileNotFound,
+)
+from tqdm import tqdm  # text bars on a terminal only (tqdm.auto would put widgets in reports)
+
+from torinvest import __version__
+from torinvest.aws.answers import answer, check_answer
+from torinvest.aws.regions import RegionList, validate_region
+from torinvest.aws.translate import (
+    AWS_CALL_ERRORS,
+    AssumeRoleError,
+    _no_credentials,
+    _unusable_credentials,
+    assume_role_error,
+    translate_error,
+)
+from torinvest.errors import (
+    EndpointError,
+    InputError,
+    InvalidRegionError,
+)
+
+log = logging.getLogger(__name__)
+
+USER_AGENT_EXTRA = f"torinvest/{__version__}"
+DEFAULT_RETRY_MODE = "standard"
+DEFAULT_MAX_ATTEMPTS = 10
+DEFAULT_MAX_WORKERS = 8
+#: Region used for global calls only when the configuration chain names none.
+FALLBACK_HOME_REGION = "us-east-1"
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class AwsConfig:
+    """How to reach AWS. Unset fields fall through to boto3's configuration chain.
+
+    ``role_arn`` assumes a role (e.g. in a member account) on top of the chain's credentials;
+    ``endpoint_url`` sends every client to one endpoint (tests; prefer ``AWS_ENDPOINT_URL``).
+    ``max_workers`` bounds the regions queried at once (1 = sequential).
+    """
+
+    profile: str | None = None
+    region: str | None = None
+    role_arn: str | None = None
+    role_session_name: str = "torinvest"
+    external_id: str | None = None
+    endpoint_url: str | None = None
+    max_workers: int = DEFAULT_MAX_WORKERS
+
+
+class Aws:
+    """Sessions and clients for one investigation, created lazily and cached per (service, region).
+
+    >>> aws = Aws(AwsConfig(profile="security-audit"))          # doctest: +SKIP
+    >>> aws.client("guardduty", "eu-west-1").list_detectors()   # doctest: +SKIP
+    """
+
+    def __init__(self, config: AwsConfig | None = None) -> None:
+        self.config = config or AwsConfig()
+        if self.config.profile:
+            check_profile(self.config.profile)  # a mistyped profile fails now, not mid-run
+        self._lock = threading.Lock()
+        self._session: boto3.Session | None = None
+        self._clients: dict[tuple[str, str | None], Any] = {}
+        self._account: str | None = None
+
+    # -- sessions -----------------------------------------------------------------------------
+    @property
+    def session(self) -> boto3.Session:
+        with self._lock:
+            if self._session is None:
+                self._session = self._build_session()
+            return self._session
+
+    def _build_session(self) -> boto3.Session:
+        cfg = self.config
+        base = _botocore_session(cfg.profile)
+        base.user_agent_extra = USER_AGENT_EXTRA
+        if cfg.role_arn:
+            base = self._assume_role(base)
+        # AWS_REGION is what the AWS CLI v2 and the other SDKs read first; botocore reads only
+        # AWS_DEFAULT_REGION and the profile, so honour it here as the CLI would.
+        region = cfg.region or os.environ.get("AWS_REGION") or None
+        return boto3.Session(botocore_session=base, region_name=region)
+
+    def _assume_role(self, base: botocore.session.Session) -> botocore.session.Session:
+        cfg = self.config
+        source = base.get_credentials()
+        if source is None:
+            raise _no_credentials()
+        extra: dict[str, str] = {"RoleSessionName": cfg.role_session_name}
+        if cfg.external_id:
+            extra["ExternalId"] = cfg.external_id
+
+        def create_client(service_name: str, **kwargs: Any) -> Any:
+            kwargs.setdefault("region_name", cfg.region or _configured_region(base))
+            if cfg.endpoint_url:
+                kwargs["endpoint_url"] = cfg.endpoint_url
+            return base.create_client(service_name, **kwargs)
+
+        fetcher = AssumeRoleCredentialFetcher(
+            client_creator=create_client,
+            source_credentials=source,
+            role_arn=cfg.role_arn,
+            extra_args=extra,
+        )
+        log.info("assuming role %s", cfg.role_arn)
+        assumed = _botocore_session(cfg.profile)
+        assumed.user_agent_extra = USER_AGENT_EXTRA
+        assumed._credentials = DeferredRefreshableCredentials(
+            method="assume-role",
+            refresh_using=_RoleCredentials(
+                fetcher.fetch_credentials, str(cfg.role_arn), bool(cfg.external_id)
+            ),
+        )
+        return assumed
+
+    @property
+    def home_region(self) -> str:
+        """The configured region (``AWS_REGION``, profile…), or us-east-1 when none is set."""
+        return self.session.region_name or FALLBACK_HOME_REGION
+
+    @property
+    def partition(self) -> str:
+        return self.session.get_partition_for_region(self.home_region)
+
+    # -- clients ------------------------------------------------------------------------------
+    def client_config(self) -> Config:
+        """The botocore Config every client gets: user agent, and retries only if unconfigured."""
+        kwargs: dict[str, Any] = {
+            "user_agent_extra": USER_AGENT_EXTRA,
+            "max_pool_connections": max(10, self.config.max_workers * 2),
+        }
+        if not _retry_configured(self.session._session):
+            kwargs["retries"] = {
+                "mode": DEFAULT_RETRY_MODE,
+                "total_max_attempts": DEFAULT_MAX_ATTEMPTS,
+            }
+        return Config(**kwargs)
+
+    def client(self, service: str, region: str | None = None, *, config: Config | None = None):
+        """A cached boto3 client for ``service`` in ``region`` (default: the home region)."""
+        region = validate_region(region) if region else self.home_region
+        key = (service, region) if config is None else None
+        if key is not None and key in self._clients:
+            return self._clients[key]
+        merged = self.client_config() if config is None else self.client_config().merge(config)
+        kwargs: dict[str, Any] = {"region_name": region, "config": merged}
+        if self.config.endpoint_url:
+            kwargs["endpoint_url"] = self.config.endpoint_url
+        session = self.session
+        with self._lock:  # boto3 sessions are not thread-safe; clients are
+            if key is not None and key in self._clients:
+                return self._clients[key]
+            try:
+                client = session.client(service, **kwargs)
+            except NoRegionError as e:  # pragma: no cover - region always passed
+                raise InputError("no AWS region configured", hint="set AWS_REGION") from e
+            if key is not None:
+                self._clients[key] = client
+        return client
+
+    def account_id(self) -> str:
+        """The account of the credentials in use (STS GetCallerIdentity, cached)."""
+        if self._account is None:
+            try:
+                ident = self.client("sts").get_caller_identity()
+            except AWS_CALL_ERRORS as e:
+                raise translate_error(e, service="sts", operation="GetCallerIdentity") from e
+            self._account = str(
+                answer(ident, "Account", str, service="sts", operation="GetCallerIdentity")
+            )
+        return self._account
+
+    # -- regions ------------------------------------------------------------------------------
+    def regions(self, service: str, requested: Sequence[str] | None = None) -> RegionList:
+        """The regions to search for ``service``.
+
+        ``requested`` (already validated) wins. Otherwise the account's enabled regions from EC2
+        DescribeRegions; if that call is not allowed or fails, the partition's region list for the
+        service from botocore's endpoint data, with a note saying so. Credentials that cannot
+        be used (none found, an SSO session to renew, expired, a role that cannot be assumed)
+        raise at once: no region could be searched with them.
+        """
+        if requested is not None and not list(requested):
+            raise InvalidRegionError("no region to search", hint="pass 'all' or region codes")
+        if requested:
+            return RegionList(list(requested), source="requested")
+        op = "DescribeRegions"
+        try:
+            resp = self.client("ec2").describe_regions(AllRegions=False)
+            names = sorted(
+                str(answer(r, "RegionName", str, service="ec2", operation=op))
+                for r in answer(resp, "Regions", list, service="ec2", operation=op)
+            )
+            if names:
+                return RegionList(names, source="ec2:DescribeRegions")
+            note = "ec2:DescribeRegions returned no region"
+        except AWS_CALL_ERRORS as e:
+            err = translate_error(e, service="ec2", region=self.home_region, operation=op)
+            if _unusable_credentials(e, err):
+                raise err from e
+            note = str(err)
+        except EndpointError as e:  # an answer without the fields the API promises
+            note = str(e)
+        names = sorted(self.session.get_available_regions(service, partition_name=self.partition))
+        log.warning("listing enabled regions failed (%s); using the partition's list", note)
+        return RegionList(
+            names or [self.home_region],
+            source="partition",
+            note=f"enabled regions unknown ({note}); searched every {self.partition} region "
+            f"that has {service}; regions not enabled for the account will show as failed",
+        )
+
+    def map_regions(
+        self,
+        fn: Callable[[str], T],
+        regions: Iterable[str],
+        *,
+        progress: str | None = None,
+    ) -> list[tuple[str, T | BaseException]]:
+        """Run ``fn(region)`` for each region, concurrently, keeping each outcome or exception.
+
+        One region failing never stops the others; results come back in the order of
+        ``regions``. ``max_workers=1`` runs them in order in this thread (tests, debugging).
+        ``progress`` names a progress bar over regions (shown on a terminal only).
+        """
+        regions = list(regions)
+        bar = (
+            tqdm(total=len(regions), desc=progress, unit="region", disable=None, leave=False)
+            if (progress)
+            else None
+        )
+
+        def run(region: str) -> tuple[str, T | BaseException]:
+            try:
+                return region, fn(region)
+            except Exception as e:
+                return region, e
+            finally:
+                if bar is not None:
+                    bar.update(1)
+
+        workers = max(1, min(self.config.max_workers, len(regions)))
+        try:
+            if workers == 1:
+                return [run(r) for r in regions]
+            # Build the session before fanning out: creating it is not thread-safe.
+            _ = self.session
+            with ThreadPoolExecutor(workers, thread_name_prefix="torinvest-aws") as pool:
+                return list(pool.map(run, regions))
+        finally:
+            if bar is not None:
+                bar.close()
+
+
+def check_profile(profile: str) -> None:
+    """Raise :class:`InputError` now when the AWS profile ``profile`` does not exist."""
+    _botocore_session(profile)
+
+
+def _botocore_session(profile: str | None) -> botocore.session.Session:
+    """A botocore session for ``profile`` (checked now) that checks every answer it parses."""
+    try:
+        session = botocore.session.Session(profile=profile)
+        session.get_scoped_config()  # raises ProfileNotFound now rather than on first call
+    except ProfileNotFound as e:
+        raise InputError(
+            f"AWS profile {profile!r} not found",
+            hint="check `aws configure list-profiles` or AWS_CONFIG_FILE",
+        ) from e
+    session.register("before-parse", check_answer)
+    return session
+
+
+class _RoleCredentials:
+    """The refresh function of an assumed role's credentials: a refusal becomes one
+    :class:`AssumeRoleError` naming sts:AssumeRole on the role, remembered so that every later
+    call fails the same way at once (no retry storm, one message)."""
+
+    def __init__(self, fetch: Callable[[], Any], role_arn: str, external_id: bool) -> None:
+        self._fetch = fetch
+        self._role_arn = role_arn
+        self._external_id = external_id
+        self._error: AssumeRoleError | None = None
+
+    def __call__(self) -> Any:
+        if self._error is not None:
+            raise self._error
+        try:
+            return self._fetch()
+        except AWS_CALL_ERRORS as e:
+            log.debug("AssumeRole %s failed", self._role_arn, exc_info=True)
+            self._error = assume_role_error(e, self._role_arn, external_id=self._external_id)
+            raise self._error from e
+
+
+class _CredentialRefreshNoise(logging.Filter):
+    """botocore logs a failed mandatory credential refresh (AssumeRole refused, SSO expired)
+    with its traceback, then raises: torinvest reports the error itself, in one line. Advisory
+    refresh failures (old credentials still valid) keep one line without the traceback. With
+    DEBUG logging on, the record passes unchanged."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.exc_info or logging.getLogger(record.name).isEnabledFor(logging.DEBUG):
+            return True
+        if "mandatory" in record.getMessage():
+            return False
+        exc = record.exc_info[1]
+        record.msg = f"{record.getMessage()}: {type(exc).__name__}: {exc}"
+        record.args = ()
+        record.exc_info = None
+        record.exc_text = None
+        return True
+
+
+_credential_log = logging.getLogger("botocore.credentials")
+if not any(isinstance(f, _CredentialRefreshNoise) for f in _credential_log.filters):
+    _credential_log.addFilter(_CredentialRefreshNoise())
+
+
+def _configured_region(session: botocore.session.Session) -> str:
+    return session.get_config_variable("region") or FALLBACK_HOME_REGION
+
+
+def _retry_configured(session: botocore.session.Session) -> bool:
+    if os.environ.get("AWS_RETRY_MODE") or os.environ.get("AWS_MAX_ATTEMPTS"):
+        return True
+    try:
+        scoped = session.get_scoped_config()
+    except ProfileNotFound:
+        return False
+    return "retry_mode" in scoped or "max_attempts" in scoped

@@ -1,0 +1,257 @@
+"""botocore's exceptions → torinvest's errors (:func:`translate_error`, :data:`AWS_CALL_ERRORS`),
+the IAM action a call needs, and an AssumeRole refusal named as one.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    CredentialRetrievalError,
+    HTTPClientError,
+    NoCredentialsError,
+    SSOTokenLoadError,
+    TokenRetrievalError,
+    UnauthorizedSSOTokenError,
+)
+from botocore.exceptions import ConnectionError as BotoConnectionError
+from botocore.parsers import ResponseParserError
+
+from torinvest.aws.answers import _BODY_QUOTE_CHARS, NOT_AWS_KEY, NotAnAwsAnswer
+from torinvest.errors import (
+    AccessDeniedError,
+    AwsError,
+    EndpointError,
+    NotEnabledError,
+)
+
+_ACCESS_DENIED_CODES = frozenset(
+    {
+        "AccessDenied",
+        "AccessDeniedException",
+        "UnauthorizedOperation",
+        "UnauthorizedAccess",
+        "AuthorizationError",
+        "AuthorizationErrorException",
+        "Forbidden",
+        "403",
+    }
+)
+_NOT_ENABLED_CODES = frozenset(
+    {
+        "UnrecognizedClientException",
+        "InvalidClientTokenId",
+        "OptInRequired",
+        "SubscriptionRequiredException",
+    }
+)
+_EXPIRED_CODES = frozenset({"ExpiredToken", "ExpiredTokenException", "RequestExpired"})
+
+#: IAM actions whose name differs from the API operation name.
+_IAM_ACTION_OVERRIDES = {
+    ("s3", "ListObjectsV2"): "s3:ListBucket",
+    ("s3", "ListObjects"): "s3:ListBucket",
+    ("s3", "HeadObject"): "s3:GetObject",
+    ("s3", "HeadBucket"): "s3:ListBucket",
+}
+#: IAM service prefixes that differ from the botocore service name.
+_IAM_PREFIX = {"athena": "athena", "logs": "logs"}
+
+#: Every exception a boto3 call can raise for an answer it did not like: an AWS error
+#: (ClientError), a client-side problem (BotoCoreError: network, credentials, SSO, …) and an
+#: answer that is not an AWS response at all (ResponseParserError: a proxy's HTML page, a
+#: garbled body), which botocore does not derive from BotoCoreError. Catch this tuple around
+#: any call and pass the exception to :func:`translate_error`.
+AWS_CALL_ERRORS: tuple[type[Exception], ...] = (ClientError, BotoCoreError, ResponseParserError)
+#: Operations botocore calls on its own to get credentials (a profile's or torinvest's role).
+_CREDENTIAL_OPERATIONS = {
+    "AssumeRole": "sts",
+    "AssumeRoleWithWebIdentity": "sts",
+    "AssumeRoleWithSAML": "sts",
+    "GetRoleCredentials": "sso",
+}
+
+
+def iam_action(service: str, operation: str) -> str:
+    """The IAM action an API call needs, e.g. ``guardduty:ListFindings``."""
+    return _IAM_ACTION_OVERRIDES.get(
+        (service, operation), f"{_IAM_PREFIX.get(service, service)}:{operation}"
+    )
+
+
+class AssumeRoleError(AwsError):
+    """The role of ``role_arn`` could not be assumed (sts:AssumeRole refused or failed)."""
+
+
+def assume_role_error(
+    error: BaseException, role_arn: str | None, *, external_id: bool = False
+) -> AssumeRoleError:
+    """An AssumeRole failure, naming the call, the role and what it needs."""
+    role = role_arn or "the profile's role"
+    inner = translate_error(error, service="sts", operation="AssumeRole", credentials=False)
+    needs = (
+        f"the caller needs sts:AssumeRole on {role}, and the role's trust policy must allow "
+        "the caller" + (" with this external ID" if external_id else "")
+    )
+    if isinstance(inner, AccessDeniedError):
+        message = f"access denied: sts:AssumeRole on {role}: {inner.message.split(': ', 2)[-1]}"
+        hint = f"{needs}; an SCP may also deny it"
+    else:
+        message = f"could not assume {role} (sts:AssumeRole): {inner.message}"
+        hint = inner.hint or needs
+    return AssumeRoleError(
+        message, hint=hint, service="sts", operation="AssumeRole", code=inner.code
+    )
+
+
+def _unusable_credentials(error: BaseException, translated: AwsError) -> bool:
+    """Credentials that no region will accept: no credentials, SSO to renew, expired."""
+    if isinstance(
+        error,
+        NoCredentialsError
+        | SSOTokenLoadError
+        | UnauthorizedSSOTokenError
+        | TokenRetrievalError
+        | CredentialRetrievalError,
+    ):
+        return True
+    return isinstance(translated, AssumeRoleError) or translated.code in _EXPIRED_CODES
+
+
+def _no_credentials() -> AwsError:
+    return AwsError(
+        "no AWS credentials found",
+        hint="run `aws configure`, `aws sso login`, or set AWS_PROFILE as for the AWS CLI",
+        code="NoCredentials",
+    )
+
+
+def translate_error(
+    error: BaseException,
+    *,
+    service: str,
+    region: str | None = None,
+    operation: str | None = None,
+    credentials: bool = True,
+) -> AwsError:
+    """Turn a botocore exception into a torinvest :class:`AwsError` with a hint for the analyst.
+
+    A ClientError of a call botocore made on its own to get credentials (AssumeRole of a
+    profile's role…) names that call, not ``operation``. An error answer that is not an AWS error
+    (see :func:`check_answer`) is an :class:`EndpointError`.
+    """
+    where = f"{service} in {region}" if region else service
+    if isinstance(error, ClientError):
+        failed_op = getattr(error, "operation_name", None)
+        own = _CREDENTIAL_OPERATIONS.get(str(failed_op))
+        if credentials and own is not None and failed_op != operation and service != own:
+            if own == "sts":  # a profile's role_arn, assumed by botocore on the first call
+                return assume_role_error(error, _role_in(error))
+            return translate_error(error, service=own, operation=failed_op, credentials=False)
+        not_aws = error.response.get(NOT_AWS_KEY)
+        if not_aws:
+            op = operation or failed_op or "call"
+            return EndpointError(
+                f"{op} on {where}: the endpoint answered {not_aws}",
+                hint="a proxy, a captive portal or a wrong AWS_ENDPOINT_URL may be answering "
+                "instead of AWS; check the network and the endpoint settings",
+                service=service,
+                region=region,
+                operation=op,
+                code="NotAnAwsAnswer",
+            )
+        err = error.response.get("Error", {})
+        code = str(
+            err.get("Code") or error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        )
+        message = err.get("Message") or str(error)
+        op = operation or getattr(error, "operation_name", None)
+        kw: dict[str, Any] = dict(service=service, region=region, operation=op, code=code)
+        if code in _ACCESS_DENIED_CODES:
+            action = iam_action(service, op) if op else f"{service}:*"
+            return AccessDeniedError(
+                f"access denied: {op or 'call'} on {where}: {message}",
+                hint=f"the principal needs {action} (see the read-only policy in the README); "
+                "an SCP or quarantine policy may also deny it",
+                **kw,
+            )
+        if code in _NOT_ENABLED_CODES:
+            return NotEnabledError(
+                f"{op or 'call'} on {where} was refused ({code}): {message}",
+                hint="the region may be an opt-in region not enabled for this account, "
+                "or the credentials are not valid there",
+                **kw,
+            )
+        if code in _EXPIRED_CODES:
+            return AwsError(
+                f"credentials expired calling {op or service} ({code})",
+                hint="refresh them (`aws sso login`, or new session credentials) and re-run",
+                **kw,
+            )
+        return AwsError(f"{op or 'call'} on {where} failed: {code}: {message}", **kw)
+    if isinstance(error, NoCredentialsError):
+        return _no_credentials()
+    if isinstance(error, SSOTokenLoadError | UnauthorizedSSOTokenError | TokenRetrievalError):
+        return AwsError(
+            f"SSO session not usable: {error}",
+            hint="run `aws sso login` for this profile",
+            service=service,
+            region=region,
+        )
+    if isinstance(error, BotoConnectionError | HTTPClientError):
+        return EndpointError(
+            f"could not reach the {where} endpoint: {error}",
+            hint="check the network, proxy, or AWS_ENDPOINT_URL settings",
+            service=service,
+            region=region,
+            operation=operation,
+        )
+    if isinstance(error, NotAnAwsAnswer):
+        op = operation or "call"
+        return EndpointError(
+            f"{op} on {where}: the endpoint answered {error}",
+            hint="a proxy, a captive portal or a wrong AWS_ENDPOINT_URL may be answering "
+            "instead of AWS; check the network and the endpoint settings",
+            service=service,
+            region=region,
+            operation=operation,
+            code="NotAnAwsAnswer",
+        )
+    if isinstance(error, ResponseParserError):
+        op = operation or "call"
+        return EndpointError(
+            f"{op} on {where}: the endpoint answered with something that is not an AWS "
+            f"response ({_quote_body(error)})",
+            hint="a proxy, a captive portal or a wrong AWS_ENDPOINT_URL may be answering "
+            "instead of AWS; check the network and the endpoint settings",
+            service=service,
+            region=region,
+            operation=operation,
+            code="UnparsableResponse",
+        )
+    if isinstance(error, AwsError):
+        return error
+    return AwsError(
+        f"{service} call failed in {region or 'home region'}: {error}",
+        service=service,
+        region=region,
+        operation=operation,
+    )
+
+
+def _role_in(error: ClientError) -> str | None:
+    """The role ARN named in an AssumeRole refusal's message, if any."""
+    message = str(error.response.get("Error", {}).get("Message") or "")
+    found = re.search(r"arn:aws[\w-]*:iam::\d{12}:role/[\w+=,.@/-]+", message)
+    return found.group(0) if found else None
+
+
+def _quote_body(error: ResponseParserError) -> str:
+    """The start of an unparsable answer, on one line, for an error message."""
+    text = " ".join(str(error).split())
+    if len(text) > _BODY_QUOTE_CHARS:
+        text = text[: _BODY_QUOTE_CHARS - 1] + "…"
+    return text

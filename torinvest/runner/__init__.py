@@ -1,0 +1,88 @@
+"""Carrying out a plan (:mod:`torinvest.actions`): its guards, then every call printed, made and
+recorded in the ledger.
+
+    verdict gate  →  who am I (sts:GetCallerIdentity)  →  archive: the GuardDuty administrator
+        →  each action (a probe first where one can tell "already done")  →  summary
+
+* **Verdict gate** (:func:`require_verdict`): ``--execute`` needs the finding's latest *decided*
+  verdict to be one the plan follows (remediate: malicious or inconclusive; archive: legitimate).
+  It reads the ledger only — no AWS call — and refuses with the exact ``torinvest verdict``
+  command to record one. A later ``pending`` never hides an earlier decision.
+* **Account guard**: before anything else that talks to AWS, ``sts:GetCallerIdentity`` with the
+  same credentials. A remediation runs only in the finding's account; an archive only in the
+  finding's GuardDuty administrator account (or the finding's own account when it is standalone
+  or the administrator): a member account is told its administrator. A refusal names both
+  accounts and the way to the right credentials (``--profile``, ``--role-arn``); nothing else is
+  called.
+* **Every call recorded**: printed before it runs (``CHECK`` for guard and probe reads, ``READ``
+  for the inventory, ``EXECUTE`` for changes), a ``start`` record in the ledger, the call, an
+  ``outcome`` record (``done``/``read`` with the relevant part of the answer, ``already-done``, or
+  ``failed`` with the error code and message), and one line with the outcome. An answer that is
+  not an AWS response (an HTML page, garbage, a 200 without a request ID or without the fields the
+  API promises, a dropped connection) is a failure like any other: one line, no traceback, and
+  the ledger is complete. The next calls still run.
+* **Re-running is safe**: a change whose probe shows it done (key already inactive, deny already
+  in place, finding already archived, rule already there), and an undo call answered "no such
+  entity", is reported ``already done``. A delete of something the activity created is left alone
+  when a same-named resource was created at another time.
+
+Ledger records (JSON lines, :func:`torinvest.verdict.append`), all with ``kind: "action"``,
+``run_id`` and ``seq`` (one per call; a start and its outcome share them)::
+
+    {"phase": "start", "finding_id", "plan", "caller_account", "action": {...}, "at"}
+    {"phase": "outcome", "status": "done|read|already-done|failed", "response": {...},
+     "error": {"code", "message"}, "note", "at"}
+    {"phase": "skipped", "status": "already-done|left-alone", "note", "action", "at"}   # no call made
+    {"phase": "refused", "reason", "at"}                                              # a guard said no
+
+The package, each module importing only those above it:
+
+    gate    the verdict gate (the ledger only), whose credentials a run would use
+    calls   one call made, its answer checked and described
+    probes  the reads that tell "already done" before a change
+    run     the account guards, the run itself and its report (carry_out)
+"""
+
+from torinvest.runner.calls import PROMISED, describe_answer, invoke
+from torinvest.runner.gate import (
+    Caller,
+    credentials_hint,
+    credentials_source,
+    require_verdict,
+    verdict_command,
+    verdict_gap,
+)
+from torinvest.runner.probes import SAME_RESOURCE_TOLERANCE, Check
+from torinvest.runner.probes import _probe as _probe
+from torinvest.runner.run import (
+    CallResult,
+    Runner,
+    RunReport,
+    carry_out,
+    check_account,
+    check_administrator,
+    exit_problem,
+    whose_credentials,
+)
+
+__all__ = [
+    "PROMISED",
+    "SAME_RESOURCE_TOLERANCE",
+    "CallResult",
+    "Caller",
+    "Check",
+    "RunReport",
+    "Runner",
+    "carry_out",
+    "check_account",
+    "check_administrator",
+    "credentials_hint",
+    "credentials_source",
+    "describe_answer",
+    "exit_problem",
+    "invoke",
+    "require_verdict",
+    "verdict_command",
+    "verdict_gap",
+    "whose_credentials",
+]

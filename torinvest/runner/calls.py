@@ -1,0 +1,209 @@
+"""One call: made through :class:`~torinvest.aws.Aws`, its answer checked for the fields the
+API promises (an answer that is not AWS's is a failure like any other), and described in a line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import Any
+
+from botocore import xform_name
+
+from torinvest.actions import Action
+from torinvest.aws import AWS_CALL_ERRORS, Aws, translate_error
+from torinvest.errors import EndpointError
+
+#: The fields each read promises in its answer (an answer without them is not an AWS answer).
+PROMISED: dict[str, tuple[str, ...]] = {
+    "GetCallerIdentity": ("Account", "Arn"),
+    "ListAccessKeys": ("AccessKeyMetadata",),
+    "GetLoginProfile": ("LoginProfile",),
+    "ListMFADevices": ("MFADevices",),
+    "ListAttachedUserPolicies": ("AttachedPolicies",),
+    "ListUserPolicies": ("PolicyNames",),
+    "ListGroupsForUser": ("Groups",),
+    "GetUserPolicy": ("PolicyDocument",),
+    "GetRolePolicy": ("PolicyDocument",),
+    "GetUser": ("User",),
+    "GetRole": ("Role",),
+    "ListDetectors": ("DetectorIds",),
+    "GetFindings": ("Findings",),
+    "ListFilters": ("FilterNames",),
+    "CreateFilter": ("Name",),
+}
+#: List calls that page: operation → (request token, response token, truncation flag or None).
+_PAGED: dict[str, tuple[str, str, str | None]] = {
+    "ListAccessKeys": ("Marker", "Marker", "IsTruncated"),
+    "ListMFADevices": ("Marker", "Marker", "IsTruncated"),
+    "ListAttachedUserPolicies": ("Marker", "Marker", "IsTruncated"),
+    "ListUserPolicies": ("Marker", "Marker", "IsTruncated"),
+    "ListGroupsForUser": ("Marker", "Marker", "IsTruncated"),
+    "ListDetectors": ("NextToken", "NextToken", None),
+    "ListFilters": ("NextToken", "NextToken", None),
+}
+_MAX_PAGES = 100
+#: Exceptions botocore's parsers raise (from inside botocore) on an answer that is not the AWS
+#: response they expect — e.g. a well-formed HTML page with status 200 for IAM/STS.
+_PARSER_SLIPS = (KeyError, IndexError, TypeError, AttributeError)
+
+
+# --------------------------------------------------------------------------------------------
+# one call
+# --------------------------------------------------------------------------------------------
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value
+
+
+def _not_aws(action: Action, what: str) -> EndpointError:
+    where = action.service + (f" in {action.region}" if action.region else "")
+    unknown = "; whether the change took effect is unknown" if action.changes_aws else ""
+    return EndpointError(
+        f"{action.operation} on {where}: {what}",
+        hint="a proxy, a captive portal or a wrong AWS_ENDPOINT_URL may be answering instead of "
+        f"AWS{unknown}; check the network and the endpoint settings",
+        service=action.service,
+        region=action.region,
+        operation=action.operation,
+        code="UnparsableResponse",
+    )
+
+
+def invoke(aws: Aws, action: Action) -> dict[str, Any]:
+    """Make one call (every page of a paged list) and return the answer without
+    ``ResponseMetadata`` but with its ``RequestId``; raise :class:`AwsError` otherwise.
+
+    An answer that is not an AWS response raises :class:`EndpointError` (code
+    ``UnparsableResponse``): botocore's parser failing (ResponseParserError, or a KeyError inside
+    botocore for a 200 HTML page), a 200 without a request ID, a read without the fields the API
+    promises (:data:`PROMISED`).
+    """
+    params = dict(action.params)
+    merged: dict[str, Any] = {}
+    request_ids: list[str] = []
+    paging = _PAGED.get(action.operation)
+    for _ in range(_MAX_PAGES):
+        try:
+            client = aws.client(action.service, action.region)
+            method = getattr(client, xform_name(action.operation))
+            response = method(**params)
+        except AWS_CALL_ERRORS as e:
+            err = translate_error(
+                e, service=action.service, region=action.region, operation=action.operation
+            )
+            err.code = err.code or type(e).__name__  # e.g. ConnectionClosedError
+            raise err from e
+        except _PARSER_SLIPS as e:  # raised inside botocore's parser: not an AWS answer
+            raise _not_aws(
+                action, f"the answer is not an AWS response (botocore: {type(e).__name__} {e})"
+            ) from e
+        if not isinstance(response, dict):
+            raise _not_aws(action, "the answer is not an AWS response")
+        meta = response.pop("ResponseMetadata", None) or {}
+        if not meta.get("RequestId"):
+            raise _not_aws(
+                action,
+                f"HTTP {meta.get('HTTPStatusCode', '?')} without an AWS request ID: the answer "
+                "is not an AWS response",
+            )
+        request_ids.append(str(meta["RequestId"]))
+        missing = [k for k in PROMISED.get(action.operation, ()) if k not in response]
+        if missing:
+            raise _not_aws(
+                action, f"the answer lacks {', '.join(missing)}: it is not an AWS response"
+            )
+        for k, v in response.items():
+            if isinstance(v, list) and isinstance(merged.get(k), list):
+                merged[k] = merged[k] + v
+            else:
+                merged[k] = v
+        if paging is None:
+            break
+        req_token, resp_token, flag = paging
+        token = response.get(resp_token)
+        more = bool(response.get(flag)) if flag else bool(token)
+        if not (more and token):
+            break
+        params[req_token] = token
+    merged.pop("Marker", None)
+    merged.pop("NextToken", None)
+    merged.pop("IsTruncated", None)
+    merged["RequestId"] = request_ids[0] if len(request_ids) == 1 else request_ids
+    return merged
+
+
+# --------------------------------------------------------------------------------------------
+# what an answer says
+# --------------------------------------------------------------------------------------------
+def _day(value: Any) -> str:
+    text = str(value or "")
+    return text[:19].replace("T", " ") if text else "?"
+
+
+def describe_answer(
+    action: Action, response: Mapping[str, Any] | None, suspect_key: str | None = None
+) -> str | None:
+    """One sentence a responder reads at once ("benjamin has another active key AKIA…")."""
+    user = action.params.get("UserName")
+    op = action.operation
+    if response is None:
+        return f"{user} has no console password" if op == "GetLoginProfile" else None
+    if op == "ListAccessKeys":
+        keys = response.get("AccessKeyMetadata") or []
+        lines = []
+        for k in keys:
+            kid, status = k.get("AccessKeyId"), str(k.get("Status") or "?").lower()
+            if kid == suspect_key:
+                lines.append(f"{user}'s suspect key {kid} is {status}")
+            else:
+                lines.append(
+                    f"{user} has another {status} key {kid} (created {_day(k.get('CreateDate'))})"
+                )
+        others = [k for k in keys if k.get("AccessKeyId") != suspect_key]
+        if not others:
+            lines.append(f"{user} has no other access key")
+        return "; ".join(lines)
+    if op == "GetLoginProfile":
+        profile = response.get("LoginProfile") or {}
+        return (
+            f"{user} has a console password (login profile created "
+            f"{_day(profile.get('CreateDate'))})"
+        )
+    if op == "ListMFADevices":
+        serials = [str(d.get("SerialNumber")) for d in response.get("MFADevices") or []]
+        return (
+            f"{user} has {len(serials)} MFA device(s): {', '.join(serials)}"
+            if serials
+            else f"{user} has no MFA device"
+        )
+    if op == "ListAttachedUserPolicies":
+        names = [str(p.get("PolicyName")) for p in response.get("AttachedPolicies") or []]
+        return (
+            f"{user} has managed policies attached: {', '.join(names)}"
+            if names
+            else f"{user} has no managed policy attached"
+        )
+    if op == "ListUserPolicies":
+        names = [str(n) for n in response.get("PolicyNames") or []]
+        return (
+            f"{user} has inline policies: {', '.join(names)}"
+            if names
+            else f"{user} has no inline policy"
+        )
+    if op == "ListGroupsForUser":
+        names = [str(g.get("GroupName")) for g in response.get("Groups") or []]
+        return f"{user} is in groups: {', '.join(names)}" if names else f"{user} is in no group"
+    if op == "GetCallerIdentity":
+        return f"account {response.get('Account')} as {response.get('Arn')}"
+    return None
+
+
+# --------------------------------------------------------------------------------------------

@@ -1,0 +1,152 @@
+"""The verdict gate (:func:`require_verdict`: the ledger only, no AWS call) and whose
+credentials a run would use (:func:`credentials_source`, :func:`credentials_hint`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import botocore.session
+from botocore.exceptions import ProfileNotFound
+
+from torinvest.actions import PLAN_VERDICTS
+from torinvest.aws import AwsConfig
+from torinvest.errors import RefusedError
+from torinvest.verdict import (
+    default_ledger_path,
+    latest_decided_verdict,
+    latest_verdict,
+    read_ledger,
+)
+
+log = logging.getLogger(__name__)
+
+
+# verdict gate
+# --------------------------------------------------------------------------------------------
+def verdict_command(finding_id: str, status: str, ledger: str | Path | None = None) -> str:
+    """The exact command that records ``status`` on ``finding_id`` (in ``ledger`` when given)."""
+    cmd = (
+        f"torinvest verdict {finding_id} --status {status} --analyst NAME "
+        "--rationale 'WHY (the evidence)'"
+    )
+    return cmd + (f" --ledger {shlex.quote(str(ledger))}" if ledger else "")
+
+
+def require_verdict(
+    finding_id: str, kind: str, *, ledger: str | Path | None = None
+) -> dict[str, Any]:
+    """The decided verdict that allows ``--plan kind --execute`` on ``finding_id``; else raise
+    :class:`RefusedError` with the command to record one. Reads the ledger only."""
+    wanted = PLAN_VERDICTS[kind]
+    path = Path(ledger).expanduser() if ledger else default_ledger_path()
+    records, issues = read_ledger(path)
+    for issue in issues:
+        log.warning("%s: %s", issue.source, issue.problem)
+    decided = latest_decided_verdict(records, finding_id)
+    if decided is not None and decided.get("status") in wanted:
+        return decided
+    if decided is None:
+        current = latest_verdict(records, finding_id)
+        said = "only pending" if current is not None else "no verdict"
+    else:
+        said = (
+            f"its latest decided verdict is {decided.get('status')} (by "
+            f"{decided.get('analyst') or '?'} at {decided.get('recorded_at') or '?'})"
+        )
+    raise RefusedError(
+        f"refused: --plan {kind} --execute follows a {' or '.join(wanted)} verdict on "
+        f"{finding_id}, and the ledger {path} has {said}; nothing was called",
+        hint="record the verdict first: "
+        + verdict_command(finding_id, wanted[0], ledger)
+        + (f" (or --status {wanted[1]})" if len(wanted) > 1 else ""),
+    )
+
+
+def verdict_gap(
+    records: list[dict[str, Any]], finding_id: str, kind: str, ledger: str | Path | None = None
+) -> str | None:
+    """For a dry run: why ``--plan kind --execute`` would be refused by the verdict in
+    ``records`` (the latest verdict on ``finding_id`` is not one the plan follows), with the
+    command that records one; None when it would pass."""
+    prior = latest_verdict(records, finding_id)
+    wanted = PLAN_VERDICTS[kind]
+    if prior is not None and prior.get("status") in wanted:
+        return None
+    said = prior.get("status") if prior else "none recorded"
+    return (
+        f"the verdict on {finding_id} is {said}: --execute needs a {' or '.join(wanted)} "
+        f"verdict ({verdict_command(finding_id, wanted[0], ledger)})"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# whose credentials
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who the credentials are (``sts:GetCallerIdentity``)."""
+
+    account: str
+    arn: str
+    user_id: str
+
+
+def credentials_source(config: AwsConfig | None = None) -> str:
+    """Where boto3's chain takes the credentials from, said without calling AWS or running a
+    credential process (profile, environment variables, SSO, a role to assume…)."""
+    config = config or AwsConfig()
+    env = os.environ
+    if config.profile:
+        base = _profile_source(config.profile)
+    elif env.get("AWS_ACCESS_KEY_ID"):
+        base = f"environment variables (AWS_ACCESS_KEY_ID {env['AWS_ACCESS_KEY_ID']})"
+    elif env.get("AWS_PROFILE"):
+        base = _profile_source(env["AWS_PROFILE"])
+    elif env.get("AWS_WEB_IDENTITY_TOKEN_FILE"):
+        base = f"a web identity token for role {env.get('AWS_ROLE_ARN') or '?'}"
+    elif env.get("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") or env.get(
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI"
+    ):
+        base = "the container's credentials (ECS/EKS)"
+    else:
+        base = _profile_source("default", fallback="the instance role (EC2 metadata), if any")
+    return f"role {config.role_arn}, assumed with {base}" if config.role_arn else base
+
+
+def _profile_source(name: str, *, fallback: str | None = None) -> str:
+    try:
+        scoped = botocore.session.Session(profile=name).get_scoped_config()
+    except ProfileNotFound:
+        return fallback or f"profile {name} (not found in the AWS config files)"
+    if not scoped and fallback:
+        return fallback
+    if scoped.get("sso_session") or scoped.get("sso_start_url"):
+        how = "SSO"
+    elif scoped.get("role_arn"):
+        how = f"role {scoped['role_arn']} from {scoped.get('source_profile') or 'its source'}"
+    elif scoped.get("credential_process"):
+        how = "credential_process"
+    elif scoped.get("aws_access_key_id"):
+        how = f"keys {scoped['aws_access_key_id']}"
+    else:
+        how = "no credentials of its own"
+    return f"profile {name} ({how})"
+
+
+def credentials_hint(account: str | None, config: AwsConfig | None = None) -> str:
+    """How to run with credentials of ``account``: ``--profile`` or ``--role-arn``."""
+    acct = account or "ACCOUNT"
+    return (
+        f"run with credentials of account {acct}: --profile PROFILE (a profile for that "
+        f"account) or --role-arn arn:aws:iam::{acct}:role/ROLE (a role you may assume there); "
+        f"this run used {credentials_source(config)}"
+    )
+
+
+# --------------------------------------------------------------------------------------------

@@ -1,0 +1,144 @@
+"""Probes: a read before a change that tells "already done" (key already inactive, deny
+already in place, finding already archived, rule already there).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import orjson
+import pandas as pd
+
+from torinvest.actions import REVOKE_POLICY_NAME, Action
+
+#: How far a resource's CreateDate may be from the activity's create call and still be the same.
+SAME_RESOURCE_TOLERANCE = pd.Timedelta(minutes=5)
+# probes: is a change already done?
+# --------------------------------------------------------------------------------------------
+Check = Callable[[Mapping[str, Any] | None], tuple[str, str] | None]
+
+
+def _probe(action: Action) -> tuple[Action, Check] | None:
+    """A read that tells whether ``action`` is already done, and how to read its answer: the
+    check returns ``("already-done" | "left-alone", why)`` or None (go ahead). A None answer
+    means the probe found nothing ("no such entity")."""
+    p = action.params
+    op = action.operation
+
+    def read(operation: str, params: Mapping[str, Any], why: str) -> Action:
+        return Action(
+            action.service,
+            operation,
+            dict(params),
+            why=why,
+            region=action.region,
+            changes_aws=False,
+            targets=action.targets,
+        )
+
+    if op == "UpdateAccessKey" and p.get("Status") == "Inactive":
+        user, key = p["UserName"], p["AccessKeyId"]
+
+        def key_check(resp: Mapping[str, Any] | None) -> tuple[str, str] | None:
+            keys = {k.get("AccessKeyId"): k for k in (resp or {}).get("AccessKeyMetadata") or []}
+            if resp is None or key not in keys:
+                return "already-done", f"key {key} of {user} no longer exists"
+            if keys[key].get("Status") == "Inactive":
+                return "already-done", f"key {key} of {user} is already inactive"
+            return None
+
+        return read("ListAccessKeys", {"UserName": user}, f"is {key} already inactive?"), key_check
+    if op in ("PutUserPolicy", "PutRolePolicy") and p.get("PolicyName") == REVOKE_POLICY_NAME:
+        who = {k: v for k, v in p.items() if k in ("UserName", "RoleName")}
+        name = next(iter(who.values()))
+
+        def revoke_check(resp: Mapping[str, Any] | None) -> tuple[str, str] | None:
+            stamp = _token_issue_time((resp or {}).get("PolicyDocument"))
+            if stamp:
+                return (
+                    "already-done",
+                    f"{REVOKE_POLICY_NAME} is already on {name} (denies tokens issued before "
+                    f"{stamp})",
+                )
+            return None
+
+        get = "GetUserPolicy" if op == "PutUserPolicy" else "GetRolePolicy"
+        return (
+            read(get, {**who, "PolicyName": REVOKE_POLICY_NAME}, f"is the deny on {name} there?"),
+            revoke_check,
+        )
+    if op == "ArchiveFindings":
+        ids = set(p["FindingIds"])
+
+        def archived(resp: Mapping[str, Any] | None) -> tuple[str, str] | None:
+            found = {
+                f.get("Id"): f for f in (resp or {}).get("Findings") or [] if isinstance(f, dict)
+            }
+            if (
+                ids
+                and set(found) >= ids
+                and all((found[i].get("Service") or {}).get("Archived") for i in ids)
+            ):
+                return "already-done", f"finding {', '.join(sorted(ids))} is already archived"
+            return None
+
+        return read("GetFindings", p, "is the finding already archived?"), archived
+    if op == "CreateFilter":
+        name = p["Name"]
+
+        def exists(resp: Mapping[str, Any] | None) -> tuple[str, str] | None:
+            if name in ((resp or {}).get("FilterNames") or []):
+                return "already-done", f"suppression rule {name} already exists"
+            return None
+
+        return (
+            read("ListFilters", {"DetectorId": p["DetectorId"]}, f"does rule {name} exist?"),
+            exists,
+        )
+    if op in ("DeleteUser", "DeleteRole") and action.created_at:
+        kind = "User" if op == "DeleteUser" else "Role"
+        name = p[f"{kind}Name"]
+        made = pd.Timestamp(action.created_at)
+
+        def same(resp: Mapping[str, Any] | None) -> tuple[str, str] | None:
+            if resp is None:
+                return "already-done", f"{kind.lower()} {name} no longer exists"
+            created = (resp.get(kind) or {}).get("CreateDate")
+            if created is None:
+                return None
+            when = pd.Timestamp(created)
+            when = when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")
+            if abs(when - made) > SAME_RESOURCE_TOLERANCE:
+                return (
+                    "left-alone",
+                    f"{kind.lower()} {name} was created at {when:%Y-%m-%d %H:%M:%S}Z, not by the "
+                    f"activity's Create{kind} at {made:%Y-%m-%d %H:%M:%S}Z: left alone, check "
+                    "it by hand",
+                )
+            return None
+
+        return read(f"Get{kind}", {f"{kind}Name": name}, f"is {name} the one the actor made?"), same
+    return None
+
+
+def _token_issue_time(document: Any) -> str | None:
+    if isinstance(document, str):
+        try:
+            document = orjson.loads(document)
+        except orjson.JSONDecodeError:
+            return None
+    if not isinstance(document, Mapping):
+        return None
+    statements = document.get("Statement")
+    statements = statements if isinstance(statements, list) else [statements]
+    for st in statements:
+        if not isinstance(st, Mapping) or st.get("Effect") != "Deny":
+            continue
+        cond = (st.get("Condition") or {}).get("DateLessThan") or {}
+        if isinstance(cond, Mapping) and cond.get("aws:TokenIssueTime"):
+            return str(cond["aws:TokenIssueTime"])
+    return None
+
+
+# --------------------------------------------------------------------------------------------

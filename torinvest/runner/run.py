@@ -1,0 +1,569 @@
+"""The run: the account guards, each action printed, ledgered, made (or found done), and the
+report of it all (:func:`carry_out`, :class:`RunReport`).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from torinvest.actions import ABSENT_CODES, REVOKE_POLICY_NAME, Action, Plan
+from torinvest.aws import Aws, AwsConfig
+from torinvest.errors import AwsError, InputError, RefusedError, TorinvestError
+from torinvest.runner.calls import _jsonable, describe_answer, invoke
+from torinvest.runner.gate import Caller, credentials_hint, credentials_source
+from torinvest.runner.probes import _probe
+from torinvest.verdict import append as ledger_append
+from torinvest.verdict import default_ledger_path
+
+log = logging.getLogger(__name__)
+
+
+# the run
+# --------------------------------------------------------------------------------------------
+@dataclass(slots=True)
+class CallResult:
+    """What became of one action.
+
+    ``status``: ``done`` / ``read`` (a call answered), ``already-done``, ``left-alone``,
+    ``failed`` (``error`` says why), ``dry-run``, ``not-run`` (a read skipped), ``manual``.
+    ``note`` is the one-line reading of the answer (inventory) or why it was skipped.
+    """
+
+    action: Action
+    status: str
+    response: dict[str, Any] | None = None
+    error: AwsError | None = None
+    note: str | None = None
+
+    @property
+    def code(self) -> str | None:
+        return self.error.code if self.error is not None else None
+
+
+@dataclass(slots=True)
+class RunReport:
+    """A plan's run: who ran it, each action's result, and what the reads found."""
+
+    plan: Plan
+    execute: bool
+    run_id: str
+    caller: Caller | None = None
+    results: list[CallResult] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    inventory: list[str] = field(default_factory=list)
+
+    def _of(self, *statuses: str, changes: bool | None = None) -> list[CallResult]:
+        return [
+            r
+            for r in self.results
+            if r.status in statuses and (changes is None or r.action.changes_aws == changes)
+        ]
+
+    @property
+    def done(self) -> list[CallResult]:
+        return self._of("done")
+
+    @property
+    def failed(self) -> list[CallResult]:
+        """Changes that failed (a failed read is in :attr:`read_failures`)."""
+        return self._of("failed", changes=True)
+
+    @property
+    def read_failures(self) -> list[CallResult]:
+        return self._of("failed", changes=False)
+
+    @property
+    def already(self) -> list[CallResult]:
+        return self._of("already-done")
+
+    @property
+    def left_alone(self) -> list[CallResult]:
+        return self._of("left-alone")
+
+    def summary_lines(self) -> list[str]:
+        """The final summary: counts, then every inventory answer, then what is left to do."""
+        plan = self.plan
+        who = f" as {self.caller.arn} (account {self.caller.account})" if self.caller else ""
+        if self.execute:
+            head = (
+                f"summary of run {self.run_id}{who}: {len(self.done)} change(s) done, "
+                f"{len(self.already)} already done, {len(self.failed)} failed"
+                + (f", {len(self.left_alone)} left alone" if self.left_alone else "")
+                + f"; {len(self._of('read', changes=False))} read(s)"
+                + (f", {len(self.read_failures)} read(s) failed" if self.read_failures else "")
+                + f"; {len(plan.manual)} manual step(s)"
+            )
+        else:
+            head = (
+                f"dry run{who}: {len(plan.changes)} call(s) that change AWS were not made; "
+                "re-run with --execute"
+            )
+        lines = [head]
+        lines += [f"  {line}" for line in self.inventory]
+        for r in self.read_failures:
+            said = r.error.message if r.error else "?"
+            lines.append(f"  could not look: {r.action.operation} {_targets(r.action)}: {said}")
+        for r in self.failed:
+            said = r.error.message if r.error else "?"
+            lines.append(f"  failed: {r.action.operation} {_targets(r.action)}: {said}")
+        for r in self._of("done", "already-done", "dry-run"):
+            minted = [t for t in r.action.targets if t.startswith("ASIA")]
+            if r.action.params.get("PolicyName") == REVOKE_POLICY_NAME and minted:
+                whose = r.action.targets[0]
+                said = "revoked" if r.status != "dry-run" else "to revoke"
+                lines.append(
+                    f"  {said}: {', '.join(minted)} (the deny on {whose}'s tokens issued before "
+                    "the run)"
+                )
+        for r in self.left_alone:
+            lines.append(f"  left alone: {r.note}")
+        for a in plan.manual:
+            lines.append(f"  manual: {a.manual}")
+        return lines
+
+
+def _targets(action: Action) -> str:
+    return " ".join(action.targets) if action.targets else ""
+
+
+class Runner:
+    """Makes calls for one run: prints each before it runs, ledgers its start and its outcome.
+
+    ``echo`` receives every line (the CLI prints them through ``term_safe``); ``context`` is
+    added to every ledger record (finding_id, access_key_id, plan).
+    """
+
+    def __init__(
+        self,
+        aws: Aws,
+        *,
+        ledger: str | Path | None = None,
+        echo: Callable[[str], None] = print,
+        context: Mapping[str, Any] | None = None,
+        run_id: str | None = None,
+    ) -> None:
+        self.aws = aws
+        self.ledger = Path(ledger).expanduser() if ledger else default_ledger_path()
+        self.echo = echo
+        self.context = dict(context or {})
+        self.run_id = run_id or uuid.uuid4().hex[:12]
+        self.seq = 0
+        self.caller: Caller | None = None
+
+    # -- ledger
+    def _record(self, record: Mapping[str, Any]) -> None:
+        entry = {
+            "kind": "action",
+            "run_id": self.run_id,
+            **self.context,
+            "caller_account": self.caller.account if self.caller else None,
+            **record,
+            "at": pd.Timestamp.now(tz="UTC").isoformat().replace("+00:00", "Z"),
+        }
+        try:
+            ledger_append(self.ledger, _jsonable(entry))
+        except OSError as e:
+            raise InputError(
+                f"cannot write the ledger {self.ledger}: {e.strerror or e}",
+                hint="every call is recorded before it is made: fix the ledger (or pass "
+                "--ledger FILE) and re-run; re-running is safe",
+            ) from e
+
+    def refused(self, error: RefusedError) -> None:
+        """Record a guard's refusal (best effort: the refusal stands even if this fails)."""
+        try:
+            self._record({"phase": "refused", "reason": error.message, "hint": error.hint})
+        except InputError as e:
+            log.warning("%s", e)
+
+    def skipped(self, action: Action, status: str, note: str) -> CallResult:
+        self._record(
+            {"phase": "skipped", "status": status, "note": note, "action": action.to_dict()}
+        )
+        label = "already done" if status == "already-done" else "LEFT ALONE"
+        self.echo(f"  {label}: {note}")
+        return CallResult(action, status, note=note)
+
+    # -- one call
+    def call(
+        self,
+        action: Action,
+        *,
+        verb: str,
+        suspect_key: str | None = None,
+        probe: bool = False,
+    ) -> CallResult:
+        """Print, ledger, call, ledger, print. Never raises for an AWS answer (an error is a
+        ``failed`` result); raises InputError only when the ledger cannot be written.
+
+        ``probe``: a read that checks whether a change is done; "no such entity" is its answer
+        (a ``read`` with no response), and its answer is not an inventory sentence."""
+        self.seq += 1
+        seq = self.seq
+        self.echo(f"{verb:<8} {action.cli()}  # {action.why}")
+        self._record({"phase": "start", "seq": seq, "action": action.to_dict()})
+        if action.changes_aws:
+            log.info("executing %s %s", action.name, dict(action.params))
+        try:
+            response = invoke(self.aws, action)
+        except AwsError as err:
+            return self._failed(action, seq, err, probe=probe)
+        status = "done" if action.changes_aws else "read"
+        note = None if probe else describe_answer(action, response, suspect_key)
+        self._record(
+            {
+                "phase": "outcome",
+                "seq": seq,
+                "status": status,
+                "response": response,
+                "note": note,
+            }
+        )
+        self.echo(f"  {'answer' if note else status}: {note or action.operation}")
+        return CallResult(action, status, response=response, note=note)
+
+    def _failed(self, action: Action, seq: int, err: AwsError, *, probe: bool) -> CallResult:
+        absent = err.code in ABSENT_CODES
+        if absent and (probe or action.operation == "GetLoginProfile"):  # an answer: none
+            note = f"none ({err.message})" if probe else describe_answer(action, None)
+            self._record(
+                {"phase": "outcome", "seq": seq, "status": "read", "response": None, "note": note}
+            )
+            self.echo(f"  answer: {note}")
+            return CallResult(action, "read", note=note)
+        if absent and action.absent_ok:
+            note = f"{action.operation} {_targets(action)}: nothing to remove ({err.message})"
+            self._record(
+                {
+                    "phase": "outcome",
+                    "seq": seq,
+                    "status": "already-done",
+                    "error": {"code": err.code, "message": err.message},
+                    "note": note,
+                }
+            )
+            self.echo(f"  already done: {note}")
+            return CallResult(action, "already-done", error=err, note=note)
+        if err.code == "DeleteConflict":
+            err = AwsError(
+                err.message,
+                hint="it still has something the activity did not show (keys, policies, groups, "
+                "MFA devices, signing certificates, SSH keys, instance profiles): remove those by "
+                "hand, then re-run",
+                service=err.service,
+                region=err.region,
+                operation=err.operation,
+                code=err.code,
+            )
+        self._record(
+            {
+                "phase": "outcome",
+                "seq": seq,
+                "status": "failed",
+                "error": {"code": err.code, "message": err.message, "hint": err.hint},
+            }
+        )
+        self.echo(f"  FAILED: {err}")
+        return CallResult(action, "failed", error=err)
+
+    # -- guards
+    def identify(self) -> Caller:
+        """``sts:GetCallerIdentity`` with the run's credentials (printed and ledgered)."""
+        action = Action(
+            "sts",
+            "GetCallerIdentity",
+            {},
+            why="whose credentials are these? (before anything that changes AWS)",
+            changes_aws=False,
+        )
+        result = self.call(action, verb="CHECK")
+        if result.status != "read" or result.response is None:
+            said = result.error.message if result.error else "no answer"
+            raise RefusedError(
+                f"refused: could not tell whose credentials these are: {said}; "
+                "nothing else was called",
+                hint=(result.error.hint if result.error and result.error.hint else "")
+                or "check the credentials and the network, then re-run",
+            )
+        resp = result.response
+        self.caller = Caller(
+            account=str(resp["Account"]), arn=str(resp["Arn"]), user_id=str(resp.get("UserId"))
+        )
+        return self.caller
+
+
+def check_account(caller: Caller, plan: Plan, config: AwsConfig | None = None) -> None:
+    """Raise :class:`RefusedError` unless ``caller`` is in the finding's account (remediation)."""
+    if not plan.account_id:
+        raise RefusedError(
+            f"refused: finding {plan.finding_id} does not name its account, so the account of "
+            f"these credentials ({caller.account}) cannot be checked; nothing was changed",
+            hint="load the finding from GuardDuty or a complete export",
+        )
+    if caller.account != plan.account_id:
+        raise RefusedError(
+            f"refused: finding {plan.finding_id} is in account {plan.account_id}, but these "
+            f"credentials ({caller.arn}) are account {caller.account}; nothing was changed",
+            hint=credentials_hint(plan.account_id, config),
+        )
+
+
+def check_administrator(runner: Runner, plan: Plan, config: AwsConfig | None = None) -> str:
+    """The caller's GuardDuty detector in the finding's region when the caller may archive the
+    finding (its own standalone/administrator account, or its administrator); else raise
+    :class:`RefusedError` saying which account can. Read-only GuardDuty calls, each recorded."""
+    caller = runner.caller
+    assert caller is not None
+    region = plan.region
+
+    def read(op: str, params: Mapping[str, Any], why: str) -> CallResult:
+        return runner.call(
+            Action("guardduty", op, dict(params), why=why, region=region, changes_aws=False),
+            verb="CHECK",
+        )
+
+    def stop(result: CallResult) -> RefusedError:
+        said = result.error.message if result.error else "no answer"
+        return RefusedError(
+            f"refused: could not check that account {caller.account} may archive "
+            f"{plan.finding_id}: {said}; nothing was changed",
+            hint=(result.error.hint if result.error else None) or "re-run when GuardDuty answers",
+        )
+
+    listed = read("ListDetectors", {}, "the caller's GuardDuty detector")
+    if listed.status != "read":
+        raise stop(listed)
+    detectors = (listed.response or {}).get("DetectorIds") or []
+    if not detectors:
+        raise RefusedError(
+            f"refused: account {caller.account} has no GuardDuty detector in {region}, so it "
+            f"cannot archive {plan.finding_id}; nothing was changed",
+            hint=credentials_hint(plan.account_id, config)
+            + " (the finding's account or its GuardDuty administrator)",
+        )
+    detector = str(detectors[0])
+    admin = read("GetAdministratorAccount", {"DetectorId": detector}, "is it a member account?")
+    if admin.status != "read":
+        raise stop(admin)
+    info = (admin.response or {}).get("Administrator") or {}
+    if info.get("AccountId") and info.get("RelationshipStatus") == "Enabled":
+        admin_id = str(info["AccountId"])
+        raise RefusedError(
+            f"refused: account {caller.account} is a GuardDuty member of administrator account "
+            f"{admin_id}: only {admin_id} can archive findings or create suppression rules; "
+            "nothing was changed",
+            hint=credentials_hint(admin_id, config),
+        )
+    if caller.account == plan.account_id:
+        return detector
+    seen = read(
+        "GetFindings",
+        {"DetectorId": detector, "FindingIds": [plan.finding_id]},
+        f"is account {caller.account} the GuardDuty administrator of {plan.account_id}?",
+    )
+    if seen.status != "read":
+        raise stop(seen)
+    found = [
+        f
+        for f in (seen.response or {}).get("Findings") or []
+        if isinstance(f, dict) and f.get("Id") == plan.finding_id
+    ]
+    if found and str(found[0].get("AccountId")) == str(plan.account_id):
+        return detector
+    raise RefusedError(
+        f"refused: finding {plan.finding_id} is in account {plan.account_id}; these credentials "
+        f"({caller.arn}) are account {caller.account}, which is neither that account nor its "
+        f"GuardDuty administrator (its detector in {region} does not hold the finding); nothing "
+        "was changed",
+        hint=credentials_hint(plan.account_id, config)
+        + " — or of its GuardDuty administrator account",
+    )
+
+
+def _guard(runner: Runner, plan: Plan, config: AwsConfig | None) -> Plan:
+    """Run the account guard for ``plan``; return the plan to carry out (an archive plan is
+    re-made with the caller's detector)."""
+    caller = runner.identify()
+    if plan.kind == "archive":
+        detector = check_administrator(runner, plan, config)
+        return _with_detector(plan, detector)
+    check_account(caller, plan, config)
+    return plan
+
+
+def _with_detector(plan: Plan, detector: str) -> Plan:
+    actions = [
+        Action(
+            a.service,
+            a.operation,
+            {**a.params, "DetectorId": detector} if "DetectorId" in a.params else a.params,
+            why=a.why,
+            region=a.region,
+            changes_aws=a.changes_aws,
+            manual=a.manual,
+            targets=a.targets,
+            absent_ok=a.absent_ok,
+            created_at=a.created_at,
+        )
+        for a in plan.actions
+    ]
+    return Plan(
+        actions=actions,
+        notes=list(plan.notes),
+        kind=plan.kind,
+        finding_id=plan.finding_id,
+        account_id=plan.account_id,
+        region=plan.region,
+        access_key_id=plan.access_key_id,
+    )
+
+
+def carry_out(
+    aws: Aws,
+    plan: Plan,
+    *,
+    execute: bool = False,
+    offline: bool = False,
+    ledger: str | Path | None = None,
+    echo: Callable[[str], None] = print,
+    context: Mapping[str, Any] | None = None,
+) -> RunReport:
+    """Carry out ``plan``: print every action; with ``execute``, make its calls behind the
+    account guard (the verdict gate, :func:`require_verdict`, comes first and is the caller's).
+
+    ``offline`` (a dry run from a case folder): print the plan and whose credentials ``--execute``
+    would use; call nothing. A dry run against AWS checks the account first and runs the
+    read-only inventory only in the right account. Raises :class:`RefusedError` when ``execute``
+    and a guard refuses (after recording the refusal), InputError when the ledger cannot be
+    written; an AWS error of one call is a ``failed`` result and the next calls still run.
+    """
+    runner = Runner(
+        aws,
+        ledger=ledger,
+        echo=echo,
+        context={
+            "finding_id": plan.finding_id,
+            "access_key_id": plan.access_key_id,
+            "plan": plan.kind,
+            **(context or {}),
+        },
+    )
+    report = RunReport(plan=plan, execute=execute, run_id=runner.run_id)
+    config = aws.config
+    if offline:
+        report.notes.append(_would_use(plan, config))
+        for a in plan.actions:
+            verb = "MANUAL" if a.manual else ("DRY RUN" if a.changes_aws else "READ")
+            echo(f"{verb:<8} {a.cli()}  # {a.why}" + ("" if a.changes_aws else " (not run)"))
+            status = "manual" if a.manual else ("dry-run" if a.changes_aws else "not-run")
+            report.results.append(CallResult(a, status))
+        return report
+    try:
+        plan = _guard(runner, plan, config)
+        allowed = True
+    except RefusedError as refusal:
+        report.caller = runner.caller
+        if execute:
+            runner.refused(refusal)
+            raise
+        allowed = False
+        report.notes.append(f"--execute would be {refusal.message}; {refusal.hint}")
+    report.caller = runner.caller
+    report.plan = plan
+    for a in plan.actions:
+        if a.manual:
+            echo(f"{'MANUAL':<8} {a.cli()}  # {a.why}")
+            report.results.append(CallResult(a, "manual"))
+        elif not a.changes_aws:
+            if not allowed:
+                echo(f"{'READ':<8} {a.cli()}  # {a.why} (not run: wrong account)")
+                report.results.append(CallResult(a, "not-run"))
+                continue
+            r = runner.call(a, verb="READ", suspect_key=plan.access_key_id)
+            report.results.append(r)
+            if r.note:
+                report.inventory.append(r.note)
+        elif not execute:
+            echo(f"{'DRY RUN':<8} {a.cli()}  # {a.why}")
+            report.results.append(CallResult(a, "dry-run"))
+        else:
+            report.results.append(_change(runner, a))
+    return report
+
+
+def _change(runner: Runner, action: Action) -> CallResult:
+    """One change: its probe first (when one can tell it is done), then the call."""
+    probe = _probe(action)
+    if probe is not None:
+        read, check = probe
+        seen = runner.call(read, verb="CHECK", probe=True)
+        verdict = check(seen.response) if seen.status == "read" else None
+        if verdict is not None:
+            return runner.skipped(action, *verdict)
+    return runner.call(action, verb="EXECUTE")
+
+
+def _would_use(plan: Plan, config: AwsConfig | None) -> str:
+    where = (
+        f"account {plan.account_id} (the finding's)"
+        if plan.kind == "remediate"
+        else f"the GuardDuty administrator account of {plan.account_id} (or {plan.account_id} "
+        "itself when standalone)"
+    )
+    return (
+        f"--execute would run with {credentials_source(config)}; it checks first "
+        f"(sts:GetCallerIdentity) that they are {where} and refuses otherwise"
+    )
+
+
+def whose_credentials(plan: Plan, aws: Aws | None, config: AwsConfig | None = None) -> str:
+    """For the notebook: whose credentials ``--execute`` would use and whether they fit the plan.
+
+    With ``aws`` (an online investigation), asks STS who they are (read only); otherwise says
+    where the credentials would come from, without calling AWS.
+    """
+    if aws is None:
+        return _would_use(plan, config)
+    try:
+        ident = invoke(
+            aws,
+            Action("sts", "GetCallerIdentity", {}, why="whose credentials", changes_aws=False),
+        )
+    except AwsError as e:
+        return f"{_would_use(plan, aws.config)}; could not ask STS who they are: {e}"
+    account, arn = str(ident["Account"]), str(ident["Arn"])
+    if plan.kind == "remediate":
+        fits = (
+            "the finding's account: --execute may run"
+            if account == plan.account_id
+            else f"not the finding's account {plan.account_id}: --execute would be refused "
+            f"({credentials_hint(plan.account_id, aws.config)})"
+        )
+    else:
+        fits = (
+            "the finding's account: --execute may archive if it is standalone or the "
+            "GuardDuty administrator (checked at run time)"
+            if account == plan.account_id
+            else f"not the finding's account {plan.account_id}: --execute archives only if "
+            "this is its GuardDuty administrator (checked at run time)"
+        )
+    return f"--execute would run as {arn} (account {account}, {credentials_source(aws.config)}): {fits}"
+
+
+def exit_problem(report: RunReport) -> TorinvestError | None:
+    """The error a command ends with after the run (None: it did what it was asked)."""
+    if report.failed:
+        n = len(report.failed)
+        total = len(report.done) + len(report.failed) + len(report.already)
+        return TorinvestError(
+            f"{n} of {total} change(s) failed",
+            hint="see FAILED above; the ledger has every call and its answer; re-running is safe",
+        )
+    return None
