@@ -215,9 +215,7 @@ class IpPivot:
 
     @property
     def data_issues(self) -> list[DataIssue]:
-        if self.status == NOT_LOOKED:
-            return [DataIssue(LOOKUP_SOURCE, f"not looked: {self.why}")]
-        return list(self.issues)
+        return list(self.issues)  # "not looked" means nothing to look for: not an issue
 
     def describe(self) -> str:
         """One line: how many other callers from how many addresses, and whether it looked."""
