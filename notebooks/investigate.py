@@ -22,7 +22,7 @@
 # `notebook-only` (this one) are left out of the HTML report.
 
 # %%
-from torinvest import charts, display, investigation, report
+from torinvest import campaign, charts, display, investigation, report
 
 display.setup()
 
@@ -112,6 +112,10 @@ inv = investigation.investigate(
 )
 
 # %%
+# related findings, and who else called from the key's Tor and new addresses (section 5b)
+campaign.look_around(inv, findings)
+
+# %%
 display.data_issues(inv, findings)
 
 # %%
@@ -167,6 +171,20 @@ display.sensitive_table(inv)
 
 # %%
 display.derived_keys(inv, followed=params.follow_derived)
+
+# %% [markdown]
+# ## 5b. The campaign around the key
+#
+# GuardDuty findings of any type (archived too) that name the key, its principal or one of its
+# Tor IPs in the window; then every other key and principal that called AWS from those Tor IPs
+# and from the key's new source IPs, each with the command that investigates it. Each says
+# whether it could look: "none" is not "could not look".
+
+# %%
+display.related_findings(inv)
+
+# %%
+display.ip_pivot(inv)
 
 # %% [markdown]
 # ## 6. Verdict and next steps

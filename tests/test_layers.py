@@ -49,9 +49,11 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("sources.sql.duckdb", "sources.sql.athena", "sources.sql.ddl"),
     ("sources.sql.run",),
     ("sources.sql", "sources.athena"),
-    # the other inputs, and every source at once
+    # the other inputs
     ("findings", "tor", "verdict"),
-    ("events",),
+    ("findings.related",),
+    # every source at once; who else called from the key's addresses (over the same sources)
+    ("events", "pivot"),
     # what the activity means
     ("analysis.helpers",),
     ("analysis.baseline",),
@@ -64,6 +66,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("runner",),
     # the investigation, what shows it, the runs and reports, the command
     ("investigation",),
+    # related findings and the IP pivot of an investigation (torinvest.campaign.look_around)
+    ("campaign",),
     ("notebooks",),
     ("display",),
     ("report",),

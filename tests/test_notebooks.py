@@ -171,6 +171,7 @@ def test_investigate_runs_on_the_sample_case(tmp_path: Path) -> None:
         "## 3. Activity by source IP",
         "## 4. Signals and triage score",
         "## 5. Derived keys",
+        "## 5b. The campaign around the key",
         "## 6. Verdict and next steps",
         "## Files",
     ]

@@ -34,12 +34,14 @@ from torinvest.findings import (
     locate_key,
     read_findings,
 )
+from torinvest.findings.related import RelatedFindings
 from torinvest.options import (
     DEFAULT_LOOKAHEAD_DAYS,
     DEFAULT_LOOKBACK_DAYS,
     DEFAULT_TOLERANCE_HOURS,
 )
 from torinvest.paths import tor_cache
+from torinvest.pivot import IpPivot
 from torinvest.schema import iso_utc
 from torinvest.sources.logs import DEFAULT_MAX_FILE_BYTES
 from torinvest.verdict import (
@@ -487,6 +489,9 @@ class Investigation:
     by_region: pd.DataFrame | None = None
     #: When the investigation ran (UTC): the report's and summary.json's "generated at".
     started_at: pd.Timestamp = field(default_factory=lambda: pd.Timestamp.now(tz="UTC"))
+    #: Related findings and who else used the addresses (torinvest.campaign.look_around).
+    related: RelatedFindings | None = None
+    pivot: IpPivot | None = None
 
     def __post_init__(self) -> None:
         # what the charts take: the events frame, or counts frames when the activity was
@@ -544,6 +549,7 @@ class Investigation:
                     "is unknown (add exit lists for those dates to CASE/tor/ or refresh)",
                 )
             )
+        issues += [i for i in campaign_issues(self) if i not in issues]
         return issues
 
 
@@ -779,6 +785,31 @@ def summary(inv: Investigation, verdict: dict[str, Any] | None = None) -> dict[s
         },
         # identical problems grouped (count and examples): see torinvest.errors.group_issues
         "data_issues": [i.to_dict() for i in group_issues(inv.data_issues)],
+        **campaign_summary(inv),
+    }
+
+
+#: Why the campaign sections are "not looked" when torinvest.campaign.look_around did not run.
+CAMPAIGN_NOT_RUN = "not asked for (torinvest.campaign.look_around was not run)"
+
+
+def campaign_issues(inv: Investigation) -> list[DataIssue]:
+    """What kept the related findings and the IP pivot from being complete (nothing when
+    they were not asked for)."""
+    parts = [p for p in (inv.related, inv.pivot) if p is not None]
+    return [i for p in parts for i in p.data_issues]
+
+
+def campaign_summary(inv: Investigation) -> dict[str, Any]:
+    """``summary.json``'s ``related_findings``, ``related_findings_search``, ``ip_pivot`` and
+    ``ip_pivot_search`` (docs/DESIGN.md): "not looked" when they were not asked for."""
+    related = inv.related or RelatedFindings.not_looked(CAMPAIGN_NOT_RUN)
+    pivot = inv.pivot or IpPivot.not_looked(CAMPAIGN_NOT_RUN)
+    return {
+        "related_findings": [dict(r, link=list(r["link"])) for r in related.findings],
+        "related_findings_search": related.search_summary(),
+        "ip_pivot": pivot.to_summary(),
+        "ip_pivot_search": pivot.search_summary(),
     }
 
 

@@ -36,6 +36,10 @@ SUMMARY_KEYS = [
     "signals",
     "verdict",
     "data_issues",
+    "related_findings",
+    "related_findings_search",
+    "ip_pivot",
+    "ip_pivot_search",
 ]
 PAYLOAD = "<script>alert(1)</script>"
 
@@ -77,6 +81,21 @@ def _minimal_summary() -> dict:
         "signals": [],
         "verdict": {"status": "pending", "analyst": None, "rationale": None, "recorded_at": None},
         "data_issues": [],
+        "related_findings": [],
+        "related_findings_search": {
+            "status": "not looked",
+            "sources": [],
+            "not_searched": [],
+            "why": "not asked for",
+        },
+        "ip_pivot": [],
+        "ip_pivot_search": {
+            "status": "not looked",
+            "ips": [],
+            "sources": [],
+            "issues": [],
+            "why": "not asked for",
+        },
     }
 
 

@@ -18,6 +18,7 @@ plus the rest of torinvest):
     cards       an error card, the files a run wrote, a findings listing's issues
     activity    1–3: the finding and the key, the key's activity, by source IP
     answer      0: the answer first (computed last, shown in the slot the notebook keeps)
+    campaign    related findings; who else used these addresses
     assessment  4–6: signals and score, derived keys, the verdict and its plans
     widgets     the verdict form (JupyterLab only)
     triage      the triage table and its buttons
@@ -70,6 +71,7 @@ from torinvest.display.assessment import (
     signals_table,
     verdict_card,
 )
+from torinvest.display.campaign import ip_pivot, related_findings
 from torinvest.display.cards import error_card, files_written, findings_issues
 from torinvest.display.markup import (
     ID_COLUMNS,
@@ -147,6 +149,7 @@ __all__ = [
     "finding_card",
     "findings_issues",
     "frame_html",
+    "ip_pivot",
     "key_calls",
     "live_frontend",
     "next_steps",
@@ -154,6 +157,7 @@ __all__ = [
     "per_ip_table",
     "plan_frame",
     "print_html",
+    "related_findings",
     "score_card",
     "sensitive_table",
     "setup",

@@ -12,8 +12,10 @@ import orjson
 
 from torinvest.errors import ReportError
 from torinvest.findings import TOR_FINDING_TYPES, FindingsResult
+from torinvest.findings.related import SUMMARY_PROPERTIES as RELATED_SUMMARY
 from torinvest.investigation import Investigation
 from torinvest.investigation import summary as _summary
+from torinvest.pivot import SUMMARY_PROPERTIES as PIVOT_SUMMARY
 from torinvest.report.folders import EVENTS_CSV, PER_IP_CSV, _write_bytes
 from torinvest.verdict import STATUSES, read_ledger
 
@@ -137,6 +139,8 @@ SUMMARY_SCHEMA: dict[str, Any] = {
                 "type": "array",
                 "items": _object({"source": {"type": "string"}, "problem": {"type": "string"}}),
             },
+            **RELATED_SUMMARY,  # related_findings, related_findings_search
+            **PIVOT_SUMMARY,  # ip_pivot, ip_pivot_search
         }
     ),
 }

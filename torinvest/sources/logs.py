@@ -271,10 +271,25 @@ class ReadOptions:
     end: pd.Timestamp | None = None
     source: str = SOURCE
     max_bytes: int = DEFAULT_MAX_FILE_BYTES  # per file, decompressed (see too_large)
+    ips: frozenset[str] | None = None  # keep the records from these sourceIPAddress values
 
     @property
     def key_bytes(self) -> tuple[bytes, ...]:
         return tuple(sorted(k.encode() for k in self.keys or ()))
+
+    @property
+    def needles(self) -> tuple[bytes, ...]:
+        """The bytes a kept record holds: a key's, else a source IP's as a JSON string."""
+        if self.keys:
+            return self.key_bytes
+        return tuple(sorted(b'"' + ip.encode() + b'"' for ip in self.ips or ()))
+
+    def keep(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The records of the keys and, with ``ips``, from those source IPs."""
+        kept: list[Any] = filter_keys(records, self.keys) if self.keys else records
+        if self.ips:
+            kept = [r for r in kept if r.get("sourceIPAddress") in self.ips]
+        return kept
 
 
 @dataclass(slots=True)
@@ -691,7 +706,7 @@ def read_log_table(
 def _table_of(
     data: bytes, name: str, options: ReadOptions
 ) -> tuple[pa.Table | None, list[DataIssue], bool]:
-    if not options.keys and _RECORDS_KEY.match(data):
+    if not options.keys and not options.ips and _RECORDS_KEY.match(data):
         table = log_file_table(data, source=options.source, origin=name)
         if table is not None:
             return (table if table.num_rows else None), [], table.num_rows > 0
@@ -711,19 +726,19 @@ def _records_of(
     it). Any other file — another shape, a damaged end, a cut that does not parse as whole
     records — is parsed whole and then filtered, so that its problems are reported as a full
     read reports them."""
-    if not options.keys:
+    if not options.keys and not options.ips:
         records, issues = parse_records(data, where=name)
         return records, issues, bool(records)
-    hits = _key_hits(data, options.key_bytes)
+    hits = _key_hits(data, options.needles)
     head = _RECORDS_HEAD.match(data)
     if head is not None and _ends_whole(data):
         if not hits:
             return [], [], False
         records = _parse_chunks(_record_chunks(data, hits, head.end()))
         if records is not None:
-            return filter_keys(records, options.keys), [], True
+            return options.keep(records), [], True
     records, issues = parse_records(data, where=name)
-    return filter_keys(records, options.keys), issues, bool(hits)
+    return options.keep(records), issues, bool(hits)
 
 
 _ARRAY_END = re.compile(rb"\]\s*\}\s*\Z")
@@ -1332,8 +1347,12 @@ def load_logs(
     workers: int | None = None,
     progress: bool | None = None,
     max_file_bytes: int | None = None,
+    source_ips: Iterable[str] | None = None,
 ) -> LogsResult:
     """The events frame from CloudTrail log files in folders, files or ``s3://`` prefixes.
+
+    ``source_ips`` keeps the records from those addresses (``sourceIPAddress``; files are
+    searched for their bytes first, as for keys).
 
     ``access_keys`` keeps the records made with those keys (``userIdentity.accessKeyId``);
     ``start``/``end`` (UTC when naive) keep records in that window and, with ``accounts`` and
@@ -1375,6 +1394,11 @@ def load_logs(
     if any(f.bucket for f in files) and aws is None:
         aws = Aws()
     options = ReadOptions(keys=keys, start=narrowing.start, end=narrowing.end, max_bytes=limit)
+    if source_ips is not None:
+        ips = frozenset(source_ips)
+        if not ips or not all(isinstance(ip, str) and ip for ip in ips):
+            raise InputError(f"invalid source IP filter {sorted(ips)!r}", hint="name an address")
+        options = replace(options, ips=ips)
     n_workers = workers or default_workers()
     with contextlib.ExitStack() as stack:
         spool = None

@@ -28,6 +28,7 @@ def test_every_query_translates_to_athena_and_reads_only_the_windows_days() -> N
         "span",
         "sensitive",
         "minted",
+        "ip_pivot",
         "timeline",
         "rollup",
     }

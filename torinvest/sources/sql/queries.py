@@ -507,6 +507,40 @@ def minted_query(scope: Scope) -> Query:
     return Query("minted", scope, select, MINTED_OUTPUT, uses=uses)
 
 
+IP_PIVOT_OUTPUT: dict[str, str] = {
+    "access_key_id": "text",
+    "user_name": "text",
+    "arn": "text",
+    "account_id": "text",
+    "source_ip": "text",
+    "calls": "int",
+    "failed": "int",
+    "first_seen": "time",
+    "last_seen": "time",
+}
+#: What identifies a caller in :func:`ip_pivot_query` (with the source IP).
+IP_PIVOT_CALLER: tuple[str, ...] = ("access_key_id", "user_name", "arn", "account_id")
+
+
+def ip_pivot_query(scope: Scope, source_ips: Collection[str]) -> Query:
+    """(g) Who called from these addresses: per (access key, user name, ARN, account, source
+    IP) of every caller in the scope (``scope.keys`` None: every caller) whose source IP is one
+    of ``source_ips``, the calls, failed calls, and first and last call."""
+    if not source_ips:
+        raise InputError("no source IP to look for", hint="name at least one address")
+    caller = ", ".join((*IP_PIVOT_CALLER, "source_ip"))
+    select = (
+        f"SELECT {caller},\n"
+        "  count(*) AS calls, count(error_code) AS failed,\n"
+        "  min(event_time) AS first_seen, max(event_time) AS last_seen\n"
+        f"FROM events\nGROUP BY {caller}\n"
+        "ORDER BY calls DESC, access_key_id NULLS LAST, arn NULLS LAST, source_ip"
+    )
+    prefilter = f"source_ip IN ({sql_literals(set(source_ips))})"
+    uses = (*IP_PIVOT_CALLER, "source_ip", "error_code")
+    return Query("ip_pivot", scope, select, IP_PIVOT_OUTPUT, (), prefilter, uses)
+
+
 # --------------------------------------------------------------------------------------------
 # dialects
 # --------------------------------------------------------------------------------------------
@@ -555,6 +589,7 @@ def iter_queries(scope: Scope, catalogue: pd.DataFrame | None = None) -> Iterabl
     yield sensitive_query(scope, catalogue)
     yield minted_query(scope)
     yield events_query(scope, limit=10, catalogue=catalogue)
+    yield ip_pivot_query(scope, ("185.220.101.34", "2001:db8::1"))
     if scope.start is not None:
         origin, bucket = scope.start.floor("D"), pd.Timedelta(minutes=5)
         yield timeline_query(scope, origin=origin, bucket=bucket)

@@ -44,6 +44,7 @@ from torinvest.sources.sql.queries import (
     Query,
     Scope,
     events_query,
+    ip_pivot_query,
     make_scope,
     minted_query,
     per_ip_query,
@@ -314,6 +315,25 @@ def per_ip_sql(
     scope = _scope_with_derived(engine, scope, follow_derived, result)
     long = _run(engine, per_ip_query(scope), result)
     result.frame = _per_ip_frame(long)
+    return result
+
+
+def ip_pivot_sql(
+    engine: Engine,
+    *,
+    source_ips: Iterable[str],
+    start: datetime | str | pd.Timestamp | None = None,
+    end: datetime | str | pd.Timestamp | None = None,
+    accounts: Iterable[str] | None = None,
+    regions: Iterable[str] | None = None,
+) -> SqlResult:
+    """Who called from ``source_ips`` in the window, every caller: one row per (access key, user
+    name, ARN, account, source IP) with calls, failed, first_seen and last_seen (the columns of
+    :data:`~torinvest.sources.sql.queries.IP_PIVOT_OUTPUT`), computed in the engine by
+    :func:`~torinvest.sources.sql.queries.ip_pivot_query`."""
+    scope = make_scope(start=start, end=end, accounts=accounts, regions=regions)
+    result = SqlResult(pd.DataFrame(), engine.name)
+    result.frame = _run(engine, ip_pivot_query(scope, list(source_ips)), result)
     return result
 
 

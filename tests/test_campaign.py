@@ -1,0 +1,297 @@
+"""The campaign around the key (issue 15, items 1–2): related findings and who else used the
+key's addresses — on the sample case and on the case extended with a second principal calling
+from the Tor exits and related findings of other types (tests/campaign_case.py); the same
+answers from the file loader, DuckDB and Athena; GuardDuty through the fake endpoint.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shlex
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.campaign_case import (
+    BY_IP,
+    DISCOVERY,
+    FINDING,
+    KEY,
+    OLD,
+    OTHER_KEY,
+    OTHER_USER,
+    PRINCIPAL,
+    RECON,
+    SEQUENCE,
+    TOR_IPS,
+    extend_case,
+    related_findings,
+)
+from tests.fake_aws.server import FakeAws
+from tests.sources.sql.helpers import athena_results, moto_post
+from torinvest import campaign, investigation
+from torinvest.aws import Aws, AwsConfig
+from torinvest.case import sample_case
+from torinvest.cli import main
+from torinvest.events import EngineOptions
+from torinvest.findings.related import (
+    ATTACK_SEQUENCE_IAM,
+    COULD_NOT_LOOK,
+    LOOKED,
+    PARTIAL,
+    fetch_related,
+    make_subject,
+    related_criteria,
+)
+from torinvest.pivot import LOOKUP_CANNOT, ip_calls, load_ip_pivot, pivot_table
+from torinvest.report.summary import check_summary_data, summary_data
+from torinvest.sources.logs import load_logs
+from torinvest.sources.sql.athena import AthenaEngine
+from torinvest.sources.sql.duckdb import DuckDBEngine
+from torinvest.sources.sql.queries import ip_pivot_query, make_scope
+from torinvest.sources.sql.run import ip_pivot_sql
+
+DERIVED = "ASIATFQR7NSCNGEI5QNT"  # minted by KEY (GetSessionToken): the same actor
+WINDOW = (pd.Timestamp("2023-06-26T12:17:08Z"), pd.Timestamp("2023-07-17T12:20:04Z"))
+
+
+def investigate(case: Path) -> investigation.Investigation:
+    src = investigation.sources_from_parameters(case_dir=str(case))
+    findings = investigation.load_findings(src)
+    inv = investigation.investigate(FINDING, src, findings=findings)
+    return campaign.look_around(inv, findings)
+
+
+@pytest.fixture(scope="module")
+def extended(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return extend_case(tmp_path_factory.mktemp("campaign"))
+
+
+@pytest.fixture(scope="module")
+def extended_inv(extended: Path) -> investigation.Investigation:
+    return investigate(extended)
+
+
+# --------------------------------------------------------------------------------------------
+# the Python API
+# --------------------------------------------------------------------------------------------
+def test_sample_case_the_recon_finding_is_related_and_nobody_else_called() -> None:
+    inv = investigate(sample_case().root)
+    assert inv.related is not None and inv.pivot is not None
+    assert inv.related.status == LOOKED
+    # the other Tor finding of the key; the PrivilegeEscalation finding names neither
+    assert [(r["id"], r["link"]) for r in inv.related.findings] == [
+        (RECON, ["access_key", "principal", "ip"])
+    ]
+    assert inv.pivot.status == LOOKED
+    assert inv.pivot.ips == sorted(TOR_IPS)
+    assert inv.pivot.table.empty
+    assert inv.pivot.describe().startswith("No other key or principal called from the 3")
+    assert not [i for i in inv.data_issues if i.source in ("ip pivot", "related findings")]
+
+
+def test_extended_case_both_found_in_the_python_api(
+    extended_inv: investigation.Investigation,
+) -> None:
+    rel, pivot = extended_inv.related, extended_inv.pivot
+    assert rel is not None and pivot is not None
+    links = {r["id"]: r["link"] for r in rel.findings}
+    assert links == {
+        DISCOVERY: ["access_key", "principal", "ip"],
+        SEQUENCE: ["access_key", "principal", "ip"],  # from the sequence's actor and endpoint
+        RECON: ["access_key", "principal", "ip"],
+        BY_IP: ["ip"],  # another key's finding, from one of the key's Tor exits
+    }
+    assert OLD not in links and FINDING not in links  # out of the window; the subject itself
+    by_id = {r["id"]: r for r in rel.findings}
+    assert by_id[DISCOVERY]["archived"] is True
+    assert by_id[SEQUENCE]["type"] == ATTACK_SEQUENCE_IAM
+    assert [r["link"] for r in rel.findings][-1] == ["ip"]  # strongest link first
+
+    assert len(pivot.table) == 1
+    row = pivot.table.iloc[0]
+    assert (row["access_key_id"], row["user_name"]) == (OTHER_KEY, OTHER_USER)
+    assert row["source_ips"] == ["185.220.101.34", "199.249.230.87"]
+    assert (int(row["calls"]), int(row["failed"])) == (4, 1)
+    assert row["first_seen"] == pd.Timestamp("2023-07-10T12:14:05Z")
+    assert row["last_seen"] == pd.Timestamp("2023-07-10T12:26:05Z")
+    argv = shlex.split(row["command"])
+    assert argv[:2] == ["torinvest", "events"]
+    assert argv[argv.index("--access-key") + 1] == OTHER_KEY
+    assert argv[argv.index("--case") + 1] == str(extended_inv.sources.case.root)  # type: ignore[union-attr]
+
+
+def test_extended_case_in_the_summary(extended_inv: investigation.Investigation) -> None:
+    data = check_summary_data(summary_data(extended_inv, {}))
+    assert {r["id"] for r in data["related_findings"]} == {DISCOVERY, SEQUENCE, RECON, BY_IP}
+    assert data["related_findings_search"]["status"] == LOOKED
+    (other,) = data["ip_pivot"]
+    assert other["access_key_id"] == OTHER_KEY and other["calls"] == 4 and other["failed"] == 1
+    assert other["source_ips"] == ["185.220.101.34", "199.249.230.87"]
+    assert other["first_seen"] == "2023-07-10T12:14:05Z"
+    assert other["command"].startswith("torinvest events ")
+    assert data["ip_pivot_search"]["status"] == LOOKED
+    assert data["ip_pivot_search"]["ips"] == sorted(TOR_IPS)
+
+
+def test_not_asked_for_reads_not_looked_in_the_summary() -> None:
+    src = investigation.sources_from_parameters(case_dir=str(sample_case().root))
+    inv = investigation.investigate(FINDING, src)
+    data = check_summary_data(summary_data(inv, {}))
+    assert data["related_findings"] == [] and data["ip_pivot"] == []
+    assert data["related_findings_search"]["status"] == "not looked"
+    assert data["ip_pivot_search"]["status"] == "not looked"
+
+
+def test_the_command_names_the_tor_finding_of_a_caller_when_there_is_one() -> None:
+    src = investigation.sources_from_parameters(case_dir=str(sample_case().root))
+    row = {"access_key_id": OTHER_KEY, "user_name": OTHER_USER}
+    cmd = campaign.command_for(row, src, WINDOW, {OTHER_KEY: "f" * 32})
+    assert shlex.split(cmd or "")[:3] == ["torinvest", "investigate", "f" * 32]
+    no_key = campaign.command_for({"user_name": "a b"}, src, WINDOW, {})
+    argv = shlex.split(no_key or "")
+    assert argv[argv.index("--username") + 1] == "a b"
+    assert campaign.command_for({}, src, WINDOW, {}) is None
+
+
+# --------------------------------------------------------------------------------------------
+# one query, three engines
+# --------------------------------------------------------------------------------------------
+def test_the_log_loader_keeps_only_the_addresses_asked_for(extended: Path) -> None:
+    logs = str(extended / "cloudtrail")
+    everything = load_logs(logs).frame
+    picked = load_logs(logs, source_ips=["185.220.101.34"]).frame
+    expected = everything[everything["source_ip"] == "185.220.101.34"]
+    assert len(picked) == len(expected) == 17 + 3
+    assert sorted(picked["event_id"]) == sorted(expected["event_id"])
+    assert set(picked["access_key_id"]) == {KEY, OTHER_KEY}
+
+
+def test_files_duckdb_and_athena_give_the_same_callers(extended: Path, moto: str) -> None:
+    logs = [str(extended / "cloudtrail")]
+    common = {"start": WINDOW[0], "end": WINDOW[1], "exclude_keys": [KEY, DERIVED]}
+    files = load_ip_pivot(list(TOR_IPS), logs=logs, **common)  # type: ignore[arg-type]
+    duck = load_ip_pivot(
+        list(TOR_IPS),
+        logs=logs,
+        engine=EngineOptions(kind="duckdb"),
+        **common,  # type: ignore[arg-type]
+    )
+    assert files.status == duck.status == LOOKED
+    pd.testing.assert_frame_equal(files.table, duck.table)
+    assert list(files.table["access_key_id"]) == [OTHER_KEY]
+
+    # Athena: the same query translated to Trino, its rows served as Athena serves them
+    scope = make_scope(start=WINDOW[0], end=WINDOW[1])
+    query = ip_pivot_query(scope, TOR_IPS)
+    with DuckDBEngine(logs[0]) as engine:
+        rows = engine.run(query).table
+        reference = ip_pivot_sql(engine, source_ips=TOR_IPS, start=WINDOW[0], end=WINDOW[1]).frame
+    moto_post(
+        f"{moto}/moto-api/static/athena/query-results",
+        {"results": [athena_results(rows, dict(query.columns))]},
+    )
+    athena = AthenaEngine(database="security", sleep=lambda _: None)
+    got = ip_pivot_sql(athena, source_ips=TOR_IPS, start=WINDOW[0], end=WINDOW[1])
+    (stats,) = got.queries
+    assert '"date"' in stats.sql  # partitions pruned to the window
+    pd.testing.assert_frame_equal(got.frame, reference)
+    from_athena = pivot_table(got.frame, exclude_keys=[KEY, DERIVED])
+    pd.testing.assert_frame_equal(from_athena, files.table)
+    # and the rows the file loader's frame gives
+    ref_calls = ip_calls(load_logs(logs, start=WINDOW[0], end=WINDOW[1]).frame, TOR_IPS)
+    key = ["access_key_id", "source_ip"]
+    pd.testing.assert_frame_equal(
+        ref_calls.sort_values(key).reset_index(drop=True),
+        reference.sort_values(key).reset_index(drop=True),
+    )
+
+
+def test_lookup_events_cannot_filter_by_ip_and_says_so() -> None:
+    pivot = load_ip_pivot(list(TOR_IPS), lookup=True, start=WINDOW[0], end=WINDOW[1])
+    assert pivot.status == COULD_NOT_LOOK
+    assert [i.problem for i in pivot.issues] == [LOOKUP_CANNOT]
+    assert pivot.describe().startswith("Could not look")
+    # beside log files: what the files hold, flagged partial
+    beside = load_ip_pivot(
+        list(TOR_IPS),
+        lookup=True,
+        logs=[str(sample_case().cloudtrail)],
+        start=WINDOW[0],
+        end=WINDOW[1],
+        exclude_keys=[KEY],
+    )
+    assert beside.status == PARTIAL and LOOKUP_CANNOT in beside.describe() + str(beside.issues)
+
+
+# --------------------------------------------------------------------------------------------
+# GuardDuty
+# --------------------------------------------------------------------------------------------
+def test_related_findings_from_guardduty_archived_too_one_region_denied(
+    fake_aws: FakeAws,
+) -> None:
+    gd = fake_aws.guardduty("us-east-1")
+    gd.add_detector()
+    tor = json.loads((sample_case().findings / "eventbridge-recon.json").read_text())["detail"]
+    gd.add_findings([*related_findings(), tor])
+    fake_aws.guardduty("eu-west-1").add_detector()
+    fake_aws.fail("guardduty", "eu-west-1", "AccessDeniedException")
+    subject = make_subject(
+        [KEY],
+        principal=PRINCIPAL,
+        ips=TOR_IPS,
+        start=WINDOW[0],
+        end=WINDOW[1],
+        exclude=[FINDING],
+    )
+    got = fetch_related(Aws(AwsConfig()), ["us-east-1", "eu-west-1"], subject)
+    assert got.status == PARTIAL
+    assert [i.source for i in got.failed] == ["guardduty:eu-west-1"]
+    assert {r["id"] for r in got.findings} == {DISCOVERY, SEQUENCE, RECON, BY_IP}
+    assert "could not search guardduty:eu-west-1" in got.describe()
+    # one ListFindings per link (criteria are ANDed), each validated against botocore's model
+    sent = [
+        tuple(sorted(c.params["FindingCriteria"]["Criterion"]))
+        for c in fake_aws.calls("ListFindings", region="us-east-1")
+    ]
+    assert sent == [tuple(sorted(c["Criterion"])) for c in related_criteria(subject)]
+    assert all(c.status == 200 for c in fake_aws.calls("ListFindings", region="us-east-1"))
+    assert not any(
+        "service.archived" in c.params["FindingCriteria"]["Criterion"]
+        for c in fake_aws.calls("ListFindings")
+    )
+
+
+def test_guardduty_denied_everywhere_is_could_not_look(fake_aws: FakeAws) -> None:
+    fake_aws.guardduty("us-east-1").add_detector()
+    fake_aws.fail("guardduty", "*", "AccessDeniedException")
+    subject = make_subject([KEY], principal=PRINCIPAL, ips=TOR_IPS, start=WINDOW[0])
+    got = fetch_related(Aws(AwsConfig()), ["us-east-1"], subject)
+    assert got.status == COULD_NOT_LOOK and got.findings == []
+    assert got.describe().startswith("Could not look for related findings: guardduty:us-east-1")
+
+
+# --------------------------------------------------------------------------------------------
+# the report (one notebook run)
+# --------------------------------------------------------------------------------------------
+def test_report_shows_both_sections_and_summary_carries_them(
+    extended: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "report"
+    err = io.StringIO()
+    code = main(
+        ["investigate", FINDING, "--case", str(extended), "--out", str(out)],
+        out=io.StringIO(),
+        err=err,
+    )
+    assert code == 0, err.getvalue()
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "Who else used these addresses (1)" in html
+    assert "Related findings (4)" in html
+    assert OTHER_KEY in html and ATTACK_SEQUENCE_IAM in html
+    assert "torinvest events --case" in html
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert [r["access_key_id"] for r in summary["ip_pivot"]] == [OTHER_KEY]
+    assert {r["id"] for r in summary["related_findings"]} == {DISCOVERY, SEQUENCE, RECON, BY_IP}

@@ -1,0 +1,179 @@
+"""The campaign around the key: related GuardDuty findings and who else used its addresses.
+
+:func:`look_around` is one notebook cell: after :func:`torinvest.investigation.investigate`,
+it fills ``inv.related`` (:func:`related_findings`, a
+:class:`~torinvest.findings.related.RelatedFindings`) and ``inv.pivot`` (:func:`ip_pivot`, an
+:class:`~torinvest.pivot.IpPivot` whose table has a ``command`` per caller: the
+``torinvest`` command line that investigates it), which the report's sections, ``summary.json``
+and the data issues read. Both look in the sources the investigation read — the same regions
+(and accounts) of GuardDuty or the case folder's ``findings/``; the same log files, DuckDB or
+Athena — and each says whether it looked.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import pandas as pd
+
+from torinvest.findings import FindingsResult
+from torinvest.findings.related import (
+    RelatedFindings,
+    fetch_related,
+    make_subject,
+    read_related,
+)
+from torinvest.investigation import Investigation, Sources
+from torinvest.pivot import IpPivot, is_address, load_ip_pivot, pivot_addresses
+from torinvest.schema import iso_utc
+from torinvest.sources.sql.queries import ACCESS_KEY_RE
+
+
+def investigated_keys(inv: Investigation) -> list[str]:
+    """The investigated key and the keys it minted (the same actor)."""
+    return [inv.key.access_key_id, *(d.access_key_id for d in inv.activity.derived)]
+
+
+def tor_addresses(inv: Investigation) -> list[str]:
+    """The key's Tor IPs: the per-IP table's Tor rows and the finding's Tor IP."""
+    table = inv.per_ip
+    tor = table.loc[table["tor"].fillna(False).astype(bool), "source_ip"] if len(table) else []
+    return sorted({str(ip) for ip in [*tor, inv.key.tor_ip] if is_address(ip)})
+
+
+def related_findings(inv: Investigation) -> RelatedFindings:
+    """Every finding that names the key (or a key it minted), its principal or one of its Tor
+    IPs in the window, from GuardDuty in the investigation's regions or the case folder's
+    ``findings/`` (the investigated finding itself left out)."""
+    subject = make_subject(
+        investigated_keys(inv),
+        principal=inv.key.principal_id,
+        ips=tor_addresses(inv),
+        start=inv.window[0],
+        end=inv.window[1],
+        exclude=[inv.key.finding_id],
+    )
+    src = inv.sources
+    if src.case is not None:
+        if not src.case.findings.is_dir():
+            return RelatedFindings.not_looked(f"case folder {src.case.root} has no findings/")
+        return read_related(src.case.findings, subject)
+    if src.aws is None:
+        return RelatedFindings.not_looked("no source of findings")
+    return fetch_related(src.aws, src.regions, subject)
+
+
+def ip_pivot(inv: Investigation, findings: Iterable[Mapping[str, Any]] = ()) -> IpPivot:
+    """Who else called from the key's Tor IPs and its new source IPs in the window, from the
+    sources the investigation read; each caller with the command that investigates it
+    (:func:`command_for`; ``findings``: finding rows whose key may name a caller)."""
+    src = inv.sources
+    logs = [str(p) for p in src.logs]
+    if src.case is not None and src.case.cloudtrail.is_dir():
+        logs.insert(0, str(src.case.cloudtrail))
+    pivot = load_ip_pivot(
+        pivot_addresses(inv.per_ip, [inv.key.tor_ip] if inv.key.tor_ip else []),
+        logs=logs,
+        engine=src.engine,
+        lookup=src.aws is not None,
+        start=inv.window[0],
+        end=inv.window[1],
+        regions=src.regions,
+        aws=src.aws or src.logs_aws,
+        exclude_keys=investigated_keys(inv),
+    )
+    by_key = _findings_by_key([*inv.findings.to_dict("records"), *findings])
+    pivot.table["command"] = [
+        command_for(row, src, inv.window, by_key) for row in pivot.table.to_dict("records")
+    ]
+    return pivot
+
+
+def look_around(inv: Investigation, findings: FindingsResult | None = None) -> Investigation:
+    """Fill ``inv.related`` and ``inv.pivot`` (``findings``: the findings already loaded, so
+    that a caller another finding names gets that finding's ``investigate`` command)."""
+    inv.related = related_findings(inv)
+    rows = findings.frame().to_dict("records") if findings is not None else []
+    inv.pivot = ip_pivot(inv, rows)
+    return inv
+
+
+# --------------------------------------------------------------------------------------------
+# the command that investigates a caller
+# --------------------------------------------------------------------------------------------
+def _findings_by_key(rows: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """Access key → the ID of the newest finding naming it."""
+    out: dict[str, tuple[str, str]] = {}
+    for r in rows:
+        key, fid = r.get("access_key_id"), r.get("id")
+        if isinstance(key, str) and isinstance(fid, str):
+            seen = str(iso_utc(r.get("last_seen")) or "")
+            if key not in out or seen > out[key][1]:
+                out[key] = (fid, seen)
+    return {k: v[0] for k, v in out.items()}
+
+
+def source_args(src: Sources) -> list[str]:
+    """The arguments that name the investigation's sources again (case folder or AWS, extra
+    log files, the engine)."""
+    args: list[str] = []
+    if src.case is not None:
+        args += ["--case", str(src.case.root)]
+    aws = src.aws or src.logs_aws
+    if aws is not None:
+        if aws.config.profile:
+            args += ["--profile", aws.config.profile]
+        if aws.config.role_arn:
+            args += ["--role-arn", aws.config.role_arn]
+    if src.case is None and src.regions:
+        args += ["--regions", ",".join(src.regions)]
+    for p in src.logs:
+        args += ["--logs", str(p)]
+    eng = src.engine
+    if eng.kind != "files":
+        args += ["--engine", eng.kind]
+    for flag, value in (
+        ("--athena-database", eng.athena_database),
+        ("--athena-table", eng.athena_table),
+        ("--athena-workgroup", eng.athena_workgroup),
+        ("--athena-output", eng.athena_output),
+    ):
+        if value:
+            args += [flag, value]
+    return args
+
+
+def command_for(
+    row: Mapping[str, Any],
+    src: Sources,
+    window: tuple[pd.Timestamp, pd.Timestamp],
+    findings_by_key: Mapping[str, str],
+) -> str | None:
+    """The shell command (each argument quoted: user names are attacker-written) that
+    investigates a caller: ``torinvest investigate FINDING_ID …`` when a finding names its key,
+    else ``torinvest events … --access-key KEY`` (``--username NAME`` without a key) over the
+    same sources and window; None when the caller has neither."""
+    key, name = _text(row.get("access_key_id")), _text(row.get("user_name"))
+    key = key if key and ACCESS_KEY_RE.match(key) else None  # never a path or an option
+    sources = source_args(src)
+    if key and key in findings_by_key:
+        fid = findings_by_key[key]
+        argv = ["torinvest", "investigate", fid, *sources, "--out", f"investigations/finding-{fid}"]
+        return shlex.join(argv)
+    if key:
+        who = ["--access-key", key, "--follow-derived"]
+        out = f"events-{key}.parquet"
+    elif name:
+        who, out = ["--username", name], "events-by-username.parquet"
+    else:
+        return None
+    lookup = ["--lookup"] if src.aws is not None and src.case is None else []
+    window_args = ["--start", str(iso_utc(window[0])), "--end", str(iso_utc(window[1]))]
+    argv = ["torinvest", "events", *sources, *lookup, *who, *window_args, "--out", out]
+    return shlex.join(argv)
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
