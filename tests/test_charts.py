@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -34,8 +33,6 @@ CHARTS: tuple[Callable[..., go.Figure], ...] = (
 )
 #: Largest figure JSON for a million events (bytes).
 MAX_FIGURE_BYTES = 2_000_000
-#: Time budget for building and serializing one figure of a million events (seconds).
-MILLION_BUDGET_S = 5.0
 BAIT = "<img src=x onerror=alert(1)>"
 
 
@@ -242,10 +239,7 @@ def test_empty_frame_gives_an_empty_figure(
 def test_a_million_events_make_small_figures(
     million: pd.DataFrame, chart: Callable[..., go.Figure]
 ) -> None:
-    start = time.perf_counter()
-    text = chart(million).to_json()
-    elapsed = time.perf_counter() - start
+    text = chart(million).to_json()  # its time is a benchmark's: benchmarks/bench_analysis.py
     assert len(text) < MAX_FIGURE_BYTES, len(text)
-    assert elapsed < MILLION_BUDGET_S, elapsed
     fig = json.loads(text)
     assert fig["data"], "a figure with traces"

@@ -21,8 +21,6 @@ SUSPECT = STORY["suspect_key"]["access_key_id"]
 DERIVED = STORY["derived"]["asia_key"]
 LEGIT_IP = STORY["legit_ip"]
 TOR_IPS = set(STORY["tor_ips"])
-#: Time budget for one analysis over a million events (seconds; generous for loaded CI).
-MILLION_BUDGET_S = 10.0
 
 
 def tor_from_story(frame: pd.DataFrame) -> pd.Series:

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import time
-
 import pandas as pd
 import pytest
 
-from tests.analysis.helpers import MILLION_BUDGET_S
 from torinvest import analysis as an
 from torinvest.errors import InputError
 from torinvest.schema import EVENTS_COLUMNS, conform
@@ -36,21 +33,11 @@ def test_missing_columns_are_an_input_error() -> None:
         an.per_ip(pd.DataFrame({"event_time": []}))
 
 
-def test_a_million_events_in_seconds(million: pd.DataFrame) -> None:
+def test_a_million_events_are_summarized_whole(million: pd.DataFrame) -> None:
+    """A million events: every event counted, lists capped (their time is a benchmark's:
+    ``benchmarks/bench_analysis.py``)."""
     window = (pd.Timestamp("2024-02-01", tz="UTC"), pd.Timestamp("2024-02-02", tz="UTC"))
-    timings: dict[str, float] = {}
-    table = pd.DataFrame()
-    for name, run in {
-        "per_ip": lambda: an.per_ip(million, window_start=window[0]),
-        "sensitive_events": lambda: an.sensitive_events(million),
-        "signals": lambda: an.signals(million, finding_window=window),
-    }.items():
-        start = time.perf_counter()
-        result = run()
-        timings[name] = time.perf_counter() - start
-        assert len(result)
-        if name == "per_ip":
-            table = result
-    assert max(timings.values()) < MILLION_BUDGET_S, timings
+    table = an.per_ip(million, window_start=window[0])
+    assert len(an.sensitive_events(million)) and len(an.signals(million, finding_window=window))
     assert table["events"].sum() == len(million)
     assert table["user_agents"].map(len).max() <= an.MAX_LIST_ITEMS
