@@ -27,7 +27,7 @@ from torinvest.aws import Aws
 from torinvest.errors import AwsError
 from torinvest.sources.sql.athena import AthenaEngine, Polling, athena_cost_usd
 from torinvest.sources.sql.duckdb import DuckDBEngine
-from torinvest.sources.sql.queries import events_query, make_scope
+from torinvest.sources.sql.queries import events_query, make_scope, span_query
 from torinvest.sources.sql.run import (
     load_sql,
     minted_keys_sql,
@@ -201,6 +201,50 @@ def test_athena_results_are_paged() -> None:
     ]
     assert run.bytes_scanned == 3 << 30
     assert run.cost_usd == pytest.approx(3 / 1024 * 5.0)
+
+
+GARBLED = {
+    "other columns": (
+        [{"Name": "_col0", "Type": "varchar"}],
+        [["_col0"], ["1"]],
+        r"without the query's column\(s\) first, last, events, untimed \(it named: _col0\)",
+    ),
+    "a count that is not a number": (
+        [{"Name": n, "Type": "varchar"} for n in ("first", "last", "events", "untimed")],
+        [["first", "last", "events", "untimed"], [None, None, "<html>", "0"]],
+        r"with a value of column events that is not an integer: '<html>'",
+    ),
+    "a time that is not a time": (
+        [{"Name": n, "Type": "varchar"} for n in ("first", "last", "events", "untimed")],
+        [["first", "last", "events", "untimed"], ["yesterday", None, "1", "0"]],
+        r"with a value of column first that is not a time: 'yesterday'",
+    ),
+}
+
+
+@pytest.mark.parametrize("answer", GARBLED.values(), ids=GARBLED.keys())
+def test_an_answer_that_is_not_the_querys_is_a_clean_error(
+    answer: tuple[list[dict[str, str]], list[list[str | None]], str],
+) -> None:
+    """An endpoint that is not Athena (moto's default answer, a proxy) answers with other
+    columns or values of another type: one AwsError naming the query and what is wrong."""
+    info, rows, problem = answer
+    engine = AthenaEngine(database="security", region=REGION, sleep=lambda _: None)
+    stubber = Stubber(engine.client)
+    stubber.add_response("start_query_execution", {"QueryExecutionId": "q-9"}, None)
+    stubber.add_response(
+        "get_query_execution",
+        {"QueryExecution": {"QueryExecutionId": "q-9", "Status": {"State": "SUCCEEDED"}}},
+    )
+    result_rows = [{"Data": [{} if v is None else {"VarCharValue": v} for v in r]} for r in rows]
+    stubber.add_response(
+        "get_query_results",
+        {"ResultSet": {"Rows": result_rows, "ResultSetMetadata": {"ColumnInfo": info}}},
+    )
+    with stubber, pytest.raises(AwsError, match=problem) as raised:
+        engine.run(span_query(make_scope(access_keys=KEY, start=START, end=END)))
+    assert str(raised.value).startswith("Athena answered query q-9 ")
+    assert raised.value.operation == "GetQueryResults"
 
 
 @pytest.mark.parametrize(

@@ -197,7 +197,7 @@ class AthenaEngine:
     def run(self, query: Query) -> Output:
         sql = self.sql(query)
         done = self.execute(sql)
-        table = _typed(done, query.columns)
+        table = _typed(done, query.columns, self.region)
         stats = QueryStats(
             engine=self.name,
             kind=query.kind,
@@ -339,23 +339,61 @@ def _failed(
 _ZONE = re.compile(r"\s*(UTC|Z)$")
 
 
-def _typed(run: AthenaRun, kinds: Mapping[str, str]) -> pa.Table:
-    """Athena's text values as the Arrow types of the query's columns."""
+def _typed(run: AthenaRun, kinds: Mapping[str, str], region: str | None = None) -> pa.Table:
+    """Athena's text values as the Arrow types of the query's columns. An answer without the
+    query's columns, or with values that are not of their type (a proxy's or an emulator's
+    answer, not Athena's), is an AwsError naming the query and what was wrong."""
     names = run.columns or list(kinds)  # no columns at all: an empty result of the query's
+    missing = [c for c in kinds if c not in names]
+    if missing:
+        raise _garbled(
+            run,
+            f"without the query's column(s) {', '.join(missing)} (it named: "
+            f"{', '.join(names[:8]) or 'none'})",
+            region,
+        )
     arrays = {}
     for i, name in enumerate(names):
         values = [row[i] if i < len(row) else None for row in run.rows]
-        arrays[name] = _column(values, kinds.get(name, "text"))
+        try:
+            arrays[name] = _column(values, kinds.get(name, "text"))
+        except ValueError as e:
+            raise _garbled(run, f"with a value of column {name} that is not {e}", region) from e
     return pa.table(arrays)
+
+
+def _garbled(run: AthenaRun, what: str, region: str | None) -> AwsError:
+    return AwsError(
+        f"Athena answered query {run.query_id} {what}: not the answer the query asks for",
+        hint="is AWS_ENDPOINT_URL(_ATHENA) pointing at Athena? --print-sql shows the query",
+        service="athena",
+        region=region,
+        operation="GetQueryResults",
+    )
 
 
 def _column(values: list[str | None], kind: str) -> pa.Array:
     if kind == "time":
         text = pd.Series(values, dtype="string").str.replace(_ZONE, "+00:00", regex=True)
         times = pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce")
+        bad = times.isna() & text.notna() & (text != "")
+        if bad.any():
+            raise ValueError(f"a time: {str(text[bad].iloc[0])[:40]!r}")
         return pa.array(times.astype("datetime64[us, UTC]"), type=pa.timestamp("us", tz="UTC"))
     if kind == "bool":
         return pa.array([None if v is None else v.lower() == "true" for v in values], pa.bool_())
     if kind == "int":
-        return pa.array([None if v in (None, "") else int(v) for v in values], pa.int64())
+        try:
+            return pa.array([None if v in (None, "") else int(v) for v in values], pa.int64())
+        except ValueError:
+            bad = next(v for v in values if v not in (None, "") and not _is_int(v))
+            raise ValueError(f"an integer: {str(bad)[:40]!r}") from None
     return pa.array(values, pa.large_string())
+
+
+def _is_int(text: str) -> bool:
+    try:
+        int(text)
+    except ValueError:
+        return False
+    return True
