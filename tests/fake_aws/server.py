@@ -45,6 +45,7 @@ State API (all methods thread-safe)::
     fake.requests                                       # [LoggedRequest(service, region, operation,
                                                         #   params, status, at), ...] snapshot
     fake.calls("LookupEvents", region="us-east-1")      # the same, filtered
+    fake.clear_requests()                               # forget the log only
     fake.archived_ids, fake.filters                     # across regions
     fake.reset()                                        # empty state, default limits, no failures
 """
@@ -651,6 +652,11 @@ class FakeAws:
             raise ValueError("latency and jitter are seconds >= 0")
         with self._lock:
             self._lookup_latency = (seconds, jitter)
+
+    def clear_requests(self) -> None:
+        """Forget the request log (state, limits and failures stay)."""
+        with self._lock:
+            self._log.clear()
 
     @property
     def requests(self) -> list[LoggedRequest]:
