@@ -1151,7 +1151,7 @@ class _Runner:
         if self.workers == 1:
             out = []
             with bar() as progress:
-                for batch in self._inputs([[i] for i in range(len(self.files))]):
+                for batch in self._inputs(_batches(self.files, 1)):
                     out.append(self._local(batch))
                     progress.update(len(batch))
             return out
