@@ -461,13 +461,13 @@ def test_the_pacer_measures_its_margins_and_turns_safe_after_a_throttle() -> Non
         starts.append(slot.start)
         t[0] += 0.3  # the server answers in 0.3 s, the network is instant
         pacer.done(slot, throttled=i == 5)
-    # the first two keep the interval; once 2 round trips are measured, the round trips all
-    # being 0.3 s (the server's time: the network is instant), a call starts a window after
-    # the call two before was *sent*: the limit itself
-    assert starts[:2] == pytest.approx([0.0, 0.5])
-    for k in range(2, 6):
-        assert starts[k] - starts[k - 2] == pytest.approx(1.0, abs=1e-5)
-    assert list(pacer.margins)[:4] == pytest.approx([0.0] * 4, abs=1e-5)
+    # until 4 round trips are measured: a window after the answer to the call two before
+    assert starts[:4] == pytest.approx([0.0, 0.5, 1.3, 1.8])
+    # then, the round trips all being 0.3 s (the server's time: the network is instant), a
+    # window after the call two before was *sent*: the limit itself
+    assert starts[4] - starts[2] == pytest.approx(1.0, abs=1e-5)
+    assert starts[5] - starts[3] == pytest.approx(1.0, abs=1e-5)
+    assert list(pacer.margins)[2:4] == pytest.approx([0.0, 0.0], abs=1e-5)
     # a throttled answer: from then on a window after the answer to the call two before
     assert pacer.safe
     assert starts[6] == pytest.approx(starts[4] + 0.3 + 1.0)

@@ -136,12 +136,11 @@ class Pacer:
     """
 
     #: The recent round trips the floor and the jitter are measured on, and how many are
-    #: needed before the measured bound is used: two, so that the third call (the first a
-    #: bound applies to) already gains. The first of them carries the connection's set-up,
-    #: which widens the first spreads measured — the pacer's margin is widest when it knows
-    #: least.
+    #: needed before the measured bound is used (2 was tried: on a machine loaded 6× over
+    #: its cores, a few requests arrived up to 10 ms inside the window — the spread of two
+    #: round trips is too thin a measure).
     SAMPLES = 16
-    MIN_SAMPLES = 2
+    MIN_SAMPLES = 4
     #: Added to the measured bound: floating-point rounding of the clocks, so that a gap of
     #: exactly one window is never read as a hair under it (a microsecond; not a network guess).
     EPSILON = 1e-6
