@@ -1,13 +1,18 @@
 """Loading CloudTrail log files: torinvest against gzip alone and DuckDB, on the same files.
 
-Each variant runs in a fresh Python process (so memory is its own) ``--repeat`` times; the best
-time counts. Peak memory is the loading process's peak RSS less that of a process that only
-imported the same modules; worker processes' peaks are reported beside it.
+Each variant runs in a fresh Python process (so memory is its own). A warm-up round (the page
+cache, the generated data) is run and dropped, then ``--repeat`` rounds (default 3) in which
+the variants take turns, so that a slow spell of a shared machine does not fall on one of them
+only. Each figure's ratio is computed within a round (value and baseline side by side); the
+table prints the median and the worst round, and a target passes only when the worst does.
+Peak memory is the loading process's peak RSS less that of a process that only imported the
+same modules; worker processes' peaks are reported beside it.
 
 Variants:
 
-- ``gzip``: every file inflated with Python's gzip module, one process (the physical floor of
-  a loader that reads everything, per core);
+- ``gzip``: every file inflated with Python's gzip module, one process;
+- ``gzipN``: the same in as many processes as the loader uses (its default: one per core),
+  the files handed out in small chunks — the physical floor of a loader that reads everything;
 - ``duckdb``: DuckDB ``read_json_objects`` + ``json_transform`` to the frame's fields →
   Arrow → pandas, DuckDB's own threads (its fastest formulation found; plain ``read_json`` of
   these files is about 10x slower);
@@ -15,8 +20,12 @@ Variants:
   categoricals);
 - ``key``: the same, filtered to the target access key (about 2 % of the events).
 
-Targets: full ≥ 1.5× DuckDB's rate; full's peak memory ≤ 3× the frame's
-``memory_usage(deep=True)``; key ≥ 0.5× the gzip rate.
+The same full load, DuckDB and gzipN are also run on many small files (``--small-files`` files
+of a few records each, as an account with little activity writes them: a fixed cost per file
+matters there).
+
+Targets: full ≥ 1.5× DuckDB's rate and ≥ 0.5× gzipN's (also on the small files); full's peak
+memory ≤ 3× the frame's ``memory_usage(deep=True)``; key ≥ 0.5× the gzip rate.
 """
 
 from __future__ import annotations
@@ -33,11 +42,17 @@ from typing import Any
 from benchmarks.__main__ import Figure, run_child
 from benchmarks.gen import DEFAULT_EVENTS, DEFAULT_FILES, DEFAULT_SEED, Manifest, generate
 
-VARIANTS = ("imports", "gzip", "duckdb", "full", "key")
+VARIANTS = ("gzip", "gzipN", "duckdb", "full", "key")
+SMALL_VARIANTS = ("gzipN", "duckdb", "full")
 LOG_GLOB = "AWSLogs/*/CloudTrail/*/*/*/*/*.json.gz"
 TARGET_FULL_VS_DUCKDB = 1.5
+TARGET_FULL_VS_GZIP_N = 0.5
 TARGET_PEAK_VS_FRAME = 3.0
 TARGET_KEY_VS_GZIP = 0.5
+#: The small-files data set: few records per file (the seed keeps its cache apart).
+SMALL_EVENTS = 40_000
+SMALL_FILES = 2_000
+SMALL_SEED = 2_000
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,7 +60,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--events", type=int, default=DEFAULT_EVENTS, help="events to generate")
     group.add_argument("--files", type=int, default=DEFAULT_FILES, help="log files to generate")
     group.add_argument("--seed", type=int, default=DEFAULT_SEED)
-    group.add_argument("--repeat", type=int, default=3, help="runs per variant (best counts)")
+    group.add_argument("--repeat", type=int, default=3, help="measured rounds (after a warm-up)")
+    group.add_argument(
+        "--small-files", type=int, default=SMALL_FILES, help="files of the small-files set"
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -64,13 +82,35 @@ def _files(root: Path) -> list[Path]:
     return sorted(root.glob(LOG_GLOB))
 
 
-def variant_gzip(root: Path, m: Manifest) -> dict[str, Any]:
+def _inflate(path: str) -> int:
     import gzip
 
-    files = _files(root)
+    return len(gzip.decompress(Path(path).read_bytes()))
+
+
+def variant_gzip(root: Path, m: Manifest) -> dict[str, Any]:
+    files = [str(f) for f in _files(root)]
     started = time.perf_counter()
-    size = sum(len(gzip.decompress(f.read_bytes())) for f in files)
+    size = sum(map(_inflate, files))
     return {"seconds": time.perf_counter() - started, "rows": m.events, "bytes": size}
+
+
+def variant_gzipN(root: Path, m: Manifest) -> dict[str, Any]:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from torinvest.sources.logs import default_workers
+
+    files = [str(f) for f in _files(root)]
+    workers = default_workers()
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        list(pool.map(int, range(workers)))  # the workers are started before the clock
+        started = time.perf_counter()
+        chunk = max(1, len(files) // (workers * 16))
+        size = sum(pool.map(_inflate, files, chunksize=chunk))
+        seconds = time.perf_counter() - started
+    return {"seconds": seconds, "rows": m.events, "bytes": size, "processes": workers}
 
 
 DUCKDB_FIELDS = {
@@ -180,76 +220,119 @@ def _child(variant: str, manifest: Manifest) -> dict[str, Any]:
     return run_child("benchmarks.bench_logs", variant, manifest.root)
 
 
-def measure(variants: Sequence[str], manifest: Manifest, repeat: int) -> dict[str, dict[str, Any]]:
-    """The best of ``repeat`` runs of each variant, each run in a fresh process; the variants
-    take turns, so that a slow spell of the machine does not fall on one of them only."""
-    runs: dict[str, list[dict[str, Any]]] = {v: [] for v in variants}
-    for _ in range(repeat):
+def measure(
+    sets: Sequence[tuple[Manifest, Sequence[str]]], repeat: int
+) -> list[list[dict[str, dict[str, Any]]]]:
+    """For each data set, ``repeat`` rounds of its variants, each run in a fresh process: in
+    each round every variant of every set runs once, in turn (after one warm-up round that is
+    dropped). Returns, per set, the rounds (variant → that run's result)."""
+    for manifest, variants in sets:  # warm-up: the page cache, first-run costs
         for v in variants:
-            runs[v].append(_child(v, manifest))
-    best: dict[str, dict[str, Any]] = {}
-    for v, rs in runs.items():
-        b = dict(min(rs, key=lambda r: r.get("seconds", 0)))
-        b["rss_mb"] = max(r["rss_mb"] for r in rs)
-        b["workers_rss_mb"] = max(r["workers_rss_mb"] for r in rs)
-        b["all_seconds"] = [round(r.get("seconds", 0), 2) for r in rs]
-        print(f"   {v:8s} " + json.dumps({k: _round(x) for k, x in b.items()}), flush=True)
-        best[v] = b
-    return best
+            _child(v, manifest)
+    rounds: list[list[dict[str, dict[str, Any]]]] = [[] for _ in sets]
+    for n in range(repeat):
+        for i, (manifest, variants) in enumerate(sets):
+            runs = {v: _child(v, manifest) for v in variants}
+            rounds[i].append(runs)
+            shown = {v: round(r.get("seconds", 0), 2) for v, r in runs.items()}
+            print(f"   round {n + 1} {Path(manifest.root).name}: seconds {shown}", flush=True)
+    return rounds
 
 
-def _round(x: Any) -> Any:
-    return round(x, 3) if isinstance(x, float) else x
+def _rates(runs: dict[str, dict[str, Any]], m: Manifest) -> dict[str, float]:
+    """Events per second of each variant of one round (key: events scanned)."""
+    return {v: m.events / r["seconds"] for v, r in runs.items()}
 
 
 def run(args: argparse.Namespace) -> list[Figure]:
     m = generate(events=args.events, files=args.files, seed=args.seed)
-    print(
-        f"   data: {m.events:,} events in {m.files} files, {m.bytes_gz / 1e6:.0f} MB gzip "
-        f"({m.bytes_json / 1e6:.0f} MB JSON), target key {m.target_key}: "
-        f"{m.target_events:,} events; {m.root}",
-        flush=True,
-    )
-    r = measure(["imports"], m, 1) | measure(VARIANTS[1:], m, args.repeat)
-    rate = {v: r[v]["rows"] / r[v]["seconds"] for v in ("duckdb", "full")}
-    rate["gzip"] = m.events / r["gzip"]["seconds"]
-    rate["key"] = m.events / r["key"]["seconds"]  # events scanned per second
-    base_rss = r["imports"]["rss_mb"]
-    full_peak = r["full"]["rss_mb"] - base_rss
+    small = generate(events=SMALL_EVENTS, files=args.small_files, seed=SMALL_SEED)
+    for d in (m, small):
+        print(
+            f"   data: {d.events:,} events in {d.files:,} files, {d.bytes_gz / 1e6:.0f} MB gzip "
+            f"({d.bytes_json / 1e6:.0f} MB JSON), target key {d.target_key}: "
+            f"{d.target_events:,} events; {d.root}",
+            flush=True,
+        )
+    base_rss = _child("imports", m)["rss_mb"]
+    big_rounds, small_rounds = measure([(m, VARIANTS), (small, SMALL_VARIANTS)], args.repeat)
+    rates = [_rates(r, m) for r in big_rounds]
+    small_rates = [_rates(r, small) for r in small_rounds]
+    workers = big_rounds[0]["gzipN"].get("processes", 0)
+
+    def ratios(rs: list[dict[str, float]], value: str, base: str) -> tuple[float, ...]:
+        return tuple(r[value] / r[base] for r in rs)
+
+    def mid(rs: list[dict[str, float]], name: str) -> float:
+        return sorted(r[name] for r in rs)[(len(rs) - 1) // 2]
+
+    peaks = tuple((r["full"]["rss_mb"] - base_rss) / r["full"]["frame_mb"] for r in big_rounds)
+    middle = sorted(big_rounds, key=lambda r: r["full"]["seconds"])[(len(big_rounds) - 1) // 2]
     return [
-        Figure("logs: gzip inflate, 1 process", rate["gzip"], "ev/s"),
-        Figure("logs: DuckDB read_json_objects -> pandas", rate["duckdb"], "ev/s"),
+        Figure("logs: gzip inflate, 1 process", mid(rates, "gzip"), "ev/s"),
+        Figure(f"logs: gzip inflate, {workers} processes", mid(rates, "gzipN"), "ev/s"),
+        Figure("logs: DuckDB read_json_objects -> pandas", mid(rates, "duckdb"), "ev/s"),
         Figure(
             "logs: full load (events frame)",
-            rate["full"],
+            mid(rates, "full"),
             "ev/s",
             "DuckDB",
-            rate["duckdb"],
+            mid(rates, "duckdb"),
             TARGET_FULL_VS_DUCKDB,
+            runs=ratios(rates, "full", "duckdb"),
+        ),
+        Figure(
+            f"logs: full load vs gzip in {workers} processes",
+            mid(rates, "full"),
+            "ev/s",
+            f"gzip x{workers}",
+            mid(rates, "gzipN"),
+            TARGET_FULL_VS_GZIP_N,
+            runs=ratios(rates, "full", "gzipN"),
         ),
         Figure(
             "logs: full load, peak memory",
-            full_peak,
+            middle["full"]["rss_mb"] - base_rss,
             "MB",
             "frame",
-            r["full"]["frame_mb"],
+            middle["full"]["frame_mb"],
             TARGET_PEAK_VS_FRAME,
             higher_is_better=False,
             note=(
-                f"loading process {r['full']['rss_mb']:.0f} MB - imports {base_rss:.0f} MB; "
-                f"largest worker {r['full']['workers_rss_mb']:.0f} MB; "
-                f"DuckDB process {r['duckdb']['rss_mb'] - base_rss:.0f} MB over imports"
+                f"loading process {middle['full']['rss_mb']:.0f} MB - imports {base_rss:.0f} MB; "
+                f"largest worker {middle['full']['workers_rss_mb']:.0f} MB; "
+                f"DuckDB process {middle['duckdb']['rss_mb'] - base_rss:.0f} MB over imports"
             ),
+            runs=peaks,
         ),
         Figure(
             "logs: key-filtered load (events scanned)",
-            rate["key"],
+            mid(rates, "key"),
             "ev/s",
             "gzip",
-            rate["gzip"],
+            mid(rates, "gzip"),
             TARGET_KEY_VS_GZIP,
-            note=f"{r['key']['rows']:,} rows for the target key; full load vs gzip: "
-            f"{rate['full'] / rate['gzip']:.2f}x",
+            note=f"{middle['key']['rows']:,} rows for the target key",
+            runs=ratios(rates, "key", "gzip"),
+        ),
+        Figure(
+            f"logs: {small.files:,} small files, full load",
+            mid(small_rates, "full"),
+            "ev/s",
+            "DuckDB",
+            mid(small_rates, "duckdb"),
+            TARGET_FULL_VS_DUCKDB,
+            note=f"{small.events // small.files} records a file",
+            runs=ratios(small_rates, "full", "duckdb"),
+        ),
+        Figure(
+            f"logs: {small.files:,} small files vs gzip in {workers} processes",
+            mid(small_rates, "full"),
+            "ev/s",
+            f"gzip x{workers}",
+            mid(small_rates, "gzipN"),
+            TARGET_FULL_VS_GZIP_N,
+            runs=ratios(small_rates, "full", "gzipN"),
         ),
     ]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import itertools
 import json
 import os
 import subprocess
@@ -442,6 +443,26 @@ def test_lookup_events_is_throttled_at_2_per_second_per_region(fake_aws: FakeAws
     time.sleep(max(0.0, 1.0 - (time.monotonic() - first_accepted)))
     east.lookup_events()
     assert [r.status for r in fake_aws.calls("LookupEvents")] == [200, 200, 400, 200, 200]
+
+
+def test_lookup_latency_counts_from_arrival(fake_aws: FakeAws) -> None:
+    """Answers come ``latency`` after the request arrived; the limit counts arrivals, so two
+    requests sent together are both in the same second even though the answers take 0.3 s."""
+    east = boto3.client("cloudtrail", region_name="us-east-1", config=NO_RETRIES)
+    fake_aws.set_lookup_latency(0.3)
+    sent = time.monotonic()
+    east.lookup_events()
+    took = time.monotonic() - sent
+    east.lookup_events()
+    with pytest.raises(ClientError):  # the third within a second of the first's arrival
+        east.lookup_events()
+    calls = fake_aws.calls("LookupEvents")
+    assert [c.status for c in calls] == [200, 200, 400]
+    assert 0.3 <= took < 0.6
+    assert sent <= calls[0].at < sent + 0.1  # arrival, not answer
+    assert [round(b.at - a.at, 1) for a, b in itertools.pairwise(calls)] == [0.3, 0.3]
+    fake_aws.reset()
+    assert fake_aws._lookup_latency == (0.0, 0.0)
 
 
 def test_throttled_lookups_succeed_with_standard_retries(fake_aws: FakeAws) -> None:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import gzip
 import json
+import random
+import threading
+import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -177,6 +181,84 @@ def test_paced_to_the_documented_limit_in_several_regions(trail: FakeAws) -> Non
     assert all(counts[r] == 120 for r in regions)
 
 
+def window_counts(calls: list[Any], window: float = 1.0) -> int:
+    """The most requests the server saw arrive within one sliding window (by arrival)."""
+    arrivals = sorted(c.at for c in calls)
+    return max(
+        (sum(1 for b in arrivals[i:] if b - a < window) for i, a in enumerate(arrivals)), default=0
+    )
+
+
+@pytest.mark.parametrize("latency", [0.005, 0.3])
+def test_paced_to_the_limit_whatever_the_latency(trail: FakeAws, latency: float) -> None:
+    """At the endpoint's real 2 requests/s, answering in 5 ms or 300 ms: no request throttled,
+    never more than 2 arrivals in a second in any region, and close to the limit."""
+    trail.set_lookup_rate(2.0)
+    trail.set_lookup_latency(latency)
+    base = [r for r in RECORDS if r.get("userIdentity", {}).get("accessKeyId") == BUSY][:300]
+    key = "AKIAEXAMPLEPACING002"
+    for region in ["us-west-2", "eu-north-1"]:
+        trail.cloudtrail(region).add_records(
+            {
+                **r,
+                "awsRegion": region,
+                "eventID": f"{region}-{i}",
+                "userIdentity": {**r["userIdentity"], "accessKeyId": key},
+            }
+            for i, r in enumerate(base)
+        )
+    result = lk.lookup_events(
+        Aws(AwsConfig(max_workers=3)),
+        key,
+        start=START,
+        end=END,
+        regions=["us-west-2", "eu-north-1"],
+        cache_dir=False,
+        follow_derived=False,
+        now=NOW,
+    )
+    assert result.issues == [] and len(result.frame) == 600
+    calls = trail.calls("LookupEvents")
+    assert [c for c in calls if c.status != 200] == []
+    for region in ["us-west-2", "eu-north-1"]:
+        mine = [c for c in calls if c.region == region]
+        assert len(mine) == 6 and window_counts(mine) == 2
+        # the 6 pages arrive within what the limit needs (2.5 s) plus one round trip at
+        # the start (until the pacer has measured 4) and its measured margins
+        span = max(c.at for c in mine) - min(c.at for c in mine)
+        assert span < 2.5 + latency + 0.15
+
+
+def test_page_handling_does_not_move_the_next_request(trail: FakeAws) -> None:
+    """A consumer that takes 0.3 s over each page (parsing, caching) while the endpoint answers
+    in 5 ms: the requests still arrive at the limit (a page's handling runs while the next call
+    waits its turn), and none is throttled."""
+    trail.set_lookup_rate(2.0)
+    trail.set_lookup_latency(0.005)
+    key = "AKIAEXAMPLEPACING003"
+    base = [r for r in RECORDS if r.get("userIdentity", {}).get("accessKeyId") == BUSY][:300]
+    trail.cloudtrail("us-west-2").add_records(
+        {**r, "eventID": f"h-{i}", "userIdentity": {**r["userIdentity"], "accessKeyId": key}}
+        for i, r in enumerate(base)
+    )
+    aws = Aws(AwsConfig())
+    pacer = lk.Pacer(2.0)
+    got = 0
+    for page in lk.fetch_pages(
+        lk.lookup_client(aws, "us-west-2"), lk.Query("AccessKeyId", key, START, END), pacer
+    ):
+        got += len(page)
+        time.sleep(0.3)  # handling the page
+    assert got == 300
+    calls = trail.calls("LookupEvents")
+    assert [c.status for c in calls] == [200] * 6
+    assert window_counts(calls) == 2
+    # 6 pages at the limit: 2.5 s between the first arrival and the last; the handling of
+    # 6 pages (1.8 s) adds nothing but the pacer's margins
+    span = calls[-1].at - calls[0].at
+    assert span < 2.5 + 0.15
+
+
 def test_a_denied_region_is_reported_and_the_others_kept(trail: FakeAws) -> None:
     trail.fail("cloudtrail", "eu-west-1", "AccessDeniedException")
     result = lk.lookup_events(
@@ -278,7 +360,95 @@ def test_fetch_pages_refusal_keeps_what_it_had() -> None:
     assert "stopped after 1 page(s)" in str(err)
 
 
-def test_pacer_spaces_calls_and_waits_for_answers() -> None:
+# --------------------------------------------------------------------------- the pacer, simulated
+# The pacer against a simulated network and server (a clock that only its sleeps and the
+# simulated delays move): each request spends ``up`` seconds before the server counts it, the
+# server answers ``server`` seconds later, the answer spends ``down`` seconds on its way back.
+# The server admits a request as tests/fake_aws does (sliding window by arrival); the tests
+# count the requests it would have refused.
+
+
+def refused(arrivals: list[float], rate: float = 2.0, window: float = 1.0) -> int:
+    """How many of these arrivals the fake endpoint's sliding window refuses."""
+    admitted: list[float] = []
+    refused = 0
+    for at in sorted(arrivals):
+        admitted = [a for a in admitted if at - a < window]
+        if len(admitted) >= rate:
+            refused += 1
+        else:
+            admitted.append(at)
+    return refused
+
+
+Delays = Callable[[int, random.Random], tuple[float, float, float]]
+
+
+def simulate(delays: Delays, calls: int = 60, seed: int = 0) -> tuple[list[float], lk.Pacer]:
+    """One region's pages through a pacer: the arrival time of each request at the server."""
+    rng = random.Random(seed)
+    t = [0.0]
+
+    def sleep(s: float) -> None:
+        t[0] += s + rng.uniform(0, 0.002)  # a sleep overshoots a little
+
+    pacer = lk.Pacer(2.0, clock=lambda: t[0], sleep=sleep)
+    arrivals = []
+    for i in range(calls):
+        slot = pacer.wait()
+        t[0] += rng.uniform(0, 0.003)  # botocore serializes and signs
+        pacer.sent(slot)
+        up, server, down = delays(i, rng)
+        arrivals.append(t[0] + up)
+        t[0] += up + server + down
+        pacer.answered(slot)
+        t[0] += rng.uniform(0, 0.002)  # botocore parses the answer
+        pacer.done(slot)
+        t[0] += rng.uniform(0, 0.005)  # the page is handled
+    return arrivals, pacer
+
+
+LATENCIES = [0.0, 0.005, 0.1, 0.3, 0.7, 1.5, 3.0]
+
+
+@pytest.mark.parametrize("latency", LATENCIES)
+@pytest.mark.parametrize("where", ["server", "network", "split"])
+def test_the_pacer_never_exceeds_the_limit_at_any_latency(latency: float, where: str) -> None:
+    """Whatever the latency and wherever it is spent (server, network, both), no second at the
+    server holds more than 2 requests — and the pacer does not give away more than needed."""
+    share = {"server": (0.0, 1.0, 0.0), "network": (0.5, 0.0, 0.5), "split": (0.3, 0.4, 0.3)}
+
+    def delays(i: int, rng: random.Random) -> tuple[float, float, float]:
+        first = 0.05 if i == 0 else 0.0  # the first request opens the connection
+        up, server, down = (latency * f for f in share[where])
+        return up + first + rng.uniform(0, 0.001), server + rng.uniform(0, 0.001), down
+
+    arrivals, _ = simulate(delays)
+    assert refused(arrivals) == 0
+    # 59 gaps of half a second at the limit — or of a round trip, when pages (each needing
+    # the token of the one before) come back slower than that: margins cost under 5 %
+    gap = max(0.5, latency + 0.01)
+    assert arrivals[-1] - arrivals[0] < 59 * gap * 1.05
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("jitter", [0.005, 0.05, 0.3])
+def test_the_pacer_never_exceeds_the_limit_with_jitter(seed: int, jitter: float) -> None:
+    """Round trips that vary call to call (each way and at the server), with spikes."""
+
+    def delays(i: int, rng: random.Random) -> tuple[float, float, float]:
+        spike = 0.4 if rng.random() < 0.05 else 0.0
+        return (
+            0.02 + rng.uniform(0, jitter) + spike * rng.random(),
+            0.1 + rng.uniform(0, jitter),
+            0.02 + rng.uniform(0, jitter) + spike * rng.random(),
+        )
+
+    arrivals, _ = simulate(delays, calls=80, seed=seed)
+    assert refused(arrivals) == 0
+
+
+def test_the_pacer_measures_its_margins_and_turns_safe_after_a_throttle() -> None:
     t = [0.0]
 
     def sleep(s: float) -> None:
@@ -286,12 +456,35 @@ def test_pacer_spaces_calls_and_waits_for_answers() -> None:
 
     pacer = lk.Pacer(2.0, clock=lambda: t[0], sleep=sleep)
     starts = []
-    for _ in range(4):
-        pacer.wait()
-        starts.append(t[0])
-        t[0] += 0.3  # each answer takes 0.3 s
-        pacer.done()
-    # 2 calls in any server-side second: the third waits for 1 s after the first answer
-    assert starts[1] - starts[0] >= 0.5
-    assert starts[2] >= starts[0] + 0.3 + 1.0
-    assert starts[3] >= starts[1] + 0.3 + 1.0
+    for i in range(8):
+        slot = pacer.wait()
+        starts.append(slot.start)
+        t[0] += 0.3  # the server answers in 0.3 s, the network is instant
+        pacer.done(slot, throttled=i == 5)
+    # until 4 round trips are measured: a window after the answer to the call two before
+    assert starts[:4] == pytest.approx([0.0, 0.5, 1.3, 1.8])
+    # then, the round trips all being 0.3 s (the server's time: the network is instant), a
+    # window after the call two before was *sent*: the limit itself
+    assert starts[4] - starts[2] == pytest.approx(1.0, abs=1e-5)
+    assert starts[5] - starts[3] == pytest.approx(1.0, abs=1e-5)
+    assert list(pacer.margins)[2:4] == pytest.approx([0.0, 0.0], abs=1e-5)
+    # a throttled answer: from then on a window after the answer to the call two before
+    assert pacer.safe
+    assert starts[6] == pytest.approx(starts[4] + 0.3 + 1.0)
+    assert starts[7] == pytest.approx(starts[5] + 0.3 + 1.0)
+
+
+def test_the_pacer_waits_for_an_answer_it_needs_and_spaces_the_first_calls() -> None:
+    """Before two round trips are known, the safe bound: a window after the answer."""
+    t = [0.0]
+    pacer = lk.Pacer(2.0, clock=lambda: t[0], sleep=lambda s: t.__setitem__(0, t[0] + s))
+    a = pacer.wait()
+    b = pacer.wait()  # a's answer has not come back: b only keeps the interval
+    assert b.start == pytest.approx(0.5)
+    t[0] = 0.9
+    pacer.done(a)
+    done_b = threading.Timer(0.05, lambda: pacer.done(b))
+    done_b.start()
+    c = pacer.wait()  # one round trip known: a window after a's answer
+    done_b.join()
+    assert c.start == pytest.approx(1.9)

@@ -17,7 +17,9 @@ Served operations:
   ArchiveFindings, UnarchiveFindings (50 IDs per call), CreateFilter, ListFilters,
   GetAdministratorAccount. Last pages carry ``nextToken: ""``, as GuardDuty sends.
 - CloudTrail: LookupEvents over stored log *records*, newest first, one lookup attribute, time
-  window, 50 per page, 2 requests/s per region (``ThrottlingException``, HTTP 400).
+  window, 50 per page, 2 requests/s per region (``ThrottlingException``, HTTP 400): requests are
+  counted by the time they arrive, over a sliding second (accepted ones only), and can be
+  answered after a set latency (``set_lookup_latency``), counted from that arrival.
 
 State API (all methods thread-safe)::
 
@@ -38,10 +40,12 @@ State API (all methods thread-safe)::
                                                         # AWS_ENDPOINT_URL_STS (or _EC2…) here
     fake.clear_failures()
     fake.set_lookup_rate(2.0)                           # LookupEvents per second per region; None = off
+    fake.set_lookup_latency(0.3, jitter=0.01)           # answer LookupEvents 0.3–0.31 s after arrival
     fake.throttle_share = 0.3                           # also throttle 30% of allowed LookupEvents
     fake.requests                                       # [LoggedRequest(service, region, operation,
-                                                        #   params, status), ...] snapshot
+                                                        #   params, status, at), ...] snapshot
     fake.calls("LookupEvents", region="us-east-1")      # the same, filtered
+    fake.clear_requests()                               # forget the log only
     fake.archived_ids, fake.filters                     # across regions
     fake.reset()                                        # empty state, default limits, no failures
 """
@@ -130,13 +134,15 @@ _CONTENT_TYPE = {"guardduty": "application/json", "cloudtrail": "application/x-a
 
 
 class LoggedRequest(NamedTuple):
-    """One request the fake answered (or dropped: status 0)."""
+    """One request the fake answered (or dropped: status 0); ``at``: when it arrived
+    (``time.monotonic()``, the clock the LookupEvents limit counts with)."""
 
     service: str
     region: str
     operation: str
     params: dict[str, Any]
     status: int
+    at: float = 0.0
 
 
 class ApiError(Exception):
@@ -576,6 +582,7 @@ class FakeAws:
             self.throttle_share = 0.0
             self._rng = random.Random(0)
             self._lookup_rate: float | None = DEFAULT_LOOKUP_RATE
+            self._lookup_latency = (0.0, 0.0)
             self._lookup_windows: dict[str, deque[float]] = {}
             self._guardduty: dict[str, GuardDutyRegion] = {}
             self._cloudtrail: dict[str, CloudTrailRegion] = {}
@@ -637,6 +644,20 @@ class FakeAws:
             self._lookup_rate = rate
             self._lookup_windows.clear()
 
+    def set_lookup_latency(self, seconds: float, *, jitter: float = 0.0) -> None:
+        """Answer each LookupEvents request (accepted or throttled) ``seconds`` after it arrived,
+        plus a uniform random ``jitter`` (seeded); the arrival is what the limit counts. Other
+        requests never wait. 0 (the default): as soon as the answer is ready."""
+        if seconds < 0 or jitter < 0:
+            raise ValueError("latency and jitter are seconds >= 0")
+        with self._lock:
+            self._lookup_latency = (seconds, jitter)
+
+    def clear_requests(self) -> None:
+        """Forget the request log (state, limits and failures stay)."""
+        with self._lock:
+            self._log.clear()
+
     @property
     def requests(self) -> list[LoggedRequest]:
         with self._lock:
@@ -671,9 +692,16 @@ class FakeAws:
     # ---- request handling
 
     def handle(
-        self, method: str, raw_path: str, headers: Mapping[str, str], body: bytes
+        self,
+        method: str,
+        raw_path: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        arrived: float | None = None,
     ) -> _HttpResponse | None:
-        """Answer one HTTP request (``headers`` with lower-case names); None: drop the connection."""
+        """Answer one HTTP request (``headers`` with lower-case names); None: drop the connection.
+        ``arrived``: when it arrived (``time.monotonic()``; default: now)."""
+        arrived = time.monotonic() if arrived is None else arrived
         scope = _SCOPE_RE.search(headers.get("authorization") or "")
         region, service = scope.groups() if scope else ("", "")
         if service not in self._routes and scope is not None:
@@ -689,22 +717,34 @@ class FakeAws:
                 status=403 if scope is None else 400,
             )
             response = self._error_response("guardduty", error)
-            self._record(LoggedRequest(service, region, "Unknown", {}, response.status))
+            self._record(LoggedRequest(service, region, "Unknown", {}, response.status, arrived))
             return response
         operation, params = "Unknown", {}
         response: _HttpResponse | None
         try:
             operation, path_params = self._route(service, method, raw_path, headers)
             params = self._parse(service, operation, raw_path, path_params, body)
-            response = self._answer(service, region, operation, params)
+            response = self._answer(service, region, operation, params, arrived)
         except ApiError as error:
             response = self._error_response(service, error)
         except Exception as error:  # a bug in the fake: say so, with a code no client retries
             detail = f"[fake_aws] {type(error).__name__}: {error}\n{traceback.format_exc()}"
             response = self._error_response(service, ApiError("FakeAwsInternalError", detail))
         status = 0 if response is None else response.status
-        self._record(LoggedRequest(service, region, operation, params, status))
+        self._record(LoggedRequest(service, region, operation, params, status, arrived))
+        if (service, operation) == ("cloudtrail", "LookupEvents"):
+            self._wait_latency(arrived)
         return response
+
+    def _wait_latency(self, arrived: float) -> None:
+        """Hold a LookupEvents answer until its latency has passed (outside the lock)."""
+        with self._lock:
+            latency, jitter = self._lookup_latency
+            if jitter:
+                latency += self._rng.uniform(0, jitter)
+        delay = arrived + latency - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
 
     def _answer_unserved(
         self, service: str, region: str, raw_path: str, body: bytes
@@ -775,7 +815,12 @@ class FakeAws:
         return params
 
     def _answer(
-        self, service: str, region: str, operation: str, params: dict[str, Any]
+        self,
+        service: str,
+        region: str,
+        operation: str,
+        params: dict[str, Any],
+        arrived: float | None = None,
     ) -> _HttpResponse | None:
         failure = self._take_failure(service, region, operation)
         if failure is not None:
@@ -785,7 +830,7 @@ class FakeAws:
                 else self._failure_response(service, operation, failure)
             )
         if (service, operation) == ("cloudtrail", "LookupEvents") and not self._admit_lookup(
-            region
+            region, arrived
         ):
             raise ApiError("ThrottlingException", "Rate exceeded")
         handler = getattr(self, f"_{service}_{operation}", None)
@@ -855,9 +900,10 @@ class FakeAws:
             document = {"__type": error.code, "message": error.message}
         return _HttpResponse(error.status, headers, json.dumps(document).encode())
 
-    def _admit_lookup(self, region: str) -> bool:
-        """The sliding-window limit of accepted LookupEvents per region, then ``throttle_share``."""
-        now = time.monotonic()
+    def _admit_lookup(self, region: str, arrived: float | None = None) -> bool:
+        """The sliding-window limit of accepted LookupEvents per region, counted by arrival time
+        (``arrived``, default now), then ``throttle_share``."""
+        now = time.monotonic() if arrived is None else arrived
         with self._lock:
             window = self._lookup_windows.setdefault(region, deque())
             while window and now - window[0] >= 1.0:
@@ -1118,10 +1164,11 @@ class _Handler(BaseHTTPRequestHandler):
     server: _FakeHttpServer
 
     def _serve(self) -> None:
+        arrived = time.monotonic()  # the request line and headers are in
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         headers = {name.lower(): value for name, value in self.headers.items()}
-        response = self.server.fake.handle(self.command, self.path, headers, body)
+        response = self.server.fake.handle(self.command, self.path, headers, body, arrived)
         if response is None:
             self.close_connection = True
             return
