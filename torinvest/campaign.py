@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 
+from torinvest.aws.ids import is_access_key_id
 from torinvest.findings import FindingsResult
 from torinvest.findings.related import (
     RelatedFindings,
@@ -28,7 +29,6 @@ from torinvest.findings.related import (
 from torinvest.investigation import Investigation, Sources
 from torinvest.pivot import IpPivot, is_address, load_ip_pivot, pivot_addresses
 from torinvest.schema import iso_utc
-from torinvest.sources.sql.queries import ACCESS_KEY_RE
 
 
 def investigated_keys(inv: Investigation) -> list[str]:
@@ -156,7 +156,7 @@ def command_for(
     else ``torinvest events … --access-key KEY`` (``--username NAME`` without a key) over the
     same sources and window; None when the caller has neither."""
     key, name = _text(row.get("access_key_id")), _text(row.get("user_name"))
-    key = key if key and ACCESS_KEY_RE.match(key) else None  # never a path or an option
+    key = key if key and is_access_key_id(key) else None  # never a path or an option
     sources = source_args(src)
     if key and key in findings_by_key:
         fid = findings_by_key[key]

@@ -881,7 +881,7 @@ def read_batch(batch: Sequence[tuple[int, str, bytes | None]], options: ReadOpti
                 continue
             data, bad = repair_utf8(data)
             read = _table_of
-            if not options.keys and not bad and _RECORDS_KEY.match(data):
+            if not options.keys and not options.ips and not bad and _RECORDS_KEY.match(data):
                 recs = log_file_records(data)
                 if recs is not None:  # a whole log file: into the group
                     if recs:
