@@ -31,7 +31,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # frame contracts and small shared helpers
     ("schema", "paths", "targets", "grouping"),
     # AWS clients, case folders, output files, reference data (catalogue, GeoIP)
-    ("aws", "case", "export", "catalogue", "geo"),
+    ("aws", "case", "export", "catalogue", "geo", "attack_tools"),
     # CloudTrail sources: records → the events frame, then the readers
     ("sources", "sources.records"),
     ("sources.logs", "sources.lookup"),
@@ -48,7 +48,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("events",),
     # what the activity means
     ("analysis.helpers",),
-    ("analysis.baseline",),
+    ("analysis.baseline", "analysis.places"),
+    ("analysis.agents",),
     ("analysis.per_ip", "analysis.sensitive"),
     ("analysis.signals",),
     ("analysis.score", "analysis.summary"),

@@ -60,6 +60,7 @@ class RunOptions:
     athena_output: str | None = None
     max_rows: int | None = DEFAULT_MAX_ROWS
     max_file_mb: int = DEFAULT_MAX_FILE_BYTES >> 20
+    geoip: tuple[str, ...] = ()
 
 
 def _absolute(path: str | None) -> str:
@@ -127,6 +128,7 @@ def run_sources(options: RunOptions) -> Sources:
         athena_workgroup=options.athena_workgroup or "",
         athena_output=options.athena_output or "",
         max_rows=options.max_rows,
+        geoip=options.geoip,
     )
 
 
@@ -158,4 +160,5 @@ def parameters(finding_id: str, out: Path, options: RunOptions) -> dict[str, Any
         "athena_output": options.athena_output or "",
         "max_rows": int(options.max_rows or 0),
         "max_file_mb": int(options.max_file_mb),
+        "geoip": [_absolute(p) for p in options.geoip],
     }
