@@ -491,12 +491,16 @@ def _recon_windows(
     )
     svc, _ = codes_and_labels(events["event_source"])
     region, _ = codes_and_labels(events["aws_region"])
-    for name, codes, only in (
+    counted = [
         ("distinct_reads", rows.name, twice),
         ("services", svc, None),
         ("regions", region, None),
-        ("ips", rows.ip, None),
-    ):
+    ]
+    if group is not rows.ip:
+        counted.append(("ips", rows.ip, None))
+    else:
+        out["ips"] = 1
+    for name, codes, only in counted:
         values = np.concatenate([codes[ok], codes[ok]])
         keep = values >= 0 if only is None else (values >= 0) & only
         width_v = np.int64(values.max() + 2) if len(values) else np.int64(1)
@@ -598,24 +602,25 @@ def _denied_signal(rows: _Rows, events: pd.DataFrame) -> list[Signal]:
         sel = denied & (group >= 0) if by_key else denied
         codes_g, inverse = np.unique(group[sel], return_inverse=True)
         counts = np.bincount(inverse.ravel(), weights=rows.weight[sel], minlength=len(codes_g))
+        # distinct IPs per group (per key: a key's denials over several IPs)
+        width = np.int64(len(rows.ip_labels) + 2)
+        pairs = _distinct(inverse.ravel().astype(np.int64) * width + rows.ip[sel] + 1)
+        n_ips = np.bincount(pairs // width, minlength=len(codes_g))
         ranked = sorted(
-            ((int(g), int(n)) for g, n in zip(codes_g, counts, strict=True)),
+            (
+                (int(g), int(n), int(k))
+                for g, n, k in zip(codes_g, counts, n_ips, strict=True)
+                if n >= RECON_MIN_DENIED and (k >= 2 or not by_key)
+            ),
             key=lambda x: (-x[1], x[0]),
         )
-        for g, n in ranked:
-            if n < RECON_MIN_DENIED:
-                continue
+        total += len(ranked)
+        for g, n, k in ranked[: max(0, DETAIL_ITEMS - len(items))]:
             in_group = sel & (group == g)
-            n_ips = rows.n_ips(in_group)
-            if by_key and n_ips < 2:
-                continue  # the same calls are named per IP
-            total += 1
-            if len(items) >= DETAIL_ITEMS:
-                continue
             names = sorted(
                 {str(rows.name_labels[c]) for c in _distinct(rows.name[in_group]) if c >= 0}
             )
-            who = f"key {rows.key_labels[g]} from {n_ips} IPs" if by_key else rows.ip_label(g)
+            who = f"key {rows.key_labels[g]} from {k} IPs" if by_key else rows.ip_label(g)
             items.append(f"{who}: {n} denied ({_listing(names, 3)})")
     if not items:
         return []
