@@ -220,8 +220,8 @@ def signals(
     - with ``per_ip_table`` (its ``country``, :func:`.places.place_ips`): ``new_country`` and
       ``countries_within_window`` (:mod:`.places`; Tor calls left out).
 
-    Recon is counted per IP and per access key (Tor rotates addresses: reads spread over
-    several exits add up for the key).
+    Recon bursts and denials are counted per IP and per access key (Tor rotates addresses: reads
+    spread over several exits add up for the key); breadth per IP.
 
     ``counts``: when the activity was counted in a SQL engine (too many rows to load; see
     :class:`torinvest.sources.sql.Aggregates`), its by-time counts frame with a ``tor`` column,
@@ -466,10 +466,12 @@ def _recon_windows(
     rows: _Rows, events: pd.DataFrame, recon: np.ndarray, group: np.ndarray
 ) -> pd.DataFrame:
     """Per (group, window) on two grids offset by half a window — ``group``: the rows' IP codes,
-    or their key codes (recon per identity: Tor rotates addresses) —: columns group, start
-    (epoch seconds), reads, distinct_reads, services, regions, ips (distinct IPs)."""
+    or their key codes (recon per identity: Tor rotates addresses; then only the read calls are
+    windowed, for bursts: services and regions are 0) —: columns group, start (epoch seconds),
+    reads, distinct_reads, services, regions, ips (distinct IPs)."""
     width = RECON_WINDOW / pd.Timedelta(seconds=1)
-    ok = ~np.isnan(rows.secs) & (group >= 0)
+    per_ip = group is rows.ip
+    ok = ~np.isnan(rows.secs) & (group >= 0) & (True if per_ip else recon)
     columns = ("group", "start", "reads", "distinct_reads", "services", "regions", "ips")
     if not ok.any():
         return pd.DataFrame({c: np.zeros(0) for c in columns})
@@ -491,15 +493,15 @@ def _recon_windows(
     )
     svc, _ = codes_and_labels(events["event_source"])
     region, _ = codes_and_labels(events["aws_region"])
-    counted = [
-        ("distinct_reads", rows.name, twice),
-        ("services", svc, None),
-        ("regions", region, None),
+    counted: list[tuple[str, np.ndarray, np.ndarray | None]] = [
+        ("distinct_reads", rows.name, twice)
     ]
-    if group is not rows.ip:
-        counted.append(("ips", rows.ip, None))
-    else:
+    if per_ip:
+        counted += [("services", svc, None), ("regions", region, None)]
         out["ips"] = 1
+    else:
+        counted.append(("ips", rows.ip, None))
+        out["services"] = out["regions"] = 0
     for name, codes, only in counted:
         values = np.concatenate([codes[ok], codes[ok]])
         keep = values >= 0 if only is None else (values >= 0) & only
@@ -534,8 +536,8 @@ def _recon_items(
 def _recon_signals(
     rows: _Rows, events: pd.DataFrame, catalogue: pd.DataFrame | None
 ) -> list[Signal]:
-    """Bursts, breadth and denials per IP and per identity (the access key: Tor rotates
-    addresses, so an actor's reads split over many exits are counted together)."""
+    """Bursts and denials per IP and per identity (the access key: Tor rotates addresses, so an
+    actor's reads split over many exits are counted together); breadth per IP."""
     recon = _recon_mask(rows, catalogue)
     minutes = int(RECON_WINDOW / pd.Timedelta(minutes=1))
     out: list[Signal] = []
