@@ -37,6 +37,7 @@ regions: str = "all"  # AWS regions: 'all' (every enabled one) or a comma list; 
 role_arn: str = ""  # role to assume first, e.g. in a member account
 logs: list[str] = []  # extra CloudTrail log folders, files or s3:// prefixes
 exit_lists: list[str] = []  # extra Tor exit-list files or folders
+geoip: list[str] = []  # MaxMind-format .mmdb databases (ASN, country); empty: RIR countries only
 engine: str = "files"  # log files read by: files, duckdb, or athena (the CloudTrail table)
 athena_database: str = ""  # athena engine: database holding the CloudTrail table
 athena_table: str = ""  # athena engine: the CloudTrail table (empty: cloudtrail_logs)
@@ -76,6 +77,7 @@ sources = investigation.sources_from_parameters(
     athena_output=params.athena_output,
     max_rows=params.max_rows,
     max_file_mb=params.max_file_mb,
+    geoip=params.geoip,
 )
 
 # %% [markdown]

@@ -35,7 +35,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("aws.translate",),
     ("aws.session",),
     # AWS clients, case folders, output files, reference data (catalogue, GeoIP)
-    ("aws", "case", "export", "catalogue", "geo"),
+    ("aws", "case", "export", "catalogue", "geo", "attack_tools"),
     # CloudTrail sources: records → the events frame, then the readers
     ("sources", "sources.records"),
     ("sources.logs", "sources.lookup"),
@@ -56,7 +56,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("events", "pivot"),
     # what the activity means
     ("analysis.helpers",),
-    ("analysis.baseline",),
+    ("analysis.baseline", "analysis.places"),
+    ("analysis.agents",),
     ("analysis.per_ip", "analysis.sensitive"),
     ("analysis.signals",),
     ("analysis.score", "analysis.summary"),

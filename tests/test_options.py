@@ -80,6 +80,37 @@ def test_the_report_passes_every_notebook_parameter(tmp_path: Path) -> None:
     }
 
 
+def test_a_working_copy_carries_every_option_the_analyst_gave(tmp_path: Path) -> None:
+    """``torinvest notebook``'s parameters: every run option that is a notebook parameter,
+    except what the analyst decides in the notebook (the verdict) and the report's files."""
+    from torinvest.notebooks import investigation_parameters
+
+    decided = {"verdict_status", "analyst", "rationale", "suppress", "summary_path", "export_dir"}
+    wanted = set(parameter_defaults()) - decided - {"finding_id", "case_dir"}
+    changed = RunOptions(
+        profile="p",
+        regions="eu-west-1",
+        role_arn="arn:aws:iam::111122223333:role/r",
+        logs=("L",),
+        exit_lists=("E",),
+        lookback_days=3,
+        lookahead_days=3,
+        tolerance_hours=3,
+        follow_derived=False,
+        ledger="F",
+        engine="athena",
+        athena_database="d",
+        athena_table="t",
+        athena_workgroup="w",
+        athena_output="s3://o/",
+        max_rows=5,
+        max_file_mb=5,
+        geoip=("G.mmdb",),
+    )
+    given = investigation_parameters(FINDING, changed)
+    assert set(given) - {"finding_id"} == wanted, wanted ^ (set(given) - {"finding_id"})
+
+
 def test_sources_from_parameters_takes_the_notebooks_source_options_and_defaults() -> None:
     defaults = parameter_defaults()
     signature = inspect.signature(sources_from_parameters).parameters
@@ -127,6 +158,7 @@ def test_every_run_option_has_its_investigate_argument_with_the_same_default() -
         "athena_output": ["--athena-output", "s3://o/"],
         "max_rows": ["--max-rows", "5"],
         "max_file_mb": ["--max-file-mb", "5"],
+        "geoip": ["--geoip", "G.mmdb"],
     }
     assert set(changed) | NOT_PARAMETERS == {f.name for f in dataclasses.fields(RunOptions)}
     for name, argv in changed.items():

@@ -35,6 +35,7 @@ from torinvest.findings import (
     read_findings,
 )
 from torinvest.findings.related import RelatedFindings
+from torinvest.geo import GeoIP, check_geoip
 from torinvest.options import (
     DEFAULT_LOOKAHEAD_DAYS,
     DEFAULT_LOOKBACK_DAYS,
@@ -77,6 +78,8 @@ class Sources:
     exit_lists: list[str] = field(default_factory=list)
     engine: EngineOptions = field(default_factory=EngineOptions)
     logs_aws: Aws | None = None
+    #: MaxMind-format databases (.mmdb) for country/ASN/AS organization (``--geoip``)
+    geoip: list[str] = field(default_factory=list)
 
     @property
     def offline(self) -> bool:
@@ -219,6 +222,7 @@ class InvestigateParameters(NotebookParameters):
     role_arn: str = ""
     logs: list[str] = field(default_factory=list)
     exit_lists: list[str] = field(default_factory=list)
+    geoip: list[str] = field(default_factory=list)
     engine: str = "files"
     athena_database: str = ""
     athena_table: str = ""
@@ -267,6 +271,7 @@ def sources_from_parameters(
     athena_output: str = "",
     max_rows: int | None = DEFAULT_MAX_ROWS,
     max_file_mb: int = DEFAULT_MAX_FILE_BYTES >> 20,
+    geoip: Sequence[str] | str = (),
 ) -> Sources:
     """Sources from notebook/CLI parameters: a case folder wins; else AWS via the CLI chain.
 
@@ -278,11 +283,14 @@ def sources_from_parameters(
     no log files are needed). ``max_rows``: above
     this many matching rows the duckdb/athena engine counts in the engine (0 or None: never).
     ``max_file_mb``: the most one log file may hold once decompressed (MiB); a larger file is
-    a data issue, not read.
+    a data issue, not read. ``geoip``: MaxMind-format databases (one path or a list; each is
+    opened here, so a bad one is an InputError naming it before anything is read).
     """
     case_dir = param_text("case_dir", case_dir)
     profile, role_arn = param_text("profile", profile), param_text("role_arn", role_arn)
     logs, exit_lists = param_list("logs", logs), param_list("exit_lists", exit_lists)
+    databases = [str(Path(p).expanduser()) for p in param_list("geoip", geoip)]
+    check_geoip(databases)
     rows = None if max_rows is None else int(param_number("max_rows", max_rows, integer=True))
     options = EngineOptions(
         kind=param_text("engine", engine) or "files",
@@ -308,6 +316,7 @@ def sources_from_parameters(
             exit_lists=list(exit_lists),
             engine=options,
             logs_aws=logs_aws,
+            geoip=databases,
         )
     aws = Aws(AwsConfig(profile=profile or None, role_arn=role_arn or None))
     return Sources(
@@ -316,6 +325,7 @@ def sources_from_parameters(
         logs=logs,
         exit_lists=exit_lists,
         engine=options,
+        geoip=databases,
     )
 
 
@@ -487,6 +497,8 @@ class Investigation:
     by_time: pd.DataFrame | None = None
     by_agent: pd.DataFrame | None = None
     by_region: pd.DataFrame | None = None
+    #: Which datasets placed the IPs (country, ASN) and their data issues
+    geo: analysis.GeoProvenance | None = None
     #: When the investigation ran (UTC): the report's and summary.json's "generated at".
     started_at: pd.Timestamp = field(default_factory=lambda: pd.Timestamp.now(tz="UTC"))
     #: Related findings and who else used the addresses (torinvest.campaign.look_around).
@@ -535,6 +547,7 @@ class Investigation:
             issues.append(DataIssue(NOTHING_READ_SOURCE, self.activity.why_nothing()))
         issues += list(self.activity.issues) + list(self.lists.issues)
         issues += [DataIssue("events", n) for n in self.activity.notes]
+        issues += list(self.geo.issues) if self.geo is not None else []
         frame = self.by_time if self.counted else self.events
         assert frame is not None
         unknown = 0
@@ -574,25 +587,30 @@ def investigate(
     finding_frame = findings.frame()
     mine = finding_frame[finding_frame["access_key_id"] == key.access_key_id]
     counts: dict[str, pd.DataFrame] = {}
-    if activity.aggregates is None:
-        table = analysis.per_ip(events, findings=mine)
-        found_signals = analysis.signals(
-            events,
-            finding_window=analysis.window_of(mine),
-            derived_keys=[d.access_key_id for d in activity.derived],
-        )
-    else:  # counted in the engine: events holds the sensitive calls
-        counts = _counts_with_tor(activity.aggregates, lists, tolerance_hours)
-        table = analysis.per_ip_counted(
-            activity.aggregates.per_ip, counts["by_time"], findings=mine
-        )
-        found_signals = analysis.signals(
-            events,
-            finding_window=analysis.window_of(mine),
-            derived_keys=activity.derived,
-            counts=counts["by_time"],
-            per_ip_table=table,
-        )
+    with contextlib.ExitStack() as stack:
+        geo = stack.enter_context(GeoIP(sources.geoip)) if sources.geoip else None
+        if activity.aggregates is None:
+            table = analysis.per_ip(events, findings=mine, geoip=geo)
+            found_signals = analysis.signals(
+                events,
+                finding_window=analysis.window_of(mine),
+                derived_keys=[d.access_key_id for d in activity.derived],
+                per_ip_table=table,
+            )
+        else:  # counted in the engine: events holds the sensitive calls
+            counts = _counts_with_tor(activity.aggregates, lists, tolerance_hours)
+            table = analysis.per_ip_counted(
+                activity.aggregates.per_ip, counts["by_time"], findings=mine, geoip=geo
+            )
+            found_signals = analysis.signals(
+                events,
+                finding_window=analysis.window_of(mine),
+                derived_keys=activity.derived,
+                counts=counts["by_time"],
+                per_ip_table=table,
+                agents=counts["by_agent"],
+            )
+        placed = analysis.geo_provenance(geo)
     return Investigation(
         finding=row,
         key=key,
@@ -606,6 +624,7 @@ def investigate(
         score=analysis.triage_score(found_signals),
         findings=mine,
         sources=sources,
+        geo=placed,
         **counts,
     )
 
@@ -735,9 +754,11 @@ def run_by() -> str:
 def read_sources(inv: Investigation) -> list[str]:
     """What the investigation read, one line each: the findings' source, every log location,
     LookupEvents region or engine table (``logs:…``, ``lookup:<region>``, ``duckdb:…``,
-    ``athena:…``), and the Tor exit lists (``tor: …``)."""
+    ``athena:…``), the Tor exit lists (``tor: …``) and the datasets that placed the IPs
+    (``geo: country: …``, ``geo: ASN: …``)."""
     lists = [f"tor: {line}" for line in inv.lists.describe().splitlines() if line.strip()]
-    return list(dict.fromkeys([inv.sources.describe(), *inv.activity.sources, *lists]))
+    geo = inv.geo.lines() if inv.geo is not None else []
+    return list(dict.fromkeys([inv.sources.describe(), *inv.activity.sources, *lists, *geo]))
 
 
 def provenance(inv: Investigation) -> dict[str, Any]:

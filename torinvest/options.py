@@ -101,3 +101,4 @@ class RunOptions:
     athena_output: str | None = None
     max_rows: int | None = DEFAULT_MAX_ROWS
     max_file_mb: int = DEFAULT_MAX_FILE_BYTES >> 20
+    geoip: tuple[str, ...] = ()

@@ -120,10 +120,12 @@ PER_IP_COLUMNS: tuple[str, ...] = (
     "derived",
     "tor",
     "tor_events",
+    "ip_kind",
     "country",
+    "country_source",
     "asn",
     "asn_org",
-    "geo_source",
+    "asn_source",
     "new",
 )
 
@@ -167,10 +169,12 @@ def empty_per_ip() -> pd.DataFrame:
         "derived": "boolean",
         "tor": "boolean",
         "tor_events": "Int64",
+        "ip_kind": "string",
         "country": "string",
+        "country_source": "string",
         "asn": "string",
         "asn_org": "string",
-        "geo_source": "string",
+        "asn_source": "string",
         "new": "boolean",
     }
     return pd.DataFrame({c: pd.Series([], dtype=dtypes[c]) for c in PER_IP_COLUMNS})

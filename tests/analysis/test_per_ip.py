@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -70,39 +69,47 @@ def test_per_ip_new_geo_and_derived(events: pd.DataFrame, findings: pd.DataFrame
         **dict.fromkeys(TOR_IPS, True),
     }
     geo = findings.set_index("tor_ip")
-    for ip in geo.index:
-        assert table.loc[ip, "country"] == geo.loc[ip, "country"]
+    for ip in geo.index:  # ASN from the finding's remoteIpDetails, country from the RIR data
         assert table.loc[ip, "asn_org"] == geo.loc[ip, "asn_org"]
-        assert table.loc[ip, "geo_source"] == "guardduty"
-    assert table.loc[LEGIT_IP, ["country", "asn", "geo_source"]].isna().all()
+        assert table.loc[ip, "asn_source"] == "guardduty"
+    assert table.loc["185.220.101.34", ["country", "country_source"]].tolist() == ["DE", "rir"]
+    assert table.loc["109.70.100.66", "country"] == "AT"
+    vps = STORY["non_tor_actor_ip"]
+    assert table.loc[vps, ["ip_kind", "country_source"]].tolist() == ["public", "rir"]
+    assert table.loc[vps, ["asn", "asn_org", "asn_source"]].isna().all()
+    assert table.loc[LEGIT_IP, "ip_kind"] == "private"  # never a country
+    assert table.loc[LEGIT_IP, ["country", "country_source"]].isna().all()
     assert table["derived"].to_dict() == {ip: ip == "199.249.230.87" for ip in table.index}
     assert table.loc["185.220.101.34", "event_names"]["DescribeInstances"] == 5
 
 
 def test_per_ip_takes_a_geoip_lookup(events: pd.DataFrame, findings: pd.DataFrame) -> None:
+    asked: list[str] = []
+    vps = STORY["non_tor_actor_ip"]
+
     def lookup(ip: str) -> dict[str, str] | None:
-        return (
-            {"country": "Testland", "asn": "64500", "asn_org": "Example"}
-            if ip == LEGIT_IP
-            else None
-        )
+        asked.append(ip)
+        return {"country": "NL", "asn": "64500", "asn_org": "Example"} if ip == vps else None
 
     table = an.per_ip(events, findings=findings, geoip=lookup).set_index("source_ip")
-    assert table.loc[LEGIT_IP, ["country", "asn", "geo_source"]].tolist() == [
-        "Testland",
+    assert LEGIT_IP not in asked  # a private address is never looked up
+    assert table.loc[vps, ["country", "country_source", "asn", "asn_source"]].tolist() == [
+        "NL",
+        "geoip",
         "64500",
         "geoip",
     ]
-    assert table.loc["185.220.101.34", "geo_source"] == "guardduty"  # the finding wins
+    # the database has nothing for the Tor IP: RIR country, the finding's ASN
+    assert table.loc["185.220.101.34", ["country_source", "asn_source"]].tolist() == [
+        "rir",
+        "guardduty",
+    ]
 
 
-def test_geoip_database_without_geoip2_is_a_clear_error(
-    events: pd.DataFrame, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    monkeypatch.setitem(sys.modules, "geoip2", None)
-    with pytest.raises(InputError, match="geoip2 package is not installed") as err:
+def test_a_missing_geoip_database_is_a_clear_error(events: pd.DataFrame, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"GeoLite2-ASN\.mmdb does not exist") as err:
         an.per_ip(events, geoip=tmp_path / "GeoLite2-ASN.mmdb")
-    assert "pip install geoip2" in str(err.value)
+    assert "--geoip takes the path of a .mmdb file" in str(err.value)
 
 
 def test_per_ip_without_tor_column_says_unknown(events: pd.DataFrame) -> None:
@@ -118,7 +125,16 @@ def test_summary_source_ips_follows_the_contract(
     items = an.summary_source_ips(an.per_ip(events, findings=findings))
     json.dumps(items)  # JSON-ready
     assert {tuple(sorted(i)) for i in items} == {
-        ("events", "failed", "first_seen", "ip", "last_seen", "new", "tor", "user_agents")
+        tuple(
+            sorted(
+                (
+                    *("events", "failed", "first_seen", "ip", "last_seen", "new", "tor"),
+                    *("user_agents", *an.PLACE_COLUMNS),
+                )
+            )
+        )
     }
     tor = next(i for i in items if i["ip"] == "185.220.101.34")
     assert tor["tor"] is True and tor["new"] is True and tor["first_seen"] == "2023-07-10T12:11:02Z"
+    assert tor["country"] == "DE" and tor["asn"] == "60729" and tor["asn_source"] == "guardduty"
+    assert all(i["country"] for i in items if i["ip_kind"] == "public")  # every public IP placed

@@ -343,6 +343,15 @@ def test_notebook_prints_the_path_last_and_the_lab_command(
     assert lines[1].startswith("open it: ") and lines[1].endswith(f" lab {path}")
     assert Path(lines[1].split()[2]).name == "jupyter"
 
+    db = tmp_path / "asn.mmdb"
+    db.write_bytes(b"")
+    code, out, err = run(
+        "notebook", FINDING, "--case", _case(), "--out", str(tmp_path / "g"), "--geoip", str(db)
+    )
+    assert code == 0, err
+    geo = nbformat.read(Path(out.splitlines()[-1]), as_version=4)
+    assert geo.metadata["papermill"]["parameters"]["geoip"] == [str(db.resolve())]
+
     opened: list[Path] = []
     monkeypatch.setattr(notebooks, "open_in_lab", lambda p: opened.append(p) or 0)
     code, out, err = run(

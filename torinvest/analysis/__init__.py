@@ -13,7 +13,9 @@ Texts in :class:`Signal` details can contain attacker-written values (user agent
 from files): render them through :func:`torinvest.safety.html_text` in HTML or Markdown.
 
 The package, one module per step (imports go down this list): :mod:`.helpers` (shared over the
-events frame), :mod:`.baseline`, :mod:`.per_ip`, :mod:`.sensitive`, :mod:`.signals`,
+events frame), :mod:`.baseline`, :mod:`.places` (each IP's kind, country, ASN; the geography
+signals), :mod:`.agents` (known attack tools' user agents), :mod:`.per_ip`, :mod:`.sensitive`,
+:mod:`.signals`,
 :mod:`.score`, :mod:`.summary`. The catalogue is loaded by :mod:`torinvest.catalogue`, MaxMind
 databases read by :mod:`torinvest.geo`, the per-IP and sensitive frames' columns are in
 :mod:`torinvest.schema`, codes, labels and time buckets in :mod:`torinvest.grouping`. This
@@ -21,9 +23,20 @@ module re-exports every name it had as one module, so ``from torinvest import an
 ``analysis.per_ip(...)`` keep working.
 """
 
+from torinvest.analysis.agents import ATTACK_TOOL_SIGNAL, attack_tool_signals
 from torinvest.analysis.baseline import BASELINE_COLUMNS, BASELINE_KINDS, Baseline, baseline
 from torinvest.analysis.helpers import DETAIL_ITEMS, DETAIL_TEXT_CHARS, window_of
 from torinvest.analysis.per_ip import ip_tor_status, per_ip, per_ip_counted
+from torinvest.analysis.places import (
+    GEO_WEIGHTS,
+    PLACE_COLUMNS,
+    TRAVEL_MIN_COUNTRIES,
+    TRAVEL_WINDOW,
+    GeoProvenance,
+    geo_provenance,
+    geo_signals,
+    place_ips,
+)
 from torinvest.analysis.score import (
     MAX_SCORE,
     NOT_A_VERDICT,
@@ -52,7 +65,7 @@ from torinvest.analysis.signals import (
 )
 from torinvest.analysis.summary import summary_sensitive_events, summary_source_ips
 from torinvest.catalogue import CATALOGUE_COLUMNS, CATALOGUE_FILE, CATEGORIES, load_catalogue
-from torinvest.geo import GeoInput, GeoIP, GeoLookup
+from torinvest.geo import IP_KINDS, GeoInput, GeoIP, GeoLookup
 from torinvest.grouping import codes_and_labels, label_rank, tor_column
 from torinvest.schema import (
     MAX_LIST_ITEMS,
@@ -65,6 +78,7 @@ from torinvest.schema import (
 
 __all__ = [
     "ABSENT_PATTERN",
+    "ATTACK_TOOL_SIGNAL",
     "BASELINE_COLUMNS",
     "BASELINE_KINDS",
     "CATALOGUE_COLUMNS",
@@ -75,10 +89,13 @@ __all__ = [
     "DETAIL_ITEMS",
     "DETAIL_TEXT_CHARS",
     "FAILED_ONLY_FACTOR",
+    "GEO_WEIGHTS",
+    "IP_KINDS",
     "MAX_LIST_ITEMS",
     "MAX_SCORE",
     "NOT_A_VERDICT",
     "PER_IP_COLUMNS",
+    "PLACE_COLUMNS",
     "RECON_MIN_CALLS",
     "RECON_MIN_DENIED",
     "RECON_MIN_DISTINCT_CALLS",
@@ -92,21 +109,28 @@ __all__ = [
     "SENSITIVE_WEIGHTS",
     "TOP_EVENT_NAMES",
     "TOP_REASONS",
+    "TRAVEL_MIN_COUNTRIES",
+    "TRAVEL_WINDOW",
     "WEIGHTS",
     "Baseline",
     "GeoIP",
     "GeoInput",
     "GeoLookup",
+    "GeoProvenance",
     "Signal",
     "TriageScore",
+    "attack_tool_signals",
     "baseline",
     "codes_and_labels",
     "empty_per_ip",
+    "geo_provenance",
+    "geo_signals",
     "ip_tor_status",
     "label_rank",
     "load_catalogue",
     "per_ip",
     "per_ip_counted",
+    "place_ips",
     "sensitive_events",
     "signals",
     "summary_sensitive_events",

@@ -1,12 +1,11 @@
 """The per-IP table: one row per source IP of the events frame (:func:`per_ip`), or completed
-from the counts an engine made (:func:`per_ip_counted`), with country and ASN from the findings
-or a MaxMind database (:mod:`torinvest.geo`).
+from the counts an engine made (:func:`per_ip_counted`), each IP placed by
+:func:`.places.place_ips` (its kind, country and ASN).
 """
 
 from __future__ import annotations
 
 import logging
-from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,8 +13,9 @@ import numpy as np
 import pandas as pd
 
 from torinvest.analysis.baseline import baseline
-from torinvest.analysis.helpers import _NEEDED, _UTC, _bools, _is_ip_label, _na, _require, window_of
-from torinvest.geo import GeoInput, GeoIP
+from torinvest.analysis.helpers import _NEEDED, _UTC, _bools, _require, window_of
+from torinvest.analysis.places import PLACE_COLUMNS, place_ips
+from torinvest.geo import GeoInput
 from torinvest.grouping import codes_and_labels, tor_column
 from torinvest.schema import (
     MAX_LIST_ITEMS,
@@ -28,37 +28,11 @@ from torinvest.schema import (
 log = logging.getLogger(__name__)
 
 
-def _findings_geo(findings: pd.DataFrame | None) -> pd.DataFrame:
-    cols = ["source_ip", "country", "asn", "asn_org"]
-    if findings is None or findings.empty or "tor_ip" not in findings.columns:
-        return pd.DataFrame({c: pd.Series([], dtype="string") for c in cols})
-    geo = findings[["tor_ip", "country", "asn", "asn_org"]].rename(columns={"tor_ip": "source_ip"})
-    geo = geo.astype("string").dropna(subset=["source_ip"])
-    return geo.drop_duplicates("source_ip").reset_index(drop=True)
-
-
 def _add_geo(table: pd.DataFrame, findings: pd.DataFrame | None, geoip: GeoInput | None) -> None:
-    """Fill country/asn/asn_org/geo_source in place: the findings first, then ``geoip``."""
-    geo = _findings_geo(findings).set_index("source_ip")
-    for col in ("country", "asn", "asn_org"):
-        table[col] = table["source_ip"].map(geo[col]).astype("string")
-    known = table[["country", "asn", "asn_org"]].notna().any(axis=1)
-    table["geo_source"] = pd.Series(
-        np.where(known, "guardduty", None), index=table.index, dtype="string"
-    )
-    if geoip is None:
-        return
-    source = nullcontext(geoip) if callable(geoip) else GeoIP(geoip)
-    with source as lookup:
-        for i in table.index[~known]:
-            ip = table.at[i, "source_ip"]
-            if ip is pd.NA or not _is_ip_label(np.array([ip], dtype=object))[0]:
-                continue
-            found = {k: v for k, v in (lookup(str(ip)) or {}).items() if _na(v) is not None}
-            for col in ("country", "asn", "asn_org"):
-                if col in found:
-                    table.at[i, col] = str(found[col])
-                    table.at[i, "geo_source"] = "geoip"
+    """Fill the place columns in place (:func:`.places.place_ips`)."""
+    placed = place_ips(table["source_ip"], findings=findings, geoip=geoip)
+    for col in PLACE_COLUMNS:
+        table[col] = placed[col]
 
 
 # --------------------------------------------------------------------------------------------
@@ -158,9 +132,14 @@ def per_ip(
     tor                     boolean             True if any call is ``tor`` True; False if
                                                 every call is ``tor`` False; else NA
     tor_events              Int64               calls with ``tor`` True
-    country, asn, asn_org   string              from the findings' remoteIpDetails for their
-                                                Tor IP, else from ``geoip``
-    geo_source              string              guardduty, geoip or NA
+    ip_kind                 string              public, private, aws-service, unparsable or
+                                                missing (only public IPs get a country/ASN)
+    country                 string              ISO 3166-1 alpha-2 code, from ``geoip`` or
+                                                else the RIR delegated statistics (offline)
+    country_source          string              geoip, rir or NA
+    asn, asn_org            string              from ``geoip``, else the findings'
+                                                remoteIpDetails for their Tor IP
+    asn_source              string              geoip, guardduty or NA
     new                     boolean             first seen at/after ``window_start`` and never
                                                 before (see :func:`baseline`); NA without a
                                                 window start or without earlier activity
@@ -168,8 +147,9 @@ def per_ip(
 
     ``findings`` is a findings frame (:func:`torinvest.findings.read_findings` …``.frame()``);
     without ``window_start`` its earliest ``first_seen`` is the window start. ``geoip`` is the
-    path of one or more MaxMind databases (needs the optional ``geoip2`` package; InputError
-    if it is missing) or a callable ``ip -> {"country", "asn", "asn_org"}``.
+    path of one or more MaxMind-format databases (GeoLite2, DB-IP Lite, IPinfo Lite; an
+    InputError names a bad one), an open :class:`torinvest.geo.GeoIP`, or a callable
+    ``ip -> {"country", "asn", "asn_org"}`` (see :func:`.places.place_ips`).
     """
     _require(events, _NEEDED)
     if window_start is None and findings is not None:

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from torinvest.analysis.agents import attack_tool_signals
 from torinvest.analysis.baseline import baseline
 from torinvest.analysis.helpers import (
     _EPOCH,
@@ -29,6 +30,7 @@ from torinvest.analysis.helpers import (
     _seconds,
     _short,
 )
+from torinvest.analysis.places import GEO_WEIGHTS, Observation, geo_signals
 from torinvest.analysis.sensitive import sensitive_events
 from torinvest.catalogue import CATEGORIES, shipped_catalogue
 from torinvest.grouping import codes_and_labels, tor_column
@@ -78,6 +80,8 @@ WEIGHTS: Mapping[str, int] = {
     "concurrent_ips": 10,
     "failed_then_succeeded": 5,
     "counted_in_engine": 0,
+    # geography (analysis.places) and known tools (analysis.agents: the table's weight)
+    **GEO_WEIGHTS,
 }
 #: Weight of the ``sensitive:<category>`` signal when at least one such call succeeded.
 SENSITIVE_WEIGHTS: Mapping[str, int] = {
@@ -194,6 +198,7 @@ def signals(
     catalogue: pd.DataFrame | None = None,
     counts: pd.DataFrame | None = None,
     per_ip_table: pd.DataFrame | None = None,
+    agents: pd.DataFrame | None = None,
 ) -> list[Signal]:
     """Observations that bear on the verdict, heaviest first (weights: :data:`WEIGHTS`,
     :data:`SENSITIVE_WEIGHTS`; thresholds are the ``RECON_*``/``CONCURRENT_*`` constants).
@@ -209,13 +214,21 @@ def signals(
     - ``new_source_ip``, ``new_user_agent``, ``new_asn`` (``no_baseline``, info, when nothing
       precedes the window);
     - ``concurrent_ips`` (one key, several IPs within :data:`CONCURRENT_WINDOW`);
-    - ``failed_then_succeeded``.
+    - ``failed_then_succeeded``;
+    - ``attack_tool``: user agents of known attack tools (:mod:`.agents`; its weight is the
+      heaviest tool's in ``torinvest/data/attack_tools.csv``);
+    - with ``per_ip_table`` (its ``country``, :func:`.places.place_ips`): ``new_country`` and
+      ``countries_within_window`` (:mod:`.places`; Tor calls left out).
+
+    Recon bursts and denials are counted per IP and per access key (Tor rotates addresses: reads
+    spread over several exits add up for the key); breadth per IP.
 
     ``counts``: when the activity was counted in a SQL engine (too many rows to load; see
     :class:`torinvest.sources.sql.Aggregates`), its by-time counts frame with a ``tor`` column,
     and ``events`` holds only the sensitive calls. The Tor and derived-key signals are then
     computed from the counts (at the counts' time-bucket resolution), ``new_source_ip`` from
-    ``per_ip_table`` (its ``new`` column, see :func:`.per_ip_counted`), and the recon,
+    ``per_ip_table`` (its ``new`` column, see :func:`.per_ip_counted`), ``attack_tool`` from
+    ``agents`` (the per-user-agent counts frame), and the recon,
     concurrency and retry signals from the sensitive calls only (what they find holds; what
     they miss may be in the calls not loaded); ``counted_in_engine`` (info) says so.
     """
@@ -226,7 +239,7 @@ def signals(
         window = (start, end) if start is not None and end is not None else None
     if counts is not None:
         return _counted_signals(
-            events, counts, per_ip_table, window, derived_keys, catalogue=catalogue
+            events, counts, per_ip_table, window, derived_keys, catalogue=catalogue, agents=agents
         )
     if events.empty:
         return []
@@ -240,6 +253,8 @@ def signals(
         found += _baseline_signals(rows, events, window[0], ip_asn)
     found += _concurrency_signals(rows)
     found += _retry_signals(rows, events)
+    found += _observed(attack_tool_signals(events))
+    found += _observed(geo_signals(events, per_ip_table, window[0] if window else None))
     log.debug("signals over %d events: %s", len(events), ", ".join(s.name for s in found))
     return sorted(found, key=lambda s: (-s.weight, s.name))
 
@@ -252,6 +267,7 @@ def _counted_signals(
     derived_keys: Iterable[str | DerivedKey],
     *,
     catalogue: pd.DataFrame | None,
+    agents: pd.DataFrame | None = None,
 ) -> list[Signal]:
     """:func:`signals` for an activity counted in an engine (see its ``counts``)."""
     _require(counts, ("event_time", "source_ip", "event_name", "access_key_id", "calls"))
@@ -268,6 +284,9 @@ def _counted_signals(
         found += _retry_signals(rows, events)
     if window is not None and per_ip_table is not None:
         found += _new_ip_signal(per_ip_table, window[0])
+    found += _observed(attack_tool_signals(agents if agents is not None else events))
+    if len(counts):
+        found += _observed(geo_signals(counts, per_ip_table, window[0] if window else None))
     total = int(counts["calls"].sum()) if len(counts) else 0
     bucket = counts.attrs.get("bucket_name", "time bucket")
     found.append(
@@ -283,6 +302,10 @@ def _counted_signals(
     )
     log.debug("counted signals: %s", ", ".join(s.name for s in found))
     return sorted(found, key=lambda s: (-s.weight, s.name))
+
+
+def _observed(found: Iterable[Observation]) -> list[Signal]:
+    return [Signal(o.name, o.detail, o.weight) for o in found]
 
 
 def _new_ip_signal(table: pd.DataFrame, window_start: pd.Timestamp) -> list[Signal]:
@@ -439,40 +462,47 @@ def _recon_mask(rows: _Rows, catalogue: pd.DataFrame | None) -> np.ndarray:
     return _mask(rows.name, is_read)
 
 
-def _recon_windows(rows: _Rows, events: pd.DataFrame, recon: np.ndarray) -> pd.DataFrame:
-    """Per (ip, window) on two grids offset by half a window: columns ip, start (epoch seconds),
-    reads, distinct_reads, services, regions."""
+def _recon_windows(
+    rows: _Rows, events: pd.DataFrame, recon: np.ndarray, group: np.ndarray
+) -> pd.DataFrame:
+    """Per (group, window) on two grids offset by half a window — ``group``: the rows' IP codes,
+    or their key codes (recon per identity: Tor rotates addresses; then only the read calls are
+    windowed, for bursts: services and regions are 0) —: columns group, start (epoch seconds),
+    reads, distinct_reads, services, regions, ips (distinct IPs)."""
     width = RECON_WINDOW / pd.Timedelta(seconds=1)
-    ok = ~np.isnan(rows.secs)
+    per_ip = group is rows.ip
+    ok = ~np.isnan(rows.secs) & (group >= 0) & (True if per_ip else recon)
+    columns = ("group", "start", "reads", "distinct_reads", "services", "regions", "ips")
     if not ok.any():
-        return pd.DataFrame(
-            {
-                c: np.zeros(0)
-                for c in ("ip", "start", "reads", "distinct_reads", "services", "regions")
-            }
-        )
-    secs, ip = rows.secs[ok], rows.ip[ok]
+        return pd.DataFrame({c: np.zeros(0) for c in columns})
+    secs, grp = rows.secs[ok], group[ok]
     first = np.floor(secs.min() / width) - 1
     grids = [np.floor((secs + off) / width).astype(np.int64) - int(first) for off in (0, width / 2)]
     n_bins = int(max(g.max() for g in grids)) + 1
-    window_key = np.concatenate([((ip + 1) * n_bins + g) * 2 + k for k, g in enumerate(grids)])
+    window_key = np.concatenate([((grp + 1) * n_bins + g) * 2 + k for k, g in enumerate(grids)])
     keys, window = np.unique(window_key, return_inverse=True)
     n = len(keys)
     twice = np.concatenate([recon[ok], recon[ok]])
+    weight = np.concatenate([rows.weight[ok], rows.weight[ok]])
     out = pd.DataFrame(
         {
-            "ip": keys // 2 // n_bins - 1,
+            "group": keys // 2 // n_bins - 1,
             "start": ((keys // 2 % n_bins) + first) * width - (keys % 2) * (width / 2),
-            "reads": np.bincount(window, weights=twice, minlength=n).astype(np.int64),
+            "reads": np.bincount(window, weights=twice * weight, minlength=n).astype(np.int64),
         }
     )
     svc, _ = codes_and_labels(events["event_source"])
     region, _ = codes_and_labels(events["aws_region"])
-    for name, codes, only in (
-        ("distinct_reads", rows.name, twice),
-        ("services", svc, None),
-        ("regions", region, None),
-    ):
+    counted: list[tuple[str, np.ndarray, np.ndarray | None]] = [
+        ("distinct_reads", rows.name, twice)
+    ]
+    if per_ip:
+        counted += [("services", svc, None), ("regions", region, None)]
+        out["ips"] = 1
+    else:
+        counted.append(("ips", rows.ip, None))
+        out["services"] = out["regions"] = 0
+    for name, codes, only in counted:
         values = np.concatenate([codes[ok], codes[ok]])
         keep = values >= 0 if only is None else (values >= 0) & only
         width_v = np.int64(values.max() + 2) if len(values) else np.int64(1)
@@ -481,49 +511,80 @@ def _recon_windows(rows: _Rows, events: pd.DataFrame, recon: np.ndarray) -> pd.D
     return out
 
 
+def _recon_items(
+    rows: _Rows, windows: pd.DataFrame, by_key: bool, sort: list[str], text: Any
+) -> tuple[list[str], int]:
+    """Detail items, the busiest window of each group first: per IP, or per key when its
+    window spans several IPs (one IP's burst is already named per IP)."""
+    if by_key:
+        windows = windows[windows["ips"] >= 2]
+    if windows.empty:
+        return [], 0
+    best = windows.sort_values(sort, ascending=[False] * (len(sort) - 1) + [True])
+    best = best.drop_duplicates("group")
+    items = []
+    for r in best.head(DETAIL_ITEMS).itertuples():
+        who = (
+            f"key {rows.key_labels[int(r.group)]} from {int(r.ips)} IPs"
+            if by_key
+            else rows.ip_label(int(r.group))
+        )
+        items.append(f"{who}: {text(r)} from {_hm(_EPOCH + pd.Timedelta(seconds=r.start))}")
+    return items, len(best)
+
+
 def _recon_signals(
     rows: _Rows, events: pd.DataFrame, catalogue: pd.DataFrame | None
 ) -> list[Signal]:
+    """Bursts and denials per IP and per identity (the access key: Tor rotates addresses, so an
+    actor's reads split over many exits are counted together); breadth per IP."""
     recon = _recon_mask(rows, catalogue)
-    windows = _recon_windows(rows, events, recon)
     minutes = int(RECON_WINDOW / pd.Timedelta(minutes=1))
     out: list[Signal] = []
-    burst = windows[
-        (windows["reads"] >= RECON_MIN_CALLS)
-        & (windows["distinct_reads"] >= RECON_MIN_DISTINCT_CALLS)
-    ]
-    if len(burst):
-        best = burst.sort_values(["reads", "start"], ascending=[False, True]).drop_duplicates("ip")
-        items = [
-            f"{rows.ip_label(int(r.ip))}: {int(r.reads)} calls ({int(r.distinct_reads)} kinds) "
-            f"from {_hm(_EPOCH + pd.Timedelta(seconds=r.start))}"
-            for r in best.head(DETAIL_ITEMS).itertuples()
+    bursts: list[str] = []
+    broad: list[str] = []
+    n_burst = n_broad = 0
+    for by_key, group in ((False, rows.ip), (True, rows.key)):
+        windows = _recon_windows(rows, events, recon, group)
+        burst = windows[
+            (windows["reads"] >= RECON_MIN_CALLS)
+            & (windows["distinct_reads"] >= RECON_MIN_DISTINCT_CALLS)
         ]
+        items, n = _recon_items(
+            rows,
+            burst,
+            by_key,
+            ["reads", "start"],
+            lambda r: f"{int(r.reads)} calls ({int(r.distinct_reads)} kinds)",
+        )
+        bursts += items
+        n_burst += n
+        wide = windows[
+            (windows["services"] >= RECON_MIN_SERVICES) | (windows["regions"] >= RECON_MIN_REGIONS)
+        ]
+        items, n = _recon_items(
+            rows,
+            wide,
+            by_key,
+            ["regions", "services", "start"],
+            lambda r: f"{int(r.services)} services, {int(r.regions)} regions",
+        )
+        broad += items
+        n_broad += n
+    if bursts:
         out.append(
             Signal(
                 "recon_burst",
                 f"bursts of List/Describe/Get calls within {minutes} min: "
-                f"{_listing(items, total=len(best))}",
+                f"{_listing(bursts, total=n_burst)}",
                 WEIGHTS["recon_burst"],
             )
         )
-    broad = windows[
-        (windows["services"] >= RECON_MIN_SERVICES) | (windows["regions"] >= RECON_MIN_REGIONS)
-    ]
-    if len(broad):
-        best = broad.sort_values(
-            ["regions", "services", "start"], ascending=[False, False, True]
-        ).drop_duplicates("ip")
-        items = [
-            f"{rows.ip_label(int(r.ip))}: {int(r.services)} services, {int(r.regions)} regions "
-            f"from {_hm(_EPOCH + pd.Timedelta(seconds=r.start))}"
-            for r in best.head(DETAIL_ITEMS).itertuples()
-        ]
+    if broad:
         out.append(
             Signal(
                 "recon_breadth",
-                f"many services or regions within {minutes} min: "
-                f"{_listing(items, total=len(best))}",
+                f"many services or regions within {minutes} min: {_listing(broad, total=n_broad)}",
                 WEIGHTS["recon_breadth"],
             )
         )
@@ -532,24 +593,43 @@ def _recon_signals(
 
 
 def _denied_signal(rows: _Rows, events: pd.DataFrame) -> list[Signal]:
+    """Many AccessDenied errors from one IP, or from one key over several IPs."""
     codes, labels = codes_and_labels(events["error_code"])
     denied = _mask(codes, _label_test(labels, DENIED_PATTERN))
     if not denied.any():
         return []
-    ip_codes, counts = np.unique(rows.ip[denied], return_counts=True)
-    many = counts >= RECON_MIN_DENIED
-    if not many.any():
+    items: list[str] = []
+    total = 0
+    for by_key, group in ((False, rows.ip), (True, rows.key)):
+        sel = denied & (group >= 0) if by_key else denied
+        codes_g, inverse = np.unique(group[sel], return_inverse=True)
+        counts = np.bincount(inverse.ravel(), weights=rows.weight[sel], minlength=len(codes_g))
+        # distinct IPs per group (per key: a key's denials over several IPs)
+        width = np.int64(len(rows.ip_labels) + 2)
+        pairs = _distinct(inverse.ravel().astype(np.int64) * width + rows.ip[sel] + 1)
+        n_ips = np.bincount(pairs // width, minlength=len(codes_g))
+        ranked = sorted(
+            (
+                (int(g), int(n), int(k))
+                for g, n, k in zip(codes_g, counts, n_ips, strict=True)
+                if n >= RECON_MIN_DENIED and (k >= 2 or not by_key)
+            ),
+            key=lambda x: (-x[1], x[0]),
+        )
+        total += len(ranked)
+        for g, n, k in ranked[: max(0, DETAIL_ITEMS - len(items))]:
+            in_group = sel & (group == g)
+            names = sorted(
+                {str(rows.name_labels[c]) for c in _distinct(rows.name[in_group]) if c >= 0}
+            )
+            who = f"key {rows.key_labels[g]} from {k} IPs" if by_key else rows.ip_label(g)
+            items.append(f"{who}: {n} denied ({_listing(names, 3)})")
+    if not items:
         return []
-    ranked = sorted(zip(ip_codes[many], counts[many], strict=True), key=lambda x: (-x[1], x[0]))
-    items = []
-    for ip, n in ranked[:DETAIL_ITEMS]:
-        in_ip = denied & (rows.ip == ip)
-        names = sorted({str(rows.name_labels[c]) for c in _distinct(rows.name[in_ip]) if c >= 0})
-        items.append(f"{rows.ip_label(int(ip))}: {int(n)} denied ({_listing(names, 3)})")
     return [
         Signal(
             "recon_denied",
-            f"many AccessDenied/UnauthorizedOperation errors: {_listing(items, total=len(ranked))}",
+            f"many AccessDenied/UnauthorizedOperation errors: {_listing(items, total=total)}",
             WEIGHTS["recon_denied"],
         )
     ]

@@ -7,6 +7,7 @@ from typing import Any
 import pandas as pd
 
 from torinvest.analysis.helpers import _na
+from torinvest.analysis.places import PLACE_COLUMNS
 from torinvest.schema import iso_utc
 
 
@@ -14,7 +15,9 @@ from torinvest.schema import iso_utc
 # summary.json pieces
 # --------------------------------------------------------------------------------------------
 def summary_source_ips(table: pd.DataFrame) -> list[dict[str, Any]]:
-    """``summary.json``'s ``source_ips`` from a :func:`.per_ip` frame (JSON-ready values)."""
+    """``summary.json``'s ``source_ips`` from a :func:`.per_ip` frame (JSON-ready values):
+    also ``ip_kind``, ``country``, ``country_source``, ``asn``, ``asn_org``, ``asn_source``
+    (null when unknown; see :func:`.places.place_ips`)."""
     return [
         {
             "ip": _na(r.source_ip),
@@ -25,6 +28,7 @@ def summary_source_ips(table: pd.DataFrame) -> list[dict[str, Any]]:
             "last_seen": iso_utc(r.last_seen),
             "user_agents": list(r.user_agents),
             "new": _na(r.new),
+            **{c: _na(getattr(r, c, None)) for c in PLACE_COLUMNS},
         }
         for r in table.itertuples(index=False)
     ]

@@ -64,6 +64,15 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="extra Tor exit-list file or folder (repeatable)",
     )
     i.add_argument("--out", required=True, metavar="DIR", help="folder for the report files")
+    i.add_argument(
+        "--geoip",
+        metavar="PATH",
+        action="append",
+        default=[],
+        help="MaxMind-format database (.mmdb: GeoLite2-ASN/-Country/-City, DB-IP Lite, IPinfo "
+        "Lite) for each IP's ASN and AS organization (and country); repeatable. Without it, "
+        "countries come from the bundled RIR data and ASNs only from the findings",
+    )
     _add_engine_args(i)
     i.add_argument(
         "--max-rows",
@@ -124,6 +133,7 @@ def run_options(args: argparse.Namespace) -> Any:
         athena_output=args.athena_output,
         max_rows=args.max_rows or None,
         max_file_mb=args.max_file_mb,
+        geoip=tuple(args.geoip),
     )
 
 

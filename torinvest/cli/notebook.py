@@ -47,6 +47,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         dest="exit_lists",
         help="extra Tor exit-list file or folder (repeatable)",
     )
+    nb.add_argument(
+        "--geoip",
+        metavar="PATH",
+        action="append",
+        default=[],
+        help="MaxMind-format database for each IP's ASN and AS organization (repeatable)",
+    )
     nb.add_argument("--ledger", metavar="FILE", help=LEDGER_HELP)
     nb.add_argument(
         "--out",
@@ -86,6 +93,7 @@ def cmd_notebook(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         role_arn=args.role_arn,
         logs=tuple(args.logs),
         exit_lists=tuple(args.exit_lists),
+        geoip=tuple(args.geoip),
         ledger=args.ledger,
     )
     if args.triage:

@@ -94,6 +94,7 @@ def run_sources(options: RunOptions) -> Sources:
         athena_workgroup=options.athena_workgroup or "",
         athena_output=options.athena_output or "",
         max_rows=options.max_rows,
+        geoip=options.geoip,
     )
 
 
@@ -126,4 +127,5 @@ def parameters(finding_id: str, out: Path, options: RunOptions) -> dict[str, Any
         "athena_output": options.athena_output or "",
         "max_rows": int(options.max_rows or 0),
         "max_file_mb": int(options.max_file_mb),
+        "geoip": [_absolute(p) for p in options.geoip],
     }

@@ -13,6 +13,7 @@ import orjson
 from torinvest.errors import ReportError
 from torinvest.findings import TOR_FINDING_TYPES, FindingsResult
 from torinvest.findings.related import SUMMARY_PROPERTIES as RELATED_SUMMARY
+from torinvest.geo import IP_KINDS
 from torinvest.investigation import Investigation
 from torinvest.investigation import summary as _summary
 from torinvest.pivot import SUMMARY_PROPERTIES as PIVOT_SUMMARY
@@ -92,6 +93,13 @@ SUMMARY_SCHEMA: dict[str, Any] = {
                         "last_seen": _TIME_OR_NULL,
                         "user_agents": {"type": "array", "items": {"type": "string"}},
                         "new": {"type": ["boolean", "null"]},
+                        # where the IP is (analysis.places.place_ips)
+                        "ip_kind": {"enum": list(IP_KINDS)},
+                        "country": {"type": ["string", "null"], "pattern": "^[A-Z]{2}$"},
+                        "country_source": {"enum": ["geoip", "rir", None]},
+                        "asn": {"type": ["string", "null"], "pattern": "^[0-9]{1,10}$"},
+                        "asn_org": _STR_OR_NULL,
+                        "asn_source": {"enum": ["geoip", "guardduty", None]},
                     }
                 ),
             },

@@ -37,7 +37,7 @@ FileCounts`: listed, read, failed and why, outside the narrowing).
   ``last_seen``, ``regions``, ``user_agents``, ``access_keys`` (the :data:`~torinvest.schema.
   MAX_LIST_ITEMS` most frequent, sorted), ``event_names`` (the :data:`~torinvest.schema.
   TOP_EVENT_NAMES` most frequent → count) and ``derived`` are computed in the engine; ``tor``,
-  ``tor_events``, ``country``, ``asn``, ``asn_org``, ``geo_source`` and ``new`` are NA (they need
+  ``tor_events``, the place columns (``ip_kind``, ``country``, ``asn``…) and ``new`` are NA (they need
   the Tor lists, GeoIP and history, which live outside the engine);
 - :func:`timeline_query` — calls per (source IP, time bucket) → ``bucket_start`` (UTC),
   ``source_ip`` (string), ``events``, ``failed`` (Int64); ``frame.attrs`` holds ``bucket``

@@ -1,0 +1,153 @@
+"""Hostile inputs to placing the IPs and matching attack tools: a --geoip database that is
+missing, a folder, corrupt, truncated, of another kind, with records that are not maps or of
+the wrong IP version; sourceIPAddress values that are IPv6, IPv4-mapped, unparsable or markup;
+a user agent with markup. Each is a one-line error naming the file, or a flagged partial result;
+no IP is lost and no country is guessed.
+
+Catalogued in docs/hostile-inputs.md ("Where the IPs are; attack tools").
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.mmdb import ASNS, asn_database, write_mmdb
+from torinvest import analysis as an
+from torinvest import display
+from torinvest.errors import InputError
+from torinvest.geo import GeoIP
+from torinvest.investigation import sources_from_parameters
+
+IPS = pd.Series(
+    [
+        "185.220.101.34",
+        "2a0b:f4c2:2::1",
+        "::ffff:109.70.100.66",
+        "s3.amazonaws.com",
+        "AWS Internal",
+        "10.1.2.3",
+        "not an address",
+        "<img src=x onerror=alert(1)>",
+        None,
+    ],
+    dtype="string",
+)
+
+
+def _placed(geoip: object = None) -> pd.DataFrame:
+    return an.place_ips(IPS, geoip=geoip)  # type: ignore[arg-type]
+
+
+def test_every_source_ip_value_gets_a_kind_and_only_addresses_a_country() -> None:
+    placed = _placed()
+    assert len(placed) == len(IPS)  # nothing lost
+    assert placed["ip_kind"].tolist() == [
+        "public",
+        "public",
+        "public",
+        "aws-service",
+        "aws-service",
+        "private",
+        "unparsable",
+        "unparsable",
+        "missing",
+    ]
+    assert placed.loc[:2, "country"].notna().all()  # IPv4, IPv6, IPv4-mapped
+    assert placed.loc[2, "country"] == "AT"  # ::ffff:109.70.100.66 is 109.70.100.66
+    assert placed.loc[3:, ["country", "asn"]].isna().all().all()  # never guessed
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: p / "missing.mmdb", "does not exist"),
+        (lambda p: p, "is a folder"),
+        (lambda p: _write(p / "empty.mmdb", b""), "cannot be read"),
+        (
+            lambda p: _write(p / "text.mmdb", b"<html>not a database</html>\n" * 20),
+            "cannot be read",
+        ),
+        (lambda p: _truncated(p), "cannot be read"),
+    ],
+    ids=["missing", "folder", "empty", "html", "truncated"],
+)
+def test_a_bad_database_is_one_error_naming_it(tmp_path: Path, make: object, message: str) -> None:
+    path = make(tmp_path)  # type: ignore[operator]
+    with pytest.raises(InputError, match=message) as err:
+        sources_from_parameters(case_dir="", geoip=str(path))
+    assert str(path) in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def _truncated(tmp: Path) -> Path:
+    whole = asn_database(tmp / "whole.mmdb").read_bytes()
+    return _write(tmp / "truncated.mmdb", whole[: len(whole) // 2])
+
+
+def test_a_database_of_another_kind_answers_nothing_and_says_so(tmp_path: Path) -> None:
+    db = write_mmdb(
+        tmp_path / "GeoIP2-Anonymous-IP.mmdb",
+        "GeoIP2-Anonymous-IP",
+        {f"{ip}/32": {"is_anonymous": True, "is_tor_exit_node": True} for ip in ASNS},
+    )
+    with GeoIP(db) as geo:
+        placed = _placed(geo)
+        issues = an.geo_provenance(geo).issues
+    assert placed.loc[:2, "country_source"].tolist() == ["rir"] * 3  # the RIR data still places
+    assert placed["asn"].isna().all()
+    (issue,) = issues
+    assert issue.source == "geoip" and "gave no country or ASN for any address" in issue.problem
+    assert str(db) in issue.problem
+
+
+def test_records_that_are_not_maps_or_hold_wrong_types_are_ignored(tmp_path: Path) -> None:
+    db = write_mmdb(
+        tmp_path / "odd.mmdb",
+        "GeoLite2-ASN",
+        {
+            "185.220.101.34/32": {"autonomous_system_number": "AS-not-a-number"},
+            "109.70.100.66/32": {"country": {"iso_code": "<b>X</b>"}, "asn": ["AS1"]},
+        },
+    )
+    placed = _placed(str(db))
+    assert placed.loc[:2, "asn"].isna().all()
+    assert placed.loc[2, ["country", "country_source"]].tolist() == ["AT", "rir"]
+
+
+def test_an_ipv4_only_database_leaves_ipv6_to_the_rir_data(tmp_path: Path) -> None:
+    records = {f"{ip}/32": {"autonomous_system_number": 64498} for ip in ASNS}
+    db = write_mmdb(tmp_path / "v4.mmdb", "GeoLite2-ASN", records, ip_version=4)
+    placed = _placed(str(db))
+    assert placed.loc[0, "asn"] == "64498"
+    assert pd.isna(placed.loc[1, "asn"]) and placed.loc[1, "country_source"] == "rir"
+
+
+def test_a_user_agent_with_markup_is_matched_and_shown_as_text() -> None:
+    from tests.analysis.helpers import make_events
+
+    agent = '<script>document.title="PWNED"</script> TruffleHog \x1b[31m\u202e'
+    events = make_events(
+        [
+            {
+                "event_time": pd.Timestamp("2024-05-01T10:00Z"),
+                "event_name": "GetCallerIdentity",
+                "source_ip": "<img src=x onerror=alert(1)>",
+                "user_agent": agent,
+                "event_id": "1",
+            }
+        ]
+    )
+    (sig,) = [s for s in an.signals(events) if s.name == "attack_tool"]
+    assert "TruffleHog" in sig.detail
+    assert "\x1b" not in sig.detail and "\u202e" not in sig.detail  # control and bidi escaped
+    html = display.markup.frame_html(pd.DataFrame([sig.to_dict()]))
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert "<img" not in html

@@ -1,0 +1,132 @@
+"""torinvest.geo: what kind of address, the RIR country of every public IP of the sample case
+(offline: the autouse guard fails any network use), MaxMind-format databases of each layout
+generated with mmdb-writer, and --geoip through the CLI's checks and the Python API."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.mmdb import ASNS, asn_database, country_database
+from torinvest import analysis as an
+from torinvest.case import sample_case
+from torinvest.geo import GeoIP, ip_kind, parse_ip, rir_countries, rir_dataset
+from torinvest.investigation import investigate, read_sources, sources_from_parameters, summary
+from torinvest.sources.logs import load_logs
+
+CASE = sample_case()
+FINDING = "6dde0a8f8d46f6acad893b30f905e97c"
+
+
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [
+        ("185.220.101.34", "public"),
+        ("2001:4860:4860::8888", "public"),
+        ("::ffff:185.220.101.34", "public"),
+        (" 185.220.101.34 ", "public"),
+        ("10.8.8.10", "private"),
+        ("192.168.10.20", "private"),
+        ("127.0.0.1", "private"),
+        ("100.64.0.1", "private"),  # shared address space (carrier-grade NAT)
+        ("fe80::1%eth0", "private"),
+        ("::ffff:10.0.0.1", "private"),
+        ("s3.amazonaws.com", "aws-service"),
+        ("AWS Internal", "aws-service"),
+        ("lambda.cn-north-1.amazonaws.com.cn", "aws-service"),
+        ("s3.amazonaws.com.evil.example", "unparsable"),
+        ("999.1.2.3", "unparsable"),
+        ("<script>alert(1)</script>", "unparsable"),
+        ("", "missing"),
+        (None, "missing"),
+    ],
+)
+def test_ip_kind(value: str | None, kind: str) -> None:
+    assert ip_kind(value) == kind
+
+
+def test_an_ipv4_mapped_address_is_its_ipv4_address() -> None:
+    assert str(parse_ip("::ffff:185.220.101.34")) == "185.220.101.34"
+
+
+def test_every_public_ip_of_the_sample_case_gets_a_country_offline() -> None:
+    frame = load_logs(CASE.cloudtrail, workers=1).frame
+    ips = pd.Series(frame["source_ip"].dropna().unique()).astype("string")
+    placed = an.place_ips(ips)
+    public = placed["ip_kind"] == "public"
+    assert public.sum() == 6
+    assert placed.loc[public, "country"].notna().all()
+    assert (placed.loc[public, "country_source"] == "rir").all()
+    assert placed.loc[public, "country"].str.fullmatch(r"[A-Z]{2}").all()
+    assert placed.loc[~public, ["country", "asn"]].isna().all().all()  # never guessed
+    assert set(placed.loc[~public, "ip_kind"]) == {"private", "aws-service"}
+    by_ip = dict(zip(ips, placed["country"], strict=True))
+    assert by_ip["185.220.101.34"] == "DE" and by_ip["109.70.100.66"] == "AT"
+
+
+def test_rir_countries_take_ipv6_and_say_none_for_unassigned() -> None:
+    assert rir_countries(["2001:4860:4860::8888", "185.220.101.34"]) == ["US", "DE"]
+    assert rir_countries(["0.0.0.1"]) == [None]
+
+
+def test_the_rir_dataset_names_its_version_and_date() -> None:
+    ds = rir_dataset()
+    text = ds.describe()
+    assert ds.version != "unknown" and "iptocc" in text and "pip install --upgrade iptocc" in text
+    assert ds.built is None or re.fullmatch(r"\d{4}-\d{2}-\d{2}", ds.built)
+
+
+@pytest.mark.parametrize("layout", ["geolite2", "dbip", "ipinfo"])
+def test_each_asn_database_layout_gives_asn_and_org(tmp_path: Path, layout: str) -> None:
+    db = asn_database(tmp_path / f"{layout}.mmdb", layout)
+    with GeoIP(db) as geo:
+        got = geo("167.99.201.43")
+        assert got is not None
+        assert got["asn"] == "64497" and got["asn_org"] == "Example VPS <b>Hosting</b>"
+        assert geo("::ffff:167.99.201.43") == got  # IPv4-mapped: the same address
+        assert geo("8.8.8.8") is None
+        assert ("country" in got) == (layout == "ipinfo")
+        assert geo.describe()[0].endswith(f"from {db}")
+
+
+def test_a_country_database_places_before_the_rir_data(tmp_path: Path) -> None:
+    country = country_database(tmp_path / "country.mmdb", "NL")
+    asn = asn_database(tmp_path / "asn.mmdb")
+    ips = pd.Series(["185.220.101.34", "8.8.8.8", "10.0.0.1"], dtype="string")
+    placed = an.place_ips(ips, geoip=[country, asn])
+    assert placed["country"].tolist()[:2] == ["NL", "US"]
+    assert placed["country_source"].tolist()[:2] == ["geoip", "rir"]
+    assert placed["asn"].tolist()[:2] == ["64498", pd.NA]
+    assert placed.loc[2, ["country", "asn"]].isna().all()
+
+
+@pytest.fixture(scope="module")
+def asn_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return asn_database(tmp_path_factory.mktemp("geo") / "GeoLite2-ASN.mmdb")
+
+
+def test_the_python_api_reads_the_database_into_the_table_and_summary(asn_db: Path) -> None:
+    inv = investigate(FINDING, sources_from_parameters(case_dir=str(CASE.root), geoip=str(asn_db)))
+    table = inv.per_ip.set_index("source_ip")
+    for ip in set(ASNS) & set(table.index):
+        assert table.loc[ip, "asn"] == str(ASNS[ip][0])
+        assert table.loc[ip, "asn_org"] == ASNS[ip][1]
+        assert table.loc[ip, "asn_source"] == "geoip"  # the database wins over GuardDuty
+    data = summary(inv)
+    tor = next(i for i in data["source_ips"] if i["ip"] == "185.220.101.34")
+    assert tor["asn"] == "64498" and tor["asn_org"] == "Example Tor Relays e.V."
+    assert tor["country"] == "DE" and tor["country_source"] == "rir"
+    geo_lines = [s for s in read_sources(inv) if s.startswith("geo:")]
+    assert any("GeoLite2-ASN" in s and str(asn_db) in s for s in geo_lines)
+    assert any(s.startswith("geo: country: ") and "iptocc" in s for s in geo_lines)
+
+
+def test_without_a_database_the_report_says_so() -> None:
+    inv = investigate(FINDING, sources_from_parameters(case_dir=str(CASE.root)))
+    lines = read_sources(inv)
+    assert any("no MaxMind-format ASN database given (--geoip" in s for s in lines)
+    table = inv.per_ip.set_index("source_ip")
+    assert table.loc["185.220.101.34", "asn_source"] == "guardduty"
