@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.fake_tickets import FakeJira, FakeServiceNow
-from tests.post.conftest import SYS_ID, variables
+from tests.post.conftest import FINDING_ID, SYS_ID, variables
 from torinvest.errors import InputError, OptionsError, TorinvestError
 from torinvest.post import PostRefusedError
 from torinvest.post import command as post_command
@@ -220,3 +220,41 @@ def test_investigate_posts_a_complete_report_only(
     assert len(jira.calls("comment")) == 1
     no_post = investigate_parser().parse_args([])
     assert post_command.post_after_investigate(no_post, report_dir, out, err) == 0
+
+
+@pytest.mark.slow
+def test_a_report_investigate_wrote_is_posted(jira: FakeJira, tmp_path: Path) -> None:
+    """The real thing: `investigate` on the sample case, then its folder posted (6 MB of HTML)."""
+    from torinvest import report
+    from torinvest.case import sample_case
+
+    out = tmp_path / "out"
+    args = investigate_parser().parse_args(
+        ["--post", "jira:SEC-1", "--env-file", str(env_file(tmp_path, variables(jira))),
+         "--ledger", str(tmp_path / "l.jsonl")]
+    )  # fmt: skip
+    post_command.check_investigate_post(args)
+    report.run_report(FINDING_ID, out, report.RunOptions(case_dir=str(sample_case().root)))
+    o, e = io.StringIO(), io.StringIO()
+    assert post_command.post_after_investigate(args, out, o, e) == 0
+    issue = jira.issues["SEC-1"]
+    assert [a["data"] for a in issue["attachments"]] == [
+        (out / "report.html").read_bytes(),
+        (out / "summary.json").read_bytes(),
+    ]
+    text = issue["comments"][0]["body"]["content"][0]["content"][0]["text"]
+    assert "Tor: 24 of 69 call(s) from Tor exits" in text and jira.violations == []
+
+
+def test_post_each_goes_with_all_open_and_is_checked_first(tmp_path: Path) -> None:
+    p = investigate_parser()
+    p.add_argument("--all-open", action="store_true")
+    post_command.add_batch_arguments(p)
+    with pytest.raises(OptionsError, match="--post-each goes with --all-open"):
+        post_command.check_batch_post(p.parse_args(["--post-each", "jira-new:sec"]))
+    args = p.parse_args(
+        ["--all-open", "--post-each", "jira-new:sec", "--env-file", str(env_file(tmp_path, {}))]
+    )
+    assert [t.text for t in args.post_each] == ["jira-new:SEC"]
+    with pytest.raises(PostConfigError, match="jira-new:SEC: JIRA_URL not set"):
+        post_command.check_batch_post(args)

@@ -8,7 +8,6 @@ import base64
 import io
 import json
 import logging
-import os
 import threading
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit

@@ -183,6 +183,37 @@ def post_after_investigate(
     return print_report(report, out, err)
 
 
+# --------------------------------------------------------------------------------------------
+# investigate --all-open --post-each (scheduled runs)
+# --------------------------------------------------------------------------------------------
+def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--post-each TEMPLATE`` (repeatable) for ``investigate --all-open``: each finished report
+    is posted to the destination the template gives for its finding (``jira-new:PROJECT``: one
+    issue per finding, remembered; ``securityhub``: the finding's own copy; a fixed destination
+    gets every report). Shares ``--env-file`` and ``--post-with-csv`` with ``--post``."""
+    parser.add_argument(
+        "--post-each",
+        dest="post_each",
+        action="append",
+        default=[],
+        type=destination_type,
+        metavar="TEMPLATE",
+        help="with --all-open: post each finished report; jira-new:PROJECT makes one issue per "
+        "finding and updates it on later runs (repeatable)",
+    )
+
+
+def check_batch_post(args: argparse.Namespace) -> None:
+    """Before a batch starts: ``--post-each`` goes with ``--all-open``, and its destinations'
+    configuration is all there."""
+    templates = getattr(args, "post_each", None) or []
+    if not templates:
+        return
+    if not getattr(args, "all_open", False):
+        raise OptionsError("--post-each goes with --all-open (use --post for one finding)")
+    check_investigate_post(argparse.Namespace(**{**vars(args), "post": templates}))
+
+
 def _aws():  # type: ignore[no-untyped-def]
     from torinvest.aws import Aws
 
