@@ -12,7 +12,14 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from tests.test_analysis import LEGIT_IP, STORY, SUSPECT, TOR_IPS, synthetic_events, tor_from_story
+from tests.analysis.helpers import (
+    LEGIT_IP,
+    STORY,
+    SUSPECT,
+    TOR_IPS,
+    synthetic_events,
+    tor_from_story,
+)
 from torinvest import analysis as an
 from torinvest import charts
 from torinvest.case import sample_case

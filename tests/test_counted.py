@@ -18,14 +18,13 @@ import pandas as pd
 import plotly.io as pio
 import pytest
 
-from tests.test_sources_sql import INVICTUS, SUSPECT, Recorder, athena_results, moto_post
+from tests.sources.sql.helpers import INVICTUS, SUSPECT, Recorder, athena_results, moto_post
 from torinvest import charts, display
 from torinvest.analysis import sensitive_events
 from torinvest.case import sample_case
 from torinvest.errors import InputError
 from torinvest.events import EngineOptions
 from torinvest.investigation import Investigation, investigate, sources_from_parameters, summary
-from torinvest.sources.athena import AthenaEngine
 from torinvest.sources.logs import load_logs
 from torinvest.sources.sql import (
     DEFAULT_MAX_ROWS,
@@ -36,6 +35,7 @@ from torinvest.sources.sql import (
     make_scope,
     per_ip_sql,
 )
+from torinvest.sources.sql.athena import AthenaEngine
 
 CASE = sample_case()
 FINDING = "6dde0a8f8d46f6acad893b30f905e97c"

@@ -28,23 +28,17 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from torinvest.analysis import codes_and_labels, label_rank, tor_column
+from torinvest.grouping import (
+    bucket_origin,
+    codes_and_labels,
+    label_rank,
+    pick_bucket,
+    tor_column,
+)
 from torinvest.schema import utc_timestamp
 
 log = logging.getLogger(__name__)
 
-#: Time bucket sizes the timeline picks from (the first that gives few enough buckets).
-TIMELINE_BUCKETS: tuple[tuple[pd.Timedelta, str], ...] = (
-    (pd.Timedelta(minutes=1), "1 minute"),
-    (pd.Timedelta(minutes=5), "5 minutes"),
-    (pd.Timedelta(minutes=15), "15 minutes"),
-    (pd.Timedelta(hours=1), "1 hour"),
-    (pd.Timedelta(hours=6), "6 hours"),
-    (pd.Timedelta(days=1), "1 day"),
-    (pd.Timedelta(days=7), "7 days"),
-)
-#: At most this many time buckets on the timeline (larger buckets are picked beyond).
-TIMELINE_MAX_BUCKETS = 120
 #: IPs shown one by one (Tor IPs first, then by calls); the rest are one "other IPs" row.
 MAX_IPS = 25
 #: IPs shown one by one in the per-user-agent and per-region bars.
@@ -221,21 +215,6 @@ def _failed(events: pd.DataFrame) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 # timeline
 # --------------------------------------------------------------------------------------------
-def pick_bucket(span: pd.Timedelta) -> tuple[pd.Timedelta, str]:
-    """The smallest bucket of :data:`TIMELINE_BUCKETS` giving at most
-    :data:`TIMELINE_MAX_BUCKETS` buckets over ``span`` (the largest one beyond)."""
-    for size, name in TIMELINE_BUCKETS:
-        if span / size < TIMELINE_MAX_BUCKETS:
-            return size, name
-    return TIMELINE_BUCKETS[-1]
-
-
-def bucket_origin(start: pd.Timestamp, size: pd.Timedelta) -> pd.Timestamp:
-    """Where the timeline's first bucket starts: ``start`` floored to the bucket (to the day for
-    buckets over a day). Buckets computed elsewhere (in a SQL engine) use the same origin."""
-    return start.floor(size) if size <= pd.Timedelta(days=1) else start.normalize()
-
-
 def timeline(
     events: pd.DataFrame,
     *,

@@ -14,6 +14,7 @@
     │   ├── FindingNotFoundError        a requested finding ID is not among those searched
     │   │                               (``unsearched``: the sources that could not be, if any)
     │   └── OptionsError                options that cannot mean what they say together (CLI exit 2)
+    ├── ReportError                     a report could not be produced or checked (a file, its contract)
     ├── RefusedError                    a change to AWS refused before any call (no matching verdict, wrong account)
     ├── AwsError                        AWS answered with an error (or could not be reached)
     │   ├── AccessDeniedError           the caller lacks an IAM permission (``hint`` names the action)
@@ -96,6 +97,10 @@ class FindingNotFoundError(InputError):
     ) -> None:
         super().__init__(message, hint=hint)
         self.unsearched = tuple(unsearched)
+
+
+class ReportError(TorinvestError):
+    """A report could not be produced or checked (not a notebook cell failing)."""
 
 
 class RefusedError(TorinvestError):

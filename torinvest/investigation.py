@@ -37,6 +37,14 @@ from torinvest.findings import (
 from torinvest.paths import tor_cache
 from torinvest.schema import iso_utc
 from torinvest.sources.logs import DEFAULT_MAX_FILE_BYTES
+from torinvest.verdict import (
+    check_status,
+    default_ledger_path,
+    latest_verdict,
+    make_verdict,
+    read_ledger,
+    record_decision,
+)
 
 if TYPE_CHECKING:
     from torinvest.sources.sql import Aggregates
@@ -601,6 +609,95 @@ def _counts_with_tor(
         "by_time": by_time,
         "by_agent": with_ip_tor(agg.by_agent, status),
         "by_region": with_ip_tor(agg.by_region, status),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# verdict
+# --------------------------------------------------------------------------------------------
+def evidence(inv: Investigation) -> dict[str, Any]:
+    """What a verdict rests on, in a few numbers (stored with the verdict in the ledger)."""
+    totals = inv.totals()
+    tor_ips = sorted(
+        str(ip) for ip in inv.per_ip.loc[inv.per_ip["tor"].fillna(False).astype(bool), "source_ip"]
+    )
+    return {
+        "window": {"start": str(inv.window[0]), "end": str(inv.window[1])},
+        "events": totals["total"],
+        "failed": totals["failed"],
+        "from_tor": totals["from_tor"],
+        "source_ips": len(inv.per_ip),
+        "tor_ips": tor_ips,
+        "derived_keys": [d.access_key_id for d in inv.activity.derived],
+        "sensitive_events": len(inv.sensitive),
+        "score": inv.score.score,
+        "band": inv.score.band,
+        "signals": [s.name for s in inv.signals if s.weight > 0],
+        "data_issues": len(inv.data_issues),
+        "source": inv.sources.describe(),
+    }
+
+
+def decide(
+    inv: Investigation | None,
+    *,
+    finding_id: str,
+    status: str = "pending",
+    analyst: str = "",
+    rationale: str = "",
+    ledger: str | Path | None = None,
+) -> dict[str, Any]:
+    """The verdict of this run: a decided status is recorded in the ledger with the evidence —
+    once: when the finding's current verdict already says the same (status, analyst,
+    rationale), nothing is appended, so re-running the notebook adds no record; ``pending``
+    records nothing and shows the finding's current verdict, if any.
+
+    Returns the summary's verdict fields plus ``ledger`` (the ledger's path), ``added`` (a
+    record was appended by this call) and ``superseded`` (the decided verdict it replaced).
+    """
+    path = Path(ledger).expanduser() if ledger else default_ledger_path()
+    check_status(status)
+    if status == "pending":
+        records, _ = read_ledger(path)
+        prior = latest_verdict(records, finding_id)
+        if prior is not None:
+            return _verdict_fields(prior, path)
+        return {
+            "status": "pending",
+            "analyst": analyst or None,
+            "rationale": rationale or None,
+            "recorded_at": None,
+            "ledger": str(path),
+            "added": False,
+            "superseded": None,
+        }
+    v = make_verdict(
+        finding_id,
+        status=status,
+        analyst=analyst,
+        rationale=rationale,
+        access_key_id=inv.key.access_key_id if inv is not None else None,
+        evidence=evidence(inv) if inv is not None else None,
+    )
+    done = record_decision(v, path)
+    return _verdict_fields(done.record, path, added=done.added, superseded=done.superseded)
+
+
+def _verdict_fields(
+    record: Mapping[str, Any],
+    path: Path,
+    *,
+    added: bool = False,
+    superseded: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    return {
+        "status": record.get("status", "pending"),
+        "analyst": record.get("analyst") or None,
+        "rationale": record.get("rationale") or None,
+        "recorded_at": record.get("recorded_at"),
+        "ledger": str(path),
+        "added": added,
+        "superseded": dict(superseded) if superseded else None,
     }
 
 

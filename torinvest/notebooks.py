@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from torinvest import __version__
-from torinvest.errors import InputError
+from torinvest.errors import InputError, ReportError
 from torinvest.investigation import (
     InvestigateParameters,
     TriageParameters,
@@ -91,10 +91,26 @@ class TemplateError(InputError):
 # --------------------------------------------------------------------------------------------
 # templates
 # --------------------------------------------------------------------------------------------
-def template_path(name: str) -> Path:
-    """The template ``<name>.ipynb`` torinvest runs (see :func:`torinvest.report.notebook_path`)."""
-    from torinvest.report import notebook_path
+def notebook_path(name: str) -> Path:
+    """``<name>.ipynb`` from ``$TORINVEST_NOTEBOOKS``, the checkout's ``notebooks/``, or the
+    package's ``data/notebooks/`` (whichever exists first)."""
+    places = []
+    if os.environ.get("TORINVEST_NOTEBOOKS"):
+        places.append(Path(os.environ["TORINVEST_NOTEBOOKS"]).expanduser())
+    here = Path(__file__).resolve().parent
+    places += [here.parent / "notebooks", here / "data" / "notebooks"]
+    for place in places:
+        path = place / f"{name}.ipynb"
+        if path.is_file():
+            return path
+    raise ReportError(
+        f"notebook {name}.ipynb not found in {', '.join(str(p) for p in places)}",
+        hint="run from a checkout of torinvest, or set TORINVEST_NOTEBOOKS to its notebooks/",
+    )
 
+
+def template_path(name: str) -> Path:
+    """The template ``<name>.ipynb`` torinvest runs (see :func:`notebook_path`)."""
     return notebook_path(name)
 
 

@@ -97,6 +97,85 @@ EVENTS_COLUMNS: tuple[Column, ...] = (
 )
 
 
+#: The analysis frames' columns (per IP, sensitive calls), shared by :mod:`torinvest.analysis`,
+#: which computes them from the rows, and the SQL engines, which compute them in the engine.
+
+#: How many event names (with counts) :func:`torinvest.analysis.per_ip` keeps per IP.
+TOP_EVENT_NAMES = 5
+#: At most this many regions/user agents/keys per IP in :func:`torinvest.analysis.per_ip` (the
+#: most frequent).
+MAX_LIST_ITEMS = 50
+
+
+PER_IP_COLUMNS: tuple[str, ...] = (
+    "source_ip",
+    "events",
+    "failed",
+    "first_seen",
+    "last_seen",
+    "regions",
+    "user_agents",
+    "event_names",
+    "access_keys",
+    "derived",
+    "tor",
+    "tor_events",
+    "country",
+    "asn",
+    "asn_org",
+    "geo_source",
+    "new",
+)
+
+
+SENSITIVE_COLUMNS: tuple[str, ...] = (
+    "event_time",
+    "event_id",
+    "event_name",
+    "event_source",
+    "aws_region",
+    "source_ip",
+    "access_key_id",
+    "user_name",
+    "user_agent",
+    "error_code",
+    "failed",
+    "tor",
+    "derived",
+    "category",
+    "mitre_technique",
+    "note",
+)
+#: Columns :func:`torinvest.analysis.sensitive_events` adds with ``targets=True``: what each call
+#: acted on, as one line (string, NA when nothing is named) and as
+#: :class:`torinvest.targets.Target` tuples.
+SENSITIVE_TARGET_COLUMNS: tuple[str, ...] = ("target", "targets")
+
+
+def empty_per_ip() -> pd.DataFrame:
+    """A per-IP frame without rows: the columns and dtypes of :func:`torinvest.analysis.per_ip`."""
+    dtypes = {
+        "source_ip": "string",
+        "events": "Int64",
+        "failed": "Int64",
+        "first_seen": UTC_TIME,
+        "last_seen": UTC_TIME,
+        "regions": object,
+        "user_agents": object,
+        "event_names": object,
+        "access_keys": object,
+        "derived": "boolean",
+        "tor": "boolean",
+        "tor_events": "Int64",
+        "country": "string",
+        "asn": "string",
+        "asn_org": "string",
+        "geo_source": "string",
+        "new": "boolean",
+    }
+    return pd.DataFrame({c: pd.Series([], dtype=dtypes[c]) for c in PER_IP_COLUMNS})
+
+
 def _empty(dtype: str) -> pd.Series:
     if dtype == "category":  # string categories, as in non-empty frames
         return pd.Series([], dtype="string").astype("category")

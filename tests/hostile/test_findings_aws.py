@@ -748,12 +748,10 @@ def test_unknown_profile_in_the_python_api() -> None:
 # 6. no traceback reaches a user
 # --------------------------------------------------------------------------------------------
 def test_unexpected_exception_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
-    import torinvest.cli as cli
-
     def boom(*_: Any) -> int:
         raise KeyError("DetectorIds")
 
-    monkeypatch.setattr(cli, "cmd_demo", boom)
+    monkeypatch.setattr("torinvest.cli.demo.cmd_demo", boom)
     code, _, err = run("demo")
     assert code == 1
     assert err == (

@@ -459,9 +459,9 @@ def test_counting_in_the_engine_counts_different_records_sharing_an_event_id(
 def test_athena_drops_copies_by_the_same_content_key() -> None:
     from sqlglot import parse_one
 
-    from torinvest.sources.athena import AthenaEngine
     from torinvest.sources.records import SAME_RECORD_COLUMNS
     from torinvest.sources.sql import events_query, make_scope, span_query
+    from torinvest.sources.sql.athena import AthenaEngine
 
     scope = make_scope(access_keys=SUSPECT, start=DAY[0], end=DAY[1])
     for query in (events_query(scope), span_query(scope)):

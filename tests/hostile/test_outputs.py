@@ -639,7 +639,7 @@ def _fake_kernel(monkeypatch: pytest.MonkeyPatch, done: Path) -> list[Path]:
         for name in ("summary.json", "events.csv", "per_ip.csv"):
             shutil.copy(done / name, folder / name)
 
-    monkeypatch.setattr(report, "execute", execute)
+    monkeypatch.setattr("torinvest.report.run.execute", execute)
     return calls
 
 
@@ -669,7 +669,7 @@ def test_interrupted_at_each_step_is_incomplete_and_all_open_finishes_it(
     options = report.RunOptions(case_dir=str(case), ledger=str(tmp_path / "l.jsonl"))
     _fake_kernel(monkeypatch, done)
     with monkeypatch.context() as m:
-        m.setattr(report, step, _interrupt)
+        m.setattr(f"torinvest.report.run.{step}", _interrupt)
         with pytest.raises(KeyboardInterrupt):
             report.run_report(FINDING, folder, options)
     state = report.folder_state(folder, FINDING)
@@ -737,7 +737,7 @@ def test_a_batch_interrupted_mid_way_writes_an_index_of_what_is_there(
 ) -> None:
     root = tmp_path / "reports"
     _fake_kernel(monkeypatch, done)
-    monkeypatch.setattr(report, "export_html", _interrupt)
+    monkeypatch.setattr("torinvest.report.run.export_html", _interrupt)
     with pytest.raises(KeyboardInterrupt):
         report.run_batch(root, report.RunOptions(case_dir=str(CASE.root)), echo=lambda _: None)
     index = orjson.loads((root / "index.json").read_bytes())
@@ -765,7 +765,7 @@ def test_index_that_cannot_be_written(
 
 SLOW_EXPORT = """
 import sys, time
-from torinvest import report
+from torinvest.report import run as report
 from torinvest.cli import main
 real = report.export_html
 def slow(*args, **kwargs):

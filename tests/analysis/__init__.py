@@ -1,0 +1,1 @@
+"""Tests of torinvest.analysis, one module per module of the package."""

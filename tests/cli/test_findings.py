@@ -1,0 +1,167 @@
+"""`torinvest findings` and `torinvest demo`: what the analyst and the automation see."""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.fake_aws import FakeAws
+from torinvest.case import sample_case
+from torinvest.cli import FINDING_JSON_KEYS, main
+
+GD = Path(__file__).parent.parent / "fixtures" / "guardduty"
+STORY = json.loads((sample_case().root / "STORY.json").read_text())
+
+
+def run(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(argv), out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_json_of_the_sample_case_locates_every_key() -> None:
+    code, out, err = run("findings", "--case", str(sample_case().root), "--json")
+    assert code == 0
+    records = json.loads(out)
+    assert [list(r) for r in records] == [list(FINDING_JSON_KEYS)] * 2
+    by_id = {r["id"]: r for r in records}
+    unauth = by_id["6dde0a8f8d46f6acad893b30f905e97c"]
+    assert unauth == {
+        "id": "6dde0a8f8d46f6acad893b30f905e97c",
+        "type": "UnauthorizedAccess:IAMUser/TorIPCaller",
+        "account_id": "123837392027",
+        "region": "us-east-1",
+        "severity": 5.0,
+        "access_key_id": "AKIATFQR7NSCUXC3DDDP",
+        "key_kind": "long-term",
+        "principal_id": "AIDATFQR7NSC5U6Q3TMDR",
+        "user_name": "benjamin",
+        "user_type": "IAMUser",
+        "tor_ip": "109.70.100.66",
+        "first_seen": "2023-07-10T12:17:08Z",
+        "last_seen": "2023-07-10T12:20:04Z",
+        "count": 6,
+        "archived": False,
+    }
+    assert by_id["7f176d541deef88b1ad653b9ed646f29"]["type"] == "Recon:IAMUser/TorIPCaller"
+    assert "skipped 1 finding(s) of other types" in err
+    assert "PrivilegeEscalation:IAMUser/AdministrativePermissions: 1" in err
+
+
+def test_table_is_readable_and_newest_first() -> None:
+    code, out, _ = run("findings", "--case", str(sample_case().root))
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split()[:3] == ["finding", "type", "region"]
+    assert lines[2].startswith("6dde0a8f8d46f6acad893b30f905e97c")  # updated last
+    assert "AKIATFQR7NSCUXC3DDDP" in lines[2] and "109.70.100.66" in lines[2]
+
+
+def test_bad_files_are_one_line_each_and_the_rest_is_listed(tmp_path: Path) -> None:
+    shutil.copytree(GD / "bad", tmp_path / "findings")
+    shutil.copy(GD / "shapes" / "eventbridge.json", tmp_path / "findings" / "good.json")
+    code, out, err = run("findings", "--case", str(tmp_path), "--json")
+    assert code == 0
+    assert [r["id"] for r in json.loads(out)] == ["6dde0a8f8d46f6acad893b30f905e97c"]
+    assert "Traceback" not in err
+    lines = err.splitlines()
+    for name in (
+        "empty.json",
+        "invalid.json",
+        "not_a_finding.json",
+        "invalid_id.json",
+        "invalid_region.json",
+    ):
+        assert sum(name in ln for ln in lines) == 1, (name, err)
+    assert "skipped 1 finding(s) of other types" in err
+
+
+def test_tor_finding_without_key_details_is_named(tmp_path: Path) -> None:
+    (tmp_path / "findings").mkdir()
+    shutil.copy(GD / "bad" / "no_access_key_details.json", tmp_path / "findings")
+    code, out, err = run("findings", "--case", str(tmp_path), "--json")
+    assert code == 0
+    assert json.loads(out) == []
+    (line,) = [ln for ln in err.splitlines() if "accessKeyDetails" in ln]
+    assert "6dde0a8f8d46f6acad893b30f905e97c" in line and "no_access_key_details.json" in line
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["findings", "--case", "/nonexistent/case"], "does not exist"),
+        (["findings", "--regions", "moon-base-1x"], "invalid region name 'moon-base-1x'"),
+        (["findings", "--file", "/nonexistent.json"], "no such file"),
+    ],
+)
+def test_errors_are_one_clear_line(argv: list[str], needle: str) -> None:
+    code, out, err = run(*argv)
+    assert code == 1
+    assert out == ""
+    assert err.count("\n") == 1 and err.startswith("torinvest: error:") and needle in err
+
+
+def test_empty_case_folder_says_what_to_do(tmp_path: Path) -> None:
+    (tmp_path / "findings").mkdir()
+    code, _, err = run("findings", "--case", str(tmp_path))
+    assert code == 1
+    assert "no findings files" in err and "get-findings" in err
+
+
+def test_from_guardduty_across_regions(fake_aws: FakeAws, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    finding = json.loads((GD / "shapes" / "single_raw.json").read_text())
+    fake_aws.guardduty("us-east-1").add_detector()
+    fake_aws.guardduty("us-east-1").add_findings([finding])
+    fake_aws.fail("guardduty", "eu-west-1", "AccessDeniedException")
+    code, out, err = run("findings", "--regions", "us-east-1,eu-west-1", "--json")
+    assert code == 0
+    assert [r["access_key_id"] for r in json.loads(out)] == ["AKIATFQR7NSCUXC3DDDP"]
+    assert "guardduty:eu-west-1" in err and "guardduty:ListDetectors" in err
+
+
+def test_no_region_searchable_is_an_error(
+    fake_aws: FakeAws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    fake_aws.fail("guardduty", "*", "AccessDeniedException")
+    code, _out, err = run("findings", "--regions", "us-east-1,eu-west-1")
+    assert code == 1
+    assert "no region could be searched" in err and "guardduty:ListDetectors" in err
+
+
+def test_attacker_text_is_inert_in_the_table(tmp_path: Path) -> None:
+    finding = json.loads((GD / "shapes" / "single_raw.json").read_text())
+    evil = copy.deepcopy(finding)
+    evil["resource"]["accessKeyDetails"]["userName"] = "bob\x1b]8;;http://x\x07\x1b[2Jroot"
+    (tmp_path / "f.json").write_text(json.dumps(evil))
+    code, out, _ = run("findings", "--file", str(tmp_path / "f.json"))
+    assert code == 0
+    assert "\x1b" not in out and "\x07" not in out
+    assert "bob\\x1b]8;;http://x\\x07" in out
+
+
+def test_demo_prints_the_located_keys() -> None:
+    code, out, _ = run("demo")
+    assert code == 0
+    assert "AKIATFQR7NSCUXC3DDDP" in out and "185.220.101.34" in out
+
+
+def test_installed_command_runs_without_traceback(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "torinvest.cli", "findings", "--case", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    assert "is not a case folder" in proc.stderr

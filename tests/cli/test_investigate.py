@@ -1,0 +1,358 @@
+"""`torinvest investigate`, `verdict` and `verdicts`: exit codes, one-line errors, the batch's
+skip/force. (`torinvest actions` is tested in tests/test_actions.py.)"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import orjson
+import pandas as pd
+import pytest
+
+from tests.fake_aws import FakeAws
+from torinvest import actions, investigation, report
+from torinvest.case import sample_case
+from torinvest.cli import main
+from torinvest.verdict import read_ledger
+
+FINDING = "6dde0a8f8d46f6acad893b30f905e97c"
+OTHER_FINDING = "7f176d541deef88b1ad653b9ed646f29"
+KEY = "AKIATFQR7NSCUXC3DDDP"
+SHAPES = Path(__file__).parent.parent / "fixtures" / "guardduty" / "shapes"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(argv), out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def errors(err: str) -> list[str]:
+    return [line for line in err.splitlines() if line.startswith("torinvest: error:")]
+
+
+def _case() -> str:
+    return str(sample_case().root)
+
+
+# --------------------------------------------------------------------------------------------
+# investigate
+# --------------------------------------------------------------------------------------------
+def test_investigate_as_a_real_command(tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torinvest.cli",
+            "investigate",
+            FINDING,
+            "--case",
+            _case(),
+            "--out",
+            str(out),
+            "--ledger",
+            str(tmp_path / "ledger.jsonl"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=tmp_path,
+        env=os.environ.copy(),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "WARNING" not in proc.stderr  # no kernel or tqdm noise
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith(f"finding {FINDING}: key {KEY} (long-term, benjamin), 69 events")
+    assert lines[-1] == f"report:   {out / 'report.html'}"
+    for name in ("report.ipynb", "report.html", "summary.json", "events.csv", "per_ip.csv"):
+        assert (out / name).is_file()
+    assert report.check_summary(out / "summary.json")["verdict"]["status"] == "pending"
+
+
+def test_unknown_finding_fails_in_one_line_naming_the_known_ones(tmp_path: Path) -> None:
+    unknown = "0123456789abcdef0123456789abcdef"
+    code, out, err = run(
+        "investigate", unknown, "--case", _case(), "--out", str(tmp_path / "o"),
+        "--ledger", str(tmp_path / "l.jsonl"),
+    )  # fmt: skip
+    assert code == 1
+    assert out == ""
+    (line,) = errors(err)
+    assert f"finding {unknown} not found" in line
+    assert FINDING in line and OTHER_FINDING in line
+    assert f"{tmp_path / 'o' / 'report.html'}" in line
+    assert (tmp_path / "o" / "report.html").is_file()
+    assert (tmp_path / "o" / "report.ipynb").is_file()
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "message"),
+    [
+        (["investigate", "not-an-id!", "--case", "CASE"], 1, "invalid finding id"),
+        (["investigate", FINDING, "--case", "/no/such/case"], 1, "does not exist"),
+        (["investigate", "--case", "CASE"], 2, "give a FINDING_ID"),
+        (["investigate", FINDING, "--all-open", "--case", "CASE"], 2, "not both"),
+        (["investigate", FINDING, "--force", "--case", "CASE"], 2, "--force goes with"),
+        (["investigate", "--all-open", "--verdict", "malicious", "--case", "CASE"], 2, "per "),
+        (["investigate", FINDING, "--verdict", "malicious", "--case", "CASE"], 1, "analyst"),
+        (["investigate", FINDING, "--suppress", "--case", "CASE"], 2, "--suppress goes"),
+        (["investigate", FINDING, "--regions", "mars-1", "--out", "x"], 1, "region"),
+    ],
+)
+def test_investigate_rejects_bad_input_before_any_kernel(
+    tmp_path: Path, argv: list[str], code: int, message: str
+) -> None:
+    argv = [a.replace("CASE", _case()) for a in argv]
+    if "--out" not in argv:
+        argv += ["--out", str(tmp_path / "out")]
+    got, _out, err = run(*argv)
+    assert got == code, err
+    (line,) = errors(err)
+    assert message in line
+    assert not (tmp_path / "out" / "report.ipynb").exists()
+
+
+def test_investigate_from_aws_runs_the_notebook_against_the_apis(
+    fake_aws: FakeAws, moto: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """AWS flags instead of --case: the kernel finds the finding in GuardDuty and the key's
+    calls with LookupEvents (the fakes; the kernel inherits their endpoints and the guard)."""
+    monkeypatch.setenv("TORINVEST_CACHE", str(tmp_path / "cache"))
+    now = pd.Timestamp.now(tz="UTC").floor("s")
+
+    def ago(minutes: int) -> str:
+        return (now - pd.Timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    raw = json.loads((SHAPES / "single_raw.json").read_text())
+    raw["service"].update(eventFirstSeen=ago(50), eventLastSeen=ago(40))
+    raw.update(createdAt=ago(30), updatedAt=ago(30))
+    gd = fake_aws.guardduty("us-east-1")
+    gd.add_detector(raw["service"]["detectorId"])
+    gd.add_findings([raw])
+    identity = {"type": "IAMUser", "accessKeyId": KEY, "userName": "benjamin"}
+    records = [
+        {
+            "eventVersion": "1.08",
+            "eventID": f"aws-{i}",
+            "eventTime": ago(50 - i),
+            "eventName": name,
+            "eventSource": "iam.amazonaws.com",
+            "awsRegion": "us-east-1",
+            "sourceIPAddress": "185.220.101.34",
+            "userAgent": "aws-cli/2.13.0",
+            "userIdentity": identity,
+        }
+        for i, name in enumerate(["ListUsers", "ListRoles", "CreateUser"])
+    ]
+    fake_aws.cloudtrail("us-east-1").add_records(records)
+    fake_aws.set_lookup_rate(None)
+    out = tmp_path / "o"
+    code, _, err = run(
+        "investigate", raw["id"], "--regions", "us-east-1", "--out", str(out),
+        "--ledger", str(tmp_path / "l.jsonl"),
+    )  # fmt: skip
+    assert code == 0, err
+    data = report.check_summary(out / "summary.json")
+    assert data["finding"]["id"] == raw["id"]
+    assert data["events"]["total"] == 3
+    assert {e["event_name"] for e in data["sensitive_events"]} >= {"CreateUser"}
+    assert fake_aws.calls("LookupEvents", region="us-east-1")
+    assert fake_aws.calls("GetFindings", region="us-east-1")
+
+
+def _case_with_one_open_finding(root: Path) -> Path:
+    case = root / "case"
+    shutil.copytree(sample_case().root, case)
+    path = case / "findings" / "eventbridge-recon.json"
+    doc = json.loads(path.read_text())
+    doc["detail"]["service"]["archived"] = True
+    path.write_text(json.dumps(doc))
+    return case
+
+
+def test_all_open_skips_what_it_has_and_forces_on_demand(tmp_path: Path) -> None:
+    case = _case_with_one_open_finding(tmp_path)
+    out = tmp_path / "reports"
+    base = ["investigate", "--all-open", "--case", str(case), "--out", str(out)]
+    base += ["--ledger", str(tmp_path / "l.jsonl")]
+    summary = out / f"finding-{FINDING}" / "summary.json"
+
+    code, stdout, err = run(*base)
+    assert code == 0, err
+    assert stdout.splitlines()[0].startswith(f"ok      {FINDING}  {KEY}")
+    assert stdout.splitlines()[-1] == f"index: {out / 'index.html'}"
+    index = orjson.loads((out / "index.json").read_bytes())
+    assert [(f["finding_id"], f["status"]) for f in index["findings"]] == [(FINDING, "ok")]
+    assert not (out / f"finding-{OTHER_FINDING}").exists()  # archived: not a report
+    report.check_summary(summary)
+    first = summary.stat().st_mtime_ns
+
+    code, stdout, err = run(*base)
+    assert code == 0
+    assert stdout.startswith(f"skipped  {FINDING}")
+    assert "is complete (--force re-runs it)" in err
+    assert summary.stat().st_mtime_ns == first
+
+    code, stdout, err = run(*base, "--force")
+    assert code == 0, err
+    assert stdout.startswith(f"ok      {FINDING}")
+    assert summary.stat().st_mtime_ns > first
+    page = (out / "index.html").read_text()
+    assert f'href="finding-{FINDING}/report.html"' in page
+
+
+# --------------------------------------------------------------------------------------------
+# verdict, verdicts
+# --------------------------------------------------------------------------------------------
+def test_verdicts_are_recorded_and_listed_newest_first(tmp_path: Path) -> None:
+    ledger = str(tmp_path / "ledger.jsonl")
+    code, out, err = run(
+        "verdict", OTHER_FINDING, "--status", "malicious", "--analyst", "ana",
+        "--rationale", "recon from Tor \x1b[31mred\x1b[0m", "--ledger", ledger,
+    )  # fmt: skip
+    assert code == 0, err
+    assert out.startswith(f"recorded: malicious for {OTHER_FINDING} by ana at ")
+    assert "no source given" in err
+    code, out, err = run(
+        "verdict", FINDING, "--status", "legitimate", "--analyst", "bob",
+        "--rationale", "red team exercise", "--ledger", ledger, "--case", _case(),
+    )  # fmt: skip
+    assert code == 0, err
+    assert f"(key {KEY})" in out
+    assert "Archive the finding" in out
+
+    records, _ = read_ledger(ledger)
+    with_evidence = next(r for r in records if r["finding_id"] == FINDING)
+    assert with_evidence["evidence"]["derived_keys"] == ["ASIATFQR7NSCNGEI5QNT"]
+    assert with_evidence["evidence"]["events"] == 69
+    assert next(r for r in records if r["finding_id"] == OTHER_FINDING)["evidence"] == {}
+
+    code, out, err = run("verdicts", "--ledger", ledger)
+    assert code == 0
+    rows = out.splitlines()
+    assert rows[0].split()[:4] == ["recorded", "at", "finding", "access"]
+    assert FINDING in rows[2] and "legitimate" in rows[2]  # newest first
+    assert OTHER_FINDING in rows[3] and "malicious" in rows[3]
+    assert "\x1b" not in out and "\\x1b[31mred" in out  # terminal-safe
+
+    code, out, _ = run("verdicts", "--ledger", ledger, "--json")
+    listed = json.loads(out)
+    assert [v["finding_id"] for v in listed] == [FINDING, OTHER_FINDING]
+    assert out.isascii()
+
+    code, out, _ = run("verdicts", "--ledger", ledger, "--finding", OTHER_FINDING, "--json")
+    assert [v["status"] for v in json.loads(out)] == ["malicious"]
+
+
+def test_verdict_needs_an_analyst_and_a_rationale(tmp_path: Path) -> None:
+    code, _, err = run(
+        "verdict", FINDING, "--status", "malicious", "--ledger", str(tmp_path / "l.jsonl")
+    )
+    assert code == 1
+    (line,) = errors(err)
+    assert "needs an analyst and a rationale" in line
+    assert not (tmp_path / "l.jsonl").exists()
+
+
+def test_verdicts_of_an_empty_ledger(tmp_path: Path) -> None:
+    code, out, err = run("verdicts", "--ledger", str(tmp_path / "none.jsonl"))
+    assert code == 0
+    assert out == "no verdicts\n"
+    assert "no ledger" in err
+
+
+# --------------------------------------------------------------------------------------------
+# actions
+# --------------------------------------------------------------------------------------------
+def test_scopes_and_defaults_agree_with_the_package() -> None:
+    from torinvest.cli import build_parser
+
+    parser = build_parser()
+    ns = parser.parse_args(["investigate", FINDING, "--out", "x"])
+    assert ns.lookback_days == investigation.DEFAULT_LOOKBACK_DAYS
+    assert ns.tolerance_hours == investigation.DEFAULT_TOLERANCE_HOURS
+    ns = parser.parse_args(["actions", FINDING, "--plan", "archive", "--scope", "key"])
+    assert ns.scope in actions.SUPPRESSION_SCOPES
+
+
+def test_make_demo_target_runs_the_sample_report() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    demo = makefile.split("\ndemo:", 1)[1].split("\n\n", 1)[0]
+    assert f"investigate {FINDING}" in demo and "--out out/demo" in demo
+
+
+def test_verdict_again_adds_nothing_a_new_one_supersedes_and_verdicts_shows_the_current(
+    tmp_path: Path,
+) -> None:
+    ledger = str(tmp_path / "ledger.jsonl")
+    base = ("verdict", FINDING, "--ledger", ledger)
+    code, out, _ = run(*base, "--status", "malicious", "--analyst", "ana", "--rationale", "Tor")
+    assert code == 0 and out.startswith("recorded: malicious")
+    code, out, err = run(*base, "--status", "malicious", "--analyst", "ana", "--rationale", "Tor")
+    assert code == 0
+    assert out.startswith("already recorded: malicious by ana at ")
+    assert "(the same verdict: nothing added)" in out
+    assert "no source given" not in err  # nothing was recorded, so nothing lacks evidence
+    code, out, _ = run(*base, "--status", "legitimate", "--analyst", "bob", "--rationale", "drill")
+    assert code == 0
+    assert "\nsupersedes: malicious by ana at " in out and "(kept in the ledger)" in out
+    assert len(read_ledger(ledger)[0]) == 2
+
+    code, out, err = run("verdicts", "--ledger", ledger)
+    rows = out.splitlines()
+    assert len(rows) == 3 and "legitimate" in rows[2] and "bob" in rows[2]  # one per finding
+    assert "1 earlier record(s) are history (--history lists every record)" in err
+    code, out, _ = run("verdicts", "--ledger", ledger, "--history")
+    rows = out.splitlines()
+    assert rows[0].split()[:6] == ["recorded", "at", "finding", "access", "key", "status"]
+    assert "state" in rows[0]
+    assert "legitimate" in rows[2] and "current" in rows[2]
+    assert "malicious" in rows[3] and "superseded" in rows[3]
+    code, out, _ = run("verdicts", "--ledger", ledger, "--history", "--json")
+    assert [(v["status"], v["state"]) for v in json.loads(out)] == [
+        ("legitimate", "current"),
+        ("malicious", "superseded"),
+    ]
+    code, out, _ = run("verdicts", "--ledger", ledger, "--json")
+    assert [v["status"] for v in json.loads(out)] == ["legitimate"]
+
+
+def test_notebook_prints_the_path_last_and_the_lab_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from torinvest import notebooks
+
+    code, out, err = run("notebook", FINDING, "--case", _case(), "--out", str(tmp_path))
+    assert code == 0, err
+    lines = out.splitlines()
+    path = tmp_path / f"finding-{FINDING}" / "investigate.ipynb"
+    assert lines[-1] == str(path) and path.is_file()
+    assert lines[0] == f"working notebook of finding {FINDING}: created"
+    assert lines[1].startswith("open it: ") and lines[1].endswith(f" lab {path}")
+    assert Path(lines[1].split()[2]).name == "jupyter"
+
+    opened: list[Path] = []
+    monkeypatch.setattr(notebooks, "open_in_lab", lambda p: opened.append(p) or 0)
+    code, out, err = run(
+        "notebook", "--triage", "--case", _case(), "--out", str(tmp_path), "--open"
+    )
+    assert code == 0, err
+    assert opened == [tmp_path / "triage.ipynb"]
+    assert out.splitlines()[-1] == str(tmp_path / "triage.ipynb")
+    nb = nbformat.read(tmp_path / "triage.ipynb", as_version=4)
+    assert nb.metadata["papermill"]["parameters"] == {
+        "case_dir": str(Path(_case()).resolve()),
+        "notebooks_dir": str(tmp_path),
+    }

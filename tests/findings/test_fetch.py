@@ -1,0 +1,122 @@
+"""fetch_findings against the local GuardDuty endpoint: regions, paging, batching, failures."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.fake_aws import DROP, FakeAws
+from torinvest.aws import Aws, AwsConfig
+from torinvest.findings import TOR_FINDING_TYPES, fetch_findings
+
+SHAPES = Path(__file__).parent.parent / "fixtures" / "guardduty" / "shapes"
+BASE = json.loads((SHAPES / "single_raw.json").read_text())
+
+
+def tor_findings(count: int, region: str, *, prefix: str = "a", **changes: object) -> list[dict]:
+    out = []
+    for i in range(count):
+        f = copy.deepcopy(BASE)
+        f["id"] = f"{prefix}{i:031x}"
+        f["region"] = region
+        f["updatedAt"] = f"2023-07-10T12:{i % 60:02d}:00.000Z"
+        f.update(changes)
+        out.append(f)
+    return out
+
+
+@pytest.fixture
+def aws(fake_aws: FakeAws, monkeypatch: pytest.MonkeyPatch) -> Aws:
+    # AWS_MAX_ATTEMPTS from the environment is honoured (the chain wins over our default).
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
+    return Aws(AwsConfig(max_workers=4))
+
+
+def test_pages_and_batches_in_every_region(fake_aws: FakeAws, aws: Aws) -> None:
+    fake_aws.guardduty("us-east-1").add_detector()
+    fake_aws.guardduty("us-east-1").add_findings(tor_findings(120, "us-east-1"))
+    fake_aws.guardduty("eu-west-1").add_detector()
+    fake_aws.guardduty("eu-west-1").add_findings(tor_findings(3, "eu-west-1", prefix="b"))
+    result = fetch_findings(aws, ["us-east-1", "eu-west-1"])
+    assert result.issues == []
+    assert len(result.findings) == 123
+    assert {f.origin for f in result.findings} == {"guardduty:us-east-1", "guardduty:eu-west-1"}
+    assert all(f.shape == "api" for f in result.findings)
+    lists = fake_aws.calls("ListFindings", region="us-east-1")
+    assert len(lists) == 3  # 50 + 50 + 20
+    gets = fake_aws.calls("GetFindings", region="us-east-1")
+    assert [len(c.params["FindingIds"]) for c in gets] == [50, 50, 20]
+    crit = lists[0].params["FindingCriteria"]["Criterion"]
+    assert crit["type"] == {"Eq": list(TOR_FINDING_TYPES)}
+    assert crit["service.archived"] == {"Eq": ["false"]}
+    frame = result.frame()
+    assert frame["region"].value_counts().to_dict() == {"us-east-1": 120, "eu-west-1": 3}
+
+
+def test_archived_and_other_types_are_filtered_by_guardduty(fake_aws: FakeAws, aws: Aws) -> None:
+    gd = fake_aws.guardduty("us-east-1")
+    gd.add_detector()
+    live = tor_findings(2, "us-east-1")
+    archived = tor_findings(1, "us-east-1", prefix="c")
+    archived[0]["service"] = {**archived[0]["service"], "archived": True}
+    other = tor_findings(1, "us-east-1", prefix="d", type="Recon:IAMUser/UserPermissions")
+    gd.add_findings(live + archived + other)
+    ids = {f.id for f in fetch_findings(aws, ["us-east-1"]).findings}
+    assert ids == {live[0]["id"], live[1]["id"]}
+    ids = {f.id for f in fetch_findings(aws, ["us-east-1"], include_archived=True).findings}
+    assert ids == {live[0]["id"], live[1]["id"], archived[0]["id"]}
+
+
+def test_one_failing_region_does_not_stop_the_others(fake_aws: FakeAws, aws: Aws) -> None:
+    fake_aws.guardduty("us-east-1").add_detector()
+    fake_aws.guardduty("us-east-1").add_findings(tor_findings(2, "us-east-1"))
+    fake_aws.fail("guardduty", "eu-west-1", "AccessDeniedException")
+    fake_aws.fail("guardduty", "ap-east-1", "UnrecognizedClientException")
+    fake_aws.fail("guardduty", "sa-east-1", DROP)
+    # eu-central-1: reachable, but GuardDuty has no detector there
+    regions = ["us-east-1", "eu-west-1", "ap-east-1", "sa-east-1", "eu-central-1"]
+    result = fetch_findings(aws, regions)
+    assert len(result.findings) == 2
+    problems = {i.source: i.problem for i in result.issues}
+    assert sorted(problems) == [
+        "guardduty:ap-east-1",
+        "guardduty:eu-central-1",
+        "guardduty:eu-west-1",
+        "guardduty:sa-east-1",
+    ]
+    assert "guardduty:ListDetectors" in problems["guardduty:eu-west-1"]
+    assert "opt-in region" in problems["guardduty:ap-east-1"]
+    assert "could not reach" in problems["guardduty:sa-east-1"]
+    assert "no detector" in problems["guardduty:eu-central-1"]
+
+
+def test_regions_searched_in_order_when_sequential(fake_aws: FakeAws) -> None:
+    for r in ("us-east-1", "us-west-2"):
+        fake_aws.guardduty(r).add_detector()
+    aws = Aws(AwsConfig(max_workers=1))
+    result = fetch_findings(aws, ["us-west-2", "us-east-1"])
+    assert result.sources == ["guardduty:us-west-2", "guardduty:us-east-1"]
+    assert result.findings == []
+    assert result.issues == []
+
+
+def test_window_and_accounts_reach_the_criteria(fake_aws: FakeAws, aws: Aws) -> None:
+    gd = fake_aws.guardduty("us-east-1")
+    gd.add_detector()
+    gd.add_findings(tor_findings(10, "us-east-1"))
+    result = fetch_findings(
+        aws,
+        ["us-east-1"],
+        start=pd.Timestamp("2023-07-10T12:03:00Z"),
+        end=pd.Timestamp("2023-07-10T12:05:00Z"),
+        account_ids=[BASE["accountId"]],
+    )
+    assert sorted(f.data["updatedAt"] for f in result.findings) == [
+        "2023-07-10T12:03:00.000Z",
+        "2023-07-10T12:04:00.000Z",
+        "2023-07-10T12:05:00.000Z",
+    ]

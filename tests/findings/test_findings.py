@@ -1,0 +1,177 @@
+"""torinvest.findings: shapes → findings frame → located key (offline parts)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from torinvest import findings as fd
+from torinvest.errors import (
+    InvalidFindingIdError,
+    MissingKeyDetailsError,
+    NoFindingsError,
+    NotATorFindingError,
+)
+from torinvest.schema import FINDINGS_COLUMNS
+
+FIX = Path(__file__).parent.parent / "fixtures" / "guardduty"
+RAW = json.loads((FIX / "raw_TorIPCaller_sample_finding.json").read_text())
+PASCAL = json.loads(
+    (FIX / "awscli_example_get-findings_Recon-IAMUser-UserPermissions.json").read_text()
+)
+
+
+def test_raw_finding_normalizes_to_the_documented_frame(tmp_path: Path) -> None:
+    (tmp_path / "f.json").write_text(json.dumps(RAW))
+    result = fd.read_findings(tmp_path)
+    frame = result.frame()
+    assert list(frame.columns) == [c.name for c in FINDINGS_COLUMNS]
+    assert {c.name: str(frame[c.name].dtype) for c in FINDINGS_COLUMNS} == {
+        c.name: c.dtype for c in FINDINGS_COLUMNS
+    }
+    row = frame.iloc[0]
+    assert row["id"] == "8eb6396cc2adef8cc8f846c46a920c35"
+    assert row["type"] == "UnauthorizedAccess:IAMUser/TorIPCaller"
+    assert row["account_id"] == "371522382791"
+    assert row["region"] == "us-west-2"
+    assert row["severity"] == 5.0
+    assert row["first_seen"] == pd.Timestamp("2019-08-08T20:09:13.819Z")
+    assert row["last_seen"] == pd.Timestamp("2019-11-13T00:25:31.619Z")
+    assert row["count"] == 26
+    assert not row["archived"]
+    assert row["access_key_id"] == "GeneratedFindingAccessKeyId"
+    assert row["key_kind"] == "other"
+    assert row["user_type"] == "IAMUser"
+    assert row["tor_ip"] == "198.51.100.0"
+    assert row["asn_org"] == "GeneratedFindingASNOrg"
+    assert row["api"] == "GeneratedFindingAPIName"
+    assert bool(row["sample"]) is True
+    assert row["shape"] == "raw"
+    assert row["raw"] == RAW
+    assert result.issues == []
+
+
+def test_pascal_case_get_findings_response_is_camelized() -> None:
+    found, issues = fd.extract_findings(PASCAL, "x.json")
+    assert issues == []
+    (f,) = found
+    assert f.shape == "get-findings"
+    assert f.original == PASCAL["Findings"][0]
+    assert f.data["resource"]["accessKeyDetails"]["accessKeyId"] == "ASIASZ4SI7REEEXAMPLE"
+    ip = f.data["service"]["action"]["awsApiCallAction"]["remoteIpDetails"]["ipAddressV4"]
+    assert ip == "52.94.36.7"
+
+
+def test_other_types_are_skipped_and_counted() -> None:
+    found, _ = fd.extract_findings([RAW, PASCAL["Findings"][0]], "mixed.json")
+    result = fd.FindingsResult(findings=found).tor_only()
+    assert [f.id for f in result.findings] == [RAW["id"]]
+    assert result.skipped == {"Recon:IAMUser/UserPermissions": 1}
+
+
+def test_locate_key_of_a_tor_finding() -> None:
+    tor = copy.deepcopy(RAW)
+    tor["resource"]["accessKeyDetails"].update(
+        accessKeyId="AKIAIOSFODNN7EXAMPLE", userName="alice", principalId="AIDAEXAMPLE"
+    )
+    loc = fd.locate_key(tor)
+    assert loc.to_dict() == {
+        "finding_id": "8eb6396cc2adef8cc8f846c46a920c35",
+        "finding_type": "UnauthorizedAccess:IAMUser/TorIPCaller",
+        "access_key_id": "AKIAIOSFODNN7EXAMPLE",
+        "kind": "long-term",
+        "principal_id": "AIDAEXAMPLE",
+        "user_name": "alice",
+        "user_type": "IAMUser",
+        "account_id": "371522382791",
+        "region": "us-west-2",
+        "tor_ip": "198.51.100.0",
+        "api": "GeneratedFindingAPIName",
+        "service_name": "GeneratedFindingAPIServiceName",
+        "first_seen": "2019-08-08T20:09:13.819000Z",
+        "last_seen": "2019-11-13T00:25:31.619000Z",
+    }
+    # The same from a row of the findings frame and from the boto3 (PascalCase) shape.
+    row = fd.normalize_findings([fd.Finding(tor, "t", "raw")]).iloc[0]
+    assert fd.locate_key(row) == loc
+
+
+@pytest.mark.parametrize(
+    ("key", "kind"),
+    [("AKIAIOSFODNN7EXAMPLE", "long-term"), ("ASIAXXXXXXXXXXXXXXXX", "temporary"), ("x", "other")],
+)
+def test_key_kind(key: str, kind: str) -> None:
+    assert fd.key_kind(key) == kind
+
+
+def test_locate_key_rejects_another_type_naming_the_finding() -> None:
+    with pytest.raises(NotATorFindingError, match="1ab92989eaf0e742df4a014d5example"):
+        fd.locate_key(PASCAL["Findings"][0])
+
+
+def test_locate_key_without_access_key_details_names_the_finding() -> None:
+    bare = copy.deepcopy(RAW)
+    del bare["resource"]["accessKeyDetails"]
+    with pytest.raises(MissingKeyDetailsError, match=RAW["id"]) as err:
+        fd.locate_key(bare)
+    assert "accessKeyDetails" in str(err.value)
+
+
+@pytest.mark.parametrize("bad", ["../../etc/passwd", "", "abc", "x" * 200, "id with space"])
+def test_invalid_finding_ids_are_refused(bad: str) -> None:
+    with pytest.raises(InvalidFindingIdError):
+        fd.check_finding_id(bad)
+
+
+def test_findings_with_unusable_id_or_region_are_skipped_with_an_issue() -> None:
+    bad_id = {**RAW, "id": "../../etc/passwd"}
+    bad_region = {**RAW, "id": "0" * 32, "region": "moon-base-1x"}
+    found, issues = fd.extract_findings([bad_id, bad_region, RAW], "f.json")
+    assert [f.id for f in found] == [RAW["id"]]
+    assert [i.source for i in issues] == ["f.json[0]", "f.json[1]"]
+    assert "invalid finding id" in issues[0].problem
+    assert "moon-base-1x" in issues[1].problem
+
+
+def test_empty_folder_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(NoFindingsError, match=str(tmp_path)):
+        fd.read_findings(tmp_path)
+
+
+def test_duplicates_keep_the_latest_update(tmp_path: Path) -> None:
+    newer = {**RAW, "updatedAt": "2020-01-01T00:00:00.000Z"}
+    (tmp_path / "a.json").write_text(json.dumps(RAW))
+    (tmp_path / "b.json").write_text(json.dumps(newer))
+    result = fd.read_findings(tmp_path)
+    assert len(result.findings) == 1
+    assert result.findings[0].data["updatedAt"] == "2020-01-01T00:00:00.000Z"
+
+
+def test_finding_criteria_for_a_window() -> None:
+    crit = fd.finding_criteria(
+        start=pd.Timestamp("2023-07-10T00:00:00Z"),
+        end=pd.Timestamp("2023-07-11T00:00:00"),
+        account_ids=["218007301253"],
+    )
+    assert crit == {
+        "Criterion": {
+            "type": {"Eq": list(fd.TOR_FINDING_TYPES)},
+            "service.archived": {"Eq": ["false"]},
+            "updatedAt": {"GreaterThanOrEqual": 1688947200000, "LessThanOrEqual": 1689033600000},
+            "accountId": {"Eq": ["218007301253"]},
+        }
+    }
+    assert "service.archived" not in fd.finding_criteria(include_archived=True)["Criterion"]
+
+
+def test_conform_handles_na_booleans_and_empty_categories() -> None:
+    from torinvest.schema import conform
+
+    frame = conform([{"archived": pd.NA, "id": "x" * 32}], FINDINGS_COLUMNS)
+    assert frame["archived"].isna().all()
+    empty = conform([], FINDINGS_COLUMNS)
+    assert str(empty["type"].cat.categories.dtype) == "string"

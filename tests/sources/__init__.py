@@ -1,0 +1,1 @@
+"""Tests of torinvest.sources, laid out like the package."""

@@ -1,0 +1,1 @@
+"""Tests of torinvest.sources.sql, one module per module of the package."""

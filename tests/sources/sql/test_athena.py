@@ -1,0 +1,225 @@
+"""The Athena engine: cost estimate, request/poll/results against moto, interrupt, a failed
+query, paged results, text results read back as DuckDB's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pandas as pd
+import pytest
+from botocore.stub import Stubber
+
+from tests.sources.sql.helpers import (
+    END,
+    INVICTUS,
+    KEY,
+    REGION,
+    SAMPLE,
+    START,
+    SUSPECT,
+    Recorder,
+    athena_results,
+    moto_post,
+)
+from torinvest.aws import Aws
+from torinvest.errors import AwsError
+from torinvest.sources.sql.athena import AthenaEngine, Polling, athena_cost_usd
+from torinvest.sources.sql.duckdb import DuckDBEngine
+from torinvest.sources.sql.queries import events_query, make_scope
+from torinvest.sources.sql.run import (
+    load_sql,
+    minted_keys_sql,
+    per_ip_sql,
+    sensitive_sql,
+    timeline_sql,
+)
+
+
+def test_cost_estimate() -> None:
+    ten_mb = 10 * (1 << 20) / (1 << 40) * 5.0
+    assert athena_cost_usd(0) == athena_cost_usd(1) == ten_mb
+    assert athena_cost_usd(1 << 40) == 5.0
+    assert athena_cost_usd(11 * (1 << 20) + 1) == pytest.approx(12 * ten_mb / 10)
+
+
+# --------------------------------------------------------------------------------------------
+# Athena flow
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def slow_athena(moto: str) -> Iterator[Any]:
+    """moto's Athena with queries that take ``times`` polls per state change (set it)."""
+
+    def set_times(times: int) -> None:
+        moto_post(
+            f"{moto}/moto-api/state-manager/set-transition",
+            {
+                "model_name": "athena::execution",
+                "transition": {"progression": "manual", "times": times},
+            },
+        )
+
+    yield set_times
+    moto_post(
+        f"{moto}/moto-api/state-manager/unset-transition", {"model_name": "athena::execution"}
+    )
+
+
+def test_athena_request_poll_results_flow(moto: str, slow_athena: Any) -> None:
+    scope = make_scope(access_keys=KEY, start=START, end=END)
+    with DuckDBEngine(SAMPLE) as duck:
+        expected = load_sql(duck, access_keys=KEY, start=START, end=END).frame
+        rows = duck.run(events_query(scope)).table
+    moto_post(
+        f"{moto}/moto-api/static/athena/query-results",
+        {"results": [athena_results(rows, dict(events_query(scope).columns))]},
+    )
+    slow_athena(2)
+    Aws().client("athena").create_work_group(Name="investigations")
+    sleeps: list[float] = []
+    engine = AthenaEngine(
+        database="security",
+        workgroup="investigations",
+        output_location="s3://athena-results/torinvest/",
+        polling=Polling(first=1.0, factor=3.0, cap=4.0),
+        sleep=sleeps.append,
+    )
+    got = load_sql(engine, access_keys=KEY, start=START, end=END)
+
+    assert sleeps == [1.0, 3.0, 4.0]  # QUEUED, QUEUED, RUNNING, RUNNING, SUCCEEDED: capped
+    (stats,) = got.queries
+    assert stats.query_id
+    assert got.query_ids == [stats.query_id]
+    assert stats.cost_usd == athena_cost_usd(0)  # moto scans nothing: the 10 MB minimum
+    assert stats.query_id in got.summary()
+    assert "~$0.0000" in got.summary()
+    execution = engine.client.get_query_execution(QueryExecutionId=stats.query_id)["QueryExecution"]
+    assert execution["Query"] == stats.sql == engine.sql(events_query(scope))
+    assert execution["QueryExecutionContext"]["Database"] == "security"
+    assert execution["ResultConfiguration"]["OutputLocation"].startswith(
+        "s3://athena-results/torinvest/"
+    )
+
+    frame = got.frame
+    assert set(frame["source"]) == {"athena"}
+    assert set(frame["origin"]) == {f"athena:{stats.query_id}"}
+    same = [c for c in frame.columns if c not in ("source", "origin")]
+    assert (frame[same].dtypes == expected[same].dtypes).all()
+    pd.testing.assert_frame_equal(frame[same], expected[same], check_categorical=False)
+
+
+def test_athena_interrupt_stops_the_query(moto: str, slow_athena: Any) -> None:
+    slow_athena(1000)  # never finishes
+
+    def interrupted(_: float) -> None:
+        raise KeyboardInterrupt
+
+    engine = AthenaEngine(database="security", sleep=interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        engine.execute("SELECT 1")
+    (query_id,) = engine.client.list_query_executions()["QueryExecutionIds"]
+    state = engine.client.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]
+    assert state["Status"]["State"] == "CANCELLED"
+
+
+def stubbed_athena(**kwargs: Any) -> tuple[AthenaEngine, Stubber]:
+    """An engine whose Athena client (the one torinvest builds) answers from a Stubber."""
+    engine = AthenaEngine(database="security", region=REGION, sleep=lambda _: None, **kwargs)
+    stubber = Stubber(engine.client)
+    stubber.add_response(
+        "start_query_execution",
+        {"QueryExecutionId": "q-1"},
+        {"QueryString": "SELECT 1", "QueryExecutionContext": {"Database": "security"}},
+    )
+    return engine, stubber
+
+
+def test_athena_failed_query_raises_with_athenas_reason() -> None:
+    engine, stubber = stubbed_athena()
+    reason = (
+        "TABLE_NOT_FOUND: line 8:8: Table 'awsdatacatalog.security.cloudtrail_logs' does not exist"
+    )
+    for state in ("QUEUED", "FAILED"):
+        status: dict[str, Any] = {"State": state}
+        if state == "FAILED":
+            status |= {"StateChangeReason": reason, "AthenaError": {"ErrorType": 1301}}
+        stubber.add_response(
+            "get_query_execution",
+            {"QueryExecution": {"QueryExecutionId": "q-1", "Status": status}},
+            {"QueryExecutionId": "q-1"},
+        )
+    with stubber, pytest.raises(AwsError, match="TABLE_NOT_FOUND") as raised:
+        engine.execute("SELECT 1")
+    assert "q-1 failed" in str(raised.value)
+    assert raised.value.code == "1301"
+    stubber.assert_no_pending_responses()
+
+
+def test_athena_results_are_paged() -> None:
+    engine, stubber = stubbed_athena(page_size=2)
+    stubber.add_response(
+        "get_query_execution",
+        {
+            "QueryExecution": {
+                "QueryExecutionId": "q-1",
+                "Status": {"State": "SUCCEEDED"},
+                "Statistics": {"DataScannedInBytes": 3 << 30},
+            }
+        },
+    )
+    info = [{"Name": "source_ip", "Type": "varchar"}, {"Name": "events", "Type": "bigint"}]
+
+    def row(*values: str | None) -> dict[str, Any]:
+        return {"Data": [{} if v is None else {"VarCharValue": v} for v in values]}
+
+    pages = [
+        ([row("source_ip", "events"), row("198.51.100.7", "3")], "t1"),
+        ([row("203.0.113.9", "2"), row(None, "1")], "t2"),
+        ([row("source_ip", "4")], None),  # a value equal to the header is data after page 1
+    ]
+    for n, (rows, token) in enumerate(pages):
+        response: dict[str, Any] = {
+            "ResultSet": {"Rows": rows, "ResultSetMetadata": {"ColumnInfo": info}}
+        }
+        if token:
+            response["NextToken"] = token
+        params: dict[str, Any] = {"QueryExecutionId": "q-1", "MaxResults": 2}
+        if n:
+            params["NextToken"] = pages[n - 1][1]
+        stubber.add_response("get_query_results", response, params)
+    with stubber:
+        run = engine.execute("SELECT 1")
+    assert run.columns == ["source_ip", "events"]
+    assert run.rows == [
+        ["198.51.100.7", "3"],
+        ["203.0.113.9", "2"],
+        [None, "1"],
+        ["source_ip", "4"],
+    ]
+    assert run.bytes_scanned == 3 << 30
+    assert run.cost_usd == pytest.approx(3 / 1024 * 5.0)
+
+
+@pytest.mark.parametrize(
+    "compute", [per_ip_sql, sensitive_sql, timeline_sql, minted_keys_sql], ids=lambda f: f.__name__
+)
+def test_athena_text_results_read_back_as_duckdbs(moto: str, compute: Any) -> None:
+    kwargs = {
+        "access_keys": SUSPECT,
+        "start": "2023-07-10T00:00:00Z",
+        "end": "2023-07-11T00:00:00Z",
+    }
+    recorder = Recorder(DuckDBEngine(INVICTUS))
+    with recorder.engine:
+        expected = compute(recorder, **kwargs)
+    results = [athena_results(table, dict(query.columns)) for query, table in recorder.outputs]
+    moto_post(f"{moto}/moto-api/static/athena/query-results", {"results": results})
+    got = compute(AthenaEngine(database="security", sleep=lambda _: None), **kwargs)
+    assert len(got.queries) == len(recorder.outputs)
+    assert not expected.frame.empty
+    pd.testing.assert_frame_equal(got.frame, expected.frame)
+    assert got.derived == expected.derived
+    assert got.frame.attrs == expected.frame.attrs

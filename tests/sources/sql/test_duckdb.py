@@ -1,0 +1,130 @@
+"""DuckDB over log files gives the file loader's frame (account and organization layouts,
+S3, derived keys), and unreadable files are issues.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.sources.sql.helpers import (
+    ACCOUNT,
+    END,
+    INVICTUS,
+    KEY,
+    LOADS,
+    ORG,
+    REGION,
+    SAMPLE,
+    START,
+    SUSPECT,
+    same_frames,
+)
+from torinvest.aws import Aws
+from torinvest.sources.logs import load_logs
+from torinvest.sources.records import derived_keys
+from torinvest.sources.sql.duckdb import DuckDBEngine
+from torinvest.sources.sql.run import load_sql, minted_keys_sql
+
+
+@pytest.fixture(scope="module")
+def org_layout(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample case's logs as an organization trail writes them: AWSLogs/<o-id>/<acct>/…"""
+    root = tmp_path_factory.mktemp("org") / "cloudtrail"
+    for f in sorted(SAMPLE.rglob("*.json.gz")):
+        rel = f.relative_to(SAMPLE).parts
+        target = root.joinpath(rel[0], ORG, *rel[1:])
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(f, target)
+    return root
+
+
+# --------------------------------------------------------------------------------------------
+# DuckDB = the file loader
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("layout", ["account", "organization"])
+@pytest.mark.parametrize("load", list(LOADS))
+def test_duckdb_rows_are_the_file_loaders(layout: str, load: str, org_layout: Path) -> None:
+    folder = SAMPLE if layout == "account" else org_layout
+    kwargs = LOADS[load]
+    ref = load_logs(folder, progress=False, **kwargs)
+    with DuckDBEngine(folder) as engine:
+        got = load_sql(engine, **kwargs)
+    assert len(got.frame) == len(ref.frame) > 0
+    same_frames(got.frame, ref.frame, strict=load in ("everything", "key"))
+    assert set(got.frame["source"]) == {"duckdb"}
+    assert got.issues == ref.issues == []
+    assert got.queries[0].files == ref.files_read
+    assert got.files_skipped == ref.files_skipped
+    if layout == "organization":
+        assert all(f"/AWSLogs/{ORG}/{ACCOUNT}/" in o for o in got.frame["origin"].unique())
+
+
+def test_duckdb_follows_derived_keys_as_the_file_loader() -> None:
+    ref = load_logs(INVICTUS, access_keys=SUSPECT, follow_derived=True, progress=False)
+    with DuckDBEngine(INVICTUS) as engine:
+        got = load_sql(engine, access_keys=SUSPECT, follow_derived=True)
+        minted = minted_keys_sql(engine, access_keys=SUSPECT)
+    same_frames(got.frame, ref.frame)
+    assert got.derived == ref.derived
+    assert len(ref.derived) == 6
+    assert got.frame["derived"].sum() == ref.frame["derived"].sum() > 0
+    assert minted.derived == derived_keys(ref.frame, SUSPECT)
+    assert list(minted.frame["access_key_id"]) == [d.access_key_id for d in ref.derived]
+
+
+def test_duckdb_reads_an_s3_prefix_downloading_only_the_windows_files(moto: str) -> None:
+    aws = Aws()
+    s3 = aws.client("s3")
+    s3.create_bucket(Bucket="trail-bucket")
+    for f in sorted(SAMPLE.rglob("*.json.gz")):
+        s3.put_object(Bucket="trail-bucket", Key=f"ct/{f.relative_to(SAMPLE)}", Body=f.read_bytes())
+    # a day far outside the window: listed by nobody, downloaded by nobody
+    s3.put_object(
+        Bucket="trail-bucket",
+        Key=f"ct/AWSLogs/{ACCOUNT}/CloudTrail/{REGION}/2023/01/01/x.json.gz",
+        Body=b"not read",
+    )
+    kwargs = {"access_keys": KEY, "start": START, "end": END}
+    ref = load_logs("s3://trail-bucket/ct", aws=aws, progress=False, **kwargs)
+    with DuckDBEngine("s3://trail-bucket/ct", aws=aws) as engine:
+        got = load_sql(engine, **kwargs)
+        workdir = engine._workdir
+        assert workdir is not None
+        downloaded = list(workdir.iterdir())
+    same_frames(got.frame, ref.frame)
+    assert got.frame["origin"].str.startswith("s3://trail-bucket/ct/AWSLogs/").all()
+    assert len(downloaded) == ref.files_read == got.queries[0].files
+    assert not workdir.exists()  # close() deleted the copies
+
+
+def test_unreadable_and_other_shapes_are_issues_not_silence(tmp_path: Path) -> None:
+    good = sorted(SAMPLE.rglob("*.json.gz"))[:5]
+    for f in good:
+        shutil.copy(f, tmp_path / f.name)
+    truncated = tmp_path / f"{ACCOUNT}_CloudTrail_{REGION}_20230710T1200Z_truncated0000.json.gz"
+    truncated.write_bytes(gzip.compress(b'{"Records":[{"eventVersion":"1.08"' * 10)[:-20])
+    lookup = tmp_path / "lookup-events.json"
+    lookup.write_text(json.dumps({"Events": []}))
+    reference = tmp_path.parent / "reference"
+    reference.mkdir()
+    for f in good:
+        shutil.copy(f, reference / f.name)
+    ref = load_logs(reference, progress=False).frame
+    with DuckDBEngine(tmp_path) as engine:
+        got = load_sql(engine)
+    frame = got.frame
+
+    def names(origin: pd.Series) -> pd.Series:
+        return origin.astype("string").str.rsplit("/", n=1).str[-1].astype("category")
+
+    frame["origin"], ref["origin"] = names(frame["origin"]), names(ref["origin"])
+    same_frames(frame, ref)
+    problems = {Path(i.source).name: i.problem for i in got.issues}
+    assert set(problems) == {truncated.name, lookup.name}
+    assert "files engine" in problems[lookup.name]

@@ -1,0 +1,66 @@
+"""The queries: each one translates to Athena's dialect, reading only the window's days, and
+the user and region filters are in every query of both dialects.
+"""
+
+from __future__ import annotations
+
+import pytest
+import sqlglot
+
+from tests.sources.sql.helpers import ACCOUNT, END, KEY, REGION, SAMPLE, START, SUSPECT, same_frames
+from torinvest.errors import InputError
+from torinvest.sources.logs import load_logs, subset
+from torinvest.sources.sql.athena import AthenaEngine
+from torinvest.sources.sql.duckdb import DuckDBEngine
+from torinvest.sources.sql.queries import events_query, iter_queries, make_scope
+from torinvest.sources.sql.run import load_sql
+
+
+def test_every_query_translates_to_athena_and_reads_only_the_windows_days() -> None:
+    engine = AthenaEngine(database="security", workgroup="investigations")
+    scope = make_scope(
+        access_keys=[KEY, SUSPECT], start=START, end=END, accounts=[ACCOUNT], regions=[REGION]
+    )
+    queries = list(iter_queries(scope))
+    assert {q.kind for q in queries} == {
+        "events",
+        "per_ip",
+        "span",
+        "sensitive",
+        "minted",
+        "timeline",
+        "rollup",
+    }
+    for query in queries:
+        sql = engine.sql(query)
+        sqlglot.parse_one(sql, read="trino")
+        assert "\"date\" BETWEEN '2023/07/09' AND '2023/07/11'" in sql  # the window ±1 day
+        assert f"account IN ('{ACCOUNT}')" in sql
+        assert f"region IN ('{REGION}')" in sql
+        assert f"access_key_id IN ('{SUSPECT}', '{KEY}')" in sql
+        assert "FROM_ISO8601_TIMESTAMP(eventtime)" in sql
+        assert "read_json" not in sql
+    with pytest.raises(InputError, match="window"):
+        engine.sql(events_query(make_scope(access_keys=KEY)))
+
+
+@pytest.mark.parametrize("name", ["benjamin", "root"])
+def test_the_user_and_region_filters_are_in_every_query_of_both_dialects(name: str) -> None:
+    """--username and --regions are filters on the records, written once, in both dialects."""
+    engine = AthenaEngine(database="security")
+    scope = make_scope(start=START, end=END, regions=[REGION], user_name=name)
+    for query in iter_queries(scope):
+        assert {"user_name", "user_type", "aws_region"} <= set(query.event_columns)
+        trino = engine.sql(query)
+        sqlglot.parse_one(trino, read="trino")
+        assert f"user_name = '{name}'" in trino
+        assert f"aws_region IN ('{REGION}')" in trino
+        assert ("user_type = 'Root'" in trino) == (name == "root")
+    with DuckDBEngine(SAMPLE) as duck:
+        got = load_sql(duck, user_name="benjamin", start=START, end=END, regions=[REGION]).frame
+    ref = load_logs(SAMPLE, start=START, end=END, regions=[REGION], progress=False).frame
+    ref = subset(ref, (ref["user_name"] == "benjamin").to_numpy())
+    assert len(got) == len(ref) > 0
+    same_frames(got, ref)
+    with pytest.raises(InputError, match="user name"):
+        make_scope(user_name="bad\nname")

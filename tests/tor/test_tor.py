@@ -1,0 +1,871 @@
+"""Tor exit lists: every format, the bundled history, refresh (fake opener), and the status rule."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import itertools
+import lzma
+import shutil
+import tarfile
+import urllib.error
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from torinvest import tor
+from torinvest.case import sample_case
+from torinvest.errors import DataIssue, InputError
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "tor"
+BUNDLED = tor.bundled_dir()
+COLLECTOR = BUNDLED / "collector-exit-lists"
+HOURLY = sorted((COLLECTOR / "stem_exit-list-2018-11").rglob("2018-11-*"))
+LIST_2016 = COLLECTOR / "collector_2016-09-20-13-02-00"
+LIST_2018_11_01 = COLLECTOR / "stem_exit-list-2018-11" / "01" / "2018-11-01-00-02-01"
+CHECK_2024 = COLLECTOR / "check.torproject.org_exit-addresses_2024-03-12"
+BULK_2022 = BUNDLED / "bulkexitlist" / "torbulkexitlist_noMoreTor_2022-08-17.txt"
+INTERVALS = BUNDLED / "secops-danmeuk" / "exit_ip_intervals.csv.gz"
+
+#: In the 2018-11-01 00:02 CollecTor list (ExitAddress 2018-10-31 12:04:41), not in the 2016 one.
+IP_2018 = "103.234.220.195"
+#: In the 2016-09-20 CollecTor list (ExitAddress 2016-09-20 08:09:39), not in the 2018-11 ones.
+IP_2016 = "162.247.72.201"
+
+
+def utc(text: str) -> pd.Timestamp:
+    return pd.Timestamp(text, tz="UTC").as_unit("us")
+
+
+def events(*rows: tuple[str | None, str | None], index: list[Any] | None = None) -> pd.DataFrame:
+    """An events frame with the two columns tor_status reads, typed as in EVENTS_COLUMNS."""
+    times = pd.Series(
+        [pd.NaT if t is None else utc(t) for t, _ in rows], dtype="datetime64[us, UTC]"
+    )
+    ips = pd.Series([ip for _, ip in rows], dtype="string").astype("category")
+    frame = pd.DataFrame({"event_time": times, "source_ip": ips})
+    if index is not None:
+        frame.index = index
+    return frame
+
+
+def status(frame: pd.DataFrame, lists: tor.ExitLists, **kw: Any) -> list[bool | None]:
+    result = tor.tor_status(frame, lists, **kw)
+    assert result.dtype == "boolean"
+    assert result.name == "tor"
+    assert result.index.equals(frame.index)
+    return [None if pd.isna(v) else bool(v) for v in result]
+
+
+def observations(rows: list[tuple[str, str, str, str]]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "ip": pd.array([r[0] for r in rows], dtype="string"),
+            "first_seen": pd.Series([utc(r[1]) for r in rows], dtype="datetime64[us, UTC]"),
+            "last_seen": pd.Series([utc(r[2]) for r in rows], dtype="datetime64[us, UTC]"),
+            "list": pd.array([r[3] for r in rows], dtype="string"),
+        }
+    )
+
+
+def source_tuple(s: tor.ListSource) -> tuple[Any, ...]:
+    return (s.name, s.kind, s.format, s.observations, s.ips, s.first_seen, s.last_seen)
+
+
+@pytest.fixture(scope="module")
+def bundled() -> tor.ExitLists:
+    return tor.load_exit_lists()
+
+
+# --------------------------------------------------------------------------------------------
+# the status rule
+# --------------------------------------------------------------------------------------------
+def test_listed_exit_is_tor_that_day_and_not_in_2016() -> None:
+    lists = tor.load_exit_lists(LIST_2018_11_01, LIST_2016, bundled=False)
+    frame = events(
+        ("2018-11-01T06:00:00Z", IP_2018),  # 17 h 55 min after its observation
+        ("2018-11-01T12:04:41Z", IP_2018),  # exactly 24 h after: still within
+        ("2018-11-01T12:04:42Z", IP_2018),  # 24 h 1 s after; the list still covers the time
+        ("2016-09-20T12:00:00Z", IP_2018),  # the 2016 list covers this and does not list it
+        ("2016-09-20T12:00:00Z", IP_2016),
+        ("2018-11-01T06:00:00Z", IP_2016),  # an exit in 2016 is not Tor in 2018
+        ("2017-07-01T00:00:00Z", IP_2018),  # no list covers 2017
+        ("2018-11-01T22:15:59Z", "198.51.100.7"),  # last covered instant (22:15:59 + 24 h)
+        ("2018-11-01T22:16:00Z", "198.51.100.7"),
+    )
+    assert status(frame, lists) == [True, True, False, False, True, False, None, False, None]
+
+
+def test_bundled_history_answers_2016_and_2018(bundled: tor.ExitLists) -> None:
+    frame = events(
+        ("2018-11-01T12:00:00Z", IP_2018),
+        ("2016-09-20T12:00:00Z", IP_2018),
+        ("2016-09-20T12:00:00Z", IP_2016),
+        ("2017-07-01T00:00:00Z", IP_2018),
+        ("2023-07-10T10:00:00Z", "185.220.101.34"),  # the sample case's actor
+        ("2023-07-10T10:00:00Z", "167.99.201.43"),  # the sample case's non-Tor IP
+        ("2024-06-01T00:00:00Z", "185.220.101.34"),  # after every bundled list
+    )
+    assert status(frame, bundled) == [True, False, True, None, True, False, None]
+
+
+def test_non_ip_sources_are_not_tor_when_covered_and_na_when_not() -> None:
+    lists = tor.load_exit_lists(LIST_2016, bundled=False)
+    frame = events(
+        ("2016-09-20T12:00:00Z", "AWS Internal"),
+        ("2016-09-20T12:00:00Z", "iam.amazonaws.com"),
+        ("2016-09-20T12:00:00Z", None),  # no source address: unknown
+        (None, IP_2016),  # no time: unknown
+        ("2020-01-01T00:00:00Z", "AWS Internal"),  # not covered
+        ("2016-09-20T12:00:00Z", IP_2016),
+    )
+    assert status(frame, lists) == [False, False, None, None, None, True]
+
+
+def test_tolerance_is_configurable() -> None:
+    lists = tor.load_exit_lists(LIST_2018_11_01, bundled=False)
+    frame = events(
+        ("2018-10-31T12:34:41Z", IP_2018),  # 30 min after its 12:04:41 observation
+        ("2018-10-31T13:04:41Z", IP_2018),  # 1 h after
+        ("2018-10-31T13:04:42Z", IP_2018),  # 1 h 1 s after
+        ("2018-11-01T06:00:00Z", IP_2018),  # 18 h after
+        ("2018-11-01T00:00:00Z", IP_2018),  # 11 h 55 min after; list's last observation: 22:15:59
+        ("2018-11-01T12:00:00Z", IP_2018),  # 23 h 55 min after
+    )
+    assert status(frame, lists) == [True, True, True, True, True, True]
+    assert status(frame, lists, tolerance=pd.Timedelta(hours=1)) == [
+        True,
+        True,
+        False,
+        None,
+        None,
+        None,
+    ]
+    assert status(frame, lists, tolerance=timedelta(hours=2)) == [
+        True,
+        True,
+        True,
+        None,
+        False,
+        None,
+    ]
+    assert status(frame, lists, tolerance="18h") == [True, True, True, True, True, False]
+    for bad in (pd.Timedelta(hours=-1), "soon", None):
+        with pytest.raises(InputError, match="invalid tolerance"):
+            tor.tor_status(frame, lists, tolerance=bad)  # type: ignore[arg-type]
+
+
+def test_ipv6_is_normalized_on_both_sides() -> None:
+    # The sample case's dan.me.uk lists write IPv6 in full: 2001:0470:0001:0908:0000:0000:0000:9001
+    lists = tor.load_exit_lists(sample_case().tor, bundled=False)
+    frame = events(
+        ("2023-07-10T10:00:00Z", "2001:470:1:908::9001"),
+        ("2023-07-10T10:00:00Z", "2001:0470:0001:0908:0000:0000:0000:9001"),
+        ("2023-07-10T10:00:00Z", "2001:470:1:908:0:0:0:9001".upper()),
+        ("2023-07-10T10:00:00Z", "2001:470:1:908::9002"),
+        ("2023-07-10T10:00:00Z", "::ffff:185.220.101.34"),  # IPv4-mapped: the IPv4 exit
+    )
+    assert status(frame, lists) == [True, True, True, False, True]
+    rows = lists.observations_for("2001:0470:0001:0908:0000:0000:0000:9001")
+    pd.testing.assert_frame_equal(
+        rows,
+        observations(
+            [
+                (
+                    "2001:470:1:908::9001",
+                    f"2023-07-{d}T00:00:00",
+                    f"2023-07-{d}T23:59:59.999999",
+                    f"case:danmeuk-exit-2023-07-{d}.txt",
+                )
+                for d in ("09", "10", "11")
+            ]
+        ),
+    )
+
+
+def test_interval_observations_match_throughout_with_tolerance() -> None:
+    lists = tor.read_exit_list(FIXTURES / "intervals" / "exit_ip_intervals_EXCERPT.csv")
+    frame = events(
+        ("2018-03-12T10:00:06Z", IP_2018),  # run 1 starts 2018-03-13 10:00:06: first - 24 h
+        ("2018-03-12T10:00:05Z", IP_2018),  # before any coverage
+        ("2018-05-01T00:00:00Z", IP_2018),  # inside run 1
+        ("2018-06-16T16:00:06Z", IP_2018),  # run 1 ends 2018-06-15 16:00:06: last + 24 h
+        ("2018-06-16T16:00:07Z", IP_2018),  # between the runs, not covered by either
+        ("2018-06-17T11:00:16Z", "192.0.2.1"),  # run 2 starts 2018-06-18 11:00:16: first - 24 h
+        ("2018-06-17T11:00:16Z", IP_2018),
+        ("2018-11-06T20:00:05Z", IP_2018),  # run 2 ends 2018-11-05 20:00:05: last + 24 h
+        ("2018-11-06T20:00:06Z", IP_2018),
+    )
+    assert status(frame, lists) == [True, None, True, True, None, False, True, True, None]
+
+
+def test_empty_lists_answer_na() -> None:
+    lists = tor.load_exit_lists(bundled=False)
+    assert len(lists) == 0
+    assert lists.describe() == "no Tor exit list loaded: every tor status will be NA"
+    assert status(events(("2018-11-01T00:00:00Z", IP_2018)), lists) == [None]
+    assert tor.coverage(lists) == []
+
+
+def test_keeps_the_events_index_and_accepts_plain_string_columns() -> None:
+    lists = tor.load_exit_lists(LIST_2016, bundled=False)
+    frame = events(
+        ("2016-09-20T12:00:00Z", IP_2016),
+        ("2016-09-20T12:00:00Z", "192.0.2.1"),
+        index=["b", "a"],
+    )
+    assert status(frame, lists) == [True, False]
+    frame["source_ip"] = frame["source_ip"].astype(object)
+    frame["event_time"] = frame["event_time"].astype("datetime64[ns, UTC]")
+    assert status(frame, lists) == [True, False]
+    with pytest.raises(InputError, match="events frame lacks source_ip"):
+        tor.tor_status(frame[["event_time"]], lists)
+
+
+def test_vectorized_on_200k_events_matches_a_row_by_row_reference(
+    bundled: tor.ExitLists,
+) -> None:
+    rng = np.random.default_rng(7)
+    obs = bundled.observations
+    n = 200_000
+    listed = obs["ip"].to_numpy(dtype=object)[rng.integers(0, len(obs), n // 2)]
+    others = np.array([f"198.51.100.{i}" for i in range(256)] + ["AWS Internal"], dtype=object)
+    ips = np.concatenate([listed, others[rng.integers(0, len(others), n - len(listed))]])
+    start = utc("2016-09-01").value // 1000
+    span = utc("2024-04-01").value // 1000 - start
+    times = start + rng.integers(0, span, n)
+    frame = pd.DataFrame(
+        {
+            "event_time": tor._utc_from_us(times),
+            "source_ip": pd.Categorical(ips),
+        }
+    )
+    result = tor.tor_status(frame, bundled)
+    assert result.notna().sum() > 0 and result.sum() > 0 and (~result.fillna(True)).sum() > 0
+
+    tol = 86_400_000_000  # 24 h in µs
+    codes, uniques = pd.factorize(obs["ip"])
+    position = {ip: i for i, ip in enumerate(uniques)}
+    first = obs["first_seen"].array.asi8 - tol
+    last = obs["last_seen"].array.asi8 + tol
+    for i in rng.choice(n, 1000, replace=False):
+        t = times[i]
+        inside = (first <= t) & (t <= last)
+        code = position.get(tor.normalize_ip(ips[i]), -2)
+        near = bool((inside & (codes == code)).any())
+        expected = True if near else (False if inside.any() else None)
+        got = result.iloc[i]
+        assert (None if pd.isna(got) else bool(got)) == expected, (t, ips[i])
+
+
+# --------------------------------------------------------------------------------------------
+# formats
+# --------------------------------------------------------------------------------------------
+EXCERPT_2016 = [
+    ("162.247.72.201", "2016-09-20T08:09:39"),
+    ("192.200.123.107", "2016-09-20T01:09:46"),
+    ("1.234.89.222", "2016-09-20T10:10:06"),
+    ("199.249.223.62", "2016-09-20T02:07:00"),
+    ("109.236.89.202", "2016-09-20T10:10:11"),
+    ("109.236.89.208", "2016-09-20T10:10:12"),
+]
+
+
+def test_tordnsel_with_header() -> None:
+    lists = tor.read_exit_list(FIXTURES / "tordnsel" / "collector_2016-09-20-13-02-00_EXCERPT")
+    name = "case:collector_2016-09-20-13-02-00_EXCERPT"
+    assert lists.issues == []
+    pd.testing.assert_frame_equal(
+        lists.observations, observations([(ip, t, t, name) for ip, t in EXCERPT_2016])
+    )
+    assert [source_tuple(s) for s in lists.sources] == [
+        (name, "case", "tordnsel", 6, 6, utc("2016-09-20T01:09:46"), utc("2016-09-20T10:10:12"))
+    ]
+
+
+def test_tordnsel_without_header(tmp_path: Path) -> None:
+    text = (FIXTURES / "tordnsel" / "collector_2016-09-20-13-02-00_EXCERPT").read_text()
+    body = "".join(text.splitlines(keepends=True)[2:])  # drop @type and Downloaded
+    assert body.startswith("ExitNode 0011BD2485AD45D984EC4159C88FC066E5E3300E\n")
+    (tmp_path / "exit-addresses").write_text(body)
+    lists = tor.read_exit_list(tmp_path / "exit-addresses")
+    assert lists.issues == []
+    pd.testing.assert_frame_equal(
+        lists.observations,
+        observations([(ip, t, t, "case:exit-addresses") for ip, t in EXCERPT_2016]),
+    )
+
+
+EDGE_TORDNSEL = (
+    b"@type tordnsel 1.0\n"
+    b"ExitAddress 9.9.9.9 2018-10-31 12:00:00\n"  # before the first ExitNode: ignored
+    b"ExitNode 0011BD2485AD45D984EC4159C88FC066E5E3300E\n"
+    b"Published 2018-10-31 05:08:21\n"
+    b"ExitAddress 1.2.3.4 2018-10-31 12:04:41\r\n"
+    b"ExitAddress\t5.6.7.8\t2018-10-31 12:04:42\n"  # tab between address and time: unreadable
+    b"ExitAddress 2001:DB8::1 2018-10-31 12:04:43  \n"
+    b"ExitAddress 1.2.3.5 2018-02-30 00:00:00\n"  # no such day
+    b"ExitAddress nonsense 2018-10-31 12:04:44\n"
+    b"ExitNode 0077BCBA7244DB3E6A5ED2746E86170066684887\n"
+    b"ExitAddress 1.2.3.6 2018-10-31 12:04:45"
+)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [pytest.param(EDGE_TORDNSEL, id="edge-cases")]
+    + [
+        pytest.param(p.read_bytes(), id=p.name)
+        for p in sorted(COLLECTOR.rglob("*"))
+        if p.is_file() and not p.name.endswith((".md", ".txt"))
+    ],
+)
+def test_archive_line_parser_keeps_what_stem_keeps(data: bytes) -> None:
+    by_stem, _ = tor.parse_tordnsel(data, list_name="x")
+    pairs, _ = tor._exit_address_pairs(data)
+    by_lines, _ = tor._pairs_frame(set(pairs), "x")
+    key = ["first_seen", "ip"]
+    pd.testing.assert_frame_equal(
+        by_lines, by_stem.drop_duplicates().sort_values(key).reset_index(drop=True)
+    )
+
+
+def test_tordnsel_edge_cases() -> None:
+    frame, problems = tor.parse_tordnsel(EDGE_TORDNSEL, list_name="x")
+    assert frame["ip"].tolist() == ["1.2.3.4", "2001:db8::1", "1.2.3.6"]
+    assert problems == [
+        "4 of 11 lines skipped (not a TorDNSEL line, or an unreadable address or time): "
+        "lines 2, 6, 8, 9; first: 'ExitAddress 9.9.9.9 2018-10-31 12:00:00'"
+    ]
+    pairs, lines = tor._exit_address_pairs(EDGE_TORDNSEL)
+    assert (len(pairs), lines) == (5, 6)
+    assert tor._pairs_frame(pairs, "x")[1] == 2
+
+
+def test_check_torproject_exit_addresses_has_no_header() -> None:
+    assert not CHECK_2024.read_bytes().startswith(b"@type")
+    lists = tor.read_exit_list(CHECK_2024, kind="bundled")
+    assert [source_tuple(s) for s in lists.sources] == [
+        (
+            "bundled:check.torproject.org_exit-addresses_2024-03-12",
+            "bundled",
+            "tordnsel",
+            2378,
+            1174,
+            utc("2024-03-09T04:06:44"),
+            utc("2024-03-12T14:28:38"),
+        )
+    ]
+    assert lists.observations.iloc[0].to_dict() == {
+        "ip": "185.241.208.232",
+        "first_seen": utc("2024-03-12T08:10:51"),
+        "last_seen": utc("2024-03-12T08:10:51"),
+        "list": "bundled:check.torproject.org_exit-addresses_2024-03-12",
+    }
+
+
+def test_bulk_list_dated_by_its_file_name() -> None:
+    lists = tor.read_exit_list(BULK_2022)
+    name = "case:torbulkexitlist_noMoreTor_2022-08-17.txt"
+    day = (utc("2022-08-17T00:00:00"), utc("2022-08-17T23:59:59.999999"))
+    assert lists.issues == []
+    assert [source_tuple(s) for s in lists.sources] == [(name, "case", "plain", 1396, 1396, *day)]
+    pd.testing.assert_frame_equal(
+        lists.observations.head(3),
+        observations(
+            [
+                (ip, str(day[0])[:-6], str(day[1])[:-6], name)
+                for ip in ("93.95.230.253", "23.184.48.209", "185.244.195.103")
+            ]
+        ),
+    )
+
+
+NO_DATE = (
+    "a plain IP list without a date (put the list's UTC date (YYYY-MM-DD) in its file name, "
+    "or pass observed=)"
+)
+
+
+def test_plain_list_with_comments_and_an_explicit_date(tmp_path: Path) -> None:
+    path = tmp_path / "exits.txt"
+    path.write_bytes(
+        b"\xef\xbb\xbf# saved from https://check.torproject.org/torbulkexitlist\r\n\r\n"
+        b"93.95.230.253\r\n 23.184.48.209  # trailing comment\r\n2001:DB8:0:0::1\r\n"
+    )
+    undated = tor.read_exit_list(path)
+    assert undated.sources == []
+    assert undated.issues == [DataIssue(str(path), NO_DATE)]
+
+    by_day = tor.read_exit_list(path, observed=date(2022, 8, 17))
+    by_text = tor.read_exit_list(path, observed="2022-08-17")
+    expected_day = observations(
+        [
+            (ip, "2022-08-17T00:00:00", "2022-08-17T23:59:59.999999", "case:exits.txt")
+            for ip in ("93.95.230.253", "23.184.48.209", "2001:db8::1")
+        ]
+    )
+    pd.testing.assert_frame_equal(by_day.observations, expected_day)
+    pd.testing.assert_frame_equal(by_text.observations, expected_day)
+
+    at = tor.read_exit_list(path, observed=datetime(2022, 8, 17, 16, 54))  # naive → UTC
+    pd.testing.assert_frame_equal(
+        at.observations,
+        observations(
+            [
+                (ip, "2022-08-17T16:54:00", "2022-08-17T16:54:00", "case:exits.txt")
+                for ip in ("93.95.230.253", "23.184.48.209", "2001:db8::1")
+            ]
+        ),
+    )
+
+
+def test_daily_folder_skips_provenance_and_licence() -> None:
+    folder = sample_case().tor
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "LICENSE.upstream.md",
+        "PROVENANCE.md",
+        "danmeuk-exit-2023-07-09.txt",
+        "danmeuk-exit-2023-07-10.txt",
+        "danmeuk-exit-2023-07-11.txt",
+    ]
+    lists = tor.load_exit_lists(folder, bundled=False)
+    assert lists.issues == []
+    assert [source_tuple(s) for s in lists.sources] == [
+        (
+            f"case:danmeuk-exit-2023-07-{d}.txt",
+            "case",
+            "plain",
+            n,
+            n,
+            utc(f"2023-07-{d}T00:00:00"),
+            utc(f"2023-07-{d}T23:59:59.999999"),
+        )
+        for d, n in (("09", 2107), ("10", 2109), ("11", 2093))
+    ]
+    assert (
+        lists.describe()
+        == "case: 3 list(s), 6,309 observations, 2023-07-09 00:00 → 2023-07-11 23:59"
+    )
+
+
+def test_gzipped_daily_lists() -> None:
+    lists = tor.load_exit_lists(FIXTURES / "danmeuk-daily", bundled=False)
+    assert lists.issues == []
+    assert [source_tuple(s) for s in lists.sources] == [
+        (
+            f"case:2018-11-0{d}.txt.gz",
+            "case",
+            "plain",
+            n,
+            n,
+            utc(f"2018-11-0{d}T00:00:00"),
+            utc(f"2018-11-0{d}T23:59:59.999999"),
+        )
+        for d, n in ((1, 1084), (2, 1090))
+    ]
+    assert lists.observations["ip"].head(2).tolist() == ["103.234.220.195", "103.234.220.197"]
+
+
+def _tar_xz(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:xz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def _hourly_members() -> dict[str, bytes]:
+    return {f"exit-list-2018-11/{p.parent.name}/{p.name}": p.read_bytes() for p in HOURLY}
+
+
+def test_collector_monthly_archive(tmp_path: Path) -> None:
+    members = _hourly_members()
+    assert list(members) == [
+        "exit-list-2018-11/01/2018-11-01-00-02-01",
+        "exit-list-2018-11/01/2018-11-01-01-02-01",
+        "exit-list-2018-11/02/2018-11-02-00-02-01",
+        "exit-list-2018-11/02/2018-11-02-01-02-01",
+    ]
+    members["exit-list-2018-11/PROVENANCE.md"] = b"# not a list\n"
+    members["exit-list-2018-11/02/2018-11-02-02-02-01"] = b"<html>502 Bad Gateway</html>\n"
+    archive = tmp_path / "exit-list-2018-11.tar.xz"
+    archive.write_bytes(_tar_xz(members))
+
+    lists = tor.read_exit_list(archive)
+    # 3,726 ExitAddress lines in the four hourly lists; the same (address, time) repeats hourly
+    assert [source_tuple(s) for s in lists.sources] == [
+        (
+            "case:exit-list-2018-11.tar.xz",
+            "case",
+            "archive",
+            1976,
+            912,
+            utc("2018-10-31T00:05:25"),
+            utc("2018-11-01T23:17:20"),
+        )
+    ]
+    assert lists.issues == [
+        DataIssue(
+            f"{archive}:exit-list-2018-11/02/2018-11-02-02-02-01",
+            "not a Tor exit list (no ExitNode/ExitAddress lines, not one IP address a line, "
+            "not an ip,first_seen_utc,last_seen_utc CSV)",
+        )
+    ]
+    assert lists.observations_for(IP_2018)[["first_seen", "last_seen"]].to_dict("list") == {
+        "first_seen": [utc("2018-10-31T12:04:41"), utc("2018-11-01T06:07:27")],
+        "last_seen": [utc("2018-10-31T12:04:41"), utc("2018-11-01T06:07:27")],
+    }
+
+
+def test_interval_csv() -> None:
+    lists = tor.read_exit_list(FIXTURES / "intervals" / "exit_ip_intervals_EXCERPT.csv")
+    name = "case:exit_ip_intervals_EXCERPT.csv"
+    assert lists.issues == []
+    pd.testing.assert_frame_equal(
+        lists.observations,
+        observations(
+            [
+                ("1.157.218.216", "2019-08-22T07:30:07", "2019-08-22T07:30:07", name),
+                (IP_2018, "2018-03-13T10:00:06", "2018-06-15T16:00:06", name),
+                (IP_2018, "2018-06-18T11:00:16", "2018-11-05T20:00:05", name),
+                (
+                    "2001:0:53aa:64c:81e:609d:e07b:7434",
+                    "2018-11-17T12:00:04",
+                    "2018-11-17T15:00:05",
+                    name,
+                ),
+            ]
+        ),
+    )
+    assert [source_tuple(s) for s in lists.sources] == [
+        (name, "case", "interval", 4, 3, utc("2018-03-13T10:00:06"), utc("2019-08-22T07:30:07"))
+    ]
+
+
+def test_interval_csv_bad_rows_are_counted(tmp_path: Path) -> None:
+    path = tmp_path / "intervals.csv.gz"
+    path.write_bytes(
+        gzip.compress(
+            b"ip,first_seen_utc,last_seen_utc,n_snapshots\n"
+            b"103.234.220.195,2018-03-13T10:00:06Z,2018-06-15T16:00:06Z,2029\n"
+            b"not-an-ip,2018-03-13T10:00:06Z,2018-06-15T16:00:06Z,1\n"
+            b"1.2.3.4,yesterday,2018-06-15T16:00:06Z,1\n"
+            b"1.2.3.5,2018-06-15T16:00:06Z,2018-03-13T10:00:06Z,1\n"
+        )
+    )
+    lists = tor.read_exit_list(path)
+    assert lists.issues == [
+        DataIssue(
+            str(path),
+            "3 of 4 rows skipped (bad address or times): lines 3, 4, 5; "
+            "first: 'not-an-ip,2018-03-13T10:00:06Z,2018-06-15T16:00:06Z'",
+        )
+    ]
+    assert lists.observations["ip"].tolist() == [IP_2018]
+
+
+# --------------------------------------------------------------------------------------------
+# bad files
+# --------------------------------------------------------------------------------------------
+def test_bad_files_become_issues_and_the_rest_loads(tmp_path: Path) -> None:
+    folder = tmp_path / "tor"
+    folder.mkdir()
+    shutil.copy(LIST_2016, folder / "collector_2016-09-20-13-02-00")
+    (folder / "empty-2018-11-01.txt").write_bytes(b"")
+    (folder / "portal-2018-11-01.html").write_text("<html><body>Sign in</body></html>\n")
+    (folder / "2018-11-03.txt.gz").write_bytes(b"\x1f\x8b\x08\x00garbage")
+    (folder / "blob-2018-11-01.bin").write_bytes(bytes(range(256)))
+    (folder / "mylist.txt").write_text("185.220.101.34\n")
+    (folder / "broken_tordnsel").write_text(
+        "ExitNode 0011BD2485AD45D984EC4159C88FC066E5E3300E\nExitAddress 162.247.72.201\n"
+    )
+    (folder / "mixed-2018-11-01.txt").write_text("185.220.101.34\nhello\n185.220.101.35\n")
+    (folder / "exit-list-2018-12.tar.xz").write_bytes(_tar_xz(_hourly_members())[:5000])
+    (folder / "README.md").write_text("notes\n")
+    (folder / ".hidden-2018-11-01.txt").write_text("not read\n")
+    lists = tor.load_exit_lists(folder, tmp_path / "missing", bundled=False)
+
+    assert [s.name for s in lists.sources] == [
+        "case:collector_2016-09-20-13-02-00",
+        "case:mixed-2018-11-01.txt",
+    ]
+    assert lists.sources[0].observations == 1148
+    assert lists.observations_for("185.220.101.35")["list"].tolist() == [
+        "case:mixed-2018-11-01.txt"
+    ]
+    problems = {Path(i.source).name: i.problem for i in lists.issues}
+    assert problems.pop("exit-list-2018-12.tar.xz").startswith("damaged archive: ")
+    assert problems.pop("2018-11-03.txt.gz").startswith("damaged compressed file: ")
+    assert problems == {
+        "blob-2018-11-01.bin": "not a Tor exit list (no ExitNode/ExitAddress lines, not one IP "
+        "address a line, not an ip,first_seen_utc,last_seen_utc CSV)",
+        "broken_tordnsel": "not a Tor exit list: no readable ExitAddress line "
+        "(first bad line 2: 'ExitAddress 162.247.72.201')",
+        "empty-2018-11-01.txt": "empty file",
+        "missing": "no such file or folder",
+        "mixed-2018-11-01.txt": "1 of 3 lines skipped (not an IP address): line 2; first: 'hello'",
+        "mylist.txt": NO_DATE,
+        "portal-2018-11-01.html": "not a Tor exit list (no ExitNode/ExitAddress lines, not one IP "
+        "address a line, not an ip,first_seen_utc,last_seen_utc CSV)",
+    }
+    assert lists.describe().splitlines()[-1] == "9 file(s) could not be read (see .issues)"
+
+
+def test_observations_for_needs_an_ip(bundled: tor.ExitLists) -> None:
+    with pytest.raises(InputError, match="'AWS Internal' is not an IP address"):
+        bundled.observations_for("AWS Internal")
+
+
+# --------------------------------------------------------------------------------------------
+# bundled history
+# --------------------------------------------------------------------------------------------
+def test_bundled_index_describes_the_files(bundled: tor.ExitLists) -> None:
+    index = tor.bundled_index()
+    assert [e["path"] for e in index] == [
+        "collector-exit-lists/collector_2016-09-20-13-02-00",
+        "collector-exit-lists/stem_exit-list-2018-11/01/2018-11-01-00-02-01",
+        "collector-exit-lists/stem_exit-list-2018-11/01/2018-11-01-01-02-01",
+        "collector-exit-lists/stem_exit-list-2018-11/02/2018-11-02-00-02-01",
+        "collector-exit-lists/stem_exit-list-2018-11/02/2018-11-02-01-02-01",
+        "collector-exit-lists/check.torproject.org_exit-addresses_2024-03-12",
+        "bulkexitlist/torbulkexitlist_noMoreTor_2022-08-17.txt",
+        "bulkexitlist/torbulkexitlist_capNcook_2023-10-14.txt",
+        "secops-danmeuk/exit_ip_intervals.csv.gz",
+    ]
+    total = 0
+    for entry, source in zip(index, bundled.sources, strict=True):
+        path = BUNDLED / entry["path"]
+        data = path.read_bytes()
+        total += len(data)
+        assert (len(data), hashlib.sha256(data).hexdigest()) == (entry["bytes"], entry["sha256"])
+        assert (
+            source.name,
+            source.format,
+            source.observations,
+            source.ips,
+            source.first_seen.isoformat(),
+            source.last_seen.isoformat(),
+            source.upstream,
+            source.licence,
+        ) == (
+            f"bundled:{entry['path']}",
+            entry["format"],
+            entry["observations"],
+            entry["ips"],
+            entry["first_observation"],
+            entry["last_observation"],
+            entry["upstream"],
+            entry["licence"],
+        ), entry["path"]
+        assert entry["licence"] and entry["upstream"]
+        folder = BUNDLED / entry["path"].split("/")[0]
+        assert list(folder.glob("LICENSE*")), f"no licence next to {entry['path']}"
+        assert (folder / "PROVENANCE.md").is_file()
+    assert total < 3 * 1024 * 1024
+
+
+def test_loader_says_which_lists_it_used(bundled: tor.ExitLists) -> None:
+    assert bundled.issues == []
+    assert [(s.kind, s.format, s.observations) for s in bundled.sources] == [
+        ("bundled", "tordnsel", 1148),
+        ("bundled", "tordnsel", 934),
+        ("bundled", "tordnsel", 938),
+        ("bundled", "tordnsel", 925),
+        ("bundled", "tordnsel", 929),
+        ("bundled", "tordnsel", 2378),
+        ("bundled", "plain", 1396),
+        ("bundled", "plain", 1305),
+        ("bundled", "interval", 111214),
+    ]
+    assert bundled.sources[-1].licence.startswith("MIT")
+    assert bundled.describe() == (
+        "bundled: 9 list(s), 121,167 observations, 2016-09-19 14:03 → 2024-03-12 14:28"
+    )
+    frame = bundled.sources_frame()
+    assert list(frame.columns) == [
+        "kind",
+        "name",
+        "format",
+        "observations",
+        "ips",
+        "first_seen",
+        "last_seen",
+        "upstream",
+        "licence",
+        "path",
+    ]
+    assert str(frame["first_seen"].dtype) == "datetime64[us, UTC]"
+    assert list(bundled.observations.columns) == [c.name for c in tor.EXIT_OBSERVATIONS_COLUMNS]
+    assert [str(t) for t in bundled.observations.dtypes] == [
+        c.dtype for c in tor.EXIT_OBSERVATIONS_COLUMNS
+    ]
+
+
+def test_coverage_of_the_bundled_history(bundled: tor.ExitLists) -> None:
+    ranges = tor.coverage(bundled)
+    assert ranges[0] == (utc("2016-09-18T14:03:12"), utc("2016-09-21T11:35:05"))
+    assert ranges[1][0] == utc("2018-03-12T10:00:06")
+    assert ranges[-1] == (utc("2024-03-08T04:06:44"), utc("2024-03-13T14:28:38"))
+    assert (utc("2019-05-17T10:00:04"), utc("2019-08-08T04:26:24")) in [
+        (a[1], b[0]) for a, b in itertools.pairwise(ranges)
+    ]
+    assert len(ranges) == 22
+
+
+def test_coverage_with_tolerance() -> None:
+    lists = tor.read_exit_list(BULK_2022)
+    assert tor.coverage(lists, tolerance="0s") == [
+        (utc("2022-08-17T00:00:00"), utc("2022-08-17T23:59:59.999999"))
+    ]
+    assert lists.coverage() == [(utc("2022-08-16T00:00:00"), utc("2022-08-18T23:59:59.999999"))]
+
+
+# --------------------------------------------------------------------------------------------
+# refresh (no network: a fake opener)
+# --------------------------------------------------------------------------------------------
+class FakeOpener:
+    """Stands in for urllib.request.urlopen: answers with ``body`` or raises ``error``."""
+
+    def __init__(self, body: bytes = b"", error: BaseException | None = None) -> None:
+        self.body = body
+        self.error = error
+        self.calls: list[tuple[str, float, str | None]] = []
+
+    def __call__(self, request: Any, *, timeout: float) -> io.BytesIO:
+        self.calls.append((request.full_url, timeout, request.get_header("User-agent")))
+        if self.error is not None:
+            raise self.error
+        return io.BytesIO(self.body)
+
+
+class BrokenStream(io.BytesIO):
+    def read(self, size: int | None = -1) -> bytes:
+        raise TimeoutError("The read operation timed out")
+
+
+NOW = datetime(2024, 3, 12, 15, 0, 0, tzinfo=UTC)
+
+
+def test_refresh_saves_the_current_list_under_a_dated_name(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    opener = FakeOpener(CHECK_2024.read_bytes())
+    result = tor.refresh(cache, opener=opener, now=NOW)
+    target = cache / "exit-addresses-2024-03-12T150000Z"
+    assert result == tor.RefreshResult(
+        ok=True,
+        url="https://check.torproject.org/exit-addresses",
+        path=target,
+        note=f"downloaded https://check.torproject.org/exit-addresses to {target}",
+        downloaded=True,
+    )
+    assert opener.calls == [
+        ("https://check.torproject.org/exit-addresses", 30.0, "torinvest/0.1.0")
+    ]
+    assert target.read_bytes() == CHECK_2024.read_bytes()
+    assert sorted(p.name for p in cache.iterdir()) == [target.name]  # no temporary file left
+
+    shutil.copy(LIST_2016, cache / "collector_2016-09-20-13-02-00")
+    lists = tor.load_exit_lists(cache_dir=cache, refreshed=result, bundled=False)
+    assert [(s.name, s.kind, s.observations) for s in lists.sources] == [
+        ("refreshed:exit-addresses-2024-03-12T150000Z", "refreshed", 2378),
+        ("cache:collector_2016-09-20-13-02-00", "cache", 1148),
+    ]
+    assert lists.describe() == (
+        "refreshed: 1 list(s), 2,378 observations, 2024-03-09 04:06 → 2024-03-12 14:28\n"
+        "cache: 1 list(s), 1,148 observations, 2016-09-19 14:03 → 2016-09-20 11:35\n"
+        f"downloaded https://check.torproject.org/exit-addresses to {target}"
+    )
+
+
+def test_refresh_a_past_month_from_collector(tmp_path: Path) -> None:
+    archive = _tar_xz(_hourly_members())
+    opener = FakeOpener(archive)
+    result = tor.refresh(tmp_path, month="2018-11", opener=opener, timeout=5)
+    url = "https://collector.torproject.org/archive/exit-lists/exit-list-2018-11.tar.xz"
+    target = tmp_path / "exit-list-2018-11.tar.xz"
+    assert result == tor.RefreshResult(
+        True, url, target, f"downloaded {url} to {target}", downloaded=True
+    )
+    assert opener.calls == [(url, 5, "torinvest/0.1.0")]
+    assert target.read_bytes() == archive
+
+    again = tor.refresh(
+        tmp_path, month=date(2018, 11, 1), opener=FakeOpener(error=AssertionError())
+    )
+    assert again == tor.RefreshResult(
+        True, url, target, "exit-list-2018-11.tar.xz already cached; not downloaded"
+    )
+    lists = tor.load_exit_lists(cache_dir=tmp_path, refreshed=again, bundled=False)
+    assert [(s.name, s.kind, s.format, s.observations) for s in lists.sources] == [
+        ("cache:exit-list-2018-11.tar.xz", "cache", "archive", 1976)
+    ]
+    assert lists.notes == ["exit-list-2018-11.tar.xz already cached; not downloaded"]
+
+
+def test_refresh_without_network_returns_a_note(tmp_path: Path) -> None:
+    (tmp_path / "exit-addresses-2024-03-01T100000Z").write_bytes(CHECK_2024.read_bytes())
+    (tmp_path / "exit-list-2018-11.tar.xz").write_bytes(b"")
+    url = "https://check.torproject.org/exit-addresses"
+    fallback = (
+        "using cached lists dated 2018-11 … 2024-03-01 and bundled lists dated 2016-09-19 … "
+        "2024-03-12"
+    )
+    cases = [
+        (
+            FakeOpener(
+                error=urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+            ),
+            f"could not reach {url} ([Errno -3] Temporary failure in name resolution); {fallback}",
+        ),
+        (
+            FakeOpener(error=TimeoutError("timed out")),
+            f"could not reach {url} (TimeoutError: timed out); {fallback}",
+        ),
+        (
+            lambda request, timeout: BrokenStream(b""),
+            f"could not reach {url} (TimeoutError: The read operation timed out); {fallback}",
+        ),
+        (
+            FakeOpener(b"<html><body>Please sign in to the hotel Wi-Fi</body></html>\n"),
+            f"{url} did not return an exit list (not a Tor exit list: no readable ExitAddress "
+            "line (first bad line 1: '<html><body>Please sign in to the hotel ')); "
+            f"{fallback}",
+        ),
+    ]
+    before = sorted(p.name for p in tmp_path.iterdir())
+    for opener, note in cases:
+        result = tor.refresh(tmp_path, opener=opener, now=NOW)
+        assert result == tor.RefreshResult(False, url, None, note)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_refresh_month_not_published_and_empty_cache(tmp_path: Path) -> None:
+    url = "https://collector.torproject.org/archive/exit-lists/exit-list-2031-01.tar.xz"
+    error = urllib.error.HTTPError(url, 404, "Not Found", {}, None)  # type: ignore[arg-type]
+    result = tor.refresh(tmp_path / "new", month="2031-01", opener=FakeOpener(error=error))
+    assert result == tor.RefreshResult(
+        False,
+        url,
+        None,
+        f"could not reach {url} (HTTP 404 Not Found); "
+        "using bundled lists dated 2016-09-19 … 2024-03-12",
+    )
+    assert list((tmp_path / "new").iterdir()) == []
+    with pytest.raises(InputError, match="invalid month '2018-13'"):
+        tor.refresh(tmp_path, month="2018-13", opener=FakeOpener())
+
+
+def test_refresh_rejects_an_archive_that_is_not_one(tmp_path: Path) -> None:
+    url = "https://collector.torproject.org/archive/exit-lists/exit-list-2018-11.tar.xz"
+    result = tor.refresh(tmp_path, month="2018-11", opener=FakeOpener(lzma.compress(b"x" * 10)))
+    assert not result.ok and result.path is None
+    assert result.note.startswith(f"{url} did not return an exit list (not a tar.xz archive")
+    assert list(tmp_path.iterdir()) == []

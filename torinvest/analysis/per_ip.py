@@ -1,0 +1,282 @@
+"""The per-IP table: one row per source IP of the events frame (:func:`per_ip`), or completed
+from the counts an engine made (:func:`per_ip_counted`), with country and ASN from the findings
+or a MaxMind database (:mod:`torinvest.geo`).
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from torinvest.analysis.baseline import baseline
+from torinvest.analysis.helpers import _NEEDED, _UTC, _bools, _is_ip_label, _na, _require, window_of
+from torinvest.geo import GeoInput, GeoIP
+from torinvest.grouping import codes_and_labels, tor_column
+from torinvest.schema import (
+    MAX_LIST_ITEMS,
+    PER_IP_COLUMNS,
+    TOP_EVENT_NAMES,
+    empty_per_ip,
+    utc_timestamp,
+)
+
+log = logging.getLogger(__name__)
+
+
+def _findings_geo(findings: pd.DataFrame | None) -> pd.DataFrame:
+    cols = ["source_ip", "country", "asn", "asn_org"]
+    if findings is None or findings.empty or "tor_ip" not in findings.columns:
+        return pd.DataFrame({c: pd.Series([], dtype="string") for c in cols})
+    geo = findings[["tor_ip", "country", "asn", "asn_org"]].rename(columns={"tor_ip": "source_ip"})
+    geo = geo.astype("string").dropna(subset=["source_ip"])
+    return geo.drop_duplicates("source_ip").reset_index(drop=True)
+
+
+def _add_geo(table: pd.DataFrame, findings: pd.DataFrame | None, geoip: GeoInput | None) -> None:
+    """Fill country/asn/asn_org/geo_source in place: the findings first, then ``geoip``."""
+    geo = _findings_geo(findings).set_index("source_ip")
+    for col in ("country", "asn", "asn_org"):
+        table[col] = table["source_ip"].map(geo[col]).astype("string")
+    known = table[["country", "asn", "asn_org"]].notna().any(axis=1)
+    table["geo_source"] = pd.Series(
+        np.where(known, "guardduty", None), index=table.index, dtype="string"
+    )
+    if geoip is None:
+        return
+    source = nullcontext(geoip) if callable(geoip) else GeoIP(geoip)
+    with source as lookup:
+        for i in table.index[~known]:
+            ip = table.at[i, "source_ip"]
+            if ip is pd.NA or not _is_ip_label(np.array([ip], dtype=object))[0]:
+                continue
+            found = {k: v for k, v in (lookup(str(ip)) or {}).items() if _na(v) is not None}
+            for col in ("country", "asn", "asn_org"):
+                if col in found:
+                    table.at[i, col] = str(found[col])
+                    table.at[i, "geo_source"] = "geoip"
+
+
+# --------------------------------------------------------------------------------------------
+# per IP
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class _Pairs:
+    """The distinct (ip code, value code) pairs of two columns, with their counts."""
+
+    ip: np.ndarray
+    value: np.ndarray
+    n: np.ndarray
+    labels: np.ndarray
+    rank: np.ndarray  # rank of each value code in alphabetical order of the labels
+
+    @classmethod
+    def of(cls, ip: np.ndarray, values: pd.Series) -> _Pairs:
+        vcodes, labels = codes_and_labels(values)
+        keep = vcodes >= 0
+        width = np.int64(len(labels) + 1)
+        combined = (ip[keep] + 1) * width + vcodes[keep]
+        uniq, n = np.unique(combined, return_counts=True)
+        rank = np.empty(len(labels), dtype=np.int64)
+        rank[np.argsort(labels.astype(str), kind="stable")] = np.arange(len(labels))
+        return cls(uniq // width - 1, uniq % width, n, labels, rank)
+
+    def lists(self, *, limit: int) -> dict[int, list[str]]:
+        """ip code → its ``limit`` most frequent values, sorted by value."""
+        order = np.lexsort((self.rank[self.value], -self.n, self.ip))
+        ip, value = self.ip[order], self.value[order]
+        keep = _group_position(ip) < limit
+        ip, value = ip[keep], value[keep]
+        again = np.lexsort((self.rank[value], ip))
+        ip, value = ip[again], value[again]
+        bounds = np.flatnonzero(np.diff(ip)) + 1
+        return {
+            int(group_ip[0]): self.labels[codes].tolist()
+            for group_ip, codes in zip(np.split(ip, bounds), np.split(value, bounds), strict=True)
+            if len(group_ip)
+        }
+
+    def counts(self, limit: int) -> dict[int, dict[str, int]]:
+        """ip code → {value: count} of its ``limit`` most frequent values, most first."""
+        order = np.lexsort((self.rank[self.value], -self.n, self.ip))
+        ip, value, n = self.ip[order], self.value[order], self.n[order]
+        keep = _group_position(ip) < limit
+        out: dict[int, dict[str, int]] = {}
+        for i, v, c in zip(
+            ip[keep].tolist(), self.labels[value[keep]], n[keep].tolist(), strict=True
+        ):
+            out.setdefault(i, {})[v] = c
+        return out
+
+
+def _group_position(sorted_keys: np.ndarray) -> np.ndarray:
+    """Position of each element within its run of equal keys (keys sorted)."""
+    if not len(sorted_keys):
+        return np.zeros(0, dtype=np.int64)
+    starts = np.r_[0, np.flatnonzero(np.diff(sorted_keys)) + 1]
+    sizes = np.diff(np.r_[starts, len(sorted_keys)])
+    return np.arange(len(sorted_keys)) - np.repeat(starts, sizes)
+
+
+def _tor_status(tor_true: pd.Series, tor_false: pd.Series, events: pd.Series) -> pd.Series:
+    """Any True → True; all rows covered and False → False; else NA."""
+    status = pd.Series(pd.NA, index=events.index, dtype="boolean")
+    status[tor_false == events] = False
+    status[tor_true > 0] = True
+    return status
+
+
+def per_ip(
+    events: pd.DataFrame,
+    *,
+    findings: pd.DataFrame | None = None,
+    geoip: GeoInput | None = None,
+    window_start: Any = None,
+    top: int = TOP_EVENT_NAMES,
+) -> pd.DataFrame:
+    """One row per source IP (``sourceIPAddress`` values that are not IPs, such as service
+    names, are rows too; a missing one is an NA row), ordered by first activity.
+
+    ======================= =================== ================================================
+    column                  dtype               meaning
+    ======================= =================== ================================================
+    source_ip               string              the source IP
+    events, failed          Int64               calls, and calls with an error code
+    first_seen, last_seen   datetime64[us, UTC] first and last call
+    regions                 object (list)       regions called, sorted
+    user_agents             object (list)       user agents, sorted (attacker-written)
+                                                (lists keep the :data:`.MAX_LIST_ITEMS` most
+                                                frequent values)
+    event_names             object (dict)       the ``top`` event names → count, most first
+    access_keys             object (list)       access keys used, sorted
+    derived                 boolean             a key minted by the suspect key was used
+                                                (NA when the frame has no ``derived`` column)
+    tor                     boolean             True if any call is ``tor`` True; False if
+                                                every call is ``tor`` False; else NA
+    tor_events              Int64               calls with ``tor`` True
+    country, asn, asn_org   string              from the findings' remoteIpDetails for their
+                                                Tor IP, else from ``geoip``
+    geo_source              string              guardduty, geoip or NA
+    new                     boolean             first seen at/after ``window_start`` and never
+                                                before (see :func:`baseline`); NA without a
+                                                window start or without earlier activity
+    ======================= =================== ================================================
+
+    ``findings`` is a findings frame (:func:`torinvest.findings.read_findings` …``.frame()``);
+    without ``window_start`` its earliest ``first_seen`` is the window start. ``geoip`` is the
+    path of one or more MaxMind databases (needs the optional ``geoip2`` package; InputError
+    if it is missing) or a callable ``ip -> {"country", "asn", "asn_org"}``.
+    """
+    _require(events, _NEEDED)
+    if window_start is None and findings is not None:
+        window = window_of(findings)
+        window_start = window[0] if window else None
+    if events.empty:
+        return empty_per_ip()
+    ip, labels = codes_and_labels(events["source_ip"])
+    tor = tor_column(events)
+    frame = pd.DataFrame(
+        {
+            "ip": ip,
+            "failed": events["error_code"].notna().to_numpy(),
+            "tor_true": _bools(tor),
+            "tor_false": _bools(~tor),
+            "derived": _bools(events["derived"]) if "derived" in events.columns else False,
+            "time": events["event_time"].array,
+        }
+    )
+    g = frame.groupby("ip", sort=False).agg(
+        events=("failed", "size"),
+        failed=("failed", "sum"),
+        tor_true=("tor_true", "sum"),
+        tor_false=("tor_false", "sum"),
+        derived=("derived", "any"),
+        first_seen=("time", "min"),
+        last_seen=("time", "max"),
+    )
+    table = pd.DataFrame(index=g.index)
+    table["source_ip"] = pd.array([None if c < 0 else labels[c] for c in g.index], dtype="string")
+    table["events"] = g["events"].astype("Int64")
+    table["failed"] = g["failed"].astype("Int64")
+    table["first_seen"] = g["first_seen"].astype(_UTC)
+    table["last_seen"] = g["last_seen"].astype(_UTC)
+    for col, source in (
+        ("regions", "aws_region"),
+        ("user_agents", "user_agent"),
+        ("access_keys", "access_key_id"),
+    ):
+        lists = _Pairs.of(ip, events[source]).lists(limit=MAX_LIST_ITEMS)
+        table[col] = [lists.get(c, []) for c in g.index]
+    names = _Pairs.of(ip, events["event_name"]).counts(top)
+    table["event_names"] = [names.get(c, {}) for c in g.index]
+    table["derived"] = (
+        g["derived"].astype("boolean")
+        if "derived" in events.columns
+        else pd.Series(pd.NA, index=g.index, dtype="boolean")
+    )
+    table["tor"] = _tor_status(g["tor_true"], g["tor_false"], g["events"])
+    table["tor_events"] = g["tor_true"].astype("Int64")
+    _add_geo(table, findings, geoip)
+    table["new"] = pd.Series(pd.NA, index=table.index, dtype="boolean")
+    if window_start is not None:
+        base = baseline(events, window_start)
+        table["new"] = table["source_ip"].map(base.flags("source_ip")).astype("boolean")
+    log.debug("per_ip: %d events from %d source IPs", len(events), len(table))
+    table = table.sort_values(["first_seen", "source_ip"], na_position="last", kind="stable")
+    return table[list(PER_IP_COLUMNS)].reset_index(drop=True)
+
+
+def ip_tor_status(counts: pd.DataFrame) -> pd.Series:
+    """Per source IP of an events or counts frame with a ``tor`` column: True if any row is
+    True, False if every row is False, else NA (``boolean``, indexed by IP; no NA IP)."""
+    tor = tor_column(counts)
+    frame = pd.DataFrame(
+        {"ip": counts["source_ip"].astype("string").array, "t": _bools(tor), "f": _bools(~tor)}
+    ).dropna(subset=["ip"])
+    g = frame.groupby("ip", sort=True)[["t", "f"]].agg(["any", "all"])
+    status = pd.Series(pd.NA, index=g.index, dtype="boolean")
+    status[g[("f", "all")].to_numpy()] = False
+    status[g[("t", "any")].to_numpy()] = True
+    return status
+
+
+def per_ip_counted(
+    table: pd.DataFrame,
+    counts: pd.DataFrame,
+    *,
+    findings: pd.DataFrame | None = None,
+    geoip: GeoInput | None = None,
+    window_start: Any = None,
+) -> pd.DataFrame:
+    """The per-IP frame an engine computed (:class:`torinvest.sources.sql.Aggregates`
+    ``per_ip``: the columns of :func:`per_ip`, tor and geo NA) completed from the by-time counts
+    frame with its ``tor`` column: ``tor`` (as :func:`per_ip`: any bucket True → True, every one
+    False → False, else NA), ``tor_events`` (calls in buckets with ``tor`` True), geo from the
+    findings/``geoip``, and ``new`` (first seen at/after ``window_start``, when anything precedes
+    it; NA otherwise, as :func:`baseline` says)."""
+    if window_start is None and findings is not None:
+        window = window_of(findings)
+        window_start = window[0] if window else None
+    out = table.copy()
+    if out.empty:
+        return empty_per_ip()
+    status = ip_tor_status(counts)
+    out["tor"] = out["source_ip"].map(status).astype("boolean")
+    tor_true = _bools(tor_column(counts))
+    calls = counts["calls"].fillna(0).to_numpy(dtype=np.int64)
+    per_ip_tor = (
+        pd.Series(np.where(tor_true, calls, 0), index=counts["source_ip"].astype("string").array)
+        .groupby(level=0)
+        .sum()
+    )
+    out["tor_events"] = out["source_ip"].map(per_ip_tor).fillna(0).astype("Int64")
+    _add_geo(out, findings, geoip)
+    start = utc_timestamp(window_start)
+    out["new"] = pd.Series(pd.NA, index=out.index, dtype="boolean")
+    if start is not None and (out["first_seen"] < start).fillna(False).any():
+        out["new"] = (out["first_seen"] >= start).astype("boolean")
+    return out[list(PER_IP_COLUMNS)]

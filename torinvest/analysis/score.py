@@ -1,0 +1,56 @@
+"""The triage score: the signals' weights summed, capped and banded, with the heaviest as
+reasons. A triage aid, not a verdict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from torinvest.analysis.signals import Signal
+
+#: The triage score is the sum of the weights, capped here.
+MAX_SCORE = 100
+#: Score bands, highest first: (lowest score of the band, name).
+SCORE_BANDS: tuple[tuple[int, str], ...] = ((60, "high"), (30, "medium"), (0, "low"))
+#: How many signals :func:`triage_score` names as its reasons.
+TOP_REASONS = 5
+NOT_A_VERDICT = (
+    "A triage aid, not a verdict: it orders what to read first. Decide from the events, "
+    "the signals' details and what the key's owner says."
+)
+
+
+# --------------------------------------------------------------------------------------------
+# triage score
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class TriageScore:
+    """A 0–100 triage aid with the signals that weigh most. Not a verdict (see ``note``)."""
+
+    score: int
+    band: str
+    reasons: tuple[Signal, ...]
+    note: str = NOT_A_VERDICT
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "score": self.score,
+            "band": self.band,
+            "reasons": [s.to_dict() for s in self.reasons],
+            "note": self.note,
+        }
+
+
+def triage_score(found: Iterable[Signal]) -> TriageScore:
+    """Sum of the signals' weights, capped at :data:`MAX_SCORE`, banded by :data:`SCORE_BANDS`,
+    with the :data:`TOP_REASONS` heaviest signals as reasons.
+
+    A triage aid, NOT a verdict: it says what to look at first. A low score does not clear a key
+    (the data may be incomplete), a high one does not prove compromise.
+    """
+    ordered = sorted((s for s in found if s.weight > 0), key=lambda s: (-s.weight, s.name))
+    score = min(MAX_SCORE, sum(s.weight for s in ordered))
+    band = next(name for floor, name in SCORE_BANDS if score >= floor)
+    return TriageScore(score=score, band=band, reasons=tuple(ordered[:TOP_REASONS]))

@@ -1,0 +1,199 @@
+"""The ``torinvest`` command.
+
+Exit status: 0 when the command produced its result (data issues, if any, are printed on
+stderr); 1 when it could not (the error says why and what to do); 2 for a usage error; 141
+when the reader of its output went away (``| head -1``), silently, as coreutils commands do.
+An unexpected exception (a bug) is one line, ``torinvest: error: internal error: …`` (exit 1);
+``-v`` prints its traceback.
+
+``main`` parses the arguments, then each command calls the library once (papermill's cli is the
+model): one module per command, each with ``add_parser`` (its arguments) and ``cmd_*`` (the
+call and what it prints)::
+
+    findings     torinvest findings       the Tor findings and the key each names
+    events       torinvest events         a key's CloudTrail activity as one frame
+    demo         torinvest demo           the sample case's findings
+    investigate  torinvest investigate    the report of a finding (or of every open one)
+    notebook     torinvest notebook       a working copy of a notebook for JupyterLab
+    verdicts     torinvest verdict(s)     record a verdict; list them
+    actions      torinvest actions        the archive or remediation plan (dry run unless --execute)
+    athena_ddl   torinvest athena-ddl     the CREATE TABLE of a trail's bucket
+    tor          torinvest tor            refresh the exit lists, check an IP
+
+Beside them: ``args`` (argument groups shared by several commands, their value parsers, and the
+AWS access, engine and sources they name) and ``output`` (:func:`print_issues`, the one place
+that prints data issues). Rules belong in the library, where notebooks and tests reach them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import TextIO
+
+from torinvest import __version__
+from torinvest.aws import check_profile
+from torinvest.cli import (
+    actions,
+    athena_ddl,
+    demo,
+    events,
+    findings,
+    investigate,
+    notebook,
+    tor,
+    verdicts,
+)
+from torinvest.cli.actions import cmd_actions
+from torinvest.cli.args import LEDGER_HELP, UsageError, aws_from_args, engine_from_args
+from torinvest.cli.athena_ddl import cmd_athena_ddl
+from torinvest.cli.demo import cmd_demo
+from torinvest.cli.events import ACCESS_KEY_RE, cmd_events
+from torinvest.cli.findings import (
+    FINDING_JSON_KEYS,
+    cmd_findings,
+    format_table,
+    load_findings,
+    located_records,
+    print_gap,
+    print_notes,
+)
+from torinvest.cli.investigate import cmd_investigate, run_options
+from torinvest.cli.notebook import cmd_notebook
+from torinvest.cli.output import print_issues
+from torinvest.cli.tor import cmd_tor_check, cmd_tor_refresh
+from torinvest.cli.verdicts import cmd_verdict, cmd_verdicts, format_verdicts
+from torinvest.errors import CouldNotLookError, DataIssue, OptionsError, TorinvestError
+from torinvest.safety import term_safe
+
+#: The commands, in the order ``torinvest --help`` lists them.
+COMMANDS = (findings, events, demo, investigate, notebook, verdicts, actions, athena_ddl, tor)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="torinvest",
+        description="Investigate GuardDuty TorIPCaller findings: locate the key, pull its "
+        "CloudTrail activity, chart it by source IP, record a verdict.",
+    )
+    parser.add_argument("--version", action="version", version=f"torinvest {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in COMMANDS:
+        command.add_parser(sub)
+    return parser
+
+
+# --------------------------------------------------------------------------------------------
+# entry point
+# --------------------------------------------------------------------------------------------
+def main(
+    argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None
+) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except BrokenPipeError:  # `torinvest --help | head -1`
+        return _closed_pipe(out)
+    logging.basicConfig(
+        level=logging.WARNING - 10 * min(args.verbose, 2),
+        format="torinvest: %(levelname)s: %(name)s: %(message)s",
+        stream=err,
+    )
+    try:
+        if getattr(args, "profile", None):
+            check_profile(args.profile)  # a mistyped profile fails now, whatever the command
+        code = int(args.func(args, out, err) or 0)
+        out.flush()  # a closed pipe shows here, not in the interpreter's last flush
+        return code
+    except OptionsError as e:  # options that cannot go together (UsageError among them)
+        print(f"torinvest: error: {term_safe(e)}", file=err)
+        return 2
+    except TorinvestError as e:
+        if isinstance(e, CouldNotLookError) and _differ(e.issues):
+            print_issues(e.issues, err)
+        print(f"torinvest: error: {term_safe(e)}", file=err)
+        return 1
+    except KeyboardInterrupt:
+        print("torinvest: interrupted", file=err)
+        return 130
+    except BrokenPipeError:
+        return _closed_pipe(out)
+    except Exception as e:  # the last line of defence: a bug, said in one line
+        return _internal_error(e, args, err)
+
+
+def _differ(issues: Sequence[DataIssue]) -> bool:
+    """Whether the issues say more than their first one (not N times the same problem)."""
+    said = {i.problem.replace(i.source.removeprefix("guardduty:"), "…") for i in issues}
+    return len(issues) > 1 and len(said) > 1
+
+
+#: Exit status when the reader of the output went away (``torinvest … | head -1``): what a
+#: coreutils command killed by SIGPIPE reports (128 + 13), without a message.
+BROKEN_PIPE_STATUS = 141
+
+
+def _closed_pipe(out: TextIO) -> int:
+    """The reader closed the pipe: stop quietly. stdout is pointed at /dev/null so that the
+    interpreter's last flush of what was buffered fails silently too."""
+    if out is sys.stdout:
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        except (OSError, ValueError):  # pragma: no cover - no file descriptor to redirect
+            pass
+    return BROKEN_PIPE_STATUS
+
+
+def _internal_error(error: Exception, args: argparse.Namespace, err: TextIO) -> int:
+    """An unexpected exception: one line (and the traceback with -v), exit status 1."""
+    if args.verbose:
+        traceback.print_exception(error, file=err)
+    first = (str(error).strip().splitlines() or [""])[0]
+    print(
+        f"torinvest: error: internal error: {type(error).__name__}: {term_safe(first, limit=300)} "
+        "(this is a bug; run with -v to see the traceback)",
+        file=err,
+    )
+    return 1
+
+
+__all__ = [
+    "ACCESS_KEY_RE",
+    "BROKEN_PIPE_STATUS",
+    "COMMANDS",
+    "FINDING_JSON_KEYS",
+    "LEDGER_HELP",
+    "UsageError",
+    "aws_from_args",
+    "build_parser",
+    "cmd_actions",
+    "cmd_athena_ddl",
+    "cmd_demo",
+    "cmd_events",
+    "cmd_findings",
+    "cmd_investigate",
+    "cmd_notebook",
+    "cmd_tor_check",
+    "cmd_tor_refresh",
+    "cmd_verdict",
+    "cmd_verdicts",
+    "engine_from_args",
+    "format_table",
+    "format_verdicts",
+    "load_findings",
+    "located_records",
+    "main",
+    "print_gap",
+    "print_issues",
+    "print_notes",
+    "run_options",
+]

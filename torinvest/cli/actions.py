@@ -1,0 +1,125 @@
+"""``torinvest actions``: the archive or remediation plan of a finding, a dry run unless
+``--execute``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import TextIO
+
+from torinvest.actions import PLAN_KINDS, SUPPRESSION_SCOPES
+from torinvest.cli.args import (
+    LEDGER_HELP,
+    UsageError,
+    _add_aws_args,
+    _add_window_args,
+    _investigate,
+    _sources_for,
+    aws_from_args,
+)
+from torinvest.cli.output import print_issues
+from torinvest.safety import term_safe
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``torinvest actions`` and its arguments to the parser."""
+    a = sub.add_parser(
+        "actions",
+        help="the archive or remediation plan of a finding: a dry run unless --execute",
+        description="Print the plan that follows a verdict: archive (legitimate; --suppress adds "
+        "a suppression rule scoped to the finding type and the principal, or the key with --scope "
+        "key) or remediate (not legitimate: deactivate the key, revoke sessions and minted "
+        "credentials, undo what its activity created, rotate the secrets it read). Nothing that "
+        "changes AWS runs without --execute, and --execute refuses without a matching decided "
+        "verdict in the ledger or with credentials of another account (sts:GetCallerIdentity "
+        "first). Each call is printed before it runs and ledgered with its answer.",
+    )
+    a.add_argument("finding_id", metavar="FINDING_ID", help="GuardDuty finding ID")
+    a.add_argument("--plan", required=True, choices=PLAN_KINDS, help="which plan")
+    a.add_argument("--suppress", action="store_true", help="archive: add a suppression rule")
+    a.add_argument(
+        "--scope",
+        choices=SUPPRESSION_SCOPES,
+        default="principal",
+        help="what the suppression rule matches (default principal)",
+    )
+    a.add_argument(
+        "--execute",
+        action="store_true",
+        help="make the calls that change AWS (needs the verdict the plan follows, and "
+        "credentials of the finding's account: --profile or --role-arn)",
+    )
+    a.add_argument("--ledger", metavar="FILE", help=LEDGER_HELP)
+    a.add_argument(
+        "--case",
+        metavar="DIR",
+        help="read the finding and its activity from a case folder (the calls still go to AWS)",
+    )
+    _add_aws_args(a)
+    _add_window_args(a)
+    a.set_defaults(func=cmd_actions)
+
+
+# --------------------------------------------------------------------------------------------
+# actions
+# --------------------------------------------------------------------------------------------
+def cmd_actions(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from torinvest import actions, runner
+    from torinvest.findings import check_finding_id
+    from torinvest.investigation import load_findings, locate
+    from torinvest.verdict import latest_verdict, read_ledger
+
+    check_finding_id(args.finding_id)
+    if args.suppress and args.plan != "archive":
+        raise UsageError("--suppress goes with --plan archive")
+    if args.execute:  # the ledger only: no call before the verdict allows one
+        decided = runner.require_verdict(args.finding_id, args.plan, ledger=args.ledger)
+        print(
+            f"torinvest: note: following the {decided.get('status')} verdict of "
+            f"{term_safe(decided.get('analyst'))} recorded at {decided.get('recorded_at')}",
+            file=err,
+        )
+    aws = aws_from_args(args)
+    sources = _sources_for(args, aws=None if args.case else aws)
+    if args.plan == "archive":
+        row, _ = locate(load_findings(sources), args.finding_id)
+        plan = actions.plan_archive(row, suppress=args.suppress, scope=args.scope)
+    else:
+        inv = _investigate(args, sources)
+        plan = actions.plan_remediation(inv.key, inv.events)
+        print_issues(inv.data_issues, err)
+    records, ledger_issues = read_ledger(args.ledger)
+    print_issues(ledger_issues, err)  # a torn line may be a lost verdict
+    if not args.execute:
+        prior = latest_verdict(records, args.finding_id)
+        wanted = actions.PLAN_VERDICTS[args.plan]
+        if prior is None or prior.get("status") not in wanted:
+            said = prior.get("status") if prior else "none recorded"
+            print(
+                f"torinvest: note: the verdict on {args.finding_id} is {term_safe(said)}: "
+                f"--execute needs a {' or '.join(wanted)} verdict "
+                f"({runner.verdict_command(args.finding_id, wanted[0], args.ledger)})",
+                file=err,
+            )
+    for note in plan.notes:
+        print(f"torinvest: note: {term_safe(note)}", file=err)
+
+    def echo(line: str) -> None:
+        print(term_safe(line), file=out)
+
+    report = runner.carry_out(
+        aws,
+        plan,
+        execute=args.execute,
+        offline=bool(args.case) and not args.execute,
+        ledger=args.ledger,
+        echo=echo,
+    )
+    for note in report.notes:
+        print(f"torinvest: note: {term_safe(note)}", file=err)
+    for line in report.summary_lines():
+        echo(line)
+    problem = runner.exit_problem(report)
+    if problem is not None:
+        raise problem
+    return 0

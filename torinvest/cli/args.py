@@ -1,0 +1,193 @@
+"""Arguments shared by several commands (AWS, window, engine), their value parsers, and the
+library objects they name (:func:`aws_from_args`, :func:`engine_from_args`, the sources).
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any, Literal
+
+import pandas as pd
+
+from torinvest.aws import DEFAULT_MAX_WORKERS, Aws, AwsConfig, parse_regions
+from torinvest.errors import InputError, OptionsError
+from torinvest.events import EngineOptions
+from torinvest.investigation import (
+    DEFAULT_LOOKAHEAD_DAYS,
+    DEFAULT_LOOKBACK_DAYS,
+    DEFAULT_TOLERANCE_HOURS,
+)
+from torinvest.schema import window_bound
+from torinvest.sources.logs import DEFAULT_MAX_FILE_BYTES
+
+
+# --------------------------------------------------------------------------------------------
+# argument parsing
+# --------------------------------------------------------------------------------------------
+def _add_aws_args(
+    p: argparse.ArgumentParser, *, regions_default: str | None = "all", full: bool = True
+) -> None:
+    g = p.add_argument_group("AWS (credentials, region and endpoints come from the AWS CLI chain)")
+    g.add_argument("--profile", help="AWS profile (default: AWS_PROFILE / the default profile)")
+    g.add_argument(
+        "--regions",
+        default=regions_default,
+        help="'all' (every enabled region"
+        + (", the default" if regions_default == "all" else "")
+        + ") or a comma list: us-east-1,eu-west-1",
+    )
+    g.add_argument("--role-arn", help="role to assume first, e.g. in a member account")
+    if full:
+        g.add_argument("--external-id", help="external ID for --role-arn")
+        g.add_argument(
+            "--max-workers",
+            type=int,
+            default=None,
+            help=f"regions queried at once (default {DEFAULT_MAX_WORKERS})",
+        )
+
+
+def _add_window_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("window and Tor matching")
+    g.add_argument(
+        "--lookback-days",
+        type=float,
+        default=DEFAULT_LOOKBACK_DAYS,
+        metavar="N",
+        help=f"days read before the finding's first sighting (default {DEFAULT_LOOKBACK_DAYS})",
+    )
+    g.add_argument(
+        "--lookahead-days",
+        type=float,
+        default=DEFAULT_LOOKAHEAD_DAYS,
+        metavar="N",
+        help=f"days read after its last sighting (default {DEFAULT_LOOKAHEAD_DAYS})",
+    )
+    g.add_argument(
+        "--tolerance-hours",
+        type=float,
+        default=DEFAULT_TOLERANCE_HOURS,
+        metavar="H",
+        help="an IP is Tor if an exit list shows it within H hours of the call "
+        f"(default {DEFAULT_TOLERANCE_HOURS})",
+    )
+
+
+def _add_engine_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("engine for CloudTrail log files")
+    g.add_argument(
+        "--engine",
+        choices=("files", "duckdb", "athena"),
+        default="files",
+        help="files (default): the file loader; duckdb: embedded SQL over the same files; "
+        "athena: the CloudTrail table in Athena (see `torinvest athena-ddl`)",
+    )
+    g.add_argument("--athena-database", help="Athena database holding the CloudTrail table")
+    g.add_argument("--athena-table", help="the CloudTrail table (default cloudtrail_logs)")
+    g.add_argument("--athena-workgroup", help="Athena workgroup")
+    g.add_argument("--athena-output", metavar="S3_URL", help="query result location s3://…")
+    g.add_argument(
+        "--max-file-mb",
+        type=_file_limit,
+        default=DEFAULT_MAX_FILE_BYTES >> 20,
+        metavar="N",
+        help="the most one log file may hold once decompressed, in MiB; a larger file (a "
+        f"decompression bomb?) is a data issue, not read (default {DEFAULT_MAX_FILE_BYTES >> 20})",
+    )
+
+
+def _file_limit(text: str) -> int:
+    try:
+        value = int(text.replace("_", "").replace(",", ""))
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"invalid size {text!r}: a whole number of MiB > 0")
+    return value
+
+
+def engine_from_args(args: argparse.Namespace) -> EngineOptions:
+    """The engine of ``torinvest events``: an export, so every matching row (no row limit)."""
+    return EngineOptions(
+        kind=args.engine,
+        max_rows=None,
+        max_file_bytes=args.max_file_mb << 20,
+        athena_database=args.athena_database,
+        athena_table=args.athena_table,
+        athena_workgroup=args.athena_workgroup,
+        athena_output=args.athena_output,
+    )
+
+
+LEDGER_HELP = "the ledger (default: $TORINVEST_LEDGER or ~/.local/share/torinvest/ledger.jsonl)"
+
+
+class UsageError(OptionsError):
+    """Options that do not go together (exit status 2, as every OptionsError)."""
+
+
+def _iso_time(text: str, bound: Literal["start", "end"] = "start") -> pd.Timestamp:
+    """An ISO 8601 option value in UTC (:func:`torinvest.schema.window_bound`): a date alone is
+    its day's first instant, or its last one for an end (``--end 2023-07-10`` includes that day).
+    """
+    try:
+        ts = window_bound(text, bound, name="")
+    except InputError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    if ts is None:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 date or time: {text!r}")
+    return ts
+
+
+def _end_time(text: str) -> pd.Timestamp:
+    return _iso_time(text, "end")
+
+
+def aws_from_args(args: argparse.Namespace) -> Aws:
+    """The AWS access the options name (profile, role, external ID): every AWS call of the
+    command goes through it."""
+    if args.external_id and not args.role_arn:
+        raise UsageError("--external-id goes with --role-arn")
+    workers = args.max_workers
+    return Aws(
+        AwsConfig(
+            profile=args.profile,
+            role_arn=args.role_arn,
+            external_id=args.external_id,
+            max_workers=DEFAULT_MAX_WORKERS if workers is None else max(1, workers),
+        )
+    )
+
+
+def _row_limit(text: str) -> int:
+    try:
+        value = int(text.replace("_", "").replace(",", ""))
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"invalid row limit {text!r}: a whole number ≥ 0")
+    return value
+
+
+def _sources_for(args: argparse.Namespace, aws: Aws | None = None) -> Any:
+    """The investigation's sources: the case folder, or AWS (with ``aws`` when given)."""
+    from torinvest.investigation import Sources, sources_from_parameters
+
+    if args.case:
+        return sources_from_parameters(case_dir=args.case)
+    regions = "all" if args.regions is None else args.regions  # '' is refused, not "all"
+    if aws is not None:
+        return Sources(aws=aws, regions=parse_regions(regions))
+    return sources_from_parameters(profile=args.profile, regions=regions, role_arn=args.role_arn)
+
+
+def _investigate(args: argparse.Namespace, sources: Any) -> Any:
+    from torinvest.investigation import investigate
+
+    return investigate(
+        args.finding_id,
+        sources,
+        lookback_days=args.lookback_days,
+        lookahead_days=args.lookahead_days,
+        tolerance_hours=args.tolerance_hours,
+    )

@@ -1,0 +1,227 @@
+"""``torinvest events``: a key's CloudTrail activity as one frame, written as parquet, CSV
+or JSON lines (``--print-sql``: the engine's query instead).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from torinvest.aws import Aws, parse_regions
+from torinvest.case import Case
+from torinvest.cli.args import (
+    UsageError,
+    _add_aws_args,
+    _add_engine_args,
+    _end_time,
+    _iso_time,
+    aws_from_args,
+    engine_from_args,
+)
+from torinvest.cli.output import print_issues
+from torinvest.errors import InputError, TorinvestError
+from torinvest.events import (
+    EngineOptions,
+    check_activity_options,
+    load_activity,
+    with_global_region,
+)
+from torinvest.export import check_output, write_frame
+from torinvest.safety import term_safe
+from torinvest.sources.logs import NO_MATCH
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``torinvest events`` and its arguments to the parser."""
+    e = sub.add_parser(
+        "events",
+        help="a key's CloudTrail activity from log files and/or LookupEvents, as one frame",
+        description="Load CloudTrail events (log files in a case folder, a folder or s3:// "
+        "prefix, and/or LookupEvents in every region), filtered to one access key and window, "
+        "deduplicated on eventID, and write them as parquet or CSV.",
+    )
+    e.add_argument("--case", metavar="DIR", help="case folder (reads DIR/cloudtrail)")
+    e.add_argument(
+        "--logs",
+        metavar="PATH_OR_S3_URL",
+        action="append",
+        default=[],
+        help="CloudTrail log folder, file or s3://bucket/prefix (repeatable)",
+    )
+    e.add_argument("--lookup", action="store_true", help="use CloudTrail LookupEvents (90 days)")
+    _add_aws_args(e)
+    e.add_argument("--access-key", metavar="ID", help="keep only this access key's events")
+    e.add_argument("--username", help="LookupEvents by user name (role sessions) instead")
+    e.add_argument("--start", type=_iso_time, help="window start (ISO 8601, UTC)")
+    e.add_argument(
+        "--end",
+        type=_end_time,
+        help="window end, inclusive (ISO 8601, UTC; a date: that whole day)",
+    )
+    e.add_argument(
+        "--follow-derived",
+        action="store_true",
+        help="also load keys minted by the key (GetSessionToken, AssumeRole, …)",
+    )
+    e.add_argument("--no-cache", action="store_true", help="do not use the LookupEvents cache")
+    _add_engine_args(e)
+    e.add_argument(
+        "--print-sql",
+        action="store_true",
+        help="print the query the duckdb/athena engine would run, in its dialect, and stop",
+    )
+    e.add_argument("--out", required=True, metavar="FILE", help="FILE.parquet, .csv or .jsonl")
+    e.set_defaults(func=cmd_events)
+
+
+ACCESS_KEY_RE = re.compile(r"^[A-Z0-9]{16,128}$")
+
+
+def _check_events_usage(args: argparse.Namespace, logs: Sequence[str]) -> None:
+    """Refuse the options of ``events`` no source of this run would honour (exit 2)."""
+    named = [o for o, v in (("--profile", args.profile), ("--role-arn", args.role_arn)) if v]
+    reads_aws = args.lookup or args.engine == "athena" or any(s.startswith("s3://") for s in logs)
+    if named and not reads_aws:
+        raise UsageError(
+            f"{'/'.join(named)} name AWS credentials, but no source of this run reads AWS "
+            "(local log files only)",
+            hint="leave them out, or read s3:// logs, --lookup or --engine athena with them",
+        )
+    if args.no_cache and not args.lookup:
+        raise UsageError("--no-cache is for the LookupEvents cache: it goes with --lookup")
+    if args.max_workers is not None and not args.lookup:
+        raise UsageError(
+            "--max-workers is how many regions LookupEvents asks at once: it goes with --lookup"
+        )
+    if args.print_sql and args.engine == "files":
+        raise UsageError(
+            "--print-sql needs --engine duckdb or athena", hint="the file loader runs no SQL"
+        )
+    if args.print_sql and args.lookup:
+        raise UsageError(
+            "--print-sql prints the engine's query and runs nothing: --lookup would not run",
+            hint="leave --lookup out to see the SQL, or --print-sql out to load",
+        )
+
+
+def cmd_events(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    logs = list(args.logs)
+    if args.case:
+        logs.insert(0, str(Case.open(args.case).require("cloudtrail")))
+    if args.access_key and not ACCESS_KEY_RE.match(args.access_key):
+        raise InputError(
+            f"invalid access key id {args.access_key[:40]!r}",
+            hint="an access key ID is 16–128 upper-case letters and digits, e.g. AKIA… or ASIA…",
+        )
+    _check_events_usage(args, logs)
+    regions = parse_regions(args.regions)
+    if not args.lookup and args.regions == "all":
+        regions = None
+    if args.start is not None and args.end is not None and args.start > args.end:
+        raise InputError("--start is after --end", hint="swap them")
+    engine = engine_from_args(args)
+    aws = aws_from_args(args)  # the credentials named: S3, Athena and LookupEvents use them
+    if args.print_sql:
+        return _print_sql(args, engine, logs, regions, aws, out)
+    check_output(args.out)  # an unwritable --out fails now, not after the whole load
+    activity = load_activity(
+        engine=engine,
+        logs=logs,
+        lookup=aws if args.lookup else None,
+        aws=aws,
+        access_key=args.access_key,
+        username=args.username,
+        start=args.start,
+        end=args.end,
+        regions=regions,
+        follow_derived=args.follow_derived,
+        cache_dir=False if args.no_cache else None,
+    )
+    if activity.nothing_read:  # "could not look" is never "no events"
+        print_issues([i for i in activity.issues if i not in activity.empty_sources], err)
+        for note in activity.notes:
+            print(f"torinvest: note: {term_safe(note)}", file=err)
+        raise TorinvestError(activity.why_nothing(), hint=_nothing_read_hint(activity))
+    path = write_frame(activity.frame, args.out)
+    who = f" of {args.access_key or args.username}" if (args.access_key or args.username) else ""
+    print(f"{activity.summary()}{who}; written to {path}", file=out)
+    if not len(activity.frame) and activity.issues:
+        print(
+            f"torinvest: note: no event{term_safe(who)} in what could be read; the issues below "
+            "name what could not be read: its events, if any, are missing",
+            file=err,
+        )
+    elif not len(activity.frame):
+        print(
+            "torinvest: note: the sources were read and hold no event"
+            f"{term_safe(who)} in the window (this is not an access problem)",
+            file=err,
+        )
+    for note in [*activity.notes, *([activity.engine_summary] if activity.engine_summary else [])]:
+        print(f"torinvest: note: {term_safe(note)}", file=err)
+    for d in activity.derived:
+        print(
+            f"torinvest: note: derived key {d.access_key_id} minted by {d.minted_by} "
+            f"({d.event_name} at {d.event_time}) — its activity is included, flagged derived",
+            file=err,
+        )
+    print_issues(activity.issues, err)
+    return 0
+
+
+def _nothing_read_hint(activity: Any) -> str | None:
+    """What to do when no source could be read (None: the message already says it)."""
+    if len(activity.issues) > len(activity.empty_sources):
+        return "every problem is listed above"
+    if any(i.problem.startswith(NO_MATCH) for i in activity.empty_sources):
+        return "widen --start/--end or --regions, or read the logs of that window"
+    return None  # "No CloudTrail log files under … (check the prefix)"
+
+
+def _print_sql(
+    args: argparse.Namespace,
+    engine: EngineOptions,
+    logs: Sequence[str],
+    regions: Sequence[str] | None,
+    aws: Aws,
+    out: TextIO,
+) -> int:
+    from torinvest.sources.sql import events_query, make_engine, make_scope, print_sql
+
+    check_activity_options(
+        logs=logs,
+        lookup=False,
+        access_key=args.access_key,
+        username=args.username,
+        follow_derived=args.follow_derived,
+        engine=engine,
+    )
+    eng = make_engine(
+        engine.kind,
+        sources=list(logs) or None,
+        database=engine.athena_database,
+        table=engine.athena_table,
+        workgroup=engine.athena_workgroup,
+        output_location=engine.athena_output,
+        aws=aws,
+    )
+    try:
+        scope = make_scope(
+            access_keys=args.access_key,
+            user_name=args.username,
+            start=args.start,
+            end=args.end,
+            regions=with_global_region(regions)[0],
+        )
+        if args.follow_derived:
+            print(
+                "-- --follow-derived: this query runs again for the keys minted in its rows "
+                "(responseElements.credentials.accessKeyId), up to 3 rounds",
+                file=out,
+            )
+        print_sql(eng, events_query(scope), file=out)
+    finally:
+        eng.close()
+    return 0

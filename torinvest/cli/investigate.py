@@ -1,0 +1,206 @@
+"""``torinvest investigate``: the report of a finding (or of every open one), run by
+:mod:`torinvest.report`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any, TextIO
+
+from torinvest.cli.args import (
+    LEDGER_HELP,
+    UsageError,
+    _add_aws_args,
+    _add_engine_args,
+    _add_window_args,
+    _row_limit,
+)
+from torinvest.cli.output import print_issues
+from torinvest.errors import TorinvestError
+from torinvest.events import DEFAULT_MAX_ROWS
+from torinvest.investigation import NOTHING_READ_SOURCE
+from torinvest.safety import term_safe
+from torinvest.verdict import STATUSES
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``torinvest investigate`` and its arguments to the parser."""
+    i = sub.add_parser(
+        "investigate",
+        help="the investigation report of a finding: report.html, report.ipynb, summary.json",
+        description="Run the investigation notebook for one finding (or, with --all-open, for "
+        "every open Tor finding) with papermill and write OUT/report.ipynb (executed), "
+        "OUT/report.html (no code, opens offline), OUT/summary.json, and events.csv/per_ip.csv. "
+        "When a notebook cell fails, the notebook and the HTML (with the error on top) are "
+        "still written and the command exits 1.",
+    )
+    i.add_argument("finding_id", nargs="?", metavar="FINDING_ID", help="GuardDuty finding ID")
+    i.add_argument(
+        "--all-open",
+        action="store_true",
+        help="one report per open (not archived) Tor finding, in OUT/finding-<id>/, with "
+        "OUT/index.json and OUT/index.html",
+    )
+    i.add_argument(
+        "--force",
+        action="store_true",
+        help="with --all-open: also re-run findings that already have a summary.json",
+    )
+    i.add_argument("--case", metavar="DIR", help="case folder (findings/, cloudtrail/, tor/)")
+    _add_aws_args(i, full=False)
+    i.add_argument(
+        "--logs",
+        metavar="PATH_OR_S3_URL",
+        action="append",
+        default=[],
+        help="extra CloudTrail log folder, file or s3://bucket/prefix (repeatable)",
+    )
+    i.add_argument(
+        "--exit-list",
+        metavar="PATH",
+        action="append",
+        default=[],
+        dest="exit_lists",
+        help="extra Tor exit-list file or folder (repeatable)",
+    )
+    i.add_argument("--out", required=True, metavar="DIR", help="folder for the report files")
+    _add_engine_args(i)
+    i.add_argument(
+        "--max-rows",
+        type=_row_limit,
+        default=DEFAULT_MAX_ROWS,
+        metavar="N",
+        help="duckdb/athena: above N matching events, count in the engine (per-IP table and "
+        "charts by GROUP BY) and load only the sensitive calls as rows; 0: always load every "
+        f"row (default {DEFAULT_MAX_ROWS:,})",
+    )
+    _add_window_args(i)
+    i.add_argument(
+        "--no-follow-derived",
+        action="store_false",
+        dest="follow_derived",
+        help="do not follow keys the key minted (GetSessionToken, AssumeRole, …)",
+    )
+    g = i.add_argument_group("verdict (recorded in the ledger unless pending)")
+    g.add_argument("--verdict", choices=STATUSES, default="pending", help="default: pending")
+    g.add_argument("--analyst", default="", help="who decides (needed unless pending)")
+    g.add_argument("--rationale", default="", help="why (needed unless pending)")
+    g.add_argument(
+        "--suppress",
+        action="store_true",
+        help="with --verdict legitimate: also plan a suppression rule scoped to the principal",
+    )
+    g.add_argument("--ledger", metavar="FILE", help=LEDGER_HELP)
+    i.set_defaults(func=cmd_investigate)
+
+
+# --------------------------------------------------------------------------------------------
+# investigate: the report
+# --------------------------------------------------------------------------------------------
+def run_options(args: argparse.Namespace) -> Any:
+    """The report's RunOptions from the investigate arguments."""
+    from torinvest.report import RunOptions
+
+    return RunOptions(
+        case_dir=args.case,
+        profile=args.profile,
+        regions="all" if args.regions is None else args.regions,
+        role_arn=args.role_arn,
+        logs=tuple(args.logs),
+        exit_lists=tuple(args.exit_lists),
+        lookback_days=args.lookback_days,
+        lookahead_days=args.lookahead_days,
+        tolerance_hours=args.tolerance_hours,
+        follow_derived=args.follow_derived,
+        verdict_status=args.verdict,
+        analyst=args.analyst,
+        rationale=args.rationale,
+        suppress=args.suppress,
+        ledger=args.ledger,
+        engine=args.engine,
+        athena_database=args.athena_database,
+        athena_workgroup=args.athena_workgroup,
+        athena_output=args.athena_output,
+        max_rows=args.max_rows or None,
+        max_file_mb=args.max_file_mb,
+    )
+
+
+def _check_investigate_usage(args: argparse.Namespace) -> None:
+    if args.all_open and args.finding_id:
+        raise UsageError("give a FINDING_ID or --all-open, not both")
+    if not args.all_open and not args.finding_id:
+        raise UsageError("give a FINDING_ID (or --all-open for every open finding)")
+    if args.force and not args.all_open:
+        raise UsageError("--force goes with --all-open")
+    if args.all_open and args.verdict != "pending":
+        raise UsageError(
+            "a verdict is per finding: run --all-open without --verdict, then "
+            "`torinvest verdict FINDING_ID …`"
+        )
+    if args.suppress and args.verdict != "legitimate":
+        raise UsageError("--suppress goes with --verdict legitimate")
+
+
+def cmd_investigate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from torinvest import report
+
+    _check_investigate_usage(args)
+    options = run_options(args)
+    if args.all_open:
+        return _investigate_all(args, options, out, err)
+    report.validate(args.finding_id, args.out, options)  # before saying what it starts
+    print(f"torinvest: investigating {args.finding_id} into {args.out} …", file=err)
+    run = report.run_report(args.finding_id, args.out, options)
+    data = run.summary_data or {}
+    print(report.one_line_summary(data), file=out)
+    for issue in data.get("data_issues", []):
+        print(
+            f"torinvest: issue: {term_safe(issue['source'])}: {term_safe(issue['problem'])}",
+            file=err,
+        )
+    for warning in run.warnings:
+        print(f"torinvest: warning: {term_safe(warning)}", file=err)
+    print(f"notebook: {run.notebook}", file=out)
+    print(f"summary:  {run.summary}", file=out)
+    print(f"report:   {run.html}", file=out)
+    unread = [i for i in data.get("data_issues", []) if i["source"] == NOTHING_READ_SOURCE]
+    if unread:  # the report says "could not look": so does the exit status
+        raise TorinvestError(
+            f"no activity source could be read: {unread[0]['problem']}",
+            hint=f"the report says so ({run.html}); fix the sources and re-run",
+        )
+    return 0
+
+
+def _investigate_all(args: argparse.Namespace, options: Any, out: TextIO, err: TextIO) -> int:
+    from torinvest import report
+
+    batch = report.run_batch(
+        args.out, options, force=args.force, echo=lambda s: print(term_safe(s), file=err)
+    )
+    print_issues(batch.issues, err)
+    width = max([len(e.status) for e in batch.entries] + [6])
+    for e in batch.entries:
+        html = batch.out / e.report["html"] if "html" in e.report else "(no report.html)"
+        print(
+            f"{e.status:<{width}}  {e.finding_id}  {term_safe(e.access_key_id or '-')}  {html}"
+            + ("" if e.complete else "  (incomplete)"),
+            file=out,
+        )
+    print(f"index: {batch.index_html}", file=out)
+    if batch.gap:
+        print(
+            f"torinvest: note: partial result: {term_safe(batch.gap)}; open findings there "
+            "have no report in this batch",
+            file=err,
+        )
+    if batch.failed:
+        raise TorinvestError(
+            f"{len(batch.failed)} of {len(batch.entries)} report(s) failed",
+            hint=f"each failed report shows its error on top; see {batch.index_html}",
+        )
+    if not batch.entries:
+        where = " where torinvest could look" if batch.gap else ""
+        print(f"torinvest: note: no open Tor finding{where}", file=err)
+    return 0

@@ -1,0 +1,70 @@
+"""``torinvest tor``: refresh the exit-list cache, check an IP at a time."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TextIO
+
+import pandas as pd
+
+from torinvest.case import Case
+from torinvest.cli.args import _iso_time
+from torinvest.errors import InputError
+from torinvest.safety import term_safe
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``torinvest tor`` and its arguments to the parser."""
+    t = sub.add_parser("tor", help="Tor exit lists: refresh the cache, check an IP")
+    tsub = t.add_subparsers(dest="tor_command", required=True, metavar="ACTION")
+    tr = tsub.add_parser(
+        "refresh",
+        help="download the current exit list (or a past month's CollecTor archive) into the cache",
+    )
+    tr.add_argument("--month", metavar="YYYY-MM", help="a past month's archive instead")
+    tr.set_defaults(func=cmd_tor_refresh)
+    tc = tsub.add_parser("check", help="was an IP a listed Tor exit at a time?")
+    tc.add_argument("ip")
+    tc.add_argument("--at", type=_iso_time, help="time (ISO 8601, UTC; default now)")
+    tc.add_argument("--case", metavar="DIR", help="also use DIR/tor/ lists")
+    tc.add_argument("--tolerance-hours", type=float, default=24.0)
+    tc.set_defaults(func=cmd_tor_check)
+
+
+# --------------------------------------------------------------------------------------------
+# tor
+# --------------------------------------------------------------------------------------------
+def cmd_tor_refresh(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from torinvest import tor
+    from torinvest.paths import tor_cache
+
+    result = tor.refresh(tor_cache(), month=args.month)
+    print(f"torinvest: {'ok' if result.ok else 'note'}: {term_safe(result.note)}", file=out)
+    return 0 if result.ok else 1
+
+
+def cmd_tor_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from torinvest import tor
+    from torinvest.paths import tor_cache
+
+    paths = [str(Case.open(args.case).require("tor"))] if args.case else []
+    cache = tor_cache()
+    lists = tor.load_exit_lists(*paths, cache_dir=cache if cache.is_dir() else None)
+    at = args.at if args.at is not None else pd.Timestamp.now(tz="UTC")
+    ip = tor.normalize_ip(args.ip)
+    if ip is None:
+        raise InputError(f"not an IP address: {args.ip[:60]!r}", hint="e.g. 185.220.101.34")
+    probe = pd.DataFrame({"event_time": [at], "source_ip": pd.Categorical([ip])})
+    status = tor.tor_status(probe, lists, pd.Timedelta(hours=args.tolerance_hours)).iloc[0]
+    verdict = {True: "a listed Tor exit", False: "not a listed Tor exit"}.get(
+        None if status is pd.NA else bool(status), "unknown: no loaded list covers that time"
+    )
+    print(f"{ip} at {at:%Y-%m-%d %H:%M}Z (±{args.tolerance_hours:g} h): {verdict}", file=out)
+    seen = lists.observations_for(ip)
+    if len(seen):
+        first, last = seen["first_seen"].min(), seen["last_seen"].max()
+        print(
+            f"  listed {len(seen)} time(s) between {first:%Y-%m-%d} and {last:%Y-%m-%d}", file=out
+        )
+    print(f"  lists: {term_safe(lists.describe())}", file=out)
+    return 0

@@ -1,0 +1,192 @@
+"""``torinvest verdict`` records a verdict in the ledger; ``torinvest verdicts`` lists them."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from torinvest.aws import parse_regions
+from torinvest.cli.args import (
+    LEDGER_HELP,
+    _add_aws_args,
+    _add_window_args,
+    _investigate,
+    _sources_for,
+)
+from torinvest.cli.output import print_issues
+from torinvest.safety import term_safe
+from torinvest.verdict import STATUSES
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``torinvest verdict`` and its arguments to the parser."""
+    v = sub.add_parser(
+        "verdict",
+        help="record a verdict on a finding in the ledger (no notebook)",
+        description="Record the analyst's verdict on a finding in the ledger. With --case or an "
+        "AWS option (--profile, --regions, --role-arn) the investigation runs first and its "
+        "evidence summary is stored with the verdict; otherwise only the record is. The same "
+        "verdict again (status, analyst, rationale) adds no record; a different one supersedes "
+        "the current one (which stays in the ledger). pending is not a verdict: it records "
+        "nothing.",
+    )
+    v.add_argument("finding_id", metavar="FINDING_ID", help="GuardDuty finding ID")
+    v.add_argument("--status", required=True, choices=STATUSES, help="the verdict")
+    v.add_argument("--analyst", default="", help="who decides (needed unless pending)")
+    v.add_argument("--rationale", default="", help="why (needed unless pending)")
+    v.add_argument("--ledger", metavar="FILE", help=LEDGER_HELP)
+    v.add_argument("--case", metavar="DIR", help="case folder: store the evidence from it")
+    _add_aws_args(v, regions_default=None, full=False)
+    _add_window_args(v)
+    v.set_defaults(func=cmd_verdict)
+
+    vs = sub.add_parser(
+        "verdicts",
+        help="the current verdict of each finding, newest first (--history: every record)",
+    )
+    vs.add_argument("--ledger", metavar="FILE", help=LEDGER_HELP)
+    vs.add_argument("--finding", metavar="FINDING_ID", help="only this finding's verdicts")
+    vs.add_argument(
+        "--history",
+        action="store_true",
+        help="every verdict record, each marked current, superseded or not a decision (pending)",
+    )
+    vs.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    vs.set_defaults(func=cmd_verdicts)
+
+
+# --------------------------------------------------------------------------------------------
+# verdicts
+# --------------------------------------------------------------------------------------------
+def _verdict_line(record: dict[str, Any]) -> str:
+    """``malicious by ana at 2024-… (key AKIA…)`` for a terminal."""
+    key = record.get("access_key_id")
+    return (
+        f"{term_safe(record.get('status'))} by {term_safe(record.get('analyst')) or '-'} at "
+        f"{term_safe(record.get('recorded_at'))}" + (f" (key {term_safe(key)})" if key else "")
+    )
+
+
+def cmd_verdict(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from torinvest.findings import check_finding_id
+    from torinvest.report import evidence
+    from torinvest.verdict import (
+        NEXT_STEPS,
+        default_ledger_path,
+        latest_verdict,
+        make_verdict,
+        read_ledger,
+        record_decision,
+    )
+
+    check_finding_id(args.finding_id)
+    if args.regions is not None:
+        parse_regions(args.regions)  # '' names no region: refused, even where nothing is read
+    if args.status == "pending":  # not a verdict: it never replaces a decision
+        path = Path(args.ledger).expanduser() if args.ledger else default_ledger_path()
+        current = latest_verdict(read_ledger(path)[0], args.finding_id)
+        print(
+            "torinvest: note: nothing recorded: pending is not a verdict and never replaces "
+            f"one; the current verdict on {args.finding_id} is "
+            + (_verdict_line(current) if current else "none (nothing recorded yet)"),
+            file=err,
+        )
+        return 0
+    # a decided verdict needs an analyst and a rationale: check before any investigation
+    make_verdict(
+        args.finding_id, status=args.status, analyst=args.analyst, rationale=args.rationale
+    )
+    inv = None
+    if args.case or args.profile or args.role_arn or args.regions is not None:
+        inv = _investigate(args, _sources_for(args))
+    v = make_verdict(
+        args.finding_id,
+        status=args.status,
+        analyst=args.analyst,
+        rationale=args.rationale,
+        access_key_id=inv.key.access_key_id if inv is not None else None,
+        evidence=evidence(inv) if inv is not None else None,
+    )
+    done = record_decision(v, args.ledger)
+    if done.added:
+        print(
+            f"recorded: {v.status} for {v.finding_id}"
+            + (f" (key {v.access_key_id})" if v.access_key_id else "")
+            + f" by {term_safe(v.analyst) or '-'} at {v.recorded_at} in {done.path}",
+            file=out,
+        )
+        if done.superseded is not None:
+            print(f"supersedes: {_verdict_line(done.superseded)} (kept in the ledger)", file=out)
+    else:
+        print(
+            f"already recorded: {_verdict_line(done.record)} for {v.finding_id} in {done.path} "
+            "(the same verdict: nothing added)",
+            file=out,
+        )
+    if inv is None and done.added:
+        print("torinvest: note: no source given: the verdict carries no evidence", file=err)
+    print(f"next: {NEXT_STEPS[v.status]}", file=out)
+    return 0
+
+
+def cmd_verdicts(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from torinvest.verdict import current_verdicts, default_ledger_path, read_ledger, verdict_states
+
+    path = args.ledger or default_ledger_path()
+    records, issues = read_ledger(path)
+    if args.finding:
+        records = [r for r in records if r.get("finding_id") == args.finding]
+    verdicts = verdict_states(records) if args.history else current_verdicts(records)
+    if args.json:
+        keep = ("recorded_at", "finding_id", "access_key_id", "status", "analyst", "rationale")
+        extra = ("state", "evidence") if args.history else ("evidence",)
+        rows = [{k: r.get(k) for k in (*keep, *extra)} for r in verdicts]
+        # ASCII-only JSON: attacker or analyst text cannot reach the terminal as control codes
+        out.write(json.dumps(rows, indent=2, ensure_ascii=True) + "\n")
+    else:
+        out.write(format_verdicts(verdicts) + "\n")
+    print_issues(issues, err)
+    if not Path(path).exists():
+        print(f"torinvest: note: no ledger at {path} yet", file=err)
+    elif not args.history:
+        earlier = sum(1 for r in records if r.get("kind") == "verdict") - len(verdicts)
+        if earlier:
+            print(
+                f"torinvest: note: the current verdict per finding; {earlier} earlier "
+                "record(s) are history (--history lists every record)",
+                file=err,
+            )
+    return 0
+
+
+def format_verdicts(records: Sequence[dict[str, Any]]) -> str:
+    """Verdicts as a plain-text table (every cell made inert for a terminal); a ``state``
+    column when the records carry one (``--history``)."""
+    if not records:
+        return "no verdicts"
+    cols = [
+        ("recorded at", "recorded_at", 20),
+        ("finding", "finding_id", 32),
+        ("access key", "access_key_id", 20),
+        ("status", "status", 12),
+        ("analyst", "analyst", 20),
+        ("rationale", "rationale", 60),
+    ]
+    if any("state" in r for r in records):
+        cols.insert(4, ("state", "state", 14))
+    rows = [[c[0] for c in cols]]
+    for r in records:
+        row = []
+        for _, key, width in cols:
+            v = r.get(key)
+            if key == "recorded_at" and v:
+                v = str(v)[:19].replace("T", " ")
+            row.append(term_safe("-" if v in (None, "") else v, limit=width))
+        rows.append(row)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(cols))]
+    lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

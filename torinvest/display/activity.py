@@ -1,0 +1,416 @@
+"""Sections 1–3 of the report: the finding and the key, the key's activity (what was read,
+data issues, the events table), activity by source IP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+import pandas as pd
+from IPython.display import HTML
+
+from torinvest import analysis
+from torinvest.display.markup import (
+    MAX_ISSUES_SHOWN,
+    _card,
+    _e,
+    _kv,
+    _list,
+    _present,
+    _time,
+    display_frame,
+    table,
+)
+from torinvest.errors import DataIssue, group_issues
+
+if TYPE_CHECKING:
+    from torinvest.events import Activity
+    from torinvest.findings import FindingsResult, KeyLocation
+    from torinvest.investigation import Investigation, Sources
+
+
+KIND_MEANING: Mapping[str, str] = {
+    "long-term": "AKIA…: a long-term access key of an IAM user (or of the root user). It stays "
+    "valid until it is deactivated: deactivate it, then look for what it created.",
+    "temporary": "ASIA…: temporary STS credentials (a role session, GetSessionToken or "
+    "GetFederationToken). They expire on their own, but only revoking the sessions "
+    "(AWSRevokeOlderSessions) stops them before that; find the key that minted them.",
+    "other": "neither AKIA nor ASIA: not an IAM access key shape torinvest knows.",
+}
+TYPE_MEANING: Mapping[str, str] = {
+    "UnauthorizedAccess:IAMUser/TorIPCaller": "an API call that changes or reads data was made "
+    "with this key from a Tor exit node",
+    "Recon:IAMUser/TorIPCaller": "a reconnaissance API call (list/describe permissions or "
+    "resources) was made with this key from a Tor exit node",
+}
+
+
+# --------------------------------------------------------------------------------------------
+# 1. the finding and the key
+# --------------------------------------------------------------------------------------------
+def finding_card(finding: pd.Series, key: KeyLocation) -> HTML:
+    """Who, which key (and what AKIA/ASIA means), when, and the Tor IP with its network."""
+    network = " · ".join(
+        _e(finding.get(c)) for c in ("country", "asn", "asn_org") if _present(finding.get(c))
+    )
+    archived = finding.get("archived")
+    archived = None if not _present(archived) else bool(archived)
+    finding_rows = [
+        ("finding ID", f"<code>{_e(key.finding_id)}</code>"),
+        (
+            "type",
+            f"{_e(key.finding_type)}<br><span class='ti-note'>"
+            f"{_e(TYPE_MEANING.get(key.finding_type, ''))}</span>",
+        ),
+        ("severity", _e(finding.get("severity"))),
+        ("account / region", f"{_e(key.account_id)} / {_e(key.region)}"),
+        ("first seen", _time(key.first_seen)),
+        ("last seen", _time(key.last_seen)),
+        (
+            "count",
+            f"{_e(finding.get('count'))} <span class='ti-note'>(calls GuardDuty "
+            "aggregated into this finding: CloudTrail below has each one)</span>",
+        ),
+        ("API seen", f"{_e(key.api)} on {_e(key.service_name)}"),
+        ("archived", "yes" if archived is True else "no" if archived is False else "—"),
+    ]
+    key_rows = [
+        ("access key", f"<code>{_e(key.access_key_id)}</code> — {_e(key.kind)}"),
+        ("what that means", _e(KIND_MEANING.get(key.kind, KIND_MEANING["other"]))),
+        ("user", f"{_e(key.user_name)} ({_e(key.user_type)})"),
+        ("principal ID", f"<code>{_e(key.principal_id)}</code>"),
+    ]
+    tor_rows = [
+        ("Tor IP (from the finding)", f"<code>{_e(key.tor_ip)}</code>"),
+        ("its network", network or "— (not in the finding)"),
+    ]
+    body = (
+        _card("The finding", _kv(finding_rows))
+        + _card("The key", _kv(key_rows))
+        + _card("The Tor exit node", _kv(tor_rows))
+    )
+    return HTML(body)
+
+
+def activity_state(inv: Investigation) -> tuple[str, str]:
+    """What the activity read amounts to, as (state, one line): ``events`` (rows loaded),
+    ``counted`` (counted in the engine), ``nothing`` (no log file to read: an empty or mistyped
+    source, or none covered the window), ``denied`` (no event; every failed source refused
+    access), ``failed`` (no event; sources failed), ``none`` (every source read, none holds a
+    call). The states never read the same; the report's answer and the activity card both
+    take them from here."""
+    from torinvest import events  # here: tqdm.auto's warning filter is set (module top)
+
+    act = inv.activity
+    attempted = act.files_read + sum(s.startswith(("lookup:", "athena:")) for s in act.sources)
+    failed = list(act.issues)
+    denied = [i for i in failed if _is_denied(i)]
+    if inv.counted:
+        return "counted", (
+            "Too many events to load as rows: the activity was counted in the engine; the tables "
+            "list the sensitive calls only."
+        )
+    if len(inv.events):
+        return "events", f"{len(inv.events):,} events read."
+    if act.nothing_read and act.empty_sources and len(act.empty_sources) >= len(failed):
+        why = "; ".join(events.empty_source_text(i) for i in act.empty_sources)
+        return "nothing", (
+            f"Nothing to read: {why}. This is not evidence that the key was unused: point the "
+            "investigation at the trail's logs of the window (or use LookupEvents)."
+        )
+    if denied and len(denied) >= len(failed):
+        return "denied", (
+            f"Could not look: {len(denied)} source(s) refused access and no event could be "
+            "read. This says nothing about whether the key was used."
+        )
+    if failed:
+        return "failed", (
+            f"Could not look: no event was read and {len(failed)} source(s) failed. This is "
+            "not evidence that the key was unused."
+        )
+    if attempted == 0:
+        return "nothing", (
+            "Nothing to read: no log file or region covered the window, so nothing was looked "
+            "at. Add the CloudTrail logs of the window (or use LookupEvents)."
+        )
+    return "none", (
+        f"No events: every source was read ({attempted:,} file(s), region(s) or table(s)) and "
+        "none holds a call made with this key in the window. This is not an access problem."
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# 2. the key's activity
+# --------------------------------------------------------------------------------------------
+def sources_card(inv: Investigation) -> HTML:
+    """Where the activity came from: the source, files and regions read, exit lists, window."""
+    from torinvest import events  # here: tqdm.auto's warning filter is set (module top)
+
+    act = inv.activity
+    src: Sources = inv.sources
+    logs = [s.removeprefix("logs:") for s in act.sources if s.startswith("logs:")]
+    lookups = [s.removeprefix("lookup:") for s in act.sources if s.startswith("lookup:")]
+    read = f"{act.files_read:,} from " + (", ".join(_e(x) for x in logs) or "—")
+    kind = src.engine.kind
+    engine_sources = [s.removeprefix(f"{kind}:") for s in act.sources if s.startswith(f"{kind}:")]
+    if kind == "duckdb" and engine_sources:
+        read = f"{act.files_read:,} by the DuckDB engine from " + ", ".join(
+            _e(x) for x in engine_sources
+        )
+    elif kind == "athena" and engine_sources:
+        read = (
+            "— (Athena reads the CloudTrail table in "
+            + ", ".join(_e(x) for x in engine_sources)
+            + ")"
+        )
+    rows = [
+        ("source", _e(src.describe())),
+        ("window", f"{_time(inv.window[0])} → {_time(inv.window[1])}"),
+        ("log files read", read),
+    ]
+    if act.file_counts is not None:  # listed, read, failed (why), outside the narrowing
+        rows.append(("log files", _e(act.file_counts.describe())))
+        if act.file_counts.trails:
+            rows.append(("trail folders found", "<br>".join(_e(t) for t in act.file_counts.trails)))
+    rows += [
+        ("LookupEvents regions", ", ".join(_e(x) for x in lookups) or "— (not used)"),
+        ("Tor exit lists", "<br>".join(_e(line) for line in inv.lists.describe().splitlines())),
+        ("result", _e(act.summary())),
+    ]
+    if act.engine_summary:
+        rows.append(("engine", _e(act.engine_summary)))
+    for empty in act.empty_sources:
+        rows.append(("nothing to read", _e(events.empty_source_text(empty))))
+    notes = _list(_e(n) for n in act.notes) if act.notes else ""
+    return HTML(_card("Sources used", _kv(rows) + notes))
+
+
+def _is_denied(issue: DataIssue) -> bool:
+    return issue.problem.lower().startswith("access denied") or "AccessDenied" in issue.problem
+
+
+def all_issues(inv: Investigation, findings: FindingsResult | None = None) -> list[DataIssue]:
+    """The investigation's data issues, plus the findings files that could not be read
+    (identical problems of many sources grouped: :func:`torinvest.errors.group_issues`)."""
+    issues = list(findings.issues) if findings is not None else []
+    return group_issues([*issues, *inv.data_issues])
+
+
+def data_issues(inv: Investigation, findings: FindingsResult | None = None) -> HTML:
+    """A visible warning block listing every data issue, or a short "none" note."""
+    issues = all_issues(inv, findings)
+    if not issues:
+        return HTML(
+            _card(
+                "No data issues",
+                "<p>Every file and region was read completely.</p>",
+                "ti-ok",
+            )
+        )
+    every = [*(findings.issues if findings is not None else []), *inv.data_issues]
+    denied = [i for i in dict.fromkeys(every) if _is_denied(i)]
+    shown = issues[:MAX_ISSUES_SHOWN]
+    items = [f"<code>{_e(i.source)}</code>: {_e(i.problem)}" for i in shown]
+    more = len(issues) - len(shown)
+    if more:
+        items.append(f"… and {more:,} more (see summary.json)")
+    head = (
+        f"<p><b>{len(issues)} data issue(s): what follows may be incomplete.</b> A source that "
+        "could not be read is not a source without events.</p>"
+    )
+    if denied:
+        head += (
+            f"<p><b>Not allowed to look:</b> {len(denied)} source(s) refused access "
+            "(AccessDenied). Investigate with a principal that may read them; AWS's quarantine "
+            "policies deny cloudtrail:LookupEvents to the quarantined key itself.</p>"
+        )
+    return HTML(_card("⚠ Data issues", head + _list(items), "ti-warn"))
+
+
+def activity_status(inv: Investigation) -> HTML:
+    """What was found: events, or "no events" (sources read, nothing there) vs "could not look"
+    vs "nothing to read" (:func:`activity_state`)."""
+    act: Activity = inv.activity
+    ev = inv.events
+    failed = list(act.issues)
+    state, line = activity_state(inv)
+    if state == "counted":
+        return HTML(_card("The key's activity", _counted_body(inv)))
+    if state == "events":
+        n_failed = int(ev["error_code"].notna().sum())
+        n_tor = int(ev["tor"].fillna(False).astype(bool).sum())
+        keys = ev["access_key_id"].dropna().astype(str).unique().tolist()
+        rows = [
+            ("events", f"<span class='ti-big'>{len(ev):,}</span>"),
+            ("failed calls", f"{n_failed:,}"),
+            ("calls from Tor", f"{n_tor:,}"),
+            ("source IPs", f"{ev['source_ip'].nunique():,}"),
+            ("access keys", ", ".join(f"<code>{_e(k)}</code>" for k in sorted(keys))),
+            ("first / last", f"{_time(ev['event_time'].min())} → {_time(ev['event_time'].max())}"),
+        ]
+        body = _kv(rows)
+        if failed:
+            body += (
+                f"<p><b>{len(failed)} source(s) failed</b>: events from them are missing "
+                "(see the data issues).</p>"
+            )
+        return HTML(_card("The key's activity", body))
+    title, kind = {
+        "nothing": ("Nothing to read", "ti-danger" if act.empty_sources else "ti-warn"),
+        "denied": ("Not allowed to look", "ti-danger"),
+        "failed": ("No events read — but sources failed", "ti-danger"),
+        "none": ("No events", "ti-ok"),
+    }[state]
+    return HTML(_card(title, f"<p>{_e(line)}</p>", kind))
+
+
+def _counted_body(inv: Investigation) -> str:
+    """The activity card's body when the activity was counted in the engine."""
+    agg = inv.activity.aggregates
+    assert agg is not None
+    totals = inv.totals()
+    keys = sorted({str(k) for ks in inv.per_ip["access_keys"] for k in ks})
+    bucket = (inv.by_time.attrs.get("bucket_name") if inv.by_time is not None else None) or "bucket"
+    rows = [
+        ("events", f"<span class='ti-big'>{totals['total']:,}</span> (counted in the engine)"),
+        ("failed calls", f"{totals['failed']:,}"),
+        ("calls from Tor", f"{totals['from_tor']:,} (Tor status per IP and {_e(bucket)})"),
+        ("source IPs", f"{len(inv.per_ip):,}"),
+        ("access keys", ", ".join(f"<code>{_e(k)}</code>" for k in keys)),
+        ("first / last", f"{_time(agg.first_seen)} → {_time(agg.last_seen)}"),
+    ]
+    limit = f"the {agg.limit:,}-row limit" if agg.limit is not None else "the row limit"
+    body = _kv(rows) + (
+        f"<p><b>Too many events to load as rows</b> (more than {limit}): the per-IP table and "
+        "the charts were computed in the engine (GROUP BY), and the events table lists only the "
+        f"{len(inv.events):,} sensitive calls. Query the engine (<code>torinvest events "
+        "--engine …</code>) for the rest.</p>"
+    )
+    if inv.activity.issues:
+        body += (
+            f"<p><b>{len(inv.activity.issues)} source(s) failed</b>: events from them are "
+            "missing (see the data issues).</p>"
+        )
+    return body
+
+
+EVENT_COLUMNS: tuple[str, ...] = (
+    "event_time",
+    "event_name",
+    "event_source",
+    "aws_region",
+    "source_ip",
+    "tor",
+    "access_key_id",
+    "derived",
+    "error_code",
+    "user_agent",
+    "request_parameters",
+)
+
+
+def events_frame(inv: Investigation) -> pd.DataFrame:
+    """The events as plain text columns (the ones an analyst reads first)."""
+    cols = [c for c in EVENT_COLUMNS if c in inv.events.columns]
+    return display_frame(inv.events[cols])
+
+
+#: The events table's columns, what an analyst reads first on the left.
+EVENT_TABLE_COLUMNS: tuple[str, ...] = (
+    "event_time",
+    "event_name",
+    "sensitive",
+    "source_ip",
+    "tor",
+    "aws_region",
+    "error_code",
+    "access_key_id",
+    "derived",
+    "event_source",
+    "user_agent",
+    "request_parameters",
+)
+#: How the events table is ordered (its caption says it).
+EVENTS_ORDER = "Tor and sensitive calls first, then the others; oldest first within each"
+
+
+def events_view(inv: Investigation) -> pd.DataFrame:
+    """The events table's rows (:data:`EVENT_TABLE_COLUMNS`, plain text): calls from Tor exits
+    and calls in the sensitive-actions catalogue first, then the others, each group oldest
+    first. ``sensitive`` is the call's catalogue category (empty for other calls)."""
+    ev = inv.events
+    if not len(ev):
+        return pd.DataFrame(columns=list(EVENT_TABLE_COLUMNS))
+    cat = analysis.load_catalogue()[["event_name", "event_source", "category"]].astype("object")
+    pairs = pd.DataFrame(
+        {
+            "event_name": ev["event_name"].astype("object").to_numpy(),
+            "event_source": ev["event_source"].astype("object").to_numpy(),
+        }
+    )
+    category = pairs.merge(cat, on=["event_name", "event_source"], how="left")["category"]
+    tor = ev["tor"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+    first = tor | category.notna().to_numpy(dtype=bool)
+    order = pd.DataFrame(
+        {"later": ~first, "time": ev["event_time"].to_numpy(), "n": range(len(ev))}
+    ).sort_values(["later", "time", "n"], kind="stable", na_position="last")["n"]
+    rows = ev.iloc[order.to_numpy()].copy()
+    rows["sensitive"] = category.iloc[order.to_numpy()].to_numpy()
+    cols = [c for c in EVENT_TABLE_COLUMNS if c in rows.columns]
+    return display_frame(rows[cols])
+
+
+def events_table(inv: Investigation) -> HTML:
+    """Every event of the key (and its derived keys), interactive, Tor and sensitive calls
+    first (:data:`EVENTS_ORDER`); printed, every row (up to :data:`PRINT_MAX_ROWS`)."""
+    if not len(inv.events):
+        what = "No sensitive call to list" if inv.counted else "No events to list"
+        return HTML(f'<p class="ti-note">{what}.</p>')
+    caption = f"Events ({len(inv.events):,}): {EVENTS_ORDER}"
+    if inv.counted:
+        total = inv.totals()["total"]
+        caption = f"Sensitive calls only: {len(inv.events):,} of {total:,} events ({EVENTS_ORDER})"
+    return table(events_view(inv), caption=caption, print_more_where="(all in events.csv)")
+
+
+# --------------------------------------------------------------------------------------------
+# 3. by source IP
+# --------------------------------------------------------------------------------------------
+PER_IP_SHOWN: tuple[str, ...] = (
+    "source_ip",
+    "tor",
+    "events",
+    "failed",
+    "tor_events",
+    "first_seen",
+    "last_seen",
+    "new",
+    "country",
+    "asn_org",
+    "regions",
+    "event_names",
+    "user_agents",
+    "access_keys",
+    "derived",
+)
+
+
+#: Lists (user agents, regions…) in the interactive per-IP table keep this many items each.
+TABLE_LIST_ITEMS = 5
+
+
+def per_ip_frame(inv: Investigation, *, max_items: int | None = None) -> pd.DataFrame:
+    """The per-IP frame (:func:`torinvest.analysis.per_ip`) as plain text columns."""
+    cols = [c for c in PER_IP_SHOWN if c in inv.per_ip.columns]
+    return display_frame(inv.per_ip[cols], max_items=max_items)
+
+
+def per_ip_table(inv: Investigation) -> HTML:
+    """One row per source IP, interactive (offline)."""
+    if not len(inv.per_ip):
+        return HTML('<p class="ti-note">No source IP: no events.</p>')
+    return table(
+        per_ip_frame(inv, max_items=TABLE_LIST_ITEMS),
+        caption=f"Activity by source IP (lists: first {TABLE_LIST_ITEMS}; all in per_ip.csv)",
+    )

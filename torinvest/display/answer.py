@@ -1,0 +1,356 @@
+"""0. The answer first: the report's opening block, computed last and shown in the slot the
+notebook's second cell keeps for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+from IPython.display import HTML
+
+from torinvest import __version__, analysis
+from torinvest.display.activity import _is_denied, activity_state, all_issues
+from torinvest.display.markup import _card, _e, _list, _time, display_frame, frame_html
+from torinvest.safety import html_text
+from torinvest.verdict import NEXT_STEPS
+
+if TYPE_CHECKING:
+    from torinvest.findings import FindingsResult
+    from torinvest.investigation import Investigation
+
+
+# --------------------------------------------------------------------------------------------
+# 0. the answer first
+# --------------------------------------------------------------------------------------------
+#: What the report's first output says until the notebook's last cell replaces it.
+ANSWER_PENDING = (
+    "The answer (the key, the Tor reading, what mattered, the score, the verdict and the next "
+    "step) appears here when the notebook's last cell has run. If you read this in a report, the "
+    "run stopped before the end (the banner above names the failing cell): what follows is "
+    "incomplete."
+)
+#: The answer lists at most this many sensitive calls (all of them are in section 4).
+ANSWER_MAX_CALLS = 12
+#: The answer's sensitive-calls columns, as it heads them.
+ANSWER_CALL_LABELS: Mapping[str, str] = {
+    "event_time": "when (UTC)",
+    "event_name": "call",
+    "source_ip": "from",
+    "tor": "Tor",
+}
+#: … and at most this many Tor IPs, reasons and sources.
+ANSWER_MAX_ITEMS = 5
+#: A reason's detail is cut to this many characters in the answer.
+ANSWER_DETAIL_CHARS = 90
+
+
+def answer_slot() -> Any:
+    """Show the placeholder of the answer (:data:`ANSWER_PENDING`) and return its display
+    handle: :func:`answer_first` replaces it, in JupyterLab and in the executed notebook the
+    report is made from (papermill records the update)."""
+    from IPython.display import display
+
+    body = f"<p>{_e(ANSWER_PENDING)}</p>"
+    return display(HTML(_card("The answer: not computed yet", body, "ti-warn")), display_id=True)
+
+
+def answer_first(
+    slot: Any,
+    inv: Investigation,
+    verdict: Mapping[str, Any],
+    *,
+    findings: FindingsResult | None = None,
+    followed: bool = True,
+) -> None:
+    """Put the answer (:func:`answer_html`) in ``slot`` (from :func:`answer_slot`); without a
+    slot, display it here."""
+    page = HTML(answer_html(inv, verdict, findings=findings, followed=followed))
+    if slot is None:
+        from IPython.display import display
+
+        display(page)
+    else:
+        slot.update(page)
+
+
+def _state_html(inv: Investigation, findings: FindingsResult | None) -> str:
+    """The completeness line under the answer's title: complete, incomplete (data issues),
+    could not look, nothing to read, or no events."""
+    state, line = activity_state(inv)
+    issues = all_issues(inv, findings)
+    if state in ("denied", "failed"):
+        return f'<div class="ti-state ti-danger"><b>⚠ {_e(line)}</b></div>'
+    if state == "nothing":
+        return f'<div class="ti-state ti-warn"><b>⚠ {_e(line)}</b></div>'
+    parts = [] if state == "events" else [_e(line)]
+    if issues:
+        denied = [i for i in issues if _is_denied(i)]
+        listed = "; ".join(f"<code>{_e(i.source)}</code>: {_e(i.problem)}" for i in issues[:3]) + (
+            f"; … and {len(issues) - 3:,} more" if len(issues) > 3 else ""
+        )
+        head = (
+            f"<b>⚠ Incomplete: {len(issues):,} data issue(s)</b> — read what follows with "
+            "them in mind"
+            + (f" (not allowed to look at {len(denied):,} source(s))" if denied else "")
+        )
+        parts.insert(0, f"{head}: {listed}. All are listed under Data issues below.")
+        return f'<div class="ti-state ti-warn">{" ".join(parts)}</div>'
+    read = _read_count(inv)
+    if state == "none":
+        return f'<div class="ti-state ti-ok"><b>{_e(line)}</b></div>'
+    head = f"<b>Complete:</b> every source was read ({_e(read)}); no data issue."
+    return f'<div class="ti-state ti-ok">{" ".join([head, *parts])}</div>'
+
+
+def _read_count(inv: Investigation) -> str:
+    act = inv.activity
+    parts = []
+    if act.files_read:
+        parts.append(f"{act.files_read:,} log file(s)")
+    regions = sum(s.startswith("lookup:") for s in act.sources)
+    if regions:
+        parts.append(f"LookupEvents in {regions} region(s)")
+    tables = sum(s.startswith("athena:") for s in act.sources)
+    if tables:
+        parts.append(f"{tables} Athena table(s)")
+    return ", ".join(parts) or "no file or region"
+
+
+def _tile(label: str, value: str, body: str) -> str:
+    """One box of the answer: a label, a big value, details (all already escaped)."""
+    return (
+        f'<div class="ti-tile"><div class="ti-label">{html_text(label)}</div>'
+        f'<div class="ti-value">{value}</div>{body}</div>'
+    )
+
+
+def _key_tile(inv: Investigation) -> str:
+    k = inv.key
+    who = f"{_e(k.user_type)} <b>{_e(k.user_name)}</b>" if k.user_name else _e(k.user_type)
+    body = (
+        f"<p>{_e(k.kind)} key of {who}</p>"
+        f"<p class='ti-note'>principal <code>{_e(k.principal_id)}</code></p>"
+    )
+    return _tile("Key", f"<code>{_e(k.access_key_id)}</code>", body)
+
+
+def _tor_ips(inv: Investigation) -> list[str]:
+    """The Tor IPs of the activity with their Tor calls, busiest first (escaped)."""
+    table = inv.per_ip
+    if not len(table) or "tor" not in table.columns:
+        return []
+    tor = table[table["tor"].astype("boolean").fillna(False).to_numpy(dtype=bool)]
+    counts = tor["tor_events"] if "tor_events" in tor.columns else tor["events"]
+    pairs = sorted(
+        (
+            (str(ip), int(n) if pd.notna(n) else 0)
+            for ip, n in zip(tor["source_ip"], counts, strict=True)
+        ),
+        key=lambda p: (-p[1], p[0]),
+    )
+    items = [
+        f"<span class='ti-nowrap'><code>{_e(ip)}</code> ×{n:,}</span>"
+        for ip, n in pairs[:ANSWER_MAX_ITEMS]
+    ]
+    if len(pairs) > ANSWER_MAX_ITEMS:
+        items.append(f"+{len(pairs) - ANSWER_MAX_ITEMS} more")
+    return items
+
+
+def _tor_tile(inv: Investigation, state: str) -> str:
+    seen = f"<p class='ti-note'>GuardDuty saw <code>{_e(inv.key.tor_ip)}</code></p>"
+    if state not in ("events", "counted"):
+        value = {
+            "denied": "could not look",
+            "failed": "could not look",
+            "nothing": "nothing read",
+            "none": "no events",
+        }[state]
+        return _tile("Tor reading", _e(value), "<p>0 calls read</p>" + seen)
+    totals = inv.totals()
+    ips = _tor_ips(inv)
+    body = (
+        f"<p>from Tor exit nodes:</p><p>{'<br>'.join(ips)}</p>"
+        if ips
+        else "<p>no call from a listed Tor exit node</p>"
+    )
+    body += (
+        f"<p class='ti-note'>all calls: {totals['total']:,} ({totals['failed']:,} failed) from "
+        f"{len(inv.per_ip):,} source IP(s)</p>"
+    )
+    frame = inv.by_time if inv.counted else inv.events
+    if frame is not None and len(frame) and "tor" in frame.columns:
+        na = frame["tor"].isna().to_numpy(dtype=bool)
+        unknown = int(frame["calls"][na].sum()) if inv.counted else int(na.sum())
+        if unknown:
+            body += (
+                f"<p><b>{unknown:,} call(s) of unknown Tor status</b> (no exit list covers "
+                "their time)</p>"
+            )
+    value = f"{totals['from_tor']:,} of {totals['total']:,} calls"
+    return _tile("Tor reading", _e(value), body + seen)
+
+
+def _score_tile(inv: Investigation) -> str:
+    s = inv.score
+    reasons = []
+    for r in s.reasons[:3]:
+        detail = str(r.detail)
+        if len(detail) > ANSWER_DETAIL_CHARS:
+            detail = detail[: ANSWER_DETAIL_CHARS - 1] + "…"
+        reasons.append(
+            f"<li><b>{_e(r.name)}</b> +{_e(r.weight)} <span class='ti-note'>{_e(detail)}</span>"
+            "</li>"
+        )
+    body = "<p class='ti-note'>orders what to read first — not a verdict</p>" + (
+        f"<ol>{''.join(reasons)}</ol>" if reasons else "<p>no weighted signal</p>"
+    )
+    return _tile("Triage score", f"{_e(s.score)} / {analysis.MAX_SCORE} · {_e(s.band)}", body)
+
+
+def _verdict_tile(verdict: Mapping[str, Any]) -> str:
+    status = str(verdict.get("status") or "pending")
+    recorded = verdict.get("recorded_at")
+    who = verdict.get("analyst") or None
+    if recorded:
+        body = f"<p>by <b>{_e(who)}</b> at {_time(recorded)}</p>"
+    else:
+        body = "<p>no verdict recorded for this finding</p>"
+    if verdict.get("rationale"):
+        body += f"<p class='ti-note'>{_e(verdict.get('rationale'))}</p>"
+    return _tile("Verdict", _e(status), body)
+
+
+def _mattered_html(inv: Investigation) -> str:
+    """The sensitive calls with their targets (the first :data:`ANSWER_MAX_CALLS`)."""
+    found = inv.sensitive
+    if not len(found):
+        return (
+            "<p>No call from the sensitive-actions catalogue (users, keys, policies, roles, "
+            "secrets, trails… created, changed or read)"
+            + (" among the calls read." if len(inv.events) or inv.counted else ": no call read.")
+            + "</p>"
+        )
+    rows = pd.DataFrame(
+        {
+            "event_time": found["event_time"],
+            "event_name": found["event_name"],
+            "target": found["target"] if "target" in found.columns else None,
+            "source_ip": found["source_ip"],
+            "tor": found["tor"],
+            "result": found["error_code"].astype("object").where(found["error_code"].notna(), "ok"),
+            "category": found["category"],
+        }
+    )
+    shown = display_frame(rows).rename(columns=ANSWER_CALL_LABELS)
+    note = (
+        f"<p class='ti-note'>The first {ANSWER_MAX_CALLS} of {len(found):,}: all are in "
+        "section 4 (Sensitive calls) and summary.json.</p>"
+        if len(found) > ANSWER_MAX_CALLS
+        else ""
+    )
+    return frame_html(shown, max_rows=ANSWER_MAX_CALLS) + note
+
+
+def key_calls(inv: Investigation, access_key_id: str) -> tuple[int, int]:
+    """(calls, calls from Tor) made with one key: from the rows, or from the engine's counts
+    when the activity was counted (the rows then hold only the sensitive calls)."""
+    frame = inv.by_time if inv.counted else inv.events
+    if frame is None or not len(frame):
+        return 0, 0
+    mine = frame[(frame["access_key_id"] == access_key_id).fillna(False).to_numpy(dtype=bool)]
+    tor = mine["tor"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+    if inv.counted:
+        calls = mine["calls"].fillna(0).to_numpy(dtype="int64")
+        return int(calls.sum()), int(calls[tor].sum())
+    return len(mine), int(tor.sum())
+
+
+def _derived_html(inv: Investigation, followed: bool) -> str:
+    if not followed:
+        return "<p><b>Derived keys: not followed</b> (follow_derived is off).</p>"
+    derived = inv.activity.derived
+    if not derived:
+        return "<p>Derived keys: none minted by this key in its activity.</p>"
+    items = []
+    for d in derived:
+        calls, tor = key_calls(inv, d.access_key_id)
+        items.append(
+            f"<code>{_e(d.access_key_id)}</code> minted with {_e(d.event_name)} at "
+            f"{_time(d.event_time)} from <code>{_e(d.source_ip)}</code>: {calls:,} call(s), "
+            f"{tor:,} from Tor"
+        )
+    return f"<p><b>Derived keys ({len(derived)})</b> — the same actor holds them:</p>" + _list(
+        items
+    )
+
+
+def _next_html(inv: Investigation, verdict: Mapping[str, Any]) -> str:
+    status = str(verdict.get("status") or "pending")
+    fid = inv.key.finding_id
+    if status == "pending":
+        command = (
+            f"torinvest verdict {fid} --status malicious|legitimate|inconclusive "
+            '--analyst NAME --rationale "…"'
+        )
+    elif status == "legitimate":
+        command = f"torinvest actions {fid} --plan archive --execute"
+    else:
+        command = f"torinvest actions {fid} --plan remediate --execute"
+    then = "Record it" if status == "pending" else "After reviewing the dry-run plan below"
+    return (
+        f'<p class="ti-next"><b>Next step:</b> {_e(NEXT_STEPS.get(status, ""))} {then}: '
+        f"<code>{_e(command)}</code></p>"
+    )
+
+
+def _provenance_html(generated: Mapping[str, Any]) -> str:
+    sources = list(generated.get("sources") or [])
+    shown = [_e(x) for x in sources[:ANSWER_MAX_ITEMS]]
+    if len(sources) > ANSWER_MAX_ITEMS:
+        shown.append(f"+{len(sources) - ANSWER_MAX_ITEMS} more (summary.json)")
+    return (
+        f'<p class="ti-prov">Generated {_time(generated.get("at"))} by '
+        f"<b>{_e(generated.get('by'))}</b> with torinvest {_e(__version__)}. Sources: "
+        f"{'; '.join(shown) or '—'}.</p>"
+    )
+
+
+def answer_html(
+    inv: Investigation,
+    verdict: Mapping[str, Any],
+    *,
+    findings: FindingsResult | None = None,
+    followed: bool = True,
+) -> str:
+    """The report's first screen: the finding, whether the reading is complete (data issues,
+    could not look and no events read differently), four boxes — the key, the Tor reading
+    (N of M calls, which IPs), the triage score with its top reasons, the verdict —, what
+    mattered (sensitive calls with their targets), derived keys, the next step, and the
+    provenance (generated at, by whom, torinvest version, sources: the same as summary.json's
+    ``generated``). Every value escaped."""
+    from torinvest.investigation import provenance
+
+    k = inv.key
+    state, _ = activity_state(inv)
+    sub = (
+        f"{_e(k.finding_type)} · account {_e(k.account_id)} · {_e(k.region)} · severity "
+        f"{_e(inv.finding.get('severity'))} · first seen {_time(k.first_seen)} · last seen "
+        f"{_time(k.last_seen)}"
+    )
+    tiles = _key_tile(inv) + _tor_tile(inv, state) + _score_tile(inv) + _verdict_tile(verdict)
+    return (
+        '<div class="ti-answer" id="torinvest-answer">'
+        f"<h1>Tor finding <code>{_e(k.finding_id)}</code></h1>"
+        f'<p class="ti-sub">{sub}</p>'
+        + _state_html(inv, findings)
+        + f'<div class="ti-tiles">{tiles}</div>'
+        + _next_html(inv, verdict)
+        + "<h2>What mattered</h2>"
+        + _mattered_html(inv)
+        + _derived_html(inv, followed)
+        + _provenance_html(provenance(inv))
+        + "</div>"
+    )

@@ -1,0 +1,233 @@
+"""Sections 4–6 of the report: signals and the triage score, derived keys, the verdict and
+the plans it leads to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+from IPython.display import HTML
+
+from torinvest import analysis
+from torinvest.display.answer import key_calls
+from torinvest.display.markup import _card, _e, _kv, _list, _time, display_frame, frame_html
+from torinvest.errors import InputError
+from torinvest.verdict import NEXT_STEPS
+
+if TYPE_CHECKING:
+    from torinvest.actions import Plan
+    from torinvest.investigation import Investigation
+
+
+# --------------------------------------------------------------------------------------------
+# 4. signals and triage score
+# --------------------------------------------------------------------------------------------
+def score_card(inv: Investigation) -> HTML:
+    """The triage score, its band and reasons, and that it is not a verdict."""
+    s = inv.score
+    kind = {"high": "ti-danger", "medium": "ti-warn"}.get(s.band, "")
+    reasons = [f"<b>{_e(r.name)}</b> (+{_e(r.weight)}): {_e(r.detail)}" for r in s.reasons] or [
+        "no weighted signal"
+    ]
+    body = (
+        f"<p><span class='ti-big'>{_e(s.score)} / {analysis.MAX_SCORE}</span> "
+        f"&nbsp;band: <b>{_e(s.band)}</b></p>"
+        f"<p><b>{_e(s.note)}</b></p>"
+        "<p>Weighed most:</p>" + _list(reasons)
+    )
+    return HTML(_card("Triage score — not a verdict", body, kind))
+
+
+def signals_table(inv: Investigation) -> HTML:
+    """Every signal with its detail and weight (weight 0 = information)."""
+    if not inv.signals:
+        return HTML('<p class="ti-note">No signal.</p>')
+    frame = pd.DataFrame([s.to_dict() for s in inv.signals], columns=["name", "weight", "detail"])
+    return HTML(frame_html(frame))
+
+
+SENSITIVE_SHOWN: tuple[str, ...] = (
+    "event_time",
+    "category",
+    "event_name",
+    "target",
+    "source_ip",
+    "tor",
+    "error_code",
+    "access_key_id",
+    "derived",
+    "event_source",
+    "mitre_technique",
+    "note",
+)
+
+
+def sensitive_table(inv: Investigation) -> HTML:
+    """The calls from the sensitive-actions catalogue (persistence, privilege escalation…),
+    each with its target: what it created, changed or read (:mod:`torinvest.targets`)."""
+    if not len(inv.sensitive):
+        return HTML(_card("Sensitive calls", "<p>None of the catalogued sensitive calls.</p>"))
+    cols = [c for c in SENSITIVE_SHOWN if c in inv.sensitive.columns]
+    return HTML(
+        _card(
+            f"Sensitive calls ({len(inv.sensitive)})",
+            frame_html(display_frame(inv.sensitive[cols])),
+        )
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# 5. derived keys
+# --------------------------------------------------------------------------------------------
+def derived_keys(inv: Investigation, *, followed: bool = True) -> HTML:
+    """Keys minted by the suspect key (same actor), and what they did."""
+    derived = inv.activity.derived
+    if not followed:
+        return HTML(
+            _card(
+                "Derived keys: not followed",
+                "<p>follow_derived is off: keys minted by this key (GetSessionToken, "
+                "AssumeRole, GetFederationToken) were not searched.</p>",
+                "ti-warn",
+            )
+        )
+    if not derived:
+        return HTML(
+            _card(
+                "Derived keys",
+                "<p>No key minted by this key was found in its activity "
+                "(responseElements.credentials of GetSessionToken, AssumeRole, "
+                "GetFederationToken).</p>",
+            )
+        )
+    rows = []
+    for d in derived:
+        calls, tor = key_calls(inv, d.access_key_id)
+        rows.append(
+            {
+                "derived key": d.access_key_id,
+                "minted by": d.minted_by,
+                "call": d.event_name,
+                "minted at": _time(d.event_time),
+                "from IP": d.source_ip,
+                "role": d.role_arn,
+                "expires": d.expiration,
+                "calls made with it": calls,
+                "of them from Tor": tor,
+            }
+        )
+    body = (
+        "<p>The same actor holds these keys: their calls are in the activity above "
+        "(flagged <code>derived</code>), and remediation must revoke them too.</p>"
+        + frame_html(pd.DataFrame(rows))
+    )
+    return HTML(_card(f"Derived keys ({len(derived)})", body, "ti-warn"))
+
+
+# --------------------------------------------------------------------------------------------
+# 6. verdict and next steps
+# --------------------------------------------------------------------------------------------
+def verdict_card(verdict: Mapping[str, Any], *, ledger: str | None = None) -> HTML:
+    """The verdict, who decided and why, whether it is recorded, and what it means next."""
+    status = str(verdict.get("status") or "pending")
+    kind = {"malicious": "ti-danger", "inconclusive": "ti-warn", "legitimate": "ti-ok"}.get(
+        status, ""
+    )
+    recorded = verdict.get("recorded_at")
+    rows = [
+        ("status", f"<span class='ti-big'>{_e(status)}</span>"),
+        ("analyst", _e(verdict.get("analyst") or None)),
+        ("rationale", _e(verdict.get("rationale") or None)),
+        (
+            "recorded",
+            f"{_e(recorded)} in {_e(ledger)}"
+            if recorded and ledger
+            else _e(recorded)
+            if recorded
+            else "not recorded (pending)",
+        ),
+        ("what it means next", _e(NEXT_STEPS.get(status, ""))),
+    ]
+    return HTML(_card("Verdict", _kv(rows), kind))
+
+
+def plan_frame(plan: Plan) -> pd.DataFrame:
+    """A plan as rows: step, what it does to AWS, the call, region, what it acts on, why, the
+    AWS CLI command (or what to do by hand)."""
+    rows = []
+    for n, a in enumerate(plan.actions, start=1):
+        effect = "by hand" if a.manual else ("changes AWS" if a.changes_aws else "read only")
+        rows.append(
+            {
+                "#": n,
+                "effect": effect,
+                "call": f"{a.service}:{a.operation}",
+                "region": a.region,
+                "on": ", ".join(a.targets) or None,
+                "why": a.why,
+                "AWS CLI equivalent (not executed)": a.cli(),
+            }
+        )
+    cols = ["#", "effect", "call", "region", "on", "why", "AWS CLI equivalent (not executed)"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def _plan_html(title: str, plan: Plan, command: str, who: str, kind: str = "") -> str:
+    notes = _list(_e(n) for n in plan.notes) if plan.notes else ""
+    body = (
+        "<p><b>DRY RUN: nothing here has been executed.</b> The notebook never executes "
+        "actions; review the calls, then run them with "
+        f"<code>{_e(command)}</code> (it refuses without a matching verdict in the ledger or "
+        "with credentials of another account; each call is printed before it runs and "
+        "ledgered with its answer).</p>"
+        f"<p><b>Credentials:</b> {_e(who)}</p>"
+        + (frame_html(plan_frame(plan)) if plan.actions else "<p>No API call to make.</p>")
+        + notes
+    )
+    return _card(title, body, kind)
+
+
+def next_steps(
+    inv: Investigation,
+    verdict: Mapping[str, Any],
+    *,
+    suppress: bool = False,
+    now: pd.Timestamp | None = None,
+) -> HTML:
+    """The plan the verdict leads to, as a dry-run table with the AWS CLI equivalents, and whose
+    credentials ``--execute`` would use (an online investigation asks STS; a case folder says
+    where the credentials would come from, without calling AWS).
+
+    legitimate: archive (and, with ``suppress``, a suppression rule scoped to this principal);
+    malicious/inconclusive: the remediation plan; pending: both, as previews.
+    """
+    from torinvest import actions, runner
+
+    status = str(verdict.get("status") or "pending")
+    fid = inv.key.finding_id
+    aws = inv.sources.aws
+    parts: list[str] = []
+    if status in ("legitimate", "pending"):
+        cmd = f"torinvest actions {fid} --plan archive{' --suppress' if suppress else ''} --execute"
+        title = "Archive plan" if status == "legitimate" else "If legitimate: archive plan"
+        try:
+            plan = actions.plan_archive(inv.finding, suppress=suppress)
+        except InputError as e:
+            parts.append(_card(title, f"<p>No archive plan: {_e(e)}</p>", "ti-warn"))
+        else:
+            plan.notes.append(
+                "only the GuardDuty administrator account (or a standalone account) can archive "
+                "findings and create suppression rules"
+            )
+            parts.append(_plan_html(title, plan, cmd, runner.whose_credentials(plan, aws)))
+    if status in ("malicious", "inconclusive", "pending"):
+        cmd = f"torinvest actions {fid} --plan remediate --execute"
+        title = "Remediation plan" if status != "pending" else "If not legitimate: remediation plan"
+        plan = actions.plan_remediation(inv.key, inv.events, now=now)
+        who = runner.whose_credentials(plan, aws)
+        parts.append(
+            _plan_html(title, plan, cmd, who, "ti-danger" if status == "malicious" else "")
+        )
+    return HTML("".join(parts))

@@ -1,0 +1,66 @@
+"""Cards that stand on their own: an error (what went wrong, what to do), the files a run
+wrote, the issues of a findings listing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from IPython.display import HTML
+
+from torinvest.display.markup import MAX_ISSUES_SHOWN, _card, _e, _kv, _list
+from torinvest.errors import CouldNotLookError, DataIssue, FindingNotFoundError
+
+
+# --------------------------------------------------------------------------------------------
+# errors, files, triage
+# --------------------------------------------------------------------------------------------
+def error_card(error: BaseException) -> HTML:
+    """A torinvest error as a short explanation: what went wrong and what to do.
+
+    A could-not-look error (no region searched, no file read) says so in its title and lists
+    what failed: it is never a "not found". A "not found" after a partial search says the
+    finding may be where torinvest could not look.
+    """
+    hint = getattr(error, "hint", None)
+    message = getattr(error, "message", None) or str(error)
+    body = f"<p>{_e(message)}</p>" + (f"<p><b>What to do:</b> {_e(hint)}</p>" if hint else "")
+    title = f"Stopped: {type(error).__name__}"
+    failed: Sequence[DataIssue] = ()
+    if isinstance(error, CouldNotLookError):
+        title = "Could not look: nothing was searched (this is not a “not found”)"
+        failed = error.issues
+    elif isinstance(error, FindingNotFoundError) and error.unsearched:
+        title = "Not found where torinvest could look: it may be where it could not"
+        failed = error.unsearched
+    if failed:
+        items = [f"<code>{_e(i.source)}</code>: {_e(i.problem)}" for i in failed[:MAX_ISSUES_SHOWN]]
+        if len(failed) > MAX_ISSUES_SHOWN:
+            items.append(f"… and {len(failed) - MAX_ISSUES_SHOWN:,} more")
+        body += "<p><b>Could not be searched:</b></p>" + _list(items)
+    return HTML(_card(title, body, "ti-danger"))
+
+
+def files_written(paths: Mapping[str, Any]) -> HTML:
+    """The files a cell wrote (name → path; None = not written)."""
+    rows = [(k, f"<code>{_e(v)}</code>" if v else "not written") for k, v in paths.items()]
+    return HTML(_card("Files written", _kv(rows)))
+
+
+def findings_issues(issues: Sequence[DataIssue], skipped: Mapping[str, int] | None = None) -> HTML:
+    """Findings files or regions that could not be read, and findings left out by type."""
+    skipped = dict(skipped or {})
+    notes = [f"{_e(n)} finding(s) of type {_e(t)} left out" for t, n in sorted(skipped.items())]
+    if not issues:
+        body = "<p>Every findings file or region was read.</p>" + (_list(notes) if notes else "")
+        return HTML(_card("No data issues", body, "ti-ok"))
+    items = [f"<code>{_e(i.source)}</code>: {_e(i.problem)}" for i in issues[:MAX_ISSUES_SHOWN]]
+    if len(issues) > MAX_ISSUES_SHOWN:
+        items.append(f"… and {len(issues) - MAX_ISSUES_SHOWN:,} more")
+    body = (
+        f"<p><b>{len(issues)} data issue(s): findings may be missing from the table.</b></p>"
+        + _list(items)
+        + (_list(notes) if notes else "")
+    )
+    return HTML(_card("⚠ Data issues", body, "ti-warn"))

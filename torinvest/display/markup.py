@@ -1,0 +1,312 @@
+"""Small HTML builders (every value escaped) and the table machinery: column classes, the
+static print copy, interactive tables, frames made display-ready.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import pandas as pd
+from IPython.display import HTML
+
+from torinvest.safety import html_text, term_safe
+
+#: At most this many data issues are listed in the warning block (the rest are counted).
+MAX_ISSUES_SHOWN = 50
+#: Interactive tables embed at most about this many bytes of data (itables downsamples beyond).
+TABLE_MAX_BYTES = 1_000_000
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+# --------------------------------------------------------------------------------------------
+# small builders (every value escaped)
+# --------------------------------------------------------------------------------------------
+def _e(value: Any) -> str:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return "—"
+    if isinstance(value, float) and value != value:
+        return "—"
+    return html_text(value)
+
+
+def _time(value: Any) -> str:
+    if value is None or value is pd.NaT or value is pd.NA:
+        return "—"
+    ts = pd.Timestamp(value)
+    if pd.isna(ts):
+        return "—"
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return ts.strftime(TIME_FORMAT) + " UTC"
+
+
+def _kv(rows: Iterable[tuple[str, str]]) -> str:
+    """A two-column table; labels are ours, values must already be escaped."""
+    body = "".join(f"<tr><th>{html_text(k)}</th><td>{v}</td></tr>" for k, v in rows)
+    return f'<table class="ti-kv">{body}</table>'
+
+
+def _card(title: str, body: str, kind: str = "") -> str:
+    cls = f"ti-card {kind}".strip()
+    return f'<div class="{cls}"><h3>{html_text(title)}</h3>{body}</div>'
+
+
+def _list(items: Iterable[str]) -> str:
+    """A bullet list of already escaped items."""
+    return "<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>"
+
+
+#: Columns of identifiers, times, IPs, names and flags: a cell never breaks inside them.
+ID_COLUMNS: frozenset[str] = frozenset(
+    {
+        "#",
+        "event_time",
+        "event_name",
+        "event_source",
+        "aws_region",
+        "source_ip",
+        "tor",
+        "access_key_id",
+        "derived",
+        "error_code",
+        "failed",
+        "category",
+        "sensitive",
+        "first_seen",
+        "last_seen",
+        "events",
+        "tor_events",
+        "new",
+        "country",
+        "id",
+        "type",
+        "account_id",
+        "region",
+        "severity",
+        "key_kind",
+        "user_type",
+        "principal_id",
+        "tor_ip",
+        "count",
+        "findings_for_key",
+        "archived",
+        "name",
+        "weight",
+        "effect",
+        "call",
+        "derived key",
+        "minted by",
+        "minted at",
+        "from IP",
+        "calls made with it",
+        "of them from Tor",
+        "when (UTC)",
+        "from",
+        "Tor",
+        "result",
+    }
+)
+#: Columns of long attacker-written text: one line cut with "…", the whole text on hover (it
+#: wraps in place) and in print.
+LONG_COLUMNS: frozenset[str] = frozenset(
+    {
+        "user_agent",
+        "user_agents",
+        "request_parameters",
+        "response_elements",
+        "error_message",
+        "event_names",
+        "regions",
+        "access_keys",
+        "note",
+        "mitre_technique",
+    }
+)
+#: A printed (or PDF) interactive table shows at most this many rows (every row up to it).
+PRINT_MAX_ROWS = 5_000
+#: In print, these columns leave a row's first line for a second line across the whole row
+#: (a landscape page then holds every event on its own two lines).
+PRINT_SECOND_LINE: frozenset[str] = LONG_COLUMNS | {
+    "event_source",
+    "asn_org",
+    "mitre_technique",
+    "note",
+    "command",
+}
+
+
+def column_class(name: Any) -> str:
+    """The CSS class of a table column: ``ti-id`` (never broken), ``ti-long`` (cut, whole on
+    hover and in print) or ``ti-text`` (wraps between words)."""
+    if name in ID_COLUMNS:
+        return "ti-id"
+    if name in LONG_COLUMNS:
+        return "ti-long"
+    return "ti-text"
+
+
+def _cell(value: Any) -> str:
+    """A table cell's HTML: "—" for a missing value; control and bidi characters shown escaped
+    (a name cannot reorder the row around it), then HTML-escaped."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return "—"
+    if isinstance(value, float) and value != value:
+        return "—"
+    return html_text(term_safe(value))
+
+
+#: Characters :func:`torinvest.safety.term_safe` shows escaped (control, line and bidi).
+_UNSEEN = "[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+
+
+def _inert(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with control and bidi characters in its text cells shown escaped (only the
+    cells that hold one are touched: a million-row table stays fast)."""
+    out = frame.copy()
+    for name in out.columns:
+        col = out[name]
+        text = col.map(lambda v: v if isinstance(v, str) else "")
+        hit = text.str.contains(_UNSEEN, regex=True).to_numpy(dtype=bool)
+        if hit.any():
+            out.loc[hit, name] = col[hit].map(term_safe)
+    return out
+
+
+def frame_html(frame: pd.DataFrame, *, max_rows: int | None = None, more_where: str = "") -> str:
+    """A static table, every header and cell escaped (:func:`_cell`), each column with its
+    :func:`column_class` (identifiers never break mid-word; long text cut, whole on hover).
+
+    ``max_rows``: show the first rows only, and say how many more there are (and
+    ``more_where``: where they are).
+    """
+    shown = frame if max_rows is None else frame.head(max_rows)
+    classes = [column_class(c) for c in frame.columns]
+    head = "".join(
+        f'<th class="{k}">{html_text(c)}</th>' for c, k in zip(frame.columns, classes, strict=True)
+    )
+    rows = []
+    for values in shown.itertuples(index=False, name=None):
+        cells = "".join(
+            f'<td class="{k}">{_cell(v)}</td>' for v, k in zip(values, classes, strict=True)
+        )
+        rows.append(f"<tr>{cells}</tr>")
+    table = (
+        f'<div class="ti-scroll"><table class="ti-table"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+    )
+    more = ""
+    if max_rows is not None and len(frame) > max_rows:
+        more = f'<p class="ti-note">… and {len(frame) - max_rows:,} more row(s)'
+        more += f" {html_text(more_where)}</p>" if more_where else "</p>"
+    return table + more
+
+
+def print_html(frame: pd.DataFrame, *, max_rows: int = PRINT_MAX_ROWS, more_where: str = "") -> str:
+    """The table as printed: every row (up to ``max_rows``; the rest counted, ``more_where``
+    says where they are) as a ``tbody.ti-row`` of two lines — the short columns, then the
+    :data:`PRINT_SECOND_LINE` ones (user agent, parameters…) labelled, across the row, wrapped
+    in full. Every header and cell escaped."""
+    first = [c for c in frame.columns if c not in PRINT_SECOND_LINE]
+    second = [c for c in frame.columns if c in PRINT_SECOND_LINE]
+    classes = [column_class(c) for c in first]
+    head = "".join(
+        f'<th class="{k}">{html_text(c)}</th>' for c, k in zip(first, classes, strict=True)
+    )
+    bodies = []
+    for values in frame.head(max_rows).itertuples(index=False, name=None):
+        rec = dict(zip(frame.columns, values, strict=True))
+        cells = "".join(
+            f'<td class="{k}">{_cell(rec[c])}</td>' for c, k in zip(first, classes, strict=True)
+        )
+        extra = " · ".join(
+            f'<span class="ti-field"><b>{html_text(c)}</b> {_cell(rec[c])}</span>'
+            for c in second
+            if _present(rec[c])
+        )
+        more = f'<tr class="ti-more"><td colspan="{len(first)}">{extra}</td></tr>' if extra else ""
+        bodies.append(f'<tbody class="ti-row"><tr>{cells}</tr>{more}</tbody>')
+    table = (
+        f'<table class="ti-table ti-printed"><thead><tr>{head}</tr></thead>'
+        f"{''.join(bodies)}</table>"
+    )
+    if len(frame) > max_rows:
+        table += f'<p class="ti-note">… and {len(frame) - max_rows:,} more row(s)'
+        table += f" {html_text(more_where)}</p>" if more_where else "</p>"
+    return table
+
+
+def table(
+    frame: pd.DataFrame, *, caption: str = "", page_length: int = 10, print_more_where: str = ""
+) -> HTML:
+    """An interactive table (itables, offline: nothing loads from a CDN; text escaped), and the
+    same rows as a static table for print (up to :data:`PRINT_MAX_ROWS`, the rest counted —
+    ``print_more_where`` says where they are): printing or saving to PDF shows every row,
+    not one page of the interactive table."""
+    from itables import to_html_datatable
+
+    shown = _inert(frame.astype("object").where(frame.notna(), ""))
+    kinds = [column_class(c) for c in frame.columns]
+    column_defs = [
+        {"targets": [i for i, k in enumerate(kinds) if k == kind], "className": kind}
+        for kind in ("ti-id", "ti-long")
+        if kind in kinds
+    ]
+    body = to_html_datatable(
+        shown,
+        connected=False,
+        allow_html=False,
+        showIndex=False,
+        maxBytes=TABLE_MAX_BYTES,
+        pageLength=page_length,
+        classes="display compact",
+        scrollX=True,
+        columnDefs=column_defs,
+    )
+    head = f'<p class="ti-caption">{html_text(caption)}</p>' if caption else ""
+    printed = print_html(frame, more_where=print_more_where)
+    return HTML(f'{head}<div class="ti-screen">{body}</div><div class="ti-print">{printed}</div>')
+
+
+def _text_cell(value: Any, max_items: int | None = None) -> Any:
+    """A cell for a display frame: lists joined (the first ``max_items``), dicts as 'name ×n',
+    times formatted, NA as None."""
+    if isinstance(value, list | tuple | dict):
+        items = (
+            [f"{k} ×{v}" for k, v in value.items()]
+            if isinstance(value, dict)
+            else [str(v) for v in value]
+        )
+        if max_items is not None and len(items) > max_items:
+            items = [*items[:max_items], f"(+{len(items) - max_items} more)"]
+        return " | ".join(items)
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, pd.Timestamp):
+        return _time(value)
+    return value
+
+
+def _tor_text(value: Any) -> str:
+    if value is True:
+        return "Tor"
+    if value is False:
+        return "not Tor"
+    return "unknown"
+
+
+def display_frame(frame: pd.DataFrame, *, max_items: int | None = None) -> pd.DataFrame:
+    """A copy of ``frame`` fit for a table or a CSV: plain text cells, times in UTC, Tor spelled,
+    lists joined with " | " (the first ``max_items`` of each)."""
+    out = pd.DataFrame(index=frame.index)
+    for name, col in frame.items():
+        if isinstance(col.dtype, pd.DatetimeTZDtype):
+            out[name] = col.dt.strftime(TIME_FORMAT).astype("object").where(col.notna(), None)
+        elif name == "tor":
+            out[name] = [_tor_text(v if v is not pd.NA else None) for v in col.astype("object")]
+        else:
+            out[name] = [_text_cell(v, max_items) for v in col.astype("object")]
+    return out.reset_index(drop=True)
+
+
+def _present(v: Any) -> bool:
+    return not (v is None or v is pd.NA or (isinstance(v, float) and v != v) or v == "")

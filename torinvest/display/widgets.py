@@ -1,0 +1,189 @@
+"""The verdict form, in JupyterLab only (ipywidgets; never under papermill, where no one can
+click): :func:`live_frontend` says which.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from IPython.display import HTML
+
+from torinvest.display.assessment import next_steps, verdict_card
+from torinvest.display.cards import error_card
+from torinvest.display.markup import _e
+from torinvest.errors import InputError, TorinvestError
+
+if TYPE_CHECKING:
+    from torinvest.investigation import Investigation
+
+
+# --------------------------------------------------------------------------------------------
+# interactive: the verdict form and the triage buttons (JupyterLab only)
+# --------------------------------------------------------------------------------------------
+#: ``1`` shows the widgets, ``0`` never does, whatever :func:`live_frontend` finds.
+WIDGETS_ENV = "TORINVEST_WIDGETS"
+
+
+def live_frontend() -> bool:
+    """True when this cell runs for a live Jupyter frontend that renders widgets (JupyterLab,
+    Notebook 7: their execute requests carry the cell's ID), False under papermill/nbclient —
+    no one to click, and a widget would be an empty box in the report — and outside a kernel.
+    ``$TORINVEST_WIDGETS`` (``1``/``0``) overrides."""
+    forced = os.environ.get(WIDGETS_ENV, "").strip()
+    if forced in {"0", "1"}:
+        return forced == "1"
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython ships with ipykernel
+        return False
+    kernel = getattr(get_ipython(), "kernel", None)
+    if kernel is None:
+        return False
+    try:
+        parent = kernel.get_parent() if hasattr(kernel, "get_parent") else kernel._parent_header
+    except (AttributeError, KeyError, LookupError):
+        return False
+    metadata = (parent or {}).get("metadata") or {}
+    return isinstance(metadata, Mapping) and "cellId" in metadata
+
+
+def _verdict_html(inv: Investigation, verdict: Mapping[str, Any], *, suppress: bool) -> str:
+    card = verdict_card(verdict, ledger=verdict.get("ledger")).data
+    return str(card) + str(next_steps(inv, verdict, suppress=suppress).data)
+
+
+class VerdictForm:
+    """The verdict in JupyterLab: status, analyst (prefilled from ``$TORINVEST_ANALYST``, else
+    the login name), rationale and a *Record verdict* button; below them the finding's current
+    verdict card and the plan it leads to, redrawn after each recording.
+
+    Recording goes through :func:`torinvest.investigation.decide` (the evidence summary stored with it;
+    the same verdict again adds no record, a different one supersedes). :meth:`record` is the
+    button's callback, callable directly.
+    """
+
+    def __init__(
+        self,
+        inv: Investigation,
+        verdict: Mapping[str, Any],
+        *,
+        suppress: bool = False,
+        analyst: str | None = None,
+    ) -> None:
+        import ipywidgets as w
+
+        from torinvest.verdict import DECIDED, default_analyst
+
+        self.inv = inv
+        self.suppress = suppress
+        self.ledger = verdict.get("ledger")
+        self.verdict: dict[str, Any] = dict(verdict)
+        who = default_analyst() if analyst is None else analyst
+        mine = verdict.get("status") in DECIDED and (verdict.get("analyst") or "") == who
+        self.status = w.ToggleButtons(
+            options=list(DECIDED),
+            value=verdict.get("status") if mine else None,
+            tooltips=["archive", "remediate", "contain, keep investigating"],
+        )
+        self.analyst = w.Text(
+            value=who,
+            description="Analyst",
+            placeholder="who decides",
+            style={"description_width": "6em"},
+        )
+        self.rationale = w.Textarea(
+            value=(verdict.get("rationale") or "") if mine else "",
+            description="Rationale",
+            style={"description_width": "6em"},
+            placeholder="why: what in the evidence above decides it",
+            layout=w.Layout(width="100%", max_width="60em", height="5em"),
+        )
+        self.button = w.Button(
+            description="Record verdict",
+            button_style="primary",
+            icon="check",
+            tooltip="append it to the ledger with the evidence summary",
+        )
+        self.message = w.HTML()
+        self.output = w.Output()
+        self.button.on_click(lambda _button: self._clicked())
+        self._redraw()
+        self.widget = w.VBox(
+            [
+                w.HTML(
+                    "<b>Record the verdict</b> <span class='ti-note'>(ledger: "
+                    f"<code>{_e(self.ledger)}</code>; the same verdict again adds nothing, "
+                    "a different one supersedes the current one)</span>"
+                ),
+                w.HBox(
+                    [
+                        w.HTML(
+                            "<div style='text-align:right;padding-right:8px'>Verdict</div>",
+                            layout=w.Layout(width="6em", min_width="6em"),
+                        ),
+                        self.status,
+                    ]
+                ),
+                self.analyst,
+                self.rationale,
+                w.HBox([self.button, self.message]),
+                self.output,
+            ]
+        )
+
+    def record(self) -> dict[str, Any]:
+        """Record what the form says (InputError when it is incomplete); redraw the verdict and
+        its plan; return the verdict fields (:func:`torinvest.investigation.decide`)."""
+        from torinvest import investigation
+
+        if not self.status.value:
+            raise InputError("choose a verdict: legitimate, malicious or inconclusive")
+        self.verdict = investigation.decide(
+            self.inv,
+            finding_id=self.inv.key.finding_id,
+            status=str(self.status.value),
+            analyst=self.analyst.value.strip(),
+            rationale=self.rationale.value.strip(),
+            ledger=self.ledger,
+        )
+        v = self.verdict
+        if v.get("added"):
+            before = v.get("superseded")
+            said = f"Recorded: <b>{_e(v['status'])}</b> at {_e(v['recorded_at'])}" + (
+                f" — supersedes {_e(before.get('status'))} by {_e(before.get('analyst'))} "
+                f"({_e(before.get('recorded_at'))}), kept in the ledger"
+                if before
+                else ""
+            )
+        else:
+            said = (
+                f"Already recorded at {_e(v.get('recorded_at'))}: the same verdict, nothing added."
+            )
+        self.message.value = f"<span class='ti-note'>{said}</span>"
+        self._redraw()
+        return v
+
+    def _clicked(self) -> None:
+        try:
+            self.record()
+        except TorinvestError as e:
+            self.message.value = str(error_card(e).data)
+
+    def _redraw(self) -> None:
+        self.output.outputs = ()
+        self.output.append_display_data(
+            HTML(_verdict_html(self.inv, self.verdict, suppress=self.suppress))
+        )
+
+
+def verdict_section(
+    inv: Investigation, verdict: Mapping[str, Any], *, suppress: bool = False
+) -> Any:
+    """The verdict and the plan it leads to. In JupyterLab (:func:`live_frontend`): the
+    :class:`VerdictForm` above them. Under papermill: the verdict card and the plan, as the
+    parameters decided them (no form: nobody is there to click)."""
+    if not live_frontend():
+        return HTML(_verdict_html(inv, verdict, suppress=suppress))
+    return VerdictForm(inv, verdict, suppress=suppress).widget

@@ -1,0 +1,247 @@
+"""AWS: ListFindings/GetFindings in every region asked, in parallel; a region that fails is
+a data issue and the others go on (:func:`fetch_findings`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+from torinvest.aws import AWS_CALL_ERRORS, Aws, answer, translate_error
+from torinvest.errors import (
+    AwsError,
+    DataIssue,
+    FindingFileError,
+    InvalidFindingIdError,
+    InvalidRegionError,
+    NotEnabledError,
+    RegionsNotSearchedError,
+)
+from torinvest.findings.checks import (
+    BATCH_SIZE,
+    FINDING_ID_RE,
+    TOR_FINDING_TYPES,
+    _json_type,
+    log,
+    sanitize,
+)
+from torinvest.findings.files import _dedupe
+from torinvest.findings.records import Finding, FindingsResult
+from torinvest.findings.shapes import camelize
+
+
+# --------------------------------------------------------------------------------------------
+# AWS
+# --------------------------------------------------------------------------------------------
+def finding_criteria(
+    *,
+    types: Sequence[str] = TOR_FINDING_TYPES,
+    include_archived: bool = False,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    account_ids: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """ListFindings ``FindingCriteria`` for Tor findings updated in [start, end]."""
+    criterion: dict[str, Any] = {"type": {"Eq": list(types)}}
+    if not include_archived:
+        criterion["service.archived"] = {"Eq": ["false"]}
+    window: dict[str, int] = {}
+    if start is not None:
+        window["GreaterThanOrEqual"] = _epoch_ms(start)
+    if end is not None:
+        window["LessThanOrEqual"] = _epoch_ms(end)
+    if window:
+        criterion["updatedAt"] = window
+    if account_ids:
+        criterion["accountId"] = {"Eq": list(account_ids)}
+    return {"Criterion": criterion}
+
+
+def _epoch_ms(t: datetime) -> int:
+    """Epoch milliseconds of ``t``; a naive time is taken as UTC."""
+    ts = pd.Timestamp(t)
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts
+    return int(ts.timestamp() * 1000)
+
+
+#: What botocore's parser raises for a value of the wrong type in an answer (a number field
+#: holding text, a structure holding a list…): not a botocore error class.
+_PARSE_ERRORS = (ValueError, TypeError, AttributeError, KeyError)
+
+
+def fetch_region(
+    aws: Aws,
+    region: str,
+    criteria: Mapping[str, Any],
+    problems: list[DataIssue] | None = None,
+) -> list[dict[str, Any]]:
+    """Every finding matching ``criteria`` in one region (raw boto3 dicts). Raises AwsError,
+    also for an answer without the fields the API promises.
+
+    A GetFindings answer that botocore cannot parse (a finding with a field of the wrong type)
+    is asked again one finding at a time, so that only the bad finding is lost: it is added to
+    ``problems`` as ``guardduty:<region>`` naming its ID."""
+    gd = aws.client("guardduty", region)
+    op = "ListDetectors"
+
+    def field(page: Any, key: str) -> list[Any]:
+        return answer(page, key, list, service="guardduty", region=region, operation=op)
+
+    try:
+        detectors = [
+            d
+            for page in gd.get_paginator("list_detectors").paginate()
+            for d in field(page, "DetectorIds")
+        ]
+        if not detectors:
+            raise NotEnabledError(
+                f"GuardDuty has no detector in {region}",
+                hint="GuardDuty is not enabled in this region; nothing to search there",
+                service="guardduty",
+                region=region,
+                operation=op,
+                code="NoDetector",
+            )
+        out: list[dict[str, Any]] = []
+        for detector in detectors:
+            op = "ListFindings"
+            ids = [
+                fid
+                for page in gd.get_paginator("list_findings").paginate(
+                    DetectorId=detector,
+                    FindingCriteria=dict(criteria),
+                    SortCriteria={"AttributeName": "updatedAt", "OrderBy": "DESC"},
+                    PaginationConfig={"PageSize": BATCH_SIZE},
+                )
+                for fid in field(page, "FindingIds")
+            ]
+            op = "GetFindings"
+            for i in range(0, len(ids), BATCH_SIZE):
+                batch = ids[i : i + BATCH_SIZE]
+                try:
+                    resp = gd.get_findings(DetectorId=detector, FindingIds=batch)
+                except _PARSE_ERRORS as e:
+                    log.info("GetFindings in %s could not be parsed (%s): one by one", region, e)
+                    out.extend(_get_one_by_one(gd, detector, batch, region, problems))
+                    continue
+                out.extend(field(resp, "Findings"))
+            log.info("guardduty %s detector %s: %d findings", region, detector, len(ids))
+        return out
+    except AWS_CALL_ERRORS as e:
+        raise translate_error(e, service="guardduty", region=region, operation=op) from e
+
+
+def _get_one_by_one(
+    gd: Any, detector: str, ids: Sequence[str], region: str, problems: list[DataIssue] | None
+) -> list[dict[str, Any]]:
+    """GetFindings for each ID alone; a finding whose answer cannot be parsed is a problem."""
+    out: list[dict[str, Any]] = []
+    for fid in ids:
+        try:
+            resp = gd.get_findings(DetectorId=detector, FindingIds=[fid])
+        except _PARSE_ERRORS as e:
+            if problems is not None:
+                problems.append(
+                    DataIssue(
+                        f"guardduty:{region}",
+                        f"skipped: finding {fid}: GuardDuty's answer for it has a field of the "
+                        f"wrong type and could not be read ({type(e).__name__}: {e})",
+                    )
+                )
+            continue
+        out.extend(
+            answer(
+                resp, "Findings", list, service="guardduty", region=region, operation="GetFindings"
+            )
+        )
+    return out
+
+
+def fetch_findings(
+    aws: Aws,
+    regions: Sequence[str] | None = None,
+    *,
+    include_archived: bool = False,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    account_ids: Sequence[str] | None = None,
+    types: Sequence[str] = TOR_FINDING_TYPES,
+) -> FindingsResult:
+    """Tor findings from GuardDuty in every region asked (default: every enabled region).
+
+    Regions are searched in parallel; each one that fails (access denied, endpoint unreachable,
+    an answer that is not AWS's) becomes a data issue ``guardduty:<region>`` and is listed in
+    ``failed``; the others are kept. A region where GuardDuty has no detector answered (nothing
+    can be there) and is a data issue too. Credentials that no region accepts (none found, a
+    role that cannot be assumed) raise :class:`~torinvest.errors.RegionsNotSearchedError`.
+    """
+    try:
+        region_list = aws.regions("guardduty", regions)
+    except AwsError as e:
+        raise RegionsNotSearchedError(
+            f"no region could be searched: {e.message}",
+            hint=e.hint,
+            issues=(DataIssue.from_error("guardduty", e),),
+            service=e.service,
+            operation=e.operation,
+            code=e.code,
+        ) from e
+    criteria = finding_criteria(
+        types=types,
+        include_archived=include_archived,
+        start=start,
+        end=end,
+        account_ids=account_ids,
+    )
+    result = FindingsResult(note=region_list.note)
+    problems: dict[str, list[DataIssue]] = {r: [] for r in region_list}
+    for region, outcome in aws.map_regions(
+        lambda r: fetch_region(aws, r, criteria, problems[r]),
+        region_list,
+        progress="GuardDuty regions",
+    ):
+        source = f"guardduty:{region}"
+        result.sources.append(source)
+        result.issues.extend(problems[region])
+        for issue in problems[region]:
+            found_id = re.search(r"finding ([A-Za-z0-9]{8,128}):", issue.problem)
+            if found_id:
+                result.rejected.setdefault(found_id.group(1), issue)
+        if isinstance(outcome, BaseException):
+            err = (
+                outcome
+                if isinstance(outcome, AwsError)
+                else translate_error(outcome, service="guardduty", region=region)
+            )
+            result.issues.append(DataIssue.from_error(source, err))
+            if not (isinstance(err, NotEnabledError) and err.code == "NoDetector"):
+                result.failed.append(source)
+            continue
+        for raw in outcome:
+            if not isinstance(raw, dict):
+                result.issues.append(
+                    DataIssue(
+                        source, f"skipped: a finding that is {_json_type(raw)}, not an object"
+                    )
+                )
+                continue
+            data = camelize(raw)
+            try:
+                clean, dropped = sanitize(data, source)
+            except (InvalidFindingIdError, InvalidRegionError, FindingFileError) as e:
+                issue = DataIssue(source, f"skipped: {e}")
+                result.issues.append(issue)
+                fid = data.get("id")
+                if isinstance(fid, str) and FINDING_ID_RE.match(fid.strip()):
+                    result.rejected.setdefault(fid.strip(), issue)
+                continue
+            result.issues.extend(dropped)
+            result.findings.append(Finding(data=clean, origin=source, shape="api", original=raw))
+    result.findings = _dedupe(result.findings)
+    for f in result.findings:
+        result.rejected.pop(f.id, None)
+    return result

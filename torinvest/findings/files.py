@@ -1,0 +1,152 @@
+"""Files: findings exports in files and folders (JSON, JSON lines, gzip), each bad file a
+data issue naming it (:func:`read_findings`).
+"""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from collections.abc import Iterable
+from pathlib import Path
+
+import orjson
+
+from torinvest.errors import DataIssue, NoFindingsError
+from torinvest.findings.checks import FINDING_FILE_SUFFIXES
+from torinvest.findings.records import Finding, FindingsResult
+from torinvest.findings.shapes import extract_findings
+
+
+# --------------------------------------------------------------------------------------------
+# files
+# --------------------------------------------------------------------------------------------
+def finding_files(path: str | Path, issues: list[DataIssue] | None = None) -> list[Path]:
+    """The findings files at ``path``: the file itself, or every findings file below a folder
+    (:func:`torinvest.paths.walk_files`: symbolic links followed). A path below it that cannot
+    be looked at (a link to a missing target or that loops, a folder that cannot be listed, a
+    named pipe…) is appended to ``issues``; without that list, it raises like a folder with no
+    findings file would, naming it."""
+    from torinvest.paths import walk_files
+
+    p = Path(path)
+    try:
+        walk = walk_files(
+            p, wanted=lambda rel: rel.rpartition("/")[2].lower().endswith(FINDING_FILE_SUFFIXES)
+        )
+    except OSError as e:
+        raise NoFindingsError(
+            f"{p}: {'no such file or folder' if not p.exists() else e.strerror or e}",
+            hint="check the path of the case folder or export",
+        ) from None
+    files = sorted(Path(f.path) for f in walk.files)
+    if not files and walk.issues:
+        first = walk.issues[0]
+        raise NoFindingsError(
+            f"{p}: no findings file could be read ({first.source}: {first.problem})",
+            hint="fix or remove that path, or export the findings again",
+        )
+    if not files:
+        raise NoFindingsError(
+            f"{p}: no findings files (*.json, *.jsonl, *.json.gz) in this folder",
+            hint="export findings with `aws guardduty get-findings` or from the console into it",
+        )
+    if walk.issues and issues is None:
+        first = walk.issues[0]
+        raise NoFindingsError(f"{first.source}: {first.problem}", hint="fix or remove that path")
+    if issues is not None:
+        issues += walk.issues
+    return files
+
+
+def read_findings_file(
+    path: Path, rejected: dict[str, DataIssue] | None = None
+) -> tuple[list[Finding], list[DataIssue]]:
+    """All findings in one file, and the problems met. Never raises for bad content.
+
+    ``rejected`` (when given) gets the ID → issue of each finding read but left out."""
+    name = str(path)
+    try:
+        data = path.read_bytes()
+        if path.name.lower().endswith(".gz"):
+            data = gzip.decompress(data)
+    except (OSError, EOFError, zlib.error) as e:
+        return [], [DataIssue(name, f"cannot read the file: {e}")]
+    if not data.strip():
+        return [], [DataIssue(name, "the file is empty: re-export the findings")]
+    try:
+        doc = orjson.loads(data)
+    except orjson.JSONDecodeError as whole_error:
+        lines = [ln for ln in data.splitlines() if ln.strip()]
+        if len(lines) < 2 or not _is_json(lines[0]):
+            # One document (pretty-printed or not) that does not parse: one issue for the file.
+            return [], [_json_issue(name, whole_error)]
+        return _read_json_lines(name, lines, rejected)
+    return extract_findings(doc, name, rejected)
+
+
+def _is_json(line: bytes) -> bool:
+    try:
+        orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return False
+    return True
+
+
+def _json_issue(name: str, e: orjson.JSONDecodeError) -> DataIssue:
+    return DataIssue(
+        name,
+        f"invalid JSON (line {e.lineno}, column {e.colno}: {e.msg}); the file may be truncated",
+    )
+
+
+def _read_json_lines(
+    name: str, lines: list[bytes], rejected: dict[str, DataIssue] | None = None
+) -> tuple[list[Finding], list[DataIssue]]:
+    findings: list[Finding] = []
+    issues: list[DataIssue] = []
+    for lineno, line in enumerate(lines, start=1):
+        where = f"{name}:{lineno}"
+        try:
+            doc = orjson.loads(line)
+        except orjson.JSONDecodeError as e:
+            issues.append(DataIssue(where, f"invalid JSON: {e.msg}"))
+            continue
+        f, i = extract_findings(doc, where, rejected)
+        findings.extend(f)
+        issues.extend(i)
+    return findings, issues
+
+
+def read_findings(paths: str | Path | Iterable[str | Path]) -> FindingsResult:
+    """Read findings from files and folders (every export shape), deduplicated on finding ID.
+
+    Raises :class:`NoFindingsError` when there is no findings file at all; bad files become
+    data issues, and a file from which no finding could be read is in ``failed`` (when every file
+    failed, :meth:`FindingsResult.require_looked` raises). When the same finding appears twice,
+    the most recently updated copy wins.
+    """
+    roots = [paths] if isinstance(paths, str | Path) else list(paths)
+    result = FindingsResult()
+    for root in roots:
+        for f in finding_files(root, result.issues):
+            found, issues = read_findings_file(f, result.rejected)
+            result.sources.append(str(f))
+            result.findings.extend(found)
+            result.issues.extend(issues)
+            if not found and issues:
+                result.failed.append(str(f))
+    result.findings = _dedupe(result.findings)
+    for f in result.findings:
+        result.rejected.pop(f.id, None)  # a good copy elsewhere wins
+    return result
+
+
+def _dedupe(findings: Iterable[Finding]) -> list[Finding]:
+    best: dict[str, Finding] = {}
+    for f in findings:
+        prev = best.get(f.id)
+        if prev is None or str(f.data.get("updatedAt") or "") > str(
+            prev.data.get("updatedAt") or ""
+        ):
+            best[f.id] = f
+    return list(best.values())

@@ -1,0 +1,87 @@
+"""Locate the key: the access key, principal and Tor IP a finding names
+(:func:`locate_key`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import pandas as pd
+
+from torinvest.errors import MissingKeyDetailsError, NotATorFindingError
+from torinvest.findings.checks import TOR_FINDING_TYPES, key_kind, sanitize
+from torinvest.findings.records import Finding, KeyLocation, _row
+from torinvest.findings.shapes import _is_pascal, camelize
+
+
+# --------------------------------------------------------------------------------------------
+# locate the key
+# --------------------------------------------------------------------------------------------
+def locate_key(finding: Finding | Mapping[str, Any] | pd.Series) -> KeyLocation:
+    """The access key named by a Tor finding: a Finding, a raw/PascalCase dict or a frame row.
+
+    Raises NotATorFindingError for another finding type and MissingKeyDetailsError when the
+    finding names no access key; both errors name the finding ID.
+    """
+    if isinstance(finding, pd.Series):
+        row = finding.to_dict()
+    else:
+        if not isinstance(finding, Finding):
+            data = dict(finding)
+            data = camelize(data) if _is_pascal(data) else data
+            clean, _ = sanitize(data, "input")  # a wrong-typed key or id raises, naming it
+            finding = Finding(data=clean, origin="input", shape="raw")
+        row = _row(finding)
+    fid = str(row.get("id") or "(no id)")
+    ftype = row.get("type")
+    if ftype not in TOR_FINDING_TYPES:
+        raise NotATorFindingError(
+            f"finding {fid} is of type {ftype!r}, not a Tor finding",
+            hint=f"torinvest investigates {' and '.join(TOR_FINDING_TYPES)}",
+        )
+    akid = _na(row.get("access_key_id"))
+    if not akid:
+        raise MissingKeyDetailsError(
+            f"finding {fid} has no resource.accessKeyDetails.accessKeyId",
+            hint="the finding does not name the access key: read the principal from "
+            "resource.accessKeyDetails in the console, or search CloudTrail by user name",
+        )
+    return KeyLocation(
+        finding_id=fid,
+        finding_type=str(ftype),
+        access_key_id=str(akid),
+        kind=key_kind(str(akid)),
+        principal_id=_na(row.get("principal_id")),
+        user_name=_na(row.get("user_name")),
+        user_type=_na(row.get("user_type")),
+        account_id=_na(row.get("account_id")),
+        region=_na(row.get("region")),
+        tor_ip=_na(row.get("tor_ip")),
+        api=_na(row.get("api")),
+        service_name=_na(row.get("service_name")),
+        first_seen=_ts(row.get("first_seen")),
+        last_seen=_ts(row.get("last_seen")),
+    )
+
+
+def _na(v: Any) -> Any:
+    if v is None or v is pd.NA or (isinstance(v, float) and v != v) or v == "":
+        return None
+    return str(v)
+
+
+def _ts(v: Any) -> pd.Timestamp | None:
+    if v is None or v is pd.NA or v is pd.NaT:
+        return None
+    ts = pd.to_datetime(v, utc=True, format="ISO8601", errors="coerce")
+    return None if pd.isna(ts) else ts
+
+
+def iter_located(frame: pd.DataFrame) -> Iterator[tuple[pd.Series, KeyLocation | Exception]]:
+    """Each row of a findings frame with its KeyLocation, or the error that prevented it."""
+    for _, row in frame.iterrows():
+        try:
+            yield row, locate_key(row)
+        except (NotATorFindingError, MissingKeyDetailsError) as e:
+            yield row, e

@@ -1,0 +1,324 @@
+"""The records: :class:`Finding` (one raw finding and where it came from),
+:class:`FindingsResult` (what a search found, and which sources answered), :class:`KeyLocation`;
+the findings frame (:func:`normalize_findings`, pure).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import orjson
+import pandas as pd
+
+from torinvest.errors import (
+    DataIssue,
+    FindingFileError,
+    FindingNotFoundError,
+    FindingsNotReadError,
+    RegionsNotSearchedError,
+)
+from torinvest.findings.checks import TOR_FINDING_TYPES, KeyKind, check_finding_id, key_kind
+from torinvest.schema import FINDINGS_COLUMNS, conform, iso_utc
+
+
+# records
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One GuardDuty finding as raw camelCase JSON (the API's wire shape), and where it came from.
+
+    ``original`` is the document exactly as read (PascalCase, ASFF, …) when it differs from ``data``.
+    """
+
+    data: dict[str, Any]
+    origin: str
+    shape: str
+    original: dict[str, Any] | None = None
+
+    @property
+    def id(self) -> str:
+        return str(self.data.get("id") or "")
+
+    @property
+    def type(self) -> str:
+        return str(self.data.get("type") or "")
+
+    @property
+    def is_tor(self) -> bool:
+        return self.type in TOR_FINDING_TYPES
+
+
+@dataclass(slots=True)
+class FindingsResult:
+    """Findings plus everything that kept the result from being complete.
+
+    ``issues`` lists files or regions that could not be read, and findings left out; ``skipped``
+    counts findings of other types that were left out, by type; ``sources`` names the files read
+    or regions asked; ``failed`` the sources among them that could not be searched at all (a
+    region that refused or did not answer, a file from which no finding could be read): a finding
+    there is unknown. ``rejected`` maps the ID of a finding that was read but left out (a field
+    of the wrong type…) to its issue.
+    """
+
+    findings: list[Finding] = field(default_factory=list)
+    issues: list[DataIssue] = field(default_factory=list)
+    skipped: Counter[str] = field(default_factory=Counter)
+    sources: list[str] = field(default_factory=list)
+    note: str | None = None
+    failed: list[str] = field(default_factory=list)
+    rejected: dict[str, DataIssue] = field(default_factory=dict)
+
+    def tor_only(self) -> FindingsResult:
+        """The Tor findings only; the others are counted in ``skipped`` by type."""
+        skipped = Counter(self.skipped)
+        skipped.update(f.type or "(no type)" for f in self.findings if not f.is_tor)
+        return FindingsResult(
+            findings=[f for f in self.findings if f.is_tor],
+            issues=list(self.issues),
+            skipped=skipped,
+            sources=list(self.sources),
+            note=self.note,
+            failed=list(self.failed),
+            rejected=dict(self.rejected),
+        )
+
+    def frame(self) -> pd.DataFrame:
+        return normalize_findings(self.findings)
+
+    # -- what was searched --------------------------------------------------------------------
+    @property
+    def answered(self) -> list[str]:
+        """The sources that were searched (a region that answered, a file read)."""
+        failed = set(self.failed)
+        return [s for s in self.sources if s not in failed]
+
+    @property
+    def complete(self) -> bool:
+        """Whether every source asked was searched (then "not found" means not there)."""
+        return not self.failed
+
+    @property
+    def unsearched(self) -> list[DataIssue]:
+        """One issue per source that could not be searched, saying why."""
+        out = []
+        for source in self.failed:
+            inside = (source + "[", source + ":")
+            issue = next(
+                (i for i in self.issues if i.source == source or i.source.startswith(inside)),
+                None,
+            )
+            out.append(
+                DataIssue(
+                    source,
+                    issue.problem if issue.source == source else f"{issue.source}: {issue.problem}",
+                )
+                if issue is not None
+                else DataIssue(source, "could not be searched")
+            )
+        return out
+
+    @property
+    def _noun(self) -> str:
+        return "region" if all(s.startswith("guardduty:") for s in self.sources) else "file"
+
+    def gap(self, *, detail: bool = True) -> str:
+        """The sources that could not be searched, in words (empty when complete): how many,
+        and with ``detail`` which ones and the first one's problem."""
+        missing = self.unsearched
+        if not missing:
+            return ""
+        said = (
+            f"{len(missing)} {self._noun}(s) could not be "
+            f"{'searched' if self._noun == 'region' else 'read'}"
+        )
+        if not detail:
+            return said
+        names = [_short_source(i.source) for i in missing]
+        listed = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        return f"{said}: {listed} ({missing[0].problem})"
+
+    def require_looked(self) -> FindingsResult:
+        """``self``, or :class:`~torinvest.errors.CouldNotLookError` when no source answered.
+
+        Every region failed: :class:`~torinvest.errors.RegionsNotSearchedError` (an AwsError);
+        every findings file failed: :class:`~torinvest.errors.FindingsNotReadError`. Never an
+        empty result that would read as "no finding there".
+        """
+        if not self.sources or self.answered:
+            return self
+        missing = self.unsearched
+        first = missing[0]
+        more = f"; {len(missing) - 1} more failed, see the issues" if len(missing) > 1 else ""
+        if self._noun == "region":
+            same = len({i.problem.replace(_short_source(i.source), "…") for i in missing}) == 1
+            said = (
+                f"every one failed the same way: {first.problem}"
+                if same and len(missing) > 1
+                else f"{_short_source(first.source)}: {first.problem}{more}"
+            )
+            raise RegionsNotSearchedError(
+                f"no region could be searched ({len(missing)} of {len(self.sources)} failed): "
+                f"{said}",
+                hint="nothing was searched, so this says nothing about the findings: fix the "
+                "credentials, permissions or network named above and re-run",
+                issues=tuple(missing),
+                service="guardduty",
+            )
+        where = "" if first.problem.startswith(first.source) else f"{first.source}: "
+        raise FindingsNotReadError(
+            f"no finding could be read ({len(missing)} of {len(self.sources)} file(s) failed): "
+            f"{where}{first.problem}{more}",
+            hint="re-export the findings (`aws guardduty get-findings … > f.json`) into the folder",
+            issues=tuple(missing),
+        )
+
+    def get(self, finding_id: str) -> Finding:
+        """The finding with this ID.
+
+        Raises :class:`~torinvest.errors.CouldNotLookError` when no source could be searched,
+        :class:`~torinvest.errors.FindingFileError` when the finding was read but left out (the
+        issue says why), and :class:`~torinvest.errors.FindingNotFoundError` otherwise — saying
+        "so it may be there" when some sources could not be searched.
+        """
+        check_finding_id(finding_id)
+        for f in self.findings:
+            if f.id == finding_id:
+                return f
+        if finding_id in self.rejected:
+            issue = self.rejected[finding_id]
+            raise FindingFileError(
+                issue.source,
+                f"finding {finding_id} was read but cannot be used: "
+                f"{issue.problem.removeprefix('skipped: ')}",
+                hint="fix or re-export this finding",
+            )
+        self.require_looked()
+        known = ", ".join(sorted({f.id for f in self.findings})[:5]) or "none"
+        if self.failed:
+            searched = self.answered
+            raise FindingNotFoundError(
+                f"finding {finding_id} is not in the {len(searched)} {self._noun}(s) that "
+                f"{'answered' if self._noun == 'region' else 'were read'} "
+                f"({', '.join(_short_source(s) for s in searched[:5])}"
+                f"{', …' if len(searched) > 5 else ''}); {self.gap()}, so it may be there",
+                hint="fix access to what could not be searched (or name the finding's region "
+                f"with --regions) and re-run; loaded IDs include: {known}",
+                unsearched=tuple(self.unsearched),
+            )
+        raise FindingNotFoundError(
+            f"finding {finding_id} not found among {len(self.findings)} findings "
+            f"(every one of {len(self.sources)} {self._noun}(s) searched)",
+            hint=f"loaded IDs include: {known}; check the ID, region or --include-archived",
+        )
+
+
+def _short_source(source: str) -> str:
+    return source.removeprefix("guardduty:")
+
+
+@dataclass(frozen=True, slots=True)
+class KeyLocation:
+    """The access key a Tor finding names, and what the finding says about its use."""
+
+    finding_id: str
+    finding_type: str
+    access_key_id: str
+    kind: KeyKind
+    principal_id: str | None
+    user_name: str | None
+    user_type: str | None
+    account_id: str | None
+    region: str | None
+    tor_ip: str | None
+    api: str | None
+    service_name: str | None
+    first_seen: pd.Timestamp | None
+    last_seen: pd.Timestamp | None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        for k in ("first_seen", "last_seen"):
+            d[k] = iso_utc(d[k])
+        return d
+
+
+# --------------------------------------------------------------------------------------------
+# normalize
+# --------------------------------------------------------------------------------------------
+def _get(d: Mapping[str, Any] | None, *path: str) -> Any:
+    for p in path:
+        if not isinstance(d, Mapping):
+            return None
+        d = d.get(p)
+    return d
+
+
+def _row(f: Finding) -> dict[str, Any]:
+    d = f.data
+    svc = d.get("service") or {}
+    key = _get(d, "resource", "accessKeyDetails") or {}
+    call = _get(svc, "action", "awsApiCallAction") or {}
+    remote = call.get("remoteIpDetails") or {}
+    akid = key.get("accessKeyId")
+    return {
+        "id": d.get("id"),
+        "type": d.get("type"),
+        "account_id": d.get("accountId"),
+        "region": d.get("region"),
+        "severity": d.get("severity"),
+        "title": d.get("title"),
+        "created_at": d.get("createdAt"),
+        "updated_at": d.get("updatedAt"),
+        "first_seen": svc.get("eventFirstSeen"),
+        "last_seen": svc.get("eventLastSeen"),
+        "count": svc.get("count"),
+        "archived": svc.get("archived"),
+        "access_key_id": akid,
+        "key_kind": key_kind(akid) if akid else None,
+        "principal_id": key.get("principalId"),
+        "user_name": key.get("userName"),
+        "user_type": key.get("userType"),
+        "tor_ip": remote.get("ipAddressV4") or remote.get("ipAddressV6"),
+        "country": _get(remote, "country", "countryName"),
+        "asn": _get(remote, "organization", "asn"),
+        "asn_org": _get(remote, "organization", "asnOrg"),
+        "api": call.get("api"),
+        "service_name": call.get("serviceName"),
+        "detector_id": svc.get("detectorId"),
+        "sample": _is_sample(svc.get("additionalInfo")),
+        "shape": f.shape,
+        "origin": f.origin,
+        "raw": f.original if f.original is not None else f.data,
+    }
+
+
+def _is_sample(info: Any) -> bool:
+    """additionalInfo.sample: an object in raw findings, JSON text in ``value`` on the wire."""
+    if not isinstance(info, Mapping):
+        return False
+    if "sample" in info:
+        return str(info["sample"]).lower() == "true"
+    value = info.get("value")
+    if isinstance(value, str) and '"sample"' in value:
+        try:
+            decoded = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return False
+        return isinstance(decoded, dict) and decoded.get("sample") is True
+    return False
+
+
+def normalize_findings(findings: Iterable[Finding]) -> pd.DataFrame:
+    """The findings frame (:data:`~torinvest.schema.FINDINGS_COLUMNS`), newest update first.
+
+    Columns: id, type, account_id, region, severity, title, created_at, updated_at, first_seen,
+    last_seen (UTC), count, archived, access_key_id, key_kind, principal_id, user_name, user_type,
+    tor_ip, country, asn, asn_org, api, service_name, detector_id, sample, shape, origin, raw.
+    """
+    frame = conform([_row(f) for f in findings], FINDINGS_COLUMNS)
+    if len(frame):
+        frame = frame.sort_values(["updated_at", "id"], ascending=[False, True], na_position="last")
+    return frame.reset_index(drop=True)

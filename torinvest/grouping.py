@@ -1,0 +1,70 @@
+"""Grouping the events frame the same way everywhere: integer codes and labels of a column,
+the labels' name order (which breaks ties between counts as SQL engines do), the Tor column, and
+the timeline's time buckets. Shared by :mod:`torinvest.analysis`, :mod:`torinvest.charts` and
+the SQL engines (:mod:`torinvest.sources.sql`), so that counts made in an engine match those
+made from the rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+#: Time bucket sizes the timeline picks from (the first that gives few enough buckets).
+TIMELINE_BUCKETS: tuple[tuple[pd.Timedelta, str], ...] = (
+    (pd.Timedelta(minutes=1), "1 minute"),
+    (pd.Timedelta(minutes=5), "5 minutes"),
+    (pd.Timedelta(minutes=15), "15 minutes"),
+    (pd.Timedelta(hours=1), "1 hour"),
+    (pd.Timedelta(hours=6), "6 hours"),
+    (pd.Timedelta(days=1), "1 day"),
+    (pd.Timedelta(days=7), "7 days"),
+)
+#: At most this many time buckets on the timeline (larger buckets are picked beyond).
+TIMELINE_MAX_BUCKETS = 120
+
+
+def tor_column(events: pd.DataFrame) -> pd.Series:
+    """The ``tor`` column as nullable boolean; all NA when the frame has none."""
+    if "tor" not in events.columns:
+        return pd.Series(pd.NA, index=events.index, dtype="boolean")
+    return events["tor"].astype("boolean")
+
+
+def codes_and_labels(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes (-1 for NA) and the labels (object array of str) of a column."""
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        codes = s.cat.codes.to_numpy().astype(np.int64, copy=False)
+        labels = s.cat.categories
+    else:
+        codes, labels = pd.factorize(s, use_na_sentinel=True)
+        codes = codes.astype(np.int64, copy=False)
+    return codes, np.asarray([str(v) for v in labels], dtype=object)
+
+
+def label_rank(labels: Sequence[Any] | np.ndarray) -> np.ndarray:
+    """Each label's position in name order (by code point, as SQL engines sort text): ties
+    between counts broken by it pick the same values however the labels were coded."""
+    rank = np.empty(len(labels), dtype=np.int64)
+    rank[np.argsort(np.asarray(labels, dtype=object).astype(str), kind="stable")] = np.arange(
+        len(labels)
+    )
+    return rank
+
+
+def pick_bucket(span: pd.Timedelta) -> tuple[pd.Timedelta, str]:
+    """The smallest bucket of :data:`TIMELINE_BUCKETS` giving at most
+    :data:`TIMELINE_MAX_BUCKETS` buckets over ``span`` (the largest one beyond)."""
+    for size, name in TIMELINE_BUCKETS:
+        if span / size < TIMELINE_MAX_BUCKETS:
+            return size, name
+    return TIMELINE_BUCKETS[-1]
+
+
+def bucket_origin(start: pd.Timestamp, size: pd.Timedelta) -> pd.Timestamp:
+    """Where the timeline's first bucket starts: ``start`` floored to the bucket (to the day for
+    buckets over a day). Buckets computed elsewhere (in a SQL engine) use the same origin."""
+    return start.floor(size) if size <= pd.Timedelta(days=1) else start.normalize()

@@ -1,0 +1,389 @@
+"""Open findings: the triage table of a source and batch runs (one report per open finding,
+then index.json and index.html).
+"""
+
+from __future__ import annotations
+
+import html as _html
+import shlex
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pandas as pd
+
+from torinvest import __version__
+from torinvest.errors import DataIssue, InputError, ReportError, TorinvestError
+from torinvest.findings import FindingsResult, fetch_findings
+from torinvest.findings import read_findings as _read_findings
+from torinvest.investigation import Sources, outputs, report_dir_name
+from torinvest.report.folders import (
+    EVENTS_CSV,
+    INDEX_HTML,
+    INDEX_JSON,
+    MANIFEST,
+    PER_IP_CSV,
+    _write_bytes,
+    check_folder,
+    folder_state,
+)
+from torinvest.report.page import INDEX_CSP
+from torinvest.report.parameters import RunOptions, run_sources
+from torinvest.report.run import run_report
+from torinvest.safety import html_text, term_safe
+
+
+# --------------------------------------------------------------------------------------------
+# open findings: triage and batch
+# --------------------------------------------------------------------------------------------
+def open_findings(sources: Sources, *, include_archived: bool = False) -> FindingsResult:
+    """The Tor findings of a case folder or of GuardDuty (every region asked), open ones only
+    unless ``include_archived``; archived ones left out are counted in ``skipped``.
+
+    Raises :class:`~torinvest.errors.CouldNotLookError` when no region or file could be read
+    (never an empty list then); when some failed, ``result.complete`` is False and
+    ``result.gap()`` says which."""
+    if sources.case is not None:
+        result = _read_findings(sources.case.require("findings")).tor_only().require_looked()
+        if not include_archived:
+            keep = [f for f in result.findings if not _archived(f.data)]
+            result.skipped["archived"] += len(result.findings) - len(keep)
+            result.findings = keep
+        return result
+    assert sources.aws is not None
+    return (
+        fetch_findings(sources.aws, sources.regions, include_archived=include_archived)
+        .tor_only()
+        .require_looked()
+    )
+
+
+def _archived(data: Mapping[str, Any]) -> bool:
+    return str((data.get("service") or {}).get("archived")).lower() == "true"
+
+
+def investigate_command(
+    finding_id: str,
+    *,
+    case_dir: str | None = None,
+    profile: str | None = None,
+    regions: str | None = None,
+    role_arn: str | None = None,
+    out_dir: str = "out",
+) -> str:
+    """The ``torinvest investigate`` command line for one finding (shell-quoted)."""
+    parts = ["torinvest", "investigate", finding_id]
+    if case_dir:
+        parts += ["--case", case_dir]
+    else:
+        if profile:
+            parts += ["--profile", profile]
+        if regions and regions != "all":
+            parts += ["--regions", regions]
+        if role_arn:
+            parts += ["--role-arn", role_arn]
+    parts += ["--out", str(Path(out_dir) / report_dir_name(finding_id))]
+    return shlex.join(parts)
+
+
+TRIAGE_COLUMNS: tuple[str, ...] = (
+    "last_seen",
+    "id",
+    "type",
+    "account_id",
+    "region",
+    "severity",
+    "access_key_id",
+    "key_kind",
+    "user_name",
+    "user_type",
+    "principal_id",
+    "tor_ip",
+    "count",
+    "findings_for_key",
+    "archived",
+    "command",
+)
+
+
+def triage_frame(
+    result: FindingsResult,
+    *,
+    case_dir: str | None = None,
+    profile: str | None = None,
+    regions: str | None = None,
+    role_arn: str | None = None,
+    out_dir: str = "out",
+) -> pd.DataFrame:
+    """One row per finding, newest last activity first: key, principal, counts, and the
+    command that investigates it."""
+    frame = result.frame()
+    if not len(frame):
+        return pd.DataFrame({c: pd.Series([], dtype="object") for c in TRIAGE_COLUMNS})
+    frame = frame.copy()
+    per_key = frame.groupby("access_key_id", dropna=False)["id"].transform("count")
+    frame["findings_for_key"] = per_key.astype("Int64")
+    frame["type"] = frame["type"].astype("string").str.split(":").str[0]
+    frame["command"] = [
+        investigate_command(
+            str(fid),
+            case_dir=case_dir,
+            profile=profile,
+            regions=regions,
+            role_arn=role_arn,
+            out_dir=out_dir,
+        )
+        for fid in frame["id"]
+    ]
+    frame = frame.sort_values(
+        ["last_seen", "id"], ascending=[False, True], na_position="last", kind="stable"
+    )
+    return frame[list(TRIAGE_COLUMNS)].reset_index(drop=True)
+
+
+@dataclass(slots=True)
+class BatchEntry:
+    finding_id: str
+    status: str  # ok, failed, skipped
+    type: str | None = None
+    account_id: str | None = None
+    region: str | None = None
+    access_key_id: str | None = None
+    user_name: str | None = None
+    last_seen: str | None = None
+    error: str | None = None
+    report: dict[str, str] = field(default_factory=dict)  # the report files that exist
+    complete: bool = False  # the folder's manifest is written and every file matches it
+    note: str | None = None  # e.g. why an incomplete folder was run again
+
+
+@dataclass(slots=True)
+class BatchResult:
+    """One batch run. ``gap`` says which regions or files could not be searched (empty when
+    the search was complete): open findings there are not in the batch."""
+
+    out: Path
+    entries: list[BatchEntry]
+    issues: list[DataIssue]
+    index_json: Path
+    index_html: Path
+    gap: str = ""
+
+    @property
+    def failed(self) -> list[BatchEntry]:
+        return [e for e in self.entries if e.status == "failed"]
+
+
+def _opt(v: Any) -> str | None:
+    if v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and v != v):
+        return None
+    if isinstance(v, pd.Timestamp):
+        return v.tz_convert("UTC").isoformat().replace("+00:00", "Z")
+    return str(v)
+
+
+def run_batch(
+    out: str | Path,
+    options: RunOptions | None = None,
+    *,
+    force: bool = False,
+    echo: Callable[[str], None] = print,
+    sources: Sources | None = None,
+) -> BatchResult:
+    """One report per open Tor finding in ``out/finding-<id>/``; findings whose folder is
+    complete (:func:`folder_state`) are skipped unless ``force``, incomplete ones (an
+    interrupted or failed run) are run again. Writes ``index.json`` and ``index.html``, which
+    link only files that exist and mark incomplete reports; on Ctrl-C the index is written for
+    what was done, then KeyboardInterrupt propagates."""
+    options = options or RunOptions()
+    if options.verdict_status != "pending":
+        raise InputError(
+            "a verdict is given per finding, not for a batch",
+            hint="run the batch without --verdict, then `torinvest verdict ID …` per finding",
+        )
+    root = Path(out).expanduser().resolve()
+    check_folder(root)
+    if sources is None:
+        sources = run_sources(options)
+    result = open_findings(sources)
+    frame = triage_frame(result)
+    entries: list[BatchEntry] = []
+    try:
+        for row in frame.to_dict("records"):
+            entry = _batch_entry(row)
+            entries.append(entry)
+            _run_entry(entry, root, options, force=force, echo=echo)
+    except KeyboardInterrupt:
+        if entries:
+            entries[-1].status = "interrupted"
+        done = {e.finding_id for e in entries}
+        for row in frame.to_dict("records"):
+            if str(row["id"]) not in done:
+                entries.append(_batch_entry(row, status="not run"))
+        _finish_entries(root, entries)
+        write_index(root, entries, result.issues, sources)
+        raise
+    _finish_entries(root, entries)
+    index_json, index_html = write_index(root, entries, result.issues, sources)
+    return BatchResult(root, entries, list(result.issues), index_json, index_html, gap=result.gap())
+
+
+def _batch_entry(row: Mapping[str, Any], status: str = "ok") -> BatchEntry:
+    return BatchEntry(
+        finding_id=str(row["id"]),
+        status=status,
+        type=_opt(row["type"]),
+        account_id=_opt(row["account_id"]),
+        region=_opt(row["region"]),
+        access_key_id=_opt(row["access_key_id"]),
+        user_name=_opt(row["user_name"]),
+        last_seen=_opt(row["last_seen"]),
+    )
+
+
+def _run_entry(
+    entry: BatchEntry,
+    root: Path,
+    options: RunOptions,
+    *,
+    force: bool,
+    echo: Callable[[str], None],
+) -> None:
+    """One finding of a batch: skipped when its folder is complete (unless ``force``), run
+    otherwise — an incomplete folder (an interrupted or failed run) is run again, and said."""
+    fid = entry.finding_id
+    folder = root / report_dir_name(fid)
+    state = folder_state(folder, fid)
+    if state.complete and not force:
+        entry.status = "skipped"
+        echo(f"skipped {fid}: {folder} is complete (--force re-runs it)")
+        return
+    if state.state == "incomplete":
+        entry.note = f"the folder was incomplete ({state.why}): run again"
+        echo(f"investigating {fid} again: {folder} is incomplete ({state.why}) …")
+    else:
+        echo(f"investigating {fid} …")
+    try:
+        run_report(fid, folder, options)
+    except TorinvestError as e:
+        entry.status = "failed"
+        entry.error = str(e)
+        echo(f"FAILED {fid}: {term_safe(e)}")
+    else:
+        echo(f"ok {fid}: {outputs(folder)['html']}")
+
+
+#: The files an index links, by key (only those that exist; the manifest when complete).
+_INDEX_FILES: dict[str, str] = {
+    "html": "report.html",
+    "notebook": "report.ipynb",
+    "summary": "summary.json",
+    "events": EVENTS_CSV,
+    "per_ip": PER_IP_CSV,
+    "manifest": MANIFEST,
+}
+
+
+def _finish_entries(root: Path, entries: Sequence[BatchEntry]) -> None:
+    """Each entry's report files as they are on disk (only those that exist) and completeness."""
+    for e in entries:
+        folder = root / report_dir_name(e.finding_id)
+        state = folder_state(folder, e.finding_id)
+        e.complete = state.complete
+        e.report = {
+            key: f"{folder.name}/{name}"
+            for key, name in _INDEX_FILES.items()
+            if (folder / name).is_file() and (key != "manifest" or e.complete)
+        }
+
+
+def write_index(
+    root: Path, entries: Sequence[BatchEntry], issues: Sequence[DataIssue], sources: Sources
+) -> tuple[Path, Path]:
+    """``index.json`` and ``index.html`` (values escaped) listing each finding's report: links
+    only to files that exist (checked here, whatever ``entries`` say), and an incomplete report
+    shown as such. Raises :class:`ReportError` naming the file when it cannot be written."""
+    for e in entries:  # only files that exist are linked
+        e.report = {k: v for k, v in e.report.items() if (root / v).is_file()}
+    doc = {
+        "torinvest_version": __version__,
+        "generated_at": pd.Timestamp.now(tz="UTC").isoformat().replace("+00:00", "Z"),
+        "source": sources.describe(),
+        "findings": [asdict(e) for e in entries],
+        "data_issues": [i.to_dict() for i in issues],
+    }
+    index_json = root / INDEX_JSON
+    _write_index_file(index_json, orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
+    rows = []
+    for e in entries:
+        link = f'<a href="{html_text(e.report["html"])}">report</a>' if "html" in e.report else ""
+        if not e.complete:
+            link += (" " if link else "") + "<b>incomplete</b>"
+        rows.append(
+            "<tr>"
+            + "".join(
+                f"<td>{html_text(v) if v is not None else '—'}</td>"
+                for v in (
+                    e.last_seen,
+                    e.finding_id,
+                    e.type,
+                    e.account_id,
+                    e.region,
+                    e.access_key_id,
+                    e.user_name,
+                    e.status,
+                    e.error,
+                )
+            )
+            + f"<td>{link}</td></tr>"
+        )
+    heads = [
+        "last seen",
+        "finding",
+        "type",
+        "account",
+        "region",
+        "access key",
+        "user",
+        "status",
+        "error",
+        "report",
+    ]
+    issue_items = "".join(
+        f"<li><code>{html_text(i.source)}</code>: {html_text(i.problem)}</li>" for i in issues
+    )
+    page = (
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        f'<meta http-equiv="Content-Security-Policy" content="{_html.escape(INDEX_CSP)}">'
+        "<title>torinvest: Tor findings</title><style>"
+        "body{font-family:system-ui,sans-serif;margin:20px}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}th{background:#f0f3f6}"
+        ".warn{border:2px solid #d9822b;background:#fff4e5;padding:8px}</style></head><body>"
+        f"<h1>Tor findings: {len(entries)} report(s)</h1>"
+        f"<p>Source: {html_text(sources.describe())}. torinvest {html_text(__version__)}.</p>"
+        + (
+            f"<div class='warn'><b>{len(issues)} data issue(s)</b><ul>{issue_items}</ul></div>"
+            if issues
+            else ""
+        )
+        + "<table><thead><tr>"
+        + "".join(f"<th>{h}</th>" for h in heads)
+        + "</tr></thead><tbody>"
+        + "".join(rows)
+        + "</tbody></table></body></html>"
+    )
+    index_html = root / INDEX_HTML
+    _write_index_file(index_html, page.encode("utf-8"))
+    return index_json, index_html
+
+
+def _write_index_file(path: Path, data: bytes) -> None:
+    try:
+        _write_bytes(path, data)
+    except OSError as e:
+        raise ReportError(
+            f"cannot write the index {path}: {e.strerror or e}",
+            hint="the reports are written; free space or fix the folder, then run again",
+        ) from None

@@ -1,0 +1,159 @@
+"""A report folder: the files it holds, checked writable before a run, marked incomplete when
+a run begins and complete by its manifest (written last, every file with its SHA-256).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+import pandas as pd
+
+from torinvest import __version__
+from torinvest.errors import InputError
+
+#: The report files besides report.ipynb/html and summary.json.
+EVENTS_CSV = "events.csv"
+PER_IP_CSV = "per_ip.csv"
+INDEX_JSON = "index.json"
+INDEX_HTML = "index.html"
+#: Written last, listing every file of a report folder with its SHA-256: a folder is complete
+#: only when it is there and every file matches (see :func:`folder_state`).
+MANIFEST = "manifest.json"
+#: Every file of a complete report folder besides the manifest.
+REPORT_FILES: tuple[str, ...] = (
+    "report.ipynb",
+    "report.html",
+    "summary.json",
+    EVENTS_CSV,
+    PER_IP_CSV,
+)
+
+
+def check_folder(path: Path) -> None:
+    """The report folder ``path`` exists (created if needed) and can be written, or
+    :class:`InputError` naming it (a path under a file, no permission, a read-only disk)."""
+    from torinvest.export import not_a_folder
+
+    if path.exists() and not path.is_dir():
+        raise InputError(f"--out {path} is a file", hint="name a folder for the report")
+    blocker = not_a_folder(path)
+    if blocker is not None:
+        raise InputError(
+            f"cannot create the report folder {path}: {blocker} is a file, not a folder",
+            hint="choose another --out",
+        )
+    probe = path / f".write-probe-{os.getpid()}"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except OSError as e:
+        raise InputError(
+            f"cannot write the report folder {path}: {e.strerror or e}",
+            hint="choose another --out: a folder you can write to, on a disk with space",
+        ) from None
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink()
+
+
+def begin(folder: Path) -> None:
+    """Mark ``folder`` incomplete before a run writes anything: its manifest and the previous
+    run's summary go (a stale summary must not pass for this run's), and so do temporary files
+    a killed run left (report.ipynb and report.html are replaced when the new ones are done)."""
+    (folder / MANIFEST).unlink(missing_ok=True)
+    for name in ("summary.json", EVENTS_CSV, PER_IP_CSV):  # the notebook writes them again
+        (folder / name).unlink(missing_ok=True)
+    for leftover in (*folder.glob(".*.tmp"), *folder.glob(".*.partial.*")):
+        leftover.unlink(missing_ok=True)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_manifest(folder: Path, finding_id: str) -> Path:
+    """The manifest of a finished report folder, written last: every report file with its
+    size and SHA-256. A file missing here is an error (the run is not complete)."""
+    entries = {}
+    for name in REPORT_FILES:
+        path = folder / name
+        entries[name] = {"bytes": path.stat().st_size, "sha256": _sha256(path)}
+    doc = {
+        "torinvest_version": __version__,
+        "finding_id": finding_id,
+        "completed_at": pd.Timestamp.now(tz="UTC").isoformat().replace("+00:00", "Z"),
+        "files": entries,
+    }
+    path = folder / MANIFEST
+    _write_bytes(path, orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
+    return path
+
+
+@dataclass(frozen=True, slots=True)
+class FolderState:
+    """Whether a report folder is ``complete``, ``incomplete`` (``why``) or ``missing``, and
+    which of its report files exist (``present``)."""
+
+    state: str
+    why: str = ""
+    present: tuple[str, ...] = ()
+
+    @property
+    def complete(self) -> bool:
+        return self.state == "complete"
+
+
+def folder_state(folder: str | Path, finding_id: str | None = None) -> FolderState:
+    """Read a report folder: complete when its manifest is there, names ``finding_id`` (if
+    given), and every file it lists is there with the same SHA-256."""
+    p = Path(folder)
+    present = tuple(n for n in REPORT_FILES if (p / n).is_file())
+    if not p.is_dir():
+        return FolderState("missing", "no report folder", present)
+    try:
+        doc = orjson.loads((p / MANIFEST).read_bytes())
+    except FileNotFoundError:
+        why = "no manifest: the run did not finish" if present else "no report yet"
+        return FolderState("incomplete" if present else "missing", why, present)
+    except (OSError, orjson.JSONDecodeError) as e:
+        return FolderState("incomplete", f"unreadable manifest: {e}", present)
+    listed = doc.get("files") if isinstance(doc, dict) else None
+    if not isinstance(listed, dict) or set(listed) != set(REPORT_FILES):
+        return FolderState("incomplete", "the manifest does not list the report files", present)
+    if finding_id is not None and doc.get("finding_id") != finding_id:
+        return FolderState("incomplete", "the manifest is of another finding", present)
+    for name, meta in listed.items():
+        path = p / name
+        if not path.is_file():
+            return FolderState("incomplete", f"{name} is missing", present)
+        if not isinstance(meta, dict) or meta.get("sha256") != _sha256(path):
+            return FolderState("incomplete", f"{name} changed after the run", present)
+    return FolderState("complete", "", present)
+
+
+# --------------------------------------------------------------------------------------------
+# files
+# --------------------------------------------------------------------------------------------
+def _write_bytes(path: Path, data: bytes) -> None:
+    """``data`` into ``path`` through a temporary name (never half a file under the name).
+    Raises OSError (:func:`run_report` and :func:`write_index` name the file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _write_text(path: Path, text: str) -> None:
+    _write_bytes(path, text.encode("utf-8"))

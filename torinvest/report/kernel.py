@@ -1,0 +1,149 @@
+"""The notebook run in a kernel with papermill (:func:`execute`); a failing cell becomes a
+:class:`CellFailure` naming it, after the executed notebook is written.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import nbformat
+
+log = logging.getLogger(__name__)
+
+
+#: Kernel: ipykernel of the interpreter running torinvest (see :func:`kernel_manager_class`).
+KERNEL_NAME = "python3"
+#: Seconds one cell may run (fetching every region's CloudTrail can take minutes).
+CELL_TIMEOUT = 1800
+#: Seconds the kernel may take to start.
+KERNEL_START_TIMEOUT = 120
+
+
+@dataclass(frozen=True, slots=True)
+class CellFailure:
+    """Where the notebook stopped: the cell (index in the executed notebook, execution count),
+    the report section it belongs to, its first line of code, and the error."""
+
+    ename: str
+    evalue: str
+    cell_index: int | None = None
+    exec_count: int | None = None
+    section: str | None = None
+    code: str | None = None
+
+    def one_line(self) -> str:
+        where = f"cell [{self.exec_count}]" if self.exec_count is not None else "the run"
+        if self.section:
+            where += f" ({self.section})"
+        first = (self.evalue or "").strip().splitlines()
+        return f"{where} raised {self.ename}" + (f": {first[0]}" if first else "")
+
+
+# --------------------------------------------------------------------------------------------
+# execute
+# --------------------------------------------------------------------------------------------
+def kernel_manager_class() -> type:
+    """A kernel manager that always starts this interpreter's ipykernel (``python3``).
+
+    A ``python3`` kernelspec found first on the Jupyter path (``~/.local/share/jupyter``, a conda
+    base…) could run another Python without torinvest; this one searches no folder and so
+    gets ipykernel's own spec, whose command is ``sys.executable -m ipykernel_launcher``.
+    """
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import default
+
+    class ThisInterpreterKernelSpecs(KernelSpecManager):  # type: ignore[misc]
+        @default("kernel_dirs")
+        def _kernel_dirs_default(self) -> list[str]:
+            return []
+
+    class ThisInterpreterKernelManager(AsyncKernelManager):  # type: ignore[misc]
+        @default("kernel_spec_manager")
+        def _kernel_spec_manager_default(self) -> KernelSpecManager:
+            return ThisInterpreterKernelSpecs(data_dir=self.data_dir)
+
+    return ThisInterpreterKernelManager
+
+
+def execute(
+    notebook: Path,
+    output: Path,
+    params: Mapping[str, Any],
+    *,
+    cwd: Path,
+    timeout: float = CELL_TIMEOUT,
+) -> CellFailure | None:
+    """Run ``notebook`` with ``params`` into ``output`` (written even when a cell fails).
+
+    Returns None on success, else where and why it stopped.
+    """
+    import nbformat
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    try:
+        pm.execute_notebook(
+            str(notebook),
+            str(output),
+            parameters=dict(params),
+            kernel_name=KERNEL_NAME,
+            kernel_manager_class=kernel_manager_class(),
+            # the kernel's own warning that its loopback TCP sockets are not encrypted is noise
+            extra_arguments=["--IPKernelApp.log_level=ERROR"],
+            request_save_on_cell_execute=False,
+            progress_bar=False,
+            log_output=False,
+            cwd=str(cwd),
+            start_timeout=KERNEL_START_TIMEOUT,
+            execution_timeout=timeout,
+        )
+    except PapermillExecutionError as e:
+        nb = nbformat.read(output, as_version=4)
+        return _failure(nb, e.ename, e.evalue)
+    except Exception as e:  # kernel died, timeout, … : still an artifact, then the error
+        log.debug("notebook run failed", exc_info=True)
+        if not output.exists():
+            nb = nbformat.read(notebook, as_version=4)
+            nbformat.write(nb, output)
+        nb = nbformat.read(output, as_version=4)
+        return _failure(nb, type(e).__name__, str(e))
+    return None
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def _failure(nb: nbformat.NotebookNode, ename: str, evalue: str) -> CellFailure:
+    """Locate the failing cell in an executed notebook and the section heading above it."""
+    section: str | None = None
+    for index, cell in enumerate(nb.cells):
+        tags = cell.get("metadata", {}).get("tags", [])
+        if cell.cell_type == "markdown" and "papermill-error-cell-tag" not in tags:
+            heading = next(
+                (ln.lstrip("#").strip() for ln in cell.source.splitlines() if ln.startswith("#")),
+                None,
+            )
+            section = heading or section
+            continue
+        if cell.cell_type != "code":
+            continue
+        errored = any(o.get("output_type") == "error" for o in cell.get("outputs", []))
+        flagged = cell.get("metadata", {}).get("papermill", {}).get("exception") is True
+        if errored or flagged:
+            code = next((ln for ln in cell.source.splitlines() if ln.strip()), None)
+            return CellFailure(
+                ename=ename,
+                evalue=_ANSI.sub("", evalue or ""),
+                cell_index=index,
+                exec_count=cell.get("execution_count"),
+                section=section,
+                code=code,
+            )
+    return CellFailure(ename=ename, evalue=_ANSI.sub("", evalue or ""))

@@ -1,0 +1,161 @@
+"""Options → notebook parameters: everything checked before a kernel starts (:func:`validate`)
+and the parameters the investigation notebook is run with (:func:`parameters`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from torinvest.aws import parse_regions
+from torinvest.case import Case
+from torinvest.errors import InputError
+from torinvest.events import DEFAULT_MAX_ROWS
+from torinvest.findings import check_finding_id
+from torinvest.investigation import (
+    DEFAULT_LOOKAHEAD_DAYS,
+    DEFAULT_LOOKBACK_DAYS,
+    DEFAULT_TOLERANCE_HOURS,
+    Sources,
+    outputs,
+)
+from torinvest.report.folders import check_folder
+from torinvest.report.kernel import CELL_TIMEOUT
+from torinvest.sources.logs import DEFAULT_MAX_FILE_BYTES
+from torinvest.verdict import check_status, default_ledger_path, make_verdict
+
+#: The notebooks torinvest runs (``notebooks/<name>.ipynb``).
+INVESTIGATE_NOTEBOOK = "investigate"
+TRIAGE_NOTEBOOK = "triage"
+
+
+# --------------------------------------------------------------------------------------------
+# options → notebook parameters
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunOptions:
+    """Everything one run takes besides the finding ID and the output folder."""
+
+    case_dir: str | None = None
+    profile: str | None = None
+    regions: str = "all"
+    role_arn: str | None = None
+    logs: tuple[str, ...] = ()
+    exit_lists: tuple[str, ...] = ()
+    lookback_days: float = DEFAULT_LOOKBACK_DAYS
+    lookahead_days: float = DEFAULT_LOOKAHEAD_DAYS
+    tolerance_hours: float = DEFAULT_TOLERANCE_HOURS
+    follow_derived: bool = True
+    verdict_status: str = "pending"
+    analyst: str = ""
+    rationale: str = ""
+    suppress: bool = False
+    ledger: str | None = None
+    cell_timeout: float = CELL_TIMEOUT
+    engine: str = "files"
+    athena_database: str | None = None
+    athena_workgroup: str | None = None
+    athena_output: str | None = None
+    max_rows: int | None = DEFAULT_MAX_ROWS
+    max_file_mb: int = DEFAULT_MAX_FILE_BYTES >> 20
+
+
+def _absolute(path: str | None) -> str:
+    if not path:
+        return ""
+    if path.startswith("s3://"):
+        return path
+    return str(Path(path).expanduser().resolve())
+
+
+def validate(finding_id: str, out: str | Path, options: RunOptions) -> Path:
+    """Check everything that can be checked before a kernel starts; return the output folder."""
+    check_finding_id(finding_id)
+    parse_regions(options.regions)  # '' names no region: refused, with a case folder too
+    if options.case_dir:
+        Case.open(options.case_dir)
+    run_sources(options)  # refuses options that cannot go together, before a kernel starts
+    for name in ("lookback_days", "lookahead_days", "tolerance_hours"):
+        if getattr(options, name) < 0:
+            raise InputError(f"{name.replace('_', '-')} must be ≥ 0", hint="e.g. 14, 7 and 24")
+    check_status(options.verdict_status)
+    if options.verdict_status != "pending":
+        make_verdict(
+            finding_id,
+            status=options.verdict_status,
+            analyst=options.analyst,
+            rationale=options.rationale,
+        )
+    from torinvest.notebooks import check_template
+
+    check_template(INVESTIGATE_NOTEBOOK)  # a broken or used template must not change this run
+    path = Path(out).expanduser().resolve()
+    check_folder(path)
+    if options.verdict_status != "pending":
+        check_ledger(options.ledger)
+    return path
+
+
+def check_ledger(ledger: str | Path | None) -> None:
+    """The ledger a decided verdict goes to can be appended to (checked before a long run)."""
+    path = Path(ledger).expanduser() if ledger else default_ledger_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600))
+    except OSError as e:
+        raise InputError(
+            f"cannot write the ledger {path}: {e.strerror or e}",
+            hint="nothing was run; pass a writable --ledger FILE (or set TORINVEST_LEDGER)",
+        ) from None
+
+
+def run_sources(options: RunOptions) -> Sources:
+    """The sources the notebook builds from these options (engine, log files, credentials):
+    options that cannot go together raise OptionsError (the CLI's exit 2)."""
+    from torinvest.investigation import sources_from_parameters
+
+    return sources_from_parameters(
+        case_dir=options.case_dir,
+        profile=options.profile,
+        regions=options.regions,
+        role_arn=options.role_arn,
+        logs=options.logs,
+        engine=options.engine,
+        athena_database=options.athena_database or "",
+        athena_workgroup=options.athena_workgroup or "",
+        athena_output=options.athena_output or "",
+        max_rows=options.max_rows,
+    )
+
+
+def parameters(finding_id: str, out: Path, options: RunOptions) -> dict[str, Any]:
+    """The investigation notebook's parameters for this run (paths made absolute)."""
+    files = outputs(out)
+    return {
+        "finding_id": finding_id,
+        "case_dir": _absolute(options.case_dir),
+        "profile": options.profile or "",
+        "regions": "all" if options.regions is None else options.regions,
+        "role_arn": options.role_arn or "",
+        "logs": [_absolute(p) for p in options.logs],
+        "exit_lists": [_absolute(p) for p in options.exit_lists],
+        "lookback_days": float(options.lookback_days),
+        "lookahead_days": float(options.lookahead_days),
+        "tolerance_hours": float(options.tolerance_hours),
+        "follow_derived": bool(options.follow_derived),
+        "verdict_status": options.verdict_status,
+        "analyst": options.analyst,
+        "rationale": options.rationale,
+        "suppress": bool(options.suppress),
+        "ledger": _absolute(options.ledger),
+        "summary_path": str(files["summary"]),
+        "export_dir": str(out),
+        "engine": options.engine,
+        "athena_database": options.athena_database or "",
+        "athena_workgroup": options.athena_workgroup or "",
+        "athena_output": options.athena_output or "",
+        "max_rows": int(options.max_rows or 0),
+        "max_file_mb": int(options.max_file_mb),
+    }

@@ -1,0 +1,144 @@
+"""The recipe of one report (:func:`run_report`) and its result (:class:`ReportRun`)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from torinvest.errors import ReportError, TorinvestError
+from torinvest.investigation import outputs
+from torinvest.notebooks import notebook_path
+from torinvest.report.folders import begin, write_manifest
+from torinvest.report.kernel import CELL_TIMEOUT, CellFailure, execute
+from torinvest.report.page import export_html, external_loads
+from torinvest.report.parameters import INVESTIGATE_NOTEBOOK, RunOptions, parameters, validate
+from torinvest.report.summary import check_summary
+from torinvest.safety import term_safe
+
+
+# --------------------------------------------------------------------------------------------
+# errors and results
+# --------------------------------------------------------------------------------------------
+@dataclass(slots=True)
+class ReportRun:
+    """One run's outcome and files (``status``: ok or failed)."""
+
+    finding_id: str
+    out: Path
+    status: str
+    notebook: Path | None = None
+    html: Path | None = None
+    summary: Path | None = None
+    failure: CellFailure | None = None
+    warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    summary_data: dict[str, Any] | None = None
+
+
+class NotebookError(TorinvestError):
+    """The investigation notebook failed; its executed copy and the HTML report were written."""
+
+    def __init__(self, run: ReportRun) -> None:
+        assert run.failure is not None
+        where = run.html or run.notebook or run.out
+        super().__init__(
+            f"the investigation of {run.finding_id} stopped: {run.failure.one_line()}",
+            hint=f"the report with the error is {where}",
+        )
+        self.run = run
+
+
+# --------------------------------------------------------------------------------------------
+# the recipe
+# --------------------------------------------------------------------------------------------
+def run_report(finding_id: str, out: str | Path, options: RunOptions | None = None) -> ReportRun:
+    """validate → parameters → begin → execute → export HTML → check summary.json → manifest.
+
+    The folder is complete only when the manifest (:data:`MANIFEST`) is written, last: a run
+    stopped anywhere before (Ctrl-C, a kill, a full disk) leaves it incomplete, and
+    :func:`folder_state` says so. Each file is written to a temporary name and renamed.
+
+    Raises :class:`NotebookError` (after writing report.ipynb and report.html) when a cell
+    fails, :class:`ReportError` when a file cannot be written, other :class:`TorinvestError`
+    when the run cannot start or its summary is wrong.
+    """
+    options = options or RunOptions()
+    started = time.monotonic()
+    folder = validate(finding_id, out, options)
+    params = parameters(finding_id, folder, options)
+    files = outputs(folder)
+    run = ReportRun(finding_id=finding_id, out=folder, status="ok", notebook=files["notebook"])
+    try:
+        begin(folder)
+        failure = execute_into(
+            notebook_path(INVESTIGATE_NOTEBOOK),
+            files["notebook"],
+            params,
+            cwd=folder,
+            timeout=options.cell_timeout,
+        )
+        run.html = export_html(
+            files["notebook"],
+            files["html"],
+            failure=failure,
+            title=f"torinvest: Tor finding {finding_id}",
+        )
+        loads = external_loads(files["html"].read_text(encoding="utf-8"))
+        if loads:
+            run.warnings.append(
+                f"report.html references {len(loads)} external resource(s), e.g. {loads[0]}"
+            )
+        run.seconds = time.monotonic() - started
+        if failure is not None:
+            run.status = "failed"
+            run.failure = failure
+            raise NotebookError(run)
+        run.summary_data = check_summary(files["summary"])
+        run.summary = files["summary"]
+        write_manifest(folder, finding_id)
+    except OSError as e:
+        where = e.filename or folder
+        raise ReportError(
+            f"cannot write the report {where}: {e.strerror or e}",
+            hint="the report folder is incomplete; free space or choose another --out, then "
+            "run it again",
+        ) from None
+    return run
+
+
+def execute_into(
+    notebook: Path,
+    output: Path,
+    params: Mapping[str, Any],
+    *,
+    cwd: Path,
+    timeout: float = CELL_TIMEOUT,
+) -> CellFailure | None:
+    """:func:`execute` into a temporary name beside ``output``, renamed into place after."""
+    partial = output.with_name(f".{output.stem}.partial{output.suffix}")
+    try:
+        failure = execute(notebook, partial, params, cwd=cwd, timeout=timeout)
+        os.replace(partial, output)
+    finally:
+        partial.unlink(missing_ok=True)
+    return failure
+
+
+def one_line_summary(data: Mapping[str, Any]) -> str:
+    """summary.json in one line for a terminal (attacker text made inert)."""
+    k, ev = data["key"], data["events"]
+    tor_ips = [s["ip"] for s in data["source_ips"] if s.get("tor")]
+    line = (
+        f"finding {data['finding']['id']}: key {k['access_key_id']} ({k['kind']}"
+        + (f", {k['user_name']}" if k.get("user_name") else "")
+        + f"), {ev['total']} events ({ev['failed']} failed, {ev['from_tor']} from Tor), "
+        f"{len(tor_ips)} Tor IP(s), {len(data['derived_keys'])} derived key(s), "
+        f"{len(data['sensitive_events'])} sensitive call(s), verdict {data['verdict']['status']}"
+    )
+    if data["data_issues"]:
+        line += f", {len(data['data_issues'])} DATA ISSUE(S)"
+    return term_safe(line)

@@ -1,0 +1,231 @@
+"""summary.json: its contract (:data:`SUMMARY_SCHEMA`, JSON Schema 2020-12), checked before it
+is written and after the run, and the CSV exports beside it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from torinvest.errors import ReportError
+from torinvest.findings import TOR_FINDING_TYPES, FindingsResult
+from torinvest.investigation import Investigation
+from torinvest.investigation import summary as _summary
+from torinvest.report.folders import EVENTS_CSV, PER_IP_CSV, _write_bytes
+from torinvest.verdict import STATUSES, read_ledger
+
+# --------------------------------------------------------------------------------------------
+# summary.json
+# --------------------------------------------------------------------------------------------
+_TIME = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$"
+_STR_OR_NULL: dict[str, Any] = {"type": ["string", "null"]}
+_TIME_OR_NULL: dict[str, Any] = {"type": ["string", "null"], "pattern": _TIME}
+_COUNT: dict[str, Any] = {"type": "integer", "minimum": 0}
+
+
+def _object(properties: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": list(properties),
+        "properties": dict(properties),
+    }
+
+
+#: JSON Schema (2020-12) of ``summary.json``, as docs/DESIGN.md's report contract writes it.
+SUMMARY_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "torinvest summary.json",
+    **_object(
+        {
+            "torinvest_version": {"type": "string"},
+            "generated": _object(
+                {
+                    "at": {"type": "string", "pattern": _TIME},
+                    "by": {"type": "string", "minLength": 1},
+                    "sources": {"type": "array", "items": {"type": "string"}},
+                }
+            ),
+            "finding": _object(
+                {
+                    "id": {"type": "string", "pattern": r"^[A-Za-z0-9]{8,128}$"},
+                    "type": {"enum": list(TOR_FINDING_TYPES)},
+                    "account_id": _STR_OR_NULL,
+                    "region": _STR_OR_NULL,
+                    "severity": {"type": ["number", "null"]},
+                    "first_seen": _TIME_OR_NULL,
+                    "last_seen": _TIME_OR_NULL,
+                    "count": {"type": ["integer", "null"], "minimum": 0},
+                    "tor_ip": _STR_OR_NULL,
+                }
+            ),
+            "key": _object(
+                {
+                    "access_key_id": {"type": "string", "minLength": 1},
+                    "kind": {"enum": ["long-term", "temporary", "other"]},
+                    "principal_id": _STR_OR_NULL,
+                    "user_name": _STR_OR_NULL,
+                    "user_type": _STR_OR_NULL,
+                }
+            ),
+            "window": _object(
+                {
+                    "start": {"type": "string", "pattern": _TIME},
+                    "end": {"type": "string", "pattern": _TIME},
+                }
+            ),
+            "events": _object({"total": _COUNT, "failed": _COUNT, "from_tor": _COUNT}),
+            "source_ips": {
+                "type": "array",
+                "items": _object(
+                    {
+                        "ip": _STR_OR_NULL,
+                        "events": _COUNT,
+                        "failed": _COUNT,
+                        "tor": {"type": ["boolean", "null"]},
+                        "first_seen": _TIME_OR_NULL,
+                        "last_seen": _TIME_OR_NULL,
+                        "user_agents": {"type": "array", "items": {"type": "string"}},
+                        "new": {"type": ["boolean", "null"]},
+                    }
+                ),
+            },
+            "sensitive_events": {
+                "type": "array",
+                "items": _object(
+                    {
+                        "event_name": _STR_OR_NULL,
+                        "event_source": _STR_OR_NULL,
+                        "event_time": _TIME_OR_NULL,
+                        "source_ip": _STR_OR_NULL,
+                        "tor": {"type": ["boolean", "null"]},
+                        "category": _STR_OR_NULL,
+                        "error_code": _STR_OR_NULL,
+                        "target": _STR_OR_NULL,
+                        "targets": {
+                            "type": "array",
+                            "items": _object(
+                                {"kind": {"type": "string"}, "value": {"type": "string"}}
+                            ),
+                        },
+                    }
+                ),
+            },
+            "derived_keys": {"type": "array", "items": {"type": "string"}},
+            "signals": {
+                "type": "array",
+                "items": _object(
+                    {
+                        "name": {"type": "string"},
+                        "detail": {"type": "string"},
+                        "weight": {"type": "integer"},
+                    }
+                ),
+            },
+            "verdict": _object(
+                {
+                    "status": {"enum": list(STATUSES)},
+                    "analyst": _STR_OR_NULL,
+                    "rationale": _STR_OR_NULL,
+                    "recorded_at": _TIME_OR_NULL,
+                }
+            ),
+            "data_issues": {
+                "type": "array",
+                "items": _object({"source": {"type": "string"}, "problem": {"type": "string"}}),
+            },
+        }
+    ),
+}
+
+
+def summary_problems(data: Any) -> list[str]:
+    """Every way ``data`` breaks :data:`SUMMARY_SCHEMA` (empty when it conforms)."""
+    from jsonschema import Draft202012Validator
+
+    validator = Draft202012Validator(SUMMARY_SCHEMA)
+    problems = []
+    for err in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
+        where = "/".join(str(p) for p in err.absolute_path) or "(top)"
+        problems.append(f"{where}: {err.message}")
+    return problems
+
+
+def check_summary_data(data: Any) -> dict[str, Any]:
+    """``data`` if it conforms to the summary contract, else ReportError naming the problems."""
+    problems = summary_problems(data)
+    if problems:
+        raise ReportError(
+            f"summary.json breaks its contract: {'; '.join(problems[:3])}"
+            + (f" (+{len(problems) - 3} more)" if len(problems) > 3 else ""),
+            hint="this is a torinvest bug: report it with the notebook",
+        )
+    return data
+
+
+def summary_data(
+    inv: Investigation,
+    verdict: Mapping[str, Any] | None = None,
+    *,
+    findings: FindingsResult | None = None,
+) -> dict[str, Any]:
+    """The summary (:func:`torinvest.investigation.summary`) plus the findings files' issues and
+    the ledger's unreadable lines (a torn record may be a lost verdict)."""
+    data = _summary(inv, dict(verdict or {}))
+    extra = [i.to_dict() for i in findings.issues] if findings is not None else []
+    if (verdict or {}).get("ledger"):
+        extra += [i.to_dict() for i in read_ledger(verdict["ledger"])[1]]  # type: ignore[index]
+    if extra:
+        data["data_issues"] = [*extra, *[i for i in data["data_issues"] if i not in extra]]
+    return data
+
+
+def write_summary(
+    inv: Investigation,
+    verdict: Mapping[str, Any] | None,
+    path: str | Path | None,
+    *,
+    findings: FindingsResult | None = None,
+) -> Path | None:
+    """Write ``summary.json`` (checked against the contract) at ``path``; None writes nothing."""
+    if not path:
+        return None
+    data = check_summary_data(summary_data(inv, verdict, findings=findings))
+    p = Path(path)
+    _write_bytes(p, orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
+    return p
+
+
+def check_summary(path: Path) -> dict[str, Any]:
+    """Read ``summary.json`` back and check it against the contract."""
+    try:
+        data = orjson.loads(path.read_bytes())
+    except FileNotFoundError as e:
+        raise ReportError(
+            f"the notebook ran but wrote no {path}",
+            hint="the investigation notebook's last cell writes it: is it the torinvest one?",
+        ) from e
+    except orjson.JSONDecodeError as e:
+        raise ReportError(f"{path} is not JSON: {e}") from e
+    return check_summary_data(data)
+
+
+def export_tables(inv: Investigation, folder: str | Path | None) -> dict[str, Path | None]:
+    """``events.csv`` and ``per_ip.csv`` in ``folder`` (the columns the report's tables show),
+    written as every export is (:mod:`torinvest.export`: empty cells for missing values, times
+    ISO 8601 UTC with ``Z``, true/false, formula-safe text); nothing when ``folder`` is empty."""
+    from torinvest import display
+    from torinvest.export import write_frame
+
+    if not folder:
+        return {EVENTS_CSV: None, PER_IP_CSV: None}
+    base = Path(folder)
+    events = inv.events[[c for c in display.EVENT_COLUMNS if c in inv.events.columns]]
+    per_ip = inv.per_ip[[c for c in display.PER_IP_SHOWN if c in inv.per_ip.columns]]
+    return {
+        EVENTS_CSV: write_frame(events, base / EVENTS_CSV),
+        PER_IP_CSV: write_frame(per_ip, base / PER_IP_CSV),
+    }

@@ -1,0 +1,361 @@
+"""Athena: the engine that runs the investigation queries of :mod:`torinvest.sources.sql` on
+the CloudTrail table of :func:`.athena_ddl`.
+
+:class:`AthenaEngine` renders a query in Trino's dialect, its ``records`` reading only the
+window's days (±1 day, as the file loader; ``"date" BETWEEN …``) and the asked accounts and
+regions, then: StartQueryExecution (database, workgroup, output location) → GetQueryExecution
+polled with capped exponential backoff → GetQueryResults pages (the paginator). Ctrl-C while it
+runs sends StopQueryExecution. FAILED or CANCELLED raise :class:`~torinvest.errors.AwsError`
+with Athena's StateChangeReason. Each run reports its query ID, the bytes scanned and a cost
+estimate (:func:`athena_cost_usd`). Results come back as text and are typed by the query's
+column kinds; the events frame's ``origin`` is ``athena:<query id>``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+
+from torinvest.aws import AWS_CALL_ERRORS, Aws, translate_error, validate_region
+from torinvest.errors import AwsError, InputError
+from torinvest.sources.sql.ddl import DEFAULT_TABLE, _table_name
+from torinvest.sources.sql.engine import (
+    ATHENA,
+    PRICE_PER_TB_USD,
+    EngineSettings,
+    Output,
+    QueryStats,
+)
+from torinvest.sources.sql.projection import TRINO_DIALECT, sql_literals
+from torinvest.sources.sql.queries import Query, Scope, render, to_trino
+
+log = logging.getLogger(__name__)
+
+
+#: Athena's billing: PRICE_PER_TB_USD per TB scanned, rounded up to the MB, 10 MB minimum.
+BYTES_PER_TB = 1 << 40
+BILLING_UNIT_BYTES = 1 << 20
+MIN_BILLED_BYTES = 10 << 20
+#: Polling GetQueryExecution: first wait, growth factor, cap (seconds), and the total budget.
+POLL_FIRST_SECONDS = 0.5
+POLL_FACTOR = 2.0
+POLL_MAX_SECONDS = 5.0
+POLL_TIMEOUT_SECONDS = 30 * 60.0
+#: GetQueryResults rows per page (Athena's maximum).
+PAGE_SIZE = 1000
+
+
+RUNNING_STATES = frozenset({"QUEUED", "RUNNING"})
+
+
+# --------------------------------------------------------------------------------------------
+# the engine
+# --------------------------------------------------------------------------------------------
+def athena_cost_usd(bytes_scanned: int) -> float:
+    """What Athena bills for a query that scanned ``bytes_scanned``: $5 per TB, rounded up to
+    the MB, 10 MB minimum."""
+    billed = max(
+        MIN_BILLED_BYTES, math.ceil(bytes_scanned / BILLING_UNIT_BYTES) * BILLING_UNIT_BYTES
+    )
+    return billed / BYTES_PER_TB * PRICE_PER_TB_USD
+
+
+@dataclass(frozen=True, slots=True)
+class Polling:
+    """How GetQueryExecution is polled: waits grow from ``first`` by ``factor`` up to ``cap``
+    seconds; after ``timeout`` seconds of waiting the query is stopped."""
+
+    first: float = POLL_FIRST_SECONDS
+    factor: float = POLL_FACTOR
+    cap: float = POLL_MAX_SECONDS
+    timeout: float = POLL_TIMEOUT_SECONDS
+
+    def delays(self) -> Iterable[float]:
+        delay, waited = self.first, 0.0
+        while waited < self.timeout:
+            yield min(delay, self.cap)
+            waited += min(delay, self.cap)
+            delay *= self.factor
+
+
+@dataclass(slots=True)
+class AthenaRun:
+    """One finished query: its ID, column names and Athena types, rows as text (None = NULL),
+    the bytes scanned and the cost estimate."""
+
+    query_id: str
+    columns: list[str]
+    types: list[str]
+    rows: list[list[str | None]] = field(default_factory=list)
+    bytes_scanned: int = 0
+    seconds: float = 0.0
+
+    @property
+    def cost_usd(self) -> float:
+        return athena_cost_usd(self.bytes_scanned)
+
+
+class AthenaEngine:
+    """The investigation queries on Athena, over the table of :func:`.athena_ddl`.
+
+    ``output_location`` (``s3://…``) may be left out when the workgroup sets one. ``sleep`` is
+    how the poller waits (tests pass their own); clients come from ``aws`` (:class:`Aws`).
+    """
+
+    name = ATHENA
+    dialect = TRINO_DIALECT
+    #: with a row limit, count first: one more scan of the window's partitions (its cost is in
+    #: the estimate), where asking for a row over the limit would page up to the limit's rows
+    #: (a million rows: a thousand GetQueryResults calls and gigabytes of text) to learn that
+    #: they are too many
+    count_first = True
+
+    def __init__(
+        self,
+        *,
+        database: str,
+        table: str = DEFAULT_TABLE,
+        workgroup: str | None = None,
+        output_location: str | None = None,
+        region: str | None = None,
+        aws: Aws | None = None,
+        polling: Polling | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        page_size: int = PAGE_SIZE,
+    ) -> None:
+        _table_name(table, database)
+        if output_location is not None and not output_location.startswith("s3://"):
+            raise InputError(
+                f"invalid Athena output location {output_location!r}", hint="s3://bucket/prefix/"
+            )
+        self.database = database
+        self.table = table
+        self.workgroup = workgroup
+        self.output_location = output_location
+        self.region = validate_region(region) if region else None
+        self.aws = aws or Aws()
+        self.polling = polling or Polling()
+        self.sleep = sleep
+        self.page_size = page_size
+
+    @classmethod
+    def from_settings(cls, settings: EngineSettings) -> AthenaEngine:
+        """The engine :func:`~torinvest.sources.sql.engine.make_engine` makes for ``athena``: on
+        ``settings.database`` (required) and its table (``cloudtrail_logs`` by default)."""
+        if not settings.database:
+            raise InputError("the athena engine needs a database", hint="--athena-database")
+        return cls(
+            database=settings.database,
+            table=settings.table or DEFAULT_TABLE,
+            workgroup=settings.workgroup,
+            output_location=settings.output_location,
+            region=settings.region,
+            aws=settings.aws,
+        )
+
+    def close(self) -> None:
+        """Nothing to release (the clients are the Aws session's)."""
+
+    @property
+    def client(self) -> Any:
+        return self.aws.client("athena", self.region)
+
+    # -- SQL -----------------------------------------------------------------------------------
+    def source(self, scope: Scope) -> list[tuple[str, str]]:
+        """``records``: the table, read for the window's days (±1), accounts and regions only."""
+        narrowing = scope.narrowing
+        if narrowing.first_day is None or narrowing.last_day is None:
+            raise InputError(
+                "an Athena query needs a window (start and end)",
+                hint="without one it would scan every day of the trail; pass --start/--end",
+            )
+        where = [
+            f"\"date\" BETWEEN '{narrowing.first_day:%Y/%m/%d}' AND '{narrowing.last_day:%Y/%m/%d}'"
+        ]
+        if scope.accounts:
+            where.append(f"account IN ({sql_literals(scope.accounts)})")
+        if scope.regions:
+            where.append(f"region IN ({sql_literals(scope.regions)})")
+        records = (
+            "SELECT *, CAST(NULL AS INTEGER) AS file_index, CAST(NULL AS BIGINT) AS record_index\n"
+            f'FROM "{self.database}"."{self.table}"\nWHERE ' + "\n  AND ".join(where)
+        )
+        return [("records", records)]
+
+    def sql(self, query: Query) -> str:
+        return to_trino(render(query, self.source(query.scope)))
+
+    # -- running -------------------------------------------------------------------------------
+    def run(self, query: Query) -> Output:
+        sql = self.sql(query)
+        done = self.execute(sql)
+        table = _typed(done, query.columns)
+        stats = QueryStats(
+            engine=self.name,
+            kind=query.kind,
+            sql=sql,
+            seconds=done.seconds,
+            rows=table.num_rows,
+            bytes_scanned=done.bytes_scanned,
+            query_id=done.query_id,
+            cost_usd=done.cost_usd,
+        )
+        return Output(table, [f"athena:{done.query_id}"], stats, query.columns)
+
+    def execute(self, sql: str) -> AthenaRun:
+        """Run ``sql`` (Trino) and fetch every row. Raises AwsError when Athena refuses it, or
+        when it ends FAILED or CANCELLED (with Athena's reason); Ctrl-C stops the query."""
+        started = time.perf_counter()
+        query_id = self._start(sql)
+        log.info("athena: query %s started", query_id)
+        try:
+            execution = self._wait(query_id)
+        except KeyboardInterrupt:
+            self._stop(query_id)
+            raise
+        scanned = int(execution.get("Statistics", {}).get("DataScannedInBytes") or 0)
+        run = self._results(query_id)
+        run.bytes_scanned = scanned
+        run.seconds = time.perf_counter() - started
+        log.info(
+            "athena: query %s: %d rows, %.1f MB scanned (~$%.4f)",
+            query_id,
+            len(run.rows),
+            scanned / 1e6,
+            run.cost_usd,
+        )
+        return run
+
+    def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
+        method = re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower()
+        try:
+            return getattr(self.client, method)(**kwargs)
+        except AWS_CALL_ERRORS as e:
+            raise translate_error(
+                e, service="athena", region=self.region, operation=operation
+            ) from e
+
+    def _start(self, sql: str) -> str:
+        kwargs: dict[str, Any] = {
+            "QueryString": sql,
+            "QueryExecutionContext": {"Database": self.database},
+        }
+        if self.workgroup:
+            kwargs["WorkGroup"] = self.workgroup
+        if self.output_location:
+            kwargs["ResultConfiguration"] = {"OutputLocation": self.output_location}
+        return str(self._call("StartQueryExecution", **kwargs)["QueryExecutionId"])
+
+    def _wait(self, query_id: str) -> dict[str, Any]:
+        for delay in (0.0, *self.polling.delays()):
+            if delay:
+                self.sleep(delay)
+            execution = self._call("GetQueryExecution", QueryExecutionId=query_id)["QueryExecution"]
+            status = execution.get("Status", {})
+            state = status.get("State")
+            if state == "SUCCEEDED":
+                return execution
+            if state not in RUNNING_STATES:
+                raise _failed(query_id, state, status, self.region)
+        self._stop(query_id)
+        raise AwsError(
+            f"Athena query {query_id} did not finish within {self.polling.timeout:.0f} s; "
+            "it was stopped",
+            hint="narrow the window, accounts or regions, or raise the polling timeout",
+            service="athena",
+            region=self.region,
+            operation="GetQueryExecution",
+            code="Timeout",
+        )
+
+    def _stop(self, query_id: str) -> None:
+        log.warning("athena: stopping query %s", query_id)
+        try:
+            self._call("StopQueryExecution", QueryExecutionId=query_id)
+        except AwsError as e:  # stopping is best effort: the interrupt or timeout goes on
+            log.warning("athena: could not stop query %s: %s", query_id, e)
+
+    def _results(self, query_id: str) -> AthenaRun:
+        paginator = self.client.get_paginator("get_query_results")
+        pages = paginator.paginate(
+            QueryExecutionId=query_id, PaginationConfig={"PageSize": self.page_size}
+        )
+        run: AthenaRun | None = None
+        try:
+            for page in pages:
+                result = page["ResultSet"]
+                if run is None:
+                    info = result.get("ResultSetMetadata", {}).get("ColumnInfo", [])
+                    run = AthenaRun(
+                        query_id,
+                        [c.get("Label") or c["Name"] for c in info],
+                        [c.get("Type", "varchar") for c in info],
+                    )
+                    rows = _values(result.get("Rows", []))
+                    if rows and rows[0] == run.columns:  # the header row of a SELECT
+                        rows = rows[1:]
+                    run.rows += rows
+                else:
+                    run.rows += _values(result.get("Rows", []))
+        except AWS_CALL_ERRORS as e:
+            raise translate_error(
+                e, service="athena", region=self.region, operation="GetQueryResults"
+            ) from e
+        return run or AthenaRun(query_id, [], [])
+
+
+def _values(rows: Sequence[dict[str, Any]]) -> list[list[str | None]]:
+    return [[d.get("VarCharValue") for d in row.get("Data", [])] for row in rows]
+
+
+def _failed(
+    query_id: str, state: str | None, status: dict[str, Any], region: str | None
+) -> AwsError:
+    reason = status.get("StateChangeReason") or "no reason given"
+    error = status.get("AthenaError") or {}
+    verb = "was cancelled" if state == "CANCELLED" else "failed"
+    return AwsError(
+        f"Athena query {query_id} {verb}: {reason}",
+        hint="check the database, the table (athena_ddl) and the output location; "
+        "--print-sql shows the query",
+        service="athena",
+        region=region,
+        operation="GetQueryExecution",
+        code=str(error.get("ErrorType") or state),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# text results → typed columns
+# --------------------------------------------------------------------------------------------
+_ZONE = re.compile(r"\s*(UTC|Z)$")
+
+
+def _typed(run: AthenaRun, kinds: Mapping[str, str]) -> pa.Table:
+    """Athena's text values as the Arrow types of the query's columns."""
+    names = run.columns or list(kinds)  # no columns at all: an empty result of the query's
+    arrays = {}
+    for i, name in enumerate(names):
+        values = [row[i] if i < len(row) else None for row in run.rows]
+        arrays[name] = _column(values, kinds.get(name, "text"))
+    return pa.table(arrays)
+
+
+def _column(values: list[str | None], kind: str) -> pa.Array:
+    if kind == "time":
+        text = pd.Series(values, dtype="string").str.replace(_ZONE, "+00:00", regex=True)
+        times = pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce")
+        return pa.array(times.astype("datetime64[us, UTC]"), type=pa.timestamp("us", tz="UTC"))
+    if kind == "bool":
+        return pa.array([None if v is None else v.lower() == "true" for v in values], pa.bool_())
+    if kind == "int":
+        return pa.array([None if v in (None, "") else int(v) for v in values], pa.int64())
+    return pa.array(values, pa.large_string())

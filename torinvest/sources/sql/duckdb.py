@@ -1,0 +1,485 @@
+"""DuckDB over CloudTrail log files (:class:`DuckDBEngine`, the default engine): local folders
+and files or ``s3://`` prefixes, listed as the file loader lists them, their text streamed to
+DuckDB as Arrow (inflated with ISA-L) and transformed into records there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import logging
+import re
+import shutil
+import tempfile
+import time
+import zlib
+from collections import deque
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+import duckdb
+import orjson
+import pyarrow as pa
+
+from torinvest.aws import AWS_CALL_ERRORS, Aws
+from torinvest.errors import DataIssue, InputError
+from torinvest.sources.logs import (
+    DEFAULT_MAX_FILE_BYTES,
+    S3_THREADS,
+    FileCounts,
+    FileTooLargeError,
+    LogFile,
+    Narrowing,
+    default_workers,
+    download_problem,
+    file_failures,
+    gunzip,
+    list_logs,
+    too_large,
+)
+from torinvest.sources.records import SAME_RECORD_COLUMNS
+from torinvest.sources.sql.engine import DUCKDB, EngineSettings, Output, QueryStats
+from torinvest.sources.sql.projection import (
+    EVENT_COLUMNS,
+    SOURCE_DIALECT,
+    record_structure,
+    sql_literal,
+)
+from torinvest.sources.sql.queries import Query, Scope, render
+
+log = logging.getLogger(__name__)
+
+
+#: Bytes of a file (decompressed) read to check it is a ``{"Records": [...]}`` log file.
+PEEK_BYTES = 4096
+
+
+_GZIP_MAGIC = b"\x1f\x8b"
+try:  # the errors of the inflater logs.gunzip uses (ISA-L when installed)
+    from isal import isal_zlib as _isal
+
+    _INFLATE_ERRORS: tuple[type[BaseException], ...] = (zlib.error, _isal.error, EOFError)
+except ImportError:  # pragma: no cover - depends on the environment
+    _INFLATE_ERRORS = (zlib.error, EOFError)
+_RECORDS_HEAD = re.compile(rb'\s*\{\s*"Records"\s*:\s*\[')
+
+
+@dataclass(slots=True)
+class FileSet:
+    """The log files a DuckDB query reads: local ``paths``, the ``locations`` rows name as their
+    origin (the path, or the ``s3://`` URL it was downloaded from), sizes and issues;
+    ``listed`` log files passed the narrowing (those that failed are issues, not paths),
+    ``trails``/``notes`` what the listing found (:class:`~torinvest.sources.logs.LogListing`)."""
+
+    paths: list[str] = field(default_factory=list)
+    locations: list[str] = field(default_factory=list)
+    sizes: list[int] = field(default_factory=list)
+    skipped: int = 0
+    issues: list[DataIssue] = field(default_factory=list)
+    listed: int = 0
+    listed_files: list[LogFile] = field(default_factory=list)
+    trails: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, path: str, location: str, size: int) -> None:
+        self.paths.append(path)
+        self.locations.append(location)
+        self.sizes.append(size)
+
+    def without(self, bad: Collection[int]) -> FileSet:
+        kept = FileSet(
+            skipped=self.skipped,
+            issues=list(self.issues),
+            listed=self.listed,
+            listed_files=self.listed_files,
+            trails=self.trails,
+            notes=self.notes,
+        )
+        for i, (p, loc, s) in enumerate(zip(self.paths, self.locations, self.sizes, strict=True)):
+            if i not in bad:
+                kept.add(p, loc, s)
+        return kept
+
+    def counts(self) -> FileCounts:
+        """Listed, failed (and why), skipped: the same counts as the file loader's."""
+        return FileCounts(
+            listed=self.listed,
+            skipped=self.skipped,
+            failed=file_failures(self.issues, self.listed_files),
+            trails=list(self.trails),
+        )
+
+
+def is_records_file(path: str | Path) -> bool:
+    """True when a file (gzip or not) opens as a ``{"Records": [...]}`` CloudTrail log file.
+
+    Raises OSError/zlib.error when it cannot be read or inflated.
+    """
+    with open(path, "rb") as fh:
+        head = fh.read(PEEK_BYTES)
+    if head[:2] == _GZIP_MAGIC:
+        head = zlib.decompressobj(wbits=31).decompress(head, PEEK_BYTES)
+    return _RECORDS_HEAD.match(head) is not None
+
+
+class DuckDBEngine:
+    """DuckDB over CloudTrail log files in local folders/files or ``s3://`` prefixes.
+
+    Each query lists the files for its accounts, regions and days
+    (:func:`~torinvest.sources.logs.list_logs`, the file loader's narrowing); S3 objects are
+    downloaded once into ``workdir`` (a temporary folder by default, deleted by :meth:`close`).
+    DuckDB reads the files' text from ``log_files(file_index, json)``, an Arrow stream that
+    inflates them with ISA-L in ``threads`` threads, a few files ahead (with a key filter,
+    files without the key's bytes are not handed over). That is 2.5–3x faster than DuckDB's own
+    ``read_json_objects`` on gzip, and 30x faster than ``read_json``.
+
+    Files that are not ``{"Records": [...]}`` log files (lookup-events output, JSON lines) and
+    files that cannot be read (truncated gzip, invalid JSON or UTF-8) are left out, each as a
+    :class:`~torinvest.errors.DataIssue`: read those with the file loader.
+    """
+
+    name = DUCKDB
+    dialect = SOURCE_DIALECT
+    count_first = True
+
+    def __init__(
+        self,
+        sources: str | Path | Sequence[str | Path],
+        *,
+        aws: Aws | None = None,
+        threads: int | None = None,
+        workdir: str | Path | None = None,
+        max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    ) -> None:
+        self.sources = [sources] if isinstance(sources, str | Path) else list(sources)
+        self.aws = aws
+        self.threads = threads or default_workers()
+        self.max_file_bytes = max_file_bytes  # per file, decompressed: past it, an issue
+        self._own_workdir = workdir is None
+        self._workdir = Path(workdir) if workdir is not None else None
+        self._con = duckdb.connect(":memory:")
+        # what DuckDB spills past its memory limit goes to a folder of ours, not to ./.tmp
+        self._spill = tempfile.mkdtemp(prefix="torinvest-duckdb-spill-")
+        self._con.execute(f"SET temp_directory = {sql_literal(self._spill)}")
+        self._con.execute("SET TimeZone = 'UTC'")
+        self._con.execute("SET preserve_insertion_order = false")
+        self._con.execute(f"SET threads = {int(self.threads)}")
+        self._listings: dict[Narrowing, FileSet] = {}
+        self._downloaded: dict[str, str | DataIssue] = {}
+
+    @classmethod
+    def from_settings(cls, settings: EngineSettings) -> DuckDBEngine:
+        """The engine :func:`~torinvest.sources.sql.engine.make_engine` makes for ``duckdb``:
+        over ``settings.sources`` (required)."""
+        if not settings.sources:
+            raise InputError("the duckdb engine needs log files", hint="pass a folder or s3://…")
+        return cls(settings.sources, aws=settings.aws, max_file_bytes=settings.max_file_bytes)
+
+    # -- context -------------------------------------------------------------------------------
+    def __enter__(self) -> DuckDBEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection and delete the downloaded files (when the folder is ours) and
+        anything DuckDB spilled to disk."""
+        self._con.close()
+        shutil.rmtree(self._spill, ignore_errors=True)
+        if self._own_workdir and self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
+
+    # -- files ---------------------------------------------------------------------------------
+    def files(self, scope: Scope) -> FileSet:
+        """The files a query of ``scope`` reads (listed, downloaded and checked once)."""
+        narrowing = scope.narrowing
+        if narrowing not in self._listings:
+            self._listings[narrowing] = self._list(narrowing)
+        return self._listings[narrowing]
+
+    def _list(self, narrowing: Narrowing) -> FileSet:
+        needs_s3 = any(str(s).startswith("s3://") for s in self.sources)
+        if needs_s3 and self.aws is None:
+            self.aws = Aws()
+        listing = list_logs(self.sources, narrowing, aws=self.aws)
+        found = listing.files
+        local = self._download([f for f in found if f.bucket is not None])
+        out = FileSet(
+            skipped=listing.skipped,
+            issues=list(listing.issues),
+            listed=len(found),
+            listed_files=found,
+            trails=listing.trails,
+            notes=listing.notes,
+        )
+        for f in found:
+            path = local.get(f.location, f.location) if f.bucket else f.location
+            if isinstance(path, DataIssue):
+                out.issues.append(path)
+                continue
+            problem = _shape_problem(path)
+            if problem:
+                out.issues.append(DataIssue(f.location, problem))
+                continue
+            out.add(path, f.location, f.size)
+        log.info("duckdb: %d files to read, %d skipped by narrowing", len(out.paths), out.skipped)
+        return out
+
+    def _download(self, objects: Sequence[LogFile]) -> dict[str, str | DataIssue]:
+        missing = [f for f in objects if f.location not in self._downloaded]
+        if missing:
+            if self._workdir is None:
+                self._workdir = Path(tempfile.mkdtemp(prefix="torinvest-duckdb-"))
+            with ThreadPoolExecutor(min(S3_THREADS, len(missing))) as pool:
+                for f, got in zip(missing, pool.map(self._fetch, missing), strict=True):
+                    self._downloaded[f.location] = got
+        return {f.location: self._downloaded[f.location] for f in objects}
+
+    def _fetch(self, f: LogFile) -> str | DataIssue:
+        assert self._workdir is not None
+        assert self.aws is not None
+        assert f.bucket is not None
+        assert f.key is not None
+        # a flat name (hash of the URL + the file name): an S3 key cannot climb out of workdir
+        digest = hashlib.sha256(f.location.encode()).hexdigest()[:16]
+        target = self._workdir / f"{digest}_{PurePosixPath(f.key).name}"
+        try:
+            body = self.aws.client("s3").get_object(Bucket=f.bucket, Key=f.key)["Body"].read()
+        except AWS_CALL_ERRORS as e:
+            return DataIssue(f.location, download_problem(e))
+        target.write_bytes(body)
+        return str(target)
+
+    # -- queries -------------------------------------------------------------------------------
+    def source(
+        self, files: FileSet, scope: Scope, columns: Collection[str] = EVENT_COLUMNS
+    ) -> list[tuple[str, str]]:
+        """``records`` from ``log_files``: every record transformed in one pass over each file or,
+        with a key filter, each record cut out as JSON text and only those holding a key's text
+        transformed (3x faster; the exact filter on access_key_id comes after). Only the fields
+        ``columns`` read are transformed (:func:`record_structure`)."""
+        fields = record_structure(columns)
+        unnested = (
+            "SELECT file_index, unnest(records) AS record,"
+            " generate_subscripts(records, 1) AS record_index FROM documents"
+        )
+        if scope.keys is None:
+            structure = sql_literal(orjson.dumps({"Records": [fields]}).decode())
+            documents = (
+                f"SELECT file_index, json_transform(json, {structure}).Records AS records\n"
+                f"FROM {LOG_FILES}"
+            )
+            records = f"SELECT file_index, record_index, record.*\nFROM ({unnested})"
+            return [("documents", documents), ("records", records)]
+        as_text = sql_literal(orjson.dumps({"Records": ["JSON"]}).decode())
+        structure = sql_literal(orjson.dumps(fields).decode())
+        documents = (
+            f"SELECT file_index, json_transform(json, {as_text}).Records AS records\n"
+            f"FROM {LOG_FILES}"
+        )
+        holds = " OR ".join(f"contains(record, {sql_literal(k)})" for k in sorted(scope.keys))
+        matching = (
+            f"SELECT file_index, record_index, json_transform(record, {structure}) AS record\n"
+            f"FROM ({unnested})\nWHERE {holds}"
+        )
+        records = f"SELECT file_index, record_index, record.*\nFROM ({matching})"
+        return [("documents", documents), ("records", records)]
+
+    def sql(self, query: Query) -> str:
+        return self._sql(query, self.files(query.scope))
+
+    def preview_sql(self, query: Query) -> str:
+        """:meth:`sql` without downloading anything: over S3 the files are listed (not
+        downloaded) and named by their ``s3://`` URL in place of the local copies."""
+        if not any(str(s).startswith("s3://") for s in self.sources):
+            return self.sql(query)
+        self.aws = self.aws or Aws()
+        listing = list_logs(self.sources, query.scope.narrowing, aws=self.aws)
+        files = FileSet(skipped=listing.skipped)
+        for f in listing.files:
+            files.add(f.location, f.location, f.size)
+        return self._sql(query, files)
+
+    def _sql(self, query: Query, files: FileSet) -> str:
+        # with a key filter, records are json_transform()s of the matching texts: computed once
+        # (inlined, each of the projection's fields would transform the text again: 2x slower)
+        once = ("records",) if query.scope.keys is not None else ()
+        # every field of the records: the content key that tells copies apart reads them all
+        source = self.source(files, query.scope, (*query.event_columns, *SAME_RECORD_COLUMNS))
+        sql = render(query, source, materialized=once)
+        return _files_comment(files, query.scope) + sql
+
+    def run(self, query: Query) -> Output:
+        scope = query.scope
+        files = self.files(scope)
+        while True:
+            sql = self._sql(query, files)
+            stream = _LogStream(files, scope.keys, self.threads, self.max_file_bytes)
+            started = time.perf_counter()
+            self._con.register(LOG_FILES, stream.reader())
+            try:
+                table = self._con.sql(sql).to_arrow_table()
+            except duckdb.Error as e:
+                bad = stream.problems or _invalid_json(files, scope.keys)
+                if not bad:
+                    raise
+                log.warning("duckdb: %d unreadable files left out (%s)", len(bad), e)
+                files = self._forget(scope, files, bad)
+                continue
+            finally:
+                self._con.unregister(LOG_FILES)
+            break
+        seconds = time.perf_counter() - started
+        if stream.problems:  # files that could not be inflated: the query ran without them
+            self._forget(scope, files, stream.problems)
+        stats = QueryStats(
+            engine=self.name,
+            kind=query.kind,
+            sql=sql,
+            seconds=seconds,
+            rows=table.num_rows,
+            bytes_scanned=stream.bytes_read,
+            files=stream.files_read,
+        )
+        log.info("duckdb: %s query, %d rows in %.2f s", query.kind, table.num_rows, seconds)
+        kept = self.files(scope)
+        return Output(
+            table,
+            files.locations,
+            stats,
+            query.columns,
+            list(kept.issues),
+            files.skipped,
+            counts=kept.counts(),
+            notes=list(kept.notes),
+        )
+
+    def _forget(self, scope: Scope, files: FileSet, bad: Mapping[int, str]) -> FileSet:
+        """``files`` without ``bad`` (each an issue), for this query and the next ones."""
+        kept = files.without(bad)
+        kept.issues += [DataIssue(files.locations[i], problem) for i, problem in bad.items()]
+        self._listings[scope.narrowing] = kept
+        return kept
+
+
+#: The relation the DuckDB queries read the log files' text from.
+LOG_FILES = "log_files"
+_LOG_FILES_SCHEMA = pa.schema([("file_index", pa.int32()), ("json", pa.large_string())])
+#: Files inflated ahead of DuckDB, per thread (bounds the memory held by the stream).
+INFLATE_AHEAD = 2
+
+
+class _LogStream:
+    """The text of a FileSet's files as an Arrow stream (one batch per file), inflated in
+    threads a few files ahead; files without one of ``keys`` (bytes) are skipped. It can be
+    read once: every query reads ``log_files`` once."""
+
+    def __init__(
+        self,
+        files: FileSet,
+        keys: Collection[str] | None,
+        threads: int,
+        max_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    ) -> None:
+        self.files = files
+        self.max_bytes = max_bytes
+        self.keys = tuple(k.encode() for k in sorted(keys)) if keys else ()
+        self.threads = max(1, threads)
+        self.problems: dict[int, str] = {}
+        self.bytes_read = 0
+        self.files_read = 0
+        self._started = False
+
+    def reader(self) -> pa.RecordBatchReader:
+        return pa.RecordBatchReader.from_batches(_LOG_FILES_SCHEMA, self._batches())
+
+    def _batches(self) -> Iterator[pa.RecordBatch]:
+        if self._started:
+            raise RuntimeError(f"{LOG_FILES} was read twice in one query")
+        self._started = True
+        indexes = iter(range(len(self.files.paths)))
+        with ThreadPoolExecutor(self.threads, thread_name_prefix="torinvest-inflate") as pool:
+            pending: deque[tuple[int, Future[tuple[str | None, int]]]] = deque(
+                (i, pool.submit(self.text, i))
+                for i in itertools.islice(indexes, INFLATE_AHEAD * self.threads)
+            )
+            while pending:
+                i, fut = pending.popleft()
+                pending.extend((j, pool.submit(self.text, j)) for j in itertools.islice(indexes, 1))
+                text, size = fut.result()
+                self.bytes_read += size
+                self.files_read += size > 0
+                if text is not None:
+                    yield pa.record_batch(
+                        [pa.array([i], pa.int32()), pa.array([text], pa.large_string())],
+                        schema=_LOG_FILES_SCHEMA,
+                    )
+
+    def text(self, i: int) -> tuple[str | None, int]:
+        """File ``i``'s text (None: without the keys, or unreadable) and its size on disk."""
+        try:
+            raw = Path(self.files.paths[i]).read_bytes()
+        except OSError as e:
+            self.problems[i] = f"cannot read: {e.strerror or e}"
+            return None, 0
+        try:
+            if raw[:2] != _GZIP_MAGIC and len(raw) > self.max_bytes:
+                raise FileTooLargeError(self.max_bytes)
+            data = gunzip(raw, self.max_bytes) if raw[:2] == _GZIP_MAGIC else raw
+        except FileTooLargeError:
+            self.problems[i] = too_large(self.files.locations[i], self.max_bytes).problem
+            return None, len(raw)
+        except _INFLATE_ERRORS as e:
+            self.problems[i] = f"cannot decompress: {e}"
+            return None, len(raw)
+        if self.keys and not any(k in data for k in self.keys):
+            return None, len(raw)
+        try:
+            return data.decode(), len(raw)
+        except UnicodeDecodeError as e:
+            self.problems[i] = f"not UTF-8 text: {e}"
+            return None, len(raw)
+
+
+def _invalid_json(files: FileSet, keys: Collection[str] | None) -> dict[int, str]:
+    """The files whose text is not JSON (only looked for after a query failed)."""
+    stream = _LogStream(files, keys, 1)
+    bad: dict[int, str] = {}
+    for i in range(len(files.paths)):
+        text, _ = stream.text(i)
+        if text is None:
+            continue
+        try:
+            orjson.loads(text)
+        except orjson.JSONDecodeError as e:
+            bad[i] = f"invalid JSON: {e}"
+    return bad | stream.problems
+
+
+def _files_comment(files: FileSet, scope: Scope) -> str:
+    """The SQL comment naming what ``log_files`` holds (paths JSON-quoted: no line breaks)."""
+    what = "the text of these files"
+    if scope.keys is not None:
+        what += " (those holding one of the keys' text)"
+    lines = [f"-- {LOG_FILES}(file_index, json): {what}, inflated:"]
+    lines += [f"--   {i}: {json.dumps(p)}" for i, p in enumerate(files.paths)]
+    if not files.paths:
+        lines.append("--   (none)")
+    return "\n".join(lines) + "\n"
+
+
+def _shape_problem(path: str) -> str | None:
+    try:
+        if is_records_file(path):
+            return None
+    except (OSError, zlib.error) as e:
+        return f"cannot read: {e}"
+    return (
+        'not a CloudTrail log file ({"Records": [...]}); the duckdb and athena engines read '
+        "only those: load this file with the files engine"
+    )

@@ -1,0 +1,214 @@
+"""The CloudTrail record as the investigation queries read it, and the events columns they
+project from it: written once, in DuckDB's SQL, for every engine.
+
+Each engine supplies ``records``, the CloudTrail records with the column names of AWS's Athena
+table for CloudTrail (``eventtime``, ``useridentity.accesskeyid``…). :data:`PROJECTION` turns a
+record into the columns of ``events`` (:data:`EVENT_COLUMNS`, the events frame's less
+source/origin); :data:`RECORD_STRUCTURE` is what DuckDB's ``json_transform`` reads from a log
+file (:func:`record_structure`: only the fields a query reads); :func:`content_key_sql` tells
+copies of a record from different records sharing an event ID. Values enter the SQL only as
+literals (:func:`sql_literal`). Plain text: nothing here imports an engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from typing import Any
+
+from sqlglot import exp
+
+from torinvest.sources.records import SAME_RECORD_COLUMNS, SESSION_TYPES
+
+#: The dialect the queries are written in, and the one Athena (engine v3, Trino) speaks.
+SOURCE_DIALECT = "duckdb"
+TRINO_DIALECT = "trino"
+
+
+#: Texts read as true/false in ``readOnly`` and ``mfaAuthenticated`` (as
+#: :mod:`torinvest.sources.records` does).
+TRUE_TEXTS: tuple[str, ...] = ("true", "1", "yes")
+FALSE_TEXTS: tuple[str, ...] = ("false", "0", "no")
+
+
+#: The record fields the queries use, as ``json_transform`` reads them from a log file (the
+#: same fields, names aside, as the columns of AWS's Athena table for CloudTrail).
+RECORD_STRUCTURE: dict[str, Any] = {
+    "eventTime": "VARCHAR",
+    "eventID": "VARCHAR",
+    "eventName": "VARCHAR",
+    "eventSource": "VARCHAR",
+    "awsRegion": "VARCHAR",
+    "sourceIPAddress": "VARCHAR",
+    "userAgent": "VARCHAR",
+    "errorCode": "VARCHAR",
+    "errorMessage": "VARCHAR",
+    "readOnly": "VARCHAR",
+    "eventType": "VARCHAR",
+    "recipientAccountId": "VARCHAR",
+    "userIdentity": {
+        "type": "VARCHAR",
+        "principalId": "VARCHAR",
+        "arn": "VARCHAR",
+        "accountId": "VARCHAR",
+        "accessKeyId": "VARCHAR",
+        "userName": "VARCHAR",
+        "sessionContext": {
+            "sessionIssuer": {"arn": "VARCHAR"},
+            "attributes": {"mfaAuthenticated": "VARCHAR"},
+        },
+    },
+    "requestParameters": "JSON",
+    "responseElements": "JSON",
+}
+
+#: Columns of ``events`` (the events frame's, less source/origin) and the engine's order keys.
+EVENT_COLUMNS: tuple[str, ...] = (
+    "event_time",
+    "event_id",
+    "event_name",
+    "event_source",
+    "aws_region",
+    "source_ip",
+    "user_agent",
+    "error_code",
+    "error_message",
+    "read_only",
+    "event_type",
+    "access_key_id",
+    "principal_id",
+    "user_type",
+    "user_name",
+    "arn",
+    "account_id",
+    "recipient_account_id",
+    "session_issuer_arn",
+    "mfa_authenticated",
+    "request_parameters",
+    "response_elements",
+)
+ORDER_COLUMNS: tuple[str, ...] = ("file_index", "record_index")
+
+
+def _text(column: str) -> str:
+    return f"NULLIF({column}, '')"
+
+
+def _boolean(column: str) -> str:
+    true, false = (", ".join(sql_literal(t) for t in texts) for texts in (TRUE_TEXTS, FALSE_TEXTS))
+    return (
+        f"CASE WHEN lower(trim({column})) IN ({true}) THEN TRUE "
+        f"WHEN lower(trim({column})) IN ({false}) THEN FALSE END"
+    )
+
+
+def sql_literal(value: str) -> str:
+    """A SQL string literal (quotes doubled): the only way values enter the queries."""
+    return exp.Literal.string(value).sql(SOURCE_DIALECT)
+
+
+def sql_literals(values: Iterable[str]) -> str:
+    return ", ".join(sql_literal(v) for v in sorted(values))
+
+
+#: CloudTrail record (Athena's column names) → events frame column, written once.
+PROJECTION: tuple[tuple[str, str], ...] = (
+    ("event_time", "TRY_CAST(eventtime AS TIMESTAMPTZ)"),
+    ("event_id", _text("eventid")),
+    ("event_name", _text("eventname")),
+    ("event_source", _text("eventsource")),
+    ("aws_region", _text("awsregion")),
+    ("source_ip", _text("sourceipaddress")),
+    ("user_agent", _text("useragent")),
+    ("error_code", _text("errorcode")),
+    ("error_message", _text("errormessage")),
+    ("read_only", _boolean("readonly")),
+    ("event_type", _text("eventtype")),
+    ("access_key_id", _text("useridentity.accesskeyid")),
+    ("principal_id", _text("useridentity.principalid")),
+    ("user_type", _text("useridentity.type")),
+    (
+        "user_name",
+        f"COALESCE({_text('useridentity.username')}, CASE WHEN useridentity.type IN "
+        f"({sql_literals(SESSION_TYPES)}) THEN "
+        f"NULLIF(regexp_extract(useridentity.arn, '/([^/]*)$', 1), '') END)",
+    ),
+    ("arn", _text("useridentity.arn")),
+    ("account_id", _text("useridentity.accountid")),
+    ("recipient_account_id", _text("recipientaccountid")),
+    ("session_issuer_arn", _text("useridentity.sessioncontext.sessionissuer.arn")),
+    ("mfa_authenticated", _boolean("useridentity.sessioncontext.attributes.mfaauthenticated")),
+    ("request_parameters", _text("CAST(requestparameters AS VARCHAR)")),
+    ("response_elements", _text("CAST(responseelements AS VARCHAR)")),
+)
+assert tuple(name for name, _ in PROJECTION) == EVENT_COLUMNS
+
+#: The record fields (paths into RECORD_STRUCTURE) each column of ``events`` reads.
+COLUMN_FIELDS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "event_time": (("eventTime",),),
+    "event_id": (("eventID",),),
+    "event_name": (("eventName",),),
+    "event_source": (("eventSource",),),
+    "aws_region": (("awsRegion",),),
+    "source_ip": (("sourceIPAddress",),),
+    "user_agent": (("userAgent",),),
+    "error_code": (("errorCode",),),
+    "error_message": (("errorMessage",),),
+    "read_only": (("readOnly",),),
+    "event_type": (("eventType",),),
+    "access_key_id": (("userIdentity", "accessKeyId"),),
+    "principal_id": (("userIdentity", "principalId"),),
+    "user_type": (("userIdentity", "type"),),
+    "user_name": (("userIdentity", "userName"), ("userIdentity", "type"), ("userIdentity", "arn")),
+    "arn": (("userIdentity", "arn"),),
+    "account_id": (("userIdentity", "accountId"),),
+    "recipient_account_id": (("recipientAccountId",),),
+    "session_issuer_arn": (("userIdentity", "sessionContext", "sessionIssuer", "arn"),),
+    "mfa_authenticated": (("userIdentity", "sessionContext", "attributes", "mfaAuthenticated"),),
+    "request_parameters": (("requestParameters",),),
+    "response_elements": (("responseElements",),),
+}
+assert tuple(COLUMN_FIELDS) == EVENT_COLUMNS
+#: Columns every query projects: its scope's filters, and the event_id copies share.
+BASE_COLUMNS: tuple[str, ...] = ("event_time", "event_id", "access_key_id")
+#: What tells copies of a record apart from different records sharing an event_id — the file
+#: loader's rule (:data:`~torinvest.sources.records.SAME_RECORD_COLUMNS`) — in every query, the
+#: narrow counts too: a 64-bit hash of those columns (DuckDB's ``hash``; Trino's ``xxhash64`` of
+#: their length-prefixed text, :func:`._trino_fixes`), so that the window that drops copies holds
+#: 8 bytes per row instead of the records' text. Every query reads every content field for it.
+CONTENT_KEY = "content_key"
+
+
+def content_key_sql() -> str:
+    """The content key of a projected record (over :data:`PROJECTION`'s expressions)."""
+    exprs = dict(PROJECTION)
+    return f"hash({', '.join(exprs[c] for c in SAME_RECORD_COLUMNS)})"
+
+
+def record_structure(columns: Collection[str]) -> dict[str, Any]:
+    """:data:`RECORD_STRUCTURE` with only the fields ``columns`` read (a narrow query's records
+    are narrow: DuckDB transforms and holds only those fields)."""
+    paths = [path for c in columns for path in COLUMN_FIELDS[c]]
+
+    def prune(node: dict[str, Any], prefix: tuple[str, ...]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, value in node.items():
+            here = (*prefix, name)
+            if isinstance(value, dict):
+                inner = prune(value, here)
+                if inner:
+                    out[name] = inner
+            elif here in paths:
+                out[name] = value
+        return out
+
+    return prune(RECORD_STRUCTURE, ())
+
+
+#: Output column kinds, for engines that return text (Athena): time, text, bool, int.
+EVENTS_OUTPUT: dict[str, str] = {
+    **{c: "text" for c in EVENT_COLUMNS},
+    "event_time": "time",
+    "read_only": "bool",
+    "mfa_authenticated": "bool",
+    "file_index": "int",
+}

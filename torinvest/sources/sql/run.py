@@ -1,0 +1,563 @@
+"""The entry points: each runs investigation queries through an engine and returns a
+:class:`~torinvest.sources.sql.engine.SqlResult` — :func:`load_sql` (the events frame, or the
+activity counted past ``max_rows``), :func:`per_ip_sql`, :func:`timeline_sql`,
+:func:`sensitive_sql`, :func:`minted_keys_sql`, :func:`aggregate_sql` — and :func:`print_sql`
+(what an engine would run, without running it).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any, TextIO
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from torinvest.catalogue import load_catalogue
+from torinvest.errors import InputError
+from torinvest.grouping import TIMELINE_BUCKETS, bucket_origin, label_rank, pick_bucket
+from torinvest.schema import PER_IP_COLUMNS, SENSITIVE_COLUMNS, empty_per_ip, utc_timestamp
+from torinvest.sources.logs import MAX_DERIVED_PASSES
+from torinvest.sources.records import DerivedKey, derived_keys, frame_from_tables
+from torinvest.sources.sql.engine import (
+    Aggregates,
+    Engine,
+    SqlResult,
+    _events_piece,
+    _run,
+)
+from torinvest.sources.sql.queries import (
+    MINTED_OUTPUT,
+    PER_IP_LISTS,
+    ROLLUP_OUTPUT,
+    TIMELINE_OUTPUT,
+    Query,
+    Scope,
+    events_query,
+    make_scope,
+    minted_query,
+    per_ip_query,
+    rollup_query,
+    sensitive_query,
+    span_query,
+    timeline_query,
+)
+
+log = logging.getLogger(__name__)
+
+_UTC = "datetime64[us, UTC]"
+
+
+def print_sql(engine: Engine, query: Query, *, file: TextIO | None = None) -> str:
+    """Print (and return) the SQL ``engine`` would run for ``query``, in its dialect, without
+    running it. An engine that fetches files before it runs (DuckDB over S3) shows them
+    without fetching them (its ``preview_sql``): listed, and named by their ``s3://`` URL."""
+    preview = getattr(engine, "preview_sql", engine.sql)
+    sql: str = preview(query)
+    print(sql, file=file or sys.stdout)
+    return sql
+
+
+# --------------------------------------------------------------------------------------------
+# entry points
+# --------------------------------------------------------------------------------------------
+def load_sql(
+    engine: Engine,
+    *,
+    access_keys: str | Iterable[str] | None = None,
+    start: datetime | str | pd.Timestamp | None = None,
+    end: datetime | str | pd.Timestamp | None = None,
+    accounts: Iterable[str] | None = None,
+    regions: Iterable[str] | None = None,
+    follow_derived: bool = False,
+    max_rows: int | None = None,
+    catalogue: pd.DataFrame | None = None,
+    user_name: str | None = None,
+) -> SqlResult:
+    """The events frame through ``engine``: the same columns, dtypes and rows as
+    :func:`~torinvest.sources.logs.load_logs` with the same arguments (``source`` is the
+    engine's name). ``follow_derived`` re-queries for keys minted by the keys, as load_logs
+    re-reads the files (:data:`~torinvest.sources.logs.MAX_DERIVED_PASSES` passes at most).
+
+    ``max_rows``: when the rows matched are more than this, the activity is counted in the
+    engine instead, as :func:`aggregate_sql` does: ``aggregates`` is set and ``frame`` holds
+    only the sensitive calls (``catalogue``). An engine that counts first (DuckDB, Athena) runs
+    a count (span) query before each events query; others ask for one more row than is left, so
+    that no more than ``max_rows + 1`` rows are ever held. ``user_name`` keeps the calls of
+    that user as LookupEvents' ``Username`` does (:func:`.user_filter`)."""
+    scope = make_scope(
+        access_keys=access_keys,
+        start=start,
+        end=end,
+        accounts=accounts,
+        regions=regions,
+        user_name=user_name,
+    )
+    if follow_derived and not scope.keys:
+        raise InputError("follow_derived needs access_keys", hint="name the suspect access key")
+    if max_rows is not None and max_rows < 0:
+        raise InputError(f"invalid row limit {max_rows}", hint="a limit of 0 rows or more")
+    result = SqlResult(pd.DataFrame(), engine.name)
+    try:
+        pieces = _load_pieces(engine, scope, result, follow_derived, max_rows)
+    except _TooManyRows:
+        log.info("%s: over %s rows, counting in the engine", engine.name, f"{max_rows:,}")
+        result.derived = []
+        _aggregate(engine, scope, result, follow_derived, catalogue, max_rows)
+        return result
+    derived = {d.access_key_id for d in result.derived}
+    result.frame = frame_from_tables(
+        pieces, derived_keys=derived if scope.keys else None, consume=True, issues=result.issues
+    )
+    log.info("%s: %d rows, %d issues", engine.name, len(result.frame), len(result.issues))
+    return result
+
+
+def _load_pieces(
+    engine: Engine, scope: Scope, result: SqlResult, follow_derived: bool, max_rows: int | None
+) -> list[pa.Table]:
+    left = max_rows
+    count_first = getattr(engine, "count_first", False)
+
+    def fetch(scope: Scope) -> pa.Table:
+        nonlocal left
+        if left is not None and count_first:
+            if int(_span(engine, scope, result)["events"].iloc[0]) > left:
+                raise _TooManyRows
+            piece = _events(engine, scope, result)
+        else:
+            piece = _events(engine, scope, result, limit=left)
+        if left is not None:
+            left -= piece.num_rows
+        return piece
+
+    pieces = [fetch(scope)]
+    if follow_derived:
+        assert scope.keys is not None
+        known = set(scope.keys)
+        latest = pieces[0]
+        for _ in range(MAX_DERIVED_PASSES):
+            new = [
+                d
+                for d in derived_keys(frame_from_tables([latest]), known)
+                if d.access_key_id not in known
+            ]
+            if not new:
+                break
+            result.derived += new
+            fresh = {d.access_key_id for d in new}
+            known |= fresh
+            latest = fetch(scope.with_keys(fresh))
+            pieces.append(latest)
+    return pieces
+
+
+def _span(engine: Engine, scope: Scope, result: SqlResult) -> pd.DataFrame:
+    """The scope's span query (first, last, events), run once per scope."""
+    if scope not in result.spans:
+        result.spans[scope] = _run(engine, span_query(scope), result)
+    return result.spans[scope]
+
+
+class _TooManyRows(Exception):
+    """An events query matched more rows than the limit allows."""
+
+
+def _events(
+    engine: Engine,
+    scope: Scope,
+    result: SqlResult,
+    *,
+    limit: int | None = None,
+    catalogue: pd.DataFrame | None = None,
+) -> pa.Table:
+    """An events query's rows as a piece; with ``limit``, _TooManyRows when there are more."""
+    query = events_query(scope, limit=None if limit is None else limit + 1, catalogue=catalogue)
+    out = engine.run(query)
+    result._add(out)
+    if limit is not None and out.table.num_rows > limit:
+        raise _TooManyRows
+    return _events_piece(out, engine.name)
+
+
+def _scope_with_derived(
+    engine: Engine, scope: Scope, follow_derived: bool, result: SqlResult
+) -> Scope:
+    """``scope`` widened to the keys minted by its keys (queried), when asked."""
+    if not follow_derived:
+        return scope
+    if not scope.keys:
+        raise InputError("follow_derived needs access_keys", hint="name the suspect access key")
+    result.derived = _follow_minted(engine, scope, result)
+    minted = {d.access_key_id for d in result.derived}
+    return scope.with_keys(scope.keys | minted, minted)
+
+
+def _follow_minted(engine: Engine, scope: Scope, result: SqlResult) -> list[DerivedKey]:
+    assert scope.keys is not None
+    known, frontier = set(scope.keys), set(scope.keys)
+    found: list[DerivedKey] = []
+    for _ in range(MAX_DERIVED_PASSES):
+        rows = _derived_rows(_run(engine, minted_query(scope.with_keys(frontier)), result))
+        new: dict[str, DerivedKey] = {}
+        for d in rows:
+            if d.access_key_id not in known:
+                new.setdefault(d.access_key_id, d)
+        if not new:
+            break
+        found += new.values()
+        frontier = set(new)
+        known |= frontier
+    return found
+
+
+def _derived_rows(frame: pd.DataFrame) -> list[DerivedKey]:
+    def text(v: Any) -> str | None:
+        return None if pd.isna(v) else str(v)
+
+    return [
+        DerivedKey(
+            access_key_id=str(row.access_key_id),
+            minted_by=text(row.minted_by),
+            event_name=str(row.event_name),
+            event_time=None if pd.isna(row.event_time) else row.event_time,
+            event_id=text(row.event_id),
+            source_ip=text(row.source_ip),
+            role_arn=text(row.role_arn),
+            expiration=text(row.expiration),
+        )
+        for row in frame.itertuples(index=False)
+    ]
+
+
+def minted_keys_sql(
+    engine: Engine,
+    *,
+    access_keys: str | Iterable[str],
+    start: datetime | str | pd.Timestamp | None = None,
+    end: datetime | str | pd.Timestamp | None = None,
+    accounts: Iterable[str] | None = None,
+    regions: Iterable[str] | None = None,
+    transitive: bool = True,
+) -> SqlResult:
+    """Keys minted by ``access_keys`` in the window (with ``transitive``, by those keys too, up
+    to :data:`~torinvest.sources.logs.MAX_DERIVED_PASSES` rounds). ``frame``: access_key_id,
+    minted_by, event_name, event_time, event_id, source_ip, role_arn, expiration; ``derived``:
+    the same as :class:`~torinvest.sources.records.DerivedKey`, oldest first."""
+    scope = make_scope(
+        access_keys=access_keys, start=start, end=end, accounts=accounts, regions=regions
+    )
+    result = SqlResult(pd.DataFrame(), engine.name)
+    if transitive:
+        result.derived = _follow_minted(engine, scope, result)
+    else:
+        result.derived = list(
+            {
+                d.access_key_id: d
+                for d in reversed(_derived_rows(_run(engine, minted_query(scope), result)))
+            }.values()
+        )[::-1]
+    result.frame = pd.DataFrame(
+        [d.to_dict() for d in result.derived], columns=list(MINTED_OUTPUT)
+    ).astype({c: "string" for c in MINTED_OUTPUT if c != "event_time"})
+    result.frame["event_time"] = pd.to_datetime(result.frame["event_time"], utc=True).astype(_UTC)
+    return result
+
+
+def per_ip_sql(
+    engine: Engine,
+    *,
+    access_keys: str | Iterable[str] | None = None,
+    start: datetime | str | pd.Timestamp | None = None,
+    end: datetime | str | pd.Timestamp | None = None,
+    accounts: Iterable[str] | None = None,
+    regions: Iterable[str] | None = None,
+    follow_derived: bool = False,
+) -> SqlResult:
+    """The per-IP summary computed in the engine (for when the rows are too many to load): the
+    columns of :func:`torinvest.analysis.per_ip`, with tor, tor_events, country, asn, asn_org,
+    geo_source and new NA. One query (plus one per derived-key round with ``follow_derived``)."""
+    scope = make_scope(
+        access_keys=access_keys, start=start, end=end, accounts=accounts, regions=regions
+    )
+    result = SqlResult(pd.DataFrame(), engine.name)
+    scope = _scope_with_derived(engine, scope, follow_derived, result)
+    long = _run(engine, per_ip_query(scope), result)
+    result.frame = _per_ip_frame(long)
+    return result
+
+
+def _per_ip_frame(long: pd.DataFrame) -> pd.DataFrame:
+    totals = long[long["kind"] == "ip"].reset_index(drop=True)
+    if totals.empty:
+        return empty_per_ip()
+    table = empty_per_ip().reindex(range(len(totals)))
+    for c in ("source_ip", "events", "failed", "first_seen", "last_seen", "derived"):
+        table[c] = totals[c].array
+    ip_key = totals["source_ip"].fillna("\0").to_numpy(dtype=object)
+    for kind, _, _ in PER_IP_LISTS:
+        rows = long[long["kind"] == kind]
+        keys = rows["source_ip"].fillna("\0").to_numpy(dtype=object)
+        grouped: dict[str, list[tuple[str, int]]] = {}
+        for k, v, n in zip(keys, rows["value"].tolist(), rows["events"].tolist(), strict=True):
+            grouped.setdefault(k, []).append((v, int(n)))
+        if kind == "event_names":
+            table[kind] = [dict(grouped.get(k, [])) for k in ip_key]
+        else:
+            table[kind] = [sorted(v for v, _ in grouped.get(k, [])) for k in ip_key]
+    table = table.sort_values(["first_seen", "source_ip"], na_position="last", kind="stable")
+    return table[list(PER_IP_COLUMNS)].reset_index(drop=True)
+
+
+def timeline_sql(
+    engine: Engine,
+    *,
+    access_keys: str | Iterable[str] | None = None,
+    start: datetime | str | pd.Timestamp | None = None,
+    end: datetime | str | pd.Timestamp | None = None,
+    accounts: Iterable[str] | None = None,
+    regions: Iterable[str] | None = None,
+    bucket: pd.Timedelta | None = None,
+    follow_derived: bool = False,
+) -> SqlResult:
+    """Calls per (source IP, time bucket) computed in the engine: ``bucket_start`` (UTC),
+    ``source_ip``, ``events``, ``failed``. The bucket is :func:`torinvest.grouping.pick_bucket`
+    of the window (of the data's span when the window is open: one more query); buckets start
+    at the window start floored to the bucket (to the day beyond a day), as the timeline's do."""
+    scope = make_scope(
+        access_keys=access_keys, start=start, end=end, accounts=accounts, regions=regions
+    )
+    result = SqlResult(pd.DataFrame(), engine.name)
+    scope = _scope_with_derived(engine, scope, follow_derived, result)
+    first, last = scope.start, scope.end
+    if first is None or last is None:
+        span = _run(engine, span_query(scope), result)
+        first = first if first is not None else utc_timestamp(span["first"].iloc[0])
+        last = last if last is not None else utc_timestamp(span["last"].iloc[0])
+    if first is None or last is None:  # no events at all
+        size, name = TIMELINE_BUCKETS[0]
+        frame = _timeline_frame(pd.DataFrame(columns=list(TIMELINE_OUTPUT)), _EPOCH, size)
+    else:
+        size, name = (bucket, str(bucket)) if bucket is not None else pick_bucket(last - first)
+        origin = bucket_origin(first, size)
+        counts = _run(engine, timeline_query(scope, origin=origin, bucket=size), result)
+        frame = _timeline_frame(counts, origin, size)
+    frame.attrs.update(bucket=size, bucket_name=name)
+    result.frame = frame
+    return result
+
+
+_EPOCH = pd.Timestamp(0, tz="UTC")
+
+
+def _timeline_frame(counts: pd.DataFrame, origin: pd.Timestamp, size: pd.Timedelta) -> pd.DataFrame:
+    buckets = counts["bucket"].astype("Int64").to_numpy(dtype=np.int64, na_value=0)
+    starts = pd.DatetimeIndex(origin + size * buckets).astype(_UTC) if len(counts) else []
+    return pd.DataFrame(
+        {
+            "bucket_start": pd.Series(starts, dtype=_UTC),
+            "source_ip": pd.Series(counts["source_ip"].array, dtype="string"),
+            "events": pd.Series(counts["events"].array, dtype="Int64"),
+            "failed": pd.Series(counts["failed"].array, dtype="Int64"),
+        }
+    )
+
+
+def sensitive_sql(
+    engine: Engine,
+    *,
+    access_keys: str | Iterable[str] | None = None,
+    start: datetime | str | pd.Timestamp | None = None,
+    end: datetime | str | pd.Timestamp | None = None,
+    accounts: Iterable[str] | None = None,
+    regions: Iterable[str] | None = None,
+    catalogue: pd.DataFrame | None = None,
+    follow_derived: bool = False,
+) -> SqlResult:
+    """The sensitive calls computed in the engine: the columns of
+    :func:`torinvest.analysis.sensitive_events` (``tor`` NA)."""
+    scope = make_scope(
+        access_keys=access_keys, start=start, end=end, accounts=accounts, regions=regions
+    )
+    result = SqlResult(pd.DataFrame(), engine.name)
+    scope = _scope_with_derived(engine, scope, follow_derived, result)
+    found = _run(engine, sensitive_query(scope, catalogue), result)
+    found["tor"] = pd.Series(pd.NA, index=found.index, dtype="boolean")
+    result.frame = found[list(SENSITIVE_COLUMNS)]
+    return result
+
+
+#: Matching rows above which an investigation counts in the engine (``max_rows`` of load_sql):
+#: a million events make a frame of about 1 GB with their request/response JSON.
+DEFAULT_MAX_ROWS = 1_000_000
+
+
+def aggregate_sql(
+    engine: Engine,
+    *,
+    access_keys: str | Iterable[str] | None = None,
+    start: datetime | str | pd.Timestamp | None = None,
+    end: datetime | str | pd.Timestamp | None = None,
+    accounts: Iterable[str] | None = None,
+    regions: Iterable[str] | None = None,
+    follow_derived: bool = False,
+    catalogue: pd.DataFrame | None = None,
+    user_name: str | None = None,
+) -> SqlResult:
+    """The activity counted in the engine (:class:`Aggregates`), and as rows only its sensitive
+    calls (``frame``: the events frame of the calls in ``catalogue``, the shipped one by
+    default). Queries: the keys minted (``follow_derived``), the per-IP summary, the rollup
+    (its time bucket is :func:`torinvest.grouping.pick_bucket` of the activity's span, from the
+    first to the last call, as the timeline of the rows would pick), and the sensitive rows."""
+    scope = make_scope(
+        access_keys=access_keys,
+        start=start,
+        end=end,
+        accounts=accounts,
+        regions=regions,
+        user_name=user_name,
+    )
+    result = SqlResult(pd.DataFrame(), engine.name)
+    _aggregate(engine, scope, result, follow_derived, catalogue, None)
+    return result
+
+
+def _aggregate(
+    engine: Engine,
+    scope: Scope,
+    result: SqlResult,
+    follow_derived: bool,
+    catalogue: pd.DataFrame | None,
+    limit: int | None,
+) -> None:
+    scope = _scope_with_derived(engine, scope, follow_derived, result)
+    span = _span(engine, scope, result)
+    first, last = utc_timestamp(span["first"].iloc[0]), utc_timestamp(span["last"].iloc[0])
+    if first is None or last is None:  # no events, or none with a time
+        size, name = TIMELINE_BUCKETS[0]
+        origin = _EPOCH
+        long = pd.DataFrame({c: pd.Series([], dtype="string") for c in ROLLUP_OUTPUT})
+        if int(span["events"].iloc[0]):
+            long = _run(engine, rollup_query(scope, origin=origin, bucket=size), result)
+    else:
+        size, name = pick_bucket(last - first)
+        origin = bucket_origin(first, size)
+        long = _run(engine, rollup_query(scope, origin=origin, bucket=size), result)
+    per_ip = per_ip_from_rollup(long, scope)
+    by_time, by_agent, by_region = _rollup_frames(long, origin, size)
+    by_time.attrs.update(bucket=size, bucket_name=name)
+    result.aggregates = Aggregates(per_ip, by_time, by_agent, by_region, limit)
+    cat = load_catalogue() if catalogue is None else catalogue
+    pieces = [_events(engine, scope, result, catalogue=cat)]
+    derived = {d.access_key_id for d in result.derived}
+    result.frame = frame_from_tables(
+        pieces, derived_keys=derived if scope.keys else None, consume=True, issues=result.issues
+    )
+    log.info(
+        "%s: %d events counted, %d sensitive rows",
+        engine.name,
+        result.aggregates.total,
+        len(result.frame),
+    )
+
+
+def per_ip_from_rollup(long: pd.DataFrame, scope: Scope) -> pd.DataFrame:
+    """The per-IP summary (as :func:`per_ip_sql` computes it) from the rollup's rows: totals,
+    first/last seen and keys and event names from the ``time`` rows, user agents and regions
+    from theirs; ``derived``: a call made with one of ``scope.derived``. Grouped on integer
+    codes: the rollup can hold about as many rows as there were events."""
+    time_rows = long[long["kind"] == "time"]
+    if time_rows.empty:
+        return empty_per_ip()
+    ip_codes, ip_labels = pd.factorize(time_rows["source_ip"], use_na_sentinel=False)
+    n_ips = len(ip_labels)
+    calls = time_rows["calls"].to_numpy(dtype=np.int64, na_value=0)
+    failed = time_rows["failed"].to_numpy(dtype=np.int64, na_value=0)
+    derived = time_rows["access_key_id"].isin(list(scope.derived)).to_numpy(dtype=bool)
+    firsts = pd.Series(time_rows["first_seen"].array).groupby(ip_codes).min()
+    lasts = pd.Series(time_rows["last_seen"].array).groupby(ip_codes).max()
+    labels = pd.array(ip_labels, dtype="string")
+    parts = [
+        pd.DataFrame(
+            {
+                "kind": "ip",
+                "source_ip": labels,
+                "value": pd.array([pd.NA] * n_ips, dtype="string"),
+                "events": pd.array(np.bincount(ip_codes, calls, n_ips), dtype="Int64"),
+                "failed": pd.array(np.bincount(ip_codes, failed, n_ips), dtype="Int64"),
+                "first_seen": firsts.reindex(range(n_ips)).array,
+                "last_seen": lasts.reindex(range(n_ips)).array,
+                "derived": pd.array(np.bincount(ip_codes, derived, n_ips) > 0, dtype="boolean"),
+            }
+        )
+    ]
+    sources = {
+        "regions": ("region", "aws_region"),
+        "user_agents": ("user_agent", "user_agent"),
+        "access_keys": ("time", "access_key_id"),
+        "event_names": ("time", "event_name"),
+    }
+    ip_index = pd.Index(ip_labels)
+    for kind, _, limit in PER_IP_LISTS:
+        part_kind, column = sources[kind]
+        part = long[(long["kind"] == part_kind) & long[column].notna()]
+        ips = ip_index.get_indexer(part["source_ip"])  # the time rows name every IP
+        values, value_labels = pd.factorize(part[column])
+        rank = label_rank(value_labels)
+        pair, inverse = np.unique(
+            ips.astype(np.int64) * len(value_labels) + values, return_inverse=True
+        )
+        weight = part["calls"].to_numpy(dtype=np.int64, na_value=0)
+        total = np.bincount(inverse.ravel(), weight, len(pair)).astype(np.int64)
+        pair_ip, pair_value = pair // max(len(value_labels), 1), pair % max(len(value_labels), 1)
+        by = np.lexsort((rank[pair_value], -total, pair_ip))
+        pair_ip, pair_value, total = pair_ip[by], pair_value[by], total[by]
+        starts = np.r_[0, np.flatnonzero(np.diff(pair_ip)) + 1] if len(pair_ip) else pair_ip
+        position = np.arange(len(pair_ip)) - np.repeat(starts, np.diff(np.r_[starts, len(pair_ip)]))
+        keep = position < limit
+        parts.append(
+            pd.DataFrame(
+                {
+                    "kind": kind,
+                    "source_ip": labels[pair_ip[keep]],
+                    "value": pd.array(np.asarray(value_labels)[pair_value[keep]], dtype="string"),
+                    "events": pd.array(total[keep], dtype="Int64"),
+                }
+            )
+        )
+    out = pd.concat(parts, ignore_index=True)
+    for c in ("first_seen", "last_seen"):
+        out[c] = pd.to_datetime(out[c], utc=True).astype(_UTC)
+    return _per_ip_frame(out)
+
+
+def _rollup_frames(
+    long: pd.DataFrame, origin: pd.Timestamp, size: pd.Timedelta
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The rollup's rows split by kind: by_time, by_agent, by_region (see :class:`Aggregates`)."""
+
+    def part(kind: str, columns: Sequence[str]) -> pd.DataFrame:
+        rows = long[long["kind"] == kind]
+        out = {c: pd.Series(rows[c].array, dtype="string") for c in columns}
+        out["calls"] = pd.Series(rows["calls"].array, dtype="Int64")
+        out["failed"] = pd.Series(rows["failed"].array, dtype="Int64")
+        return pd.DataFrame(out)
+
+    rows = long[long["kind"] == "time"]
+    bucket = pd.Series(rows["bucket"].array, dtype="Int64")
+    starts = pd.Series(pd.NaT, index=bucket.index, dtype=_UTC)
+    valid = bucket.notna().to_numpy()
+    if valid.any():
+        numbers = bucket[valid].to_numpy(dtype=np.int64)
+        starts[valid] = pd.DatetimeIndex(origin + size * numbers).astype(_UTC)
+    by_time = part("time", ("source_ip", "event_name", "access_key_id"))
+    by_time.insert(0, "event_time", starts.array)
+    return (
+        by_time,
+        part("user_agent", ("source_ip", "user_agent")),
+        part("region", ("source_ip", "aws_region")),
+    )

@@ -1,0 +1,138 @@
+"""Tor exit lists as timed observations: load, refresh, and "was this IP a Tor exit at time T".
+
+An exit list says that an address was a Tor exit at some time. Every list read here becomes rows
+of one frame, :attr:`ExitLists.observations`:
+
+=============  =====================  ==========================================================
+column         dtype                  meaning
+=============  =====================  ==========================================================
+``ip``         string                 exit address, normalized (IPv6 compressed, lower case;
+                                      IPv4-mapped IPv6 as IPv4)
+``first_seen`` datetime64[us, UTC]    start of the observation
+``last_seen``  datetime64[us, UTC]    end of the observation (== ``first_seen`` for a point)
+``list``       string                 the list it came from: ``<kind>:<name>`` (see below)
+=============  =====================  ==========================================================
+
+How each format becomes observations:
+
+* TorDNSEL / CollecTor exit lists (``ExitNode`` / ``Published`` / ``LastStatus`` /
+  ``ExitAddress IP TIME``, with or without the ``@type tordnsel 1.0`` header, such as a saved
+  https://check.torproject.org/exit-addresses): parsed with ``stem``; each ``ExitAddress`` line is a
+  point observation at its own time.
+* plain IP lists (the bulk exit list https://check.torproject.org/torbulkexitlist, dan.me.uk
+  daily lists): one address per line, ``#`` comments skipped. The date comes from a ``YYYY-MM-DD``
+  in the file name or is given (``observed=``). A date alone means "listed at some moment of that
+  UTC day" and becomes the interval [00:00, 24:00) of the day; a full timestamp is a point.
+* interval files, CSV ``ip,first_seen_utc,last_seen_utc[,n_snapshots]``: each row is an
+  observation throughout [first, last].
+* ``.gz`` / ``.xz`` / ``.bz2`` files of any of these, folders of them (searched recursively), and
+  tar archives such as CollecTor's monthly ``exit-list-YYYY-MM.tar.xz`` (read member by member,
+  nothing extracted to disk; an (address, time) repeated by consecutive hourly lists is kept once).
+  TorDNSEL members of archives go through a line parser that keeps exactly what stem keeps (the
+  tests compare them on every bundled list): stem needs ~30 s for a month of hourly lists, the
+  line parser ~1 s.
+* PROVENANCE*, LICENSE*, README*, COPYING*, NOTICE*, ``INDEX.json``, ``*.md``, ``*.rst`` and
+  hidden files are skipped. A file that cannot be read becomes a
+  :class:`~torinvest.errors.DataIssue` naming it (in an archive: ``archive:member``); the other
+  files still load.
+
+Where lists come from (``kind``, the prefix of ``list``): ``bundled`` (real historical lists
+shipped in ``torinvest/data/tor``, described by its ``INDEX.json``), ``case`` (paths passed in,
+e.g. a case's ``tor/`` folder), ``cache`` (lists in a cache folder), ``refreshed`` (the list that
+:func:`refresh` downloaded in this run). :attr:`ExitLists.sources` says which were used and what
+time each covers.
+
+:func:`tor_status` answers, for every row of an events frame, with the rule of the run report:
+
+* ``True``  the row's ``source_ip`` has an observation within ``tolerance`` of its ``event_time``
+  (for an interval: ``first - tolerance <= t <= last + tolerance``);
+* ``False`` the loaded lists cover ``t`` (some observation of any address is within
+  ``tolerance`` of it) and do not list the address near it. An address that was an exit years
+  before or after is ``False``. So is a source that is not an IP address (``AWS Internal``,
+  ``iam.amazonaws.com``: AWS services calling on the principal's behalf, never Tor);
+* ``NA``    no loaded list covers ``t``, or the row has no time or no source address.
+
+The check is a sorted merge (``pandas.merge_asof`` by address, then ``numpy.searchsorted`` on
+the merged coverage), not a loop over rows.
+
+The package, each module importing only those above it:
+
+    records  ListSource, ExitLists (the observations frame), RefreshResult; addresses, times;
+             the times the lists cover (coverage)
+    parsers  one list's bytes → observations (TorDNSEL, plain lists, intervals)
+    lists    files, folders, archives, the bundled history, the cache → load_exit_lists
+    status   tor_status: listed within the tolerance of each event's time, or unknown
+    refresh  download the current list or a month's archive into the cache
+
+``__all__`` lists the public names; the private ones tests use are importable from
+``torinvest.tor`` too.
+"""
+
+from torinvest.tor.lists import (
+    BUNDLED_PACKAGE_DIR,
+    bundled_dir,
+    bundled_index,
+    list_files,
+    load_exit_lists,
+    read_exit_list,
+)
+from torinvest.tor.parsers import (
+    TORDNSEL_TYPE,
+    parse_intervals,
+    parse_plain_list,
+    parse_tordnsel,
+    skipped_lines_problem,
+)
+from torinvest.tor.parsers import _exit_address_pairs as _exit_address_pairs
+from torinvest.tor.parsers import _pairs_frame as _pairs_frame
+from torinvest.tor.records import (
+    DEFAULT_TOLERANCE,
+    EXIT_OBSERVATIONS_COLUMNS,
+    ExitListError,
+    ExitLists,
+    ListFormat,
+    ListKind,
+    ListSource,
+    RefreshResult,
+    coverage,
+    normalize_ip,
+)
+from torinvest.tor.records import _utc_from_us as _utc_from_us
+from torinvest.tor.refresh import (
+    COLLECTOR_ARCHIVE_URL,
+    DOWNLOAD_TIMEOUT,
+    EXIT_ADDRESSES_URL,
+    Opener,
+    refresh,
+)
+from torinvest.tor.status import tor_status
+
+__all__ = [
+    "BUNDLED_PACKAGE_DIR",
+    "COLLECTOR_ARCHIVE_URL",
+    "DEFAULT_TOLERANCE",
+    "DOWNLOAD_TIMEOUT",
+    "EXIT_ADDRESSES_URL",
+    "EXIT_OBSERVATIONS_COLUMNS",
+    "TORDNSEL_TYPE",
+    "ExitListError",
+    "ExitLists",
+    "ListFormat",
+    "ListKind",
+    "ListSource",
+    "Opener",
+    "RefreshResult",
+    "bundled_dir",
+    "bundled_index",
+    "coverage",
+    "list_files",
+    "load_exit_lists",
+    "normalize_ip",
+    "parse_intervals",
+    "parse_plain_list",
+    "parse_tordnsel",
+    "read_exit_list",
+    "refresh",
+    "skipped_lines_problem",
+    "tor_status",
+]

@@ -1,0 +1,381 @@
+"""Exit-list files, folders and tar archives, the bundled history and the cache, loaded as
+one :class:`ExitLists` (:func:`load_exit_lists`).
+"""
+
+from __future__ import annotations
+
+import bz2
+import functools
+import gzip
+import json
+import logging
+import lzma
+import re
+import tarfile
+import zlib
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import date, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+
+from torinvest.errors import DataIssue
+from torinvest.tor.parsers import (
+    _LINE_EXAMPLES,
+    _exit_address_pairs,
+    _line_count,
+    _pair_ok,
+    _pairs_frame,
+    _tordnsel_bad_lines,
+    _tordnsel_looks_clean,
+    parse_intervals,
+    parse_plain_list,
+    parse_tordnsel,
+    skipped_lines_problem,
+)
+from torinvest.tor.records import (
+    ExitListError,
+    ExitLists,
+    ListFormat,
+    ListKind,
+    ListSource,
+    RefreshResult,
+    _concat,
+    _date_from_name,
+    _dedupe,
+    normalize_ip,
+)
+
+log = logging.getLogger(__name__)
+
+
+BUNDLED_PACKAGE_DIR = ("data", "tor")
+_ARCHIVE_SUFFIXES = (".tar", ".tar.xz", ".txz", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tbz")
+_DOC_NAME_RE = re.compile(r"^(provenance|licen[cs]e|readme|copying|notice)\b", re.IGNORECASE)
+_DOC_SUFFIXES = (".md", ".rst")
+_INDEX_NAME = "INDEX.json"
+_GZIP_MAGIC = b"\x1f\x8b"
+_XZ_MAGIC = b"\xfd7zXZ\x00"
+_BZ2_MAGIC = re.compile(rb"^BZh[1-9]1AY&SY")
+_BOM = b"\xef\xbb\xbf"
+#: How much of a list is searched for a line that tells its format.
+_SNIFF_BYTES = 1 << 20
+_CHUNK = 1 << 16
+
+
+# --------------------------------------------------------------------------------------------
+# files
+# --------------------------------------------------------------------------------------------
+def _is_archive(name: str) -> bool:
+    return name.lower().endswith(_ARCHIVE_SUFFIXES)
+
+
+def _skipped(name: str) -> bool:
+    """Documentation, licences and hidden files are not lists."""
+    base = Path(name).name
+    return (
+        base.startswith(".")
+        or base == _INDEX_NAME
+        or base.lower().endswith(_DOC_SUFFIXES)
+        or bool(_DOC_NAME_RE.match(base))
+    )
+
+
+def _decompress(data: bytes, where: str) -> bytes:
+    """gzip / xz / bzip2 content (recognized by its magic bytes) decompressed; other bytes as is."""
+    try:
+        if data.startswith(_GZIP_MAGIC):
+            return gzip.decompress(data)
+        if data.startswith(_XZ_MAGIC):
+            return lzma.decompress(data)
+        if _BZ2_MAGIC.match(data):
+            return bz2.decompress(data)
+    except (OSError, EOFError, lzma.LZMAError, zlib.error, ValueError) as e:
+        raise ExitListError(where, f"damaged compressed file: {e}") from None
+    return data
+
+
+def _sniff(data: bytes) -> Literal["tordnsel", "plain", "interval"] | None:
+    """The format of a list, from its first line that tells (lines that tell nothing, such as a
+    bad first line, are passed over: the parser counts them); None when none does."""
+    seen = 0
+    for size in (_CHUNK, _SNIFF_BYTES):
+        for raw in data[seen:size].splitlines():
+            fmt = _line_format(raw.strip())
+            if fmt is not None:
+                return fmt
+        seen = size
+        if len(data) <= size:
+            break
+        seen = data.rfind(b"\n", 0, size) + 1  # the cut line is read again, whole
+    return None
+
+
+def _line_format(text: bytes) -> Literal["tordnsel", "plain", "interval"] | None:
+    if not text or text.startswith(b"#"):
+        return None
+    if text.startswith((b"@type tordnsel", b"ExitNode ", b"ExitAddress ", b"Downloaded ")):
+        return "tordnsel"
+    low = text.lower()
+    if low.startswith(b"ip,") and b"first_seen" in low:
+        return "interval"
+    try:
+        first = text.decode("ascii").split()[0]
+    except (UnicodeDecodeError, IndexError):
+        return None
+    return "plain" if normalize_ip(first) is not None else None
+
+
+def _prepare(data: bytes, where: str) -> tuple[bytes, Literal["tordnsel", "plain", "interval"]]:
+    """Decompressed content and its format; ExitListError when it is not an exit list."""
+    data = _decompress(data, where).removeprefix(_BOM)
+    if not data.strip():
+        raise ExitListError(where, "empty file")
+    fmt = _sniff(data)
+    if fmt is None:
+        raise ExitListError(
+            where,
+            "not a Tor exit list (no ExitNode/ExitAddress lines, not one IP address a line, "
+            "not an ip,first_seen_utc,last_seen_utc CSV)",
+        )
+    return data, fmt
+
+
+def _parse(
+    data: bytes,
+    fmt: Literal["tordnsel", "plain", "interval"],
+    *,
+    where: str,
+    list_name: str,
+    observed: date | datetime | str | None = None,
+) -> tuple[pd.DataFrame, list[str]]:
+    if fmt == "tordnsel":
+        return parse_tordnsel(data, list_name=list_name)
+    if fmt == "interval":
+        return parse_intervals(data, list_name=list_name)
+    when = observed if observed is not None else _date_from_name(where)
+    if when is None:
+        raise ExitListError(
+            where,
+            "a plain IP list without a date",
+            hint="put the list's UTC date (YYYY-MM-DD) in its file name, or pass observed=",
+        )
+    return parse_plain_list(data, observed=when, list_name=list_name)
+
+
+def _read_archive(path: Path, list_name: str) -> tuple[pd.DataFrame, list[DataIssue]]:
+    """Every list inside a tar archive (read member by member, nothing extracted), deduplicated.
+
+    TorDNSEL members (CollecTor's hourly lists) go through :func:`_exit_address_pairs`; the same
+    (address, time) repeats in consecutive hourly lists and is kept once.
+    """
+    pairs: set[tuple[bytes, bytes]] = set()
+    bad_pairs: set[tuple[bytes, bytes]] = set()
+    frames: list[pd.DataFrame] = []
+    issues: list[DataIssue] = []
+    bad_lines = 0
+    total_lines = 0
+    examples: list[str] = []
+    first_bad: str | None = None
+    try:
+        with tarfile.open(path, mode="r:*") as tar:
+            for member in tar:
+                if not member.isfile() or _skipped(member.name):
+                    continue
+                where = f"{path}:{member.name}"
+                handle = tar.extractfile(member)
+                if handle is None:
+                    continue
+                try:
+                    data, fmt = _prepare(handle.read(), member.name)
+                    if fmt != "tordnsel":
+                        frame, problems = _parse(data, fmt, where=member.name, list_name=list_name)
+                        frames.append(frame)
+                        issues.extend(DataIssue(where, p) for p in problems)
+                        continue
+                except ExitListError as e:
+                    issues.append(e.issue(where))
+                    continue
+                found, lines = _exit_address_pairs(data)
+                member_pairs = set(found)
+                fresh = member_pairs - pairs  # hourly lists repeat most of the previous one
+                if bad_pairs:
+                    fresh -= bad_pairs
+                newly_bad = {p for p in fresh if not _pair_ok(p)}
+                bad_pairs |= newly_bad
+                kept = len(found) if not bad_pairs else len(member_pairs - bad_pairs)
+                if not kept:
+                    problem = "not a Tor exit list: no readable ExitAddress line"
+                    issues.append(DataIssue(where, problem))
+                    continue
+                total_lines += _line_count(data)
+                if not (
+                    _tordnsel_looks_clean(data, lines, len(found))
+                    and (not bad_pairs or member_pairs.isdisjoint(bad_pairs))
+                ):
+                    bad, first = _tordnsel_bad_lines(data)
+                    bad_lines += len(bad)
+                    examples += [f"{member.name}:{n}" for n in bad[:_LINE_EXAMPLES]]
+                    first_bad = first_bad if first_bad is not None else first
+                pairs |= fresh - newly_bad
+    except (tarfile.TarError, OSError, EOFError, lzma.LZMAError, zlib.error) as e:
+        issues.append(DataIssue(str(path), f"damaged archive: {e}"))
+    if bad_lines:
+        why = "not a TorDNSEL line, or an unreadable address or time"
+        problem = skipped_lines_problem(bad_lines, total_lines, why, examples, first_bad)
+        issues.append(DataIssue(str(path), problem))
+    if pairs:
+        frame, _ = _pairs_frame(pairs, list_name)
+        frames.append(frame)
+    return _dedupe(_concat(frames)), issues
+
+
+def read_exit_list(
+    path: str | Path,
+    *,
+    observed: date | datetime | str | None = None,
+    kind: ListKind = "case",
+    name: str | None = None,
+) -> ExitLists:
+    """One exit-list file or archive, whatever its format. Never raises for bad content.
+
+    ``observed`` dates a plain IP list whose file name has no ``YYYY-MM-DD``. ``name`` (default:
+    the file name) becomes ``<kind>:<name>`` in the ``list`` column.
+    """
+    p = Path(path)
+    list_name = f"{kind}:{name or p.name}"
+    if _is_archive(p.name):
+        frame, issues = _read_archive(p, list_name)
+        fmt: ListFormat = "archive"
+    else:
+        try:
+            data, fmt = _prepare(p.read_bytes(), str(p))
+            frame, problems = _parse(
+                data, fmt, where=str(p), list_name=list_name, observed=observed
+            )
+        except OSError as e:
+            return ExitLists(issues=[DataIssue(str(p), f"cannot read the file: {e}")])
+        except ExitListError as e:
+            return ExitLists(issues=[e.issue(str(p))])
+        issues = [DataIssue(str(p), pr) for pr in problems]
+    if not len(frame):
+        return ExitLists(issues=issues)
+    return ExitLists(
+        observations=frame, sources=[_source(frame, list_name, kind, fmt, p)], issues=issues
+    )
+
+
+def _source(
+    frame: pd.DataFrame, list_name: str, kind: ListKind, fmt: ListFormat, path: Path
+) -> ListSource:
+    return ListSource(
+        name=list_name,
+        kind=kind,
+        format=fmt,
+        path=str(path),
+        observations=len(frame),
+        ips=int(frame["ip"].nunique()),
+        first_seen=frame["first_seen"].min(),
+        last_seen=frame["last_seen"].max(),
+    )
+
+
+def list_files(path: Path, issues: list[DataIssue] | None = None) -> Iterator[Path]:
+    """The list files at ``path``: the file itself, or every non-document file below a folder
+    that is not hidden (:func:`torinvest.paths.walk_files`: symbolic links followed). A path
+    that cannot be looked at (a link to a missing target or that loops, a folder that cannot be
+    listed, a named pipe…) is appended to ``issues`` when a list is given."""
+    from torinvest.paths import walk_files
+
+    def wanted(rel: str) -> bool:
+        parts = rel.split("/")
+        return not any(part.startswith(".") for part in parts) and not _skipped(parts[-1])
+
+    try:
+        walk = walk_files(path, wanted=wanted, skip_folder=lambda name: name.startswith("."))
+    except OSError as e:
+        if issues is not None:
+            issues.append(DataIssue(str(path), f"cannot read: {e.strerror or e}"))
+        return
+    if issues is not None:
+        issues += walk.issues
+    yield from sorted(Path(f.path) for f in walk.files)
+
+
+def _read_tree(path: Path, kind: ListKind, exclude: Path | None = None) -> ExitLists:
+    if not path.exists():
+        return ExitLists(issues=[DataIssue(str(path), "no such file or folder")])
+    parts = []
+    unreadable: list[DataIssue] = []
+    for f in list_files(path, unreadable):
+        if exclude is not None and f.resolve() == exclude:
+            continue
+        name = f.relative_to(path).as_posix() if path.is_dir() else f.name
+        parts.append(read_exit_list(f, kind=kind, name=name))
+    return ExitLists(issues=unreadable).combine(*parts)
+
+
+# --------------------------------------------------------------------------------------------
+# bundled history
+# --------------------------------------------------------------------------------------------
+def bundled_dir() -> Path:
+    """The folder of the bundled lists (``torinvest/data/tor``)."""
+    return Path(str(resources.files("torinvest").joinpath(*BUNDLED_PACKAGE_DIR)))
+
+
+def bundled_index() -> list[dict[str, Any]]:
+    """The entries of ``INDEX.json``: path, format, upstream, licence, coverage of each list."""
+    doc = json.loads((bundled_dir() / "INDEX.json").read_text(encoding="utf-8"))
+    return list(doc["lists"])
+
+
+@functools.cache
+def _bundled() -> ExitLists:
+    root = bundled_dir()
+    parts = []
+    for entry in bundled_index():
+        lists = read_exit_list(root / entry["path"], kind="bundled", name=entry["path"])
+        lists.sources[:] = [
+            replace(s, upstream=entry.get("upstream"), licence=entry.get("licence"))
+            for s in lists.sources
+        ]
+        parts.append(lists)
+    return ExitLists().combine(*parts)
+
+
+# --------------------------------------------------------------------------------------------
+# loading
+# --------------------------------------------------------------------------------------------
+def load_exit_lists(
+    *paths: str | Path,
+    bundled: bool = True,
+    cache_dir: str | Path | None = None,
+    refreshed: RefreshResult | None = None,
+) -> ExitLists:
+    """Every exit list to use: ``paths`` (files, folders, archives), the cache, the bundled history.
+
+    ``paths`` are read as kind ``case``; every list in ``cache_dir`` as ``cache``, except the file
+    that ``refreshed`` (the result of :func:`refresh`) saved, which is ``refreshed``, and whose
+    note is kept in ``notes``. Bad files become issues; nothing here raises for bad content.
+    """
+    parts: list[ExitLists] = [_read_tree(Path(p).expanduser(), "case") for p in paths]
+    fresh = (
+        refreshed.path.resolve() if refreshed and refreshed.downloaded and refreshed.path else None
+    )
+    if fresh is not None:
+        parts.append(read_exit_list(fresh, kind="refreshed"))
+    if cache_dir is not None and Path(cache_dir).expanduser().is_dir():
+        parts.append(_read_tree(Path(cache_dir).expanduser(), "cache", exclude=fresh))
+    if bundled:
+        parts.append(_bundled())
+    lists = ExitLists().combine(*parts)
+    if refreshed is not None:
+        lists.notes.append(refreshed.note)
+    for line in lists.describe().splitlines():
+        log.info("tor exit lists: %s", line)
+    for issue in lists.issues:
+        log.warning("tor exit list %s: %s", issue.source, issue.problem)
+    return lists

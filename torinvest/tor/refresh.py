@@ -1,0 +1,195 @@
+"""Refresh: download the current exit list, or a past month's CollecTor archive, into the
+cache (:func:`refresh`; the only network access, and only when asked).
+"""
+
+from __future__ import annotations
+
+import http.client
+import logging
+import lzma
+import os
+import re
+import ssl
+import tarfile
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from torinvest import __version__
+from torinvest.errors import InputError
+from torinvest.tor.lists import _CHUNK, _decompress, bundled_index, list_files
+from torinvest.tor.parsers import parse_tordnsel
+from torinvest.tor.records import ExitListError, RefreshResult
+
+log = logging.getLogger(__name__)
+
+
+#: The current TorDNSEL exit list (measured exit addresses of the last ~24 hours).
+EXIT_ADDRESSES_URL = "https://check.torproject.org/exit-addresses"
+#: CollecTor's monthly archive of hourly exit lists.
+COLLECTOR_ARCHIVE_URL = (
+    "https://collector.torproject.org/archive/exit-lists/exit-list-{month}.tar.xz"
+)
+#: Seconds to wait for the network in :func:`refresh`.
+DOWNLOAD_TIMEOUT = 30.0
+#: ``opener(request, timeout=seconds)`` returns a readable binary response usable in ``with``;
+#: ``urllib.request.urlopen`` by default. Tests pass a fake.
+Opener = Callable[..., Any]
+_MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
+
+
+# --------------------------------------------------------------------------------------------
+# refresh
+# --------------------------------------------------------------------------------------------
+def _check_month(month: str | date) -> str:
+    text = month.strftime("%Y-%m") if isinstance(month, date) else str(month).strip()
+    m = _MONTH_RE.match(text)
+    if not m or not 1 <= int(m.group(2)) <= 12:
+        raise InputError(
+            f"invalid month {str(month)[:20]!r}",
+            hint="pass the month of the archive as YYYY-MM, e.g. 2018-11",
+        )
+    return text
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, urllib.error.HTTPError):
+        return f"HTTP {error.code} {error.reason}"
+    if isinstance(error, urllib.error.URLError):
+        return str(error.reason)
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+
+
+def _fallback(cache: Path) -> str:
+    """'using cached/bundled lists dated …' for a refresh that saved nothing."""
+    names = [f.name for f in list_files(cache)] if cache.is_dir() else []
+    cached = sorted({m.group(0) for n in names if (m := re.search(r"\d{4}-\d{2}(-\d{2})?", n))})
+    bundled = [e for e in bundled_index() if e.get("first_observation")]
+    parts = []
+    if cached:
+        parts.append(f"cached lists dated {cached[0]} … {cached[-1]}")
+    if bundled:
+        first = min(e["first_observation"] for e in bundled)[:10]
+        last = max(e["last_observation"] for e in bundled)[:10]
+        parts.append(f"bundled lists dated {first} … {last}")
+    return "using " + " and ".join(parts) if parts else "no other list is available"
+
+
+def _check_download(path: Path, url: str, month: str | None) -> None:
+    """Raise ExitListError unless the downloaded file is an exit list (or archive of them)."""
+    if month is not None:
+        try:
+            with tarfile.open(path, mode="r:*") as tar:
+                first = tar.next()  # the first member only: a month is ~700 files
+                if first is None:
+                    raise ExitListError(url, "the archive is empty")
+        except (tarfile.TarError, OSError, EOFError, lzma.LZMAError) as e:
+            raise ExitListError(url, f"not a tar.xz archive ({e})") from None
+        return
+    parse_tordnsel(_decompress(path.read_bytes(), url), list_name="refresh")
+
+
+def _copy(response: Any, out: Any, cache: Path) -> None:
+    """The download into the cache file: a failed read is the network's, a failed write the
+    cache's (a full or read-only disk: :class:`InputError`, not a network note)."""
+    while True:
+        chunk = response.read(_CHUNK)
+        if not chunk:
+            return
+        view = memoryview(chunk)
+        try:
+            while view:
+                view = view[out.write(view) :]
+        except OSError as e:
+            raise _cache_unwritable(cache, e) from None
+
+
+def _cache_unwritable(cache: Path, error: OSError) -> InputError:
+    return InputError(
+        f"cannot write the Tor list cache {cache}: {error.strerror or error}",
+        hint="free space there, or point TORINVEST_CACHE to a writable folder",
+    )
+
+
+def refresh(
+    cache_dir: str | Path,
+    *,
+    month: str | date | None = None,
+    opener: Opener | None = None,
+    timeout: float = DOWNLOAD_TIMEOUT,
+    now: datetime | None = None,
+) -> RefreshResult:
+    """Download the current exit list, or CollecTor's archive of a past ``month``, into the cache.
+
+    Without ``month``: https://check.torproject.org/exit-addresses saved as
+    ``exit-addresses-YYYY-MM-DDTHHMMSSZ`` (UTC time of the download). With ``month`` (``YYYY-MM``):
+    ``exit-list-YYYY-MM.tar.xz`` from CollecTor's archive, kept if already cached (past months do
+    not change). The file is written atomically (temporary file, then rename) and only if it is an
+    exit list. Never raises when the network cannot be reached or answers with something else: the
+    result's ``note`` says so and which cached/bundled lists remain. ``opener`` replaces
+    ``urllib.request.urlopen`` (tests pass a fake).
+    """
+    cache = Path(cache_dir).expanduser()
+    month_text = _check_month(month) if month is not None else None
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(
+            f"cannot create the Tor list cache {cache}: {e}", hint="pass a writable cache_dir"
+        ) from None
+    if month_text is not None:
+        url = COLLECTOR_ARCHIVE_URL.format(month=month_text)
+        target = cache / f"exit-list-{month_text}.tar.xz"
+        if target.is_file():
+            return RefreshResult(True, url, target, f"{target.name} already cached; not downloaded")
+    else:
+        url = EXIT_ADDRESSES_URL
+        stamp = pd.Timestamp(now or datetime.now(UTC))
+        stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+        target = cache / f"exit-addresses-{stamp.strftime('%Y-%m-%dT%H%M%SZ')}"
+
+    request = urllib.request.Request(url, headers={"User-Agent": f"torinvest/{__version__}"})  # noqa: S310 (fixed https URL)
+    open_url = opener or urllib.request.urlopen
+    try:
+        fd, tmp_name = tempfile.mkstemp(dir=cache, prefix=f".{target.name}.", suffix=".part")
+    except OSError as e:
+        raise _cache_unwritable(cache, e) from None
+    tmp = Path(tmp_name)
+    try:
+        try:
+            with (
+                os.fdopen(fd, "wb", buffering=0) as out,
+                open_url(request, timeout=timeout) as response,
+            ):
+                _copy(response, out, cache)
+        except (
+            urllib.error.URLError,
+            TimeoutError,
+            ConnectionError,
+            http.client.HTTPException,
+            ssl.SSLError,
+        ) as e:
+            note = f"could not reach {url} ({_reason(e)}); {_fallback(cache)}"
+            log.warning("%s", note)
+            return RefreshResult(False, url, None, note)
+        try:
+            _check_download(tmp, url, month_text)
+        except ExitListError as e:
+            note = f"{url} did not return an exit list ({e.problem}); {_fallback(cache)}"
+            log.warning("%s", note)
+            return RefreshResult(False, url, None, note)
+        try:
+            os.replace(tmp, target)
+        except OSError as e:
+            raise _cache_unwritable(cache, e) from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    note = f"downloaded {url} to {target}"
+    log.info("%s", note)
+    return RefreshResult(True, url, target, note, downloaded=True)

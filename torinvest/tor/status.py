@@ -1,0 +1,96 @@
+"""Tor status: was an IP a listed exit within the tolerance of each event's time
+(:func:`tor_status`).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+import pandas as pd
+
+from torinvest.errors import InputError
+from torinvest.tor.records import (
+    DEFAULT_TOLERANCE,
+    ExitLists,
+    _check_tolerance,
+    _padded,
+    _segments,
+    _us,
+    normalize_ip,
+)
+
+
+# --------------------------------------------------------------------------------------------
+# status
+# --------------------------------------------------------------------------------------------
+def _event_codes(source_ip: pd.Series, known: pd.Index) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: position of its normalized address in ``known`` (-1 if absent), and an NA mask.
+
+    Only the distinct values are normalized (a categorical's categories, or ``pd.factorize``).
+    """
+    if isinstance(source_ip.dtype, pd.CategoricalDtype):
+        codes = source_ip.cat.codes.to_numpy()
+        values = source_ip.cat.categories
+    else:
+        codes, values = pd.factorize(source_ip, use_na_sentinel=True)
+    normalized = pd.Index([normalize_ip(str(v)) or "" for v in values], dtype="object")
+    # one extra slot for NA rows (code -1)
+    to_known = np.append(known.get_indexer(normalized), -1)
+    return to_known[codes], codes < 0
+
+
+def tor_status(
+    events: pd.DataFrame,
+    lists: ExitLists,
+    tolerance: pd.Timedelta | timedelta | str = DEFAULT_TOLERANCE,
+) -> pd.Series:
+    """Per event row: was ``source_ip`` a listed Tor exit within ``tolerance`` of ``event_time``?
+
+    Returns a ``boolean`` Series named ``tor`` on ``events.index``: True (listed near that time),
+    False (the lists cover that time and do not list it near it; also for non-IP sources such as
+    ``AWS Internal``), NA (no loaded list covers that time, or no time/source on the row).
+    """
+    missing_cols = {"event_time", "source_ip"} - set(events.columns)
+    if missing_cols:
+        raise InputError(
+            f"events frame lacks {', '.join(sorted(missing_cols))}",
+            hint="pass the events frame of torinvest.sources (see torinvest.schema.EVENTS_COLUMNS)",
+        )
+    tol = _check_tolerance(tolerance)
+    n = len(events)
+    t, t_ok = _us(events["event_time"])
+    starts, ends = _padded(lists, tol)
+
+    # covered: t falls inside the union of every observation's padded interval
+    seg_start, seg_end = _segments(starts, ends)
+    j = np.searchsorted(seg_start, t, side="right") - 1
+    covered = t_ok & (j >= 0) & (t <= seg_end[np.clip(j, 0, None)] if len(seg_end) else False)
+
+    # listed: some padded interval of the same address contains t (merge_asof by address)
+    obs_codes, known = pd.factorize(lists.observations["ip"])
+    ev_code, ip_missing = _event_codes(events["source_ip"], pd.Index(known, dtype="object"))
+    listed = np.zeros(n, dtype=bool)
+    pick = np.flatnonzero(covered & (ev_code >= 0))
+    if len(pick):
+        right = (
+            pd.DataFrame({"code": obs_codes, "start": starts, "end": ends})
+            .groupby(["code", "start"], sort=True)["end"]
+            .max()
+            .reset_index()
+        )
+        right["reach"] = right.groupby("code", sort=False)["end"].cummax()
+        right = right.sort_values("start", kind="stable")[["code", "start", "reach"]]
+        left = pd.DataFrame({"code": ev_code[pick], "t": t[pick], "row": pick}).sort_values(
+            "t", kind="stable"
+        )
+        merged = pd.merge_asof(
+            left, right, left_on="t", right_on="start", by="code", direction="backward"
+        )
+        reach = merged["reach"].to_numpy(dtype="float64", na_value=np.nan)
+        hit = reach >= merged["t"].to_numpy(dtype="float64")
+        listed[merged["row"].to_numpy()[hit]] = True
+
+    known_mask = covered & ~ip_missing
+    values = pd.arrays.BooleanArray(listed & known_mask, ~known_mask)
+    return pd.Series(values, index=events.index, name="tor")
