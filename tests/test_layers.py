@@ -61,6 +61,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("display",),
     ("notebooks",),
     ("report",),
+    # posting reports and scheduled runs
+    ("post",),
     ("cli",),
 )
 

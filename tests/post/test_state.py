@@ -242,7 +242,10 @@ def test_an_updated_finding_is_investigated_again(tmp_path: Path) -> None:
     lines: list[str] = []
     run_scheduled(out, refs(A, count=5), investigate=inv, echo=lines.append)
     assert inv.runs == [A, A]
-    assert lines == [f"investigating {A} (the finding was updated: count 3 → 5) …"]
+    assert lines == [
+        f"investigating {A} (the finding was updated: count 3 → 5) …",
+        f"ok {A}: {out / f'finding-{A}' / 'report.html'}",
+    ]
 
 
 def test_a_damaged_report_is_made_again(tmp_path: Path) -> None:

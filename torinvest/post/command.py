@@ -124,10 +124,17 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 # investigate --post
 # --------------------------------------------------------------------------------------------
 def add_investigate_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--post DEST`` (repeatable), ``--post-with-csv`` and ``--env-file`` for ``investigate``."""
-    g = parser.add_argument_group(
-        "posting (after a complete report only; see `torinvest post --help`)"
+    """``--post DEST`` (repeatable), ``--post-with-csv`` and ``--env-file`` for ``investigate``,
+    in a group of their own."""
+    add_post_options(
+        parser.add_argument_group(
+            "posting (after a complete report only; see `torinvest post --help`)"
+        )
     )
+
+
+def add_post_options(g: argparse._ActionsContainer) -> None:
+    """``--post DEST``, ``--post-with-csv``, ``--env-file`` into a parser or an argument group."""
     g.add_argument(
         "--post",
         dest="post",
@@ -140,7 +147,7 @@ def add_investigate_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--post-with-csv",
         action="store_true",
-        help="with --post: also attach events.csv and per_ip.csv",
+        help="with --post or --post-each: also attach events.csv and per_ip.csv",
     )
     g.add_argument("--env-file", metavar="FILE", help=ENV_FILE_HELP)
 
@@ -150,7 +157,7 @@ def check_investigate_post(args: argparse.Namespace) -> None:
     variable fails now, not after a long run). Raises like :func:`post_report` would."""
     if not getattr(args, "post", None):
         if getattr(args, "post_with_csv", False):
-            raise OptionsError("--post-with-csv goes with --post")
+            raise OptionsError("--post-with-csv goes with --post (or --post-each)")
         return
     from torinvest.post.base import Context
     from torinvest.post.engine import make_destinations
@@ -186,7 +193,7 @@ def post_after_investigate(
 # --------------------------------------------------------------------------------------------
 # investigate --all-open --post-each (scheduled runs)
 # --------------------------------------------------------------------------------------------
-def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
+def add_batch_arguments(parser: argparse._ActionsContainer) -> None:
     """``--post-each TEMPLATE`` (repeatable) for ``investigate --all-open``: each finished report
     is posted to the destination the template gives for its finding (``jira-new:PROJECT``: one
     issue per finding, remembered; ``securityhub``: the finding's own copy; a fixed destination

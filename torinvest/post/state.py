@@ -303,6 +303,8 @@ class ScheduledResult:
     done: dict[str, list[str]] = field(default_factory=dict)
     lines: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    #: Findings being investigated (those an interrupt stopped, after one).
+    running: set[str] = field(default_factory=set)
 
 
 def run_scheduled(
@@ -313,56 +315,183 @@ def run_scheduled(
     post: Callable[[Path, Sequence[str]], Any] | None = None,
     templates: Sequence[str] = (),
     force: bool = False,
+    jobs: int = 1,
     echo: Callable[[str], None] = print,
+    result: ScheduledResult | None = None,
 ) -> ScheduledResult:
     """One scheduled run over ``findings`` in ``root`` (module docstring).
 
     ``investigate(finding_id, folder)`` writes the finding's report folder (the wiring passes
     :func:`torinvest.report.run_report`) and raises :class:`TorinvestError` when it fails;
     ``post(folder, templates)`` posts a complete folder (:func:`torinvest.post.post_report`)
-    and returns its :class:`~torinvest.post.PostReport`. KeyboardInterrupt leaves the finding
-    ``running`` (the next run finishes it) and propagates.
+    and returns its :class:`~torinvest.post.PostReport`. ``jobs`` > 1 runs that many
+    investigations at once, each in a process of its own (``investigate`` must then be
+    picklable: a module-level function or a ``functools.partial`` of one); the state file,
+    the posts and the lines said stay in this process, in the order the findings are given
+    for everything but the investigations' completion. KeyboardInterrupt leaves the findings
+    being investigated ``running`` (the next run finishes them) and propagates; ``result``
+    (pass one to read it after an interrupt) holds what was done until then.
     """
-    result = ScheduledResult(Path(root).expanduser())
+    result = result if result is not None else ScheduledResult(Path(root).expanduser())
+    result.root = Path(root).expanduser()
     with RunState.open(root) as state:
         refs = {r.finding_id: r for r in findings}
-        for w in state.plan(findings, post=bool(templates and post), force=force):
-            ref = refs[w.finding_id]
-            folder = state.folder(w.finding_id)
+        work = state.plan(findings, post=bool(templates and post), force=force)
+        runner = _Runner(jobs, investigate)
+        try:
+            _run_work(state, work, refs, runner, post, templates, result, echo)
+        finally:
+            runner.close()
+    return result
+
+
+def _run_work(
+    state: RunState,
+    work: Sequence[Work],
+    refs: Mapping[str, FindingRef],
+    runner: _Runner,
+    post: Callable[[Path, Sequence[str]], Any] | None,
+    templates: Sequence[str],
+    result: ScheduledResult,
+    echo: Callable[[str], None],
+) -> None:
+    """Each finding's work: post-only and skipped ones at once, investigations ``runner.jobs``
+    at a time; each finished investigation recorded, then posted, as it completes."""
+    pending = list(work)
+    pending.reverse()
+    while pending or runner.busy:
+        while pending and runner.free:
+            w = pending.pop()
             said = result.done.setdefault(w.finding_id, [])
+            folder = state.folder(w.finding_id)
             if w.skip:
                 said.append("skipped")
+                why = (
+                    f"{folder} is complete (--force re-runs it)"
+                    if w.reason == "report complete"
+                    else w.reason
+                )
+                echo(f"skipped {w.finding_id}: {why}")
                 if w.reason != "report complete":
                     result.lines.append(f"skipped {w.finding_id}: {w.reason}")
-                    echo(result.lines[-1])
                 continue
-            if w.investigate:
-                echo(f"investigating {w.finding_id} ({w.reason}) …")
-                state.started(ref)
+            if not w.investigate:
+                if w.finding_id not in state.findings:
+                    state.reported(refs[w.finding_id])  # a complete report from before the file
+                if w.post and post is not None and templates:
+                    _post(state, w.finding_id, folder, templates, post, result, echo)
+                continue
+            echo(f"investigating {w.finding_id} ({w.reason}) …")
+            state.started(refs[w.finding_id])
+            result.running.add(w.finding_id)
+            runner.start(w, folder)
+        for w, error in runner.finished():
+            result.running.discard(w.finding_id)
+            _finish(state, w, refs[w.finding_id], error, post, templates, result, echo)
+
+
+def _finish(
+    state: RunState,
+    w: Work,
+    ref: FindingRef,
+    error: str | None,
+    post: Callable[[Path, Sequence[str]], Any] | None,
+    templates: Sequence[str],
+    result: ScheduledResult,
+    echo: Callable[[str], None],
+) -> None:
+    """Record one finished investigation (failed, incomplete or reported), then post it."""
+    said = result.done.setdefault(w.finding_id, [])
+    folder = state.folder(w.finding_id)
+    if error is None:
+        done = folder_state(folder, w.finding_id)
+        if not done.complete:
+            error = f"incomplete report ({done.why})"
+    if error is not None:
+        state.failed(ref, error)
+        said.append("failed")
+        result.failed.append(w.finding_id)
+        result.lines.append(f"FAILED {w.finding_id}: {error}")
+        echo(result.lines[-1])
+        return
+    state.reported(ref)
+    said.append("investigated")
+    echo(f"ok {w.finding_id}: {folder / 'report.html'}")
+    if w.post and post is not None and templates:
+        _post(state, w.finding_id, folder, templates, post, result, echo)
+
+
+def investigate_one(
+    investigate: Callable[[str, Path], Any], finding_id: str, folder: Path
+) -> str | None:
+    """Run one investigation; its failure as one terminal-safe line (None when it ran). What a
+    worker process returns: a line pickles where some exceptions do not."""
+    try:
+        investigate(finding_id, folder)
+    except TorinvestError as e:
+        return term_safe(e)
+    return None
+
+
+class _Runner:
+    """Investigations, ``jobs`` at a time: in this process when ``jobs`` is 1, else in a pool
+    of ``jobs`` processes, each process used for one report and replaced (what a report run
+    allocates is returned when it ends: memory stays bounded by ``jobs`` reports)."""
+
+    def __init__(self, jobs: int, investigate: Callable[[str, Path], Any]) -> None:
+        self.jobs = max(1, int(jobs))
+        self.investigate = investigate
+        self._pool: Any = None
+        self._running: dict[Any, Work] = {}
+        self._done: list[tuple[Work, str | None]] = []
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._running or self._done)
+
+    @property
+    def free(self) -> bool:
+        return len(self._running) + len(self._done) < self.jobs
+
+    def start(self, w: Work, folder: Path) -> None:
+        if self.jobs == 1:
+            self._done.append((w, investigate_one(self.investigate, w.finding_id, folder)))
+            return
+        if self._pool is None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            self._pool = ProcessPoolExecutor(
+                self.jobs, mp_context=multiprocessing.get_context("spawn"), max_tasks_per_child=1
+            )
+        fut = self._pool.submit(investigate_one, self.investigate, w.finding_id, folder)
+        self._running[fut] = w
+
+    def finished(self) -> list[tuple[Work, str | None]]:
+        """The investigations that ended (waiting for one when none has)."""
+        if not self._done and self._running:
+            from concurrent.futures import FIRST_COMPLETED, wait
+            from concurrent.futures.process import BrokenProcessPool
+
+            ended, _ = wait(self._running, return_when=FIRST_COMPLETED)
+            for fut in ended:
+                w = self._running.pop(fut)
                 try:
-                    investigate(w.finding_id, folder)
-                except TorinvestError as e:
-                    state.failed(ref, term_safe(e))
-                    said.append("failed")
-                    result.failed.append(w.finding_id)
-                    result.lines.append(f"FAILED {w.finding_id}: {term_safe(e)}")
-                    echo(result.lines[-1])
-                    continue
-                done = folder_state(folder, w.finding_id)
-                if not done.complete:
-                    state.failed(ref, f"the report is incomplete: {done.why}")
-                    said.append("failed")
-                    result.failed.append(w.finding_id)
-                    result.lines.append(f"FAILED {w.finding_id}: incomplete report ({done.why})")
-                    echo(result.lines[-1])
-                    continue
-                state.reported(ref)
-                said.append("investigated")
-            elif w.finding_id not in state.findings:
-                state.reported(ref)  # a complete report from before the state file
-            if w.post and post is not None and templates:
-                _post(state, w.finding_id, folder, templates, post, result, echo)
-    return result
+                    self._done.append((w, fut.result()))
+                except BrokenProcessPool as e:
+                    self._done.append((w, f"the worker process ended abruptly ({e})"))
+                    if self._pool is not None:
+                        self._pool.shutdown(wait=False, cancel_futures=True)
+                        self._pool = None  # the next start makes a new pool
+        done, self._done = self._done, []
+        return done
+
+    def close(self) -> None:
+        """Wait for the running investigations (on Ctrl-C they were interrupted too: the
+        terminal signals the whole process group) and end the pool."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
 
 
 def _post(
