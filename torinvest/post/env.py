@@ -83,6 +83,12 @@ def read_env_file(path: str | Path) -> dict[str, str]:
             continue
         match = _LINE.match(stripped)
         value = _value(match.group(2)) if match else None
+        if value is not None and any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise InputError(
+                f"{p}:{number}: the value holds a control character (the line is not shown: it "
+                "may hold a secret)",
+                hint="a URL, a user name, a token or a password is printable text",
+            )
         if match is None or value is None:
             raise InputError(
                 f"{p}:{number}: not a KEY=VALUE line (the line is not shown: it may hold a secret)",
