@@ -17,7 +17,7 @@ Modules, one per concern:
 ``templates``             ``--post-each`` templates (``jira-new:PROJ``, …) per finding
 ``state``                 the state file of scheduled runs (each new finding once, resumed)
 ``command``               ``torinvest post`` and ``investigate --post`` (arguments and run)
-``batch``                 ``investigate --all-open``: the state's plan, ``--jobs`` workers, ``--post-each``
+``batch``                 ``investigate --all-open``: the plan, ``--jobs`` workers, posts
 ========================  =======================================================================
 """
 
