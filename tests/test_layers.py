@@ -72,6 +72,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("notebooks",),
     ("display",),
     ("report",),
+    # posting reports and scheduled runs
+    ("post",),
     ("cli",),
 )
 

@@ -17,6 +17,7 @@ call and what it prints)::
     notebook     torinvest notebook       a working copy of a notebook for JupyterLab
     verdicts     torinvest verdict(s)     record a verdict; list them
     actions      torinvest actions        the archive or remediation plan (dry run unless --execute)
+    post         torinvest post           a report posted to Jira, ServiceNow, Security IR, Hub
     athena_ddl   torinvest athena-ddl     the CREATE TABLE of a trail's bucket
     tor          torinvest tor            refresh the exit lists, check an IP
 
@@ -45,6 +46,7 @@ from torinvest.cli import (
     findings,
     investigate,
     notebook,
+    post,
     tor,
     verdicts,
 )
@@ -71,7 +73,9 @@ from torinvest.errors import CouldNotLookError, DataIssue, OptionsError, Torinve
 from torinvest.safety import term_safe
 
 #: The commands, in the order ``torinvest --help`` lists them.
-COMMANDS = (findings, events, demo, investigate, notebook, verdicts, actions, athena_ddl, tor)
+COMMANDS = (
+    findings, events, demo, investigate, notebook, verdicts, actions, post, athena_ddl, tor
+)  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

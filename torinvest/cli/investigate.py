@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 from typing import Any, TextIO
 
+from torinvest.cli import post as post_cli
 from torinvest.cli.args import (
     LEDGER_HELP,
     UsageError,
@@ -100,6 +101,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="with --verdict legitimate: also plan a suppression rule scoped to the principal",
     )
     g.add_argument("--ledger", metavar="FILE", help=LEDGER_HELP)
+    post_cli.add_investigate_arguments(i)
     i.set_defaults(func=cmd_investigate)
 
 
@@ -157,6 +159,7 @@ def cmd_investigate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from torinvest import report
 
     _check_investigate_usage(args)
+    post_cli.check_investigate_arguments(args)  # before a kernel starts
     options = run_options(args)
     if args.all_open:
         return _investigate_all(args, options, out, err)
@@ -175,6 +178,7 @@ def cmd_investigate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     print(f"notebook: {run.notebook}", file=out)
     print(f"summary:  {run.summary}", file=out)
     print(f"report:   {run.html}", file=out)
+    post_cli.post_after_investigate(args, args.out, out, err)  # a complete report only
     unread = [i for i in data.get("data_issues", []) if i["source"] == NOTHING_READ_SOURCE]
     if unread:  # the report says "could not look": so does the exit status
         raise TorinvestError(
@@ -185,10 +189,16 @@ def cmd_investigate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _investigate_all(args: argparse.Namespace, options: Any, out: TextIO, err: TextIO) -> int:
-    from torinvest import report
+    from torinvest.post.batch import run_open
 
-    batch = report.run_batch(
-        args.out, options, force=args.force, echo=lambda s: print(term_safe(s), file=err)
+    batch, scheduled = run_open(
+        args.out,
+        options,
+        force=args.force,
+        jobs=args.jobs,
+        templates=args.post_each,
+        post=post_cli.batch_poster(args, err),
+        echo=lambda s: print(term_safe(s), file=err),
     )
     print_issues(batch.issues, err)
     width = max([len(e.status) for e in batch.entries] + [6])
@@ -196,7 +206,8 @@ def _investigate_all(args: argparse.Namespace, options: Any, out: TextIO, err: T
         html = batch.out / e.report["html"] if "html" in e.report else "(no report.html)"
         print(
             f"{e.status:<{width}}  {e.finding_id}  {term_safe(e.access_key_id or '-')}  {html}"
-            + ("" if e.complete else "  (incomplete)"),
+            + ("" if e.complete else "  (incomplete)")
+            + (f"  ({term_safe(e.note)})" if e.note else ""),
             file=out,
         )
     print(f"index: {batch.index_html}", file=out)
@@ -204,6 +215,15 @@ def _investigate_all(args: argparse.Namespace, options: Any, out: TextIO, err: T
         print(
             f"torinvest: note: partial result: {term_safe(batch.gap)}; open findings there "
             "have no report in this batch",
+            file=err,
+        )
+    unposted = sorted(
+        {f for f in scheduled.failed if f not in {e.finding_id for e in batch.failed}}
+    )
+    if unposted:
+        print(
+            f"torinvest: note: partial result: {len(unposted)} report(s) not posted "
+            f"({', '.join(unposted)}); the next run posts them",
             file=err,
         )
     if batch.failed:

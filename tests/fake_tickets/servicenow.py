@@ -1,0 +1,220 @@
+"""A local ServiceNow instance (Table API and Attachment API), checking each request against the
+documented contract; basic auth (``user``/``password``) or an OAuth bearer ``token``:
+
+* ``GET /api/now/table/{table}/{sys_id}`` — ``{"result": {…}}``, or 404 ``No Record found``;
+* ``PATCH`` (or ``PUT``) ``/api/now/table/{table}/{sys_id}`` — a JSON object; ``work_notes`` is
+  appended to the record's journal; ``{"result": {…}}``;
+* ``POST /api/now/attachment/file?table_name=…&table_sys_id=…&file_name=…`` — the file as the raw
+  body with its own ``Content-Type`` (a multipart body, or none, breaks the contract: the real
+  instance would store the multipart envelope as the file), each at most
+  :attr:`FakeServiceNow.max_attachment_bytes` (else 413); 201 ``{"result": {"sys_id", …}}``.
+  Like the real one, it attaches to a ``table_sys_id`` that does not exist (an orphan, listed
+  in :attr:`FakeServiceNow.orphans`): why the client looks the record up first.
+
+State: ``add_record("incident", sys_id)``, ``records[(table, sys_id)]`` (``work_notes``,
+``attachments``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from tests.fake_tickets.server import Answer, ContractError, FakeHttpService, Part, json_answer
+
+_TABLE = r"(?P<table>[a-z][a-z0-9_]*)"
+_SYS_ID = r"(?P<sys_id>[0-9a-f]{32})"
+
+
+class FakeServiceNow(FakeHttpService):
+    name = "servicenow"
+
+    def __init__(
+        self,
+        *,
+        user: str = "torinvest.bot",
+        password: str = "sn-pass-Hq82!x",
+        token: str = "sn-oauth-Lm55",
+        max_attachment_bytes: int = 10 * 1024 * 1024,
+    ) -> None:
+        super().__init__()
+        self.user, self.password, self.token = user, password, token
+        self.max_attachment_bytes = max_attachment_bytes
+        self.records: dict[tuple[str, str], dict[str, Any]] = {}
+        self.orphans: list[dict[str, Any]] = []
+        self._numbers = itertools.count(10001)
+
+    def add_record(self, table: str, sys_id: str | None = None) -> dict[str, Any]:
+        with self._lock:
+            sys_id = sys_id or uuid.uuid4().hex
+            record = {
+                "sys_id": sys_id,
+                "number": f"INC{next(self._numbers):07d}",
+                "work_notes": [],
+                "attachments": [],
+                "sys_updated_on": "2024-01-01 00:00:00",
+            }
+            self.records[(table, sys_id)] = record
+            return record
+
+    def route(self, method: str, path: str) -> tuple[str, dict[str, str]] | None:
+        table = [
+            ("GET", rf"/api/now/table/{_TABLE}/{_SYS_ID}", "get_record"),
+            ("PATCH", rf"/api/now/table/{_TABLE}/{_SYS_ID}", "update_record"),
+            ("PUT", rf"/api/now/table/{_TABLE}/{_SYS_ID}", "update_record"),
+            ("POST", r"/api/now/attachment/file", "attach"),
+        ]
+        for m, pattern, operation in table:
+            match = re.fullmatch(pattern, path)
+            if m == method and match:
+                return operation, match.groupdict()
+        return None
+
+    def not_found(self, method: str, path: str) -> Answer:
+        return json_answer(
+            400,
+            {
+                "error": {
+                    "message": "Requested URI does not represent any resource",
+                    "detail": None,
+                },
+                "status": "failure",
+            },
+        )
+
+    def authenticate(self, headers: Mapping[str, str], operation: str) -> Answer | None:
+        import base64
+
+        auth = headers.get("authorization", "")
+        basic = "Basic " + base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
+        if auth in (basic, f"Bearer {self.token}"):
+            return None
+        return json_answer(
+            401,
+            {
+                "error": {
+                    "message": "User Not Authenticated",
+                    "detail": "Required to provide Auth information",
+                },
+                "status": "failure",
+            },
+        )
+
+    def answer(
+        self,
+        operation: str,
+        params: dict[str, str],
+        query: dict[str, list[str]],
+        headers: Mapping[str, str],
+        body: bytes,
+        parts: list[Part],
+    ) -> Answer:
+        if "application/json" not in headers.get("accept", ""):
+            self.violations.append(
+                f"{operation}: no Accept: application/json (XML would come back)"
+            )
+        if operation == "attach":
+            return self._attach(query, headers, body)
+        record = self.records.get((params["table"], params["sys_id"]))
+        if record is None:
+            return json_answer(
+                404,
+                {
+                    "error": {
+                        "message": "No Record found",
+                        "detail": "Record doesn't exist or ACL restricts the record retrieval",
+                    },
+                    "status": "failure",
+                },
+            )
+        if operation == "get_record":
+            return json_answer(200, {"result": _fields(record, query)})
+        try:
+            doc = json.loads(body)
+        except ValueError:
+            raise ContractError(
+                "update body is not JSON",
+                json_answer(
+                    400,
+                    {"error": {"message": "Exception while reading request"}, "status": "failure"},
+                ),
+            ) from None
+        if not isinstance(doc, dict):
+            raise ContractError(
+                "update body is not an object",
+                json_answer(400, {"error": {"message": "Invalid body"}}),
+            )
+        if not headers.get("content-type", "").startswith("application/json"):
+            self.violations.append("update_record: Content-Type is not application/json")
+        if "work_notes" in doc:
+            if not isinstance(doc["work_notes"], str):
+                raise ContractError(
+                    "work_notes is not a string",
+                    json_answer(400, {"error": {"message": "Invalid work_notes"}}),
+                )
+            record["work_notes"].append(doc["work_notes"])
+        record["sys_updated_on"] = f"2024-01-01 00:00:{len(record['work_notes']):02d}"
+        return json_answer(200, {"result": _fields(record, query)})
+
+    def _attach(
+        self, query: dict[str, list[str]], headers: Mapping[str, str], body: bytes
+    ) -> Answer:
+        missing = [
+            k for k in ("table_name", "table_sys_id", "file_name") if not (query.get(k) or [""])[0]
+        ]
+        if missing:
+            raise ContractError(
+                f"missing query parameters {missing}",
+                json_answer(
+                    400,
+                    {"error": {"message": f"Missing parameter: {missing[0]}"}, "status": "failure"},
+                ),
+            )
+        ctype = headers.get("content-type", "")
+        if not ctype or ctype.startswith("multipart/"):
+            raise ContractError(
+                f"the file must be the raw body with its own Content-Type, not {ctype or 'none'}",
+                json_answer(
+                    415, {"error": {"message": "Unsupported Media Type"}, "status": "failure"}
+                ),
+            )
+        if not body:
+            raise ContractError(
+                "empty attachment", json_answer(400, {"error": {"message": "Empty file"}})
+            )
+        if len(body) > self.max_attachment_bytes:
+            return json_answer(
+                413,
+                {
+                    "error": {
+                        "message": "Request entity too large",
+                        "detail": "Attachment exceeds the maximum size",
+                    },
+                    "status": "failure",
+                },
+            )
+        table, sys_id, name = (query[k][0] for k in ("table_name", "table_sys_id", "file_name"))
+        attachment = {
+            "sys_id": uuid.uuid4().hex,
+            "file_name": name,
+            "table_name": table,
+            "table_sys_id": sys_id,
+            "content_type": ctype,
+            "size_bytes": str(len(body)),
+            "data": body,
+        }
+        record = self.records.get((table, sys_id))
+        (record["attachments"] if record is not None else self.orphans).append(attachment)
+        return json_answer(201, {"result": {k: v for k, v in attachment.items() if k != "data"}})
+
+
+def _fields(record: dict[str, Any], query: dict[str, list[str]]) -> dict[str, Any]:
+    wanted = (query.get("sysparm_fields") or [""])[0]
+    shown = {k: v for k, v in record.items() if k not in ("work_notes", "attachments")}
+    if wanted:
+        shown = {k: v for k, v in shown.items() if k in wanted.split(",")}
+    return shown

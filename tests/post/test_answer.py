@@ -1,0 +1,161 @@
+"""The plain-text answer a post carries, from a real summary.json, and the verdict, remediation
+and Security Hub states it leads to."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.post.conftest import FINDING_ID, summary_data
+from torinvest.post.answer import (
+    NOTE_MAX_CHARS,
+    build_answer,
+    reading,
+    remediation_state,
+    security_hub_note,
+)
+
+EXPECTED_HEAD = [
+    f"torinvest: UnauthorizedAccess:IAMUser/TorIPCaller — finding {FINDING_ID}",
+    "Finding: account 123837392027, us-east-1, severity 5.0, seen 2023-07-10T12:17:08Z → "
+    "2023-07-10T12:20:04Z (6 times)",
+    "Reading: complete: every source was read.",
+    "Key: AKIATFQR7NSCUXC3DDDP (long-term) of benjamin (IAMUser)",
+    "Tor: 24 of 69 call(s) from Tor exits (3 IP(s): 185.220.101.34, 109.70.100.66, "
+    "199.249.230.87); 10 failed",
+    "What mattered: 11 sensitive call(s)",
+]
+
+
+def test_the_answer_of_a_real_report() -> None:
+    a = build_answer(summary_data())
+    lines = a.text.splitlines()
+    assert lines[: len(EXPECTED_HEAD)] == EXPECTED_HEAD
+    assert any(
+        line.startswith("  - 2023-07-10T12:1")
+        and "CreateUser [persistence] user svc-backup-sync" in line
+        for line in lines
+    )
+    assert "Derived keys: ASIATFQR7NSCNGEI5QNT (the same actor holds them)" in lines
+    score = next(line for line in lines if line.startswith("Score: "))
+    assert score.startswith("Score: 100/100 (high) — a triage aid, not a verdict: sensitive:")
+    assert "Verdict: pending (no decision yet)" in lines
+    assert f"torinvest verdict {FINDING_ID} --status malicious|legitimate|inconclusive" in a.text
+    assert lines[-1] == "Generated 2026-12-04T15:27:24.838249Z by root@vm with torinvest 0.1.0."
+    assert (a.workflow, a.verification, a.verdict_from_ledger) == (None, None, False)
+
+
+def test_a_later_decision_in_the_ledger_is_the_current_verdict() -> None:
+    ledger = [
+        _verdict("malicious", "2024-01-02T00:00:00Z"),
+        _verdict("pending", "2024-02-01T00:00:00Z"),
+    ]
+    a = build_answer(summary_data(), ledger)
+    assert (
+        'Verdict: malicious by ana at 2024-01-02T00:00:00Z — "keys made from Tor" (recorded in the ledger after this report)'
+        in a.text
+    )
+    assert f"torinvest actions {FINDING_ID} --plan remediate --execute" in a.text
+    assert (a.workflow, a.verification) == ("NOTIFIED", "TRUE_POSITIVE")
+
+
+def test_a_verdict_for_another_finding_changes_nothing() -> None:
+    other = {**_verdict("malicious", "2024-01-02T00:00:00Z"), "finding_id": "0" * 32}
+    assert build_answer(summary_data(), [other]).verdict["status"] == "pending"
+
+
+@pytest.mark.parametrize(
+    ("issues", "total", "start"),
+    [
+        ([], 69, "complete: every source was read."),
+        ([{"source": "s3://trail/AWSLogs/", "problem": "3 objects could not be downloaded: AccessDenied"}], 69,
+         "INCOMPLETE: 1 data issue(s), e.g. s3://trail/AWSLogs/: 3 objects could not be downloaded"),
+        ([{"source": "activity", "problem": "no source could be read: AccessDenied on every region."}], 0,
+         "COULD NOT LOOK: no source could be read"),
+        ([], 0, "no events: every source was read and none holds a call"),
+    ],
+)  # fmt: skip
+def test_reading_states_never_read_alike(
+    issues: list[dict[str, str]], total: int, start: str
+) -> None:
+    data = summary_data()
+    data["data_issues"], data["events"]["total"] = issues, total
+    assert reading(data).startswith(start)
+
+
+def _action(
+    run: str,
+    seq: int | None,
+    phase: str,
+    *,
+    status: str | None = None,
+    changes: bool = True,
+    at: str = "2024-01-03T00:00:00Z",
+) -> dict[str, Any]:
+    rec: dict[str, Any] = {
+        "kind": "action",
+        "run_id": run,
+        "finding_id": FINDING_ID,
+        "plan": "remediate",
+        "phase": phase,
+        "at": at,
+    }
+    if seq is not None:
+        rec["seq"] = seq
+    if phase in ("start", "skipped"):
+        rec["action"] = {
+            "service": "iam",
+            "operation": "UpdateAccessKey",
+            "changes_aws": changes,
+            "manual": None,
+        }
+    if status:
+        rec["status"] = status
+    return rec  # the shape torinvest.runner writes
+
+
+def test_remediation_state_reads_the_runner_records() -> None:
+    dry_reads = [
+        _action("r0", 1, "start", changes=False),
+        _action("r0", 1, "outcome", status="read"),
+    ]
+    assert remediation_state(dry_reads, FINDING_ID) is None  # reads only: nothing executed
+    failed = [_action("r1", 1, "start"), _action("r1", 1, "outcome", status="failed")]
+    state = remediation_state(dry_reads + failed, FINDING_ID)
+    assert state is not None and (state.changes, state.failed, state.complete) == (1, 1, False)
+    done = [
+        _action("r2", 1, "start", at="2024-01-04T00:00:00Z"),
+        _action("r2", 1, "outcome", status="done", at="2024-01-04T00:00:01Z"),
+        _action("r2", None, "skipped", status="already-done", at="2024-01-04T00:00:02Z"),
+    ]
+    state = remediation_state(failed + done, FINDING_ID)
+    assert state is not None and state.run_id == "r2" and state.complete and state.changes == 2
+    ledger = [_verdict("malicious", "2024-01-02T00:00:00Z"), *failed, *done]
+    a = build_answer(summary_data(), ledger)
+    assert a.workflow == "RESOLVED"
+    assert "Remediation: executed at 2024-01-04T00:00:02Z (run r2): 2 change(s)" in a.text
+    partial = build_answer(summary_data(), [_verdict("malicious", "2024-01-02T00:00:00Z"), *failed])
+    assert partial.workflow == "NOTIFIED" and "1 FAILED" in partial.text
+
+
+def test_the_security_hub_note_fits_512_and_keeps_where_the_report_is() -> None:
+    ledger = [{**_verdict("inconclusive", "2024-01-02T00:00:00Z"), "rationale": "why " * 400}]
+    a = build_answer(summary_data(), ledger)
+    text, by = security_hub_note(a, "jira:SEC-1, servicenow:incident:abc")
+    assert len(text) <= NOTE_MAX_CHARS and text.endswith(
+        "Report: jira:SEC-1, servicenow:incident:abc"
+    )
+    assert text.startswith("torinvest verdict: inconclusive by ana (2024-01-02T00:00:00Z): why why")
+    assert by == "torinvest (ana)"
+
+
+def _verdict(status: str, at: str) -> dict[str, Any]:
+    return {
+        "kind": "verdict",
+        "finding_id": FINDING_ID,
+        "status": status,
+        "analyst": "ana" if status != "pending" else "",
+        "rationale": "keys made from Tor" if status != "pending" else "",
+        "recorded_at": at,
+    }

@@ -1,0 +1,252 @@
+"""post_report as a whole: only complete reports, every destination on its own, every post
+recorded in the folder and the ledger, and no secret anywhere it writes or says."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import io
+import json
+import logging
+import threading
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from tests.fake_aws.security import FakeSecurityServices
+from tests.fake_tickets import FakeJira, FakeServiceNow
+from tests.post.conftest import CASE_ID, SYS_ID, make_report, variables
+from torinvest.errors import InputError
+from torinvest.post import PostRefusedError, post_report
+from torinvest.post import command as post_command
+from torinvest.post.base import PostConfigError
+from torinvest.post.record import PostsFile
+
+
+def test_an_incomplete_report_is_refused_and_nothing_is_sent(
+    jira: FakeJira, report_dir: Path, ledger: Path
+) -> None:
+    (report_dir / "manifest.json").unlink()  # a run stopped before its end
+    with pytest.raises(
+        PostRefusedError,
+        match=r"is not a complete report \(no manifest: the run did not finish\): nothing posted",
+    ):
+        post_report(report_dir, ["jira:SEC-1"], env=variables(jira), ledger=ledger)
+    assert jira.requests == []
+    assert not (report_dir / "posts.json").exists()
+    assert not ledger.exists() or "post" not in ledger.read_text()
+
+
+def test_a_report_changed_after_its_run_is_refused(
+    jira: FakeJira, report_dir: Path, ledger: Path
+) -> None:
+    (report_dir / "report.html").write_text("<html>edited by hand</html>")
+    with pytest.raises(PostRefusedError, match=r"report\.html changed after the run"):
+        post_report(report_dir, ["jira:SEC-1"], env=variables(jira), ledger=ledger)
+    assert jira.requests == []
+
+
+def test_one_failing_destination_does_not_stop_the_others(
+    jira: FakeJira, servicenow: FakeServiceNow, security: FakeSecurityServices,
+    report_dir: Path, ledger: Path,
+) -> None:  # fmt: skip
+    env = variables(jira, servicenow) | {"JIRA_API_TOKEN": "wrong-token-xyz"}
+    result = post_report(
+        report_dir,
+        ["jira:SEC-1", f"servicenow:incident:{SYS_ID}", f"security-ir:{CASE_ID}", "securityhub"],
+        env=env,
+        ledger=ledger,
+        backoff=0,
+    )
+    status = {o.destination: o.status for o in result.outcomes}
+    assert status == {
+        "jira:SEC-1": "failed",
+        f"servicenow:incident:{SYS_ID}": "posted",
+        f"security-ir:{CASE_ID}": "posted",
+        "securityhub": "posted",
+    }
+    assert [o.destination for o in result.failed] == ["jira:SEC-1"]
+    entries = [json.loads(x) for x in ledger.read_text().splitlines()]
+    assert [(e["destination"], e["status"]) for e in entries] == [
+        ("jira:SEC-1", "failed"),
+        (f"servicenow:incident:{SYS_ID}", "complete"),
+        (f"security-ir:{CASE_ID}", "complete"),
+        ("securityhub", "complete"),
+    ]
+    assert entries[0]["error"].startswith("jira:SEC-1: look up issue SEC-1: authentication refused")
+    assert all(e["kind"] == "post" and e["finding_id"] == result.finding_id for e in entries)
+    files = entries[1]["files"]
+    assert [f["name"] for f in files] == ["report.html", "summary.json"] and all(
+        len(f["sha256"]) == 64 for f in files
+    )
+    sn = servicenow.records[("incident", SYS_ID)]
+    assert {f["attachment_sys_id"] for f in entries[1]["remote"]["files"]} == {
+        a["sys_id"] for a in sn["attachments"]
+    }
+    # the Security Hub note names the tickets that hold the report
+    note = security.securityhub("us-east-1").findings[
+        next(iter(security.securityhub("us-east-1").findings))
+    ]["Note"]["Text"]
+    assert note.endswith(f"Report: servicenow:incident:{SYS_ID}, security-ir:{CASE_ID}")
+
+    # posting again: only the failed destination is tried, with the right token now
+    fixed = post_report(
+        report_dir,
+        ["jira:SEC-1", f"servicenow:incident:{SYS_ID}", f"security-ir:{CASE_ID}"],
+        env=variables(jira, servicenow),
+        ledger=ledger,
+        backoff=0,
+    )
+    assert [o.status for o in fixed.outcomes] == ["posted", "already-posted", "already-posted"]
+
+
+def test_missing_variables_of_any_destination_refuse_the_whole_post(
+    jira: FakeJira, servicenow: FakeServiceNow, report_dir: Path, ledger: Path
+) -> None:
+    env = variables(jira)  # no SERVICENOW_*
+    with pytest.raises(PostConfigError) as e:
+        post_report(
+            report_dir, ["jira:SEC-1", f"servicenow:incident:{SYS_ID}"], env=env, ledger=ledger
+        )
+    assert "SERVICENOW_URL not set" in str(e.value)
+    assert jira.requests == [] and servicenow.requests == []
+
+
+def test_an_unwritable_ledger_is_refused_before_posting(
+    jira: FakeJira, report_dir: Path, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(InputError, match="cannot write the ledger"):
+        post_report(
+            report_dir, ["jira:SEC-1"], env=variables(jira), ledger=blocker / "ledger.jsonl"
+        )
+    assert jira.requests == []
+
+
+def test_a_second_post_of_the_same_folder_waits_for_nothing(
+    jira: FakeJira, report_dir: Path, ledger: Path
+) -> None:
+    posts = PostsFile(report_dir, "x")
+    entered = threading.Event()
+    release = threading.Event()
+
+    def hold() -> None:
+        with posts.locked():
+            entered.set()
+            release.wait(10)
+
+    t = threading.Thread(target=hold)
+    t.start()
+    entered.wait(10)
+    try:
+        with pytest.raises(PostRefusedError, match=r"another torinvest post of .* is running"):
+            post_report(report_dir, ["jira:SEC-1"], env=variables(jira), ledger=ledger)
+    finally:
+        release.set()
+        t.join()
+    assert jira.calls("attach") == []
+
+
+def test_a_damaged_posting_record_is_refused(
+    jira: FakeJira, report_dir: Path, ledger: Path
+) -> None:
+    (report_dir / "posts.json").write_text('{"posts": [')
+    with pytest.raises(PostRefusedError, match="cannot read the posting record"):
+        post_report(report_dir, ["jira:SEC-1"], env=variables(jira), ledger=ledger)
+    assert jira.calls("attach") == []
+
+
+def test_secrets_are_absent_from_every_output_and_file(
+    jira: FakeJira, servicenow: FakeServiceNow, security: FakeSecurityServices,
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """Every secret (and the base64 of each basic-auth pair, and the presigned URL's signature
+    and session token) is searched in stdout, stderr, every log record at DEBUG (httpx,
+    botocore included), and every file under tmp_path — after successes, failures and a retry."""
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "aws-secret-key-Jf72Kq")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "aws-session-token-Pw93Ld")
+    folder = make_report(tmp_path / "report")
+    env_file = tmp_path / "post.env"
+    env_file.write_text(
+        f"JIRA_URL={jira.url}\nJIRA_EMAIL={jira.email}\nJIRA_API_TOKEN='{jira.api_token}'\n"
+        f'SERVICENOW_URL={servicenow.url}\nSERVICENOW_USER={servicenow.user}\nSERVICENOW_PASSWORD="{servicenow.password}"\n'
+    )
+    env_file.chmod(0o600)
+    parser = argparse.ArgumentParser()
+    post_command.add_arguments(parser)
+    dests = [
+        "--to",
+        "jira:SEC-1",
+        "--to",
+        f"servicenow:incident:{SYS_ID}",
+        "--to",
+        f"security-ir:{CASE_ID}",
+        "--to",
+        "securityhub",
+    ]
+    caplog.set_level(logging.DEBUG)
+    out, err = io.StringIO(), io.StringIO()
+    jira.fail("attach", 503, times=1, body='{"errorMessages": ["busy"]}')
+    servicenow.fail(
+        "update_record", 401, body=json.dumps({"error": {"message": "User Not Authenticated"}})
+    )
+    args = parser.parse_args(
+        [
+            str(folder),
+            *dests,
+            "--env-file",
+            str(env_file),
+            "--ledger",
+            str(tmp_path / "ledger.jsonl"),
+        ]
+    )
+    monkeypatch.setattr("torinvest.post.http.DEFAULT_BACKOFF", 0)
+    code = post_command.run(args, out, err)
+    servicenow.clear_failures()
+    code2 = post_command.run(args, out, err)
+
+    assert (code, code2) == (0, 0)
+    assert "posted to jira:SEC-1" in out.getvalue()
+    assert "torinvest: issue: servicenow:incident:" in err.getvalue()
+    assert security.puts, "the presigned uploads ran"
+    secrets = {
+        jira.api_token,
+        servicenow.password,
+        base64.b64encode(f"{jira.email}:{jira.api_token}".encode()).decode(),
+        base64.b64encode(f"{servicenow.user}:{servicenow.password}".encode()).decode(),
+        "aws-secret-key-Jf72Kq",
+        "aws-session-token-Pw93Ld",
+    }
+    for url in security.upload_urls:
+        query = parse_qs(urlsplit(url).query)
+        secrets |= {query["X-Amz-Signature"][0], query["X-Amz-Security-Token"][0]}
+    said = (
+        out.getvalue()
+        + err.getvalue()
+        + "\n".join(f"{r.getMessage()} {r.exc_text or ''}" for r in caplog.records)
+    )
+    written = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and p != env_file}
+    for secret in secrets:
+        assert secret not in said, secret
+        for path, data in written.items():
+            assert secret.encode() not in data, (secret, path)
+
+
+def test_secrets_are_redacted_from_messages_a_server_echoes(
+    jira: FakeJira, report_dir: Path, ledger: Path
+) -> None:
+    echoed = json.dumps({"errorMessages": [f"bad token {jira.api_token}"], "errors": {}})
+    jira.fail("get_issue", 400, body=echoed)
+    (o,) = post_report(report_dir, ["jira:SEC-1"], env=variables(jira), ledger=ledger).outcomes
+    assert jira.api_token not in o.line and "bad token [REDACTED]" in o.line
+    assert jira.api_token not in ledger.read_text()
+    assert jira.api_token not in (report_dir / "posts.json").read_text()
+
+
+def test_redirects_are_not_followed(jira: FakeJira, report_dir: Path, ledger: Path) -> None:
+    jira.fail("get_issue", 302, body="", headers={"Location": "http://127.0.0.1:9/steal"})
+    (o,) = post_report(report_dir, ["jira:SEC-1"], env=variables(jira), ledger=ledger).outcomes
+    assert o.status == "failed" and "refused (HTTP 302)" in o.line
+    assert [r.operation for r in jira.requests] == ["get_issue"]

@@ -1,0 +1,211 @@
+"""Posting to Security Hub: the GuardDuty finding's copy (Id: its ARN, read from GuardDuty) gets a
+note and a workflow status that follow the verdict — RESOLVED once a remediation was executed
+and ledgered."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import boto3
+import pytest
+
+from tests.fake_aws.security import FakeSecurityServices
+from tests.fake_tickets import FakeJira
+from tests.post.conftest import (
+    FINDING_ARN,
+    FINDING_ID,
+    REGION,
+    make_report,
+    summary_data,
+    variables,
+)
+from torinvest.post import post_report
+from torinvest.post.answer import NOTE_MAX_CHARS
+from torinvest.verdict import make_verdict, record_decision
+
+
+def post(
+    report: Path,
+    ledger: Path,
+    dests: list[str] | None = None,
+    env: dict[str, str] | None = None,
+    **kw,
+):  # type: ignore[no-untyped-def]
+    return post_report(
+        report, dests or ["securityhub"], env=env or {}, ledger=ledger, backoff=0, **kw
+    )
+
+
+def decide(
+    ledger: Path, status: str, rationale: str = "persistence created from Tor exits"
+) -> None:
+    record_decision(
+        make_verdict(FINDING_ID, status=status, analyst="ana", rationale=rationale), ledger
+    )
+
+
+def hub_finding(security: FakeSecurityServices) -> dict:
+    return security.securityhub(REGION).findings[FINDING_ARN]
+
+
+def test_the_arn_is_read_from_guardduty_and_remembered(
+    security: FakeSecurityServices, report_dir: Path, ledger: Path
+) -> None:
+    decide(ledger, "malicious")
+    (o,) = post(report_dir, ledger).outcomes
+
+    assert o.status == "posted", o.line
+    (call,) = security.calls("BatchUpdateFindings")
+    assert call.params["FindingIdentifiers"] == [
+        {"Id": FINDING_ARN, "ProductArn": f"arn:aws:securityhub:{REGION}::product/aws/guardduty"}
+    ]
+    assert [r.operation for r in security.requests] == [
+        "ListDetectors",
+        "GetFindings",
+        "BatchUpdateFindings",
+    ]
+    f = hub_finding(security)
+    assert f["Workflow"] == {"Status": "NOTIFIED"}
+    assert f["VerificationState"] == "TRUE_POSITIVE"
+    note = f["Note"]["Text"]
+    assert note.startswith("torinvest verdict: malicious by ana (")
+    assert "persistence created from Tor exits" in note and len(note) <= NOTE_MAX_CHARS
+    assert f["Note"]["UpdatedBy"] == "torinvest (ana)"
+    assert "Report: " in note and str(report_dir) in note
+
+    decide(ledger, "legitimate", "the owner's sanctioned privacy test")  # the ledger changes it
+    security.clear_failures()
+    before = len(security.requests)
+    (again,) = post(report_dir, ledger).outcomes
+    assert again.status == "posted"
+    assert [r.operation for r in security.requests[before:]] == ["BatchUpdateFindings"]
+    assert hub_finding(security)["Workflow"] == {"Status": "SUPPRESSED"}
+    assert hub_finding(security)["VerificationState"] == "BENIGN_POSITIVE"
+
+
+@pytest.mark.parametrize(
+    ("status", "workflow"),
+    [("legitimate", "SUPPRESSED"), ("malicious", "NOTIFIED"), ("inconclusive", "NOTIFIED")],
+)
+def test_workflow_follows_the_report_verdict(
+    security: FakeSecurityServices, tmp_path: Path, ledger: Path, status: str, workflow: str
+) -> None:
+    data = summary_data()
+    data["verdict"] = {
+        "status": status,
+        "analyst": "bo",
+        "rationale": "why",
+        "recorded_at": "2023-07-11T09:00:00Z",
+    }
+    folder = make_report(tmp_path / "f", summary=data)
+    (o,) = post(folder, ledger).outcomes
+    assert o.status == "posted"
+    assert hub_finding(security)["Workflow"] == {"Status": workflow}
+
+
+def test_pending_leaves_the_workflow_alone(
+    security: FakeSecurityServices, report_dir: Path, ledger: Path
+) -> None:
+    (o,) = post(report_dir, ledger).outcomes
+    assert o.status == "posted"
+    (call,) = security.calls("BatchUpdateFindings")
+    assert "Workflow" not in call.params and "VerificationState" not in call.params
+    assert hub_finding(security)["Workflow"] == {"Status": "NEW"}
+    assert call.params["Note"]["Text"].startswith("torinvest verdict: pending.")
+
+
+def test_resolved_once_a_remediation_was_executed_and_ledgered(
+    security: FakeSecurityServices,
+    moto: str,
+    report_dir: Path,
+    ledger: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.actions.test_actions import key
+    from torinvest import actions as ac
+    from torinvest import runner as rn
+    from torinvest.aws import Aws
+
+    iam = boto3.client("iam")
+    iam.create_user(UserName="benjamin")
+    key_id = iam.create_access_key(UserName="benjamin")["AccessKey"]["AccessKeyId"]
+    decide(ledger, "malicious")
+    post(report_dir, ledger)
+    assert hub_finding(security)["Workflow"] == {"Status": "NOTIFIED"}
+
+    plan = ac.plan_remediation(key(key_id))
+    report = rn.carry_out(Aws(), plan, execute=True, ledger=ledger, echo=str)
+    assert not report.failed
+    (o,) = post(report_dir, ledger).outcomes
+    assert o.status == "posted"
+    f = hub_finding(security)
+    assert f["Workflow"] == {"Status": "RESOLVED"}
+    assert "Remediation executed" in f["Note"]["Text"]
+
+
+def test_the_note_names_the_ticket_posted_in_the_same_run(
+    security: FakeSecurityServices, jira: FakeJira, report_dir: Path, ledger: Path
+) -> None:
+    decide(ledger, "malicious")
+    result = post(report_dir, ledger, ["securityhub", "jira:SEC-1"], env=variables(jira))
+    assert [o.destination for o in result.outcomes] == ["jira:SEC-1", "securityhub"]  # hub last
+    assert hub_finding(security)["Note"]["Text"].endswith("Report: jira:SEC-1")
+
+
+def test_a_long_rationale_is_cut_to_fit_512(
+    security: FakeSecurityServices, report_dir: Path, ledger: Path
+) -> None:
+    decide(ledger, "inconclusive", "x" * 3000)
+    (o,) = post(report_dir, ledger).outcomes
+    assert o.status == "posted", o.line
+    text = hub_finding(security)["Note"]["Text"]
+    assert len(text) <= 512 and "Report: " in text and "…" in text
+
+
+def test_a_finding_security_hub_does_not_hold_is_one_line(
+    security: FakeSecurityServices, report_dir: Path, ledger: Path
+) -> None:
+    security.securityhub(REGION).findings.clear()
+    (o,) = post(report_dir, ledger).outcomes
+    assert o.status == "failed"
+    assert o.line == (
+        f"securityhub: Security Hub did not update finding {FINDING_ID}: FindingNotFound: "
+        "Finding Not Found"
+    )
+    assert o.error is not None and "GuardDuty integration" in str(o.error.hint)
+
+
+def test_a_finding_guardduty_does_not_show_names_the_way_out(
+    security: FakeSecurityServices, report_dir: Path, ledger: Path
+) -> None:
+    security.reset()
+    security.guardduty(REGION).add_detector()
+    (o,) = post(report_dir, ledger).outcomes
+    assert o.status == "failed"
+    assert "GuardDuty in us-east-1 does not show finding" in o.line
+    assert o.error is not None and "--to securityhub:arn:aws:guardduty:" in str(o.error.hint)
+    assert security.calls("BatchUpdateFindings") == []
+
+
+def test_the_arn_can_be_given(
+    security: FakeSecurityServices, report_dir: Path, ledger: Path
+) -> None:
+    (o,) = post(report_dir, ledger, [f"securityhub:{FINDING_ARN}"]).outcomes
+    assert o.status == "posted"
+    assert security.calls("ListDetectors") == [] and security.calls("GetFindings") == []
+    other = FINDING_ARN.replace(FINDING_ID, "0" * 32)
+    (bad,) = post(report_dir, ledger, [f"securityhub:{other}"]).outcomes
+    assert bad.status == "failed" and "not finding" in bad.line
+
+
+def test_security_hub_not_enabled_is_one_line(
+    security: FakeSecurityServices, report_dir: Path, ledger: Path
+) -> None:
+    security.fail(
+        "securityhub", "*", "InvalidAccessException", status=401,
+        message="Account 123837392027 is not subscribed to AWS Security Hub",
+    )  # fmt: skip
+    (o,) = post(report_dir, ledger).outcomes
+    assert o.status == "failed"
+    assert "InvalidAccessException: Account 123837392027 is not subscribed" in o.line
+    assert o.error is not None and "Security Hub is not enabled in us-east-1" in str(o.error.hint)

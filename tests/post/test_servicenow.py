@@ -1,0 +1,115 @@
+"""Posting to ServiceNow: the record is looked up first, files go to the Attachment API as raw
+bodies, the answer is a work note; failures are one line."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pytest
+
+from tests.fake_tickets import FakeServiceNow
+from tests.post.conftest import SYS_ID, make_report, summary_data, variables
+from torinvest.post import post_report
+from torinvest.post.base import PostConfigError
+
+
+def post(report: Path, dests: list[str], env: dict[str, str], ledger: Path, **kw):  # type: ignore[no-untyped-def]
+    return post_report(report, dests, env=env, ledger=ledger, backoff=0, **kw)
+
+
+def test_attachments_are_raw_bodies_and_the_answer_is_a_work_note(
+    servicenow: FakeServiceNow, report_dir: Path, ledger: Path
+) -> None:
+    result = post(
+        report_dir,
+        [f"servicenow:incident:{SYS_ID.upper()}"],
+        variables(servicenow=servicenow),
+        ledger,
+        with_csv=True,
+    )
+
+    (o,) = result.outcomes
+    assert o.status == "posted", o.line
+    assert o.destination == f"servicenow:incident:{SYS_ID}"  # sys_ids are lower case
+    assert servicenow.violations == []
+    record = servicenow.records[("incident", SYS_ID)]
+    stems = [a["file_name"].rsplit("-", 2)[1] for a in record["attachments"]]
+    assert stems == ["report", "summary", "events", "per_ip"]
+    by_type = {a["file_name"].rsplit(".", 1)[1]: a["content_type"] for a in record["attachments"]}
+    assert by_type == {"html": "text/html", "json": "application/json", "csv": "text/csv"}
+    assert record["attachments"][0]["data"] == (report_dir / "report.html").read_bytes()
+    attach = servicenow.calls("attach")
+    assert all(
+        r.query["table_name"] == ["incident"] and r.query["table_sys_id"] == [SYS_ID]
+        for r in attach
+    )
+    basic = base64.b64encode(f"{servicenow.user}:{servicenow.password}".encode()).decode()
+    assert all(r.headers["authorization"] == f"Basic {basic}" for r in servicenow.requests)
+    (note,) = record["work_notes"]
+    assert "Tor: 24 of 69 call(s) from Tor exits" in note
+    assert [r.operation for r in servicenow.requests] == ["get_record"] + ["attach"] * 4 + [
+        "update_record"
+    ]
+    assert f"number {record['number']}" in o.line
+
+
+def test_an_oauth_token_is_sent_as_bearer(
+    servicenow: FakeServiceNow, report_dir: Path, ledger: Path
+) -> None:
+    env = variables(servicenow=servicenow, sn_token=True)
+    (o,) = post(report_dir, [f"servicenow:incident:{SYS_ID}"], env, ledger).outcomes
+    assert o.status == "posted"
+    assert all(
+        r.headers["authorization"] == f"Bearer {servicenow.token}" for r in servicenow.requests
+    )
+
+
+def test_a_missing_record_attaches_nothing(
+    servicenow: FakeServiceNow, report_dir: Path, ledger: Path
+) -> None:
+    other = "0" * 32
+    (o,) = post(
+        report_dir, [f"servicenow:incident:{other}"], variables(servicenow=servicenow), ledger
+    ).outcomes
+    assert o.status == "failed"
+    assert (
+        "look up incident record 0000" in o.line
+        and "not found (HTTP 404): No Record found" in o.line
+    )
+    assert servicenow.orphans == []  # the Attachment API would have taken it
+    assert servicenow.calls("attach") == []
+
+
+def test_413_is_one_line_with_the_instance_setting(
+    servicenow: FakeServiceNow, tmp_path: Path, ledger: Path
+) -> None:
+    folder = make_report(tmp_path / "f", html="<html>" + "y" * 5000 + "</html>")
+    servicenow.max_attachment_bytes = 1000
+    (o,) = post(
+        folder, [f"servicenow:incident:{SYS_ID}"], variables(servicenow=servicenow), ledger
+    ).outcomes
+    assert o.status == "failed"
+    assert "too large for the server" in o.line and "HTTP 413" in o.line
+    assert o.error is not None and "com.glide.attachment.max_size" in str(o.error.hint)
+
+
+def test_code_tags_in_report_text_stay_text(
+    servicenow: FakeServiceNow, tmp_path: Path, ledger: Path
+) -> None:
+    data = summary_data()
+    data["key"]["user_name"] = "[code]<img src=x onerror=alert(1)>[/code]"
+    folder = make_report(tmp_path / "f", summary=data)
+    post(folder, [f"servicenow:incident:{SYS_ID}"], variables(servicenow=servicenow), ledger)
+    (note,) = servicenow.records[("incident", SYS_ID)]["work_notes"]
+    assert "[code]" not in note.lower() and "[/code]" not in note.lower()
+    assert "[ code]<img src=x onerror=alert(1)>[/ code]" in note
+
+
+def test_user_and_token_together_are_refused(
+    servicenow: FakeServiceNow, report_dir: Path, ledger: Path
+) -> None:
+    env = variables(servicenow=servicenow) | {"SERVICENOW_TOKEN": "t0ken-abc"}
+    with pytest.raises(PostConfigError, match="both SERVICENOW_TOKEN and SERVICENOW_PASSWORD"):
+        post(report_dir, [f"servicenow:incident:{SYS_ID}"], env, ledger)
+    assert servicenow.requests == []

@@ -1,0 +1,296 @@
+"""Scheduled runs: each new finding investigated and posted once, an interrupted run finished by
+the next, a jira-new issue per finding made once and updated, only what changed re-posted."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tests.fake_tickets import FakeJira
+from tests.post.conftest import make_report, summary_data, variables
+from torinvest.errors import TorinvestError
+from torinvest.post import post_report
+from torinvest.post.jira import finding_label
+from torinvest.post.state import MAX_ATTEMPTS, FindingRef, RunState, StateBusyError, run_scheduled
+from torinvest.post.templates import resolve
+
+A, B, C = "a" * 32, "b" * 32, "c" * 32
+
+
+class Investigator:
+    """Stands in for run_report: writes a complete report folder per finding (or fails, or is
+    interrupted), and counts the runs."""
+
+    def __init__(self) -> None:
+        self.runs: list[str] = []
+        self.interrupt: set[str] = set()
+        self.fail: set[str] = set()
+        self.verdict: dict[str, str] = {}
+
+    def __call__(self, finding_id: str, folder: Path) -> None:
+        self.runs.append(finding_id)
+        if finding_id in self.interrupt:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "report.ipynb").write_text("{}")  # a run stopped half-way
+            raise KeyboardInterrupt
+        if finding_id in self.fail:
+            raise TorinvestError(f"cell 7 failed for {finding_id}")
+        data = summary_data()
+        if finding_id in self.verdict:
+            data["verdict"] = {
+                "status": self.verdict[finding_id],
+                "analyst": "ana",
+                "rationale": "r",
+                "recorded_at": "2024-01-01T00:00:00Z",
+            }
+        make_report(
+            folder,
+            summary=data,
+            finding_id=finding_id,
+            html=f"<html>{finding_id} {len(self.runs)}</html>",
+        )
+
+
+def refs(*ids: str, count: int = 1) -> list[FindingRef]:
+    return [FindingRef(i, updated_at="2024-01-01T00:00:00Z", count=count) for i in ids]
+
+
+def poster(jira: FakeJira, ledger: Path):  # type: ignore[no-untyped-def]
+    def post(folder: Path, templates: Sequence[str]):  # type: ignore[no-untyped-def]
+        return post_report(folder, templates, env=variables(jira), ledger=ledger, backoff=0)
+
+    return post
+
+
+def test_each_new_finding_is_investigated_and_posted_once(
+    jira: FakeJira, tmp_path: Path, ledger: Path
+) -> None:
+    inv = Investigator()
+    out = tmp_path / "out"
+    first = run_scheduled(
+        out,
+        refs(A, B),
+        investigate=inv,
+        post=poster(jira, ledger),
+        templates=["jira-new:SEC"],
+        echo=str,
+    )
+    assert inv.runs == [A, B]
+    assert first.done == {
+        A: ["investigated", "posted jira-new:SEC"],
+        B: ["investigated", "posted jira-new:SEC"],
+    }
+    made = {k: i for k, i in jira.issues.items() if k != "SEC-1"}
+    assert len(made) == 2 and jira.violations == []
+    for fid in (A, B):
+        (issue,) = [i for i in made.values() if finding_label(fid) in i["fields"]["labels"]]
+        assert resolve("jira-new:SEC", out / f"finding-{fid}") == f"jira:{issue['key']}"
+        assert len(issue["attachments"]) == 2
+        text = issue["fields"]["description"]["content"][0]["content"][0]["text"]
+        assert f"finding {fid}" in text and "Files:" in text
+    requests = len(jira.requests)
+
+    second = run_scheduled(
+        out,
+        refs(A, B, C),
+        investigate=inv,
+        post=poster(jira, ledger),
+        templates=["jira-new:SEC"],
+        echo=str,
+    )
+    assert inv.runs == [A, B, C]  # only the new one
+    assert second.done[A] == second.done[B] == []
+    assert len([k for k in jira.issues if k != "SEC-1"]) == 3
+    assert [r.operation for r in jira.requests[requests:]] == [
+        "search",
+        "create_issue",
+        "attach",
+        "attach",
+        "edit_issue",
+    ]
+    state = orjson.loads((out / "state.json").read_bytes())
+    assert {k: v["status"] for k, v in state["findings"].items()} == {
+        A: "reported",
+        B: "reported",
+        C: "reported",
+    }
+    assert [r["status"] for r in state["runs"]] == ["done", "done"]
+
+
+def test_an_interrupted_run_is_finished_by_the_next(
+    jira: FakeJira, tmp_path: Path, ledger: Path
+) -> None:
+    inv = Investigator()
+    inv.interrupt = {B}
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        run_scheduled(
+            out,
+            refs(A, B, C),
+            investigate=inv,
+            post=poster(jira, ledger),
+            templates=["jira-new:SEC"],
+            echo=str,
+        )
+    state = orjson.loads((out / "state.json").read_bytes())
+    assert state["findings"][B]["status"] == "running"
+    assert state["runs"][-1]["status"] == "interrupted"
+    assert C not in state["findings"]
+
+    inv.interrupt = set()
+    lines: list[str] = []
+    result = run_scheduled(
+        out,
+        refs(A, B, C),
+        investigate=inv,
+        post=poster(jira, ledger),
+        templates=["jira-new:SEC"],
+        echo=lines.append,
+    )
+    assert inv.runs == [A, B, B, C]
+    assert f"investigating {B} (interrupted in an earlier run: finishing it) …" in lines
+    assert result.done[A] == []
+    assert len([k for k in jira.issues if k != "SEC-1"]) == 3  # one issue per finding, A's once
+
+
+def test_a_changed_report_updates_the_same_issue(
+    jira: FakeJira, tmp_path: Path, ledger: Path
+) -> None:
+    inv = Investigator()
+    out = tmp_path / "out"
+    run_scheduled(
+        out,
+        refs(A),
+        investigate=inv,
+        post=poster(jira, ledger),
+        templates=["jira-new:SEC"],
+        echo=str,
+    )
+    (key,) = [k for k in jira.issues if k != "SEC-1"]
+    inv.verdict[A] = "malicious"
+    result = run_scheduled(
+        out,
+        refs(A, count=2),
+        investigate=inv,
+        post=poster(jira, ledger),
+        templates=["jira-new:SEC"],
+        echo=str,
+    )
+
+    assert result.done[A] == ["investigated", "posted jira-new:SEC"]
+    assert [k for k in jira.issues if k != "SEC-1"] == [key]
+    issue = jira.issues[key]
+    assert len(issue["attachments"]) == 4  # both files changed
+    text = issue["fields"]["description"]["content"][0]["content"][0]["text"]
+    assert "Verdict: malicious by ana" in text
+    (comment,) = issue["comments"]
+    said = comment["body"]["content"][0]["content"][0]["text"]
+    assert said.startswith("torinvest: the report changed") and "Verdict: malicious" in said
+
+
+def test_a_lost_posting_record_finds_the_issue_by_its_label(
+    jira: FakeJira, tmp_path: Path, ledger: Path
+) -> None:
+    inv = Investigator()
+    out = tmp_path / "out"
+    run_scheduled(
+        out,
+        refs(A),
+        investigate=inv,
+        post=poster(jira, ledger),
+        templates=["jira-new:SEC"],
+        echo=str,
+    )
+    (out / f"finding-{A}" / "posts.json").unlink()
+    (out / "state.json").unlink()
+    run_scheduled(
+        out,
+        refs(A),
+        investigate=inv,
+        post=poster(jira, ledger),
+        templates=["jira-new:SEC"],
+        echo=str,
+    )
+    assert inv.runs == [A]  # the complete report was not made again
+    assert len([k for k in jira.issues if k != "SEC-1"]) == 1  # found, not made twice
+    record = orjson.loads((out / f"finding-{A}" / "posts.json").read_bytes())
+    assert record["posts"][0]["steps"][0]["remote"]["found_by"] == "label"
+
+
+def test_a_failing_finding_is_tried_a_bounded_number_of_times(tmp_path: Path) -> None:
+    inv = Investigator()
+    inv.fail = {A}
+    out = tmp_path / "out"
+    for _ in range(MAX_ATTEMPTS + 2):
+        result = run_scheduled(out, refs(A, B), investigate=inv, echo=str)
+    assert inv.runs.count(A) == MAX_ATTEMPTS and inv.runs.count(B) == 1
+    assert result.lines == [
+        f"skipped {A}: failed {MAX_ATTEMPTS} times (last: cell 7 failed for {A}): not tried again until it changes or a run is forced"
+    ]
+    updated = run_scheduled(out, refs(A, count=9), investigate=inv, echo=str)  # GuardDuty saw more
+    assert inv.runs.count(A) == MAX_ATTEMPTS + 1 and updated.done[A] == ["failed"]
+
+
+def test_an_updated_finding_is_investigated_again(tmp_path: Path) -> None:
+    inv = Investigator()
+    out = tmp_path / "out"
+    run_scheduled(out, refs(A, count=3), investigate=inv, echo=str)
+    lines: list[str] = []
+    run_scheduled(out, refs(A, count=5), investigate=inv, echo=lines.append)
+    assert inv.runs == [A, A]
+    assert lines == [
+        f"investigating {A} (the finding was updated: count 3 → 5) …",
+        f"ok {A}: {out / f'finding-{A}' / 'report.html'}",
+    ]
+
+
+def test_a_damaged_report_is_made_again(tmp_path: Path) -> None:
+    inv = Investigator()
+    out = tmp_path / "out"
+    run_scheduled(out, refs(A), investigate=inv, echo=str)
+    (out / f"finding-{A}" / "report.html").write_text("truncated")
+    run_scheduled(out, refs(A), investigate=inv, echo=str)
+    assert inv.runs == [A, A]
+
+
+def test_a_second_run_at_the_same_time_is_refused(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    with (
+        RunState.open(out),
+        pytest.raises(StateBusyError, match="another torinvest run is working in"),
+    ):
+        run_scheduled(out, refs(A), investigate=Investigator(), echo=str)
+
+
+def test_a_post_failure_is_retried_by_the_next_run(
+    jira: FakeJira, tmp_path: Path, ledger: Path
+) -> None:
+    inv = Investigator()
+    out = tmp_path / "out"
+    jira.fail("create_issue", 503, body="")
+    first = run_scheduled(
+        out,
+        refs(A),
+        investigate=inv,
+        post=poster(jira, ledger),
+        templates=["jira-new:SEC"],
+        echo=str,
+    )
+    assert first.failed == [A] and first.done[A] == ["investigated", "post failed jira-new:SEC"]
+    state = json.loads((out / "state.json").read_text())
+    assert state["findings"][A]["posts"]["jira-new:SEC"]["status"] == "failed"
+    jira.clear_failures()
+    second = run_scheduled(
+        out,
+        refs(A),
+        investigate=inv,
+        post=poster(jira, ledger),
+        templates=["jira-new:SEC"],
+        echo=str,
+    )
+    assert second.done[A] == ["posted jira-new:SEC"] and inv.runs == [A]
+    assert len([k for k in jira.issues if k != "SEC-1"]) == 1

@@ -1,0 +1,355 @@
+"""The short plain-text answer a post carries, built from ``summary.json`` (and the ledger): the
+report's answer-first summary for a ticket comment, a work note, a case comment, a new issue's
+description.
+
+::
+
+    torinvest: UnauthorizedAccess:IAMUser/TorIPCaller — finding 6dde0a8f…
+    Finding: account 123837392027, us-east-1, severity 5.0, seen 2023-07-10T12:17:08Z → …Z (6 times)
+    Reading: complete: every source was read.
+    Key: AKIATFQR7NSCUXC3DDDP (long-term) of benjamin (IAMUser)
+    Tor: 24 of 69 call(s) from Tor exits (3 IP(s): 109.70.100.66, …); 10 failed
+    What mattered: 11 sensitive call(s)
+      - 2023-07-10T12:13:10Z CreateUser [persistence] user svc-backup-sync — 185.220.101.34 (Tor)
+    Derived keys: ASIATFQR7NSCNGEI5QNT (the same actor holds them)
+    Score: 100/100 (high) — a triage aid, not a verdict: sensitive:persistence (…); …
+    Verdict: malicious by ana at 2023-07-11T09:00:00Z — "…"
+    Next step: Assume every credential … : torinvest actions ID --plan remediate --execute
+    Generated 2026-12-04T15:27:24Z by root@vm with torinvest 0.1.0.
+
+Every value from the report is attacker-reachable text (user names, targets, rationales): it is
+put on one line with control and bidi characters shown escaped (:func:`torinvest.safety.term_safe`);
+each destination then keeps it inert in its own markup (Jira wiki ``{noformat}``, ServiceNow
+``[code]``).
+
+The verdict is the finding's current one: the report's, or a later decision in the ledger
+(said so). The Security Hub workflow status follows it (:func:`workflow`): legitimate →
+SUPPRESSED, malicious or inconclusive → NOTIFIED, RESOLVED once a remediation was executed and
+ledgered (:func:`remediation_state`); pending changes no status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from torinvest.analysis import Signal, triage_score
+from torinvest.investigation import NOTHING_READ_SOURCE
+from torinvest.safety import term_safe
+from torinvest.verdict import DECIDED, NEXT_STEPS, latest_verdict
+
+#: Sensitive calls listed (the report's answer shows as many).
+MAX_MATTERED = 12
+#: Tor IPs named before "…".
+MAX_TOR_IPS = 5
+#: The longest answer, in characters (Security Incident Response comments take 12,000; Jira
+#: 32,767; the answer stays readable): what is over is cut with a pointer to the report.
+MAX_ANSWER_CHARS = 6000
+#: Security Hub's limit on ``Note.Text`` (ASFF).
+NOTE_MAX_CHARS = 512
+#: Workflow status per current verdict (Security Hub ``Workflow.Status``).
+WORKFLOW: dict[str, str] = {
+    "legitimate": "SUPPRESSED",
+    "malicious": "NOTIFIED",
+    "inconclusive": "NOTIFIED",
+}
+#: ``VerificationState`` per current verdict.
+VERIFICATION: dict[str, str] = {
+    "legitimate": "BENIGN_POSITIVE",
+    "malicious": "TRUE_POSITIVE",
+    "inconclusive": "UNKNOWN",
+}
+
+
+def _t(value: Any, limit: int | None = 300) -> str:
+    """Report text for one line: control and bidi characters escaped, cut to ``limit``."""
+    return term_safe("" if value is None else value, limit=limit)
+
+
+@dataclass(frozen=True, slots=True)
+class Remediation:
+    """A remediation carried out for the finding (``torinvest actions --plan remediate
+    --execute``, read from the ledger): ``complete`` when no change of that run failed."""
+
+    run_id: str
+    at: str
+    changes: int
+    failed: int
+
+    @property
+    def complete(self) -> bool:
+        return self.changes > 0 and self.failed == 0
+
+
+def remediation_state(records: Sequence[Mapping[str, Any]], finding_id: str) -> Remediation | None:
+    """The latest executed remediation run of ``finding_id`` in the ledger: a run (``run_id``)
+    of ``plan: remediate`` action records that made at least one change (a ``start`` of an
+    action that changes AWS, or one skipped as already done). None: no change was ever made."""
+    runs: dict[str, dict[str, Any]] = {}
+    for r in records:
+        if r.get("kind") != "action" or r.get("plan") != "remediate":
+            continue
+        if r.get("finding_id") != finding_id or not r.get("run_id"):
+            continue
+        run = runs.setdefault(
+            str(r["run_id"]), {"changes": set(), "outcomes": {}, "skipped": 0, "at": ""}
+        )
+        run["at"] = max(run["at"], str(r.get("at") or ""))
+        action = r.get("action") if isinstance(r.get("action"), Mapping) else {}
+        phase = r.get("phase")
+        if phase == "start" and action.get("changes_aws") and not action.get("manual"):
+            run["changes"].add(r.get("seq"))
+        elif phase == "outcome":
+            run["outcomes"][r.get("seq")] = r.get("status")
+        elif phase == "skipped" and r.get("status") == "already-done":
+            run["skipped"] += 1
+    executed = []
+    for run_id, run in runs.items():
+        changes = len(run["changes"]) + run["skipped"]
+        if not changes:
+            continue
+        failed = sum(
+            run["outcomes"].get(seq) not in ("done", "already-done") for seq in run["changes"]
+        )
+        executed.append(Remediation(run_id, run["at"], changes, failed))
+    return max(executed, key=lambda r: r.at) if executed else None
+
+
+def current_verdict(
+    summary: Mapping[str, Any], records: Sequence[Mapping[str, Any]]
+) -> tuple[dict[str, Any], bool]:
+    """The finding's current verdict, and whether it is a later decision from the ledger than
+    the report's (a decided verdict is never hidden by a pending one)."""
+    fid = summary["finding"]["id"]
+    own = dict(summary.get("verdict") or {"status": "pending"})
+    mine = [*records, {"kind": "verdict", "finding_id": fid, **own}]
+    current = latest_verdict(mine, fid) or own
+    later = any(
+        str(current.get(k) or "") != str(own.get(k) or "")
+        for k in ("status", "analyst", "rationale", "recorded_at")
+    )
+    return dict(current), later
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The answer of one report: ``text`` (plain, lines), the current verdict, whether it comes
+    from the ledger after the report, the remediation executed (if any), and the Security Hub
+    workflow and verification states it leads to (None: leave as they are)."""
+
+    text: str
+    finding_id: str
+    title: str
+    verdict: Mapping[str, Any]
+    verdict_from_ledger: bool
+    remediation: Remediation | None
+    workflow: str | None
+    verification: str | None
+
+
+def workflow(status: str, remediation: Remediation | None) -> str | None:
+    """Security Hub ``Workflow.Status`` for a verdict ``status`` (None for pending)."""
+    if status in ("malicious", "inconclusive") and remediation is not None:
+        return "RESOLVED" if remediation.complete else "NOTIFIED"
+    return WORKFLOW.get(status)
+
+
+def build_answer(summary: Mapping[str, Any], records: Sequence[Mapping[str, Any]] = ()) -> Answer:
+    """The answer of ``summary`` (summary.json's content), with the ledger's ``records``."""
+    finding, key = summary["finding"], summary["key"]
+    fid = str(finding["id"])
+    verdict, later = current_verdict(summary, records)
+    status = str(verdict.get("status") or "pending")
+    remediation = remediation_state(records, fid) if status in DECIDED else None
+    title = f"torinvest: {_t(finding.get('type'))} — finding {_t(fid)}"
+    lines = [
+        title,
+        _finding_line(finding),
+        "Reading: " + reading(summary),
+        _key_line(key),
+        _tor_line(summary),
+        *_mattered_lines(summary.get("sensitive_events") or []),
+    ]
+    derived = summary.get("derived_keys") or []
+    if derived:
+        lines.append(
+            f"Derived keys: {', '.join(_t(k, 40) for k in derived[:10])}"
+            + (f" and {len(derived) - 10} more" if len(derived) > 10 else "")
+            + " (the same actor holds them)"
+        )
+    lines.append(_score_line(summary.get("signals") or []))
+    lines.append(_verdict_line(verdict, later))
+    if remediation is not None:
+        lines.append(
+            f"Remediation: executed at {_t(remediation.at)} (run {_t(remediation.run_id)}): "
+            f"{remediation.changes} change(s)"
+            + (f", {remediation.failed} FAILED" if remediation.failed else "")
+        )
+    lines.append(_next_line(fid, status, remediation))
+    generated = summary.get("generated") or {}
+    lines.append(
+        f"Generated {_t(generated.get('at'))} by {_t(generated.get('by'))} with torinvest "
+        f"{_t(summary.get('torinvest_version'))}."
+    )
+    text = "\n".join(lines)
+    if len(text) > MAX_ANSWER_CHARS:
+        text = (
+            text[: MAX_ANSWER_CHARS - 60].rsplit("\n", 1)[0]
+            + "\n… (cut here: the report has the rest)"
+        )
+    return Answer(
+        text=text,
+        finding_id=fid,
+        title=title,
+        verdict=verdict,
+        verdict_from_ledger=later,
+        remediation=remediation,
+        workflow=workflow(status, remediation),
+        verification=VERIFICATION.get(status),
+    )
+
+
+def reading(summary: Mapping[str, Any]) -> str:
+    """Whether the reading is complete, in words that never read alike: complete, incomplete
+    (data issues), could not look (no activity source read), or no events."""
+    issues = summary.get("data_issues") or []
+    total = int((summary.get("events") or {}).get("total") or 0)
+    unread = [i for i in issues if i.get("source") == NOTHING_READ_SOURCE]
+    if unread:
+        return (
+            f"COULD NOT LOOK: {_t(unread[0].get('problem'))} This says nothing about whether "
+            "the key was used."
+        )
+    if issues:
+        first = issues[0]
+        return (
+            f"INCOMPLETE: {len(issues)} data issue(s), e.g. {_t(first.get('source'), 120)}: "
+            f"{_t(first.get('problem'), 200)} (the report lists them all)"
+        )
+    if total == 0:
+        return (
+            "no events: every source was read and none holds a call of this key in the window "
+            "(this is not an access problem)."
+        )
+    return "complete: every source was read."
+
+
+def _finding_line(finding: Mapping[str, Any]) -> str:
+    count = finding.get("count")
+    return (
+        f"Finding: account {_t(finding.get('account_id'))}, {_t(finding.get('region'))}, "
+        f"severity {_t(finding.get('severity'))}, seen {_t(finding.get('first_seen'))} → "
+        f"{_t(finding.get('last_seen'))}" + (f" ({_t(count)} times)" if count else "")
+    )
+
+
+def _key_line(key: Mapping[str, Any]) -> str:
+    who = key.get("user_name")
+    return (
+        f"Key: {_t(key.get('access_key_id'))} ({_t(key.get('kind'))})"
+        + (f" of {_t(who)}" if who else "")
+        + (f" ({_t(key.get('user_type'))})" if key.get("user_type") else "")
+    )
+
+
+def _tor_line(summary: Mapping[str, Any]) -> str:
+    events = summary["events"]
+    tor_ips = [s.get("ip") for s in summary.get("source_ips") or [] if s.get("tor")]
+    unknown = [s for s in summary.get("source_ips") or [] if s.get("tor") is None]
+    named = ", ".join(_t(ip, 60) for ip in tor_ips[:MAX_TOR_IPS])
+    if len(tor_ips) > MAX_TOR_IPS:
+        named += ", …"
+    line = (
+        f"Tor: {events.get('from_tor', 0)} of {events.get('total', 0)} call(s) from Tor exits"
+        + (f" ({len(tor_ips)} IP(s): {named})" if tor_ips else "")
+        + f"; {events.get('failed', 0)} failed"
+    )
+    if unknown:
+        line += f"; {len(unknown)} IP(s) of unknown Tor status (no exit list covers their time)"
+    return line
+
+
+def _mattered_lines(sensitive: Sequence[Mapping[str, Any]]) -> list[str]:
+    if not sensitive:
+        return ["What mattered: no sensitive call."]
+    lines = [f"What mattered: {len(sensitive)} sensitive call(s)"]
+    for e in sensitive[:MAX_MATTERED]:
+        tor = " (Tor)" if e.get("tor") else ""
+        failed = f", FAILED {_t(e.get('error_code'), 60)}" if e.get("error_code") else ""
+        target = f" {_t(e.get('target'), 160)}" if e.get("target") else ""
+        lines.append(
+            f"  - {_t(e.get('event_time'))} {_t(e.get('event_name'), 80)} "
+            f"[{_t(e.get('category'), 40)}]{target} — {_t(e.get('source_ip'), 60)}{tor}{failed}"
+        )
+    if len(sensitive) > MAX_MATTERED:
+        lines.append(f"  … and {len(sensitive) - MAX_MATTERED} more (in the report)")
+    return lines
+
+
+def _score_line(signals: Sequence[Mapping[str, Any]]) -> str:
+    found = [
+        Signal(str(s.get("name")), str(s.get("detail") or ""), int(s.get("weight") or 0))
+        for s in signals
+    ]
+    score = triage_score(found)
+    reasons = "; ".join(f"{_t(s.name, 60)} ({_t(s.detail, 120)})" for s in score.reasons[:3])
+    return f"Score: {score.score}/100 ({score.band}) — a triage aid, not a verdict" + (
+        f": {reasons}" if reasons else ""
+    )
+
+
+def _verdict_line(verdict: Mapping[str, Any], later: bool) -> str:
+    status = str(verdict.get("status") or "pending")
+    if status == "pending":
+        line = "Verdict: pending (no decision yet)"
+    else:
+        line = (
+            f"Verdict: {_t(status)} by {_t(verdict.get('analyst'), 80)} at "
+            f'{_t(verdict.get("recorded_at"))} — "{_t(verdict.get("rationale"), 400)}"'
+        )
+    return line + (" (recorded in the ledger after this report)" if later else "")
+
+
+def _next_line(fid: str, status: str, remediation: Remediation | None) -> str:
+    if status == "pending":
+        command = (
+            f"torinvest verdict {fid} --status malicious|legitimate|inconclusive "
+            '--analyst NAME --rationale "…"'
+        )
+        then = "Record it"
+    elif status == "legitimate":
+        command, then = f"torinvest actions {fid} --plan archive --execute", "Then"
+    else:
+        if remediation is not None and remediation.complete:
+            return (
+                "Next step: remediation executed; confirm with the principal's owner and "
+                "review what the plan lists as manual steps."
+            )
+        command, then = f"torinvest actions {fid} --plan remediate --execute", "Then"
+    return f"Next step: {NEXT_STEPS.get(status, '')} {then}: {command}"
+
+
+def security_hub_note(answer: Answer, where: str) -> tuple[str, str]:
+    """Security Hub ``Note.Text`` (≤ 512 characters: verdict, analyst, one line of why, the
+    remediation, where the report is) and ``Note.UpdatedBy``."""
+    v = answer.verdict
+    status = str(v.get("status") or "pending")
+    analyst = _t(v.get("analyst"), 80) if v.get("analyst") else ""
+    head = f"torinvest verdict: {status}" + (f" by {analyst}" if analyst else "")
+    if v.get("recorded_at"):
+        head += f" ({_t(v.get('recorded_at'), 40)})"
+    tail = ""
+    if answer.remediation is not None:
+        r = answer.remediation
+        tail += f" Remediation executed {_t(r.at, 40)}" + (
+            f" ({r.failed} change(s) FAILED)." if r.failed else "."
+        )
+    tail += f" Report: {_t(where, 200)}"
+    why = " ".join(str(v.get("rationale") or "").split())
+    room = NOTE_MAX_CHARS - len(head) - len(tail) - 4
+    why_text = _t(why, max(room, 0)) if status != "pending" and why and room > 10 else ""
+    text = f"{head}: {why_text}." if why_text else f"{head}."
+    text = (text + tail)[:NOTE_MAX_CHARS]
+    by = f"torinvest ({analyst})" if analyst else "torinvest"
+    return text, by[:NOTE_MAX_CHARS]

@@ -1,0 +1,124 @@
+"""``torinvest investigate --all-open``: one report per open Tor finding, run as a scheduled run
+(the state file of :mod:`torinvest.post.state`), ``jobs`` reports at once, each finished report
+posted to the destinations its ``--post-each`` templates give.
+
+    open findings (report.open_findings)  →  the state's plan  →  investigations, N at a time
+        →  each finished report recorded, then posted  →  index.json and index.html
+
+The index is :mod:`torinvest.report.batch`'s (:func:`~torinvest.report.write_index`), its
+entries' statuses ``ok``, ``failed``, ``skipped`` and, when the run is interrupted,
+``interrupted`` (being investigated) and ``not run``. The reports do not depend on ``jobs``:
+each is its finding's notebook run alone in a kernel of its own.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from torinvest.errors import InputError
+from torinvest.post.state import FindingRef, ScheduledResult, run_scheduled
+from torinvest.report import BatchResult, RunOptions, check_folder, open_findings, triage_frame
+from torinvest.report.batch import _batch_entry, _finish_entries, write_index
+from torinvest.report.parameters import run_sources
+from torinvest.report.run import run_report
+
+#: The most reports run at once (each is a process and a kernel: memory grows with it).
+MAX_JOBS = 16
+
+
+def _investigate(finding_id: str, folder: Path, *, options: RunOptions) -> None:
+    """One report (in a worker process when ``jobs`` > 1): module-level, so it pickles."""
+    run_report(finding_id, folder, options)
+
+
+def run_open(
+    out: str | Path,
+    options: RunOptions | None = None,
+    *,
+    force: bool = False,
+    jobs: int = 1,
+    templates: Sequence[str] = (),
+    post: Callable[[Path, Sequence[str]], Any] | None = None,
+    echo: Callable[[str], None] = print,
+    investigate: Callable[[str, Path], Any] | None = None,
+) -> tuple[BatchResult, ScheduledResult]:
+    """Every open Tor finding's report in ``out/finding-<id>/`` (module docstring): new,
+    interrupted, failed (fewer than 3 times), updated and damaged ones investigated, complete
+    ones left as they are unless ``force``; each complete report posted with ``post(folder,
+    templates)`` when templates are given (:func:`torinvest.post.post_report` makes an unchanged
+    report a no-op). ``investigate`` replaces :func:`run_report` (tests; it must pickle when
+    ``jobs`` > 1). On Ctrl-C the index is written for what was done, then KeyboardInterrupt
+    propagates; the state file makes the next run finish what was interrupted."""
+    options = options or RunOptions()
+    if options.verdict_status != "pending":
+        raise InputError(
+            "a verdict is given per finding, not for a batch",
+            hint="run the batch without --verdict, then `torinvest verdict ID …` per finding",
+        )
+    if not 1 <= jobs <= MAX_JOBS:
+        raise InputError(f"--jobs {jobs}: give 1 to {MAX_JOBS}", hint="each job is a kernel")
+    root = Path(out).expanduser().resolve()
+    check_folder(root)
+    sources = run_sources(options)
+    found = open_findings(sources)
+    frame = triage_frame(found)
+    full = found.frame()
+    by_id = {str(r["id"]): r for r in full.to_dict("records")} if len(full) else {}
+    rows = frame.to_dict("records")
+    refs = [FindingRef.from_row(by_id.get(str(r["id"]), r)) for r in rows]
+    if investigate is None:
+        investigate = functools.partial(_investigate, options=options)
+    scheduled = ScheduledResult(root)
+    try:
+        run_scheduled(
+            root,
+            refs,
+            investigate=investigate,
+            post=post,
+            templates=templates,
+            force=force,
+            jobs=jobs,
+            echo=echo,
+            result=scheduled,
+        )
+    except KeyboardInterrupt:
+        entries = [_entry(r, scheduled, interrupted=True) for r in rows]
+        _finish_entries(root, entries)
+        write_index(root, entries, found.issues, sources)
+        raise
+    entries = [_entry(r, scheduled) for r in rows]
+    _finish_entries(root, entries)
+    index_json, index_html = write_index(root, entries, found.issues, sources)
+    batch = BatchResult(root, entries, list(found.issues), index_json, index_html, found.gap())
+    return batch, scheduled
+
+
+def _entry(row: dict[str, Any], scheduled: ScheduledResult, *, interrupted: bool = False) -> Any:
+    """The index entry of one finding from what the run did to it."""
+    fid = str(row["id"])
+    said = scheduled.done.get(fid)
+    if said is None:
+        return _batch_entry(row, status="not run" if interrupted else "skipped")
+    if fid in scheduled.running:
+        return _batch_entry(row, status="interrupted")
+    if "failed" in said:
+        entry = _batch_entry(row, status="failed")
+        entry.error = next(
+            (
+                line.split(": ", 1)[1]
+                for line in scheduled.lines
+                if line.startswith(f"FAILED {fid}")
+            ),
+            None,
+        )
+    elif "investigated" in said:
+        entry = _batch_entry(row, status="ok")
+    else:  # left as it was (complete), perhaps posted
+        entry = _batch_entry(row, status="skipped")
+    posted = [s for s in said if s.startswith(("posted ", "post failed "))]
+    if posted:
+        entry.note = "; ".join(posted)
+    return entry

@@ -1,0 +1,234 @@
+"""Where posting secrets come from, and how they are kept out of every output.
+
+Secrets (``JIRA_API_TOKEN``, ``JIRA_PAT``, ``SERVICENOW_PASSWORD``, ``SERVICENOW_TOKEN``) come
+from the environment or from an env file (``--env-file F``), never from arguments or the report.
+An env file holds ``KEY=VALUE`` lines (``export KEY=VALUE`` too; ``#`` comments; a value may be
+in single or double quotes). It is read strictly: a line that is not ``KEY=VALUE`` is an error
+naming the file and the line number — never the line, which may hold a secret —, and no
+``$VAR`` is expanded (a ``$`` in a token stays a ``$``). Values in the file override the
+environment: the file is what the command was told to use.
+
+:class:`Redactor` replaces every secret (and the ``user:secret`` base64 of basic auth, and the
+signature and session token of a presigned URL) with ``[REDACTED]``: every message a
+destination raises, the posting record and the ledger entry go through it, and
+:func:`scrubbed_logs` puts it on every log handler while a post runs (httpx logs request URLs,
+botocore's debug log the answer that holds a presigned URL).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import logging
+import os
+import re
+import stat
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+
+from torinvest.errors import InputError
+
+log = logging.getLogger(__name__)
+
+#: The variables whose values are secrets (never shown, logged or recorded).
+SECRET_VARIABLES: tuple[str, ...] = (
+    "JIRA_API_TOKEN",
+    "JIRA_PAT",
+    "SERVICENOW_PASSWORD",
+    "SERVICENOW_TOKEN",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+)
+#: Pairs whose ``user:secret`` base64 is a secret too (HTTP basic auth).
+BASIC_PAIRS: tuple[tuple[str, str], ...] = (
+    ("JIRA_EMAIL", "JIRA_API_TOKEN"),
+    ("SERVICENOW_USER", "SERVICENOW_PASSWORD"),
+)
+REDACTED = "[REDACTED]"
+#: Secrets shorter than this are not searched for in text (they would match everywhere).
+MIN_SECRET_CHARS = 4
+
+_LINE = re.compile(r"^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$")
+_PRESIGNED = re.compile(
+    r"(X-Amz-(?:Signature|Credential|Security-Token)|Signature|x-amz-security-token)="
+    r"[^&\s\"'<>]+",
+    re.I,
+)
+#: A credential header as botocore's and httpx's debug logs print it (``'X-Amz-Security-Token':
+#: b'…'``, ``Authorization: Basic …``).
+_HEADER = re.compile(
+    r"((?:X-Amz-Security-Token|Authorization)['\"]?\s*:\s*(?:b(?=['\"]))?['\"]?)"
+    r"[^'\"\r\n,}]+",
+    re.I,
+)
+
+
+def read_env_file(path: str | Path) -> dict[str, str]:
+    """The variables of an env file; raise :class:`InputError` naming the file (and the line
+    number) when it cannot be read or a line is not ``KEY=VALUE``."""
+    p = Path(path).expanduser()
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else type(e).__name__
+        raise InputError(
+            f"cannot read the env file {p}: {reason}",
+            hint="pass a readable file of KEY=VALUE lines with --env-file",
+        ) from None
+    _warn_if_shared(p)
+    values: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        match = _LINE.match(stripped)
+        value = _value(match.group(2)) if match else None
+        if value is not None and any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise InputError(
+                f"{p}:{number}: the value holds a control character (the line is not shown: it "
+                "may hold a secret)",
+                hint="a URL, a user name, a token or a password is printable text",
+            )
+        if match is None or value is None:
+            raise InputError(
+                f"{p}:{number}: not a KEY=VALUE line (the line is not shown: it may hold a secret)",
+                hint="write KEY=VALUE, KEY='VALUE' or KEY=\"VALUE\", one per line",
+            )
+        values[match.group(1)] = value
+    return values
+
+
+def _value(raw: str) -> str | None:
+    """An env-file value: quoted (the quotes removed; ``\\"`` and ``\\\\`` in double quotes),
+    or bare (a `` #…`` after it is a comment). None: an unterminated quote."""
+    raw = raw.strip()
+    if raw[:1] in ("'", '"'):
+        quote = raw[0]
+        end = raw.find(quote, 1)
+        if quote == '"':
+            out, i = [], 1
+            while i < len(raw):
+                ch = raw[i]
+                if ch == "\\" and i + 1 < len(raw) and raw[i + 1] in '"\\':
+                    out.append(raw[i + 1])
+                    i += 2
+                    continue
+                if ch == '"':
+                    rest = raw[i + 1 :].strip()
+                    return "".join(out) if not rest or rest.startswith("#") else None
+                out.append(ch)
+                i += 1
+            return None
+        if end < 0:
+            return None
+        rest = raw[end + 1 :].strip()
+        return raw[1:end] if not rest or rest.startswith("#") else None
+    return re.split(r"\s+#", raw, maxsplit=1)[0].strip()
+
+
+def _warn_if_shared(path: Path) -> None:
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    if mode & (stat.S_IRGRP | stat.S_IROTH):
+        log.warning(
+            "the env file %s can be read by other users (mode %o): chmod 600 %s",
+            path,
+            stat.S_IMODE(mode),
+            path,
+        )
+
+
+def environment(
+    env_file: str | Path | None = None, base: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The variables a post reads: ``base`` (default: the process environment), overridden by
+    ``env_file``'s when one is given."""
+    merged = dict(os.environ if base is None else base)
+    if env_file is not None:
+        merged.update(read_env_file(env_file))
+    return merged
+
+
+class Redactor:
+    """Replaces secrets in text with ``[REDACTED]``: the values of :data:`SECRET_VARIABLES`
+    in ``env``, the base64 of each basic-auth pair, and presigned-URL signatures and tokens.
+    :meth:`add` registers more (a token a server handed out)."""
+
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        self._secrets: set[str] = set()
+        env = env or {}
+        for name in SECRET_VARIABLES:
+            self.add(env.get(name))
+        for user, secret in BASIC_PAIRS:
+            if env.get(user) and env.get(secret):
+                pair = f"{env[user]}:{env[secret]}".encode()
+                self.add(base64.b64encode(pair).decode())
+
+    def add(self, *values: str | None) -> None:
+        for value in values:
+            if value and len(value.strip()) >= MIN_SECRET_CHARS:
+                self._secrets.add(value)
+                self._secrets.add(value.strip())
+
+    @property
+    def secrets(self) -> frozenset[str]:
+        return frozenset(self._secrets)
+
+    def __call__(self, text: object) -> str:
+        out = "" if text is None else str(text)
+        for secret in sorted(self._secrets, key=len, reverse=True):
+            if secret in out:
+                out = out.replace(secret, REDACTED)
+        out = _HEADER.sub(lambda m: f"{m.group(1)}{REDACTED}", out)
+        return _PRESIGNED.sub(lambda m: f"{m.group(1)}={REDACTED}", out)
+
+    def value(self, obj: object) -> object:
+        """``obj`` (JSON-like: dicts, lists, strings) with every string redacted."""
+        if isinstance(obj, str):
+            return self(obj)
+        if isinstance(obj, Mapping):
+            return {str(k): self.value(v) for k, v in obj.items()}
+        if isinstance(obj, list | tuple):
+            return [self.value(v) for v in obj]
+        return obj
+
+
+class _RedactFilter(logging.Filter):
+    """Formats a record's message and redacts it (arguments included)."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        super().__init__()
+        self.redactor = redactor
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            message = str(record.msg)
+        clean = self.redactor(message)
+        if record.exc_info and record.exc_info[1] is not None:
+            clean += f" ({type(record.exc_info[1]).__name__}: "
+            clean += self.redactor(record.exc_info[1]) + ")"
+            record.exc_info = None
+            record.exc_text = None
+        record.msg, record.args = clean, ()
+        return True
+
+
+@contextlib.contextmanager
+def scrubbed_logs(redactor: Redactor, loggers: Iterable[str] = ()) -> Iterator[None]:
+    """While the block runs, every handler of the root logger (and of ``loggers``) redacts
+    what it is handed: no secret, presigned URL or token reaches a log, whatever the level."""
+    filt = _RedactFilter(redactor)
+    handlers = list(logging.getLogger().handlers)
+    for name in loggers:
+        handlers += logging.getLogger(name).handlers
+    for handler in handlers:
+        handler.addFilter(filt)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(filt)

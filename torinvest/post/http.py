@@ -1,0 +1,298 @@
+"""HTTP for the ticket systems (Jira, ServiceNow) and presigned uploads: httpx, bounded retries,
+and every failure as one :class:`~torinvest.post.base.PostError` line.
+
+* **Retries**: a connection that could not be made, HTTP 429, 500, 502, 503 and 504 are tried
+  again — ``attempts`` in all, waiting ``backoff`` × 2ⁿ seconds (or the server's
+  ``Retry-After``, at most :data:`MAX_RETRY_AFTER`). A request that may have reached the server
+  and timed out while it answered is not sent again (a second attachment would be a duplicate).
+* **Errors** say what the status means for the user: 401 (credentials refused: which variables),
+  403 (not allowed), 404 (no such ticket, or not visible to this account), 413 (the file is over
+  the server's limit), 5xx after the retries, a 2xx answer that is not the JSON the API promises
+  (a proxy's sign-in page). The server's own message is quoted, cut to one line, redacted.
+* **Plain HTTP is refused** for anything that carries credentials or a report, except to a
+  loopback address (a local test server).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from torinvest import __version__
+from torinvest.post.base import PostConfigError, PostError
+from torinvest.post.env import Redactor
+from torinvest.safety import term_safe
+
+log = logging.getLogger(__name__)
+
+#: Attempts per request (the first one included).
+DEFAULT_ATTEMPTS = 4
+#: Seconds before the first retry; doubled each time.
+DEFAULT_BACKOFF = 1.0
+#: The longest a server's Retry-After is honoured (seconds).
+MAX_RETRY_AFTER = 60.0
+#: Seconds to connect, and to wait for an answer (uploads of a large report take a while).
+CONNECT_TIMEOUT = 15.0
+READ_TIMEOUT = 120.0
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+USER_AGENT = f"torinvest/{__version__}"
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+#: Characters of a server's error message quoted in an error.
+_QUOTE = 200
+#: An S3 error document (a presigned upload refused).
+_S3_ERROR = re.compile(r"<Error>\s*<Code>([^<]{1,100})</Code>\s*<Message>([^<]{0,300})</Message>")
+
+
+def check_url(url: str, variable: str, spec: str) -> str:
+    """``url`` without a trailing ``/`` when it is an https URL (or http to a loopback
+    address), without credentials in it; else raise :class:`PostConfigError` naming
+    ``variable``."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise PostConfigError(
+            f"{spec}: {variable} is not an http(s) URL",
+            hint=f"set {variable} to the site's address, e.g. https://example.atlassian.net",
+        )
+    if parts.username or parts.password:
+        raise PostConfigError(
+            f"{spec}: {variable} holds credentials",
+            hint="put the user and the secret in their own variables, not in the URL",
+        )
+    if parts.scheme == "http" and parts.hostname not in _LOOPBACK:
+        raise PostConfigError(
+            f"{spec}: {variable} is a plain-HTTP URL: credentials and the report would cross "
+            "the network unencrypted",
+            hint=f"use the https:// address of {parts.hostname}",
+        )
+    return url.strip().rstrip("/")
+
+
+def where(url: str) -> str:
+    """A URL for a message: scheme, host and path — never its query (a presigned URL's query
+    holds a signature and a session token)."""
+    parts = urlsplit(str(url))
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+
+
+class Http:
+    """One HTTP client for one destination. ``hints`` maps a status (401, 403, 404, 413) to
+    what to do, in the destination's terms."""
+
+    def __init__(
+        self,
+        destination: str,
+        *,
+        redactor: Redactor,
+        base_url: str = "",
+        auth: httpx.Auth | None = None,
+        headers: Mapping[str, str] | None = None,
+        attempts: int = DEFAULT_ATTEMPTS,
+        backoff: float = DEFAULT_BACKOFF,
+        sleep: Callable[[float], None] = time.sleep,
+        hints: Mapping[int, str] | None = None,
+    ) -> None:
+        self.destination = destination
+        self.redactor = redactor
+        self.attempts = max(1, attempts)
+        self.backoff = backoff
+        self.sleep = sleep
+        self.hints = dict(hints or {})
+        self.client = httpx.Client(
+            base_url=base_url,
+            auth=auth,
+            headers={"User-Agent": USER_AGENT, **(headers or {})},
+            timeout=httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT),
+            follow_redirects=False,  # a redirect would resend credentials elsewhere
+        )
+
+    def close(self) -> None:
+        self.client.close()
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        what: str,
+        ok: Iterable[int] = (200, 201, 204),
+        size: int | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        """Send one request (retried as the module docstring says) and return a response with
+        an ``ok`` status; raise :class:`PostError` (``what`` says what was being done, e.g.
+        "attach report.html to SEC-1") otherwise."""
+        accepted = frozenset(ok)
+        for attempt in range(1, self.attempts + 1):
+            try:
+                response = self.client.request(method, url, **kwargs)
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as e:
+                if attempt < self.attempts:
+                    self._wait(attempt, None)
+                    continue
+                raise self._error(
+                    f"{what}: could not reach {where(self._full(url))} after {attempt} "
+                    f"attempt(s): {type(e).__name__}: {e}",
+                    hint="check the address, the network and the proxy settings "
+                    "(HTTPS_PROXY, NO_PROXY)",
+                ) from None
+            except httpx.TimeoutException as e:
+                raise self._error(
+                    f"{what}: no answer from {where(self._full(url))} ({type(e).__name__}); "
+                    "not retried: the server may have done it",
+                    hint="check on the ticket whether it arrived, then post again (--force "
+                    "if it did not and the post is recorded as complete)",
+                ) from None
+            except httpx.HTTPError as e:
+                raise self._error(
+                    f"{what}: the request failed: {type(e).__name__}: {e}",
+                    hint="check the address and the network",
+                ) from None
+            if response.status_code in accepted:
+                return response
+            if response.status_code in RETRY_STATUSES and attempt < self.attempts:
+                log.info(
+                    "%s: %s answered HTTP %s; retrying (%d/%d)",
+                    self.destination,
+                    what,
+                    response.status_code,
+                    attempt,
+                    self.attempts,
+                )
+                self._wait(attempt, response.headers.get("retry-after"))
+                continue
+            raise self._status_error(response, what, attempt, size)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def json(self, response: httpx.Response, what: str, *fields: str) -> Any:
+        """The JSON body of a 2xx answer, with each of ``fields`` present (for an object);
+        else a :class:`PostError`: a 200 answer that is a proxy's HTML page is a failure, not
+        an empty result."""
+        kind = response.headers.get("content-type", "no content type").split(";")[0]
+        try:
+            doc = response.json()
+        except ValueError:
+            raise self._error(
+                f"{what}: HTTP {response.status_code} with {_describe(response)} "
+                f"({kind}), not the JSON the API answers",
+                hint="a proxy or a sign-in page may be answering instead of the service; "
+                "check the URL and the network",
+            ) from None
+        missing = [f for f in fields if not isinstance(doc, dict) or f not in doc]
+        if missing:
+            raise self._error(
+                f"{what}: the answer has no {', '.join(missing)}, which the API always returns",
+                hint="check that the URL is the service's API address",
+            )
+        return doc
+
+    def _full(self, url: str) -> str:
+        return str(self.client.base_url.join(url)) if self.client.base_url else url
+
+    def _wait(self, attempt: int, retry_after: str | None) -> None:
+        delay = self.backoff * (2 ** (attempt - 1))
+        server = _retry_after(retry_after)
+        if server is not None:
+            delay = min(max(delay, server), MAX_RETRY_AFTER)
+        if delay > 0:
+            self.sleep(delay)
+
+    def _error(self, problem: str, *, hint: str | None = None) -> PostError:
+        return PostError(
+            self.destination,
+            term_safe(self.redactor(problem)),
+            hint=self.redactor(hint) if hint else None,
+        )
+
+    def _status_error(
+        self, response: httpx.Response, what: str, attempts: int, size: int | None
+    ) -> PostError:
+        status = response.status_code
+        said = _server_message(response)
+        quoted = f": {said}" if said else ""
+        tries = f" after {attempts} attempts" if attempts > 1 else ""
+        if status == 401:
+            problem = f"{what}: authentication refused (HTTP 401){quoted}"
+        elif status == 403:
+            problem = f"{what}: not allowed (HTTP 403){quoted}"
+        elif status == 404:
+            problem = f"{what}: not found (HTTP 404){quoted}"
+        elif status == 413:
+            mb = f" ({size / 1e6:.1f} MB)" if size is not None else ""
+            problem = f"{what}: too large for the server{mb} (HTTP 413){quoted}"
+        elif status >= 500:
+            problem = f"{what}: the server failed (HTTP {status}){tries}{quoted}"
+        elif status == 429:
+            problem = f"{what}: rate limited (HTTP 429){tries}{quoted}"
+        else:
+            problem = f"{what}: refused (HTTP {status}){quoted}"
+        hint = self.hints.get(status) or (
+            "try again later; a post that stopped half-way resumes where it stopped"
+            if status >= 500 or status == 429
+            else None
+        )
+        return self._error(problem, hint=hint)
+
+
+def _describe(response: httpx.Response) -> str:
+    body = response.content[:2048].lstrip().lower()
+    if body.startswith((b"<!doctype html", b"<html")) or b"<html" in body:
+        return "an HTML page"
+    if not body:
+        return "an empty body"
+    return "a body that is not JSON"
+
+
+def _server_message(response: httpx.Response) -> str:
+    """The server's error message: Jira's ``errorMessages``/``errors``, ServiceNow's
+    ``error.message``/``detail``, else the start of the body (an HTML page is named, not
+    quoted)."""
+    xml = _S3_ERROR.search(response.text[:4096]) if response.content[:1] == b"<" else None
+    if xml:
+        return f"{xml.group(1)}: {xml.group(2)}"[:_QUOTE]
+    try:
+        doc = response.json()
+    except ValueError:
+        kind = _describe(response)
+        if kind != "a body that is not JSON":
+            return kind if kind != "an empty body" else ""
+        text = " ".join(response.text.split())
+        return text[:_QUOTE]
+    parts: list[str] = []
+    if isinstance(doc, dict):
+        parts += [str(m) for m in doc.get("errorMessages") or [] if m]
+        errors = doc.get("errors")
+        if isinstance(errors, dict):
+            parts += [f"{k}: {v}" for k, v in errors.items()]
+        err = doc.get("error")
+        if isinstance(err, dict):
+            parts += [str(err.get(k)) for k in ("message", "detail") if err.get(k)]
+        elif isinstance(err, str):
+            parts.append(err)
+        if not parts and doc.get("message"):
+            parts.append(str(doc["message"]))
+    text = "; ".join(parts) if parts else " ".join(response.text.split())
+    return text[: _QUOTE - 1] + "…" if len(text) > _QUOTE else text
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())

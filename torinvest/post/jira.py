@@ -1,0 +1,315 @@
+"""Jira: ``jira:KEY-123`` (attach the report to an issue, comment the answer) and
+``jira-new:PROJECT`` (one issue per finding, remembered, updated by later posts).
+
+Configuration (environment or env file):
+
+* ``JIRA_URL`` — the site, ``https://your-site.atlassian.net`` or the Data Center base URL;
+* Jira Cloud: ``JIRA_EMAIL`` + ``JIRA_API_TOKEN`` (HTTP basic), REST API 3 — comments and
+  descriptions in Atlassian Document Format, the answer as a code block;
+* Jira Data Center: ``JIRA_PAT`` (a personal access token, ``Authorization: Bearer``), REST API 2
+  — comments in wiki markup, the answer inside ``{noformat}`` (nothing in it is markup);
+* ``JIRA_ISSUE_TYPE`` — the type of ``jira-new`` issues (default ``Task``).
+
+Calls: ``GET /rest/api/{3|2}/issue/{key}`` (the issue is there before anything is attached),
+``POST …/issue/{key}/attachments`` (multipart field ``file``, header
+``X-Atlassian-Token: no-check``), ``POST …/issue/{key}/comment``; for ``jira-new``: a JQL search
+for the finding's label (``torinvest-finding-<id>``: an issue made by a run whose record was lost
+is found, not made twice), ``POST …/issue`` (create), ``PUT …/issue/{key}`` (the description:
+the current answer).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from torinvest.post.base import (
+    Bundle,
+    Context,
+    DestinationSpec,
+    PostConfigError,
+    PostError,
+    PostFile,
+    require,
+)
+from torinvest.post.http import Http, check_url
+from torinvest.safety import term_safe
+
+DEFAULT_ISSUE_TYPE = "Task"
+#: Jira's limit on a summary (one line).
+SUMMARY_MAX = 255
+_NOFORMAT = re.compile(r"\{(noformat)", re.I)
+
+
+class _Bearer(httpx.Auth):
+    def __init__(self, token: str) -> None:
+        self._header = f"Bearer {token}"
+
+    def auth_flow(self, request: httpx.Request):  # type: ignore[no-untyped-def]
+        request.headers["Authorization"] = self._header
+        yield request
+
+
+def finding_label(finding_id: str) -> str:
+    """The label a ``jira-new`` issue carries: how a later run finds it."""
+    return f"torinvest-finding-{finding_id}"
+
+
+def comment_text(bundle: Bundle, files: list[PostFile]) -> str:
+    """The answer and the files it comes with (the text of a comment or description)."""
+    names = "\n".join(f"  - {f.posted_as} (SHA-256 {f.sha256})" for f in files)
+    return bundle.answer.text + (f"\n\nFiles:\n{names}" if names else "")
+
+
+class JiraIssue:
+    """``jira:KEY-123``: the report's files attached, the answer as a comment."""
+
+    takes_files = True
+
+    def __init__(self, spec: DestinationSpec, ctx: Context) -> None:
+        self.spec = spec.text
+        self.ctx = ctx
+        self.key = spec.args[0] if spec.kind == "jira" else ""
+        env = ctx.env
+        (url,) = require(env, self.spec, "JIRA_URL")
+        self.site = check_url(url, "JIRA_URL", self.spec)
+        pat = str(env.get("JIRA_PAT") or "").strip()
+        token = str(env.get("JIRA_API_TOKEN") or "").strip()
+        if pat and token:
+            raise PostConfigError(
+                f"{self.spec}: both JIRA_PAT and JIRA_API_TOKEN are set",
+                hint="set JIRA_PAT for Jira Data Center, or JIRA_EMAIL and JIRA_API_TOKEN for "
+                "Jira Cloud, not both",
+            )
+        auth: httpx.Auth
+        if pat:
+            self.api, self.cloud = "2", False
+            auth = _Bearer(pat)
+            who = "JIRA_PAT"
+        else:
+            if not (token or env.get("JIRA_EMAIL")):
+                raise PostConfigError(
+                    f"{self.spec}: no Jira credentials: set JIRA_EMAIL and JIRA_API_TOKEN (Jira "
+                    "Cloud) or JIRA_PAT (Jira Data Center)",
+                    hint="in the environment or in the file given with --env-file (never on the "
+                    "command line)",
+                )
+            email, token = require(env, self.spec, "JIRA_EMAIL", "JIRA_API_TOKEN")
+            self.api, self.cloud = "3", True
+            auth = httpx.BasicAuth(email, token)
+            who = "JIRA_EMAIL and JIRA_API_TOKEN"
+        self.http = Http(
+            self.spec,
+            redactor=ctx.redactor,
+            base_url=self.site,
+            auth=auth,
+            headers={"Accept": "application/json"},
+            attempts=ctx.attempts,
+            backoff=ctx.backoff,
+            sleep=ctx.sleep,
+            hints={
+                401: f"Jira refused {who}: check them (an API token of that account, not its "
+                "password; a PAT that has not expired)",
+                403: "the account needs Browse Projects, Create Attachments and Add Comments "
+                "(Create Issues for jira-new) in the issue's project",
+                404: "check the issue key, and that the account can see the issue",
+                413: "the file is over the site's attachment size limit (Jira administration → "
+                "Attachments); post without --with-csv, or raise the limit",
+            },
+        )
+
+    @property
+    def base(self) -> str:
+        return f"/rest/api/{self.api}"
+
+    def close(self) -> None:
+        self.http.close()
+
+    # -- what is sent
+    def body(self, text: str) -> Any:
+        """A comment or description body: an ADF code block (Cloud), wiki ``{noformat}`` (Data
+        Center). Either way the text is never read as markup."""
+        if self.cloud:
+            return {
+                "type": "doc",
+                "version": 1,
+                "content": [{"type": "codeBlock", "content": [{"type": "text", "text": text}]}],
+            }
+        return "{noformat}\n" + _NOFORMAT.sub(r"{ \1", text) + "\n{noformat}"
+
+    def content(self, bundle: Bundle) -> str:
+        return comment_text(bundle, bundle.files)
+
+    # -- steps
+    def prepare(self, bundle: Bundle, memory: Mapping[str, Any]) -> dict[str, Any]:
+        return {"issue": self._check_issue(self.key)}
+
+    def _check_issue(self, key: str) -> str:
+        response = self.http.request(
+            "GET",
+            f"{self.base}/issue/{key}",
+            params={"fields": "summary"},
+            what=f"look up issue {key}",
+            ok=(200,),
+        )
+        doc = self.http.json(response, f"look up issue {key}", "key")
+        return str(doc["key"])
+
+    def upload(self, bundle: Bundle, file: PostFile, token: str) -> dict[str, Any]:
+        return self._attach(self.key, file)
+
+    def _attach(self, key: str, file: PostFile) -> dict[str, Any]:
+        what = f"attach {file.name} to {key}"
+        data = _read(self.spec, file)
+        response = self.http.request(
+            "POST",
+            f"{self.base}/issue/{key}/attachments",
+            what=what,
+            ok=(200,),
+            size=file.size,
+            headers={"X-Atlassian-Token": "no-check"},
+            files={"file": (file.posted_as, data, file.media_type)},
+        )
+        doc = self.http.json(response, what)
+        if (
+            not isinstance(doc, list)
+            or not doc
+            or not isinstance(doc[0], dict)
+            or "id" not in doc[0]
+        ):
+            raise PostError(
+                self.spec,
+                f"{what}: the answer lists no attachment",
+                hint="check on the issue whether the file arrived; post again to retry",
+            )
+        return {"attachment_id": str(doc[0]["id"]), "filename": term_safe(doc[0].get("filename"))}
+
+    def note(self, bundle: Bundle, files: list[dict[str, Any]], token: str) -> dict[str, Any]:
+        return self._comment(self.key, self.content(bundle))
+
+    def _comment(self, key: str, text: str) -> dict[str, Any]:
+        what = f"comment on {key}"
+        response = self.http.request(
+            "POST",
+            f"{self.base}/issue/{key}/comment",
+            what=what,
+            ok=(200, 201),
+            json={"body": self.body(text)},
+        )
+        doc = self.http.json(response, what, "id")
+        return {"issue": key, "comment_id": str(doc["id"])}
+
+
+class JiraNewIssue(JiraIssue):
+    """``jira-new:PROJECT``: one issue per finding, found again by later posts (the posting
+    record, else its label), its description kept to the current answer; a later version also
+    adds a comment (watchers are told) and its changed files."""
+
+    def __init__(self, spec: DestinationSpec, ctx: Context) -> None:
+        super().__init__(spec, ctx)
+        self.project = spec.args[0]
+        self.created = False
+        self.issue_type = str(ctx.env.get("JIRA_ISSUE_TYPE") or DEFAULT_ISSUE_TYPE).strip()
+
+    def prepare(self, bundle: Bundle, memory: Mapping[str, Any]) -> dict[str, Any]:
+        known = str(memory.get("issue") or "")
+        if known:
+            try:
+                self.key = self._check_issue(known)
+            except PostError as e:
+                if "HTTP 404" not in e.problem:
+                    raise
+                raise PostError(
+                    self.spec,
+                    f"the issue {known} made for finding {bundle.finding_id} is gone (deleted, "
+                    "moved, or no longer visible to this account)",
+                    hint="move posts.json aside (or delete its jira-new entries) to make a new "
+                    "issue",
+                ) from None
+            return {"issue": self.key}
+        found = self._search(bundle.finding_id)
+        if found:
+            self.key = found
+            return {"issue": found, "found_by": "label"}
+        self.key = self._create(bundle)
+        self.created = True
+        return {"issue": self.key, "created": True}
+
+    def _search(self, finding_id: str) -> str | None:
+        jql = (
+            f'project = "{self.project}" AND labels = "{finding_label(finding_id)}" '
+            "ORDER BY created ASC"
+        )
+        what = f"search {self.project} for the finding's issue"
+        path = f"{self.base}/search/jql" if self.cloud else f"{self.base}/search"
+        response = self.http.request(
+            "GET",
+            path,
+            params={"jql": jql, "fields": "key", "maxResults": "1"},
+            what=what,
+            ok=(200,),
+        )
+        doc = self.http.json(response, what, "issues")
+        issues = doc["issues"] if isinstance(doc["issues"], list) else []
+        return str(issues[0]["key"]) if issues and isinstance(issues[0], dict) else None
+
+    def _create(self, bundle: Bundle) -> str:
+        key = bundle.summary.get("key") or {}
+        who = key.get("user_name") or key.get("access_key_id") or "unknown key"
+        summary = " ".join(
+            term_safe(
+                f"Tor finding {bundle.finding_id}: {who} ({key.get('access_key_id')})"
+            ).split()
+        )[:SUMMARY_MAX]
+        what = f"create an issue in {self.project}"
+        response = self.http.request(
+            "POST",
+            f"{self.base}/issue",
+            what=what,
+            ok=(200, 201),
+            json={
+                "fields": {
+                    "project": {"key": self.project},
+                    "issuetype": {"name": self.issue_type},
+                    "summary": summary,
+                    "description": self.body(bundle.answer.text),
+                    "labels": ["torinvest", finding_label(bundle.finding_id)],
+                }
+            },
+        )
+        doc = self.http.json(response, what, "key")
+        return str(doc["key"])
+
+    def upload(self, bundle: Bundle, file: PostFile, token: str) -> dict[str, Any]:
+        return self._attach(self.key, file)
+
+    def note(self, bundle: Bundle, files: list[dict[str, Any]], token: str) -> dict[str, Any]:
+        what = f"update the description of {self.key}"
+        self.http.request(
+            "PUT",
+            f"{self.base}/issue/{self.key}",
+            what=what,
+            ok=(200, 204),
+            json={"fields": {"description": self.body(self.content(bundle))}},
+        )
+        out: dict[str, Any] = {"issue": self.key, "description": "updated"}
+        new = [f for f in files if not f.get("earlier")]
+        if not self.created:
+            a = bundle.answer
+            lines = [
+                "torinvest: the report changed; the description holds the new answer.",
+                next((x for x in a.text.splitlines() if x.startswith("Verdict:")), ""),
+                "New files: " + (", ".join(str(f["posted_as"]) for f in new) or "none"),
+            ]
+            out.update(self._comment(self.key, "\n".join(x for x in lines if x)))
+        return out
+
+
+def _read(spec: str, file: PostFile) -> bytes:
+    try:
+        return file.read()
+    except OSError as e:
+        raise PostError(spec, f"cannot read {file.path}: {e.strerror or e}") from None

@@ -1,0 +1,158 @@
+"""ServiceNow: ``servicenow:TABLE:SYS_ID`` — the report's files attached to the record, the answer
+as a work note.
+
+Configuration (environment or env file): ``SERVICENOW_URL`` (``https://instance.service-now.com``)
+and either ``SERVICENOW_USER`` + ``SERVICENOW_PASSWORD`` (HTTP basic) or ``SERVICENOW_TOKEN``
+(an OAuth access token, ``Authorization: Bearer``).
+
+Calls: ``GET /api/now/table/{table}/{sys_id}`` (the record is there: the Attachment API would
+otherwise attach a file to a record that does not exist), ``POST /api/now/attachment/file?
+table_name=…&table_sys_id=…&file_name=…`` with the file as the raw body and its own
+``Content-Type``, ``PATCH /api/now/table/{table}/{sys_id}`` with ``{"work_notes": …}``. A work
+note is plain text, but ServiceNow renders ``[code]…[/code]`` in journal fields as HTML: the
+answer's ``[code]`` tags are broken up (``[ code]``) so report text never becomes markup.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from torinvest.post.base import (
+    Bundle,
+    Context,
+    DestinationSpec,
+    PostConfigError,
+    PostError,
+    PostFile,
+    require,
+)
+from torinvest.post.http import Http, check_url
+from torinvest.post.jira import _Bearer, comment_text
+from torinvest.safety import term_safe
+
+_CODE_TAG = re.compile(r"\[(/?)(code)\]", re.I)
+
+
+def plain_note(text: str) -> str:
+    """A work note ServiceNow shows as text: ``[code]`` tags broken up."""
+    return _CODE_TAG.sub(r"[\1 \2]", text)
+
+
+class ServiceNowRecord:
+    """``servicenow:TABLE:SYS_ID``."""
+
+    takes_files = True
+
+    def __init__(self, spec: DestinationSpec, ctx: Context) -> None:
+        self.spec = spec.text
+        self.table, self.sys_id = spec.args
+        env = ctx.env
+        (url,) = require(env, self.spec, "SERVICENOW_URL")
+        self.site = check_url(url, "SERVICENOW_URL", self.spec)
+        token = str(env.get("SERVICENOW_TOKEN") or "").strip()
+        password = str(env.get("SERVICENOW_PASSWORD") or "").strip()
+        auth: httpx.Auth
+        if token and password:
+            raise PostConfigError(
+                f"{self.spec}: both SERVICENOW_TOKEN and SERVICENOW_PASSWORD are set",
+                hint="set SERVICENOW_TOKEN (OAuth), or SERVICENOW_USER and SERVICENOW_PASSWORD, "
+                "not both",
+            )
+        if token:
+            auth, who = _Bearer(token), "SERVICENOW_TOKEN"
+        else:
+            if not (password or env.get("SERVICENOW_USER")):
+                raise PostConfigError(
+                    f"{self.spec}: no ServiceNow credentials: set SERVICENOW_USER and "
+                    "SERVICENOW_PASSWORD, or SERVICENOW_TOKEN",
+                    hint="in the environment or in the file given with --env-file (never on the "
+                    "command line)",
+                )
+            user, password = require(env, self.spec, "SERVICENOW_USER", "SERVICENOW_PASSWORD")
+            auth, who = httpx.BasicAuth(user, password), "SERVICENOW_USER and SERVICENOW_PASSWORD"
+        self.http = Http(
+            self.spec,
+            redactor=ctx.redactor,
+            base_url=self.site,
+            auth=auth,
+            headers={"Accept": "application/json"},
+            attempts=ctx.attempts,
+            backoff=ctx.backoff,
+            sleep=ctx.sleep,
+            hints={
+                401: f"ServiceNow refused {who}: check them",
+                403: f"the account needs read and write access to {self.table} records and the "
+                "attachment role (ACLs on sys_attachment)",
+                404: f"check the table name and the sys_id: no {self.table} record {self.sys_id} "
+                "is visible to this account",
+                413: "the file is over the instance's attachment size limit "
+                "(com.glide.attachment.max_size); post without --with-csv, or raise it",
+            },
+        )
+
+    def close(self) -> None:
+        self.http.close()
+
+    def content(self, bundle: Bundle) -> str:
+        return plain_note(comment_text(bundle, bundle.files))
+
+    def prepare(self, bundle: Bundle, memory: Mapping[str, Any]) -> dict[str, Any]:
+        what = f"look up {self.table} record {self.sys_id}"
+        response = self.http.request(
+            "GET",
+            f"/api/now/table/{self.table}/{self.sys_id}",
+            params={"sysparm_fields": "sys_id,number"},
+            what=what,
+            ok=(200,),
+        )
+        doc = self.http.json(response, what, "result")
+        result = doc["result"] if isinstance(doc["result"], dict) else {}
+        return {"record": self.sys_id, "number": term_safe(result.get("number")) or None}
+
+    def upload(self, bundle: Bundle, file: PostFile, token: str) -> dict[str, Any]:
+        what = f"attach {file.name} to {self.table} {self.sys_id}"
+        try:
+            data = file.read()
+        except OSError as e:
+            raise PostError(self.spec, f"cannot read {file.path}: {e.strerror or e}") from None
+        response = self.http.request(
+            "POST",
+            "/api/now/attachment/file",
+            params={
+                "table_name": self.table,
+                "table_sys_id": self.sys_id,
+                "file_name": file.posted_as,
+            },
+            what=what,
+            ok=(200, 201),
+            size=file.size,
+            headers={"Content-Type": file.media_type},
+            content=data,
+        )
+        doc = self.http.json(response, what, "result")
+        result = doc["result"] if isinstance(doc["result"], dict) else {}
+        if not result.get("sys_id"):
+            raise PostError(
+                self.spec,
+                f"{what}: the answer names no attachment sys_id",
+                hint="check on the record whether the file arrived; post again to retry",
+            )
+        return {"attachment_sys_id": str(result["sys_id"])}
+
+    def note(self, bundle: Bundle, files: list[dict[str, Any]], token: str) -> dict[str, Any]:
+        what = f"add a work note to {self.table} {self.sys_id}"
+        response = self.http.request(
+            "PATCH",
+            f"/api/now/table/{self.table}/{self.sys_id}",
+            params={"sysparm_fields": "sys_id,sys_updated_on"},
+            what=what,
+            ok=(200,),
+            json={"work_notes": self.content(bundle)},
+        )
+        doc = self.http.json(response, what, "result")
+        result = doc["result"] if isinstance(doc["result"], dict) else {}
+        return {"work_note_on": self.sys_id, "updated_on": term_safe(result.get("sys_updated_on"))}

@@ -1,0 +1,531 @@
+"""The state file of scheduled runs (``OUTDIR/state.json``): each new finding investigated once,
+interrupted ones finished by the next run, reports posted once per version.
+
+A scheduled run (cron or a systemd timer, every 15 minutes) calls :func:`run_scheduled` with the
+open findings it found. Per finding, :meth:`RunState.plan` decides:
+
+========================================  =====================================================
+state of the finding                      what the run does
+========================================  =====================================================
+not in the state file                     investigate ("new finding"), then post
+``running`` (a run stopped: Ctrl-C, a     investigate again ("interrupted"), then post
+kill, a crash)
+``failed`` fewer than ``MAX_ATTEMPTS``    investigate again ("failed before: attempt N")
+``failed`` ``MAX_ATTEMPTS`` times         nothing; said once per run (fix, then ``--force``)
+reported, but the folder is incomplete    investigate again (the report was damaged or removed)
+reported, the finding updated since       investigate again ("the finding was updated: …")
+(``updated_at`` or ``count`` changed)
+reported and complete                     post only: the posting record (``posts.json``) makes
+                                          an unchanged report a no-op, so only what changed —
+                                          the report, or the verdict in the ledger — is posted
+========================================  =====================================================
+
+The file is written atomically after every change of a finding's state, under an exclusive lock
+(``OUTDIR/.state.lock``): a run that starts while another still runs is refused
+(:class:`StateBusyError`), never interleaved. Its format::
+
+    {"format": 1, "findings": {"<id>": {"status": "running|reported|failed",
+        "attempts": 1, "finding": {"updated_at", "count", "last_seen"},
+        "report": {"manifest_sha256", "completed_at"}, "error": null,
+        "posts": {"<template>": {"status", "line", "at"}}, "updated_at": "…Z"}},
+     "runs": [{"started_at", "finished_at", "status": "done|interrupted"}]}
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import logging
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from torinvest.errors import InputError, TorinvestError
+from torinvest.investigation import report_dir_name
+from torinvest.post.record import now_iso
+from torinvest.post.templates import canonical
+from torinvest.report import MANIFEST, folder_state
+from torinvest.safety import term_safe
+
+log = logging.getLogger(__name__)
+
+STATE_FILE = "state.json"
+LOCK_FILE = ".state.lock"
+FORMAT = 1
+#: Investigations of one finding that may fail before scheduled runs stop trying it.
+MAX_ATTEMPTS = 3
+#: Runs kept in the state file's history.
+MAX_RUNS = 200
+
+
+class StateBusyError(InputError):
+    """Another scheduled run holds the output folder's lock."""
+
+
+@dataclass(frozen=True, slots=True)
+class FindingRef:
+    """An open finding as a scheduled run sees it: its ID and what tells an update apart."""
+
+    finding_id: str
+    updated_at: str | None = None
+    count: int | None = None
+    last_seen: str | None = None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> FindingRef:
+        """From a findings-frame row (``id``, ``updated_at``, ``count``, ``last_seen``)."""
+
+        def text(v: Any) -> str | None:
+            if v is None or (isinstance(v, float) and v != v) or str(v) in ("NaT", "<NA>"):
+                return None
+            return v.isoformat() if hasattr(v, "isoformat") else str(v)
+
+        count = row.get("count")
+        try:
+            count = int(count) if count is not None and str(count) != "<NA>" else None
+        except (TypeError, ValueError):
+            count = None
+        return cls(
+            finding_id=str(row["id"]),
+            updated_at=text(row.get("updated_at")),
+            count=count,
+            last_seen=text(row.get("last_seen")),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"updated_at": self.updated_at, "count": self.count, "last_seen": self.last_seen}
+
+
+@dataclass(frozen=True, slots=True)
+class Work:
+    """What a run does for one finding: ``investigate`` (then post), post only, or nothing
+    (``skip``, with ``reason``)."""
+
+    finding_id: str
+    investigate: bool
+    post: bool
+    reason: str
+    skip: bool = False
+
+
+def _changed(before: Mapping[str, Any], now: FindingRef) -> str | None:
+    """How the finding changed since its report (None: it did not, as far as we can tell)."""
+    parts = []
+    if now.count is not None and before.get("count") not in (None, now.count):
+        parts.append(f"count {before.get('count')} → {now.count}")
+    if now.updated_at and before.get("updated_at") not in (None, now.updated_at):
+        parts.append(f"updated {before.get('updated_at')} → {now.updated_at}")
+    return ", ".join(parts) or None
+
+
+def manifest_digest(folder: Path) -> str | None:
+    try:
+        return hashlib.sha256((folder / MANIFEST).read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+class RunState:
+    """The state of one output folder (see the module docstring). Use :meth:`open`."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.path = root / STATE_FILE
+        self.doc: dict[str, Any] = {"format": FORMAT, "findings": {}, "runs": []}
+
+    @classmethod
+    @contextmanager
+    def open(cls, root: str | Path) -> Iterator[RunState]:
+        """Lock the folder's state (refusing when another run holds it), load it, and record
+        the run (``interrupted`` when the block ends with an exception)."""
+        folder = Path(root).expanduser()
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as e:
+            raise InputError(
+                f"cannot use {folder} for scheduled runs: {e.strerror or e}",
+                hint="pass a writable output folder",
+            ) from None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise StateBusyError(
+                    f"another torinvest run is working in {folder} (it holds "
+                    f"{folder / LOCK_FILE}): this run does nothing",
+                    hint="runs are scheduled every few minutes: the next one continues",
+                ) from None
+            state = cls(folder)
+            state.load()
+            run = {"started_at": now_iso(), "finished_at": None, "status": "running"}
+            state.doc["runs"] = [*state.doc["runs"], run][-MAX_RUNS:]
+            state.save()
+            try:
+                yield state
+            except BaseException:
+                run.update(finished_at=now_iso(), status="interrupted")
+                state.save()
+                raise
+            run.update(finished_at=now_iso(), status="done")
+            state.save()
+        finally:
+            os.close(fd)  # closing the descriptor releases the lock
+
+    def load(self) -> None:
+        try:
+            data = orjson.loads(self.path.read_bytes())
+        except FileNotFoundError:
+            return
+        except (OSError, orjson.JSONDecodeError) as e:
+            raise InputError(
+                f"cannot read the state file {self.path}: {e}",
+                hint="it says which findings were processed; restore it, or move it aside (the "
+                "reports and their posting records stay: a new state is rebuilt from them "
+                "without posting twice)",
+            ) from None
+        if not isinstance(data, dict) or not isinstance(data.get("findings"), dict):
+            raise InputError(f"{self.path} is not a torinvest state file", hint="move it aside")
+        data.setdefault("runs", [])
+        self.doc = data
+
+    def save(self) -> None:
+        data = orjson.dumps(self.doc, option=orjson.OPT_INDENT_2) + b"\n"
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        try:
+            tmp.write_bytes(data)
+            os.replace(tmp, self.path)
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            raise InputError(
+                f"cannot write the state file {self.path}: {e.strerror or e}",
+                hint="free space or fix the folder; the next run continues",
+            ) from None
+
+    # -- reading
+    @property
+    def findings(self) -> dict[str, dict[str, Any]]:
+        return self.doc["findings"]
+
+    def folder(self, finding_id: str) -> Path:
+        return self.root / report_dir_name(finding_id)
+
+    def plan(
+        self, findings: Sequence[FindingRef], *, post: bool, force: bool = False
+    ) -> list[Work]:
+        """What to do for each finding (the module docstring's table). ``force``: investigate
+        every finding again (and failed ones once more)."""
+        work: list[Work] = []
+        for ref in dict((r.finding_id, r) for r in findings).values():
+            fid = ref.finding_id
+            seen = self.findings.get(fid)
+            state = folder_state(self.folder(fid), fid)
+            if force:
+                work.append(Work(fid, True, post, "--force"))
+            elif seen is None:
+                reason = "new finding" if not state.complete else "new to this state file"
+                # a complete report made before the state file existed is not made again
+                work.append(Work(fid, not state.complete, post, reason))
+            elif seen.get("status") == "running":
+                work.append(Work(fid, True, post, "interrupted in an earlier run: finishing it"))
+            elif seen.get("status") == "failed":
+                n = int(seen.get("attempts") or 0)
+                changed = _changed(seen.get("finding") or {}, ref)
+                if n < MAX_ATTEMPTS or changed:
+                    work.append(Work(fid, True, post, f"failed before: attempt {n + 1}"))
+                else:
+                    work.append(
+                        Work(
+                            fid,
+                            False,
+                            False,
+                            f"failed {n} times (last: {seen.get('error')}): not tried again "
+                            "until it changes or a run is forced",
+                            skip=True,
+                        )
+                    )
+            elif not state.complete:
+                work.append(Work(fid, True, post, f"the report is incomplete ({state.why})"))
+            elif changed := _changed(seen.get("finding") or {}, ref):
+                work.append(Work(fid, True, post, f"the finding was updated: {changed}"))
+            else:
+                work.append(Work(fid, False, post, "report complete", skip=not post))
+        return work
+
+    # -- changing
+    def _set(self, finding_id: str, **values: Any) -> None:
+        entry = self.findings.setdefault(finding_id, {"attempts": 0, "posts": {}})
+        entry.update(values, updated_at=now_iso())
+        self.save()
+
+    def started(self, ref: FindingRef) -> None:
+        seen = self.findings.get(ref.finding_id) or {}
+        self._set(
+            ref.finding_id,
+            status="running",
+            attempts=int(seen.get("attempts") or 0) + 1,
+            finding=ref.to_dict(),
+            error=None,
+        )
+
+    def reported(self, ref: FindingRef) -> None:
+        folder = self.folder(ref.finding_id)
+        self._set(
+            ref.finding_id,
+            status="reported",
+            attempts=0,
+            finding=ref.to_dict(),
+            report={"manifest_sha256": manifest_digest(folder), "folder": folder.name},
+            error=None,
+        )
+
+    def failed(self, ref: FindingRef, error: str) -> None:
+        self._set(ref.finding_id, status="failed", finding=ref.to_dict(), error=error)
+
+    def post_result(self, finding_id: str, template: str, status: str, line: str) -> None:
+        entry = self.findings.setdefault(finding_id, {"attempts": 0, "posts": {}})
+        entry.setdefault("posts", {})[template] = {"status": status, "line": line, "at": now_iso()}
+        entry["updated_at"] = now_iso()
+        self.save()
+
+
+@dataclass(slots=True)
+class ScheduledResult:
+    """One scheduled run: per finding, what was done (``investigated``, ``posted``,
+    ``failed``, ``skipped``) and the lines said."""
+
+    root: Path
+    done: dict[str, list[str]] = field(default_factory=dict)
+    lines: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    #: Findings being investigated (those an interrupt stopped, after one).
+    running: set[str] = field(default_factory=set)
+
+
+def run_scheduled(
+    root: str | Path,
+    findings: Sequence[FindingRef],
+    *,
+    investigate: Callable[[str, Path], Any],
+    post: Callable[[Path, Sequence[str]], Any] | None = None,
+    templates: Sequence[str] = (),
+    force: bool = False,
+    jobs: int = 1,
+    echo: Callable[[str], None] = print,
+    result: ScheduledResult | None = None,
+) -> ScheduledResult:
+    """One scheduled run over ``findings`` in ``root`` (module docstring).
+
+    ``investigate(finding_id, folder)`` writes the finding's report folder (the wiring passes
+    :func:`torinvest.report.run_report`) and raises :class:`TorinvestError` when it fails;
+    ``post(folder, templates)`` posts a complete folder (:func:`torinvest.post.post_report`)
+    and returns its :class:`~torinvest.post.PostReport`. ``jobs`` > 1 runs that many
+    investigations at once, each in a process of its own (``investigate`` must then be
+    picklable: a module-level function or a ``functools.partial`` of one); the state file,
+    the posts and the lines said stay in this process, in the order the findings are given
+    for everything but the investigations' completion. KeyboardInterrupt leaves the findings
+    being investigated ``running`` (the next run finishes them) and propagates; ``result``
+    (pass one to read it after an interrupt) holds what was done until then.
+    """
+    result = result if result is not None else ScheduledResult(Path(root).expanduser())
+    result.root = Path(root).expanduser()
+    with RunState.open(root) as state:
+        refs = {r.finding_id: r for r in findings}
+        work = state.plan(findings, post=bool(templates and post), force=force)
+        runner = _Runner(jobs, investigate)
+        try:
+            _run_work(state, work, refs, runner, post, templates, result, echo)
+        finally:
+            runner.close()
+    return result
+
+
+def _run_work(
+    state: RunState,
+    work: Sequence[Work],
+    refs: Mapping[str, FindingRef],
+    runner: _Runner,
+    post: Callable[[Path, Sequence[str]], Any] | None,
+    templates: Sequence[str],
+    result: ScheduledResult,
+    echo: Callable[[str], None],
+) -> None:
+    """Each finding's work: post-only and skipped ones at once, investigations ``runner.jobs``
+    at a time; each finished investigation recorded, then posted, as it completes."""
+    pending = list(work)
+    pending.reverse()
+    while pending or runner.busy:
+        while pending and runner.free:
+            w = pending.pop()
+            said = result.done.setdefault(w.finding_id, [])
+            folder = state.folder(w.finding_id)
+            if w.skip:
+                said.append("skipped")
+                why = (
+                    f"{folder} is complete (--force re-runs it)"
+                    if w.reason == "report complete"
+                    else w.reason
+                )
+                echo(f"skipped {w.finding_id}: {why}")
+                if w.reason != "report complete":
+                    result.lines.append(f"skipped {w.finding_id}: {w.reason}")
+                continue
+            if not w.investigate:
+                if w.finding_id not in state.findings:
+                    state.reported(refs[w.finding_id])  # a complete report from before the file
+                if w.post and post is not None and templates:
+                    _post(state, w.finding_id, folder, templates, post, result, echo)
+                continue
+            echo(f"investigating {w.finding_id} ({w.reason}) …")
+            state.started(refs[w.finding_id])
+            result.running.add(w.finding_id)
+            runner.start(w, folder)
+        for w, error in runner.finished():
+            result.running.discard(w.finding_id)
+            _finish(state, w, refs[w.finding_id], error, post, templates, result, echo)
+
+
+def _finish(
+    state: RunState,
+    w: Work,
+    ref: FindingRef,
+    error: str | None,
+    post: Callable[[Path, Sequence[str]], Any] | None,
+    templates: Sequence[str],
+    result: ScheduledResult,
+    echo: Callable[[str], None],
+) -> None:
+    """Record one finished investigation (failed, incomplete or reported), then post it."""
+    said = result.done.setdefault(w.finding_id, [])
+    folder = state.folder(w.finding_id)
+    if error is None:
+        done = folder_state(folder, w.finding_id)
+        if not done.complete:
+            error = f"incomplete report ({done.why})"
+    if error is not None:
+        state.failed(ref, error)
+        said.append("failed")
+        result.failed.append(w.finding_id)
+        result.lines.append(f"FAILED {w.finding_id}: {error}")
+        echo(result.lines[-1])
+        return
+    state.reported(ref)
+    said.append("investigated")
+    echo(f"ok {w.finding_id}: {folder / 'report.html'}")
+    if w.post and post is not None and templates:
+        _post(state, w.finding_id, folder, templates, post, result, echo)
+
+
+def investigate_one(
+    investigate: Callable[[str, Path], Any], finding_id: str, folder: Path
+) -> str | None:
+    """Run one investigation; its failure as one terminal-safe line (None when it ran). What a
+    worker process returns: a line pickles where some exceptions do not."""
+    try:
+        investigate(finding_id, folder)
+    except TorinvestError as e:
+        return term_safe(e)
+    return None
+
+
+class _Runner:
+    """Investigations, ``jobs`` at a time: in this process when ``jobs`` is 1, else in a pool
+    of ``jobs`` processes, each process used for one report and replaced (what a report run
+    allocates is returned when it ends: memory stays bounded by ``jobs`` reports)."""
+
+    def __init__(self, jobs: int, investigate: Callable[[str, Path], Any]) -> None:
+        self.jobs = max(1, int(jobs))
+        self.investigate = investigate
+        self._pool: Any = None
+        self._running: dict[Any, Work] = {}
+        self._done: list[tuple[Work, str | None]] = []
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._running or self._done)
+
+    @property
+    def free(self) -> bool:
+        return len(self._running) + len(self._done) < self.jobs
+
+    def start(self, w: Work, folder: Path) -> None:
+        if self.jobs == 1:
+            self._done.append((w, investigate_one(self.investigate, w.finding_id, folder)))
+            return
+        if self._pool is None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            self._pool = ProcessPoolExecutor(
+                self.jobs, mp_context=multiprocessing.get_context("spawn"), max_tasks_per_child=1
+            )
+        fut = self._pool.submit(investigate_one, self.investigate, w.finding_id, folder)
+        self._running[fut] = w
+
+    def finished(self) -> list[tuple[Work, str | None]]:
+        """The investigations that ended (waiting for one when none has)."""
+        if not self._done and self._running:
+            from concurrent.futures import FIRST_COMPLETED, wait
+            from concurrent.futures.process import BrokenProcessPool
+
+            ended, _ = wait(self._running, return_when=FIRST_COMPLETED)
+            for fut in ended:
+                w = self._running.pop(fut)
+                try:
+                    self._done.append((w, fut.result()))
+                except BrokenProcessPool as e:
+                    self._done.append((w, f"the worker process ended abruptly ({e})"))
+                    if self._pool is not None:
+                        self._pool.shutdown(wait=False, cancel_futures=True)
+                        self._pool = None  # the next start makes a new pool
+        done, self._done = self._done, []
+        return done
+
+    def close(self) -> None:
+        """Wait for the running investigations (on Ctrl-C they were interrupted too: the
+        terminal signals the whole process group) and end the pool."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+def _post(
+    state: RunState,
+    finding_id: str,
+    folder: Path,
+    templates: Sequence[str],
+    post: Callable[[Path, Sequence[str]], Any],
+    result: ScheduledResult,
+    echo: Callable[[str], None],
+) -> None:
+    said = result.done[finding_id]
+    try:
+        report = post(folder, templates)
+    except TorinvestError as e:
+        for t in templates:
+            state.post_result(finding_id, t, "failed", term_safe(e))
+        said.append("post failed")
+        result.failed.append(finding_id)
+        result.lines.append(f"NOT POSTED {finding_id}: {term_safe(e)}")
+        echo(result.lines[-1])
+        return
+    by_spec = {o.destination: o for o in report.outcomes}
+    for t in templates:
+        o = by_spec.get(canonical(t))
+        if o is None:
+            continue
+        state.post_result(finding_id, str(t), o.status, o.line)
+        if o.status == "posted":
+            said.append(f"posted {t}")
+            result.lines.append(f"{finding_id}: {o.line}")
+            echo(result.lines[-1])
+        elif o.status in ("failed", "partial"):
+            said.append(f"post failed {t}")
+            result.failed.append(finding_id)
+            result.lines.append(f"NOT POSTED {finding_id}: {o.line}")
+            echo(result.lines[-1])
