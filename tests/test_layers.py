@@ -36,8 +36,15 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("aws.session",),
     # AWS clients, case folders, output files, reference data (catalogue, GeoIP)
     ("aws", "case", "export", "catalogue", "geo", "attack_tools"),
-    # CloudTrail sources: records → the events frame, then the readers
-    ("sources", "sources.records"),
+    # CloudTrail sources: records → the events frame (the pieces' columns, records → a piece,
+    # minted keys, a log file's bytes → a piece, documents → records, pieces → the frame) ...
+    ("sources", "sources.records.columns"),
+    ("sources.records.table", "sources.records.derived"),
+    ("sources.records.logfile",),
+    ("sources.records.documents",),
+    ("sources.records.frame",),
+    ("sources.records",),
+    # ... then the readers
     ("sources.logs", "sources.lookup"),
     # the investigation's options and their defaults (engine, window, run)
     ("options",),

@@ -677,7 +677,7 @@ def test_an_empty_key_filter_is_refused(tmp_path: Path) -> None:
 
 
 def test_the_python_path_gives_the_same_columns_as_the_arrow_path() -> None:
-    from torinvest.sources import records as rec
+    from torinvest.sources.records import table as rec
 
     docs = (
         all_invictus()
