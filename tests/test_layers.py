@@ -44,7 +44,14 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("sources.records.documents",),
     ("sources.records.frame",),
     ("sources.records",),
-    # ... then the readers
+    # ... then the readers: log files (what passes around, listing, the key prefilter, one
+    # file, a worker task, the worker pool, load_logs) and LookupEvents
+    ("sources.logs.model",),
+    ("sources.logs.listing", "sources.logs.prefilter"),
+    ("sources.logs.read",),
+    ("sources.logs.batch",),
+    ("sources.logs.pool",),
+    ("sources.logs.load",),
     ("sources.logs", "sources.lookup"),
     # the investigation's options and their defaults (engine, window, run)
     ("options",),
