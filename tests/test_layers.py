@@ -45,11 +45,12 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("sources.records.frame",),
     ("sources.records",),
     # ... then the readers: log files (what passes around, listing, the key prefilter, one
-    # file, a worker task, the worker pool, load_logs) and LookupEvents
-    ("sources.logs.model",),
-    ("sources.logs.listing", "sources.logs.prefilter"),
-    ("sources.logs.read",),
-    ("sources.logs.batch",),
+    # file, a worker task, the worker pool, load_logs) and LookupEvents (the pacer, a query's
+    # pages, the page cache, the regions pulled)
+    ("sources.logs.model", "sources.lookup.pacer"),
+    ("sources.logs.listing", "sources.logs.prefilter", "sources.lookup.fetch"),
+    ("sources.logs.read", "sources.lookup.cache"),
+    ("sources.logs.batch", "sources.lookup.pull"),
     ("sources.logs.pool",),
     ("sources.logs.load",),
     ("sources.logs", "sources.lookup"),

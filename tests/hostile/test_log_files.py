@@ -33,11 +33,11 @@ from torinvest.cli import main
 from torinvest.events import EngineOptions, combine_frames, load_activity
 from torinvest.findings import read_findings
 from torinvest.sources import logs
-from torinvest.sources import lookup as lk
 from torinvest.sources.logs import DEFAULT_MAX_FILE_BYTES, LogsResult, load_logs
 from torinvest.sources.logs import load as logs_load
 from torinvest.sources.logs import pool as logs_pool
 from torinvest.sources.logs import read as logs_read
+from torinvest.sources.lookup import pacer as lk_pacer
 from torinvest.sources.records import duplicate_issues, normalize_records
 from torinvest.sources.sql import DuckDBEngine, load_sql
 from torinvest.tor import load_exit_lists
@@ -426,7 +426,7 @@ def test_sources_combined_keep_different_records_and_drop_copies(
 ) -> None:
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
     fake_aws.set_lookup_rate(None)
-    lk._PACERS.clear()
+    lk_pacer._PACERS.clear()
     folder = good_folder(tmp_path)
     mine = [r for r in GOOD if r["userIdentity"].get("accessKeyId") == SUSPECT]
     changed = copy.deepcopy(mine[0])
