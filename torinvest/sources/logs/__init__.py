@@ -71,11 +71,13 @@ narrowing, options and counts passed around), :mod:`.listing` (local and S3 list
 layout, :func:`list_logs`), :mod:`.prefilter` (the key filter on bytes), :mod:`.read` (one
 file: limits, gzip, UTF-8), :mod:`.batch` (a worker task, small files grouped, pieces through
 ``/dev/shm``), :mod:`.pool` (tasks, worker processes, S3 downloads), :mod:`.load`
-(:func:`load_logs`). This module re-exports every public name it had as one module; a test
-that changes a module's setting sets it on the module that reads it (``pool.BATCH_BYTES``).
+(:func:`load_logs`). This module re-exports every public name it had as one module (and the
+private one tests reach for, ``_LogGroup``: the same objects); a test that changes a module's
+setting sets it on the module that reads it (``pool.BATCH_BYTES``).
 """
 
 from torinvest.sources.logs.batch import GROUP_RECORDS, SPILL_ROOT, read_batch
+from torinvest.sources.logs.batch import _LogGroup as _LogGroup
 from torinvest.sources.logs.listing import (
     ACCOUNT_RE,
     DISCOVERY_MAX_DEPTH,

@@ -19,7 +19,8 @@ Fetch (:func:`fetch_pages`, talks to AWS) is separate from normalize
 The package, one module per step (imports go down this list): :mod:`.pacer` (the rate per
 account and region), :mod:`.fetch` (a query's pages, retries and back-off), :mod:`.cache`
 (pages as parquet, the intervals they cover), :mod:`.pull` (one region, every region,
-:func:`lookup_events`). This module re-exports every public name it had as one module.
+:func:`lookup_events`). This module re-exports every public name it had as one module (and the
+private one tests reach for, ``_PACERS``: the same dict, so clearing it clears the pacers).
 """
 
 from torinvest.sources.lookup.cache import PageCache, default_cache_dir
@@ -35,6 +36,7 @@ from torinvest.sources.lookup.fetch import (
     fetch_pages,
     lookup_client,
 )
+from torinvest.sources.lookup.pacer import _PACERS as _PACERS
 from torinvest.sources.lookup.pacer import LOOKUP_RATE_PER_REGION, Pacer, Slot, pacer_for
 from torinvest.sources.lookup.pull import (
     DELIVERY_MARGIN,

@@ -61,7 +61,8 @@ The package, one module per step (imports go down this list): :mod:`.columns` (t
 schema and column groups), :mod:`.table` (records → a piece; filters), :mod:`.derived` (keys
 minted by a key), :mod:`.logfile` (a log file's bytes → a piece, msgspec), :mod:`.documents`
 (JSON documents → records), :mod:`.frame` (pieces → the events frame, copies and conflicts).
-This module re-exports every public name it had as one module.
+This module re-exports every public name it had as one module (and the private ones tests
+reach for: ``_arrays_arrow``, ``_arrays_python``, the same objects).
 """
 
 from torinvest.sources.records.columns import (
@@ -114,6 +115,8 @@ from torinvest.sources.records.table import (
     records_table,
     untimed_issue,
 )
+from torinvest.sources.records.table import _arrays_arrow as _arrays_arrow
+from torinvest.sources.records.table import _arrays_python as _arrays_python
 
 __all__ = [
     "BOOLEAN_COLUMNS",
