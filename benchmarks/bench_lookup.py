@@ -125,12 +125,13 @@ def run_inprocess(regions: Sequence[str], pages: int, latency: float) -> dict[st
 
     from torinvest.aws import Aws, AwsConfig
     from torinvest.sources import lookup as lk
+    from torinvest.sources.lookup import pacer as lk_pacer
 
     with Endpoint(regions, pages, latency) as endpoint, tempfile.TemporaryDirectory() as tmp:
         saved = {k: os.environ.get(k) for k in endpoint.env()}
         os.environ.update(endpoint.env())
         try:
-            lk._PACERS.clear()  # a fresh pacer per run, as in a fresh process
+            lk_pacer._PACERS.clear()  # a fresh pacer per run, as in a fresh process
             started = time.perf_counter()
             result = lk.lookup_events(
                 Aws(AwsConfig(max_workers=len(regions) + 1)),
@@ -142,7 +143,7 @@ def run_inprocess(regions: Sequence[str], pages: int, latency: float) -> dict[st
                 cache_dir=Path(tmp),
             )
             elapsed = time.perf_counter() - started
-            margins = [m for p in lk._PACERS.values() for m in p.margins]
+            margins = [m for p in lk_pacer._PACERS.values() for m in p.margins]
         finally:
             for k, v in saved.items():
                 if v is None:

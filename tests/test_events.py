@@ -16,7 +16,7 @@ from torinvest.case import sample_case
 from torinvest.cli import main
 from torinvest.events import combine_frames, load_activity
 from torinvest.schema import EVENTS_COLUMNS
-from torinvest.sources import lookup as lk
+from torinvest.sources.lookup import pacer as lk_pacer
 
 SUSPECT = "AKIATFQR7NSCUXC3DDDP"
 DERIVED = "ASIATFQR7NSCNGEI5QNT"
@@ -42,7 +42,7 @@ def test_logs_and_lookup_dedupe_into_one_frame(
 ) -> None:
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
     fake_aws.set_lookup_rate(None)
-    lk._PACERS.clear()
+    lk_pacer._PACERS.clear()
     for r in case_records():
         fake_aws.cloudtrail(r["awsRegion"]).add_records([r])
     act = load_activity(

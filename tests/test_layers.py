@@ -36,8 +36,23 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("aws.session",),
     # AWS clients, case folders, output files, reference data (catalogue, GeoIP)
     ("aws", "case", "export", "catalogue", "geo", "attack_tools"),
-    # CloudTrail sources: records → the events frame, then the readers
-    ("sources", "sources.records"),
+    # CloudTrail sources: records → the events frame (the pieces' columns, records → a piece,
+    # minted keys, a log file's bytes → a piece, documents → records, pieces → the frame) ...
+    ("sources", "sources.records.columns"),
+    ("sources.records.table", "sources.records.derived"),
+    ("sources.records.logfile",),
+    ("sources.records.documents",),
+    ("sources.records.frame",),
+    ("sources.records",),
+    # ... then the readers: log files (what passes around, listing, the key prefilter, one
+    # file, a worker task, the worker pool, load_logs) and LookupEvents (the pacer, a query's
+    # pages, the page cache, the regions pulled)
+    ("sources.logs.model", "sources.lookup.pacer"),
+    ("sources.logs.listing", "sources.logs.prefilter", "sources.lookup.fetch"),
+    ("sources.logs.read", "sources.lookup.cache"),
+    ("sources.logs.batch", "sources.lookup.pull"),
+    ("sources.logs.pool",),
+    ("sources.logs.load",),
     ("sources.logs", "sources.lookup"),
     # the investigation's options and their defaults (engine, window, run)
     ("options",),

@@ -22,6 +22,7 @@ from torinvest.case import sample_case
 from torinvest.findings import fetch_findings, read_findings
 from torinvest.sources import lookup as lk
 from torinvest.sources.logs import load_logs
+from torinvest.sources.lookup import pacer as lk_pacer
 
 ROOT = Path(__file__).parent.parent
 SHAPES = Path(__file__).parent / "fixtures" / "guardduty" / "shapes"
@@ -71,7 +72,7 @@ def test_investigation_calls_are_all_read_only(
     fake_aws.guardduty("us-east-1").add_detector()
     fake_aws.guardduty("us-east-1").add_findings([finding])
     fake_aws.set_lookup_rate(None)
-    lk._PACERS.clear()
+    lk_pacer._PACERS.clear()
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket="trail")
     for f in list(sample_case().cloudtrail.rglob("*.json.gz"))[:3]:

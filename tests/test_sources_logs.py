@@ -25,6 +25,9 @@ from torinvest.errors import DataIssue, InputError
 from torinvest.schema import EVENTS_COLUMNS, conform
 from torinvest.sources import logs
 from torinvest.sources.logs import KeyLayout, Narrowing, key_layout, load_logs
+from torinvest.sources.logs import batch as logs_batch
+from torinvest.sources.logs import pool as logs_pool
+from torinvest.sources.logs import read as logs_read
 from torinvest.sources.records import (
     NotCloudTrailError,
     derived_keys,
@@ -654,9 +657,9 @@ def test_worker_processes_give_the_same_frame(
     mixed_folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sequential = load_logs(mixed_folder, progress=False, workers=1)
-    monkeypatch.setattr(logs, "SEQUENTIAL_MAX_FILES", 0)
-    monkeypatch.setattr(logs, "SEQUENTIAL_MAX_BYTES", 0)
-    monkeypatch.setattr(logs, "BATCH_BYTES", 50_000)
+    monkeypatch.setattr(logs_pool, "SEQUENTIAL_MAX_FILES", 0)
+    monkeypatch.setattr(logs_pool, "SEQUENTIAL_MAX_BYTES", 0)
+    monkeypatch.setattr(logs_pool, "BATCH_BYTES", 50_000)
     parallel = load_logs(mixed_folder, progress=False, workers=2)
     pd.testing.assert_frame_equal(parallel.frame, sequential.frame)
     assert parallel.issues == sequential.issues
@@ -677,7 +680,7 @@ def test_an_empty_key_filter_is_refused(tmp_path: Path) -> None:
 
 
 def test_the_python_path_gives_the_same_columns_as_the_arrow_path() -> None:
-    from torinvest.sources import records as rec
+    from torinvest.sources.records import table as rec
 
     docs = (
         all_invictus()
@@ -838,8 +841,8 @@ def test_odd_log_files_load_as_through_the_general_path(
         name: write_gz(tmp_path / f"{name}.json.gz", data) for name, data in odd_log_files().items()
     }
     fast = {name: load_logs(p, progress=False) for name, p in paths.items()}
-    monkeypatch.setattr(logs, "log_file_table", lambda *a, **k: None)
-    monkeypatch.setattr(logs, "log_file_records", lambda *a, **k: None)  # grouped reads
+    monkeypatch.setattr(logs_read, "log_file_table", lambda *a, **k: None)
+    monkeypatch.setattr(logs_batch, "log_file_records", lambda *a, **k: None)  # grouped reads
     for name, p in paths.items():
         general = load_logs(p, progress=False)
         pd.testing.assert_frame_equal(fast[name].frame, general.frame, obj=name)
@@ -892,20 +895,20 @@ def test_a_grouped_read_is_the_read_of_each_file_alone(
     if window:  # cuts records out, and some records have no usable time
         kwargs |= {"start": "2023-07-10T12:00:00Z", "end": "2023-07-11"}
     if workers > 1:  # else read in this process, in batches too
-        monkeypatch.setattr(logs, "SEQUENTIAL_MAX_FILES", 0)
-        monkeypatch.setattr(logs, "SEQUENTIAL_MAX_BYTES", 0)
-    monkeypatch.setattr(logs, "BATCH_BYTES", 20_000)  # several tasks (and groups)
+        monkeypatch.setattr(logs_pool, "SEQUENTIAL_MAX_FILES", 0)
+        monkeypatch.setattr(logs_pool, "SEQUENTIAL_MAX_BYTES", 0)
+    monkeypatch.setattr(logs_pool, "BATCH_BYTES", 20_000)  # several tasks (and groups)
     flushed: list[int] = []  # files per piece made in this process (workers=1)
-    flush = logs._LogGroup.flush
+    flush = logs_batch._LogGroup.flush
 
     def counted(group: Any) -> list[pa.Table]:
         flushed.append(len(group.names))
         return flush(group)
 
-    monkeypatch.setattr(logs._LogGroup, "flush", counted)
+    monkeypatch.setattr(logs_batch._LogGroup, "flush", counted)
     grouped = load_logs(folder, **kwargs)
     assert workers > 1 or max(flushed) > 3  # small files are made into pieces together
-    monkeypatch.setattr(logs, "GROUP_RECORDS", 0)  # every file its own piece
+    monkeypatch.setattr(logs_batch, "GROUP_RECORDS", 0)  # every file its own piece
     alone = load_logs(folder, **kwargs)
     assert len(grouped.frame) > (100 if window else 200)
     pd.testing.assert_frame_equal(grouped.frame, alone.frame)
@@ -920,13 +923,13 @@ def test_worker_pieces_come_back_whole_through_a_folder_or_the_pipe(
     mixed_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, through: str
 ) -> None:
     sequential = load_logs(mixed_folder, progress=False, workers=1)
-    monkeypatch.setattr(logs, "SEQUENTIAL_MAX_FILES", 0)
-    monkeypatch.setattr(logs, "SEQUENTIAL_MAX_BYTES", 0)
-    monkeypatch.setattr(logs, "BATCH_BYTES", 50_000)
+    monkeypatch.setattr(logs_pool, "SEQUENTIAL_MAX_FILES", 0)
+    monkeypatch.setattr(logs_pool, "SEQUENTIAL_MAX_BYTES", 0)
+    monkeypatch.setattr(logs_pool, "BATCH_BYTES", 50_000)
     root = tmp_path / "shm"
     if through == "folder":
         root.mkdir()
-    monkeypatch.setattr(logs, "SPILL_ROOT", str(root))
+    monkeypatch.setattr(logs_batch, "SPILL_ROOT", str(root))
     parallel = load_logs(mixed_folder, progress=False, workers=2)
     pd.testing.assert_frame_equal(parallel.frame, sequential.frame)
     assert parallel.issues == sequential.issues
@@ -1068,7 +1071,7 @@ def test_a_file_that_grows_while_read_is_read_whole_within_the_limit(
         st[6] = 10
         return os.stat_result(st)
 
-    monkeypatch.setattr(logs.os, "fstat", smaller)
+    monkeypatch.setattr(logs_read.os, "fstat", smaller)
     assert logs.read_local(str(path), 2000) == b"x" * 1000
     issue = logs.read_local(str(path), 500)
     assert isinstance(issue, DataIssue) and "more than the 500 bytes limit" in issue.problem

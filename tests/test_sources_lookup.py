@@ -21,6 +21,8 @@ from torinvest.case import sample_case
 from torinvest.errors import AccessDeniedError
 from torinvest.schema import EVENTS_COLUMNS
 from torinvest.sources import lookup as lk
+from torinvest.sources.lookup import fetch as lk_fetch
+from torinvest.sources.lookup import pacer as lk_pacer
 
 STORY = json.loads((sample_case().root / "STORY.json").read_text())
 SUSPECT = "AKIATFQR7NSCUXC3DDDP"
@@ -55,7 +57,7 @@ def trail(fake_aws: FakeAws, moto: str, monkeypatch: pytest.MonkeyPatch) -> Fake
     for region, recs in by_region().items():
         fake_aws.cloudtrail(region).add_records(recs)
     fake_aws.set_lookup_rate(None)
-    lk._PACERS.clear()
+    lk_pacer._PACERS.clear()
     return fake_aws
 
 
@@ -127,7 +129,7 @@ def test_derived_keys_are_followed_and_flagged(trail: FakeAws) -> None:
 def test_throttling_storm_resumes_from_the_same_token(
     trail: FakeAws, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(lk, "BACKOFF_BASE", 0.01)
+    monkeypatch.setattr(lk_fetch, "BACKOFF_BASE", 0.01)
     trail.throttle_share = 0.4
     result = lk.lookup_events(
         Aws(),

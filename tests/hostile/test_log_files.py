@@ -33,8 +33,11 @@ from torinvest.cli import main
 from torinvest.events import EngineOptions, combine_frames, load_activity
 from torinvest.findings import read_findings
 from torinvest.sources import logs
-from torinvest.sources import lookup as lk
 from torinvest.sources.logs import DEFAULT_MAX_FILE_BYTES, LogsResult, load_logs
+from torinvest.sources.logs import load as logs_load
+from torinvest.sources.logs import pool as logs_pool
+from torinvest.sources.logs import read as logs_read
+from torinvest.sources.lookup import pacer as lk_pacer
 from torinvest.sources.records import duplicate_issues, normalize_records
 from torinvest.sources.sql import DuckDBEngine, load_sql
 from torinvest.tor import load_exit_lists
@@ -93,9 +96,9 @@ def workers(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
     small batches, reads every file in worker processes."""
     if request.param == "in-process":
         return 1
-    monkeypatch.setattr(logs, "SEQUENTIAL_MAX_FILES", 0)
-    monkeypatch.setattr(logs, "SEQUENTIAL_MAX_BYTES", 0)
-    monkeypatch.setattr(logs, "BATCH_BYTES", 20_000)
+    monkeypatch.setattr(logs_pool, "SEQUENTIAL_MAX_FILES", 0)
+    monkeypatch.setattr(logs_pool, "SEQUENTIAL_MAX_BYTES", 0)
+    monkeypatch.setattr(logs_pool, "BATCH_BYTES", 20_000)
     return 2
 
 
@@ -252,7 +255,7 @@ def test_a_file_that_cannot_be_read_is_one_issue(
                 raise PermissionError(13, "Permission denied", str(path))
             return real_open(path, *args, **kwargs)
 
-        monkeypatch.setattr(logs.os, "open", denied)
+        monkeypatch.setattr(logs_read.os, "open", denied)
         expected = r"^cannot read: Permission denied$"
     else:
         real_list = logs.list_logs
@@ -262,7 +265,7 @@ def test_a_file_that_cannot_be_read_is_one_issue(
             bad.unlink()
             return out
 
-        monkeypatch.setattr(logs, "list_logs", listed_then_removed)
+        monkeypatch.setattr(logs_load, "list_logs", listed_then_removed)
         expected = r"^cannot read: No such file or directory$"
     result = read(folder, key, workers)
     assert re.search(expected, issue_of(result, bad))
@@ -423,7 +426,7 @@ def test_sources_combined_keep_different_records_and_drop_copies(
 ) -> None:
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
     fake_aws.set_lookup_rate(None)
-    lk._PACERS.clear()
+    lk_pacer._PACERS.clear()
     folder = good_folder(tmp_path)
     mine = [r for r in GOOD if r["userIdentity"].get("accessKeyId") == SUSPECT]
     changed = copy.deepcopy(mine[0])

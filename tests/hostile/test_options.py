@@ -35,6 +35,7 @@ from torinvest.investigation import InvestigateParameters, TriageParameters
 from torinvest.schema import time_window, window_bound
 from torinvest.sources import lookup as lk
 from torinvest.sources.logs import load_logs
+from torinvest.sources.lookup import pacer as lk_pacer
 from torinvest.sources.sql import DuckDBEngine, events_query, load_sql, make_scope, print_sql
 
 KEY = "AKIATFQR7NSCUXC3DDDP"
@@ -195,7 +196,7 @@ def trail(fake_aws: FakeAws, moto: str, monkeypatch: pytest.MonkeyPatch) -> Fake
         for r in recs:
             fake_aws.cloudtrail(r["awsRegion"]).add_records([r])
     fake_aws.set_lookup_rate(None)
-    lk._PACERS.clear()
+    lk_pacer._PACERS.clear()
     return fake_aws
 
 

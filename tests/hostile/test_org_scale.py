@@ -37,6 +37,7 @@ from torinvest.cli import main
 from torinvest.errors import DataIssue, OptionsError, group_issues
 from torinvest.events import EngineOptions, load_activity
 from torinvest.sources import logs as logs_module
+from torinvest.sources.logs import listing as logs_listing
 from torinvest.sources.logs import load_logs
 
 CASE = sample_case()
@@ -485,7 +486,7 @@ def test_a_local_folder_with_two_trails_reads_both(tmp_path: Path) -> None:
 def test_discovery_past_its_bounds_lists_whole_and_says_so(
     proxy: RecordingProxy, moto: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(logs_module, "DISCOVERY_MAX_LISTINGS", 3)
+    monkeypatch.setattr(logs_listing, "DISCOVERY_MAX_LISTINGS", 3)
     noise = {f"noise{i}/x/readme.txt": b"x" for i in range(5)}
     upload(moto, "trail", {**noise, **case_objects("deep/er/")})
     code, _out, err = run(

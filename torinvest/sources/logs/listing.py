@@ -1,0 +1,426 @@
+"""Listing log files (fetch): a local file or folder, an ``s3://`` prefix, narrowed by the key
+layout before reading; several sources at once (:func:`list_logs`), and why none was found.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from torinvest.aws import AWS_CALL_ERRORS, Aws, translate_error
+from torinvest.errors import AwsError, DataIssue, InputError, TorinvestError
+from torinvest.paths import walk_files
+from torinvest.sources.logs.model import S3_THREADS, KeyLayout, LogFile, Narrowing
+
+LOG_SUFFIXES = (
+    ".json",
+    ".json.gz",
+    ".jsonl",
+    ".jsonl.gz",
+    ".ndjson",
+    ".ndjson.gz",
+)
+SKIP_FOLDERS = frozenset({"CloudTrail-Digest"})
+
+
+ACCOUNT_RE = re.compile(r"^\d{12}$")
+ORG_RE = re.compile(r"^o-[a-z0-9]{10,32}$")
+FILE_NAME_RE = re.compile(
+    r"^(?P<account>\d{12})_CloudTrail_(?P<region>[a-z0-9-]+)_(?P<day>\d{8})T\d{4,6}Z_"
+)
+
+
+# --------------------------------------------------------------------------------------------
+# key layout
+# --------------------------------------------------------------------------------------------
+def key_layout(key: str) -> KeyLayout | None:
+    """Account, region and day of a log file from its S3 key layout or its CloudTrail name."""
+    parts = [p for p in key.replace("\\", "/").split("/") if p]
+    if "AWSLogs" in parts:
+        rest = parts[len(parts) - 1 - parts[::-1].index("AWSLogs") + 1 :]
+        org = None
+        if rest and ORG_RE.match(rest[0]):
+            org, rest = rest[0], rest[1:]
+        if len(rest) >= 2 and ACCOUNT_RE.match(rest[0]) and rest[1].startswith("CloudTrail"):
+            region = rest[2] if len(rest) > 3 else None
+            day = _day(rest[3:6]) if len(rest) > 6 else None
+            return KeyLayout(account=rest[0], region=region, day=day, org=org)
+    m = FILE_NAME_RE.match(parts[-1]) if parts else None
+    if m:
+        d = m["day"]
+        return KeyLayout(m["account"], m["region"], _day([d[:4], d[4:6], d[6:]]))
+    return None
+
+
+def _day(parts: Sequence[str]) -> date | None:
+    try:
+        return date(int(parts[0]), int(parts[1]), int(parts[2]))
+    except (ValueError, IndexError):
+        return None
+
+
+def _is_digest(key: str) -> bool:
+    return "/CloudTrail-Digest/" in key or "_CloudTrail-Digest_" in key
+
+
+def _is_log_name(name: str) -> bool:
+    return name.lower().endswith(LOG_SUFFIXES)
+
+
+# --------------------------------------------------------------------------------------------
+# listing (fetch)
+# --------------------------------------------------------------------------------------------
+#: Looking for ``AWSLogs/`` below a prefix that is not inside one: how many folder levels down,
+#: and how many Delimiter listings at most (past either, the prefix is listed whole, as before).
+DISCOVERY_MAX_DEPTH = 4
+DISCOVERY_MAX_LISTINGS = 200
+TRAIL_FOLDER = "AWSLogs"
+
+
+@dataclass(slots=True)
+class Listing:
+    """The log files of one source: those to read, how many were left out by the narrowing,
+    the ``AWSLogs/`` folders found (``trails``), and a note when the listing was not narrowed as
+    it could have been. ``planned``: only the day folders of the window were listed (other days
+    were not seen, so ``skipped`` does not count them), ``prefixes`` of them (none: no account
+    or region folder was found in the trail)."""
+
+    files: list[LogFile] = field(default_factory=list)
+    skipped: int = 0
+    trails: list[str] = field(default_factory=list)
+    note: str | None = None
+    planned: bool = False
+    prefixes: int = 0
+    issues: list[DataIssue] = field(default_factory=list)
+
+
+def _wanted_log(rel: str) -> bool:
+    name = rel.rpartition("/")[2]
+    return _is_log_name(name) and "_CloudTrail-Digest_" not in name
+
+
+def list_local(root: Path, narrowing: Narrowing) -> Listing:
+    """The log files under a local folder (or the file itself), narrowed by their layout.
+
+    Paths that cannot be looked at (a link to a missing target or that loops, a folder that
+    cannot be listed, a named pipe…) are issues of the listing
+    (:func:`torinvest.paths.walk_files`); every other file is listed."""
+    try:
+        walk = walk_files(root, wanted=_wanted_log, skip_folder=SKIP_FOLDERS.__contains__)
+    except FileNotFoundError:
+        raise InputError(
+            f"{root}: no such file or folder",
+            hint="pass the CloudTrail folder of the case, a log file, or s3://bucket/prefix",
+        ) from None
+    except OSError as e:
+        raise InputError(
+            f"{root}: cannot open: {e.strerror or e}",
+            hint="check the path and its permissions",
+        ) from None
+    listing = Listing(issues=walk.issues)
+    top = str(root)
+    trails: set[str] = set()
+    for found in walk.files:
+        if found.path != top:  # a file given by name is read whatever its layout
+            rel = os.path.relpath(found.path, top)
+            trail = _trail_of(rel.replace(os.sep, "/"))
+            if trail is not None:  # every trail below the root is read (and named)
+                trails.add(os.path.join(top, trail.rstrip("/")))
+            layout = key_layout(rel)
+            if layout is not None and not narrowing.accepts(layout):
+                listing.skipped += 1
+                continue
+        listing.files.append(LogFile(found.path, found.size))
+    listing.trails = sorted(trails)
+    return listing
+
+
+def parse_s3_url(url: str) -> tuple[str, str]:
+    """``s3://bucket/prefix`` → (bucket, prefix)."""
+    if not url.startswith("s3://") or len(url) <= 5:
+        raise InputError(f"not an S3 URL: {url!r}", hint="write s3://bucket/prefix")
+    bucket, _, prefix = url[5:].partition("/")
+    if not bucket:
+        raise InputError(f"no bucket in {url!r}", hint="write s3://bucket/prefix")
+    return bucket, prefix
+
+
+def list_s3(aws: Aws, url: str, narrowing: Narrowing) -> Listing:
+    """The log objects under an S3 prefix; with narrowing, only the day prefixes needed are listed.
+
+    A prefix above the trail (the bucket root, ``s3://bucket/some/``) is searched for every
+    ``AWSLogs/`` folder below it (:data:`DISCOVERY_MAX_DEPTH` levels, Delimiter listings), and
+    each one found is narrowed by account, region and day; ``trails`` names them.
+
+    Raises :class:`~torinvest.errors.AwsError` (with the IAM action needed) when listing fails.
+    """
+    bucket, prefix = parse_s3_url(url)
+    client = aws.client("s3")
+    lister = _S3Lister(client, bucket)
+    prefixes = lister.plan(prefix, narrowing) if narrowing.active else None
+    listing = Listing(note=lister.note, planned=prefixes is not None, prefixes=len(prefixes or ()))
+    if prefixes is None:
+        prefixes = [prefix]
+    trails = set(lister.trails)
+    with ThreadPoolExecutor(min(S3_THREADS, max(1, len(prefixes)))) as pool:
+        for objects in pool.map(lister.objects, prefixes):
+            for key, size in objects:
+                if not _is_log_name(key) or _is_digest(key):
+                    continue
+                trail = _trail_of(key)
+                if trail is not None:
+                    trails.add(trail)
+                layout = key_layout(key)
+                if layout is not None and not narrowing.accepts(layout):
+                    listing.skipped += 1
+                    continue
+                listing.files.append(LogFile(f"s3://{bucket}/{key}", size, bucket, key))
+    listing.files.sort(key=lambda f: f.location)
+    listing.trails = [f"s3://{bucket}/{t}" for t in sorted(trails)]
+    return listing
+
+
+def _trail_of(key: str) -> str | None:
+    """The ``…/AWSLogs/`` folder a key is in (its last one), or None."""
+    at = ("/" + key).rfind(f"/{TRAIL_FOLDER}/")
+    return None if at < 0 else key[: at + len(TRAIL_FOLDER) + 1]
+
+
+class _S3Lister:
+    """ListObjectsV2 calls: folders (Delimiter) to discover the layout, then the day prefixes.
+
+    ``trails`` collects the ``AWSLogs/`` folders the plan found; ``note`` says when the search for
+    them stopped at its bounds (the prefix is then listed whole)."""
+
+    def __init__(self, client: Any, bucket: str) -> None:
+        self.client = client
+        self.bucket = bucket
+        self.trails: list[str] = []
+        self.note: str | None = None
+
+    def _call(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        try:
+            yield from self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, **kwargs
+            )
+        except AWS_CALL_ERRORS as e:
+            raise translate_error(e, service="s3", operation="ListObjectsV2") from e
+
+    def folders(self, prefix: str) -> list[str]:
+        return [
+            p["Prefix"]
+            for page in self._call(Prefix=prefix, Delimiter="/")
+            for p in page.get("CommonPrefixes", [])
+        ]
+
+    def objects(self, prefix: str) -> list[tuple[str, int]]:
+        return [
+            (o["Key"], int(o.get("Size", 0)))
+            for page in self._call(Prefix=prefix)
+            for o in page.get("Contents", [])
+        ]
+
+    def plan(self, prefix: str, narrowing: Narrowing) -> list[str] | None:
+        """The prefixes to list for ``narrowing``, or None to list ``prefix`` whole (no trail
+        found below it: a flat folder, or nothing)."""
+        base = prefix if not prefix or prefix.endswith("/") else prefix + "/"
+        if f"{TRAIL_FOLDER}/" in "/" + base:
+            self.trails.append(_trail_of(base) or base)
+            return self._plan_trail(base, narrowing)
+        trails, cut = self.discover(prefix)  # as S3 reads it: "ct" finds ct/ and ctx/
+        where = f"s3://{self.bucket}/{prefix}"
+        if not trails:
+            if cut:
+                self.note = (
+                    f"no {TRAIL_FOLDER}/ folder found under {where} within {cut}: the prefix "
+                    f"was listed whole (slower; pass the prefix up to {TRAIL_FOLDER}/)"
+                )
+            return None  # a flat folder (or nothing): narrowed by the files' names
+        if cut:
+            self.note = (
+                f"looked for {TRAIL_FOLDER}/ folders under {where} within {cut}: a trail "
+                "beyond that was not searched (pass its prefix to read it)"
+            )
+        self.trails += trails
+        return [p for trail in trails for p in self._plan_trail(trail, narrowing)]
+
+    def discover(self, base: str) -> tuple[list[str], str | None]:
+        """Every ``AWSLogs/`` folder below ``base`` (breadth first, one Delimiter listing per
+        folder, not looking inside a trail), and which bound stopped the search (None: every
+        folder was looked at)."""
+        found: list[str] = []
+        level = [base]
+        listings = 0
+        for _ in range(DISCOVERY_MAX_DEPTH):
+            below: list[str] = []
+            for folder in level:
+                if listings >= DISCOVERY_MAX_LISTINGS:
+                    return sorted(found), f"{DISCOVERY_MAX_LISTINGS} folder listings"
+                listings += 1
+                for child in self.folders(folder):
+                    name = child.rstrip("/").rsplit("/", 1)[-1]
+                    if name == TRAIL_FOLDER:
+                        found.append(child)
+                    elif name not in SKIP_FOLDERS:
+                        below.append(child)
+            if not below:
+                return sorted(found), None
+            level = below
+        return sorted(found), f"{DISCOVERY_MAX_DEPTH} folder levels"
+
+    def _plan_trail(self, base: str, narrowing: Narrowing) -> list[str]:
+        """The prefixes to list in one trail (``base`` at or below an ``AWSLogs/`` folder)."""
+        root, _, below = base.rpartition(f"{TRAIL_FOLDER}/")
+        root += f"{TRAIL_FOLDER}/"
+        parts = [p for p in below.split("/") if p]
+        org = parts.pop(0) if parts and ORG_RE.match(parts[0]) else None
+        top = root + (f"{org}/" if org else "")
+        if not parts:
+            return self._accounts(top, narrowing, org is not None)
+        account = parts[0]
+        if not ACCOUNT_RE.match(account) or (len(parts) > 1 and parts[1] != "CloudTrail"):
+            return [base]
+        if narrowing.accounts and account not in narrowing.accounts:
+            return []
+        trail = f"{top}{account}/CloudTrail/"
+        if len(parts) <= 2:
+            return self._regions(trail, narrowing)
+        if len(parts) == 3:
+            if narrowing.regions and parts[2] not in narrowing.regions:
+                return []
+            return self._days(f"{trail}{parts[2]}/", narrowing)
+        return [base]
+
+    def _accounts(self, prefix: str, narrowing: Narrowing, in_org: bool) -> list[str]:
+        out: list[str] = []
+        if in_org and narrowing.accounts:
+            children = [f"{prefix}{a}/" for a in sorted(narrowing.accounts)]
+        else:
+            children = self.folders(prefix)
+        for child in children:
+            name = child[len(prefix) :].strip("/")
+            if ORG_RE.match(name) and not in_org:
+                out += self._accounts(child, narrowing, True)
+            elif ACCOUNT_RE.match(name) and (not narrowing.accounts or name in narrowing.accounts):
+                out += self._regions(f"{child}CloudTrail/", narrowing)
+        return out
+
+    def _regions(self, prefix: str, narrowing: Narrowing) -> list[str]:
+        if narrowing.regions:
+            children = [f"{prefix}{r}/" for r in sorted(narrowing.regions)]
+        else:
+            children = self.folders(prefix)
+        return [p for child in children for p in self._days(child, narrowing)]
+
+    def _days(self, prefix: str, narrowing: Narrowing) -> list[str]:
+        days = narrowing.days()
+        if days is None:
+            return [prefix]
+        return [f"{prefix}{d:%Y/%m/%d}/" for d in days]
+
+
+@dataclass(slots=True)
+class LogListing:
+    """The log files of several sources (:func:`list_logs`): ``files`` to read (each once),
+    ``skipped`` log files left out by the narrowing, the ``roots`` as given, the ``AWSLogs/``
+    folders found (``trails``), ``empty``: one issue per source that gave no file to read and
+    why (no log file there at all, or none in the window/regions), ``failed``: one issue per
+    source that could not be listed (when another could), and ``notes``."""
+
+    files: list[LogFile] = field(default_factory=list)
+    skipped: int = 0
+    roots: list[str] = field(default_factory=list)
+    trails: list[str] = field(default_factory=list)
+    empty: list[DataIssue] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    failed: list[DataIssue] = field(default_factory=list)
+    unreadable: list[DataIssue] = field(default_factory=list)
+
+    @property
+    def issues(self) -> list[DataIssue]:
+        """The sources that could not be listed, the paths in a folder that could not be looked
+        at (:func:`list_local`), then the sources that gave no file."""
+        return [*self.failed, *self.unreadable, *self.empty]
+
+
+#: What a source holding no log file at all says (S3 prefix, local folder).
+NO_LOGS_S3 = "no CloudTrail log files under this prefix (check the prefix)"
+NO_LOGS_LOCAL = (
+    "no CloudTrail log files in this folder (check the path; log files end in .json.gz, "
+    ".json, .jsonl or .ndjson)"
+)
+NO_MATCH = "no log file matched the window/region narrowing"
+
+
+def list_logs(
+    sources: str | Path | Sequence[str | Path],
+    narrowing: Narrowing | None = None,
+    *,
+    aws: Aws | None = None,
+    issues: list[DataIssue] | None = None,
+) -> LogListing:
+    """The log files to read in ``sources`` (files, folders, ``s3://`` prefixes), and for each
+    source that gave none, why (:class:`LogListing`). A source that cannot be listed (a missing
+    path: InputError; an S3 listing refused: AwsError) is an issue when another source could be
+    listed (its files are read); when none could, the first error is raised. Paths in a folder
+    that cannot be looked at (:func:`list_local`) are in ``unreadable`` (and appended to
+    ``issues`` when a list is given)."""
+    roots = [sources] if isinstance(sources, str | Path) else list(sources)
+    narrowing = narrowing or Narrowing()
+    out = LogListing()
+    files: list[LogFile] = []
+    errors: list[TorinvestError] = []
+    for root in roots:
+        name = str(root)
+        out.roots.append(name)
+        try:
+            if name.startswith("s3://"):
+                aws = aws or Aws()
+                listing = list_s3(aws, name, narrowing)
+            else:
+                listing = list_local(Path(root).expanduser(), narrowing)
+                out.unreadable += listing.issues
+        except (InputError, AwsError) as e:
+            errors.append(e)
+            out.failed.append(DataIssue(name, f"could not be listed: {e}"))
+            continue
+        files += listing.files
+        out.skipped += listing.skipped
+        out.trails += [t for t in listing.trails if t not in out.trails]
+        if listing.note:
+            out.notes.append(listing.note)
+        inside = f"/{TRAIL_FOLDER}/" in name.rstrip("/") + "/"
+        if len(listing.trails) > 1 or (listing.trails and name.startswith("s3://") and not inside):
+            out.notes.append(
+                f"CloudTrail log folders found under {name}: {', '.join(listing.trails)} "
+                "(each narrowed by account, region and day)"
+            )
+        if not listing.files:
+            out.empty.append(DataIssue(name, _empty_problem(name, listing, narrowing)))
+    if errors and len(errors) == len(roots):
+        raise errors[0]
+    out.files = list({f.location: f for f in files}.values())
+    if issues is not None:
+        issues += out.unreadable
+    return out
+
+
+def _empty_problem(name: str, listing: Listing, narrowing: Narrowing) -> str:
+    """Why a source gave no file to read: nothing CloudTrail there, or nothing in the window."""
+    if listing.skipped:
+        return f"{NO_MATCH} ({listing.skipped:,} log file(s) outside it)"
+    if listing.planned and listing.trails and listing.prefixes:
+        days = ""
+        if narrowing.first_day is not None and narrowing.last_day is not None:
+            days = f" {narrowing.first_day:%Y/%m/%d}–{narrowing.last_day:%Y/%m/%d}"
+        return (
+            f"{NO_MATCH} (the day folders{days} of the accounts and regions asked are empty in "
+            f"{', '.join(listing.trails)}; other days were not listed)"
+        )
+    return NO_LOGS_S3 if name.startswith("s3://") else NO_LOGS_LOCAL

@@ -1,0 +1,247 @@
+"""The entry point (:func:`load_logs`): list, read, build the events frame, follow minted keys."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from tqdm import tqdm  # text bars on a terminal only (tqdm.auto would put widgets in reports)
+
+from torinvest.aws import Aws
+from torinvest.errors import DataIssue, InputError
+from torinvest.schema import time_window
+from torinvest.sources.logs.listing import list_logs
+from torinvest.sources.logs.model import (
+    DEFAULT_MAX_FILE_BYTES,
+    BatchOut,
+    FileCounts,
+    LogFile,
+    LogsResult,
+    Narrowing,
+    ReadOptions,
+)
+from torinvest.sources.logs.pool import _Runner, default_workers
+from torinvest.sources.records import DerivedKey, derived_keys, frame_from_tables
+
+log = logging.getLogger(__name__)
+#: How many times :func:`load_logs` re-reads the files for keys minted by minted keys.
+MAX_DERIVED_PASSES = 3
+
+
+# --------------------------------------------------------------------------------------------
+# the entry point
+# --------------------------------------------------------------------------------------------
+def _key_set(keys: str | Iterable[str] | None) -> frozenset[str] | None:
+    if keys is None:
+        return None
+    found = frozenset({keys} if isinstance(keys, str) else keys)
+    if not found or not all(isinstance(k, str) and k for k in found):
+        raise InputError(
+            f"invalid access key filter {sorted(found)!r}",
+            hint="pass an access key ID such as AKIA… or ASIA…, or None for every record",
+        )
+    return found
+
+
+def file_failures(issues: Iterable[DataIssue], files: Iterable[LogFile]) -> dict[str, str]:
+    """The files an issue names whole (location → the first problem): those that could not be
+    read. Issues of a part of a file (``path:line``) leave the file counted as read."""
+    locations = {f.location for f in files}
+    failed: dict[str, str] = {}
+    for issue in issues:
+        if issue.source in locations:
+            failed.setdefault(issue.source, issue.problem)
+    return failed
+
+
+def load_logs(
+    sources: str | Path | Sequence[str | Path],
+    *,
+    access_keys: str | Iterable[str] | None = None,
+    start: datetime | str | pd.Timestamp | None = None,
+    end: datetime | str | pd.Timestamp | None = None,
+    accounts: Iterable[str] | None = None,
+    regions: Iterable[str] | None = None,
+    follow_derived: bool = False,
+    aws: Aws | None = None,
+    workers: int | None = None,
+    progress: bool | None = None,
+    max_file_bytes: int | None = None,
+    source_ips: Iterable[str] | None = None,
+) -> LogsResult:
+    """The events frame from CloudTrail log files in folders, files or ``s3://`` prefixes.
+
+    ``source_ips`` keeps the records from those addresses (``sourceIPAddress``; files are
+    searched for their bytes first, as for keys).
+
+    ``access_keys`` keeps the records made with those keys (``userIdentity.accessKeyId``);
+    ``start``/``end`` (UTC when naive) keep records in that window and, with ``accounts`` and
+    ``regions``, narrow which files are read at all; ``regions`` also drops records of other
+    regions (those without ``awsRegion`` are kept). ``follow_derived`` also loads the activity
+    of temporary keys minted by the keys (GetSessionToken, AssumeRole…), re-reading the files
+    for them (S3 objects are downloaded once, to a temporary folder deleted at the end); those
+    rows have ``derived`` True. ``workers`` processes parse (default: one per
+    core); ``progress`` shows a bar over files (default: only on a terminal).
+    ``max_file_bytes`` is the most one file may hold once decompressed (default
+    :data:`DEFAULT_MAX_FILE_BYTES`): a larger file is a data issue, not read.
+
+    Raises :class:`~torinvest.errors.InputError` for a missing path and
+    :class:`~torinvest.errors.AwsError` when an S3 prefix cannot be listed. Everything else is
+    a data issue in the result, and the rest loads: a path in a folder that cannot be looked
+    at, a file that cannot be read or decompressed, is damaged (what it held whole is
+    loaded), is not CloudTrail or is past the size limit — whether or not it holds a key: a
+    file that could not be read cannot be shown not to —; records without a usable time
+    (kept, NA time, whatever the window); invalid UTF-8 bytes (replaced, the records kept);
+    different records sharing an eventID (all kept).
+    """
+    keys = _key_set(access_keys)
+    if follow_derived and not keys:
+        raise InputError("follow_derived needs access_keys", hint="name the suspect access key")
+    first, last = time_window(start, end, names=("start", "end"))  # a date-only end: its day
+    narrowing = Narrowing(
+        accounts=frozenset(accounts) if accounts else None,
+        regions=frozenset(regions) if regions else None,
+        start=first,
+        end=last,
+    )
+    limit = DEFAULT_MAX_FILE_BYTES if max_file_bytes is None else max_file_bytes
+    if limit <= 0:
+        raise InputError(
+            f"invalid file size limit {limit}", hint="a number of bytes > 0, e.g. 1073741824"
+        )
+    listing = list_logs(sources, narrowing, aws=aws)
+    files, skipped, roots = listing.files, listing.skipped, listing.roots
+    if any(f.bucket for f in files) and aws is None:
+        aws = Aws()
+    options = ReadOptions(keys=keys, start=narrowing.start, end=narrowing.end, max_bytes=limit)
+    if source_ips is not None:
+        ips = frozenset(source_ips)
+        if not ips or not all(isinstance(ip, str) and ip for ip in ips):
+            raise InputError(f"invalid source IP filter {sorted(ips)!r}", hint="name an address")
+        options = replace(options, ips=ips)
+    n_workers = workers or default_workers()
+    with contextlib.ExitStack() as stack:
+        spool = None
+        if follow_derived and any(f.bucket for f in files):  # downloaded once, read per pass
+            spool = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="torinvest-s3-")))
+        pieces = _read_all(files, options, n_workers, aws, progress, spool)
+        matched = sum(p.matched for p in pieces)  # files holding the keys (the first pass)
+        minted: list[DerivedKey] = []
+        if follow_derived:
+            extra, minted = _follow(pieces, files, options, n_workers, aws, progress, spool)
+            pieces += extra
+    result = LogsResult(
+        frame=pd.DataFrame(),
+        files_read=len(files),
+        files_skipped=skipped,
+        files_matched=matched if keys else None,
+        bytes_read=sum(f.size for f in files),
+        sources=roots,
+        files=[f.location for f in files],
+        keys=keys,
+        derived=minted,
+    )
+    ordered = sorted(pieces, key=lambda p: p.first)
+    result.issues = listing.failed + listing.unreadable
+    result.issues += list(dict.fromkeys(i for p in ordered for i in p.issues))
+    result.issues += listing.empty
+    result.notes = list(listing.notes)
+    result.counts = FileCounts(
+        listed=len(files),
+        skipped=skipped,
+        failed=file_failures(result.issues, files),
+        trails=list(listing.trails),
+    )
+    tables = [p.table for p in ordered if p.table is not None]
+    for p in ordered:
+        p.table = None
+    derived = {d.access_key_id for d in result.derived}
+    result.frame = frame_from_tables(
+        tables, derived_keys=derived if keys else None, consume=True, issues=result.issues
+    )
+    if narrowing.regions:
+        result.frame = keep_regions(result.frame, narrowing.regions)
+    log.info(
+        "logs: %d files read, %d skipped, %d rows, %d issues",
+        result.files_read,
+        result.files_skipped,
+        len(result.frame),
+        len(result.issues),
+    )
+    return result
+
+
+def keep_regions(frame: pd.DataFrame, regions: Iterable[str]) -> pd.DataFrame:
+    """The rows of ``frame`` whose ``aws_region`` is one of ``regions`` (or unknown)."""
+    region = frame["aws_region"]
+    keep = region.isna() | region.isin(list(regions))
+    return frame if bool(keep.all()) else subset(frame, keep.to_numpy(dtype=bool))
+
+
+def subset(frame: pd.DataFrame, keep: Any) -> pd.DataFrame:
+    """The rows of an events frame where ``keep`` is True, its categoricals holding only the
+    values left (a category of a dropped row would show as an empty group)."""
+    out = frame[keep].reset_index(drop=True)
+    for name in out.columns:
+        if isinstance(out[name].dtype, pd.CategoricalDtype):
+            out[name] = out[name].cat.remove_unused_categories()
+    return out
+
+
+def _read_all(
+    files: Sequence[LogFile],
+    options: ReadOptions,
+    workers: int,
+    aws: Aws | None,
+    progress: bool | None,
+    spool: Path | None = None,
+) -> list[BatchOut]:
+    runner = _Runner(files, options, workers=workers, aws=aws, spool=spool)
+    disable = None if progress is None else not progress  # None: only on a terminal
+
+    def bar() -> tqdm:
+        return tqdm(total=len(files), unit="file", desc="CloudTrail logs", disable=disable)
+
+    return runner.run(bar)
+
+
+def _follow(
+    pieces: list[BatchOut],
+    files: Sequence[LogFile],
+    options: ReadOptions,
+    workers: int,
+    aws: Aws | None,
+    progress: bool | None,
+    spool: Path | None,
+) -> tuple[list[BatchOut], list[DerivedKey]]:
+    """Re-read the files for keys minted by the keys, until no new key appears (S3 objects from
+    ``spool``, where the first pass left them).
+
+    Returns the pieces of the extra passes (indexes after the first pass's) and the keys found.
+    """
+    assert options.keys is not None
+    known = set(options.keys)
+    found: list[DerivedKey] = []
+    extra: list[BatchOut] = []
+    latest = pieces
+    for n in range(1, MAX_DERIVED_PASSES + 1):
+        frame = frame_from_tables([p.table for p in latest if p.table is not None])
+        new = [d for d in derived_keys(frame, known) if d.access_key_id not in known]
+        if not new:
+            break
+        found += new
+        fresh = frozenset(d.access_key_id for d in new)
+        known |= fresh
+        pass_options = replace(options, keys=fresh)
+        latest = _read_all(files, pass_options, workers, aws, progress, spool)
+        for p in latest:
+            p.first += n * len(files)
+        extra += latest
+    return extra, found

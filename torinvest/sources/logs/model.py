@@ -1,0 +1,217 @@
+"""What the log reader passes around: the load's result, the narrowing, a listed file, the read
+options, a worker's answer, the files counted.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+
+from torinvest.errors import DataIssue
+from torinvest.sources.records import DerivedKey, filter_keys
+
+SOURCE = "logs"
+#: Margin around the window for day folders: CloudTrail delivers late into the next day's folder.
+DAY_MARGIN = timedelta(days=1)
+S3_THREADS = 16
+#: The most bytes one log file may hold once decompressed (a file past it is a data issue, not
+#: read: a decompression bomb cannot exhaust memory). CloudTrail writes a file per region about
+#: every 5 minutes: tens of MB at the busiest; raise it with ``max_file_bytes`` for big exports.
+DEFAULT_MAX_FILE_BYTES = 512 << 20
+
+
+# --------------------------------------------------------------------------------------------
+# results and options
+# --------------------------------------------------------------------------------------------
+@dataclass(slots=True)
+class LogsResult:
+    """The events frame from log files, and what kept it from being complete.
+
+    ``files_read`` files were opened or tried (downloaded); ``counts`` says how many of them
+    were read and which failed, and why (:class:`FileCounts`); ``files_skipped`` log files were
+    seen in a listing but left out by the account/region/window narrowing (folders never listed
+    are not counted); ``files_matched`` of those read held one of the keys (None for an
+    unfiltered load). ``derived`` lists the keys minted by the keys (with ``follow_derived``).
+    ``issues`` lists what kept it from being complete (module docstring: paths that could not
+    be looked at, files that could not be read, records kept with a caveat). A source that gave
+    no file to read is an issue saying why (no log file there, or none in the window); ``notes``
+    name the ``AWSLogs/`` folders found below a source, and so on.
+    """
+
+    frame: pd.DataFrame
+    issues: list[DataIssue] = field(default_factory=list)
+    files_read: int = 0
+    files_skipped: int = 0
+    files_matched: int | None = None
+    bytes_read: int = 0
+    sources: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    keys: frozenset[str] | None = None
+    derived: list[DerivedKey] = field(default_factory=list)
+    counts: FileCounts = field(default_factory=lambda: FileCounts())
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Narrowing:
+    """Which log files to read, judged from their key layout or name alone."""
+
+    accounts: frozenset[str] | None = None
+    regions: frozenset[str] | None = None
+    start: pd.Timestamp | None = None
+    end: pd.Timestamp | None = None
+
+    @property
+    def active(self) -> bool:
+        return bool(self.accounts or self.regions or self.start is not None or self.end is not None)
+
+    @property
+    def first_day(self) -> date | None:
+        return None if self.start is None else (self.start - DAY_MARGIN).date()
+
+    @property
+    def last_day(self) -> date | None:
+        return None if self.end is None else (self.end + DAY_MARGIN).date()
+
+    def days(self) -> list[date] | None:
+        """Day folders to read: the window ±1 day (None when the window is open-ended)."""
+        if self.first_day is None or self.last_day is None:
+            return None
+        n = (self.last_day - self.first_day).days
+        return [self.first_day + timedelta(days=i) for i in range(n + 1)]
+
+    def accepts(self, layout: KeyLayout) -> bool:
+        if self.accounts and layout.account and layout.account not in self.accounts:
+            return False
+        if self.regions and layout.region and layout.region not in self.regions:
+            return False
+        if layout.day is not None:
+            if self.first_day is not None and layout.day < self.first_day:
+                return False
+            if self.last_day is not None and layout.day > self.last_day:
+                return False
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class KeyLayout:
+    """What a log file's key (or name) says: account, region, day, organization."""
+
+    account: str | None
+    region: str | None
+    day: date | None
+    org: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LogFile:
+    """One file to read: a local path or an S3 object."""
+
+    location: str
+    size: int
+    bucket: str | None = None
+    key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReadOptions:
+    """What the readers keep: the keys (None = every record), the window, the source name;
+    and the most bytes one file may hold once decompressed."""
+
+    keys: frozenset[str] | None = None
+    start: pd.Timestamp | None = None
+    end: pd.Timestamp | None = None
+    source: str = SOURCE
+    max_bytes: int = DEFAULT_MAX_FILE_BYTES  # per file, decompressed (see too_large)
+    ips: frozenset[str] | None = None  # keep the records from these sourceIPAddress values
+
+    @property
+    def key_bytes(self) -> tuple[bytes, ...]:
+        return tuple(sorted(k.encode() for k in self.keys or ()))
+
+    @property
+    def needles(self) -> tuple[bytes, ...]:
+        """The bytes a kept record holds: a key's, else a source IP's as a JSON string."""
+        if self.keys:
+            return self.key_bytes
+        return tuple(sorted(b'"' + ip.encode() + b'"' for ip in self.ips or ()))
+
+    def keep(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The records of the keys and, with ``ips``, from those source IPs."""
+        kept: list[Any] = filter_keys(records, self.keys) if self.keys else records
+        if self.ips:
+            kept = [r for r in kept if r.get("sourceIPAddress") in self.ips]
+        return kept
+
+
+@dataclass(slots=True)
+class BatchOut:
+    """What a batch of files gave: one Arrow piece (or None), the issues, how many files held
+    records (with a key filter: held one of the keys). ``first`` orders batches. From a worker
+    process the piece comes ``packed`` or ``spilled`` to a file (:func:`_read_batch_packed`)."""
+
+    first: int
+    files: int
+    table: pa.Table | None
+    issues: list[DataIssue]
+    matched: int
+    packed: list[bytes] | None = None
+    spilled: tuple[str, list[tuple[int, int]]] | None = None
+
+
+@dataclass(slots=True)
+class FileCounts:
+    """The log files of a load, counted: ``listed`` passed the narrowing (to read), ``failed``
+    could not be read whole (location → why: not downloaded, not inflated, not CloudTrail…),
+    ``skipped`` were outside the narrowing (counted where a listing saw them), ``trails`` the
+    ``AWSLogs/`` folders found."""
+
+    listed: int = 0
+    skipped: int = 0
+    failed: dict[str, str] = field(default_factory=dict)
+    trails: list[str] = field(default_factory=list)
+
+    @property
+    def read(self) -> int:
+        """Files read (listed, less those that failed)."""
+        return self.listed - len(self.failed)
+
+    def add(self, other: FileCounts) -> None:
+        self.listed += other.listed
+        self.skipped += other.skipped
+        self.failed.update(other.failed)
+        self.trails += [t for t in other.trails if t not in self.trails]
+
+    def reasons(self) -> str:
+        """Why files failed, counted by reason: ``8 could not be downloaded: AccessDenied``."""
+        counts: dict[str, int] = {}
+        for problem in self.failed.values():
+            reason = _reason(problem)
+            counts[reason] = counts.get(reason, 0) + 1
+        return "; ".join(f"{n:,} {r}" for r, n in counts.items())
+
+    def describe(self) -> str:
+        """One line: ``62 log file(s) listed, 54 read, 8 failed (8 could not be downloaded:
+        AccessDenied), 120 outside the window/region narrowing``."""
+        text = f"{self.listed:,} log file(s) listed, {self.read:,} read"
+        if self.failed:
+            text += f", {len(self.failed):,} failed ({self.reasons()})"
+        if self.skipped:
+            text += f", {self.skipped:,} outside the window/region narrowing"
+        return text
+
+
+_REASON = re.compile(r"could not be downloaded: [\w.]+|[^:(]+")
+
+
+def _reason(problem: str) -> str:
+    if "limit for one log file" in problem:  # too_large()
+        return "over the size limit (--max-file-mb)"
+    m = _REASON.match(problem)
+    reason = (m.group(0) if m else problem).strip()
+    return reason[:80] or "unreadable"

@@ -1,0 +1,98 @@
+"""Filtering to access keys before parsing: in a compact ``{"Records":[...]}`` file whose end is
+whole, only the records whose bytes hold a key are parsed (:func:`_records_of`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import orjson
+
+from torinvest.errors import DataIssue
+from torinvest.sources.logs.model import ReadOptions
+from torinvest.sources.records import is_record, parse_records
+
+_RECORDS_HEAD = re.compile(rb'\s*\{\s*"Records"\s*:\s*\[\s*(?=\{"eventVersion":)')
+_RECORD_START = b'{"eventVersion":'
+
+
+def _records_of(
+    data: bytes, name: str, options: ReadOptions
+) -> tuple[list[dict[str, Any]], list[DataIssue], bool]:
+    """The records of the keys (every record without keys), and the issues a full read gives.
+
+    With keys, a compact log file (``{"Records":[{"eventVersion":…},…]}``) whose end is whole
+    is not parsed: only the records around the key's bytes are (none when the bytes are not in
+    it). Any other file — another shape, a damaged end, a cut that does not parse as whole
+    records — is parsed whole and then filtered, so that its problems are reported as a full
+    read reports them."""
+    if not options.keys and not options.ips:
+        records, issues = parse_records(data, where=name)
+        return records, issues, bool(records)
+    hits = _key_hits(data, options.needles)
+    head = _RECORDS_HEAD.match(data)
+    if head is not None and _ends_whole(data):
+        if not hits:
+            return [], [], False
+        records = _parse_chunks(_record_chunks(data, hits, head.end()))
+        if records is not None:
+            return options.keep(records), [], True
+    records, issues = parse_records(data, where=name)
+    return options.keep(records), issues, bool(hits)
+
+
+_ARRAY_END = re.compile(rb"\]\s*\}\s*\Z")
+
+
+def _ends_whole(data: bytes) -> bool:
+    """Whether a compact log file ends as a whole one does: its last record parses, and the
+    array and the document close after it (a file cut after a whole record does not pass: its
+    last cut then ends inside that record's own brackets, or is not followed by ``]}``)."""
+    tail = _ARRAY_END.search(data, max(0, len(data) - 64))
+    if tail is None:
+        return False
+    last = data.rfind(_RECORD_START, 0, tail.start())
+    return last != -1 and _parse_chunks([data[last : tail.start()].rstrip()]) is not None
+
+
+def _key_hits(data: bytes, keys: tuple[bytes, ...]) -> list[int]:
+    hits: list[int] = []
+    for key in keys:
+        pos = data.find(key)
+        while pos != -1:
+            hits.append(pos)
+            pos = data.find(key, pos + len(key))
+    hits.sort()
+    return hits
+
+
+def _record_chunks(data: bytes, hits: list[int], first: int) -> list[bytes]:
+    end_of_array = data.rfind(b"]")
+    chunks: list[bytes] = []
+    last_end = -1
+    for pos in hits:
+        if pos < last_end:
+            continue  # same record as the previous hit
+        start = data.rfind(_RECORD_START, first, pos)
+        if start == -1:
+            start = first
+        end = data.find(_RECORD_START, pos)
+        if end == -1:
+            end = end_of_array
+        chunks.append(data[start:end].rstrip(b" \t\r\n,"))
+        last_end = end
+    return chunks
+
+
+def _parse_chunks(chunks: list[bytes]) -> list[dict[str, Any]] | None:
+    records = []
+    for chunk in chunks:
+        try:
+            rec = orjson.loads(chunk)
+        except orjson.JSONDecodeError:
+            return None
+        if not is_record(rec):
+            return None
+        records.append(rec)
+    return records

@@ -1,0 +1,197 @@
+"""Reading one file (pure: bytes → Arrow piece): gzip inflated up to the per-file limit (a
+decompression bomb is an issue, not read), invalid UTF-8 repaired, the log-file path or the
+general one; a local file's bytes (:func:`read_local`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+import re
+import stat
+import zlib
+from collections.abc import Iterator
+from typing import Any
+
+import pyarrow as pa
+
+from torinvest.errors import DataIssue
+from torinvest.sources.logs.model import ReadOptions
+from torinvest.sources.logs.prefilter import _records_of
+from torinvest.sources.records import log_file_table, records_table, repair_utf8, utf8_issue
+
+try:  # ISA-L inflates gzip about twice as fast as zlib; same API, optional
+    from isal import isal_zlib as _inflate
+except ImportError:  # pragma: no cover - depends on the environment
+    _inflate = zlib  # type: ignore[assignment]
+_GZIP_MAGIC = b"\x1f\x8b"
+_RECORDS_KEY = re.compile(rb'\s*\{\s*"Records"\s*:')
+_INFLATE_ERRORS: tuple[type[BaseException], ...] = tuple(
+    {zlib.error, getattr(_inflate, "error", zlib.error), EOFError}
+)
+
+
+# --------------------------------------------------------------------------------------------
+# reading one file (pure: bytes → Arrow piece)
+# --------------------------------------------------------------------------------------------
+class FileTooLargeError(ValueError):
+    """A file whose content (decompressed) is larger than the per-file limit."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"more than {limit} bytes once decompressed")
+        self.limit = limit
+
+
+def gunzip(data: bytes, limit: int | None = None) -> bytes:
+    """Inflate a gzip file (every member). Raises EOFError when it is truncated, and
+    :class:`FileTooLargeError` once the inflated bytes pass ``limit`` (None: no limit): a
+    decompression bomb never takes more than ``limit`` bytes of memory."""
+    out: list[bytes] = []
+    total = 0
+    rest = data
+    while rest:
+        d = _inflate.decompressobj(wbits=31)
+        if limit is None:
+            piece = d.decompress(rest)
+        else:
+            piece = d.decompress(rest, limit - total + 1)
+            if total + len(piece) > limit:
+                raise FileTooLargeError(limit)
+        total += len(piece)
+        out.append(piece)
+        if not d.eof:
+            raise EOFError("the gzip stream ends early: the file is truncated")
+        rest = d.unused_data
+        if rest[:2] != _GZIP_MAGIC:
+            break
+    return out[0] if len(out) == 1 else b"".join(out)
+
+
+def _mib(n: int) -> str:
+    return f"{n / (1 << 20):,.0f} MiB" if n >= 1 << 20 else f"{n:,} bytes"
+
+
+def too_large(name: str, limit: int, size: int | None = None) -> DataIssue:
+    """The issue of a file past the per-file limit (``size``: its size on disk, when that alone
+    is past it), saying how to raise the limit."""
+    what = f"{_mib(size)} on disk" if size is not None else "its content, once decompressed, is"
+    return DataIssue(
+        name,
+        f"not read: {what} more than the {_mib(limit)} limit for one log file (a "
+        "decompression bomb, or a file far larger than CloudTrail writes); if it is genuine, "
+        "raise the limit: --max-file-mb N (notebook parameter max_file_mb, "
+        "Python max_file_bytes=…)",
+    )
+
+
+def _content(raw: bytes, name: str, options: ReadOptions) -> tuple[bytes | None, list[DataIssue]]:
+    """A file's bytes decompressed (within the per-file limit) and made valid UTF-8 (see
+    :func:`~torinvest.sources.records.repair_utf8`), or None and the issue that stopped it."""
+    if raw[:2] == _GZIP_MAGIC:
+        try:
+            data = gunzip(raw, options.max_bytes)
+        except FileTooLargeError:
+            return None, [too_large(name, options.max_bytes)]
+        except _INFLATE_ERRORS as e:
+            return None, [DataIssue(name, f"cannot decompress: {e}")]
+    elif len(raw) > options.max_bytes:
+        return None, [too_large(name, options.max_bytes, len(raw))]
+    else:
+        data = raw
+    return data, []
+
+
+def read_log_records(
+    raw: bytes, name: str, options: ReadOptions
+) -> tuple[list[dict[str, Any]], list[DataIssue], bool]:
+    """One file's bytes (gzip or not, any shape) → (records kept, issues, held records/a key).
+
+    With ``options.keys`` only the records made with those keys are returned; the issues are
+    those of a full read (a damaged file is reported whether or not it holds a key: a file
+    that could not be read cannot be shown not to). The window is applied later, on the Arrow
+    piece.
+    """
+    data, issues = _content(raw, name, options)
+    if data is None:
+        return [], issues, False
+    data, bad = repair_utf8(data)
+    records, more, held = _records_of(data, name, options)
+    if bad:
+        more.append(utf8_issue(name, bad, records_table(records, source="", origin=name)))
+    return records, issues + more, held
+
+
+def read_log_table(
+    raw: bytes, name: str, options: ReadOptions
+) -> tuple[pa.Table | None, list[DataIssue], bool]:
+    """One file's bytes → (its Arrow piece or None, issues, held records/a key): the piece of
+    :func:`read_log_records`' records. A whole log file (no key filter) is read straight from
+    its bytes (:func:`~torinvest.sources.records.log_file_table`), other files through dicts.
+    """
+    data, issues = _content(raw, name, options)
+    if data is None:
+        return None, issues, False
+    data, bad = repair_utf8(data)
+    table, more, held = _table_of(data, name, options)
+    if bad:
+        more.append(utf8_issue(name, bad, table))
+    return table, issues + more, held
+
+
+def _table_of(
+    data: bytes, name: str, options: ReadOptions
+) -> tuple[pa.Table | None, list[DataIssue], bool]:
+    if not options.keys and not options.ips and _RECORDS_KEY.match(data):
+        table = log_file_table(data, source=options.source, origin=name)
+        if table is not None:
+            return (table if table.num_rows else None), [], table.num_rows > 0
+    return _general_table(data, name, options)
+
+
+def _general_table(
+    data: bytes, name: str, options: ReadOptions
+) -> tuple[pa.Table | None, list[DataIssue], bool]:
+    """:func:`_table_of` through dicts (:func:`_records_of`, then
+    :func:`~torinvest.sources.records.records_table`)."""
+    records, issues, held = _records_of(data, name, options)
+    if not records:
+        return None, issues, held
+    return records_table(records, source=options.source, origin=name), issues, held
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Parsing allocates millions of dicts that all die together: don't let the GC scan them."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def read_local(path: str, limit: int) -> bytes | DataIssue:
+    """A local file's bytes, or the issue that kept them from being read: it cannot be opened
+    (gone since it was listed, no permission), is not a regular file (a named pipe put there
+    since: opened without blocking, never read), or is larger than ``limit``."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError as e:
+        return DataIssue(path, f"cannot read: {e.strerror or e}")
+    with open(fd, "rb", buffering=0) as f:
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                return DataIssue(path, "not a regular file: not read")
+            if st.st_size > limit:
+                return too_large(path, limit, st.st_size)
+            data = f.read(st.st_size + 1)  # a buffer of its size, not of the limit
+            if len(data) > st.st_size:  # it grew since fstat: the rest, up to the limit
+                data += f.read(limit + 1 - len(data))
+        except OSError as e:
+            return DataIssue(path, f"cannot read: {e.strerror or e}")
+    if len(data) > limit:  # it grew since fstat
+        return too_large(path, limit, len(data))
+    return data

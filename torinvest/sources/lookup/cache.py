@@ -1,0 +1,162 @@
+"""The page cache: pulled pages as parquet keyed by account/region/attribute, with the time
+intervals they cover.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from torinvest.paths import cache_root
+from torinvest.sources.lookup.fetch import Query
+
+log = logging.getLogger(__name__)
+
+
+def default_cache_dir() -> Path:
+    """The LookupEvents page cache lives under :func:`torinvest.paths.cache_root`."""
+    return cache_root()
+
+
+# --------------------------------------------------------------------------------------------
+# cache
+# --------------------------------------------------------------------------------------------
+_CACHE_SCHEMA = pa.schema(
+    [
+        ("event_id", pa.string()),
+        ("event_time", pa.timestamp("us", tz="UTC")),
+        ("cloudtrail_event", pa.string()),
+    ]
+)
+
+
+@dataclass(slots=True)
+class PageCache:
+    """Pulled LookupEvents results on disk, per account/region/attribute, with covered intervals.
+
+    Layout: ``ROOT/lookup/<account>/<region>/<attribute>=<sha1 of value>/`` holding
+    ``manifest.json`` (``{"value": …, "intervals": [[start, end, file], …]}``) and one parquet file
+    per pulled interval (columns event_id, event_time, cloudtrail_event).
+    """
+
+    root: Path
+
+    def folder(self, account: str, region: str, query: Query) -> Path:
+        digest = hashlib.sha1(query.value.encode(), usedforsecurity=False).hexdigest()[:16]
+        return self.root / "lookup" / account / region / f"{query.attribute}={digest}"
+
+    @contextmanager
+    def _locked(self, folder: Path) -> Iterator[None]:
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _manifest(self, folder: Path) -> list[tuple[pd.Timestamp, pd.Timestamp, str]]:
+        path = folder / "manifest.json"
+        if not path.exists():
+            return []
+        try:
+            data = orjson.loads(path.read_bytes())
+            return [(pd.Timestamp(s), pd.Timestamp(e), f) for s, e, f in data["intervals"]]
+        except (orjson.JSONDecodeError, KeyError, ValueError, TypeError):
+            log.warning("cache manifest %s unreadable; ignoring the cache there", path)
+            return []
+
+    def gaps(
+        self, account: str, region: str, query: Query
+    ) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+        """The parts of the query's window not covered by the cache."""
+        covered = sorted((s, e) for s, e, _ in self._manifest(self.folder(account, region, query)))
+        gaps: list[tuple[pd.Timestamp, pd.Timestamp]] = []
+        cursor = query.start
+        for s, e in covered:
+            if e <= cursor:
+                continue
+            if s > query.end:
+                break
+            if s > cursor:
+                gaps.append((cursor, min(s, query.end)))
+            cursor = max(cursor, e)
+            if cursor >= query.end:
+                break
+        if cursor < query.end:
+            gaps.append((cursor, query.end))
+        return gaps
+
+    def read(self, account: str, region: str, query: Query) -> list[str]:
+        """Cached CloudTrailEvent JSON strings that fall in the query's window."""
+        folder = self.folder(account, region, query)
+        out: list[str] = []
+        seen: set[str] = set()
+        for s, e, name in self._manifest(folder):
+            if e < query.start or s > query.end:
+                continue
+            table = pq.read_table(folder / name)
+            times = table.column("event_time").to_pylist()
+            ids = table.column("event_id").to_pylist()
+            events = table.column("cloudtrail_event").to_pylist()
+            for t, i, ev in zip(times, ids, events, strict=True):
+                if query.start <= pd.Timestamp(t) <= query.end and i not in seen:
+                    seen.add(i)
+                    out.append(ev)
+        return out
+
+    def write(
+        self,
+        account: str,
+        region: str,
+        query: Query,
+        start: pd.Timestamp,
+        end: pd.Timestamp,
+        events: list[dict[str, Any]],
+    ) -> None:
+        """Store the events pulled for [start, end] and mark that interval covered."""
+        if not all(isinstance(e.get("EventTime"), datetime) for e in events):
+            log.info("lookup %s: events without EventTime: this interval is not cached", region)
+            return
+        folder = self.folder(account, region, query)
+        with self._locked(folder):
+            name = f"{start.value}-{end.value}.parquet"
+            table = pa.table(
+                {
+                    "event_id": [e.get("EventId") for e in events],
+                    "event_time": [
+                        pd.Timestamp(e["EventTime"]).tz_convert("UTC")
+                        if pd.Timestamp(e["EventTime"]).tzinfo
+                        else pd.Timestamp(e["EventTime"], tz="UTC")
+                        for e in events
+                    ],
+                    "cloudtrail_event": [e.get("CloudTrailEvent") for e in events],
+                },
+                schema=_CACHE_SCHEMA,
+            )
+            tmp = folder / f".{name}.tmp"
+            pq.write_table(table, tmp, compression="zstd")
+            os.replace(tmp, folder / name)
+            intervals = self._manifest(folder)
+            intervals.append((start, end, name))
+            manifest = {
+                "value": query.value,
+                "attribute": query.attribute,
+                "intervals": [[s.isoformat(), e.isoformat(), f] for s, e, f in intervals],
+            }
+            tmp_m = folder / ".manifest.json.tmp"
+            tmp_m.write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
+            os.replace(tmp_m, folder / "manifest.json")

@@ -1,0 +1,205 @@
+"""Fetching LookupEvents pages (talks to AWS): one :class:`Query`, the client with botocore
+retries off, throttling and transient errors backed off and resumed from the same token.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import weakref
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
+
+from torinvest.aws import AWS_CALL_ERRORS, Aws, answer, translate_error
+from torinvest.errors import AwsError, EndpointError, InputError
+from torinvest.sources.lookup.pacer import Pacer
+
+log = logging.getLogger(__name__)
+
+
+PAGE_SIZE = 50
+MAX_RETRIES = 8
+BACKOFF_BASE = 0.5
+BACKOFF_CAP = 20.0
+ATTRIBUTES = ("AccessKeyId", "Username", "EventName", "EventSource", "ResourceName", "EventId")
+_THROTTLE_CODES = frozenset({"ThrottlingException", "Throttling", "TooManyRequestsException"})
+_TRANSIENT_CODES = frozenset({"InternalFailure", "ServiceUnavailable", "InternalServerError"})
+
+
+# --------------------------------------------------------------------------------------------
+# fetch
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Query:
+    """One LookupEvents query: a single attribute and a time window (UTC)."""
+
+    attribute: str
+    value: str
+    start: pd.Timestamp
+    end: pd.Timestamp
+
+    def __post_init__(self) -> None:
+        if self.attribute not in ATTRIBUTES:
+            raise InputError(
+                f"unknown lookup attribute {self.attribute!r}",
+                hint=f"use one of {', '.join(ATTRIBUTES)}",
+            )
+        if self.start > self.end:
+            raise InputError(
+                f"the window starts ({self.start}) after it ends ({self.end})",
+                hint="swap --start and --end",
+            )
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "LookupAttributes": [{"AttributeKey": self.attribute, "AttributeValue": self.value}],
+            "StartTime": self.start.to_pydatetime(),
+            "EndTime": self.end.to_pydatetime(),
+            "MaxResults": PAGE_SIZE,
+        }
+
+
+class IncompleteRegion(AwsError):
+    """A region stopped part-way: ``pages`` holds what had been pulled before the failure."""
+
+    def __init__(self, cause: AwsError, pages: list[list[dict[str, Any]]]) -> None:
+        super().__init__(
+            f"{cause.message}; stopped after {len(pages)} page(s), results for this region are "
+            "incomplete",
+            hint=cause.hint,
+            service="cloudtrail",
+            region=cause.region,
+            operation="LookupEvents",
+            code=cause.code,
+        )
+        self.pages = pages
+
+
+_LOOKUP = "cloudtrail.LookupEvents"
+#: The call on the wire in this thread: (pacer, slot), for the client hooks to stamp.
+_ON_WIRE = threading.local()
+
+
+def _stamp_sent(**_: Any) -> None:
+    """botocore's before-send: the request leaves now (signed; retries are off)."""
+    on_wire = getattr(_ON_WIRE, "call", None)
+    if on_wire is not None:
+        on_wire[0].sent(on_wire[1])
+
+
+def _stamp_answered(**_: Any) -> None:
+    """botocore's before-parse: the answer is here (parsing it is not the round trip)."""
+    on_wire = getattr(_ON_WIRE, "call", None)
+    if on_wire is not None:
+        on_wire[0].answered(on_wire[1])
+
+
+_CLIENTS: weakref.WeakKeyDictionary[Aws, dict[str, Any]] = weakref.WeakKeyDictionary()
+_CLIENTS_LOCK = threading.Lock()
+
+
+def lookup_client(aws: Aws, region: str) -> Any:
+    """A CloudTrail client whose retries are handled here (pacing must stay exact), whose
+    requests and answers are timed for the pacer; one per session and region."""
+    with _CLIENTS_LOCK:
+        clients = _CLIENTS.setdefault(aws, {})
+        if region in clients:
+            return clients[region]
+    client = aws.client("cloudtrail", region, config=Config(retries={"total_max_attempts": 1}))
+    client.meta.events.register(f"before-send.{_LOOKUP}", _stamp_sent)
+    client.meta.events.register(f"before-parse.{_LOOKUP}", _stamp_answered)
+    with _CLIENTS_LOCK:
+        return _CLIENTS.setdefault(aws, {}).setdefault(region, client)
+
+
+def fetch_pages(
+    client: Any,
+    query: Query,
+    pacer: Pacer,
+    *,
+    on_page: Callable[[int], None] | None = None,
+    max_retries: int = MAX_RETRIES,
+    backoff_base: float | None = None,
+) -> Iterator[list[dict[str, Any]]]:
+    """Yield each page of ``Events`` for ``query``, paced, resuming from the same token on throttles.
+
+    Raises AwsError when the region refuses (access denied, not enabled) or after ``max_retries``
+    throttles/transient errors in a row on one page.
+    """
+    region = client.meta.region_name
+    token: str | None = None
+    failures = 0
+    while True:
+        params = query.params()
+        if token:
+            params["NextToken"] = token
+        slot = pacer.wait()
+        _ON_WIRE.call = (pacer, slot)
+        try:
+            resp = client.lookup_events(**params)
+        except AWS_CALL_ERRORS as e:
+            code = e.response.get("Error", {}).get("Code") if isinstance(e, ClientError) else None
+            pacer.done(slot, throttled=code in _THROTTLE_CODES)
+            status = (
+                e.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+                if isinstance(e, ClientError)
+                else 0
+            )
+            retryable = (
+                code in _THROTTLE_CODES
+                or code in _TRANSIENT_CODES
+                or status >= 500
+                or isinstance(e, BotoConnectionError)
+            )
+            if not retryable or failures >= max_retries:
+                raise translate_error(
+                    e, service="cloudtrail", region=region, operation="LookupEvents"
+                ) from e
+            base = BACKOFF_BASE if backoff_base is None else backoff_base
+            delay = min(BACKOFF_CAP, base * 2**failures) * (0.5 + random.random() / 2)  # noqa: S311
+            failures += 1
+            log.info("lookup %s: %s, retry %d in %.2fs", region, code or e, failures, delay)
+            pacer.push_back(delay)
+            continue
+        except BaseException:
+            pacer.done(slot)  # a call the pacer waits on always ends
+            raise
+        finally:
+            _ON_WIRE.call = None
+        pacer.done(slot)
+        failures = 0
+        events = _events_of(resp, region)
+        if on_page:
+            on_page(len(events))
+        yield events
+        token = resp.get("NextToken")
+        if not token:
+            return
+
+
+OP = "LookupEvents"
+
+
+def _events_of(resp: Any, region: str) -> list[dict[str, Any]]:
+    """The ``Events`` of a LookupEvents answer, checked: an answer without them, or with an entry
+    that is not an event object, is an EndpointError, never "no events"."""
+    events = answer(resp, "Events", list, service="cloudtrail", region=region, operation=OP)
+    for ev in events:
+        if not isinstance(ev, dict):
+            raise EndpointError(
+                f"{OP} on cloudtrail in {region}: the answer's Events hold "
+                f"{type(ev).__name__} ({str(ev)[:60]}), not events",
+                hint="a proxy or a wrong AWS_ENDPOINT_URL may be answering instead of AWS",
+                service="cloudtrail",
+                region=region,
+                operation=OP,
+                code="IncompleteResponse",
+            )
+    return events

@@ -1,0 +1,264 @@
+"""One region, all regions (:func:`lookup_events`): regions pulled concurrently, each failure a
+named issue, the pages to the events frame.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+import pandas as pd
+import pyarrow as pa
+from tqdm import tqdm  # text bars on a terminal only (tqdm.auto would put widgets in reports)
+
+from torinvest.aws import Aws, translate_error
+from torinvest.errors import AwsError, DataIssue, InputError
+from torinvest.schema import time_window
+from torinvest.sources.lookup.cache import PageCache, default_cache_dir
+from torinvest.sources.lookup.fetch import IncompleteRegion, Query, fetch_pages, lookup_client
+from torinvest.sources.lookup.pacer import LOOKUP_RATE_PER_REGION, pacer_for
+from torinvest.sources.records import (
+    MAX_DERIVED_DEPTH,
+    DerivedKey,
+    derived_keys,
+    frame_from_tables,
+    records_table,
+)
+
+log = logging.getLogger(__name__)
+
+
+#: IAM, STS and CloudFront events are recorded in us-east-1 (since Nov 2021).
+GLOBAL_EVENTS_REGION = "us-east-1"
+#: LookupEvents keeps 90 days of management events.
+RETENTION = pd.Timedelta(days=90)
+#: Events reach LookupEvents within about 15 minutes; a window ending later than now minus this
+#: margin is pulled but not marked as covered in the cache.
+DELIVERY_MARGIN = pd.Timedelta(minutes=20)
+
+
+# --------------------------------------------------------------------------------------------
+# one region, all regions
+# --------------------------------------------------------------------------------------------
+@dataclass(slots=True)
+class RegionPull:
+    """What one region gave: CloudTrailEvent JSON strings, pages pulled, cache use, problem."""
+
+    region: str
+    events: list[str] = field(default_factory=list)
+    pages: int = 0
+    pulled: int = 0
+    cached: int = 0
+    issue: DataIssue | None = None
+
+
+def pull_region(
+    aws: Aws,
+    account: str,
+    region: str,
+    query: Query,
+    *,
+    cache: PageCache | None,
+    rate: float = LOOKUP_RATE_PER_REGION,
+    progress: tqdm | None = None,
+    now: pd.Timestamp | None = None,
+) -> RegionPull:
+    """Every event of ``query`` in one region: from the cache where covered, else LookupEvents."""
+    out = RegionPull(region=region)
+    gaps = cache.gaps(account, region, query) if cache else [(query.start, query.end)]
+    if cache:
+        out.events = cache.read(account, region, query)
+        out.cached = len(out.events)
+    client = lookup_client(aws, region)
+    pacer = pacer_for(account, region, rate)
+    horizon = (now or pd.Timestamp.now(tz="UTC")) - DELIVERY_MARGIN
+
+    def on_page(n: int) -> None:
+        out.pages += 1
+        out.pulled += n
+        if progress is not None:
+            progress.update(n)
+            progress.set_postfix_str(f"{region}: {out.pages} pages")
+
+    for start, end in gaps:
+        gap = Query(query.attribute, query.value, start, end)
+        pages: list[list[dict[str, Any]]] = []
+        try:
+            for page in fetch_pages(client, gap, pacer, on_page=on_page):
+                pages.append(page)
+        except AwsError as e:
+            got = [ev for p in pages for ev in p]
+            out.events.extend(ev["CloudTrailEvent"] for ev in got if ev.get("CloudTrailEvent"))
+            err = IncompleteRegion(e, pages) if pages or out.events else e
+            out.issue = DataIssue.from_error(f"lookup:{region}", err)
+            return out
+        got = [ev for p in pages for ev in p]
+        out.events.extend(ev["CloudTrailEvent"] for ev in got if ev.get("CloudTrailEvent"))
+        if cache and start < horizon:
+            cache.write(account, region, query, start, min(end, horizon), got)
+    return out
+
+
+def lookup_regions(aws: Aws, regions: Sequence[str] | None) -> list[str]:
+    """The regions to search: those asked (or every enabled one), with us-east-1 always in."""
+    names = list(aws.regions("cloudtrail", regions))
+    if GLOBAL_EVENTS_REGION not in names and aws.partition == "aws":
+        names.insert(0, GLOBAL_EVENTS_REGION)
+    return names
+
+
+def clamp_window(
+    start: pd.Timestamp, end: pd.Timestamp, now: pd.Timestamp
+) -> tuple[pd.Timestamp, pd.Timestamp, str | None]:
+    """Clamp a window to LookupEvents' 90 days; return a note when it was cut."""
+    floor = now - RETENTION
+    if end < floor:
+        raise InputError(
+            f"the window ends {end:%Y-%m-%d}, more than 90 days ago: LookupEvents has no events "
+            "that old",
+            hint="load the trail's log files instead (--logs s3://bucket/prefix or a folder)",
+        )
+    if start < floor:
+        return (
+            floor,
+            end,
+            (
+                f"LookupEvents keeps 90 days: the window was cut to start {floor:%Y-%m-%d %H:%M}Z; "
+                "load the trail's log files for older events"
+            ),
+        )
+    return start, end, None
+
+
+@dataclass(slots=True)
+class LookupResult:
+    """Events pulled with LookupEvents, as the events frame, and what kept it from complete.
+
+    ``regions`` holds one :class:`RegionPull` per (region, query); ``issues`` one entry per region
+    that failed or stopped early; ``derived`` the temporary keys minted by the key whose activity
+    was pulled too; ``note`` says when the window was cut to LookupEvents' 90 days.
+    """
+
+    frame: pd.DataFrame
+    issues: list[DataIssue] = field(default_factory=list)
+    regions: list[RegionPull] = field(default_factory=list)
+    derived: list[DerivedKey] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def pages(self) -> int:
+        return sum(p.pages for p in self.regions)
+
+    @property
+    def cached(self) -> int:
+        return sum(p.cached for p in self.regions)
+
+
+def _pull_all(
+    aws: Aws,
+    account: str,
+    regions: Sequence[str],
+    query: Query,
+    *,
+    cache: PageCache | None,
+    rate: float,
+    label: str,
+    now: pd.Timestamp,
+) -> list[RegionPull]:
+    with tqdm(desc=f"LookupEvents {label}", unit="event", disable=None, leave=False) as bar:
+        outcomes = aws.map_regions(
+            lambda r: pull_region(
+                aws, account, r, query, cache=cache, rate=rate, progress=bar, now=now
+            ),
+            regions,
+        )
+    pulls: list[RegionPull] = []
+    for region, outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            err = translate_error(outcome, service="cloudtrail", region=region)
+            pulls.append(RegionPull(region, issue=DataIssue.from_error(f"lookup:{region}", err)))
+        else:
+            pulls.append(outcome)
+    return pulls
+
+
+def _tables(pulls: Sequence[RegionPull]) -> list[pa.Table]:
+    tables = []
+    for pull in pulls:
+        records = [orjson.loads(text) for text in pull.events]
+        tables.append(records_table(records, source="lookup", origin=f"lookup:{pull.region}"))
+    return tables
+
+
+def lookup_events(
+    aws: Aws,
+    value: str,
+    *,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    regions: Sequence[str] | None = None,
+    attribute: str = "AccessKeyId",
+    follow_derived: bool = True,
+    cache_dir: Path | Literal[False] | None = None,
+    rate: float = LOOKUP_RATE_PER_REGION,
+    now: pd.Timestamp | None = None,
+) -> LookupResult:
+    """Everything ``value`` (an access key ID, or a user name with ``attribute="Username"``) did
+    in [start, end], in every region to search (us-east-1 always included).
+
+    With ``follow_derived``, temporary keys minted by the key (GetSessionToken, AssumeRole,
+    GetFederationToken) are looked up too, from their minting time, and flagged ``derived``.
+    ``cache_dir=False`` turns the on-disk page cache off; ``None`` uses
+    :func:`default_cache_dir`.
+    """
+    now = now or pd.Timestamp.now(tz="UTC")
+    start, end = time_window(start, end, names=("start", "end"))
+    if start is None or end is None:
+        raise InputError("LookupEvents needs a start and an end", hint="pass start= and end=")
+    start, end, note = clamp_window(start, end, now)
+    names = lookup_regions(aws, regions)
+    account = aws.account_id()
+    cache = None if cache_dir is False else PageCache(cache_dir or default_cache_dir())
+    result = LookupResult(frame=frame_from_tables([]), notes=[note] if note else [])
+    query = Query(attribute, value, start, end)
+    pulls = _pull_all(aws, account, names, query, cache=cache, rate=rate, label=value, now=now)
+    tables = _tables(pulls)
+    result.regions.extend(pulls)
+    done = {value}
+    derived: list[DerivedKey] = []
+    if follow_derived:
+        frontier = frame_from_tables(tables)
+        for _ in range(MAX_DERIVED_DEPTH):
+            new = [d for d in derived_keys(frontier, done) if d.access_key_id not in done]
+            if not new:
+                break
+            round_tables: list[pa.Table] = []
+            for d in new:
+                done.add(d.access_key_id)
+                q = Query("AccessKeyId", d.access_key_id, max(start, d.event_time or start), end)
+                pulled = _pull_all(
+                    aws, account, names, q, cache=cache, rate=rate, label=d.access_key_id, now=now
+                )
+                result.regions.extend(pulled)
+                round_tables.extend(_tables(pulled))
+            derived.extend(new)
+            tables.extend(round_tables)
+            frontier = frame_from_tables(round_tables)
+    result.derived = derived
+    result.frame = frame_from_tables(tables, derived_keys={d.access_key_id for d in derived})
+    result.issues = [p.issue for p in result.regions if p.issue is not None]
+    result.sources = [f"lookup:{r}" for r in names]
+    log.info(
+        "lookup %s: %d events, %d pages pulled, %d events from cache, %d issues",
+        value,
+        len(result.frame),
+        result.pages,
+        result.cached,
+        len(result.issues),
+    )
+    return result

@@ -1,0 +1,74 @@
+"""The events frame's columns as the pieces hold them: the Arrow schema, the column groups,
+what makes two rows the same record, the STS calls that mint keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pyarrow as pa
+
+from torinvest.errors import InputError
+from torinvest.schema import EVENTS_COLUMNS
+
+#: STS calls whose ``responseElements.credentials.accessKeyId`` is a key minted by the caller.
+MINTING_EVENTS: frozenset[str] = frozenset(
+    {
+        "GetSessionToken",
+        "AssumeRole",
+        "AssumeRoleWithSAML",
+        "AssumeRoleWithWebIdentity",
+        "GetFederationToken",
+    }
+)
+#: userIdentity types whose user name is the session name at the end of the arn.
+SESSION_TYPES: frozenset[str] = frozenset({"AssumedRole", "FederatedUser"})
+#: How many rounds :func:`derived_keys` follows keys minted by minted keys (role chaining).
+MAX_DERIVED_DEPTH = 5
+
+_EMPTY: Mapping[str, Any] = {}
+_STR = pa.large_string()
+_TIME = pa.timestamp("us", tz="UTC")
+_BOOL_TEXT = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
+
+CATEGORY_COLUMNS: tuple[str, ...] = tuple(c.name for c in EVENTS_COLUMNS if c.dtype == "category")
+STRING_COLUMNS: tuple[str, ...] = tuple(c.name for c in EVENTS_COLUMNS if c.dtype == "string")
+BOOLEAN_COLUMNS: tuple[str, ...] = tuple(c.name for c in EVENTS_COLUMNS if c.dtype == "boolean")
+COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in EVENTS_COLUMNS)
+
+#: What makes two rows "the same record": the same event_id and equal values (missing equals
+#: missing) in every one of these columns — every column the record itself gives, that is all
+#: but event_id and the provenance (derived, source, origin). A log file's record and
+#: LookupEvents' ``CloudTrailEvent`` of the same event normalize to the same values, so they
+#: are one record; copies that differ in anything (ListUsers vs DeleteUser, another caller,
+#: another request) are different records: both are kept and :func:`duplicate_issues` names them.
+SAME_RECORD_COLUMNS: tuple[str, ...] = tuple(
+    c.name for c in EVENTS_COLUMNS if c.name not in ("event_id", "derived", "source", "origin")
+)
+
+#: Hidden column of the pieces: a hash of event_id, computed where the records are parsed, so
+#: that finding copies across pieces needs no hashing of every ID in one process.
+ID_HASH = "_event_id_hash"
+#: The Arrow schema of the pieces :func:`records_table` returns (``derived`` is added later).
+TABLE_SCHEMA = pa.schema(
+    [
+        pa.field(
+            c.name,
+            _TIME
+            if c.dtype.startswith("datetime64")
+            else pa.dictionary(pa.int32(), _STR)
+            if c.dtype == "category"
+            else pa.bool_()
+            if c.dtype == "boolean"
+            else _STR,
+        )
+        for c in EVENTS_COLUMNS
+        if c.name != "derived"
+    ]
+    + [pa.field(ID_HASH, pa.uint64())]
+)
+
+
+class NotCloudTrailError(InputError):
+    """A JSON document that holds no CloudTrail record (a findings export, a digest file, …)."""

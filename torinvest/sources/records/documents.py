@@ -1,0 +1,360 @@
+"""JSON documents → CloudTrail records: every shape :func:`records_in` understands, damaged log
+files salvaged, invalid UTF-8 repaired and named, JSON lines.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from torinvest.errors import DataIssue, InputError
+from torinvest.sources.records.columns import (
+    _STR,
+    CATEGORY_COLUMNS,
+    STRING_COLUMNS,
+    NotCloudTrailError,
+)
+from torinvest.sources.records.logfile import is_utf8
+from torinvest.sources.records.table import _named
+
+
+# --------------------------------------------------------------------------------------------
+# document shapes → records
+# --------------------------------------------------------------------------------------------
+def is_record(obj: Any) -> bool:
+    """True for a dict shaped like a CloudTrail record (eventVersion, or eventName and a time)."""
+    return isinstance(obj, dict) and (
+        "eventVersion" in obj
+        or ("eventName" in obj and ("eventTime" in obj or "@timestamp" in obj))
+    )
+
+
+def records_in(doc: Any, *, where: str = "input") -> tuple[list[dict[str, Any]], list[str]]:
+    """The CloudTrail records in one parsed JSON document, and the problems met in it.
+
+    Raises :class:`NotCloudTrailError` when the document holds no CloudTrail record at all.
+    Problems are short texts (entries that are not records, unparsable ``CloudTrailEvent``).
+    """
+    if isinstance(doc, dict):
+        if isinstance(doc.get("Records"), list):
+            return _record_list(doc["Records"], "Records")
+        if isinstance(doc.get("Events"), list):
+            return _lookup_events(doc["Events"])
+        if doc.get("detail-type") == "AWS API Call via CloudTrail" and is_record(doc.get("detail")):
+            return [doc["detail"]], []
+        if is_record(doc):
+            return [doc], []
+    elif isinstance(doc, list) and doc:
+        records, problems = _record_list(doc, "list")
+        if records:
+            return records, problems
+    raise NotCloudTrailError(f"{where}: {describe_document(doc)}", hint=_hint(doc))
+
+
+def _record_list(items: list[Any], what: str) -> tuple[list[dict[str, Any]], list[str]]:
+    records = [r for r in items if is_record(r)]
+    if len(records) == len(items):
+        return records, []
+    bad = [i for i, r in enumerate(items) if not is_record(r)]
+    return records, [
+        f"{len(bad)} of {len(items)} {what} entries are not CloudTrail records "
+        f"(first at index {bad[0]})"
+    ]
+
+
+def _lookup_events(events: list[Any]) -> tuple[list[dict[str, Any]], list[str]]:
+    """``lookup-events`` output: parse each ``CloudTrailEvent`` string; rebuild what is missing."""
+    records: list[dict[str, Any]] = []
+    bad: list[int] = []
+    for i, ev in enumerate(events):
+        if not isinstance(ev, dict):
+            bad.append(i)
+            continue
+        raw = ev.get("CloudTrailEvent")
+        if isinstance(raw, str | bytes):
+            try:
+                rec = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                bad.append(i)
+                continue
+            if is_record(rec):
+                records.append(rec)
+                continue
+            bad.append(i)
+        elif "EventId" in ev or "EventName" in ev:
+            records.append(_record_from_lookup_fields(ev))
+        else:
+            bad.append(i)
+    if not records and events:
+        raise NotCloudTrailError(
+            "an Events list without CloudTrail events",
+            hint="export with `aws cloudtrail lookup-events --output json`",
+        )
+    problems = []
+    if bad:
+        problems.append(
+            f"{len(bad)} of {len(events)} Events have no parsable CloudTrailEvent "
+            f"(first at index {bad[0]})"
+        )
+    return records, problems
+
+
+def _record_from_lookup_fields(ev: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields LookupEvents returns beside ``CloudTrailEvent``, as a (partial) record."""
+    when = ev.get("EventTime")
+    if isinstance(when, int | float):
+        when = pd.Timestamp(when, unit="s", tz="UTC").isoformat()
+    elif when is not None and not isinstance(when, str):
+        when = pd.Timestamp(when).isoformat()
+    read_only = ev.get("ReadOnly")
+    return {
+        "eventTime": when,
+        "eventID": ev.get("EventId"),
+        "eventName": ev.get("EventName"),
+        "eventSource": ev.get("EventSource"),
+        "readOnly": read_only,
+        "userIdentity": {"accessKeyId": ev.get("AccessKeyId"), "userName": ev.get("Username")},
+    }
+
+
+def describe_document(doc: Any) -> str:
+    """What a JSON document that is not CloudTrail looks like, for a data issue."""
+    if isinstance(doc, dict):
+        keys = list(doc)[:6]
+        if any(k in doc for k in ("Findings", "findings")) or (
+            "detail-type" in doc and "GuardDuty" in str(doc.get("detail-type"))
+        ):
+            return "GuardDuty findings, not CloudTrail records"
+        if "digestStartTime" in doc or "logFiles" in doc:
+            return "a CloudTrail digest file, not log records"
+        if "id" in doc and "type" in doc and ("service" in doc or "resource" in doc):
+            return "a GuardDuty finding, not CloudTrail records"
+        return f"not CloudTrail records (a JSON object with keys {keys})"
+    if isinstance(doc, list):
+        return "not CloudTrail records (a list without CloudTrail records)"
+    return f"not CloudTrail records (a JSON {type(doc).__name__})"
+
+
+def _hint(doc: Any) -> str:
+    text = describe_document(doc)
+    if "GuardDuty" in text:
+        return "move findings files to CASE/findings/"
+    if "digest" in text:
+        return "digest files hold hashes only; load the CloudTrail/ folder next to them"
+    return (
+        'expected CloudTrail log files ({"Records": [...]}), lookup-events output or JSON lines '
+        "of records"
+    )
+
+
+def parse_records(
+    data: bytes, *, where: str = "input"
+) -> tuple[list[dict[str, Any]], list[DataIssue]]:
+    """Records from raw (already decompressed) JSON bytes: one document or JSON lines.
+
+    Never raises for bad content: each problem is a :class:`DataIssue` naming ``where`` (JSON
+    lines: one issue per file, listing the bad lines).
+    """
+    if not data or data.isspace():
+        return [], [DataIssue(where, "the file is empty")]
+    try:
+        doc = orjson.loads(data)
+    except orjson.JSONDecodeError as e:
+        if data.count(b"\n", 0, len(data) - 1) >= 1 and _first_line_is_json(data):
+            return parse_json_lines(data, where=where)
+        salvaged = salvage_log_file(data, where=where, error=e)
+        if salvaged is not None:
+            return salvaged
+        return [], [DataIssue(where, _json_problem(e))]
+    try:
+        records, problems = records_in(doc, where=where)
+    except NotCloudTrailError as e:
+        return [], [DataIssue(where, f"{e.message.removeprefix(where + ': ')} ({e.hint})")]
+    return records, [DataIssue(where, p) for p in problems]
+
+
+_RECORDS_OPEN = re.compile(rb'\s*\{\s*"Records"\s*:\s*\[')
+_RECORD_OPEN = re.compile(rb'\{\s*"eventVersion"\s*:')
+_RECORDS_CLOSE = re.compile(rb"\s*\]\s*\}\s*\Z")
+#: How many record openings a salvaged record may span (an ``{"eventVersion":`` inside a field).
+_SALVAGE_SPAN = 3
+
+
+def salvage_log_file(
+    data: bytes, *, where: str, error: orjson.JSONDecodeError
+) -> tuple[list[dict[str, Any]], list[DataIssue]] | None:
+    """The whole records of a damaged ``{"Records": [...]}`` file (cut short, or with a stretch
+    that is not JSON), and one issue saying how many were read and where the damage is. Each
+    record is cut at its opening ``{"eventVersion":`` and parsed alone. None when the file is
+    not shaped so or no record can be read (the caller then reports the whole file)."""
+    head = _RECORDS_OPEN.match(data)
+    if head is None:
+        return None
+    starts = [m.start() for m in _RECORD_OPEN.finditer(data, head.end())]
+    bounds = [*starts, len(data)]
+    records: list[dict[str, Any]] = []
+    lost: list[int] = []
+    i = 0
+    while i < len(starts):
+        for j in range(i + 1, min(i + 1 + _SALVAGE_SPAN, len(bounds))):
+            record = _chunk_record(data[bounds[i] : bounds[j]])
+            if record is not None:
+                records.append(record)
+                i = j
+                break
+        else:
+            lost.append(bounds[i])
+            i += 1
+    if not records:
+        return None
+    if lost:
+        damage = f"{len(lost)} part(s) could not be read (the first at byte {lost[0]:,})"
+    else:
+        damage = "its end is missing"
+    problem = (
+        f"invalid JSON (line {error.lineno}, column {error.colno}: {error.msg}): the file is "
+        f"truncated or damaged; the {len(records):,} whole record(s) in it were loaded, "
+        f"{damage} and any records there are lost"
+    )
+    return records, [DataIssue(where, problem)]
+
+
+def _chunk_record(chunk: bytes) -> dict[str, Any] | None:
+    """The record a cut of a log file holds (it may end with ``,`` or the closing ``]}``)."""
+    cut = chunk.rfind(b"]")  # the last cut may be followed by "]}" and stray bytes
+    for text in (chunk.rstrip(b" \t\r\n,"), _RECORDS_CLOSE.sub(b"", chunk), chunk[:cut]):
+        try:
+            record = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            continue
+        return record if is_record(record) else None
+    return None
+
+
+#: What :func:`repair_utf8` puts in place of each invalid UTF-8 byte sequence.
+REPLACEMENT = "\ufffd"
+_REPAIRS = threading.local()
+
+
+def _mark_bad_bytes(e: UnicodeError) -> tuple[str, int]:
+    assert isinstance(e, UnicodeDecodeError)
+    _REPAIRS.spans.append((e.start, e.end))
+    return REPLACEMENT, e.end
+
+
+codecs.register_error("torinvest-repair", _mark_bad_bytes)
+
+
+def repair_utf8(data: bytes) -> tuple[bytes, list[tuple[int, int]]]:
+    """``data`` with each invalid UTF-8 byte sequence replaced by U+FFFD, and where those
+    sequences were (byte offsets in ``data``); ``data`` itself when it is valid (the usual
+    case, checked at memory speed). JSON's structure is ASCII, so the bad bytes can only be
+    inside strings: every record still parses, and only the strings that held them change.
+    Callers must say so (:func:`utf8_issue`): the evidence is altered, visibly."""
+    if data.isascii() or is_utf8(data):
+        return data, []
+    _REPAIRS.spans = []
+    try:
+        text = data.decode("utf-8", errors="torinvest-repair")
+        return text.encode("utf-8"), _REPAIRS.spans
+    finally:
+        _REPAIRS.spans = []
+
+
+def utf8_issue(where: str, bad: Sequence[tuple[int, int]], table: pa.Table | None) -> DataIssue:
+    """The issue of a file whose invalid UTF-8 bytes :func:`repair_utf8` replaced, naming the
+    loaded records (of ``table``) that now hold a replacement character."""
+    rows = _rows_holding(table, REPLACEMENT) if table is not None else []
+    if rows:
+        altered = f"the record(s) {_named(rows)} hold it and were loaded so"
+    else:
+        altered = "no loaded record holds it (they were in fields or records not loaded)"
+    return DataIssue(
+        where,
+        f"{len(bad)} invalid UTF-8 byte sequence(s) (the first at byte {bad[0][0]:,}) were "
+        f"replaced with U+FFFD: {altered}; every other byte is as written",
+    )
+
+
+def _rows_holding(table: pa.Table, text: str) -> list[str]:
+    """The event IDs of the rows where a text column holds ``text``."""
+    hit = pa.array(np.zeros(table.num_rows, dtype=bool))
+    for name in (*STRING_COLUMNS, *CATEGORY_COLUMNS):
+        if name not in table.column_names:
+            continue
+        column = table.column(name)
+        if pa.types.is_dictionary(column.type):
+            column = column.cast(_STR)
+        hit = pc.or_(hit, pc.fill_null(pc.match_substring(column, text), False))
+    ids = table.column("event_id").filter(hit).to_pylist()
+    return [i if i is not None else "(no eventID)" for i in ids]
+
+
+def _first_line_is_json(data: bytes) -> bool:
+    for line in data.split(b"\n", 2)[:2]:
+        if line.strip():
+            try:
+                orjson.loads(line)
+            except orjson.JSONDecodeError:
+                return False
+            return True
+    return False
+
+
+def _json_problem(e: orjson.JSONDecodeError) -> str:
+    return f"invalid JSON (line {e.lineno}, column {e.colno}: {e.msg}); the file may be truncated"
+
+
+def parse_json_lines(
+    data: bytes, *, where: str = "input"
+) -> tuple[list[dict[str, Any]], list[DataIssue]]:
+    """Records from JSON lines (each line a record or a document); one issue for all bad lines."""
+    lines = ((n, line) for n, line in enumerate(data.split(b"\n"), start=1) if line.strip())
+    return records_from_lines(lines, where=where)
+
+
+def records_from_lines(
+    lines: Iterable[tuple[int, bytes]], *, where: str = "input"
+) -> tuple[list[dict[str, Any]], list[DataIssue]]:
+    """Records from numbered JSON lines (each a record or a document holding records), and one
+    issue naming the first bad line and how many others were bad (the other lines are loaded)."""
+    records: list[dict[str, Any]] = []
+    bad: list[tuple[int, str]] = []
+    for lineno, line in lines:
+        try:
+            doc = orjson.loads(line)
+        except orjson.JSONDecodeError as e:
+            bad.append((lineno, f"invalid JSON: {e.msg}"))
+            continue
+        if is_record(doc):
+            records.append(doc)
+            continue
+        try:
+            found, problems = records_in(doc, where=f"line {lineno}")
+        except InputError as e:
+            bad.append((lineno, e.message.removeprefix(f"line {lineno}: ")))
+            continue
+        records.extend(found)
+        bad.extend((lineno, p) for p in problems)
+    if not bad:
+        return records, []
+    first_line, first_problem = bad[0]
+    more = (
+        f" (and {len(bad) - 1} more: lines {', '.join(str(n) for n, _ in bad[1:6])}…)"
+        if len(bad) > 1
+        else ""
+    )
+    issue = DataIssue(
+        f"{where}:{first_line}",
+        f"line {first_line}: {first_problem}{more}; the other lines were loaded",
+    )
+    return records, [issue]
