@@ -293,19 +293,10 @@ def _load_with_engine(
     aws: Aws | None,
 ) -> None:
     """Load the log files' events with the DuckDB or Athena engine into ``act``/``frames``."""
-    from torinvest.sources.sql import load_sql, make_engine
+    from torinvest.sources.sql import load_sql
+    from torinvest.sources.sql.engine import engine_for
 
-    eng = make_engine(
-        engine.kind,
-        sources=list(logs) or None,
-        database=engine.athena_database,
-        table=engine.athena_table,
-        workgroup=engine.athena_workgroup,
-        output_location=engine.athena_output,
-        region=engine.athena_region,
-        aws=aws,
-        max_file_bytes=engine.max_file_bytes,
-    )
+    eng = engine_for(engine, logs, aws)
     try:
         res = load_sql(
             eng,

@@ -336,20 +336,10 @@ def _engine_calls(
         pivot.sources += [f"logs:{s}" for s in res.sources]
         pivot.issues += res.issues
         return ip_calls(res.frame, ips), res.counts.read > 0
-    from torinvest.sources.sql import make_engine
+    from torinvest.sources.sql.engine import engine_for
     from torinvest.sources.sql.run import ip_pivot_sql
 
-    eng = make_engine(
-        engine.kind,
-        sources=list(logs) or None,
-        database=engine.athena_database,
-        table=engine.athena_table,
-        workgroup=engine.athena_workgroup,
-        output_location=engine.athena_output,
-        region=engine.athena_region,
-        aws=aws,
-        max_file_bytes=engine.max_file_bytes,
-    )
+    eng = engine_for(engine, logs, aws)
     try:
         res_sql = ip_pivot_sql(eng, source_ips=ips, start=start, end=end, regions=regions)
     finally:

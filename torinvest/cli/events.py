@@ -184,7 +184,8 @@ def _print_sql(
     aws: Aws,
     out: TextIO,
 ) -> int:
-    from torinvest.sources.sql import events_query, make_engine, make_scope, print_sql
+    from torinvest.sources.sql import events_query, make_scope, print_sql
+    from torinvest.sources.sql.engine import engine_for
 
     check_activity_options(
         logs=logs,
@@ -194,15 +195,7 @@ def _print_sql(
         follow_derived=args.follow_derived,
         engine=engine,
     )
-    eng = make_engine(
-        engine.kind,
-        sources=list(logs) or None,
-        database=engine.athena_database,
-        table=engine.athena_table,
-        workgroup=engine.athena_workgroup,
-        output_location=engine.athena_output,
-        aws=aws,
-    )
+    eng = engine_for(engine, logs, aws)
     try:
         scope = make_scope(
             access_keys=args.access_key,

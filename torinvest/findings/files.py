@@ -4,8 +4,6 @@ data issue naming it (:func:`read_findings`).
 
 from __future__ import annotations
 
-import gzip
-import zlib
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -15,6 +13,10 @@ from torinvest.errors import DataIssue, NoFindingsError
 from torinvest.findings.checks import FINDING_FILE_SUFFIXES
 from torinvest.findings.records import Finding, FindingsResult
 from torinvest.findings.shapes import extract_findings
+from torinvest.inflate import DAMAGED, DEFAULT_LIMIT, TooLargeError, inflate
+
+#: The most bytes one findings file may inflate to (a compressed export).
+MAX_FINDINGS_BYTES = DEFAULT_LIMIT
 
 
 # --------------------------------------------------------------------------------------------
@@ -67,9 +69,11 @@ def read_findings_file(
     name = str(path)
     try:
         data = path.read_bytes()
-        if path.name.lower().endswith(".gz"):
-            data = gzip.decompress(data)
-    except (OSError, EOFError, zlib.error) as e:
+        data = inflate(data, MAX_FINDINGS_BYTES)  # gzip/xz/bzip2 by their magic bytes
+    except TooLargeError as e:
+        problem = f"{e} (a decompression bomb?): not read; decompress it yourself if it is real"
+        return [], [DataIssue(name, problem)]
+    except (*DAMAGED, OSError) as e:
         return [], [DataIssue(name, f"cannot read the file: {e}")]
     if not data.strip():
         return [], [DataIssue(name, "the file is empty: re-export the findings")]

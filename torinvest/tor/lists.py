@@ -4,9 +4,7 @@ one :class:`ExitLists` (:func:`load_exit_lists`).
 
 from __future__ import annotations
 
-import bz2
 import functools
-import gzip
 import json
 import logging
 import lzma
@@ -23,6 +21,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from torinvest.errors import DataIssue
+from torinvest.inflate import DAMAGED, DEFAULT_LIMIT, TooLargeError, inflate, mib
 from torinvest.tor.parsers import (
     _LINE_EXAMPLES,
     _exit_address_pairs,
@@ -57,9 +56,8 @@ _ARCHIVE_SUFFIXES = (".tar", ".tar.xz", ".txz", ".tar.gz", ".tgz", ".tar.bz2", "
 _DOC_NAME_RE = re.compile(r"^(provenance|licen[cs]e|readme|copying|notice)\b", re.IGNORECASE)
 _DOC_SUFFIXES = (".md", ".rst")
 _INDEX_NAME = "INDEX.json"
-_GZIP_MAGIC = b"\x1f\x8b"
-_XZ_MAGIC = b"\xfd7zXZ\x00"
-_BZ2_MAGIC = re.compile(rb"^BZh[1-9]1AY&SY")
+#: The most bytes one exit list (a file, or a member of an archive) may inflate to.
+MAX_LIST_BYTES = DEFAULT_LIMIT
 _BOM = b"\xef\xbb\xbf"
 #: How much of a list is searched for a line that tells its format.
 _SNIFF_BYTES = 1 << 20
@@ -85,17 +83,14 @@ def _skipped(name: str) -> bool:
 
 
 def _decompress(data: bytes, where: str) -> bytes:
-    """gzip / xz / bzip2 content (recognized by its magic bytes) decompressed; other bytes as is."""
+    """gzip / xz / bzip2 content (recognized by its magic bytes) decompressed, at most
+    :data:`torinvest.inflate.DEFAULT_LIMIT` bytes of it; other bytes as is."""
     try:
-        if data.startswith(_GZIP_MAGIC):
-            return gzip.decompress(data)
-        if data.startswith(_XZ_MAGIC):
-            return lzma.decompress(data)
-        if _BZ2_MAGIC.match(data):
-            return bz2.decompress(data)
-    except (OSError, EOFError, lzma.LZMAError, zlib.error, ValueError) as e:
+        return inflate(data, MAX_LIST_BYTES)
+    except TooLargeError as e:
+        raise ExitListError(where, f"{e} (a decompression bomb?): not read") from None
+    except DAMAGED as e:
         raise ExitListError(where, f"damaged compressed file: {e}") from None
-    return data
 
 
 def _sniff(data: bytes) -> Literal["tordnsel", "plain", "interval"] | None:
@@ -186,6 +181,10 @@ def _read_archive(path: Path, list_name: str) -> tuple[pd.DataFrame, list[DataIs
                 if not member.isfile() or _skipped(member.name):
                     continue
                 where = f"{path}:{member.name}"
+                if member.size > MAX_LIST_BYTES:
+                    problem = f"it holds more than {mib(MAX_LIST_BYTES)} (a decompression bomb?)"
+                    issues.append(DataIssue(where, f"{problem}: not read"))
+                    continue
                 handle = tar.extractfile(member)
                 if handle is None:
                     continue

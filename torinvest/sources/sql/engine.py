@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 
 from torinvest.aws import Aws
 from torinvest.errors import DataIssue, InputError
+from torinvest.options import EngineOptions
 from torinvest.schema import utc_timestamp
 from torinvest.sources.logs import DEFAULT_MAX_FILE_BYTES, FileCounts
 from torinvest.sources.records import ID_HASH, TABLE_SCHEMA, DerivedKey, event_id_hash
@@ -139,6 +140,24 @@ def make_engine(
         engine: Engine = engine_class.from_settings(settings)
         return engine
     raise InputError(f"unknown engine {kind!r}", hint=f"one of {', '.join(ENGINES)}")
+
+
+def engine_for(
+    options: EngineOptions, logs: Sequence[str | Path] = (), aws: Aws | None = None
+) -> Engine:
+    """The engine ``options`` names (``duckdb`` over ``logs``, or ``athena``), as every reader
+    of the trail opens it: the same table, workgroup, output, region and file-size limit."""
+    return make_engine(
+        options.kind,
+        sources=list(logs) or None,
+        database=options.athena_database,
+        table=options.athena_table,
+        workgroup=options.athena_workgroup,
+        output_location=options.athena_output,
+        region=options.athena_region,
+        aws=aws,
+        max_file_bytes=options.max_file_bytes,
+    )
 
 
 # --------------------------------------------------------------------------------------------
