@@ -69,6 +69,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("findings.related",),
     # every source at once; who else called from the key's addresses (over the same sources)
     ("events", "pivot"),
+    # where an investigation reads from, and the notebooks' parameters
+    ("parameters",),
     # what the activity means
     ("analysis.helpers",),
     ("analysis.baseline", "analysis.places"),

@@ -1,0 +1,323 @@
+"""Where an investigation reads from (:class:`Sources`) and the notebooks' parameters: each
+checked and turned into its type (papermill's ``-p NAME VALUE`` gives text, a number or a
+bool), the parameter classes of the two notebooks, and :func:`sources_from_parameters`, which
+turns the investigation notebook's source parameters into :class:`Sources`.
+
+Moved out of :mod:`torinvest.investigation` (which re-exports every name) so that the recipe
+and its inputs are read apart.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from torinvest.aws import Aws, AwsConfig, parse_regions
+from torinvest.case import Case
+from torinvest.errors import InputError, OptionsError
+from torinvest.events import DEFAULT_MAX_ROWS, EngineOptions
+from torinvest.geo import check_geoip
+from torinvest.options import (
+    DEFAULT_LOOKAHEAD_DAYS,
+    DEFAULT_LOOKBACK_DAYS,
+    DEFAULT_TOLERANCE_HOURS,
+)
+from torinvest.sources.logs import DEFAULT_MAX_FILE_BYTES
+
+
+@dataclass(slots=True)
+class Sources:
+    """Where the investigation reads from: a case folder, or AWS (plus extra log locations).
+
+    ``aws`` is AWS as the source of findings and LookupEvents (None: a case folder);
+    ``logs_aws`` the credentials for ``s3://`` log files and Athena when the findings come from
+    a case folder (the profile or role the analyst named; with ``aws``, ``aws`` is used)."""
+
+    case: Case | None = None
+    aws: Aws | None = None
+    regions: list[str] | None = None
+    logs: list[str] = field(default_factory=list)
+    exit_lists: list[str] = field(default_factory=list)
+    engine: EngineOptions = field(default_factory=EngineOptions)
+    logs_aws: Aws | None = None
+    #: MaxMind-format databases (.mmdb) for country/ASN/AS organization (``--geoip``)
+    geoip: list[str] = field(default_factory=list)
+
+    @property
+    def offline(self) -> bool:
+        return self.aws is None
+
+    def describe(self) -> str:
+        if self.case is not None:
+            return f"case folder {self.case.root}"
+        where = ", ".join(self.regions) if self.regions else "every enabled region"
+        return f"AWS ({where})" + (f" and log files {', '.join(self.logs)}" if self.logs else "")
+
+
+# --------------------------------------------------------------------------------------------
+# notebook parameters: papermill's `-p NAME VALUE` gives text (or a number, or True/False)
+# --------------------------------------------------------------------------------------------
+def param_text(name: str, value: object) -> str:
+    """A text parameter (a path, a name, an ID): text as it is, None as ""; anything else is an
+    :class:`InputError` naming the parameter (a number would lose leading zeros: pass it raw)."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    raise InputError(
+        f"parameter {name}: expected text, got {type(value).__name__} {str(value)[:40]!r}",
+        hint=f"pass it as text, e.g. papermill -r {name} VALUE (raw) or {name}='…'",
+    )
+
+
+def param_list(name: str, value: object) -> list[str]:
+    """A list parameter (``logs``, ``exit_lists``): a list of text as it is; one text is that
+    one item, or a comma-separated list when it holds commas and is not itself an existing
+    path; None or "" is the empty list. Anything else names the parameter."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return []
+        if "," in text and not Path(text).expanduser().exists():
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return [text]
+    if isinstance(value, list | tuple):
+        items = list(value)
+        bad = [v for v in items if not isinstance(v, str)]
+        if bad:
+            raise InputError(
+                f"parameter {name}: every item must be text (a path or s3:// URL), got "
+                f"{type(bad[0]).__name__} {str(bad[0])[:40]!r}",
+                hint=f'e.g. {name}=["/data/logs", "s3://bucket/AWSLogs/"] or -p {name} PATH',
+            )
+        return [v for v in items if v.strip()]
+    raise InputError(
+        f"parameter {name}: expected a list of paths or one path, got {type(value).__name__} "
+        f"{str(value)[:40]!r}",
+        hint=f"e.g. -p {name} /data/logs (one) or -p {name} /a,/b (several)",
+    )
+
+
+_TRUE = frozenset({"true", "yes", "1", "on"})
+_FALSE = frozenset({"false", "no", "0", "off"})
+
+
+def param_bool(name: str, value: object) -> bool:
+    """A yes/no parameter: a bool; the text true/false, yes/no, on/off, 1/0 (any case); the
+    numbers 0 and 1. Anything else names the parameter (``"false"`` is never True)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    raise InputError(
+        f"parameter {name}: expected true or false, got {type(value).__name__} {str(value)[:40]!r}",
+        hint=f"e.g. -p {name} False (papermill) or {name}=False",
+    )
+
+
+def param_number(name: str, value: object, *, integer: bool = False) -> float:
+    """A number parameter (days, hours, rows): a number, or text that is one (``14``, ``1.5``,
+    ``1_000_000``); ≥ 0 and finite. Anything else names the parameter."""
+    number: float | None = None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        number = float(value)
+    elif isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            number = float(value.strip().replace("_", "").replace(",", ""))
+    if number is None or number != number or number in (float("inf"), float("-inf")):
+        raise InputError(
+            f"parameter {name}: expected a number, got {type(value).__name__} {str(value)[:40]!r}",
+            hint=f"e.g. -p {name} 14",
+        )
+    if number < 0 or (integer and number != int(number)):
+        what = "a whole number ≥ 0" if integer else "a number ≥ 0"
+        raise InputError(f"parameter {name}: expected {what}, got {value!r}", hint="e.g. 14")
+    return number
+
+
+def param_regions(name: str, value: object) -> str:
+    """``regions``: ``all`` or a comma list, as text; a list of region names is joined."""
+    if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+        return ",".join(value)
+    return param_text(name, value)
+
+
+_PARAM_CHECKS: dict[str, Any] = {
+    "regions": param_regions,
+    "str": param_text,
+    "list[str]": param_list,
+    "bool": param_bool,
+    "float": param_number,
+    "int": lambda name, value: int(param_number(name, value, integer=True)),
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NotebookParameters:
+    """Base of a notebook's checked parameters: :meth:`check` reads each declared field from
+    the parameters the notebook was given (its namespace), converts what is unambiguous (a
+    comma list or one path for a list, ``"false"`` for a bool, ``"14"`` for a number) and
+    raises :class:`InputError` naming the parameter for the rest."""
+
+    @classmethod
+    def check(cls, values: Mapping[str, Any]) -> Any:
+        checked: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name in values:
+                check = _PARAM_CHECKS.get(f.name) or _PARAM_CHECKS[str(f.type)]
+                checked[f.name] = check(f.name, values[f.name])
+        return cls(**checked)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InvestigateParameters(NotebookParameters):
+    """The parameters of ``notebooks/investigate.ipynb`` (its parameters cell documents them)."""
+
+    finding_id: str = ""
+    case_dir: str = ""
+    profile: str = ""
+    regions: str = "all"
+    role_arn: str = ""
+    logs: list[str] = field(default_factory=list)
+    exit_lists: list[str] = field(default_factory=list)
+    geoip: list[str] = field(default_factory=list)
+    engine: str = "files"
+    athena_database: str = ""
+    athena_table: str = ""
+    athena_workgroup: str = ""
+    athena_output: str = ""
+    max_rows: int = DEFAULT_MAX_ROWS
+    max_file_mb: int = DEFAULT_MAX_FILE_BYTES >> 20
+    lookback_days: float = DEFAULT_LOOKBACK_DAYS
+    lookahead_days: float = DEFAULT_LOOKAHEAD_DAYS
+    tolerance_hours: float = DEFAULT_TOLERANCE_HOURS
+    follow_derived: bool = True
+    verdict_status: str = "pending"
+    analyst: str = ""
+    rationale: str = ""
+    suppress: bool = False
+    ledger: str = ""
+    summary_path: str = ""
+    export_dir: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TriageParameters(NotebookParameters):
+    """The parameters of ``notebooks/triage.ipynb`` (its parameters cell documents them)."""
+
+    case_dir: str = ""
+    profile: str = ""
+    regions: str = "all"
+    role_arn: str = ""
+    include_archived: bool = False
+    out_dir: str = "out"
+    notebooks_dir: str = "investigations"
+
+
+def sources_from_parameters(
+    *,
+    case_dir: str | None = None,
+    profile: str | None = None,
+    regions: str | Sequence[str] | None = "all",
+    role_arn: str | None = None,
+    logs: Sequence[str] | str = (),
+    exit_lists: Sequence[str] | str = (),
+    engine: str = "files",
+    athena_database: str = "",
+    athena_table: str = "",
+    athena_workgroup: str = "",
+    athena_output: str = "",
+    max_rows: int | None = DEFAULT_MAX_ROWS,
+    max_file_mb: int = DEFAULT_MAX_FILE_BYTES >> 20,
+    geoip: Sequence[str] | str = (),
+) -> Sources:
+    """Sources from notebook/CLI parameters: a case folder wins; else AWS via the CLI chain.
+
+    ``logs`` and ``exit_lists`` may be one path (text, as papermill's ``-p`` gives it) or a
+    comma-separated list (:func:`param_list`); a wrong-typed parameter is an InputError naming it.
+
+    ``engine`` reads the log files: ``files`` (default), ``duckdb``, or ``athena`` (the
+    CloudTrail table ``athena_table``, default ``cloudtrail_logs``, in ``athena_database``; then
+    no log files are needed). ``max_rows``: above
+    this many matching rows the duckdb/athena engine counts in the engine (0 or None: never).
+    ``max_file_mb``: the most one log file may hold once decompressed (MiB); a larger file is
+    a data issue, not read. ``geoip``: MaxMind-format databases (one path or a list; each is
+    opened here, so a bad one is an InputError naming it before anything is read).
+    """
+    case_dir = param_text("case_dir", case_dir)
+    profile, role_arn = param_text("profile", profile), param_text("role_arn", role_arn)
+    logs, exit_lists = param_list("logs", logs), param_list("exit_lists", exit_lists)
+    databases = [str(Path(p).expanduser()) for p in param_list("geoip", geoip)]
+    check_geoip(databases)
+    rows = None if max_rows is None else int(param_number("max_rows", max_rows, integer=True))
+    options = EngineOptions(
+        kind=param_text("engine", engine) or "files",
+        max_rows=rows or None,
+        max_file_bytes=int(param_number("max_file_mb", max_file_mb, integer=True)) << 20,
+        athena_database=param_text("athena_database", athena_database) or None,
+        athena_table=param_text("athena_table", athena_table) or None,
+        athena_workgroup=param_text("athena_workgroup", athena_workgroup) or None,
+        athena_output=param_text("athena_output", athena_output) or None,
+    )
+    case = Case.open(case_dir) if case_dir else None
+    check_sources(case, list(logs), options, named=bool(profile or role_arn))
+    if case is not None:
+        reads_aws = options.kind == "athena" or any(str(s).startswith("s3://") for s in logs)
+        logs_aws = (
+            Aws(AwsConfig(profile=profile or None, role_arn=role_arn or None))
+            if reads_aws
+            else None
+        )
+        return Sources(
+            case=case,
+            logs=list(logs),
+            exit_lists=list(exit_lists),
+            engine=options,
+            logs_aws=logs_aws,
+            geoip=databases,
+        )
+    aws = Aws(AwsConfig(profile=profile or None, role_arn=role_arn or None))
+    return Sources(
+        aws=aws,
+        regions=parse_regions(regions),
+        logs=logs,
+        exit_lists=exit_lists,
+        engine=options,
+        geoip=databases,
+    )
+
+
+def check_sources(
+    case: Case | None, logs: Sequence[str], engine: EngineOptions, *, named: bool
+) -> None:
+    """Refuse parameters that cannot mean what they say together (:class:`OptionsError`; the
+    CLI exits 2 before a kernel starts, the notebook shows the error): log files for the Athena
+    engine (which reads its table), the DuckDB engine with no log file, credentials named for a
+    run that reads nothing from AWS."""
+    case_logs = case is not None and case.cloudtrail.is_dir()
+    if engine.kind == "athena" and (logs or case_logs):
+        given = "--logs (logs)" if logs else f"the case folder's {case.cloudtrail if case else ''}"
+        raise OptionsError(
+            f"--engine athena reads the CloudTrail table in Athena: {given} would not be read",
+            hint="use --engine files or duckdb for log files; for Athena, leave --logs out and "
+            "use a case folder without cloudtrail/ (or AWS) for the findings",
+        )
+    if engine.kind == "duckdb" and not (logs or case_logs):
+        raise OptionsError(
+            "--engine duckdb reads log files: give --logs (logs) or a case folder with cloudtrail/",
+            hint="or use --engine athena for the CloudTrail table",
+        )
+    reads_aws = engine.kind == "athena" or any(str(s).startswith("s3://") for s in logs)
+    if case is not None and named and not reads_aws:
+        raise OptionsError(
+            "--profile/--role-arn (profile, role_arn) name AWS credentials, but with a case "
+            "folder and local log files nothing reads AWS",
+            hint="leave them out, or add the s3:// logs (--logs) or --engine athena they are for",
+        )
