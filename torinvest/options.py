@@ -24,6 +24,12 @@ ENGINES = ("files", "duckdb", "athena")
 #: every row (``max_rows`` of load_sql): a million events make a frame of about 1 GB with their
 #: request/response JSON.
 DEFAULT_MAX_ROWS = 1_000_000
+#: ``torinvest actions``: the plans (``--plan``) and what a suppression rule matches (``--scope``).
+SUPPRESSION_SCOPES = ("key", "principal")
+PLAN_KINDS = ("archive", "remediate")
+#: ``investigate --all-open --jobs N``: the most reports run at once (each is a process and a
+#: kernel: memory grows with it).
+MAX_JOBS = 16
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,10 +13,11 @@ import orjson
 import pandas as pd
 from botocore import xform_name
 
+from torinvest.options import PLAN_KINDS as PLAN_KINDS
+from torinvest.options import SUPPRESSION_SCOPES as SUPPRESSION_SCOPES
+
 REVOKE_POLICY_NAME = "AWSRevokeOlderSessions"
 FILTER_NAME_RE = re.compile(r"[^A-Za-z0-9_.-]")
-SUPPRESSION_SCOPES = ("key", "principal")
-PLAN_KINDS = ("archive", "remediate")
 #: The decided verdicts each plan follows (``--execute`` refuses without one of them).
 PLAN_VERDICTS: dict[str, tuple[str, ...]] = {
     "archive": ("legitimate",),

@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 from typing import TextIO
 
-from torinvest.actions import PLAN_KINDS, SUPPRESSION_SCOPES
 from torinvest.cli.args import (
     LEDGER_HELP,
     UsageError,
@@ -18,6 +17,7 @@ from torinvest.cli.args import (
     aws_from_args,
 )
 from torinvest.cli.output import print_issues
+from torinvest.options import PLAN_KINDS, SUPPRESSION_SCOPES
 from torinvest.safety import term_safe
 
 

@@ -11,11 +11,11 @@ import pandas as pd
 
 from torinvest.aws import DEFAULT_MAX_WORKERS, Aws, AwsConfig, parse_regions
 from torinvest.errors import InputError, OptionsError
-from torinvest.events import EngineOptions
-from torinvest.investigation import (
+from torinvest.options import (
     DEFAULT_LOOKAHEAD_DAYS,
     DEFAULT_LOOKBACK_DAYS,
     DEFAULT_TOLERANCE_HOURS,
+    EngineOptions,
 )
 from torinvest.schema import window_bound
 from torinvest.sources.logs import DEFAULT_MAX_FILE_BYTES

@@ -7,7 +7,6 @@ from typing import TextIO
 
 from torinvest.case import sample_case
 from torinvest.cli.findings import format_table, located_records, print_notes
-from torinvest.findings import read_findings
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -17,6 +16,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from torinvest.findings import read_findings
+
     case = sample_case()
     print(f"torinvest demo: sample case at {case.root}", file=out)
     result = read_findings(case.findings).tor_only()

@@ -22,13 +22,8 @@ from torinvest.cli.args import (
 )
 from torinvest.cli.output import print_issues
 from torinvest.errors import InputError, TorinvestError
-from torinvest.events import (
-    EngineOptions,
-    check_activity_options,
-    load_activity,
-    with_global_region,
-)
 from torinvest.export import check_output, write_frame
+from torinvest.options import EngineOptions
 from torinvest.safety import term_safe
 from torinvest.sources.logs import NO_MATCH
 
@@ -104,6 +99,8 @@ def _check_events_usage(args: argparse.Namespace, logs: Sequence[str]) -> None:
 
 
 def cmd_events(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from torinvest.events import load_activity
+
     logs = list(args.logs)
     if args.case:
         logs.insert(0, str(Case.open(args.case).require("cloudtrail")))
@@ -184,6 +181,7 @@ def _print_sql(
     aws: Aws,
     out: TextIO,
 ) -> int:
+    from torinvest.events import check_activity_options, with_global_region
     from torinvest.sources.sql import events_query, make_scope, print_sql
     from torinvest.sources.sql.engine import engine_for
 

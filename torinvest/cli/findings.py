@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import orjson
 import pandas as pd
@@ -16,14 +16,10 @@ from torinvest.case import Case
 from torinvest.cli.args import UsageError, _add_aws_args, _end_time, _iso_time, aws_from_args
 from torinvest.cli.output import print_issues
 from torinvest.errors import DataIssue
-from torinvest.findings import (
-    FindingsResult,
-    KeyLocation,
-    fetch_findings,
-    iter_located,
-    read_findings,
-)
 from torinvest.safety import term_safe
+
+if TYPE_CHECKING:  # the findings package is imported when a command reads findings
+    from torinvest.findings import FindingsResult, KeyLocation
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -75,6 +71,8 @@ def load_findings(args: argparse.Namespace) -> FindingsResult:
 
     Raises CouldNotLookError when no region could be searched or no file read (the library's
     rule, :meth:`FindingsResult.require_looked`), never an empty list then."""
+    from torinvest.findings import fetch_findings, read_findings
+
     if args.start is not None and args.end is not None and args.start > args.end:
         raise UsageError(
             f"--start {args.start:%Y-%m-%dT%H:%M:%SZ} is after --end {args.end:%Y-%m-%dT%H:%M:%SZ}",
@@ -122,6 +120,8 @@ def _filter_files(result: FindingsResult, args: argparse.Namespace) -> FindingsR
 
 def located_records(result: FindingsResult) -> tuple[list[dict[str, Any]], list[DataIssue]]:
     """One JSON-ready record per Tor finding whose key was located, and the problems."""
+    from torinvest.findings import iter_located
+
     frame = result.frame()
     records: list[dict[str, Any]] = []
     problems: list[DataIssue] = []

@@ -18,8 +18,7 @@ from torinvest.cli.args import (
 )
 from torinvest.cli.output import print_issues
 from torinvest.errors import TorinvestError
-from torinvest.events import DEFAULT_MAX_ROWS
-from torinvest.investigation import NOTHING_READ_SOURCE
+from torinvest.options import DEFAULT_MAX_ROWS
 from torinvest.safety import term_safe
 from torinvest.verdict import STATUSES
 
@@ -157,6 +156,7 @@ def _check_investigate_usage(args: argparse.Namespace) -> None:
 
 def cmd_investigate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from torinvest import report
+    from torinvest.investigation import NOTHING_READ_SOURCE
 
     _check_investigate_usage(args)
     post_cli.check_investigate_arguments(args)  # before a kernel starts

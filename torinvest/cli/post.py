@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 from typing import Any, TextIO
 
+from torinvest.options import MAX_JOBS
 from torinvest.post import command
-from torinvest.post.batch import MAX_JOBS
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

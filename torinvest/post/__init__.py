@@ -21,6 +21,8 @@ Modules, one per concern:
 ========================  =======================================================================
 """
 
+from typing import TYPE_CHECKING, Any
+
 from torinvest.post.base import (
     DESTINATIONS,
     DestinationSpec,
@@ -29,7 +31,22 @@ from torinvest.post.base import (
     PostRefusedError,
     parse_destination,
 )
-from torinvest.post.engine import Outcome, PostReport, post_report
+
+if TYPE_CHECKING:
+    from torinvest.post.engine import Outcome, PostReport, post_report
+
+#: Names of :mod:`torinvest.post.engine`, imported when first asked for: the CLI builds its
+#: parser from ``base`` and ``command`` without the engine (and HTTP clients, report folders).
+_ENGINE_NAMES = frozenset({"Outcome", "PostReport", "post_report"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _ENGINE_NAMES:
+        from torinvest.post import engine
+
+        return getattr(engine, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "DESTINATIONS",

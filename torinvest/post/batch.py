@@ -19,14 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from torinvest.errors import InputError
+from torinvest.options import MAX_JOBS as MAX_JOBS
 from torinvest.post.state import FindingRef, ScheduledResult, run_scheduled
 from torinvest.report import BatchResult, RunOptions, check_folder, open_findings, triage_frame
 from torinvest.report.batch import _batch_entry, _finish_entries, write_index
 from torinvest.report.parameters import run_sources
 from torinvest.report.run import run_report
-
-#: The most reports run at once (each is a process and a kernel: memory grows with it).
-MAX_JOBS = 16
 
 
 def _investigate(finding_id: str, folder: Path, *, options: RunOptions) -> None:

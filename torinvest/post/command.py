@@ -19,13 +19,15 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from torinvest.errors import OptionsError, TorinvestError
 from torinvest.post.base import SYNTAX, DestinationSpec, parse_destination
-from torinvest.post.engine import PostReport, post_report
 from torinvest.post.env import environment
 from torinvest.safety import term_safe
+
+if TYPE_CHECKING:  # the engine (HTTP clients, report folders) is imported when posting
+    from torinvest.post.engine import PostReport
 
 DESTINATION_HELP = "where to post: " + "; ".join(SYNTAX.values()) + " (repeatable)"
 ENV_FILE_HELP = (
@@ -107,6 +109,8 @@ def print_report(report: PostReport, out: TextIO, err: TextIO) -> int:
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """``torinvest post``: raises :class:`~torinvest.errors.TorinvestError` (exit 1) when
     nothing could be posted."""
+    from torinvest.post.engine import post_report
+
     env = environment(args.env_file)
     report = post_report(
         Path(args.report_dir),
@@ -178,6 +182,8 @@ def post_after_investigate(
     incomplete folder is refused (:class:`PostRefusedError`, exit 1), nothing posted."""
     if not getattr(args, "post", None):
         return 0
+    from torinvest.post.engine import post_report
+
     env = environment(args.env_file)
     report = post_report(
         Path(folder),

@@ -65,3 +65,30 @@ def test_the_user_and_region_filters_are_in_every_query_of_both_dialects(name: s
     same_frames(got, ref)
     with pytest.raises(InputError, match="user name"):
         make_scope(user_name="bad\nname")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        "plain",
+        "it's",
+        "''",
+        "a\\'b",  # a backslash is no escape in DuckDB or Trino
+        "x'; DROP TABLE events; --",
+        "line\nbreak\r\ttab",
+        "nul\x00byte",
+        "é 漢字 \u2028 \U0001f600",
+        '"double" $$dollar$$',
+    ],
+)
+def test_sql_literal_is_what_sqlglot_writes_and_reads_back(value: str) -> None:
+    """Values are quoted without sqlglot (building the queries does not import it), exactly as
+    sqlglot writes a string in DuckDB's and Trino's dialects, and read back as the same value."""
+    from torinvest.sources.sql.projection import sql_literal
+
+    literal = sql_literal(value)
+    for dialect in ("duckdb", "trino"):
+        assert literal == sqlglot.exp.Literal.string(value).sql(dialect)
+        parsed = sqlglot.parse_one(f"SELECT {literal}", read=dialect).expressions[0]
+        assert isinstance(parsed, sqlglot.exp.Literal) and parsed.this == value

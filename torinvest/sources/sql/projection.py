@@ -15,8 +15,6 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from typing import Any
 
-from sqlglot import exp
-
 from torinvest.sources.records import SAME_RECORD_COLUMNS, SESSION_TYPES
 
 #: The dialect the queries are written in, and the one Athena (engine v3, Trino) speaks.
@@ -102,8 +100,12 @@ def _boolean(column: str) -> str:
 
 
 def sql_literal(value: str) -> str:
-    """A SQL string literal (quotes doubled): the only way values enter the queries."""
-    return exp.Literal.string(value).sql(SOURCE_DIALECT)
+    """A SQL string literal (quotes doubled): the only way values enter the queries.
+
+    DuckDB's and Trino's rule, and what sqlglot writes for a string in either dialect (a test
+    holds it): every other character stands for itself. Written out, so that building the
+    queries does not import sqlglot (only their translation, :func:`.queries.to_trino`, does)."""
+    return "'" + str(value).replace("'", "''") + "'"
 
 
 def sql_literals(values: Iterable[str]) -> str:

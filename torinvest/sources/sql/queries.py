@@ -12,10 +12,9 @@ import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import pandas as pd
-import sqlglot
-from sqlglot import exp
 
 from torinvest.aws import validate_region
 from torinvest.aws.ids import is_access_key_id
@@ -37,6 +36,9 @@ from torinvest.sources.sql.projection import (
     sql_literal,
     sql_literals,
 )
+
+if TYPE_CHECKING:  # sqlglot is imported by the translation only (to_trino)
+    from sqlglot import exp
 
 #: A user name filter: an IAM user name (64) or a session name (64), with room; no control
 #: characters (the value enters the queries as a literal only).
@@ -547,6 +549,8 @@ def ip_pivot_query(scope: Scope, source_ips: Collection[str]) -> Query:
 def _trino_content_key(node: exp.Expression) -> exp.Expression:
     """DuckDB's ``hash`` of values (:func:`content_key_sql`) in Trino: xxhash64 of their text,
     each as ``<length>:<text>`` (``-`` for NULL), an encoding that tells every tuple apart."""
+    from sqlglot import exp
+
     if isinstance(node, exp.Anonymous) and node.name.lower() == "hash":
         parts = [_length_prefixed(e) for e in node.expressions]
         text = exp.func("to_utf8", exp.Concat(expressions=parts))
@@ -557,6 +561,8 @@ def _trino_content_key(node: exp.Expression) -> exp.Expression:
 def _trino_fixes(node: exp.Expression) -> exp.Expression:
     """Where Trino needs another function than the transpiled one: CloudTrail's ISO 8601 times
     (``…T12:05:00Z``) are read by from_iso8601_timestamp, not by a cast."""
+    from sqlglot import exp
+
     if (
         isinstance(node, exp.TryCast)
         and node.to.is_type(exp.DataType.Type.TIMESTAMPTZ)
@@ -568,6 +574,8 @@ def _trino_fixes(node: exp.Expression) -> exp.Expression:
 
 
 def _length_prefixed(value: exp.Expression) -> exp.Expression:
+    from sqlglot import exp
+
     text = exp.cast(value.copy(), exp.DataType.Type.VARCHAR)
     length = exp.cast(exp.Length(this=text.copy()), exp.DataType.Type.VARCHAR)
     tagged = exp.Concat(expressions=[length, exp.Literal.string(":"), text])
@@ -576,6 +584,8 @@ def _length_prefixed(value: exp.Expression) -> exp.Expression:
 
 def to_trino(sql: str, *, pretty: bool = True) -> str:
     """A query written in DuckDB SQL, in Athena's (Trino's) dialect."""
+    import sqlglot
+
     tree = sqlglot.parse_one(sql, read=SOURCE_DIALECT)
     tree = tree.transform(_trino_content_key).transform(_trino_fixes)
     return tree.sql(TRINO_DIALECT, pretty=pretty)

@@ -1,0 +1,186 @@
+"""What the command imports before it does anything: only what the command run needs.
+
+Each case runs the CLI in a fresh interpreter (``sys.modules`` starts empty) and lists which of
+the heavy modules were imported. Not timed: the start-up time is a benchmark
+(benchmarks/bench_startup.py).
+
+Still imported by every command, on purpose: pandas, pyarrow, boto3/botocore (the floor the
+``events`` command needs; ``--start``/``--end`` are parsed into pandas timestamps), and
+``torinvest.sources.logs`` (``--max-file-mb``'s default, ``DEFAULT_MAX_FILE_BYTES``, lives
+there), ``torinvest.post.base`` (the destination syntax ``--to``/``--post`` check),
+``torinvest.verdict`` (the statuses ``--status`` offers).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from torinvest.case import sample_case
+
+#: Libraries no command needs to build its parser: notebooks and reports, HTTP posting, SQL
+#: translation and engines, Tor list parsing.
+HEAVY_LIBRARIES = (
+    "sqlglot",
+    "httpx",
+    "papermill",
+    "nbconvert",
+    "nbformat",
+    "plotly",
+    "ipywidgets",
+    "duckdb",
+    "stem",
+)
+#: torinvest's modules that a command imports when it runs, never to parse its arguments.
+HEAVY_MODULES = (
+    "torinvest.investigation",
+    "torinvest.actions",
+    "torinvest.events",
+    "torinvest.pivot",
+    "torinvest.report",
+    "torinvest.post.engine",
+    "torinvest.sources.sql",
+    "torinvest.sources.lookup",
+    "torinvest.tor",
+    "torinvest.findings",
+)
+
+#: Run ``main(argv)`` (argv from the command line, as JSON), stdout and stderr captured, and
+#: print the exit status and the watched modules that were imported, as JSON.
+_PROBE = textwrap.dedent(
+    """
+    import contextlib, io, json, sys
+
+    argv, watched = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+    from torinvest.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(argv, out=out, err=err)
+        except SystemExit as e:  # --help
+            code = e.code
+    loaded = [m for m in watched if m in sys.modules]
+    print(json.dumps({"code": code, "loaded": loaded, "out": out.getvalue(), "err": err.getvalue()}))
+    """
+)
+
+
+def _run(argv: list[str], watched: tuple[str, ...]) -> dict[str, object]:
+    proc = subprocess.run(
+        [sys.executable, "-c", _PROBE, json.dumps(argv), json.dumps(watched)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_import_and_parser_import_no_heavy_module() -> None:
+    """``import torinvest.cli`` and building every command's parser import none of them."""
+    watched = (*HEAVY_LIBRARIES, *HEAVY_MODULES)
+    probe = textwrap.dedent(
+        """
+        import json, sys
+        import torinvest.cli
+
+        torinvest.cli.build_parser()
+        print(json.dumps([m for m in json.loads(sys.argv[1]) if m in sys.modules]))
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", probe, json.dumps(watched)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == []
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--help"],
+        ["events", "--help"],
+        ["investigate", "--help"],
+        ["post", "--help"],
+        ["actions", "--help"],
+        ["verdicts", "--ledger", "/nonexistent/torinvest-ledger.jsonl"],
+        ["investigate", "x", "--out", "o", "--post", "nowhere:1"],  # a usage error (exit 2)
+    ],
+    ids=[
+        "help",
+        "events-help",
+        "investigate-help",
+        "post-help",
+        "actions-help",
+        "verdicts",
+        "usage",
+    ],
+)
+def test_help_and_light_commands_import_no_heavy_module(argv: list[str]) -> None:
+    result = _run(argv, (*HEAVY_LIBRARIES, *HEAVY_MODULES))
+    assert result["code"] in (0, 2)
+    assert result["loaded"] == []
+    if argv[-1] == "--help":
+        assert "usage: torinvest" in str(result["out"])
+
+
+@pytest.mark.parametrize("engine", ["files", "duckdb"])
+def test_events_imports_no_report_post_or_sql_translation(engine: str, tmp_path: Path) -> None:
+    """``torinvest events`` on the sample case writes its file without importing notebooks,
+    charts, HTTP posting, the investigation or SQL translation (sqlglot: Athena only)."""
+    out = tmp_path / "events.parquet"
+    argv = ["events", "--case", str(sample_case().root), "--engine", engine, "--out", str(out)]
+    watched = (
+        "sqlglot",
+        "httpx",
+        "papermill",
+        "nbconvert",
+        "nbformat",
+        "plotly",
+        "ipywidgets",
+        "stem",
+        "torinvest.investigation",
+        "torinvest.report",
+        "torinvest.post.engine",
+        "torinvest.actions",
+        "duckdb",
+    )
+    result = _run(argv, watched)
+    assert result["code"] == 0, result["err"]
+    assert "2,928 events" in str(result["out"]) and out.stat().st_size > 0
+    assert result["loaded"] == (["duckdb"] if engine == "duckdb" else [])
+
+
+def test_athena_sql_still_translated(tmp_path: Path) -> None:
+    """The translation imports sqlglot when it is made: ``--print-sql`` for Athena is Trino."""
+    argv = [
+        "events",
+        "--engine",
+        "athena",
+        "--athena-database",
+        "db",
+        "--access-key",
+        "AKIAIOSFODNN7EXAMPLE",
+        "--start",
+        "2023-07-10",
+        "--end",
+        "2023-07-11",
+        "--print-sql",
+        "--out",
+        str(tmp_path / "x.parquet"),
+    ]
+    result = _run(argv, ("sqlglot",))
+    assert result["code"] == 0, result["err"]
+    assert result["loaded"] == ["sqlglot"]
+    assert "from_iso8601_timestamp" in str(result["out"]).lower()
