@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from torinvest.errors import InputError, OptionsError
-from torinvest.sources.logs import DEFAULT_MAX_FILE_BYTES
+from torinvest.inflate import DEFAULT_LIMIT as DEFAULT_MAX_FILE_BYTES
 
 DEFAULT_LOOKBACK_DAYS = 14
 DEFAULT_LOOKAHEAD_DAYS = 7

@@ -23,9 +23,9 @@ from torinvest.geo import check_geoip
 from torinvest.options import (
     DEFAULT_LOOKAHEAD_DAYS,
     DEFAULT_LOOKBACK_DAYS,
+    DEFAULT_MAX_FILE_BYTES,
     DEFAULT_TOLERANCE_HOURS,
 )
-from torinvest.sources.logs import DEFAULT_MAX_FILE_BYTES
 
 
 @dataclass(slots=True)

@@ -5,9 +5,8 @@ the heavy modules were imported. Not timed: the start-up time is a benchmark
 (benchmarks/bench_startup.py).
 
 Still imported by every command, on purpose: pandas, pyarrow, boto3/botocore (the floor the
-``events`` command needs; ``--start``/``--end`` are parsed into pandas timestamps), and
-``torinvest.sources.logs`` (``--max-file-mb``'s default, ``DEFAULT_MAX_FILE_BYTES``, lives
-there), ``torinvest.post.base`` (the destination syntax ``--to``/``--post`` check),
+``events`` command needs; ``--start``/``--end`` are parsed into pandas timestamps),
+``torinvest.post.base`` (the destination syntax ``--to``/``--post`` check),
 ``torinvest.verdict`` (the statuses ``--status`` offers).
 """
 
@@ -46,6 +45,8 @@ HEAVY_MODULES = (
     "torinvest.post.engine",
     "torinvest.sources.sql",
     "torinvest.sources.lookup",
+    "torinvest.sources.logs",
+    "torinvest.sources.records",
     "torinvest.tor",
     "torinvest.findings",
 )

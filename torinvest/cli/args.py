@@ -14,11 +14,11 @@ from torinvest.errors import InputError, OptionsError
 from torinvest.options import (
     DEFAULT_LOOKAHEAD_DAYS,
     DEFAULT_LOOKBACK_DAYS,
+    DEFAULT_MAX_FILE_BYTES,
     DEFAULT_TOLERANCE_HOURS,
     EngineOptions,
 )
 from torinvest.schema import window_bound
-from torinvest.sources.logs import DEFAULT_MAX_FILE_BYTES
 
 
 # --------------------------------------------------------------------------------------------

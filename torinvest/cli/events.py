@@ -25,7 +25,6 @@ from torinvest.errors import InputError, TorinvestError
 from torinvest.export import check_output, write_frame
 from torinvest.options import EngineOptions
 from torinvest.safety import term_safe
-from torinvest.sources.logs import NO_MATCH
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -166,6 +165,8 @@ def cmd_events(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def _nothing_read_hint(activity: Any) -> str | None:
     """What to do when no source could be read (None: the message already says it)."""
+    from torinvest.sources.logs import NO_MATCH
+
     if len(activity.issues) > len(activity.empty_sources):
         return "every problem is listed above"
     if any(i.problem.startswith(NO_MATCH) for i in activity.empty_sources):

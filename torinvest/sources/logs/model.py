@@ -13,6 +13,7 @@ import pandas as pd
 import pyarrow as pa
 
 from torinvest.errors import DataIssue
+from torinvest.inflate import DEFAULT_LIMIT
 from torinvest.sources.records import DerivedKey, filter_keys
 
 SOURCE = "logs"
@@ -22,7 +23,7 @@ S3_THREADS = 16
 #: The most bytes one log file may hold once decompressed (a file past it is a data issue, not
 #: read: a decompression bomb cannot exhaust memory). CloudTrail writes a file per region about
 #: every 5 minutes: tens of MB at the busiest; raise it with ``max_file_bytes`` for big exports.
-DEFAULT_MAX_FILE_BYTES = 512 << 20
+DEFAULT_MAX_FILE_BYTES = DEFAULT_LIMIT
 
 
 # --------------------------------------------------------------------------------------------
