@@ -14,6 +14,18 @@ from pathlib import Path
 from torinvest.errors import DataIssue
 
 
+def write_atomic(path: Path, data: bytes) -> None:
+    """``data`` into ``path`` through a temporary name beside it, renamed into place: a reader
+    (or a crash) never sees half a file under the name. Raises OSError; the caller names the
+    file and what to do."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def cache_root() -> Path:
     """``$TORINVEST_CACHE``, else ``$XDG_CACHE_HOME/torinvest``, else ``~/.cache/torinvest``."""
     if os.environ.get("TORINVEST_CACHE"):

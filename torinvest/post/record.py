@@ -43,6 +43,7 @@ import orjson
 import pandas as pd
 
 from torinvest import __version__
+from torinvest.paths import write_atomic
 from torinvest.post.base import PostFile, PostRefusedError
 
 log = logging.getLogger(__name__)
@@ -111,13 +112,9 @@ class PostsFile:
 
     def save(self) -> None:
         """Write atomically; an OSError becomes :class:`PostRefusedError` naming the file."""
-        data = orjson.dumps(self.doc, option=orjson.OPT_INDENT_2) + b"\n"
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
         try:
-            tmp.write_bytes(data)
-            os.replace(tmp, self.path)
+            write_atomic(self.path, orjson.dumps(self.doc, option=orjson.OPT_INDENT_2) + b"\n")
         except OSError as e:
-            tmp.unlink(missing_ok=True)
             raise PostRefusedError(
                 f"cannot write the posting record {self.path}: {e.strerror or e}",
                 hint="what was posted is in the ledger; fix the folder's permissions or space, "

@@ -47,6 +47,7 @@ import orjson
 
 from torinvest.errors import InputError, TorinvestError
 from torinvest.investigation import report_dir_name
+from torinvest.paths import write_atomic
 from torinvest.post.record import now_iso
 from torinvest.post.templates import canonical
 from torinvest.report import MANIFEST, folder_state
@@ -195,13 +196,9 @@ class RunState:
         self.doc = data
 
     def save(self) -> None:
-        data = orjson.dumps(self.doc, option=orjson.OPT_INDENT_2) + b"\n"
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
         try:
-            tmp.write_bytes(data)
-            os.replace(tmp, self.path)
+            write_atomic(self.path, orjson.dumps(self.doc, option=orjson.OPT_INDENT_2) + b"\n")
         except OSError as e:
-            tmp.unlink(missing_ok=True)
             raise InputError(
                 f"cannot write the state file {self.path}: {e.strerror or e}",
                 hint="free space or fix the folder; the next run continues",

@@ -15,6 +15,7 @@ import pandas as pd
 
 from torinvest import __version__
 from torinvest.errors import InputError
+from torinvest.paths import write_atomic
 
 #: The report files besides report.ipynb/html and summary.json.
 EVENTS_CSV = "events.csv"
@@ -147,12 +148,7 @@ def _write_bytes(path: Path, data: bytes) -> None:
     """``data`` into ``path`` through a temporary name (never half a file under the name).
     Raises OSError (:func:`run_report` and :func:`write_index` name the file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_atomic(path, data)
 
 
 def _write_text(path: Path, text: str) -> None:
