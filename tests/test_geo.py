@@ -124,6 +124,20 @@ def test_the_python_api_reads_the_database_into_the_table_and_summary(asn_db: Pa
     assert any(s.startswith("geo: country: ") and "iptocc" in s for s in geo_lines)
 
 
+def test_new_asn_compares_the_databases_asns_and_only_with_a_database(asn_db: Path) -> None:
+    """The VPS (AS64497) called before the window; the three Tor exits (AS64498-64500) are new.
+    Without a database only GuardDuty's Tor IPs have an ASN: no new_asn then (it would call
+    every one new against a history of unknown ASNs)."""
+    with_db = investigate(
+        FINDING, sources_from_parameters(case_dir=str(CASE.root), geoip=str(asn_db))
+    )
+    (new,) = [s for s in with_db.signals if s.name == "new_asn"]
+    assert new.detail.startswith("3 ASN(s) not seen before: ")
+    assert all(a in new.detail for a in ("64498", "64499", "64500")) and "64497" not in new.detail
+    without = investigate(FINDING, sources_from_parameters(case_dir=str(CASE.root)))
+    assert not [s for s in without.signals if s.name == "new_asn"]
+
+
 def test_without_a_database_the_report_says_so() -> None:
     inv = investigate(FINDING, sources_from_parameters(case_dir=str(CASE.root)))
     lines = read_sources(inv)

@@ -330,6 +330,7 @@ def investigate(
                 events,
                 finding_window=analysis.window_of(mine),
                 derived_keys=[d.access_key_id for d in activity.derived],
+                ip_asn=_database_asns(table) if geo is not None else None,
                 per_ip_table=table,
             )
         else:  # counted in the engine: events holds the sensitive calls
@@ -362,6 +363,14 @@ def investigate(
         geo=placed,
         **counts,
     )
+
+
+def _database_asns(table: pd.DataFrame) -> pd.Series:
+    """IP → ASN from the analyst's database (``asn_source`` ``geoip``) for ``new_asn``. Only
+    with a database: without one only the findings' Tor IPs have an ASN, and every one of them
+    would look new against a history whose ASNs are unknown."""
+    mine = table[table["asn_source"] == "geoip"]
+    return pd.Series(mine["asn"].to_numpy(), index=mine["source_ip"].to_numpy())
 
 
 def _counts_with_tor(
