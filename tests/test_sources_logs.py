@@ -936,6 +936,33 @@ def test_worker_pieces_come_back_whole_through_a_folder_or_the_pipe(
     assert not root.exists() or list(root.iterdir()) == []  # nothing left behind
 
 
+def test_a_killed_loads_spill_folder_is_removed_by_the_next_load(
+    mixed_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """/dev/shm is memory: a load killed before it removed its folder (pieces and all) leaves
+    it to the next load, which removes it — never a running load's, nor a folder of another
+    name."""
+    import subprocess
+    import sys
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    root = tmp_path / "shm"
+    root.mkdir()
+    stale = root / f"torinvest-{gone.pid}-abc123"
+    stale.mkdir()
+    (stale / "0.arrows").write_bytes(b"x" * 1000)
+    running = root / f"torinvest-{os.getpid()}-live12"
+    running.mkdir()
+    other = root / "torinvest-notapid"
+    other.mkdir()
+    monkeypatch.setattr(logs_pool, "SEQUENTIAL_MAX_FILES", 0)
+    monkeypatch.setattr(logs_pool, "SEQUENTIAL_MAX_BYTES", 0)
+    monkeypatch.setattr(logs_batch, "SPILL_ROOT", str(root))
+    load_logs(mixed_folder, progress=False, workers=2)
+    assert sorted(p.name for p in root.iterdir()) == sorted([running.name, other.name])
+
+
 def test_progress_bar_on_request(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     for p in INVICTUS[:2]:
         shutil.copy(p, tmp_path / p.name)

@@ -5,8 +5,11 @@ parsed as a group; the piece handed back through a private folder in ``/dev/shm`
 from __future__ import annotations
 
 import contextlib
+import logging
 import mmap
 import os
+import re
+import shutil
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -34,6 +37,8 @@ from torinvest.sources.records import (
 )
 
 #: RAM-backed folder where worker processes leave their pieces (:func:`_read_batch_packed`).
+log = logging.getLogger(__name__)
+
 SPILL_ROOT = "/dev/shm"  # noqa: S108 - a private folder is made in it (mkdtemp)
 
 
@@ -265,10 +270,47 @@ def _unpack(packed: Sequence[bytes | pa.Buffer]) -> pa.Table:
 
 
 def _spill_folder() -> str | None:
-    """A new folder in /dev/shm for the workers' pieces, or None (no /dev/shm)."""
+    """A new folder in /dev/shm for the workers' pieces (named with this process's ID), or None
+    (no /dev/shm). The folders of loads whose process is gone (killed before it could remove
+    its folder: /dev/shm is memory) are removed first (:func:`_sweep_spill_folders`)."""
     if not os.path.isdir(SPILL_ROOT):
         return None
+    _sweep_spill_folders()
     try:
-        return tempfile.mkdtemp(prefix="torinvest-", dir=SPILL_ROOT)
+        return tempfile.mkdtemp(prefix=f"torinvest-{os.getpid()}-", dir=SPILL_ROOT)
     except OSError:
         return None
+
+
+_SPILL_NAME = re.compile(r"torinvest-(\d+)-[\w]+")
+
+
+def _sweep_spill_folders() -> None:
+    """Remove this user's spill folders whose process no longer runs (never another user's, and
+    never a running load's)."""
+    try:
+        names = os.listdir(SPILL_ROOT)
+    except OSError:
+        return
+    for name in names:
+        m = _SPILL_NAME.fullmatch(name)
+        path = os.path.join(SPILL_ROOT, name)
+        if m is None or _running(int(m.group(1))):
+            continue
+        try:
+            if os.stat(path, follow_symlinks=False).st_uid != os.getuid():
+                continue
+        except OSError:
+            continue
+        log.info("removing %s: its load's process %s is gone", path, m.group(1))
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists (another user's: EPERM)
+        return True
+    return True
