@@ -307,7 +307,8 @@ def per_ip_sql(
 ) -> SqlResult:
     """The per-IP summary computed in the engine (for when the rows are too many to load): the
     columns of :func:`torinvest.analysis.per_ip`, with tor, tor_events, the place columns
-    (ip_kind, country, asn, … — :func:`torinvest.analysis.per_ip_counted` fills them) and new NA. One query (plus one per derived-key round with ``follow_derived``)."""
+    (ip_kind, country, asn, … — :func:`torinvest.analysis.per_ip_counted` fills them) and new
+    NA. One query (plus one per derived-key round with ``follow_derived``)."""
     scope = make_scope(
         access_keys=access_keys, start=start, end=end, accounts=accounts, regions=regions
     )
