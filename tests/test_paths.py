@@ -23,12 +23,14 @@ def test_walk_order_is_each_folders_files_sorted_then_its_subfolders(tmp_path: P
     assert rel == ["a.json", "b.json", "a2/x.json", "sub/z.json", "sub/deeper/y.json"]
     assert walk.issues == []
     assert [f.size for f in walk.files] == [len(r) for r in rel]  # each file holds its name
+    assert [f.rel for f in walk.files] == rel  # its path below the root, as the walk saw it
 
 
 def test_a_root_file_is_the_one_file_whatever_its_name(tmp_path: Path) -> None:
     tree(tmp_path, ["export.txt"])
     walk = walk_files(tmp_path / "export.txt", wanted=lambda rel: rel.endswith(".json"))
     assert [f.path for f in walk.files] == [str(tmp_path / "export.txt")]
+    assert [f.rel for f in walk.files] == [""]
 
 
 def test_a_missing_root_raises_file_not_found(tmp_path: Path) -> None:

@@ -44,10 +44,12 @@ def tor_cache() -> Path:
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class FoundFile:
-    """A regular file found by :func:`walk_files`: its path and size in bytes."""
+    """A regular file found by :func:`walk_files`: its path, its size in bytes, and its path
+    relative to the walk's root (``/``-separated; "" when the root is the file itself)."""
 
     path: str
     size: int
+    rel: str = ""
 
 
 @dataclass(slots=True)
@@ -165,12 +167,12 @@ def _visit(
     except OSError as e:
         out.issues.append(DataIssue(entry.path, _stat_problem(entry.path, e)))
         return
-    _add_file(out, entry.path, st)
+    _add_file(out, entry.path, st, rel_path)
 
 
-def _add_file(out: FileWalk, path: str, st: os.stat_result) -> None:
+def _add_file(out: FileWalk, path: str, st: os.stat_result, rel: str = "") -> None:
     if stat.S_ISREG(st.st_mode):
-        out.files.append(FoundFile(path, st.st_size))
+        out.files.append(FoundFile(path, st.st_size, rel))
         return
     out.issues.append(DataIssue(path, f"not a regular file ({_kind(st.st_mode)}): not read"))
 

@@ -127,12 +127,12 @@ def list_local(root: Path, narrowing: Narrowing) -> Listing:
     top = str(root)
     trails: set[str] = set()
     for found in walk.files:
-        if found.path != top:  # a file given by name is read whatever its layout
-            rel = os.path.relpath(found.path, top)
-            trail = _trail_of(rel.replace(os.sep, "/"))
+        if found.rel:  # a file given by name is read whatever its layout
+            rel = found.rel
+            trail = _trail_of(rel)
             if trail is not None:  # every trail below the root is read (and named)
                 trails.add(os.path.join(top, trail.rstrip("/")))
-            layout = key_layout(rel)
+            layout = key_layout(rel) if narrowing.active else None
             if layout is not None and not narrowing.accepts(layout):
                 listing.skipped += 1
                 continue
