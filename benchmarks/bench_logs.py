@@ -2,9 +2,11 @@
 
 Each variant runs in a fresh Python process (so memory is its own). A warm-up round (the page
 cache, the generated data) is run and dropped, then ``--repeat`` rounds (default 3) in which
-the variants take turns, so that a slow spell of a shared machine does not fall on one of them
-only. Each figure's ratio is computed within a round (value and baseline side by side); the
-table prints the median and the worst round, and a target passes only when the worst does.
+the variants run in turn and then again in reverse order (A B C C B A); each variant's time in a
+round is the mean of its two runs, so that a machine whose speed drifts during the round (a
+shared host) weighs on every variant alike. Each figure's ratio is computed within a round
+(value and baseline side by side); the table prints the median and the worst round, and a
+target passes only when the worst does.
 Peak memory is the loading process's peak RSS less that of a process that only imported the
 same modules; worker processes' peaks are reported beside it.
 
@@ -232,11 +234,26 @@ def measure(
     rounds: list[list[dict[str, dict[str, Any]]]] = [[] for _ in sets]
     for n in range(repeat):
         for i, (manifest, variants) in enumerate(sets):
-            runs = {v: _child(v, manifest) for v in variants}
+            there = [(v, _child(v, manifest)) for v in variants]
+            back = [(v, _child(v, manifest)) for v in reversed(variants)]
+            runs = {v: _paired(r, dict(back)[v]) for v, r in there}
             rounds[i].append(runs)
             shown = {v: round(r.get("seconds", 0), 2) for v, r in runs.items()}
             print(f"   round {n + 1} {Path(manifest.root).name}: seconds {shown}", flush=True)
     return rounds
+
+
+def _paired(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
+    """One variant's result in a round from its two runs (the variants run in turn, then in
+    reverse order: a machine that slows down or speeds up during the round weighs on every
+    variant alike): the mean of the two times, the higher of the two peaks of memory."""
+    out = dict(first)
+    if "seconds" in first:
+        out["seconds"] = (first["seconds"] + second["seconds"]) / 2
+    for k in ("rss_mb", "workers_rss_mb"):
+        if k in first:
+            out[k] = max(first[k], second[k])
+    return out
 
 
 def _rates(runs: dict[str, dict[str, Any]], m: Manifest) -> dict[str, float]:
