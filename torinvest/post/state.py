@@ -45,6 +45,7 @@ from typing import Any
 
 import orjson
 
+from torinvest.children import end_with_parent
 from torinvest.errors import InputError, TorinvestError
 from torinvest.investigation import report_dir_name
 from torinvest.paths import write_atomic
@@ -459,7 +460,11 @@ class _Runner:
             from concurrent.futures import ProcessPoolExecutor
 
             self._pool = ProcessPoolExecutor(
-                self.jobs, mp_context=multiprocessing.get_context("spawn"), max_tasks_per_child=1
+                self.jobs,
+                mp_context=multiprocessing.get_context("spawn"),
+                max_tasks_per_child=1,
+                initializer=end_with_parent,  # killing this run ends its reports too
+                initargs=(os.getpid(),),
             )
         fut = self._pool.submit(investigate_one, self.investigate, w.finding_id, folder)
         self._running[fut] = w

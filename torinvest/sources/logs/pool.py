@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from torinvest.aws import AWS_CALL_ERRORS, Aws, translate_error
+from torinvest.children import end_with_parent
 from torinvest.errors import AccessDeniedError, DataIssue
 from torinvest.sources.logs.batch import _read_batch_packed, _receive, _spill_folder, read_batch
 from torinvest.sources.logs.model import S3_THREADS, BatchOut, LogFile, ReadOptions
@@ -79,10 +80,14 @@ WORKER_MMAP_THRESHOLD = 64 << 20
 WORKER_TRIM_THRESHOLD = 256 << 20
 
 
-def _worker_started() -> None:
-    """In each worker process: keep freed memory for the next file. By default glibc gives
-    blocks of megabytes (a file's decompressed bytes…) back to the system as soon as they are
-    freed, and taking them again costs a page fault per 4 KiB, a tenth of a worker's time."""
+def _worker_started(parent: int | None = None) -> None:
+    """In each worker process: end with the loading process ``parent``
+    (:func:`~torinvest.children.end_with_parent`), and keep freed memory for the next file. By
+    default glibc gives blocks of megabytes (a file's decompressed bytes…) back to the system
+    as soon as they are freed, and taking them again costs a page fault per 4 KiB, a tenth of
+    a worker's time."""
+    if parent is not None:
+        end_with_parent(parent)
     if not sys.platform.startswith("linux"):
         return
     try:
@@ -126,7 +131,10 @@ class _Runner:
         folder = _spill_folder()
         try:
             with ProcessPoolExecutor(
-                self.workers, mp_context=_mp_context(), initializer=_worker_started
+                self.workers,
+                mp_context=_mp_context(),
+                initializer=_worker_started,
+                initargs=(os.getpid(),),
             ) as pool:
                 pool.submit(int).result()  # fork the workers now, before any thread exists
                 with bar() as progress:

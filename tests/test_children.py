@@ -1,0 +1,144 @@
+"""Worker processes end with the process that started them (:mod:`torinvest.children`).
+
+Each test starts a "parent" Python process that starts workers the way torinvest does (the log
+loader's pool of forked readers; a scheduled run's pool of spawned report workers), waits until
+every worker is busy (each writes its process ID, then sleeps as a long report or a large file
+would), kills the parent alone with SIGKILL — what a job scheduler's timeout or ``kill -9`` does,
+no signal reaching the workers — and checks that every worker is gone soon after.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="the kernel's parent-death signal is Linux's"
+)
+
+REPO = Path(__file__).resolve().parents[1]
+#: How long the workers may outlive their parent (they are sent SIGTERM at once).
+GRACE_SECONDS = 15.0
+
+
+def _sleeping_report(finding_id: str, folder: Path) -> None:
+    """A report that takes far longer than the test: says its process ID, then sleeps."""
+    (folder / f"{os.getpid()}.pid").write_text(finding_id)
+    time.sleep(300)
+
+
+def _report_in_a_kernel(finding_id: str, folder: Path) -> None:
+    """A notebook run by papermill whose kernel says its process ID, then sleeps."""
+    import nbformat
+    import papermill
+
+    (folder / f"{os.getpid()}.pid").write_text(finding_id)
+    code = (
+        f"import os, time, pathlib; pathlib.Path({str(folder)!r}, f'{{os.getpid()}}.pid')"
+        ".write_text('kernel'); time.sleep(300)"
+    )
+    notebook = folder / f"{finding_id}.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)]), notebook)
+    papermill.execute_notebook(
+        notebook, folder / f"{finding_id}.out.ipynb", kernel_name="python3", progress_bar=False
+    )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie (ended, not yet reaped by init) counts as gone
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _kill_parent_then_check_workers(script: str, pids: Path, workers: int) -> None:
+    parent = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(script)],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while len(list(pids.glob("*.pid"))) < workers:
+            if parent.poll() is not None:
+                pytest.fail(f"the parent ended early: {parent.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+            if time.monotonic() > deadline:
+                pytest.fail("the workers did not start within 120 s")
+            time.sleep(0.1)
+        started = [int(p.stem) for p in pids.glob("*.pid")]
+        assert all(_alive(pid) for pid in started)
+    finally:
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+    deadline = time.monotonic() + GRACE_SECONDS
+    while any(_alive(pid) for pid in started) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = [pid for pid in started if _alive(pid)]
+    for pid in left:  # do not leave them to the next test
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"workers {left} outlived their killed parent by {GRACE_SECONDS:.0f} s"
+
+
+def test_a_scheduled_runs_report_workers_end_when_the_run_is_killed(tmp_path: Path) -> None:
+    script = f"""
+        from pathlib import Path
+        from torinvest.post.state import Work, _Runner
+        from tests.test_children import _sleeping_report
+
+        runner = _Runner(2, _sleeping_report)
+        for fid in ("finding-a", "finding-b"):
+            runner.start(Work(fid, True, False, "new"), Path({str(tmp_path)!r}))
+        runner.finished()  # waits: the reports never end
+    """
+    _kill_parent_then_check_workers(script, tmp_path, 2)
+
+
+def test_a_report_workers_kernel_ends_with_it(tmp_path: Path) -> None:
+    script = f"""
+        from pathlib import Path
+        from torinvest.post.state import Work, _Runner
+        from tests.test_children import _report_in_a_kernel
+
+        runner = _Runner(2, _report_in_a_kernel)
+        runner.start(Work("finding-a", True, False, "new"), Path({str(tmp_path)!r}))
+        runner.start(Work("finding-b", True, False, "new"), Path({str(tmp_path)!r}))
+        runner.finished()
+    """
+    _kill_parent_then_check_workers(script, tmp_path, 4)  # two workers, their two kernels
+
+
+def test_the_log_loaders_readers_end_when_the_load_is_killed(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    for n in range(4):  # enough bytes that the load starts its worker processes
+        name = f"123456789012_CloudTrail_us-east-1_20240101T00{n}0Z_abcdef{n}.json.gz"
+        (logs / name).write_bytes(os.urandom(1_200_000))
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    script = f"""
+        import os, time
+        from pathlib import Path
+        import torinvest.sources.logs.pool as pool
+        from torinvest.sources.logs import load_logs
+
+        def reading_a_huge_file(batch, options, folder):
+            (Path({str(pids)!r}) / f"{{os.getpid()}}.pid").write_text("reading")
+            time.sleep(300)
+
+        pool._read_batch_packed = reading_a_huge_file  # the forked readers inherit it
+        load_logs(Path({str(logs)!r}), progress=False, workers=2)
+    """
+    _kill_parent_then_check_workers(script, pids, 2)
