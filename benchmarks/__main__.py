@@ -17,6 +17,7 @@ import json
 import os
 import pkgutil
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -70,6 +71,21 @@ class Figure:
         if self.target is None or worst is None:
             return None
         return worst >= self.target if self.higher_is_better else worst <= self.target
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MB, since its program started: ``VmHWM`` of
+    /proc/self/status (Linux). ``ru_maxrss`` is kept across fork and exec, so a benchmark child
+    started by a parent that had grown (another benchmark's data) would read the parent's size;
+    it is the fallback where /proc is missing."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # pragma: no cover
 
 
 def run_child(module: str, *argv: str) -> dict[str, Any]:

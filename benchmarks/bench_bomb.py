@@ -31,7 +31,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from benchmarks.__main__ import Figure, run_child
+from benchmarks.__main__ import Figure, peak_rss_mb, run_child
 from benchmarks.gen import DEFAULT_SEED, Manifest, generate
 
 LIMIT_MB = 1500.0
@@ -112,7 +112,7 @@ class Sampler(threading.Thread):
 def _maxrss() -> tuple[float, float]:
     """Peak RSS (MB) of this process and of its largest finished child, as the kernel kept it."""
     return (
-        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        peak_rss_mb(),
         resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
     )
 

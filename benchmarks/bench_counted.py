@@ -29,13 +29,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.__main__ import Figure, run_child
+from benchmarks.__main__ import Figure, peak_rss_mb, run_child
 from benchmarks.gen import DEFAULT_EVENTS, DEFAULT_FILES, DEFAULT_SEED, Manifest, generate
 
 #: The row limit of the counted variant (far below the data sets' events).
@@ -127,7 +126,7 @@ def child(variant: str, root: Path, key: str | None) -> None:
         started = time.perf_counter()
         out = globals()[f"variant_{variant}"](root, key)
         out["seconds"] = time.perf_counter() - started
-    out["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["rss_mb"] = peak_rss_mb()
     print(json.dumps(out))
 
 

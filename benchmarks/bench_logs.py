@@ -41,7 +41,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.__main__ import Figure, run_child
+from benchmarks.__main__ import Figure, peak_rss_mb, run_child
 from benchmarks.gen import DEFAULT_EVENTS, DEFAULT_FILES, DEFAULT_SEED, Manifest, generate
 
 VARIANTS = ("gzip", "gzipN", "duckdb", "full", "key")
@@ -210,7 +210,7 @@ def child(variant: str, manifest_path: Path) -> None:
     out: dict[str, Any] = {}
     if variant != "imports":
         out = globals()[f"variant_{variant}"](Path(m.root), m)
-    out["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["rss_mb"] = peak_rss_mb()
     out["workers_rss_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(json.dumps(out))
 
