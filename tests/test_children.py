@@ -142,3 +142,78 @@ def test_the_log_loaders_readers_end_when_the_load_is_killed(tmp_path: Path) -> 
         load_logs(Path({str(logs)!r}), progress=False, workers=2)
     """
     _kill_parent_then_check_workers(script, pids, 2)
+
+
+def _descendants(pid: int) -> set[int]:
+    """The processes below ``pid`` (children, grandchildren…), read from /proc."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat[1])
+    found: set[int] = set()
+    frontier = {pid}
+    while frontier:
+        frontier = {p for p, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+@pytest.mark.parametrize(
+    ("how", "jobs"),
+    [("SIGTERM", 1), ("SIGTERM", 2), ("Ctrl-C", 1)],
+)
+def test_a_stopped_scheduled_run_writes_its_index_and_leaves_nothing_running(
+    tmp_path: Path, how: str, jobs: int
+) -> None:
+    """``investigate --all-open`` stopped halfway — SIGTERM to it alone (a scheduler's timeout,
+    ``kill PID``, ``systemctl stop``) or Ctrl-C (SIGINT to its process group): it says which and
+    exits with 143 or 130, without a traceback (its own or a kernel's), its index is written with
+    the reports it stopped as ``interrupted``, and no worker or kernel is left. It does not wait
+    for the reports to finish."""
+    from torinvest.case import sample_case
+
+    out = tmp_path / "out"
+    command = ["investigate", "--all-open", "--case", str(sample_case().root), "--out", str(out)]
+    command += ["--jobs", str(jobs), "--ledger", str(tmp_path / "ledger.jsonl")]
+    run = subprocess.Popen(
+        [sys.executable, "-m", "torinvest.cli", *command],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # its own process group, as a terminal gives a command
+    )
+    seen: set[int] = set()
+    deadline = time.monotonic() + 120
+    while len(seen) < jobs + 1 and run.poll() is None and time.monotonic() < deadline:
+        seen |= _descendants(run.pid)  # the workers and the kernels, once started
+        time.sleep(0.05)
+    assert run.poll() is None, "the reports ended before the run could be stopped"
+    time.sleep(1.0)  # the kernels are running the notebooks
+    seen |= _descendants(run.pid)
+    if how == "SIGTERM":
+        run.send_signal(signal.SIGTERM)
+    else:
+        os.killpg(run.pid, signal.SIGINT)
+    try:
+        said, err = run.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        run.kill()
+        pytest.fail(f"the run did not end within 60 s of {how}: it waited for its reports")
+    text = err.decode()
+    if how == "SIGTERM":
+        assert (run.returncode, "torinvest: terminated (SIGTERM)" in text) == (143, True), text
+    else:
+        assert (run.returncode, "torinvest: interrupted" in text) == (130, True), text
+    assert "Traceback" not in text + said.decode()
+    assert '"interrupted"' in (out / "index.json").read_text()
+    deadline = time.monotonic() + GRACE_SECONDS
+    while any(_alive(p) for p in seen) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = [p for p in seen if _alive(p)]
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"processes {left} outlived the stopped run"

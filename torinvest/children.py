@@ -7,6 +7,11 @@ a report still being written into a folder that the next run finishes too, a rea
 forever. On Linux each worker asks the kernel for SIGTERM when its parent ends
 (``prctl(PR_SET_PDEATHSIG)``); a report's kernel notices its own parent (the worker) is gone
 and exits (ipykernel polls ``JPY_PARENT_PID``). Elsewhere nothing is done.
+
+SIGTERM sent to a ``torinvest`` command itself (what ``kill PID``, a scheduler's timeout and
+``systemctl stop`` send) takes Ctrl-C's way out (:func:`sigterm_interrupts`): what was done is
+written (a scheduled run's index and state, a ledger's lines), workers are stopped, and the
+command says so and exits with 143.
 """
 
 from __future__ import annotations
@@ -16,6 +21,10 @@ import logging
 import os
 import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +46,34 @@ def end_with_parent(parent: int) -> None:
         failed = libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0) != 0
     except (OSError, AttributeError):  # pragma: no cover - no C library to call
         failed = True
+    # a forked worker inherits its parent's handler (sigterm_interrupts): it ends at SIGTERM
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if failed:  # pragma: no cover - the kernel refused
         log.debug("could not ask to end with process %s", parent)
         return
     if os.getppid() != parent:
         os._exit(1)  # the parent ended before the request was made: nobody waits for this
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived (:func:`sigterm_interrupts`): a KeyboardInterrupt, so that every path that
+    finishes cleanly after Ctrl-C does so after SIGTERM too."""
+
+
+@contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """While in the block, SIGTERM raises :class:`Terminated` in the main thread (as Ctrl-C
+    raises KeyboardInterrupt); the handler before is put back after. Outside the main thread
+    (where no handler can be set) nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminated(signum: int, frame: FrameType | None) -> None:
+        raise Terminated("SIGTERM")
+
+    before = signal.signal(signal.SIGTERM, terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)

@@ -38,6 +38,7 @@ from typing import TextIO
 
 from torinvest import __version__
 from torinvest.aws import check_profile
+from torinvest.children import Terminated, sigterm_interrupts
 from torinvest.cli import (
     actions,
     athena_ddl,
@@ -110,10 +111,13 @@ def main(
         format="torinvest: %(levelname)s: %(name)s: %(message)s",
         stream=err,
     )
+    if args.verbose < 2:  # a stopped report leaves the kernel client's tasks failed: noise
+        logging.getLogger("asyncio").setLevel(logging.CRITICAL)
     try:
         if getattr(args, "profile", None):
             check_profile(args.profile)  # a mistyped profile fails now, whatever the command
-        code = int(args.func(args, out, err) or 0)
+        with sigterm_interrupts():  # kill PID, a timeout, systemctl stop: Ctrl-C's way out
+            code = int(args.func(args, out, err) or 0)
         out.flush()  # a closed pipe shows here, not in the interpreter's last flush
         return code
     except OptionsError as e:  # options that cannot go together (UsageError among them)
@@ -124,6 +128,9 @@ def main(
             print_issues(e.issues, err)
         print(f"torinvest: error: {term_safe(e)}", file=err)
         return 1
+    except Terminated:
+        print("torinvest: terminated (SIGTERM)", file=err)
+        return TERMINATED_STATUS
     except KeyboardInterrupt:
         print("torinvest: interrupted", file=err)
         return 130
@@ -139,6 +146,8 @@ def _differ(issues: Sequence[DataIssue]) -> bool:
     return len(issues) > 1 and len(said) > 1
 
 
+#: Exit status after SIGTERM: what a command killed by it reports (128 + 15).
+TERMINATED_STATUS = 143
 #: Exit status when the reader of the output went away (``torinvest … | head -1``): what a
 #: coreutils command killed by SIGPIPE reports (128 + 13), without a message.
 BROKEN_PIPE_STATUS = 141

@@ -338,6 +338,9 @@ def run_scheduled(
         runner = _Runner(jobs, investigate)
         try:
             _run_work(state, work, refs, runner, post, templates, result, echo)
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the running reports are stopped
+            runner.close(stop=True)
+            raise
         finally:
             runner.close()
     return result
@@ -488,10 +491,16 @@ class _Runner:
         done, self._done = self._done, []
         return done
 
-    def close(self) -> None:
-        """Wait for the running investigations (on Ctrl-C they were interrupted too: the
-        terminal signals the whole process group) and end the pool."""
+    def close(self, *, stop: bool = False) -> None:
+        """End the pool: wait for the running investigations, or with ``stop`` end them first
+        (SIGTERM to each worker; its kernel follows it). Ctrl-C reached them already (the
+        terminal signals the whole process group); a SIGTERM sent to this process alone did
+        not."""
         if self._pool is not None:
+            if stop:
+                workers = getattr(self._pool, "_processes", None) or {}
+                for process in list(workers.values()):
+                    process.terminate()
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 

@@ -95,8 +95,10 @@ def execute(
             parameters=dict(params),
             kernel_name=KERNEL_NAME,
             kernel_manager_class=kernel_manager_class(),
-            # the kernel's own warning that its loopback TCP sockets are not encrypted is noise
-            extra_arguments=["--IPKernelApp.log_level=ERROR"],
+            # the kernel's own log is noise to the analyst: the warning that its loopback TCP
+            # sockets are not encrypted; tracebacks when a stopped run closes its sockets under
+            # it (Ctrl-C, SIGTERM). Cell errors are in the notebook; a dead kernel fails the run.
+            extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
             request_save_on_cell_execute=False,
             progress_bar=False,
             log_output=False,
