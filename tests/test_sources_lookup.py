@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import gzip
 import json
 import random
@@ -23,6 +24,7 @@ from torinvest.schema import EVENTS_COLUMNS
 from torinvest.sources import lookup as lk
 from torinvest.sources.lookup import fetch as lk_fetch
 from torinvest.sources.lookup import pacer as lk_pacer
+from torinvest.sources.lookup import pull as lk_pull
 
 STORY = json.loads((sample_case().root / "STORY.json").read_text())
 SUSPECT = "AKIATFQR7NSCUXC3DDDP"
@@ -360,6 +362,61 @@ def test_fetch_pages_refusal_keeps_what_it_had() -> None:
     assert len(pages) == 1
     err = lk.IncompleteRegion(AccessDeniedError("denied", region="us-east-1"), pages)
     assert "stopped after 1 page(s)" in str(err)
+
+
+def _full_collections(work: Callable[[], None]) -> int:
+    """How many collections of the oldest generation ran during ``work``."""
+    seen: list[int] = []
+
+    def watch(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start" and info["generation"] == 2:
+            seen.append(1)
+
+    gc.callbacks.append(watch)
+    try:
+        work()
+    finally:
+        gc.callbacks.remove(watch)
+    return len(seen)
+
+
+def _long_lived_garbage() -> None:
+    """Enough surviving cycles to trigger full collections under the default thresholds."""
+    keep = []
+    for _ in range(400_000):
+        a: list[Any] = []
+        a.append(a)
+        keep.append(a)
+    del keep
+
+
+def test_no_full_collection_stalls_a_pull(trail: FakeAws, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A full garbage collection stops every thread for 50-120 ms in a process holding pandas
+    and botocore: every region's answer in flight is stamped late and the pacer widens its
+    margins. While regions are pulled, the oldest generation is not collected; after, it is."""
+    assert _full_collections(_long_lived_garbage) > 0  # the workload does trigger them
+    with lk_pacer.full_collections_deferred():
+        with lk_pacer.full_collections_deferred():  # nested (derived keys, threads)
+            pass
+        assert _full_collections(_long_lived_garbage) == 0
+    assert gc.get_threshold()[2] < lk_pacer._NEVER
+    assert _full_collections(_long_lived_garbage) > 0
+
+    thresholds: list[int] = []
+    real = lk_pull.fetch_pages
+
+    def fetch_pages(*args: Any, **kwargs: Any) -> Any:
+        thresholds.append(gc.get_threshold()[2])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(lk_pull, "fetch_pages", fetch_pages)
+    before = gc.get_threshold()
+    result = lk.lookup_events(
+        Aws(), SUSPECT, start=START, end=END, regions=REGIONS, cache_dir=False, rate=FAST, now=NOW
+    )
+    assert result.issues == [] and len(result.frame) > 0
+    assert thresholds and set(thresholds) == {lk_pacer._NEVER}
+    assert gc.get_threshold() == before
 
 
 # --------------------------------------------------------------------------- the pacer, simulated

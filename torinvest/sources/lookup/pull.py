@@ -20,7 +20,11 @@ from torinvest.errors import AwsError, DataIssue, InputError
 from torinvest.schema import time_window
 from torinvest.sources.lookup.cache import PageCache, default_cache_dir
 from torinvest.sources.lookup.fetch import IncompleteRegion, Query, fetch_pages, lookup_client
-from torinvest.sources.lookup.pacer import LOOKUP_RATE_PER_REGION, pacer_for
+from torinvest.sources.lookup.pacer import (
+    LOOKUP_RATE_PER_REGION,
+    full_collections_deferred,
+    pacer_for,
+)
 from torinvest.sources.records import (
     MAX_DERIVED_DEPTH,
     DerivedKey,
@@ -170,7 +174,10 @@ def _pull_all(
     label: str,
     now: pd.Timestamp,
 ) -> list[RegionPull]:
-    with tqdm(desc=f"LookupEvents {label}", unit="event", disable=None, leave=False) as bar:
+    with (
+        full_collections_deferred(),
+        tqdm(desc=f"LookupEvents {label}", unit="event", disable=None, leave=False) as bar,
+    ):
         outcomes = aws.map_regions(
             lambda r: pull_region(
                 aws, account, r, query, cache=cache, rate=rate, progress=bar, now=now
