@@ -47,6 +47,7 @@ from torinvest.tor.records import (
     _dedupe,
     normalize_ip,
 )
+from torinvest.tor.snapshot import read_snapshot, snapshot_key, write_snapshot
 
 log = logging.getLogger(__name__)
 
@@ -333,9 +334,26 @@ def bundled_index() -> list[dict[str, Any]]:
 
 @functools.cache
 def _bundled() -> ExitLists:
+    """The bundled lists: from this installation's snapshot (:mod:`torinvest.tor.snapshot`)
+    when it has one, else parsed (and the snapshot written for the next process)."""
     root = bundled_dir()
+    index = bundled_index()
+    try:
+        key = snapshot_key([root / _INDEX_NAME, *(root / e["path"] for e in index)], str(root))
+    except OSError as e:  # a bundled file is unreadable: parsing says which
+        log.debug("bundled exit lists: no snapshot key (%s)", e)
+        return _parse_bundled(root, index)
+    lists = read_snapshot(key)
+    if lists is None:
+        lists = _parse_bundled(root, index)
+        if not lists.issues and not lists.notes:  # a snapshot keeps rows and sources only
+            write_snapshot(key, lists)
+    return lists
+
+
+def _parse_bundled(root: Path, index: list[dict[str, Any]]) -> ExitLists:
     parts = []
-    for entry in bundled_index():
+    for entry in index:
         lists = read_exit_list(root / entry["path"], kind="bundled", name=entry["path"])
         lists.sources[:] = [
             replace(s, upstream=entry.get("upstream"), licence=entry.get("licence"))
