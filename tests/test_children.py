@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.signals import as_from_a_terminal
+
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="the kernel's parent-death signal is Linux's"
 )
@@ -185,6 +187,7 @@ def test_a_stopped_scheduled_run_writes_its_index_and_leaves_nothing_running(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,  # its own process group, as a terminal gives a command
+        preexec_fn=as_from_a_terminal,
     )
     seen: set[int] = set()
     deadline = time.monotonic() + 120

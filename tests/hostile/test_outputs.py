@@ -32,6 +32,7 @@ import orjson
 import pandas as pd
 import pytest
 
+from tests.signals import as_from_a_terminal
 from torinvest import export, investigation, report, tor, verdict
 from torinvest.case import sample_case
 from torinvest.cli import main
@@ -787,6 +788,7 @@ def test_a_real_sigint_after_summary_json(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
         cwd=tmp_path,
+        preexec_fn=as_from_a_terminal,
     )
     try:
         deadline = time.monotonic() + 300
