@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import sys
 import threading
 import time
 from collections import deque
@@ -175,6 +176,9 @@ _deferred = 0
 _thresholds: tuple[int, int, int] | None = None
 #: The oldest generation's threshold while a pull runs: never reached.
 _NEVER = 1 << 30
+#: Whether there is a pause to avoid: from Python 3.14 the collector is incremental (the old
+#: generation is scanned a slice at a time) and ``set_threshold`` ignores its third value.
+DEFERS_FULL_COLLECTIONS = sys.version_info < (3, 14)
 
 
 @contextlib.contextmanager
@@ -190,6 +194,9 @@ def full_collections_deferred() -> Iterator[None]:
     block, when the thresholds are restored.
     """
     global _deferred, _thresholds
+    if not DEFERS_FULL_COLLECTIONS:
+        yield
+        return
     with _DEFERRING:
         if _deferred == 0:
             _thresholds = gc.get_threshold()
