@@ -1036,6 +1036,51 @@ def test_gunzip_stops_at_the_limit_and_counts_every_member() -> None:
     assert logs.gunzip(two) == data * 2  # no limit
 
 
+def _trailer(gz: bytes, isize: int) -> bytes:
+    """``gz`` with its trailer's ISIZE (the stated length) replaced."""
+    return gz[:-4] + (isize % (1 << 32)).to_bytes(4, "little")
+
+
+def test_gunzip_takes_the_stated_size_as_a_hint_only() -> None:
+    """The trailer's ISIZE sizes the first buffer; a file that lies about it (or whose last
+    member is not its first) is still read in full, still stopped at the limit, and its damage
+    still reported."""
+    data = bytes(range(256)) * 400  # 102,400 bytes
+    one = gzip.compress(data, mtime=0)
+    small_last = one + gzip.compress(b"{}", mtime=0)  # the trailer gives the 2-byte member
+    assert logs.gunzip(small_last, 1 << 20) == data + b"{}"
+    assert logs.gunzip(small_last) == data + b"{}"
+    for stated in (0, 10, len(data) - 1, len(data) + 1, 1 << 31):
+        lying = _trailer(one, stated)
+        with pytest.raises(logs.FileTooLargeError):  # a bomb that says it is small
+            logs.gunzip(lying, 50_000)
+        with pytest.raises(logs_read._INFLATE_ERRORS):  # within the limit: the check catches it
+            logs.gunzip(lying, 1 << 20)
+    # an honest file is inflated once, into a buffer of the stated size
+    asked: list[int] = []
+    real = logs_read._inflate.decompressobj
+
+    class Recording:
+        def __init__(self, wbits: int) -> None:
+            self.d = real(wbits=wbits)
+
+        def decompress(self, data: bytes, max_length: int = 0) -> bytes:
+            asked.append(max_length)
+            return self.d.decompress(data, max_length)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.d, name)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(logs_read._inflate, "decompressobj", Recording)
+        assert logs.gunzip(one, 1 << 20) == data
+    assert asked == [len(data) + 1]
+    # a stated size past the limit: bounded by the limit alone
+    assert logs.gunzip(one, len(data)) == data
+    with pytest.raises(logs.FileTooLargeError):
+        logs.gunzip(one, len(data) - 1)
+
+
 def test_repair_utf8_replaces_only_the_bad_sequences_and_says_where() -> None:
     from torinvest.sources.records import repair_utf8
 
