@@ -3,6 +3,8 @@ parse depends on, and never a reason to fail (corrupt, stale or unwritable: pars
 
 from __future__ import annotations
 
+import hashlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -104,8 +106,8 @@ def test_a_damaged_or_stale_snapshot_is_parsed_over(
             sources=expected.sources[:-1],
         )
         assert len(other.observations) < len(frame)
-        assert snapshot.write_snapshot("0" * 32 + key[32:], other) is not None
-        (stale,) = snapshot.snapshot_dir().glob("tor-*.parquet")
+        stale = snapshot.write_snapshot("0" * 32 + key[32:], other)
+        assert stale is not None and stale != path
         stale.rename(path)
     lists._bundled.cache_clear()
     got = lists._bundled()
@@ -128,3 +130,21 @@ def test_an_unwritable_cache_only_costs_the_parse(
     assert got.issues == []
     assert not list(tmp_path.glob("**/tor-*.parquet"))
     assert not list(tmp_path.glob("**/*.tmp"))
+
+
+def test_installations_sharing_a_cache_keep_their_snapshots(fresh: None) -> None:
+    """Two virtual environments (or an upgrade and a rollback) on one cache: each keeps its
+    snapshot; only snapshots beyond the newest few are removed."""
+    lists = parsed()
+    paths = []
+    keys = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(snapshot.KEEP + 2)]
+    for i, key in enumerate(keys):
+        path = snapshot.write_snapshot(key, lists)
+        assert path is not None
+        os.utime(path, ns=(i * 10**9, i * 10**9))  # written in this order
+        paths.append(path)
+    snapshot._prune(snapshot.snapshot_dir())
+    kept = sorted(snapshot.snapshot_dir().glob("tor-*.parquet"))
+    assert kept == sorted(paths[-snapshot.KEEP :])
+    assert snapshot.read_snapshot(keys[-1]) is not None
+    assert snapshot.read_snapshot(keys[0]) is None

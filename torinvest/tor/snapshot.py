@@ -88,7 +88,8 @@ def read_snapshot(key: str) -> ExitLists | None:
 
 
 def write_snapshot(key: str, lists: ExitLists) -> Path | None:
-    """Store ``lists`` under ``key`` (replacing older snapshots); None when it cannot be."""
+    """Store ``lists`` under ``key`` (the oldest beyond :data:`KEEP` removed); None when it
+    cannot be."""
     folder = snapshot_dir()
     path = _path(key)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -102,9 +103,7 @@ def write_snapshot(key: str, lists: ExitLists) -> Path | None:
         folder.mkdir(parents=True, exist_ok=True)
         pq.write_table(table.replace_schema_metadata(meta), tmp, compression="zstd")
         os.replace(tmp, path)
-        for old in folder.glob("tor-*.parquet"):
-            if old != path:
-                old.unlink(missing_ok=True)
+        _prune(folder)
     except OSError as e:
         log.debug("bundled exit lists: snapshot not written to %s (%s)", folder, e)
         return None
@@ -112,6 +111,22 @@ def write_snapshot(key: str, lists: ExitLists) -> Path | None:
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
     return path
+
+
+#: Snapshots kept (the newest): installations that share a cache (two virtual environments,
+#: an upgrade and a rollback) each keep theirs instead of replacing each other's in turn.
+KEEP = 3
+
+
+def _prune(folder: Path) -> None:
+    """Remove all but the :data:`KEEP` newest snapshots in ``folder``."""
+    found = []
+    for p in folder.glob("tor-*.parquet"):
+        with contextlib.suppress(OSError):
+            found.append((p.stat().st_mtime_ns, p))
+    for _, old in sorted(found, reverse=True)[KEEP:]:
+        with contextlib.suppress(OSError):
+            old.unlink()
 
 
 def _source(d: dict[str, object]) -> ListSource:
