@@ -15,10 +15,11 @@ from torinvest.errors import DataIssue
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """``data`` into ``path`` through a temporary name beside it, renamed into place: a reader
-    (or a crash) never sees half a file under the name. Raises OSError; the caller names the
-    file and what to do."""
-    tmp = path.with_name(f".{path.name}.tmp")
+    """``data`` into ``path`` through a temporary name beside it (this process's own: two
+    processes writing the same file never write into one temporary file), renamed into place:
+    a reader (or a crash) never sees half a file under the name. Raises OSError; the caller
+    names the file and what to do."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         tmp.write_bytes(data)
         os.replace(tmp, path)

@@ -19,7 +19,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -28,7 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 import torinvest
-from torinvest.paths import cache_root
+from torinvest.paths import cache_root, write_atomic
 from torinvest.tor.records import EXIT_OBSERVATIONS_COLUMNS, ExitLists, ListSource
 
 log = logging.getLogger(__name__)
@@ -92,24 +91,21 @@ def write_snapshot(key: str, lists: ExitLists) -> Path | None:
     cannot be."""
     folder = snapshot_dir()
     path = _path(key)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     table = pa.Table.from_pandas(lists.observations, preserve_index=False)
     meta = {
         **(table.schema.metadata or {}),
         _KEY_KEY: key.encode(),
         _SOURCES_KEY: json.dumps([s.to_dict() for s in lists.sources]).encode(),
     }
+    sink = pa.BufferOutputStream()
+    pq.write_table(table.replace_schema_metadata(meta), sink, compression="zstd")
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table.replace_schema_metadata(meta), tmp, compression="zstd")
-        os.replace(tmp, path)
+        write_atomic(path, sink.getvalue().to_pybytes())
         _prune(folder)
     except OSError as e:
         log.debug("bundled exit lists: snapshot not written to %s (%s)", folder, e)
         return None
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
     return path
 
 
