@@ -139,6 +139,27 @@ def test_remediation_state_reads_the_runner_records() -> None:
     assert partial.workflow == "NOTIFIED" and "1 FAILED" in partial.text
 
 
+def test_a_change_whose_run_stopped_mid_call_is_neither_done_nor_failed() -> None:
+    """``actions --execute`` killed between a change's start record and its outcome: the change
+    may or may not have been made. The answer says exactly that, not "done" (the finding is not
+    resolved) and not "FAILED" (it may have gone through)."""
+    stopped = [
+        _action("r3", 1, "start", at="2024-01-05T00:00:00Z"),
+        _action("r3", 1, "outcome", status="done", at="2024-01-05T00:00:01Z"),
+        _action("r3", 2, "start", at="2024-01-05T00:00:02Z"),  # no outcome: the run was killed
+    ]
+    state = remediation_state(stopped, FINDING_ID)
+    assert state is not None
+    assert (state.changes, state.failed, state.unrecorded, state.complete) == (2, 0, 1, False)
+    a = build_answer(summary_data(), [_verdict("malicious", "2024-01-02T00:00:00Z"), *stopped])
+    assert a.workflow == "NOTIFIED"
+    line = next(x for x in a.text.splitlines() if x.startswith("Remediation:"))
+    assert "2 change(s), 1 without a recorded outcome" in line and "FAILED" not in line
+    assert "--plan remediate --execute" in a.text  # the next step is still to run it
+    note, _ = security_hub_note(a, "jira:SEC-1")
+    assert "(1 change(s) without a recorded outcome)." in note and "FAILED" not in note
+
+
 def test_the_security_hub_note_fits_512_and_keeps_where_the_report_is() -> None:
     ledger = [{**_verdict("inconclusive", "2024-01-02T00:00:00Z"), "rationale": "why " * 400}]
     a = build_answer(summary_data(), ledger)

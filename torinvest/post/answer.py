@@ -70,16 +70,29 @@ def _t(value: Any, limit: int | None = 300) -> str:
 @dataclass(frozen=True, slots=True)
 class Remediation:
     """A remediation carried out for the finding (``torinvest actions --plan remediate
-    --execute``, read from the ledger): ``complete`` when no change of that run failed."""
+    --execute``, read from the ledger): ``complete`` when every change of that run is recorded
+    done. ``unrecorded``: changes started whose outcome the ledger does not have (the run was
+    stopped or killed during the call: the change may or may not have been made)."""
 
     run_id: str
     at: str
     changes: int
     failed: int
+    unrecorded: int = 0
 
     @property
     def complete(self) -> bool:
-        return self.changes > 0 and self.failed == 0
+        return self.changes > 0 and self.failed == 0 and self.unrecorded == 0
+
+    def problems(self) -> str:
+        """ ", N FAILED, M without an outcome…" ("" when complete)."""
+        out = f", {self.failed} FAILED" if self.failed else ""
+        if self.unrecorded:
+            out += (
+                f", {self.unrecorded} without a recorded outcome (the run stopped during the "
+                "call: check it in AWS, or run the plan again, which checks before it changes)"
+            )
+        return out
 
 
 def remediation_state(records: Sequence[Mapping[str, Any]], finding_id: str) -> Remediation | None:
@@ -109,10 +122,10 @@ def remediation_state(records: Sequence[Mapping[str, Any]], finding_id: str) -> 
         changes = len(run["changes"]) + run["skipped"]
         if not changes:
             continue
-        failed = sum(
-            run["outcomes"].get(seq) not in ("done", "already-done") for seq in run["changes"]
-        )
-        executed.append(Remediation(run_id, run["at"], changes, failed))
+        outcomes = [run["outcomes"].get(seq) for seq in run["changes"]]
+        unrecorded = sum(o is None for o in outcomes)
+        failed = sum(o not in (None, "done", "already-done") for o in outcomes)
+        executed.append(Remediation(run_id, run["at"], changes, failed, unrecorded))
     return max(executed, key=lambda r: r.at) if executed else None
 
 
@@ -183,8 +196,7 @@ def build_answer(summary: Mapping[str, Any], records: Sequence[Mapping[str, Any]
     if remediation is not None:
         lines.append(
             f"Remediation: executed at {_t(remediation.at)} (run {_t(remediation.run_id)}): "
-            f"{remediation.changes} change(s)"
-            + (f", {remediation.failed} FAILED" if remediation.failed else "")
+            f"{remediation.changes} change(s){remediation.problems()}"
         )
     lines.append(_next_line(fid, status, remediation))
     generated = summary.get("generated") or {}
@@ -342,8 +354,11 @@ def security_hub_note(answer: Answer, where: str) -> tuple[str, str]:
     tail = ""
     if answer.remediation is not None:
         r = answer.remediation
+        parts = [f"{r.failed} change(s) FAILED"] if r.failed else []
+        if r.unrecorded:
+            parts.append(f"{r.unrecorded} change(s) without a recorded outcome")
         tail += f" Remediation executed {_t(r.at, 40)}" + (
-            f" ({r.failed} change(s) FAILED)." if r.failed else "."
+            f" ({'; '.join(parts)})." if parts else "."
         )
     tail += f" Report: {_t(where, 200)}"
     why = " ".join(str(v.get("rationale") or "").split())
