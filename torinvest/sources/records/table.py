@@ -97,14 +97,7 @@ def _json_texts(values: Sequence[Any]) -> pa.Array:
 
 
 def _times(values: Sequence[Any]) -> pa.Array:
-    arr = _strings(values)
-    try:
-        return arr.cast(_TIME)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        parsed = pd.to_datetime(
-            pd.Series(arr.to_pylist(), dtype="object"), utc=True, format="ISO8601", errors="coerce"
-        )
-        return pa.array(parsed.astype("datetime64[us, UTC]"), type=_TIME)
+    return _as_time(_strings(values))
 
 
 def _runs(value: str | Sequence[tuple[str, int]], n: int) -> pa.Array:
