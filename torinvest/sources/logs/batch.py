@@ -36,9 +36,9 @@ from torinvest.sources.records import (
     utf8_issue,
 )
 
-#: RAM-backed folder where worker processes leave their pieces (:func:`_read_batch_packed`).
 log = logging.getLogger(__name__)
 
+#: RAM-backed folder where worker processes leave their pieces (:func:`_read_batch_packed`).
 SPILL_ROOT = "/dev/shm"  # noqa: S108 - a private folder is made in it (mkdtemp)
 
 

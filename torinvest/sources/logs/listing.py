@@ -127,8 +127,8 @@ def list_local(root: Path, narrowing: Narrowing) -> Listing:
     top = str(root)
     trails: set[str] = set()
     for found in walk.files:
-        if found.rel:  # a file given by name is read whatever its layout
-            rel = found.rel
+        rel = found.rel
+        if rel:  # a file given by name ("" below its root) is read whatever its layout
             trail = _trail_of(rel)
             if trail is not None:  # every trail below the root is read (and named)
                 trails.add(os.path.join(top, trail.rstrip("/")))
