@@ -115,7 +115,7 @@ inv = investigation.investigate(
 
 # %%
 # related findings, and who else called from the key's Tor and new addresses (section 5b)
-campaign.look_around(inv, findings)
+inv = campaign.look_around(inv, findings)
 
 # %%
 display.data_issues(inv, findings)

@@ -47,6 +47,17 @@ def _outputs_text(nb: nbformat.NotebookNode) -> str:
     return "\n".join(parts)
 
 
+def _raw_reprs(nb: nbformat.NotebookNode) -> list[str]:
+    """Cell results shown only as a Python repr (a cell whose last line returns an object that
+    has no display of its own: the report would show its repr, internals and all)."""
+    return [
+        c.source.splitlines()[-1]
+        for c in nb.cells
+        for o in c.get("outputs", [])
+        if o.get("output_type") == "execute_result" and set(o.get("data", {})) == {"text/plain"}
+    ]
+
+
 def _errors(nb: nbformat.NotebookNode) -> list[str]:
     return [
         f"{o.get('ename')}: {o.get('evalue')}"
@@ -133,6 +144,7 @@ def _run(name: str, tmp_path: Path, **params: object) -> nbformat.NotebookNode:
     failure = report.execute(NOTEBOOKS / f"{name}.ipynb", out, params, cwd=tmp_path)
     nb = nbformat.read(out, as_version=4)
     assert failure is None, f"{failure}: {_errors(nb)}"
+    assert not _raw_reprs(nb), "cells whose result shows as a bare repr"
     return nb
 
 
