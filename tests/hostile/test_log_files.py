@@ -195,6 +195,24 @@ def _otrf_but_line_6() -> list[dict[str, Any]]:
     return [json.loads(line) for i, line in enumerate(OTRF_LINES) if i != 5 and line.strip()]
 
 
+def _nested(depth: int) -> bytes:
+    """JSON text of an object nested ``depth`` levels deep (built as text: no recursion)."""
+    return b'{"a":' * depth + b'"x"' + b"}" * depth
+
+
+def _deep_record(rec: dict[str, Any], depth: int) -> bytes:
+    """``rec`` as compact JSON, its requestParameters nested ``depth`` levels deep."""
+    text = json.dumps({**rec, "requestParameters": "@"}, separators=(",", ":")).encode()
+    return text.replace(b'"requestParameters":"@"', b'"requestParameters":' + _nested(depth))
+
+
+def _too_deep(folder: Path) -> Path:
+    """OTHER with record 10 nested past the 1,024 levels JSON readers accept."""
+    parts = [json.dumps(r, separators=(",", ":")).encode() for r in OTHER]
+    parts[10] = _deep_record(OTHER[10], 1_100)
+    return write(folder / "too-deep.json.gz", b'{"Records":[' + b",".join(parts) + b"]}", gz=True)
+
+
 DAMAGED = {
     "truncated-gzip": Damaged(_truncated_gzip, r"^cannot decompress: .*truncated"),
     "gzip-crc-mismatch": Damaged(_corrupt_gzip, r"^cannot decompress: "),
@@ -208,6 +226,12 @@ DAMAGED = {
         _truncated_json_without_the_key,
         r"^invalid JSON .*: the file is truncated or damaged; the 4 whole record\(s\)",
         lambda: NOT_SUSPECT[:4],
+    ),
+    "nested-too-deep": Damaged(
+        _too_deep,
+        r"^invalid JSON .*depth limit.*: a value in it nests deeper than 1,024 levels.*; the 116 "
+        r"whole record\(s\) in it were loaded, 1 part\(s\) could not be read",
+        lambda: OTHER[:10] + OTHER[11:],
     ),
     "html-error-page": Damaged(_html_page, r"^invalid JSON \(line 1, column 1: .*truncated"),
     "guardduty-finding": Damaged(_findings, r"^a GuardDuty finding, not CloudTrail records"),
@@ -238,6 +262,29 @@ def test_a_damaged_file_is_one_issue_and_the_rest_loads(
     assert result.files_read == 5
     if key is not None:  # a file that could not be read cannot be shown not to hold the key
         assert result.issues == read(folder, None, workers).issues
+
+
+@pytest.mark.parametrize("depth", [300, 1_000])
+@pytest.mark.parametrize("shape", ["log-file", "json-lines"])
+@KEYS
+def test_deeply_nested_values_are_kept_as_they_were_written(
+    tmp_path: Path, workers: int, key: str | None, shape: str, depth: int
+) -> None:
+    """Anyone who can call an API can send a value nested hundreds of levels deep (orjson
+    writes 254 at most): the record loads, its text as it would be written, the rest beside."""
+    folder = good_folder(tmp_path)
+    deep = [_deep_record(r, depth) for r in OTHER[:3]]
+    if shape == "log-file":
+        write(folder / "deep.json.gz", b'{"Records":[' + b",".join(deep) + b"]}", gz=True)
+    else:
+        write(folder / "deep.jsonl", b"\n".join(deep) + b"\n")
+    result = read(folder, key, workers)
+    assert result.issues == []
+    assert_loaded(result, of_key(GOOD, key) | of_key(OTHER[:3], key))
+    texts = result.frame.set_index("event_id")["request_parameters"]
+    for r in OTHER[:3]:
+        if r["eventID"] in texts.index:
+            assert texts[r["eventID"]] == _nested(depth).decode()
 
 
 @pytest.mark.parametrize("fault", ["permission-denied", "vanished-after-listing"])

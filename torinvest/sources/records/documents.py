@@ -221,8 +221,8 @@ def salvage_log_file(
     else:
         damage = "its end is missing"
     problem = (
-        f"invalid JSON (line {error.lineno}, column {error.colno}: {error.msg}): the file is "
-        f"truncated or damaged; the {len(records):,} whole record(s) in it were loaded, "
+        f"invalid JSON (line {error.lineno}, column {error.colno}: {error.msg}): "
+        f"{_damage(error)}; the {len(records):,} whole record(s) in it were loaded, "
         f"{damage} and any records there are lost"
     )
     return records, [DataIssue(where, problem)]
@@ -311,7 +311,22 @@ def _first_line_is_json(data: bytes) -> bool:
 
 
 def _json_problem(e: orjson.JSONDecodeError) -> str:
-    return f"invalid JSON (line {e.lineno}, column {e.colno}: {e.msg}); the file may be truncated"
+    why = _damage(e) if _too_deep(e) else "the file may be truncated"
+    return f"invalid JSON (line {e.lineno}, column {e.colno}: {e.msg}); {why}"
+
+
+def _too_deep(error: orjson.JSONDecodeError) -> bool:
+    return error.msg.startswith("depth limit")
+
+
+def _damage(error: orjson.JSONDecodeError) -> str:
+    """What a JSON error says of the file: damage, or a value nested past what readers take."""
+    if _too_deep(error):
+        return (
+            "a value in it nests deeper than 1,024 levels, more than JSON readers accept (no "
+            "CloudTrail record does: one was built to break readers)"
+        )
+    return "the file is truncated or damaged"
 
 
 def parse_json_lines(

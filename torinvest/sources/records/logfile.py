@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 from msgspec.structs import astuple
 
 from torinvest.sources.records.columns import _STR, TABLE_SCHEMA
+from torinvest.sources.records.jsontext import json_bytes
 from torinvest.sources.records.table import _record_columns, _runs, event_id_hash
 
 # --------------------------------------------------------------------------------------------
@@ -193,8 +194,8 @@ def _raw_json_texts(raws: Sequence[msgspec.Raw]) -> pa.Array | None:
         items = list(raws)
         for i in np.flatnonzero(odd).tolist():
             try:
-                items[i] = orjson.dumps(orjson.loads(memoryview(items[i])))
-            except (orjson.JSONDecodeError, orjson.JSONEncodeError):
+                items[i] = json_bytes(orjson.loads(memoryview(items[i])))
+            except orjson.JSONDecodeError:
                 return None
         lengths = np.fromiter(map(len, items), dtype=np.int64, count=n)
     elif not null.any():

@@ -22,6 +22,7 @@ from torinvest.sources.records.columns import (
     SESSION_TYPES,
     TABLE_SCHEMA,
 )
+from torinvest.sources.records.jsontext import json_bytes
 
 
 # --------------------------------------------------------------------------------------------
@@ -33,7 +34,7 @@ def _text(v: Any) -> str | None:
     if isinstance(v, str):
         return v
     if isinstance(v, dict | list):
-        return orjson.dumps(v).decode()
+        return json_bytes(v).decode()
     if isinstance(v, bool):
         return "true" if v else "false"
     return str(v)
@@ -91,8 +92,8 @@ def _json_texts(values: Sequence[Any]) -> pa.Array:
     dumps = orjson.dumps
     try:
         blobs = [None if v is None else dumps(v) for v in values]
-    except orjson.JSONEncodeError:  # pragma: no cover - parsed JSON always re-encodes
-        blobs = [None if v is None else dumps(v, default=str) for v in values]
+    except orjson.JSONEncodeError:  # nested past orjson's 254 levels (or not JSON)
+        blobs = [None if v is None else json_bytes(v) for v in values]
     return pa.array(blobs, type=pa.large_binary()).cast(_STR)
 
 
