@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import shlex
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -295,3 +296,28 @@ def test_report_shows_both_sections_and_summary_carries_them(
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert [r["access_key_id"] for r in summary["ip_pivot"]] == [OTHER_KEY]
     assert {r["id"] for r in summary["related_findings"]} == {DISCOVERY, SEQUENCE, RECON, BY_IP}
+
+
+def test_a_finding_without_sightings_is_investigated_over_its_own_days_and_says_so(
+    tmp_path: Path,
+) -> None:
+    """The sample finding without service.eventFirstSeen/eventLastSeen: the window is built
+    from createdAt/updatedAt (the finding's days, not today's), the activity is found, and the
+    report says where the window came from."""
+    case = tmp_path / "case"
+    shutil.copytree(sample_case().root, case)
+    for path in (case / "findings").glob("*.json"):
+        text = path.read_text()
+        doc = json.loads(text)
+        for f in doc.get("Findings", []) or [doc.get("detail", {})]:
+            if f.get("Id", f.get("id")) == FINDING:
+                svc = f.get("Service") or f.get("service")
+                for name in ("EventFirstSeen", "EventLastSeen", "eventFirstSeen", "eventLastSeen"):
+                    svc.pop(name, None)
+        path.write_text(json.dumps(doc))
+    inv = investigate(case)
+    assert inv.key.seen_from == "createdAt/updatedAt"
+    assert inv.window[0] < pd.Timestamp("2023-07-10T12:00:00Z") < inv.window[1]
+    assert inv.totals()["total"] == 69
+    said = [i.problem for i in inv.data_issues if i.source == f"finding {FINDING}"]
+    assert len(said) == 1 and "built from createdAt/updatedAt" in said[0]

@@ -133,8 +133,16 @@ def window_for(
     now = now or pd.Timestamp.now(tz="UTC")
     if lookback_days < 0 or lookahead_days < 0:
         raise InputError("look-back and look-ahead must be ≥ 0 days", hint="e.g. 14 and 7")
-    first = key.first_seen or key.last_seen or now
+    first = key.first_seen or key.last_seen
     last = key.last_seen or first
+    if first is None or last is None:  # a window around "now" would search the wrong days
+        raise InputError(
+            f"finding {key.finding_id} gives no time: no service.eventFirstSeen, "
+            "eventLastSeen, createdAt or updatedAt, so its activity cannot be placed",
+            hint="check the finding in the GuardDuty console (or export it again), or search "
+            "the key's activity over the days you choose: torinvest events --access-key "
+            f"{key.access_key_id} --start … --end …",
+        )
     start = first - pd.Timedelta(days=lookback_days)
     end = min(last + pd.Timedelta(days=lookahead_days), now)
     return start, max(end, start)
@@ -282,6 +290,16 @@ class Investigation:
             issues.append(DataIssue(NOTHING_READ_SOURCE, self.activity.why_nothing()))
         issues += list(self.activity.issues) + list(self.lists.issues)
         issues += [DataIssue("events", n) for n in self.activity.notes]
+        if self.key.seen_from:
+            issues.append(
+                DataIssue(
+                    f"finding {self.key.finding_id}",
+                    "no service.eventFirstSeen/eventLastSeen: the window is built from "
+                    f"{self.key.seen_from} (when GuardDuty created the finding and last "
+                    "updated it), which can be later than the first call from Tor: widen "
+                    "--lookback-days if the activity may have started earlier",
+                )
+            )
         issues += list(self.geo.issues) if self.geo is not None else []
         frame = self.by_time if self.counted else self.events
         assert frame is not None

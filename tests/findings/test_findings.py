@@ -11,11 +11,13 @@ import pytest
 
 from torinvest import findings as fd
 from torinvest.errors import (
+    InputError,
     InvalidFindingIdError,
     MissingKeyDetailsError,
     NoFindingsError,
     NotATorFindingError,
 )
+from torinvest.investigation import window_for
 from torinvest.schema import FINDINGS_COLUMNS
 
 FIX = Path(__file__).parent.parent / "fixtures" / "guardduty"
@@ -94,6 +96,7 @@ def test_locate_key_of_a_tor_finding() -> None:
         "service_name": "GeneratedFindingAPIServiceName",
         "first_seen": "2019-08-08T20:09:13.819000Z",
         "last_seen": "2019-11-13T00:25:31.619000Z",
+        "seen_from": None,
     }
     # The same from a row of the findings frame and from the boto3 (PascalCase) shape.
     row = fd.normalize_findings([fd.Finding(tor, "t", "raw")]).iloc[0]
@@ -106,6 +109,35 @@ def test_locate_key_of_a_tor_finding() -> None:
 )
 def test_key_kind(key: str, kind: str) -> None:
     assert fd.key_kind(key) == kind
+
+
+def test_a_finding_without_sightings_is_placed_by_when_guardduty_made_it() -> None:
+    """No service.eventFirstSeen/eventLastSeen: createdAt/updatedAt place the window, and say
+    so; no time at all: the window is refused (never built around today)."""
+    unseen = copy.deepcopy(RAW)
+    for name in ("eventFirstSeen", "eventLastSeen"):
+        del unseen["service"][name]
+    loc = fd.locate_key(unseen)
+    assert (loc.first_seen, loc.last_seen) == (
+        pd.Timestamp(RAW["createdAt"]),
+        pd.Timestamp(RAW["updatedAt"]),
+    )
+    assert loc.seen_from == "createdAt/updatedAt"
+    now = pd.Timestamp("2026-12-04T12:00:00Z")
+    start, end = window_for(loc, lookback_days=14, lookahead_days=7, now=now)
+    assert start == pd.Timestamp(RAW["createdAt"]) - pd.Timedelta(days=14)
+    assert end == pd.Timestamp(RAW["updatedAt"]) + pd.Timedelta(days=7)
+    one = copy.deepcopy(RAW)
+    del one["service"]["eventFirstSeen"]  # one sighting stands for both
+    assert fd.locate_key(one).first_seen == pd.Timestamp(RAW["service"]["eventLastSeen"])
+    assert fd.locate_key(one).seen_from is None
+    for name in ("createdAt", "updatedAt"):
+        del unseen[name]
+    timeless = fd.locate_key(unseen)
+    assert timeless.first_seen is None and timeless.last_seen is None
+    with pytest.raises(InputError, match=f"finding {RAW['id']} gives no time") as err:
+        window_for(timeless, now=now)
+    assert "--start" in (err.value.hint or "")
 
 
 def test_locate_key_rejects_another_type_naming_the_finding() -> None:

@@ -60,9 +60,29 @@ def locate_key(finding: Finding | Mapping[str, Any] | pd.Series) -> KeyLocation:
         tor_ip=_na(row.get("tor_ip")),
         api=_na(row.get("api")),
         service_name=_na(row.get("service_name")),
-        first_seen=_ts(row.get("first_seen")),
-        last_seen=_ts(row.get("last_seen")),
+        **_seen(row),
     )
+
+
+#: Where a finding's sighting times are read when service.eventFirstSeen/eventLastSeen are
+#: missing: when GuardDuty created the finding and last updated it (its latest sighting).
+SEEN_FALLBACK = "createdAt/updatedAt"
+
+
+def _seen(row: Mapping[str, Any]) -> dict[str, Any]:
+    """first_seen/last_seen (one alone stands for both), else createdAt/updatedAt, said in
+    ``seen_from``; all None when the finding gives no time at all."""
+    first, last = _ts(row.get("first_seen")), _ts(row.get("last_seen"))
+    if first is not None or last is not None:
+        return {"first_seen": first or last, "last_seen": last or first}
+    created, updated = _ts(row.get("created_at")), _ts(row.get("updated_at"))
+    if created is None and updated is None:
+        return {"first_seen": None, "last_seen": None}
+    return {
+        "first_seen": created or updated,
+        "last_seen": updated or created,
+        "seen_from": SEEN_FALLBACK,
+    }
 
 
 def _na(v: Any) -> Any:

@@ -237,6 +237,9 @@ class KeyLocation:
     service_name: str | None
     first_seen: pd.Timestamp | None
     last_seen: pd.Timestamp | None
+    #: Where first_seen/last_seen come from when the finding lacks service.eventFirstSeen and
+    #: eventLastSeen (``"createdAt/updatedAt"``); None: from those two fields.
+    seen_from: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
