@@ -183,6 +183,32 @@ def test_duplicates_keep_the_latest_update(tmp_path: Path) -> None:
     assert result.findings[0].data["updatedAt"] == "2020-01-01T00:00:00.000Z"
 
 
+def test_copies_that_disagree_on_the_key_are_named_not_merged_silently(tmp_path: Path) -> None:
+    """Two copies of one finding ID naming other keys/users: which is right cannot be told from
+    the copies; the kept copy and every difference are named in an issue. Copies that differ
+    only in what updates change (count, times) are one finding's versions: no issue."""
+    other = copy.deepcopy(RAW)
+    other["resource"]["accessKeyDetails"].update(accessKeyId="AKIAOTHERKEY00000000", userName="x")
+    (tmp_path / "a.json").write_text(json.dumps(other))
+    (tmp_path / "b.json").write_text(json.dumps(RAW))
+    result = fd.read_findings(tmp_path)
+    assert len(result.findings) == 1
+    (issue,) = result.issues
+    assert issue.source == f"finding {RAW['id']}"
+    for text in ("access key (AKIAOTHERKEY00000000 in", "user name (x in", "cannot be told"):
+        assert text in issue.problem, issue.problem
+    assert "a.json" in issue.problem and "b.json" in issue.problem
+    newer = {**other, "updatedAt": "2030-01-01T00:00:00.000Z"}
+    (tmp_path / "a.json").write_text(json.dumps(newer))
+    (issue,) = fd.read_findings(tmp_path).issues
+    assert "the copy updated last" in issue.problem and "a.json" in issue.problem
+    updated = copy.deepcopy(RAW)
+    updated["updatedAt"] = "2030-01-01T00:00:00.000Z"
+    updated["service"]["count"] = 99
+    (tmp_path / "a.json").write_text(json.dumps(updated))
+    assert fd.read_findings(tmp_path).issues == []
+
+
 def test_finding_criteria_for_a_window() -> None:
     crit = fd.finding_criteria(
         start=pd.Timestamp("2023-07-10T00:00:00Z"),

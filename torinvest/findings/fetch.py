@@ -241,7 +241,7 @@ def fetch_findings(
                 continue
             result.issues.extend(dropped)
             result.findings.append(Finding(data=clean, origin=source, shape="api", original=raw))
-    result.findings = _dedupe(result.findings)
+    result.findings = _dedupe(result.findings, result.issues)
     for f in result.findings:
         result.rejected.pop(f.id, None)
     return result

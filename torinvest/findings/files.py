@@ -139,18 +139,72 @@ def read_findings(paths: str | Path | Iterable[str | Path]) -> FindingsResult:
             result.issues.extend(issues)
             if not found and issues:
                 result.failed.append(str(f))
-    result.findings = _dedupe(result.findings)
+    result.findings = _dedupe(result.findings, result.issues)
     for f in result.findings:
         result.rejected.pop(f.id, None)  # a good copy elsewhere wins
     return result
 
 
-def _dedupe(findings: Iterable[Finding]) -> list[Finding]:
+#: What no update of a finding changes: copies of one finding ID that differ in these are not
+#: one finding's versions (a hand-edited or mixed-up export), and which is right is unknown.
+IDENTITY = (
+    ("type", ("type",)),
+    ("account", ("accountId",)),
+    ("region", ("region",)),
+    ("access key", ("resource", "accessKeyDetails", "accessKeyId")),
+    ("user name", ("resource", "accessKeyDetails", "userName")),
+    ("principal", ("resource", "accessKeyDetails", "principalId")),
+)
+
+
+def _dedupe(findings: Iterable[Finding], issues: list[DataIssue] | None = None) -> list[Finding]:
+    """One copy per finding ID: the one updated last. Copies that disagree on what a finding's
+    updates never change (:data:`IDENTITY`) are named in ``issues``, with the copy kept."""
     best: dict[str, Finding] = {}
+    copies: dict[str, list[Finding]] = {}
     for f in findings:
+        copies.setdefault(f.id, []).append(f)
         prev = best.get(f.id)
         if prev is None or str(f.data.get("updatedAt") or "") > str(
             prev.data.get("updatedAt") or ""
         ):
             best[f.id] = f
+    if issues is not None:
+        for fid, found in copies.items():
+            if len(found) > 1:
+                issues += _disagreement(fid, found, best[fid])
     return list(best.values())
+
+
+def _identity(f: Finding, path: tuple[str, ...]) -> str | None:
+    value: object = f.data
+    for part in path:
+        value = value.get(part) if isinstance(value, dict) else None
+    return None if value is None or value == "" else str(value)
+
+
+def _disagreement(fid: str, copies: list[Finding], kept: Finding) -> list[DataIssue]:
+    """One issue when the copies of ``fid`` differ in :data:`IDENTITY` (none when they agree)."""
+    differs = []
+    for name, path in IDENTITY:
+        values = {_identity(f, path) for f in copies}
+        if len(values) > 1:
+            shown = ", ".join(f"{_identity(f, path) or '(none)'} in {f.origin}" for f in copies)
+            differs.append(f"{name} ({shown})")
+    if not differs:
+        return []
+    tie = sum(f.data.get("updatedAt") == kept.data.get("updatedAt") for f in copies) > 1
+    which = (
+        f"the first copy read, {kept.origin}, is used: they were updated at the same time, so "
+        "which is right cannot be told"
+        if tie
+        else f"the copy updated last, {kept.origin}, is used"
+    )
+    return [
+        DataIssue(
+            f"finding {fid}",
+            f"{len(copies)} copies disagree on what a finding's updates never change: "
+            f"{'; '.join(differs)}; {which}. Check the finding in GuardDuty and remove the "
+            "wrong copy",
+        )
+    ]
