@@ -187,8 +187,8 @@ def _disagreement(fid: str, copies: list[Finding], kept: Finding) -> list[DataIs
     """One issue when the copies of ``fid`` differ in :data:`IDENTITY` (none when they agree)."""
     differs = []
     for name, path in IDENTITY:
-        values = {_identity(f, path) for f in copies}
-        if len(values) > 1:
+        values = {_identity(f, path) for f in copies} - {None}  # a copy that does not say
+        if len(values) > 1:  # does not contradict
             shown = ", ".join(f"{_identity(f, path) or '(none)'} in {f.origin}" for f in copies)
             differs.append(f"{name} ({shown})")
     if not differs:
