@@ -73,7 +73,16 @@ def test_over_the_limit_the_activity_is_counted_not_loaded(
 def test_per_ip_table_and_totals_are_the_same(pair: tuple[Investigation, Investigation]) -> None:
     rows, counted = pair
     pd.testing.assert_frame_equal(counted.per_ip, rows.per_ip)
-    assert counted.totals() == rows.totals() == {"total": 69, "failed": 10, "from_tor": 24}
+    assert (
+        counted.totals()
+        == rows.totals()
+        == {
+            "total": 69,
+            "failed": 10,
+            "from_tor": 24,
+            "tor_unknown": 0,
+        }
+    )
     s_rows, s_counted = summary(rows), summary(counted)
     for part in ("finding", "key", "window", "events", "source_ips", "sensitive_events"):
         assert s_counted[part] == s_rows[part], part

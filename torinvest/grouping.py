@@ -13,6 +13,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+
+def tor_count(known: int, unknown: int) -> str:
+    """Calls from Tor as a number that never reads "0" when it is not known: ``24``, or
+    ``0 (+69 of unknown Tor status)`` when calls at times no exit list covers are left."""
+    return f"{known:,}" if not unknown else f"{known:,} (+{unknown:,} of unknown Tor status)"
+
+
+def from_tor(known: int, unknown: int) -> str:
+    """``24 from Tor``, or ``0 from Tor, 69 of unknown Tor status`` (:func:`tor_count`)."""
+    text = f"{known:,} from Tor"
+    return text if not unknown else f"{text}, {unknown:,} of unknown Tor status"
+
+
 #: Time bucket sizes the timeline picks from (the first that gives few enough buckets).
 TIMELINE_BUCKETS: tuple[tuple[pd.Timedelta, str], ...] = (
     (pd.Timedelta(minutes=1), "1 minute"),

@@ -261,11 +261,12 @@ class Investigation:
         return self.activity.aggregates is not None
 
     def totals(self) -> dict[str, int]:
-        """Every event of the activity: total, failed, from_tor (counted or from the rows)."""
+        """Every event of the activity: total, failed, from_tor and tor_unknown (calls at times
+        no exit list covers), counted or from the rows."""
         frame = self.by_time if self.counted else self.events
         assert frame is not None
         if not len(frame):
-            return {"total": 0, "failed": 0, "from_tor": 0}
+            return {"total": 0, "failed": 0, "from_tor": 0, "tor_unknown": 0}
         weight = (
             frame["calls"].fillna(0).to_numpy(dtype="int64")
             if self.counted
@@ -277,10 +278,12 @@ class Investigation:
             else frame["error_code"].notna().to_numpy(dtype="int64")
         )
         tor_true = frame["tor"].fillna(False).to_numpy(dtype=bool)
+        tor_na = frame["tor"].isna().to_numpy(dtype=bool)
         return {
             "total": int(weight.sum()),
             "failed": int(failed.sum()),
             "from_tor": int(weight[tor_true].sum()),
+            "tor_unknown": int(weight[tor_na].sum()),
         }
 
     @property
@@ -419,6 +422,7 @@ def evidence(inv: Investigation) -> dict[str, Any]:
         "events": totals["total"],
         "failed": totals["failed"],
         "from_tor": totals["from_tor"],
+        "tor_unknown": totals["tor_unknown"],
         "source_ips": len(inv.per_ip),
         "tor_ips": tor_ips,
         "derived_keys": [d.access_key_id for d in inv.activity.derived],

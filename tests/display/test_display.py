@@ -196,7 +196,42 @@ def test_the_answer_of_activity_counted_in_the_engine() -> None:
     assert f"{STORY['actor_events']['from_tor']} of 69 calls" in text
     assert "Too many events to load as rows" in text
     asia = STORY["derived"]["asia_key"]
-    assert display.key_calls(counted, asia) == (5, 5)  # all of them Tor (STORY.md)
+    assert display.key_calls(counted, asia) == (5, 5, 0)  # all of them Tor (STORY.md)
     assert "from 109.70.100.66 : 5 call(s), 5 from Tor" in text
     card = _text(display.derived_keys(counted).data)
     assert f"{asia} " in card and " 5 5 " in card
+
+
+@pytest.mark.parametrize("engine", ["files", "duckdb"])
+def test_calls_of_unknown_tor_status_never_read_as_zero_from_tor(
+    engine: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No exit list covers the calls' times: every count of calls from Tor says how many are of
+    unknown status (the tiles, the signals, the derived keys, summary.json, the CLI line) —
+    "0 from Tor" alone would read as "not Tor", which nobody checked."""
+    from torinvest import tor
+    from torinvest.report.run import one_line_summary
+
+    monkeypatch.setattr(
+        investigation, "exit_lists", lambda sources: tor.load_exit_lists(bundled=False)
+    )
+    options = {"engine": engine, "max_rows": 10} if engine == "duckdb" else {}
+    sources = investigation.sources_from_parameters(case_dir=str(sample_case().root), **options)
+    inv = investigation.investigate(FINDING, sources)
+    assert inv.totals()["tor_unknown"] == 69 and inv.totals()["from_tor"] == 0
+    summary = investigation.summary(inv)
+    assert summary["events"]["tor_unknown"] == 69
+    assert "0 from Tor, 69 of unknown Tor status" in one_line_summary(summary)
+    shown = " ".join(
+        _text(h)
+        for h in (
+            display.answer_html(inv, VERDICT),
+            display.activity_status(inv).data,
+            display.signals_table(inv).data,
+            display.derived_keys(inv).data,
+        )
+    )
+    assert "0 (+69 of unknown Tor status) of 69 calls" in shown
+    assert "5 call(s), 0 from Tor, 5 of unknown Tor status" in shown
+    assert re.search(r"calls from Tor 0 \(\+69 of unknown Tor status\)", shown)
+    assert not re.search(r"\b0 from Tor(?!, \d)", shown), shown  # (may be cut short: "3 of unkno…")

@@ -74,7 +74,7 @@ def _minimal_summary() -> dict:
             "user_type": None,
         },
         "window": {"start": "2023-06-26T12:17:08Z", "end": "2023-07-17T12:20:04.5Z"},
-        "events": {"total": 0, "failed": 0, "from_tor": 0},
+        "events": {"total": 0, "failed": 0, "from_tor": 0, "tor_unknown": 0},
         "source_ips": [],
         "sensitive_events": [],
         "derived_keys": [],

@@ -33,7 +33,7 @@ from torinvest.analysis.helpers import (
 from torinvest.analysis.places import GEO_WEIGHTS, Observation, geo_signals
 from torinvest.analysis.sensitive import sensitive_events
 from torinvest.catalogue import CATEGORIES, shipped_catalogue
-from torinvest.grouping import codes_and_labels, tor_column
+from torinvest.grouping import codes_and_labels, from_tor, tor_column
 from torinvest.schema import iso_utc, utc_timestamp
 from torinvest.sources.records import DerivedKey
 
@@ -645,7 +645,7 @@ def _sensitive_signals(found: pd.DataFrame) -> list[Signal]:
         calls = [f"{n} ×{c}" if c > 1 else str(n) for n, c in names.items()]
         ips = rows["source_ip"].fillna("(no IP)").unique().tolist()
         succeeded = int((~rows["failed"]).sum())
-        from_tor = int(rows["tor"].fillna(False).sum())
+        tor = from_tor(int(rows["tor"].fillna(False).sum()), int(rows["tor"].isna().sum()))
         weight = SENSITIVE_WEIGHTS[category]
         state = f"{succeeded} of {len(rows)} succeeded"
         if succeeded == 0:
@@ -654,7 +654,7 @@ def _sensitive_signals(found: pd.DataFrame) -> list[Signal]:
         out.append(
             Signal(
                 f"sensitive:{category}",
-                f"{_listing(calls)}: {state}, {from_tor} from Tor, from {_listing(ips, 3)}",
+                f"{_listing(calls)}: {state}, {tor}, from {_listing(ips, 3)}",
                 weight,
             )
         )

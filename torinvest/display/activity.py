@@ -23,6 +23,7 @@ from torinvest.display.markup import (
     table,
 )
 from torinvest.errors import DataIssue, group_issues
+from torinvest.grouping import tor_count
 
 if TYPE_CHECKING:
     from torinvest.events import Activity
@@ -240,11 +241,12 @@ def activity_status(inv: Investigation) -> HTML:
     if state == "events":
         n_failed = int(ev["error_code"].notna().sum())
         n_tor = int(ev["tor"].fillna(False).astype(bool).sum())
+        n_unknown = int(ev["tor"].isna().sum())
         keys = ev["access_key_id"].dropna().astype(str).unique().tolist()
         rows = [
             ("events", f"<span class='ti-big'>{len(ev):,}</span>"),
             ("failed calls", f"{n_failed:,}"),
-            ("calls from Tor", f"{n_tor:,}"),
+            ("calls from Tor", _e(tor_count(n_tor, n_unknown))),
             ("source IPs", f"{ev['source_ip'].nunique():,}"),
             ("access keys", ", ".join(f"<code>{_e(k)}</code>" for k in sorted(keys))),
             ("first / last", f"{_time(ev['event_time'].min())} → {_time(ev['event_time'].max())}"),
@@ -275,7 +277,11 @@ def _counted_body(inv: Investigation) -> str:
     rows = [
         ("events", f"<span class='ti-big'>{totals['total']:,}</span> (counted in the engine)"),
         ("failed calls", f"{totals['failed']:,}"),
-        ("calls from Tor", f"{totals['from_tor']:,} (Tor status per IP and {_e(bucket)})"),
+        (
+            "calls from Tor",
+            f"{_e(tor_count(totals['from_tor'], totals['tor_unknown']))} (Tor status per IP and "
+            f"{_e(bucket)})",
+        ),
         ("source IPs", f"{len(inv.per_ip):,}"),
         ("access keys", ", ".join(f"<code>{_e(k)}</code>" for k in keys)),
         ("first / last", f"{_time(agg.first_seen)} → {_time(agg.last_seen)}"),

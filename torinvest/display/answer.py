@@ -13,6 +13,7 @@ from IPython.display import HTML
 from torinvest import __version__, analysis
 from torinvest.display.activity import _is_denied, activity_state, all_issues
 from torinvest.display.markup import _card, _e, _list, _time, display_frame, frame_html
+from torinvest.grouping import from_tor, tor_count
 from torinvest.safety import html_text
 from torinvest.verdict import NEXT_STEPS
 
@@ -189,7 +190,7 @@ def _tor_tile(inv: Investigation, state: str) -> str:
                 f"<p><b>{unknown:,} call(s) of unknown Tor status</b> (no exit list covers "
                 "their time)</p>"
             )
-    value = f"{totals['from_tor']:,} of {totals['total']:,} calls"
+    value = f"{tor_count(totals['from_tor'], totals['tor_unknown'])} of {totals['total']:,} calls"
     return _tile("Tor reading", _e(value), body + seen)
 
 
@@ -254,18 +255,21 @@ def _mattered_html(inv: Investigation) -> str:
     return frame_html(shown, max_rows=ANSWER_MAX_CALLS) + note
 
 
-def key_calls(inv: Investigation, access_key_id: str) -> tuple[int, int]:
-    """(calls, calls from Tor) made with one key: from the rows, or from the engine's counts
-    when the activity was counted (the rows then hold only the sensitive calls)."""
+def key_calls(inv: Investigation, access_key_id: str) -> tuple[int, int, int]:
+    """(calls, calls from Tor, calls of unknown Tor status) made with one key: from the rows,
+    or from the engine's counts when the activity was counted (the rows then hold only the
+    sensitive calls)."""
     frame = inv.by_time if inv.counted else inv.events
     if frame is None or not len(frame):
-        return 0, 0
+        return 0, 0, 0
     mine = frame[(frame["access_key_id"] == access_key_id).fillna(False).to_numpy(dtype=bool)]
-    tor = mine["tor"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+    status = mine["tor"].astype("boolean")
+    tor = status.fillna(False).to_numpy(dtype=bool)
+    unknown = status.isna().to_numpy(dtype=bool)
     if inv.counted:
         calls = mine["calls"].fillna(0).to_numpy(dtype="int64")
-        return int(calls.sum()), int(calls[tor].sum())
-    return len(mine), int(tor.sum())
+        return int(calls.sum()), int(calls[tor].sum()), int(calls[unknown].sum())
+    return len(mine), int(tor.sum()), int(unknown.sum())
 
 
 def _derived_html(inv: Investigation, followed: bool) -> str:
@@ -276,11 +280,11 @@ def _derived_html(inv: Investigation, followed: bool) -> str:
         return "<p>Derived keys: none minted by this key in its activity.</p>"
     items = []
     for d in derived:
-        calls, tor = key_calls(inv, d.access_key_id)
+        calls, tor, unknown = key_calls(inv, d.access_key_id)
         items.append(
             f"<code>{_e(d.access_key_id)}</code> minted with {_e(d.event_name)} at "
             f"{_time(d.event_time)} from <code>{_e(d.source_ip)}</code>: {calls:,} call(s), "
-            f"{tor:,} from Tor"
+            f"{from_tor(tor, unknown)}"
         )
     return f"<p><b>Derived keys ({len(derived)})</b> — the same actor holds them:</p>" + _list(
         items

@@ -14,6 +14,7 @@ from torinvest import analysis
 from torinvest.display.answer import key_calls
 from torinvest.display.markup import _card, _e, _kv, _list, _time, display_frame, frame_html
 from torinvest.errors import InputError
+from torinvest.grouping import tor_count
 from torinvest.verdict import NEXT_STEPS
 
 if TYPE_CHECKING:
@@ -104,7 +105,7 @@ def derived_keys(inv: Investigation, *, followed: bool = True) -> HTML:
         )
     rows = []
     for d in derived:
-        calls, tor = key_calls(inv, d.access_key_id)
+        calls, tor, unknown = key_calls(inv, d.access_key_id)
         rows.append(
             {
                 "derived key": d.access_key_id,
@@ -115,7 +116,7 @@ def derived_keys(inv: Investigation, *, followed: bool = True) -> HTML:
                 "role": d.role_arn,
                 "expires": d.expiration,
                 "calls made with it": calls,
-                "of them from Tor": tor,
+                "of them from Tor": tor_count(tor, unknown),
             }
         )
     body = (

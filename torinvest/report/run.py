@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from torinvest.errors import ReportError, TorinvestError
+from torinvest.grouping import from_tor
 from torinvest.investigation import outputs
 from torinvest.notebooks import notebook_path
 from torinvest.report.folders import begin, write_manifest
@@ -132,11 +133,15 @@ def one_line_summary(data: Mapping[str, Any]) -> str:
     """summary.json in one line for a terminal (attacker text made inert)."""
     k, ev = data["key"], data["events"]
     tor_ips = [s["ip"] for s in data["source_ips"] if s.get("tor")]
+    unknown_ips = sum(s.get("tor") is None for s in data["source_ips"])
     line = (
         f"finding {data['finding']['id']}: key {k['access_key_id']} ({k['kind']}"
         + (f", {k['user_name']}" if k.get("user_name") else "")
-        + f"), {ev['total']} events ({ev['failed']} failed, {ev['from_tor']} from Tor), "
-        f"{len(tor_ips)} Tor IP(s), {len(data['derived_keys'])} derived key(s), "
+        + f"), {ev['total']} events ({ev['failed']} failed, "
+        f"{from_tor(ev['from_tor'], ev.get('tor_unknown', 0))}), "
+        f"{len(tor_ips)} Tor IP(s)"
+        + (f" ({unknown_ips} of unknown Tor status)" if unknown_ips else "")
+        + f", {len(data['derived_keys'])} derived key(s), "
         f"{len(data['sensitive_events'])} sensitive call(s), verdict {data['verdict']['status']}"
     )
     if data["data_issues"]:

@@ -80,7 +80,9 @@ SUMMARY_SCHEMA: dict[str, Any] = {
                     "end": {"type": "string", "pattern": _TIME},
                 }
             ),
-            "events": _object({"total": _COUNT, "failed": _COUNT, "from_tor": _COUNT}),
+            "events": _object(
+                {"total": _COUNT, "failed": _COUNT, "from_tor": _COUNT, "tor_unknown": _COUNT}
+            ),
             "source_ips": {
                 "type": "array",
                 "items": _object(
