@@ -624,7 +624,6 @@ def mixed_folder(tmp_path: Path) -> Path:
         DERIVED,
         "ASIATFQR7NSC2AF7XJOS",  # only in responseElements (minted), never a caller
         "ASIA5FLZVX4OI4ZDQJOL",  # the OTRF NDJSON caller
-        "EXAMPLE_KEY_ID",  # the documentation examples
         "AKIATFQR7NSCUXC3DDDP",  # invictus_sample.json
         "AKIANOBODY0000000000",
     ],
@@ -640,6 +639,13 @@ def test_key_filter_is_exactly_parse_then_filter(mixed_folder: Path, key: str) -
     assert not got.frame["derived"].any()
     assert got.files_read == len(list(mixed_folder.rglob("*.*"))) == 15
     assert got.issues == []
+
+
+@pytest.mark.parametrize("key", ["EXAMPLE_KEY_ID", "akiatfqr7nscuxc3dddp", "12345", ""])
+def test_a_key_filter_that_is_not_an_access_key_id_is_refused(key: str) -> None:
+    """The documentation examples' "EXAMPLE_KEY_ID" is no key: a filter on it is a typo."""
+    with pytest.raises(InputError, match="not an access key ID"):
+        load_logs(INVICTUS[0], access_keys=key, progress=False)
 
 
 def test_key_filter_with_several_keys_and_a_window(mixed_folder: Path) -> None:
