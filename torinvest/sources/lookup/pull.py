@@ -74,9 +74,9 @@ def pull_region(
 ) -> RegionPull:
     """Every event of ``query`` in one region: from the cache where covered, else LookupEvents."""
     out = RegionPull(region=region)
-    gaps = cache.gaps(account, region, query) if cache else [(query.start, query.end)]
+    gaps = [(query.start, query.end)]
     if cache:
-        out.events = cache.read(account, region, query)
+        out.events, gaps = cache.lookup(account, region, query)
         out.cached = len(out.events)
     client = lookup_client(aws, region)
     pacer = pacer_for(account, region, rate)
