@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import codecs
 import copy
 import io
 import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -231,3 +233,25 @@ def test_a_finding_without_a_usable_update_time_is_kept_and_named(
     assert [r["id"] for r in json.loads(out)] == [finding["id"]]
     (line,) = [ln for ln in err.splitlines() if "no usable updatedAt: listed" in ln]
     assert line.startswith("torinvest: issue: ") and finding["id"] in line and "f.json" in line
+
+
+@pytest.mark.parametrize(
+    "encode",
+    [
+        lambda t: codecs.BOM_UTF8 + t.encode(),
+        lambda t: t.encode("utf-16"),  # PowerShell 5's `aws guardduty get-findings … > f.json`
+        lambda t: t.encode("utf-16-le"),
+        lambda t: codecs.BOM_UTF16_BE + t.encode("utf-16-be"),
+        lambda t: t.encode("utf-32"),
+    ],
+    ids=["utf-8-bom", "utf-16", "utf-16-le", "utf-16-be-bom", "utf-32"],
+)
+def test_a_findings_file_in_another_unicode_encoding_is_read(
+    tmp_path: Path, encode: Callable[[str], bytes]
+) -> None:
+    text = (sample_case().root / "findings" / "get-findings.json").read_text()
+    (tmp_path / "f.json").write_bytes(encode(text))
+    code, out, err = run("findings", "--file", str(tmp_path / "f.json"), "--json")
+    assert code == 0, err
+    assert "issue" not in err
+    assert {r["id"] for r in json.loads(out)} == {"6dde0a8f8d46f6acad893b30f905e97c"}
