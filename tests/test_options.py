@@ -179,8 +179,10 @@ def test_one_row_limit_default() -> None:
     [
         ("AKIAIOSFODNN7EXAMPLE", True),
         ("ASIATFQR7NSCNGEI5QNT", True),
-        ("a" * 16, True),  # IAM's pattern is [\w]+: lower case and _ too
         ("A" * 128, True),
+        ("a" * 16, False),  # IAM's pattern is [\w]+, but AWS issues upper case and digits
+        ("akiaiosfodnn7example", False),
+        ("AKIA_IOSFODNN7EXAMPLE", False),
         ("A" * 15, False),
         ("A" * 129, False),
         ("AKIAIOSFODNN7EXAMPL\u00c9", False),  # \w is ASCII here
@@ -190,7 +192,7 @@ def test_one_row_limit_default() -> None:
         (None, False),
     ],
 )
-def test_the_access_key_id_is_iams_shape(value: object, valid: bool) -> None:
+def test_the_access_key_id_is_iams_shape_in_upper_case(value: object, valid: bool) -> None:
     shape = access_key_id_shape()
     assert (shape.min, shape.max, shape.pattern.pattern) == (16, 128, "[\\w]+")
     assert is_access_key_id(value) is valid

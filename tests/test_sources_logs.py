@@ -6,6 +6,7 @@ Every input is built in ``tmp_path`` from the real records in ``tests/fixtures/c
 
 from __future__ import annotations
 
+import codecs
 import copy
 import gzip
 import json
@@ -624,7 +625,6 @@ def mixed_folder(tmp_path: Path) -> Path:
         DERIVED,
         "ASIATFQR7NSC2AF7XJOS",  # only in responseElements (minted), never a caller
         "ASIA5FLZVX4OI4ZDQJOL",  # the OTRF NDJSON caller
-        "EXAMPLE_KEY_ID",  # the documentation examples
         "AKIATFQR7NSCUXC3DDDP",  # invictus_sample.json
         "AKIANOBODY0000000000",
     ],
@@ -640,6 +640,13 @@ def test_key_filter_is_exactly_parse_then_filter(mixed_folder: Path, key: str) -
     assert not got.frame["derived"].any()
     assert got.files_read == len(list(mixed_folder.rglob("*.*"))) == 15
     assert got.issues == []
+
+
+@pytest.mark.parametrize("key", ["EXAMPLE_KEY_ID", "akiatfqr7nscuxc3dddp", "12345", ""])
+def test_a_key_filter_that_is_not_an_access_key_id_is_refused(key: str) -> None:
+    """The documentation examples' "EXAMPLE_KEY_ID" is no key: a filter on it is a typo."""
+    with pytest.raises(InputError, match="not an access key ID"):
+        load_logs(INVICTUS[0], access_keys=key, progress=False)
 
 
 def test_key_filter_with_several_keys_and_a_window(mixed_folder: Path) -> None:
@@ -1147,3 +1154,43 @@ def test_a_file_that_grows_while_read_is_read_whole_within_the_limit(
     assert logs.read_local(str(path), 2000) == b"x" * 1000
     issue = logs.read_local(str(path), 500)
     assert isinstance(issue, DataIssue) and "more than the 500 bytes limit" in issue.problem
+
+
+# --------------------------------------------------------------------------------------------
+# Unicode encodings other than UTF-8 (PowerShell 5's `aws … > f.json` writes UTF-16)
+# --------------------------------------------------------------------------------------------
+ENCODINGS = {
+    "utf-8-bom": lambda t: codecs.BOM_UTF8 + t.encode(),
+    "utf-16-le-bom": lambda t: t.encode("utf-16"),
+    "utf-16-be-bom": lambda t: codecs.BOM_UTF16_BE + t.encode("utf-16-be"),
+    "utf-16-le": lambda t: t.encode("utf-16-le"),
+    "utf-32-bom": lambda t: t.encode("utf-32"),
+}
+
+
+@pytest.mark.parametrize("encoding", sorted(ENCODINGS))
+@pytest.mark.parametrize("shape", ["log", "lookup", "ndjson"])
+@pytest.mark.parametrize("gz", [False, True])
+def test_a_file_in_another_unicode_encoding_reads_as_its_utf8_copy(
+    tmp_path: Path, encoding: str, shape: str, gz: bool
+) -> None:
+    recs = records(INVICTUS[0])
+    text = {
+        "log": json.dumps({"Records": recs}, ensure_ascii=False),
+        "lookup": json.dumps(lookup_export(recs), indent=2),
+        "ndjson": "\n".join(json.dumps(r) for r in recs),
+    }[shape]
+    data = ENCODINGS[encoding](text)
+    (tmp_path / "utf8").mkdir()
+    (tmp_path / "other").mkdir()
+    write = write_gz if gz else (lambda p, b: p.write_bytes(b))
+    write(tmp_path / "utf8" / "f.json", text.encode())
+    write(tmp_path / "other" / "f.json", data)
+    want = load_logs(tmp_path / "utf8", progress=False)
+    got = load_logs(tmp_path / "other", progress=False)
+    assert got.issues == want.issues == []
+    pd.testing.assert_frame_equal(
+        got.frame.drop(columns="origin"), want.frame.drop(columns="origin")
+    )
+    keyed = load_logs(tmp_path / "other", access_keys=SUSPECT, progress=False)
+    assert len(keyed.frame) == (want.frame["access_key_id"] == SUSPECT).sum()

@@ -308,6 +308,36 @@ def test_cache_serves_a_rerun_and_a_wider_window_pulls_only_the_gap(
     }
 
 
+@pytest.mark.parametrize("damage", ["delete", "garbage", "empty", "manifest"])
+def test_a_damaged_cache_entry_is_a_miss_pulled_again_and_replaced(
+    trail: FakeAws, tmp_path: Path, caplog: pytest.LogCaptureFixture, damage: str
+) -> None:
+    kw: dict[str, Any] = dict(
+        regions=["us-east-1"], cache_dir=tmp_path, follow_derived=False, rate=FAST, now=NOW
+    )
+    first = lk.lookup_events(Aws(), SUSPECT, start=START, end=END, **kw)
+    n_first = len(trail.calls("LookupEvents"))
+    (entry,) = tmp_path.glob("lookup/*/us-east-1/*/*.parquet")
+    if damage == "delete":
+        entry.unlink()
+    elif damage == "manifest":
+        (entry.parent / "manifest.json").write_text("{not json")
+    else:
+        entry.write_bytes(b"" if damage == "empty" else b"not parquet at all" * 10)
+    with caplog.at_level("WARNING"):
+        again = lk.lookup_events(Aws(), SUSPECT, start=START, end=END, **kw)
+    assert again.issues == []
+    assert len(trail.calls("LookupEvents")) > n_first  # the interval pulled again
+    assert set(again.frame["event_id"]) == set(first.frame["event_id"])
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    named = entry.parent / "manifest.json" if damage == "manifest" else entry
+    assert len(warnings) == 1 and str(named) in warnings[0], warnings
+    n_again = len(trail.calls("LookupEvents"))
+    third = lk.lookup_events(Aws(), SUSPECT, start=START, end=END, **kw)
+    assert len(trail.calls("LookupEvents")) == n_again  # the entry was replaced
+    assert third.cached == len(third.frame) == len(first.frame)
+
+
 def test_recent_window_is_not_marked_covered(trail: FakeAws, tmp_path: Path) -> None:
     end = pd.Timestamp("2023-07-10T12:30:00Z")
     kw: dict[str, Any] = dict(

@@ -20,6 +20,7 @@ import pandas as pd
 from pandas.api.types import union_categoricals
 
 from torinvest.aws import Aws
+from torinvest.aws.ids import check_access_key_id
 from torinvest.errors import DataIssue, InputError, OptionsError
 from torinvest.options import DEFAULT_MAX_ROWS as DEFAULT_MAX_ROWS
 from torinvest.options import EngineOptions
@@ -364,6 +365,8 @@ def load_activity(
     is a source that gave no file to read (:attr:`Activity.empty_sources`).
     """
     engine = engine or EngineOptions()
+    if access_key is not None:
+        access_key = check_access_key_id(access_key, name="access_key")
     start, end = time_window(start, end, names=("start", "end"))  # a date-only end: its day
     check_activity_options(
         logs=logs,

@@ -10,6 +10,7 @@ own per-file limit (``--max-file-mb``, :func:`torinvest.sources.logs.gunzip`).
 from __future__ import annotations
 
 import bz2
+import codecs
 import lzma
 import re
 import zlib
@@ -80,3 +81,30 @@ def inflate(data: bytes, limit: int = DEFAULT_LIMIT) -> bytes:
         if not (rest.startswith(magic) if isinstance(magic, bytes) else magic.match(rest)):
             break
     return out[0] if len(out) == 1 else b"".join(out)
+
+
+#: Byte-order marks and their codecs, longest first (UTF-32 LE's begins with UTF-16 LE's).
+_BOMS: tuple[tuple[bytes, str], ...] = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def json_utf8(data: bytes) -> bytes:
+    """JSON bytes as UTF-8, whatever Unicode encoding wrote them: a UTF-8 byte-order mark is
+    removed; UTF-16 or UTF-32 with a byte-order mark (PowerShell 5's ``aws … > f.json``), or
+    UTF-16 without one (JSON's first character is ASCII, so one of its first two bytes is NUL),
+    is transcoded — undecodable bytes become U+FFFD. Anything else is returned as it is: only
+    the first bytes are looked at."""
+    head = data[:4]
+    codec = next((c for bom, c in _BOMS if head.startswith(bom)), None)
+    if codec is None and len(head) >= 2 and (head[0] == 0) != (head[1] == 0):
+        codec = "utf-16-be" if head[0] == 0 else "utf-16-le"
+    if codec is None:
+        return data
+    if codec == "utf-8-sig":
+        return data[len(codecs.BOM_UTF8) :]
+    return data.decode(codec, errors="replace").encode("utf-8", errors="replace")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import codecs
 import copy
 import io
 import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -165,3 +167,91 @@ def test_installed_command_runs_without_traceback(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
     assert "is not a case folder" in proc.stderr
+
+
+# --------------------------------------------------------------------------------------------
+# filters: what they leave out is said, never an empty list that reads as complete
+# --------------------------------------------------------------------------------------------
+def refused(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    """What argparse says of a refused option value (exit status 2)."""
+    with pytest.raises(SystemExit) as exited:
+        run(*argv)
+    assert exited.value.code == 2
+    return capsys.readouterr().err
+
+
+def test_an_account_id_with_spaces_around_it_is_the_account() -> None:
+    code, out, _ = run("findings", "--case", str(sample_case().root), "--account", " 123837392027 ")
+    assert code == 0
+    assert "6dde0a8f8d46f6acad893b30f905e97c" in out
+
+
+@pytest.mark.parametrize("value", ["abc", "12383739202", "1238373920271", "123-837-392-027"])
+def test_a_value_that_is_not_an_account_id_is_refused(
+    capsys: pytest.CaptureFixture[str], value: str
+) -> None:
+    for source in (["--case", str(sample_case().root)], ["--regions", "us-east-1"]):
+        err = refused(capsys, "findings", *source, "--account", value)
+        assert f"--account: {value!r} is not an account ID" in err and "12 digits" in err
+
+
+def test_fetch_refuses_a_malformed_account_before_any_call() -> None:
+    from torinvest.aws import Aws
+    from torinvest.errors import InputError
+    from torinvest.findings import fetch_findings
+
+    with pytest.raises(InputError, match="'abc' is not an account ID"):
+        fetch_findings(Aws(), ["us-east-1"], account_ids=["abc"])
+
+
+@pytest.mark.parametrize(
+    ("argv", "note"),
+    [
+        (["--start", "2024-01-01"], "2 Tor finding(s) left out by --start/--end"),
+        (["--end", "2023-07-01"], "2 Tor finding(s) left out by --start/--end"),
+        (["--account", "111111111111"], "2 Tor finding(s) left out by --account"),
+    ],
+)
+def test_findings_left_out_by_a_filter_are_counted(argv: list[str], note: str) -> None:
+    code, out, err = run("findings", "--case", str(sample_case().root), *argv)
+    assert code == 0
+    assert out.strip() == "no Tor findings"
+    assert f"torinvest: note: {note}\n" in err
+
+
+@pytest.mark.parametrize("updated", [None, "yesterday", 1688991584])
+def test_a_finding_without_a_usable_update_time_is_kept_and_named(
+    tmp_path: Path, updated: object
+) -> None:
+    finding = json.loads((GD / "shapes" / "single_raw.json").read_text())
+    finding["updatedAt"] = updated
+    (tmp_path / "f.json").write_text(json.dumps(finding))
+    code, out, err = run(
+        "findings", "--file", str(tmp_path / "f.json"), "--start", "2023-07-01", "--json"
+    )
+    assert code == 0
+    assert [r["id"] for r in json.loads(out)] == [finding["id"]]
+    (line,) = [ln for ln in err.splitlines() if "no usable updatedAt: listed" in ln]
+    assert line.startswith("torinvest: issue: ") and finding["id"] in line and "f.json" in line
+
+
+@pytest.mark.parametrize(
+    "encode",
+    [
+        lambda t: codecs.BOM_UTF8 + t.encode(),
+        lambda t: t.encode("utf-16"),  # PowerShell 5's `aws guardduty get-findings … > f.json`
+        lambda t: t.encode("utf-16-le"),
+        lambda t: codecs.BOM_UTF16_BE + t.encode("utf-16-be"),
+        lambda t: t.encode("utf-32"),
+    ],
+    ids=["utf-8-bom", "utf-16", "utf-16-le", "utf-16-be-bom", "utf-32"],
+)
+def test_a_findings_file_in_another_unicode_encoding_is_read(
+    tmp_path: Path, encode: Callable[[str], bytes]
+) -> None:
+    text = (sample_case().root / "findings" / "get-findings.json").read_text()
+    (tmp_path / "f.json").write_bytes(encode(text))
+    code, out, err = run("findings", "--file", str(tmp_path / "f.json"), "--json")
+    assert code == 0, err
+    assert "issue" not in err
+    assert {r["id"] for r in json.loads(out)} == {"6dde0a8f8d46f6acad893b30f905e97c"}

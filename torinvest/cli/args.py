@@ -10,6 +10,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from torinvest.aws import DEFAULT_MAX_WORKERS, Aws, AwsConfig, parse_regions
+from torinvest.aws.ids import account_id, check_access_key_id
 from torinvest.errors import InputError, OptionsError
 from torinvest.options import (
     DEFAULT_LOOKAHEAD_DAYS,
@@ -141,6 +142,22 @@ def _iso_time(text: str, bound: Literal["start", "end"] = "start") -> pd.Timesta
 
 def _end_time(text: str) -> pd.Timestamp:
     return _iso_time(text, "end")
+
+
+def _account(text: str) -> str:
+    """An account ID option value: 12 digits (surrounding whitespace removed)."""
+    try:
+        return account_id(text, name="")
+    except InputError as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix(": ")) from None
+
+
+def _access_key(text: str) -> str:
+    """An access key ID option value: upper-case letters and digits, 16–128 of them."""
+    try:
+        return check_access_key_id(text, name="")
+    except InputError as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix(": ")) from None
 
 
 def aws_from_args(args: argparse.Namespace) -> Aws:

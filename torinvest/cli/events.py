@@ -9,10 +9,10 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from torinvest.aws import Aws, parse_regions
-from torinvest.aws.ids import access_key_id_hint, is_access_key_id
 from torinvest.case import Case
 from torinvest.cli.args import (
     UsageError,
+    _access_key,
     _add_aws_args,
     _add_engine_args,
     _end_time,
@@ -46,7 +46,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     e.add_argument("--lookup", action="store_true", help="use CloudTrail LookupEvents (90 days)")
     _add_aws_args(e)
-    e.add_argument("--access-key", metavar="ID", help="keep only this access key's events")
+    e.add_argument(
+        "--access-key",
+        metavar="ID",
+        type=_access_key,
+        help="keep only this access key's events (AKIA…, ASIA…)",
+    )
     e.add_argument("--username", help="LookupEvents by user name (role sessions) instead")
     e.add_argument("--start", type=_iso_time, help="window start (ISO 8601, UTC)")
     e.add_argument(
@@ -103,10 +108,6 @@ def cmd_events(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     logs = list(args.logs)
     if args.case:
         logs.insert(0, str(Case.open(args.case).require("cloudtrail")))
-    if args.access_key and not is_access_key_id(args.access_key):
-        raise InputError(
-            f"invalid access key id {args.access_key[:40]!r}", hint=access_key_id_hint()
-        )
     _check_events_usage(args, logs)
     regions = parse_regions(args.regions)
     if not args.lookup and args.regions == "all":
@@ -138,7 +139,7 @@ def cmd_events(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise TorinvestError(activity.why_nothing(), hint=_nothing_read_hint(activity))
     path = write_frame(activity.frame, args.out)
     who = f" of {args.access_key or args.username}" if (args.access_key or args.username) else ""
-    print(f"{activity.summary()}{who}; written to {path}", file=out)
+    print(term_safe(f"{activity.summary()}{who}; written to {path}"), file=out)
     if not len(activity.frame) and activity.issues:
         print(
             f"torinvest: note: no event{term_safe(who)} in what could be read; the issues below "
@@ -154,9 +155,11 @@ def cmd_events(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     for note in [*activity.notes, *([activity.engine_summary] if activity.engine_summary else [])]:
         print(f"torinvest: note: {term_safe(note)}", file=err)
     for d in activity.derived:
+        by = term_safe(d.minted_by or "an unknown key")
         print(
-            f"torinvest: note: derived key {d.access_key_id} minted by {d.minted_by} "
-            f"({d.event_name} at {d.event_time}) — its activity is included, flagged derived",
+            f"torinvest: note: derived key {term_safe(d.access_key_id)} minted by {by} "
+            f"({term_safe(d.event_name)} at {d.event_time}) — its activity is included, "
+            "flagged derived",
             file=err,
         )
     print_issues(activity.issues, err)

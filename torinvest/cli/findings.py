@@ -13,13 +13,20 @@ import pandas as pd
 
 from torinvest.aws import parse_regions
 from torinvest.case import Case
-from torinvest.cli.args import UsageError, _add_aws_args, _end_time, _iso_time, aws_from_args
+from torinvest.cli.args import (
+    UsageError,
+    _account,
+    _add_aws_args,
+    _end_time,
+    _iso_time,
+    aws_from_args,
+)
 from torinvest.cli.output import print_issues
 from torinvest.errors import DataIssue
 from torinvest.safety import term_safe
 
 if TYPE_CHECKING:  # the findings package is imported when a command reads findings
-    from torinvest.findings import FindingsResult, KeyLocation
+    from torinvest.findings import Finding, FindingsResult, KeyLocation
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -39,7 +46,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     f.add_argument(
         "--end", type=_end_time, help="updated at or before (ISO 8601, UTC; a date: that whole day)"
     )
-    f.add_argument("--account", action="append", dest="accounts", help="account ID (repeatable)")
+    f.add_argument(
+        "--account",
+        action="append",
+        dest="accounts",
+        type=_account,
+        help="account ID, 12 digits (repeatable)",
+    )
     f.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     f.set_defaults(func=cmd_findings)
 
@@ -99,23 +112,46 @@ def load_findings(args: argparse.Namespace) -> FindingsResult:
 
 
 def _filter_files(result: FindingsResult, args: argparse.Namespace) -> FindingsResult:
-    """Apply --include-archived/--start/--end/--account to findings read from files."""
+    """Apply --include-archived/--account/--start/--end to findings read from files: each
+    finding left out is counted (``skipped["archived"]``, ``filtered`` by option); a finding
+    whose ``updatedAt`` is not a time is kept, with an issue naming it, when a window is given."""
     keep = []
+    accounts = set(args.accounts or ())
     for f in result.findings:
-        svc = f.data.get("service") or {}
-        if not args.include_archived and str(svc.get("archived")).lower() == "true":
+        svc = f.data.get("service")
+        archived = isinstance(svc, dict) and str(svc.get("archived")).lower() == "true"
+        if archived and not args.include_archived:
             result.skipped["archived"] += 1
             continue
-        updated = pd.to_datetime(f.data.get("updatedAt"), utc=True, errors="coerce")
-        if args.start is not None and (pd.isna(updated) or updated < args.start):
+        if accounts and f.data.get("accountId") not in accounts:
+            result.filtered["--account"] += 1
             continue
-        if args.end is not None and (pd.isna(updated) or updated > args.end):
-            continue
-        if args.accounts and f.data.get("accountId") not in args.accounts:
+        if not _in_window(f, args, result.issues):
+            result.filtered["--start/--end"] += 1
             continue
         keep.append(f)
     result.findings = keep
     return result
+
+
+def _in_window(f: Finding, args: argparse.Namespace, issues: list[DataIssue]) -> bool:
+    """Whether ``f`` was updated in [--start, --end]; True, with an issue, when its
+    ``updatedAt`` is not a time (it cannot be placed, so it is not left out)."""
+    if args.start is None and args.end is None:
+        return True
+    raw = f.data.get("updatedAt")  # checked when read: a value that is not a time is None
+    updated = pd.to_datetime(raw, utc=True, errors="coerce") if isinstance(raw, str) else None
+    if updated is None or pd.isna(updated):
+        issues.append(
+            DataIssue(
+                f.origin,
+                f"finding {f.id} has no usable updatedAt: listed, as --start/--end cannot place it",
+            )
+        )
+        return True
+    return (args.start is None or updated >= args.start) and (
+        args.end is None or updated <= args.end
+    )
 
 
 def located_records(result: FindingsResult) -> tuple[list[dict[str, Any]], list[DataIssue]]:
@@ -168,6 +204,12 @@ def print_notes(result: FindingsResult, problems: Sequence[DataIssue], err: Text
             "(--include-archived shows them)",
             file=err,
         )
+    if result.filtered:
+        total = sum(result.filtered.values())
+        by = " ".join(sorted(result.filtered))
+        if len(result.filtered) > 1:
+            by += " (" + ", ".join(f"{k}: {v}" for k, v in sorted(result.filtered.items())) + ")"
+        print(f"torinvest: note: {total} Tor finding(s) left out by {by}", file=err)
     print_issues([*result.issues, *problems], err)
 
 

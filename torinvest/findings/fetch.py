@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from torinvest.aws import AWS_CALL_ERRORS, Aws, answer, translate_error
+from torinvest.aws.ids import account_id
 from torinvest.errors import (
     AwsError,
     DataIssue,
@@ -57,7 +58,7 @@ def finding_criteria(
     if window:
         criterion["updatedAt"] = window
     if account_ids:
-        criterion["accountId"] = {"Eq": list(account_ids)}
+        criterion["accountId"] = {"Eq": [account_id(a, name="account_ids") for a in account_ids]}
     return {"Criterion": criterion}
 
 

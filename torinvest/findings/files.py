@@ -13,7 +13,7 @@ from torinvest.errors import DataIssue, NoFindingsError
 from torinvest.findings.checks import FINDING_FILE_SUFFIXES
 from torinvest.findings.records import Finding, FindingsResult
 from torinvest.findings.shapes import extract_findings
-from torinvest.inflate import DAMAGED, DEFAULT_LIMIT, TooLargeError, inflate
+from torinvest.inflate import DAMAGED, DEFAULT_LIMIT, TooLargeError, inflate, json_utf8
 
 #: The most bytes one findings file may inflate to (a compressed export).
 MAX_FINDINGS_BYTES = DEFAULT_LIMIT
@@ -70,6 +70,7 @@ def read_findings_file(
     try:
         data = path.read_bytes()
         data = inflate(data, MAX_FINDINGS_BYTES)  # gzip/xz/bzip2 by their magic bytes
+        data = json_utf8(data)  # a BOM, UTF-16/32 (PowerShell's `>`)
     except TooLargeError as e:
         problem = f"{e} (a decompression bomb?): not read; decompress it yourself if it is real"
         return [], [DataIssue(name, problem)]

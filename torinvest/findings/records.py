@@ -60,7 +60,8 @@ class FindingsResult:
     or regions asked; ``failed`` the sources among them that could not be searched at all (a
     region that refused or did not answer, a file from which no finding could be read): a finding
     there is unknown. ``rejected`` maps the ID of a finding that was read but left out (a field
-    of the wrong type…) to its issue.
+    of the wrong type…) to its issue. ``filtered`` counts the findings of the right type left
+    out by the caller's filters, by filter (``--account``, ``--start/--end``).
     """
 
     findings: list[Finding] = field(default_factory=list)
@@ -70,6 +71,7 @@ class FindingsResult:
     note: str | None = None
     failed: list[str] = field(default_factory=list)
     rejected: dict[str, DataIssue] = field(default_factory=dict)
+    filtered: Counter[str] = field(default_factory=Counter)
 
     def tor_only(self) -> FindingsResult:
         """The Tor findings only; the others are counted in ``skipped`` by type."""
@@ -83,6 +85,7 @@ class FindingsResult:
             note=self.note,
             failed=list(self.failed),
             rejected=dict(self.rejected),
+            filtered=Counter(self.filtered),
         )
 
     def frame(self) -> pd.DataFrame:

@@ -15,6 +15,7 @@ import pandas as pd
 from tqdm import tqdm  # text bars on a terminal only (tqdm.auto would put widgets in reports)
 
 from torinvest.aws import Aws
+from torinvest.aws.ids import access_key_set
 from torinvest.errors import DataIssue, InputError
 from torinvest.schema import time_window
 from torinvest.sources.logs.listing import list_logs
@@ -41,13 +42,7 @@ MAX_DERIVED_PASSES = 3
 def _key_set(keys: str | Iterable[str] | None) -> frozenset[str] | None:
     if keys is None:
         return None
-    found = frozenset({keys} if isinstance(keys, str) else keys)
-    if not found or not all(isinstance(k, str) and k for k in found):
-        raise InputError(
-            f"invalid access key filter {sorted(found)!r}",
-            hint="pass an access key ID such as AKIA… or ASIA…, or None for every record",
-        )
-    return found
+    return access_key_set(keys)
 
 
 def file_failures(issues: Iterable[DataIssue], files: Iterable[LogFile]) -> dict[str, str]:
@@ -134,8 +129,11 @@ def load_logs(
         pieces = _read_all(files, options, n_workers, aws, progress, spool)
         matched = sum(p.matched for p in pieces)  # files holding the keys (the first pass)
         minted: list[DerivedKey] = []
+        malformed: list[DataIssue] = []
         if follow_derived:
-            extra, minted = _follow(pieces, files, options, n_workers, aws, progress, spool)
+            extra, minted = _follow(
+                pieces, files, options, n_workers, aws, progress, spool, malformed
+            )
             pieces += extra
     result = LogsResult(
         frame=pd.DataFrame(),
@@ -152,6 +150,7 @@ def load_logs(
     result.issues = listing.failed + listing.unreadable
     result.issues += list(dict.fromkeys(i for p in ordered for i in p.issues))
     result.issues += listing.empty
+    result.issues += list(dict.fromkeys(malformed))
     result.notes = list(listing.notes)
     result.counts = FileCounts(
         listed=len(files),
@@ -220,9 +219,11 @@ def _follow(
     aws: Aws | None,
     progress: bool | None,
     spool: Path | None,
+    malformed: list[DataIssue],
 ) -> tuple[list[BatchOut], list[DerivedKey]]:
     """Re-read the files for keys minted by the keys, until no new key appears (S3 objects from
-    ``spool``, where the first pass left them).
+    ``spool``, where the first pass left them). A minted value that is not an access key ID is
+    an issue in ``malformed``, not followed.
 
     Returns the pieces of the extra passes (indexes after the first pass's) and the keys found.
     """
@@ -233,7 +234,9 @@ def _follow(
     latest = pieces
     for n in range(1, MAX_DERIVED_PASSES + 1):
         frame = frame_from_tables([p.table for p in latest if p.table is not None])
-        new = [d for d in derived_keys(frame, known) if d.access_key_id not in known]
+        new = [
+            d for d in derived_keys(frame, known, issues=malformed) if d.access_key_id not in known
+        ]
         if not new:
             break
         found += new

@@ -17,6 +17,7 @@ from typing import Any
 import pyarrow as pa
 
 from torinvest.errors import DataIssue
+from torinvest.inflate import json_utf8
 from torinvest.sources.logs.model import ReadOptions
 from torinvest.sources.logs.prefilter import _records_of
 from torinvest.sources.records import log_file_table, records_table, repair_utf8, utf8_issue
@@ -98,7 +99,8 @@ def too_large(name: str, limit: int, size: int | None = None) -> DataIssue:
 
 
 def _content(raw: bytes, name: str, options: ReadOptions) -> tuple[bytes | None, list[DataIssue]]:
-    """A file's bytes decompressed (within the per-file limit) and made valid UTF-8 (see
+    """A file's bytes decompressed (within the per-file limit), as UTF-8 when another Unicode
+    encoding wrote them (:func:`~torinvest.inflate.json_utf8`), and made valid UTF-8 (see
     :func:`~torinvest.sources.records.repair_utf8`), or None and the issue that stopped it."""
     if raw[:2] == _GZIP_MAGIC:
         try:
@@ -111,7 +113,7 @@ def _content(raw: bytes, name: str, options: ReadOptions) -> tuple[bytes | None,
         return None, [too_large(name, options.max_bytes, len(raw))]
     else:
         data = raw
-    return data, []
+    return json_utf8(data), []  # a BOM, UTF-16/32: the first bytes tell
 
 
 def read_log_records(

@@ -10,7 +10,7 @@ import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,10 @@ class PageCache:
     """
 
     root: Path
+    #: the files found unreadable in this run: warned once, their intervals pulled again and
+    #: their manifest entries replaced on the next write
+    broken: set[Path] = field(default_factory=set)
+    warned: set[Path] = field(default_factory=set)
 
     def folder(self, account: str, region: str, query: Query) -> Path:
         digest = hashlib.sha1(query.value.encode(), usedforsecurity=False).hexdigest()[:16]
@@ -68,6 +72,12 @@ class PageCache:
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
+    def _warn(self, path: Path, message: str) -> None:
+        """Log ``message`` once per file and run."""
+        if path not in self.warned:
+            self.warned.add(path)
+            log.warning("%s", message)
+
     def _manifest(self, folder: Path) -> list[tuple[pd.Timestamp, pd.Timestamp, str]]:
         path = folder / "manifest.json"
         if not path.exists():
@@ -75,48 +85,59 @@ class PageCache:
         try:
             data = orjson.loads(path.read_bytes())
             return [(pd.Timestamp(s), pd.Timestamp(e), f) for s, e, f in data["intervals"]]
-        except (orjson.JSONDecodeError, KeyError, ValueError, TypeError):
-            log.warning("cache manifest %s unreadable; ignoring the cache there", path)
+        except (OSError, orjson.JSONDecodeError, KeyError, ValueError, TypeError):
+            self._warn(path, f"cache manifest {path} unreadable; ignoring the cache there")
             return []
+
+    def lookup(
+        self, account: str, region: str, query: Query
+    ) -> tuple[list[str], list[tuple[pd.Timestamp, pd.Timestamp]]]:
+        """Cached CloudTrailEvent JSON strings that fall in the query's window, and the parts of
+        the window the cache does not cover (to pull). An entry whose file cannot be read
+        (deleted, damaged) is a cache miss: warned once naming the file, its interval a gap."""
+        folder = self.folder(account, region, query)
+        out: list[str] = []
+        seen: set[str] = set()
+        covered: list[tuple[pd.Timestamp, pd.Timestamp]] = []
+        for s, e, name in self._manifest(folder):
+            if e < query.start or s > query.end:
+                continue
+            rows = self._rows(folder / name)
+            if rows is None:
+                continue
+            covered.append((s, e))
+            for t, i, ev in rows:
+                if query.start <= pd.Timestamp(t) <= query.end and i not in seen:
+                    seen.add(i)
+                    out.append(ev)
+        return out, _gaps(query, covered)
+
+    def _rows(self, path: Path) -> list[tuple[Any, Any, Any]] | None:
+        """A cache file's (event_time, event_id, cloudtrail_event) rows; None when it cannot be
+        read (warned once, remembered in :attr:`broken`)."""
+        try:
+            table = pq.read_table(path)
+            cols = [table.column(c).to_pylist() for c in _CACHE_SCHEMA.names]
+        except (OSError, pa.ArrowException, KeyError, ValueError) as e:
+            self.broken.add(path)
+            self._warn(
+                path,
+                f"cache file {path} unreadable ({type(e).__name__}: {str(e)[:120]}); "
+                "pulling its interval again",
+            )
+            return None
+        ids, times, events = cols
+        return list(zip(times, ids, events, strict=True))
 
     def gaps(
         self, account: str, region: str, query: Query
     ) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
-        """The parts of the query's window not covered by the cache."""
-        covered = sorted((s, e) for s, e, _ in self._manifest(self.folder(account, region, query)))
-        gaps: list[tuple[pd.Timestamp, pd.Timestamp]] = []
-        cursor = query.start
-        for s, e in covered:
-            if e <= cursor:
-                continue
-            if s > query.end:
-                break
-            if s > cursor:
-                gaps.append((cursor, min(s, query.end)))
-            cursor = max(cursor, e)
-            if cursor >= query.end:
-                break
-        if cursor < query.end:
-            gaps.append((cursor, query.end))
-        return gaps
+        """The parts of the query's window not covered by readable cache entries."""
+        return self.lookup(account, region, query)[1]
 
     def read(self, account: str, region: str, query: Query) -> list[str]:
         """Cached CloudTrailEvent JSON strings that fall in the query's window."""
-        folder = self.folder(account, region, query)
-        out: list[str] = []
-        seen: set[str] = set()
-        for s, e, name in self._manifest(folder):
-            if e < query.start or s > query.end:
-                continue
-            table = pq.read_table(folder / name)
-            times = table.column("event_time").to_pylist()
-            ids = table.column("event_id").to_pylist()
-            events = table.column("cloudtrail_event").to_pylist()
-            for t, i, ev in zip(times, ids, events, strict=True):
-                if query.start <= pd.Timestamp(t) <= query.end and i not in seen:
-                    seen.add(i)
-                    out.append(ev)
-        return out
+        return self.lookup(account, region, query)[0]
 
     def write(
         self,
@@ -150,8 +171,15 @@ class PageCache:
             tmp = folder / f".{name}.tmp"
             pq.write_table(table, tmp, compression="zstd")
             os.replace(tmp, folder / name)
-            intervals = self._manifest(folder)
+            intervals = [
+                (s, e, f)
+                for s, e, f in self._manifest(folder)
+                if f != name and folder / f not in self.broken
+            ]
             intervals.append((start, end, name))
+            for path in {folder / f for _, _, f in self._manifest(folder)} & self.broken:
+                if path.name != name:
+                    path.unlink(missing_ok=True)
             manifest = {
                 "value": query.value,
                 "attribute": query.attribute,
@@ -160,3 +188,24 @@ class PageCache:
             tmp_m = folder / ".manifest.json.tmp"
             tmp_m.write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
             os.replace(tmp_m, folder / "manifest.json")
+
+
+def _gaps(
+    query: Query, covered: list[tuple[pd.Timestamp, pd.Timestamp]]
+) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+    """The parts of the query's window outside the ``covered`` intervals."""
+    gaps: list[tuple[pd.Timestamp, pd.Timestamp]] = []
+    cursor = query.start
+    for s, e in sorted(covered):
+        if e <= cursor:
+            continue
+        if s > query.end:
+            break
+        if s > cursor:
+            gaps.append((cursor, min(s, query.end)))
+        cursor = max(cursor, e)
+        if cursor >= query.end:
+            break
+    if cursor < query.end:
+        gaps.append((cursor, query.end))
+    return gaps

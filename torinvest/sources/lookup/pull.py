@@ -16,6 +16,7 @@ import pyarrow as pa
 from tqdm import tqdm  # text bars on a terminal only (tqdm.auto would put widgets in reports)
 
 from torinvest.aws import Aws, translate_error
+from torinvest.aws.ids import check_access_key_id
 from torinvest.errors import AwsError, DataIssue, InputError
 from torinvest.schema import time_window
 from torinvest.sources.lookup.cache import PageCache, default_cache_dir
@@ -73,9 +74,9 @@ def pull_region(
 ) -> RegionPull:
     """Every event of ``query`` in one region: from the cache where covered, else LookupEvents."""
     out = RegionPull(region=region)
-    gaps = cache.gaps(account, region, query) if cache else [(query.start, query.end)]
+    gaps = [(query.start, query.end)]
     if cache:
-        out.events = cache.read(account, region, query)
+        out.events, gaps = cache.lookup(account, region, query)
         out.cached = len(out.events)
     client = lookup_client(aws, region)
     pacer = pacer_for(account, region, rate)
@@ -223,6 +224,8 @@ def lookup_events(
     ``cache_dir=False`` turns the on-disk page cache off; ``None`` uses
     :func:`default_cache_dir`.
     """
+    if attribute == "AccessKeyId":
+        value = check_access_key_id(value, name="access key")
     now = now or pd.Timestamp.now(tz="UTC")
     start, end = time_window(start, end, names=("start", "end"))
     if start is None or end is None:
@@ -238,10 +241,15 @@ def lookup_events(
     result.regions.extend(pulls)
     done = {value}
     derived: list[DerivedKey] = []
+    malformed: list[DataIssue] = []
     if follow_derived:
         frontier = frame_from_tables(tables)
         for _ in range(MAX_DERIVED_DEPTH):
-            new = [d for d in derived_keys(frontier, done) if d.access_key_id not in done]
+            new = [
+                d
+                for d in derived_keys(frontier, done, issues=malformed)
+                if d.access_key_id not in done
+            ]
             if not new:
                 break
             round_tables: list[pa.Table] = []
@@ -259,6 +267,7 @@ def lookup_events(
     result.derived = derived
     result.frame = frame_from_tables(tables, derived_keys={d.access_key_id for d in derived})
     result.issues = [p.issue for p in result.regions if p.issue is not None]
+    result.issues += list(dict.fromkeys(malformed))
     result.sources = [f"lookup:{r}" for r in names]
     log.info(
         "lookup %s: %d events, %d pages pulled, %d events from cache, %d issues",

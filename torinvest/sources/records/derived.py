@@ -11,6 +11,8 @@ from typing import Any
 import orjson
 import pandas as pd
 
+from torinvest.aws.ids import is_access_key_id
+from torinvest.errors import DataIssue
 from torinvest.sources.records.columns import _EMPTY, MAX_DERIVED_DEPTH, MINTING_EVENTS
 
 
@@ -41,6 +43,7 @@ def derived_keys(
     keys: str | Iterable[str] | None = None,
     *,
     transitive: bool = True,
+    issues: list[DataIssue] | None = None,
 ) -> list[DerivedKey]:
     """Temporary keys minted by ``keys`` (GetSessionToken, AssumeRole[WithSAML|WithWebIdentity],
     GetFederationToken: ``responseElements.credentials.accessKeyId``), oldest first.
@@ -48,8 +51,12 @@ def derived_keys(
     ``data`` is an events frame or CloudTrail records. Without ``keys`` every minted key is
     returned. With ``transitive`` (default), keys minted by minted keys (role chaining) count
     too, up to :data:`MAX_DERIVED_DEPTH` rounds.
+
+    Only a well-formed access key ID (:func:`~torinvest.aws.ids.is_access_key_id`) is a minted
+    key: any other value (attacker-written, damaged) is never followed, and is a data issue
+    naming its event, added to ``issues`` when given.
     """
-    minted = list(_minting_events(data))
+    minted = list(_minting_events(data, issues))
     if keys is None:
         found = minted
     else:
@@ -73,11 +80,15 @@ def _derived_order(m: DerivedKey) -> tuple[bool, pd.Timestamp, str]:
     return (m.event_time is None, when, m.event_id or "")
 
 
-def _minting_events(data: pd.DataFrame | Iterable[Mapping[str, Any]]) -> Iterable[DerivedKey]:
+def _minting_events(
+    data: pd.DataFrame | Iterable[Mapping[str, Any]], issues: list[DataIssue] | None
+) -> Iterable[DerivedKey]:
     if isinstance(data, pd.DataFrame):
         rows = data[data["event_name"].isin(MINTING_EVENTS) & data["response_elements"].notna()]
         for row in rows.itertuples(index=False):
             yield from _minted(
+                issues,
+                origin=_na(getattr(row, "origin", None)),
                 response=_loads(row.response_elements),
                 request=_loads(row.request_parameters),
                 caller=_na(row.access_key_id),
@@ -93,6 +104,8 @@ def _minting_events(data: pd.DataFrame | Iterable[Mapping[str, Any]]) -> Iterabl
         ui = r.get("userIdentity") or _EMPTY
         when = r.get("eventTime")
         yield from _minted(
+            issues,
+            origin=None,
             response=r.get("responseElements"),
             request=r.get("requestParameters"),
             caller=ui.get("accessKeyId") or None if isinstance(ui, dict) else None,
@@ -106,7 +119,9 @@ def _minting_events(data: pd.DataFrame | Iterable[Mapping[str, Any]]) -> Iterabl
 
 
 def _minted(
+    issues: list[DataIssue] | None,
     *,
+    origin: str | None,
     response: Any,
     request: Any,
     caller: str | None,
@@ -118,6 +133,10 @@ def _minted(
     creds = response.get("credentials") if isinstance(response, dict) else None
     if not isinstance(creds, dict) or not creds.get("accessKeyId"):
         return
+    if not is_access_key_id(creds["accessKeyId"]):
+        if issues is not None:
+            issues.append(_malformed(creds["accessKeyId"], origin, event_name, event_id))
+        return
     role_arn = request.get("roleArn") if isinstance(request, dict) else None
     yield DerivedKey(
         access_key_id=str(creds["accessKeyId"]),
@@ -128,6 +147,15 @@ def _minted(
         source_ip=source_ip,
         role_arn=role_arn,
         expiration=_na(creds.get("expiration")),
+    )
+
+
+def _malformed(value: Any, origin: str | None, event_name: str, event_id: str | None) -> DataIssue:
+    """The issue of a minting event whose credentials' key is not an access key ID."""
+    return DataIssue(
+        origin or "follow-derived",
+        f"{event_name} event {event_id or '(no eventID)'}: responseElements.credentials."
+        f"accessKeyId {str(value)[:60]!r} is not an access key ID: not followed",
     )
 
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from torinvest.aws import validate_region
-from torinvest.aws.ids import is_access_key_id
+from torinvest.aws.ids import access_key_set
 from torinvest.catalogue import load_catalogue
 from torinvest.errors import InputError
 from torinvest.schema import MAX_LIST_ITEMS, SENSITIVE_COLUMNS, TOP_EVENT_NAMES, time_window
@@ -86,13 +86,7 @@ def make_scope(
     account, region or user name, or a window that ends before it starts."""
     keys = None
     if access_keys is not None:
-        keys = frozenset({access_keys} if isinstance(access_keys, str) else access_keys)
-        bad = sorted(k for k in keys if not is_access_key_id(k))
-        if not keys or bad:
-            raise InputError(
-                f"invalid access key filter {bad or sorted(keys)!r}",
-                hint="pass an access key ID such as AKIA… or ASIA…, or None for every record",
-            )
+        keys = access_key_set(access_keys)
     account_set = frozenset(accounts) if accounts else None
     bad_accounts = sorted(a for a in account_set or () if not ACCOUNT_RE.match(a))
     if bad_accounts:

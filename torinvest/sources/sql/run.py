@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from torinvest.aws.ids import is_access_key_id
 from torinvest.catalogue import load_catalogue
 from torinvest.errors import DataIssue, InputError
 from torinvest.grouping import TIMELINE_BUCKETS, bucket_origin, label_rank, pick_bucket
@@ -170,7 +171,7 @@ def _load_pieces(
         for _ in range(MAX_DERIVED_PASSES):
             new = [
                 d
-                for d in derived_keys(frame_from_tables([latest]), known)
+                for d in derived_keys(frame_from_tables([latest]), known, issues=result.issues)
                 if d.access_key_id not in known
             ]
             if not new:
@@ -229,7 +230,9 @@ def _follow_minted(engine: Engine, scope: Scope, result: SqlResult) -> list[Deri
     known, frontier = set(scope.keys), set(scope.keys)
     found: list[DerivedKey] = []
     for _ in range(MAX_DERIVED_PASSES):
-        rows = _derived_rows(_run(engine, minted_query(scope.with_keys(frontier)), result))
+        rows = _derived_rows(
+            _run(engine, minted_query(scope.with_keys(frontier)), result), result.issues
+        )
         new: dict[str, DerivedKey] = {}
         for d in rows:
             if d.access_key_id not in known:
@@ -242,10 +245,24 @@ def _follow_minted(engine: Engine, scope: Scope, result: SqlResult) -> list[Deri
     return found
 
 
-def _derived_rows(frame: pd.DataFrame) -> list[DerivedKey]:
+def _derived_rows(frame: pd.DataFrame, issues: list[DataIssue]) -> list[DerivedKey]:
+    """The minted keys of a minted-keys query's rows; a value that is not an access key ID is
+    an issue naming its event, not a key."""
+
     def text(v: Any) -> str | None:
         return None if pd.isna(v) else str(v)
 
+    bad = ~frame["access_key_id"].map(is_access_key_id).astype(bool)
+    for row in frame[bad].itertuples(index=False):
+        issue = DataIssue(
+            "follow-derived",
+            f"{row.event_name} event {text(row.event_id) or '(no eventID)'}: responseElements."
+            f"credentials.accessKeyId {str(row.access_key_id)[:60]!r} is not an access key ID: "
+            "not followed",
+        )
+        if issue not in issues:
+            issues.append(issue)
+    frame = frame[~bad]
     return [
         DerivedKey(
             access_key_id=str(row.access_key_id),

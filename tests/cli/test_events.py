@@ -1,0 +1,110 @@
+"""`torinvest events`: the options that name a key or a user, and what reaches the terminal."""
+
+from __future__ import annotations
+
+import copy
+import gzip
+import io
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from torinvest.case import sample_case
+from torinvest.cli import main
+from torinvest.errors import InputError
+from torinvest.events import load_activity
+
+SUSPECT = "AKIATFQR7NSCUXC3DDDP"
+MINTING_FILE = "218007301253_CloudTrail_us-east-1_20230710T1225Z_aPhkJW0R8HSyp9vV.json.gz"
+
+
+def run(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    return main(list(argv), out=out, err=err), out.getvalue(), err.getvalue()
+
+
+def refused(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    """What argparse says of a refused option value (exit status 2)."""
+    with pytest.raises(SystemExit) as exited:
+        run(*argv)
+    assert exited.value.code == 2
+    return capsys.readouterr().err
+
+
+def case_copy(tmp_path: Path) -> Path:
+    case = tmp_path / "case"
+    shutil.copytree(sample_case().root, case)
+    return case
+
+
+@pytest.mark.parametrize(
+    ("value", "hint"),
+    [
+        ("akiaexamplekey000001", "access key IDs are upper case: AKIAEXAMPLEKEY000001?"),
+        ("AKIA_EXAMPLE_KEY_01", "upper-case letters and digits"),
+        ("AKIA123", "16–128"),
+        ("AKIA\x1b[2JEXAMPLEKEY0", "upper-case letters and digits"),
+    ],
+)
+def test_a_value_that_is_not_an_access_key_id_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str, hint: str
+) -> None:
+    err = refused(
+        capsys, "events", "--case", str(sample_case().root), "--access-key", value,
+        "--out", str(tmp_path / "x.parquet"),
+    )  # fmt: skip
+    assert not (tmp_path / "x.parquet").exists()
+    assert "--access-key" in err and "is not an access key ID" in err and hint in err
+    assert "\x1b" not in err
+
+
+def test_the_library_refuses_it_too() -> None:
+    with pytest.raises(InputError, match="upper case: AKIAEXAMPLEKEY000001"):
+        load_activity(logs=[sample_case().cloudtrail], access_key="akiaexamplekey000001")
+
+
+@pytest.mark.parametrize("engine", ["files", "duckdb"])
+def test_a_derived_key_that_is_not_a_key_is_an_issue_never_followed_nor_printed_raw(
+    tmp_path: Path, engine: str
+) -> None:
+    case = case_copy(tmp_path)
+    (path,) = case.rglob(MINTING_FILE)
+    doc = json.loads(gzip.decompress(path.read_bytes()))
+    (minting,) = [r for r in doc["Records"] if r["eventName"] == "GetSessionToken"]
+    minting["responseElements"]["credentials"]["accessKeyId"] = "ASIA\x1b[31mBAD"
+    other = copy.deepcopy(minting)
+    other["eventID"] = "00000000-0000-4000-8000-000000000012"
+    other["responseElements"]["credentials"]["accessKeyId"] = "12345"
+    by_12345 = copy.deepcopy(minting)
+    by_12345["eventID"] = "00000000-0000-4000-8000-000000000013"
+    by_12345["eventName"] = "ListBuckets"
+    by_12345["userIdentity"]["accessKeyId"] = "12345"
+    doc["Records"] += [other, by_12345]
+    path.write_bytes(gzip.compress(json.dumps(doc).encode()))
+    out_file = tmp_path / "x.parquet"
+    code, out, err = run(
+        "events", "--case", str(case), "--access-key", SUSPECT, "--follow-derived",
+        "--engine", engine, "--out", str(out_file),
+    )  # fmt: skip
+    assert code == 0
+    assert "\x1b" not in out + err
+    assert "derived key" not in err  # neither value was followed
+    frame = pd.read_parquet(out_file)
+    assert set(frame["access_key_id"]) == {SUSPECT}
+    issues = [ln for ln in err.splitlines() if "is not an access key ID: not followed" in ln]
+    assert len(issues) == 2, err
+    assert any(minting["eventID"] in ln and "ASIA\\x1b[31mBAD" in ln for ln in issues)
+    assert any(other["eventID"] in ln and "'12345'" in ln for ln in issues)
+
+
+def test_the_user_name_is_inert_in_the_summary(tmp_path: Path) -> None:
+    code, out, _err = run(
+        "events", "--case", str(sample_case().root), "--username", "bob\x1b]8;;http://x\x07",
+        "--out", str(tmp_path / "x.parquet"),
+    )  # fmt: skip
+    assert code == 0
+    assert "\x1b" not in out and "\x07" not in out
+    assert "bob\\x1b]8;;http://x\\x07" in out
