@@ -203,12 +203,18 @@ def current_verdict(
     the report's (a decided verdict is never hidden by a pending one)."""
     fid = summary["finding"]["id"]
     own = dict(summary.get("verdict") or {"status": "pending"})
-    mine = [*records, {"kind": "verdict", "finding_id": fid, **own}]
-    current = latest_verdict(mine, fid) or own
-    later = any(
-        str(current.get(k) or "") != str(own.get(k) or "")
-        for k in ("status", "analyst", "rationale", "recorded_at")
+    fields = ("status", "analyst", "rationale", "recorded_at")
+    in_ledger = any(
+        r.get("kind") == "verdict"
+        and r.get("finding_id") == fid
+        and all(str(r.get(k) or "") == str(own.get(k) or "") for k in fields)
+        for r in records
     )
+    # the ledger's order decides (not recorded_at, a host's clock): the report's verdict is
+    # where the ledger holds it, else before everything the ledger holds
+    mine = list(records) if in_ledger else [{"kind": "verdict", "finding_id": fid, **own}, *records]
+    current = latest_verdict(mine, fid) or own
+    later = any(str(current.get(k) or "") != str(own.get(k) or "") for k in fields)
     return dict(current), later
 
 
