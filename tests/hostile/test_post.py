@@ -71,6 +71,34 @@ def test_an_unsafe_jira_url_is_refused_before_any_request(
 
 
 @pytest.mark.parametrize(
+    ("variable", "dest"),
+    [("JIRA_URL", "jira:SEC-1"), ("SERVICENOW_URL", f"servicenow:incident:{SYS_ID}")],
+)
+@pytest.mark.parametrize("tail", ["/?token=s3cret-in-url", "/#s3cret-in-url", "/api?", "/x#"])
+def test_a_site_url_with_a_query_or_fragment_is_refused_without_showing_it(
+    variable: str, dest: str, tail: str, tmp_path: Path, ledger: Path, no_real_http: list[str]
+) -> None:
+    """A token in a site URL's query or fragment would be sent and recorded in posts.json as the
+    site: every site variable is refused like one with credentials, naming the variable only."""
+    env = {
+        "JIRA_URL": "https://jira.example.com",
+        "JIRA_EMAIL": "a@example.com",
+        "JIRA_API_TOKEN": "tok-1234",
+        "SERVICENOW_URL": "https://sn.example.com",
+        "SERVICENOW_TOKEN": "tok-5678",
+    }
+    env[variable] += tail
+    folder = make_report(tmp_path / "f")
+    with pytest.raises(PostConfigError) as e:
+        post_report(folder, [dest], env=env, ledger=ledger)
+    said = f"{e.value} {e.value.hint}"
+    assert f"{variable} has a query or a fragment" in said
+    assert "s3cret" not in said and tail not in said
+    assert no_real_http == []
+    assert not (folder / "posts.json").exists()
+
+
+@pytest.mark.parametrize(
     "dest",
     [
         "jira:SEC-1/../../rest/api/3/myself",
