@@ -25,7 +25,7 @@ import orjson
 from torinvest.aws import AWS_CALL_ERRORS, answer, translate_error, validate_region
 from torinvest.errors import InputError
 from torinvest.post.answer import security_hub_note
-from torinvest.post.base import Bundle, Context, DestinationSpec, PostError, PostFile
+from torinvest.post.base import Bundle, Context, DestinationSpec, PostError, PostFile, remote_id
 
 SERVICE = "securityhub"
 #: BatchUpdateFindings' limit on findings per call (this posts one).
@@ -136,8 +136,9 @@ class SecurityHubFinding:
                 got, "Findings", list, service="guardduty", operation="GetFindings", region=region
             )
             for f in found:
-                if isinstance(f, dict) and f.get("Id") == finding_id and f.get("Arn"):
-                    return str(f["Arn"])
+                if isinstance(f, dict) and f.get("Id") == finding_id:
+                    what = f"read finding {finding_id} from GuardDuty in {region}"
+                    return remote_id(self.spec, f.get("Arn"), what, "finding ARN")
         raise PostError(
             self.spec,
             f"GuardDuty in {region} does not show finding {finding_id} to these credentials "
