@@ -244,6 +244,28 @@ def test_the_arn_can_be_given(
     assert bad.status == "failed" and "not finding" in bad.line
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "said"),
+    [
+        (":123837392027:", ":999999999999:", "names account 999999999999, but the report's "
+         f"finding {FINDING_ID} is in account 123837392027: not sent"),
+        (f":{REGION}:", ":eu-west-1:", "names region eu-west-1, but the report's finding "
+         f"{FINDING_ID} is in region {REGION}: not sent"),
+    ],
+)  # fmt: skip
+def test_a_given_arn_of_another_account_or_region_is_refused_before_sending(
+    security: FakeSecurityServices, report_dir: Path, ledger: Path, old: str, new: str, said: str
+) -> None:
+    """``securityhub:ARN`` with the report's finding ID but another account (or region): the
+    finding ID alone does not make it the report's finding's copy — refused, naming both, and
+    nothing is sent (it used to be, and came back FindingNotFound)."""
+    assert old in FINDING_ARN
+    (o,) = post(report_dir, ledger, [f"securityhub:{FINDING_ARN.replace(old, new)}"]).outcomes
+    assert o.status == "failed"
+    assert said in o.line
+    assert security.requests == []
+
+
 def test_security_hub_not_enabled_is_one_line(
     security: FakeSecurityServices, report_dir: Path, ledger: Path
 ) -> None:
