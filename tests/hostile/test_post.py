@@ -281,7 +281,7 @@ def test_an_attachment_answer_without_the_attachment_is_a_failure(
     )  # fmt: skip
     lines = [o.line for o in report.outcomes]
     assert "attach report.html to SEC-1: the answer lists no attachment" in lines[0]
-    assert "the answer names no attachment sys_id" in lines[1]
+    assert "the answer gives no attachment sys_id" in lines[1]
     assert jira.issues["SEC-1"]["comments"] == []  # no comment pointing at files that are not there
 
 
