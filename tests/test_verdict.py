@@ -91,10 +91,11 @@ def _record(status: str, minute: int | None, finding: str = FID) -> dict:
         ([("pending", 1)], "pending", None),
         ([("malicious", 1), ("pending", 2)], "malicious", "malicious"),
         ([("legitimate", 1), ("malicious", 2), ("pending", 3)], "malicious", "malicious"),
-        ([("malicious", 2), ("legitimate", 1)], "malicious", "malicious"),  # by time, not line
-        ([("malicious", 1), ("inconclusive", 1)], "inconclusive", "inconclusive"),  # tie: line
+        ([("malicious", 2), ("legitimate", 1)], "legitimate", "legitimate"),  # line, not time
+        ([("malicious", 1), ("inconclusive", 1)], "inconclusive", "inconclusive"),
         ([("pending", 5), ("legitimate", 1)], "legitimate", "legitimate"),
-        ([("malicious", None), ("legitimate", 1)], "legitimate", "legitimate"),  # garbage: oldest
+        ([("malicious", None), ("legitimate", 1)], "legitimate", "legitimate"),
+        ([("legitimate", 1), ("malicious", None)], "malicious", "malicious"),  # garbage time
     ],
 )
 def test_pending_never_hides_a_decided_verdict(
@@ -106,9 +107,7 @@ def test_pending_never_hides_a_decided_verdict(
     assert (got["status"] if got else None) == current
     got = vd.latest_decided_verdict(records, FID)
     assert (got["status"] if got else None) == decided
-    assert [r["status"] for r in vd.verdict_history(records, FID)] == [
-        s for s, _ in sorted(history, key=lambda h: -1 if h[1] is None else h[1])
-    ]
+    assert [r["status"] for r in vd.verdict_history(records, FID)] == [s for s, _ in history]
 
 
 # --------------------------------------------------------------------------------------------
@@ -157,17 +156,76 @@ def test_current_verdicts_and_states(tmp_path: Path) -> None:
         {"kind": "action", "finding_id": FID},
     ]
     current = vd.current_verdicts(records)
-    assert [(r["finding_id"], r["status"]) for r in current] == [
-        (FID, "legitimate"),
+    assert [(r["finding_id"], r["status"]) for r in current] == [  # the last appended first
         ("other", "pending"),
+        (FID, "legitimate"),
     ]
     states = vd.verdict_states(records)
     assert [(r["finding_id"], r["status"], r["state"]) for r in states] == [
+        ("other", "pending", "current"),
         (FID, "legitimate", "current"),
         (FID, "pending", "not a decision"),
         (FID, "malicious", "superseded"),
-        ("other", "pending", "current"),
     ]
+
+
+def test_a_later_verdict_from_a_host_whose_clock_is_behind_is_current(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """malicious on a host with a right clock, then legitimate from a host 10 min behind (one
+    shared ledger): legitimate is current everywhere — the listing, the actions gate, the
+    report, the post — because it was appended after; the clock is flagged, not trusted."""
+    from tests.post.conftest import summary_data
+    from torinvest.cli import main
+    from torinvest.errors import RefusedError
+    from torinvest.investigation import decide
+    from torinvest.post.answer import build_answer
+    from torinvest.runner import require_verdict
+
+    ledger = tmp_path / "l.jsonl"
+    ahead = pd.Timestamp.now(tz="UTC") + pd.Timedelta(minutes=10)  # the other host's clock
+    vd.record_decision(
+        vd.make_verdict(FID, status="malicious", analyst="ana", rationale="tor", now=ahead),
+        ledger,
+    )
+    argv = ["verdict", FID, "--status", "legitimate", "--analyst", "bob", "--rationale", "red"]
+    assert main([*argv, "--ledger", str(ledger)]) == 0
+    out, err = capsys.readouterr()
+    assert "supersedes: malicious by ana" in out
+    assert "recorded with a clock behind the previous record by 10 min" in err
+
+    records, _ = vd.read_ledger(ledger)
+    assert vd.latest_verdict(records, FID)["status"] == "legitimate"
+    assert require_verdict(FID, "archive", ledger=ledger)["analyst"] == "bob"
+    with pytest.raises(RefusedError, match="latest decided verdict is legitimate"):
+        require_verdict(FID, "remediate", ledger=ledger)
+    shown = decide(None, finding_id=FID, ledger=ledger)  # the notebook's pending run
+    assert shown["status"] == "legitimate"
+    summary = summary_data()
+    summary["finding"]["id"] = FID
+    summary["verdict"] = {
+        k: records[0][k] for k in ("status", "analyst", "rationale", "recorded_at")
+    }
+    answer = build_answer(summary, records)  # a report made while malicious was current
+    assert answer.verdict["status"] == "legitimate" and answer.workflow == "SUPPRESSED"
+
+    assert main(["verdicts", "--ledger", str(ledger)]) == 0
+    out, _ = capsys.readouterr()
+    assert "legitimate" in out.splitlines()[2] and "malicious" not in out
+    assert main(["verdicts", "--history", "--ledger", str(ledger)]) == 0
+    out, _ = capsys.readouterr()
+    rows = out.splitlines()
+    assert "legitimate" in rows[2] and "current" in rows[2]
+    assert "malicious" in rows[3] and "superseded" in rows[3]
+    assert f"note: legitimate on {FID} at " in out
+    assert "recorded with a clock behind the previous record by 10 min" in out
+    assert main(["verdicts", "--history", "--json", "--ledger", str(ledger)]) == 0
+    rows = orjson.loads(capsys.readouterr().out)
+    assert [(r["status"], r["state"]) for r in rows] == [
+        ("legitimate", "current"),
+        ("malicious", "superseded"),
+    ]
+    assert rows[0]["clock"].endswith("by 10 min") and rows[1]["clock"] is None
 
 
 def test_default_analyst(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -220,12 +220,15 @@ def _is_record(rec: Mapping[str, Any]) -> bool:
 
 def verdicts_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     """Verdict records as a frame (recorded_at, finding_id, access_key_id, status, analyst,
-    rationale), newest first."""
-    rows = [r for r in records if r.get("kind") == "verdict"]
+    rationale), newest first: the last appended first (ledger order, not ``recorded_at``, which
+    is only as right as the recording host's clock)."""
+    rows = [r for r in records if r.get("kind") == "verdict"][::-1]
     cols = ["recorded_at", "finding_id", "access_key_id", "status", "analyst", "rationale"]
     frame = pd.DataFrame([{c: r.get(c) for c in cols} for r in rows], columns=cols)
-    frame["recorded_at"] = pd.to_datetime(frame["recorded_at"], utc=True, format="ISO8601")
-    return frame.sort_values("recorded_at", ascending=False, kind="stable").reset_index(drop=True)
+    frame["recorded_at"] = pd.to_datetime(
+        frame["recorded_at"], utc=True, format="ISO8601", errors="coerce"
+    )
+    return frame.reset_index(drop=True)
 
 
 def _recorded_at(record: Mapping[str, Any]) -> pd.Timestamp | None:
@@ -239,19 +242,34 @@ def _recorded_at(record: Mapping[str, Any]) -> pd.Timestamp | None:
 
 
 def verdict_history(records: Sequence[Mapping[str, Any]], finding_id: str) -> list[dict[str, Any]]:
-    """The verdict records of ``finding_id``, oldest first (by ``recorded_at``; records with the
-    same or an unreadable time keep their ledger order, an unreadable time counting as oldest)."""
-    mine = [
-        (i, dict(r))
-        for i, r in enumerate(records)
-        if r.get("kind") == "verdict" and r.get("finding_id") == finding_id
+    """The verdict records of ``finding_id``, oldest first, in ledger order: the order the
+    appends happened (under the ledger's lock). ``recorded_at`` does not order them: it is the
+    recording host's clock, which may be behind another's (:func:`clock_behind`)."""
+    return [
+        dict(r) for r in records if r.get("kind") == "verdict" and r.get("finding_id") == finding_id
     ]
-    floor = pd.Timestamp.min.tz_localize("UTC")
 
-    def order(item: tuple[int, dict[str, Any]]) -> tuple[pd.Timestamp, int]:
-        return (_recorded_at(item[1]) or floor, item[0])
 
-    return [r for _, r in sorted(mine, key=order)]
+def clock_behind(previous: Mapping[str, Any] | None, record: Mapping[str, Any]) -> str | None:
+    """``recorded with a clock behind the previous record by 10 min`` when ``record`` (appended
+    after ``previous``) says it was recorded earlier than ``previous`` does; None otherwise."""
+    if previous is None:
+        return None
+    before, after = _recorded_at(previous), _recorded_at(record)
+    if before is None or after is None or after >= before:
+        return None
+    return f"recorded with a clock behind the previous record by {_duration(before - after)}"
+
+
+def _duration(delta: pd.Timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds < 120:
+        return f"{max(seconds, 1)} s"
+    if seconds < 2 * 3600:
+        return f"{round(seconds / 60)} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
 
 
 def latest_decided_verdict(
@@ -354,31 +372,25 @@ def record_decision(verdict: Verdict, ledger: str | Path | None = None) -> Recor
 
 def current_verdicts(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """The current verdict of every finding in the ledger (:func:`latest_verdict`), newest
-    first."""
-    findings = dict.fromkeys(
-        str(r.get("finding_id")) for r in records if r.get("kind") == "verdict"
-    )
-    current = [latest_verdict(records, fid) for fid in findings]
-    return sorted(
-        (dict(r) for r in current if r is not None),
-        key=lambda r: str(r.get("recorded_at") or ""),
-        reverse=True,
-    )
+    first (the last appended first), each with ``clock`` (:func:`clock_behind`, else None)."""
+    return [r for r in verdict_states(records) if r["state"] == "current"]
 
 
 def verdict_states(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Every verdict record, newest first, each with ``state``: ``current`` (the finding's
-    current verdict), ``superseded`` (a decision a later one replaced) or ``not a decision``
-    (a ``pending`` record: it never supersedes a decided verdict)."""
-    out: list[dict[str, Any]] = []
-    by_finding: dict[str, None] = dict.fromkeys(
-        str(r.get("finding_id")) for r in records if r.get("kind") == "verdict"
-    )
-    for fid in by_finding:
-        history = verdict_history(records, fid)
-        decided = [i for i, r in enumerate(history) if r.get("status") in DECIDED]
+    """Every verdict record, newest first (the last appended first), each with ``state``:
+    ``current`` (the finding's current verdict), ``superseded`` (a decision a later one
+    replaced) or ``not a decision`` (a ``pending`` record: it never supersedes a decided
+    verdict); and ``clock``: a record whose ``recorded_at`` is earlier than the finding's record
+    before it says by how much (:func:`clock_behind`), else None."""
+    out: list[tuple[int, dict[str, Any]]] = []
+    mine: dict[str, list[tuple[int, Mapping[str, Any]]]] = {}
+    for position, r in enumerate(records):
+        if r.get("kind") == "verdict":
+            mine.setdefault(str(r.get("finding_id")), []).append((position, r))
+    for history in mine.values():
+        decided = [i for i, (_, r) in enumerate(history) if r.get("status") in DECIDED]
         current = decided[-1] if decided else len(history) - 1  # as latest_verdict picks
-        for i, r in enumerate(history):
+        for i, (position, r) in enumerate(history):
             state = (
                 "current"
                 if i == current
@@ -386,5 +398,6 @@ def verdict_states(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]
                 if r.get("status") in DECIDED
                 else "not a decision"
             )
-            out.append({**r, "state": state})
-    return sorted(out, key=lambda r: str(r.get("recorded_at") or ""), reverse=True)
+            clock = clock_behind(history[i - 1][1] if i else None, r)
+            out.append((position, {**r, "state": state, "clock": clock}))
+    return [r for _, r in sorted(out, key=lambda item: item[0], reverse=True)]

@@ -71,6 +71,78 @@ def test_an_unsafe_jira_url_is_refused_before_any_request(
 
 
 @pytest.mark.parametrize(
+    ("variable", "dest"),
+    [("JIRA_URL", "jira:SEC-1"), ("SERVICENOW_URL", f"servicenow:incident:{SYS_ID}")],
+)
+@pytest.mark.parametrize("tail", ["/?token=s3cret-in-url", "/#s3cret-in-url", "/api?", "/x#"])
+def test_a_site_url_with_a_query_or_fragment_is_refused_without_showing_it(
+    variable: str, dest: str, tail: str, tmp_path: Path, ledger: Path, no_real_http: list[str]
+) -> None:
+    """A token in a site URL's query or fragment would be sent and recorded in posts.json as the
+    site: every site variable is refused like one with credentials, naming the variable only."""
+    env = {
+        "JIRA_URL": "https://jira.example.com",
+        "JIRA_EMAIL": "a@example.com",
+        "JIRA_API_TOKEN": "tok-1234",
+        "SERVICENOW_URL": "https://sn.example.com",
+        "SERVICENOW_TOKEN": "tok-5678",
+    }
+    env[variable] += tail
+    folder = make_report(tmp_path / "f")
+    with pytest.raises(PostConfigError) as e:
+        post_report(folder, [dest], env=env, ledger=ledger)
+    said = f"{e.value} {e.value.hint}"
+    assert f"{variable} has a query or a fragment" in said
+    assert "s3cret" not in said and tail not in said
+    assert no_real_http == []
+    assert not (folder / "posts.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("system", "operation", "body", "said"),
+    [
+        ("jira", "attach", [{"id": None, "filename": "x"}], "no attachment ID"),
+        ("jira", "attach", [{"id": "", "filename": "x"}], "no attachment ID"),
+        ("jira", "attach", [{"id": "   "}], "unusable (str) attachment ID"),
+        ("jira", "attach", [{"filename": "x"}], "no attachment ID"),
+        ("jira", "attach", [{"id": {"x": 1}}], "unusable (dict) attachment ID"),
+        ("jira", "comment", {"id": None}, "no comment ID"),
+        ("jira", "comment", {"id": ""}, "no comment ID"),
+        ("jira", "get_issue", {"key": None}, "no issue key"),
+        ("servicenow", "attach", {"result": {"sys_id": ""}}, "no attachment sys_id"),
+        ("servicenow", "attach", {"result": {"sys_id": None}}, "no attachment sys_id"),
+    ],
+)
+def test_an_answer_without_the_id_it_promises_is_not_posted(
+    system: str, operation: str, body: object, said: str,
+    jira: FakeJira, servicenow: FakeServiceNow, tmp_path: Path, ledger: Path,
+) -> None:  # fmt: skip
+    """Every ID read from a service's answer (issue key, comment and attachment IDs, sys_ids)
+    must be a non-empty string or a number: an answer with an empty or null one is a failure
+    naming what is missing, never "posted" with an ID "None" in posts.json."""
+    fake = jira if system == "jira" else servicenow
+    dest = "jira:SEC-1" if system == "jira" else f"servicenow:incident:{SYS_ID}"
+    fake.fail(operation, 200, body=json.dumps(body))
+    folder = make_report(tmp_path / "f")
+    env = variables(jira) if system == "jira" else variables(servicenow=servicenow)
+    (o,) = post_report(folder, [dest], env=env, ledger=ledger, backoff=0).outcomes
+    assert o.status in ("failed", "partial"), o.line  # never "posted"
+    assert said in o.line and "which the API always returns" in o.line
+    posts = json.loads((folder / "posts.json").read_text())["posts"]
+    assert all(v not in ("None", "", "null") for v in _remote_ids(posts))
+
+
+def _remote_ids(obj: object, key: str = "") -> list[str]:
+    """Every remote ID a posting record holds (…_id, …_sys_id, issue keys), as text."""
+    if isinstance(obj, dict):
+        return [v for k, x in obj.items() for v in _remote_ids(x, str(k))]
+    if isinstance(obj, list):
+        return [v for x in obj for v in _remote_ids(x, key)]
+    named = key.endswith(("_id", "sys_id")) or key in ("issue", "record")
+    return [str(obj)] if named and key != "finding_id" else []
+
+
+@pytest.mark.parametrize(
     "dest",
     [
         "jira:SEC-1/../../rest/api/3/myself",
@@ -209,7 +281,7 @@ def test_an_attachment_answer_without_the_attachment_is_a_failure(
     )  # fmt: skip
     lines = [o.line for o in report.outcomes]
     assert "attach report.html to SEC-1: the answer lists no attachment" in lines[0]
-    assert "the answer names no attachment sys_id" in lines[1]
+    assert "the answer gives no attachment sys_id" in lines[1]
     assert jira.issues["SEC-1"]["comments"] == []  # no comment pointing at files that are not there
 
 

@@ -92,6 +92,8 @@ def _action(
     status: str | None = None,
     changes: bool = True,
     at: str = "2024-01-03T00:00:00Z",
+    planned: int | None = None,
+    note: str | None = None,
 ) -> dict[str, Any]:
     rec: dict[str, Any] = {
         "kind": "action",
@@ -112,6 +114,10 @@ def _action(
         }
     if status:
         rec["status"] = status
+    if planned is not None:  # the run's first record: how many changes the plan has
+        rec["planned_changes"] = planned
+    if note is not None:
+        rec["note"] = note
     return rec  # the shape torinvest.runner writes
 
 
@@ -125,7 +131,7 @@ def test_remediation_state_reads_the_runner_records() -> None:
     state = remediation_state(dry_reads + failed, FINDING_ID)
     assert state is not None and (state.changes, state.failed, state.complete) == (1, 1, False)
     done = [
-        _action("r2", 1, "start", at="2024-01-04T00:00:00Z"),
+        _action("r2", 1, "start", at="2024-01-04T00:00:00Z", planned=2),
         _action("r2", 1, "outcome", status="done", at="2024-01-04T00:00:01Z"),
         _action("r2", None, "skipped", status="already-done", at="2024-01-04T00:00:02Z"),
     ]
@@ -144,7 +150,7 @@ def test_a_change_whose_run_stopped_mid_call_is_neither_done_nor_failed() -> Non
     may or may not have been made. The answer says exactly that, not "done" (the finding is not
     resolved) and not "FAILED" (it may have gone through)."""
     stopped = [
-        _action("r3", 1, "start", at="2024-01-05T00:00:00Z"),
+        _action("r3", 1, "start", at="2024-01-05T00:00:00Z", planned=2),
         _action("r3", 1, "outcome", status="done", at="2024-01-05T00:00:01Z"),
         _action("r3", 2, "start", at="2024-01-05T00:00:02Z"),  # no outcome: the run was killed
     ]
@@ -158,6 +164,70 @@ def test_a_change_whose_run_stopped_mid_call_is_neither_done_nor_failed() -> Non
     assert "--plan remediate --execute" in a.text  # the next step is still to run it
     note, _ = security_hub_note(a, "jira:SEC-1")
     assert "(1 change(s) without a recorded outcome)." in note and "FAILED" not in note
+
+
+def _run(*records: dict[str, Any]) -> Any:
+    return build_answer(summary_data(), [_verdict("malicious", "2024-01-02T00:00:00Z"), *records])
+
+
+def test_a_run_stopped_before_its_other_changes_is_not_complete() -> None:
+    """Killed after 2 of 7 changes (the 5 others never started): every started change has its
+    outcome, but the run is not the plan: NOTIFIED, and the answer says N of M and what to do."""
+    stopped = [
+        _action("r4", 1, "start", changes=False, planned=7),  # GetCallerIdentity
+        _action("r4", 1, "outcome", status="read"),
+        _action("r4", 2, "start"),
+        _action("r4", 2, "outcome", status="done"),
+        _action("r4", 3, "start"),
+        _action("r4", 3, "outcome", status="done"),
+    ]
+    a = _run(*stopped)
+    assert a.remediation is not None and not a.remediation.complete
+    assert a.workflow == "NOTIFIED"
+    line = next(x for x in a.text.splitlines() if x.startswith("Remediation:"))
+    assert "2 of 7 change(s) run; the run stopped: run the plan again" in line
+    assert "executed" not in line
+    assert f"torinvest actions {FINDING_ID} --plan remediate --execute" in a.text
+    assert "remediation executed" not in a.text
+    note, _ = security_hub_note(a, "jira:SEC-1")
+    assert "Remediation NOT COMPLETE" in note and "2 of 7 change(s) run: the run stopped" in note
+    again = [  # run again: 2 already done, 5 done
+        _action("r5", 1, "start", changes=False, planned=7),
+        _action("r5", 1, "outcome", status="read"),
+        *[_action("r5", None, "skipped", status="already-done") for _ in range(2)],
+        *[r for seq in range(2, 7) for r in (
+            _action("r5", seq, "start"), _action("r5", seq, "outcome", status="done"))],
+    ]  # fmt: skip
+    assert _run(*stopped, *again).workflow == "RESOLVED"
+
+
+def test_a_run_ledgered_without_its_plan_size_is_not_known_complete() -> None:
+    """A ledger written before runs recorded their plan's size: the run may have been stopped,
+    so it is not called complete, and the answer says why."""
+    old = [_action("r6", 1, "start"), _action("r6", 1, "outcome", status="done")]
+    a = _run(*old)
+    assert a.workflow == "NOTIFIED"
+    line = next(x for x in a.text.splitlines() if x.startswith("Remediation:"))
+    assert "how many changes the plan had is unknown" in line and "run the plan again" in line
+    assert "not known to be complete" in security_hub_note(a, "x")[0]
+
+
+def test_a_step_left_alone_is_not_a_full_remediation() -> None:
+    """A step skipped because what it would delete is not the actor's (a same-named user made at
+    another time): the rest is done, but the finding is not resolved, and the answer says what
+    was left alone."""
+    why = "user svc-backup-sync was created at 2020-01-01 00:00:00Z, not by the activity's …"
+    run = [
+        _action("r7", 1, "start", planned=2),
+        _action("r7", 1, "outcome", status="done"),
+        _action("r7", None, "skipped", status="left-alone", note=why),
+    ]
+    a = _run(*run)
+    assert a.remediation is not None and a.remediation.left_alone == (why,)
+    assert a.workflow == "NOTIFIED"
+    assert f"1 LEFT ALONE: {why}" in a.text
+    assert "1 step(s) were left alone" in a.text and "check them by hand" in a.text
+    assert "(1 left alone)" in security_hub_note(a, "x")[0]
 
 
 def test_the_security_hub_note_fits_512_and_keeps_where_the_report_is() -> None:

@@ -143,6 +143,52 @@ def test_resolved_once_a_remediation_was_executed_and_ledgered(
     assert "Remediation executed" in f["Note"]["Text"]
 
 
+def test_a_remediation_stopped_part_way_is_not_resolved(
+    security: FakeSecurityServices,
+    jira: FakeJira,
+    moto: str,
+    report_dir: Path,
+    ledger: Path,
+) -> None:
+    """``actions --plan remediate --execute`` stopped (SIGTERM, Ctrl-C) after its first change:
+    the other change never started. Jira is told how far it got, and Security Hub stays NOTIFIED;
+    running the plan again finishes it and then it is RESOLVED."""
+    from tests.actions.test_actions import key
+    from torinvest import actions as ac
+    from torinvest import runner as rn
+    from torinvest.aws import Aws
+
+    iam = boto3.client("iam")
+    iam.create_user(UserName="benjamin")
+    key_id = iam.create_access_key(UserName="benjamin")["AccessKey"]["AccessKeyId"]
+    decide(ledger, "malicious")
+    plan = ac.plan_remediation(key(key_id))
+    assert len(plan.changes) == 2
+    executed: list[str] = []
+
+    def stop_at_the_second_change(line: str) -> None:
+        if line.startswith("EXECUTE"):
+            executed.append(line)
+            if len(executed) == 2:
+                raise KeyboardInterrupt  # what SIGTERM does in the CLI
+
+    with pytest.raises(KeyboardInterrupt):
+        rn.carry_out(Aws(), plan, execute=True, ledger=ledger, echo=stop_at_the_second_change)
+    result = post(report_dir, ledger, ["jira:SEC-1", "securityhub"], env=variables(jira))
+    assert [o.status for o in result.outcomes] == ["posted", "posted"]
+    text = jira.issues["SEC-1"]["comments"][0]["body"]["content"][0]["content"][0]["text"]
+    line = next(x for x in text.splitlines() if x.startswith("Remediation:"))
+    assert "1 of 2 change(s) run; the run stopped: run the plan again" in line
+    assert "remediation executed" not in text and "--plan remediate --execute" in text
+    f = hub_finding(security)
+    assert f["Workflow"] == {"Status": "NOTIFIED"}
+    assert "Remediation NOT COMPLETE" in f["Note"]["Text"]
+
+    rn.carry_out(Aws(), plan, execute=True, ledger=ledger, echo=str)  # run again: finishes it
+    post(report_dir, ledger, ["securityhub"])
+    assert hub_finding(security)["Workflow"] == {"Status": "RESOLVED"}
+
+
 def test_the_note_names_the_ticket_posted_in_the_same_run(
     security: FakeSecurityServices, jira: FakeJira, report_dir: Path, ledger: Path
 ) -> None:
@@ -196,6 +242,28 @@ def test_the_arn_can_be_given(
     other = FINDING_ARN.replace(FINDING_ID, "0" * 32)
     (bad,) = post(report_dir, ledger, [f"securityhub:{other}"]).outcomes
     assert bad.status == "failed" and "not finding" in bad.line
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "said"),
+    [
+        (":123837392027:", ":999999999999:", "names account 999999999999, but the report's "
+         f"finding {FINDING_ID} is in account 123837392027: not sent"),
+        (f":{REGION}:", ":eu-west-1:", "names region eu-west-1, but the report's finding "
+         f"{FINDING_ID} is in region {REGION}: not sent"),
+    ],
+)  # fmt: skip
+def test_a_given_arn_of_another_account_or_region_is_refused_before_sending(
+    security: FakeSecurityServices, report_dir: Path, ledger: Path, old: str, new: str, said: str
+) -> None:
+    """``securityhub:ARN`` with the report's finding ID but another account (or region): the
+    finding ID alone does not make it the report's finding's copy — refused, naming both, and
+    nothing is sent (it used to be, and came back FindingNotFound)."""
+    assert old in FINDING_ARN
+    (o,) = post(report_dir, ledger, [f"securityhub:{FINDING_ARN.replace(old, new)}"]).outcomes
+    assert o.status == "failed"
+    assert said in o.line
+    assert security.requests == []
 
 
 def test_security_hub_not_enabled_is_one_line(

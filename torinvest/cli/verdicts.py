@@ -75,6 +75,7 @@ def cmd_verdict(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from torinvest.report import evidence
     from torinvest.verdict import (
         NEXT_STEPS,
+        clock_behind,
         default_ledger_path,
         latest_verdict,
         make_verdict,
@@ -120,6 +121,14 @@ def cmd_verdict(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         )
         if done.superseded is not None:
             print(f"supersedes: {_verdict_line(done.superseded)} (kept in the ledger)", file=out)
+            behind = clock_behind(done.superseded, done.record)
+            if behind:
+                print(
+                    f"torinvest: note: this verdict was {behind} (this host's clock is behind "
+                    "the one that recorded it): it is still the current verdict, the ledger's "
+                    "order decides; check this host's clock (NTP)",
+                    file=err,
+                )
     else:
         print(
             f"already recorded: {_verdict_line(done.record)} for {v.finding_id} in {done.path} "
@@ -142,7 +151,7 @@ def cmd_verdicts(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     verdicts = verdict_states(records) if args.history else current_verdicts(records)
     if args.json:
         keep = ("recorded_at", "finding_id", "access_key_id", "status", "analyst", "rationale")
-        extra = ("state", "evidence") if args.history else ("evidence",)
+        extra = ("state", "clock", "evidence") if args.history else ("clock", "evidence")
         rows = [{k: r.get(k) for k in (*keep, *extra)} for r in verdicts]
         # ASCII-only JSON: attacker or analyst text cannot reach the terminal as control codes
         out.write(json.dumps(rows, indent=2, ensure_ascii=True) + "\n")
@@ -189,4 +198,11 @@ def format_verdicts(records: Sequence[dict[str, Any]]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(cols))]
     lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
+    for r in records:
+        if r.get("clock"):
+            lines.append(
+                f"note: {term_safe(r.get('status'))} on {term_safe(r.get('finding_id'))} at "
+                f"{term_safe(r.get('recorded_at'))}: {term_safe(r['clock'])} (the ledger's "
+                "order decides which verdict is current, not the recorded time)"
+            )
     return "\n".join(lines)

@@ -24,8 +24,9 @@ each destination then keeps it inert in its own markup (Jira wiki ``{noformat}``
 
 The verdict is the finding's current one: the report's, or a later decision in the ledger
 (said so). The Security Hub workflow status follows it (:func:`workflow`): legitimate →
-SUPPRESSED, malicious or inconclusive → NOTIFIED, RESOLVED once a remediation was executed and
-ledgered (:func:`remediation_state`); pending changes no status.
+SUPPRESSED, malicious or inconclusive → NOTIFIED, RESOLVED once a remediation run ledgered every
+change its plan had as done, none left alone (:func:`remediation_state`); pending changes no
+status.
 """
 
 from __future__ import annotations
@@ -69,46 +70,107 @@ def _t(value: Any, limit: int | None = 300) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Remediation:
-    """A remediation carried out for the finding (``torinvest actions --plan remediate
-    --execute``, read from the ledger): ``complete`` when every change of that run is recorded
-    done. ``unrecorded``: changes started whose outcome the ledger does not have (the run was
-    stopped or killed during the call: the change may or may not have been made)."""
+    """A remediation run for the finding (``torinvest actions --plan remediate --execute``,
+    read from the ledger).
+
+    ``changes``: the changes the run reached (started, or found already done); ``planned``: how
+    many the plan had (its first record says; None for a run ledgered before runs said so);
+    ``unrecorded``: changes started whose outcome the ledger does not have (the run was stopped
+    during the call: the change may or may not have been made); ``left_alone``: why each step
+    it skipped as not the actor's was left alone. ``complete`` only when every planned change is
+    recorded done and none was left alone."""
 
     run_id: str
     at: str
     changes: int
     failed: int
     unrecorded: int = 0
+    planned: int | None = None
+    left_alone: tuple[str, ...] = ()
+
+    @property
+    def stopped(self) -> bool:
+        """The run ended before it reached every planned change."""
+        return self.planned is not None and self.changes + len(self.left_alone) < self.planned
 
     @property
     def complete(self) -> bool:
-        return self.changes > 0 and self.failed == 0 and self.unrecorded == 0
+        return (
+            self.planned is not None
+            and self.changes > 0
+            and not self.stopped
+            and self.failed == 0
+            and self.unrecorded == 0
+            and not self.left_alone
+        )
+
+    def count(self) -> str:
+        """``7 change(s)``, or ``2 of 7 change(s) run``."""
+        reached = self.changes + len(self.left_alone)
+        if self.stopped:
+            return f"{reached} of {self.planned} change(s) run"
+        return f"{self.changes} change(s)"
 
     def problems(self) -> str:
-        """ ", N FAILED, M without an outcome…" ("" when complete)."""
-        out = f", {self.failed} FAILED" if self.failed else ""
+        """ "; the run stopped…, N FAILED, M without an outcome, K left alone…" ("" when
+        complete)."""
+        out = ""
+        if self.planned is None:
+            out += (
+                "; how many changes the plan had is unknown (a run ledgered before torinvest "
+                "recorded it): not known to be complete, run the plan again (it checks before "
+                "it changes)"
+            )
+        elif self.stopped:
+            out += "; the run stopped: run the plan again (it checks before it changes)"
+        out += f", {self.failed} FAILED" if self.failed else ""
         if self.unrecorded:
             out += (
                 f", {self.unrecorded} without a recorded outcome (the run stopped during the "
                 "call: check it in AWS, or run the plan again, which checks before it changes)"
             )
+        if self.left_alone:
+            out += f", {len(self.left_alone)} LEFT ALONE: " + "; ".join(
+                _t(n, 200) for n in self.left_alone
+            )
         return out
+
+    def brief(self) -> str:
+        """What is not done, in a few words (the Security Hub note); "" when complete."""
+        parts = []
+        if self.planned is None:
+            parts.append("not known to be complete")
+        elif self.stopped:
+            parts.append(f"{self.count()}: the run stopped")
+        if self.failed:
+            parts.append(f"{self.failed} change(s) FAILED")
+        if self.unrecorded:
+            parts.append(f"{self.unrecorded} change(s) without a recorded outcome")
+        if self.left_alone:
+            parts.append(f"{len(self.left_alone)} left alone")
+        return "; ".join(parts)
 
 
 def remediation_state(records: Sequence[Mapping[str, Any]], finding_id: str) -> Remediation | None:
-    """The latest executed remediation run of ``finding_id`` in the ledger: a run (``run_id``)
-    of ``plan: remediate`` action records that made at least one change (a ``start`` of an
-    action that changes AWS, or one skipped as already done). None: no change was ever made."""
+    """The latest remediation run of ``finding_id`` in the ledger (the last in ledger order): a
+    run (``run_id``) of ``plan: remediate`` action records that reached at least one change (a
+    ``start`` of an action that changes AWS, or a step skipped as already done or left alone).
+    None: no run ever reached a change."""
     runs: dict[str, dict[str, Any]] = {}
-    for r in records:
+    for index, r in enumerate(records):
         if r.get("kind") != "action" or r.get("plan") != "remediate":
             continue
         if r.get("finding_id") != finding_id or not r.get("run_id"):
             continue
         run = runs.setdefault(
-            str(r["run_id"]), {"changes": set(), "outcomes": {}, "skipped": 0, "at": ""}
+            str(r["run_id"]),
+            {"changes": set(), "outcomes": {}, "skipped": 0, "left": [], "at": "", "planned": None},
         )
-        run["at"] = max(run["at"], str(r.get("at") or ""))
+        run["at"], run["last"] = max(run["at"], str(r.get("at") or "")), index
+        if isinstance(r.get("planned_changes"), int) and not isinstance(
+            r.get("planned_changes"), bool
+        ):
+            run["planned"] = r["planned_changes"]
         action = r.get("action") if isinstance(r.get("action"), Mapping) else {}
         phase = r.get("phase")
         if phase == "start" and action.get("changes_aws") and not action.get("manual"):
@@ -117,16 +179,21 @@ def remediation_state(records: Sequence[Mapping[str, Any]], finding_id: str) -> 
             run["outcomes"][r.get("seq")] = r.get("status")
         elif phase == "skipped" and r.get("status") == "already-done":
             run["skipped"] += 1
+        elif phase == "skipped" and r.get("status") == "left-alone":
+            run["left"].append(str(r.get("note") or "a step was left alone"))
     executed = []
     for run_id, run in runs.items():
         changes = len(run["changes"]) + run["skipped"]
-        if not changes:
+        if not changes and not run["left"]:
             continue
         outcomes = [run["outcomes"].get(seq) for seq in run["changes"]]
         unrecorded = sum(o is None for o in outcomes)
         failed = sum(o not in (None, "done", "already-done") for o in outcomes)
-        executed.append(Remediation(run_id, run["at"], changes, failed, unrecorded))
-    return max(executed, key=lambda r: r.at) if executed else None
+        state = Remediation(
+            run_id, run["at"], changes, failed, unrecorded, run["planned"], tuple(run["left"])
+        )
+        executed.append((run["last"], state))
+    return max(executed, key=lambda item: item[0])[1] if executed else None
 
 
 def current_verdict(
@@ -136,12 +203,18 @@ def current_verdict(
     the report's (a decided verdict is never hidden by a pending one)."""
     fid = summary["finding"]["id"]
     own = dict(summary.get("verdict") or {"status": "pending"})
-    mine = [*records, {"kind": "verdict", "finding_id": fid, **own}]
-    current = latest_verdict(mine, fid) or own
-    later = any(
-        str(current.get(k) or "") != str(own.get(k) or "")
-        for k in ("status", "analyst", "rationale", "recorded_at")
+    fields = ("status", "analyst", "rationale", "recorded_at")
+    in_ledger = any(
+        r.get("kind") == "verdict"
+        and r.get("finding_id") == fid
+        and all(str(r.get(k) or "") == str(own.get(k) or "") for k in fields)
+        for r in records
     )
+    # the ledger's order decides (not recorded_at, a host's clock): the report's verdict is
+    # where the ledger holds it, else before everything the ledger holds
+    mine = list(records) if in_ledger else [{"kind": "verdict", "finding_id": fid, **own}, *records]
+    current = latest_verdict(mine, fid) or own
+    later = any(str(current.get(k) or "") != str(own.get(k) or "") for k in fields)
     return dict(current), later
 
 
@@ -195,8 +268,9 @@ def build_answer(summary: Mapping[str, Any], records: Sequence[Mapping[str, Any]
     lines.append(_verdict_line(verdict, later))
     if remediation is not None:
         lines.append(
-            f"Remediation: executed at {_t(remediation.at)} (run {_t(remediation.run_id)}): "
-            f"{remediation.changes} change(s){remediation.problems()}"
+            f"Remediation: {'executed' if remediation.complete else 'NOT COMPLETE, run'} at "
+            f"{_t(remediation.at)} (run {_t(remediation.run_id)}): "
+            f"{remediation.count()}{remediation.problems()}"
         )
     lines.append(_next_line(fid, status, remediation))
     generated = summary.get("generated") or {}
@@ -338,6 +412,16 @@ def _next_line(fid: str, status: str, remediation: Remediation | None) -> str:
                 "Next step: remediation executed; confirm with the principal's owner and "
                 "review what the plan lists as manual steps."
             )
+        if (
+            remediation is not None
+            and remediation.left_alone
+            and not (remediation.stopped or remediation.failed or remediation.unrecorded)
+        ):
+            return (
+                f"Next step: remediation run, but {len(remediation.left_alone)} step(s) were left "
+                "alone (not the actor's, as the Remediation line says): check them by hand, "
+                "then confirm with the principal's owner."
+            )
         command, then = f"torinvest actions {fid} --plan remediate --execute", "Then"
     return f"Next step: {NEXT_STEPS.get(status, '')} {then}: {command}"
 
@@ -354,11 +438,11 @@ def security_hub_note(answer: Answer, where: str) -> tuple[str, str]:
     tail = ""
     if answer.remediation is not None:
         r = answer.remediation
-        parts = [f"{r.failed} change(s) FAILED"] if r.failed else []
-        if r.unrecorded:
-            parts.append(f"{r.unrecorded} change(s) without a recorded outcome")
-        tail += f" Remediation executed {_t(r.at, 40)}" + (
-            f" ({'; '.join(parts)})." if parts else "."
+        said = r.brief()
+        tail += (
+            f" Remediation executed {_t(r.at, 40)}."
+            if r.complete
+            else f" Remediation NOT COMPLETE, run {_t(r.at, 40)} ({said})."
         )
     tail += f" Report: {_t(where, 200)}"
     why = " ".join(str(v.get("rationale") or "").split())

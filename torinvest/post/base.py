@@ -71,6 +71,24 @@ class PostError(TorinvestError):
         self.problem = problem
 
 
+def remote_id(destination: str, value: Any, what: str, name: str, hint: str | None = None) -> str:
+    """An ID read from a service's answer (an issue key, a comment, attachment or sys_id, an
+    ARN): a non-empty string or an integer, as text; else a :class:`PostError` naming what is
+    missing — a step whose answer names nothing it made is not posted."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    said = "no" if value is None or value == "" else f"an unusable ({type(value).__name__})"
+    raise PostError(
+        destination,
+        f"{what}: the answer gives {said} {name}, which the API always returns",
+        hint=hint
+        or "check on the service whether it arrived; post again to retry (a step "
+        "without an ID is not recorded as posted)",
+    )
+
+
 class PostConfigError(InputError):
     """A destination's configuration is missing or wrong (an unset variable, a plain-HTTP URL):
     raised before anything is posted anywhere."""

@@ -53,8 +53,9 @@ _S3_ERROR = re.compile(r"<Error>\s*<Code>([^<]{1,100})</Code>\s*<Message>([^<]{0
 
 def check_url(url: str, variable: str, spec: str) -> str:
     """``url`` without a trailing ``/`` when it is an https URL (or http to a loopback
-    address), without credentials in it; else raise :class:`PostConfigError` naming
-    ``variable``."""
+    address), without credentials, query or fragment in it (each could hold a secret that would
+    then be recorded as the site); else raise :class:`PostConfigError` naming ``variable``,
+    never showing the value."""
     parts = urlsplit(url.strip())
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise PostConfigError(
@@ -65,6 +66,13 @@ def check_url(url: str, variable: str, spec: str) -> str:
         raise PostConfigError(
             f"{spec}: {variable} holds credentials",
             hint="put the user and the secret in their own variables, not in the URL",
+        )
+    if "?" in url or "#" in url:  # a token in a query or fragment would be recorded as the site
+        raise PostConfigError(
+            f"{spec}: {variable} has a query or a fragment (the value is not shown: it may hold "
+            "a token)",
+            hint=f"set {variable} to the site's address alone (https://host[/path]); put "
+            "secrets in their own variables",
         )
     if parts.scheme == "http" and parts.hostname not in _LOOPBACK:
         raise PostConfigError(

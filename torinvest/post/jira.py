@@ -33,6 +33,7 @@ from torinvest.post.base import (
     PostConfigError,
     PostError,
     PostFile,
+    remote_id,
     require,
 )
 from torinvest.post.http import Http, check_url
@@ -156,7 +157,8 @@ class JiraIssue:
             ok=(200,),
         )
         doc = self.http.json(response, f"look up issue {key}", "key")
-        return str(doc["key"])
+        hint = "check that JIRA_URL is the Jira site's address (a proxy may be answering)"
+        return remote_id(self.spec, doc["key"], f"look up issue {key}", "issue key", hint)
 
     def upload(self, bundle: Bundle, file: PostFile, token: str) -> dict[str, Any]:
         return self._attach(self.key, file)
@@ -174,18 +176,15 @@ class JiraIssue:
             files={"file": (file.posted_as, data, file.media_type)},
         )
         doc = self.http.json(response, what)
-        if (
-            not isinstance(doc, list)
-            or not doc
-            or not isinstance(doc[0], dict)
-            or "id" not in doc[0]
-        ):
+        if not isinstance(doc, list) or not doc or not isinstance(doc[0], dict):
             raise PostError(
                 self.spec,
                 f"{what}: the answer lists no attachment",
                 hint="check on the issue whether the file arrived; post again to retry",
             )
-        return {"attachment_id": str(doc[0]["id"]), "filename": term_safe(doc[0].get("filename"))}
+        hint = "check on the issue whether the file arrived; post again to retry"
+        attachment = remote_id(self.spec, doc[0].get("id"), what, "attachment ID", hint)
+        return {"attachment_id": attachment, "filename": term_safe(doc[0].get("filename"))}
 
     def note(self, bundle: Bundle, files: list[dict[str, Any]], token: str) -> dict[str, Any]:
         return self._comment(self.key, self.content(bundle))
@@ -200,7 +199,7 @@ class JiraIssue:
             json={"body": self.body(text)},
         )
         doc = self.http.json(response, what, "id")
-        return {"issue": key, "comment_id": str(doc["id"])}
+        return {"issue": key, "comment_id": remote_id(self.spec, doc["id"], what, "comment ID")}
 
 
 class JiraNewIssue(JiraIssue):
@@ -254,7 +253,9 @@ class JiraNewIssue(JiraIssue):
         )
         doc = self.http.json(response, what, "issues")
         issues = doc["issues"] if isinstance(doc["issues"], list) else []
-        return str(issues[0]["key"]) if issues and isinstance(issues[0], dict) else None
+        if not issues or not isinstance(issues[0], dict):
+            return None
+        return remote_id(self.spec, issues[0].get("key"), what, "issue key")
 
     def _create(self, bundle: Bundle) -> str:
         key = bundle.summary.get("key") or {}
@@ -281,7 +282,7 @@ class JiraNewIssue(JiraIssue):
             },
         )
         doc = self.http.json(response, what, "key")
-        return str(doc["key"])
+        return remote_id(self.spec, doc["key"], what, "issue key")
 
     def upload(self, bundle: Bundle, file: PostFile, token: str) -> dict[str, Any]:
         return self._attach(self.key, file)

@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from torinvest.aws import AWS_CALL_ERRORS, answer, translate_error
-from torinvest.post.base import Bundle, Context, DestinationSpec, PostError, PostFile
+from torinvest.post.base import Bundle, Context, DestinationSpec, PostError, PostFile, remote_id
 from torinvest.post.http import Http, where
 from torinvest.post.jira import comment_text
 
@@ -159,7 +159,11 @@ class SecurityIrCase:
             operation="CreateCaseComment",
             region=self.region,
         )
-        return {"case": self.case_id, "comment_id": comment}
+        what = f"comment on case {self.case_id}"
+        return {
+            "case": self.case_id,
+            "comment_id": remote_id(self.spec, comment, what, "commentId"),
+        }
 
 
 def _snake(operation: str) -> str:

@@ -25,7 +25,7 @@ import orjson
 from torinvest.aws import AWS_CALL_ERRORS, answer, translate_error, validate_region
 from torinvest.errors import InputError
 from torinvest.post.answer import security_hub_note
-from torinvest.post.base import Bundle, Context, DestinationSpec, PostError, PostFile
+from torinvest.post.base import Bundle, Context, DestinationSpec, PostError, PostFile, remote_id
 
 SERVICE = "securityhub"
 #: BatchUpdateFindings' limit on findings per call (this posts one).
@@ -103,12 +103,37 @@ class SecurityHubFinding:
                     f"the ARN given is not finding {fid}'s (the report's finding)",
                     hint="give the ARN of the report's finding, or just `securityhub`",
                 )
+            self._check_given_arn(bundle)
             self.arn = self.given_arn
         elif memory.get("finding_arn"):
             self.arn = str(memory["finding_arn"])
         else:
             self.arn = self._resolve(fid, self.region)
         return {"finding_arn": self.arn}
+
+    def _check_given_arn(self, bundle: Bundle) -> None:
+        """The given ARN's account and region are the report's finding's: a finding ID alone
+        does not say whose copy it is (raise :class:`PostError` naming both, before sending)."""
+        assert self.given_arn is not None
+        parts = self.given_arn.split(":")
+        region, account = (parts[3], parts[4]) if len(parts) > 5 else ("", "")
+        finding = bundle.summary["finding"]
+        want = {
+            "account": str(finding.get("account_id") or ""),
+            "region": str(finding.get("region") or ""),
+        }
+        got = {"account": account, "region": region}
+        wrong = [k for k in ("account", "region") if want[k] and got[k] != want[k]]
+        if wrong:
+            said = " and ".join(f"{k} {got[k] or '(none)'}" for k in wrong)
+            theirs = " and ".join(f"{k} {want[k]}" for k in wrong)
+            raise PostError(
+                self.spec,
+                f"the ARN given names {said}, but the report's finding {bundle.finding_id} is "
+                f"in {theirs}: not sent",
+                hint="give the ARN of the report's finding (its account and region), or just "
+                "`securityhub` (the ARN is read from GuardDuty)",
+            )
 
     def _resolve(self, finding_id: str, region: str) -> str:
         """The finding's ARN from GuardDuty (every detector of this account in ``region``)."""
@@ -136,8 +161,9 @@ class SecurityHubFinding:
                 got, "Findings", list, service="guardduty", operation="GetFindings", region=region
             )
             for f in found:
-                if isinstance(f, dict) and f.get("Id") == finding_id and f.get("Arn"):
-                    return str(f["Arn"])
+                if isinstance(f, dict) and f.get("Id") == finding_id:
+                    what = f"read finding {finding_id} from GuardDuty in {region}"
+                    return remote_id(self.spec, f.get("Arn"), what, "finding ARN")
         raise PostError(
             self.spec,
             f"GuardDuty in {region} does not show finding {finding_id} to these credentials "

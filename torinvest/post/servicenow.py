@@ -28,6 +28,7 @@ from torinvest.post.base import (
     PostConfigError,
     PostError,
     PostFile,
+    remote_id,
     require,
 )
 from torinvest.post.http import Http, check_url
@@ -135,13 +136,12 @@ class ServiceNowRecord:
         )
         doc = self.http.json(response, what, "result")
         result = doc["result"] if isinstance(doc["result"], dict) else {}
-        if not result.get("sys_id"):
-            raise PostError(
-                self.spec,
-                f"{what}: the answer names no attachment sys_id",
-                hint="check on the record whether the file arrived; post again to retry",
+        hint = "check on the record whether the file arrived; post again to retry"
+        return {
+            "attachment_sys_id": remote_id(
+                self.spec, result.get("sys_id"), what, "attachment sys_id", hint
             )
-        return {"attachment_sys_id": str(result["sys_id"])}
+        }
 
     def note(self, bundle: Bundle, files: list[dict[str, Any]], token: str) -> dict[str, Any]:
         what = f"add a work note to {self.table} {self.sys_id}"

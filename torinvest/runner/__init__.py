@@ -35,6 +35,10 @@ Ledger records (JSON lines, :func:`torinvest.verdict.append`), all with ``kind: 
     {"phase": "skipped", "status": "already-done|left-alone", "note", "action", "at"}   # no call made
     {"phase": "refused", "reason", "at"}                                              # a guard said no
 
+The first record of an ``--execute`` run also carries ``planned_changes`` (how many changes the
+plan has) and ``planned`` (each change: ``service:Operation`` and its targets): a run with fewer
+outcomes than that was stopped before it finished.
+
 The package, each module importing only those above it:
 
     gate    the verdict gate (the ledger only), whose credentials a run would use

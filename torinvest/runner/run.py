@@ -156,6 +156,8 @@ class Runner:
         self.run_id = run_id or uuid.uuid4().hex[:12]
         self.seq = 0
         self.caller: Caller | None = None
+        #: fields added to the next record only (the run's first: the plan it carries out)
+        self.opening: dict[str, Any] = {}
 
     # -- ledger
     def _record(self, record: Mapping[str, Any]) -> None:
@@ -164,11 +166,13 @@ class Runner:
             "run_id": self.run_id,
             **self.context,
             "caller_account": self.caller.account if self.caller else None,
+            **self.opening,
             **record,
             "at": pd.Timestamp.now(tz="UTC").isoformat().replace("+00:00", "Z"),
         }
         try:
             ledger_append(self.ledger, _jsonable(entry))
+            self.opening = {}
         except OSError as e:
             raise InputError(
                 f"cannot write the ledger {self.ledger}: {e.strerror or e}",
@@ -456,6 +460,11 @@ def carry_out(
         },
     )
     report = RunReport(plan=plan, execute=execute, run_id=runner.run_id)
+    if execute:  # an interrupted run is told from a complete one by what it set out to do
+        runner.opening = {
+            "planned_changes": len(plan.changes),
+            "planned": [" ".join((a.name, *a.targets)) for a in plan.changes],
+        }
     config = aws.config
     if offline:
         report.notes.append(_would_use(plan, config))
