@@ -757,3 +757,139 @@ def test_a_dry_run_says_which_verdict_execute_needs(tmp_path: Path) -> None:
     records = read_ledger(ledger)[0]
     assert rn.verdict_gap(records, FINDING, "archive", ledger) is None
     assert "is legitimate" in (rn.verdict_gap(records, FINDING, "remediate") or "")
+
+
+# --------------------------------------------------------------------------------------------
+# the evidence's own account
+# --------------------------------------------------------------------------------------------
+OTHER_ACCOUNT = "999988887777"
+CROSS_KEY = "ASIACROSSACCT0000001"
+
+
+def _every_undo_kind() -> list[tuple[str, str, dict | None, dict | None]]:
+    """One write of each kind the plan knows how to undo (and a catalogue-only write)."""
+    iam, lam = "iam.amazonaws.com", "lambda.amazonaws.com"
+    return [
+        ("CreateUser", iam, {"userName": "ops-admin"}, {"user": {"userName": "ops-admin"}}),
+        (
+            "CreateAccessKey",
+            iam,
+            {"userName": "ops-admin"},
+            {"accessKey": {"accessKeyId": "AKIACROSS00000000001", "userName": "ops-admin"}},
+        ),
+        (
+            "UpdateAccessKey",
+            iam,
+            {"userName": "ops-admin", "accessKeyId": "AKIACROSS00000000002", "status": "Active"},
+            None,
+        ),
+        ("CreateLoginProfile", iam, {"userName": "ops-admin"}, None),
+        ("AttachUserPolicy", iam, {"userName": "ops-admin", "policyArn": ADMIN}, None),
+        ("PutUserPolicy", iam, {"userName": "ops-admin", "policyName": "p"}, None),
+        ("AddUserToGroup", iam, {"userName": "ops-admin", "groupName": "admins"}, None),
+        ("AttachGroupPolicy", iam, {"groupName": "admins", "policyArn": ADMIN}, None),
+        ("PutGroupPolicy", iam, {"groupName": "admins", "policyName": "p"}, None),
+        ("CreateRole", iam, {"roleName": "r"}, None),
+        ("AttachRolePolicy", iam, {"roleName": "r", "policyArn": ADMIN}, None),
+        ("PutRolePolicy", iam, {"roleName": "r", "policyName": "p"}, None),
+        (
+            "CreatePolicy",
+            iam,
+            {"policyName": "p"},
+            {"policy": {"arn": f"arn:aws:iam::{OTHER_ACCOUNT}:policy/p"}},
+        ),
+        ("EnableMFADevice", iam, {"userName": "ops-admin", "serialNumber": "arn:mfa/x"}, None),
+        (
+            "CreateVirtualMFADevice",
+            iam,
+            {"virtualMFADeviceName": "x"},
+            {"virtualMFADevice": {"serialNumber": f"arn:aws:iam::{OTHER_ACCOUNT}:mfa/x"}},
+        ),
+        ("CreateFunction20150331", lam, {"functionName": "f"}, None),
+        ("AddPermission20150331v2", lam, {"functionName": "f", "statementId": "s"}, None),
+        ("StopLogging", "cloudtrail.amazonaws.com", {"name": "main-trail"}, None),
+        (
+            "GetSessionToken",
+            "sts.amazonaws.com",
+            {},
+            {"credentials": {"accessKeyId": "ASIACROSSMINTED00001"}},
+        ),
+    ]
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        {"recipientAccountId": OTHER_ACCOUNT},  # the account that logged it
+        {  # no recipientAccountId: the caller's ARN says where
+            "userIdentity": {
+                "type": "AssumedRole",
+                "accessKeyId": CROSS_KEY,
+                "arn": f"arn:aws:sts::{OTHER_ACCOUNT}:assumed-role/partner-access/s",
+                "accountId": OTHER_ACCOUNT,
+            }
+        },
+    ],
+)
+def test_writes_in_another_account_are_manual_steps_naming_it(where: dict[str, Any]) -> None:
+    """Every undo derived from an event of another account is a manual step there: a call would
+    go to the finding's account, where a same-named thing may be legitimate."""
+    events = records_frame(_every_undo_kind(), key=CROSS_KEY, **where)
+    plan = ac.plan_remediation(key("AKIATFQR7NSCUXC3DDDP"), events, now=NOW)
+    undo = [a for a in plan.actions if a.operation not in INVENTORY][2:]
+    assert len(undo) >= len(_every_undo_kind()) - 1  # GetSessionToken: a revoke, not an undo
+    assert all(a.manual and not a.params for a in undo), [a.cli() for a in undo if not a.manual]
+    assert all(a.manual.startswith(f"in account {OTHER_ACCOUNT}") for a in undo)
+    assert "delete-login-profile --user-name ops-admin" in next(
+        a.manual for a in undo if a.operation == "DeleteLoginProfile"
+    )
+    calls = [a for a in plan.changes]
+    assert [a.operation for a in calls] == ["UpdateAccessKey", "PutUserPolicy"]
+    assert all(a.params["UserName"] == "benjamin" for a in calls)
+    assert "ASIACROSSMINTED00001" not in calls[1].targets  # minted there: revoked there
+
+
+def test_the_same_writes_in_the_findings_account_are_undone() -> None:
+    events = records_frame(_every_undo_kind(), key=CROSS_KEY, recipientAccountId=MOTO_ACCOUNT)
+    plan = ac.plan_remediation(key("AKIATFQR7NSCUXC3DDDP"), events, now=NOW)
+    assert {"DeleteLoginProfile", "DeleteUser", "DeleteRole", "DeleteFunction"} <= {
+        a.operation for a in plan.changes
+    }
+
+
+def test_a_run_never_undoes_another_accounts_writes_here(
+    proxy: FaultProxy, moto: str, tmp_path: Path
+) -> None:
+    """The tester's case: an AssumeRole'd key wrote to ops-admin in 999988887777; the finding's
+    account has a legitimate ops-admin with a console password and the same policy."""
+    iam = iam_client(moto)
+    iam.create_user(UserName="benjamin")
+    key_id = iam.create_access_key(UserName="benjamin")["AccessKey"]["AccessKeyId"]
+    iam.create_user(UserName="ops-admin")
+    iam.create_login_profile(UserName="ops-admin", Password="Xx-12345678!")
+    doc = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+    }
+    arn = iam.create_policy(PolicyName="ops", PolicyDocument=json.dumps(doc))["Policy"]["Arn"]
+    iam.attach_user_policy(UserName="ops-admin", PolicyArn=arn)
+    iam_calls = [
+        (
+            "AttachUserPolicy",
+            "iam.amazonaws.com",
+            {"userName": "ops-admin", "policyArn": arn},
+            None,
+        ),
+        ("CreateLoginProfile", "iam.amazonaws.com", {"userName": "ops-admin"}, None),
+    ]
+    events = records_frame(iam_calls, key=CROSS_KEY, recipientAccountId=OTHER_ACCOUNT)
+    plan = ac.plan_remediation(key(key_id), events, now=NOW)
+    printed: list[str] = []
+    report = rn.carry_out(Aws(), plan, execute=True, ledger=tmp_path / "l", echo=printed.append)
+    assert ops(proxy, changes_only=True) == ["UpdateAccessKey", "PutUserPolicy"]
+    assert report.already == [] and report.failed == []
+    assert iam.get_login_profile(UserName="ops-admin")["LoginProfile"]["UserName"] == "ops-admin"
+    attached = iam.list_attached_user_policies(UserName="ops-admin")["AttachedPolicies"]
+    assert [p["PolicyArn"] for p in attached] == [arn]
+    summary = "\n".join(report.summary_lines())
+    assert f"manual: in account {OTHER_ACCOUNT}: by hand: aws iam delete-login-profile" in summary

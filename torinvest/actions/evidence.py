@@ -282,6 +282,42 @@ def _undo_one(row: Mapping[str, Any]) -> list[Action]:
     return a
 
 
+def _arn_account(arn: Any) -> str | None:
+    parts = str(arn).split(":") if _present(arn) else []
+    return parts[4] if len(parts) > 5 and parts[4].isdigit() else None
+
+
+def event_account(row: Mapping[str, Any]) -> str | None:
+    """The account an event happened in: its ``recipientAccountId``, else the account in its
+    caller's ARNs (``userIdentity.arn``, the session issuer), else ``userIdentity.accountId``;
+    None when it names none."""
+    recipient = row.get("recipient_account_id")
+    if _present(recipient) and str(recipient).strip().isdigit():
+        return str(recipient).strip()
+    for arn in (row.get("arn"), row.get("session_issuer_arn")):
+        found = _arn_account(arn)
+        if found:
+            return found
+    caller = row.get("account_id")
+    return str(caller).strip() if _present(caller) and str(caller).strip().isdigit() else None
+
+
+def _elsewhere(action: Action, account: str | None) -> Action:
+    """``action`` as a manual step in ``account`` (another account than the finding's, or an
+    unknown one): never a call with the finding account's credentials."""
+    where = f"in account {account}" if account else "in the account the event names (none)"
+    how = action.manual if action.manual else f"by hand: {action.cli()}"
+    return Action(
+        action.service,
+        action.operation,
+        {},
+        why=f"{action.why} — {where}, not the finding's account",
+        region=action.region,
+        manual=f"{where}: {how}",
+        targets=action.targets,
+    )
+
+
 def _catalogue() -> pd.DataFrame:
     from torinvest.analysis import load_catalogue
 
@@ -294,10 +330,14 @@ _MANUAL_CATEGORIES = frozenset(
 )
 
 
-def undo_persistence(events: pd.DataFrame | None) -> list[Action]:
+def undo_persistence(events: pd.DataFrame | None, account: str | None = None) -> list[Action]:
     """Undo calls for every successful write in ``events`` that created or changed something,
     newest first; writes the sensitive-actions catalogue knows but no call can safely undo
-    become manual steps naming their target."""
+    become manual steps naming their target.
+
+    ``account`` is the finding's (where the run's calls go): a write made in another account
+    (:func:`event_account`), or in none the event names, is a manual step naming that account,
+    never a call here."""
     if events is None or not len(events):
         return []
     ok = events[events["error_code"].isna()]
@@ -310,9 +350,11 @@ def undo_persistence(events: pd.DataFrame | None) -> list[Action]:
     }
     out: list[Action] = []
     for row in rows.to_dict("records"):
+        here = event_account(row)
+        local = account is None or here == account
         undo = _undo_one(row)
         if undo:
-            out += undo
+            out += undo if local else [_elsewhere(a, here) for a in undo]
             continue
         entry = known.get((str(row["event_name"]), str(row.get("event_source"))))
         if entry is None or row["event_name"] in SECRET_READS or row.get("read_only") is True:
@@ -322,11 +364,12 @@ def undo_persistence(events: pd.DataFrame | None) -> list[Action]:
         t = row["event_time"]
         stamp = "an unknown time" if pd.isna(t) else f"{t:%Y-%m-%d %H:%M:%S}Z"
         where = f" in {row.get('aws_region')}" if _present(row.get("aws_region")) else ""
+        in_account = "" if local else f"in account {here or '(none named)'}: "
         out.append(
             _manual(
                 str(row["event_name"]),
-                f"review and undo {row['event_name']}{where} on {target or '(see the event)'} "
-                f"at {stamp}: {entry.note}",
+                f"{in_account}review and undo {row['event_name']}{where} on "
+                f"{target or '(see the event)'} at {stamp}: {entry.note}",
                 f"{row['event_name']} at {stamp} from {row.get('source_ip')} ({entry.category})",
                 tuple(t.value for t in found if t.kind != MORE_KIND),
                 service=str(row.get("event_source") or "").split(".")[0] or "iam",
@@ -335,14 +378,18 @@ def undo_persistence(events: pd.DataFrame | None) -> list[Action]:
     return out
 
 
-def rotate_secrets(events: pd.DataFrame | None) -> list[Action]:
-    """One manual rotation step per secret or parameter the activity read successfully."""
+def rotate_secrets(events: pd.DataFrame | None, account: str | None = None) -> list[Action]:
+    """One manual rotation step per secret or parameter the activity read successfully (naming
+    its account when it is not ``account``, the finding's)."""
     if events is None or not len(events):
         return []
     rows = events[events["event_name"].isin(list(SECRET_READS)) & events["error_code"].isna()]
     seen: dict[tuple[str, str, str | None], pd.Timestamp] = {}
     for row in rows.sort_values("event_time", kind="stable").to_dict("records"):
         region = str(row.get("aws_region")) if _present(row.get("aws_region")) else None
+        here = event_account(row)
+        if account is not None and here != account:
+            region = f"{region or '?'} of account {here or '(none named)'}"
         kind = "secret" if str(row["event_name"]).endswith("SecretValue") else "parameter"
         for n in read_names(str(row["event_name"]), _params(row.get("request_parameters"))):
             seen.setdefault((kind, n, region), row["event_time"])

@@ -10,7 +10,12 @@ import orjson
 import pandas as pd
 
 from torinvest.actions.archive import revoke_older_sessions_policy
-from torinvest.actions.evidence import failed_secret_reads, rotate_secrets, undo_persistence
+from torinvest.actions.evidence import (
+    event_account,
+    failed_secret_reads,
+    rotate_secrets,
+    undo_persistence,
+)
 from torinvest.actions.plan import INVENTORY_OPERATIONS, REVOKE_POLICY_NAME, Action, Plan, _present
 from torinvest.findings import KeyLocation
 from torinvest.sources.records import DerivedKey, derived_keys
@@ -146,8 +151,8 @@ def plan_remediation(
     _revoke_minted(plan, key, events, policy, revokes)
     if key.kind == "long-term" and user and key.user_type != "Root":
         plan.actions += inventory(user)
-    plan.actions += undo_persistence(events)
-    plan.actions += rotate_secrets(events)
+    plan.actions += undo_persistence(events, key.account_id)
+    plan.actions += rotate_secrets(events, key.account_id)
     tried = failed_secret_reads(events)
     if tried:
         plan.notes.append(
@@ -173,7 +178,7 @@ def minted_credentials(events: pd.DataFrame | None, key: str | None = None) -> l
 
 
 def _minter(events: pd.DataFrame, minted: DerivedKey) -> tuple[str | None, str | None]:
-    """(user name, user type) of the principal whose call minted ``minted``."""
+    """(user name, account) of the principal whose call minted ``minted``."""
     rows = events[events["event_id"] == minted.event_id] if minted.event_id else events.iloc[0:0]
     if not len(rows):
         rows = events[events["access_key_id"] == minted.minted_by]
@@ -181,11 +186,7 @@ def _minter(events: pd.DataFrame, minted: DerivedKey) -> tuple[str | None, str |
         return None, None
     row = rows.iloc[0]
     name = row.get("user_name")
-    kind = row.get("user_type")
-    return (
-        str(name) if _present(name) else None,
-        str(kind) if _present(kind) else None,
-    )
+    return str(name) if _present(name) else None, event_account(row.to_dict())
 
 
 def _minted_text(m: DerivedKey) -> str:
@@ -229,10 +230,24 @@ def _revoke_minted(
             target = ("role", role)
             why = f"revoke sessions of role {role} minted by the key: {_minted_text(m)}"
         else:  # GetSessionToken, GetFederationToken: the user's deny covers them
-            name, _ = _minter(events, m)
+            name, account = _minter(events, m)
             name = name or key.user_name
             if not name:
                 plan.notes.append(f"{_minted_text(m)}: the minting user is unknown")
+                continue
+            if key.account_id and account != key.account_id:
+                where = f"in account {account}" if account else "in the account that minted it"
+                plan.actions.append(
+                    Action(
+                        "iam",
+                        "PutUserPolicy",
+                        {},
+                        why=f"revoke the temporary credentials {name} minted {where}",
+                        manual=f"{where}: attach {REVOKE_POLICY_NAME} to user {name} (it "
+                        f"revokes {_minted_text(m)}); run `torinvest actions` there",
+                        targets=(name, m.access_key_id),
+                    )
+                )
                 continue
             target = ("user", name)
             why = f"revoke the temporary credentials {name} minted: {_minted_text(m)}"
