@@ -448,3 +448,86 @@ def test_a_verdict_ledger_time_that_cannot_be_read_counts_as_oldest(tmp_path: Pa
          "recorded_at": str(pd.Timestamp("2030-01-01", tz="UTC"))},
     ]  # fmt: skip
     assert latest_decided_verdict(records, FINDING)["status"] == "malicious"
+
+
+# --------------------------------------------------------------------------------------------
+# a verdict recorded while the plan is built or run
+# --------------------------------------------------------------------------------------------
+def test_a_legitimate_verdict_recorded_during_the_investigation_stops_the_remediation(
+    ready: SimpleNamespace, proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another analyst records `legitimate` while the investigation runs (minutes against AWS):
+    no change is made, the refusal is printed and ledgered."""
+    from torinvest.cli import actions as cli_actions
+
+    real = cli_actions._investigate
+
+    def investigate_then_decide(*args: Any, **kwargs: Any) -> Any:
+        inv = real(*args, **kwargs)
+        verdict(ready.ledger, "legitimate", minutes=5)
+        return inv
+
+    monkeypatch.setattr(cli_actions, "_investigate", investigate_then_decide)
+    code, out, err = remediate(ready)
+    assert code == 1
+    assert ops(proxy, changes_only=True) == []
+    (line,) = errors(err)
+    assert "refused while running" in line and "latest decided verdict is legitimate" in line
+    assert "REFUSED  refused while running" in out and "STOPPED:" in out
+    assert "EXECUTE" not in out
+    refusals = [r for r in read_ledger(ready.ledger)[0] if r.get("phase") == "refused"]
+    assert len(refusals) == 1 and "legitimate" in refusals[0]["reason"]
+    keys = ready.iam.list_access_keys(UserName="benjamin")["AccessKeyMetadata"]
+    assert {k["Status"] for k in keys} == {"Active"}
+    no_traceback(out, err)
+
+
+def test_a_verdict_changed_between_two_changes_stops_the_next_one(
+    proxy: FaultProxy, moto: str, tmp_path: Path
+) -> None:
+    iam = iam_client(moto)
+    iam.create_user(UserName="benjamin")
+    key_id = iam.create_access_key(UserName="benjamin")["AccessKey"]["AccessKeyId"]
+    ledger = tmp_path / "l"
+    verdict(ledger, "malicious")
+    plan = ac.plan_remediation(key(key_id), None)
+
+    def echo(line: str) -> None:
+        if line.startswith("EXECUTE  aws iam update-access-key"):
+            verdict(ledger, "legitimate", minutes=5)
+
+    report = rn.carry_out(Aws(), plan, execute=True, ledger=ledger, echo=echo, recheck_verdict=True)
+    assert ops(proxy, changes_only=True) == ["UpdateAccessKey"]  # not the PutUserPolicy
+    assert report.stopped is not None and rn.exit_problem(report) is report.stopped
+    assert [r.status for r in report.results][:2] == ["done", "not-run"]
+    assert iam.list_user_policies(UserName="benjamin")["PolicyNames"] == []
+
+
+def test_a_malicious_verdict_recorded_meanwhile_stops_the_archive(
+    proxy: FaultProxy, fake_aws: FakeAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torinvest.investigation as investigation
+
+    raw = json.loads((SHAPES / "single_raw.json").read_text())
+    gd = fake_aws.guardduty("us-east-1")
+    gd.add_detector(raw["service"]["detectorId"])
+    gd.add_findings([raw])
+    ledger = tmp_path / "ledger.jsonl"
+    verdict(ledger, "legitimate", raw["id"])
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", SAMPLE_ACCOUNT)
+    real = investigation.locate
+
+    def locate_then_decide(*args: Any, **kwargs: Any) -> Any:
+        found = real(*args, **kwargs)
+        verdict(ledger, "malicious", raw["id"], minutes=5)
+        return found
+
+    monkeypatch.setattr(investigation, "locate", locate_then_decide)
+    code, _out, err = run(
+        "actions", raw["id"], "--plan", "archive", "--suppress", "--regions", "us-east-1",
+        "--execute", "--ledger", str(ledger),
+    )  # fmt: skip
+    assert code == 1
+    assert "latest decided verdict is malicious" in err
+    assert fake_aws.archived_ids == set() and fake_aws.filters == []
+    assert "ArchiveFindings" not in ops(proxy) and "CreateFilter" not in ops(proxy)

@@ -110,6 +110,7 @@ def cmd_actions(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         offline=bool(args.case) and not args.execute,
         ledger=args.ledger,
         echo=echo,
+        recheck_verdict=args.execute,
     )
     for note in report.notes:
         print(f"torinvest: note: {term_safe(note)}", file=err)

@@ -7,7 +7,9 @@ recorded in the ledger.
 * **Verdict gate** (:func:`require_verdict`): ``--execute`` needs the finding's latest *decided*
   verdict to be one the plan follows (remediate: malicious or inconclusive; archive: legitimate).
   It reads the ledger only — no AWS call — and refuses with the exact ``torinvest verdict``
-  command to record one. A later ``pending`` never hides an earlier decision.
+  command to record one. A later ``pending`` never hides an earlier decision. With
+  ``carry_out(recheck_verdict=True)`` (the CLI's ``--execute``) it is checked again right before
+  each change: a verdict changed meanwhile stops the run (``RunReport.stopped``).
 * **Account guard**: before anything else that talks to AWS, ``sts:GetCallerIdentity`` with the
   same credentials. A remediation runs only in the finding's account; an archive only in the
   finding's GuardDuty administrator account (or the finding's own account when it is standalone

@@ -17,7 +17,7 @@ from torinvest.actions import ABSENT_CODES, REVOKE_POLICY_NAME, Action, Plan
 from torinvest.aws import Aws, AwsConfig
 from torinvest.errors import AwsError, InputError, RefusedError, TorinvestError
 from torinvest.runner.calls import _jsonable, describe_answer, invoke
-from torinvest.runner.gate import Caller, credentials_hint, credentials_source
+from torinvest.runner.gate import Caller, credentials_hint, credentials_source, require_verdict
 from torinvest.runner.probes import _probe
 from torinvest.verdict import append as ledger_append
 from torinvest.verdict import default_ledger_path
@@ -58,6 +58,8 @@ class RunReport:
     results: list[CallResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     inventory: list[str] = field(default_factory=list)
+    #: why the run stopped before its end (the verdict changed while it ran), else None
+    stopped: RefusedError | None = None
 
     def _of(self, *statuses: str, changes: bool | None = None) -> list[CallResult]:
         return [
@@ -106,6 +108,8 @@ class RunReport:
                 "re-run with --execute"
             )
         lines = [head]
+        if self.stopped is not None:
+            lines.append(f"  STOPPED: {self.stopped.message}")
         lines += [f"  {line}" for line in self.inventory]
         for r in self.read_failures:
             said = r.error.message if r.error else "?"
@@ -434,9 +438,15 @@ def carry_out(
     ledger: str | Path | None = None,
     echo: Callable[[str], None] = print,
     context: Mapping[str, Any] | None = None,
+    recheck_verdict: bool = False,
 ) -> RunReport:
     """Carry out ``plan``: print every action; with ``execute``, make its calls behind the
     account guard (the verdict gate, :func:`require_verdict`, comes first and is the caller's).
+
+    ``recheck_verdict`` (the CLI's ``--execute``): the ledger is read again right before each
+    change, and the run stops — that change and every later one not made, the refusal printed
+    and ledgered, :attr:`RunReport.stopped` set — when the finding's current decided verdict is
+    no longer one the plan follows (recorded by another analyst while the plan was built).
 
     ``offline`` (a dry run from a case folder): print the plan and whose credentials ``--execute``
     would use; call nothing. A dry run against AWS checks the account first and runs the
@@ -478,6 +488,9 @@ def carry_out(
     report.caller = runner.caller
     report.plan = plan
     for a in plan.actions:
+        if report.stopped is not None and not a.manual:
+            report.results.append(CallResult(a, "not-run", note="the run stopped"))
+            continue
         if a.manual:
             echo(f"{'MANUAL':<8} {a.cli()}  # {a.why}")
             report.results.append(CallResult(a, "manual"))
@@ -494,8 +507,32 @@ def carry_out(
             echo(f"{'DRY RUN':<8} {a.cli()}  # {a.why}")
             report.results.append(CallResult(a, "dry-run"))
         else:
+            if recheck_verdict:
+                report.stopped = _verdict_changed(runner, plan, ledger)
+                if report.stopped is not None:
+                    report.results.append(CallResult(a, "not-run", note="the run stopped"))
+                    continue
             report.results.append(_change(runner, a))
     return report
+
+
+def _verdict_changed(runner: Runner, plan: Plan, ledger: str | Path | None) -> RefusedError | None:
+    """Read the ledger again before a change: the refusal (printed and ledgered) when the
+    finding's current decided verdict no longer allows ``plan``; None when it still does."""
+    try:
+        require_verdict(plan.finding_id, plan.kind, ledger=ledger)
+    except RefusedError as e:
+        refusal = RefusedError(
+            e.message.replace(
+                "nothing was called", "the run stopped before its next change"
+            ).replace("refused:", "refused while running:", 1),
+            hint="no further change was made; the ones above (if any) were made under the "
+            "earlier verdict: review them against the new verdict",
+        )
+        runner.echo(f"REFUSED  {refusal.message}")
+        runner.refused(refusal)
+        return refusal
+    return None
 
 
 def _change(runner: Runner, action: Action) -> CallResult:
@@ -559,6 +596,8 @@ def whose_credentials(plan: Plan, aws: Aws | None, config: AwsConfig | None = No
 
 def exit_problem(report: RunReport) -> TorinvestError | None:
     """The error a command ends with after the run (None: it did what it was asked)."""
+    if report.stopped is not None:
+        return report.stopped
     if report.failed:
         n = len(report.failed)
         total = len(report.done) + len(report.failed) + len(report.already)
