@@ -893,3 +893,86 @@ def test_a_run_never_undoes_another_accounts_writes_here(
     assert [p["PolicyArn"] for p in attached] == [arn]
     summary = "\n".join(report.summary_lines())
     assert f"manual: in account {OTHER_ACCOUNT}: by hand: aws iam delete-login-profile" in summary
+
+
+# --------------------------------------------------------------------------------------------
+# an AWSRevokeOlderSessions already there
+# --------------------------------------------------------------------------------------------
+def _deny(actions: Any, before: str) -> str:
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Deny",
+                    "Action": actions,
+                    "Resource": "*",
+                    "Condition": {"DateLessThan": {"aws:TokenIssueTime": before}},
+                }
+            ],
+        }
+    )
+
+
+@pytest.mark.parametrize("kind", ["user", "role"])
+@pytest.mark.parametrize(
+    "existing",
+    [
+        _deny("sqs:ListQueues", "2030-01-01T00:00:00Z"),  # too narrow
+        _deny("*", "2020-01-01T00:00:00Z"),  # too early: the key's tokens are from 2023
+        _deny(["*"], "2023-07-10T12:59:59Z"),  # a second before the plan's cutoff
+    ],
+    ids=["narrow", "early", "a-second-early"],
+)
+def test_a_revoke_policy_that_revokes_less_is_replaced(
+    kind: str, existing: str, proxy: FaultProxy, moto: str, tmp_path: Path
+) -> None:
+    """An inline AWSRevokeOlderSessions that does not deny everything to the tokens the plan
+    revokes is not "already done": it is replaced, printed as a change."""
+    iam = iam_client(moto)
+    if kind == "user":
+        iam.create_user(UserName="benjamin")
+        key_id = iam.create_access_key(UserName="benjamin")["AccessKey"]["AccessKeyId"]
+        iam.put_user_policy(
+            UserName="benjamin", PolicyName=ac.REVOKE_POLICY_NAME, PolicyDocument=existing
+        )
+        plan = ac.plan_remediation(key(key_id), None, now=NOW)
+        put = "PutUserPolicy"
+    else:
+        trust = {"Version": "2012-10-17", "Statement": []}
+        iam.create_role(RoleName="app-role", AssumeRolePolicyDocument=json.dumps(trust))
+        iam.put_role_policy(
+            RoleName="app-role", PolicyName=ac.REVOKE_POLICY_NAME, PolicyDocument=existing
+        )
+        loc = key("ASIAXXXXXXXXXXXXXXXX", user="app-role", user_type="AssumedRole")
+        plan = ac.plan_remediation(loc, None, now=NOW)
+        put = "PutRolePolicy"
+    printed: list[str] = []
+    report = rn.carry_out(Aws(), plan, execute=True, ledger=tmp_path / "l", echo=printed.append)
+    assert put in ops(proxy, changes_only=True)
+    assert report.already == [] and report.failed == []
+    assert any(line.startswith("  replacing: the AWSRevokeOlderSessions") for line in printed)
+    get = iam.get_user_policy if kind == "user" else iam.get_role_policy
+    who = {"UserName": "benjamin"} if kind == "user" else {"RoleName": "app-role"}
+    doc = get(**who, PolicyName=ac.REVOKE_POLICY_NAME)["PolicyDocument"]
+    doc = json.loads(doc) if isinstance(doc, str) else doc
+    assert doc["Statement"][0]["Condition"]["DateLessThan"]["aws:TokenIssueTime"] == (
+        "2023-07-10T13:00:00Z"
+    )
+
+
+def test_a_revoke_policy_that_revokes_as_much_is_already_done(
+    proxy: FaultProxy, moto: str, tmp_path: Path
+) -> None:
+    iam = iam_client(moto)
+    iam.create_user(UserName="benjamin")
+    key_id = iam.create_access_key(UserName="benjamin")["AccessKey"]["AccessKeyId"]
+    iam.put_user_policy(
+        UserName="benjamin",
+        PolicyName=ac.REVOKE_POLICY_NAME,
+        PolicyDocument=_deny("*", "2023-07-10T14:00:00Z"),
+    )
+    plan = ac.plan_remediation(key(key_id), None, now=NOW)
+    report = rn.carry_out(Aws(), plan, execute=True, ledger=tmp_path / "l", echo=lambda s: None)
+    assert "PutUserPolicy" not in ops(proxy, changes_only=True)
+    assert [r.action.operation for r in report.already] == ["PutUserPolicy"]

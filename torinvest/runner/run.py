@@ -542,7 +542,9 @@ def _change(runner: Runner, action: Action) -> CallResult:
         read, check = probe
         seen = runner.call(read, verb="CHECK", probe=True)
         verdict = check(seen.response) if seen.status == "read" else None
-        if verdict is not None:
+        if verdict is not None and verdict[0] == "replace":
+            runner.echo(f"  replacing: {verdict[1]}")
+        elif verdict is not None:
             return runner.skipped(action, *verdict)
     return runner.call(action, verb="EXECUTE")
 
