@@ -542,8 +542,8 @@ def test_rerunning_an_executed_plan_says_already_done(
     again = rn.carry_out(Aws(), plan, execute=True, ledger=tmp_path / "l", echo=printed.append)
     assert again.done == [] and again.failed == []
     assert len(again.already) == len(plan.changes)
-    # the changes whose probe shows them done are not called again
-    assert ops(proxy, changes_only=True) == ["DeleteLoginProfile", "DeleteAccessKey"]
+    # the changes whose probe shows them done are not called again (svc is gone: nothing on it)
+    assert ops(proxy, changes_only=True) == []
     assert sum(line.startswith("  already done:") for line in printed) == len(plan.changes)
     assert "AWSRevokeOlderSessions is already on benjamin" in "\n".join(printed)
     records, _ = read_ledger(tmp_path / "l")
@@ -674,7 +674,7 @@ def test_sample_case_remediation_in_the_findings_account(
     """The sample story replayed in moto's account 123837392027, reached with --role-arn: the
     calls run in order, each answer is printed and ledgered, the inventory shows benjamin's
     other key, and the backdoor user — which moto created today, not at the story's time — is
-    stripped but left for a human to delete."""
+    left alone: not one undo step on it, a human checks it."""
     monkeypatch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
     iam = iam_client(moto, SAMPLE_ACCOUNT)
     iam.create_user(UserName="benjamin")
@@ -694,14 +694,7 @@ def test_sample_case_remediation_in_the_findings_account(
         "--ledger", str(ledger), "--role-arn", f"arn:aws:iam::{SAMPLE_ACCOUNT}:role/responder",
     )  # fmt: skip
     assert code == 0, err
-    assert ops(proxy, changes_only=True) == [
-        "UpdateAccessKey",
-        "PutUserPolicy",
-        "DeleteLoginProfile",
-        "DetachUserPolicy",
-        "UpdateAccessKey",
-        "DeleteAccessKey",
-    ]
+    assert ops(proxy, changes_only=True) == ["UpdateAccessKey", "PutUserPolicy"]
     assert ops(proxy)[:2] == ["AssumeRole", "GetCallerIdentity"]
     assert "following the malicious verdict of ana" in err
     assert f"benjamin has another active key {other}" in out
@@ -714,8 +707,8 @@ def test_sample_case_remediation_in_the_findings_account(
     assert f"revoked: {ASIA} (the deny on benjamin's tokens issued before the run)" in summary
     keys = iam.list_access_keys(UserName="benjamin")["AccessKeyMetadata"]
     assert {k["AccessKeyId"]: k["Status"] for k in keys} == {suspect: "Inactive", other: "Active"}
-    assert iam.list_access_keys(UserName=BACKDOOR_USER)["AccessKeyMetadata"] == []
-    assert iam.list_attached_user_policies(UserName=BACKDOOR_USER)["AttachedPolicies"] == []
+    assert len(iam.list_access_keys(UserName=BACKDOOR_USER)["AccessKeyMetadata"]) == 1
+    assert len(iam.list_attached_user_policies(UserName=BACKDOOR_USER)["AttachedPolicies"]) == 1
     acts = assert_paired(read_ledger(ledger)[0])
     assert {r["caller_account"] for r in acts[2:]} == {SAMPLE_ACCOUNT}
 

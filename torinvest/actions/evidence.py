@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
@@ -375,6 +376,24 @@ def undo_persistence(events: pd.DataFrame | None, account: str | None = None) ->
                 service=str(row.get("event_source") or "").split(".")[0] or "iam",
             )
         )
+    return _tie_to_creation(out)
+
+
+def _tie_to_creation(actions: list[Action]) -> list[Action]:
+    """Every undo call on a user or role the activity created carries its creation time, like
+    the delete: the runner checks that the principal in AWS is that one before any of them."""
+    made: dict[tuple[str, str], str] = {}
+    for a in actions:
+        if a.operation in ("DeleteUser", "DeleteRole") and a.created_at and not a.manual:
+            kind = "User" if a.operation == "DeleteUser" else "Role"
+            made.setdefault((kind, str(a.params[f"{kind}Name"])), a.created_at)
+    out = []
+    for a in actions:
+        tied = next(
+            (when for (kind, name), when in made.items() if a.params.get(f"{kind}Name") == name),
+            None,
+        )
+        out.append(replace(a, created_at=tied) if tied and not a.manual else a)
     return out
 
 

@@ -25,8 +25,10 @@ recorded in the ledger.
   the ledger is complete. The next calls still run.
 * **Re-running is safe**: a change whose probe shows it done (key already inactive, deny already
   in place, finding already archived, rule already there), and an undo call answered "no such
-  entity", is reported ``already done``. A delete of something the activity created is left alone
-  when a same-named resource was created at another time.
+  entity", is reported ``already done``. Every undo step on a user or role the activity created
+  waits for that principal's identity check (its CreateDate, once per run): a same-named one
+  created at another time is left alone entirely (no login profile, key, policy or group
+  change, no delete).
 
 Ledger records (JSON lines, :func:`torinvest.verdict.append`), all with ``kind: "action"``,
 ``run_id`` and ``seq`` (one per call; a start and its outcome share them)::

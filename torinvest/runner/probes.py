@@ -105,30 +105,63 @@ def _probe(action: Action) -> tuple[Action, Check] | None:
             read("ListFilters", {"DetectorId": p["DetectorId"]}, f"does rule {name} exist?"),
             exists,
         )
-    if op in ("DeleteUser", "DeleteRole") and action.created_at:
-        kind = "User" if op == "DeleteUser" else "Role"
-        name = p[f"{kind}Name"]
-        made = pd.Timestamp(action.created_at)
-
-        def same(resp: Mapping[str, Any] | None) -> tuple[str, str] | None:
-            if resp is None:
-                return "already-done", f"{kind.lower()} {name} no longer exists"
-            created = (resp.get(kind) or {}).get("CreateDate")
-            if created is None:
-                return None
-            when = pd.Timestamp(created)
-            when = when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")
-            if abs(when - made) > SAME_RESOURCE_TOLERANCE:
-                return (
-                    "left-alone",
-                    f"{kind.lower()} {name} was created at {when:%Y-%m-%d %H:%M:%S}Z, not by the "
-                    f"activity's Create{kind} at {made:%Y-%m-%d %H:%M:%S}Z: left alone, check "
-                    "it by hand",
-                )
-            return None
-
-        return read(f"Get{kind}", {f"{kind}Name": name}, f"is {name} the one the actor made?"), same
     return None
+
+
+def principal(action: Action) -> tuple[str, str] | None:
+    """``("User" | "Role", name)``: the principal the activity created that ``action`` acts on
+    (an undo step with ``created_at``), else None."""
+    if not action.created_at or action.manual:
+        return None
+    for kind in ("User", "Role"):
+        name = action.params.get(f"{kind}Name")
+        if isinstance(name, str) and name:
+            return kind, name
+    return None
+
+
+def identity_probe(action: Action) -> tuple[Action, Check] | None:
+    """The read that tells whether the principal ``action`` acts on is the one the activity
+    created (its CreateDate within :data:`SAME_RESOURCE_TOLERANCE` of the create call): checked
+    before ANY undo step on it — login profile, keys, policies, groups, MFA, the delete — and
+    all of them are left alone when it is another (same-named) principal."""
+    found = principal(action)
+    if found is None:
+        return None
+    kind, name = found
+    made = pd.Timestamp(action.created_at)
+    made = made.tz_localize("UTC") if made.tzinfo is None else made.tz_convert("UTC")
+
+    def same(resp: Mapping[str, Any] | None) -> tuple[str, str] | None:
+        if resp is None:
+            return "already-done", f"{kind.lower()} {name} no longer exists"
+        created = (resp.get(kind) or {}).get("CreateDate")
+        when = _as_utc(str(created)) if created is not None else None
+        if when is None:
+            return (
+                "left-alone",
+                f"{kind.lower()} {name}: AWS did not say when it was created, so it may not be "
+                "the one the activity created: left alone, check it by hand",
+            )
+        if abs(when - made) > SAME_RESOURCE_TOLERANCE:
+            return (
+                "left-alone",
+                f"{kind.lower()} {name} was created at {when:%Y-%m-%d %H:%M:%S}Z, not by the "
+                f"activity's Create{kind} at {made:%Y-%m-%d %H:%M:%S}Z: left alone (nothing "
+                "undone on it), check it by hand",
+            )
+        return None
+
+    read = Action(
+        action.service,
+        f"Get{kind}",
+        {f"{kind}Name": name},
+        why=f"is {name} the one the actor made? (before any undo step on it)",
+        region=action.region,
+        changes_aws=False,
+        targets=(name,),
+    )
+    return read, same
 
 
 def _statements(document: Any) -> list[Mapping[str, Any]]:

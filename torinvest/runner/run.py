@@ -18,7 +18,7 @@ from torinvest.aws import Aws, AwsConfig
 from torinvest.errors import AwsError, InputError, RefusedError, TorinvestError
 from torinvest.runner.calls import _jsonable, describe_answer, invoke
 from torinvest.runner.gate import Caller, credentials_hint, credentials_source, require_verdict
-from torinvest.runner.probes import _probe
+from torinvest.runner.probes import _probe, identity_probe, principal
 from torinvest.verdict import append as ledger_append
 from torinvest.verdict import default_ledger_path
 
@@ -126,8 +126,11 @@ class RunReport:
                     f"  {said}: {', '.join(minted)} (the deny on {whose}'s tokens issued before "
                     "the run)"
                 )
+        grouped: dict[str, list[str]] = {}
         for r in self.left_alone:
-            lines.append(f"  left alone: {r.note}")
+            grouped.setdefault(r.note or "?", []).append(r.action.operation)
+        for note, operations in grouped.items():
+            lines.append(f"  left alone: {note} ({', '.join(operations)} not made)")
         for a in plan.manual:
             lines.append(f"  manual: {a.manual}")
         return lines
@@ -160,6 +163,8 @@ class Runner:
         self.run_id = run_id or uuid.uuid4().hex[:12]
         self.seq = 0
         self.caller: Caller | None = None
+        #: the identity check of each principal the activity created: (status, why) or None
+        self.identities: dict[tuple[str, str], tuple[str, str] | None] = {}
 
     # -- ledger
     def _record(self, record: Mapping[str, Any]) -> None:
@@ -535,8 +540,34 @@ def _verdict_changed(runner: Runner, plan: Plan, ledger: str | Path | None) -> R
     return None
 
 
+def _identity(runner: Runner, action: Action) -> tuple[str, str] | None:
+    """The identity check of the principal ``action`` acts on (once per principal and run):
+    ``("left-alone" | "already-done", why)``, or None when it is the one the activity made."""
+    found = principal(action)
+    probe = identity_probe(action)
+    if found is None or probe is None:
+        return None
+    if found not in runner.identities:
+        read, check = probe
+        seen = runner.call(read, verb="CHECK", probe=True)
+        if seen.status == "read":
+            runner.identities[found] = check(seen.response)
+        else:
+            said = seen.error.message if seen.error else "no answer"
+            runner.identities[found] = (
+                "left-alone",
+                f"{found[0].lower()} {found[1]}: could not check that it is the one the activity "
+                f"created ({said}): left alone, re-run or check it by hand",
+            )
+    return runner.identities[found]
+
+
 def _change(runner: Runner, action: Action) -> CallResult:
-    """One change: its probe first (when one can tell it is done), then the call."""
+    """One change: the identity check of a principal the activity created (before any undo
+    step on it), its probe (when one can tell it is done), then the call."""
+    same = _identity(runner, action)
+    if same is not None:
+        return runner.skipped(action, *same)
     probe = _probe(action)
     if probe is not None:
         read, check = probe
