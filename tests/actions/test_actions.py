@@ -417,8 +417,7 @@ def test_plan_follows_roles_functions_parameters_and_minted_credentials() -> Non
         ("RemovePermission", {"FunctionName": "exfil", "StatementId": "s1"}),
         ("DeleteFunction", {"FunctionName": "exfil"}),
         ("DeletePolicy", {"PolicyArn": "arn:aws:iam::123456789012:policy/p"}),
-        ("DeleteUserPolicy", {"UserName": "benjamin", "PolicyName": "inline"}),
-        ("RemoveUserFromGroup", {"UserName": "benjamin", "GroupName": "admins"}),
+        # benjamin's inline policy and group: maybe there before (below); backdoor's: new
         ("DetachRolePolicy", {"RoleName": "backdoor", "PolicyArn": ADMIN}),
         ("DeleteRolePolicy", {"RoleName": "backdoor", "PolicyName": "all"}),
         ("DeleteRole", {"RoleName": "backdoor"}),
@@ -430,6 +429,50 @@ def test_plan_follows_roles_functions_parameters_and_minted_credentials() -> Non
     assert "main-trail" in manual["StopLogging"].manual
     params = [a.targets[0] for a in plan.manual if a.operation == "PutParameter"]
     assert params == ["/prod/db", "/a", "/b"]
+
+
+def test_writes_that_may_have_found_it_there_are_not_undone_blindly() -> None:
+    """An attach or a group membership succeeds the same when already in place, and a Put
+    overwrites an inline policy: on a principal the activity did not create, CloudTrail cannot
+    tell the actor's change from a legitimate permission, so the undo is a manual check — unless
+    the activity created the principal, the group or the managed policy before the call."""
+    iam = "iam.amazonaws.com"
+    mine = "arn:aws:iam::123456789012:policy/mine"
+    events = records_frame(
+        [
+            ("AttachUserPolicy", iam, {"userName": "benjamin", "policyArn": ADMIN}, None),
+            ("AddUserToGroup", iam, {"userName": "benjamin", "groupName": "admins"}, None),
+            ("PutUserPolicy", iam, {"userName": "benjamin", "policyName": "inline"}, None),
+            ("PutRolePolicy", iam, {"roleName": "ops", "policyName": "inline"}, None),
+            ("AttachGroupPolicy", iam, {"groupName": "admins", "policyArn": ADMIN}, None),
+            ("PutGroupPolicy", iam, {"groupName": "admins", "policyName": "g"}, None),
+            ("CreatePolicy", iam, {"policyName": "mine"}, {"policy": {"arn": mine}}),
+            ("AttachUserPolicy", iam, {"userName": "benjamin", "policyArn": mine}, None),
+            ("CreateGroup", iam, {"groupName": "crew"}, None),
+            ("AddUserToGroup", iam, {"userName": "benjamin", "groupName": "crew"}, None),
+        ]
+    )
+    plan = ac.plan_remediation(key("AKIATFQR7NSCUXC3DDDP"), events, now=NOW)
+    undo = [(a.operation, dict(a.params)) for a in plan.changes if a.absent_ok]
+    assert undo == [
+        ("RemoveUserFromGroup", {"UserName": "benjamin", "GroupName": "crew"}),
+        ("DetachUserPolicy", {"UserName": "benjamin", "PolicyArn": mine}),
+        ("DeletePolicy", {"PolicyArn": mine}),
+    ]
+    manual = {(a.operation, a.targets): a.manual or "" for a in plan.manual}
+    assert set(manual) >= {
+        ("DetachUserPolicy", ("benjamin", ADMIN)),
+        ("RemoveUserFromGroup", ("benjamin", "admins")),
+        ("DeleteUserPolicy", ("benjamin", "inline")),
+        ("DeleteRolePolicy", ("ops", "inline")),
+        ("DetachGroupPolicy", ("admins", ADMIN)),
+        ("DeleteGroupPolicy", ("admins", "g")),
+    }
+    inline = manual[("DeleteUserPolicy", ("benjamin", "inline"))]
+    assert "already had inline policy inline" in inline and "restore its earlier" in inline
+    assert "aws iam delete-user-policy --user-name benjamin --policy-name inline" in inline
+    attached = manual[("DetachUserPolicy", ("benjamin", ADMIN))]
+    assert f"could not tell whether {ADMIN} was already attached to user benjamin" in attached
 
 
 def test_suppression_is_scoped_to_the_type_account_and_principal() -> None:

@@ -349,11 +349,12 @@ def undo_persistence(events: pd.DataFrame | None, account: str | None = None) ->
         for r in cat.itertuples(index=False)
         if r.category in _MANUAL_CATEGORIES
     }
+    made = _made_by_activity(ok)
     out: list[Action] = []
     for row in rows.to_dict("records"):
         here = event_account(row)
         local = account is None or here == account
-        undo = _undo_one(row)
+        undo = [_unless_preexisting(a, row, made) for a in _undo_one(row)]
         if undo:
             out += undo if local else [_elsewhere(a, here) for a in undo]
             continue
@@ -377,6 +378,93 @@ def undo_persistence(events: pd.DataFrame | None, account: str | None = None) ->
             )
         )
     return _tie_to_creation(out)
+
+
+#: Undo calls of writes that succeed the same when what they add was already there (an attach,
+#: a group membership) or that overwrite what was there (a Put of an inline policy).
+_IDEMPOTENT_UNDO = {
+    "DetachUserPolicy": "attached",
+    "DetachRolePolicy": "attached",
+    "DetachGroupPolicy": "attached",
+    "RemoveUserFromGroup": "member",
+    "DeleteUserPolicy": "inline",
+    "DeleteRolePolicy": "inline",
+    "DeleteGroupPolicy": "inline",
+}
+_CREATES = {
+    "CreateUser": ("User", "userName"),
+    "CreateRole": ("Role", "roleName"),
+    "CreateGroup": ("Group", "groupName"),
+}
+
+
+def _made_by_activity(ok: pd.DataFrame) -> dict[tuple[str, str], pd.Timestamp]:
+    """The users, roles, groups and managed policies the activity created (successful calls),
+    each with the time of its create call."""
+    made: dict[tuple[str, str], pd.Timestamp] = {}
+    for row in ok.sort_values("event_time", kind="stable").to_dict("records"):
+        name, t = str(row["event_name"]), row["event_time"]
+        if pd.isna(t) or str(row.get("event_source")) != "iam.amazonaws.com":
+            continue
+        req, resp = _params(row.get("request_parameters")), _params(row.get("response_elements"))
+        if name in _CREATES:
+            kind, field_name = _CREATES[name]
+            value = _text(req.get(field_name))
+            if value:
+                made.setdefault((kind, value), t)
+        elif name == "CreatePolicy" and isinstance(resp.get("policy"), dict):
+            arn = _text(resp["policy"].get("arn"))
+            if arn:
+                made.setdefault(("Policy", arn), t)
+    return made
+
+
+def _unless_preexisting(
+    action: Action, row: Mapping[str, Any], made: Mapping[tuple[str, str], pd.Timestamp]
+) -> Action:
+    """``action``, or a manual step when CloudTrail cannot tell whether what it removes existed
+    before the actor's call: an attach or a group membership succeeds the same when already in
+    place, and a Put overwrites an inline policy of the same name. It stays a call only when the
+    activity created, before that call, the principal (or the group, or the managed policy), so
+    nothing of it can have been there before."""
+    what = _IDEMPOTENT_UNDO.get(action.operation)
+    if what is None or action.manual:
+        return action
+    t = row["event_time"]
+    p = action.params
+    owners = [
+        (kind, str(p[f"{kind}Name"])) for kind in ("User", "Role", "Group") if f"{kind}Name" in p
+    ]
+    if "PolicyArn" in p and what == "attached":
+        owners.append(("Policy", str(p["PolicyArn"])))
+    if not pd.isna(t) and any(o in made and made[o] <= t for o in owners):
+        return action
+    who = " ".join(f"{k.lower()} {n}" for k, n in owners if k != "Policy")
+    stamp = "an unknown time" if pd.isna(t) else f"{t:%Y-%m-%d %H:%M:%S}Z"
+    if what == "inline":
+        how = (
+            f"CloudTrail does not say whether {who} already had inline policy {p['PolicyName']} "
+            f"before {stamp} (a Put overwrites it, and no call brings the old one back): if it "
+            f"did, restore its earlier document (IaC, a backup, AWS Config); if not: "
+            f"{action.cli()}"
+        )
+    else:
+        thing = p.get("PolicyArn") if what == "attached" else f"group {p.get('GroupName')}"
+        had = "attached to" if what == "attached" else "a membership of"
+        how = (
+            f"could not tell whether {thing} was already {had} {who} before {stamp} (the call "
+            "succeeds the same either way): check by hand (earlier CloudTrail, IaC, AWS Config) "
+            f"and only if it was not: {action.cli()}"
+        )
+    return Action(
+        action.service,
+        action.operation,
+        {},
+        why=f"{action.why} — it may have been there before",
+        region=action.region,
+        manual=how,
+        targets=action.targets,
+    )
 
 
 def _tie_to_creation(actions: list[Action]) -> list[Action]:
