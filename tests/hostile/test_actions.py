@@ -587,3 +587,33 @@ def test_a_malicious_verdict_recorded_meanwhile_stops_the_archive(
     assert "latest decided verdict is malicious" in err
     assert fake_aws.archived_ids == set() and fake_aws.filters == []
     assert "ArchiveFindings" not in ops(proxy) and "CreateFilter" not in ops(proxy)
+
+
+# --------------------------------------------------------------------------------------------
+# --ledger naming a folder
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["verdict", FINDING, "--status", "malicious", "--analyst", "a", "--rationale", "r"],
+        ["verdict", FINDING, "--status", "pending", "--analyst", "a", "--rationale", "r"],
+        ["verdicts"],
+        ["verdicts", "--history"],
+        ["actions", FINDING, "--case", "CASE", "--plan", "remediate"],
+        ["actions", FINDING, "--case", "CASE", "--plan", "remediate", "--execute"],
+    ],
+    ids=["verdict", "verdict-pending", "verdicts", "history", "actions", "actions-execute"],
+)
+def test_a_ledger_that_is_a_folder_is_one_line_naming_it(
+    argv: list[str], proxy: FaultProxy, tmp_path: Path
+) -> None:
+    folder = tmp_path / "ledgers"
+    folder.mkdir()
+    argv = [str(sample_case().root) if a == "CASE" else a for a in argv]
+    code, out, err = run(*argv, "--ledger", str(folder))
+    assert code == 1
+    (line,) = errors(err)
+    assert f"the ledger {folder}: Is a directory" in line and "internal error" not in line
+    assert proxy.calls() == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ledgers"]  # nothing written beside
+    no_traceback(out, err)
