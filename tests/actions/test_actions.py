@@ -1012,3 +1012,65 @@ def test_a_revoke_policy_that_revokes_as_much_is_already_done(
     report = rn.carry_out(Aws(), plan, execute=True, ledger=tmp_path / "l", echo=lambda s: None)
     assert "PutUserPolicy" not in ops(proxy, changes_only=True)
     assert [r.action.operation for r in report.already] == ["PutUserPolicy"]
+
+
+# --------------------------------------------------------------------------------------------
+# plans from incomplete evidence
+# --------------------------------------------------------------------------------------------
+def test_a_plan_from_incomplete_evidence_says_so_first() -> None:
+    plan = ac.plan_remediation(key("AKIATFQR7NSCUXC3DDDP"), None, now=NOW, data_issues=2)
+    assert plan.notes[0] == (
+        "built from incomplete evidence: 2 data issue(s); changes in what could not be read are "
+        "not in this plan"
+    )
+    assert not any("incomplete" in n for n in ac.plan_remediation(key("AKIAX"), None).notes)
+
+
+def test_a_truncated_log_file_is_said_at_the_top_of_the_plan(tmp_path: Path) -> None:
+    case = sample_case_with(tmp_path, {})
+    log = sorted(case.rglob("*.json.gz"))[-1]
+    log.write_bytes(log.read_bytes()[:200])  # cut mid-stream
+    code, _out, err = run(
+        "actions", FINDING, "--case", str(case), "--plan", "remediate",
+        "--ledger", str(tmp_path / "l"),
+    )  # fmt: skip
+    assert code == 0, err
+    notes = [line for line in err.splitlines() if line.startswith("torinvest: note:")]
+    assert notes[0].startswith("torinvest: note: built from incomplete evidence: 1 data issue(s)")
+
+
+def test_a_finding_without_its_user_takes_it_from_the_keys_events() -> None:
+    events = records_frame([("ListUsers", "iam.amazonaws.com", {}, None)] * 3)
+    plan = ac.plan_remediation(key("AKIATFQR7NSCUXC3DDDP", user=""), events, now=NOW)
+    first = plan.actions[0]
+    assert (first.operation, first.params["UserName"]) == ("UpdateAccessKey", "benjamin")
+    assert plan.notes[0] == (
+        "the finding names no user: benjamin is the user of AKIATFQR7NSCUXC3DDDP in all 3 "
+        "CloudTrail event(s) made with it (userIdentity.userName, written by AWS)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("names", "said"),
+    [([None, None], "the events made with it name none"), (["a", "b"], "name several (a, b)")],
+)
+def test_a_finding_without_its_user_says_why_there_is_no_deactivation(
+    names: list[str | None], said: str
+) -> None:
+    frames = [
+        records_frame([("ListUsers", "iam.amazonaws.com", {}, None)], prefix=f"n{i}").assign(
+            user_name=pd.Series([n], dtype="category")
+        )
+        for i, n in enumerate(names)
+    ]
+    from torinvest.events import combine_frames
+
+    plan = ac.plan_remediation(
+        key("AKIATFQR7NSCUXC3DDDP", user=""), combine_frames(frames), now=NOW
+    )
+    assert plan.changes == []
+    (note,) = plan.notes
+    assert (
+        note.startswith("the finding names no user for key AKIATFQR7NSCUXC3DDDP") and said in note
+    )
+    assert "IAMUser principal" not in note

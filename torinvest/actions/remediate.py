@@ -5,6 +5,7 @@ inventory, undo what the activity did, rotate what it read (:func:`plan_remediat
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import orjson
 import pandas as pd
@@ -57,11 +58,14 @@ def plan_remediation(
     events: pd.DataFrame | None = None,
     *,
     now: pd.Timestamp | None = None,
+    data_issues: int = 0,
 ) -> Plan:
     """The remediation plan for ``key`` (AWS guidance for its kind), following its activity:
     ``events`` is the events frame of the key and the keys it minted (see the module docstring
-    for the order)."""
+    for the order). ``data_issues``: how many data issues the investigation had (a log file
+    that could not be read…): the plan's first note says it may miss changes."""
     now = now or pd.Timestamp.now(tz="UTC")
+    key, named = _with_user_from_events(key, events)
     policy = orjson.dumps(revoke_older_sessions_policy(now)).decode()
     plan = Plan(
         kind="remediate",
@@ -143,6 +147,12 @@ def plan_remediation(
                 "the role behind this temporary key is unknown: find it in "
                 "CloudTrail (sessionIssuer) and attach AWSRevokeOlderSessions"
             )
+    elif key.kind == "long-term" and key.user_type in ("IAMUser", None, ""):
+        plan.notes.append(
+            f"the finding names no user for key {key.access_key_id}, and {named}: deactivate it "
+            "by hand once you know its user (aws iam list-access-keys --user-name USER), then "
+            "re-run"
+        )
     else:
         plan.notes.append(
             f"no automatic remediation for a {key.kind} key of a {key.user_type or 'unknown'} "
@@ -158,7 +168,38 @@ def plan_remediation(
         plan.notes.append(
             "the actor tried to read, and failed: " + ", ".join(tried) + " (nothing to rotate)"
         )
+    if named and key.user_name and named.startswith("the finding names no user"):
+        plan.notes.insert(0, named)
+    if data_issues:
+        plan.notes.insert(
+            0,
+            f"built from incomplete evidence: {data_issues} data issue(s); changes in what could "
+            "not be read are not in this plan",
+        )
     return plan
+
+
+def _with_user_from_events(
+    key: KeyLocation, events: pd.DataFrame | None
+) -> tuple[KeyLocation, str]:
+    """``key`` with its user taken from the events made with it when the finding names none and
+    they all name the same IAM user (``userIdentity.userName``, written by AWS); and what was
+    found, said for a note."""
+    if key.user_name or key.kind != "long-term" or key.user_type not in ("IAMUser", None, ""):
+        return key, ""
+    if events is None or not len(events):
+        return key, "no event made with it is in the evidence"
+    mine = events[events["access_key_id"] == key.access_key_id]
+    names = sorted({str(n) for n in mine["user_name"].dropna() if str(n).strip()})
+    if len(names) == 1:
+        found = replace(key, user_name=names[0], user_type=key.user_type or "IAMUser")
+        return found, (
+            f"the finding names no user: {names[0]} is the user of {key.access_key_id} in all "
+            f"{len(mine)} CloudTrail event(s) made with it (userIdentity.userName, written by AWS)"
+        )
+    if not names:
+        return key, "the events made with it name none"
+    return key, f"the events made with it name several ({', '.join(names)})"
 
 
 def inventory(user: str) -> list[Action]:
