@@ -11,6 +11,7 @@ Location: ``--ledger FILE``, else ``$TORINVEST_LEDGER``, else
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import logging
 import os
@@ -164,10 +165,16 @@ def read_ledger(path: str | Path | None = None) -> tuple[list[dict[str, Any]], l
         return [], []
     records: list[dict[str, Any]] = []
     issues: list[DataIssue] = []
-    with open(p, "rb") as fh:
-        fcntl.flock(fh, fcntl.LOCK_SH)
-        data = fh.read()
-        fcntl.flock(fh, fcntl.LOCK_UN)
+    try:
+        with open(p, "rb") as fh:
+            fcntl.flock(fh, fcntl.LOCK_SH)
+            data = fh.read()
+            fcntl.flock(fh, fcntl.LOCK_UN)
+    except OSError as e:  # a folder, no permission, an I/O error: one line naming the ledger
+        raise InputError(
+            f"cannot read the ledger {p}: {e.strerror or type(e).__name__}",
+            hint="pass --ledger FILE (a file, not a folder) or set TORINVEST_LEDGER",
+        ) from None
     lines = data.split(b"\n")
     for n, line in enumerate(lines, start=1):
         if not line.strip():
@@ -356,6 +363,8 @@ def record_decision(verdict: Verdict, ledger: str | Path | None = None) -> Recor
             hint=f"record one of {', '.join(DECIDED)}",
         )
     path = Path(ledger).expanduser() if ledger else default_ledger_path()
+    if path.is_dir():
+        raise _unwritable(path, IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR)))
     fd = _decision_lock(path)
     try:
         records, _ = read_ledger(path)

@@ -417,8 +417,7 @@ def test_plan_follows_roles_functions_parameters_and_minted_credentials() -> Non
         ("RemovePermission", {"FunctionName": "exfil", "StatementId": "s1"}),
         ("DeleteFunction", {"FunctionName": "exfil"}),
         ("DeletePolicy", {"PolicyArn": "arn:aws:iam::123456789012:policy/p"}),
-        ("DeleteUserPolicy", {"UserName": "benjamin", "PolicyName": "inline"}),
-        ("RemoveUserFromGroup", {"UserName": "benjamin", "GroupName": "admins"}),
+        # benjamin's inline policy and group: maybe there before (below); backdoor's: new
         ("DetachRolePolicy", {"RoleName": "backdoor", "PolicyArn": ADMIN}),
         ("DeleteRolePolicy", {"RoleName": "backdoor", "PolicyName": "all"}),
         ("DeleteRole", {"RoleName": "backdoor"}),
@@ -430,6 +429,50 @@ def test_plan_follows_roles_functions_parameters_and_minted_credentials() -> Non
     assert "main-trail" in manual["StopLogging"].manual
     params = [a.targets[0] for a in plan.manual if a.operation == "PutParameter"]
     assert params == ["/prod/db", "/a", "/b"]
+
+
+def test_writes_that_may_have_found_it_there_are_not_undone_blindly() -> None:
+    """An attach or a group membership succeeds the same when already in place, and a Put
+    overwrites an inline policy: on a principal the activity did not create, CloudTrail cannot
+    tell the actor's change from a legitimate permission, so the undo is a manual check — unless
+    the activity created the principal, the group or the managed policy before the call."""
+    iam = "iam.amazonaws.com"
+    mine = "arn:aws:iam::123456789012:policy/mine"
+    events = records_frame(
+        [
+            ("AttachUserPolicy", iam, {"userName": "benjamin", "policyArn": ADMIN}, None),
+            ("AddUserToGroup", iam, {"userName": "benjamin", "groupName": "admins"}, None),
+            ("PutUserPolicy", iam, {"userName": "benjamin", "policyName": "inline"}, None),
+            ("PutRolePolicy", iam, {"roleName": "ops", "policyName": "inline"}, None),
+            ("AttachGroupPolicy", iam, {"groupName": "admins", "policyArn": ADMIN}, None),
+            ("PutGroupPolicy", iam, {"groupName": "admins", "policyName": "g"}, None),
+            ("CreatePolicy", iam, {"policyName": "mine"}, {"policy": {"arn": mine}}),
+            ("AttachUserPolicy", iam, {"userName": "benjamin", "policyArn": mine}, None),
+            ("CreateGroup", iam, {"groupName": "crew"}, None),
+            ("AddUserToGroup", iam, {"userName": "benjamin", "groupName": "crew"}, None),
+        ]
+    )
+    plan = ac.plan_remediation(key("AKIATFQR7NSCUXC3DDDP"), events, now=NOW)
+    undo = [(a.operation, dict(a.params)) for a in plan.changes if a.absent_ok]
+    assert undo == [
+        ("RemoveUserFromGroup", {"UserName": "benjamin", "GroupName": "crew"}),
+        ("DetachUserPolicy", {"UserName": "benjamin", "PolicyArn": mine}),
+        ("DeletePolicy", {"PolicyArn": mine}),
+    ]
+    manual = {(a.operation, a.targets): a.manual or "" for a in plan.manual}
+    assert set(manual) >= {
+        ("DetachUserPolicy", ("benjamin", ADMIN)),
+        ("RemoveUserFromGroup", ("benjamin", "admins")),
+        ("DeleteUserPolicy", ("benjamin", "inline")),
+        ("DeleteRolePolicy", ("ops", "inline")),
+        ("DetachGroupPolicy", ("admins", ADMIN)),
+        ("DeleteGroupPolicy", ("admins", "g")),
+    }
+    inline = manual[("DeleteUserPolicy", ("benjamin", "inline"))]
+    assert "already had inline policy inline" in inline and "restore its earlier" in inline
+    assert "aws iam delete-user-policy --user-name benjamin --policy-name inline" in inline
+    attached = manual[("DetachUserPolicy", ("benjamin", ADMIN))]
+    assert f"could not tell whether {ADMIN} was already attached to user benjamin" in attached
 
 
 def test_suppression_is_scoped_to_the_type_account_and_principal() -> None:
@@ -542,8 +585,8 @@ def test_rerunning_an_executed_plan_says_already_done(
     again = rn.carry_out(Aws(), plan, execute=True, ledger=tmp_path / "l", echo=printed.append)
     assert again.done == [] and again.failed == []
     assert len(again.already) == len(plan.changes)
-    # the changes whose probe shows them done are not called again
-    assert ops(proxy, changes_only=True) == ["DeleteLoginProfile", "DeleteAccessKey"]
+    # the changes whose probe shows them done are not called again (svc is gone: nothing on it)
+    assert ops(proxy, changes_only=True) == []
     assert sum(line.startswith("  already done:") for line in printed) == len(plan.changes)
     assert "AWSRevokeOlderSessions is already on benjamin" in "\n".join(printed)
     records, _ = read_ledger(tmp_path / "l")
@@ -674,7 +717,7 @@ def test_sample_case_remediation_in_the_findings_account(
     """The sample story replayed in moto's account 123837392027, reached with --role-arn: the
     calls run in order, each answer is printed and ledgered, the inventory shows benjamin's
     other key, and the backdoor user — which moto created today, not at the story's time — is
-    stripped but left for a human to delete."""
+    left alone: not one undo step on it, a human checks it."""
     monkeypatch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
     iam = iam_client(moto, SAMPLE_ACCOUNT)
     iam.create_user(UserName="benjamin")
@@ -694,14 +737,7 @@ def test_sample_case_remediation_in_the_findings_account(
         "--ledger", str(ledger), "--role-arn", f"arn:aws:iam::{SAMPLE_ACCOUNT}:role/responder",
     )  # fmt: skip
     assert code == 0, err
-    assert ops(proxy, changes_only=True) == [
-        "UpdateAccessKey",
-        "PutUserPolicy",
-        "DeleteLoginProfile",
-        "DetachUserPolicy",
-        "UpdateAccessKey",
-        "DeleteAccessKey",
-    ]
+    assert ops(proxy, changes_only=True) == ["UpdateAccessKey", "PutUserPolicy"]
     assert ops(proxy)[:2] == ["AssumeRole", "GetCallerIdentity"]
     assert "following the malicious verdict of ana" in err
     assert f"benjamin has another active key {other}" in out
@@ -714,8 +750,8 @@ def test_sample_case_remediation_in_the_findings_account(
     assert f"revoked: {ASIA} (the deny on benjamin's tokens issued before the run)" in summary
     keys = iam.list_access_keys(UserName="benjamin")["AccessKeyMetadata"]
     assert {k["AccessKeyId"]: k["Status"] for k in keys} == {suspect: "Inactive", other: "Active"}
-    assert iam.list_access_keys(UserName=BACKDOOR_USER)["AccessKeyMetadata"] == []
-    assert iam.list_attached_user_policies(UserName=BACKDOOR_USER)["AttachedPolicies"] == []
+    assert len(iam.list_access_keys(UserName=BACKDOOR_USER)["AccessKeyMetadata"]) == 1
+    assert len(iam.list_attached_user_policies(UserName=BACKDOOR_USER)["AttachedPolicies"]) == 1
     acts = assert_paired(read_ledger(ledger)[0])
     assert {r["caller_account"] for r in acts[2:]} == {SAMPLE_ACCOUNT}
 
@@ -757,3 +793,284 @@ def test_a_dry_run_says_which_verdict_execute_needs(tmp_path: Path) -> None:
     records = read_ledger(ledger)[0]
     assert rn.verdict_gap(records, FINDING, "archive", ledger) is None
     assert "is legitimate" in (rn.verdict_gap(records, FINDING, "remediate") or "")
+
+
+# --------------------------------------------------------------------------------------------
+# the evidence's own account
+# --------------------------------------------------------------------------------------------
+OTHER_ACCOUNT = "999988887777"
+CROSS_KEY = "ASIACROSSACCT0000001"
+
+
+def _every_undo_kind() -> list[tuple[str, str, dict | None, dict | None]]:
+    """One write of each kind the plan knows how to undo (and a catalogue-only write)."""
+    iam, lam = "iam.amazonaws.com", "lambda.amazonaws.com"
+    return [
+        ("CreateUser", iam, {"userName": "ops-admin"}, {"user": {"userName": "ops-admin"}}),
+        (
+            "CreateAccessKey",
+            iam,
+            {"userName": "ops-admin"},
+            {"accessKey": {"accessKeyId": "AKIACROSS00000000001", "userName": "ops-admin"}},
+        ),
+        (
+            "UpdateAccessKey",
+            iam,
+            {"userName": "ops-admin", "accessKeyId": "AKIACROSS00000000002", "status": "Active"},
+            None,
+        ),
+        ("CreateLoginProfile", iam, {"userName": "ops-admin"}, None),
+        ("AttachUserPolicy", iam, {"userName": "ops-admin", "policyArn": ADMIN}, None),
+        ("PutUserPolicy", iam, {"userName": "ops-admin", "policyName": "p"}, None),
+        ("AddUserToGroup", iam, {"userName": "ops-admin", "groupName": "admins"}, None),
+        ("AttachGroupPolicy", iam, {"groupName": "admins", "policyArn": ADMIN}, None),
+        ("PutGroupPolicy", iam, {"groupName": "admins", "policyName": "p"}, None),
+        ("CreateRole", iam, {"roleName": "r"}, None),
+        ("AttachRolePolicy", iam, {"roleName": "r", "policyArn": ADMIN}, None),
+        ("PutRolePolicy", iam, {"roleName": "r", "policyName": "p"}, None),
+        (
+            "CreatePolicy",
+            iam,
+            {"policyName": "p"},
+            {"policy": {"arn": f"arn:aws:iam::{OTHER_ACCOUNT}:policy/p"}},
+        ),
+        ("EnableMFADevice", iam, {"userName": "ops-admin", "serialNumber": "arn:mfa/x"}, None),
+        (
+            "CreateVirtualMFADevice",
+            iam,
+            {"virtualMFADeviceName": "x"},
+            {"virtualMFADevice": {"serialNumber": f"arn:aws:iam::{OTHER_ACCOUNT}:mfa/x"}},
+        ),
+        ("CreateFunction20150331", lam, {"functionName": "f"}, None),
+        ("AddPermission20150331v2", lam, {"functionName": "f", "statementId": "s"}, None),
+        ("StopLogging", "cloudtrail.amazonaws.com", {"name": "main-trail"}, None),
+        (
+            "GetSessionToken",
+            "sts.amazonaws.com",
+            {},
+            {"credentials": {"accessKeyId": "ASIACROSSMINTED00001"}},
+        ),
+    ]
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        {"recipientAccountId": OTHER_ACCOUNT},  # the account that logged it
+        {  # no recipientAccountId: the caller's ARN says where
+            "userIdentity": {
+                "type": "AssumedRole",
+                "accessKeyId": CROSS_KEY,
+                "arn": f"arn:aws:sts::{OTHER_ACCOUNT}:assumed-role/partner-access/s",
+                "accountId": OTHER_ACCOUNT,
+            }
+        },
+    ],
+)
+def test_writes_in_another_account_are_manual_steps_naming_it(where: dict[str, Any]) -> None:
+    """Every undo derived from an event of another account is a manual step there: a call would
+    go to the finding's account, where a same-named thing may be legitimate."""
+    events = records_frame(_every_undo_kind(), key=CROSS_KEY, **where)
+    plan = ac.plan_remediation(key("AKIATFQR7NSCUXC3DDDP"), events, now=NOW)
+    undo = [a for a in plan.actions if a.operation not in INVENTORY][2:]
+    assert len(undo) >= len(_every_undo_kind()) - 1  # GetSessionToken: a revoke, not an undo
+    assert all(a.manual and not a.params for a in undo), [a.cli() for a in undo if not a.manual]
+    assert all(a.manual.startswith(f"in account {OTHER_ACCOUNT}") for a in undo)
+    assert "delete-login-profile --user-name ops-admin" in next(
+        a.manual for a in undo if a.operation == "DeleteLoginProfile"
+    )
+    calls = [a for a in plan.changes]
+    assert [a.operation for a in calls] == ["UpdateAccessKey", "PutUserPolicy"]
+    assert all(a.params["UserName"] == "benjamin" for a in calls)
+    assert "ASIACROSSMINTED00001" not in calls[1].targets  # minted there: revoked there
+
+
+def test_the_same_writes_in_the_findings_account_are_undone() -> None:
+    events = records_frame(_every_undo_kind(), key=CROSS_KEY, recipientAccountId=MOTO_ACCOUNT)
+    plan = ac.plan_remediation(key("AKIATFQR7NSCUXC3DDDP"), events, now=NOW)
+    assert {"DeleteLoginProfile", "DeleteUser", "DeleteRole", "DeleteFunction"} <= {
+        a.operation for a in plan.changes
+    }
+
+
+def test_a_run_never_undoes_another_accounts_writes_here(
+    proxy: FaultProxy, moto: str, tmp_path: Path
+) -> None:
+    """The tester's case: an AssumeRole'd key wrote to ops-admin in 999988887777; the finding's
+    account has a legitimate ops-admin with a console password and the same policy."""
+    iam = iam_client(moto)
+    iam.create_user(UserName="benjamin")
+    key_id = iam.create_access_key(UserName="benjamin")["AccessKey"]["AccessKeyId"]
+    iam.create_user(UserName="ops-admin")
+    iam.create_login_profile(UserName="ops-admin", Password="Xx-12345678!")
+    doc = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+    }
+    arn = iam.create_policy(PolicyName="ops", PolicyDocument=json.dumps(doc))["Policy"]["Arn"]
+    iam.attach_user_policy(UserName="ops-admin", PolicyArn=arn)
+    iam_calls = [
+        (
+            "AttachUserPolicy",
+            "iam.amazonaws.com",
+            {"userName": "ops-admin", "policyArn": arn},
+            None,
+        ),
+        ("CreateLoginProfile", "iam.amazonaws.com", {"userName": "ops-admin"}, None),
+    ]
+    events = records_frame(iam_calls, key=CROSS_KEY, recipientAccountId=OTHER_ACCOUNT)
+    plan = ac.plan_remediation(key(key_id), events, now=NOW)
+    printed: list[str] = []
+    report = rn.carry_out(Aws(), plan, execute=True, ledger=tmp_path / "l", echo=printed.append)
+    assert ops(proxy, changes_only=True) == ["UpdateAccessKey", "PutUserPolicy"]
+    assert report.already == [] and report.failed == []
+    assert iam.get_login_profile(UserName="ops-admin")["LoginProfile"]["UserName"] == "ops-admin"
+    attached = iam.list_attached_user_policies(UserName="ops-admin")["AttachedPolicies"]
+    assert [p["PolicyArn"] for p in attached] == [arn]
+    summary = "\n".join(report.summary_lines())
+    assert f"manual: in account {OTHER_ACCOUNT}: by hand: aws iam delete-login-profile" in summary
+
+
+# --------------------------------------------------------------------------------------------
+# an AWSRevokeOlderSessions already there
+# --------------------------------------------------------------------------------------------
+def _deny(actions: Any, before: str) -> str:
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Deny",
+                    "Action": actions,
+                    "Resource": "*",
+                    "Condition": {"DateLessThan": {"aws:TokenIssueTime": before}},
+                }
+            ],
+        }
+    )
+
+
+@pytest.mark.parametrize("kind", ["user", "role"])
+@pytest.mark.parametrize(
+    "existing",
+    [
+        _deny("sqs:ListQueues", "2030-01-01T00:00:00Z"),  # too narrow
+        _deny("*", "2020-01-01T00:00:00Z"),  # too early: the key's tokens are from 2023
+        _deny(["*"], "2023-07-10T12:59:59Z"),  # a second before the plan's cutoff
+    ],
+    ids=["narrow", "early", "a-second-early"],
+)
+def test_a_revoke_policy_that_revokes_less_is_replaced(
+    kind: str, existing: str, proxy: FaultProxy, moto: str, tmp_path: Path
+) -> None:
+    """An inline AWSRevokeOlderSessions that does not deny everything to the tokens the plan
+    revokes is not "already done": it is replaced, printed as a change."""
+    iam = iam_client(moto)
+    if kind == "user":
+        iam.create_user(UserName="benjamin")
+        key_id = iam.create_access_key(UserName="benjamin")["AccessKey"]["AccessKeyId"]
+        iam.put_user_policy(
+            UserName="benjamin", PolicyName=ac.REVOKE_POLICY_NAME, PolicyDocument=existing
+        )
+        plan = ac.plan_remediation(key(key_id), None, now=NOW)
+        put = "PutUserPolicy"
+    else:
+        trust = {"Version": "2012-10-17", "Statement": []}
+        iam.create_role(RoleName="app-role", AssumeRolePolicyDocument=json.dumps(trust))
+        iam.put_role_policy(
+            RoleName="app-role", PolicyName=ac.REVOKE_POLICY_NAME, PolicyDocument=existing
+        )
+        loc = key("ASIAXXXXXXXXXXXXXXXX", user="app-role", user_type="AssumedRole")
+        plan = ac.plan_remediation(loc, None, now=NOW)
+        put = "PutRolePolicy"
+    printed: list[str] = []
+    report = rn.carry_out(Aws(), plan, execute=True, ledger=tmp_path / "l", echo=printed.append)
+    assert put in ops(proxy, changes_only=True)
+    assert report.already == [] and report.failed == []
+    assert any(line.startswith("  replacing: the AWSRevokeOlderSessions") for line in printed)
+    get = iam.get_user_policy if kind == "user" else iam.get_role_policy
+    who = {"UserName": "benjamin"} if kind == "user" else {"RoleName": "app-role"}
+    doc = get(**who, PolicyName=ac.REVOKE_POLICY_NAME)["PolicyDocument"]
+    doc = json.loads(doc) if isinstance(doc, str) else doc
+    assert doc["Statement"][0]["Condition"]["DateLessThan"]["aws:TokenIssueTime"] == (
+        "2023-07-10T13:00:00Z"
+    )
+
+
+def test_a_revoke_policy_that_revokes_as_much_is_already_done(
+    proxy: FaultProxy, moto: str, tmp_path: Path
+) -> None:
+    iam = iam_client(moto)
+    iam.create_user(UserName="benjamin")
+    key_id = iam.create_access_key(UserName="benjamin")["AccessKey"]["AccessKeyId"]
+    iam.put_user_policy(
+        UserName="benjamin",
+        PolicyName=ac.REVOKE_POLICY_NAME,
+        PolicyDocument=_deny("*", "2023-07-10T14:00:00Z"),
+    )
+    plan = ac.plan_remediation(key(key_id), None, now=NOW)
+    report = rn.carry_out(Aws(), plan, execute=True, ledger=tmp_path / "l", echo=lambda s: None)
+    assert "PutUserPolicy" not in ops(proxy, changes_only=True)
+    assert [r.action.operation for r in report.already] == ["PutUserPolicy"]
+
+
+# --------------------------------------------------------------------------------------------
+# plans from incomplete evidence
+# --------------------------------------------------------------------------------------------
+def test_a_plan_from_incomplete_evidence_says_so_first() -> None:
+    plan = ac.plan_remediation(key("AKIATFQR7NSCUXC3DDDP"), None, now=NOW, data_issues=2)
+    assert plan.notes[0] == (
+        "built from incomplete evidence: 2 data issue(s); changes in what could not be read are "
+        "not in this plan"
+    )
+    assert not any("incomplete" in n for n in ac.plan_remediation(key("AKIAX"), None).notes)
+
+
+def test_a_truncated_log_file_is_said_at_the_top_of_the_plan(tmp_path: Path) -> None:
+    case = sample_case_with(tmp_path, {})
+    log = sorted(case.rglob("*.json.gz"))[-1]
+    log.write_bytes(log.read_bytes()[:200])  # cut mid-stream
+    code, _out, err = run(
+        "actions", FINDING, "--case", str(case), "--plan", "remediate",
+        "--ledger", str(tmp_path / "l"),
+    )  # fmt: skip
+    assert code == 0, err
+    notes = [line for line in err.splitlines() if line.startswith("torinvest: note:")]
+    assert notes[0].startswith("torinvest: note: built from incomplete evidence: 1 data issue(s)")
+
+
+def test_a_finding_without_its_user_takes_it_from_the_keys_events() -> None:
+    events = records_frame([("ListUsers", "iam.amazonaws.com", {}, None)] * 3)
+    plan = ac.plan_remediation(key("AKIATFQR7NSCUXC3DDDP", user=""), events, now=NOW)
+    first = plan.actions[0]
+    assert (first.operation, first.params["UserName"]) == ("UpdateAccessKey", "benjamin")
+    assert plan.notes[0] == (
+        "the finding names no user: benjamin is the user of AKIATFQR7NSCUXC3DDDP in all 3 "
+        "CloudTrail event(s) made with it (userIdentity.userName, written by AWS)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("names", "said"),
+    [([None, None], "the events made with it name none"), (["a", "b"], "name several (a, b)")],
+)
+def test_a_finding_without_its_user_says_why_there_is_no_deactivation(
+    names: list[str | None], said: str
+) -> None:
+    frames = [
+        records_frame([("ListUsers", "iam.amazonaws.com", {}, None)], prefix=f"n{i}").assign(
+            user_name=pd.Series([n], dtype="category")
+        )
+        for i, n in enumerate(names)
+    ]
+    from torinvest.events import combine_frames
+
+    plan = ac.plan_remediation(
+        key("AKIATFQR7NSCUXC3DDDP", user=""), combine_frames(frames), now=NOW
+    )
+    assert plan.changes == []
+    (note,) = plan.notes
+    assert (
+        note.startswith("the finding names no user for key AKIATFQR7NSCUXC3DDDP") and said in note
+    )
+    assert "IAMUser principal" not in note

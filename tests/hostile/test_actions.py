@@ -234,7 +234,7 @@ def test_a_later_pending_never_hides_a_decided_verdict(ready: SimpleNamespace) -
     code, out, err = remediate(ready)
     assert code == 0, err
     assert "following the malicious verdict" in err
-    assert "6 change(s) done" in out
+    assert "2 change(s) done" in out  # the backdoor user (moto's, made today) is left alone
 
 
 # --------------------------------------------------------------------------------------------
@@ -294,7 +294,7 @@ def test_a_200_html_page_to_a_change_is_not_reported_done(
     assert code == 1
     first = out.split("EXECUTE  aws iam update-access-key", 1)[1].splitlines()[1]
     assert first.startswith("  FAILED: UpdateAccessKey on iam: the endpoint answered HTTP 200 with")
-    assert "5 change(s) done, 0 already done, 1 failed" in out  # the others still ran
+    assert "1 change(s) done, 0 already done, 1 failed" in out  # the others still ran
     assert_paired(read_ledger(ready.ledger)[0])
     no_traceback(out, err)
 
@@ -338,21 +338,77 @@ def test_a_ledger_that_cannot_be_written_stops_before_any_call(
 def test_a_same_named_user_created_at_another_time_is_left_alone(
     proxy: FaultProxy, moto: str, tmp_path: Path
 ) -> None:
+    """The activity created svc-backup-sync in 2023; moto's svc-backup-sync, made today with a
+    console password, a key and a policy, is someone else's: its identity is checked before any
+    undo step on it, and none is made."""
     iam = iam_client(moto)
     iam.create_user(UserName="benjamin")
     key_id = iam.create_access_key(UserName="benjamin")["AccessKey"]["AccessKeyId"]
     iam.create_user(UserName="svc-backup-sync")  # today; the activity's CreateUser is in 2023
-    events = persistence_events("svc-backup-sync", "AKIAGONE000000000000")
+    iam.create_login_profile(UserName="svc-backup-sync", Password="Xx-12345678!")
+    new_key = iam.create_access_key(UserName="svc-backup-sync")["AccessKey"]["AccessKeyId"]
+    doc = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+    }
+    arn = iam.create_policy(PolicyName="ops", PolicyDocument=json.dumps(doc))["Policy"]["Arn"]
+    iam.attach_user_policy(UserName="svc-backup-sync", PolicyArn=arn)
+    events = persistence_events("svc-backup-sync", new_key, arn)
     plan = ac.plan_remediation(key(key_id), events)
     report = rn.carry_out(Aws(), plan, execute=True, ledger=tmp_path / "l", echo=lambda s: None)
-    assert "DeleteUser" not in ops(proxy, changes_only=True)
-    (left,) = report.left_alone
-    assert (
-        "was created at" in left.note
-        and "not by the activity's CreateUser at 2023-07-10" in left.note
+    assert ops(proxy, changes_only=True) == ["UpdateAccessKey", "PutUserPolicy"]  # benjamin's
+    assert ops(proxy).count("GetUser") == 1  # once, before the first undo step on it
+    left = report.left_alone
+    assert [r.action.operation for r in left] == [
+        "DeleteLoginProfile",
+        "DetachUserPolicy",
+        "UpdateAccessKey",
+        "DeleteAccessKey",
+        "DeleteUser",
+    ]
+    assert all(
+        "was created at" in r.note and "not by the activity's CreateUser at 2023-07-10" in r.note
+        for r in left
     )
-    assert "svc-backup-sync" in {u["UserName"] for u in iam.list_users()["Users"]}
-    assert report.failed == []  # what was gone is "already done", not a failure
+    summary = "\n".join(report.summary_lines())
+    assert (
+        "(DeleteLoginProfile, DetachUserPolicy, UpdateAccessKey, DeleteAccessKey, DeleteUser "
+        "not made)"
+    ) in summary
+    assert iam.get_login_profile(UserName="svc-backup-sync")["LoginProfile"]
+    keys = iam.list_access_keys(UserName="svc-backup-sync")["AccessKeyMetadata"]
+    assert [(k["AccessKeyId"], k["Status"]) for k in keys] == [(new_key, "Active")]
+    assert iam.list_attached_user_policies(UserName="svc-backup-sync")["AttachedPolicies"]
+    assert report.failed == []
+
+
+def test_a_same_named_role_created_at_another_time_is_left_alone(
+    proxy: FaultProxy, moto: str, tmp_path: Path
+) -> None:
+    iam = iam_client(moto)
+    iam.create_user(UserName="benjamin")
+    key_id = iam.create_access_key(UserName="benjamin")["AccessKey"]["AccessKeyId"]
+    trust = {"Version": "2012-10-17", "Statement": []}
+    iam.create_role(RoleName="backdoor", AssumeRolePolicyDocument=json.dumps(trust))
+    allow = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+    }
+    iam.put_role_policy(RoleName="backdoor", PolicyName="all", PolicyDocument=json.dumps(allow))
+    iam_ = "iam.amazonaws.com"
+    from tests.actions.test_actions import records_frame
+
+    events = records_frame(
+        [
+            ("CreateRole", iam_, {"roleName": "backdoor"}, None),
+            ("PutRolePolicy", iam_, {"roleName": "backdoor", "policyName": "all"}, None),
+        ]
+    )
+    plan = ac.plan_remediation(key(key_id), events)
+    report = rn.carry_out(Aws(), plan, execute=True, ledger=tmp_path / "l", echo=lambda s: None)
+    assert ops(proxy, changes_only=True) == ["UpdateAccessKey", "PutUserPolicy"]
+    assert [r.action.operation for r in report.left_alone] == ["DeleteRolePolicy", "DeleteRole"]
+    assert iam.list_role_policies(RoleName="backdoor")["PolicyNames"] == ["all"]
 
 
 def test_forged_names_in_the_activity_stay_inert(proxy: FaultProxy, tmp_path: Path) -> None:
@@ -448,3 +504,116 @@ def test_a_verdict_ledger_time_that_cannot_be_read_counts_as_oldest(tmp_path: Pa
          "recorded_at": str(pd.Timestamp("2030-01-01", tz="UTC"))},
     ]  # fmt: skip
     assert latest_decided_verdict(records, FINDING)["status"] == "malicious"
+
+
+# --------------------------------------------------------------------------------------------
+# a verdict recorded while the plan is built or run
+# --------------------------------------------------------------------------------------------
+def test_a_legitimate_verdict_recorded_during_the_investigation_stops_the_remediation(
+    ready: SimpleNamespace, proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another analyst records `legitimate` while the investigation runs (minutes against AWS):
+    no change is made, the refusal is printed and ledgered."""
+    from torinvest.cli import actions as cli_actions
+
+    real = cli_actions._investigate
+
+    def investigate_then_decide(*args: Any, **kwargs: Any) -> Any:
+        inv = real(*args, **kwargs)
+        verdict(ready.ledger, "legitimate", minutes=5)
+        return inv
+
+    monkeypatch.setattr(cli_actions, "_investigate", investigate_then_decide)
+    code, out, err = remediate(ready)
+    assert code == 1
+    assert ops(proxy, changes_only=True) == []
+    (line,) = errors(err)
+    assert "refused while running" in line and "latest decided verdict is legitimate" in line
+    assert "REFUSED  refused while running" in out and "STOPPED:" in out
+    assert "EXECUTE" not in out
+    refusals = [r for r in read_ledger(ready.ledger)[0] if r.get("phase") == "refused"]
+    assert len(refusals) == 1 and "legitimate" in refusals[0]["reason"]
+    keys = ready.iam.list_access_keys(UserName="benjamin")["AccessKeyMetadata"]
+    assert {k["Status"] for k in keys} == {"Active"}
+    no_traceback(out, err)
+
+
+def test_a_verdict_changed_between_two_changes_stops_the_next_one(
+    proxy: FaultProxy, moto: str, tmp_path: Path
+) -> None:
+    iam = iam_client(moto)
+    iam.create_user(UserName="benjamin")
+    key_id = iam.create_access_key(UserName="benjamin")["AccessKey"]["AccessKeyId"]
+    ledger = tmp_path / "l"
+    verdict(ledger, "malicious")
+    plan = ac.plan_remediation(key(key_id), None)
+
+    def echo(line: str) -> None:
+        if line.startswith("EXECUTE  aws iam update-access-key"):
+            verdict(ledger, "legitimate", minutes=5)
+
+    report = rn.carry_out(Aws(), plan, execute=True, ledger=ledger, echo=echo, recheck_verdict=True)
+    assert ops(proxy, changes_only=True) == ["UpdateAccessKey"]  # not the PutUserPolicy
+    assert report.stopped is not None and rn.exit_problem(report) is report.stopped
+    assert [r.status for r in report.results][:2] == ["done", "not-run"]
+    assert iam.list_user_policies(UserName="benjamin")["PolicyNames"] == []
+
+
+def test_a_malicious_verdict_recorded_meanwhile_stops_the_archive(
+    proxy: FaultProxy, fake_aws: FakeAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torinvest.investigation as investigation
+
+    raw = json.loads((SHAPES / "single_raw.json").read_text())
+    gd = fake_aws.guardduty("us-east-1")
+    gd.add_detector(raw["service"]["detectorId"])
+    gd.add_findings([raw])
+    ledger = tmp_path / "ledger.jsonl"
+    verdict(ledger, "legitimate", raw["id"])
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", SAMPLE_ACCOUNT)
+    real = investigation.locate
+
+    def locate_then_decide(*args: Any, **kwargs: Any) -> Any:
+        found = real(*args, **kwargs)
+        verdict(ledger, "malicious", raw["id"], minutes=5)
+        return found
+
+    monkeypatch.setattr(investigation, "locate", locate_then_decide)
+    code, _out, err = run(
+        "actions", raw["id"], "--plan", "archive", "--suppress", "--regions", "us-east-1",
+        "--execute", "--ledger", str(ledger),
+    )  # fmt: skip
+    assert code == 1
+    assert "latest decided verdict is malicious" in err
+    assert fake_aws.archived_ids == set() and fake_aws.filters == []
+    assert "ArchiveFindings" not in ops(proxy) and "CreateFilter" not in ops(proxy)
+
+
+# --------------------------------------------------------------------------------------------
+# --ledger naming a folder
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["verdict", FINDING, "--status", "malicious", "--analyst", "a", "--rationale", "r"],
+        ["verdict", FINDING, "--status", "pending", "--analyst", "a", "--rationale", "r"],
+        ["verdicts"],
+        ["verdicts", "--history"],
+        ["actions", FINDING, "--case", "CASE", "--plan", "remediate"],
+        ["actions", FINDING, "--case", "CASE", "--plan", "remediate", "--execute"],
+    ],
+    ids=["verdict", "verdict-pending", "verdicts", "history", "actions", "actions-execute"],
+)
+def test_a_ledger_that_is_a_folder_is_one_line_naming_it(
+    argv: list[str], proxy: FaultProxy, tmp_path: Path
+) -> None:
+    folder = tmp_path / "ledgers"
+    folder.mkdir()
+    argv = [str(sample_case().root) if a == "CASE" else a for a in argv]
+    code, out, err = run(*argv, "--ledger", str(folder))
+    assert code == 1
+    (line,) = errors(err)
+    assert f"the ledger {folder}: Is a directory" in line and "internal error" not in line
+    assert proxy.calls() == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ledgers"]  # nothing written beside
+    no_traceback(out, err)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
@@ -282,6 +283,42 @@ def _undo_one(row: Mapping[str, Any]) -> list[Action]:
     return a
 
 
+def _arn_account(arn: Any) -> str | None:
+    parts = str(arn).split(":") if _present(arn) else []
+    return parts[4] if len(parts) > 5 and parts[4].isdigit() else None
+
+
+def event_account(row: Mapping[str, Any]) -> str | None:
+    """The account an event happened in: its ``recipientAccountId``, else the account in its
+    caller's ARNs (``userIdentity.arn``, the session issuer), else ``userIdentity.accountId``;
+    None when it names none."""
+    recipient = row.get("recipient_account_id")
+    if _present(recipient) and str(recipient).strip().isdigit():
+        return str(recipient).strip()
+    for arn in (row.get("arn"), row.get("session_issuer_arn")):
+        found = _arn_account(arn)
+        if found:
+            return found
+    caller = row.get("account_id")
+    return str(caller).strip() if _present(caller) and str(caller).strip().isdigit() else None
+
+
+def _elsewhere(action: Action, account: str | None) -> Action:
+    """``action`` as a manual step in ``account`` (another account than the finding's, or an
+    unknown one): never a call with the finding account's credentials."""
+    where = f"in account {account}" if account else "in the account the event names (none)"
+    how = action.manual if action.manual else f"by hand: {action.cli()}"
+    return Action(
+        action.service,
+        action.operation,
+        {},
+        why=f"{action.why} — {where}, not the finding's account",
+        region=action.region,
+        manual=f"{where}: {how}",
+        targets=action.targets,
+    )
+
+
 def _catalogue() -> pd.DataFrame:
     from torinvest.analysis import load_catalogue
 
@@ -294,10 +331,14 @@ _MANUAL_CATEGORIES = frozenset(
 )
 
 
-def undo_persistence(events: pd.DataFrame | None) -> list[Action]:
+def undo_persistence(events: pd.DataFrame | None, account: str | None = None) -> list[Action]:
     """Undo calls for every successful write in ``events`` that created or changed something,
     newest first; writes the sensitive-actions catalogue knows but no call can safely undo
-    become manual steps naming their target."""
+    become manual steps naming their target.
+
+    ``account`` is the finding's (where the run's calls go): a write made in another account
+    (:func:`event_account`), or in none the event names, is a manual step naming that account,
+    never a call here."""
     if events is None or not len(events):
         return []
     ok = events[events["error_code"].isna()]
@@ -308,11 +349,14 @@ def undo_persistence(events: pd.DataFrame | None) -> list[Action]:
         for r in cat.itertuples(index=False)
         if r.category in _MANUAL_CATEGORIES
     }
+    made = _made_by_activity(ok)
     out: list[Action] = []
     for row in rows.to_dict("records"):
-        undo = _undo_one(row)
+        here = event_account(row)
+        local = account is None or here == account
+        undo = [_unless_preexisting(a, row, made) for a in _undo_one(row)]
         if undo:
-            out += undo
+            out += undo if local else [_elsewhere(a, here) for a in undo]
             continue
         entry = known.get((str(row["event_name"]), str(row.get("event_source"))))
         if entry is None or row["event_name"] in SECRET_READS or row.get("read_only") is True:
@@ -322,27 +366,137 @@ def undo_persistence(events: pd.DataFrame | None) -> list[Action]:
         t = row["event_time"]
         stamp = "an unknown time" if pd.isna(t) else f"{t:%Y-%m-%d %H:%M:%S}Z"
         where = f" in {row.get('aws_region')}" if _present(row.get("aws_region")) else ""
+        in_account = "" if local else f"in account {here or '(none named)'}: "
         out.append(
             _manual(
                 str(row["event_name"]),
-                f"review and undo {row['event_name']}{where} on {target or '(see the event)'} "
-                f"at {stamp}: {entry.note}",
+                f"{in_account}review and undo {row['event_name']}{where} on "
+                f"{target or '(see the event)'} at {stamp}: {entry.note}",
                 f"{row['event_name']} at {stamp} from {row.get('source_ip')} ({entry.category})",
                 tuple(t.value for t in found if t.kind != MORE_KIND),
                 service=str(row.get("event_source") or "").split(".")[0] or "iam",
             )
         )
+    return _tie_to_creation(out)
+
+
+#: Undo calls of writes that succeed the same when what they add was already there (an attach,
+#: a group membership) or that overwrite what was there (a Put of an inline policy).
+_IDEMPOTENT_UNDO = {
+    "DetachUserPolicy": "attached",
+    "DetachRolePolicy": "attached",
+    "DetachGroupPolicy": "attached",
+    "RemoveUserFromGroup": "member",
+    "DeleteUserPolicy": "inline",
+    "DeleteRolePolicy": "inline",
+    "DeleteGroupPolicy": "inline",
+}
+_CREATES = {
+    "CreateUser": ("User", "userName"),
+    "CreateRole": ("Role", "roleName"),
+    "CreateGroup": ("Group", "groupName"),
+}
+
+
+def _made_by_activity(ok: pd.DataFrame) -> dict[tuple[str, str], pd.Timestamp]:
+    """The users, roles, groups and managed policies the activity created (successful calls),
+    each with the time of its create call."""
+    made: dict[tuple[str, str], pd.Timestamp] = {}
+    for row in ok.sort_values("event_time", kind="stable").to_dict("records"):
+        name, t = str(row["event_name"]), row["event_time"]
+        if pd.isna(t) or str(row.get("event_source")) != "iam.amazonaws.com":
+            continue
+        req, resp = _params(row.get("request_parameters")), _params(row.get("response_elements"))
+        if name in _CREATES:
+            kind, field_name = _CREATES[name]
+            value = _text(req.get(field_name))
+            if value:
+                made.setdefault((kind, value), t)
+        elif name == "CreatePolicy" and isinstance(resp.get("policy"), dict):
+            arn = _text(resp["policy"].get("arn"))
+            if arn:
+                made.setdefault(("Policy", arn), t)
+    return made
+
+
+def _unless_preexisting(
+    action: Action, row: Mapping[str, Any], made: Mapping[tuple[str, str], pd.Timestamp]
+) -> Action:
+    """``action``, or a manual step when CloudTrail cannot tell whether what it removes existed
+    before the actor's call: an attach or a group membership succeeds the same when already in
+    place, and a Put overwrites an inline policy of the same name. It stays a call only when the
+    activity created, before that call, the principal (or the group, or the managed policy), so
+    nothing of it can have been there before."""
+    what = _IDEMPOTENT_UNDO.get(action.operation)
+    if what is None or action.manual:
+        return action
+    t = row["event_time"]
+    p = action.params
+    owners = [
+        (kind, str(p[f"{kind}Name"])) for kind in ("User", "Role", "Group") if f"{kind}Name" in p
+    ]
+    if "PolicyArn" in p and what == "attached":
+        owners.append(("Policy", str(p["PolicyArn"])))
+    if not pd.isna(t) and any(o in made and made[o] <= t for o in owners):
+        return action
+    who = " ".join(f"{k.lower()} {n}" for k, n in owners if k != "Policy")
+    stamp = "an unknown time" if pd.isna(t) else f"{t:%Y-%m-%d %H:%M:%S}Z"
+    if what == "inline":
+        how = (
+            f"CloudTrail does not say whether {who} already had inline policy {p['PolicyName']} "
+            f"before {stamp} (a Put overwrites it, and no call brings the old one back): if it "
+            f"did, restore its earlier document (IaC, a backup, AWS Config); if not: "
+            f"{action.cli()}"
+        )
+    else:
+        thing = p.get("PolicyArn") if what == "attached" else f"group {p.get('GroupName')}"
+        had = "attached to" if what == "attached" else "a membership of"
+        how = (
+            f"could not tell whether {thing} was already {had} {who} before {stamp} (the call "
+            "succeeds the same either way): check by hand (earlier CloudTrail, IaC, AWS Config) "
+            f"and only if it was not: {action.cli()}"
+        )
+    return Action(
+        action.service,
+        action.operation,
+        {},
+        why=f"{action.why} — it may have been there before",
+        region=action.region,
+        manual=how,
+        targets=action.targets,
+    )
+
+
+def _tie_to_creation(actions: list[Action]) -> list[Action]:
+    """Every undo call on a user or role the activity created carries its creation time, like
+    the delete: the runner checks that the principal in AWS is that one before any of them."""
+    made: dict[tuple[str, str], str] = {}
+    for a in actions:
+        if a.operation in ("DeleteUser", "DeleteRole") and a.created_at and not a.manual:
+            kind = "User" if a.operation == "DeleteUser" else "Role"
+            made.setdefault((kind, str(a.params[f"{kind}Name"])), a.created_at)
+    out = []
+    for a in actions:
+        tied = next(
+            (when for (kind, name), when in made.items() if a.params.get(f"{kind}Name") == name),
+            None,
+        )
+        out.append(replace(a, created_at=tied) if tied and not a.manual else a)
     return out
 
 
-def rotate_secrets(events: pd.DataFrame | None) -> list[Action]:
-    """One manual rotation step per secret or parameter the activity read successfully."""
+def rotate_secrets(events: pd.DataFrame | None, account: str | None = None) -> list[Action]:
+    """One manual rotation step per secret or parameter the activity read successfully (naming
+    its account when it is not ``account``, the finding's)."""
     if events is None or not len(events):
         return []
     rows = events[events["event_name"].isin(list(SECRET_READS)) & events["error_code"].isna()]
     seen: dict[tuple[str, str, str | None], pd.Timestamp] = {}
     for row in rows.sort_values("event_time", kind="stable").to_dict("records"):
         region = str(row.get("aws_region")) if _present(row.get("aws_region")) else None
+        here = event_account(row)
+        if account is not None and here != account:
+            region = f"{region or '?'} of account {here or '(none named)'}"
         kind = "secret" if str(row["event_name"]).endswith("SecretValue") else "parameter"
         for n in read_names(str(row["event_name"]), _params(row.get("request_parameters"))):
             seen.setdefault((kind, n, region), row["event_time"])

@@ -47,8 +47,10 @@ class Action:
 
     ``changes_aws`` False marks a read; ``targets`` names what it acts on (user names, key IDs,
     secret names…); ``absent_ok`` marks an undo call for which "no such entity" means it is
-    already done; ``created_at`` is when the activity created what a delete removes (the runner
-    leaves alone a same-named resource created at another time).
+    already done; ``created_at`` is when the activity created the user or role the action acts
+    on (set on every undo step on it, the delete included: the runner checks that principal's
+    creation date first and leaves all of them alone for a same-named one created at another
+    time).
     """
 
     service: str

@@ -5,12 +5,18 @@ inventory, undo what the activity did, rotate what it read (:func:`plan_remediat
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import orjson
 import pandas as pd
 
 from torinvest.actions.archive import revoke_older_sessions_policy
-from torinvest.actions.evidence import failed_secret_reads, rotate_secrets, undo_persistence
+from torinvest.actions.evidence import (
+    event_account,
+    failed_secret_reads,
+    rotate_secrets,
+    undo_persistence,
+)
 from torinvest.actions.plan import INVENTORY_OPERATIONS, REVOKE_POLICY_NAME, Action, Plan, _present
 from torinvest.findings import KeyLocation
 from torinvest.sources.records import DerivedKey, derived_keys
@@ -52,11 +58,14 @@ def plan_remediation(
     events: pd.DataFrame | None = None,
     *,
     now: pd.Timestamp | None = None,
+    data_issues: int = 0,
 ) -> Plan:
     """The remediation plan for ``key`` (AWS guidance for its kind), following its activity:
     ``events`` is the events frame of the key and the keys it minted (see the module docstring
-    for the order)."""
+    for the order). ``data_issues``: how many data issues the investigation had (a log file
+    that could not be read…): the plan's first note says it may miss changes."""
     now = now or pd.Timestamp.now(tz="UTC")
+    key, named = _with_user_from_events(key, events)
     policy = orjson.dumps(revoke_older_sessions_policy(now)).decode()
     plan = Plan(
         kind="remediate",
@@ -138,6 +147,12 @@ def plan_remediation(
                 "the role behind this temporary key is unknown: find it in "
                 "CloudTrail (sessionIssuer) and attach AWSRevokeOlderSessions"
             )
+    elif key.kind == "long-term" and key.user_type in ("IAMUser", None, ""):
+        plan.notes.append(
+            f"the finding names no user for key {key.access_key_id}, and {named}: deactivate it "
+            "by hand once you know its user (aws iam list-access-keys --user-name USER), then "
+            "re-run"
+        )
     else:
         plan.notes.append(
             f"no automatic remediation for a {key.kind} key of a {key.user_type or 'unknown'} "
@@ -146,14 +161,45 @@ def plan_remediation(
     _revoke_minted(plan, key, events, policy, revokes)
     if key.kind == "long-term" and user and key.user_type != "Root":
         plan.actions += inventory(user)
-    plan.actions += undo_persistence(events)
-    plan.actions += rotate_secrets(events)
+    plan.actions += undo_persistence(events, key.account_id)
+    plan.actions += rotate_secrets(events, key.account_id)
     tried = failed_secret_reads(events)
     if tried:
         plan.notes.append(
             "the actor tried to read, and failed: " + ", ".join(tried) + " (nothing to rotate)"
         )
+    if named and key.user_name and named.startswith("the finding names no user"):
+        plan.notes.insert(0, named)
+    if data_issues:
+        plan.notes.insert(
+            0,
+            f"built from incomplete evidence: {data_issues} data issue(s); changes in what could "
+            "not be read are not in this plan",
+        )
     return plan
+
+
+def _with_user_from_events(
+    key: KeyLocation, events: pd.DataFrame | None
+) -> tuple[KeyLocation, str]:
+    """``key`` with its user taken from the events made with it when the finding names none and
+    they all name the same IAM user (``userIdentity.userName``, written by AWS); and what was
+    found, said for a note."""
+    if key.user_name or key.kind != "long-term" or key.user_type not in ("IAMUser", None, ""):
+        return key, ""
+    if events is None or not len(events):
+        return key, "no event made with it is in the evidence"
+    mine = events[events["access_key_id"] == key.access_key_id]
+    names = sorted({str(n) for n in mine["user_name"].dropna() if str(n).strip()})
+    if len(names) == 1:
+        found = replace(key, user_name=names[0], user_type=key.user_type or "IAMUser")
+        return found, (
+            f"the finding names no user: {names[0]} is the user of {key.access_key_id} in all "
+            f"{len(mine)} CloudTrail event(s) made with it (userIdentity.userName, written by AWS)"
+        )
+    if not names:
+        return key, "the events made with it name none"
+    return key, f"the events made with it name several ({', '.join(names)})"
 
 
 def inventory(user: str) -> list[Action]:
@@ -173,7 +219,7 @@ def minted_credentials(events: pd.DataFrame | None, key: str | None = None) -> l
 
 
 def _minter(events: pd.DataFrame, minted: DerivedKey) -> tuple[str | None, str | None]:
-    """(user name, user type) of the principal whose call minted ``minted``."""
+    """(user name, account) of the principal whose call minted ``minted``."""
     rows = events[events["event_id"] == minted.event_id] if minted.event_id else events.iloc[0:0]
     if not len(rows):
         rows = events[events["access_key_id"] == minted.minted_by]
@@ -181,11 +227,7 @@ def _minter(events: pd.DataFrame, minted: DerivedKey) -> tuple[str | None, str |
         return None, None
     row = rows.iloc[0]
     name = row.get("user_name")
-    kind = row.get("user_type")
-    return (
-        str(name) if _present(name) else None,
-        str(kind) if _present(kind) else None,
-    )
+    return str(name) if _present(name) else None, event_account(row.to_dict())
 
 
 def _minted_text(m: DerivedKey) -> str:
@@ -229,10 +271,24 @@ def _revoke_minted(
             target = ("role", role)
             why = f"revoke sessions of role {role} minted by the key: {_minted_text(m)}"
         else:  # GetSessionToken, GetFederationToken: the user's deny covers them
-            name, _ = _minter(events, m)
+            name, account = _minter(events, m)
             name = name or key.user_name
             if not name:
                 plan.notes.append(f"{_minted_text(m)}: the minting user is unknown")
+                continue
+            if key.account_id and account != key.account_id:
+                where = f"in account {account}" if account else "in the account that minted it"
+                plan.actions.append(
+                    Action(
+                        "iam",
+                        "PutUserPolicy",
+                        {},
+                        why=f"revoke the temporary credentials {name} minted {where}",
+                        manual=f"{where}: attach {REVOKE_POLICY_NAME} to user {name} (it "
+                        f"revokes {_minted_text(m)}); run `torinvest actions` there",
+                        targets=(name, m.access_key_id),
+                    )
+                )
                 continue
             target = ("user", name)
             why = f"revoke the temporary credentials {name} minted: {_minted_text(m)}"

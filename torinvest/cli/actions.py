@@ -86,7 +86,7 @@ def cmd_actions(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         plan = actions.plan_archive(row, suppress=args.suppress, scope=args.scope)
     else:
         inv = _investigate(args, sources)
-        plan = actions.plan_remediation(inv.key, inv.events)
+        plan = actions.plan_remediation(inv.key, inv.events, data_issues=len(inv.data_issues))
         print_issues(inv.data_issues, err)
     records, ledger_issues = read_ledger(args.ledger)
     print_issues(ledger_issues, err)  # a torn line may be a lost verdict
@@ -95,10 +95,10 @@ def cmd_actions(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if args.execute
         else runner.verdict_gap(records, args.finding_id, args.plan, args.ledger)
     )
+    for note in plan.notes:  # the plan's own notes first ("built from incomplete evidence")
+        print(f"torinvest: note: {term_safe(note)}", file=err)
     if gap is not None:
         print(f"torinvest: note: {term_safe(gap)}", file=err)
-    for note in plan.notes:
-        print(f"torinvest: note: {term_safe(note)}", file=err)
 
     def echo(line: str) -> None:
         print(term_safe(line), file=out)
@@ -110,6 +110,7 @@ def cmd_actions(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         offline=bool(args.case) and not args.execute,
         ledger=args.ledger,
         echo=echo,
+        recheck_verdict=args.execute,
     )
     for note in report.notes:
         print(f"torinvest: note: {term_safe(note)}", file=err)

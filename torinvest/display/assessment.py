@@ -226,7 +226,9 @@ def next_steps(
     if status in ("malicious", "inconclusive", "pending"):
         cmd = f"torinvest actions {fid} --plan remediate --execute"
         title = "Remediation plan" if status != "pending" else "If not legitimate: remediation plan"
-        plan = actions.plan_remediation(inv.key, inv.events, now=now)
+        plan = actions.plan_remediation(
+            inv.key, inv.events, now=now, data_issues=len(inv.data_issues)
+        )
         who = runner.whose_credentials(plan, aws)
         parts.append(
             _plan_html(title, plan, cmd, who, "ti-danger" if status == "malicious" else "")

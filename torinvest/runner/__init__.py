@@ -7,7 +7,9 @@ recorded in the ledger.
 * **Verdict gate** (:func:`require_verdict`): ``--execute`` needs the finding's latest *decided*
   verdict to be one the plan follows (remediate: malicious or inconclusive; archive: legitimate).
   It reads the ledger only — no AWS call — and refuses with the exact ``torinvest verdict``
-  command to record one. A later ``pending`` never hides an earlier decision.
+  command to record one. A later ``pending`` never hides an earlier decision. With
+  ``carry_out(recheck_verdict=True)`` (the CLI's ``--execute``) it is checked again right before
+  each change: a verdict changed meanwhile stops the run (``RunReport.stopped``).
 * **Account guard**: before anything else that talks to AWS, ``sts:GetCallerIdentity`` with the
   same credentials. A remediation runs only in the finding's account; an archive only in the
   finding's GuardDuty administrator account (or the finding's own account when it is standalone
@@ -23,8 +25,10 @@ recorded in the ledger.
   the ledger is complete. The next calls still run.
 * **Re-running is safe**: a change whose probe shows it done (key already inactive, deny already
   in place, finding already archived, rule already there), and an undo call answered "no such
-  entity", is reported ``already done``. A delete of something the activity created is left alone
-  when a same-named resource was created at another time.
+  entity", is reported ``already done``. Every undo step on a user or role the activity created
+  waits for that principal's identity check (its CreateDate, once per run): a same-named one
+  created at another time is left alone entirely (no login profile, key, policy or group
+  change, no delete).
 
 Ledger records (JSON lines, :func:`torinvest.verdict.append`), all with ``kind: "action"``,
 ``run_id`` and ``seq`` (one per call; a start and its outcome share them)::

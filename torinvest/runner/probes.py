@@ -21,7 +21,8 @@ Check = Callable[[Mapping[str, Any] | None], tuple[str, str] | None]
 
 def _probe(action: Action) -> tuple[Action, Check] | None:
     """A read that tells whether ``action`` is already done, and how to read its answer: the
-    check returns ``("already-done" | "left-alone", why)`` or None (go ahead). A None answer
+    check returns ``("already-done" | "left-alone", why)``, ``("replace", why)`` (go ahead, saying
+    why what is there is not enough) or None (go ahead). A None answer
     means the probe found nothing ("no such entity")."""
     p = action.params
     op = action.operation
@@ -53,15 +54,23 @@ def _probe(action: Action) -> tuple[Action, Check] | None:
         who = {k: v for k, v in p.items() if k in ("UserName", "RoleName")}
         name = next(iter(who.values()))
 
+        needed = _token_issue_time(p.get("PolicyDocument"))
+
         def revoke_check(resp: Mapping[str, Any] | None) -> tuple[str, str] | None:
-            stamp = _token_issue_time((resp or {}).get("PolicyDocument"))
+            if resp is None:
+                return None
+            stamp = _revokes_all_before((resp or {}).get("PolicyDocument"), needed)
             if stamp:
                 return (
                     "already-done",
-                    f"{REVOKE_POLICY_NAME} is already on {name} (denies tokens issued before "
-                    f"{stamp})",
+                    f"{REVOKE_POLICY_NAME} is already on {name} (denies everything to tokens "
+                    f"issued before {stamp})",
                 )
-            return None
+            return (
+                "replace",
+                f"the {REVOKE_POLICY_NAME} already on {name} does not deny everything (Action "
+                f'"*", Resource "*") to tokens issued before {needed or "now"}: it is replaced',
+            )
 
         get = "GetUserPolicy" if op == "PutUserPolicy" else "GetRolePolicy"
         return (
@@ -96,48 +105,130 @@ def _probe(action: Action) -> tuple[Action, Check] | None:
             read("ListFilters", {"DetectorId": p["DetectorId"]}, f"does rule {name} exist?"),
             exists,
         )
-    if op in ("DeleteUser", "DeleteRole") and action.created_at:
-        kind = "User" if op == "DeleteUser" else "Role"
-        name = p[f"{kind}Name"]
-        made = pd.Timestamp(action.created_at)
-
-        def same(resp: Mapping[str, Any] | None) -> tuple[str, str] | None:
-            if resp is None:
-                return "already-done", f"{kind.lower()} {name} no longer exists"
-            created = (resp.get(kind) or {}).get("CreateDate")
-            if created is None:
-                return None
-            when = pd.Timestamp(created)
-            when = when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")
-            if abs(when - made) > SAME_RESOURCE_TOLERANCE:
-                return (
-                    "left-alone",
-                    f"{kind.lower()} {name} was created at {when:%Y-%m-%d %H:%M:%S}Z, not by the "
-                    f"activity's Create{kind} at {made:%Y-%m-%d %H:%M:%S}Z: left alone, check "
-                    "it by hand",
-                )
-            return None
-
-        return read(f"Get{kind}", {f"{kind}Name": name}, f"is {name} the one the actor made?"), same
     return None
 
 
-def _token_issue_time(document: Any) -> str | None:
+def principal(action: Action) -> tuple[str, str] | None:
+    """``("User" | "Role", name)``: the principal the activity created that ``action`` acts on
+    (an undo step with ``created_at``), else None."""
+    if not action.created_at or action.manual:
+        return None
+    for kind in ("User", "Role"):
+        name = action.params.get(f"{kind}Name")
+        if isinstance(name, str) and name:
+            return kind, name
+    return None
+
+
+def identity_probe(action: Action) -> tuple[Action, Check] | None:
+    """The read that tells whether the principal ``action`` acts on is the one the activity
+    created (its CreateDate within :data:`SAME_RESOURCE_TOLERANCE` of the create call): checked
+    before ANY undo step on it — login profile, keys, policies, groups, MFA, the delete — and
+    all of them are left alone when it is another (same-named) principal."""
+    found = principal(action)
+    if found is None:
+        return None
+    kind, name = found
+    made = pd.Timestamp(action.created_at)
+    made = made.tz_localize("UTC") if made.tzinfo is None else made.tz_convert("UTC")
+
+    def same(resp: Mapping[str, Any] | None) -> tuple[str, str] | None:
+        if resp is None:
+            return "already-done", f"{kind.lower()} {name} no longer exists"
+        created = (resp.get(kind) or {}).get("CreateDate")
+        when = _as_utc(str(created)) if created is not None else None
+        if when is None:
+            return (
+                "left-alone",
+                f"{kind.lower()} {name}: AWS did not say when it was created, so it may not be "
+                "the one the activity created: left alone, check it by hand",
+            )
+        if abs(when - made) > SAME_RESOURCE_TOLERANCE:
+            return (
+                "left-alone",
+                f"{kind.lower()} {name} was created at {when:%Y-%m-%d %H:%M:%S}Z, not by the "
+                f"activity's Create{kind} at {made:%Y-%m-%d %H:%M:%S}Z: left alone (nothing "
+                "undone on it), check it by hand",
+            )
+        return None
+
+    read = Action(
+        action.service,
+        f"Get{kind}",
+        {f"{kind}Name": name},
+        why=f"is {name} the one the actor made? (before any undo step on it)",
+        region=action.region,
+        changes_aws=False,
+        targets=(name,),
+    )
+    return read, same
+
+
+def _statements(document: Any) -> list[Mapping[str, Any]]:
     if isinstance(document, str):
         try:
             document = orjson.loads(document)
         except orjson.JSONDecodeError:
-            return None
+            return []
     if not isinstance(document, Mapping):
-        return None
+        return []
     statements = document.get("Statement")
     statements = statements if isinstance(statements, list) else [statements]
-    for st in statements:
-        if not isinstance(st, Mapping) or st.get("Effect") != "Deny":
+    return [st for st in statements if isinstance(st, Mapping)]
+
+
+def _issue_cutoff(st: Mapping[str, Any]) -> str | None:
+    """The ``aws:TokenIssueTime`` of a statement's ``DateLessThan``, if it has one."""
+    cond = st.get("Condition")
+    dlt = cond.get("DateLessThan") if isinstance(cond, Mapping) else None
+    if isinstance(dlt, Mapping) and dlt.get("aws:TokenIssueTime"):
+        return str(dlt["aws:TokenIssueTime"])
+    return None
+
+
+def _token_issue_time(document: Any) -> str | None:
+    """The first Deny's token issue cutoff in ``document`` (the plan's own deny)."""
+    for st in _statements(document):
+        if st.get("Effect") == "Deny" and _issue_cutoff(st):
+            return _issue_cutoff(st)
+    return None
+
+
+def _is_star(value: Any) -> bool:
+    return value == "*" or (isinstance(value, list) and "*" in value)
+
+
+def _as_utc(text: str) -> pd.Timestamp | None:
+    try:
+        t = pd.Timestamp(text)
+    except (ValueError, TypeError):
+        return None
+    if pd.isna(t):
+        return None
+    return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
+
+
+def _revokes_all_before(document: Any, needed: str | None) -> str | None:
+    """The cutoff of a statement of ``document`` that revokes as much as the planned deny: Deny,
+    Action "*", Resource "*", no other condition than ``DateLessThan aws:TokenIssueTime`` at or
+    after ``needed``; None when no statement does (too narrow, too early, or unreadable)."""
+    want = _as_utc(needed) if needed else None
+    for st in _statements(document):
+        if st.get("Effect") != "Deny" or "NotAction" in st or "NotResource" in st:
             continue
-        cond = (st.get("Condition") or {}).get("DateLessThan") or {}
-        if isinstance(cond, Mapping) and cond.get("aws:TokenIssueTime"):
-            return str(cond["aws:TokenIssueTime"])
+        if not (_is_star(st.get("Action")) and _is_star(st.get("Resource"))):
+            continue
+        cond = st.get("Condition")
+        stamp = _issue_cutoff(st)
+        if (
+            not stamp
+            or set(cond) != {"DateLessThan"}
+            or set(cond["DateLessThan"]) != {"aws:TokenIssueTime"}
+        ):
+            continue
+        have = _as_utc(stamp)
+        if have is not None and (want is None or have >= want):
+            return stamp
     return None
 
 

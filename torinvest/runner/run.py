@@ -17,8 +17,8 @@ from torinvest.actions import ABSENT_CODES, REVOKE_POLICY_NAME, Action, Plan
 from torinvest.aws import Aws, AwsConfig
 from torinvest.errors import AwsError, InputError, RefusedError, TorinvestError
 from torinvest.runner.calls import _jsonable, describe_answer, invoke
-from torinvest.runner.gate import Caller, credentials_hint, credentials_source
-from torinvest.runner.probes import _probe
+from torinvest.runner.gate import Caller, credentials_hint, credentials_source, require_verdict
+from torinvest.runner.probes import _probe, identity_probe, principal
 from torinvest.verdict import append as ledger_append
 from torinvest.verdict import default_ledger_path
 
@@ -58,6 +58,8 @@ class RunReport:
     results: list[CallResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     inventory: list[str] = field(default_factory=list)
+    #: why the run stopped before its end (the verdict changed while it ran), else None
+    stopped: RefusedError | None = None
 
     def _of(self, *statuses: str, changes: bool | None = None) -> list[CallResult]:
         return [
@@ -106,6 +108,8 @@ class RunReport:
                 "re-run with --execute"
             )
         lines = [head]
+        if self.stopped is not None:
+            lines.append(f"  STOPPED: {self.stopped.message}")
         lines += [f"  {line}" for line in self.inventory]
         for r in self.read_failures:
             said = r.error.message if r.error else "?"
@@ -122,8 +126,11 @@ class RunReport:
                     f"  {said}: {', '.join(minted)} (the deny on {whose}'s tokens issued before "
                     "the run)"
                 )
+        grouped: dict[str, list[str]] = {}
         for r in self.left_alone:
-            lines.append(f"  left alone: {r.note}")
+            grouped.setdefault(r.note or "?", []).append(r.action.operation)
+        for note, operations in grouped.items():
+            lines.append(f"  left alone: {note} ({', '.join(operations)} not made)")
         for a in plan.manual:
             lines.append(f"  manual: {a.manual}")
         return lines
@@ -158,6 +165,8 @@ class Runner:
         self.caller: Caller | None = None
         #: fields added to the next record only (the run's first: the plan it carries out)
         self.opening: dict[str, Any] = {}
+        #: the identity check of each principal the activity created: (status, why) or None
+        self.identities: dict[tuple[str, str], tuple[str, str] | None] = {}
 
     # -- ledger
     def _record(self, record: Mapping[str, Any]) -> None:
@@ -438,9 +447,15 @@ def carry_out(
     ledger: str | Path | None = None,
     echo: Callable[[str], None] = print,
     context: Mapping[str, Any] | None = None,
+    recheck_verdict: bool = False,
 ) -> RunReport:
     """Carry out ``plan``: print every action; with ``execute``, make its calls behind the
     account guard (the verdict gate, :func:`require_verdict`, comes first and is the caller's).
+
+    ``recheck_verdict`` (the CLI's ``--execute``): the ledger is read again right before each
+    change, and the run stops — that change and every later one not made, the refusal printed
+    and ledgered, :attr:`RunReport.stopped` set — when the finding's current decided verdict is
+    no longer one the plan follows (recorded by another analyst while the plan was built).
 
     ``offline`` (a dry run from a case folder): print the plan and whose credentials ``--execute``
     would use; call nothing. A dry run against AWS checks the account first and runs the
@@ -487,6 +502,9 @@ def carry_out(
     report.caller = runner.caller
     report.plan = plan
     for a in plan.actions:
+        if report.stopped is not None and not a.manual:
+            report.results.append(CallResult(a, "not-run", note="the run stopped"))
+            continue
         if a.manual:
             echo(f"{'MANUAL':<8} {a.cli()}  # {a.why}")
             report.results.append(CallResult(a, "manual"))
@@ -503,18 +521,70 @@ def carry_out(
             echo(f"{'DRY RUN':<8} {a.cli()}  # {a.why}")
             report.results.append(CallResult(a, "dry-run"))
         else:
+            if recheck_verdict:
+                report.stopped = _verdict_changed(runner, plan, ledger)
+                if report.stopped is not None:
+                    report.results.append(CallResult(a, "not-run", note="the run stopped"))
+                    continue
             report.results.append(_change(runner, a))
     return report
 
 
+def _verdict_changed(runner: Runner, plan: Plan, ledger: str | Path | None) -> RefusedError | None:
+    """Read the ledger again before a change: the refusal (printed and ledgered) when the
+    finding's current decided verdict no longer allows ``plan``; None when it still does."""
+    try:
+        require_verdict(plan.finding_id, plan.kind, ledger=ledger)
+    except RefusedError as e:
+        refusal = RefusedError(
+            e.message.replace(
+                "nothing was called", "the run stopped before its next change"
+            ).replace("refused:", "refused while running:", 1),
+            hint="no further change was made; the ones above (if any) were made under the "
+            "earlier verdict: review them against the new verdict",
+        )
+        runner.echo(f"REFUSED  {refusal.message}")
+        runner.refused(refusal)
+        return refusal
+    return None
+
+
+def _identity(runner: Runner, action: Action) -> tuple[str, str] | None:
+    """The identity check of the principal ``action`` acts on (once per principal and run):
+    ``("left-alone" | "already-done", why)``, or None when it is the one the activity made."""
+    found = principal(action)
+    probe = identity_probe(action)
+    if found is None or probe is None:
+        return None
+    if found not in runner.identities:
+        read, check = probe
+        seen = runner.call(read, verb="CHECK", probe=True)
+        if seen.status == "read":
+            runner.identities[found] = check(seen.response)
+        else:
+            said = seen.error.message if seen.error else "no answer"
+            runner.identities[found] = (
+                "left-alone",
+                f"{found[0].lower()} {found[1]}: could not check that it is the one the activity "
+                f"created ({said}): left alone, re-run or check it by hand",
+            )
+    return runner.identities[found]
+
+
 def _change(runner: Runner, action: Action) -> CallResult:
-    """One change: its probe first (when one can tell it is done), then the call."""
+    """One change: the identity check of a principal the activity created (before any undo
+    step on it), its probe (when one can tell it is done), then the call."""
+    same = _identity(runner, action)
+    if same is not None:
+        return runner.skipped(action, *same)
     probe = _probe(action)
     if probe is not None:
         read, check = probe
         seen = runner.call(read, verb="CHECK", probe=True)
         verdict = check(seen.response) if seen.status == "read" else None
-        if verdict is not None:
+        if verdict is not None and verdict[0] == "replace":
+            runner.echo(f"  replacing: {verdict[1]}")
+        elif verdict is not None:
             return runner.skipped(action, *verdict)
     return runner.call(action, verb="EXECUTE")
 
@@ -568,6 +638,8 @@ def whose_credentials(plan: Plan, aws: Aws | None, config: AwsConfig | None = No
 
 def exit_problem(report: RunReport) -> TorinvestError | None:
     """The error a command ends with after the run (None: it did what it was asked)."""
+    if report.stopped is not None:
+        return report.stopped
     if report.failed:
         n = len(report.failed)
         total = len(report.done) + len(report.failed) + len(report.already)
