@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 
 
 class TorinvestError(Exception):
@@ -172,14 +172,17 @@ class DataIssue:
     """One problem that left part of a result missing.
 
     ``source`` names where (a file path, ``guardduty:eu-west-1``, …); ``problem`` says what and,
-    where it helps, what to do.
+    where it helps, what to do. ``unread`` marks the issue of a file nothing could be read from
+    (not downloaded, not decompressed, not JSON, not CloudTrail, too large): the file is counted
+    as failed, not as read with issues (it is not part of equality, nor of :meth:`to_dict`).
     """
 
     source: str
     problem: str
+    unread: bool = field(default=False, compare=False)
 
     def to_dict(self) -> dict[str, str]:
-        return asdict(self)
+        return {"source": self.source, "problem": self.problem}
 
     @classmethod
     def from_error(cls, source: str, error: BaseException) -> DataIssue:

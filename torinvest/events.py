@@ -152,7 +152,8 @@ NOTHING_READ = "nothing could be loaded"
 
 def files_text(counts: FileCounts, by: str = "") -> str:
     """``54 of 62 log file(s)`` + ``by`` + ``(8 failed: 8 could not be downloaded: AccessDenied;
-    120 outside the window/region narrowing)``: what was listed, read, failed, left out."""
+    1 read with issues: 1 with records without a usable time; 120 outside the window/region
+    narrowing)``: what was listed, read (cleanly or with issues), failed, left out."""
     text = (
         f"{counts.read:,} of {counts.listed:,} log file(s)"
         if counts.failed
@@ -161,6 +162,8 @@ def files_text(counts: FileCounts, by: str = "") -> str:
     extra = []
     if counts.failed:
         extra.append(f"{len(counts.failed):,} failed: {counts.reasons()}")
+    if counts.with_issues:
+        extra.append(f"{len(counts.with_issues):,} read with issues: {counts.issue_reasons()}")
     if counts.skipped:
         extra.append(f"{counts.skipped:,} outside the window/region narrowing")
     return text + by + (f" ({'; '.join(extra)})" if extra else "")

@@ -264,6 +264,67 @@ def test_a_damaged_file_is_one_issue_and_the_rest_loads(
         assert result.issues == read(folder, None, workers).issues
 
 
+def _untimed(folder: Path) -> Path:
+    recs = copy.deepcopy(OTHER[:8])
+    del recs[0]["eventTime"]
+    return write(folder / "no-time.json.gz", compact(recs), gz=True)
+
+
+def _bad_utf8(folder: Path) -> Path:
+    data = compact(OTHER).replace(b'"userAgent":"', b'"userAgent":"\xff', 1)
+    return write(folder / "bad-utf8.json.gz", data, gz=True)
+
+
+def _bad_entries(folder: Path) -> Path:
+    return write(folder / "entries.json.gz", compact([*OTHER[:4], 5, "x"]), gz=True)
+
+
+def _no_records(folder: Path) -> Path:
+    return write(folder / "no-records.json.gz", compact([5, "x", {"a": 1}]), gz=True)
+
+
+#: A file of each kind beside the four good ones → how the counts say it: failed (nothing read
+#: from it) or read with issues (its records loaded, with a caveat); never a number twice.
+FILE_STATES = {
+    "truncated-gzip": (_truncated_gzip, "failed", "1 failed: 1 cannot decompress"),
+    "guardduty-finding": (_findings, "failed", "1 failed: 1 a GuardDuty finding"),
+    "html-error-page": (_html_page, "failed", "1 failed: 1 invalid JSON"),
+    "no-records": (_no_records, "failed", "1 failed: 1 with entries that are not records"),
+    "untimed": (_untimed, "issues", "1 read with issues: 1 with records without a usable time"),
+    "truncated-json": (
+        _truncated_json,
+        "issues",
+        "1 read with issues: 1 damaged (its whole records loaded)",
+    ),
+    "bad-utf8": (_bad_utf8, "issues", "1 read with issues: 1 with invalid UTF-8 replaced"),
+    "bad-entries": (_bad_entries, "issues", "1 read with issues: 1 with entries that are not"),
+    "bad-json-line": (_bad_json_line, "issues", "1 read with issues: 1 with bad JSON lines"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(FILE_STATES))
+@KEYS
+def test_file_counts_tell_failed_files_from_files_read_with_issues(
+    tmp_path: Path, workers: int, key: str | None, kind: str
+) -> None:
+    folder = good_folder(tmp_path)
+    make, state, words = FILE_STATES[kind]
+    bad = str(make(folder / "x"))
+    counts = read(folder, key, workers).counts
+    assert counts.listed == 5
+    if state == "failed":
+        assert list(counts.failed) == [bad] and counts.with_issues == {}
+        assert counts.read == 4
+    else:
+        assert counts.failed == {} and list(counts.with_issues) == [bad]
+        assert counts.read == 5
+    code, out, _ = run("events", "--logs", str(folder), "--out", str(tmp_path / "ev.parquet"))
+    assert code == 0
+    files = "4 of 5 log file(s)" if state == "failed" else "5 log file(s)"
+    assert f" from {files} ({words}" in out.splitlines()[0], out
+    assert not re.search(r"\b\d+ \d+ ", out.splitlines()[0])  # never "1 1 record"
+
+
 @pytest.mark.parametrize("depth", [300, 1_000])
 @pytest.mark.parametrize("shape", ["log-file", "json-lines"])
 @KEYS

@@ -101,6 +101,7 @@ from torinvest.sources.logs.listing import (
 from torinvest.sources.logs.load import (
     MAX_DERIVED_PASSES,
     file_failures,
+    file_states,
     keep_regions,
     load_logs,
     subset,
@@ -177,6 +178,7 @@ __all__ = [
     "default_workers",
     "download_problem",
     "file_failures",
+    "file_states",
     "gunzip",
     "keep_regions",
     "key_layout",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -46,14 +46,34 @@ def _key_set(keys: str | Iterable[str] | None) -> frozenset[str] | None:
 
 
 def file_failures(issues: Iterable[DataIssue], files: Iterable[LogFile]) -> dict[str, str]:
-    """The files an issue names whole (location → the first problem): those that could not be
-    read. Issues of a part of a file (``path:line``) leave the file counted as read."""
+    """The files nothing could be read from (location → the first problem): see
+    :func:`file_states`."""
+    return file_states(issues, files)[0]
+
+
+def file_states(
+    issues: Iterable[DataIssue], files: Iterable[LogFile]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The listed files an issue names (location → its first problem), in two: those nothing
+    could be read from (an issue marked ``unread``: not downloaded, not decompressed, not JSON,
+    not CloudTrail, too large) and those read with issues (records without a time, a damaged
+    file whose whole records were kept, invalid UTF-8 replaced, entries or lines skipped). An
+    issue of a line (``path:6``) is its file's."""
     locations = {f.location for f in files}
     failed: dict[str, str] = {}
+    flawed: dict[str, str] = {}
     for issue in issues:
-        if issue.source in locations:
-            failed.setdefault(issue.source, issue.problem)
-    return failed
+        where = _file_of(issue.source, locations)
+        if where is not None:
+            (failed if issue.unread else flawed).setdefault(where, issue.problem)
+    return failed, {k: v for k, v in flawed.items() if k not in failed}
+
+
+def _file_of(source: str, locations: Collection[str]) -> str | None:
+    if source in locations:
+        return source
+    head, sep, line = source.rpartition(":")
+    return head if sep and line.isdigit() and head in locations else None
 
 
 def load_logs(
@@ -152,11 +172,13 @@ def load_logs(
     result.issues += listing.empty
     result.issues += list(dict.fromkeys(malformed))
     result.notes = list(listing.notes)
+    failed, flawed = file_states(result.issues, files)
     result.counts = FileCounts(
         listed=len(files),
         skipped=skipped,
-        failed=file_failures(result.issues, files),
+        failed=failed,
         trails=list(listing.trails),
+        with_issues=flawed,
     )
     tables = [p.table for p in ordered if p.table is not None]
     for p in ordered:

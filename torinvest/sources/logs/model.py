@@ -168,51 +168,85 @@ class BatchOut:
 @dataclass(slots=True)
 class FileCounts:
     """The log files of a load, counted: ``listed`` passed the narrowing (to read), ``failed``
-    could not be read whole (location → why: not downloaded, not inflated, not CloudTrail…),
-    ``skipped`` were outside the narrowing (counted where a listing saw them), ``trails`` the
-    ``AWSLogs/`` folders found."""
+    gave nothing at all (location → why: not downloaded, not inflated, not JSON, not
+    CloudTrail, too large), ``with_issues`` were read but not cleanly (location → the first
+    issue: records without a time, a damaged file whose whole records were kept, invalid UTF-8
+    replaced, entries skipped), ``skipped`` were outside the narrowing (counted where a listing
+    saw them), ``trails`` the ``AWSLogs/`` folders found."""
 
     listed: int = 0
     skipped: int = 0
     failed: dict[str, str] = field(default_factory=dict)
     trails: list[str] = field(default_factory=list)
+    with_issues: dict[str, str] = field(default_factory=dict)
 
     @property
     def read(self) -> int:
-        """Files read (listed, less those that failed)."""
+        """Files read (listed, less those that failed; those read with issues included)."""
         return self.listed - len(self.failed)
 
     def add(self, other: FileCounts) -> None:
         self.listed += other.listed
         self.skipped += other.skipped
         self.failed.update(other.failed)
+        self.with_issues.update(other.with_issues)
+        for location in self.failed:
+            self.with_issues.pop(location, None)
         self.trails += [t for t in other.trails if t not in self.trails]
 
     def reasons(self) -> str:
         """Why files failed, counted by reason: ``8 could not be downloaded: AccessDenied``."""
-        counts: dict[str, int] = {}
-        for problem in self.failed.values():
-            reason = _reason(problem)
-            counts[reason] = counts.get(reason, 0) + 1
-        return "; ".join(f"{n:,} {r}" for r, n in counts.items())
+        return _counted(self.failed)
+
+    def issue_reasons(self) -> str:
+        """What the files read with issues had, counted: ``2 with records without a usable
+        time; 1 damaged (its whole records loaded)``."""
+        return _counted(self.with_issues)
 
     def describe(self) -> str:
         """One line: ``62 log file(s) listed, 54 read, 8 failed (8 could not be downloaded:
-        AccessDenied), 120 outside the window/region narrowing``."""
+        AccessDenied), 1 read with issues (1 with invalid UTF-8 replaced), 120 outside the
+        window/region narrowing``."""
         text = f"{self.listed:,} log file(s) listed, {self.read:,} read"
         if self.failed:
             text += f", {len(self.failed):,} failed ({self.reasons()})"
+        if self.with_issues:
+            text += f", {len(self.with_issues):,} read with issues ({self.issue_reasons()})"
         if self.skipped:
             text += f", {self.skipped:,} outside the window/region narrowing"
         return text
 
 
+def _counted(problems: dict[str, str]) -> str:
+    counts: dict[str, int] = {}
+    for problem in problems.values():
+        reason = _reason(problem)
+        counts[reason] = counts.get(reason, 0) + 1
+    return "; ".join(f"{n:,} {r}" for r, n in counts.items())
+
+
+#: Problems said in a few words (a text the problem holds → the words), for the counts.
+_KINDS: tuple[tuple[str, str], ...] = (
+    ("limit for one log file", "over the size limit (--max-file-mb)"),  # too_large()
+    ("without a usable eventTime", "with records without a usable time"),
+    ("invalid UTF-8", "with invalid UTF-8 replaced"),
+    ("whole record(s) in it were loaded", "damaged (its whole records loaded)"),
+    ("entries are not CloudTrail records", "with entries that are not records"),
+    ("have no parsable CloudTrailEvent", "with entries that are not records"),
+    ("the other lines were loaded", "with bad JSON lines"),
+)
 _REASON = re.compile(r"could not be downloaded: [\w.]+|[^:(]+")
+_LINE = re.compile(r"line \d+: ")
+_COUNT = re.compile(r"[\d,]+(?: of [\d,]+)? ")
 
 
 def _reason(problem: str) -> str:
-    if "limit for one log file" in problem:  # too_large()
-        return "over the size limit (--max-file-mb)"
+    """A problem in a few words, without its numbers (it is counted by file)."""
+    for text, words in _KINDS:
+        if text in problem:
+            return words
+    problem = _LINE.sub("", problem, count=1)
     m = _REASON.match(problem)
     reason = (m.group(0) if m else problem).strip()
+    reason = _COUNT.sub("", reason, count=1) if _COUNT.match(reason) else reason
     return reason[:80] or "unreadable"

@@ -226,7 +226,7 @@ def _get_object(aws: Aws | None, f: LogFile) -> bytes | DataIssue:
     try:
         return aws.client("s3").get_object(Bucket=f.bucket, Key=f.key)["Body"].read()
     except AWS_CALL_ERRORS as e:
-        return DataIssue(f.location, download_problem(e))
+        return DataIssue(f.location, download_problem(e), unread=True)
 
 
 #: What reading a trail's objects needs, said when a download is denied.

@@ -95,6 +95,7 @@ def too_large(name: str, limit: int, size: int | None = None) -> DataIssue:
         "decompression bomb, or a file far larger than CloudTrail writes); if it is genuine, "
         "raise the limit: --max-file-mb N (notebook parameter max_file_mb, "
         "Python max_file_bytes=…)",
+        unread=True,
     )
 
 
@@ -108,7 +109,7 @@ def _content(raw: bytes, name: str, options: ReadOptions) -> tuple[bytes | None,
         except FileTooLargeError:
             return None, [too_large(name, options.max_bytes)]
         except _INFLATE_ERRORS as e:
-            return None, [DataIssue(name, f"cannot decompress: {e}")]
+            return None, [DataIssue(name, f"cannot decompress: {e}", unread=True)]
     elif len(raw) > options.max_bytes:
         return None, [too_large(name, options.max_bytes, len(raw))]
     else:
@@ -193,19 +194,19 @@ def read_local(path: str, limit: int) -> bytes | DataIssue:
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except OSError as e:
-        return DataIssue(path, f"cannot read: {e.strerror or e}")
+        return DataIssue(path, f"cannot read: {e.strerror or e}", unread=True)
     with open(fd, "rb", buffering=0) as f:
         try:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
-                return DataIssue(path, "not a regular file: not read")
+                return DataIssue(path, "not a regular file: not read", unread=True)
             if st.st_size > limit:
                 return too_large(path, limit, st.st_size)
             data = f.read(st.st_size + 1)  # a buffer of its size, not of the limit
             if len(data) > st.st_size:  # it grew since fstat: the rest, up to the limit
                 data += f.read(limit + 1 - len(data))
         except OSError as e:
-            return DataIssue(path, f"cannot read: {e.strerror or e}")
+            return DataIssue(path, f"cannot read: {e.strerror or e}", unread=True)
     if len(data) > limit:  # it grew since fstat
         return too_large(path, limit, len(data))
     return data

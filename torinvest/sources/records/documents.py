@@ -8,6 +8,7 @@ import codecs
 import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -162,8 +163,16 @@ def parse_records(
     """Records from raw (already decompressed) JSON bytes: one document or JSON lines.
 
     Never raises for bad content: each problem is a :class:`DataIssue` naming ``where`` (JSON
-    lines: one issue per file, listing the bad lines).
+    lines: one issue per file, listing the bad lines). When no record at all could be read,
+    the issues are marked ``unread`` (the file failed; otherwise it was read with issues).
     """
+    records, issues = _parse_records(data, where)
+    if issues and not records:
+        issues = [replace(i, unread=True) for i in issues]
+    return records, issues
+
+
+def _parse_records(data: bytes, where: str) -> tuple[list[dict[str, Any]], list[DataIssue]]:
     if not data or data.isspace():
         return [], [DataIssue(where, "the file is empty")]
     try:

@@ -35,7 +35,7 @@ from torinvest.sources.logs import (
     Narrowing,
     default_workers,
     download_problem,
-    file_failures,
+    file_states,
     gunzip,
     list_logs,
     too_large,
@@ -105,11 +105,13 @@ class FileSet:
 
     def counts(self) -> FileCounts:
         """Listed, failed (and why), skipped: the same counts as the file loader's."""
+        failed, flawed = file_states(self.issues, self.listed_files)
         return FileCounts(
             listed=self.listed,
             skipped=self.skipped,
-            failed=file_failures(self.issues, self.listed_files),
+            failed=failed,
             trails=list(self.trails),
+            with_issues=flawed,
         )
 
 
@@ -251,7 +253,7 @@ class DuckDBEngine:
         try:
             body = self.aws.client("s3").get_object(Bucket=f.bucket, Key=f.key)["Body"].read()
         except AWS_CALL_ERRORS as e:
-            return DataIssue(f.location, download_problem(e))
+            return DataIssue(f.location, download_problem(e), unread=True)
         target.write_bytes(body)
         return str(target)
 
