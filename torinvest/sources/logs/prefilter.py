@@ -45,6 +45,13 @@ def _records_of(
 _ARRAY_END = re.compile(rb"\]\s*\}\s*\Z")
 
 
+def holds_nothing_else(data: bytes) -> bool:
+    """Whether a file without a key's bytes can be left unparsed by a key-filtered read: a
+    compact log file whose end is whole (it holds none of the key's records, and nothing a
+    full read would report but damage in its middle). Any other file is parsed whole."""
+    return _RECORDS_HEAD.match(data) is not None and _ends_whole(data)
+
+
 def _ends_whole(data: bytes) -> bool:
     """Whether a compact log file ends as a whole one does: its last record parses, and the
     array and the document close after it (a file cut after a whole record does not pass: its

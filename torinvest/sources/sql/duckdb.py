@@ -17,7 +17,7 @@ import zlib
 from collections import deque
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
 import duckdb
@@ -33,17 +33,23 @@ from torinvest.sources.logs import (
     FileTooLargeError,
     LogFile,
     Narrowing,
+    ReadOptions,
     default_workers,
     download_problem,
     file_states,
     gunzip,
     list_logs,
+    read_local,
+    read_log_table,
     too_large,
 )
-from torinvest.sources.records import SAME_RECORD_COLUMNS
+from torinvest.sources.logs.prefilter import holds_nothing_else
+from torinvest.sources.records import SAME_RECORD_COLUMNS, filter_window, is_utf8
 from torinvest.sources.sql.engine import DUCKDB, EngineSettings, Output, QueryStats
 from torinvest.sources.sql.projection import (
+    CONTENT_KEY,
     EVENT_COLUMNS,
+    ORDER_COLUMNS,
     SOURCE_DIALECT,
     record_structure,
     sql_literal,
@@ -72,7 +78,10 @@ class FileSet:
     """The log files a DuckDB query reads: local ``paths``, the ``locations`` rows name as their
     origin (the path, or the ``s3://`` URL it was downloaded from), sizes and issues;
     ``listed`` log files passed the narrowing (those that failed are issues, not paths),
-    ``trails``/``notes`` what the listing found (:class:`~torinvest.sources.logs.LogListing`)."""
+    ``trails``/``notes`` what the listing found (:class:`~torinvest.sources.logs.LogListing`);
+    ``fallback`` (local path, origin) the files DuckDB cannot read (another shape, damaged,
+    invalid UTF-8, not inflated, too large), which the file loader reads for each query
+    (:func:`file_loader_rows`)."""
 
     paths: list[str] = field(default_factory=list)
     locations: list[str] = field(default_factory=list)
@@ -83,6 +92,7 @@ class FileSet:
     listed_files: list[LogFile] = field(default_factory=list)
     trails: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    fallback: list[tuple[str, str]] = field(default_factory=list)
 
     def add(self, path: str, location: str, size: int) -> None:
         self.paths.append(path)
@@ -90,6 +100,7 @@ class FileSet:
         self.sizes.append(size)
 
     def without(self, bad: Collection[int]) -> FileSet:
+        """These files, those of ``bad`` (indexes) left to the file loader (``fallback``)."""
         kept = FileSet(
             skipped=self.skipped,
             issues=list(self.issues),
@@ -97,15 +108,19 @@ class FileSet:
             listed_files=self.listed_files,
             trails=self.trails,
             notes=self.notes,
+            fallback=list(self.fallback),
         )
         for i, (p, loc, s) in enumerate(zip(self.paths, self.locations, self.sizes, strict=True)):
-            if i not in bad:
+            if i in bad:
+                kept.fallback.append((p, loc))
+            else:
                 kept.add(p, loc, s)
         return kept
 
-    def counts(self) -> FileCounts:
-        """Listed, failed (and why), skipped: the same counts as the file loader's."""
-        failed, flawed = file_states(self.issues, self.listed_files)
+    def counts(self, more: Sequence[DataIssue] = ()) -> FileCounts:
+        """Listed, failed (and why), read with issues, skipped: the same counts as the file
+        loader's (``more``: the issues of the files it read for a query)."""
+        failed, flawed = file_states([*self.issues, *more], self.listed_files)
         return FileCounts(
             listed=self.listed,
             skipped=self.skipped,
@@ -138,9 +153,11 @@ class DuckDBEngine:
     files without the key's bytes are not handed over). That is 2.5–3x faster than DuckDB's own
     ``read_json_objects`` on gzip, and 30x faster than ``read_json``.
 
-    Files that are not ``{"Records": [...]}`` log files (lookup-events output, JSON lines) and
-    files that cannot be read (truncated gzip, invalid JSON or UTF-8) are left out, each as a
-    :class:`~torinvest.errors.DataIssue`: read those with the file loader.
+    Files DuckDB cannot read — not ``{"Records": [...]}`` log files (lookup-events output,
+    JSON lines), damaged (truncated gzip, invalid JSON or UTF-8), too large — are read by the
+    file loader with the query's keys and window (:func:`file_loader_rows`): their rows join
+    DuckDB's in every query (``projected``), and their issues are the file loader's, one per
+    file naming it. Both engines give the same rows and issues.
     """
 
     name = DUCKDB
@@ -171,6 +188,7 @@ class DuckDBEngine:
         self._con.execute(f"SET threads = {int(self.threads)}")
         self._listings: dict[Narrowing, FileSet] = {}
         self._downloaded: dict[str, str | DataIssue] = {}
+        self._fallen: dict[tuple[object, ...], tuple[pa.Table | None, list[DataIssue]]] = {}
 
     @classmethod
     def from_settings(cls, settings: EngineSettings) -> DuckDBEngine:
@@ -224,9 +242,8 @@ class DuckDBEngine:
             if isinstance(path, DataIssue):
                 out.issues.append(path)
                 continue
-            problem = _shape_problem(path)
-            if problem:
-                out.issues.append(DataIssue(f.location, problem))
+            if not _is_log_file(path):  # the file loader reads it (and says what it is)
+                out.fallback.append((path, f.location))
                 continue
             out.add(path, f.location, f.size)
         log.info("duckdb: %d files to read, %d skipped by narrowing", len(out.paths), out.skipped)
@@ -307,38 +324,61 @@ class DuckDBEngine:
             files.add(f.location, f.location, f.size)
         return self._sql(query, files)
 
-    def _sql(self, query: Query, files: FileSet) -> str:
+    def _sql(self, query: Query, files: FileSet, fallback: pa.Table | None = None) -> str:
         # with a key filter, records are json_transform()s of the matching texts: computed once
         # (inlined, each of the projection's fields would transform the text again: 2x slower)
         once = ("records",) if query.scope.keys is not None else ()
         # every field of the records: the content key that tells copies apart reads them all
         source = self.source(files, query.scope, (*query.event_columns, *SAME_RECORD_COLUMNS))
-        sql = render(query, source, materialized=once)
+        more = _fallback_rows(query.event_columns) if fallback is not None else None
+        sql = render(query, source, materialized=once, projected_rows=more)
         return _files_comment(files, query.scope) + sql
+
+    def _fallback(self, files: FileSet, scope: Scope) -> tuple[pa.Table | None, list[DataIssue]]:
+        """The rows and issues of the files the file loader reads for ``scope`` (once)."""
+        if not files.fallback:
+            return None, []
+        key = (tuple(files.fallback), len(files.paths), scope.keys, scope.start, scope.end)
+        if key not in self._fallen:
+            options = ReadOptions(
+                keys=scope.keys,
+                start=scope.start,
+                end=scope.end,
+                source=self.name,
+                max_bytes=self.max_file_bytes,
+            )
+            self._fallen[key] = file_loader_rows(files.fallback, options, len(files.paths))
+        return self._fallen[key]
 
     def run(self, query: Query) -> Output:
         scope = query.scope
         files = self.files(scope)
         while True:
-            sql = self._sql(query, files)
+            fallback, fallen_issues = self._fallback(files, scope)
+            sql = self._sql(query, files, fallback)
             stream = _LogStream(files, scope.keys, self.threads, self.max_file_bytes)
             started = time.perf_counter()
             self._con.register(LOG_FILES, stream.reader())
+            if fallback is not None:
+                self._con.register(FALLBACK_ROWS, fallback)
             try:
                 table = self._con.sql(sql).to_arrow_table()
             except duckdb.Error as e:
                 bad = stream.problems or _invalid_json(files, scope.keys)
                 if not bad:
                     raise
-                log.warning("duckdb: %d unreadable files left out (%s)", len(bad), e)
+                log.info("duckdb: %d files left to the file loader (%s)", len(bad), e)
                 files = self._forget(scope, files, bad)
                 continue
             finally:
                 self._con.unregister(LOG_FILES)
+                if fallback is not None:
+                    self._con.unregister(FALLBACK_ROWS)
+            if stream.problems:  # not inflated, not UTF-8…: the file loader reads them
+                files = self._forget(scope, files, stream.problems)
+                continue
             break
         seconds = time.perf_counter() - started
-        if stream.problems:  # files that could not be inflated: the query ran without them
-            self._forget(scope, files, stream.problems)
         stats = QueryStats(
             engine=self.name,
             kind=query.kind,
@@ -349,28 +389,79 @@ class DuckDBEngine:
             files=stream.files_read,
         )
         log.info("duckdb: %s query, %d rows in %.2f s", query.kind, table.num_rows, seconds)
-        kept = self.files(scope)
         return Output(
             table,
-            files.locations,
+            [*files.locations, *(location for _, location in files.fallback)],
             stats,
             query.columns,
-            list(kept.issues),
+            [*files.issues, *fallen_issues],
             files.skipped,
-            counts=kept.counts(),
-            notes=list(kept.notes),
+            counts=files.counts(fallen_issues),
+            notes=list(files.notes),
         )
 
     def _forget(self, scope: Scope, files: FileSet, bad: Mapping[int, str]) -> FileSet:
-        """``files`` without ``bad`` (each an issue), for this query and the next ones."""
+        """``files`` with ``bad`` left to the file loader, for this query and the next ones."""
         kept = files.without(bad)
-        kept.issues += [DataIssue(files.locations[i], problem) for i, problem in bad.items()]
         self._listings[scope.narrowing] = kept
         return kept
 
 
 #: The relation the DuckDB queries read the log files' text from.
 LOG_FILES = "log_files"
+#: The relation of the rows the file loader read for a query (:func:`file_loader_rows`).
+FALLBACK_ROWS = "file_loader_rows"
+
+
+def _fallback_rows(columns: Sequence[str]) -> str:
+    """The SELECT adding :data:`FALLBACK_ROWS` to ``projected``: its columns, content key and
+    order keys, as :func:`~torinvest.sources.sql.queries.shared_ctes` projects ``records``."""
+    listed = ", ".join(c for c in EVENT_COLUMNS if c in columns)
+    return (
+        f"SELECT {listed}, hash({', '.join(SAME_RECORD_COLUMNS)}) AS {CONTENT_KEY},\n"
+        f"  file_index, record_index\nFROM {FALLBACK_ROWS}"
+    )
+
+
+def file_loader_rows(
+    files: Sequence[tuple[str, str]], options: ReadOptions, first_index: int
+) -> tuple[pa.Table | None, list[DataIssue]]:
+    """The files the DuckDB engine cannot read ((local path, origin) each), read by the file
+    loader with ``options`` (keys, window, size limit): their rows as ``events`` columns plus
+    ``file_index`` (``first_index`` + the file's place) and ``record_index``, or None when
+    there is none; and their issues, naming each file as the file loader does (records without
+    a time are said from the query's rows, :func:`~torinvest.sources.sql.run.untimed_issues`)."""
+    tables: list[pa.Table] = []
+    issues: list[DataIssue] = []
+    for n, (path, location) in enumerate(files):
+        raw = read_local(path, options.max_bytes)
+        if isinstance(raw, DataIssue):
+            issues.append(replace(raw, source=location))
+            continue
+        table, more, _ = read_log_table(raw, location, options)
+        issues += more
+        if table is None:
+            continue
+        table = filter_window(table, options.start, options.end)
+        if not table.num_rows:
+            continue
+        columns = [_plain(table.column(c)) for c in EVENT_COLUMNS]
+        rows = table.num_rows
+        columns += [
+            pa.array([first_index + n] * rows, pa.int32()),
+            pa.array(range(1, rows + 1), pa.int64()),
+        ]
+        tables.append(pa.table(columns, names=[*EVENT_COLUMNS, *ORDER_COLUMNS]))
+    return (pa.concat_tables(tables) if tables else None), issues
+
+
+def _plain(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A dictionary column as its values (DuckDB reads the union's columns as text)."""
+    if pa.types.is_dictionary(column.type):
+        return column.cast(column.type.value_type)
+    return column
+
+
 _LOG_FILES_SCHEMA = pa.schema([("file_index", pa.int32()), ("json", pa.large_string())])
 #: Files inflated ahead of DuckDB, per thread (bounds the memory held by the stream).
 INFLATE_AHEAD = 2
@@ -423,7 +514,11 @@ class _LogStream:
                     )
 
     def text(self, i: int) -> tuple[str | None, int]:
-        """File ``i``'s text (None: without the keys, or unreadable) and its size on disk."""
+        """File ``i``'s text (None: without the keys, or unreadable) and its size on disk.
+
+        With keys, a file without their bytes is left out only when a key-filtered read of
+        the file loader would not parse it either (:func:`holds_nothing_else`): any other is
+        given to DuckDB, so that its damage is found as the file loader finds it."""
         try:
             raw = Path(self.files.paths[i]).read_bytes()
         except OSError as e:
@@ -439,13 +534,12 @@ class _LogStream:
         except _INFLATE_ERRORS as e:
             self.problems[i] = f"cannot decompress: {e}"
             return None, len(raw)
-        if self.keys and not any(k in data for k in self.keys):
+        if not (data.isascii() or is_utf8(data)):  # the file loader repairs it and says so
+            self.problems[i] = "not UTF-8 text"
             return None, len(raw)
-        try:
-            return data.decode(), len(raw)
-        except UnicodeDecodeError as e:
-            self.problems[i] = f"not UTF-8 text: {e}"
+        if self.keys and not any(k in data for k in self.keys) and holds_nothing_else(data):
             return None, len(raw)
+        return data.decode(), len(raw)
 
 
 def _invalid_json(files: FileSet, keys: Collection[str] | None) -> dict[int, str]:
@@ -475,13 +569,10 @@ def _files_comment(files: FileSet, scope: Scope) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _shape_problem(path: str) -> str | None:
+def _is_log_file(path: str) -> bool:
+    """Whether DuckDB reads the file: a ``{"Records": [...]}`` log file (the file loader reads
+    the others, and says what is wrong with one that cannot be read)."""
     try:
-        if is_records_file(path):
-            return None
-    except (OSError, zlib.error) as e:
-        return f"cannot read: {e}"
-    return (
-        'not a CloudTrail log file ({"Records": [...]}); the duckdb and athena engines read '
-        "only those: load this file with the files engine"
-    )
+        return is_records_file(path)
+    except (OSError, zlib.error):
+        return False

@@ -175,20 +175,27 @@ def _derived_flag(scope: Scope) -> str:
 
 
 def shared_ctes(
-    scope: Scope, prefilter: str | None = None, columns: Sequence[str] = EVENT_COLUMNS
+    scope: Scope,
+    prefilter: str | None = None,
+    columns: Sequence[str] = EVENT_COLUMNS,
+    projected_rows: str | None = None,
 ) -> list[tuple[str, str]]:
     """``projected`` (records → the frame's ``columns``), ``numbered`` (the scope's rows — those
     of ``prefilter`` too —, copies of a record — the same event_id and content — numbered in
     file order) and ``events`` (the first copy of each; different records sharing an event_id
-    are all kept)."""
+    are all kept). ``projected_rows``: a SELECT of rows already projected (the same columns,
+    content key and order keys), added to ``projected`` (the DuckDB engine's rows of the files
+    the file loader read for it)."""
     projection = ",\n  ".join(f"{sql} AS {name}" for name, sql in PROJECTION if name in columns)
     listed = ", ".join((*columns, "derived", *ORDER_COLUMNS))
+    projected = (
+        f"SELECT\n  {projection},\n  {content_key_sql()} AS {CONTENT_KEY},\n"
+        "  file_index, record_index\nFROM records"
+    )
+    if projected_rows:
+        projected += f"\nUNION ALL\n{projected_rows}"
     return [
-        (
-            "projected",
-            f"SELECT\n  {projection},\n  {content_key_sql()} AS {CONTENT_KEY},\n"
-            "  file_index, record_index\nFROM records",
-        ),
+        ("projected", projected),
         (
             "numbered",
             f"SELECT *, {_derived_flag(scope)} AS derived,\n"
@@ -201,12 +208,17 @@ def shared_ctes(
 
 
 def render(
-    query: Query, source: Sequence[tuple[str, str]], *, materialized: Collection[str] = ()
+    query: Query,
+    source: Sequence[tuple[str, str]],
+    *,
+    materialized: Collection[str] = (),
+    projected_rows: str | None = None,
 ) -> str:
     """The whole query in DuckDB SQL: the engine's ``source`` CTEs (ending with ``records``),
     the shared ones, the query's own, and its SELECT. Each query reads ``events`` once.
-    ``materialized`` CTEs are computed once (DuckDB's ``AS MATERIALIZED``), not inlined."""
-    shared = shared_ctes(query.scope, query.prefilter, query.event_columns)
+    ``materialized`` CTEs are computed once (DuckDB's ``AS MATERIALIZED``), not inlined;
+    ``projected_rows`` as in :func:`shared_ctes`."""
+    shared = shared_ctes(query.scope, query.prefilter, query.event_columns, projected_rows)
     ctes = [*source, *shared, *query.ctes]
     body = ",\n".join(
         f"{name} AS {'MATERIALIZED ' if name in materialized else ''}(\n{_indent(sql)}\n)"

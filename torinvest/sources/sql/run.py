@@ -118,7 +118,12 @@ def load_sql(
         _aggregate(engine, scope, result, follow_derived, catalogue, max_rows)
         return result
     for piece in pieces:
-        result.issues += untimed_issues(piece)
+        untimed = untimed_issues(piece)
+        result.issues += untimed
+        if result.counts is not None:  # those files were read with issues, as the loader says
+            for issue in untimed:
+                if issue.source not in result.counts.failed:
+                    result.counts.with_issues.setdefault(issue.source, issue.problem)
     derived = {d.access_key_id for d in result.derived}
     result.frame = frame_from_tables(
         pieces, derived_keys=derived if scope.keys else None, consume=True, issues=result.issues
