@@ -510,6 +510,56 @@ def test_different_records_sharing_an_event_id_are_both_kept_and_named(
     assert len(result.frame) == len(of_key(GOOD, key)) + 1
 
 
+def _with_float(recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``recs`` whose requestParameters hold a number: as written (1) and as a float (1.0)."""
+    out = copy.deepcopy(recs)
+    for r in out:
+        r["requestParameters"] = {"maxResults": 1, "zeta": {"b": 2, "a": [1, {"y": 1, "x": 0}]}}
+    return out
+
+
+@pytest.mark.parametrize("engine", ["files", "duckdb"])
+def test_a_copy_with_reordered_json_keys_is_the_same_record(tmp_path: Path, engine: str) -> None:
+    """The same records saved with sorted keys (``jq -S``, SIEM exports) and with ``1.0`` for
+    ``1``: one row each, no conflict issue; a real change is still a conflict."""
+    recs = _with_float(records(INVICTUS[0])[:3])
+    folder = tmp_path / "logs"
+    write(folder / "a.json.gz", compact(recs), gz=True)
+    resorted = json.dumps({"Records": recs}, sort_keys=True, indent=2).encode()
+    resorted = resorted.replace(b'"maxResults": 1', b'"maxResults": 1.0')
+    write(folder / "b-sorted.json.gz", resorted, gz=True)
+    if engine == "files":
+        result = load_logs(folder, progress=False)
+        frame, issues = result.frame, result.issues
+    else:
+        with DuckDBEngine(folder) as duck:
+            got = load_sql(duck)
+        frame, issues = got.frame, got.issues
+    assert issues == []
+    assert sorted(frame["event_id"]) == sorted(r["eventID"] for r in recs)
+    assert set(frame["origin"]) == {str(folder / "a.json.gz")}  # the first copy kept
+    # a real difference inside the JSON is still two records, named
+    changed = copy.deepcopy(recs)
+    changed[0]["requestParameters"]["zeta"]["b"] = 3
+    write(folder / "b-sorted.json.gz", json.dumps({"Records": changed}, sort_keys=True).encode())
+    result = load_logs(folder, progress=False)
+    (issue,) = result.issues
+    assert "they differ in request_parameters" in issue.problem
+    assert len(result.frame) == 4
+
+
+def test_lookup_events_and_a_log_file_differing_in_key_order_are_one_record() -> None:
+    recs = _with_float(records(INVICTUS[0])[:3])
+    a = normalize_records(recs, source="logs", origin="a")
+    lookup = [
+        json.loads(json.dumps(r, sort_keys=True).replace('"maxResults": 1', '"maxResults": 1.0'))
+        for r in recs
+    ]
+    b = normalize_records(lookup, source="lookup", origin="lookup:us-east-1")
+    both = combine_frames([a, b])
+    assert len(both) == 3 and duplicate_issues(both) == []
+
+
 def test_a_lookup_events_copy_is_the_same_record_and_a_changed_one_is_not(tmp_path: Path) -> None:
     folder = good_folder(tmp_path)
     recs = records(INVICTUS[0])

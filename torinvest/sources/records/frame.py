@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -194,14 +195,53 @@ def _row_order(table: pa.Table) -> tuple[np.ndarray | None, bool]:
 def later_copies(frame: pd.DataFrame) -> np.ndarray:
     """Which rows of ``frame`` (event_id and :data:`SAME_RECORD_COLUMNS`) repeat an earlier row:
     the same event_id and the same values, missing equal to missing. Rows without an event_id
-    are never copies."""
+    are never copies. ``request_parameters``/``response_elements`` are JSON: rows that still
+    share an event_id after the exact comparison (rare) are compared again with those parsed
+    (:func:`json_key`: key order and ``1.0``/``1`` do not count), so that a copy saved with
+    sorted keys (``jq -S``, SIEM exports) is the same record."""
     ids = frame["event_id"]
     candidates = (ids.notna() & ids.duplicated(keep=False)).to_numpy()
     out = np.zeros(len(frame), dtype=bool)
     if candidates.any():
+        rows = np.flatnonzero(candidates)
         sub = frame.loc[candidates, ["event_id", *SAME_RECORD_COLUMNS]]
-        out[np.flatnonzero(candidates)[sub.duplicated(keep="first").to_numpy()]] = True
+        copies = sub.duplicated(keep="first").to_numpy()
+        out[rows[copies]] = True
+        left = sub[~copies]
+        still = left["event_id"].duplicated(keep=False).to_numpy()
+        if still.any():
+            rest = left[still].astype(object)
+            for name in JSON_COLUMNS:
+                rest[name] = [json_key(v) for v in rest[name]]
+            again = rest.duplicated(keep="first").to_numpy()
+            out[rows[~copies][still][again]] = True
     return out
+
+
+#: Columns holding JSON text, compared parsed where rows sharing an event_id differ.
+JSON_COLUMNS: tuple[str, ...] = ("request_parameters", "response_elements")
+
+
+def json_key(value: Any) -> Any:
+    """JSON text as a value that ignores key order and ``1.0`` vs ``1`` (the text itself when
+    it does not parse; missing stays missing)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        parsed = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return value
+    return orjson.dumps(_whole_floats(parsed), option=orjson.OPT_SORT_KEYS).decode()
+
+
+def _whole_floats(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _whole_floats(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_whole_floats(v) for v in value]
+    return value
 
 
 #: How many event IDs shared by different records are reported one by one.
@@ -224,9 +264,7 @@ def duplicate_issues(frame: pd.DataFrame) -> list[DataIssue]:
     issues: list[DataIssue] = []
     groups = list(rows.groupby(rows["event_id"].astype(str), sort=False))
     for event_id, group in groups[:NAMED_CONFLICTS]:
-        differ = [
-            c for c in SAME_RECORD_COLUMNS if group[c].astype(object).nunique(dropna=False) > 1
-        ]
+        differ = [c for c in SAME_RECORD_COLUMNS if _distinct(group[c]) > 1]
         copies = "; ".join(_describe_row(r) for r in group.itertuples(index=False))
         issues.append(
             DataIssue(
@@ -246,6 +284,13 @@ def duplicate_issues(frame: pd.DataFrame) -> list[DataIssue]:
             )
         )
     return issues
+
+
+def _distinct(column: pd.Series) -> int:
+    values = column.astype(object)
+    if column.name in JSON_COLUMNS:
+        values = values.map(json_key)
+    return int(values.nunique(dropna=False))
 
 
 def _describe_row(row: Any) -> str:
