@@ -176,7 +176,10 @@ def plan_frame(plan: Plan) -> pd.DataFrame:
 
 
 def _plan_html(title: str, plan: Plan, command: str, who: str, kind: str = "") -> str:
-    notes = _list(_e(n) for n in plan.notes) if plan.notes else ""
+    """A plan's card: dry run, whose credentials, the plan's notes (before its calls, as
+    ``torinvest actions`` prints them: "built from incomplete evidence" is read first), the
+    calls."""
+    notes = "<p><b>Notes:</b></p>" + _list(_e(n) for n in plan.notes) if plan.notes else ""
     body = (
         "<p><b>DRY RUN: nothing here has been executed.</b> The notebook never executes "
         "actions; review the calls, then run them with "
@@ -184,8 +187,8 @@ def _plan_html(title: str, plan: Plan, command: str, who: str, kind: str = "") -
         "with credentials of another account; each call is printed before it runs and "
         "ledgered with its answer).</p>"
         f"<p><b>Credentials:</b> {_e(who)}</p>"
-        + (frame_html(plan_frame(plan)) if plan.actions else "<p>No API call to make.</p>")
         + notes
+        + (frame_html(plan_frame(plan)) if plan.actions else "<p>No API call to make.</p>")
     )
     return _card(title, body, kind)
 
