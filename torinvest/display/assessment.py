@@ -15,6 +15,7 @@ from torinvest.display.answer import key_calls
 from torinvest.display.markup import _card, _e, _kv, _list, _time, display_frame, frame_html
 from torinvest.errors import InputError
 from torinvest.grouping import tor_count
+from torinvest.schema import expiration_time
 from torinvest.verdict import NEXT_STEPS
 
 if TYPE_CHECKING:
@@ -114,7 +115,7 @@ def derived_keys(inv: Investigation, *, followed: bool = True) -> HTML:
                 "minted at": _time(d.event_time),
                 "from IP": d.source_ip,
                 "role": d.role_arn,
-                "expires": d.expiration,
+                "expires": _expires(d.expiration),
                 "calls made with it": calls,
                 "of them from Tor": tor_count(tor, unknown),
             }
@@ -130,6 +131,13 @@ def derived_keys(inv: Investigation, *, followed: bool = True) -> HTML:
 # --------------------------------------------------------------------------------------------
 # 6. verdict and next steps
 # --------------------------------------------------------------------------------------------
+def _expires(value: str | None) -> str | None:
+    """A derived key's expiration as the report's other times (CloudTrail writes
+    ``Jul 12, 2023, 12:20:04 AM``: a 12-hour clock, no zone); text that is not a time as is."""
+    ts = expiration_time(value)
+    return value if ts is None else _time(ts)
+
+
 def verdict_card(verdict: Mapping[str, Any], *, ledger: str | None = None) -> HTML:
     """The verdict, who decided and why, whether it is recorded, and what it means next."""
     status = str(verdict.get("status") or "pending")

@@ -99,6 +99,7 @@ ID_COLUMNS: frozenset[str] = frozenset(
         "derived key",
         "minted by",
         "minted at",
+        "expires",
         "from IP",
         "calls made with it",
         "of them from Tor",
