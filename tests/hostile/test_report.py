@@ -193,13 +193,27 @@ def test_no_events_could_not_look_and_nothing_to_read_read_differently(tmp_path:
         answers[label] = _text(html.split('class="ti-tiles"')[0])  # title and state line
         assert f'<div class="ti-value">{tor_value}</div>' in html, label
         assert "0 calls read" in _text(html)
-    assert "No events: every source was read (1 file(s)" in answers["none"]
+    assert "No events: every CloudTrail source was read (1 file(s)" in answers["none"]
     assert "not an access problem" in answers["none"]
     assert "Could not look: no event was read and 1 source(s) failed" in answers["failed"]
     assert "not evidence that the key was unused" in answers["failed"]
     assert "Nothing to read" in answers["nothing"]
     assert "Could not look: 1 source(s) refused access" in answers["denied"]
     assert len(set(answers.values())) == 4
+
+
+def test_no_events_beside_an_unreadable_findings_file(tmp_path: Path) -> None:
+    """The activity was read whole, a findings file was not: the answer says both, and its "no
+    events" line names what was read (CloudTrail), not "every source"."""
+    case = _case_with(tmp_path, dict([_background_file()]))
+    (case / "findings" / "torn.json").write_text('{"Findings": [')
+    sources = investigation.sources_from_parameters(case_dir=str(case))
+    findings = investigation.load_findings(sources)
+    inv = investigation.investigate(FINDING, sources, findings=findings)
+    text = _text(display.answer_html(inv, {"status": "pending"}, findings=findings))
+    assert "Incomplete: 1 data issue(s)" in text and "torn.json" in text
+    assert "No events: every CloudTrail source was read (1 file(s)" in text
+    assert "every source was read" not in text
 
 
 def test_a_partial_reading_says_so_at_the_top(tmp_path: Path) -> None:
