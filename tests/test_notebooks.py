@@ -254,6 +254,16 @@ def test_investigate_shows_the_data_issues_of_a_broken_case(tmp_path: Path) -> N
     sources = {Path(i["source"]).name for i in data["data_issues"]}
     assert {files["truncated"].name, files["invalid"].name, files["findings"].name} <= sources
     assert data["events"]["total"] > 0  # the good files still count
+    # section 6: the remediation plan says, before its calls, that it was built from them
+    plans = next(
+        c for c in nb.cells if c.cell_type == "code" and "display.verdict_section" in c.source
+    )
+    shown = "".join(
+        o["data"]["text/html"] for o in plans.outputs if "text/html" in o.get("data", {})
+    )
+    remediation = shown[shown.index("If not legitimate: remediation plan") :]
+    note = remediation.index("built from incomplete evidence: 3 data issue(s); changes in what")
+    assert note < remediation.index("iam:UpdateAccessKey")
 
 
 def test_triage_lists_the_open_findings_newest_first(tmp_path: Path) -> None:

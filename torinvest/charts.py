@@ -6,7 +6,8 @@ number of events: a million events make figures of a few hundred kilobytes.
 
 Attacker-written text (user agents, event names, IP column values read from files) only enters a
 figure as data: axis categories, trace names, hover ``customdata``. Plotly serializes it as JSON
-strings and renders it as text; titles are fixed strings. No HTML is built here.
+strings and renders it as text, each label and hover text through :func:`_clip` (control, bidi
+and zero-width characters shown escaped); titles are fixed strings. No HTML is built here.
 
 Each function also takes a *counts frame* (as :class:`torinvest.sources.sql.Aggregates` holds,
 computed by a SQL engine when the rows are too many to load): the same columns, where each row
@@ -35,6 +36,7 @@ from torinvest.grouping import (
     pick_bucket,
     tor_column,
 )
+from torinvest.safety import term_safe
 from torinvest.schema import utc_timestamp
 
 log = logging.getLogger(__name__)
@@ -72,11 +74,16 @@ OTHER = "other"
 # helpers
 # --------------------------------------------------------------------------------------------
 def _clip(text: str, limit: int) -> str:
+    """``text`` (attacker text: control, bidi and zero-width characters shown escaped,
+    :func:`torinvest.safety.term_safe`) cut to ``limit`` characters."""
+    text = term_safe(text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _clip_middle(text: str, limit: int) -> str:
-    """Cut the middle out: user agents differ at their end (``command/iam.create-user``)."""
+    """Cut the middle out: user agents differ at their end (``command/iam.create-user``).
+    Control, bidi and zero-width characters shown escaped first, as :func:`_clip` does."""
+    text = term_safe(text)
     if len(text) <= limit:
         return text
     head = (limit - 1) // 2

@@ -11,7 +11,14 @@ import html
 import re
 import unicodedata
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+#: Characters that can hide or reorder text: bidi embeddings, overrides, isolates and marks,
+#: zero-width and invisible format characters, line and paragraph separators.
+_INVISIBLE = "\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u2069\ufeff"
+#: Every character a terminal or a page must show escaped: C0 (but tab and newline) and C1
+#: controls (ESC, BEL, NEL…), and :data:`_INVISIBLE`.
+_CONTROL = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{_INVISIBLE}]")
+#: The same, and newline and tab too: as a regular expression's text (for ``Series.str``).
+UNSEEN = f"[\x00-\x1f\x7f-\x9f{_INVISIBLE}]"
 #: First characters that make a spreadsheet read a cell as a formula (ASCII, full-width and the
 #: small forms that NFKC-normalize to them).
 _FORMULA_TRIGGERS = frozenset("=+-@\uff1d\uff0b\uff0d\uff20\ufe66\ufe62\ufe63")
@@ -20,8 +27,7 @@ _FORMULA_TRIGGERS = frozenset("=+-@\uff1d\uff0b\uff0d\uff20\ufe66\ufe62\ufe63")
 def term_safe(value: object, *, limit: int | None = None) -> str:
     """Text for a terminal: control characters, ANSI escapes and bidi overrides shown escaped."""
     text = "" if value is None else str(value)
-    text = _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
-    text = text.replace("\n", "\\n")
+    text = _escape_unseen(text).replace("\n", "\\n")
     if limit is not None and len(text) > limit:
         text = text[: max(0, limit - 1)] + "…"
     return text
@@ -51,6 +57,15 @@ def _ignored_before_formula(ch: str) -> bool:
     return ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf", "Zs", "Zl", "Zp")
 
 
+def _escape_unseen(text: str) -> str:
+    """``text`` with every :data:`_CONTROL` character as its Python escape (``\\x1b``,
+    ``\\u202e``): visible, and unable to colour, reorder or hide what follows."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
 def html_text(value: object) -> str:
-    """Text for interpolation into HTML or Markdown: escaped, quotes included."""
-    return html.escape("" if value is None else str(value), quote=True)
+    """Text for interpolation into HTML or Markdown: markup escaped (quotes included), and
+    control, bidi and zero-width characters shown escaped (``\\u202e``), so that a name from a
+    finding, an event or a ledger can neither run, nor reorder or hide the text around it.
+    Newlines and tabs are kept (HTML shows them as spaces)."""
+    return html.escape(_escape_unseen("" if value is None else str(value)), quote=True)

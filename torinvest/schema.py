@@ -246,6 +246,16 @@ def utc_timestamp(value: object) -> pd.Timestamp | None:
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
+def expiration_time(value: object) -> pd.Timestamp | None:
+    """A credential's ``expiration`` from CloudTrail's ``responseElements`` (AWS writes
+    ``Jul 12, 2023, 12:20:04 AM``, in UTC; ISO 8601 also read) as a UTC Timestamp; None when
+    missing or not a time (a forged record's text: shown as written)."""
+    try:
+        return utc_timestamp(value)
+    except (ValueError, TypeError, OverflowError):
+        return None
+
+
 def iso_utc(value: object) -> str | None:
     """ISO 8601 UTC text with a ``Z`` (``2023-07-10T12:17:08Z``); None for missing values."""
     ts = utc_timestamp(value)

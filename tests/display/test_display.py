@@ -235,3 +235,22 @@ def test_calls_of_unknown_tor_status_never_read_as_zero_from_tor(
     assert "5 call(s), 0 from Tor, 5 of unknown Tor status" in shown
     assert re.search(r"calls from Tor 0 \(\+69 of unknown Tor status\)", shown)
     assert not re.search(r"\b0 from Tor(?!, \d)", shown), shown  # (may be cut short: "3 of unkno…")
+
+
+def test_a_derived_keys_expiry_reads_as_the_other_times(inv: Investigation) -> None:
+    """CloudTrail writes a minted key's expiration as ``Jul 12, 2023, 12:20:04 AM`` (UTC, a
+    12-hour clock): the table and the plan show it as every other time, in UTC."""
+    from torinvest import actions
+
+    asia = STORY["derived"]["asia_key"]
+    text = _text(display.derived_keys(inv).data)
+    assert f"{asia} " in text and " 2023-07-12 00:20:04 UTC " in text
+    assert " AM " not in text
+    plan = actions.plan_remediation(inv.key, inv.events)
+    (revoke,) = [a.why for a in plan.actions if asia in a.why]
+    assert "valid until 2023-07-12 00:20:04Z" in revoke
+    # a forged expiration that is not a time is shown as written (escaped by the table)
+    from torinvest.display.assessment import _expires
+
+    assert _expires("<not a time>") == "<not a time>" and _expires(None) is None
+    assert _expires("2023-07-12T00:20:04Z") == "2023-07-12 00:20:04 UTC"

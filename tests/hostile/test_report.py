@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import html
+import io
 import re
 import shutil
+from html.parser import HTMLParser
 from pathlib import Path
 
 import orjson
@@ -190,13 +193,27 @@ def test_no_events_could_not_look_and_nothing_to_read_read_differently(tmp_path:
         answers[label] = _text(html.split('class="ti-tiles"')[0])  # title and state line
         assert f'<div class="ti-value">{tor_value}</div>' in html, label
         assert "0 calls read" in _text(html)
-    assert "No events: every source was read (1 file(s)" in answers["none"]
+    assert "No events: every CloudTrail source was read (1 file(s)" in answers["none"]
     assert "not an access problem" in answers["none"]
     assert "Could not look: no event was read and 1 source(s) failed" in answers["failed"]
     assert "not evidence that the key was unused" in answers["failed"]
     assert "Nothing to read" in answers["nothing"]
     assert "Could not look: 1 source(s) refused access" in answers["denied"]
     assert len(set(answers.values())) == 4
+
+
+def test_no_events_beside_an_unreadable_findings_file(tmp_path: Path) -> None:
+    """The activity was read whole, a findings file was not: the answer says both, and its "no
+    events" line names what was read (CloudTrail), not "every source"."""
+    case = _case_with(tmp_path, dict([_background_file()]))
+    (case / "findings" / "torn.json").write_text('{"Findings": [')
+    sources = investigation.sources_from_parameters(case_dir=str(case))
+    findings = investigation.load_findings(sources)
+    inv = investigation.investigate(FINDING, sources, findings=findings)
+    text = _text(display.answer_html(inv, {"status": "pending"}, findings=findings))
+    assert "Incomplete: 1 data issue(s)" in text and "torn.json" in text
+    assert "No events: every CloudTrail source was read (1 file(s)" in text
+    assert "every source was read" not in text
 
 
 def test_a_partial_reading_says_so_at_the_top(tmp_path: Path) -> None:
@@ -210,3 +227,174 @@ def test_a_partial_reading_says_so_at_the_top(tmp_path: Path) -> None:
     assert "⚠ Incomplete: 1 data issue(s)" in top
     assert "x&lt;img src=x onerror=document.title=1&gt;.json" in top and "<img" not in html
     assert f"{TOR_CALLS} of {len(partial.events)} calls" in _text(html)  # every event counted
+
+
+# --------------------------------------------------------------------------------------------
+# control, bidi and zero-width characters in every text a page shows
+# --------------------------------------------------------------------------------------------
+#: Shell syntax, an ANSI colour, a bidi override and isolate, a zero-width space, a bell, NEL.
+HIDDEN = "x'; touch /tmp/pwned; '\x1b[31m\u202eevil\u2066\u200b\x07\x85"
+#: How the pages show it (a finding's fields are trimmed: NEL is white space).
+ESCAPED = "x'; touch /tmp/pwned; '\\x1b[31m\\u202eevil\\u2066\\u200b\\x07"
+#: What a page must never hold raw outside its own markup: C0 (but tab and newline) and C1
+#: controls, bidi embeddings, overrides, isolates and marks, zero-width characters.
+RAW_HIDDEN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+#: Text fields of a finding shown in the report or the triage table (both export shapes).
+FINDING_TEXT_FIELDS = frozenset(
+    {
+        "username",
+        "usertype",
+        "principalid",
+        "title",
+        "description",
+        "countryname",
+        "cityname",
+        "asnorg",
+        "isp",
+        "org",
+        "api",
+        "servicename",
+        "detectorid",
+    }
+)
+
+
+def _hide_in_finding(node: object) -> None:
+    """Append :data:`HIDDEN` to every text field of a finding the pages show."""
+    if isinstance(node, dict):
+        for name, value in node.items():
+            if isinstance(value, str) and name.lower() in FINDING_TEXT_FIELDS:
+                node[name] = value + HIDDEN
+            else:
+                _hide_in_finding(value)
+    elif isinstance(node, list):
+        for item in node:
+            _hide_in_finding(item)
+
+
+def _hide_in_record(record: dict) -> None:
+    """Append :data:`HIDDEN` to every attacker-written text of a CloudTrail record."""
+    for name in ("userAgent", "errorMessage", "errorCode"):
+        if isinstance(record.get(name), str):
+            record[name] += HIDDEN
+    if (
+        isinstance(record.get("sourceIPAddress"), str)
+        and not record["sourceIPAddress"][0].isdigit()
+    ):
+        record["sourceIPAddress"] += HIDDEN  # a service name, "AWS Internal"
+    for part in ("requestParameters", "responseElements"):
+        values = record.get(part)
+        for name, value in (values or {}).items() if isinstance(values, dict) else ():
+            if isinstance(value, str):
+                values[name] = value + HIDDEN
+    who = record.get("userIdentity") or {}
+    for name in ("userName", "arn", "principalId"):
+        if isinstance(who.get(name), str):
+            who[name] += HIDDEN
+
+
+def _hidden_case(root: Path) -> Path:
+    """The sample case with :data:`HIDDEN` in every finding text field and event text."""
+    case = root / "case"
+    shutil.copytree(sample_case().root, case)
+    for path in (case / "findings").glob("*.json"):
+        data = orjson.loads(path.read_bytes())
+        _hide_in_finding(data)
+        path.write_bytes(orjson.dumps(data))
+    for path in (case / "cloudtrail").rglob("*.json.gz"):
+        data = orjson.loads(gzip.decompress(path.read_bytes()))
+        for record in data["Records"]:
+            _hide_in_record(record)
+        path.write_bytes(gzip.compress(orjson.dumps(data)))
+    return case
+
+
+class _RawHidden(HTMLParser):
+    """Every text node and attribute value of a page holding a :data:`RAW_HIDDEN` character.
+    A script's text counts when it holds the attacker's text (``pwned``): the figures' and
+    tables' data; the bundled libraries (plotly.js) hold none."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.found: list[str] = []
+        self.seen = 0  # text nodes and attributes holding the attacker's text
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for name, value in attrs:
+            self._check(f"<{tag} {name}=…>", value or "")
+
+    def handle_data(self, data: str) -> None:
+        if self.lasttag in ("script", "style") and "pwned" not in data:
+            return
+        self._check(f"<{self.lasttag}> text", data)
+
+    def _check(self, where: str, text: str) -> None:
+        self.seen += "pwned" in text
+        hit = RAW_HIDDEN.search(text)
+        if hit:
+            self.found.append(f"{where}: {text[max(0, hit.start() - 60) : hit.end() + 10]!r}")
+
+
+def _raw_hidden(page: str) -> tuple[list[str], int]:
+    """(where :data:`RAW_HIDDEN` characters are, how many places hold the attacker's text)."""
+    parser = _RawHidden()
+    parser.feed(page)
+    return parser.found, parser.seen
+
+
+@pytest.fixture(scope="module")
+def hidden_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``investigate --all-open`` of :func:`_hidden_case`, with a verdict in the ledger whose
+    analyst and rationale hold :data:`HIDDEN`."""
+    from torinvest.cli import main
+
+    root = tmp_path_factory.mktemp("hidden")
+    case, ledger, out = _hidden_case(root), root / "ledger.jsonl", root / "out"
+    err = io.StringIO()
+    args = ["--status", "malicious", "--analyst", "ana" + HIDDEN, "--rationale", "why" + HIDDEN]
+    code = main(["verdict", FINDING, *args, "--ledger", str(ledger)], out=io.StringIO(), err=err)
+    assert code == 0, err.getvalue()
+    argv = ["investigate", "--all-open", "--case", str(case), "--out", str(out)]
+    code = main([*argv, "--ledger", str(ledger)], out=io.StringIO(), err=err)
+    assert code == 0, err.getvalue()
+    return out
+
+
+def test_hidden_characters_are_escaped_in_every_report(hidden_run: Path) -> None:
+    pages = sorted(hidden_run.glob("finding-*/report.html"))
+    assert len(pages) == 2
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        found, seen = _raw_hidden(text)
+        assert not found, f"{page.parent.name}: " + "\n".join(found[:20])
+        assert seen > 50  # the card, the tables, the answer, the charts all hold the name
+        # shown, escaped: the user's name in the key box
+        assert "<td>benjamin" + ESCAPED + " (IAMUser" + ESCAPED + ")</td>" in html.unescape(text)
+    verdict_page = (hidden_run / f"finding-{FINDING}" / "report.html").read_text(encoding="utf-8")
+    assert "<td>ana" + ESCAPED + "\\x85</td>" in html.unescape(verdict_page)  # the ledger
+
+
+def test_hidden_characters_are_escaped_in_the_index(hidden_run: Path) -> None:
+    found, seen = _raw_hidden((hidden_run / "index.html").read_text(encoding="utf-8"))
+    assert not found, "\n".join(found)
+    assert seen  # the user's name is listed
+
+
+def test_hidden_characters_are_escaped_in_the_triage_notebook(tmp_path: Path) -> None:
+    from torinvest import report
+
+    case = _hidden_case(tmp_path)
+    notebook = Path(__file__).resolve().parents[2] / "notebooks" / "triage.ipynb"
+    out = tmp_path / "triage-out.ipynb"
+    failure = report.execute(notebook, out, {"case_dir": str(case)}, cwd=tmp_path)
+    assert failure is None, failure
+    nb = orjson.loads(out.read_bytes())
+    shown = [
+        "".join(o["data"]["text/html"])
+        for cell in nb["cells"]
+        for o in cell.get("outputs", [])
+        if "text/html" in o.get("data", {})
+    ]
+    found, seen = _raw_hidden("".join(shown))
+    assert not found, "\n".join(found[:20])
+    assert seen >= 2  # the table and the list of commands name the user

@@ -75,6 +75,22 @@ def summary_data() -> dict[str, Any]:
     return json.loads(SUMMARY.read_text())
 
 
+#: The Tor line of :func:`unknown_tor_summary`'s answer.
+UNKNOWN_TOR_LINE = (
+    "Tor: 0 of 69 call(s) from Tor exits, 69 of unknown Tor status (no exit list covers their "
+    "time); 10 failed; 5 IP(s) of unknown Tor status"
+)
+
+
+def unknown_tor_summary() -> dict[str, Any]:
+    """The summary of a run no exit list covered: every call and IP of unknown Tor status."""
+    data = summary_data()
+    data["events"] |= {"from_tor": 0, "tor_unknown": data["events"]["total"]}
+    for item in [*data["source_ips"], *data["sensitive_events"]]:
+        item["tor"] = None
+    return data
+
+
 @pytest.fixture
 def report_dir(tmp_path: Path) -> Path:
     return make_report(tmp_path / "finding")

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.post.conftest import FINDING_ID, summary_data
+from tests.post.conftest import FINDING_ID, UNKNOWN_TOR_LINE, summary_data, unknown_tor_summary
 from torinvest.post.answer import (
     NOTE_MAX_CHARS,
     build_answer,
@@ -44,6 +44,21 @@ def test_the_answer_of_a_real_report() -> None:
     assert f"torinvest verdict {FINDING_ID} --status malicious|legitimate|inconclusive" in a.text
     assert lines[-1] == "Generated 2026-12-04T15:27:24.838249Z by root@vm with torinvest 0.1.0."
     assert (a.workflow, a.verification, a.verdict_from_ledger) == (None, None, False)
+
+
+def test_calls_no_exit_list_covers_are_never_counted_as_not_tor() -> None:
+    lines = build_answer(unknown_tor_summary()).text.splitlines()
+    assert UNKNOWN_TOR_LINE in lines
+    mattered = [line for line in lines if line.startswith("  - ")]
+    assert mattered and all(" (Tor status unknown)" in line for line in mattered)
+    # some calls known, some not: both counted, the IPs named
+    data = summary_data()
+    data["events"]["tor_unknown"] = 5
+    (tor,) = [line for line in build_answer(data).text.splitlines() if line.startswith("Tor:")]
+    assert tor.startswith(
+        "Tor: 24 of 69 call(s) from Tor exits, 5 of unknown Tor status (no exit list covers "
+        "their time) (3 IP(s): 185.220.101.34"
+    )
 
 
 def test_a_later_decision_in_the_ledger_is_the_current_verdict() -> None:

@@ -11,7 +11,14 @@ import orjson
 import pytest
 
 from tests.fake_tickets import HTML_SIGN_IN, FakeJira
-from tests.post.conftest import FINDING_ID, make_report, summary_data, variables
+from tests.post.conftest import (
+    FINDING_ID,
+    UNKNOWN_TOR_LINE,
+    make_report,
+    summary_data,
+    unknown_tor_summary,
+    variables,
+)
 from torinvest.post import post_report
 from torinvest.post.base import PostConfigError
 
@@ -55,6 +62,16 @@ def test_cloud_post_attaches_the_report_and_comments_the_answer(
     assert names[0] in text
     # the lookup came first: nothing is attached to an issue that is not there
     assert [r.operation for r in jira.requests] == ["get_issue", "attach", "attach", "comment"]
+
+
+def test_the_comment_counts_calls_of_unknown_tor_status(
+    jira: FakeJira, tmp_path: Path, ledger: Path
+) -> None:
+    folder = make_report(tmp_path / "f", summary=unknown_tor_summary())
+    (o,) = post(folder, ["jira:SEC-1"], variables(jira), ledger).outcomes
+    assert o.status == "posted", o.line
+    (comment,) = jira.issues["SEC-1"]["comments"]
+    assert UNKNOWN_TOR_LINE in comment["body"]["content"][0]["content"][0]["text"]
 
 
 def test_two_posts_make_one_set_of_remote_objects(

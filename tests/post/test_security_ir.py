@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.fake_aws.security import FakeSecurityServices
-from tests.post.conftest import CASE_ID, REGION, make_report
+from tests.post.conftest import CASE_ID, REGION, UNKNOWN_TOR_LINE, make_report, unknown_tor_summary
 from torinvest.post import post_report
 from torinvest.post.base import Bundle, Context, PostError, PostFile, parse_destination
 from torinvest.post.env import Redactor
@@ -55,6 +55,16 @@ def test_files_go_through_upload_urls_and_the_answer_is_a_comment(
     record = (report_dir / "posts.json").read_text() + ledger.read_text() + o.line
     assert "X-Amz-Signature" not in record and "Security-Token" not in record
     assert o.remote["note"]["comment_id"] == comment["commentId"]
+
+
+def test_the_comment_counts_calls_of_unknown_tor_status(
+    security: FakeSecurityServices, tmp_path: Path, ledger: Path
+) -> None:
+    folder = make_report(tmp_path / "f", summary=unknown_tor_summary())
+    (o,) = post(folder, ledger).outcomes
+    assert o.status == "posted", o.line
+    (comment,) = security.security_ir(REGION).cases[CASE_ID].comments
+    assert UNKNOWN_TOR_LINE in comment["body"]
 
 
 def test_posted_once(security: FakeSecurityServices, report_dir: Path, ledger: Path) -> None:

@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 from tests.fake_tickets import FakeServiceNow
-from tests.post.conftest import SYS_ID, make_report, summary_data, variables
+from tests.post.conftest import (
+    SYS_ID,
+    UNKNOWN_TOR_LINE,
+    make_report,
+    summary_data,
+    unknown_tor_summary,
+    variables,
+)
 from torinvest.post import post_report
 from torinvest.post.base import PostConfigError
 
@@ -104,6 +111,15 @@ def test_code_tags_in_report_text_stay_text(
     (note,) = servicenow.records[("incident", SYS_ID)]["work_notes"]
     assert "[code]" not in note.lower() and "[/code]" not in note.lower()
     assert "[ code]<img src=x onerror=alert(1)>[/ code]" in note
+
+
+def test_the_work_note_counts_calls_of_unknown_tor_status(
+    servicenow: FakeServiceNow, tmp_path: Path, ledger: Path
+) -> None:
+    folder = make_report(tmp_path / "f", summary=unknown_tor_summary())
+    post(folder, [f"servicenow:incident:{SYS_ID}"], variables(servicenow=servicenow), ledger)
+    (note,) = servicenow.records[("incident", SYS_ID)]["work_notes"]
+    assert UNKNOWN_TOR_LINE in note
 
 
 def test_user_and_token_together_are_refused(

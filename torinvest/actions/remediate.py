@@ -19,6 +19,7 @@ from torinvest.actions.evidence import (
 )
 from torinvest.actions.plan import INVENTORY_OPERATIONS, REVOKE_POLICY_NAME, Action, Plan, _present
 from torinvest.findings import KeyLocation
+from torinvest.schema import expiration_time
 from torinvest.sources.records import DerivedKey, derived_keys
 
 
@@ -232,7 +233,14 @@ def _minter(events: pd.DataFrame, minted: DerivedKey) -> tuple[str | None, str |
 
 def _minted_text(m: DerivedKey) -> str:
     when = f" at {m.event_time:%Y-%m-%d %H:%M:%S}Z" if m.event_time is not None else ""
-    until = f", valid until {m.expiration}" if m.expiration else ""
+    expires = expiration_time(m.expiration)  # CloudTrail: "Jul 12, 2023, 12:20:04 AM" (UTC)
+    until = (
+        f", valid until {expires:%Y-%m-%d %H:%M:%S}Z"
+        if expires is not None
+        else f", valid until {m.expiration}"
+        if m.expiration
+        else ""
+    )
     src = f" from {m.source_ip}" if m.source_ip else ""
     return f"{m.access_key_id} ({m.event_name}{when}{src}{until})"
 

@@ -136,8 +136,9 @@ def activity_state(inv: Investigation) -> tuple[str, str]:
             "at. Add the CloudTrail logs of the window (or use LookupEvents)."
         )
     return "none", (
-        f"No events: every source was read ({attempted:,} file(s), region(s) or table(s)) and "
-        "none holds a call made with this key in the window. This is not an access problem."
+        f"No events: every CloudTrail source was read ({attempted:,} file(s), region(s) or "
+        "table(s)) and none holds a call made with this key in the window. This is not an access "
+        "problem."
     )
 
 

@@ -15,6 +15,7 @@ from torinvest.display.answer import key_calls
 from torinvest.display.markup import _card, _e, _kv, _list, _time, display_frame, frame_html
 from torinvest.errors import InputError
 from torinvest.grouping import tor_count
+from torinvest.schema import expiration_time
 from torinvest.verdict import NEXT_STEPS
 
 if TYPE_CHECKING:
@@ -114,7 +115,7 @@ def derived_keys(inv: Investigation, *, followed: bool = True) -> HTML:
                 "minted at": _time(d.event_time),
                 "from IP": d.source_ip,
                 "role": d.role_arn,
-                "expires": d.expiration,
+                "expires": _expires(d.expiration),
                 "calls made with it": calls,
                 "of them from Tor": tor_count(tor, unknown),
             }
@@ -130,6 +131,13 @@ def derived_keys(inv: Investigation, *, followed: bool = True) -> HTML:
 # --------------------------------------------------------------------------------------------
 # 6. verdict and next steps
 # --------------------------------------------------------------------------------------------
+def _expires(value: str | None) -> str | None:
+    """A derived key's expiration as the report's other times (CloudTrail writes
+    ``Jul 12, 2023, 12:20:04 AM``: a 12-hour clock, no zone); text that is not a time as is."""
+    ts = expiration_time(value)
+    return value if ts is None else _time(ts)
+
+
 def verdict_card(verdict: Mapping[str, Any], *, ledger: str | None = None) -> HTML:
     """The verdict, who decided and why, whether it is recorded, and what it means next."""
     status = str(verdict.get("status") or "pending")
@@ -176,7 +184,10 @@ def plan_frame(plan: Plan) -> pd.DataFrame:
 
 
 def _plan_html(title: str, plan: Plan, command: str, who: str, kind: str = "") -> str:
-    notes = _list(_e(n) for n in plan.notes) if plan.notes else ""
+    """A plan's card: dry run, whose credentials, the plan's notes (before its calls, as
+    ``torinvest actions`` prints them: "built from incomplete evidence" is read first), the
+    calls."""
+    notes = "<p><b>Notes:</b></p>" + _list(_e(n) for n in plan.notes) if plan.notes else ""
     body = (
         "<p><b>DRY RUN: nothing here has been executed.</b> The notebook never executes "
         "actions; review the calls, then run them with "
@@ -184,8 +195,8 @@ def _plan_html(title: str, plan: Plan, command: str, who: str, kind: str = "") -
         "with credentials of another account; each call is printed before it runs and "
         "ledgered with its answer).</p>"
         f"<p><b>Credentials:</b> {_e(who)}</p>"
-        + (frame_html(plan_frame(plan)) if plan.actions else "<p>No API call to make.</p>")
         + notes
+        + (frame_html(plan_frame(plan)) if plan.actions else "<p>No API call to make.</p>")
     )
     return _card(title, body, kind)
 

@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 from IPython.display import HTML
 
-from torinvest.safety import html_text, term_safe
+from torinvest.safety import UNSEEN, html_text, term_safe
 
 #: At most this many data issues are listed in the warning block (the rest are counted).
 MAX_ISSUES_SHOWN = 50
@@ -99,6 +99,7 @@ ID_COLUMNS: frozenset[str] = frozenset(
         "derived key",
         "minted by",
         "minted at",
+        "expires",
         "from IP",
         "calls made with it",
         "of them from Tor",
@@ -157,18 +158,15 @@ def _cell(value: Any) -> str:
     return html_text(term_safe(value))
 
 
-#: Characters :func:`torinvest.safety.term_safe` shows escaped (control, line and bidi).
-_UNSEEN = "[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
-
-
 def _inert(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` with control and bidi characters in its text cells shown escaped (only the
-    cells that hold one are touched: a million-row table stays fast)."""
+    """``frame`` with control, bidi and zero-width characters in its text cells shown escaped
+    (:data:`torinvest.safety.UNSEEN`; only the cells that hold one are touched: a million-row
+    table stays fast)."""
     out = frame.copy()
     for name in out.columns:
         col = out[name]
         text = col.map(lambda v: v if isinstance(v, str) else "")
-        hit = text.str.contains(_UNSEEN, regex=True).to_numpy(dtype=bool)
+        hit = text.str.contains(UNSEEN, regex=True).to_numpy(dtype=bool)
         if hit.any():
             out.loc[hit, name] = col[hit].map(term_safe)
     return out

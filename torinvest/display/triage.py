@@ -17,6 +17,7 @@ from torinvest.display.markup import (
     TABLE_MAX_BYTES,
     _card,
     _e,
+    _inert,
     _list,
     _present,
     _time,
@@ -145,7 +146,7 @@ def _triage_findings_html(frame: pd.DataFrame) -> str:
     if "archived" in cols and not frame["archived"].astype("boolean").fillna(False).any():
         cols.remove("archived")  # open findings only: a column of "False" says nothing
     shown = display_frame(frame[cols])
-    shown = shown.astype("object").where(shown.notna(), "")
+    shown = _inert(shown.astype("object").where(shown.notna(), ""))  # a name cannot reorder
     shown.columns = [TRIAGE_HEADINGS.get(c, c.replace("_", " ")) for c in cols]
     body = to_html_datatable(
         shown,

@@ -340,19 +340,24 @@ def _key_line(key: Mapping[str, Any]) -> str:
 
 
 def _tor_line(summary: Mapping[str, Any]) -> str:
+    """``Tor: 24 of 69 call(s) from Tor exits (3 IP(s): …); 10 failed``, with the calls no exit
+    list covers counted apart (:func:`torinvest.grouping.from_tor`'s words): a ticket never
+    reads "0 of 69 from Tor" when nobody could check."""
     events = summary["events"]
+    known, unknown = int(events.get("from_tor") or 0), int(events.get("tor_unknown") or 0)
     tor_ips = [s.get("ip") for s in summary.get("source_ips") or [] if s.get("tor")]
-    unknown = [s for s in summary.get("source_ips") or [] if s.get("tor") is None]
+    unknown_ips = [s for s in summary.get("source_ips") or [] if s.get("tor") is None]
     named = ", ".join(_t(ip, 60) for ip in tor_ips[:MAX_TOR_IPS])
     if len(tor_ips) > MAX_TOR_IPS:
         named += ", …"
-    line = (
-        f"Tor: {events.get('from_tor', 0)} of {events.get('total', 0)} call(s) from Tor exits"
-        + (f" ({len(tor_ips)} IP(s): {named})" if tor_ips else "")
-        + f"; {events.get('failed', 0)} failed"
-    )
+    line = f"Tor: {known:,} of {int(events.get('total') or 0):,} call(s) from Tor exits"
     if unknown:
-        line += f"; {len(unknown)} IP(s) of unknown Tor status (no exit list covers their time)"
+        line += f", {unknown:,} of unknown Tor status (no exit list covers their time)"
+    line += f" ({len(tor_ips)} IP(s): {named})" if tor_ips else ""
+    line += f"; {events.get('failed', 0)} failed"
+    if unknown_ips:
+        line += f"; {len(unknown_ips)} IP(s) of unknown Tor status"
+        line += "" if unknown else " (no exit list covers their time)"
     return line
 
 
@@ -361,7 +366,7 @@ def _mattered_lines(sensitive: Sequence[Mapping[str, Any]]) -> list[str]:
         return ["What mattered: no sensitive call."]
     lines = [f"What mattered: {len(sensitive)} sensitive call(s)"]
     for e in sensitive[:MAX_MATTERED]:
-        tor = " (Tor)" if e.get("tor") else ""
+        tor = " (Tor)" if e.get("tor") else " (Tor status unknown)" if _unknown_tor(e) else ""
         failed = f", FAILED {_t(e.get('error_code'), 60)}" if e.get("error_code") else ""
         target = f" {_t(e.get('target'), 160)}" if e.get("target") else ""
         lines.append(
@@ -371,6 +376,12 @@ def _mattered_lines(sensitive: Sequence[Mapping[str, Any]]) -> list[str]:
     if len(sensitive) > MAX_MATTERED:
         lines.append(f"  … and {len(sensitive) - MAX_MATTERED} more (in the report)")
     return lines
+
+
+def _unknown_tor(event: Mapping[str, Any]) -> bool:
+    """Whether a summary event says its Tor status is unknown (``"tor": null``: no exit list
+    covers its time), not merely leaves it out."""
+    return "tor" in event and event["tor"] is None
 
 
 def _score_line(signals: Sequence[Mapping[str, Any]]) -> str:
