@@ -6,8 +6,9 @@ number of events: a million events make figures of a few hundred kilobytes.
 
 Attacker-written text (user agents, event names, IP column values read from files) only enters a
 figure as data: axis categories, trace names, hover ``customdata``. Plotly serializes it as JSON
-strings and renders it as text, each label and hover text through :func:`_clip` (control, bidi
-and zero-width characters shown escaped); titles are fixed strings. No HTML is built here.
+strings, each label and hover text through :func:`_clip` (control, bidi and zero-width
+characters shown escaped; ``&``, ``<`` and ``>`` as entities, so that plotly's few HTML tags are
+shown, not read); titles are fixed strings. No HTML is built here.
 
 Each function also takes a *counts frame* (as :class:`torinvest.sources.sql.Aggregates` holds,
 computed by a SQL engine when the rows are too many to load): the same columns, where each row
@@ -21,6 +22,7 @@ False, "Tor status unknown" otherwise. Tor IPs are labelled ``<ip> (Tor)``.
 
 from __future__ import annotations
 
+import html
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -75,7 +77,13 @@ OTHER = "other"
 # --------------------------------------------------------------------------------------------
 def _clip(text: str, limit: int) -> str:
     """``text`` (attacker text: control, bidi and zero-width characters shown escaped,
-    :func:`torinvest.safety.term_safe`) cut to ``limit`` characters."""
+    :func:`torinvest.safety.term_safe`) cut to ``limit`` characters, as plotly shows it
+    literally (:func:`_literal`)."""
+    return _literal(_cut(text, limit))
+
+
+def _cut(text: str, limit: int) -> str:
+    """:func:`_clip` before :func:`_literal` (for a label :func:`_distinct_labels` takes)."""
     text = term_safe(text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -85,9 +93,17 @@ def _clip_middle(text: str, limit: int) -> str:
     Control, bidi and zero-width characters shown escaped first, as :func:`_clip` does."""
     text = term_safe(text)
     if len(text) <= limit:
-        return text
+        return _literal(text)
     head = (limit - 1) // 2
-    return text[:head] + "…" + text[len(text) - (limit - 1 - head) :]
+    return _literal(text[:head] + "…" + text[len(text) - (limit - 1 - head) :])
+
+
+def _literal(text: str) -> str:
+    """``text`` as plotly shows it character for character: plotly reads a few HTML tags in
+    every label and hover text (``<b>``, ``<a href>``, ``<span style>``: a user agent could
+    bold, link or hide itself) and decodes entities after finding them, so ``&``, ``<`` and
+    ``>`` are written as entities."""
+    return html.escape(text, quote=False)
 
 
 def _status(tor_true: int, tor_false: int, calls: int) -> bool | None:
@@ -145,7 +161,7 @@ def _ip_rows(events: pd.DataFrame, limit: int) -> _IpRows:
     out_labels, status = [], []
     for c in top:
         s = _status(int(trues[c]), int(falses[c]), int(calls[c]))
-        out_labels.append(_clip(str(labels[c]), LABEL_CHARS) + (TOR_SUFFIX if s else ""))
+        out_labels.append(_cut(str(labels[c]), LABEL_CHARS) + (TOR_SUFFIX if s else ""))
         status.append(s)
     row_calls = list(calls[top])
     row_first = list(first[top])
