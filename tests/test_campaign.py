@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shlex
 import shutil
 from pathlib import Path
@@ -321,3 +322,13 @@ def test_a_finding_without_sightings_is_investigated_over_its_own_days_and_says_
     assert inv.totals()["total"] == 69
     said = [i.problem for i in inv.data_issues if i.source == f"finding {FINDING}"]
     assert len(said) == 1 and "built from createdAt/updatedAt" in said[0]
+
+
+def test_related_findings_show_times_as_every_table(
+    extended_inv: investigation.Investigation,
+) -> None:
+    from torinvest import display
+
+    html = display.related_findings(extended_inv).data
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", html)
+    assert not re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d", html)  # not the summary's ISO form

@@ -44,10 +44,18 @@ def related_findings(inv: Investigation) -> HTML:
         kind = "ti-warn"  # related findings are something to read
     body = f"<p>{_e(rel.describe())}.</p>"
     if rel.status not in (NOT_LOOKED, COULD_NOT_LOOK) and rel.findings:
-        body += frame_html(display_frame(rel.frame()))
+        body += frame_html(display_frame(_timed(rel.frame())))
     body += _issues_html([(i.source, i.problem) for i in rel.failed])
     title = RELATED_TITLE + (f" ({len(rel.findings)})" if rel.findings else "")
     return HTML(_card(title, body, kind))
+
+
+def _timed(frame: pd.DataFrame) -> pd.DataFrame:
+    """The related findings with their sighting times as times (shown as every table's)."""
+    out = frame.copy()
+    for name in ("first_seen", "last_seen"):
+        out[name] = pd.to_datetime(out[name], utc=True, format="ISO8601", errors="coerce")
+    return out
 
 
 def pivot_frame(pivot: IpPivot) -> pd.DataFrame:
