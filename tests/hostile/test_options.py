@@ -430,8 +430,8 @@ def test_unambiguous_parameters_are_converted(values: dict, converted: dict) -> 
         ({"logs": 3}, "parameter logs: expected a list of paths or one path, got int"),
         ({"exit_lists": ["/a", 7]}, "parameter exit_lists: every item must be text"),
         ({"follow_derived": "nope"}, "parameter follow_derived: expected true or false"),
-        ({"lookback_days": "two weeks"}, "parameter lookback_days: expected a number"),
-        ({"max_rows": -1}, "parameter max_rows: expected a whole number ≥ 0"),
+        ({"lookback_days": "two weeks"}, "parameter lookback_days: not a number: 'two weeks'"),
+        ({"max_rows": -1}, "parameter max_rows: -1 is less than 0"),
     ],
     ids=[
         "number-for-path",

@@ -14,7 +14,7 @@ from torinvest.cli.args import (
     _add_aws_args,
     _add_engine_args,
     _add_window_args,
-    _row_limit,
+    number_option,
 )
 from torinvest.cli.output import print_issues
 from torinvest.errors import TorinvestError
@@ -76,7 +76,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     _add_engine_args(i)
     i.add_argument(
         "--max-rows",
-        type=_row_limit,
+        type=number_option("max_rows"),
         default=DEFAULT_MAX_ROWS,
         metavar="N",
         help="duckdb/athena: above N matching events, count in the engine (per-IP table and "

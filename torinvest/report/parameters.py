@@ -16,7 +16,7 @@ from torinvest.investigation import (
     Sources,
     outputs,
 )
-from torinvest.options import RunOptions
+from torinvest.options import NUMBER_RANGES, RunOptions, check_number
 from torinvest.report.folders import check_folder
 from torinvest.verdict import check_status, default_ledger_path, make_verdict
 
@@ -42,10 +42,8 @@ def validate(finding_id: str, out: str | Path, options: RunOptions) -> Path:
     parse_regions(options.regions)  # '' names no region: refused, with a case folder too
     if options.case_dir:
         Case.open(options.case_dir)
+    check_numbers(options)
     run_sources(options)  # refuses options that cannot go together, before a kernel starts
-    for name in ("lookback_days", "lookahead_days", "tolerance_hours"):
-        if getattr(options, name) < 0:
-            raise InputError(f"{name.replace('_', '-')} must be ≥ 0", hint="e.g. 14, 7 and 24")
     check_status(options.verdict_status)
     if options.verdict_status != "pending":
         make_verdict(
@@ -62,6 +60,19 @@ def validate(finding_id: str, out: str | Path, options: RunOptions) -> Path:
     if options.verdict_status != "pending":
         check_ledger(options.ledger)
     return path
+
+
+def check_numbers(options: RunOptions) -> None:
+    """Every numeric option of the run is finite and within its range
+    (:data:`torinvest.options.NUMBER_RANGES`, the notebook's own check): an InputError naming
+    the option otherwise (``--lookback-days 1e12`` would fail in the kernel)."""
+    for name in NUMBER_RANGES:
+        if not hasattr(options, name):
+            continue
+        value = getattr(options, name)
+        if value is None and name == "max_rows":  # None: always load every row
+            continue
+        check_number(name, value, label=f"--{name.replace('_', '-')} ({name})")
 
 
 def check_ledger(ledger: str | Path | None) -> None:
