@@ -251,7 +251,9 @@ def test_findings_start_after_end_is_refused(fake_aws: FakeAws) -> None:
         "findings", "--regions", "us-east-1", "--start", "2023-07-11", "--end", "2023-07-10"
     )
     assert code == 2
-    assert "--start 2023-07-11T00:00:00Z is after --end" in one_error(err)
+    assert "--start 2023-07-11T00:00:00Z is after --end 2023-07-10T23:59:59.999999Z" in one_error(
+        err
+    )
     assert fake_aws.requests == []  # refused before any call
     code, _, err = run(
         "findings", "--case", str(sample_case().root), "--start", "2023-07-11T00:00:01Z",

@@ -22,7 +22,7 @@ from torinvest.options import (
     EngineOptions,
     check_number,
 )
-from torinvest.schema import window_bound
+from torinvest.schema import time_window, window_bound
 
 
 # --------------------------------------------------------------------------------------------
@@ -167,6 +167,17 @@ def _iso_time(text: str, bound: Literal["start", "end"] = "start") -> pd.Timesta
 
 def _end_time(text: str) -> pd.Timestamp:
     return _iso_time(text, "end")
+
+
+def check_window(args: argparse.Namespace, *, now: pd.Timestamp | None = None) -> None:
+    """``--start``/``--end`` make a window: a start after the end names both (exit 2), a start
+    in the future says so (not "after" an end the analyst did not give). Every command with
+    ``--start``/``--end`` checks them here, before any work, so that each says it alike."""
+    now = now if now is not None else pd.Timestamp.now(tz="UTC")
+    try:
+        time_window(args.start, args.end, now=now)
+    except InputError as e:
+        raise UsageError(e.message, hint=e.hint) from None
 
 
 def _account(text: str) -> str:

@@ -14,12 +14,12 @@ import pandas as pd
 from torinvest.aws import parse_regions
 from torinvest.case import Case
 from torinvest.cli.args import (
-    UsageError,
     _account,
     _add_aws_args,
     _end_time,
     _iso_time,
     aws_from_args,
+    check_window,
 )
 from torinvest.cli.output import print_issues
 from torinvest.errors import DataIssue
@@ -86,11 +86,7 @@ def load_findings(args: argparse.Namespace) -> FindingsResult:
     rule, :meth:`FindingsResult.require_looked`), never an empty list then."""
     from torinvest.findings import fetch_findings, read_findings
 
-    if args.start is not None and args.end is not None and args.start > args.end:
-        raise UsageError(
-            f"--start {args.start:%Y-%m-%dT%H:%M:%SZ} is after --end {args.end:%Y-%m-%dT%H:%M:%SZ}",
-            hint="swap them",
-        )
+    check_window(args)
     regions = parse_regions(args.regions)  # '' is refused with --case/--file too
     if args.case:
         result = read_findings(Case.open(args.case).require("findings"))
