@@ -235,3 +235,46 @@ def test_calls_of_unknown_tor_status_never_read_as_zero_from_tor(
     assert "5 call(s), 0 from Tor, 5 of unknown Tor status" in shown
     assert re.search(r"calls from Tor 0 \(\+69 of unknown Tor status\)", shown)
     assert not re.search(r"\b0 from Tor(?!, \d)", shown), shown  # (may be cut short: "3 of unkno…")
+
+
+# --------------------------------------------------------------------------------------------
+# the triage notebook's findings card: what was left out, said as what it is
+# --------------------------------------------------------------------------------------------
+def _case_with_an_archived_finding(tmp_path: Path) -> Path:
+    """The sample case with its EventBridge Tor finding archived."""
+    import shutil
+
+    case = tmp_path / "case"
+    shutil.copytree(sample_case().root, case)
+    path = case / "findings" / "eventbridge-recon.json"
+    event = orjson.loads(path.read_bytes())
+    event["detail"]["service"]["archived"] = True
+    path.write_bytes(orjson.dumps(event))
+    return case
+
+
+def test_the_findings_card_says_no_zero_count_and_archived_as_archived(tmp_path: Path) -> None:
+    from torinvest import report
+
+    sample = investigation.sources_from_parameters(case_dir=str(sample_case().root))
+    found = report.open_findings(sample)
+    card = display.findings_issues(found.issues, found.skipped, archived=found.archived).data
+    assert "archived" not in card  # nothing archived: nothing said (no "0 … left out")
+    assert not re.search(r">0 finding", card)
+    assert (
+        "1 finding(s) of type <code>PrivilegeEscalation:IAMUser/AdministrativePermissions" in card
+    )
+
+    archived = investigation.sources_from_parameters(
+        case_dir=str(_case_with_an_archived_finding(tmp_path))
+    )
+    found = report.open_findings(archived)
+    assert "archived" not in found.skipped  # not a finding type
+    card = display.findings_issues(found.issues, found.skipped, archived=found.archived).data
+    assert (
+        "1 archived finding(s) left out (<code>include_archived = True</code> lists them)" in card
+    )
+    assert "of type archived" not in card and "of type <code>archived" not in card
+    # zero counts are never said, whatever the caller passes
+    card = display.findings_issues([], {"Recon:IAMUser/UserPermissions": 0}, archived=0).data
+    assert "left out" not in card

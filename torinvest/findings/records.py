@@ -61,7 +61,9 @@ class FindingsResult:
     region that refused or did not answer, a file from which no finding could be read): a finding
     there is unknown. ``rejected`` maps the ID of a finding that was read but left out (a field
     of the wrong type…) to its issue. ``filtered`` counts the findings of the right type left
-    out by the caller's filters, by filter (``--account``, ``--start/--end``).
+    out by the caller's filters, by filter (``--account``, ``--start/--end``); ``archived`` the
+    archived ones left out because only open findings were asked for (files only: GuardDuty
+    leaves them out itself, uncounted).
     """
 
     findings: list[Finding] = field(default_factory=list)
@@ -72,6 +74,7 @@ class FindingsResult:
     failed: list[str] = field(default_factory=list)
     rejected: dict[str, DataIssue] = field(default_factory=dict)
     filtered: Counter[str] = field(default_factory=Counter)
+    archived: int = 0
 
     def tor_only(self) -> FindingsResult:
         """The Tor findings only; the others are counted in ``skipped`` by type."""
@@ -86,6 +89,7 @@ class FindingsResult:
             failed=list(self.failed),
             rejected=dict(self.rejected),
             filtered=Counter(self.filtered),
+            archived=self.archived,
         )
 
     def frame(self) -> pd.DataFrame:
