@@ -515,6 +515,32 @@ def test_wrong_typed_optional_field_is_dropped_with_an_issue(case: str, tmp_path
     assert len(frame) == 3
 
 
+@pytest.mark.parametrize("missing", ["null", "absent"])
+def test_a_tor_finding_without_its_service_section_is_listed_with_one_issue(
+    missing: str, tmp_path: Path
+) -> None:
+    """No Tor IP, sighting times or count: the row's blanks are said, naming the finding."""
+    bare = copy.deepcopy(finding(fid(2)))
+    if missing == "null":
+        bare["service"] = None
+    else:
+        del bare["service"]
+    other = _set(finding(fid(4)), ("type",), "Recon:IAMUser/UserPermissions")
+    other["service"] = None  # left out as another type: its missing section is not an issue
+    path = tmp_path / "findings.json"
+    path.write_text(json.dumps([finding(fid(1)), bare, other]))
+    code, out, err = run("findings", "--file", str(path), "--json")
+    assert code == 0 and "Traceback" not in err
+    records = {r["id"]: r for r in json.loads(out)}
+    assert set(records) == {fid(1), fid(2)}
+    assert records[fid(2)]["tor_ip"] is None and records[fid(2)]["count"] is None
+    issues = [ln for ln in err.splitlines() if "issue:" in ln]
+    assert issues == [
+        f"torinvest: issue: {path}[1]: finding {fid(2)}: has no service section: no Tor IP, "
+        "sighting times or count"
+    ]
+
+
 def test_rejected_finding_is_named_not_not_found(tmp_path: Path) -> None:
     bad = _set(finding(fid(2)), ("resource", "accessKeyDetails", "accessKeyId"), 12345)
     found = read_findings(_write_three(tmp_path, bad)).tor_only()
