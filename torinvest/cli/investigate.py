@@ -163,7 +163,8 @@ def cmd_investigate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     options = run_options(args)
     if args.all_open:
         return _investigate_all(args, options, out, err)
-    report.validate(args.finding_id, args.out, options)  # before saying what it starts
+    # before saying what it starts: the options, then the finding (a Tor finding there)
+    report.validate(args.finding_id, args.out, options, finding=True)
     print(f"torinvest: investigating {args.finding_id} into {args.out} …", file=err)
     run = report.run_report(args.finding_id, args.out, options)
     data = run.summary_data or {}
