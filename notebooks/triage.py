@@ -45,7 +45,7 @@ sources = investigation.sources_from_parameters(
 found = report.open_findings(sources, include_archived=params.include_archived)
 
 # %%
-display.findings_issues(found.issues, found.skipped)
+display.findings_issues(found.issues, found.skipped, archived=found.archived)
 
 # %%
 triage = report.triage_frame(

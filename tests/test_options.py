@@ -6,9 +6,11 @@ on the command line reaches what it is for (``--athena-table`` → the Athena qu
 
 from __future__ import annotations
 
+import argparse
 import ast
 import dataclasses
 import inspect
+import io
 import shutil
 from pathlib import Path
 from typing import Any
@@ -20,11 +22,12 @@ from tests.sources.sql.helpers import Recorder, athena_results, moto_post
 from torinvest import report
 from torinvest.aws.ids import access_key_id_shape, is_access_key_id
 from torinvest.case import sample_case
-from torinvest.cli import build_parser
+from torinvest.cli import build_parser, main
 from torinvest.cli.investigate import run_options
+from torinvest.errors import InputError
 from torinvest.investigation import InvestigateParameters, investigate, sources_from_parameters
 from torinvest.notebooks import DEFAULTS, INVESTIGATE, notebook_path
-from torinvest.options import DEFAULT_MAX_ROWS, EngineOptions, RunOptions
+from torinvest.options import DEFAULT_MAX_ROWS, NUMBER_RANGES, EngineOptions, RunOptions
 from torinvest.sources.sql import DuckDBEngine, load_sql
 
 FINDING = "6dde0a8f8d46f6acad893b30f905e97c"
@@ -227,3 +230,108 @@ def test_investigate_athena_table_reaches_the_athena_query(moto: str, tmp_path: 
         sql = client.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]["Query"]
         assert '"org_trail"' in sql and "cloudtrail_logs" not in sql
     assert "athena:security.org_trail" in inv.activity.sources
+
+
+# --------------------------------------------------------------------------------------------
+# numeric options: one range each, checked alike by the CLI, the notebook and the report
+# --------------------------------------------------------------------------------------------
+#: Values no numeric option takes: not finite, or far beyond any sane bound.
+NOT_SANE = ("nan", "inf", "-inf", "1e400", "1e12", "-1e12")
+
+
+def numeric_arguments() -> list[tuple[list[str], str, str]]:
+    """Every (subcommand path, --option, dest) of the CLI whose dest is a numeric option."""
+    found: list[tuple[list[str], str, str]] = []
+
+    def walk(parser: argparse.ArgumentParser, path: list[str]) -> None:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    walk(sub, [*path, name])
+            elif action.type in (int, float):
+                raise AssertionError(f"{' '.join(path)} {action.option_strings}: a bare number")
+            elif action.dest in NUMBER_RANGES and action.option_strings:
+                found.append((path, action.option_strings[-1], action.dest))
+
+    walk(build_parser(), [])
+    return found
+
+
+def parse_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """Parse a command line: (0, "") or argparse's exit status and message."""
+    try:
+        build_parser().parse_args(argv)
+    except SystemExit as e:
+        return int(e.code or 0), capsys.readouterr().err
+    return 0, ""
+
+
+def test_every_numeric_option_of_every_command_is_checked() -> None:
+    found = numeric_arguments()
+    assert {dest for _, _, dest in found} == set(NUMBER_RANGES) - {"cell_timeout"}
+    commands = {(" ".join(path), option) for path, option, _ in found}
+    assert {("investigate", "--lookback-days"), ("tor check", "--tolerance-hours")} <= commands
+    assert ("events", "--max-workers") in commands
+
+
+@pytest.mark.parametrize("value", NOT_SANE)
+def test_no_numeric_option_takes_a_value_that_is_not_finite_or_sane(
+    value: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    for path, option, dest in numeric_arguments():
+        code, err = parse_cli([*path, f"{option}={value}"], capsys)
+        assert code == 2, (path, option, value)  # a usage error, before any work
+        assert f"argument {option}: " in err and NUMBER_RANGES[dest].describe() in err, err
+        # the notebook's check and the report's agree
+        if dest in parameter_defaults():
+            with pytest.raises(InputError, match=f"parameter {dest}: "):
+                InvestigateParameters.check({dest: value})
+            with pytest.raises(InputError, match=f"parameter {dest}: "):
+                InvestigateParameters.check({dest: float(value)})
+        if dest in {f.name for f in dataclasses.fields(RunOptions)}:
+            options = RunOptions(case_dir=str(sample_case().root), **{dest: float(value)})
+            with pytest.raises(InputError, match=f"--{dest.replace('_', '-')} "):
+                report.validate(FINDING, tmp_path / "out", options)
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_cli_and_the_notebook_take_the_same_range(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    for path, option, dest in numeric_arguments():
+        allowed = NUMBER_RANGES[dest]
+        step = 1 if allowed.integer else 0.5
+        for value, valid in (
+            (allowed.low, True),
+            (allowed.high, True),
+            (allowed.low - step, False),
+            (allowed.high + step, False),
+        ):
+            text = str(int(value)) if allowed.integer else str(value)
+            code, _ = parse_cli([*path, f"{option}={text}"], capsys)
+            # 0 or a later usage error (a missing argument), never the option's own
+            assert (code == 0 or option not in capsys.readouterr().err) if valid else code == 2
+            if dest in parameter_defaults():
+                if valid:
+                    InvestigateParameters.check({dest: text})
+                else:
+                    with pytest.raises(InputError, match=f"parameter {dest}: "):
+                        InvestigateParameters.check({dest: text})
+
+
+def test_investigate_refuses_a_window_beyond_its_bound_before_a_kernel(tmp_path: Path) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    case = str(sample_case().root)
+    for option in ("--lookback-days", "--lookahead-days", "--tolerance-hours"):
+        for value in ("nan", "inf", "1e12"):
+            argv = ["investigate", FINDING, "--case", case, "--out", str(tmp_path / "o")]
+            with pytest.raises(SystemExit) as exited:
+                main([*argv, f"{option}={value}"], out=out, err=err)
+            assert exited.value.code == 2
+    assert not (tmp_path / "o").exists()
+    # the library refuses them too, with a clear InputError (not OutOfBoundsTimedelta)
+    sources = sources_from_parameters(case_dir=case)
+    with pytest.raises(InputError, match="parameter lookback_days: 1e\\+12 is more than 3,650"):
+        investigate(FINDING, sources, lookback_days=1e12)
+    with pytest.raises(InputError, match="parameter tolerance_hours: 'nan' is not a finite"):
+        investigate(FINDING, sources, tolerance_hours=float("nan"))

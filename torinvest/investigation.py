@@ -38,6 +38,7 @@ from torinvest.options import (
     DEFAULT_LOOKAHEAD_DAYS,
     DEFAULT_LOOKBACK_DAYS,
     DEFAULT_TOLERANCE_HOURS,
+    check_number,
 )
 from torinvest.parameters import (
     InvestigateParameters as InvestigateParameters,
@@ -131,8 +132,8 @@ def window_for(
 ) -> tuple[pd.Timestamp, pd.Timestamp]:
     """[first_seen − lookback, last_seen + lookahead], never later than now."""
     now = now or pd.Timestamp.now(tz="UTC")
-    if lookback_days < 0 or lookahead_days < 0:
-        raise InputError("look-back and look-ahead must be ≥ 0 days", hint="e.g. 14 and 7")
+    lookback_days = check_number("lookback_days", lookback_days)  # finite, 0 to 3650
+    lookahead_days = check_number("lookahead_days", lookahead_days)
     first = key.first_seen or key.last_seen
     last = key.last_seen or first
     if first is None or last is None:  # a window around "now" would search the wrong days
@@ -196,7 +197,7 @@ def with_tor(
     :class:`torinvest.sources.sql.Aggregates`) the status is that of each (IP, bucket): the IP
     listed within the tolerance plus half a bucket of the bucket's middle."""
     out = events.copy()
-    tolerance = pd.Timedelta(hours=tolerance_hours)
+    tolerance = pd.Timedelta(hours=check_number("tolerance_hours", tolerance_hours))
     bucket = events.attrs.get("bucket") if "calls" in events.columns else None
     if bucket is None:
         out["tor"] = tor.tor_status(events, lists, tolerance)

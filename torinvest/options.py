@@ -8,6 +8,7 @@ tests/test_options.py checks that they name the same options.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from torinvest.errors import InputError, OptionsError
@@ -30,6 +31,91 @@ PLAN_KINDS = ("archive", "remediate")
 #: ``investigate --all-open --jobs N``: the most reports run at once (each is a process and a
 #: kernel: memory grows with it).
 MAX_JOBS = 16
+
+
+@dataclass(frozen=True, slots=True)
+class NumberRange:
+    """The values a numeric option (and its notebook parameter) may take: finite, between
+    ``low`` and ``high`` (both included), whole when ``integer``; ``what`` says what it counts
+    and ``example`` is a value to suggest."""
+
+    low: float
+    high: float
+    what: str
+    example: str
+    integer: bool = False
+
+    def span(self) -> str:
+        """``0 to 3,650``."""
+        return f"{_shown(self.low)} to {_shown(self.high)}"
+
+    def describe(self) -> str:
+        """What to give: ``a number of days from 0 to 3,650, e.g. 14``."""
+        kind = "a whole number" if self.integer else "a number"
+        return f"{kind} of {self.what} from {self.span()}, e.g. {self.example}"
+
+
+def _shown(bound: float) -> str:
+    """A bound as the help and the errors say it: ``3,650``, ``1,048,576``, ``0.5``."""
+    return f"{int(bound):,}" if bound == int(bound) else f"{bound:g}"
+
+
+#: The longest window around a finding one run reads (10 years: CloudTrail keeps 90 days of
+#: LookupEvents; trails older than this are an archive, not an investigation window).
+MAX_WINDOW_DAYS = 3650
+#: Every numeric option of a run and its bounds, by the name of its RunOptions field / notebook
+#: parameter (``--lookback-days`` is ``lookback_days``). The CLI (:func:`torinvest.cli.args`'
+#: ``number_option``), the notebook's parameter check (:func:`torinvest.parameters.param_number`)
+#: and :func:`torinvest.report.validate` all check a value with :func:`check_number`.
+NUMBER_RANGES: dict[str, NumberRange] = {
+    "lookback_days": NumberRange(0, MAX_WINDOW_DAYS, "days", str(DEFAULT_LOOKBACK_DAYS)),
+    "lookahead_days": NumberRange(0, MAX_WINDOW_DAYS, "days", str(DEFAULT_LOOKAHEAD_DAYS)),
+    "tolerance_hours": NumberRange(0, 720, "hours", str(DEFAULT_TOLERANCE_HOURS)),
+    "max_rows": NumberRange(0, 10**10, "rows", "1000000", integer=True),
+    "max_file_mb": NumberRange(1, 1 << 20, "MiB", "2048", integer=True),
+    "max_workers": NumberRange(1, 64, "regions queried at once", "8", integer=True),
+    "jobs": NumberRange(1, MAX_JOBS, "reports run at once", "4", integer=True),
+    "cell_timeout": NumberRange(1, 7 * 86400, "seconds", str(CELL_TIMEOUT)),
+}
+
+
+def parse_number(value: object) -> float | None:
+    """A number from a number or its text (``14``, ``1.5``, ``1_000_000``, ``1,000``); None for
+    anything else (a bool, other text). ``nan`` and ``inf`` come back as they are."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip().replace("_", "").replace(",", ""))
+        except ValueError:
+            return None
+    return None
+
+
+def check_number(name: str, value: object, *, label: str | None = None) -> float:
+    """``value`` of the numeric option ``name`` (a key of :data:`NUMBER_RANGES`) as a number:
+    finite, within its range, whole if it must be. Anything else is an :class:`InputError`
+    starting with ``label`` (default: ``parameter NAME``; "" for none) that says what it takes."""
+    allowed = NUMBER_RANGES[name]
+    prefix = f"parameter {name}: " if label is None else f"{label}: " if label else ""
+    number = parse_number(value)
+    shown = f"{value:g}" if isinstance(value, float) else str(value)[:40]
+    problem = ""
+    if number is None:
+        problem = f"not a number: {shown!r}"
+    elif not math.isfinite(number):
+        problem = f"{shown!r} is not a finite number"
+    elif allowed.integer and number != int(number):
+        problem = f"{shown!r} is not a whole number"
+    elif number < allowed.low:
+        problem = f"{shown} is less than {_shown(allowed.low)}"
+    elif number > allowed.high:
+        problem = f"{shown} is more than {_shown(allowed.high)}"
+    if problem or number is None:
+        raise InputError(prefix + problem, hint=f"give {allowed.describe()}")
+    return number
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ and its inputs are read apart.
 
 from __future__ import annotations
 
-import contextlib
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -25,6 +25,9 @@ from torinvest.options import (
     DEFAULT_LOOKBACK_DAYS,
     DEFAULT_MAX_FILE_BYTES,
     DEFAULT_TOLERANCE_HOURS,
+    NUMBER_RANGES,
+    check_number,
+    parse_number,
 )
 
 
@@ -124,14 +127,13 @@ def param_bool(name: str, value: object) -> bool:
 
 def param_number(name: str, value: object, *, integer: bool = False) -> float:
     """A number parameter (days, hours, rows): a number, or text that is one (``14``, ``1.5``,
-    ``1_000_000``); ≥ 0 and finite. Anything else names the parameter."""
-    number: float | None = None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        number = float(value)
-    elif isinstance(value, str):
-        with contextlib.suppress(ValueError):
-            number = float(value.strip().replace("_", "").replace(",", ""))
-    if number is None or number != number or number in (float("inf"), float("-inf")):
+    ``1_000_000``). A parameter of :data:`torinvest.options.NUMBER_RANGES` must be finite and
+    within its range (``lookback_days`` ≤ 3650, …: the same check as the CLI's); any other is
+    finite and ≥ 0. Anything else is an :class:`InputError` naming the parameter."""
+    if name in NUMBER_RANGES:
+        return check_number(name, value)
+    number = parse_number(value)
+    if number is None or not math.isfinite(number):
         raise InputError(
             f"parameter {name}: expected a number, got {type(value).__name__} {str(value)[:40]!r}",
             hint=f"e.g. -p {name} 14",

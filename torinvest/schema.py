@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Literal
 
 import numpy as np
@@ -265,7 +265,35 @@ def iso_utc(value: object) -> str | None:
 #: The last instant an inclusive end can name: a date-only end is its day's last microsecond.
 TIME_RESOLUTION = pd.Timedelta(microseconds=1)
 _MONTH_ONLY = re.compile(r"(\d{4})-(\d{2})")
-_ISO_HINT = "e.g. 2023-07-10 (a whole UTC day), 2023-07-10T12:00:00Z, 2023-07-10T14:00+02:00"
+_ISO_HINT = (
+    "a date (2023-07-10: a whole UTC day), a month (2023-07) or a date-time "
+    "(2023-07-10T12:00:00Z, 2023-07-10T14:00+02:00)"
+)
+#: An ISO week date (``2023-W28``, ``2023W28-3``, ``2023-W28T12:00``): Python reads it as one
+#: day (the Monday), so a window "of that week" would silently be its Monday only.
+_ISO_WEEK = re.compile(r"(\d{4})-?[Ww](\d{2})(?:-?(\d))?(?:[T ].*)?")
+
+
+def _week_refused(text: str, prefix: str) -> InputError:
+    """The error for an ISO week date, with the week's calendar days as the hint."""
+    week = _ISO_WEEK.fullmatch(text)
+    hint = "give calendar dates instead: " + _ISO_HINT
+    if week:
+        try:
+            monday = date.fromisocalendar(int(week.group(1)), int(week.group(2)), 1)
+        except ValueError:
+            pass
+        else:
+            sunday = monday + timedelta(days=6)
+            hint = f"give calendar dates: that week is --start {monday} --end {sunday}"
+            if week.group(3) and 1 <= int(week.group(3)) <= 7:
+                hint += (
+                    f", and its day {week.group(3)} is {monday + timedelta(int(week.group(3)) - 1)}"
+                )
+    return InputError(
+        f"{prefix}{text[:60]!r} is an ISO week date, which names a single day, not the week",
+        hint=hint,
+    )
 
 
 def window_bound(
@@ -295,6 +323,8 @@ def window_bound(
     last_day: date | None = None
     if isinstance(value, str):
         text = value.strip()
+        if _ISO_WEEK.fullmatch(text):
+            raise _week_refused(text, prefix)
         month = _MONTH_ONLY.fullmatch(text)
         if month and 1 <= int(month.group(2)) <= 12:
             year, mon = int(month.group(1)), int(month.group(2))
@@ -330,12 +360,24 @@ def window_bound(
 
 
 def time_window(
-    start: object, end: object, *, names: tuple[str, str] = ("--start", "--end")
+    start: object,
+    end: object,
+    *,
+    names: tuple[str, str] = ("--start", "--end"),
+    now: pd.Timestamp | None = None,
 ) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
     """``(start, end)`` read by :func:`window_bound`; :class:`InputError` when the window ends
-    before it starts (a date-only end is the end of its day, so ``start == end`` is a day)."""
+    before it starts (a date-only end is the end of its day, so ``start == end`` is a day), both
+    bounds said. With ``now``: a start after it is an error too (nothing can be there yet), said
+    as such, not as a start after an end the caller did not give."""
     first = window_bound(start, "start", name=names[0])
     last = window_bound(end, "end", name=names[1])
+    if now is not None and first is not None and first > now:
+        raise InputError(
+            f"{names[0]} {iso_utc(first)} is in the future (now is {iso_utc(now.floor('s'))}): "
+            "no event can be there yet",
+            hint=f"give a {names[0]} in the past",
+        )
     if first is not None and last is not None and last < first:
         raise InputError(
             f"{names[0]} {iso_utc(first)} is after {names[1]} {iso_utc(last)}",

@@ -255,3 +255,24 @@ def test_a_findings_file_in_another_unicode_encoding_is_read(
     assert code == 0, err
     assert "issue" not in err
     assert {r["id"] for r in json.loads(out)} == {"6dde0a8f8d46f6acad893b30f905e97c"}
+
+
+def test_notes_say_archived_findings_as_such_and_never_a_zero(tmp_path: Path) -> None:
+    code, _, err = run("findings", "--case", str(sample_case().root))
+    assert code == 0
+    notes = [ln for ln in err.splitlines() if ln.startswith("torinvest: note:")]
+    assert notes == [
+        "torinvest: note: skipped 1 finding(s) of other types "
+        "(PrivilegeEscalation:IAMUser/AdministrativePermissions: 1)"
+    ]
+    shutil.copytree(sample_case().root / "findings", tmp_path / "findings")
+    path = tmp_path / "findings" / "eventbridge-recon.json"
+    event = json.loads(path.read_text())
+    event["detail"]["service"]["archived"] = True
+    path.write_text(json.dumps(event))
+    code, out, err = run("findings", "--case", str(tmp_path), "--end", "2000-01-01")
+    assert code == 0 and out.strip() == "no Tor findings"
+    assert "torinvest: note: 1 archived finding(s) left out (--include-archived lists them)" in err
+    assert "torinvest: note: 1 Tor finding(s) left out by --start/--end" in err
+    assert not any(" 0 " in ln for ln in err.splitlines())
+    assert "of type archived" not in err and "archived: " not in err

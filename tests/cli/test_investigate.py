@@ -89,12 +89,25 @@ def test_unknown_finding_fails_in_one_line_naming_the_known_ones(tmp_path: Path)
     assert code == 1
     assert out == ""
     (line,) = errors(err)
-    assert f"finding {unknown} not found" in line
+    assert f"finding {unknown} not found among 2 findings" in line
     assert FINDING in line and OTHER_FINDING in line
-    assert f"{tmp_path / 'o' / 'report.html'}" in line
-    assert (tmp_path / "o" / "report.html").is_file()
-    assert (tmp_path / "o" / "report.ipynb").is_file()
-    assert "Traceback" not in err
+    assert not (tmp_path / "o").exists()  # checked before a kernel starts: nothing written
+    assert "investigating" not in err and "Traceback" not in err
+
+
+def test_a_finding_of_another_type_is_said_as_such_before_a_kernel(tmp_path: Path) -> None:
+    other = "ad9a0d95f206f5fc6188f6c4ffeebe82"  # the sample case's PrivilegeEscalation finding
+    code, out, err = run("investigate", other, "--case", _case(), "--out", str(tmp_path / "o"))
+    assert (code, out) == (1, "")
+    (line,) = errors(err)
+    assert line == (
+        f"torinvest: error: finding {other} is a "
+        "PrivilegeEscalation:IAMUser/AdministrativePermissions finding, not a Tor finding "
+        "(torinvest investigates UnauthorizedAccess:IAMUser/TorIPCaller and "
+        "Recon:IAMUser/TorIPCaller findings only)"
+    )
+    assert "not found" not in err and "investigating" not in err
+    assert not (tmp_path / "o").exists()
 
 
 @pytest.mark.parametrize(

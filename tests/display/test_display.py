@@ -254,3 +254,46 @@ def test_a_derived_keys_expiry_reads_as_the_other_times(inv: Investigation) -> N
 
     assert _expires("<not a time>") == "<not a time>" and _expires(None) is None
     assert _expires("2023-07-12T00:20:04Z") == "2023-07-12 00:20:04 UTC"
+
+
+# --------------------------------------------------------------------------------------------
+# the triage notebook's findings card: what was left out, said as what it is
+# --------------------------------------------------------------------------------------------
+def _case_with_an_archived_finding(tmp_path: Path) -> Path:
+    """The sample case with its EventBridge Tor finding archived."""
+    import shutil
+
+    case = tmp_path / "case"
+    shutil.copytree(sample_case().root, case)
+    path = case / "findings" / "eventbridge-recon.json"
+    event = orjson.loads(path.read_bytes())
+    event["detail"]["service"]["archived"] = True
+    path.write_bytes(orjson.dumps(event))
+    return case
+
+
+def test_the_findings_card_says_no_zero_count_and_archived_as_archived(tmp_path: Path) -> None:
+    from torinvest import report
+
+    sample = investigation.sources_from_parameters(case_dir=str(sample_case().root))
+    found = report.open_findings(sample)
+    card = display.findings_issues(found.issues, found.skipped, archived=found.archived).data
+    assert "archived" not in card  # nothing archived: nothing said (no "0 … left out")
+    assert not re.search(r">0 finding", card)
+    assert (
+        "1 finding(s) of type <code>PrivilegeEscalation:IAMUser/AdministrativePermissions" in card
+    )
+
+    archived = investigation.sources_from_parameters(
+        case_dir=str(_case_with_an_archived_finding(tmp_path))
+    )
+    found = report.open_findings(archived)
+    assert "archived" not in found.skipped  # not a finding type
+    card = display.findings_issues(found.issues, found.skipped, archived=found.archived).data
+    assert (
+        "1 archived finding(s) left out (<code>include_archived = True</code> lists them)" in card
+    )
+    assert "of type archived" not in card and "of type <code>archived" not in card
+    # zero counts are never said, whatever the caller passes
+    card = display.findings_issues([], {"Recon:IAMUser/UserPermissions": 0}, archived=0).data
+    assert "left out" not in card

@@ -11,6 +11,7 @@ import pytest
 
 from torinvest import findings as fd
 from torinvest.errors import (
+    FindingNotFoundError,
     InputError,
     InvalidFindingIdError,
     MissingKeyDetailsError,
@@ -143,6 +144,22 @@ def test_a_finding_without_sightings_is_placed_by_when_guardduty_made_it() -> No
 def test_locate_key_rejects_another_type_naming_the_finding() -> None:
     with pytest.raises(NotATorFindingError, match="1ab92989eaf0e742df4a014d5example"):
         fd.locate_key(PASCAL["Findings"][0])
+
+
+def test_get_says_a_finding_of_another_type_by_its_type_not_not_found() -> None:
+    """tor_only() keeps the type of each finding it leaves out: get() names it."""
+    from torinvest.case import sample_case
+
+    found = fd.read_findings(sample_case().root / "findings").tor_only()
+    other = "ad9a0d95f206f5fc6188f6c4ffeebe82"
+    with pytest.raises(NotATorFindingError) as caught:
+        found.get(other)
+    assert str(caught.value).startswith(
+        f"finding {other} is a PrivilegeEscalation:IAMUser/AdministrativePermissions finding, "
+        "not a Tor finding"
+    )
+    with pytest.raises(FindingNotFoundError, match="not found among 2 findings"):
+        found.get("deadbeefdeadbeefdeadbeefdeadbeef")  # a missing one is still "not found"
 
 
 def test_locate_key_without_access_key_details_names_the_finding() -> None:

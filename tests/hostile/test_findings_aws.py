@@ -47,6 +47,7 @@ from torinvest.errors import (
     InputError,
     InvalidRegionError,
     RegionsNotSearchedError,
+    TorinvestError,
 )
 from torinvest.findings import fetch_findings, locate_key, read_findings
 from torinvest.verdict import read_ledger
@@ -139,11 +140,45 @@ def test_access_denied_everywhere_stops_investigate_as_could_not_look(
     )
     assert code == 1
     line = one_error(err)
-    assert "RegionsNotSearchedError" in line and "no region could be searched (2 of 2" in line
+    assert "no region could be searched (2 of 2" in line
     assert "guardduty:ListDetectors" in line
     assert "not found" not in line
-    html = (tmp_path / "o" / "report.html").read_text()
-    assert "Could not look: nothing was searched" in html  # the notebook's card, not a traceback
+    assert not (tmp_path / "o").exists()  # the finding is looked up before a kernel starts
+    # run without that check (the library), the notebook says it in its card, not a traceback
+    options = report.RunOptions(regions="us-east-1,eu-west-1")
+    with pytest.raises(TorinvestError):
+        report.run_report(FINDING, tmp_path / "lib", options)
+    html = (tmp_path / "lib" / "report.html").read_text()
+    assert "Could not look: nothing was searched" in html
+
+
+def test_notebook_and_investigate_look_the_finding_up_in_aws_first(
+    gd: FakeAws, tmp_path: Path
+) -> None:
+    """A working copy or a kernel only for a Tor finding that is there; "may be there" when a
+    region could not be searched; the finding's type when it is another one."""
+    other = _set(finding(fid(4)), ("type",), "Recon:IAMUser/UserPermissions")
+    gd.guardduty("us-east-1").add_findings([finding(fid(1)), other])
+    regions = ["--regions", "us-east-1,eu-west-1"]
+    code, out, err = run("notebook", fid(1), *regions, "--out", str(tmp_path / "nb"))
+    assert code == 0, err
+    assert out.startswith(f"working notebook of finding {fid(1)}: created")
+    for command in ("notebook", "investigate"):
+        code, out, err = run(command, fid(4), *regions, "--out", str(tmp_path / command))
+        assert (code, out) == (1, "")
+        assert f"finding {fid(4)} is a Recon:IAMUser/UserPermissions finding, not a Tor" in (
+            one_error(err)
+        )
+        code, _, err = run(command, OTHER, *regions, "--out", str(tmp_path / command))
+        assert code == 1 and f"finding {OTHER} not found among 1 findings" in one_error(err)
+        assert not (tmp_path / command).exists()
+    gd.fail("guardduty", "eu-west-1", "AccessDeniedException")
+    for command in ("notebook", "investigate"):
+        code, _, err = run(command, OTHER, *regions, "--out", str(tmp_path / command))
+        line = one_error(err)
+        assert code == 1 and "not in the 1 region(s) that answered" in line
+        assert "so it may be there" in line and "not found" not in line
+        assert not (tmp_path / command).exists()
 
 
 def test_partial_search_says_the_finding_may_be_where_it_could_not_look(gd: FakeAws) -> None:
@@ -251,7 +286,9 @@ def test_findings_start_after_end_is_refused(fake_aws: FakeAws) -> None:
         "findings", "--regions", "us-east-1", "--start", "2023-07-11", "--end", "2023-07-10"
     )
     assert code == 2
-    assert "--start 2023-07-11T00:00:00Z is after --end" in one_error(err)
+    assert "--start 2023-07-11T00:00:00Z is after --end 2023-07-10T23:59:59.999999Z" in one_error(
+        err
+    )
     assert fake_aws.requests == []  # refused before any call
     code, _, err = run(
         "findings", "--case", str(sample_case().root), "--start", "2023-07-11T00:00:01Z",
@@ -511,6 +548,32 @@ def test_wrong_typed_optional_field_is_dropped_with_an_issue(case: str, tmp_path
     assert f"{file}[1]" in issue and named in issue and "dropped" in issue
     frame = read_findings(file).frame()  # the frame builds: no crash in normalize
     assert len(frame) == 3
+
+
+@pytest.mark.parametrize("missing", ["null", "absent"])
+def test_a_tor_finding_without_its_service_section_is_listed_with_one_issue(
+    missing: str, tmp_path: Path
+) -> None:
+    """No Tor IP, sighting times or count: the row's blanks are said, naming the finding."""
+    bare = copy.deepcopy(finding(fid(2)))
+    if missing == "null":
+        bare["service"] = None
+    else:
+        del bare["service"]
+    other = _set(finding(fid(4)), ("type",), "Recon:IAMUser/UserPermissions")
+    other["service"] = None  # left out as another type: its missing section is not an issue
+    path = tmp_path / "findings.json"
+    path.write_text(json.dumps([finding(fid(1)), bare, other]))
+    code, out, err = run("findings", "--file", str(path), "--json")
+    assert code == 0 and "Traceback" not in err
+    records = {r["id"]: r for r in json.loads(out)}
+    assert set(records) == {fid(1), fid(2)}
+    assert records[fid(2)]["tor_ip"] is None and records[fid(2)]["count"] is None
+    issues = [ln for ln in err.splitlines() if "issue:" in ln]
+    assert issues == [
+        f"torinvest: issue: {path}[1]: finding {fid(2)}: has no service section: no Tor IP, "
+        "sighting times or count"
+    ]
 
 
 def test_rejected_finding_is_named_not_not_found(tmp_path: Path) -> None:

@@ -950,11 +950,17 @@ def test_cli_events_reports_a_bomb_and_max_file_mb_raises_the_limit(
         "events", "--logs", str(folder), "--max-file-mb", "4", "--out", str(out_file)
     )
     assert code == 0 and "issue" not in err
-    for bad_value in ("0", "-3", "lots"):  # a usage error: exit 2, saying why
+    for bad_value, said in (
+        ("0", "0 is less than 1"),
+        ("-3", "-3 is less than 1"),
+        ("lots", "not a number: 'lots'"),
+    ):  # a usage error: exit 2, saying why
         with pytest.raises(SystemExit) as exited:
             run("events", "--logs", str(folder), "--max-file-mb", bad_value, "--out", "x.csv")
         assert exited.value.code == 2
-        assert f"invalid size '{bad_value}': a whole number of MiB > 0" in capsys.readouterr().err
+        said_err = capsys.readouterr().err
+        assert f"argument --max-file-mb: {said}" in said_err
+        assert "a whole number of MiB from 1 to 1,048,576" in said_err
 
 
 def test_engine_options_refuse_a_limit_that_is_not_positive() -> None:

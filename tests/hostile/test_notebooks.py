@@ -211,6 +211,17 @@ def test_an_out_folder_that_is_a_file(tmp_path: Path) -> None:
         (["notebook", FINDING, "--regions", "mars-1"], 1, "region"),
         (["notebook", "--case", "CASE"], 2, "give a FINDING_ID, or --triage"),
         (["notebook", FINDING, "--triage", "--case", "CASE"], 2, "not both"),
+        (
+            ["notebook", "deadbeefdeadbeefdeadbeefdeadbeef", "--case", "CASE"],
+            1,
+            "finding deadbeefdeadbeefdeadbeefdeadbeef not found among 2 findings (every one of",
+        ),
+        (
+            ["notebook", "ad9a0d95f206f5fc6188f6c4ffeebe82", "--case", "CASE"],
+            1,
+            "finding ad9a0d95f206f5fc6188f6c4ffeebe82 is a "
+            "PrivilegeEscalation:IAMUser/AdministrativePermissions finding, not a Tor finding",
+        ),
     ],
 )
 def test_bad_notebook_arguments_write_nothing(

@@ -268,13 +268,73 @@ def test_unreadable_time_message_names_the_option(capsys: pytest.CaptureFixture[
     assert "Traceback" not in err
 
 
-def test_events_start_after_end_is_refused(tmp_path: Path) -> None:
-    code, _, err = run(
-        "events", "--case", str(CASE.root), "--start", "2023-07-11", "--end", DAY,
-        "--out", str(tmp_path / "x.csv"),
-    )  # fmt: skip
-    assert code == 1
-    assert "--start is after --end" in one_error_line(err)
+#: Every command with --start/--end, with what else it needs (the sample case, an output).
+WINDOW_COMMANDS = {
+    "events": ["events", "--case", str(CASE.root), "--out", "OUT"],
+    "events-lookup": ["events", "--lookup", "--access-key", KEY, "--out", "OUT"],
+    "findings": ["findings", "--case", str(CASE.root)],
+}
+
+
+def window_command(name: str, tmp_path: Path, *window: str) -> list[str]:
+    return [a.replace("OUT", str(tmp_path / "x.csv")) for a in WINDOW_COMMANDS[name]] + list(window)
+
+
+@pytest.mark.parametrize("command", sorted(WINDOW_COMMANDS))
+def test_every_command_says_a_start_after_the_end_alike(command: str, tmp_path: Path) -> None:
+    """Both bounds shown, a usage error (exit 2) before any work, in every command."""
+    argv = window_command(command, tmp_path, "--start", "2023-07-11", "--end", DAY)
+    code, out, err = run(*argv)
+    assert code == 2 and out == ""
+    assert one_error_line(err) == (
+        "torinvest: error: --start 2023-07-11T00:00:00Z is after --end "
+        "2023-07-10T23:59:59.999999Z (swap them, or widen the window)"
+    )
+    assert not (tmp_path / "x.csv").exists()
+
+
+@pytest.mark.parametrize("command", sorted(WINDOW_COMMANDS))
+def test_a_start_in_the_future_is_said_as_such(command: str, tmp_path: Path) -> None:
+    """No --end: the start is in the future, not "after" an end the analyst never gave."""
+    future = (pd.Timestamp.now(tz="UTC") + pd.Timedelta(days=400)).strftime("%Y-%m-%d")
+    code, _, err = run(*window_command(command, tmp_path, "--start", future))
+    line = one_error_line(err)
+    assert code == 2
+    assert f"--start {future}T00:00:00Z is in the future (now is " in line
+    assert "after" not in line and "swap" not in line
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_lookup_events_says_a_future_start_is_in_the_future() -> None:
+    from torinvest.sources.lookup import lookup_events
+
+    now = pd.Timestamp("2026-12-04T22:21Z")
+    with pytest.raises(InputError, match=r"^start 2027-01-01T00:00:00Z is in the future"):
+        lookup_events(None, KEY, start="2027-01-01", end=now, now=now)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("value", "hint"),
+    [
+        ("2023-W28", "that week is --start 2023-07-10 --end 2023-07-16"),
+        ("2023W28", "that week is --start 2023-07-10 --end 2023-07-16"),
+        ("2023-W28-3", "its day 3 is 2023-07-12"),
+        ("2023-w28T12:00", "that week is --start 2023-07-10 --end 2023-07-16"),
+    ],
+)
+def test_an_iso_week_is_refused_with_its_days(value: str, hint: str, tmp_path: Path) -> None:
+    """Python reads 2023-W28 as its Monday: a window "of the week" would be one day."""
+    for argv in (
+        window_command("events", tmp_path, "--end", value),
+        window_command("findings", tmp_path, "--start", value),
+        ["tor", "check", "185.220.101.34", "--at", value],
+    ):
+        with pytest.raises(SystemExit) as exited:
+            run(*argv)
+        assert exited.value.code == 2
+    with pytest.raises(InputError, match="is an ISO week date") as refused:
+        time_window(None, value)
+    assert hint in str(refused.value)
     assert not (tmp_path / "x.csv").exists()
 
 
@@ -430,8 +490,8 @@ def test_unambiguous_parameters_are_converted(values: dict, converted: dict) -> 
         ({"logs": 3}, "parameter logs: expected a list of paths or one path, got int"),
         ({"exit_lists": ["/a", 7]}, "parameter exit_lists: every item must be text"),
         ({"follow_derived": "nope"}, "parameter follow_derived: expected true or false"),
-        ({"lookback_days": "two weeks"}, "parameter lookback_days: expected a number"),
-        ({"max_rows": -1}, "parameter max_rows: expected a whole number ≥ 0"),
+        ({"lookback_days": "two weeks"}, "parameter lookback_days: not a number: 'two weeks'"),
+        ({"max_rows": -1}, "parameter max_rows: -1 is less than 0"),
     ],
     ids=[
         "number-for-path",

@@ -625,7 +625,7 @@ def test_a_listing_denied_is_one_line_naming_s3_listbucket(
     code, out, err = run("events", "--logs", "s3://trail/", "--out", str(tmp_path / "e.csv"))
     assert code == 1 and out == ""
     (line,) = errors(err)
-    assert "access denied: ListObjectsV2" in line and "s3:ListBucket" in line
+    assert "access denied: ListObjectsV2 on s3://trail/" in line and "s3:ListBucket" in line
     assert "Traceback" not in err
 
 

@@ -303,8 +303,12 @@ def test_investigate_post_posts_the_finished_report(
     ("argv", "code", "said"),
     [
         (["investigate", F1, "--jobs", "2"], 2, "--jobs goes with --all-open"),
-        (["investigate", "--all-open", "--jobs", "0"], 2, "give 1 to 16"),
-        (["investigate", "--all-open", "--jobs", "two"], 2, "not a whole number"),
+        (
+            ["investigate", "--all-open", "--jobs", "0"],
+            2,
+            "0 is less than 1 (give a whole number of reports run at once from 1 to 16",
+        ),
+        (["investigate", "--all-open", "--jobs", "two"], 2, "not a number: 'two'"),
         (["investigate", F1, "--post-each", "jira-new:SEC"], 2, "--post-each goes with --all-open"),
         (["investigate", "--all-open", "--post", "jira:SEC-1"], 2, "--post is for one finding"),
         (["investigate", F1, "--post", "jira:sec"], 2, "bad destination 'jira:sec'"),

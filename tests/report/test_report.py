@@ -335,7 +335,7 @@ def test_validation_fails_before_a_kernel_starts(tmp_path: Path) -> None:
         report.run_report(
             FINDING, tmp_path / "c", report.RunOptions(case_dir=_case(), verdict_status="malicious")
         )
-    with pytest.raises(InputError, match="must be ≥ 0"):
+    with pytest.raises(InputError, match=r"--lookback-days \(lookback_days\): -1 is less than 0"):
         report.run_report(
             FINDING, tmp_path / "d", report.RunOptions(case_dir=_case(), lookback_days=-1)
         )

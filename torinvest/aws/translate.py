@@ -136,14 +136,19 @@ def translate_error(
     region: str | None = None,
     operation: str | None = None,
     credentials: bool = True,
+    resource: str | None = None,
 ) -> AwsError:
     """Turn a botocore exception into a torinvest :class:`AwsError` with a hint for the analyst.
+
+    ``resource`` names what the call was about (``s3://bucket/prefix``): the message says it in
+    place of the service name, so that an error names the bucket (NoSuchBucket, access denied).
 
     A ClientError of a call botocore made on its own to get credentials (AssumeRole of a
     profile's role…) names that call, not ``operation``. An error answer that is not an AWS error
     (see :func:`check_answer`) is an :class:`EndpointError`.
     """
-    where = f"{service} in {region}" if region else service
+    where = resource or service
+    where = f"{where} in {region}" if region else where
     if isinstance(error, ClientError):
         failed_op = getattr(error, "operation_name", None)
         own = _CREDENTIAL_OPERATIONS.get(str(failed_op))
@@ -203,7 +208,9 @@ def translate_error(
         )
     if isinstance(error, BotoConnectionError | HTTPClientError):
         return EndpointError(
-            f"could not reach the {where} endpoint: {error}",
+            f"could not reach the {service}{f' in {region}' if region else ''} endpoint"
+            + (f" ({operation or 'call'} on {resource})" if resource else "")
+            + f": {error}",
             hint="check the network, proxy, or AWS_ENDPOINT_URL settings",
             service=service,
             region=region,
@@ -235,7 +242,9 @@ def translate_error(
     if isinstance(error, AwsError):
         return error
     return AwsError(
-        f"{service} call failed in {region or 'home region'}: {error}",
+        f"{service} call failed in {region or 'home region'}"
+        + (f" ({operation or 'call'} on {resource})" if resource else "")
+        + f": {error}",
         service=service,
         region=region,
         operation=operation,

@@ -5,6 +5,7 @@ library objects they name (:func:`aws_from_args`, :func:`engine_from_args`, the 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from typing import Any, Literal
 
 import pandas as pd
@@ -17,14 +18,44 @@ from torinvest.options import (
     DEFAULT_LOOKBACK_DAYS,
     DEFAULT_MAX_FILE_BYTES,
     DEFAULT_TOLERANCE_HOURS,
+    NUMBER_RANGES,
     EngineOptions,
+    check_number,
 )
-from torinvest.schema import window_bound
+from torinvest.schema import time_window, window_bound
 
 
 # --------------------------------------------------------------------------------------------
 # argument parsing
 # --------------------------------------------------------------------------------------------
+def number_option(name: str) -> Callable[[str], float | int]:
+    """The argparse type of the numeric option for ``name`` (a key of
+    :data:`torinvest.options.NUMBER_RANGES`): :func:`torinvest.options.check_number`, the same
+    check as the notebook's, so ``nan``, ``inf`` and values out of range are a usage error
+    (exit 2) before any work. A whole-number option gives an int."""
+
+    def parse(text: str) -> float | int:
+        try:
+            number = check_number(name, text, label="")
+        except InputError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+        return int(number) if NUMBER_RANGES[name].integer else number
+
+    parse.__name__ = name  # argparse names the type in some messages
+    return parse
+
+
+def _bounds(name: str) -> str:
+    """The range of a numeric option, for its help: ``0 to 3650``."""
+    return NUMBER_RANGES[name].span()
+
+
+TOLERANCE_HELP = (
+    "an IP is Tor if an exit list shows it within H hours of the call "
+    f"(default {DEFAULT_TOLERANCE_HOURS}; {_bounds('tolerance_hours')})"
+)
+
+
 def _add_aws_args(
     p: argparse.ArgumentParser, *, regions_default: str | None = "all", full: bool = True
 ) -> None:
@@ -42,9 +73,11 @@ def _add_aws_args(
         g.add_argument("--external-id", help="external ID for --role-arn")
         g.add_argument(
             "--max-workers",
-            type=int,
+            type=number_option("max_workers"),
             default=None,
-            help=f"regions queried at once (default {DEFAULT_MAX_WORKERS})",
+            metavar="N",
+            help=f"regions queried at once (default {DEFAULT_MAX_WORKERS}; "
+            f"{_bounds('max_workers')})",
         )
 
 
@@ -52,25 +85,26 @@ def _add_window_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("window and Tor matching")
     g.add_argument(
         "--lookback-days",
-        type=float,
+        type=number_option("lookback_days"),
         default=DEFAULT_LOOKBACK_DAYS,
         metavar="N",
-        help=f"days read before the finding's first sighting (default {DEFAULT_LOOKBACK_DAYS})",
+        help=f"days read before the finding's first sighting (default {DEFAULT_LOOKBACK_DAYS}; "
+        f"{_bounds('lookback_days')})",
     )
     g.add_argument(
         "--lookahead-days",
-        type=float,
+        type=number_option("lookahead_days"),
         default=DEFAULT_LOOKAHEAD_DAYS,
         metavar="N",
-        help=f"days read after its last sighting (default {DEFAULT_LOOKAHEAD_DAYS})",
+        help=f"days read after its last sighting (default {DEFAULT_LOOKAHEAD_DAYS}; "
+        f"{_bounds('lookahead_days')})",
     )
     g.add_argument(
         "--tolerance-hours",
-        type=float,
+        type=number_option("tolerance_hours"),
         default=DEFAULT_TOLERANCE_HOURS,
         metavar="H",
-        help="an IP is Tor if an exit list shows it within H hours of the call "
-        f"(default {DEFAULT_TOLERANCE_HOURS})",
+        help=TOLERANCE_HELP,
     )
 
 
@@ -89,22 +123,13 @@ def _add_engine_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--athena-output", metavar="S3_URL", help="query result location s3://…")
     g.add_argument(
         "--max-file-mb",
-        type=_file_limit,
+        type=number_option("max_file_mb"),
         default=DEFAULT_MAX_FILE_BYTES >> 20,
         metavar="N",
         help="the most one log file may hold once decompressed, in MiB; a larger file (a "
-        f"decompression bomb?) is a data issue, not read (default {DEFAULT_MAX_FILE_BYTES >> 20})",
+        f"decompression bomb?) is a data issue, not read (default {DEFAULT_MAX_FILE_BYTES >> 20}; "
+        f"{_bounds('max_file_mb')})",
     )
-
-
-def _file_limit(text: str) -> int:
-    try:
-        value = int(text.replace("_", "").replace(",", ""))
-    except ValueError:
-        value = 0
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"invalid size {text!r}: a whole number of MiB > 0")
-    return value
 
 
 def engine_from_args(args: argparse.Namespace) -> EngineOptions:
@@ -144,6 +169,17 @@ def _end_time(text: str) -> pd.Timestamp:
     return _iso_time(text, "end")
 
 
+def check_window(args: argparse.Namespace, *, now: pd.Timestamp | None = None) -> None:
+    """``--start``/``--end`` make a window: a start after the end names both (exit 2), a start
+    in the future says so (not "after" an end the analyst did not give). Every command with
+    ``--start``/``--end`` checks them here, before any work, so that each says it alike."""
+    now = now if now is not None else pd.Timestamp.now(tz="UTC")
+    try:
+        time_window(args.start, args.end, now=now)
+    except InputError as e:
+        raise UsageError(e.message, hint=e.hint) from None
+
+
 def _account(text: str) -> str:
     """An account ID option value: 12 digits (surrounding whitespace removed)."""
     try:
@@ -174,16 +210,6 @@ def aws_from_args(args: argparse.Namespace) -> Aws:
             max_workers=DEFAULT_MAX_WORKERS if workers is None else max(1, workers),
         )
     )
-
-
-def _row_limit(text: str) -> int:
-    try:
-        value = int(text.replace("_", "").replace(",", ""))
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"invalid row limit {text!r}: a whole number ≥ 0")
-    return value
 
 
 def _sources_for(args: argparse.Namespace, aws: Aws | None = None) -> Any:

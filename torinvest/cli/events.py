@@ -18,10 +18,11 @@ from torinvest.cli.args import (
     _end_time,
     _iso_time,
     aws_from_args,
+    check_window,
     engine_from_args,
 )
 from torinvest.cli.output import print_issues
-from torinvest.errors import InputError, TorinvestError
+from torinvest.errors import TorinvestError
 from torinvest.export import check_output, write_frame
 from torinvest.options import EngineOptions
 from torinvest.safety import term_safe
@@ -112,8 +113,7 @@ def cmd_events(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     regions = parse_regions(args.regions)
     if not args.lookup and args.regions == "all":
         regions = None
-    if args.start is not None and args.end is not None and args.start > args.end:
-        raise InputError("--start is after --end", hint="swap them")
+    check_window(args)
     engine = engine_from_args(args)
     aws = aws_from_args(args)  # the credentials named: S3, Athena and LookupEvents use them
     if args.print_sql:

@@ -14,12 +14,12 @@ import pandas as pd
 from torinvest.aws import parse_regions
 from torinvest.case import Case
 from torinvest.cli.args import (
-    UsageError,
     _account,
     _add_aws_args,
     _end_time,
     _iso_time,
     aws_from_args,
+    check_window,
 )
 from torinvest.cli.output import print_issues
 from torinvest.errors import DataIssue
@@ -86,11 +86,7 @@ def load_findings(args: argparse.Namespace) -> FindingsResult:
     rule, :meth:`FindingsResult.require_looked`), never an empty list then."""
     from torinvest.findings import fetch_findings, read_findings
 
-    if args.start is not None and args.end is not None and args.start > args.end:
-        raise UsageError(
-            f"--start {args.start:%Y-%m-%dT%H:%M:%SZ} is after --end {args.end:%Y-%m-%dT%H:%M:%SZ}",
-            hint="swap them",
-        )
+    check_window(args)
     regions = parse_regions(args.regions)  # '' is refused with --case/--file too
     if args.case:
         result = read_findings(Case.open(args.case).require("findings"))
@@ -113,7 +109,7 @@ def load_findings(args: argparse.Namespace) -> FindingsResult:
 
 def _filter_files(result: FindingsResult, args: argparse.Namespace) -> FindingsResult:
     """Apply --include-archived/--account/--start/--end to findings read from files: each
-    finding left out is counted (``skipped["archived"]``, ``filtered`` by option); a finding
+    finding left out is counted (``archived``, ``filtered`` by option); a finding
     whose ``updatedAt`` is not a time is kept, with an issue naming it, when a window is given."""
     keep = []
     accounts = set(args.accounts or ())
@@ -121,7 +117,7 @@ def _filter_files(result: FindingsResult, args: argparse.Namespace) -> FindingsR
         svc = f.data.get("service")
         archived = isinstance(svc, dict) and str(svc.get("archived")).lower() == "true"
         if archived and not args.include_archived:
-            result.skipped["archived"] += 1
+            result.archived += 1
             continue
         if accounts and f.data.get("accountId") not in accounts:
             result.filtered["--account"] += 1
@@ -193,22 +189,23 @@ def _record(row: pd.Series, loc: KeyLocation) -> dict[str, Any]:
 def print_notes(result: FindingsResult, problems: Sequence[DataIssue], err: TextIO) -> None:
     if result.note:
         print(f"torinvest: note: {term_safe(result.note)}", file=err)
-    other = {k: v for k, v in result.skipped.items() if k != "archived"}
+    other = {k: v for k, v in result.skipped.items() if v > 0}
     if other:
         total = sum(other.values())
         kinds = ", ".join(f"{term_safe(k)}: {v}" for k, v in sorted(other.items()))
         print(f"torinvest: note: skipped {total} finding(s) of other types ({kinds})", file=err)
-    if result.skipped.get("archived"):
+    if result.archived:
         print(
-            f"torinvest: note: skipped {result.skipped['archived']} archived finding(s) "
-            "(--include-archived shows them)",
+            f"torinvest: note: {result.archived} archived finding(s) left out "
+            "(--include-archived lists them)",
             file=err,
         )
-    if result.filtered:
-        total = sum(result.filtered.values())
-        by = " ".join(sorted(result.filtered))
-        if len(result.filtered) > 1:
-            by += " (" + ", ".join(f"{k}: {v}" for k, v in sorted(result.filtered.items())) + ")"
+    filtered = {k: v for k, v in result.filtered.items() if v > 0}
+    if filtered:
+        total = sum(filtered.values())
+        by = " ".join(sorted(filtered))
+        if len(filtered) > 1:
+            by += " (" + ", ".join(f"{k}: {v}" for k, v in sorted(filtered.items())) + ")"
         print(f"torinvest: note: {total} Tor finding(s) left out by {by}", file=err)
     print_issues([*result.issues, *problems], err)
 

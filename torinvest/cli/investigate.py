@@ -14,7 +14,7 @@ from torinvest.cli.args import (
     _add_aws_args,
     _add_engine_args,
     _add_window_args,
-    _row_limit,
+    number_option,
 )
 from torinvest.cli.output import print_issues
 from torinvest.errors import TorinvestError
@@ -76,7 +76,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     _add_engine_args(i)
     i.add_argument(
         "--max-rows",
-        type=_row_limit,
+        type=number_option("max_rows"),
         default=DEFAULT_MAX_ROWS,
         metavar="N",
         help="duckdb/athena: above N matching events, count in the engine (per-IP table and "
@@ -163,7 +163,8 @@ def cmd_investigate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     options = run_options(args)
     if args.all_open:
         return _investigate_all(args, options, out, err)
-    report.validate(args.finding_id, args.out, options)  # before saying what it starts
+    # before saying what it starts: the options, then the finding (a Tor finding there)
+    report.validate(args.finding_id, args.out, options, finding=True)
     print(f"torinvest: investigating {args.finding_id} into {args.out} …", file=err)
     run = report.run_report(args.finding_id, args.out, options)
     data = run.summary_data or {}

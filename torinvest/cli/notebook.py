@@ -100,6 +100,9 @@ def cmd_notebook(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         copy = notebooks.triage_copy(options, args.out, force=args.force)
         what = "triage notebook"
     else:
+        from torinvest.report import check_finding
+
+        check_finding(args.finding_id, options)  # a Tor finding there, before writing a copy
         copy = notebooks.investigation_copy(args.finding_id, options, args.out, force=args.force)
         what = f"working notebook of finding {args.finding_id}"
     if copy.status == "kept":

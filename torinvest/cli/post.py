@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any, TextIO
 
-from torinvest.options import MAX_JOBS
+from torinvest.cli.args import number_option
 from torinvest.post import command
 
 
@@ -35,16 +35,6 @@ def cmd_post(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return command.run(args, out, err)
 
 
-def _jobs(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if not 1 <= n <= MAX_JOBS:
-        raise argparse.ArgumentTypeError(f"give 1 to {MAX_JOBS} (each job is a kernel)")
-    return n
-
-
 def add_investigate_arguments(parser: argparse.ArgumentParser) -> None:
     """``investigate``'s group of running and posting options."""
     g = parser.add_argument_group(
@@ -52,7 +42,7 @@ def add_investigate_arguments(parser: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--jobs",
-        type=_jobs,
+        type=number_option("jobs"),
         default=1,
         metavar="N",
         help="with --all-open: run N reports at once, each in a process and kernel of its own "

@@ -8,7 +8,7 @@ from typing import TextIO
 import pandas as pd
 
 from torinvest.case import Case
-from torinvest.cli.args import _iso_time
+from torinvest.cli.args import TOLERANCE_HELP, _iso_time, number_option
 from torinvest.errors import InputError
 from torinvest.options import DEFAULT_TOLERANCE_HOURS
 from torinvest.safety import term_safe
@@ -28,7 +28,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     tc.add_argument("ip")
     tc.add_argument("--at", type=_iso_time, help="time (ISO 8601, UTC; default now)")
     tc.add_argument("--case", metavar="DIR", help="also use DIR/tor/ lists")
-    tc.add_argument("--tolerance-hours", type=float, default=DEFAULT_TOLERANCE_HOURS)
+    tc.add_argument(
+        "--tolerance-hours",
+        type=number_option("tolerance_hours"),
+        default=DEFAULT_TOLERANCE_HOURS,
+        metavar="H",
+        help=TOLERANCE_HELP,
+    )
     tc.set_defaults(func=cmd_tor_check)
 
 

@@ -48,10 +48,24 @@ def files_written(paths: Mapping[str, Any]) -> HTML:
     return HTML(_card("Files written", _kv(rows)))
 
 
-def findings_issues(issues: Sequence[DataIssue], skipped: Mapping[str, int] | None = None) -> HTML:
-    """Findings files or regions that could not be read, and findings left out by type."""
-    skipped = dict(skipped or {})
-    notes = [f"{_e(n)} finding(s) of type {_e(t)} left out" for t, n in sorted(skipped.items())]
+def findings_issues(
+    issues: Sequence[DataIssue],
+    skipped: Mapping[str, int] | None = None,
+    *,
+    archived: int = 0,
+) -> HTML:
+    """Findings files or regions that could not be read, findings of other types left out (by
+    type) and the archived ones left out; a count of 0 is not said."""
+    notes = [
+        f"{n:,} finding(s) of type <code>{_e(t)}</code> left out (not a Tor finding)"
+        for t, n in sorted((skipped or {}).items())
+        if n > 0
+    ]
+    if archived > 0:
+        notes.append(
+            f"{archived:,} archived finding(s) left out (<code>include_archived = True</code> "
+            "lists them)"
+        )
     if not issues:
         body = "<p>Every findings file or region was read.</p>" + (_list(notes) if notes else "")
         return HTML(_card("No data issues", body, "ti-ok"))

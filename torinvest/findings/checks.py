@@ -259,6 +259,11 @@ def _clean(
     return node if out is None else out
 
 
+#: The issue of a Tor finding without its ``service`` section (null or missing): it is listed,
+#: but what GuardDuty saw of the calls is not in it.
+NO_SERVICE = "has no service section: no Tor IP, sighting times or count"
+
+
 def sanitize(data: Mapping[str, Any], where: str) -> tuple[dict[str, Any], list[DataIssue]]:
     """A finding with usable field types, and the data issues of the values dropped.
 
@@ -304,5 +309,8 @@ def sanitize(data: Mapping[str, Any], where: str) -> tuple[dict[str, Any], list[
             out = {**out, "resource": {**resource, "accessKeyDetails": details}}
     problems: list[str] = []
     clean = _clean(out, FIELD_TYPES, "", problems)
+    had_service = out.get("service") is not None  # a wrong-typed one is said as dropped
+    if not had_service and out.get("type") in TOR_FINDING_TYPES:
+        problems.append(NO_SERVICE)
     issues = [DataIssue(where, f"finding {fid}: {p}") for p in problems]
     return (clean if isinstance(clean, dict) else dict(clean)), issues

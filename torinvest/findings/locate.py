@@ -11,7 +11,7 @@ import pandas as pd
 
 from torinvest.errors import MissingKeyDetailsError, NotATorFindingError
 from torinvest.findings.checks import TOR_FINDING_TYPES, key_kind, sanitize
-from torinvest.findings.records import Finding, KeyLocation, _row
+from torinvest.findings.records import Finding, KeyLocation, _row, not_a_tor_finding
 from torinvest.findings.shapes import _is_pascal, camelize
 
 
@@ -36,10 +36,7 @@ def locate_key(finding: Finding | Mapping[str, Any] | pd.Series) -> KeyLocation:
     fid = str(row.get("id") or "(no id)")
     ftype = row.get("type")
     if ftype not in TOR_FINDING_TYPES:
-        raise NotATorFindingError(
-            f"finding {fid} is of type {ftype!r}, not a Tor finding",
-            hint=f"torinvest investigates {' and '.join(TOR_FINDING_TYPES)}",
-        )
+        raise not_a_tor_finding(fid, ftype or "(no type)")
     akid = _na(row.get("access_key_id"))
     if not akid:
         raise MissingKeyDetailsError(

@@ -18,6 +18,7 @@ from torinvest.errors import (
     FindingFileError,
     FindingNotFoundError,
     FindingsNotReadError,
+    NotATorFindingError,
     RegionsNotSearchedError,
 )
 from torinvest.findings.checks import TOR_FINDING_TYPES, KeyKind, check_finding_id, key_kind
@@ -61,7 +62,9 @@ class FindingsResult:
     region that refused or did not answer, a file from which no finding could be read): a finding
     there is unknown. ``rejected`` maps the ID of a finding that was read but left out (a field
     of the wrong type…) to its issue. ``filtered`` counts the findings of the right type left
-    out by the caller's filters, by filter (``--account``, ``--start/--end``).
+    out by the caller's filters, by filter (``--account``, ``--start/--end``); ``archived`` the
+    archived ones left out because only open findings were asked for (files only: GuardDuty
+    leaves them out itself, uncounted).
     """
 
     findings: list[Finding] = field(default_factory=list)
@@ -72,6 +75,10 @@ class FindingsResult:
     failed: list[str] = field(default_factory=list)
     rejected: dict[str, DataIssue] = field(default_factory=dict)
     filtered: Counter[str] = field(default_factory=Counter)
+    archived: int = 0
+    #: finding ID → type of each finding :meth:`tor_only` left out (so that :meth:`get` says
+    #: "a finding of another type", not "not found")
+    other_types: dict[str, str] = field(default_factory=dict)
 
     def tor_only(self) -> FindingsResult:
         """The Tor findings only; the others are counted in ``skipped`` by type."""
@@ -86,6 +93,11 @@ class FindingsResult:
             failed=list(self.failed),
             rejected=dict(self.rejected),
             filtered=Counter(self.filtered),
+            archived=self.archived,
+            other_types={
+                **self.other_types,
+                **{f.id: f.type or "(no type)" for f in self.findings if not f.is_tor},
+            },
         )
 
     def frame(self) -> pd.DataFrame:
@@ -183,13 +195,17 @@ class FindingsResult:
 
         Raises :class:`~torinvest.errors.CouldNotLookError` when no source could be searched,
         :class:`~torinvest.errors.FindingFileError` when the finding was read but left out (the
-        issue says why), and :class:`~torinvest.errors.FindingNotFoundError` otherwise — saying
-        "so it may be there" when some sources could not be searched.
+        issue says why), :class:`~torinvest.errors.NotATorFindingError` (naming its type) when
+        :meth:`tor_only` left it out as a finding of another type, and
+        :class:`~torinvest.errors.FindingNotFoundError` otherwise — saying "so it may be there"
+        when some sources could not be searched.
         """
         check_finding_id(finding_id)
         for f in self.findings:
             if f.id == finding_id:
                 return f
+        if finding_id in self.other_types:
+            raise not_a_tor_finding(finding_id, self.other_types[finding_id])
         if finding_id in self.rejected:
             issue = self.rejected[finding_id]
             raise FindingFileError(
@@ -216,6 +232,14 @@ class FindingsResult:
             f"(every one of {len(self.sources)} {self._noun}(s) searched)",
             hint=f"loaded IDs include: {known}; check the ID, region or --include-archived",
         )
+
+
+def not_a_tor_finding(finding_id: str, finding_type: object) -> NotATorFindingError:
+    """The error for a finding of another type where a Tor finding is needed, naming its type."""
+    return NotATorFindingError(
+        f"finding {finding_id} is a {finding_type} finding, not a Tor finding",
+        hint=f"torinvest investigates {' and '.join(TOR_FINDING_TYPES)} findings only",
+    )
 
 
 def _short_source(source: str) -> str:

@@ -40,7 +40,7 @@ from torinvest.safety import html_text, term_safe
 # --------------------------------------------------------------------------------------------
 def open_findings(sources: Sources, *, include_archived: bool = False) -> FindingsResult:
     """The Tor findings of a case folder or of GuardDuty (every region asked), open ones only
-    unless ``include_archived``; archived ones left out are counted in ``skipped``.
+    unless ``include_archived``; archived ones left out are counted in ``archived``.
 
     Raises :class:`~torinvest.errors.CouldNotLookError` when no region or file could be read
     (never an empty list then); when some failed, ``result.complete`` is False and
@@ -49,7 +49,7 @@ def open_findings(sources: Sources, *, include_archived: bool = False) -> Findin
         result = _read_findings(sources.case.require("findings")).tor_only().require_looked()
         if not include_archived:
             keep = [f for f in result.findings if not _archived(f.data)]
-            result.skipped["archived"] += len(result.findings) - len(keep)
+            result.archived += len(result.findings) - len(keep)
             result.findings = keep
         return result
     assert sources.aws is not None

@@ -8,15 +8,15 @@ import os
 from pathlib import Path
 from typing import Any
 
-from torinvest.aws import parse_regions
+from torinvest.aws import Aws, AwsConfig, parse_regions
 from torinvest.case import Case
-from torinvest.errors import InputError
+from torinvest.errors import FindingNotFoundError, InputError
 from torinvest.findings import check_finding_id
 from torinvest.investigation import (
     Sources,
     outputs,
 )
-from torinvest.options import RunOptions
+from torinvest.options import NUMBER_RANGES, RunOptions, check_number
 from torinvest.report.folders import check_folder
 from torinvest.verdict import check_status, default_ledger_path, make_verdict
 
@@ -36,16 +36,19 @@ def _absolute(path: str | None) -> str:
     return str(Path(path).expanduser().resolve())
 
 
-def validate(finding_id: str, out: str | Path, options: RunOptions) -> Path:
-    """Check everything that can be checked before a kernel starts; return the output folder."""
+def validate(
+    finding_id: str, out: str | Path, options: RunOptions, *, finding: bool = False
+) -> Path:
+    """Check everything that can be checked before a kernel starts; return the output folder
+    (created if needed, last). ``finding``: also check that the finding is a Tor finding of the
+    sources (:func:`check_finding`: with AWS, a findings fetch), after the options and before
+    the folder is made."""
     check_finding_id(finding_id)
     parse_regions(options.regions)  # '' names no region: refused, with a case folder too
     if options.case_dir:
         Case.open(options.case_dir)
+    check_numbers(options)
     run_sources(options)  # refuses options that cannot go together, before a kernel starts
-    for name in ("lookback_days", "lookahead_days", "tolerance_hours"):
-        if getattr(options, name) < 0:
-            raise InputError(f"{name.replace('_', '-')} must be ≥ 0", hint="e.g. 14, 7 and 24")
     check_status(options.verdict_status)
     if options.verdict_status != "pending":
         make_verdict(
@@ -57,11 +60,61 @@ def validate(finding_id: str, out: str | Path, options: RunOptions) -> Path:
     from torinvest.notebooks import check_template
 
     check_template(INVESTIGATE_NOTEBOOK)  # a broken or used template must not change this run
+    if finding:
+        check_finding(finding_id, options)
     path = Path(out).expanduser().resolve()
     check_folder(path)
     if options.verdict_status != "pending":
         check_ledger(options.ledger)
     return path
+
+
+def check_finding(finding_id: str, options: RunOptions) -> None:
+    """The finding is among the run's findings and is a Tor finding that names its key, checked
+    before anything is written or started (``investigate FINDING_ID``, ``notebook FINDING_ID``).
+
+    With a case folder this reads its findings; with AWS it is the findings fetch (every region
+    asked, archived findings too) the notebook does first. Raises what
+    :func:`torinvest.investigation.locate` raises: FindingNotFoundError ("not found" only when
+    every source was searched, else "… so it may be there"), CouldNotLookError when nothing
+    could be searched, NotATorFindingError naming the finding's type, MissingKeyDetailsError."""
+    from torinvest.findings.fetch import finding_types
+    from torinvest.findings.records import not_a_tor_finding
+    from torinvest.investigation import load_findings, locate
+
+    check_finding_id(finding_id)
+    if options.case_dir:
+        sources = Sources(case=Case.open(options.case_dir))
+    else:  # the findings only: the log sources and their options are checked elsewhere
+        sources = Sources(
+            aws=Aws(AwsConfig(profile=options.profile or None, role_arn=options.role_arn or None)),
+            regions=parse_regions(options.regions),
+        )
+    found = load_findings(sources)
+    try:
+        locate(found, finding_id)
+    except FindingNotFoundError:
+        if sources.aws is None:  # a case folder's findings of every type were read
+            raise
+        # GuardDuty was asked for Tor findings only: is it there as another type?
+        answered = [s.removeprefix("guardduty:") for s in found.answered]
+        types = finding_types(sources.aws, answered, finding_id)
+        if types:
+            raise not_a_tor_finding(finding_id, next(iter(types.values()))) from None
+        raise
+
+
+def check_numbers(options: RunOptions) -> None:
+    """Every numeric option of the run is finite and within its range
+    (:data:`torinvest.options.NUMBER_RANGES`, the notebook's own check): an InputError naming
+    the option otherwise (``--lookback-days 1e12`` would fail in the kernel)."""
+    for name in NUMBER_RANGES:
+        if not hasattr(options, name):
+            continue
+        value = getattr(options, name)
+        if value is None and name == "max_rows":  # None: always load every row
+            continue
+        check_number(name, value, label=f"--{name.replace('_', '-')} ({name})")
 
 
 def check_ledger(ledger: str | Path | None) -> None:

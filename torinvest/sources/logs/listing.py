@@ -205,12 +205,14 @@ class _S3Lister:
         self.note: str | None = None
 
     def _call(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        """The pages of one listing; an error names the bucket and prefix listed."""
         try:
             yield from self.client.get_paginator("list_objects_v2").paginate(
                 Bucket=self.bucket, **kwargs
             )
         except AWS_CALL_ERRORS as e:
-            raise translate_error(e, service="s3", operation="ListObjectsV2") from e
+            where = f"s3://{self.bucket}/{kwargs.get('Prefix', '')}"
+            raise translate_error(e, service="s3", operation="ListObjectsV2", resource=where) from e
 
     def folders(self, prefix: str) -> list[str]:
         return [

@@ -227,7 +227,7 @@ def lookup_events(
     if attribute == "AccessKeyId":
         value = check_access_key_id(value, name="access key")
     now = now or pd.Timestamp.now(tz="UTC")
-    start, end = time_window(start, end, names=("start", "end"))
+    start, end = time_window(start, end, names=("start", "end"), now=now)  # not in the future
     if start is None or end is None:
         raise InputError("LookupEvents needs a start and an end", hint="pass start= and end=")
     start, end, note = clamp_window(start, end, now)
