@@ -617,3 +617,121 @@ def test_a_ledger_that_is_a_folder_is_one_line_naming_it(
     assert proxy.calls() == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ledgers"]  # nothing written beside
     no_traceback(out, err)
+
+
+# --------------------------------------------------------------------------------------------
+# what the activity created: never someone else's same-named thing
+# --------------------------------------------------------------------------------------------
+def _someone_elses_user(iam: Any, name: str) -> None:
+    """A user made today, with a console password: not the activity's (made in 2023)."""
+    iam.create_user(UserName=name)
+    iam.create_login_profile(UserName=name, Password="Xx-12345678!")
+
+
+def _benjamin(iam: Any) -> str:
+    iam.create_user(UserName="benjamin")
+    return str(iam.create_access_key(UserName="benjamin")["AccessKey"]["AccessKeyId"])
+
+
+def test_a_user_created_at_no_usable_time_is_never_undone_by_a_call(
+    proxy: FaultProxy, moto: str, tmp_path: Path
+) -> None:
+    """CreateUser's record has no usable eventTime: whether the svc-reporting in AWS is the one
+    it created cannot be checked, so every undo step on it is a manual step saying why."""
+    from tests.actions.test_actions import records_frame
+    from torinvest.events import combine_frames
+
+    iam = iam_client(moto)
+    key_id = _benjamin(iam)
+    _someone_elses_user(iam, "svc-reporting")
+    iam_ = "iam.amazonaws.com"
+    create = records_frame(
+        [("CreateUser", iam_, {"userName": "svc-reporting"}, None)], eventTime="not-a-time"
+    )
+    profile = records_frame(
+        [("CreateLoginProfile", iam_, {"userName": "svc-reporting"}, None)], prefix="p"
+    )
+    plan = ac.plan_remediation(key(key_id), combine_frames([create, profile]))
+    on_it = [a for a in plan.actions if "svc-reporting" in a.targets]
+    assert [a.operation for a in on_it] == ["DeleteLoginProfile", "DeleteUser"]
+    assert all(a.manual and "has no usable time" in a.manual for a in on_it)
+    report = rn.carry_out(Aws(), plan, execute=True, ledger=tmp_path / "l", echo=lambda s: None)
+    assert ops(proxy, changes_only=True) == ["UpdateAccessKey", "PutUserPolicy"]  # benjamin's
+    assert iam.get_login_profile(UserName="svc-reporting")["LoginProfile"]
+    assert "cannot be checked that user svc-reporting in AWS is the one it created" in "\n".join(
+        report.summary_lines()
+    )
+
+
+def test_iam_names_are_compared_without_case(proxy: FaultProxy, moto: str, tmp_path: Path) -> None:
+    """IAM treats Svc-Ops and svc-ops as one user: the CreateLoginProfile on Svc-Ops is an undo
+    step on the user the activity created as svc-ops, so it waits for that user's check — and
+    moto's svc-ops, made today, is someone else's: nothing is undone on it. (moto, unlike IAM,
+    compares names with case: the check reads the user as the CreateUser spelled it.)"""
+    from tests.actions.test_actions import records_frame
+
+    iam = iam_client(moto)
+    key_id = _benjamin(iam)
+    _someone_elses_user(iam, "svc-ops")
+    iam_ = "iam.amazonaws.com"
+    events = records_frame(
+        [
+            ("CreateUser", iam_, {"userName": "svc-ops"}, None),
+            ("CreateLoginProfile", iam_, {"userName": "Svc-Ops"}, None),
+            ("PutUserPolicy", iam_, {"userName": "SVC-OPS", "policyName": "p"}, None),
+        ]
+    )
+    plan = ac.plan_remediation(key(key_id), events)
+    report = rn.carry_out(Aws(), plan, execute=True, ledger=tmp_path / "l", echo=lambda s: None)
+    assert ops(proxy, changes_only=True) == ["UpdateAccessKey", "PutUserPolicy"]  # benjamin's
+    assert ops(proxy).count("GetUser") == 1  # one check for all three spellings
+    assert [r.action.operation for r in report.left_alone] == [
+        "DeleteUserPolicy",
+        "DeleteLoginProfile",
+        "DeleteUser",
+    ]
+    assert iam.get_login_profile(UserName="svc-ops")["LoginProfile"]
+
+
+def test_a_same_named_policy_or_login_profile_made_at_another_time_is_left_alone(
+    proxy: FaultProxy, moto: str, tmp_path: Path
+) -> None:
+    """Not only users and roles: a managed policy the activity created, and a console password
+    it added to a user it did not create, are checked by their own CreateDate (GetPolicy,
+    GetLoginProfile) before they are deleted; a Lambda function (no creation date to read) and a
+    virtual MFA device are manual steps."""
+    from tests.actions.test_actions import records_frame
+
+    iam = iam_client(moto)
+    key_id = _benjamin(iam)
+    _someone_elses_user(iam, "carol")
+    doc = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:Get*", "Resource": "*"}]}  # fmt: skip
+    arn = iam.create_policy(PolicyName="ops-readonly", PolicyDocument=json.dumps(doc))["Policy"][
+        "Arn"
+    ]
+    iam_, lam = "iam.amazonaws.com", "lambda.amazonaws.com"
+    events = records_frame(
+        [
+            ("CreatePolicy", iam_, {"policyName": "ops-readonly"}, {"policy": {"arn": arn}}),
+            ("CreateLoginProfile", iam_, {"userName": "carol"}, None),
+            ("CreateFunction20150331", lam, {"functionName": "billing-export"}, None),
+            (
+                "CreateVirtualMFADevice",
+                iam_,
+                {"virtualMFADeviceName": "x"},
+                {"virtualMFADevice": {"serialNumber": f"arn:aws:iam::{MOTO_ACCOUNT}:mfa/x"}},
+            ),
+        ]
+    )
+    plan = ac.plan_remediation(key(key_id), events)
+    manual = {a.operation for a in plan.manual}
+    assert {"DeleteFunction", "DeleteVirtualMFADevice"} <= manual
+    report = rn.carry_out(Aws(), plan, execute=True, ledger=tmp_path / "l", echo=lambda s: None)
+    assert ops(proxy, changes_only=True) == ["UpdateAccessKey", "PutUserPolicy"]  # benjamin's
+    left = {r.action.operation: r.note or "" for r in report.left_alone}
+    assert set(left) == {"DeletePolicy", "DeleteLoginProfile"}
+    assert "managed policy arn:aws:iam::" in left["DeletePolicy"]
+    assert "not by the activity's CreatePolicy at 2023-07-10" in left["DeletePolicy"]
+    assert "the login profile of user carol was created at" in left["DeleteLoginProfile"]
+    assert iam.get_policy(PolicyArn=arn)["Policy"]
+    assert iam.get_login_profile(UserName="carol")["LoginProfile"]

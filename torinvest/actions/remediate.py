@@ -74,7 +74,7 @@ def plan_remediation(
         region=key.region,
         access_key_id=key.access_key_id,
     )
-    #: one AWSRevokeOlderSessions per principal: (kind, name) → index in plan.actions
+    #: one AWSRevokeOlderSessions per principal: (kind, name in lower case) → its index
     revokes: dict[tuple[str, str], int] = {}
     user = key.user_name
     if key.user_type == "Root":
@@ -99,7 +99,7 @@ def plan_remediation(
                 targets=(user, key.access_key_id),
             )
         )
-        revokes[("user", user)] = len(plan.actions)
+        revokes[("user", user.casefold())] = len(plan.actions)
         plan.actions.append(
             _revoke(
                 "user",
@@ -117,7 +117,7 @@ def plan_remediation(
         if key.user_type == "AssumedRole" and not role and user:
             role = user
         if role:
-            revokes[("role", role)] = len(plan.actions)
+            revokes[("role", role.casefold())] = len(plan.actions)
             plan.actions.append(
                 _revoke(
                     "role",
@@ -128,7 +128,7 @@ def plan_remediation(
                 )
             )
         elif user:
-            revokes[("user", user)] = len(plan.actions)
+            revokes[("user", user.casefold())] = len(plan.actions)
             plan.actions.append(
                 _revoke(
                     "user",
@@ -190,7 +190,8 @@ def _with_user_from_events(
     if events is None or not len(events):
         return key, "no event made with it is in the evidence"
     mine = events[events["access_key_id"] == key.access_key_id]
-    names = sorted({str(n) for n in mine["user_name"].dropna() if str(n).strip()})
+    spelled = {str(n).casefold(): str(n) for n in mine["user_name"].dropna() if str(n).strip()}
+    names = sorted(spelled.values())  # IAM names: one user whatever the case
     if len(names) == 1:
         found = replace(key, user_name=names[0], user_type=key.user_type or "IAMUser")
         return found, (
@@ -292,8 +293,9 @@ def _revoke_minted(
                 continue
             target = ("user", name)
             why = f"revoke the temporary credentials {name} minted: {_minted_text(m)}"
-        if target in revokes:
-            i = revokes[target]
+        folded = (target[0], target[1].casefold())  # IAM names: case-insensitive
+        if folded in revokes:
+            i = revokes[folded]
             old = plan.actions[i]
             plan.actions[i] = Action(
                 old.service,
@@ -304,7 +306,7 @@ def _revoke_minted(
                 targets=(*old.targets, m.access_key_id),
             )
         else:
-            revokes[target] = len(plan.actions)
+            revokes[folded] = len(plan.actions)
             plan.actions.append(_revoke(target[0], target[1], policy, why, (m.access_key_id,)))
 
 

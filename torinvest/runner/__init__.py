@@ -60,7 +60,7 @@ from torinvest.runner.gate import (
     verdict_command,
     verdict_gap,
 )
-from torinvest.runner.probes import SAME_RESOURCE_TOLERANCE, Check
+from torinvest.runner.probes import SAME_RESOURCE_TOLERANCE, Check, identity_probe
 from torinvest.runner.probes import _probe as _probe
 from torinvest.runner.run import (
     CallResult,
@@ -88,6 +88,7 @@ __all__ = [
     "credentials_source",
     "describe_answer",
     "exit_problem",
+    "identity_probe",
     "invoke",
     "require_verdict",
     "verdict_command",

@@ -27,6 +27,8 @@ PROMISED: dict[str, tuple[str, ...]] = {
     "GetRolePolicy": ("PolicyDocument",),
     "GetUser": ("User",),
     "GetRole": ("Role",),
+    "GetGroup": ("Group",),
+    "GetPolicy": ("Policy",),
     "ListDetectors": ("DetectorIds",),
     "GetFindings": ("Findings",),
     "ListFilters": ("FilterNames",),

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -413,18 +413,7 @@ def _guard(runner: Runner, plan: Plan, config: AwsConfig | None) -> Plan:
 
 def _with_detector(plan: Plan, detector: str) -> Plan:
     actions = [
-        Action(
-            a.service,
-            a.operation,
-            {**a.params, "DetectorId": detector} if "DetectorId" in a.params else a.params,
-            why=a.why,
-            region=a.region,
-            changes_aws=a.changes_aws,
-            manual=a.manual,
-            targets=a.targets,
-            absent_ok=a.absent_ok,
-            created_at=a.created_at,
-        )
+        replace(a, params={**a.params, "DetectorId": detector}) if "DetectorId" in a.params else a
         for a in plan.actions
     ]
     return Plan(
@@ -563,9 +552,10 @@ def _identity(runner: Runner, action: Action) -> tuple[str, str] | None:
             runner.identities[found] = check(seen.response)
         else:
             said = seen.error.message if seen.error else "no answer"
+            kind, name = action.identity or found
             runner.identities[found] = (
                 "left-alone",
-                f"{found[0].lower()} {found[1]}: could not check that it is the one the activity "
+                f"{kind.lower()} {name}: could not check that it is the one the activity "
                 f"created ({said}): left alone, re-run or check it by hand",
             )
     return runner.identities[found]
