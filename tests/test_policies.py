@@ -8,6 +8,7 @@ the actions policy.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import boto3
@@ -191,7 +192,12 @@ def test_every_call_a_plan_can_contain_is_in_the_actions_policy() -> None:
         ac.plan_remediation(
             key("AKIAEXAMPLE000000001"), combine_frames([events, extra, _other_persistence(), mfa])
         ),
-        ac.plan_remediation(key("ASIAEXAMPLE000000001", user_type="AssumedRole")),
+        ac.plan_remediation(
+            replace(
+                key("ASIAEXAMPLE000000001", user_type="AssumedRole"),
+                principal_id="AROAEXAMPLE000000001:s",
+            )
+        ),
         ac.plan_archive(read_findings(SHAPES / "single_raw.json").frame().iloc[0], suppress=True),
     ]
     actions = [a for p in plans for a in p.actions if not a.manual]

@@ -8,6 +8,7 @@ import gzip
 import io
 import json
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -983,11 +984,14 @@ def test_a_revoke_policy_that_revokes_less_is_replaced(
         put = "PutUserPolicy"
     else:
         trust = {"Version": "2012-10-17", "Statement": []}
-        iam.create_role(RoleName="app-role", AssumeRolePolicyDocument=json.dumps(trust))
+        made = iam.create_role(RoleName="app-role", AssumeRolePolicyDocument=json.dumps(trust))
         iam.put_role_policy(
             RoleName="app-role", PolicyName=ac.REVOKE_POLICY_NAME, PolicyDocument=existing
         )
-        loc = key("ASIAXXXXXXXXXXXXXXXX", user="app-role", user_type="AssumedRole")
+        loc = replace(
+            key("ASIAXXXXXXXXXXXXXXXX", user="app-role", user_type="AssumedRole"),
+            principal_id=f"{made['Role']['RoleId']}:i-0abc",
+        )
         plan = ac.plan_remediation(loc, None, now=NOW)
         put = "PutRolePolicy"
     printed: list[str] = []

@@ -735,3 +735,107 @@ def test_a_same_named_policy_or_login_profile_made_at_another_time_is_left_alone
     assert "the login profile of user carol was created at" in left["DeleteLoginProfile"]
     assert iam.get_policy(PolicyArn=arn)["Policy"]
     assert iam.get_login_profile(UserName="carol")["LoginProfile"]
+
+
+# --------------------------------------------------------------------------------------------
+# a temporary key: the deny goes on its issuer, taken from the issuer ARN, in this account only
+# --------------------------------------------------------------------------------------------
+def _session_events(identity: dict[str, Any]) -> pd.DataFrame:
+    from torinvest.sources.records import normalize_records
+
+    record = {
+        "eventVersion": "1.08",
+        "eventID": "s1",
+        "eventTime": "2023-07-10T12:18:00Z",
+        "eventName": "ListBuckets",
+        "eventSource": "s3.amazonaws.com",
+        "awsRegion": "us-east-1",
+        "readOnly": True,
+        "userIdentity": identity,
+    }
+    return normalize_records([record], source="logs", origin="t")
+
+
+def _assumed(issuer: str, session_key: str = "ASIAZZZZZZZZZZZZZZZ1") -> dict[str, Any]:
+    account = issuer.split(":")[4]
+    return {
+        "type": "AssumedRole",
+        "accessKeyId": session_key,
+        "arn": f"arn:aws:sts::{account}:assumed-role/Admin/ops",
+        "accountId": account,
+        "sessionContext": {"sessionIssuer": {"type": "Role", "arn": issuer}},
+    }
+
+
+@pytest.mark.parametrize(
+    ("issuer", "where"),
+    [
+        ("arn:aws:iam::999999999999:role/Admin", "in account 999999999999"),
+        (f"arn:aws-cn:iam::{MOTO_ACCOUNT}:role/Admin", "(partition aws-cn)"),
+        (None, None),  # no issuer in the events: the finding's role ID must match
+    ],
+    ids=["another-account", "another-partition", "role-id"],
+)
+def test_a_role_session_is_never_revoked_on_a_same_named_role_elsewhere(
+    issuer: str | None, where: str | None, proxy: FaultProxy, moto: str, tmp_path: Path
+) -> None:
+    """The finding names role session key ASIA… of "Admin"; this account has its own, unrelated
+    role Admin. The deny is never put on it: an issuer in another account (or partition) is a
+    manual step there, and a role named by the finding alone must have the finding's role ID."""
+    from dataclasses import replace
+
+    iam = iam_client(moto)
+    trust = {"Version": "2012-10-17", "Statement": []}
+    iam.create_role(RoleName="Admin", AssumeRolePolicyDocument=json.dumps(trust))
+    kid = "ASIAZZZZZZZZZZZZZZZ1"
+    loc = replace(
+        key(kid, user="Admin", user_type="AssumedRole"), principal_id="AROAXXXXXXXXXXXXXXXXX:ops"
+    )
+    events = _session_events(_assumed(issuer)) if issuer else None
+    plan = ac.plan_remediation(loc, events)
+    if where:
+        (step,) = [a for a in plan.actions if a.operation == "PutRolePolicy"]
+        assert step.manual and where in step.manual and "role Admin" in step.manual
+    report = rn.carry_out(Aws(), plan, execute=True, ledger=tmp_path / "l", echo=lambda s: None)
+    assert "PutRolePolicy" not in ops(proxy)
+    assert iam.list_role_policies(RoleName="Admin")["PolicyNames"] == []
+    summary = "\n".join(report.summary_lines())
+    assert "  revoked:" not in summary and "  to revoke:" not in summary
+    if not where:
+        (left,) = report.left_alone
+        assert "not the finding's role AROAXXXXXXXXXXXXXXXXX" in (left.note or "")
+
+
+def test_a_federated_session_is_revoked_on_its_issuer_not_on_a_user_of_its_name(
+    proxy: FaultProxy, moto: str, tmp_path: Path
+) -> None:
+    """A FederatedUser finding names "alice" (the federation name, not an IAM user): the deny
+    goes on the IAM user its issuer ARN names (benjamin, who called GetFederationToken), never on
+    the unrelated IAM user alice."""
+    from dataclasses import replace
+
+    iam = iam_client(moto)
+    iam.create_user(UserName="benjamin")
+    iam.create_user(UserName="alice")
+    kid = "ASIAZZZZZZZZZZZZZZZ2"
+    loc = replace(
+        key(kid, user="alice", user_type="FederatedUser"),
+        principal_id=f"{MOTO_ACCOUNT}:alice",
+    )
+    identity = {
+        "type": "FederatedUser",
+        "accessKeyId": kid,
+        "arn": f"arn:aws:sts::{MOTO_ACCOUNT}:federated-user/alice",
+        "accountId": MOTO_ACCOUNT,
+        "sessionContext": {
+            "sessionIssuer": {
+                "type": "IAMUser",
+                "arn": f"arn:aws:iam::{MOTO_ACCOUNT}:user/benjamin",
+            }
+        },
+    }
+    plan = ac.plan_remediation(loc, _session_events(identity))
+    rn.carry_out(Aws(), plan, execute=True, ledger=tmp_path / "l", echo=lambda s: None)
+    assert ops(proxy, changes_only=True) == ["PutUserPolicy"]
+    assert iam.list_user_policies(UserName="alice")["PolicyNames"] == []
+    assert iam.list_user_policies(UserName="benjamin")["PolicyNames"] == [ac.REVOKE_POLICY_NAME]

@@ -66,7 +66,7 @@ class Action:
     targets: tuple[str, ...] = ()
     absent_ok: bool = False
     created_at: str | None = None
-    identity: tuple[str, str] | None = None
+    identity: tuple[str, ...] | None = None
 
     def cli(self) -> str:
         """The equivalent AWS CLI command (for the ticket and for review)."""

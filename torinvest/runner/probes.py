@@ -124,9 +124,13 @@ def principal(action: Action) -> tuple[str, str] | None:
     """``(kind, name)`` of what the activity created that ``action`` acts on (an undo step with
     ``identity`` and ``created_at``), the name folded to lower case as IAM compares names (one
     check per thing and run); else None."""
-    if not action.created_at or action.manual or not action.identity:
+    if action.manual or not action.identity:
         return None
-    kind, name = action.identity
+    kind, name = action.identity[0], action.identity[1]
+    if kind == "RoleId":
+        return iam_key(kind, f"{name} {action.identity[2]}")
+    if not action.created_at:
+        return None
     return iam_key(kind, name) if kind in _IDENTITY_READS else None
 
 
@@ -138,7 +142,9 @@ def identity_probe(action: Action) -> tuple[Action, Check] | None:
     when it is another (same-named) one."""
     if principal(action) is None or action.identity is None:
         return None
-    kind, name = action.identity
+    if action.identity[0] == "RoleId":
+        return _role_id_probe(*action.identity[1:3])
+    kind, name = action.identity[0], action.identity[1]
     operation, param, field_name, called = _IDENTITY_READS[kind]
     what = f"{called} {name}"
     made = _as_utc(str(action.created_at))
@@ -170,6 +176,38 @@ def identity_probe(action: Action) -> tuple[Action, Check] | None:
         operation,
         {param: name},
         why=f"is {what} the one the actor made? (before any undo step on it)",
+        changes_aws=False,
+        targets=(name,),
+    )
+    return read, same
+
+
+def _role_id_probe(name: str, role_id: str) -> tuple[Action, Check]:
+    """GetRole ``name``: is it role ``role_id`` (the finding's principal), or a same-named role
+    of someone else?"""
+
+    def same(resp: Mapping[str, Any] | None) -> tuple[str, str] | None:
+        if resp is None:
+            return (
+                "left-alone",
+                f"role {name} is not in this account: the session's role ({role_id}) is "
+                "elsewhere; find it in CloudTrail (sessionIssuer) and revoke there",
+            )
+        have = (resp.get("Role") or {}).get("RoleId")
+        if have != role_id:
+            return (
+                "left-alone",
+                f"role {name} here is {have or 'of an unknown ID'}, not the finding's role "
+                f"{role_id}: left alone (its sessions were not revoked); find the session's role "
+                "in CloudTrail (sessionIssuer) and revoke there",
+            )
+        return None
+
+    read = Action(
+        "iam",
+        "GetRole",
+        {"RoleName": name},
+        why=f"is role {name} the finding's role {role_id}? (before the deny)",
         changes_aws=False,
         targets=(name,),
     )

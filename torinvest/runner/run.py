@@ -552,7 +552,7 @@ def _identity(runner: Runner, action: Action) -> tuple[str, str] | None:
             runner.identities[found] = check(seen.response)
         else:
             said = seen.error.message if seen.error else "no answer"
-            kind, name = action.identity or found
+            kind, name = (action.identity or found)[:2]
             runner.identities[found] = (
                 "left-alone",
                 f"{kind.lower()} {name}: could not check that it is the one the activity "
