@@ -839,3 +839,75 @@ def test_a_federated_session_is_revoked_on_its_issuer_not_on_a_user_of_its_name(
     assert ops(proxy, changes_only=True) == ["PutUserPolicy"]
     assert iam.list_user_policies(UserName="alice")["PolicyNames"] == []
     assert iam.list_user_policies(UserName="benjamin")["PolicyNames"] == [ac.REVOKE_POLICY_NAME]
+
+
+# --------------------------------------------------------------------------------------------
+# a renamed suspect user: "no such user" is not "done"
+# --------------------------------------------------------------------------------------------
+def _renamed_benjamin(iam: Any) -> tuple[str, pd.DataFrame]:
+    from tests.actions.test_actions import records_frame
+
+    key_id = _benjamin(iam)
+    iam.update_user(UserName="benjamin", NewUserName="benjamin-old")
+    iam_ = "iam.amazonaws.com"
+    events = records_frame(
+        [("UpdateUser", iam_, {"userName": "benjamin", "newUserName": "benjamin-old"}, None)]
+    )
+    return key_id, events
+
+
+def test_a_renamed_suspect_user_is_found_by_its_keys_id(
+    proxy: FaultProxy, moto: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The actor renamed benjamin to benjamin-old: ListAccessKeys benjamin says "no such
+    entity", which is not "the key no longer exists". The key is looked up by its ID
+    (GetAccessKeyLastUsed names its user) and deactivated under benjamin-old; the inventory is
+    read there too; the plan names the rename."""
+    from torinvest.runner import run as run_module
+
+    iam = iam_client(moto)
+    key_id, events = _renamed_benjamin(iam)
+    real = run_module.invoke
+
+    def current_name(aws: Any, action: Any) -> dict[str, Any]:
+        answer = real(aws, action)
+        if action.operation == "GetAccessKeyLastUsed":  # moto keeps the old name; IAM does not
+            answer["UserName"] = "benjamin-old"
+        return answer
+
+    monkeypatch.setattr(run_module, "invoke", current_name)
+    plan = ac.plan_remediation(key(key_id), events)
+    (rename,) = [a for a in plan.manual if a.operation == "UpdateUser"]
+    assert "renamed user benjamin to benjamin-old" in rename.manual
+    report = rn.carry_out(Aws(), plan, execute=True, ledger=tmp_path / "l", echo=lambda s: None)
+    assert report.already == []
+    (key_meta,) = iam.list_access_keys(UserName="benjamin-old")["AccessKeyMetadata"]
+    assert key_meta["Status"] == "Inactive"
+    assert iam.list_user_policies(UserName="benjamin-old")["PolicyNames"] == [ac.REVOKE_POLICY_NAME]
+    assert any("benjamin-old has no console password" in line for line in report.inventory)
+
+
+def test_no_such_user_is_never_already_done_nor_no_console_password(
+    proxy: FaultProxy, moto: str, tmp_path: Path
+) -> None:
+    """When the key's user cannot be found (here moto's GetAccessKeyLastUsed names the old,
+    gone name), nothing says "already done" or "no console password": the deactivation is left
+    alone saying so, and the inventory reads say they could not look at the user."""
+    iam = iam_client(moto)
+    key_id, events = _renamed_benjamin(iam)
+    report = rn.carry_out(
+        Aws(),
+        ac.plan_remediation(key(key_id), events),
+        execute=True,
+        ledger=tmp_path / "l",
+        echo=lambda s: None,
+    )
+    assert report.already == []
+    (left,) = report.left_alone
+    assert left.action.operation == "UpdateAccessKey"
+    assert "could not look at user benjamin (renamed or deleted?)" in (left.note or "")
+    summary = "\n".join(report.summary_lines())
+    assert "no console password" not in summary
+    assert "could not look: GetLoginProfile benjamin: could not look at user benjamin" in summary
+    (key_meta,) = iam.list_access_keys(UserName="benjamin-old")["AccessKeyMetadata"]
+    assert key_meta["Status"] == "Active"  # nothing claimed, and the summary says why

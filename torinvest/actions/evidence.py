@@ -257,6 +257,32 @@ def _undo_one(row: Mapping[str, Any]) -> list[Action]:
                     (role,),
                 )
             )
+        elif name in ("UpdateUser", "UpdateGroup") and (user or group):
+            kind, old = ("user", user) if name == "UpdateUser" else ("group", group)
+            new = _text(req.get("newUserName" if kind == "user" else "newGroupName"))
+            path = _text(req.get("newPath"))
+            if new or path:
+                now = new or old
+                key = "User" if kind == "user" else "Group"
+                back = Action(
+                    "iam",
+                    name,
+                    {f"{key}Name": now, **({f"New{key}Name": old} if new else {})},
+                    why="",
+                ).cli()
+                a.append(
+                    _manual(
+                        name,
+                        f"the actor renamed {kind} {old}"
+                        + (f" to {new}" if new else "")
+                        + (f" (path {path})" if path else "")
+                        + f" at {stamp}: it is {now} now — every step above on {old} may find "
+                        f"nothing under that name; review it under {now} and rename it back "
+                        f"with its owner ({back}, and --new-path as before)",
+                        f"{when} renamed {kind} {old}",
+                        tuple(t for t in (old, new) if t),
+                    )
+                )
         elif name == "UpdateLoginProfile" and user:
             a.append(
                 _manual(

@@ -28,6 +28,7 @@ PROMISED: dict[str, tuple[str, ...]] = {
     "GetUser": ("User",),
     "GetRole": ("Role",),
     "GetGroup": ("Group",),
+    "GetAccessKeyLastUsed": ("UserName",),
     "GetPolicy": ("Policy",),
     "ListDetectors": ("DetectorIds",),
     "GetFindings": ("Findings",),

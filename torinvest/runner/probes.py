@@ -44,7 +44,9 @@ def _probe(action: Action) -> tuple[Action, Check] | None:
 
         def key_check(resp: Mapping[str, Any] | None) -> tuple[str, str] | None:
             keys = {k.get("AccessKeyId"): k for k in (resp or {}).get("AccessKeyMetadata") or []}
-            if resp is None or key not in keys:
+            if resp is None:  # no user of that name: renamed or deleted? (the run looks)
+                return "no-user", f"could not look at user {user} (renamed or deleted?)"
+            if key not in keys:  # a key never moves to another user
                 return "already-done", f"key {key} of {user} no longer exists"
             if keys[key].get("Status") == "Inactive":
                 return "already-done", f"key {key} of {user} is already inactive"

@@ -165,6 +165,8 @@ class Runner:
         self.caller: Caller | None = None
         #: fields added to the next record only (the run's first: the plan it carries out)
         self.opening: dict[str, Any] = {}
+        #: the suspect user's new name, found by its key's ID when its old one is gone
+        self.renamed: dict[str, str] = {}
         #: the identity check of each principal the activity created: (status, why) or None
         self.identities: dict[tuple[str, str], tuple[str, str] | None] = {}
 
@@ -203,6 +205,15 @@ class Runner:
         label = "already done" if status == "already-done" else "LEFT ALONE"
         self.echo(f"  {label}: {note}")
         return CallResult(action, status, note=note)
+
+    def retarget(self, action: Action) -> Action:
+        """``action`` on the suspect user's new name when the run found it renamed."""
+        user = action.params.get("UserName")
+        new = self.renamed.get(user.casefold()) if isinstance(user, str) else None
+        if new is None or action.manual:
+            return action
+        targets = tuple(new if t == user else t for t in action.targets)
+        return replace(action, params={**action.params, "UserName": new}, targets=targets)
 
     # -- one call
     def call(
@@ -244,7 +255,21 @@ class Runner:
 
     def _failed(self, action: Action, seq: int, err: AwsError, *, probe: bool) -> CallResult:
         absent = err.code in ABSENT_CODES
-        if absent and (probe or action.operation == "GetLoginProfile"):  # an answer: none
+        no_profile = action.operation == "GetLoginProfile" and "login profile" in (
+            err.message.lower()
+        )  # not "the user with name … cannot be found"
+        if absent and not probe and not action.changes_aws and not no_profile:
+            user = action.params.get("UserName")
+            if user:
+                err = AwsError(
+                    f"could not look at user {user} (renamed or deleted?): {err.message}",
+                    hint=err.hint,
+                    service=err.service,
+                    region=err.region,
+                    operation=err.operation,
+                    code=err.code,
+                )
+        elif absent and (probe or no_profile):  # an answer: none
             note = f"none ({err.message})" if probe else describe_answer(action, None)
             self._record(
                 {"phase": "outcome", "seq": seq, "status": "read", "response": None, "note": note}
@@ -491,6 +516,7 @@ def carry_out(
     report.caller = runner.caller
     report.plan = plan
     for a in plan.actions:
+        a = runner.retarget(a)
         if report.stopped is not None and not a.manual:
             report.results.append(CallResult(a, "not-run", note="the run stopped"))
             continue
@@ -561,7 +587,7 @@ def _identity(runner: Runner, action: Action) -> tuple[str, str] | None:
     return runner.identities[found]
 
 
-def _change(runner: Runner, action: Action) -> CallResult:
+def _change(runner: Runner, action: Action, *, looked: bool = False) -> CallResult:
     """One change: the identity check of a principal the activity created (before any undo
     step on it), its probe (when one can tell it is done), then the call."""
     same = _identity(runner, action)
@@ -572,11 +598,54 @@ def _change(runner: Runner, action: Action) -> CallResult:
         read, check = probe
         seen = runner.call(read, verb="CHECK", probe=True)
         verdict = check(seen.response) if seen.status == "read" else None
+        if verdict is not None and verdict[0] == "no-user":
+            if looked:
+                return runner.skipped(action, "left-alone", f"{verdict[1]}: check it by hand")
+            return _find_key_owner(runner, action, verdict[1])
         if verdict is not None and verdict[0] == "replace":
             runner.echo(f"  replacing: {verdict[1]}")
         elif verdict is not None:
             return runner.skipped(action, *verdict)
     return runner.call(action, verb="EXECUTE")
+
+
+def _find_key_owner(runner: Runner, action: Action, missing: str) -> CallResult:
+    """The key's user is not there under its name (renamed or deleted?): look the key up by its
+    ID (``GetAccessKeyLastUsed`` names its user; it answers for this account's keys only) and
+    act on that user — a key never moves to another user, so it is the same principal renamed."""
+    user, key = str(action.params["UserName"]), str(action.params["AccessKeyId"])
+    read = Action(
+        "iam",
+        "GetAccessKeyLastUsed",
+        {"AccessKeyId": key},
+        why=f"whose is {key} now? (no user named {user})",
+        changes_aws=False,
+        targets=(key,),
+    )
+    seen = runner.call(read, verb="CHECK", probe=True)
+    if seen.status == "read" and seen.response is None:
+        return runner.skipped(
+            action,
+            "already-done",
+            f"{missing}; key {key} does not exist in this account (GetAccessKeyLastUsed: no "
+            "such key)",
+        )
+    owner = (seen.response or {}).get("UserName") if seen.status == "read" else None
+    if not isinstance(owner, str) or not owner or owner.casefold() == user.casefold():
+        said = (
+            f"it names {owner or 'no user'}"
+            if seen.status == "read"
+            else (seen.error.message if seen.error else "no answer")
+        )
+        return runner.skipped(
+            action,
+            "left-alone",
+            f"{missing}: looking key {key} up by its ID did not find its user ({said}): check "
+            f"by hand (aws iam get-access-key-last-used --access-key-id {key})",
+        )
+    runner.renamed[user.casefold()] = owner
+    runner.echo(f"  user {user} is not there: key {key} belongs to {owner} (renamed): acting on it")
+    return _change(runner, runner.retarget(action), looked=True)
 
 
 def _would_use(plan: Plan, config: AwsConfig | None) -> str:
