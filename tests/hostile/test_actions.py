@@ -911,3 +911,52 @@ def test_no_such_user_is_never_already_done_nor_no_console_password(
     assert "could not look: GetLoginProfile benjamin: could not look at user benjamin" in summary
     (key_meta,) = iam.list_access_keys(UserName="benjamin-old")["AccessKeyMetadata"]
     assert key_meta["Status"] == "Active"  # nothing claimed, and the summary says why
+
+
+def test_two_sessions_of_one_role_get_two_suppression_rules(
+    proxy: FaultProxy, fake_aws: FakeAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two findings of one role, sessions …:botocore-session-1688991000 and …-1688995555: the
+    names used to be cut to 64 characters into one, and the second run said "already done"
+    although the rule matched only the first session. Each rule's name carries the hash of its
+    criteria: the second is made too, and a re-run of each is already done."""
+    import copy
+
+    from torinvest.findings import read_findings
+
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", SAMPLE_ACCOUNT)
+    raw = json.loads((SHAPES / "single_raw.json").read_text())
+    gd = fake_aws.guardduty("us-east-1")
+    gd.add_detector(raw["service"]["detectorId"])
+    rows = []
+    for fid, session in (("a" * 32, "1688991000"), ("b" * 32, "1688995555")):
+        r = copy.deepcopy(raw)
+        r["id"], r["arn"] = fid, r["arn"].replace(raw["id"], fid)
+        r["resource"]["accessKeyDetails"] = {
+            "accessKeyId": "ASIATFQR7NSC" + fid[:8].upper(),
+            "principalId": f"AROATFQR7NSCABCDEFGHI:botocore-session-{session}",
+            "userName": "deploy",
+            "userType": "AssumedRole",
+        }
+        rows.append(r)
+    path = tmp_path / "findings.json"
+    path.write_text(json.dumps(rows))
+    gd.add_findings(rows)
+    plans = [
+        ac.plan_archive(row, suppress=True) for _, row in read_findings(path).frame().iterrows()
+    ]
+    names = [p.actions[1].params["Name"] for p in plans]
+    assert len(set(names)) == 2 and all(len(n) <= 64 for n in names)
+    for plan in plans:
+        report = rn.carry_out(Aws(), plan, execute=True, ledger=tmp_path / "l", echo=lambda s: None)
+        assert [r.status for r in report.results] == ["done", "done"]
+    sessions = [
+        f["FindingCriteria"]["Criterion"]["resource.accessKeyDetails.principalId"]["Eq"]
+        for f in fake_aws.filters
+    ]
+    assert sessions == [
+        ["AROATFQR7NSCABCDEFGHI:botocore-session-1688991000"],
+        ["AROATFQR7NSCABCDEFGHI:botocore-session-1688995555"],
+    ]
+    again = rn.carry_out(Aws(), plans[1], execute=True, ledger=tmp_path / "l", echo=lambda s: None)
+    assert [r.status for r in again.results] == ["already-done", "already-done"]

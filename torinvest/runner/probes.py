@@ -101,7 +101,11 @@ def _probe(action: Action) -> tuple[Action, Check] | None:
 
         def exists(resp: Mapping[str, Any] | None) -> tuple[str, str] | None:
             if name in ((resp or {}).get("FilterNames") or []):
-                return "already-done", f"suppression rule {name} already exists"
+                return (
+                    "already-done",
+                    f"suppression rule {name} already exists (its name carries the hash of "
+                    "these exact criteria)",
+                )
             return None
 
         return (
