@@ -960,3 +960,61 @@ def test_two_sessions_of_one_role_get_two_suppression_rules(
     ]
     again = rn.carry_out(Aws(), plans[1], execute=True, ledger=tmp_path / "l", echo=lambda s: None)
     assert [r.status for r in again.results] == ["already-done", "already-done"]
+
+
+def test_an_undo_carries_every_parameter_that_scoped_the_call(
+    proxy: FaultProxy, moto: str, tmp_path: Path
+) -> None:
+    """AddPermission on alias "live" of payments (qualifier): its RemovePermission names the
+    alias too — without it Lambda looks in the function's own policy, answers "not found", and
+    the backdoor statement on the alias stays while the run says "already done"."""
+    import io
+    import zipfile
+
+    import boto3
+
+    from tests.actions.test_actions import records_frame
+
+    iam = iam_client(moto)
+    key_id = _benjamin(iam)
+    trust = {"Version": "2012-10-17", "Statement": []}
+    role = iam.create_role(RoleName="lambda-exec", AssumeRolePolicyDocument=json.dumps(trust))
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as z:
+        z.writestr("index.py", "def h(e, c): pass")
+    lam = boto3.client("lambda", endpoint_url=moto, region_name="us-east-1")
+    lam.create_function(
+        FunctionName="payments",
+        Runtime="python3.11",
+        Role=role["Role"]["Arn"],
+        Handler="index.h",
+        Code={"ZipFile": code.getvalue()},
+    )
+    version = lam.publish_version(FunctionName="payments")["Version"]
+    lam.create_alias(FunctionName="payments", Name="live", FunctionVersion=version)
+    lam.add_permission(
+        FunctionName="payments",
+        StatementId="backdoor",
+        Action="lambda:InvokeFunction",
+        Principal="999999999999",
+        Qualifier="live",
+    )
+    request = {
+        "functionName": "payments",
+        "statementId": "backdoor",
+        "action": "lambda:InvokeFunction",
+        "principal": "999999999999",
+        "qualifier": "live",
+    }
+    events = records_frame([("AddPermission20150331v2", "lambda.amazonaws.com", request, None)])
+    plan = ac.plan_remediation(key(key_id), events)
+    (undo,) = [a for a in plan.actions if a.operation == "RemovePermission"]
+    assert "--qualifier live" in undo.cli()
+    report = rn.carry_out(Aws(), plan, execute=True, ledger=tmp_path / "l", echo=lambda s: None)
+    (result,) = [r for r in report.results if r.action.operation == "RemovePermission"]
+    assert result.status == "done"
+    try:
+        left = json.loads(lam.get_policy(FunctionName="payments", Qualifier="live")["Policy"])
+    except lam.exceptions.ResourceNotFoundException:
+        left = {"Statement": []}
+    assert [st.get("Sid") for st in left["Statement"]] == []

@@ -329,10 +329,12 @@ def _undo_one(row: Mapping[str, Any]) -> list[Action]:
             )
         elif name == "AddPermission" and fn and _text(req.get("statementId")):
             sid = str(req["statementId"])
+            qualifier = _text(req.get("qualifier"))  # a version's or alias's own policy
+            scope = {"Qualifier": qualifier} if qualifier else {}
             a.append(
                 _undo(
                     "RemovePermission",
-                    {"FunctionName": fn, "StatementId": sid},
+                    {"FunctionName": fn, "StatementId": sid, **scope},
                     f"undo {when}: who may invoke {fn}",
                     (fn, sid),
                     service="lambda",
