@@ -1018,3 +1018,49 @@ def test_an_undo_carries_every_parameter_that_scoped_the_call(
     except lam.exceptions.ResourceNotFoundException:
         left = {"Statement": []}
     assert [st.get("Sid") for st in left["Statement"]] == []
+
+
+def test_a_region_that_is_not_a_region_name_never_aborts_the_run(
+    proxy: FaultProxy, moto: str, tmp_path: Path
+) -> None:
+    """A record names awsRegion "US-EAST-1": its undo is a manual step saying so (planning), and
+    any call that cannot even be sent (here a hand-made action in that region) is one failed
+    step, ledgered start and outcome — the run goes on with the next change."""
+    from tests.actions.test_actions import records_frame
+    from torinvest.events import combine_frames
+
+    iam = iam_client(moto)
+    key_id = _benjamin(iam)
+    iam.create_user(UserName="later-user")
+    lam_ = "lambda.amazonaws.com"
+    bad = records_frame(
+        [("AddPermission20150331v2", lam_, {"functionName": "f1", "statementId": "s"}, None)],
+        awsRegion="US-EAST-1",
+        prefix="b",
+    )
+    good = records_frame(
+        [("CreateUser", "iam.amazonaws.com", {"userName": "later-user"}, None)],
+        start=pd.Timestamp.now(tz="UTC"),  # moto's later-user: the one it created
+    )
+    plan = ac.plan_remediation(key(key_id), combine_frames([bad, good]))
+    (step,) = [a for a in plan.actions if a.operation == "RemovePermission"]
+    assert step.manual and "'US-EAST-1', which is not an AWS region name" in step.manual
+    forced = ac.Action(
+        "lambda",
+        "RemovePermission",
+        {"FunctionName": "f1", "StatementId": "s"},
+        why="a hand-made step",
+        region="US-EAST-1",
+        absent_ok=True,
+    )
+    plan.actions.insert(2, forced)
+    ledger = tmp_path / "l"
+    report = rn.carry_out(Aws(), plan, execute=True, ledger=ledger, echo=lambda s: None)
+    (failed,) = report.failed
+    assert failed.action is forced and "invalid region name 'US-EAST-1'" in str(failed.error)
+    assert "DeleteUser" in ops(proxy, changes_only=True)  # the run went on
+    assert iam.list_users()["Users"] and "later-user" not in {
+        u["UserName"] for u in iam.list_users()["Users"]
+    }
+    records, _ = read_ledger(ledger)
+    assert_paired(records)

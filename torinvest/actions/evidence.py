@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from torinvest.actions.plan import Action, _present, iam_key
+from torinvest.aws.regions import REGION_RE
 from torinvest.targets import MORE_KIND, SECRET_READS, read_names, row_targets, targets_text
 from torinvest.targets import json_object as _params
 from torinvest.targets import scalar_text as _text
@@ -59,6 +60,23 @@ def _unverifiable(action: Action, reason: str) -> Action:
         region=action.region,
         manual=f"{reason}: check it by hand (its owner, CloudTrail), and only if it is: "
         f"{action.cli()}",
+        targets=action.targets,
+    )
+
+
+def _in_a_region(action: Action) -> Action:
+    """``action``, or a manual step when the region its event names is not a region name (a
+    damaged or forged record): no call is made to a region nobody can check."""
+    if action.manual or not action.region or REGION_RE.match(action.region):
+        return action
+    return Action(
+        action.service,
+        action.operation,
+        {},
+        why=f"{action.why} — the event's region is not a region name",
+        manual=f"the event names region {action.region!r}, which is not an AWS region name (a "
+        "damaged or forged record): find where it happened, then: "
+        + replace(action, region="REGION").cli(),
         targets=action.targets,
     )
 
@@ -415,7 +433,7 @@ def undo_persistence(events: pd.DataFrame | None, account: str | None = None) ->
     for row in rows.to_dict("records"):
         here = event_account(row)
         local = account is None or here == account
-        undo = [_unless_preexisting(a, row, made) for a in _undo_one(row)]
+        undo = [_in_a_region(_unless_preexisting(a, row, made)) for a in _undo_one(row)]
         if undo:
             out += undo if local else [_elsewhere(a, here) for a in undo]
             continue

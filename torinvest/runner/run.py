@@ -239,6 +239,16 @@ class Runner:
             response = invoke(self.aws, action)
         except AwsError as err:
             return self._failed(action, seq, err, probe=probe)
+        except TorinvestError as err:  # refused before it was sent (a bad region…): this step
+            failed = AwsError(
+                err.message,
+                hint=err.hint,
+                service=action.service,
+                region=action.region,
+                operation=action.operation,
+                code=type(err).__name__,
+            )
+            return self._failed(action, seq, failed, probe=probe)
         status = "done" if action.changes_aws else "read"
         note = None if probe else describe_answer(action, response, suspect_key)
         self._record(
