@@ -266,16 +266,22 @@ def test_iam_not_answering_like_aws_fails_each_call_on_one_line(
     assert "change(s) failed" in line
     iam_calls = proxy.calls(service="iam")
     calls = out[: out.index("summary of run")].splitlines()
-    failed_lines = [x for x in calls if x.startswith("  FAILED:")]
+    # a read fails; a change whose answer is not AWS's may have reached AWS: outcome unknown
+    failed_lines = [x for x in calls if x.startswith(("  FAILED:", "  OUTCOME UNKNOWN:"))]
     assert len(failed_lines) == len(iam_calls) > 0  # one line per call, each call once
     assert all("\n" not in x for x in failed_lines)
+    assert all(
+        "whether it took effect is unknown" in x
+        for x in failed_lines
+        if x.startswith("  OUTCOME UNKNOWN:")
+    )
     assert not any(x.startswith(("  done:", "  already done:")) for x in out.splitlines())
     summary = out[out.index("summary of run") :]
     assert "0 change(s) done" in summary
     assert "could not look: ListAccessKeys benjamin" in summary  # never "has no other key"
     assert "has no other access key" not in out and "has no console password" not in out
     acts = assert_paired(read_ledger(ready.ledger)[0])
-    failed = [r for r in acts if r["phase"] == "outcome" and r["status"] == "failed"]
+    failed = [r for r in acts if r["phase"] == "outcome" and r["status"] in ("failed", "unknown")]
     assert len(failed) == len(iam_calls)
     assert all(r["error"]["code"] and r["error"]["message"] for r in failed)
     # nothing changed in moto
@@ -288,13 +294,14 @@ def test_a_200_html_page_to_a_change_is_not_reported_done(
     ready: SimpleNamespace, proxy: FaultProxy
 ) -> None:
     """UpdateAccessKey has no output: botocore accepts any 200. Without a request ID the answer
-    is not AWS's, and whether the key was deactivated is unknown: a failure, not "done"."""
+    is not AWS's, and whether the key was deactivated is unknown: said so, never "done"."""
     proxy.fault("UpdateAccessKey", HTML_200, times=1)
     code, out, err = remediate(ready)
     assert code == 1
     first = out.split("EXECUTE  aws iam update-access-key", 1)[1].splitlines()[1]
-    assert first.startswith("  FAILED: UpdateAccessKey on iam: the endpoint answered HTTP 200 with")
-    assert "1 change(s) done, 0 already done, 1 failed" in out  # the others still ran
+    assert first.startswith("  OUTCOME UNKNOWN: UpdateAccessKey benjamin ")
+    assert "the endpoint answered HTTP 200 with" in first
+    assert "1 change(s) done, 0 already done, 0 failed, 1 outcome(s) unknown" in out
     assert_paired(read_ledger(ready.ledger)[0])
     no_traceback(out, err)
 
@@ -308,10 +315,9 @@ def test_guardduty_answering_html_500_to_the_archive(
     proxy.fault("ArchiveFindings", HTML_500)
     code, out, err = archive(tmp_path / "l.jsonl")
     assert code == 1
-    assert (
-        "  FAILED: ArchiveFindings on guardduty in us-east-1: the endpoint answered HTTP 500" in out
-    )
-    assert "1 change(s) done, 0 already done, 1 failed" in out  # the rule was still created
+    assert "  OUTCOME UNKNOWN: ArchiveFindings " in out
+    assert "the endpoint answered HTTP 500" in out
+    assert "1 change(s) done, 0 already done, 0 failed, 1 outcome(s) unknown" in out
     assert fake_aws.archived_ids == set()
     assert_paired(read_ledger(tmp_path / "l.jsonl")[0])
     no_traceback(out, err)
@@ -1064,3 +1070,55 @@ def test_a_region_that_is_not_a_region_name_never_aborts_the_run(
     }
     records, _ = read_ledger(ledger)
     assert_paired(records)
+
+
+# --------------------------------------------------------------------------------------------
+# an answer lost after the request was sent
+# --------------------------------------------------------------------------------------------
+def test_a_change_whose_answer_was_lost_is_unknown_not_failed(
+    ready: SimpleNamespace, proxy: FaultProxy
+) -> None:
+    """The connection breaks after UpdateAccessKey was sent: AWS may have applied it. The run
+    says the outcome is unknown (check it, or re-run), never "FAILED" as if nothing happened;
+    the inventory in the summary is labelled as read before the undo steps."""
+    proxy.fault("UpdateAccessKey", DROP, times=1)
+    code, out, err = remediate(ready)
+    assert code == 1
+    first = out.split("EXECUTE  aws iam update-access-key", 1)[1].splitlines()[1]
+    assert first.startswith("  OUTCOME UNKNOWN: UpdateAccessKey benjamin ")
+    assert "whether it took effect is unknown" in first
+    (line,) = errors(err)
+    assert "1 with an unknown outcome (the answer was lost)" in line
+    summary = out[out.index("summary of run") :]
+    assert "1 outcome(s) unknown" in summary
+    assert "  inventory, read before the undo steps (what they changed is not in it):" in summary
+    acts = assert_paired(read_ledger(ready.ledger)[0])
+    assert [r["status"] for r in acts if r["phase"] == "outcome" and r.get("status") == "unknown"]
+    no_traceback(out, err)
+
+
+def test_a_retried_delete_that_finds_nothing_was_probably_made_by_this_run(
+    proxy: FaultProxy, moto: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DeleteAccessKey's first answer is lost; botocore retries and AWS says "no such entity"
+    (the first attempt deleted it). That is not "already done … nothing to remove": the run
+    says it probably made the change itself."""
+    from tests.actions.test_actions import records_frame
+
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
+    monkeypatch.setenv("AWS_RETRY_MODE", "standard")
+    iam = iam_client(moto)
+    key_id = _benjamin(iam)
+    made = iam.create_access_key(UserName="benjamin")["AccessKey"]["AccessKeyId"]
+    iam.delete_access_key(UserName="benjamin", AccessKeyId=made)  # what the lost answer did
+    response = {"accessKey": {"accessKeyId": made, "userName": "benjamin"}}
+    events = records_frame(
+        [("CreateAccessKey", "iam.amazonaws.com", {"userName": "benjamin"}, response)]
+    )
+    plan = ac.plan_remediation(key(key_id), events)
+    proxy.fault("DeleteAccessKey", DROP, times=1)
+    report = rn.carry_out(Aws(), plan, execute=True, ledger=tmp_path / "l", echo=lambda s: None)
+    assert ops(proxy).count("DeleteAccessKey") == 2  # the first, dropped, and botocore's retry
+    (result,) = [r for r in report.results if r.action.operation == "DeleteAccessKey"]
+    assert result.status == "done"
+    assert "this run probably made the change" in (result.note or "")

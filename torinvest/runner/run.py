@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from torinvest.actions import ABSENT_CODES, REVOKE_POLICY_NAME, Action, Plan
 from torinvest.aws import Aws, AwsConfig
-from torinvest.errors import AwsError, InputError, RefusedError, TorinvestError
+from torinvest.errors import AwsError, EndpointError, InputError, RefusedError, TorinvestError
 from torinvest.runner.calls import _jsonable, describe_answer, invoke
 from torinvest.runner.gate import Caller, credentials_hint, credentials_source, require_verdict
 from torinvest.runner.probes import _probe, identity_probe, principal
@@ -32,7 +34,8 @@ class CallResult:
     """What became of one action.
 
     ``status``: ``done`` / ``read`` (a call answered), ``already-done``, ``left-alone``,
-    ``failed`` (``error`` says why), ``dry-run``, ``not-run`` (a read skipped), ``manual``.
+    ``failed`` (``error`` says why), ``unknown`` (the request may have reached AWS, its answer
+    was lost), ``dry-run``, ``not-run`` (a read skipped), ``manual``.
     ``note`` is the one-line reading of the answer (inventory) or why it was skipped.
     """
 
@@ -82,6 +85,11 @@ class RunReport:
         return self._of("failed", changes=False)
 
     @property
+    def unknown(self) -> list[CallResult]:
+        """Changes whose request may have reached AWS but whose answer was lost."""
+        return self._of("unknown")
+
+    @property
     def already(self) -> list[CallResult]:
         return self._of("already-done")
 
@@ -97,6 +105,7 @@ class RunReport:
             head = (
                 f"summary of run {self.run_id}{who}: {len(self.done)} change(s) done, "
                 f"{len(self.already)} already done, {len(self.failed)} failed"
+                + (f", {len(self.unknown)} outcome(s) unknown" if self.unknown else "")
                 + (f", {len(self.left_alone)} left alone" if self.left_alone else "")
                 + f"; {len(self._of('read', changes=False))} read(s)"
                 + (f", {len(self.read_failures)} read(s) failed" if self.read_failures else "")
@@ -110,6 +119,12 @@ class RunReport:
         lines = [head]
         if self.stopped is not None:
             lines.append(f"  STOPPED: {self.stopped.message}")
+        if self.inventory:
+            lines.append(
+                "  inventory, read before the undo steps (what they changed is not in it):"
+                if self.execute
+                else "  inventory, read now:"
+            )
         lines += [f"  {line}" for line in self.inventory]
         for r in self.read_failures:
             said = r.error.message if r.error else "?"
@@ -117,6 +132,8 @@ class RunReport:
         for r in self.failed:
             said = r.error.message if r.error else "?"
             lines.append(f"  failed: {r.action.operation} {_targets(r.action)}: {said}")
+        for r in self.unknown:
+            lines.append(f"  outcome unknown: {r.note}")
         for r in self._of("done", "already-done", "dry-run"):
             minted = [t for t in r.action.targets if t.startswith("ASIA")]
             if r.action.params.get("PolicyName") == REVOKE_POLICY_NAME and minted:
@@ -134,6 +151,32 @@ class RunReport:
         for a in plan.manual:
             lines.append(f"  manual: {a.manual}")
         return lines
+
+
+def _retry_attempts(err: AwsError) -> int:
+    """How many times botocore retried the call before the answer ``err`` came from (an AWS
+    error answer says so in its ResponseMetadata)."""
+    cause = err.__cause__
+    meta = (getattr(cause, "response", None) or {}).get("ResponseMetadata") or {}
+    attempts = meta.get("RetryAttempts")
+    return attempts if isinstance(attempts, int) else 0
+
+
+def _maybe_applied(err: AwsError) -> bool:
+    """Whether the request may have reached AWS although no usable answer came back: the
+    connection broke after it was sent (closed, read timeout), something that is not AWS
+    answered (a proxy may have forwarded it), or AWS answered a 5xx (it may or may not have
+    processed it). A connection never made (DNS, connect timeout, TLS) or an AWS error code
+    answer (4xx) means it was not applied."""
+    cause = err.__cause__
+    if isinstance(cause, BotoConnectionError):
+        return False  # never connected
+    if isinstance(cause, HTTPClientError):
+        return True  # sent, then the connection broke
+    if isinstance(cause, ClientError):
+        meta = cause.response.get("ResponseMetadata") or {}
+        return int(meta.get("HTTPStatusCode") or 0) >= 500
+    return isinstance(err, EndpointError) and err.code in ("UnparsableResponse", "NotAnAwsAnswer")
 
 
 def _targets(action: Action) -> str:
@@ -286,6 +329,40 @@ class Runner:
             )
             self.echo(f"  answer: {note}")
             return CallResult(action, "read", note=note)
+        if absent and action.absent_ok and _retry_attempts(err):
+            note = (
+                f"{action.operation} {_targets(action)}: nothing to remove now, and an earlier "
+                f"attempt of this call lost its answer ({_retry_attempts(err)} retry(ies)): this "
+                "run probably made the change"
+            )
+            self._record(
+                {
+                    "phase": "outcome",
+                    "seq": seq,
+                    "status": "done",
+                    "error": {"code": err.code, "message": err.message},
+                    "note": note,
+                }
+            )
+            self.echo(f"  done (probably by this run): {note}")
+            return CallResult(action, "done", error=err, note=note)
+        if action.changes_aws and _maybe_applied(err):
+            note = (
+                f"{action.operation} {_targets(action)}: the request may have reached AWS but "
+                f"its answer was lost ({err.message}): whether it took effect is unknown — "
+                "check it, or re-run (a re-run checks first)"
+            )
+            self._record(
+                {
+                    "phase": "outcome",
+                    "seq": seq,
+                    "status": "unknown",
+                    "error": {"code": err.code, "message": err.message, "hint": err.hint},
+                    "note": note,
+                }
+            )
+            self.echo(f"  OUTCOME UNKNOWN: {note}")
+            return CallResult(action, "unknown", error=err, note=note)
         if absent and action.absent_ok:
             note = f"{action.operation} {_targets(action)}: nothing to remove ({err.message})"
             self._record(
@@ -709,11 +786,13 @@ def exit_problem(report: RunReport) -> TorinvestError | None:
     """The error a command ends with after the run (None: it did what it was asked)."""
     if report.stopped is not None:
         return report.stopped
-    if report.failed:
-        n = len(report.failed)
-        total = len(report.done) + len(report.failed) + len(report.already)
+    if report.failed or report.unknown:
+        n, u = len(report.failed), len(report.unknown)
+        total = len(report.done) + n + u + len(report.already)
         return TorinvestError(
-            f"{n} of {total} change(s) failed",
-            hint="see FAILED above; the ledger has every call and its answer; re-running is safe",
+            f"{n} of {total} change(s) failed"
+            + (f", {u} with an unknown outcome (the answer was lost)" if u else ""),
+            hint="see FAILED and OUTCOME UNKNOWN above; the ledger has every call and its answer; "
+            "re-running is safe (it checks first)",
         )
     return None
