@@ -1085,3 +1085,24 @@ def test_a_finding_without_its_user_says_why_there_is_no_deactivation(
         note.startswith("the finding names no user for key AKIATFQR7NSCUXC3DDDP") and said in note
     )
     assert "IAMUser principal" not in note
+
+
+def test_undo_steps_on_a_user_the_activity_renamed_are_manual_under_its_new_name() -> None:
+    """The actor created backdoor, gave it a console password, then renamed it backdoor2: a call
+    under the old name would find nothing ("already done") while backdoor2 lives on — so each
+    undo step is a manual one for backdoor2, and the rename is named."""
+    iam = "iam.amazonaws.com"
+    events = records_frame(
+        [
+            ("CreateUser", iam, {"userName": "backdoor"}, None),
+            ("CreateLoginProfile", iam, {"userName": "backdoor"}, None),
+            ("UpdateUser", iam, {"userName": "backdoor", "newUserName": "backdoor2"}, None),
+        ]
+    )
+    plan = ac.plan_remediation(key("AKIATFQR7NSCUXC3DDDP"), events, now=NOW)
+    assert [a.operation for a in plan.changes] == ["UpdateAccessKey", "PutUserPolicy"]
+    steps = {a.operation: a.manual or "" for a in plan.manual}
+    assert "renamed user backdoor to backdoor2" in steps["UpdateUser"]
+    for op, cli in (("DeleteLoginProfile", "delete-login-profile"), ("DeleteUser", "delete-user")):
+        assert "the activity renamed user backdoor to backdoor2" in steps[op]
+        assert f"aws iam {cli} --user-name backdoor2" in steps[op]

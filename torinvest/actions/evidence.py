@@ -456,7 +456,7 @@ def undo_persistence(events: pd.DataFrame | None, account: str | None = None) ->
                 service=str(row.get("event_source") or "").split(".")[0] or "iam",
             )
         )
-    return _tie_to_creation(out, made)
+    return _after_renames(_tie_to_creation(out, made), _renamed_by_activity(ok, account))
 
 
 #: Undo calls of writes that succeed the same when what they add was already there (an attach,
@@ -607,6 +607,58 @@ def _tie_to_creation(actions: list[Action], made: Made) -> list[Action]:
             )
             continue
         out.append(replace(a, created_at=when.isoformat(), identity=(kind, name)))
+    return out
+
+
+def _renamed_by_activity(
+    ok: pd.DataFrame, account: str | None = None
+) -> dict[tuple[str, str], tuple[str, str]]:
+    """Users and groups the activity renamed (UpdateUser, UpdateGroup with a new name, in
+    ``account`` when given): (kind, old name folded) → (old name, new name)."""
+    rows = ok[ok["event_name"].isin(["UpdateUser", "UpdateGroup"])]
+    renamed: dict[tuple[str, str], tuple[str, str]] = {}
+    for row in rows.to_dict("records"):
+        if account is not None and event_account(row) != account:
+            continue
+        req = _params(row.get("request_parameters"))
+        kind = "User" if row["event_name"] == "UpdateUser" else "Group"
+        old = _text(req.get(f"{kind.lower()}Name"))
+        new = _text(req.get(f"new{kind}Name"))
+        if old and new:
+            renamed[iam_key(kind, old)] = (old, new)
+    return renamed
+
+
+def _after_renames(
+    actions: list[Action], renamed: Mapping[tuple[str, str], tuple[str, str]]
+) -> list[Action]:
+    """Undo calls on a user or group the activity renamed are manual steps under its new name:
+    under the old one a call finds nothing (and would say "already done"), or finds a newer,
+    same-named principal that is someone else's."""
+    out = []
+    for a in actions:
+        hit = next(
+            (
+                (kind, *renamed[iam_key(kind, str(a.params[f"{kind}Name"]))])
+                for kind in ("User", "Group")
+                if not a.manual
+                and isinstance(a.params.get(f"{kind}Name"), str)
+                and iam_key(kind, str(a.params[f"{kind}Name"])) in renamed
+            ),
+            None,
+        )
+        if hit is None:
+            out.append(a)
+            continue
+        kind, old, new = hit
+        moved = replace(a, params={**a.params, f"{kind}Name": new})
+        out.append(
+            _unverifiable(
+                moved,
+                f"the activity renamed {kind.lower()} {old} to {new}, so this step is for {new} "
+                f"now (and a {kind.lower()} named {old} today is not the one it acted on)",
+            )
+        )
     return out
 
 
