@@ -8,6 +8,7 @@ import gzip
 import io
 import json
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,9 @@ GUARD_READS = {
     "GetRolePolicy",
     "GetUser",
     "GetRole",
+    "GetGroup",
+    "GetPolicy",
+    "GetAccessKeyLastUsed",
     "GetLoginProfile",
     "ListMFADevices",
     "ListAttachedUserPolicies",
@@ -415,14 +419,16 @@ def test_plan_follows_roles_functions_parameters_and_minted_credentials() -> Non
     undo = [(a.operation, dict(a.params)) for a in plan.actions if a.absent_ok and not a.manual]
     assert undo == [
         ("RemovePermission", {"FunctionName": "exfil", "StatementId": "s1"}),
-        ("DeleteFunction", {"FunctionName": "exfil"}),
         ("DeletePolicy", {"PolicyArn": "arn:aws:iam::123456789012:policy/p"}),
         # benjamin's inline policy and group: maybe there before (below); backdoor's: new
         ("DetachRolePolicy", {"RoleName": "backdoor", "PolicyArn": ADMIN}),
         ("DeleteRolePolicy", {"RoleName": "backdoor", "PolicyName": "all"}),
         ("DeleteRole", {"RoleName": "backdoor"}),
     ]
-    assert {a.region for a in by_op["DeleteFunction"]} == {"us-east-1"}
+    # Lambda does not say when a function was created: its delete is a manual step
+    (delete_fn,) = by_op["DeleteFunction"]
+    assert delete_fn.manual and "cannot be checked" in delete_fn.manual
+    assert "aws lambda delete-function --region us-east-1 --function-name exfil" in delete_fn.manual
     manual = {a.operation: a for a in plan.manual}
     assert "trust policy of role ops" in manual["UpdateAssumeRolePolicy"].manual
     assert "billing" in manual["UpdateFunctionCode20150331v2"].manual
@@ -888,9 +894,11 @@ def test_writes_in_another_account_are_manual_steps_naming_it(where: dict[str, A
 def test_the_same_writes_in_the_findings_account_are_undone() -> None:
     events = records_frame(_every_undo_kind(), key=CROSS_KEY, recipientAccountId=MOTO_ACCOUNT)
     plan = ac.plan_remediation(key("AKIATFQR7NSCUXC3DDDP"), events, now=NOW)
-    assert {"DeleteLoginProfile", "DeleteUser", "DeleteRole", "DeleteFunction"} <= {
+    assert {"DeleteLoginProfile", "DeleteUser", "DeleteRole", "RemovePermission"} <= {
         a.operation for a in plan.changes
     }
+    # no creation date to read: a manual step, the call to make only once checked
+    assert {"DeleteFunction", "DeleteVirtualMFADevice"} <= {a.operation for a in plan.manual}
 
 
 def test_a_run_never_undoes_another_accounts_writes_here(
@@ -976,11 +984,14 @@ def test_a_revoke_policy_that_revokes_less_is_replaced(
         put = "PutUserPolicy"
     else:
         trust = {"Version": "2012-10-17", "Statement": []}
-        iam.create_role(RoleName="app-role", AssumeRolePolicyDocument=json.dumps(trust))
+        made = iam.create_role(RoleName="app-role", AssumeRolePolicyDocument=json.dumps(trust))
         iam.put_role_policy(
             RoleName="app-role", PolicyName=ac.REVOKE_POLICY_NAME, PolicyDocument=existing
         )
-        loc = key("ASIAXXXXXXXXXXXXXXXX", user="app-role", user_type="AssumedRole")
+        loc = replace(
+            key("ASIAXXXXXXXXXXXXXXXX", user="app-role", user_type="AssumedRole"),
+            principal_id=f"{made['Role']['RoleId']}:i-0abc",
+        )
         plan = ac.plan_remediation(loc, None, now=NOW)
         put = "PutRolePolicy"
     printed: list[str] = []
@@ -1074,3 +1085,24 @@ def test_a_finding_without_its_user_says_why_there_is_no_deactivation(
         note.startswith("the finding names no user for key AKIATFQR7NSCUXC3DDDP") and said in note
     )
     assert "IAMUser principal" not in note
+
+
+def test_undo_steps_on_a_user_the_activity_renamed_are_manual_under_its_new_name() -> None:
+    """The actor created backdoor, gave it a console password, then renamed it backdoor2: a call
+    under the old name would find nothing ("already done") while backdoor2 lives on — so each
+    undo step is a manual one for backdoor2, and the rename is named."""
+    iam = "iam.amazonaws.com"
+    events = records_frame(
+        [
+            ("CreateUser", iam, {"userName": "backdoor"}, None),
+            ("CreateLoginProfile", iam, {"userName": "backdoor"}, None),
+            ("UpdateUser", iam, {"userName": "backdoor", "newUserName": "backdoor2"}, None),
+        ]
+    )
+    plan = ac.plan_remediation(key("AKIATFQR7NSCUXC3DDDP"), events, now=NOW)
+    assert [a.operation for a in plan.changes] == ["UpdateAccessKey", "PutUserPolicy"]
+    steps = {a.operation: a.manual or "" for a in plan.manual}
+    assert "renamed user backdoor to backdoor2" in steps["UpdateUser"]
+    for op, cli in (("DeleteLoginProfile", "delete-login-profile"), ("DeleteUser", "delete-user")):
+        assert "the activity renamed user backdoor to backdoor2" in steps[op]
+        assert f"aws iam {cli} --user-name backdoor2" in steps[op]

@@ -4,9 +4,11 @@ principal or the key, never broader (:func:`plan_archive`).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
 import pandas as pd
 
 from torinvest.actions.plan import (
@@ -112,10 +114,16 @@ def check_suppression_scope(criteria: Mapping[str, Any]) -> None:
 
 
 def filter_name(finding: Mapping[str, Any], scope: str) -> str:
-    """The suppression rule's name: type, scope and value (GuardDuty: 3–64 of [A-Za-z0-9_.-])."""
+    """The suppression rule's name: type, scope and value, and a short hash of the rule's exact
+    criteria (GuardDuty: 3–64 of [A-Za-z0-9_.-]). The value may be cut to fit, the hash never:
+    two rules with different criteria (two sessions of one role) never share a name, so a rule
+    of this name is one with these criteria."""
     short = "recon" if str(finding.get("type", "")).startswith("Recon") else "unauthorized"
     value = finding.get("principal_id" if scope == "principal" else "access_key_id")
-    return FILTER_NAME_RE.sub("-", f"torinvest-tor-{short}-{value}")[:64]
+    criteria = suppression_criteria(finding, scope)
+    digest = hashlib.sha256(orjson.dumps(criteria, option=orjson.OPT_SORT_KEYS)).hexdigest()[:10]
+    head = FILTER_NAME_RE.sub("-", f"torinvest-tor-{short}-{value}")[: 64 - len(digest) - 1]
+    return f"{head}-{digest}"
 
 
 def plan_archive(

@@ -11,7 +11,8 @@ from typing import Any
 
 import pandas as pd
 
-from torinvest.actions.plan import Action, _present
+from torinvest.actions.plan import Action, _present, iam_key
+from torinvest.aws.regions import REGION_RE
 from torinvest.targets import MORE_KIND, SECRET_READS, read_names, row_targets, targets_text
 from torinvest.targets import json_object as _params
 from torinvest.targets import scalar_text as _text
@@ -45,6 +46,38 @@ def _undo(
         targets=tuple(targets),
         absent_ok=True,
         created_at=created_at,
+    )
+
+
+def _unverifiable(action: Action, reason: str) -> Action:
+    """``action`` as a manual step: what it deletes cannot be checked to be what the activity
+    made (a same-named one made at another time may be someone else's)."""
+    return Action(
+        action.service,
+        action.operation,
+        {},
+        why=f"{action.why} — not checkable, left to you",
+        region=action.region,
+        manual=f"{reason}: check it by hand (its owner, CloudTrail), and only if it is: "
+        f"{action.cli()}",
+        targets=action.targets,
+    )
+
+
+def _in_a_region(action: Action) -> Action:
+    """``action``, or a manual step when the region its event names is not a region name (a
+    damaged or forged record): no call is made to a region nobody can check."""
+    if action.manual or not action.region or REGION_RE.match(action.region):
+        return action
+    return Action(
+        action.service,
+        action.operation,
+        {},
+        why=f"{action.why} — the event's region is not a region name",
+        manual=f"the event names region {action.region!r}, which is not an AWS region name (a "
+        "damaged or forged record): find where it happened, then: "
+        + replace(action, region="REGION").cli(),
+        targets=action.targets,
     )
 
 
@@ -110,7 +143,15 @@ def _undo_one(row: Mapping[str, Any]) -> list[Action]:
                     )
                 )
         elif name == "CreateLoginProfile" and user:
-            a.append(_undo("DeleteLoginProfile", {"UserName": user}, f"undo {when}", (user,)))
+            a.append(
+                _undo(
+                    "DeleteLoginProfile",
+                    {"UserName": user},
+                    f"undo {when}",
+                    (user,),
+                    created_at=created,
+                )
+            )
         elif name == "AttachUserPolicy" and user and policy_arn:
             a.append(
                 _undo(
@@ -194,6 +235,7 @@ def _undo_one(row: Mapping[str, Any]) -> list[Action]:
                         {"PolicyArn": arn},
                         f"undo {when} (after it is detached everywhere)",
                         (arn,),
+                        created_at=created,
                     )
                 )
         elif name == "EnableMFADevice" and user and _text(req.get("serialNumber")):
@@ -211,11 +253,15 @@ def _undo_one(row: Mapping[str, Any]) -> list[Action]:
             serial = _text(made.get("serialNumber")) if isinstance(made, dict) else None
             if serial:
                 a.append(
-                    _undo(
-                        "DeleteVirtualMFADevice",
-                        {"SerialNumber": serial},
-                        f"undo {when}",
-                        (serial,),
+                    _unverifiable(
+                        _undo(
+                            "DeleteVirtualMFADevice",
+                            {"SerialNumber": serial},
+                            f"undo {when}",
+                            (serial,),
+                        ),
+                        f"IAM does not say when virtual MFA device {serial} was created, so it "
+                        f"cannot be checked that it is the one {row['event_name']} made at {stamp}",
                     )
                 )
         elif name == "UpdateAssumeRolePolicy" and role:
@@ -229,6 +275,32 @@ def _undo_one(row: Mapping[str, Any]) -> list[Action]:
                     (role,),
                 )
             )
+        elif name in ("UpdateUser", "UpdateGroup") and (user or group):
+            kind, old = ("user", user) if name == "UpdateUser" else ("group", group)
+            new = _text(req.get("newUserName" if kind == "user" else "newGroupName"))
+            path = _text(req.get("newPath"))
+            if new or path:
+                now = new or old
+                key = "User" if kind == "user" else "Group"
+                back = Action(
+                    "iam",
+                    name,
+                    {f"{key}Name": now, **({f"New{key}Name": old} if new else {})},
+                    why="",
+                ).cli()
+                a.append(
+                    _manual(
+                        name,
+                        f"the actor renamed {kind} {old}"
+                        + (f" to {new}" if new else "")
+                        + (f" (path {path})" if path else "")
+                        + f" at {stamp}: it is {now} now — every step above on {old} may find "
+                        f"nothing under that name; review it under {now} and rename it back "
+                        f"with its owner ({back}, and --new-path as before)",
+                        f"{when} renamed {kind} {old}",
+                        tuple(t for t in (old, new) if t),
+                    )
+                )
         elif name == "UpdateLoginProfile" and user:
             a.append(
                 _manual(
@@ -259,21 +331,28 @@ def _undo_one(row: Mapping[str, Any]) -> list[Action]:
         fn = _text(req.get("functionName"))
         if name == "CreateFunction" and fn:
             a.append(
-                _undo(
-                    "DeleteFunction",
-                    {"FunctionName": fn},
-                    f"undo {when}: a function the actor created",
-                    (fn,),
-                    service="lambda",
-                    region=region,
+                _unverifiable(
+                    _undo(
+                        "DeleteFunction",
+                        {"FunctionName": fn},
+                        f"undo {when}: a function the actor created",
+                        (fn,),
+                        service="lambda",
+                        region=region,
+                    ),
+                    f"Lambda does not say when function {fn} was created (LastModified changes "
+                    f"with every update), so it cannot be checked that it is the one "
+                    f"{row['event_name']} made at {stamp}",
                 )
             )
         elif name == "AddPermission" and fn and _text(req.get("statementId")):
             sid = str(req["statementId"])
+            qualifier = _text(req.get("qualifier"))  # a version's or alias's own policy
+            scope = {"Qualifier": qualifier} if qualifier else {}
             a.append(
                 _undo(
                     "RemovePermission",
-                    {"FunctionName": fn, "StatementId": sid},
+                    {"FunctionName": fn, "StatementId": sid, **scope},
                     f"undo {when}: who may invoke {fn}",
                     (fn, sid),
                     service="lambda",
@@ -349,12 +428,12 @@ def undo_persistence(events: pd.DataFrame | None, account: str | None = None) ->
         for r in cat.itertuples(index=False)
         if r.category in _MANUAL_CATEGORIES
     }
-    made = _made_by_activity(ok)
+    made = _made_by_activity(ok, account)
     out: list[Action] = []
     for row in rows.to_dict("records"):
         here = event_account(row)
         local = account is None or here == account
-        undo = [_unless_preexisting(a, row, made) for a in _undo_one(row)]
+        undo = [_in_a_region(_unless_preexisting(a, row, made)) for a in _undo_one(row)]
         if undo:
             out += undo if local else [_elsewhere(a, here) for a in undo]
             continue
@@ -377,7 +456,7 @@ def undo_persistence(events: pd.DataFrame | None, account: str | None = None) ->
                 service=str(row.get("event_source") or "").split(".")[0] or "iam",
             )
         )
-    return _tie_to_creation(out)
+    return _after_renames(_tie_to_creation(out, made), _renamed_by_activity(ok, account))
 
 
 #: Undo calls of writes that succeed the same when what they add was already there (an attach,
@@ -396,27 +475,52 @@ _CREATES = {
     "CreateRole": ("Role", "roleName"),
     "CreateGroup": ("Group", "groupName"),
 }
+#: The parameter that names each kind of thing the activity can create, in the order an undo
+#: step's identity is chosen (the principal before the policy).
+_NAMED_BY = (
+    ("User", "UserName"),
+    ("Role", "RoleName"),
+    ("Group", "GroupName"),
+    ("Policy", "PolicyArn"),
+)
+#: What the activity created: (kind, name compared without case) → (name, time of the create
+#: call, None when the record has no usable time).
+Made = Mapping[tuple[str, str], tuple[str, pd.Timestamp | None]]
 
 
-def _made_by_activity(ok: pd.DataFrame) -> dict[tuple[str, str], pd.Timestamp]:
-    """The users, roles, groups and managed policies the activity created (successful calls),
-    each with the time of its create call."""
-    made: dict[tuple[str, str], pd.Timestamp] = {}
+def _made_by_activity(ok: pd.DataFrame, account: str | None = None) -> Made:
+    """The users, roles, groups and managed policies the activity created (successful calls in
+    ``account``, the finding's, when given), each with the time of its create call (None when
+    no record of it has a usable time). IAM names are compared without regard to case."""
+    made: dict[tuple[str, str], tuple[str, pd.Timestamp | None]] = {}
     for row in ok.sort_values("event_time", kind="stable").to_dict("records"):
         name, t = str(row["event_name"]), row["event_time"]
-        if pd.isna(t) or str(row.get("event_source")) != "iam.amazonaws.com":
+        if str(row.get("event_source")) != "iam.amazonaws.com":
+            continue
+        if account is not None and event_account(row) != account:
             continue
         req, resp = _params(row.get("request_parameters")), _params(row.get("response_elements"))
+        when = None if pd.isna(t) else t
         if name in _CREATES:
             kind, field_name = _CREATES[name]
             value = _text(req.get(field_name))
             if value:
-                made.setdefault((kind, value), t)
+                made.setdefault(iam_key(kind, value), (value, when))
         elif name == "CreatePolicy" and isinstance(resp.get("policy"), dict):
             arn = _text(resp["policy"].get("arn"))
             if arn:
-                made.setdefault(("Policy", arn), t)
+                made.setdefault(iam_key("Policy", arn), (arn, when))
     return made
+
+
+def _made_entity(action: Action, made: Made) -> tuple[str, str, pd.Timestamp | None] | None:
+    """(kind, name, time) of the first thing the activity created that ``action`` acts on."""
+    for kind, param in _NAMED_BY:
+        value = action.params.get(param)
+        if isinstance(value, str) and iam_key(kind, value) in made:
+            name, when = made[iam_key(kind, value)]
+            return kind, name, when
+    return None
 
 
 def _unless_preexisting(
@@ -437,7 +541,8 @@ def _unless_preexisting(
     ]
     if "PolicyArn" in p and what == "attached":
         owners.append(("Policy", str(p["PolicyArn"])))
-    if not pd.isna(t) and any(o in made and made[o] <= t for o in owners):
+    times = [made[iam_key(*o)][1] for o in owners if iam_key(*o) in made]
+    if not pd.isna(t) and any(when is not None and when <= t for when in times):
         return action
     who = " ".join(f"{k.lower()} {n}" for k, n in owners if k != "Policy")
     stamp = "an unknown time" if pd.isna(t) else f"{t:%Y-%m-%d %H:%M:%S}Z"
@@ -467,21 +572,93 @@ def _unless_preexisting(
     )
 
 
-def _tie_to_creation(actions: list[Action]) -> list[Action]:
-    """Every undo call on a user or role the activity created carries its creation time, like
-    the delete: the runner checks that the principal in AWS is that one before any of them."""
-    made: dict[tuple[str, str], str] = {}
-    for a in actions:
-        if a.operation in ("DeleteUser", "DeleteRole") and a.created_at and not a.manual:
-            kind = "User" if a.operation == "DeleteUser" else "Role"
-            made.setdefault((kind, str(a.params[f"{kind}Name"])), a.created_at)
+def _tie_to_creation(actions: list[Action], made: Made) -> list[Action]:
+    """Every undo call on something the activity created (a user, role, group or managed policy,
+    names compared without case) carries what it is and when it was created, like the delete:
+    the runner checks that the one in AWS is that one before any of them. A login profile added
+    to a user the activity did not create is checked by its own creation time. When the create
+    call's record has no usable time, nothing can be checked: each step is a manual one."""
     out = []
     for a in actions:
-        tied = next(
-            (when for (kind, name), when in made.items() if a.params.get(f"{kind}Name") == name),
+        if a.manual or not a.absent_ok:
+            out.append(a)
+            continue
+        found = _made_entity(a, made)
+        if found is None and a.operation == "DeleteLoginProfile":
+            user = str(a.params["UserName"])
+            when = pd.Timestamp(a.created_at) if a.created_at else None
+            found = ("LoginProfile", user, when)
+        if found is None:
+            out.append(replace(a, created_at=None))
+            continue
+        kind, name, when = found
+        if when is None:
+            what = (
+                f"the login profile of user {name}"
+                if kind == "LoginProfile"
+                else f"{kind.lower()} {name}"
+            )
+            out.append(
+                _unverifiable(
+                    a,
+                    f"the activity's Create{kind} of {what} has no usable time (eventTime), so "
+                    f"it cannot be checked that {what} in AWS is the one it created",
+                )
+            )
+            continue
+        out.append(replace(a, created_at=when.isoformat(), identity=(kind, name)))
+    return out
+
+
+def _renamed_by_activity(
+    ok: pd.DataFrame, account: str | None = None
+) -> dict[tuple[str, str], tuple[str, str]]:
+    """Users and groups the activity renamed (UpdateUser, UpdateGroup with a new name, in
+    ``account`` when given): (kind, old name folded) → (old name, new name)."""
+    rows = ok[ok["event_name"].isin(["UpdateUser", "UpdateGroup"])]
+    renamed: dict[tuple[str, str], tuple[str, str]] = {}
+    for row in rows.to_dict("records"):
+        if account is not None and event_account(row) != account:
+            continue
+        req = _params(row.get("request_parameters"))
+        kind = "User" if row["event_name"] == "UpdateUser" else "Group"
+        old = _text(req.get(f"{kind.lower()}Name"))
+        new = _text(req.get(f"new{kind}Name"))
+        if old and new:
+            renamed[iam_key(kind, old)] = (old, new)
+    return renamed
+
+
+def _after_renames(
+    actions: list[Action], renamed: Mapping[tuple[str, str], tuple[str, str]]
+) -> list[Action]:
+    """Undo calls on a user or group the activity renamed are manual steps under its new name:
+    under the old one a call finds nothing (and would say "already done"), or finds a newer,
+    same-named principal that is someone else's."""
+    out = []
+    for a in actions:
+        hit = next(
+            (
+                (kind, *renamed[iam_key(kind, str(a.params[f"{kind}Name"]))])
+                for kind in ("User", "Group")
+                if not a.manual
+                and isinstance(a.params.get(f"{kind}Name"), str)
+                and iam_key(kind, str(a.params[f"{kind}Name"])) in renamed
+            ),
             None,
         )
-        out.append(replace(a, created_at=tied) if tied and not a.manual else a)
+        if hit is None:
+            out.append(a)
+            continue
+        kind, old, new = hit
+        moved = replace(a, params={**a.params, f"{kind}Name": new})
+        out.append(
+            _unverifiable(
+                moved,
+                f"the activity renamed {kind.lower()} {old} to {new}, so this step is for {new} "
+                f"now (and a {kind.lower()} named {old} today is not the one it acted on)",
+            )
+        )
     return out
 
 

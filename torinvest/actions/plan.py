@@ -28,6 +28,9 @@ SCOPE_FIELDS = {
     "principal": "resource.accessKeyDetails.principalId",
     "key": "resource.accessKeyDetails.accessKeyId",
 }
+#: The kinds of IAM names, all compared without regard to letter case (IAM treats ``Svc-Ops`` and
+#: ``svc-ops`` as one user; the same for roles, groups, policies and instance profiles).
+IAM_NAME_KINDS = ("User", "Role", "Group", "Policy", "InstanceProfile")
 #: Error codes that mean "the thing to remove is not there": an undo call that gets one is done.
 ABSENT_CODES = frozenset({"NoSuchEntity", "NoSuchEntityException", "ResourceNotFoundException"})
 #: The read-only calls that take stock of the suspect user (their answers go to the summary).
@@ -63,6 +66,7 @@ class Action:
     targets: tuple[str, ...] = ()
     absent_ok: bool = False
     created_at: str | None = None
+    identity: tuple[str, ...] | None = None
 
     def cli(self) -> str:
         """The equivalent AWS CLI command (for the ticket and for review)."""
@@ -86,6 +90,7 @@ class Action:
         d = asdict(self)
         d["params"] = dict(self.params)
         d["targets"] = list(self.targets)
+        d["identity"] = list(self.identity) if self.identity else None
         d["cli"] = self.cli()
         return d
 
@@ -128,6 +133,11 @@ class Plan:
 # --------------------------------------------------------------------------------------------
 def _present(value: Any) -> bool:
     return value is not None and value is not pd.NA and str(value).strip() != ""
+
+
+def iam_key(kind: str, name: str) -> tuple[str, str]:
+    """How two IAM names (or a policy ARN) are compared: IAM names are case-insensitive."""
+    return kind, name.casefold()
 
 
 def plan_operations(plans: Sequence[Plan]) -> set[str]:

@@ -36,11 +36,34 @@ def _arn_account(arn: str | None) -> str | None:
     return parts[4] if len(parts) > 5 and parts[4].isdigit() else None
 
 
-def _issuer_role(events: pd.DataFrame | None, key: str) -> str | None:
+def _user_name(arn: str | None) -> str | None:
+    if not arn or ":user/" not in arn:
+        return None
+    return arn.split(":user/", 1)[1].rsplit("/", 1)[-1]
+
+
+def partition_of(region: str | None) -> str:
+    """The ARN partition of ``region`` (aws, aws-cn, aws-us-gov)."""
+    text = str(region or "")
+    if text.startswith("cn-"):
+        return "aws-cn"
+    if text.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+def _session_issuer(events: pd.DataFrame | None, key: str) -> str | None:
+    """The ARN of the IAM principal behind temporary key ``key`` as its events name it: the
+    session issuer (a role, or the user that called GetFederationToken), else the caller's own
+    IAM user ARN (a GetSessionToken session); None when the events name none."""
     if events is None or not len(events):
         return None
-    rows = events.loc[events["access_key_id"] == key, "session_issuer_arn"].dropna()
-    return _role_name(str(rows.iloc[0])) if len(rows) else None
+    mine = events[events["access_key_id"] == key]
+    for column in ("session_issuer_arn", "arn"):
+        for arn in mine[column].dropna():
+            if (_role_name(str(arn)) or _user_name(str(arn))) and ":iam::" in str(arn):
+                return str(arn)
+    return None
 
 
 def _revoke(kind: str, name: str, policy: str, why: str, targets: Sequence[str]) -> Action:
@@ -75,7 +98,7 @@ def plan_remediation(
         region=key.region,
         access_key_id=key.access_key_id,
     )
-    #: one AWSRevokeOlderSessions per principal: (kind, name) → index in plan.actions
+    #: one AWSRevokeOlderSessions per principal: (kind, name in lower case) → its index
     revokes: dict[tuple[str, str], int] = {}
     user = key.user_name
     if key.user_type == "Root":
@@ -100,7 +123,7 @@ def plan_remediation(
                 targets=(user, key.access_key_id),
             )
         )
-        revokes[("user", user)] = len(plan.actions)
+        revokes[("user", user.casefold())] = len(plan.actions)
         plan.actions.append(
             _revoke(
                 "user",
@@ -112,42 +135,7 @@ def plan_remediation(
             )
         )
     elif key.kind == "temporary":
-        role = _issuer_role(events, key.access_key_id) or (
-            _role_name(key.principal_id) if key.user_type == "AssumedRole" else None
-        )
-        if key.user_type == "AssumedRole" and not role and user:
-            role = user
-        if role:
-            revokes[("role", role)] = len(plan.actions)
-            plan.actions.append(
-                _revoke(
-                    "role",
-                    role,
-                    policy,
-                    "revoke every session of the role issued before now (AWSRevokeOlderSessions)",
-                    (key.access_key_id,),
-                )
-            )
-        elif user:
-            revokes[("user", user)] = len(plan.actions)
-            plan.actions.append(
-                _revoke(
-                    "user",
-                    user,
-                    policy,
-                    "a session key of an IAM user: deny sessions it minted before now",
-                    (key.access_key_id,),
-                )
-            )
-            plan.notes.append(
-                "this temporary key was minted by a long-term key of the user: find it "
-                "(GetSessionToken in the activity) and deactivate it too"
-            )
-        else:
-            plan.notes.append(
-                "the role behind this temporary key is unknown: find it in "
-                "CloudTrail (sessionIssuer) and attach AWSRevokeOlderSessions"
-            )
+        _contain_session(plan, key, events, policy, revokes)
     elif key.kind == "long-term" and key.user_type in ("IAMUser", None, ""):
         plan.notes.append(
             f"the finding names no user for key {key.access_key_id}, and {named}: deactivate it "
@@ -180,6 +168,92 @@ def plan_remediation(
     return plan
 
 
+def _contain_session(
+    plan: Plan,
+    key: KeyLocation,
+    events: pd.DataFrame | None,
+    policy: str,
+    revokes: dict[tuple[str, str], int],
+) -> None:
+    """The deny that revokes a temporary key, on the principal that issued it — taken from the
+    issuer ARN its events name, and only when that ARN is in the finding's account and partition
+    (a same-named principal here may be someone else's): else a manual step in that account.
+    Without an issuer ARN, a role session's role is taken from the finding only with its role ID
+    (the ``AROA…`` of the principal ID), which the run checks (GetRole) before the deny."""
+    kid = key.access_key_id
+    arn = _session_issuer(events, kid)
+    if arn is not None:
+        kind = "role" if _role_name(arn) else "user"
+        name = _role_name(arn) or _user_name(arn) or ""
+        account, partition = _arn_account(arn), arn.split(":")[1]
+        if account != key.account_id or partition != partition_of(key.region):
+            where = f"in account {account or '(none named)'}" + (
+                f" (partition {partition})" if partition != partition_of(key.region) else ""
+            )
+            plan.actions.append(
+                Action(
+                    "iam",
+                    "PutRolePolicy" if kind == "role" else "PutUserPolicy",
+                    {},
+                    why=f"revoke {kid}: its issuer is {arn}, not in the finding's account "
+                    f"{key.account_id}",
+                    manual=f"{where}: attach {REVOKE_POLICY_NAME} to {kind} {name} (the issuer "
+                    f"of {kid}); run `torinvest actions` there or use the IAM console's "
+                    "'Revoke active sessions'",
+                    targets=(name, kid),
+                )
+            )
+            return
+        revokes[(kind, name.casefold())] = len(plan.actions)
+        why = (
+            f"revoke every session of role {name} issued before now (AWSRevokeOlderSessions)"
+            if kind == "role"
+            else f"a session key of IAM user {name} ({arn}): deny the sessions it minted before now"
+        )
+        plan.actions.append(_revoke(kind, name, policy, why, (kid,)))
+        if kind == "user":
+            plan.notes.append(
+                f"this temporary key was minted by {name}: find the long-term key that minted it "
+                "(GetSessionToken or GetFederationToken in the activity) and deactivate it too"
+            )
+        return
+    role_id = str(key.principal_id or "").split(":", 1)[0]
+    if key.user_type == "AssumedRole" and key.user_name and role_id.startswith("AROA"):
+        revokes[("role", key.user_name.casefold())] = len(plan.actions)
+        action = _revoke(
+            "role",
+            key.user_name,
+            policy,
+            f"revoke every session of role {key.user_name} issued before now, once GetRole shows "
+            f"it is role {role_id} (the finding's principal)",
+            (kid,),
+        )
+        plan.actions.append(replace(action, identity=("RoleId", key.user_name, role_id)))
+        return
+    if key.user_type == "IAMUser" and key.user_name:
+        revokes[("user", key.user_name.casefold())] = len(plan.actions)
+        plan.actions.append(
+            _revoke(
+                "user",
+                key.user_name,
+                policy,
+                "a session key of an IAM user: deny sessions it minted before now",
+                (kid,),
+            )
+        )
+        plan.notes.append(
+            "this temporary key was minted by a long-term key of the user: find it "
+            "(GetSessionToken in the activity) and deactivate it too"
+        )
+        return
+    plan.notes.append(
+        f"the principal behind temporary key {kid} is unknown (no event names its session issuer"
+        f"{'' if key.user_type != 'AssumedRole' else ', and the finding names no role ID'}): find "
+        "it in CloudTrail (userIdentity.sessionContext.sessionIssuer.arn) and attach "
+        f"{REVOKE_POLICY_NAME} to it in its account"
+    )
+
+
 def _with_user_from_events(
     key: KeyLocation, events: pd.DataFrame | None
 ) -> tuple[KeyLocation, str]:
@@ -191,7 +265,8 @@ def _with_user_from_events(
     if events is None or not len(events):
         return key, "no event made with it is in the evidence"
     mine = events[events["access_key_id"] == key.access_key_id]
-    names = sorted({str(n) for n in mine["user_name"].dropna() if str(n).strip()})
+    spelled = {str(n).casefold(): str(n) for n in mine["user_name"].dropna() if str(n).strip()}
+    names = sorted(spelled.values())  # IAM names: one user whatever the case
     if len(names) == 1:
         found = replace(key, user_name=names[0], user_type=key.user_type or "IAMUser")
         return found, (
@@ -262,7 +337,13 @@ def _revoke_minted(
             if not role:
                 plan.notes.append(f"{_minted_text(m)}: the role is unknown; revoke by hand")
                 continue
-            if account and key.account_id and account != key.account_id:
+            partition = str(m.role_arn).split(":")[1] if str(m.role_arn).count(":") > 1 else ""
+            if key.account_id and (
+                account != key.account_id or partition != partition_of(key.region)
+            ):
+                account = f"{account or '(none named)'}" + (
+                    f" (partition {partition})" if partition != partition_of(key.region) else ""
+                )
                 plan.actions.append(
                     Action(
                         "iam",
@@ -300,8 +381,9 @@ def _revoke_minted(
                 continue
             target = ("user", name)
             why = f"revoke the temporary credentials {name} minted: {_minted_text(m)}"
-        if target in revokes:
-            i = revokes[target]
+        folded = (target[0], target[1].casefold())  # IAM names: case-insensitive
+        if folded in revokes:
+            i = revokes[folded]
             old = plan.actions[i]
             plan.actions[i] = Action(
                 old.service,
@@ -312,7 +394,7 @@ def _revoke_minted(
                 targets=(*old.targets, m.access_key_id),
             )
         else:
-            revokes[target] = len(plan.actions)
+            revokes[folded] = len(plan.actions)
             plan.actions.append(_revoke(target[0], target[1], policy, why, (m.access_key_id,)))
 
 

@@ -19,7 +19,8 @@ recorded in the ledger.
 * **Every call recorded**: printed before it runs (``CHECK`` for guard and probe reads, ``READ``
   for the inventory, ``EXECUTE`` for changes), a ``start`` record in the ledger, the call, an
   ``outcome`` record (``done``/``read`` with the relevant part of the answer, ``already-done``, or
-  ``failed`` with the error code and message), and one line with the outcome. An answer that is
+  ``failed`` with the error code and message, ``unknown`` when the request may have reached AWS
+  but its answer was lost), and one line with the outcome. An answer that is
   not an AWS response (an HTML page, garbage, a 200 without a request ID or without the fields the
   API promises, a dropped connection) is a failure like any other: one line, no traceback, and
   the ledger is complete. The next calls still run.
@@ -34,7 +35,7 @@ Ledger records (JSON lines, :func:`torinvest.verdict.append`), all with ``kind: 
 ``run_id`` and ``seq`` (one per call; a start and its outcome share them)::
 
     {"phase": "start", "finding_id", "plan", "caller_account", "action": {...}, "at"}
-    {"phase": "outcome", "status": "done|read|already-done|failed", "response": {...},
+    {"phase": "outcome", "status": "done|read|already-done|failed|unknown", "response": {...},
      "error": {"code", "message"}, "note", "at"}
     {"phase": "skipped", "status": "already-done|left-alone", "note", "action", "at"}   # no call made
     {"phase": "refused", "reason", "at"}                                              # a guard said no
@@ -60,7 +61,7 @@ from torinvest.runner.gate import (
     verdict_command,
     verdict_gap,
 )
-from torinvest.runner.probes import SAME_RESOURCE_TOLERANCE, Check
+from torinvest.runner.probes import SAME_RESOURCE_TOLERANCE, Check, identity_probe
 from torinvest.runner.probes import _probe as _probe
 from torinvest.runner.run import (
     CallResult,
@@ -88,6 +89,7 @@ __all__ = [
     "credentials_source",
     "describe_answer",
     "exit_problem",
+    "identity_probe",
     "invoke",
     "require_verdict",
     "verdict_command",

@@ -11,6 +11,7 @@ import orjson
 import pandas as pd
 
 from torinvest.actions import REVOKE_POLICY_NAME, Action
+from torinvest.actions.plan import iam_key
 
 #: How far a resource's CreateDate may be from the activity's create call and still be the same.
 SAME_RESOURCE_TOLERANCE = pd.Timedelta(minutes=5)
@@ -43,7 +44,9 @@ def _probe(action: Action) -> tuple[Action, Check] | None:
 
         def key_check(resp: Mapping[str, Any] | None) -> tuple[str, str] | None:
             keys = {k.get("AccessKeyId"): k for k in (resp or {}).get("AccessKeyMetadata") or []}
-            if resp is None or key not in keys:
+            if resp is None:  # no user of that name: renamed or deleted? (the run looks)
+                return "no-user", f"could not look at user {user} (renamed or deleted?)"
+            if key not in keys:  # a key never moves to another user
                 return "already-done", f"key {key} of {user} no longer exists"
             if keys[key].get("Status") == "Inactive":
                 return "already-done", f"key {key} of {user} is already inactive"
@@ -98,7 +101,11 @@ def _probe(action: Action) -> tuple[Action, Check] | None:
 
         def exists(resp: Mapping[str, Any] | None) -> tuple[str, str] | None:
             if name in ((resp or {}).get("FilterNames") or []):
-                return "already-done", f"suppression rule {name} already exists"
+                return (
+                    "already-done",
+                    f"suppression rule {name} already exists (its name carries the hash of "
+                    "these exact criteria)",
+                )
             return None
 
         return (
@@ -108,56 +115,105 @@ def _probe(action: Action) -> tuple[Action, Check] | None:
     return None
 
 
+#: How each kind of created thing is read, and where its creation date is in the answer:
+#: kind → (read, its parameter, the answer's object, what it is called in a sentence).
+_IDENTITY_READS: dict[str, tuple[str, str, str, str]] = {
+    "User": ("GetUser", "UserName", "User", "user"),
+    "Role": ("GetRole", "RoleName", "Role", "role"),
+    "Group": ("GetGroup", "GroupName", "Group", "group"),
+    "Policy": ("GetPolicy", "PolicyArn", "Policy", "managed policy"),
+    "LoginProfile": ("GetLoginProfile", "UserName", "LoginProfile", "the login profile of user"),
+}
+
+
 def principal(action: Action) -> tuple[str, str] | None:
-    """``("User" | "Role", name)``: the principal the activity created that ``action`` acts on
-    (an undo step with ``created_at``), else None."""
-    if not action.created_at or action.manual:
+    """``(kind, name)`` of what the activity created that ``action`` acts on (an undo step with
+    ``identity`` and ``created_at``), the name folded to lower case as IAM compares names (one
+    check per thing and run); else None."""
+    if action.manual or not action.identity:
         return None
-    for kind in ("User", "Role"):
-        name = action.params.get(f"{kind}Name")
-        if isinstance(name, str) and name:
-            return kind, name
-    return None
+    kind, name = action.identity[0], action.identity[1]
+    if kind == "RoleId":
+        return iam_key(kind, f"{name} {action.identity[2]}")
+    if not action.created_at:
+        return None
+    return iam_key(kind, name) if kind in _IDENTITY_READS else None
 
 
 def identity_probe(action: Action) -> tuple[Action, Check] | None:
-    """The read that tells whether the principal ``action`` acts on is the one the activity
-    created (its CreateDate within :data:`SAME_RESOURCE_TOLERANCE` of the create call): checked
-    before ANY undo step on it — login profile, keys, policies, groups, MFA, the delete — and
-    all of them are left alone when it is another (same-named) principal."""
-    found = principal(action)
-    if found is None:
+    """The read that tells whether what ``action`` acts on (a user, role, group, managed policy
+    or login profile the activity created) is the one the activity created (its CreateDate
+    within :data:`SAME_RESOURCE_TOLERANCE` of the create call): checked before ANY undo step on
+    it — login profile, keys, policies, groups, MFA, the delete — and all of them are left alone
+    when it is another (same-named) one."""
+    if principal(action) is None or action.identity is None:
         return None
-    kind, name = found
-    made = pd.Timestamp(action.created_at)
-    made = made.tz_localize("UTC") if made.tzinfo is None else made.tz_convert("UTC")
+    if action.identity[0] == "RoleId":
+        return _role_id_probe(*action.identity[1:3])
+    kind, name = action.identity[0], action.identity[1]
+    operation, param, field_name, called = _IDENTITY_READS[kind]
+    what = f"{called} {name}"
+    made = _as_utc(str(action.created_at))
+    if made is None:
+        return None
 
     def same(resp: Mapping[str, Any] | None) -> tuple[str, str] | None:
         if resp is None:
-            return "already-done", f"{kind.lower()} {name} no longer exists"
-        created = (resp.get(kind) or {}).get("CreateDate")
+            return "already-done", f"{what} no longer exists"
+        created = (resp.get(field_name) or {}).get("CreateDate")
         when = _as_utc(str(created)) if created is not None else None
         if when is None:
             return (
                 "left-alone",
-                f"{kind.lower()} {name}: AWS did not say when it was created, so it may not be "
+                f"{what}: AWS did not say when it was created, so it may not be "
                 "the one the activity created: left alone, check it by hand",
             )
         if abs(when - made) > SAME_RESOURCE_TOLERANCE:
             return (
                 "left-alone",
-                f"{kind.lower()} {name} was created at {when:%Y-%m-%d %H:%M:%S}Z, not by the "
+                f"{what} was created at {when:%Y-%m-%d %H:%M:%S}Z, not by the "
                 f"activity's Create{kind} at {made:%Y-%m-%d %H:%M:%S}Z: left alone (nothing "
                 "undone on it), check it by hand",
             )
         return None
 
     read = Action(
-        action.service,
-        f"Get{kind}",
-        {f"{kind}Name": name},
-        why=f"is {name} the one the actor made? (before any undo step on it)",
-        region=action.region,
+        "iam",
+        operation,
+        {param: name},
+        why=f"is {what} the one the actor made? (before any undo step on it)",
+        changes_aws=False,
+        targets=(name,),
+    )
+    return read, same
+
+
+def _role_id_probe(name: str, role_id: str) -> tuple[Action, Check]:
+    """GetRole ``name``: is it role ``role_id`` (the finding's principal), or a same-named role
+    of someone else?"""
+
+    def same(resp: Mapping[str, Any] | None) -> tuple[str, str] | None:
+        if resp is None:
+            return (
+                "left-alone",
+                f"role {name} is not in this account: the session's role ({role_id}) is "
+                "elsewhere; find it in CloudTrail (sessionIssuer) and revoke there",
+            )
+        have = (resp.get("Role") or {}).get("RoleId")
+        if have != role_id:
+            return (
+                "left-alone",
+                f"role {name} here is {have or 'of an unknown ID'}, not the finding's role "
+                f"{role_id}: left alone (its sessions were not revoked); find the session's role "
+                "in CloudTrail (sessionIssuer) and revoke there",
+            )
+        return None
+
+    read = Action(
+        "iam",
+        "GetRole",
+        {"RoleName": name},
+        why=f"is role {name} the finding's role {role_id}? (before the deny)",
         changes_aws=False,
         targets=(name,),
     )

@@ -7,15 +7,17 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from torinvest.actions import ABSENT_CODES, REVOKE_POLICY_NAME, Action, Plan
 from torinvest.aws import Aws, AwsConfig
-from torinvest.errors import AwsError, InputError, RefusedError, TorinvestError
+from torinvest.errors import AwsError, EndpointError, InputError, RefusedError, TorinvestError
 from torinvest.runner.calls import _jsonable, describe_answer, invoke
 from torinvest.runner.gate import Caller, credentials_hint, credentials_source, require_verdict
 from torinvest.runner.probes import _probe, identity_probe, principal
@@ -32,7 +34,8 @@ class CallResult:
     """What became of one action.
 
     ``status``: ``done`` / ``read`` (a call answered), ``already-done``, ``left-alone``,
-    ``failed`` (``error`` says why), ``dry-run``, ``not-run`` (a read skipped), ``manual``.
+    ``failed`` (``error`` says why), ``unknown`` (the request may have reached AWS, its answer
+    was lost), ``dry-run``, ``not-run`` (a read skipped), ``manual``.
     ``note`` is the one-line reading of the answer (inventory) or why it was skipped.
     """
 
@@ -82,6 +85,11 @@ class RunReport:
         return self._of("failed", changes=False)
 
     @property
+    def unknown(self) -> list[CallResult]:
+        """Changes whose request may have reached AWS but whose answer was lost."""
+        return self._of("unknown")
+
+    @property
     def already(self) -> list[CallResult]:
         return self._of("already-done")
 
@@ -97,6 +105,7 @@ class RunReport:
             head = (
                 f"summary of run {self.run_id}{who}: {len(self.done)} change(s) done, "
                 f"{len(self.already)} already done, {len(self.failed)} failed"
+                + (f", {len(self.unknown)} outcome(s) unknown" if self.unknown else "")
                 + (f", {len(self.left_alone)} left alone" if self.left_alone else "")
                 + f"; {len(self._of('read', changes=False))} read(s)"
                 + (f", {len(self.read_failures)} read(s) failed" if self.read_failures else "")
@@ -110,6 +119,12 @@ class RunReport:
         lines = [head]
         if self.stopped is not None:
             lines.append(f"  STOPPED: {self.stopped.message}")
+        if self.inventory:
+            lines.append(
+                "  inventory, read before the undo steps (what they changed is not in it):"
+                if self.execute
+                else "  inventory, read now:"
+            )
         lines += [f"  {line}" for line in self.inventory]
         for r in self.read_failures:
             said = r.error.message if r.error else "?"
@@ -117,6 +132,8 @@ class RunReport:
         for r in self.failed:
             said = r.error.message if r.error else "?"
             lines.append(f"  failed: {r.action.operation} {_targets(r.action)}: {said}")
+        for r in self.unknown:
+            lines.append(f"  outcome unknown: {r.note}")
         for r in self._of("done", "already-done", "dry-run"):
             minted = [t for t in r.action.targets if t.startswith("ASIA")]
             if r.action.params.get("PolicyName") == REVOKE_POLICY_NAME and minted:
@@ -134,6 +151,32 @@ class RunReport:
         for a in plan.manual:
             lines.append(f"  manual: {a.manual}")
         return lines
+
+
+def _retry_attempts(err: AwsError) -> int:
+    """How many times botocore retried the call before the answer ``err`` came from (an AWS
+    error answer says so in its ResponseMetadata)."""
+    cause = err.__cause__
+    meta = (getattr(cause, "response", None) or {}).get("ResponseMetadata") or {}
+    attempts = meta.get("RetryAttempts")
+    return attempts if isinstance(attempts, int) else 0
+
+
+def _maybe_applied(err: AwsError) -> bool:
+    """Whether the request may have reached AWS although no usable answer came back: the
+    connection broke after it was sent (closed, read timeout), something that is not AWS
+    answered (a proxy may have forwarded it), or AWS answered a 5xx (it may or may not have
+    processed it). A connection never made (DNS, connect timeout, TLS) or an AWS error code
+    answer (4xx) means it was not applied."""
+    cause = err.__cause__
+    if isinstance(cause, BotoConnectionError):
+        return False  # never connected
+    if isinstance(cause, HTTPClientError):
+        return True  # sent, then the connection broke
+    if isinstance(cause, ClientError):
+        meta = cause.response.get("ResponseMetadata") or {}
+        return int(meta.get("HTTPStatusCode") or 0) >= 500
+    return isinstance(err, EndpointError) and err.code in ("UnparsableResponse", "NotAnAwsAnswer")
 
 
 def _targets(action: Action) -> str:
@@ -165,6 +208,8 @@ class Runner:
         self.caller: Caller | None = None
         #: fields added to the next record only (the run's first: the plan it carries out)
         self.opening: dict[str, Any] = {}
+        #: the suspect user's new name, found by its key's ID when its old one is gone
+        self.renamed: dict[str, str] = {}
         #: the identity check of each principal the activity created: (status, why) or None
         self.identities: dict[tuple[str, str], tuple[str, str] | None] = {}
 
@@ -204,6 +249,15 @@ class Runner:
         self.echo(f"  {label}: {note}")
         return CallResult(action, status, note=note)
 
+    def retarget(self, action: Action) -> Action:
+        """``action`` on the suspect user's new name when the run found it renamed."""
+        user = action.params.get("UserName")
+        new = self.renamed.get(user.casefold()) if isinstance(user, str) else None
+        if new is None or action.manual:
+            return action
+        targets = tuple(new if t == user else t for t in action.targets)
+        return replace(action, params={**action.params, "UserName": new}, targets=targets)
+
     # -- one call
     def call(
         self,
@@ -228,6 +282,16 @@ class Runner:
             response = invoke(self.aws, action)
         except AwsError as err:
             return self._failed(action, seq, err, probe=probe)
+        except TorinvestError as err:  # refused before it was sent (a bad region…): this step
+            failed = AwsError(
+                err.message,
+                hint=err.hint,
+                service=action.service,
+                region=action.region,
+                operation=action.operation,
+                code=type(err).__name__,
+            )
+            return self._failed(action, seq, failed, probe=probe)
         status = "done" if action.changes_aws else "read"
         note = None if probe else describe_answer(action, response, suspect_key)
         self._record(
@@ -244,13 +308,61 @@ class Runner:
 
     def _failed(self, action: Action, seq: int, err: AwsError, *, probe: bool) -> CallResult:
         absent = err.code in ABSENT_CODES
-        if absent and (probe or action.operation == "GetLoginProfile"):  # an answer: none
+        no_profile = action.operation == "GetLoginProfile" and "login profile" in (
+            err.message.lower()
+        )  # not "the user with name … cannot be found"
+        if absent and not probe and not action.changes_aws and not no_profile:
+            user = action.params.get("UserName")
+            if user:
+                err = AwsError(
+                    f"could not look at user {user} (renamed or deleted?): {err.message}",
+                    hint=err.hint,
+                    service=err.service,
+                    region=err.region,
+                    operation=err.operation,
+                    code=err.code,
+                )
+        elif absent and (probe or no_profile):  # an answer: none
             note = f"none ({err.message})" if probe else describe_answer(action, None)
             self._record(
                 {"phase": "outcome", "seq": seq, "status": "read", "response": None, "note": note}
             )
             self.echo(f"  answer: {note}")
             return CallResult(action, "read", note=note)
+        if absent and action.absent_ok and _retry_attempts(err):
+            note = (
+                f"{action.operation} {_targets(action)}: nothing to remove now, and an earlier "
+                f"attempt of this call lost its answer ({_retry_attempts(err)} retry(ies)): this "
+                "run probably made the change"
+            )
+            self._record(
+                {
+                    "phase": "outcome",
+                    "seq": seq,
+                    "status": "done",
+                    "error": {"code": err.code, "message": err.message},
+                    "note": note,
+                }
+            )
+            self.echo(f"  done (probably by this run): {note}")
+            return CallResult(action, "done", error=err, note=note)
+        if action.changes_aws and _maybe_applied(err):
+            note = (
+                f"{action.operation} {_targets(action)}: the request may have reached AWS but "
+                f"its answer was lost ({err.message}): whether it took effect is unknown — "
+                "check it, or re-run (a re-run checks first)"
+            )
+            self._record(
+                {
+                    "phase": "outcome",
+                    "seq": seq,
+                    "status": "unknown",
+                    "error": {"code": err.code, "message": err.message, "hint": err.hint},
+                    "note": note,
+                }
+            )
+            self.echo(f"  OUTCOME UNKNOWN: {note}")
+            return CallResult(action, "unknown", error=err, note=note)
         if absent and action.absent_ok:
             note = f"{action.operation} {_targets(action)}: nothing to remove ({err.message})"
             self._record(
@@ -413,18 +525,7 @@ def _guard(runner: Runner, plan: Plan, config: AwsConfig | None) -> Plan:
 
 def _with_detector(plan: Plan, detector: str) -> Plan:
     actions = [
-        Action(
-            a.service,
-            a.operation,
-            {**a.params, "DetectorId": detector} if "DetectorId" in a.params else a.params,
-            why=a.why,
-            region=a.region,
-            changes_aws=a.changes_aws,
-            manual=a.manual,
-            targets=a.targets,
-            absent_ok=a.absent_ok,
-            created_at=a.created_at,
-        )
+        replace(a, params={**a.params, "DetectorId": detector}) if "DetectorId" in a.params else a
         for a in plan.actions
     ]
     return Plan(
@@ -502,6 +603,7 @@ def carry_out(
     report.caller = runner.caller
     report.plan = plan
     for a in plan.actions:
+        a = runner.retarget(a)
         if report.stopped is not None and not a.manual:
             report.results.append(CallResult(a, "not-run", note="the run stopped"))
             continue
@@ -563,15 +665,16 @@ def _identity(runner: Runner, action: Action) -> tuple[str, str] | None:
             runner.identities[found] = check(seen.response)
         else:
             said = seen.error.message if seen.error else "no answer"
+            kind, name = (action.identity or found)[:2]
             runner.identities[found] = (
                 "left-alone",
-                f"{found[0].lower()} {found[1]}: could not check that it is the one the activity "
+                f"{kind.lower()} {name}: could not check that it is the one the activity "
                 f"created ({said}): left alone, re-run or check it by hand",
             )
     return runner.identities[found]
 
 
-def _change(runner: Runner, action: Action) -> CallResult:
+def _change(runner: Runner, action: Action, *, looked: bool = False) -> CallResult:
     """One change: the identity check of a principal the activity created (before any undo
     step on it), its probe (when one can tell it is done), then the call."""
     same = _identity(runner, action)
@@ -582,11 +685,54 @@ def _change(runner: Runner, action: Action) -> CallResult:
         read, check = probe
         seen = runner.call(read, verb="CHECK", probe=True)
         verdict = check(seen.response) if seen.status == "read" else None
+        if verdict is not None and verdict[0] == "no-user":
+            if looked:
+                return runner.skipped(action, "left-alone", f"{verdict[1]}: check it by hand")
+            return _find_key_owner(runner, action, verdict[1])
         if verdict is not None and verdict[0] == "replace":
             runner.echo(f"  replacing: {verdict[1]}")
         elif verdict is not None:
             return runner.skipped(action, *verdict)
     return runner.call(action, verb="EXECUTE")
+
+
+def _find_key_owner(runner: Runner, action: Action, missing: str) -> CallResult:
+    """The key's user is not there under its name (renamed or deleted?): look the key up by its
+    ID (``GetAccessKeyLastUsed`` names its user; it answers for this account's keys only) and
+    act on that user — a key never moves to another user, so it is the same principal renamed."""
+    user, key = str(action.params["UserName"]), str(action.params["AccessKeyId"])
+    read = Action(
+        "iam",
+        "GetAccessKeyLastUsed",
+        {"AccessKeyId": key},
+        why=f"whose is {key} now? (no user named {user})",
+        changes_aws=False,
+        targets=(key,),
+    )
+    seen = runner.call(read, verb="CHECK", probe=True)
+    if seen.status == "read" and seen.response is None:
+        return runner.skipped(
+            action,
+            "already-done",
+            f"{missing}; key {key} does not exist in this account (GetAccessKeyLastUsed: no "
+            "such key)",
+        )
+    owner = (seen.response or {}).get("UserName") if seen.status == "read" else None
+    if not isinstance(owner, str) or not owner or owner.casefold() == user.casefold():
+        said = (
+            f"it names {owner or 'no user'}"
+            if seen.status == "read"
+            else (seen.error.message if seen.error else "no answer")
+        )
+        return runner.skipped(
+            action,
+            "left-alone",
+            f"{missing}: looking key {key} up by its ID did not find its user ({said}): check "
+            f"by hand (aws iam get-access-key-last-used --access-key-id {key})",
+        )
+    runner.renamed[user.casefold()] = owner
+    runner.echo(f"  user {user} is not there: key {key} belongs to {owner} (renamed): acting on it")
+    return _change(runner, runner.retarget(action), looked=True)
 
 
 def _would_use(plan: Plan, config: AwsConfig | None) -> str:
@@ -640,11 +786,13 @@ def exit_problem(report: RunReport) -> TorinvestError | None:
     """The error a command ends with after the run (None: it did what it was asked)."""
     if report.stopped is not None:
         return report.stopped
-    if report.failed:
-        n = len(report.failed)
-        total = len(report.done) + len(report.failed) + len(report.already)
+    if report.failed or report.unknown:
+        n, u = len(report.failed), len(report.unknown)
+        total = len(report.done) + n + u + len(report.already)
         return TorinvestError(
-            f"{n} of {total} change(s) failed",
-            hint="see FAILED above; the ledger has every call and its answer; re-running is safe",
+            f"{n} of {total} change(s) failed"
+            + (f", {u} with an unknown outcome (the answer was lost)" if u else ""),
+            hint="see FAILED and OUTCOME UNKNOWN above; the ledger has every call and its answer; "
+            "re-running is safe (it checks first)",
         )
     return None
