@@ -181,6 +181,27 @@ def test_a_change_whose_run_stopped_mid_call_is_neither_done_nor_failed() -> Non
     assert "(1 change(s) without a recorded outcome)." in note and "FAILED" not in note
 
 
+def test_a_change_whose_answer_was_lost_is_of_unknown_outcome_not_failed() -> None:
+    """The runner ledgers ``unknown`` when a change's answer was lost after the request may have
+    reached AWS: the answer says so (not FAILED, not done) and the finding is not resolved."""
+    lost = [
+        _action("r5", 1, "start", at="2024-01-05T00:00:00Z", planned=2),
+        _action("r5", 1, "outcome", status="done", at="2024-01-05T00:00:01Z"),
+        _action("r5", 2, "start", at="2024-01-05T00:00:02Z"),
+        _action("r5", 2, "outcome", status="unknown", at="2024-01-05T00:00:09Z"),
+    ]
+    state = remediation_state(lost, FINDING_ID)
+    assert state is not None
+    assert (state.failed, state.unknown, state.complete) == (0, 1, False)
+    a = build_answer(summary_data(), [_verdict("malicious", "2024-01-02T00:00:00Z"), *lost])
+    assert a.workflow == "NOTIFIED"
+    line = next(x for x in a.text.splitlines() if x.startswith("Remediation:"))
+    assert "1 of unknown outcome (the request may have reached AWS" in line
+    assert "FAILED" not in line
+    note, _ = security_hub_note(a, "jira:SEC-1")
+    assert "1 change(s) of unknown outcome" in note and "FAILED" not in note
+
+
 def _run(*records: dict[str, Any]) -> Any:
     return build_answer(summary_data(), [_verdict("malicious", "2024-01-02T00:00:00Z"), *records])
 

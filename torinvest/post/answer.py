@@ -77,8 +77,9 @@ class Remediation:
     many the plan had (its first record says; None for a run ledgered before runs said so);
     ``unrecorded``: changes started whose outcome the ledger does not have (the run was stopped
     during the call: the change may or may not have been made); ``left_alone``: why each step
-    it skipped as not the actor's was left alone. ``complete`` only when every planned change is
-    recorded done and none was left alone."""
+    it skipped as not the actor's was left alone; ``unknown``: changes whose answer was lost after
+    the request may have reached AWS (made or not: nobody knows). ``complete`` only when every
+    planned change is recorded done and none was left alone."""
 
     run_id: str
     at: str
@@ -87,6 +88,7 @@ class Remediation:
     unrecorded: int = 0
     planned: int | None = None
     left_alone: tuple[str, ...] = ()
+    unknown: int = 0
 
     @property
     def stopped(self) -> bool:
@@ -101,6 +103,7 @@ class Remediation:
             and not self.stopped
             and self.failed == 0
             and self.unrecorded == 0
+            and self.unknown == 0
             and not self.left_alone
         )
 
@@ -129,6 +132,12 @@ class Remediation:
                 f", {self.unrecorded} without a recorded outcome (the run stopped during the "
                 "call: check it in AWS, or run the plan again, which checks before it changes)"
             )
+        if self.unknown:
+            out += (
+                f", {self.unknown} of unknown outcome (the request may have reached AWS and its "
+                "answer was lost: check it in AWS, or run the plan again, which checks before it "
+                "changes)"
+            )
         if self.left_alone:
             out += f", {len(self.left_alone)} LEFT ALONE: " + "; ".join(
                 _t(n, 200) for n in self.left_alone
@@ -146,6 +155,8 @@ class Remediation:
             parts.append(f"{self.failed} change(s) FAILED")
         if self.unrecorded:
             parts.append(f"{self.unrecorded} change(s) without a recorded outcome")
+        if self.unknown:
+            parts.append(f"{self.unknown} change(s) of unknown outcome")
         if self.left_alone:
             parts.append(f"{len(self.left_alone)} left alone")
         return "; ".join(parts)
@@ -188,9 +199,17 @@ def remediation_state(records: Sequence[Mapping[str, Any]], finding_id: str) -> 
             continue
         outcomes = [run["outcomes"].get(seq) for seq in run["changes"]]
         unrecorded = sum(o is None for o in outcomes)
-        failed = sum(o not in (None, "done", "already-done") for o in outcomes)
+        unknown = sum(o == "unknown" for o in outcomes)
+        failed = sum(o not in (None, "unknown", "done", "already-done") for o in outcomes)
         state = Remediation(
-            run_id, run["at"], changes, failed, unrecorded, run["planned"], tuple(run["left"])
+            run_id,
+            run["at"],
+            changes,
+            failed,
+            unrecorded,
+            run["planned"],
+            tuple(run["left"]),
+            unknown,
         )
         executed.append((run["last"], state))
     return max(executed, key=lambda item: item[0])[1] if executed else None
