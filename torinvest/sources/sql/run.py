@@ -535,7 +535,7 @@ def _aggregate(
         result.issues.append(
             DataIssue(
                 engine.name,
-                f"{untimed:,} record(s) without a usable eventTime (missing or not an ISO 8601 "
+                f"{untimed:,} record(s) without a usable eventTime (missing, or not an ISO 8601 "
                 "time), counted with an unknown time: they cannot be placed in the window, nor "
                 "shown to be outside it (the sensitive ones are listed among the calls)",
             )
