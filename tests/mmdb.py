@@ -74,3 +74,19 @@ def country_database(path: Path, country: str = "NL") -> Path:
         f"{ip}/32": {"country": {"iso_code": country, "names": {"en": "Somewhere"}}} for ip in ASNS
     }
     return write_mmdb(path, "GeoLite2-Country", records)
+
+
+def damaged_database(path: Path, damage: str = "record") -> Path:
+    """A GeoLite2-ASN database that opens but is damaged: ``record`` — the record of
+    199.249.230.87 cannot be decoded (its organization's control byte made an unknown type);
+    ``tree`` — the search tree and data section byte-flipped (every lookup fails)."""
+    data = bytearray(asn_database(path).read_bytes())
+    if damage == "record":
+        at = data.find(ASNS["199.249.230.87"][1].encode())
+        data[at - 1] = 0x00  # an extended type: the next byte + 7, not a MaxMind DB type
+    else:
+        meta = data.rfind(b"\xab\xcd\xefMaxMind.com")
+        for i in range(len(data) // 3, meta - 200):
+            data[i] ^= 0x5A
+    path.write_bytes(bytes(data))
+    return path

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.mmdb import ASNS, asn_database, country_database
+from tests.mmdb import ASNS, asn_database, country_database, write_mmdb
 from torinvest import analysis as an
 from torinvest.case import sample_case
 from torinvest.geo import GeoIP, ip_kind, parse_ip, rir_countries, rir_dataset
@@ -144,3 +144,38 @@ def test_without_a_database_the_report_says_so() -> None:
     assert any("no MaxMind-format ASN database given (--geoip" in s for s in lines)
     table = inv.per_ip.set_index("source_ip")
     assert table.loc["185.220.101.34", "asn_source"] == "guardduty"
+
+
+def test_a_database_is_named_for_what_its_type_gives(tmp_path: Path) -> None:
+    """A City database places (country) and is no ASN source: the ASN line keeps its note and
+    names the database; an ASN database beside it is the ASN source, not the country one."""
+    city = write_mmdb(
+        tmp_path / "city.mmdb",
+        "GeoLite2-City",
+        {
+            f"{ip}/32": {"city": {"names": {"en": "X"}}, "country": {"iso_code": "FR"}}
+            for ip in ASNS
+        },
+    )
+    inv = investigate(FINDING, sources_from_parameters(case_dir=str(CASE.root), geoip=str(city)))
+    lines = [s for s in read_sources(inv) if s.startswith("geo:")]
+    (country,) = [s for s in lines if s.startswith("geo: country: ")]
+    (asn,) = [s for s in lines if s.startswith("geo: ASN: ")]
+    assert "GeoLite2-City" in country and str(city) in country
+    assert asn.startswith("geo: ASN: no MaxMind-format ASN database given (--geoip")
+    assert f"{city} is a GeoLite2-City database, which holds no ASN" in asn
+    table = inv.per_ip.set_index("source_ip")
+    assert table.loc["167.99.201.43", "country"] == "FR" and pd.isna(
+        table.loc["167.99.201.43", "asn"]
+    )
+
+    asn_db = asn_database(tmp_path / "asn.mmdb")
+    both = investigate(
+        FINDING,
+        sources_from_parameters(case_dir=str(CASE.root), geoip=[str(city), str(asn_db)]),
+    )
+    lines = [s for s in read_sources(both) if s.startswith("geo:")]
+    (country,) = [s for s in lines if s.startswith("geo: country: ")]
+    (asn,) = [s for s in lines if s.startswith("geo: ASN: ")]
+    assert str(city) in country and str(asn_db) not in country
+    assert str(asn_db) in asn and str(city) not in asn

@@ -35,6 +35,7 @@ from torinvest.sources.logs import (
 )
 from torinvest.sources.lookup import GLOBAL_EVENTS_REGION, lookup_events
 from torinvest.sources.records import DerivedKey, duplicate_issues, empty_frame, later_copies
+from torinvest.sources.sql.engine import NOTHING_SCANNED
 
 if TYPE_CHECKING:
     from torinvest.sources.sql import Aggregates
@@ -82,7 +83,7 @@ class Activity:
         tables queried."""
         failed = {i.source for i in self.issues}
         lookups = sum(f"lookup:{r}" not in failed for r in self.lookup_regions)
-        athena = sum(s.startswith("athena:") for s in self.sources)
+        athena = sum(s.startswith("athena:") and s not in failed for s in self.sources)
         return self.files_read + lookups + athena
 
     @property
@@ -170,8 +171,13 @@ def files_text(counts: FileCounts, by: str = "") -> str:
 
 
 def is_empty_source(issue: DataIssue) -> bool:
-    """Whether an issue says a source gave no file to read (none there, or none in the window)."""
-    return issue.problem in (NO_LOGS_S3, NO_LOGS_LOCAL) or issue.problem.startswith(NO_MATCH)
+    """Whether an issue says a source gave no file to read (none there, or none in the window;
+    an Athena table that scanned 0 bytes)."""
+    return (
+        issue.problem in (NO_LOGS_S3, NO_LOGS_LOCAL)
+        or issue.problem.startswith(NO_MATCH)
+        or issue.problem.startswith(NOTHING_SCANNED)
+    )
 
 
 def empty_source_text(issue: DataIssue) -> str:

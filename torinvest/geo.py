@@ -18,7 +18,7 @@ import json
 import logging
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from types import TracebackType
@@ -43,6 +43,8 @@ _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _ASN = re.compile(r"^(?:AS)?(\d{1,10})$", re.IGNORECASE)
 #: The longest text kept from a database field (an AS organization name).
 MAX_FIELD_CHARS = 256
+#: Refused values named as examples in a database's issue.
+MAX_EXAMPLES = 3
 #: The package that ships the RIR delegated statistics, and how to refresh them.
 RIR_PACKAGE = "iptocc"
 RIR_REFRESH = "pip install --upgrade iptocc"
@@ -164,14 +166,44 @@ def _country_of(record: Mapping[str, Any]) -> str | None:
     return None
 
 
+#: Autonomous system numbers that name no network (RFC 7607: 0; RFC 6793: 23456, AS_TRANS;
+#: RFC 7300: 65535 and 4294967295, the last of each range): an ASN is 1–4294967295 without them.
+RESERVED_ASNS: frozenset[int] = frozenset({0, 23456, 65535, 4294967295})
+MAX_ASN = 4294967295
+
+
+def valid_asn(value: Any) -> str | None:
+    """The ASN (digits) a value holds — a whole number or ``AS``+digits text — or None when it
+    holds none that can name a network: not a number, outside 1–4294967295, or reserved
+    (:data:`RESERVED_ASNS`)."""
+    text = _text(value)
+    match = _ASN.match(text) if text else None
+    if match is None:
+        return None
+    number = int(match.group(1))
+    if not 1 <= number <= MAX_ASN or number in RESERVED_ASNS:
+        return None
+    return str(number)
+
+
 def _asn_of(record: Mapping[str, Any]) -> tuple[str | None, str | None]:
     """GeoLite2-ASN, GeoIP2-ISP and DB-IP: ``autonomous_system_number`` (a number) and
-    ``autonomous_system_organization``; IPinfo Lite: ``asn`` (``AS15169``) and ``as_name``."""
+    ``autonomous_system_organization``; IPinfo Lite: ``asn`` (``AS15169``) and ``as_name``.
+    An ASN :func:`valid_asn` refuses is no ASN (and its organization is dropped with it)."""
     number = record.get("autonomous_system_number", record.get("asn"))
     org = record.get("autonomous_system_organization", record.get("as_name"))
-    text = _text(number)
-    match = _ASN.match(text) if text else None
-    return (match.group(1) if match else None), (_text(org) if match else None)
+    asn = valid_asn(number)
+    return asn, (_text(org) if asn else None)
+
+
+def _bad_asn(record: Any) -> str | None:
+    """The ASN value a record holds that :func:`valid_asn` refuses (shown short), else None."""
+    if not isinstance(record, Mapping):
+        return None
+    number = record.get("autonomous_system_number", record.get("asn"))
+    if number is None or valid_asn(number) is not None:
+        return None
+    return repr(number)[:24]
 
 
 def record_fields(record: Any) -> dict[str, str]:
@@ -191,13 +223,82 @@ def record_fields(record: Any) -> dict[str, str]:
     return out
 
 
+#: What a database gives (:func:`database_kinds`): a country, an ASN (and its organization).
+COUNTRY = "country"
+ASN = "ASN"
+
+
+def database_kinds(database_type: str) -> frozenset[str] | None:
+    """What a database of this ``database_type`` (its metadata) gives: Country and City
+    databases a country (GeoLite2/GeoIP2, DB-IP Lite); ASN and ISP databases an ASN; GeoIP2
+    Enterprise and IPinfo's Lite/Core (no kind in the name) both; ``country_asn`` both. None: a
+    type not known here (what it holds is judged from what it answers)."""
+    t = database_type.lower()
+    if "enterprise" in t or ("ipinfo" in t and "asn" not in t and "country" not in t):
+        return frozenset({COUNTRY, ASN})
+    kinds = set()
+    if "asn" in t or "isp" in t:
+        kinds.add(ASN)
+    if "country" in t or "city" in t:
+        kinds.add(COUNTRY)
+    return frozenset(kinds) or None
+
+
 @dataclass(slots=True)
 class _Database:
+    """One open database, what it gives (``kinds``; None: its type is not known here) and how
+    its lookups went: ``asked`` lookups, ``failed`` (a damaged search tree or record),
+    ``answered`` (a country or an ASN), ``answers`` per kind, ``bad_asns`` (values refused)."""
+
     path: Path
     reader: Any
     kind: str
     built: str | None
+    kinds: frozenset[str] | None = None
+    asked: int = 0
+    failed: int = 0
     answered: int = 0
+    answers: dict[str, int] = field(default_factory=dict)
+    bad_asns: list[str] = field(default_factory=list)
+    first_error: str | None = None
+
+    def gives(self, what: str) -> bool:
+        """Whether this database is a source of ``what`` (its type says so; a type not known
+        here: it answered some)."""
+        return what in self.kinds if self.kinds is not None else bool(self.answers.get(what))
+
+    def lookup(self, address: str, errors: tuple[type[BaseException], ...]) -> dict[str, str]:
+        """The fields of ``address``'s record this database is a source of, counted: a lookup
+        that fails (``errors``: a damaged search tree or record) is counted, not raised."""
+        self.asked += 1
+        try:
+            record = self.reader.get(address)
+        except errors as e:
+            self.failed += 1
+            self.first_error = self.first_error or str(e)[:120]
+            log.debug("geoip %s: %s: %s", self.path, address, e)
+            return {}
+        bad = _bad_asn(record)
+        if bad is not None:
+            self.answers["bad_asn"] = self.answers.get("bad_asn", 0) + 1
+            if len(self.bad_asns) < MAX_EXAMPLES and bad not in self.bad_asns:
+                self.bad_asns.append(bad)
+        found = record_fields(record)
+        kept = {
+            k: v
+            for k, v in found.items()
+            if self.kinds is None or (COUNTRY if k == "country" else ASN) in self.kinds
+        }
+        for what, key in ((COUNTRY, "country"), (ASN, "asn")):
+            if key in kept:
+                self.answers[what] = self.answers.get(what, 0) + 1
+        self.answered += bool(kept)
+        return kept
+
+    def name(self) -> str:
+        return (
+            f"{self.kind}" + (f" (built {self.built})" if self.built else "") + f" from {self.path}"
+        )
 
 
 class GeoIP:
@@ -214,7 +315,14 @@ class GeoIP:
         import maxminddb
 
         self._databases: list[_Database] = []
-        self._errors = (maxminddb.InvalidDatabaseError, ValueError, TypeError, KeyError)
+        self._errors = (
+            maxminddb.InvalidDatabaseError,
+            ValueError,
+            TypeError,
+            KeyError,
+            IndexError,
+            OverflowError,
+        )
         items = [paths] if isinstance(paths, str | Path) else list(paths)
         for p in items:
             path = Path(p).expanduser()
@@ -245,7 +353,7 @@ class GeoIP:
                     "%Y-%m-%d"
                 )
             kind = _text(meta.database_type) or "unknown type"
-            self._databases.append(_Database(path, reader, kind, built))
+            self._databases.append(_Database(path, reader, kind, built, database_kinds(kind)))
 
     def __call__(self, ip: str) -> dict[str, str] | None:
         out: dict[str, str] = {}
@@ -253,13 +361,7 @@ class GeoIP:
         if parsed is None:
             return None
         for db in self._databases:
-            try:
-                found = record_fields(db.reader.get(str(parsed)))
-            except self._errors as e:  # a corrupt search tree or data section
-                log.debug("geoip %s: %s: %s", db.path, ip, e)
-                continue
-            if found:
-                db.answered += 1
+            found = db.lookup(str(parsed), self._errors)
             if "country" in found:
                 out.setdefault("country", found["country"])
             if "asn" in found and "asn" not in out:  # the organization goes with its number
@@ -268,16 +370,51 @@ class GeoIP:
                     out["asn_org"] = found["asn_org"]
         return out or None
 
-    def describe(self) -> list[str]:
-        """One line per database: its type, build date and path."""
-        return [
-            f"{db.kind}" + (f" (built {db.built})" if db.built else "") + f" from {db.path}"
-            for db in self._databases
-        ]
+    def describe(self, what: str | None = None) -> list[str]:
+        """One line per database (type, build date, path); with ``what`` (:data:`COUNTRY` or
+        :data:`ASN`), only the databases that are a source of it (:func:`database_kinds`), a
+        damaged one saying how many lookups failed."""
+        lines = []
+        for db in self._databases:
+            if what is not None and not db.gives(what):
+                continue
+            damage = f" (damaged: {db.failed} of {db.asked} lookups failed)" if db.failed else ""
+            lines.append(db.name() + damage)
+        return lines
 
     def silent(self) -> list[str]:
-        """Databases that answered no country or ASN for any address asked so far."""
-        return [f"{db.path} ({db.kind})" for db in self._databases if not db.answered]
+        """Databases that answered no country or ASN for any address asked so far, and whose
+        lookups did not fail (a damaged one is :meth:`damaged`)."""
+        return [
+            f"{db.path} ({db.kind})" for db in self._databases if not db.answered and not db.failed
+        ]
+
+    def damaged(self) -> list[str]:
+        """``damaged database: N of M lookups failed (path: first error)``, one per database
+        whose lookups failed (a corrupt search tree or data section)."""
+        return [
+            f"damaged database: {db.failed} of {db.asked} lookups failed ({db.path}: "
+            f"{db.first_error}); re-download it"
+            for db in self._databases
+            if db.failed
+        ]
+
+    def implausible(self) -> list[str]:
+        """Databases that gave ASNs no network can have (0, AS_TRANS, past 4294967295, not a
+        number): those were treated as unknown."""
+        return [
+            f"{db.path} ({db.kind}) gave {db.answers['bad_asn']} ASN(s) that name no network "
+            f"(e.g. {', '.join(db.bad_asns)}; an ASN is 1–4294967295, not 0, 23456, 65535 or "
+            "4294967295): treated as unknown"
+            for db in self._databases
+            if db.answers.get("bad_asn")
+        ]
+
+    def without(self, what: str) -> list[str]:
+        """The databases (path and type) that are not a source of ``what``, when none is."""
+        if any(db.gives(what) for db in self._databases):
+            return []
+        return [f"{db.path} is a {db.kind} database" for db in self._databases]
 
     def close(self) -> None:
         for db in self._databases:

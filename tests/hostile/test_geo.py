@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.mmdb import ASNS, asn_database, write_mmdb
+from tests.mmdb import ASNS, asn_database, damaged_database, write_mmdb
 from torinvest import analysis as an
 from torinvest import display
 from torinvest.errors import InputError
@@ -151,3 +151,69 @@ def test_a_user_agent_with_markup_is_matched_and_shown_as_text() -> None:
     html = display.markup.frame_html(pd.DataFrame([sig.to_dict()]))
     assert "<script>" not in html and "&lt;script&gt;" in html
     assert "<img" not in html
+
+
+def test_a_damaged_database_is_said_damaged_not_of_another_kind(tmp_path: Path) -> None:
+    """Lookups that fail (a corrupt search tree, one broken record) are counted: a data issue
+    "damaged database: N of M lookups failed", the sources line says so, the other addresses
+    keep their answers."""
+    broken = damaged_database(tmp_path / "one.mmdb", "record")
+    with GeoIP(broken) as geo:
+        placed = an.place_ips(pd.Series(list(ASNS), dtype="string"), geoip=geo)
+        prov = an.geo_provenance(geo)
+    asn = dict(zip(ASNS, placed["asn"], strict=True))
+    assert pd.isna(asn["199.249.230.87"]) and asn["185.220.101.34"] == "64498"
+    (issue,) = prov.issues
+    assert issue.source == "geoip"
+    assert issue.problem.startswith(f"damaged database: 1 of {len(ASNS)} lookups failed ({broken}")
+    assert f"from {broken} (damaged: 1 of {len(ASNS)} lookups failed)" in prov.asn
+
+    corrupt = damaged_database(tmp_path / "all.mmdb", "tree")
+    with GeoIP(corrupt) as geo:
+        placed = an.place_ips(pd.Series(list(ASNS), dtype="string"), geoip=geo)
+        prov = an.geo_provenance(geo)
+    assert placed["asn"].isna().all()
+    assert (placed["country_source"] == "rir").all()  # the RIR data still places them
+    (issue,) = prov.issues  # not "gave no country or ASN: is it a Country, City or ASN…?"
+    assert issue.problem.startswith(f"damaged database: {len(ASNS)} of {len(ASNS)} lookups")
+    assert "(damaged: " in prov.asn
+
+
+@pytest.mark.parametrize(
+    "value",
+    [0, "AS0", 23456, 65535, 4294967295, 4294967296, -5, True, 1.5, "AS99999999999"],
+    ids=str,
+)
+def test_an_asn_that_names_no_network_is_unknown_with_an_issue(
+    tmp_path: Path, value: object
+) -> None:
+    db = write_mmdb(
+        tmp_path / "asn.mmdb",
+        "GeoLite2-ASN",
+        {
+            "185.220.101.34/32": {
+                "autonomous_system_number": value,
+                "autonomous_system_organization": "Bogus",
+            },
+            "109.70.100.66/32": {"autonomous_system_number": 4294967294},  # the last private
+        },
+    )
+    with GeoIP(db) as geo:
+        placed = _placed(geo)
+        (issue,) = an.geo_provenance(geo).issues
+    assert placed.loc[0, ["asn", "asn_org"]].isna().all()
+    assert placed.loc[2, "asn"] == "4294967294"
+    assert "1 ASN(s) that name no network" in issue.problem and str(db) in issue.problem
+
+
+def test_guardduty_asns_that_name_no_network_are_unknown() -> None:
+    findings = pd.DataFrame(
+        {
+            "tor_ip": ["185.220.101.34", "109.70.100.66"],
+            "asn": ["0", "64499"],
+            "asn_org": ["x", "y"],
+        }
+    )
+    placed = an.place_ips(findings["tor_ip"].astype("string"), findings=findings)
+    assert pd.isna(placed.loc[0, "asn"])  # GuardDuty's AS0: unknown, never new_asn's "0"
+    assert placed.loc[1, ["asn", "asn_source"]].tolist() == ["64499", "guardduty"]

@@ -21,7 +21,17 @@ import pandas as pd
 
 from torinvest.analysis.helpers import _EPOCH, DETAIL_ITEMS, _bools, _hm, _listing, _seconds
 from torinvest.errors import DataIssue
-from torinvest.geo import GeoInput, GeoIP, ip_kind, parse_ip, rir_countries, rir_dataset
+from torinvest.geo import (
+    ASN,
+    COUNTRY,
+    GeoInput,
+    GeoIP,
+    ip_kind,
+    parse_ip,
+    rir_countries,
+    rir_dataset,
+    valid_asn,
+)
 from torinvest.grouping import tor_column
 from torinvest.schema import utc_timestamp
 
@@ -52,8 +62,9 @@ def _findings_asn(findings: pd.DataFrame | None) -> dict[str, tuple[str | None, 
     for ip, asn, org in zip(
         findings["tor_ip"], findings.get("asn"), findings.get("asn_org"), strict=True
     ):
-        if isinstance(ip, str) and isinstance(asn, str) and asn.strip():
-            out.setdefault(ip, (asn.strip(), org if isinstance(org, str) else None))
+        number = valid_asn(asn.strip()) if isinstance(asn, str) else None
+        if isinstance(ip, str) and number is not None:  # AS0, AS_TRANS…: no network's
+            out.setdefault(ip, (number, org if isinstance(org, str) else None))
     return out
 
 
@@ -134,26 +145,36 @@ class GeoProvenance:
 
 
 def geo_provenance(geoip: GeoIP | None) -> GeoProvenance:
-    """The country dataset (the analyst's database first, then the RIR data) and the ASN
-    source; with a database that answered nothing for any address it was asked about, a data
-    issue naming it (a database of another kind, or of the wrong IP version)."""
+    """The country dataset (the analyst's Country/City databases first, then the RIR data) and
+    the ASN source (the analyst's ASN databases; without one, GuardDuty's for the Tor IPs): a
+    database is named for what its type gives (:func:`.geo.database_kinds`). Data issues: a
+    damaged database (lookups that failed), one that answered nothing for any address (a
+    database of another kind, or of the wrong IP version), ASNs that name no network."""
     rir = rir_dataset().describe()
+    no_asn = (
+        "no MaxMind-format ASN database given (--geoip / geoip{why}): ASN and AS organization "
+        "only for the findings' Tor IPs, from GuardDuty"
+    )
     if geoip is None:
-        return GeoProvenance(
-            rir,
-            "no MaxMind-format ASN database given (--geoip / geoip): ASN and AS organization "
-            "only for the findings' Tor IPs, from GuardDuty",
-        )
-    dbs = "; ".join(geoip.describe())
-    issues = tuple(
+        return GeoProvenance(rir, no_asn.format(why=""))
+    countries = "; ".join(geoip.describe(COUNTRY))
+    asns = "; ".join(geoip.describe(ASN))
+    without = "; ".join(geoip.without(ASN))
+    issues = [DataIssue("geoip", text) for text in geoip.damaged()]
+    issues += [
         DataIssue(
             "geoip",
             f"{name} gave no country or ASN for any address: is it a Country, City or ASN "
             "database (GeoLite2, DB-IP Lite, IPinfo Lite)?",
         )
         for name in geoip.silent()
+    ]
+    issues += [DataIssue("geoip", text) for text in geoip.implausible()]
+    return GeoProvenance(
+        f"{countries} where it answers, else {rir}" if countries else rir,
+        asns or no_asn.format(why=f": {without}, which holds no ASN" if without else ""),
+        tuple(issues),
     )
-    return GeoProvenance(f"{dbs} where it answers, else {rir}", dbs, issues)
 
 
 # --------------------------------------------------------------------------------------------

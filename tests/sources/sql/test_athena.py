@@ -4,7 +4,9 @@ query, paged results, text results read back as DuckDB's.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import pandas as pd
@@ -267,3 +269,65 @@ def test_athena_text_results_read_back_as_duckdbs(moto: str, compute: Any) -> No
     pd.testing.assert_frame_equal(got.frame, expected.frame)
     assert got.derived == expected.derived
     assert got.frame.attrs == expected.frame.attrs
+
+
+def _answering(scanned: int) -> AthenaEngine:
+    """An engine whose every query succeeds with no event (a span query's one row of zeros,
+    an events query's no row) and ``scanned`` bytes scanned."""
+    engine = AthenaEngine(database="security", region=REGION, sleep=lambda _: None)
+    span = ["first", "last", "events", "untimed"]
+
+    def answer(model: Any, params: dict[str, Any], **_: Any) -> tuple[Any, Any] | None:
+        parsed = parse(model, params)
+        return None if parsed is None else (SimpleNamespace(status_code=200, headers={}), parsed)
+
+    def parse(model: Any, params: dict[str, Any]) -> dict[str, Any] | None:
+        name, body = model.name, json.loads(params["body"] or b"{}")
+        if name == "StartQueryExecution":
+            kind = "span" if "AS untimed" in body["QueryString"] else "events"
+            answer.kinds.append(kind)  # type: ignore[attr-defined]
+            return {"QueryExecutionId": f"q-{len(answer.kinds)}"}  # type: ignore[attr-defined]
+        if name == "GetQueryExecution":
+            return {
+                "QueryExecution": {
+                    "QueryExecutionId": body["QueryExecutionId"],
+                    "Status": {"State": "SUCCEEDED"},
+                    "Statistics": {"DataScannedInBytes": scanned},
+                }
+            }
+        if name == "GetQueryResults":
+            kind = answer.kinds[int(body["QueryExecutionId"][2:]) - 1]  # type: ignore[attr-defined]
+            if kind == "span":
+                info = [{"Name": n, "Type": "varchar"} for n in span]
+                header = {"Data": [{"VarCharValue": n} for n in span]}
+                rows = [header, {"Data": [{}, {}, {"VarCharValue": "0"}, {"VarCharValue": "0"}]}]
+                return {"ResultSet": {"Rows": rows, "ResultSetMetadata": {"ColumnInfo": info}}}
+            return {"ResultSet": {"Rows": [], "ResultSetMetadata": {"ColumnInfo": []}}}
+        return None
+
+    answer.kinds = []  # type: ignore[attr-defined]
+    engine.client.meta.events.register("before-call.athena.*", answer)
+    return engine
+
+
+@pytest.mark.parametrize("max_rows", [None, 1000], ids=["rows", "count-first"])
+def test_no_event_and_0_bytes_scanned_is_nothing_read_not_no_events(max_rows: int | None) -> None:
+    """A table whose LOCATION is not the trail's, or whose partition projection leaves out the
+    window's days, accounts or regions, answers every query with no row and 0 bytes scanned:
+    an issue naming what to check, and the activity reads as "could not look"."""
+    from torinvest.events import Activity, is_empty_source
+
+    got = load_sql(_answering(0), access_keys=KEY, start=START, end=END, max_rows=max_rows)
+    assert got.frame.empty
+    (issue,) = got.issues
+    assert issue.source == "athena:security.cloudtrail_logs"
+    assert "0 bytes scanned" in issue.problem and "2023/07/09–2023/07/11" in issue.problem
+    assert all(w in issue.problem for w in ("LOCATION", "projection", "--start/--end"))
+    assert is_empty_source(issue)
+    act = Activity(got.frame, issues=got.issues, sources=[issue.source], empty_sources=[issue])
+    assert act.nothing_read and "0 bytes scanned" in act.why_nothing()
+
+    scanned = load_sql(_answering(5 << 20), access_keys=KEY, start=START, end=END)
+    assert scanned.frame.empty and not scanned.issues  # data was read: no events, truly
+    act = Activity(scanned.frame, sources=["athena:security.cloudtrail_logs"])
+    assert not act.nothing_read

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.sources.sql.helpers import ACCOUNT, ORG, REGION
-from torinvest.errors import InputError
+from torinvest.errors import InputError, OptionsError
 from torinvest.sources.sql.ddl import INPUT_FORMAT, SERDE, athena_ddl
 
 
@@ -53,3 +53,26 @@ def test_ddl_organization_trail() -> None:
         athena_ddl("trail-bucket", accounts=[])
     with pytest.raises(InputError):
         athena_ddl("trail-bucket", accounts=[ACCOUNT], table="x; DROP TABLE y")
+
+
+@pytest.mark.parametrize(
+    "prefix",
+    ["../", "logs/../other", "./AWSLogs", "a//b", "${date}", "x/${account}", "a'b", "a\\b",
+     "a b", "a%2Fb", "a?b", "a#b", "x" * 201],
+    ids=lambda p: p[:12],
+)  # fmt: skip
+def test_a_prefix_no_trail_has_is_refused(prefix: str) -> None:
+    with pytest.raises(OptionsError, match="key prefix") as raised:
+        athena_ddl("trail-bkt", prefix, accounts=[ACCOUNT])
+    assert "--prefix" in (raised.value.hint or "")
+
+
+@pytest.mark.parametrize(
+    ("prefix", "location"),
+    [("", "trail-bkt/AWSLogs/"), ("/ct/", "trail-bkt/ct/AWSLogs/"),
+     ("org=1/ct.v2_(x)", "trail-bkt/org=1/ct.v2_(x)/AWSLogs/"), ("ct/AWSLogs", "trail-bkt/ct/AWSLogs/")],
+)  # fmt: skip
+def test_a_trail_prefix_is_kept(prefix: str, location: str) -> None:
+    ddl = athena_ddl("trail-bkt", prefix, accounts=[ACCOUNT])
+    assert f"LOCATION 's3://{location}'" in ddl
+    assert ddl.count("${date}") == 1

@@ -136,3 +136,51 @@ def test_unreadable_and_other_shapes_are_read_by_the_file_loader(tmp_path: Path)
     assert set(problems) == {truncated.name}
     assert problems[truncated.name].startswith("cannot decompress")
     assert got.counts is not None and list(got.counts.failed) == [str(truncated)]
+
+
+#: eventTime values → the time both engines give (None: no usable time, an issue in both).
+TIMES = {
+    "2023-07-10T12:00:00Z": "2023-07-10T12:00:00Z",
+    "2023-07-10T12:00:00.123Z": "2023-07-10T12:00:00.123Z",
+    "2023-07-10T12:00:00+02:00": "2023-07-10T10:00:00Z",
+    "2023-07-10 12:00:00": "2023-07-10T12:00:00Z",
+    "20230710T120000Z": None,  # ISO 8601's basic form: CloudTrail never writes it
+    "20230710T120000": None,
+    "2023-W28-1T12:00:00Z": None,
+    "2023-191T12:00:00Z": None,
+}
+
+
+def test_both_engines_read_the_same_times(tmp_path: Path) -> None:
+    """The file loader parses what DuckDB's cast parses: the extended form; the basic form is
+    no usable time in both (it used to parse in the file loader's fallback only)."""
+    day = tmp_path / "AWSLogs" / ACCOUNT / "CloudTrail" / REGION / "2023" / "07" / "10"
+    day.mkdir(parents=True)
+    records = [
+        {
+            "eventVersion": "1.08",
+            "eventID": f"e{i}",
+            "eventTime": when,
+            "eventName": "ListUsers",
+            "eventSource": "iam.amazonaws.com",
+            "awsRegion": REGION,
+            "sourceIPAddress": "198.51.100.7",
+            "userIdentity": {"type": "IAMUser", "accessKeyId": KEY},
+        }
+        for i, when in enumerate(TIMES)
+    ]
+    name = f"{ACCOUNT}_CloudTrail_{REGION}_20230710T1200Z_times.json.gz"
+    (day / name).write_bytes(gzip.compress(json.dumps({"Records": records}).encode()))
+    files = load_logs(tmp_path, access_keys=KEY, workers=1)
+    with DuckDBEngine(tmp_path) as engine:
+        duck = load_sql(engine, access_keys=KEY)
+    expected = [None if t is None else pd.Timestamp(t) for t in TIMES.values()]
+    for frame in (files.frame, duck.frame):
+        got = frame.set_index("event_id")["event_time"]
+        assert [None if pd.isna(got[f"e{i}"]) else got[f"e{i}"] for i in range(len(TIMES))] == (
+            expected
+        )
+    untimed = sum(t is None for t in TIMES.values())
+    for issues in (files.issues, duck.issues):
+        (issue,) = issues
+        assert issue.problem.startswith(f"{untimed} record(s) without a usable eventTime")

@@ -361,12 +361,20 @@ def _empty_at(words: pa.Array) -> int:
     return int(empty[0]) if len(empty) else -1
 
 
+#: The ISO 8601 extended form CloudTrail writes (``2023-07-10T12:00:00Z``; a date alone):
+#: the only times the fallback parses. The basic form (``20230710T120000Z``), week and ordinal
+#: dates are no usable time, as DuckDB's and Athena's casts say (docs/hostile-inputs.md).
+EXTENDED_TIME = r"^\d{4}-\d{2}-\d{2}(?:$|[T ]\d{2}:\d{2})"
+
+
 def _as_time(arr: pa.Array) -> pa.Array:
     try:
         return arr.cast(_TIME)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # a batch with a bad time: slow path
+        extended = pc.fill_null(pc.match_substring_regex(arr, EXTENDED_TIME), False)
+        kept = pc.if_else(extended, arr, pa.scalar(None, arr.type))
         parsed = pd.to_datetime(
-            pd.Series(arr.to_pylist(), dtype="object"), utc=True, format="ISO8601", errors="coerce"
+            pd.Series(kept.to_pylist(), dtype="object"), utc=True, format="ISO8601", errors="coerce"
         )
         return pa.array(parsed.astype("datetime64[us, UTC]"), type=_TIME)
 
@@ -475,7 +483,8 @@ def untimed_issue(table: pa.Table, where: str) -> DataIssue | None:
     ]
     return DataIssue(
         where,
-        f"{len(ids)} record(s) without a usable eventTime (missing or not an ISO 8601 time): "
+        f"{len(ids)} record(s) without a usable eventTime (missing, or not an ISO 8601 time "
+        "in the extended form CloudTrail writes, 2023-07-10T12:00:00Z): "
         f"{_named(ids)}; kept with an unknown time (NA): they cannot be placed in the window, "
         "nor shown to be outside it",
     )

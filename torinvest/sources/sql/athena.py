@@ -25,10 +25,11 @@ import pandas as pd
 import pyarrow as pa
 
 from torinvest.aws import AWS_CALL_ERRORS, Aws, translate_error, validate_region
-from torinvest.errors import AwsError, InputError
+from torinvest.errors import AwsError, DataIssue, InputError
 from torinvest.sources.sql.ddl import DEFAULT_TABLE, _table_name
 from torinvest.sources.sql.engine import (
     ATHENA,
+    NOTHING_SCANNED,
     PRICE_PER_TB_USD,
     EngineSettings,
     Output,
@@ -192,6 +193,34 @@ class AthenaEngine:
 
     def sql(self, query: Query) -> str:
         return to_trino(render(query, self.source(query.scope)))
+
+    @property
+    def location(self) -> str:
+        """What the activity's ``sources`` call this table: ``athena:<database>.<table>``."""
+        return f"athena:{self.database}.{self.table}"
+
+    def nothing_scanned(self, scope: Scope) -> DataIssue:
+        """The issue for queries of ``scope`` that matched no event and scanned 0 bytes: Athena
+        found no data where it looked (a LOCATION that is not the trail's, a partition
+        projection whose ranges leave out the accounts, regions or days asked, no log file in
+        the window): "could not look", never "no events". It names what to check."""
+        narrowing = scope.narrowing
+        asked = []
+        if narrowing.first_day is not None and narrowing.last_day is not None:
+            asked.append(f"days {narrowing.first_day:%Y/%m/%d}–{narrowing.last_day:%Y/%m/%d}")
+        if scope.accounts:
+            asked.append(f"account(s) {', '.join(sorted(scope.accounts))}")
+        if scope.regions:
+            asked.append(f"region(s) {', '.join(sorted(scope.regions))}")
+        return DataIssue(
+            self.location,
+            f"{NOTHING_SCANNED} (Athena found no data for {'; '.join(asked) or 'the query'}): "
+            "check the table's LOCATION (SHOW CREATE TABLE: the trail's s3://…/AWSLogs/), that "
+            "its partition projection ranges (projection.account.values, projection.region."
+            "values, projection.date.range) hold those accounts, regions and days, and the "
+            "window (--start/--end)",
+            unread=True,
+        )
 
     # -- running -------------------------------------------------------------------------------
     def run(self, query: Query) -> Output:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import date
 
 from torinvest.aws import validate_region
-from torinvest.errors import InputError
+from torinvest.errors import InputError, OptionsError
 from torinvest.sources.logs import ACCOUNT_RE, ORG_RE
 
 DEFAULT_TABLE = "cloudtrail_logs"
@@ -103,15 +103,46 @@ OUTPUT_FORMAT = "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat"
 # --------------------------------------------------------------------------------------------
 # table set-up
 # --------------------------------------------------------------------------------------------
+#: The characters a trail's key prefix is written with here: S3's safe characters (letters,
+#: digits, ``!-_.*()``) and ``=``, ``/`` between folders. Others (``$``, ``'``, ``\``, ``%``,
+#: spaces, ``?``, ``#``…) would be read as SQL, a projection template or an escape.
+PREFIX_RE = re.compile(r"^[A-Za-z0-9!_.*()=/-]*$")
+#: CloudTrail's limit on a trail's S3KeyPrefix.
+MAX_PREFIX_CHARS = 200
+
+
+def _prefix_parts(prefix: str) -> list[str]:
+    """The folders of a trail's key prefix (``a/b/`` → ``a``, ``b``); an OptionsError for a
+    prefix no trail has: a ``.`` or ``..`` folder (S3 does not resolve them: the LOCATION would
+    hold them as they are), an empty folder (``a//b``), ``${`` (a projection template's
+    placeholder), a character outside :data:`PREFIX_RE`, or longer than 200 characters."""
+    hint = (
+        "--prefix is the trail's S3 key prefix as CloudTrail shows it (aws cloudtrail "
+        "describe-trails: S3KeyPrefix), folders of letters, digits and !-_.*()= separated by /"
+    )
+    if len(prefix) > MAX_PREFIX_CHARS:
+        raise OptionsError(
+            f"key prefix of {len(prefix)} characters: a trail's is at most {MAX_PREFIX_CHARS}",
+            hint=hint,
+        )
+    if not PREFIX_RE.match(prefix):
+        bad = next(c for c in prefix if not PREFIX_RE.match(c))
+        raise OptionsError(f"invalid key prefix {prefix[:80]!r}: {bad!r} is not allowed", hint=hint)
+    parts = prefix.strip("/").split("/") if prefix.strip("/") else []
+    if any(p in ("", ".", "..") for p in parts):
+        raise OptionsError(
+            f"invalid key prefix {prefix[:80]!r}: an empty, '.' or '..' folder", hint=hint
+        )
+    return parts
+
+
 def trail_location(bucket: str, prefix: str = "", org_id: str | None = None) -> str:
     """``s3://bucket/prefix/AWSLogs/`` (``…/AWSLogs/<o-id>/`` for an organization trail)."""
     if not BUCKET_RE.match(bucket):
         raise InputError(f"invalid bucket name {bucket!r}", hint="the trail's S3 bucket name")
     if org_id is not None and not ORG_RE.match(org_id):
         raise InputError(f"invalid organization ID {org_id!r}", hint="o- and 10–32 characters")
-    if "'" in prefix or "\\" in prefix:
-        raise InputError(f"invalid key prefix {prefix!r}")
-    parts = [bucket, *(p for p in prefix.split("/") if p)]
+    parts = [bucket, *_prefix_parts(prefix)]
     if parts[-1] != "AWSLogs":
         parts.append("AWSLogs")
     if org_id:

@@ -39,6 +39,11 @@ ENGINE_CLASSES: Mapping[str, tuple[str, str]] = {
 ENGINES: tuple[str, ...] = tuple(ENGINE_CLASSES)
 
 
+#: How an engine whose queries matched no event and read no byte says so (Athena's
+#: DataScannedInBytes 0: its table holds nothing where it was asked to look): "could not look",
+#: never "no events" (:func:`torinvest.events.is_empty_source`).
+NOTHING_SCANNED = "no event and 0 bytes scanned: nothing was read"
+
 #: Athena's price (USD per TB scanned), for cost estimates (see torinvest.sources.sql.athena).
 PRICE_PER_TB_USD = 5.0
 

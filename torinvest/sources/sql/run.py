@@ -116,6 +116,7 @@ def load_sql(
         log.info("%s: over %s rows, counting in the engine", engine.name, f"{max_rows:,}")
         result.derived = []
         _aggregate(engine, scope, result, follow_derived, catalogue, max_rows)
+        _check_scanned(engine, scope, result)
         return result
     for piece in pieces:
         untimed = untimed_issues(piece)
@@ -128,8 +129,25 @@ def load_sql(
     result.frame = frame_from_tables(
         pieces, derived_keys=derived if scope.keys else None, consume=True, issues=result.issues
     )
+    _check_scanned(engine, scope, result)
     log.info("%s: %d rows, %d issues", engine.name, len(result.frame), len(result.issues))
     return result
+
+
+def _check_scanned(engine: Engine, scope: Scope, result: SqlResult) -> None:
+    """No event and 0 bytes scanned by an engine that bills bytes (Athena): it read nothing
+    where it looked, an issue naming what to check (its ``nothing_scanned``), never "no
+    events". DuckDB says so from its file listing (no file matched the narrowing) instead: its
+    bytes are those of files holding the key, 0 when they were read and hold none."""
+    nothing_scanned = getattr(engine, "nothing_scanned", None)
+    if nothing_scanned is None or not result.queries:
+        return
+    total = result.aggregates.total if result.aggregates is not None else len(result.frame)
+    if total or len(result.frame) or any(q.bytes_scanned for q in result.queries):
+        return
+    issue = nothing_scanned(scope)
+    if issue not in result.issues:
+        result.issues.append(issue)
 
 
 def untimed_issues(piece: pa.Table) -> list[DataIssue]:
@@ -487,6 +505,7 @@ def aggregate_sql(
     )
     result = SqlResult(pd.DataFrame(), engine.name)
     _aggregate(engine, scope, result, follow_derived, catalogue, None)
+    _check_scanned(engine, scope, result)
     return result
 
 
@@ -516,7 +535,7 @@ def _aggregate(
         result.issues.append(
             DataIssue(
                 engine.name,
-                f"{untimed:,} record(s) without a usable eventTime (missing or not an ISO 8601 "
+                f"{untimed:,} record(s) without a usable eventTime (missing, or not an ISO 8601 "
                 "time), counted with an unknown time: they cannot be placed in the window, nor "
                 "shown to be outside it (the sensitive ones are listed among the calls)",
             )
