@@ -160,3 +160,24 @@ def test_an_interval_still_open_ends_now(tmp_path: Path) -> None:
     assert lists.issues == []
     assert lists.observations["last_seen"].tolist() == [pd.Timestamp("2026-01-01T01:00Z")]
     assert at("192.0.2.1", "2099-06-01T00:00:00Z", lists) is None
+
+
+def test_the_findings_tor_ip_called_not_tor_is_a_contradiction() -> None:
+    frame = pd.DataFrame(
+        {
+            "source_ip": pd.Categorical([TOR_IP, TOR_IP, "::ffff:185.220.101.34", "192.0.2.1"]),
+            "tor": pd.array([False, True, False, False], dtype="boolean"),
+        }
+    )
+    issue = tor.finding_ip_contradiction(frame, TOR_IP, "f1")
+    assert issue == DataIssue(
+        "finding f1",
+        f"2 call(s) from {TOR_IP}, the finding's Tor IP, are 'not Tor' by the loaded exit lists: "
+        "the lists and GuardDuty disagree (check the lists of those dates, or widen the "
+        "tolerance)",
+    )
+    counted = frame.assign(calls=[5, 1, 2, 9])
+    assert tor.finding_ip_contradiction(counted, TOR_IP, "f1").problem.startswith("7 call(s)")
+    frame["tor"] = pd.array([pd.NA, True, pd.NA, False], dtype="boolean")
+    assert tor.finding_ip_contradiction(frame, TOR_IP, "f1") is None
+    assert tor.finding_ip_contradiction(frame, None, "f1") is None

@@ -116,7 +116,7 @@ from torinvest.tor.refresh import (
     Opener,
     refresh,
 )
-from torinvest.tor.status import ip_status, tor_status
+from torinvest.tor.status import finding_ip_contradiction, ip_status, tor_status
 
 __all__ = [
     "BUNDLED_PACKAGE_DIR",
@@ -137,6 +137,7 @@ __all__ = [
     "bundled_dir",
     "bundled_index",
     "coverage",
+    "finding_ip_contradiction",
     "ip_status",
     "list_files",
     "load_exit_lists",

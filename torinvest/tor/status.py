@@ -9,7 +9,7 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 
-from torinvest.errors import InputError
+from torinvest.errors import DataIssue, InputError
 from torinvest.tor.records import (
     DEFAULT_TOLERANCE,
     ExitLists,
@@ -112,3 +112,28 @@ def tor_status(
     known_mask = (covered & ~ip_missing) | listed
     values = pd.arrays.BooleanArray(listed, ~known_mask)
     return pd.Series(values, index=events.index, name="tor")
+
+
+def finding_ip_contradiction(frame: pd.DataFrame, tor_ip: object, finding: str) -> DataIssue | None:
+    """A data issue when the events' Tor status (``tor`` column, :func:`tor_status`) says the
+    IP a GuardDuty finding names as its Tor caller was *not* Tor: the lists and GuardDuty
+    disagree (a list that vouched wrongly, a tolerance too tight, a clock). None otherwise.
+
+    ``frame`` is the events frame, or a counts frame (its ``calls`` weigh each row); ``finding``
+    names the finding in the issue's source.
+    """
+    ip = normalize_ip(tor_ip)
+    if ip is None or not len(frame) or "tor" not in frame.columns:
+        return None
+    source = frame["source_ip"].astype("string").map(normalize_ip, na_action="ignore")
+    rows = (source == ip).fillna(False).to_numpy(dtype=bool)
+    rows &= frame["tor"].eq(False).fillna(False).to_numpy(dtype=bool)
+    if not rows.any():
+        return None
+    calls = int(frame["calls"][rows].sum()) if "calls" in frame.columns else int(rows.sum())
+    return DataIssue(
+        f"finding {finding}",
+        f"{calls} call(s) from {ip}, the finding's Tor IP, are 'not Tor' by the loaded exit "
+        "lists: the lists and GuardDuty disagree (check the lists of those dates, or widen "
+        "the tolerance)",
+    )
