@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import io
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
 
 from torinvest.cli import main
 
@@ -34,3 +38,75 @@ def test_refresh_without_network_says_so() -> None:
     assert code == 1
     assert "could not reach https://check.torproject.org/exit-addresses" in out
     assert "bundled lists" in out
+
+
+def test_check_with_a_one_address_case_list_never_says_not_tor(tmp_path: Path) -> None:
+    """2019-06-30 is a gap of the bundled lists: a one-address IOC list can make its address
+    Tor, but not rule Tor out for the finding's Tor IP; the lists are named one a line."""
+    (tmp_path / "tor").mkdir()
+    (tmp_path / "tor" / "iocs-2019-06-30.txt").write_text("203.0.113.9\n")
+    code, out, err = run(
+        "tor", "check", "185.220.101.34", "--at", "2019-06-30T12:00Z", "--case", str(tmp_path)
+    )
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].endswith(": unknown: no loaded list covers that time")
+    assert "\\n" not in out
+    assert lines[2].startswith("  lists: case: 1 list(s), 1 observations, 2019-06-30 00:00")
+    assert lines[3].startswith("         bundled: 9 list(s)")
+    assert lines[4] == (
+        "         1 list taken as partial (1 address, fewer than 300 distinct exits in a file or "
+        "a day: case:iocs-2019-06-30.txt): it can mark IPs as Tor, not rule Tor out"
+    )
+    _, out, _ = run(
+        "tor", "check", "203.0.113.9", "--at", "2019-06-30T12:00Z", "--case", str(tmp_path)
+    )
+    assert out.splitlines()[0].endswith(": a listed Tor exit")
+
+
+def test_check_prints_each_list_issue_and_counts_unreadable_files_apart(tmp_path: Path) -> None:
+    tor_dir = tmp_path / "tor"
+    tor_dir.mkdir()
+    (tor_dir / "ports-2023-07-10.txt").write_text("1.2.3.4:443\n192.0.2.1\n")  # read, 1 skipped
+    (tor_dir / "empty-2023-07-10.txt").write_text("")
+    (tor_dir / "\x1b[31mred-2023-07-10.txt").write_text("<html>\n")
+    (tor_dir / "future-2099-01-01.txt").write_text("8.8.4.4\n")
+    code, out, err = run(
+        "tor", "check", "8.8.4.4", "--at", "2099-01-01T12:00Z", "--case", str(tmp_path)
+    )
+    assert code == 0
+    assert out.splitlines()[0].endswith(": unknown: no loaded list covers that time")
+    assert "         3 file(s) could not be read" in out.splitlines()
+    assert "         1 file(s) read with issues (some lines or observations not used)" in out
+    assert ".issues" not in out
+    issues = [line for line in err.splitlines() if line.startswith("torinvest: issue: ")]
+    assert len(issues) == 4, err
+    assert "\x1b" not in err
+    assert any("future-2099-01-01.txt: 1 observation(s) dated after now" in i for i in issues)
+    assert any("ports-2023-07-10.txt: 1 of 2 lines skipped" in i for i in issues)
+
+
+def test_refresh_refuses_a_month_that_has_not_happened() -> None:
+    code, out, err = run("tor", "refresh", "--month", "2099-01")
+    assert code == 2
+    month = datetime.now(UTC).strftime("%Y-%m")
+    assert err.strip() == (
+        "torinvest: error: month 2099-01 has not happened yet "
+        f"(pass a month up to the current one, {month} in UTC)"
+    )
+    assert out == ""
+    code, _, err = run("tor", "refresh", "--month", "2018-13")
+    assert code == 2
+    assert "invalid month '2018-13'" in err
+
+
+def test_refresh_into_a_cache_that_is_a_file_names_torinvest_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "afile").write_text("x")
+    monkeypatch.setenv("TORINVEST_CACHE", str(tmp_path / "afile"))
+    code, _, err = run("tor", "refresh")
+    assert code == 1
+    assert "cannot create the Tor list cache" in err
+    assert "TORINVEST_CACHE" in err
+    assert "cache_dir" not in err

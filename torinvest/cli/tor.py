@@ -9,6 +9,7 @@ import pandas as pd
 
 from torinvest.case import Case
 from torinvest.cli.args import TOLERANCE_HELP, _iso_time, number_option
+from torinvest.cli.output import print_issues
 from torinvest.errors import InputError
 from torinvest.options import DEFAULT_TOLERANCE_HOURS
 from torinvest.safety import term_safe
@@ -22,7 +23,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "refresh",
         help="download the current exit list (or a past month's CollecTor archive) into the cache",
     )
-    tr.add_argument("--month", metavar="YYYY-MM", help="a past month's archive instead")
+    tr.add_argument(
+        "--month", metavar="YYYY-MM", help="a past month's archive instead (up to this month)"
+    )
     tr.set_defaults(func=cmd_tor_refresh)
     tc = tsub.add_parser("check", help="was an IP a listed Tor exit at a time?")
     tc.add_argument("ip")
@@ -72,5 +75,9 @@ def cmd_tor_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         print(
             f"  listed {len(seen)} time(s) between {first:%Y-%m-%d} and {last:%Y-%m-%d}", file=out
         )
-    print(f"  lists: {term_safe(lists.describe())}", file=out)
+    described = lists.describe().splitlines()
+    print(f"  lists: {term_safe(described[0])}", file=out)
+    for line in described[1:]:
+        print(f"         {term_safe(line)}", file=out)
+    print_issues(lists.issues, err)
     return 0

@@ -46,11 +46,21 @@ time each covers.
 
 * ``True``  the row's ``source_ip`` has an observation within ``tolerance`` of its ``event_time``
   (for an interval: ``first - tolerance <= t <= last + tolerance``);
-* ``False`` the loaded lists cover ``t`` (some observation of any address is within
-  ``tolerance`` of it) and do not list the address near it. An address that was an exit years
-  before or after is ``False``. So is a source that is not an IP address (``AWS Internal``,
-  ``iam.amazonaws.com``: AWS services calling on the principal's behalf, never Tor);
-* ``NA``    no loaded list covers ``t``, or the row has no time or no source address.
+* ``False`` a list that vouches for the whole exit population covers ``t`` (one of its
+  observations is within ``tolerance`` of it) and no list names the address near it. An address
+  that was an exit years before or after is ``False``. So is a source that is not an IP address
+  (``AWS Internal``, ``iam.amazonaws.com``: AWS services calling on the principal's behalf,
+  never Tor);
+* ``NA``    no such list covers ``t``, or the row has no time or no source address.
+
+A list vouches for the exit population only where it names at least :data:`MIN_EXITS` (300)
+distinct addresses: a single list (TorDNSEL, plain) in the file, an archive or interval list on
+each UTC day (real exit lists name ~1,000–2,500 a day). Smaller lists — IOC lists, a hand-made
+case list — are *partial*: they can make a row True, never False
+(:meth:`ExitLists.partial_sources`, named by :meth:`ExitLists.describe`).
+
+Observations dated after the time of loading (plus :data:`~torinvest.tor.lists.FUTURE_MARGIN`)
+are not used: a data issue names the file.
 
 The check is a sorted merge (``pandas.merge_asof`` by address, then ``numpy.searchsorted`` on
 the merged coverage), not a loop over rows.
@@ -88,6 +98,7 @@ from torinvest.tor.parsers import _pairs_frame as _pairs_frame
 from torinvest.tor.records import (
     DEFAULT_TOLERANCE,
     EXIT_OBSERVATIONS_COLUMNS,
+    MIN_EXITS,
     ExitListError,
     ExitLists,
     ListFormat,
@@ -105,7 +116,7 @@ from torinvest.tor.refresh import (
     Opener,
     refresh,
 )
-from torinvest.tor.status import ip_status, tor_status
+from torinvest.tor.status import finding_ip_contradiction, ip_status, tor_status
 
 __all__ = [
     "BUNDLED_PACKAGE_DIR",
@@ -114,6 +125,7 @@ __all__ = [
     "DOWNLOAD_TIMEOUT",
     "EXIT_ADDRESSES_URL",
     "EXIT_OBSERVATIONS_COLUMNS",
+    "MIN_EXITS",
     "TORDNSEL_TYPE",
     "ExitListError",
     "ExitLists",
@@ -125,6 +137,7 @@ __all__ = [
     "bundled_dir",
     "bundled_index",
     "coverage",
+    "finding_ip_contradiction",
     "ip_status",
     "list_files",
     "load_exit_lists",

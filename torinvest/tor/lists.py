@@ -36,6 +36,7 @@ from torinvest.tor.parsers import (
     skipped_lines_problem,
 )
 from torinvest.tor.records import (
+    MIN_EXITS,
     ExitListError,
     ExitLists,
     ListFormat,
@@ -63,6 +64,9 @@ _BOM = b"\xef\xbb\xbf"
 #: How much of a list is searched for a line that tells its format.
 _SNIFF_BYTES = 1 << 20
 _CHUNK = 1 << 16
+#: How far past the time of loading an observation may be (clocks differ a little): later
+#: observations are a data issue and not used; an interval still open then ends there.
+FUTURE_MARGIN = pd.Timedelta(hours=1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -157,7 +161,7 @@ def _parse(
         raise ExitListError(
             where,
             "a plain IP list without a date",
-            hint="put the list's UTC date (YYYY-MM-DD) in its file name, or pass observed=",
+            hint="put the list's UTC date in its file name, e.g. exits-2023-07-10.txt",
         )
     return parse_plain_list(data, observed=when, list_name=list_name)
 
@@ -239,11 +243,14 @@ def read_exit_list(
     observed: date | datetime | str | None = None,
     kind: ListKind = "case",
     name: str | None = None,
+    now: datetime | pd.Timestamp | None = None,
 ) -> ExitLists:
     """One exit-list file or archive, whatever its format. Never raises for bad content.
 
     ``observed`` dates a plain IP list whose file name has no ``YYYY-MM-DD``. ``name`` (default:
-    the file name) becomes ``<kind>:<name>`` in the ``list`` column.
+    the file name) becomes ``<kind>:<name>`` in the ``list`` column. Observations that start
+    after ``now`` (default: the current time) plus :data:`FUTURE_MARGIN` are not used (one data
+    issue names the file); one that reaches past it ends there.
     """
     p = Path(path)
     list_name = f"{kind}:{name or p.name}"
@@ -261,11 +268,41 @@ def read_exit_list(
         except ExitListError as e:
             return ExitLists(issues=[e.issue(str(p))])
         issues = [DataIssue(str(p), pr) for pr in problems]
+    frame, future = _without_future(frame, now)
+    if future:
+        issues.append(DataIssue(str(p), future))
     if not len(frame):
         return ExitLists(issues=issues)
     return ExitLists(
         observations=frame, sources=[_source(frame, list_name, kind, fmt, p)], issues=issues
     )
+
+
+def _without_future(
+    frame: pd.DataFrame, now: datetime | pd.Timestamp | None
+) -> tuple[pd.DataFrame, str | None]:
+    """The observations that start by ``now`` + :data:`FUTURE_MARGIN` (those reaching past it
+    end there), and the problem the others make (None when there are none)."""
+    if not len(frame):
+        return frame, None
+    stamp = pd.Timestamp(now) if now is not None else pd.Timestamp.now(tz="UTC")
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    limit = (stamp + FUTURE_MARGIN).as_unit("us")
+    later = (frame["first_seen"] > limit).to_numpy()
+    open_ended = (frame["last_seen"] > limit).to_numpy()
+    if not open_ended.any():
+        return frame, None
+    problem = None
+    if later.any():
+        first = frame["first_seen"][later].min()
+        problem = (
+            f"{int(later.sum()):,} observation(s) dated after now (the first "
+            f"{first:%Y-%m-%d %H:%M}Z, now {stamp:%Y-%m-%d %H:%M}Z): not used (a list from the "
+            "future: check the date in its file name, or the clock of what wrote it)"
+        )
+        frame = frame[~later].reset_index(drop=True)
+    frame = frame.assign(last_seen=frame["last_seen"].where(frame["last_seen"] <= limit, limit))
+    return frame, problem
 
 
 def _source(
@@ -305,7 +342,12 @@ def list_files(path: Path, issues: list[DataIssue] | None = None) -> Iterator[Pa
     yield from sorted(Path(f.path) for f in walk.files)
 
 
-def _read_tree(path: Path, kind: ListKind, exclude: Path | None = None) -> ExitLists:
+def _read_tree(
+    path: Path,
+    kind: ListKind,
+    exclude: Path | None = None,
+    now: datetime | pd.Timestamp | None = None,
+) -> ExitLists:
     if not path.exists():
         return ExitLists(issues=[DataIssue(str(path), "no such file or folder")])
     parts = []
@@ -314,7 +356,7 @@ def _read_tree(path: Path, kind: ListKind, exclude: Path | None = None) -> ExitL
         if exclude is not None and f.resolve() == exclude:
             continue
         name = f.relative_to(path).as_posix() if path.is_dir() else f.name
-        parts.append(read_exit_list(f, kind=kind, name=name))
+        parts.append(read_exit_list(f, kind=kind, name=name, now=now))
     return ExitLists(issues=unreadable).combine(*parts)
 
 
@@ -371,28 +413,33 @@ def load_exit_lists(
     bundled: bool = True,
     cache_dir: str | Path | None = None,
     refreshed: RefreshResult | None = None,
+    min_exits: int = MIN_EXITS,
+    now: datetime | pd.Timestamp | None = None,
 ) -> ExitLists:
     """Every exit list to use: ``paths`` (files, folders, archives), the cache, the bundled history.
 
     ``paths`` are read as kind ``case``; every list in ``cache_dir`` as ``cache``, except the file
     that ``refreshed`` (the result of :func:`refresh`) saved, which is ``refreshed``, and whose
     note is kept in ``notes``. Bad files become issues; nothing here raises for bad content.
+    ``min_exits`` is the floor under which a list is partial (:data:`MIN_EXITS`); observations
+    after ``now`` (default: the current time) are not used (:func:`read_exit_list`). The issues
+    are returned (``.issues``), for the caller to show: they are logged at INFO level only.
     """
-    parts: list[ExitLists] = [_read_tree(Path(p).expanduser(), "case") for p in paths]
+    parts: list[ExitLists] = [_read_tree(Path(p).expanduser(), "case", now=now) for p in paths]
     fresh = (
         refreshed.path.resolve() if refreshed and refreshed.downloaded and refreshed.path else None
     )
     if fresh is not None:
-        parts.append(read_exit_list(fresh, kind="refreshed"))
+        parts.append(read_exit_list(fresh, kind="refreshed", now=now))
     if cache_dir is not None and Path(cache_dir).expanduser().is_dir():
-        parts.append(_read_tree(Path(cache_dir).expanduser(), "cache", exclude=fresh))
+        parts.append(_read_tree(Path(cache_dir).expanduser(), "cache", exclude=fresh, now=now))
     if bundled:
         parts.append(_bundled())
-    lists = ExitLists().combine(*parts)
+    lists = ExitLists(min_exits=min_exits).combine(*parts)
     if refreshed is not None:
         lists.notes.append(refreshed.note)
     for line in lists.describe().splitlines():
         log.info("tor exit lists: %s", line)
     for issue in lists.issues:
-        log.warning("tor exit list %s: %s", issue.source, issue.problem)
+        log.info("tor exit list %s: %s", issue.source, issue.problem)
     return lists

@@ -21,6 +21,13 @@ from torinvest.schema import UTC_TIME, Column
 
 #: Default distance between an event and an observation for "the IP was an exit then".
 DEFAULT_TOLERANCE = pd.Timedelta(hours=24)
+#: The fewest distinct addresses a list must name — in the file, for a single list (TorDNSEL,
+#: plain); on a UTC day, for an archive or an interval CSV — to vouch for the whole exit
+#: population then, and so to rule Tor out. Real consensus exit lists name ~1,000–2,500 exits
+#: a day (the bundled ones: 869 to 2,387); an IOC list or a hand-made case list names a few.
+MIN_EXITS = 300
+#: Formats whose lists are read day by day for :data:`MIN_EXITS` (many snapshots in one list).
+_PER_DAY_FORMATS = frozenset({"archive", "interval"})
 
 EXIT_OBSERVATIONS_COLUMNS: tuple[Column, ...] = (
     Column("ip", "string", "exit address (IPv6 compressed, lower case)"),
@@ -99,19 +106,39 @@ class ExitLists:
     sources: list[ListSource] = field(default_factory=list)
     issues: list[DataIssue] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: The floor of :data:`MIN_EXITS`: lists naming fewer distinct exits (in the file, or on a
+    #: day of an archive or interval list) are partial: they can mark IPs as Tor, never rule it out.
+    min_exits: int = MIN_EXITS
+    _vouching: _Vouching | None = field(default=None, init=False, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.observations)
 
     def combine(self, *others: ExitLists) -> ExitLists:
-        """These lists and ``others`` together."""
+        """These lists and ``others`` together (with this one's ``min_exits``)."""
         parts = [self, *others]
         return ExitLists(
             observations=_concat([p.observations for p in parts]),
             sources=[s for p in parts for s in p.sources],
             issues=[i for p in parts for i in p.issues],
             notes=[n for p in parts for n in p.notes],
+            min_exits=self.min_exits,
         )
+
+    def vouching(self) -> _Vouching:
+        """The times the lists vouch for the whole exit population (unpadded closed segments,
+        µs) and the lists that vouch for none (partial); computed once per observations frame."""
+        obs = self.observations
+        mark = (id(obs), len(obs), self.min_exits)
+        if self._vouching is None or self._vouching.mark != mark:
+            self._vouching = _vouch(self, mark)
+        return self._vouching
+
+    def partial_sources(self) -> list[ListSource]:
+        """The lists taken as partial: too few distinct exits (:data:`MIN_EXITS`) anywhere to
+        vouch for the exit population: they can mark IPs as Tor, not rule Tor out."""
+        partial = self.vouching().partial
+        return [s for s in self.sources if s.name in partial]
 
     def observations_for(self, ip: str) -> pd.DataFrame:
         """Every observation of ``ip`` (any notation), oldest first."""
@@ -158,8 +185,8 @@ class ExitLists:
                         f"{kind}: {len(group)} list(s), {n_obs:,} observations, "
                         f"{_fmt(first)} → {_fmt(last)}"
                     )
-        if self.issues:
-            lines.append(f"{len(self.issues)} file(s) could not be read (see .issues)")
+            lines += _partial_line(self.partial_sources(), self.min_exits)
+        lines += _issue_lines(self.issues, self.sources)
         return "\n".join([*lines, *self.notes])
 
 
@@ -337,19 +364,180 @@ def _segments(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 
 def _padded(lists: ExitLists, tol: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every observation's [first - tol, last + tol] in µs (what can mark an IP as Tor)."""
     obs = lists.observations
     first = obs["first_seen"].dt.as_unit("us").array.asi8
     last = obs["last_seen"].dt.as_unit("us").array.asi8
     return first - tol, last + tol
 
 
+def covered_segments(lists: ExitLists, tol: int) -> tuple[np.ndarray, np.ndarray]:
+    """The times (µs, merged closed segments) the lists can rule Tor out at: the vouched
+    observations (:meth:`ExitLists.vouching`), each padded by ``tol``."""
+    v = lists.vouching()
+    return _segments(v.starts - tol, v.ends + tol)
+
+
 def coverage(
     lists: ExitLists, *, tolerance: pd.Timedelta | timedelta | str = DEFAULT_TOLERANCE
 ) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
-    """The time ranges where :func:`tor_status` answers True/False (elsewhere NA), merged, sorted.
+    """The time ranges where :func:`tor_status` can answer False (elsewhere a listed IP is True
+    and every other NA), merged, sorted.
 
-    Each observation covers [first - tolerance, last + tolerance]; ``tolerance=0`` gives the spans
-    the lists observe themselves.
+    Only lists that vouch for the whole exit population count (:data:`MIN_EXITS`): each of
+    their observations covers [first - tolerance, last + tolerance]; ``tolerance=0`` gives the
+    spans the lists observe themselves.
     """
-    starts, ends = _segments(*_padded(lists, _check_tolerance(tolerance)))
+    starts, ends = covered_segments(lists, _check_tolerance(tolerance))
     return list(zip(_utc_from_us(starts), _utc_from_us(ends), strict=True))
+
+
+# --------------------------------------------------------------------------------------------
+# vouching: which lists can rule Tor out, and when
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class _Vouching:
+    """Unpadded closed segments (µs) the lists vouch for, and the names of partial lists."""
+
+    starts: np.ndarray
+    ends: np.ndarray
+    partial: frozenset[str]
+    mark: tuple[int, int, int]
+
+
+def _vouch(lists: ExitLists, mark: tuple[int, int, int]) -> _Vouching:
+    """A single list (TorDNSEL, plain) vouches for every time it observes when it names
+    ``min_exits`` distinct addresses; an archive or interval list for the UTC days on which it
+    does (its observations clipped to those days)."""
+    obs = lists.observations
+    empty = np.empty(0, "int64")
+    if not len(obs):
+        return _Vouching(empty, empty, frozenset(), mark)
+    first = obs["first_seen"].dt.as_unit("us").array.asi8
+    last = obs["last_seen"].dt.as_unit("us").array.asi8
+    floor = lists.min_exits
+    per_day = {s.name for s in lists.sources if s.format in _PER_DAY_FORMATS}
+    # distinct addresses per single list: its source says; rows of no source are counted
+    ips = {s.name: s.ips for s in lists.sources if s.name not in per_day}
+    list_codes, names = pd.factorize(obs["list"], use_na_sentinel=True)
+    starts: list[np.ndarray] = []
+    ends: list[np.ndarray] = []
+    partial: set[str] = set()
+    whole: list[int] = []
+    for code, name in enumerate(map(str, names)):
+        if name not in per_day:
+            rows = None if name in ips else list_codes == code
+            count = ips[name] if rows is None else int(obs["ip"][rows].nunique())
+            (whole.append(code) if count >= floor else partial.add(name))
+            continue
+        rows = list_codes == code
+        s, e = _vouched_days(obs["ip"][rows], first[rows], last[rows], floor)
+        if not len(s):
+            partial.add(name)
+        starts.append(s)
+        ends.append(e)
+    keep = np.isin(list_codes, whole)
+    seg = _segments(np.concatenate([first[keep], *starts]), np.concatenate([last[keep], *ends]))
+    return _Vouching(seg[0], seg[1], frozenset(partial), mark)
+
+
+def _vouched_days(
+    ips: pd.Series, first: np.ndarray, last: np.ndarray, floor: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """One archive's or interval list's observations clipped to the UTC days on which it names
+    at least ``floor`` distinct addresses (closed µs segments, not merged)."""
+    ip_codes, _ = pd.factorize(ips, use_na_sentinel=True)
+    d0, d1 = first // _US_PER_DAY, last // _US_PER_DAY
+    day_start, day_end = _full_days(ip_codes, d0, d1, floor)
+    if not len(day_start):
+        return day_start, day_end
+    # observations whose every day is full are kept whole (the usual case); others clipped
+    j = np.searchsorted(day_start, d0, side="right") - 1
+    inside = (j >= 0) & (d1 <= day_end[np.clip(j, 0, None)])
+    a = _segments(first[~inside], last[~inside])
+    days = (day_start * _US_PER_DAY, (day_end + 1) * _US_PER_DAY - 1)
+    s, e = _intersect(a, days) if len(a[0]) else a
+    return np.concatenate([first[inside], s]), np.concatenate([last[inside], e])
+
+
+def _full_days(
+    ip_codes: np.ndarray, d0: np.ndarray, d1: np.ndarray, floor: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The runs of UTC days (day numbers, closed, sorted, merged) on which at least ``floor``
+    distinct addresses are observed: an observation counts on every day from ``d0`` to ``d1``,
+    an address once a day."""
+    frame = pd.DataFrame({"ip": ip_codes, "d0": d0, "d1": d1}).sort_values(
+        ["ip", "d0"], kind="stable"
+    )
+    # one address's overlapping day ranges merged, so that it counts once a day
+    reach = frame.groupby("ip", sort=False)["d1"].cummax()
+    before = reach.groupby(frame["ip"], sort=False).shift()
+    new = (before.isna() | (frame["d0"] > before)).to_numpy()
+    run = np.cumsum(new) - 1
+    run_start = frame["d0"].to_numpy()[new]
+    run_end = pd.Series(reach.to_numpy()).groupby(run).max().to_numpy()
+    # a sweep over the days: +1 where a run starts, -1 the day after it ends
+    days, inverse = np.unique(np.concatenate([run_start, run_end + 1]), return_inverse=True)
+    delta = np.concatenate([np.ones(len(run_start)), -np.ones(len(run_end))])
+    count = np.cumsum(np.bincount(inverse, weights=delta, minlength=len(days)))
+    full = np.flatnonzero(count[:-1] >= floor)
+    if not len(full):
+        return full, full
+    # consecutive full stretches [days[i], days[i + 1] - 1] merged into runs
+    joined = np.r_[False, full[1:] == full[:-1] + 1]
+    heads = full[~joined]
+    tails = full[np.r_[~joined[1:], True]]
+    return days[heads], days[tails + 1] - 1
+
+
+def _intersect(
+    a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The intersection of two sets of sorted disjoint closed segments (µs)."""
+    points = np.concatenate([a[0], a[1] + 1, b[0], b[1] + 1])
+    delta = np.concatenate([np.ones(len(a[0])), -np.ones(len(a[1])), np.ones(len(b[0]))])
+    delta = np.concatenate([delta, -np.ones(len(b[1]))])
+    where, inverse = np.unique(points, return_inverse=True)
+    count = np.cumsum(np.bincount(inverse, weights=delta, minlength=len(where)))
+    both = np.flatnonzero(count[:-1] >= 2)
+    return where[both], where[both + 1] - 1
+
+
+def _partial_line(partial: list[ListSource], floor: int) -> list[str]:
+    """'N list(s) taken as partial (…)' for :meth:`ExitLists.describe`, or nothing."""
+    if not partial:
+        return []
+    ips = sum(s.ips for s in partial)
+    names = ", ".join(s.name for s in partial[:3]) + (", …" if len(partial) > 3 else "")
+    it = "it" if len(partial) == 1 else "they"
+    return [
+        f"{len(partial)} list{'s' if len(partial) > 1 else ''} taken as partial "
+        f"({ips:,} address{'es' if ips != 1 else ''}, fewer than {floor:,} distinct exits in a "
+        f"file or a day: {names}): "
+        f"{it} can mark IPs as Tor, not rule Tor out"
+    ]
+
+
+def _issue_lines(issues: list[DataIssue], sources: list[ListSource]) -> list[str]:
+    """How many files could not be read, and how many were read with issues (lines skipped)."""
+    if not issues:
+        return []
+    loaded = {s.path for s in sources}
+    files = {_issue_file(i.source, loaded) for i in issues}
+    read = len(files & loaded)
+    lines = []
+    if len(files) - read:
+        lines.append(f"{len(files) - read} file(s) could not be read")
+    if read:
+        lines.append(f"{read} file(s) read with issues (some lines or observations not used)")
+    return lines
+
+
+def _issue_file(source: str, loaded: set[str]) -> str:
+    """The file an issue is about: its source, or the loaded archive a ``archive:member`` is in."""
+    if source in loaded:
+        return source
+    for path in loaded:
+        if source.startswith(path + ":"):
+            return path
+    return source

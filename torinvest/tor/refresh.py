@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 
 from torinvest import __version__
-from torinvest.errors import InputError
+from torinvest.errors import InputError, OptionsError
 from torinvest.tor.lists import _CHUNK, _decompress, bundled_index, list_files
 from torinvest.tor.parsers import parse_tordnsel
 from torinvest.tor.records import ExitListError, RefreshResult
@@ -47,15 +47,28 @@ _MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
 # --------------------------------------------------------------------------------------------
 # refresh
 # --------------------------------------------------------------------------------------------
-def _check_month(month: str | date) -> str:
+def _check_month(month: str | date, now: datetime | None = None) -> str:
+    """``month`` as ``YYYY-MM``; OptionsError (a usage error: exit 2) when it is not a month or
+    has not begun yet (CollecTor archives past months; the current month grows hour by hour)."""
     text = month.strftime("%Y-%m") if isinstance(month, date) else str(month).strip()
     m = _MONTH_RE.match(text)
     if not m or not 1 <= int(m.group(2)) <= 12:
-        raise InputError(
+        raise OptionsError(
             f"invalid month {str(month)[:20]!r}",
             hint="pass the month of the archive as YYYY-MM, e.g. 2018-11",
         )
+    current = _utc(now).strftime("%Y-%m")
+    if text > current:
+        raise OptionsError(
+            f"month {text} has not happened yet",
+            hint=f"pass a month up to the current one, {current} in UTC",
+        )
     return text
+
+
+def _utc(now: datetime | None) -> pd.Timestamp:
+    stamp = pd.Timestamp(now or datetime.now(UTC))
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
 def _reason(error: BaseException) -> str:
@@ -130,18 +143,20 @@ def refresh(
     Without ``month``: https://check.torproject.org/exit-addresses saved as
     ``exit-addresses-YYYY-MM-DDTHHMMSSZ`` (UTC time of the download). With ``month`` (``YYYY-MM``):
     ``exit-list-YYYY-MM.tar.xz`` from CollecTor's archive, kept if already cached (past months do
-    not change). The file is written atomically (temporary file, then rename) and only if it is an
+    not change); a month after the current one (of ``now``, default the current time) is an
+    :class:`~torinvest.errors.OptionsError`. The file is written atomically (temporary file, then rename) and only if it is an
     exit list. Never raises when the network cannot be reached or answers with something else: the
     result's ``note`` says so and which cached/bundled lists remain. ``opener`` replaces
     ``urllib.request.urlopen`` (tests pass a fake).
     """
     cache = Path(cache_dir).expanduser()
-    month_text = _check_month(month) if month is not None else None
+    month_text = _check_month(month, now) if month is not None else None
     try:
         cache.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise InputError(
-            f"cannot create the Tor list cache {cache}: {e}", hint="pass a writable cache_dir"
+            f"cannot create the Tor list cache {cache}: {e.strerror or e}",
+            hint="point TORINVEST_CACHE to a writable folder: the lists go in its tor/ folder",
         ) from None
     if month_text is not None:
         url = COLLECTOR_ARCHIVE_URL.format(month=month_text)
@@ -150,8 +165,7 @@ def refresh(
             return RefreshResult(True, url, target, f"{target.name} already cached; not downloaded")
     else:
         url = EXIT_ADDRESSES_URL
-        stamp = pd.Timestamp(now or datetime.now(UTC))
-        stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+        stamp = _utc(now)
         target = cache / f"exit-addresses-{stamp.strftime('%Y-%m-%dT%H%M%SZ')}"
 
     request = urllib.request.Request(url, headers={"User-Agent": f"torinvest/{__version__}"})  # noqa: S310 (fixed https URL)

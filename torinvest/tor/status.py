@@ -9,14 +9,14 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 
-from torinvest.errors import InputError
+from torinvest.errors import DataIssue, InputError
 from torinvest.tor.records import (
     DEFAULT_TOLERANCE,
     ExitLists,
     _check_tolerance,
     _padded,
-    _segments,
     _us,
+    covered_segments,
     normalize_ip,
 )
 
@@ -47,7 +47,7 @@ def ip_status(
     tolerance: pd.Timedelta | timedelta | str = DEFAULT_TOLERANCE,
 ) -> bool | None:
     """Was ``ip`` a listed Tor exit within ``tolerance`` of ``at``? True, False, or None when no
-    loaded list covers that time (:func:`tor_status` of a one-row frame)."""
+    loaded list that vouches for the exit population covers that time (:func:`tor_status` of a one-row frame)."""
     probe = pd.DataFrame({"event_time": [at], "source_ip": pd.Categorical([ip])})
     status = tor_status(probe, lists, tolerance).iloc[0]
     return None if status is pd.NA else bool(status)
@@ -61,8 +61,11 @@ def tor_status(
     """Per event row: was ``source_ip`` a listed Tor exit within ``tolerance`` of ``event_time``?
 
     Returns a ``boolean`` Series named ``tor`` on ``events.index``: True (listed near that time),
-    False (the lists cover that time and do not list it near it; also for non-IP sources such as
-    ``AWS Internal``), NA (no loaded list covers that time, or no time/source on the row).
+    False (a list that vouches for the whole exit population covers that time — see
+    :data:`~torinvest.tor.records.MIN_EXITS` — and no list names it near it; also for non-IP
+    sources such as ``AWS Internal``), NA (no such list covers that time, or no time/source on
+    the row). A partial list (an IOC list, a hand-made case list) can make a row True, never
+    False.
     """
     missing_cols = {"event_time", "source_ip"} - set(events.columns)
     if missing_cols:
@@ -75,8 +78,9 @@ def tor_status(
     t, t_ok = _us(events["event_time"])
     starts, ends = _padded(lists, tol)
 
-    # covered: t falls inside the union of every observation's padded interval
-    seg_start, seg_end = _segments(starts, ends)
+    # covered: t falls inside a padded observation of a list that vouches for the whole exit
+    # population then (records.MIN_EXITS); a partial list's observations only mark IPs as Tor
+    seg_start, seg_end = covered_segments(lists, tol)
     j = np.searchsorted(seg_start, t, side="right") - 1
     covered = t_ok & (j >= 0) & (t <= seg_end[np.clip(j, 0, None)] if len(seg_end) else False)
 
@@ -84,7 +88,7 @@ def tor_status(
     obs_codes, known = pd.factorize(lists.observations["ip"])
     ev_code, ip_missing = _event_codes(events["source_ip"], pd.Index(known, dtype="object"))
     listed = np.zeros(n, dtype=bool)
-    pick = np.flatnonzero(covered & (ev_code >= 0))
+    pick = np.flatnonzero(t_ok & (ev_code >= 0))
     if len(pick):
         right = (
             pd.DataFrame({"code": obs_codes, "start": starts, "end": ends})
@@ -104,6 +108,32 @@ def tor_status(
         hit = reach >= merged["t"].to_numpy(dtype="float64")
         listed[merged["row"].to_numpy()[hit]] = True
 
-    known_mask = covered & ~ip_missing
-    values = pd.arrays.BooleanArray(listed & known_mask, ~known_mask)
+    listed &= ~ip_missing
+    known_mask = (covered & ~ip_missing) | listed
+    values = pd.arrays.BooleanArray(listed, ~known_mask)
     return pd.Series(values, index=events.index, name="tor")
+
+
+def finding_ip_contradiction(frame: pd.DataFrame, tor_ip: object, finding: str) -> DataIssue | None:
+    """A data issue when the events' Tor status (``tor`` column, :func:`tor_status`) says the
+    IP a GuardDuty finding names as its Tor caller was *not* Tor: the lists and GuardDuty
+    disagree (a list that vouched wrongly, a tolerance too tight, a clock). None otherwise.
+
+    ``frame`` is the events frame, or a counts frame (its ``calls`` weigh each row); ``finding``
+    names the finding in the issue's source.
+    """
+    ip = normalize_ip(tor_ip)
+    if ip is None or not len(frame) or "tor" not in frame.columns:
+        return None
+    source = frame["source_ip"].astype("string").map(normalize_ip, na_action="ignore")
+    rows = (source == ip).fillna(False).to_numpy(dtype=bool)
+    rows &= frame["tor"].eq(False).fillna(False).to_numpy(dtype=bool)
+    if not rows.any():
+        return None
+    calls = int(frame["calls"][rows].sum()) if "calls" in frame.columns else int(rows.sum())
+    return DataIssue(
+        f"finding {finding}",
+        f"{calls} call(s) from {ip}, the finding's Tor IP, are 'not Tor' by the loaded exit "
+        "lists: the lists and GuardDuty disagree (check the lists of those dates, or widen "
+        "the tolerance)",
+    )
