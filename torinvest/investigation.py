@@ -319,6 +319,9 @@ class Investigation:
                     "is unknown (add exit lists for those dates to CASE/tor/ or refresh)",
                 )
             )
+        contradiction = tor.finding_ip_contradiction(frame, self.key.tor_ip, self.key.finding_id)
+        if contradiction is not None:
+            issues.append(contradiction)
         issues += [i for i in campaign_issues(self) if i not in issues]
         return issues
 

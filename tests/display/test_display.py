@@ -297,3 +297,24 @@ def test_the_findings_card_says_no_zero_count_and_archived_as_archived(tmp_path:
     # zero counts are never said, whatever the caller passes
     card = display.findings_issues([], {"Recon:IAMUser/UserPermissions": 0}, archived=0).data
     assert "left out" not in card
+
+
+def test_the_findings_own_tor_ip_called_not_tor_is_a_data_issue(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Full exit lists that lack the IP GuardDuty names as the Tor caller: the lists and
+    GuardDuty disagree, and the report says so instead of calling the caller 'not Tor'."""
+    from torinvest import tor
+
+    lists = tmp_path / "tor"
+    lists.mkdir()
+    for path in (sample_case().root / "tor").glob("*.txt"):
+        kept = [line for line in path.read_text().splitlines() if line != "109.70.100.66"]
+        (lists / path.name).write_text("\n".join(kept) + "\n")
+    monkeypatch.setattr(
+        investigation, "exit_lists", lambda sources: tor.load_exit_lists(lists, bundled=False)
+    )
+    inv = _investigate(sample_case().root)
+    assert inv.key.tor_ip == "109.70.100.66"
+    said = [i.problem for i in inv.data_issues if i.source == f"finding {FINDING}"]
+    assert len(said) == 1 and "the finding's Tor IP, are 'not Tor'" in said[0], said

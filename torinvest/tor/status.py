@@ -114,6 +114,14 @@ def tor_status(
     return pd.Series(values, index=events.index, name="tor")
 
 
+def _rows_from(source: pd.Series, ip: str) -> np.ndarray:
+    """Where ``source`` (IP text, categorical or not) is ``ip`` once normalized: each distinct
+    value normalized once, not each row."""
+    values = pd.Series(pd.unique(source.dropna().astype(str)), dtype="object")
+    same = [v for v in values if normalize_ip(v) == ip]
+    return source.astype("object").isin(same).to_numpy(dtype=bool, copy=True)
+
+
 def finding_ip_contradiction(frame: pd.DataFrame, tor_ip: object, finding: str) -> DataIssue | None:
     """A data issue when the events' Tor status (``tor`` column, :func:`tor_status`) says the
     IP a GuardDuty finding names as its Tor caller was *not* Tor: the lists and GuardDuty
@@ -125,8 +133,7 @@ def finding_ip_contradiction(frame: pd.DataFrame, tor_ip: object, finding: str) 
     ip = normalize_ip(tor_ip)
     if ip is None or not len(frame) or "tor" not in frame.columns:
         return None
-    source = frame["source_ip"].astype("string").map(normalize_ip, na_action="ignore")
-    rows = (source == ip).fillna(False).to_numpy(dtype=bool)
+    rows = _rows_from(frame["source_ip"], ip)
     rows &= frame["tor"].eq(False).fillna(False).to_numpy(dtype=bool)
     if not rows.any():
         return None
