@@ -14,6 +14,7 @@ import pytest
 
 from torinvest import display, investigation
 from torinvest.case import sample_case
+from torinvest.display.markup import _e
 from torinvest.investigation import Investigation
 
 STORY = orjson.loads((sample_case().root / "STORY.json").read_bytes())
@@ -318,3 +319,14 @@ def test_the_findings_own_tor_ip_called_not_tor_is_a_data_issue(
     assert inv.key.tor_ip == "109.70.100.66"
     said = [i.problem for i in inv.data_issues if i.source == f"finding {FINDING}"]
     assert len(said) == 1 and "the finding's Tor IP, are 'not Tor'" in said[0], said
+
+
+def test_the_answer_names_every_source_read(inv: Investigation) -> None:
+    """The provenance line names every source summary.json lists (case, logs, each kind of Tor
+    list, both geo sources), and the sources card says where the IPs were placed."""
+    from torinvest.investigation import read_sources
+
+    text = _text(display.answer_html(inv, VERDICT))
+    for source in read_sources(inv):
+        assert _text(_e(source)) in text, source
+    assert "IP places" in _text(display.sources_card(inv).data)

@@ -178,6 +178,7 @@ def sources_card(inv: Investigation) -> HTML:
     rows += [
         ("LookupEvents regions", ", ".join(_e(x) for x in lookups) or "— (not used)"),
         ("Tor exit lists", "<br>".join(_e(line) for line in inv.lists.describe().splitlines())),
+        ("IP places", "<br>".join(_e(line) for line in inv.geo.lines()) if inv.geo else "—"),
         ("result", _e(act.summary())),
     ]
     if act.engine_summary:

@@ -310,11 +310,16 @@ def _next_html(inv: Investigation, verdict: Mapping[str, Any]) -> str:
     )
 
 
+#: Sources the answer's provenance line names (a case, its logs, a few Tor list kinds, the
+#: two geo sources: all of them, short of a long list of LookupEvents regions).
+PROVENANCE_MAX_ITEMS = 12
+
+
 def _provenance_html(generated: Mapping[str, Any]) -> str:
     sources = list(generated.get("sources") or [])
-    shown = [_e(x) for x in sources[:ANSWER_MAX_ITEMS]]
-    if len(sources) > ANSWER_MAX_ITEMS:
-        shown.append(f"+{len(sources) - ANSWER_MAX_ITEMS} more (summary.json)")
+    shown = [_e(x) for x in sources[:PROVENANCE_MAX_ITEMS]]
+    if len(sources) > PROVENANCE_MAX_ITEMS:
+        shown.append(f"+{len(sources) - PROVENANCE_MAX_ITEMS} more (summary.json)")
     return (
         f'<p class="ti-prov">Generated {_time(generated.get("at"))} by '
         f"<b>{_e(generated.get('by'))}</b> with torinvest {_e(__version__)}. Sources: "
