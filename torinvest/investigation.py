@@ -116,7 +116,7 @@ def locate(findings: FindingsResult, finding_id: str) -> tuple[pd.Series, KeyLoc
 
     "Not found" only when every source answered (:meth:`FindingsResult.get`): otherwise a
     could-not-look error, or "not in the N region(s) that answered; … so it may be there"."""
-    check_finding_id(finding_id)
+    finding_id = check_finding_id(finding_id)
     findings.get(finding_id)
     frame = findings.frame()
     row = frame.loc[frame["id"] == finding_id].iloc[0]

@@ -88,7 +88,11 @@ def make_verdict(
     evidence: Mapping[str, Any] | None = None,
     now: pd.Timestamp | None = None,
 ) -> Verdict:
-    """A verdict record; a decided status needs an analyst and a rationale."""
+    """A verdict record; a decided status needs an analyst and a rationale. The finding ID is
+    checked (:func:`torinvest.findings.check_finding_id`: trimmed; upper case refused)."""
+    from torinvest.findings.checks import check_finding_id
+
+    finding_id = check_finding_id(finding_id)
     check_status(status)
     if status != "pending" and not (analyst.strip() and rationale.strip()):
         raise InputError(
@@ -198,9 +202,37 @@ def read_ledger(path: str | Path | None = None) -> tuple[list[dict[str, Any]], l
             continue
         if isinstance(rec, dict):
             records.append(rec)
+            problem = _unmatchable(rec)
+            if problem:
+                issues.append(DataIssue(f"{p}:{n}", problem))
         else:
             issues.append(DataIssue(f"{p}:{n}", "a ledger line that is not an object"))
     return records, issues
+
+
+def _unmatchable(rec: Mapping[str, Any]) -> str | None:
+    """Why the verdict record ``rec`` can match no finding — its finding ID is not one (upper
+    case or surrounding spaces, written before IDs were checked) —, else None. The record is
+    kept as it is: a verdict is never moved to another ID behind the analyst's back."""
+    from torinvest.findings.checks import check_finding_id
+
+    fid = rec.get("finding_id")
+    if rec.get("kind") != "verdict":
+        return None
+    hint = ""
+    try:
+        if check_finding_id(fid) == fid:  # type: ignore[arg-type]
+            return None
+    except InputError as e:
+        hint = e.hint or ""
+    try:
+        hint = f"record it again as {check_finding_id(str(fid).lower())}"
+    except InputError:
+        pass
+    return (
+        f"a verdict on {str(fid)[:80]!r}, which is not a finding ID: it matches no finding, "
+        f"and no action sees it ({hint})"
+    )
 
 
 def _salvage(line: bytes) -> dict[str, Any] | None:

@@ -111,3 +111,61 @@ def access_key_set(keys: str | Iterable[str], *, name: str = "access key filter"
             hint=f"{access_key_id_hint(first)}, or None for every record",
         )
     return found
+
+
+#: An IAM role ARN: ``arn:PARTITION:iam::ACCOUNT:role/[PATH/]NAME`` (IAM's role name
+#: characters, ``[\w+=,.@-]``, 1–64 of them; a path of the same characters between slashes).
+ROLE_ARN = re.compile(
+    r"arn:(?P<partition>aws(?:-[a-z]+)*):iam::(?P<account>[^:]*):role/"
+    r"(?P<path>(?:[\w+=,.@-]+/)*)(?P<name>[\w+=,.@-]{1,64})",
+    re.ASCII,
+)
+
+
+def check_role_arn(value: str, *, name: str = "role ARN") -> str:
+    """``value`` when it is an IAM role ARN (surrounding whitespace removed): a partition
+    (``aws``, ``aws-cn``, ``aws-us-gov``…), the ``iam`` service, no region, a 12-digit account
+    and ``role/`` with a role name; else :class:`InputError` naming ``name``, the value and
+    what is wrong with it."""
+    text = value.strip() if isinstance(value, str) else ""
+    if ROLE_ARN.fullmatch(text) is None or not _role_arn_account(text):
+        raise InputError(
+            f"{name}: {str(value)[:120]!r} is not a role ARN ({_role_arn_problem(text)})",
+            hint="e.g. arn:aws:iam::123456789012:role/NAME or role/PATH/NAME",
+        )
+    return text
+
+
+def _role_arn_account(text: str) -> bool:
+    found = ROLE_ARN.fullmatch(text)
+    return found is not None and ACCOUNT_ID.fullmatch(found["account"]) is not None
+
+
+def _role_arn_problem(text: str) -> str:
+    """What is wrong with ``text`` as a role ARN, in a few words."""
+    parts = text.split(":", 5)
+    if len(parts) != 6 or parts[0] != "arn":
+        return "not an ARN: arn:PARTITION:iam::ACCOUNT:role/NAME"
+    _, partition, service, region, account, resource = parts
+    if re.fullmatch(r"aws(?:-[a-z]+)*", partition) is None:
+        return f"unknown partition {partition[:20]!r}: aws, aws-cn, aws-us-gov…"
+    if service != "iam" or region:
+        return "not an IAM ARN: arn:PARTITION:iam::ACCOUNT:…"
+    if ACCOUNT_ID.fullmatch(account) is None:
+        return f"the account {account[:20]!r} is not 12 digits"
+    if not resource.startswith("role/"):
+        return f"{resource.partition('/')[0][:20]!r} is not a role: role/NAME"
+    return "the role name is not 1–64 letters, digits and +=,.@_-"
+
+
+def check_external_id(value: str, *, name: str = "external ID") -> str:
+    """``value`` when it is an STS external ID (STS's ``externalIdType``: 2–1224 characters of
+    ``[\\w+=,.@:/-]``); else :class:`InputError` naming ``name``. Not trimmed: a space is not
+    one of its characters, so one is refused rather than silently removed."""
+    shape = id_shape("sts", "externalIdType")
+    if not shape.matches(value):
+        raise InputError(
+            f"{name}: {str(value)[:40]!r} is not an external ID",
+            hint=f"an external ID is {shape.min}–{shape.max} letters, digits and +=,.@:/-",
+        )
+    return value

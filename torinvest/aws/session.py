@@ -24,6 +24,7 @@ from tqdm import tqdm  # text bars on a terminal only (tqdm.auto would put widge
 
 from torinvest import __version__
 from torinvest.aws.answers import answer, check_answer
+from torinvest.aws.ids import check_role_arn
 from torinvest.aws.regions import RegionList, validate_region
 from torinvest.aws.translate import (
     AWS_CALL_ERRORS,
@@ -80,6 +81,8 @@ class Aws:
         self.config = config or AwsConfig()
         if self.config.profile:
             check_profile(self.config.profile)  # a mistyped profile fails now, not mid-run
+        if self.config.role_arn:  # an 11-digit account or a user ARN fails now, not at AssumeRole
+            check_role_arn(self.config.role_arn)
         self._lock = threading.Lock()
         self._session: boto3.Session | None = None
         self._clients: dict[tuple[str, str | None], Any] = {}

@@ -52,7 +52,13 @@ from torinvest.cli import (
     verdicts,
 )
 from torinvest.cli.actions import cmd_actions
-from torinvest.cli.args import LEDGER_HELP, UsageError, aws_from_args, engine_from_args
+from torinvest.cli.args import (
+    LEDGER_HELP,
+    UsageError,
+    aws_from_args,
+    check_arguments,
+    engine_from_args,
+)
 from torinvest.cli.athena_ddl import cmd_athena_ddl
 from torinvest.cli.demo import cmd_demo
 from torinvest.cli.events import cmd_events
@@ -114,6 +120,7 @@ def main(
     if args.verbose < 2:  # a stopped report leaves the kernel client's tasks failed: noise
         logging.getLogger("asyncio").setLevel(logging.CRITICAL)
     try:
+        check_arguments(args)  # the values no argparse type can check, in every command
         if getattr(args, "profile", None):
             check_profile(args.profile)  # a mistyped profile fails now, whatever the command
         with sigterm_interrupts():  # kill PID, a timeout, systemctl stop: Ctrl-C's way out

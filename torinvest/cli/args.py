@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from functools import partial
 from typing import Any, Literal
 
 import pandas as pd
 
 from torinvest.aws import DEFAULT_MAX_WORKERS, Aws, AwsConfig, parse_regions
-from torinvest.aws.ids import account_id, check_access_key_id
+from torinvest.aws.ids import account_id, check_access_key_id, check_external_id, check_role_arn
 from torinvest.errors import InputError, OptionsError
 from torinvest.options import (
     DEFAULT_LOOKAHEAD_DAYS,
@@ -45,6 +46,27 @@ def number_option(name: str) -> Callable[[str], float | int]:
     return parse
 
 
+def value_of(check: Callable[..., Any]) -> Callable[[str], Any]:
+    """The argparse type of an option whose value ``check`` (a library check raising
+    :class:`InputError`) accepts: what it returns (trimmed…), and a usage error (exit 2, the
+    option named by argparse) with the check's message and hint otherwise."""
+
+    def parse(text: str) -> Any:
+        try:
+            return check(text)
+        except InputError as e:
+            raise argparse.ArgumentTypeError(str(e).removeprefix(": ")) from None
+
+    parse.__name__ = getattr(check, "__name__", "value")
+    return parse
+
+
+def _regions(text: str) -> str:
+    """``--regions``: 'all' or a list of region codes (:func:`parse_regions`), kept as text."""
+    parse_regions(text)
+    return text
+
+
 def _bounds(name: str) -> str:
     """The range of a numeric option, for its help: ``0 to 3650``."""
     return NUMBER_RANGES[name].span()
@@ -63,14 +85,22 @@ def _add_aws_args(
     g.add_argument("--profile", help="AWS profile (default: AWS_PROFILE / the default profile)")
     g.add_argument(
         "--regions",
+        type=value_of(_regions),
         default=regions_default,
         help="'all' (every enabled region"
         + (", the default" if regions_default == "all" else "")
         + ") or a comma list: us-east-1,eu-west-1",
     )
-    g.add_argument("--role-arn", help="role to assume first, e.g. in a member account")
+    g.add_argument(
+        "--role-arn",
+        type=value_of(partial(check_role_arn, name="")),
+        metavar="ARN",
+        help="role to assume first, e.g. in a member account (arn:aws:iam::ACCOUNT:role/NAME)",
+    )
     if full:
-        g.add_argument("--external-id", help="external ID for --role-arn")
+        g.add_argument(
+            "--external-id", type=value_of(partial(check_external_id, name="")), help="external ID for --role-arn"
+        )
         g.add_argument(
             "--max-workers",
             type=number_option("max_workers"),
@@ -178,6 +208,38 @@ def check_window(args: argparse.Namespace, *, now: pd.Timestamp | None = None) -
         time_window(args.start, args.end, now=now)
     except InputError as e:
         raise UsageError(e.message, hint=e.hint) from None
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    """The checks of argument values no argparse type can make, for every command, right after
+    parsing (a usage error, exit 2, naming the argument): a finding ID (``FINDING_ID``,
+    ``--finding``) is trimmed, and refused in upper case with its lower-case spelling
+    (:func:`torinvest.findings.check_finding_id`); a decided verdict (``verdict --status``,
+    ``investigate --verdict``) needs ``--analyst`` and ``--rationale``."""
+    from torinvest.findings.checks import check_finding_id
+    from torinvest.verdict import DECIDED
+
+    for dest, option in (("finding_id", "FINDING_ID"), ("finding", "--finding")):
+        value = getattr(args, dest, None)
+        if isinstance(value, str):
+            try:
+                setattr(args, dest, check_finding_id(value))
+            except InputError as e:
+                raise UsageError(f"{option}: {e.message}", hint=e.hint) from None
+    for dest, option in (("status", "--status"), ("verdict", "--verdict")):
+        status = getattr(args, dest, None)
+        if status in DECIDED and hasattr(args, "analyst") and hasattr(args, "rationale"):
+            missing = [
+                name
+                for name, value in (("--analyst", args.analyst), ("--rationale", args.rationale))
+                if not (value or "").strip()
+            ]
+            if missing:
+                raise UsageError(
+                    f"{option} {status} needs {' and '.join(missing)}",
+                    hint="a decided verdict says who decided and why: "
+                    "--analyst NAME --rationale TEXT",
+                )
 
 
 def _account(text: str) -> str:

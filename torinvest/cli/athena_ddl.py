@@ -6,6 +6,9 @@ import argparse
 from typing import TextIO
 
 from torinvest.aws import parse_regions
+from torinvest.aws.ids import account_id
+from torinvest.cli.args import UsageError, _regions, value_of
+from torinvest.errors import InputError, OptionsError
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -14,29 +17,88 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "athena-ddl",
         help="print the CREATE TABLE for the CloudTrail bucket (partition projection)",
     )
-    ad.add_argument("--bucket", required=True, help="the trail's S3 bucket")
-    ad.add_argument("--prefix", default="", help="key prefix before AWSLogs/")
-    ad.add_argument("--org-id", help="o-… for an organization trail")
-    ad.add_argument("--accounts", required=True, help="account IDs, comma-separated")
-    ad.add_argument("--regions", default="all", help="regions, comma-separated (default all)")
-    ad.add_argument("--table", default="cloudtrail_logs")
-    ad.add_argument("--database", help="database to create the table in")
+    ad.add_argument(
+        "--bucket", required=True, type=value_of(_bucket), help="the trail's S3 bucket"
+    )
+    ad.add_argument(
+        "--prefix", default="", type=value_of(_prefix), help="key prefix before AWSLogs/"
+    )
+    ad.add_argument("--org-id", type=value_of(_org_id), help="o-… for an organization trail")
+    ad.add_argument(
+        "--accounts",
+        required=True,
+        type=value_of(_accounts),
+        help="account IDs (12 digits each), comma-separated",
+    )
+    ad.add_argument(
+        "--regions",
+        default="all",
+        type=value_of(_regions),
+        help="regions, comma-separated (default all)",
+    )
+    ad.add_argument("--table", default="cloudtrail_logs", type=value_of(_athena_name))
+    ad.add_argument(
+        "--database", type=value_of(_athena_name), help="database to create the table in"
+    )
     ad.set_defaults(func=cmd_athena_ddl)
+
+
+# Each value is checked by the library's own rule (torinvest.sources.sql.ddl) at parse time,
+# so that a bad one is a usage error naming its option (exit 2), as in every command.
+def _bucket(text: str) -> str:
+    from torinvest.sources.sql.ddl import trail_location
+
+    trail_location(text)
+    return text
+
+
+def _prefix(text: str) -> str:
+    from torinvest.sources.sql.ddl import trail_location
+
+    try:
+        trail_location("bucket", text)
+    except OptionsError as e:
+        raise InputError(e.message, hint=e.hint) from None
+    return text
+
+
+def _org_id(text: str) -> str:
+    from torinvest.sources.sql.ddl import trail_location
+
+    trail_location("bucket", "", text)
+    return text
+
+
+def _athena_name(text: str) -> str:
+    from torinvest.sources.sql.ddl import TABLE_NAME_RE
+
+    if not TABLE_NAME_RE.match(text):
+        raise InputError(f"invalid Athena name {text[:80]!r}", hint="lower-case letters, digits and _")
+    return text
+
+
+def _accounts(text: str) -> list[str]:
+    """A comma list of account IDs, each 12 digits (trimmed); at least one."""
+    accounts = [account_id(a, name="") for a in text.split(",") if a.strip()]
+    if not accounts:
+        raise InputError(f"no account ID in {text[:40]!r}", hint="e.g. 123456789012,210987654321")
+    return accounts
 
 
 def cmd_athena_ddl(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from torinvest.sources.athena import athena_ddl
 
-    accounts = [a.strip() for a in args.accounts.split(",") if a.strip()]
-    regions = parse_regions(args.regions)
-    ddl = athena_ddl(
-        args.bucket,
-        prefix=args.prefix,
-        org_id=args.org_id,
-        accounts=accounts,
-        regions=regions,
-        table=args.table,
-        database=args.database,
-    )
+    try:  # every value was checked when parsed: an error left here is still about them
+        ddl = athena_ddl(
+            args.bucket,
+            prefix=args.prefix,
+            org_id=args.org_id,
+            accounts=args.accounts,
+            regions=parse_regions(args.regions),
+            table=args.table,
+            database=args.database,
+        )
+    except InputError as e:
+        raise UsageError(e.message, hint=e.hint) from None
     out.write(ddl.rstrip() + "\n")
     return 0

@@ -8,9 +8,8 @@ from typing import TextIO
 import pandas as pd
 
 from torinvest.case import Case
-from torinvest.cli.args import TOLERANCE_HELP, _iso_time, number_option
+from torinvest.cli.args import TOLERANCE_HELP, UsageError, _iso_time, number_option
 from torinvest.cli.output import print_issues
-from torinvest.errors import InputError
 from torinvest.options import DEFAULT_TOLERANCE_HOURS
 from torinvest.safety import term_safe
 
@@ -57,13 +56,13 @@ def cmd_tor_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from torinvest import tor
     from torinvest.paths import tor_cache
 
+    ip = tor.normalize_ip(args.ip)
+    if ip is None:  # before any list is read
+        raise UsageError(f"IP: not an IP address: {args.ip[:60]!r}", hint="e.g. 185.220.101.34")
     paths = [str(Case.open(args.case).require("tor"))] if args.case else []
     cache = tor_cache()
     lists = tor.load_exit_lists(*paths, cache_dir=cache if cache.is_dir() else None)
     at = args.at if args.at is not None else pd.Timestamp.now(tz="UTC")
-    ip = tor.normalize_ip(args.ip)
-    if ip is None:
-        raise InputError(f"not an IP address: {args.ip[:60]!r}", hint="e.g. 185.220.101.34")
     status = tor.ip_status(ip, at, lists, pd.Timedelta(hours=args.tolerance_hours))
     verdict = {True: "a listed Tor exit", False: "not a listed Tor exit"}.get(
         status, "unknown: no loaded list covers that time"

@@ -25,7 +25,8 @@ TOR_FINDING_TYPES: tuple[str, ...] = (
 #: GetFindings and ArchiveFindings take at most 50 IDs; ListFindings returns at most 50 a page.
 BATCH_SIZE = 50
 FINDING_FILE_SUFFIXES = (".json", ".jsonl", ".ndjson", ".json.gz", ".jsonl.gz", ".ndjson.gz")
-FINDING_ID_RE = re.compile(r"^[A-Za-z0-9]{8,128}$")
+#: A GuardDuty finding ID: lower-case letters and digits (32 hex characters in practice).
+FINDING_ID_RE = re.compile(r"^[a-z0-9]{8,128}$")
 
 KeyKind = Literal["long-term", "temporary", "other"]
 
@@ -35,14 +36,24 @@ KeyKind = Literal["long-term", "temporary", "other"]
 # validation helpers
 # --------------------------------------------------------------------------------------------
 def check_finding_id(finding_id: str) -> str:
-    """Return ``finding_id`` if it is shaped like a GuardDuty finding ID, else raise."""
-    if not isinstance(finding_id, str) or not FINDING_ID_RE.match(finding_id):
+    """``finding_id`` without surrounding whitespace when it is shaped like a GuardDuty finding
+    ID — 8–128 lower-case letters and digits (:data:`FINDING_ID_RE`; GuardDuty issues 32
+    lower-case hex characters) —, else :class:`InvalidFindingIdError`. An ID in upper case is
+    refused, not normalized, with the lower-case spelling as its hint: no finding has it, so a
+    verdict recorded under it would never be found (the access key ID's rule, mirrored)."""
+    text = finding_id.strip() if isinstance(finding_id, str) else finding_id
+    if isinstance(text, str) and FINDING_ID_RE.match(text):
+        return text
+    if isinstance(text, str) and FINDING_ID_RE.match(text.lower()):
         raise InvalidFindingIdError(
-            f"invalid finding id {str(finding_id)[:80]!r}",
-            hint="a GuardDuty finding ID is 8–128 letters and digits (32 hex characters in "
-            "practice); copy it from the console or `torinvest findings`",
+            f"invalid finding id {text[:80]!r}: GuardDuty finding IDs are lower case",
+            hint=f"did you mean {text.lower()}?",
         )
-    return finding_id
+    raise InvalidFindingIdError(
+        f"invalid finding id {str(finding_id)[:80]!r}",
+        hint="a GuardDuty finding ID is 8–128 lower-case letters and digits (32 hex characters "
+        "in practice); copy it from the console or `torinvest findings`",
+    )
 
 
 def key_kind(access_key_id: str | None) -> KeyKind:

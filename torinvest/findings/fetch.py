@@ -237,8 +237,8 @@ def fetch_findings(
                 issue = DataIssue(source, f"skipped: {e}")
                 result.issues.append(issue)
                 fid = data.get("id")
-                if isinstance(fid, str) and FINDING_ID_RE.match(fid.strip()):
-                    result.rejected.setdefault(fid.strip(), issue)
+                if isinstance(fid, str) and FINDING_ID_RE.match(fid.strip().lower()):
+                    result.rejected.setdefault(fid.strip().lower(), issue)
                 continue
             result.issues.extend(dropped)
             result.findings.append(Finding(data=clean, origin=source, shape="api", original=raw))

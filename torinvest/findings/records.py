@@ -200,7 +200,7 @@ class FindingsResult:
         :class:`~torinvest.errors.FindingNotFoundError` otherwise — saying "so it may be there"
         when some sources could not be searched.
         """
-        check_finding_id(finding_id)
+        finding_id = check_finding_id(finding_id)
         for f in self.findings:
             if f.id == finding_id:
                 return f

@@ -201,8 +201,8 @@ def extract_findings(
             issue = DataIssue(loc, f"skipped: {e}")
             issues.append(issue)
             fid = data.get("id")
-            if isinstance(fid, str) and FINDING_ID_RE.match(fid.strip()):
-                rejected.setdefault(fid.strip(), issue)
+            if isinstance(fid, str) and FINDING_ID_RE.match(fid.strip().lower()):
+                rejected.setdefault(fid.strip().lower(), issue)
             return
         issues.extend(dropped)
         if original is None and clean is not data:

@@ -43,7 +43,7 @@ def validate(
     (created if needed, last). ``finding``: also check that the finding is a Tor finding of the
     sources (:func:`check_finding`: with AWS, a findings fetch), after the options and before
     the folder is made."""
-    check_finding_id(finding_id)
+    finding_id = check_finding_id(finding_id)
     parse_regions(options.regions)  # '' names no region: refused, with a case folder too
     if options.case_dir:
         Case.open(options.case_dir)
@@ -82,7 +82,7 @@ def check_finding(finding_id: str, options: RunOptions) -> None:
     from torinvest.findings.records import not_a_tor_finding
     from torinvest.investigation import load_findings, locate
 
-    check_finding_id(finding_id)
+    finding_id = check_finding_id(finding_id)
     if options.case_dir:
         sources = Sources(case=Case.open(options.case_dir))
     else:  # the findings only: the log sources and their options are checked elsewhere
