@@ -90,7 +90,7 @@ def make_verdict(
 ) -> Verdict:
     """A verdict record; a decided status needs an analyst and a rationale. The finding ID is
     checked (:func:`torinvest.findings.check_finding_id`: trimmed; upper case refused)."""
-    from torinvest.findings.checks import check_finding_id
+    from torinvest.aws.ids import check_finding_id
 
     finding_id = check_finding_id(finding_id)
     check_status(status)
@@ -214,7 +214,7 @@ def _unmatchable(rec: Mapping[str, Any]) -> str | None:
     """Why the verdict record ``rec`` can match no finding — its finding ID is not one (upper
     case or surrounding spaces, written before IDs were checked) —, else None. The record is
     kept as it is: a verdict is never moved to another ID behind the analyst's back."""
-    from torinvest.findings.checks import check_finding_id
+    from torinvest.aws.ids import FINDING_ID_RE, check_finding_id
 
     fid = rec.get("finding_id")
     if rec.get("kind") != "verdict":
@@ -225,10 +225,8 @@ def _unmatchable(rec: Mapping[str, Any]) -> str | None:
             return None
     except InputError as e:
         hint = e.hint or ""
-    try:
-        hint = f"record it again as {check_finding_id(str(fid).lower())}"
-    except InputError:
-        pass
+    if isinstance(fid, str) and FINDING_ID_RE.match(fid.strip().lower()):
+        hint = f"record it again as {fid.strip().lower()}"
     return (
         f"a verdict on {str(fid)[:80]!r}, which is not a finding ID: it matches no finding, "
         f"and no action sees it ({hint})"

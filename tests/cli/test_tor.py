@@ -29,7 +29,7 @@ def test_check_at_event_time_years_before_and_uncovered() -> None:
 
 def test_check_refuses_a_non_ip() -> None:
     code, _, err = run("tor", "check", "not-an-ip")
-    assert code == 1
+    assert code == 2  # a usage error: the value of an argument
     assert "not an IP address" in err
 
 

@@ -511,3 +511,103 @@ def test_wrong_typed_parameters_name_the_parameter(values: dict, message: str) -
 def test_triage_parameters() -> None:
     checked = TriageParameters.check({"include_archived": "False", "out_dir": "reports"})
     assert (checked.include_archived, checked.out_dir) == (False, "reports")
+
+
+# --------------------------------------------------------------------------------------------
+# every invalid argument value, in every command: a usage error (exit 2) naming the argument
+# --------------------------------------------------------------------------------------------
+ROLE_11 = "arn:aws:iam::12383739202:role/ir"  # an 11-digit account
+UPPER = FINDING.upper()
+BAD_VALUES = [
+    (["athena-ddl", "--bucket", "b-1", "--accounts", "1111222233"], "--accounts"),
+    (["athena-ddl", "--bucket", "B_1", "--accounts", "111122223333"], "--bucket"),
+    (["athena-ddl", "--bucket", "b-1", "--accounts", "111122223333", "--org-id", "x"], "--org-id"),
+    (["athena-ddl", "--bucket", "b-1", "--accounts", "111122223333", "--prefix", "a//b"], "--prefix"),
+    (["athena-ddl", "--bucket", "b-1", "--accounts", "111122223333", "--regions", "mars-1"], "--regions"),
+    (["athena-ddl", "--bucket", "b-1", "--accounts", "111122223333", "--table", "T"], "--table"),
+    (["findings", "--account", "12383739202"], "--account"),
+    (["findings", "--regions", ""], "--regions"),
+    (["findings", "--role-arn", ROLE_11], "--role-arn"),
+    (["findings", "--role-arn", "arn:aws:iam::123456789012:user/ir"], "--role-arn"),
+    (["findings", "--role-arn", "arn:aws:iam::123456789012:role/x", "--external-id", "a b"], "--external-id"),
+    (["events", "--access-key", "akia", "--out", "OUT.csv"], "--access-key"),
+    (["events", "--lookup", "--role-arn", ROLE_11, "--access-key", KEY, "--out", "OUT.csv"], "--role-arn"),
+    (["investigate", FINDING, "--out", "OUT", "--regions", "mars-1"], "--regions"),
+    (["investigate", FINDING, "--out", "OUT", "--role-arn", ROLE_11], "--role-arn"),
+    (["investigate", UPPER, "--out", "OUT"], "FINDING_ID"),
+    (["investigate", FINDING, "--out", "OUT", "--verdict", "Malicious"], "--verdict"),
+    (["investigate", FINDING, "--out", "OUT", "--verdict", "malicious", "--analyst", "a"], "--rationale"),
+    (["notebook", UPPER, "--case", "CASE", "--out", "OUT"], "FINDING_ID"),
+    (["notebook", FINDING, "--role-arn", ROLE_11, "--out", "OUT"], "--role-arn"),
+    (["verdict", UPPER, "--status", "malicious", "--analyst", "a", "--rationale", "r"], "FINDING_ID"),
+    (["verdict", FINDING + "!", "--status", "pending"], "FINDING_ID"),
+    (["verdict", FINDING, "--status", "malicious", "--rationale", "r"], "--analyst"),
+    (["verdict", FINDING, "--status", "malicious", "--role-arn", ROLE_11, "--analyst", "a", "--rationale", "r"], "--role-arn"),
+    (["verdicts", "--finding", UPPER], "--finding"),
+    (["actions", UPPER, "--plan", "archive"], "FINDING_ID"),
+    (["actions", FINDING, "--plan", "archive", "--role-arn", ROLE_11], "--role-arn"),
+    (["actions", FINDING, "--plan", "archive", "--regions", "all,us-east-1"], "--regions"),
+    (["tor", "check", "1.2.3"], "IP"),
+    (["tor", "refresh", "--month", "2023-13"], "month"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("argv", "option"), BAD_VALUES, ids=[" ".join(a)[:60] for a, _ in BAD_VALUES]
+)
+def test_every_invalid_argument_value_is_a_usage_error_naming_it(
+    argv: list[str], option: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Whether argparse's type or a check after parsing refuses it, a bad value exits 2 with
+    one error line naming the argument, before anything is read or written."""
+    paths = {
+        "OUT": str(tmp_path / "out"),
+        "OUT.csv": str(tmp_path / "o.csv"),
+        "CASE": str(CASE.root),
+    }
+    argv = [paths.get(a, a) for a in argv]
+    err = io.StringIO()
+    try:
+        code = main(
+            [*argv, "--ledger", str(tmp_path / "l.jsonl")]
+            if argv[0] in ("verdict", "verdicts", "actions")
+            else argv,
+            out=io.StringIO(),
+            err=err,
+        )
+        text = err.getvalue()
+    except SystemExit as exited:
+        code, text = exited.code, capsys.readouterr().err
+    assert code == 2, text
+    line = one_error_line(text)
+    assert option in line
+    assert not (tmp_path / "out").exists() and not (tmp_path / "l.jsonl").exists()
+
+
+def test_a_finding_id_is_trimmed_and_upper_case_is_refused_with_its_spelling(
+    tmp_path: Path,
+) -> None:
+    ledger = str(tmp_path / "l.jsonl")
+    code, _, err = run("verdict", UPPER, "--status", "pending", "--ledger", ledger)
+    assert code == 2 and f"did you mean {FINDING}?" in one_error_line(err)
+    code, out, err = run(
+        "verdict", f" {FINDING} ", "--status", "malicious", "--analyst", "a", "--rationale", "r",
+        "--ledger", ledger,
+    )  # fmt: skip
+    assert code == 0, err
+    assert json.loads(Path(ledger).read_text())["finding_id"] == FINDING
+    code, out, _ = run("verdicts", "--finding", f" {FINDING}\t", "--ledger", ledger, "--json")
+    assert [r["finding_id"] for r in json.loads(out)] == [FINDING]
+
+
+def test_a_ledger_verdict_on_an_upper_case_id_is_a_data_issue(tmp_path: Path) -> None:
+    """Written before IDs were checked: no finding has that ID, so no action sees the verdict;
+    the ledger's reader says so, with the ID to record it under."""
+    ledger = tmp_path / "l.jsonl"
+    ledger.write_text(
+        json.dumps({"kind": "verdict", "finding_id": UPPER, "recorded_at": "2024-01-01T00:00:00Z",
+                    "status": "malicious", "analyst": "a", "rationale": "r"}) + "\n"
+    )  # fmt: skip
+    code, _, err = run("verdicts", "--ledger", str(ledger))
+    assert code == 0
+    assert f"matches no finding, and no action sees it (record it again as {FINDING})" in err

@@ -16,12 +16,14 @@ from functools import cache
 
 import botocore.session
 
-from torinvest.errors import InputError
+from torinvest.errors import InputError, InvalidFindingIdError
 
 #: The characters of an access key ID as AWS issues them (IAM's ``[\\w]+``, narrowed).
 KEY_CHARS = re.compile(r"[A-Z0-9]+")
 #: An AWS account ID.
 ACCOUNT_ID = re.compile(r"[0-9]{12}")
+#: A GuardDuty finding ID: lower-case letters and digits (32 hex characters in practice).
+FINDING_ID_RE = re.compile(r"^[a-z0-9]{8,128}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,3 +171,24 @@ def check_external_id(value: str, *, name: str = "external ID") -> str:
             hint=f"an external ID is {shape.min}–{shape.max} letters, digits and +=,.@:/-",
         )
     return value
+
+
+def check_finding_id(finding_id: str) -> str:
+    """``finding_id`` without surrounding whitespace when it is shaped like a GuardDuty finding
+    ID — 8–128 lower-case letters and digits (:data:`FINDING_ID_RE`; GuardDuty issues 32
+    lower-case hex characters) —, else :class:`InvalidFindingIdError`. An ID in upper case is
+    refused, not normalized, with the lower-case spelling as its hint: no finding has it, so a
+    verdict recorded under it would never be found (the access key ID's rule, mirrored)."""
+    text = finding_id.strip() if isinstance(finding_id, str) else finding_id
+    if isinstance(text, str) and FINDING_ID_RE.match(text):
+        return text
+    if isinstance(text, str) and FINDING_ID_RE.match(text.lower()):
+        raise InvalidFindingIdError(
+            f"invalid finding id {text[:80]!r}: GuardDuty finding IDs are lower case",
+            hint=f"did you mean {text.lower()}?",
+        )
+    raise InvalidFindingIdError(
+        f"invalid finding id {str(finding_id)[:80]!r}",
+        hint="a GuardDuty finding ID is 8–128 lower-case letters and digits (32 hex characters "
+        "in practice); copy it from the console or `torinvest findings`",
+    )

@@ -99,7 +99,9 @@ def _add_aws_args(
     )
     if full:
         g.add_argument(
-            "--external-id", type=value_of(partial(check_external_id, name="")), help="external ID for --role-arn"
+            "--external-id",
+            type=value_of(partial(check_external_id, name="")),
+            help="external ID for --role-arn",
         )
         g.add_argument(
             "--max-workers",
@@ -216,7 +218,7 @@ def check_arguments(args: argparse.Namespace) -> None:
     ``--finding``) is trimmed, and refused in upper case with its lower-case spelling
     (:func:`torinvest.findings.check_finding_id`); a decided verdict (``verdict --status``,
     ``investigate --verdict``) needs ``--analyst`` and ``--rationale``."""
-    from torinvest.findings.checks import check_finding_id
+    from torinvest.aws.ids import check_finding_id
     from torinvest.verdict import DECIDED
 
     for dest, option in (("finding_id", "FINDING_ID"), ("finding", "--finding")):

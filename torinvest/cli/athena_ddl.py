@@ -17,9 +17,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "athena-ddl",
         help="print the CREATE TABLE for the CloudTrail bucket (partition projection)",
     )
-    ad.add_argument(
-        "--bucket", required=True, type=value_of(_bucket), help="the trail's S3 bucket"
-    )
+    ad.add_argument("--bucket", required=True, type=value_of(_bucket), help="the trail's S3 bucket")
     ad.add_argument(
         "--prefix", default="", type=value_of(_prefix), help="key prefix before AWSLogs/"
     )
@@ -73,7 +71,9 @@ def _athena_name(text: str) -> str:
     from torinvest.sources.sql.ddl import TABLE_NAME_RE
 
     if not TABLE_NAME_RE.match(text):
-        raise InputError(f"invalid Athena name {text[:80]!r}", hint="lower-case letters, digits and _")
+        raise InputError(
+            f"invalid Athena name {text[:80]!r}", hint="lower-case letters, digits and _"
+        )
     return text
 
 

@@ -6,7 +6,6 @@ essential fields, and field types (a field of the wrong JSON type never crashes 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Literal
@@ -14,6 +13,8 @@ from typing import Any, Literal
 import pandas as pd
 
 from torinvest.aws import validate_region
+from torinvest.aws.ids import FINDING_ID_RE as FINDING_ID_RE  # re-exported
+from torinvest.aws.ids import check_finding_id
 from torinvest.errors import DataIssue, FindingFileError, InvalidFindingIdError, InvalidRegionError
 
 log = logging.getLogger(__name__)
@@ -25,8 +26,6 @@ TOR_FINDING_TYPES: tuple[str, ...] = (
 #: GetFindings and ArchiveFindings take at most 50 IDs; ListFindings returns at most 50 a page.
 BATCH_SIZE = 50
 FINDING_FILE_SUFFIXES = (".json", ".jsonl", ".ndjson", ".json.gz", ".jsonl.gz", ".ndjson.gz")
-#: A GuardDuty finding ID: lower-case letters and digits (32 hex characters in practice).
-FINDING_ID_RE = re.compile(r"^[a-z0-9]{8,128}$")
 
 KeyKind = Literal["long-term", "temporary", "other"]
 
@@ -35,27 +34,6 @@ KeyKind = Literal["long-term", "temporary", "other"]
 # --------------------------------------------------------------------------------------------
 # validation helpers
 # --------------------------------------------------------------------------------------------
-def check_finding_id(finding_id: str) -> str:
-    """``finding_id`` without surrounding whitespace when it is shaped like a GuardDuty finding
-    ID — 8–128 lower-case letters and digits (:data:`FINDING_ID_RE`; GuardDuty issues 32
-    lower-case hex characters) —, else :class:`InvalidFindingIdError`. An ID in upper case is
-    refused, not normalized, with the lower-case spelling as its hint: no finding has it, so a
-    verdict recorded under it would never be found (the access key ID's rule, mirrored)."""
-    text = finding_id.strip() if isinstance(finding_id, str) else finding_id
-    if isinstance(text, str) and FINDING_ID_RE.match(text):
-        return text
-    if isinstance(text, str) and FINDING_ID_RE.match(text.lower()):
-        raise InvalidFindingIdError(
-            f"invalid finding id {text[:80]!r}: GuardDuty finding IDs are lower case",
-            hint=f"did you mean {text.lower()}?",
-        )
-    raise InvalidFindingIdError(
-        f"invalid finding id {str(finding_id)[:80]!r}",
-        hint="a GuardDuty finding ID is 8–128 lower-case letters and digits (32 hex characters "
-        "in practice); copy it from the console or `torinvest findings`",
-    )
-
-
 def key_kind(access_key_id: str | None) -> KeyKind:
     """AKIA → long-term key of a user (or root); ASIA → temporary STS credentials."""
     if access_key_id and access_key_id.startswith("AKIA"):
