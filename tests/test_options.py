@@ -134,39 +134,78 @@ def test_sources_from_parameters_takes_the_notebooks_source_options_and_defaults
     assert {k.arg for k in call.keywords} == set(signature)
 
 
+#: Each run option, changed from its default on the command line.
+OPTION_ARGV: dict[str, list[str]] = {
+    "case_dir": ["--case", "DIR"],
+    "profile": ["--profile", "p"],
+    "regions": ["--regions", "eu-west-1"],
+    "role_arn": ["--role-arn", "arn:aws:iam::111122223333:role/r"],
+    "logs": ["--logs", "L"],
+    "exit_lists": ["--exit-list", "E"],
+    "lookback_days": ["--lookback-days", "3"],
+    "lookahead_days": ["--lookahead-days", "3"],
+    "tolerance_hours": ["--tolerance-hours", "3"],
+    "follow_derived": ["--no-follow-derived"],
+    "verdict_status": ["--verdict", "malicious"],
+    "analyst": ["--analyst", "a"],
+    "rationale": ["--rationale", "r"],
+    "suppress": ["--suppress"],
+    "ledger": ["--ledger", "F"],
+    "engine": ["--engine", "athena"],
+    "athena_database": ["--athena-database", "d"],
+    "athena_table": ["--athena-table", "t"],
+    "athena_workgroup": ["--athena-workgroup", "w"],
+    "athena_output": ["--athena-output", "s3://o/"],
+    "max_rows": ["--max-rows", "5"],
+    "max_file_mb": ["--max-file-mb", "5"],
+    "geoip": ["--geoip", "G.mmdb"],
+}
+
+
 def test_every_run_option_has_its_investigate_argument_with_the_same_default() -> None:
     parser = build_parser()
     args = parser.parse_args(["investigate", FINDING, "--out", "x"])
     assert run_options(args) == RunOptions()
-    changed = {
-        "case_dir": ["--case", "DIR"],
-        "profile": ["--profile", "p"],
-        "regions": ["--regions", "eu-west-1"],
-        "role_arn": ["--role-arn", "arn:aws:iam::111122223333:role/r"],
-        "logs": ["--logs", "L"],
-        "exit_lists": ["--exit-list", "E"],
-        "lookback_days": ["--lookback-days", "3"],
-        "lookahead_days": ["--lookahead-days", "3"],
-        "tolerance_hours": ["--tolerance-hours", "3"],
-        "follow_derived": ["--no-follow-derived"],
-        "verdict_status": ["--verdict", "malicious"],
-        "analyst": ["--analyst", "a"],
-        "rationale": ["--rationale", "r"],
-        "suppress": ["--suppress"],
-        "ledger": ["--ledger", "F"],
-        "engine": ["--engine", "athena"],
-        "athena_database": ["--athena-database", "d"],
-        "athena_table": ["--athena-table", "t"],
-        "athena_workgroup": ["--athena-workgroup", "w"],
-        "athena_output": ["--athena-output", "s3://o/"],
-        "max_rows": ["--max-rows", "5"],
-        "max_file_mb": ["--max-file-mb", "5"],
-        "geoip": ["--geoip", "G.mmdb"],
-    }
+    changed = OPTION_ARGV
     assert set(changed) | NOT_PARAMETERS == {f.name for f in dataclasses.fields(RunOptions)}
     for name, argv in changed.items():
         got = run_options(parser.parse_args(["investigate", FINDING, "--out", "x", *argv]))
         assert getattr(got, name) != getattr(RunOptions(), name), name
+
+
+#: The run options that name the investigation's sources and evidence (every command that
+#: builds an investigation takes them alike: investigate, actions, verdict).
+SOURCE_OPTIONS = {
+    "case_dir", "profile", "regions", "role_arn", "logs", "exit_lists", "lookback_days",
+    "lookahead_days", "tolerance_hours", "follow_derived", "engine", "athena_database",
+    "athena_table", "athena_workgroup", "athena_output", "max_rows", "max_file_mb", "geoip",
+}  # fmt: skip
+#: Each command that builds an investigation, as the parser takes it (with what it requires).
+INVESTIGATING_COMMANDS = {
+    "investigate": ["investigate", FINDING, "--out", "x"],
+    "actions": ["actions", FINDING, "--plan", "remediate"],
+    "verdict": ["verdict", FINDING, "--status", "malicious"],
+}
+
+
+def test_every_command_that_investigates_takes_the_same_source_options() -> None:
+    """actions and verdict read the evidence as investigate does: each source option (--logs,
+    --engine and its options, the window…) is accepted by all three and reaches the same run
+    option, so that a hint naming one (\"--logs s3://…\") holds for each command."""
+    from torinvest.cli.args import source_options
+
+    parser = build_parser()
+    argvs = {name: argv for name, argv in OPTION_ARGV.items() if name in SOURCE_OPTIONS}
+    assert set(argvs) == SOURCE_OPTIONS
+    for command, head in INVESTIGATING_COMMANDS.items():
+        base = source_options(parser.parse_args(head))
+        for name, argv in argvs.items():
+            got = source_options(parser.parse_args([*head, *argv]))
+            want = getattr(
+                run_options(parser.parse_args([*INVESTIGATING_COMMANDS["investigate"], *argv])),
+                name,
+            )
+            assert getattr(got, name) == want != getattr(base, name), (command, name)
 
 
 def test_one_row_limit_default() -> None:

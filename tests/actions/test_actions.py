@@ -1106,3 +1106,57 @@ def test_undo_steps_on_a_user_the_activity_renamed_are_manual_under_its_new_name
     for op, cli in (("DeleteLoginProfile", "delete-login-profile"), ("DeleteUser", "delete-user")):
         assert "the activity renamed user backdoor to backdoor2" in steps[op]
         assert f"aws iam {cli} --user-name backdoor2" in steps[op]
+
+
+# --------------------------------------------------------------------------------------------
+# evidence older than LookupEvents' 90 days: the trail's log files (--logs), as investigate
+# --------------------------------------------------------------------------------------------
+def _old_finding_in_guardduty(fake_aws: FakeAws) -> str:
+    """The sample finding (July 2023: far beyond LookupEvents' 90 days) in GuardDuty."""
+    raw = json.loads((SHAPES / "single_raw.json").read_text())
+    gd = fake_aws.guardduty("us-east-1")
+    gd.add_detector(raw["service"]["detectorId"])
+    gd.add_findings([raw])
+    return str(raw["id"])
+
+
+def test_an_old_findings_remediation_plan_reads_the_trails_log_files(
+    proxy: FaultProxy, fake_aws: FakeAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A finding older than 90 days: without log files the command says to give --logs — an
+    option it takes —, and with --logs (and the engine options investigate has) the dry run
+    is built from the trail's files: the undo steps of the activity they hold."""
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", SAMPLE_ACCOUNT)
+    finding = _old_finding_in_guardduty(fake_aws)
+    logs = str(sample_case().root / "cloudtrail")
+    base = ["actions", finding, "--regions", "us-east-1", "--plan", "remediate"]
+    base += ["--ledger", str(tmp_path / "l.jsonl")]
+    code, out, err = run(*base)
+    assert code == 1 and "more than 90 days ago" in err and "--logs" in err
+    for engine in ("files", "duckdb"):
+        code, out, err = run(*base, "--logs", logs, "--engine", engine, "--max-file-mb", "64")
+        assert code == 0, err
+        assert (
+            f"DRY RUN  aws iam update-access-key --user-name benjamin --access-key-id {SUSPECT}"
+            in out
+        )
+        assert f"DRY RUN  aws iam delete-login-profile --user-name {BACKDOOR_USER}" in out
+        assert "Traceback" not in err and "unrecognized arguments" not in err
+
+
+def test_an_old_findings_verdict_stores_the_evidence_of_the_trails_log_files(
+    fake_aws: FakeAws, moto: str, tmp_path: Path
+) -> None:
+    """`verdict` with AWS options and --logs investigates as `investigate` does: the evidence of
+    a finding older than 90 days comes from the log files."""
+    finding = _old_finding_in_guardduty(fake_aws)
+    ledger = tmp_path / "l.jsonl"
+    code, _, err = run(
+        "verdict", finding, "--status", "malicious", "--analyst", "ana", "--rationale", "r",
+        "--regions", "us-east-1", "--logs", str(sample_case().root / "cloudtrail"),
+        "--ledger", str(ledger),
+    )  # fmt: skip
+    assert code == 0, err
+    (record,) = [r for r in read_ledger(ledger)[0] if r.get("kind") == "verdict"]
+    assert record["access_key_id"] == SUSPECT
+    assert record["evidence"]["events"] > 0, record["evidence"]

@@ -909,14 +909,118 @@ def test_no_such_user_is_never_already_done_nor_no_console_password(
         echo=lambda s: None,
     )
     assert report.already == []
-    (left,) = report.left_alone
+    left, deny = report.left_alone
     assert left.action.operation == "UpdateAccessKey"
     assert "could not look at user benjamin (renamed or deleted?)" in (left.note or "")
+    assert deny.action.operation == "PutUserPolicy"  # GetUser: not there, so not denied
+    assert "user benjamin is not there (renamed or deleted?)" in (deny.note or "")
     summary = "\n".join(report.summary_lines())
     assert "no console password" not in summary
     assert "could not look: GetLoginProfile benjamin: could not look at user benjamin" in summary
     (key_meta,) = iam.list_access_keys(UserName="benjamin-old")["AccessKeyMetadata"]
     assert key_meta["Status"] == "Active"  # nothing claimed, and the summary says why
+
+
+def _renamed_then_replaced(iam: Any) -> tuple[str, Any]:
+    """benjamin (key K) renamed to benjamin-old, then a new, unrelated benjamin: K's owner and
+    the finding (whose principal ID is the first benjamin's)."""
+    from dataclasses import replace as with_fields
+
+    key_id = _benjamin(iam)
+    first = iam.get_user(UserName="benjamin")["User"]["UserId"]
+    iam.update_user(UserName="benjamin", NewUserName="benjamin-old")
+    iam.create_user(UserName="benjamin")
+    return key_id, with_fields(key(key_id), principal_id=first)
+
+
+def _stale_last_used(monkeypatch: pytest.MonkeyPatch, name: str | None) -> None:
+    """GetAccessKeyLastUsed names ``name`` (moto keeps the old name; IAM names the current)."""
+    from torinvest.runner import run as run_module
+
+    real = run_module.invoke
+
+    def answer(aws: Any, action: Any) -> dict[str, Any]:
+        said = real(aws, action)
+        if action.operation == "GetAccessKeyLastUsed" and name is not None:
+            said["UserName"] = name
+        return said
+
+    monkeypatch.setattr(run_module, "invoke", answer)
+
+
+def test_a_key_not_listed_under_a_same_named_newcomer_is_found_by_its_id(
+    proxy: FaultProxy, moto: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """benjamin renamed to benjamin-old, a new benjamin made: ListAccessKeys benjamin answers
+    (the newcomer's keys) without K, which is not "K no longer exists". K is looked up by its ID
+    and deactivated on benjamin-old; the deny and the inventory go there, never on the
+    newcomer."""
+    iam = iam_client(moto)
+    _, found = _renamed_then_replaced(iam)
+    _stale_last_used(monkeypatch, "benjamin-old")
+    report = rn.carry_out(
+        Aws(), ac.plan_remediation(found), execute=True, ledger=tmp_path / "l", echo=lambda s: None
+    )
+    assert report.already == [] and report.left_alone == [] and report.failed == []
+    (meta,) = iam.list_access_keys(UserName="benjamin-old")["AccessKeyMetadata"]
+    assert meta["Status"] == "Inactive"
+    assert iam.list_user_policies(UserName="benjamin-old")["PolicyNames"] == [ac.REVOKE_POLICY_NAME]
+    assert iam.list_user_policies(UserName="benjamin")["PolicyNames"] == []
+    assert any("benjamin-old has no console password" in line for line in report.inventory)
+    assert "1 already done" not in "\n".join(report.summary_lines())
+
+
+def test_a_key_not_listed_and_not_found_elsewhere_is_never_already_done(
+    proxy: FaultProxy, moto: str, tmp_path: Path
+) -> None:
+    """Same story, but looking K up by its ID names benjamin again (moto's stale name): nothing
+    claims K is done, K stays active (left alone, saying so), and the newcomer benjamin — not
+    the finding's user ID — gets no deny."""
+    iam = iam_client(moto)
+    key_id, found = _renamed_then_replaced(iam)
+    report = rn.carry_out(
+        Aws(), ac.plan_remediation(found), execute=True, ledger=tmp_path / "l", echo=lambda s: None
+    )
+    assert report.already == []
+    left = {r.action.operation: r.note or "" for r in report.left_alone}
+    assert f"user benjamin does not list key {key_id}" in left["UpdateAccessKey"]
+    assert "not the finding's user" in left["PutUserPolicy"]
+    assert ops(proxy, changes_only=True) == []
+    (meta,) = iam.list_access_keys(UserName="benjamin-old")["AccessKeyMetadata"]
+    assert meta["Status"] == "Active"
+    assert iam.list_user_policies(UserName="benjamin")["PolicyNames"] == []
+
+
+def test_a_deleted_key_is_done_but_the_deny_only_goes_on_the_findings_user(
+    proxy: FaultProxy, moto: str, tmp_path: Path
+) -> None:
+    """K deleted ("no such entity" for the key itself): its deactivation is already done. The
+    deny goes on benjamin only when GetUser shows the finding's user ID: the same user → denied;
+    a newcomer of that name (the first one deleted) → left alone."""
+    from dataclasses import replace as with_fields
+
+    iam = iam_client(moto)
+    key_id = _benjamin(iam)
+    first = iam.get_user(UserName="benjamin")["User"]["UserId"]
+    iam.delete_access_key(UserName="benjamin", AccessKeyId=key_id)
+    found = with_fields(key(key_id), principal_id=first)
+    report = rn.carry_out(
+        Aws(), ac.plan_remediation(found), execute=True, ledger=tmp_path / "l", echo=lambda s: None
+    )
+    (done,) = report.already
+    assert f"key {key_id} does not exist in this account" in (done.note or "")
+    assert iam.list_user_policies(UserName="benjamin")["PolicyNames"] == [ac.REVOKE_POLICY_NAME]
+
+    iam.delete_user_policy(UserName="benjamin", PolicyName=ac.REVOKE_POLICY_NAME)
+    iam.delete_user(UserName="benjamin")
+    iam.create_user(UserName="benjamin")
+    report = rn.carry_out(
+        Aws(), ac.plan_remediation(found), execute=True, ledger=tmp_path / "l", echo=lambda s: None
+    )
+    (left,) = report.left_alone
+    assert left.action.operation == "PutUserPolicy"
+    assert f"not the finding's user {first}" in (left.note or "")
+    assert iam.list_user_policies(UserName="benjamin")["PolicyNames"] == []
 
 
 def test_two_sessions_of_one_role_get_two_suppression_rules(

@@ -77,6 +77,25 @@ def _revoke(kind: str, name: str, policy: str, why: str, targets: Sequence[str])
     )
 
 
+def _as_finding_user(action: Action, key: KeyLocation) -> Action:
+    """``action`` (a deny on a user) marked to be checked, before it is made, against the
+    finding's user ID (``identity`` ``("UserId", name, AIDA…)``) when it is on the finding's
+    IAM user and the finding gives that user's unique ID (an IAMUser's principal ID; a session's
+    has a colon); else ``action`` unchanged."""
+    name = action.params.get("UserName")
+    user_id = str(key.principal_id or "").strip()
+    if (
+        not isinstance(name, str)
+        or key.user_type != "IAMUser"
+        or not key.user_name
+        or name.casefold() != key.user_name.casefold()
+        or not user_id
+        or ":" in user_id
+    ):
+        return action
+    return replace(action, identity=("UserId", name, user_id))
+
+
 def plan_remediation(
     key: KeyLocation,
     events: pd.DataFrame | None = None,
@@ -124,16 +143,15 @@ def plan_remediation(
             )
         )
         revokes[("user", user.casefold())] = len(plan.actions)
-        plan.actions.append(
-            _revoke(
-                "user",
-                user,
-                policy,
-                f"deny every session {user} minted before now (GetSessionToken, "
-                "GetFederationToken keys)",
-                (),
-            )
+        deny = _revoke(
+            "user",
+            user,
+            policy,
+            f"deny every session {user} minted before now (GetSessionToken, "
+            "GetFederationToken keys)",
+            (),
         )
+        plan.actions.append(_as_finding_user(deny, key))
     elif key.kind == "temporary":
         _contain_session(plan, key, events, policy, revokes)
     elif key.kind == "long-term" and key.user_type in ("IAMUser", None, ""):
@@ -210,7 +228,8 @@ def _contain_session(
             if kind == "role"
             else f"a session key of IAM user {name} ({arn}): deny the sessions it minted before now"
         )
-        plan.actions.append(_revoke(kind, name, policy, why, (kid,)))
+        deny = _revoke(kind, name, policy, why, (kid,))
+        plan.actions.append(_as_finding_user(deny, key) if kind == "user" else deny)
         if kind == "user":
             plan.notes.append(
                 f"this temporary key was minted by {name}: find the long-term key that minted it "
@@ -232,15 +251,14 @@ def _contain_session(
         return
     if key.user_type == "IAMUser" and key.user_name:
         revokes[("user", key.user_name.casefold())] = len(plan.actions)
-        plan.actions.append(
-            _revoke(
-                "user",
-                key.user_name,
-                policy,
-                "a session key of an IAM user: deny sessions it minted before now",
-                (kid,),
-            )
+        deny = _revoke(
+            "user",
+            key.user_name,
+            policy,
+            "a session key of an IAM user: deny sessions it minted before now",
+            (kid,),
         )
+        plan.actions.append(_as_finding_user(deny, key))
         plan.notes.append(
             "this temporary key was minted by a long-term key of the user: find it "
             "(GetSessionToken in the activity) and deactivate it too"
@@ -385,17 +403,15 @@ def _revoke_minted(
         if folded in revokes:
             i = revokes[folded]
             old = plan.actions[i]
-            plan.actions[i] = Action(
-                old.service,
-                old.operation,
-                old.params,
+            plan.actions[i] = replace(  # its identity check (role ID, user ID) kept
+                old,
                 why=f"{old.why}; revokes {_minted_text(m)}",
-                region=old.region,
                 targets=(*old.targets, m.access_key_id),
             )
         else:
             revokes[folded] = len(plan.actions)
-            plan.actions.append(_revoke(target[0], target[1], policy, why, (m.access_key_id,)))
+            deny = _revoke(target[0], target[1], policy, why, (m.access_key_id,))
+            plan.actions.append(_as_finding_user(deny, key) if target[0] == "user" else deny)
 
 
 # --------------------------------------------------------------------------------------------

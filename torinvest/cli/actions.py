@@ -11,9 +11,9 @@ from torinvest.cli.args import (
     LEDGER_HELP,
     UsageError,
     _add_aws_args,
-    _add_window_args,
     _investigate,
     _sources_for,
+    add_investigation_args,
     aws_from_args,
 )
 from torinvest.cli.output import print_issues
@@ -56,7 +56,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="read the finding and its activity from a case folder (the calls still go to AWS)",
     )
     _add_aws_args(a)
-    _add_window_args(a)
+    add_investigation_args(a)  # the evidence is read as `investigate` reads it
     a.set_defaults(func=cmd_actions)
 
 
@@ -80,7 +80,7 @@ def cmd_actions(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             file=err,
         )
     aws = aws_from_args(args)
-    sources = _sources_for(args, aws=None if args.case else aws)
+    sources = _sources_for(args, aws=aws)
     if args.plan == "archive":
         row, _ = locate(load_findings(sources), args.finding_id)
         plan = actions.plan_archive(row, suppress=args.suppress, scope=args.scope)

@@ -5,6 +5,7 @@ library objects they name (:func:`aws_from_args`, :func:`engine_from_args`, the 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from collections.abc import Callable
 from functools import partial
 from typing import Any, Literal
@@ -18,9 +19,11 @@ from torinvest.options import (
     DEFAULT_LOOKAHEAD_DAYS,
     DEFAULT_LOOKBACK_DAYS,
     DEFAULT_MAX_FILE_BYTES,
+    DEFAULT_MAX_ROWS,
     DEFAULT_TOLERANCE_HOURS,
     NUMBER_RANGES,
     EngineOptions,
+    RunOptions,
     check_number,
 )
 from torinvest.schema import time_window, window_bound
@@ -164,6 +167,96 @@ def _add_engine_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_investigation_args(p: argparse.ArgumentParser) -> None:
+    """The options of the investigation's sources and evidence beside ``--case`` and the AWS
+    options — log files, exit lists, GeoIP databases, the engine and its options, the row
+    limit, the window, derived keys — shared by every command that builds an investigation
+    (``investigate``, ``actions``, ``verdict``) so that they cannot drift; read back with
+    :func:`source_options`."""
+    p.add_argument(
+        "--logs",
+        metavar="PATH_OR_S3_URL",
+        action="append",
+        default=[],
+        help="extra CloudTrail log folder, file or s3://bucket/prefix (repeatable); needed for "
+        "a finding older than LookupEvents' 90 days",
+    )
+    p.add_argument(
+        "--exit-list",
+        metavar="PATH",
+        action="append",
+        default=[],
+        dest="exit_lists",
+        help="extra Tor exit-list file or folder (repeatable)",
+    )
+    p.add_argument(
+        "--geoip",
+        metavar="PATH",
+        action="append",
+        default=[],
+        help="MaxMind-format database (.mmdb: GeoLite2-ASN/-Country/-City, DB-IP Lite, IPinfo "
+        "Lite) for each IP's ASN and AS organization (and country); repeatable. Without it, "
+        "countries come from the bundled RIR data and ASNs only from the findings",
+    )
+    _add_engine_args(p)
+    p.add_argument(
+        "--max-rows",
+        type=number_option("max_rows"),
+        default=DEFAULT_MAX_ROWS,
+        metavar="N",
+        help="duckdb/athena: above N matching events, count in the engine (per-IP table and "
+        "charts by GROUP BY) and load only the sensitive calls as rows; 0: always load every "
+        f"row (default {DEFAULT_MAX_ROWS:,})",
+    )
+    _add_window_args(p)
+    p.add_argument(
+        "--no-follow-derived",
+        action="store_false",
+        dest="follow_derived",
+        help="do not follow keys the key minted (GetSessionToken, AssumeRole, …)",
+    )
+
+
+def source_options(args: argparse.Namespace) -> RunOptions:
+    """The run options that :func:`add_investigation_args`, ``--case`` and the AWS options name
+    (verdict, ledger and the like at their defaults)."""
+    return RunOptions(
+        case_dir=args.case,
+        profile=args.profile,
+        regions="all" if args.regions is None else args.regions,
+        role_arn=args.role_arn,
+        logs=tuple(args.logs),
+        exit_lists=tuple(args.exit_lists),
+        lookback_days=args.lookback_days,
+        lookahead_days=args.lookahead_days,
+        tolerance_hours=args.tolerance_hours,
+        follow_derived=args.follow_derived,
+        engine=args.engine,
+        athena_database=args.athena_database,
+        athena_table=args.athena_table,
+        athena_workgroup=args.athena_workgroup,
+        athena_output=args.athena_output,
+        max_rows=args.max_rows or None,
+        max_file_mb=args.max_file_mb,
+        geoip=tuple(args.geoip),
+    )
+
+
+def names_a_source(args: argparse.Namespace) -> bool:
+    """Whether the options name a source or evidence to read (``verdict``: then the
+    investigation runs and its evidence is stored)."""
+    return bool(
+        args.case
+        or args.profile
+        or args.role_arn
+        or args.regions is not None
+        or args.logs
+        or args.exit_lists
+        or args.geoip
+        or args.engine != "files"
+    )
+
+
 def engine_from_args(args: argparse.Namespace) -> EngineOptions:
     """The engine of ``torinvest events``: an export, so every matching row (no row limit)."""
     return EngineOptions(
@@ -277,15 +370,25 @@ def aws_from_args(args: argparse.Namespace) -> Aws:
 
 
 def _sources_for(args: argparse.Namespace, aws: Aws | None = None) -> Any:
-    """The investigation's sources: the case folder, or AWS (with ``aws`` when given)."""
-    from torinvest.investigation import Sources, sources_from_parameters
+    """The investigation's sources, built from :func:`source_options` as ``investigate`` builds
+    them (options that cannot go together: OptionsError, exit 2). ``aws`` (the command's own AWS
+    access: ``--external-id``, ``--max-workers``) replaces the one built from the profile and
+    role. With a case folder and nothing read from AWS (no ``s3://`` logs, not Athena), the
+    profile and role are the command's own calls' (``actions --execute``), not the sources'."""
+    from torinvest.report.parameters import run_sources
 
-    if args.case:
-        return sources_from_parameters(case_dir=args.case)
-    regions = "all" if args.regions is None else args.regions  # '' is refused, not "all"
+    options = source_options(args)
+    parse_regions(options.regions)  # '' names no region: refused, with a case folder too
+    reads_aws = options.engine == "athena" or any(s.startswith("s3://") for s in options.logs)
+    if options.case_dir and not reads_aws:
+        options = dataclasses.replace(options, profile=None, role_arn=None)
+    sources = run_sources(options)
     if aws is not None:
-        return Sources(aws=aws, regions=parse_regions(regions))
-    return sources_from_parameters(profile=args.profile, regions=regions, role_arn=args.role_arn)
+        if sources.aws is not None:
+            sources.aws = aws
+        if sources.logs_aws is not None:
+            sources.logs_aws = aws
+    return sources
 
 
 def _investigate(args: argparse.Namespace, sources: Any) -> Any:
@@ -297,4 +400,5 @@ def _investigate(args: argparse.Namespace, sources: Any) -> Any:
         lookback_days=args.lookback_days,
         lookahead_days=args.lookahead_days,
         tolerance_hours=args.tolerance_hours,
+        follow_derived=args.follow_derived,
     )

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from typing import Any, TextIO
 
 from torinvest.cli import post as post_cli
@@ -12,13 +13,11 @@ from torinvest.cli.args import (
     LEDGER_HELP,
     UsageError,
     _add_aws_args,
-    _add_engine_args,
-    _add_window_args,
-    number_option,
+    add_investigation_args,
+    source_options,
 )
 from torinvest.cli.output import print_issues
 from torinvest.errors import TorinvestError
-from torinvest.options import DEFAULT_MAX_ROWS
 from torinvest.safety import term_safe
 from torinvest.verdict import STATUSES
 
@@ -48,48 +47,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     i.add_argument("--case", metavar="DIR", help="case folder (findings/, cloudtrail/, tor/)")
     _add_aws_args(i, full=False)
-    i.add_argument(
-        "--logs",
-        metavar="PATH_OR_S3_URL",
-        action="append",
-        default=[],
-        help="extra CloudTrail log folder, file or s3://bucket/prefix (repeatable)",
-    )
-    i.add_argument(
-        "--exit-list",
-        metavar="PATH",
-        action="append",
-        default=[],
-        dest="exit_lists",
-        help="extra Tor exit-list file or folder (repeatable)",
-    )
     i.add_argument("--out", required=True, metavar="DIR", help="folder for the report files")
-    i.add_argument(
-        "--geoip",
-        metavar="PATH",
-        action="append",
-        default=[],
-        help="MaxMind-format database (.mmdb: GeoLite2-ASN/-Country/-City, DB-IP Lite, IPinfo "
-        "Lite) for each IP's ASN and AS organization (and country); repeatable. Without it, "
-        "countries come from the bundled RIR data and ASNs only from the findings",
-    )
-    _add_engine_args(i)
-    i.add_argument(
-        "--max-rows",
-        type=number_option("max_rows"),
-        default=DEFAULT_MAX_ROWS,
-        metavar="N",
-        help="duckdb/athena: above N matching events, count in the engine (per-IP table and "
-        "charts by GROUP BY) and load only the sensitive calls as rows; 0: always load every "
-        f"row (default {DEFAULT_MAX_ROWS:,})",
-    )
-    _add_window_args(i)
-    i.add_argument(
-        "--no-follow-derived",
-        action="store_false",
-        dest="follow_derived",
-        help="do not follow keys the key minted (GetSessionToken, AssumeRole, …)",
-    )
+    add_investigation_args(i)
     g = i.add_argument_group("verdict (recorded in the ledger unless pending)")
     g.add_argument("--verdict", choices=STATUSES, default="pending", help="default: pending")
     g.add_argument("--analyst", default="", help="who decides (needed unless pending)")
@@ -108,33 +67,15 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 # investigate: the report
 # --------------------------------------------------------------------------------------------
 def run_options(args: argparse.Namespace) -> Any:
-    """The report's RunOptions from the investigate arguments."""
-    from torinvest.report import RunOptions
-
-    return RunOptions(
-        case_dir=args.case,
-        profile=args.profile,
-        regions="all" if args.regions is None else args.regions,
-        role_arn=args.role_arn,
-        logs=tuple(args.logs),
-        exit_lists=tuple(args.exit_lists),
-        lookback_days=args.lookback_days,
-        lookahead_days=args.lookahead_days,
-        tolerance_hours=args.tolerance_hours,
-        follow_derived=args.follow_derived,
+    """The report's RunOptions from the investigate arguments: the sources' (shared with
+    ``actions`` and ``verdict``, :func:`torinvest.cli.args.source_options`), then the verdict's."""
+    return dataclasses.replace(
+        source_options(args),
         verdict_status=args.verdict,
         analyst=args.analyst,
         rationale=args.rationale,
         suppress=args.suppress,
         ledger=args.ledger,
-        engine=args.engine,
-        athena_database=args.athena_database,
-        athena_table=args.athena_table,
-        athena_workgroup=args.athena_workgroup,
-        athena_output=args.athena_output,
-        max_rows=args.max_rows or None,
-        max_file_mb=args.max_file_mb,
-        geoip=tuple(args.geoip),
     )
 
 

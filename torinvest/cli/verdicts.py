@@ -12,9 +12,10 @@ from torinvest.aws import parse_regions
 from torinvest.cli.args import (
     LEDGER_HELP,
     _add_aws_args,
-    _add_window_args,
     _investigate,
     _sources_for,
+    add_investigation_args,
+    names_a_source,
 )
 from torinvest.cli.output import print_issues
 from torinvest.safety import term_safe
@@ -26,9 +27,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     v = sub.add_parser(
         "verdict",
         help="record a verdict on a finding in the ledger (no notebook)",
-        description="Record the analyst's verdict on a finding in the ledger. With --case or an "
-        "AWS option (--profile, --regions, --role-arn) the investigation runs first and its "
-        "evidence summary is stored with the verdict; otherwise only the record is. The same "
+        description="Record the analyst's verdict on a finding in the ledger. With --case, an "
+        "AWS option (--profile, --regions, --role-arn) or a source option (--logs, --engine, "
+        "--exit-list, --geoip) the investigation runs first, reading what `investigate` would, "
+        "and its evidence summary is stored with the verdict; otherwise only the record is. The same "
         "verdict again (status, analyst, rationale) adds no record; a different one supersedes "
         "the current one (which stays in the ledger). pending is not a verdict: it records "
         "nothing.",
@@ -40,7 +42,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     v.add_argument("--ledger", metavar="FILE", help=LEDGER_HELP)
     v.add_argument("--case", metavar="DIR", help="case folder: store the evidence from it")
     _add_aws_args(v, regions_default=None, full=False)
-    _add_window_args(v)
+    add_investigation_args(v)  # the evidence is read as `investigate` reads it
     v.set_defaults(func=cmd_verdict)
 
     vs = sub.add_parser(
@@ -101,7 +103,7 @@ def cmd_verdict(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         args.finding_id, status=args.status, analyst=args.analyst, rationale=args.rationale
     )
     inv = None
-    if args.case or args.profile or args.role_arn or args.regions is not None:
+    if names_a_source(args):
         inv = _investigate(args, _sources_for(args))
     v = make_verdict(
         args.finding_id,

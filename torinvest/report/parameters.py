@@ -141,12 +141,14 @@ def run_sources(options: RunOptions) -> Sources:
         regions=options.regions,
         role_arn=options.role_arn,
         logs=options.logs,
+        exit_lists=options.exit_lists,
         engine=options.engine,
         athena_database=options.athena_database or "",
         athena_table=options.athena_table or "",
         athena_workgroup=options.athena_workgroup or "",
         athena_output=options.athena_output or "",
         max_rows=options.max_rows,
+        max_file_mb=options.max_file_mb,
         geoip=options.geoip,
     )
 

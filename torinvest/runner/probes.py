@@ -23,7 +23,8 @@ Check = Callable[[Mapping[str, Any] | None], tuple[str, str] | None]
 def _probe(action: Action) -> tuple[Action, Check] | None:
     """A read that tells whether ``action`` is already done, and how to read its answer: the
     check returns ``("already-done" | "left-alone", why)``, ``("replace", why)`` (go ahead, saying
-    why what is there is not enough) or None (go ahead). A None answer
+    why what is there is not enough), ``("no-user" | "not-listed", why)`` (the suspect key is
+    not under its user's name: the run looks it up by its ID) or None (go ahead). A None answer
     means the probe found nothing ("no such entity")."""
     p = action.params
     op = action.operation
@@ -46,8 +47,10 @@ def _probe(action: Action) -> tuple[Action, Check] | None:
             keys = {k.get("AccessKeyId"): k for k in (resp or {}).get("AccessKeyMetadata") or []}
             if resp is None:  # no user of that name: renamed or deleted? (the run looks)
                 return "no-user", f"could not look at user {user} (renamed or deleted?)"
-            if key not in keys:  # a key never moves to another user
-                return "already-done", f"key {key} of {user} no longer exists"
+            if (
+                key not in keys
+            ):  # deleted, or its user renamed and this is a newcomer (the run looks)
+                return "not-listed", f"user {user} does not list key {key}"
             if keys[key].get("Status") == "Inactive":
                 return "already-done", f"key {key} of {user} is already inactive"
             return None
@@ -182,6 +185,43 @@ def identity_probe(action: Action) -> tuple[Action, Check] | None:
         operation,
         {param: name},
         why=f"is {what} the one the actor made? (before any undo step on it)",
+        changes_aws=False,
+        targets=(name,),
+    )
+    return read, same
+
+
+def user_id_probe(action: Action) -> tuple[Action, Check] | None:
+    """For the deny on the finding's user (``identity`` ``("UserId", name, AIDA…)``): GetUser on
+    the user it now names, and a check that its UserId is the finding's principal ID — never a
+    same-named user made after the suspect one was renamed or deleted. None for other actions."""
+    if not action.identity or action.identity[0] != "UserId" or len(action.identity) < 3:
+        return None
+    user_id = action.identity[2]
+    name = str(action.params.get("UserName") or action.identity[1])
+
+    def same(resp: Mapping[str, Any] | None) -> tuple[str, str] | None:
+        if resp is None:
+            return (
+                "left-alone",
+                f"user {name} is not there (renamed or deleted?): the finding's user {user_id} "
+                "was not found under that name; find it (aws iam list-users) and revoke there",
+            )
+        have = (resp.get("User") or {}).get("UserId")
+        if have != user_id:
+            return (
+                "left-alone",
+                f"user {name} here is {have or 'of an unknown ID'}, not the finding's user "
+                f"{user_id} (a same-named user made later?): left alone (nothing denied on it); "
+                "find the finding's user (aws iam list-users, renamed?) and revoke there",
+            )
+        return None
+
+    read = Action(
+        "iam",
+        "GetUser",
+        {"UserName": name},
+        why=f"is user {name} the finding's user {user_id}? (before the deny)",
         changes_aws=False,
         targets=(name,),
     )

@@ -20,7 +20,7 @@ from torinvest.aws import Aws, AwsConfig
 from torinvest.errors import AwsError, EndpointError, InputError, RefusedError, TorinvestError
 from torinvest.runner.calls import _jsonable, describe_answer, invoke
 from torinvest.runner.gate import Caller, credentials_hint, credentials_source, require_verdict
-from torinvest.runner.probes import _probe, identity_probe, principal
+from torinvest.runner.probes import _probe, identity_probe, principal, user_id_probe
 from torinvest.verdict import append as ledger_append
 from torinvest.verdict import default_ledger_path
 
@@ -210,6 +210,8 @@ class Runner:
         self.opening: dict[str, Any] = {}
         #: the suspect user's new name, found by its key's ID when its old one is gone
         self.renamed: dict[str, str] = {}
+        #: users (folded to lower case) seen holding the suspect key (ListAccessKeys listed it)
+        self.holders: set[str] = set()
         #: the identity check of each principal the activity created: (status, why) or None
         self.identities: dict[tuple[str, str], tuple[str, str] | None] = {}
 
@@ -677,7 +679,7 @@ def _identity(runner: Runner, action: Action) -> tuple[str, str] | None:
 def _change(runner: Runner, action: Action, *, looked: bool = False) -> CallResult:
     """One change: the identity check of a principal the activity created (before any undo
     step on it), its probe (when one can tell it is done), then the call."""
-    same = _identity(runner, action)
+    same = _identity(runner, action) or _finding_user(runner, action)
     if same is not None:
         return runner.skipped(action, *same)
     probe = _probe(action)
@@ -685,7 +687,9 @@ def _change(runner: Runner, action: Action, *, looked: bool = False) -> CallResu
         read, check = probe
         seen = runner.call(read, verb="CHECK", probe=True)
         verdict = check(seen.response) if seen.status == "read" else None
-        if verdict is not None and verdict[0] == "no-user":
+        if action.operation == "UpdateAccessKey" and _lists_key(seen, action):
+            runner.holders.add(str(action.params["UserName"]).casefold())
+        if verdict is not None and verdict[0] in ("no-user", "not-listed"):
             if looked:
                 return runner.skipped(action, "left-alone", f"{verdict[1]}: check it by hand")
             return _find_key_owner(runner, action, verdict[1])
@@ -696,16 +700,45 @@ def _change(runner: Runner, action: Action, *, looked: bool = False) -> CallResu
     return runner.call(action, verb="EXECUTE")
 
 
+def _lists_key(seen: CallResult, action: Action) -> bool:
+    """Whether the ListAccessKeys answer ``seen`` lists the suspect key of ``action``."""
+    listed = (seen.response or {}).get("AccessKeyMetadata") if seen.status == "read" else None
+    key = action.params.get("AccessKeyId")
+    return any(isinstance(k, Mapping) and k.get("AccessKeyId") == key for k in listed or [])
+
+
+def _finding_user(runner: Runner, action: Action) -> tuple[str, str] | None:
+    """Before the deny on the finding's user: unless this run saw that user hold the suspect
+    key, GetUser must show the finding's user ID (not a same-named user made later). None: go
+    ahead; else ``("left-alone", why)``."""
+    probe = user_id_probe(action)
+    user = action.params.get("UserName")
+    if probe is None or not isinstance(user, str) or user.casefold() in runner.holders:
+        return None
+    read, check = probe
+    seen = runner.call(read, verb="CHECK", probe=True)
+    if seen.status == "read":
+        return check(seen.response)
+    said = seen.error.message if seen.error else "no answer"
+    return (
+        "left-alone",
+        f"user {user}: could not check that it is the finding's user ({said}): left alone, "
+        "re-run or check it by hand",
+    )
+
+
 def _find_key_owner(runner: Runner, action: Action, missing: str) -> CallResult:
-    """The key's user is not there under its name (renamed or deleted?): look the key up by its
-    ID (``GetAccessKeyLastUsed`` names its user; it answers for this account's keys only) and
-    act on that user — a key never moves to another user, so it is the same principal renamed."""
+    """The suspect key is not under its user's name (no such user, or a user of that name that
+    does not list it: renamed, and a newcomer took the name?): look the key up by its ID
+    (``GetAccessKeyLastUsed`` names its user; it answers for this account's keys only) and act
+    on that user — a key never moves to another user, so it is the same principal renamed. Only
+    "no such entity" for the key itself means it no longer exists."""
     user, key = str(action.params["UserName"]), str(action.params["AccessKeyId"])
     read = Action(
         "iam",
         "GetAccessKeyLastUsed",
         {"AccessKeyId": key},
-        why=f"whose is {key} now? (no user named {user})",
+        why=f"whose is {key} now? ({missing})",
         changes_aws=False,
         targets=(key,),
     )
@@ -731,7 +764,7 @@ def _find_key_owner(runner: Runner, action: Action, missing: str) -> CallResult:
             f"by hand (aws iam get-access-key-last-used --access-key-id {key})",
         )
     runner.renamed[user.casefold()] = owner
-    runner.echo(f"  user {user} is not there: key {key} belongs to {owner} (renamed): acting on it")
+    runner.echo(f"  {missing}: key {key} belongs to {owner} (renamed): acting on {owner}")
     return _change(runner, runner.retarget(action), looked=True)
 
 
