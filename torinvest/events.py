@@ -55,7 +55,9 @@ class Activity:
     each file or region that failed or is incomplete, and each source that gave no file to read
     (also in ``empty_sources``: "no CloudTrail log files there" is not "no events"); ``derived``
     the temporary keys minted by the key whose activity is included; ``notes`` anything else
-    the analyst should know (a window cut to 90 days, …).
+    the analyst should know (a window cut to 90 days, …: each is a data issue of the
+    investigation); ``asides`` a source not used because another one covers it (LookupEvents
+    past its 90 days beside the trail's log files): said with the sources, not an issue.
 
     ``aggregates`` is set when the engine matched more rows than :attr:`EngineOptions.max_rows`:
     the activity was counted in the engine (:class:`torinvest.sources.sql.Aggregates`: per-IP
@@ -68,6 +70,7 @@ class Activity:
     files_read: int = 0
     derived: list[DerivedKey] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    asides: list[str] = field(default_factory=list)
     engine_summary: str | None = None  # queries run, bytes scanned, cost (duckdb/athena)
     aggregates: Aggregates | None = None
     file_counts: FileCounts | None = None
@@ -448,7 +451,8 @@ def load_activity(
         except InputError as e:
             if not logs and engine.kind != "athena":
                 raise
-            act.notes.append(f"LookupEvents not used: {e}")
+            covered = "the trail's log files" if logs else "the Athena table"
+            act.asides.append(f"LookupEvents not used: {e.message}; {covered} cover the window")
         else:
             frames.append(res_l.frame)
             act.issues += res_l.issues

@@ -1142,6 +1142,8 @@ def test_an_old_findings_remediation_plan_reads_the_trails_log_files(
         )
         assert f"DRY RUN  aws iam delete-login-profile --user-name {BACKDOOR_USER}" in out
         assert "Traceback" not in err and "unrecognized arguments" not in err
+        # the log files cover what LookupEvents no longer keeps: not incomplete evidence
+        assert "built from incomplete evidence" not in err + out, err
 
 
 def test_an_old_findings_verdict_stores_the_evidence_of_the_trails_log_files(

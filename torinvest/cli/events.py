@@ -134,7 +134,7 @@ def cmd_events(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     )
     if activity.nothing_read:  # "could not look" is never "no events"
         print_issues([i for i in activity.issues if i not in activity.empty_sources], err)
-        for note in activity.notes:
+        for note in [*activity.notes, *activity.asides]:
             print(f"torinvest: note: {term_safe(note)}", file=err)
         raise TorinvestError(activity.why_nothing(), hint=_nothing_read_hint(activity))
     path = write_frame(activity.frame, args.out)
@@ -152,7 +152,8 @@ def cmd_events(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             f"{term_safe(who)} in the window (this is not an access problem)",
             file=err,
         )
-    for note in [*activity.notes, *([activity.engine_summary] if activity.engine_summary else [])]:
+    engine = [activity.engine_summary] if activity.engine_summary else []
+    for note in [*activity.notes, *activity.asides, *engine]:
         print(f"torinvest: note: {term_safe(note)}", file=err)
     for d in activity.derived:
         by = term_safe(d.minted_by or "an unknown key")

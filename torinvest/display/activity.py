@@ -185,7 +185,8 @@ def sources_card(inv: Investigation) -> HTML:
         rows.append(("engine", _e(act.engine_summary)))
     for empty in act.empty_sources:
         rows.append(("nothing to read", _e(events.empty_source_text(empty))))
-    notes = _list(_e(n) for n in act.notes) if act.notes else ""
+    said = [*act.notes, *act.asides]
+    notes = _list(_e(n) for n in said) if said else ""
     return HTML(_card("Sources used", _kv(rows) + notes))
 
 
