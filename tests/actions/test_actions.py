@@ -793,7 +793,7 @@ def test_a_dry_run_says_which_verdict_execute_needs(tmp_path: Path) -> None:
     ledger = tmp_path / "ledger.jsonl"
     gap = rn.verdict_gap(read_ledger(ledger)[0], FINDING, "remediate", ledger)
     assert gap is not None
-    assert "is none recorded" in gap and "malicious or inconclusive" in gap
+    assert "no verdict is recorded on" in gap and "malicious or inconclusive" in gap
     assert f"torinvest verdict {FINDING} --status malicious" in gap and str(ledger) in gap
     verdict(ledger, "legitimate")
     records = read_ledger(ledger)[0]

@@ -361,9 +361,13 @@ def test_a_same_named_user_created_at_another_time_is_left_alone(
     iam.attach_user_policy(UserName="svc-backup-sync", PolicyArn=arn)
     events = persistence_events("svc-backup-sync", new_key, arn)
     plan = ac.plan_remediation(key(key_id), events)
-    report = rn.carry_out(Aws(), plan, execute=True, ledger=tmp_path / "l", echo=lambda s: None)
+    said: list[str] = []
+    report = rn.carry_out(Aws(), plan, execute=True, ledger=tmp_path / "l", echo=said.append)
     assert ops(proxy, changes_only=True) == ["UpdateAccessKey", "PutUserPolicy"]  # benjamin's
     assert ops(proxy).count("GetUser") == 1  # once, before the first undo step on it
+    # the reason is printed once; the other steps it covers are named
+    assert sum("LEFT ALONE: user svc-backup-sync" in line for line in said) == 1
+    assert "  LEFT ALONE: DeleteUser too (the same reason)" in said
     left = report.left_alone
     assert [r.action.operation for r in left] == [
         "DeleteLoginProfile",

@@ -264,6 +264,8 @@ def test_a_step_left_alone_is_not_a_full_remediation() -> None:
     assert f"1 LEFT ALONE: {why}" in a.text
     assert "1 step(s) were left alone" in a.text and "check them by hand" in a.text
     assert "(1 left alone)" in security_hub_note(a, "x")[0]
+    more = _run(*run, _action("r7", None, "skipped", status="left-alone", note=why))
+    assert f"2 LEFT ALONE: {why} (2 steps)" in more.text  # one reason, said once
 
 
 def test_the_security_hub_note_fits_512_and_keeps_where_the_report_is() -> None:

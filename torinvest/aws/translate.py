@@ -208,7 +208,7 @@ def translate_error(
         )
     if isinstance(error, BotoConnectionError | HTTPClientError):
         return EndpointError(
-            f"could not reach the {service}{f' in {region}' if region else ''} endpoint"
+            f"could not reach the {service} endpoint{f' in {region}' if region else ''}"
             + (f" ({operation or 'call'} on {resource})" if resource else "")
             + f": {error}",
             hint="check the network, proxy, or AWS_ENDPOINT_URL settings",

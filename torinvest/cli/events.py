@@ -26,6 +26,7 @@ from torinvest.errors import TorinvestError
 from torinvest.export import check_output, write_frame
 from torinvest.options import EngineOptions
 from torinvest.safety import term_safe
+from torinvest.schema import iso_utc
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -149,7 +150,8 @@ def cmd_events(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     elif not len(activity.frame):
         print(
             "torinvest: note: the sources were read and hold no event"
-            f"{term_safe(who)} in the window (this is not an access problem)",
+            f"{term_safe(who)}{' in the window' if args.start or args.end else ''} (this is not "
+            "an access problem)",
             file=err,
         )
     engine = [activity.engine_summary] if activity.engine_summary else []
@@ -159,7 +161,7 @@ def cmd_events(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         by = term_safe(d.minted_by or "an unknown key")
         print(
             f"torinvest: note: derived key {term_safe(d.access_key_id)} minted by {by} "
-            f"({term_safe(d.event_name)} at {d.event_time}) — its activity is included, "
+            f"({term_safe(d.event_name)} at {iso_utc(d.event_time)}) — its activity is included, "
             "flagged derived",
             file=err,
         )

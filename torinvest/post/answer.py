@@ -31,6 +31,7 @@ status.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -139,8 +140,9 @@ class Remediation:
                 "changes)"
             )
         if self.left_alone:
+            reasons = Counter(self.left_alone)  # one reason often covers several steps
             out += f", {len(self.left_alone)} LEFT ALONE: " + "; ".join(
-                _t(n, 200) for n in self.left_alone
+                _t(n, 200) + (f" ({k} steps)" if k > 1 else "") for n, k in reasons.items()
             )
         return out
 

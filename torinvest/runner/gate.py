@@ -78,9 +78,13 @@ def verdict_gap(
     wanted = PLAN_VERDICTS[kind]
     if prior is not None and prior.get("status") in wanted:
         return None
-    said = prior.get("status") if prior else "none recorded"
+    said = (
+        f"the verdict on {finding_id} is {prior.get('status')}"
+        if prior
+        else (f"no verdict is recorded on {finding_id}")
+    )
     return (
-        f"the verdict on {finding_id} is {said}: --execute needs a {' or '.join(wanted)} "
+        f"{said}: --execute needs a {' or '.join(wanted)} "
         f"verdict ({verdict_command(finding_id, wanted[0], ledger)})"
     )
 

@@ -214,6 +214,8 @@ class Runner:
         self.holders: set[str] = set()
         #: the identity check of each principal the activity created: (status, why) or None
         self.identities: dict[tuple[str, str], tuple[str, str] | None] = {}
+        #: the (status, note) of steps skipped so far: a reason is printed once
+        self.said: set[tuple[str, str]] = set()
 
     # -- ledger
     def _record(self, record: Mapping[str, Any]) -> None:
@@ -248,7 +250,11 @@ class Runner:
             {"phase": "skipped", "status": status, "note": note, "action": action.to_dict()}
         )
         label = "already done" if status == "already-done" else "LEFT ALONE"
-        self.echo(f"  {label}: {note}")
+        if (status, note) in self.said:  # the same reason for another step: said once
+            self.echo(f"  {label}: {action.operation} too (the same reason)")
+        else:
+            self.said.add((status, note))
+            self.echo(f"  {label}: {note}")
         return CallResult(action, status, note=note)
 
     def retarget(self, action: Action) -> Action:
