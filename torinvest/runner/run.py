@@ -107,7 +107,7 @@ class RunReport:
                 f"{len(self.already)} already done, {len(self.failed)} failed"
                 + (f", {len(self.unknown)} outcome(s) unknown" if self.unknown else "")
                 + (f", {len(self.left_alone)} left alone" if self.left_alone else "")
-                + f"; {len(self._of('read', changes=False))} read(s)"
+                + f"; {len(self._of('read', changes=False))} inventory read(s)"
                 + (f", {len(self.read_failures)} read(s) failed" if self.read_failures else "")
                 + f"; {len(plan.manual)} manual step(s)"
             )

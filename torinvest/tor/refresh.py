@@ -190,13 +190,13 @@ def refresh(
             ssl.SSLError,
         ) as e:
             note = f"could not reach {url} ({_reason(e)}); {_fallback(cache)}"
-            log.warning("%s", note)
+            log.info("%s", note)  # the caller says it (the CLI as a note)
             return RefreshResult(False, url, None, note)
         try:
             _check_download(tmp, url, month_text)
         except ExitListError as e:
             note = f"{url} did not return an exit list ({e.problem}); {_fallback(cache)}"
-            log.warning("%s", note)
+            log.info("%s", note)  # the caller says it (the CLI as a note)
             return RefreshResult(False, url, None, note)
         try:
             os.replace(tmp, target)
