@@ -308,19 +308,28 @@ def test_findings_start_after_end_is_refused(fake_aws: FakeAws) -> None:
         ["investigate", FINDING, "--case", "CASE", "--out", "OUT/r"],
         ["verdict", FINDING, "--status", "pending"],
         ["actions", FINDING, "--plan", "archive"],
-        ["athena-ddl", "--bucket", "b", "--accounts", "123456789012"],
+        ["athena-ddl", "--bucket", "trail-bucket", "--accounts", "123456789012"],
     ],
     ids=["findings", "findings-case", "events", "investigate", "investigate-case", "verdict",
          "actions", "athena-ddl"],
 )  # fmt: skip
 def test_empty_regions_is_refused_everywhere(
-    argv: list[str], value: str, fake_aws: FakeAws, tmp_path: Path
+    argv: list[str],
+    value: str,
+    fake_aws: FakeAws,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
+    """A usage error (exit 2) naming the option, before anything is asked or written."""
     argv = [str(sample_case().root) if a == "CASE" else a for a in argv]
     argv = [a.replace("OUT", str(tmp_path)) for a in argv]
-    code, _, err = run(*argv, "--regions", value)
-    assert code == 1
-    assert "no region named in --regions" in one_error(err)
+    with pytest.raises(SystemExit) as exited:
+        run(*argv, "--regions", value)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    (line,) = [ln for ln in err.splitlines() if "error:" in ln]
+    assert "argument --regions: no region named in --regions" in line
     assert fake_aws.requests == []
     assert not (tmp_path / "r").exists() and not (tmp_path / "e.parquet").exists()
 

@@ -206,9 +206,9 @@ def test_an_out_folder_that_is_a_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("argv", "code", "message"),
     [
-        (["notebook", "../../etc/passwd", "--case", "CASE"], 1, "invalid finding id"),
+        (["notebook", "../../etc/passwd", "--case", "CASE"], 2, "invalid finding id"),
         (["notebook", FINDING, "--case", "/no/such/case"], 1, "does not exist"),
-        (["notebook", FINDING, "--regions", "mars-1"], 1, "region"),
+        (["notebook", FINDING, "--regions", "mars-1"], 2, "region"),
         (["notebook", "--case", "CASE"], 2, "give a FINDING_ID, or --triage"),
         (["notebook", FINDING, "--triage", "--case", "CASE"], 2, "not both"),
         (
@@ -225,12 +225,19 @@ def test_an_out_folder_that_is_a_file(tmp_path: Path) -> None:
     ],
 )
 def test_bad_notebook_arguments_write_nothing(
-    tmp_path: Path, argv: list[str], code: int, message: str
+    tmp_path: Path,
+    argv: list[str],
+    code: int,
+    message: str,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     argv = [a.replace("CASE", str(sample_case().root)) for a in argv]
-    got, out, err = run(*argv, "--out", str(tmp_path / "inv"))
+    try:
+        got, out, err = run(*argv, "--out", str(tmp_path / "inv"))
+    except SystemExit as exited:  # a value argparse refuses (usage error)
+        got, out, err = int(exited.code or 0), "", capsys.readouterr().err
     assert (got, out) == (code, ""), err
-    (line,) = errors(err)
+    (line,) = [ln for ln in err.splitlines() if "error:" in ln]
     assert message in line
     assert not (tmp_path / "inv").exists()
 

@@ -853,7 +853,7 @@ def test_regions_without_lookup_narrow_every_source(tmp_path: Path, engine: str)
         (["--no-cache"], "--no-cache"),
         (["--max-workers", "4"], "--max-workers"),
         (["--access-key", KEY, "--username", "benjamin"], "--access-key and --username"),
-        (["--external-id", "x"], "--external-id"),
+        (["--external-id", "ext-id-42"], "--external-id"),
         (["--engine", "duckdb", "--print-sql", "--lookup", "--access-key", KEY], "--print-sql"),
         (["--print-sql"], "--print-sql"),
     ],
