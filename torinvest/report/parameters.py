@@ -141,6 +141,7 @@ def run_sources(options: RunOptions) -> Sources:
         regions=options.regions,
         role_arn=options.role_arn,
         logs=options.logs,
+        exit_lists=options.exit_lists,
         engine=options.engine,
         athena_database=options.athena_database or "",
         athena_table=options.athena_table or "",
