@@ -510,6 +510,70 @@ def test_s3_organization_trail_with_account_and_region(
     assert len(result.frame) == 55
 
 
+def _two_region_trail(root: Path, *, flat: bool = False) -> Path:
+    """One day of an account trail in us-east-1 (2 files) and eu-west-1 (1 file); ``flat``: the
+    files without the key layout (narrowed by their names)."""
+    for region, ps in (("us-east-1", INVICTUS[:2]), ("eu-west-1", INVICTUS[2:3])):
+        for p in ps:
+            name = log_name(p, "2023-07-10", region)
+            key = name if flat else "AWSLogs/" + day_key("2023-07-10", name, region=region)
+            write_gz(root / key, {"Records": records(p)})
+    return root
+
+
+def test_the_region_narrowing_says_which_regions_it_left_out(
+    s3: tuple[Aws, list[dict[str, Any]]], tmp_path: Path
+) -> None:
+    """--regions narrows log files (README): each source says what it left out — the files of
+    other regions seen and not read, counted by region, and where only the regions asked were
+    listed — without listing the other regions' folders."""
+    aws, calls = s3
+    window = {"start": "2023-07-10T00:00Z", "end": "2023-07-10T23:59Z", "progress": False}
+    trail = _two_region_trail(tmp_path / "trail")
+    upload(aws.client("s3"), "trail", trail)
+    flat = _two_region_trail(tmp_path / "flat", flat=True)
+    aws.client("s3").create_bucket(Bucket="flat")
+    upload(aws.client("s3"), "flat", flat)
+    calls.clear()
+
+    planned = load_logs("s3://trail/AWSLogs/", regions=["us-east-1"], aws=aws, **window)
+    assert planned.files_read == 2
+    folder = f"s3://trail/AWSLogs/{ACCOUNT}/CloudTrail/"
+    assert planned.notes == [
+        "s3://trail/AWSLogs/: the region narrowing (--regions us-east-1) kept only those "
+        f"regions' log files; only the us-east-1 folder(s) of {folder} were listed: the log "
+        "files of any other region there were left out (not listed, so not counted)"
+    ]
+    assert f"AWSLogs/{ACCOUNT}/CloudTrail/eu-west-1/" not in str(calls)  # not listed
+
+    named = load_logs(
+        f"s3://trail/AWSLogs/{ACCOUNT}/CloudTrail/eu-west-1/",
+        regions=["us-east-1"],
+        aws=aws,
+        **window,
+    )
+    assert named.files_read == 0 and "log files of region(s) eu-west-1 were left out" in str(
+        named.notes
+    )
+    assert [i.problem for i in named.issues] == [
+        "no log file matched the window/region narrowing (region(s) eu-west-1 not asked)"
+    ]
+
+    for source in ("s3://flat/", flat):
+        seen = load_logs(source, regions=["us-east-1"], aws=aws, **window)
+        assert (seen.files_read, seen.files_skipped) == (2, 1)
+        assert seen.counts.describe().endswith("1 outside the window/region narrowing")
+        assert seen.notes == [
+            f"{source}: the region narrowing (--regions us-east-1) kept only those regions' "
+            "log files; log files of region(s) eu-west-1 (1 file(s)) were left out"
+        ]
+
+    local = load_logs(trail, regions=["us-east-1"], **window)
+    assert (local.files_read, local.files_skipped) == (2, 1)
+    assert "log files of region(s) eu-west-1 (1 file(s)) were left out" in local.notes[0]
+    assert load_logs(trail, **window).notes == []
+
+
 def test_s3_without_narrowing_lists_the_prefix_and_skips_digests(
     s3: tuple[Aws, list[dict[str, Any]]], account_trail: Path
 ) -> None:

@@ -251,11 +251,13 @@ def sources_from_parameters(
     this many matching rows the duckdb/athena engine counts in the engine (0 or None: never).
     ``max_file_mb``: the most one log file may hold once decompressed (MiB); a larger file is
     a data issue, not read. ``geoip``: MaxMind-format databases (one path or a list; each is
-    opened here, so a bad one is an InputError naming it before anything is read).
+    opened here, so a bad one is an InputError naming it before anything is read). Each of
+    ``exit_lists`` must be a file or folder that can be read (:func:`check_exit_lists`).
     """
     case_dir = param_text("case_dir", case_dir)
     profile, role_arn = param_text("profile", profile), param_text("role_arn", role_arn)
     logs, exit_lists = param_list("logs", logs), param_list("exit_lists", exit_lists)
+    check_exit_lists(exit_lists)
     databases = [str(Path(p).expanduser()) for p in param_list("geoip", geoip)]
     check_geoip(databases)
     rows = None if max_rows is None else int(param_number("max_rows", max_rows, integer=True))
@@ -294,6 +296,32 @@ def sources_from_parameters(
         engine=options,
         geoip=databases,
     )
+
+
+def check_exit_lists(paths: Sequence[str]) -> None:
+    """Each extra exit list (``--exit-list``, the notebook's ``exit_lists``) is a file that can
+    be opened or a folder that can be listed: an :class:`OptionsError` (the CLI's exit 2) naming
+    the path otherwise, before anything is read — a list that was never read would leave the
+    calls it was meant to cover of unknown Tor status. What the files hold is checked when they
+    are read (a bad line or file is a data issue)."""
+    for text in paths:
+        path = Path(str(text)).expanduser()
+        try:
+            if path.is_dir():
+                next(path.iterdir(), None)
+            else:
+                with path.open("rb"):
+                    pass
+        except FileNotFoundError:
+            raise OptionsError(
+                f"--exit-list / exit_lists: {text}: no such file or folder",
+                hint="name a Tor exit-list file or folder that exists",
+            ) from None
+        except OSError as e:
+            raise OptionsError(
+                f"--exit-list / exit_lists: {text}: cannot be read: {e.strerror or e}",
+                hint="check the path and its permissions",
+            ) from None
 
 
 def check_sources(

@@ -110,3 +110,38 @@ def test_refresh_into_a_cache_that_is_a_file_names_torinvest_cache(
     assert "cannot create the Tor list cache" in err
     assert "TORINVEST_CACHE" in err
     assert "cache_dir" not in err
+
+
+@pytest.mark.parametrize("command", ["investigate", "notebook"])
+def test_a_missing_exit_list_is_a_usage_error_before_any_work(command: str, tmp_path: Path) -> None:
+    """`--exit-list` naming nothing is refused (exit 2) before a kernel starts or a folder is
+    made, as a bad `--geoip` is: never a whole report whose calls the list was meant to cover."""
+    from torinvest.case import sample_case
+
+    missing = tmp_path / "nonexist"
+    out = tmp_path / "out"
+    code, _, err = run(
+        command, "6dde0a8f8d46f6acad893b30f905e97c", "--case", str(sample_case().root),
+        "--exit-list", str(missing), "--out", str(out),
+    )  # fmt: skip
+    assert code == 2, err
+    (line,) = [x for x in err.splitlines() if x.startswith("torinvest: error:")]
+    assert f"--exit-list / exit_lists: {missing}: no such file or folder" in line
+    assert not out.exists()
+
+
+def test_the_notebook_parameter_exit_lists_is_checked_before_anything_is_read(
+    tmp_path: Path,
+) -> None:
+    from torinvest.case import sample_case
+    from torinvest.errors import OptionsError
+    from torinvest.parameters import sources_from_parameters
+
+    case = str(sample_case().root)
+    with pytest.raises(OptionsError, match="no such file or folder"):
+        sources_from_parameters(case_dir=case, exit_lists=str(tmp_path / "nonexist"))
+    (tmp_path / "lists").mkdir()
+    (tmp_path / "lists" / "exits-2023-07-10.txt").write_text("185.220.101.34\n")
+    both = f"{tmp_path / 'lists'},{tmp_path / 'lists' / 'exits-2023-07-10.txt'}"
+    sources = sources_from_parameters(case_dir=case, exit_lists=both)
+    assert len(sources.exit_lists) == 2

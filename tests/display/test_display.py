@@ -209,7 +209,8 @@ def test_calls_of_unknown_tor_status_never_read_as_zero_from_tor(
 ) -> None:
     """No exit list covers the calls' times: every count of calls from Tor says how many are of
     unknown status (the tiles, the signals, the derived keys, summary.json, the CLI line) —
-    "0 from Tor" alone would read as "not Tor", which nobody checked."""
+    "0 from Tor" alone would read as "not Tor", which nobody checked. The 43 calls from the
+    private 10.248.16.43 are not Tor whatever the lists cover (never "unknown")."""
     from torinvest import tor
     from torinvest.report.run import one_line_summary
 
@@ -219,10 +220,12 @@ def test_calls_of_unknown_tor_status_never_read_as_zero_from_tor(
     options = {"engine": engine, "max_rows": 10} if engine == "duckdb" else {}
     sources = investigation.sources_from_parameters(case_dir=str(sample_case().root), **options)
     inv = investigation.investigate(FINDING, sources)
-    assert inv.totals()["tor_unknown"] == 69 and inv.totals()["from_tor"] == 0
+    assert inv.totals()["tor_unknown"] == 26 and inv.totals()["from_tor"] == 0
+    private = inv.per_ip[inv.per_ip["source_ip"] == "10.248.16.43"]
+    assert private["tor"].tolist() == [False] and private["events"].tolist() == [43]
     summary = investigation.summary(inv)
-    assert summary["events"]["tor_unknown"] == 69
-    assert "0 from Tor, 69 of unknown Tor status" in one_line_summary(summary)
+    assert summary["events"]["tor_unknown"] == 26
+    assert "0 from Tor, 26 of unknown Tor status" in one_line_summary(summary)
     shown = " ".join(
         _text(h)
         for h in (
@@ -232,10 +235,27 @@ def test_calls_of_unknown_tor_status_never_read_as_zero_from_tor(
             display.derived_keys(inv).data,
         )
     )
-    assert "0 (+69 of unknown Tor status) of 69 calls" in shown
+    assert "0 (+26 of unknown Tor status) of 69 calls" in shown
+    assert (
+        "no call from a listed Tor exit node among the 43 of known Tor status (a list covers "
+        "their time, or the address cannot be an exit)"
+    ) in shown
     assert "5 call(s), 0 from Tor, 5 of unknown Tor status" in shown
-    assert re.search(r"calls from Tor 0 \(\+69 of unknown Tor status\)", shown)
+    assert re.search(r"calls from Tor 0 \(\+26 of unknown Tor status\)", shown)
     assert not re.search(r"\b0 from Tor(?!, \d)", shown), shown  # (may be cut short: "3 of unkno…")
+
+
+def test_the_tor_tile_says_no_tor_call_only_where_a_list_could_say_so() -> None:
+    """Every call of unknown status: the tile does not read "no call from a listed Tor exit"."""
+    from torinvest.display.answer import _no_tor_call
+
+    assert _no_tor_call(69, 69) == (
+        "no exit list covers these calls: whether any came from Tor is unknown"
+    )
+    assert _no_tor_call(69, 26).startswith(
+        "no call from a listed Tor exit node among the 43 of known Tor status"
+    )
+    assert _no_tor_call(69, 0) == "no call from a listed Tor exit node"
 
 
 def test_a_derived_keys_expiry_reads_as_the_other_times(inv: Investigation) -> None:

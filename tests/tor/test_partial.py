@@ -68,10 +68,10 @@ def test_a_one_address_list_marks_tor_and_never_rules_it_out(tmp_path: Path, fmt
     assert at(TOR_IP, GAP, alone) is None
     lists = tor.load_exit_lists(_one_address_list(tmp_path / "tor", fmt), now=NOW)
     assert at(TOR_IP, GAP, lists) is None
-    assert at("198.51.100.7", GAP, lists) is None
+    assert at("8.8.4.7", GAP, lists) is None
     assert at("203.0.113.9", GAP, lists) is True
     # and it changes nothing where a real list vouches: 2023-10-14 (bulk list, 1,305 exits)
-    assert at("198.51.100.7", "2023-10-14T12:00:00Z", lists) is False
+    assert at("8.8.4.7", "2023-10-14T12:00:00Z", lists) is False
     assert tor.coverage(lists) == tor.coverage(alone)
     assert [s.name for s in lists.partial_sources()] == [lists.sources[0].name]
     assert (
@@ -94,7 +94,7 @@ def test_the_events_of_a_gap_day_with_an_ioc_list_are_tor_or_unknown(tmp_path: P
         }
     )
     status = tor.tor_status(frame, lists)
-    assert status.tolist() == [pd.NA, True, pd.NA]
+    assert status.tolist() == [pd.NA, True, False]  # AWS Internal is never an exit
 
 
 def test_an_interval_list_vouches_only_for_days_with_enough_exits() -> None:
@@ -111,11 +111,11 @@ def test_an_interval_list_vouches_only_for_days_with_enough_exits() -> None:
     )  # fmt: skip
     lists = tor.ExitLists(observations=frame, sources=[source], min_exits=3)
     zero = {"tolerance": pd.Timedelta(0)}
-    assert tor.ip_status("198.51.100.7", pd.Timestamp("2020-01-01T06:00Z"), lists, **zero) is False
-    assert tor.ip_status("198.51.100.7", pd.Timestamp("2020-01-02T06:00Z"), lists, **zero) is False
+    assert tor.ip_status("8.8.4.7", pd.Timestamp("2020-01-01T06:00Z"), lists, **zero) is False
+    assert tor.ip_status("8.8.4.7", pd.Timestamp("2020-01-02T06:00Z"), lists, **zero) is False
     # day 2 is full but the list observes it only until 12:00
-    assert tor.ip_status("198.51.100.7", pd.Timestamp("2020-01-02T13:00Z"), lists, **zero) is None
-    assert tor.ip_status("198.51.100.7", pd.Timestamp("2020-01-06T00:00Z"), lists, **zero) is None
+    assert tor.ip_status("8.8.4.7", pd.Timestamp("2020-01-02T13:00Z"), lists, **zero) is None
+    assert tor.ip_status("8.8.4.7", pd.Timestamp("2020-01-06T00:00Z"), lists, **zero) is None
     assert tor.ip_status("192.0.2.9", pd.Timestamp("2020-01-06T00:00Z"), lists, **zero) is True
     assert tor.coverage(lists, tolerance=pd.Timedelta(0)) == [
         (pd.Timestamp("2020-01-01", tz="UTC"), pd.Timestamp("2020-01-02T12:00", tz="UTC"))
@@ -155,11 +155,11 @@ def test_a_list_dated_in_the_future_is_an_issue_and_not_used(tmp_path: Path) -> 
 
 def test_an_interval_still_open_ends_now(tmp_path: Path) -> None:
     path = tmp_path / "open.csv"
-    path.write_text("ip,first_seen_utc,last_seen_utc\n192.0.2.1,2025-01-01,2100-01-01\n")
+    path.write_text("ip,first_seen_utc,last_seen_utc\n9.9.9.1,2025-01-01,2100-01-01\n")
     lists = tor.read_exit_list(path, now=NOW)
     assert lists.issues == []
     assert lists.observations["last_seen"].tolist() == [pd.Timestamp("2026-01-01T01:00Z")]
-    assert at("192.0.2.1", "2099-06-01T00:00:00Z", lists) is None
+    assert at("9.9.9.1", "2099-06-01T00:00:00Z", lists) is None
 
 
 def test_the_findings_tor_ip_called_not_tor_is_a_contradiction() -> None:

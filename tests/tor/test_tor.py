@@ -95,8 +95,8 @@ def test_listed_exit_is_tor_that_day_and_not_in_2016() -> None:
         ("2016-09-20T12:00:00Z", IP_2016),
         ("2018-11-01T06:00:00Z", IP_2016),  # an exit in 2016 is not Tor in 2018
         ("2017-07-01T00:00:00Z", IP_2018),  # no list covers 2017
-        ("2018-11-01T22:15:59Z", "198.51.100.7"),  # last covered instant (22:15:59 + 24 h)
-        ("2018-11-01T22:16:00Z", "198.51.100.7"),
+        ("2018-11-01T22:15:59Z", "8.8.4.7"),  # last covered instant (22:15:59 + 24 h)
+        ("2018-11-01T22:16:00Z", "8.8.4.7"),
     )
     assert status(frame, lists) == [True, True, False, False, True, False, None, False, None]
 
@@ -132,10 +132,47 @@ def test_non_ip_sources_are_not_tor_when_covered_and_na_when_not() -> None:
         ("2016-09-20T12:00:00Z", "iam.amazonaws.com"),
         ("2016-09-20T12:00:00Z", None),  # no source address: unknown
         (None, IP_2016),  # no time: unknown
-        ("2020-01-01T00:00:00Z", "AWS Internal"),  # not covered
+        ("2020-01-01T00:00:00Z", "not an address"),  # not covered
+        ("2016-09-20T12:00:00Z", "not an address"),
         ("2016-09-20T12:00:00Z", IP_2016),
     )
-    assert status(frame, lists) == [False, False, None, None, None, True]
+    assert status(frame, lists) == [False, False, None, None, None, False, True]
+
+
+NEVER_EXITS = (
+    "10.248.16.43",  # private (an AWS VPC address)
+    "192.168.10.20",
+    "172.16.0.1",
+    "127.0.0.1",  # loopback
+    "169.254.169.254",  # link-local
+    "100.64.0.1",  # shared (carrier-grade NAT)
+    "240.0.0.1",  # reserved
+    "192.0.2.1",  # documentation
+    "198.51.100.7",
+    "203.0.113.9",
+    "::1",
+    "fd00::1",  # IPv6 unique local
+    "fe80::1",
+    "2001:db8::1",
+    "::ffff:10.0.0.1",  # IPv4-mapped private
+    "AWS Internal",
+    "ec2.amazonaws.com",
+)
+
+
+@pytest.mark.parametrize("when", ["2016-09-20T12:00:00Z", "2020-01-01T00:00:00Z", None])
+def test_sources_that_cannot_be_exits_are_not_tor_whatever_the_lists_cover(
+    when: str | None,
+) -> None:
+    """A private, reserved or documentation address, or an AWS service, is never a Tor exit:
+    False even at a time no list covers (2020), or with no time at all — never 'unknown'."""
+    lists = tor.load_exit_lists(LIST_2016, bundled=False)
+    frame = events(*[(when, ip) for ip in NEVER_EXITS], ("2020-01-01T00:00:00Z", IP_2016))
+    assert status(frame, lists) == [False] * len(NEVER_EXITS) + [None]
+    assert all(tor.cannot_be_exit(ip) for ip in NEVER_EXITS)
+    assert not tor.cannot_be_exit(IP_2016) and not tor.cannot_be_exit("not an address")
+    empty = tor.load_exit_lists(bundled=False)
+    assert tor.ip_status("10.248.16.43", utc("2025-07-10T12:00:00Z"), empty) is False
 
 
 def test_tolerance_is_configurable() -> None:
@@ -208,7 +245,7 @@ def test_interval_observations_match_throughout_with_tolerance() -> None:
         ("2018-05-01T00:00:00Z", IP_2018),  # inside run 1
         ("2018-06-16T16:00:06Z", IP_2018),  # run 1 ends 2018-06-15 16:00:06: last + 24 h
         ("2018-06-16T16:00:07Z", IP_2018),  # between the runs, not covered by either
-        ("2018-06-17T11:00:16Z", "192.0.2.1"),  # run 2 starts 2018-06-18 11:00:16: first - 24 h
+        ("2018-06-17T11:00:16Z", "9.9.9.1"),  # run 2 starts 2018-06-18 11:00:16: first - 24 h
         ("2018-06-17T11:00:16Z", IP_2018),
         ("2018-11-06T20:00:05Z", IP_2018),  # run 2 ends 2018-11-05 20:00:05: last + 24 h
         ("2018-11-06T20:00:06Z", IP_2018),
@@ -228,7 +265,7 @@ def test_keeps_the_events_index_and_accepts_plain_string_columns() -> None:
     lists = tor.load_exit_lists(LIST_2016, bundled=False)
     frame = events(
         ("2016-09-20T12:00:00Z", IP_2016),
-        ("2016-09-20T12:00:00Z", "192.0.2.1"),
+        ("2016-09-20T12:00:00Z", "9.9.9.1"),
         index=["b", "a"],
     )
     assert status(frame, lists) == [True, False]
@@ -246,7 +283,7 @@ def test_vectorized_on_200k_events_matches_a_row_by_row_reference(
     obs = bundled.observations
     n = 200_000
     listed = obs["ip"].to_numpy(dtype=object)[rng.integers(0, len(obs), n // 2)]
-    others = np.array([f"198.51.100.{i}" for i in range(256)] + ["AWS Internal"], dtype=object)
+    others = np.array([f"8.8.4.{i}" for i in range(256)] + ["AWS Internal"], dtype=object)
     ips = np.concatenate([listed, others[rng.integers(0, len(others), n - len(listed))]])
     start = utc("2016-09-01").value // 1000
     span = utc("2024-04-01").value // 1000 - start
@@ -270,7 +307,7 @@ def test_vectorized_on_200k_events_matches_a_row_by_row_reference(
         inside = (first <= t) & (t <= last)
         code = position.get(tor.normalize_ip(ips[i]), -2)
         near = bool((inside & (codes == code)).any())
-        expected = True if near else (False if inside.any() else None)
+        expected = True if near else (False if inside.any() or tor.cannot_be_exit(ips[i]) else None)
         got = result.iloc[i]
         assert (None if pd.isna(got) else bool(got)) == expected, (t, ips[i])
 

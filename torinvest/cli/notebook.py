@@ -86,6 +86,9 @@ def cmd_notebook(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         Case.open(args.case)
     else:
         parse_regions(args.regions or "all")
+    from torinvest.parameters import check_exit_lists
+
+    check_exit_lists(tuple(args.exit_lists))  # the copy would fail when run
     options = RunOptions(
         case_dir=args.case,
         profile=args.profile,

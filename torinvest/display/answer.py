@@ -160,6 +160,19 @@ def _tor_ips(inv: Investigation) -> list[str]:
     return items
 
 
+def _no_tor_call(total: int, unknown: int) -> str:
+    """What no call from a listed Tor exit means, given how many calls are of unknown Tor status:
+    "none" only where the lists could have said so."""
+    if unknown and unknown >= total:
+        return "no exit list covers these calls: whether any came from Tor is unknown"
+    if unknown:
+        return (
+            f"no call from a listed Tor exit node among the {total - unknown:,} of known Tor "
+            "status (a list covers their time, or the address cannot be an exit)"
+        )
+    return "no call from a listed Tor exit node"
+
+
 def _tor_tile(inv: Investigation, state: str) -> str:
     seen = f"<p class='ti-note'>GuardDuty saw <code>{_e(inv.key.tor_ip)}</code></p>"
     if state not in ("events", "counted"):
@@ -175,7 +188,7 @@ def _tor_tile(inv: Investigation, state: str) -> str:
     body = (
         f"<p>from Tor exit nodes:</p><p>{'<br>'.join(ips)}</p>"
         if ips
-        else "<p>no call from a listed Tor exit node</p>"
+        else f"<p>{_no_tor_call(totals['total'], totals['tor_unknown'])}</p>"
     )
     body += (
         f"<p class='ti-note'>all calls: {totals['total']:,} ({totals['failed']:,} failed) from "

@@ -116,7 +116,13 @@ from torinvest.tor.refresh import (
     Opener,
     refresh,
 )
-from torinvest.tor.status import finding_ip_contradiction, ip_status, tor_status
+from torinvest.tor.status import (
+    NEVER_EXIT_KINDS,
+    cannot_be_exit,
+    finding_ip_contradiction,
+    ip_status,
+    tor_status,
+)
 
 __all__ = [
     "BUNDLED_PACKAGE_DIR",
@@ -126,6 +132,7 @@ __all__ = [
     "EXIT_ADDRESSES_URL",
     "EXIT_OBSERVATIONS_COLUMNS",
     "MIN_EXITS",
+    "NEVER_EXIT_KINDS",
     "TORDNSEL_TYPE",
     "ExitListError",
     "ExitLists",
@@ -136,6 +143,7 @@ __all__ = [
     "RefreshResult",
     "bundled_dir",
     "bundled_index",
+    "cannot_be_exit",
     "coverage",
     "finding_ip_contradiction",
     "ip_status",

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from torinvest.errors import DataIssue, InputError
+from torinvest.geo import ip_kind
 from torinvest.tor.records import (
     DEFAULT_TOLERANCE,
     ExitLists,
@@ -20,12 +21,25 @@ from torinvest.tor.records import (
     normalize_ip,
 )
 
-
 # --------------------------------------------------------------------------------------------
 # status
 # --------------------------------------------------------------------------------------------
-def _event_codes(source_ip: pd.Series, known: pd.Index) -> tuple[np.ndarray, np.ndarray]:
-    """Per row: position of its normalized address in ``known`` (-1 if absent), and an NA mask.
+#: The kinds of source (:func:`torinvest.geo.ip_kind`) that cannot be a Tor exit whatever the
+#: lists say or cover: private, loopback, link-local, shared, reserved and documentation
+#: addresses, and AWS service names (``AWS Internal``, ``<service>.amazonaws.com``).
+NEVER_EXIT_KINDS: frozenset[str] = frozenset({"private", "aws-service"})
+
+
+def cannot_be_exit(value: object) -> bool:
+    """Whether a ``sourceIPAddress`` value can never be a Tor exit (:data:`NEVER_EXIT_KINDS`)."""
+    return ip_kind(value) in NEVER_EXIT_KINDS
+
+
+def _event_codes(
+    source_ip: pd.Series, known: pd.Index
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row: position of its normalized address in ``known`` (-1 if absent), an NA mask, and
+    a mask of the sources that cannot be a Tor exit (:func:`cannot_be_exit`).
 
     Only the distinct values are normalized (a categorical's categories, or ``pd.factorize``).
     """
@@ -37,7 +51,8 @@ def _event_codes(source_ip: pd.Series, known: pd.Index) -> tuple[np.ndarray, np.
     normalized = pd.Index([normalize_ip(str(v)) or "" for v in values], dtype="object")
     # one extra slot for NA rows (code -1)
     to_known = np.append(known.get_indexer(normalized), -1)
-    return to_known[codes], codes < 0
+    never = np.append(np.array([cannot_be_exit(str(v)) for v in values], dtype=bool), False)
+    return to_known[codes], codes < 0, never[codes]
 
 
 def ip_status(
@@ -46,8 +61,9 @@ def ip_status(
     lists: ExitLists,
     tolerance: pd.Timedelta | timedelta | str = DEFAULT_TOLERANCE,
 ) -> bool | None:
-    """Was ``ip`` a listed Tor exit within ``tolerance`` of ``at``? True, False, or None when no
-    loaded list that vouches for the exit population covers that time (:func:`tor_status` of a one-row frame)."""
+    """Was ``ip`` a listed Tor exit within ``tolerance`` of ``at``? True, False (also for an
+    address that cannot be an exit, such as a private one), or None when no loaded list that
+    vouches for the exit population covers that time (:func:`tor_status` of a one-row frame)."""
     probe = pd.DataFrame({"event_time": [at], "source_ip": pd.Categorical([ip])})
     status = tor_status(probe, lists, tolerance).iloc[0]
     return None if status is pd.NA else bool(status)
@@ -62,8 +78,10 @@ def tor_status(
 
     Returns a ``boolean`` Series named ``tor`` on ``events.index``: True (listed near that time),
     False (a list that vouches for the whole exit population covers that time — see
-    :data:`~torinvest.tor.records.MIN_EXITS` — and no list names it near it; also for non-IP
-    sources such as ``AWS Internal``), NA (no such list covers that time, or no time/source on
+    :data:`~torinvest.tor.records.MIN_EXITS` — and no list names it near it; and, whatever the
+    lists cover, for a source that cannot be an exit and no list names: private, loopback,
+    link-local, shared, reserved or documentation addresses and AWS service names such as
+    ``AWS Internal`` — :data:`NEVER_EXIT_KINDS`), NA (no such list covers that time, or no time/source on
     the row). A partial list (an IOC list, a hand-made case list) can make a row True, never
     False.
     """
@@ -86,7 +104,7 @@ def tor_status(
 
     # listed: some padded interval of the same address contains t (merge_asof by address)
     obs_codes, known = pd.factorize(lists.observations["ip"])
-    ev_code, ip_missing = _event_codes(events["source_ip"], pd.Index(known, dtype="object"))
+    ev_code, ip_missing, never = _event_codes(events["source_ip"], pd.Index(known, dtype="object"))
     listed = np.zeros(n, dtype=bool)
     pick = np.flatnonzero(t_ok & (ev_code >= 0))
     if len(pick):
@@ -109,7 +127,7 @@ def tor_status(
         listed[merged["row"].to_numpy()[hit]] = True
 
     listed &= ~ip_missing
-    known_mask = (covered & ~ip_missing) | listed
+    known_mask = (covered & ~ip_missing) | listed | never
     values = pd.arrays.BooleanArray(listed, ~known_mask)
     return pd.Series(values, index=events.index, name="tor")
 

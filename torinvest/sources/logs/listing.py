@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -89,10 +90,14 @@ class Listing:
     the ``AWSLogs/`` folders found (``trails``), and a note when the listing was not narrowed as
     it could have been. ``planned``: only the day folders of the window were listed (other days
     were not seen, so ``skipped`` does not count them), ``prefixes`` of them (none: no account
-    or region folder was found in the trail)."""
+    or region folder was found in the trail). ``left_out``: the log files left out by the
+    region narrowing, counted by region; ``unlisted``: the folders where only the regions asked
+    were listed (files of other regions there were not seen, so not counted)."""
 
     files: list[LogFile] = field(default_factory=list)
     skipped: int = 0
+    left_out: Counter[str] = field(default_factory=Counter)
+    unlisted: list[str] = field(default_factory=list)
     trails: list[str] = field(default_factory=list)
     note: str | None = None
     planned: bool = False
@@ -134,7 +139,7 @@ def list_local(root: Path, narrowing: Narrowing) -> Listing:
                 trails.add(os.path.join(top, trail.rstrip("/")))
             layout = key_layout(rel) if narrowing.active else None
             if layout is not None and not narrowing.accepts(layout):
-                listing.skipped += 1
+                _skip(listing, layout, narrowing)
                 continue
         listing.files.append(LogFile(found.path, found.size))
     listing.trails = sorted(trails)
@@ -178,12 +183,21 @@ def list_s3(aws: Aws, url: str, narrowing: Narrowing) -> Listing:
                     trails.add(trail)
                 layout = key_layout(key)
                 if layout is not None and not narrowing.accepts(layout):
-                    listing.skipped += 1
+                    _skip(listing, layout, narrowing)
                     continue
                 listing.files.append(LogFile(f"s3://{bucket}/{key}", size, bucket, key))
     listing.files.sort(key=lambda f: f.location)
     listing.trails = [f"s3://{bucket}/{t}" for t in sorted(trails)]
+    listing.left_out.update(lister.left_out)
+    listing.unlisted = [f"s3://{bucket}/{p}" for p in lister.unlisted]
     return listing
+
+
+def _skip(listing: Listing, layout: KeyLayout, narrowing: Narrowing) -> None:
+    """Count a log file left out by the narrowing (by region when its region was not asked)."""
+    listing.skipped += 1
+    if narrowing.regions and layout.region and layout.region not in narrowing.regions:
+        listing.left_out[layout.region] += 1
 
 
 def _trail_of(key: str) -> str | None:
@@ -203,6 +217,10 @@ class _S3Lister:
         self.bucket = bucket
         self.trails: list[str] = []
         self.note: str | None = None
+        #: regions whose folder was named in the prefix and left out (no file counted)
+        self.left_out: Counter[str] = Counter()
+        #: ``…/CloudTrail/`` folders where only the regions asked were listed
+        self.unlisted: list[str] = []
 
     def _call(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
         """The pages of one listing; an error names the bucket and prefix listed."""
@@ -295,6 +313,7 @@ class _S3Lister:
             return self._regions(trail, narrowing)
         if len(parts) == 3:
             if narrowing.regions and parts[2] not in narrowing.regions:
+                self.left_out[parts[2]] += 0  # named, not listed: no file counted
                 return []
             return self._days(f"{trail}{parts[2]}/", narrowing)
         return [base]
@@ -314,7 +333,8 @@ class _S3Lister:
         return out
 
     def _regions(self, prefix: str, narrowing: Narrowing) -> list[str]:
-        if narrowing.regions:
+        if narrowing.regions:  # the other regions' folders are not listed (nor counted)
+            self.unlisted.append(prefix)
             children = [f"{prefix}{r}/" for r in sorted(narrowing.regions)]
         else:
             children = self.folders(prefix)
@@ -397,6 +417,9 @@ def list_logs(
         out.trails += [t for t in listing.trails if t not in out.trails]
         if listing.note:
             out.notes.append(listing.note)
+        left_out = _region_note(name, listing, narrowing)
+        if left_out:
+            out.notes.append(left_out)
         inside = f"/{TRAIL_FOLDER}/" in name.rstrip("/") + "/"
         if len(listing.trails) > 1 or (listing.trails and name.startswith("s3://") and not inside):
             out.notes.append(
@@ -413,10 +436,46 @@ def list_logs(
     return out
 
 
+#: At most this many folders named in a note on the region narrowing.
+MAX_NAMED_FOLDERS = 3
+
+
+def _region_note(name: str, listing: Listing, narrowing: Narrowing) -> str | None:
+    """What the region narrowing left out of one source: the log files of other regions seen
+    and not read (counted by region), and the folders where only the regions asked were listed
+    (their other regions' files were not seen, so not counted). None when it left nothing out
+    that could be said."""
+    if not narrowing.regions:
+        return None
+    asked = ", ".join(sorted(narrowing.regions))
+    parts = []
+    if listing.left_out:
+        regions = ", ".join(
+            f"{r} ({n:,} file(s))" if n else r for r, n in sorted(listing.left_out.items())
+        )
+        parts.append(f"log files of region(s) {regions} were left out")
+    if listing.unlisted:
+        shown = listing.unlisted[:MAX_NAMED_FOLDERS]
+        more = len(listing.unlisted) - len(shown)
+        where = ", ".join(shown) + (f" and {more:,} more" if more else "")
+        parts.append(
+            f"only the {asked} folder(s) of {where} were listed: the log files of any other "
+            "region there were left out (not listed, so not counted)"
+        )
+    if not parts:
+        return None
+    return (
+        f"{name}: the region narrowing (--regions {asked}) kept only those regions' log files; "
+        + "; ".join(parts)
+    )
+
+
 def _empty_problem(name: str, listing: Listing, narrowing: Narrowing) -> str:
     """Why a source gave no file to read: nothing CloudTrail there, or nothing in the window."""
     if listing.skipped:
         return f"{NO_MATCH} ({listing.skipped:,} log file(s) outside it)"
+    if listing.left_out:  # a region folder named in the prefix, not asked
+        return f"{NO_MATCH} (region(s) {', '.join(sorted(listing.left_out))} not asked)"
     if listing.planned and listing.trails and listing.prefixes:
         days = ""
         if narrowing.first_day is not None and narrowing.last_day is not None:
