@@ -167,12 +167,9 @@ def _add_engine_args(p: argparse.ArgumentParser) -> None:
     )
 
 
-def add_investigation_args(p: argparse.ArgumentParser) -> None:
-    """The options of the investigation's sources and evidence beside ``--case`` and the AWS
-    options — log files, exit lists, GeoIP databases, the engine and its options, the row
-    limit, the window, derived keys — shared by every command that builds an investigation
-    (``investigate``, ``actions``, ``verdict``) so that they cannot drift; read back with
-    :func:`source_options`."""
+def add_path_args(p: argparse.ArgumentParser) -> None:
+    """--logs, --exit-list and --geoip: the paths an investigation reads beside its case or
+    AWS sources (:func:`add_investigation_args`; ``notebook`` takes these alone)."""
     p.add_argument(
         "--logs",
         metavar="PATH_OR_S3_URL",
@@ -198,6 +195,15 @@ def add_investigation_args(p: argparse.ArgumentParser) -> None:
         "Lite) for each IP's ASN and AS organization (and country); repeatable. Without it, "
         "countries come from the bundled RIR data and ASNs only from the findings",
     )
+
+
+def add_investigation_args(p: argparse.ArgumentParser) -> None:
+    """The options of the investigation's sources and evidence beside ``--case`` and the AWS
+    options — log files, exit lists, GeoIP databases, the engine and its options, the row
+    limit, the window, derived keys — shared by every command that builds an investigation
+    (``investigate``, ``actions``, ``verdict``) so that they cannot drift; read back with
+    :func:`source_options`."""
+    add_path_args(p)
     _add_engine_args(p)
     p.add_argument(
         "--max-rows",

@@ -9,7 +9,7 @@ from typing import TextIO
 
 from torinvest.aws import parse_regions
 from torinvest.case import Case
-from torinvest.cli.args import LEDGER_HELP, UsageError, _add_aws_args
+from torinvest.cli.args import LEDGER_HELP, UsageError, _add_aws_args, add_path_args
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -32,28 +32,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     nb.add_argument("--case", metavar="DIR", help="case folder (findings/, cloudtrail/, tor/)")
     _add_aws_args(nb, full=False)
-    nb.add_argument(
-        "--logs",
-        metavar="PATH_OR_S3_URL",
-        action="append",
-        default=[],
-        help="extra CloudTrail log folder, file or s3://bucket/prefix (repeatable)",
-    )
-    nb.add_argument(
-        "--exit-list",
-        metavar="PATH",
-        action="append",
-        default=[],
-        dest="exit_lists",
-        help="extra Tor exit-list file or folder (repeatable)",
-    )
-    nb.add_argument(
-        "--geoip",
-        metavar="PATH",
-        action="append",
-        default=[],
-        help="MaxMind-format database for each IP's ASN and AS organization (repeatable)",
-    )
+    add_path_args(nb)
     nb.add_argument("--ledger", metavar="FILE", help=LEDGER_HELP)
     nb.add_argument(
         "--out",
