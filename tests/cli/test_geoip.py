@@ -58,3 +58,18 @@ def test_a_bad_geoip_database_is_refused_before_any_kernel(tmp_path: Path) -> No
     (line,) = [x for x in err.splitlines() if x.startswith("torinvest: error:")]
     assert f"MaxMind database {bad} cannot be read" in line
     assert not (tmp_path / "out" / "report.ipynb").exists()
+
+
+def test_a_bad_geoip_database_is_refused_before_a_working_copy_is_written(tmp_path: Path) -> None:
+    """`notebook --geoip BAD` names the database as `investigate` does, and writes no copy
+    (which would only fail when run in JupyterLab)."""
+    bad = tmp_path / "GeoLite2-ASN.mmdb"
+    bad.write_text("not a database")
+    code, _, err = run(
+        "notebook", FINDING, "--case", str(sample_case().root), "--geoip", str(bad),
+        "--out", str(tmp_path / "nb"),
+    )  # fmt: skip
+    assert code == 1
+    (line,) = [x for x in err.splitlines() if x.startswith("torinvest: error:")]
+    assert f"MaxMind database {bad} cannot be read" in line
+    assert not (tmp_path / "nb").exists()

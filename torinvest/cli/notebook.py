@@ -65,9 +65,11 @@ def cmd_notebook(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         Case.open(args.case)
     else:
         parse_regions(args.regions or "all")
+    from torinvest.geo import check_geoip
     from torinvest.parameters import check_exit_lists
 
     check_exit_lists(tuple(args.exit_lists))  # the copy would fail when run
+    check_geoip(args.geoip)  # as investigate does: a bad database is named before any copy
     options = RunOptions(
         case_dir=args.case,
         profile=args.profile,
