@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 from tests.fake_aws import FakeAws
+from tests.mmdb import asn_database
 from torinvest import actions, investigation, report
 from torinvest.case import sample_case
 from torinvest.cli import main
@@ -360,8 +361,7 @@ def test_notebook_prints_the_path_last_and_the_lab_command(
     assert lines[1].startswith("open it: ") and lines[1].endswith(f" lab {path}")
     assert Path(lines[1].split()[2]).name == "jupyter"
 
-    db = tmp_path / "asn.mmdb"
-    db.write_bytes(b"")
+    db = asn_database(tmp_path / "asn.mmdb")  # a database that opens (a bad one is refused)
     code, out, err = run(
         "notebook", FINDING, "--case", _case(), "--out", str(tmp_path / "g"), "--geoip", str(db)
     )
