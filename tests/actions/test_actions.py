@@ -181,6 +181,15 @@ def iam_client(moto_url: str, account: str | None = None) -> Any:
     )
 
 
+def guardduty_finding(fake_aws: FakeAws, detector: str | None = None) -> dict[str, Any]:
+    """The raw sample Tor finding (tests/fixtures shapes), put in the fake GuardDuty of
+    us-east-1 under its detector (or ``detector``)."""
+    raw = json.loads((SHAPES / "single_raw.json").read_text())
+    gd = fake_aws.guardduty("us-east-1")
+    gd.add_findings([raw], detector_id=gd.add_detector(detector or raw["service"]["detectorId"]))
+    return raw
+
+
 def verdict(ledger: Path, status: str, finding: str = FINDING, *, minutes: int = 0) -> None:
     record_verdict(
         make_verdict(
@@ -765,10 +774,7 @@ def test_sample_case_remediation_in_the_findings_account(
 def test_archive_command_needs_legitimate_and_the_right_account(
     proxy: FaultProxy, fake_aws: FakeAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    raw = json.loads((SHAPES / "single_raw.json").read_text())
-    gd = fake_aws.guardduty("us-east-1")
-    gd.add_detector(raw["service"]["detectorId"])
-    gd.add_findings([raw])
+    raw = guardduty_finding(fake_aws)
     ledger = tmp_path / "ledger.jsonl"
     verdict(ledger, "legitimate", raw["id"])
     monkeypatch.setenv("MOTO_ACCOUNT_ID", SAMPLE_ACCOUNT)
@@ -1113,11 +1119,7 @@ def test_undo_steps_on_a_user_the_activity_renamed_are_manual_under_its_new_name
 # --------------------------------------------------------------------------------------------
 def _old_finding_in_guardduty(fake_aws: FakeAws) -> str:
     """The sample finding (July 2023: far beyond LookupEvents' 90 days) in GuardDuty."""
-    raw = json.loads((SHAPES / "single_raw.json").read_text())
-    gd = fake_aws.guardduty("us-east-1")
-    gd.add_detector(raw["service"]["detectorId"])
-    gd.add_findings([raw])
-    return str(raw["id"])
+    return str(guardduty_finding(fake_aws)["id"])
 
 
 def test_an_old_findings_remediation_plan_reads_the_trails_log_files(

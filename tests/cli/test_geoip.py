@@ -8,6 +8,8 @@ import csv
 import io
 from pathlib import Path
 
+import pytest
+
 from tests.mmdb import asn_database
 from torinvest import report
 from torinvest.case import sample_case
@@ -47,29 +49,22 @@ def test_investigate_reads_the_asn_database(tmp_path: Path) -> None:
     assert "Example VPS <b>Hosting</b>" not in html  # an organization name is text
 
 
-def test_a_bad_geoip_database_is_refused_before_any_kernel(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("command", "never_written"),
+    [("investigate", "out/report.ipynb"), ("notebook", "out")],
+)
+def test_a_bad_geoip_database_is_refused_before_any_kernel_or_copy(
+    tmp_path: Path, command: str, never_written: str
+) -> None:
+    """`investigate` and `notebook` name a database that cannot be read before a kernel starts
+    or a working copy is written (a copy would only fail when run in JupyterLab)."""
     bad = tmp_path / "GeoLite2-ASN.mmdb"
     bad.write_text("not a database")
     code, _, err = run(
-        "investigate", FINDING, "--case", str(sample_case().root), "--geoip", str(bad),
+        command, FINDING, "--case", str(sample_case().root), "--geoip", str(bad),
         "--out", str(tmp_path / "out"),
     )  # fmt: skip
     assert code == 1
     (line,) = [x for x in err.splitlines() if x.startswith("torinvest: error:")]
     assert f"MaxMind database {bad} cannot be read" in line
-    assert not (tmp_path / "out" / "report.ipynb").exists()
-
-
-def test_a_bad_geoip_database_is_refused_before_a_working_copy_is_written(tmp_path: Path) -> None:
-    """`notebook --geoip BAD` names the database as `investigate` does, and writes no copy
-    (which would only fail when run in JupyterLab)."""
-    bad = tmp_path / "GeoLite2-ASN.mmdb"
-    bad.write_text("not a database")
-    code, _, err = run(
-        "notebook", FINDING, "--case", str(sample_case().root), "--geoip", str(bad),
-        "--out", str(tmp_path / "nb"),
-    )  # fmt: skip
-    assert code == 1
-    (line,) = [x for x in err.splitlines() if x.startswith("torinvest: error:")]
-    assert f"MaxMind database {bad} cannot be read" in line
-    assert not (tmp_path / "nb").exists()
+    assert not (tmp_path / never_written).exists()

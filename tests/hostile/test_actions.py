@@ -25,6 +25,7 @@ from tests.actions.test_actions import (  # noqa: F401  (proxy_fixture: the fixt
     SHAPES,
     SUSPECT,
     assert_paired,
+    guardduty_finding,
     iam_client,
     key,
     ops,
@@ -139,13 +140,6 @@ def test_a_dry_run_with_another_accounts_credentials_reads_nothing_there(
     assert report.notes and report.notes[0].startswith("--execute would be refused: finding")
 
 
-def _gd_finding(fake_aws: FakeAws, detector: str | None = None) -> dict[str, Any]:
-    raw = json.loads((SHAPES / "single_raw.json").read_text())
-    gd = fake_aws.guardduty("us-east-1")
-    gd.add_findings([raw], detector_id=gd.add_detector(detector or raw["service"]["detectorId"]))
-    return raw
-
-
 def archive(ledger: Path, finding: str = FINDING, *extra: str) -> tuple[int, str, str]:
     return run(
         "actions", finding, "--plan", "archive", "--suppress", "--regions", "us-east-1",
@@ -157,7 +151,7 @@ def test_a_guardduty_member_account_cannot_archive(
     proxy: FaultProxy, fake_aws: FakeAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MOTO_ACCOUNT_ID", SAMPLE_ACCOUNT)
-    _gd_finding(fake_aws)
+    guardduty_finding(fake_aws)
     fake_aws.guardduty("us-east-1").set_administrator("999999999999")
     verdict(tmp_path / "l.jsonl", "legitimate")
     code, out, err = archive(tmp_path / "l.jsonl")
@@ -310,7 +304,7 @@ def test_guardduty_answering_html_500_to_the_archive(
     proxy: FaultProxy, fake_aws: FakeAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MOTO_ACCOUNT_ID", SAMPLE_ACCOUNT)
-    _gd_finding(fake_aws)
+    guardduty_finding(fake_aws)
     verdict(tmp_path / "l.jsonl", "legitimate")
     proxy.fault("ArchiveFindings", HTML_500)
     code, out, err = archive(tmp_path / "l.jsonl")
@@ -574,10 +568,7 @@ def test_a_malicious_verdict_recorded_meanwhile_stops_the_archive(
 ) -> None:
     import torinvest.investigation as investigation
 
-    raw = json.loads((SHAPES / "single_raw.json").read_text())
-    gd = fake_aws.guardduty("us-east-1")
-    gd.add_detector(raw["service"]["detectorId"])
-    gd.add_findings([raw])
+    raw = guardduty_finding(fake_aws)
     ledger = tmp_path / "ledger.jsonl"
     verdict(ledger, "legitimate", raw["id"])
     monkeypatch.setenv("MOTO_ACCOUNT_ID", SAMPLE_ACCOUNT)
