@@ -6,6 +6,7 @@ import codecs
 import copy
 import io
 import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import pytest
 
 from tests.fake_aws import FakeAws
 from torinvest.case import sample_case
-from torinvest.cli import FINDING_JSON_KEYS, main
+from torinvest.cli import FINDING_JSON_KEYS, build_parser, main
 
 GD = Path(__file__).parent.parent / "fixtures" / "guardduty"
 STORY = json.loads((sample_case().root / "STORY.json").read_text())
@@ -153,6 +154,19 @@ def test_demo_prints_the_located_keys() -> None:
     code, out, _ = run("demo")
     assert code == 0
     assert "AKIATFQR7NSCUXC3DDDP" in out and "185.220.101.34" in out
+
+
+def test_demo_says_the_commands_that_investigate_a_finding() -> None:
+    """Each printed next step parses as printed (the case path quoted for the shell) and names
+    a Tor finding of the sample case, which it reads from the case folder."""
+    code, out, _ = run("demo")
+    assert code == 0
+    steps = [shlex.split(x) for x in out.splitlines() if x.startswith("  torinvest ")]
+    assert [s[1] for s in steps] == ["investigate", "notebook"]
+    for argv in steps:
+        args = build_parser().parse_args(argv[1:])
+        assert args.finding_id == "6dde0a8f8d46f6acad893b30f905e97c"
+        assert Path(args.case) == sample_case().root
 
 
 def test_installed_command_runs_without_traceback(tmp_path: Path) -> None:

@@ -1,8 +1,10 @@
-"""``torinvest demo``: the findings of the embedded sample case."""
+"""``torinvest demo``: the findings of the embedded sample case, and the commands that
+investigate one of them."""
 
 from __future__ import annotations
 
 import argparse
+import shlex
 from typing import TextIO
 
 from torinvest.case import sample_case
@@ -11,7 +13,10 @@ from torinvest.cli.findings import format_table, located_records, print_notes
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``torinvest demo`` and its arguments to the parser."""
-    d = sub.add_parser("demo", help="run on the embedded sample case")
+    d = sub.add_parser(
+        "demo",
+        help="the embedded sample case's findings, and the commands that investigate one",
+    )
     d.set_defaults(func=cmd_demo)
 
 
@@ -24,4 +29,22 @@ def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     records, problems = located_records(result)
     out.write(format_table(records) + "\n")
     print_notes(result, problems, err)
+    if records:
+        print(next_steps(str(records[0]["id"]), str(case.root)), file=out)
     return 0
+
+
+def next_steps(finding_id: str, case: str) -> str:
+    """The commands that take the sample case's finding through the procedure (the case
+    folder's path quoted for the shell)."""
+    where = shlex.quote(case)
+    return "\n".join(
+        [
+            "",
+            "next (nothing here reaches AWS: the case folder holds the findings and the logs):",
+            f"  torinvest investigate {finding_id} --case {where} --out demo-report",
+            f"  torinvest notebook {finding_id} --case {where}",
+            "  (the first writes demo-report/report.html, to open in a browser; the second"
+            " prints the notebook to open in JupyterLab)",
+        ]
+    )
