@@ -246,14 +246,21 @@ def utc_timestamp(value: object) -> pd.Timestamp | None:
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
-def expiration_time(value: object) -> pd.Timestamp | None:
-    """A credential's ``expiration`` from CloudTrail's ``responseElements`` (AWS writes
-    ``Jul 12, 2023, 12:20:04 AM``, in UTC; ISO 8601 also read) as a UTC Timestamp; None when
-    missing or not a time (a forged record's text: shown as written)."""
+def utc_or_none(value: object) -> pd.Timestamp | None:
+    """``value`` (a time, or its text with any offset) as a UTC Timestamp; None when missing or
+    not a time. Times are compared this way, never as text (``…T01:00+09:00`` is before
+    ``…T20:00Z`` of the day before's text order; ``…:00Z`` is before ``…:00.5Z``)."""
     try:
         return utc_timestamp(value)
     except (ValueError, TypeError, OverflowError):
         return None
+
+
+def expiration_time(value: object) -> pd.Timestamp | None:
+    """A credential's ``expiration`` from CloudTrail's ``responseElements`` (AWS writes
+    ``Jul 12, 2023, 12:20:04 AM``, in UTC; ISO 8601 also read) as a UTC Timestamp; None when
+    missing or not a time (a forged record's text: shown as written)."""
+    return utc_or_none(value)
 
 
 def iso_utc(value: object) -> str | None:

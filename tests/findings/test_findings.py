@@ -18,6 +18,7 @@ from torinvest.errors import (
     NoFindingsError,
     NotATorFindingError,
 )
+from torinvest.findings.related import make_subject, read_related, related_from_findings
 from torinvest.investigation import window_for
 from torinvest.schema import FINDINGS_COLUMNS
 
@@ -198,6 +199,59 @@ def test_duplicates_keep_the_latest_update(tmp_path: Path) -> None:
     result = fd.read_findings(tmp_path)
     assert len(result.findings) == 1
     assert result.findings[0].data["updatedAt"] == "2020-01-01T00:00:00.000Z"
+
+
+def _copies(tmp_path: Path, *versions: tuple[str | None, float]) -> Path:
+    """One file per copy of RAW with that updatedAt (None: left out) and severity."""
+    for i, (updated, severity) in enumerate(versions):
+        doc = {**RAW, "severity": severity}
+        doc.pop("updatedAt")
+        if updated is not None:
+            doc["updatedAt"] = updated
+        (tmp_path / f"copy{i}.json").write_text(json.dumps(doc))
+    return tmp_path
+
+
+def test_duplicates_compare_update_times_in_utc_not_as_text(tmp_path: Path) -> None:
+    """``…T01:00+09:00`` (16:00 UTC) sorts after ``…T20:00Z`` as text but is older: the copy
+    updated last in UTC wins, in the findings and in the related findings read from files."""
+    _copies(
+        tmp_path,
+        ("2023-07-10T12:19:44.556Z", 2.0),
+        ("2023-07-11T01:00:00.000+09:00", 3.0),
+        ("2023-07-10T20:00:00.000Z", 8.0),
+    )
+    result = fd.read_findings(tmp_path)
+    assert [f.data["severity"] for f in result.findings] == [8.0]
+    assert result.issues == []
+    key = RAW["resource"]["accessKeyDetails"]["accessKeyId"]
+    related = read_related(tmp_path, make_subject([key]))
+    assert [r["severity"] for r in related.findings] == [8.0]
+
+
+def test_a_copy_without_a_usable_update_time_never_wins_and_is_named(tmp_path: Path) -> None:
+    _copies(tmp_path, ("2023-07-10T12:19:44.556Z", 8.0), ("not a time", 2.0), (None, 3.0))
+    result = fd.read_findings(tmp_path)
+    assert [f.data["severity"] for f in result.findings] == [8.0]
+    named = [i for i in result.issues if "no usable updatedAt" in i.problem]
+    assert [i.source for i in named] == [
+        f"finding {RAW['id']} in {tmp_path / 'copy1.json'}",
+        f"finding {RAW['id']} in {tmp_path / 'copy2.json'}",
+    ]
+    assert all("not used (" in i.problem and "copy0.json" in i.problem for i in named)
+
+
+def test_related_findings_are_newest_first_by_time_not_by_text() -> None:
+    """``…:00Z`` sorts after ``…:00.500000Z`` as text but is older: the newest comes first."""
+    found = []
+    for fid, last in (("a" * 32, "2023-07-10T12:00:00Z"), ("b" * 32, "2023-07-10T12:00:00.5Z")):
+        doc = copy.deepcopy(RAW)
+        doc["id"] = fid
+        doc["service"]["eventLastSeen"] = last
+        found.append(fd.Finding(data=doc, origin="x.json", shape="api"))
+    key = RAW["resource"]["accessKeyDetails"]["accessKeyId"]
+    got = related_from_findings(found, make_subject([key]))
+    assert [r["id"] for r in got] == ["b" * 32, "a" * 32]
 
 
 def test_copies_that_disagree_on_the_key_are_named_not_merged_silently(tmp_path: Path) -> None:

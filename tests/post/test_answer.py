@@ -160,6 +160,20 @@ def test_remediation_state_reads_the_runner_records() -> None:
     assert partial.workflow == "NOTIFIED" and "1 FAILED" in partial.text
 
 
+def test_a_runs_time_is_its_latest_record_in_utc_not_in_text_order() -> None:
+    """A run's records written with an offset (another host, an edited ledger) or a fraction:
+    the run's time is the latest instant, not the text that sorts last."""
+    run = [
+        _action("r5", 1, "start", at="2024-01-04T20:00:00.000Z", planned=1),
+        _action("r5", 1, "outcome", status="done", at="2024-01-05T01:00:00+09:00"),  # 16:00Z
+    ]
+    state = remediation_state(run, FINDING_ID)
+    assert state is not None and state.at == "2024-01-04T20:00:00.000Z"
+    run[1]["at"] = "not a time"
+    state = remediation_state(run, FINDING_ID)
+    assert state is not None and state.at == "2024-01-04T20:00:00.000Z"
+
+
 def test_a_change_whose_run_stopped_mid_call_is_neither_done_nor_failed() -> None:
     """``actions --execute`` killed between a change's start record and its outcome: the change
     may or may not have been made. The answer says exactly that, not "done" (the finding is not

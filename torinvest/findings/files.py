@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import orjson
+import pandas as pd
 
 from torinvest.errors import DataIssue, NoFindingsError
 from torinvest.findings.checks import FINDING_FILE_SUFFIXES
@@ -158,23 +159,53 @@ IDENTITY = (
 )
 
 
+def updated_at(f: Finding) -> pd.Timestamp | None:
+    """A finding's ``updatedAt`` as a UTC time (any offset: ``…+09:00`` is compared in UTC,
+    never as text); None when it is missing or not a time."""
+    raw = f.data.get("updatedAt")
+    if not isinstance(raw, str) or not raw.strip():
+        return None
+    ts = pd.to_datetime(raw.strip(), utc=True, format="ISO8601", errors="coerce")
+    return None if pd.isna(ts) else ts
+
+
 def _dedupe(findings: Iterable[Finding], issues: list[DataIssue] | None = None) -> list[Finding]:
-    """One copy per finding ID: the one updated last. Copies that disagree on what a finding's
-    updates never change (:data:`IDENTITY`) are named in ``issues``, with the copy kept."""
-    best: dict[str, Finding] = {}
+    """One copy per finding ID: the one updated last (``updatedAt`` compared as UTC times; a
+    copy whose ``updatedAt`` is not a time never wins over one whose is, and is named in
+    ``issues``). Copies that disagree on what a finding's updates never change
+    (:data:`IDENTITY`) are named in ``issues``, with the copy kept."""
+    best: dict[str, tuple[Finding, pd.Timestamp | None]] = {}
     copies: dict[str, list[Finding]] = {}
     for f in findings:
         copies.setdefault(f.id, []).append(f)
+        when = updated_at(f)
         prev = best.get(f.id)
-        if prev is None or str(f.data.get("updatedAt") or "") > str(
-            prev.data.get("updatedAt") or ""
-        ):
-            best[f.id] = f
+        if prev is None or (when is not None and (prev[1] is None or when > prev[1])):
+            best[f.id] = (f, when)
     if issues is not None:
         for fid, found in copies.items():
             if len(found) > 1:
-                issues += _disagreement(fid, found, best[fid])
-    return list(best.values())
+                issues += _untimed(fid, found, best[fid][0])
+                issues += _disagreement(fid, found, best[fid][0])
+    return [f for f, _ in best.values()]
+
+
+def _untimed(fid: str, copies: list[Finding], kept: Finding) -> list[DataIssue]:
+    """One issue per copy of ``fid`` whose ``updatedAt`` is not a time (so it cannot be told
+    whether it is the newest): it is not used unless no copy has a time."""
+    out = []
+    for f in copies:
+        if updated_at(f) is None:
+            used = "used, as no copy has one" if f is kept else f"not used ({kept.origin} is)"
+            out.append(
+                DataIssue(
+                    f"finding {fid} in {f.origin}",
+                    f"{len(copies)} copies of this finding, and this one has no usable updatedAt, "
+                    f"so it cannot be told whether it is the newest: {used}. Re-export the "
+                    "finding",
+                )
+            )
+    return out
 
 
 def _identity(f: Finding, path: tuple[str, ...]) -> str | None:
@@ -194,7 +225,7 @@ def _disagreement(fid: str, copies: list[Finding], kept: Finding) -> list[DataIs
             differs.append(f"{name} ({shown})")
     if not differs:
         return []
-    tie = sum(f.data.get("updatedAt") == kept.data.get("updatedAt") for f in copies) > 1
+    tie = sum(updated_at(f) == updated_at(kept) for f in copies) > 1
     which = (
         f"the first copy read, {kept.origin}, is used: they were updated at the same time, so "
         "which is right cannot be told"

@@ -48,7 +48,7 @@ from torinvest.findings.fetch import _epoch_ms, fetch_region
 from torinvest.findings.files import _dedupe, read_findings
 from torinvest.findings.records import Finding, normalize_findings
 from torinvest.findings.shapes import camelize
-from torinvest.schema import iso_utc, utc_timestamp
+from torinvest.schema import iso_utc, utc_or_none, utc_timestamp
 
 log = logging.getLogger(__name__)
 
@@ -234,6 +234,12 @@ def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
+def _newest_first(text: str | None) -> tuple[bool, float]:
+    """Sort key: newest time first, then no time."""
+    ts = utc_or_none(text)
+    return (ts is None, 0.0 if ts is None else -ts.timestamp())
+
+
 def related_from_findings(findings: Iterable[Finding], subject: Subject) -> list[dict[str, Any]]:
     """The records of the findings related to ``subject`` (:data:`RELATED_COLUMNS`; times ISO
     8601 UTC, ``link`` a list strongest first), strongest link first, then newest first."""
@@ -267,7 +273,8 @@ def related_from_findings(findings: Iterable[Finding], subject: Subject) -> list
                 "link": by_id[str(row["id"])],
             }
         )
-    out.sort(key=lambda r: r["last_seen"] or "", reverse=True)
+    # newest first by time, not text ("…:00Z" sorts after "…:00.5Z"); no time: last
+    out.sort(key=lambda r: _newest_first(r["last_seen"]))
     out.sort(key=lambda r: LINKS.index(r["link"][0]))
     return out
 

@@ -39,6 +39,7 @@ from typing import Any
 from torinvest.analysis import Signal, triage_score
 from torinvest.investigation import NOTHING_READ_SOURCE
 from torinvest.safety import term_safe
+from torinvest.schema import utc_or_none
 from torinvest.verdict import DECIDED, NEXT_STEPS, latest_verdict
 
 #: Sensitive calls listed (the report's answer shows as many).
@@ -164,6 +165,15 @@ class Remediation:
         return "; ".join(parts)
 
 
+def _later(a: str, b: str) -> str:
+    """The later of two ledger times (compared in UTC, not as text); a time that cannot be read
+    loses to one that can (both unreadable: the first non-empty)."""
+    ta, tb = utc_or_none(a or None), utc_or_none(b or None)
+    if ta is None or tb is None:
+        return b if ta is None and (tb is not None or not a) else a
+    return b if tb > ta else a
+
+
 def remediation_state(records: Sequence[Mapping[str, Any]], finding_id: str) -> Remediation | None:
     """The latest remediation run of ``finding_id`` in the ledger (the last in ledger order): a
     run (``run_id``) of ``plan: remediate`` action records that reached at least one change (a
@@ -179,7 +189,7 @@ def remediation_state(records: Sequence[Mapping[str, Any]], finding_id: str) -> 
             str(r["run_id"]),
             {"changes": set(), "outcomes": {}, "skipped": 0, "left": [], "at": "", "planned": None},
         )
-        run["at"], run["last"] = max(run["at"], str(r.get("at") or "")), index
+        run["at"], run["last"] = _later(run["at"], str(r.get("at") or "")), index
         if isinstance(r.get("planned_changes"), int) and not isinstance(
             r.get("planned_changes"), bool
         ):
