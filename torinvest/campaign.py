@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 
+from torinvest.addresses import canonical_ips
 from torinvest.aws.ids import is_access_key_id
 from torinvest.findings import FindingsResult
 from torinvest.findings.related import (
@@ -27,7 +28,7 @@ from torinvest.findings.related import (
     read_related,
 )
 from torinvest.investigation import Investigation, Sources
-from torinvest.pivot import IpPivot, is_address, load_ip_pivot, pivot_addresses
+from torinvest.pivot import IpPivot, load_ip_pivot, pivot_addresses
 from torinvest.schema import iso_utc
 
 
@@ -40,7 +41,7 @@ def tor_addresses(inv: Investigation) -> list[str]:
     """The key's Tor IPs: the per-IP table's Tor rows and the finding's Tor IP."""
     table = inv.per_ip
     tor = table.loc[table["tor"].fillna(False).astype(bool), "source_ip"] if len(table) else []
-    return sorted({str(ip) for ip in [*tor, inv.key.tor_ip] if is_address(ip)})
+    return sorted(canonical_ips([*tor, inv.key.tor_ip]))
 
 
 def related_findings(inv: Investigation) -> RelatedFindings:

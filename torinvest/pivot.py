@@ -30,6 +30,7 @@ from typing import Any
 
 import pandas as pd
 
+from torinvest.addresses import canonical_column, canonical_ips, same_or_canonical
 from torinvest.aws import Aws
 from torinvest.errors import DataIssue, TorinvestError
 from torinvest.events import EngineOptions
@@ -90,7 +91,7 @@ def pivot_addresses(per_ip: pd.DataFrame, extra: Iterable[str] = ()) -> list[str
         if "new" in per_ip.columns:
             keep |= per_ip["new"].fillna(False).astype(bool)
         picked = per_ip.loc[keep, "source_ip"].tolist()
-    return sorted({str(ip) for ip in [*picked, *extra] if is_address(ip)})
+    return sorted(canonical_ips([*picked, *extra]))
 
 
 # --------------------------------------------------------------------------------------------
@@ -115,12 +116,15 @@ def ip_calls(events: pd.DataFrame, source_ips: Iterable[str]) -> pd.DataFrame:
     """What :func:`~torinvest.sources.sql.queries.ip_pivot_query` gives, from an events frame:
     per (access key, user name, ARN, account, source IP) of the rows from ``source_ips``, the
     calls, failed calls, first and last call (columns of ``IP_PIVOT_OUTPUT``)."""
-    ips = set(source_ips)
-    rows = events.loc[events["source_ip"].astype("string").isin(ips).fillna(False)]
+    ips = canonical_ips(source_ips)
+    addresses = canonical_column(events["source_ip"])  # one address, however it is written
+    picked = addresses.isin(ips).fillna(False).to_numpy(dtype=bool)
+    rows = events.loc[picked]
     keys = [*IP_PIVOT_CALLER, "source_ip"]
     if rows.empty:
         return _typed(pd.DataFrame(columns=list(IP_PIVOT_OUTPUT)))
     plain = pd.DataFrame({k: rows[k].astype("string").to_numpy(dtype=object) for k in keys})
+    plain["source_ip"] = addresses[picked].to_numpy(dtype=object)
     plain["failed"] = rows["error_code"].notna().to_numpy(dtype="int64")
     plain["event_time"] = rows["event_time"].to_numpy()
     grouped = plain.groupby(keys, dropna=False, sort=False)
@@ -168,7 +172,9 @@ def pivot_table(calls: pd.DataFrame, *, exclude_keys: Iterable[str] = ()) -> pd.
         out.append(
             {
                 **{c: first[c] for c in IP_PIVOT_CALLER},
-                "source_ips": sorted(str(ip) for ip in group["source_ip"].dropna().unique()),
+                "source_ips": sorted(
+                    {same_or_canonical(str(ip)) for ip in group["source_ip"].dropna().unique()}
+                ),
                 "calls": int(group["calls"].sum()),
                 "failed": int(group["failed"].sum()),
                 "first_seen": group["first_seen"].min(),
@@ -286,7 +292,7 @@ def load_ip_pivot(
     ``exclude_keys``. ``lookup``: the investigation also read LookupEvents, which cannot be
     asked this (a data issue). A source that fails as a whole is ``could not look``."""
     engine = engine or EngineOptions()
-    ips = sorted({ip for ip in source_ips if is_address(ip)})
+    ips = sorted(canonical_ips(source_ips))
     if not ips:
         return IpPivot.not_looked("no Tor or new source IP address to look for")
     pivot = IpPivot(status=LOOKED, ips=ips)

@@ -5,7 +5,8 @@ investigated key (or a key it minted), its principal, or one of its Tor IPs, in 
   one per link (criteria within one ``Criterion`` are ANDed, so each link is its own request),
   on the attributes GuardDuty documents as filterable (``resource.accessKeyDetails.accessKeyId``,
   ``…principalId``, ``service.action.awsApiCallAction.remoteIpDetails.ipAddressV4``,
-  ``service.action.networkConnectionAction.remoteIpDetails.ipAddressV4``), each narrowed to
+  ``service.action.networkConnectionAction.remoteIpDetails.ipAddressV4``, and their
+  ``ipAddressV6`` for IPv6 addresses), each narrowed to
   findings updated since the window's start; attack sequences
   (``AttackSequence:IAM/CompromisedCredentials``) carry the credential in
   ``service.detection.sequence`` (actors' ``user.credentialUid``/``user.uid``, endpoints'
@@ -24,6 +25,7 @@ of findings to look in; ``why`` says so).
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +34,7 @@ from typing import Any
 
 import pandas as pd
 
+from torinvest.addresses import canonical_ips
 from torinvest.aws import Aws, translate_error
 from torinvest.errors import (
     AwsError,
@@ -63,6 +66,11 @@ PRINCIPAL_CRITERION = "resource.accessKeyDetails.principalId"
 IP_CRITERIA: tuple[str, ...] = (
     "service.action.awsApiCallAction.remoteIpDetails.ipAddressV4",
     "service.action.networkConnectionAction.remoteIpDetails.ipAddressV4",
+)
+#: The same for IPv6 addresses (an IPv6 Tor exit is in ``ipAddressV6``, never in ``…V4``).
+IP_V6_CRITERIA: tuple[str, ...] = (
+    "service.action.awsApiCallAction.remoteIpDetails.ipAddressV6",
+    "service.action.networkConnectionAction.remoteIpDetails.ipAddressV6",
 )
 
 #: :attr:`RelatedFindings.status` values.
@@ -111,7 +119,7 @@ def make_subject(
     return Subject(
         keys=key_set,
         principal=principal or None,
-        ips=frozenset(str(ip) for ip in ips if ip),
+        ips=canonical_ips(ips),
         start=utc_timestamp(start),
         end=utc_timestamp(end),
         exclude=frozenset(exclude),
@@ -136,8 +144,12 @@ def related_criteria(subject: Subject) -> list[dict[str, Any]]:
     asks: list[tuple[str, list[str]]] = [(KEY_CRITERION, c) for c in _chunks(subject.keys)]
     if subject.principal:
         asks.append((PRINCIPAL_CRITERION, [subject.principal]))
-    for name in IP_CRITERIA:
-        asks += [(name, c) for c in _chunks(subject.ips)]
+    v4 = [ip for ip in subject.ips if ":" not in ip]
+    # GuardDuty's Eq compares text: an IPv6 address asked as compressed and as exploded
+    v6 = [s for ip in subject.ips if ":" in ip for s in (ip, ipaddress.ip_address(ip).exploded)]
+    for names, ips in ((IP_CRITERIA, v4), (IP_V6_CRITERIA, v6)):
+        for name in names:
+            asks += [(name, c) for c in _chunks(ips)]
     asks.append(("type", [ATTACK_SEQUENCE_IAM]))
     return [{"Criterion": {name: {"Eq": values}, **since}} for name, values in asks]
 
@@ -210,7 +222,7 @@ def links_of(data: Mapping[str, Any], subject: Subject) -> list[str]:
         links.append("access_key")
     if subject.principal and subject.principal in principals:
         links.append("principal")
-    if ips & subject.ips:
+    if canonical_ips(ips) & subject.ips:  # one address however written
         links.append("ip")
     return links
 

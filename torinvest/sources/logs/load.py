@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 from tqdm import tqdm  # text bars on a terminal only (tqdm.auto would put widgets in reports)
 
+from torinvest.addresses import same_or_canonical
 from torinvest.aws import Aws
 from torinvest.aws.ids import access_key_set
 from torinvest.errors import DataIssue, InputError
@@ -93,7 +94,8 @@ def load_logs(
 ) -> LogsResult:
     """The events frame from CloudTrail log files in folders, files or ``s3://`` prefixes.
 
-    ``source_ips`` keeps the records from those addresses (``sourceIPAddress``; files are
+    ``source_ips`` keeps the records from those addresses (``sourceIPAddress``, compared as
+    addresses: any spelling of an IPv6 address, an IPv4 one written as IPv6; files are
     searched for their bytes first, as for keys).
 
     ``access_keys`` keeps the records made with those keys (``userIdentity.accessKeyId``);
@@ -137,10 +139,11 @@ def load_logs(
         aws = Aws()
     options = ReadOptions(keys=keys, start=narrowing.start, end=narrowing.end, max_bytes=limit)
     if source_ips is not None:
-        ips = frozenset(source_ips)
-        if not ips or not all(isinstance(ip, str) and ip for ip in ips):
-            raise InputError(f"invalid source IP filter {sorted(ips)!r}", hint="name an address")
-        options = replace(options, ips=ips)
+        given = frozenset(source_ips)
+        if not given or not all(isinstance(ip, str) and ip for ip in given):
+            raise InputError(f"invalid source IP filter {sorted(given)!r}", hint="name an address")
+        # an address matches however a record writes it (2001:0470::… is 2001:470::…)
+        options = replace(options, ips=frozenset(str(same_or_canonical(ip)) for ip in given))
     n_workers = workers or default_workers()
     with contextlib.ExitStack() as stack:
         spool = None

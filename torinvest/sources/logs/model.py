@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
+from torinvest.addresses import canonical_ip
 from torinvest.errors import DataIssue
 from torinvest.inflate import DEFAULT_LIMIT
 from torinvest.sources.records import DerivedKey, filter_keys
@@ -140,14 +141,34 @@ class ReadOptions:
         """The bytes a kept record holds: a key's, else a source IP's as a JSON string."""
         if self.keys:
             return self.key_bytes
-        return tuple(sorted(b'"' + ip.encode() + b'"' for ip in self.ips or ()))
+        out = set()
+        for ip in self.ips or ():
+            out.add(b'"' + ip.encode() + b'"')
+            if "." in ip and ":" not in ip:  # an IPv4 address written as IPv6: ::ffff:1.2.3.4
+                out.add(b":" + ip.encode() + b'"')
+        return tuple(sorted(out))
+
+    @property
+    def ips_v6(self) -> frozenset[str]:
+        """The IPv6 addresses among ``ips`` (spelled many ways: see :mod:`.prefilter`)."""
+        return frozenset(ip for ip in self.ips or () if ":" in ip)
 
     def keep(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The records of the keys and, with ``ips``, from those source IPs."""
+        """The records of the keys and, with ``ips`` (canonical form), from those source IPs
+        however the record writes them."""
         kept: list[Any] = filter_keys(records, self.keys) if self.keys else records
         if self.ips:
-            kept = [r for r in kept if r.get("sourceIPAddress") in self.ips]
+            ips = self.ips
+            kept = [r for r in kept if _from(r.get("sourceIPAddress"), ips)]
         return kept
+
+
+def _from(value: object, ips: frozenset[str]) -> bool:
+    """Whether a ``sourceIPAddress`` is one of ``ips`` (text as is; an IPv6 spelling, or an
+    IPv4 address written as IPv6, in canonical form)."""
+    if value in ips:
+        return True
+    return isinstance(value, str) and ":" in value and canonical_ip(value) in ips
 
 
 @dataclass(slots=True)

@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from torinvest.addresses import canonical_ip
 from torinvest.errors import DataIssue
 from torinvest.sources.logs.model import ReadOptions
 from torinvest.sources.records import is_record, parse_records
@@ -30,7 +31,10 @@ def _records_of(
     if not options.keys and not options.ips:
         records, issues = parse_records(data, where=name)
         return records, issues, bool(records)
-    hits = _key_hits(data, options.needles)
+    needles = options.needles
+    if options.ips_v6 and not options.keys:
+        needles += _spellings(data, options.ips_v6)
+    hits = _key_hits(data, needles)
     head = _RECORDS_HEAD.match(data)
     if head is not None and _ends_whole(data):
         if not hits:
@@ -61,6 +65,17 @@ def _ends_whole(data: bytes) -> bool:
         return False
     last = data.rfind(_RECORD_START, 0, tail.start())
     return last != -1 and _parse_chunks([data[last : tail.start()].rstrip()]) is not None
+
+
+_V6_SOURCE = re.compile(rb'"sourceIPAddress"\s*:\s*"([^"\\]*:[^"\\]*)"')
+
+
+def _spellings(data: bytes, ips: frozenset[str]) -> tuple[bytes, ...]:
+    """The ways ``data`` writes the IPv6 addresses ``ips`` (``2001:0470:…``, upper case…) as
+    JSON strings: every IPv6 ``sourceIPAddress`` in the file, searched for in its bytes, each
+    distinct spelling turned into an address once (not once per record)."""
+    found = set(_V6_SOURCE.findall(data))
+    return tuple(b'"' + v + b'"' for v in sorted(found) if canonical_ip(v) in ips)
 
 
 def _key_hits(data: bytes, keys: tuple[bytes, ...]) -> list[int]:

@@ -530,10 +530,23 @@ IP_PIVOT_OUTPUT: dict[str, str] = {
 IP_PIVOT_CALLER: tuple[str, ...] = ("access_key_id", "user_name", "arn", "account_id")
 
 
+def ip_condition(source_ips: Collection[str]) -> str:
+    """The rows that may be from ``source_ips``: the addresses as written and, as an address
+    has other spellings (``2001:0470:0001::9001``, upper case, ``::ffff:1.2.3.4``), every
+    row whose IP holds a colon (IPv6 addresses: every one; IPv4 ones: those written as
+    IPv6). The caller keeps the rows whose address is one of them (compared in canonical
+    form, :func:`torinvest.addresses.canonical_ip`)."""
+    literal = f"source_ip IN ({sql_literals(set(source_ips))})"
+    if any(":" in ip for ip in source_ips):
+        return f"({literal} OR strpos(source_ip, ':') > 0)"
+    return f"({literal} OR (strpos(source_ip, ':') > 0 AND strpos(source_ip, '.') > 0))"
+
+
 def ip_pivot_query(scope: Scope, source_ips: Collection[str]) -> Query:
     """(g) Who called from these addresses: per (access key, user name, ARN, account, source
-    IP) of every caller in the scope (``scope.keys`` None: every caller) whose source IP is one
-    of ``source_ips``, the calls, failed calls, and first and last call."""
+    IP) of every caller in the scope (``scope.keys`` None: every caller) whose source IP may be
+    one of ``source_ips`` (:func:`ip_condition`: other spellings too, to be narrowed by the
+    caller), the calls, failed calls, and first and last call."""
     if not source_ips:
         raise InputError("no source IP to look for", hint="name at least one address")
     caller = ", ".join((*IP_PIVOT_CALLER, "source_ip"))
@@ -544,7 +557,7 @@ def ip_pivot_query(scope: Scope, source_ips: Collection[str]) -> Query:
         f"FROM events\nGROUP BY {caller}\n"
         "ORDER BY calls DESC, access_key_id NULLS LAST, arn NULLS LAST, source_ip"
     )
-    prefilter = f"source_ip IN ({sql_literals(set(source_ips))})"
+    prefilter = ip_condition(source_ips)
     uses = (*IP_PIVOT_CALLER, "source_ip", "error_code")
     return Query("ip_pivot", scope, select, IP_PIVOT_OUTPUT, (), prefilter, uses)
 

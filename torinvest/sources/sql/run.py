@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from torinvest.addresses import canonical_column, canonical_ips
 from torinvest.aws.ids import is_access_key_id
 from torinvest.catalogue import load_catalogue
 from torinvest.errors import DataIssue, InputError
@@ -38,6 +39,7 @@ from torinvest.sources.sql.engine import (
     _run,
 )
 from torinvest.sources.sql.queries import (
+    IP_PIVOT_CALLER,
     MINTED_OUTPUT,
     PER_IP_LISTS,
     ROLLUP_OUTPUT,
@@ -374,8 +376,42 @@ def ip_pivot_sql(
     :func:`~torinvest.sources.sql.queries.ip_pivot_query`."""
     scope = make_scope(start=start, end=end, accounts=accounts, regions=regions)
     result = SqlResult(pd.DataFrame(), engine.name)
-    result.frame = _run(engine, ip_pivot_query(scope, list(source_ips)), result)
+    ips = canonical_ips(source_ips)
+    result.frame = _ip_rows(_run(engine, ip_pivot_query(scope, sorted(ips)), result), ips)
     return result
+
+
+def _ip_rows(frame: pd.DataFrame, ips: frozenset[str]) -> pd.DataFrame:
+    """The query's rows whose address is one of ``ips`` (any spelling), one row per (caller,
+    address in canonical form): a caller seen under two spellings of one address is one row."""
+    if frame.empty:
+        return frame
+    addresses = canonical_column(frame["source_ip"])
+    if addresses.equals(frame["source_ip"].astype("string")) and addresses.isin(ips).all():
+        return frame  # the query's rows as they are: every one an address asked, as written
+    rows = frame.assign(source_ip=addresses)[addresses.isin(ips).fillna(False).to_numpy()]
+    keys = [*IP_PIVOT_CALLER, "source_ip"]
+    out = (
+        rows.groupby(keys, dropna=False, sort=False)
+        .agg(
+            calls=("calls", "sum"),
+            failed=("failed", "sum"),
+            first_seen=("first_seen", "min"),
+            last_seen=("last_seen", "max"),
+        )
+        .reset_index()
+    )
+    for k in keys:
+        out[k] = out[k].astype("string")
+    for c in ("calls", "failed"):
+        out[c] = out[c].astype(frame[c].dtype)
+    out = out.sort_values(
+        ["calls", "access_key_id", "arn", "source_ip"],
+        ascending=[False, True, True, True],
+        na_position="last",
+        kind="stable",
+    )
+    return out[list(frame.columns)].reset_index(drop=True)
 
 
 def _per_ip_frame(long: pd.DataFrame) -> pd.DataFrame:
