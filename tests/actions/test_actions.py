@@ -57,6 +57,8 @@ GUARD_READS = {
     "GetGroup",
     "GetPolicy",
     "GetAccessKeyLastUsed",
+    "ListUsers",
+    "ListGroups",
     "GetLoginProfile",
     "ListMFADevices",
     "ListAttachedUserPolicies",
@@ -136,13 +138,20 @@ def records_frame(calls: list[tuple[str, str, dict | None, dict | None]], **base
 
 
 def persistence_events(
-    user: str, new_key: str, policy_arn: str = ADMIN, *, start: Any = "2023-07-10T12:10:00Z"
+    user: str,
+    new_key: str,
+    policy_arn: str = ADMIN,
+    *,
+    start: Any = "2023-07-10T12:10:00Z",
+    user_id: str | None = None,
 ) -> pd.DataFrame:
-    """The sample case's persistence calls as CloudTrail records, the CreateUser at ``start``,
-    plus a read and a call that was denied (neither is undone)."""
+    """The sample case's persistence calls as CloudTrail records, the CreateUser at ``start``
+    (its answer with ``user_id``, when given), plus a read and a call that was denied (neither
+    is undone)."""
     iam = "iam.amazonaws.com"
+    made = {"userName": user, **({"userId": user_id} if user_id else {})}
     calls = [
-        ("CreateUser", iam, {"userName": user}, {"user": {"userName": user}}),
+        ("CreateUser", iam, {"userName": user}, {"user": made}),
         (
             "CreateAccessKey",
             iam,
@@ -587,10 +596,12 @@ def test_rerunning_an_executed_plan_says_already_done(
     iam = iam_client(moto)
     iam.create_user(UserName="benjamin")
     key_id = iam.create_access_key(UserName="benjamin")["AccessKey"]["AccessKeyId"]
-    created = iam.create_user(UserName="svc")["User"]["CreateDate"]
+    svc = iam.create_user(UserName="svc")["User"]
     new_key = iam.create_access_key(UserName="svc")["AccessKey"]["AccessKeyId"]
     iam.create_login_profile(UserName="svc", Password="Xx-12345678!")
-    events = persistence_events("svc", new_key, start=pd.Timestamp(created))
+    events = persistence_events(
+        "svc", new_key, start=pd.Timestamp(svc["CreateDate"]), user_id=svc["UserId"]
+    )
     events = events[events["event_name"] != "AttachUserPolicy"]
     plan = ac.plan_remediation(key(key_id), events, now=NOW)
     first = rn.carry_out(Aws(), plan, execute=True, ledger=tmp_path / "l", echo=lambda s: None)
@@ -600,7 +611,8 @@ def test_rerunning_an_executed_plan_says_already_done(
     again = rn.carry_out(Aws(), plan, execute=True, ledger=tmp_path / "l", echo=printed.append)
     assert again.done == [] and again.failed == []
     assert len(again.already) == len(plan.changes)
-    # the changes whose probe shows them done are not called again (svc is gone: nothing on it)
+    # the changes whose probe shows them done are not called again (svc is gone: no user has
+    # its ID, the one CreateUser's answer gave)
     assert ops(proxy, changes_only=True) == []
     assert sum(line.startswith("  already done:") for line in printed) == len(plan.changes)
     assert "AWSRevokeOlderSessions is already on benjamin" in "\n".join(printed)

@@ -916,6 +916,84 @@ def test_no_such_user_is_never_already_done_nor_no_console_password(
     assert key_meta["Status"] == "Active"  # nothing claimed, and the summary says why
 
 
+@pytest.mark.parametrize("fate", ["renamed", "deleted", "no-id"])
+def test_a_created_user_not_found_by_name_is_already_done_only_if_its_id_is_gone(
+    proxy: FaultProxy, moto: str, tmp_path: Path, fate: str
+) -> None:
+    """The activity created svc-x (CreateUser gives its user ID); there is no svc-x now. A
+    rename by someone else looks the same as a delete by name: the user is looked up by its ID
+    (ListUsers). Renamed → left alone naming the new name (its console password still there);
+    no user with that ID → "already done"; no ID in the record → left alone, saying it may have
+    been deleted or renamed. Never "already done" from the name alone."""
+    from tests.actions.test_actions import records_frame
+
+    iam = iam_client(moto)
+    key_id = _benjamin(iam)
+    uid = iam.create_user(UserName="svc-x")["User"]["UserId"]
+    iam.create_login_profile(UserName="svc-x", Password="Xx-12345678!")
+    if fate == "deleted":
+        iam.delete_login_profile(UserName="svc-x")
+        iam.delete_user(UserName="svc-x")
+    else:
+        iam.update_user(UserName="svc-x", NewUserName="svc-x2")  # someone else's rename
+    made = {"user": {"userName": "svc-x", "userId": uid}} if fate != "no-id" else None
+    iam_ = "iam.amazonaws.com"
+    events = records_frame(
+        [
+            ("CreateUser", iam_, {"userName": "svc-x"}, made),
+            ("CreateLoginProfile", iam_, {"userName": "svc-x"}, None),
+        ]
+    )
+    plan = ac.plan_remediation(key(key_id), events)
+    report = rn.carry_out(Aws(), plan, execute=True, ledger=tmp_path / "l", echo=lambda s: None)
+    assert ops(proxy, changes_only=True) == ["UpdateAccessKey", "PutUserPolicy"]  # benjamin's
+    on_it = [r for r in report.results if "svc-x" in r.action.targets]
+    assert [r.action.operation for r in on_it] == ["DeleteLoginProfile", "DeleteUser"]
+    notes = {r.status: r.note or "" for r in on_it}
+    if fate == "deleted":
+        assert set(notes) == {"already-done"}
+        assert f"no user in this account has its ID {uid}" in notes["already-done"]
+    else:
+        assert set(notes) == {"left-alone"}
+        assert report.already == []
+        said = notes["left-alone"]
+        if fate == "renamed":
+            assert f"user svc-x was renamed svc-x2 (the same user ID {uid}" in said
+        else:
+            assert "no user named svc-x now; it may have been deleted or renamed" in said
+        assert iam.get_login_profile(UserName="svc-x2")["LoginProfile"]
+    assert "ListUsers" in ops(proxy) if fate != "no-id" else "ListUsers" not in ops(proxy)
+
+
+def test_a_console_password_of_a_user_not_found_by_name_is_never_already_done(
+    proxy: FaultProxy, moto: str, tmp_path: Path
+) -> None:
+    """The actor added a console password to ops (not its creation); ops was renamed since.
+    GetLoginProfile ops says "no such user", not "no login profile": the step is left alone
+    saying no user of that name is there, and the password stays."""
+    from tests.actions.test_actions import records_frame
+
+    iam = iam_client(moto)
+    key_id = _benjamin(iam)
+    _someone_elses_user(iam, "ops")
+    iam.update_user(UserName="ops", NewUserName="ops2")
+    events = records_frame(
+        [("CreateLoginProfile", "iam.amazonaws.com", {"userName": "ops"}, None)],
+        start=pd.Timestamp.now(tz="UTC"),
+    )
+    report = rn.carry_out(
+        Aws(),
+        ac.plan_remediation(key(key_id), events),
+        execute=True,
+        ledger=tmp_path / "l",
+        echo=lambda s: None,
+    )
+    assert report.already == []
+    (left,) = [r for r in report.left_alone if r.action.operation == "DeleteLoginProfile"]
+    assert "no user named ops now; it may have been deleted or renamed" in (left.note or "")
+    assert iam.get_login_profile(UserName="ops2")["LoginProfile"]
+
+
 def _renamed_then_replaced(iam: Any) -> tuple[str, Any]:
     """benjamin (key K) renamed to benjamin-old, then a new, unrelated benjamin: K's owner and
     the finding (whose principal ID is the first benjamin's)."""

@@ -483,16 +483,23 @@ _NAMED_BY = (
     ("Group", "GroupName"),
     ("Policy", "PolicyArn"),
 )
+#: The unique ID each create call's answer (responseElements) gives what it created.
+_CREATED_IDS = {
+    "User": ("user", "userId"),
+    "Role": ("role", "roleId"),
+    "Group": ("group", "groupId"),
+}
 #: What the activity created: (kind, name compared without case) → (name, time of the create
-#: call, None when the record has no usable time).
-Made = Mapping[tuple[str, str], tuple[str, pd.Timestamp | None]]
+#: call or None when the record has no usable time, its unique ID or None when the record does
+#: not give it).
+Made = Mapping[tuple[str, str], tuple[str, pd.Timestamp | None, str | None]]
 
 
 def _made_by_activity(ok: pd.DataFrame, account: str | None = None) -> Made:
     """The users, roles, groups and managed policies the activity created (successful calls in
     ``account``, the finding's, when given), each with the time of its create call (None when
     no record of it has a usable time). IAM names are compared without regard to case."""
-    made: dict[tuple[str, str], tuple[str, pd.Timestamp | None]] = {}
+    made: dict[tuple[str, str], tuple[str, pd.Timestamp | None, str | None]] = {}
     for row in ok.sort_values("event_time", kind="stable").to_dict("records"):
         name, t = str(row["event_name"]), row["event_time"]
         if str(row.get("event_source")) != "iam.amazonaws.com":
@@ -505,27 +512,37 @@ def _made_by_activity(ok: pd.DataFrame, account: str | None = None) -> Made:
             kind, field_name = _CREATES[name]
             value = _text(req.get(field_name))
             if value:
-                made.setdefault(iam_key(kind, value), (value, when))
+                made.setdefault(iam_key(kind, value), (value, when, _created_id(kind, resp)))
         elif name == "CreatePolicy" and isinstance(resp.get("policy"), dict):
             arn = _text(resp["policy"].get("arn"))
             if arn:
-                made.setdefault(iam_key("Policy", arn), (arn, when))
+                made.setdefault(iam_key("Policy", arn), (arn, when, None))
     return made
 
 
-def _made_entity(action: Action, made: Made) -> tuple[str, str, pd.Timestamp | None] | None:
-    """(kind, name, time) of the first thing the activity created that ``action`` acts on."""
+def _created_id(kind: str, resp: Mapping[str, Any]) -> str | None:
+    """The unique ID (``AIDA…``, ``AROA…``, ``AGPA…``) a create call's answer gives what it
+    created, when it gives one (an ID has no colon nor space)."""
+    key, field_name = _CREATED_IDS[kind]
+    made = resp.get(key)
+    found = _text(made.get(field_name)) if isinstance(made, dict) else None
+    return found if found and re.fullmatch(r"[A-Za-z0-9]{16,128}", found) else None
+
+
+def _made_entity(
+    action: Action, made: Made
+) -> tuple[str, str, pd.Timestamp | None, str | None] | None:
+    """(kind, name, time, unique ID) of the first thing the activity created that ``action``
+    acts on."""
     for kind, param in _NAMED_BY:
         value = action.params.get(param)
         if isinstance(value, str) and iam_key(kind, value) in made:
-            name, when = made[iam_key(kind, value)]
-            return kind, name, when
+            name, when, uid = made[iam_key(kind, value)]
+            return kind, name, when, uid
     return None
 
 
-def _unless_preexisting(
-    action: Action, row: Mapping[str, Any], made: Mapping[tuple[str, str], pd.Timestamp]
-) -> Action:
+def _unless_preexisting(action: Action, row: Mapping[str, Any], made: Made) -> Action:
     """``action``, or a manual step when CloudTrail cannot tell whether what it removes existed
     before the actor's call: an attach or a group membership succeeds the same when already in
     place, and a Put overwrites an inline policy of the same name. It stays a call only when the
@@ -587,11 +604,11 @@ def _tie_to_creation(actions: list[Action], made: Made) -> list[Action]:
         if found is None and a.operation == "DeleteLoginProfile":
             user = str(a.params["UserName"])
             when = pd.Timestamp(a.created_at) if a.created_at else None
-            found = ("LoginProfile", user, when)
+            found = ("LoginProfile", user, when, None)
         if found is None:
             out.append(replace(a, created_at=None))
             continue
-        kind, name, when = found
+        kind, name, when, uid = found
         if when is None:
             what = (
                 f"the login profile of user {name}"
@@ -606,7 +623,8 @@ def _tie_to_creation(actions: list[Action], made: Made) -> list[Action]:
                 )
             )
             continue
-        out.append(replace(a, created_at=when.isoformat(), identity=(kind, name)))
+        identity = (kind, name, uid) if uid else (kind, name)
+        out.append(replace(a, created_at=when.isoformat(), identity=identity))
     return out
 
 

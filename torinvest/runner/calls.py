@@ -30,6 +30,8 @@ PROMISED: dict[str, tuple[str, ...]] = {
     "GetGroup": ("Group",),
     "GetAccessKeyLastUsed": ("UserName",),
     "GetPolicy": ("Policy",),
+    "ListUsers": ("Users",),
+    "ListGroups": ("Groups",),
     "ListDetectors": ("DetectorIds",),
     "GetFindings": ("Findings",),
     "ListFilters": ("FilterNames",),
@@ -42,6 +44,8 @@ _PAGED: dict[str, tuple[str, str, str | None]] = {
     "ListAttachedUserPolicies": ("Marker", "Marker", "IsTruncated"),
     "ListUserPolicies": ("Marker", "Marker", "IsTruncated"),
     "ListGroupsForUser": ("Marker", "Marker", "IsTruncated"),
+    "ListUsers": ("Marker", "Marker", "IsTruncated"),
+    "ListGroups": ("Marker", "Marker", "IsTruncated"),
     "ListDetectors": ("NextToken", "NextToken", None),
     "ListFilters": ("NextToken", "NextToken", None),
 }

@@ -336,7 +336,7 @@ class Runner:
                 {"phase": "outcome", "seq": seq, "status": "read", "response": None, "note": note}
             )
             self.echo(f"  answer: {note}")
-            return CallResult(action, "read", note=note)
+            return CallResult(action, "read", error=err, note=note)
         if absent and action.absent_ok and _retry_attempts(err):
             note = (
                 f"{action.operation} {_targets(action)}: nothing to remove now, and an earlier "
@@ -670,7 +670,7 @@ def _identity(runner: Runner, action: Action) -> tuple[str, str] | None:
         read, check = probe
         seen = runner.call(read, verb="CHECK", probe=True)
         if seen.status == "read":
-            runner.identities[found] = check(seen.response)
+            runner.identities[found] = _absent_by_name(runner, action, seen, check(seen.response))
         else:
             said = seen.error.message if seen.error else "no answer"
             kind, name = (action.identity or found)[:2]
@@ -680,6 +680,75 @@ def _identity(runner: Runner, action: Action) -> tuple[str, str] | None:
                 f"created ({said}): left alone, re-run or check it by hand",
             )
     return runner.identities[found]
+
+
+def _absent_by_name(
+    runner: Runner, action: Action, seen: CallResult, verdict: tuple[str, str] | None
+) -> tuple[str, str] | None:
+    """The identity check's reading when nothing answers to the name: a user or group (or the
+    user of a login profile) may have been renamed — it keeps what the activity gave it — so
+    "no such entity" is "already done" only when a lookup by the unique ID the activity's create
+    call gave it (``ListUsers``/``ListGroups``) finds it nowhere; ``verdict`` otherwise."""
+    assert action.identity is not None
+    kind, name = action.identity[0], action.identity[1]
+    said = seen.error.message if seen.error is not None else ""
+    if kind == "LoginProfile" and seen.response is None and "login profile" not in said.lower():
+        return _not_found(runner, "User", name, None)  # the user is not there: not the profile
+    if verdict is None or verdict[0] != "not-by-name":
+        return verdict
+    uid = action.identity[2] if len(action.identity) > 2 else None
+    return _not_found(runner, kind, name, uid)
+
+
+def _not_found(runner: Runner, kind: str, name: str, uid: str | None) -> tuple[str, str]:
+    """``(status, why)`` for a user or group with no ``name`` now: "already-done" when a lookup
+    by its unique ID ``uid`` finds it nowhere in the account; else "left-alone", saying what it
+    is now (renamed: its new name) or that it may have been deleted or renamed."""
+    called = kind.lower()
+    listing = f"aws iam list-{called}s"
+    if not uid:
+        return (
+            "left-alone",
+            f"no {called} named {name} now; it may have been deleted or renamed (a renamed "
+            f"{called} keeps what the activity gave it) and the activity's Create{kind} does not "
+            f"give its {called} ID to look it up by: check ({listing}; CloudTrail Update{kind} "
+            f"on {name}) and undo under its current name by hand",
+        )
+    field_name = f"{kind}s"
+    read = Action(
+        "iam",
+        f"List{kind}s",
+        {},
+        why=f"where is {called} {uid} now? (no {called} named {name})",
+        changes_aws=False,
+        targets=(uid,),
+    )
+    seen = runner.call(read, verb="CHECK", probe=True)
+    listed = (seen.response or {}).get(field_name) if seen.status == "read" else None
+    if not isinstance(listed, list):
+        said = seen.error.message if seen.error else "no answer"
+        return (
+            "left-alone",
+            f"no {called} named {name} now, and looking {called} {uid} up by its ID failed "
+            f"({said}): deleted or renamed? check ({listing}) and undo by hand",
+        )
+    now = [
+        str(e.get(f"{kind}Name"))
+        for e in listed
+        if isinstance(e, Mapping) and e.get(f"{kind}Id") == uid
+    ]
+    if not now:
+        return (
+            "already-done",
+            f"{called} {name} no longer exists: no {called} in this account has its ID {uid} "
+            f"(from the activity's Create{kind}; {listing})",
+        )
+    return (
+        "left-alone",
+        f"{called} {name} was renamed {now[0]} (the same {called} ID {uid}, from the activity's "
+        f"Create{kind}): nothing undone under either name; review {now[0]} with its owner and "
+        f"undo by hand there (aws iam get-{called} --{called}-name {now[0]})",
+    )
 
 
 def _change(runner: Runner, action: Action, *, looked: bool = False) -> CallResult:
