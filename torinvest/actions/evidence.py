@@ -5,7 +5,7 @@ step naming its target, each secret to rotate.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -67,8 +67,15 @@ def _unverifiable(action: Action, reason: str) -> Action:
 def _in_a_region(action: Action) -> Action:
     """``action``, or a manual step when the region its event names is not a region name (a
     damaged or forged record): no call is made to a region nobody can check."""
-    if action.manual or not action.region or REGION_RE.match(action.region):
+    if not action.region or REGION_RE.match(action.region):
         return action
+    if action.manual:  # a manual step already: say the region is not one too
+        return replace(
+            action,
+            why=f"{action.why} — the event's region is not a region name",
+            manual=f"the event names region {action.region!r}, which is not an AWS region name "
+            f"(a damaged or forged record): find where it happened; {action.manual}",
+        )
     return Action(
         action.service,
         action.operation,
@@ -350,13 +357,19 @@ def _undo_one(row: Mapping[str, Any]) -> list[Action]:
             qualifier = _text(req.get("qualifier"))  # a version's or alias's own policy
             scope = {"Qualifier": qualifier} if qualifier else {}
             a.append(
-                _undo(
-                    "RemovePermission",
-                    {"FunctionName": fn, "StatementId": sid, **scope},
-                    f"undo {when}: who may invoke {fn}",
-                    (fn, sid),
-                    service="lambda",
-                    region=region,
+                _unverifiable(
+                    _undo(
+                        "RemovePermission",
+                        {"FunctionName": fn, "StatementId": sid, **scope},
+                        f"undo {when}: who may invoke {fn}",
+                        (fn, sid),
+                        service="lambda",
+                        region=region,
+                    ),
+                    f"Lambda does not say when statement {sid} was added to the policy of "
+                    f"function {fn} (nor when the function was created), so it cannot be checked "
+                    f"that it is the one {row['event_name']} added at {stamp} (aws lambda "
+                    f"get-policy --function-name {fn})",
                 )
             )
     return a
@@ -589,6 +602,18 @@ def _unless_preexisting(action: Action, row: Mapping[str, Any], made: Made) -> A
     )
 
 
+#: Undo calls made only on a principal the activity created (checked like it before the call):
+#: on any other one, what they remove cannot be checked to be the actor's — each gives why.
+_CREATOR_CHECKED: dict[str, Callable[[Action], str]] = {
+    "DeactivateMFADevice": lambda a: (
+        f"user {a.params.get('UserName')} was not created by the activity, and the run does not "
+        f"check when MFA device {a.params.get('SerialNumber')} was enabled on it (a device of "
+        "that serial enabled again later may be its owner's; aws iam list-mfa-devices "
+        f"--user-name {a.params.get('UserName')} shows its EnableDate)"
+    ),
+}
+
+
 def _tie_to_creation(actions: list[Action], made: Made) -> list[Action]:
     """Every undo call on something the activity created (a user, role, group or managed policy,
     names compared without case) carries what it is and when it was created, like the delete:
@@ -605,6 +630,9 @@ def _tie_to_creation(actions: list[Action], made: Made) -> list[Action]:
             user = str(a.params["UserName"])
             when = pd.Timestamp(a.created_at) if a.created_at else None
             found = ("LoginProfile", user, when, None)
+        if found is None and a.operation in _CREATOR_CHECKED:
+            out.append(_unverifiable(a, _CREATOR_CHECKED[a.operation](a)))
+            continue
         if found is None:
             out.append(replace(a, created_at=None))
             continue
