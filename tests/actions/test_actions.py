@@ -59,6 +59,8 @@ GUARD_READS = {
     "GetAccessKeyLastUsed",
     "ListUsers",
     "ListGroups",
+    "ListAttachedGroupPolicies",
+    "ListGroupPolicies",
     "GetLoginProfile",
     "ListMFADevices",
     "ListAttachedUserPolicies",
@@ -514,6 +516,7 @@ def test_writes_that_may_have_found_it_there_are_not_undone_blindly() -> None:
     undo = [(a.operation, dict(a.params)) for a in plan.changes if a.absent_ok]
     assert undo == [
         ("RemoveUserFromGroup", {"UserName": "benjamin", "GroupName": "crew"}),
+        ("DeleteGroup", {"GroupName": "crew"}),  # the activity created it: undone too
         ("DetachUserPolicy", {"UserName": "benjamin", "PolicyArn": mine}),
         ("DeletePolicy", {"PolicyArn": mine}),
     ]

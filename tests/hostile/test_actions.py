@@ -664,6 +664,61 @@ def test_a_user_created_at_no_usable_time_is_never_undone_by_a_call(
     )
 
 
+@pytest.mark.parametrize("member", [None, "alice"])
+def test_a_group_the_activity_created_is_deleted_only_when_it_holds_nothing_else(
+    proxy: FaultProxy, moto: str, tmp_path: Path, member: str | None
+) -> None:
+    """CreateGroup ops-g (then a policy attached and an inline one put on it): undone like a
+    user or role — GetGroup first (its creation time), its policies removed, then DeleteGroup.
+    A member the activity did not add (alice, added by someone else) is never taken along: the
+    delete is left alone naming her and the commands; the group stays."""
+    from tests.actions.test_actions import records_frame
+
+    iam = iam_client(moto)
+    key_id = _benjamin(iam)
+    made = iam.create_group(GroupName="ops-g")["Group"]
+    doc = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+    }
+    arn = iam.create_policy(PolicyName="g-all", PolicyDocument=json.dumps(doc))["Policy"]["Arn"]
+    iam.attach_group_policy(GroupName="ops-g", PolicyArn=arn)
+    iam.put_group_policy(GroupName="ops-g", PolicyName="p", PolicyDocument=json.dumps(doc))
+    if member:
+        iam.create_user(UserName=member)
+        iam.add_user_to_group(GroupName="ops-g", UserName=member)
+    iam_ = "iam.amazonaws.com"
+    answer = {"group": {"groupName": "ops-g", "groupId": made["GroupId"]}}
+    events = records_frame(
+        [
+            ("CreateGroup", iam_, {"groupName": "ops-g"}, answer),
+            ("AttachGroupPolicy", iam_, {"groupName": "ops-g", "policyArn": arn}, None),
+            ("PutGroupPolicy", iam_, {"groupName": "ops-g", "policyName": "p"}, None),
+        ],
+        start=pd.Timestamp(made["CreateDate"]),
+    )
+    plan = ac.plan_remediation(key(key_id), events)
+    (delete,) = [a for a in plan.changes if a.operation == "DeleteGroup"]
+    assert delete.identity == ("Group", "ops-g", made["GroupId"]) and delete.created_at
+    report = rn.carry_out(Aws(), plan, execute=True, ledger=tmp_path / "l", echo=lambda s: None)
+    assert report.failed == []
+    assert ops(proxy).count("GetGroup") == 2  # its identity, then its members before the delete
+    undone = ["DeleteGroupPolicy", "DetachGroupPolicy"]
+    assert [r.action.operation for r in report.done][2:] == undone + (
+        [] if member else ["DeleteGroup"]
+    )
+    groups = {g["GroupName"] for g in iam.list_groups()["Groups"]}
+    if member is None:
+        assert "ops-g" not in groups
+        return
+    assert "ops-g" in groups
+    (left,) = report.left_alone
+    assert left.action.operation == "DeleteGroup"
+    assert "group ops-g still holds what the run did not see the activity add" in (left.note or "")
+    assert "member(s) alice (aws iam remove-user-from-group --user-name NAME" in (left.note or "")
+    assert [u["UserName"] for u in iam.get_group(GroupName="ops-g")["Users"]] == ["alice"]
+
+
 def test_iam_names_are_compared_without_case(proxy: FaultProxy, moto: str, tmp_path: Path) -> None:
     """IAM treats Svc-Ops and svc-ops as one user: the CreateLoginProfile on Svc-Ops is an undo
     step on the user the activity created as svc-ops, so it waits for that user's check — and

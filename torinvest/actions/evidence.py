@@ -120,6 +120,16 @@ def _undo_one(row: Mapping[str, Any]) -> list[Action]:
                     created_at=created,
                 )
             )
+        elif name == "CreateGroup" and group:
+            a.append(
+                _undo(
+                    "DeleteGroup",
+                    {"GroupName": group},
+                    f"undo {when} (after the members and policies the activity gave it)",
+                    (group,),
+                    created_at=created,
+                )
+            )
         elif name == "CreateAccessKey":
             made = resp.get("accessKey") if isinstance(resp.get("accessKey"), dict) else {}
             key_id, owner = _text(made.get("accessKeyId")), _text(made.get("userName")) or user

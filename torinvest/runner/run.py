@@ -754,7 +754,9 @@ def _not_found(runner: Runner, kind: str, name: str, uid: str | None) -> tuple[s
 def _change(runner: Runner, action: Action, *, looked: bool = False) -> CallResult:
     """One change: the identity check of a principal the activity created (before any undo
     step on it), its probe (when one can tell it is done), then the call."""
-    same = _identity(runner, action) or _finding_user(runner, action)
+    same = (
+        _identity(runner, action) or _finding_user(runner, action) or _group_holds(runner, action)
+    )
     if same is not None:
         return runner.skipped(action, *same)
     probe = _probe(action)
@@ -773,6 +775,72 @@ def _change(runner: Runner, action: Action, *, looked: bool = False) -> CallResu
         elif verdict is not None:
             return runner.skipped(action, *verdict)
     return runner.call(action, verb="EXECUTE")
+
+
+#: What a group can still hold that stops its delete: (read, the answer's list, its item's name,
+#: what it is called, the command that removes one).
+_GROUP_HOLDINGS: tuple[tuple[str, str, str, str, str], ...] = (
+    ("GetGroup", "Users", "UserName", "member(s)", "remove-user-from-group --user-name"),
+    (
+        "ListAttachedGroupPolicies",
+        "AttachedPolicies",
+        "PolicyArn",
+        "attached policy(ies)",
+        "detach-group-policy --policy-arn",
+    ),
+    (
+        "ListGroupPolicies",
+        "PolicyNames",
+        "",
+        "inline policy(ies)",
+        "delete-group-policy --policy-name",
+    ),
+)
+
+
+def _group_holds(runner: Runner, action: Action) -> tuple[str, str] | None:
+    """Before DeleteGroup (the group the activity created, checked): its members and policies,
+    read now. What the activity added was removed by the steps above; anything left the run did
+    not see it add (someone else's, or a step above not made): ``("left-alone", why)`` naming it
+    and the commands, never a delete that takes it along. None: it holds nothing, go ahead."""
+    if action.operation != "DeleteGroup":
+        return None
+    group = str(action.params["GroupName"])
+    held: list[str] = []
+    for operation, field_name, item, called, command in _GROUP_HOLDINGS:
+        read = Action(
+            "iam",
+            operation,
+            {"GroupName": group},
+            why=f"does group {group} still hold {called}? (before its delete)",
+            changes_aws=False,
+            targets=(group,),
+        )
+        seen = runner.call(read, verb="CHECK", probe=True)
+        listed = (seen.response or {}).get(field_name) if seen.status == "read" else None
+        if seen.status == "read" and seen.response is None:
+            return None  # no such group now: the delete says so
+        if not isinstance(listed, list):
+            said = seen.error.message if seen.error else "no answer"
+            return (
+                "left-alone",
+                f"group {group}: could not read its {called} ({said}): not deleted; check it "
+                f"(aws iam get-group --group-name {group}) and re-run",
+            )
+        names = [str(e.get(item) if item and isinstance(e, Mapping) else e) for e in listed]
+        if names:
+            held.append(
+                f"{called} {', '.join(names)} (aws iam {command} NAME --group-name {group})"
+            )
+    if not held:
+        return None
+    return (
+        "left-alone",
+        f"group {group} still holds what the run did not see the activity add: "
+        + "; ".join(held)
+        + f": not deleted — review them with their owner, remove them by hand, then aws iam "
+        f"delete-group --group-name {group}",
+    )
 
 
 def _lists_key(seen: CallResult, action: Action) -> bool:
