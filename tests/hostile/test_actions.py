@@ -36,7 +36,16 @@ from tests.actions.test_actions import (  # noqa: F401  (proxy_fixture: the fixt
     verdict,
 )
 from tests.fake_aws import FakeAws
-from tests.fake_aws.proxy import DROP, GARBAGE, HTML_200, HTML_500, FaultProxy
+from tests.fake_aws.proxy import (
+    DENIED,
+    DROP,
+    GARBAGE,
+    HTML_200,
+    HTML_500,
+    LOST,
+    THROTTLED,
+    FaultProxy,
+)
 from torinvest import actions as ac
 from torinvest import runner as rn
 from torinvest.aws import Aws
@@ -1359,3 +1368,66 @@ def test_a_retried_delete_that_finds_nothing_was_probably_made_by_this_run(
     (result,) = [r for r in report.results if r.action.operation == "DeleteAccessKey"]
     assert result.status == "done"
     assert "this run probably made the change" in (result.note or "")
+
+
+@pytest.mark.parametrize("first", [LOST, DROP, HTML_500])
+def test_a_retried_change_whose_retry_fails_otherwise_is_unknown_not_failed(
+    proxy: FaultProxy, moto: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, first: str
+) -> None:
+    """DeleteAccessKey's first attempt loses its answer (LOST: IAM made the change; DROP, a 500:
+    it may have); botocore retries and gets another error (AccessDenied). That error says
+    nothing of the first attempt: "OUTCOME UNKNOWN" (ledgered so), never "FAILED"; exit 1."""
+    from tests.actions.test_actions import records_frame
+
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
+    monkeypatch.setenv("AWS_RETRY_MODE", "standard")
+    iam = iam_client(moto)
+    key_id = _benjamin(iam)
+    made = iam.create_access_key(UserName="benjamin")["AccessKey"]["AccessKeyId"]
+    response = {"accessKey": {"accessKeyId": made, "userName": "benjamin"}}
+    events = records_frame(
+        [("CreateAccessKey", "iam.amazonaws.com", {"userName": "benjamin"}, response)]
+    )
+    plan = ac.plan_remediation(key(key_id), events)
+    proxy.fault_sequence("DeleteAccessKey", [first, DENIED])
+    ledger = tmp_path / "l"
+    said: list[str] = []
+    report = rn.carry_out(Aws(), plan, execute=True, ledger=ledger, echo=said.append)
+    assert ops(proxy).count("DeleteAccessKey") == 2  # the first, and botocore's retry
+    if first == LOST:  # the first attempt made it
+        keys = iam.list_access_keys(UserName="benjamin")["AccessKeyMetadata"]
+        assert made not in {k["AccessKeyId"] for k in keys}
+    (result,) = [r for r in report.results if r.action.operation == "DeleteAccessKey"]
+    assert result.status == "unknown" and report.failed == []
+    assert "an earlier attempt may have reached AWS but its answer was lost" in (result.note or "")
+    assert "retry got AccessDenied" in (result.note or "")
+    assert any(line.startswith("  OUTCOME UNKNOWN: DeleteAccessKey ") for line in said)
+    problem = rn.exit_problem(report)
+    assert problem is not None and "1 with an unknown outcome" in problem.message
+    acts = assert_paired(read_ledger(ledger)[0])
+    (outcome,) = [r for r in acts if r["phase"] == "outcome" and r.get("status") == "unknown"]
+    assert outcome["error"]["code"] == "AccessDenied"
+
+
+def test_a_change_refused_after_a_throttled_attempt_is_failed(
+    proxy: FaultProxy, moto: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Retried after an attempt that cannot have been applied (a 4xx answer), then refused:
+    that is "FAILED" — only an attempt whose answer was lost makes the outcome unknown."""
+    from tests.actions.test_actions import records_frame
+
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
+    monkeypatch.setenv("AWS_RETRY_MODE", "standard")
+    iam = iam_client(moto)
+    key_id = _benjamin(iam)
+    made = iam.create_access_key(UserName="benjamin")["AccessKey"]["AccessKeyId"]
+    response = {"accessKey": {"accessKeyId": made, "userName": "benjamin"}}
+    events = records_frame(
+        [("CreateAccessKey", "iam.amazonaws.com", {"userName": "benjamin"}, response)]
+    )
+    plan = ac.plan_remediation(key(key_id), events)
+    proxy.fault_sequence("DeleteAccessKey", [THROTTLED, DENIED])
+    report = rn.carry_out(Aws(), plan, execute=True, ledger=tmp_path / "l", echo=lambda s: None)
+    assert ops(proxy).count("DeleteAccessKey") == 2  # throttled, then botocore's retry
+    (result,) = [r for r in report.results if r.action.operation == "DeleteAccessKey"]
+    assert result.status == "failed" and report.unknown == []

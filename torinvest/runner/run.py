@@ -162,6 +162,15 @@ def _retry_attempts(err: AwsError) -> int:
     return attempts if isinstance(attempts, int) else 0
 
 
+def _lost_earlier(err: AwsError) -> bool:
+    """Whether an attempt before the one that answered ``err`` may have been applied (its answer
+    lost: a connection broken after sending, a 5xx) and botocore retried: the retry's error then
+    says nothing of the change. Attempts not recorded: any retry counts."""
+    if err.attempts:
+        return any(err.attempts[:-1])
+    return _retry_attempts(err) > 0
+
+
 def _maybe_applied(err: AwsError) -> bool:
     """Whether the request may have reached AWS although no usable answer came back: the
     connection broke after it was sent (closed, read timeout), something that is not AWS
@@ -337,7 +346,7 @@ class Runner:
             )
             self.echo(f"  answer: {note}")
             return CallResult(action, "read", error=err, note=note)
-        if absent and action.absent_ok and _retry_attempts(err):
+        if absent and action.absent_ok and _lost_earlier(err):
             note = (
                 f"{action.operation} {_targets(action)}: nothing to remove now, and an earlier "
                 f"attempt of this call lost its answer ({_retry_attempts(err)} retry(ies)): this "
@@ -354,11 +363,17 @@ class Runner:
             )
             self.echo(f"  done (probably by this run): {note}")
             return CallResult(action, "done", error=err, note=note)
-        if action.changes_aws and _maybe_applied(err):
+        if action.changes_aws and (_maybe_applied(err) or _lost_earlier(err)):
+            lost = (
+                f"the request may have reached AWS but its answer was lost ({err.message})"
+                if _maybe_applied(err)
+                else f"an earlier attempt may have reached AWS but its answer was lost, and "
+                f"botocore's retry got {err.code or 'an error'} ({err.message}), which does not "
+                "say whether the earlier one took effect"
+            )
             note = (
-                f"{action.operation} {_targets(action)}: the request may have reached AWS but "
-                f"its answer was lost ({err.message}): whether it took effect is unknown — "
-                "check it, or re-run (a re-run checks first)"
+                f"{action.operation} {_targets(action)}: {lost}: whether it took effect is "
+                "unknown — check it, or re-run (a re-run checks first)"
             )
             self._record(
                 {
