@@ -228,7 +228,7 @@ def _mfa_and_groups() -> pd.DataFrame:
         [
             ("CreateVirtualMFADevice", iam, {"virtualMFADeviceName": "evil"},
              {"virtualMFADevice": {"serialNumber": serial}}),
-            ("EnableMFADevice", iam, {"userName": "benjamin", "serialNumber": serial}, None),
+            ("EnableMFADevice", iam, {"userName": "svc", "serialNumber": serial}, None),
             ("CreateGroup", iam, {"groupName": "g"}, None),  # new: its policies are undone
             ("AttachGroupPolicy", iam, {"groupName": "g", "policyArn": "arn:p"}, None),
             ("PutGroupPolicy", iam, {"groupName": "g", "policyName": "p"}, None),

@@ -114,7 +114,12 @@ class OptionsError(InputError):
 
 
 class AwsError(TorinvestError):
-    """AWS answered with an error, or could not be reached."""
+    """AWS answered with an error, or could not be reached.
+
+    ``attempts``: for each attempt botocore made of the call (its retries included, in order),
+    whether that attempt may have reached AWS and been applied (empty when not recorded)."""
+
+    attempts: tuple[bool, ...] = ()
 
     def __init__(
         self,

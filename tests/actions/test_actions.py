@@ -57,6 +57,10 @@ GUARD_READS = {
     "GetGroup",
     "GetPolicy",
     "GetAccessKeyLastUsed",
+    "ListUsers",
+    "ListGroups",
+    "ListAttachedGroupPolicies",
+    "ListGroupPolicies",
     "GetLoginProfile",
     "ListMFADevices",
     "ListAttachedUserPolicies",
@@ -136,13 +140,20 @@ def records_frame(calls: list[tuple[str, str, dict | None, dict | None]], **base
 
 
 def persistence_events(
-    user: str, new_key: str, policy_arn: str = ADMIN, *, start: Any = "2023-07-10T12:10:00Z"
+    user: str,
+    new_key: str,
+    policy_arn: str = ADMIN,
+    *,
+    start: Any = "2023-07-10T12:10:00Z",
+    user_id: str | None = None,
 ) -> pd.DataFrame:
-    """The sample case's persistence calls as CloudTrail records, the CreateUser at ``start``,
-    plus a read and a call that was denied (neither is undone)."""
+    """The sample case's persistence calls as CloudTrail records, the CreateUser at ``start``
+    (its answer with ``user_id``, when given), plus a read and a call that was denied (neither
+    is undone)."""
     iam = "iam.amazonaws.com"
+    made = {"userName": user, **({"userId": user_id} if user_id else {})}
     calls = [
-        ("CreateUser", iam, {"userName": user}, {"user": {"userName": user}}),
+        ("CreateUser", iam, {"userName": user}, {"user": made}),
         (
             "CreateAccessKey",
             iam,
@@ -427,14 +438,16 @@ def test_plan_follows_roles_functions_parameters_and_minted_credentials() -> Non
     # undo, newest first
     undo = [(a.operation, dict(a.params)) for a in plan.actions if a.absent_ok and not a.manual]
     assert undo == [
-        ("RemovePermission", {"FunctionName": "exfil", "StatementId": "s1"}),
         ("DeletePolicy", {"PolicyArn": "arn:aws:iam::123456789012:policy/p"}),
         # benjamin's inline policy and group: maybe there before (below); backdoor's: new
         ("DetachRolePolicy", {"RoleName": "backdoor", "PolicyArn": ADMIN}),
         ("DeleteRolePolicy", {"RoleName": "backdoor", "PolicyName": "all"}),
         ("DeleteRole", {"RoleName": "backdoor"}),
     ]
-    # Lambda does not say when a function was created: its delete is a manual step
+    # Lambda does not say when a function was created, nor a statement added: manual steps
+    (remove,) = by_op["RemovePermission"]
+    assert remove.manual and "cannot be checked" in remove.manual
+    assert "--function-name exfil --statement-id s1" in remove.manual
     (delete_fn,) = by_op["DeleteFunction"]
     assert delete_fn.manual and "cannot be checked" in delete_fn.manual
     assert "aws lambda delete-function --region us-east-1 --function-name exfil" in delete_fn.manual
@@ -444,6 +457,38 @@ def test_plan_follows_roles_functions_parameters_and_minted_credentials() -> Non
     assert "main-trail" in manual["StopLogging"].manual
     params = [a.targets[0] for a in plan.manual if a.operation == "PutParameter"]
     assert params == ["/prod/db", "/a", "/b"]
+
+
+def test_an_mfa_device_or_a_lambda_permission_is_undone_by_a_call_only_when_checkable() -> None:
+    """Like every other undo: DeactivateMFADevice is a call only on a user the activity created
+    (checked by GetUser first); on benjamin (not created by it) it is a manual step with the
+    command; RemovePermission (no date to read in Lambda) is always a manual step."""
+    iam, lam = "iam.amazonaws.com", "lambda.amazonaws.com"
+    serial = "arn:aws:iam::123456789012:mfa/evil"
+    events = records_frame(
+        [
+            ("CreateUser", iam, {"userName": "svc"}, {"user": {"userName": "svc"}}),
+            ("EnableMFADevice", iam, {"userName": "svc", "serialNumber": serial}, None),
+            ("EnableMFADevice", iam, {"userName": "benjamin", "serialNumber": serial}, None),
+            ("AddPermission20150331v2", lam, {"functionName": "f", "statementId": "s"}, None),
+        ]
+    )
+    plan = ac.plan_remediation(key("AKIATFQR7NSCUXC3DDDP"), events, now=NOW)
+    steps = [a for a in plan.actions if a.operation in ("DeactivateMFADevice", "RemovePermission")]
+    assert [(a.operation, a.targets[0], bool(a.manual)) for a in steps] == [
+        ("RemovePermission", "f", True),
+        ("DeactivateMFADevice", "benjamin", True),
+        ("DeactivateMFADevice", "svc", False),
+    ]
+    remove, on_benjamin, on_svc = steps
+    assert on_svc.identity == ("User", "svc") and on_svc.created_at  # GetUser svc first
+    assert "user benjamin was not created by the activity" in (on_benjamin.manual or "")
+    assert f"aws iam deactivate-mfa-device --user-name benjamin --serial-number {serial}" in (
+        on_benjamin.manual or ""
+    )
+    assert "aws lambda remove-permission --region us-east-1 --function-name f --statement-id s" in (
+        remove.manual or ""
+    )
 
 
 def test_writes_that_may_have_found_it_there_are_not_undone_blindly() -> None:
@@ -471,6 +516,7 @@ def test_writes_that_may_have_found_it_there_are_not_undone_blindly() -> None:
     undo = [(a.operation, dict(a.params)) for a in plan.changes if a.absent_ok]
     assert undo == [
         ("RemoveUserFromGroup", {"UserName": "benjamin", "GroupName": "crew"}),
+        ("DeleteGroup", {"GroupName": "crew"}),  # the activity created it: undone too
         ("DetachUserPolicy", {"UserName": "benjamin", "PolicyArn": mine}),
         ("DeletePolicy", {"PolicyArn": mine}),
     ]
@@ -587,10 +633,12 @@ def test_rerunning_an_executed_plan_says_already_done(
     iam = iam_client(moto)
     iam.create_user(UserName="benjamin")
     key_id = iam.create_access_key(UserName="benjamin")["AccessKey"]["AccessKeyId"]
-    created = iam.create_user(UserName="svc")["User"]["CreateDate"]
+    svc = iam.create_user(UserName="svc")["User"]
     new_key = iam.create_access_key(UserName="svc")["AccessKey"]["AccessKeyId"]
     iam.create_login_profile(UserName="svc", Password="Xx-12345678!")
-    events = persistence_events("svc", new_key, start=pd.Timestamp(created))
+    events = persistence_events(
+        "svc", new_key, start=pd.Timestamp(svc["CreateDate"]), user_id=svc["UserId"]
+    )
     events = events[events["event_name"] != "AttachUserPolicy"]
     plan = ac.plan_remediation(key(key_id), events, now=NOW)
     first = rn.carry_out(Aws(), plan, execute=True, ledger=tmp_path / "l", echo=lambda s: None)
@@ -600,7 +648,8 @@ def test_rerunning_an_executed_plan_says_already_done(
     again = rn.carry_out(Aws(), plan, execute=True, ledger=tmp_path / "l", echo=printed.append)
     assert again.done == [] and again.failed == []
     assert len(again.already) == len(plan.changes)
-    # the changes whose probe shows them done are not called again (svc is gone: nothing on it)
+    # the changes whose probe shows them done are not called again (svc is gone: no user has
+    # its ID, the one CreateUser's answer gave)
     assert ops(proxy, changes_only=True) == []
     assert sum(line.startswith("  already done:") for line in printed) == len(plan.changes)
     assert "AWSRevokeOlderSessions is already on benjamin" in "\n".join(printed)
@@ -900,11 +949,13 @@ def test_writes_in_another_account_are_manual_steps_naming_it(where: dict[str, A
 def test_the_same_writes_in_the_findings_account_are_undone() -> None:
     events = records_frame(_every_undo_kind(), key=CROSS_KEY, recipientAccountId=MOTO_ACCOUNT)
     plan = ac.plan_remediation(key("AKIATFQR7NSCUXC3DDDP"), events, now=NOW)
-    assert {"DeleteLoginProfile", "DeleteUser", "DeleteRole", "RemovePermission"} <= {
+    assert {"DeleteLoginProfile", "DeleteUser", "DeleteRole", "DeactivateMFADevice"} <= {
         a.operation for a in plan.changes
     }
     # no creation date to read: a manual step, the call to make only once checked
-    assert {"DeleteFunction", "DeleteVirtualMFADevice"} <= {a.operation for a in plan.manual}
+    assert {"DeleteFunction", "DeleteVirtualMFADevice", "RemovePermission"} <= {
+        a.operation for a in plan.manual
+    }
 
 
 def test_a_run_never_undoes_another_accounts_writes_here(

@@ -9,7 +9,14 @@ was set for that operation, in which case the upstream never sees the request an
 - ``HTML_200``: HTTP 200 with a well-formed HTML page (a captive portal): botocore's query parser
   raises ``KeyError`` for operations with an output, and returns ``{}`` for those without one;
 - ``GARBAGE``: HTTP 200 with bytes that are neither XML nor JSON;
-- ``DROP``: the connection is closed without an answer.
+- ``DROP``: the connection is closed without an answer;
+- ``LOST``: the request is forwarded (the upstream applies it), then the connection is closed
+  without its answer — an answer lost after AWS made the change;
+- ``DENIED``: HTTP 403 with an IAM/STS (query protocol) ``AccessDenied`` error document;
+- ``THROTTLED``: HTTP 400 with a query-protocol ``Throttling`` error (botocore retries it).
+
+``proxy.fault_sequence(operation, [LOST, DENIED])`` answers the next calls of ``operation`` with
+those faults in turn (a call and botocore's retry of it, for instance).
 
 The service comes from the SigV4 credential scope, the operation from ``Action=`` (query
 protocol: IAM, STS), ``X-Amz-Target`` (JSON protocol) or the method and ``requestUri`` of the
@@ -40,7 +47,22 @@ HTML_500 = "html-500"
 HTML_200 = "html-200"
 GARBAGE = "garbage"
 DROP = "drop"
-FAULTS = (HTML_500, HTML_200, GARBAGE, DROP)
+LOST = "lost"
+DENIED = "denied"
+THROTTLED = "throttled"
+FAULTS = (HTML_500, HTML_200, GARBAGE, DROP, LOST, DENIED, THROTTLED)
+
+
+def _query_error(code: str, message: str) -> bytes:
+    return (
+        '<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><Error><Type>Sender'
+        f"</Type><Code>{code}</Code><Message>{message}</Message></Error>"
+        f"<RequestId>{code.lower()}-by-the-fault-proxy</RequestId></ErrorResponse>"
+    ).encode()
+
+
+_DENIED_BODY = _query_error("AccessDenied", "User is not authorized to perform this action")
+_THROTTLED_BODY = _query_error("Throttling", "Rate exceeded")
 
 _SCOPE_RE = re.compile(r"Credential=[^/,\s]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
 _HOP_BY_HOP = frozenset(
@@ -131,6 +153,7 @@ class FaultProxy:
         self.default = default
         self._lock = threading.Lock()
         self._faults: dict[tuple[str, str], _Fault] = {}
+        self._sequences: dict[tuple[str, str], list[str]] = {}
         self._log: list[ProxiedRequest] = []
         self._router = _Router()
         self._server: ThreadingHTTPServer | None = None
@@ -174,10 +197,19 @@ class FaultProxy:
         with self._lock:
             self._faults[(service, operation)] = _Fault(kind, times)
 
+    def fault_sequence(self, operation: str, kinds: list[str], *, service: str = "*") -> None:
+        """Answer the next ``len(kinds)`` calls of ``operation`` with ``kinds``, in turn."""
+        for kind in kinds:
+            if kind not in FAULTS:
+                raise ValueError(f"unknown fault {kind!r}; use one of {FAULTS}")
+        with self._lock:
+            self._sequences[(service, operation)] = list(kinds)
+
     def clear(self) -> None:
         """No faults, an empty log."""
         with self._lock:
             self._faults.clear()
+            self._sequences.clear()
             self._log.clear()
 
     def calls(
@@ -196,6 +228,10 @@ class FaultProxy:
     def _take_fault(self, service: str, operation: str) -> str | None:
         keys = [(s, o) for s in (service, "*") for o in (operation, "*")]
         with self._lock:
+            for key in keys:
+                queued = self._sequences.get(key)
+                if queued:
+                    return queued.pop(0)
             for key in keys:
                 fault = self._faults.get(key)
                 if fault is None:
@@ -222,6 +258,13 @@ class FaultProxy:
         answer: tuple[int, list[tuple[str, str]], bytes] | None
         if fault == DROP:
             answer = None
+        elif fault == LOST:
+            self._forward(service, method, path, headers, body)
+            answer = None
+        elif fault == DENIED:
+            answer = (403, [("Content-Type", "text/xml")], _DENIED_BODY)
+        elif fault == THROTTLED:
+            answer = (400, [("Content-Type", "text/xml")], _THROTTLED_BODY)
         elif fault == HTML_500:
             answer = (500, [("Content-Type", "text/html")], _HTML_500_BODY)
         elif fault == HTML_200:

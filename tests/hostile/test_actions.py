@@ -36,7 +36,16 @@ from tests.actions.test_actions import (  # noqa: F401  (proxy_fixture: the fixt
     verdict,
 )
 from tests.fake_aws import FakeAws
-from tests.fake_aws.proxy import DROP, GARBAGE, HTML_200, HTML_500, FaultProxy
+from tests.fake_aws.proxy import (
+    DENIED,
+    DROP,
+    GARBAGE,
+    HTML_200,
+    HTML_500,
+    LOST,
+    THROTTLED,
+    FaultProxy,
+)
 from torinvest import actions as ac
 from torinvest import runner as rn
 from torinvest.aws import Aws
@@ -664,6 +673,61 @@ def test_a_user_created_at_no_usable_time_is_never_undone_by_a_call(
     )
 
 
+@pytest.mark.parametrize("member", [None, "alice"])
+def test_a_group_the_activity_created_is_deleted_only_when_it_holds_nothing_else(
+    proxy: FaultProxy, moto: str, tmp_path: Path, member: str | None
+) -> None:
+    """CreateGroup ops-g (then a policy attached and an inline one put on it): undone like a
+    user or role — GetGroup first (its creation time), its policies removed, then DeleteGroup.
+    A member the activity did not add (alice, added by someone else) is never taken along: the
+    delete is left alone naming her and the commands; the group stays."""
+    from tests.actions.test_actions import records_frame
+
+    iam = iam_client(moto)
+    key_id = _benjamin(iam)
+    made = iam.create_group(GroupName="ops-g")["Group"]
+    doc = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+    }
+    arn = iam.create_policy(PolicyName="g-all", PolicyDocument=json.dumps(doc))["Policy"]["Arn"]
+    iam.attach_group_policy(GroupName="ops-g", PolicyArn=arn)
+    iam.put_group_policy(GroupName="ops-g", PolicyName="p", PolicyDocument=json.dumps(doc))
+    if member:
+        iam.create_user(UserName=member)
+        iam.add_user_to_group(GroupName="ops-g", UserName=member)
+    iam_ = "iam.amazonaws.com"
+    answer = {"group": {"groupName": "ops-g", "groupId": made["GroupId"]}}
+    events = records_frame(
+        [
+            ("CreateGroup", iam_, {"groupName": "ops-g"}, answer),
+            ("AttachGroupPolicy", iam_, {"groupName": "ops-g", "policyArn": arn}, None),
+            ("PutGroupPolicy", iam_, {"groupName": "ops-g", "policyName": "p"}, None),
+        ],
+        start=pd.Timestamp(made["CreateDate"]),
+    )
+    plan = ac.plan_remediation(key(key_id), events)
+    (delete,) = [a for a in plan.changes if a.operation == "DeleteGroup"]
+    assert delete.identity == ("Group", "ops-g", made["GroupId"]) and delete.created_at
+    report = rn.carry_out(Aws(), plan, execute=True, ledger=tmp_path / "l", echo=lambda s: None)
+    assert report.failed == []
+    assert ops(proxy).count("GetGroup") == 2  # its identity, then its members before the delete
+    undone = ["DeleteGroupPolicy", "DetachGroupPolicy"]
+    assert [r.action.operation for r in report.done][2:] == undone + (
+        [] if member else ["DeleteGroup"]
+    )
+    groups = {g["GroupName"] for g in iam.list_groups()["Groups"]}
+    if member is None:
+        assert "ops-g" not in groups
+        return
+    assert "ops-g" in groups
+    (left,) = report.left_alone
+    assert left.action.operation == "DeleteGroup"
+    assert "group ops-g still holds what the run did not see the activity add" in (left.note or "")
+    assert "member(s) alice (aws iam remove-user-from-group --user-name NAME" in (left.note or "")
+    assert [u["UserName"] for u in iam.get_group(GroupName="ops-g")["Users"]] == ["alice"]
+
+
 def test_iam_names_are_compared_without_case(proxy: FaultProxy, moto: str, tmp_path: Path) -> None:
     """IAM treats Svc-Ops and svc-ops as one user: the CreateLoginProfile on Svc-Ops is an undo
     step on the user the activity created as svc-ops, so it waits for that user's check — and
@@ -916,6 +980,84 @@ def test_no_such_user_is_never_already_done_nor_no_console_password(
     assert key_meta["Status"] == "Active"  # nothing claimed, and the summary says why
 
 
+@pytest.mark.parametrize("fate", ["renamed", "deleted", "no-id"])
+def test_a_created_user_not_found_by_name_is_already_done_only_if_its_id_is_gone(
+    proxy: FaultProxy, moto: str, tmp_path: Path, fate: str
+) -> None:
+    """The activity created svc-x (CreateUser gives its user ID); there is no svc-x now. A
+    rename by someone else looks the same as a delete by name: the user is looked up by its ID
+    (ListUsers). Renamed → left alone naming the new name (its console password still there);
+    no user with that ID → "already done"; no ID in the record → left alone, saying it may have
+    been deleted or renamed. Never "already done" from the name alone."""
+    from tests.actions.test_actions import records_frame
+
+    iam = iam_client(moto)
+    key_id = _benjamin(iam)
+    uid = iam.create_user(UserName="svc-x")["User"]["UserId"]
+    iam.create_login_profile(UserName="svc-x", Password="Xx-12345678!")
+    if fate == "deleted":
+        iam.delete_login_profile(UserName="svc-x")
+        iam.delete_user(UserName="svc-x")
+    else:
+        iam.update_user(UserName="svc-x", NewUserName="svc-x2")  # someone else's rename
+    made = {"user": {"userName": "svc-x", "userId": uid}} if fate != "no-id" else None
+    iam_ = "iam.amazonaws.com"
+    events = records_frame(
+        [
+            ("CreateUser", iam_, {"userName": "svc-x"}, made),
+            ("CreateLoginProfile", iam_, {"userName": "svc-x"}, None),
+        ]
+    )
+    plan = ac.plan_remediation(key(key_id), events)
+    report = rn.carry_out(Aws(), plan, execute=True, ledger=tmp_path / "l", echo=lambda s: None)
+    assert ops(proxy, changes_only=True) == ["UpdateAccessKey", "PutUserPolicy"]  # benjamin's
+    on_it = [r for r in report.results if "svc-x" in r.action.targets]
+    assert [r.action.operation for r in on_it] == ["DeleteLoginProfile", "DeleteUser"]
+    notes = {r.status: r.note or "" for r in on_it}
+    if fate == "deleted":
+        assert set(notes) == {"already-done"}
+        assert f"no user in this account has its ID {uid}" in notes["already-done"]
+    else:
+        assert set(notes) == {"left-alone"}
+        assert report.already == []
+        said = notes["left-alone"]
+        if fate == "renamed":
+            assert f"user svc-x was renamed svc-x2 (the same user ID {uid}" in said
+        else:
+            assert "no user named svc-x now; it may have been deleted or renamed" in said
+        assert iam.get_login_profile(UserName="svc-x2")["LoginProfile"]
+    assert "ListUsers" in ops(proxy) if fate != "no-id" else "ListUsers" not in ops(proxy)
+
+
+def test_a_console_password_of_a_user_not_found_by_name_is_never_already_done(
+    proxy: FaultProxy, moto: str, tmp_path: Path
+) -> None:
+    """The actor added a console password to ops (not its creation); ops was renamed since.
+    GetLoginProfile ops says "no such user", not "no login profile": the step is left alone
+    saying no user of that name is there, and the password stays."""
+    from tests.actions.test_actions import records_frame
+
+    iam = iam_client(moto)
+    key_id = _benjamin(iam)
+    _someone_elses_user(iam, "ops")
+    iam.update_user(UserName="ops", NewUserName="ops2")
+    events = records_frame(
+        [("CreateLoginProfile", "iam.amazonaws.com", {"userName": "ops"}, None)],
+        start=pd.Timestamp.now(tz="UTC"),
+    )
+    report = rn.carry_out(
+        Aws(),
+        ac.plan_remediation(key(key_id), events),
+        execute=True,
+        ledger=tmp_path / "l",
+        echo=lambda s: None,
+    )
+    assert report.already == []
+    (left,) = [r for r in report.left_alone if r.action.operation == "DeleteLoginProfile"]
+    assert "no user named ops now; it may have been deleted or renamed" in (left.note or "")
+    assert iam.get_login_profile(UserName="ops2")["LoginProfile"]
+
+
 def _renamed_then_replaced(iam: Any) -> tuple[str, Any]:
     """benjamin (key K) renamed to benjamin-old, then a new, unrelated benjamin: K's owner and
     the finding (whose principal ID is the first benjamin's)."""
@@ -1072,7 +1214,9 @@ def test_an_undo_carries_every_parameter_that_scoped_the_call(
 ) -> None:
     """AddPermission on alias "live" of payments (qualifier): its RemovePermission names the
     alias too — without it Lambda looks in the function's own policy, answers "not found", and
-    the backdoor statement on the alias stays while the run says "already done"."""
+    the backdoor statement on the alias stays while the run says "already done". Lambda does
+    not say when a statement was added (nor when the function was created): the step is a
+    manual one saying so, never a call, with the command to run once checked."""
     import io
     import zipfile
 
@@ -1114,15 +1258,18 @@ def test_an_undo_carries_every_parameter_that_scoped_the_call(
     events = records_frame([("AddPermission20150331v2", "lambda.amazonaws.com", request, None)])
     plan = ac.plan_remediation(key(key_id), events)
     (undo,) = [a for a in plan.actions if a.operation == "RemovePermission"]
-    assert "--qualifier live" in undo.cli()
+    assert undo.manual and "cannot be checked" in undo.manual
+    assert (
+        "aws lambda remove-permission --region us-east-1 --function-name payments "
+        "--statement-id backdoor --qualifier live"
+    ) in undo.manual
     report = rn.carry_out(Aws(), plan, execute=True, ledger=tmp_path / "l", echo=lambda s: None)
-    (result,) = [r for r in report.results if r.action.operation == "RemovePermission"]
-    assert result.status == "done"
-    try:
-        left = json.loads(lam.get_policy(FunctionName="payments", Qualifier="live")["Policy"])
-    except lam.exceptions.ResourceNotFoundException:
-        left = {"Statement": []}
-    assert [st.get("Sid") for st in left["Statement"]] == []
+    assert "RemovePermission" not in ops(proxy)
+    assert [r.status for r in report.results if r.action.operation == "RemovePermission"] == [
+        "manual"
+    ]
+    left = json.loads(lam.get_policy(FunctionName="payments", Qualifier="live")["Policy"])
+    assert [st.get("Sid") for st in left["Statement"]] == ["backdoor"]  # for the analyst
 
 
 def test_a_region_that_is_not_a_region_name_never_aborts_the_run(
@@ -1221,3 +1368,66 @@ def test_a_retried_delete_that_finds_nothing_was_probably_made_by_this_run(
     (result,) = [r for r in report.results if r.action.operation == "DeleteAccessKey"]
     assert result.status == "done"
     assert "this run probably made the change" in (result.note or "")
+
+
+@pytest.mark.parametrize("first", [LOST, DROP, HTML_500])
+def test_a_retried_change_whose_retry_fails_otherwise_is_unknown_not_failed(
+    proxy: FaultProxy, moto: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, first: str
+) -> None:
+    """DeleteAccessKey's first attempt loses its answer (LOST: IAM made the change; DROP, a 500:
+    it may have); botocore retries and gets another error (AccessDenied). That error says
+    nothing of the first attempt: "OUTCOME UNKNOWN" (ledgered so), never "FAILED"; exit 1."""
+    from tests.actions.test_actions import records_frame
+
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
+    monkeypatch.setenv("AWS_RETRY_MODE", "standard")
+    iam = iam_client(moto)
+    key_id = _benjamin(iam)
+    made = iam.create_access_key(UserName="benjamin")["AccessKey"]["AccessKeyId"]
+    response = {"accessKey": {"accessKeyId": made, "userName": "benjamin"}}
+    events = records_frame(
+        [("CreateAccessKey", "iam.amazonaws.com", {"userName": "benjamin"}, response)]
+    )
+    plan = ac.plan_remediation(key(key_id), events)
+    proxy.fault_sequence("DeleteAccessKey", [first, DENIED])
+    ledger = tmp_path / "l"
+    said: list[str] = []
+    report = rn.carry_out(Aws(), plan, execute=True, ledger=ledger, echo=said.append)
+    assert ops(proxy).count("DeleteAccessKey") == 2  # the first, and botocore's retry
+    if first == LOST:  # the first attempt made it
+        keys = iam.list_access_keys(UserName="benjamin")["AccessKeyMetadata"]
+        assert made not in {k["AccessKeyId"] for k in keys}
+    (result,) = [r for r in report.results if r.action.operation == "DeleteAccessKey"]
+    assert result.status == "unknown" and report.failed == []
+    assert "an earlier attempt may have reached AWS but its answer was lost" in (result.note or "")
+    assert "retry got AccessDenied" in (result.note or "")
+    assert any(line.startswith("  OUTCOME UNKNOWN: DeleteAccessKey ") for line in said)
+    problem = rn.exit_problem(report)
+    assert problem is not None and "1 with an unknown outcome" in problem.message
+    acts = assert_paired(read_ledger(ledger)[0])
+    (outcome,) = [r for r in acts if r["phase"] == "outcome" and r.get("status") == "unknown"]
+    assert outcome["error"]["code"] == "AccessDenied"
+
+
+def test_a_change_refused_after_a_throttled_attempt_is_failed(
+    proxy: FaultProxy, moto: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Retried after an attempt that cannot have been applied (a 4xx answer), then refused:
+    that is "FAILED" — only an attempt whose answer was lost makes the outcome unknown."""
+    from tests.actions.test_actions import records_frame
+
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
+    monkeypatch.setenv("AWS_RETRY_MODE", "standard")
+    iam = iam_client(moto)
+    key_id = _benjamin(iam)
+    made = iam.create_access_key(UserName="benjamin")["AccessKey"]["AccessKeyId"]
+    response = {"accessKey": {"accessKeyId": made, "userName": "benjamin"}}
+    events = records_frame(
+        [("CreateAccessKey", "iam.amazonaws.com", {"userName": "benjamin"}, response)]
+    )
+    plan = ac.plan_remediation(key(key_id), events)
+    proxy.fault_sequence("DeleteAccessKey", [THROTTLED, DENIED])
+    report = rn.carry_out(Aws(), plan, execute=True, ledger=tmp_path / "l", echo=lambda s: None)
+    assert ops(proxy).count("DeleteAccessKey") == 2  # throttled, then botocore's retry
+    (result,) = [r for r in report.results if r.action.operation == "DeleteAccessKey"]
+    assert result.status == "failed" and report.unknown == []

@@ -20,10 +20,11 @@ Not legitimate (AWS: assume every credential is compromised), :func:`plan_remedi
   3. the inventory of the suspect user (read only): other access keys, login profile, MFA
      devices, attached and inline policies, groups;
   4. undo what the activity created or changed, newest first (users, keys, login profiles,
-     policies, roles, MFA devices, Lambda functions and permissions) — an attach, a group
+     policies, roles, groups, MFA devices) — an attach, a group
      membership or an inline policy only when the activity created the principal (or group, or
-     managed policy) first: otherwise it may have been there before, a manual check; what cannot
-     be undone
+     managed policy) first: otherwise it may have been there before, a manual check; an MFA
+     deactivation only on a user the activity created; a Lambda function or permission and a
+     virtual MFA device (no creation date to check) are manual steps; what cannot be undone
      safely by an API call (a changed trust policy, a new policy version, a trail stopped, …:
      every other write the sensitive-actions catalogue knows) is a manual step naming its target;
   5. secrets and parameters the activity read, by name, each with its rotation step.

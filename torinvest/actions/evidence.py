@@ -5,7 +5,7 @@ step naming its target, each secret to rotate.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -67,8 +67,15 @@ def _unverifiable(action: Action, reason: str) -> Action:
 def _in_a_region(action: Action) -> Action:
     """``action``, or a manual step when the region its event names is not a region name (a
     damaged or forged record): no call is made to a region nobody can check."""
-    if action.manual or not action.region or REGION_RE.match(action.region):
+    if not action.region or REGION_RE.match(action.region):
         return action
+    if action.manual:  # a manual step already: say the region is not one too
+        return replace(
+            action,
+            why=f"{action.why} — the event's region is not a region name",
+            manual=f"the event names region {action.region!r}, which is not an AWS region name "
+            f"(a damaged or forged record): find where it happened; {action.manual}",
+        )
     return Action(
         action.service,
         action.operation,
@@ -110,6 +117,16 @@ def _undo_one(row: Mapping[str, Any]) -> list[Action]:
                     {"UserName": user},
                     f"undo {when} (after its keys, policies and login profile)",
                     (user,),
+                    created_at=created,
+                )
+            )
+        elif name == "CreateGroup" and group:
+            a.append(
+                _undo(
+                    "DeleteGroup",
+                    {"GroupName": group},
+                    f"undo {when} (after the members and policies the activity gave it)",
+                    (group,),
                     created_at=created,
                 )
             )
@@ -350,13 +367,19 @@ def _undo_one(row: Mapping[str, Any]) -> list[Action]:
             qualifier = _text(req.get("qualifier"))  # a version's or alias's own policy
             scope = {"Qualifier": qualifier} if qualifier else {}
             a.append(
-                _undo(
-                    "RemovePermission",
-                    {"FunctionName": fn, "StatementId": sid, **scope},
-                    f"undo {when}: who may invoke {fn}",
-                    (fn, sid),
-                    service="lambda",
-                    region=region,
+                _unverifiable(
+                    _undo(
+                        "RemovePermission",
+                        {"FunctionName": fn, "StatementId": sid, **scope},
+                        f"undo {when}: who may invoke {fn}",
+                        (fn, sid),
+                        service="lambda",
+                        region=region,
+                    ),
+                    f"Lambda does not say when statement {sid} was added to the policy of "
+                    f"function {fn} (nor when the function was created), so it cannot be checked "
+                    f"that it is the one {row['event_name']} added at {stamp} (aws lambda "
+                    f"get-policy --function-name {fn})",
                 )
             )
     return a
@@ -483,16 +506,23 @@ _NAMED_BY = (
     ("Group", "GroupName"),
     ("Policy", "PolicyArn"),
 )
+#: The unique ID each create call's answer (responseElements) gives what it created.
+_CREATED_IDS = {
+    "User": ("user", "userId"),
+    "Role": ("role", "roleId"),
+    "Group": ("group", "groupId"),
+}
 #: What the activity created: (kind, name compared without case) → (name, time of the create
-#: call, None when the record has no usable time).
-Made = Mapping[tuple[str, str], tuple[str, pd.Timestamp | None]]
+#: call or None when the record has no usable time, its unique ID or None when the record does
+#: not give it).
+Made = Mapping[tuple[str, str], tuple[str, pd.Timestamp | None, str | None]]
 
 
 def _made_by_activity(ok: pd.DataFrame, account: str | None = None) -> Made:
     """The users, roles, groups and managed policies the activity created (successful calls in
     ``account``, the finding's, when given), each with the time of its create call (None when
     no record of it has a usable time). IAM names are compared without regard to case."""
-    made: dict[tuple[str, str], tuple[str, pd.Timestamp | None]] = {}
+    made: dict[tuple[str, str], tuple[str, pd.Timestamp | None, str | None]] = {}
     for row in ok.sort_values("event_time", kind="stable").to_dict("records"):
         name, t = str(row["event_name"]), row["event_time"]
         if str(row.get("event_source")) != "iam.amazonaws.com":
@@ -505,27 +535,37 @@ def _made_by_activity(ok: pd.DataFrame, account: str | None = None) -> Made:
             kind, field_name = _CREATES[name]
             value = _text(req.get(field_name))
             if value:
-                made.setdefault(iam_key(kind, value), (value, when))
+                made.setdefault(iam_key(kind, value), (value, when, _created_id(kind, resp)))
         elif name == "CreatePolicy" and isinstance(resp.get("policy"), dict):
             arn = _text(resp["policy"].get("arn"))
             if arn:
-                made.setdefault(iam_key("Policy", arn), (arn, when))
+                made.setdefault(iam_key("Policy", arn), (arn, when, None))
     return made
 
 
-def _made_entity(action: Action, made: Made) -> tuple[str, str, pd.Timestamp | None] | None:
-    """(kind, name, time) of the first thing the activity created that ``action`` acts on."""
+def _created_id(kind: str, resp: Mapping[str, Any]) -> str | None:
+    """The unique ID (``AIDA…``, ``AROA…``, ``AGPA…``) a create call's answer gives what it
+    created, when it gives one (an ID has no colon nor space)."""
+    key, field_name = _CREATED_IDS[kind]
+    made = resp.get(key)
+    found = _text(made.get(field_name)) if isinstance(made, dict) else None
+    return found if found and re.fullmatch(r"[A-Za-z0-9]{16,128}", found) else None
+
+
+def _made_entity(
+    action: Action, made: Made
+) -> tuple[str, str, pd.Timestamp | None, str | None] | None:
+    """(kind, name, time, unique ID) of the first thing the activity created that ``action``
+    acts on."""
     for kind, param in _NAMED_BY:
         value = action.params.get(param)
         if isinstance(value, str) and iam_key(kind, value) in made:
-            name, when = made[iam_key(kind, value)]
-            return kind, name, when
+            name, when, uid = made[iam_key(kind, value)]
+            return kind, name, when, uid
     return None
 
 
-def _unless_preexisting(
-    action: Action, row: Mapping[str, Any], made: Mapping[tuple[str, str], pd.Timestamp]
-) -> Action:
+def _unless_preexisting(action: Action, row: Mapping[str, Any], made: Made) -> Action:
     """``action``, or a manual step when CloudTrail cannot tell whether what it removes existed
     before the actor's call: an attach or a group membership succeeds the same when already in
     place, and a Put overwrites an inline policy of the same name. It stays a call only when the
@@ -572,6 +612,18 @@ def _unless_preexisting(
     )
 
 
+#: Undo calls made only on a principal the activity created (checked like it before the call):
+#: on any other one, what they remove cannot be checked to be the actor's — each gives why.
+_CREATOR_CHECKED: dict[str, Callable[[Action], str]] = {
+    "DeactivateMFADevice": lambda a: (
+        f"user {a.params.get('UserName')} was not created by the activity, and the run does not "
+        f"check when MFA device {a.params.get('SerialNumber')} was enabled on it (a device of "
+        "that serial enabled again later may be its owner's; aws iam list-mfa-devices "
+        f"--user-name {a.params.get('UserName')} shows its EnableDate)"
+    ),
+}
+
+
 def _tie_to_creation(actions: list[Action], made: Made) -> list[Action]:
     """Every undo call on something the activity created (a user, role, group or managed policy,
     names compared without case) carries what it is and when it was created, like the delete:
@@ -587,11 +639,14 @@ def _tie_to_creation(actions: list[Action], made: Made) -> list[Action]:
         if found is None and a.operation == "DeleteLoginProfile":
             user = str(a.params["UserName"])
             when = pd.Timestamp(a.created_at) if a.created_at else None
-            found = ("LoginProfile", user, when)
+            found = ("LoginProfile", user, when, None)
+        if found is None and a.operation in _CREATOR_CHECKED:
+            out.append(_unverifiable(a, _CREATOR_CHECKED[a.operation](a)))
+            continue
         if found is None:
             out.append(replace(a, created_at=None))
             continue
-        kind, name, when = found
+        kind, name, when, uid = found
         if when is None:
             what = (
                 f"the login profile of user {name}"
@@ -606,7 +661,8 @@ def _tie_to_creation(actions: list[Action], made: Made) -> list[Action]:
                 )
             )
             continue
-        out.append(replace(a, created_at=when.isoformat(), identity=(kind, name)))
+        identity = (kind, name, uid) if uid else (kind, name)
+        out.append(replace(a, created_at=when.isoformat(), identity=identity))
     return out
 
 

@@ -5,10 +5,12 @@ API promises (an answer that is not AWS's is a failure like any other), and desc
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextvars import ContextVar
 from datetime import date, datetime
 from typing import Any
 
 from botocore import xform_name
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from torinvest.actions import Action
 from torinvest.aws import AWS_CALL_ERRORS, Aws, translate_error
@@ -27,9 +29,13 @@ PROMISED: dict[str, tuple[str, ...]] = {
     "GetRolePolicy": ("PolicyDocument",),
     "GetUser": ("User",),
     "GetRole": ("Role",),
-    "GetGroup": ("Group",),
+    "GetGroup": ("Group", "Users"),
+    "ListAttachedGroupPolicies": ("AttachedPolicies",),
+    "ListGroupPolicies": ("PolicyNames",),
     "GetAccessKeyLastUsed": ("UserName",),
     "GetPolicy": ("Policy",),
+    "ListUsers": ("Users",),
+    "ListGroups": ("Groups",),
     "ListDetectors": ("DetectorIds",),
     "GetFindings": ("Findings",),
     "ListFilters": ("FilterNames",),
@@ -42,6 +48,11 @@ _PAGED: dict[str, tuple[str, str, str | None]] = {
     "ListAttachedUserPolicies": ("Marker", "Marker", "IsTruncated"),
     "ListUserPolicies": ("Marker", "Marker", "IsTruncated"),
     "ListGroupsForUser": ("Marker", "Marker", "IsTruncated"),
+    "ListUsers": ("Marker", "Marker", "IsTruncated"),
+    "GetGroup": ("Marker", "Marker", "IsTruncated"),
+    "ListAttachedGroupPolicies": ("Marker", "Marker", "IsTruncated"),
+    "ListGroupPolicies": ("Marker", "Marker", "IsTruncated"),
+    "ListGroups": ("Marker", "Marker", "IsTruncated"),
     "ListDetectors": ("NextToken", "NextToken", None),
     "ListFilters": ("NextToken", "NextToken", None),
 }
@@ -80,9 +91,36 @@ def _not_aws(action: Action, what: str) -> EndpointError:
     )
 
 
+#: The attempts of the call being made in this context (see :func:`_note_attempt`).
+_ATTEMPTS: ContextVar[list[bool] | None] = ContextVar("torinvest_attempts", default=None)
+
+
+def _note_attempt(
+    response: Any = None, caught_exception: BaseException | None = None, **_: Any
+) -> None:
+    """botocore ``needs-retry`` hook (after every attempt, the last included): record whether
+    the attempt may have reached AWS and been applied — a connection broken after the request
+    was sent, or a 5xx; not a connection never made nor a 4xx error answer."""
+    seen = _ATTEMPTS.get()
+    if seen is None:
+        return
+    if caught_exception is not None:
+        seen.append(not isinstance(caught_exception, BotoConnectionError))
+        return
+    http = response[0] if isinstance(response, tuple) and response else None
+    seen.append(int(getattr(http, "status_code", 0) or 0) >= 500)
+
+
+def _watched(client: Any) -> Any:
+    """``client`` with :func:`_note_attempt` on its attempts (registered once per client)."""
+    client.meta.events.register("needs-retry", _note_attempt, unique_id="torinvest-attempts")
+    return client
+
+
 def invoke(aws: Aws, action: Action) -> dict[str, Any]:
     """Make one call (every page of a paged list) and return the answer without
-    ``ResponseMetadata`` but with its ``RequestId``; raise :class:`AwsError` otherwise.
+    ``ResponseMetadata`` but with its ``RequestId``; raise :class:`AwsError` otherwise, with
+    :attr:`AwsError.attempts` (whether each attempt botocore made may have been applied).
 
     An answer that is not an AWS response raises :class:`EndpointError` (code
     ``UnparsableResponse``): botocore's parser failing (ResponseParserError, or a KeyError inside
@@ -94,8 +132,10 @@ def invoke(aws: Aws, action: Action) -> dict[str, Any]:
     request_ids: list[str] = []
     paging = _PAGED.get(action.operation)
     for _ in range(_MAX_PAGES):
+        attempts: list[bool] = []
+        token = _ATTEMPTS.set(attempts)
         try:
-            client = aws.client(action.service, action.region)
+            client = _watched(aws.client(action.service, action.region))
             method = getattr(client, xform_name(action.operation))
             response = method(**params)
         except AWS_CALL_ERRORS as e:
@@ -103,11 +143,14 @@ def invoke(aws: Aws, action: Action) -> dict[str, Any]:
                 e, service=action.service, region=action.region, operation=action.operation
             )
             err.code = err.code or type(e).__name__  # e.g. ConnectionClosedError
+            err.attempts = tuple(attempts)
             raise err from e
         except _PARSER_SLIPS as e:  # raised inside botocore's parser: not an AWS answer
             raise _not_aws(
                 action, f"the answer is not an AWS response (botocore: {type(e).__name__} {e})"
             ) from e
+        finally:
+            _ATTEMPTS.reset(token)
         if not isinstance(response, dict):
             raise _not_aws(action, "the answer is not an AWS response")
         meta = response.pop("ResponseMetadata", None) or {}

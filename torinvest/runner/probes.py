@@ -129,6 +129,11 @@ _IDENTITY_READS: dict[str, tuple[str, str, str, str]] = {
 }
 
 
+#: Kinds of things IAM can rename (UpdateUser, UpdateGroup): "no such entity" for the name
+#: alone does not say it is gone.
+RENAMEABLE = frozenset({"User", "Group"})
+
+
 def principal(action: Action) -> tuple[str, str] | None:
     """``(kind, name)`` of what the activity created that ``action`` acts on (an undo step with
     ``identity`` and ``created_at``), the name folded to lower case as IAM compares names (one
@@ -161,7 +166,9 @@ def identity_probe(action: Action) -> tuple[Action, Check] | None:
         return None
 
     def same(resp: Mapping[str, Any] | None) -> tuple[str, str] | None:
-        if resp is None:
+        if resp is None and kind in RENAMEABLE:  # deleted, or renamed: the run looks by its ID
+            return "not-by-name", f"no {called} named {name} now"
+        if resp is None:  # a role or a managed policy is never renamed
             return "already-done", f"{what} no longer exists"
         created = (resp.get(field_name) or {}).get("CreateDate")
         when = _as_utc(str(created)) if created is not None else None

@@ -162,6 +162,15 @@ def _retry_attempts(err: AwsError) -> int:
     return attempts if isinstance(attempts, int) else 0
 
 
+def _lost_earlier(err: AwsError) -> bool:
+    """Whether an attempt before the one that answered ``err`` may have been applied (its answer
+    lost: a connection broken after sending, a 5xx) and botocore retried: the retry's error then
+    says nothing of the change. Attempts not recorded: any retry counts."""
+    if err.attempts:
+        return any(err.attempts[:-1])
+    return _retry_attempts(err) > 0
+
+
 def _maybe_applied(err: AwsError) -> bool:
     """Whether the request may have reached AWS although no usable answer came back: the
     connection broke after it was sent (closed, read timeout), something that is not AWS
@@ -336,8 +345,8 @@ class Runner:
                 {"phase": "outcome", "seq": seq, "status": "read", "response": None, "note": note}
             )
             self.echo(f"  answer: {note}")
-            return CallResult(action, "read", note=note)
-        if absent and action.absent_ok and _retry_attempts(err):
+            return CallResult(action, "read", error=err, note=note)
+        if absent and action.absent_ok and _lost_earlier(err):
             note = (
                 f"{action.operation} {_targets(action)}: nothing to remove now, and an earlier "
                 f"attempt of this call lost its answer ({_retry_attempts(err)} retry(ies)): this "
@@ -354,11 +363,17 @@ class Runner:
             )
             self.echo(f"  done (probably by this run): {note}")
             return CallResult(action, "done", error=err, note=note)
-        if action.changes_aws and _maybe_applied(err):
+        if action.changes_aws and (_maybe_applied(err) or _lost_earlier(err)):
+            lost = (
+                f"the request may have reached AWS but its answer was lost ({err.message})"
+                if _maybe_applied(err)
+                else f"an earlier attempt may have reached AWS but its answer was lost, and "
+                f"botocore's retry got {err.code or 'an error'} ({err.message}), which does not "
+                "say whether the earlier one took effect"
+            )
             note = (
-                f"{action.operation} {_targets(action)}: the request may have reached AWS but "
-                f"its answer was lost ({err.message}): whether it took effect is unknown — "
-                "check it, or re-run (a re-run checks first)"
+                f"{action.operation} {_targets(action)}: {lost}: whether it took effect is "
+                "unknown — check it, or re-run (a re-run checks first)"
             )
             self._record(
                 {
@@ -670,7 +685,7 @@ def _identity(runner: Runner, action: Action) -> tuple[str, str] | None:
         read, check = probe
         seen = runner.call(read, verb="CHECK", probe=True)
         if seen.status == "read":
-            runner.identities[found] = check(seen.response)
+            runner.identities[found] = _absent_by_name(runner, action, seen, check(seen.response))
         else:
             said = seen.error.message if seen.error else "no answer"
             kind, name = (action.identity or found)[:2]
@@ -682,10 +697,81 @@ def _identity(runner: Runner, action: Action) -> tuple[str, str] | None:
     return runner.identities[found]
 
 
+def _absent_by_name(
+    runner: Runner, action: Action, seen: CallResult, verdict: tuple[str, str] | None
+) -> tuple[str, str] | None:
+    """The identity check's reading when nothing answers to the name: a user or group (or the
+    user of a login profile) may have been renamed — it keeps what the activity gave it — so
+    "no such entity" is "already done" only when a lookup by the unique ID the activity's create
+    call gave it (``ListUsers``/``ListGroups``) finds it nowhere; ``verdict`` otherwise."""
+    assert action.identity is not None
+    kind, name = action.identity[0], action.identity[1]
+    said = seen.error.message if seen.error is not None else ""
+    if kind == "LoginProfile" and seen.response is None and "login profile" not in said.lower():
+        return _not_found(runner, "User", name, None)  # the user is not there: not the profile
+    if verdict is None or verdict[0] != "not-by-name":
+        return verdict
+    uid = action.identity[2] if len(action.identity) > 2 else None
+    return _not_found(runner, kind, name, uid)
+
+
+def _not_found(runner: Runner, kind: str, name: str, uid: str | None) -> tuple[str, str]:
+    """``(status, why)`` for a user or group with no ``name`` now: "already-done" when a lookup
+    by its unique ID ``uid`` finds it nowhere in the account; else "left-alone", saying what it
+    is now (renamed: its new name) or that it may have been deleted or renamed."""
+    called = kind.lower()
+    listing = f"aws iam list-{called}s"
+    if not uid:
+        return (
+            "left-alone",
+            f"no {called} named {name} now; it may have been deleted or renamed (a renamed "
+            f"{called} keeps what the activity gave it) and the activity's Create{kind} does not "
+            f"give its {called} ID to look it up by: check ({listing}; CloudTrail Update{kind} "
+            f"on {name}) and undo under its current name by hand",
+        )
+    field_name = f"{kind}s"
+    read = Action(
+        "iam",
+        f"List{kind}s",
+        {},
+        why=f"where is {called} {uid} now? (no {called} named {name})",
+        changes_aws=False,
+        targets=(uid,),
+    )
+    seen = runner.call(read, verb="CHECK", probe=True)
+    listed = (seen.response or {}).get(field_name) if seen.status == "read" else None
+    if not isinstance(listed, list):
+        said = seen.error.message if seen.error else "no answer"
+        return (
+            "left-alone",
+            f"no {called} named {name} now, and looking {called} {uid} up by its ID failed "
+            f"({said}): deleted or renamed? check ({listing}) and undo by hand",
+        )
+    now = [
+        str(e.get(f"{kind}Name"))
+        for e in listed
+        if isinstance(e, Mapping) and e.get(f"{kind}Id") == uid
+    ]
+    if not now:
+        return (
+            "already-done",
+            f"{called} {name} no longer exists: no {called} in this account has its ID {uid} "
+            f"(from the activity's Create{kind}; {listing})",
+        )
+    return (
+        "left-alone",
+        f"{called} {name} was renamed {now[0]} (the same {called} ID {uid}, from the activity's "
+        f"Create{kind}): nothing undone under either name; review {now[0]} with its owner and "
+        f"undo by hand there (aws iam get-{called} --{called}-name {now[0]})",
+    )
+
+
 def _change(runner: Runner, action: Action, *, looked: bool = False) -> CallResult:
     """One change: the identity check of a principal the activity created (before any undo
     step on it), its probe (when one can tell it is done), then the call."""
-    same = _identity(runner, action) or _finding_user(runner, action)
+    same = (
+        _identity(runner, action) or _finding_user(runner, action) or _group_holds(runner, action)
+    )
     if same is not None:
         return runner.skipped(action, *same)
     probe = _probe(action)
@@ -704,6 +790,72 @@ def _change(runner: Runner, action: Action, *, looked: bool = False) -> CallResu
         elif verdict is not None:
             return runner.skipped(action, *verdict)
     return runner.call(action, verb="EXECUTE")
+
+
+#: What a group can still hold that stops its delete: (read, the answer's list, its item's name,
+#: what it is called, the command that removes one).
+_GROUP_HOLDINGS: tuple[tuple[str, str, str, str, str], ...] = (
+    ("GetGroup", "Users", "UserName", "member(s)", "remove-user-from-group --user-name"),
+    (
+        "ListAttachedGroupPolicies",
+        "AttachedPolicies",
+        "PolicyArn",
+        "attached policy(ies)",
+        "detach-group-policy --policy-arn",
+    ),
+    (
+        "ListGroupPolicies",
+        "PolicyNames",
+        "",
+        "inline policy(ies)",
+        "delete-group-policy --policy-name",
+    ),
+)
+
+
+def _group_holds(runner: Runner, action: Action) -> tuple[str, str] | None:
+    """Before DeleteGroup (the group the activity created, checked): its members and policies,
+    read now. What the activity added was removed by the steps above; anything left the run did
+    not see it add (someone else's, or a step above not made): ``("left-alone", why)`` naming it
+    and the commands, never a delete that takes it along. None: it holds nothing, go ahead."""
+    if action.operation != "DeleteGroup":
+        return None
+    group = str(action.params["GroupName"])
+    held: list[str] = []
+    for operation, field_name, item, called, command in _GROUP_HOLDINGS:
+        read = Action(
+            "iam",
+            operation,
+            {"GroupName": group},
+            why=f"does group {group} still hold {called}? (before its delete)",
+            changes_aws=False,
+            targets=(group,),
+        )
+        seen = runner.call(read, verb="CHECK", probe=True)
+        listed = (seen.response or {}).get(field_name) if seen.status == "read" else None
+        if seen.status == "read" and seen.response is None:
+            return None  # no such group now: the delete says so
+        if not isinstance(listed, list):
+            said = seen.error.message if seen.error else "no answer"
+            return (
+                "left-alone",
+                f"group {group}: could not read its {called} ({said}): not deleted; check it "
+                f"(aws iam get-group --group-name {group}) and re-run",
+            )
+        names = [str(e.get(item) if item and isinstance(e, Mapping) else e) for e in listed]
+        if names:
+            held.append(
+                f"{called} {', '.join(names)} (aws iam {command} NAME --group-name {group})"
+            )
+    if not held:
+        return None
+    return (
+        "left-alone",
+        f"group {group} still holds what the run did not see the activity add: "
+        + "; ".join(held)
+        + f": not deleted — review them with their owner, remove them by hand, then aws iam "
+        f"delete-group --group-name {group}",
+    )
 
 
 def _lists_key(seen: CallResult, action: Action) -> bool:
