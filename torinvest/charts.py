@@ -32,6 +32,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from torinvest.grouping import (
+    address_codes_and_labels,
     bucket_origin,
     codes_and_labels,
     label_rank,
@@ -136,7 +137,7 @@ class _IpRows:
 
 def _ip_rows(events: pd.DataFrame, limit: int) -> _IpRows:
     weights = _weights(events)
-    codes, labels = codes_and_labels(events["source_ip"])
+    codes, labels = address_codes_and_labels(events["source_ip"])  # one bar per address
     labels = np.append(labels, "(no IP)")
     codes = np.where(codes < 0, len(labels) - 1, codes)
     tor = tor_column(events)

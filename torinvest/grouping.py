@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from torinvest.addresses import same_or_canonical
+
 
 def tor_count(known: int, unknown: int) -> str:
     """Calls from Tor as a number that never reads "0" when it is not known: ``24``, or
@@ -56,6 +58,21 @@ def codes_and_labels(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         codes, labels = pd.factorize(s, use_na_sentinel=True)
         codes = codes.astype(np.int64, copy=False)
     return codes, np.asarray([str(v) for v in labels], dtype=object)
+
+
+def address_codes_and_labels(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`codes_and_labels` of a source IP column grouped by address, not text: every
+    spelling of one address (``2001:0470:…``/``2001:470:…``, ``::ffff:1.2.3.4``/``1.2.3.4``)
+    gets one code, labelled with the canonical form (:func:`torinvest.addresses.canonical_ip`);
+    other text (``AWS Internal``) as written. Each distinct value is converted once; the
+    column is not changed."""
+    codes, raw = codes_and_labels(s)
+    canonical = [str(same_or_canonical(v)) for v in raw]
+    if canonical == raw.tolist():
+        return codes, raw
+    merged, labels = pd.factorize(pd.Series(canonical, dtype=object))
+    to_merged = np.append(merged.astype(np.int64), -1)  # code -1 (NA) stays -1
+    return to_merged[codes], np.asarray(labels, dtype=object)
 
 
 def label_rank(labels: Sequence[Any] | np.ndarray) -> np.ndarray:

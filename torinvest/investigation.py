@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from torinvest import __version__, analysis, tor
+from torinvest.addresses import canonical_column
 from torinvest.errors import DataIssue, InputError, group_issues
 from torinvest.events import Activity, load_activity
 from torinvest.findings import (
@@ -213,9 +214,9 @@ def with_tor(
 
 def with_ip_tor(frame: pd.DataFrame, status: pd.Series) -> pd.DataFrame:
     """A frame without times (counts per user agent, per region) plus each IP's ``tor`` status
-    (:func:`torinvest.analysis.ip_tor_status` of the by-time counts)."""
+    (:func:`torinvest.analysis.ip_tor_status` of the by-time counts, by canonical address)."""
     out = frame.copy()
-    out["tor"] = frame["source_ip"].map(status).astype("boolean")
+    out["tor"] = canonical_column(frame["source_ip"]).map(status).astype("boolean").array
     return out
 
 

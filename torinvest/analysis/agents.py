@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from torinvest.addresses import canonical_column
 from torinvest.analysis.helpers import DETAIL_ITEMS, _bools, _listing, _short
 from torinvest.analysis.places import Observation
 from torinvest.attack_tools import AttackTool, match_agents
@@ -40,7 +41,7 @@ def attack_tool_signals(
         else np.ones(len(frame), dtype=np.int64)
     )
     tor = _bools(tor_column(frame))
-    ips = frame["source_ip"].astype("string").fillna("(no IP)").to_numpy(dtype=object)
+    ips = canonical_column(frame["source_ip"]).fillna("(no IP)").to_numpy(dtype=object)
     keys = (
         frame["access_key_id"].astype("string").to_numpy(dtype=object, na_value=None)
         if "access_key_id" in frame.columns

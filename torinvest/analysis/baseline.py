@@ -13,7 +13,7 @@ import pandas as pd
 
 from torinvest.analysis.helpers import _UTC, _require
 from torinvest.errors import InputError
-from torinvest.grouping import codes_and_labels
+from torinvest.grouping import address_codes_and_labels, codes_and_labels
 from torinvest.schema import iso_utc, utc_timestamp
 
 BASELINE_COLUMNS: tuple[str, ...] = (
@@ -121,7 +121,9 @@ def baseline(
     """Source IPs, user agents and ASNs seen before ``window_start`` against at/after it.
 
     A value is new when it shows at or after the window start and never before (as Amazon
-    Detective's "newly observed"). When nothing at all precedes the window, "new" cannot be
+    Detective's "newly observed"). Source IPs are compared as addresses, in canonical form
+    (:func:`torinvest.grouping.address_codes_and_labels`): an address seen before under another
+    spelling is not new. When nothing at all precedes the window, "new" cannot be
     told: every flag is NA and ``note`` says so. ``ip_asn`` maps IP → ASN (for example
     ``per_ip(...).set_index("source_ip")["asn"]``); without it there are no ASN rows.
     """
@@ -133,7 +135,7 @@ def baseline(
     before = (events["event_time"] < start).fillna(False).to_numpy(dtype=bool) & valid
     times = events["event_time"].array
     history = utc_timestamp(events["event_time"][before].min()) if before.any() else None
-    ip, ip_labels = codes_and_labels(events["source_ip"])
+    ip, ip_labels = address_codes_and_labels(events["source_ip"])  # addresses, not text
     ip = np.where(valid, ip, -1)
     parts = [_kind_rows("source_ip", ip, ip_labels, before, times)]
     ua, ua_labels = codes_and_labels(events["user_agent"])

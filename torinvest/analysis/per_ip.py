@@ -12,11 +12,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from torinvest.addresses import canonical_column
 from torinvest.analysis.baseline import baseline
 from torinvest.analysis.helpers import _NEEDED, _UTC, _bools, _require, window_of
 from torinvest.analysis.places import PLACE_COLUMNS, place_ips
 from torinvest.geo import GeoInput
-from torinvest.grouping import codes_and_labels, tor_column
+from torinvest.grouping import address_codes_and_labels, codes_and_labels, tor_column
 from torinvest.schema import (
     MAX_LIST_ITEMS,
     PER_IP_COLUMNS,
@@ -112,13 +113,16 @@ def per_ip(
     window_start: Any = None,
     top: int = TOP_EVENT_NAMES,
 ) -> pd.DataFrame:
-    """One row per source IP (``sourceIPAddress`` values that are not IPs, such as service
-    names, are rows too; a missing one is an NA row), ordered by first activity.
+    """One row per source IP address, ordered by first activity: the spellings of one address
+    (``2001:0470:…`` and ``2001:470:…``, ``::ffff:1.2.3.4`` and ``1.2.3.4``) are one row, shown
+    in canonical form (:func:`torinvest.addresses.canonical_ip`); ``sourceIPAddress`` values
+    that are not IPs, such as service names, are rows too, as written; a missing one is an NA
+    row.
 
     ======================= =================== ================================================
     column                  dtype               meaning
     ======================= =================== ================================================
-    source_ip               string              the source IP
+    source_ip               string              the source IP (canonical form)
     events, failed          Int64               calls, and calls with an error code
     first_seen, last_seen   datetime64[us, UTC] first and last call
     regions                 object (list)       regions called, sorted
@@ -157,7 +161,7 @@ def per_ip(
         window_start = window[0] if window else None
     if events.empty:
         return empty_per_ip()
-    ip, labels = codes_and_labels(events["source_ip"])
+    ip, labels = address_codes_and_labels(events["source_ip"])  # one row per address
     tor = tor_column(events)
     frame = pd.DataFrame(
         {
@@ -212,11 +216,13 @@ def per_ip(
 
 def ip_tor_status(counts: pd.DataFrame) -> pd.Series:
     """Per source IP of an events or counts frame with a ``tor`` column: True if any row is
-    True, False if every row is False, else NA (``boolean``, indexed by IP; no NA IP)."""
+    True, False if every row is False, else NA (``boolean``, indexed by IP in canonical form,
+    :func:`torinvest.addresses.canonical_ip`; no NA IP)."""
     tor = tor_column(counts)
-    frame = pd.DataFrame(
-        {"ip": counts["source_ip"].astype("string").array, "t": _bools(tor), "f": _bools(~tor)}
-    ).dropna(subset=["ip"])
+    addresses = canonical_column(counts["source_ip"])  # one address however written
+    frame = pd.DataFrame({"ip": addresses.array, "t": _bools(tor), "f": _bools(~tor)}).dropna(
+        subset=["ip"]
+    )
     g = frame.groupby("ip", sort=True)[["t", "f"]].agg(["any", "all"])
     status = pd.Series(pd.NA, index=g.index, dtype="boolean")
     status[g[("f", "all")].to_numpy()] = False
@@ -249,7 +255,7 @@ def per_ip_counted(
     tor_true = _bools(tor_column(counts))
     calls = counts["calls"].fillna(0).to_numpy(dtype=np.int64)
     per_ip_tor = (
-        pd.Series(np.where(tor_true, calls, 0), index=counts["source_ip"].astype("string").array)
+        pd.Series(np.where(tor_true, calls, 0), index=canonical_column(counts["source_ip"]).array)
         .groupby(level=0)
         .sum()
     )

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from torinvest.addresses import canonical_column
 from torinvest.analysis.helpers import _EPOCH, DETAIL_ITEMS, _bools, _hm, _listing, _seconds
 from torinvest.errors import DataIssue
 from torinvest.geo import (
@@ -258,7 +259,7 @@ def travel_signals(frame: pd.DataFrame, table: pd.DataFrame) -> list[Observation
         return []
     tor = _bools(tor_column(frame))
     unknown = tor_column(frame).isna().to_numpy(dtype=bool)
-    ip = frame["source_ip"].astype("string")
+    ip = canonical_column(frame["source_ip"])  # as the per-IP table names the address
     country = ip.map(countries).to_numpy(dtype=object, na_value=None)
     secs = _seconds(frame["event_time"])
     keep = np.array([c is not None for c in country]) & ~tor & ~np.isnan(secs)

@@ -33,7 +33,7 @@ from torinvest.analysis.helpers import (
 from torinvest.analysis.places import GEO_WEIGHTS, Observation, geo_signals
 from torinvest.analysis.sensitive import sensitive_events
 from torinvest.catalogue import CATEGORIES, shipped_catalogue
-from torinvest.grouping import codes_and_labels, from_tor, tor_column
+from torinvest.grouping import address_codes_and_labels, codes_and_labels, from_tor, tor_column
 from torinvest.schema import iso_utc, utc_timestamp
 from torinvest.sources.records import DerivedKey
 
@@ -138,7 +138,7 @@ class _Rows:
     def of(cls, events: pd.DataFrame) -> _Rows:
         """Rows of the events frame, or of a counts frame (``calls``/``failed`` columns)."""
         counted = "calls" in events.columns
-        ip, ip_labels = codes_and_labels(events["source_ip"])
+        ip, ip_labels = address_codes_and_labels(events["source_ip"])
         key, key_labels = codes_and_labels(events["access_key_id"])
         name, name_labels = codes_and_labels(events["event_name"])
         tor = tor_column(events)

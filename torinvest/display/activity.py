@@ -11,6 +11,7 @@ import pandas as pd
 from IPython.display import HTML
 
 from torinvest import analysis
+from torinvest.addresses import canonical_column
 from torinvest.display.markup import (
     MAX_ISSUES_SHOWN,
     _card,
@@ -250,7 +251,7 @@ def activity_status(inv: Investigation) -> HTML:
             ("events", f"<span class='ti-big'>{len(ev):,}</span>"),
             ("failed calls", f"{n_failed:,}"),
             ("calls from Tor", _e(tor_count(n_tor, n_unknown))),
-            ("source IPs", f"{ev['source_ip'].nunique():,}"),
+            ("source IPs", f"{canonical_column(ev['source_ip']).nunique():,}"),
             ("access keys", ", ".join(f"<code>{_e(k)}</code>" for k in sorted(keys))),
             ("first / last", f"{_time(ev['event_time'].min())} → {_time(ev['event_time'].max())}"),
         ]

@@ -153,6 +153,12 @@ class ReadOptions:
         """The IPv6 addresses among ``ips`` (spelled many ways: see :mod:`.prefilter`)."""
         return frozenset(ip for ip in self.ips or () if ":" in ip)
 
+    @property
+    def ips_v4(self) -> frozenset[str]:
+        """The IPv4 addresses among ``ips`` (also written as IPv6 in hex: ``::ffff:b9dc:6522``
+        is ``185.220.101.34``; see :mod:`.prefilter`)."""
+        return frozenset(ip for ip in self.ips or () if ":" not in ip)
+
     def keep(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The records of the keys and, with ``ips`` (canonical form), from those source IPs
         however the record writes them."""

@@ -32,8 +32,8 @@ def _records_of(
         records, issues = parse_records(data, where=name)
         return records, issues, bool(records)
     needles = options.needles
-    if options.ips_v6 and not options.keys:
-        needles += _spellings(data, options.ips_v6)
+    if options.ips and not options.keys:
+        needles += _spellings(data, options.ips_v6 | _mapped_v4(data, options.ips_v4))
     hits = _key_hits(data, needles)
     head = _RECORDS_HEAD.match(data)
     if head is not None and _ends_whole(data):
@@ -70,10 +70,22 @@ def _ends_whole(data: bytes) -> bool:
 _V6_SOURCE = re.compile(rb'"sourceIPAddress"\s*:\s*"([^"\\]*:[^"\\]*)"')
 
 
+def _mapped_v4(data: bytes, ips: frozenset[str]) -> frozenset[str]:
+    """The IPv4 addresses ``ips`` when ``data`` may write one as an IPv4-mapped IPv6 address
+    in hex (``::ffff:b9dc:6522``, which no byte search for ``185.220.101.34`` finds): when
+    it holds ``ffff:`` (two plain byte searches); else none (nothing more to search for)."""
+    if ips and (b"ffff:" in data or b"FFFF:" in data):
+        return ips
+    return frozenset()
+
+
 def _spellings(data: bytes, ips: frozenset[str]) -> tuple[bytes, ...]:
-    """The ways ``data`` writes the IPv6 addresses ``ips`` (``2001:0470:…``, upper case…) as
-    JSON strings: every IPv6 ``sourceIPAddress`` in the file, searched for in its bytes, each
-    distinct spelling turned into an address once (not once per record)."""
+    """The ways ``data`` writes the addresses ``ips`` in IPv6 form (``2001:0470:…``, upper
+    case, an IPv4 address as ``::ffff:b9dc:6522``…) as JSON strings: every IPv6
+    ``sourceIPAddress`` in the file, searched for in its bytes, each distinct spelling turned
+    into an address once (not once per record)."""
+    if not ips:
+        return ()
     found = set(_V6_SOURCE.findall(data))
     return tuple(b'"' + v + b'"' for v in sorted(found) if canonical_ip(v) in ips)
 

@@ -289,9 +289,12 @@ PER_IP_OUTPUT: dict[str, str] = {
 }
 
 
-def per_ip_query(scope: Scope) -> Query:
+def per_ip_query(scope: Scope, whole: Collection[str] = ()) -> Query:
     """(b) Per source IP in one scan (GROUPING SETS): totals (kind ``ip``) and, per list of
-    :data:`PER_IP_LISTS`, each IP's most frequent values (ties by value) with their counts."""
+    :data:`PER_IP_LISTS`, each IP's most frequent values (ties by value) with their counts.
+    Grouped by the text as written; for the ``source_ip`` values in ``whole`` (spellings of an
+    address written more than one way) every value is given, not only the most frequent, so
+    that the caller can sum the spellings' rows and rank the values of the address."""
     columns = ", ".join(column for _, column, _ in PER_IP_LISTS)
     sets = ", ".join(["(source_ip)", *(f"(source_ip, {c})" for _, c, _ in PER_IP_LISTS)])
     kinds = " ".join(
@@ -309,6 +312,7 @@ def per_ip_query(scope: Scope) -> Query:
         "  COALESCE(bool_or(derived), FALSE) AS derived\n"
         f"FROM events\nGROUP BY GROUPING SETS ({sets})"
     )
+    every = f" OR source_ip IN ({sql_literals(set(whole))})" if whole else ""
     ranked = (
         "SELECT *, row_number() OVER (PARTITION BY source_ip, grouping_id"
         " ORDER BY value IS NULL, events DESC, value) AS value_rank\nFROM grouped"
@@ -317,7 +321,7 @@ def per_ip_query(scope: Scope) -> Query:
         f"SELECT CASE grouping_id {kinds} ELSE 'ip' END AS kind,\n"
         "  source_ip, value, events, failed, first_seen, last_seen, derived\n"
         f"FROM ranked\nWHERE grouping_id = {_ALL_GROUPED}"
-        f" OR (value IS NOT NULL AND value_rank <= CASE grouping_id {limits} END)\n"
+        f" OR (value IS NOT NULL AND (value_rank <= CASE grouping_id {limits} END{every}))\n"
         "ORDER BY kind, source_ip, value_rank"
     )
     uses = ("source_ip", "error_code", *(c for _, c, _ in PER_IP_LISTS))
@@ -534,12 +538,14 @@ def ip_condition(source_ips: Collection[str]) -> str:
     """The rows that may be from ``source_ips``: the addresses as written and, as an address
     has other spellings (``2001:0470:0001::9001``, upper case, ``::ffff:1.2.3.4``), every
     row whose IP holds a colon (IPv6 addresses: every one; IPv4 ones: those written as
-    IPv6). The caller keeps the rows whose address is one of them (compared in canonical
+    IPv6, dotted or in hex). The caller keeps the rows whose address is one of them (compared in canonical
     form, :func:`torinvest.addresses.canonical_ip`)."""
     literal = f"source_ip IN ({sql_literals(set(source_ips))})"
     if any(":" in ip for ip in source_ips):
         return f"({literal} OR strpos(source_ip, ':') > 0)"
-    return f"({literal} OR (strpos(source_ip, ':') > 0 AND strpos(source_ip, '.') > 0))"
+    # an IPv4 address as IPv6: ::ffff:185.220.101.34, or in hex ::ffff:b9dc:6522
+    mapped = "(strpos(source_ip, '.') > 0 OR strpos(lower(source_ip), 'ffff:') > 0)"
+    return f"({literal} OR (strpos(source_ip, ':') > 0 AND {mapped}))"
 
 
 def ip_pivot_query(scope: Scope, source_ips: Collection[str]) -> Query:

@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from torinvest.addresses import canonical_column, canonical_ips
+from torinvest.addresses import canonical_column, canonical_ips, same_or_canonical
 from torinvest.aws.ids import is_access_key_id
 from torinvest.catalogue import load_catalogue
 from torinvest.errors import DataIssue, InputError
@@ -350,15 +350,69 @@ def per_ip_sql(
     """The per-IP summary computed in the engine (for when the rows are too many to load): the
     columns of :func:`torinvest.analysis.per_ip`, with tor, tor_events, the place columns
     (ip_kind, country, asn, … — :func:`torinvest.analysis.per_ip_counted` fills them) and new
-    NA. One query (plus one per derived-key round with ``follow_derived``)."""
+    NA. One row per address in canonical form, as :func:`torinvest.analysis.per_ip` groups
+    (the engine groups text: the spellings' rows are summed here). One query (plus one per
+    derived-key round with ``follow_derived``, and a second one, every value of the spellings
+    given, when an address is written more than one way)."""
     scope = make_scope(
         access_keys=access_keys, start=start, end=end, accounts=accounts, regions=regions
     )
     result = SqlResult(pd.DataFrame(), engine.name)
     scope = _scope_with_derived(engine, scope, follow_derived, result)
     long = _run(engine, per_ip_query(scope), result)
-    result.frame = _per_ip_frame(long)
+    spellings = _shared_spellings(long)
+    if spellings:  # the lists were cut per spelling: asked again whole to rank them per address
+        long = _run(engine, per_ip_query(scope, whole=spellings), result)
+    result.frame = _per_ip_frame(_per_address(long))
     return result
+
+
+def _shared_spellings(long: pd.DataFrame) -> frozenset[str]:
+    """The ``source_ip`` values of the per-IP query's totals that share their address with
+    another value (``2001:0470:…`` and ``2001:470:…``; ``::ffff:1.2.3.4`` and ``1.2.3.4``)."""
+    totals = long.loc[long["kind"] == "ip", "source_ip"].dropna().astype("string")
+    if totals.empty:
+        return frozenset()
+    addresses = canonical_column(totals)
+    shared = addresses.duplicated(keep=False).to_numpy(dtype=bool)
+    return frozenset(totals[shared].tolist())
+
+
+def _per_address(long: pd.DataFrame) -> pd.DataFrame:
+    """The per-IP query's rows with one ``source_ip`` per address (canonical form): the totals
+    of its spellings summed (first and last seen: the earliest and latest), each list's values
+    counted over them and cut again to the list's length (most frequent first, ties by value)."""
+    if long.empty:
+        return long
+    addresses = canonical_column(long["source_ip"])
+    if addresses.equals(long["source_ip"].astype("string")):
+        return long  # every address written once, in canonical form: rows as they are
+    rows = long.assign(source_ip=addresses)
+    totals = rows[rows["kind"] == "ip"]
+    summed = (
+        totals.groupby("source_ip", dropna=False, sort=False)
+        .agg(
+            events=("events", "sum"),
+            failed=("failed", "sum"),
+            first_seen=("first_seen", "min"),
+            last_seen=("last_seen", "max"),
+            derived=("derived", "any"),
+        )
+        .reset_index()
+        .assign(kind="ip", value=pd.NA)
+    )
+    parts = [summed]
+    for kind, _, limit in PER_IP_LISTS:
+        listed = rows[rows["kind"] == kind]
+        counted = (
+            listed.groupby(["source_ip", "value"], dropna=False, sort=False)["events"]
+            .sum()
+            .reset_index()
+            .sort_values(["source_ip", "events", "value"], ascending=[True, False, True])
+            .assign(kind=kind)
+        )
+        parts.append(counted[counted.groupby("source_ip", dropna=False).cumcount() < limit])
+    return pd.concat(parts, ignore_index=True)[list(long.columns)]
 
 
 def ip_pivot_sql(
@@ -597,12 +651,18 @@ def _aggregate(
 def per_ip_from_rollup(long: pd.DataFrame, scope: Scope) -> pd.DataFrame:
     """The per-IP summary (as :func:`per_ip_sql` computes it) from the rollup's rows: totals,
     first/last seen and keys and event names from the ``time`` rows, user agents and regions
-    from theirs; ``derived``: a call made with one of ``scope.derived``. Grouped on integer
-    codes: the rollup can hold about as many rows as there were events."""
+    from theirs; ``derived``: a call made with one of ``scope.derived``. One row per address in
+    canonical form (its spellings' rows summed, as :func:`torinvest.analysis.per_ip` groups).
+    Grouped on integer codes: the rollup can hold about as many rows as there were events."""
     time_rows = long[long["kind"] == "time"]
     if time_rows.empty:
         return empty_per_ip()
-    ip_codes, ip_labels = pd.factorize(time_rows["source_ip"], use_na_sentinel=False)
+    raw_codes, raw_labels = pd.factorize(time_rows["source_ip"], use_na_sentinel=False)
+    # one row per address however written: each spelling (a distinct value) mapped once
+    to_ip, ip_labels = pd.factorize(
+        pd.Series([same_or_canonical(v) for v in raw_labels], dtype=object), use_na_sentinel=False
+    )
+    ip_codes = to_ip[raw_codes]
     n_ips = len(ip_labels)
     calls = time_rows["calls"].to_numpy(dtype=np.int64, na_value=0)
     failed = time_rows["failed"].to_numpy(dtype=np.int64, na_value=0)
@@ -630,11 +690,11 @@ def per_ip_from_rollup(long: pd.DataFrame, scope: Scope) -> pd.DataFrame:
         "access_keys": ("time", "access_key_id"),
         "event_names": ("time", "event_name"),
     }
-    ip_index = pd.Index(ip_labels)
+    raw_index = pd.Index(raw_labels)
     for kind, _, limit in PER_IP_LISTS:
         part_kind, column = sources[kind]
         part = long[(long["kind"] == part_kind) & long[column].notna()]
-        ips = ip_index.get_indexer(part["source_ip"])  # the time rows name every IP
+        ips = to_ip[raw_index.get_indexer(part["source_ip"])]  # the time rows name every IP
         values, value_labels = pd.factorize(part[column])
         rank = label_rank(value_labels)
         pair, inverse = np.unique(
