@@ -174,3 +174,13 @@ def test_a_file_that_is_not_a_kept_fetch_is_named(tmp_path: Path, text: str) -> 
         read_fetched(path)
     with pytest.raises(InputError, match="cannot read it: No such file"):
         read_fetched(tmp_path / "gone.json")
+
+
+def test_fetched_findings_go_with_aws_sources_not_a_case_folder(tmp_path: Path) -> None:
+    from torinvest import investigation
+    from torinvest.case import sample_case
+    from torinvest.errors import OptionsError
+
+    sources = investigation.sources_from_parameters(case_dir=str(sample_case().root))
+    with pytest.raises(OptionsError, match="fetched_findings goes with AWS sources"):
+        investigation.load_findings(sources, fetched=str(tmp_path / "findings.json"))
