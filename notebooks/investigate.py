@@ -56,6 +56,7 @@ suppress: bool = False  # legitimate: also plan a suppression rule scoped to thi
 ledger: str = ""  # verdict ledger file; empty: $TORINVEST_LEDGER or the default location
 summary_path: str = ""  # where to write summary.json; empty: don't
 export_dir: str = ""  # folder for events.csv and per_ip.csv (formula-safe); empty: don't
+fetched_findings: str = ""  # the findings the command fetched from GuardDuty (a file); empty: fetch
 
 # %%
 # Each parameter checked against its type (papermill's -p gives text: "a,b" for a list,
@@ -86,7 +87,7 @@ sources = investigation.sources_from_parameters(
 # Who, which key, when, and the Tor exit node GuardDuty saw.
 
 # %%
-findings = investigation.load_findings(sources)
+findings = investigation.load_findings(sources, fetched=params.fetched_findings)
 
 # %%
 finding, key = investigation.locate(findings, params.finding_id)

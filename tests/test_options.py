@@ -33,8 +33,9 @@ from torinvest.sources.sql import DuckDBEngine, load_sql
 FINDING = "6dde0a8f8d46f6acad893b30f905e97c"
 KEY = "AKIATFQR7NSCUXC3DDDP"
 NOTEBOOK_PY = Path(__file__).parent.parent / "notebooks" / "investigate.py"
-#: Notebook parameters that are not options of a run: the finding, and the report's files.
-NOT_RUN_OPTIONS = {"finding_id", "summary_path", "export_dir"}
+#: Notebook parameters that are not options of a run: the finding, and the report's files
+#: (the findings the command fetched among them).
+NOT_RUN_OPTIONS = {"finding_id", "summary_path", "export_dir", "fetched_findings"}
 #: Run options that are not notebook parameters (how the report is run).
 NOT_PARAMETERS = {"cell_timeout"}
 
@@ -89,7 +90,8 @@ def test_a_working_copy_carries_every_option_the_analyst_gave(tmp_path: Path) ->
     from torinvest.notebooks import investigation_parameters
 
     decided = {"verdict_status", "analyst", "rationale", "suppress", "summary_path", "export_dir"}
-    wanted = set(parameter_defaults()) - decided - {"finding_id", "case_dir"}
+    # the fetched findings' file: only when the command fetched them (test_investigate)
+    wanted = set(parameter_defaults()) - decided - {"finding_id", "case_dir", "fetched_findings"}
     changed = RunOptions(
         profile="p",
         regions="eu-west-1",

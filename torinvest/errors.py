@@ -36,7 +36,7 @@ and ``summary.json`` keeps.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 
@@ -192,6 +192,14 @@ class DataIssue:
     @classmethod
     def from_error(cls, source: str, error: BaseException) -> DataIssue:
         return cls(source=source, problem=str(error))
+
+
+def same_problem(issues: Sequence[DataIssue]) -> bool:
+    """Whether every issue says the same problem once its own source (a region's or file's name
+    inside the text) is set aside: then the first one says it for all, and an error that
+    quotes it says "every one failed the same way" rather than listing N copies."""
+    said = {i.problem.replace(i.source.removeprefix("guardduty:"), "…") for i in issues}
+    return len(said) <= 1
 
 
 #: A problem shared by at least this many sources is shown once (count and examples).

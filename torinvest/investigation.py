@@ -23,7 +23,7 @@ import pandas as pd
 
 from torinvest import __version__, analysis, tor
 from torinvest.addresses import canonical_column
-from torinvest.errors import DataIssue, InputError, group_issues
+from torinvest.errors import DataIssue, InputError, OptionsError, group_issues
 from torinvest.events import Activity, load_activity
 from torinvest.findings import (
     FindingsResult,
@@ -33,6 +33,7 @@ from torinvest.findings import (
     locate_key,
     read_findings,
 )
+from torinvest.findings.fetched import read_fetched
 from torinvest.findings.related import RelatedFindings
 from torinvest.geo import GeoIP
 from torinvest.options import (
@@ -98,14 +99,25 @@ NOTHING_READ_SOURCE = "activity"
 # --------------------------------------------------------------------------------------------
 # steps
 # --------------------------------------------------------------------------------------------
-def load_findings(sources: Sources) -> FindingsResult:
+def load_findings(sources: Sources, fetched: str = "") -> FindingsResult:
     """The Tor findings the sources hold (archived ones too: a report may follow an archive).
+
+    ``fetched``: the file in which the command that runs the notebook kept the findings it
+    fetched from GuardDuty (:func:`torinvest.findings.fetched.write_fetched`): they are read
+    from it, not fetched again (AWS sources only).
 
     Raises :class:`~torinvest.errors.CouldNotLookError` when no region or file could be read:
     an empty result would read as "not there". Regions or files that failed beside others are
     in ``failed`` and ``issues``."""
     if sources.case is not None:
+        if fetched:
+            raise OptionsError(
+                "fetched_findings goes with AWS sources, not with case_dir",
+                hint="leave fetched_findings empty: the case folder's findings are read",
+            )
         result = read_findings(sources.case.require("findings"))
+    elif fetched:
+        result = read_fetched(fetched)
     else:
         assert sources.aws is not None
         result = fetch_findings(sources.aws, sources.regions, include_archived=True)

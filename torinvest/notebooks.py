@@ -50,6 +50,7 @@ from torinvest.investigation import (
 if TYPE_CHECKING:
     import nbformat
 
+    from torinvest.findings import FindingsResult
     from torinvest.options import RunOptions
 
 log = logging.getLogger(__name__)
@@ -448,10 +449,31 @@ def investigation_copy(
     out: str | Path = DEFAULT_DIR,
     *,
     force: bool = False,
+    fetched: FindingsResult | None = None,
 ) -> WorkingCopy:
-    """``out/finding-<id>/investigate.ipynb``: the investigation of one finding, to work in."""
+    """``out/finding-<id>/investigate.ipynb``: the investigation of one finding, to work in.
+
+    ``fetched``: the findings the command fetched from GuardDuty to check the finding
+    (:func:`torinvest.report.check_finding`): a copy written now reads them from
+    ``findings-<hash>.json`` beside it (parameter ``fetched_findings``), not from a new fetch;
+    an existing copy that is kept keeps its own."""
+    from torinvest.findings.fetched import fetched_name, write_fetched
+
     params = investigation_parameters(finding_id, options)
-    return make_working_copy(INVESTIGATE, params, working_copy_path(finding_id, out), force=force)
+    path = working_copy_path(finding_id, out)
+    if fetched is not None and not options.case_dir:
+        kept = path.parent / fetched_name(fetched)
+        params["fetched_findings"] = str(kept)
+        if force or not path.exists():  # the copy is written: its findings first
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                write_fetched(fetched, kept)
+            except OSError as e:
+                raise InputError(
+                    f"cannot write the fetched findings {kept}: {e.strerror or e}",
+                    hint="choose another folder with --out",
+                ) from e
+    return make_working_copy(INVESTIGATE, params, path, force=force)
 
 
 def triage_copy(

@@ -208,6 +208,7 @@ class InvestigateParameters(NotebookParameters):
     ledger: str = ""
     summary_path: str = ""
     export_dir: str = ""
+    fetched_findings: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

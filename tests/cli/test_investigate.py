@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import orjson
@@ -142,6 +143,64 @@ def test_investigate_rejects_bad_input_before_any_kernel(
     assert not (tmp_path / "out" / "report.ipynb").exists()
 
 
+def tor_fetches(fake_aws: FakeAws, region: str = "us-east-1") -> list[str]:
+    """The ListFindings/GetFindings requests of the Tor findings fetch in ``region`` (not the
+    related findings' searches, whose criteria name a key, principal, IP or time)."""
+    asked, out = "", []
+    for r in fake_aws.calls(service="guardduty", region=region):
+        if r.operation == "ListFindings":
+            criterion = r.params["FindingCriteria"]["Criterion"]
+            asked = "tor" if set(criterion) == {"type"} else "related"
+        if r.operation in ("ListFindings", "GetFindings") and asked == "tor":
+            out.append(r.operation)
+    return out
+
+
+def recent_finding(fake_aws: FakeAws) -> dict[str, Any]:
+    """The sample Tor finding, seen 50 to 40 minutes ago (LookupEvents' days), in the fake
+    GuardDuty of us-east-1."""
+    now = pd.Timestamp.now(tz="UTC").floor("s")
+
+    def ago(minutes: int) -> str:
+        return (now - pd.Timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    raw = json.loads((SHAPES / "single_raw.json").read_text())
+    raw["service"].update(eventFirstSeen=ago(50), eventLastSeen=ago(40))
+    raw.update(createdAt=ago(30), updatedAt=ago(30))
+    gd = fake_aws.guardduty("us-east-1")
+    gd.add_findings([raw], detector_id=gd.add_detector(raw["service"]["detectorId"]))
+    return raw
+
+
+def test_notebook_copy_reads_the_findings_the_command_fetched(
+    fake_aws: FakeAws, moto: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`torinvest notebook FINDING` with AWS fetches the findings once, to check the finding;
+    the copy reads what was checked from the file beside it (GuardDuty's shape), and a kept
+    copy keeps its file."""
+    monkeypatch.setenv("TORINVEST_CACHE", str(tmp_path / "cache"))
+    fake_aws.set_lookup_rate(None)
+    raw = recent_finding(fake_aws)
+    argv = ["notebook", raw["id"], "--regions", "us-east-1", "--out", str(tmp_path / "nb")]
+    code, out, err = run(*argv)
+    assert code == 0, err
+    copy = Path(out.splitlines()[-1])
+    (kept,) = copy.parent.glob("findings-*.json")
+    assert json.loads(kept.read_text())["findings"][0]["finding"]["Id"] == raw["id"]
+    injected = next(
+        c.source
+        for c in nbformat.read(copy, as_version=4).cells
+        if "injected-parameters" in c.metadata.get("tags", [])
+    )
+    assert f'fetched_findings = "{kept}"' in injected
+    failure = report.execute(copy, tmp_path / "ran.ipynb", {}, cwd=copy.parent)
+    assert failure is None, failure
+    assert tor_fetches(fake_aws) == ["ListFindings", "GetFindings"]  # the command's only
+    code, out, err = run(*argv)  # again: the copy is kept, and so is its file
+    assert code == 0 and "kept" in out and "other parameters" not in err, err
+    assert list(copy.parent.glob("findings-*.json")) == [kept]
+
+
 def test_investigate_from_aws_runs_the_notebook_against_the_apis(
     fake_aws: FakeAws, moto: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -187,7 +246,16 @@ def test_investigate_from_aws_runs_the_notebook_against_the_apis(
     assert data["events"]["total"] == 3
     assert {e["event_name"] for e in data["sensitive_events"]} >= {"CreateUser"}
     assert fake_aws.calls("LookupEvents", region="us-east-1")
-    assert fake_aws.calls("GetFindings", region="us-east-1")
+    # the Tor findings are fetched once: checked by the command, read by the notebook from
+    # the file the command kept, in GuardDuty's own shape (the related findings ask apart)
+    assert tor_fetches(fake_aws) == ["ListFindings", "GetFindings"]
+    kept = json.loads((out / "findings.json").read_text())
+    ((origin, finding),) = [(f["origin"], f["finding"]) for f in kept["findings"]]
+    assert origin == "guardduty:us-east-1" and kept["sources"] == [origin]
+    assert finding["Id"] == raw["id"] and finding["Resource"]["AccessKeyDetails"]["AccessKeyId"]
+    assert "findings.json" in json.loads((out / "manifest.json").read_text())["files"]
+    assert report.folder_state(out, raw["id"]).complete
+    assert data["generated"]["sources"][0] == "AWS (us-east-1)"  # not a file the user gave
 
 
 def _case_with_one_open_finding(root: Path) -> Path:

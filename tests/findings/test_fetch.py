@@ -120,3 +120,67 @@ def test_window_and_accounts_reach_the_criteria(fake_aws: FakeAws, aws: Aws) -> 
         "2023-07-10T12:04:00.000Z",
         "2023-07-10T12:05:00.000Z",
     ]
+
+
+# --------------------------------------------------------------------------------------------
+# a fetch kept in a file (torinvest.findings.fetched): what the notebook of a command reads
+# --------------------------------------------------------------------------------------------
+def test_a_kept_fetch_reads_back_as_the_fetch_with_what_could_not_be_searched(
+    fake_aws: FakeAws, aws: Aws, tmp_path: Path
+) -> None:
+    from torinvest.errors import FindingNotFoundError
+    from torinvest.findings.fetched import fetched_name, read_fetched, write_fetched
+
+    fake_aws.guardduty("us-east-1").add_detector()
+    fake_aws.guardduty("us-east-1").add_findings(tor_findings(3, "us-east-1"))
+    fake_aws.fail("guardduty", "eu-west-1", "AccessDeniedException")
+    result = fetch_findings(aws, ["us-east-1", "eu-west-1"], include_archived=True)
+    path = write_fetched(result, tmp_path / fetched_name(result))
+    fake_aws.clear_requests()
+    back = read_fetched(path)
+    assert fake_aws.requests == []  # read, not fetched
+    assert [(f.id, f.origin, f.data) for f in back.findings] == [
+        (f.id, f.origin, f.data) for f in result.findings
+    ]
+    assert [f.original for f in back.findings] == [f.original for f in result.findings]
+    assert "Id" in back.findings[0].original  # GuardDuty's own shape, as it answered
+    assert (back.sources, back.failed, back.issues) == (
+        result.sources,
+        result.failed,
+        result.issues,
+    )
+    pd.testing.assert_frame_equal(back.frame(), result.frame())
+    with pytest.raises(FindingNotFoundError, match="so it may be there"):  # eu-west-1 unsearched
+        back.get("f" * 32)
+    assert fetched_name(back) == fetched_name(result) == path.name  # same findings, same name
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "{}",
+        '{"format": "torinvest/guardduty-findings/1", "sources": ["/tmp/f.json"]}',
+    ],
+    ids=["empty", "no-format", "not-guardduty"],
+)
+def test_a_file_that_is_not_a_kept_fetch_is_named(tmp_path: Path, text: str) -> None:
+    from torinvest.errors import InputError
+    from torinvest.findings.fetched import read_fetched
+
+    path = tmp_path / "findings.json"
+    path.write_text(text)
+    with pytest.raises(InputError, match=f"fetched findings {path}: not a file of findings"):
+        read_fetched(path)
+    with pytest.raises(InputError, match="cannot read it: No such file"):
+        read_fetched(tmp_path / "gone.json")
+
+
+def test_fetched_findings_go_with_aws_sources_not_a_case_folder(tmp_path: Path) -> None:
+    from torinvest import investigation
+    from torinvest.case import sample_case
+    from torinvest.errors import OptionsError
+
+    sources = investigation.sources_from_parameters(case_dir=str(sample_case().root))
+    with pytest.raises(OptionsError, match="fetched_findings goes with AWS sources"):
+        investigation.load_findings(sources, fetched=str(tmp_path / "findings.json"))

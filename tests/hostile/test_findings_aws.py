@@ -264,6 +264,26 @@ def test_findings_folder_where_every_file_failed(tmp_path: Path) -> None:
     with pytest.raises(FindingsNotReadError) as caught:
         investigation.load_findings(investigation.sources_from_parameters(case_dir=str(tmp_path)))
     assert len(caught.value.issues) == 3 and isinstance(caught.value, CouldNotLookError)
+    assert line.count("re-export") == 1  # what to do is said once, in the hint
+    assert "2 more failed, see the issues" in line
+    assert len([ln for ln in err.splitlines() if ln.startswith("torinvest: issue:")]) == 3
+
+
+@pytest.mark.parametrize("files", [1, 3], ids=["one-file", "three-files"])
+def test_findings_folder_of_empty_files_says_what_to_do_once(tmp_path: Path, files: int) -> None:
+    folder = tmp_path / "findings"
+    folder.mkdir()
+    for i in range(files):
+        (folder / f"empty-{i}.json").write_text("")
+    code, _, err = run("findings", "--case", str(tmp_path))
+    assert code == 1
+    line = one_error(err)
+    assert line.count("re-export the findings") == 1, line
+    assert "the file is empty" in line and "empty-0.json" in line
+    if files > 1:  # one problem, said once for all: no issue lines, no "see the issues"
+        assert f"({files} of {files} file(s) failed): every one failed the same way" in line
+        assert "see the issues" not in line
+    assert "torinvest: issue:" not in err
 
 
 def test_findings_folder_with_one_good_file_among_bad_ones(tmp_path: Path) -> None:

@@ -76,7 +76,13 @@ from torinvest.cli.notebook import cmd_notebook
 from torinvest.cli.output import print_issues
 from torinvest.cli.tor import cmd_tor_check, cmd_tor_refresh
 from torinvest.cli.verdicts import cmd_verdict, cmd_verdicts, format_verdicts
-from torinvest.errors import CouldNotLookError, DataIssue, OptionsError, TorinvestError
+from torinvest.errors import (
+    CouldNotLookError,
+    DataIssue,
+    OptionsError,
+    TorinvestError,
+    same_problem,
+)
 from torinvest.safety import term_safe
 
 #: The commands, in the order ``torinvest --help`` lists them.
@@ -149,8 +155,7 @@ def main(
 
 def _differ(issues: Sequence[DataIssue]) -> bool:
     """Whether the issues say more than their first one (not N times the same problem)."""
-    said = {i.problem.replace(i.source.removeprefix("guardduty:"), "…") for i in issues}
-    return len(issues) > 1 and len(said) > 1
+    return len(issues) > 1 and not same_problem(issues)
 
 
 #: Exit status after SIGTERM: what a command killed by it reports (128 + 15).

@@ -105,9 +105,9 @@ def cmd_investigate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.all_open:
         return _investigate_all(args, options, out, err)
     # before saying what it starts: the options, then the finding (a Tor finding there)
-    report.validate(args.finding_id, args.out, options, finding=True)
+    _, fetched = report.check_run(args.finding_id, args.out, options, finding=True)
     print(f"torinvest: investigating {args.finding_id} into {args.out} …", file=err)
-    run = report.run_report(args.finding_id, args.out, options)
+    run = report.run_report(args.finding_id, args.out, options, fetched=fetched)  # not again
     data = run.summary_data or {}
     print(report.one_line_summary(data), file=out)
     for issue in data.get("data_issues", []):

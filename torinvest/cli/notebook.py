@@ -86,8 +86,11 @@ def cmd_notebook(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     else:
         from torinvest.report import check_finding
 
-        check_finding(args.finding_id, options)  # a Tor finding there, before writing a copy
-        copy = notebooks.investigation_copy(args.finding_id, options, args.out, force=args.force)
+        # a Tor finding there, before writing a copy; the copy reads what was fetched
+        fetched = check_finding(args.finding_id, options)
+        copy = notebooks.investigation_copy(
+            args.finding_id, options, args.out, force=args.force, fetched=fetched
+        )
         what = f"working notebook of finding {args.finding_id}"
     if copy.status == "kept":
         print(

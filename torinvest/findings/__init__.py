@@ -30,6 +30,7 @@ The package, each module importing only those above it:
     shapes   any export shape → raw camelCase findings
     files    findings files and folders → FindingsResult (read_findings)
     fetch    GuardDuty in every region → FindingsResult (fetch_findings)
+    fetched  a fetch kept in a file for the notebook a command runs (write_fetched, read_fetched)
     locate   the key a finding names (locate_key, iter_located)
 """
 

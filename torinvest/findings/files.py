@@ -78,7 +78,7 @@ def read_findings_file(
     except (*DAMAGED, OSError) as e:
         return [], [DataIssue(name, f"cannot read the file: {e}")]
     if not data.strip():
-        return [], [DataIssue(name, "the file is empty: re-export the findings")]
+        return [], [DataIssue(name, "the file is empty")]
     try:
         doc = orjson.loads(data)
     except orjson.JSONDecodeError as whole_error:

@@ -20,6 +20,7 @@ from torinvest.errors import (
     FindingsNotReadError,
     NotATorFindingError,
     RegionsNotSearchedError,
+    same_problem,
 )
 from torinvest.findings.checks import TOR_FINDING_TYPES, KeyKind, check_finding_id, key_kind
 from torinvest.schema import FINDINGS_COLUMNS, conform, iso_utc
@@ -165,15 +166,8 @@ class FindingsResult:
         if not self.sources or self.answered:
             return self
         missing = self.unsearched
-        first = missing[0]
-        more = f"; {len(missing) - 1} more failed, see the issues" if len(missing) > 1 else ""
+        said = _first_problem(missing)
         if self._noun == "region":
-            same = len({i.problem.replace(_short_source(i.source), "…") for i in missing}) == 1
-            said = (
-                f"every one failed the same way: {first.problem}"
-                if same and len(missing) > 1
-                else f"{_short_source(first.source)}: {first.problem}{more}"
-            )
             raise RegionsNotSearchedError(
                 f"no region could be searched ({len(missing)} of {len(self.sources)} failed): "
                 f"{said}",
@@ -182,10 +176,10 @@ class FindingsResult:
                 issues=tuple(missing),
                 service="guardduty",
             )
-        where = "" if first.problem.startswith(first.source) else f"{first.source}: "
+        # the files' problems say what is wrong with each; what to do is said once, here
         raise FindingsNotReadError(
             f"no finding could be read ({len(missing)} of {len(self.sources)} file(s) failed): "
-            f"{where}{first.problem}{more}",
+            f"{said}",
             hint="re-export the findings (`aws guardduty get-findings … > f.json`) into the folder",
             issues=tuple(missing),
         )
@@ -244,6 +238,21 @@ def not_a_tor_finding(finding_id: str, finding_type: object) -> NotATorFindingEr
 
 def _short_source(source: str) -> str:
     return source.removeprefix("guardduty:")
+
+
+def _first_problem(missing: list[DataIssue]) -> str:
+    """The problem of the sources that could not be searched, for a could-not-look error: the
+    first one, with its source, and either that the others failed the same way or how many
+    more failed (their issues are then printed beside the error, see :func:`same_problem`)."""
+    first = missing[0]
+    where = "" if first.problem.startswith(first.source) else f"{_short_source(first.source)}: "
+    if len(missing) == 1:
+        return f"{where}{first.problem}"
+    if same_problem(missing):  # a region's problem names its region: no need to say it twice
+        if _short_source(first.source) in first.problem:
+            return f"every one failed the same way: {first.problem}"
+        return f"every one failed the same way: {first.problem} (e.g. {first.source})"
+    return f"{where}{first.problem}; {len(missing) - 1} more failed, see the issues"
 
 
 @dataclass(frozen=True, slots=True)

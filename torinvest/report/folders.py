@@ -33,6 +33,9 @@ REPORT_FILES: tuple[str, ...] = (
     EVENTS_CSV,
     PER_IP_CSV,
 )
+#: The findings the run fetched from GuardDuty, that the notebook read (AWS sources only:
+#: :mod:`torinvest.findings.fetched`); listed in the manifest when there.
+FETCHED_FINDINGS = "findings.json"
 
 
 def check_folder(path: Path) -> None:
@@ -67,7 +70,7 @@ def begin(folder: Path) -> None:
     run's summary go (a stale summary must not pass for this run's), and so do temporary files
     a killed run left (report.ipynb and report.html are replaced when the new ones are done)."""
     (folder / MANIFEST).unlink(missing_ok=True)
-    for name in ("summary.json", EVENTS_CSV, PER_IP_CSV):  # the notebook writes them again
+    for name in ("summary.json", EVENTS_CSV, PER_IP_CSV, FETCHED_FINDINGS):  # written again
         (folder / name).unlink(missing_ok=True)
     for leftover in (*folder.glob(".*.tmp"), *folder.glob(".*.partial.*")):
         leftover.unlink(missing_ok=True)
@@ -83,9 +86,11 @@ def _sha256(path: Path) -> str:
 
 def write_manifest(folder: Path, finding_id: str) -> Path:
     """The manifest of a finished report folder, written last: every report file with its
-    size and SHA-256. A file missing here is an error (the run is not complete)."""
+    size and SHA-256 (and the fetched findings, when the run kept them). A file missing here is
+    an error (the run is not complete)."""
     entries = {}
-    for name in REPORT_FILES:
+    fetched = (FETCHED_FINDINGS,) if (folder / FETCHED_FINDINGS).is_file() else ()
+    for name in (*REPORT_FILES, *fetched):
         path = folder / name
         entries[name] = {"bytes": path.stat().st_size, "sha256": _sha256(path)}
     doc = {
@@ -128,7 +133,7 @@ def folder_state(folder: str | Path, finding_id: str | None = None) -> FolderSta
     except (OSError, orjson.JSONDecodeError) as e:
         return FolderState("incomplete", f"unreadable manifest: {e}", present)
     listed = doc.get("files") if isinstance(doc, dict) else None
-    if not isinstance(listed, dict) or set(listed) != set(REPORT_FILES):
+    if not isinstance(listed, dict) or set(listed) - {FETCHED_FINDINGS} != set(REPORT_FILES):
         return FolderState("incomplete", "the manifest does not list the report files", present)
     if finding_id is not None and doc.get("finding_id") != finding_id:
         return FolderState("incomplete", "the manifest is of another finding", present)

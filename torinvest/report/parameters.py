@@ -11,7 +11,7 @@ from typing import Any
 from torinvest.aws import Aws, AwsConfig, parse_regions
 from torinvest.case import Case
 from torinvest.errors import FindingNotFoundError, InputError
-from torinvest.findings import check_finding_id
+from torinvest.findings import FindingsResult, check_finding_id
 from torinvest.investigation import (
     Sources,
     outputs,
@@ -43,6 +43,15 @@ def validate(
     (created if needed, last). ``finding``: also check that the finding is a Tor finding of the
     sources (:func:`check_finding`: with AWS, a findings fetch), after the options and before
     the folder is made."""
+    return check_run(finding_id, out, options, finding=finding)[0]
+
+
+def check_run(
+    finding_id: str, out: str | Path, options: RunOptions, *, finding: bool = False
+) -> tuple[Path, FindingsResult | None]:
+    """:func:`validate`, also returning what :func:`check_finding` fetched from GuardDuty (None
+    with a case folder, or without ``finding``), for :func:`~torinvest.report.run_report` to
+    hand to the notebook: the findings are fetched once."""
     finding_id = check_finding_id(finding_id)
     parse_regions(options.regions)  # '' names no region: refused, with a case folder too
     if options.case_dir:
@@ -60,21 +69,21 @@ def validate(
     from torinvest.notebooks import check_template
 
     check_template(INVESTIGATE_NOTEBOOK)  # a broken or used template must not change this run
-    if finding:
-        check_finding(finding_id, options)
+    fetched = check_finding(finding_id, options) if finding else None
     path = Path(out).expanduser().resolve()
     check_folder(path)
     if options.verdict_status != "pending":
         check_ledger(options.ledger)
-    return path
+    return path, fetched
 
 
-def check_finding(finding_id: str, options: RunOptions) -> None:
+def check_finding(finding_id: str, options: RunOptions) -> FindingsResult | None:
     """The finding is among the run's findings and is a Tor finding that names its key, checked
     before anything is written or started (``investigate FINDING_ID``, ``notebook FINDING_ID``).
 
-    With a case folder this reads its findings; with AWS it is the findings fetch (every region
-    asked, archived findings too) the notebook does first. Raises what
+    With a case folder this reads its findings (and returns None); with AWS it is the findings
+    fetch (every region asked, archived findings too) the notebook would do first, returned so
+    that the notebook reads it (``fetched_findings``) instead of fetching again. Raises what
     :func:`torinvest.investigation.locate` raises: FindingNotFoundError ("not found" only when
     every source was searched, else "… so it may be there"), CouldNotLookError when nothing
     could be searched, NotATorFindingError naming the finding's type, MissingKeyDetailsError."""
@@ -93,6 +102,7 @@ def check_finding(finding_id: str, options: RunOptions) -> None:
     found = load_findings(sources)
     try:
         locate(found, finding_id)
+        return found if sources.aws is not None else None
     except FindingNotFoundError:
         if sources.aws is None:  # a case folder's findings of every type were read
             raise
@@ -153,8 +163,11 @@ def run_sources(options: RunOptions) -> Sources:
     )
 
 
-def parameters(finding_id: str, out: Path, options: RunOptions) -> dict[str, Any]:
-    """The investigation notebook's parameters for this run (paths made absolute)."""
+def parameters(
+    finding_id: str, out: Path, options: RunOptions, *, fetched: Path | None = None
+) -> dict[str, Any]:
+    """The investigation notebook's parameters for this run (paths made absolute; ``fetched``:
+    the file of the findings fetched before the run, :mod:`torinvest.findings.fetched`)."""
     files = outputs(out)
     return {
         "finding_id": finding_id,
@@ -183,4 +196,5 @@ def parameters(finding_id: str, out: Path, options: RunOptions) -> dict[str, Any
         "max_rows": int(options.max_rows or 0),
         "max_file_mb": int(options.max_file_mb),
         "geoip": [_absolute(p) for p in options.geoip],
+        "fetched_findings": _absolute(str(fetched) if fetched is not None else None),
     }

@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from torinvest.errors import ReportError, TorinvestError
+from torinvest.findings import FindingsResult
+from torinvest.findings.fetched import write_fetched
 from torinvest.grouping import from_tor
 from torinvest.investigation import outputs
 from torinvest.notebooks import notebook_path
-from torinvest.report.folders import begin, write_manifest
+from torinvest.report.folders import FETCHED_FINDINGS, begin, write_manifest
 from torinvest.report.kernel import CELL_TIMEOUT, CellFailure, execute
 from torinvest.report.page import export_html, external_loads
 from torinvest.report.parameters import INVESTIGATE_NOTEBOOK, RunOptions, parameters, validate
@@ -56,8 +58,18 @@ class NotebookError(TorinvestError):
 # --------------------------------------------------------------------------------------------
 # the recipe
 # --------------------------------------------------------------------------------------------
-def run_report(finding_id: str, out: str | Path, options: RunOptions | None = None) -> ReportRun:
+def run_report(
+    finding_id: str,
+    out: str | Path,
+    options: RunOptions | None = None,
+    *,
+    fetched: FindingsResult | None = None,
+) -> ReportRun:
     """validate → parameters → begin → execute → export HTML → check summary.json → manifest.
+
+    ``fetched``: the findings already fetched from GuardDuty for this run
+    (:func:`~torinvest.report.check_run`): kept in the folder (:data:`FETCHED_FINDINGS`, in the
+    manifest) and read by the notebook, not fetched again.
 
     The folder is complete only when the manifest (:data:`MANIFEST`) is written, last: a run
     stopped anywhere before (Ctrl-C, a kill, a full disk) leaves it incomplete, and
@@ -70,11 +82,14 @@ def run_report(finding_id: str, out: str | Path, options: RunOptions | None = No
     options = options or RunOptions()
     started = time.monotonic()
     folder = validate(finding_id, out, options)
-    params = parameters(finding_id, folder, options)
     files = outputs(folder)
     run = ReportRun(finding_id=finding_id, out=folder, status="ok", notebook=files["notebook"])
     try:
         begin(folder)
+        kept = None
+        if fetched is not None and not options.case_dir:
+            kept = write_fetched(fetched, folder / FETCHED_FINDINGS)
+        params = parameters(finding_id, folder, options, fetched=kept)
         failure = execute_into(
             notebook_path(INVESTIGATE_NOTEBOOK),
             files["notebook"],

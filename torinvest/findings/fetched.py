@@ -1,0 +1,121 @@
+"""The findings a command fetched from GuardDuty, kept in a file for the notebook it then runs
+(:func:`write_fetched`, :func:`read_fetched`): ``investigate FINDING_ID`` and ``notebook
+FINDING_ID`` fetch once, check the finding there, and the notebook reads what was checked.
+
+The file holds every finding as GuardDuty answered it (GetFindings' PascalCase shape) with the
+region it came from, and what kept the search from being complete (the regions asked, those that
+failed, the issues): read back, it is the :class:`FindingsResult` of the fetch, each finding made
+usable by the same steps as a fetch (:func:`~torinvest.findings.shapes.camelize`,
+:func:`~torinvest.findings.checks.sanitize`). Its sources stay ``guardduty:<region>``: a report
+says the findings came from GuardDuty, never from a file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pandas as pd
+
+from torinvest.errors import DataIssue, InputError, TorinvestError
+from torinvest.findings.checks import sanitize
+from torinvest.findings.records import Finding, FindingsResult
+from torinvest.findings.shapes import camelize
+from torinvest.paths import write_atomic
+from torinvest.schema import iso_utc
+
+#: The ``format`` of a fetched-findings file.
+FETCHED_FORMAT = "torinvest/guardduty-findings/1"
+
+
+def _issue(issue: DataIssue) -> dict[str, str]:
+    return issue.to_dict()
+
+
+def _content(result: FindingsResult) -> dict[str, Any]:
+    """What a fetch found, as a fetched-findings document (without when it was fetched)."""
+    if not all(s.startswith("guardduty:") for s in result.sources):
+        raise ValueError("only a GuardDuty fetch is kept this way")
+    return {
+        "format": FETCHED_FORMAT,
+        "sources": result.sources,
+        "failed": result.failed,
+        "note": result.note,
+        "issues": [_issue(i) for i in result.issues],
+        "rejected": {fid: _issue(i) for fid, i in result.rejected.items()},
+        "skipped": dict(result.skipped),
+        "other_types": result.other_types,
+        "findings": [
+            {"origin": f.origin, "finding": f.original if f.original is not None else f.data}
+            for f in result.findings
+        ],
+    }
+
+
+def fetched_name(result: FindingsResult) -> str:
+    """``findings-<hash>.json``: a name of its own for what this fetch found (a working copy
+    made from another fetch keeps its file)."""
+    digest = hashlib.sha256(orjson.dumps(_content(result), option=orjson.OPT_SORT_KEYS))
+    return f"findings-{digest.hexdigest()[:12]}.json"
+
+
+def write_fetched(result: FindingsResult, path: Path) -> Path:
+    """``result`` (a GuardDuty fetch) into ``path``, atomically, with when it was written.
+    Raises OSError (the caller names the file) and ValueError for a result that did not come
+    from GuardDuty."""
+    doc = {**_content(result), "fetched_at": iso_utc(pd.Timestamp.now(tz="UTC"))}
+    write_atomic(path, orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
+    return path
+
+
+def read_fetched(path: str | Path) -> FindingsResult:
+    """The :class:`FindingsResult` :func:`write_fetched` kept in ``path``; an InputError naming
+    the file when it cannot be read or is not one."""
+    path = Path(path).expanduser()
+    try:
+        doc = orjson.loads(path.read_bytes())
+        return _result(doc)
+    except OSError as e:
+        raise InputError(
+            f"fetched findings {path}: cannot read it: {e.strerror or e}",
+            hint="leave the fetched_findings parameter empty to fetch the findings again",
+        ) from None
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as e:
+        raise InputError(
+            f"fetched findings {path}: not a file of findings fetched by torinvest ({e})",
+            hint="leave the fetched_findings parameter empty to fetch the findings again",
+        ) from None
+
+
+def _issue_from(value: Any) -> DataIssue:
+    return DataIssue(str(value["source"]), str(value["problem"]))
+
+
+def _result(doc: Any) -> FindingsResult:
+    if not isinstance(doc, dict) or doc.get("format") != FETCHED_FORMAT:
+        raise ValueError(f"format is not {FETCHED_FORMAT}")
+    sources = [str(s) for s in doc["sources"]]
+    if not all(s.startswith("guardduty:") for s in sources):
+        raise ValueError("a source that is not a GuardDuty region")
+    result = FindingsResult(
+        issues=[_issue_from(i) for i in doc["issues"]],
+        skipped=Counter({str(k): int(v) for k, v in doc["skipped"].items()}),
+        sources=sources,
+        note=doc["note"] if isinstance(doc["note"], str) else None,
+        failed=[str(s) for s in doc["failed"]],
+        rejected={str(k): _issue_from(v) for k, v in doc["rejected"].items()},
+        other_types={str(k): str(v) for k, v in doc["other_types"].items()},
+    )
+    for item in doc["findings"]:
+        origin, raw = str(item["origin"]), item["finding"]
+        if origin not in sources or not isinstance(raw, dict):
+            raise ValueError(f"a finding from {origin[:60]!r}, not one of its regions")
+        try:  # as the fetch made it usable; what it dropped is among the issues already
+            clean, _dropped = sanitize(camelize(raw), origin)
+        except TorinvestError as e:
+            raise ValueError(str(e)) from None
+        result.findings.append(Finding(data=clean, origin=origin, shape="api", original=raw))
+    return result
