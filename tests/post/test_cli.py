@@ -273,7 +273,9 @@ def test_investigate_post_posts_the_finished_report(
 
     done = runs.out(1) / f"finding-{F1}"
 
-    def copying(finding_id: str, out: str, options: object) -> report.ReportRun:
+    def copying(
+        finding_id: str, out: str, options: object, fetched: object = None
+    ) -> report.ReportRun:
         shutil.copytree(done, out, dirs_exist_ok=True)
         return report.ReportRun(  # what a run returns, of the copy
             finding_id=finding_id,
