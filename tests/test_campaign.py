@@ -36,7 +36,7 @@ from tests.sources.sql.helpers import athena_results, moto_post
 from torinvest import campaign, investigation
 from torinvest.aws import Aws, AwsConfig
 from torinvest.case import sample_case
-from torinvest.cli import main
+from torinvest.cli import build_parser, main
 from torinvest.events import EngineOptions
 from torinvest.findings.related import (
     ATTACK_SEQUENCE_IAM,
@@ -119,10 +119,9 @@ def test_extended_case_both_found_in_the_python_api(
     assert (int(row["calls"]), int(row["failed"])) == (4, 1)
     assert row["first_seen"] == pd.Timestamp("2023-07-10T12:14:05Z")
     assert row["last_seen"] == pd.Timestamp("2023-07-10T12:26:05Z")
-    argv = shlex.split(row["command"])
-    assert argv[:2] == ["torinvest", "events"]
-    assert argv[argv.index("--access-key") + 1] == OTHER_KEY
-    assert argv[argv.index("--case") + 1] == str(extended_inv.sources.case.root)  # type: ignore[union-attr]
+    args = build_parser().parse_args(shlex.split(row["command"])[1:])  # parses as printed
+    assert args.command == "events" and args.access_key == OTHER_KEY
+    assert args.case == str(extended_inv.sources.case.root)  # type: ignore[union-attr]
 
 
 def test_extended_case_in_the_summary(extended_inv: investigation.Investigation) -> None:
@@ -153,8 +152,7 @@ def test_the_command_names_the_tor_finding_of_a_caller_when_there_is_one() -> No
     cmd = campaign.command_for(row, src, WINDOW, {OTHER_KEY: "f" * 32})
     assert shlex.split(cmd or "")[:3] == ["torinvest", "investigate", "f" * 32]
     no_key = campaign.command_for({"user_name": "a b"}, src, WINDOW, {})
-    argv = shlex.split(no_key or "")
-    assert argv[argv.index("--username") + 1] == "a b"
+    assert build_parser().parse_args(shlex.split(no_key or "")[1:]).username == "a b"
     assert campaign.command_for({}, src, WINDOW, {}) is None
 
 

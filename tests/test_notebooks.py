@@ -272,10 +272,10 @@ def test_triage_lists_the_open_findings_newest_first(tmp_path: Path) -> None:
     assert not _errors(nb)
     text = _outputs_text(nb)
     assert FINDING in text and OTHER_FINDING in text
-    assert f"torinvest investigate {FINDING} --case {case} --out reports/finding-{FINDING}" in text
+    assert f"torinvest investigate {FINDING} --case={case} --out=reports/finding-{FINDING}" in text
     # and the command that makes its working notebook (the button is Lab's; not in a run)
     made_in = tmp_path / "investigations"
-    assert f"torinvest notebook {FINDING} --case {case} --out {made_in}" in text
+    assert f"torinvest notebook {FINDING} --case={case} --out={made_in}" in text
     assert "widget-view" not in text and "widgets" not in nb.metadata
     assert KEY in text and "benjamin" in text
     assert "No data issues" in text

@@ -13,6 +13,7 @@ from torinvest import verdict as vd
 from torinvest.errors import InputError
 
 FID = "6dde0a8f8d46f6acad893b30f905e97c"
+OTHER = "a" * 32
 
 
 def _writer(path: str, worker: int, count: int) -> None:
@@ -81,7 +82,14 @@ def test_frame_latest_and_bad_lines(tmp_path: Path) -> None:
 
 def _record(status: str, minute: int | None, finding: str = FID) -> dict:
     when = "garbage" if minute is None else f"2024-01-01T00:{minute:02d}:00Z"
-    return {"kind": "verdict", "finding_id": finding, "status": status, "recorded_at": when}
+    return {
+        "kind": "verdict",
+        "finding_id": finding,
+        "status": status,
+        "recorded_at": when,
+        "analyst": "ana" if status != "pending" else "",
+        "rationale": "r" if status != "pending" else "",
+    }
 
 
 @pytest.mark.parametrize(
@@ -95,7 +103,8 @@ def _record(status: str, minute: int | None, finding: str = FID) -> dict:
         ([("malicious", 1), ("inconclusive", 1)], "inconclusive", "inconclusive"),
         ([("pending", 5), ("legitimate", 1)], "legitimate", "legitimate"),
         ([("malicious", None), ("legitimate", 1)], "legitimate", "legitimate"),
-        ([("legitimate", 1), ("malicious", None)], "malicious", "malicious"),  # garbage time
+        # a time that cannot be read: a malformed record, not a decision (the legitimate stands)
+        ([("legitimate", 1), ("malicious", None)], "legitimate", "legitimate"),
     ],
 )
 def test_pending_never_hides_a_decided_verdict(
@@ -152,17 +161,17 @@ def test_current_verdicts_and_states(tmp_path: Path) -> None:
         {**_record("malicious", 1), "analyst": "ana"},
         {**_record("pending", 2)},
         {**_record("legitimate", 3), "analyst": "bob"},
-        {**_record("pending", 1, finding="other")},
+        {**_record("pending", 1, finding=OTHER)},
         {"kind": "action", "finding_id": FID},
     ]
     current = vd.current_verdicts(records)
     assert [(r["finding_id"], r["status"]) for r in current] == [  # the last appended first
-        ("other", "pending"),
+        (OTHER, "pending"),
         (FID, "legitimate"),
     ]
     states = vd.verdict_states(records)
     assert [(r["finding_id"], r["status"], r["state"]) for r in states] == [
-        ("other", "pending", "current"),
+        (OTHER, "pending", "current"),
         (FID, "legitimate", "current"),
         (FID, "pending", "not a decision"),
         (FID, "malicious", "superseded"),
@@ -234,3 +243,26 @@ def test_default_analyst(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TORINVEST_ANALYST")
     monkeypatch.setenv("LOGNAME", "login-name")
     assert vd.default_analyst() == "login-name"
+
+
+def test_ledger_lines_that_are_not_objects_are_counted_as_lines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Grouped issues of FILE:LINE sources (a ledger's, a findings file's) count lines, not
+    files."""
+    from torinvest.cli import main
+    from torinvest.errors import DataIssue, group_issues
+
+    ledger = tmp_path / "l.jsonl"
+    vd.record_verdict(vd.make_verdict(FID, status="malicious", analyst="a", rationale="r"), ledger)
+    with open(ledger, "ab") as fh:
+        fh.write(b"10\n[11]\n")
+    assert main(["verdicts", "--ledger", str(ledger)]) == 0
+    err = capsys.readouterr().err
+    assert f"torinvest: issue: {ledger}:…: 2 lines: not a JSON object" in err
+    assert "e.g. 2, 3" in err and "files" not in err
+    found = [DataIssue(f"/case/findings/{n}.jsonl:{n}", "not a finding") for n in (4, 9)]
+    (grouped,) = group_issues(found)
+    assert grouped.problem.startswith("2 lines: not a finding")
+    files = [DataIssue(f"/logs/{n}.json.gz", "not CloudTrail") for n in (4, 9)]
+    assert group_issues(files)[0].problem.startswith("2 files: ")

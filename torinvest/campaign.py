@@ -29,6 +29,7 @@ from torinvest.findings.related import (
 )
 from torinvest.investigation import Investigation, Sources
 from torinvest.pivot import IpPivot, load_ip_pivot, pivot_addresses
+from torinvest.safety import option
 from torinvest.schema import iso_utc
 
 
@@ -121,20 +122,20 @@ def source_args(src: Sources) -> list[str]:
     log files, the engine)."""
     args: list[str] = []
     if src.case is not None:
-        args += ["--case", str(src.case.root)]
+        args.append(option("--case", src.case.root))
     aws = src.aws or src.logs_aws
     if aws is not None:
         if aws.config.profile:
-            args += ["--profile", aws.config.profile]
+            args.append(option("--profile", aws.config.profile))
         if aws.config.role_arn:
-            args += ["--role-arn", aws.config.role_arn]
+            args.append(option("--role-arn", aws.config.role_arn))
     if src.case is None and src.regions:
-        args += ["--regions", ",".join(src.regions)]
+        args.append(option("--regions", ",".join(src.regions)))
     for p in src.logs:
-        args += ["--logs", str(p)]
+        args.append(option("--logs", p))
     eng = src.engine
     if eng.kind != "files":
-        args += ["--engine", eng.kind]
+        args.append(option("--engine", eng.kind))
     for flag, value in (
         ("--athena-database", eng.athena_database),
         ("--athena-table", eng.athena_table),
@@ -142,7 +143,7 @@ def source_args(src: Sources) -> list[str]:
         ("--athena-output", eng.athena_output),
     ):
         if value:
-            args += [flag, value]
+            args.append(option(flag, value))
     return args
 
 
@@ -161,18 +162,24 @@ def command_for(
     sources = source_args(src)
     if key and key in findings_by_key:
         fid = findings_by_key[key]
-        argv = ["torinvest", "investigate", fid, *sources, "--out", f"investigations/finding-{fid}"]
+        argv = [
+            "torinvest",
+            "investigate",
+            fid,
+            *sources,
+            option("--out", f"investigations/finding-{fid}"),
+        ]
         return shlex.join(argv)
     if key:
-        who = ["--access-key", key, "--follow-derived"]
+        who = [option("--access-key", key), "--follow-derived"]
         out = f"events-{key}.parquet"
     elif name:
-        who, out = ["--username", name], "events-by-username.parquet"
+        who, out = [option("--username", name)], "events-by-username.parquet"
     else:
         return None
     lookup = ["--lookup"] if src.aws is not None and src.case is None else []
-    window_args = ["--start", str(iso_utc(window[0])), "--end", str(iso_utc(window[1]))]
-    argv = ["torinvest", "events", *sources, *lookup, *who, *window_args, "--out", out]
+    window_args = [option("--start", iso_utc(window[0])), option("--end", iso_utc(window[1]))]
+    argv = ["torinvest", "events", *sources, *lookup, *who, *window_args, option("--out", out)]
     return shlex.join(argv)
 
 

@@ -36,6 +36,7 @@ and ``summary.json`` keeps.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -246,6 +247,10 @@ def group_issues(
     return out
 
 
+#: a source that names a line of a file: ``ledger.jsonl:12``
+_LINE_SOURCE = re.compile(r"[^:/]:[0-9]+$")
+
+
 def _shared_source(sources: list[str]) -> str:
     """The sources' common start, cut after its last ``/`` (or ``:``)."""
     first, last = min(sources), max(sources)  # what they all share, these two share
@@ -258,6 +263,10 @@ def _shared_source(sources: list[str]) -> str:
 
 
 def _noun(sources: list[str]) -> str:
+    """What the sources are: ``lines`` (``FILE:LINE``, a ledger's or a findings file's),
+    ``objects``, ``regions``, ``files``, else ``sources``."""
+    if all(_LINE_SOURCE.search(s) for s in sources):
+        return "lines"
     if all(s.startswith("s3://") for s in sources):
         return "objects"
     if all(s.startswith("lookup:") for s in sources):

@@ -46,6 +46,7 @@ from torinvest.investigation import (
     TriageParameters,
     report_dir_name,
 )
+from torinvest.safety import option
 
 if TYPE_CHECKING:
     import nbformat
@@ -503,16 +504,16 @@ def notebook_command(
     folder."""
     parts = ["torinvest", "notebook", *([finding_id] if finding_id else ["--triage"])]
     if case_dir:
-        parts += ["--case", _absolute(case_dir)]
+        parts.append(option("--case", _absolute(case_dir)))
     else:
         if profile:
-            parts += ["--profile", profile]
+            parts.append(option("--profile", profile))
         if regions and regions != "all":
-            parts += ["--regions", regions]
+            parts.append(option("--regions", regions))
         if role_arn:
-            parts += ["--role-arn", role_arn]
+            parts.append(option("--role-arn", role_arn))
     if out is not None:
-        parts += ["--out", _absolute(str(out))]
+        parts.append(option("--out", _absolute(str(out))))
     return shlex.join(parts)
 
 

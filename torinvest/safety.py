@@ -69,3 +69,11 @@ def html_text(value: object) -> str:
     finding, an event or a ledger can neither run, nor reorder or hide the text around it.
     Newlines and tabs are kept (HTML shows them as spaces)."""
     return html.escape(_escape_unseen("" if value is None else str(value)), quote=True)
+
+
+def option(flag: str, value: object) -> str:
+    """``--flag=value``, one argument of a suggested command line: a value that starts with
+    ``-`` (a user named ``--out=/tmp/x``: IAM allows ``+=,.@_-`` in names) is then never read
+    as an option, by torinvest's argparse or the AWS CLI (both take ``--flag=value``). Quote the
+    result for the shell (``shlex.join``) as any argument."""
+    return f"{flag}={value}"

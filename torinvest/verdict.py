@@ -163,11 +163,20 @@ def record_verdict(verdict: Verdict, ledger: str | Path | None = None) -> Path:
 
 
 def read_ledger(path: str | Path | None = None) -> tuple[list[dict[str, Any]], list[DataIssue]]:
-    """Every record in the ledger, and one issue per line that cannot be read."""
+    """Every record in the ledger, and one issue per line that cannot be read or holds a
+    malformed verdict record (:func:`malformed`: kept, flagged, never a decision)."""
+    lines, issues = read_ledger_lines(path)
+    return [rec for _, rec in lines], issues
+
+
+def read_ledger_lines(
+    path: str | Path | None = None,
+) -> tuple[list[tuple[int, dict[str, Any]]], list[DataIssue]]:
+    """:func:`read_ledger` with each record's line number (1-based), to name it."""
     p = Path(path) if path else default_ledger_path()
     if not p.exists():
         return [], []
-    records: list[dict[str, Any]] = []
+    records: list[tuple[int, dict[str, Any]]] = []
     issues: list[DataIssue] = []
     try:
         with open(p, "rb") as fh:
@@ -193,7 +202,7 @@ def read_ledger(path: str | Path | None = None) -> tuple[list[dict[str, Any]], l
                     "a torn record with a whole one glued after it: the whole one is kept, "
                     "the torn part is lost"
                 )
-                records.append(rec)
+                records.append((n, rec))
             elif torn:
                 problem = f"the last line is an incomplete record (an interrupted write): {e.msg}"
             else:
@@ -201,13 +210,67 @@ def read_ledger(path: str | Path | None = None) -> tuple[list[dict[str, Any]], l
             issues.append(DataIssue(f"{p}:{n}", problem))
             continue
         if isinstance(rec, dict):
-            records.append(rec)
-            problem = _unmatchable(rec)
+            records.append((n, rec))
+            problem = malformed(rec)
             if problem:
                 issues.append(DataIssue(f"{p}:{n}", problem))
         else:
-            issues.append(DataIssue(f"{p}:{n}", "a ledger line that is not an object"))
+            issues.append(
+                DataIssue(f"{p}:{n}", "not a JSON object (each ledger record is one): skipped")
+            )
     return records, issues
+
+
+def malformed(rec: Mapping[str, Any]) -> str | None:
+    """Why the verdict record ``rec`` is not one torinvest can follow, else None (also None for
+    records of another kind). A verdict record needs a finding ID (:func:`_unmatchable`), a
+    status of :data:`STATUSES`, a ``recorded_at`` time and — a decided status — an analyst and a
+    rationale (non-blank text): what :func:`make_verdict` refuses to write without. Such a record
+    (edited by hand, or written by another tool) is kept and shown, flagged, but it is never the
+    current verdict, never supersedes one and never lets ``actions --execute`` run."""
+    if rec.get("kind") != "verdict":
+        return None
+    unmatchable = _unmatchable(rec)
+    if unmatchable:
+        return unmatchable
+    wrong = _missing_fields(rec)
+    if not wrong:
+        return None
+    status = rec.get("status")
+    said = status if isinstance(status, str) and status in DECIDED else "a decided status"
+    again = (
+        f"torinvest verdict {rec.get('finding_id')} --status {said} --analyst NAME --rationale WHY"
+    )
+    return (
+        f"a verdict record with {' and '.join(wrong)}: torinvest never writes one; it is "
+        f"shown flagged (state malformed), is not the current verdict and authorizes no "
+        f"action; record the verdict again: {again}"
+    )
+
+
+def _missing_fields(rec: Mapping[str, Any]) -> list[str]:
+    """What a verdict record lacks or has wrong (besides its finding ID)."""
+    status = rec.get("status")
+    wrong: list[str] = []
+    if not isinstance(status, str) or not status.strip():
+        wrong.append("no status")
+    elif status not in STATUSES:
+        wrong.append(f"status {status[:40]!r}, which is not one of {', '.join(STATUSES)}")
+    if _recorded_at(rec) is None:
+        at = rec.get("recorded_at")
+        wrong.append(
+            f"recorded_at {str(at)[:40]!r}, which is not a time" if at else "no recorded_at"
+        )
+    if status != "pending":  # a decision (or what may have been meant as one)
+        for name in ("analyst", "rationale"):
+            value = rec.get(name)
+            if not isinstance(value, str):
+                wrong.append(
+                    f"no {name}" if value is None else f"{_a(name)} {name} that is not text"
+                )
+            elif not value.strip():
+                wrong.append(f"a blank {name}")
+    return wrong
 
 
 def _unmatchable(rec: Mapping[str, Any]) -> str | None:
@@ -314,19 +377,43 @@ def latest_decided_verdict(
 ) -> dict[str, Any] | None:
     """The most recent *decided* verdict (legitimate, malicious, inconclusive) on ``finding_id``:
     what the actions follow. ``pending`` records are not decisions and never count."""
-    decided = [r for r in verdict_history(records, finding_id) if r.get("status") in DECIDED]
+    decided = [
+        r
+        for r in verdict_history(records, finding_id)
+        if r.get("status") in DECIDED and malformed(r) is None
+    ]
     return decided[-1] if decided else None
 
 
 def latest_verdict(records: Sequence[Mapping[str, Any]], finding_id: str) -> dict[str, Any] | None:
     """The finding's current verdict: the latest decided one; a ``pending`` record only when
     nothing was ever decided (a later pending never hides an earlier decision); None when the
-    ledger has no verdict on it."""
+    ledger has no verdict on it. A :func:`malformed` record is never the current verdict."""
     decided = latest_decided_verdict(records, finding_id)
     if decided is not None:
         return decided
-    history = verdict_history(records, finding_id)
+    history = [r for r in verdict_history(records, finding_id) if malformed(r) is None]
     return history[-1] if history else None
+
+
+def blocking_malformed(
+    records: Sequence[tuple[int, Mapping[str, Any]]], finding_id: str
+) -> tuple[int, Mapping[str, Any], str] | None:
+    """The last :func:`malformed` verdict record on ``finding_id`` that is not ``pending`` and
+    was appended after its latest decided verdict (or when it has none), with its line number
+    and problem: the ledger's last word on the finding cannot be followed, so no action may
+    run until the verdict is recorded again. ``records``: (line, record) pairs in ledger order
+    (:func:`read_ledger_lines`)."""
+    found: tuple[int, Mapping[str, Any], str] | None = None
+    for n, r in records:
+        if r.get("kind") != "verdict" or r.get("finding_id") != finding_id:
+            continue
+        problem = malformed(r)
+        if problem is None and r.get("status") in DECIDED:
+            found = None  # a decision after it: the malformed record is history
+        elif problem is not None and r.get("status") != "pending":
+            found = (n, r, problem)
+    return found
 
 
 def default_analyst() -> str:
@@ -411,32 +498,55 @@ def record_decision(verdict: Verdict, ledger: str | Path | None = None) -> Recor
 
 def current_verdicts(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """The current verdict of every finding in the ledger (:func:`latest_verdict`), newest
-    first (the last appended first), each with ``clock`` (:func:`clock_behind`, else None)."""
-    return [r for r in verdict_states(records) if r["state"] == "current"]
+    first (the last appended first), each with ``clock`` (:func:`clock_behind`, else None) —
+    and every :func:`malformed` record appended after its finding's current verdict (or on a
+    finding without one), with ``state`` ``malformed``: it is not the current verdict, but the
+    analyst who wrote it may think it is, so it is shown, flagged, where they would look."""
+    return [
+        r
+        for r, after_current in _states(records)
+        if r["state"] == "current" or (r["state"] == "malformed" and after_current)
+    ]
 
 
 def verdict_states(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Every verdict record, newest first (the last appended first), each with ``state``:
     ``current`` (the finding's current verdict), ``superseded`` (a decision a later one
     replaced) or ``not a decision`` (a ``pending`` record: it never supersedes a decided
-    verdict); and ``clock``: a record whose ``recorded_at`` is earlier than the finding's record
+    verdict) or ``malformed`` (:func:`malformed`: never current; ``problem`` says why, else
+    None); and ``clock``: a record whose ``recorded_at`` is earlier than the finding's record
     before it says by how much (:func:`clock_behind`), else None."""
-    out: list[tuple[int, dict[str, Any]]] = []
+    return [r for r, _ in _states(records)]
+
+
+def _states(records: Sequence[Mapping[str, Any]]) -> list[tuple[dict[str, Any], bool]]:
+    """:func:`verdict_states`' rows, each with whether it was appended after its finding's
+    current verdict (or the finding has none)."""
+    out: list[tuple[int, dict[str, Any], bool]] = []
     mine: dict[str, list[tuple[int, Mapping[str, Any]]]] = {}
     for position, r in enumerate(records):
         if r.get("kind") == "verdict":
             mine.setdefault(str(r.get("finding_id")), []).append((position, r))
     for history in mine.values():
-        decided = [i for i, (_, r) in enumerate(history) if r.get("status") in DECIDED]
-        current = decided[-1] if decided else len(history) - 1  # as latest_verdict picks
+        problems = [malformed(r) for _, r in history]
+        valid = [i for i, p in enumerate(problems) if p is None]
+        decided = [i for i in valid if history[i][1].get("status") in DECIDED]
+        current = decided[-1] if decided else valid[-1] if valid else -1  # as latest_verdict
         for i, (position, r) in enumerate(history):
             state = (
-                "current"
+                "malformed"
+                if problems[i] is not None
+                else "current"
                 if i == current
                 else "superseded"
                 if r.get("status") in DECIDED
                 else "not a decision"
             )
             clock = clock_behind(history[i - 1][1] if i else None, r)
-            out.append((position, {**r, "state": state, "clock": clock}))
-    return [r for _, r in sorted(out, key=lambda item: item[0], reverse=True)]
+            row = {**r, "state": state, "clock": clock, "problem": problems[i]}
+            out.append((position, row, i > current))
+    return [(r, after) for _, r, after in sorted(out, key=lambda item: item[0], reverse=True)]
+
+
+def _a(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"

@@ -290,8 +290,8 @@ def test_long_term_key_plan_in_order() -> None:
         "Status": "Inactive",
     }
     assert deactivate.cli() == (
-        "aws iam update-access-key --user-name benjamin --access-key-id AKIATFQR7NSCUXC3DDDP "
-        "--status Inactive"
+        "aws iam update-access-key --user-name=benjamin --access-key-id=AKIATFQR7NSCUXC3DDDP "
+        "--status=Inactive"
     )
     doc = orjson.loads(plan.actions[1].params["PolicyDocument"])
     assert doc["Statement"][0]["Condition"] == {
@@ -447,10 +447,10 @@ def test_plan_follows_roles_functions_parameters_and_minted_credentials() -> Non
     # Lambda does not say when a function was created, nor a statement added: manual steps
     (remove,) = by_op["RemovePermission"]
     assert remove.manual and "cannot be checked" in remove.manual
-    assert "--function-name exfil --statement-id s1" in remove.manual
+    assert "--function-name=exfil --statement-id=s1" in remove.manual
     (delete_fn,) = by_op["DeleteFunction"]
     assert delete_fn.manual and "cannot be checked" in delete_fn.manual
-    assert "aws lambda delete-function --region us-east-1 --function-name exfil" in delete_fn.manual
+    assert "aws lambda delete-function --region=us-east-1 --function-name=exfil" in delete_fn.manual
     manual = {a.operation: a for a in plan.manual}
     assert "trust policy of role ops" in manual["UpdateAssumeRolePolicy"].manual
     assert "billing" in manual["UpdateFunctionCode20150331v2"].manual
@@ -483,7 +483,7 @@ def test_an_mfa_device_or_a_lambda_permission_is_undone_by_a_call_only_when_chec
     remove, on_benjamin, on_svc = steps
     assert on_svc.identity == ("User", "svc") and on_svc.created_at  # GetUser svc first
     assert "user benjamin was not created by the activity" in (on_benjamin.manual or "")
-    assert f"aws iam deactivate-mfa-device --user-name benjamin --serial-number {serial}" in (
+    assert f"aws iam deactivate-mfa-device --user-name=benjamin --serial-number={serial}" in (
         on_benjamin.manual or ""
     )
     assert "aws lambda remove-permission --region us-east-1 --function-name f --statement-id s" in (
@@ -531,7 +531,7 @@ def test_writes_that_may_have_found_it_there_are_not_undone_blindly() -> None:
     }
     inline = manual[("DeleteUserPolicy", ("benjamin", "inline"))]
     assert "already had inline policy inline" in inline and "restore its earlier" in inline
-    assert "aws iam delete-user-policy --user-name benjamin --policy-name inline" in inline
+    assert "aws iam delete-user-policy --user-name=benjamin --policy-name=inline" in inline
     attached = manual[("DetachUserPolicy", ("benjamin", ADMIN))]
     assert f"could not tell whether {ADMIN} was already attached to user benjamin" in attached
 
@@ -760,8 +760,8 @@ def test_case_dry_run_calls_nothing(proxy: FaultProxy, tmp_path: Path) -> None:
     assert code == 0, err
     lines = out.splitlines()
     assert lines[0] == (
-        f"DRY RUN  aws iam update-access-key --user-name benjamin --access-key-id {SUSPECT} "
-        "--status Inactive  # deactivate the suspect key first (delete only after the "
+        f"DRY RUN  aws iam update-access-key --user-name=benjamin --access-key-id={SUSPECT} "
+        "--status=Inactive  # deactivate the suspect key first (delete only after the "
         "investigation)"
     )
     assert any(
@@ -832,7 +832,7 @@ def test_archive_command_needs_legitimate_and_the_right_account(
         "--execute", "--ledger", str(ledger),
     )  # fmt: skip
     assert code == 0, err
-    assert "EXECUTE  aws guardduty archive-findings --region us-east-1" in out
+    assert "EXECUTE  aws guardduty archive-findings --region=us-east-1" in out
     assert "2 change(s) done, 0 already done, 0 failed" in out
     assert fake_aws.archived_ids == {raw["id"]}
     code, out, err = run(
@@ -937,7 +937,7 @@ def test_writes_in_another_account_are_manual_steps_naming_it(where: dict[str, A
     assert len(undo) >= len(_every_undo_kind()) - 1  # GetSessionToken: a revoke, not an undo
     assert all(a.manual and not a.params for a in undo), [a.cli() for a in undo if not a.manual]
     assert all(a.manual.startswith(f"in account {OTHER_ACCOUNT}") for a in undo)
-    assert "delete-login-profile --user-name ops-admin" in next(
+    assert "delete-login-profile --user-name=ops-admin" in next(
         a.manual for a in undo if a.operation == "DeleteLoginProfile"
     )
     calls = [a for a in plan.changes]
@@ -1162,7 +1162,7 @@ def test_undo_steps_on_a_user_the_activity_renamed_are_manual_under_its_new_name
     assert "renamed user backdoor to backdoor2" in steps["UpdateUser"]
     for op, cli in (("DeleteLoginProfile", "delete-login-profile"), ("DeleteUser", "delete-user")):
         assert "the activity renamed user backdoor to backdoor2" in steps[op]
-        assert f"aws iam {cli} --user-name backdoor2" in steps[op]
+        assert f"aws iam {cli} --user-name=backdoor2" in steps[op]
 
 
 # --------------------------------------------------------------------------------------------
@@ -1190,10 +1190,10 @@ def test_an_old_findings_remediation_plan_reads_the_trails_log_files(
         code, out, err = run(*base, "--logs", logs, "--engine", engine, "--max-file-mb", "64")
         assert code == 0, err
         assert (
-            f"DRY RUN  aws iam update-access-key --user-name benjamin --access-key-id {SUSPECT}"
+            f"DRY RUN  aws iam update-access-key --user-name=benjamin --access-key-id={SUSPECT}"
             in out
         )
-        assert f"DRY RUN  aws iam delete-login-profile --user-name {BACKDOOR_USER}" in out
+        assert f"DRY RUN  aws iam delete-login-profile --user-name={BACKDOOR_USER}" in out
         assert "Traceback" not in err and "unrecognized arguments" not in err
         # the log files cover what LookupEvents no longer keeps: not a data issue (the
         # --regions narrowing of the log files is one: the other regions' files are left out)

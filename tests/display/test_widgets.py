@@ -117,8 +117,8 @@ def test_triage_buttons_make_working_notebooks_and_link_to_them(
     assert box.children[0].value.startswith("<h3")
     command = actions.commands[FINDING]
     assert command == (
-        f"torinvest notebook {FINDING} --case {sample_case().root.resolve()} "
-        f"--out {tmp_path / 'inv'}"
+        f"torinvest notebook {FINDING} --case={sample_case().root.resolve()} "
+        f"--out={tmp_path / 'inv'}"
     )
     actions.buttons[FINDING].click()
     path = tmp_path / "inv" / f"finding-{FINDING}" / "investigate.ipynb"

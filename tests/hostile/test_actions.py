@@ -225,7 +225,7 @@ def test_no_matching_verdict_is_refused_with_zero_calls(
     status = "malicious" if plan == "remediate" else "legitimate"
     assert (
         f"torinvest verdict {FINDING} --status {status} --analyst NAME --rationale "
-        f"'WHY (the evidence)' --ledger {ledger}"
+        f"'WHY (the evidence)' --ledger={ledger}"
     ) in line
     assert proxy.calls() == []
     assert (ledger.read_bytes() if ledger.exists() else b"") == before
@@ -452,7 +452,7 @@ def test_forged_names_in_the_activity_stay_inert(proxy: FaultProxy, tmp_path: Pa
     assert code == 0, err
     assert "\x1b" not in out and "\x07" not in out
     (line,) = [x for x in out.splitlines() if "delete-user" in x and "pwned" in x]
-    assert "--user-name 'svc\\x1b[2J\\x1b]0;pwned\\x07$(rm -rf ~);`id`'" in line
+    assert "--user-name='svc\\x1b[2J\\x1b]0;pwned\\x07$(rm -rf ~);`id`'" in line
     assert proxy.calls() == []
 
 
@@ -506,17 +506,119 @@ def test_a_finding_without_its_principal_gets_no_suppression_rule(tmp_path: Path
     assert out == ""
 
 
-def test_a_verdict_ledger_time_that_cannot_be_read_counts_as_oldest(tmp_path: Path) -> None:
+def test_a_verdict_ledger_time_that_cannot_be_read_is_no_decision(tmp_path: Path) -> None:
     from torinvest.verdict import latest_decided_verdict
 
     records = [
-        {"kind": "verdict", "finding_id": FINDING, "status": "legitimate", "recorded_at": "garbage"},
+        {"kind": "verdict", "finding_id": FINDING, "status": "legitimate", "recorded_at": "garbage",
+         "analyst": "a", "rationale": "r"},
         {"kind": "verdict", "finding_id": FINDING, "status": "malicious",
-         "recorded_at": "2024-01-01T00:00:00Z"},
+         "recorded_at": "2024-01-01T00:00:00Z", "analyst": "a", "rationale": "r"},
         {"kind": "verdict", "finding_id": FINDING, "status": "pending",
          "recorded_at": str(pd.Timestamp("2030-01-01", tz="UTC"))},
     ]  # fmt: skip
     assert latest_decided_verdict(records, FINDING)["status"] == "malicious"
+
+
+# --------------------------------------------------------------------------------------------
+# a malformed verdict record (no analyst, no rationale, a wrong status or time: not written by
+# torinvest, which refuses to) is never a decision: flagged wherever the ledger is read, and
+# --execute refuses, naming the line
+# --------------------------------------------------------------------------------------------
+#: the tester's record: malicious, analyst and rationale null (written by hand or another tool)
+NO_ANALYST = Path(__file__).parents[1] / "fixtures" / "ledger-malicious-no-analyst.jsonl"
+GONE = object()  # the field is left out of the record
+MALFORMED: list[tuple[dict[str, Any], str]] = [
+    ({}, "no analyst and no rationale"),  # the fixture as it is
+    ({"analyst": GONE, "rationale": "r"}, "no analyst"),
+    ({"analyst": "", "rationale": "r"}, "a blank analyst"),
+    ({"analyst": " \t", "rationale": "r"}, "a blank analyst"),
+    ({"analyst": 7, "rationale": "r"}, "an analyst that is not text"),
+    ({"analyst": "ana", "rationale": GONE}, "no rationale"),
+    ({"analyst": "ana", "rationale": "\n"}, "a blank rationale"),
+    ({"analyst": "ana", "rationale": ["r"]}, "a rationale that is not text"),
+    ({"analyst": "ana", "rationale": "r", "status": "guilty"}, "status 'guilty', which is not"),
+    ({"analyst": "ana", "rationale": "r", "status": GONE}, "no status"),
+    ({"analyst": "ana", "rationale": "r", "status": 3}, "no status"),
+    ({"analyst": "ana", "rationale": "r", "recorded_at": GONE}, "no recorded_at"),
+    ({"analyst": "ana", "rationale": "r", "recorded_at": "yesterday"}, "recorded_at 'yesterday'"),
+]
+
+
+def malformed_record(changes: dict[str, Any]) -> dict[str, Any]:
+    """The fixture's record on FINDING with ``changes`` (GONE: the field left out)."""
+    record = {**json.loads(NO_ANALYST.read_text()), "finding_id": FINDING, **changes}
+    return {k: v for k, v in record.items() if v is not GONE}
+
+
+@pytest.mark.parametrize("earlier", [None, "malicious", "legitimate"])
+@pytest.mark.parametrize(("changes", "said"), MALFORMED)
+def test_a_malformed_verdict_record_never_authorizes_execute(
+    proxy: FaultProxy, tmp_path: Path, changes: dict[str, Any], said: str, earlier: str | None
+) -> None:
+    """Also after a well-formed verdict the plan follows: the ledger's last word on the finding
+    cannot be followed, so the analyst records the verdict again."""
+    ledger = tmp_path / "ledger.jsonl"
+    if earlier:
+        verdict(ledger, earlier)
+    with open(ledger, "a") as fh:
+        fh.write(json.dumps(malformed_record(changes)) + "\n")
+    line = 2 if earlier else 1
+    before = ledger.read_bytes()
+    code, out, err = run(
+        "actions", FINDING, "--case", str(sample_case().root), "--plan", "remediate",
+        "--execute", "--ledger", str(ledger),
+    )  # fmt: skip
+    assert code == 1
+    (error,) = errors(err)
+    assert f"the latest verdict record on {FINDING}, {ledger}:{line}, is malformed" in error
+    assert said in error and "nothing was called" in error
+    assert f"record the verdict again: torinvest verdict {FINDING} --status malicious" in error
+    assert proxy.calls() == [] and out == ""
+    assert ledger.read_bytes() == before
+    records, issues = read_ledger(ledger)
+    assert len(records) == line  # kept as it is
+    assert [i.source for i in issues] == [f"{ledger}:{line}"] and said in issues[0].problem
+
+
+@pytest.mark.parametrize(("changes", "said"), MALFORMED)
+def test_a_malformed_verdict_record_is_flagged_never_current(
+    tmp_path: Path, changes: dict[str, Any], said: str
+) -> None:
+    """`verdicts` shows it (state malformed) where the analyst would look, never as the current
+    verdict, with an issue naming the line; the dry run says --execute would be refused; a
+    well-formed verdict recorded after it is current and authorizes."""
+    from torinvest.verdict import latest_verdict
+
+    ledger = tmp_path / "ledger.jsonl"
+    verdict(ledger, "legitimate")
+    with open(ledger, "a") as fh:
+        fh.write(json.dumps(malformed_record(changes)) + "\n")
+    records, _ = read_ledger(ledger)
+    assert latest_verdict(records, FINDING)["status"] == "legitimate"  # not the malformed one
+    code, out, err = run("verdicts", "--ledger", str(ledger), "--json")
+    assert code == 0
+    rows = json.loads(out)
+    assert [r["state"] for r in rows] == ["malformed", "current"]
+    assert said in rows[0]["problem"] and rows[1]["problem"] is None
+    assert f"torinvest: issue: {ledger}:2: a verdict record with {said}" in err
+    assert "record the verdict again: torinvest verdict" in err
+    code, out, _ = run("verdicts", "--ledger", str(ledger))
+    assert "malformed" in out.splitlines()[2] and "current" in out.splitlines()[3]
+
+    code, _, err = run(
+        "actions", FINDING, "--case", str(sample_case().root), "--plan", "archive",
+        "--ledger", str(ledger),
+    )  # fmt: skip
+    assert code == 0, err
+    assert f"torinvest: issue: {ledger}:2: a verdict record with {said}" in err
+    assert f"the latest verdict record on {FINDING} is malformed" in err
+    assert "--execute would be refused until it is recorded again" in err
+
+    verdict(ledger, "legitimate", minutes=1)  # recorded again: the malformed one is history
+    assert rn.require_verdict(FINDING, "archive", ledger=ledger)["status"] == "legitimate"
+    code, out, _ = run("verdicts", "--ledger", str(ledger), "--json")
+    assert [r["state"] for r in json.loads(out)] == ["current"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -1260,8 +1362,8 @@ def test_an_undo_carries_every_parameter_that_scoped_the_call(
     (undo,) = [a for a in plan.actions if a.operation == "RemovePermission"]
     assert undo.manual and "cannot be checked" in undo.manual
     assert (
-        "aws lambda remove-permission --region us-east-1 --function-name payments "
-        "--statement-id backdoor --qualifier live"
+        "aws lambda remove-permission --region=us-east-1 --function-name=payments "
+        "--statement-id=backdoor --qualifier=live"
     ) in undo.manual
     report = rn.carry_out(Aws(), plan, execute=True, ledger=tmp_path / "l", echo=lambda s: None)
     assert "RemovePermission" not in ops(proxy)

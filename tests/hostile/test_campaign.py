@@ -31,6 +31,7 @@ from tests.campaign_case import (
 from tests.fake_aws.server import HTML_PAGE, FakeAws
 from torinvest import campaign, display, investigation
 from torinvest.aws import Aws, AwsConfig
+from torinvest.cli import build_parser
 from torinvest.findings.related import (
     COULD_NOT_LOOK,
     LOOKED,
@@ -108,11 +109,12 @@ def test_a_principal_name_with_markup_and_shell_metacharacters(tmp_path: Path) -
     table = inv.pivot.table
     assert list(table["user_name"]) == [HOSTILE_NAME, HOSTILE_NAME]  # kept exactly, as data
     by_key = {r["access_key_id"]: r for r in table.to_dict("records")}
-    argv = shlex.split(by_key[OTHER_KEY]["command"])
-    assert argv[argv.index("--access-key") + 1] == OTHER_KEY
-    argv = shlex.split(by_key[hostile_key]["command"])
-    assert "--access-key" not in argv
-    assert argv[argv.index("--username") + 1] == HOSTILE_NAME  # one argument, inert
+    parser = build_parser()  # each command as printed parses back, each value whole
+    args = parser.parse_args(shlex.split(by_key[OTHER_KEY]["command"])[1:])
+    assert args.access_key == OTHER_KEY
+    args = parser.parse_args(shlex.split(by_key[hostile_key]["command"])[1:])
+    assert args.access_key is None
+    assert args.username == HOSTILE_NAME  # one argument, inert
     html = display.ip_pivot(inv).data
     assert "<img" not in html and "&lt;img src=x" in html
     summary = check_summary_data(summary_data(inv, {}))

@@ -514,6 +514,47 @@ def test_triage_parameters() -> None:
 
 
 # --------------------------------------------------------------------------------------------
+# athena-ddl --bucket: S3's general purpose bucket naming rules, the one broken named
+# --------------------------------------------------------------------------------------------
+BAD_BUCKETS = [
+    ("a.b..c", "two adjacent periods"),
+    ("192.168.1.1", "formatted as an IP address"),
+    ("xn--foo", "starts with xn--"),
+    ("sthree-logs", "starts with sthree-"),
+    ("amzn-s3-demo-bucket", "starts with amzn-s3-demo-"),
+    ("logs-s3alias", "ends with -s3alias"),
+    ("logs--ol-s3", "ends with --ol-s3"),
+    ("logs.mrap", "ends with .mrap"),
+    ("logs--x-s3", "ends with --x-s3"),
+    ("ab", "2 characters long"),
+    ("a" * 64, "64 characters long"),
+    ("-logs", "begin and end with a letter or digit"),
+    ("logs.", "begin and end with a letter or digit"),
+    ("Logs", "'L' is not allowed"),
+    ("my_logs", "'_' is not allowed"),
+]
+
+
+@pytest.mark.parametrize(("bucket", "rule"), BAD_BUCKETS)
+def test_athena_ddl_refuses_a_bucket_name_s3_forbids_naming_the_rule(
+    bucket: str, rule: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["athena-ddl", f"--bucket={bucket}", "--accounts", "111122223333"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --bucket: invalid bucket name" in err and rule in err
+
+
+@pytest.mark.parametrize("bucket", ["abc", "my.trail-logs.2024", "1-2", "a" * 63, "xn-logs"])
+def test_athena_ddl_takes_every_bucket_name_s3_allows(bucket: str) -> None:
+    out = io.StringIO()
+    argv = ["athena-ddl", "--bucket", bucket, "--accounts", "111122223333"]
+    assert main(argv, out=out, err=io.StringIO()) == 0
+    assert f"LOCATION 's3://{bucket}/AWSLogs/'" in out.getvalue()
+
+
+# --------------------------------------------------------------------------------------------
 # every invalid argument value, in every command: a usage error (exit 2) naming the argument
 # --------------------------------------------------------------------------------------------
 ROLE_11 = "arn:aws:iam::12383739202:role/ir"  # an 11-digit account

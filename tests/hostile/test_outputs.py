@@ -812,3 +812,28 @@ def test_a_real_sigint_after_summary_json(tmp_path: Path) -> None:
 def _no_leftover_probes(tmp_path: Path) -> Iterator[None]:
     yield
     assert not list(tmp_path.rglob(".write-probe-*")), "a write probe was left behind"
+
+
+def test_reports_and_posts_flag_a_malformed_ledger_verdict_never_follow_it(
+    tmp_path: Path,
+) -> None:
+    """A malicious record with no analyst and no rationale (the CLI never writes one): the
+    report's data_issues name its line; the report and the post answer do not take it as the
+    finding's verdict."""
+    from tests.post.conftest import summary_data
+    from torinvest.post.answer import build_answer
+
+    ledger = tmp_path / "ledger.jsonl"
+    fixture = Path(__file__).parents[1] / "fixtures" / "ledger-malicious-no-analyst.jsonl"
+    shutil.copy(fixture, ledger)
+    fid = json.loads(fixture.read_text())["finding_id"]
+    shown = investigation.decide(None, finding_id=fid, ledger=ledger)  # a pending run
+    assert shown["status"] == "pending" and shown["recorded_at"] is None
+    inv = _sample_investigation()
+    data = report.summary_data(inv, {"status": "pending", "ledger": str(ledger)})
+    (issue,) = [i for i in data["data_issues"] if i["source"] == f"{ledger}:1"]
+    assert issue["problem"].startswith("a verdict record with no analyst and no rationale")
+    summary = summary_data()
+    summary["finding"]["id"] = fid
+    answer = build_answer(summary, verdict.read_ledger(ledger)[0])
+    assert answer.verdict["status"] == "pending" and answer.workflow is None

@@ -15,6 +15,7 @@ from botocore import xform_name
 
 from torinvest.options import PLAN_KINDS as PLAN_KINDS
 from torinvest.options import SUPPRESSION_SCOPES as SUPPRESSION_SCOPES
+from torinvest.safety import option
 
 REVOKE_POLICY_NAME = "AWSRevokeOlderSessions"
 FILTER_NAME_RE = re.compile(r"[^A-Za-z0-9_.-]")
@@ -74,11 +75,11 @@ class Action:
             return f"# by hand: {self.manual}"
         parts = ["aws", self.service, xform_name(self.operation, "-")]
         if self.region:
-            parts += ["--region", self.region]
+            parts.append(option("--region", self.region))
         for key, value in self.params.items():
             flag = "--" + xform_name(key, "-")
             text = value if isinstance(value, str) else orjson.dumps(value).decode()
-            parts += [flag, _shell_quote(text)]
+            parts.append(f"{flag}={_shell_quote(text)}")  # a value may start with -
         return " ".join(parts)
 
     @property

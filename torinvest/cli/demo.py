@@ -9,6 +9,7 @@ from typing import TextIO
 
 from torinvest.case import sample_case
 from torinvest.cli.findings import format_table, located_records, print_notes
+from torinvest.safety import option
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -37,13 +38,13 @@ def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def next_steps(finding_id: str, case: str) -> str:
     """The commands that take the sample case's finding through the procedure (the case
     folder's path quoted for the shell)."""
-    where = shlex.quote(case)
+    where = shlex.quote(option("--case", case))
     return "\n".join(
         [
             "",
             "next (nothing here reaches AWS: the case folder holds the findings and the logs):",
-            f"  torinvest investigate {finding_id} --case {where} --out demo-report",
-            f"  torinvest notebook {finding_id} --case {where}",
+            f"  torinvest investigate {finding_id} {where} --out demo-report",
+            f"  torinvest notebook {finding_id} {where}",
             "  (the first writes demo-report/report.html, to open in a browser; the second"
             " prints the notebook to open in JupyterLab)",
         ]

@@ -153,7 +153,7 @@ def cmd_verdicts(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     verdicts = verdict_states(records) if args.history else current_verdicts(records)
     if args.json:
         keep = ("recorded_at", "finding_id", "access_key_id", "status", "analyst", "rationale")
-        extra = ("state", "clock", "evidence") if args.history else ("clock", "evidence")
+        extra = ("state", "clock", "evidence", "problem")  # problem: why it is malformed
         rows = [{k: r.get(k) for k in (*keep, *extra)} for r in verdicts]
         # ASCII-only JSON: attacker or analyst text cannot reach the terminal as control codes
         out.write(json.dumps(rows, indent=2, ensure_ascii=True) + "\n")

@@ -32,7 +32,7 @@ from torinvest.report.folders import (
 from torinvest.report.page import INDEX_CSP
 from torinvest.report.parameters import RunOptions, run_sources
 from torinvest.report.run import run_report
-from torinvest.safety import html_text, term_safe
+from torinvest.safety import html_text, option, term_safe
 
 
 # --------------------------------------------------------------------------------------------
@@ -76,15 +76,15 @@ def investigate_command(
     """The ``torinvest investigate`` command line for one finding (shell-quoted)."""
     parts = ["torinvest", "investigate", finding_id]
     if case_dir:
-        parts += ["--case", case_dir]
+        parts.append(option("--case", case_dir))
     else:
         if profile:
-            parts += ["--profile", profile]
+            parts.append(option("--profile", profile))
         if regions and regions != "all":
-            parts += ["--regions", regions]
+            parts.append(option("--regions", regions))
         if role_arn:
-            parts += ["--role-arn", role_arn]
-    parts += ["--out", str(Path(out_dir) / report_dir_name(finding_id))]
+            parts.append(option("--role-arn", role_arn))
+    parts.append(option("--out", Path(out_dir) / report_dir_name(finding_id)))
     return shlex.join(parts)
 
 

@@ -17,11 +17,13 @@ from botocore.exceptions import ProfileNotFound
 from torinvest.actions import PLAN_VERDICTS
 from torinvest.aws import AwsConfig
 from torinvest.errors import RefusedError
+from torinvest.safety import option
 from torinvest.verdict import (
+    blocking_malformed,
     default_ledger_path,
     latest_decided_verdict,
     latest_verdict,
-    read_ledger,
+    read_ledger_lines,
 )
 
 log = logging.getLogger(__name__)
@@ -35,7 +37,7 @@ def verdict_command(finding_id: str, status: str, ledger: str | Path | None = No
         f"torinvest verdict {finding_id} --status {status} --analyst NAME "
         "--rationale 'WHY (the evidence)'"
     )
-    return cmd + (f" --ledger {shlex.quote(str(ledger))}" if ledger else "")
+    return cmd + (f" {shlex.quote(option('--ledger', ledger))}" if ledger else "")
 
 
 def require_verdict(
@@ -45,9 +47,20 @@ def require_verdict(
     :class:`RefusedError` with the command to record one. Reads the ledger only."""
     wanted = PLAN_VERDICTS[kind]
     path = Path(ledger).expanduser() if ledger else default_ledger_path()
-    records, issues = read_ledger(path)
+    lines, issues = read_ledger_lines(path)
     for issue in issues:
         log.warning("%s: %s", issue.source, issue.problem)
+    records = [r for _, r in lines]
+    bad = blocking_malformed(lines, finding_id)
+    if bad is not None:
+        n, record, problem = bad
+        status = record.get("status")
+        raise RefusedError(
+            f"refused: the latest verdict record on {finding_id}, {path}:{n}, is malformed "
+            f"({problem.split(':', 1)[0]}) and authorizes nothing; nothing was called",
+            hint="record the verdict again: "
+            + verdict_command(finding_id, status if status in wanted else wanted[0], ledger),
+        )
     decided = latest_decided_verdict(records, finding_id)
     if decided is not None and decided.get("status") in wanted:
         return decided
@@ -76,6 +89,13 @@ def verdict_gap(
     command that records one; None when it would pass."""
     prior = latest_verdict(records, finding_id)
     wanted = PLAN_VERDICTS[kind]
+    bad = blocking_malformed(list(enumerate(records, start=1)), finding_id)
+    if bad is not None:
+        return (
+            f"the latest verdict record on {finding_id} is malformed "
+            f"({bad[2].split(':', 1)[0]}; the ledger issue names its line): --execute would be "
+            f"refused until it is recorded again ({verdict_command(finding_id, wanted[0], ledger)})"
+        )
     if prior is not None and prior.get("status") in wanted:
         return None
     said = (

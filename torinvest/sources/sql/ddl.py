@@ -27,7 +27,34 @@ FIRST_DAY = date(2013, 11, 1)
 
 
 TABLE_NAME_RE = re.compile(r"^[a-z0-9_]{1,255}$")
-BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+#: Prefixes and suffixes S3 reserves: no general purpose bucket has them (S3 User Guide,
+#: "General purpose bucket naming rules").
+BUCKET_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+BUCKET_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+
+
+def bucket_rule_broken(name: str) -> str | None:
+    """The general purpose bucket naming rule ``name`` breaks, else None: 3 to 63 lower-case
+    letters, digits, ``.`` and ``-``; a letter or digit first and last; no ``..``; not an IP
+    address; none of :data:`BUCKET_RESERVED_PREFIXES` and :data:`BUCKET_RESERVED_SUFFIXES`."""
+    if not 3 <= len(name) <= 63:
+        return f"it is {len(name)} characters long: a bucket name has 3 to 63"
+    bad = next((c for c in name if c not in "abcdefghijklmnopqrstuvwxyz0123456789.-"), None)
+    if bad is not None:
+        return f"{bad!r} is not allowed: only lower-case letters, digits, '.' and '-'"
+    if not (name[0].isalnum() and name[-1].isalnum()):
+        return "it must begin and end with a letter or digit"
+    if ".." in name:
+        return "it has two adjacent periods"
+    if re.fullmatch(r"[0-9]+(\.[0-9]+){3}", name):
+        return "it is formatted as an IP address"
+    for prefix in BUCKET_RESERVED_PREFIXES:
+        if name.startswith(prefix):
+            return f"it starts with {prefix}, a prefix S3 reserves"
+    for suffix in BUCKET_RESERVED_SUFFIXES:
+        if name.endswith(suffix):
+            return f"it ends with {suffix}, a suffix S3 reserves"
+    return None
 
 
 #: Columns of AWS's documented CloudTrail table for Athena (partition projection page).
@@ -138,8 +165,12 @@ def _prefix_parts(prefix: str) -> list[str]:
 
 def trail_location(bucket: str, prefix: str = "", org_id: str | None = None) -> str:
     """``s3://bucket/prefix/AWSLogs/`` (``…/AWSLogs/<o-id>/`` for an organization trail)."""
-    if not BUCKET_RE.match(bucket):
-        raise InputError(f"invalid bucket name {bucket!r}", hint="the trail's S3 bucket name")
+    broken = bucket_rule_broken(bucket)
+    if broken:
+        raise InputError(
+            f"invalid bucket name {bucket[:80]!r}: {broken}",
+            hint="give the trail's S3 bucket name (aws cloudtrail describe-trails: S3BucketName)",
+        )
     if org_id is not None and not ORG_RE.match(org_id):
         raise InputError(f"invalid organization ID {org_id!r}", hint="o- and 10–32 characters")
     parts = [bucket, *_prefix_parts(prefix)]
