@@ -486,7 +486,7 @@ def test_an_mfa_device_or_a_lambda_permission_is_undone_by_a_call_only_when_chec
     assert f"aws iam deactivate-mfa-device --user-name=benjamin --serial-number={serial}" in (
         on_benjamin.manual or ""
     )
-    assert "aws lambda remove-permission --region us-east-1 --function-name f --statement-id s" in (
+    assert "aws lambda remove-permission --region=us-east-1 --function-name=f --statement-id=s" in (
         remove.manual or ""
     )
 
