@@ -172,6 +172,7 @@ def parameters(finding_id: str, out: Path, options: RunOptions) -> dict[str, Any
         "analyst": options.analyst,
         "rationale": options.rationale,
         "suppress": bool(options.suppress),
+        "supersede": bool(options.supersede),
         "ledger": _absolute(options.ledger),
         "summary_path": str(files["summary"]),
         "export_dir": str(out),
