@@ -53,6 +53,7 @@ verdict_status: str = "pending"  # pending, legitimate, malicious or inconclusiv
 analyst: str = ""  # who decides (required unless pending)
 rationale: str = ""  # why (required unless pending)
 suppress: bool = False  # legitimate: also plan a suppression rule scoped to this principal
+supersede: bool = False  # record the verdict even over another analyst's current one
 ledger: str = ""  # verdict ledger file; empty: $TORINVEST_LEDGER or the default location
 summary_path: str = ""  # where to write summary.json; empty: don't
 export_dir: str = ""  # folder for events.csv and per_ip.csv (formula-safe); empty: don't
@@ -119,7 +120,7 @@ inv = investigation.investigate(
 inv = campaign.look_around(inv, findings)
 
 # %%
-display.data_issues(inv, findings)
+display.data_issues(inv, findings, ledger=params.ledger)
 
 # %%
 display.activity_status(inv)
@@ -194,7 +195,8 @@ display.ip_pivot(inv)
 #
 # A decided verdict is recorded in the ledger with its evidence, once: the same verdict again
 # adds nothing, a different one supersedes it. In JupyterLab, record it with the form below;
-# in a report it comes from the parameters. Legitimate: archive (and optionally suppress,
+# in a report it comes from the parameters, and never replaces another analyst's current
+# verdict unless `supersede` is true (the card says what was not recorded, or superseded). Legitimate: archive (and optionally suppress,
 # scoped to this principal). Not legitimate: assume every credential is compromised and
 # remediate. The plans are dry runs: this notebook never executes them.
 
@@ -206,6 +208,7 @@ verdict = report.decide(
     analyst=params.analyst,
     rationale=params.rationale,
     ledger=params.ledger,
+    supersede=params.supersede,
 )
 
 # %%

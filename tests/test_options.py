@@ -89,7 +89,15 @@ def test_a_working_copy_carries_every_option_the_analyst_gave(tmp_path: Path) ->
     except what the analyst decides in the notebook (the verdict) and the report's files."""
     from torinvest.notebooks import investigation_parameters
 
-    decided = {"verdict_status", "analyst", "rationale", "suppress", "summary_path", "export_dir"}
+    decided = {
+        "verdict_status",
+        "analyst",
+        "rationale",
+        "suppress",
+        "supersede",
+        "summary_path",
+        "export_dir",
+    }
     # the fetched findings' file: only when the command fetched them (test_investigate)
     wanted = set(parameter_defaults()) - decided - {"finding_id", "case_dir", "fetched_findings"}
     changed = RunOptions(
@@ -152,6 +160,7 @@ OPTION_ARGV: dict[str, list[str]] = {
     "analyst": ["--analyst", "a"],
     "rationale": ["--rationale", "r"],
     "suppress": ["--suppress"],
+    "supersede": ["--verdict", "malicious", "--supersede"],
     "ledger": ["--ledger", "F"],
     "engine": ["--engine", "athena"],
     "athena_database": ["--athena-database", "d"],

@@ -266,3 +266,82 @@ def test_ledger_lines_that_are_not_objects_are_counted_as_lines(
     assert grouped.problem.startswith("2 lines: not a finding")
     files = [DataIssue(f"/logs/{n}.json.gz", "not CloudTrail") for n in (4, 9)]
     assert group_issues(files)[0].problem.startswith("2 files: ")
+
+
+# --------------------------------------------------------------------------------------------
+# compare-and-append: a stale base or another analyst's later decision is never overridden
+# --------------------------------------------------------------------------------------------
+def _verdict(status: str, analyst: str = "ana", rationale: str = "r") -> vd.Verdict:
+    return vd.make_verdict(FID, status=status, analyst=analyst, rationale=rationale)
+
+
+def test_a_verdict_based_on_a_verdict_no_longer_current_is_not_recorded(tmp_path: Path) -> None:
+    ledger = tmp_path / "l.jsonl"
+    shown = _decide(ledger, "malicious", minute=1).record  # what the form showed
+    bob = _decide(ledger, "legitimate", analyst="bob", rationale="pentest", minute=2)
+    stale = vd.record_decision(_verdict("inconclusive"), ledger, expected=shown)
+    assert (stale.added, stale.record["analyst"], stale.refused["status"]) == (
+        False,
+        "bob",
+        "inconclusive",
+    )
+    assert "changed" in stale.why and "legitimate by bob" in stale.why
+    assert vd.record_decision(_verdict("malicious"), ledger, expected=None).added is False
+    based = vd.record_decision(_verdict("inconclusive"), ledger, expected=bob.record)
+    assert based.added and based.superseded["analyst"] == "bob"
+    records, _ = vd.read_ledger(ledger)
+    assert [r["status"] for r in records] == ["malicious", "legitimate", "inconclusive"]
+
+
+def test_without_supersede_another_analysts_verdict_stays_an_own_one_is_replaced(
+    tmp_path: Path,
+) -> None:
+    ledger = tmp_path / "l.jsonl"
+    vd.record_decision(_verdict("malicious"), ledger, supersede=False)  # the first: recorded
+    own = vd.record_decision(_verdict("legitimate", " ANA "), ledger, supersede=False)
+    assert own.added and own.superseded["status"] == "malicious"  # the same analyst
+    bob = vd.record_decision(_verdict("malicious", "bob"), ledger, supersede=False)
+    assert not bob.added and bob.refused["analyst"] == "bob"
+    assert "another analyst's verdict: legitimate by  ANA " in bob.why
+    assert bob.record["status"] == "legitimate"  # what stays current
+    assert vd.record_decision(_verdict("malicious", "bob"), ledger).added  # explicit: recorded
+    records, _ = vd.read_ledger(ledger)
+    assert [r["analyst"] for r in records] == ["ana", " ANA ", "bob"]
+
+
+def test_recording_reports_the_ledgers_unreadable_lines(tmp_path: Path) -> None:
+    ledger = tmp_path / "l.jsonl"
+    _decide(ledger, "malicious")
+    with open(ledger, "ab") as fh:
+        fh.write(b'{"kind":"verdict","finding_id":"' + FID.encode() + b'","status":"legit')
+    done = vd.record_decision(_verdict("malicious", rationale="r2"), ledger)
+    assert [i.source for i in done.issues] == [f"{ledger}:2"]
+
+
+@pytest.mark.parametrize(
+    ("where", "failed", "reason"),
+    [
+        ("file/ledger.jsonl", "file", "not a directory"),
+        ("file/sub/ledger.jsonl", "file", "not a directory"),
+    ],
+)
+def test_an_unwritable_ledger_names_the_path_that_failed_and_why(
+    tmp_path: Path, where: str, failed: str, reason: str
+) -> None:
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(InputError) as e:
+        _decide(tmp_path / where, "malicious")
+    assert f"cannot write the ledger {tmp_path / where}: {tmp_path / failed}: " in e.value.message
+    assert reason in e.value.message and "File exists" not in e.value.message
+    with pytest.raises(InputError) as e:
+        vd.append(tmp_path / where, {"kind": "action"})
+    assert f"{tmp_path / failed}: " in e.value.message and reason in e.value.message
+
+
+@pytest.mark.skipif(not Path("/proc/version").is_file(), reason="needs Linux's /proc")
+def test_a_ledger_whose_lock_cannot_be_made_names_the_lock() -> None:
+    with pytest.raises(InputError) as e:
+        _decide(Path("/proc/version"), "malicious")
+    assert e.value.message.startswith(
+        "cannot write the ledger /proc/version: its lock file /proc/version.lock cannot be created"
+    )

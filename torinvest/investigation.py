@@ -13,7 +13,7 @@ import contextlib
 import getpass
 import logging
 import socket
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -79,8 +79,10 @@ from torinvest.paths import tor_cache
 from torinvest.pivot import IpPivot
 from torinvest.schema import iso_utc
 from torinvest.verdict import (
+    Expect,
     check_status,
     default_ledger_path,
+    describe,
     latest_verdict,
     make_verdict,
     read_ledger,
@@ -452,6 +454,18 @@ def evidence(inv: Investigation) -> dict[str, Any]:
     }
 
 
+#: What to do when a notebook's verdict parameters lack an analyst or a rationale.
+PARAMETER_HINT = (
+    "set the notebook's analyst and rationale parameters (papermill: -p analyst NAME "
+    "-p rationale TEXT; torinvest investigate: --analyst NAME --rationale TEXT)"
+)
+#: What to do to record a verdict over another analyst's (the parameter path refuses it).
+SUPERSEDE_HINT = (
+    "to replace it, run again with the supersede parameter true (torinvest investigate: "
+    "--supersede; papermill: -p supersede true) or record it with torinvest verdict"
+)
+
+
 def decide(
     inv: Investigation | None,
     *,
@@ -460,30 +474,39 @@ def decide(
     analyst: str = "",
     rationale: str = "",
     ledger: str | Path | None = None,
+    supersede: bool = False,
+    expected: Mapping[str, Any] | Expect | None = Expect.ANY,
+    missing_hint: str = PARAMETER_HINT,
 ) -> dict[str, Any]:
     """The verdict of this run: a decided status is recorded in the ledger with the evidence —
     once: when the finding's current verdict already says the same (status, analyst,
     rationale), nothing is appended, so re-running the notebook adds no record; ``pending``
     records nothing and shows the finding's current verdict, if any.
 
-    Returns the summary's verdict fields plus ``ledger`` (the ledger's path), ``added`` (a
-    record was appended by this call) and ``superseded`` (the decided verdict it replaced).
+    A verdict that would supersede another analyst's current decided verdict is not recorded
+    unless ``supersede`` (a re-run notebook or a stale parameter never quietly replaces someone
+    else's later decision); the analyst's own is superseded. ``expected``: the current decided
+    verdict the caller decided upon (the form: the one it showed); when the ledger's is another
+    one now, nothing is recorded (:func:`torinvest.verdict.record_decision`).
+
+    Returns the summary's verdict fields (the finding's current verdict afterwards) plus
+    ``ledger`` (the ledger's path), ``added`` (a record was appended by this call),
+    ``superseded`` (the decided verdict it replaced), ``refused`` (the verdict not recorded) and
+    ``refused_why``, ``ledger_issues`` (the ledger's unreadable lines, as summary.json's
+    data_issues: the verdict shown may not be the latest) and ``note`` (one line for a report
+    or a terminal: what was superseded or refused; None when nothing needs saying).
     """
     path = Path(ledger).expanduser() if ledger else default_ledger_path()
     check_status(status)
     if status == "pending":
-        records, _ = read_ledger(path)
+        records, issues = read_ledger(path)
         prior = latest_verdict(records, finding_id)
         if prior is not None:
-            return _verdict_fields(prior, path)
+            return _verdict_fields(prior, path, issues=issues)
         return {
-            "status": "pending",
+            **_verdict_fields({}, path, issues=issues),
             "analyst": analyst or None,
             "rationale": rationale or None,
-            "recorded_at": None,
-            "ledger": str(path),
-            "added": False,
-            "superseded": None,
         }
     v = make_verdict(
         finding_id,
@@ -492,9 +515,18 @@ def decide(
         rationale=rationale,
         access_key_id=inv.key.access_key_id if inv is not None else None,
         evidence=evidence(inv) if inv is not None else None,
+        missing_hint=missing_hint,
     )
-    done = record_decision(v, path)
-    return _verdict_fields(done.record, path, added=done.added, superseded=done.superseded)
+    done = record_decision(v, path, expected=expected, supersede=supersede)
+    return _verdict_fields(
+        done.record,
+        path,
+        added=done.added,
+        superseded=done.superseded,
+        refused=done.refused,
+        refused_why=done.why,
+        issues=done.issues,
+    )
 
 
 def _verdict_fields(
@@ -503,6 +535,9 @@ def _verdict_fields(
     *,
     added: bool = False,
     superseded: Mapping[str, Any] | None = None,
+    refused: Mapping[str, Any] | None = None,
+    refused_why: str = "",
+    issues: Sequence[DataIssue] = (),
 ) -> dict[str, Any]:
     return {
         "status": record.get("status", "pending"),
@@ -512,7 +547,31 @@ def _verdict_fields(
         "ledger": str(path),
         "added": added,
         "superseded": dict(superseded) if superseded else None,
+        "refused": dict(refused) if refused else None,
+        "refused_why": refused_why or None,
+        "ledger_issues": [i.to_dict() for i in issues],
+        "note": verdict_note(superseded=superseded, refused=refused, why=refused_why),
     }
+
+
+def verdict_note(
+    *,
+    superseded: Mapping[str, Any] | None = None,
+    refused: Mapping[str, Any] | None = None,
+    why: str = "",
+) -> str | None:
+    """One line on what recording did beyond adding a record: ``NOT RECORDED: malicious by
+    ana — it would supersede …`` or ``supersedes legitimate by bob at … (kept in the ledger)``;
+    None when there is nothing to say. Plain text: escape it where it is shown."""
+    if refused is not None:
+        hint = SUPERSEDE_HINT if why.startswith("it would supersede") else ""
+        return (
+            f"NOT RECORDED: {refused.get('status')} by {refused.get('analyst') or '-'} — {why}"
+            + (f"; {hint}" if hint else "")
+        )
+    if superseded is not None:
+        return f"supersedes {describe(superseded)} (kept in the ledger)"
+    return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -586,6 +645,7 @@ def summary(inv: Investigation, verdict: dict[str, Any] | None = None) -> dict[s
             "analyst": v.get("analyst") or None,
             "rationale": v.get("rationale") or None,
             "recorded_at": v.get("recorded_at"),
+            **({"note": v["note"]} if v.get("note") else {}),
         },
         # identical problems grouped (count and examples): see torinvest.errors.group_issues
         "data_issues": [i.to_dict() for i in group_issues(inv.data_issues)],

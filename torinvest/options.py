@@ -184,6 +184,7 @@ class RunOptions:
     analyst: str = ""
     rationale: str = ""
     suppress: bool = False
+    supersede: bool = False
     ledger: str | None = None
     cell_timeout: float = CELL_TIMEOUT
     engine: str = "files"

@@ -205,6 +205,7 @@ class InvestigateParameters(NotebookParameters):
     analyst: str = ""
     rationale: str = ""
     suppress: bool = False
+    supersede: bool = False
     ledger: str = ""
     summary_path: str = ""
     export_dir: str = ""

@@ -17,6 +17,7 @@ import logging
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any, Literal
 
@@ -87,9 +88,11 @@ def make_verdict(
     access_key_id: str | None = None,
     evidence: Mapping[str, Any] | None = None,
     now: pd.Timestamp | None = None,
+    missing_hint: str = "pass --analyst NAME --rationale TEXT",
 ) -> Verdict:
-    """A verdict record; a decided status needs an analyst and a rationale. The finding ID is
-    checked (:func:`torinvest.findings.check_finding_id`: trimmed; upper case refused)."""
+    """A verdict record; a decided status needs an analyst and a rationale (``missing_hint``
+    says how to give them where the verdict comes from: the CLI's flags by default). The finding
+    ID is checked (:func:`torinvest.findings.check_finding_id`: trimmed; upper case refused)."""
     from torinvest.aws.ids import check_finding_id
 
     finding_id = check_finding_id(finding_id)
@@ -97,7 +100,7 @@ def make_verdict(
     if status != "pending" and not (analyst.strip() and rationale.strip()):
         raise InputError(
             f"a {status} verdict needs an analyst and a rationale",
-            hint="pass --analyst NAME --rationale TEXT",
+            hint=missing_hint,
         )
     when = (now or pd.Timestamp.now(tz="UTC")).tz_convert("UTC")
     return Verdict(
@@ -122,7 +125,7 @@ def append(path: str | Path, record: Mapping[str, Any]) -> None:
     p = Path(path)
     line = orjson.dumps(dict(record), option=orjson.OPT_NON_STR_KEYS) + b"\n"
     try:
-        p.parent.mkdir(parents=True, exist_ok=True)
+        _make_folder(p)
         fd = os.open(p, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
     except OSError as e:
         raise _unwritable(p, e) from None
@@ -146,10 +149,35 @@ def append(path: str | Path, record: Mapping[str, Any]) -> None:
         os.close(fd)
 
 
+def _make_folder(path: Path) -> None:
+    """Create the folder of ``path``; when a component of it is not a folder, raise
+    NotADirectoryError naming that component (``mkdir`` says "File exists" there)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as e:
+        blocking = next(
+            (a for a in path.parents if a.exists() or a.is_symlink()), Path(str(e.filename))
+        )
+        if blocking.is_dir():
+            raise
+        raise NotADirectoryError(
+            errno.ENOTDIR, "a file where a folder is needed (not a directory)", str(blocking)
+        ) from None
+
+
 def _unwritable(path: Path, error: OSError) -> InputError:
+    """The error for a ledger that cannot be written: the path that failed (the ledger, a
+    component of its folder, or its ``.lock`` beside it) and the operating system's reason."""
     reason = error.strerror or type(error).__name__
+    failed = Path(os.fsdecode(error.filename)) if error.filename else path
+    if failed == path:
+        where = ""
+    elif failed == _lock_path(path):
+        where = f"its lock file {failed} cannot be created: "
+    else:
+        where = f"{failed}: "
     return InputError(
-        f"cannot write the ledger {path}: {reason}",
+        f"cannot write the ledger {path}: {where}{reason}",
         hint="nothing was recorded; pass a writable --ledger FILE (or set TORINVEST_LEDGER)",
     )
 
@@ -444,33 +472,91 @@ def same_decision(record: Mapping[str, Any], verdict: Verdict | Mapping[str, Any
 class Recorded:
     """What recording a decided verdict did.
 
-    ``record`` is the finding's current verdict afterwards (the new record, or the identical one
-    already in the ledger); ``added`` says whether a line was appended; ``superseded`` is the
-    decided verdict it replaced (None when it is the first, or when nothing was added)."""
+    ``record`` is the finding's current verdict afterwards (the new record, the identical one
+    already in the ledger, or — when nothing was recorded — the one that stays current);
+    ``added`` says whether a line was appended; ``superseded`` is the decided verdict it
+    replaced (None when it is the first, or when nothing was added); ``refused`` is the verdict
+    that was not recorded and ``why`` says why (:func:`record_decision`); ``issues`` are the
+    ledger's unreadable lines (a torn record may be a later verdict: ``record`` may not be the
+    latest)."""
 
     record: dict[str, Any]
     added: bool
     path: Path
     superseded: dict[str, Any] | None = None
+    refused: dict[str, Any] | None = None
+    why: str = ""
+    issues: tuple[DataIssue, ...] = ()
+
+
+class Expect(Enum):
+    """:func:`record_decision`'s ``expected`` when the caller did not look first."""
+
+    ANY = "any"
+
+
+def decision_key(record: Mapping[str, Any] | None) -> tuple[str, ...] | None:
+    """What identifies a decided verdict record (status, analyst, rationale, recorded_at,
+    surrounding blanks ignored); None for no record or a record that is not a decision."""
+    if record is None or record.get("status") not in DECIDED:
+        return None
+    return tuple(
+        str(record.get(k) or "").strip() for k in ("status", "analyst", "rationale", "recorded_at")
+    )
+
+
+def same_analyst(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """True when both records name the same analyst (blanks and case ignored)."""
+    return str(a.get("analyst") or "").strip().casefold() == (
+        str(b.get("analyst") or "").strip().casefold()
+    )
+
+
+def describe(record: Mapping[str, Any]) -> str:
+    """``legitimate by bob at 2024-…`` (plain text: escape it where it is shown)."""
+    return (
+        f"{record.get('status')} by {record.get('analyst') or '-'} at "
+        f"{record.get('recorded_at') or '-'}"
+    )
 
 
 def _decision_lock(path: Path) -> int:
     """An exclusive lock that serializes read-compare-append by torinvest writers of ``path``
     (``<ledger>.lock`` beside it; the ledger's own lock still guards each append)."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        _make_folder(path)
+        fd = os.open(_lock_path(path), os.O_RDWR | os.O_CREAT, 0o600)
     except OSError as e:
+        if not e.filename:
+            e.filename = str(_lock_path(path))
         raise _unwritable(path, e) from None
     fcntl.flock(fd, fcntl.LOCK_EX)
     return fd
 
 
-def record_decision(verdict: Verdict, ledger: str | Path | None = None) -> Recorded:
-    """Record a *decided* verdict once: when the finding's current decided verdict already says
-    the same (:func:`same_decision`), nothing is appended — re-running a notebook or pressing
-    the button twice adds no record; a different verdict is appended and supersedes the current
-    one, which stays in the ledger as history.
+def _lock_path(path: Path) -> Path:
+    return path.with_name(path.name + ".lock")
+
+
+def record_decision(
+    verdict: Verdict,
+    ledger: str | Path | None = None,
+    *,
+    expected: Mapping[str, Any] | Expect | None = Expect.ANY,
+    supersede: bool = True,
+) -> Recorded:
+    """Record a *decided* verdict once, compare-and-append under the ledger's decision lock
+    (nothing can slip in between reading the current verdict and appending):
+
+    - the finding's current decided verdict already says the same (:func:`same_decision`):
+      nothing is appended — re-running a notebook or pressing the button twice adds no record;
+    - ``expected`` (the current decided verdict the caller decided upon, None for "none yet")
+      is not the current one any more (:func:`decision_key`): nothing is appended (``refused``;
+      the caller shows the current one, and may record again based on it);
+    - ``supersede`` False and the current decided verdict is another analyst's
+      (:func:`same_analyst`): nothing is appended (``refused``) — a notebook's parameters never
+      replace someone else's decision unless asked to; an analyst's own is replaced;
+    - else the verdict is appended and supersedes the current one, kept in the ledger.
 
     ``pending`` is not a verdict: it raises InputError (nothing is recorded).
     """
@@ -484,16 +570,48 @@ def record_decision(verdict: Verdict, ledger: str | Path | None = None) -> Recor
         raise _unwritable(path, IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR)))
     fd = _decision_lock(path)
     try:
-        records, _ = read_ledger(path)
+        records, issues = read_ledger(path)
+        found = tuple(issues)
         current = latest_decided_verdict(records, verdict.finding_id)
         if current is not None and same_decision(current, verdict):
             log.info("verdict %s for %s already recorded", verdict.status, verdict.finding_id)
-            return Recorded(record=dict(current), added=False, path=path)
+            return Recorded(record=dict(current), added=False, path=path, issues=found)
+        why = _refusal(verdict, current, expected=expected, supersede=supersede)
+        if why:
+            log.info("verdict %s for %s not recorded: %s", verdict.status, verdict.finding_id, why)
+            return Recorded(
+                record=dict(current) if current is not None else {},
+                added=False,
+                path=path,
+                refused=verdict.to_dict(),
+                why=why,
+                issues=found,
+            )
         record_verdict(verdict, path)
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
-    return Recorded(record=verdict.to_dict(), added=True, path=path, superseded=current)
+    return Recorded(
+        record=verdict.to_dict(), added=True, path=path, superseded=current, issues=found
+    )
+
+
+def _refusal(
+    verdict: Verdict,
+    current: Mapping[str, Any] | None,
+    *,
+    expected: Mapping[str, Any] | Expect | None,
+    supersede: bool,
+) -> str:
+    """Why ``verdict`` may not be appended over ``current`` (:func:`record_decision`), else
+    ``""``."""
+    if not isinstance(expected, Expect) and decision_key(expected) != decision_key(current):
+        return "the current verdict changed since this was drawn: it is now " + (
+            describe(current) if current is not None else "none"
+        )
+    if not supersede and current is not None and not same_analyst(current, verdict.to_dict()):
+        return f"it would supersede another analyst's verdict: {describe(current)}"
+    return ""
 
 
 def current_verdicts(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

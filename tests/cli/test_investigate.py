@@ -450,3 +450,69 @@ def test_notebook_prints_the_path_last_and_the_lab_command(
         "case_dir": str(Path(_case()).resolve()),
         "notebooks_dir": str(tmp_path),
     }
+
+
+def test_a_report_rerun_never_quietly_replaces_another_analysts_later_verdict(
+    tmp_path: Path,
+) -> None:
+    """The parameter path: ana's re-run after bob's verdict records nothing (exit 1, the report
+    and the CLI say so), so remediate's --execute gate still refuses; --supersede replaces it."""
+    from torinvest import runner
+
+    ledger = str(tmp_path / "ledger.jsonl")
+    ana = ("--verdict", "malicious", "--analyst", "ana", "--rationale", "tor + CreateUser")
+    report_run = ("investigate", FINDING, "--case", _case(), "--ledger", ledger, *ana)
+    code, _, err = run(*report_run, "--out", str(tmp_path / "r1"))
+    assert code == 0, err
+    code, _, err = run(
+        "verdict", FINDING, "--status", "legitimate", "--analyst", "bob",
+        "--rationale", "owner confirmed: pentest", "--ledger", ledger,
+    )  # fmt: skip
+    assert code == 0, err
+
+    code, out, err = run(*report_run, "--out", str(tmp_path / "r2"))
+    assert code == 1
+    (line,) = errors(err)
+    assert "verdict NOT RECORDED: malicious by ana" in line
+    assert "another analyst's verdict: legitimate by bob" in line and "--supersede" in line
+    assert "verdict legitimate (NOT RECORDED: malicious by ana" in out
+    page = (tmp_path / "r2" / "report.html").read_text()
+    assert "NOT RECORDED: malicious by ana" in page and "owner confirmed: pentest" in page
+    summary = json.loads((tmp_path / "r2" / "summary.json").read_text())
+    assert summary["verdict"]["status"] == "legitimate"
+    assert summary["verdict"]["note"].startswith("NOT RECORDED")
+    records = read_ledger(ledger)[0]
+    assert [r["status"] for r in records] == ["malicious", "legitimate"]
+    assert runner.verdict_gap(records, FINDING, "remediate", ledger) is not None  # refused
+
+    code, out, err = run(*report_run, "--out", str(tmp_path / "r3"), "--supersede")
+    assert code == 0, err
+    assert "verdict malicious (supersedes legitimate by bob at " in out
+    assert "supersedes legitimate by bob" in (tmp_path / "r3" / "report.html").read_text()
+    records = read_ledger(ledger)[0]
+    assert [r["analyst"] for r in records] == ["ana", "bob", "ana"]
+    assert runner.verdict_gap(records, FINDING, "remediate", ledger) is None
+
+
+def test_a_torn_ledger_line_is_a_data_issue_of_the_report_and_of_its_verdict(
+    tmp_path: Path,
+) -> None:
+    ledger = tmp_path / "ledger.jsonl"
+    code, _, err = run(
+        "verdict", FINDING, "--status", "malicious", "--analyst", "ana", "--rationale", "tor",
+        "--ledger", str(ledger),
+    )  # fmt: skip
+    assert code == 0, err
+    with open(ledger, "ab") as fh:  # bob's later verdict, torn by a crash
+        fh.write(b'{"kind":"verdict","finding_id":"' + FINDING.encode() + b'","status":"legit')
+    out_dir = tmp_path / "rep"
+    code, out, err = run(
+        "investigate", FINDING, "--case", _case(), "--out", str(out_dir), "--ledger", str(ledger)
+    )
+    assert code == 0, err
+    assert "1 DATA ISSUE(S)" in out
+    page = (out_dir / "report.html").read_text()
+    assert "no data issue" not in page.lower()
+    assert f"{ledger}:2" in page and "Incomplete: 1 data issue(s)" in page
+    assert "The verdict ledger has 1 unreadable line(s)" in page  # the data-issues card
+    assert page.count("the verdict shown may not be the latest") >= 2  # answer and verdict card

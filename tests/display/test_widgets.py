@@ -133,3 +133,61 @@ def test_triage_buttons_make_working_notebooks_and_link_to_them(
     static = display.triage_table(frame, case_dir=str(sample_case().root), notebooks_dir="inv")
     assert command in static.data
     assert "Working notebook" not in static.data  # no button where nobody can click it
+
+
+def test_a_stale_form_records_nothing_shows_the_new_verdict_then_supersedes_it(
+    inv: investigation.Investigation, tmp_path: Path
+) -> None:
+    """The form decides upon the verdict it shows: another analyst's later one is shown (who,
+    what, when) instead of being quietly replaced; pressing again supersedes it deliberately."""
+    from torinvest.verdict import make_verdict, record_decision
+
+    ledger = tmp_path / "ledger.jsonl"
+    form = display.VerdictForm(
+        inv, report.decide(inv, finding_id=FINDING, ledger=ledger), analyst="ana"
+    )
+    form.status.value, form.rationale.value = "malicious", "tor + CreateUser"
+    assert form.record()["added"]
+    bob = make_verdict(FINDING, status="legitimate", analyst="bob", rationale="owner: pentest")
+    record_decision(bob, ledger)  # `torinvest verdict` elsewhere, after the form was drawn
+
+    got = form.record()  # the same press again: nothing recorded
+    assert not got["added"] and got["refused"]["status"] == "malicious"
+    assert [r["status"] for r in read_ledger(ledger)[0]] == ["malicious", "legitimate"]
+    said = form.message.value
+    assert "Not recorded" in said and "<b>legitimate</b> by <b>bob</b>" in said
+    assert bob.recorded_at in said and "owner: pentest" in said and "press again" in said
+    assert "owner: pentest" in _html(form.output)  # the card shows bob's, the current one
+
+    again = form.record()  # seen it: now it supersedes bob's
+    assert again["added"] and again["superseded"]["analyst"] == "bob"
+    assert "supersedes legitimate by bob" in form.message.value
+    assert [r["status"] for r in read_ledger(ledger)[0]] == ["malicious", "legitimate", "malicious"]
+
+
+@pytest.mark.parametrize(
+    ("analyst", "rationale", "ledger_name", "hint"),
+    [
+        ("", "why", "l.jsonl", "fill the Analyst and Rationale fields"),
+        ("ana", " \n", "l.jsonl", "fill the Analyst and Rationale fields"),
+        ("ana", "why", "file/l.jsonl", "set the notebook&#x27;s ledger parameter"),
+    ],
+)
+def test_the_forms_error_card_says_what_to_do_in_the_form(
+    inv: investigation.Investigation,
+    tmp_path: Path,
+    analyst: str,
+    rationale: str,
+    ledger_name: str,
+    hint: str,
+) -> None:
+    (tmp_path / "file").write_text("x")
+    ledger = tmp_path / ledger_name
+    form = display.VerdictForm(
+        inv, report.decide(inv, finding_id=FINDING, ledger=ledger), analyst=analyst
+    )
+    form.status.value, form.rationale.value = "malicious", rationale
+    form.button.click()
+    assert "What to do:</b> " in form.message.value and hint in form.message.value
+    assert "--analyst" not in form.message.value and "--ledger" not in form.message.value
+    assert not ledger.exists()

@@ -58,6 +58,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         action="store_true",
         help="with --verdict legitimate: also plan a suppression rule scoped to the principal",
     )
+    g.add_argument(
+        "--supersede",
+        action="store_true",
+        help="record the verdict even when it replaces another analyst's current one (without "
+        "it, the report shows theirs and says yours was NOT recorded; exit 1)",
+    )
     g.add_argument("--ledger", metavar="FILE", help=LEDGER_HELP)
     post_cli.add_investigate_arguments(i)
     i.set_defaults(func=cmd_investigate)
@@ -75,6 +81,7 @@ def run_options(args: argparse.Namespace) -> Any:
         analyst=args.analyst,
         rationale=args.rationale,
         suppress=args.suppress,
+        supersede=args.supersede,
         ledger=args.ledger,
     )
 
@@ -93,6 +100,8 @@ def _check_investigate_usage(args: argparse.Namespace) -> None:
         )
     if args.suppress and args.verdict != "legitimate":
         raise UsageError("--suppress goes with --verdict legitimate")
+    if args.supersede and args.verdict == "pending":
+        raise UsageError("--supersede goes with --verdict legitimate|malicious|inconclusive")
 
 
 def cmd_investigate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -121,6 +130,12 @@ def cmd_investigate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     print(f"summary:  {run.summary}", file=out)
     print(f"report:   {run.html}", file=out)
     post_cli.post_after_investigate(args, args.out, out, err)  # a complete report only
+    note = str((data.get("verdict") or {}).get("note") or "")
+    if note.startswith("NOT RECORDED"):  # the report shows the current verdict: say it here too
+        raise TorinvestError(
+            f"verdict {note}",
+            hint=f"the report shows the current verdict ({run.html}); nothing was recorded",
+        )
     unread = [i for i in data.get("data_issues", []) if i["source"] == NOTHING_READ_SOURCE]
     if unread:  # the report says "could not look": so does the exit status
         raise TorinvestError(

@@ -4,8 +4,9 @@ data issues, the events table), activity by source IP.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from IPython.display import HTML
@@ -195,16 +196,50 @@ def _is_denied(issue: DataIssue) -> bool:
     return issue.problem.lower().startswith("access denied") or "AccessDenied" in issue.problem
 
 
-def all_issues(inv: Investigation, findings: FindingsResult | None = None) -> list[DataIssue]:
-    """The investigation's data issues, plus the findings files that could not be read
-    (identical problems of many sources grouped: :func:`torinvest.errors.group_issues`)."""
+def all_issues(
+    inv: Investigation,
+    findings: FindingsResult | None = None,
+    ledger_issues: Sequence[DataIssue] = (),
+) -> list[DataIssue]:
+    """The findings files that could not be read, the investigation's data issues and the
+    ledger's unreadable lines (identical problems of many sources grouped:
+    :func:`torinvest.errors.group_issues`)."""
     issues = list(findings.issues) if findings is not None else []
-    return group_issues([*issues, *inv.data_issues])
+    return group_issues([*issues, *inv.data_issues, *ledger_issues])
 
 
-def data_issues(inv: Investigation, findings: FindingsResult | None = None) -> HTML:
-    """A visible warning block listing every data issue, or a short "none" note."""
-    issues = all_issues(inv, findings)
+def verdict_ledger_issues(verdict: Mapping[str, Any] | None) -> list[DataIssue]:
+    """The ledger's unreadable lines as the verdict step found them (its ``ledger_issues``)."""
+    return [
+        DataIssue(str(i.get("source")), str(i.get("problem")))
+        for i in (verdict or {}).get("ledger_issues") or []
+    ]
+
+
+def ledger_issues(ledger: str | Path | None) -> list[DataIssue]:
+    """The unreadable lines of the verdict ledger ``ledger`` (empty: the default ledger); a
+    ledger that cannot be read at all is one issue naming it."""
+    from torinvest.errors import InputError
+    from torinvest.verdict import default_ledger_path, read_ledger
+
+    path = Path(ledger).expanduser() if ledger else default_ledger_path()
+    try:
+        return read_ledger(path)[1]
+    except InputError as e:
+        return [DataIssue(str(path), str(e))]
+
+
+def data_issues(
+    inv: Investigation,
+    findings: FindingsResult | None = None,
+    *,
+    ledger: str | Path | None = None,
+) -> HTML:
+    """A visible warning block listing every data issue, or a short "none" note. ``ledger``
+    (a path; ``""``: the default ledger; None: not read): its unreadable lines are data issues
+    too — a torn record may be a later verdict than the one shown."""
+    found = ledger_issues(ledger) if ledger is not None else []
+    issues = all_issues(inv, findings, found)
     if not issues:
         return HTML(
             _card(
@@ -224,6 +259,11 @@ def data_issues(inv: Investigation, findings: FindingsResult | None = None) -> H
         f"<p><b>{len(issues)} data issue(s): what follows may be incomplete.</b> A source that "
         "could not be read is not a source without events.</p>"
     )
+    if found:
+        head += (
+            f"<p><b>The verdict ledger has {len(found)} unreadable line(s):</b> the verdict "
+            "shown below may not be the latest.</p>"
+        )
     if denied:
         head += (
             f"<p><b>Not allowed to look:</b> {len(denied)} source(s) refused access "

@@ -11,7 +11,12 @@ import pandas as pd
 from IPython.display import HTML
 
 from torinvest import __version__, analysis
-from torinvest.display.activity import _is_denied, activity_state, all_issues
+from torinvest.display.activity import (
+    _is_denied,
+    activity_state,
+    all_issues,
+    verdict_ledger_issues,
+)
 from torinvest.display.markup import _card, _e, _list, _time, display_frame, frame_html
 from torinvest.grouping import from_tor, tor_count
 from torinvest.safety import html_text
@@ -76,11 +81,13 @@ def answer_first(
         slot.update(page)
 
 
-def _state_html(inv: Investigation, findings: FindingsResult | None) -> str:
-    """The completeness line under the answer's title: complete, incomplete (data issues),
-    could not look, nothing to read, or no events."""
+def _state_html(
+    inv: Investigation, findings: FindingsResult | None, verdict: Mapping[str, Any] | None = None
+) -> str:
+    """The completeness line under the answer's title: complete, incomplete (data issues, the
+    verdict ledger's unreadable lines too), could not look, nothing to read, or no events."""
     state, line = activity_state(inv)
-    issues = all_issues(inv, findings)
+    issues = all_issues(inv, findings, verdict_ledger_issues(verdict))
     if state in ("denied", "failed"):
         return f'<div class="ti-state ti-danger"><b>⚠ {_e(line)}</b></div>'
     if state == "nothing":
@@ -234,7 +241,22 @@ def _verdict_tile(verdict: Mapping[str, Any]) -> str:
         body = "<p>no verdict recorded for this finding</p>"
     if verdict.get("rationale"):
         body += f"<p class='ti-note'>{_e(verdict.get('rationale'))}</p>"
+    body += "".join(f"<p><b>⚠ {_e(w)}</b></p>" for w in verdict_warnings(verdict))
     return _tile("Verdict", _e(status), body)
+
+
+def verdict_warnings(verdict: Mapping[str, Any]) -> list[str]:
+    """What must be read with the verdict shown (plain text): the run's verdict was NOT
+    recorded (and why), it superseded another, the ledger has unreadable lines (the verdict
+    shown may not be the latest)."""
+    out = [str(verdict["note"])] if verdict.get("note") else []
+    torn = len(verdict.get("ledger_issues") or [])
+    if torn:
+        out.append(
+            f"the ledger has {torn} unreadable line(s) (see Data issues): a torn record may be "
+            "a later verdict — the verdict shown may not be the latest"
+        )
+    return out
 
 
 def _mattered_html(inv: Investigation) -> str:
@@ -367,7 +389,7 @@ def answer_html(
         '<div class="ti-answer" id="torinvest-answer">'
         f"<h1>Tor finding <code>{_e(k.finding_id)}</code></h1>"
         f'<p class="ti-sub">{sub}</p>'
-        + _state_html(inv, findings)
+        + _state_html(inv, findings, verdict)
         + f'<div class="ti-tiles">{tiles}</div>'
         + _next_html(inv, verdict)
         + "<h2>What mattered</h2>"

@@ -11,7 +11,7 @@ import pandas as pd
 from IPython.display import HTML
 
 from torinvest import analysis
-from torinvest.display.answer import key_calls
+from torinvest.display.answer import key_calls, verdict_warnings
 from torinvest.display.markup import _card, _e, _kv, _list, _time, display_frame, frame_html
 from torinvest.errors import InputError
 from torinvest.grouping import tor_count
@@ -159,6 +159,10 @@ def verdict_card(verdict: Mapping[str, Any], *, ledger: str | None = None) -> HT
         ),
         ("what it means next", _e(NEXT_STEPS.get(status, ""))),
     ]
+    warnings = verdict_warnings(verdict)
+    if warnings:
+        rows.insert(0, ("⚠ read first", "<br>".join(f"<b>{_e(w)}</b>" for w in warnings)))
+        kind = "ti-warn" if kind != "ti-danger" else kind
     return HTML(_card("Verdict", _kv(rows), kind))
 
 

@@ -80,6 +80,9 @@ class VerdictForm:
         self.suppress = suppress
         self.ledger = verdict.get("ledger")
         self.verdict: dict[str, Any] = dict(verdict)
+        #: the ledger's current decided verdict as last shown (None: none): what a press
+        #: decides upon; when the ledger's changed since, a press records nothing
+        self.base: dict[str, Any] | None = _decided(verdict)
         who = default_analyst() if analyst is None else analyst
         mine = verdict.get("status") in DECIDED and (verdict.get("analyst") or "") == who
         self.status = w.ToggleButtons(
@@ -115,7 +118,9 @@ class VerdictForm:
                 w.HTML(
                     "<b>Record the verdict</b> <span class='ti-note'>(ledger: "
                     f"<code>{_e(self.ledger)}</code>; the same verdict again adds nothing, "
-                    "a different one supersedes the current one)</span>"
+                    "a different one supersedes the current one shown below; when the ledger's "
+                    "current verdict changed since it was shown, nothing is recorded: the new "
+                    "one is shown, press again to supersede it)</span>"
                 ),
                 w.HBox(
                     [
@@ -134,22 +139,41 @@ class VerdictForm:
         )
 
     def record(self) -> dict[str, Any]:
-        """Record what the form says (InputError when it is incomplete); redraw the verdict and
-        its plan; return the verdict fields (:func:`torinvest.investigation.decide`)."""
+        """Record what the form says (InputError when it is incomplete, its hint about the
+        form's fields), based on the current verdict the form shows (:attr:`base`): when the
+        ledger's changed since, nothing is recorded and the new current verdict is shown (who,
+        what, when; a second press supersedes it). Redraw the verdict and its plan; return the
+        verdict fields (:func:`torinvest.investigation.decide`)."""
         from torinvest import investigation
 
         if not self.status.value:
             raise InputError("choose a verdict: legitimate, malicious or inconclusive")
-        self.verdict = investigation.decide(
-            self.inv,
-            finding_id=self.inv.key.finding_id,
-            status=str(self.status.value),
-            analyst=self.analyst.value.strip(),
-            rationale=self.rationale.value.strip(),
-            ledger=self.ledger,
-        )
-        v = self.verdict
-        if v.get("added"):
+        try:
+            v = investigation.decide(
+                self.inv,
+                finding_id=self.inv.key.finding_id,
+                status=str(self.status.value),
+                analyst=self.analyst.value.strip(),
+                rationale=self.rationale.value.strip(),
+                ledger=self.ledger,
+                supersede=True,  # pressing the button over the verdict shown is deliberate
+                expected=self.base,
+                missing_hint=FORM_HINT,
+            )
+        except InputError as e:
+            if e.message.startswith(("cannot write the ledger", "cannot read the ledger")):
+                raise InputError(e.message, hint=LEDGER_FORM_HINT) from None
+            raise
+        self.verdict = v
+        self.base = _decided(v)
+        if v.get("refused"):
+            said = (
+                "<b>Not recorded:</b> the verdict changed since this form showed it — now "
+                f"<b>{_e(v.get('status'))}</b> by <b>{_e(v.get('analyst'))}</b> at "
+                f"{_e(v.get('recorded_at'))}: {_e(v.get('rationale'))}. Read it below; press "
+                "again to supersede it with yours."
+            )
+        elif v.get("added"):
             before = v.get("superseded")
             said = f"Recorded: <b>{_e(v['status'])}</b> at {_e(v['recorded_at'])}" + (
                 f" — supersedes {_e(before.get('status'))} by {_e(before.get('analyst'))} "
@@ -176,6 +200,23 @@ class VerdictForm:
         self.output.append_display_data(
             HTML(_verdict_html(self.inv, self.verdict, suppress=self.suppress))
         )
+
+
+#: What to do, in the form, when the analyst or the rationale is missing.
+FORM_HINT = "fill the Analyst and Rationale fields above, then press Record verdict again"
+#: What to do, in the form, when the ledger cannot be written or read.
+LEDGER_FORM_HINT = (
+    "nothing was recorded; set the notebook's ledger parameter (or TORINVEST_LEDGER before "
+    "starting Jupyter) to a writable file, run the notebook's cells again, then press Record "
+    "verdict"
+)
+
+
+def _decided(verdict: Mapping[str, Any]) -> dict[str, Any] | None:
+    """``verdict`` when it is a decided verdict in the ledger, else None."""
+    from torinvest.verdict import decision_key
+
+    return dict(verdict) if decision_key(verdict) and verdict.get("recorded_at") else None
 
 
 def verdict_section(

@@ -185,6 +185,7 @@ def parameters(
         "analyst": options.analyst,
         "rationale": options.rationale,
         "suppress": bool(options.suppress),
+        "supersede": bool(options.supersede),
         "ledger": _absolute(options.ledger),
         "summary_path": str(files["summary"]),
         "export_dir": str(out),

@@ -158,6 +158,7 @@ def one_line_summary(data: Mapping[str, Any]) -> str:
         + (f" ({unknown_ips} of unknown Tor status)" if unknown_ips else "")
         + f", {len(data['derived_keys'])} derived key(s), "
         f"{len(data['sensitive_events'])} sensitive call(s), verdict {data['verdict']['status']}"
+        + (f" ({data['verdict']['note']})" if data["verdict"].get("note") else "")
     )
     if data["data_issues"]:
         line += f", {len(data['data_issues'])} DATA ISSUE(S)"

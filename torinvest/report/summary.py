@@ -137,14 +137,25 @@ SUMMARY_SCHEMA: dict[str, Any] = {
                     }
                 ),
             },
-            "verdict": _object(
-                {
+            "verdict": {
+                **_object(
+                    {
+                        "status": {"enum": list(STATUSES)},
+                        "analyst": _STR_OR_NULL,
+                        "rationale": _STR_OR_NULL,
+                        "recorded_at": _TIME_OR_NULL,
+                    }
+                ),
+                # optional (summaries written before it have none): what recording this run's
+                # verdict superseded, or why it was NOT recorded (the verdict above is current)
+                "properties": {
                     "status": {"enum": list(STATUSES)},
                     "analyst": _STR_OR_NULL,
                     "rationale": _STR_OR_NULL,
                     "recorded_at": _TIME_OR_NULL,
-                }
-            ),
+                    "note": _STR_OR_NULL,
+                },
+            },
             "data_issues": {
                 "type": "array",
                 "items": _object({"source": {"type": "string"}, "problem": {"type": "string"}}),
@@ -190,7 +201,9 @@ def summary_data(
     the ledger's unreadable lines (a torn record may be a lost verdict)."""
     data = _summary(inv, dict(verdict or {}))
     extra = [i.to_dict() for i in findings.issues] if findings is not None else []
-    if (verdict or {}).get("ledger"):
+    if (verdict or {}).get("ledger_issues") is not None:  # read when the verdict was decided
+        extra += [dict(i) for i in verdict["ledger_issues"]]  # type: ignore[index]
+    elif (verdict or {}).get("ledger"):
         extra += [i.to_dict() for i in read_ledger(verdict["ledger"])[1]]  # type: ignore[index]
     if extra:
         data["data_issues"] = [*extra, *[i for i in data["data_issues"] if i not in extra]]
