@@ -79,8 +79,13 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("analysis.signals",),
     ("analysis.score", "analysis.summary"),
     ("analysis",),
-    # figures, plans, carrying plans out
+    # figures, plans, carrying plans out (the verdict gate, one call, the probes; the Runner
+    # that records each call; the account guards and the checks before a change; the run)
     ("charts", "actions"),
+    ("runner.gate", "runner.calls", "runner.probes"),
+    ("runner.recorder",),
+    ("runner.guards", "runner.checks"),
+    ("runner.run",),
     ("runner",),
     # the investigation, what shows it, the runs and reports, the command
     ("investigation",),

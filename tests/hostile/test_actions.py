@@ -335,7 +335,7 @@ def test_a_ledger_that_cannot_be_written_stops_before_any_call(
     def full(path: Any, record: Any) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("torinvest.runner.run.ledger_append", full)
+    monkeypatch.setattr("torinvest.runner.recorder.ledger_append", full)
     code, out, err = remediate(ready)
     assert code == 1
     (line,) = errors(err)
@@ -1030,11 +1030,11 @@ def test_a_renamed_suspect_user_is_found_by_its_keys_id(
     entity", which is not "the key no longer exists". The key is looked up by its ID
     (GetAccessKeyLastUsed names its user) and deactivated under benjamin-old; the inventory is
     read there too; the plan names the rename."""
-    from torinvest.runner import run as run_module
+    from torinvest.runner import recorder
 
     iam = iam_client(moto)
     key_id, events = _renamed_benjamin(iam)
-    real = run_module.invoke
+    real = recorder.invoke
 
     def current_name(aws: Any, action: Any) -> dict[str, Any]:
         answer = real(aws, action)
@@ -1042,7 +1042,7 @@ def test_a_renamed_suspect_user_is_found_by_its_keys_id(
             answer["UserName"] = "benjamin-old"
         return answer
 
-    monkeypatch.setattr(run_module, "invoke", current_name)
+    monkeypatch.setattr(recorder, "invoke", current_name)
     plan = ac.plan_remediation(key(key_id), events)
     (rename,) = [a for a in plan.manual if a.operation == "UpdateUser"]
     assert "renamed user benjamin to benjamin-old" in rename.manual
@@ -1174,9 +1174,9 @@ def _renamed_then_replaced(iam: Any) -> tuple[str, Any]:
 
 def _stale_last_used(monkeypatch: pytest.MonkeyPatch, name: str | None) -> None:
     """GetAccessKeyLastUsed names ``name`` (moto keeps the old name; IAM names the current)."""
-    from torinvest.runner import run as run_module
+    from torinvest.runner import recorder
 
-    real = run_module.invoke
+    real = recorder.invoke
 
     def answer(aws: Any, action: Any) -> dict[str, Any]:
         said = real(aws, action)
@@ -1184,7 +1184,7 @@ def _stale_last_used(monkeypatch: pytest.MonkeyPatch, name: str | None) -> None:
             said["UserName"] = name
         return said
 
-    monkeypatch.setattr(run_module, "invoke", answer)
+    monkeypatch.setattr(recorder, "invoke", answer)
 
 
 def test_a_key_not_listed_under_a_same_named_newcomer_is_found_by_its_id(

@@ -46,10 +46,15 @@ outcomes than that was stopped before it finished.
 
 The package, each module importing only those above it:
 
-    gate    the verdict gate (the ledger only), whose credentials a run would use
-    calls   one call made, its answer checked and described
-    probes  the reads that tell "already done" before a change
-    run     the account guards, the run itself and its report (carry_out)
+    gate      the verdict gate (the ledger only), whose credentials a run would use
+    calls     one call made, its answer checked and described
+    probes    the reads that tell "already done" before a change
+    recorder  the Runner: each call printed, ledgered, made, its outcome read (done, already
+              done, failed, unknown)
+    guards    the account guards (check_account, check_administrator), whose_credentials
+    checks    what exists before a change: the principal the activity created, the finding's
+              user, the suspect key's user renamed, what a group still holds
+    run       the run itself and its report (carry_out, RunReport, exit_problem)
 """
 
 from torinvest.runner.calls import PROMISED, describe_answer, invoke

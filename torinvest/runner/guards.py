@@ -1,0 +1,180 @@
+"""The account guards: whose credentials a run has, and whether that account may carry the plan
+out (the finding's account for a remediation; its GuardDuty administrator, or itself when
+standalone, for an archive); whose credentials ``--execute`` would use (:func:`check_account`,
+:func:`check_administrator`, :func:`whose_credentials`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from torinvest.actions import Action, Plan
+from torinvest.aws import Aws, AwsConfig
+from torinvest.errors import AwsError, RefusedError
+from torinvest.runner.calls import invoke
+from torinvest.runner.gate import Caller, credentials_hint, credentials_source
+from torinvest.runner.recorder import CallResult, Runner
+
+
+def check_account(caller: Caller, plan: Plan, config: AwsConfig | None = None) -> None:
+    """Raise :class:`RefusedError` unless ``caller`` is in the finding's account (remediation)."""
+    if not plan.account_id:
+        raise RefusedError(
+            f"refused: finding {plan.finding_id} does not name its account, so the account of "
+            f"these credentials ({caller.account}) cannot be checked; nothing was changed",
+            hint="load the finding from GuardDuty or a complete export",
+        )
+    if caller.account != plan.account_id:
+        raise RefusedError(
+            f"refused: finding {plan.finding_id} is in account {plan.account_id}, but these "
+            f"credentials ({caller.arn}) are account {caller.account}; nothing was changed",
+            hint=credentials_hint(plan.account_id, config),
+        )
+
+
+def check_administrator(runner: Runner, plan: Plan, config: AwsConfig | None = None) -> str:
+    """The caller's GuardDuty detector in the finding's region when the caller may archive the
+    finding (its own standalone/administrator account, or its administrator); else raise
+    :class:`RefusedError` saying which account can. Read-only GuardDuty calls, each recorded."""
+    caller = runner.caller
+    assert caller is not None
+    region = plan.region
+
+    def read(op: str, params: Mapping[str, Any], why: str) -> CallResult:
+        return runner.call(
+            Action("guardduty", op, dict(params), why=why, region=region, changes_aws=False),
+            verb="CHECK",
+        )
+
+    def stop(result: CallResult) -> RefusedError:
+        said = result.error.message if result.error else "no answer"
+        return RefusedError(
+            f"refused: could not check that account {caller.account} may archive "
+            f"{plan.finding_id}: {said}; nothing was changed",
+            hint=(result.error.hint if result.error else None) or "re-run when GuardDuty answers",
+        )
+
+    listed = read("ListDetectors", {}, "the caller's GuardDuty detector")
+    if listed.status != "read":
+        raise stop(listed)
+    detectors = (listed.response or {}).get("DetectorIds") or []
+    if not detectors:
+        raise RefusedError(
+            f"refused: account {caller.account} has no GuardDuty detector in {region}, so it "
+            f"cannot archive {plan.finding_id}; nothing was changed",
+            hint=credentials_hint(plan.account_id, config)
+            + " (the finding's account or its GuardDuty administrator)",
+        )
+    detector = str(detectors[0])
+    admin = read("GetAdministratorAccount", {"DetectorId": detector}, "is it a member account?")
+    if admin.status != "read":
+        raise stop(admin)
+    info = (admin.response or {}).get("Administrator") or {}
+    if info.get("AccountId") and info.get("RelationshipStatus") == "Enabled":
+        admin_id = str(info["AccountId"])
+        raise RefusedError(
+            f"refused: account {caller.account} is a GuardDuty member of administrator account "
+            f"{admin_id}: only {admin_id} can archive findings or create suppression rules; "
+            "nothing was changed",
+            hint=credentials_hint(admin_id, config),
+        )
+    if caller.account == plan.account_id:
+        return detector
+    seen = read(
+        "GetFindings",
+        {"DetectorId": detector, "FindingIds": [plan.finding_id]},
+        f"is account {caller.account} the GuardDuty administrator of {plan.account_id}?",
+    )
+    if seen.status != "read":
+        raise stop(seen)
+    found = [
+        f
+        for f in (seen.response or {}).get("Findings") or []
+        if isinstance(f, dict) and f.get("Id") == plan.finding_id
+    ]
+    if found and str(found[0].get("AccountId")) == str(plan.account_id):
+        return detector
+    raise RefusedError(
+        f"refused: finding {plan.finding_id} is in account {plan.account_id}; these credentials "
+        f"({caller.arn}) are account {caller.account}, which is neither that account nor its "
+        f"GuardDuty administrator (its detector in {region} does not hold the finding); nothing "
+        "was changed",
+        hint=credentials_hint(plan.account_id, config)
+        + " — or of its GuardDuty administrator account",
+    )
+
+
+def _guard(runner: Runner, plan: Plan, config: AwsConfig | None) -> Plan:
+    """Run the account guard for ``plan``; return the plan to carry out (an archive plan is
+    re-made with the caller's detector)."""
+    caller = runner.identify()
+    if plan.kind == "archive":
+        detector = check_administrator(runner, plan, config)
+        return _with_detector(plan, detector)
+    check_account(caller, plan, config)
+    return plan
+
+
+def _with_detector(plan: Plan, detector: str) -> Plan:
+    actions = [
+        replace(a, params={**a.params, "DetectorId": detector}) if "DetectorId" in a.params else a
+        for a in plan.actions
+    ]
+    return Plan(
+        actions=actions,
+        notes=list(plan.notes),
+        kind=plan.kind,
+        finding_id=plan.finding_id,
+        account_id=plan.account_id,
+        region=plan.region,
+        access_key_id=plan.access_key_id,
+    )
+
+
+def _would_use(plan: Plan, config: AwsConfig | None) -> str:
+    where = (
+        f"account {plan.account_id} (the finding's)"
+        if plan.kind == "remediate"
+        else f"the GuardDuty administrator account of {plan.account_id} (or {plan.account_id} "
+        "itself when standalone)"
+    )
+    return (
+        f"--execute would run with {credentials_source(config)}; it checks first "
+        f"(sts:GetCallerIdentity) that they are {where} and refuses otherwise"
+    )
+
+
+def whose_credentials(plan: Plan, aws: Aws | None, config: AwsConfig | None = None) -> str:
+    """For the notebook: whose credentials ``--execute`` would use and whether they fit the plan.
+
+    With ``aws`` (an online investigation), asks STS who they are (read only); otherwise says
+    where the credentials would come from, without calling AWS.
+    """
+    if aws is None:
+        return _would_use(plan, config)
+    try:
+        ident = invoke(
+            aws,
+            Action("sts", "GetCallerIdentity", {}, why="whose credentials", changes_aws=False),
+        )
+    except AwsError as e:
+        return f"{_would_use(plan, aws.config)}; could not ask STS who they are: {e}"
+    account, arn = str(ident["Account"]), str(ident["Arn"])
+    if plan.kind == "remediate":
+        fits = (
+            "the finding's account: --execute may run"
+            if account == plan.account_id
+            else f"not the finding's account {plan.account_id}: --execute would be refused "
+            f"({credentials_hint(plan.account_id, aws.config)})"
+        )
+    else:
+        fits = (
+            "the finding's account: --execute may archive if it is standalone or the "
+            "GuardDuty administrator (checked at run time)"
+            if account == plan.account_id
+            else f"not the finding's account {plan.account_id}: --execute archives only if "
+            "this is its GuardDuty administrator (checked at run time)"
+        )
+    return f"--execute would run as {arn} (account {account}, {credentials_source(aws.config)}): {fits}"

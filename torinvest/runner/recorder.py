@@ -1,0 +1,342 @@
+"""One run's calls: each printed before it is made, its start and outcome recorded in the
+ledger, the outcome read from the answer (done, already done, failed, or unknown when the answer
+was lost) (:class:`Runner`, :class:`CallResult`).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
+
+from torinvest.actions import ABSENT_CODES, Action
+from torinvest.aws import Aws
+from torinvest.errors import AwsError, EndpointError, InputError, RefusedError, TorinvestError
+from torinvest.runner.calls import _jsonable, describe_answer, invoke
+from torinvest.runner.gate import Caller
+from torinvest.verdict import append as ledger_append
+from torinvest.verdict import default_ledger_path
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class CallResult:
+    """What became of one action.
+
+    ``status``: ``done`` / ``read`` (a call answered), ``already-done``, ``left-alone``,
+    ``failed`` (``error`` says why), ``unknown`` (the request may have reached AWS, its answer
+    was lost), ``dry-run``, ``not-run`` (a read skipped), ``manual``.
+    ``note`` is the one-line reading of the answer (inventory) or why it was skipped.
+    """
+
+    action: Action
+    status: str
+    response: dict[str, Any] | None = None
+    error: AwsError | None = None
+    note: str | None = None
+
+    @property
+    def code(self) -> str | None:
+        return self.error.code if self.error is not None else None
+
+
+def _retry_attempts(err: AwsError) -> int:
+    """How many times botocore retried the call before the answer ``err`` came from (an AWS
+    error answer says so in its ResponseMetadata)."""
+    cause = err.__cause__
+    meta = (getattr(cause, "response", None) or {}).get("ResponseMetadata") or {}
+    attempts = meta.get("RetryAttempts")
+    return attempts if isinstance(attempts, int) else 0
+
+
+def _lost_earlier(err: AwsError) -> bool:
+    """Whether an attempt before the one that answered ``err`` may have been applied (its answer
+    lost: a connection broken after sending, a 5xx) and botocore retried: the retry's error then
+    says nothing of the change. Attempts not recorded: any retry counts."""
+    if err.attempts:
+        return any(err.attempts[:-1])
+    return _retry_attempts(err) > 0
+
+
+def _maybe_applied(err: AwsError) -> bool:
+    """Whether the request may have reached AWS although no usable answer came back: the
+    connection broke after it was sent (closed, read timeout), something that is not AWS
+    answered (a proxy may have forwarded it), or AWS answered a 5xx (it may or may not have
+    processed it). A connection never made (DNS, connect timeout, TLS) or an AWS error code
+    answer (4xx) means it was not applied."""
+    cause = err.__cause__
+    if isinstance(cause, BotoConnectionError):
+        return False  # never connected
+    if isinstance(cause, HTTPClientError):
+        return True  # sent, then the connection broke
+    if isinstance(cause, ClientError):
+        meta = cause.response.get("ResponseMetadata") or {}
+        return int(meta.get("HTTPStatusCode") or 0) >= 500
+    return isinstance(err, EndpointError) and err.code in ("UnparsableResponse", "NotAnAwsAnswer")
+
+
+def _targets(action: Action) -> str:
+    return " ".join(action.targets) if action.targets else ""
+
+
+class Runner:
+    """Makes calls for one run: prints each before it runs, ledgers its start and its outcome.
+
+    ``echo`` receives every line (the CLI prints them through ``term_safe``); ``context`` is
+    added to every ledger record (finding_id, access_key_id, plan).
+    """
+
+    def __init__(
+        self,
+        aws: Aws,
+        *,
+        ledger: str | Path | None = None,
+        echo: Callable[[str], None] = print,
+        context: Mapping[str, Any] | None = None,
+        run_id: str | None = None,
+    ) -> None:
+        self.aws = aws
+        self.ledger = Path(ledger).expanduser() if ledger else default_ledger_path()
+        self.echo = echo
+        self.context = dict(context or {})
+        self.run_id = run_id or uuid.uuid4().hex[:12]
+        self.seq = 0
+        self.caller: Caller | None = None
+        #: fields added to the next record only (the run's first: the plan it carries out)
+        self.opening: dict[str, Any] = {}
+        #: the suspect user's new name, found by its key's ID when its old one is gone
+        self.renamed: dict[str, str] = {}
+        #: users (folded to lower case) seen holding the suspect key (ListAccessKeys listed it)
+        self.holders: set[str] = set()
+        #: the identity check of each principal the activity created: (status, why) or None
+        self.identities: dict[tuple[str, str], tuple[str, str] | None] = {}
+        #: the (status, note) of steps skipped so far: a reason is printed once
+        self.said: set[tuple[str, str]] = set()
+
+    # -- ledger
+    def _record(self, record: Mapping[str, Any]) -> None:
+        entry = {
+            "kind": "action",
+            "run_id": self.run_id,
+            **self.context,
+            "caller_account": self.caller.account if self.caller else None,
+            **self.opening,
+            **record,
+            "at": pd.Timestamp.now(tz="UTC").isoformat().replace("+00:00", "Z"),
+        }
+        try:
+            ledger_append(self.ledger, _jsonable(entry))
+            self.opening = {}
+        except OSError as e:
+            raise InputError(
+                f"cannot write the ledger {self.ledger}: {e.strerror or e}",
+                hint="every call is recorded before it is made: fix the ledger (or pass "
+                "--ledger FILE) and re-run; re-running is safe",
+            ) from e
+
+    def refused(self, error: RefusedError) -> None:
+        """Record a guard's refusal (best effort: the refusal stands even if this fails)."""
+        try:
+            self._record({"phase": "refused", "reason": error.message, "hint": error.hint})
+        except InputError as e:
+            log.warning("%s", e)
+
+    def skipped(self, action: Action, status: str, note: str) -> CallResult:
+        self._record(
+            {"phase": "skipped", "status": status, "note": note, "action": action.to_dict()}
+        )
+        label = "already done" if status == "already-done" else "LEFT ALONE"
+        if (status, note) in self.said:  # the same reason for another step: said once
+            self.echo(f"  {label}: {action.operation} too (the same reason)")
+        else:
+            self.said.add((status, note))
+            self.echo(f"  {label}: {note}")
+        return CallResult(action, status, note=note)
+
+    def retarget(self, action: Action) -> Action:
+        """``action`` on the suspect user's new name when the run found it renamed."""
+        user = action.params.get("UserName")
+        new = self.renamed.get(user.casefold()) if isinstance(user, str) else None
+        if new is None or action.manual:
+            return action
+        targets = tuple(new if t == user else t for t in action.targets)
+        return replace(action, params={**action.params, "UserName": new}, targets=targets)
+
+    # -- one call
+    def call(
+        self,
+        action: Action,
+        *,
+        verb: str,
+        suspect_key: str | None = None,
+        probe: bool = False,
+    ) -> CallResult:
+        """Print, ledger, call, ledger, print. Never raises for an AWS answer (an error is a
+        ``failed`` result); raises InputError only when the ledger cannot be written.
+
+        ``probe``: a read that checks whether a change is done; "no such entity" is its answer
+        (a ``read`` with no response), and its answer is not an inventory sentence."""
+        self.seq += 1
+        seq = self.seq
+        self.echo(f"{verb:<8} {action.cli()}  # {action.why}")
+        self._record({"phase": "start", "seq": seq, "action": action.to_dict()})
+        if action.changes_aws:
+            log.info("executing %s %s", action.name, dict(action.params))
+        try:
+            response = invoke(self.aws, action)
+        except AwsError as err:
+            return self._failed(action, seq, err, probe=probe)
+        except TorinvestError as err:  # refused before it was sent (a bad region…): this step
+            failed = AwsError(
+                err.message,
+                hint=err.hint,
+                service=action.service,
+                region=action.region,
+                operation=action.operation,
+                code=type(err).__name__,
+            )
+            return self._failed(action, seq, failed, probe=probe)
+        status = "done" if action.changes_aws else "read"
+        note = None if probe else describe_answer(action, response, suspect_key)
+        self._record(
+            {
+                "phase": "outcome",
+                "seq": seq,
+                "status": status,
+                "response": response,
+                "note": note,
+            }
+        )
+        self.echo(f"  {'answer' if note else status}: {note or action.operation}")
+        return CallResult(action, status, response=response, note=note)
+
+    def _failed(self, action: Action, seq: int, err: AwsError, *, probe: bool) -> CallResult:
+        absent = err.code in ABSENT_CODES
+        no_profile = action.operation == "GetLoginProfile" and "login profile" in (
+            err.message.lower()
+        )  # not "the user with name … cannot be found"
+        if absent and not probe and not action.changes_aws and not no_profile:
+            user = action.params.get("UserName")
+            if user:
+                err = AwsError(
+                    f"could not look at user {user} (renamed or deleted?): {err.message}",
+                    hint=err.hint,
+                    service=err.service,
+                    region=err.region,
+                    operation=err.operation,
+                    code=err.code,
+                )
+        elif absent and (probe or no_profile):  # an answer: none
+            note = f"none ({err.message})" if probe else describe_answer(action, None)
+            self._record(
+                {"phase": "outcome", "seq": seq, "status": "read", "response": None, "note": note}
+            )
+            self.echo(f"  answer: {note}")
+            return CallResult(action, "read", error=err, note=note)
+        if absent and action.absent_ok and _lost_earlier(err):
+            note = (
+                f"{action.operation} {_targets(action)}: nothing to remove now, and an earlier "
+                f"attempt of this call lost its answer ({_retry_attempts(err)} retry(ies)): this "
+                "run probably made the change"
+            )
+            self._record(
+                {
+                    "phase": "outcome",
+                    "seq": seq,
+                    "status": "done",
+                    "error": {"code": err.code, "message": err.message},
+                    "note": note,
+                }
+            )
+            self.echo(f"  done (probably by this run): {note}")
+            return CallResult(action, "done", error=err, note=note)
+        if action.changes_aws and (_maybe_applied(err) or _lost_earlier(err)):
+            lost = (
+                f"the request may have reached AWS but its answer was lost ({err.message})"
+                if _maybe_applied(err)
+                else f"an earlier attempt may have reached AWS but its answer was lost, and "
+                f"botocore's retry got {err.code or 'an error'} ({err.message}), which does not "
+                "say whether the earlier one took effect"
+            )
+            note = (
+                f"{action.operation} {_targets(action)}: {lost}: whether it took effect is "
+                "unknown — check it, or re-run (a re-run checks first)"
+            )
+            self._record(
+                {
+                    "phase": "outcome",
+                    "seq": seq,
+                    "status": "unknown",
+                    "error": {"code": err.code, "message": err.message, "hint": err.hint},
+                    "note": note,
+                }
+            )
+            self.echo(f"  OUTCOME UNKNOWN: {note}")
+            return CallResult(action, "unknown", error=err, note=note)
+        if absent and action.absent_ok:
+            note = f"{action.operation} {_targets(action)}: nothing to remove ({err.message})"
+            self._record(
+                {
+                    "phase": "outcome",
+                    "seq": seq,
+                    "status": "already-done",
+                    "error": {"code": err.code, "message": err.message},
+                    "note": note,
+                }
+            )
+            self.echo(f"  already done: {note}")
+            return CallResult(action, "already-done", error=err, note=note)
+        if err.code == "DeleteConflict":
+            err = AwsError(
+                err.message,
+                hint="it still has something the activity did not show (keys, policies, groups, "
+                "MFA devices, signing certificates, SSH keys, instance profiles): remove those by "
+                "hand, then re-run",
+                service=err.service,
+                region=err.region,
+                operation=err.operation,
+                code=err.code,
+            )
+        self._record(
+            {
+                "phase": "outcome",
+                "seq": seq,
+                "status": "failed",
+                "error": {"code": err.code, "message": err.message, "hint": err.hint},
+            }
+        )
+        self.echo(f"  FAILED: {err}")
+        return CallResult(action, "failed", error=err)
+
+    # -- guards
+    def identify(self) -> Caller:
+        """``sts:GetCallerIdentity`` with the run's credentials (printed and ledgered)."""
+        action = Action(
+            "sts",
+            "GetCallerIdentity",
+            {},
+            why="whose credentials are these? (before anything that changes AWS)",
+            changes_aws=False,
+        )
+        result = self.call(action, verb="CHECK")
+        if result.status != "read" or result.response is None:
+            said = result.error.message if result.error else "no answer"
+            raise RefusedError(
+                f"refused: could not tell whose credentials these are: {said}; "
+                "nothing else was called",
+                hint=(result.error.hint if result.error and result.error.hint else "")
+                or "check the credentials and the network, then re-run",
+            )
+        resp = result.response
+        self.caller = Caller(
+            account=str(resp["Account"]), arn=str(resp["Arn"]), user_id=str(resp.get("UserId"))
+        )
+        return self.caller
