@@ -79,9 +79,16 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("analysis.signals",),
     ("analysis.score", "analysis.summary"),
     ("analysis",),
-    # figures, plans, carrying plans out (the verdict gate, one call, the probes; the Runner
-    # that records each call; the account guards and the checks before a change; the run)
-    ("charts", "actions"),
+    # figures; plans (Action and Plan; the archive, one write's undo steps; what the activity
+    # created; the evidence's steps; the remediation plan); carrying plans out (the verdict
+    # gate, one call, the probes; the Runner that records each call; the account guards and
+    # the checks before a change; the run)
+    ("charts", "actions.plan"),
+    ("actions.archive", "actions.undo"),
+    ("actions.created",),
+    ("actions.evidence",),
+    ("actions.remediate",),
+    ("actions",),
     ("runner.gate", "runner.calls", "runner.probes"),
     ("runner.recorder",),
     ("runner.guards", "runner.checks"),

@@ -33,6 +33,10 @@ The package, each module importing only those above it:
 
     plan       Action and Plan; plan kinds, the verdicts each follows, the inventory reads
     archive    legitimate: archive, the suppression rule and its scope checks
+    undo       one write of the activity → its undo steps, per kind of thing; when a step is
+               manual (not checkable, a region that is not one, another account)
+    created    what the activity created (time, unique ID) and the undo steps tied to it (checked
+               principals, what may have been there before, renamed principals)
     evidence   what the activity created, changed and read: undo steps, manual steps, rotations
     remediate  not legitimate: the remediation plan, in the order above
 """
