@@ -56,11 +56,12 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("sources.logs", "sources.lookup"),
     # the investigation's options and their defaults (engine, window, run)
     ("options",),
-    # SQL: the record as queries read it, the queries, the engine protocol, the engines, the
-    # entry points, the package's face (and the old Athena path, re-exported)
+    # SQL: the record as queries read it, the queries, the engine protocol and the counts as
+    # frames, the engines, the entry points, the package's face (and the old Athena path,
+    # re-exported)
     ("sources.sql.projection",),
     ("sources.sql.queries",),
-    ("sources.sql.engine",),
+    ("sources.sql.engine", "sources.sql.frames"),
     ("sources.sql.duckdb", "sources.sql.athena", "sources.sql.ddl"),
     ("sources.sql.run",),
     ("sources.sql", "sources.athena"),
