@@ -2,14 +2,15 @@
 step naming its target, each secret to rotate.
 
 One write's undo steps are in :mod:`~torinvest.actions.undo`; what the activity created, and the
-steps tied to it, in :mod:`~torinvest.actions.created`. :func:`event_account` is importable from
-here as before.
+steps tied to it, in :mod:`~torinvest.actions.created`. :func:`event_account` and ``Made`` are
+importable from here as before.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
+from torinvest.actions.created import Made as Made
 from torinvest.actions.created import (
     _after_renames,
     _made_by_activity,
