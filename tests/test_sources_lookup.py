@@ -282,6 +282,9 @@ def test_a_denied_region_is_reported_and_the_others_kept(trail: FakeAws) -> None
     regions = Counter(result.frame["aws_region"])
     assert regions["us-east-1"] > 0 and regions["ap-southeast-1"] > 0
     assert regions["eu-west-1"] == 0
+    # provenance: the denied region was asked, not read
+    assert result.sources == ["lookup:us-east-1", "lookup:ap-southeast-1"]
+    assert result.asked == [f"lookup:{r}" for r in REGIONS]
 
 
 @pytest.mark.parametrize("period", [1, 3, None])
@@ -308,6 +311,11 @@ def test_a_next_token_that_never_ends_stops_the_region_as_incomplete(
     )
     assert 0 < len(result.frame) == result.frame["event_id"].nunique()  # page 1 kept, once
     assert not list(tmp_path.glob("lookup/*/us-east-1/*/*.parquet"))  # not cached as covered
+    assert result.sources == [
+        "lookup:us-east-1 (partly)",
+        "lookup:eu-west-1",
+        "lookup:ap-southeast-1",
+    ]
     trail.clear_failures()
     trail.clear_requests()
     monkeypatch.setattr(lk_fetch, "MAX_PAGES", 200)
