@@ -22,7 +22,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
-from botocore.exceptions import ClientError, ConnectionClosedError
+from botocore.exceptions import ClientError, ConnectionClosedError, PaginationError
 from botocore.parsers import ResponseParserError
 
 from tests.fake_aws import DROP, HTTP_500, FakeAws, RealAwsCallError, lookup_event
@@ -328,6 +328,38 @@ def test_lookup_events_all_records_in_many_pages(fake_aws: FakeAws, cloudtrail: 
 
     assert [len(p["Events"]) for p in pages] == [30] * 6 + [20]
     assert len({e["EventId"] for p in pages for e in p["Events"]}) == 200
+
+
+def test_loop_tokens_never_ends_paging_with_tokens_the_fake_accepts(
+    fake_aws: FakeAws, cloudtrail: Any, guardduty: Any, detector: str
+) -> None:
+    fake_aws.set_lookup_rate(None)
+    by_key = [{"AttributeKey": "AccessKeyId", "AttributeValue": BUSY_KEY}]
+
+    def tokens(period: int | None, calls: int = 7) -> list[str]:
+        fake_aws.loop_tokens("cloudtrail", "us-east-1", period=period)
+        out: list[str] = []
+        kw: dict[str, Any] = {}
+        for _ in range(calls):
+            page = cloudtrail.lookup_events(LookupAttributes=by_key, **kw)  # validated tokens
+            out.append(page["NextToken"])
+            kw = {"NextToken": page["NextToken"]}
+        return out
+
+    assert len(set(tokens(1))) == 1
+    cycle = tokens(3)
+    assert len(set(cycle)) == 3 and cycle[:3] == cycle[3:6]
+    assert len(set(tokens(None, calls=12))) == 12  # past the last events: empty pages, no end
+    fake_aws.loop_tokens("cloudtrail", "us-east-1")
+    with pytest.raises(PaginationError, match="same next token"):  # botocore's own check
+        list(cloudtrail.get_paginator("lookup_events").paginate(LookupAttributes=by_key))
+    fake_aws.loop_tokens("guardduty", "us-east-1", operation="ListFindings")
+    fake_aws.guardduty("us-east-1").add_findings(variants(3))
+    first = guardduty.list_findings(DetectorId=detector)
+    again = guardduty.list_findings(DetectorId=detector, NextToken=first["NextToken"])
+    assert first["NextToken"] == again["NextToken"] and len(again["FindingIds"]) == 3
+    fake_aws.clear_failures()
+    assert guardduty.list_findings(DetectorId=detector)["NextToken"] == ""
 
 
 def test_lookup_event_shape_matches_the_api(fake_aws: FakeAws, cloudtrail: Any) -> None:

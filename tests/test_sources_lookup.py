@@ -282,6 +282,46 @@ def test_a_denied_region_is_reported_and_the_others_kept(trail: FakeAws) -> None
     regions = Counter(result.frame["aws_region"])
     assert regions["us-east-1"] > 0 and regions["ap-southeast-1"] > 0
     assert regions["eu-west-1"] == 0
+    # provenance: the denied region was asked, not read
+    assert result.sources == ["lookup:us-east-1", "lookup:ap-southeast-1"]
+    assert result.asked == [f"lookup:{r}" for r in REGIONS]
+
+
+@pytest.mark.parametrize("period", [1, 3, None])
+def test_a_next_token_that_never_ends_stops_the_region_as_incomplete(
+    trail: FakeAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, period: int | None
+) -> None:
+    """The same token again (period 1), a cycle of tokens (3), fresh tokens forever (None, up to
+    the page cap): the region stops, keeps what it had, says it could not look completely; the
+    other regions are whole, and nothing of that region is cached as covered."""
+    monkeypatch.setattr(lk_fetch, "MAX_PAGES", 5)
+    trail.loop_tokens("cloudtrail", "us-east-1", period=period)
+    kw: dict[str, Any] = dict(
+        regions=REGIONS, cache_dir=tmp_path, follow_derived=False, rate=FAST, now=NOW
+    )
+    result = lk.lookup_events(Aws(), BUSY, start=START, end=END, **kw)
+    east = trail.calls("LookupEvents", region="us-east-1")
+    assert len(east) == (5 if period is None else period + 1)
+    (issue,) = result.issues
+    assert issue.source == "lookup:us-east-1"
+    expected = "same NextToken twice" if period else "still returned a NextToken after 5 pages"
+    assert expected in issue.problem
+    assert f"stopped after {len(east)} page(s), results for this region are incomplete" in (
+        issue.problem
+    )
+    assert 0 < len(result.frame) == result.frame["event_id"].nunique()  # page 1 kept, once
+    assert not list(tmp_path.glob("lookup/*/us-east-1/*/*.parquet"))  # not cached as covered
+    assert result.sources == [
+        "lookup:us-east-1 (partly)",
+        "lookup:eu-west-1",
+        "lookup:ap-southeast-1",
+    ]
+    trail.clear_failures()
+    trail.clear_requests()
+    monkeypatch.setattr(lk_fetch, "MAX_PAGES", 200)
+    again = lk.lookup_events(Aws(), BUSY, start=START, end=END, **kw)
+    assert again.issues == [] and trail.calls("LookupEvents", region="us-east-1")
+    assert set(again.frame["event_id"]) == expected_ids(BUSY)
 
 
 def test_cache_serves_a_rerun_and_a_wider_window_pulls_only_the_gap(

@@ -50,7 +50,8 @@ class Activity:
     """The events frame and its provenance.
 
     ``sources`` names what was read (``logs:<path or s3 URL>``, ``duckdb:…``, ``athena:<db>.<table>``,
-    ``lookup:<region>``); ``files_read`` counts log files read (``file_counts``: listed, read,
+    ``lookup:<region>`` — a region read, `` (partly)`` added when only part of it could be;
+    ``lookup_asked`` every region asked); ``files_read`` counts log files read (``file_counts``: listed, read,
     failed and why, outside the narrowing, the ``AWSLogs/`` folders found); ``issues`` lists
     each file or region that failed or is incomplete, and each source that gave no file to read
     (also in ``empty_sources``: "no CloudTrail log files there" is not "no events"); ``derived``
@@ -75,10 +76,13 @@ class Activity:
     aggregates: Aggregates | None = None
     file_counts: FileCounts | None = None
     empty_sources: list[DataIssue] = field(default_factory=list)
+    #: every LookupEvents region asked, read or not (``sources`` names only those read)
+    lookup_asked: list[str] = field(default_factory=list)
 
     @property
     def lookup_regions(self) -> list[str]:
-        return [s.removeprefix("lookup:") for s in self.sources if s.startswith("lookup:")]
+        """Every LookupEvents region asked (read, partly read or failed)."""
+        return list(self.lookup_asked)
 
     @property
     def answered(self) -> int:
@@ -457,6 +461,7 @@ def load_activity(
             frames.append(res_l.frame)
             act.issues += res_l.issues
             act.sources += res_l.sources
+            act.lookup_asked += [r.removeprefix("lookup:") for r in res_l.asked]
             act.notes += res_l.notes
             known = {d.access_key_id for d in act.derived}
             act.derived += [d for d in res_l.derived if d.access_key_id not in known]

@@ -38,7 +38,9 @@ State API (all methods thread-safe)::
     fake.fail("guardduty", "*", 404, body=JSON_NOT_FOUND, content_type="application/json")
     fake.fail("sts", "*", 200, body=HTML_PAGE, content_type="text/html")  # any service: point
                                                         # AWS_ENDPOINT_URL_STS (or _EC2…) here
-    fake.clear_failures()
+    fake.loop_tokens("cloudtrail", "eu-west-1")         # every page's NextToken the same one;
+                                                        # period=3: 3 in turn; None: never ending
+    fake.clear_failures()                               # failures and token loops
     fake.set_lookup_rate(2.0)                           # LookupEvents per second per region; None = off
     fake.set_lookup_latency(0.3, jitter=0.01)           # answer LookupEvents 0.3–0.31 s after arrival
     fake.throttle_share = 0.3                           # also throttle 30% of allowed LookupEvents
@@ -588,6 +590,8 @@ class FakeAws:
             self._cloudtrail: dict[str, CloudTrailRegion] = {}
             self._failures: dict[tuple[str, str, str | None], _Failure] = {}
             self._tokens: dict[str, tuple[str, int]] = {}
+            self._token_loops: dict[tuple[str, str, str | None], int | None] = {}
+            self._loop_tokens: dict[tuple[str, int], str] = {}
             self._log: list[LoggedRequest] = []
 
     def guardduty(self, region: str) -> GuardDutyRegion:
@@ -637,6 +641,24 @@ class FakeAws:
     def clear_failures(self) -> None:
         with self._lock:
             self._failures.clear()
+            self._token_loops.clear()
+
+    def loop_tokens(
+        self, service: str, region: str, *, period: int | None = 1, operation: str | None = None
+    ) -> None:
+        """Make paging of ``service`` in ``region`` (``"*"``: every region; ``operation``: only
+        that one) never end, as a broken endpoint or proxy does: every page carries a next token,
+        a valid one (bound to its query, accepted when sent back).
+
+        ``period=1``: the same token on every page, each serving the first page again;
+        ``period=k``: k tokens in turn, each serving the first page; ``None``: a fresh token on
+        every page, never repeated (empty pages once the items run out). Cleared by
+        :meth:`clear_failures`.
+        """
+        if period is not None and period < 1:
+            raise ValueError("period is a number of tokens >= 1, or None (never repeating)")
+        with self._lock:
+            self._token_loops[(service, region, operation)] = period
 
     def set_lookup_rate(self, rate: float | None) -> None:
         """LookupEvents accepted per sliding second per region (default 2); None: unlimited."""
@@ -934,11 +956,38 @@ class FakeAws:
                 raise _invalid_token(where[0])
             offset = saved[1]
         end = offset + size
+        service, region, operation = where
+        loops = self._token_loops
+        keys = [(service, r, o) for r in (region, "*") for o in (operation, None)]
+        key = next((k for k in keys if k in loops), None)
+        if key is not None:
+            return self._looping_page(query, token, offset, items, size, loops[key])
         if end >= len(items):
             return items[offset:], last_token
         token = secrets.token_urlsafe(32)
         self._tokens[token] = (query, end)
         return items[offset:end], token
+
+    def _looping_page(
+        self,
+        query: str,
+        token: str | None,
+        offset: int,
+        items: list[Any],
+        size: int,
+        period: int | None,
+    ) -> tuple[list[Any], str | None]:
+        """A page under :meth:`loop_tokens`: always a next token (see there)."""
+        if period is None:
+            end = min(offset + size, len(items))
+            fresh = secrets.token_urlsafe(32)
+            self._tokens[fresh] = (query, end)
+            return items[offset:end], fresh
+        turn = next((i for (q, i), t in self._loop_tokens.items() if q == query and t == token), -1)
+        turn = (turn + 1) % period
+        following = self._loop_tokens.setdefault((query, turn), secrets.token_urlsafe(32))
+        self._tokens[following] = (query, 0)
+        return items[:size], following
 
     # ---- GuardDuty operations: (region, operation model, params) → output members
 

@@ -94,6 +94,24 @@ def test_one_failing_region_does_not_stop_the_others(fake_aws: FakeAws, aws: Aws
     assert "no detector" in problems["guardduty:eu-central-1"]
 
 
+def test_a_list_findings_token_that_repeats_is_named_and_the_others_kept(
+    fake_aws: FakeAws, aws: Aws
+) -> None:
+    for region in ("us-east-1", "eu-west-1"):
+        fake_aws.guardduty(region).add_detector()
+        fake_aws.guardduty(region).add_findings(tor_findings(2, region))
+    fake_aws.loop_tokens("guardduty", "eu-west-1", operation="ListFindings")
+    result = fetch_findings(aws, ["us-east-1", "eu-west-1"])
+    assert {f.origin for f in result.findings} == {"guardduty:us-east-1"}
+    (issue,) = result.issues
+    assert issue.source == "guardduty:eu-west-1"
+    assert issue.problem.startswith(
+        "ListFindings on guardduty in eu-west-1: the endpoint returned the same next token twice"
+    )
+    assert "results of this call are incomplete" in issue.problem
+    assert result.failed == ["guardduty:eu-west-1"] and result.answered == ["guardduty:us-east-1"]
+
+
 def test_regions_searched_in_order_when_sequential(fake_aws: FakeAws) -> None:
     for r in ("us-east-1", "us-west-2"):
         fake_aws.guardduty(r).add_detector()

@@ -199,6 +199,19 @@ def test_no_events_could_not_look_and_nothing_to_read_read_differently(tmp_path:
     assert "not evidence that the key was unused" in answers["failed"]
     assert "Nothing to read" in answers["nothing"]
     assert "Could not look: 1 source(s) refused access" in answers["denied"]
+    # the log file was read and holds no call: said exactly, not "no event could be read"
+    assert (
+        "; the 1 other source(s) were read and hold no call made with this key. This says "
+        "nothing about whether the key was used where access was refused." in answers["denied"]
+    )
+    assert "no event could be read" not in answers["denied"]
+    failed_beside = dataclasses.replace(
+        none, activity=dataclasses.replace(none.activity, issues=[failed.activity.issues[0]])
+    )
+    state, line = display.activity_state(failed_beside)
+    assert state == "failed" and line.startswith(
+        "Could not look: 1 source(s) failed; the 1 other source(s) were read and hold no call"
+    )
     assert len(set(answers.values())) == 4
 
 

@@ -13,6 +13,7 @@ from botocore.exceptions import (
     CredentialRetrievalError,
     HTTPClientError,
     NoCredentialsError,
+    PaginationError,
     SSOTokenLoadError,
     TokenRetrievalError,
     UnauthorizedSSOTokenError,
@@ -239,10 +240,23 @@ def translate_error(
             operation=operation,
             code="UnparsableResponse",
         )
+    if isinstance(error, PaginationError):
+        op = operation or "call"
+        return EndpointError(
+            f"{op} on {where}: the endpoint returned the same next token twice (its pages "
+            "would never end); stopped there, the results of this call are incomplete",
+            hint="an endpoint or proxy that does not end its pages; retry later, or check the "
+            "endpoint settings (AWS_ENDPOINT_URL…)",
+            service=service,
+            region=region,
+            operation=operation,
+            code="EndlessPagination",
+        )
     if isinstance(error, AwsError):
         return error
     return AwsError(
-        f"{service} call failed in {region or 'home region'}"
+        (f"{operation} on " if operation and not resource else "")
+        + f"{service} call failed in {region or 'home region'}"
         + (f" ({operation or 'call'} on {resource})" if resource else "")
         + f": {error}",
         service=service,

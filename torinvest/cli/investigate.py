@@ -164,6 +164,7 @@ def _investigate_all(args: argparse.Namespace, options: Any, out: TextIO, err: T
         print(
             f"{e.status:<{width}}  {e.finding_id}  {term_safe(e.access_key_id or '-')}  {html}"
             + ("" if e.complete else "  (incomplete)")
+            + (f"  {term_safe(e.reading_note())}" if e.data_issues else "")
             + (f"  ({term_safe(e.note)})" if e.note else ""),
             file=out,
         )

@@ -122,10 +122,22 @@ def activity_state(inv: Investigation) -> tuple[str, str]:
             f"Nothing to read: {why}. This is not evidence that the key was unused: point the "
             "investigation at the trail's logs of the window (or use LookupEvents)."
         )
+    read = (  # the sources read beside those that failed: they hold no call, say so exactly
+        f"; the {attempted:,} other source(s) were read and hold no call made with this key"
+        if attempted
+        else ""
+    )
     if denied and len(denied) >= len(failed):
         return "denied", (
-            f"Could not look: {len(denied)} source(s) refused access and no event could be "
-            "read. This says nothing about whether the key was used."
+            f"Could not look: {len(denied)} source(s) refused access"
+            + (read or " and no event could be read")
+            + ". This says nothing about whether the key was used"
+            + (" where access was refused." if attempted else ".")
+        )
+    if failed and attempted:
+        return "failed", (
+            f"Could not look: {len(failed)} source(s) failed{read}. This is not evidence that "
+            "the key was unused where they failed."
         )
     if failed:
         return "failed", (

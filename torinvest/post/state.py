@@ -52,6 +52,7 @@ from torinvest.paths import write_atomic
 from torinvest.post.record import now_iso
 from torinvest.post.templates import canonical
 from torinvest.report import MANIFEST, folder_state
+from torinvest.report.batch import report_issues
 from torinvest.safety import term_safe
 
 log = logging.getLogger(__name__)
@@ -417,7 +418,9 @@ def _finish(
         return
     state.reported(ref)
     said.append("investigated")
-    echo(f"ok {w.finding_id}: {folder / 'report.html'}")
+    issues = report_issues(folder)
+    note = f" ({len(issues)} DATA ISSUE(S))" if issues else ""
+    echo(f"ok {w.finding_id}: {folder / 'report.html'}{note}")
     if w.post and post is not None and templates:
         _post(state, w.finding_id, folder, templates, post, result, echo)
 

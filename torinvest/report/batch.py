@@ -157,6 +157,19 @@ class BatchEntry:
     report: dict[str, str] = field(default_factory=dict)  # the report files that exist
     complete: bool = False  # the folder's manifest is written and every file matches it
     note: str | None = None  # e.g. why an incomplete folder was run again
+    #: the reading, apart from the folder: "complete" (the report's summary.json has no data
+    #: issue), "incomplete" (it has some: a region, file or list could not be read or only
+    #: partly), None (no readable summary.json)
+    reading: str | None = None
+    data_issues: int | None = None  # how many data issues the report's summary.json carries
+    issue_sources: list[str] = field(default_factory=list)  # where (lookup:eu-west-1, tor, …)
+
+    def reading_note(self) -> str:
+        """The reading's gap in a line, as a single ``investigate`` says it ("" when none):
+        ``3 DATA ISSUE(S): lookup:eu-west-1, tor, ip pivot``."""
+        if not self.data_issues:
+            return ""
+        return f"{self.data_issues} DATA ISSUE(S): {', '.join(self.issue_sources)}"
 
 
 @dataclass(slots=True)
@@ -272,7 +285,9 @@ def _run_entry(
         entry.error = str(e)
         echo(f"FAILED {fid}: {term_safe(e)}")
     else:
-        echo(f"ok {fid}: {outputs(folder)['html']}")
+        _set_reading(entry, folder)
+        note = entry.reading_note()
+        echo(f"ok {fid}: {outputs(folder)['html']}" + (f" ({term_safe(note)})" if note else ""))
 
 
 #: The files an index links, by key (only those that exist; the manifest when complete).
@@ -286,12 +301,42 @@ _INDEX_FILES: dict[str, str] = {
 }
 
 
+def report_issues(folder: Path) -> list[DataIssue] | None:
+    """The data issues a report folder's ``summary.json`` carries; None when there is no
+    readable summary (no report, or a damaged one)."""
+    try:
+        data = orjson.loads((folder / "summary.json").read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return None
+    issues = data.get("data_issues") if isinstance(data, dict) else None
+    if not isinstance(issues, list):
+        return None
+    return [
+        DataIssue(str(i.get("source") or "?"), str(i.get("problem") or ""))
+        for i in issues
+        if isinstance(i, dict)
+    ]
+
+
+def _set_reading(entry: BatchEntry, folder: Path) -> None:
+    """The entry's reading (complete or not, how many issues, where) from its summary.json."""
+    issues = report_issues(folder)
+    if issues is None:
+        entry.reading, entry.data_issues, entry.issue_sources = None, None, []
+        return
+    entry.data_issues = len(issues)
+    entry.issue_sources = list(dict.fromkeys(i.source for i in issues))
+    entry.reading = "incomplete" if issues else "complete"
+
+
 def _finish_entries(root: Path, entries: Sequence[BatchEntry]) -> None:
-    """Each entry's report files as they are on disk (only those that exist) and completeness."""
+    """Each entry's report files as they are on disk (only those that exist), the folder's
+    completeness, and the reading's (the data issues its summary.json carries)."""
     for e in entries:
         folder = root / report_dir_name(e.finding_id)
         state = folder_state(folder, e.finding_id)
         e.complete = state.complete
+        _set_reading(e, folder)
         e.report = {
             key: f"{folder.name}/{name}"
             for key, name in _INDEX_FILES.items()
@@ -321,6 +366,14 @@ def write_index(
         link = f'<a href="{html_text(e.report["html"])}">report</a>' if "html" in e.report else ""
         if not e.complete:
             link += (" " if link else "") + "<b>incomplete</b>"
+        reading = (
+            "—"
+            if e.reading is None
+            else "complete"
+            if not e.data_issues
+            else f"<b>incomplete: {e.data_issues} data issue(s)</b> "
+            + ", ".join(f"<code>{html_text(s)}</code>" for s in e.issue_sources)
+        )
         rows.append(
             "<tr>"
             + "".join(
@@ -337,7 +390,7 @@ def write_index(
                     e.error,
                 )
             )
-            + f"<td>{link}</td></tr>"
+            + f"<td>{reading}</td><td>{link}</td></tr>"
         )
     heads = [
         "last seen",
@@ -349,6 +402,7 @@ def write_index(
         "user",
         "status",
         "error",
+        "reading",
         "report",
     ]
     issue_items = "".join(

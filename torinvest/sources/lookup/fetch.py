@@ -25,6 +25,12 @@ log = logging.getLogger(__name__)
 
 
 PAGE_SIZE = 50
+#: Pages one query may take in one region before the pull is stopped as endless: 20,000 pages
+#: are 1,000,000 events, 7.7 events a minute for 90 days (LookupEvents' whole retention)
+#: without a pause, in one region, for one key: far beyond a person or a busy automation key
+#: (and 2.8 hours at 2 pages a second). A pull that reaches it is an endpoint (or proxy) whose
+#: NextToken never ends; it is reported as incomplete, never taken as complete.
+MAX_PAGES = 20_000
 MAX_RETRIES = 8
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 20.0
@@ -64,6 +70,11 @@ class Query:
             "EndTime": self.end.to_pydatetime(),
             "MaxResults": PAGE_SIZE,
         }
+
+
+class EndlessPaging(AwsError):
+    """LookupEvents' NextToken would not end: a token came back that this pull had already
+    followed, or the pull reached :data:`MAX_PAGES`."""
 
 
 class IncompleteRegion(AwsError):
@@ -127,14 +138,19 @@ def fetch_pages(
     on_page: Callable[[int], None] | None = None,
     max_retries: int = MAX_RETRIES,
     backoff_base: float | None = None,
+    max_pages: int | None = None,
 ) -> Iterator[list[dict[str, Any]]]:
     """Yield each page of ``Events`` for ``query``, paced, resuming from the same token on throttles.
 
     Raises AwsError when the region refuses (access denied, not enabled) or after ``max_retries``
-    throttles/transient errors in a row on one page.
+    throttles/transient errors in a row on one page; :class:`EndlessPaging` (after the pages it
+    had) when a NextToken comes back that this pull already followed (the same page chain again:
+    it would never end) or after ``max_pages`` pages (None: :data:`MAX_PAGES`).
     """
     region = client.meta.region_name
     token: str | None = None
+    followed: set[str] = set()
+    pages = 0
     failures = 0
     while True:
         params = query.params()
@@ -179,12 +195,37 @@ def fetch_pages(
         if on_page:
             on_page(len(events))
         yield events
+        pages += 1
         token = resp.get("NextToken")
         if not token:
             return
+        _check_endless(token, followed, pages, max_pages or MAX_PAGES, region)
+        followed.add(token)
 
 
 OP = "LookupEvents"
+
+
+def _check_endless(token: str, followed: set[str], pages: int, max_pages: int, region: str) -> None:
+    """Raise :class:`EndlessPaging` when ``token`` was already followed in this pull, or when
+    ``pages`` pages reached ``max_pages`` and there is still a next one."""
+    if token in followed:
+        problem = "returned the same NextToken twice (its pages would never end)"
+    elif pages >= max_pages:
+        problem = (
+            f"still returned a NextToken after {pages:,} pages ({pages * PAGE_SIZE:,} events), "
+            f"the most one query may take in a region (MAX_PAGES)"
+        )
+    else:
+        return
+    raise EndlessPaging(
+        f"{OP} in {region} {problem}",
+        hint="an endpoint or proxy that does not end its pages; the events pulled so far are kept",
+        service="cloudtrail",
+        region=region,
+        operation=OP,
+        code="EndlessPagination",
+    )
 
 
 def _events_of(resp: Any, region: str) -> list[dict[str, Any]]:

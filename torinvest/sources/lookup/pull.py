@@ -144,7 +144,8 @@ class LookupResult:
     """Events pulled with LookupEvents, as the events frame, and what kept it from complete.
 
     ``regions`` holds one :class:`RegionPull` per (region, query); ``issues`` one entry per region
-    that failed or stopped early; ``derived`` the temporary keys minted by the key whose activity
+    that failed or stopped early; ``sources`` the regions read (``lookup:<region>``, `` (partly)``
+    added when only part of it could be), ``asked`` every region asked; ``derived`` the temporary keys minted by the key whose activity
     was pulled too; ``note`` says when the window was cut to LookupEvents' 90 days.
     """
 
@@ -154,6 +155,8 @@ class LookupResult:
     derived: list[DerivedKey] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: every region asked (read or not), as ``lookup:<region>``; ``sources`` only those read
+    asked: list[str] = field(default_factory=list)
 
     @property
     def pages(self) -> int:
@@ -193,6 +196,25 @@ def _pull_all(
         else:
             pulls.append(outcome)
     return pulls
+
+
+#: Appended to a region's source when only part of it could be read (its issue says why).
+PARTLY = " (partly)"
+
+
+def read_sources(names: Sequence[str], pulls: Sequence[RegionPull]) -> list[str]:
+    """``lookup:<region>`` for each region read: whole, or with :data:`PARTLY` when one of its
+    pulls stopped part-way (pages or cached events kept) or failed beside one that was read. A
+    region nothing could be read from is not a source read: its issue says why."""
+    out: list[str] = []
+    for name in names:
+        mine = [p for p in pulls if p.region == name]
+        failed = [p for p in mine if p.issue is not None]
+        got = [p for p in mine if p.issue is None or p.pages or p.cached or p.events]
+        if not got:
+            continue
+        out.append(f"lookup:{name}" + (PARTLY if failed else ""))
+    return out
 
 
 def _tables(pulls: Sequence[RegionPull]) -> list[pa.Table]:
@@ -268,7 +290,8 @@ def lookup_events(
     result.frame = frame_from_tables(tables, derived_keys={d.access_key_id for d in derived})
     result.issues = [p.issue for p in result.regions if p.issue is not None]
     result.issues += list(dict.fromkeys(malformed))
-    result.sources = [f"lookup:{r}" for r in names]
+    result.sources = read_sources(names, result.regions)
+    result.asked = [f"lookup:{r}" for r in names]
     log.info(
         "lookup %s: %d events, %d pages pulled, %d events from cache, %d issues",
         value,
