@@ -516,6 +516,7 @@ def decide(
         access_key_id=inv.key.access_key_id if inv is not None else None,
         evidence=evidence(inv) if inv is not None else None,
         missing_hint=missing_hint,
+        finding=inv.finding if inv is not None else None,
     )
     done = record_decision(v, path, expected=expected, supersede=supersede)
     return _verdict_fields(

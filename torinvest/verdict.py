@@ -72,6 +72,9 @@ class Verdict:
     rationale: str
     evidence: Mapping[str, Any] = field(default_factory=dict)
     recorded_at: str = ""
+    #: the finding as the verdict judged it (updated_at, count, last_seen:
+    #: :func:`torinvest.findings.records.finding_facts`); empty when no source was read
+    finding_state: Mapping[str, Any] = field(default_factory=dict)
     torinvest_version: str = __version__
     kind: str = "verdict"
 
@@ -89,10 +92,13 @@ def make_verdict(
     evidence: Mapping[str, Any] | None = None,
     now: pd.Timestamp | None = None,
     missing_hint: str = "pass --analyst NAME --rationale TEXT",
+    finding: Mapping[str, Any] | None = None,
 ) -> Verdict:
     """A verdict record; a decided status needs an analyst and a rationale (``missing_hint``
     says how to give them where the verdict comes from: the CLI's flags by default). The finding
-    ID is checked (:func:`torinvest.findings.check_finding_id`: trimmed; upper case refused)."""
+    ID is checked (:func:`torinvest.findings.check_finding_id`: trimmed; upper case refused).
+    ``finding``: the finding the verdict judged (a findings-frame row): its updatedAt, count and
+    eventLastSeen are stored (``finding_state``), so that an action can tell later activity."""
     from torinvest.aws.ids import check_finding_id
 
     finding_id = check_finding_id(finding_id)
@@ -111,7 +117,17 @@ def make_verdict(
         rationale=rationale,
         evidence=dict(evidence or {}),
         recorded_at=when.isoformat().replace("+00:00", "Z"),
+        finding_state=finding_state(finding) if finding is not None else {},
     )
+
+
+def finding_state(finding: Mapping[str, Any]) -> dict[str, Any]:
+    """What a verdict stores of the finding it judged: its updatedAt, count and eventLastSeen
+    (:data:`torinvest.findings.records.FINDING_STATE`), as plain JSON values."""
+    from torinvest.findings.records import FINDING_STATE, finding_facts
+
+    facts = finding_facts(finding)
+    return {k: facts[k] for k in FINDING_STATE}
 
 
 def append(path: str | Path, record: Mapping[str, Any]) -> None:
@@ -460,8 +476,17 @@ def default_analyst() -> str:
 
 def same_decision(record: Mapping[str, Any], verdict: Verdict | Mapping[str, Any]) -> bool:
     """True when ``verdict`` says what ``record`` says: same finding, status, analyst and
-    rationale (surrounding blanks ignored). Evidence and time do not make a decision new."""
+    rationale (surrounding blanks ignored) — and, when ``verdict`` says which state of the
+    finding it judged, the same state: the same decision on a finding GuardDuty updated since
+    (new activity) is a new decision. Evidence and time do not make a decision new."""
     other = verdict.to_dict() if isinstance(verdict, Verdict) else verdict
+    judged, had = other.get("finding_state"), record.get("finding_state")
+    if (
+        isinstance(judged, Mapping)
+        and judged
+        and dict(judged) != (dict(had) if isinstance(had, Mapping) else {})
+    ):
+        return False
     return all(
         str(record.get(k) or "").strip() == str(other.get(k) or "").strip()
         for k in ("finding_id", "status", "analyst", "rationale")

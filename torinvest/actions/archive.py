@@ -21,6 +21,7 @@ from torinvest.actions.plan import (
 )
 from torinvest.errors import InputError
 from torinvest.findings import TOR_FINDING_TYPES
+from torinvest.findings.records import finding_facts
 
 
 # legitimate: archive and suppress
@@ -160,6 +161,7 @@ def plan_archive(
         access_key_id=str(finding["access_key_id"])
         if _present(finding.get("access_key_id"))
         else None,
+        finding=finding_facts(finding),
     )
     plan.actions.append(
         Action(

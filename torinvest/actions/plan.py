@@ -108,6 +108,9 @@ class Plan:
 
     ``kind`` is ``archive`` or ``remediate``; ``account_id`` the finding's account (where a
     remediation must run; an archive runs in that account's GuardDuty administrator account).
+    ``finding``: the finding the plan was built from
+    (:func:`torinvest.findings.records.finding_facts`: type, account, region, principal, key,
+    updatedAt, count, eventLastSeen); an archive checks GuardDuty's copy against it.
     """
 
     actions: list[Action] = field(default_factory=list)
@@ -117,6 +120,7 @@ class Plan:
     account_id: str | None = None
     region: str | None = None
     access_key_id: str | None = None
+    finding: dict[str, Any] = field(default_factory=dict)
 
     @property
     def changes(self) -> list[Action]:

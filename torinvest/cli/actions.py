@@ -5,8 +5,9 @@
 from __future__ import annotations
 
 import argparse
-from typing import TextIO
+from typing import Any, TextIO
 
+from torinvest.actions.plan import PLAN_VERDICTS
 from torinvest.cli.args import (
     LEDGER_HELP,
     UsageError,
@@ -66,10 +67,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def cmd_actions(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from torinvest import actions, runner
     from torinvest.findings import check_finding_id
+    from torinvest.findings.records import finding_facts
     from torinvest.investigation import load_findings, locate
-    from torinvest.verdict import read_ledger
+    from torinvest.verdict import latest_decided_verdict, read_ledger
 
     check_finding_id(args.finding_id)
+    decided: dict[str, Any] | None = None
     if args.suppress and args.plan != "archive":
         raise UsageError("--suppress goes with --plan archive")
     if args.execute:  # the ledger only: no call before the verdict allows one
@@ -84,10 +87,12 @@ def cmd_actions(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.plan == "archive":
         row, _ = locate(load_findings(sources), args.finding_id)
         plan = actions.plan_archive(row, suppress=args.suppress, scope=args.scope)
+        judged = finding_facts(row)
     else:
         inv = _investigate(args, sources)
         plan = actions.plan_remediation(inv.key, inv.events, data_issues=len(inv.data_issues))
         print_issues(inv.data_issues, err)
+        judged = finding_facts(inv.finding)
     records, ledger_issues = read_ledger(args.ledger)
     print_issues(ledger_issues, err)  # a torn line may be a lost verdict
     gap = (
@@ -95,10 +100,17 @@ def cmd_actions(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if args.execute
         else runner.verdict_gap(records, args.finding_id, args.plan, args.ledger)
     )
+    if not args.execute:  # the verdict a dry run's --execute would follow, if any
+        decided = latest_decided_verdict(records, args.finding_id)
+        if decided is not None and decided.get("status") not in PLAN_VERDICTS[args.plan]:
+            decided = None
     for note in plan.notes:  # the plan's own notes first ("built from incomplete evidence")
         print(f"torinvest: note: {term_safe(note)}", file=err)
     if gap is not None:
         print(f"torinvest: note: {term_safe(gap)}", file=err)
+    changed = _changed_note(args, decided, judged)
+    if changed is not None:
+        print(f"torinvest: note: {term_safe(changed)}", file=err)
 
     def echo(line: str) -> None:
         print(term_safe(line), file=out)
@@ -111,6 +123,7 @@ def cmd_actions(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         ledger=args.ledger,
         echo=echo,
         recheck_verdict=args.execute,
+        verdict=decided,
     )
     for note in report.notes:
         print(f"torinvest: note: {term_safe(note)}", file=err)
@@ -120,3 +133,36 @@ def cmd_actions(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if problem is not None:
         raise problem
     return 0
+
+
+def _changed_note(
+    args: argparse.Namespace, decided: dict[str, Any] | None, judged: dict[str, Any]
+) -> str | None:
+    """What the run says when the finding read now (``judged``) changed since the verdict it
+    follows: a remediation goes ahead (newer activity does not make it wrong; the plan is built
+    from the evidence read now); an archive says so from a case folder's dry run (online, the
+    run's GetFindings tells, in the dry run as in --execute)."""
+    from torinvest import runner
+
+    if decided is None:
+        return None
+    changes = runner.finding_changes(decided, judged)
+    if not changes:
+        return None
+    said = (
+        f"finding {args.finding_id} changed since the {decided.get('status')} verdict of "
+        f"{decided.get('analyst') or '?'} recorded at {decided.get('recorded_at') or '?'}: "
+        + "; ".join(changes)
+    )
+    if args.plan == "remediate":
+        return (
+            f"{said}: the plan is built from the evidence read now, which includes that "
+            "activity; the verdict stands (re-record it if the new activity changes it)"
+        )
+    if args.case and not args.execute:
+        return (
+            f"{said} (as the case folder has it): --execute would refuse to archive until the "
+            "finding is re-investigated and the verdict recorded again (--execute checks "
+            "GuardDuty's copy)"
+        )
+    return None

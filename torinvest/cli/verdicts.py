@@ -112,6 +112,7 @@ def cmd_verdict(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         rationale=args.rationale,
         access_key_id=inv.key.access_key_id if inv is not None else None,
         evidence=evidence(inv) if inv is not None else None,
+        finding=inv.finding if inv is not None else None,
     )
     done = record_decision(v, args.ledger)
     if done.added:

@@ -334,6 +334,48 @@ def _row(f: Finding) -> dict[str, Any]:
     }
 
 
+#: What a verdict judged of its finding (stored with the verdict): GuardDuty updates a finding
+#: in place (a new occurrence raises its count and eventLastSeen, and its updatedAt).
+FINDING_STATE = ("updated_at", "count", "last_seen")
+#: Who and where a finding is: an action built from one copy of a finding must find the same in
+#: GuardDuty's copy before it changes anything.
+FINDING_IDENTITY = ("type", "account_id", "region", "principal_id", "access_key_id")
+
+
+def finding_facts(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The finding's ID, :data:`FINDING_IDENTITY` and :data:`FINDING_STATE` as plain JSON values
+    (text, a whole count, ISO UTC times; None when absent), from a findings-frame row or a raw
+    finding's row (:func:`api_finding_facts` for GuardDuty's GetFindings answer)."""
+
+    def text(value: Any) -> str | None:
+        if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+            return None
+        said = str(value).strip()
+        return said or None
+
+    facts: dict[str, Any] = {k: text(row.get(k)) for k in ("id", *FINDING_IDENTITY)}
+    for k in ("updated_at", "last_seen"):
+        try:
+            facts[k] = iso_utc(row.get(k))
+        except (ValueError, TypeError):
+            facts[k] = text(row.get(k))
+    count = text(row.get("count"))
+    try:
+        facts["count"] = int(float(count)) if count is not None else None
+    except ValueError:
+        facts["count"] = count
+    return facts
+
+
+def api_finding_facts(finding: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`finding_facts` of one finding of a GuardDuty ``GetFindings`` answer (boto3's
+    PascalCase, or raw camelCase)."""
+    from torinvest.findings.shapes import _is_pascal, camelize
+
+    data = camelize(dict(finding)) if _is_pascal(finding) else dict(finding)
+    return finding_facts(_row(Finding(data=data, origin="guardduty", shape="raw")))
+
+
 def _is_sample(info: Any) -> bool:
     """additionalInfo.sample: an object in raw findings, JSON text in ``value`` on the wire."""
     if not isinstance(info, Mapping):

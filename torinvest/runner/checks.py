@@ -128,7 +128,60 @@ def _change(runner: Runner, action: Action, *, looked: bool = False) -> CallResu
             runner.echo(f"  replacing: {verdict[1]}")
         elif verdict is not None:
             return runner.skipped(action, *verdict)
-    return runner.call(action, verb="EXECUTE")
+    result = runner.call(action, verb="EXECUTE")
+    if result.status == "done" and action.operation == "ArchiveFindings":
+        return _read_back_archived(runner, result)
+    return result
+
+
+def _read_back_archived(runner: Runner, result: CallResult) -> CallResult:
+    """After ArchiveFindings answered: GetFindings in the same detector must show every finding
+    archived before the run says done (GuardDuty answers an archive of IDs its detector does not
+    hold as if it were done). Else ``failed`` (not archived, or not there), or ``unknown`` (the
+    read failed)."""
+    action = result.action
+    ids = [str(i) for i in action.params.get("FindingIds") or []]
+    detector = action.params.get("DetectorId")
+    read = Action(
+        "guardduty",
+        "GetFindings",
+        dict(action.params),
+        why="is the finding archived now? (read back before saying done)",
+        region=action.region,
+        changes_aws=False,
+        targets=action.targets,
+    )
+    seen = runner.call(read, verb="CHECK", probe=True)
+    if seen.status != "read":
+        said = seen.error.message if seen.error else "no answer"
+        return runner.unconfirmed(
+            result,
+            "unknown",
+            f"ArchiveFindings {' '.join(ids)}: GuardDuty answered, but reading the finding back "
+            f"failed ({said}): whether it is archived is unknown — check it (aws guardduty "
+            f"get-findings --detector-id {detector}), or re-run (a re-run checks first)",
+        )
+    found = {
+        f.get("Id"): f
+        for f in (seen.response or {}).get("Findings") or []
+        if isinstance(f, Mapping)
+    }
+    missing = [i for i in ids if i not in found]
+    unarchived = [
+        i for i in ids if i in found and not (found[i].get("Service") or {}).get("Archived")
+    ]
+    if not missing and not unarchived:
+        return result
+    said = "; ".join(
+        [
+            f"detector {detector} in region {action.region} does not hold finding {i}"
+            for i in missing
+        ]
+        + [f"finding {i} is still not archived" for i in unarchived]
+    )
+    return runner.unconfirmed(
+        result, "failed", f"ArchiveFindings answered, but GuardDuty's read-back says: {said}"
+    )
 
 
 #: What a group can still hold that stops its delete: (read, the answer's list, its item's name,

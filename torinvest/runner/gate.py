@@ -7,17 +7,20 @@ from __future__ import annotations
 import logging
 import os
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import botocore.session
+import pandas as pd
 from botocore.exceptions import ProfileNotFound
 
 from torinvest.actions import PLAN_VERDICTS
 from torinvest.aws import AwsConfig
 from torinvest.errors import RefusedError
 from torinvest.safety import option
+from torinvest.schema import utc_timestamp
 from torinvest.verdict import (
     blocking_malformed,
     default_ledger_path,
@@ -106,6 +109,70 @@ def verdict_gap(
     return (
         f"{said}: --execute needs a {' or '.join(wanted)} "
         f"verdict ({verdict_command(finding_id, wanted[0], ledger)})"
+    )
+
+
+def finding_changes(verdict: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
+    """What changed in the finding since ``verdict`` judged it, each said with both values;
+    ``now`` is the finding as read now (:func:`torinvest.findings.records.finding_facts`).
+
+    A verdict that stored the finding's state (``finding_state``: updatedAt, count,
+    eventLastSeen) is compared field by field; an older one (no state) by time: GuardDuty
+    updated the finding after the verdict was recorded. Empty: nothing newer than the verdict
+    (or nothing to tell it by)."""
+    judged = verdict.get("finding_state")
+    changes: list[str] = []
+    if isinstance(judged, Mapping) and any(judged.get(k) is not None for k in _STATE_SAID):
+        for name, said in _STATE_SAID.items():
+            before, after = judged.get(name), now.get(name)
+            if before is None or after is None:
+                continue
+            was, now_is = (
+                (_utc(before), _utc(after)) if name != "count" else (str(before), str(after))
+            )
+            if (was, now_is) == (None, None):  # neither is a time: compared as said
+                was, now_is = str(before), str(after)
+            if was != now_is:
+                changes.append(f"{said} {before} → {after}")
+        return changes
+    recorded, updated = _utc(verdict.get("recorded_at")), _utc(now.get("updated_at"))
+    if recorded is not None and updated is not None and updated > recorded:
+        changes.append(
+            f"GuardDuty updated it at {now.get('updated_at')}, after the verdict (recorded at "
+            f"{verdict.get('recorded_at')}); it now says count {now.get('count') or '?'}, last "
+            f"seen {now.get('last_seen') or '?'}"
+        )
+    return changes
+
+
+#: The finding's state a verdict stores, as a change is said.
+_STATE_SAID = {"count": "count", "last_seen": "last seen", "updated_at": "updatedAt"}
+
+
+def _utc(value: Any) -> pd.Timestamp | None:
+    try:
+        return utc_timestamp(value)
+    except (ValueError, TypeError):
+        return None
+
+
+def stale_verdict(
+    verdict: Mapping[str, Any], now: Mapping[str, Any], ledger: str | Path | None = None
+) -> RefusedError | None:
+    """The refusal of an archive that follows ``verdict`` when the finding (``now``, as
+    GuardDuty has it) changed since the verdict judged it: later activity was never reviewed.
+    None when nothing changed."""
+    changes = finding_changes(verdict, now)
+    if not changes:
+        return None
+    fid = str(now.get("id") or verdict.get("finding_id"))
+    return RefusedError(
+        f"refused: finding {fid} changed since the {verdict.get('status')} verdict of "
+        f"{verdict.get('analyst') or '?'} recorded at {verdict.get('recorded_at') or '?'}: "
+        + "; ".join(changes)
+        + ": that activity was never reviewed, and archiving would hide it; nothing was changed",
+        hint=f"re-investigate it (torinvest investigate {fid}) and record the verdict again "
+        "with the evidence (" + verdict_command(fid, "legitimate", ledger) + " --regions REGION)",
     )
 
 

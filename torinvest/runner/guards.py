@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from torinvest.actions import Action, Plan
 from torinvest.aws import Aws, AwsConfig
 from torinvest.errors import AwsError, RefusedError
+from torinvest.findings.records import api_finding_facts
 from torinvest.runner.calls import invoke
-from torinvest.runner.gate import Caller, credentials_hint, credentials_source
+from torinvest.runner.gate import Caller, credentials_hint, credentials_source, stale_verdict
 from torinvest.runner.recorder import CallResult, Runner
 
 
@@ -34,10 +36,14 @@ def check_account(caller: Caller, plan: Plan, config: AwsConfig | None = None) -
         )
 
 
-def check_administrator(runner: Runner, plan: Plan, config: AwsConfig | None = None) -> str:
+def check_administrator(
+    runner: Runner, plan: Plan, config: AwsConfig | None = None
+) -> tuple[str, dict[str, Any]]:
     """The caller's GuardDuty detector in the finding's region when the caller may archive the
-    finding (its own standalone/administrator account, or its administrator); else raise
-    :class:`RefusedError` saying which account can. Read-only GuardDuty calls, each recorded."""
+    finding (its own standalone/administrator account, or its administrator), and the finding
+    as that detector holds it (GetFindings: :func:`~torinvest.findings.records.finding_facts`);
+    else raise :class:`RefusedError` saying which account can, or that the detector does not
+    hold the finding. Read-only GuardDuty calls, each recorded."""
     caller = runner.caller
     assert caller is not None
     region = plan.region
@@ -80,22 +86,29 @@ def check_administrator(runner: Runner, plan: Plan, config: AwsConfig | None = N
             "nothing was changed",
             hint=credentials_hint(admin_id, config),
         )
-    if caller.account == plan.account_id:
-        return detector
     seen = read(
         "GetFindings",
         {"DetectorId": detector, "FindingIds": [plan.finding_id]},
-        f"is account {caller.account} the GuardDuty administrator of {plan.account_id}?",
+        f"does detector {detector} hold finding {plan.finding_id} as the plan has it?",
     )
     if seen.status != "read":
         raise stop(seen)
     found = [
         f
         for f in (seen.response or {}).get("Findings") or []
-        if isinstance(f, dict) and f.get("Id") == plan.finding_id
+        if isinstance(f, Mapping) and f.get("Id") == plan.finding_id
     ]
-    if found and str(found[0].get("AccountId")) == str(plan.account_id):
-        return detector
+    if found:
+        return detector, api_finding_facts(found[0])
+    if caller.account == plan.account_id:
+        raise RefusedError(
+            f"refused: detector {detector} in region {region} does not hold finding "
+            f"{plan.finding_id} (GetFindings returned nothing for it), so archiving it there would "
+            "change nothing; nothing was changed",
+            hint=f"the plan's copy of the finding says region {region} and account "
+            f"{plan.account_id}: find where GuardDuty holds it (torinvest findings --regions "
+            "REGION) and re-run there, without --case or with a case copy that says so",
+        )
     raise RefusedError(
         f"refused: finding {plan.finding_id} is in account {plan.account_id}; these credentials "
         f"({caller.arn}) are account {caller.account}, which is neither that account nor its "
@@ -106,12 +119,59 @@ def check_administrator(runner: Runner, plan: Plan, config: AwsConfig | None = N
     )
 
 
-def _guard(runner: Runner, plan: Plan, config: AwsConfig | None) -> Plan:
+#: How a finding's identity fields are named in a refusal.
+_IDENTITY_SAID = {
+    "type": "type",
+    "account_id": "account",
+    "region": "region",
+    "principal_id": "principal",
+    "access_key_id": "access key",
+}
+
+
+def check_same_finding(plan: Plan, held: Mapping[str, Any], detector: str) -> None:
+    """Raise :class:`RefusedError` when GuardDuty's copy of the finding (``held``, its
+    GetFindings answer in ``detector``) names another type, account, region, principal or key
+    than the copy the plan was built from (a case file, an export): the archive and its rule
+    would act on what nobody judged. Both values are named."""
+    built = {
+        **{k: v for k, v in (("account_id", plan.account_id), ("region", plan.region)) if v},
+        **({"access_key_id": plan.access_key_id} if plan.access_key_id else {}),
+        **{k: v for k, v in plan.finding.items() if v is not None},
+    }
+    differ = [
+        f"{said}: the plan's copy says {built[name]}, GuardDuty says {held.get(name) or 'none'}"
+        for name, said in _IDENTITY_SAID.items()
+        if built.get(name) is not None and str(held.get(name) or "") != str(built[name])
+    ]
+    if differ:
+        raise RefusedError(
+            f"refused: GuardDuty's finding {plan.finding_id} (detector {detector}) is not the one "
+            "the plan was built from — " + "; ".join(differ) + "; nothing was changed",
+            hint="the copy read (a case folder or an export) does not match GuardDuty: "
+            "investigate the finding as GuardDuty has it (without --case) and record the "
+            "verdict on that",
+        )
+
+
+def _guard(
+    runner: Runner,
+    plan: Plan,
+    config: AwsConfig | None,
+    verdict: Mapping[str, Any] | None = None,
+    ledger: str | Path | None = None,
+) -> Plan:
     """Run the account guard for ``plan``; return the plan to carry out (an archive plan is
-    re-made with the caller's detector)."""
+    re-made with the caller's detector). An archive also needs GuardDuty's copy of the finding
+    to be the one the plan was built from (:func:`check_same_finding`) and — given the
+    ``verdict`` it follows — not changed since that verdict (:func:`stale_verdict`)."""
     caller = runner.identify()
     if plan.kind == "archive":
-        detector = check_administrator(runner, plan, config)
+        detector, held = check_administrator(runner, plan, config)
+        check_same_finding(plan, held, detector)
+        stale = stale_verdict(verdict, held, ledger) if verdict is not None else None
+        if stale is not None:
+            raise stale
         return _with_detector(plan, detector)
     check_account(caller, plan, config)
     return plan
@@ -122,15 +182,7 @@ def _with_detector(plan: Plan, detector: str) -> Plan:
         replace(a, params={**a.params, "DetectorId": detector}) if "DetectorId" in a.params else a
         for a in plan.actions
     ]
-    return Plan(
-        actions=actions,
-        notes=list(plan.notes),
-        kind=plan.kind,
-        finding_id=plan.finding_id,
-        account_id=plan.account_id,
-        region=plan.region,
-        access_key_id=plan.access_key_id,
-    )
+    return replace(plan, actions=actions, notes=list(plan.notes))
 
 
 def _would_use(plan: Plan, config: AwsConfig | None) -> str:

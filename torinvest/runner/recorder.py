@@ -161,6 +161,28 @@ class Runner:
             self.echo(f"  {label}: {note}")
         return CallResult(action, status, note=note)
 
+    def unconfirmed(self, result: CallResult, status: str, note: str) -> CallResult:
+        """A change AWS answered but the read-back does not confirm: ``status`` ``failed`` (the
+        read shows it not made) or ``unknown`` (the read failed). Recorded (``phase:
+        "verified"``), printed, and returned in place of ``result``."""
+        action = result.action
+        self._record(
+            {"phase": "verified", "status": status, "note": note, "action": action.to_dict()}
+        )
+        if status == "failed":
+            self.echo(f"  FAILED: {note}")
+            error = AwsError(
+                note,
+                hint="re-run (it checks first), or check it in the GuardDuty console",
+                service=action.service,
+                region=action.region,
+                operation=action.operation,
+                code="NotConfirmed",
+            )
+            return CallResult(action, "failed", response=result.response, error=error)
+        self.echo(f"  OUTCOME UNKNOWN: {note}")
+        return CallResult(action, "unknown", response=result.response, note=note)
+
     def retarget(self, action: Action) -> Action:
         """``action`` on the suspect user's new name when the run found it renamed."""
         user = action.params.get("UserName")

@@ -140,6 +140,7 @@ def carry_out(
     echo: Callable[[str], None] = print,
     context: Mapping[str, Any] | None = None,
     recheck_verdict: bool = False,
+    verdict: Mapping[str, Any] | None = None,
 ) -> RunReport:
     """Carry out ``plan``: print every action; with ``execute``, make its calls behind the
     account guard (the verdict gate, :func:`require_verdict`, comes first and is the caller's).
@@ -148,6 +149,13 @@ def carry_out(
     change, and the run stops — that change and every later one not made, the refusal printed
     and ledgered, :attr:`RunReport.stopped` set — when the finding's current decided verdict is
     no longer one the plan follows (recorded by another analyst while the plan was built).
+
+    ``verdict``: the decided verdict the run follows (the CLI's gate returned it). An archive
+    is refused when GuardDuty's copy of the finding changed since that verdict judged it
+    (:func:`~torinvest.runner.gate.stale_verdict`): later activity was never reviewed. Every
+    archive also reads the finding in the detector it changes first and refuses when that
+    detector does not hold it, or holds another type, account, region, principal or key than the
+    plan's copy (:func:`~torinvest.runner.guards.check_same_finding`).
 
     ``offline`` (a dry run from a case folder): print the plan and whose credentials ``--execute``
     would use; call nothing. A dry run against AWS checks the account first and runs the
@@ -182,7 +190,7 @@ def carry_out(
             report.results.append(CallResult(a, status))
         return report
     try:
-        plan = _guard(runner, plan, config)
+        plan = _guard(runner, plan, config, verdict, ledger)
         allowed = True
     except RefusedError as refusal:
         report.caller = runner.caller
