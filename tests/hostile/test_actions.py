@@ -51,7 +51,7 @@ from torinvest import runner as rn
 from torinvest.aws import Aws
 from torinvest.case import sample_case
 from torinvest.errors import InputError
-from torinvest.verdict import read_ledger
+from torinvest.verdict import make_verdict, read_ledger, record_verdict
 
 ADMIN = "arn:aws:iam::aws:policy/AdministratorAccess"
 CUSTOM_ADMIN = f"arn:aws:iam::{SAMPLE_ACCOUNT}:policy/admin"
@@ -1533,3 +1533,281 @@ def test_a_change_refused_after_a_throttled_attempt_is_failed(
     assert ops(proxy).count("DeleteAccessKey") == 2  # throttled, then botocore's retry
     (result,) = [r for r in report.results if r.action.operation == "DeleteAccessKey"]
     assert result.status == "failed" and report.unknown == []
+
+
+# --------------------------------------------------------------------------------------------
+# the finding as GuardDuty holds it now (not the copy the verdict or the plan read)
+# --------------------------------------------------------------------------------------------
+def _updated_raw(**service: Any) -> dict[str, Any]:
+    """The sample finding as GuardDuty updated it after 2024-01-01 (new activity: count 900,
+    another Tor IP, another API)."""
+    raw = json.loads((SHAPES / "single_raw.json").read_text())
+    raw["updatedAt"] = "2024-06-01T09:00:00.000Z"
+    raw["service"].update(count=900, eventLastSeen="2024-06-01T08:59:00.000Z", **service)
+    call = raw["service"]["action"]["awsApiCallAction"]
+    call["remoteIpDetails"]["ipAddressV4"] = "185.220.101.34"
+    call["api"] = "CreateUser"
+    return raw
+
+
+def _hold(fake_aws: FakeAws, raw: dict[str, Any], region: str = "us-east-1") -> None:
+    gd = fake_aws.guardduty(region)
+    gd.add_findings([raw], detector_id=gd.add_detector(raw["service"]["detectorId"]))
+
+
+def _judged(ledger: Path, status: str, judged: dict[str, Any], *, at: str) -> None:
+    """A verdict that stored the state of the finding it judged (``judged``: a raw finding)."""
+    from torinvest.findings import read_findings as read
+
+    path = ledger.parent / "judged.json"
+    path.write_text(json.dumps(judged))
+    row = read(path).frame().iloc[0]
+    record_verdict(
+        make_verdict(
+            FINDING, status=status, analyst="ana", rationale="read the activity",
+            finding=row, now=pd.Timestamp(at),
+        ),
+        ledger,
+    )  # fmt: skip
+
+
+def _nothing_changed(proxy: FaultProxy, fake_aws: FakeAws) -> None:
+    assert "ArchiveFindings" not in ops(proxy) and "CreateFilter" not in ops(proxy)
+    assert fake_aws.archived_ids == set() and fake_aws.filters == []
+
+
+def test_a_legitimate_verdict_older_than_guarddutys_update_archives_nothing(
+    proxy: FaultProxy, fake_aws: FakeAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The verdict (2024-01-01) judged the finding as it was; GuardDuty then updated the same
+    finding with new activity (2024-06-01): the archive and its rule would hide what nobody
+    reviewed. The dry run says so too."""
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", SAMPLE_ACCOUNT)
+    _hold(fake_aws, _updated_raw())
+    ledger = tmp_path / "l.jsonl"
+    verdict(ledger, "legitimate")  # an older record: no finding state, its time decides
+    code, out, err = archive(ledger)
+    assert code == 1, err
+    (line,) = errors(err)
+    assert f"refused: finding {FINDING} changed since the legitimate verdict of ana" in line
+    assert "GuardDuty updated it at 2024-06-01T09:00:00Z, after the verdict" in line
+    assert "count 900, last seen 2024-06-01T08:59:00Z" in line
+    assert f"torinvest investigate {FINDING}" in line and "--status legitimate" in line
+    _nothing_changed(proxy, fake_aws)
+    no_traceback(out, err)
+    code, out, err = run(
+        "actions", FINDING, "--plan", "archive", "--suppress", "--regions", "us-east-1",
+        "--ledger", str(ledger),
+    )  # fmt: skip
+    assert code == 0, err
+    assert "--execute would be refused: finding" in err and "changed since the legitimate" in err
+    _nothing_changed(proxy, fake_aws)
+
+
+def test_a_verdict_that_judged_an_older_state_archives_nothing_even_if_recorded_later(
+    proxy: FaultProxy, fake_aws: FakeAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Recorded after GuardDuty's update, but on the evidence of the finding before it (a case
+    copy, a notebook run earlier): the stored state tells, naming what changed. Recorded again
+    on the finding as it is now, the archive goes ahead."""
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", SAMPLE_ACCOUNT)
+    raw = _updated_raw()
+    _hold(fake_aws, raw)
+    ledger = tmp_path / "l.jsonl"
+    old = json.loads((SHAPES / "single_raw.json").read_text())
+    _judged(ledger, "legitimate", old, at="2024-07-01T00:00:00Z")
+    code, _out, err = archive(ledger)
+    assert code == 1
+    (line,) = errors(err)
+    assert "count 6 → 900" in line
+    assert "last seen 2023-07-10T12:20:04Z → 2024-06-01T08:59:00Z" in line
+    _nothing_changed(proxy, fake_aws)
+    _judged(ledger, "legitimate", raw, at="2024-07-01T00:05:00Z")  # re-investigated
+    code, out, err = archive(ledger)
+    assert code == 0, err
+    assert "2 change(s) done" in out and fake_aws.archived_ids == {FINDING}
+
+
+def test_recording_the_same_decision_on_an_updated_finding_is_a_new_record(
+    tmp_path: Path,
+) -> None:
+    """The analyst re-investigates and records the same decision again: it is recorded (it
+    judged another state of the finding); the same state again adds nothing."""
+    from torinvest.verdict import record_decision
+
+    ledger = tmp_path / "l.jsonl"
+    old = {"updated_at": "2023-07-10T12:26:31Z", "count": 6, "last_seen": "2023-07-10T12:20:04Z"}
+    new = {**old, "updated_at": "2024-06-01T09:00:00Z", "count": 900}
+
+    def decide(state: dict[str, Any]) -> bool:
+        v = make_verdict(FINDING, status="legitimate", analyst="ana", rationale="r", finding=state)
+        return record_decision(v, ledger).added
+
+    assert decide(old) and not decide(old) and decide(new)
+    (last,) = [r for r in read_ledger(ledger)[0] if r.get("finding_state", {}).get("count") == 900]
+    assert last["finding_state"] == {
+        "updated_at": "2024-06-01T09:00:00Z",
+        "count": 900,
+        "last_seen": "2023-07-10T12:20:04Z",
+    }
+
+
+def test_the_verdict_command_stores_the_state_of_the_finding_it_judged(tmp_path: Path) -> None:
+    ledger = tmp_path / "l.jsonl"
+    code, _out, err = run(
+        "verdict", FINDING, "--status", "legitimate", "--analyst", "ana", "--rationale", "r",
+        "--case", str(sample_case().root), "--ledger", str(ledger),
+    )  # fmt: skip
+    assert code == 0, err
+    (rec,) = read_ledger(ledger)[0]
+    state = rec["finding_state"]
+    assert set(state) == {"updated_at", "count", "last_seen"}
+    assert state["updated_at"].startswith("2023-07-10T") and isinstance(state["count"], int)
+
+
+def test_a_remediation_goes_ahead_on_a_finding_changed_since_its_verdict_and_says_so(
+    ready: SimpleNamespace, proxy: FaultProxy
+) -> None:
+    """Newer activity does not make a remediation wrong: a note, never a refusal."""
+    stale = json.loads((SHAPES / "single_raw.json").read_text())
+    stale["service"]["count"] = 1
+    _judged(ready.ledger, "malicious", stale, at="2024-02-01T00:00:00Z")
+    code, _out, err = remediate(ready)
+    assert code == 0, err
+    assert "changed since the malicious verdict of ana" in err and "count 1 → " in err
+    assert "the plan is built from the evidence read now" in err
+    assert "UpdateAccessKey" in ops(proxy, changes_only=True)
+
+
+@pytest.mark.parametrize(
+    ("edit", "said"),
+    [
+        (
+            {"principalId": "AIDAOTHERADMINUSER000", "accessKeyId": "AKIAOTHERADMINKEY000"},
+            [
+                "principal: the plan's copy says AIDAOTHERADMINUSER000, GuardDuty says "
+                "AIDATFQR7NSC5U6Q3TMDR",
+                "access key: the plan's copy says AKIAOTHERADMINKEY000, GuardDuty says "
+                "AKIATFQR7NSCUXC3DDDP",
+            ],
+        ),
+        (
+            {"type": "Recon:IAMUser/TorIPCaller"},
+            [
+                "type: the plan's copy says Recon:IAMUser/TorIPCaller, GuardDuty says "
+                "UnauthorizedAccess:IAMUser/TorIPCaller"
+            ],
+        ),
+        (
+            {"accountId": "111122223333"},
+            [f"account: the plan's copy says 111122223333, GuardDuty says {SAMPLE_ACCOUNT}"],
+        ),
+    ],
+    ids=["principal-and-key", "type", "account"],
+)
+def test_a_case_copy_that_is_not_guarddutys_finding_archives_nothing(
+    proxy: FaultProxy,
+    fake_aws: FakeAws,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    edit: dict[str, str],
+    said: list[str],
+) -> None:
+    """The case file's copy of the finding (same ID) names another principal, type or account
+    than GuardDuty's: the rule would suppress someone else's findings. GuardDuty's copy is read
+    in the detector that would change, and the run refuses naming both values — also when the
+    caller is the finding's account (no administrator check needed)."""
+    raw = json.loads((SHAPES / "single_raw.json").read_text())
+    _hold(fake_aws, raw)
+    copy = json.loads(json.dumps(raw))
+    for name, value in edit.items():
+        if name in ("principalId", "accessKeyId"):
+            copy["resource"]["accessKeyDetails"][name] = value
+        else:
+            copy[name] = value
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", SAMPLE_ACCOUNT)  # GuardDuty's account
+    case = tmp_path / "case"
+    (case / "findings").mkdir(parents=True)
+    (case / "findings" / "f.json").write_text(json.dumps([copy]))
+    ledger = tmp_path / "l.jsonl"
+    verdict(ledger, "legitimate")
+    code, out, err = run(
+        "actions", FINDING, "--case", str(case), "--plan", "archive", "--suppress", "--execute",
+        "--ledger", str(ledger),
+    )  # fmt: skip
+    assert code == 1, out
+    (line,) = errors(err)
+    assert f"GuardDuty's finding {FINDING}" in line and "is not the one the plan was built" in line
+    for part in said:
+        assert part in line
+    _nothing_changed(proxy, fake_aws)
+    no_traceback(out, err)
+
+
+def test_a_detector_that_does_not_hold_the_finding_is_never_archived_in(
+    proxy: FaultProxy, fake_aws: FakeAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The case copy says eu-west-1; GuardDuty holds the finding in us-east-1. GuardDuty answers
+    an ArchiveFindings of IDs it does not hold as done: the run refuses before it, never
+    "done"."""
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", SAMPLE_ACCOUNT)
+    raw = json.loads((SHAPES / "single_raw.json").read_text())
+    _hold(fake_aws, raw)
+    fake_aws.guardduty("eu-west-1").add_detector("e" * 32)
+    copy = {**raw, "region": "eu-west-1"}
+    case = tmp_path / "case"
+    (case / "findings").mkdir(parents=True)
+    (case / "findings" / "f.json").write_text(json.dumps([copy]))
+    ledger = tmp_path / "l.jsonl"
+    verdict(ledger, "legitimate")
+    code, out, err = run(
+        "actions", FINDING, "--case", str(case), "--plan", "archive", "--execute",
+        "--ledger", str(ledger),
+    )  # fmt: skip
+    assert code == 1, out
+    (line,) = errors(err)
+    assert f"detector {'e' * 32} in region eu-west-1 does not hold finding {FINDING}" in line
+    assert "done" not in out
+    _nothing_changed(proxy, fake_aws)
+
+
+def test_an_archive_is_done_only_when_guardduty_reads_it_back_archived(
+    proxy: FaultProxy, fake_aws: FakeAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ArchiveFindings answers, but the finding is not archived (read back): failed, never
+    done; the read-back itself failing: outcome unknown."""
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", SAMPLE_ACCOUNT)
+    _hold(fake_aws, json.loads((SHAPES / "single_raw.json").read_text()))
+    ledger = tmp_path / "l.jsonl"
+    verdict(ledger, "legitimate")
+    monkeypatch.setattr(FakeAws, "_guardduty_ArchiveFindings", lambda self, *a: {})
+    code, out, err = run(
+        "actions", FINDING, "--plan", "archive", "--regions", "us-east-1", "--execute",
+        "--ledger", str(ledger),
+    )  # fmt: skip
+    assert code == 1
+    assert "  done: ArchiveFindings" not in out
+    assert (
+        f"  FAILED: ArchiveFindings answered, but GuardDuty's read-back says: finding {FINDING} "
+        "is still not archived"
+    ) in out
+    assert "0 change(s) done, 0 already done, 1 failed" in out
+    verified = [r for r in read_ledger(ledger)[0] if r.get("phase") == "verified"]
+    assert [r["status"] for r in verified] == ["failed"]
+
+    real = FakeAws._set_archived
+
+    def archive_then_fail_reads(self: FakeAws, *a: Any) -> dict[str, Any]:
+        real(self, *a)
+        proxy.fault("GetFindings", HTML_500, times=1)
+        return {}
+
+    monkeypatch.setattr(FakeAws, "_guardduty_ArchiveFindings", archive_then_fail_reads)
+    code, out, err = run(
+        "actions", FINDING, "--plan", "archive", "--regions", "us-east-1", "--execute",
+        "--ledger", str(ledger),
+    )  # fmt: skip
+    assert code == 1
+    assert "  OUTCOME UNKNOWN: ArchiveFindings " in out and "reading the finding back" in out
+    assert "1 outcome(s) unknown" in out
+    no_traceback(out, err)

@@ -128,8 +128,9 @@ def _change(runner: Runner, action: Action, *, looked: bool = False) -> CallResu
             runner.echo(f"  replacing: {verdict[1]}")
         elif verdict is not None:
             return runner.skipped(action, *verdict)
-    result = runner.call(action, verb="EXECUTE")
-    if result.status == "done" and action.operation == "ArchiveFindings":
+    read_back = action.operation == "ArchiveFindings"
+    result = runner.call(action, verb="EXECUTE", read_back=read_back)
+    if result.status == "done" and read_back:
         return _read_back_archived(runner, result)
     return result
 
@@ -171,6 +172,7 @@ def _read_back_archived(runner: Runner, result: CallResult) -> CallResult:
         i for i in ids if i in found and not (found[i].get("Service") or {}).get("Archived")
     ]
     if not missing and not unarchived:
+        runner.echo(f"  done: ArchiveFindings (read back: {', '.join(ids)} archived)")
         return result
     said = "; ".join(
         [

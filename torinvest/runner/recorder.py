@@ -200,12 +200,15 @@ class Runner:
         verb: str,
         suspect_key: str | None = None,
         probe: bool = False,
+        read_back: bool = False,
     ) -> CallResult:
         """Print, ledger, call, ledger, print. Never raises for an AWS answer (an error is a
         ``failed`` result); raises InputError only when the ledger cannot be written.
 
         ``probe``: a read that checks whether a change is done; "no such entity" is its answer
-        (a ``read`` with no response), and its answer is not an inventory sentence."""
+        (a ``read`` with no response), and its answer is not an inventory sentence.
+        ``read_back``: a change the caller reads back before saying done (its answer is printed
+        as "answered", not "done")."""
         self.seq += 1
         seq = self.seq
         self.echo(f"{verb:<8} {action.cli()}  # {action.why}")
@@ -237,7 +240,10 @@ class Runner:
                 "note": note,
             }
         )
-        self.echo(f"  {'answer' if note else status}: {note or action.operation}")
+        said = "answer" if note else ("answered" if read_back else status)
+        self.echo(
+            f"  {said}: {note or action.operation}" + (" (read back next)" if read_back else "")
+        )
         return CallResult(action, status, response=response, note=note)
 
     def _failed(self, action: Action, seq: int, err: AwsError, *, probe: bool) -> CallResult:
