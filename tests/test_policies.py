@@ -141,7 +141,8 @@ def test_actions_use_the_actions_policy_and_reads_stay_read_only(
         results += report.results
     monkeypatch.setenv("MOTO_ACCOUNT_ID", "123837392027")  # the finding's account
     row = read_findings(SHAPES / "single_raw.json").frame().iloc[0]
-    fake_aws.guardduty("us-east-1").add_detector(row["detector_id"])
+    gd = fake_aws.guardduty("us-east-1")  # the detector holds the finding (an archive checks)
+    gd.add_findings([row["raw"]], detector_id=gd.add_detector(row["detector_id"]))
     for _ in range(2):
         report = rn.carry_out(
             Aws(),
