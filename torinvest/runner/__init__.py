@@ -10,6 +10,11 @@ recorded in the ledger.
   command to record one. A later ``pending`` never hides an earlier decision. With
   ``carry_out(recheck_verdict=True)`` (the CLI's ``--execute``) it is checked again right before
   each change: a verdict changed meanwhile stops the run (``RunReport.stopped``).
+* **The finding GuardDuty holds** (archive): ``GetFindings`` in the detector the archive
+  changes; refused when it does not hold the finding, when its copy names another type, account,
+  region, principal or key than the plan's copy, or when it changed since the legitimate verdict
+  (``carry_out(verdict=…)``, :func:`~torinvest.runner.gate.stale_verdict`). ``ArchiveFindings``
+  is done only when read back archived.
 * **Account guard**: before anything else that talks to AWS, ``sts:GetCallerIdentity`` with the
   same credentials. A remediation runs only in the finding's account; an archive only in the
   finding's GuardDuty administrator account (or the finding's own account when it is standalone
@@ -39,6 +44,7 @@ Ledger records (JSON lines, :func:`torinvest.verdict.append`), all with ``kind: 
      "error": {"code", "message"}, "note", "at"}
     {"phase": "skipped", "status": "already-done|left-alone", "note", "action", "at"}   # no call made
     {"phase": "refused", "reason", "at"}                                              # a guard said no
+    {"phase": "verified", "status": "failed|unknown", "note", "action", "at"}  # a read-back did not confirm
 
 The first record of an ``--execute`` run also carries ``planned_changes`` (how many changes the
 plan has) and ``planned`` (each change: ``service:Operation`` and its targets): a run with fewer
