@@ -146,7 +146,7 @@ def test_actions_use_the_actions_policy_and_reads_stay_read_only(
     for _ in range(2):
         report = rn.carry_out(
             Aws(),
-            ac.plan_archive(row, suppress=True),
+            ac.plan_archive(row, suppress=True, scope="principal"),
             execute=True,
             ledger=tmp_path / "l",
             echo=str,
@@ -161,6 +161,7 @@ def test_actions_use_the_actions_policy_and_reads_stay_read_only(
         "guardduty:ArchiveFindings",
         "guardduty:CreateFilter",
         "guardduty:ListFilters",
+        "guardduty:GetFilter",
         "guardduty:GetAdministratorAccount",
         "sts:GetCallerIdentity",
         "iam:ListGroupsForUser",
@@ -199,7 +200,11 @@ def test_every_call_a_plan_can_contain_is_in_the_actions_policy() -> None:
                 principal_id="AROAEXAMPLE000000001:s",
             )
         ),
-        ac.plan_archive(read_findings(SHAPES / "single_raw.json").frame().iloc[0], suppress=True),
+        ac.plan_archive(
+            read_findings(SHAPES / "single_raw.json").frame().iloc[0],
+            suppress=True,
+            scope="principal",
+        ),
     ]
     actions = [a for p in plans for a in p.actions if not a.manual]
     writes = {a.name for a in actions if a.changes_aws}

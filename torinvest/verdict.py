@@ -37,7 +37,7 @@ DECIDED: tuple[str, ...] = ("legitimate", "malicious", "inconclusive")
 NEXT_STEPS: dict[str, str] = {
     "pending": "No decision yet: keep investigating; nothing is archived or changed.",
     "legitimate": "Archive the finding (administrator account); optionally add a suppression "
-    "rule scoped to this principal and the Tor finding types.",
+    "rule scoped to this IAM user or this key and the Tor finding type.",
     "malicious": "Assume every credential the actor could reach is compromised: deactivate the "
     "key, revoke sessions minted with it, and undo the persistence found in its activity.",
     "inconclusive": "Treat as malicious until shown otherwise: contain the key, then keep "

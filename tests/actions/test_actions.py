@@ -538,7 +538,7 @@ def test_writes_that_may_have_found_it_there_are_not_undone_blindly() -> None:
 
 def test_suppression_is_scoped_to_the_type_account_and_principal() -> None:
     row = read_findings(SHAPES / "single_raw.json").frame().iloc[0]
-    plan = ac.plan_archive(row, suppress=True)
+    plan = ac.plan_archive(row, suppress=True, scope="principal")
     rule = plan.actions[1].params
     assert rule["FindingCriteria"] == {
         "Criterion": {
@@ -666,7 +666,7 @@ def test_archive_in_the_findings_account_with_a_narrow_rule(
     gd = fake_aws.guardduty("us-east-1")
     gd.add_detector(row["detector_id"])
     gd.add_findings([json.loads((SHAPES / "single_raw.json").read_text())])
-    plan = ac.plan_archive(row, suppress=True)
+    plan = ac.plan_archive(row, suppress=True, scope="principal")
     report = rn.carry_out(Aws(), plan, execute=True, ledger=tmp_path / "l", echo=lambda s: None)
     assert report.failed == []
     assert ops(proxy) == [
@@ -830,7 +830,7 @@ def test_archive_command_needs_legitimate_and_the_right_account(
     verdict(ledger, "legitimate", raw["id"])
     monkeypatch.setenv("MOTO_ACCOUNT_ID", SAMPLE_ACCOUNT)
     code, out, err = run(
-        "actions", raw["id"], "--plan", "archive", "--suppress", "--regions", "us-east-1",
+        "actions", raw["id"], "--plan", "archive", "--suppress", "--scope", "principal", "--regions", "us-east-1",
         "--execute", "--ledger", str(ledger),
     )  # fmt: skip
     assert code == 0, err
@@ -838,7 +838,7 @@ def test_archive_command_needs_legitimate_and_the_right_account(
     assert "2 change(s) done, 0 already done, 0 failed" in out
     assert fake_aws.archived_ids == {raw["id"]}
     code, out, err = run(
-        "actions", raw["id"], "--plan", "archive", "--suppress", "--regions", "us-east-1",
+        "actions", raw["id"], "--plan", "archive", "--suppress", "--scope", "principal", "--regions", "us-east-1",
         "--execute", "--ledger", str(ledger),
     )  # fmt: skip
     assert code == 0, err

@@ -14,8 +14,9 @@ Served operations:
 - GuardDuty: ListDetectors, ListFindings (FindingCriteria on any dotted finding field with
   Eq/Neq/Equals/NotEquals/Matches/NotMatches and Gt/Gte/Lt/Lte/GreaterThan.../LessThanOrEqual,
   timestamps compared in epoch milliseconds; SortCriteria; 50 per page), GetFindings,
-  ArchiveFindings, UnarchiveFindings (50 IDs per call), CreateFilter, ListFilters,
-  GetAdministratorAccount. Last pages carry ``nextToken: ""``, as GuardDuty sends.
+  ArchiveFindings, UnarchiveFindings (50 IDs per call), CreateFilter (Name and Description
+  checked against the character sets of GuardDuty's API reference, which botocore's model
+  lacks), ListFilters, GetFilter, GetAdministratorAccount. Last pages carry ``nextToken: ""``, as GuardDuty sends.
 - CloudTrail: LookupEvents over stored log *records*, newest first, one lookup attribute, time
   window, 50 per page, 2 requests/s per region (``ThrottlingException``, HTTP 400): requests are
   counted by the time they arrive, over a sliding second (accepted ones only), and can be
@@ -93,6 +94,13 @@ JSON_NOT_FOUND = '{"message": "Not Found"}'
 JSON_SERVER_ERROR = '{"error": "internal", "status": 500}'
 GARBLED = b'\x1f\x8b\x08\x00\xde\xad\xbe\xef{"Det'
 
+#: What CreateFilter takes in Name and Description, as GuardDuty's API reference documents them
+#: (botocore's model has only the lengths): Name: letters, digits, ``. _ -``; Description:
+#: letters, digits, whitespace and ``- . : _ { } [ ] ( ) /``.
+FILTER_TEXT_PATTERNS: dict[str, re.Pattern[str]] = {
+    "Name": re.compile(r"[A-Za-z0-9_.-]+"),
+    "Description": re.compile(r"[A-Za-z0-9 \t\n\x0b\x0c\r\-.:_{}\[\]()/]*"),
+}
 GUARDDUTY_INVALID_INPUT = (
     "The request is rejected because an invalid or out-of-range value is specified as an input "
     "parameter."
@@ -205,6 +213,23 @@ def _from_wire(shape: Shape, value: Any) -> Any:
         return {k: _from_wire(shape.value, v) for k, v in value.items()}
     if kind == "timestamp" and isinstance(value, int | float) and not isinstance(value, bool):
         return datetime.fromtimestamp(value, UTC)
+    return value
+
+
+def _to_wire(shape: Shape, value: Any) -> Any:
+    """botocore params (member names) → wire JSON: the inverse of :func:`_from_wire`, for an
+    answer that echoes a request's nested parameters (GetFilter's FindingCriteria)."""
+    kind = shape.type_name
+    if kind == "structure" and isinstance(value, dict):
+        return {
+            shape.members[k].serialization.get("name", k): _to_wire(shape.members[k], v)
+            for k, v in value.items()
+            if k in shape.members
+        }
+    if kind == "list" and isinstance(value, list):
+        return [_to_wire(shape.member, v) for v in value]
+    if kind == "map" and isinstance(value, dict):
+        return {k: _to_wire(shape.value, v) for k, v in value.items()}
     return value
 
 
@@ -1059,6 +1084,17 @@ class FakeAws:
         self, region: str, op: OperationModel, params: dict[str, Any]
     ) -> dict[str, Any]:
         gd = self._gd_validated(region, op, params)
+        bad = [
+            f"{field} {params[field]!r} has characters GuardDuty does not take"
+            for field, pattern in FILTER_TEXT_PATTERNS.items()
+            if field in params and not pattern.fullmatch(str(params[field]))
+        ]
+        if bad:
+            raise ApiError(
+                "BadRequestException",
+                f"{GUARDDUTY_INVALID_INPUT} [fake_aws] {'; '.join(bad)}",
+                wire_type="InvalidInputException",
+            )
         gd._detector(params["DetectorId"])
         if params.get("Action") == "ARCHIVE":
             gd._check_may_archive()
@@ -1086,6 +1122,24 @@ class FakeAws:
         names = [f["Name"] for f in gd._filters if f["DetectorId"] == params["DetectorId"]]
         names, token = self._gd_page(region, op, params, names)
         return {"FilterNames": names, "NextToken": token}
+
+    def _guardduty_GetFilter(
+        self, region: str, op: OperationModel, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        gd = self._gd_validated(region, op, params)
+        gd._detector(params["DetectorId"])
+        for f in gd._filters:
+            if (f["DetectorId"], f["Name"]) == (params["DetectorId"], params["FilterName"]):
+                members = op.output_shape.members
+                answer = {"Action": "NOOP", **copy.deepcopy(f)}
+                return {  # nested parameters go back in their wire names
+                    k: _to_wire(members[k], v) for k, v in answer.items() if k in members
+                }
+        raise ApiError(
+            "BadRequestException",
+            "The request is rejected since no such resource found.",
+            wire_type="InvalidInputException",
+        )
 
     def _guardduty_GetAdministratorAccount(
         self, region: str, op: OperationModel, params: dict[str, Any]

@@ -151,7 +151,7 @@ def test_a_dry_run_with_another_accounts_credentials_reads_nothing_there(
 
 def archive(ledger: Path, finding: str = FINDING, *extra: str) -> tuple[int, str, str]:
     return run(
-        "actions", finding, "--plan", "archive", "--suppress", "--regions", "us-east-1",
+        "actions", finding, "--plan", "archive", "--suppress", "--scope", "principal", "--regions", "us-east-1",
         "--execute", "--ledger", str(ledger), *extra,
     )  # fmt: skip
 
@@ -497,7 +497,15 @@ def test_a_finding_without_its_principal_gets_no_suppression_rule(tmp_path: Path
     (case / "findings").mkdir(parents=True)
     (case / "findings" / "f.json").write_text(json.dumps(raw))
     code, out, err = run(
-        "actions", raw["id"], "--case", str(case), "--plan", "archive", "--suppress"
+        "actions",
+        raw["id"],
+        "--case",
+        str(case),
+        "--plan",
+        "archive",
+        "--suppress",
+        "--scope",
+        "principal",
     )
     assert code == 1
     (line,) = errors(err)
@@ -692,7 +700,7 @@ def test_a_malicious_verdict_recorded_meanwhile_stops_the_archive(
 
     monkeypatch.setattr(investigation, "locate", locate_then_decide)
     code, _out, err = run(
-        "actions", raw["id"], "--plan", "archive", "--suppress", "--regions", "us-east-1",
+        "actions", raw["id"], "--plan", "archive", "--suppress", "--scope", "principal", "--regions", "us-east-1",
         "--execute", "--ledger", str(ledger),
     )  # fmt: skip
     assert code == 1
@@ -1262,13 +1270,13 @@ def test_a_deleted_key_is_done_but_the_deny_only_goes_on_the_findings_user(
     assert iam.list_user_policies(UserName="benjamin")["PolicyNames"] == []
 
 
-def test_two_sessions_of_one_role_get_two_suppression_rules(
+def test_two_sessions_of_one_role_get_two_key_rules_and_no_principal_rule(
     proxy: FaultProxy, fake_aws: FakeAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Two findings of one role, sessions …:botocore-session-1688991000 and …-1688995555: the
-    names used to be cut to 64 characters into one, and the second run said "already done"
-    although the rule matched only the first session. Each rule's name carries the hash of its
-    criteria: the second is made too, and a re-run of each is already done."""
+    """Two findings of one role, sessions …:botocore-session-1688991000 and …-1688995555: a
+    principal rule is refused (the session name is the caller's choice); key rules (each
+    session's own ASIA key) are two rules, each name carrying the hash of its criteria, and a
+    re-run of each is already done."""
     import copy
 
     from torinvest.findings import read_findings
@@ -1292,21 +1300,22 @@ def test_two_sessions_of_one_role_get_two_suppression_rules(
     path.write_text(json.dumps(rows))
     gd.add_findings(rows)
     plans = [
-        ac.plan_archive(row, suppress=True) for _, row in read_findings(path).frame().iterrows()
+        ac.plan_archive(row, suppress=True, scope="key")
+        for _, row in read_findings(path).frame().iterrows()
     ]
+    for _, row in read_findings(path).frame().iterrows():
+        with pytest.raises(InputError, match="session name is chosen by whoever assumes"):
+            ac.plan_archive(row, suppress=True, scope="principal")
     names = [p.actions[1].params["Name"] for p in plans]
     assert len(set(names)) == 2 and all(len(n) <= 64 for n in names)
     for plan in plans:
         report = rn.carry_out(Aws(), plan, execute=True, ledger=tmp_path / "l", echo=lambda s: None)
         assert [r.status for r in report.results] == ["done", "done"]
     sessions = [
-        f["FindingCriteria"]["Criterion"]["resource.accessKeyDetails.principalId"]["Eq"]
+        f["FindingCriteria"]["Criterion"]["resource.accessKeyDetails.accessKeyId"]["Eq"]
         for f in fake_aws.filters
     ]
-    assert sessions == [
-        ["AROATFQR7NSCABCDEFGHI:botocore-session-1688991000"],
-        ["AROATFQR7NSCABCDEFGHI:botocore-session-1688995555"],
-    ]
+    assert sessions == [["ASIATFQR7NSCAAAAAAAA"], ["ASIATFQR7NSCBBBBBBBB"]]
     again = rn.carry_out(Aws(), plans[1], execute=True, ledger=tmp_path / "l", echo=lambda s: None)
     assert [r.status for r in again.results] == ["already-done", "already-done"]
 

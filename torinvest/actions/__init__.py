@@ -8,8 +8,10 @@ and records every call; nothing here changes AWS.
 Legitimate (AWS: archive the finding), :func:`plan_archive`:
   * ``ArchiveFindings`` — run by the GuardDuty administrator account (or a standalone account);
   * optionally a suppression rule (``CreateFilter`` with ``Action=ARCHIVE``) that matches this
-    finding's type, its account and this principal (or only this key) — never broader
-    (:func:`check_suppression_scope`).
+    finding's type, its account and, by the analyst's explicit scope, one IAM user (``AIDA…``)
+    or one access key — never a role session, federated user or root, whose principal is a
+    name someone chooses or the whole account (:func:`scope_value`,
+    :func:`check_suppression_scope`).
 
 Not legitimate (AWS: assume every credential is compromised), :func:`plan_remediation`, in order:
   1. contain the key, by its kind: a user's long-term key is deactivated (``UpdateAccessKey
@@ -43,9 +45,12 @@ The package, each module importing only those above it:
 
 from torinvest.actions.archive import (
     check_suppression_scope,
+    filter_description,
     filter_name,
     plan_archive,
     revoke_older_sessions_policy,
+    scope_value,
+    scope_words,
     suppression_criteria,
 )
 from torinvest.actions.evidence import failed_secret_reads, rotate_secrets, undo_persistence
@@ -77,6 +82,7 @@ __all__ = [
     "Plan",
     "check_suppression_scope",
     "failed_secret_reads",
+    "filter_description",
     "filter_name",
     "inventory",
     "minted_credentials",
@@ -85,6 +91,8 @@ __all__ = [
     "plan_remediation",
     "revoke_older_sessions_policy",
     "rotate_secrets",
+    "scope_value",
+    "scope_words",
     "suppression_criteria",
     "undo_persistence",
 ]

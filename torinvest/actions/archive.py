@@ -1,10 +1,11 @@
-"""Legitimate: archive the finding, optionally with a suppression rule scoped to the
-principal or the key, never broader (:func:`plan_archive`).
+"""Legitimate: archive the finding, optionally with a suppression rule scoped to one IAM user
+or one access key, never to a name someone chooses (:func:`plan_archive`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -42,33 +43,115 @@ def revoke_older_sessions_policy(now: pd.Timestamp) -> dict[str, Any]:
     }
 
 
+#: IDs AWS makes (nobody names them): an IAM user's unique ID, an access key ID (AKIA… a
+#: long-term key of a user or of root; ASIA… temporary credentials of one session).
+USER_ID_RE = re.compile(r"AIDA[A-Z0-9]{12,124}")
+KEY_ID_RE = re.compile(r"(AKIA|ASIA)[A-Z0-9]{12,124}")
+#: What to do instead of a refused principal scope.
+_INSTEAD = (
+    "use --scope key if the key is an IAM user's long-term key (AKIA…); otherwise archive "
+    "without --suppress (no suppression rule: later findings are judged one by one)"
+)
+#: Why a principal scope is refused, by the finding's userType.
+_UNSTABLE_PRINCIPALS: dict[str, str] = {
+    "AssumedRole": "its principal is the role's ID and the session name, and the session name "
+    "is chosen by whoever assumes the role: the rule would hide the Tor findings of anyone "
+    "who assumes it under that name",
+    "FederatedUser": "its principal is the account and the name given to "
+    "GetFederationToken, which the caller chooses: the rule would hide the Tor findings of "
+    "anyone in the account who picks that name",
+    "Root": "its principal is the account itself: the rule would hide every Tor finding of the "
+    "account's root user",
+}
+
+
+def _text(value: Any) -> str | None:
+    """``value`` as text, None when absent (None, NA, NaN, blank)."""
+    if value is None or (not isinstance(value, str) and bool(pd.isna(value))):
+        return None
+    return str(value) if str(value).strip() else None
+
+
+def scope_value(finding: Mapping[str, Any], scope: str) -> str:
+    """The one value a suppression rule of ``scope`` matches for ``finding``, only when nobody
+    can choose it: an IAM user's unique ID (``AIDA…``, userType IAMUser) for ``principal``; an
+    access key ID AWS made (``AKIA…`` or ``ASIA…``) for ``key``. Anything else raises InputError
+    saying why and what to do instead."""
+    fid = finding.get("id")
+    if _text(finding.get("principal_id" if scope == "principal" else "access_key_id")) is None:
+        raise InputError(
+            f"finding {fid} has no {SCOPE_FIELDS[scope]}: a suppression rule would be broader "
+            f"than this {scope}",
+            hint="archive without --suppress",
+        )
+    if scope == "key":
+        key = _text(finding.get("access_key_id"))
+        if key is None or not KEY_ID_RE.fullmatch(key):
+            raise InputError(
+                f"finding {fid}: access key ID {key or '(none)'} is not one AWS makes "
+                "(AKIA… or ASIA…): a rule on it could match keys it was not meant for",
+                hint="archive without --suppress (no suppression rule)",
+            )
+        return key
+    principal, user_type = _text(finding.get("principal_id")), _text(finding.get("user_type"))
+    if user_type in _UNSTABLE_PRINCIPALS:
+        raise InputError(
+            f"finding {fid}: no suppression rule on principal {principal or '(none)'} "
+            f"({user_type}): {_UNSTABLE_PRINCIPALS[user_type]}",
+            hint=_INSTEAD,
+        )
+    if user_type != "IAMUser" or principal is None or not USER_ID_RE.fullmatch(principal):
+        raise InputError(
+            f"finding {fid}: no suppression rule on principal {principal or '(none)'} (user type "
+            f"{user_type or '(none)'}): torinvest keys a principal rule only on an IAM user's "
+            "unique ID (AIDA…, user type IAMUser), which nobody can choose or reuse",
+            hint=_INSTEAD,
+        )
+    return principal
+
+
+def scope_words(finding: Mapping[str, Any], scope: str) -> str:
+    """What a suppression rule of ``scope`` for ``finding`` hides, in words (the dry run says it)."""
+    value = scope_value(finding, scope)
+    user = _text(finding.get("user_name")) or "(no name)"
+    head = f"future {finding.get('type')} findings of account {finding.get('account_id')}"
+    if scope == "principal":
+        return f"{head} of IAM user {user} (unique ID {value}), whichever key it uses"
+    if value.startswith("ASIA"):
+        return (
+            f"{head} made with temporary key {value} ({finding.get('user_type') or 'unknown'} "
+            f"{user}): only this session's credentials, so the rule stops matching when they expire"
+        )
+    return (
+        f"{head} made with long-term key {value} ({finding.get('user_type') or 'unknown'} "
+        f"{user}), until the key is deleted; its other keys are not covered"
+    )
+
+
 def suppression_criteria(finding: Mapping[str, Any], scope: str) -> dict[str, Any]:
     """The FindingCriteria of a suppression rule for ``finding``: its type, its account and its
-    principal (``scope="principal"``) or key (``scope="key"``), each one exact value."""
+    principal (``scope="principal"``, an IAM user only) or key (``scope="key"``), each one exact
+    value (:func:`scope_value` refuses a value someone could choose)."""
     if scope not in SUPPRESSION_SCOPES:
         raise InputError(
             f"suppression scope {scope!r} is broader than torinvest allows",
             hint=f"use one of {', '.join(SUPPRESSION_SCOPES)}; create wider rules in the console",
         )
     field_name = SCOPE_FIELDS[scope]
-    value = finding.get("principal_id" if scope == "principal" else "access_key_id")
     ftype, account = finding.get("type"), finding.get("account_id")
-    missing = [
-        name
-        for name, v in ((field_name, value), ("type", ftype), ("accountId", account))
-        if not _present(v)
-    ]
+    missing = [name for name, v in (("type", ftype), ("accountId", account)) if not _present(v)]
     if missing:
         raise InputError(
             f"finding {finding.get('id')} has no {', '.join(missing)}: a suppression rule "
             f"would be broader than this {scope}",
             hint="archive without --suppress",
         )
+    value = scope_value(finding, scope)
     criteria = {
         "Criterion": {
             "type": {"Eq": [str(ftype)]},
             "accountId": {"Eq": [str(account)]},
-            field_name: {"Eq": [str(value)]},
+            field_name: {"Eq": [value]},
         }
     }
     check_suppression_scope(criteria)
@@ -102,6 +185,11 @@ def check_suppression_scope(criteria: Mapping[str, Any]) -> None:
     scoped = [f for f in SCOPE_FIELDS.values() if one_exact(f) is not None]
     if not scoped:
         problems.append("it must match exactly one principal or one access key")
+    principal, key = one_exact(SCOPE_FIELDS["principal"]), one_exact(SCOPE_FIELDS["key"])
+    if principal is not None and not USER_ID_RE.fullmatch(principal):
+        problems.append(f"principal {principal} is not an IAM user's unique ID (AIDA…)")
+    if key is not None and not KEY_ID_RE.fullmatch(key):
+        problems.append(f"key {key} is not an access key ID AWS makes (AKIA…, ASIA…)")
     extra = set(crit) - {"type", "accountId", *SCOPE_FIELDS.values()}
     if extra:
         problems.append(f"unexpected criteria {sorted(extra)}")
@@ -117,31 +205,51 @@ def check_suppression_scope(criteria: Mapping[str, Any]) -> None:
 def filter_name(finding: Mapping[str, Any], scope: str) -> str:
     """The suppression rule's name: type, scope and value, and a short hash of the rule's exact
     criteria (GuardDuty: 3–64 of [A-Za-z0-9_.-]). The value may be cut to fit, the hash never:
-    two rules with different criteria (two sessions of one role) never share a name, so a rule
-    of this name is one with these criteria."""
+    two rules with different criteria never share a name; a rule found under this name is still
+    compared with these criteria before it counts as made (someone else may have made it)."""
     short = "recon" if str(finding.get("type", "")).startswith("Recon") else "unauthorized"
-    value = finding.get("principal_id" if scope == "principal" else "access_key_id")
     criteria = suppression_criteria(finding, scope)
+    value = criteria["Criterion"][SCOPE_FIELDS[scope]]["Eq"][0]
     digest = hashlib.sha256(orjson.dumps(criteria, option=orjson.OPT_SORT_KEYS)).hexdigest()[:10]
     head = FILTER_NAME_RE.sub("-", f"torinvest-tor-{short}-{value}")[: 64 - len(digest) - 1]
     return f"{head}-{digest}"
+
+
+#: Characters GuardDuty's CreateFilter takes in a Description (API reference: letters, digits,
+#: whitespace and - . : _ { } [ ] ( ) /; at most 512 characters). Others become "-".
+DESCRIPTION_UNSAFE_RE = re.compile(r"[^A-Za-z0-9 \-.:_(){}\[\]/]")
+DESCRIPTION_MAX = 512
+
+
+def filter_description(finding: Mapping[str, Any], scope: str) -> str:
+    """The rule's Description: what it matches and why, in the characters GuardDuty takes
+    (:data:`DESCRIPTION_UNSAFE_RE`; finding text reduced to them)."""
+    value = scope_value(finding, scope)
+    what = "IAM user unique ID" if scope == "principal" else "access key"
+    text = (
+        f"torinvest: {finding.get('type')} findings of account {finding.get('account_id')} "
+        f"and {what} {value} judged legitimate (finding {finding.get('id')})"
+    )
+    return DESCRIPTION_UNSAFE_RE.sub("-", text)[:DESCRIPTION_MAX]
 
 
 def plan_archive(
     finding: Mapping[str, Any],
     *,
     suppress: bool = False,
-    scope: str = "principal",
+    scope: str | None = None,
     detector_id: str | None = None,
 ) -> Plan:
     """Archive one finding; with ``suppress``, a rule that archives future findings of the same
-    Tor type, account and principal (``scope="principal"``) or key (``scope="key"``).
+    Tor type, account and IAM user (``scope="principal"``) or key (``scope="key"``): the scope
+    is required (no default), and refused for a principal or key someone could choose
+    (:func:`scope_value`).
 
     ``finding`` is a row of the findings frame (id, type, account_id, region, detector_id,
     principal_id, access_key_id). ``detector_id``: the detector of the account that archives
     (the administrator's), default the finding's.
     """
-    if scope not in SUPPRESSION_SCOPES:
+    if scope is not None and scope not in SUPPRESSION_SCOPES:
         raise InputError(
             f"suppression scope {scope!r} is broader than torinvest allows",
             hint=f"use one of {', '.join(SUPPRESSION_SCOPES)}; create wider rules in the console",
@@ -174,9 +282,14 @@ def plan_archive(
         )
     )
     if suppress:
+        if scope is None:
+            raise InputError(
+                "a suppression rule needs its scope: principal or key",
+                hint="--scope principal: every key of the finding's IAM user; --scope key: the "
+                "finding's access key only",
+            )
         criteria = suppression_criteria(finding, scope)
-        field_name = SCOPE_FIELDS[scope]
-        value = criteria["Criterion"][field_name]["Eq"][0]
+        value = criteria["Criterion"][SCOPE_FIELDS[scope]]["Eq"][0]
         plan.actions.append(
             Action(
                 "guardduty",
@@ -186,12 +299,10 @@ def plan_archive(
                     "Name": filter_name(finding, scope),
                     "Action": "ARCHIVE",
                     "Rank": 1,
-                    "Description": f"torinvest: {finding['type']} findings of {field_name}="
-                    f"{value} in account {finding['account_id']} judged legitimate "
-                    f"(finding {finding['id']})",
+                    "Description": filter_description(finding, scope),
                     "FindingCriteria": criteria,
                 },
-                why=f"suppress future {finding['type']} findings of this {scope} only",
+                why=f"suppression rule (--scope {scope}): archives {scope_words(finding, scope)}",
                 region=region,
                 targets=(str(value),),
             )

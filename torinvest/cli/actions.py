@@ -21,6 +21,13 @@ from torinvest.cli.output import print_issues
 from torinvest.options import PLAN_KINDS, SUPPRESSION_SCOPES
 from torinvest.safety import term_safe
 
+#: The --scope choices and what each covers (the usage error and --help say it).
+SCOPE_CHOICES = (
+    "principal (every key of the finding's IAM user; refused for a role session, a federated "
+    "user or root, whose principal is a name someone chooses or the whole account) or key "
+    "(the finding's access key only)"
+)
+
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``torinvest actions`` and its arguments to the parser."""
@@ -28,8 +35,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "actions",
         help="the archive or remediation plan of a finding: a dry run unless --execute",
         description="Print the plan that follows a verdict: archive (legitimate; --suppress adds "
-        "a suppression rule scoped to the finding type and the principal, or the key with --scope "
-        "key) or remediate (not legitimate: deactivate the key, revoke sessions and minted "
+        "a suppression rule scoped to the finding type and --scope: the IAM user or the key) or "
+        "remediate (not legitimate: deactivate the key, revoke sessions and minted "
         "credentials, undo what its activity created, rotate the secrets it read). Nothing that "
         "changes AWS runs without --execute, and --execute refuses without a matching decided "
         "verdict in the ledger or with credentials of another account (sts:GetCallerIdentity "
@@ -41,8 +48,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     a.add_argument(
         "--scope",
         choices=SUPPRESSION_SCOPES,
-        default="principal",
-        help="what the suppression rule matches (default principal)",
+        help="what the suppression rule matches (required with --suppress): " + SCOPE_CHOICES,
     )
     a.add_argument(
         "--execute",
@@ -75,6 +81,10 @@ def cmd_actions(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     decided: dict[str, Any] | None = None
     if args.suppress and args.plan != "archive":
         raise UsageError("--suppress goes with --plan archive")
+    if args.suppress and args.scope is None:
+        raise UsageError(f"--suppress needs --scope: {SCOPE_CHOICES}")
+    if args.scope is not None and not args.suppress:
+        raise UsageError("--scope goes with --suppress")
     if args.execute:  # the ledger only: no call before the verdict allows one
         decided = runner.require_verdict(args.finding_id, args.plan, ledger=args.ledger)
         print(

@@ -56,7 +56,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     g.add_argument(
         "--suppress",
         action="store_true",
-        help="with --verdict legitimate: also plan a suppression rule scoped to the principal",
+        help="with --verdict legitimate: also say what a suppression rule of each --scope would "
+        "hide, or why it is refused (torinvest actions --suppress --scope makes it)",
     )
     g.add_argument(
         "--supersede",

@@ -205,6 +205,26 @@ def _plan_html(title: str, plan: Plan, command: str, who: str, kind: str = "") -
     return _card(title, body, kind)
 
 
+def suppression_notes(finding: Mapping[str, Any], fid: str) -> list[str]:
+    """For each suppression scope, what its rule would hide and the command that makes it, or
+    why torinvest refuses it (the analyst picks one: there is no default scope)."""
+    from torinvest import actions
+
+    notes: list[str] = []
+    for scope in actions.SUPPRESSION_SCOPES:
+        try:
+            words = actions.scope_words(finding, scope)
+            actions.suppression_criteria(finding, scope)
+        except InputError as e:
+            notes.append(f"suppression rule --scope {scope}: refused: {e.message}")
+        else:
+            notes.append(
+                f"suppression rule --scope {scope}: archives {words} (torinvest actions {fid} "
+                f"--plan archive --suppress --scope {scope} --execute)"
+            )
+    return notes
+
+
 def next_steps(
     inv: Investigation,
     verdict: Mapping[str, Any],
@@ -216,7 +236,8 @@ def next_steps(
     credentials ``--execute`` would use (an online investigation asks STS; a case folder says
     where the credentials would come from, without calling AWS).
 
-    legitimate: archive (and, with ``suppress``, a suppression rule scoped to this principal);
+    legitimate: archive (and, with ``suppress``, what a suppression rule of each scope would
+    hide, or why it is refused: :func:`suppression_notes`);
     malicious/inconclusive: the remediation plan; pending: both, as previews.
     """
     from torinvest import actions, runner
@@ -226,10 +247,10 @@ def next_steps(
     aws = inv.sources.aws
     parts: list[str] = []
     if status in ("legitimate", "pending"):
-        cmd = f"torinvest actions {fid} --plan archive{' --suppress' if suppress else ''} --execute"
+        cmd = f"torinvest actions {fid} --plan archive --execute"
         title = "Archive plan" if status == "legitimate" else "If legitimate: archive plan"
         try:
-            plan = actions.plan_archive(inv.finding, suppress=suppress)
+            plan = actions.plan_archive(inv.finding)
         except InputError as e:
             parts.append(_card(title, f"<p>No archive plan: {_e(e)}</p>", "ti-warn"))
         else:
@@ -237,6 +258,8 @@ def next_steps(
                 "only the GuardDuty administrator account (or a standalone account) can archive "
                 "findings and create suppression rules"
             )
+            if suppress:
+                plan.notes.extend(suppression_notes(inv.finding, fid))
             parts.append(_plan_html(title, plan, cmd, runner.whose_credentials(plan, aws)))
     if status in ("malicious", "inconclusive", "pending"):
         cmd = f"torinvest actions {fid} --plan remediate --execute"

@@ -9,7 +9,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from torinvest.actions import Action
-from torinvest.runner.probes import _probe, identity_probe, principal, user_id_probe
+from torinvest.runner.probes import (
+    _probe,
+    filter_probe,
+    identity_probe,
+    principal,
+    user_id_probe,
+)
 from torinvest.runner.recorder import CallResult, Runner
 
 
@@ -124,6 +130,14 @@ def _change(runner: Runner, action: Action, *, looked: bool = False) -> CallResu
             if looked:
                 return runner.skipped(action, "left-alone", f"{verdict[1]}: check it by hand")
             return _find_key_owner(runner, action, verdict[1])
+        if verdict is not None and verdict[0] == "compare":  # a name only: read the rule
+            read, check = filter_probe(action)
+            seen = runner.call(read, verb="CHECK", probe=True)
+            verdict = (
+                check(seen.response)
+                if seen.status == "read"
+                else ("left-alone", f"{verdict[1]} but could not be read to compare it: check it")
+            )
         if verdict is not None and verdict[0] == "replace":
             runner.echo(f"  replacing: {verdict[1]}")
         elif verdict is not None:

@@ -23,7 +23,8 @@ Check = Callable[[Mapping[str, Any] | None], tuple[str, str] | None]
 def _probe(action: Action) -> tuple[Action, Check] | None:
     """A read that tells whether ``action`` is already done, and how to read its answer: the
     check returns ``("already-done" | "left-alone", why)``, ``("replace", why)`` (go ahead, saying
-    why what is there is not enough), ``("no-user" | "not-listed", why)`` (the suspect key is
+    why what is there is not enough), ``("compare", why)`` (something of that name is there: read
+    it and compare, :func:`filter_probe`), ``("no-user" | "not-listed", why)`` (the suspect key is
     not under its user's name: the run looks it up by its ID) or None (go ahead). A None answer
     means the probe found nothing ("no such entity")."""
     p = action.params
@@ -103,12 +104,8 @@ def _probe(action: Action) -> tuple[Action, Check] | None:
         name = p["Name"]
 
         def exists(resp: Mapping[str, Any] | None) -> tuple[str, str] | None:
-            if name in ((resp or {}).get("FilterNames") or []):
-                return (
-                    "already-done",
-                    f"suppression rule {name} already exists (its name carries the hash of "
-                    "these exact criteria)",
-                )
+            if name in ((resp or {}).get("FilterNames") or []):  # a name only: compare it
+                return "compare", f"a suppression rule named {name} exists"
             return None
 
         return (
@@ -116,6 +113,94 @@ def _probe(action: Action) -> tuple[Action, Check] | None:
             exists,
         )
     return None
+
+
+def filter_probe(action: Action) -> tuple[Action, Check]:
+    """The read (GetFilter) of the rule already named as ``action`` (a CreateFilter) would name
+    it, and its check: "already-done" only when its Action and FindingCriteria are exactly the
+    planned ones; otherwise "left-alone", naming what differs (a name alone never says done)."""
+    p = action.params
+    name = p["Name"]
+    read = Action(
+        action.service,
+        "GetFilter",
+        {"DetectorId": p["DetectorId"], "FilterName": name},
+        why=f"is rule {name} this rule?",
+        region=action.region,
+        changes_aws=False,
+        targets=action.targets,
+    )
+
+    def same(resp: Mapping[str, Any] | None) -> tuple[str, str] | None:
+        if resp is None:
+            return (
+                "left-alone",
+                f"rule {name} is listed but could not be read to compare it with this rule: "
+                "check it",
+            )
+        differs = [
+            f"{field} is {_compact(resp.get(field))}, not {_compact(p.get(field))}"
+            for field, norm in (("Action", _same), ("FindingCriteria", criteria_meaning))
+            if norm(resp.get(field)) != norm(p.get(field))
+        ]
+        if not differs:
+            return (
+                "already-done",
+                f"suppression rule {name} already exists with this action and these criteria",
+            )
+        return (
+            "left-alone",
+            f"a rule named {name} exists but is not this rule: {'; '.join(differs)}; review it "
+            f"(aws guardduty get-filter --detector-id {p['DetectorId']} --filter-name {name}), "
+            "then fix or delete it and re-run",
+        )
+
+    return read, same
+
+
+#: GuardDuty's two spellings of each condition (the older short one and the newer long one):
+#: an answer may carry either, or both.
+_CONDITION_SPELLINGS = {
+    "Eq": "Equals",
+    "Neq": "NotEquals",
+    "Gt": "GreaterThan",
+    "Gte": "GreaterThanOrEqual",
+    "Lt": "LessThan",
+    "Lte": "LessThanOrEqual",
+}
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def criteria_meaning(criteria: Any) -> Any:
+    """FindingCriteria as what they match: each field's conditions under one spelling (``Eq``
+    and ``Equals`` are one condition; empty ones dropped); a condition given twice with two
+    values stays as both (so it never compares equal to one). Anything not of that shape is
+    returned as it is (and compares as it is)."""
+    crit = criteria.get("Criterion") if isinstance(criteria, Mapping) else None
+    if not isinstance(crit, Mapping) or set(criteria) != {"Criterion"}:
+        return criteria
+    meaning: dict[str, Any] = {}
+    for field, cond in crit.items():
+        if not isinstance(cond, Mapping):
+            return criteria
+        conds: dict[str, list[Any]] = {}
+        for op, value in cond.items():
+            if value is None or value == []:
+                continue
+            name = _CONDITION_SPELLINGS.get(op, op)
+            if value not in conds.setdefault(name, []):
+                conds[name].append(value)
+        meaning[field] = conds
+    return meaning
+
+
+def _compact(value: Any) -> str:
+    """``value`` as compact JSON (at most 300 characters) for a sentence."""
+    text = orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    return text if len(text) <= 300 else text[:299] + "…"
 
 
 #: How each kind of created thing is read, and where its creation date is in the answer:
