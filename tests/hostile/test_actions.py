@@ -1605,7 +1605,7 @@ def test_a_legitimate_verdict_older_than_guarddutys_update_archives_nothing(
     _nothing_changed(proxy, fake_aws)
     no_traceback(out, err)
     code, out, err = run(
-        "actions", FINDING, "--plan", "archive", "--suppress", "--regions", "us-east-1",
+        "actions", FINDING, "--plan", "archive", "--suppress", "--scope", "principal", "--regions", "us-east-1",
         "--ledger", str(ledger),
     )  # fmt: skip
     assert code == 0, err
@@ -1741,7 +1741,7 @@ def test_a_case_copy_that_is_not_guarddutys_finding_archives_nothing(
     ledger = tmp_path / "l.jsonl"
     verdict(ledger, "legitimate")
     code, out, err = run(
-        "actions", FINDING, "--case", str(case), "--plan", "archive", "--suppress", "--execute",
+        "actions", FINDING, "--case", str(case), "--plan", "archive", "--suppress", "--scope", "principal", "--execute",
         "--ledger", str(ledger),
     )  # fmt: skip
     assert code == 1, out
