@@ -31,9 +31,7 @@ MAX_PAGES: dict[str, int] = {
     # 1,000 rows a page: 10,000,000 rows of text, more than a frame of the kit holds in memory
     # (the queries count per address, per hour…; an events query is capped well below)
     "GetQueryResults": 10_000,
-    # 50 events a page: 1,000,000 events, 7.7 a minute for all 90 days in one region for one
-    # key (sources.lookup.fetch.MAX_PAGES keeps its own copy of this number)
-    "LookupEvents": 20_000,
+    # (LookupEvents: its own cap, sources.lookup.fetch.MAX_PAGES, 20,000 pages, and wording)
     # IAM's own quotas (5,000 users a account, 300 groups, 10 policies a user, 2 keys a user)
     # at IAM's default 100 items a page; GuardDuty's 100 filters a detector at 50 a page
     "ListUsers": 100,
