@@ -31,7 +31,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # frame contracts and small shared helpers
     ("schema", "paths", "targets", "grouping"),
     # AWS: answers checked, regions, errors translated, then sessions and clients
-    ("aws.answers", "aws.regions", "aws.ids"),
+    ("aws.answers", "aws.regions", "aws.ids", "aws.pages"),
     ("aws.translate",),
     ("aws.session",),
     # AWS clients, case folders, output files, reference data (catalogue, GeoIP)

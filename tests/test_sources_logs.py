@@ -21,6 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
+from tests.bounded import bounded
 from torinvest.aws import Aws
 from torinvest.errors import DataIssue, InputError
 from torinvest.schema import EVENTS_COLUMNS, conform
@@ -596,6 +597,63 @@ def test_s3_listing_a_missing_bucket_is_an_aws_error(s3: tuple[Aws, list[dict[st
     assert str(failed.value).startswith(
         "ListObjectsV2 on s3://no-such-bucket/AWSLogs/ failed: NoSuchBucket: "
     )
+
+
+def loop_continuation_tokens(client: Any, period: int | None) -> list[str | None]:
+    """Make ``client``'s ListObjectsV2 pages never end, as a broken endpoint or proxy would
+    (moto cannot): each request is sent without its token (moto serves the first page again)
+    and each answer is truncated with a next token — ``period`` tokens in turn, or a fresh one
+    every time (None). Returns the tokens sent, one per call."""
+    sent: list[str | None] = []
+
+    def strip(params: dict[str, Any], **_: Any) -> None:
+        sent.append(params.pop("ContinuationToken", None))
+
+    def truncate(parsed: dict[str, Any], **_: Any) -> None:
+        turn = len(sent) if period is None else len(sent) % period
+        parsed["IsTruncated"], parsed["NextContinuationToken"] = True, f"token-{turn}"
+
+    client.meta.events.register("provide-client-params.s3.ListObjectsV2", strip)
+    client.meta.events.register("after-call.s3.ListObjectsV2", truncate)
+    return sent
+
+
+@pytest.mark.parametrize("period", [2, None], ids=["cycle-of-2", "fresh-for-ever"])
+def test_an_s3_listing_that_never_ends_is_a_prefix_not_listed_not_no_logs(
+    s3: tuple[Aws, list[dict[str, Any]]],
+    account_trail: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    period: int | None,
+) -> None:
+    """Continuation tokens in a cycle, or fresh ones for ever (up to the page cap): the prefix
+    could not be listed completely — said so, never "no log files" nor a partial listing read
+    as whole; a local source beside it is read. Bounded: a regression fails, not hangs."""
+    from torinvest.aws import pages
+    from torinvest.errors import EndpointError
+
+    monkeypatch.setitem(pages.MAX_PAGES, "ListObjectsV2", 5)
+    aws, _ = s3
+    upload(aws.client("s3"), "trail", account_trail)
+    sent = loop_continuation_tokens(aws.client("s3"), period)
+    local = tmp_path / "local"
+    write_gz(local / "one.json.gz", {"Records": records(INVICTUS[0])})
+    result = bounded(lambda: load_logs(["s3://trail/AWSLogs", local], aws=aws, progress=False))
+    assert len(sent) == (5 if period is None else period + 1)
+    assert result.files_read == 1
+    (issue,) = result.issues
+    assert issue.source == "s3://trail/AWSLogs"
+    problem = "returned the same next token twice" if period else "still returned a next token"
+    assert issue.problem.startswith(
+        "could not be listed: ListObjectsV2 on s3 in us-east-1 for s3://trail/AWSLogs: the "
+        f"endpoint {problem}"
+    )
+    assert f"stopped after {len(sent)} page(s), the results of this call are incomplete" in (
+        issue.problem
+    )
+    assert "no CloudTrail log files" not in issue.problem
+    with pytest.raises(EndpointError, match="results of this call are incomplete"):
+        bounded(lambda: load_logs("s3://trail/AWSLogs", aws=aws, progress=False))
 
 
 # --------------------------------------------------------------------------------------------

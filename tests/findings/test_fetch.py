@@ -9,8 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tests.bounded import bounded
 from tests.fake_aws import DROP, FakeAws
-from torinvest.aws import Aws, AwsConfig
+from torinvest.aws import Aws, AwsConfig, pages
 from torinvest.findings import TOR_FINDING_TYPES, fetch_findings
 
 SHAPES = Path(__file__).parent.parent / "fixtures" / "guardduty" / "shapes"
@@ -109,6 +110,36 @@ def test_a_list_findings_token_that_repeats_is_named_and_the_others_kept(
         "ListFindings on guardduty in eu-west-1: the endpoint returned the same next token twice"
     )
     assert "results of this call are incomplete" in issue.problem
+    assert result.failed == ["guardduty:eu-west-1"] and result.answered == ["guardduty:us-east-1"]
+
+
+@pytest.mark.parametrize("operation", ["ListDetectors", "ListFindings"])
+@pytest.mark.parametrize("period", [2, None], ids=["cycle-of-2", "fresh-for-ever"])
+def test_a_page_chain_that_never_ends_fails_its_region_not_the_others(
+    fake_aws: FakeAws, aws: Aws, monkeypatch: pytest.MonkeyPatch, operation: str, period: int | None
+) -> None:
+    """Tokens in a cycle (A, B, A…: botocore's paginator sees no repeat on consecutive pages)
+    or fresh ones for ever (up to the page cap): the region stops, said as incomplete, and the
+    other region is whole. Bounded: a regression fails instead of hanging."""
+    monkeypatch.setitem(pages.MAX_PAGES, operation, 5)
+    for region in ("us-east-1", "eu-west-1"):
+        fake_aws.guardduty(region).add_detector()
+        fake_aws.guardduty(region).add_findings(tor_findings(2, region))
+    fake_aws.loop_tokens("guardduty", "eu-west-1", period=period, operation=operation)
+    result = bounded(lambda: fetch_findings(aws, ["us-east-1", "eu-west-1"]))
+    assert {f.origin for f in result.findings} == {"guardduty:us-east-1"}
+    assert len(result.findings) == 2
+    (issue,) = result.issues
+    assert issue.source == "guardduty:eu-west-1"
+    read = len(fake_aws.calls(operation, region="eu-west-1"))
+    assert read == (5 if period is None else period + 1)
+    problem = "returned the same next token twice" if period else "still returned a next token"
+    assert issue.problem.startswith(
+        f"{operation} on guardduty in eu-west-1: the endpoint {problem}"
+    )
+    assert f"; stopped after {read} page(s), the results of this call are incomplete" in (
+        issue.problem
+    )
     assert result.failed == ["guardduty:eu-west-1"] and result.answered == ["guardduty:us-east-1"]
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import boto3
 import pytest
 
+from tests.bounded import bounded
 from tests.fake_aws.security import FakeSecurityServices
 from tests.fake_tickets import FakeJira
 from tests.post.conftest import (
@@ -230,6 +231,42 @@ def test_a_finding_guardduty_does_not_show_names_the_way_out(
     assert o.status == "failed"
     assert "GuardDuty in us-east-1 does not show finding" in o.line
     assert o.error is not None and "--to securityhub:arn:aws:guardduty:" in str(o.error.hint)
+    assert security.calls("BatchUpdateFindings") == []
+
+
+@pytest.mark.parametrize("held", [True, False], ids=["held", "not-held"])
+@pytest.mark.parametrize("period", [2, None], ids=["cycle-of-2", "fresh-for-ever"])
+def test_guardduty_detectors_that_never_end_are_could_not_look_not_not_found(
+    security: FakeSecurityServices,
+    report_dir: Path,
+    ledger: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    period: int | None,
+    held: bool,
+) -> None:
+    """ListDetectors tokens in a cycle, or fresh ones up to the cap: the detectors listed
+    before are asked (a finding found there is posted); when none holds it, the ARN could not
+    be read because the listing is incomplete — never "does not show finding"."""
+    from torinvest.aws import pages
+
+    monkeypatch.setitem(pages.MAX_PAGES, "ListDetectors", 5)
+    decide(ledger, "malicious")
+    if not held:
+        security.reset()
+        security.guardduty(REGION).add_detector()
+    security.loop_tokens("guardduty", REGION, period=period, operation="ListDetectors")
+    (o,) = bounded(lambda: post(report_dir, ledger).outcomes)
+    calls = len(security.calls("ListDetectors"))
+    assert calls == (5 if period is None else period + 1)
+    assert len(security.calls("GetFindings")) == 1  # the one detector asked once
+    if held:
+        assert o.status == "posted", o.line
+        return
+    assert o.status == "failed"
+    assert f"ListDetectors on guardduty in {REGION}: the endpoint" in o.line
+    assert f"stopped after {calls} page(s), the results of this call are incomplete" in o.line
+    assert "in none of the 1 detector(s) listed before" in o.line
+    assert "does not show" not in o.line
     assert security.calls("BatchUpdateFindings") == []
 
 

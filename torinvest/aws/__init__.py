@@ -19,12 +19,14 @@ credential-refresh traceback.
 The package, each module importing only those above it:
 
     answers    an answer that is not AWS's refused before parsing; a promised field read
+    pages      page chains that end: a token followed twice or too many pages is an error
     regions    ``--regions`` parsed and checked; the regions to search
     translate  botocore exceptions → torinvest errors; the IAM action a call needs; AssumeRole
     session    AwsConfig and Aws: sessions, clients, the account, regions mapped concurrently
 """
 
 from torinvest.aws.answers import NOT_AWS_KEY, NotAnAwsAnswer, answer, check_answer
+from torinvest.aws.pages import PageTrail, follow_pages, max_pages
 from torinvest.aws.regions import REGION_RE, RegionList, parse_regions, validate_region
 from torinvest.aws.session import (
     DEFAULT_MAX_ATTEMPTS,
@@ -57,12 +59,15 @@ __all__ = [
     "Aws",
     "AwsConfig",
     "NotAnAwsAnswer",
+    "PageTrail",
     "RegionList",
     "answer",
     "assume_role_error",
     "check_answer",
     "check_profile",
+    "follow_pages",
     "iam_action",
+    "max_pages",
     "parse_regions",
     "translate_error",
     "validate_region",

@@ -5,13 +5,14 @@ a data issue and the others go on (:func:`fetch_findings`).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import pandas as pd
+from botocore import xform_name
 
-from torinvest.aws import AWS_CALL_ERRORS, Aws, answer, translate_error
+from torinvest.aws import AWS_CALL_ERRORS, Aws, answer, follow_pages, translate_error
 from torinvest.aws.ids import account_id
 from torinvest.errors import (
     AwsError,
@@ -94,9 +95,7 @@ def fetch_region(
 
     try:
         detectors = [
-            d
-            for page in gd.get_paginator("list_detectors").paginate()
-            for d in field(page, "DetectorIds")
+            d for page in _pages(gd, "ListDetectors", region) for d in field(page, "DetectorIds")
         ]
         if not detectors:
             raise NotEnabledError(
@@ -110,16 +109,16 @@ def fetch_region(
         out: list[dict[str, Any]] = []
         for detector in detectors:
             op = "ListFindings"
-            ids = [
-                fid
-                for page in gd.get_paginator("list_findings").paginate(
-                    DetectorId=detector,
-                    FindingCriteria=dict(criteria),
-                    SortCriteria={"AttributeName": "updatedAt", "OrderBy": "DESC"},
-                    PaginationConfig={"PageSize": BATCH_SIZE},
-                )
-                for fid in field(page, "FindingIds")
-            ]
+            listed = _pages(
+                gd,
+                op,
+                region,
+                DetectorId=detector,
+                FindingCriteria=dict(criteria),
+                SortCriteria={"AttributeName": "updatedAt", "OrderBy": "DESC"},
+                PaginationConfig={"PageSize": BATCH_SIZE},
+            )
+            ids = [fid for page in listed for fid in field(page, "FindingIds")]
             op = "GetFindings"
             for i in range(0, len(ids), BATCH_SIZE):
                 batch = ids[i : i + BATCH_SIZE]
@@ -134,6 +133,13 @@ def fetch_region(
         return out
     except AWS_CALL_ERRORS as e:
         raise translate_error(e, service="guardduty", region=region, operation=op) from e
+
+
+def _pages(gd: Any, operation: str, region: str, **kwargs: Any) -> Iterator[Mapping[str, Any]]:
+    """The pages of a GuardDuty list (its paginator), stopped as incomplete (EndpointError) at
+    a next token already followed or past the operation's page cap (:mod:`torinvest.aws.pages`)."""
+    pages = gd.get_paginator(xform_name(operation)).paginate(**kwargs)
+    return follow_pages(pages, "NextToken", "guardduty", operation, region=region)
 
 
 def _get_one_by_one(
@@ -257,7 +263,7 @@ def finding_types(aws: Aws, regions: Sequence[str], finding_id: str) -> dict[str
 
     def one(region: str) -> str | None:
         gd = aws.client("guardduty", region)
-        for page in gd.get_paginator("list_detectors").paginate():
+        for page in _pages(gd, "ListDetectors", region):
             for detector in page.get("DetectorIds") or []:
                 found = gd.get_findings(DetectorId=detector, FindingIds=[finding_id])
                 for raw in found.get("Findings") or []:

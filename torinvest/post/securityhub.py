@@ -22,8 +22,8 @@ from typing import Any
 
 import orjson
 
-from torinvest.aws import AWS_CALL_ERRORS, answer, translate_error, validate_region
-from torinvest.errors import InputError
+from torinvest.aws import AWS_CALL_ERRORS, PageTrail, answer, translate_error, validate_region
+from torinvest.errors import EndpointError, InputError
 from torinvest.post.answer import security_hub_note
 from torinvest.post.base import Bundle, Context, DestinationSpec, PostError, PostFile, remote_id
 
@@ -136,10 +136,16 @@ class SecurityHubFinding:
             )
 
     def _resolve(self, finding_id: str, region: str) -> str:
-        """The finding's ARN from GuardDuty (every detector of this account in ``region``)."""
+        """The finding's ARN from GuardDuty (every detector of this account in ``region``).
+
+        A ListDetectors chain that never ends (:mod:`torinvest.aws.pages`) stops: the detectors
+        listed before are still asked, and when none holds the finding the failure says the
+        detectors could not all be listed, never that GuardDuty does not show it."""
         detectors: list[str] = []
         token: str | None = None
-        for _ in range(20):
+        trail = PageTrail("guardduty", "ListDetectors", region=region)
+        endless: EndpointError | None = None
+        while True:
             kw = {"NextToken": token} if token else {}
             got = self._call("guardduty", region, "ListDetectors", **kw)
             detectors += answer(
@@ -151,9 +157,13 @@ class SecurityHubFinding:
                 region=region,
             )
             token = got.get("NextToken") or None
-            if not token:
+            try:
+                if not trail.follow(token):
+                    break
+            except EndpointError as e:
+                endless = e
                 break
-        for detector in detectors:
+        for detector in dict.fromkeys(detectors):
             got = self._call(
                 "guardduty", region, "GetFindings", DetectorId=detector, FindingIds=[finding_id]
             )
@@ -164,6 +174,14 @@ class SecurityHubFinding:
                 if isinstance(f, dict) and f.get("Id") == finding_id:
                     what = f"read finding {finding_id} from GuardDuty in {region}"
                     return remote_id(self.spec, f.get("Arn"), what, "finding ARN")
+        if endless is not None:  # could not look at every detector: not "does not show"
+            raise PostError(
+                self.spec,
+                f"{endless.message}; finding {finding_id} is in none of the {len(set(detectors))}"
+                " detector(s) listed before, so its Security Hub Id (its ARN) is unknown",
+                hint=f"{endless.hint}; or give the ARN: --to securityhub:arn:aws:guardduty:"
+                "REGION:ACCOUNT:detector/DETECTOR/finding/ID",
+            )
         raise PostError(
             self.spec,
             f"GuardDuty in {region} does not show finding {finding_id} to these credentials "

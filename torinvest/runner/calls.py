@@ -13,7 +13,7 @@ from botocore import xform_name
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from torinvest.actions import Action
-from torinvest.aws import AWS_CALL_ERRORS, Aws, translate_error
+from torinvest.aws import AWS_CALL_ERRORS, Aws, PageTrail, translate_error
 from torinvest.errors import EndpointError
 
 #: The fields each read promises in its answer (an answer without them is not an AWS answer).
@@ -42,6 +42,8 @@ PROMISED: dict[str, tuple[str, ...]] = {
     "CreateFilter": ("Name",),
 }
 #: List calls that page: operation → (request token, response token, truncation flag or None).
+#: Each list's pages stop at a token already followed or at the operation's page cap
+#: (:mod:`torinvest.aws.pages`): an error, never a partial list taken as whole.
 _PAGED: dict[str, tuple[str, str, str | None]] = {
     "ListAccessKeys": ("Marker", "Marker", "IsTruncated"),
     "ListMFADevices": ("Marker", "Marker", "IsTruncated"),
@@ -56,7 +58,6 @@ _PAGED: dict[str, tuple[str, str, str | None]] = {
     "ListDetectors": ("NextToken", "NextToken", None),
     "ListFilters": ("NextToken", "NextToken", None),
 }
-_MAX_PAGES = 100
 #: Exceptions botocore's parsers raise (from inside botocore) on an answer that is not the AWS
 #: response they expect — e.g. a well-formed HTML page with status 200 for IAM/STS.
 _PARSER_SLIPS = (KeyError, IndexError, TypeError, AttributeError)
@@ -125,13 +126,15 @@ def invoke(aws: Aws, action: Action) -> dict[str, Any]:
     An answer that is not an AWS response raises :class:`EndpointError` (code
     ``UnparsableResponse``): botocore's parser failing (ResponseParserError, or a KeyError inside
     botocore for a 200 HTML page), a 200 without a request ID, a read without the fields the API
-    promises (:data:`PROMISED`).
+    promises (:data:`PROMISED`); a paged list whose token comes back, or past its page cap,
+    raises EndpointError (code ``EndlessPagination``), its pages read named.
     """
     params = dict(action.params)
     merged: dict[str, Any] = {}
     request_ids: list[str] = []
     paging = _PAGED.get(action.operation)
-    for _ in range(_MAX_PAGES):
+    trail = PageTrail(action.service, action.operation, region=action.region)
+    while True:
         attempts: list[bool] = []
         token = _ATTEMPTS.set(attempts)
         try:
@@ -174,11 +177,11 @@ def invoke(aws: Aws, action: Action) -> dict[str, Any]:
         if paging is None:
             break
         req_token, resp_token, flag = paging
-        token = response.get(resp_token)
-        more = bool(response.get(flag)) if flag else bool(token)
-        if not (more and token):
+        following = response.get(resp_token)
+        more = bool(response.get(flag)) if flag else bool(following)
+        if not trail.follow(following if more else None):  # raises: a list that never ends
             break
-        params[req_token] = token
+        params[req_token] = following
     merged.pop("Marker", None)
     merged.pop("NextToken", None)
     merged.pop("IsTruncated", None)

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from botocore.stub import Stubber
 
+from tests.bounded import bounded
 from tests.sources.sql.helpers import (
     END,
     INVICTUS,
@@ -203,6 +204,53 @@ def test_athena_results_are_paged() -> None:
     ]
     assert run.bytes_scanned == 3 << 30
     assert run.cost_usd == pytest.approx(3 / 1024 * 5.0)
+
+
+@pytest.mark.parametrize("period", [2, None], ids=["cycle-of-2", "fresh-for-ever"])
+def test_results_whose_pages_never_end_are_incomplete_not_a_frame(
+    monkeypatch: pytest.MonkeyPatch, period: int | None
+) -> None:
+    """GetQueryResults answering with next tokens in a cycle (botocore's paginator sees no
+    repeat on consecutive pages) or fresh ones for ever (up to the page cap): an error saying
+    the query's results are incomplete, never the rows read so far as a whole result.
+    Bounded: a regression fails instead of hanging."""
+    from torinvest.aws import pages
+
+    monkeypatch.setitem(pages.MAX_PAGES, "GetQueryResults", 5)
+    engine = AthenaEngine(database="security", region=REGION, sleep=lambda _: None)
+    asked: list[str | None] = []
+    info = [{"Name": "events", "Type": "bigint"}]
+
+    def answer(model: Any, params: dict[str, Any], **_: Any) -> tuple[Any, Any] | None:
+        body = json.loads(params["body"] or b"{}")
+        if model.name == "StartQueryExecution":
+            parsed: dict[str, Any] = {"QueryExecutionId": "q-7"}
+        elif model.name == "GetQueryExecution":
+            parsed = {
+                "QueryExecution": {"QueryExecutionId": "q-7", "Status": {"State": "SUCCEEDED"}}
+            }
+        elif model.name == "GetQueryResults":
+            asked.append(body.get("NextToken"))
+            turn = len(asked) if period is None else len(asked) % period
+            rows = [{"Data": [{"VarCharValue": "1"}]}]
+            result = {"Rows": rows, "ResultSetMetadata": {"ColumnInfo": info}}
+            parsed = {"ResultSet": result, "NextToken": f"token-{turn}"}
+        else:
+            return None
+        return SimpleNamespace(status_code=200, headers={}), parsed
+
+    engine.client.meta.events.register("before-call.athena.*", answer)
+    with pytest.raises(AwsError) as raised:
+        bounded(lambda: engine.execute("SELECT 1"))
+    assert len(asked) == (5 if period is None else period + 1)
+    problem = "returned the same next token twice" if period else "still returned a next token"
+    assert str(raised.value).startswith(
+        f"GetQueryResults on athena in {REGION} for query q-7: the endpoint {problem}"
+    )
+    assert f"stopped after {len(asked)} page(s), the results of this call are incomplete" in (
+        str(raised.value)
+    )
+    assert raised.value.operation == "GetQueryResults"
 
 
 GARBLED = {

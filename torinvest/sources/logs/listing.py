@@ -7,14 +7,14 @@ from __future__ import annotations
 import os
 import re
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from torinvest.aws import AWS_CALL_ERRORS, Aws, translate_error
+from torinvest.aws import AWS_CALL_ERRORS, Aws, follow_pages, translate_error
 from torinvest.errors import AwsError, DataIssue, InputError, TorinvestError
 from torinvest.paths import walk_files
 from torinvest.sources.logs.model import S3_THREADS, KeyLayout, LogFile, Narrowing
@@ -222,14 +222,22 @@ class _S3Lister:
         #: ``…/CloudTrail/`` folders where only the regions asked were listed
         self.unlisted: list[str] = []
 
-    def _call(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
-        """The pages of one listing; an error names the bucket and prefix listed."""
+    def _call(self, **kwargs: Any) -> Iterator[Mapping[str, Any]]:
+        """The pages of one listing; an error names the bucket and prefix listed. A listing
+        whose continuation token comes back, or that passes its page cap, raises EndpointError
+        (:mod:`torinvest.aws.pages`): the prefix could not be listed completely."""
+        where = f"s3://{self.bucket}/{kwargs.get('Prefix', '')}"
         try:
-            yield from self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, **kwargs
+            yield from follow_pages(
+                self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, **kwargs),
+                "NextContinuationToken",
+                "s3",
+                "ListObjectsV2",
+                region=self.client.meta.region_name,
+                resource=where,
+                more_key="IsTruncated",
             )
         except AWS_CALL_ERRORS as e:
-            where = f"s3://{self.bucket}/{kwargs.get('Prefix', '')}"
             raise translate_error(e, service="s3", operation="ListObjectsV2", resource=where) from e
 
     def folders(self, prefix: str) -> list[str]:

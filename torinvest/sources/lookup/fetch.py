@@ -17,7 +17,8 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from torinvest.aws import AWS_CALL_ERRORS, Aws, answer, translate_error
+from torinvest.aws import AWS_CALL_ERRORS, Aws, PageTrail, answer, translate_error
+from torinvest.aws.pages import REPEATED
 from torinvest.errors import AwsError, EndpointError, InputError
 from torinvest.sources.lookup.pacer import Pacer
 
@@ -149,8 +150,7 @@ def fetch_pages(
     """
     region = client.meta.region_name
     token: str | None = None
-    followed: set[str] = set()
-    pages = 0
+    trail = PageTrail("cloudtrail", OP, region=region, limit=max_pages or MAX_PAGES)
     failures = 0
     while True:
         params = query.params()
@@ -195,30 +195,28 @@ def fetch_pages(
         if on_page:
             on_page(len(events))
         yield events
-        pages += 1
         token = resp.get("NextToken")
+        why = trail.endless(token)  # the shared check (aws.pages), this pull's own wording
+        if why is not None:
+            raise _endless(why, trail.pages, region)
         if not token:
             return
-        _check_endless(token, followed, pages, max_pages or MAX_PAGES, region)
-        followed.add(token)
 
 
 OP = "LookupEvents"
 
 
-def _check_endless(token: str, followed: set[str], pages: int, max_pages: int, region: str) -> None:
-    """Raise :class:`EndlessPaging` when ``token`` was already followed in this pull, or when
-    ``pages`` pages reached ``max_pages`` and there is still a next one."""
-    if token in followed:
+def _endless(why: str, pages: int, region: str) -> EndlessPaging:
+    """The :class:`EndlessPaging` of a pull stopped by its :class:`~torinvest.aws.PageTrail`
+    (``why``: a NextToken it had already followed, or ``pages`` reached the cap)."""
+    if why == REPEATED:
         problem = "returned the same NextToken twice (its pages would never end)"
-    elif pages >= max_pages:
+    else:
         problem = (
             f"still returned a NextToken after {pages:,} pages ({pages * PAGE_SIZE:,} events), "
             f"the most one query may take in a region (MAX_PAGES)"
         )
-    else:
-        return
-    raise EndlessPaging(
+    return EndlessPaging(
         f"{OP} in {region} {problem}",
         hint="an endpoint or proxy that does not end its pages; the events pulled so far are kept",
         service="cloudtrail",

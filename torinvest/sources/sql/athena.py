@@ -4,8 +4,9 @@ the CloudTrail table of :func:`.athena_ddl`.
 :class:`AthenaEngine` renders a query in Trino's dialect, its ``records`` reading only the
 window's days (±1 day, as the file loader; ``"date" BETWEEN …``) and the asked accounts and
 regions, then: StartQueryExecution (database, workgroup, output location) → GetQueryExecution
-polled with capped exponential backoff → GetQueryResults pages (the paginator). Ctrl-C while it
-runs sends StopQueryExecution. FAILED or CANCELLED raise :class:`~torinvest.errors.AwsError`
+polled with capped exponential backoff → GetQueryResults pages (the paginator; a NextToken that
+comes back, or too many pages, is an error: the results are incomplete, see
+:mod:`torinvest.aws.pages`). Ctrl-C while it runs sends StopQueryExecution. FAILED or CANCELLED raise :class:`~torinvest.errors.AwsError`
 with Athena's StateChangeReason. Each run reports its query ID, the bytes scanned and a cost
 estimate (:func:`athena_cost_usd`). Results come back as text and are typed by the query's
 column kinds; the events frame's ``origin`` is ``athena:<query id>``.
@@ -24,7 +25,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from torinvest.aws import AWS_CALL_ERRORS, Aws, translate_error, validate_region
+from torinvest.aws import AWS_CALL_ERRORS, Aws, follow_pages, translate_error, validate_region
 from torinvest.errors import AwsError, DataIssue, InputError
 from torinvest.sources.sql.ddl import DEFAULT_TABLE, _table_name
 from torinvest.sources.sql.engine import (
@@ -314,8 +315,15 @@ class AthenaEngine:
 
     def _results(self, query_id: str) -> AthenaRun:
         paginator = self.client.get_paginator("get_query_results")
-        pages = paginator.paginate(
-            QueryExecutionId=query_id, PaginationConfig={"PageSize": self.page_size}
+        pages = follow_pages(  # a NextToken that comes back: the results are incomplete
+            paginator.paginate(
+                QueryExecutionId=query_id, PaginationConfig={"PageSize": self.page_size}
+            ),
+            "NextToken",
+            "athena",
+            "GetQueryResults",
+            region=self.region or self.client.meta.region_name,
+            resource=f"query {query_id}",
         )
         run: AthenaRun | None = None
         try:
