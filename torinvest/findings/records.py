@@ -345,7 +345,7 @@ FINDING_IDENTITY = ("type", "account_id", "region", "principal_id", "access_key_
 def finding_facts(row: Mapping[str, Any]) -> dict[str, Any]:
     """The finding's ID, :data:`FINDING_IDENTITY` and :data:`FINDING_STATE` as plain JSON values
     (text, a whole count, ISO UTC times; None when absent), from a findings-frame row or a raw
-    finding's row (:func:`api_finding_facts` for GuardDuty's GetFindings answer)."""
+    finding's row (:func:`~torinvest.findings.shapes.api_finding_facts` for GuardDuty's GetFindings answer)."""
 
     def text(value: Any) -> str | None:
         if value is None or value is pd.NA or (isinstance(value, float) and value != value):
@@ -365,15 +365,6 @@ def finding_facts(row: Mapping[str, Any]) -> dict[str, Any]:
     except ValueError:
         facts["count"] = count
     return facts
-
-
-def api_finding_facts(finding: Mapping[str, Any]) -> dict[str, Any]:
-    """:func:`finding_facts` of one finding of a GuardDuty ``GetFindings`` answer (boto3's
-    PascalCase, or raw camelCase)."""
-    from torinvest.findings.shapes import _is_pascal, camelize
-
-    data = camelize(dict(finding)) if _is_pascal(finding) else dict(finding)
-    return finding_facts(_row(Finding(data=data, origin="guardduty", shape="raw")))
 
 
 def _is_sample(info: Any) -> bool:

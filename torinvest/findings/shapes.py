@@ -9,7 +9,7 @@ from typing import Any
 
 from torinvest.errors import DataIssue, FindingFileError, InvalidFindingIdError, InvalidRegionError
 from torinvest.findings.checks import FINDING_ID_RE, _json_type, _show, sanitize
-from torinvest.findings.records import Finding
+from torinvest.findings.records import Finding, _row, finding_facts
 
 
 # --------------------------------------------------------------------------------------------
@@ -25,6 +25,13 @@ def camelize(obj: Any) -> Any:
     if isinstance(obj, list):
         return [camelize(v) for v in obj]
     return obj
+
+
+def api_finding_facts(finding: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`~torinvest.findings.records.finding_facts` of one finding of a GuardDuty
+    ``GetFindings`` answer (boto3's PascalCase, or raw camelCase)."""
+    data = camelize(dict(finding)) if _is_pascal(finding) else dict(finding)
+    return finding_facts(_row(Finding(data=data, origin="guardduty", shape="raw")))
 
 
 def _is_asff(d: Mapping[str, Any]) -> bool:

@@ -14,7 +14,7 @@ from typing import Any
 from torinvest.actions import Action, Plan
 from torinvest.aws import Aws, AwsConfig
 from torinvest.errors import AwsError, RefusedError
-from torinvest.findings.records import api_finding_facts
+from torinvest.findings.shapes import api_finding_facts
 from torinvest.runner.calls import invoke
 from torinvest.runner.gate import Caller, credentials_hint, credentials_source, stale_verdict
 from torinvest.runner.recorder import CallResult, Runner
