@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 from typing import Any, TextIO
 
-from torinvest.actions.plan import PLAN_VERDICTS
 from torinvest.cli.args import (
     LEDGER_HELP,
     UsageError,
@@ -112,7 +111,7 @@ def cmd_actions(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     )
     if not args.execute:  # the verdict a dry run's --execute would follow, if any
         decided = latest_decided_verdict(records, args.finding_id)
-        if decided is not None and decided.get("status") not in PLAN_VERDICTS[args.plan]:
+        if decided is not None and decided.get("status") not in actions.PLAN_VERDICTS[args.plan]:
             decided = None
     for note in plan.notes:  # the plan's own notes first ("built from incomplete evidence")
         print(f"torinvest: note: {term_safe(note)}", file=err)
