@@ -284,3 +284,14 @@ def test_the_report_says_keys_past_the_limit_are_not_in_the_activity() -> None:
     assert "are <b>not</b> in the activity above" in text and CHAIN[-1] in text
     inv.activity.issues = [DataIssue("follow-derived", "something else")]
     assert assessment._unfollowed_html(inv) == ""
+
+
+def test_the_file_counts_say_what_following_found_in_a_file(tmp_path: Path) -> None:
+    """A file holding a mint not recorded is "read with issues" for that, in a few words (not
+    the issue's text cut at the time's first colon)."""
+    result = load_logs(
+        _write(mint_records(), tmp_path), access_keys=SUSPECT, start=START, end=END,
+        follow_derived=True, progress=False, workers=1,
+    )  # fmt: skip
+    assert result.counts is not None
+    assert result.counts.issue_reasons() == "1 with a mint whose key is not recorded"
