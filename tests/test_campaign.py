@@ -317,7 +317,7 @@ def test_a_finding_without_sightings_is_investigated_over_its_own_days_and_says_
     inv = investigate(case)
     assert inv.key.seen_from == "createdAt/updatedAt"
     assert inv.window[0] < pd.Timestamp("2023-07-10T12:00:00Z") < inv.window[1]
-    assert inv.totals()["total"] == 69
+    assert inv.totals()["total"] == 71
     said = [i.problem for i in inv.data_issues if i.source == f"finding {FINDING}"]
     assert len(said) == 1 and "built from createdAt/updatedAt" in said[0]
 

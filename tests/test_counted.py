@@ -40,7 +40,9 @@ from torinvest.sources.sql.athena import AthenaEngine
 CASE = sample_case()
 FINDING = "6dde0a8f8d46f6acad893b30f905e97c"
 KEY = "AKIATFQR7NSCUXC3DDDP"
-LIMIT = 10  # the sample key has 69 events (64 + 5 with its derived key)
+LIMIT = (
+    10  # the sample key has 71 events (64, 5 with its derived ASIA key, 2 with the key it created)
+)
 
 
 @pytest.fixture(scope="module")
@@ -62,11 +64,11 @@ def test_over_the_limit_the_activity_is_counted_not_loaded(
     assert not rows.counted and counted.counted
     agg = counted.activity.aggregates
     assert agg is not None and agg.limit == LIMIT
-    assert agg.total == len(rows.events) == 69
+    assert agg.total == len(rows.events) == 71
     # only the sensitive calls are rows, the same rows (and Tor status) as with every row loaded
     assert len(counted.events) == len(rows.sensitive) == 11
     pd.testing.assert_frame_equal(counted.sensitive, rows.sensitive)
-    assert "69 events (counted in the engine" in counted.activity.summary()
+    assert "71 events (counted in the engine" in counted.activity.summary()
     assert "sensitive as rows" in (counted.activity.engine_summary or "")
 
 
@@ -77,7 +79,7 @@ def test_per_ip_table_and_totals_are_the_same(pair: tuple[Investigation, Investi
         counted.totals()
         == rows.totals()
         == {
-            "total": 69,
+            "total": 71,
             "failed": 10,
             "from_tor": 24,
             "tor_unknown": 0,
@@ -86,7 +88,14 @@ def test_per_ip_table_and_totals_are_the_same(pair: tuple[Investigation, Investi
     s_rows, s_counted = summary(rows), summary(counted)
     for part in ("finding", "key", "window", "events", "source_ips", "sensitive_events"):
         assert s_counted[part] == s_rows[part], part
-    assert s_counted["derived_keys"] == s_rows["derived_keys"] == ["ASIATFQR7NSCNGEI5QNT"]
+    assert (
+        s_counted["derived_keys"]
+        == s_rows["derived_keys"]
+        == [
+            "AKIATFQR7NSCXLGMGTIH",  # the key it created (CreateAccessKey): the actor holds it
+            "ASIATFQR7NSCNGEI5QNT",
+        ]
+    )
     (issue,) = s_counted["data_issues"]
     assert "more than the 10-row limit" in issue["problem"]
     assert "11 sensitive calls were loaded as rows" in issue["problem"]
@@ -132,7 +141,7 @@ def test_signals_keep_what_the_counts_can_tell(pair: tuple[Investigation, Invest
     # said, not hidden: what read only the sensitive calls
     info = by_name["counted_in_engine"]
     assert info.weight == 0
-    assert "69 calls were counted" in info.detail and "11 sensitive calls" in info.detail
+    assert "71 calls were counted" in info.detail and "11 sensitive calls" in info.detail
     assert "recon_burst" in expected and "recon_burst" not in by_name  # a signal of the rows
 
 
@@ -143,7 +152,7 @@ def test_the_report_cards_say_the_events_were_counted(
     card = display.activity_status(counted).data
     assert "counted in the engine" in card and "Too many events to load as rows" in card
     assert "10-row limit" in card and "11 sensitive calls" in card
-    assert "Sensitive calls only: 11 of 69 events" in display.events_table(counted).data
+    assert "Sensitive calls only: 11 of 71 events" in display.events_table(counted).data
 
 
 def test_under_the_limit_every_row_is_loaded_in_one_pass() -> None:
@@ -185,22 +194,22 @@ def test_the_per_ip_table_from_the_rollup_is_the_engines_per_ip_query(
 
 def test_duckdb_counts_before_it_loads() -> None:
     with DuckDBEngine(CASE.cloudtrail) as engine:
-        under = load_sql(engine, access_keys=KEY, follow_derived=True, max_rows=69)
+        under = load_sql(engine, access_keys=KEY, follow_derived=True, max_rows=71)
         over = load_sql(engine, access_keys=KEY, follow_derived=True, max_rows=68)
-    # the key's 64 events, then its derived key's 5: counted before each is loaded
+    # the key's 64 events, then its derived keys' 7: counted before each is loaded
     assert [q.kind for q in under.queries] == ["span", "events", "span", "events"]
-    assert under.aggregates is None and len(under.frame) == 69
+    assert under.aggregates is None and len(under.frame) == 71
     assert [q.kind for q in over.queries] == [
         "span",  # counts the key's 64 events: under the limit
         "events",
-        "span",  # its derived key's 5 more would go over: counted instead
+        "span",  # its derived keys' 7 more would go over: counted instead
         "minted",
         "minted",
         "span",  # the key's and its derived key's: the timeline's bucket
         "rollup",
         "events",  # the sensitive calls
     ]
-    assert over.aggregates is not None and over.aggregates.total == 69
+    assert over.aggregates is not None and over.aggregates.total == 71
 
 
 def load_sql_plain(folder: Path) -> pd.DataFrame:
@@ -275,11 +284,11 @@ def test_counted_activity_does_not_mix_in_lookup_events_and_says_so() -> None:
         follow_derived=True,
         engine=EngineOptions(kind="duckdb", max_rows=LIMIT),
     )
-    assert act.aggregates is not None and act.total_events == 69
+    assert act.aggregates is not None and act.total_events == 71
     assert not any(s.startswith("lookup:") for s in act.sources)
     assert any(n.startswith("LookupEvents not used") for n in act.notes)
     assert any("more than the 10-row limit" in n for n in act.notes)
-    assert "69 events (counted in the engine; 11 sensitive calls loaded as rows)" in act.summary()
+    assert "71 events (counted in the engine; 11 sensitive calls loaded as rows)" in act.summary()
 
 
 def test_the_sources_card_names_the_engine_and_what_it_read(

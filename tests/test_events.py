@@ -20,6 +20,7 @@ from torinvest.sources.lookup import pacer as lk_pacer
 
 SUSPECT = "AKIATFQR7NSCUXC3DDDP"
 DERIVED = "ASIATFQR7NSCNGEI5QNT"
+BACKDOOR = "AKIATFQR7NSCXLGMGTIH"  # CreateAccessKey by the suspect key: the actor holds it
 CASE = sample_case()
 START = pd.Timestamp("2023-07-10T00:00:00Z")
 END = pd.Timestamp("2023-07-11T00:00:00Z")
@@ -59,9 +60,10 @@ def test_logs_and_lookup_dedupe_into_one_frame(
     f = act.frame
     assert act.issues == []
     assert f["event_id"].is_unique
-    assert len(f) == 69  # STORY.md: 43 + 2 + 17 + 2 benign/actor events of the key, 5 derived
+    # STORY.md: 43 + 2 + 17 + 2 benign/actor events of the key; derived: 5 ASIA, 2 backdoor
+    assert len(f) == 71
     assert set(f["source"]) == {"logs"}  # every lookup row duplicated a log row; logs win
-    assert [d.access_key_id for d in act.derived] == [DERIVED]
+    assert [d.access_key_id for d in act.derived] == [BACKDOOR, DERIVED]
     assert f.loc[f["access_key_id"] == DERIVED, "derived"].all()
     assert list(f.columns) == [c.name for c in EVENTS_COLUMNS]
     assert "LookupEvents in 3 region(s)" in act.summary()
@@ -96,11 +98,11 @@ def test_cli_events_writes_parquet_with_a_summary(tmp_path: Path) -> None:
         str(out_file),
     )
     assert code == 0
-    assert out.startswith("69 events from 62 log file(s), 2023-07-10 11:42:18Z")
-    assert "1 derived key(s)" in out
+    assert out.startswith("71 events from 62 log file(s), 2023-07-10 11:42:18Z")
+    assert "2 derived key(s)" in out
     assert f"derived key {DERIVED}" in err
     back = pd.read_parquet(out_file)
-    assert len(back) == 69
+    assert len(back) == 71
     assert str(back["event_time"].dtype) == "datetime64[us, UTC]"
 
 

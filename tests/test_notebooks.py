@@ -205,10 +205,10 @@ def test_investigate_counts_in_the_engine_over_the_row_limit(tmp_path: Path) -> 
     text = _outputs_text(nb)
     assert not _errors(nb)
     assert "Too many events to load as rows" in text
-    assert "Sensitive calls only: 11 of 69 events" in text
+    assert "Sensitive calls only: 11 of 71 events" in text
     assert text.count("plotly-graph-div") >= 5  # the five charts, from the engine's counts
     data = report.check_summary(summary)
-    assert data["events"] == {"total": 69, "failed": 10, "from_tor": 24, "tor_unknown": 0}
+    assert data["events"] == {"total": 71, "failed": 10, "from_tor": 24, "tor_unknown": 0}
     assert len(data["source_ips"]) == 5
     assert any("10-row limit" in i["problem"] for i in data["data_issues"])
     assert len((tmp_path / "events.csv").read_text().splitlines()) == 1 + 11
@@ -518,7 +518,7 @@ def test_papermill_runs_a_working_copy_and_a_rerun_records_the_verdict_once(
     records, issues = read_ledger(ledger)
     assert issues == []
     assert [(r["status"], r["analyst"]) for r in records] == [("malicious", "ana")]
-    assert records[0]["evidence"]["events"] == 69  # the evidence summary is stored with it
+    assert records[0]["evidence"]["events"] == 71  # the evidence summary is stored with it
 
 
 def test_working_copies_inside_the_repository_are_not_tracked() -> None:

@@ -120,12 +120,19 @@ def test_derived_keys_are_followed_and_flagged(trail: FakeAws) -> None:
         now=NOW,
     )
     derived = STORY["derived_key"]["access_key_id"] if "derived_key" in STORY else None
-    assert [d.access_key_id for d in result.derived] == [derived or "ASIATFQR7NSCNGEI5QNT"]
+    backdoor = STORY["created_keys"][0]  # CreateAccessKey returned its secret to the actor
+    assert [d.access_key_id for d in result.derived] == [
+        backdoor,
+        derived or "ASIATFQR7NSCNGEI5QNT",
+    ]
     frame = result.frame
     asia = frame[frame["access_key_id"] == "ASIATFQR7NSCNGEI5QNT"]
     assert len(asia) == 5 and asia["derived"].all()
+    assert frame.loc[frame["access_key_id"] == backdoor, "derived"].tolist() == [True, True]
     assert not frame.loc[frame["access_key_id"] == SUSPECT, "derived"].any()
-    assert set(frame["event_id"]) == expected_ids(SUSPECT) | expected_ids("ASIATFQR7NSCNGEI5QNT")
+    assert set(frame["event_id"]) == (
+        expected_ids(SUSPECT) | expected_ids("ASIATFQR7NSCNGEI5QNT") | expected_ids(backdoor)
+    )
 
 
 def test_throttling_storm_resumes_from_the_same_token(

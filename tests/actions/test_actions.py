@@ -344,6 +344,11 @@ def test_sample_case_plan_follows_the_evidence() -> None:
     revoke = plan.actions[1]
     assert (revoke.operation, revoke.params["UserName"]) == ("PutUserPolicy", "benjamin")
     assert ASIA in revoke.targets and ASIA in revoke.why and "GetSessionToken" in revoke.why
+    # the key it created is a derived key (its calls are in the activity), but a long-term one:
+    # deactivated and deleted below, never "revoked" as a session of benjamin's
+    assert BACKDOOR_KEY in {d.access_key_id for d in inv.activity.derived}
+    assert inv.events.loc[inv.events["access_key_id"] == BACKDOOR_KEY, "derived"].all()
+    assert not any(BACKDOOR_KEY in a.targets or BACKDOOR_KEY in a.why for a in plan.actions[:2])
     undo = [(op, p) for op, p in calls if op not in INVENTORY][2:]
     assert undo == [
         ("DeleteLoginProfile", {"UserName": BACKDOOR_USER}),

@@ -103,8 +103,8 @@ def expected_by_ip() -> dict[str, dict[str, Any]]:
         lambda: {"events": 0, "failed": 0, "user_agents": set(), "regions": set(), "keys": set()}
     )
     for row in STORY["events_by_ip"]:
-        if row["access_key_id"] not in (SUSPECT, DERIVED):
-            continue  # the backdoor user's key is not minted by the suspect key: not loaded
+        if row["access_key_id"] not in (SUSPECT, DERIVED, *STORY["created_keys"]):
+            continue  # the suspect key, the key it minted and the key it created are loaded
         e = out[row["ip"]]
         e["events"] += row["events"]
         e["failed"] += row["failed"]

@@ -79,7 +79,9 @@ def test_per_ip_new_geo_and_derived(events: pd.DataFrame, findings: pd.DataFrame
     assert table.loc[vps, ["asn", "asn_org", "asn_source"]].isna().all()
     assert table.loc[LEGIT_IP, "ip_kind"] == "private"  # never a country
     assert table.loc[LEGIT_IP, ["country", "country_source"]].isna().all()
-    assert table["derived"].to_dict() == {ip: ip == "199.249.230.87" for ip in table.index}
+    # the ASIA key's address, and the VPS the key the suspect key created (CreateAccessKey) called from
+    derived_ips = {"199.249.230.87", vps}
+    assert table["derived"].to_dict() == {ip: ip in derived_ips for ip in table.index}
     assert table.loc["185.220.101.34", "event_names"]["DescribeInstances"] == 5
 
 

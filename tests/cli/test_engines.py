@@ -28,7 +28,7 @@ def test_duckdb_engine_gives_the_file_loaders_frame(tmp_path: Path) -> None:
     code, out, err = run("events", *common, "--engine", "duckdb", "--out", str(duck))
     assert code == 0
     assert "the DuckDB engine" in out
-    assert "duckdb: 69 rows" in err
+    assert "duckdb: 71 rows" in err
     a, b = pd.read_parquet(files), pd.read_parquet(duck)
     cols = [c for c in a.columns if c not in ("source", "origin")]
     pd.testing.assert_frame_equal(

@@ -18,6 +18,7 @@ from torinvest.errors import InputError
 from torinvest.events import load_activity
 
 SUSPECT = "AKIATFQR7NSCUXC3DDDP"
+BACKDOOR = "AKIATFQR7NSCXLGMGTIH"  # the key the suspect key created (CreateAccessKey)
 MINTING_FILE = "218007301253_CloudTrail_us-east-1_20230710T1225Z_aPhkJW0R8HSyp9vV.json.gz"
 
 
@@ -91,9 +92,10 @@ def test_a_derived_key_that_is_not_a_key_is_an_issue_never_followed_nor_printed_
     )  # fmt: skip
     assert code == 0
     assert "\x1b" not in out + err
-    assert "derived key" not in err  # neither value was followed
+    followed = [ln for ln in err.splitlines() if "note: derived key" in ln]
+    assert len(followed) == 1 and BACKDOOR in followed[0]  # neither value was followed
     frame = pd.read_parquet(out_file)
-    assert set(frame["access_key_id"]) == {SUSPECT}
+    assert set(frame["access_key_id"]) == {SUSPECT, BACKDOOR}
     issues = [ln for ln in err.splitlines() if "is not an access key ID: not followed" in ln]
     assert len(issues) == 2, err
     assert any(minting["eventID"] in ln and "ASIA\\x1b[31mBAD" in ln for ln in issues)

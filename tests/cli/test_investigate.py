@@ -75,7 +75,7 @@ def test_investigate_as_a_real_command(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
     assert "WARNING" not in proc.stderr  # no kernel or tqdm noise
     lines = proc.stdout.splitlines()
-    assert lines[0].startswith(f"finding {FINDING}: key {KEY} (long-term, benjamin), 69 events")
+    assert lines[0].startswith(f"finding {FINDING}: key {KEY} (long-term, benjamin), 71 events")
     assert lines[-1] == f"report:   {out / 'report.html'}"
     for name in ("report.ipynb", "report.html", "summary.json", "events.csv", "per_ip.csv"):
         assert (out / name).is_file()
@@ -321,8 +321,11 @@ def test_verdicts_are_recorded_and_listed_newest_first(tmp_path: Path) -> None:
 
     records, _ = read_ledger(ledger)
     with_evidence = next(r for r in records if r["finding_id"] == FINDING)
-    assert with_evidence["evidence"]["derived_keys"] == ["ASIATFQR7NSCNGEI5QNT"]
-    assert with_evidence["evidence"]["events"] == 69
+    assert with_evidence["evidence"]["derived_keys"] == [
+        "AKIATFQR7NSCXLGMGTIH",
+        "ASIATFQR7NSCNGEI5QNT",
+    ]
+    assert with_evidence["evidence"]["events"] == 71
     assert next(r for r in records if r["finding_id"] == OTHER_FINDING)["evidence"] == {}
 
     code, out, err = run("verdicts", "--ledger", ledger)

@@ -194,7 +194,7 @@ def test_the_answer_of_activity_counted_in_the_engine() -> None:
     counted = investigation.investigate(FINDING, sources)
     assert counted.counted and len(counted.events) < 69
     text = _text(display.answer_html(counted, VERDICT))
-    assert f"{STORY['actor_events']['from_tor']} of 69 calls" in text
+    assert f"{STORY['actor_events']['from_tor']} of 71 calls" in text
     assert "Too many events to load as rows" in text
     asia = STORY["derived"]["asia_key"]
     assert display.key_calls(counted, asia) == (5, 5, 0)  # all of them Tor (STORY.md)
@@ -220,12 +220,12 @@ def test_calls_of_unknown_tor_status_never_read_as_zero_from_tor(
     options = {"engine": engine, "max_rows": 10} if engine == "duckdb" else {}
     sources = investigation.sources_from_parameters(case_dir=str(sample_case().root), **options)
     inv = investigation.investigate(FINDING, sources)
-    assert inv.totals()["tor_unknown"] == 26 and inv.totals()["from_tor"] == 0
+    assert inv.totals()["tor_unknown"] == 28 and inv.totals()["from_tor"] == 0
     private = inv.per_ip[inv.per_ip["source_ip"] == "10.248.16.43"]
     assert private["tor"].tolist() == [False] and private["events"].tolist() == [43]
     summary = investigation.summary(inv)
-    assert summary["events"]["tor_unknown"] == 26
-    assert "0 from Tor, 26 of unknown Tor status" in one_line_summary(summary)
+    assert summary["events"]["tor_unknown"] == 28
+    assert "0 from Tor, 28 of unknown Tor status" in one_line_summary(summary)
     shown = " ".join(
         _text(h)
         for h in (
@@ -235,13 +235,13 @@ def test_calls_of_unknown_tor_status_never_read_as_zero_from_tor(
             display.derived_keys(inv).data,
         )
     )
-    assert "0 (+26 of unknown Tor status) of 69 calls" in shown
+    assert "0 (+28 of unknown Tor status) of 71 calls" in shown
     assert (
         "no call from a listed Tor exit node among the 43 of known Tor status (a list covers "
         "their time, or the address cannot be an exit)"
     ) in shown
     assert "5 call(s), 0 from Tor, 5 of unknown Tor status" in shown
-    assert re.search(r"calls from Tor 0 \(\+26 of unknown Tor status\)", shown)
+    assert re.search(r"calls from Tor 0 \(\+28 of unknown Tor status\)", shown)
     assert not re.search(r"\b0 from Tor(?!, \d)", shown), shown  # (may be cut short: "3 of unkno…")
 
 

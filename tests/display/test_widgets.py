@@ -75,7 +75,7 @@ def test_the_verdict_form_records_once_supersedes_and_shows_the_plan(
 
     records, _ = read_ledger(ledger)
     assert [r["status"] for r in records] == ["malicious", "legitimate"]
-    assert records[0]["evidence"]["events"] == 69 and records[0]["access_key_id"]
+    assert records[0]["evidence"]["events"] == 71 and records[0]["access_key_id"]
 
     # a new form (the notebook re-run) starts from this analyst's current verdict
     again = display.VerdictForm(

@@ -216,7 +216,7 @@ def test_report_of_the_sample_case(tmp_path: Path) -> None:
     assert tor == set(STORY["tor_ips"])
     not_tor = {s["ip"] for s in data["source_ips"] if s["tor"] is False}
     assert not_tor == {STORY["legit_ip"], STORY["non_tor_actor_ip"]}
-    assert data["derived_keys"] == ["ASIATFQR7NSCNGEI5QNT"]
+    assert data["derived_keys"] == ["AKIATFQR7NSCXLGMGTIH", "ASIATFQR7NSCNGEI5QNT"]
     sensitive = {e["event_name"] for e in data["sensitive_events"]}
     assert {"CreateUser", "CreateAccessKey", "AttachUserPolicy", "CreateLoginProfile"} <= sensitive
     assert "GetSecretValue" in sensitive

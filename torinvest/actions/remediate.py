@@ -305,7 +305,8 @@ def inventory(user: str) -> list[Action]:
 
 
 def minted_credentials(events: pd.DataFrame | None, key: str | None = None) -> list[DerivedKey]:
-    """Temporary keys minted in ``events`` (by ``key`` and what it minted, when given)."""
+    """Keys minted in ``events`` (by ``key`` and what it minted, when given): temporary ones,
+    and long-term ones CreateAccessKey returned."""
     if events is None or not len(events):
         return []
     ok = events[events["error_code"].isna()]
@@ -350,6 +351,8 @@ def _revoke_minted(
     GetFederationToken, the role's for AssumeRole*)."""
     for m in minted_credentials(events, key.access_key_id):
         assert events is not None
+        if m.event_name == "CreateAccessKey":  # a long-term key: undo_persistence deletes it
+            continue
         if m.event_name.startswith("AssumeRole"):
             role, account = _role_name(m.role_arn), _arn_account(m.role_arn)
             if not role:

@@ -20,6 +20,7 @@ from torinvest.display.activity import (
 from torinvest.display.markup import _card, _e, _list, _time, display_frame, frame_html
 from torinvest.grouping import from_tor, tor_count
 from torinvest.safety import html_text
+from torinvest.sources.records import is_unfollowed
 from torinvest.verdict import NEXT_STEPS
 
 if TYPE_CHECKING:
@@ -321,6 +322,9 @@ def _derived_html(inv: Investigation, followed: bool) -> str:
             f"{_time(d.event_time)} from <code>{_e(d.source_ip)}</code>: {calls:,} call(s), "
             f"{from_tor(tor, unknown)}"
         )
+    unfollowed = [i for i in inv.activity.issues if is_unfollowed(i)]
+    if unfollowed:  # keys past the pass limit: their calls are not in the activity
+        items += [f"<b>not followed</b>: {_e(i.problem)}" for i in unfollowed]
     return f"<p><b>Derived keys ({len(derived)})</b> — the same actor holds them:</p>" + _list(
         items
     )

@@ -16,6 +16,7 @@ from torinvest.display.markup import _card, _e, _kv, _list, _time, display_frame
 from torinvest.errors import InputError
 from torinvest.grouping import tor_count
 from torinvest.schema import expiration_time
+from torinvest.sources.records import MAX_DERIVED_ROUNDS, is_unfollowed
 from torinvest.verdict import NEXT_STEPS
 
 if TYPE_CHECKING:
@@ -83,6 +84,21 @@ def sensitive_table(inv: Investigation) -> HTML:
 # --------------------------------------------------------------------------------------------
 # 5. derived keys
 # --------------------------------------------------------------------------------------------
+def _unfollowed_html(inv: Investigation) -> str:
+    """What the derived-keys card says of keys minted past the pass limit: not listed, their
+    calls not in the activity (the data issues name them)."""
+    unfollowed = [i for i in inv.activity.issues if is_unfollowed(i)]
+    if not unfollowed:
+        return ""
+    return (
+        f"<p><b>Not every derived key was followed</b>: keys minted after "
+        f"{MAX_DERIVED_ROUNDS} rounds of role chaining are not listed here and their calls "
+        "are <b>not</b> in the activity above, nor revoked by the plan: "
+        + "; ".join(f"<code>{_e(i.problem)}</code>" for i in unfollowed)
+        + "</p>"
+    )
+
+
 def derived_keys(inv: Investigation, *, followed: bool = True) -> HTML:
     """Keys minted by the suspect key (same actor), and what they did."""
     derived = inv.activity.derived
@@ -91,7 +107,7 @@ def derived_keys(inv: Investigation, *, followed: bool = True) -> HTML:
             _card(
                 "Derived keys: not followed",
                 "<p>follow_derived is off: keys minted by this key (GetSessionToken, "
-                "AssumeRole, GetFederationToken) were not searched.</p>",
+                "AssumeRole, GetFederationToken, CreateAccessKey) were not searched.</p>",
                 "ti-warn",
             )
         )
@@ -101,7 +117,7 @@ def derived_keys(inv: Investigation, *, followed: bool = True) -> HTML:
                 "Derived keys",
                 "<p>No key minted by this key was found in its activity "
                 "(responseElements.credentials of GetSessionToken, AssumeRole, "
-                "GetFederationToken).</p>",
+                "GetFederationToken; responseElements.accessKey of CreateAccessKey).</p>",
             )
         )
     rows = []
@@ -123,6 +139,7 @@ def derived_keys(inv: Investigation, *, followed: bool = True) -> HTML:
     body = (
         "<p>The same actor holds these keys: their calls are in the activity above "
         "(flagged <code>derived</code>), and remediation must revoke them too.</p>"
+        + _unfollowed_html(inv)
         + frame_html(pd.DataFrame(rows))
     )
     return HTML(_card(f"Derived keys ({len(derived)})", body, "ti-warn"))

@@ -30,11 +30,17 @@ from torinvest.sources.logs.model import (
     ReadOptions,
 )
 from torinvest.sources.logs.pool import _Runner, default_workers
-from torinvest.sources.records import DerivedKey, derived_keys, frame_from_tables
+from torinvest.sources.records import (
+    MAX_DERIVED_ROUNDS,
+    DerivedKey,
+    early_use_issues,
+    follow_minted,
+    frame_from_tables,
+)
 
 log = logging.getLogger(__name__)
 #: How many times :func:`load_logs` re-reads the files for keys minted by minted keys.
-MAX_DERIVED_PASSES = 3
+MAX_DERIVED_PASSES = MAX_DERIVED_ROUNDS  # the name it had: the log files' rounds
 
 
 # --------------------------------------------------------------------------------------------
@@ -192,6 +198,7 @@ def load_logs(
     )
     if narrowing.regions:
         result.frame = keep_regions(result.frame, narrowing.regions)
+    result.issues += early_use_issues(result.frame, result.derived)
     log.info(
         "logs: %d files read, %d skipped, %d rows, %d issues",
         result.files_read,
@@ -246,30 +253,29 @@ def _follow(
     spool: Path | None,
     malformed: list[DataIssue],
 ) -> tuple[list[BatchOut], list[DerivedKey]]:
-    """Re-read the files for keys minted by the keys, until no new key appears (S3 objects from
-    ``spool``, where the first pass left them). A minted value that is not an access key ID is
-    an issue in ``malformed``, not followed.
+    """Re-read the files for keys minted by the keys, until no new key appears or
+    :data:`MAX_DERIVED_ROUNDS` passes were read (S3 objects from ``spool``, where the first
+    pass left them); :func:`~torinvest.sources.records.follow_minted` decides. What following
+    found wrong (a minted value that is not an access key ID, a mint not recorded, keys past the
+    limit) is an issue in ``malformed``.
 
     Returns the pieces of the extra passes (indexes after the first pass's) and the keys found.
     """
     assert options.keys is not None
-    known = set(options.keys)
-    found: list[DerivedKey] = []
     extra: list[BatchOut] = []
-    latest = pieces
-    for n in range(1, MAX_DERIVED_PASSES + 1):
-        frame = frame_from_tables([p.table for p in latest if p.table is not None])
-        new = [
-            d for d in derived_keys(frame, known, issues=malformed) if d.access_key_id not in known
-        ]
-        if not new:
-            break
-        found += new
-        fresh = frozenset(d.access_key_id for d in new)
-        known |= fresh
-        pass_options = replace(options, keys=fresh)
-        latest = _read_all(files, pass_options, workers, aws, progress, spool)
-        for p in latest:
-            p.first += n * len(files)
-        extra += latest
+    passes: list[list[BatchOut]] = []
+
+    def fetch(new: list[DerivedKey]) -> pd.DataFrame:
+        latest = _read_all(
+            files, replace(options, keys=frozenset(d.access_key_id for d in new)), workers, aws,
+            progress, spool,
+        )  # fmt: skip
+        passes.append(latest)
+        for p in latest:  # ordered after the passes before
+            p.first += len(passes) * len(files)
+        extra.extend(latest)
+        return frame_from_tables([p.table for p in latest if p.table is not None])
+
+    first = frame_from_tables([p.table for p in pieces if p.table is not None])
+    found = follow_minted(first, options.keys, fetch, malformed)
     return extra, found

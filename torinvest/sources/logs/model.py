@@ -261,6 +261,8 @@ _KINDS: tuple[tuple[str, str], ...] = (
     ("entries are not CloudTrail records", "with entries that are not records"),
     ("have no parsable CloudTrailEvent", "with entries that are not records"),
     ("the other lines were loaded", "with bad JSON lines"),
+    ("succeeded but its minted key is not recorded", "with a mint whose key is not recorded"),
+    ("is not an access key ID: not followed", "with a minted value that is not a key"),
 )
 _REASON = re.compile(r"could not be downloaded: [\w.]+|[^:(]+")
 _LINE = re.compile(r"line \d+: ")

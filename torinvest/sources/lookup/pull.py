@@ -27,9 +27,9 @@ from torinvest.sources.lookup.pacer import (
     pacer_for,
 )
 from torinvest.sources.records import (
-    MAX_DERIVED_DEPTH,
     DerivedKey,
-    derived_keys,
+    early_use_issues,
+    follow_minted,
     frame_from_tables,
     records_table,
 )
@@ -241,8 +241,10 @@ def lookup_events(
     """Everything ``value`` (an access key ID, or a user name with ``attribute="Username"``) did
     in [start, end], in every region to search (us-east-1 always included).
 
-    With ``follow_derived``, temporary keys minted by the key (GetSessionToken, AssumeRole,
-    GetFederationToken) are looked up too, from their minting time, and flagged ``derived``.
+    With ``follow_derived``, keys minted by the key (GetSessionToken, AssumeRole,
+    GetFederationToken, CreateAccessKey) are looked up too, over the whole window as the log
+    sources read them (a call before its key's mint is kept, and is a data issue), and flagged
+    ``derived``; round after round, as :func:`~torinvest.sources.records.follow_minted` says.
     ``cache_dir=False`` turns the on-disk page cache off; ``None`` uses
     :func:`default_cache_dir`.
     """
@@ -261,35 +263,30 @@ def lookup_events(
     pulls = _pull_all(aws, account, names, query, cache=cache, rate=rate, label=value, now=now)
     tables = _tables(pulls)
     result.regions.extend(pulls)
-    done = {value}
     derived: list[DerivedKey] = []
     malformed: list[DataIssue] = []
     if follow_derived:
-        frontier = frame_from_tables(tables)
-        for _ in range(MAX_DERIVED_DEPTH):
-            new = [
-                d
-                for d in derived_keys(frontier, done, issues=malformed)
-                if d.access_key_id not in done
-            ]
-            if not new:
-                break
+
+        def fetch(new: list[DerivedKey]) -> pd.DataFrame:
+            # from the window's start, not the mint time: the log sources keep a call made
+            # before its key's mint (clock skew, a forged record) and so does this
             round_tables: list[pa.Table] = []
             for d in new:
-                done.add(d.access_key_id)
-                q = Query("AccessKeyId", d.access_key_id, max(start, d.event_time or start), end)
+                q = Query("AccessKeyId", d.access_key_id, start, end)
                 pulled = _pull_all(
                     aws, account, names, q, cache=cache, rate=rate, label=d.access_key_id, now=now
                 )
                 result.regions.extend(pulled)
                 round_tables.extend(_tables(pulled))
-            derived.extend(new)
             tables.extend(round_tables)
-            frontier = frame_from_tables(round_tables)
+            return frame_from_tables(round_tables)
+
+        derived = follow_minted(frame_from_tables(tables), {value}, fetch, malformed)
     result.derived = derived
     result.frame = frame_from_tables(tables, derived_keys={d.access_key_id for d in derived})
     result.issues = [p.issue for p in result.regions if p.issue is not None]
     result.issues += list(dict.fromkeys(malformed))
+    result.issues += early_use_issues(result.frame, derived)
     result.sources = read_sources(names, result.regions)
     result.asked = [f"lookup:{r}" for r in names]
     log.info(

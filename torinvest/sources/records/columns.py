@@ -12,7 +12,9 @@ import pyarrow as pa
 from torinvest.errors import InputError
 from torinvest.schema import EVENTS_COLUMNS
 
-#: STS calls whose ``responseElements.credentials.accessKeyId`` is a key minted by the caller.
+#: Calls that hand the caller a new key: STS calls (``responseElements.credentials.
+#: accessKeyId``, a temporary key) and IAM's CreateAccessKey (``responseElements.accessKey.
+#: accessKeyId``, a long-term key whose secret the call returns to the caller).
 MINTING_EVENTS: frozenset[str] = frozenset(
     {
         "GetSessionToken",
@@ -20,12 +22,20 @@ MINTING_EVENTS: frozenset[str] = frozenset(
         "AssumeRoleWithSAML",
         "AssumeRoleWithWebIdentity",
         "GetFederationToken",
+        "CreateAccessKey",
     }
 )
 #: userIdentity types whose user name is the session name at the end of the arn.
 SESSION_TYPES: frozenset[str] = frozenset({"AssumedRole", "FederatedUser"})
-#: How many rounds :func:`derived_keys` follows keys minted by minted keys (role chaining).
-MAX_DERIVED_DEPTH = 5
+#: The most rounds of keys minted by minted keys (role chaining) any source follows: the log
+#: files and DuckDB re-read the window once per round, LookupEvents pulls every region once per
+#: key. Following stops sooner when a round finds no new key; the cap only bounds the cost of a
+#: crafted or runaway chain (real role chains are a few hops: each hop is a deliberate
+#: AssumeRole, and a chained session lasts at most an hour). Keys still unfollowed when it is
+#: reached are a data issue naming them (:func:`~torinvest.sources.records.unfollowed_issue`).
+MAX_DERIVED_ROUNDS = 10
+#: Former names of :data:`MAX_DERIVED_ROUNDS`.
+MAX_DERIVED_DEPTH = MAX_DERIVED_ROUNDS
 
 _EMPTY: Mapping[str, Any] = {}
 _STR = pa.large_string()

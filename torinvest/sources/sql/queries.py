@@ -503,19 +503,25 @@ MINTED_OUTPUT: dict[str, str] = {
 
 
 def minted_query(scope: Scope) -> Query:
-    """(d) Keys minted by the scope's keys: STS calls (:data:`~torinvest.sources.records.
-    MINTING_EVENTS`) whose ``responseElements.credentials.accessKeyId`` is set, oldest first."""
-    minted = "json_extract_string(response_elements, '$.credentials.accessKeyId')"
+    """(d) Keys minted by the scope's keys: the successful calls (no ``errorCode``) of
+    :data:`~torinvest.sources.records.MINTING_EVENTS`, oldest first, with the key they minted
+    (``responseElements.credentials.accessKeyId``; CreateAccessKey's ``responseElements.
+    accessKey.accessKeyId``) — NULL when the record does not hold it (a data issue)."""
+    minted = (
+        "NULLIF(CASE WHEN event_name = 'CreateAccessKey'"
+        " THEN json_extract_string(response_elements, '$.accessKey.accessKeyId')"
+        " ELSE json_extract_string(response_elements, '$.credentials.accessKeyId') END, '')"
+    )
     select = (
         f"SELECT {minted} AS access_key_id, access_key_id AS minted_by, event_name,\n"
         "  event_time, event_id, source_ip,\n"
         "  json_extract_string(request_parameters, '$.roleArn') AS role_arn,\n"
         "  json_extract_string(response_elements, '$.credentials.expiration') AS expiration\n"
         f"FROM events\nWHERE event_name IN ({sql_literals(MINTING_EVENTS)})"
-        f" AND NULLIF({minted}, '') IS NOT NULL\n"
+        " AND error_code IS NULL\n"
         "ORDER BY event_time NULLS LAST, event_id NULLS LAST"
     )
-    uses = ("event_name", "source_ip", "request_parameters", "response_elements")
+    uses = ("event_name", "error_code", "source_ip", "request_parameters", "response_elements")
     return Query("minted", scope, select, MINTED_OUTPUT, uses=uses)
 
 

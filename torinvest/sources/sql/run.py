@@ -26,11 +26,14 @@ from torinvest.catalogue import load_catalogue
 from torinvest.errors import DataIssue, InputError
 from torinvest.grouping import TIMELINE_BUCKETS, bucket_origin, pick_bucket
 from torinvest.schema import SENSITIVE_COLUMNS, utc_timestamp
-from torinvest.sources.logs import MAX_DERIVED_PASSES
 from torinvest.sources.records import (
+    MAX_DERIVED_ROUNDS,
     DerivedKey,
-    derived_keys,
+    early_use_issues,
+    follow_minted,
     frame_from_tables,
+    unfollowed_issue,
+    unrecorded_issue,
     untimed_issue,
 )
 from torinvest.sources.sql.engine import (
@@ -99,7 +102,7 @@ def load_sql(
     """The events frame through ``engine``: the same columns, dtypes and rows as
     :func:`~torinvest.sources.logs.load_logs` with the same arguments (``source`` is the
     engine's name). ``follow_derived`` re-queries for keys minted by the keys, as load_logs
-    re-reads the files (:data:`~torinvest.sources.logs.MAX_DERIVED_PASSES` passes at most).
+    re-reads the files (:data:`~torinvest.sources.records.MAX_DERIVED_ROUNDS` rounds at most).
 
     ``max_rows``: when the rows matched are more than this, the activity is counted in the
     engine instead, as :func:`aggregate_sql` does: ``aggregates`` is set and ``frame`` holds
@@ -139,6 +142,7 @@ def load_sql(
     result.frame = frame_from_tables(
         pieces, derived_keys=derived if scope.keys else None, consume=True, issues=result.issues
     )
+    result.issues += early_use_issues(result.frame, result.derived)
     _check_scanned(engine, scope, result)
     log.info("%s: %d rows, %d issues", engine.name, len(result.frame), len(result.issues))
     return result
@@ -199,21 +203,13 @@ def _load_pieces(
     pieces = [fetch(scope)]
     if follow_derived:
         assert scope.keys is not None
-        known = set(scope.keys)
-        latest = pieces[0]
-        for _ in range(MAX_DERIVED_PASSES):
-            new = [
-                d
-                for d in derived_keys(frame_from_tables([latest]), known, issues=result.issues)
-                if d.access_key_id not in known
-            ]
-            if not new:
-                break
-            result.derived += new
-            fresh = {d.access_key_id for d in new}
-            known |= fresh
-            latest = fetch(scope.with_keys(fresh))
-            pieces.append(latest)
+
+        def fetch_minted(new: list[DerivedKey]) -> pd.DataFrame:
+            pieces.append(fetch(scope.with_keys({d.access_key_id for d in new})))
+            return frame_from_tables([pieces[-1]])
+
+        first = frame_from_tables([pieces[0]])
+        result.derived += follow_minted(first, scope.keys, fetch_minted, result.issues)
     return pieces
 
 
@@ -262,7 +258,7 @@ def _follow_minted(engine: Engine, scope: Scope, result: SqlResult) -> list[Deri
     assert scope.keys is not None
     known, frontier = set(scope.keys), set(scope.keys)
     found: list[DerivedKey] = []
-    for _ in range(MAX_DERIVED_PASSES):
+    for n in range(MAX_DERIVED_ROUNDS + 1):  # as follow_minted does, from the minted rows
         rows = _derived_rows(
             _run(engine, minted_query(scope.with_keys(frontier)), result), result.issues
         )
@@ -272,6 +268,9 @@ def _follow_minted(engine: Engine, scope: Scope, result: SqlResult) -> list[Deri
                 new.setdefault(d.access_key_id, d)
         if not new:
             break
+        if n == MAX_DERIVED_ROUNDS:
+            result.issues.append(unfollowed_issue(list(new.values())))
+            break
         found += new.values()
         frontier = set(new)
         known |= frontier
@@ -280,17 +279,26 @@ def _follow_minted(engine: Engine, scope: Scope, result: SqlResult) -> list[Deri
 
 def _derived_rows(frame: pd.DataFrame, issues: list[DataIssue]) -> list[DerivedKey]:
     """The minted keys of a minted-keys query's rows; a value that is not an access key ID is
-    an issue naming its event, not a key."""
+    an issue naming its event, not a key, and so is a mint whose key is not recorded."""
 
     def text(v: Any) -> str | None:
         return None if pd.isna(v) else str(v)
 
+    missing = frame["access_key_id"].isna().to_numpy(dtype=bool)
+    for row in frame[missing].itertuples(index=False):
+        issue = unrecorded_issue(
+            str(row.event_name), row.event_time, text(row.event_id), None, text(row.role_arn)
+        )
+        if issue not in issues:
+            issues.append(issue)
+    frame = frame[~missing]
     bad = ~frame["access_key_id"].map(is_access_key_id).astype(bool)
     for row in frame[bad].itertuples(index=False):
+        field = "accessKey" if row.event_name == "CreateAccessKey" else "credentials"
         issue = DataIssue(
             "follow-derived",
             f"{row.event_name} event {text(row.event_id) or '(no eventID)'}: responseElements."
-            f"credentials.accessKeyId {str(row.access_key_id)[:60]!r} is not an access key ID: "
+            f"{field}.accessKeyId {str(row.access_key_id)[:60]!r} is not an access key ID: "
             "not followed",
         )
         if issue not in issues:
@@ -322,7 +330,7 @@ def minted_keys_sql(
     transitive: bool = True,
 ) -> SqlResult:
     """Keys minted by ``access_keys`` in the window (with ``transitive``, by those keys too, up
-    to :data:`~torinvest.sources.logs.MAX_DERIVED_PASSES` rounds). ``frame``: access_key_id,
+    to :data:`~torinvest.sources.records.MAX_DERIVED_ROUNDS` rounds). ``frame``: access_key_id,
     minted_by, event_name, event_time, event_id, source_ip, role_arn, expiration; ``derived``:
     the same as :class:`~torinvest.sources.records.DerivedKey`, oldest first."""
     scope = make_scope(
