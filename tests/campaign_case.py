@@ -92,6 +92,18 @@ def other_principal_records(
     return out
 
 
+def trail_of(tmp_path: Path, records: list[dict[str, Any]], *, compact: bool) -> Path:
+    """A CloudTrail folder under ``tmp_path`` holding ``records`` in one log file of
+    :data:`TRAIL_DAY` (compact JSON, as CloudTrail writes it, or indented)."""
+    day = tmp_path / "cloudtrail" / TRAIL_DAY
+    day.mkdir(parents=True)
+    body = json.dumps({"Records": records}, separators=(",", ":") if compact else None)
+    (day / "x_CloudTrail_us-east-1_20230710T1226Z_f.json.gz").write_bytes(
+        gzip.compress(body.encode())
+    )
+    return tmp_path / "cloudtrail"
+
+
 def _finding(fid: str, ftype: str, **extra: Any) -> dict[str, Any]:
     f: dict[str, Any] = {
         "schemaVersion": "2.0",

@@ -6,7 +6,6 @@ findings from files and from GuardDuty (its ``ipAddressV6`` criteria)."""
 from __future__ import annotations
 
 import copy
-import gzip
 import json
 from pathlib import Path
 from typing import Any
@@ -19,11 +18,11 @@ from tests.campaign_case import (
     OTHER_KEY,
     OTHER_PRINCIPAL,
     OTHER_USER,
-    TRAIL_DAY,
     _api_call,
     _finding,
     _key_resource,
     other_principal_records,
+    trail_of,
 )
 from tests.fake_aws.server import FakeAws
 from torinvest.aws import Aws, AwsConfig
@@ -47,13 +46,7 @@ def _logs(tmp_path: Path, compact: bool) -> Path:
     records = other_principal_records()
     for r, ip in zip(records, SPELLINGS, strict=True):
         r["sourceIPAddress"] = ip
-    day = tmp_path / "cloudtrail" / TRAIL_DAY
-    day.mkdir(parents=True)
-    body = json.dumps({"Records": records}, separators=(",", ":") if compact else None)
-    (day / "x_CloudTrail_us-east-1_20230710T1226Z_f.json.gz").write_bytes(
-        gzip.compress(body.encode())
-    )
-    return tmp_path / "cloudtrail"
+    return trail_of(tmp_path, records, compact=compact)
 
 
 @pytest.mark.parametrize("compact", [True, False], ids=["prefiltered", "parsed-whole"])

@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from tests.campaign_case import OTHER_KEY, TRAIL_DAY, other_principal_records
+from tests.campaign_case import OTHER_KEY, other_principal_records, trail_of
 from torinvest import charts
 from torinvest.analysis import per_ip
 from torinvest.case import sample_case
@@ -130,13 +130,7 @@ def _hex_logs(tmp_path: Path, compact: bool) -> Path:
     """The other principal's calls, one written as ``::ffff:b9dc:6522`` (185.220.101.34)."""
     records = other_principal_records()
     records[1]["sourceIPAddress"] = HEX
-    day = tmp_path / "cloudtrail" / TRAIL_DAY
-    day.mkdir(parents=True)
-    body = json.dumps({"Records": records}, separators=(",", ":") if compact else None)
-    (day / "x_CloudTrail_us-east-1_20230710T1226Z_f.json.gz").write_bytes(
-        gzip.compress(body.encode())
-    )
-    return tmp_path / "cloudtrail"
+    return trail_of(tmp_path, records, compact=compact)
 
 
 @pytest.mark.parametrize("compact", [True, False], ids=["prefiltered", "parsed-whole"])
