@@ -1481,6 +1481,22 @@ def test_a_retried_delete_that_finds_nothing_was_probably_made_by_this_run(
     assert "this run probably made the change" in (result.note or "")
 
 
+def _plan_undoing_a_created_key(iam: Any, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, str]:
+    """benjamin's key made a key (CreateAccessKey): the remediation plan that deletes it, and the
+    made key's ID; botocore retries each call once (standard mode, 2 attempts)."""
+    from tests.actions.test_actions import records_frame
+
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
+    monkeypatch.setenv("AWS_RETRY_MODE", "standard")
+    key_id = _benjamin(iam)
+    made = iam.create_access_key(UserName="benjamin")["AccessKey"]["AccessKeyId"]
+    response = {"accessKey": {"accessKeyId": made, "userName": "benjamin"}}
+    events = records_frame(
+        [("CreateAccessKey", "iam.amazonaws.com", {"userName": "benjamin"}, response)]
+    )
+    return ac.plan_remediation(key(key_id), events), made
+
+
 @pytest.mark.parametrize("first", [LOST, DROP, HTML_500])
 def test_a_retried_change_whose_retry_fails_otherwise_is_unknown_not_failed(
     proxy: FaultProxy, moto: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, first: str
@@ -1488,18 +1504,8 @@ def test_a_retried_change_whose_retry_fails_otherwise_is_unknown_not_failed(
     """DeleteAccessKey's first attempt loses its answer (LOST: IAM made the change; DROP, a 500:
     it may have); botocore retries and gets another error (AccessDenied). That error says
     nothing of the first attempt: "OUTCOME UNKNOWN" (ledgered so), never "FAILED"; exit 1."""
-    from tests.actions.test_actions import records_frame
-
-    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
-    monkeypatch.setenv("AWS_RETRY_MODE", "standard")
     iam = iam_client(moto)
-    key_id = _benjamin(iam)
-    made = iam.create_access_key(UserName="benjamin")["AccessKey"]["AccessKeyId"]
-    response = {"accessKey": {"accessKeyId": made, "userName": "benjamin"}}
-    events = records_frame(
-        [("CreateAccessKey", "iam.amazonaws.com", {"userName": "benjamin"}, response)]
-    )
-    plan = ac.plan_remediation(key(key_id), events)
+    plan, made = _plan_undoing_a_created_key(iam, monkeypatch)
     proxy.fault_sequence("DeleteAccessKey", [first, DENIED])
     ledger = tmp_path / "l"
     said: list[str] = []
@@ -1525,18 +1531,8 @@ def test_a_change_refused_after_a_throttled_attempt_is_failed(
 ) -> None:
     """Retried after an attempt that cannot have been applied (a 4xx answer), then refused:
     that is "FAILED" — only an attempt whose answer was lost makes the outcome unknown."""
-    from tests.actions.test_actions import records_frame
-
-    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
-    monkeypatch.setenv("AWS_RETRY_MODE", "standard")
     iam = iam_client(moto)
-    key_id = _benjamin(iam)
-    made = iam.create_access_key(UserName="benjamin")["AccessKey"]["AccessKeyId"]
-    response = {"accessKey": {"accessKeyId": made, "userName": "benjamin"}}
-    events = records_frame(
-        [("CreateAccessKey", "iam.amazonaws.com", {"userName": "benjamin"}, response)]
-    )
-    plan = ac.plan_remediation(key(key_id), events)
+    plan, _ = _plan_undoing_a_created_key(iam, monkeypatch)
     proxy.fault_sequence("DeleteAccessKey", [THROTTLED, DENIED])
     report = rn.carry_out(Aws(), plan, execute=True, ledger=tmp_path / "l", echo=lambda s: None)
     assert ops(proxy).count("DeleteAccessKey") == 2  # throttled, then botocore's retry
