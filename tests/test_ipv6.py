@@ -118,3 +118,24 @@ def test_related_findings_from_guardduty_ask_for_ipv6_addresses(fake_aws: FakeAw
     }
     assert set(IP_V6_CRITERIA) <= asked
     assert all(c.status == 200 for c in fake_aws.calls("ListFindings"))
+
+
+#: 185.220.101.34 written as an IPv4-mapped IPv6 address in hex, in every case a writer may use.
+MAPPED_HEX = [
+    "::ffff:b9dc:6522",
+    "::FFFF:B9DC:6522",
+    "::FfFf:b9DC:6522",
+    "0:0:0:0:0:fFFf:b9dc:6522",
+]
+
+
+@pytest.mark.parametrize("compact", [True, False], ids=["prefiltered", "parsed-whole"])
+@pytest.mark.parametrize("written", MAPPED_HEX)
+def test_the_log_filter_finds_an_ipv4_address_written_in_hex_in_any_case(
+    tmp_path: Path, compact: bool, written: str
+) -> None:
+    records = other_principal_records()
+    records[0]["sourceIPAddress"] = written
+    logs = str(trail_of(tmp_path, records, compact=compact))
+    frame = load_logs(logs, source_ips=["185.220.101.34"]).frame
+    assert written in list(frame["source_ip"])

@@ -68,13 +68,15 @@ def _ends_whole(data: bytes) -> bool:
 
 
 _V6_SOURCE = re.compile(rb'"sourceIPAddress"\s*:\s*"([^"\\]*:[^"\\]*)"')
+#: ``ffff:`` in any mix of cases (hex digits are case-insensitive: ``::FfFf:b9dc:6522``).
+_MAPPED_MARK = re.compile(rb"[fF]{4}:")
 
 
 def _mapped_v4(data: bytes, ips: frozenset[str]) -> frozenset[str]:
     """The IPv4 addresses ``ips`` when ``data`` may write one as an IPv4-mapped IPv6 address
     in hex (``::ffff:b9dc:6522``, which no byte search for ``185.220.101.34`` finds): when
-    it holds ``ffff:`` (two plain byte searches); else none (nothing more to search for)."""
-    if ips and (b"ffff:" in data or b"FFFF:" in data):
+    it holds ``ffff:`` in any case (``FfFf:`` too); else none (nothing more to search for)."""
+    if ips and _MAPPED_MARK.search(data) is not None:
         return ips
     return frozenset()
 
