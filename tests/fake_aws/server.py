@@ -77,6 +77,7 @@ from __future__ import annotations
 
 import copy
 import fnmatch
+import functools
 import json
 import random
 import re
@@ -94,6 +95,7 @@ from typing import Any, NamedTuple
 from urllib.parse import parse_qs, unquote, urlsplit
 from xml.sax.saxutils import escape as xml_escape
 
+import botocore.exceptions
 import botocore.session
 from botocore.model import OperationModel, ServiceModel, Shape
 from botocore.utils import parse_timestamp
@@ -814,6 +816,26 @@ class _Routes:
             routes.rest.append((literal, http["method"], _template_regex(template), name))
         routes.rest.sort(key=lambda route: -route[0])
         return routes
+
+
+@functools.cache
+def _routes_of(service: str) -> _Routes | None:
+    try:
+        return _Routes.load(service)
+    except botocore.exceptions.UnknownServiceError:
+        return None
+
+
+def model_operation(service: str, method: str, raw_path: str) -> str | None:
+    """The operation of a rest-json/rest-xml request (method and ``requestUri``) by botocore's
+    model of ``service``; None when no operation matches (or the model routes by header)."""
+    routes = _routes_of(service)
+    if routes is None or routes.model.protocol == "json":
+        return None
+    path = urlsplit(raw_path).path
+    return next(
+        (name for _, m, regex, name in routes.rest if m == method and regex.match(path)), None
+    )
 
 
 class FakeAws:
