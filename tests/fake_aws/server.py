@@ -6,10 +6,11 @@ Real boto3 clients talk to it through ``AWS_ENDPOINT_URL_GUARDDUTY`` / ``_CLOUDT
 run for real. Every request is routed, parsed and validated with botocore's own service models,
 in the protocol the installed model names: the method and ``requestUri`` template (rest-json:
 GuardDuty; Athena from botocore 1.44.18) or ``X-Amz-Target`` (json 1.1: CloudTrail; Athena
-before 1.44.18) pick the operation, the input shape's ``location``/``locationName`` say where each parameter is, and
-``botocore.validate.ParamValidator`` plus the model's ``max``/``enum`` limits (which botocore itself
-does not check) decide whether the request is valid. Region and service come from the SigV4
-``Authorization`` credential scope; the account is :attr:`FakeAws.account_id`.
+before 1.44.18) pick the operation, the input shape's ``location``/``locationName`` say where
+each parameter is, and ``botocore.validate.ParamValidator`` plus the model's ``max``/``enum``
+limits (which botocore itself does not check) decide whether the request is valid. Region and
+service come from the SigV4 ``Authorization`` credential scope; the account is
+:attr:`FakeAws.account_id`.
 
 Served operations:
 
@@ -1501,6 +1502,7 @@ class FakeAws:
         )
         if execution.state in ("QUEUED", "RUNNING"):
             execution.cancelled = True
+            execution.completed = time.time()
         return {}
 
     def _athena_ListQueryExecutions(
