@@ -8,7 +8,9 @@
 - ``moto_server`` (session) / ``moto`` (function): moto's server on a free loopback port; ``moto``
   resets its state and sets ``AWS_ENDPOINT_URL`` to it (S3, IAM, STS...).
 - ``fake_aws_server`` (session) / ``fake_aws`` (function): :class:`~tests.fake_aws.FakeAws`, reset,
-  with ``AWS_ENDPOINT_URL_GUARDDUTY`` and ``AWS_ENDPOINT_URL_CLOUDTRAIL`` set to it.
+  with ``AWS_ENDPOINT_URL_GUARDDUTY``, ``_CLOUDTRAIL`` and ``_ATHENA`` set to it.
+- ``fake_athena`` (function): the fake's Athena in the test region
+  (:class:`~tests.fake_aws.AthenaRegion`: seed answers, polls, failures). moto serves no Athena.
 
 Each pytest-xdist worker is a process of its own, so it gets its own servers.
 """
@@ -28,7 +30,7 @@ import botocore.httpsession
 import pytest
 from botocore.awsrequest import AWSPreparedRequest
 
-from tests.fake_aws import FakeAws, RealAwsCallError
+from tests.fake_aws import AthenaRegion, FakeAws, RealAwsCallError
 
 pytest_plugins = ["pytester"]  # test_fake_aws.py proves the guard fails a test
 
@@ -126,11 +128,18 @@ def fake_aws_server() -> Iterator[FakeAws]:
 
 @pytest.fixture
 def fake_aws(fake_aws_server: FakeAws, monkeypatch: pytest.MonkeyPatch) -> FakeAws:
-    """The GuardDuty/CloudTrail fake, reset, with the service endpoint variables pointing at it."""
+    """The GuardDuty/CloudTrail/Athena fake, reset, with the service endpoint variables pointing
+    at it."""
     fake_aws_server.reset()
-    monkeypatch.setenv("AWS_ENDPOINT_URL_GUARDDUTY", fake_aws_server.url)
-    monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDTRAIL", fake_aws_server.url)
+    for service in ("GUARDDUTY", "CLOUDTRAIL", "ATHENA"):
+        monkeypatch.setenv(f"AWS_ENDPOINT_URL_{service}", fake_aws_server.url)
     return fake_aws_server
+
+
+@pytest.fixture
+def fake_athena(fake_aws: FakeAws) -> AthenaRegion:
+    """Athena of the fake in the test region (``AWS_ENDPOINT_URL_ATHENA`` points at it)."""
+    return fake_aws.athena(TEST_REGION)
 
 
 @pytest.fixture(autouse=True)

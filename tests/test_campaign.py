@@ -31,8 +31,8 @@ from tests.campaign_case import (
     extend_case,
     related_findings,
 )
-from tests.fake_aws.server import FakeAws
-from tests.sources.sql.helpers import athena_results, moto_post
+from tests.fake_aws.server import AthenaRegion, FakeAws
+from tests.sources.sql.helpers import athena_results
 from torinvest import campaign, investigation
 from torinvest.aws import Aws, AwsConfig
 from torinvest.case import sample_case
@@ -169,7 +169,9 @@ def test_the_log_loader_keeps_only_the_addresses_asked_for(extended: Path) -> No
     assert set(picked["access_key_id"]) == {KEY, OTHER_KEY}
 
 
-def test_files_duckdb_and_athena_give_the_same_callers(extended: Path, moto: str) -> None:
+def test_files_duckdb_and_athena_give_the_same_callers(
+    extended: Path, fake_athena: AthenaRegion
+) -> None:
     logs = [str(extended / "cloudtrail")]
     common = {"start": WINDOW[0], "end": WINDOW[1], "exclude_keys": [KEY, DERIVED]}
     files = load_ip_pivot(list(TOR_IPS), logs=logs, **common)  # type: ignore[arg-type]
@@ -189,10 +191,7 @@ def test_files_duckdb_and_athena_give_the_same_callers(extended: Path, moto: str
     with DuckDBEngine(logs[0]) as engine:
         rows = engine.run(query).table
         reference = ip_pivot_sql(engine, source_ips=TOR_IPS, start=WINDOW[0], end=WINDOW[1]).frame
-    moto_post(
-        f"{moto}/moto-api/static/athena/query-results",
-        {"results": [athena_results(rows, dict(query.columns))]},
-    )
+    fake_athena.add_answers(athena_results(rows, dict(query.columns)))
     athena = AthenaEngine(database="security", sleep=lambda _: None)
     got = ip_pivot_sql(athena, source_ips=TOR_IPS, start=WINDOW[0], end=WINDOW[1])
     (stats,) = got.queries

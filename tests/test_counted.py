@@ -18,7 +18,8 @@ import pandas as pd
 import plotly.io as pio
 import pytest
 
-from tests.sources.sql.helpers import INVICTUS, SUSPECT, Recorder, athena_results, moto_post
+from tests.fake_aws import AthenaRegion
+from tests.sources.sql.helpers import INVICTUS, SUSPECT, Recorder, athena_results
 from torinvest import charts, display
 from torinvest.analysis import sensitive_events
 from torinvest.case import sample_case
@@ -230,7 +231,9 @@ def test_an_events_query_never_asks_for_more_than_one_row_over_the_limit() -> No
     assert EngineOptions().max_rows == DEFAULT_MAX_ROWS
 
 
-def test_the_counts_translate_for_athena_and_read_back_the_same(moto: str) -> None:
+def test_the_counts_translate_for_athena_and_read_back_the_same(
+    fake_athena: AthenaRegion,
+) -> None:
     kwargs = {"access_keys": KEY, "start": "2023-07-10T00:00:00Z", "end": "2023-07-11T00:00:00Z"}
     recorder = Recorder(DuckDBEngine(CASE.cloudtrail))
     recorder.count_first = True  # as Athena
@@ -245,7 +248,7 @@ def test_the_counts_translate_for_athena_and_read_back_the_same(moto: str) -> No
         "events",  # the sensitive calls
     ]
     results = [athena_results(table, dict(query.columns)) for query, table in recorder.outputs]
-    moto_post(f"{moto}/moto-api/static/athena/query-results", {"results": results})
+    fake_athena.add_answers(*results)
     got = load_sql(
         AthenaEngine(database="security", sleep=lambda _: None),
         follow_derived=True,

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore
 import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
@@ -286,7 +287,9 @@ def test_requests_for_other_services_are_refused_and_logged(fake_aws: FakeAws) -
     sts = boto3.client("sts", endpoint_url=fake_aws.url, config=NO_RETRIES)
 
     # STS speaks XML: botocore cannot parse the JSON refusal, but shows it
-    with pytest.raises(ResponseParserError, match="serves SigV4-signed guardduty and cloudtrail"):
+    with pytest.raises(
+        ResponseParserError, match="serves SigV4-signed guardduty, cloudtrail, athena"
+    ):
         sts.get_caller_identity()
 
     assert fake_aws.requests[-1][:3] == ("sts", "us-east-1", "Unknown")
@@ -299,6 +302,95 @@ def test_operation_outside_the_fake_says_so(
         guardduty.get_detector(DetectorId=detector)
 
     assert caught.value.response["Error"]["Code"] == "NotImplementedByFake"
+
+
+# --------------------------------------------------------------------------- Athena
+
+
+@pytest.fixture
+def athena(fake_aws: FakeAws) -> Any:
+    return boto3.client("athena", region_name="us-east-1", config=NO_RETRIES)
+
+
+def test_athena_rejects_what_its_model_rejects(fake_aws: FakeAws, athena: Any) -> None:
+    """Requests botocore's Athena model forbids (checked client-side or not) are refused with
+    InvalidRequestException, HTTP 400, naming the parameter; none starts a query."""
+    unchecked = boto3.client("athena", region_name="us-east-1", config=NO_CLIENT_VALIDATION)
+    fake_aws.athena("us-east-1").add_results([("n", "bigint")], [["1"]])
+    query_id = athena.start_query_execution(QueryString="SELECT 1")["QueryExecutionId"]
+
+    refused = [
+        (lambda: unchecked.start_query_execution(), "QueryString"),
+        (lambda: unchecked.start_query_execution(QueryString=""), "valid min length: 1"),
+        (lambda: unchecked.start_query_execution(QueryString=7), "QueryString"),
+        (lambda: athena.start_query_execution(QueryString="x" * 262145), "QueryString"),
+        (
+            lambda: athena.get_query_results(QueryExecutionId=query_id, MaxResults=1001),
+            "MaxResults: 1001, valid max value: 1000",
+        ),
+        (
+            lambda: athena.start_query_execution(QueryString="SELECT 1", WorkGroup="nope"),
+            "WorkGroup nope is not found",
+        ),
+        (lambda: athena.get_query_execution(QueryExecutionId="no-such-id"), "was not found"),
+    ]
+    for call, problem in refused:
+        with pytest.raises(athena.exceptions.InvalidRequestException, match=problem):
+            call()
+    assert [r.status for r in fake_aws.calls(service="athena")] == [200] + [400] * len(refused)
+    assert [e.query_id for e in fake_aws.athena("us-east-1").executions] == [query_id]
+
+
+def test_athena_engine_speaks_the_installed_models_protocol(fake_aws: FakeAws) -> None:
+    """The engine's calls travel in the protocol of the installed botocore's Athena model
+    (json 1.1 with X-Amz-Target before botocore 1.44.18, rest-json with method and path from
+    1.44.18), the fake routes each to its operation, and the query's rows come back."""
+    from torinvest.sources.sql.athena import AthenaEngine
+
+    athena = fake_aws.athena("us-east-1")
+    athena.add_results([("source_ip", "varchar"), ("events", "bigint")], [["198.51.100.7", "3"]])
+    athena.set_polls(queued=1, running=1)
+    engine = AthenaEngine(database="security", sleep=lambda _: None)
+    model = engine.client.meta.service_model
+    sent: list[tuple[str, str, str | None]] = []
+
+    def record(request: Any, **_: Any) -> None:
+        target = request.headers.get("X-Amz-Target")
+        path = request.url.split(fake_aws.url, 1)[1].split("?", 1)[0]
+        sent.append(
+            (request.method, path, target.decode() if isinstance(target, bytes) else target)
+        )
+
+    engine.client.meta.events.register("before-send.athena", record)
+    run = engine.execute("SELECT source_ip, events FROM t")
+
+    assert run.rows == [["198.51.100.7", "3"]] and run.types == ["varchar", "bigint"]
+    operations = ["StartQueryExecution", *["GetQueryExecution"] * 3, "GetQueryResults"]
+    assert [r.operation for r in fake_aws.calls(service="athena")] == operations
+    qid = run.query_id
+    if model.protocol == "json":
+        assert sent == [("POST", "/", f"AmazonAthena.{op}") for op in operations]
+    else:
+        assert model.protocol == "rest-json", f"the fake does not speak {model.protocol}"
+        assert sent == [
+            ("POST", "/query-executions", None),
+            *[("GET", f"/query-executions/{qid}", None)] * 3,
+            ("GET", f"/query-executions/{qid}/results", None),
+        ]
+    version = tuple(int(p) for p in botocore.__version__.split(".")[:3])
+    assert model.protocol == ("rest-json" if version >= (1, 44, 18) else "json")
+
+
+def test_athena_failures_and_retries(fake_aws: FakeAws) -> None:
+    """fail() reaches Athena too: a throttled GetQueryResults is retried by botocore and the
+    rows still come back whole."""
+    from torinvest.sources.sql.athena import AthenaEngine
+
+    fake_aws.athena("us-east-1").add_results([("n", "bigint")], [["1"], ["2"]])
+    fake_aws.fail("athena", "*", "ThrottlingException", operation="GetQueryResults", times=1)
+    run = AthenaEngine(database="security", sleep=lambda _: None).execute("SELECT n FROM t")
+    assert run.rows == [["1"], ["2"]]
+    assert [r.status for r in fake_aws.calls("GetQueryResults")] == [400, 200]
 
 
 # --------------------------------------------------------------------------- CloudTrail

@@ -18,7 +18,8 @@ from typing import Any
 import papermill
 import pytest
 
-from tests.sources.sql.helpers import Recorder, athena_results, moto_post
+from tests.fake_aws import AthenaRegion
+from tests.sources.sql.helpers import Recorder, athena_results
 from torinvest import report
 from torinvest.aws.ids import access_key_id_shape, is_access_key_id
 from torinvest.case import sample_case
@@ -251,7 +252,9 @@ def test_the_access_key_id_is_iams_shape_in_upper_case(value: object, valid: boo
     assert is_access_key_id(value) is valid
 
 
-def test_investigate_athena_table_reaches_the_athena_query(moto: str, tmp_path: Path) -> None:
+def test_investigate_athena_table_reaches_the_athena_query(
+    fake_athena: AthenaRegion, tmp_path: Path
+) -> None:
     """`--athena-table X` → RunOptions → the notebook's parameters → its checked parameters →
     sources_from_parameters → the query Athena is sent."""
     case = tmp_path / "case"
@@ -264,7 +267,7 @@ def test_investigate_athena_table_reaches_the_athena_query(moto: str, tmp_path: 
             recorder, access_keys=KEY, start="2000-01-01", end="2000-01-02", follow_derived=True
         )
     results = [athena_results(table, dict(query.columns)) for query, table in recorder.outputs]
-    moto_post(f"{moto}/moto-api/static/athena/query-results", {"results": results})
+    fake_athena.add_answers(*results)
     argv = ["investigate", FINDING, "--case", str(case), "--out", str(tmp_path / "out")]
     argv += ["--engine", "athena", "--athena-database", "security", "--athena-table", "org_trail"]
     argv += ["--max-rows", "0"]
@@ -275,7 +278,8 @@ def test_investigate_athena_table_reaches_the_athena_query(moto: str, tmp_path: 
     inv = investigate(FINDING, sources)
     client = sources.logs_aws.client("athena")  # type: ignore[union-attr]
     ids = client.list_query_executions()["QueryExecutionIds"]
-    assert ids
+    assert len(ids) == len(results)  # every query the recorder saw, and no other
+    assert sorted(ids) == sorted(e.query_id for e in fake_athena.executions)
     for query_id in ids:
         sql = client.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]["Query"]
         assert '"org_trail"' in sql and "cloudtrail_logs" not in sql

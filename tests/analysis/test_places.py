@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 
 from tests.analysis.helpers import CASE, STORY, SUSPECT, make_events
+from tests.fake_aws import AthenaRegion
 from tests.mmdb import asn_database
-from tests.sources.sql.helpers import Recorder, athena_results, moto_post
+from tests.sources.sql.helpers import Recorder, athena_results
 from torinvest import analysis as an
 from torinvest.attack_tools import load_attack_tools, match_agent, shipped_attack_tools
 from torinvest.sources.logs import load_logs
@@ -217,7 +218,9 @@ def test_an_analysts_table_is_checked(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------------------------
 # the engines place the IPs alike
 # --------------------------------------------------------------------------------------------
-def test_files_duckdb_and_athena_give_the_same_places(moto: str, tmp_path: Path) -> None:
+def test_files_duckdb_and_athena_give_the_same_places(
+    fake_athena: AthenaRegion, tmp_path: Path
+) -> None:
     db = asn_database(tmp_path / "GeoLite2-ASN.mmdb")
     kwargs: dict[str, Any] = {
         "access_keys": SUSPECT,
@@ -232,7 +235,7 @@ def test_files_duckdb_and_athena_give_the_same_places(moto: str, tmp_path: Path)
         duck = aggregate_sql(recorder, **kwargs).aggregates
     assert duck is not None
     results = [athena_results(table, dict(query.columns)) for query, table in recorder.outputs]
-    moto_post(f"{moto}/moto-api/static/athena/query-results", {"results": results})
+    fake_athena.add_answers(*results)
     athena = aggregate_sql(AthenaEngine(database="security", sleep=lambda _: None), **kwargs)
     assert athena.aggregates is not None
     columns = list(an.PLACE_COLUMNS)

@@ -1,4 +1,5 @@
-"""Test doubles for AWS: a local GuardDuty/CloudTrail LookupEvents endpoint, and the real-AWS guard's error."""
+"""Test doubles for AWS: a local GuardDuty/CloudTrail LookupEvents/Athena endpoint, and the real-AWS
+guard's error."""
 
 from tests.fake_aws.server import (
     DROP,
@@ -7,6 +8,8 @@ from tests.fake_aws.server import (
     HTTP_500,
     JSON_NOT_FOUND,
     JSON_SERVER_ERROR,
+    AthenaAnswer,
+    AthenaRegion,
     FakeAws,
     LoggedRequest,
     lookup_event,
@@ -24,6 +27,8 @@ __all__ = [
     "HTTP_500",
     "JSON_NOT_FOUND",
     "JSON_SERVER_ERROR",
+    "AthenaAnswer",
+    "AthenaRegion",
     "FakeAws",
     "LoggedRequest",
     "RealAwsCallError",

@@ -3,7 +3,8 @@
 Point ``AWS_ENDPOINT_URL`` (and ``AWS_ENDPOINT_URL_<SERVICE>``) at :attr:`RecordingProxy.url`:
 every request is forwarded to the endpoint of its service (read from the SigV4
 ``Authorization`` credential scope) and recorded as a :class:`Seen` — the service, the
-operation (``X-Amz-Target``, the query protocol's ``Action``, or the S3 method and path), the
+operation (``X-Amz-Target``, the query protocol's ``Action``, a rest-json request's method and
+``requestUri`` by botocore's model, or the S3 method and path), the
 access key that signed it, the status — so that a test can check *as whom* each call was made.
 A rule added with :meth:`RecordingProxy.fail` answers matching requests itself with an AWS
 error document instead (``AccessDenied`` on some GetObject calls, a KMS denial…)::
@@ -26,6 +27,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.fake_aws.server import model_operation
 
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
 _HOP_HEADERS = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length"})
@@ -204,6 +207,11 @@ def _operation(method: str, path: str, headers: Any, body: bytes) -> str:
         return query["Action"][0]
     if body[:7] == b"Action=":
         return parse_qs(body.decode(errors="replace")).get("Action", [""])[0]
+    service = _CREDENTIAL.search(headers.get("Authorization") or "")
+    if service is not None and service.group(3) != "s3":  # rest-json: Athena (botocore >= 1.44.18)
+        name = model_operation(service.group(3), method, path)
+        if name is not None:
+            return name
     return f"{method} {urlsplit(path).path}"
 
 

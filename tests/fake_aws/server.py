@@ -1,13 +1,16 @@
-"""A local fake of the GuardDuty findings APIs and CloudTrail LookupEvents, spoken over HTTP.
+"""A local fake of the GuardDuty findings APIs, CloudTrail LookupEvents and Athena's query
+APIs, spoken over HTTP.
 
-Real boto3 clients talk to it through ``AWS_ENDPOINT_URL_GUARDDUTY`` / ``AWS_ENDPOINT_URL_CLOUDTRAIL``
-(or ``endpoint_url=fake.url``), so serialization, pagination, retries and throttling run for real.
-Every request is routed, parsed and validated with botocore's own service models: the method and
-``requestUri`` template (GuardDuty, rest-json) or ``X-Amz-Target`` (CloudTrail, json 1.1) pick the
-operation, the input shape's ``location``/``locationName`` say where each parameter is, and
-``botocore.validate.ParamValidator`` plus the model's ``max``/``enum`` limits (which botocore itself
-does not check) decide whether the request is valid. Region and service come from the SigV4
-``Authorization`` credential scope; the account is :attr:`FakeAws.account_id`.
+Real boto3 clients talk to it through ``AWS_ENDPOINT_URL_GUARDDUTY`` / ``_CLOUDTRAIL`` /
+``_ATHENA`` (or ``endpoint_url=fake.url``), so serialization, pagination, retries and throttling
+run for real. Every request is routed, parsed and validated with botocore's own service models,
+in the protocol the installed model names: the method and ``requestUri`` template (rest-json:
+GuardDuty; Athena from botocore 1.44.18) or ``X-Amz-Target`` (json 1.1: CloudTrail; Athena
+before 1.44.18) pick the operation, the input shape's ``location``/``locationName`` say where
+each parameter is, and ``botocore.validate.ParamValidator`` plus the model's ``max``/``enum``
+limits (which botocore itself does not check) decide whether the request is valid. Region and
+service come from the SigV4 ``Authorization`` credential scope; the account is
+:attr:`FakeAws.account_id`.
 
 Served operations:
 
@@ -21,6 +24,14 @@ Served operations:
   window, 50 per page, 2 requests/s per region (``ThrottlingException``, HTTP 400): requests are
   counted by the time they arrive, over a sliding second (accepted ones only), and can be
   answered after a set latency (``set_lookup_latency``), counted from that arrival.
+- Athena: StartQueryExecution (workgroup must exist; an output location from the request or the
+  workgroup, else InvalidRequestException; ClientRequestToken idempotent), GetQueryExecution
+  (QUEUED/RUNNING for the set number of polls, then SUCCEEDED or FAILED with StateChangeReason
+  and AthenaError; Statistics.DataScannedInBytes), GetQueryResults (refused until SUCCEEDED;
+  MaxResults/NextToken paging, 1000 rows a page; a SELECT's first row is the header row, as
+  Athena sends it; ResultSetMetadata.ColumnInfo with types on every page), StopQueryExecution
+  (QUEUED/RUNNING → CANCELLED), ListQueryExecutions (newest first, per workgroup),
+  CreateWorkGroup. Invalid requests: InvalidRequestException (HTTP 400).
 
 State API (all methods thread-safe)::
 
@@ -32,6 +43,15 @@ State API (all methods thread-safe)::
     gd.set_administrator("111122223333")                # member account; None = standalone/admin
     gd.findings, gd.archived_ids, gd.filters
     fake.cloudtrail("us-east-1").add_records(log["Records"])
+    athena = fake.athena("us-east-1")                   # workgroup "primary" has an output location
+    athena.add_results([("source_ip", "varchar"), ("events", "bigint")],
+                       [["198.51.100.7", "3"], [None, "1"]], scanned=3 << 30)  # the next query
+    athena.add_answers(AthenaAnswer(columns, rows), ...)   # the next queries, one each, in order
+    athena.add_results(columns, rows, match=r"AS untimed")  # every query whose SQL matches
+    athena.add_failure("TABLE_NOT_FOUND: ...", error_type=1301)  # the next query ends FAILED
+    athena.set_polls(queued=2, running=3)               # GetQueryExecution calls in each state
+    athena.add_work_group("investigations", "s3://results/")  # or CreateWorkGroup
+    athena.executions                                   # [AthenaExecution(query_id, sql, state…)]
     fake.fail("cloudtrail", "eu-west-1", "AccessDeniedException")   # every request there fails
     fake.fail("guardduty", "*", 500, operation="GetFindings", times=2)  # raw HTTP 500, twice
     fake.fail("guardduty", "us-west-2", DROP)           # close the connection without answering
@@ -39,6 +59,7 @@ State API (all methods thread-safe)::
     fake.fail("guardduty", "*", 404, body=JSON_NOT_FOUND, content_type="application/json")
     fake.fail("sts", "*", 200, body=HTML_PAGE, content_type="text/html")  # any service: point
                                                         # AWS_ENDPOINT_URL_STS (or _EC2…) here
+    fake.fail("athena", "*", "TooManyRequestsException", operation="GetQueryResults", times=1)
     fake.loop_tokens("cloudtrail", "eu-west-1")         # every page's NextToken the same one;
                                                         # period=3: 3 in turn; None: never ending
     fake.clear_failures()                               # failures and token loops
@@ -57,6 +78,7 @@ from __future__ import annotations
 
 import copy
 import fnmatch
+import functools
 import json
 import random
 import re
@@ -74,6 +96,7 @@ from typing import Any, NamedTuple
 from urllib.parse import parse_qs, unquote, urlsplit
 from xml.sax.saxutils import escape as xml_escape
 
+import botocore.exceptions
 import botocore.session
 from botocore.model import OperationModel, ServiceModel, Shape
 from botocore.utils import parse_timestamp
@@ -136,11 +159,13 @@ _ERROR_STATUS = {
     ("guardduty", "InternalServerErrorException"): 500,
     ("cloudtrail", "InternalFailure"): 500,
     ("cloudtrail", "ServiceUnavailable"): 503,
+    ("athena", "InternalServerException"): 500,
     ("sts", "AccessDenied"): 403,
     ("ec2", "UnauthorizedOperation"): 403,
     ("iam", "AccessDenied"): 403,
 }
-_CONTENT_TYPE = {"guardduty": "application/json", "cloudtrail": "application/x-amz-json-1.1"}
+ATHENA_PAGE_SIZE = 1000
+ATHENA_LIST_PAGE_SIZE = 50
 
 
 class LoggedRequest(NamedTuple):
@@ -532,6 +557,238 @@ class CloudTrailRegion:
         ]
 
 
+# --------------------------------------------------------------------------- Athena state
+
+
+@dataclass(slots=True)
+class AthenaAnswer:
+    """What a query the fake runs ends with: ``columns`` ((name, Athena type) pairs) and
+    ``rows`` of text values (None: NULL) — a SELECT's first page starts with the header row,
+    as Athena sends it — and ``scanned`` bytes; or, with ``failure`` (the StateChangeReason),
+    FAILED with that reason and ``error_type`` (AthenaError.ErrorType)."""
+
+    columns: list[tuple[str, str]] = field(default_factory=list)
+    rows: list[list[str | None]] = field(default_factory=list)
+    scanned: int = 0
+    failure: str | None = None
+    error_type: int = 1301
+
+    def wire_rows(self) -> list[dict[str, Any]]:
+        """The ResultSet's rows: the header (a SELECT with columns), then the data rows."""
+        header = [[name for name, _ in self.columns]] if self.columns else []
+        return [
+            {"Data": [{} if v is None else {"VarCharValue": v} for v in row]}
+            for row in [*header, *self.rows]
+        ]
+
+    def column_info(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "CatalogName": "hive",
+                "SchemaName": "",
+                "TableName": "",
+                "Name": name,
+                "Label": name,
+                "Type": kind,
+                "Precision": 0,
+                "Scale": 0,
+                "Nullable": "UNKNOWN",
+                "CaseSensitive": kind == "varchar",
+            }
+            for name, kind in self.columns
+        ]
+
+
+@dataclass(slots=True)
+class AthenaExecution:
+    """One query execution: what StartQueryExecution asked and where it stands."""
+
+    query_id: str
+    sql: str
+    database: str | None
+    workgroup: str
+    output_location: str
+    answer: AthenaAnswer
+    submitted: float
+    queued_polls: int
+    running_polls: int
+    polls: int = 0
+    cancelled: bool = False
+    completed: float | None = None
+
+    @property
+    def state(self) -> str:
+        """QUEUED for the first ``queued_polls`` GetQueryExecution calls, RUNNING for the next
+        ``running_polls``, then SUCCEEDED (or FAILED); CANCELLED once stopped."""
+        if self.cancelled:
+            return "CANCELLED"
+        if self.polls < self.queued_polls:
+            return "QUEUED"
+        if self.polls < self.queued_polls + self.running_polls:
+            return "RUNNING"
+        return "FAILED" if self.answer.failure is not None else "SUCCEEDED"
+
+
+class AthenaRegion:
+    """Athena in one region of the fake account: workgroups, seeded answers, executions."""
+
+    def __init__(self, region: str, account_id: str, lock: threading.RLock) -> None:
+        self.region = region
+        self._lock = lock
+        #: workgroup → its output location (None: queries must name one); "primary" has one,
+        #: as a console-made account's does
+        self.workgroups: dict[str, str | None] = {
+            "primary": f"s3://aws-athena-query-results-{account_id}-{region}/"
+        }
+        self._next: deque[AthenaAnswer] = deque()
+        self._matching: list[tuple[re.Pattern[str], AthenaAnswer]] = []
+        self._polls = (0, 0)
+        self._executions: dict[str, AthenaExecution] = {}
+        self._tokens: dict[str, str] = {}
+
+    def add_work_group(self, name: str, output_location: str | None = None) -> None:
+        with self._lock:
+            self.workgroups[name] = output_location
+
+    def add_answers(self, *answers: AthenaAnswer) -> None:
+        """What the next queries started answer, one each, in this order (after them, and
+        without any: no row and no column, 0 bytes scanned)."""
+        with self._lock:
+            self._next.extend(answers)
+
+    def answer_matching(self, pattern: str, answer: AthenaAnswer) -> None:
+        """Every query whose SQL matches ``pattern`` (a regular expression, searched) answers
+        ``answer``, before the queue of :meth:`add_answers` (first pattern added wins)."""
+        with self._lock:
+            self._matching.append((re.compile(pattern), answer))
+
+    def add_results(
+        self,
+        columns: Iterable[tuple[str, str]],
+        rows: Iterable[Iterable[str | None]] = (),
+        *,
+        scanned: int = 0,
+        match: str | None = None,
+    ) -> None:
+        """Rows (text; None: NULL) of ``columns`` ((name, Athena type) pairs) for the next
+        query, or with ``match`` for every query matching it."""
+        answer = AthenaAnswer(list(columns), [list(r) for r in rows], scanned)
+        if match is None:
+            self.add_answers(answer)
+        else:
+            self.answer_matching(match, answer)
+
+    def add_failure(
+        self, reason: str, *, error_type: int = 1301, scanned: int = 0, match: str | None = None
+    ) -> None:
+        """The next query (or every query matching ``match``) ends FAILED with ``reason``."""
+        answer = AthenaAnswer(scanned=scanned, failure=reason, error_type=error_type)
+        if match is None:
+            self.add_answers(answer)
+        else:
+            self.answer_matching(match, answer)
+
+    def set_polls(self, *, queued: int = 0, running: int = 0) -> None:
+        """How many GetQueryExecution calls queries started from now on stay QUEUED, then
+        RUNNING, before they end (0 and 0, the default: done at the first look)."""
+        with self._lock:
+            self._polls = (queued, running)
+
+    @property
+    def executions(self) -> list[AthenaExecution]:
+        """Every query started here, oldest first (copies)."""
+        with self._lock:
+            return [copy.deepcopy(e) for e in self._executions.values()]
+
+    def _start(self, params: Mapping[str, Any]) -> AthenaExecution:
+        token = params.get("ClientRequestToken")
+        if token in self._tokens:  # an idempotent retry
+            return self._executions[self._tokens[token]]
+        workgroup = params.get("WorkGroup") or "primary"
+        if workgroup not in self.workgroups:
+            raise _athena_invalid(f"WorkGroup {workgroup} is not found.")
+        output = (params.get("ResultConfiguration") or {}).get("OutputLocation")
+        output = output or self.workgroups[workgroup]
+        if not output:
+            raise _athena_invalid(
+                "No output location provided. An output location is required either through "
+                "the Workgroup result configuration setting or as an API input."
+            )
+        sql = params["QueryString"]
+        answer = next((a for p, a in self._matching if p.search(sql)), None)
+        if answer is None:
+            answer = self._next.popleft() if self._next else AthenaAnswer()
+        query_id = str(uuid.uuid4())
+        execution = AthenaExecution(
+            query_id,
+            sql,
+            (params.get("QueryExecutionContext") or {}).get("Database"),
+            workgroup,
+            f"{output.rstrip('/')}/{query_id}.csv",
+            answer,
+            time.time(),
+            *self._polls,
+        )
+        self._executions[query_id] = execution
+        if token:
+            self._tokens[token] = query_id
+        return execution
+
+    def _execution(self, query_id: str) -> AthenaExecution:
+        if query_id not in self._executions:
+            raise _athena_invalid(f"QueryExecution {query_id} was not found")
+        return self._executions[query_id]
+
+
+def _athena_invalid(message: str) -> ApiError:
+    return ApiError("InvalidRequestException", message)
+
+
+def _athena_execution(execution: AthenaExecution) -> dict[str, Any]:
+    """GetQueryExecution's QueryExecution (wire form)."""
+    state = execution.state
+    status: dict[str, Any] = {"State": state, "SubmissionDateTime": execution.submitted}
+    done = state in ("SUCCEEDED", "FAILED", "CANCELLED")
+    if done:
+        execution.completed = execution.completed or time.time()
+        status["CompletionDateTime"] = execution.completed
+    if state == "FAILED":
+        status["StateChangeReason"] = execution.answer.failure
+        status["AthenaError"] = {
+            "ErrorCategory": 2,
+            "ErrorType": execution.answer.error_type,
+            "Retryable": False,
+            "ErrorMessage": execution.answer.failure,
+        }
+    if state == "CANCELLED":
+        status["StateChangeReason"] = "Query was cancelled by user"
+    statistics: dict[str, Any] = {"QueryQueueTimeInMillis": 0}
+    if done:
+        millis = int(((execution.completed or 0) - execution.submitted) * 1000)
+        scanned = 0 if state == "CANCELLED" else execution.answer.scanned
+        statistics |= {
+            "EngineExecutionTimeInMillis": millis,
+            "TotalExecutionTimeInMillis": millis,
+            "DataScannedInBytes": scanned,
+        }
+    answer: dict[str, Any] = {
+        "QueryExecutionId": execution.query_id,
+        "Query": execution.sql,
+        "StatementType": "DML",
+        "ResultConfiguration": {"OutputLocation": execution.output_location},
+        "Status": status,
+        "Statistics": statistics,
+        "WorkGroup": execution.workgroup,
+        "EngineVersion": {
+            "SelectedEngineVersion": "AUTO",
+            "EffectiveEngineVersion": "Athena engine version 3",
+        },
+    }
+    if execution.database is not None:
+        answer["QueryExecutionContext"] = {"Database": execution.database}
+    return answer
+
+
 # --------------------------------------------------------------------------- the fake
 
 
@@ -541,6 +798,13 @@ class _Routes:
     #: (literal characters of the requestUri, method, regex, operation), most literal first,
     #: so that /detector/{DetectorId}/filter/{FilterName} never shadows .../filter
     rest: list[tuple[int, str, re.Pattern[str], str]] = field(default_factory=list)
+
+    @property
+    def content_type(self) -> str:
+        """What the service answers in: JSON 1.x (``X-Amz-Target``) or REST-JSON."""
+        if self.model.protocol == "json":
+            return f"application/x-amz-json-{self.model.metadata.get('jsonVersion', '1.1')}"
+        return "application/json"
 
     @classmethod
     def load(cls, service: str) -> _Routes:
@@ -555,6 +819,26 @@ class _Routes:
         return routes
 
 
+@functools.cache
+def _routes_of(service: str) -> _Routes | None:
+    try:
+        return _Routes.load(service)
+    except botocore.exceptions.UnknownServiceError:
+        return None
+
+
+def model_operation(service: str, method: str, raw_path: str) -> str | None:
+    """The operation of a rest-json/rest-xml request (method and ``requestUri``) by botocore's
+    model of ``service``; None when no operation matches (or the model routes by header)."""
+    routes = _routes_of(service)
+    if routes is None or routes.model.protocol == "json":
+        return None
+    path = urlsplit(raw_path).path
+    return next(
+        (name for _, m, regex, name in routes.rest if m == method and regex.match(path)), None
+    )
+
+
 class FakeAws:
     """The fake endpoint and its state. See the module docstring for the API."""
 
@@ -564,6 +848,7 @@ class FakeAws:
         self._routes = {
             "guardduty": _Routes.load("guardduty"),
             "cloudtrail": _Routes.load("cloudtrail"),
+            "athena": _Routes.load("athena"),
         }
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -613,6 +898,7 @@ class FakeAws:
             self._lookup_windows: dict[str, deque[float]] = {}
             self._guardduty: dict[str, GuardDutyRegion] = {}
             self._cloudtrail: dict[str, CloudTrailRegion] = {}
+            self._athena: dict[str, AthenaRegion] = {}
             self._failures: dict[tuple[str, str, str | None], _Failure] = {}
             self._tokens: dict[str, tuple[str, int]] = {}
             self._token_loops: dict[tuple[str, str, str | None], int | None] = {}
@@ -626,6 +912,12 @@ class FakeAws:
     def cloudtrail(self, region: str) -> CloudTrailRegion:
         with self._lock:
             return self._cloudtrail.setdefault(region, CloudTrailRegion(region, self._lock))
+
+    def athena(self, region: str) -> AthenaRegion:
+        with self._lock:
+            if region not in self._athena:
+                self._athena[region] = AthenaRegion(region, self.account_id, self._lock)
+            return self._athena[region]
 
     def fail(
         self,
@@ -760,7 +1052,7 @@ class FakeAws:
                 "MissingAuthenticationTokenException"
                 if scope is None
                 else "UnknownServiceException",
-                f"[fake_aws] serves SigV4-signed guardduty and cloudtrail requests, not {service!r}",
+                f"[fake_aws] serves SigV4-signed {', '.join(self._routes)} requests, not {service!r}",
                 status=403 if scope is None else 400,
             )
             response = self._error_response("guardduty", error)
@@ -892,7 +1184,10 @@ class FakeAws:
             for name, value in result.items()
             if value is not None
         }
-        headers = {"Content-Type": _CONTENT_TYPE[service], "x-amzn-RequestId": str(uuid.uuid4())}
+        headers = {
+            "Content-Type": self._routes[service].content_type,
+            "x-amzn-RequestId": str(uuid.uuid4()),
+        }
         return _HttpResponse(200, headers, json.dumps(wire).encode())
 
     def _take_failure(self, service: str, region: str, operation: str) -> _Failure | None:
@@ -935,14 +1230,20 @@ class FakeAws:
         return self._error_response(service, error)
 
     def _error_response(self, service: str, error: ApiError) -> _HttpResponse:
-        if service not in _CONTENT_TYPE:  # sts, iam (query) and ec2: an XML error document
+        if service not in self._routes:  # sts, iam (query) and ec2: an XML error document
             return _xml_error_response(service, error)
-        headers = {"Content-Type": _CONTENT_TYPE[service], "x-amzn-RequestId": str(uuid.uuid4())}
+        headers = {
+            "Content-Type": self._routes[service].content_type,
+            "x-amzn-RequestId": str(uuid.uuid4()),
+        }
         if (
             service == "guardduty"
         ):  # API Gateway style: the code in a header, a detail type in the body
             headers["x-amzn-ErrorType"] = error.code
             document = {"message": error.message, "__type": error.wire_type}
+        elif service == "athena":  # the modelled members of InvalidRequestException
+            headers["x-amzn-ErrorType"] = error.code
+            document = {"__type": error.code, "Message": error.message}
         else:
             document = {"__type": error.code, "message": error.message}
         return _HttpResponse(error.status, headers, json.dumps(document).encode())
@@ -1148,6 +1449,87 @@ class FakeAws:
         gd._detector(params["DetectorId"])
         return {"Administrator": copy.deepcopy(gd.administrator)}
 
+    # ---- Athena operations
+
+    def _athena_validated(
+        self, region: str, op: OperationModel, params: dict[str, Any]
+    ) -> AthenaRegion:
+        problems = validation_problems(params, op.input_shape)
+        if problems:
+            raise _athena_invalid(f"[fake_aws] {'; '.join(problems)}")
+        return self.athena(region)
+
+    def _athena_StartQueryExecution(
+        self, region: str, op: OperationModel, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        execution = self._athena_validated(region, op, params)._start(params)
+        return {"QueryExecutionId": execution.query_id}
+
+    def _athena_GetQueryExecution(
+        self, region: str, op: OperationModel, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        execution = self._athena_validated(region, op, params)._execution(
+            params["QueryExecutionId"]
+        )
+        answer = _athena_execution(execution)
+        execution.polls += 1
+        return {"QueryExecution": answer}
+
+    def _athena_GetQueryResults(
+        self, region: str, op: OperationModel, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        execution = self._athena_validated(region, op, params)._execution(
+            params["QueryExecutionId"]
+        )
+        state = execution.state
+        if state == "FAILED":
+            raise _athena_invalid(f"{execution.answer.failure}")
+        if state != "SUCCEEDED":
+            raise _athena_invalid(f"Query has not yet finished. Current state: {state}")
+        answer = execution.answer
+        size = params.get("MaxResults") or ATHENA_PAGE_SIZE
+        rows, token = self._page(
+            ("athena", region, op.name), params, answer.wire_rows(), size=size, last_token=None
+        )
+        result = {"Rows": rows, "ResultSetMetadata": {"ColumnInfo": answer.column_info()}}
+        return {"ResultSet": result, "UpdateCount": 0, "NextToken": token}
+
+    def _athena_StopQueryExecution(
+        self, region: str, op: OperationModel, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        execution = self._athena_validated(region, op, params)._execution(
+            params["QueryExecutionId"]
+        )
+        if execution.state in ("QUEUED", "RUNNING"):
+            execution.cancelled = True
+            execution.completed = time.time()
+        return {}
+
+    def _athena_ListQueryExecutions(
+        self, region: str, op: OperationModel, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        athena = self._athena_validated(region, op, params)
+        workgroup = params.get("WorkGroup") or "primary"
+        if workgroup not in athena.workgroups:
+            raise _athena_invalid(f"WorkGroup {workgroup} is not found.")
+        ids = [e.query_id for e in athena._executions.values() if e.workgroup == workgroup]
+        size = params.get("MaxResults") or ATHENA_LIST_PAGE_SIZE
+        page, token = self._page(
+            ("athena", region, op.name), params, ids[::-1], size=size, last_token=None
+        )
+        return {"QueryExecutionIds": page, "NextToken": token}
+
+    def _athena_CreateWorkGroup(
+        self, region: str, op: OperationModel, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        athena = self._athena_validated(region, op, params)
+        if params["Name"] in athena.workgroups:
+            raise _athena_invalid("WorkGroup is already created")
+        configuration = params.get("Configuration") or {}
+        output = (configuration.get("ResultConfiguration") or {}).get("OutputLocation")
+        athena.add_work_group(params["Name"], output)
+        return {}
+
     # ---- CloudTrail operations
 
     def _cloudtrail_LookupEvents(
@@ -1241,6 +1623,8 @@ def _as_datetime(value: Any) -> datetime | None:
 
 
 def _invalid_token(service: str) -> ApiError:
+    if service == "athena":
+        return _athena_invalid("The NextToken provided is invalid.")
     if service == "cloudtrail":
         return ApiError(
             "InvalidNextTokenException",

@@ -2,7 +2,7 @@
 engines, the credentials named, and the options of ``torinvest events``.
 
 Every AWS request goes through :class:`~tests.fake_aws.recording_proxy.RecordingProxy` in front of moto
-(S3, STS, Athena) and the GuardDuty/CloudTrail fake: the tests read *as whom* each call was
+(S3, STS) and the GuardDuty/CloudTrail/Athena fake: the tests read *as whom* each call was
 signed (the access key in its ``Authorization`` header, the key STS AssumeRole handed out) and
 make S3 deny chosen objects (``AccessDenied``, a KMS denial). Each test asserts the outcome (a
 one-line error and its exit status, or a flagged partial result naming what is missing) and
@@ -87,10 +87,14 @@ def same_events(got: pd.DataFrame, ref: pd.DataFrame) -> None:
 # fixtures: moto and the fake behind a recording proxy
 # --------------------------------------------------------------------------------------------
 @pytest.fixture
-def proxy(moto: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[RecordingProxy]:
-    """Every AWS call of the code under test goes through the proxy to moto."""
-    with RecordingProxy({"*": moto}) as p:
+def proxy(
+    moto: str, fake_aws: FakeAws, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[RecordingProxy]:
+    """Every AWS call of the code under test goes through the proxy to moto (Athena: to the
+    fake)."""
+    with RecordingProxy({"*": moto, "athena": fake_aws.url}) as p:
         monkeypatch.setenv("AWS_ENDPOINT_URL", p.url)
+        monkeypatch.setenv("AWS_ENDPOINT_URL_ATHENA", p.url)
         yield p
 
 
@@ -98,13 +102,15 @@ def proxy(moto: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[RecordingProxy
 def proxy_and_fake(
     moto: str, fake_aws: FakeAws, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[RecordingProxy, FakeAws]]:
-    """The same, with GuardDuty and CloudTrail (LookupEvents) routed to the fake."""
+    """The same, with GuardDuty, CloudTrail (LookupEvents) and Athena routed to the fake."""
     routes = {"*": moto, "guardduty": fake_aws.url, "cloudtrail": fake_aws.url}
+    routes["athena"] = fake_aws.url
     with RecordingProxy(routes) as p:
         for name in (
             "AWS_ENDPOINT_URL",
             "AWS_ENDPOINT_URL_GUARDDUTY",
             "AWS_ENDPOINT_URL_CLOUDTRAIL",
+            "AWS_ENDPOINT_URL_ATHENA",
         ):
             monkeypatch.setenv(name, p.url)
         yield p, fake_aws
@@ -201,7 +207,8 @@ def test_athena_engine_uses_the_role(proxy: RecordingProxy, tmp_path: Path) -> N
     athena = proxy.requests("athena")
     assert {s.operation for s in athena} >= {"StartQueryExecution", "GetQueryExecution"}
     assert proxy.keys("athena") == {assumed}
-    # moto's Athena scans 0 bytes and matches nothing: as a table whose LOCATION or partition
+    assert all(s.status == 200 for s in athena)
+    # the fake's Athena, unseeded, scans 0 bytes and matches nothing: as a table whose LOCATION or partition
     # projection leaves the window out answers. "Nothing was read", never "no events"
     assert code == 1 and out == ""
     (error,) = errors(err)

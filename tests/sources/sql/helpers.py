@@ -2,16 +2,14 @@
 
 DuckDB runs over the embedded sample case (account layout), an organization-layout copy of it
 built in ``tmp_path``, the invictus fixtures (a flat folder with a derived key) and an S3 prefix in
-moto; its frames are compared with the file loader's on the same files. Athena runs against moto's
-Athena endpoint (results injected through moto's API) for the request/poll/results flow and the
-interrupt, and against botocore's Stubber (on the client torinvest builds) for what moto cannot
-do: paged results and a FAILED query.
+moto; its frames are compared with the file loader's on the same files. Athena runs against the
+Athena of tests/fake_aws (``fake_athena``: answers seeded with :func:`athena_results`) in the
+protocol the installed botocore speaks, and against botocore's Stubber (on the client torinvest
+builds) for answers no Athena gives (garbled results, pages that never end).
 """
 
 from __future__ import annotations
 
-import json
-import urllib.request
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
+from tests.fake_aws import AthenaAnswer
 from torinvest.case import sample_case
 from torinvest.schema import EVENTS_COLUMNS, conform
 from torinvest.sources.sql.duckdb import DuckDBEngine
@@ -63,28 +62,13 @@ def athena_text(value: Any) -> dict[str, str]:
     return {"VarCharValue": str(value)}
 
 
-def athena_results(table: pa.Table, kinds: dict[str, str]) -> dict[str, Any]:
-    """An events query's rows as Athena returns them: text, a header row first."""
+def athena_results(table: pa.Table, kinds: dict[str, str], *, scanned: int = 0) -> AthenaAnswer:
+    """A query's rows as Athena returns them, for the fake to answer: text values and the
+    columns' Athena types (the fake sends the header row first)."""
     names = table.column_names
-    header = {"Data": [{"VarCharValue": n} for n in names]}
-    rows = [{"Data": [athena_text(row[n]) for n in names]} for row in table.to_pylist()]
-    info = [
-        {"Name": n, "Label": n, "Type": ATHENA_TYPES.get(kinds.get(n, ""), "varchar")}
-        for n in names
-    ]
-    return {"rows": [header, *rows], "column_info": info}
-
-
-def moto_post(url: str, body: dict[str, Any]) -> None:
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    request = urllib.request.Request(
-        url,
-        data=json.dumps(body).encode(),
-        method="POST",
-        headers={"Content-Type": "application/json"},
-    )
-    with opener.open(request, timeout=10):
-        pass
+    rows = [[athena_text(row[n]).get("VarCharValue") for n in names] for row in table.to_pylist()]
+    columns = [(n, ATHENA_TYPES.get(kinds.get(n, ""), "varchar")) for n in names]
+    return AthenaAnswer(columns, rows, scanned)
 
 
 class Recorder:

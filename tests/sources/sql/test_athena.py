@@ -1,12 +1,10 @@
-"""The Athena engine: cost estimate, request/poll/results against moto, interrupt, a failed
-query, paged results, text results read back as DuckDB's.
+"""The Athena engine: cost estimate, request/poll/results against the Athena of tests/fake_aws
+(in the protocol the installed botocore's model names), interrupt, a failed query, paged
+results, text results read back as DuckDB's.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
-from types import SimpleNamespace
 from typing import Any
 
 import pandas as pd
@@ -14,6 +12,7 @@ import pytest
 from botocore.stub import Stubber
 
 from tests.bounded import bounded
+from tests.fake_aws import AthenaRegion, FakeAws
 from tests.sources.sql.helpers import (
     END,
     INVICTUS,
@@ -24,7 +23,6 @@ from tests.sources.sql.helpers import (
     SUSPECT,
     Recorder,
     athena_results,
-    moto_post,
 )
 from torinvest.aws import Aws
 from torinvest.errors import AwsError
@@ -52,35 +50,15 @@ def test_cost_estimate() -> None:
 # --------------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def slow_athena(moto: str) -> Iterator[Any]:
-    """moto's Athena with queries that take ``times`` polls per state change (set it)."""
-
-    def set_times(times: int) -> None:
-        moto_post(
-            f"{moto}/moto-api/state-manager/set-transition",
-            {
-                "model_name": "athena::execution",
-                "transition": {"progression": "manual", "times": times},
-            },
-        )
-
-    yield set_times
-    moto_post(
-        f"{moto}/moto-api/state-manager/unset-transition", {"model_name": "athena::execution"}
-    )
-
-
-def test_athena_request_poll_results_flow(moto: str, slow_athena: Any) -> None:
+def test_athena_request_poll_results_flow(fake_athena: AthenaRegion) -> None:
     scope = make_scope(access_keys=KEY, start=START, end=END)
     with DuckDBEngine(SAMPLE) as duck:
         expected = load_sql(duck, access_keys=KEY, start=START, end=END).frame
         rows = duck.run(events_query(scope)).table
-    moto_post(
-        f"{moto}/moto-api/static/athena/query-results",
-        {"results": [athena_results(rows, dict(events_query(scope).columns))]},
+    fake_athena.add_answers(
+        athena_results(rows, dict(events_query(scope).columns), scanned=3 << 30)
     )
-    slow_athena(2)
+    fake_athena.set_polls(queued=2, running=2)
     Aws().client("athena").create_work_group(Name="investigations")
     sleeps: list[float] = []
     engine = AthenaEngine(
@@ -92,19 +70,23 @@ def test_athena_request_poll_results_flow(moto: str, slow_athena: Any) -> None:
     )
     got = load_sql(engine, access_keys=KEY, start=START, end=END)
 
-    assert sleeps == [1.0, 3.0, 4.0]  # QUEUED, QUEUED, RUNNING, RUNNING, SUCCEEDED: capped
+    assert sleeps == [1.0, 3.0, 4.0, 4.0]  # QUEUED, QUEUED, RUNNING, RUNNING, SUCCEEDED: capped
     (stats,) = got.queries
     assert stats.query_id
     assert got.query_ids == [stats.query_id]
-    assert stats.cost_usd == athena_cost_usd(0)  # moto scans nothing: the 10 MB minimum
+    assert stats.bytes_scanned == 3 << 30
+    assert stats.cost_usd == athena_cost_usd(3 << 30) == pytest.approx(3 / 1024 * 5.0)
     assert stats.query_id in got.summary()
-    assert "~$0.0000" in got.summary()
+    assert "~$0.0146" in got.summary()
     execution = engine.client.get_query_execution(QueryExecutionId=stats.query_id)["QueryExecution"]
     assert execution["Query"] == stats.sql == engine.sql(events_query(scope))
     assert execution["QueryExecutionContext"]["Database"] == "security"
+    assert execution["WorkGroup"] == "investigations"
     assert execution["ResultConfiguration"]["OutputLocation"].startswith(
         "s3://athena-results/torinvest/"
     )
+    (done,) = fake_athena.executions
+    assert done.state == "SUCCEEDED" and done.polls == 6  # 5 polls, and the look above
 
     frame = got.frame
     assert set(frame["source"]) == {"athena"}
@@ -114,8 +96,8 @@ def test_athena_request_poll_results_flow(moto: str, slow_athena: Any) -> None:
     pd.testing.assert_frame_equal(frame[same], expected[same], check_categorical=False)
 
 
-def test_athena_interrupt_stops_the_query(moto: str, slow_athena: Any) -> None:
-    slow_athena(1000)  # never finishes
+def test_athena_interrupt_stops_the_query(fake_aws: FakeAws, fake_athena: AthenaRegion) -> None:
+    fake_athena.set_polls(queued=1000)  # never finishes
 
     def interrupted(_: float) -> None:
         raise KeyboardInterrupt
@@ -126,6 +108,42 @@ def test_athena_interrupt_stops_the_query(moto: str, slow_athena: Any) -> None:
     (query_id,) = engine.client.list_query_executions()["QueryExecutionIds"]
     state = engine.client.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]
     assert state["Status"]["State"] == "CANCELLED"
+    (stop,) = fake_aws.calls("StopQueryExecution", service="athena")
+    assert stop.params == {"QueryExecutionId": query_id} and stop.status == 200
+
+
+def test_athena_failed_query_on_the_endpoint_raises_with_athenas_reason(
+    fake_athena: AthenaRegion,
+) -> None:
+    """A query Athena ends FAILED (after QUEUED and RUNNING polls): an AwsError with Athena's
+    StateChangeReason and ErrorType, and no GetQueryResults asked."""
+    reason = "COLUMN_NOT_FOUND: line 1:8: Column 'nope' cannot be resolved"
+    fake_athena.add_failure(reason, error_type=1006)
+    fake_athena.set_polls(queued=1, running=1)
+    engine = AthenaEngine(database="security", sleep=lambda _: None)
+    with pytest.raises(AwsError, match="COLUMN_NOT_FOUND") as raised:
+        engine.execute("SELECT nope")
+    (failed,) = fake_athena.executions
+    assert f"Athena query {failed.query_id} failed: {reason}" in str(raised.value)
+    assert raised.value.code == "1006"
+    assert raised.value.operation == "GetQueryExecution"
+
+
+def test_athena_results_are_paged_on_the_endpoint(
+    fake_aws: FakeAws, fake_athena: AthenaRegion
+) -> None:
+    """GetQueryResults in pages of ``page_size`` (MaxResults, NextToken): every row once, the
+    header row dropped from the first page only, NULLs kept."""
+    rows = [[f"198.51.100.{i}", str(i)] for i in range(7)] + [["source_ip", None]]
+    fake_athena.add_results([("source_ip", "varchar"), ("events", "bigint")], rows, scanned=42)
+    engine = AthenaEngine(database="security", sleep=lambda _: None, page_size=3)
+    run = engine.execute("SELECT source_ip, events FROM t")
+    assert run.columns == ["source_ip", "events"] and run.types == ["varchar", "bigint"]
+    assert run.rows == rows
+    assert run.bytes_scanned == 42
+    pages = fake_aws.calls("GetQueryResults", service="athena")
+    assert [p.params.get("MaxResults") for p in pages] == [3, 3, 3]  # 1 header + 8 rows
+    assert ["NextToken" in p.params for p in pages] == [False, True, True]
 
 
 def stubbed_athena(**kwargs: Any) -> tuple[AthenaEngine, Stubber]:
@@ -208,7 +226,10 @@ def test_athena_results_are_paged() -> None:
 
 @pytest.mark.parametrize("period", [2, None], ids=["cycle-of-2", "fresh-for-ever"])
 def test_results_whose_pages_never_end_are_incomplete_not_a_frame(
-    monkeypatch: pytest.MonkeyPatch, period: int | None
+    monkeypatch: pytest.MonkeyPatch,
+    fake_aws: FakeAws,
+    fake_athena: AthenaRegion,
+    period: int | None,
 ) -> None:
     """GetQueryResults answering with next tokens in a cycle (botocore's paginator sees no
     repeat on consecutive pages) or fresh ones for ever (up to the page cap): an error saying
@@ -217,35 +238,17 @@ def test_results_whose_pages_never_end_are_incomplete_not_a_frame(
     from torinvest.aws import pages
 
     monkeypatch.setitem(pages.MAX_PAGES, "GetQueryResults", 5)
+    fake_athena.add_results([("events", "bigint")], [["1"]])
+    fake_aws.loop_tokens("athena", "*", period=period, operation="GetQueryResults")
     engine = AthenaEngine(database="security", region=REGION, sleep=lambda _: None)
-    asked: list[str | None] = []
-    info = [{"Name": "events", "Type": "bigint"}]
-
-    def answer(model: Any, params: dict[str, Any], **_: Any) -> tuple[Any, Any] | None:
-        body = json.loads(params["body"] or b"{}")
-        if model.name == "StartQueryExecution":
-            parsed: dict[str, Any] = {"QueryExecutionId": "q-7"}
-        elif model.name == "GetQueryExecution":
-            parsed = {
-                "QueryExecution": {"QueryExecutionId": "q-7", "Status": {"State": "SUCCEEDED"}}
-            }
-        elif model.name == "GetQueryResults":
-            asked.append(body.get("NextToken"))
-            turn = len(asked) if period is None else len(asked) % period
-            rows = [{"Data": [{"VarCharValue": "1"}]}]
-            result = {"Rows": rows, "ResultSetMetadata": {"ColumnInfo": info}}
-            parsed = {"ResultSet": result, "NextToken": f"token-{turn}"}
-        else:
-            return None
-        return SimpleNamespace(status_code=200, headers={}), parsed
-
-    engine.client.meta.events.register("before-call.athena.*", answer)
     with pytest.raises(AwsError) as raised:
         bounded(lambda: engine.execute("SELECT 1"))
+    asked = fake_aws.calls("GetQueryResults", service="athena")
     assert len(asked) == (5 if period is None else period + 1)
+    (query,) = fake_athena.executions
     problem = "returned the same next token twice" if period else "still returned a next token"
     assert str(raised.value).startswith(
-        f"GetQueryResults on athena in {REGION} for query q-7: the endpoint {problem}"
+        f"GetQueryResults on athena in {REGION} for query {query.query_id}: the endpoint {problem}"
     )
     assert f"stopped after {len(asked)} page(s), the results of this call are incomplete" in (
         str(raised.value)
@@ -300,7 +303,7 @@ def test_an_answer_that_is_not_the_querys_is_a_clean_error(
 @pytest.mark.parametrize(
     "compute", [per_ip_sql, sensitive_sql, timeline_sql, minted_keys_sql], ids=lambda f: f.__name__
 )
-def test_athena_text_results_read_back_as_duckdbs(moto: str, compute: Any) -> None:
+def test_athena_text_results_read_back_as_duckdbs(fake_athena: AthenaRegion, compute: Any) -> None:
     kwargs = {
         "access_keys": SUSPECT,
         "start": "2023-07-10T00:00:00Z",
@@ -310,7 +313,7 @@ def test_athena_text_results_read_back_as_duckdbs(moto: str, compute: Any) -> No
     with recorder.engine:
         expected = compute(recorder, **kwargs)
     results = [athena_results(table, dict(query.columns)) for query, table in recorder.outputs]
-    moto_post(f"{moto}/moto-api/static/athena/query-results", {"results": results})
+    fake_athena.add_answers(*results)
     got = compute(AthenaEngine(database="security", sleep=lambda _: None), **kwargs)
     assert len(got.queries) == len(recorder.outputs)
     assert not expected.frame.empty
@@ -319,53 +322,26 @@ def test_athena_text_results_read_back_as_duckdbs(moto: str, compute: Any) -> No
     assert got.frame.attrs == expected.frame.attrs
 
 
-def _answering(scanned: int) -> AthenaEngine:
+def _answering(athena: AthenaRegion, scanned: int) -> AthenaEngine:
     """An engine whose every query succeeds with no event (a span query's one row of zeros,
     an events query's no row) and ``scanned`` bytes scanned."""
-    engine = AthenaEngine(database="security", region=REGION, sleep=lambda _: None)
-    span = ["first", "last", "events", "untimed"]
-
-    def answer(model: Any, params: dict[str, Any], **_: Any) -> tuple[Any, Any] | None:
-        parsed = parse(model, params)
-        return None if parsed is None else (SimpleNamespace(status_code=200, headers={}), parsed)
-
-    def parse(model: Any, params: dict[str, Any]) -> dict[str, Any] | None:
-        name, body = model.name, json.loads(params["body"] or b"{}")
-        if name == "StartQueryExecution":
-            kind = "span" if "AS untimed" in body["QueryString"] else "events"
-            answer.kinds.append(kind)  # type: ignore[attr-defined]
-            return {"QueryExecutionId": f"q-{len(answer.kinds)}"}  # type: ignore[attr-defined]
-        if name == "GetQueryExecution":
-            return {
-                "QueryExecution": {
-                    "QueryExecutionId": body["QueryExecutionId"],
-                    "Status": {"State": "SUCCEEDED"},
-                    "Statistics": {"DataScannedInBytes": scanned},
-                }
-            }
-        if name == "GetQueryResults":
-            kind = answer.kinds[int(body["QueryExecutionId"][2:]) - 1]  # type: ignore[attr-defined]
-            if kind == "span":
-                info = [{"Name": n, "Type": "varchar"} for n in span]
-                header = {"Data": [{"VarCharValue": n} for n in span]}
-                rows = [header, {"Data": [{}, {}, {"VarCharValue": "0"}, {"VarCharValue": "0"}]}]
-                return {"ResultSet": {"Rows": rows, "ResultSetMetadata": {"ColumnInfo": info}}}
-            return {"ResultSet": {"Rows": [], "ResultSetMetadata": {"ColumnInfo": []}}}
-        return None
-
-    answer.kinds = []  # type: ignore[attr-defined]
-    engine.client.meta.events.register("before-call.athena.*", answer)
-    return engine
+    span = [(n, "varchar") for n in ("first", "last", "events", "untimed")]
+    athena.add_results(span, [[None, None, "0", "0"]], scanned=scanned, match=r"AS untimed")
+    athena.add_results([], scanned=scanned, match=r"")
+    return AthenaEngine(database="security", region=REGION, sleep=lambda _: None)
 
 
 @pytest.mark.parametrize("max_rows", [None, 1000], ids=["rows", "count-first"])
-def test_no_event_and_0_bytes_scanned_is_nothing_read_not_no_events(max_rows: int | None) -> None:
+def test_no_event_and_0_bytes_scanned_is_nothing_read_not_no_events(
+    fake_aws: FakeAws, max_rows: int | None
+) -> None:
     """A table whose LOCATION is not the trail's, or whose partition projection leaves out the
     window's days, accounts or regions, answers every query with no row and 0 bytes scanned:
     an issue naming what to check, and the activity reads as "could not look"."""
     from torinvest.events import Activity, is_empty_source
 
-    got = load_sql(_answering(0), access_keys=KEY, start=START, end=END, max_rows=max_rows)
+    athena = fake_aws.athena(REGION)
+    got = load_sql(_answering(athena, 0), access_keys=KEY, start=START, end=END, max_rows=max_rows)
     assert got.frame.empty
     (issue,) = got.issues
     assert issue.source == "athena:security.cloudtrail_logs"
@@ -375,7 +351,9 @@ def test_no_event_and_0_bytes_scanned_is_nothing_read_not_no_events(max_rows: in
     act = Activity(got.frame, issues=got.issues, sources=[issue.source], empty_sources=[issue])
     assert act.nothing_read and "0 bytes scanned" in act.why_nothing()
 
-    scanned = load_sql(_answering(5 << 20), access_keys=KEY, start=START, end=END)
+    fake_aws.reset()
+    athena = fake_aws.athena(REGION)
+    scanned = load_sql(_answering(athena, 5 << 20), access_keys=KEY, start=START, end=END)
     assert scanned.frame.empty and not scanned.issues  # data was read: no events, truly
     act = Activity(scanned.frame, sources=["athena:security.cloudtrail_logs"])
     assert not act.nothing_read

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import sqlglot
 
+from tests.fake_aws import AthenaRegion
 from tests.sources.sql.helpers import END, INVICTUS, KEY, SAMPLE, START, SUSPECT
 from torinvest.analysis import per_ip, sensitive_events
 from torinvest.aws import Aws
@@ -98,7 +99,9 @@ def test_print_sql_shows_what_each_engine_would_run(capsys: pytest.CaptureFixtur
     sqlglot.parse_one(athena, read="trino")
 
 
-def test_no_files_and_no_rows_give_empty_frames_of_the_contract(tmp_path: Path, moto: str) -> None:
+def test_no_files_and_no_rows_give_empty_frames_of_the_contract(
+    tmp_path: Path, fake_athena: AthenaRegion
+) -> None:
     with DuckDBEngine(tmp_path) as engine:
         empty = load_sql(engine, access_keys=KEY)
         table = per_ip_sql(engine).frame
@@ -109,7 +112,8 @@ def test_no_files_and_no_rows_give_empty_frames_of_the_contract(tmp_path: Path, 
     assert table.empty
     assert list(table.columns) == list(per_ip(empty.frame).columns)
     athena = load_sql(AthenaEngine(database="security"), access_keys=KEY, start=START, end=END)
-    assert athena.frame.empty  # moto answers no rows (and no columns) by default
+    assert athena.frame.empty  # the fake answers no rows (and no columns) unless seeded
+    assert len(fake_athena.executions) == len(athena.queries) >= 1
     assert (athena.frame.dtypes.astype(str) == contract.astype(str)).all()
 
 
