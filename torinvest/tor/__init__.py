@@ -57,7 +57,8 @@ A list vouches for the exit population only where it names at least :data:`MIN_E
 distinct addresses: a single list (TorDNSEL, plain) in the file, an archive or interval list on
 each UTC day (real exit lists name ~1,000–2,500 a day). Smaller lists — IOC lists, a hand-made
 case list — are *partial*: they can make a row True, never False
-(:meth:`ExitLists.partial_sources`, named by :meth:`ExitLists.describe`).
+(:meth:`ExitLists.partial_sources`, named by :meth:`ExitLists.describe`). So is a list cut short
+(:func:`~torinvest.tor.parsers.cut_short`: ``ListSource.rules_out`` False), whatever its size.
 
 Observations dated after the time of loading (plus :data:`~torinvest.tor.lists.FUTURE_MARGIN`)
 are not used: a data issue names the file.

@@ -30,6 +30,7 @@ from torinvest.tor.parsers import (
     _pairs_frame,
     _tordnsel_bad_lines,
     _tordnsel_looks_clean,
+    cut_short,
     parse_intervals,
     parse_plain_list,
     parse_tordnsel,
@@ -166,12 +167,30 @@ def _parse(
     return parse_plain_list(data, observed=when, list_name=list_name)
 
 
+def cut_issue(where: str, why: str) -> DataIssue:
+    """The issue of a list cut short (:func:`~torinvest.tor.parsers.cut_short` says ``why``)."""
+    return DataIssue(
+        where,
+        f"the file is cut short ({why}): the rest of the list is missing, so its addresses mark "
+        "IPs as Tor but it does not rule Tor out (where only cut lists cover a time, the answer "
+        "is unknown); get the whole file again",
+    )
+
+
+def cut_list_name(list_name: str) -> str:
+    """The ``list`` name of what an archive's cut members add (a source that cannot rule out)."""
+    return f"{list_name} (cut members)"
+
+
 def _read_archive(path: Path, list_name: str) -> tuple[pd.DataFrame, list[DataIssue]]:
     """Every list inside a tar archive (read member by member, nothing extracted), deduplicated.
 
     TorDNSEL members (CollecTor's hourly lists) go through :func:`_exit_address_pairs`; the same
-    (address, time) repeats in consecutive hourly lists and is kept once.
+    (address, time) repeats in consecutive hourly lists and is kept once. What only members cut
+    short add is named :func:`cut_list_name` (it cannot rule Tor out).
     """
+    cut_name = cut_list_name(list_name)
+    cut_pairs: set[tuple[bytes, bytes]] = set()
     pairs: set[tuple[bytes, bytes]] = set()
     bad_pairs: set[tuple[bytes, bytes]] = set()
     frames: list[pd.DataFrame] = []
@@ -195,10 +214,13 @@ def _read_archive(path: Path, list_name: str) -> tuple[pd.DataFrame, list[DataIs
                     continue
                 try:
                     data, fmt = _prepare(handle.read(), member.name)
+                    cut = cut_short(data, fmt)
                     if fmt != "tordnsel":
-                        frame, problems = _parse(data, fmt, where=member.name, list_name=list_name)
+                        name = list_name if cut is None else cut_name
+                        frame, problems = _parse(data, fmt, where=member.name, list_name=name)
                         frames.append(frame)
                         issues.extend(DataIssue(where, p) for p in problems)
+                        issues.extend([cut_issue(where, cut)] if cut is not None else [])
                         continue
                 except ExitListError as e:
                     issues.append(e.issue(where))
@@ -224,7 +246,11 @@ def _read_archive(path: Path, list_name: str) -> tuple[pd.DataFrame, list[DataIs
                     bad_lines += len(bad)
                     examples += [f"{member.name}:{n}" for n in bad[:_LINE_EXAMPLES]]
                     first_bad = first_bad if first_bad is not None else first
-                pairs |= fresh - newly_bad
+                if cut is None:
+                    pairs |= fresh - newly_bad
+                else:
+                    cut_pairs |= fresh - newly_bad
+                    issues.append(cut_issue(where, cut))
     except (tarfile.TarError, OSError, EOFError, lzma.LZMAError, zlib.error) as e:
         issues.append(DataIssue(str(path), f"damaged archive: {e}"))
     if bad_lines:
@@ -233,6 +259,9 @@ def _read_archive(path: Path, list_name: str) -> tuple[pd.DataFrame, list[DataIs
         issues.append(DataIssue(str(path), problem))
     if pairs:
         frame, _ = _pairs_frame(pairs, list_name)
+        frames.append(frame)
+    if cut_pairs - pairs:
+        frame, _ = _pairs_frame(cut_pairs - pairs, cut_name)
         frames.append(frame)
     return _dedupe(_concat(frames)), issues
 
@@ -254,6 +283,7 @@ def read_exit_list(
     """
     p = Path(path)
     list_name = f"{kind}:{name or p.name}"
+    cut_names = {cut_list_name(list_name)}
     if _is_archive(p.name):
         frame, issues = _read_archive(p, list_name)
         fmt: ListFormat = "archive"
@@ -268,14 +298,22 @@ def read_exit_list(
         except ExitListError as e:
             return ExitLists(issues=[e.issue(str(p))])
         issues = [DataIssue(str(p), pr) for pr in problems]
+        cut = cut_short(data, fmt)
+        if cut is not None:
+            issues.append(cut_issue(str(p), cut))
+            cut_names.add(list_name)
     frame, future = _without_future(frame, now)
     if future:
         issues.append(DataIssue(str(p), future))
     if not len(frame):
         return ExitLists(issues=issues)
-    return ExitLists(
-        observations=frame, sources=[_source(frame, list_name, kind, fmt, p)], issues=issues
-    )
+    names = [list_name, *sorted(set(frame["list"].unique()) - {list_name})]
+    sources = []
+    for n in names:
+        rows = frame if len(names) == 1 else frame[(frame["list"] == n).to_numpy(dtype=bool)]
+        if len(rows):
+            sources.append(_source(rows, n, kind, fmt, p, rules_out=n not in cut_names))
+    return ExitLists(observations=frame, sources=sources, issues=issues)
 
 
 def _without_future(
@@ -306,7 +344,13 @@ def _without_future(
 
 
 def _source(
-    frame: pd.DataFrame, list_name: str, kind: ListKind, fmt: ListFormat, path: Path
+    frame: pd.DataFrame,
+    list_name: str,
+    kind: ListKind,
+    fmt: ListFormat,
+    path: Path,
+    *,
+    rules_out: bool = True,
 ) -> ListSource:
     return ListSource(
         name=list_name,
@@ -317,6 +361,7 @@ def _source(
         ips=int(frame["ip"].nunique()),
         first_seen=frame["first_seen"].min(),
         last_seen=frame["last_seen"].max(),
+        rules_out=rules_out,
     )
 
 

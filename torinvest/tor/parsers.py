@@ -323,3 +323,50 @@ def parse_intervals(data: bytes, *, list_name: str) -> tuple[pd.DataFrame, list[
             skipped_lines_problem(len(bad), total, why, [n for n, _ in bad], bad[0][1], unit="rows")
         )
     return _frame(ips[ok], first[ok], last[ok], list_name), problems
+
+
+# --------------------------------------------------------------------------------------------
+# a list cut short
+# --------------------------------------------------------------------------------------------
+def cut_short(data: bytes, fmt: str) -> str | None:
+    """Why one list (decompressed bytes of format ``tordnsel``, ``plain`` or ``interval``) is
+    cut short — its end is missing —, or None when nothing shows it.
+
+    Every list the kit reads ends with a newline, so a last line without one that is not a
+    whole line of its format (a TorDNSEL line, an IP address, an interval row) was cut: a
+    download or a copy that stopped early. A TorDNSEL list is also cut when its last entry
+    (``ExitNode …``) has no ``ExitAddress`` line. A cut that falls exactly at the end of a line
+    cannot be seen (and a cut list names fewer exits than were there: it must not rule Tor out).
+    """
+    if not data.endswith((b"\n", b"\r")):
+        last = data[data.rfind(b"\n") + 1 :]
+        if not _whole_last_line(data, last, fmt):
+            text = last.decode("utf-8", "replace").strip()
+            return f"its last line ({text[:60]!r}) is incomplete and has no newline"
+    if fmt == "tordnsel":
+        text = b"\n" + data
+        node = text.rfind(b"\nExitNode")
+        if node >= 0 and not _EXIT_ADDRESS_LINE_RE.search(text, node + 1):
+            return "its last entry (ExitNode …) has no ExitAddress line"
+    return None
+
+
+def _whole_last_line(data: bytes, last: bytes, fmt: str) -> bool:
+    """Whether ``last`` (the last line of ``data``, no newline after it) is a whole line."""
+    if fmt == "tordnsel":
+        m = _TORDNSEL_LINE_RE.fullmatch(last)
+        return m is not None and (m.group(1) is None or _pair_ok((m.group(1), m.group(2))))
+    if fmt == "plain":
+        text = last.decode("utf-8", "replace").split("#", 1)[0].strip()
+        return not text or normalize_ip(text.split()[0]) is not None
+    if fmt == "interval":
+        for line in io.BytesIO(data[: len(data) - len(last)]):  # lazily: the header is near
+            row = next(csv.reader([line.decode("utf-8", "replace").rstrip("\r\n")]), [])
+            if _interval_header(row) is not None:
+                try:
+                    _, problems = parse_intervals(line + last, list_name="")
+                except ExitListError:
+                    return False
+                return not problems
+        return True  # no header before it: the parser says what is wrong
+    return True

@@ -65,7 +65,10 @@ class ListSource:
     """One list that was loaded: where from, what kind, and the time its observations span.
 
     ``name`` is the value of the ``list`` column for its rows. ``upstream`` and ``licence`` are
-    known for bundled lists (from ``INDEX.json``).
+    known for bundled lists (from ``INDEX.json``). ``rules_out`` is the "may rule out" flag:
+    False for a list known to be incomplete (a file cut short, see
+    :func:`torinvest.tor.parsers.cut_short`): its addresses still mark IPs as Tor, but it never
+    vouches for the exit population, whatever its size (:meth:`ExitLists.partial_sources`).
     """
 
     name: str
@@ -78,6 +81,7 @@ class ListSource:
     last_seen: pd.Timestamp
     upstream: str | None = None
     licence: str | None = None
+    rules_out: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -91,6 +95,7 @@ class ListSource:
             "last_seen": self.last_seen.isoformat(),
             "upstream": self.upstream,
             "licence": self.licence,
+            "rules_out": self.rules_out,
         }
 
 
@@ -136,7 +141,8 @@ class ExitLists:
 
     def partial_sources(self) -> list[ListSource]:
         """The lists taken as partial: too few distinct exits (:data:`MIN_EXITS`) anywhere to
-        vouch for the exit population: they can mark IPs as Tor, not rule Tor out."""
+        vouch for the exit population, or cut short (``rules_out`` False): they can mark IPs as
+        Tor, not rule Tor out."""
         partial = self.vouching().partial
         return [s for s in self.sources if s.name in partial]
 
@@ -185,7 +191,9 @@ class ExitLists:
                         f"{kind}: {len(group)} list(s), {n_obs:,} observations, "
                         f"{_fmt(first)} → {_fmt(last)}"
                     )
-            lines += _partial_line(self.partial_sources(), self.min_exits)
+            partial = self.partial_sources()
+            lines += _partial_line([s for s in partial if s.rules_out], self.min_exits)
+            lines += _cut_line([s for s in partial if not s.rules_out])
         lines += _issue_lines(self.issues, self.sources)
         return "\n".join([*lines, *self.notes])
 
@@ -417,6 +425,7 @@ def _vouch(lists: ExitLists, mark: tuple[int, int, int]) -> _Vouching:
     last = obs["last_seen"].dt.as_unit("us").array.asi8
     floor = lists.min_exits
     per_day = {s.name for s in lists.sources if s.format in _PER_DAY_FORMATS}
+    cut = {s.name for s in lists.sources if not s.rules_out}  # never vouch: partial
     # distinct addresses per single list: its source says; rows of no source are counted
     ips = {s.name: s.ips for s in lists.sources if s.name not in per_day}
     list_codes, names = pd.factorize(obs["list"], use_na_sentinel=True)
@@ -425,6 +434,9 @@ def _vouch(lists: ExitLists, mark: tuple[int, int, int]) -> _Vouching:
     partial: set[str] = set()
     whole: list[int] = []
     for code, name in enumerate(map(str, names)):
+        if name in cut:
+            partial.add(name)
+            continue
         if name not in per_day:
             rows = None if name in ips else list_codes == code
             count = ips[name] if rows is None else int(obs["ip"][rows].nunique())
@@ -515,6 +527,18 @@ def _partial_line(partial: list[ListSource], floor: int) -> list[str]:
         f"({ips:,} address{'es' if ips != 1 else ''}, fewer than {floor:,} distinct exits in a "
         f"file or a day: {names}): "
         f"{it} can mark IPs as Tor, not rule Tor out"
+    ]
+
+
+def _cut_line(cut: list[ListSource]) -> list[str]:
+    """'N list(s) cut short (…)' for :meth:`ExitLists.describe`, or nothing."""
+    if not cut:
+        return []
+    names = ", ".join(s.name for s in cut[:3]) + (", …" if len(cut) > 3 else "")
+    it = "it" if len(cut) == 1 else "they"
+    return [
+        f"{len(cut)} list{'s' if len(cut) > 1 else ''} cut short (the end of the file is "
+        f"missing: {names}): {it} can mark IPs as Tor, not rule Tor out"
     ]
 
 

@@ -4,6 +4,8 @@ cache (:func:`refresh`; the only network access, and only when asked).
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import http.client
 import logging
 import lzma
@@ -14,6 +16,7 @@ import tarfile
 import tempfile
 import urllib.error
 import urllib.request
+import zlib
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -23,8 +26,9 @@ import pandas as pd
 
 from torinvest import __version__
 from torinvest.errors import InputError, OptionsError
+from torinvest.inflate import compression
 from torinvest.tor.lists import _CHUNK, _decompress, bundled_index, list_files
-from torinvest.tor.parsers import parse_tordnsel
+from torinvest.tor.parsers import cut_short, parse_tordnsel
 from torinvest.tor.records import ExitListError, RefreshResult
 
 log = logging.getLogger(__name__)
@@ -42,6 +46,8 @@ DOWNLOAD_TIMEOUT = 30.0
 #: ``urllib.request.urlopen`` by default. Tests pass a fake.
 Opener = Callable[..., Any]
 _MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
+_STREAMS: dict[str, Callable[[Any], Any]] = {"gzip": gzip.open, "xz": lzma.open, "bzip2": bz2.open}
+_ARCHIVE_ERRORS = (tarfile.TarError, OSError, EOFError, lzma.LZMAError, zlib.error)
 
 
 # --------------------------------------------------------------------------------------------
@@ -94,27 +100,67 @@ def _fallback(cache: Path) -> str:
     return "using " + " and ".join(parts) if parts else "no other list is available"
 
 
+def archive_problem(path: Path) -> str | None:
+    """Why the tar archive at ``path`` is not whole, or None when it is.
+
+    Read to its end — every member, then the compressed stream to its end-of-stream marker —,
+    so that a download that stopped early is seen (its first members read fine). A month
+    decompresses in seconds.
+    """
+    try:
+        with path.open("rb") as raw:
+            kind = compression(raw.read(16))
+            raw.seek(0)
+            stream = _STREAMS[kind](raw) if kind else raw
+            with tarfile.open(fileobj=stream, mode="r|") as tar:
+                members = sum(1 for _ in tar)  # a stream: each member's data read past
+            if not members:
+                return "the archive is empty"
+            while stream.read(_CHUNK):
+                pass
+    except EOFError as e:
+        return f"it is cut short: {e}"
+    except _ARCHIVE_ERRORS as e:
+        return f"not a tar.xz archive ({e or type(e).__name__})"
+    return None
+
+
 def _check_download(path: Path, url: str, month: str | None) -> None:
-    """Raise ExitListError unless the downloaded file is an exit list (or archive of them)."""
+    """Raise ExitListError unless the downloaded file is a whole exit list (or archive of them):
+    an archive read to its end (:func:`archive_problem`), a list not cut short
+    (:func:`~torinvest.tor.parsers.cut_short`)."""
     if month is not None:
-        try:
-            with tarfile.open(path, mode="r:*") as tar:
-                first = tar.next()  # the first member only: a month is ~700 files
-                if first is None:
-                    raise ExitListError(url, "the archive is empty")
-        except (tarfile.TarError, OSError, EOFError, lzma.LZMAError) as e:
-            raise ExitListError(url, f"not a tar.xz archive ({e})") from None
+        problem = archive_problem(path)
+        if problem is not None:
+            raise ExitListError(url, problem)
         return
-    parse_tordnsel(_decompress(path.read_bytes(), url), list_name="refresh")
+    data = _decompress(path.read_bytes(), url)
+    parse_tordnsel(data, list_name="refresh")
+    cut = cut_short(data, "tordnsel")
+    if cut is not None:
+        raise ExitListError(url, f"it is cut short: {cut}")
 
 
-def _copy(response: Any, out: Any, cache: Path) -> None:
-    """The download into the cache file: a failed read is the network's, a failed write the
-    cache's (a full or read-only disk: :class:`InputError`, not a network note)."""
+def _expected_length(response: Any) -> int | None:
+    """The response's Content-Length, when it gives a readable one."""
+    headers = getattr(response, "headers", None)
+    value = headers.get("Content-Length") if headers is not None else None
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _copy(response: Any, out: Any, cache: Path) -> int:
+    """The download into the cache file (how many bytes): a failed read is the network's, a
+    failed write the cache's (a full or read-only disk: :class:`InputError`, not a network
+    note)."""
+    written = 0
     while True:
         chunk = response.read(_CHUNK)
         if not chunk:
-            return
+            return written
+        written += len(chunk)
         view = memoryview(chunk)
         try:
             while view:
@@ -161,9 +207,14 @@ def refresh(
     if month_text is not None:
         url = COLLECTOR_ARCHIVE_URL.format(month=month_text)
         target = cache / f"exit-list-{month_text}.tar.xz"
-        if target.is_file():
+        damaged = archive_problem(target) if target.is_file() else None
+        if target.is_file() and damaged is None:
             return RefreshResult(True, url, target, f"{target.name} already cached; not downloaded")
+        if damaged is not None:
+            damaged = f"the cached {target.name} was damaged ({damaged})"
+            log.info("%s: downloading it again", damaged)
     else:
+        damaged = None
         url = EXIT_ADDRESSES_URL
         stamp = _utc(now)
         target = cache / f"exit-addresses-{stamp.strftime('%Y-%m-%dT%H%M%SZ')}"
@@ -181,7 +232,8 @@ def refresh(
                 os.fdopen(fd, "wb", buffering=0) as out,
                 open_url(request, timeout=timeout) as response,
             ):
-                _copy(response, out, cache)
+                written = _copy(response, out, cache)
+                expected = _expected_length(response)
         except (
             urllib.error.URLError,
             TimeoutError,
@@ -190,12 +242,16 @@ def refresh(
             ssl.SSLError,
         ) as e:
             note = f"could not reach {url} ({_reason(e)}); {_fallback(cache)}"
+            note += f"; {damaged}" if damaged else ""
             log.info("%s", note)  # the caller says it (the CLI as a note)
             return RefreshResult(False, url, None, note)
         try:
+            if expected is not None and written < expected:
+                raise ExitListError(url, f"it is cut short: {written:,} of {expected:,} bytes")
             _check_download(tmp, url, month_text)
         except ExitListError as e:
             note = f"{url} did not return an exit list ({e.problem}); {_fallback(cache)}"
+            note += f"; {damaged}" if damaged else ""
             log.info("%s", note)  # the caller says it (the CLI as a note)
             return RefreshResult(False, url, None, note)
         try:
@@ -204,6 +260,6 @@ def refresh(
             raise _cache_unwritable(cache, e) from None
     finally:
         tmp.unlink(missing_ok=True)
-    note = f"downloaded {url} to {target}"
+    note = f"downloaded {url} to {target}" + (f" ({damaged})" if damaged else "")
     log.info("%s", note)
     return RefreshResult(True, url, target, note, downloaded=True)
