@@ -21,10 +21,33 @@ def test_check_at_event_time_years_before_and_uncovered() -> None:
     code, out, _ = run("tor", "check", ip, "--at", "2023-07-10T12:00:00Z")
     assert code == 0
     assert out.splitlines()[0] == f"{ip} at 2023-07-10 12:00Z (±24 h): a listed Tor exit"
-    _, out, _ = run("tor", "check", ip, "--at", "2016-09-20T12:00:00Z")
+    _, out, _ = run("tor", "check", ip, "--at", "2016-09-20T10:00:00Z")
     assert "not a listed Tor exit" in out.splitlines()[0]
     _, out, _ = run("tor", "check", ip, "--at", "2030-01-01T00:00:00Z")
     assert "unknown: no loaded list covers that time" in out
+
+
+def test_check_near_a_snapshot_that_tested_its_exits_days_apart_is_never_not_tor() -> None:
+    """The bundled 2024-03-12 TorDNSEL list names 192.42.116.19 (tested 2024-03-12 13:18) and
+    tested a few exits on 2024-03-09: no time is within 24 h of all its tests, so it never says
+    "not Tor" — a day before that exit's test is unknown, not "not a listed Tor exit"."""
+    _, out, _ = run("tor", "check", "192.42.116.19", "--at", "2024-03-11T12:00Z")
+    assert out.splitlines()[0].endswith("unknown: no loaded list covers that time")
+    _, out, _ = run("tor", "check", "192.42.116.19", "--at", "2024-03-12T12:00Z")
+    assert out.splitlines()[0].endswith(": a listed Tor exit")
+    _, out, _ = run("tor", "check", "8.8.4.7", "--at", "2024-03-10T12:00Z")
+    assert "not a listed Tor exit" not in out
+
+
+def test_check_an_ipv6_source_against_lists_of_ipv4_exits_is_unknown() -> None:
+    _, out, _ = run("tor", "check", "2001:620:20d0::19", "--at", "2024-03-12T12:00Z")
+    assert out.splitlines()[0] == (
+        "2001:620:20d0::19 at 2024-03-12 12:00Z (±24 h): "
+        "unknown: no loaded list that names IPv6 exits covers that time"
+    )
+    # the bundled dan.me.uk intervals name IPv6 exits on some days: there it can rule Tor out
+    _, out, _ = run("tor", "check", "2001:db9::1", "--at", "2019-12-08T12:00Z")
+    assert out.splitlines()[0].endswith(": not a listed Tor exit")
 
 
 def test_check_refuses_a_non_ip() -> None:

@@ -87,24 +87,30 @@ def bundled() -> tor.ExitLists:
 # --------------------------------------------------------------------------------------------
 def test_listed_exit_is_tor_that_day_and_not_in_2016() -> None:
     lists = tor.load_exit_lists(LIST_2018_11_01, LIST_2016, bundled=False)
+    # each snapshot rules Tor out only from its oldest to its newest observation (2018:
+    # 2018-10-31 00:05:25 → 22:15:59; 2016: 2016-09-19 14:03:12 → 2016-09-20 11:35:05)
     frame = events(
         ("2018-11-01T06:00:00Z", IP_2018),  # 17 h 55 min after its observation
         ("2018-11-01T12:04:41Z", IP_2018),  # exactly 24 h after: still within
-        ("2018-11-01T12:04:42Z", IP_2018),  # 24 h 1 s after; the list still covers the time
-        ("2016-09-20T12:00:00Z", IP_2018),  # the 2016 list covers this and does not list it
+        ("2018-11-01T12:04:42Z", IP_2018),  # 24 h 1 s after, and after the list's newest
+        ("2016-09-20T10:00:00Z", IP_2018),  # the 2016 list covers this and does not list it
         ("2016-09-20T12:00:00Z", IP_2016),
-        ("2018-11-01T06:00:00Z", IP_2016),  # an exit in 2016 is not Tor in 2018
+        ("2018-10-31T18:00:00Z", IP_2016),  # an exit in 2016 is not Tor in 2018
         ("2017-07-01T00:00:00Z", IP_2018),  # no list covers 2017
-        ("2018-11-01T22:15:59Z", "8.8.4.7"),  # last covered instant (22:15:59 + 24 h)
-        ("2018-11-01T22:16:00Z", "8.8.4.7"),
+        ("2018-10-31T22:15:59Z", "8.8.4.7"),  # last covered instant: the newest observation
+        ("2018-10-31T22:16:00Z", "8.8.4.7"),  # exits tested then are still Tor, others unknown
+        ("2018-10-31T00:05:25Z", "8.8.4.7"),  # first covered instant: the oldest observation
+        ("2018-10-31T00:05:24Z", "8.8.4.7"),
     )
-    assert status(frame, lists) == [True, True, False, False, True, False, None, False, None]
+    assert status(frame, lists) == [
+        *(True, True, None, False, True, False, None, False, None, False, None)
+    ]
 
 
 def test_bundled_history_answers_2016_and_2018(bundled: tor.ExitLists) -> None:
     frame = events(
         ("2018-11-01T12:00:00Z", IP_2018),
-        ("2016-09-20T12:00:00Z", IP_2018),
+        ("2016-09-20T10:00:00Z", IP_2018),
         ("2016-09-20T12:00:00Z", IP_2016),
         ("2017-07-01T00:00:00Z", IP_2018),
         ("2023-07-10T10:00:00Z", "185.220.101.34"),  # the sample case's actor
@@ -117,26 +123,49 @@ def test_bundled_history_answers_2016_and_2018(bundled: tor.ExitLists) -> None:
 def test_one_ip_at_one_time_is_the_rule_of_the_events_frame(bundled: tor.ExitLists) -> None:
     """`torinvest tor check`'s answer: True, False, or None when no list covers the time."""
     assert tor.ip_status(IP_2016, utc("2016-09-20T12:00:00Z"), bundled) is True
-    assert tor.ip_status(IP_2018, utc("2016-09-20T12:00:00Z"), bundled) is False
+    assert tor.ip_status(IP_2018, utc("2016-09-20T10:00:00Z"), bundled) is False
     assert tor.ip_status(IP_2018, utc("2017-07-01T00:00:00Z"), bundled) is None
     lists = tor.load_exit_lists(LIST_2018_11_01, bundled=False)
-    at = utc("2018-11-01T12:04:42Z")  # 24 h 1 s after its observation
-    assert tor.ip_status(IP_2018, at, lists) is False
-    assert tor.ip_status(IP_2018, at, lists, tolerance=pd.Timedelta(hours=25)) is True
+    at = utc("2018-10-31T22:00:00Z")
+    assert tor.ip_status("8.8.4.7", at, lists) is False
+    assert tor.ip_status("8.8.4.7", at, lists, tolerance=pd.Timedelta(hours=1)) is None
+    assert tor.ip_status(IP_2018, at, lists, tolerance=pd.Timedelta(hours=10)) is True
 
 
-def test_non_ip_sources_are_not_tor_when_covered_and_na_when_not() -> None:
+#: Source values that hold no address a list could name: unknown (NA) even at a covered time.
+UNREADABLE_SOURCES = (
+    "185.220.101.34:443",
+    "185.220.101.034",
+    "185.220.101.34.",
+    "3118228770",
+    "0xb9.0xdc.0x65.0x22",
+    "185.220.101.34%eth0",
+    "not an address",
+    "example.com",
+)
+
+
+def test_aws_services_are_not_tor_and_unreadable_sources_are_unknown() -> None:
     lists = tor.load_exit_lists(LIST_2016, bundled=False)
+    covered = "2016-09-20T10:00:00Z"
     frame = events(
-        ("2016-09-20T12:00:00Z", "AWS Internal"),
-        ("2016-09-20T12:00:00Z", "iam.amazonaws.com"),
-        ("2016-09-20T12:00:00Z", None),  # no source address: unknown
+        (covered, "AWS Internal"),
+        (covered, "iam.amazonaws.com"),
+        (covered, None),  # no source address: unknown
+        (covered, ""),
         (None, IP_2016),  # no time: unknown
         ("2020-01-01T00:00:00Z", "not an address"),  # not covered
-        ("2016-09-20T12:00:00Z", "not an address"),
-        ("2016-09-20T12:00:00Z", IP_2016),
+        *[(covered, v) for v in UNREADABLE_SOURCES],  # covered, but not an address: unknown
+        (covered, "2002:b9dc:6522::1"),  # a 6to4 address is another address
+        (covered, "[162.247.72.201]"),  # an address in another notation
+        (covered, IP_2016),
+        (covered, "9.9.9.1"),
     )
-    assert status(frame, lists) == [False, False, None, None, None, False, True]
+    assert status(frame, lists) == [
+        *(False, False, None, None, None, None),
+        *[None] * len(UNREADABLE_SOURCES),
+        *(None, True, True, False),  # no list names IPv6 exits: the 6to4 address is unknown
+    ]
 
 
 NEVER_EXITS = (
@@ -184,25 +213,18 @@ def test_tolerance_is_configurable() -> None:
         ("2018-11-01T06:00:00Z", IP_2018),  # 18 h after
         ("2018-11-01T00:00:00Z", IP_2018),  # 11 h 55 min after; list's last observation: 22:15:59
         ("2018-11-01T12:00:00Z", IP_2018),  # 23 h 55 min after
+        ("2018-10-31T06:00:00Z", "8.8.4.7"),  # the list's addresses were tested 00:05 → 22:15
     )
-    assert status(frame, lists) == [True, True, True, True, True, True]
+    assert status(frame, lists) == [True, True, True, True, True, True, False]
+    # within 1 h or 2 h of every one of its tests at once: never, so Tor is never ruled out
     assert status(frame, lists, tolerance=pd.Timedelta(hours=1)) == [
-        True,
-        True,
-        False,
-        None,
-        None,
-        None,
+        *(True, True, None, None, None, None, None)
     ]
     assert status(frame, lists, tolerance=timedelta(hours=2)) == [
-        True,
-        True,
-        True,
-        None,
-        False,
-        None,
+        *(True, True, True, None, None, None, None)
     ]
-    assert status(frame, lists, tolerance="18h") == [True, True, True, True, True, False]
+    # 18 h: from 22:15:59 - 18 h to 00:05:25 + 18 h
+    assert status(frame, lists, tolerance="18h") == [True, True, True, True, True, None, False]
     for bad in (pd.Timedelta(hours=-1), "soon", None):
         with pytest.raises(InputError, match="invalid tolerance"):
             tor.tor_status(frame, lists, tolerance=bad)  # type: ignore[arg-type]
@@ -249,8 +271,13 @@ def test_interval_observations_match_throughout_with_tolerance() -> None:
         ("2018-06-17T11:00:16Z", IP_2018),
         ("2018-11-06T20:00:05Z", IP_2018),  # run 2 ends 2018-11-05 20:00:05: last + 24 h
         ("2018-11-06T20:00:06Z", IP_2018),
+        ("2018-06-18T11:00:16Z", "9.9.9.1"),  # what the list observes rules Tor out, unpadded
+        ("2018-11-05T20:00:05Z", "9.9.9.1"),
+        ("2018-11-05T20:00:06Z", "9.9.9.1"),
     )
-    assert status(frame, lists) == [True, None, True, True, None, False, True, True, None]
+    assert status(frame, lists) == [
+        *(True, None, True, True, None, None, True, True, None, False, False, None)
+    ]
 
 
 def test_empty_lists_answer_na() -> None:
@@ -264,8 +291,8 @@ def test_empty_lists_answer_na() -> None:
 def test_keeps_the_events_index_and_accepts_plain_string_columns() -> None:
     lists = tor.load_exit_lists(LIST_2016, bundled=False)
     frame = events(
-        ("2016-09-20T12:00:00Z", IP_2016),
-        ("2016-09-20T12:00:00Z", "9.9.9.1"),
+        ("2016-09-20T10:00:00Z", IP_2016),
+        ("2016-09-20T10:00:00Z", "9.9.9.1"),
         index=["b", "a"],
     )
     assert status(frame, lists) == [True, False]
@@ -283,7 +310,8 @@ def test_vectorized_on_200k_events_matches_a_row_by_row_reference(
     obs = bundled.observations
     n = 200_000
     listed = obs["ip"].to_numpy(dtype=object)[rng.integers(0, len(obs), n // 2)]
-    others = np.array([f"8.8.4.{i}" for i in range(256)] + ["AWS Internal"], dtype=object)
+    others = [f"8.8.4.{i}" for i in range(256)] + [f"2001:db9::{i}" for i in range(64)]
+    others = np.array([*others, "AWS Internal", "8.8.4.4:443"], dtype=object)
     ips = np.concatenate([listed, others[rng.integers(0, len(others), n - len(listed))]])
     start = utc("2016-09-01").value // 1000
     span = utc("2024-04-01").value // 1000 - start
@@ -300,14 +328,36 @@ def test_vectorized_on_200k_events_matches_a_row_by_row_reference(
     tol = 86_400_000_000  # 24 h in µs
     codes, uniques = pd.factorize(obs["ip"])
     position = {ip: i for i, ip in enumerate(uniques)}
-    first = obs["first_seen"].array.asi8 - tol
-    last = obs["last_seen"].array.asi8 + tol
-    for i in rng.choice(n, 1000, replace=False):
+    first = obs["first_seen"].array.asi8
+    last = obs["last_seen"].array.asi8
+    v6 = obs["ip"].str.contains(":").to_numpy(dtype=bool)
+    names = obs["list"].to_numpy(dtype=object)
+    formats = {s.name: s.format for s in bundled.sources}
+
+    def rules_out(t: int, ipv6: bool) -> bool:
+        """The coverage rule, one list at a time (no archive among the bundled lists)."""
+        for name, fmt in formats.items():
+            rows = (names == name) & (v6 == ipv6)
+            f, la, c = first[rows], last[rows], codes[rows]
+            if fmt == "interval":  # its observations, on days it names enough exits
+                d = t // tol
+                on_day = (f // tol <= d) & (d <= la // tol)
+                full = len(np.unique(c[on_day])) >= tor.MIN_EXITS
+                if full and ((f <= t) & (t <= la)).any():
+                    return True
+            elif len(np.unique(c)) >= tor.MIN_EXITS and f.min() <= t <= la.max():
+                near = (f - tol <= t) & (t <= la + tol)  # every address it names matches
+                if len(np.unique(c[near])) == len(np.unique(c)):
+                    return True
+        return False
+
+    for i in rng.choice(n, 300, replace=False):
         t = times[i]
-        inside = (first <= t) & (t <= last)
-        code = position.get(tor.normalize_ip(ips[i]), -2)
-        near = bool((inside & (codes == code)).any())
-        expected = True if near else (False if inside.any() or tor.cannot_be_exit(ips[i]) else None)
+        inside = (first - tol <= t) & (t <= last + tol)
+        ip = tor.normalize_ip(ips[i])
+        near = bool((inside & (codes == position.get(ip, -2))).any())
+        covered = ip is not None and rules_out(t, ":" in ip)
+        expected = True if near else (False if covered or tor.cannot_be_exit(ips[i]) else None)
         got = result.iloc[i]
         assert (None if pd.isna(got) else bool(got)) == expected, (t, ips[i])
 
@@ -764,10 +814,14 @@ def test_loader_says_which_lists_it_used(bundled: tor.ExitLists) -> None:
 
 def test_coverage_of_the_bundled_history(bundled: tor.ExitLists) -> None:
     ranges = tor.coverage(bundled)
-    assert ranges[0] == (utc("2016-09-18T14:03:12"), utc("2016-09-21T11:35:05"))
-    assert ranges[1][0] == utc("2018-03-12T10:00:06")
-    assert ranges[-1] == (utc("2024-03-08T04:06:44"), utc("2024-03-13T14:28:38"))
-    assert (utc("2019-05-17T10:00:04"), utc("2019-08-08T04:26:24")) in [
+    # a snapshot: from its oldest to its newest observation (all within 24 h of each other)
+    assert ranges[0] == (utc("2016-09-19T14:03:12"), utc("2016-09-20T11:35:05"))
+    # an interval list: its observations, unpadded
+    assert ranges[1][0] == utc("2018-03-13T10:00:06")
+    # the 2024-03-12 TorDNSEL list tested some exits 3 days before others: no time is within
+    # 24 h of all its tests, so it never rules Tor out (its exits are still Tor near their tests)
+    assert ranges[-1] == (utc("2024-02-24T11:50:21"), utc("2024-02-27T03:57:52"))
+    assert (utc("2019-05-16T10:00:04"), utc("2019-08-09T04:26:24")) in [
         (a[1], b[0]) for a, b in itertools.pairwise(ranges)
     ]
     assert len(ranges) == 22
@@ -775,10 +829,19 @@ def test_coverage_of_the_bundled_history(bundled: tor.ExitLists) -> None:
 
 def test_coverage_with_tolerance() -> None:
     lists = tor.read_exit_list(BULK_2022)
-    assert tor.coverage(lists, tolerance="0s") == [
-        (utc("2022-08-17T00:00:00"), utc("2022-08-17T23:59:59.999999"))
+    day = [(utc("2022-08-17T00:00:00"), utc("2022-08-17T23:59:59.999999"))]
+    # a dated bulk list rules Tor out on its day, whatever the tolerance (which pads matches)
+    assert tor.coverage(lists, tolerance="0s") == day
+    assert lists.coverage() == day
+    assert lists.coverage(tolerance="72h") == day
+    snapshot = tor.read_exit_list(LIST_2018_11_01)  # tested 2018-10-31 00:05:25 → 22:15:59
+    assert snapshot.coverage() == [(utc("2018-10-31T00:05:25"), utc("2018-10-31T22:15:59"))]
+    assert snapshot.coverage(tolerance="12h") == [
+        (utc("2018-10-31T10:15:59"), utc("2018-10-31T12:05:25"))
     ]
-    assert lists.coverage() == [(utc("2022-08-16T00:00:00"), utc("2022-08-18T23:59:59.999999"))]
+    assert snapshot.coverage(tolerance="1h") == []
+    # lists of IPv4 exits say nothing about IPv6 sources
+    assert snapshot.coverage(family=6) == lists.coverage(family=6) == []
 
 
 # --------------------------------------------------------------------------------------------

@@ -64,9 +64,10 @@ def cmd_tor_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     lists = tor.load_exit_lists(*paths, cache_dir=cache if cache.is_dir() else None)
     at = args.at if args.at is not None else pd.Timestamp.now(tz="UTC")
     status = tor.ip_status(ip, at, lists, pd.Timedelta(hours=args.tolerance_hours))
-    verdict = {True: "a listed Tor exit", False: "not a listed Tor exit"}.get(
-        status, "unknown: no loaded list covers that time"
-    )
+    unknown = "unknown: no loaded list covers that time"
+    if ":" in ip:  # lists count per address family: IPv4 exits say nothing of IPv6 sources
+        unknown = "unknown: no loaded list that names IPv6 exits covers that time"
+    verdict = {True: "a listed Tor exit", False: "not a listed Tor exit"}.get(status, unknown)
     print(f"{ip} at {at:%Y-%m-%d %H:%M}Z (±{args.tolerance_hours:g} h): {verdict}", file=out)
     seen = lists.observations_for(ip)
     if len(seen):

@@ -46,17 +46,26 @@ time each covers.
 
 * ``True``  the row's ``source_ip`` has an observation within ``tolerance`` of its ``event_time``
   (for an interval: ``first - tolerance <= t <= last + tolerance``);
-* ``False`` a list that vouches for the whole exit population covers ``t`` (one of its
-  observations is within ``tolerance`` of it) and no list names the address near it. An address
-  that was an exit years before or after is ``False``. So is a source that is not an IP address
-  (``AWS Internal``, ``iam.amazonaws.com``: AWS services calling on the principal's behalf,
-  never Tor);
-* ``NA``    no such list covers ``t``, or the row has no time or no source address.
+* ``False`` the lists rule Tor out at ``t`` for the address's family (:func:`coverage`) and no
+  list names the address near it. An address that was an exit years before or after is
+  ``False``. So is an AWS service calling on the principal's behalf (``AWS Internal``,
+  ``iam.amazonaws.com``: never Tor), or a private or reserved address;
+* ``NA``    the lists do not rule Tor out at ``t`` for that family, the source is not an address
+  (``185.220.101.34:443``, ``3118228770``), or the row has no time or no source.
+
+A list rules Tor out at ``t`` only where a positive match of every exit it names would hold at
+``t`` too: the tolerance pads positive matches, never the span where Tor is ruled out. A
+snapshot (a TorDNSEL list, a bulk or dan.me.uk list) rules it out from its oldest to its newest
+observation, and only where every address it names has an observation within the tolerance
+(a TorDNSEL list that tested some exits days before others: nowhere); an interval list on its
+observations, an archive of snapshots from its oldest to its newest observation, both on the
+UTC days on which it names enough exits. A list counts per address family: one that names
+IPv4 exits only leaves IPv6 sources unknown.
 
 A list vouches for the exit population only where it names at least :data:`MIN_EXITS` (300)
-distinct addresses: a single list (TorDNSEL, plain) in the file, an archive or interval list on
-each UTC day (real exit lists name ~1,000–2,500 a day). Smaller lists — IOC lists, a hand-made
-case list — are *partial*: they can make a row True, never False
+distinct addresses of a family: a single list (TorDNSEL, plain) in the file, an archive or
+interval list on each UTC day (real exit lists name ~1,000–2,500 a day). Smaller lists — IOC
+lists, a hand-made case list — are *partial*: they can make a row True, never False
 (:meth:`ExitLists.partial_sources`, named by :meth:`ExitLists.describe`). So is a list cut short
 (:func:`~torinvest.tor.parsers.cut_short`: ``ListSource.rules_out`` False), whatever its size.
 

@@ -38,6 +38,8 @@ EXIT_OBSERVATIONS_COLUMNS: tuple[Column, ...] = (
 
 ListKind = Literal["bundled", "case", "cache", "refreshed"]
 ListFormat = Literal["tordnsel", "plain", "interval", "archive"]
+#: An address family: 4 (IPv4) or 6 (IPv6).
+Family = Literal[4, 6]
 _DATE_RE = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 _IPV4_RE = re.compile(rf"^{_OCTET}(?:\.{_OCTET}){{3}}\Z")
@@ -131,8 +133,9 @@ class ExitLists:
         )
 
     def vouching(self) -> _Vouching:
-        """The times the lists vouch for the whole exit population (unpadded closed segments,
-        µs) and the lists that vouch for none (partial); computed once per observations frame."""
+        """The lists that vouch for no time (partial), and the times the others rule Tor out
+        at (:func:`coverage`, per tolerance and address family); computed once per
+        observations frame."""
         obs = self.observations
         mark = (id(obs), len(obs), self.min_exits)
         if self._vouching is None or self._vouching.mark != mark:
@@ -159,10 +162,13 @@ class ExitLists:
         return rows.sort_values(["first_seen", "list"], kind="stable").reset_index(drop=True)
 
     def coverage(
-        self, *, tolerance: pd.Timedelta | timedelta | str = DEFAULT_TOLERANCE
+        self,
+        *,
+        tolerance: pd.Timedelta | timedelta | str = DEFAULT_TOLERANCE,
+        family: Family = 4,
     ) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
         """See :func:`coverage`."""
-        return coverage(self, tolerance=tolerance)
+        return coverage(self, tolerance=tolerance, family=family)
 
     def sources_frame(self) -> pd.DataFrame:
         """One row per list used: kind, name, format, observations, IPs, first/last seen."""
@@ -379,24 +385,41 @@ def _padded(lists: ExitLists, tol: int) -> tuple[np.ndarray, np.ndarray]:
     return first - tol, last + tol
 
 
-def covered_segments(lists: ExitLists, tol: int) -> tuple[np.ndarray, np.ndarray]:
-    """The times (µs, merged closed segments) the lists can rule Tor out at: the vouched
-    observations (:meth:`ExitLists.vouching`), each padded by ``tol``."""
-    v = lists.vouching()
-    return _segments(v.starts - tol, v.ends + tol)
+def covered_segments(
+    lists: ExitLists, tol: int, family: Family = 4
+) -> tuple[np.ndarray, np.ndarray]:
+    """The times (µs, merged closed segments) the lists can rule Tor out at for addresses of
+    ``family`` (4 or 6) with tolerance ``tol`` µs: see :func:`coverage`."""
+    return lists.vouching().segments(lists, tol, family)
 
 
 def coverage(
-    lists: ExitLists, *, tolerance: pd.Timedelta | timedelta | str = DEFAULT_TOLERANCE
+    lists: ExitLists,
+    *,
+    tolerance: pd.Timedelta | timedelta | str = DEFAULT_TOLERANCE,
+    family: Family = 4,
 ) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
-    """The time ranges where :func:`tor_status` can answer False (elsewhere a listed IP is True
-    and every other NA), merged, sorted.
+    """The time ranges where :func:`tor_status` can answer False for an address of ``family``
+    (4: IPv4, 6: IPv6; elsewhere a listed IP is True and every other NA), merged, sorted.
 
-    Only lists that vouch for the whole exit population count (:data:`MIN_EXITS`): each of
-    their observations covers [first - tolerance, last + tolerance]; ``tolerance=0`` gives the
-    spans the lists observe themselves.
+    A list rules Tor out at T only where a positive match of every exit it lists would hold
+    at T too; tolerance pads positive matches, never the span where Tor is ruled out:
+
+    * a single list (a TorDNSEL snapshot, a bulk or dan.me.uk list): where *every* address it
+      names has an observation within ``tolerance`` of T, and within the span the list observes
+      (its oldest to its newest observation). For a TorDNSEL snapshot, whose addresses were
+      tested at different times, that is T within ``tolerance`` of both its oldest and its
+      newest observation (empty when they are more than ``tolerance`` apart); for a dated bulk
+      list, its UTC day;
+    * an interval list: its observations (unpadded) on the UTC days it names enough exits;
+    * an archive of snapshots: the UTC days it names enough exits, from its oldest to its
+      newest observation (unpadded).
+
+    A list counts for a family only where it names :attr:`ExitLists.min_exits` distinct
+    addresses of that family (in the file, or on the day): a list of IPv4 exits says nothing
+    about IPv6 sources.
     """
-    starts, ends = covered_segments(lists, _check_tolerance(tolerance))
+    starts, ends = covered_segments(lists, _check_tolerance(tolerance), family)
     return list(zip(_utc_from_us(starts), _utc_from_us(ends), strict=True))
 
 
@@ -405,22 +428,28 @@ def coverage(
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class _Vouching:
-    """Unpadded closed segments (µs) the lists vouch for, and the names of partial lists."""
+    """The names of partial lists, and the covered segments per (tolerance, family), computed
+    once each per observations frame."""
 
-    starts: np.ndarray
-    ends: np.ndarray
     partial: frozenset[str]
     mark: tuple[int, int, int]
+    _segments: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+    def segments(self, lists: ExitLists, tol: int, family: Family) -> tuple[np.ndarray, np.ndarray]:
+        """Merged closed µs segments where ``lists`` rule Tor out for ``family`` (see
+        :func:`coverage`)."""
+        key = (tol, family)
+        if key not in self._segments:
+            self._segments[key] = _vouched_segments(lists, tol, family)
+        return self._segments[key]
 
 
 def _vouch(lists: ExitLists, mark: tuple[int, int, int]) -> _Vouching:
-    """A single list (TorDNSEL, plain) vouches for every time it observes when it names
-    ``min_exits`` distinct addresses; an archive or interval list for the UTC days on which it
-    does (its observations clipped to those days)."""
+    """The partial lists: a single list (TorDNSEL, plain) naming fewer than ``min_exits``
+    distinct addresses, an archive or interval list naming that many on no UTC day."""
     obs = lists.observations
-    empty = np.empty(0, "int64")
     if not len(obs):
-        return _Vouching(empty, empty, frozenset(), mark)
+        return _Vouching(frozenset(), mark)
     first = obs["first_seen"].dt.as_unit("us").array.asi8
     last = obs["last_seen"].dt.as_unit("us").array.asi8
     floor = lists.min_exits
@@ -429,77 +458,109 @@ def _vouch(lists: ExitLists, mark: tuple[int, int, int]) -> _Vouching:
     # distinct addresses per single list: its source says; rows of no source are counted
     ips = {s.name: s.ips for s in lists.sources if s.name not in per_day}
     list_codes, names = pd.factorize(obs["list"], use_na_sentinel=True)
-    starts: list[np.ndarray] = []
-    ends: list[np.ndarray] = []
     partial: set[str] = set()
-    whole: list[int] = []
     for code, name in enumerate(map(str, names)):
         if name in cut:
             partial.add(name)
             continue
-        if name not in per_day:
-            rows = None if name in ips else list_codes == code
-            count = ips[name] if rows is None else int(obs["ip"][rows].nunique())
-            (whole.append(code) if count >= floor else partial.add(name))
-            continue
         rows = list_codes == code
-        s, e = _vouched_days(obs["ip"][rows], first[rows], last[rows], floor)
-        if not len(s):
+        if name in per_day:
+            ip_codes, _ = pd.factorize(obs["ip"][rows], use_na_sentinel=True)
+            days = _at_least(ip_codes, first[rows] // _US_PER_DAY, last[rows] // _US_PER_DAY, floor)
+            count = floor if len(days[0]) else 0
+        else:
+            count = ips[name] if name in ips else int(obs["ip"][rows].nunique())
+        if count < floor:
             partial.add(name)
+    return _Vouching(frozenset(partial), mark)
+
+
+def _vouched_segments(lists: ExitLists, tol: int, family: Family) -> tuple[np.ndarray, np.ndarray]:
+    """Merged closed µs segments where some list rules Tor out for ``family`` (:func:`coverage`)."""
+    obs = lists.observations
+    empty = np.empty(0, "int64")
+    if not len(obs):
+        return empty, empty
+    v6 = obs["ip"].str.contains(":", regex=False).fillna(False).to_numpy(dtype=bool)
+    fam = v6 if family == 6 else ~v6
+    first = obs["first_seen"].dt.as_unit("us").array.asi8
+    last = obs["last_seen"].dt.as_unit("us").array.asi8
+    floor = lists.min_exits
+    formats = {s.name: s.format for s in lists.sources}
+    cut = {s.name for s in lists.sources if not s.rules_out}  # a list cut short: never
+    list_codes, names = pd.factorize(obs["list"], use_na_sentinel=True)
+    starts: list[np.ndarray] = [empty]
+    ends: list[np.ndarray] = [empty]
+    for code, name in enumerate(map(str, names)):
+        if name in cut:
+            continue
+        rows = (list_codes == code) & fam
+        if not rows.any():
+            continue
+        ip_codes, uniques = pd.factorize(obs["ip"][rows], use_na_sentinel=True)
+        f, lt = first[rows], last[rows]
+        kind = formats.get(name, "tordnsel")
+        if kind == "interval":
+            s, e = _vouched_days(ip_codes, f, lt, floor)
+        elif kind == "archive":
+            d0, d1 = _at_least(ip_codes, f // _US_PER_DAY, lt // _US_PER_DAY, floor)
+            days = (d0 * _US_PER_DAY, (d1 + 1) * _US_PER_DAY - 1)
+            s, e = _intersect(days, (np.array([f.min()]), np.array([lt.max()])))
+        elif len(uniques) >= floor:
+            # every address it names matches at T, within the span the list observes
+            s, e = _at_least(ip_codes, f - tol, lt + tol, len(uniques))
+            s, e = _intersect((s, e), (np.array([f.min()]), np.array([lt.max()])))
+        else:
+            continue
         starts.append(s)
         ends.append(e)
-    keep = np.isin(list_codes, whole)
-    seg = _segments(np.concatenate([first[keep], *starts]), np.concatenate([last[keep], *ends]))
-    return _Vouching(seg[0], seg[1], frozenset(partial), mark)
+    return _segments(np.concatenate(starts), np.concatenate(ends))
 
 
 def _vouched_days(
-    ips: pd.Series, first: np.ndarray, last: np.ndarray, floor: int
+    ip_codes: np.ndarray, first: np.ndarray, last: np.ndarray, floor: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """One archive's or interval list's observations clipped to the UTC days on which it names
-    at least ``floor`` distinct addresses (closed µs segments, not merged)."""
-    ip_codes, _ = pd.factorize(ips, use_na_sentinel=True)
+    """One interval list's observations clipped to the UTC days on which it names at least
+    ``floor`` distinct addresses (closed µs segments, merged)."""
     d0, d1 = first // _US_PER_DAY, last // _US_PER_DAY
-    day_start, day_end = _full_days(ip_codes, d0, d1, floor)
+    day_start, day_end = _at_least(ip_codes, d0, d1, floor)
     if not len(day_start):
         return day_start, day_end
-    # observations whose every day is full are kept whole (the usual case); others clipped
-    j = np.searchsorted(day_start, d0, side="right") - 1
-    inside = (j >= 0) & (d1 <= day_end[np.clip(j, 0, None)])
-    a = _segments(first[~inside], last[~inside])
     days = (day_start * _US_PER_DAY, (day_end + 1) * _US_PER_DAY - 1)
-    s, e = _intersect(a, days) if len(a[0]) else a
-    return np.concatenate([first[inside], s]), np.concatenate([last[inside], e])
+    return _intersect(_segments(first, last), days)
 
 
-def _full_days(
-    ip_codes: np.ndarray, d0: np.ndarray, d1: np.ndarray, floor: int
+def _at_least(
+    codes: np.ndarray, lo: np.ndarray, hi: np.ndarray, k: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The runs of UTC days (day numbers, closed, sorted, merged) on which at least ``floor``
-    distinct addresses are observed: an observation counts on every day from ``d0`` to ``d1``,
-    an address once a day."""
-    frame = pd.DataFrame({"ip": ip_codes, "d0": d0, "d1": d1}).sort_values(
-        ["ip", "d0"], kind="stable"
+    """The closed segments (sorted, merged; in the unit of ``lo``/``hi``) where at least ``k``
+    distinct ``codes`` have a span [lo, hi] covering the point: each code's overlapping spans
+    merged first, so that it counts once."""
+    empty = np.empty(0, "int64")
+    if not len(codes) or k < 1:
+        return empty, empty
+    frame = pd.DataFrame({"code": codes, "lo": lo, "hi": hi}).sort_values(
+        ["code", "lo"], kind="stable"
     )
-    # one address's overlapping day ranges merged, so that it counts once a day
-    reach = frame.groupby("ip", sort=False)["d1"].cummax()
-    before = reach.groupby(frame["ip"], sort=False).shift()
-    new = (before.isna() | (frame["d0"] > before)).to_numpy()
+    # one code's overlapping (or touching) spans merged, so that it counts once at any point
+    reach = frame.groupby("code", sort=False)["hi"].cummax()
+    before = reach.groupby(frame["code"], sort=False).shift()
+    new = (before.isna() | (frame["lo"] > before + 1)).to_numpy()
     run = np.cumsum(new) - 1
-    run_start = frame["d0"].to_numpy()[new]
+    run_start = frame["lo"].to_numpy()[new]
     run_end = pd.Series(reach.to_numpy()).groupby(run).max().to_numpy()
-    # a sweep over the days: +1 where a run starts, -1 the day after it ends
-    days, inverse = np.unique(np.concatenate([run_start, run_end + 1]), return_inverse=True)
+    # a sweep: +1 where a run starts, -1 just after it ends
+    points, inverse = np.unique(np.concatenate([run_start, run_end + 1]), return_inverse=True)
     delta = np.concatenate([np.ones(len(run_start)), -np.ones(len(run_end))])
-    count = np.cumsum(np.bincount(inverse, weights=delta, minlength=len(days)))
-    full = np.flatnonzero(count[:-1] >= floor)
+    count = np.cumsum(np.bincount(inverse, weights=delta, minlength=len(points)))
+    full = np.flatnonzero(count[:-1] >= k)
     if not len(full):
-        return full, full
-    # consecutive full stretches [days[i], days[i + 1] - 1] merged into runs
+        return empty, empty
+    # consecutive stretches [points[i], points[i + 1] - 1] merged into runs
     joined = np.r_[False, full[1:] == full[:-1] + 1]
     heads = full[~joined]
     tails = full[np.r_[~joined[1:], True]]
-    return days[heads], days[tails + 1] - 1
+    return points[heads].astype("int64"), (points[tails + 1] - 1).astype("int64")
 
 
 def _intersect(

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 import numpy as np
@@ -35,24 +36,57 @@ def cannot_be_exit(value: object) -> bool:
     return ip_kind(value) in NEVER_EXIT_KINDS
 
 
-def _event_codes(
-    source_ip: pd.Series, known: pd.Index
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per row: position of its normalized address in ``known`` (-1 if absent), an NA mask, and
-    a mask of the sources that cannot be a Tor exit (:func:`cannot_be_exit`).
+@dataclass(frozen=True, slots=True)
+class _Sources:
+    """Per event row: the position of its normalized address among the listed ones (-1 if
+    absent) and masks: no source, a source that cannot be an exit (:func:`cannot_be_exit`), an
+    IPv6 address, and a value that is neither an address nor an AWS service name (unreadable)."""
 
-    Only the distinct values are normalized (a categorical's categories, or ``pd.factorize``).
-    """
+    known: np.ndarray
+    missing: np.ndarray
+    never: np.ndarray
+    ipv6: np.ndarray
+    unreadable: np.ndarray
+
+
+def _classify(values: pd.Index) -> tuple[list[str | None], np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct source values: normalized address (None if none), and masks of the blank
+    ones, of those that cannot be an exit, and of those that are unreadable."""
+    normalized = [normalize_ip(str(v)) for v in values]
+    kinds = [ip_kind(str(v)) for v in values]
+    blank = np.array([k == "missing" for k in kinds], dtype=bool)
+    never = np.array([k in NEVER_EXIT_KINDS for k in kinds], dtype=bool)
+    unreadable = np.array([n is None for n in normalized], dtype=bool) & ~blank & ~never
+    return normalized, blank, never, unreadable
+
+
+def _factorized(source_ip: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """Codes (-1 for NA) and distinct values of a source column (categorical or not)."""
     if isinstance(source_ip.dtype, pd.CategoricalDtype):
-        codes = source_ip.cat.codes.to_numpy()
-        values = source_ip.cat.categories
-    else:
-        codes, values = pd.factorize(source_ip, use_na_sentinel=True)
-    normalized = pd.Index([normalize_ip(str(v)) or "" for v in values], dtype="object")
-    # one extra slot for NA rows (code -1)
-    to_known = np.append(known.get_indexer(normalized), -1)
-    never = np.append(np.array([cannot_be_exit(str(v)) for v in values], dtype=bool), False)
-    return to_known[codes], codes < 0, never[codes]
+        return source_ip.cat.codes.to_numpy(), pd.Index(source_ip.cat.categories)
+    codes, values = pd.factorize(source_ip, use_na_sentinel=True)
+    return codes, pd.Index(values)
+
+
+def _event_codes(source_ip: pd.Series, known: pd.Index) -> _Sources:
+    """:class:`_Sources` of a source column; only the distinct values are normalized (a
+    categorical's categories, or ``pd.factorize``)."""
+    codes, values = _factorized(source_ip)
+    normalized, blank, never, unreadable = _classify(values)
+    index = pd.Index([n or "" for n in normalized], dtype="object")
+    v6 = np.array([n is not None and ":" in n for n in normalized], dtype=bool)
+
+    def per_row(per_value: np.ndarray, na: object) -> np.ndarray:
+        # one extra slot for NA rows (code -1)
+        return np.append(per_value, na)[codes]
+
+    return _Sources(
+        known=per_row(known.get_indexer(index), -1),
+        missing=per_row(blank, True),
+        never=per_row(never, False),
+        ipv6=per_row(v6, False),
+        unreadable=per_row(unreadable, False),
+    )
 
 
 def ip_status(
@@ -77,11 +111,13 @@ def tor_status(
     """Per event row: was ``source_ip`` a listed Tor exit within ``tolerance`` of ``event_time``?
 
     Returns a ``boolean`` Series named ``tor`` on ``events.index``: True (listed near that time),
-    False (a list that vouches for the whole exit population covers that time — see
-    :data:`~torinvest.tor.records.MIN_EXITS` — and no list names it near it; and, whatever the
-    lists cover, for a source that cannot be an exit and no list names: private, loopback,
-    link-local, shared, reserved or documentation addresses and AWS service names such as
-    ``AWS Internal`` — :data:`NEVER_EXIT_KINDS`), NA (no such list covers that time, or no time/source on
+    False (the loaded lists rule Tor out at that time for the address's family —
+    :func:`~torinvest.tor.records.coverage`: where every exit a list names would match — and no
+    list names it near it; and, whatever the lists cover, for a source that cannot be an exit
+    and no list names: private, loopback, link-local, shared, reserved or documentation
+    addresses and AWS service names such as ``AWS Internal`` — :data:`NEVER_EXIT_KINDS`), NA
+    (no list rules Tor out at that time for that family, e.g. an IPv6 source and lists of IPv4
+    exits; a value that is not an address, such as ``185.220.101.34:443``; or no time/source on
     the row). A partial list (an IOC list, a hand-made case list) can make a row True, never
     False.
     """
@@ -96,15 +132,16 @@ def tor_status(
     t, t_ok = _us(events["event_time"])
     starts, ends = _padded(lists, tol)
 
-    # covered: t falls inside a padded observation of a list that vouches for the whole exit
-    # population then (records.MIN_EXITS); a partial list's observations only mark IPs as Tor
-    seg_start, seg_end = covered_segments(lists, tol)
-    j = np.searchsorted(seg_start, t, side="right") - 1
-    covered = t_ok & (j >= 0) & (t <= seg_end[np.clip(j, 0, None)] if len(seg_end) else False)
+    # covered: a list that vouches for the whole exit population of the row's address family
+    # rules Tor out at t (records.coverage); a partial list's observations only mark IPs as Tor
+    obs_codes, known = pd.factorize(lists.observations["ip"])
+    src = _event_codes(events["source_ip"], pd.Index(known, dtype="object"))
+    ev_code, ip_missing, never = src.known, src.missing, src.never
+    v4 = _within(t, covered_segments(lists, tol, 4))
+    v6 = _within(t, covered_segments(lists, tol, 6))
+    covered = np.where(src.ipv6, v6, v4) & t_ok
 
     # listed: some padded interval of the same address contains t (merge_asof by address)
-    obs_codes, known = pd.factorize(lists.observations["ip"])
-    ev_code, ip_missing, never = _event_codes(events["source_ip"], pd.Index(known, dtype="object"))
     listed = np.zeros(n, dtype=bool)
     pick = np.flatnonzero(t_ok & (ev_code >= 0))
     if len(pick):
@@ -127,9 +164,19 @@ def tor_status(
         listed[merged["row"].to_numpy()[hit]] = True
 
     listed &= ~ip_missing
-    known_mask = (covered & ~ip_missing) | listed | never
+    # a value that is not an address (185.220.101.34:443, 3118228770) is unknown, not "not Tor"
+    known_mask = (covered & ~ip_missing & ~src.unreadable) | listed | never
     values = pd.arrays.BooleanArray(listed, ~known_mask)
     return pd.Series(values, index=events.index, name="tor")
+
+
+def _within(t: np.ndarray, segments: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Whether each time (µs) falls in one of the sorted disjoint closed ``segments``."""
+    seg_start, seg_end = segments
+    if not len(seg_start):
+        return np.zeros(len(t), dtype=bool)
+    j = np.searchsorted(seg_start, t, side="right") - 1
+    return (j >= 0) & (t <= seg_end[np.clip(j, 0, None)])
 
 
 def _rows_from(source: pd.Series, ip: str) -> np.ndarray:
