@@ -20,17 +20,22 @@ from torinvest.cli import main
 #: 400 exits (more than tor.MIN_EXITS), listed on 2025-01-10: after the bundled history.
 EXITS = [f"45.{i // 200}.{i % 200}.7" for i in range(400)]
 WHEN = "2025-01-10 12:00:00"
+#: A TorDNSEL list tests its exits at different times: the even ones at WHEN, the odd ones an
+#: hour later; a whole list rules Tor out only between its oldest and newest test (12:00–13:00).
+LATER = "2025-01-10 13:00:00"
 AT = "2025-01-10T12:30Z"
 KEPT = EXITS[10]  # in the first part of every cut list
 DROPPED = EXITS[390]  # only in the part that was cut off
 NOT_TOR = "8.8.4.7"  # in no list
 
 
-def _tordnsel() -> str:
+def _tordnsel(when: str = WHEN, later: str = LATER) -> str:
+    """Every exit of :data:`EXITS`, the even ones tested at ``when``, the odd ones at ``later``."""
     lines = []
     for n, ip in enumerate(EXITS):
-        lines += [f"ExitNode {n:040X}", f"Published {WHEN}", f"LastStatus {WHEN}"]
-        lines.append(f"ExitAddress {ip} {WHEN}")
+        tested = later if n % 2 else when
+        lines += [f"ExitNode {n:040X}", f"Published {WHEN}", f"LastStatus {tested}"]
+        lines.append(f"ExitAddress {ip} {tested}")
     return "\n".join(lines) + "\n"
 
 
@@ -124,9 +129,9 @@ def test_tor_check_with_a_cut_list_never_says_not_tor(tmp_path: Path, how: str) 
 def test_a_cut_member_of_an_archive_rules_nothing_out_and_the_whole_ones_still_do(
     tmp_path: Path,
 ) -> None:
-    """Two hourly lists of 2025-01-10: one whole at 12:00, one cut at 20:00 (a later time that
-    only it covers with a 1-hour tolerance)."""
-    late = _tordnsel().replace(WHEN, "2025-01-10 20:00:00")
+    """Two hourly lists of 2025-01-10: one whole at 12:00–13:00, one cut at 20:00–21:00 (a later
+    time that only it covers with a 1-hour tolerance)."""
+    late = _tordnsel("2025-01-10 20:00:00", "2025-01-10 21:00:00")
     members = {"e/2025-01-10-12": _tordnsel().encode(), "e/2025-01-10-20": late[:3000].encode()}
     path = tmp_path / "exit-list-2025-01.tar.xz"
     path.write_bytes(_tar_xz(members))
