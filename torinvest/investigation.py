@@ -212,18 +212,38 @@ def with_tor(
     :class:`torinvest.sources.sql.Aggregates`) the status is that of each (IP, bucket): the IP
     listed within the tolerance plus half a bucket of the bucket's middle."""
     out = events.copy()
+    probe, tolerance = _tor_probe(events, tolerance_hours)
+    out["tor"] = tor.tor_status(probe, lists, tolerance)
+    return out
+
+
+def _tor_probe(events: pd.DataFrame, tolerance_hours: float) -> tuple[pd.DataFrame, pd.Timedelta]:
+    """The rows :func:`with_tor` asks about and its tolerance: the events themselves, or, for
+    a counts frame, each bucket's middle with the tolerance plus half a bucket."""
     tolerance = pd.Timedelta(hours=check_number("tolerance_hours", tolerance_hours))
     bucket = events.attrs.get("bucket") if "calls" in events.columns else None
     if bucket is None:
-        out["tor"] = tor.tor_status(events, lists, tolerance)
-        return out
+        return events, tolerance
     half = pd.Timedelta(bucket) / 2
     probe = pd.DataFrame(
         {"event_time": events["event_time"] + half, "source_ip": events["source_ip"]},
         index=events.index,
     )
-    out["tor"] = tor.tor_status(probe, lists, tolerance + half)
-    return out
+    return probe, tolerance + half
+
+
+def tor_unknown_issues(
+    frame: pd.DataFrame, lists: tor.ExitLists, *, tolerance_hours: float = DEFAULT_TOLERANCE_HOURS
+) -> list[DataIssue]:
+    """Why the rows of a frame of :func:`with_tor` have no Tor status, one data issue per reason
+    (:func:`tor.unknown_issues`, asked as :func:`with_tor` asked)."""
+    if not len(frame) or "tor" not in frame.columns:
+        return []
+    probe, tolerance = _tor_probe(frame, tolerance_hours)
+    probe = probe.assign(tor=frame["tor"].array)
+    if "calls" in frame.columns:
+        probe = probe.assign(calls=frame["calls"].array)
+    return tor.unknown_issues(probe, lists, tolerance)
 
 
 def with_ip_tor(frame: pd.DataFrame, status: pd.Series) -> pd.DataFrame:
@@ -263,6 +283,8 @@ class Investigation:
     #: Related findings and who else used the addresses (torinvest.campaign.look_around).
     related: RelatedFindings | None = None
     pivot: IpPivot | None = None
+    #: The tolerance the Tor status was computed with (:func:`with_tor`).
+    tolerance_hours: float = DEFAULT_TOLERANCE_HOURS
 
     def __post_init__(self) -> None:
         # what the charts take: the events frame, or counts frames when the activity was
@@ -322,18 +344,7 @@ class Investigation:
         issues += list(self.geo.issues) if self.geo is not None else []
         frame = self.by_time if self.counted else self.events
         assert frame is not None
-        unknown = 0
-        if len(frame):
-            na = frame["tor"].isna().to_numpy(dtype=bool)
-            unknown = int(frame["calls"][na].sum()) if self.counted else int(na.sum())
-        if unknown:
-            issues.append(
-                DataIssue(
-                    "tor",
-                    f"{unknown} event(s) at times no loaded exit list covers: their Tor status "
-                    "is unknown (add exit lists for those dates to CASE/tor/ or refresh)",
-                )
-            )
+        issues += tor_unknown_issues(frame, self.lists, tolerance_hours=self.tolerance_hours)
         contradiction = tor.finding_ip_contradiction(frame, self.key.tor_ip, self.key.finding_id)
         if contradiction is not None:
             issues.append(contradiction)
@@ -401,6 +412,7 @@ def investigate(
         findings=mine,
         sources=sources,
         geo=placed,
+        tolerance_hours=tolerance_hours,
         **counts,
     )
 

@@ -81,7 +81,8 @@ The package, each module importing only those above it:
              the times the lists cover (coverage)
     parsers  one list's bytes → observations (TorDNSEL, plain lists, intervals)
     lists    files, folders, archives, the bundled history, the cache → load_exit_lists
-    status   tor_status: listed within the tolerance of each event's time, or unknown
+    status   tor_status: listed within the tolerance of each event's time, or unknown (and
+             why: unknown_reasons, unknown_issues)
     refresh  download the current list or a month's archive into the cache
 
 ``__all__`` lists the public names; the private ones tests use are importable from
@@ -128,10 +129,13 @@ from torinvest.tor.refresh import (
 )
 from torinvest.tor.status import (
     NEVER_EXIT_KINDS,
+    UNKNOWN_REASONS,
     cannot_be_exit,
     finding_ip_contradiction,
     ip_status,
     tor_status,
+    unknown_issues,
+    unknown_reasons,
 )
 
 __all__ = [
@@ -144,6 +148,7 @@ __all__ = [
     "MIN_EXITS",
     "NEVER_EXIT_KINDS",
     "TORDNSEL_TYPE",
+    "UNKNOWN_REASONS",
     "ExitListError",
     "ExitLists",
     "ListFormat",
@@ -167,4 +172,6 @@ __all__ = [
     "refresh",
     "skipped_lines_problem",
     "tor_status",
+    "unknown_issues",
+    "unknown_reasons",
 ]

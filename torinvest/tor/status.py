@@ -179,6 +179,100 @@ def _within(t: np.ndarray, segments: tuple[np.ndarray, np.ndarray]) -> np.ndarra
     return (j >= 0) & (t <= seg_end[np.clip(j, 0, None)])
 
 
+# --------------------------------------------------------------------------------------------
+# why a status is unknown
+# --------------------------------------------------------------------------------------------
+#: Why a row's Tor status is NA (:func:`unknown_reasons`), in the order they are tested: no
+#: time or no source on the row; a source that is not an address; an IPv6 source at a time the
+#: lists rule Tor out for IPv4 sources only (no list names enough IPv6 exits then); a time no
+#: list rules Tor out at for the source's family.
+UNKNOWN_REASONS: tuple[str, ...] = ("no_time_or_source", "not_an_address", "ipv6", "time")
+#: How many of the values that are not an address an issue names.
+_NAMED_VALUES = 3
+
+
+def unknown_reasons(
+    frame: pd.DataFrame,
+    lists: ExitLists,
+    tolerance: pd.Timedelta | timedelta | str = DEFAULT_TOLERANCE,
+) -> pd.Series:
+    """Per row of ``frame`` (``event_time``, ``source_ip`` and the ``tor`` that
+    :func:`tor_status` gave with the same ``lists`` and ``tolerance``): why its Tor status is
+    NA — one of :data:`UNKNOWN_REASONS` (a categorical Series named ``tor_unknown``, NA where
+    the status is known). Only the distinct source values are looked at, not each row."""
+    categories = pd.CategoricalDtype(list(UNKNOWN_REASONS))
+    if not len(frame):
+        return pd.Series(
+            pd.Categorical([], dtype=categories), index=frame.index, name="tor_unknown"
+        )
+    tol = _check_tolerance(tolerance)
+    na = frame["tor"].isna().to_numpy(dtype=bool)
+    t, t_ok = _us(frame["event_time"])
+    src = _event_codes(frame["source_ip"], pd.Index([], dtype="object"))
+    v4_only = _within(t, covered_segments(lists, tol, 4)) & ~_within(
+        t, covered_segments(lists, tol, 6)
+    )
+    code = np.full(len(frame), 3, dtype="int8")  # a time no list rules Tor out at
+    code[src.ipv6 & v4_only] = 2
+    code[src.unreadable] = 1
+    code[src.missing | ~t_ok] = 0
+    code[~na] = -1
+    values = pd.Categorical.from_codes(code, dtype=categories)
+    return pd.Series(values, index=frame.index, name="tor_unknown")
+
+
+def unknown_issues(
+    frame: pd.DataFrame,
+    lists: ExitLists,
+    tolerance: pd.Timedelta | timedelta | str = DEFAULT_TOLERANCE,
+) -> list[DataIssue]:
+    """Data issues (source ``tor``) for the rows of ``frame`` whose Tor status is NA, one per
+    reason (:func:`unknown_reasons`): how many events (a counts frame's ``calls`` weigh each
+    row), why, and what to do; the values that are not an address named (a few, as data)."""
+    reasons = unknown_reasons(frame, lists, tolerance)
+    if not reasons.notna().any():
+        return []
+    weight = (
+        frame["calls"].fillna(0).to_numpy(dtype="int64")
+        if "calls" in frame.columns
+        else np.ones(len(frame), dtype="int64")
+    )
+    codes = reasons.cat.codes.to_numpy()
+    counts = np.bincount(codes[codes >= 0], weights=weight[codes >= 0], minlength=4)
+    issues = []
+    for code, count in enumerate(counts.astype("int64")):
+        if count:
+            text = _unknown_text(UNKNOWN_REASONS[code], int(count), frame["source_ip"][codes == 1])
+            issues.append(DataIssue("tor", text))
+    return issues
+
+
+def _unknown_text(reason: str, count: int, unreadable: pd.Series) -> str:
+    """One :func:`unknown_issues` line: ``count`` events, why their Tor status is unknown."""
+    if reason == "no_time_or_source":
+        return f"{count} event(s) without a time or a source address: their Tor status is unknown"
+    if reason == "not_an_address":
+        values = sorted(pd.unique(unreadable.dropna().astype(str)))
+        named = ", ".join(repr(v[:60]) for v in values[:_NAMED_VALUES])
+        more = f" and {len(values) - _NAMED_VALUES:,} more" if len(values) > _NAMED_VALUES else ""
+        return (
+            f"{count} event(s) whose source is not an IP address ({named}{more}): their Tor "
+            "status is unknown (an exit list names addresses; look at those values in the events)"
+        )
+    if reason == "ipv6":
+        return (
+            f"{count} event(s) from IPv6 addresses at times the loaded exit lists rule Tor out "
+            "for IPv4 addresses only (no list names enough IPv6 exits then): their Tor status "
+            "is unknown (add a list that names IPv6 exits for those dates to CASE/tor/)"
+        )
+    return (
+        f"{count} event(s) at times no loaded exit list covers (rules Tor out at: a snapshot "
+        "only from its oldest to its newest test, within the tolerance of each): their Tor "
+        "status is unknown (add exit lists for those dates to CASE/tor/, e.g. a month of "
+        "hourly lists: torinvest tor refresh --month YYYY-MM)"
+    )
+
+
 def _rows_from(source: pd.Series, ip: str) -> np.ndarray:
     """Where ``source`` (IP text, categorical or not) is ``ip`` once normalized: each distinct
     value normalized once, not each row."""
