@@ -250,7 +250,7 @@ def test_the_tor_tile_says_no_tor_call_only_where_a_list_could_say_so() -> None:
     from torinvest.display.answer import _no_tor_call
 
     assert _no_tor_call(69, 69) == (
-        "no exit list covers these calls: whether any came from Tor is unknown"
+        "no exit list can rule Tor out for these calls: whether any came from Tor is unknown"
     )
     assert _no_tor_call(69, 26).startswith(
         "no call from a listed Tor exit node among the 43 of known Tor status"

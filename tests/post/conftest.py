@@ -77,8 +77,8 @@ def summary_data() -> dict[str, Any]:
 
 #: The Tor line of :func:`unknown_tor_summary`'s answer.
 UNKNOWN_TOR_LINE = (
-    "Tor: 0 of 69 call(s) from Tor exits, 69 of unknown Tor status (no exit list covers their "
-    "time); 10 failed; 5 IP(s) of unknown Tor status"
+    "Tor: 0 of 69 call(s) from Tor exits, 69 of unknown Tor status "
+    "(no loaded exit list can rule Tor out for them: the data issues say why); 10 failed; 5 IP(s) of unknown Tor status"
 )
 
 

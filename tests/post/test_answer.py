@@ -56,8 +56,8 @@ def test_calls_no_exit_list_covers_are_never_counted_as_not_tor() -> None:
     data["events"]["tor_unknown"] = 5
     (tor,) = [line for line in build_answer(data).text.splitlines() if line.startswith("Tor:")]
     assert tor.startswith(
-        "Tor: 24 of 69 call(s) from Tor exits, 5 of unknown Tor status (no exit list covers "
-        "their time) (3 IP(s): 185.220.101.34"
+        "Tor: 24 of 69 call(s) from Tor exits, 5 of unknown Tor status "
+        "(no loaded exit list can rule Tor out for them: the data issues say why) (3 IP(s): 185.220.101.34"
     )
 
 

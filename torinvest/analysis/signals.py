@@ -368,7 +368,7 @@ def _tor_signals(
         why = (
             "no Tor status was computed (no exit lists applied)"
             if "tor" not in events.columns
-            else "no loaded exit list covers their time"
+            else "no loaded exit list can rule Tor out for them: the data issues say why"
         )
         out.append(
             Signal(

@@ -172,7 +172,7 @@ def _no_tor_call(total: int, unknown: int) -> str:
     """What no call from a listed Tor exit means, given how many calls are of unknown Tor status:
     "none" only where the lists could have said so."""
     if unknown and unknown >= total:
-        return "no exit list covers these calls: whether any came from Tor is unknown"
+        return "no exit list can rule Tor out for these calls: whether any came from Tor is unknown"
     if unknown:
         return (
             f"no call from a listed Tor exit node among the {total - unknown:,} of known Tor "
@@ -208,8 +208,8 @@ def _tor_tile(inv: Investigation, state: str) -> str:
         unknown = int(frame["calls"][na].sum()) if inv.counted else int(na.sum())
         if unknown:
             body += (
-                f"<p><b>{unknown:,} call(s) of unknown Tor status</b> (no exit list covers "
-                "their time)</p>"
+                f"<p><b>{unknown:,} call(s) of unknown Tor status</b> (no loaded exit list "
+                "can rule Tor out for them: the data issues say why)</p>"
             )
     value = f"{tor_count(totals['from_tor'], totals['tor_unknown'])} of {totals['total']:,} calls"
     return _tile("Tor reading", _e(value), body + seen)

@@ -383,12 +383,16 @@ def _tor_line(summary: Mapping[str, Any]) -> str:
         named += ", …"
     line = f"Tor: {known:,} of {int(events.get('total') or 0):,} call(s) from Tor exits"
     if unknown:
-        line += f", {unknown:,} of unknown Tor status (no exit list covers their time)"
+        line += f", {unknown:,} of unknown Tor status (no loaded exit list can rule Tor out for them: the data issues say why)"
     line += f" ({len(tor_ips)} IP(s): {named})" if tor_ips else ""
     line += f"; {events.get('failed', 0)} failed"
     if unknown_ips:
         line += f"; {len(unknown_ips)} IP(s) of unknown Tor status"
-        line += "" if unknown else " (no exit list covers their time)"
+        line += (
+            ""
+            if unknown
+            else " (no loaded exit list can rule Tor out for them: the data issues say why)"
+        )
     return line
 
 
