@@ -78,6 +78,67 @@ class Activity:
     empty_sources: list[DataIssue] = field(default_factory=list)
     #: every LookupEvents region asked, read or not (``sources`` names only those read)
     lookup_asked: list[str] = field(default_factory=list)
+    #: the account whose activity is sought (the finding's; None: any); see :attr:`account_gap`
+    account: str | None = None
+    #: the account LookupEvents was asked in (the credentials'), when it was asked
+    lookup_account: str | None = None
+
+    @property
+    def account_gap(self) -> str | None:
+        """Why no source read can hold :attr:`account`'s activity ("could not look in account
+        X: …", naming the accounts read and what to do), or None: a source read covers it,
+        or which account a source holds is not known (log files whose path names no account,
+        an Athena table), or nothing was read at all (:attr:`nothing_read` says so)."""
+        want = self.account
+        if not want or self.answered == 0 or self._covers(want):
+            return None
+        places = []
+        if self.lookup_account is not None and self._lookups_read():
+            places.append(
+                f"LookupEvents was asked in account {self.lookup_account} (the credentials' "
+                "account), and it holds that account's CloudTrail only"
+            )
+        c = self.file_counts
+        if c is not None and c.read and c.accounts:
+            places.append(
+                f"the {c.read:,} log file(s) read are of account(s) {', '.join(c.accounts)} "
+                "(their AWSLogs/<account>/ folders or file names)"
+            )
+        hints = []
+        if self.lookup_account is not None:
+            hints.append(
+                f"investigate with credentials of account {want} (--profile of that account, "
+                f"or --role-arn arn:aws:iam::{want}:role/ROLE; notebook: profile, role_arn)"
+            )
+        if c is not None and c.accounts:
+            hints.append(
+                f"add account {want}'s CloudTrail logs (its AWSLogs/{want}/ folder, or the "
+                "organization trail's) to CASE/cloudtrail/ or --logs"
+            )
+        return (
+            f"{ACCOUNT_GAP} {want} (the finding's): {'; '.join(places)}; none can hold a call "
+            f"recorded in account {want}. This says nothing about whether the key was used "
+            f"there: {' or '.join(hints)}"
+        )
+
+    def _lookups_read(self) -> bool:
+        failed = {i.source for i in self.issues}
+        return any(f"lookup:{r}" not in failed for r in self.lookup_regions)
+
+    def _covers(self, account: str) -> bool:
+        """Whether a source read holds (or may hold) ``account``'s CloudTrail."""
+        if self.lookup_account is not None and self._lookups_read():
+            if self.lookup_account == account:
+                return True
+        elif self._lookups_read():  # asked, account unknown
+            return True
+        if any(s.startswith("athena:") for s in self.sources):
+            return True  # the table's accounts are not checked (its projection names them)
+        c = self.file_counts
+        if c is not None and c.read and (c.unplaced or not c.accounts or account in c.accounts):
+            return True
+        recipients = self.frame["recipient_account_id"] if len(self.frame) else None
+        return recipients is not None and bool(recipients.astype("string").eq(account).any())
 
     @property
     def lookup_regions(self) -> list[str]:
@@ -95,11 +156,17 @@ class Activity:
 
     @property
     def nothing_read(self) -> bool:
-        """No event, and no source could be read: "could not look", never "no events"."""
-        return self.total_events == 0 and self.answered == 0
+        """No event, and no source could be read, or none read can hold the sought account's
+        activity (:attr:`account_gap`): "could not look", never "no events"."""
+        if self.total_events:
+            return False
+        return self.answered == 0 or self.account_gap is not None
 
     def why_nothing(self) -> str:
         """Why nothing could be read, in one line (for :attr:`nothing_read`)."""
+        gap = self.account_gap
+        if gap is not None:
+            return gap
         parts = [empty_source_text(i) for i in self.empty_sources]
         c = self.file_counts
         if c is not None and c.listed:
@@ -156,6 +223,8 @@ class Activity:
 
 #: How a source that gave no file to read, or an activity that read nothing, is said.
 NOTHING_READ = "nothing could be loaded"
+#: How :attr:`Activity.account_gap` starts: the sources read are of other accounts.
+ACCOUNT_GAP = "could not look in account"
 
 
 def files_text(counts: FileCounts, by: str = "") -> str:
@@ -364,6 +433,7 @@ def load_activity(
     aws: Aws | None = None,
     now: pd.Timestamp | None = None,
     engine: EngineOptions | None = None,
+    account: str | None = None,
 ) -> Activity:
     """Load a key's (or a user's) activity from log files (folders, files, ``s3://`` URLs), the
     DuckDB or Athena engine, and/or LookupEvents.
@@ -379,6 +449,11 @@ def load_activity(
     (:func:`check_activity_options`). A source that fails as a whole (a missing folder, an S3
     prefix that cannot be listed) raises; a file or region that fails is a data issue, and so
     is a source that gave no file to read (:attr:`Activity.empty_sources`).
+
+    ``account``: the account whose activity is sought (a finding's): when every source read
+    is of another account (LookupEvents asked with another account's credentials, log files
+    of other accounts only), the activity says it could not look there
+    (:attr:`Activity.account_gap`), never "no events".
     """
     engine = engine or EngineOptions()
     if access_key is not None:
@@ -394,7 +469,7 @@ def load_activity(
     )
     regions, added = with_global_region(regions)
     frames: list[pd.DataFrame] = []
-    act = Activity(frame=empty_frame())
+    act = Activity(frame=empty_frame(), account=account or None)
     if added:
         act.notes.append(
             f"{GLOBAL_EVENTS_REGION} is read with the regions asked: IAM, STS and CloudFront "
@@ -462,6 +537,7 @@ def load_activity(
             act.issues += res_l.issues
             act.sources += res_l.sources
             act.lookup_asked += [r.removeprefix("lookup:") for r in res_l.asked]
+            act.lookup_account = res_l.account
             act.notes += res_l.notes
             known = {d.access_key_id for d in act.derived}
             act.derived += [d for d in res_l.derived if d.access_key_id not in known]

@@ -190,6 +190,7 @@ def key_activity(
         follow_derived=follow_derived,
         aws=sources.aws or sources.logs_aws,  # the credentials named, for S3 and Athena too
         engine=sources.engine,
+        account=key.account_id,  # sources of other accounts only: "could not look there"
     )
 
 
@@ -329,6 +330,8 @@ class Investigation:
         issues = []
         if self.activity.nothing_read:  # first: "could not look", not "no events"
             issues.append(DataIssue(NOTHING_READ_SOURCE, self.activity.why_nothing()))
+        elif self.activity.account_gap is not None:  # events, but not from the finding's account
+            issues.append(DataIssue(f"account {self.key.account_id}", self.activity.account_gap))
         issues += list(self.activity.issues) + list(self.lists.issues)
         issues += [DataIssue("events", n) for n in self.activity.notes]
         if self.key.seen_from:
@@ -398,6 +401,8 @@ def investigate(
                 agents=counts["by_agent"],
             )
         placed = analysis.geo_provenance(geo)
+    if activity.nothing_read:  # 0 over nothing read is not a quiet key: not scored
+        found_signals.append(analysis.Signal(analysis.NOT_LOOKED_SIGNAL, activity.why_nothing(), 0))
     return Investigation(
         finding=row,
         key=key,

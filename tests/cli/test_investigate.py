@@ -156,9 +156,9 @@ def tor_fetches(fake_aws: FakeAws, region: str = "us-east-1") -> list[str]:
     return out
 
 
-def recent_finding(fake_aws: FakeAws) -> dict[str, Any]:
+def recent_finding(fake_aws: FakeAws, account: str | None = None) -> dict[str, Any]:
     """The sample Tor finding, seen 50 to 40 minutes ago (LookupEvents' days), in the fake
-    GuardDuty of us-east-1."""
+    GuardDuty of us-east-1 (``account``: its accountId instead of the sample's)."""
     now = pd.Timestamp.now(tz="UTC").floor("s")
 
     def ago(minutes: int) -> str:
@@ -167,6 +167,8 @@ def recent_finding(fake_aws: FakeAws) -> dict[str, Any]:
     raw = json.loads((SHAPES / "single_raw.json").read_text())
     raw["service"].update(eventFirstSeen=ago(50), eventLastSeen=ago(40))
     raw.update(createdAt=ago(30), updatedAt=ago(30))
+    if account is not None:
+        raw["accountId"] = account
     gd = fake_aws.guardduty("us-east-1")
     gd.add_findings([raw], detector_id=gd.add_detector(raw["service"]["detectorId"]))
     return raw
@@ -519,3 +521,36 @@ def test_a_torn_ledger_line_is_a_data_issue_of_the_report_and_of_its_verdict(
     assert f"{ledger}:2" in page and "Incomplete: 1 data issue(s)" in page
     assert "The verdict ledger has 1 unreadable line(s)" in page  # the data-issues card
     assert page.count("the verdict shown may not be the latest") >= 2  # answer and verdict card
+
+
+def test_member_finding_read_from_another_account_is_could_not_look(
+    fake_aws: FakeAws, moto: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A member account's finding read with another account's credentials (a GuardDuty
+    administrator): LookupEvents answers in the credentials' account (moto's 123456789012),
+    which cannot hold the member's calls — "could not look in account X", naming both and what
+    to do, never "No events … not an access problem"; the triage is not scored as quiet."""
+    from torinvest.post.answer import reading
+
+    monkeypatch.setenv("TORINVEST_CACHE", str(tmp_path / "cache"))
+    fake_aws.set_lookup_rate(None)
+    raw = recent_finding(fake_aws, account="999988887777")  # a member account
+    out = tmp_path / "o"
+    code, _, err = run(
+        "investigate", raw["id"], "--regions", "us-east-1", "--out", str(out),
+        "--ledger", str(tmp_path / "l.jsonl"),
+    )  # fmt: skip
+    assert code == 1, err
+    assert "error: could not look in account 999988887777" in err
+    assert "123456789012" in err and "--role-arn arn:aws:iam::999988887777:role/" in err
+    assert fake_aws.calls("LookupEvents", region="us-east-1")  # it was asked, in 123456789012
+    data = report.check_summary(out / "summary.json")
+    assert data["events"]["total"] == 0
+    first = data["data_issues"][0]
+    assert first["source"] == investigation.NOTHING_READ_SOURCE
+    assert "999988887777" in first["problem"] and "123456789012" in first["problem"]
+    assert reading(data).startswith("COULD NOT LOOK: could not look in account 999988887777")
+    assert any(s["name"] == "could_not_look" for s in data["signals"])
+    page = (out / "report.html").read_text()
+    assert "not an access problem" not in page and "No events:" not in page
+    assert "not scored" in page

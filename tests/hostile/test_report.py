@@ -411,3 +411,30 @@ def test_hidden_characters_are_escaped_in_the_triage_notebook(tmp_path: Path) ->
     found, seen = _raw_hidden("".join(shown))
     assert not found, "\n".join(found[:20])
     assert seen >= 2  # the table and the list of commands name the user
+
+
+def test_logs_of_another_account_only_are_could_not_look(tmp_path: Path) -> None:
+    """A case folder whose cloudtrail/ holds only another account's logs (the sample's, whose
+    records are of 123837392027) for a finding of 999988887777: "could not look in account
+    999988887777", naming both accounts and what to add; not "No events", not scored as quiet.
+    The same logs for the sample's own finding stay "no events" (its records' account, not
+    their path's 218007301253, is what counts)."""
+    name, data = _background_file()
+    case = _case_with(tmp_path / "member", {name: data})
+    for f in (case / "findings").rglob("*.json"):
+        f.write_text(f.read_text().replace("123837392027", "999988887777"))
+    member = _investigate(case)
+    state, line = display.activity_state(member)
+    assert state == "elsewhere"
+    assert line.startswith("Could not look in account 999988887777")
+    assert "123837392027" in line and "AWSLogs/999988887777/" in line
+    summary = investigation.summary(member)
+    first = summary["data_issues"][0]
+    assert first["source"] == investigation.NOTHING_READ_SOURCE
+    assert "999988887777" in first["problem"] and "123837392027" in first["problem"]
+    assert member.score.band == an.NOT_SCORED
+    text = _text(display.answer_html(member, {"status": "pending"}))
+    assert "not an access problem" not in text and "No events:" not in text
+    own = _investigate(_case_with(tmp_path / "own", {name: data}))
+    assert display.activity_state(own)[0] == "none"
+    assert own.score.band == "low"

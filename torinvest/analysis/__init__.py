@@ -40,6 +40,8 @@ from torinvest.analysis.places import (
 from torinvest.analysis.score import (
     MAX_SCORE,
     NOT_A_VERDICT,
+    NOT_LOOKED_SIGNAL,
+    NOT_SCORED,
     SCORE_BANDS,
     TOP_REASONS,
     TriageScore,
@@ -94,6 +96,8 @@ __all__ = [
     "MAX_LIST_ITEMS",
     "MAX_SCORE",
     "NOT_A_VERDICT",
+    "NOT_LOOKED_SIGNAL",
+    "NOT_SCORED",
     "PER_IP_COLUMNS",
     "PLACE_COLUMNS",
     "RECON_MIN_CALLS",

@@ -16,6 +16,15 @@ MAX_SCORE = 100
 SCORE_BANDS: tuple[tuple[int, str], ...] = ((60, "high"), (30, "medium"), (0, "low"))
 #: How many signals :func:`triage_score` names as its reasons.
 TOP_REASONS = 5
+#: The signal (weight 0) an investigation adds when it could not look at the key's activity
+#: (no source read, or none of the finding's account): the score is then not scored.
+NOT_LOOKED_SIGNAL = "could_not_look"
+#: The band of a score over activity that could not be looked at: 0 there is not "quiet".
+NOT_SCORED = "not scored"
+NOT_LOOKED_NOTE = (
+    "Not scored: the key's activity could not be looked at (see the data issues), so no "
+    "signal could be seen. This is not a quiet key: look where it was used, then score."
+)
 NOT_A_VERDICT = (
     "A triage aid, not a verdict: it orders what to read first. Decide from the events, "
     "the signals' details and what the key's owner says."
@@ -49,8 +58,16 @@ def triage_score(found: Iterable[Signal]) -> TriageScore:
 
     A triage aid, NOT a verdict: it says what to look at first. A low score does not clear a key
     (the data may be incomplete), a high one does not prove compromise.
+
+    A :data:`NOT_LOOKED_SIGNAL` among them (the activity could not be looked at) makes the
+    band :data:`NOT_SCORED`: a 0 over nothing read is not a quiet key.
     """
+    found = list(found)
     ordered = sorted((s for s in found if s.weight > 0), key=lambda s: (-s.weight, s.name))
     score = min(MAX_SCORE, sum(s.weight for s in ordered))
+    if any(s.name == NOT_LOOKED_SIGNAL for s in found):
+        return TriageScore(
+            score=score, band=NOT_SCORED, reasons=tuple(ordered[:TOP_REASONS]), note=NOT_LOOKED_NOTE
+        )
     band = next(name for floor, name in SCORE_BANDS if score >= floor)
     return TriageScore(score=score, band=band, reasons=tuple(ordered[:TOP_REASONS]))

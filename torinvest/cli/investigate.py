@@ -107,6 +107,7 @@ def _check_investigate_usage(args: argparse.Namespace) -> None:
 
 def cmd_investigate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from torinvest import report
+    from torinvest.events import ACCOUNT_GAP
     from torinvest.investigation import NOTHING_READ_SOURCE
 
     _check_investigate_usage(args)
@@ -139,8 +140,11 @@ def cmd_investigate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         )
     unread = [i for i in data.get("data_issues", []) if i["source"] == NOTHING_READ_SOURCE]
     if unread:  # the report says "could not look": so does the exit status
+        problem = str(unread[0]["problem"])
         raise TorinvestError(
-            f"no activity source could be read: {unread[0]['problem']}",
+            problem
+            if problem.startswith(ACCOUNT_GAP)  # sources read, of other accounts
+            else f"no activity source could be read: {problem}",
             hint=f"the report says so ({run.html}); fix the sources and re-run",
         )
     return 0

@@ -100,7 +100,9 @@ def activity_state(inv: Investigation) -> tuple[str, str]:
     """What the activity read amounts to, as (state, one line): ``events`` (rows loaded),
     ``counted`` (counted in the engine), ``nothing`` (no log file to read: an empty or mistyped
     source, or none covered the window), ``denied`` (no event; every failed source refused
-    access), ``failed`` (no event; sources failed), ``none`` (every source read, none holds a
+    access), ``elsewhere`` (no event; every source read is of another account than the
+    finding's: :attr:`~torinvest.events.Activity.account_gap`), ``failed`` (no event; sources
+    failed), ``none`` (every source read, none holds a
     call). The states never read the same; the report's answer and the activity card both
     take them from here."""
     from torinvest import events  # here: tqdm.auto's warning filter is set (module top)
@@ -116,6 +118,9 @@ def activity_state(inv: Investigation) -> tuple[str, str]:
         )
     if len(inv.events):
         return "events", f"{len(inv.events):,} events read."
+    gap = act.account_gap
+    if gap is not None:  # sources read, but of other accounts: could not look there
+        return "elsewhere", f"{gap[:1].upper()}{gap[1:]}."
     if act.nothing_read and act.empty_sources and len(act.empty_sources) >= len(failed):
         why = "; ".join(events.empty_source_text(i) for i in act.empty_sources)
         return "nothing", (
@@ -317,6 +322,7 @@ def activity_status(inv: Investigation) -> HTML:
     title, kind = {
         "nothing": ("Nothing to read", "ti-danger" if act.empty_sources else "ti-warn"),
         "denied": ("Not allowed to look", "ti-danger"),
+        "elsewhere": ("Could not look in the finding's account", "ti-danger"),
         "failed": ("No events read — but sources failed", "ti-danger"),
         "none": ("No events", "ti-ok"),
     }[state]

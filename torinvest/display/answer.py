@@ -89,7 +89,7 @@ def _state_html(
     verdict ledger's unreadable lines too), could not look, nothing to read, or no events."""
     state, line = activity_state(inv)
     issues = all_issues(inv, findings, verdict_ledger_issues(verdict))
-    if state in ("denied", "failed"):
+    if state in ("denied", "failed", "elsewhere"):
         return f'<div class="ti-state ti-danger"><b>⚠ {_e(line)}</b></div>'
     if state == "nothing":
         return f'<div class="ti-state ti-warn"><b>⚠ {_e(line)}</b></div>'
@@ -187,6 +187,7 @@ def _tor_tile(inv: Investigation, state: str) -> str:
         value = {
             "denied": "could not look",
             "failed": "could not look",
+            "elsewhere": "could not look in the account",
             "nothing": "nothing read",
             "none": "no events",
         }[state]

@@ -30,7 +30,9 @@ if TYPE_CHECKING:
 def score_card(inv: Investigation) -> HTML:
     """The triage score, its band and reasons, and that it is not a verdict."""
     s = inv.score
-    kind = {"high": "ti-danger", "medium": "ti-warn"}.get(s.band, "")
+    kind = {"high": "ti-danger", "medium": "ti-warn", analysis.NOT_SCORED: "ti-warn"}.get(
+        s.band, ""
+    )
     reasons = [f"<b>{_e(r.name)}</b> (+{_e(r.weight)}): {_e(r.detail)}" for r in s.reasons] or [
         "no weighted signal"
     ]

@@ -132,6 +132,7 @@ from torinvest.sources.logs.pool import (
 )
 from torinvest.sources.logs.read import (
     FileTooLargeError,
+    file_accounts,
     gunzip,
     read_local,
     read_log_records,
@@ -177,6 +178,7 @@ __all__ = [
     "ReadOptions",
     "default_workers",
     "download_problem",
+    "file_accounts",
     "file_failures",
     "file_states",
     "gunzip",

@@ -30,6 +30,7 @@ from torinvest.sources.logs.model import (
     ReadOptions,
 )
 from torinvest.sources.logs.pool import _Runner, default_workers
+from torinvest.sources.logs.read import file_accounts
 from torinvest.sources.records import (
     MAX_DERIVED_ROUNDS,
     DerivedKey,
@@ -182,12 +183,15 @@ def load_logs(
     result.issues += list(dict.fromkeys(malformed))
     result.notes = list(listing.notes)
     failed, flawed = file_states(result.issues, files)
+    accounts, unplaced = file_accounts(files, failed, limit)
     result.counts = FileCounts(
         listed=len(files),
         skipped=skipped,
         failed=failed,
         trails=list(listing.trails),
         with_issues=flawed,
+        accounts=accounts,
+        unplaced=unplaced,
     )
     tables = [p.table for p in ordered if p.table is not None]
     for p in ordered:

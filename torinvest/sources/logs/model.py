@@ -199,13 +199,17 @@ class FileCounts:
     CloudTrail, too large), ``with_issues`` were read but not cleanly (location → the first
     issue: records without a time, a damaged file whose whole records were kept, invalid UTF-8
     replaced, entries skipped), ``skipped`` were outside the narrowing (counted where a listing
-    saw them), ``trails`` the ``AWSLogs/`` folders found."""
+    saw them), ``trails`` the ``AWSLogs/`` folders found; ``accounts`` the accounts the files
+    read are of, as their layout says (``AWSLogs/<account>/`` or ``<account>_CloudTrail_…``),
+    ``unplaced`` how many files read name none (they may hold any account)."""
 
     listed: int = 0
     skipped: int = 0
     failed: dict[str, str] = field(default_factory=dict)
     trails: list[str] = field(default_factory=list)
     with_issues: dict[str, str] = field(default_factory=dict)
+    accounts: list[str] = field(default_factory=list)
+    unplaced: int = 0
 
     @property
     def read(self) -> int:
@@ -220,6 +224,8 @@ class FileCounts:
         for location in self.failed:
             self.with_issues.pop(location, None)
         self.trails += [t for t in other.trails if t not in self.trails]
+        self.accounts = sorted({*self.accounts, *other.accounts})
+        self.unplaced += other.unplaced
 
     def reasons(self) -> str:
         """Why files failed, counted by reason: ``8 could not be downloaded: AccessDenied``."""

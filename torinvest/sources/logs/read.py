@@ -11,14 +11,15 @@ import os
 import re
 import stat
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import pyarrow as pa
 
 from torinvest.errors import DataIssue
 from torinvest.inflate import json_utf8
-from torinvest.sources.logs.model import ReadOptions
+from torinvest.sources.logs.listing import key_layout
+from torinvest.sources.logs.model import LogFile, ReadOptions
 from torinvest.sources.logs.prefilter import _records_of
 from torinvest.sources.records import log_file_table, records_table, repair_utf8, utf8_issue
 
@@ -210,3 +211,46 @@ def read_local(path: str, limit: int) -> bytes | DataIssue:
     if len(data) > limit:  # it grew since fstat
         return too_large(path, limit, len(data))
     return data
+
+
+_RECIPIENT = re.compile(rb'"recipientAccountId"\s*:\s*"(\d{12})"')
+
+
+def file_accounts(
+    files: Sequence[LogFile], failed: Mapping[str, str], limit: int
+) -> tuple[list[str], int]:
+    """The accounts the files read (``files`` less ``failed``) are of, and how many name none.
+
+    An account is what a file's layout says (``AWSLogs/<account>/``, ``<account>_CloudTrail_…``:
+    :func:`key_layout`), checked against the records: for each account a path names, one local
+    file of it is opened and its ``recipientAccountId`` values are taken instead (a copied or
+    rewritten dataset's path can name another account than its records). Per account, not per
+    record or file: nothing on the reading's hot path."""
+    by_path: dict[str, str | None] = {}  # account of the path → a local file of it
+    unplaced = 0
+    for f in files:
+        if f.location in failed:
+            continue
+        layout = key_layout(f.key or f.location)
+        if layout is None or not layout.account:
+            unplaced += 1
+        elif by_path.get(layout.account) is None:
+            by_path[layout.account] = None if f.bucket else f.location
+    accounts: set[str] = set()
+    for account, local in by_path.items():
+        accounts |= _recipients(local, limit) or {account}
+    return sorted(accounts), unplaced
+
+
+def _recipients(path: str | None, limit: int) -> set[str]:
+    """The ``recipientAccountId`` values of a local log file (none when it cannot be read)."""
+    if path is None:
+        return set()
+    data = read_local(path, limit)
+    if isinstance(data, DataIssue):
+        return set()
+    try:
+        text = gunzip(data, limit) if data[:2] == b"\x1f\x8b" else data
+    except (OSError, EOFError, zlib.error, FileTooLargeError):
+        return set()
+    return {m.decode() for m in _RECIPIENT.findall(text)}

@@ -157,6 +157,9 @@ class LookupResult:
     notes: list[str] = field(default_factory=list)
     #: every region asked (read or not), as ``lookup:<region>``; ``sources`` only those read
     asked: list[str] = field(default_factory=list)
+    #: the account LookupEvents was asked in (the credentials'): it holds that account's
+    #: CloudTrail only
+    account: str | None = None
 
     @property
     def pages(self) -> int:
@@ -258,7 +261,9 @@ def lookup_events(
     names = lookup_regions(aws, regions)
     account = aws.account_id()
     cache = None if cache_dir is False else PageCache(cache_dir or default_cache_dir())
-    result = LookupResult(frame=frame_from_tables([]), notes=[note] if note else [])
+    result = LookupResult(
+        frame=frame_from_tables([]), notes=[note] if note else [], account=account
+    )
     query = Query(attribute, value, start, end)
     pulls = _pull_all(aws, account, names, query, cache=cache, rate=rate, label=value, now=now)
     tables = _tables(pulls)

@@ -36,6 +36,7 @@ from torinvest.sources.logs import (
     ReadOptions,
     default_workers,
     download_problem,
+    file_accounts,
     file_states,
     gunzip,
     list_logs,
@@ -121,12 +122,15 @@ class FileSet:
         """Listed, failed (and why), read with issues, skipped: the same counts as the file
         loader's (``more``: the issues of the files it read for a query)."""
         failed, flawed = file_states([*self.issues, *more], self.listed_files)
+        accounts, unplaced = file_accounts(self.listed_files, failed, DEFAULT_MAX_FILE_BYTES)
         return FileCounts(
             listed=self.listed,
             skipped=self.skipped,
             failed=failed,
             trails=list(self.trails),
             with_issues=flawed,
+            accounts=accounts,
+            unplaced=unplaced,
         )
 
 
