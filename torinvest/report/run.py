@@ -56,10 +56,11 @@ class NotebookError(TorinvestError):
     def __init__(self, run: ReportRun) -> None:
         assert run.failure is not None
         where = run.html or run.notebook or run.out
+        kept = run.out / FAILED_SUMMARY
         super().__init__(
             f"the investigation of {run.finding_id} stopped: {run.failure.one_line()}",
-            hint=f"the report with the error is {where}; what summary the run wrote is "
-            f"{run.out / FAILED_SUMMARY}, not a result",
+            hint=f"the report with the error is {where}"
+            + (f"; the summary it wrote is {kept}, not a result" if kept.is_file() else ""),
         )
         self.run = run
 
@@ -143,6 +144,7 @@ def _run_held(
         if failure is not None:
             run.status = "failed"
             run.failure = failure
+            set_aside_summary(folder)  # before the error names it
             raise NotebookError(run)
         run.summary_data = check_summary(files["summary"])
         check_summary_finding(run.summary_data, finding_id, files["summary"])
