@@ -14,7 +14,11 @@ kill, a crash)
 ``failed`` ``MAX_ATTEMPTS`` times         nothing; said once per run (fix, then ``--force``)
 reported, but the folder is incomplete    investigate again (the report was damaged or removed)
 reported, the finding updated since       investigate again ("the finding was updated: …")
-(``updated_at`` or ``count`` changed)
+(``updated_at``, ``count`` or last seen
+changed)
+not in the state file, but a complete     investigate again when its summary.json's finding
+report is in its folder (made before the  (count, last seen) is not the finding as it is now;
+state file, copied or merged here)        else recorded as reported, from summary.json
 reported and complete                     post only: the posting record (``posts.json``) makes
                                           an unchanged report a no-op, so only what changed —
                                           the report, or the verdict in the ledger — is posted
@@ -54,6 +58,7 @@ from torinvest.post.templates import canonical
 from torinvest.report import MANIFEST, folder_state
 from torinvest.report.batch import report_issues
 from torinvest.safety import term_safe
+from torinvest.schema import utc_timestamp
 
 log = logging.getLogger(__name__)
 
@@ -116,14 +121,54 @@ class Work:
     skip: bool = False
 
 
+def _same_time(a: Any, b: Any) -> bool:
+    """Two times the same instant (``…Z`` and ``…+00:00`` alike); text compared otherwise."""
+    try:
+        ta, tb = utc_timestamp(a), utc_timestamp(b)
+    except (ValueError, TypeError):
+        return str(a) == str(b)
+    return ta == tb if ta is not None and tb is not None else str(a) == str(b)
+
+
 def _changed(before: Mapping[str, Any], now: FindingRef) -> str | None:
-    """How the finding changed since its report (None: it did not, as far as we can tell)."""
+    """How the finding changed since its report (None: it did not, as far as we can tell):
+    its count, updatedAt or last sighting, each compared when both sides know it."""
     parts = []
     if now.count is not None and before.get("count") not in (None, now.count):
         parts.append(f"count {before.get('count')} → {now.count}")
-    if now.updated_at and before.get("updated_at") not in (None, now.updated_at):
-        parts.append(f"updated {before.get('updated_at')} → {now.updated_at}")
+    for name, value in (("updated", now.updated_at), ("last seen", now.last_seen)):
+        key = "updated_at" if name == "updated" else "last_seen"
+        if value and before.get(key) is not None and not _same_time(before[key], value):
+            parts.append(f"{name} {before[key]} → {value}")
     return ", ".join(parts) or None
+
+
+def report_facts(folder: Path) -> dict[str, Any] | None:
+    """What a report folder's summary.json says of its finding (``id``, ``count``,
+    ``last_seen``): the facts the report was made from. None when it cannot be read."""
+    try:
+        data = orjson.loads((folder / "summary.json").read_bytes())
+        finding = data["finding"]
+        return {k: finding.get(k) for k in ("id", "count", "last_seen")}
+    except (OSError, orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def _recorded(facts: Mapping[str, Any] | None, ref: FindingRef) -> dict[str, Any]:
+    """The finding as the state records it for a report: the facts of its summary.json (what
+    the report was made from), not the finding as it is now — ``updated_at`` only when those
+    facts are the current finding's (else unknown: the next run compares count and last seen)."""
+    if facts is None:
+        return ref.to_dict()
+    count, last_seen = facts.get("count"), facts.get("last_seen")
+    same = (ref.count is None or count == ref.count) and (
+        ref.last_seen is None or last_seen is None or _same_time(last_seen, ref.last_seen)
+    )
+    return {
+        "updated_at": ref.updated_at if same else None,
+        "count": count,
+        "last_seen": last_seen,
+    }
 
 
 def manifest_digest(folder: Path) -> str | None:
@@ -227,9 +272,7 @@ class RunState:
             if force:
                 work.append(Work(fid, True, post, "--force"))
             elif seen is None:
-                reason = "new finding" if not state.complete else "new to this state file"
-                # a complete report made before the state file existed is not made again
-                work.append(Work(fid, not state.complete, post, reason))
+                work.append(self._unrecorded(ref, state.complete, post))
             elif seen.get("status") == "running":
                 work.append(Work(fid, True, post, "interrupted in an earlier run: finishing it"))
             elif seen.get("status") == "failed":
@@ -256,6 +299,20 @@ class RunState:
                 work.append(Work(fid, False, post, "report complete", skip=not post))
         return work
 
+    def _unrecorded(self, ref: FindingRef, complete: bool, post: bool) -> Work:
+        """A finding this state file does not know: investigated unless its folder holds a
+        complete report of the finding as it is now (one made before the state file existed,
+        or in a folder copied or merged here): its summary.json's facts are compared."""
+        fid = ref.finding_id
+        if not complete:
+            return Work(fid, True, post, "new finding")
+        facts = report_facts(self.folder(fid))
+        if facts is None or facts.get("id") != fid:
+            return Work(fid, True, post, "new to this state file; its summary.json is unreadable")
+        if changed := _changed(facts, ref):
+            return Work(fid, True, post, f"the finding was updated since its report: {changed}")
+        return Work(fid, False, post, "new to this state file")
+
     # -- changing
     def _set(self, finding_id: str, **values: Any) -> None:
         entry = self.findings.setdefault(finding_id, {"attempts": 0, "posts": {}})
@@ -278,7 +335,7 @@ class RunState:
             ref.finding_id,
             status="reported",
             attempts=0,
-            finding=ref.to_dict(),
+            finding=_recorded(report_facts(folder), ref),
             report={"manifest_sha256": manifest_digest(folder), "folder": folder.name},
             error=None,
         )

@@ -159,7 +159,8 @@ class BatchEntry:
     note: str | None = None  # e.g. why an incomplete folder was run again
     #: the reading, apart from the folder: "complete" (the report's summary.json has no data
     #: issue), "incomplete" (it has some: a region, file or list could not be read or only
-    #: partly), None (no readable summary.json)
+    #: partly), "failed" (the run failed: no result), None (no complete report with a readable
+    #: summary.json)
     reading: str | None = None
     data_issues: int | None = None  # how many data issues the report's summary.json carries
     issue_sources: list[str] = field(default_factory=list)  # where (lookup:eu-west-1, tor, …)
@@ -319,8 +320,13 @@ def report_issues(folder: Path) -> list[DataIssue] | None:
 
 
 def _set_reading(entry: BatchEntry, folder: Path) -> None:
-    """The entry's reading (complete or not, how many issues, where) from its summary.json."""
-    issues = report_issues(folder)
+    """The entry's reading (complete or not, how many issues, where) from its summary.json:
+    "failed" when its run failed, None unless the folder is complete (a summary.json in an
+    incomplete folder is no result)."""
+    if entry.status == "failed":
+        entry.reading, entry.data_issues, entry.issue_sources = "failed", None, []
+        return
+    issues = report_issues(folder) if folder_state(folder, entry.finding_id).complete else None
     if issues is None:
         entry.reading, entry.data_issues, entry.issue_sources = None, None, []
         return
@@ -369,6 +375,8 @@ def write_index(
         reading = (
             "—"
             if e.reading is None
+            else "<b>failed</b>"
+            if e.reading == "failed"
             else "complete"
             if not e.data_issues
             else f"<b>incomplete: {e.data_issues} data issue(s)</b> "

@@ -5,8 +5,10 @@ a run begins and complete by its manifest (written last, every file with its SHA
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +16,7 @@ import orjson
 import pandas as pd
 
 from torinvest import __version__
-from torinvest.errors import InputError
+from torinvest.errors import InputError, ReportError
 from torinvest.paths import write_atomic
 
 #: The report files besides report.ipynb/html and summary.json.
@@ -33,6 +35,18 @@ REPORT_FILES: tuple[str, ...] = (
     EVENTS_CSV,
     PER_IP_CSV,
 )
+#: Held (``flock``, exclusive) by the run writing the folder: a second run into the same folder
+#: is refused (:func:`hold`), never interleaved.
+LOCK_FILE = ".report.lock"
+#: What summary.json of a run that did not finish (a failing cell, a wrong summary, Ctrl-C) is
+#: renamed to: kept for a look, never read as a result (nothing reads this name).
+FAILED_SUMMARY = "summary.failed.json"
+#: The previous run's report pair, renamed so when a run begins: a run stopped before its own
+#: pair is written leaves no report.html that passes for its result. Removed when a run completes.
+PREVIOUS_REPORT: dict[str, str] = {
+    "report.html": "report.previous.html",
+    "report.ipynb": "report.previous.ipynb",
+}
 #: The findings the run fetched from GuardDuty, that the notebook read (AWS sources only:
 #: :mod:`torinvest.findings.fetched`); listed in the manifest when there.
 FETCHED_FINDINGS = "findings.json"
@@ -65,15 +79,63 @@ def check_folder(path: Path) -> None:
             probe.unlink()
 
 
+class FolderBusyError(ReportError):
+    """Another run holds the report folder's lock (:data:`LOCK_FILE`)."""
+
+
+@contextlib.contextmanager
+def hold(folder: Path) -> Iterator[None]:
+    """Hold ``folder``'s lock for a whole run: raise :class:`FolderBusyError` naming the folder
+    when another run (another process) holds it. Closing the descriptor releases it, so a run
+    that is killed never leaves the folder locked."""
+    try:
+        fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as e:
+        raise ReportError(
+            f"cannot lock the report folder {folder}: {e.strerror or e}",
+            hint="choose another --out: a folder you can write to",
+        ) from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise FolderBusyError(
+                f"another torinvest run is writing the report folder {folder} (it holds "
+                f"{folder / LOCK_FILE}): this run did nothing",
+                hint="wait for it to finish, or choose another --out",
+            ) from None
+        yield
+    finally:
+        os.close(fd)
+
+
 def begin(folder: Path) -> None:
     """Mark ``folder`` incomplete before a run writes anything: its manifest and the previous
     run's summary go (a stale summary must not pass for this run's), and so do temporary files
-    a killed run left (report.ipynb and report.html are replaced when the new ones are done)."""
+    a killed run left. The previous report.html and report.ipynb are renamed
+    (:data:`PREVIOUS_REPORT`): kept for a look, never taken for this run's."""
     (folder / MANIFEST).unlink(missing_ok=True)
-    for name in ("summary.json", EVENTS_CSV, PER_IP_CSV, FETCHED_FINDINGS):  # written again
+    for name in ("summary.json", FAILED_SUMMARY, EVENTS_CSV, PER_IP_CSV, FETCHED_FINDINGS):
         (folder / name).unlink(missing_ok=True)
+    for name, previous in PREVIOUS_REPORT.items():
+        if (folder / name).is_file():
+            os.replace(folder / name, folder / previous)
     for leftover in (*folder.glob(".*.tmp"), *folder.glob(".*.partial.*")):
         leftover.unlink(missing_ok=True)
+
+
+def set_aside_summary(folder: Path) -> None:
+    """summary.json of a run that did not finish renamed :data:`FAILED_SUMMARY`: no reader
+    (a post, the index's reading, a ticket system) takes it for a result."""
+    with contextlib.suppress(OSError):
+        os.replace(folder / "summary.json", folder / FAILED_SUMMARY)
+
+
+def finish(folder: Path) -> None:
+    """A completed folder: the previous run's pair and failed summary go (the manifest is
+    written)."""
+    for name in (*PREVIOUS_REPORT.values(), FAILED_SUMMARY):
+        (folder / name).unlink(missing_ok=True)
 
 
 def _sha256(path: Path) -> str:

@@ -15,7 +15,15 @@ from torinvest.findings.fetched import write_fetched
 from torinvest.grouping import from_tor
 from torinvest.investigation import outputs
 from torinvest.notebooks import notebook_path
-from torinvest.report.folders import FETCHED_FINDINGS, begin, write_manifest
+from torinvest.report.folders import (
+    FAILED_SUMMARY,
+    FETCHED_FINDINGS,
+    begin,
+    finish,
+    hold,
+    set_aside_summary,
+    write_manifest,
+)
 from torinvest.report.kernel import CELL_TIMEOUT, CellFailure, execute
 from torinvest.report.page import export_html, external_loads
 from torinvest.report.parameters import INVESTIGATE_NOTEBOOK, RunOptions, parameters, validate
@@ -48,9 +56,11 @@ class NotebookError(TorinvestError):
     def __init__(self, run: ReportRun) -> None:
         assert run.failure is not None
         where = run.html or run.notebook or run.out
+        kept = run.out / FAILED_SUMMARY
         super().__init__(
             f"the investigation of {run.finding_id} stopped: {run.failure.one_line()}",
-            hint=f"the report with the error is {where}",
+            hint=f"the report with the error is {where}"
+            + (f"; the summary it wrote is {kept}, not a result" if kept.is_file() else ""),
         )
         self.run = run
 
@@ -65,7 +75,14 @@ def run_report(
     *,
     fetched: FindingsResult | None = None,
 ) -> ReportRun:
-    """validate → parameters → begin → execute → export HTML → check summary.json → manifest.
+    """validate → lock → parameters → begin → execute → export HTML → check summary.json
+    (its finding is this one) → manifest.
+
+    The folder is locked for the whole run (:func:`~torinvest.report.folders.hold`): a second
+    run into it is refused (:class:`~torinvest.report.folders.FolderBusyError`, nothing
+    touched). A run that does not finish leaves its summary as ``summary.failed.json``, never
+    ``summary.json``; the previous run's report pair is ``report.previous.html``/``.ipynb``
+    until a run completes.
 
     ``fetched``: the findings already fetched from GuardDuty for this run
     (:func:`~torinvest.report.check_run`): kept in the folder (:data:`FETCHED_FINDINGS`, in the
@@ -82,8 +99,23 @@ def run_report(
     options = options or RunOptions()
     started = time.monotonic()
     folder = validate(finding_id, out, options)
+    with hold(folder):  # the whole run: a second run into this folder is refused
+        return _run_held(finding_id, folder, options, fetched, started)
+
+
+def _run_held(
+    finding_id: str,
+    folder: Path,
+    options: RunOptions,
+    fetched: FindingsResult | None,
+    started: float,
+) -> ReportRun:
+    """:func:`run_report` once the folder's lock is held. A run that does not reach its
+    manifest (a failing cell, a wrong summary, Ctrl-C) leaves no summary.json: it is renamed
+    :data:`FAILED_SUMMARY`."""
     files = outputs(folder)
     run = ReportRun(finding_id=finding_id, out=folder, status="ok", notebook=files["notebook"])
+    done = False
     try:
         begin(folder)
         kept = None
@@ -112,10 +144,14 @@ def run_report(
         if failure is not None:
             run.status = "failed"
             run.failure = failure
+            set_aside_summary(folder)  # before the error names it
             raise NotebookError(run)
         run.summary_data = check_summary(files["summary"])
+        check_summary_finding(run.summary_data, finding_id, files["summary"])
         run.summary = files["summary"]
         write_manifest(folder, finding_id)
+        done = True
+        finish(folder)
     except OSError as e:
         where = e.filename or folder
         raise ReportError(
@@ -123,7 +159,22 @@ def run_report(
             hint="the report folder is incomplete; free space or choose another --out, then "
             "run it again",
         ) from None
+    finally:
+        if not done:
+            set_aside_summary(folder)
     return run
+
+
+def check_summary_finding(data: Mapping[str, Any], finding_id: str, path: Path) -> None:
+    """summary.json is of ``finding_id`` (the run's), or :class:`ReportError`: no manifest
+    then, so no folder passes for this finding's report with another's summary."""
+    found = (data.get("finding") or {}).get("id")
+    if found != finding_id:
+        raise ReportError(
+            f"{path} is of finding {term_safe(found)}, not {finding_id}: something else wrote "
+            "into the report folder during the run",
+            hint="the report folder is incomplete; run it again",
+        )
 
 
 def execute_into(
