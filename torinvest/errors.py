@@ -264,9 +264,12 @@ def _shared_source(sources: list[str]) -> str:
 
 def _noun(sources: list[str]) -> str:
     """What the sources are: ``lines`` (``FILE:LINE``, a ledger's or a findings file's),
-    ``objects``, ``regions``, ``files``, else ``sources``."""
+    ``folders`` (``…/``: a trail's region folders), ``objects``, ``regions``, ``files``, else
+    ``sources``."""
     if all(_LINE_SOURCE.search(s) for s in sources):
         return "lines"
+    if all(s.endswith(("/", os.sep)) for s in sources):
+        return "folders"
     if all(s.startswith("s3://") for s in sources):
         return "objects"
     if all(s.startswith("lookup:") for s in sources):

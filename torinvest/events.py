@@ -530,8 +530,8 @@ def load_activity(
         except InputError as e:
             if not logs and engine.kind != "athena":
                 raise
-            covered = "the trail's log files" if logs else "the Athena table"
-            act.asides.append(f"LookupEvents not used: {e.message}; {covered} cover the window")
+            read = "the log files" if logs else "the Athena table"
+            act.asides.append(f"LookupEvents not used: {e.message}; only {read} were read")
         else:
             frames.append(res_l.frame)
             act.issues += res_l.issues

@@ -67,7 +67,8 @@ account_id, recipient_account_id, session_issuer_arn, mfa_authenticated, request
 response_elements, derived, source = ``logs``, origin = the file path or ``s3://`` URL).
 
 The package, one module per step (imports go down this list): :mod:`.model` (the result,
-narrowing, options and counts passed around), :mod:`.listing` (local and S3 listing, the key
+narrowing, options and counts passed around), :mod:`.coverage` (the regions and days the
+dated layout shows were not there: data issues), :mod:`.listing` (local and S3 listing, the key
 layout, :func:`list_logs`), :mod:`.prefilter` (the key filter on bytes), :mod:`.read` (one
 file: limits, gzip, UTF-8), :mod:`.batch` (a worker task, small files grouped, pieces through
 ``/dev/shm``), :mod:`.pool` (tasks, worker processes, S3 downloads), :mod:`.load`

@@ -17,6 +17,7 @@ from typing import Any
 from torinvest.aws import AWS_CALL_ERRORS, Aws, follow_pages, translate_error
 from torinvest.errors import AwsError, DataIssue, InputError, TorinvestError
 from torinvest.paths import walk_files
+from torinvest.sources.logs.coverage import Coverage, coverage_issues
 from torinvest.sources.logs.model import S3_THREADS, KeyLayout, LogFile, Narrowing
 
 LOG_SUFFIXES = (
@@ -92,7 +93,8 @@ class Listing:
     were not seen, so ``skipped`` does not count them), ``prefixes`` of them (none: no account
     or region folder was found in the trail). ``left_out``: the log files left out by the
     region narrowing, counted by region; ``unlisted``: the folders where only the regions asked
-    were listed (files of other regions there were not seen, so not counted)."""
+    were listed (files of other regions there were not seen, so not counted). ``coverage``:
+    the regions and days the dated trail layout shows (:mod:`.coverage`)."""
 
     files: list[LogFile] = field(default_factory=list)
     skipped: int = 0
@@ -103,6 +105,7 @@ class Listing:
     planned: bool = False
     prefixes: int = 0
     issues: list[DataIssue] = field(default_factory=list)
+    coverage: Coverage = field(default_factory=Coverage)
 
 
 def _wanted_log(rel: str) -> bool:
@@ -133,6 +136,8 @@ def list_local(root: Path, narrowing: Narrowing) -> Listing:
     trails: set[str] = set()
     for found in walk.files:
         rel = found.rel
+        if narrowing.active:
+            listing.coverage.add(found.path, top, narrowing)
         if rel:  # a file given by name ("" below its root) is read whatever its layout
             trail = _trail_of(rel)
             if trail is not None:  # every trail below the root is read (and named)
@@ -168,8 +173,14 @@ def list_s3(aws: Aws, url: str, narrowing: Narrowing) -> Listing:
     bucket, prefix = parse_s3_url(url)
     client = aws.client("s3")
     lister = _S3Lister(client, bucket)
+    coverage = lister.coverage
     prefixes = lister.plan(prefix, narrowing) if narrowing.active else None
-    listing = Listing(note=lister.note, planned=prefixes is not None, prefixes=len(prefixes or ()))
+    listing = Listing(
+        note=lister.note,
+        planned=prefixes is not None,
+        prefixes=len(prefixes or ()),
+        coverage=coverage,
+    )
     if prefixes is None:
         prefixes = [prefix]
     trails = set(lister.trails)
@@ -181,11 +192,17 @@ def list_s3(aws: Aws, url: str, narrowing: Narrowing) -> Listing:
                 trail = _trail_of(key)
                 if trail is not None:
                     trails.add(trail)
+                if narrowing.active:
+                    coverage.add(f"s3://{bucket}/{key}", f"s3://{bucket}/{prefix}", narrowing)
                 layout = key_layout(key)
                 if layout is not None and not narrowing.accepts(layout):
                     _skip(listing, layout, narrowing)
                     continue
                 listing.files.append(LogFile(f"s3://{bucket}/{key}", size, bucket, key))
+    for folder in coverage.unknown():  # one listing of the folder, only where it tells
+        key = folder.removeprefix(f"s3://{bucket}/")
+        names = [p[len(key) :].strip("/") for p in lister.folders(key)]
+        coverage.judge(folder, coverage.scope[folder], names)
     listing.files.sort(key=lambda f: f.location)
     listing.trails = [f"s3://{bucket}/{t}" for t in sorted(trails)]
     listing.left_out.update(lister.left_out)
@@ -221,6 +238,8 @@ class _S3Lister:
         self.left_out: Counter[str] = Counter()
         #: ``…/CloudTrail/`` folders where only the regions asked were listed
         self.unlisted: list[str] = []
+        #: the ``…/CloudTrail/`` folders planned and what is known of their regions
+        self.coverage = Coverage()
 
     def _call(self, **kwargs: Any) -> Iterator[Mapping[str, Any]]:
         """The pages of one listing; an error names the bucket and prefix listed. A listing
@@ -341,11 +360,14 @@ class _S3Lister:
         return out
 
     def _regions(self, prefix: str, narrowing: Narrowing) -> list[str]:
+        folder = f"s3://{self.bucket}/{prefix}"
         if narrowing.regions:  # the other regions' folders are not listed (nor counted)
             self.unlisted.append(prefix)
             children = [f"{prefix}{r}/" for r in sorted(narrowing.regions)]
+            self.coverage.judge(folder, narrowing.regions, None)  # listed if one has no file
         else:
             children = self.folders(prefix)
+            self.coverage.judge(folder, None, [c[len(prefix) :].strip("/") for c in children])
         return [p for child in children for p in self._days(child, narrowing)]
 
     def _days(self, prefix: str, narrowing: Narrowing) -> list[str]:
@@ -371,12 +393,14 @@ class LogListing:
     notes: list[str] = field(default_factory=list)
     failed: list[DataIssue] = field(default_factory=list)
     unreadable: list[DataIssue] = field(default_factory=list)
+    gaps: list[DataIssue] = field(default_factory=list)
 
     @property
     def issues(self) -> list[DataIssue]:
         """The sources that could not be listed, the paths in a folder that could not be looked
-        at (:func:`list_local`), then the sources that gave no file."""
-        return [*self.failed, *self.unreadable, *self.empty]
+        at (:func:`list_local`), the sources that gave no file, then the regions and days with
+        no log file (``gaps``: :func:`~torinvest.sources.logs.coverage.coverage_issues`)."""
+        return [*self.failed, *self.unreadable, *self.empty, *self.gaps]
 
 
 #: What a source holding no log file at all says (S3 prefix, local folder).
@@ -436,6 +460,7 @@ def list_logs(
             )
         if not listing.files:
             out.empty.append(DataIssue(name, _empty_problem(name, listing, narrowing)))
+        out.gaps += [g for g in coverage_issues(listing.coverage, narrowing) if g not in out.gaps]
     if errors and len(errors) == len(roots):
         raise errors[0]
     out.files = list({f.location: f for f in files}.values())

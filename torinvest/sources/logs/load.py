@@ -180,6 +180,7 @@ def load_logs(
     result.issues = listing.failed + listing.unreadable
     result.issues += list(dict.fromkeys(i for p in ordered for i in p.issues))
     result.issues += listing.empty
+    result.issues += listing.gaps
     result.issues += list(dict.fromkeys(malformed))
     result.notes = list(listing.notes)
     failed, flawed = file_states(result.issues, files)

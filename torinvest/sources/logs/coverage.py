@@ -1,0 +1,166 @@
+"""What the dated trail layout (``AWSLogs/[<o-org>/]<account>/CloudTrail/<region>/YYYY/MM/DD/``)
+says a source holds: the regions that have a folder, and the UTC days that have log files.
+
+A region asked that has no folder in a ``…/CloudTrail/`` folder, and a day of the window with no
+log file in a region that has one, are data issues (:func:`coverage_issues`): the events there,
+if any, were not read — never "read, no events". Built from the keys the listing already has
+(:class:`Coverage`, one entry per log file listed, nothing per event); files outside the dated
+layout (a flat folder of exports) say nothing of their coverage and are left out of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+import pandas as pd
+
+from torinvest.errors import DataIssue
+from torinvest.sources.logs.model import Narrowing
+
+TRAIL_MARK = "AWSLogs/"
+CLOUDTRAIL = "CloudTrail"
+#: At most this many day ranges named in one issue (the rest counted).
+MAX_RANGES = 6
+
+
+def dated_place(location: str) -> tuple[str, str, date] | None:
+    """``(…/CloudTrail/ folder, region, day)`` of a log file in the dated trail layout (its
+    last ``AWSLogs/``), or None for any other place."""
+    loc = location.replace("\\", "/")
+    at = ("/" + loc).rfind("/" + TRAIL_MARK)
+    if at < 0:
+        return None
+    head = loc[: at + len(TRAIL_MARK)]
+    rest = loc[at + len(TRAIL_MARK) :].split("/")
+    if rest and rest[0].startswith("o-"):
+        head, rest = head + rest[0] + "/", rest[1:]
+    if len(rest) < 7 or not rest[0].isdigit() or len(rest[0]) != 12 or rest[1] != CLOUDTRAIL:
+        return None
+    try:
+        day = date(int(rest[3]), int(rest[4]), int(rest[5]))
+    except ValueError:
+        return None
+    return f"{head}{rest[0]}/{CLOUDTRAIL}/", rest[2], day
+
+
+@dataclass(slots=True)
+class Coverage:
+    """For each ``…/CloudTrail/`` folder of a source: the regions judged (``scope``; None: every
+    region it has), the regions known to have a folder (``regions``; None: not known yet — an
+    S3 trail where only the regions asked were listed), and the days with a log file per region
+    (``days``: only the days the listing looked at)."""
+
+    scope: dict[str, frozenset[str] | None] = field(default_factory=dict)
+    regions: dict[str, set[str] | None] = field(default_factory=dict)
+    days: dict[str, dict[str, set[date]]] = field(default_factory=dict)
+
+    def judge(
+        self, folder: str, scope: frozenset[str] | None, regions: Iterable[str] | None
+    ) -> None:
+        """Judge ``folder`` for ``scope``, its regions known (``regions``) or not (None)."""
+        self.scope.setdefault(folder, scope)
+        if regions is not None:
+            self.regions[folder] = set(regions)
+        else:
+            self.regions.setdefault(folder, None)
+
+    def add(self, location: str, base: str, narrowing: Narrowing) -> None:
+        """Count a log file listed under the source ``base``: judged when ``base`` is at or
+        above its ``CloudTrail/`` folder (every region asked, or every region), or is its
+        region's folder (that region); a source inside a day folder says nothing of days."""
+        place = dated_place(location)
+        if place is None:
+            return
+        folder, region, day = place
+        account = folder.rstrip("/").rsplit("/", 2)[-2]
+        if narrowing.accounts and account not in narrowing.accounts:
+            return
+        base = base.replace("\\", "/")
+        if folder.startswith(base):
+            scope = narrowing.regions
+        elif f"{folder}{region}/".startswith(base):
+            scope = frozenset({region})
+        else:
+            return
+        if folder not in self.scope:
+            self.judge(folder, scope, ())
+        elif scope is not None and self.scope[folder] is not None:
+            self.scope[folder] = frozenset({*(self.scope[folder] or ()), *scope})
+        known = self.regions.get(folder)
+        if known is not None:
+            known.add(region)
+        self.days.setdefault(folder, {}).setdefault(region, set()).add(day)
+
+    def unknown(self) -> list[str]:
+        """The folders whose regions are not known and where a region judged has no log file
+        listed (whether its folder exists is not known yet)."""
+        return [
+            f
+            for f, known in self.regions.items()
+            if known is None and any(r not in self.days.get(f, {}) for r in self.scope[f] or ())
+        ]
+
+
+def window_days(narrowing: Narrowing, today: date | None = None) -> list[date]:
+    """The UTC days of the window up to ``today`` (none when it is open-ended). An end at
+    exactly midnight after the start does not bring in the day it opens."""
+    start, end = narrowing.start, narrowing.end
+    if start is None or end is None:
+        return []
+    last = end.date()
+    if end > start and end == end.normalize():
+        last -= timedelta(days=1)
+    last = min(last, today or datetime.now(UTC).date())
+    first = pd.Timestamp(start).date()
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def day_ranges(days: Iterable[date]) -> str:
+    """``2025-12-01–2025-12-30, 2026-01-02`` (at most :data:`MAX_RANGES`, the rest counted)."""
+    spans: list[tuple[date, date]] = []
+    for d in sorted(days):
+        if spans and d - spans[-1][1] == timedelta(days=1):
+            spans[-1] = (spans[-1][0], d)
+        else:
+            spans.append((d, d))
+    shown = [f"{a}" if a == b else f"{a}–{b}" for a, b in spans[:MAX_RANGES]]
+    more = len(spans) - len(shown)
+    return ", ".join(shown) + (f" and {more:,} more range(s)" if more else "")
+
+
+def coverage_issues(
+    coverage: Coverage, narrowing: Narrowing, today: date | None = None
+) -> list[DataIssue]:
+    """One issue per ``CloudTrail/`` folder lacking a region judged (no folder: no log file
+    of it at all), and one per region folder lacking log files on days of the window."""
+    out: list[DataIssue] = []
+    days = window_days(narrowing, today)
+    for folder in sorted(coverage.scope):
+        present = coverage.regions.get(folder) or set(coverage.days.get(folder, {}))
+        scope = coverage.scope[folder]
+        judged = sorted(scope if scope is not None else present)
+        missing = [r for r in judged if r not in present]
+        if missing:
+            out.append(
+                DataIssue(
+                    folder,
+                    f"no folder for region(s) {', '.join(missing)}: no log file of "
+                    f"{'that region' if len(missing) == 1 else 'those regions'} here at all, so "
+                    "its events, if any, were not read",
+                )
+            )
+        seen = coverage.days.get(folder, {})
+        for region in (r for r in judged if r in present):
+            gaps = [d for d in days if d not in seen.get(region, ())]
+            if gaps:
+                out.append(
+                    DataIssue(
+                        f"{folder}{region}/",
+                        f"no log file for {day_ranges(gaps)} ({len(gaps):,} of the window's "
+                        f"{len(days):,} UTC day(s)): logging stopped or the files are missing; "
+                        "the events of those days, if any, were not read",
+                    )
+                )
+    return out
