@@ -321,6 +321,33 @@ def test_a_finding_without_sightings_is_investigated_over_its_own_days_and_says_
     assert len(said) == 1 and "built from createdAt/updatedAt" in said[0]
 
 
+def test_a_finding_with_inverted_sightings_is_investigated_over_both_and_says_so(
+    tmp_path: Path,
+) -> None:
+    """eventFirstSeen a month after eventLastSeen (an edited or damaged export): the window runs
+    from the earlier to the later (not empty: "0 events"), and the report says they are
+    inverted."""
+    case = tmp_path / "case"
+    shutil.copytree(sample_case().root, case)
+    for path in (case / "findings").glob("*.json"):
+        doc = json.loads(path.read_text())
+        for f in doc.get("Findings", []) or [doc.get("detail", {})]:
+            if f.get("Id", f.get("id")) == FINDING:
+                svc = f.get("Service") or f.get("service")
+                first = "EventFirstSeen" if "EventFirstSeen" in svc else "eventFirstSeen"
+                last = "EventLastSeen" if "EventLastSeen" in svc else "eventLastSeen"
+                svc[last] = svc[first]
+                svc[first] = "2023-08-20T00:00:00Z"
+        path.write_text(json.dumps(doc))
+    inv = investigate(case)
+    assert inv.window[0] < pd.Timestamp("2023-07-10T12:00:00Z") < inv.window[1]
+    assert inv.window[1] >= pd.Timestamp("2023-08-20T00:00:00Z")
+    assert inv.totals()["total"] == 71
+    said = [i.problem for i in inv.data_issues if i.source == f"finding {FINDING}"]
+    assert len(said) == 1 and "sightings are inverted" in said[0]
+    assert "2023-08-20T00:00:00Z is later than last seen 2023-07-10" in said[0]
+
+
 def test_related_findings_show_times_as_every_table(
     extended_inv: investigation.Investigation,
 ) -> None:

@@ -624,3 +624,36 @@ def test_the_pacer_waits_for_an_answer_it_needs_and_spaces_the_first_calls() -> 
     c = pacer.wait()  # one round trip known: a window after a's answer
     done_b.join()
     assert c.start == pytest.approx(1.9)
+
+
+def test_a_window_reaching_now_says_the_latest_events_may_not_have_arrived(
+    trail: FakeAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`events --lookup` over a window ending tomorrow: no event, and the notes say the end was
+    cut to now and that the last minutes' events may not have reached LookupEvents yet (never a
+    bare "hold no event"); a window ended an hour ago says neither."""
+    import io
+
+    from torinvest.cli import main
+
+    monkeypatch.setenv("TORINVEST_CACHE", str(tmp_path / "cache"))
+    now = pd.Timestamp.now(tz="UTC")
+    out = tmp_path / "x.jsonl"
+
+    def events(start: pd.Timestamp, end: pd.Timestamp) -> str:
+        said, err = io.StringIO(), io.StringIO()
+        argv = ["events", "--lookup", "--regions", "us-east-1", "--access-key", SUSPECT]
+        argv += ["--start", start.isoformat(), "--end", end.isoformat(), "--out", str(out)]
+        assert main(argv, out=said, err=err) == 0, err.getvalue()
+        assert said.getvalue().startswith("0 events")
+        return err.getvalue()
+
+    err = events(now - pd.Timedelta(days=1), now + pd.Timedelta(days=1))
+    assert "hold no event" in err
+    assert "after now: LookupEvents was asked up to now" in err
+    assert "the most recent ones may not have arrived yet" in err
+    assert max(pd.Timestamp(c.params["EndTime"]) for c in trail.calls("LookupEvents")) <= (
+        pd.Timestamp.now(tz="UTC")
+    )
+    err = events(now - pd.Timedelta(days=1), now - pd.Timedelta(hours=1))
+    assert "hold no event" in err and "after now" not in err and "not have arrived" not in err

@@ -167,8 +167,10 @@ def write_frame(frame: pd.DataFrame, path: str | Path) -> Path:
             frame.to_parquet(tmp, index=False)
         elif suffix == ".csv":
             csv_frame(frame).to_csv(tmp, index=False, lineterminator="\r\n")
-        else:
+        elif len(frame):
             json_frame(frame).to_json(tmp, orient="records", lines=True, force_ascii=False)
+        else:  # no record, no line (pandas writes one empty line: a reader sees a bad record)
+            tmp.write_bytes(b"")
         os.replace(tmp, p)
     except OSError as e:
         raise _unwritable(p, e) from None

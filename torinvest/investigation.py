@@ -145,7 +145,9 @@ def window_for(
     lookahead_days: float = DEFAULT_LOOKAHEAD_DAYS,
     now: pd.Timestamp | None = None,
 ) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """[first_seen − lookback, last_seen + lookahead], never later than now."""
+    """[first_seen − lookback, last_seen + lookahead], never later than now. A finding whose
+    first sighting is later than its last (:func:`inverted_sightings`) gives the window of
+    the earlier to the later of the two, not an empty one."""
     now = now or pd.Timestamp.now(tz="UTC")
     lookback_days = check_number("lookback_days", lookback_days)  # finite, 0 to 3650
     lookahead_days = check_number("lookahead_days", lookahead_days)
@@ -159,9 +161,25 @@ def window_for(
             "the key's activity over the days you choose: torinvest events --access-key "
             f"{key.access_key_id} --start … --end …",
         )
+    first, last = min(first, last), max(first, last)
     start = first - pd.Timedelta(days=lookback_days)
     end = min(last + pd.Timedelta(days=lookahead_days), now)
     return start, max(end, start)
+
+
+def inverted_sightings(key: KeyLocation) -> DataIssue | None:
+    """The issue of a finding whose first sighting is later than its last (a damaged or edited
+    export): the window spans the two either way (:func:`window_for`), and the report says so."""
+    first, last = key.first_seen, key.last_seen
+    if first is None or last is None or first <= last:
+        return None
+    fields = key.seen_from or "service.eventFirstSeen/eventLastSeen"
+    return DataIssue(
+        f"finding {key.finding_id}",
+        f"its sightings are inverted: first seen {iso_utc(first)} is later than last seen "
+        f"{iso_utc(last)} ({fields}); the window runs from the earlier to the later of the "
+        "two: check the finding in the GuardDuty console",
+    )
 
 
 def key_activity(
@@ -344,6 +362,9 @@ class Investigation:
                     "--lookback-days if the activity may have started earlier",
                 )
             )
+        inverted = inverted_sightings(self.key)
+        if inverted is not None:
+            issues.append(inverted)
         issues += list(self.geo.issues) if self.geo is not None else []
         frame = self.by_time if self.counted else self.events
         assert frame is not None

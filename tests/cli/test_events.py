@@ -110,3 +110,21 @@ def test_the_user_name_is_inert_in_the_summary(tmp_path: Path) -> None:
     assert code == 0
     assert "\x1b" not in out and "\x07" not in out
     assert "bob\\x1b]8;;http://x\\x07" in out
+
+
+def test_no_event_exported_as_json_lines_is_an_empty_file(tmp_path: Path) -> None:
+    """0 events in a .jsonl export: an empty file (no line), not one empty line, which a
+    JSON-lines reader takes for a record that is not JSON."""
+    out = tmp_path / "none.jsonl"
+    code, said, err = run(
+        "events",
+        "--case",
+        str(sample_case().root),
+        "--access-key",
+        "AKIAIOSFODNN7EXAMPLE",
+        "--out",
+        str(out),
+    )
+    assert code == 0, err
+    assert said.startswith("0 events")
+    assert out.read_bytes() == b""

@@ -95,6 +95,31 @@ def test_an_unreadable_findings_file_beside_good_ones_is_partial(tmp_path: Path)
     assert data["related_findings_search"]["not_searched"][0]["source"] == str(torn)
 
 
+def test_a_findings_record_that_cannot_be_read_makes_the_search_partial(tmp_path: Path) -> None:
+    """A JSON-lines file whose second line (a related finding) is cut short, and one whose every
+    line is: the search is partial (never "looked"), naming the line and the file; the whole
+    lines' findings are kept."""
+    case = extend_case(tmp_path)
+    lines = [json.dumps(f) for f in related_findings()[:2]]
+    cut = case / "findings" / "analyst-b.jsonl"
+    cut.write_text(f"{lines[0]}\n{lines[1][:200]}\n", encoding="utf-8")
+    torn = case / "findings" / "torn.jsonl"
+    torn.write_text(f"{lines[1][:100]}\n", encoding="utf-8")
+    inv = run(case)
+    rel = inv.related
+    assert rel is not None and rel.status == PARTIAL
+    assert sorted(i.source for i in rel.failed) == sorted([f"{cut}:2", str(torn)])
+    assert {DISCOVERY, SEQUENCE, RECON, BY_IP} <= {r["id"] for r in rel.findings}
+    said = rel.describe()
+    assert f"could not search {torn}" in said and f"could not read {cut}:2" in said
+    data = check_summary_data(summary_data(inv, {}))
+    assert data["related_findings_search"]["status"] == PARTIAL
+    assert {i["source"] for i in data["related_findings_search"]["not_searched"]} == {
+        f"{cut}:2",
+        str(torn),
+    }
+
+
 def test_a_principal_name_with_markup_and_shell_metacharacters(tmp_path: Path) -> None:
     hostile_key = "AKIA;rm -rf ~ #"  # not an access key ID: never put in a command as one
     records = [

@@ -115,7 +115,7 @@ def _read_json_lines(
         try:
             doc = orjson.loads(line)
         except orjson.JSONDecodeError as e:
-            issues.append(DataIssue(where, f"invalid JSON: {e.msg}"))
+            issues.append(DataIssue(where, f"invalid JSON: {e.msg}", unread=True))
             continue
         f, i = extract_findings(doc, where, rejected)
         findings.extend(f)

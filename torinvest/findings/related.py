@@ -335,10 +335,13 @@ class RelatedFindings:
             where = "; ".join(f"{i.source}: {i.problem}" for i in self.failed[:3])
             return f"Could not look for related findings: {where}"
         found = f"{n} related finding(s)" if n else "No related finding"
-        searched = f"in {len(self.sources) - len(self.failed)} of {len(self.sources)} source(s)"
+        whole = [i.source for i in self.failed if i.source in self.sources]
+        parts = [i.source for i in self.failed if i.source not in self.sources]
+        searched = f"in {len(self.sources) - len(whole)} of {len(self.sources)} source(s)"
         if self.status == PARTIAL:
-            missed = ", ".join(i.source for i in self.failed)
-            return f"{found} {searched}; could not search {missed}, so others may be there"
+            missed = [f"could not search {', '.join(whole)}"] if whole else []
+            missed += [f"could not read {', '.join(parts)}"] if parts else []
+            return f"{found} {searched}; {'; '.join(missed)}, so others may be there"
         return f"{found} {searched}"
 
     def search_summary(self) -> dict[str, Any]:
@@ -363,19 +366,31 @@ def _searched(found: list[dict[str, Any]], sources: list[str], failed: list[Data
 def read_related(paths: str | Path | Iterable[str | Path], subject: Subject) -> RelatedFindings:
     """Related findings among findings files (a case folder's ``findings/``): every shape
     :func:`~torinvest.findings.read_findings` reads. A file that could not be read is in
-    ``failed``; no findings file at all is ``not looked``."""
+    ``failed``, and so is a record of a file read that could not be (a JSON line cut short, a
+    finding skipped, an item that is no finding: it may be a related one): the search is then
+    ``partial``. No findings file at all is ``not looked``."""
     try:
         result = read_findings(paths)
     except NoFindingsError as e:
         return RelatedFindings.not_looked(str(e))
-    failed = [i for i in result.issues if i.source in set(result.failed)]
-    others = [i for i in result.issues if i not in failed]
+    files = result.unsearched
+    inside = tuple(f"{i.source}{c}" for i in files for c in ":[")
+    records = [
+        i
+        for i in result.issues
+        if i.unread and i.source not in set(result.failed) and not i.source.startswith(inside)
+    ]
+    status = _searched([], result.sources, files)
+    if status == LOOKED and records:
+        status = PARTIAL
     return RelatedFindings(
-        status=_searched([], result.sources, failed),
+        status=status,
         findings=related_from_findings(result.findings, subject),
         sources=list(result.sources),
-        failed=failed,
-        issues=others,
+        failed=files + records,
+        issues=[
+            i for i in result.issues if i not in records and i.source not in set(result.failed)
+        ],
     )
 
 

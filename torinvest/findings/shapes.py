@@ -205,7 +205,7 @@ def extract_findings(
         try:
             clean, dropped = sanitize(data, loc)
         except (InvalidFindingIdError, InvalidRegionError, FindingFileError) as e:
-            issue = DataIssue(loc, f"skipped: {e}")
+            issue = DataIssue(loc, f"skipped: {e}", unread=True)
             issues.append(issue)
             fid = data.get("id")
             if isinstance(fid, str) and FINDING_ID_RE.match(fid.strip().lower()):
@@ -222,7 +222,7 @@ def extract_findings(
                 issues.append(DataIssue(loc, "an empty list: no finding in it"))
             for i, item in enumerate(node):
                 if not walk(item, f"{loc}[{i}]", False):
-                    issues.append(DataIssue(f"{loc}[{i}]", _not_a_finding(item)))
+                    issues.append(DataIssue(f"{loc}[{i}]", _not_a_finding(item), unread=True))
             return True
         if not isinstance(node, dict):
             return False
@@ -230,7 +230,7 @@ def extract_findings(
             items = node.get("Findings") if "Findings" in node else node.get("findings")
             for i, item in enumerate(items):
                 if not walk(item, f"{loc}[{i}]", False):
-                    issues.append(DataIssue(f"{loc}[{i}]", _not_a_finding(item)))
+                    issues.append(DataIssue(f"{loc}[{i}]", _not_a_finding(item), unread=True))
             return True
         if isinstance(node.get("detail-type"), str) and isinstance(node.get("detail"), dict):
             dt = node["detail-type"]

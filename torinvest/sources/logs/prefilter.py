@@ -1,5 +1,10 @@
 """Filtering to access keys before parsing: in a compact ``{"Records":[...]}`` file whose end is
 whole, only the records whose bytes hold a key are parsed (:func:`_records_of`).
+
+A byte search finds a key or an address only as its bytes are written: JSON may write any of
+its characters as a ``\\u`` escape (``AKIA…\\u0031X`` is ``AKIA…1X``). A file holding such an
+escape of a character a key, an address or a field name is written with
+(:func:`escapes_may_hide`) is parsed whole and filtered on the decoded values.
 """
 
 from __future__ import annotations
@@ -31,6 +36,10 @@ def _records_of(
     if not options.keys and not options.ips:
         records, issues = parse_records(data, where=name)
         return records, issues, bool(records)
+    if escapes_may_hide(data):  # the bytes may not spell a key the record holds: parse it all
+        records, issues = parse_records(data, where=name)
+        kept = options.keep(records)
+        return kept, issues, bool(kept)
     needles = options.needles
     if options.ips and not options.keys:
         needles += _spellings(data, options.ips_v6 | _mapped_v4(data, options.ips_v4))
@@ -47,13 +56,27 @@ def _records_of(
 
 
 _ARRAY_END = re.compile(rb"\]\s*\}\s*\Z")
+#: A ``\\u`` escape of an ASCII letter or digit, ``.``, ``:`` (and a few signs beside them):
+#: the characters of a key, an address and the field names that hold them. Others (``\\u003d``
+#: for ``=``, non-ASCII text…) cannot hide a key or an address from a byte search.
+_MASKING_ESCAPE = re.compile(rb"\\u00(?:2[eE]|3[0-9aA]|[4-7][0-9a-fA-F])")
+
+
+def escapes_may_hide(data: bytes) -> bool:
+    """Whether ``data`` holds a ``\\u`` escape that may spell a key, an address or a field name
+    other than a byte search for it expects (``"AKIA…\\u0031X"``): then a byte prefilter may
+    miss records that hold it. A plain byte search first (most files hold no ``\\u``)."""
+    return b"\\u" in data and _MASKING_ESCAPE.search(data) is not None
 
 
 def holds_nothing_else(data: bytes) -> bool:
     """Whether a file without a key's bytes can be left unparsed by a key-filtered read: a
     compact log file whose end is whole (it holds none of the key's records, and nothing a
-    full read would report but damage in its middle). Any other file is parsed whole."""
-    return _RECORDS_HEAD.match(data) is not None and _ends_whole(data)
+    full read would report but damage in its middle), and holds no escape that may spell a
+    key otherwise (:func:`escapes_may_hide`). Any other file is parsed whole."""
+    return (
+        _RECORDS_HEAD.match(data) is not None and not escapes_may_hide(data) and _ends_whole(data)
+    )
 
 
 def _ends_whole(data: bytes) -> bool:

@@ -18,7 +18,7 @@ from tqdm import tqdm  # text bars on a terminal only (tqdm.auto would put widge
 from torinvest.aws import Aws, translate_error
 from torinvest.aws.ids import check_access_key_id
 from torinvest.errors import AwsError, DataIssue, InputError
-from torinvest.schema import time_window
+from torinvest.schema import iso_utc, time_window
 from torinvest.sources.lookup.cache import PageCache, default_cache_dir
 from torinvest.sources.lookup.fetch import IncompleteRegion, Query, fetch_pages, lookup_client
 from torinvest.sources.lookup.pacer import (
@@ -137,6 +137,27 @@ def clamp_window(
             ),
         )
     return start, end, None
+
+
+def recent_notes(end: pd.Timestamp, now: pd.Timestamp) -> tuple[pd.Timestamp, list[str]]:
+    """The window's end, never after now, and the notes a window reaching the last
+    :data:`DELIVERY_MARGIN` needs: when its end was cut to now, and that the latest events may
+    not have reached LookupEvents yet (so "no event" there is not "none happened")."""
+    notes = []
+    if end > now:
+        notes.append(
+            f"the window ends {iso_utc(end)}, after now: LookupEvents was asked up to now "
+            f"({iso_utc(now.floor('s'))})"
+        )
+        end = now
+    if end > now - DELIVERY_MARGIN:
+        minutes = int(DELIVERY_MARGIN.total_seconds() // 60)
+        notes.append(
+            f"the window reaches the last {minutes} minutes: events reach LookupEvents up to "
+            "about 15 minutes after they happen, so the most recent ones may not have arrived "
+            "yet (run it again later for them)"
+        )
+    return end, notes
 
 
 @dataclass(slots=True)
@@ -258,11 +279,12 @@ def lookup_events(
     if start is None or end is None:
         raise InputError("LookupEvents needs a start and an end", hint="pass start= and end=")
     start, end, note = clamp_window(start, end, now)
+    end, recent = recent_notes(end, now)
     names = lookup_regions(aws, regions)
     account = aws.account_id()
     cache = None if cache_dir is False else PageCache(cache_dir or default_cache_dir())
     result = LookupResult(
-        frame=frame_from_tables([]), notes=[note] if note else [], account=account
+        frame=frame_from_tables([]), notes=[*([note] if note else []), *recent], account=account
     )
     query = Query(attribute, value, start, end)
     pulls = _pull_all(aws, account, names, query, cache=cache, rate=rate, label=value, now=now)

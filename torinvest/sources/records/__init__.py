@@ -77,6 +77,7 @@ from torinvest.sources.records.columns import (
     SESSION_TYPES,
     STRING_COLUMNS,
     TABLE_SCHEMA,
+    USABLE_TIME,
     NotCloudTrailError,
 )
 from torinvest.sources.records.derived import (
@@ -146,6 +147,7 @@ __all__ = [
     "STRING_COLUMNS",
     "TABLE_SCHEMA",
     "THREADED_ROWS",
+    "USABLE_TIME",
     "DerivedKey",
     "NotCloudTrailError",
     "derived_keys",

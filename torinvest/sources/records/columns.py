@@ -27,6 +27,19 @@ MINTING_EVENTS: frozenset[str] = frozenset(
 )
 #: userIdentity types whose user name is the session name at the end of the arn.
 SESSION_TYPES: frozenset[str] = frozenset({"AssumedRole", "FederatedUser"})
+
+#: The eventTime forms every engine reads as a time (a regular expression, RE2's and Trino's
+#: alike): ISO 8601's extended form as CloudTrail writes it — a date, optionally followed by
+#: "T" or a space and a time of day (hours 00–23, minutes, optionally seconds and a fraction),
+#: then optionally "Z" or an offset of less than 24 hours (``+02``, ``+0200``, ``+02:00``) with
+#: nothing between. Any other text is no usable time in the file loader and in the SQL engines
+#: alike (each engine's own parser accepts more, and not the same: ``+24:00``, ``T24:00:00Z``,
+#: an offset with seconds, a zone name, a space before the offset, ISO 8601's basic form).
+USABLE_TIME = (
+    r"\A\d{4}-\d{2}-\d{2}"
+    r"(?:[T ](?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d+)?)?"
+    r"(?:Z|[+-](?:[01]\d|2[0-3])(?::?[0-5]\d)?)?)?\z"
+)
 #: The most rounds of keys minted by minted keys (role chaining) any source follows: the log
 #: files and DuckDB re-read the window once per round, LookupEvents pulls every region once per
 #: key. Following stops sooner when a round finds no new key; the cap only bounds the cost of a

@@ -21,6 +21,7 @@ from torinvest.sources.records.columns import (
     _TIME,
     SESSION_TYPES,
     TABLE_SCHEMA,
+    USABLE_TIME,
 )
 from torinvest.sources.records.jsontext import json_bytes
 
@@ -361,22 +362,23 @@ def _empty_at(words: pa.Array) -> int:
     return int(empty[0]) if len(empty) else -1
 
 
-#: The ISO 8601 extended form CloudTrail writes (``2023-07-10T12:00:00Z``; a date alone):
-#: the only times the fallback parses. The basic form (``20230710T120000Z``), week and ordinal
-#: dates are no usable time, as DuckDB's and Athena's casts say (docs/hostile-inputs.md).
-EXTENDED_TIME = r"^\d{4}-\d{2}-\d{2}(?:$|[T ]\d{2}:\d{2})"
-
-
 def _as_time(arr: pa.Array) -> pa.Array:
+    """Times of the eventTime texts in :data:`USABLE_TIME`'s forms (others: null). Arrow's cast
+    when it reads them all and none is an hour without minutes (``…T12Z``, the one form outside
+    :data:`USABLE_TIME` it reads: a ``:`` at index 13 tells), else the forms kept and parsed."""
     try:
-        return arr.cast(_TIME)
+        times = arr.cast(_TIME)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # a batch with a bad time: slow path
-        extended = pc.fill_null(pc.match_substring_regex(arr, EXTENDED_TIME), False)
-        kept = pc.if_else(extended, arr, pa.scalar(None, arr.type))
-        parsed = pd.to_datetime(
-            pd.Series(kept.to_pylist(), dtype="object"), utc=True, format="ISO8601", errors="coerce"
-        )
-        return pa.array(parsed.astype("datetime64[us, UTC]"), type=_TIME)
+        pass
+    else:
+        if pc.all(pc.equal(pc.utf8_slice_codeunits(arr, 13, 14), ":")).as_py() is not False:
+            return times
+    usable = pc.fill_null(pc.match_substring_regex(arr, USABLE_TIME), False)
+    kept = pc.if_else(usable, arr, pa.scalar(None, arr.type))
+    parsed = pd.to_datetime(
+        pd.Series(kept.to_pylist(), dtype="object"), utc=True, format="ISO8601", errors="coerce"
+    )
+    return pa.array(parsed.astype("datetime64[us, UTC]"), type=_TIME)
 
 
 def _with_session_names(

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from typing import Any
 
-from torinvest.sources.records import SAME_RECORD_COLUMNS, SESSION_TYPES
+from torinvest.sources.records import SAME_RECORD_COLUMNS, SESSION_TYPES, USABLE_TIME
 
 #: The dialect the queries are written in, and the one Athena (engine v3, Trino) speaks.
 SOURCE_DIALECT = "duckdb"
@@ -114,7 +114,13 @@ def sql_literals(values: Iterable[str]) -> str:
 
 #: CloudTrail record (Athena's column names) → events frame column, written once.
 PROJECTION: tuple[tuple[str, str], ...] = (
-    ("event_time", "TRY_CAST(eventtime AS TIMESTAMPTZ)"),
+    # the forms the file loader reads, no other (the cast alone reads "+24:00", "T24:00:00Z",
+    # "… UTC", "… America/New_York" and shifts them; it refuses "… +02:00", which is refused)
+    (
+        "event_time",
+        f"CASE WHEN regexp_matches(eventtime, {sql_literal(USABLE_TIME)})"
+        " THEN TRY_CAST(eventtime AS TIMESTAMPTZ) END",
+    ),
     ("event_id", _text("eventid")),
     ("event_name", _text("eventname")),
     ("event_source", _text("eventsource")),
