@@ -639,3 +639,15 @@ def test_injected_names_are_those_of_the_last_injected_cell() -> None:
     ]
     assert injected_names({"In": history}) == ["case_dir"]
     assert injected_names({"In": history[:3]}) == ["finding_id", "lookback_day"]
+
+
+@pytest.mark.parametrize("regions", ["", " , ", []])
+def test_an_empty_regions_parameter_is_refused_with_a_case_folder_too(regions: object) -> None:
+    """``-p regions ""`` names no region: refused as ``--regions ''`` is, case folder or not
+    (the notebook's sources cell)."""
+    from torinvest.aws.regions import InvalidRegionError
+    from torinvest.investigation import sources_from_parameters
+
+    with pytest.raises(InvalidRegionError, match="no region named"):
+        sources_from_parameters(case_dir=str(sample_case().root), regions=regions)  # type: ignore[arg-type]
+    assert sources_from_parameters(case_dir=str(sample_case().root)).case is not None

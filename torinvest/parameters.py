@@ -320,6 +320,8 @@ def sources_from_parameters(
     ``exit_lists`` must be a file or folder that can be read (:func:`check_exit_lists`).
     """
     case_dir = param_text("case_dir", case_dir)
+    # checked with a case folder too: '' names no region (refused, as --regions '' is)
+    region_list = None if regions is None else parse_regions(param_regions("regions", regions))
     profile, role_arn = param_text("profile", profile), param_text("role_arn", role_arn)
     logs, exit_lists = param_list("logs", logs), param_list("exit_lists", exit_lists)
     check_exit_lists(exit_lists)
@@ -355,7 +357,7 @@ def sources_from_parameters(
     aws = Aws(AwsConfig(profile=profile or None, role_arn=role_arn or None))
     return Sources(
         aws=aws,
-        regions=parse_regions(regions),
+        regions=region_list,
         logs=logs,
         exit_lists=exit_lists,
         engine=options,
