@@ -225,4 +225,4 @@ written["summary.json"] = report.write_summary(inv, verdict, params.summary_path
 display.files_written(written)
 
 # %%
-display.answer_first(answer, inv, verdict, findings=findings, followed=follow_derived)
+display.answer_first(answer, inv, verdict, findings=findings, followed=params.follow_derived)

@@ -535,3 +535,119 @@ def test_working_copies_inside_the_repository_are_not_tracked() -> None:
             ["git", "-C", str(ROOT), "check-ignore", "-q", path], check=False, timeout=30
         )
         assert done.returncode == 0, f"{path} would be tracked"
+
+
+# --------------------------------------------------------------------------------------------
+# parameters: only the checked ones are used, and "false" means false
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", NAMES)
+def test_no_cell_after_the_check_reads_a_raw_parameter(name: str) -> None:
+    """Every cell after ``params = ….check(globals())`` reads ``params.NAME``: a raw global is
+    papermill's text (``"false"`` is true)."""
+    nb = _nb(name)
+    declared = {
+        node.target.id
+        for node in ast.parse(nb.cells[_params(nb)].source).body
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+    }
+    check = next(i for i, c in enumerate(nb.cells) if ".check(globals())" in c.source)
+    raw = [
+        f"cell {i}: {node.id}"
+        for i, cell in enumerate(nb.cells[check + 1 :], start=check + 1)
+        if cell.cell_type == "code"
+        for node in ast.walk(ast.parse(cell.source))
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id in declared
+    ]
+    assert declared and not raw
+
+
+def test_follow_derived_false_as_text_says_not_followed(tmp_path: Path) -> None:
+    """``-p follow_derived false`` (text): the keys the key minted are not followed, and the
+    answer card, the derived-keys card and summary.json say so (not "none minted")."""
+    summary = tmp_path / "summary.json"
+    nb = _run(
+        "investigate",
+        tmp_path,
+        finding_id=FINDING,
+        case_dir=str(sample_case().root),
+        follow_derived="false",
+        ledger=str(tmp_path / "ledger.jsonl"),
+        summary_path=str(summary),
+    )
+    text = _outputs_text(nb)
+    assert "none minted by this key" not in text
+    assert "Derived keys: not followed" in text
+    data = report.check_summary(summary)
+    assert data["derived_keys"] == []
+    assert data["derived_keys_search"]["status"] == "not followed"
+    assert "derived keys not followed" in report.one_line_summary(data)
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "said"),
+    [
+        (
+            "investigate",
+            {"lookback_day": 90, "verdict_stauts": "malicious"},
+            [
+                "lookback_day (did you mean lookback_days?)",
+                "verdict_stauts (did you mean verdict_status?)",
+            ],
+        ),
+        ("investigate", {"case": "CASE"}, ["case (did you mean case_dir?)"]),
+        ("triage", {"include_archive": True}, ["include_archive (did you mean include_archived?)"]),
+    ],
+)
+def test_a_misspelled_papermill_parameter_stops_the_run_named(
+    tmp_path: Path, name: str, params: dict[str, object], said: list[str]
+) -> None:
+    """``papermill -p lookback_day 90`` (not a parameter): the check cell stops the run naming
+    it and the closest parameter, instead of running on the defaults (or reading AWS)."""
+    case = str(sample_case().root)
+    given = {"case_dir": case, **({"finding_id": FINDING} if name == "investigate" else {})}
+    given.update({k: (case if v == "CASE" else v) for k, v in params.items()})
+    if "case" in params:
+        del given["case_dir"]
+    with pytest.raises(pm.PapermillExecutionError) as raised:
+        pm.execute_notebook(
+            str(NOTEBOOKS / f"{name}.ipynb"),
+            str(tmp_path / "out.ipynb"),
+            parameters=given,
+            cwd=str(tmp_path),
+            progress_bar=False,
+            kernel_name="python3",
+        )
+    assert raised.value.ename == "InputError"
+    for text in said:
+        assert text in raised.value.evalue
+    assert "finding_id" not in raised.value.evalue.split(";")[0]  # declared ones not named
+
+
+def test_injected_names_are_those_of_the_last_injected_cell() -> None:
+    """Outside a kernel nothing is injected; in one, the last ``# Parameters`` cell of the
+    history (papermill's, or a working copy's) is what was injected; other cells are not."""
+    from torinvest.parameters import injected_names
+
+    assert injected_names({}) == []
+    history = [
+        "",
+        'finding_id: str = ""  # …',
+        '# Parameters\nfinding_id = "x"\nlookback_day = 9\n',
+        "# Parameters of this working copy (torinvest notebook)\ncase_dir = '/c'\n",
+        "params = investigation.InvestigateParameters.check(globals())",
+        "# Parameters are explained below\nx = f(1)\nprint(x)\n",
+    ]
+    assert injected_names({"In": history}) == ["case_dir"]
+    assert injected_names({"In": history[:3]}) == ["finding_id", "lookback_day"]
+
+
+@pytest.mark.parametrize("regions", ["", " , ", []])
+def test_an_empty_regions_parameter_is_refused_with_a_case_folder_too(regions: object) -> None:
+    """``-p regions ""`` names no region: refused as ``--regions ''`` is, case folder or not
+    (the notebook's sources cell)."""
+    from torinvest.aws.regions import InvalidRegionError
+    from torinvest.investigation import sources_from_parameters
+
+    with pytest.raises(InvalidRegionError, match="no region named"):
+        sources_from_parameters(case_dir=str(sample_case().root), regions=regions)  # type: ignore[arg-type]
+    assert sources_from_parameters(case_dir=str(sample_case().root)).case is not None

@@ -78,6 +78,7 @@ from torinvest.parameters import (
 from torinvest.paths import tor_cache
 from torinvest.pivot import IpPivot
 from torinvest.schema import iso_utc
+from torinvest.sources.records import is_unfollowed
 from torinvest.verdict import (
     Expect,
     check_status,
@@ -304,6 +305,9 @@ class Investigation:
     pivot: IpPivot | None = None
     #: The tolerance the Tor status was computed with (:func:`with_tor`).
     tolerance_hours: float = DEFAULT_TOLERANCE_HOURS
+    #: Whether keys the key minted were followed (``follow_derived``): when False the
+    #: activity holds the key's own calls only, and "no derived key" is not known.
+    follow_derived: bool = True
 
     def __post_init__(self) -> None:
         # what the charts take: the events frame, or counts frames when the activity was
@@ -387,7 +391,10 @@ def investigate(
     now: pd.Timestamp | None = None,
     findings: FindingsResult | None = None,
 ) -> Investigation:
-    """Run every step for one finding (``findings``: already loaded, not fetched again)."""
+    """Run every step for one finding (``findings``: already loaded, not fetched again).
+
+    ``follow_derived`` is checked as a yes/no parameter (the text ``"false"`` is False)."""
+    follow_derived = param_bool("follow_derived", follow_derived)
     findings = findings if findings is not None else load_findings(sources)
     row, key = locate(findings, finding_id)
     window = window_for(key, lookback_days=lookback_days, lookahead_days=lookahead_days, now=now)
@@ -439,6 +446,7 @@ def investigate(
         sources=sources,
         geo=placed,
         tolerance_hours=tolerance_hours,
+        follow_derived=follow_derived,
         **counts,
     )
 
@@ -678,6 +686,7 @@ def summary(inv: Investigation, verdict: dict[str, Any] | None = None) -> dict[s
         "source_ips": analysis.summary_source_ips(inv.per_ip),
         "sensitive_events": analysis.summary_sensitive_events(inv.sensitive),
         "derived_keys": [d.access_key_id for d in inv.activity.derived],
+        "derived_keys_search": derived_keys_search(inv),
         "signals": [s.to_dict() for s in inv.signals],
         "verdict": {
             "status": v.get("status", "pending"),
@@ -694,6 +703,40 @@ def summary(inv: Investigation, verdict: dict[str, Any] | None = None) -> dict[s
 
 #: Why the campaign sections are "not looked" when torinvest.campaign.look_around did not run.
 CAMPAIGN_NOT_RUN = "not asked for (torinvest.campaign.look_around was not run)"
+
+
+#: ``summary.json``'s ``derived_keys_search.status`` values (docs/DESIGN.md).
+DERIVED_SEARCH_STATUSES = ("followed", "partial", "not followed")
+
+
+def derived_keys_search(inv: Investigation) -> dict[str, Any]:
+    """``summary.json``'s ``derived_keys_search``: whether ``derived_keys`` is the whole answer.
+
+    ``followed`` (every key minted in the activity was followed: an empty list means none),
+    ``partial`` (keys minted past the pass limit were not followed; ``why`` names them),
+    ``not followed`` (``follow_derived`` was off: the list is empty whatever the key minted)."""
+    if not inv.follow_derived:
+        return {
+            "status": "not followed",
+            "why": "follow_derived was off (--no-follow-derived): keys the key minted were not "
+            "searched for",
+        }
+    unfollowed = [i.problem for i in inv.activity.issues if is_unfollowed(i)]
+    if unfollowed:
+        return {"status": "partial", "why": "; ".join(unfollowed)}
+    return {"status": "followed", "why": None}
+
+
+def derived_keys_phrase(summary_data: Mapping[str, Any]) -> str:
+    """The derived keys of a ``summary.json`` in a few words ("2 derived key(s)", "derived keys
+    not followed"); a summary written before ``derived_keys_search`` counts its list."""
+    count = len(summary_data.get("derived_keys") or [])
+    status = (summary_data.get("derived_keys_search") or {}).get("status")
+    if status == "not followed":
+        return "derived keys not followed"
+    if status == "partial":
+        return f"{count} derived key(s) (not every one followed)"
+    return f"{count} derived key(s)"
 
 
 def campaign_issues(inv: Investigation) -> list[DataIssue]:

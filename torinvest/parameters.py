@@ -9,6 +9,8 @@ and its inputs are read apart.
 
 from __future__ import annotations
 
+import ast
+import difflib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
@@ -161,6 +163,65 @@ _PARAM_CHECKS: dict[str, Any] = {
 }
 
 
+#: How the cell papermill injects after the ``parameters`` cell begins (its comment is
+#: "Parameters", or ``torinvest notebook``'s "Parameters of this working copy …").
+INJECTED_HEAD = "# Parameters"
+
+
+def injected_names(values: Mapping[str, Any]) -> list[str]:
+    """The names the last papermill-injected cell run in this kernel assigned, from IPython's
+    input history (``In`` in the notebook's namespace); none outside a kernel or before one.
+
+    An injected cell is papermill's: its first line is ``# Parameters…`` and every statement
+    assigns a literal to one name (:func:`papermill.translators.PythonTranslator.codify`)."""
+    history = values.get("In")
+    if not isinstance(history, list):
+        return []
+    for source in reversed(history):
+        names = _injected_cell_names(source)
+        if names is not None:
+            return names
+    return []
+
+
+def _injected_cell_names(source: object) -> list[str] | None:
+    """The names an injected cell assigns, or None when ``source`` is not one."""
+    if not isinstance(source, str) or not source.lstrip().startswith(INJECTED_HEAD):
+        return None
+    try:
+        body = ast.parse(source).body
+    except SyntaxError:
+        return None
+    names = []
+    for node in body:
+        if not (
+            isinstance(node, ast.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+        ):
+            return None
+        names.append(node.targets[0].id)
+    return names
+
+
+def check_injected(injected: Sequence[str], declared: Sequence[str]) -> None:
+    """Refuse an injected parameter the notebook does not declare (``-p lookback_day 90``
+    would otherwise be ignored and the run go on with the default), naming each with the
+    closest declared name."""
+    unknown = [name for name in injected if name not in declared]
+    if not unknown:
+        return
+    guesses = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, declared, n=1, cutoff=0.6)
+        guesses.append(f"{name} (did you mean {close[0]}?)" if close else name)
+    raise InputError(
+        f"not a parameter of this notebook: {', '.join(guesses)}; it would be ignored and the "
+        "run would use the default",
+        hint="spell it as the parameters cell does: " + ", ".join(declared),
+    )
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class NotebookParameters:
     """Base of a notebook's checked parameters: :meth:`check` reads each declared field from
@@ -170,6 +231,8 @@ class NotebookParameters:
 
     @classmethod
     def check(cls, values: Mapping[str, Any]) -> Any:
+        declared = [f.name for f in fields(cls)]
+        check_injected(injected_names(values), declared)
         checked: dict[str, Any] = {}
         for f in fields(cls):
             if f.name in values:
@@ -257,6 +320,8 @@ def sources_from_parameters(
     ``exit_lists`` must be a file or folder that can be read (:func:`check_exit_lists`).
     """
     case_dir = param_text("case_dir", case_dir)
+    # checked with a case folder too: '' names no region (refused, as --regions '' is)
+    region_list = None if regions is None else parse_regions(param_regions("regions", regions))
     profile, role_arn = param_text("profile", profile), param_text("role_arn", role_arn)
     logs, exit_lists = param_list("logs", logs), param_list("exit_lists", exit_lists)
     check_exit_lists(exit_lists)
@@ -292,7 +357,7 @@ def sources_from_parameters(
     aws = Aws(AwsConfig(profile=profile or None, role_arn=role_arn or None))
     return Sources(
         aws=aws,
-        regions=parse_regions(regions),
+        regions=region_list,
         logs=logs,
         exit_lists=exit_lists,
         engine=options,

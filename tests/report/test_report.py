@@ -33,6 +33,7 @@ SUMMARY_KEYS = [
     "source_ips",
     "sensitive_events",
     "derived_keys",
+    "derived_keys_search",
     "signals",
     "verdict",
     "data_issues",
@@ -78,6 +79,7 @@ def _minimal_summary() -> dict:
         "source_ips": [],
         "sensitive_events": [],
         "derived_keys": [],
+        "derived_keys_search": {"status": "followed", "why": None},
         "signals": [],
         "verdict": {"status": "pending", "analyst": None, "rationale": None, "recorded_at": None},
         "data_issues": [],
@@ -324,6 +326,54 @@ def test_a_failing_cell_still_writes_the_report_with_the_error_on_top(tmp_path: 
     assert report.external_loads(html) == []
     nb = nbformat.read(out / "report.ipynb", as_version=4)
     assert any("papermill-error-cell-tag" in c.metadata.get("tags", []) for c in nb.cells)
+
+
+#: Loaded by the kernel (PYTHONPATH): makes display.answer_first (the last cell) kill the
+#: kernel or outlast the cell timeout, as an out-of-memory kill or a hung call would.
+_STOPPING_SITECUSTOMIZE = """
+import os, time
+import torinvest.display as _display
+if os.environ.get("TI_TEST_STOP") == "die":
+    _display.answer_first = lambda *a, **k: os._exit(9)
+elif os.environ.get("TI_TEST_STOP") == "hang":
+    _display.answer_first = lambda *a, **k: time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize(("how", "ename"), [("die", "DeadKernelError"), ("hang", "CellTimeout")])
+def test_a_run_stopped_by_the_kernel_keeps_every_section_that_ran(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str, ename: str
+) -> None:
+    """The kernel dies (or a cell times out) in the last cell: report.ipynb and report.html keep
+    every section that ran, and the banner names the cell the run stopped at and links to it."""
+    inject = tmp_path / "inject"
+    inject.mkdir()
+    (inject / "sitecustomize.py").write_text(_STOPPING_SITECUSTOMIZE)
+    monkeypatch.setenv("PYTHONPATH", f"{inject}:{':'.join(sys.path[1:])}")
+    monkeypatch.setenv("TI_TEST_STOP", how)
+    out = tmp_path / "out"
+    options = report.RunOptions(case_dir=_case(), ledger=str(tmp_path / "l.jsonl"), cell_timeout=8)
+    with pytest.raises(report.NotebookError) as caught:
+        report.run_report(FINDING, out, options)
+    failure = caught.value.run.failure
+    assert failure is not None and failure.ename.startswith(ename)
+    assert failure.section == "Files" and failure.code is not None
+    assert failure.code.startswith("display.answer_first(")
+    nb = nbformat.read(out / "report.ipynb", as_version=4)
+    ran = [c for c in nb.cells if c.cell_type == "code" and c.execution_count]
+    assert len(ran) >= 25  # every cell before the last one ran and is kept
+    html = (out / "report.html").read_text(encoding="utf-8")
+    body = html[html.index("<body") :]
+    banner = body[body.index('id="torinvest-error"') :][:3000]
+    stopped = nb.cells[failure.cell_index]
+    assert stopped.source.startswith("display.answer_first(")
+    count = stopped.execution_count  # none when the kernel died before it answered
+    where = f"cell [{count}]" if count else f"the cell after [{ran[-1].execution_count}]"
+    assert failure.where() == where and where in banner
+    assert "Go to the failing cell" in banner and 'id="papermill-error-cell"' in body
+    for section in ("3. Activity by source IP", "5. Derived keys", "6. Verdict and next steps"):
+        assert section in body
+    assert "Derived keys (2)" in body
 
 
 def test_validation_fails_before_a_kernel_starts(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from torinvest.display.activity import (
 )
 from torinvest.display.markup import _card, _e, _list, _time, display_frame, frame_html
 from torinvest.grouping import from_tor, tor_count
+from torinvest.parameters import param_bool
 from torinvest.safety import html_text
 from torinvest.sources.records import is_unfollowed
 from torinvest.verdict import NEXT_STEPS
@@ -69,7 +70,7 @@ def answer_first(
     verdict: Mapping[str, Any],
     *,
     findings: FindingsResult | None = None,
-    followed: bool = True,
+    followed: object = None,
 ) -> None:
     """Put the answer (:func:`answer_html`) in ``slot`` (from :func:`answer_slot`); without a
     slot, display it here."""
@@ -309,6 +310,15 @@ def key_calls(inv: Investigation, access_key_id: str) -> tuple[int, int, int]:
     return len(mine), int(tor.sum()), int(unknown.sum())
 
 
+def followed_derived(inv: Investigation, followed: object = None) -> bool:
+    """Whether the derived keys were followed: the investigation's own record, and never more
+    than the caller says (``followed``: None, a bool, or the text a notebook parameter gives —
+    ``"false"`` is False)."""
+    if followed is None:
+        return inv.follow_derived
+    return inv.follow_derived and param_bool("follow_derived", followed)
+
+
 def _derived_html(inv: Investigation, followed: bool) -> str:
     if not followed:
         return "<p><b>Derived keys: not followed</b> (follow_derived is off).</p>"
@@ -372,7 +382,7 @@ def answer_html(
     verdict: Mapping[str, Any],
     *,
     findings: FindingsResult | None = None,
-    followed: bool = True,
+    followed: object = None,
 ) -> str:
     """The report's first screen: the finding, whether the reading is complete (data issues,
     could not look and no events read differently), four boxes — the key, the Tor reading
@@ -399,7 +409,7 @@ def answer_html(
         + _next_html(inv, verdict)
         + "<h2>What mattered</h2>"
         + _mattered_html(inv)
-        + _derived_html(inv, followed)
+        + _derived_html(inv, followed_derived(inv, followed))
         + _provenance_html(provenance(inv))
         + "</div>"
     )

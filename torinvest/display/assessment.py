@@ -11,7 +11,7 @@ import pandas as pd
 from IPython.display import HTML
 
 from torinvest import analysis
-from torinvest.display.answer import key_calls, verdict_warnings
+from torinvest.display.answer import followed_derived, key_calls, verdict_warnings
 from torinvest.display.markup import _card, _e, _kv, _list, _time, display_frame, frame_html
 from torinvest.errors import InputError
 from torinvest.grouping import tor_count
@@ -101,10 +101,11 @@ def _unfollowed_html(inv: Investigation) -> str:
     )
 
 
-def derived_keys(inv: Investigation, *, followed: bool = True) -> HTML:
-    """Keys minted by the suspect key (same actor), and what they did."""
+def derived_keys(inv: Investigation, *, followed: object = None) -> HTML:
+    """Keys minted by the suspect key (same actor), and what they did; "not followed" when the
+    investigation did not follow them (``followed``: see :func:`followed_derived`)."""
     derived = inv.activity.derived
-    if not followed:
+    if not followed_derived(inv, followed):
         return HTML(
             _card(
                 "Derived keys: not followed",

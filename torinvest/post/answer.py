@@ -289,7 +289,9 @@ def build_answer(summary: Mapping[str, Any], records: Sequence[Mapping[str, Any]
         *_mattered_lines(summary.get("sensitive_events") or []),
     ]
     derived = summary.get("derived_keys") or []
-    if derived:
+    if (summary.get("derived_keys_search") or {}).get("status") == "not followed":
+        lines.append("Derived keys: not followed (follow_derived was off)")
+    elif derived:
         lines.append(
             f"Derived keys: {', '.join(_t(k, 40) for k in derived[:10])}"
             + (f" and {len(derived) - 10} more" if len(derived) > 10 else "")

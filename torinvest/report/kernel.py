@@ -36,9 +36,21 @@ class CellFailure:
     exec_count: int | None = None
     section: str | None = None
     code: str | None = None
+    #: The execution count of the cell run before it, for a cell that has none of its own
+    #: (the kernel died or the cell timed out before it answered): "the cell after [N]".
+    after_count: int | None = None
+
+    def where(self) -> str:
+        """The cell, as the report numbers it: ``cell [N]``, ``the cell after [N]`` (it never
+        answered), ``the first cell``, or ``the run`` (no cell started)."""
+        if self.exec_count is not None:
+            return f"cell [{self.exec_count}]"
+        if self.after_count is not None:
+            return f"the cell after [{self.after_count}]"
+        return "the first cell" if self.cell_index is not None else "the run"
 
     def one_line(self) -> str:
-        where = f"cell [{self.exec_count}]" if self.exec_count is not None else "the run"
+        where = self.where()
         if self.section:
             where += f" ({self.section})"
         first = (self.evalue or "").strip().splitlines()
@@ -99,7 +111,9 @@ def execute(
             # sockets are not encrypted; tracebacks when a stopped run closes its sockets under
             # it (Ctrl-C, SIGTERM). Cell errors are in the notebook; a dead kernel fails the run.
             extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
-            request_save_on_cell_execute=False,
+            # saved as each cell starts and ends: a kernel that dies or a cell that times out
+            # leaves every cell that ran (and the one it stopped at) in the report
+            request_save_on_cell_execute=True,
             progress_bar=False,
             log_output=False,
             cwd=str(cwd),
@@ -109,14 +123,56 @@ def execute(
     except PapermillExecutionError as e:
         nb = nbformat.read(output, as_version=4)
         return _failure(nb, e.ename, e.evalue)
-    except Exception as e:  # kernel died, timeout, … : still an artifact, then the error
+    except Exception as e:  # kernel died, timeout, … : what ran is kept, then the error
         log.debug("notebook run failed", exc_info=True)
-        if not output.exists():
+        try:
+            nb = nbformat.read(output, as_version=4)
+        except (OSError, ValueError):  # stopped before papermill wrote it: the template
             nb = nbformat.read(notebook, as_version=4)
-            nbformat.write(nb, output)
-        nb = nbformat.read(output, as_version=4)
-        return _failure(nb, type(e).__name__, str(e))
+        ename, evalue = type(e).__name__, str(e) or _STOPPED.get(type(e).__name__, "")
+        mark_stopped(nb, ename, evalue)
+        nbformat.write(nb, output)
+        return _failure(nb, ename, evalue)
     return None
+
+
+#: What a run that stopped without a message means.
+_STOPPED = {
+    "DeadKernelError": "the kernel died while this cell ran (out of memory, or killed)",
+    "CellTimeoutError": "this cell ran past the cell timeout",
+}
+
+
+def stopped_at(nb: nbformat.NotebookNode) -> int | None:
+    """The index of the cell a run stopped at or after: the last code cell papermill started
+    (its ``metadata.papermill.start_time``); None when none started."""
+    started = [
+        index
+        for index, cell in enumerate(nb.cells)
+        if cell.cell_type == "code"
+        and cell.get("metadata", {}).get("papermill", {}).get("start_time")
+    ]
+    return started[-1] if started else None
+
+
+def mark_stopped(nb: nbformat.NotebookNode, ename: str, evalue: str) -> None:
+    """Mark the cell a run stopped at (:func:`stopped_at`) as papermill marks a failing cell:
+    an error output, ``metadata.papermill.exception``, and the ``#papermill-error-cell`` anchor
+    before it (the report's banner links to it). Nothing when no cell started."""
+    import nbformat
+    from papermill.execute import ERROR_ANCHOR_MSG, ERROR_MARKER_TAG
+
+    index = stopped_at(nb)
+    if index is None:
+        return
+    cell = nb.cells[index]
+    cell.setdefault("metadata", {}).setdefault("papermill", {})["exception"] = True
+    cell.setdefault("outputs", []).append(
+        nbformat.v4.new_output("error", ename=ename, evalue=evalue, traceback=[])
+    )
+    anchor = nbformat.v4.new_markdown_cell(ERROR_ANCHOR_MSG)
+    anchor.metadata["tags"] = [ERROR_MARKER_TAG]
+    nb.cells.insert(index, anchor)
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -125,6 +181,7 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 def _failure(nb: nbformat.NotebookNode, ename: str, evalue: str) -> CellFailure:
     """Locate the failing cell in an executed notebook and the section heading above it."""
     section: str | None = None
+    count: int | None = None  # the execution count of the last code cell before
     for index, cell in enumerate(nb.cells):
         tags = cell.get("metadata", {}).get("tags", [])
         if cell.cell_type == "markdown" and "papermill-error-cell-tag" not in tags:
@@ -147,5 +204,7 @@ def _failure(nb: nbformat.NotebookNode, ename: str, evalue: str) -> CellFailure:
                 exec_count=cell.get("execution_count"),
                 section=section,
                 code=code,
+                after_count=count,
             )
+        count = cell.get("execution_count") or count
     return CellFailure(ename=ename, evalue=_ANSI.sub("", evalue or ""))

@@ -60,9 +60,7 @@ REPORT_TEMPLATE = """{%- extends 'index.html.j2' -%}
 # --------------------------------------------------------------------------------------------
 def error_banner(failure: CellFailure) -> str:
     """The HTML banner at the top of a failed report (every value escaped)."""
-    where = (
-        f"cell [{html_text(failure.exec_count)}]" if failure.exec_count is not None else "the run"
-    )
+    where = html_text(failure.where())
     section = f" in section “{html_text(failure.section)}”" if failure.section else ""
     code = (
         f"<p style='margin:4px 0'>Failing call: <code>{html_text(failure.code)}</code></p>"

@@ -13,7 +13,7 @@ from torinvest.errors import ReportError, TorinvestError
 from torinvest.findings import FindingsResult
 from torinvest.findings.fetched import write_fetched
 from torinvest.grouping import from_tor
-from torinvest.investigation import outputs
+from torinvest.investigation import derived_keys_phrase, outputs
 from torinvest.notebooks import notebook_path
 from torinvest.report.folders import (
     FAILED_SUMMARY,
@@ -207,7 +207,7 @@ def one_line_summary(data: Mapping[str, Any]) -> str:
         f"{from_tor(ev['from_tor'], ev.get('tor_unknown', 0))}), "
         f"{len(tor_ips)} Tor IP(s)"
         + (f" ({unknown_ips} of unknown Tor status)" if unknown_ips else "")
-        + f", {len(data['derived_keys'])} derived key(s), "
+        + f", {derived_keys_phrase(data)}, "
         f"{len(data['sensitive_events'])} sensitive call(s), verdict {data['verdict']['status']}"
         + (f" ({data['verdict']['note']})" if data["verdict"].get("note") else "")
     )

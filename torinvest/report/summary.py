@@ -14,7 +14,7 @@ from torinvest.errors import ReportError
 from torinvest.findings import TOR_FINDING_TYPES, FindingsResult
 from torinvest.findings.related import SUMMARY_PROPERTIES as RELATED_SUMMARY
 from torinvest.geo import IP_KINDS
-from torinvest.investigation import Investigation
+from torinvest.investigation import DERIVED_SEARCH_STATUSES, Investigation
 from torinvest.investigation import summary as _summary
 from torinvest.pivot import SUMMARY_PROPERTIES as PIVOT_SUMMARY
 from torinvest.report.folders import EVENTS_CSV, PER_IP_CSV, _write_bytes
@@ -127,6 +127,10 @@ SUMMARY_SCHEMA: dict[str, Any] = {
                 ),
             },
             "derived_keys": {"type": "array", "items": {"type": "string"}},
+            # whether derived_keys is the whole answer: "not followed" is not "none"
+            "derived_keys_search": _object(
+                {"status": {"enum": list(DERIVED_SEARCH_STATUSES)}, "why": _STR_OR_NULL}
+            ),
             "signals": {
                 "type": "array",
                 "items": _object(
