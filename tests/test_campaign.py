@@ -32,6 +32,7 @@ from tests.campaign_case import (
     related_findings,
 )
 from tests.fake_aws.server import AthenaRegion, FakeAws
+from tests.sample_window import COVERED
 from tests.sources.sql.helpers import athena_results
 from torinvest import campaign, investigation
 from torinvest.aws import Aws, AwsConfig
@@ -56,13 +57,14 @@ from torinvest.sources.sql.queries import ip_pivot_query, make_scope
 from torinvest.sources.sql.run import ip_pivot_sql
 
 DERIVED = "ASIATFQR7NSCNGEI5QNT"  # minted by KEY (GetSessionToken): the same actor
-WINDOW = (pd.Timestamp("2023-06-26T12:17:08Z"), pd.Timestamp("2023-07-17T12:20:04Z"))
+#: The investigation's window (:data:`tests.sample_window.COVERED`: the day the trail holds).
+WINDOW = (pd.Timestamp("2023-07-10T00:17:08Z"), pd.Timestamp("2023-07-10T21:56:04Z"))
 
 
 def investigate(case: Path) -> investigation.Investigation:
     src = investigation.sources_from_parameters(case_dir=str(case))
     findings = investigation.load_findings(src)
-    inv = investigation.investigate(FINDING, src, findings=findings)
+    inv = investigation.investigate(FINDING, src, findings=findings, **COVERED)
     return campaign.look_around(inv, findings)
 
 

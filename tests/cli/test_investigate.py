@@ -19,6 +19,7 @@ import pytest
 
 from tests.fake_aws import FakeAws
 from tests.mmdb import asn_database
+from tests.sample_window import COVERED_FLAGS
 from torinvest import actions, investigation, report
 from torinvest.case import sample_case
 from torinvest.cli import main
@@ -512,7 +513,15 @@ def test_a_torn_ledger_line_is_a_data_issue_of_the_report_and_of_its_verdict(
         fh.write(b'{"kind":"verdict","finding_id":"' + FINDING.encode() + b'","status":"legit')
     out_dir = tmp_path / "rep"
     code, out, err = run(
-        "investigate", FINDING, "--case", _case(), "--out", str(out_dir), "--ledger", str(ledger)
+        "investigate",
+        FINDING,
+        "--case",
+        _case(),
+        "--out",
+        str(out_dir),
+        "--ledger",
+        str(ledger),
+        *COVERED_FLAGS,
     )
     assert code == 0, err
     assert "1 DATA ISSUE(S)" in out

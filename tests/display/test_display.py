@@ -12,6 +12,7 @@ import orjson
 import pandas as pd
 import pytest
 
+from tests.sample_window import COVERED
 from torinvest import display, investigation
 from torinvest.case import sample_case
 from torinvest.display.markup import _e
@@ -31,7 +32,7 @@ VERDICT = {
 
 def _investigate(case: Path) -> Investigation:
     return investigation.investigate(
-        FINDING, investigation.sources_from_parameters(case_dir=str(case))
+        FINDING, investigation.sources_from_parameters(case_dir=str(case)), **COVERED
     )
 
 

@@ -83,8 +83,8 @@ def test_days_of_the_window_with_no_log_file_are_named(
     where = trail.rstrip("/") + "/" + FOLDER + "us-east-1/"
     assert issues(err) == [
         f"torinvest: issue: {where}: no log file for 2023-07-01–2023-07-09, 2023-07-11 (10 of "
-        "the window's 11 UTC day(s)): logging stopped or the files are missing; the events of "
-        "those days, if any, were not read"
+        "the window's 11 UTC day(s)): nothing was logged there those days, or logging stopped, "
+        "or the files are not here; the events of those days, if any, were not read"
     ]
 
 
@@ -111,8 +111,8 @@ def test_without_regions_every_region_present_is_judged(tmp_path: Path) -> None:
     assert code == 0, err
     assert issues(err) == [
         f"torinvest: issue: {tmp_path}/ct/{FOLDER}…: 3 folders: no log file for 2023-07-11 (1 of "
-        "the window's 2 UTC day(s)): logging stopped or the files are missing; the events of "
-        "those days, if any, were not read — e.g. ap-southeast-1/, eu-west-1/, us-east-1/"
+        "the window's 2 UTC day(s)): nothing was logged there those days, or logging stopped, "
+        "or the files are not here; the events of those days, if any, were not read — e.g. ap-southeast-1/, eu-west-1/, us-east-1/"
     ]
 
 

@@ -20,6 +20,7 @@ import orjson
 import pandas as pd
 import pytest
 
+from tests.sample_window import COVERED
 from torinvest import actions, display, investigation
 from torinvest import analysis as an
 from torinvest.case import sample_case
@@ -38,7 +39,7 @@ TOR_CALLS = orjson.loads((sample_case().root / "STORY.json").read_bytes())["acto
 
 def _investigate(case: Path) -> Investigation:
     return investigation.investigate(
-        FINDING, investigation.sources_from_parameters(case_dir=str(case))
+        FINDING, investigation.sources_from_parameters(case_dir=str(case)), **COVERED
     )
 
 

@@ -22,6 +22,7 @@ import pytest
 
 from tests.fake_tickets import FakeJira
 from tests.post.conftest import variables
+from tests.sample_window import COVERED_FLAGS
 from torinvest.case import sample_case
 from torinvest.cli import main
 from torinvest.post.jira import finding_label
@@ -63,7 +64,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
     for jobs in (1, 2):
         said = run(
             "investigate", "--all-open", "--case", str(SAMPLE), "--out", str(r.out(jobs)),
-            "--jobs", str(jobs), "--ledger", str(r.ledger),
+            "--jobs", str(jobs), "--ledger", str(r.ledger), *COVERED_FLAGS,
         )  # fmt: skip
         (root / f"jobs{jobs}.said.json").write_bytes(orjson.dumps(said))
     return r
@@ -151,7 +152,7 @@ def test_a_second_run_does_nothing_new(runs: Runs, tmp_path: Path) -> None:
     before = {f: (out / f"finding-{f}" / "manifest.json").read_bytes() for f in FINDINGS}
     code, said, err = run(
         "investigate", "--all-open", "--case", str(SAMPLE), "--out", str(out), "--jobs", "2",
-        "--ledger", str(runs.ledger),
+        "--ledger", str(runs.ledger), *COVERED_FLAGS,
     )  # fmt: skip
     assert code == 0, err
     assert said.startswith(f"skipped  {F1}") and "investigating" not in err
@@ -167,7 +168,7 @@ def test_post_each_jira_new_creates_then_updates_the_same_issue(
     base = [
         "investigate", "--all-open", "--case", str(SAMPLE), "--out", str(out),
         "--post-each", "jira-new:sec", "--env-file", str(env_file(tmp_path, jira)),
-        "--ledger", str(ledger),
+        "--ledger", str(ledger), *COVERED_FLAGS,
     ]  # fmt: skip
 
     code, said, err = run(*base)
@@ -226,7 +227,7 @@ def test_an_interrupted_all_open_is_finished_by_the_next_run(runs: Runs, tmp_pat
 
     code, said, err = run(
         "investigate", "--all-open", "--case", str(SAMPLE), "--out", str(out),
-        "--ledger", str(tmp_path / "ledger.jsonl"),
+        "--ledger", str(tmp_path / "ledger.jsonl"), *COVERED_FLAGS,
     )  # fmt: skip
     assert code == 0, err
     assert f"investigating {F1} (interrupted in an earlier run: finishing it) …" in err

@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from tests.browser import CHROMIUM, Chromium, chromium
+from tests.sample_window import COVERED
 from torinvest import report
 from torinvest.case import sample_case
 
@@ -116,7 +117,10 @@ def test_the_hostile_report_in_a_spreadsheet_and_in_chromium(tmp_path: Path) -> 
     """One report run (a kernel is the slow part): its CSVs, then the page in Chromium."""
     out = tmp_path / "out"
     options = report.RunOptions(
-        case_dir=str(hostile_case(tmp_path)), ledger=str(tmp_path / "l.jsonl"), **VERDICT
+        case_dir=str(hostile_case(tmp_path)),
+        ledger=str(tmp_path / "l.jsonl"),
+        **VERDICT,
+        **COVERED,
     )
     run = report.run_report(FINDING, out, options)
     assert run.summary_data is not None

@@ -256,7 +256,14 @@ def test_report_of_the_sample_case(tmp_path: Path) -> None:
     assert verdict["status"] == "malicious" and verdict["analyst"] == "ana"
     assert verdict["rationale"] == options.rationale
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", verdict["recorded_at"])
-    assert data["data_issues"] == []
+    # the case's trail holds one day of the default window (14 days back, 7 ahead): the others
+    # were not read, and the report says so (tests.sample_window has a window it covers)
+    (gap,) = data["data_issues"]
+    assert gap["source"] == f"{sample_case().cloudtrail}/AWSLogs/218007301253/CloudTrail/…"
+    assert gap["problem"].startswith(
+        "3 folders: no log file for 2023-06-26–2023-07-09, 2023-07-11–2023-07-17 (21 of the "
+        "window's 22 UTC day(s)): nothing was logged there those days"
+    )
 
     # the verdict is in the ledger, with its evidence
     records, issues = read_ledger(ledger)

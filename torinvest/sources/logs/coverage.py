@@ -159,7 +159,8 @@ def coverage_issues(
                     DataIssue(
                         f"{folder}{region}/",
                         f"no log file for {day_ranges(gaps)} ({len(gaps):,} of the window's "
-                        f"{len(days):,} UTC day(s)): logging stopped or the files are missing; "
+                        f"{len(days):,} UTC day(s)): nothing was logged there those days, or logging stopped, or the "
+                        "files are not here; "
                         "the events of those days, if any, were not read",
                     )
                 )
