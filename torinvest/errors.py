@@ -57,6 +57,12 @@ class InputError(TorinvestError):
     """The analyst's input (a file, a field, an ID, an option) is wrong."""
 
 
+class BeyondRetention(InputError):
+    """A window LookupEvents cannot serve: it ends before the 90 days the service keeps. For
+    ``events`` it is the analyst's input; for an investigation it is a source that could not
+    look (:func:`torinvest.events.load_activity`'s ``beyond_retention``)."""
+
+
 class FindingFileError(InputError):
     """A findings file that cannot be read as GuardDuty findings."""
 

@@ -21,7 +21,7 @@ from pandas.api.types import union_categoricals
 
 from torinvest.aws import Aws
 from torinvest.aws.ids import check_access_key_id
-from torinvest.errors import DataIssue, InputError, OptionsError
+from torinvest.errors import BeyondRetention, DataIssue, InputError, OptionsError
 from torinvest.options import DEFAULT_MAX_ROWS as DEFAULT_MAX_ROWS
 from torinvest.options import EngineOptions
 from torinvest.schema import EVENTS_COLUMNS, time_window
@@ -434,6 +434,7 @@ def load_activity(
     now: pd.Timestamp | None = None,
     engine: EngineOptions | None = None,
     account: str | None = None,
+    beyond_retention: str = "raise",
 ) -> Activity:
     """Load a key's (or a user's) activity from log files (folders, files, ``s3://`` URLs), the
     DuckDB or Athena engine, and/or LookupEvents.
@@ -454,6 +455,11 @@ def load_activity(
     is of another account (LookupEvents asked with another account's credentials, log files
     of other accounts only), the activity says it could not look there
     (:attr:`Activity.account_gap`), never "no events".
+
+    ``beyond_retention``: what a window LookupEvents does not keep (it ended more than 90 days
+    ago) does when LookupEvents is the only source: ``"raise"`` (:class:`BeyondRetention`, for
+    ``events``: the analyst's window) or ``"issue"`` (an investigation of an old finding: a
+    data issue that the activity could not be read, so the report says "could not look").
     """
     engine = engine or EngineOptions()
     if access_key is not None:
@@ -529,9 +535,21 @@ def load_activity(
             )
         except InputError as e:
             if not logs and engine.kind != "athena":
-                raise
-            read = "the log files" if logs else "the Athena table"
-            act.asides.append(f"LookupEvents not used: {e.message}; only {read} were read")
+                if beyond_retention != "issue" or not isinstance(e, BeyondRetention):
+                    raise
+                # the only source cannot serve the window: could not look, not "no events"
+                act.issues.append(
+                    DataIssue(
+                        "LookupEvents",
+                        f"not asked: {e.message}, so the key's activity in the window was not "
+                        "read (this says nothing about whether it was used); "
+                        f"{e.hint or 'load the trail log files of the window'}",
+                        unread=True,
+                    )
+                )
+            else:
+                read = "the log files" if logs else "the Athena table"
+                act.asides.append(f"LookupEvents not used: {e.message}; only {read} were read")
         else:
             frames.append(res_l.frame)
             act.issues += res_l.issues

@@ -210,6 +210,7 @@ def key_activity(
         aws=sources.aws or sources.logs_aws,  # the credentials named, for S3 and Athena too
         engine=sources.engine,
         account=key.account_id,  # sources of other accounts only: "could not look there"
+        beyond_retention="issue",  # a finding older than LookupEvents keeps: could not look
     )
 
 

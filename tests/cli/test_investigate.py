@@ -563,3 +563,38 @@ def test_member_finding_read_from_another_account_is_could_not_look(
     page = (out / "report.html").read_text()
     assert "not an access problem" not in page and "No events:" not in page
     assert "not scored" in page
+
+
+def test_a_finding_older_than_lookupevents_keeps_is_could_not_look(
+    fake_aws: FakeAws, moto: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A finding whose window ended more than 90 days ago, with LookupEvents the only source:
+    a complete report that could not look (naming why and what to do), not a crashed cell and
+    never "No events"; `events --lookup` over such a window stays a usage error."""
+    from torinvest.post.answer import reading
+
+    monkeypatch.setenv("TORINVEST_CACHE", str(tmp_path / "cache"))
+    fake_aws.set_lookup_rate(None)
+    old = (pd.Timestamp.now(tz="UTC") - pd.Timedelta(days=200)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    raw = json.loads((SHAPES / "single_raw.json").read_text())
+    raw["service"].update(eventFirstSeen=old, eventLastSeen=old)
+    raw.update(createdAt=old, updatedAt=old)
+    gd = fake_aws.guardduty("us-east-1")
+    gd.add_findings([raw], detector_id=gd.add_detector(raw["service"]["detectorId"]))
+    out = tmp_path / "o"
+    code, said, err = run(
+        "investigate", raw["id"], "--regions", "us-east-1", "--out", str(out),
+        "--ledger", str(tmp_path / "l.jsonl"), "--lookback-days", "1", "--lookahead-days", "1",
+    )  # fmt: skip
+    assert "Traceback" not in err and "raised" not in err, err
+    assert not fake_aws.calls("LookupEvents")  # nothing it keeps could be asked
+    data = report.check_summary(out / "summary.json")
+    assert data["events"]["total"] == 0
+    (issue,) = [i for i in data["data_issues"] if i["source"] == "LookupEvents"]
+    assert "more than 90 days ago" in issue["problem"] and "--logs" in issue["problem"]
+    assert reading(data).startswith("COULD NOT LOOK")
+    page = (out / "report.html").read_text()
+    assert "No events:" not in page and "not an access problem" not in page
+    assert "Could not look" in page
+    assert code == 1 and "0 events" in said and (out / "report.html").is_file()
+    assert "torinvest: issue: LookupEvents: not asked: the window ends " in err

@@ -17,7 +17,7 @@ from tqdm import tqdm  # text bars on a terminal only (tqdm.auto would put widge
 
 from torinvest.aws import Aws, translate_error
 from torinvest.aws.ids import check_access_key_id
-from torinvest.errors import AwsError, DataIssue, InputError
+from torinvest.errors import AwsError, BeyondRetention, DataIssue, InputError
 from torinvest.schema import iso_utc, time_window
 from torinvest.sources.lookup.cache import PageCache, default_cache_dir
 from torinvest.sources.lookup.fetch import IncompleteRegion, Query, fetch_pages, lookup_client
@@ -122,7 +122,7 @@ def clamp_window(
     """Clamp a window to LookupEvents' 90 days; return a note when it was cut."""
     floor = now - RETENTION
     if end < floor:
-        raise InputError(
+        raise BeyondRetention(
             f"the window ends {end:%Y-%m-%d}, more than 90 days ago: LookupEvents has no events "
             "that old",
             hint="load the trail's log files instead (--logs s3://bucket/prefix or a folder)",
