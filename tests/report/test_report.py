@@ -3,6 +3,7 @@ elsewhere, attacker text escaped), a failing cell still leaving both artifacts, 
 
 from __future__ import annotations
 
+import html as _html
 import re
 import shutil
 import sys
@@ -344,7 +345,35 @@ if os.environ.get("TI_TEST_STOP") == "die":
     _display.answer_first = lambda *a, **k: os._exit(9)
 elif os.environ.get("TI_TEST_STOP") == "hang":
     _display.answer_first = lambda *a, **k: time.sleep(60)
+elif os.environ.get("TI_TEST_STOP") == "raise":
+    def _broken(*a, **k):
+        return {}["a bug"]
+    _display.answer_first = _broken
 """
+
+
+def test_an_unexpected_error_shows_in_one_line_on_the_page(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug (not a torinvest error) in a cell: the page names it in one line and where the full
+    traceback is; the executed notebook keeps the traceback for whoever debugs it."""
+    inject = tmp_path / "inject"
+    inject.mkdir()
+    (inject / "sitecustomize.py").write_text(_STOPPING_SITECUSTOMIZE)
+    monkeypatch.setenv("PYTHONPATH", f"{inject}:{':'.join(sys.path[1:])}")
+    monkeypatch.setenv("TI_TEST_STOP", "raise")
+    out = tmp_path / "out"
+    options = report.RunOptions(case_dir=_case(), ledger=str(tmp_path / "l.jsonl"))
+    with pytest.raises(report.NotebookError):
+        report.run_report(FINDING, out, options)
+    nb = nbformat.read(out / "report.ipynb", as_version=4)
+    (error,) = [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
+    assert len(error.traceback) > 2  # the notebook keeps the whole traceback
+    body = (out / "report.html").read_text(encoding="utf-8")
+    body = body[body.index("<body") :]
+    assert "KeyError: 'a bug'" in _html.unescape(body)
+    assert "(the full traceback is in report.ipynb)" in body
+    assert "Traceback" not in body and "sitecustomize.py" not in body and "Cell In[" not in body
 
 
 @pytest.mark.parametrize(("how", "ename"), [("die", "DeadKernelError"), ("hang", "CellTimeout")])

@@ -114,6 +114,7 @@ def export_html(
     nb = nbformat.read(notebook, as_version=4)
     if title:
         nb.metadata["title"] = title
+    _short_errors(nb, notebook.name)
     resources = {
         "torinvest_csp": _CSP_PLACEHOLDER,
         "torinvest_banner": error_banner(failure) if failure else "",
@@ -121,6 +122,17 @@ def export_html(
     body, _ = exporter().from_notebook_node(nb, resources=resources)
     _write_text(html_path, with_csp(body))
     return html_path
+
+
+def _short_errors(nb: Any, notebook_name: str) -> None:
+    """Each error output of ``nb`` as its one line (``InputError: …``) and where the full
+    traceback is: the page is read by analysts and attached to tickets, where a Python
+    traceback is noise (the executed notebook keeps it)."""
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                line = f"{output.get('ename', 'Error')}: {output.get('evalue', '')}".rstrip(": ")
+                output["traceback"] = [line, f"(the full traceback is in {notebook_name})"]
 
 
 def script_hashes(page: str) -> list[str]:
