@@ -189,8 +189,13 @@ def key_activity(
     window: tuple[pd.Timestamp, pd.Timestamp],
     *,
     follow_derived: bool = True,
+    beyond_retention: str = "issue",
 ) -> Activity:
-    """Everything the key (and keys it minted) did in the window, from every source."""
+    """Everything the key (and keys it minted) did in the window, from every source.
+
+    ``beyond_retention``: a window LookupEvents does not keep, LookupEvents the only source —
+    ``"issue"`` (a report that could not look) or ``"raise"`` (a command that needs the
+    activity to act, and says to give the trail's log files)."""
     logs = list(sources.logs)
     if sources.case is not None and sources.case.cloudtrail.is_dir():
         logs.insert(0, str(sources.case.cloudtrail))
@@ -210,7 +215,7 @@ def key_activity(
         aws=sources.aws or sources.logs_aws,  # the credentials named, for S3 and Athena too
         engine=sources.engine,
         account=key.account_id,  # sources of other accounts only: "could not look there"
-        beyond_retention="issue",  # a finding older than LookupEvents keeps: could not look
+        beyond_retention=beyond_retention,  # a finding older than LookupEvents keeps
     )
 
 
@@ -391,15 +396,19 @@ def investigate(
     follow_derived: bool = True,
     now: pd.Timestamp | None = None,
     findings: FindingsResult | None = None,
+    beyond_retention: str = "issue",
 ) -> Investigation:
     """Run every step for one finding (``findings``: already loaded, not fetched again).
+    ``beyond_retention``: see :func:`key_activity`.
 
     ``follow_derived`` is checked as a yes/no parameter (the text ``"false"`` is False)."""
     follow_derived = param_bool("follow_derived", follow_derived)
     findings = findings if findings is not None else load_findings(sources)
     row, key = locate(findings, finding_id)
     window = window_for(key, lookback_days=lookback_days, lookahead_days=lookahead_days, now=now)
-    activity = key_activity(sources, key, window, follow_derived=follow_derived)
+    activity = key_activity(
+        sources, key, window, follow_derived=follow_derived, beyond_retention=beyond_retention
+    )
     lists = exit_lists(sources)
     events = with_tor(activity.frame, lists, tolerance_hours=tolerance_hours)
     finding_frame = findings.frame()

@@ -407,4 +407,5 @@ def _investigate(args: argparse.Namespace, sources: Any) -> Any:
         lookahead_days=args.lookahead_days,
         tolerance_hours=args.tolerance_hours,
         follow_derived=args.follow_derived,
+        beyond_retention="raise",  # actions/verdicts act on the activity: say to give --logs
     )
