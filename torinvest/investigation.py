@@ -430,6 +430,7 @@ def investigate(
                 agents=counts["by_agent"],
             )
         placed = analysis.geo_provenance(geo)
+    found_signals = analysis.qualify_new(found_signals, len(activity.issues))
     if activity.nothing_read:  # 0 over nothing read is not a quiet key: not scored
         found_signals.append(analysis.Signal(analysis.NOT_LOOKED_SIGNAL, activity.why_nothing(), 0))
     return Investigation(

@@ -304,6 +304,30 @@ def _counted_signals(
     return sorted(found, key=lambda s: (-s.weight, s.name))
 
 
+#: Signals that say a value was "not seen before" the window: their claim holds only as far
+#: as the history before the window was read (:func:`qualify_new`).
+NEW_SIGNALS: frozenset[str] = frozenset(
+    {"new_source_ip", "new_user_agent", "new_asn", "new_country"}
+)
+
+
+def qualify_new(found: Iterable[Signal], unread: int) -> list[Signal]:
+    """``found`` with each :data:`NEW_SIGNALS` signal's detail saying the history was not
+    completely read, when ``unread`` (how many data issues the reading of the activity had: log
+    files or days not read, a region that failed) is not 0: an earlier call from a value called
+    "new" may be in what was not read. Its weight is kept (the value is new to what was read).
+    """
+    if not unread:
+        return list(found)
+    caveat = (
+        f"; the activity was not completely read ({unread:,} data issue(s) about reading it): "
+        "an earlier call may be in what was not read"
+    )
+    return [
+        Signal(s.name, s.detail + caveat, s.weight) if s.name in NEW_SIGNALS else s for s in found
+    ]
+
+
 def _observed(found: Iterable[Observation]) -> list[Signal]:
     return [Signal(o.name, o.detail, o.weight) for o in found]
 
