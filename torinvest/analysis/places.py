@@ -31,6 +31,7 @@ from torinvest.geo import (
     parse_ip,
     rir_countries,
     rir_dataset,
+    stale_line,
     valid_asn,
 )
 from torinvest.grouping import tor_column
@@ -145,19 +146,26 @@ class GeoProvenance:
         return [f"geo: country: {self.country}", f"geo: ASN: {self.asn}"]
 
 
-def geo_provenance(geoip: GeoIP | None) -> GeoProvenance:
+def geo_provenance(geoip: GeoIP | None, events_from: Any = None) -> GeoProvenance:
     """The country dataset (the analyst's Country/City databases first, then the RIR data) and
     the ASN source (the analyst's ASN databases; without one, GuardDuty's for the Tor IPs): a
     database is named for what its type gives (:func:`.geo.database_kinds`). Data issues: a
     damaged database (lookups that failed), one that answered nothing for any address (a
-    database of another kind, or of the wrong IP version), ASNs that name no network."""
-    rir = rir_dataset().describe()
+    database of another kind, or of the wrong IP version), ASNs that name no network, and —
+    with ``events_from`` (the earliest event's time) — a dataset built more than
+    :data:`.geo.STALE_DAYS` before it (:func:`.geo.stale_line`)."""
+    dataset = rir_dataset()
+    rir = dataset.describe()
+    start = utc_timestamp(events_from)
+    day = start.date() if start is not None else None
+    stale = stale_line(dataset.built, day) if day is not None else None
+    rir_issues = [DataIssue("geo", f"the RIR country data ({rir}) {stale}")] if stale else []
     no_asn = (
         "no MaxMind-format ASN database given (--geoip / geoip{why}): ASN and AS organization "
         "only for the findings' Tor IPs, from GuardDuty"
     )
     if geoip is None:
-        return GeoProvenance(rir, no_asn.format(why=""))
+        return GeoProvenance(rir, no_asn.format(why=""), tuple(rir_issues))
     countries = "; ".join(geoip.describe(COUNTRY))
     asns = "; ".join(geoip.describe(ASN))
     without = "; ".join(geoip.without(ASN))
@@ -171,6 +179,8 @@ def geo_provenance(geoip: GeoIP | None) -> GeoProvenance:
         for name in geoip.silent()
     ]
     issues += [DataIssue("geoip", text) for text in geoip.implausible()]
+    issues += [DataIssue("geoip", text) for text in geoip.stale(day)] if day is not None else []
+    issues += rir_issues
     return GeoProvenance(
         f"{countries} where it answers, else {rir}" if countries else rir,
         asns or no_asn.format(why=f": {without}, which holds no ASN" if without else ""),
