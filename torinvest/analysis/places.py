@@ -239,14 +239,7 @@ def new_country_signals(table: pd.DataFrame, window_start: Any) -> list[Observat
         else ""
     )
     if items:
-        return [
-            Observation(
-                "new_country",
-                f"{len(items)} country(ies) not seen before {_hm(start)}: "
-                f"{_listing(items, total=len(items))}{via_tor}",
-                GEO_WEIGHTS["new_country"],
-            )
-        ]
+        return [_new_country(table, before, start, items, via_tor)]
     return [
         Observation(
             "new_country",
@@ -254,6 +247,39 @@ def new_country_signals(table: pd.DataFrame, window_start: Any) -> list[Observat
             0,
         )
     ]
+
+
+def _new_country(
+    table: pd.DataFrame, before: np.ndarray, start: pd.Timestamp, items: list[str], via_tor: str
+) -> Observation:
+    """``new_country`` for ``items``: when no earlier call has a known country (only private or
+    AWS-service callers, or public IPs no dataset places), new cannot be told from usual and it
+    weighs nothing; otherwise its detail names the earlier public IPs without a known country
+    (one of them may be in those countries)."""
+    detail = f"{len(items)} country(ies) not seen before {_hm(start)}: {_listing(items, total=len(items))}"
+    has = table["country"].notna().to_numpy(dtype=bool)
+    public = (
+        (table["ip_kind"] == "public").fillna(False).to_numpy(dtype=bool)
+        if "ip_kind" in table.columns
+        else np.ones(len(table), dtype=bool)
+    )
+    if not (before & has).any():
+        earlier = list(table.loc[before, "source_ip"].astype(str))
+        return Observation(
+            "new_country",
+            f"{detail}; cannot tell: no earlier call's country is known (earlier IP(s): "
+            f"{_listing(earlier, 3)}){via_tor}",
+            0,
+        )
+    unknown = list(table.loc[before & public & ~has, "source_ip"].astype(str))
+    if not unknown:
+        return Observation("new_country", detail + via_tor, GEO_WEIGHTS["new_country"])
+    return Observation(
+        "new_country",
+        f"{detail}; {len(unknown)} earlier public IP(s) have no known country "
+        f"({_listing(unknown, 3)}): they may be in these{via_tor}",
+        GEO_WEIGHTS["new_country"],
+    )
 
 
 def travel_signals(frame: pd.DataFrame, table: pd.DataFrame) -> list[Observation]:
