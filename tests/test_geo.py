@@ -179,3 +179,20 @@ def test_a_database_is_named_for_what_its_type_gives(tmp_path: Path) -> None:
     (asn,) = [s for s in lines if s.startswith("geo: ASN: ")]
     assert str(city) in country and str(asn_db) not in country
     assert str(asn_db) in asn and str(city) not in asn
+
+
+def test_new_asn_against_earlier_ips_of_unknown_asn_cannot_tell(tmp_path: Path) -> None:
+    """A database that knows only a Tor exit (AS64498): the VPS that called before the window
+    has no known ASN, so no earlier call's ASN is known — "AS64498 not seen before" cannot be
+    told and weighs nothing, naming the earlier IPs."""
+    db = write_mmdb(
+        tmp_path / "partial.mmdb",
+        "GeoLite2-ASN",
+        {"185.220.101.34/32": {"autonomous_system_number": 64498}},
+    )
+    src = sources_from_parameters(case_dir=str(CASE.root), geoip=str(db))
+    inv = investigate(FINDING, src, lookback_days=0.5, lookahead_days=0.4)
+    (new,) = [s for s in inv.signals if s.name == "new_asn"]
+    assert new.weight == 0
+    assert new.detail.startswith("1 ASN(s) not seen before: 64498; cannot tell: no earlier call")
+    assert "167.99.201.43" in new.detail

@@ -19,6 +19,7 @@ import logging
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from importlib import metadata
 from pathlib import Path
 from types import TracebackType
@@ -410,6 +411,15 @@ class GeoIP:
             if db.answers.get("bad_asn")
         ]
 
+    def stale(self, events_from: date) -> list[str]:
+        """``PATH (TYPE) was built DAY, N days before the earliest event placed (DAY): …``, one
+        per database built more than :data:`STALE_DAYS` before ``events_from``."""
+        return [
+            f"{db.path} ({db.kind}) {line}"
+            for db in self._databases
+            if (line := stale_line(db.built, events_from)) is not None
+        ]
+
     def without(self, what: str) -> list[str]:
         """The databases (path and type) that are not a source of ``what``, when none is."""
         if any(db.gives(what) for db in self._databases):
@@ -432,6 +442,28 @@ class GeoIP:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+#: A dataset built more than this many days before the earliest event it places is said to
+#: be possibly stale (addresses move between networks and countries).
+STALE_DAYS = 180
+
+
+def stale_line(built: str | None, events_from: date) -> str | None:
+    """``was built DAY, N days before the earliest event placed (DAY): …`` when ``built``
+    (``YYYY-MM-DD``) is more than :data:`STALE_DAYS` before ``events_from``; else None (a date
+    not recorded cannot be judged)."""
+    try:
+        day = date.fromisoformat(built) if built else None
+    except ValueError:
+        return None
+    if day is None or (events_from - day).days <= STALE_DAYS:
+        return None
+    return (
+        f"was built {day}, {(events_from - day).days:,} days before the earliest event placed "
+        f"({events_from}): addresses move between networks and countries, so its answers may "
+        "be stale; use a build from near the events' dates"
+    )
 
 
 def check_geoip(paths: Iterable[str | Path]) -> None:

@@ -438,7 +438,8 @@ def investigate(
                 per_ip_table=table,
                 agents=counts["by_agent"],
             )
-        placed = analysis.geo_provenance(geo)
+        placed = analysis.geo_provenance(geo, _earliest(counts["by_time"] if counts else events))
+    found_signals = analysis.qualify_new(found_signals, len(activity.issues))
     if activity.nothing_read:  # 0 over nothing read is not a quiet key: not scored
         found_signals.append(analysis.Signal(analysis.NOT_LOOKED_SIGNAL, activity.why_nothing(), 0))
     return Investigation(
@@ -459,6 +460,14 @@ def investigate(
         follow_derived=follow_derived,
         **counts,
     )
+
+
+def _earliest(frame: pd.DataFrame) -> pd.Timestamp | None:
+    """The earliest ``event_time`` of ``frame`` (None: no event with a time)."""
+    if frame.empty or "event_time" not in frame.columns:
+        return None
+    first = frame["event_time"].min()
+    return None if pd.isna(first) else first
 
 
 def _database_asns(table: pd.DataFrame) -> pd.Series:

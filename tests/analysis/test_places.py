@@ -75,6 +75,33 @@ def test_new_countries_and_countries_within_the_hour(
     assert "DE" not in travel.detail and "185.220.101.34" not in travel.detail  # Tor left out
 
 
+def test_new_country_against_earlier_ips_of_unknown_country(
+    events: pd.DataFrame, findings: pd.DataFrame, window: tuple
+) -> None:
+    """ "JP, BR not seen before" holds only against earlier IPs whose country is known: with the
+    VPS (the only earlier public IP) unplaced it cannot be told (weight 0, the earlier IPs
+    named); beside a placed earlier IP, the unplaced one is named as possibly in them."""
+    extended = _extended(events)
+    table = an.per_ip(extended, findings=findings)
+    table.loc[table["source_ip"] == VPS, "country"] = pd.NA
+    found = {s.name: s for s in an.signals(extended, finding_window=window, per_ip_table=table)}
+    new = found["new_country"]
+    assert new.weight == 0 and "cannot tell: no earlier call's country is known" in new.detail
+    assert VPS in new.detail and "JP (1.0.16.1)" in new.detail
+
+    early = extended[extended["source_ip"] == VPS].iloc[[0]].copy()
+    early["source_ip"], early["event_id"] = "8.8.4.4", "early-unplaced"
+    more = pd.concat([extended, early], ignore_index=True)
+    table = an.per_ip(more, findings=findings)
+    table.loc[table["source_ip"] == "8.8.4.4", "country"] = pd.NA
+    found = {s.name: s for s in an.signals(more, finding_window=window, per_ip_table=table)}
+    new = found["new_country"]
+    assert new.weight == an.GEO_WEIGHTS["new_country"]
+    assert "1 earlier public IP(s) have no known country (8.8.4.4): they may be in these" in (
+        new.detail
+    )
+
+
 def test_tor_calls_alone_never_make_countries_within_the_hour() -> None:
     rows = [
         {"event_time": t, "event_name": "ListUsers", "source_ip": ip, "event_id": str(n)}

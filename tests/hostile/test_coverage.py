@@ -144,3 +144,22 @@ def test_lookup_events_too_old_says_only_the_log_files_were_read(
     assert "LookupEvents has no events that old; only the log files were read" in err
     gap = "no log file for 2023-07-01–2023-07-09, 2023-07-11–2023-07-31"
     assert any(gap in i for i in issues(err))
+
+
+def test_new_values_against_a_history_not_completely_read_say_so() -> None:
+    """The default window reaches 14 days back, where the case holds no log file: "3 IP(s) not
+    seen before" holds only for what was read (3 regions without those days), and each "new" signal says the activity was not
+    completely read; over a window the files cover, the same signals claim it plainly."""
+    from tests.sample_window import COVERED
+    from torinvest.investigation import investigate, sources_from_parameters
+
+    src = sources_from_parameters(case_dir=str(CASE.root))
+    gappy = {s.name: s for s in investigate("6dde0a8f8d46f6acad893b30f905e97c", src).signals}
+    assert {"new_source_ip", "new_user_agent"} <= set(gappy)
+    for name in ("new_source_ip", "new_user_agent"):
+        assert "the activity was not completely read (3 data issue(s)" in gappy[name].detail
+        assert "an earlier call may be in what was not read" in gappy[name].detail
+    assert "not completely read" not in gappy["tor_use"].detail
+    covered = investigate("6dde0a8f8d46f6acad893b30f905e97c", src, **COVERED).signals
+    assert not [s for s in covered if "not completely read" in s.detail]
+    assert {"new_source_ip", "new_user_agent"} <= {s.name for s in covered}

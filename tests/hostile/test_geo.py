@@ -217,3 +217,40 @@ def test_guardduty_asns_that_name_no_network_are_unknown() -> None:
     placed = an.place_ips(findings["tor_ip"].astype("string"), findings=findings)
     assert pd.isna(placed.loc[0, "asn"])  # GuardDuty's AS0: unknown, never new_asn's "0"
     assert placed.loc[1, ["asn", "asn_source"]].tolist() == ["64499", "guardduty"]
+
+
+def test_a_database_built_years_before_the_events_is_said_possibly_stale(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A GeoLite2-ASN built in 2015 placing 2023 calls: its answers are kept (named as the
+    source) and a data issue says it was built 3,112 days before the earliest event placed and
+    may be stale; a database built near the events says nothing of the kind."""
+    import mmdb_writer
+
+    from tests.sample_window import COVERED
+    from torinvest.case import sample_case
+    from torinvest.investigation import investigate
+
+    with monkeypatch.context() as m:
+        m.setattr(mmdb_writer.time, "time", lambda: 1420070400)  # 2015-01-01
+        old = asn_database(tmp_path / "old.mmdb")
+    finding = "6dde0a8f8d46f6acad893b30f905e97c"
+    case = str(sample_case().root)
+    inv = investigate(finding, sources_from_parameters(case_dir=case, geoip=[str(old)]), **COVERED)
+    stale = [i for i in inv.data_issues if "may be stale" in i.problem]
+    assert [i.to_dict() for i in stale] == [
+        {
+            "source": "geoip",
+            "problem": f"{old} (GeoLite2-ASN) was built 2015-01-01, 3,112 days before the "
+            "earliest event placed (2023-07-10): addresses move between networks and countries, "
+            "so its answers may be stale; use a build from near the events' dates",
+        }
+    ]
+    assert "GeoLite2-ASN (built 2015-01-01)" in inv.geo.asn
+    assert inv.per_ip.set_index("source_ip").loc["185.220.101.34", "asn"] == "64498"
+
+    with monkeypatch.context() as m:
+        m.setattr(mmdb_writer.time, "time", lambda: 1688990400)  # 2023-07-10
+        near = asn_database(tmp_path / "near.mmdb")
+    inv = investigate(finding, sources_from_parameters(case_dir=case, geoip=[str(near)]), **COVERED)
+    assert not [i for i in inv.data_issues if "stale" in i.problem]

@@ -53,6 +53,7 @@ from torinvest.analysis.signals import (
     CONCURRENT_WINDOW,
     DENIED_PATTERN,
     FAILED_ONLY_FACTOR,
+    NEW_SIGNALS,
     RECON_MIN_CALLS,
     RECON_MIN_DENIED,
     RECON_MIN_DISTINCT_CALLS,
@@ -63,6 +64,7 @@ from torinvest.analysis.signals import (
     SENSITIVE_WEIGHTS,
     WEIGHTS,
     Signal,
+    qualify_new,
     signals,
 )
 from torinvest.analysis.summary import summary_sensitive_events, summary_source_ips
@@ -95,6 +97,7 @@ __all__ = [
     "IP_KINDS",
     "MAX_LIST_ITEMS",
     "MAX_SCORE",
+    "NEW_SIGNALS",
     "NOT_A_VERDICT",
     "NOT_LOOKED_SIGNAL",
     "NOT_SCORED",
@@ -135,6 +138,7 @@ __all__ = [
     "per_ip",
     "per_ip_counted",
     "place_ips",
+    "qualify_new",
     "sensitive_events",
     "signals",
     "summary_sensitive_events",

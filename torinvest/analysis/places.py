@@ -31,6 +31,7 @@ from torinvest.geo import (
     parse_ip,
     rir_countries,
     rir_dataset,
+    stale_line,
     valid_asn,
 )
 from torinvest.grouping import tor_column
@@ -145,19 +146,26 @@ class GeoProvenance:
         return [f"geo: country: {self.country}", f"geo: ASN: {self.asn}"]
 
 
-def geo_provenance(geoip: GeoIP | None) -> GeoProvenance:
+def geo_provenance(geoip: GeoIP | None, events_from: Any = None) -> GeoProvenance:
     """The country dataset (the analyst's Country/City databases first, then the RIR data) and
     the ASN source (the analyst's ASN databases; without one, GuardDuty's for the Tor IPs): a
     database is named for what its type gives (:func:`.geo.database_kinds`). Data issues: a
     damaged database (lookups that failed), one that answered nothing for any address (a
-    database of another kind, or of the wrong IP version), ASNs that name no network."""
-    rir = rir_dataset().describe()
+    database of another kind, or of the wrong IP version), ASNs that name no network, and —
+    with ``events_from`` (the earliest event's time) — a dataset built more than
+    :data:`.geo.STALE_DAYS` before it (:func:`.geo.stale_line`)."""
+    dataset = rir_dataset()
+    rir = dataset.describe()
+    start = utc_timestamp(events_from)
+    day = start.date() if start is not None else None
+    stale = stale_line(dataset.built, day) if day is not None else None
+    rir_issues = [DataIssue("geo", f"the RIR country data ({rir}) {stale}")] if stale else []
     no_asn = (
         "no MaxMind-format ASN database given (--geoip / geoip{why}): ASN and AS organization "
         "only for the findings' Tor IPs, from GuardDuty"
     )
     if geoip is None:
-        return GeoProvenance(rir, no_asn.format(why=""))
+        return GeoProvenance(rir, no_asn.format(why=""), tuple(rir_issues))
     countries = "; ".join(geoip.describe(COUNTRY))
     asns = "; ".join(geoip.describe(ASN))
     without = "; ".join(geoip.without(ASN))
@@ -171,6 +179,8 @@ def geo_provenance(geoip: GeoIP | None) -> GeoProvenance:
         for name in geoip.silent()
     ]
     issues += [DataIssue("geoip", text) for text in geoip.implausible()]
+    issues += [DataIssue("geoip", text) for text in geoip.stale(day)] if day is not None else []
+    issues += rir_issues
     return GeoProvenance(
         f"{countries} where it answers, else {rir}" if countries else rir,
         asns or no_asn.format(why=f": {without}, which holds no ASN" if without else ""),
@@ -229,14 +239,7 @@ def new_country_signals(table: pd.DataFrame, window_start: Any) -> list[Observat
         else ""
     )
     if items:
-        return [
-            Observation(
-                "new_country",
-                f"{len(items)} country(ies) not seen before {_hm(start)}: "
-                f"{_listing(items, total=len(items))}{via_tor}",
-                GEO_WEIGHTS["new_country"],
-            )
-        ]
+        return [_new_country(table, before, start, items, via_tor)]
     return [
         Observation(
             "new_country",
@@ -244,6 +247,39 @@ def new_country_signals(table: pd.DataFrame, window_start: Any) -> list[Observat
             0,
         )
     ]
+
+
+def _new_country(
+    table: pd.DataFrame, before: np.ndarray, start: pd.Timestamp, items: list[str], via_tor: str
+) -> Observation:
+    """``new_country`` for ``items``: when no earlier call has a known country (only private or
+    AWS-service callers, or public IPs no dataset places), new cannot be told from usual and it
+    weighs nothing; otherwise its detail names the earlier public IPs without a known country
+    (one of them may be in those countries)."""
+    detail = f"{len(items)} country(ies) not seen before {_hm(start)}: {_listing(items, total=len(items))}"
+    has = table["country"].notna().to_numpy(dtype=bool)
+    public = (
+        (table["ip_kind"] == "public").fillna(False).to_numpy(dtype=bool)
+        if "ip_kind" in table.columns
+        else np.ones(len(table), dtype=bool)
+    )
+    if not (before & has).any():
+        earlier = list(table.loc[before, "source_ip"].astype(str))
+        return Observation(
+            "new_country",
+            f"{detail}; cannot tell: no earlier call's country is known (earlier IP(s): "
+            f"{_listing(earlier, 3)}){via_tor}",
+            0,
+        )
+    unknown = list(table.loc[before & public & ~has, "source_ip"].astype(str))
+    if not unknown:
+        return Observation("new_country", detail + via_tor, GEO_WEIGHTS["new_country"])
+    return Observation(
+        "new_country",
+        f"{detail}; {len(unknown)} earlier public IP(s) have no known country "
+        f"({_listing(unknown, 3)}): they may be in these{via_tor}",
+        GEO_WEIGHTS["new_country"],
+    )
 
 
 def travel_signals(frame: pd.DataFrame, table: pd.DataFrame) -> list[Observation]:

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from torinvest.analysis.agents import attack_tool_signals
-from torinvest.analysis.baseline import baseline
+from torinvest.analysis.baseline import Baseline, baseline
 from torinvest.analysis.helpers import (
     _EPOCH,
     _NEEDED,
@@ -33,6 +33,7 @@ from torinvest.analysis.helpers import (
 from torinvest.analysis.places import GEO_WEIGHTS, Observation, geo_signals
 from torinvest.analysis.sensitive import sensitive_events
 from torinvest.catalogue import CATEGORIES, shipped_catalogue
+from torinvest.geo import ip_kind
 from torinvest.grouping import address_codes_and_labels, codes_and_labels, from_tor, tor_column
 from torinvest.schema import iso_utc, utc_timestamp
 from torinvest.sources.records import DerivedKey
@@ -302,6 +303,30 @@ def _counted_signals(
     )
     log.debug("counted signals: %s", ", ".join(s.name for s in found))
     return sorted(found, key=lambda s: (-s.weight, s.name))
+
+
+#: Signals that say a value was "not seen before" the window: their claim holds only as far
+#: as the history before the window was read (:func:`qualify_new`).
+NEW_SIGNALS: frozenset[str] = frozenset(
+    {"new_source_ip", "new_user_agent", "new_asn", "new_country"}
+)
+
+
+def qualify_new(found: Iterable[Signal], unread: int) -> list[Signal]:
+    """``found`` with each :data:`NEW_SIGNALS` signal's detail saying the history was not
+    completely read, when ``unread`` (how many data issues the reading of the activity had: log
+    files or days not read, a region that failed) is not 0: an earlier call from a value called
+    "new" may be in what was not read. Its weight is kept (the value is new to what was read).
+    """
+    if not unread:
+        return list(found)
+    caveat = (
+        f"; the activity was not completely read ({unread:,} data issue(s) about reading it): "
+        "an earlier call may be in what was not read"
+    )
+    return [
+        Signal(s.name, s.detail + caveat, s.weight) if s.name in NEW_SIGNALS else s for s in found
+    ]
 
 
 def _observed(found: Iterable[Observation]) -> list[Signal]:
@@ -693,14 +718,40 @@ def _baseline_signals(
         )
     asns = base.new_values("asn")
     if asns:
-        out.append(
-            Signal(
-                "new_asn",
-                f"{len(asns)} ASN(s) not seen before: {_listing(asns)}",
-                WEIGHTS["new_asn"],
-            )
-        )
+        out.append(_new_asn_signal(asns, base, ip_asn))
     return out
+
+
+def _new_asn_signal(
+    asns: list[str], base: Baseline, ip_asn: Mapping[str, Any] | pd.Series | None
+) -> Signal:
+    """``new_asn`` for ``asns`` (new against the baseline): when no earlier call's ASN is known
+    (private or AWS-service callers, public IPs the database does not answer), new cannot be
+    told from usual and it weighs nothing; otherwise its detail names the earlier public IPs
+    whose ASN is not known (one of them may be in those ASNs)."""
+    detail = f"{len(asns)} ASN(s) not seen before: {_listing(asns)}"
+    lookup = (
+        ip_asn if isinstance(ip_asn, pd.Series) else pd.Series(dict(ip_asn or {}), dtype=object)
+    )
+    known = {str(k) for k, v in lookup.items() if isinstance(v, str) and v}
+    rows = base.frame[(base.frame["kind"] == "source_ip") & (base.frame["events_before"] > 0)]
+    earlier = [str(v) for v in rows["value"]]
+    if not any(ip in known for ip in earlier):
+        return Signal(
+            "new_asn",
+            f"{detail}; cannot tell: no earlier call's ASN is known (earlier IP(s): "
+            f"{_listing(earlier, 3)})",
+            0,
+        )
+    unknown = [ip for ip in earlier if ip not in known and ip_kind(ip) == "public"]
+    if not unknown:
+        return Signal("new_asn", detail, WEIGHTS["new_asn"])
+    return Signal(
+        "new_asn",
+        f"{detail}; {len(unknown)} earlier public IP(s) have no known ASN "
+        f"({_listing(unknown, 3)}): they may be in these",
+        WEIGHTS["new_asn"],
+    )
 
 
 def _concurrency_signals(rows: _Rows) -> list[Signal]:
