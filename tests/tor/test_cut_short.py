@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import lzma
-import tarfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from tests.tor.archives import tar_xz
 from torinvest import tor
 from torinvest.cli import main
 
@@ -42,16 +42,6 @@ def _tordnsel(when: str = WHEN, later: str = LATER) -> str:
 def _interval() -> str:
     rows = [f"{ip},2025-01-10T00:00:00Z,2025-01-10T23:00:00Z,12" for ip in EXITS]
     return "ip,first_seen_utc,last_seen_utc,n_snapshots\n" + "\n".join(rows) + "\n"
-
-
-def _tar_xz(members: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:xz") as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
 
 
 def _mid_line(text: str, marker: str) -> str:
@@ -134,7 +124,7 @@ def test_a_cut_member_of_an_archive_rules_nothing_out_and_the_whole_ones_still_d
     late = _tordnsel("2025-01-10 20:00:00", "2025-01-10 21:00:00")
     members = {"e/2025-01-10-12": _tordnsel().encode(), "e/2025-01-10-20": late[:3000].encode()}
     path = tmp_path / "exit-list-2025-01.tar.xz"
-    path.write_bytes(_tar_xz(members))
+    path.write_bytes(tar_xz(members))
     lists = tor.read_exit_list(path, now=datetime(2026, 1, 1, tzinfo=UTC))
     one_hour = pd.Timedelta(hours=1)
     assert tor.ip_status(NOT_TOR, pd.Timestamp(AT), lists, one_hour) is False
@@ -175,7 +165,7 @@ def test_a_whole_list_without_its_last_newline_is_not_cut(tmp_path: Path) -> Non
 # refresh
 # --------------------------------------------------------------------------------------------
 URL = "https://collector.torproject.org/archive/exit-lists/exit-list-2024-05.tar.xz"
-ARCHIVE = _tar_xz(
+ARCHIVE = tar_xz(
     {f"exit-list-2024-05/01/2024-05-01-{h:02d}-02-01": _tordnsel().encode() for h in range(24)}
 )
 

@@ -3,14 +3,13 @@ they mark IPs as Tor, never "not Tor" —; lists dated in the future are not use
 
 from __future__ import annotations
 
-import io
-import tarfile
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from tests.tor.archives import tar_xz
 from torinvest import tor
 from torinvest.errors import DataIssue
 
@@ -33,16 +32,6 @@ def _tordnsel(rows: list[tuple[str, str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _tar_xz(members: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:xz") as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
 def _one_address_list(folder: Path, fmt: str) -> Path:
     """203.0.113.9 as the only address of a list, in each format the loader reads."""
     folder.mkdir()
@@ -56,7 +45,7 @@ def _one_address_list(folder: Path, fmt: str) -> Path:
         )
     else:
         member = _tordnsel([("203.0.113.9", "2019-06-30 11:00:00")]).encode()
-        (folder / "exit-list-2019-06.tar.xz").write_bytes(_tar_xz({"e/2019-06-30": member}))
+        (folder / "exit-list-2019-06.tar.xz").write_bytes(tar_xz({"e/2019-06-30": member}))
     return folder
 
 

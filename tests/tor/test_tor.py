@@ -8,7 +8,6 @@ import io
 import itertools
 import lzma
 import shutil
-import tarfile
 import urllib.error
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -18,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.tor.archives import tar_xz
 from torinvest import tor
 from torinvest.case import sample_case
 from torinvest.errors import DataIssue, InputError, OptionsError
@@ -571,16 +571,6 @@ def test_gzipped_daily_lists() -> None:
     assert lists.observations["ip"].head(2).tolist() == ["103.234.220.195", "103.234.220.197"]
 
 
-def _tar_xz(members: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:xz") as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
 def _hourly_members() -> dict[str, bytes]:
     return {f"exit-list-2018-11/{p.parent.name}/{p.name}": p.read_bytes() for p in HOURLY}
 
@@ -596,7 +586,7 @@ def test_collector_monthly_archive(tmp_path: Path) -> None:
     members["exit-list-2018-11/PROVENANCE.md"] = b"# not a list\n"
     members["exit-list-2018-11/02/2018-11-02-02-02-01"] = b"<html>502 Bad Gateway</html>\n"
     archive = tmp_path / "exit-list-2018-11.tar.xz"
-    archive.write_bytes(_tar_xz(members))
+    archive.write_bytes(tar_xz(members))
 
     lists = tor.read_exit_list(archive)
     # 3,726 ExitAddress lines in the four hourly lists; the same (address, time) repeats hourly
@@ -687,7 +677,7 @@ def test_bad_files_become_issues_and_the_rest_loads(tmp_path: Path) -> None:
         "ExitNode 0011BD2485AD45D984EC4159C88FC066E5E3300E\nExitAddress 162.247.72.201\n"
     )
     (folder / "mixed-2018-11-01.txt").write_text("185.220.101.34\nhello\n185.220.101.35\n")
-    (folder / "exit-list-2018-12.tar.xz").write_bytes(_tar_xz(_hourly_members())[:5000])
+    (folder / "exit-list-2018-12.tar.xz").write_bytes(tar_xz(_hourly_members())[:5000])
     (folder / "README.md").write_text("notes\n")
     (folder / ".hidden-2018-11-01.txt").write_text("not read\n")
     lists = tor.load_exit_lists(folder, tmp_path / "missing", bundled=False)
@@ -902,7 +892,7 @@ def test_refresh_saves_the_current_list_under_a_dated_name(tmp_path: Path) -> No
 
 
 def test_refresh_a_past_month_from_collector(tmp_path: Path) -> None:
-    archive = _tar_xz(_hourly_members())
+    archive = tar_xz(_hourly_members())
     opener = FakeOpener(archive)
     result = tor.refresh(tmp_path, month="2018-11", opener=opener, timeout=5)
     url = "https://collector.torproject.org/archive/exit-lists/exit-list-2018-11.tar.xz"
