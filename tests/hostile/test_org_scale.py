@@ -17,6 +17,7 @@ import copy
 import gzip
 import io
 import json
+import re
 import shutil
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -815,6 +816,41 @@ def test_username_root_matches_the_root_user(tmp_path: Path, engine: str) -> Non
     )
     roots = [r["eventID"] for r in records if (r.get("userIdentity") or {}).get("type") == "Root"]
     assert set(act.frame["event_id"]) == set(roots) and len(set(roots)) == 4
+
+
+@pytest.mark.parametrize("name", ["a\u2028b", "sess\u2029", "c1\x85x"])
+def test_a_user_name_holding_a_line_separator_is_found_by_every_engine(
+    tmp_path: Path, name: str
+) -> None:
+    """A name holding a character that breaks lines (U+2028, U+2029, NEL) is one value in the
+    SQL: DuckDB finds the records the file loader finds (it read "no event … not an access
+    problem": the query was indented line by line, inside the literal too), and the Athena SQL
+    keeps it on one line."""
+    records = json.loads(
+        (AWSDOCS / "awsdocs_cloudtrail_examples.jsonl").read_text().splitlines()[0]
+    )
+    records = [
+        {**records, "eventID": f"e{i}", "userIdentity": {"type": "IAMUser", "userName": n}}
+        for i, n in enumerate([name, name.replace(name[-1], "")])
+    ]
+    (tmp_path / "log.json").write_text(json.dumps({"Records": records}))
+    got = {}
+    for engine in ("files", "duckdb"):
+        code, out, err = run(
+            "events", "--logs", str(tmp_path), "--engine", engine, "--username", name,
+            "--out", str(tmp_path / f"{engine}.csv"),
+        )  # fmt: skip
+        assert code == 0, err
+        got[engine] = list(pd.read_csv(tmp_path / f"{engine}.csv")["event_id"])
+    assert got == {"files": ["e0"], "duckdb": ["e0"]}
+    code, out, err = run(
+        "events", "--engine", "athena", "--athena-database", "security", "--username", name,
+        *WINDOW, "--print-sql", "--out", str(tmp_path / "x.parquet"),
+    )  # fmt: skip
+    assert code == 0, err
+    separator = next(c for c in name if not c.isprintable())
+    assert separator not in out and "user_name =" in out
+    assert re.search(rf"CHR\(\s*{ord(separator)}\)", out)
 
 
 def test_athena_sql_has_the_user_filter(tmp_path: Path) -> None:
