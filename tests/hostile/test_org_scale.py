@@ -921,3 +921,47 @@ def test_print_sql_with_follow_derived_says_what_runs(tmp_path: Path) -> None:
     )  # fmt: skip
     assert code == 0, err
     assert out.startswith("-- --follow-derived: this query runs again for the keys minted")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("--engine", "files", "--logs", str(CASE.cloudtrail)),
+        ("--engine", "duckdb", "--logs", str(CASE.cloudtrail)),
+        ("--engine", "athena", "--athena-database", "security", "--print-sql"),
+        ("--lookup",),
+    ],
+)
+@pytest.mark.parametrize("name", ["benjamin\n", "ben\x01", "x" * 129])
+def test_a_user_name_with_a_control_character_is_a_usage_error_in_every_engine(
+    tmp_path: Path, argv: tuple[str, ...], name: str
+) -> None:
+    """A pasted trailing newline or a control character is refused (exit 2) by every engine
+    alike: the file loader read "no event of benjamin\\n", DuckDB refused it (exit 1)."""
+    out_file = tmp_path / "x.csv"
+    code, out, err = run("events", *argv, "--username", name, *WINDOW, "--out", str(out_file))
+    assert code == 2, err
+    assert errors(err) and "--username" in errors(err)[0] and not out and not out_file.exists()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("events", "--engine", "athena", "--athena-database", "security", "--print-sql",
+         *WINDOW, "--out", "x.csv", "--athena-table"),
+        ("events", "--engine", "athena", "--athena-table", "t", "--print-sql", *WINDOW,
+         "--out", "x.csv", "--athena-database"),
+        ("athena-ddl", "--bucket", "trail-logs", "--accounts", "123456789012", "--table"),
+        ("athena-ddl", "--bucket", "trail-logs", "--accounts", "123456789012", "--database"),
+    ],
+)  # fmt: skip
+def test_a_table_name_with_a_trailing_newline_is_refused(
+    argv: tuple[str, ...], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An Athena database or table name is only lower-case letters, digits and _: a trailing
+    newline (which ``$`` let through) never reaches a FROM or a CREATE TABLE; a usage error."""
+    with pytest.raises(SystemExit) as exited:
+        run(*argv, "cloudtrail\n")
+    assert exited.value.code == 2
+    captured = capsys.readouterr()
+    assert not captured.out and "invalid Athena name 'cloudtrail\\n'" in captured.err

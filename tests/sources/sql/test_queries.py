@@ -102,3 +102,20 @@ def test_sql_literal_is_what_sqlglot_writes_and_reads_back(value: str) -> None:
     back = sqlglot.transpile(trino, read="trino", write="duckdb")[0]
     for sql in (f"SELECT {literal} AS v", back):
         assert duckdb.sql(sql).fetchall() == [(value,)]
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"regions": ["us-east-1\n"]},
+        {"regions": ["us-east-\u0661"]},  # an Arabic-Indic digit: \d matched it
+        {"accounts": ["123456789012\n"]},
+        {"accounts": ["\u0661" * 12]},
+        {"user_name": "benjamin\n"},
+    ],
+)
+def test_a_scope_value_that_only_looks_right_is_refused(kwargs: dict[str, list[str]]) -> None:
+    """A trailing newline (which ``$`` let through) or a non-ASCII digit is not a region,
+    account or user name: refused, never a literal matching no partition or record."""
+    with pytest.raises(InputError):
+        make_scope(start=START, end=END, **kwargs)  # type: ignore[arg-type]
