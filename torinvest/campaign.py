@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from torinvest.addresses import canonical_ips
-from torinvest.aws.ids import is_access_key_id
+from torinvest.aws.ids import USER_NAME_RE, is_access_key_id
 from torinvest.findings import FindingsResult
 from torinvest.findings.related import (
     RelatedFindings,
@@ -156,9 +156,12 @@ def command_for(
     """The shell command (each argument quoted: user names are attacker-written) that
     investigates a caller: ``torinvest investigate FINDING_ID …`` when a finding names its key,
     else ``torinvest events … --access-key KEY`` (``--username NAME`` without a key) over the
-    same sources and window; None when the caller has neither."""
+    same sources and window; None when the caller has neither (a user name holding a control
+    character is none: ``--username`` refuses it)."""
     key, name = _text(row.get("access_key_id")), _text(row.get("user_name"))
     key = key if key and is_access_key_id(key) else None  # never a path or an option
+    # a name `events --username` refuses (a control character…) gives no command
+    name = name if name and USER_NAME_RE.fullmatch(name) else None
     sources = source_args(src)
     if key and key in findings_by_key:
         fid = findings_by_key[key]

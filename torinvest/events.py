@@ -20,7 +20,7 @@ import pandas as pd
 from pandas.api.types import union_categoricals
 
 from torinvest.aws import Aws
-from torinvest.aws.ids import check_access_key_id
+from torinvest.aws.ids import check_access_key_id, check_user_name
 from torinvest.errors import BeyondRetention, DataIssue, InputError, OptionsError
 from torinvest.options import DEFAULT_MAX_ROWS as DEFAULT_MAX_ROWS
 from torinvest.options import EngineOptions
@@ -307,6 +307,11 @@ def check_activity_options(
             hint="--access-key AKIA… for a key (and what it minted), --username for a user or "
             "role session",
         )
+    if username is not None:
+        try:
+            check_user_name(username, name="--username")
+        except InputError as e:
+            raise OptionsError(e.message, hint=e.hint) from None
     if lookup and not (access_key or username):
         raise OptionsError(
             "LookupEvents needs an access key or a user name",

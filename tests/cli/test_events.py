@@ -103,13 +103,15 @@ def test_a_derived_key_that_is_not_a_key_is_an_issue_never_followed_nor_printed_
 
 
 def test_the_user_name_is_inert_in_the_summary(tmp_path: Path) -> None:
-    code, out, _err = run(
+    """A user name holding control characters is a usage error (no engine searches for it),
+    whose message shows them escaped."""
+    code, out, err = run(
         "events", "--case", str(sample_case().root), "--username", "bob\x1b]8;;http://x\x07",
         "--out", str(tmp_path / "x.parquet"),
     )  # fmt: skip
-    assert code == 0
-    assert "\x1b" not in out and "\x07" not in out
-    assert "bob\\x1b]8;;http://x\\x07" in out
+    assert code == 2
+    assert "\x1b" not in out + err and "\x07" not in out + err
+    assert "invalid --username 'bob\\x1b]8;;http://x\\x07'" in err
 
 
 def test_no_event_exported_as_json_lines_is_an_empty_file(tmp_path: Path) -> None:

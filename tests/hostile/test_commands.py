@@ -56,6 +56,17 @@ def test_the_ip_pivot_command_of_a_caller_named_like_an_option_parses_back(
     assert (found.command, found.finding_id) == ("investigate", FINDING)
 
 
+@pytest.mark.parametrize("name", ["sess\n", "a\x1b[31mb", "x" * 129])
+def test_no_ip_pivot_command_searches_a_user_name_events_refuses(name: str) -> None:
+    """A caller known only by a user name ``events --username`` refuses (a control character,
+    a trailing newline, too long: a forged record's) gets no command, not one failing with a
+    usage error; a key beside it still gets its command."""
+    src = sources_from_parameters(case_dir=str(sample_case().root))
+    assert campaign.command_for({"user_name": name}, src, WINDOW, {}) is None
+    row = {"user_name": name, "access_key_id": KEY}
+    assert parsed(campaign.command_for(row, src, WINDOW, {}) or "").access_key == KEY
+
+
 @pytest.mark.parametrize("value", HOSTILE)
 def test_investigate_notebook_verdict_and_demo_commands_parse_back(
     value: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -1032,3 +1032,30 @@ def run_investigate(case: Path, out: Path, *extra: str) -> str:
     )
     assert code == 0, err
     return (out / "summary.json").read_text()
+
+
+@pytest.mark.parametrize("shape", ["records", "json-lines"])
+@pytest.mark.parametrize("engine", ["files", "duckdb"])
+@pytest.mark.parametrize(
+    "odd", [["AKIATFQR7NSC8Q4X20BJ"], {"id": "AKIATFQR7NSC8Q4X20BJ"}], ids=["list", "object"]
+)
+def test_an_access_key_id_that_is_not_text_loses_nothing_beside_it(
+    tmp_path: Path, shape: str, engine: str, odd: object
+) -> None:
+    """A record whose userIdentity.accessKeyId is a list or an object (holding the key's text)
+    is no call of the key: every other record of the key in the file is found, by both engines
+    (a DuckDB file of another shape is read by the file loader). It was an internal error
+    (TypeError: unhashable type) that lost the whole run."""
+    recs = records(INVICTUS[0])
+    mine = [r for r in recs if (r.get("userIdentity") or {}).get("accessKeyId") == SUSPECT]
+    bad = copy.deepcopy(mine[0])
+    bad["eventID"], bad["userIdentity"]["accessKeyId"] = "odd-key", odd
+    path = tmp_path / "log.json"
+    if shape == "records":
+        path.write_text(json.dumps({"Records": [bad, *recs]}))
+    else:
+        path.write_text("\n".join(json.dumps(r) for r in [bad, *recs]))
+    act = load_activity(
+        logs=[tmp_path], access_key=SUSPECT, engine=EngineOptions(kind=engine, max_rows=None)
+    )
+    assert sorted(act.frame["event_id"]) == sorted(r["eventID"] for r in mine)

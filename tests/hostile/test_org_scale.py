@@ -17,6 +17,7 @@ import copy
 import gzip
 import io
 import json
+import re
 import shutil
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -817,6 +818,41 @@ def test_username_root_matches_the_root_user(tmp_path: Path, engine: str) -> Non
     assert set(act.frame["event_id"]) == set(roots) and len(set(roots)) == 4
 
 
+@pytest.mark.parametrize("name", ["a\u2028b", "sess\u2029", "c1\x85x"])
+def test_a_user_name_holding_a_line_separator_is_found_by_every_engine(
+    tmp_path: Path, name: str
+) -> None:
+    """A name holding a character that breaks lines (U+2028, U+2029, NEL) is one value in the
+    SQL: DuckDB finds the records the file loader finds (it read "no event … not an access
+    problem": the query was indented line by line, inside the literal too), and the Athena SQL
+    keeps it on one line."""
+    records = json.loads(
+        (AWSDOCS / "awsdocs_cloudtrail_examples.jsonl").read_text().splitlines()[0]
+    )
+    records = [
+        {**records, "eventID": f"e{i}", "userIdentity": {"type": "IAMUser", "userName": n}}
+        for i, n in enumerate([name, name.replace(name[-1], "")])
+    ]
+    (tmp_path / "log.json").write_text(json.dumps({"Records": records}))
+    got = {}
+    for engine in ("files", "duckdb"):
+        code, out, err = run(
+            "events", "--logs", str(tmp_path), "--engine", engine, "--username", name,
+            "--out", str(tmp_path / f"{engine}.csv"),
+        )  # fmt: skip
+        assert code == 0, err
+        got[engine] = list(pd.read_csv(tmp_path / f"{engine}.csv")["event_id"])
+    assert got == {"files": ["e0"], "duckdb": ["e0"]}
+    code, out, err = run(
+        "events", "--engine", "athena", "--athena-database", "security", "--username", name,
+        *WINDOW, "--print-sql", "--out", str(tmp_path / "x.parquet"),
+    )  # fmt: skip
+    assert code == 0, err
+    separator = next(c for c in name if not c.isprintable())
+    assert separator not in out and "user_name =" in out
+    assert re.search(rf"CHR\(\s*{ord(separator)}\)", out)
+
+
 def test_athena_sql_has_the_user_filter(tmp_path: Path) -> None:
     code, out, err = run(
         "events", "--engine", "athena", "--athena-database", "security", "--username",
@@ -885,3 +921,47 @@ def test_print_sql_with_follow_derived_says_what_runs(tmp_path: Path) -> None:
     )  # fmt: skip
     assert code == 0, err
     assert out.startswith("-- --follow-derived: this query runs again for the keys minted")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("--engine", "files", "--logs", str(CASE.cloudtrail)),
+        ("--engine", "duckdb", "--logs", str(CASE.cloudtrail)),
+        ("--engine", "athena", "--athena-database", "security", "--print-sql"),
+        ("--lookup",),
+    ],
+)
+@pytest.mark.parametrize("name", ["benjamin\n", "ben\x01", "x" * 129])
+def test_a_user_name_with_a_control_character_is_a_usage_error_in_every_engine(
+    tmp_path: Path, argv: tuple[str, ...], name: str
+) -> None:
+    """A pasted trailing newline or a control character is refused (exit 2) by every engine
+    alike: the file loader read "no event of benjamin\\n", DuckDB refused it (exit 1)."""
+    out_file = tmp_path / "x.csv"
+    code, out, err = run("events", *argv, "--username", name, *WINDOW, "--out", str(out_file))
+    assert code == 2, err
+    assert errors(err) and "--username" in errors(err)[0] and not out and not out_file.exists()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("events", "--engine", "athena", "--athena-database", "security", "--print-sql",
+         *WINDOW, "--out", "x.csv", "--athena-table"),
+        ("events", "--engine", "athena", "--athena-table", "t", "--print-sql", *WINDOW,
+         "--out", "x.csv", "--athena-database"),
+        ("athena-ddl", "--bucket", "trail-logs", "--accounts", "123456789012", "--table"),
+        ("athena-ddl", "--bucket", "trail-logs", "--accounts", "123456789012", "--database"),
+    ],
+)  # fmt: skip
+def test_a_table_name_with_a_trailing_newline_is_refused(
+    argv: tuple[str, ...], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An Athena database or table name is only lower-case letters, digits and _: a trailing
+    newline (which ``$`` let through) never reaches a FROM or a CREATE TABLE; a usage error."""
+    with pytest.raises(SystemExit) as exited:
+        run(*argv, "cloudtrail\n")
+    assert exited.value.code == 2
+    captured = capsys.readouterr()
+    assert not captured.out and "invalid Athena name 'cloudtrail\\n'" in captured.err

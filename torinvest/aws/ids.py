@@ -173,6 +173,23 @@ def check_external_id(value: str, *, name: str = "external ID") -> str:
     return value
 
 
+#: A user name filter (LookupEvents' ``Username``): an IAM user name (64) or a session name
+#: (64), with room; no control character (a value enters the SQL queries as a literal only).
+USER_NAME_RE = re.compile(r"[^\x00-\x1f\x7f]{1,128}")
+
+
+def check_user_name(value: object, *, name: str = "user name") -> str:
+    """``value`` when it is a user name filter (:data:`USER_NAME_RE`, the whole value: a
+    trailing newline is refused too, not searched for); else :class:`InputError` naming
+    ``name``. Not trimmed: the records are matched as written."""
+    if isinstance(value, str) and USER_NAME_RE.fullmatch(value):
+        return value
+    raise InputError(
+        f"invalid {name} {str(value)[:70]!r}",
+        hint="an IAM user name or a role session name (1–128 characters, no control characters)",
+    )
+
+
 def check_finding_id(finding_id: str) -> str:
     """``finding_id`` without surrounding whitespace when it is shaped like a GuardDuty finding
     ID — 8–128 lower-case letters and digits (:data:`FINDING_ID_RE`; GuardDuty issues 32

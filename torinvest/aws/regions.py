@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from torinvest.errors import InvalidRegionError
 
-REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+REGION_RE = re.compile(r"\A[a-z]{2}(-[a-z]+)+-[0-9]{1,2}\Z")
 
 
 def validate_region(name: str) -> str:

@@ -64,6 +64,14 @@ def value_of(check: Callable[..., Any]) -> Callable[[str], Any]:
     return parse
 
 
+def _athena_name(text: str) -> str:
+    """``--athena-database``/``--athena-table``: a name of lower-case letters, digits and _."""
+    from torinvest.sources.sql.ddl import _table_name  # imported when an option is given
+
+    _table_name(text, None)
+    return text
+
+
 def _regions(text: str) -> str:
     """``--regions``: 'all' or a list of region codes (:func:`parse_regions`), kept as text."""
     parse_regions(text)
@@ -152,8 +160,16 @@ def _add_engine_args(p: argparse.ArgumentParser) -> None:
         help="files (default): the file loader; duckdb: embedded SQL over the same files; "
         "athena: the CloudTrail table in Athena (see `torinvest athena-ddl`)",
     )
-    g.add_argument("--athena-database", help="Athena database holding the CloudTrail table")
-    g.add_argument("--athena-table", help="the CloudTrail table (default cloudtrail_logs)")
+    g.add_argument(
+        "--athena-database",
+        type=value_of(_athena_name),
+        help="Athena database holding the CloudTrail table",
+    )
+    g.add_argument(
+        "--athena-table",
+        type=value_of(_athena_name),
+        help="the CloudTrail table (default cloudtrail_logs)",
+    )
     g.add_argument("--athena-workgroup", help="Athena workgroup")
     g.add_argument("--athena-output", metavar="S3_URL", help="query result location s3://…")
     g.add_argument(

@@ -4,6 +4,7 @@ the user and region filters are in every query of both dialects.
 
 from __future__ import annotations
 
+import duckdb
 import pytest
 import sqlglot
 
@@ -12,7 +13,7 @@ from torinvest.errors import InputError
 from torinvest.sources.logs import load_logs, subset
 from torinvest.sources.sql.athena import AthenaEngine
 from torinvest.sources.sql.duckdb import DuckDBEngine
-from torinvest.sources.sql.queries import events_query, iter_queries, make_scope
+from torinvest.sources.sql.queries import events_query, iter_queries, make_scope, to_trino
 from torinvest.sources.sql.run import load_sql
 
 
@@ -79,16 +80,42 @@ def test_the_user_and_region_filters_are_in_every_query_of_both_dialects(name: s
         "line\nbreak\r\ttab",
         "nul\x00byte",
         "é 漢字 \u2028 \U0001f600",
+        "\n",
+        "trailing\n",
+        "c1\x85\u2029",
         '"double" $$dollar$$',
     ],
 )
 def test_sql_literal_is_what_sqlglot_writes_and_reads_back(value: str) -> None:
-    """Values are quoted without sqlglot (building the queries does not import it), exactly as
-    sqlglot writes a string in DuckDB's and Trino's dialects, and read back as the same value."""
+    """Values are quoted without sqlglot (building the queries does not import it): printable
+    text exactly as sqlglot writes a string in DuckDB's and Trino's dialects; control
+    characters and line separators as chr() (one line: indenting the query keeps it). DuckDB
+    reads the literal, and its Trino translation, back as the same value."""
     from torinvest.sources.sql.projection import sql_literal
 
     literal = sql_literal(value)
-    for dialect in ("duckdb", "trino"):
-        assert literal == sqlglot.exp.Literal.string(value).sql(dialect)
-        parsed = sqlglot.parse_one(f"SELECT {literal}", read=dialect).expressions[0]
-        assert isinstance(parsed, sqlglot.exp.Literal) and parsed.this == value
+    assert len(literal.splitlines()) == 1 and literal.isprintable()
+    if value.isprintable():
+        for dialect in ("duckdb", "trino"):
+            assert literal == sqlglot.exp.Literal.string(value).sql(dialect)
+    trino = to_trino(f"SELECT {literal} AS v", pretty=False)
+    back = sqlglot.transpile(trino, read="trino", write="duckdb")[0]
+    for sql in (f"SELECT {literal} AS v", back):
+        assert duckdb.sql(sql).fetchall() == [(value,)]
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"regions": ["us-east-1\n"]},
+        {"regions": ["us-east-\u0661"]},  # an Arabic-Indic digit: \d matched it
+        {"accounts": ["123456789012\n"]},
+        {"accounts": ["\u0661" * 12]},
+        {"user_name": "benjamin\n"},
+    ],
+)
+def test_a_scope_value_that_only_looks_right_is_refused(kwargs: dict[str, list[str]]) -> None:
+    """A trailing newline (which ``$`` let through) or a non-ASCII digit is not a region,
+    account or user name: refused, never a literal matching no partition or record."""
+    with pytest.raises(InputError):
+        make_scope(start=START, end=END, **kwargs)  # type: ignore[arg-type]

@@ -31,7 +31,7 @@ LOG_SUFFIXES = (
 SKIP_FOLDERS = frozenset({"CloudTrail-Digest"})
 
 
-ACCOUNT_RE = re.compile(r"^\d{12}$")
+ACCOUNT_RE = re.compile(r"\A[0-9]{12}\Z")
 ORG_RE = re.compile(r"^o-[a-z0-9]{10,32}$")
 FILE_NAME_RE = re.compile(
     r"^(?P<account>\d{12})_CloudTrail_(?P<region>[a-z0-9-]+)_(?P<day>\d{8})T\d{4,6}Z_"

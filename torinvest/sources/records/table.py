@@ -441,11 +441,12 @@ def event_id_hash(ids: pa.Array) -> pa.Array:
 def filter_keys(
     records: Iterable[Mapping[str, Any]], keys: Collection[str]
 ) -> list[Mapping[str, Any]]:
-    """The records whose caller used one of ``keys`` (``userIdentity.accessKeyId``)."""
+    """The records whose caller used one of ``keys`` (``userIdentity.accessKeyId``, text: a
+    list or object written there is no key, and not a reason to fail the file)."""
     out = []
     for r in records:
         u = r.get("userIdentity")
-        if isinstance(u, dict) and u.get("accessKeyId") in keys:
+        if isinstance(u, dict) and isinstance(key := u.get("accessKeyId"), str) and key in keys:
             out.append(r)
     return out
 

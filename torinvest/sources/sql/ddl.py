@@ -26,7 +26,7 @@ DATE_FORMAT = "yyyy/MM/dd"
 FIRST_DAY = date(2013, 11, 1)
 
 
-TABLE_NAME_RE = re.compile(r"^[a-z0-9_]{1,255}$")
+TABLE_NAME_RE = re.compile(r"\A[a-z0-9_]{1,255}\Z")
 #: Prefixes and suffixes S3 reserves: no general purpose bucket has them (S3 User Guide,
 #: "General purpose bucket naming rules").
 BUCKET_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")

@@ -12,6 +12,7 @@ literals (:func:`sql_literal`). Plain text: nothing here imports an engine.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Iterable
 from typing import Any
 
@@ -99,13 +100,39 @@ def _boolean(column: str) -> str:
     )
 
 
-def sql_literal(value: str) -> str:
-    """A SQL string literal (quotes doubled): the only way values enter the queries.
+#: Characters a literal never holds as written: control characters (C0, DEL, C1) and the
+#: line and paragraph separators. ``str.splitlines`` breaks lines at some of them, and a query
+#: is indented line by line (:func:`.queries.render`): written inside a literal, such a
+#: character would be indented too, and the literal would no longer be the value.
+_UNWRITTEN = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 
-    DuckDB's and Trino's rule, and what sqlglot writes for a string in either dialect (a test
-    holds it): every other character stands for itself. Written out, so that building the
-    queries does not import sqlglot (only their translation, :func:`.queries.to_trino`, does)."""
-    return "'" + str(value).replace("'", "''") + "'"
+
+def sql_literal(value: str) -> str:
+    """A SQL string literal: the only way values enter the queries.
+
+    Quotes doubled (DuckDB's and Trino's rule, what sqlglot writes for a string in either
+    dialect: every other character stands for itself), and each character of
+    :data:`_UNWRITTEN` as ``chr(code point)`` joined with ``||``: the literal is one line of
+    printable text, which indenting the query and printing it (``--print-sql``) keep as it is.
+    Written out, so that building the queries does not import sqlglot (only their
+    translation, :func:`.queries.to_trino`, does)."""
+    text = str(value)
+    parts: list[str] = []
+    last = 0
+    for match in _UNWRITTEN.finditer(text):
+        if match.start() > last or not parts:
+            parts.append(_quoted(text[last : match.start()]))
+        parts += [f"chr({ord(c)})" for c in match.group()]
+        last = match.end()
+    if not parts:
+        return _quoted(text)
+    if last < len(text):
+        parts.append(_quoted(text[last:]))
+    return "(" + " || ".join(parts) + ")"
+
+
+def _quoted(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def sql_literals(values: Iterable[str]) -> str:

@@ -8,7 +8,6 @@ query over its own ``records`` and runs it; :func:`iter_queries` lists every que
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -17,7 +16,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from torinvest.aws import validate_region
-from torinvest.aws.ids import access_key_set
+from torinvest.aws.ids import access_key_set, check_user_name
 from torinvest.catalogue import load_catalogue
 from torinvest.errors import InputError
 from torinvest.schema import MAX_LIST_ITEMS, SENSITIVE_COLUMNS, TOP_EVENT_NAMES, time_window
@@ -39,10 +38,6 @@ from torinvest.sources.sql.projection import (
 
 if TYPE_CHECKING:  # sqlglot is imported by the translation only (to_trino)
     from sqlglot import exp
-
-#: A user name filter: an IAM user name (64) or a session name (64), with room; no control
-#: characters (the value enters the queries as a literal only).
-USER_NAME_RE = re.compile(r"^[^\x00-\x1f\x7f]{1,128}$")
 
 
 # --------------------------------------------------------------------------------------------
@@ -93,12 +88,8 @@ def make_scope(
         raise InputError(f"invalid account IDs {bad_accounts!r}", hint="12 digits each")
     region_set = frozenset(validate_region(r) for r in regions) if regions else None
     first, last = time_window(start, end, names=("start", "end"))
-    if user_name is not None and not (isinstance(user_name, str) and USER_NAME_RE.match(user_name)):
-        raise InputError(
-            f"invalid user name {str(user_name)[:70]!r}",
-            hint="an IAM user name or a role session name (1–128 characters, no control "
-            "characters)",
-        )
+    if user_name is not None:
+        check_user_name(user_name)
     return Scope(keys, first, last, account_set, region_set, user_name=user_name)
 
 
