@@ -432,7 +432,7 @@ def investigate(
         placed = analysis.geo_provenance(geo)
     if activity.nothing_read:  # 0 over nothing read is not a quiet key: not scored
         found_signals.append(analysis.Signal(analysis.NOT_LOOKED_SIGNAL, activity.why_nothing(), 0))
-    return Investigation(
+    inv = Investigation(
         finding=row,
         key=key,
         window=window,
@@ -449,6 +449,38 @@ def investigate(
         tolerance_hours=tolerance_hours,
         follow_derived=follow_derived,
         **counts,
+    )
+    gaps = score_gaps(inv)
+    if gaps and not activity.nothing_read:  # a floor: a low score is not known to be low
+        inv.signals.append(analysis.Signal(analysis.INCOMPLETE_SIGNAL, gaps, 0))
+        inv.score = analysis.triage_score(inv.signals)
+    return inv
+
+
+def score_gaps(inv: Investigation) -> str:
+    """What the signals could not see, in a line ("" when nothing): the data issues of the
+    key's activity, its Tor status, its places and its window (the related findings' and the
+    IP pivot's are not read by any signal), calls counted in an engine (recon, concurrency and
+    retries read the sensitive calls only) and derived keys not followed."""
+    parts = []
+    issues = inv.data_issues
+    if issues:
+        sources = list(dict.fromkeys(i.source for i in issues))
+        shown = ", ".join(sources[:3]) + (f", … (+{len(sources) - 3})" if len(sources) > 3 else "")
+        parts.append(f"{len(issues)} data issue(s) ({shown})")
+    if inv.counted:
+        parts.append(
+            "the calls were counted in the engine, not loaded: recon, concurrency and retry "
+            "signals read only the sensitive calls"
+        )
+    if not inv.follow_derived:
+        parts.append("derived keys were not followed: their calls were not read")
+    if not parts:
+        return ""
+    return (
+        "scored on incomplete evidence: "
+        + "; ".join(parts)
+        + " — what could not be read may hold more signals, so the score is a floor"
     )
 
 
