@@ -957,3 +957,31 @@ def test_triage_card_and_error_card_say_could_not_look(gd: FakeAws) -> None:
         partial.get(OTHER)
     card = display.error_card(missing.value).data
     assert "Not found where torinvest could look" in card and "guardduty:eu-west-1" in card
+
+
+def test_a_tor_finding_that_could_not_be_read_is_never_nothing_to_triage(tmp_path: Path) -> None:
+    """A findings file read whole, but whose only Tor finding could not be (its ID is a
+    number) beside a finding of another type: `findings`, `investigate --all-open` and the
+    triage notebook say the list is partial, naming FILE[index] — never "No open Tor finding"
+    as a complete answer, "Nothing to triage" or a green card."""
+    case = tmp_path / "case"
+    (case / "findings").mkdir(parents=True)
+    other = finding(fid(2), type="PrivilegeEscalation:IAMUser/AdministrativePermissions")
+    tor = finding(fid(1))
+    tor["id"] = 12345
+    (case / "findings" / "f.json").write_text(json.dumps([other, tor]))
+    where = f"{case}/findings/f.json[1]"
+    code, _, err = run("findings", "--case", str(case))
+    assert code == 0
+    assert "note: partial result: 1 finding record(s) could not be read" in err
+    code, _, err = run(
+        "investigate", "--all-open", "--case", str(case), "--out", str(tmp_path / "o")
+    )
+    assert code == 0, err
+    assert f"partial result: 1 finding record(s) could not be read: {where}" in err
+    assert "no open Tor finding where torinvest could look" in err
+    text, failure = _triage(tmp_path, case_dir=str(case))
+    assert failure is None
+    assert "No open Tor finding where torinvest could look" in text and "ti-warn" in text
+    assert where in text
+    assert "<p>Nothing to triage.</p>" not in text
