@@ -985,3 +985,23 @@ def test_a_tor_finding_that_could_not_be_read_is_never_nothing_to_triage(tmp_pat
     assert "No open Tor finding where torinvest could look" in text and "ti-warn" in text
     assert where in text
     assert "<p>Nothing to triage.</p>" not in text
+
+
+def test_a_finding_without_a_usable_last_sighting_is_not_put_last_in_triage(
+    tmp_path: Path,
+) -> None:
+    """Triage lists newest first: a finding whose eventLastSeen is not a time (dropped, with
+    an issue) is placed by its last update — GuardDuty updated it after the others —, not
+    put at the bottom as if it were the oldest."""
+    case = tmp_path / "case"
+    (case / "findings").mkdir(parents=True)
+    old, recent, unusable = finding(fid(1)), finding(fid(2)), finding(fid(3))
+    recent["service"]["eventLastSeen"] = "2024-01-01T00:00:00Z"
+    recent["updatedAt"] = "2024-01-01T00:05:00Z"
+    unusable["service"]["eventLastSeen"] = "garbage"
+    unusable["updatedAt"] = "2024-06-01T00:00:00+02:00"
+    (case / "findings" / "f.json").write_text(json.dumps([old, recent, unusable]))
+    found = report.open_findings(investigation.sources_from_parameters(case_dir=str(case)))
+    assert any("eventLastSeen" in i.problem for i in found.issues)
+    frame = report.triage_frame(found, case_dir=str(case))
+    assert list(frame["id"]) == [fid(3), fid(2), fid(1)]
