@@ -358,3 +358,26 @@ def test_related_findings_show_times_as_every_table(
     html = display.related_findings(extended_inv).data
     assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", html)
     assert not re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d", html)  # not the summary's ISO form
+
+
+def test_a_finding_whose_last_sighting_is_unusable_is_read_up_to_its_last_update(
+    tmp_path: Path,
+) -> None:
+    """The sample finding with eventLastSeen not a time and updatedAt two months later
+    (GuardDuty kept seeing the key): the window reaches that update — not the first sighting
+    plus the look-ahead, which would miss the later use without a word — and says why."""
+    case = tmp_path / "case"
+    shutil.copytree(sample_case().root, case)
+    for path in (case / "findings").glob("*.json"):
+        doc = json.loads(path.read_text())
+        for f in doc.get("Findings", []) or [doc.get("detail", {})]:
+            if f.get("Id", f.get("id")) == FINDING:
+                svc = f.get("Service") or f.get("service")
+                svc["EventLastSeen" if "EventLastSeen" in svc else "eventLastSeen"] = "garbage"
+                f["UpdatedAt" if "UpdatedAt" in f else "updatedAt"] = "2023-09-01T00:00:00Z"
+        path.write_text(json.dumps(doc))
+    inv = investigate(case)
+    assert inv.window[1] >= pd.Timestamp("2023-09-01T00:00:00Z")
+    said = [i.problem for i in inv.data_issues if i.source == f"finding {FINDING}"]
+    assert len(said) == 1 and "no usable service.eventLastSeen" in said[0]
+    assert "service.eventFirstSeen/updatedAt" in said[0]

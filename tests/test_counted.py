@@ -146,6 +146,10 @@ def test_signals_keep_what_the_counts_can_tell(pair: tuple[Investigation, Invest
     assert info.weight == 0
     assert "71 calls were counted" in info.detail and "11 sensitive calls" in info.detail
     assert "recon_burst" in expected and "recon_burst" not in by_name  # a signal of the rows
+    # so the score is a floor: a low one over counted calls is not known to be low
+    assert "counted in the engine" in by_name["incomplete_evidence"].detail
+    assert "counted in the engine" not in expected["incomplete_evidence"].detail  # day gaps
+    assert counted.score.incomplete and counted.score.shown().startswith("at least ")
 
 
 def test_the_report_cards_say_the_events_were_counted(

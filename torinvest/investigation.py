@@ -34,6 +34,12 @@ from torinvest.findings import (
     read_findings,
 )
 from torinvest.findings.fetched import read_fetched
+from torinvest.findings.locate import (
+    SEEN_FIRST_FROM_CREATION,
+    SEEN_FIRST_ONLY,
+    SEEN_LAST_FROM_UPDATE,
+    SEEN_LAST_ONLY,
+)
 from torinvest.findings.related import RelatedFindings
 from torinvest.geo import GeoIP
 from torinvest.options import (
@@ -166,6 +172,34 @@ def window_for(
     start = first - pd.Timedelta(days=lookback_days)
     end = min(last + pd.Timedelta(days=lookahead_days), now)
     return start, max(end, start)
+
+
+def sightings_note(key: KeyLocation) -> str:
+    """Why the window is not built from both of the finding's sightings, and what to do."""
+    missing = {
+        SEEN_LAST_FROM_UPDATE: "service.eventLastSeen",
+        SEEN_FIRST_ONLY: "service.eventLastSeen",
+        SEEN_FIRST_FROM_CREATION: "service.eventFirstSeen",
+        SEEN_LAST_ONLY: "service.eventFirstSeen",
+    }.get(str(key.seen_from), "service.eventFirstSeen/eventLastSeen")
+    late = (
+        "which can be later than the first call from Tor: widen --lookback-days if the "
+        "activity may have started earlier"
+    )
+    why = {
+        SEEN_LAST_FROM_UPDATE: "when GuardDuty last updated the finding stands for its last "
+        "sighting",
+        SEEN_FIRST_ONLY: "its first sighting stands for its last (it was not updated later): "
+        "widen --lookahead-days if the activity may have gone on",
+        SEEN_FIRST_FROM_CREATION: f"when GuardDuty created the finding stands for its first "
+        f"sighting, {late}",
+        SEEN_LAST_ONLY: f"its last sighting stands for its first, {late}",
+    }.get(str(key.seen_from), f"when GuardDuty created the finding and last updated it, {late}")
+    return (
+        f"no usable {missing}: the window is built from {key.seen_from} ({why})"
+        if missing != "service.eventFirstSeen/eventLastSeen"
+        else f"no {missing}: the window is built from {key.seen_from} ({why})"
+    )
 
 
 def inverted_sightings(key: KeyLocation) -> DataIssue | None:
@@ -363,15 +397,7 @@ class Investigation:
         issues += list(self.activity.issues) + list(self.lists.issues)
         issues += [DataIssue("events", n) for n in self.activity.notes]
         if self.key.seen_from:
-            issues.append(
-                DataIssue(
-                    f"finding {self.key.finding_id}",
-                    "no service.eventFirstSeen/eventLastSeen: the window is built from "
-                    f"{self.key.seen_from} (when GuardDuty created the finding and last "
-                    "updated it), which can be later than the first call from Tor: widen "
-                    "--lookback-days if the activity may have started earlier",
-                )
-            )
+            issues.append(DataIssue(f"finding {self.key.finding_id}", sightings_note(self.key)))
         inverted = inverted_sightings(self.key)
         if inverted is not None:
             issues.append(inverted)
@@ -442,7 +468,7 @@ def investigate(
     found_signals = analysis.qualify_new(found_signals, len(activity.issues))
     if activity.nothing_read:  # 0 over nothing read is not a quiet key: not scored
         found_signals.append(analysis.Signal(analysis.NOT_LOOKED_SIGNAL, activity.why_nothing(), 0))
-    return Investigation(
+    inv = Investigation(
         finding=row,
         key=key,
         window=window,
@@ -459,6 +485,38 @@ def investigate(
         tolerance_hours=tolerance_hours,
         follow_derived=follow_derived,
         **counts,
+    )
+    gaps = score_gaps(inv)
+    if gaps and not activity.nothing_read:  # a floor: a low score is not known to be low
+        inv.signals.append(analysis.Signal(analysis.INCOMPLETE_SIGNAL, gaps, 0))
+        inv.score = analysis.triage_score(inv.signals)
+    return inv
+
+
+def score_gaps(inv: Investigation) -> str:
+    """What the signals could not see, in a line ("" when nothing): the data issues of the
+    key's activity, its Tor status, its places and its window (the related findings' and the
+    IP pivot's are not read by any signal), calls counted in an engine (recon, concurrency and
+    retries read the sensitive calls only) and derived keys not followed."""
+    parts = []
+    issues = inv.data_issues
+    if issues:
+        sources = list(dict.fromkeys(i.source for i in issues))
+        shown = ", ".join(sources[:3]) + (f", … (+{len(sources) - 3})" if len(sources) > 3 else "")
+        parts.append(f"{len(issues)} data issue(s) ({shown})")
+    if inv.counted:
+        parts.append(
+            "the calls were counted in the engine, not loaded: recon, concurrency and retry "
+            "signals read only the sensitive calls"
+        )
+    if not inv.follow_derived:
+        parts.append("derived keys were not followed: their calls were not read")
+    if not parts:
+        return ""
+    return (
+        "scored on incomplete evidence: "
+        + "; ".join(parts)
+        + " — what could not be read may hold more signals, so the score is a floor"
     )
 
 

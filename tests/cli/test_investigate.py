@@ -598,3 +598,54 @@ def test_a_finding_older_than_lookupevents_keeps_is_could_not_look(
     assert "Could not look" in page
     assert code == 1 and "0 events" in said and (out / "report.html").is_file()
     assert "torinvest: issue: LookupEvents: not asked: the window ends " in err
+
+
+def test_a_region_that_could_not_be_read_never_scores_low(
+    fake_aws: FakeAws, moto: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LookupEvents denied in eu-west-1, where the key created a user and a key from Tor; one
+    quiet call read in us-east-1. The score over what was read is 0, but it is a floor: every
+    place that shows it (summary.json's signals, the answer, the report's tile and card) says
+    "at least 0" and "incomplete", never "low"."""
+    from torinvest.post.answer import build_answer
+
+    monkeypatch.setenv("TORINVEST_CACHE", str(tmp_path / "cache"))
+    fake_aws.set_lookup_rate(None)
+    raw = recent_finding(fake_aws)
+    fake_aws.guardduty("eu-west-1").add_detector()
+    now = pd.Timestamp.now(tz="UTC").floor("s")
+    identity = {"type": "IAMUser", "accessKeyId": KEY, "userName": "benjamin"}
+
+    def call(i: int, name: str, ip: str, region: str) -> dict[str, Any]:
+        return {
+            "eventVersion": "1.08", "eventID": f"{region}-{i}", "eventName": name,
+            "eventTime": (now - pd.Timedelta(minutes=50 - i)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "eventSource": "iam.amazonaws.com", "awsRegion": region, "sourceIPAddress": ip,
+            "userAgent": "aws-cli/2.13.0", "userIdentity": identity,
+            "recipientAccountId": raw["accountId"],
+        }  # fmt: skip
+
+    fake_aws.cloudtrail("us-east-1").add_records([call(0, "GetCallerIdentity", "203.0.113.9", "us-east-1")])  # fmt: skip
+    names = ["ListUsers", "CreateUser", "CreateAccessKey", "AttachUserPolicy"]
+    fake_aws.cloudtrail("eu-west-1").add_records(
+        [call(i, n, "185.220.101.34", "eu-west-1") for i, n in enumerate(names, 1)]
+    )
+    fake_aws.fail("cloudtrail", "eu-west-1", "AccessDeniedException")
+    out = tmp_path / "o"
+    code, _, err = run(
+        "investigate", raw["id"], "--regions", "us-east-1,eu-west-1", "--out", str(out),
+        "--ledger", str(tmp_path / "l.jsonl"),
+    )  # fmt: skip
+    assert code == 0, err
+    data = report.check_summary(out / "summary.json")
+    assert data["events"]["total"] == 1
+    (gap,) = [s for s in data["signals"] if s["name"] == "incomplete_evidence"]
+    assert "lookup:eu-west-1" in gap["detail"] and "floor" in gap["detail"]
+    (score,) = [line for line in build_answer(data).text.splitlines() if line.startswith("Score")]
+    assert score.startswith("Score: at least 0/100 (incomplete) on incomplete evidence"), score
+    assert "(low)" not in score
+    page = (out / "report.html").read_text()
+    assert "at least 0 / 100 · incomplete" in page  # the answer's tile
+    assert "band: <b>incomplete</b>" in page  # the score card
+    assert "not a low score" in page
+    assert "· low" not in page and "band: <b>low</b>" not in page

@@ -130,9 +130,26 @@ def test_a_finding_without_sightings_is_placed_by_when_guardduty_made_it() -> No
     assert start == pd.Timestamp(RAW["createdAt"]) - pd.Timedelta(days=14)
     assert end == pd.Timestamp(RAW["updatedAt"]) + pd.Timedelta(days=7)
     one = copy.deepcopy(RAW)
-    del one["service"]["eventFirstSeen"]  # one sighting stands for both
+    del one["service"]["eventFirstSeen"]  # created before the last sighting: from creation
+    assert fd.locate_key(one).first_seen == pd.Timestamp(RAW["createdAt"])
+    assert fd.locate_key(one).seen_from == "createdAt/service.eventLastSeen"
+    one["createdAt"] = one["service"]["eventLastSeen"]  # else one sighting stands for both
     assert fd.locate_key(one).first_seen == pd.Timestamp(RAW["service"]["eventLastSeen"])
-    assert fd.locate_key(one).seen_from is None
+    assert fd.locate_key(one).seen_from == "service.eventLastSeen alone"
+    # the last sighting unusable, the finding updated long after its first: the window
+    # reaches the update (GuardDuty kept seeing the key), and says so
+    kept = copy.deepcopy(RAW)
+    kept["service"]["eventLastSeen"] = "garbage"
+    kept["updatedAt"] = "2023-09-01T00:00:00Z"
+    loc = fd.locate_key(kept)
+    assert (loc.first_seen, loc.last_seen) == (
+        pd.Timestamp(RAW["service"]["eventFirstSeen"]),
+        pd.Timestamp("2023-09-01T00:00:00Z"),
+    )
+    assert loc.seen_from == "service.eventFirstSeen/updatedAt"
+    assert window_for(loc, lookback_days=14, lookahead_days=7, now=now)[1] == pd.Timestamp(
+        "2023-09-08T00:00:00Z"
+    )
     for name in ("createdAt", "updatedAt"):
         del unseen[name]
     timeless = fd.locate_key(unseen)

@@ -957,3 +957,51 @@ def test_triage_card_and_error_card_say_could_not_look(gd: FakeAws) -> None:
         partial.get(OTHER)
     card = display.error_card(missing.value).data
     assert "Not found where torinvest could look" in card and "guardduty:eu-west-1" in card
+
+
+def test_a_tor_finding_that_could_not_be_read_is_never_nothing_to_triage(tmp_path: Path) -> None:
+    """A findings file read whole, but whose only Tor finding could not be (its ID is a
+    number) beside a finding of another type: `findings`, `investigate --all-open` and the
+    triage notebook say the list is partial, naming FILE[index] — never "No open Tor finding"
+    as a complete answer, "Nothing to triage" or a green card."""
+    case = tmp_path / "case"
+    (case / "findings").mkdir(parents=True)
+    other = finding(fid(2), type="PrivilegeEscalation:IAMUser/AdministrativePermissions")
+    tor = finding(fid(1))
+    tor["id"] = 12345
+    (case / "findings" / "f.json").write_text(json.dumps([other, tor]))
+    where = f"{case}/findings/f.json[1]"
+    code, _, err = run("findings", "--case", str(case))
+    assert code == 0
+    assert "note: partial result: 1 finding record(s) could not be read" in err
+    code, _, err = run(
+        "investigate", "--all-open", "--case", str(case), "--out", str(tmp_path / "o")
+    )
+    assert code == 0, err
+    assert f"partial result: 1 finding record(s) could not be read: {where}" in err
+    assert "no open Tor finding where torinvest could look" in err
+    text, failure = _triage(tmp_path, case_dir=str(case))
+    assert failure is None
+    assert "No open Tor finding where torinvest could look" in text and "ti-warn" in text
+    assert where in text
+    assert "<p>Nothing to triage.</p>" not in text
+
+
+def test_a_finding_without_a_usable_last_sighting_is_not_put_last_in_triage(
+    tmp_path: Path,
+) -> None:
+    """Triage lists newest first: a finding whose eventLastSeen is not a time (dropped, with
+    an issue) is placed by its last update — GuardDuty updated it after the others —, not
+    put at the bottom as if it were the oldest."""
+    case = tmp_path / "case"
+    (case / "findings").mkdir(parents=True)
+    old, recent, unusable = finding(fid(1)), finding(fid(2)), finding(fid(3))
+    recent["service"]["eventLastSeen"] = "2024-01-01T00:00:00Z"
+    recent["updatedAt"] = "2024-01-01T00:05:00Z"
+    unusable["service"]["eventLastSeen"] = "garbage"
+    unusable["updatedAt"] = "2024-06-01T00:00:00+02:00"
+    (case / "findings" / "f.json").write_text(json.dumps([old, recent, unusable]))
+    found = report.open_findings(investigation.sources_from_parameters(case_dir=str(case)))
+    assert any("eventLastSeen" in i.problem for i in found.issues)
+    frame = report.triage_frame(found, case_dir=str(case))
+    assert list(frame["id"]) == [fid(3), fid(2), fid(1)]

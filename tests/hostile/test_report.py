@@ -439,3 +439,40 @@ def test_logs_of_another_account_only_are_could_not_look(tmp_path: Path) -> None
     own = _investigate(_case_with(tmp_path / "own", {name: data}))
     assert display.activity_state(own)[0] == "none"
     assert own.score.band == "low"
+
+
+def test_calls_of_unknown_tor_status_never_score_low(tmp_path: Path) -> None:
+    """The key's only calls come from sources that are not addresses: no loaded exit list can
+    say whether they are Tor, so a score under medium is a floor — band "incomplete", "at
+    least N" wherever it is shown —, never "low"."""
+    identity = {"type": "IAMUser", "accessKeyId": KEY, "userName": "benjamin"}
+    records = [
+        {
+            "eventVersion": "1.08",
+            "eventID": f"v6-{i}",
+            "eventTime": f"2023-07-10T12:1{i}:00Z",
+            "eventName": "ListBuckets",
+            "eventSource": "s3.amazonaws.com",
+            "awsRegion": "us-east-1",
+            "sourceIPAddress": ip,
+            "userAgent": "aws-cli/2.13.0",
+            "userIdentity": identity,
+            "recipientAccountId": "123837392027",
+        }
+        for i, ip in enumerate(["185.220.101.999", "185.220.101.999", "exit.example"])
+    ]
+    data = gzip.compress(orjson.dumps({"Records": records}))
+    inv = _investigate(_case_with(tmp_path, {"123837392027_CloudTrail_us-east-1_x.json.gz": data}))
+    assert inv.totals()["tor_unknown"] == 3 and inv.totals()["from_tor"] == 0
+    score = inv.score.score
+    assert score < 30 and (inv.score.band, inv.score.incomplete) == (an.INCOMPLETE, True)
+    (gap,) = [s for s in inv.signals if s.name == an.INCOMPLETE_SIGNAL]
+    assert "tor" in gap.detail
+    summary = investigation.summary(inv)
+    assert an.INCOMPLETE_SIGNAL in {s["name"] for s in summary["signals"]}
+    for shown in (
+        _text(display.answer_html(inv, {"status": "pending"})),
+        _text(display.score_card(inv).data),
+    ):
+        assert f"at least {score} / 100" in shown and "not a low score" in shown
+        assert "· low" not in shown and "band: low" not in shown

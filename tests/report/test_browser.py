@@ -223,10 +223,12 @@ def check_the_first_screen_holds_the_answer(
     assert chromium.wait_for("document.querySelector('#torinvest-answer .ti-tile') !== null")
     found = chromium.evaluate(FIRST_SCREEN)
     events = summary["events"]
+    incomplete = any(s["name"] == "incomplete_evidence" for s in summary["signals"])
     expected = {
         "key": KEY,
         "tor": f"{events['from_tor']} of {events['total']} calls",
-        "score": "100 / 100 · high",
+        # a floor when the reading is incomplete (the signal incomplete_evidence says why)
+        "score": ("at least " if incomplete else "") + "100 / 100 · high",
         "verdict": "malicious",
     }
     for name, text in expected.items():

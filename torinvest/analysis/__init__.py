@@ -38,6 +38,8 @@ from torinvest.analysis.places import (
     place_ips,
 )
 from torinvest.analysis.score import (
+    INCOMPLETE,
+    INCOMPLETE_SIGNAL,
     MAX_SCORE,
     NOT_A_VERDICT,
     NOT_LOOKED_SIGNAL,
@@ -94,6 +96,8 @@ __all__ = [
     "DETAIL_TEXT_CHARS",
     "FAILED_ONLY_FACTOR",
     "GEO_WEIGHTS",
+    "INCOMPLETE",
+    "INCOMPLETE_SIGNAL",
     "IP_KINDS",
     "MAX_LIST_ITEMS",
     "MAX_SCORE",

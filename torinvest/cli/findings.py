@@ -258,8 +258,9 @@ def cmd_findings(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def print_gap(result: FindingsResult, err: TextIO) -> None:
-    """A partial search, said in one note: what could not be searched, so what may be missing."""
-    if not result.complete:
+    """A partial search, said in one note: what could not be searched or read, so what may be
+    missing."""
+    if result.gap():
         print(
             f"torinvest: note: partial result: {term_safe(result.gap(detail=False))} (see the "
             "issues); findings there are not listed",

@@ -231,7 +231,9 @@ def _score_tile(inv: Investigation) -> str:
     body = "<p class='ti-note'>orders what to read first — not a verdict</p>" + (
         f"<ol>{''.join(reasons)}</ol>" if reasons else "<p>no weighted signal</p>"
     )
-    return _tile("Triage score", f"{_e(s.score)} / {analysis.MAX_SCORE} · {_e(s.band)}", body)
+    if s.incomplete or s.band == analysis.NOT_SCORED:
+        body = f"<p><b>⚠ {_e(s.note)}</b></p>" + body
+    return _tile("Triage score", _e(s.shown()), body)
 
 
 def _verdict_tile(verdict: Mapping[str, Any]) -> str:

@@ -30,15 +30,18 @@ if TYPE_CHECKING:
 def score_card(inv: Investigation) -> HTML:
     """The triage score, its band and reasons, and that it is not a verdict."""
     s = inv.score
-    kind = {"high": "ti-danger", "medium": "ti-warn", analysis.NOT_SCORED: "ti-warn"}.get(
-        s.band, ""
-    )
+    kind = {
+        "high": "ti-danger",
+        "medium": "ti-warn",
+        analysis.NOT_SCORED: "ti-warn",
+        analysis.INCOMPLETE: "ti-warn",
+    }.get(s.band, "")
     reasons = [f"<b>{_e(r.name)}</b> (+{_e(r.weight)}): {_e(r.detail)}" for r in s.reasons] or [
         "no weighted signal"
     ]
     body = (
-        f"<p><span class='ti-big'>{_e(s.score)} / {analysis.MAX_SCORE}</span> "
-        f"&nbsp;band: <b>{_e(s.band)}</b></p>"
+        f"<p><span class='ti-big'>{'at least ' if s.incomplete else ''}{_e(s.score)} / "
+        f"{analysis.MAX_SCORE}</span> &nbsp;band: <b>{_e(s.band)}</b></p>"
         f"<p><b>{_e(s.note)}</b></p>"
         "<p>Weighed most:</p>" + _list(reasons)
     )

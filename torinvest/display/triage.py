@@ -59,7 +59,7 @@ def triage_table(
     gap = found.gap() if found is not None else ""
     warning = (
         _card(
-            "⚠ Partial list: not every region or file could be searched",
+            "⚠ Partial list: not every region, file or finding could be read",
             f"<p>{_e(gap)}. Open findings there are not listed.</p>",
             "ti-warn",
         )

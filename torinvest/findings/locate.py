@@ -66,13 +66,32 @@ def locate_key(finding: Finding | Mapping[str, Any] | pd.Series) -> KeyLocation:
 SEEN_FALLBACK = "createdAt/updatedAt"
 
 
+#: What :attr:`KeyLocation.seen_from` says when only one sighting is usable: the other is
+#: borrowed from createdAt/updatedAt when that widens the window, else the one stands for both.
+SEEN_LAST_FROM_UPDATE = "service.eventFirstSeen/updatedAt"
+SEEN_FIRST_FROM_CREATION = "createdAt/service.eventLastSeen"
+SEEN_FIRST_ONLY = "service.eventFirstSeen alone"
+SEEN_LAST_ONLY = "service.eventLastSeen alone"
+
+
 def _seen(row: Mapping[str, Any]) -> dict[str, Any]:
-    """first_seen/last_seen (one alone stands for both), else createdAt/updatedAt, said in
-    ``seen_from``; all None when the finding gives no time at all."""
+    """first_seen/last_seen, else createdAt/updatedAt, said in ``seen_from``; all None when the
+    finding gives no time at all. One sighting alone (the other missing or not a time): the
+    missing one is updatedAt (last) or createdAt (first) when that widens the window — a
+    finding GuardDuty kept updating may have been used long after its one readable sighting —,
+    else the one stands for both; ``seen_from`` says which."""
     first, last = _ts(row.get("first_seen")), _ts(row.get("last_seen"))
-    if first is not None or last is not None:
-        return {"first_seen": first or last, "last_seen": last or first}
     created, updated = _ts(row.get("created_at")), _ts(row.get("updated_at"))
+    if first is not None and last is None:
+        if updated is not None and updated > first:
+            return {"first_seen": first, "last_seen": updated, "seen_from": SEEN_LAST_FROM_UPDATE}
+        return {"first_seen": first, "last_seen": first, "seen_from": SEEN_FIRST_ONLY}
+    if last is not None and first is None:
+        if created is not None and created < last:
+            return {"first_seen": created, "last_seen": last, "seen_from": SEEN_FIRST_FROM_CREATION}
+        return {"first_seen": last, "last_seen": last, "seen_from": SEEN_LAST_ONLY}
+    if first is not None or last is not None:
+        return {"first_seen": first, "last_seen": last}
     if created is None and updated is None:
         return {"first_seen": None, "last_seen": None}
     return {

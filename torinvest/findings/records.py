@@ -137,24 +137,45 @@ class FindingsResult:
         return out
 
     @property
+    def unread_records(self) -> list[DataIssue]:
+        """The records of a source searched that could not be read (a finding skipped for an
+        unusable ID, region or key; an item that is no finding; a JSON line cut short): each
+        may be an open Tor finding, so a list without them is partial (:meth:`gap`)."""
+        failed = set(self.failed)
+        inside = tuple(f"{s}{c}" for s in failed for c in ":[")
+        return [
+            i
+            for i in self.issues
+            if i.unread and i.source not in failed and not i.source.startswith(inside)
+        ]
+
+    @property
     def _noun(self) -> str:
         return "region" if all(s.startswith("guardduty:") for s in self.sources) else "file"
 
     def gap(self, *, detail: bool = True) -> str:
-        """The sources that could not be searched, in words (empty when complete): how many,
-        and with ``detail`` which ones and the first one's problem."""
-        missing = self.unsearched
-        if not missing:
-            return ""
-        said = (
-            f"{len(missing)} {self._noun}(s) could not be "
-            f"{'searched' if self._noun == 'region' else 'read'}"
-        )
-        if not detail:
-            return said
-        names = [_short_source(i.source) for i in missing]
-        listed = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-        return f"{said}: {listed} ({missing[0].problem})"
+        """The sources that could not be searched and the records of the others that could not
+        be read (:attr:`unread_records`), in words (empty when neither): how many, and with
+        ``detail`` which ones and the first one's problem."""
+        parts = []
+        for missing, said in (
+            (
+                self.unsearched,
+                f"{self._noun}(s) could not be {'searched' if self._noun == 'region' else 'read'}",
+            ),
+            (self.unread_records, "finding record(s) could not be read"),
+        ):
+            if not missing:
+                continue
+            if not detail:
+                parts.append(f"{len(missing)} {said}")
+                continue
+            names = [_short_source(i.source) for i in missing]
+            listed = ", ".join(names[:5]) + (
+                f" and {len(names) - 5} more" if len(names) > 5 else ""
+            )
+            parts.append(f"{len(missing)} {said}: {listed} ({missing[0].problem})")
+        return "; ".join(parts)
 
     def require_looked(self) -> FindingsResult:
         """``self``, or :class:`~torinvest.errors.CouldNotLookError` when no source answered.

@@ -428,8 +428,13 @@ def _score_line(signals: Sequence[Mapping[str, Any]]) -> str:
     ]
     score = triage_score(found)
     reasons = "; ".join(f"{_t(s.name, 60)} ({_t(s.detail, 120)})" for s in score.reasons[:3])
-    return f"Score: {score.score}/100 ({score.band}) — a triage aid, not a verdict" + (
-        f": {reasons}" if reasons else ""
+    floor = (
+        "at least " if score.incomplete else "",
+        " on incomplete evidence (a floor: see the data issues)" if score.incomplete else "",
+    )
+    return (
+        f"Score: {floor[0]}{score.score}/100 ({score.band}){floor[1]} — a triage aid, not a "
+        "verdict" + (f": {reasons}" if reasons else "")
     )
 
 

@@ -118,7 +118,9 @@ def triage_frame(
     out_dir: str = "out",
 ) -> pd.DataFrame:
     """One row per finding, newest last activity first: key, principal, counts, and the
-    command that investigates it."""
+    command that investigates it. A finding without a usable last sighting is placed by its
+    last update (then its creation): GuardDuty may have kept seeing the key, so it is never
+    put last for want of a time."""
     frame = result.frame()
     if not len(frame):
         return pd.DataFrame({c: pd.Series([], dtype="object") for c in TRIAGE_COLUMNS})
@@ -137,8 +139,9 @@ def triage_frame(
         )
         for fid in frame["id"]
     ]
+    frame["_when"] = frame["last_seen"].fillna(frame["updated_at"]).fillna(frame["created_at"])
     frame = frame.sort_values(
-        ["last_seen", "id"], ascending=[False, True], na_position="last", kind="stable"
+        ["_when", "id"], ascending=[False, True], na_position="last", kind="stable"
     )
     return frame[list(TRIAGE_COLUMNS)].reset_index(drop=True)
 
