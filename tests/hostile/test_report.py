@@ -43,6 +43,11 @@ def _investigate(case: Path) -> Investigation:
     )
 
 
+def _plain(fragment: str) -> str:
+    """:func:`_text` with entities decoded (``&#x27;`` → ``'``)."""
+    return html.unescape(_text(fragment))
+
+
 def _text(html: str) -> str:
     """The visible text of an HTML fragment (tags dropped, entities kept)."""
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
@@ -190,6 +195,9 @@ def test_no_events_could_not_look_and_nothing_to_read_read_differently(tmp_path:
         ("denied", denied, "denied", "could not look"),
     ):
         assert display.activity_state(case)[0] == state, label
+        listed = _plain(display.events_table(case).data)  # the table says the same
+        assert ("No events to list." in listed) == (state == "none"), (label, listed)
+        assert state == "none" or display.activity_state(case)[1] in listed, (label, listed)
         html = display.answer_html(case, {"status": "pending"})
         answers[label] = _text(html.split('class="ti-tiles"')[0])  # title and state line
         assert f'<div class="ti-value">{tor_value}</div>' in html, label
@@ -436,6 +444,7 @@ def test_logs_of_another_account_only_are_could_not_look(tmp_path: Path) -> None
     assert member.score.band == an.NOT_SCORED
     text = _text(display.answer_html(member, {"status": "pending"}))
     assert "not an access problem" not in text and "No events:" not in text
+    assert "No events to list" not in _text(display.events_table(member).data)
     own = _investigate(_case_with(tmp_path / "own", {name: data}))
     assert display.activity_state(own)[0] == "none"
     assert own.score.band == "low"

@@ -433,8 +433,11 @@ def events_table(inv: Investigation) -> HTML:
     """Every event of the key (and its derived keys), interactive, Tor and sensitive calls
     first (:data:`EVENTS_ORDER`); printed, every row (up to :data:`PRINT_MAX_ROWS`)."""
     if not len(inv.events):
-        what = "No sensitive call to list" if inv.counted else "No events to list"
-        return HTML(f'<p class="ti-note">{what}.</p>')
+        if inv.counted:
+            return HTML('<p class="ti-note">No sensitive call to list.</p>')
+        state, line = activity_state(inv)  # "none" only when every source was read
+        what = "No events to list." if state == "none" else f"No event to list. {line}"
+        return HTML(f'<p class="ti-note">{_e(what)}</p>')
     caption = f"Events ({len(inv.events):,}): {EVENTS_ORDER}"
     if inv.counted:
         total = inv.totals()["total"]
