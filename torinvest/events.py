@@ -33,7 +33,7 @@ from torinvest.sources.logs import (
     load_logs,
     subset,
 )
-from torinvest.sources.lookup import GLOBAL_EVENTS_REGION, lookup_events
+from torinvest.sources.lookup import DELIVERY_MARGIN, GLOBAL_EVENTS_REGION, lookup_events
 from torinvest.sources.records import DerivedKey, duplicate_issues, empty_frame, later_copies
 from torinvest.sources.sql.engine import NOTHING_SCANNED
 
@@ -244,6 +244,14 @@ def files_text(counts: FileCounts, by: str = "") -> str:
     if counts.skipped:
         extra.append(f"{counts.skipped:,} outside the window/region narrowing")
     return text + by + (f" ({'; '.join(extra)})" if extra else "")
+
+
+#: What a trail's log files cannot hold yet when a window reaches the last minutes.
+RECENT_LOGS_NOTE = (
+    f"the window reaches the last {int(DELIVERY_MARGIN.total_seconds() // 60)} minutes: "
+    "CloudTrail delivers a call's log file about 5 to 15 minutes after it, so the most recent "
+    "calls may not be in the log files yet (run it again later for them)"
+)
 
 
 def is_empty_source(issue: DataIssue) -> bool:
@@ -519,6 +527,9 @@ def load_activity(
         act.sources += [f"logs:{s}" for s in res.sources]
         act.notes += res.notes
         act.derived += res.derived
+    horizon = (now if now is not None else pd.Timestamp.now(tz="UTC")) - DELIVERY_MARGIN
+    if (logs or engine.kind == "athena") and end is not None and end > horizon:
+        act.notes.append(RECENT_LOGS_NOTE)  # "no event" there is not "none happened"
     if lookup is not None and act.aggregates is not None:
         act.notes.append(
             "LookupEvents not used: the activity was counted in the engine over the trail's "

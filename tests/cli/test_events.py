@@ -130,3 +130,21 @@ def test_no_event_exported_as_json_lines_is_an_empty_file(tmp_path: Path) -> Non
     assert code == 0, err
     assert said.startswith("0 events")
     assert out.read_bytes() == b""
+
+
+@pytest.mark.parametrize("engine", ["files", "duckdb"])
+def test_a_window_reaching_now_says_the_log_files_may_not_hold_the_latest_calls(
+    tmp_path: Path, engine: str
+) -> None:
+    """The trail's log files arrive minutes after the calls: a window ending in the last
+    minutes says so (its "no event" is not "none happened"); one that ended earlier does not."""
+    now = pd.Timestamp.now(tz="UTC").floor("s")
+    note = "the window reaches the last 20 minutes: CloudTrail delivers a call's log file"
+    for end, said in ((now, True), (now - pd.Timedelta(hours=2), False)):
+        code, _, err = run(
+            "events", "--logs", str(sample_case().cloudtrail), "--access-key", SUSPECT,
+            "--engine", engine, "--start", (end - pd.Timedelta(hours=1)).isoformat(),
+            "--end", end.isoformat(), "--out", str(tmp_path / f"{engine}-{said}.csv"),
+        )  # fmt: skip
+        assert code == 1 and "no log file matched the window" in err, err  # 2023's logs only
+        assert (note in err) == said, err
