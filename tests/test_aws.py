@@ -59,6 +59,14 @@ def test_unknown_profile_is_a_clear_error() -> None:
         _ = Aws(AwsConfig(profile="nope")).session
 
 
+def test_an_unknown_profile_from_aws_profile_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No --profile, AWS_PROFILE names one that does not exist: the error names it (it said
+    "profile None") and where it came from."""
+    monkeypatch.setenv("AWS_PROFILE", "nope")
+    with pytest.raises(InputError, match=r"profile 'nope' not found \(named by AWS_PROFILE\)"):
+        _ = Aws(AwsConfig()).session
+
+
 def test_enabled_regions_from_ec2(moto: str) -> None:
     regions = Aws().regions("guardduty")
     assert regions.source == "ec2:DescribeRegions"

@@ -289,8 +289,10 @@ def _botocore_session(profile: str | None) -> botocore.session.Session:
         session = botocore.session.Session(profile=profile)
         session.get_scoped_config()  # raises ProfileNotFound now rather than on first call
     except ProfileNotFound as e:
+        named = profile or e.kwargs.get("profile")  # from AWS_PROFILE when none was passed
+        where = "" if profile else " (named by AWS_PROFILE)"
         raise InputError(
-            f"AWS profile {profile!r} not found",
+            f"AWS profile {named!r} not found{where}",
             hint="check `aws configure list-profiles` or AWS_CONFIG_FILE",
         ) from e
     session.register("before-parse", check_answer)
