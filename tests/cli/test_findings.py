@@ -20,6 +20,7 @@ from torinvest.case import sample_case
 from torinvest.cli import FINDING_JSON_KEYS, build_parser, main
 
 GD = Path(__file__).parent.parent / "fixtures" / "guardduty"
+SHAPES = GD / "shapes"
 STORY = json.loads((sample_case().root / "STORY.json").read_text())
 
 
@@ -296,3 +297,18 @@ def test_notes_say_archived_findings_as_such_and_never_a_zero(tmp_path: Path) ->
     assert "torinvest: note: 1 Tor finding(s) left out by --start/--end" in err
     assert not any(" 0 " in ln for ln in err.splitlines())
     assert "of type archived" not in err and "archived: " not in err
+
+
+def test_an_asff_record_security_hub_archived_is_not_listed_open(tmp_path: Path) -> None:
+    """GuardDuty does not update the Security Hub copy when it archives: an ASFF record whose
+    RecordState is ARCHIVED is archived whatever its stale ProductFields say."""
+    data = json.loads((SHAPES / "asff.json").read_text())
+    for finding in data["Findings"]:
+        assert finding["ProductFields"]["aws/guardduty/service/archived"] == "false"
+        finding["RecordState"] = "ARCHIVED"
+    (tmp_path / "asff.json").write_text(json.dumps(data))
+    code, out, err = run("findings", "--file", str(tmp_path / "asff.json"))
+    assert code == 0 and out.strip() == "no Tor findings", out
+    assert "archived finding(s) left out (--include-archived lists them)" in err
+    code, out, _ = run("findings", "--file", str(tmp_path / "asff.json"), "--include-archived")
+    assert code == 0 and "no Tor findings" not in out

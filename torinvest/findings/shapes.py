@@ -138,7 +138,7 @@ def asff_to_finding(asff: Mapping[str, Any], problems: list[str] | None = None) 
         "service": {
             "serviceName": pf.get("aws/guardduty/service/serviceName", "guardduty"),
             "detectorId": pf.get("aws/guardduty/service/detectorId"),
-            "archived": pf.get("aws/guardduty/service/archived"),
+            "archived": _asff_archived(asff, pf),
             "count": pf.get("aws/guardduty/service/count"),
             "eventFirstSeen": pf.get("aws/guardduty/service/eventFirstSeen")
             or asff.get("FirstObservedAt"),
@@ -159,6 +159,17 @@ def asff_to_finding(asff: Mapping[str, Any], problems: list[str] | None = None) 
             },
         },
     }
+
+
+def _asff_archived(asff: Mapping[str, Any], pf: Mapping[str, Any]) -> Any:
+    """GuardDuty's ``archived`` value, or ``"true"`` when Security Hub's record is archived
+    (``RecordState`` ARCHIVED): GuardDuty does not update the Security Hub copy when it archives
+    a finding, so its own ``"false"`` there may be stale, and a record Security Hub archived is
+    never listed as open."""
+    state = asff.get("RecordState")
+    if isinstance(state, str) and state.strip().upper() == "ARCHIVED":
+        return "true"
+    return pf.get("aws/guardduty/service/archived")
 
 
 def _asff_type(asff: Mapping[str, Any], problems: list[str] | None = None) -> str | None:
