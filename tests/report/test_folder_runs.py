@@ -99,6 +99,7 @@ def test_a_second_run_into_a_folder_another_process_holds_is_refused(tmp_path: P
         holder.communicate("")
     assert code == 1 and stdout == ""
     assert f"another torinvest run is writing the report folder {out}" in stderr
+    assert "investigating" not in stderr  # refused before it says it starts
     assert "Traceback" not in stderr
     after = {p.name: p.read_bytes() for p in out.iterdir() if p.name != folders.LOCK_FILE}
     assert after == before  # nothing touched: the first run's report is whole

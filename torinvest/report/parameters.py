@@ -17,7 +17,7 @@ from torinvest.investigation import (
     outputs,
 )
 from torinvest.options import NUMBER_RANGES, RunOptions, check_number
-from torinvest.report.folders import check_folder
+from torinvest.report.folders import check_folder, hold
 from torinvest.verdict import check_status, default_ledger_path, make_verdict
 
 #: The notebooks torinvest runs (``notebooks/<name>.ipynb``).
@@ -72,6 +72,8 @@ def check_run(
     fetched = check_finding(finding_id, options) if finding else None
     path = Path(out).expanduser().resolve()
     check_folder(path)
+    with hold(path):  # another run holds it: refused now, before "investigating …" is said
+        pass
     if options.verdict_status != "pending":
         check_ledger(options.ledger)
     return path, fetched
