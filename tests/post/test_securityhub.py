@@ -224,6 +224,23 @@ def test_a_finding_security_hub_does_not_hold_is_one_line(
     assert o.error is not None and "GuardDuty integration" in str(o.error.hint)
 
 
+def test_an_update_answered_as_neither_processed_nor_refused_is_not_posted(
+    security: FakeSecurityServices, jira: FakeJira, report_dir: Path, ledger: Path
+) -> None:
+    """BatchUpdateFindings answering empty lists updated nothing: a failure, posted again
+    later — never "posted to securityhub" (the ticket beside it stays posted)."""
+    decide(ledger, "malicious")
+    security.securityhub(REGION).answer_nothing = True
+    env = variables(jira)
+    ticket, hub = post(report_dir, ledger, ["securityhub", "jira:SEC-1"], env=env).outcomes
+    assert ticket.status == "posted" and hub.status == "failed", hub.line
+    assert "did not say it updated finding" in hub.line and "processed" in hub.line
+    security.securityhub(REGION).answer_nothing = False
+    ticket, hub = post(report_dir, ledger, ["securityhub", "jira:SEC-1"], env=env).outcomes
+    assert (ticket.status, hub.status) == ("already-posted", "posted"), hub.line
+    assert hub_finding(security)["Workflow"]["Status"] == "NOTIFIED"
+
+
 def test_a_finding_guardduty_does_not_show_names_the_way_out(
     security: FakeSecurityServices, report_dir: Path, ledger: Path
 ) -> None:
