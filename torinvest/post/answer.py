@@ -302,8 +302,8 @@ def build_answer(summary: Mapping[str, Any], records: Sequence[Mapping[str, Any]
         "Reading: " + reading(summary),
         _key_line(key),
         _tor_line(summary) if state != COULD_NOT_LOOK else f"Tor: {NOTHING_READ}",
-        *_mattered_lines(summary.get("sensitive_events") or [], state),
     ]
+    head, lines = lines, []
     derived_line = _derived_line(summary, state)
     if derived_line:
         lines.append(derived_line)
@@ -321,7 +321,12 @@ def build_answer(summary: Mapping[str, Any], records: Sequence[Mapping[str, Any]
         f"Generated {_t(generated.get('at'))} by {_t(generated.get('by'))} with torinvest "
         f"{_t(summary.get('torinvest_version'))}."
     )
-    text = "\n".join(lines)
+    sensitive = summary.get("sensitive_events") or []
+    # a long list of calls gives way first: the score, verdict and next step stay in the answer
+    for shown in range(MAX_MATTERED, -1, -1):
+        text = "\n".join([*head, *_mattered_lines(sensitive, state, shown), *lines])
+        if len(text) <= MAX_ANSWER_CHARS:
+            break
     if len(text) > MAX_ANSWER_CHARS:
         text = (
             text[: MAX_ANSWER_CHARS - 60].rsplit("\n", 1)[0]
@@ -444,8 +449,11 @@ def _tor_line(summary: Mapping[str, Any]) -> str:
     return line
 
 
-def _mattered_lines(sensitive: Sequence[Mapping[str, Any]], state: str = COMPLETE) -> list[str]:
-    """``What mattered: …``: "no sensitive call" only where every source was read."""
+def _mattered_lines(
+    sensitive: Sequence[Mapping[str, Any]], state: str = COMPLETE, shown: int = MAX_MATTERED
+) -> list[str]:
+    """``What mattered: …`` and the first ``shown`` calls: "no sensitive call" only where every
+    source was read."""
     if not sensitive and state == COULD_NOT_LOOK:
         return [f"What mattered: {NOTHING_READ}"]
     if not sensitive and state == INCOMPLETE:
@@ -456,7 +464,7 @@ def _mattered_lines(sensitive: Sequence[Mapping[str, Any]], state: str = COMPLET
     if not sensitive:
         return ["What mattered: no sensitive call."]
     lines = [f"What mattered: {len(sensitive)} sensitive call(s)"]
-    for e in sensitive[:MAX_MATTERED]:
+    for e in sensitive[:shown]:
         tor = " (Tor)" if e.get("tor") else " (Tor status unknown)" if _unknown_tor(e) else ""
         failed = f", FAILED {_t(e.get('error_code'), 60)}" if e.get("error_code") else ""
         target = f" {_t(e.get('target'), 160)}" if e.get("target") else ""
@@ -464,8 +472,8 @@ def _mattered_lines(sensitive: Sequence[Mapping[str, Any]], state: str = COMPLET
             f"  - {_t(e.get('event_time'))} {_t(e.get('event_name'), 80)} "
             f"[{_t(e.get('category'), 40)}]{target} — {_t(e.get('source_ip'), 60)}{tor}{failed}"
         )
-    if len(sensitive) > MAX_MATTERED:
-        lines.append(f"  … and {len(sensitive) - MAX_MATTERED} more (in the report)")
+    if len(sensitive) > shown:
+        lines.append(f"  … and {len(sensitive) - shown} more (in the report)")
     return lines
 
 
