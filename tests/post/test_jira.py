@@ -301,3 +301,22 @@ def _comment_text(body: object) -> str:
     if isinstance(body, dict):
         return str(body["content"][0]["content"][0]["text"])
     return str(body)
+
+
+@pytest.mark.parametrize(
+    "body",
+    ['{"issues": null}', '{"issues": {"SEC-9": {}}}', '{"issues": ["SEC-9"]}'],
+    ids=["null", "object", "strings"],
+)
+def test_a_label_search_answer_that_cannot_be_read_makes_no_second_issue(
+    jira: FakeJira, report_dir: Path, ledger: Path, body: str
+) -> None:
+    """The finding's issue is looked for by its label before one is made: an answer whose
+    ``issues`` is not a list of issues is a failure, not "none found" (a duplicate issue)."""
+    jira.fail("search", 200, body=body, times=1)
+    (o,) = post(report_dir, ["jira-new:SEC"], variables(jira), ledger).outcomes
+    assert o.status == "failed" and "not a list of issues" in o.line, o.line
+    assert [r.operation for r in jira.requests] == ["search"]
+    (o,) = post(report_dir, ["jira-new:SEC"], variables(jira), ledger).outcomes
+    assert o.status == "posted", o.line
+    assert len([k for k in jira.issues if k != "SEC-1"]) == 1
