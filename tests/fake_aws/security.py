@@ -22,6 +22,7 @@ State API (besides :class:`FakeAws`'s)::
     case = fake.security_ir("us-east-1").add_case("1234567890")   # comments, attachments
     hub = fake.securityhub("us-east-1").add_guardduty_finding(arn)  # Workflow NEW
     hub.findings[arn]                                             # Note, Workflow, history
+    hub.answer_nothing = True                                     # updates answered with [] and []
     fake.expire_upload_urls()                                     # URLs already handed out fail (403)
     fake.expire_upload_urls(after=1)                              # … every URL after the first
     fake.upload_urls, fake.puts                                   # URLs handed out, PUTs served
@@ -99,6 +100,9 @@ class SecurityHubRegion:
         self.region = region
         self._lock = lock
         self.findings: dict[str, dict[str, Any]] = {}
+        #: Answer every BatchUpdateFindings with both lists empty, changing nothing (a stand-in
+        #: endpoint or a proxy that swallows the update).
+        self.answer_nothing = False
 
     def add_guardduty_finding(self, arn: str, *, partition: str = "aws") -> dict[str, Any]:
         """Security Hub's copy of a GuardDuty finding (Id: its ARN), workflow NEW."""
@@ -406,6 +410,8 @@ class FakeSecurityServices(FakeAws):
         ):
             raise ApiError("InvalidInputException", "nothing to update")
         hub = self.securityhub(region)
+        if hub.answer_nothing:
+            return {"ProcessedFindings": [], "UnprocessedFindings": []}
         processed, unprocessed, seen = [], [], set()
         for ident in idents:
             pair = (ident["Id"], ident["ProductArn"])

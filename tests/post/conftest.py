@@ -176,3 +176,33 @@ def host(url: str) -> str:
 def copy_report(src: Path, dst: Path) -> Path:
     shutil.copytree(src, dst)
     return dst
+
+
+def could_not_look_summary() -> dict[str, Any]:
+    """The summary of a run that could read no activity source (as the investigation writes
+    it: no events, the ``could_not_look`` signal, the ``activity`` data issue)."""
+    data = summary_data()
+    data["events"] = {"total": 0, "failed": 0, "from_tor": 0}
+    data["source_ips"], data["sensitive_events"], data["derived_keys"] = [], [], []
+    data["signals"] = [
+        {"name": "could_not_look", "detail": "CloudTrail LookupEvents: AccessDenied", "weight": 0}
+    ]
+    data["data_issues"] = [
+        {"source": "cloudtrail", "problem": "LookupEvents: AccessDenied"},
+        {"source": "activity", "problem": "No activity source could be read."},
+    ]
+    return data
+
+
+def incomplete_quiet_summary() -> dict[str, Any]:
+    """The summary of a run that read part of the activity and saw no sensitive call in it."""
+    data = summary_data()
+    data["sensitive_events"] = []
+    data["derived_keys"] = []
+    data["derived_keys_search"] = {"status": "partial", "why": "ASIAX… minted past the limit"}
+    data["signals"] = [
+        {"name": "tor_use", "detail": "2 calls from 1 Tor exit(s)", "weight": 5},
+        {"name": "incomplete_evidence", "detail": "3 log files unread", "weight": 0},
+    ]
+    data["data_issues"] = [{"source": "s3://trail/AWSLogs", "problem": "AccessDenied on 3 files"}]
+    return data

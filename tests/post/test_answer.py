@@ -9,6 +9,7 @@ import pytest
 
 from tests.post.conftest import FINDING_ID, UNKNOWN_TOR_LINE, summary_data, unknown_tor_summary
 from torinvest.post.answer import (
+    MAX_ANSWER_CHARS,
     NOTE_MAX_CHARS,
     build_answer,
     reading,
@@ -302,3 +303,37 @@ def _verdict(status: str, at: str) -> dict[str, Any]:
         "rationale": "keys made from Tor" if status != "pending" else "",
         "recorded_at": at,
     }
+
+
+def test_long_calls_give_way_before_the_score_verdict_and_next_step() -> None:
+    """Attacker-long targets on many sensitive calls fill the answer: the list of calls is
+    shortened (naming how many more the report has), never the score, the verdict or the next
+    step."""
+    data = summary_data()
+    call = data["sensitive_events"][0]
+    data["sensitive_events"] = [
+        {
+            **call,
+            "event_name": "GetSecretValue" + "x" * 100,
+            "target": "secret " + "A" * 600,
+            "source_ip": "2001:db8::" + "f" * 60,
+            "error_code": "E" * 80,
+        }
+        for _ in range(40)
+    ]
+    data["verdict"] = {
+        "status": "malicious",
+        "analyst": "a" * 100,
+        "rationale": "r" * 1000,
+        "recorded_at": "2023-07-11T09:00:00Z",
+    }
+    text = build_answer(data).text
+    assert len(text) <= MAX_ANSWER_CHARS
+    lines = text.splitlines()
+    for start in ("Reading: ", "Score: 100/100", "Verdict: malicious", "Next step: ", "Generated "):
+        assert any(line.startswith(start) for line in lines), start
+    assert "What mattered: 40 sensitive call(s)" in lines
+    more = next(line for line in lines if line.startswith("  … and "))
+    shown = sum(line.startswith("  - ") for line in lines)
+    assert more == f"  … and {40 - shown} more (in the report)" and 0 < shown < 12
+    assert "cut here" not in text

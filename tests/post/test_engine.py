@@ -245,6 +245,32 @@ def test_secrets_are_redacted_from_messages_a_server_echoes(
     assert jira.api_token not in (report_dir / "posts.json").read_text()
 
 
+@pytest.mark.parametrize(
+    ("sn", "user", "secret"),
+    [(False, "JIRA_EMAIL", "JIRA_API_TOKEN"), (True, "SERVICENOW_USER", "SERVICENOW_PASSWORD")],
+    ids=["jira", "servicenow"],
+)
+def test_the_basic_auth_sent_is_redacted_when_the_values_were_padded(
+    sn: bool, user: str, secret: str, tmp_path: Path, ledger: Path
+) -> None:
+    """An env file with quoted, space-padded values: the destinations strip them before use,
+    so the Authorization header sent is the base64 of the stripped pair — a server echoing it
+    finds it redacted in the line, posts.json and the ledger."""
+    folder = make_report(tmp_path / "f")
+    with FakeServiceNow() if sn else FakeJira() as fake:
+        env = variables(None, fake) if sn else variables(fake)  # type: ignore[arg-type]
+        sent = base64.b64encode(f"{env[user]}:{env[secret]}".encode()).decode()
+        env |= {user: f" {env[user]} ", secret: f"{env[secret]} "}
+        echoed = json.dumps({"error": {"message": f"rejected credentials {sent}"}})
+        fake.fail("*", 400, body=echoed)
+        dest = f"servicenow:incident:{SYS_ID}" if sn else "jira:SEC-1"
+        (o,) = post_report(folder, [dest], env=env, ledger=ledger, backoff=0).outcomes
+        assert fake.requests[0].headers["authorization"] == f"Basic {sent}"
+    assert o.status == "failed" and "rejected credentials [REDACTED]" in o.line, o.line
+    for path in (ledger, folder / "posts.json"):
+        assert sent not in path.read_text()
+
+
 def test_redirects_are_not_followed(jira: FakeJira, report_dir: Path, ledger: Path) -> None:
     jira.fail("get_issue", 302, body="", headers={"Location": "http://127.0.0.1:9/steal"})
     (o,) = post_report(report_dir, ["jira:SEC-1"], env=variables(jira), ledger=ledger).outcomes

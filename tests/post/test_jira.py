@@ -14,6 +14,8 @@ from tests.fake_tickets import HTML_SIGN_IN, FakeJira
 from tests.post.conftest import (
     FINDING_ID,
     UNKNOWN_TOR_LINE,
+    could_not_look_summary,
+    incomplete_quiet_summary,
     make_report,
     summary_data,
     unknown_tor_summary,
@@ -265,3 +267,56 @@ def _sha8(path: Path) -> str:
     import hashlib
 
     return hashlib.sha256(path.read_bytes()).hexdigest()[:8]
+
+
+@pytest.mark.parametrize("cloud", [True, False], ids=["cloud", "data-center"])
+def test_a_ticket_never_counts_what_could_not_be_read(
+    cloud: bool, tmp_path: Path, ledger: Path
+) -> None:
+    """A report that could read no activity: the comment says "not known" for the Tor calls,
+    the sensitive calls, the derived keys and the score — never "0 of 0", "no sensitive call"
+    or "0/100"; one that read part says "in what was read"."""
+    with FakeJira(cloud=cloud) as jira:
+        jira.add_issue("SEC-1")
+        blind = make_report(tmp_path / "blind", summary=could_not_look_summary())
+        part = make_report(tmp_path / "part", summary=incomplete_quiet_summary())
+        for folder in (blind, part):
+            (o,) = post(folder, ["jira:SEC-1"], variables(jira), ledger).outcomes
+            assert o.status == "posted", o.line
+        texts = [_comment_text(c["body"]) for c in jira.issues["SEC-1"]["comments"]]
+    blind_text, part_text = texts
+    assert "Reading: COULD NOT LOOK" in blind_text
+    for said in ("Tor: not known", "What mattered: not known", "Derived keys: not known"):
+        assert said in blind_text
+    assert "Score: not scored" in blind_text
+    for wrong in ("0 of 0", "no sensitive call", "0/100", "0 failed"):
+        assert wrong not in blind_text
+    assert "What mattered: no sensitive call in what was read" in part_text
+    assert "Derived keys: none found — not every one was followed" in part_text
+    assert "Score: at least 5/100" in part_text
+
+
+def _comment_text(body: object) -> str:
+    """The answer in a comment body: an ADF code block (Cloud) or a {noformat} string (DC)."""
+    if isinstance(body, dict):
+        return str(body["content"][0]["content"][0]["text"])
+    return str(body)
+
+
+@pytest.mark.parametrize(
+    "body",
+    ['{"issues": null}', '{"issues": {"SEC-9": {}}}', '{"issues": ["SEC-9"]}'],
+    ids=["null", "object", "strings"],
+)
+def test_a_label_search_answer_that_cannot_be_read_makes_no_second_issue(
+    jira: FakeJira, report_dir: Path, ledger: Path, body: str
+) -> None:
+    """The finding's issue is looked for by its label before one is made: an answer whose
+    ``issues`` is not a list of issues is a failure, not "none found" (a duplicate issue)."""
+    jira.fail("search", 200, body=body, times=1)
+    (o,) = post(report_dir, ["jira-new:SEC"], variables(jira), ledger).outcomes
+    assert o.status == "failed" and "not a list of issues" in o.line, o.line
+    assert [r.operation for r in jira.requests] == ["search"]
+    (o,) = post(report_dir, ["jira-new:SEC"], variables(jira), ledger).outcomes
+    assert o.status == "posted", o.line
+    assert len([k for k in jira.issues if k != "SEC-1"]) == 1

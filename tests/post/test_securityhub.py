@@ -16,6 +16,8 @@ from tests.post.conftest import (
     FINDING_ARN,
     FINDING_ID,
     REGION,
+    could_not_look_summary,
+    incomplete_quiet_summary,
     make_report,
     summary_data,
     variables,
@@ -222,6 +224,23 @@ def test_a_finding_security_hub_does_not_hold_is_one_line(
     assert o.error is not None and "GuardDuty integration" in str(o.error.hint)
 
 
+def test_an_update_answered_as_neither_processed_nor_refused_is_not_posted(
+    security: FakeSecurityServices, jira: FakeJira, report_dir: Path, ledger: Path
+) -> None:
+    """BatchUpdateFindings answering empty lists updated nothing: a failure, posted again
+    later — never "posted to securityhub" (the ticket beside it stays posted)."""
+    decide(ledger, "malicious")
+    security.securityhub(REGION).answer_nothing = True
+    env = variables(jira)
+    ticket, hub = post(report_dir, ledger, ["securityhub", "jira:SEC-1"], env=env).outcomes
+    assert ticket.status == "posted" and hub.status == "failed", hub.line
+    assert "did not say it updated finding" in hub.line and "processed" in hub.line
+    security.securityhub(REGION).answer_nothing = False
+    ticket, hub = post(report_dir, ledger, ["securityhub", "jira:SEC-1"], env=env).outcomes
+    assert (ticket.status, hub.status) == ("already-posted", "posted"), hub.line
+    assert hub_finding(security)["Workflow"]["Status"] == "NOTIFIED"
+
+
 def test_a_finding_guardduty_does_not_show_names_the_way_out(
     security: FakeSecurityServices, report_dir: Path, ledger: Path
 ) -> None:
@@ -314,3 +333,33 @@ def test_security_hub_not_enabled_is_one_line(
     assert o.status == "failed"
     assert "InvalidAccessException: Account 123837392027 is not subscribed" in o.line
     assert o.error is not None and "Security Hub is not enabled in us-east-1" in str(o.error.hint)
+
+
+@pytest.mark.parametrize(
+    ("summary", "said"),
+    [
+        (could_not_look_summary, "Reading: COULD NOT LOOK"),
+        (incomplete_quiet_summary, "Reading: INCOMPLETE"),
+    ],
+)
+def test_the_note_says_when_the_verdict_stands_on_a_reading_that_is_not_whole(
+    security: FakeSecurityServices, tmp_path: Path, ledger: Path, summary, said: str
+) -> None:  # type: ignore[no-untyped-def]
+    """A SUPPRESSED finding whose activity could not be (wholly) read says so in its note:
+    the status and the verdict alone read as decided on the whole activity."""
+    folder = make_report(tmp_path / "f", summary=summary())
+    decide(ledger, "legitimate", "r" * 3000)  # a long rationale does not push it out
+    (o,) = post(folder, ledger).outcomes
+    assert o.status == "posted", o.line
+    finding = hub_finding(security)
+    assert finding["Workflow"]["Status"] == "SUPPRESSED"
+    text = finding["Note"]["Text"]
+    assert said in text and len(text) <= NOTE_MAX_CHARS and "Report: " in text
+
+
+def test_the_note_of_a_whole_reading_does_not_speak_of_it(
+    security: FakeSecurityServices, report_dir: Path, ledger: Path
+) -> None:
+    decide(ledger, "malicious")
+    post(report_dir, ledger)
+    assert "Reading:" not in hub_finding(security)["Note"]["Text"]

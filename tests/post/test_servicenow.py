@@ -129,3 +129,34 @@ def test_user_and_token_together_are_refused(
     with pytest.raises(PostConfigError, match="both SERVICENOW_TOKEN and SERVICENOW_PASSWORD"):
         post(report_dir, [f"servicenow:incident:{SYS_ID}"], env, ledger)
     assert servicenow.requests == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    ['{"result": {}}', '{"result": []}', '{"result": null}', '{"result": {"sys_id": "0" }}'],
+    ids=["empty", "list", "null", "another-record"],
+)
+def test_a_work_note_answered_without_the_record_is_not_posted(
+    servicenow: FakeServiceNow, report_dir: Path, ledger: Path, body: str
+) -> None:
+    """A 200 to the work note that does not name the record (a proxy, a stub, an ACL'd
+    answer) says nothing about the note: a failure resumed by the next post, never "posted"."""
+    servicenow.fail("update_record", 200, body=body, times=1)
+    dest = f"servicenow:incident:{SYS_ID}"
+    (o,) = post(report_dir, [dest], variables(servicenow=servicenow), ledger).outcomes
+    assert o.status == "partial", o.line  # the files are there; the note is not
+    assert f"add a work note to incident {SYS_ID}: the answer" in o.line
+    (o,) = post(report_dir, [dest], variables(servicenow=servicenow), ledger).outcomes
+    assert o.status == "posted", o.line
+    assert [r.operation for r in servicenow.requests].count("attach") == 2  # not again
+    assert len(servicenow.records[("incident", SYS_ID)]["work_notes"]) == 1
+
+
+def test_a_lookup_answered_without_the_record_attaches_nothing(
+    servicenow: FakeServiceNow, report_dir: Path, ledger: Path
+) -> None:
+    servicenow.fail("get_record", 200, body='{"result": {}}')
+    dest = f"servicenow:incident:{SYS_ID}"
+    (o,) = post(report_dir, [dest], variables(servicenow=servicenow), ledger).outcomes
+    assert o.status == "failed" and "no record sys_id" in o.line, o.line
+    assert [r.operation for r in servicenow.requests] == ["get_record"]

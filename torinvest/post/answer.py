@@ -17,6 +17,11 @@ description.
     Next step: Assume every credential … : torinvest actions ID --plan remediate --execute
     Generated 2026-12-04T15:27:24Z by root@vm with torinvest 0.1.0.
 
+Counts stand only where something was read: a report that could read no activity says "not
+known" for the Tor calls, the sensitive calls, the derived keys and the score (never "0 of 0",
+"no sensitive call", "0/100"); a partial one says "in what was read"; the Security Hub note names a
+reading that is not complete.
+
 Every value from the report is attacker-reachable text (user names, targets, rationales): it is
 put on one line with control and bidi characters shown escaped (:func:`torinvest.safety.term_safe`);
 each destination then keeps it inert in its own markup (Jira wiki ``{noformat}``, ServiceNow
@@ -36,7 +41,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from torinvest.analysis import Signal, triage_score
+from torinvest.analysis import NOT_SCORED, Signal, triage_score
 from torinvest.investigation import NOTHING_READ_SOURCE
 from torinvest.safety import term_safe
 from torinvest.schema import utc_or_none
@@ -57,6 +62,15 @@ WORKFLOW: dict[str, str] = {
     "malicious": "NOTIFIED",
     "inconclusive": "NOTIFIED",
 }
+#: How much of the key's activity was read (:func:`reading_state`): every source, some, none.
+COMPLETE, INCOMPLETE, COULD_NOT_LOOK, NO_EVENTS = (
+    "complete",
+    "incomplete",
+    "could not look",
+    "no events",
+)
+#: What stands for a count over activity nothing could read (never "0 of 0").
+NOTHING_READ = "not known: no activity source could be read (see Reading)"
 #: ``VerificationState`` per current verdict.
 VERIFICATION: dict[str, str] = {
     "legitimate": "BENIGN_POSITIVE",
@@ -263,6 +277,7 @@ class Answer:
     remediation: Remediation | None
     workflow: str | None
     verification: str | None
+    reading: str = COMPLETE
 
 
 def workflow(status: str, remediation: Remediation | None) -> str | None:
@@ -278,6 +293,7 @@ def build_answer(summary: Mapping[str, Any], records: Sequence[Mapping[str, Any]
     fid = str(finding["id"])
     verdict, later = current_verdict(summary, records)
     status = str(verdict.get("status") or "pending")
+    state = reading_state(summary)
     remediation = remediation_state(records, fid) if status in DECIDED else None
     title = f"torinvest: {_t(finding.get('type'))} — finding {_t(fid)}"
     lines = [
@@ -285,18 +301,12 @@ def build_answer(summary: Mapping[str, Any], records: Sequence[Mapping[str, Any]
         _finding_line(finding),
         "Reading: " + reading(summary),
         _key_line(key),
-        _tor_line(summary),
-        *_mattered_lines(summary.get("sensitive_events") or []),
+        _tor_line(summary) if state != COULD_NOT_LOOK else f"Tor: {NOTHING_READ}",
     ]
-    derived = summary.get("derived_keys") or []
-    if (summary.get("derived_keys_search") or {}).get("status") == "not followed":
-        lines.append("Derived keys: not followed (follow_derived was off)")
-    elif derived:
-        lines.append(
-            f"Derived keys: {', '.join(_t(k, 40) for k in derived[:10])}"
-            + (f" and {len(derived) - 10} more" if len(derived) > 10 else "")
-            + " (the same actor holds them)"
-        )
+    head, lines = lines, []
+    derived_line = _derived_line(summary, state)
+    if derived_line:
+        lines.append(derived_line)
     lines.append(_score_line(summary.get("signals") or []))
     lines.append(_verdict_line(verdict, later))
     if remediation is not None:
@@ -311,7 +321,12 @@ def build_answer(summary: Mapping[str, Any], records: Sequence[Mapping[str, Any]
         f"Generated {_t(generated.get('at'))} by {_t(generated.get('by'))} with torinvest "
         f"{_t(summary.get('torinvest_version'))}."
     )
-    text = "\n".join(lines)
+    sensitive = summary.get("sensitive_events") or []
+    # a long list of calls gives way first: the score, verdict and next step stay in the answer
+    for shown in range(MAX_MATTERED, -1, -1):
+        text = "\n".join([*head, *_mattered_lines(sensitive, state, shown), *lines])
+        if len(text) <= MAX_ANSWER_CHARS:
+            break
     if len(text) > MAX_ANSWER_CHARS:
         text = (
             text[: MAX_ANSWER_CHARS - 60].rsplit("\n", 1)[0]
@@ -326,7 +341,43 @@ def build_answer(summary: Mapping[str, Any], records: Sequence[Mapping[str, Any]
         remediation=remediation,
         workflow=workflow(status, remediation),
         verification=VERIFICATION.get(status),
+        reading=state,
     )
+
+
+def _derived_line(summary: Mapping[str, Any], state: str) -> str:
+    """``Derived keys: …`` ("" when there is nothing to say): never an empty or short list
+    read as the whole answer when the keys were not (all) followed."""
+    derived = summary.get("derived_keys") or []
+    search = (summary.get("derived_keys_search") or {}).get("status")
+    if search == "not followed":
+        return "Derived keys: not followed (follow_derived was off)"
+    if state == COULD_NOT_LOOK:
+        return f"Derived keys: {NOTHING_READ}"
+    partial = (
+        " — not every one was followed (the data issues say which)" if search == "partial" else ""
+    )
+    if not derived:
+        return f"Derived keys: none found{partial}" if partial else ""
+    return (
+        f"Derived keys: {', '.join(_t(k, 40) for k in derived[:10])}"
+        + (f" and {len(derived) - 10} more" if len(derived) > 10 else "")
+        + " (the same actor holds them)"
+        + partial
+    )
+
+
+def reading_state(summary: Mapping[str, Any]) -> str:
+    """:data:`COULD_NOT_LOOK` (no activity source read), :data:`INCOMPLETE` (data issues),
+    :data:`NO_EVENTS` (everything read, nothing there) or :data:`COMPLETE`."""
+    issues = summary.get("data_issues") or []
+    if any(i.get("source") == NOTHING_READ_SOURCE for i in issues):
+        return COULD_NOT_LOOK
+    if issues:
+        return INCOMPLETE
+    if int((summary.get("events") or {}).get("total") or 0) == 0:
+        return NO_EVENTS
+    return COMPLETE
 
 
 def reading(summary: Mapping[str, Any]) -> str:
@@ -398,11 +449,22 @@ def _tor_line(summary: Mapping[str, Any]) -> str:
     return line
 
 
-def _mattered_lines(sensitive: Sequence[Mapping[str, Any]]) -> list[str]:
+def _mattered_lines(
+    sensitive: Sequence[Mapping[str, Any]], state: str = COMPLETE, shown: int = MAX_MATTERED
+) -> list[str]:
+    """``What mattered: …`` and the first ``shown`` calls: "no sensitive call" only where every
+    source was read."""
+    if not sensitive and state == COULD_NOT_LOOK:
+        return [f"What mattered: {NOTHING_READ}"]
+    if not sensitive and state == INCOMPLETE:
+        return [
+            "What mattered: no sensitive call in what was read (the reading is incomplete: "
+            "what was not read may hold some)"
+        ]
     if not sensitive:
         return ["What mattered: no sensitive call."]
     lines = [f"What mattered: {len(sensitive)} sensitive call(s)"]
-    for e in sensitive[:MAX_MATTERED]:
+    for e in sensitive[:shown]:
         tor = " (Tor)" if e.get("tor") else " (Tor status unknown)" if _unknown_tor(e) else ""
         failed = f", FAILED {_t(e.get('error_code'), 60)}" if e.get("error_code") else ""
         target = f" {_t(e.get('target'), 160)}" if e.get("target") else ""
@@ -410,8 +472,8 @@ def _mattered_lines(sensitive: Sequence[Mapping[str, Any]]) -> list[str]:
             f"  - {_t(e.get('event_time'))} {_t(e.get('event_name'), 80)} "
             f"[{_t(e.get('category'), 40)}]{target} — {_t(e.get('source_ip'), 60)}{tor}{failed}"
         )
-    if len(sensitive) > MAX_MATTERED:
-        lines.append(f"  … and {len(sensitive) - MAX_MATTERED} more (in the report)")
+    if len(sensitive) > shown:
+        lines.append(f"  … and {len(sensitive) - shown} more (in the report)")
     return lines
 
 
@@ -427,6 +489,11 @@ def _score_line(signals: Sequence[Mapping[str, Any]]) -> str:
         for s in signals
     ]
     score = triage_score(found)
+    if score.band == NOT_SCORED:  # 0 over nothing read is not a quiet key
+        return (
+            "Score: not scored — the key's activity could not be looked at, so no signal could "
+            "be seen (this is not a quiet key)"
+        )
     reasons = "; ".join(f"{_t(s.name, 60)} ({_t(s.detail, 120)})" for s in score.reasons[:3])
     floor = (
         "at least " if score.incomplete else "",
@@ -479,6 +546,14 @@ def _next_line(fid: str, status: str, remediation: Remediation | None) -> str:
     return f"Next step: {NEXT_STEPS.get(status, '')} {then}: {command}"
 
 
+#: What the Security Hub note says of a reading that is not complete (a verdict or a workflow
+#: status alone would read as made on the whole activity).
+_NOTE_READING = {
+    COULD_NOT_LOOK: " Reading: COULD NOT LOOK (no activity source read; says nothing about use).",
+    INCOMPLETE: " Reading: INCOMPLETE (data issues: see the report).",
+}
+
+
 def security_hub_note(answer: Answer, where: str) -> tuple[str, str]:
     """Security Hub ``Note.Text`` (≤ 512 characters: verdict, analyst, one line of why, the
     remediation, where the report is) and ``Note.UpdatedBy``."""
@@ -488,7 +563,7 @@ def security_hub_note(answer: Answer, where: str) -> tuple[str, str]:
     head = f"torinvest verdict: {status}" + (f" by {analyst}" if analyst else "")
     if v.get("recorded_at"):
         head += f" ({_t(v.get('recorded_at'), 40)})"
-    tail = ""
+    tail = _NOTE_READING.get(answer.reading, "")
     if answer.remediation is not None:
         r = answer.remediation
         said = r.brief()

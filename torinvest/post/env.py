@@ -163,8 +163,9 @@ class Redactor:
             self.add(env.get(name))
         for user, secret in BASIC_PAIRS:
             if env.get(user) and env.get(secret):
-                pair = f"{env[user]}:{env[secret]}".encode()
-                self.add(base64.b64encode(pair).decode())
+                # as given and as sent (the destinations strip both values before use)
+                for u, p in {(env[user], env[secret]), (env[user].strip(), env[secret].strip())}:
+                    self.add(base64.b64encode(f"{u}:{p}".encode()).decode())
 
     def add(self, *values: str | None) -> None:
         for value in values:

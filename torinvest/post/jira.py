@@ -252,8 +252,17 @@ class JiraNewIssue(JiraIssue):
             ok=(200,),
         )
         doc = self.http.json(response, what, "issues")
-        issues = doc["issues"] if isinstance(doc["issues"], list) else []
-        if not issues or not isinstance(issues[0], dict):
+        issues = doc["issues"]
+        if not isinstance(issues, list) or (issues and not isinstance(issues[0], dict)):
+            # not "no issue": an answer that cannot be read would make a second issue
+            raise PostError(
+                self.spec,
+                f"{what}: the answer's issues are not a list of issues "
+                f"({type(issues).__name__}): no issue made",
+                hint="check that JIRA_URL is the Jira site's address (a proxy may be "
+                "answering); post again to retry",
+            )
+        if not issues:
             return None
         return remote_id(self.spec, issues[0].get("key"), what, "issue key")
 

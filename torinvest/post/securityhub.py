@@ -203,7 +203,9 @@ class SecurityHubFinding:
         got = self._call(
             SERVICE, self.region, "BatchUpdateFindings", FindingIdentifiers=[ident], **params
         )
-        answer(got, "ProcessedFindings", list, service=SERVICE, operation="BatchUpdateFindings")
+        processed = answer(
+            got, "ProcessedFindings", list, service=SERVICE, operation="BatchUpdateFindings"
+        )
         unprocessed = answer(
             got, "UnprocessedFindings", list, service=SERVICE, operation="BatchUpdateFindings"
         )
@@ -222,6 +224,15 @@ class SecurityHubFinding:
                 f"Security Hub did not update finding {bundle.finding_id}: {code}: "
                 f"{u.get('ErrorMessage') or ''}".rstrip(": "),
                 hint=hint,
+            )
+        if not any(isinstance(p, dict) and p.get("Id") == self.arn for p in processed):
+            # neither processed nor refused: nothing says the copy was updated
+            raise PostError(
+                self.spec,
+                f"Security Hub did not say it updated finding {bundle.finding_id}: "
+                "BatchUpdateFindings answered without it among the processed findings",
+                hint="check the finding in Security Hub (its note and workflow status); check "
+                "that AWS_ENDPOINT_URL_SECURITYHUB, if set, is Security Hub; post again to retry",
             )
         return {
             "finding_arn": self.arn,

@@ -110,9 +110,23 @@ class ServiceNowRecord:
             what=what,
             ok=(200,),
         )
+        result = self._record(response, what)
+        return {"record": self.sys_id, "number": term_safe(result.get("number")) or None}
+
+    def _record(self, response: httpx.Response, what: str) -> dict[str, Any]:
+        """The record a table call answered with: it must be this one (its ``sys_id``) — a 200
+        without it (``{"result": {}}``, a list, null) says nothing was read or written."""
         doc = self.http.json(response, what, "result")
         result = doc["result"] if isinstance(doc["result"], dict) else {}
-        return {"record": self.sys_id, "number": term_safe(result.get("number")) or None}
+        hint = f"check the {self.table} record {self.sys_id} in ServiceNow; post again to retry"
+        got = remote_id(self.spec, result.get("sys_id"), what, "record sys_id", hint)
+        if got != self.sys_id:
+            raise PostError(
+                self.spec,
+                f"{what}: the answer is of record {term_safe(got, limit=40)}, not {self.sys_id}",
+                hint=hint,
+            )
+        return result
 
     def upload(self, bundle: Bundle, file: PostFile, token: str) -> dict[str, Any]:
         what = f"attach {file.name} to {self.table} {self.sys_id}"
@@ -153,6 +167,5 @@ class ServiceNowRecord:
             ok=(200,),
             json={"work_notes": self.content(bundle)},
         )
-        doc = self.http.json(response, what, "result")
-        result = doc["result"] if isinstance(doc["result"], dict) else {}
+        result = self._record(response, what)
         return {"work_note_on": self.sys_id, "updated_on": term_safe(result.get("sys_updated_on"))}
