@@ -4,10 +4,12 @@ traceback for what it finds)."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import fcntl
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +27,27 @@ def write_atomic(path: Path, data: bytes) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def held_lock(
+    path: Path, *, cannot: Callable[[OSError], Exception], busy: Callable[[], Exception]
+) -> Iterator[None]:
+    """Hold the lock file ``path`` (created if needed; ``flock``, exclusive) for the block. Raises
+    ``cannot(error)`` when it cannot be opened, ``busy()`` when another process holds it. Closing
+    the descriptor releases it: a process that is killed never leaves the lock held."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
+    except OSError as e:
+        raise cannot(e) from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise busy() from None
+        yield
+    finally:
+        os.close(fd)
 
 
 def cache_root() -> Path:

@@ -30,7 +30,6 @@ Neither holds a secret: remote IDs, file names and hashes only, every string red
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import logging
 import os
@@ -43,7 +42,7 @@ import orjson
 import pandas as pd
 
 from torinvest import __version__
-from torinvest.paths import write_atomic
+from torinvest.paths import held_lock, write_atomic
 from torinvest.post.base import PostFile, PostRefusedError
 
 log = logging.getLogger(__name__)
@@ -141,28 +140,19 @@ class PostsFile:
         """Hold ``.posts.lock`` in the folder for the whole post; refuse when another post of
         this report holds it."""
         lock = self.folder / LOCK_FILE
-        try:
-            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError as e:
-            raise PostRefusedError(
+        with held_lock(
+            lock,
+            cannot=lambda e: PostRefusedError(
                 f"cannot lock {lock}: {e.strerror or e}",
                 hint="the report folder must be writable to post it",
-            ) from None
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise PostRefusedError(
-                    f"another torinvest post of {self.folder} is running (it holds {lock})",
-                    hint="wait for it to finish; posting again then does only what is left",
-                ) from None
-            try:
-                self.load()
-                yield
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-        finally:
-            os.close(fd)
+            ),
+            busy=lambda: PostRefusedError(
+                f"another torinvest post of {self.folder} is running (it holds {lock})",
+                hint="wait for it to finish; posting again then does only what is left",
+            ),
+        ):
+            self.load()
+            yield
 
 
 def ledger_entry(post: Mapping[str, Any], *, finding_id: str, report_dir: Path) -> dict[str, Any]:

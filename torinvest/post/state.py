@@ -37,7 +37,6 @@ The file is written atomically after every change of a finding's state, under an
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import logging
 import os
@@ -52,7 +51,7 @@ import orjson
 from torinvest.children import end_with_parent
 from torinvest.errors import InputError, TorinvestError
 from torinvest.investigation import report_dir_name
-from torinvest.paths import write_atomic
+from torinvest.paths import held_lock, write_atomic
 from torinvest.post.record import now_iso
 from torinvest.post.templates import canonical
 from torinvest.report import MANIFEST, folder_state
@@ -178,6 +177,13 @@ def manifest_digest(folder: Path) -> str | None:
         return None
 
 
+def _unusable(folder: Path, e: OSError) -> InputError:
+    return InputError(
+        f"cannot use {folder} for scheduled runs: {e.strerror or e}",
+        hint="pass a writable output folder",
+    )
+
+
 class RunState:
     """The state of one output folder (see the module docstring). Use :meth:`open`."""
 
@@ -194,21 +200,17 @@ class RunState:
         folder = Path(root).expanduser()
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as e:
-            raise InputError(
-                f"cannot use {folder} for scheduled runs: {e.strerror or e}",
-                hint="pass a writable output folder",
-            ) from None
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise StateBusyError(
-                    f"another torinvest run is working in {folder} (it holds "
-                    f"{folder / LOCK_FILE}): this run does nothing",
-                    hint="runs are scheduled every few minutes: the next one continues",
-                ) from None
+            raise _unusable(folder, e) from None
+        with held_lock(
+            folder / LOCK_FILE,
+            cannot=lambda e: _unusable(folder, e),
+            busy=lambda: StateBusyError(
+                f"another torinvest run is working in {folder} (it holds "
+                f"{folder / LOCK_FILE}): this run does nothing",
+                hint="runs are scheduled every few minutes: the next one continues",
+            ),
+        ):
             state = cls(folder)
             state.load()
             run = {"started_at": now_iso(), "finished_at": None, "status": "running"}
@@ -222,8 +224,6 @@ class RunState:
                 raise
             run.update(finished_at=now_iso(), status="done")
             state.save()
-        finally:
-            os.close(fd)  # closing the descriptor releases the lock
 
     def load(self) -> None:
         try:

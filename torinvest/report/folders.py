@@ -5,7 +5,6 @@ a run begins and complete by its manifest (written last, every file with its SHA
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import os
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ import pandas as pd
 
 from torinvest import __version__
 from torinvest.errors import InputError, ReportError
-from torinvest.paths import write_atomic
+from torinvest.paths import held_lock, write_atomic
 
 #: The report files besides report.ipynb/html and summary.json.
 EVENTS_CSV = "events.csv"
@@ -88,25 +87,19 @@ def hold(folder: Path) -> Iterator[None]:
     """Hold ``folder``'s lock for a whole run: raise :class:`FolderBusyError` naming the folder
     when another run (another process) holds it. Closing the descriptor releases it, so a run
     that is killed never leaves the folder locked."""
-    try:
-        fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
-    except OSError as e:
-        raise ReportError(
+    with held_lock(
+        folder / LOCK_FILE,
+        cannot=lambda e: ReportError(
             f"cannot lock the report folder {folder}: {e.strerror or e}",
             hint="choose another --out: a folder you can write to",
-        ) from None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise FolderBusyError(
-                f"another torinvest run is writing the report folder {folder} (it holds "
-                f"{folder / LOCK_FILE}): this run did nothing",
-                hint="wait for it to finish, or choose another --out",
-            ) from None
+        ),
+        busy=lambda: FolderBusyError(
+            f"another torinvest run is writing the report folder {folder} (it holds "
+            f"{folder / LOCK_FILE}): this run did nothing",
+            hint="wait for it to finish, or choose another --out",
+        ),
+    ):
         yield
-    finally:
-        os.close(fd)
 
 
 def begin(folder: Path) -> None:
