@@ -13,15 +13,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import pandas as pd
 
 from torinvest.errors import DataIssue
 from torinvest.sources.logs.model import Narrowing
-
-if TYPE_CHECKING:
-    from torinvest.sources.logs.digests import DayVerdict
 
 TRAIL_MARK = "AWSLogs/"
 CLOUDTRAIL = "CloudTrail"
@@ -132,6 +129,21 @@ def day_ranges(days: Iterable[date]) -> str:
     shown = [f"{a}" if a == b else f"{a}–{b}" for a, b in spans[:MAX_RANGES]]
     more = len(spans) - len(shown)
     return ", ".join(shown) + (f" and {more:,} more range(s)" if more else "")
+
+
+@dataclass(slots=True)
+class DayVerdict:
+    """What the digests say of a region's days without a log file: ``quiet`` (every hour
+    covered, no log file delivered), ``missing`` (day → the keys of the log files the digests
+    name: delivered, not here), ``unproven`` (hours no readable digest covers), and the digest
+    files that could not be read (``unreadable``: path → why), ``over_limit`` when the days
+    past the per-source bound were not looked at."""
+
+    quiet: list[date] = field(default_factory=list)
+    missing: dict[date, list[str]] = field(default_factory=dict)
+    unproven: list[date] = field(default_factory=list)
+    unreadable: dict[str, str] = field(default_factory=dict)
+    over_limit: bool = False
 
 
 class DayJudge(Protocol):

@@ -24,11 +24,11 @@ import json
 import os
 import zlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from torinvest.sources.logs.coverage import dated_place
+from torinvest.sources.logs.coverage import DayVerdict, dated_place
 
 DIGEST = "CloudTrail-Digest"
 DIGEST_MARK = "_CloudTrail-Digest_"
@@ -56,21 +56,6 @@ class Digest:
     start: datetime
     end: datetime
     logs: tuple[str, ...]
-
-
-@dataclass(slots=True)
-class DayVerdict:
-    """What the digests say of a region's days without a log file: ``quiet`` (every hour
-    covered, no log file delivered), ``missing`` (day → the keys of the log files the digests
-    name: delivered, not here), ``unproven`` (hours no readable digest covers), and the digest
-    files that could not be read (``unreadable``: path → why), ``over_limit`` when the days
-    past the per-source bound were not looked at."""
-
-    quiet: list[date] = field(default_factory=list)
-    missing: dict[date, list[str]] = field(default_factory=dict)
-    unproven: list[date] = field(default_factory=list)
-    unreadable: dict[str, str] = field(default_factory=dict)
-    over_limit: bool = False
 
 
 def _time(value: Any, name: str) -> datetime:
