@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import boto3
 import pytest
 
 from torinvest.case import sample_case
@@ -129,25 +130,38 @@ def trail(tmp_path: Path) -> Path:
     return tmp_path / "ct"
 
 
-def events(trail: Path, tmp_path: Path, *extra: str) -> tuple[int, str, str]:
+def on_s3(request: pytest.FixtureRequest, trail: Path) -> str:
+    """The trail (log and digest files) as objects of a bucket on moto: its URL."""
+    moto = request.getfixturevalue("moto")
+    s3 = boto3.client("s3", endpoint_url=moto, region_name="us-east-1")
+    s3.create_bucket(Bucket="trail")
+    for f in sorted(trail.rglob("*.json.gz")):
+        s3.put_object(Bucket="trail", Key=f.relative_to(trail).as_posix(), Body=f.read_bytes())
+    return "s3://trail"
+
+
+def events(trail: Path | str, tmp_path: Path, *extra: str) -> tuple[int, str, str]:
     return run(
         "events", "--logs", str(trail), "--regions", "eu-west-1", "--access-key", KEY, *WINDOW,
         "--out", str(tmp_path / "e.jsonl"), *extra,
     )  # fmt: skip
 
 
-@pytest.mark.parametrize("engine", ["files", "duckdb"])
+@pytest.mark.parametrize(
+    ("where", "engine"), [("local", "files"), ("local", "duckdb"), ("s3", "files")]
+)
 def test_quiet_days_shown_by_empty_digests_are_no_issue(
-    trail: Path, tmp_path: Path, engine: str
+    trail: Path, tmp_path: Path, where: str, engine: str, request: pytest.FixtureRequest
 ) -> None:
     for region in ("eu-west-1", "us-east-1"):  # us-east-1: read with any region asked
         write_digests(trail, region, present(trail, region))
-    code, out, err = events(trail, tmp_path, "--engine", engine)
+    source = on_s3(request, trail) if where == "s3" else str(trail)
+    code, out, err = events(source, tmp_path, "--engine", engine)
     assert code == 0, err
     assert out.startswith("62 events from ")
     assert issues(err) == []
     assert (
-        f"torinvest: note: {trail}/{FOLDER}: digest files show no log file was delivered on the "
+        f"torinvest: note: {source}/{FOLDER}: digest files show no log file was delivered on the "
         "window's days without one in eu-west-1 (3 day(s)), us-east-1 (3 day(s)): nothing was "
         "logged there those days"
     ) in err.splitlines()
@@ -163,16 +177,20 @@ def test_load_logs_reads_completely_where_digests_show_quiet_days(trail: Path) -
     assert any("eu-west-1 (3 day(s))" in a for a in res.asides)
 
 
-def test_digests_naming_log_files_not_here_are_a_sharper_issue(trail: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("where", ["local", "s3"])
+def test_digests_naming_log_files_not_here_are_a_sharper_issue(
+    trail: Path, tmp_path: Path, where: str, request: pytest.FixtureRequest
+) -> None:
     """Deleted log files: the digests name them, so the day never reads as quiet."""
     gone = f"{FOLDER}us-east-1/2023/07/09/{ACCOUNT}_CloudTrail_us-east-1_20230709T0305Z_x1.json.gz"
     also = f"{FOLDER}us-east-1/2023/07/09/{ACCOUNT}_CloudTrail_us-east-1_20230709T2355Z_x2.json.gz"
     write_digests(trail, "eu-west-1", present(trail, "eu-west-1"))
     write_digests(trail, "us-east-1", [*present(trail, "us-east-1"), gone, also])
-    code, _out, err = events(trail, tmp_path)
+    source = on_s3(request, trail) if where == "s3" else str(trail)
+    code, _out, err = events(source, tmp_path)
     assert code == 0, err
     assert issues(err) == [
-        f"torinvest: issue: {trail}/{FOLDER}us-east-1/: the trail delivered 2 log file(s) here "
+        f"torinvest: issue: {source}/{FOLDER}us-east-1/: the trail delivered 2 log file(s) here "
         f"on 2023-07-09 that are not in this folder (digest files name them, e.g. {gone}): "
         "their events were not read"
     ]
@@ -237,3 +255,26 @@ def test_without_digest_files_the_days_stay_an_issue(trail: Path, tmp_path: Path
         f"torinvest: issue: {trail}/{FOLDER}eu-west-1/: no log file for 2023-07-08–2023-07-09, "
         f"2023-07-11 (3 of the window's 4 UTC day(s)): {GAP}"
     ]
+
+
+def test_past_the_bound_on_digest_folders_the_days_stay_an_issue_saying_so(
+    trail: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from torinvest.sources.logs.digests import LocalDigests
+
+    write_digests(trail, "eu-west-1", present(trail, "eu-west-1"))
+    write_digests(trail, "us-east-1", present(trail, "us-east-1"))
+    monkeypatch.setattr(LocalDigests, "max_folders", 3)  # 2023-07-08 and 09 of eu-west-1 only
+    code, _out, err = events(trail, tmp_path)
+    assert code == 0, err
+    assert issues(err) == [
+        f"torinvest: issue: {trail}/{FOLDER}eu-west-1/: no log file for 2023-07-11 (1 of the "
+        f"window's 4 UTC day(s)): {GAP} (the trail's digest files were not looked at for some "
+        "of those days: past the limit of 3 digest day folders and 20,000 digest files per "
+        "source)",
+        f"torinvest: issue: {trail}/{FOLDER}us-east-1/: no log file for 2023-07-08–2023-07-09, "
+        f"2023-07-11 (3 of the window's 4 UTC day(s)): {GAP} (the trail's digest files were not "
+        "looked at for some of those days: past the limit of 3 digest day folders and 20,000 "
+        "digest files per source)",
+    ]
+    assert "eu-west-1 (2 day(s))" in err

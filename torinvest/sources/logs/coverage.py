@@ -136,14 +136,14 @@ class DayVerdict:
     """What the digests say of a region's days without a log file: ``quiet`` (every hour
     covered, no log file delivered), ``missing`` (day → the keys of the log files the digests
     name: delivered, not here), ``unproven`` (hours no readable digest covers), and the digest
-    files that could not be read (``unreadable``: path → why), ``over_limit`` when the days
-    past the per-source bound were not looked at."""
+    files that could not be read (``unreadable``: path → why), ``over_limit`` the bound past
+    which days were not looked at (None: every day was)."""
 
     quiet: list[date] = field(default_factory=list)
     missing: dict[date, list[str]] = field(default_factory=dict)
     unproven: list[date] = field(default_factory=list)
     unreadable: dict[str, str] = field(default_factory=dict)
-    over_limit: bool = False
+    over_limit: str | None = None
 
 
 class DayJudge(Protocol):
@@ -234,7 +234,7 @@ def _gap_problem(gaps: list[date], total: int, verdict: DayVerdict | None = None
     if verdict.over_limit:
         text += (
             " (the trail's digest files were not looked at for some of those days: past the "
-            "limit of digest folders read per source)"
+            f"limit of {verdict.over_limit} per source)"
         )
     return text
 

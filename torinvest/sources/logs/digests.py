@@ -24,11 +24,15 @@ import json
 import os
 import zlib
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from torinvest.aws import AWS_CALL_ERRORS, follow_pages, translate_error
+from torinvest.errors import TorinvestError
 from torinvest.sources.logs.coverage import DayVerdict, dated_place
+from torinvest.sources.logs.model import S3_THREADS
 
 DIGEST = "CloudTrail-Digest"
 DIGEST_MARK = "_CloudTrail-Digest_"
@@ -41,6 +45,9 @@ MAX_DIGEST_BYTES = 32 * 1024 * 1024
 #: At most this many digest day folders looked at, and digest files read, per source.
 MAX_DIGEST_FOLDERS = 2_000
 MAX_DIGEST_FILES = 20_000
+#: On S3, at most this many digest day folders listed, and digests downloaded, per source.
+MAX_S3_FOLDERS = 400
+MAX_S3_FILES = 5_000
 DAY = timedelta(days=1)
 
 
@@ -153,40 +160,45 @@ def judge_days(days: Iterable[date], digests: Iterable[Digest]) -> DayVerdict:
     return out
 
 
-class LocalDigests:
-    """The digest files of a local trail, read per region and day folder (each at most once,
-    :data:`MAX_DIGEST_FOLDERS` folders and :data:`MAX_DIGEST_FILES` files per source)."""
+class DigestFolders:
+    """The digest files of a trail, read per region and day folder (each folder at most once,
+    at most ``max_folders`` folders and ``max_files`` files per source); where they are is
+    the subclass's (:class:`LocalDigests`, :class:`S3Digests`)."""
+
+    max_folders = MAX_DIGEST_FOLDERS
+    max_files = MAX_DIGEST_FILES
 
     def __init__(self) -> None:
         self._folders: dict[str, tuple[list[Digest], dict[str, str]]] = {}
         self._files = 0
+        self._refused: DigestError | None = None
 
     def judge(self, folder: str, region: str, days: list[date]) -> DayVerdict:
         """:class:`DayVerdict` of ``days`` in ``region`` of the ``…/CloudTrail/`` ``folder``."""
         root = folder.rstrip("/")
         account = root.rsplit("/", 2)[-2]
         base = f"{root[: -len('CloudTrail')]}{DIGEST}/{region}/"
-        digests: list[Digest] = []
+        digests: dict[int, Digest] = {}
         unreadable: dict[str, str] = {}
         looked: list[date] = []
         over = False
         for day in days:
             wanted = [d for d in (day, day + DAY) if f"{base}{d:%Y/%m/%d}/" not in self._folders]
-            if (
-                len(self._folders) + len(wanted) > MAX_DIGEST_FOLDERS
-                or self._files > MAX_DIGEST_FILES
-            ):
+            if len(self._folders) + len(wanted) > self.max_folders or self._files >= self.max_files:
                 over = True
                 break
             looked.append(day)
             for d in (day, day + DAY):
                 got, bad = self._day(f"{base}{d:%Y/%m/%d}/", account, region, d)
-                digests += got
+                digests.update((id(g), g) for g in got)
                 unreadable.update(bad)
-        verdict = judge_days(looked, list({id(d): d for d in digests}.values()))
+        verdict = judge_days(looked, digests.values())
         verdict.unproven = sorted([*verdict.unproven, *(d for d in days if d not in looked)])
         verdict.unreadable = unreadable
-        verdict.over_limit = over
+        if over or self._files >= self.max_files:
+            verdict.over_limit = (
+                f"{self.max_folders:,} digest day folders and {self.max_files:,} digest files"
+            )
         return verdict
 
     def _day(
@@ -197,22 +209,100 @@ class LocalDigests:
         digests: list[Digest] = []
         bad: dict[str, str] = {}
         try:
-            with os.scandir(path) as it:
-                names = sorted(e.name for e in it if DIGEST_MARK in e.name and e.is_file())
-        except OSError:
-            names = []  # no digest folder that day: nothing proven (the day stays an issue)
-        for name in names[: max(0, MAX_DIGEST_FILES - self._files)]:
-            self._files += 1
-            where = path + name
+            if self._refused is not None:  # one refusal stands for the others: not asked again
+                raise self._refused
+            names = [n for n in self._list(path) if DIGEST_MARK in n.rpartition("/")[2]]
+        except DigestError as e:
+            self._refused = e
+            names, bad[path] = [], str(e)
+        names = sorted(names)[: max(0, self.max_files - self._files)]
+        self._files += len(names)
+        for where, data in zip(names, self._fetch(names), strict=True):
             try:
-                with open(where, "rb") as f:
-                    data = f.read(MAX_DIGEST_BYTES + 1)
+                if isinstance(data, DigestError):
+                    raise data
                 if len(data) > MAX_DIGEST_BYTES:
                     raise DigestError(f"larger than {MAX_DIGEST_BYTES // 2**20} MiB")
                 digests.append(parse_digest(data, account, region, day))
-            except OSError as e:
-                bad[where] = f"cannot be read: {e.strerror or e}"
             except DigestError as e:
                 bad[where] = str(e)
         self._folders[path] = (digests, bad)
         return digests, bad
+
+    def _list(self, path: str) -> list[str]:
+        """The files in the folder ``path`` (none when it does not exist); DigestError when it
+        cannot be listed."""
+        raise NotImplementedError
+
+    def _fetch(self, locations: list[str]) -> list[bytes | DigestError]:
+        """The bytes of each file (at most :data:`MAX_DIGEST_BYTES` + 1), or why not."""
+        raise NotImplementedError
+
+
+class LocalDigests(DigestFolders):
+    """The digest files of a trail in a local folder."""
+
+    def _list(self, path: str) -> list[str]:
+        try:
+            with os.scandir(path) as it:
+                return [path + e.name for e in it if e.is_file()]
+        except OSError:
+            return []  # no digest folder that day: nothing proven (the day stays an issue)
+
+    def _fetch(self, locations: list[str]) -> list[bytes | DigestError]:
+        out: list[bytes | DigestError] = []
+        for where in locations:
+            try:
+                with open(where, "rb") as f:
+                    out.append(f.read(MAX_DIGEST_BYTES + 1))
+            except OSError as e:
+                out.append(DigestError(f"cannot be read: {e.strerror or e}"))
+        return out
+
+
+class S3Digests(DigestFolders):
+    """The digest files of a trail on S3: one ListObjectsV2 per digest day folder, one
+    GetObject per digest (in threads), fewer of both than locally (:data:`MAX_S3_FOLDERS`,
+    :data:`MAX_S3_FILES`): past them, the days stay issues, saying so."""
+
+    max_folders = MAX_S3_FOLDERS
+    max_files = MAX_S3_FILES
+
+    def __init__(self, client: Any) -> None:
+        super().__init__()
+        self.client = client
+
+    def _list(self, path: str) -> list[str]:
+        bucket, _, prefix = path.removeprefix("s3://").partition("/")
+        try:
+            pages = follow_pages(
+                self.client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix),
+                "NextContinuationToken",
+                "s3",
+                "ListObjectsV2",
+                region=self.client.meta.region_name,
+                resource=path,
+                more_key="IsTruncated",
+            )
+            keys = [o["Key"] for page in pages for o in page.get("Contents", [])]
+        except AWS_CALL_ERRORS as e:
+            error = translate_error(e, service="s3", operation="ListObjectsV2", resource=path)
+            raise DigestError(f"the digest folder could not be listed: {error}") from None
+        except TorinvestError as e:
+            raise DigestError(f"the digest folder could not be listed: {e}") from None
+        return [f"s3://{bucket}/{k}" for k in keys if "/" not in k[len(prefix) :]]
+
+    def _get(self, location: str) -> bytes | DigestError:
+        bucket, _, key = location.removeprefix("s3://").partition("/")
+        try:
+            body = self.client.get_object(Bucket=bucket, Key=key)["Body"]
+            return bytes(body.read(MAX_DIGEST_BYTES + 1))
+        except AWS_CALL_ERRORS as e:
+            error = translate_error(e, service="s3", operation="GetObject", resource=location)
+            return DigestError(f"could not be downloaded: {error}")
+
+    def _fetch(self, locations: list[str]) -> list[bytes | DigestError]:
+        if len(locations) <= 1:
+            return [self._get(w) for w in locations]
+        with ThreadPoolExecutor(max_workers=min(S3_THREADS, len(locations))) as pool:
+            return list(pool.map(self._get, locations))

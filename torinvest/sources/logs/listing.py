@@ -18,7 +18,7 @@ from torinvest.aws import AWS_CALL_ERRORS, Aws, follow_pages, translate_error
 from torinvest.errors import AwsError, DataIssue, InputError, TorinvestError
 from torinvest.paths import walk_files
 from torinvest.sources.logs.coverage import Coverage, coverage_issues
-from torinvest.sources.logs.digests import LocalDigests
+from torinvest.sources.logs.digests import LocalDigests, S3Digests
 from torinvest.sources.logs.model import S3_THREADS, KeyLayout, LogFile, Narrowing
 
 LOG_SUFFIXES = (
@@ -463,7 +463,9 @@ def list_logs(
             )
         if not listing.files:
             out.empty.append(DataIssue(name, _empty_problem(name, listing, narrowing)))
-        digests = None if name.startswith("s3://") else LocalDigests()  # S3: not looked at
+        digests = (
+            S3Digests(aws.client("s3")) if aws and name.startswith("s3://") else LocalDigests()
+        )
         gaps = coverage_issues(listing.coverage, narrowing, digests=digests, asides=out.asides)
         out.gaps += [g for g in gaps if g not in out.gaps]
     if errors and len(errors) == len(roots):
