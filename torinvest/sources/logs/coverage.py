@@ -155,6 +155,8 @@ class DayJudge(Protocol):
 
 #: At most this many digest files named as unreadable in one issue.
 MAX_NAMED = 2
+#: A log file a digest names is quoted up to this many characters.
+MAX_EXAMPLE = 300
 
 
 def coverage_issues(
@@ -243,6 +245,8 @@ def _missing_problem(missing: dict[date, list[str]]) -> str:
     """Days whose log files the trail's digests name and the folder does not hold."""
     n = sum(len(keys) for keys in missing.values())
     example = next(iter(missing.values()))[0]
+    if len(example) > MAX_EXAMPLE:  # the digest's text: bounded
+        example = example[:MAX_EXAMPLE] + "…"
     return (
         f"the trail delivered {n:,} log file(s) here on {day_ranges(missing)} that are not in "
         f"this folder (digest files name them, e.g. {example}): their events were not read"
