@@ -420,6 +420,7 @@ def _load_with_engine(
     act.issues += res.issues
     act.empty_sources += [i for i in res.issues if is_empty_source(i)]
     act.notes += res.notes
+    act.asides += res.asides
     act.derived += res.derived
     if engine.kind == "athena":
         table = engine.athena_table or "cloudtrail_logs"
@@ -526,6 +527,7 @@ def load_activity(
         act.files_read += res.counts.read
         act.sources += [f"logs:{s}" for s in res.sources]
         act.notes += res.notes
+        act.asides += res.asides
         act.derived += res.derived
     horizon = (now if now is not None else pd.Timestamp.now(tz="UTC")) - DELIVERY_MARGIN
     if (logs or engine.kind == "athena") and end is not None and end > horizon:

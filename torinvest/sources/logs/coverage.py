@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import Protocol
 
 import pandas as pd
 
@@ -130,11 +131,47 @@ def day_ranges(days: Iterable[date]) -> str:
     return ", ".join(shown) + (f" and {more:,} more range(s)" if more else "")
 
 
+@dataclass(slots=True)
+class DayVerdict:
+    """What the digests say of a region's days without a log file: ``quiet`` (every hour
+    covered, no log file delivered), ``missing`` (day → the keys of the log files the digests
+    name: delivered, not here), ``unproven`` (hours no readable digest covers), and the digest
+    files that could not be read (``unreadable``: path → why), ``over_limit`` the bound past
+    which days were not looked at (None: every day was)."""
+
+    quiet: list[date] = field(default_factory=list)
+    missing: dict[date, list[str]] = field(default_factory=dict)
+    unproven: list[date] = field(default_factory=list)
+    unreadable: dict[str, str] = field(default_factory=dict)
+    over_limit: str | None = None
+
+
+class DayJudge(Protocol):
+    """Judges the days of one region folder without a log file by its trail's digest files
+    (:class:`torinvest.sources.logs.digests.LocalDigests`)."""
+
+    def judge(self, folder: str, region: str, days: list[date]) -> DayVerdict: ...
+
+
+#: At most this many digest files named as unreadable in one issue.
+MAX_NAMED = 2
+#: A log file a digest names is quoted up to this many characters.
+MAX_EXAMPLE = 300
+
+
 def coverage_issues(
-    coverage: Coverage, narrowing: Narrowing, today: date | None = None
+    coverage: Coverage,
+    narrowing: Narrowing,
+    today: date | None = None,
+    *,
+    digests: DayJudge | None = None,
+    asides: list[str] | None = None,
 ) -> list[DataIssue]:
     """One issue per ``CloudTrail/`` folder lacking a region judged (no folder: no log file
-    of it at all), and one per region folder lacking log files on days of the window."""
+    of it at all), and one per region folder lacking log files on days of the window. With
+    ``digests``, those days are judged by the trail's digest files (:mod:`.digests`): the days
+    they show quiet are no issue (said once per folder in ``asides``), the days whose log
+    files they name are a sharper issue, the others stay as they were."""
     out: list[DataIssue] = []
     days = window_days(narrowing, today)
     for folder in sorted(coverage.scope):
@@ -152,16 +189,65 @@ def coverage_issues(
                 )
             )
         seen = coverage.days.get(folder, {})
+        quiet: list[str] = []
         for region in (r for r in judged if r in present):
             gaps = [d for d in days if d not in seen.get(region, ())]
-            if gaps:
-                out.append(
-                    DataIssue(
-                        f"{folder}{region}/",
-                        f"no log file for {day_ranges(gaps)} ({len(gaps):,} of the window's "
-                        f"{len(days):,} UTC day(s)): nothing was logged there those days, or logging stopped, or the "
-                        "files are not here; "
-                        "the events of those days, if any, were not read",
-                    )
-                )
+            if not gaps:
+                continue
+            where = f"{folder}{region}/"
+            if digests is None:
+                out.append(DataIssue(where, _gap_problem(gaps, len(days))))
+                continue
+            verdict = digests.judge(folder, region, gaps)
+            if verdict.quiet:
+                quiet.append(f"{region} ({len(verdict.quiet):,} day(s))")
+            if verdict.missing:
+                out.append(DataIssue(where, _missing_problem(verdict.missing)))
+            if verdict.unproven:
+                out.append(DataIssue(where, _gap_problem(verdict.unproven, len(days), verdict)))
+        if quiet and asides is not None:
+            asides.append(
+                f"{folder}: digest files show no log file was delivered on the window's days "
+                f"without one in {', '.join(quiet)}: nothing was logged there those days"
+            )
     return out
+
+
+def _gap_problem(gaps: list[date], total: int, verdict: DayVerdict | None = None) -> str:
+    """Days with no log file, no digest showing them quiet (why, when digests were looked at)."""
+    text = (
+        f"no log file for {day_ranges(gaps)} ({len(gaps):,} of the window's "
+        f"{total:,} UTC day(s)): nothing was logged there those days, or logging stopped, or the "
+        "files are not here; "
+        "the events of those days, if any, were not read"
+    )
+    if verdict is None:
+        return text
+    if verdict.unreadable:
+        shown = sorted(verdict.unreadable.items())[:MAX_NAMED]
+        more = len(verdict.unreadable) - len(shown)
+        named = "; ".join(f"{p}: {why}" for p, why in shown) + (
+            f"; and {more:,} more" if more else ""
+        )
+        text += (
+            f" ({len(verdict.unreadable):,} digest file(s) there could not be read, so they "
+            f"prove nothing: {named})"
+        )
+    if verdict.over_limit:
+        text += (
+            " (the trail's digest files were not looked at for some of those days: past the "
+            f"limit of {verdict.over_limit} per source)"
+        )
+    return text
+
+
+def _missing_problem(missing: dict[date, list[str]]) -> str:
+    """Days whose log files the trail's digests name and the folder does not hold."""
+    n = sum(len(keys) for keys in missing.values())
+    example = next(iter(missing.values()))[0]
+    if len(example) > MAX_EXAMPLE:  # the digest's text: bounded
+        example = example[:MAX_EXAMPLE] + "…"
+    return (
+        f"the trail delivered {n:,} log file(s) here on {day_ranges(missing)} that are not in "
+        f"this folder (digest files name them, e.g. {example}): their events were not read"
+    )

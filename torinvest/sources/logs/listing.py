@@ -18,6 +18,7 @@ from torinvest.aws import AWS_CALL_ERRORS, Aws, follow_pages, translate_error
 from torinvest.errors import AwsError, DataIssue, InputError, TorinvestError
 from torinvest.paths import walk_files
 from torinvest.sources.logs.coverage import Coverage, coverage_issues
+from torinvest.sources.logs.digests import LocalDigests, S3Digests
 from torinvest.sources.logs.model import S3_THREADS, KeyLayout, LogFile, Narrowing
 
 LOG_SUFFIXES = (
@@ -383,7 +384,8 @@ class LogListing:
     ``skipped`` log files left out by the narrowing, the ``roots`` as given, the ``AWSLogs/``
     folders found (``trails``), ``empty``: one issue per source that gave no file to read and
     why (no log file there at all, or none in the window/regions), ``failed``: one issue per
-    source that could not be listed (when another could), and ``notes``."""
+    source that could not be listed (when another could), ``notes``, and ``asides``: facts
+    that are no issue (the days a trail's digest files show quiet, :mod:`.digests`)."""
 
     files: list[LogFile] = field(default_factory=list)
     skipped: int = 0
@@ -394,6 +396,7 @@ class LogListing:
     failed: list[DataIssue] = field(default_factory=list)
     unreadable: list[DataIssue] = field(default_factory=list)
     gaps: list[DataIssue] = field(default_factory=list)
+    asides: list[str] = field(default_factory=list)
 
     @property
     def issues(self) -> list[DataIssue]:
@@ -460,7 +463,11 @@ def list_logs(
             )
         if not listing.files:
             out.empty.append(DataIssue(name, _empty_problem(name, listing, narrowing)))
-        out.gaps += [g for g in coverage_issues(listing.coverage, narrowing) if g not in out.gaps]
+        digests = (
+            S3Digests(aws.client("s3")) if aws and name.startswith("s3://") else LocalDigests()
+        )
+        gaps = coverage_issues(listing.coverage, narrowing, digests=digests, asides=out.asides)
+        out.gaps += [g for g in gaps if g not in out.gaps]
     if errors and len(errors) == len(roots):
         raise errors[0]
     out.files = list({f.location: f for f in files}.values())

@@ -183,6 +183,7 @@ def load_logs(
     result.issues += listing.gaps
     result.issues += list(dict.fromkeys(malformed))
     result.notes = list(listing.notes)
+    result.asides = list(listing.asides)
     failed, flawed = file_states(result.issues, files)
     accounts, unplaced = file_accounts(files, failed, limit)
     result.counts = FileCounts(

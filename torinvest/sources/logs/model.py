@@ -42,7 +42,8 @@ class LogsResult:
     ``issues`` lists what kept it from being complete (module docstring: paths that could not
     be looked at, files that could not be read, records kept with a caveat). A source that gave
     no file to read is an issue saying why (no log file there, or none in the window); ``notes``
-    name the ``AWSLogs/`` folders found below a source, and so on.
+    name the ``AWSLogs/`` folders found below a source, and so on; ``asides`` facts that are
+    no issue (the days the trail's digest files show quiet).
     """
 
     frame: pd.DataFrame
@@ -57,6 +58,7 @@ class LogsResult:
     derived: list[DerivedKey] = field(default_factory=list)
     counts: FileCounts = field(default_factory=lambda: FileCounts())
     notes: list[str] = field(default_factory=list)
+    asides: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

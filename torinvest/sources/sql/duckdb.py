@@ -93,6 +93,7 @@ class FileSet:
     listed_files: list[LogFile] = field(default_factory=list)
     trails: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    asides: list[str] = field(default_factory=list)
     fallback: list[tuple[str, str]] = field(default_factory=list)
 
     def add(self, path: str, location: str, size: int) -> None:
@@ -109,6 +110,7 @@ class FileSet:
             listed_files=self.listed_files,
             trails=self.trails,
             notes=self.notes,
+            asides=self.asides,
             fallback=list(self.fallback),
         )
         for i, (p, loc, s) in enumerate(zip(self.paths, self.locations, self.sizes, strict=True)):
@@ -240,6 +242,7 @@ class DuckDBEngine:
             listed_files=found,
             trails=listing.trails,
             notes=listing.notes,
+            asides=listing.asides,
         )
         for f in found:
             path = local.get(f.location, f.location) if f.bucket else f.location
@@ -402,6 +405,7 @@ class DuckDBEngine:
             files.skipped,
             counts=files.counts(fallen_issues),
             notes=list(files.notes),
+            asides=list(files.asides),
         )
 
     def _forget(self, scope: Scope, files: FileSet, bad: Mapping[int, str]) -> FileSet:

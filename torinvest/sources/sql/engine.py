@@ -86,6 +86,7 @@ class Output:
     files_skipped: int = 0
     counts: FileCounts | None = None  # the log files behind it (DuckDB)
     notes: list[str] = field(default_factory=list)
+    asides: list[str] = field(default_factory=list)  # no issue (days digests show quiet)
 
 
 class Engine(Protocol):
@@ -180,6 +181,7 @@ class SqlResult:
     files_skipped: int = 0
     counts: FileCounts | None = None  # the log files read (DuckDB), as the file loader counts
     notes: list[str] = field(default_factory=list)
+    asides: list[str] = field(default_factory=list)
     aggregates: Aggregates | None = None
     spans: dict[Scope, pd.DataFrame] = field(default_factory=dict, repr=False)
 
@@ -220,6 +222,7 @@ class SqlResult:
         self.issues += [i for i in out.issues if i not in self.issues]
         self.files_skipped = max(self.files_skipped, out.files_skipped)
         self.notes += [n for n in out.notes if n not in self.notes]
+        self.asides += [n for n in out.asides if n not in self.asides]
         # the widest listing, latest failures (the derived-key passes share the first's files)
         if out.counts is not None and (
             self.counts is None or out.counts.listed >= self.counts.listed

@@ -1,0 +1,280 @@
+"""A trail's digest files tell a quiet day from a lost one. A day of the window with no log file
+in a region folder is an issue — unless the trail's hourly digest files (log file integrity
+validation) cover every hour of it and name no log file: then nothing was logged there, and the
+reading is complete. Digests that name log files the folder lacks make a sharper issue; hours no
+readable digest covers, an unreadable or forged digest, or no digest folder leave the issue as
+it was. Catalogue: docs/hostile-inputs.md, "Regions and days not there".
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import shutil
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import boto3
+import pytest
+
+from torinvest.case import sample_case
+from torinvest.cli import main
+from torinvest.sources.logs import load_logs
+
+CASE = sample_case()
+ACCOUNT = "218007301253"
+KEY = "AKIATFQR7NSCUXC3DDDP"  # 64 calls in the sample case, all on 2023-07-10
+TRAIL = "management-events"
+WINDOW = ("--start", "2023-07-08", "--end", "2023-07-11")  # log files on 2023-07-10 only
+FOLDER = f"AWSLogs/{ACCOUNT}/CloudTrail/"
+GAP = (
+    "nothing was logged there those days, or logging stopped, or the files are not here; "
+    "the events of those days, if any, were not read"
+)
+
+
+def run(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(argv), out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def issues(err: str) -> list[str]:
+    return [line for line in err.splitlines() if line.startswith("torinvest: issue:")]
+
+
+def delivered(key: str) -> datetime:
+    """When CloudTrail delivered a log file (the time in its name)."""
+    stamp = key.rsplit("/", 1)[-1].split("_")[3]
+    return datetime.strptime(stamp, "%Y%m%dT%H%MZ").replace(tzinfo=UTC)
+
+
+def digest_key(region: str, end: datetime, backfill: bool = False) -> str:
+    return (
+        f"AWSLogs/{ACCOUNT}/CloudTrail-Digest/{region}/{end:%Y/%m/%d}/{ACCOUNT}_CloudTrail-Digest_"
+        f"{region}_{TRAIL}_{region}_{end:%Y%m%dT%H%M%SZ}{'_backfill' if backfill else ''}.json.gz"
+    )
+
+
+def digest(region: str, start: datetime, end: datetime, logs: Iterable[str]) -> dict[str, object]:
+    """A digest file as CloudTrail writes it (its documented fields)."""
+    stamp = "%Y-%m-%dT%H:%M:%SZ"
+    return {
+        "awsAccountId": ACCOUNT,
+        "digestStartTime": f"{start:{stamp}}",
+        "digestEndTime": f"{end:{stamp}}",
+        "digestS3Bucket": "org-trail",
+        "digestS3Object": digest_key(region, end),
+        "digestPublicKeyFingerprint": "31e8b5433410dfb61a9dc45cc65b22ff",
+        "digestSignatureAlgorithm": "SHA256withRSA",
+        "newestEventTime": None,
+        "oldestEventTime": None,
+        "previousDigestS3Bucket": "org-trail",
+        "previousDigestS3Object": digest_key(region, start),
+        "previousDigestHashValue": "a" * 64,
+        "previousDigestHashAlgorithm": "SHA-256",
+        "previousDigestSignature": "b" * 512,
+        "logFiles": [
+            {
+                "s3Bucket": "org-trail",
+                "s3Object": key,
+                "hashValue": "c" * 64,
+                "hashAlgorithm": "SHA-256",
+                "newestEventTime": f"{delivered(key) - timedelta(minutes=1):{stamp}}",
+                "oldestEventTime": f"{delivered(key) - timedelta(minutes=5):{stamp}}",
+            }
+            for key in sorted(logs)
+        ],
+    }
+
+
+def write_digests(
+    root: Path,
+    region: str,
+    logs: Iterable[str] = (),
+    *,
+    first: date = date(2023, 7, 8),
+    last: date = date(2023, 7, 11),
+    skip_hours: Iterable[datetime] = (),
+) -> list[Path]:
+    """Hourly digests of ``region`` (ending at hh:01:31) covering ``first`` to ``last`` whole
+    (the last one in the next day's folder), each naming the ``logs`` delivered in its hour."""
+    logs = list(logs)
+    skip = set(skip_hours)
+    end = datetime(first.year, first.month, first.day, 0, 1, 31, tzinfo=UTC)
+    stop = datetime(last.year, last.month, last.day, tzinfo=UTC) + timedelta(days=1, hours=1)
+    written = []
+    while end <= stop:
+        start = end - timedelta(hours=1)
+        if start.replace(minute=0, second=0) not in skip:
+            named = [k for k in logs if start <= delivered(k) < end]
+            path = root / digest_key(region, end)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(gzip.compress(json.dumps(digest(region, start, end, named)).encode()))
+            written.append(path)
+        end += timedelta(hours=1)
+    return written
+
+
+def present(root: Path, region: str) -> list[str]:
+    """The keys of ``region``'s log files in the trail under ``root``."""
+    return [p.relative_to(root).as_posix() for p in (root / FOLDER / region).rglob("*.json.gz")]
+
+
+@pytest.fixture
+def trail(tmp_path: Path) -> Path:
+    """The sample case's trail (log files on 2023-07-10 only) with no digest yet."""
+    shutil.copytree(CASE.cloudtrail, tmp_path / "ct")
+    return tmp_path / "ct"
+
+
+def on_s3(request: pytest.FixtureRequest, trail: Path) -> str:
+    """The trail (log and digest files) as objects of a bucket on moto: its URL."""
+    moto = request.getfixturevalue("moto")
+    s3 = boto3.client("s3", endpoint_url=moto, region_name="us-east-1")
+    s3.create_bucket(Bucket="trail")
+    for f in sorted(trail.rglob("*.json.gz")):
+        s3.put_object(Bucket="trail", Key=f.relative_to(trail).as_posix(), Body=f.read_bytes())
+    return "s3://trail"
+
+
+def events(trail: Path | str, tmp_path: Path, *extra: str) -> tuple[int, str, str]:
+    return run(
+        "events", "--logs", str(trail), "--regions", "eu-west-1", "--access-key", KEY, *WINDOW,
+        "--out", str(tmp_path / "e.jsonl"), *extra,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("where", "engine"), [("local", "files"), ("local", "duckdb"), ("s3", "files")]
+)
+def test_quiet_days_shown_by_empty_digests_are_no_issue(
+    trail: Path, tmp_path: Path, where: str, engine: str, request: pytest.FixtureRequest
+) -> None:
+    for region in ("eu-west-1", "us-east-1"):  # us-east-1: read with any region asked
+        write_digests(trail, region, present(trail, region))
+    source = on_s3(request, trail) if where == "s3" else str(trail)
+    code, out, err = events(source, tmp_path, "--engine", engine)
+    assert code == 0, err
+    assert out.startswith("62 events from ")
+    assert issues(err) == []
+    assert (
+        f"torinvest: note: {source}/{FOLDER}: digest files show no log file was delivered on the "
+        "window's days without one in eu-west-1 (3 day(s)), us-east-1 (3 day(s)): nothing was "
+        "logged there those days"
+    ) in err.splitlines()
+
+
+def test_load_logs_reads_completely_where_digests_show_quiet_days(trail: Path) -> None:
+    write_digests(trail, "eu-west-1", present(trail, "eu-west-1"))
+    res = load_logs(
+        trail, access_keys=KEY, start="2023-07-08", end="2023-07-11", regions=["eu-west-1"]
+    )
+    assert res.issues == []
+    assert len(res.frame) == 2
+    assert any("eu-west-1 (3 day(s))" in a for a in res.asides)
+
+
+@pytest.mark.parametrize("where", ["local", "s3"])
+def test_digests_naming_log_files_not_here_are_a_sharper_issue(
+    trail: Path, tmp_path: Path, where: str, request: pytest.FixtureRequest
+) -> None:
+    """Deleted log files: the digests name them, so the day never reads as quiet."""
+    gone = f"{FOLDER}us-east-1/2023/07/09/{ACCOUNT}_CloudTrail_us-east-1_20230709T0305Z_x1.json.gz"
+    also = f"{FOLDER}us-east-1/2023/07/09/{ACCOUNT}_CloudTrail_us-east-1_20230709T2355Z_x2.json.gz"
+    write_digests(trail, "eu-west-1", present(trail, "eu-west-1"))
+    write_digests(trail, "us-east-1", [*present(trail, "us-east-1"), gone, also])
+    source = on_s3(request, trail) if where == "s3" else str(trail)
+    code, _out, err = events(source, tmp_path)
+    assert code == 0, err
+    assert issues(err) == [
+        f"torinvest: issue: {source}/{FOLDER}us-east-1/: the trail delivered 2 log file(s) here "
+        f"on 2023-07-09 that are not in this folder (digest files name them, e.g. {gone}): "
+        "their events were not read"
+    ]
+    assert "eu-west-1 (3 day(s)), us-east-1 (2 day(s))" in err
+
+
+def test_hours_no_digest_covers_leave_the_day_an_issue(trail: Path, tmp_path: Path) -> None:
+    write_digests(
+        trail, "eu-west-1", present(trail, "eu-west-1"),
+        skip_hours=[datetime(2023, 7, 9, h, tzinfo=UTC) for h in (5, 6)],
+    )  # fmt: skip
+    write_digests(trail, "us-east-1", present(trail, "us-east-1"), last=date(2023, 7, 10))
+    code, _out, err = events(trail, tmp_path)
+    assert code == 0, err
+    assert issues(err) == [
+        f"torinvest: issue: {trail}/{FOLDER}eu-west-1/: no log file for 2023-07-09 (1 of the "
+        f"window's 4 UTC day(s)): {GAP}",
+        f"torinvest: issue: {trail}/{FOLDER}us-east-1/: no log file for 2023-07-11 (1 of the "
+        f"window's 4 UTC day(s)): {GAP}",  # its last hour: in the next day's first digest
+    ]
+
+
+BAD_DIGESTS = {
+    "damaged": lambda d: b"\x1f\x8b\x08\x00 not gzip",
+    "not JSON": lambda d: gzip.compress(b"<html>AccessDenied</html>"),
+    "another account": lambda d: gzip.compress(
+        json.dumps({**d, "awsAccountId": "999999999999"}).encode()
+    ),
+    "a day-long period": lambda d: gzip.compress(
+        json.dumps({**d, "digestStartTime": "2023-07-07T23:00:00Z"}).encode()
+    ),
+    "a log file elsewhere": lambda d: gzip.compress(
+        json.dumps({**d, "logFiles": [{"s3Object": "exports/flat.json.gz"}]}).encode()
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", BAD_DIGESTS)
+def test_an_unreadable_or_forged_digest_proves_nothing(
+    trail: Path, tmp_path: Path, kind: str
+) -> None:
+    written = write_digests(trail, "eu-west-1", present(trail, "eu-west-1"))
+    write_digests(trail, "us-east-1", present(trail, "us-east-1"))
+    bad = next(p for p in written if "20230708T120131Z" in p.name)
+    bad.write_bytes(BAD_DIGESTS[kind](json.loads(gzip.decompress(bad.read_bytes()))))
+    code, _out, err = events(trail, tmp_path)
+    assert code == 0, err
+    [issue] = issues(err)
+    assert issue.startswith(
+        f"torinvest: issue: {trail}/{FOLDER}eu-west-1/: no log file for 2023-07-08 (1 of the "
+        f"window's 4 UTC day(s)): {GAP} (1 digest file(s) there could not be read, so they "
+        f"prove nothing: {bad}: "
+    )
+    assert "eu-west-1 (2 day(s)), us-east-1 (3 day(s))" in err
+
+
+def test_without_digest_files_the_days_stay_an_issue(trail: Path, tmp_path: Path) -> None:
+    write_digests(trail, "us-east-1", present(trail, "us-east-1"))
+    code, _out, err = events(trail, tmp_path)
+    assert code == 0, err
+    assert issues(err) == [
+        f"torinvest: issue: {trail}/{FOLDER}eu-west-1/: no log file for 2023-07-08–2023-07-09, "
+        f"2023-07-11 (3 of the window's 4 UTC day(s)): {GAP}"
+    ]
+
+
+def test_past_the_bound_on_digest_folders_the_days_stay_an_issue_saying_so(
+    trail: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from torinvest.sources.logs.digests import LocalDigests
+
+    write_digests(trail, "eu-west-1", present(trail, "eu-west-1"))
+    write_digests(trail, "us-east-1", present(trail, "us-east-1"))
+    monkeypatch.setattr(LocalDigests, "max_folders", 3)  # 2023-07-08 and 09 of eu-west-1 only
+    code, _out, err = events(trail, tmp_path)
+    assert code == 0, err
+    assert issues(err) == [
+        f"torinvest: issue: {trail}/{FOLDER}eu-west-1/: no log file for 2023-07-11 (1 of the "
+        f"window's 4 UTC day(s)): {GAP} (the trail's digest files were not looked at for some "
+        "of those days: past the limit of 3 digest day folders and 20,000 digest files per "
+        "source)",
+        f"torinvest: issue: {trail}/{FOLDER}us-east-1/: no log file for 2023-07-08–2023-07-09, "
+        f"2023-07-11 (3 of the window's 4 UTC day(s)): {GAP} (the trail's digest files were not "
+        "looked at for some of those days: past the limit of 3 digest day folders and 20,000 "
+        "digest files per source)",
+    ]
+    assert "eu-west-1 (2 day(s))" in err

@@ -1,0 +1,308 @@
+"""CloudTrail digest files: what a trail says it delivered, to tell a quiet day from a lost one.
+
+With log file integrity validation on, CloudTrail delivers a digest file every hour for each
+region to ``AWSLogs/[<o-org>/]<account>/CloudTrail-Digest/<region>/YYYY/MM/DD/`` (the day of
+the digest's end), even when no log file was delivered that hour: its ``logFiles`` is then
+empty; otherwise it names each log file delivered in its period (``digestStartTime`` to
+``digestEndTime``). A day of the window with no log file in a region folder
+(:func:`~torinvest.sources.logs.coverage.coverage_issues`) is judged by the digest files of that
+day and the next (the last hour of a day is in the next day's first digest,
+:func:`judge_days`): every hour covered by digests naming no log file of it is a quiet day (not
+an issue); a day whose log files the digests name is a day whose files are missing (a sharper
+issue); anything else — hours no readable digest covers — stays an issue as before.
+
+Only the digest day folders of those days are looked at (never walked: a bounded number of
+folders and files per source, :class:`LocalDigests`), never per event. The digests' signatures
+are not checked (that needs the trail's public keys from AWS: ``aws cloudtrail validate-logs``):
+a digest is read as the trail's word, and only to lift an issue when it names nothing missing.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import zlib
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from torinvest.aws import AWS_CALL_ERRORS, follow_pages, translate_error
+from torinvest.errors import TorinvestError
+from torinvest.sources.logs.coverage import DayVerdict, dated_place
+from torinvest.sources.logs.model import S3_THREADS
+
+DIGEST = "CloudTrail-Digest"
+DIGEST_MARK = "_CloudTrail-Digest_"
+#: A digest covers about an hour; one claiming more is not taken as proof of anything.
+MAX_PERIOD = timedelta(hours=2)
+#: Gaps this short between digest periods (and at the day's edges) are not holes.
+SLACK = timedelta(minutes=5)
+#: A digest file larger than this (compressed or not) is not read.
+MAX_DIGEST_BYTES = 32 * 1024 * 1024
+#: At most this many digest day folders looked at, and digest files read, per source.
+MAX_DIGEST_FOLDERS = 2_000
+MAX_DIGEST_FILES = 20_000
+#: On S3, at most this many digest day folders listed, and digests downloaded, per source.
+MAX_S3_FOLDERS = 400
+MAX_S3_FILES = 5_000
+DAY = timedelta(days=1)
+
+
+class DigestError(ValueError):
+    """A digest file that cannot be taken as the trail's word (unreadable, not a digest, or
+    not this account's and region's): it proves nothing."""
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """One digest file: its period and the log files it names (their S3 keys)."""
+
+    start: datetime
+    end: datetime
+    logs: tuple[str, ...]
+
+
+def _time(value: Any, name: str) -> datetime:
+    if not isinstance(value, str):
+        raise DigestError(f"no {name}")
+    try:
+        t = datetime.fromisoformat(value)
+    except ValueError:
+        raise DigestError(f"{name} {value[:40]!r} is not a time") from None
+    if t.tzinfo is None:
+        raise DigestError(f"{name} {value[:40]!r} has no time zone")
+    return t.astimezone(UTC)
+
+
+def parse_digest(data: bytes, account: str, region: str, day: date) -> Digest:
+    """The digest in ``data`` (gzip or plain JSON), found in ``account``'s ``region`` digest
+    folder of ``day``. Raises :class:`DigestError` saying why it is not usable: not JSON, a
+    field missing or of the wrong type, another account, a period longer than
+    :data:`MAX_PERIOD` or not ending on ``day``, a log file named outside this account's
+    ``region`` folder."""
+    if data[:2] == b"\x1f\x8b":
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as e:
+            raise DigestError(f"not a readable gzip file ({e})") from None
+    if len(data) > MAX_DIGEST_BYTES:
+        raise DigestError(f"larger than {MAX_DIGEST_BYTES // 2**20} MiB uncompressed")
+    try:
+        doc = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise DigestError(f"not JSON ({e})") from None
+    if not isinstance(doc, Mapping):
+        raise DigestError("not a JSON object")
+    if doc.get("awsAccountId") != account:
+        raise DigestError(f"awsAccountId is {str(doc.get('awsAccountId'))[:40]!r}, not {account}")
+    start = _time(doc.get("digestStartTime"), "digestStartTime")
+    end = _time(doc.get("digestEndTime"), "digestEndTime")
+    if not start < end <= start + MAX_PERIOD:
+        raise DigestError(
+            f"its period {start:%Y-%m-%dT%H:%M:%SZ}–{end:%Y-%m-%dT%H:%M:%SZ} is not an hour or so"
+        )
+    if end.date() != day:
+        raise DigestError(f"its period ends on {end.date()}, not on its folder's day {day}")
+    files = doc.get("logFiles")
+    if not isinstance(files, list):
+        raise DigestError("logFiles is not a list")
+    keys: list[str] = []
+    for entry in files:
+        key = entry.get("s3Object") if isinstance(entry, Mapping) else None
+        place = dated_place(key) if isinstance(key, str) else None
+        if place is None or place[1] != region or f"/{account}/" not in "/" + place[0]:
+            raise DigestError(
+                f"names a log file outside {account}'s {region} folder: {str(key)[:120]!r}"
+            )
+        keys.append(key)  # type: ignore[arg-type]
+    return Digest(start, end, tuple(keys))
+
+
+def _covered(day: date, periods: Iterable[tuple[datetime, datetime]]) -> bool:
+    """Whether the union of ``periods`` covers ``day`` (00:00–24:00 UTC), gaps up to
+    :data:`SLACK` allowed."""
+    at = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    stop = at + DAY
+    for start, end in sorted(periods):
+        if end <= at:
+            continue
+        if start > at + SLACK:
+            return False
+        at = max(at, end)
+        if at + SLACK >= stop:
+            return True
+    return at + SLACK >= stop
+
+
+def judge_days(days: Iterable[date], digests: Iterable[Digest]) -> DayVerdict:
+    """Sort ``days`` (days with no log file in one region folder) by ``digests`` (that region's,
+    read from those days' and the next days' folders): a day whose log files a digest names
+    is ``missing`` them, else a day wholly covered is ``quiet``, else ``unproven``."""
+    found = list(digests)
+    named: dict[date, list[str]] = {}
+    for d in found:
+        for key in d.logs:
+            place = dated_place(key)
+            if place is not None:
+                named.setdefault(place[2], []).append(key)
+    periods = [(d.start, d.end) for d in found]
+    out = DayVerdict()
+    for day in sorted(set(days)):
+        if day in named:
+            out.missing[day] = sorted(set(named[day]))
+        elif _covered(day, periods):
+            out.quiet.append(day)
+        else:
+            out.unproven.append(day)
+    return out
+
+
+class DigestFolders:
+    """The digest files of a trail, read per region and day folder (each folder at most once,
+    at most ``max_folders`` folders and ``max_files`` files per source); where they are is
+    the subclass's (:class:`LocalDigests`, :class:`S3Digests`)."""
+
+    max_folders = MAX_DIGEST_FOLDERS
+    max_files = MAX_DIGEST_FILES
+
+    def __init__(self) -> None:
+        self._folders: dict[str, tuple[list[Digest], dict[str, str]]] = {}
+        self._files = 0
+        self._refused: DigestError | None = None
+
+    def judge(self, folder: str, region: str, days: list[date]) -> DayVerdict:
+        """:class:`DayVerdict` of ``days`` in ``region`` of the ``…/CloudTrail/`` ``folder``."""
+        root = folder.rstrip("/")
+        account = root.rsplit("/", 2)[-2]
+        base = f"{root[: -len('CloudTrail')]}{DIGEST}/{region}/"
+        digests: dict[int, Digest] = {}
+        unreadable: dict[str, str] = {}
+        looked: list[date] = []
+        over = False
+        for day in days:
+            wanted = [d for d in (day, day + DAY) if f"{base}{d:%Y/%m/%d}/" not in self._folders]
+            if len(self._folders) + len(wanted) > self.max_folders or self._files >= self.max_files:
+                over = True
+                break
+            looked.append(day)
+            for d in (day, day + DAY):
+                got, bad = self._day(f"{base}{d:%Y/%m/%d}/", account, region, d)
+                digests.update((id(g), g) for g in got)
+                unreadable.update(bad)
+        verdict = judge_days(looked, digests.values())
+        verdict.unproven = sorted([*verdict.unproven, *(d for d in days if d not in looked)])
+        verdict.unreadable = unreadable
+        if over or self._files >= self.max_files:
+            verdict.over_limit = (
+                f"{self.max_folders:,} digest day folders and {self.max_files:,} digest files"
+            )
+        return verdict
+
+    def _day(
+        self, path: str, account: str, region: str, day: date
+    ) -> tuple[list[Digest], dict[str, str]]:
+        if path in self._folders:
+            return self._folders[path]
+        digests: list[Digest] = []
+        bad: dict[str, str] = {}
+        try:
+            if self._refused is not None:  # one refusal stands for the others: not asked again
+                raise self._refused
+            names = [n for n in self._list(path) if DIGEST_MARK in n.rpartition("/")[2]]
+        except DigestError as e:
+            self._refused = e
+            names, bad[path] = [], str(e)
+        names = sorted(names)[: max(0, self.max_files - self._files)]
+        self._files += len(names)
+        for where, data in zip(names, self._fetch(names), strict=True):
+            try:
+                if isinstance(data, DigestError):
+                    raise data
+                if len(data) > MAX_DIGEST_BYTES:
+                    raise DigestError(f"larger than {MAX_DIGEST_BYTES // 2**20} MiB")
+                digests.append(parse_digest(data, account, region, day))
+            except DigestError as e:
+                bad[where] = str(e)
+        self._folders[path] = (digests, bad)
+        return digests, bad
+
+    def _list(self, path: str) -> list[str]:
+        """The files in the folder ``path`` (none when it does not exist); DigestError when it
+        cannot be listed."""
+        raise NotImplementedError
+
+    def _fetch(self, locations: list[str]) -> list[bytes | DigestError]:
+        """The bytes of each file (at most :data:`MAX_DIGEST_BYTES` + 1), or why not."""
+        raise NotImplementedError
+
+
+class LocalDigests(DigestFolders):
+    """The digest files of a trail in a local folder."""
+
+    def _list(self, path: str) -> list[str]:
+        try:
+            with os.scandir(path) as it:
+                return [path + e.name for e in it if e.is_file()]
+        except OSError:
+            return []  # no digest folder that day: nothing proven (the day stays an issue)
+
+    def _fetch(self, locations: list[str]) -> list[bytes | DigestError]:
+        out: list[bytes | DigestError] = []
+        for where in locations:
+            try:
+                with open(where, "rb") as f:
+                    out.append(f.read(MAX_DIGEST_BYTES + 1))
+            except OSError as e:
+                out.append(DigestError(f"cannot be read: {e.strerror or e}"))
+        return out
+
+
+class S3Digests(DigestFolders):
+    """The digest files of a trail on S3: one ListObjectsV2 per digest day folder, one
+    GetObject per digest (in threads), fewer of both than locally (:data:`MAX_S3_FOLDERS`,
+    :data:`MAX_S3_FILES`): past them, the days stay issues, saying so."""
+
+    max_folders = MAX_S3_FOLDERS
+    max_files = MAX_S3_FILES
+
+    def __init__(self, client: Any) -> None:
+        super().__init__()
+        self.client = client
+
+    def _list(self, path: str) -> list[str]:
+        bucket, _, prefix = path.removeprefix("s3://").partition("/")
+        try:
+            pages = follow_pages(
+                self.client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix),
+                "NextContinuationToken",
+                "s3",
+                "ListObjectsV2",
+                region=self.client.meta.region_name,
+                resource=path,
+                more_key="IsTruncated",
+            )
+            keys = [o["Key"] for page in pages for o in page.get("Contents", [])]
+        except AWS_CALL_ERRORS as e:
+            error = translate_error(e, service="s3", operation="ListObjectsV2", resource=path)
+            raise DigestError(f"the digest folder could not be listed: {error}") from None
+        except TorinvestError as e:
+            raise DigestError(f"the digest folder could not be listed: {e}") from None
+        return [f"s3://{bucket}/{k}" for k in keys if "/" not in k[len(prefix) :]]
+
+    def _get(self, location: str) -> bytes | DigestError:
+        bucket, _, key = location.removeprefix("s3://").partition("/")
+        try:
+            body = self.client.get_object(Bucket=bucket, Key=key)["Body"]
+            return bytes(body.read(MAX_DIGEST_BYTES + 1))
+        except AWS_CALL_ERRORS as e:
+            error = translate_error(e, service="s3", operation="GetObject", resource=location)
+            return DigestError(f"could not be downloaded: {error}")
+
+    def _fetch(self, locations: list[str]) -> list[bytes | DigestError]:
+        if len(locations) <= 1:
+            return [self._get(w) for w in locations]
+        with ThreadPoolExecutor(max_workers=min(S3_THREADS, len(locations))) as pool:
+            return list(pool.map(self._get, locations))
