@@ -163,7 +163,8 @@ def test_quiet_days_shown_by_empty_digests_are_no_issue(
     assert (
         f"torinvest: note: {source}/{FOLDER}: digest files show no log file was delivered on the "
         "window's days without one in eu-west-1 (3 day(s)), us-east-1 (3 day(s)): nothing was "
-        "logged there those days"
+        "logged there those days (their signatures were not checked: `aws cloudtrail "
+        "validate-logs` does)"
     ) in err.splitlines()
 
 

@@ -208,7 +208,8 @@ def coverage_issues(
         if quiet and asides is not None:
             asides.append(
                 f"{folder}: digest files show no log file was delivered on the window's days "
-                f"without one in {', '.join(quiet)}: nothing was logged there those days"
+                f"without one in {', '.join(quiet)}: nothing was logged there those days "
+                "(their signatures were not checked: `aws cloudtrail validate-logs` does)"
             )
     return out
 
