@@ -357,3 +357,61 @@ def test_no_event_and_0_bytes_scanned_is_nothing_read_not_no_events(
     assert scanned.frame.empty and not scanned.issues  # data was read: no events, truly
     act = Activity(scanned.frame, sources=["athena:security.cloudtrail_logs"])
     assert not act.nothing_read
+
+
+def _activity(athena: AthenaRegion, account: str | None, **kwargs: Any) -> Any:
+    from torinvest.events import EngineOptions, load_activity
+
+    return load_activity(
+        access_key=KEY,
+        start=START,
+        end=END,
+        engine=EngineOptions(kind="athena", athena_database="security", athena_region=REGION),
+        account=account,
+        **kwargs,
+    )
+
+
+@pytest.mark.parametrize("regions", [None, ["eu-west-1"]], ids=["all-regions", "regions"])
+def test_a_table_of_other_accounts_is_could_not_look_not_no_events(
+    fake_aws: FakeAws, regions: list[str] | None
+) -> None:
+    """A table that reads other accounts' logs (its LOCATION, or its projection.account.values,
+    leaves out the finding's account): every query scans data and matches no event. One more
+    query (one record at most, the window's days and regions, the finding's account) finds
+    that it holds no record of that account: "could not look in account X", naming the table
+    and what to do — never "no events"."""
+    athena = fake_aws.athena(REGION)
+    probe = [("records", "bigint")]
+    athena.add_results(probe, [["0"]], scanned=0, match=r"AS probe")
+    _answering(athena, 5 << 20)
+    act = _activity(athena, "999988887777", regions=regions)
+    assert act.nothing_read
+    gap = act.why_nothing()
+    assert gap.startswith("could not look in account 999988887777 (the finding's)")
+    assert "Athena table security.cloudtrail_logs holds no record of account 999988887777" in gap
+    assert "2023/07/09–2023/07/11" in gap and "athena-ddl --accounts" in gap
+    (sql,) = [e.sql for e in athena.executions if "AS probe" in e.sql]
+    assert "account IN ('999988887777')" in sql and "LIMIT 1" in sql
+    assert "\"date\" BETWEEN '2023/07/09' AND '2023/07/11'" in sql
+    if regions:
+        assert "region IN ('eu-west-1', 'us-east-1')" in sql  # us-east-1 added, as every query
+        assert "in region(s) eu-west-1, us-east-1" in gap
+
+
+def test_a_table_holding_the_account_with_no_event_is_no_events(fake_aws: FakeAws) -> None:
+    """The same table holding a record of the finding's account: read, no event ("no
+    events"); without an account sought (`torinvest events`), or with events, no probe runs."""
+    athena = fake_aws.athena(REGION)
+    athena.add_results([("records", "bigint")], [["1"]], scanned=1 << 20, match=r"AS probe")
+    _answering(athena, 5 << 20)
+    act = _activity(athena, "123456789012")
+    assert not act.nothing_read and act.account_gap is None
+    assert "AS probe" in athena.executions[-1].sql
+
+    fake_aws.reset()
+    athena = fake_aws.athena(REGION)
+    _answering(athena, 5 << 20)
+    act = _activity(athena, None)
+    assert not act.nothing_read
+    assert not any("AS probe" in e.sql for e in athena.executions)

@@ -19,7 +19,7 @@ import math
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pandas as pd
@@ -221,6 +221,48 @@ class AthenaEngine:
             "values, projection.date.range) hold those accounts, regions and days, and the "
             "window (--start/--end)",
             unread=True,
+        )
+
+    def account_probe_sql(self, scope: Scope, account: str) -> str:
+        """The query of :meth:`holds_account`: whether the table holds a record of ``account``
+        in the scope's days (and regions), reading one record at most (``LIMIT 1``)."""
+        (records,) = self.source(replace(scope, accounts=frozenset({account})))
+        # values enter only as literals (source: sql_literals; names checked by _table_name)
+        probe = "SELECT count(*) AS records FROM (SELECT 1 AS one FROM records LIMIT 1) AS probe"
+        return f"WITH records AS (\n{records[1]}\n)\n{probe}"
+
+    def holds_account(self, scope: Scope, account: str) -> tuple[bool, QueryStats]:
+        """Whether the table holds any record of ``account`` (its ``account`` partitions) in
+        the scope's days and regions, and the probe's stats. A table of other accounts (a
+        LOCATION or a projection.account.values without it) holds none: its queries read the
+        other accounts' records and found no event, which says nothing of ``account``."""
+        sql = self.account_probe_sql(scope, account)
+        done = self.execute(sql)
+        held = bool(done.rows and done.rows[0] and int(done.rows[0][0] or 0))
+        stats = QueryStats(
+            engine=self.name,
+            kind="account",
+            sql=sql,
+            seconds=done.seconds,
+            rows=len(done.rows),
+            bytes_scanned=done.bytes_scanned,
+            query_id=done.query_id,
+            cost_usd=done.cost_usd,
+        )
+        return held, stats
+
+    def account_missing(self, scope: Scope, account: str) -> str:
+        """Where the table could not look, for :attr:`torinvest.events.Activity.account_gap`."""
+        narrowing = scope.narrowing
+        where = ""
+        if narrowing.first_day is not None and narrowing.last_day is not None:
+            where = f" for days {narrowing.first_day:%Y/%m/%d}–{narrowing.last_day:%Y/%m/%d}"
+        if scope.regions:
+            where += f" in region(s) {', '.join(sorted(scope.regions))}"
+        return (
+            f"the Athena table {self.database}.{self.table} holds no record of account "
+            f"{account}{where} (its account partitions: the table's LOCATION and "
+            "projection.account.values name the accounts it reads)"
         )
 
     # -- running -------------------------------------------------------------------------------
