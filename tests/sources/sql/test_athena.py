@@ -415,3 +415,33 @@ def test_a_table_holding_the_account_with_no_event_is_no_events(fake_aws: FakeAw
     act = _activity(athena, None)
     assert not act.nothing_read
     assert not any("AS probe" in e.sql for e in athena.executions)
+
+
+@pytest.mark.parametrize("account", ["999988887777", "123837392027"])
+def test_events_of_other_accounts_only_name_the_account_not_looked_at(
+    fake_athena: AthenaRegion, account: str
+) -> None:
+    """Events found, every one recorded in another account (123837392027), and a table that
+    holds no record of the finding's account: the activity loads and says it could not look
+    in the finding's account (as the file loader says of its files); events of the finding's
+    account ask nothing more."""
+    from torinvest.events import Activity
+
+    recorder = Recorder(DuckDBEngine(SAMPLE))
+    with recorder.engine:
+        expected = load_sql(recorder, access_keys=KEY, start=START, end=END)
+    assert len(expected.frame)
+    results = [athena_results(t, dict(q.columns), scanned=5 << 20) for q, t in recorder.outputs]
+    fake_athena.add_results([("records", "bigint")], [["0"]], scanned=0, match=r"AS probe")
+    fake_athena.add_answers(*results)
+    engine = AthenaEngine(database="security", sleep=lambda _: None)
+    got = load_sql(engine, access_keys=KEY, start=START, end=END, account=account)
+    assert got.frame["event_id"].tolist() == expected.frame["event_id"].tolist()
+    probed = any("AS probe" in e.sql for e in fake_athena.executions)
+    act = Activity(got.frame, sources=[engine.location], account=account, table_gap=got.account_gap)
+    assert not act.nothing_read
+    if account == "123837392027":
+        assert not probed and got.account_gap is None and act.account_gap is None
+    else:
+        assert probed
+        assert (act.account_gap or "").startswith("could not look in account 999988887777")

@@ -174,15 +174,20 @@ def _check_scanned(engine: Engine, scope: Scope, result: SqlResult) -> None:
 
 
 def _check_account(engine: Engine, scope: Scope, result: SqlResult, account: str | None) -> None:
-    """No event, data read, and an account sought: ask an engine that can tell (its
+    """Data read, an account sought, and no event recorded in it (none at all, or only other
+    accounts' — as the file loader judges its files): ask an engine that can tell (its
     ``holds_account``) whether what it read holds that account's records at all, and set
     ``result.account_gap`` when it holds none. Nothing read at all is said already
     (:func:`_check_scanned`); an account that is not 12 digits cannot be asked for."""
     holds = getattr(engine, "holds_account", None)
     if holds is None or not account or not ACCOUNT_RE.match(account) or not result.queries:
         return
-    if len(result.frame) or not result.bytes_scanned:
+    if not result.bytes_scanned:
         return
+    if len(result.frame):
+        recipients = result.frame["recipient_account_id"].astype("string")
+        if bool(recipients.eq(account).fillna(False).any()):
+            return
     held, stats = holds(scope, account)
     result.queries.append(stats)
     if not held:
