@@ -580,7 +580,10 @@ def test_an_athena_table_of_other_accounts_is_could_not_look(
     shutil.copytree(sample_case().root / "findings", case / "findings")
     athena = fake_aws.athena("us-east-1")
     athena.add_results(
-        [("records", "bigint")], [["1" if held else "0"]], scanned=1 << 20, match=r"AS probe"
+        [("region", "varchar"), ("records", "bigint")],
+        [[None, "1" if held else "0"]],
+        scanned=1 << 20,
+        match=r"AS probe",
     )
     span = [(n, "varchar") for n in ("first", "last", "events", "untimed")]
     athena.add_results(span, [[None, None, "0", "0"]], scanned=5 << 20, match=r"AS untimed")

@@ -359,6 +359,14 @@ def test_no_event_and_0_bytes_scanned_is_nothing_read_not_no_events(
     assert not act.nothing_read
 
 
+def _probe(athena: AthenaRegion, held: dict[str | None, str]) -> None:
+    """The answer of the coverage probe: a row per region (None: any) and its record count."""
+    columns = [("region", "varchar"), ("records", "bigint")]
+    athena.add_results(
+        columns, [[r, n] for r, n in held.items()], scanned=1 << 20, match="AS probe"
+    )
+
+
 def _activity(athena: AthenaRegion, account: str | None, **kwargs: Any) -> Any:
     from torinvest.events import EngineOptions, load_activity
 
@@ -382,8 +390,7 @@ def test_a_table_of_other_accounts_is_could_not_look_not_no_events(
     that it holds no record of that account: "could not look in account X", naming the table
     and what to do — never "no events"."""
     athena = fake_aws.athena(REGION)
-    probe = [("records", "bigint")]
-    athena.add_results(probe, [["0"]], scanned=0, match=r"AS probe")
+    _probe(athena, {r: "0" for r in ["eu-west-1", "us-east-1"]} if regions else {None: "0"})
     _answering(athena, 5 << 20)
     act = _activity(athena, "999988887777", regions=regions)
     assert act.nothing_read
@@ -393,6 +400,7 @@ def test_a_table_of_other_accounts_is_could_not_look_not_no_events(
     assert "2023/07/09–2023/07/11" in gap and "athena-ddl --accounts" in gap
     (sql,) = [e.sql for e in athena.executions if "AS probe" in e.sql]
     assert "account IN ('999988887777')" in sql and "LIMIT 1" in sql
+    assert not act.issues  # no region issue besides: the account is not there at all
     assert "\"date\" BETWEEN '2023/07/09' AND '2023/07/11'" in sql
     if regions:
         assert "region IN ('eu-west-1', 'us-east-1')" in sql  # us-east-1 added, as every query
@@ -403,7 +411,7 @@ def test_a_table_holding_the_account_with_no_event_is_no_events(fake_aws: FakeAw
     """The same table holding a record of the finding's account: read, no event ("no
     events"); without an account sought (`torinvest events`), or with events, no probe runs."""
     athena = fake_aws.athena(REGION)
-    athena.add_results([("records", "bigint")], [["1"]], scanned=1 << 20, match=r"AS probe")
+    _probe(athena, {None: "1"})
     _answering(athena, 5 << 20)
     act = _activity(athena, "123456789012")
     assert not act.nothing_read and act.account_gap is None
@@ -432,7 +440,7 @@ def test_events_of_other_accounts_only_name_the_account_not_looked_at(
         expected = load_sql(recorder, access_keys=KEY, start=START, end=END)
     assert len(expected.frame)
     results = [athena_results(t, dict(q.columns), scanned=5 << 20) for q, t in recorder.outputs]
-    fake_athena.add_results([("records", "bigint")], [["0"]], scanned=0, match=r"AS probe")
+    _probe(fake_athena, {None: "0"})
     fake_athena.add_answers(*results)
     engine = AthenaEngine(database="security", sleep=lambda _: None)
     got = load_sql(engine, access_keys=KEY, start=START, end=END, account=account)
@@ -445,3 +453,27 @@ def test_events_of_other_accounts_only_name_the_account_not_looked_at(
     else:
         assert probed
         assert (act.account_gap or "").startswith("could not look in account 999988887777")
+
+
+@pytest.mark.parametrize("account", ["123456789012", None], ids=["investigate", "events"])
+def test_a_region_the_table_leaves_out_is_an_issue_not_read_and_empty(
+    fake_aws: FakeAws, account: str | None
+) -> None:
+    """`--regions eu-west-1` over a table whose projection.region.values (or the trail) leave
+    eu-west-1 out: the queries read us-east-1 (added: IAM, STS…) and match no event. The probe
+    (one record at most per region) finds none in eu-west-1: an issue naming it ("were not
+    read"), as a trail folder without that region's folder is; the rest stays read."""
+    athena = fake_aws.athena(REGION)
+    _probe(athena, {"eu-west-1": "0", "us-east-1": "1"})
+    _answering(athena, 5 << 20)
+    act = _activity(athena, account, regions=["eu-west-1"])
+    assert not act.nothing_read and act.account_gap is None
+    (issue,) = act.issues
+    assert issue.source == "athena:security.cloudtrail_logs:eu-west-1"
+    assert "in region(s) eu-west-1 for days 2023/07/09–2023/07/11" in issue.problem
+    assert "were not read" in issue.problem and "projection.region.values" in issue.problem
+    assert ("of account 123456789012" in issue.problem) == (account is not None)
+    (sql,) = [e.sql for e in athena.executions if "AS probe" in e.sql]
+    assert (
+        "WHERE region = 'eu-west-1' LIMIT 1" in sql and "WHERE region = 'us-east-1' LIMIT 1" in sql
+    )

@@ -36,7 +36,7 @@ from torinvest.sources.sql.engine import (
     Output,
     QueryStats,
 )
-from torinvest.sources.sql.projection import TRINO_DIALECT, sql_literals
+from torinvest.sources.sql.projection import TRINO_DIALECT, sql_literal, sql_literals
 from torinvest.sources.sql.queries import Query, Scope, render, to_trino
 
 log = logging.getLogger(__name__)
@@ -223,46 +223,79 @@ class AthenaEngine:
             unread=True,
         )
 
-    def account_probe_sql(self, scope: Scope, account: str) -> str:
-        """The query of :meth:`holds_account`: whether the table holds a record of ``account``
-        in the scope's days (and regions), reading one record at most (``LIMIT 1``)."""
-        (records,) = self.source(replace(scope, accounts=frozenset({account})))
-        # values enter only as literals (source: sql_literals; names checked by _table_name)
-        probe = "SELECT count(*) AS records FROM (SELECT 1 AS one FROM records LIMIT 1) AS probe"
-        return f"WITH records AS (\n{records[1]}\n)\n{probe}"
+    def probe_sql(self, scope: Scope, account: str | None = None) -> str:
+        """The query of :meth:`coverage`: for each region of the scope (or once, for any),
+        whether the table holds a record in the scope's days — of ``account`` only, when given
+        — reading one record at most for each (``LIMIT 1``: a partition pruned to nothing
+        costs nothing)."""
+        narrowed = replace(scope, accounts=frozenset({account})) if account else scope
+        (records,) = self.source(narrowed)
+        parts = []
+        for i, region in enumerate(sorted(scope.regions) if scope.regions else [None]):
+            label = "CAST(NULL AS VARCHAR)" if region is None else sql_literal(region)
+            where = "" if region is None else f" WHERE region = {sql_literal(region)}"
+            parts.append(
+                f"SELECT {label} AS region, count(*) AS records\n"  # noqa: S608 (literals only)
+                f"FROM (SELECT 1 AS one FROM records{where} LIMIT 1) AS probe{i}"
+            )
+        return f"WITH records AS (\n{records[1]}\n)\n" + "\nUNION ALL\n".join(parts)
 
-    def holds_account(self, scope: Scope, account: str) -> tuple[bool, QueryStats]:
-        """Whether the table holds any record of ``account`` (its ``account`` partitions) in
-        the scope's days and regions, and the probe's stats. A table of other accounts (a
-        LOCATION or a projection.account.values without it) holds none: its queries read the
-        other accounts' records and found no event, which says nothing of ``account``."""
-        sql = self.account_probe_sql(scope, account)
+    def coverage(self, scope: Scope, account: str | None = None) -> tuple[set[str], QueryStats]:
+        """The regions of the scope (``""``: any, without regions) where the table holds a
+        record in the scope's days (of ``account`` only, when given), and the probe's stats.
+        A table of other accounts (a LOCATION or a projection.account.values without it), or
+        whose projection.region.values leave a region out, holds none there: queries that
+        matched no event there say nothing of it."""
+        sql = self.probe_sql(scope, account)
         done = self.execute(sql)
-        held = bool(done.rows and done.rows[0] and int(done.rows[0][0] or 0))
+        table = _typed(done, {"region": "text", "records": "int"}, self.region)
+        held = {
+            region or ""
+            for region, records in zip(
+                table.column("region").to_pylist(), table.column("records").to_pylist(), strict=True
+            )
+            if records
+        }
         stats = QueryStats(
             engine=self.name,
-            kind="account",
+            kind="coverage",
             sql=sql,
             seconds=done.seconds,
-            rows=len(done.rows),
+            rows=table.num_rows,
             bytes_scanned=done.bytes_scanned,
             query_id=done.query_id,
             cost_usd=done.cost_usd,
         )
         return held, stats
 
+    def _days(self, scope: Scope) -> str:
+        narrowing = scope.narrowing
+        if narrowing.first_day is None or narrowing.last_day is None:
+            return ""
+        return f" for days {narrowing.first_day:%Y/%m/%d}–{narrowing.last_day:%Y/%m/%d}"
+
     def account_missing(self, scope: Scope, account: str) -> str:
         """Where the table could not look, for :attr:`torinvest.events.Activity.account_gap`."""
-        narrowing = scope.narrowing
-        where = ""
-        if narrowing.first_day is not None and narrowing.last_day is not None:
-            where = f" for days {narrowing.first_day:%Y/%m/%d}–{narrowing.last_day:%Y/%m/%d}"
+        where = self._days(scope)
         if scope.regions:
             where += f" in region(s) {', '.join(sorted(scope.regions))}"
         return (
             f"the Athena table {self.database}.{self.table} holds no record of account "
             f"{account}{where} (its account partitions: the table's LOCATION and "
             "projection.account.values name the accounts it reads)"
+        )
+
+    def regions_missing(
+        self, scope: Scope, regions: Sequence[str], account: str | None = None
+    ) -> DataIssue:
+        """The issue of regions asked where the table holds no record in the window."""
+        of = f" of account {account}" if account else ""
+        return DataIssue(
+            f"{self.location}:{','.join(regions)}",  # not the table's: the rest of it was read
+            f"no record{of} in region(s) {', '.join(regions)}{self._days(scope)}: the table "
+            "holds nothing there (its projection.region.values, or the trail's regions, leave "
+            f"{'it' if len(regions) == 1 else 'them'} out), so the events there, if any, were "
+            "not read",
         )
 
     # -- running -------------------------------------------------------------------------------

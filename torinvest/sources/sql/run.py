@@ -174,24 +174,32 @@ def _check_scanned(engine: Engine, scope: Scope, result: SqlResult) -> None:
 
 
 def _check_account(engine: Engine, scope: Scope, result: SqlResult, account: str | None) -> None:
-    """Data read, an account sought, and no event recorded in it (none at all, or only other
-    accounts' — as the file loader judges its files): ask an engine that can tell (its
-    ``holds_account``) whether what it read holds that account's records at all, and set
-    ``result.account_gap`` when it holds none. Nothing read at all is said already
-    (:func:`_check_scanned`); an account that is not 12 digits cannot be asked for."""
-    holds = getattr(engine, "holds_account", None)
-    if holds is None or not account or not ACCOUNT_RE.match(account) or not result.queries:
+    """What an engine that can tell (its ``coverage``: Athena) read holds, when it read data:
+    with an account sought and no event recorded in it (none at all, or only other accounts'
+    — as the file loader judges its files), whether it holds any record of that account in the
+    window (``result.account_gap`` when none); with regions asked, which of them hold none (an
+    issue naming them, as a trail folder without a region's folder is). Nothing read at all is
+    said already (:func:`_check_scanned`); an account that is not 12 digits is not asked for."""
+    coverage = getattr(engine, "coverage", None)
+    if coverage is None or not result.queries or not result.bytes_scanned:
         return
-    if not result.bytes_scanned:
-        return
-    if len(result.frame):
+    sought = account if account and ACCOUNT_RE.match(account) else None
+    if sought is not None and len(result.frame):
         recipients = result.frame["recipient_account_id"].astype("string")
-        if bool(recipients.eq(account).fillna(False).any()):
-            return
-    held, stats = holds(scope, account)
+        if bool(recipients.eq(sought).fillna(False).any()):
+            sought = None  # events of the account: its records are there
+    if sought is None and not scope.regions:
+        return
+    held, stats = coverage(scope, sought)
     result.queries.append(stats)
-    if not held:
-        result.account_gap = engine.account_missing(scope, account)  # type: ignore[attr-defined]
+    if sought is not None and not held:
+        result.account_gap = engine.account_missing(scope, sought)  # type: ignore[attr-defined]
+        return
+    missing = sorted(set(scope.regions or ()) - held)
+    if missing:
+        issue = engine.regions_missing(scope, missing, sought)  # type: ignore[attr-defined]
+        if issue not in result.issues:
+            result.issues.append(issue)
 
 
 def untimed_issues(piece: pa.Table) -> list[DataIssue]:
