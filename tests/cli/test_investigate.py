@@ -579,9 +579,10 @@ def test_an_athena_table_of_other_accounts_is_could_not_look(
     case = tmp_path / "case"
     shutil.copytree(sample_case().root / "findings", case / "findings")
     athena = fake_aws.athena("us-east-1")
+    days = pd.date_range("2023-06-20", "2023-07-25", freq="D").strftime("%Y/%m/%d")
     athena.add_results(
-        [("region", "varchar"), ("records", "bigint")],
-        [[None, "1" if held else "0"]],
+        [("region", "varchar"), ("day", "varchar"), ("records", "bigint")],
+        [[None, day, "1" if held else "0"] for day in days],
         scanned=1 << 20,
         match=r"AS probe",
     )

@@ -177,8 +177,9 @@ def _check_account(engine: Engine, scope: Scope, result: SqlResult, account: str
     """What an engine that can tell (its ``coverage``: Athena) read holds, when it read data:
     with an account sought and no event recorded in it (none at all, or only other accounts'
     — as the file loader judges its files), whether it holds any record of that account in the
-    window (``result.account_gap`` when none); with regions asked, which of them hold none (an
-    issue naming them, as a trail folder without a region's folder is). Nothing read at all is
+    window (``result.account_gap`` when none); which regions asked, and which UTC days of the
+    window, hold none (issues naming them, as a trail folder without a region's folder or a
+    day's log files is). Nothing read at all is
     said already (:func:`_check_scanned`); an account that is not 12 digits is not asked for."""
     coverage = getattr(engine, "coverage", None)
     if coverage is None or not result.queries or not result.bytes_scanned:
@@ -195,9 +196,7 @@ def _check_account(engine: Engine, scope: Scope, result: SqlResult, account: str
     if sought is not None and not held:
         result.account_gap = engine.account_missing(scope, sought)  # type: ignore[attr-defined]
         return
-    missing = sorted(set(scope.regions or ()) - held)
-    if missing:
-        issue = engine.regions_missing(scope, missing, sought)  # type: ignore[attr-defined]
+    for issue in engine.gaps(scope, held, sought):  # type: ignore[attr-defined]
         if issue not in result.issues:
             result.issues.append(issue)
 
