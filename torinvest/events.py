@@ -82,13 +82,16 @@ class Activity:
     account: str | None = None
     #: the account LookupEvents was asked in (the credentials'), when it was asked
     lookup_account: str | None = None
+    #: where the engine's table holds no record of :attr:`account` (Athena), when it was asked
+    table_gap: str | None = None
 
     @property
     def account_gap(self) -> str | None:
         """Why no source read can hold :attr:`account`'s activity ("could not look in account
         X: …", naming the accounts read and what to do), or None: a source read covers it,
-        or which account a source holds is not known (log files whose path names no account,
-        an Athena table), or nothing was read at all (:attr:`nothing_read` says so)."""
+        or which account a source holds is not known (log files whose path names no account),
+        or nothing was read at all (:attr:`nothing_read` says so). An Athena table holds the
+        account when it holds any record of it in the window (:attr:`table_gap`)."""
         want = self.account
         if not want or self.answered == 0 or self._covers(want):
             return None
@@ -104,6 +107,8 @@ class Activity:
                 f"the {c.read:,} log file(s) read are of account(s) {', '.join(c.accounts)} "
                 "(their AWSLogs/<account>/ folders or file names)"
             )
+        if self.table_gap is not None:
+            places.append(self.table_gap)
         hints = []
         if self.lookup_account is not None:
             hints.append(
@@ -114,6 +119,13 @@ class Activity:
             hints.append(
                 f"add account {want}'s CloudTrail logs (its AWSLogs/{want}/ folder, or the "
                 "organization trail's) to CASE/cloudtrail/ or --logs"
+            )
+        if self.table_gap is not None:
+            hints.append(
+                f"query a table that holds account {want}'s logs (torinvest athena-ddl "
+                f"--accounts with {want}, over the trail that logs it: the organization "
+                "trail's, or its own), or read its log files (--engine files or duckdb with "
+                f"--logs …/AWSLogs/{want}/)"
             )
         return (
             f"{ACCOUNT_GAP} {want} (the finding's): {'; '.join(places)}; none can hold a call "
@@ -132,8 +144,8 @@ class Activity:
                 return True
         elif self._lookups_read():  # asked, account unknown
             return True
-        if any(s.startswith("athena:") for s in self.sources):
-            return True  # the table's accounts are not checked (its projection names them)
+        if any(s.startswith("athena:") for s in self.sources) and self.table_gap is None:
+            return True  # the table holds the account's records (or was not asked: events)
         c = self.file_counts
         if c is not None and c.read and (c.unplaced or not c.accounts or account in c.accounts):
             return True
@@ -391,7 +403,9 @@ def _load_with_engine(
     follow_derived: bool,
     aws: Aws | None,
 ) -> None:
-    """Load the log files' events with the DuckDB or Athena engine into ``act``/``frames``."""
+    """Load the log files' events with the DuckDB or Athena engine into ``act``/``frames``;
+    with ``act.account``, an Athena table that holds none of that account's records is
+    ``act.table_gap``."""
     from torinvest.sources.sql import load_sql
     from torinvest.sources.sql.engine import engine_for
 
@@ -406,6 +420,7 @@ def _load_with_engine(
             regions=regions,
             follow_derived=follow_derived and bool(access_key),
             max_rows=engine.max_rows,
+            account=act.account,
         )
     finally:
         eng.close()
@@ -422,6 +437,7 @@ def _load_with_engine(
     act.notes += res.notes
     act.asides += res.asides
     act.derived += res.derived
+    act.table_gap = res.account_gap
     if engine.kind == "athena":
         table = engine.athena_table or "cloudtrail_logs"
         act.sources.append(f"athena:{engine.athena_database}.{table}")

@@ -565,6 +565,53 @@ def test_member_finding_read_from_another_account_is_could_not_look(
     assert "not scored" in page
 
 
+@pytest.mark.parametrize("held", [False, True], ids=["other-accounts", "its-account"])
+def test_an_athena_table_of_other_accounts_is_could_not_look(
+    fake_aws: FakeAws, tmp_path: Path, held: bool
+) -> None:
+    """`investigate --engine athena` of the sample finding (account 123837392027) over a table
+    that reads other accounts' logs: its queries scan data and match no event, and it holds no
+    record of 123837392027 in the window — "could not look in account 123837392027", naming
+    the table and what to do, exit 1, not scored; never "No events" (was: a quiet key). The
+    same table holding a record of that account stays "no events" (exit 0)."""
+    from torinvest.post.answer import reading
+
+    case = tmp_path / "case"
+    shutil.copytree(sample_case().root / "findings", case / "findings")
+    athena = fake_aws.athena("us-east-1")
+    days = pd.date_range("2023-06-20", "2023-07-25", freq="D").strftime("%Y/%m/%d")
+    athena.add_results(
+        [("region", "varchar"), ("day", "varchar"), ("records", "bigint")],
+        [[None, day, "1" if held else "0"] for day in days],
+        scanned=1 << 20,
+        match=r"AS probe",
+    )
+    span = [(n, "varchar") for n in ("first", "last", "events", "untimed")]
+    athena.add_results(span, [[None, None, "0", "0"]], scanned=5 << 20, match=r"AS untimed")
+    athena.add_results([], scanned=5 << 20, match=r"")
+    out = tmp_path / "o"
+    code, _, err = run(
+        "investigate", FINDING, "--case", str(case), "--engine", "athena",
+        "--athena-database", "security", "--out", str(out),
+        "--ledger", str(tmp_path / "l.jsonl"),
+    )  # fmt: skip
+    data = report.check_summary(out / "summary.json")
+    assert data["events"]["total"] == 0
+    page = (out / "report.html").read_text()
+    if held:
+        assert code == 0, err
+        assert "could not look" not in err.lower()
+        return
+    assert code == 1, err
+    assert "error: could not look in account 123837392027" in err
+    assert "Athena table security.cloudtrail_logs holds no record of account 123837392027" in err
+    assert "athena-ddl --accounts" in err
+    first = data["data_issues"][0]
+    assert first["source"] == investigation.NOTHING_READ_SOURCE
+    assert reading(data).startswith("COULD NOT LOOK: could not look in account 123837392027")
+    assert "No events:" not in page and "not scored" in page
+
+
 def test_a_finding_older_than_lookupevents_keeps_is_could_not_look(
     fake_aws: FakeAws, moto: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

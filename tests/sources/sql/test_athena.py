@@ -357,3 +357,147 @@ def test_no_event_and_0_bytes_scanned_is_nothing_read_not_no_events(
     assert scanned.frame.empty and not scanned.issues  # data was read: no events, truly
     act = Activity(scanned.frame, sources=["athena:security.cloudtrail_logs"])
     assert not act.nothing_read
+
+
+def _probe(athena: AthenaRegion, held: dict[tuple[str | None, str], str]) -> None:
+    """The answer of the coverage probe: a row per (region — None: any —, day) and its record
+    count."""
+    columns = [("region", "varchar"), ("day", "varchar"), ("records", "bigint")]
+    rows = [[r, d, n] for (r, d), n in held.items()]
+    athena.add_results(columns, rows, scanned=1 << 20, match="AS probe")
+
+
+DAY = "2023/07/10"  # START–END's one UTC day
+
+
+def _activity(athena: AthenaRegion, account: str | None, **kwargs: Any) -> Any:
+    from torinvest.events import EngineOptions, load_activity
+
+    kwargs.setdefault("start", START)
+    kwargs.setdefault("end", END)
+    return load_activity(
+        access_key=KEY,
+        engine=EngineOptions(kind="athena", athena_database="security", athena_region=REGION),
+        account=account,
+        **kwargs,
+    )
+
+
+@pytest.mark.parametrize("regions", [None, ["eu-west-1"]], ids=["all-regions", "regions"])
+def test_a_table_of_other_accounts_is_could_not_look_not_no_events(
+    fake_aws: FakeAws, regions: list[str] | None
+) -> None:
+    """A table that reads other accounts' logs (its LOCATION, or its projection.account.values,
+    leaves out the finding's account): every query scans data and matches no event. One more
+    query (one record at most, the window's days and regions, the finding's account) finds
+    that it holds no record of that account: "could not look in account X", naming the table
+    and what to do — never "no events"."""
+    athena = fake_aws.athena(REGION)
+    _probe(athena, {(r, DAY): "0" for r in (["eu-west-1", "us-east-1"] if regions else [None])})
+    _answering(athena, 5 << 20)
+    act = _activity(athena, "999988887777", regions=regions)
+    assert act.nothing_read
+    gap = act.why_nothing()
+    assert gap.startswith("could not look in account 999988887777 (the finding's)")
+    assert "Athena table security.cloudtrail_logs holds no record of account 999988887777" in gap
+    assert "2023/07/09–2023/07/11" in gap and "athena-ddl --accounts" in gap
+    (sql,) = [e.sql for e in athena.executions if "AS probe" in e.sql]
+    assert "account IN ('999988887777')" in sql and "LIMIT 1" in sql
+    assert not act.issues  # no region issue besides: the account is not there at all
+    assert "\"date\" BETWEEN '2023/07/09' AND '2023/07/11'" in sql
+    if regions:
+        assert "region IN ('eu-west-1', 'us-east-1')" in sql  # us-east-1 added, as every query
+        assert "in region(s) eu-west-1, us-east-1" in gap
+
+
+def test_a_table_holding_the_account_with_no_event_is_no_events(fake_aws: FakeAws) -> None:
+    """The same table holding a record of the finding's account: read, no event ("no
+    events"); without an account sought (`torinvest events`), or with events, no probe runs."""
+    athena = fake_aws.athena(REGION)
+    _probe(athena, {(None, DAY): "1"})
+    _answering(athena, 5 << 20)
+    act = _activity(athena, "123456789012")
+    assert not act.nothing_read and act.account_gap is None
+    assert "AS probe" in athena.executions[-1].sql
+
+    fake_aws.reset()
+    athena = fake_aws.athena(REGION)
+    _answering(athena, 5 << 20)
+    act = _activity(athena, None)
+    assert not act.nothing_read
+    assert not any("AS probe" in e.sql for e in athena.executions)
+
+
+@pytest.mark.parametrize("account", ["999988887777", "123837392027"])
+def test_events_of_other_accounts_only_name_the_account_not_looked_at(
+    fake_athena: AthenaRegion, account: str
+) -> None:
+    """Events found, every one recorded in another account (123837392027), and a table that
+    holds no record of the finding's account: the activity loads and says it could not look
+    in the finding's account (as the file loader says of its files); events of the finding's
+    account ask nothing more."""
+    from torinvest.events import Activity
+
+    recorder = Recorder(DuckDBEngine(SAMPLE))
+    with recorder.engine:
+        expected = load_sql(recorder, access_keys=KEY, start=START, end=END)
+    assert len(expected.frame)
+    results = [athena_results(t, dict(q.columns), scanned=5 << 20) for q, t in recorder.outputs]
+    _probe(fake_athena, {(None, DAY): "0"})
+    fake_athena.add_answers(*results)
+    engine = AthenaEngine(database="security", sleep=lambda _: None)
+    got = load_sql(engine, access_keys=KEY, start=START, end=END, account=account)
+    assert got.frame["event_id"].tolist() == expected.frame["event_id"].tolist()
+    probed = any("AS probe" in e.sql for e in fake_athena.executions)
+    act = Activity(got.frame, sources=[engine.location], account=account, table_gap=got.account_gap)
+    assert not act.nothing_read
+    if account == "123837392027":
+        assert not probed and got.account_gap is None and act.account_gap is None
+    else:
+        assert probed
+        assert (act.account_gap or "").startswith("could not look in account 999988887777")
+
+
+@pytest.mark.parametrize("account", ["123456789012", None], ids=["investigate", "events"])
+def test_a_region_the_table_leaves_out_is_an_issue_not_read_and_empty(
+    fake_aws: FakeAws, account: str | None
+) -> None:
+    """`--regions eu-west-1` over a table whose projection.region.values (or the trail) leave
+    eu-west-1 out: the queries read us-east-1 (added: IAM, STS…) and match no event. The probe
+    (one record at most per region) finds none in eu-west-1: an issue naming it ("were not
+    read"), as a trail folder without that region's folder is; the rest stays read."""
+    athena = fake_aws.athena(REGION)
+    _probe(athena, {("eu-west-1", DAY): "0", ("us-east-1", DAY): "1"})
+    _answering(athena, 5 << 20)
+    act = _activity(athena, account, regions=["eu-west-1"])
+    assert not act.nothing_read and act.account_gap is None
+    (issue,) = act.issues
+    assert issue.source == "athena:security.cloudtrail_logs:eu-west-1"
+    assert "in region(s) eu-west-1 for days 2023/07/09–2023/07/11" in issue.problem
+    assert "were not read" in issue.problem and "projection.region.values" in issue.problem
+    assert ("of account 123456789012" in issue.problem) == (account is not None)
+    (sql,) = [e.sql for e in athena.executions if "AS probe" in e.sql]
+    assert "WHERE region = 'eu-west-1' AND \"date\" = '2023/07/10' LIMIT 1" in sql
+    assert "WHERE region = 'us-east-1' AND \"date\" = '2023/07/10' LIMIT 1" in sql
+
+
+def test_days_the_table_holds_nothing_are_an_issue_not_read_and_empty(fake_aws: FakeAws) -> None:
+    """A three-day window whose middle day the table holds no record of the finding's account
+    in us-east-1 (logging stopped, or the table's projection.date.range or LOCATION leave it
+    out): the probe (one record at most per region and day) finds none there — an issue naming
+    the day ("were not read"), as a region folder without that day's log files is."""
+    athena = fake_aws.athena(REGION)
+    days = {"2023/07/09": "1", "2023/07/10": "0", "2023/07/11": "1"}
+    _probe(athena, {("us-east-1", d): n for d, n in days.items()})
+    _answering(athena, 5 << 20)
+    act = _activity(
+        athena, "123456789012", regions=["us-east-1"], start="2023-07-09", end="2023-07-11"
+    )
+    assert not act.nothing_read
+    (issue,) = act.issues
+    assert issue.source == "athena:security.cloudtrail_logs:us-east-1"
+    assert issue.problem.startswith(
+        "no record of account 123456789012 in region us-east-1 for 2023-07-10 (1 of the "
+        "window's 3 UTC day(s))"
+    )
+    assert "were not read" in issue.problem and "projection.date.range" in issue.problem

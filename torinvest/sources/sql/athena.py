@@ -19,7 +19,8 @@ import math
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import date
 from typing import Any
 
 import pandas as pd
@@ -27,6 +28,7 @@ import pyarrow as pa
 
 from torinvest.aws import AWS_CALL_ERRORS, Aws, follow_pages, translate_error, validate_region
 from torinvest.errors import AwsError, DataIssue, InputError
+from torinvest.sources.logs.coverage import day_ranges, window_days
 from torinvest.sources.sql.ddl import DEFAULT_TABLE, _table_name
 from torinvest.sources.sql.engine import (
     ATHENA,
@@ -36,7 +38,7 @@ from torinvest.sources.sql.engine import (
     Output,
     QueryStats,
 )
-from torinvest.sources.sql.projection import TRINO_DIALECT, sql_literals
+from torinvest.sources.sql.projection import TRINO_DIALECT, sql_literal, sql_literals
 from torinvest.sources.sql.queries import Query, Scope, render, to_trino
 
 log = logging.getLogger(__name__)
@@ -53,6 +55,8 @@ POLL_MAX_SECONDS = 5.0
 POLL_TIMEOUT_SECONDS = 30 * 60.0
 #: GetQueryResults rows per page (Athena's maximum).
 PAGE_SIZE = 1000
+#: The coverage probe's (region, day) cells at most: past that it probes per region only.
+MAX_PROBES = 400
 
 
 RUNNING_STATES = frozenset({"QUEUED", "RUNNING"})
@@ -223,6 +227,114 @@ class AthenaEngine:
             unread=True,
         )
 
+    def probe_sql(self, scope: Scope, account: str | None = None) -> str:
+        """The query of :meth:`coverage`: for each region of the scope (or once, for any) and
+        each UTC day of the window (:func:`~torinvest.sources.logs.coverage.window_days`; once
+        for the window's days beyond :data:`MAX_PROBES` cells), whether the table holds a
+        record there — of ``account`` only, when given — reading one record at most for each
+        (``LIMIT 1``: a partition pruned to nothing costs nothing)."""
+        narrowed = replace(scope, accounts=frozenset({account})) if account else scope
+        (records,) = self.source(narrowed)
+        parts = []
+        for i, (region, day) in enumerate(_probe_cells(scope)):
+            conditions = []
+            if region:
+                conditions.append(f"region = {sql_literal(region)}")
+            if day:
+                conditions.append(f'"date" = {sql_literal(day)}')
+            where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+            parts.append(
+                f"SELECT {sql_literal(region)} AS region, {sql_literal(day)} AS day, "  # noqa: S608
+                f"count(*) AS records\nFROM (SELECT 1 AS one FROM records{where} LIMIT 1) "
+                f"AS probe{i}"
+            )
+        return f"WITH records AS (\n{records[1]}\n)\n" + "\nUNION ALL\n".join(parts)
+
+    def coverage(
+        self, scope: Scope, account: str | None = None
+    ) -> tuple[set[tuple[str, str]], QueryStats]:
+        """The (region, day) cells of :meth:`probe_sql` (``""``: any region; ``""``: any day
+        of the window; days ``YYYY/MM/DD``) where the table holds a record (of ``account``
+        only, when given), and the probe's stats. A table of other accounts (a LOCATION or a
+        projection.account.values without it), or whose projection.region.values or
+        projection.date.range leave a region or day out, or days the trail logged nothing,
+        hold none there: queries that matched no event there say nothing of them."""
+        sql = self.probe_sql(scope, account)
+        done = self.execute(sql)
+        kinds = {"region": "text", "day": "text", "records": "int"}
+        table = _typed(done, kinds, self.region)
+        rows = zip(*(table.column(c).to_pylist() for c in kinds), strict=True)
+        held = {(region or "", day or "") for region, day, records in rows if records}
+        stats = QueryStats(
+            engine=self.name,
+            kind="coverage",
+            sql=sql,
+            seconds=done.seconds,
+            rows=table.num_rows,
+            bytes_scanned=done.bytes_scanned,
+            query_id=done.query_id,
+            cost_usd=done.cost_usd,
+        )
+        return held, stats
+
+    def gaps(
+        self, scope: Scope, held: set[tuple[str, str]], account: str | None = None
+    ) -> list[DataIssue]:
+        """The issues of what :meth:`coverage` found missing: regions asked where the table
+        holds no record in the window, and per region holding some, the UTC days it holds none
+        (as a trail folder without a region's folder, or without a day's log files, is)."""
+        of = f" of account {account}" if account else ""
+        issues = []
+        regions = {r for r, _ in held}
+        missing = sorted(set(scope.regions or ()) - regions)
+        if missing:
+            issues.append(
+                DataIssue(
+                    f"{self.location}:{','.join(missing)}",  # not the table's: the rest was read
+                    f"no record{of} in region(s) {', '.join(missing)}{self._days(scope)}: the "
+                    "table holds nothing there (its projection.region.values, or the trail's "
+                    f"regions, leave {'it' if len(missing) == 1 else 'them'} out), so the "
+                    "events there, if any, were not read",
+                )
+            )
+        days = [f"{d:%Y/%m/%d}" for d in window_days(scope.narrowing)]
+        if not any(day for _, day in _probe_cells(scope)):
+            return issues  # too many cells: probed per region only
+        for region in sorted(regions):
+            gaps = [
+                date.fromisoformat(d.replace("/", "-")) for d in days if (region, d) not in held
+            ]
+            if not gaps:
+                continue
+            where = f" in region {region}" if region else ""
+            issues.append(
+                DataIssue(
+                    f"{self.location}:{region}" if region else f"{self.location} (days)",
+                    f"no record{of}{where} for {day_ranges(gaps)} ({len(gaps):,} of the window's "
+                    f"{len(days):,} UTC day(s)): nothing was logged those days, or logging "
+                    "stopped, or the table does not hold them (its LOCATION, projection.date."
+                    "range); the events of those days, if any, were not read",
+                )
+            )
+        return issues
+
+    def _days(self, scope: Scope) -> str:
+        narrowing = scope.narrowing
+        if narrowing.first_day is None or narrowing.last_day is None:
+            return ""
+        return f" for days {narrowing.first_day:%Y/%m/%d}–{narrowing.last_day:%Y/%m/%d}"
+
+    def account_missing(self, scope: Scope, account: str) -> str:
+        """Where the table could not look, for :attr:`torinvest.events.Activity.account_gap`."""
+        where = self._days(scope)
+        if scope.regions:
+            where += f" in region(s) {', '.join(sorted(scope.regions))}"
+        return (
+            f"the Athena table {self.database}.{self.table} holds no record of account "
+            f"{account}{where} (its account partitions: the table's LOCATION and "
+            "projection.account.values name the accounts it reads)"
+        )
+
     # -- running -------------------------------------------------------------------------------
     def run(self, query: Query) -> Output:
         sql = self.sql(query)
@@ -368,6 +480,15 @@ def _failed(
         operation="GetQueryExecution",
         code=str(error.get("ErrorType") or state),
     )
+
+
+def _probe_cells(scope: Scope) -> list[tuple[str, str]]:
+    """The (region, day) cells :meth:`AthenaEngine.probe_sql` asks about (``""``: any)."""
+    regions = sorted(scope.regions) if scope.regions else [""]
+    days = [f"{d:%Y/%m/%d}" for d in window_days(scope.narrowing)] or [""]
+    if len(regions) * len(days) > MAX_PROBES:
+        days = [""]
+    return [(r, d) for r in regions for d in days]
 
 
 # --------------------------------------------------------------------------------------------

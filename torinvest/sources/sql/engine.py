@@ -184,6 +184,9 @@ class SqlResult:
     asides: list[str] = field(default_factory=list)
     aggregates: Aggregates | None = None
     spans: dict[Scope, pd.DataFrame] = field(default_factory=dict, repr=False)
+    #: where the engine could not look for the account sought (``load_sql(account=…)``): its
+    #: table holds no record of that account in the window (Athena), else None
+    account_gap: str | None = None
 
     @property
     def bytes_scanned(self) -> int:

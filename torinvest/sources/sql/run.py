@@ -26,6 +26,7 @@ from torinvest.catalogue import load_catalogue
 from torinvest.errors import DataIssue, InputError
 from torinvest.grouping import TIMELINE_BUCKETS, bucket_origin, pick_bucket
 from torinvest.schema import SENSITIVE_COLUMNS, utc_timestamp
+from torinvest.sources.logs import ACCOUNT_RE
 from torinvest.sources.records import (
     MAX_DERIVED_ROUNDS,
     DerivedKey,
@@ -98,6 +99,7 @@ def load_sql(
     max_rows: int | None = None,
     catalogue: pd.DataFrame | None = None,
     user_name: str | None = None,
+    account: str | None = None,
 ) -> SqlResult:
     """The events frame through ``engine``: the same columns, dtypes and rows as
     :func:`~torinvest.sources.logs.load_logs` with the same arguments (``source`` is the
@@ -109,7 +111,13 @@ def load_sql(
     only the sensitive calls (``catalogue``). An engine that counts first (DuckDB, Athena) runs
     a count (span) query before each events query; others ask for one more row than is left, so
     that no more than ``max_rows + 1`` rows are ever held. ``user_name`` keeps the calls of
-    that user as LookupEvents' ``Username`` does (:func:`.user_filter`)."""
+    that user as LookupEvents' ``Username`` does (:func:`.user_filter`).
+
+    ``account``: the account whose activity is sought (a finding's). When no event matched and
+    the engine can tell (Athena: one more query, reading one record at most), whether its
+    table holds any record of that account in the window: ``account_gap`` says where it
+    could not look when it holds none (a table of other accounts: "could not look", never
+    "no events")."""
     scope = make_scope(
         access_keys=access_keys,
         start=start,
@@ -144,6 +152,7 @@ def load_sql(
     )
     result.issues += early_use_issues(result.frame, result.derived)
     _check_scanned(engine, scope, result)
+    _check_account(engine, scope, result, account)
     log.info("%s: %d rows, %d issues", engine.name, len(result.frame), len(result.issues))
     return result
 
@@ -162,6 +171,34 @@ def _check_scanned(engine: Engine, scope: Scope, result: SqlResult) -> None:
     issue = nothing_scanned(scope)
     if issue not in result.issues:
         result.issues.append(issue)
+
+
+def _check_account(engine: Engine, scope: Scope, result: SqlResult, account: str | None) -> None:
+    """What an engine that can tell (its ``coverage``: Athena) read holds, when it read data:
+    with an account sought and no event recorded in it (none at all, or only other accounts'
+    — as the file loader judges its files), whether it holds any record of that account in the
+    window (``result.account_gap`` when none); which regions asked, and which UTC days of the
+    window, hold none (issues naming them, as a trail folder without a region's folder or a
+    day's log files is). Nothing read at all is
+    said already (:func:`_check_scanned`); an account that is not 12 digits is not asked for."""
+    coverage = getattr(engine, "coverage", None)
+    if coverage is None or not result.queries or not result.bytes_scanned:
+        return
+    sought = account if account and ACCOUNT_RE.match(account) else None
+    if sought is not None and len(result.frame):
+        recipients = result.frame["recipient_account_id"].astype("string")
+        if bool(recipients.eq(sought).fillna(False).any()):
+            sought = None  # events of the account: its records are there
+    if sought is None and not scope.regions:
+        return
+    held, stats = coverage(scope, sought)
+    result.queries.append(stats)
+    if sought is not None and not held:
+        result.account_gap = engine.account_missing(scope, sought)  # type: ignore[attr-defined]
+        return
+    for issue in engine.gaps(scope, held, sought):  # type: ignore[attr-defined]
+        if issue not in result.issues:
+            result.issues.append(issue)
 
 
 def untimed_issues(piece: pa.Table) -> list[DataIssue]:
