@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import gc
 import gzip
 import json
@@ -657,3 +658,102 @@ def test_a_window_reaching_now_says_the_latest_events_may_not_have_arrived(
     )
     err = events(now - pd.Timedelta(days=1), now - pd.Timedelta(hours=1))
     assert "hold no event" in err and "after now" not in err and "not have arrived" not in err
+
+
+def recent_records(n: int, now: pd.Timestamp) -> list[dict[str, Any]]:
+    """``n`` of the suspect key's us-east-1 records, moved into the last hours (the CLI asks
+    LookupEvents relative to the real clock), each with its own eventID."""
+    base = next(
+        r
+        for r in RECORDS
+        if r["awsRegion"] == "us-east-1" and r["userIdentity"].get("accessKeyId") == SUSPECT
+    )
+    out = []
+    for i in range(n):
+        r = copy.deepcopy(base)
+        r["eventID"] = f"00000000-0000-4000-8000-{i:012d}"
+        r["eventTime"] = (now - pd.Timedelta(hours=3, minutes=i)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        out.append(r)
+    return out
+
+
+def cli_events(tmp_path: Path, now: pd.Timestamp) -> tuple[int, str, str, pd.DataFrame]:
+    """`events --lookup` over the last six hours to one hour ago: status, stdout, stderr, rows."""
+    import io
+
+    from torinvest.cli import main
+
+    out = tmp_path / "ev.parquet"
+    out.unlink(missing_ok=True)
+    said, err = io.StringIO(), io.StringIO()
+    argv = ["events", "--lookup", "--regions", "us-east-1", "--access-key", SUSPECT]
+    argv += ["--start", (now - pd.Timedelta(hours=6)).isoformat()]
+    argv += ["--end", (now - pd.Timedelta(hours=1)).isoformat(), "--out", str(out)]
+    code = main(argv, out=said, err=err)
+    rows = pd.read_parquet(out) if out.exists() else pd.DataFrame()
+    return code, said.getvalue(), err.getvalue(), rows
+
+
+def test_an_event_without_a_usable_cloudtrail_event_is_kept_and_named(
+    trail: FakeAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LookupEvents events whose CloudTrailEvent is not JSON, missing or not an object: the run
+    does not die (it did: internal error, and again on every re-run from the cache), nothing is
+    dropped (a missing one was, silently), each is kept from LookupEvents' own fields and named
+    in an issue; the region is still read whole; a re-run names them again (not cached)."""
+    monkeypatch.setenv("TORINVEST_CACHE", str(tmp_path / "cache"))
+    now = pd.Timestamp.now(tz="UTC")
+    trail.reset()
+    trail.set_lookup_rate(None)
+    region = trail.cloudtrail("us-east-1")
+    region.add_records(recent_records(60, now))
+    events = [e for _, _, e in region._events]
+    events[0]["CloudTrailEvent"] = "{not json"
+    del events[1]["CloudTrailEvent"]
+    events[2]["CloudTrailEvent"] = "[1, 2]"
+    bad = [e["EventId"] for e in events[:3]]
+    for _ in range(2):
+        code, said, err, rows = cli_events(tmp_path, now)
+        assert code == 0, err
+        assert said.startswith("60 events") and "failed" not in said, said
+        assert len(rows) == 60 and set(bad) <= set(rows["event_id"])
+        kept = rows.set_index("event_id").loc[bad]
+        assert (kept["event_name"] == events[0]["EventName"]).all()
+        assert (kept["access_key_id"] == SUSPECT).all() and kept["event_time"].notna().all()
+        assert "3 event(s) LookupEvents returned without a usable CloudTrailEvent" in err
+        assert all(b in err for b in bad) and "not JSON" in err and "missing" in err
+
+
+@pytest.mark.parametrize("damage", ["not a folder", "another version"])
+def test_a_cache_that_cannot_be_used_never_costs_the_pulled_events(
+    trail: FakeAws,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    damage: str,
+) -> None:
+    """A cache that cannot be written (TORINVEST_CACHE a file: every event was lost and the
+    region said "failed") or a manifest of another version (naive times: the region failed with
+    "Cannot compare tz-naive and tz-aware") is a miss with a warning; the events are all there."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("TORINVEST_CACHE", str(cache))
+    now = pd.Timestamp.now(tz="UTC")
+    trail.reset()
+    trail.set_lookup_rate(None)
+    trail.cloudtrail("us-east-1").add_records(recent_records(60, now))
+    if damage == "not a folder":
+        cache.write_text("a file where the cache folder should be")
+    else:
+        assert cli_events(tmp_path, now)[0] == 0
+        (manifest,) = cache.glob("lookup/*/us-east-1/*/manifest.json")
+        data = json.loads(manifest.read_text())
+        data["intervals"] = [[s[:19], e[:19], f] for s, e, f in data["intervals"]]
+        manifest.write_text(json.dumps(data))
+    with caplog.at_level("WARNING"):
+        code, said, err, rows = cli_events(tmp_path, now)
+    assert code == 0, err
+    assert said.startswith("60 events") and "failed" not in said, said
+    assert len(rows) == 60
+    assert "issue" not in err, err
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any(str(cache) in w for w in warned), warned

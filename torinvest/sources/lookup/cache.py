@@ -84,7 +84,7 @@ class PageCache:
             return []
         try:
             data = orjson.loads(path.read_bytes())
-            return [(pd.Timestamp(s), pd.Timestamp(e), f) for s, e, f in data["intervals"]]
+            return [_interval(s, e, f) for s, e, f in data["intervals"]]
         except (OSError, orjson.JSONDecodeError, KeyError, ValueError, TypeError):
             self._warn(path, f"cache manifest {path} unreadable; ignoring the cache there")
             return []
@@ -188,6 +188,17 @@ class PageCache:
             tmp_m = folder / ".manifest.json.tmp"
             tmp_m.write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
             os.replace(tmp_m, folder / "manifest.json")
+
+
+def _interval(start: Any, end: Any, name: Any) -> tuple[pd.Timestamp, pd.Timestamp, str]:
+    """One manifest entry, checked: UTC-aware times in order and a file name in the folder; a
+    ValueError for anything else (a manifest of another version, or edited)."""
+    s, e = pd.Timestamp(start), pd.Timestamp(end)
+    if s.tzinfo is None or e.tzinfo is None or s > e:
+        raise ValueError(f"interval {start!r}–{end!r} is not an interval of UTC times")
+    if not isinstance(name, str) or Path(name).name != name or not name.endswith(".parquet"):
+        raise ValueError(f"{name!r} is not a cache file name")
+    return s, e, name
 
 
 def _gaps(
