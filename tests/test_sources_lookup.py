@@ -21,7 +21,7 @@ from tests.fake_aws import FakeAws
 from torinvest.aws import Aws, AwsConfig
 from torinvest.case import sample_case
 from torinvest.errors import AccessDeniedError
-from torinvest.schema import EVENTS_COLUMNS
+from torinvest.schema import EVENTS_COLUMNS, iso_utc
 from torinvest.sources import lookup as lk
 from torinvest.sources.lookup import fetch as lk_fetch
 from torinvest.sources.lookup import pacer as lk_pacer
@@ -757,3 +757,37 @@ def test_a_cache_that_cannot_be_used_never_costs_the_pulled_events(
     assert "issue" not in err, err
     warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert any(str(cache) in w for w in warned), warned
+
+
+def test_a_region_stopped_mid_pagination_names_the_window_it_could_not_read(
+    trail: FakeAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A throttling storm that outlasts the retries after two pages: the two pages are kept,
+    the region is partly read, and the issue names the part of the window not read (from the
+    window's start to the oldest event pulled: LookupEvents answers newest first) — it said
+    only "results for this region are incomplete". A re-run pulls it whole (nothing cached)."""
+    monkeypatch.setenv("TORINVEST_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(lk_fetch, "BACKOFF_BASE", 0.001)
+    now = pd.Timestamp.now(tz="UTC")
+    trail.reset()
+    trail.set_lookup_rate(None)
+    trail.cloudtrail("us-east-1").add_records(recent_records(160, now))
+    serve = trail._cloudtrail_LookupEvents
+    seen = {"calls": 0}
+
+    def storm_after_two_pages(region: str, op: Any, params: dict[str, Any]) -> dict[str, Any]:
+        seen["calls"] += 1
+        if seen["calls"] == 3:
+            trail.fail("cloudtrail", "us-east-1", "ThrottlingException")
+        return serve(region, op, params)
+
+    monkeypatch.setattr(trail, "_cloudtrail_LookupEvents", storm_after_two_pages)
+    code, said, err, rows = cli_events(tmp_path, now)
+    pages = int(err.split("stopped after ")[1].split(" page")[0])
+    assert 0 < pages < 4 and len(rows) == 50 * pages, (said, err)
+    assert said.startswith(f"{50 * pages} events") and "(1 failed)" in said, said
+    start, oldest = iso_utc(now - pd.Timedelta(hours=6)), iso_utc(rows["event_time"].min())
+    assert f"not read: {start} to {oldest}" in err, err
+    trail.clear_failures()
+    code, said, err, rows = cli_events(tmp_path, now)
+    assert code == 0 and said.startswith("160 events") and "not read" not in err, err

@@ -95,7 +95,7 @@ def pull_region(
             progress.update(n)
             progress.set_postfix_str(f"{region}: {out.pages} pages")
 
-    for start, end in gaps:
+    for i, (start, end) in enumerate(gaps):
         gap = Query(query.attribute, query.value, start, end)
         pages: list[list[dict[str, Any]]] = []
         try:
@@ -104,13 +104,32 @@ def pull_region(
         except AwsError as e:
             out.events.extend(ev["CloudTrailEvent"] for p in pages for ev in p)
             err = IncompleteRegion(e, pages) if pages or out.events else e
-            out.issue = DataIssue.from_error(f"lookup:{region}", err)
+            unread = [(start, _oldest(pages) or end), *gaps[i + 1 :]]
+            out.issue = DataIssue(f"lookup:{region}", f"{err}; {_unread_text(unread)}")
             return out
         got = [ev for p in pages for ev in p]
         out.events.extend(ev["CloudTrailEvent"] for ev in got)
         if cache and start < horizon and not out.unusable:  # re-pulled and re-named next run
             _cache_write(cache, account, region, query, (start, min(end, horizon)), got)
     return out
+
+
+def _oldest(pages: list[list[dict[str, Any]]]) -> pd.Timestamp | None:
+    """The oldest ``EventTime`` of the pages pulled (LookupEvents answers newest first: what is
+    older was not reached), None when there is none."""
+    times = [
+        ev["EventTime"] for p in pages for ev in p if isinstance(ev.get("EventTime"), datetime)
+    ]
+    return pd.Timestamp(min(times)) if times else None
+
+
+def _unread_text(spans: Sequence[tuple[pd.Timestamp, pd.Timestamp]]) -> str:
+    """The part of the window a region's failure left unread, as the issue says it."""
+    said = ", ".join(f"{iso_utc(s)} to {iso_utc(e)}" for s, e in spans)
+    return (
+        f"not read: {said} (LookupEvents answers newest first; this region's events there are "
+        "not in the results — run it again for them)"
+    )
 
 
 #: Errors of the cache's files (unreadable, another version's, a disk full or read-only).
