@@ -791,3 +791,49 @@ def test_a_region_stopped_mid_pagination_names_the_window_it_could_not_read(
     trail.clear_failures()
     code, said, err, rows = cli_events(tmp_path, now)
     assert code == 0 and said.startswith("160 events") and "not read" not in err, err
+
+
+def test_ctrl_c_stops_every_region_now_and_caches_nothing_unfinished(
+    trail: FakeAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C during `events --lookup` in two regions (40 pages at 2 a second to go): the run
+    ends within a couple of seconds and asks LookupEvents nothing more — it said "interrupted"
+    only once every region had been pulled to the end (hours for a busy key in every region) —
+    and no unfinished region is cached as covered."""
+    import os
+    import signal
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("TORINVEST_CACHE", str(cache))
+    now = pd.Timestamp.now(tz="UTC")
+    trail.reset()  # LookupEvents' real limit, 2 a second: the CLI paces itself to it
+    records = recent_records(2000, now)
+    for i, r in enumerate(records):
+        r["eventTime"] = (now - pd.Timedelta(hours=2) - pd.Timedelta(seconds=5 * i)).strftime(
+            "%Y-%m-%dT%H:%M:%SZ"
+        )
+    trail.cloudtrail("us-east-1").add_records(records)
+    threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGINT)).start()  # a real Ctrl-C
+    started = time.monotonic()
+    argv = ["events", "--lookup", "--regions", "us-east-1,eu-west-1", "--access-key", SUSPECT]
+    argv += ["--start", (now - pd.Timedelta(hours=6)).isoformat()]
+    argv += ["--end", (now - pd.Timedelta(hours=1)).isoformat()]
+    argv += ["--out", str(tmp_path / "ev.parquet")]
+    try:
+        code = cli_main(argv)
+    except KeyboardInterrupt:
+        code = 130
+    took = time.monotonic() - started
+    calls = len(trail.calls("LookupEvents", region="us-east-1"))
+    time.sleep(1.5)  # a pull still running would ask again meanwhile
+    assert code == 130 and took < 5, (code, took)
+    assert len(trail.calls("LookupEvents", region="us-east-1")) == calls < 10
+    assert not list(cache.glob("lookup/*/us-east-1/*/manifest.json"))
+
+
+def cli_main(argv: list[str]) -> int:
+    import io
+
+    from torinvest.cli import main
+
+    return main(argv, out=io.StringIO(), err=io.StringIO())

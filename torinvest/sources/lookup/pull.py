@@ -5,6 +5,7 @@ named issue, the pages to the events frame.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -74,6 +75,7 @@ def pull_region(
     rate: float = LOOKUP_RATE_PER_REGION,
     progress: tqdm | None = None,
     now: pd.Timestamp | None = None,
+    stop: threading.Event | None = None,
 ) -> RegionPull:
     """Every event of ``query`` in one region: from the cache where covered, else LookupEvents.
 
@@ -99,7 +101,7 @@ def pull_region(
         gap = Query(query.attribute, query.value, start, end)
         pages: list[list[dict[str, Any]]] = []
         try:
-            for page in fetch_pages(client, gap, pacer, on_page=on_page):
+            for page in fetch_pages(client, gap, pacer, on_page=on_page, stop=stop):
                 pages.append([_usable_event(ev, out) for ev in page])
         except AwsError as e:
             out.events.extend(ev["CloudTrailEvent"] for p in pages for ev in p)
@@ -322,11 +324,13 @@ def _pull_all(
         full_collections_deferred(),
         tqdm(desc=f"LookupEvents {label}", unit="event", disable=None, leave=False) as bar,
     ):
+        stop = threading.Event()  # set on Ctrl-C: each region stops before its next call
         outcomes = aws.map_regions(
             lambda r: pull_region(
-                aws, account, r, query, cache=cache, rate=rate, progress=bar, now=now
+                aws, account, r, query, cache=cache, rate=rate, progress=bar, now=now, stop=stop
             ),
             regions,
+            on_interrupt=stop.set,
         )
     pulls: list[RegionPull] = []
     for region, outcome in outcomes:
