@@ -837,3 +837,36 @@ def cli_main(argv: list[str]) -> int:
     from torinvest.cli import main
 
     return main(argv, out=io.StringIO(), err=io.StringIO())
+
+
+def test_events_outside_the_window_asked_are_left_out_as_on_a_rerun(
+    trail: FakeAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An endpoint that answers events outside the window asked (a proxy, a skewed clock): the
+    first run kept them and the re-run from the cache did not — two answers to one question.
+    Both leave them out now, as the log files do."""
+    kw: dict[str, Any] = dict(
+        regions=["us-east-1"], cache_dir=tmp_path, follow_derived=False, rate=FAST, now=NOW
+    )
+    serve = trail._cloudtrail_LookupEvents
+    record = copy.deepcopy(next(r for r in RECORDS if r["awsRegion"] == "us-east-1"))
+    record["eventID"] = "11111111-2222-4333-8444-555555555555"
+    record["eventTime"] = "2023-07-01T00:00:00Z"  # nine days before the window
+    stray = lk_fake_event(record)
+
+    def with_a_stray(region: str, op: Any, params: dict[str, Any]) -> dict[str, Any]:
+        answer = serve(region, op, params)
+        return {**answer, "Events": [*answer["Events"], stray]}
+
+    monkeypatch.setattr(trail, "_cloudtrail_LookupEvents", with_a_stray)
+    first = lk.lookup_events(Aws(), SUSPECT, start=START, end=END, **kw)
+    again = lk.lookup_events(Aws(), SUSPECT, start=START, end=END, **kw)
+    assert record["eventID"] not in set(first.frame["event_id"])
+    assert set(first.frame["event_id"]) == set(again.frame["event_id"])
+    assert first.frame["event_time"].between(START, END).all()
+
+
+def lk_fake_event(record: dict[str, Any]) -> dict[str, Any]:
+    from tests.fake_aws.server import lookup_event
+
+    return lookup_event(record)

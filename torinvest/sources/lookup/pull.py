@@ -102,7 +102,7 @@ def pull_region(
         pages: list[list[dict[str, Any]]] = []
         try:
             for page in fetch_pages(client, gap, pacer, on_page=on_page, stop=stop):
-                pages.append([_usable_event(ev, out) for ev in page])
+                pages.append([_usable_event(ev, out) for ev in page if _in_window(ev, query)])
         except AwsError as e:
             out.events.extend(ev["CloudTrailEvent"] for p in pages for ev in p)
             err = IncompleteRegion(e, pages) if pages or out.events else e
@@ -114,6 +114,19 @@ def pull_region(
         if cache and start < horizon and not out.unusable:  # re-pulled and re-named next run
             _cache_write(cache, account, region, query, (start, min(end, horizon)), got)
     return out
+
+
+def _in_window(ev: dict[str, Any], query: Query) -> bool:
+    """Whether an event LookupEvents returned lies in the window asked (an endpoint that answers
+    outside it is not trusted there: the cache, the log files and a re-run leave such events
+    out too). One without a usable ``EventTime`` is kept."""
+    when = ev.get("EventTime")
+    if not isinstance(when, datetime):
+        return True
+    at = pd.Timestamp(when)
+    if at.tzinfo is None:
+        at = at.tz_localize("UTC")
+    return bool(query.start <= at <= query.end)
 
 
 def _oldest(pages: list[list[dict[str, Any]]]) -> pd.Timestamp | None:
