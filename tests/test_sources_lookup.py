@@ -870,3 +870,21 @@ def lk_fake_event(record: dict[str, Any]) -> dict[str, Any]:
     from tests.fake_aws.server import lookup_event
 
     return lookup_event(record)
+
+
+def test_an_account_id_that_is_not_one_never_leaves_the_cache_folder(
+    trail: FakeAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """STS (or what answers for it) giving an account that is a path (`../../escaped`): the
+    cache is not used (it wrote beside the cache folder), the events are all returned."""
+    monkeypatch.setattr(Aws, "account_id", lambda self: "../../escaped")
+    cache = tmp_path / "deep" / "cache"
+    result = lk.lookup_events(
+        Aws(), SUSPECT, start=START, end=END, regions=["us-east-1"], cache_dir=cache,
+        follow_derived=False, rate=FAST, now=NOW,
+    )  # fmt: skip
+    assert result.issues == []
+    assert len(result.frame) == len(
+        expected_ids(SUSPECT) & {r["eventID"] for r in RECORDS if r["awsRegion"] == "us-east-1"}
+    )
+    assert not (tmp_path / "escaped").exists() and not list(tmp_path.rglob("manifest.json"))

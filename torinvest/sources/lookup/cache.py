@@ -8,6 +8,7 @@ import fcntl
 import hashlib
 import logging
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -59,6 +60,14 @@ class PageCache:
     warned: set[Path] = field(default_factory=set)
 
     def folder(self, account: str, region: str, query: Query) -> Path:
+        """The entry's folder; a ValueError for an account or region that is not one (an
+        endpoint's answer is never a path: ``../..`` would leave the cache)."""
+        if not re.fullmatch(r"\d{12}", account) or not re.fullmatch(
+            r"[a-z][a-z0-9-]{1,30}", region
+        ):
+            raise ValueError(
+                f"account {account[:40]!r} / region {region[:40]!r} cannot key the cache"
+            )
         digest = hashlib.sha1(query.value.encode(), usedforsecurity=False).hexdigest()[:16]
         return self.root / "lookup" / account / region / f"{query.attribute}={digest}"
 
