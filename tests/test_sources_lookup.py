@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import gc
 import gzip
 import json
@@ -20,7 +21,7 @@ from tests.fake_aws import FakeAws
 from torinvest.aws import Aws, AwsConfig
 from torinvest.case import sample_case
 from torinvest.errors import AccessDeniedError
-from torinvest.schema import EVENTS_COLUMNS
+from torinvest.schema import EVENTS_COLUMNS, iso_utc
 from torinvest.sources import lookup as lk
 from torinvest.sources.lookup import fetch as lk_fetch
 from torinvest.sources.lookup import pacer as lk_pacer
@@ -657,3 +658,233 @@ def test_a_window_reaching_now_says_the_latest_events_may_not_have_arrived(
     )
     err = events(now - pd.Timedelta(days=1), now - pd.Timedelta(hours=1))
     assert "hold no event" in err and "after now" not in err and "not have arrived" not in err
+
+
+def recent_records(n: int, now: pd.Timestamp) -> list[dict[str, Any]]:
+    """``n`` of the suspect key's us-east-1 records, moved into the last hours (the CLI asks
+    LookupEvents relative to the real clock), each with its own eventID."""
+    base = next(
+        r
+        for r in RECORDS
+        if r["awsRegion"] == "us-east-1" and r["userIdentity"].get("accessKeyId") == SUSPECT
+    )
+    out = []
+    for i in range(n):
+        r = copy.deepcopy(base)
+        r["eventID"] = f"00000000-0000-4000-8000-{i:012d}"
+        r["eventTime"] = (now - pd.Timedelta(hours=3, minutes=i)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        out.append(r)
+    return out
+
+
+def cli_events(tmp_path: Path, now: pd.Timestamp) -> tuple[int, str, str, pd.DataFrame]:
+    """`events --lookup` over the last six hours to one hour ago: status, stdout, stderr, rows."""
+    import io
+
+    from torinvest.cli import main
+
+    out = tmp_path / "ev.parquet"
+    out.unlink(missing_ok=True)
+    said, err = io.StringIO(), io.StringIO()
+    argv = ["events", "--lookup", "--regions", "us-east-1", "--access-key", SUSPECT]
+    argv += ["--start", (now - pd.Timedelta(hours=6)).isoformat()]
+    argv += ["--end", (now - pd.Timedelta(hours=1)).isoformat(), "--out", str(out)]
+    code = main(argv, out=said, err=err)
+    rows = pd.read_parquet(out) if out.exists() else pd.DataFrame()
+    return code, said.getvalue(), err.getvalue(), rows
+
+
+def test_an_event_without_a_usable_cloudtrail_event_is_kept_and_named(
+    trail: FakeAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LookupEvents events whose CloudTrailEvent is not JSON, missing or not an object: the run
+    does not die (it did: internal error, and again on every re-run from the cache), nothing is
+    dropped (a missing one was, silently), each is kept from LookupEvents' own fields and named
+    in an issue; the region is still read whole; a re-run names them again (not cached)."""
+    monkeypatch.setenv("TORINVEST_CACHE", str(tmp_path / "cache"))
+    now = pd.Timestamp.now(tz="UTC")
+    trail.reset()
+    trail.set_lookup_rate(None)
+    region = trail.cloudtrail("us-east-1")
+    region.add_records(recent_records(60, now))
+    events = [e for _, _, e in region._events]
+    events[0]["CloudTrailEvent"] = "{not json"
+    del events[1]["CloudTrailEvent"]
+    events[2]["CloudTrailEvent"] = "[1, 2]"
+    bad = [e["EventId"] for e in events[:3]]
+    for _ in range(2):
+        code, said, err, rows = cli_events(tmp_path, now)
+        assert code == 0, err
+        assert said.startswith("60 events") and "failed" not in said, said
+        assert len(rows) == 60 and set(bad) <= set(rows["event_id"])
+        kept = rows.set_index("event_id").loc[bad]
+        assert (kept["event_name"] == events[0]["EventName"]).all()
+        assert (kept["access_key_id"] == SUSPECT).all() and kept["event_time"].notna().all()
+        assert "3 event(s) LookupEvents returned without a usable CloudTrailEvent" in err
+        assert all(b in err for b in bad) and "not JSON" in err and "missing" in err
+
+
+@pytest.mark.parametrize("damage", ["not a folder", "another version"])
+def test_a_cache_that_cannot_be_used_never_costs_the_pulled_events(
+    trail: FakeAws,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    damage: str,
+) -> None:
+    """A cache that cannot be written (TORINVEST_CACHE a file: every event was lost and the
+    region said "failed") or a manifest of another version (naive times: the region failed with
+    "Cannot compare tz-naive and tz-aware") is a miss with a warning; the events are all there."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("TORINVEST_CACHE", str(cache))
+    now = pd.Timestamp.now(tz="UTC")
+    trail.reset()
+    trail.set_lookup_rate(None)
+    trail.cloudtrail("us-east-1").add_records(recent_records(60, now))
+    if damage == "not a folder":
+        cache.write_text("a file where the cache folder should be")
+    else:
+        assert cli_events(tmp_path, now)[0] == 0
+        (manifest,) = cache.glob("lookup/*/us-east-1/*/manifest.json")
+        data = json.loads(manifest.read_text())
+        data["intervals"] = [[s[:19], e[:19], f] for s, e, f in data["intervals"]]
+        manifest.write_text(json.dumps(data))
+    with caplog.at_level("WARNING"):
+        code, said, err, rows = cli_events(tmp_path, now)
+    assert code == 0, err
+    assert said.startswith("60 events") and "failed" not in said, said
+    assert len(rows) == 60
+    assert "issue" not in err, err
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any(str(cache) in w for w in warned), warned
+
+
+def test_a_region_stopped_mid_pagination_names_the_window_it_could_not_read(
+    trail: FakeAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A throttling storm that outlasts the retries after two pages: the two pages are kept,
+    the region is partly read, and the issue names the part of the window not read (from the
+    window's start to the oldest event pulled: LookupEvents answers newest first) — it said
+    only "results for this region are incomplete". A re-run pulls it whole (nothing cached)."""
+    monkeypatch.setenv("TORINVEST_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(lk_fetch, "BACKOFF_BASE", 0.001)
+    now = pd.Timestamp.now(tz="UTC")
+    trail.reset()
+    trail.set_lookup_rate(None)
+    trail.cloudtrail("us-east-1").add_records(recent_records(160, now))
+    serve = trail._cloudtrail_LookupEvents
+    seen = {"calls": 0}
+
+    def storm_after_two_pages(region: str, op: Any, params: dict[str, Any]) -> dict[str, Any]:
+        seen["calls"] += 1
+        if seen["calls"] == 3:
+            trail.fail("cloudtrail", "us-east-1", "ThrottlingException")
+        return serve(region, op, params)
+
+    monkeypatch.setattr(trail, "_cloudtrail_LookupEvents", storm_after_two_pages)
+    code, said, err, rows = cli_events(tmp_path, now)
+    pages = int(err.split("stopped after ")[1].split(" page")[0])
+    assert 0 < pages < 4 and len(rows) == 50 * pages, (said, err)
+    assert said.startswith(f"{50 * pages} events") and "(1 failed)" in said, said
+    start, oldest = iso_utc(now - pd.Timedelta(hours=6)), iso_utc(rows["event_time"].min())
+    assert f"not read: {start} to {oldest}" in err, err
+    trail.clear_failures()
+    code, said, err, rows = cli_events(tmp_path, now)
+    assert code == 0 and said.startswith("160 events") and "not read" not in err, err
+
+
+def test_ctrl_c_stops_every_region_now_and_caches_nothing_unfinished(
+    trail: FakeAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C during `events --lookup` in two regions (40 pages at 2 a second to go): the run
+    ends within a couple of seconds and asks LookupEvents nothing more — it said "interrupted"
+    only once every region had been pulled to the end (hours for a busy key in every region) —
+    and no unfinished region is cached as covered."""
+    import os
+    import signal
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("TORINVEST_CACHE", str(cache))
+    now = pd.Timestamp.now(tz="UTC")
+    trail.reset()  # LookupEvents' real limit, 2 a second: the CLI paces itself to it
+    records = recent_records(2000, now)
+    for i, r in enumerate(records):
+        r["eventTime"] = (now - pd.Timedelta(hours=2) - pd.Timedelta(seconds=5 * i)).strftime(
+            "%Y-%m-%dT%H:%M:%SZ"
+        )
+    trail.cloudtrail("us-east-1").add_records(records)
+    threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGINT)).start()  # a real Ctrl-C
+    started = time.monotonic()
+    argv = ["events", "--lookup", "--regions", "us-east-1,eu-west-1", "--access-key", SUSPECT]
+    argv += ["--start", (now - pd.Timedelta(hours=6)).isoformat()]
+    argv += ["--end", (now - pd.Timedelta(hours=1)).isoformat()]
+    argv += ["--out", str(tmp_path / "ev.parquet")]
+    try:
+        code = cli_main(argv)
+    except KeyboardInterrupt:
+        code = 130
+    took = time.monotonic() - started
+    calls = len(trail.calls("LookupEvents", region="us-east-1"))
+    time.sleep(1.5)  # a pull still running would ask again meanwhile
+    assert code == 130 and took < 5, (code, took)
+    assert len(trail.calls("LookupEvents", region="us-east-1")) == calls < 10
+    assert not list(cache.glob("lookup/*/us-east-1/*/manifest.json"))
+
+
+def cli_main(argv: list[str]) -> int:
+    import io
+
+    from torinvest.cli import main
+
+    return main(argv, out=io.StringIO(), err=io.StringIO())
+
+
+def test_events_outside_the_window_asked_are_left_out_as_on_a_rerun(
+    trail: FakeAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An endpoint that answers events outside the window asked (a proxy, a skewed clock): the
+    first run kept them and the re-run from the cache did not — two answers to one question.
+    Both leave them out now, as the log files do."""
+    kw: dict[str, Any] = dict(
+        regions=["us-east-1"], cache_dir=tmp_path, follow_derived=False, rate=FAST, now=NOW
+    )
+    serve = trail._cloudtrail_LookupEvents
+    record = copy.deepcopy(next(r for r in RECORDS if r["awsRegion"] == "us-east-1"))
+    record["eventID"] = "11111111-2222-4333-8444-555555555555"
+    record["eventTime"] = "2023-07-01T00:00:00Z"  # nine days before the window
+    stray = lk_fake_event(record)
+
+    def with_a_stray(region: str, op: Any, params: dict[str, Any]) -> dict[str, Any]:
+        answer = serve(region, op, params)
+        return {**answer, "Events": [*answer["Events"], stray]}
+
+    monkeypatch.setattr(trail, "_cloudtrail_LookupEvents", with_a_stray)
+    first = lk.lookup_events(Aws(), SUSPECT, start=START, end=END, **kw)
+    again = lk.lookup_events(Aws(), SUSPECT, start=START, end=END, **kw)
+    assert record["eventID"] not in set(first.frame["event_id"])
+    assert set(first.frame["event_id"]) == set(again.frame["event_id"])
+    assert first.frame["event_time"].between(START, END).all()
+
+
+def lk_fake_event(record: dict[str, Any]) -> dict[str, Any]:
+    from tests.fake_aws.server import lookup_event
+
+    return lookup_event(record)
+
+
+def test_an_account_id_that_is_not_one_never_leaves_the_cache_folder(
+    trail: FakeAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """STS (or what answers for it) giving an account that is a path (`../../escaped`): the
+    cache is not used (it wrote beside the cache folder), the events are all returned."""
+    monkeypatch.setattr(Aws, "account_id", lambda self: "../../escaped")
+    cache = tmp_path / "deep" / "cache"
+    result = lk.lookup_events(
+        Aws(), SUSPECT, start=START, end=END, regions=["us-east-1"], cache_dir=cache,
+        follow_derived=False, rate=FAST, now=NOW,
+    )  # fmt: skip
+    assert result.issues == []
+    assert len(result.frame) == len(
+        expected_ids(SUSPECT) & {r["eventID"] for r in RECORDS if r["awsRegion"] == "us-east-1"}
+    )
+    assert not (tmp_path / "escaped").exists() and not list(tmp_path.rglob("manifest.json"))

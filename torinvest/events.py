@@ -133,9 +133,14 @@ class Activity:
             f"there: {' or '.join(hints)}"
         )
 
+    def _whole_lookups(self) -> int:
+        """LookupEvents regions read whole: a region that failed or stopped part-way is not
+        (an issue about some of its events' detail, kept, does not make it one)."""
+        whole = set(self.sources)
+        return sum(f"lookup:{r}" in whole for r in self.lookup_regions)
+
     def _lookups_read(self) -> bool:
-        failed = {i.source for i in self.issues}
-        return any(f"lookup:{r}" not in failed for r in self.lookup_regions)
+        return self._whole_lookups() > 0
 
     def _covers(self, account: str) -> bool:
         """Whether a source read holds (or may hold) ``account``'s CloudTrail."""
@@ -162,7 +167,7 @@ class Activity:
         """Sources that were read: log files read, LookupEvents regions that answered, Athena
         tables queried."""
         failed = {i.source for i in self.issues}
-        lookups = sum(f"lookup:{r}" not in failed for r in self.lookup_regions)
+        lookups = self._whole_lookups()
         athena = sum(s.startswith("athena:") and s not in failed for s in self.sources)
         return self.files_read + lookups + athena
 
@@ -212,8 +217,7 @@ class Activity:
             read.append("the Athena engine")
         lookups = len(self.lookup_regions)
         if lookups:
-            failed = {i.source for i in self.issues}
-            bad = sum(f"lookup:{r}" in failed for r in self.lookup_regions)
+            bad = lookups - self._whole_lookups()  # failed or stopped part-way
             read.append(
                 f"LookupEvents in {lookups} region(s)" + (f" ({bad} failed)" if bad else "")
             )

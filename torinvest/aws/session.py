@@ -242,12 +242,17 @@ class Aws:
         regions: Iterable[str],
         *,
         progress: str | None = None,
+        on_interrupt: Callable[[], None] | None = None,
     ) -> list[tuple[str, T | BaseException]]:
         """Run ``fn(region)`` for each region, concurrently, keeping each outcome or exception.
 
         One region failing never stops the others; results come back in the order of
         ``regions``. ``max_workers=1`` runs them in order in this thread (tests, debugging).
         ``progress`` names a progress bar over regions (shown on a terminal only).
+        When this thread is interrupted (Ctrl-C) while they run, ``on_interrupt`` is called (it
+        tells the running ones to stop), the regions not started are cancelled, and the
+        interruption goes on once the running ones have ended — without it, Ctrl-C waited for
+        every region to finish.
         """
         regions = list(regions)
         bar = (
@@ -272,7 +277,13 @@ class Aws:
             # Build the session before fanning out: creating it is not thread-safe.
             _ = self.session
             with ThreadPoolExecutor(workers, thread_name_prefix="torinvest-aws") as pool:
-                return list(pool.map(run, regions))
+                try:
+                    return list(pool.map(run, regions))
+                except BaseException:
+                    if on_interrupt is not None:
+                        on_interrupt()
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    raise
         finally:
             if bar is not None:
                 bar.close()

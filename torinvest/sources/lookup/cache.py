@@ -8,6 +8,7 @@ import fcntl
 import hashlib
 import logging
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -59,6 +60,14 @@ class PageCache:
     warned: set[Path] = field(default_factory=set)
 
     def folder(self, account: str, region: str, query: Query) -> Path:
+        """The entry's folder; a ValueError for an account or region that is not one (an
+        endpoint's answer is never a path: ``../..`` would leave the cache)."""
+        if not re.fullmatch(r"\d{12}", account) or not re.fullmatch(
+            r"[a-z][a-z0-9-]{1,30}", region
+        ):
+            raise ValueError(
+                f"account {account[:40]!r} / region {region[:40]!r} cannot key the cache"
+            )
         digest = hashlib.sha1(query.value.encode(), usedforsecurity=False).hexdigest()[:16]
         return self.root / "lookup" / account / region / f"{query.attribute}={digest}"
 
@@ -84,7 +93,7 @@ class PageCache:
             return []
         try:
             data = orjson.loads(path.read_bytes())
-            return [(pd.Timestamp(s), pd.Timestamp(e), f) for s, e, f in data["intervals"]]
+            return [_interval(s, e, f) for s, e, f in data["intervals"]]
         except (OSError, orjson.JSONDecodeError, KeyError, ValueError, TypeError):
             self._warn(path, f"cache manifest {path} unreadable; ignoring the cache there")
             return []
@@ -188,6 +197,17 @@ class PageCache:
             tmp_m = folder / ".manifest.json.tmp"
             tmp_m.write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
             os.replace(tmp_m, folder / "manifest.json")
+
+
+def _interval(start: Any, end: Any, name: Any) -> tuple[pd.Timestamp, pd.Timestamp, str]:
+    """One manifest entry, checked: UTC-aware times in order and a file name in the folder; a
+    ValueError for anything else (a manifest of another version, or edited)."""
+    s, e = pd.Timestamp(start), pd.Timestamp(end)
+    if s.tzinfo is None or e.tzinfo is None or s > e:
+        raise ValueError(f"interval {start!r}–{end!r} is not an interval of UTC times")
+    if not isinstance(name, str) or Path(name).name != name or not name.endswith(".parquet"):
+        raise ValueError(f"{name!r} is not a cache file name")
+    return s, e, name
 
 
 def _gaps(

@@ -78,6 +78,10 @@ class EndlessPaging(AwsError):
     followed, or the pull reached :data:`MAX_PAGES`."""
 
 
+class Interrupted(Exception):
+    """The run was interrupted (Ctrl-C) while this pull ran: it stops before its next call."""
+
+
 class IncompleteRegion(AwsError):
     """A region stopped part-way: ``pages`` holds what had been pulled before the failure."""
 
@@ -140,13 +144,15 @@ def fetch_pages(
     max_retries: int = MAX_RETRIES,
     backoff_base: float | None = None,
     max_pages: int | None = None,
+    stop: threading.Event | None = None,
 ) -> Iterator[list[dict[str, Any]]]:
     """Yield each page of ``Events`` for ``query``, paced, resuming from the same token on throttles.
 
     Raises AwsError when the region refuses (access denied, not enabled) or after ``max_retries``
     throttles/transient errors in a row on one page; :class:`EndlessPaging` (after the pages it
     had) when a NextToken comes back that this pull already followed (the same page chain again:
-    it would never end) or after ``max_pages`` pages (None: :data:`MAX_PAGES`).
+    it would never end) or after ``max_pages`` pages (None: :data:`MAX_PAGES`);
+    :class:`Interrupted` before a call once ``stop`` is set (the run was interrupted).
     """
     region = client.meta.region_name
     token: str | None = None
@@ -157,6 +163,9 @@ def fetch_pages(
         if token:
             params["NextToken"] = token
         slot = pacer.wait()
+        if stop is not None and stop.is_set():
+            pacer.done(slot)  # a call the pacer waits on always ends
+            raise Interrupted(f"{OP} in {region}: interrupted")
         _ON_WIRE.call = (pacer, slot)
         try:
             resp = client.lookup_events(**params)

@@ -5,8 +5,10 @@ named issue, the pages to the events frame.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -59,6 +61,8 @@ class RegionPull:
     pulled: int = 0
     cached: int = 0
     issue: DataIssue | None = None
+    #: events whose CloudTrailEvent was unusable (kept from LookupEvents' own fields), named
+    unusable: list[str] = field(default_factory=list)
 
 
 def pull_region(
@@ -71,12 +75,16 @@ def pull_region(
     rate: float = LOOKUP_RATE_PER_REGION,
     progress: tqdm | None = None,
     now: pd.Timestamp | None = None,
+    stop: threading.Event | None = None,
 ) -> RegionPull:
-    """Every event of ``query`` in one region: from the cache where covered, else LookupEvents."""
+    """Every event of ``query`` in one region: from the cache where covered, else LookupEvents.
+
+    A cache that cannot be read or written (another version's, damaged, on a full or read-only
+    disk) is a miss, warned: it never costs the events pulled from AWS."""
     out = RegionPull(region=region)
     gaps = [(query.start, query.end)]
     if cache:
-        out.events, gaps = cache.lookup(account, region, query)
+        out.events, gaps = _cache_lookup(cache, account, region, query)
         out.cached = len(out.events)
     client = lookup_client(aws, region)
     pacer = pacer_for(account, region, rate)
@@ -89,23 +97,146 @@ def pull_region(
             progress.update(n)
             progress.set_postfix_str(f"{region}: {out.pages} pages")
 
-    for start, end in gaps:
+    for i, (start, end) in enumerate(gaps):
         gap = Query(query.attribute, query.value, start, end)
         pages: list[list[dict[str, Any]]] = []
         try:
-            for page in fetch_pages(client, gap, pacer, on_page=on_page):
-                pages.append(page)
+            for page in fetch_pages(client, gap, pacer, on_page=on_page, stop=stop):
+                pages.append([_usable_event(ev, out) for ev in page if _in_window(ev, query)])
         except AwsError as e:
-            got = [ev for p in pages for ev in p]
-            out.events.extend(ev["CloudTrailEvent"] for ev in got if ev.get("CloudTrailEvent"))
+            out.events.extend(ev["CloudTrailEvent"] for p in pages for ev in p)
             err = IncompleteRegion(e, pages) if pages or out.events else e
-            out.issue = DataIssue.from_error(f"lookup:{region}", err)
+            unread = [(start, _oldest(pages) or end), *gaps[i + 1 :]]
+            out.issue = DataIssue(f"lookup:{region}", f"{err}; {_unread_text(unread)}")
             return out
         got = [ev for p in pages for ev in p]
-        out.events.extend(ev["CloudTrailEvent"] for ev in got if ev.get("CloudTrailEvent"))
-        if cache and start < horizon:
-            cache.write(account, region, query, start, min(end, horizon), got)
+        out.events.extend(ev["CloudTrailEvent"] for ev in got)
+        if cache and start < horizon and not out.unusable:  # re-pulled and re-named next run
+            _cache_write(cache, account, region, query, (start, min(end, horizon)), got)
     return out
+
+
+def _in_window(ev: dict[str, Any], query: Query) -> bool:
+    """Whether an event LookupEvents returned lies in the window asked (an endpoint that answers
+    outside it is not trusted there: the cache, the log files and a re-run leave such events
+    out too). One without a usable ``EventTime`` is kept."""
+    when = ev.get("EventTime")
+    if not isinstance(when, datetime):
+        return True
+    at = pd.Timestamp(when)
+    if at.tzinfo is None:
+        at = at.tz_localize("UTC")
+    return bool(query.start <= at <= query.end)
+
+
+def _oldest(pages: list[list[dict[str, Any]]]) -> pd.Timestamp | None:
+    """The oldest ``EventTime`` of the pages pulled (LookupEvents answers newest first: what is
+    older was not reached), None when there is none."""
+    times = [
+        ev["EventTime"] for p in pages for ev in p if isinstance(ev.get("EventTime"), datetime)
+    ]
+    return pd.Timestamp(min(times)) if times else None
+
+
+def _unread_text(spans: Sequence[tuple[pd.Timestamp, pd.Timestamp]]) -> str:
+    """The part of the window a region's failure left unread, as the issue says it."""
+    said = ", ".join(f"{iso_utc(s)} to {iso_utc(e)}" for s, e in spans)
+    return (
+        f"not read: {said} (LookupEvents answers newest first; this region's events there are "
+        "not in the results — run it again for them)"
+    )
+
+
+#: Errors of the cache's files (unreadable, another version's, a disk full or read-only).
+_CACHE_ERRORS = (OSError, ValueError, TypeError, KeyError, pa.ArrowException)
+
+
+def _cache_lookup(
+    cache: PageCache, account: str, region: str, query: Query
+) -> tuple[list[str], list[tuple[pd.Timestamp, pd.Timestamp]]]:
+    """:meth:`PageCache.lookup`, or a miss (the whole window to pull, warned) when it fails."""
+    try:
+        return cache.lookup(account, region, query)
+    except _CACHE_ERRORS as e:
+        log.warning(
+            "lookup %s: the page cache under %s could not be read (%s: %s); pulling the window",
+            region,
+            cache.root,
+            type(e).__name__,
+            str(e)[:160],
+        )
+        return [], [(query.start, query.end)]
+
+
+def _cache_write(
+    cache: PageCache,
+    account: str,
+    region: str,
+    query: Query,
+    span: tuple[pd.Timestamp, pd.Timestamp],
+    events: list[dict[str, Any]],
+) -> None:
+    """:meth:`PageCache.write`; a failure is warned, the pulled events are kept all the same."""
+    try:
+        cache.write(account, region, query, span[0], span[1], events)
+    except _CACHE_ERRORS as e:
+        log.warning(
+            "lookup %s: the page cache under %s could not be written (%s: %s); the events "
+            "pulled are used, a re-run pulls them again",
+            region,
+            cache.root,
+            type(e).__name__,
+            str(e)[:160],
+        )
+
+
+def _usable_event(ev: dict[str, Any], pull: RegionPull) -> dict[str, Any]:
+    """``ev`` with a ``CloudTrailEvent`` that is a JSON object. One that is missing, not JSON
+    or not an object is replaced by a record made of the fields LookupEvents lists beside it
+    (the event is kept, never dropped) and noted in ``pull.unusable``."""
+    why = _as_record(ev.get("CloudTrailEvent"))
+    if isinstance(why, dict):
+        return ev
+    when = ev.get("EventTime")
+    record = {
+        "eventID": ev.get("EventId"),
+        "eventName": ev.get("EventName"),
+        "eventSource": ev.get("EventSource"),
+        "eventTime": iso_utc(pd.Timestamp(when)) if isinstance(when, datetime) else None,
+        "awsRegion": pull.region,
+        "userIdentity": {"accessKeyId": ev.get("AccessKeyId"), "userName": ev.get("Username")},
+    }
+    if ev.get("ReadOnly") in ("true", "false"):
+        record["readOnly"] = ev["ReadOnly"] == "true"
+    pull.unusable.append(f"{ev.get('EventId')} ({ev.get('EventName')}): {why}")
+    return {**ev, "CloudTrailEvent": orjson.dumps(record).decode()}
+
+
+def _as_record(text: Any) -> dict[str, Any] | str:
+    """A ``CloudTrailEvent`` value as its record, or why it is not a usable one."""
+    if not isinstance(text, str) or not text:
+        return "its CloudTrailEvent is missing"
+    try:
+        record = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return "its CloudTrailEvent is not JSON"
+    if not isinstance(record, dict):
+        return f"its CloudTrailEvent is a JSON {type(record).__name__}, not a record"
+    return record
+
+
+def _unusable_issue(pull: RegionPull) -> DataIssue | None:
+    """One issue naming a region's events whose CloudTrailEvent was unusable (first few)."""
+    if not pull.unusable:
+        return None
+    shown = "; ".join(pull.unusable[:3]) + ("; …" if len(pull.unusable) > 3 else "")
+    return DataIssue(
+        f"lookup:{pull.region}",
+        f"{len(pull.unusable)} event(s) LookupEvents returned without a usable CloudTrailEvent "
+        f"({shown}): kept with only the fields LookupEvents lists beside it (time, name, "
+        "source, key, user name) — their source IP, user agent, request and response are not "
+        "known",
+    )
 
 
 def lookup_regions(aws: Aws, regions: Sequence[str] | None) -> list[str]:
@@ -206,11 +337,13 @@ def _pull_all(
         full_collections_deferred(),
         tqdm(desc=f"LookupEvents {label}", unit="event", disable=None, leave=False) as bar,
     ):
+        stop = threading.Event()  # set on Ctrl-C: each region stops before its next call
         outcomes = aws.map_regions(
             lambda r: pull_region(
-                aws, account, r, query, cache=cache, rate=rate, progress=bar, now=now
+                aws, account, r, query, cache=cache, rate=rate, progress=bar, now=now, stop=stop
             ),
             regions,
+            on_interrupt=stop.set,
         )
     pulls: list[RegionPull] = []
     for region, outcome in outcomes:
@@ -241,10 +374,27 @@ def read_sources(names: Sequence[str], pulls: Sequence[RegionPull]) -> list[str]
     return out
 
 
-def _tables(pulls: Sequence[RegionPull]) -> list[pa.Table]:
+def _tables(pulls: Sequence[RegionPull], issues: list[DataIssue]) -> list[pa.Table]:
+    """Each pull's records as a table. A cached text that is not a record (a cache written by
+    an older version) is left out and named in ``issues``, never a crash."""
     tables = []
     for pull in pulls:
-        records = [orjson.loads(text) for text in pull.events]
+        records = []
+        bad = 0
+        for text in pull.events:
+            record = _as_record(text)
+            if isinstance(record, dict):
+                records.append(record)
+            else:
+                bad += 1
+        if bad:
+            issues.append(
+                DataIssue(
+                    f"lookup:{pull.region}",
+                    f"{bad} cached event(s) are not CloudTrail records (a cache written by an "
+                    "older version): left out; run again with --no-cache to pull them",
+                )
+            )
         tables.append(records_table(records, source="lookup", origin=f"lookup:{pull.region}"))
     return tables
 
@@ -288,10 +438,10 @@ def lookup_events(
     )
     query = Query(attribute, value, start, end)
     pulls = _pull_all(aws, account, names, query, cache=cache, rate=rate, label=value, now=now)
-    tables = _tables(pulls)
+    malformed: list[DataIssue] = []
+    tables = _tables(pulls, malformed)
     result.regions.extend(pulls)
     derived: list[DerivedKey] = []
-    malformed: list[DataIssue] = []
     if follow_derived:
 
         def fetch(new: list[DerivedKey]) -> pd.DataFrame:
@@ -304,7 +454,7 @@ def lookup_events(
                     aws, account, names, q, cache=cache, rate=rate, label=d.access_key_id, now=now
                 )
                 result.regions.extend(pulled)
-                round_tables.extend(_tables(pulled))
+                round_tables.extend(_tables(pulled, malformed))
             tables.extend(round_tables)
             return frame_from_tables(round_tables)
 
@@ -312,6 +462,7 @@ def lookup_events(
     result.derived = derived
     result.frame = frame_from_tables(tables, derived_keys={d.access_key_id for d in derived})
     result.issues = [p.issue for p in result.regions if p.issue is not None]
+    result.issues += [i for p in result.regions if (i := _unusable_issue(p)) is not None]
     result.issues += list(dict.fromkeys(malformed))
     result.issues += early_use_issues(result.frame, derived)
     result.sources = read_sources(names, result.regions)
