@@ -102,10 +102,7 @@ class Aws:
         base.user_agent_extra = USER_AGENT_EXTRA
         if cfg.role_arn:
             base = self._assume_role(base)
-        # AWS_REGION is what the AWS CLI v2 and the other SDKs read first; botocore reads only
-        # AWS_DEFAULT_REGION and the profile, so honour it here as the CLI would.
-        region = cfg.region or os.environ.get("AWS_REGION") or None
-        return boto3.Session(botocore_session=base, region_name=region)
+        return boto3.Session(botocore_session=base, region_name=cfg.region or _chain_region(base))
 
     def _assume_role(self, base: botocore.session.Session) -> botocore.session.Session:
         cfg = self.config
@@ -117,7 +114,11 @@ class Aws:
             extra["ExternalId"] = cfg.external_id
 
         def create_client(service_name: str, **kwargs: Any) -> Any:
-            kwargs.setdefault("region_name", cfg.region or _configured_region(base))
+            # the chain's region (AWS_REGION too), as every other client: sts:AssumeRole in
+            # us-east-1 fails in another partition and where only a regional endpoint is reachable
+            kwargs.setdefault(
+                "region_name", cfg.region or _chain_region(base) or FALLBACK_HOME_REGION
+            )
             if cfg.endpoint_url:
                 kwargs["endpoint_url"] = cfg.endpoint_url
             return base.create_client(service_name, **kwargs)
@@ -340,13 +341,18 @@ class _CredentialRefreshNoise(logging.Filter):
         return True
 
 
-_credential_log = logging.getLogger("botocore.credentials")
-if not any(isinstance(f, _CredentialRefreshNoise) for f in _credential_log.filters):
-    _credential_log.addFilter(_CredentialRefreshNoise())
+# botocore.credentials: an assumed role's refresh; botocore.tokens: an SSO session's token
+for _name in ("botocore.credentials", "botocore.tokens"):
+    _credential_log = logging.getLogger(_name)
+    if not any(isinstance(f, _CredentialRefreshNoise) for f in _credential_log.filters):
+        _credential_log.addFilter(_CredentialRefreshNoise())
 
 
-def _configured_region(session: botocore.session.Session) -> str:
-    return session.get_config_variable("region") or FALLBACK_HOME_REGION
+def _chain_region(session: botocore.session.Session) -> str | None:
+    """The region the AWS configuration chain names, as the AWS CLI v2 and the other SDKs read
+    it: ``AWS_REGION`` first (botocore itself reads only ``AWS_DEFAULT_REGION``), then
+    ``AWS_DEFAULT_REGION`` and the profile's ``region``; None when none is set."""
+    return os.environ.get("AWS_REGION") or session.get_config_variable("region") or None
 
 
 def _retry_configured(session: botocore.session.Session) -> bool:
