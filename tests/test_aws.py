@@ -238,3 +238,23 @@ def _cli(*argv: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     code = main(list(argv), out=out, err=err)
     return code, out.getvalue(), err.getvalue()
+
+
+def test_a_region_throttled_on_every_attempt_says_so_and_what_to_do(
+    fake_aws: FakeAws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GuardDuty throttled one region on every attempt: the issue says throttled, the attempts
+    and what to do (it read 'failed: TooManyRequestsException' with no hint); a server error
+    alike says to re-run later. The other region's findings are listed."""
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
+    fake_aws.guardduty("us-east-1").add_detector()
+    fake_aws.fail("guardduty", "eu-west-1", "TooManyRequestsException")
+    fake_aws.fail("guardduty", "eu-north-1", "InternalServerErrorException")
+    code, _, err = _cli("findings", "--regions", "us-east-1,eu-west-1,eu-north-1")
+    assert code == 0
+    throttled = next(ln for ln in err.splitlines() if "guardduty:eu-west-1" in ln)
+    assert "ListDetectors on guardduty in eu-west-1 was throttled after 2 attempt(s)" in throttled
+    assert "lower --max-workers" in throttled and "AWS_MAX_ATTEMPTS" in throttled
+    server = next(ln for ln in err.splitlines() if "guardduty:eu-north-1" in ln)
+    assert "failed after 2 attempt(s) with a server error" in server and "re-run later" in server
+    assert "partial result: 2 region(s) could not be searched" in err
