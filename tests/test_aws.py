@@ -258,3 +258,44 @@ def test_a_region_throttled_on_every_attempt_says_so_and_what_to_do(
     server = next(ln for ln in err.splitlines() if "guardduty:eu-north-1" in ln)
     assert "failed after 2 attempt(s) with a server error" in server and "re-run later" in server
     assert "partial result: 2 region(s) could not be searched" in err
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("AWS_REGION", "eu-west-1 "),
+        ("AWS_REGION", "eu-west-1\r"),  # an env file written on Windows
+        ("AWS_REGION", "EU-WEST-1"),
+        ("AWS_DEFAULT_REGION", "eu west 1"),
+        ("profile", "eu-west-1 # ireland"),
+    ],
+)
+def test_a_configured_region_that_is_no_region_name_is_one_line_naming_it(
+    fake_aws: FakeAws,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    variable: str,
+    value: str,
+) -> None:
+    """AWS_REGION, AWS_DEFAULT_REGION or a profile's region that is no region name: one line
+    naming the setting, before any call, with or without --regions — it was `internal error:
+    UnknownRegionError … (this is a bug …)`."""
+    monkeypatch.delenv("AWS_REGION")
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    profile: list[str] = []
+    if variable == "profile":
+        config = tmp_path / "config"
+        config.write_text(f"[profile audit]\nregion = {value}\n")
+        monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+        profile = ["--profile", "audit"]
+    else:
+        monkeypatch.setenv(variable, value)
+    fake_aws.guardduty("us-east-1").add_detector()
+    for regions in ([], ["--regions", "us-east-1"]):
+        code, out, err = _cli("findings", *profile, *regions)
+        assert (code, out) == (1, "")
+        assert "internal error" not in err and "UnknownRegionError" not in err
+        where = "region of profile audit" if variable == "profile" else variable
+        assert err.startswith("torinvest: error: the configured region ") and where in err
+        assert len(err.strip().splitlines()) == 1, err
+    assert fake_aws.requests == []

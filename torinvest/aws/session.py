@@ -79,8 +79,12 @@ class Aws:
 
     def __init__(self, config: AwsConfig | None = None) -> None:
         self.config = config or AwsConfig()
-        if self.config.profile:
-            check_profile(self.config.profile)  # a mistyped profile fails now, not mid-run
+        if self.config.profile or not self.config.region:
+            # a mistyped profile, or a configured region that is no region name, fails now,
+            # not in every region's call
+            base = _botocore_session(self.config.profile)
+            if not self.config.region:
+                _chain_region(base)
         if self.config.role_arn:  # an 11-digit account or a user ARN fails now, not at AssumeRole
             check_role_arn(self.config.role_arn)
         self._lock = threading.Lock()
@@ -351,8 +355,30 @@ for _name in ("botocore.credentials", "botocore.tokens"):
 def _chain_region(session: botocore.session.Session) -> str | None:
     """The region the AWS configuration chain names, as the AWS CLI v2 and the other SDKs read
     it: ``AWS_REGION`` first (botocore itself reads only ``AWS_DEFAULT_REGION``), then
-    ``AWS_DEFAULT_REGION`` and the profile's ``region``; None when none is set."""
-    return os.environ.get("AWS_REGION") or session.get_config_variable("region") or None
+    ``AWS_DEFAULT_REGION`` and the profile's ``region``; None when none is set.
+
+    A value that is not a region name (``'eu-west-1 '``, a carriage return from an env file,
+    ``EU-WEST-1``) raises :class:`InvalidRegionError` naming where it was set — botocore's
+    ``UnknownRegionError`` reached the analyst as an internal error."""
+    if os.environ.get("AWS_REGION"):
+        region, origin = os.environ["AWS_REGION"], "AWS_REGION"
+    else:
+        region = session.get_config_variable("region") or None
+        origin = (
+            "AWS_DEFAULT_REGION"
+            if os.environ.get("AWS_DEFAULT_REGION")
+            else f"the region of profile {session.profile or 'default'} in the AWS config file"
+        )
+    if region is None:
+        return None
+    try:
+        return validate_region(region)
+    except InvalidRegionError as e:
+        raise InvalidRegionError(
+            f"the configured region {str(region)[:60]!r} ({origin}) is not a region name",
+            hint=f"set {origin if origin.startswith('AWS_') else 'it'} to a region code such "
+            "as us-east-1 or eu-west-3 (no spaces, lower case)",
+        ) from e
 
 
 def _retry_configured(session: botocore.session.Session) -> bool:
