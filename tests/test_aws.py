@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import io
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 
+from tests.fake_aws import FakeAws
 from torinvest import __version__
 from torinvest.aws import (
     DEFAULT_MAX_ATTEMPTS,
@@ -177,3 +183,119 @@ def test_a_client_error_of_assume_role_names_assume_role() -> None:
     assert err.operation == "AssumeRole" and err.service == "sts"
     assert str(err).startswith("access denied: sts:AssumeRole on arn:aws:iam::210987654321:role/r")
     assert "trust policy" in str(err) and "guardduty:ListFindings" not in str(err)
+
+
+def test_assume_role_asks_sts_in_the_region_aws_region_names(
+    fake_aws: FakeAws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """AWS_REGION alone (no AWS_DEFAULT_REGION, no profile region): sts:AssumeRole goes to that
+    region's STS, as every other client — it went to us-east-1, which fails in another partition
+    and where only a regional STS endpoint can be reached."""
+    monkeypatch.setenv("AWS_REGION", "eu-central-1")
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", fake_aws.url)
+    fake_aws.fail("sts", "*", "AccessDenied")
+    code, _, err = _cli(
+        "findings", "--regions", "eu-central-1", "--role-arn", "arn:aws:iam::210987654321:role/R"
+    )
+    assert code == 1 and "sts:AssumeRole" in err
+    assert {c.region for c in fake_aws.calls("AssumeRole")} == {"eu-central-1"}
+
+
+def test_an_sso_profile_without_a_token_is_one_line_without_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An SSO profile whose token is missing or expired: one line saying to run `aws sso login`
+    — botocore.tokens logged its refresh traceback before it."""
+    config = tmp_path / "config"
+    config.write_text(
+        "[profile ir]\nsso_session = corp\nsso_account_id = 123456789012\n"
+        "sso_role_name = Audit\nregion = eu-west-1\n"
+        "[sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\n"
+        "sso_region = us-east-1\nsso_registration_scopes = sso:account:access\n"
+    )
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("HOME", str(tmp_path))  # no SSO token cache
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name)
+    for argv in (["findings"], ["findings", "--regions", "eu-west-1"]):
+        proc = subprocess.run(  # the command's own logging (pytest's would catch the records)
+            [sys.executable, "-m", "torinvest.cli", *argv, "--profile", "ir"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert proc.returncode == 1 and proc.stdout == ""
+        assert "aws sso login" in proc.stderr
+        assert "Traceback" not in proc.stderr and "botocore.tokens" not in proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def _cli(*argv: str) -> tuple[int, str, str]:
+    from torinvest.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(argv), out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_a_region_throttled_on_every_attempt_says_so_and_what_to_do(
+    fake_aws: FakeAws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GuardDuty throttled one region on every attempt: the issue says throttled, the attempts
+    and what to do (it read 'failed: TooManyRequestsException' with no hint); a server error
+    alike says to re-run later. The other region's findings are listed."""
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
+    fake_aws.guardduty("us-east-1").add_detector()
+    fake_aws.fail("guardduty", "eu-west-1", "TooManyRequestsException")
+    fake_aws.fail("guardduty", "eu-north-1", "InternalServerErrorException")
+    code, _, err = _cli("findings", "--regions", "us-east-1,eu-west-1,eu-north-1")
+    assert code == 0
+    throttled = next(ln for ln in err.splitlines() if "guardduty:eu-west-1" in ln)
+    assert "ListDetectors on guardduty in eu-west-1 was throttled after 2 attempt(s)" in throttled
+    assert "lower --max-workers" in throttled and "AWS_MAX_ATTEMPTS" in throttled
+    server = next(ln for ln in err.splitlines() if "guardduty:eu-north-1" in ln)
+    assert "failed after 2 attempt(s) with a server error" in server and "re-run later" in server
+    assert "partial result: 2 region(s) could not be searched" in err
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("AWS_REGION", "eu-west-1 "),
+        ("AWS_REGION", "eu-west-1\r"),  # an env file written on Windows
+        ("AWS_REGION", "EU-WEST-1"),
+        ("AWS_DEFAULT_REGION", "eu west 1"),
+        ("profile", "eu-west-1 # ireland"),
+    ],
+)
+def test_a_configured_region_that_is_no_region_name_is_one_line_naming_it(
+    fake_aws: FakeAws,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    variable: str,
+    value: str,
+) -> None:
+    """AWS_REGION, AWS_DEFAULT_REGION or a profile's region that is no region name: one line
+    naming the setting, before any call, with or without --regions — it was `internal error:
+    UnknownRegionError … (this is a bug …)`."""
+    monkeypatch.delenv("AWS_REGION")
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    profile: list[str] = []
+    if variable == "profile":
+        config = tmp_path / "config"
+        config.write_text(f"[profile audit]\nregion = {value}\n")
+        monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+        profile = ["--profile", "audit"]
+    else:
+        monkeypatch.setenv(variable, value)
+    fake_aws.guardduty("us-east-1").add_detector()
+    for regions in ([], ["--regions", "us-east-1"]):
+        code, out, err = _cli("findings", *profile, *regions)
+        assert (code, out) == (1, "")
+        assert "internal error" not in err and "UnknownRegionError" not in err
+        where = "region of profile audit" if variable == "profile" else variable
+        assert err.startswith("torinvest: error: the configured region ") and where in err
+        assert len(err.strip().splitlines()) == 1, err
+    assert fake_aws.requests == []

@@ -312,3 +312,36 @@ def test_an_asff_record_security_hub_archived_is_not_listed_open(tmp_path: Path)
     assert "archived finding(s) left out (--include-archived lists them)" in err
     code, out, _ = run("findings", "--file", str(tmp_path / "asff.json"), "--include-archived")
     assert code == 0 and "no Tor findings" not in out
+
+
+def test_an_empty_table_of_a_partial_search_never_reads_as_none(
+    fake_aws: FakeAws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One region answered with nothing, one refused: stdout said "no Tor findings" — what an
+    automation or a quick look keeps — while the findings of the refused region are unknown."""
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    fake_aws.guardduty("us-east-1").add_detector()
+    fake_aws.fail("guardduty", "eu-west-1", "AccessDeniedException")
+    code, out, err = run("findings", "--regions", "us-east-1,eu-west-1")
+    assert code == 0
+    assert (
+        out.strip() == "no Tor findings where torinvest could look (partial result: see the notes)"
+    )
+    assert "partial result: 1 region(s) could not be searched" in err
+
+
+def test_the_table_names_each_findings_account(
+    fake_aws: FakeAws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A delegated administrator's list holds its members' findings: the table says whose each
+    one is (the account to investigate it with), not only --json."""
+    finding = json.loads((GD / "shapes" / "single_raw.json").read_text())
+    member = {**copy.deepcopy(finding), "id": "1" * 32, "accountId": "210987654321"}
+    fake_aws.guardduty("us-east-1").add_detector()
+    fake_aws.guardduty("us-east-1").add_findings([finding, member])
+    code, out, _ = run("findings", "--regions", "us-east-1")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split()[:4] == ["finding", "type", "region", "account"]
+    by_id = {line.split()[0]: line.split()[3] for line in lines[2:]}
+    assert by_id == {finding["id"]: finding["accountId"], "1" * 32: "210987654321"}

@@ -79,8 +79,12 @@ class Aws:
 
     def __init__(self, config: AwsConfig | None = None) -> None:
         self.config = config or AwsConfig()
-        if self.config.profile:
-            check_profile(self.config.profile)  # a mistyped profile fails now, not mid-run
+        if self.config.profile or not self.config.region:
+            # a mistyped profile, or a configured region that is no region name, fails now,
+            # not in every region's call
+            base = _botocore_session(self.config.profile)
+            if not self.config.region:
+                _chain_region(base)
         if self.config.role_arn:  # an 11-digit account or a user ARN fails now, not at AssumeRole
             check_role_arn(self.config.role_arn)
         self._lock = threading.Lock()
@@ -102,10 +106,7 @@ class Aws:
         base.user_agent_extra = USER_AGENT_EXTRA
         if cfg.role_arn:
             base = self._assume_role(base)
-        # AWS_REGION is what the AWS CLI v2 and the other SDKs read first; botocore reads only
-        # AWS_DEFAULT_REGION and the profile, so honour it here as the CLI would.
-        region = cfg.region or os.environ.get("AWS_REGION") or None
-        return boto3.Session(botocore_session=base, region_name=region)
+        return boto3.Session(botocore_session=base, region_name=cfg.region or _chain_region(base))
 
     def _assume_role(self, base: botocore.session.Session) -> botocore.session.Session:
         cfg = self.config
@@ -117,7 +118,11 @@ class Aws:
             extra["ExternalId"] = cfg.external_id
 
         def create_client(service_name: str, **kwargs: Any) -> Any:
-            kwargs.setdefault("region_name", cfg.region or _configured_region(base))
+            # the chain's region (AWS_REGION too), as every other client: sts:AssumeRole in
+            # us-east-1 fails in another partition and where only a regional endpoint is reachable
+            kwargs.setdefault(
+                "region_name", cfg.region or _chain_region(base) or FALLBACK_HOME_REGION
+            )
             if cfg.endpoint_url:
                 kwargs["endpoint_url"] = cfg.endpoint_url
             return base.create_client(service_name, **kwargs)
@@ -351,13 +356,40 @@ class _CredentialRefreshNoise(logging.Filter):
         return True
 
 
-_credential_log = logging.getLogger("botocore.credentials")
-if not any(isinstance(f, _CredentialRefreshNoise) for f in _credential_log.filters):
-    _credential_log.addFilter(_CredentialRefreshNoise())
+# botocore.credentials: an assumed role's refresh; botocore.tokens: an SSO session's token
+for _name in ("botocore.credentials", "botocore.tokens"):
+    _credential_log = logging.getLogger(_name)
+    if not any(isinstance(f, _CredentialRefreshNoise) for f in _credential_log.filters):
+        _credential_log.addFilter(_CredentialRefreshNoise())
 
 
-def _configured_region(session: botocore.session.Session) -> str:
-    return session.get_config_variable("region") or FALLBACK_HOME_REGION
+def _chain_region(session: botocore.session.Session) -> str | None:
+    """The region the AWS configuration chain names, as the AWS CLI v2 and the other SDKs read
+    it: ``AWS_REGION`` first (botocore itself reads only ``AWS_DEFAULT_REGION``), then
+    ``AWS_DEFAULT_REGION`` and the profile's ``region``; None when none is set.
+
+    A value that is not a region name (``'eu-west-1 '``, a carriage return from an env file,
+    ``EU-WEST-1``) raises :class:`InvalidRegionError` naming where it was set — botocore's
+    ``UnknownRegionError`` reached the analyst as an internal error."""
+    if os.environ.get("AWS_REGION"):
+        region, origin = os.environ["AWS_REGION"], "AWS_REGION"
+    else:
+        region = session.get_config_variable("region") or None
+        origin = (
+            "AWS_DEFAULT_REGION"
+            if os.environ.get("AWS_DEFAULT_REGION")
+            else f"the region of profile {session.profile or 'default'} in the AWS config file"
+        )
+    if region is None:
+        return None
+    try:
+        return validate_region(region)
+    except InvalidRegionError as e:
+        raise InvalidRegionError(
+            f"the configured region {str(region)[:60]!r} ({origin}) is not a region name",
+            hint=f"set {origin if origin.startswith('AWS_') else 'it'} to a region code such "
+            "as us-east-1 or eu-west-3 (no spaces, lower case)",
+        ) from e
 
 
 def _retry_configured(session: botocore.session.Session) -> bool:

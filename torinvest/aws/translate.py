@@ -50,6 +50,21 @@ _NOT_ENABLED_CODES = frozenset(
     }
 )
 _EXPIRED_CODES = frozenset({"ExpiredToken", "ExpiredTokenException", "RequestExpired"})
+#: Error codes of a call refused for its rate (botocore's standard retry mode retries them).
+_THROTTLED_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "RequestThrottled",
+        "SlowDown",
+        "EC2ThrottledException",
+    }
+)
 
 #: IAM actions whose name differs from the API operation name.
 _IAM_ACTION_OVERRIDES = {
@@ -197,6 +212,9 @@ def translate_error(
                 hint="refresh them (`aws sso login`, or new session credentials) and re-run",
                 **kw,
             )
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if code in _THROTTLED_CODES or (isinstance(status, int) and status >= 500):
+            return _transient(error, f"{op or 'call'} on {where}", code, message, kw)
         return AwsError(f"{op or 'call'} on {where} failed: {code}: {message}", **kw)
     if isinstance(error, NoCredentialsError):
         return _no_credentials()
@@ -263,6 +281,27 @@ def translate_error(
         region=region,
         operation=operation,
     )
+
+
+def _transient(
+    error: ClientError, call: str, code: str, message: str, kw: dict[str, Any]
+) -> AwsError:
+    """A call that was throttled, or met a server error, on every attempt: says so, how many
+    attempts were made, and what to do (it is neither an access problem nor a result)."""
+    tries = error.response.get("ResponseMetadata", {}).get("RetryAttempts")
+    # botocore's own attempts (none retried: a caller that retries itself, as LookupEvents)
+    attempts = f" after {tries + 1} attempt(s)" if isinstance(tries, int) and tries > 0 else ""
+    if code in _THROTTLED_CODES:
+        what = f"{call} was throttled{attempts} ({code}): {message}"
+        hint = (
+            "AWS limited the rate of these calls (a limit shared with other tools of the "
+            "account): re-run later, lower --max-workers, or allow more attempts "
+            "(AWS_MAX_ATTEMPTS)"
+        )
+    else:
+        what = f"{call} failed{attempts} with a server error ({code}): {message}"
+        hint = "AWS answered with a server error on every attempt: re-run later"
+    return AwsError(what, hint=hint, **kw)
 
 
 def _role_in(error: ClientError) -> str | None:

@@ -210,14 +210,19 @@ def print_notes(result: FindingsResult, problems: Sequence[DataIssue], err: Text
     print_issues([*result.issues, *problems], err)
 
 
-def format_table(records: Sequence[dict[str, Any]]) -> str:
-    """A plain-text table of located keys, newest first; attacker text shown inert."""
+def format_table(records: Sequence[dict[str, Any]], *, partial: bool = False) -> str:
+    """A plain-text table of located keys, newest first; attacker text shown inert. Empty:
+    "no Tor findings", or, when some region or file could not be searched (``partial``), "no
+    Tor findings where torinvest could look" — never the plain words then."""
     if not records:
+        if partial:
+            return "no Tor findings where torinvest could look (partial result: see the notes)"
         return "no Tor findings"
     cols = [
         ("finding", "id", 32),
         ("type", "type", 8),
         ("region", "region", 14),
+        ("account", "account_id", 12),  # an administrator's list holds its members' findings
         ("sev", "severity", 4),
         ("access key", "access_key_id", 20),
         ("kind", "key_kind", 9),
@@ -251,7 +256,7 @@ def cmd_findings(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.json:
         out.write(orjson.dumps(records, option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
-        out.write(format_table(records) + "\n")
+        out.write(format_table(records, partial=bool(result.gap())) + "\n")
     print_notes(result, problems, err)
     print_gap(result, err)
     return 0

@@ -189,6 +189,13 @@ def _investigate_all(args: argparse.Namespace, options: Any, out: TextIO, err: T
             f"({', '.join(unposted)}); the next run posts them",
             file=err,
         )
+    if batch.unread:
+        print(
+            f"torinvest: note: {len(batch.unread)} of {len(batch.entries)} report(s) could not "
+            "look at their key's activity (COULD NOT LOOK above): they say nothing about whether "
+            f"the key was used: {', '.join(e.finding_id for e in batch.unread)}",
+            file=err,
+        )
     if batch.failed:
         raise TorinvestError(
             f"{len(batch.failed)} of {len(batch.entries)} report(s) failed",

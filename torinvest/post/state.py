@@ -50,7 +50,7 @@ import orjson
 
 from torinvest.children import end_with_parent
 from torinvest.errors import InputError, TorinvestError
-from torinvest.investigation import report_dir_name
+from torinvest.investigation import NOTHING_READ_SOURCE, report_dir_name
 from torinvest.paths import held_lock, write_atomic
 from torinvest.post.record import now_iso
 from torinvest.post.templates import canonical
@@ -476,7 +476,8 @@ def _finish(
     state.reported(ref)
     said.append("investigated")
     issues = report_issues(folder)
-    note = f" ({len(issues)} DATA ISSUE(S))" if issues else ""
+    unread = issues and any(i.source == NOTHING_READ_SOURCE for i in issues)
+    note = f" ({'COULD NOT LOOK; ' if unread else ''}{len(issues)} DATA ISSUE(S))" if issues else ""
     echo(f"ok {w.finding_id}: {folder / 'report.html'}{note}")
     if w.post and post is not None and templates:
         _post(state, w.finding_id, folder, templates, post, result, echo)

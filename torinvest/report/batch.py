@@ -18,7 +18,7 @@ from torinvest import __version__
 from torinvest.errors import DataIssue, InputError, ReportError, TorinvestError
 from torinvest.findings import FindingsResult, fetch_findings
 from torinvest.findings import read_findings as _read_findings
-from torinvest.investigation import Sources, outputs, report_dir_name
+from torinvest.investigation import NOTHING_READ_SOURCE, Sources, outputs, report_dir_name
 from torinvest.report.folders import (
     EVENTS_CSV,
     INDEX_HTML,
@@ -162,18 +162,24 @@ class BatchEntry:
     note: str | None = None  # e.g. why an incomplete folder was run again
     #: the reading, apart from the folder: "complete" (the report's summary.json has no data
     #: issue), "incomplete" (it has some: a region, file or list could not be read or only
-    #: partly), "failed" (the run failed: no result), None (no complete report with a readable
-    #: summary.json)
+    #: partly), "could not look" (no activity source of the key could be read — none, or only
+    #: another account's: its "0 events" says nothing), "failed" (the run failed: no result),
+    #: None (no complete report with a readable summary.json)
     reading: str | None = None
     data_issues: int | None = None  # how many data issues the report's summary.json carries
     issue_sources: list[str] = field(default_factory=list)  # where (lookup:eu-west-1, tor, …)
+    could_not_look: str | None = None  # why, when the reading is "could not look"
 
     def reading_note(self) -> str:
         """The reading's gap in a line, as a single ``investigate`` says it ("" when none):
-        ``3 DATA ISSUE(S): lookup:eu-west-1, tor, ip pivot``."""
+        ``3 DATA ISSUE(S): lookup:eu-west-1, tor, ip pivot``, after ``COULD NOT LOOK: why``
+        when no activity source of the key could be read."""
         if not self.data_issues:
             return ""
-        return f"{self.data_issues} DATA ISSUE(S): {', '.join(self.issue_sources)}"
+        note = f"{self.data_issues} DATA ISSUE(S): {', '.join(self.issue_sources)}"
+        if self.could_not_look:
+            return f"COULD NOT LOOK: {_short(self.could_not_look)}; {note}"
+        return note
 
 
 @dataclass(slots=True)
@@ -191,6 +197,12 @@ class BatchResult:
     @property
     def failed(self) -> list[BatchEntry]:
         return [e for e in self.entries if e.status == "failed"]
+
+    @property
+    def unread(self) -> list[BatchEntry]:
+        """The entries whose report could read no activity source of the key (none, or only
+        another account's): their "0 events" says nothing about whether the key was used."""
+        return [e for e in self.entries if e.reading == "could not look"]
 
 
 def _opt(v: Any) -> str | None:
@@ -326,6 +338,7 @@ def _set_reading(entry: BatchEntry, folder: Path) -> None:
     """The entry's reading (complete or not, how many issues, where) from its summary.json:
     "failed" when its run failed, None unless the folder is complete (a summary.json in an
     incomplete folder is no result)."""
+    entry.could_not_look = None
     if entry.status == "failed":
         entry.reading, entry.data_issues, entry.issue_sources = "failed", None, []
         return
@@ -335,7 +348,14 @@ def _set_reading(entry: BatchEntry, folder: Path) -> None:
         return
     entry.data_issues = len(issues)
     entry.issue_sources = list(dict.fromkeys(i.source for i in issues))
-    entry.reading = "incomplete" if issues else "complete"
+    unread = [i.problem for i in issues if i.source == NOTHING_READ_SOURCE]
+    entry.could_not_look = unread[0] if unread else None
+    entry.reading = "could not look" if unread else "incomplete" if issues else "complete"
+
+
+def _short(text: str, limit: int = 240) -> str:
+    """``text`` cut to ``limit`` characters (an ellipsis when cut), for one line."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _finish_entries(root: Path, entries: Sequence[BatchEntry]) -> None:
@@ -382,7 +402,10 @@ def write_index(
             if e.reading == "failed"
             else "complete"
             if not e.data_issues
-            else f"<b>incomplete: {e.data_issues} data issue(s)</b> "
+            else (
+                f"<b>could not look</b>: {html_text(e.could_not_look)} " if e.could_not_look else ""
+            )
+            + f"<b>incomplete: {e.data_issues} data issue(s)</b> "
             + ", ".join(f"<code>{html_text(s)}</code>" for s in e.issue_sources)
         )
         rows.append(

@@ -13,7 +13,7 @@ from torinvest.errors import ReportError, TorinvestError
 from torinvest.findings import FindingsResult
 from torinvest.findings.fetched import write_fetched
 from torinvest.grouping import from_tor
-from torinvest.investigation import derived_keys_phrase, outputs
+from torinvest.investigation import NOTHING_READ_SOURCE, derived_keys_phrase, outputs
 from torinvest.notebooks import notebook_path
 from torinvest.report.folders import (
     FAILED_SUMMARY,
@@ -200,11 +200,21 @@ def one_line_summary(data: Mapping[str, Any]) -> str:
     k, ev = data["key"], data["events"]
     tor_ips = [s["ip"] for s in data["source_ips"] if s.get("tor")]
     unknown_ips = sum(s.get("tor") is None for s in data["source_ips"])
+    unread = any(
+        isinstance(i, Mapping) and i.get("source") == NOTHING_READ_SOURCE
+        for i in data["data_issues"]
+    )
+    # no activity source of the key was read: its "0 events" says nothing, never said alone
+    events = (
+        f"COULD NOT LOOK at the key's activity ({ev['total']} events read)"
+        if unread
+        else f"{ev['total']} events ({ev['failed']} failed, "
+        f"{from_tor(ev['from_tor'], ev.get('tor_unknown', 0))})"
+    )
     line = (
         f"finding {data['finding']['id']}: key {k['access_key_id']} ({k['kind']}"
         + (f", {k['user_name']}" if k.get("user_name") else "")
-        + f"), {ev['total']} events ({ev['failed']} failed, "
-        f"{from_tor(ev['from_tor'], ev.get('tor_unknown', 0))}), "
+        + f"), {events}, "
         f"{len(tor_ips)} Tor IP(s)"
         + (f" ({unknown_ips} of unknown Tor status)" if unknown_ips else "")
         + f", {derived_keys_phrase(data)}, "
