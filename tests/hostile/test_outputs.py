@@ -17,6 +17,7 @@ import io
 import json
 import multiprocessing
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -588,6 +589,107 @@ def test_events_command_csv_follows_the_convention(tmp_path: Path) -> None:
         rows = list(csv.DictReader(fh))
     assert rows[0]["event_time"] == "2023-07-10T11:42:18Z"
     assert rows[0]["read_only"] == "true" and rows[0]["mfa_authenticated"] == ""
+
+
+#: Text that acts on a terminal or hides or reorders what follows, as attacker-written values.
+UNSEEN_TEXT = [
+    "admin\u202etxt.exe",  # a bidi override
+    "zero\u200bwidth",
+    "line\u2028sep\u2029",
+    "csi\x9b31m c1",  # a C1 control (CSI)
+    "del\x7f",
+    "\x1b]8;;http://evil\x1b\\click\x1b]8;;\x1b\\",  # an OSC 8 hyperlink
+    "bom\ufeff",
+]
+#: What must not be raw in a JSON file or JSON printed on a terminal (C0 controls besides the
+#: newline between lines, DEL, C1 controls, bidi, zero-width and separator characters).
+RAW_UNSEEN = re.compile(
+    "[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]"
+)
+
+
+def test_json_lines_export_keeps_unseen_characters_as_escapes(tmp_path: Path) -> None:
+    """``cat ev.jsonl`` cannot reorder, hide or colour a line; a JSON reader gets every value
+    back exactly."""
+    n = len(UNSEEN_TEXT)
+    frame = pd.DataFrame(
+        {
+            "event_id": [f"id-{i}" for i in range(n)],
+            "user_agent": pd.Categorical(UNSEEN_TEXT),
+            "error_message": pd.array(UNSEEN_TEXT[::-1], dtype="string"),
+        }
+    )
+    out = export.write_frame(frame, tmp_path / "ev.jsonl")
+    text = out.read_text(encoding="utf-8")
+    assert RAW_UNSEEN.findall(text) == []
+    records = [json.loads(line) for line in text.splitlines()]
+    assert [r["user_agent"] for r in records] == UNSEEN_TEXT
+    assert [r["error_message"] for r in records] == UNSEEN_TEXT[::-1]
+
+
+def test_summary_json_keeps_unseen_characters_as_escapes(tmp_path: Path) -> None:
+    inv = _sample_investigation()
+    inv.per_ip["user_agents"] = [list(UNSEEN_TEXT) for _ in range(len(inv.per_ip))]
+    path = report.write_summary(inv, None, tmp_path / "summary.json")
+    assert path is not None
+    text = path.read_text(encoding="utf-8")
+    assert RAW_UNSEEN.findall(text.replace("\n", "")) == []
+    assert set(UNSEEN_TEXT) <= _strings(json.loads(text))  # every value kept
+
+
+def _strings(value: Any) -> set[str]:
+    if isinstance(value, str):
+        return {value}
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else []
+    return set().union(*(_strings(v) for v in items)) if items else set()
+
+
+def test_findings_json_on_the_terminal_shows_unseen_characters_escaped(tmp_path: Path) -> None:
+    """``findings --json``: a user name with a bidi override, an OSC 8 link and a C1 CSI prints
+    as JSON escapes (inert) and decodes to the name as written."""
+    name = "ben\u202ejamin\x1b]8;;http://evil\x1b\\X\x1b]8;;\x1b\\\x9b31m\u200b"
+    doc = json.loads((CASE.root / "findings" / "eventbridge-recon.json").read_text())
+    doc["detail"]["resource"]["accessKeyDetails"]["userName"] = name
+    (tmp_path / "findings").mkdir()
+    (tmp_path / "findings" / "evil.json").write_text(json.dumps(doc))
+    code, stdout, err = run("findings", "--case", str(tmp_path), "--json")
+    assert code == 0, err
+    assert RAW_UNSEEN.findall(stdout) == []
+    assert [r["user_name"] for r in json.loads(stdout)] == [name]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
+def test_events_out_never_writes_through_a_link_at_a_temporary_name(
+    suffix: str, tmp_path: Path
+) -> None:
+    """A link planted beside ``--out`` (a shared folder) under the name the temporary file had
+    cannot send the export into another file: the temporary file is always a new one."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    out = shared / f"ev{suffix}"
+    for name in (f".{out.name}.tmp", f".{out.name}.{os.getpid()}.tmp"):
+        (shared / name).symlink_to(victim)
+    code, _, err = run(*_events_args(out))
+    assert code == 0, err
+    assert victim.read_text() == "precious"
+    assert out.is_file() and not out.is_symlink()
+    assert out.stat().st_size > 0
+
+
+def test_write_atomic_never_writes_through_a_planted_link(tmp_path: Path) -> None:
+    """Every JSON file of a report folder (summary.json, manifest.json, index.json, the
+    post records) is written this way."""
+    from torinvest.paths import write_atomic
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    out = tmp_path / "summary.json"
+    (tmp_path / f".{out.name}.{os.getpid()}.tmp").symlink_to(victim)
+    write_atomic(out, b"{}\n")
+    assert victim.read_text() == "precious"
+    assert out.read_bytes() == b"{}\n" and not out.is_symlink()
 
 
 def _hostile_events() -> pd.DataFrame:

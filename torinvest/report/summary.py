@@ -18,6 +18,7 @@ from torinvest.investigation import DERIVED_SEARCH_STATUSES, Investigation
 from torinvest.investigation import summary as _summary
 from torinvest.pivot import SUMMARY_PROPERTIES as PIVOT_SUMMARY
 from torinvest.report.folders import EVENTS_CSV, PER_IP_CSV, _write_bytes
+from torinvest.safety import json_inert_bytes
 from torinvest.verdict import STATUSES, read_ledger
 
 # --------------------------------------------------------------------------------------------
@@ -226,7 +227,7 @@ def write_summary(
         return None
     data = check_summary_data(summary_data(inv, verdict, findings=findings))
     p = Path(path)
-    _write_bytes(p, orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
+    _write_bytes(p, json_inert_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2)) + b"\n")
     return p
 
 
