@@ -13,7 +13,12 @@ One convention for every CSV and JSON-lines file torinvest writes (``events --ou
 CSV files are RFC 4180 (``\\r\\n`` between rows, so a cell holding a line break or a carriage
 return is always quoted and stays one cell in any reader) and every text cell is neutralized
 against formula injection (:func:`torinvest.safety.csv_safe`): CloudTrail text such as
-``userAgent`` and ``requestParameters`` is attacker-written and spreadsheets run formulas.
+``userAgent`` and ``requestParameters`` is attacker-written and spreadsheets run formulas. A
+CSV file is read by eye (a spreadsheet, ``cat``, ``column``): its cells show control, bidi and
+zero-width characters escaped (``\\x1b``, ``\\r``, ``\\u202e``), as the report does
+(:func:`torinvest.safety.visible_text`; newlines and tabs kept), so that an ESC sequence cannot
+erase rows from a terminal and a bidi override cannot reorder a cell. Parquet and JSON lines
+keep every value exactly.
 
 JSON lines keep every value, with the characters that could act on a terminal or hide or
 reorder text (C1 controls, bidi overrides, zero-width characters, line separators) written as
@@ -43,7 +48,7 @@ import pandas as pd
 
 from torinvest.errors import InputError
 from torinvest.paths import atomic_file
-from torinvest.safety import csv_safe, json_inert
+from torinvest.safety import csv_safe, json_inert, visible_text
 from torinvest.schema import iso_utc
 
 FORMATS = (".parquet", ".csv", ".jsonl")
@@ -85,7 +90,7 @@ def _csv_text(value: Any) -> Any:
         return _bool_text(value)
     if isinstance(value, datetime):
         return iso_utc(value)
-    return csv_safe(str(_items_text(value)))
+    return csv_safe(visible_text(_items_text(value)))
 
 
 def csv_frame(frame: pd.DataFrame) -> pd.DataFrame:

@@ -36,6 +36,14 @@ def term_safe(value: object, *, limit: int | None = None) -> str:
     return text
 
 
+def visible_text(value: object) -> str:
+    """Text with every :data:`_CONTROL` character as its Python escape (``\\x1b``, ``\\r``,
+    ``\\u202e``) — newlines and tabs kept: a CSV cell as the report shows it, which neither
+    ``cat`` on a terminal (an ESC sequence could erase the rows above it, a CR overwrite its
+    row) nor a spreadsheet (a bidi override reorders a cell) lets act."""
+    return _escape_unseen("" if value is None else str(value))
+
+
 def csv_safe(value: object) -> object:
     """A CSV cell that a spreadsheet will not run as a formula: text whose first character is a
     formula trigger (``= + - @`` or their full-width and small forms ``＝＋－＠﹦﹢﹣``), a control

@@ -38,7 +38,7 @@ from torinvest import export, investigation, report, tor, verdict
 from torinvest.case import sample_case
 from torinvest.cli import main
 from torinvest.errors import InputError
-from torinvest.safety import csv_safe
+from torinvest.safety import csv_safe, visible_text
 
 FINDING = "6dde0a8f8d46f6acad893b30f905e97c"
 OTHER_FINDING = "7f176d541deef88b1ad653b9ed646f29"
@@ -395,6 +395,32 @@ def test_investigate_out_under_a_file(tmp_path: Path) -> None:
     assert "is a file, not a folder" in one_error(err)
 
 
+@pytest.mark.parametrize(
+    ("name", "doc"),
+    [
+        ("manifest.json", {"finding_id": OTHER_FINDING, "files": {}}),
+        ("summary.json", {"finding": {"id": OTHER_FINDING}}),
+        ("summary.failed.json", {"finding": {"id": OTHER_FINDING}}),
+    ],
+)
+def test_investigate_into_the_report_folder_of_another_finding_is_refused(
+    name: str, doc: dict[str, Any], tmp_path: Path
+) -> None:
+    """Another finding's report (its CSVs, its posts) is never replaced without a word."""
+    out = tmp_path / "report"
+    out.mkdir()
+    (out / name).write_text(json.dumps(doc))
+    (out / "events.csv").write_text("the other finding's events")
+    code, stdout, err = run("investigate", FINDING, "--case", str(CASE.root), "--out", str(out))
+    assert code == 1 and stdout == ""
+    assert one_error(err).startswith(
+        f"torinvest: error: --out {out} holds the report of finding {OTHER_FINDING}: a report "
+        f"of {FINDING} there would replace it"
+    )
+    assert sorted(p.name for p in out.iterdir()) == sorted([name, "events.csv"])
+    assert (out / "events.csv").read_text() == "the other finding's events"
+
+
 @pytest.mark.parametrize("all_open", [False, True], ids=["single", "all-open"])
 def test_investigate_out_folder_refusing_writes(
     all_open: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -529,8 +555,32 @@ def test_events_csv_with_hostile_cells(tmp_path: Path) -> None:
     out = export.write_frame(frame, tmp_path / "ev.csv")
     read = assert_no_formula(out, len(frame))
     cells = [*HOSTILE_CELLS, INNER_BREAK]
-    assert [r["user_agent"] for r in read] == [csv_safe(c) for c in cells]  # nothing lost
+    # nothing lost: each cell as the report shows it (controls escaped), then formula-safe
+    assert [r["user_agent"] for r in read] == [csv_safe(visible_text(c)) for c in cells]
     assert [r["event_id"] for r in read] == list(frame["event_id"])
+
+
+def test_csv_cells_show_control_bidi_and_zero_width_characters_escaped(tmp_path: Path) -> None:
+    """``cat ev.csv`` on a terminal: an attacker's user agent cannot erase the rows above it
+    (ESC [1A ESC [2K), overwrite its own row (CR), make a link (OSC 8) or reorder a cell (bidi
+    override); a spreadsheet shows the same escapes. Parquet and JSON lines keep the values."""
+    erase = "x\x1b[1A\x1b[2K\x1b[1A\x1b[2K\rGetCallerIdentity only"
+    cells = [erase, *UNSEEN_TEXT, "ok\r\n=split", "nul\x00"]
+    frame = pd.DataFrame(
+        {
+            "event_name": [f"Call{i}" for i in range(len(cells))],
+            "user_agent": pd.Categorical(cells),
+            "error_message": pd.array(cells, dtype="string"),
+        }
+    )
+    out = export.write_frame(frame, tmp_path / "ev.csv")
+    text = out.read_bytes().decode("utf-8").replace("\r\n", "\n")  # the rows' separator
+    assert RAW_UNSEEN.findall(text) == []
+    read = assert_no_formula(out, len(cells))
+    assert read[0]["user_agent"] == "x\\x1b[1A\\x1b[2K\\x1b[1A\\x1b[2K\\rGetCallerIdentity only"
+    assert read[1]["error_message"] == "admin\\u202etxt.exe"
+    assert [r["user_agent"] for r in read] == [csv_safe(visible_text(c)) for c in cells]
+    assert [r["event_name"] for r in read] == list(frame["event_name"])
 
 
 def test_investigate_csvs_with_hostile_cells(tmp_path: Path) -> None:
@@ -542,9 +592,9 @@ def test_investigate_csvs_with_hostile_cells(tmp_path: Path) -> None:
     inv.per_ip["country"] = pd.array(["=evil()"] * len(inv.per_ip), dtype="string")
     written = report.export_tables(inv, tmp_path)
     events = assert_no_formula(written["events.csv"], n)
-    assert [r["user_agent"] for r in events] == ["'" + a for a in agents]
+    assert [r["user_agent"] for r in events] == [csv_safe(visible_text(a)) for a in agents]
     per_ip = assert_no_formula(written["per_ip.csv"], len(inv.per_ip))
-    assert per_ip[0]["user_agents"] == "'" + " | ".join(HOSTILE_CELLS[:2])
+    assert per_ip[0]["user_agents"] == '\\r=1+1 | \n=HYPERLINK("http://x","y")'
 
 
 def test_every_export_follows_one_convention(tmp_path: Path) -> None:
