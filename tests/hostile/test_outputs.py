@@ -387,6 +387,30 @@ def test_events_out_disk_full_at_the_rename(
     assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]  # no temporary left
 
 
+@pytest.mark.parametrize("why", ["nothing read", "no file in the window"])
+def test_events_that_fail_say_an_earlier_export_under_out_is_not_theirs(
+    why: str, tmp_path: Path
+) -> None:
+    """An earlier export left under ``--out`` by a failed run is never taken for its result."""
+    out = tmp_path / "ev.csv"
+    out.write_text("an earlier export")
+    if why == "nothing read":
+        argv = ["events", "--logs", str(tmp_path / "missing"), "--access-key", KEY]
+    else:
+        argv = [*_events_args(out)[:-2], "--start", "2020-01-01", "--end", "2020-01-02"]
+    code, stdout, err = run(*argv, "--out", str(out))
+    assert code == 1 and stdout == ""
+    one_error(err)
+    assert (
+        f"torinvest: note: {out} was not written: the file there is an earlier export, not this "
+        "run's" in err
+    )
+    assert out.read_text() == "an earlier export"
+    out.unlink()  # no file there: nothing to say about it
+    code, _, err = run(*argv, "--out", str(out))
+    assert code == 1 and "was not written" not in err and not out.exists()
+
+
 def test_investigate_out_under_a_file(tmp_path: Path) -> None:
     (tmp_path / "afile").write_text("x")
     out = tmp_path / "afile" / "report"
