@@ -621,6 +621,21 @@ def test_investigate_csvs_with_hostile_cells(tmp_path: Path) -> None:
     assert per_ip[0]["user_agents"] == '\\r=1+1 | \n=HYPERLINK("http://x","y")'
 
 
+def test_investigate_events_csv_names_each_call(tmp_path: Path) -> None:
+    """events.csv (attached to tickets with --with-csv) keeps what finds a call in CloudTrail and
+    says who made it and why it failed — not only the report table's columns."""
+    inv = _sample_investigation()
+    written = report.export_tables(inv, tmp_path)
+    with open(written["events.csv"], newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == len(inv.events)
+    assert [r["event_id"] for r in rows] == list(inv.events["event_id"])
+    assert {"error_message", "user_name", "arn"} <= set(rows[0])
+    failed = inv.events["error_message"].notna()
+    assert failed.any()
+    assert [r["error_message"] != "" for r in rows] == list(failed)
+
+
 def test_every_export_follows_one_convention(tmp_path: Path) -> None:
     """The same frame through events' writer and investigate's: empty cells for missing values,
     times ISO 8601 UTC with Z, true/false — in CSV; null, Z, true/false in JSON lines."""
