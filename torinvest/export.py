@@ -13,10 +13,21 @@ One convention for every CSV and JSON-lines file torinvest writes (``events --ou
 CSV files are RFC 4180 (``\\r\\n`` between rows, so a cell holding a line break or a carriage
 return is always quoted and stays one cell in any reader) and every text cell is neutralized
 against formula injection (:func:`torinvest.safety.csv_safe`): CloudTrail text such as
-``userAgent`` and ``requestParameters`` is attacker-written and spreadsheets run formulas.
+``userAgent`` and ``requestParameters`` is attacker-written and spreadsheets run formulas. A
+CSV file is read by eye (a spreadsheet, ``cat``, ``column``): its cells show control, bidi and
+zero-width characters escaped (``\\x1b``, ``\\r``, ``\\u202e``), as the report does
+(:func:`torinvest.safety.visible_text`; newlines and tabs kept), so that an ESC sequence cannot
+erase rows from a terminal and a bidi override cannot reorder a cell. Parquet and JSON lines
+keep every value exactly.
 
-Files are written to a temporary name beside the target and renamed into place: a failed write
-never leaves half a file under the target's name. A target that cannot be written (a folder
+JSON lines keep every value, with the characters that could act on a terminal or hide or
+reorder text (C1 controls, bidi overrides, zero-width characters, line separators) written as
+``\\uXXXX`` escapes (:func:`torinvest.safety.json_inert`): ``cat`` or ``jq -c`` shows them
+inert, a JSON reader gets the same text back.
+
+Files are written to a new temporary file beside the target (a random name, created
+exclusively: never through a link planted there) and renamed into place: a failed write never
+leaves half a file under the target's name. A target that cannot be written (a folder
 without write permission, a path under a file, a read-only or full disk) is an
 :class:`~torinvest.errors.InputError` naming it, checked before any work by
 :func:`check_output`.
@@ -36,7 +47,8 @@ import numpy as np
 import pandas as pd
 
 from torinvest.errors import InputError
-from torinvest.safety import csv_safe
+from torinvest.paths import atomic_file
+from torinvest.safety import csv_safe, json_inert, visible_text
 from torinvest.schema import iso_utc
 
 FORMATS = (".parquet", ".csv", ".jsonl")
@@ -78,7 +90,7 @@ def _csv_text(value: Any) -> Any:
         return _bool_text(value)
     if isinstance(value, datetime):
         return iso_utc(value)
-    return csv_safe(str(_items_text(value)))
+    return csv_safe(visible_text(_items_text(value)))
 
 
 def csv_frame(frame: pd.DataFrame) -> pd.DataFrame:
@@ -161,20 +173,18 @@ def write_frame(frame: pd.DataFrame, path: str | Path) -> Path:
     file renamed into place). :class:`InputError` naming the file when it cannot be written."""
     p = check_output(path)
     suffix = p.suffix.lower()
-    tmp = p.with_name(f".{p.name}.tmp")
     try:
-        if suffix == ".parquet":
-            frame.to_parquet(tmp, index=False)
-        elif suffix == ".csv":
-            csv_frame(frame).to_csv(tmp, index=False, lineterminator="\r\n")
-        elif len(frame):
-            json_frame(frame).to_json(tmp, orient="records", lines=True, force_ascii=False)
-        else:  # no record, no line (pandas writes one empty line: a reader sees a bad record)
-            tmp.write_bytes(b"")
-        os.replace(tmp, p)
+        with atomic_file(p, text=suffix != ".parquet") as fh:
+            if suffix == ".parquet":
+                frame.to_parquet(fh, index=False)
+            elif suffix == ".csv":
+                csv_frame(frame).to_csv(fh, index=False, lineterminator="\r\n")
+            elif len(frame):  # no record, no line (pandas writes one empty line for none)
+                fh.write(
+                    json_inert(
+                        json_frame(frame).to_json(orient="records", lines=True, force_ascii=False)
+                    )
+                )
     except OSError as e:
         raise _unwritable(p, e) from None
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
     return p

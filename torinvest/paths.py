@@ -9,24 +9,51 @@ import errno
 import fcntl
 import os
 import stat
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO, Any
 
 from torinvest.errors import DataIssue
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """``data`` into ``path`` through a temporary name beside it (this process's own: two
-    processes writing the same file never write into one temporary file), renamed into place:
-    a reader (or a crash) never sees half a file under the name. Raises OSError; the caller
-    names the file and what to do."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+@contextlib.contextmanager
+def atomic_file(path: Path, *, text: bool = False) -> Iterator[IO[Any]]:
+    """A file open for writing that becomes ``path`` when the ``with`` block ends without an
+    error (renamed into place), and is removed otherwise: a reader (or a crash) never sees half
+    a file under the name. The temporary file is created new beside ``path`` under a random
+    name (``O_EXCL``: never a file or a link already there, so a link planted in a shared
+    folder cannot send the write elsewhere, and two processes never write into one file).
+    ``text``: UTF-8 text without newline translation. Raises OSError; the caller names the file
+    and what to do."""
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(name)
     try:
-        tmp.write_bytes(data)
+        fh = os.fdopen(fd, "w", encoding="utf-8", newline="") if text else os.fdopen(fd, "wb")
+        with fh:
+            os.fchmod(fh.fileno(), 0o666 & ~_UMASK)  # mkstemp's 0600: as any new file
+            yield fh
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _read_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+#: The process's umask, read once (reading it means setting it: not while threads create files).
+_UMASK = _read_umask()
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """``data`` into ``path`` through :func:`atomic_file`. Raises OSError; the caller names the
+    file and what to do."""
+    with atomic_file(path) as fh:
+        fh.write(data)
 
 
 @contextlib.contextmanager

@@ -19,6 +19,9 @@ _INVISIBLE = "\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u2069\u
 _CONTROL = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{_INVISIBLE}]")
 #: The same, and newline and tab too: as a regular expression's text (for ``Series.str``).
 UNSEEN = f"[\x00-\x1f\x7f-\x9f{_INVISIBLE}]"
+#: What a JSON serializer leaves raw (it escapes C0 controls already) that :data:`_CONTROL`
+#: shows escaped: DEL, C1 controls and :data:`_INVISIBLE`.
+_JSON_RAW_UNSEEN = re.compile(f"[\x7f-\x9f{_INVISIBLE}]")
 #: First characters that make a spreadsheet read a cell as a formula (ASCII, full-width and the
 #: small forms that NFKC-normalize to them).
 _FORMULA_TRIGGERS = frozenset("=+-@\uff1d\uff0b\uff0d\uff20\ufe66\ufe62\ufe63")
@@ -31,6 +34,14 @@ def term_safe(value: object, *, limit: int | None = None) -> str:
     if limit is not None and len(text) > limit:
         text = text[: max(0, limit - 1)] + "…"
     return text
+
+
+def visible_text(value: object) -> str:
+    """Text with every :data:`_CONTROL` character as its Python escape (``\\x1b``, ``\\r``,
+    ``\\u202e``) — newlines and tabs kept: a CSV cell as the report shows it, which neither
+    ``cat`` on a terminal (an ESC sequence could erase the rows above it, a CR overwrite its
+    row) nor a spreadsheet (a bidi override reorders a cell) lets act."""
+    return _escape_unseen("" if value is None else str(value))
 
 
 def csv_safe(value: object) -> object:
@@ -61,6 +72,22 @@ def _escape_unseen(text: str) -> str:
     """``text`` with every :data:`_CONTROL` character as its Python escape (``\\x1b``,
     ``\\u202e``): visible, and unable to colour, reorder or hide what follows."""
     return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
+def json_inert(text: str) -> str:
+    """JSON text (from any serializer) with DEL, C1 controls (CSI ``\\x9b``…) and the
+    :data:`_INVISIBLE` characters (bidi overrides, zero-width, line separators) written as
+    ``\\uXXXX`` escapes: ``cat`` or ``less`` of the file, or the JSON printed on a terminal,
+    shows them inert, and a JSON reader decodes the very same text (an escape means the same
+    character). Such characters can only be inside JSON strings, so nothing else changes."""
+    return _JSON_RAW_UNSEEN.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def json_inert_bytes(data: bytes) -> bytes:
+    """:func:`json_inert` of UTF-8 JSON bytes (``orjson.dumps``'s)."""
+    text = data.decode("utf-8")
+    inert = json_inert(text)
+    return data if inert == text else inert.encode("utf-8")
 
 
 def html_text(value: object) -> str:

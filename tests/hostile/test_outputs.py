@@ -17,6 +17,7 @@ import io
 import json
 import multiprocessing
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -37,7 +38,7 @@ from torinvest import export, investigation, report, tor, verdict
 from torinvest.case import sample_case
 from torinvest.cli import main
 from torinvest.errors import InputError
-from torinvest.safety import csv_safe
+from torinvest.safety import csv_safe, visible_text
 
 FINDING = "6dde0a8f8d46f6acad893b30f905e97c"
 OTHER_FINDING = "7f176d541deef88b1ad653b9ed646f29"
@@ -386,12 +387,62 @@ def test_events_out_disk_full_at_the_rename(
     assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]  # no temporary left
 
 
+@pytest.mark.parametrize("why", ["nothing read", "no file in the window"])
+def test_events_that_fail_say_an_earlier_export_under_out_is_not_theirs(
+    why: str, tmp_path: Path
+) -> None:
+    """An earlier export left under ``--out`` by a failed run is never taken for its result."""
+    out = tmp_path / "ev.csv"
+    out.write_text("an earlier export")
+    if why == "nothing read":
+        argv = ["events", "--logs", str(tmp_path / "missing"), "--access-key", KEY]
+    else:
+        argv = [*_events_args(out)[:-2], "--start", "2020-01-01", "--end", "2020-01-02"]
+    code, stdout, err = run(*argv, "--out", str(out))
+    assert code == 1 and stdout == ""
+    one_error(err)
+    assert (
+        f"torinvest: note: {out} was not written: the file there is an earlier export, not this "
+        "run's" in err
+    )
+    assert out.read_text() == "an earlier export"
+    out.unlink()  # no file there: nothing to say about it
+    code, _, err = run(*argv, "--out", str(out))
+    assert code == 1 and "was not written" not in err and not out.exists()
+
+
 def test_investigate_out_under_a_file(tmp_path: Path) -> None:
     (tmp_path / "afile").write_text("x")
     out = tmp_path / "afile" / "report"
     code, _, err = run("investigate", FINDING, "--case", str(CASE.root), "--out", str(out))
     assert code == 1
     assert "is a file, not a folder" in one_error(err)
+
+
+@pytest.mark.parametrize(
+    ("name", "doc"),
+    [
+        ("manifest.json", {"finding_id": OTHER_FINDING, "files": {}}),
+        ("summary.json", {"finding": {"id": OTHER_FINDING}}),
+        ("summary.failed.json", {"finding": {"id": OTHER_FINDING}}),
+    ],
+)
+def test_investigate_into_the_report_folder_of_another_finding_is_refused(
+    name: str, doc: dict[str, Any], tmp_path: Path
+) -> None:
+    """Another finding's report (its CSVs, its posts) is never replaced without a word."""
+    out = tmp_path / "report"
+    out.mkdir()
+    (out / name).write_text(json.dumps(doc))
+    (out / "events.csv").write_text("the other finding's events")
+    code, stdout, err = run("investigate", FINDING, "--case", str(CASE.root), "--out", str(out))
+    assert code == 1 and stdout == ""
+    assert one_error(err).startswith(
+        f"torinvest: error: --out {out} holds the report of finding {OTHER_FINDING}: a report "
+        f"of {FINDING} there would replace it"
+    )
+    assert sorted(p.name for p in out.iterdir()) == sorted([name, "events.csv"])
+    assert (out / "events.csv").read_text() == "the other finding's events"
 
 
 @pytest.mark.parametrize("all_open", [False, True], ids=["single", "all-open"])
@@ -528,8 +579,32 @@ def test_events_csv_with_hostile_cells(tmp_path: Path) -> None:
     out = export.write_frame(frame, tmp_path / "ev.csv")
     read = assert_no_formula(out, len(frame))
     cells = [*HOSTILE_CELLS, INNER_BREAK]
-    assert [r["user_agent"] for r in read] == [csv_safe(c) for c in cells]  # nothing lost
+    # nothing lost: each cell as the report shows it (controls escaped), then formula-safe
+    assert [r["user_agent"] for r in read] == [csv_safe(visible_text(c)) for c in cells]
     assert [r["event_id"] for r in read] == list(frame["event_id"])
+
+
+def test_csv_cells_show_control_bidi_and_zero_width_characters_escaped(tmp_path: Path) -> None:
+    """``cat ev.csv`` on a terminal: an attacker's user agent cannot erase the rows above it
+    (ESC [1A ESC [2K), overwrite its own row (CR), make a link (OSC 8) or reorder a cell (bidi
+    override); a spreadsheet shows the same escapes. Parquet and JSON lines keep the values."""
+    erase = "x\x1b[1A\x1b[2K\x1b[1A\x1b[2K\rGetCallerIdentity only"
+    cells = [erase, *UNSEEN_TEXT, "ok\r\n=split", "nul\x00"]
+    frame = pd.DataFrame(
+        {
+            "event_name": [f"Call{i}" for i in range(len(cells))],
+            "user_agent": pd.Categorical(cells),
+            "error_message": pd.array(cells, dtype="string"),
+        }
+    )
+    out = export.write_frame(frame, tmp_path / "ev.csv")
+    text = out.read_bytes().decode("utf-8").replace("\r\n", "\n")  # the rows' separator
+    assert RAW_UNSEEN.findall(text) == []
+    read = assert_no_formula(out, len(cells))
+    assert read[0]["user_agent"] == "x\\x1b[1A\\x1b[2K\\x1b[1A\\x1b[2K\\rGetCallerIdentity only"
+    assert read[1]["error_message"] == "admin\\u202etxt.exe"
+    assert [r["user_agent"] for r in read] == [csv_safe(visible_text(c)) for c in cells]
+    assert [r["event_name"] for r in read] == list(frame["event_name"])
 
 
 def test_investigate_csvs_with_hostile_cells(tmp_path: Path) -> None:
@@ -541,9 +616,24 @@ def test_investigate_csvs_with_hostile_cells(tmp_path: Path) -> None:
     inv.per_ip["country"] = pd.array(["=evil()"] * len(inv.per_ip), dtype="string")
     written = report.export_tables(inv, tmp_path)
     events = assert_no_formula(written["events.csv"], n)
-    assert [r["user_agent"] for r in events] == ["'" + a for a in agents]
+    assert [r["user_agent"] for r in events] == [csv_safe(visible_text(a)) for a in agents]
     per_ip = assert_no_formula(written["per_ip.csv"], len(inv.per_ip))
-    assert per_ip[0]["user_agents"] == "'" + " | ".join(HOSTILE_CELLS[:2])
+    assert per_ip[0]["user_agents"] == '\\r=1+1 | \n=HYPERLINK("http://x","y")'
+
+
+def test_investigate_events_csv_names_each_call(tmp_path: Path) -> None:
+    """events.csv (attached to tickets with --with-csv) keeps what finds a call in CloudTrail and
+    says who made it and why it failed — not only the report table's columns."""
+    inv = _sample_investigation()
+    written = report.export_tables(inv, tmp_path)
+    with open(written["events.csv"], newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == len(inv.events)
+    assert [r["event_id"] for r in rows] == list(inv.events["event_id"])
+    assert {"error_message", "user_name", "arn"} <= set(rows[0])
+    failed = inv.events["error_message"].notna()
+    assert failed.any()
+    assert [r["error_message"] != "" for r in rows] == list(failed)
 
 
 def test_every_export_follows_one_convention(tmp_path: Path) -> None:
@@ -588,6 +678,107 @@ def test_events_command_csv_follows_the_convention(tmp_path: Path) -> None:
         rows = list(csv.DictReader(fh))
     assert rows[0]["event_time"] == "2023-07-10T11:42:18Z"
     assert rows[0]["read_only"] == "true" and rows[0]["mfa_authenticated"] == ""
+
+
+#: Text that acts on a terminal or hides or reorders what follows, as attacker-written values.
+UNSEEN_TEXT = [
+    "admin\u202etxt.exe",  # a bidi override
+    "zero\u200bwidth",
+    "line\u2028sep\u2029",
+    "csi\x9b31m c1",  # a C1 control (CSI)
+    "del\x7f",
+    "\x1b]8;;http://evil\x1b\\click\x1b]8;;\x1b\\",  # an OSC 8 hyperlink
+    "bom\ufeff",
+]
+#: What must not be raw in a JSON file or JSON printed on a terminal (C0 controls besides the
+#: newline between lines, DEL, C1 controls, bidi, zero-width and separator characters).
+RAW_UNSEEN = re.compile(
+    "[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]"
+)
+
+
+def test_json_lines_export_keeps_unseen_characters_as_escapes(tmp_path: Path) -> None:
+    """``cat ev.jsonl`` cannot reorder, hide or colour a line; a JSON reader gets every value
+    back exactly."""
+    n = len(UNSEEN_TEXT)
+    frame = pd.DataFrame(
+        {
+            "event_id": [f"id-{i}" for i in range(n)],
+            "user_agent": pd.Categorical(UNSEEN_TEXT),
+            "error_message": pd.array(UNSEEN_TEXT[::-1], dtype="string"),
+        }
+    )
+    out = export.write_frame(frame, tmp_path / "ev.jsonl")
+    text = out.read_text(encoding="utf-8")
+    assert RAW_UNSEEN.findall(text) == []
+    records = [json.loads(line) for line in text.splitlines()]
+    assert [r["user_agent"] for r in records] == UNSEEN_TEXT
+    assert [r["error_message"] for r in records] == UNSEEN_TEXT[::-1]
+
+
+def test_summary_json_keeps_unseen_characters_as_escapes(tmp_path: Path) -> None:
+    inv = _sample_investigation()
+    inv.per_ip["user_agents"] = [list(UNSEEN_TEXT) for _ in range(len(inv.per_ip))]
+    path = report.write_summary(inv, None, tmp_path / "summary.json")
+    assert path is not None
+    text = path.read_text(encoding="utf-8")
+    assert RAW_UNSEEN.findall(text.replace("\n", "")) == []
+    assert set(UNSEEN_TEXT) <= _strings(json.loads(text))  # every value kept
+
+
+def _strings(value: Any) -> set[str]:
+    if isinstance(value, str):
+        return {value}
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else []
+    return set().union(*(_strings(v) for v in items)) if items else set()
+
+
+def test_findings_json_on_the_terminal_shows_unseen_characters_escaped(tmp_path: Path) -> None:
+    """``findings --json``: a user name with a bidi override, an OSC 8 link and a C1 CSI prints
+    as JSON escapes (inert) and decodes to the name as written."""
+    name = "ben\u202ejamin\x1b]8;;http://evil\x1b\\X\x1b]8;;\x1b\\\x9b31m\u200b"
+    doc = json.loads((CASE.root / "findings" / "eventbridge-recon.json").read_text())
+    doc["detail"]["resource"]["accessKeyDetails"]["userName"] = name
+    (tmp_path / "findings").mkdir()
+    (tmp_path / "findings" / "evil.json").write_text(json.dumps(doc))
+    code, stdout, err = run("findings", "--case", str(tmp_path), "--json")
+    assert code == 0, err
+    assert RAW_UNSEEN.findall(stdout) == []
+    assert [r["user_name"] for r in json.loads(stdout)] == [name]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
+def test_events_out_never_writes_through_a_link_at_a_temporary_name(
+    suffix: str, tmp_path: Path
+) -> None:
+    """A link planted beside ``--out`` (a shared folder) under the name the temporary file had
+    cannot send the export into another file: the temporary file is always a new one."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    out = shared / f"ev{suffix}"
+    for name in (f".{out.name}.tmp", f".{out.name}.{os.getpid()}.tmp"):
+        (shared / name).symlink_to(victim)
+    code, _, err = run(*_events_args(out))
+    assert code == 0, err
+    assert victim.read_text() == "precious"
+    assert out.is_file() and not out.is_symlink()
+    assert out.stat().st_size > 0
+
+
+def test_write_atomic_never_writes_through_a_planted_link(tmp_path: Path) -> None:
+    """Every JSON file of a report folder (summary.json, manifest.json, index.json, the
+    post records) is written this way."""
+    from torinvest.paths import write_atomic
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    out = tmp_path / "summary.json"
+    (tmp_path / f".{out.name}.{os.getpid()}.tmp").symlink_to(victim)
+    write_atomic(out, b"{}\n")
+    assert victim.read_text() == "precious"
+    assert out.read_bytes() == b"{}\n" and not out.is_symlink()
 
 
 def _hostile_events() -> pd.DataFrame:

@@ -94,7 +94,7 @@ def test_a_second_run_into_a_folder_another_process_holds_is_refused(tmp_path: P
     )  # fmt: skip
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
-        code, stdout, stderr = _investigate(F2, out, tmp_path)
+        code, stdout, stderr = _investigate(F1, out, tmp_path)  # the same finding again
     finally:
         holder.communicate("")
     assert code == 1 and stdout == ""

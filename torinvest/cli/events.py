@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, TextIO
 
 from torinvest.aws import Aws, parse_regions
@@ -105,8 +106,6 @@ def _check_events_usage(args: argparse.Namespace, logs: Sequence[str]) -> None:
 
 
 def cmd_events(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from torinvest.events import load_activity
-
     logs = list(args.logs)
     if args.case:
         logs.insert(0, str(Case.open(args.case).require("cloudtrail")))
@@ -119,7 +118,37 @@ def cmd_events(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     aws = aws_from_args(args)  # the credentials named: S3, Athena and LookupEvents use them
     if args.print_sql:
         return _print_sql(args, engine, logs, regions, aws, out)
-    check_output(args.out)  # an unwritable --out fails now, not after the whole load
+    target = check_output(args.out)  # an unwritable --out fails now, not after the whole load
+    try:
+        return _load_and_write(args, engine, logs, regions, aws, out, err)
+    except BaseException:  # an error, a bug, Ctrl-C: whatever stopped it
+        _say_not_written(target, err)
+        raise
+
+
+def _say_not_written(target: Path, err: TextIO) -> None:
+    """A run that failed leaves an earlier export under ``--out`` as it was: said, so that it
+    is not read as this run's result."""
+    if target.exists():
+        print(
+            f"torinvest: note: {term_safe(target)} was not written: the file there is an "
+            "earlier export, not this run's",
+            file=err,
+        )
+
+
+def _load_and_write(
+    args: argparse.Namespace,
+    engine: EngineOptions,
+    logs: Sequence[str],
+    regions: Sequence[str] | None,
+    aws: Aws,
+    out: TextIO,
+    err: TextIO,
+) -> int:
+    """Load the activity and write ``--out`` (:func:`cmd_events` once the options are checked)."""
+    from torinvest.events import load_activity
+
     activity = load_activity(
         engine=engine,
         logs=logs,

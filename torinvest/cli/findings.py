@@ -23,7 +23,7 @@ from torinvest.cli.args import (
 )
 from torinvest.cli.output import print_issues
 from torinvest.errors import DataIssue
-from torinvest.safety import term_safe
+from torinvest.safety import json_inert, term_safe
 
 if TYPE_CHECKING:  # the findings package is imported when a command reads findings
     from torinvest.findings import Finding, FindingsResult, KeyLocation
@@ -254,7 +254,8 @@ def cmd_findings(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     result = load_findings(args)
     records, problems = located_records(result)
     if args.json:
-        out.write(orjson.dumps(records, option=orjson.OPT_INDENT_2).decode() + "\n")
+        # C1 controls, bidi and zero-width characters as \\u escapes: inert on the terminal
+        out.write(json_inert(orjson.dumps(records, option=orjson.OPT_INDENT_2).decode()) + "\n")
     else:
         out.write(format_table(records, partial=bool(result.gap())) + "\n")
     print_notes(result, problems, err)

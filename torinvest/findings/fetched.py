@@ -25,6 +25,7 @@ from torinvest.findings.checks import sanitize
 from torinvest.findings.records import Finding, FindingsResult
 from torinvest.findings.shapes import camelize
 from torinvest.paths import write_atomic
+from torinvest.safety import json_inert_bytes
 from torinvest.schema import iso_utc
 
 #: The ``format`` of a fetched-findings file.
@@ -67,7 +68,7 @@ def write_fetched(result: FindingsResult, path: Path) -> Path:
     Raises OSError (the caller names the file) and ValueError for a result that did not come
     from GuardDuty."""
     doc = {**_content(result), "fetched_at": iso_utc(pd.Timestamp.now(tz="UTC"))}
-    write_atomic(path, orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
+    write_atomic(path, json_inert_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2)) + b"\n")
     return path
 
 

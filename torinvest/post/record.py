@@ -44,6 +44,7 @@ import pandas as pd
 from torinvest import __version__
 from torinvest.paths import held_lock, write_atomic
 from torinvest.post.base import PostFile, PostRefusedError
+from torinvest.safety import json_inert_bytes
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +113,10 @@ class PostsFile:
     def save(self) -> None:
         """Write atomically; an OSError becomes :class:`PostRefusedError` naming the file."""
         try:
-            write_atomic(self.path, orjson.dumps(self.doc, option=orjson.OPT_INDENT_2) + b"\n")
+            write_atomic(
+                self.path,
+                json_inert_bytes(orjson.dumps(self.doc, option=orjson.OPT_INDENT_2)) + b"\n",
+            )
         except OSError as e:
             raise PostRefusedError(
                 f"cannot write the posting record {self.path}: {e.strerror or e}",

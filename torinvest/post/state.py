@@ -56,7 +56,7 @@ from torinvest.post.record import now_iso
 from torinvest.post.templates import canonical
 from torinvest.report import MANIFEST, folder_state
 from torinvest.report.batch import report_issues
-from torinvest.safety import term_safe
+from torinvest.safety import json_inert_bytes, term_safe
 from torinvest.schema import utc_timestamp
 
 log = logging.getLogger(__name__)
@@ -244,7 +244,10 @@ class RunState:
 
     def save(self) -> None:
         try:
-            write_atomic(self.path, orjson.dumps(self.doc, option=orjson.OPT_INDENT_2) + b"\n")
+            write_atomic(
+                self.path,
+                json_inert_bytes(orjson.dumps(self.doc, option=orjson.OPT_INDENT_2)) + b"\n",
+            )
         except OSError as e:
             raise InputError(
                 f"cannot write the state file {self.path}: {e.strerror or e}",

@@ -32,7 +32,7 @@ from torinvest.report.folders import (
 from torinvest.report.page import INDEX_CSP
 from torinvest.report.parameters import RunOptions, run_sources
 from torinvest.report.run import run_report
-from torinvest.safety import html_text, option, term_safe
+from torinvest.safety import html_text, json_inert_bytes, option, term_safe
 
 
 # --------------------------------------------------------------------------------------------
@@ -389,7 +389,9 @@ def write_index(
         "data_issues": [i.to_dict() for i in issues],
     }
     index_json = root / INDEX_JSON
-    _write_index_file(index_json, orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
+    _write_index_file(
+        index_json, json_inert_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2)) + b"\n"
+    )
     rows = []
     for e in entries:
         link = f'<a href="{html_text(e.report["html"])}">report</a>' if "html" in e.report else ""

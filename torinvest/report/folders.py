@@ -17,6 +17,7 @@ import pandas as pd
 from torinvest import __version__
 from torinvest.errors import InputError, ReportError
 from torinvest.paths import held_lock, write_atomic
+from torinvest.safety import term_safe
 
 #: The report files besides report.ipynb/html and summary.json.
 EVENTS_CSV = "events.csv"
@@ -76,6 +77,36 @@ def check_folder(path: Path) -> None:
     finally:
         with contextlib.suppress(OSError):
             probe.unlink()
+
+
+def report_of(path: Path) -> str | None:
+    """The finding whose report ``path`` holds, by its manifest, else its ``summary.json`` (or
+    the failed run's): None when it holds none (or none can be read)."""
+    for name, read in (
+        (MANIFEST, lambda d: d.get("finding_id")),
+        ("summary.json", lambda d: (d.get("finding") or {}).get("id")),
+        (FAILED_SUMMARY, lambda d: (d.get("finding") or {}).get("id")),
+    ):
+        try:
+            doc = orjson.loads((path / name).read_bytes())
+            found = read(doc) if isinstance(doc, dict) else None
+        except (OSError, orjson.JSONDecodeError, AttributeError):
+            continue
+        if isinstance(found, str) and found:
+            return found
+    return None
+
+
+def check_same_finding(path: Path, finding_id: str) -> None:
+    """Refuse (:class:`InputError`) to run ``finding_id``'s report into a folder that holds
+    another finding's: the run would replace that report (and its CSVs) without a word."""
+    other = report_of(path)
+    if other is not None and other != finding_id:
+        raise InputError(
+            f"--out {path} holds the report of finding {term_safe(other)}: a report of "
+            f"{finding_id} there would replace it",
+            hint="choose another --out (one folder per finding), or remove that folder first",
+        )
 
 
 class FolderBusyError(ReportError):

@@ -17,7 +17,7 @@ from torinvest.investigation import (
     outputs,
 )
 from torinvest.options import NUMBER_RANGES, RunOptions, check_number
-from torinvest.report.folders import check_folder, hold
+from torinvest.report.folders import check_folder, check_same_finding, hold
 from torinvest.verdict import check_status, default_ledger_path, make_verdict
 
 #: The notebooks torinvest runs (``notebooks/<name>.ipynb``).
@@ -71,6 +71,7 @@ def check_run(
     check_template(INVESTIGATE_NOTEBOOK)  # a broken or used template must not change this run
     fetched = check_finding(finding_id, options) if finding else None
     path = Path(out).expanduser().resolve()
+    check_same_finding(path, finding_id)
     check_folder(path)
     with hold(path):  # another run holds it: refused now, before "investigating …" is said
         pass

@@ -18,6 +18,7 @@ from torinvest.investigation import DERIVED_SEARCH_STATUSES, Investigation
 from torinvest.investigation import summary as _summary
 from torinvest.pivot import SUMMARY_PROPERTIES as PIVOT_SUMMARY
 from torinvest.report.folders import EVENTS_CSV, PER_IP_CSV, _write_bytes
+from torinvest.safety import json_inert_bytes
 from torinvest.verdict import STATUSES, read_ledger
 
 # --------------------------------------------------------------------------------------------
@@ -226,7 +227,7 @@ def write_summary(
         return None
     data = check_summary_data(summary_data(inv, verdict, findings=findings))
     p = Path(path)
-    _write_bytes(p, orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
+    _write_bytes(p, json_inert_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2)) + b"\n")
     return p
 
 
@@ -244,8 +245,14 @@ def check_summary(path: Path) -> dict[str, Any]:
     return check_summary_data(data)
 
 
+#: Columns ``events.csv`` adds after the events table's: what identifies a call in CloudTrail
+#: and says who made it and why it failed (the table leaves them out for width).
+EVENTS_CSV_EXTRA: tuple[str, ...] = ("event_id", "error_message", "user_name", "arn")
+
+
 def export_tables(inv: Investigation, folder: str | Path | None) -> dict[str, Path | None]:
-    """``events.csv`` and ``per_ip.csv`` in ``folder`` (the columns the report's tables show),
+    """``events.csv`` and ``per_ip.csv`` in ``folder`` (the columns the report's tables show;
+    ``events.csv`` also :data:`EVENTS_CSV_EXTRA`),
     written as every export is (:mod:`torinvest.export`: empty cells for missing values, times
     ISO 8601 UTC with ``Z``, true/false, formula-safe text); nothing when ``folder`` is empty."""
     from torinvest import display
@@ -254,7 +261,8 @@ def export_tables(inv: Investigation, folder: str | Path | None) -> dict[str, Pa
     if not folder:
         return {EVENTS_CSV: None, PER_IP_CSV: None}
     base = Path(folder)
-    events = inv.events[[c for c in display.EVENT_COLUMNS if c in inv.events.columns]]
+    columns = (*display.EVENT_COLUMNS, *EVENTS_CSV_EXTRA)
+    events = inv.events[[c for c in columns if c in inv.events.columns]]
     per_ip = inv.per_ip[[c for c in display.PER_IP_SHOWN if c in inv.per_ip.columns]]
     return {
         EVENTS_CSV: write_frame(events, base / EVENTS_CSV),
