@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import compress
-from operator import attrgetter
 from typing import Any
 
 import msgspec
@@ -53,7 +52,7 @@ class _Identity(msgspec.Struct, gc=False):
     sessionContext: _Context | None = None
 
 
-class _Record(msgspec.Struct, gc=False):
+class _Record(msgspec.Struct, gc=False, kw_only=True):
     eventTime: str | None = None
     timestamp: str | None = msgspec.field(name="@timestamp", default=None)
     eventID: str | None = None
@@ -70,7 +69,7 @@ class _Record(msgspec.Struct, gc=False):
     userIdentity: _Identity | None = None
     requestParameters: msgspec.Raw = _ABSENT
     responseElements: msgspec.Raw = _ABSENT
-    eventVersion: msgspec.Raw = _ABSENT
+    eventVersion: msgspec.Raw  # required: an entry without it is not a log record
 
 
 class _LogFile(msgspec.Struct, gc=False):
@@ -84,7 +83,6 @@ _NO_IDENTITY = _Identity()
 _CODES = pa.dictionary(pa.int32(), _STR)
 _FIELD_TYPES = (_STR, _STR, _STR, *[_CODES] * 6, _STR, pa.bool_(), _CODES, _CODES)
 _IDENTITY_TYPES = (_CODES, _CODES, _STR, _STR, _STR, _CODES)
-_EVENT_VERSION = attrgetter("eventVersion")
 #: JSON text exactly as ``orjson.dumps`` writes it: no whitespace, orjson's escapes only, and
 #: integers it reads back as integers. A raw value matching this is the text re-serializing it
 #: gives; other raw values (floats, ``\/``, ``\u00e9``, spaces…) are re-serialized.
@@ -114,13 +112,10 @@ def log_file_records(data: bytes) -> list[_Record] | None:
     or None when :func:`log_file_table` would return None for the file's shape or types."""
     if not data.isascii() and not is_utf8(data):
         return None  # orjson refuses invalid UTF-8 anywhere, msgspec only in what it reads
-    try:
-        recs = _LOG_FILE.decode(data).Records
+    try:  # an entry without eventVersion is not a log record: the general path tells them apart
+        return _LOG_FILE.decode(data).Records
     except (msgspec.DecodeError, RecursionError):
         return None
-    if not all(map(_EVENT_VERSION, recs)):
-        return None  # not every entry is a log record: the general path tells them apart
-    return recs
 
 
 def log_records_table(
