@@ -79,7 +79,7 @@ def read_batch(batch: Sequence[tuple[int, str, bytes | None]], options: ReadOpti
             data, bad = repair_utf8(data)
             read = _table_of
             if not options.keys and not options.ips and not bad and _RECORDS_KEY.match(data):
-                recs = log_file_records(data)
+                recs = log_file_records(data, valid_utf8=True)  # repair_utf8 made it so
                 if recs is not None:  # a whole log file: into the group
                     if recs:
                         matched += 1

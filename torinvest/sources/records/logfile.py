@@ -107,10 +107,11 @@ def log_file_table(data: bytes, *, source: str, origin: str) -> pa.Table | None:
     return log_records_table(recs, source=source, origin=origin)
 
 
-def log_file_records(data: bytes) -> list[_Record] | None:
+def log_file_records(data: bytes, *, valid_utf8: bool = False) -> list[_Record] | None:
     """The records of one log file as typed views (:func:`log_records_table` makes the piece),
-    or None when :func:`log_file_table` would return None for the file's shape or types."""
-    if not data.isascii() and not is_utf8(data):
+    or None when :func:`log_file_table` would return None for the file's shape or types.
+    ``valid_utf8``: the caller has checked that ``data`` is UTF-8 (``repair_utf8``)."""
+    if not valid_utf8 and not data.isascii() and not is_utf8(data):
         return None  # orjson refuses invalid UTF-8 anywhere, msgspec only in what it reads
     try:  # an entry without eventVersion is not a log record: the general path tells them apart
         return _LOG_FILE.decode(data).Records
