@@ -335,7 +335,14 @@ def _python_columns(recs: Sequence[Mapping[str, Any]]) -> list[pa.Array]:
 
 def _no_empty(arr: pa.Array) -> pa.Array:
     """ "" → null (CloudTrail writes "" for some absent values, e.g. accessKeyId)."""
-    if arr.null_count == len(arr) or pc.min(pc.binary_length(arr)).as_py() != 0:
+    nulls = arr.null_count
+    if nulls == len(arr):
+        return arr
+    if not nulls and arr.type == _STR:  # no nulls: the lengths from the offsets
+        offsets = np.frombuffer(arr.buffers()[1], np.int64, len(arr) + 1, arr.offset * 8)
+        if int((offsets[1:] - offsets[:-1]).min()):
+            return arr
+    elif pc.min(pc.binary_length(arr)).as_py() != 0:
         return arr
     return pc.if_else(pc.equal(arr, ""), pa.scalar(None, arr.type), arr)
 
@@ -360,7 +367,7 @@ def _empty_at(words: pa.Array) -> int:
     if not n:
         return -1
     offsets = np.frombuffer(words.buffers()[1], np.int64, n + 1, words.offset * 8)
-    lengths = np.diff(offsets)
+    lengths = offsets[1:] - offsets[:-1]
     first = int(lengths.argmin())
     return first if lengths[first] == 0 else -1
 
