@@ -43,7 +43,7 @@ SPILL_ROOT = "/dev/shm"  # noqa: S108 - a private folder is made in it (mkdtemp)
 
 
 #: Records of consecutive log files made into one piece at a time (:class:`_LogGroup`): enough
-#: that the fixed cost of a piece (about 1 ms) vanishes for small files, few enough that the
+#: that the fixed cost of a piece (about 0.75 ms) vanishes for small files, few enough that the
 #: parsed records stay in the CPU's caches.
 GROUP_RECORDS = 1024
 
