@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import compress
-from operator import attrgetter
 from typing import Any
 
 import msgspec
@@ -53,7 +52,7 @@ class _Identity(msgspec.Struct, gc=False):
     sessionContext: _Context | None = None
 
 
-class _Record(msgspec.Struct, gc=False):
+class _Record(msgspec.Struct, gc=False, kw_only=True):
     eventTime: str | None = None
     timestamp: str | None = msgspec.field(name="@timestamp", default=None)
     eventID: str | None = None
@@ -70,7 +69,7 @@ class _Record(msgspec.Struct, gc=False):
     userIdentity: _Identity | None = None
     requestParameters: msgspec.Raw = _ABSENT
     responseElements: msgspec.Raw = _ABSENT
-    eventVersion: msgspec.Raw = _ABSENT
+    eventVersion: msgspec.Raw  # required: an entry without it is not a log record
 
 
 class _LogFile(msgspec.Struct, gc=False):
@@ -84,7 +83,6 @@ _NO_IDENTITY = _Identity()
 _CODES = pa.dictionary(pa.int32(), _STR)
 _FIELD_TYPES = (_STR, _STR, _STR, *[_CODES] * 6, _STR, pa.bool_(), _CODES, _CODES)
 _IDENTITY_TYPES = (_CODES, _CODES, _STR, _STR, _STR, _CODES)
-_EVENT_VERSION = attrgetter("eventVersion")
 #: JSON text exactly as ``orjson.dumps`` writes it: no whitespace, orjson's escapes only, and
 #: integers it reads back as integers. A raw value matching this is the text re-serializing it
 #: gives; other raw values (floats, ``\/``, ``\u00e9``, spaces…) are re-serialized.
@@ -109,18 +107,16 @@ def log_file_table(data: bytes, *, source: str, origin: str) -> pa.Table | None:
     return log_records_table(recs, source=source, origin=origin)
 
 
-def log_file_records(data: bytes) -> list[_Record] | None:
+def log_file_records(data: bytes, *, valid_utf8: bool = False) -> list[_Record] | None:
     """The records of one log file as typed views (:func:`log_records_table` makes the piece),
-    or None when :func:`log_file_table` would return None for the file's shape or types."""
-    if not data.isascii() and not is_utf8(data):
+    or None when :func:`log_file_table` would return None for the file's shape or types.
+    ``valid_utf8``: the caller has checked that ``data`` is UTF-8 (``repair_utf8``)."""
+    if not valid_utf8 and not data.isascii() and not is_utf8(data):
         return None  # orjson refuses invalid UTF-8 anywhere, msgspec only in what it reads
-    try:
-        recs = _LOG_FILE.decode(data).Records
+    try:  # an entry without eventVersion is not a log record: the general path tells them apart
+        return _LOG_FILE.decode(data).Records
     except (msgspec.DecodeError, RecursionError):
         return None
-    if not all(map(_EVENT_VERSION, recs)):
-        return None  # not every entry is a log record: the general path tells them apart
-    return recs
 
 
 def log_records_table(
@@ -145,8 +141,10 @@ def log_records_table(
         None if c is None or c.attributes is None else c.attributes.mfaAuthenticated
         for c in contexts
     ]
-    request_texts = _raw_json_texts(request)
-    response_texts = _raw_json_texts(response)
+    request_blob, response_blob = b"".join(request), b"".join(response)
+    request_plain, response_plain = _are_orjson_texts(request_blob, response_blob)
+    request_texts = _raw_json_texts(request, request_blob, plain=request_plain)
+    response_texts = _raw_json_texts(response, response_blob, plain=response_plain)
     if request_texts is None or response_texts is None:
         return None
     arrays = _record_columns(
@@ -172,15 +170,16 @@ def is_utf8(data: bytes) -> bool:
     return True
 
 
-def _raw_json_texts(raws: Sequence[msgspec.Raw]) -> pa.Array | None:
-    """The column :func:`_json_texts` makes, from the raw JSON of each value (absent: empty).
+def _raw_json_texts(raws: Sequence[msgspec.Raw], blob: bytes, *, plain: bool) -> pa.Array | None:
+    """The column :func:`_json_texts` makes, from the raw JSON of each value (absent: empty);
+    ``blob`` is the values joined, ``plain`` whether it is all as orjson writes it
+    (:func:`_are_orjson_texts`).
 
     Raw texts already written as orjson writes them are kept as they are; the others are
     re-serialized. None when one of them does not parse (the general path reports the file).
     """
     n = len(raws)
     lengths = np.fromiter(map(len, raws), dtype=np.int64, count=n)
-    blob = b"".join(raws)
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     # null (the only 4-byte JSON value starting with "n") and absent values are NA
@@ -188,7 +187,7 @@ def _raw_json_texts(raws: Sequence[msgspec.Raw]) -> pa.Array | None:
     null = lengths == 0
     null[four[np.frombuffer(blob, dtype=np.uint8)[offsets[four]] == ord("n")]] = True
     items: Sequence[Any] = raws
-    if not _is_orjson_text(blob):  # some values are not: find them, re-serialize them
+    if not plain:  # some values are not: find them, re-serialize them
         text = pa.Array.from_buffers(_STR, n, [None, pa.py_buffer(offsets), pa.py_buffer(blob)])
         odd = ~pc.match_substring_regex(text, _ORJSON_TEXT).to_numpy(zero_copy_only=False)
         items = list(raws)
@@ -216,11 +215,13 @@ def _raw_json_texts(raws: Sequence[msgspec.Raw]) -> pa.Array | None:
     )
 
 
-def _is_orjson_text(blob: bytes) -> bool:
-    """Whether the JSON values in ``blob`` (written one after another) are all as orjson writes
-    them. One pass over the whole blob: only two numbers can run together across values, and
-    the pattern never accepts them together where it would reject one of them alone."""
+def _are_orjson_texts(*blobs: bytes) -> list[bool]:
+    """Whether the JSON values in each blob (written one after another) are all as orjson
+    writes them. One pass over each whole blob: only two numbers can run together across
+    values, and the pattern never accepts them together where it would reject one of them
+    alone. One call for all the blobs: Arrow compiles the pattern at each call (40 µs)."""
+    ends = np.cumsum([0, *map(len, blobs)], dtype=np.int64)
     whole = pa.Array.from_buffers(
-        _STR, 1, [None, pa.py_buffer(np.array([0, len(blob)], dtype=np.int64)), pa.py_buffer(blob)]
+        _STR, len(blobs), [None, pa.py_buffer(ends), pa.py_buffer(b"".join(blobs))]
     )
-    return bool(pc.match_substring_regex(whole, _ORJSON_TEXT)[0].as_py())
+    return pc.match_substring_regex(whole, _ORJSON_TEXT).to_pylist()
