@@ -12,8 +12,12 @@ import re
 import unicodedata
 
 #: Characters that can hide or reorder text: bidi embeddings, overrides, isolates and marks,
-#: zero-width and invisible format characters, line and paragraph separators.
-_INVISIBLE = "\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u2069\ufeff"
+#: zero-width and invisible format characters (the soft hyphen, interlinear annotation marks,
+#: the tag characters U+E0000–E007F that spell hidden ASCII), line and paragraph separators.
+_INVISIBLE = (
+    "\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u2069\ufeff"
+    "\ufff9-\ufffb\U000e0000-\U000e007f"
+)
 #: Every character a terminal or a page must show escaped: C0 (but tab and newline) and C1
 #: controls (ESC, BEL, NEL…), and :data:`_INVISIBLE`.
 _CONTROL = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{_INVISIBLE}]")
@@ -80,7 +84,17 @@ def json_inert(text: str) -> str:
     ``\\uXXXX`` escapes: ``cat`` or ``less`` of the file, or the JSON printed on a terminal,
     shows them inert, and a JSON reader decodes the very same text (an escape means the same
     character). Such characters can only be inside JSON strings, so nothing else changes."""
-    return _JSON_RAW_UNSEEN.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return _JSON_RAW_UNSEEN.sub(lambda m: _json_escape(m.group()), text)
+
+
+def _json_escape(ch: str) -> str:
+    """``ch`` as a JSON escape: ``\\uXXXX``, or the UTF-16 surrogate pair JSON writes a
+    character past U+FFFF as (a tag character: ``\\udb40\\udc41``)."""
+    code = ord(ch)
+    if code <= 0xFFFF:
+        return f"\\u{code:04x}"
+    code -= 0x10000
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
 
 
 def json_inert_bytes(data: bytes) -> bytes:

@@ -689,11 +689,14 @@ UNSEEN_TEXT = [
     "del\x7f",
     "\x1b]8;;http://evil\x1b\\click\x1b]8;;\x1b\\",  # an OSC 8 hyperlink
     "bom\ufeff",
+    "tag\U000e0069\U000e0067\U000e006e\U000e006f\U000e0072\U000e0065 hidden",  # tags: "ignore"
+    "soft\u00adhyphen\ufff9annotated\ufffb",
 ]
 #: What must not be raw in a JSON file or JSON printed on a terminal (C0 controls besides the
 #: newline between lines, DEL, C1 controls, bidi, zero-width and separator characters).
 RAW_UNSEEN = re.compile(
-    "[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]"
+    "[\x00-\x09\x0b-\x1f\x7f-\x9f\u00ad\u061c\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff"
+    "\ufff9-\ufffb\U000e0000-\U000e007f]"
 )
 
 
@@ -1031,3 +1034,14 @@ def test_reports_and_posts_flag_a_malformed_ledger_verdict_never_follow_it(
     summary["finding"]["id"] = fid
     answer = build_answer(summary, verdict.read_ledger(ledger)[0])
     assert answer.verdict["status"] == "pending" and answer.workflow is None
+
+
+@pytest.mark.parametrize("text", UNSEEN_TEXT)
+def test_terminal_and_page_text_show_every_unseen_character_escaped(text: str) -> None:
+    """The tag characters (U+E0000–E007F: invisible letters a reader never sees but a program
+    reads), the soft hyphen and interlinear annotation marks are shown escaped like bidi
+    overrides, in the terminal and on a page, as in the exports above."""
+    from torinvest.safety import html_text, term_safe
+
+    for shown in (term_safe(text), html_text(text), visible_text(text)):
+        assert RAW_UNSEEN.findall(shown) == [], shown
