@@ -93,6 +93,10 @@ def test_one_failing_region_does_not_stop_the_others(fake_aws: FakeAws, aws: Aws
     assert "opt-in region" in problems["guardduty:ap-east-1"]
     assert "could not reach" in problems["guardduty:sa-east-1"]
     assert "no detector" in problems["guardduty:eu-central-1"]
+    # an administrator's view: a member's own detector there is not seen, and that is said
+    assert (
+        "member account that enabled GuardDuty there itself" in problems["guardduty:eu-central-1"]
+    )
 
 
 def test_a_list_findings_token_that_repeats_is_named_and_the_others_kept(

@@ -100,7 +100,10 @@ def fetch_region(
         if not detectors:
             raise NotEnabledError(
                 f"GuardDuty has no detector in {region}",
-                hint="GuardDuty is not enabled in this region; nothing to search there",
+                hint="GuardDuty is not enabled in this region for the account whose "
+                "credentials searched: nothing of its own to search there (a member account "
+                "that enabled GuardDuty there itself is seen only with that account's "
+                "credentials, or once the administrator enables it there too)",
                 service="guardduty",
                 region=region,
                 operation=op,
