@@ -888,3 +888,41 @@ def test_an_account_id_that_is_not_one_never_leaves_the_cache_folder(
         expected_ids(SUSPECT) & {r["eventID"] for r in RECORDS if r["awsRegion"] == "us-east-1"}
     )
     assert not (tmp_path / "escaped").exists() and not list(tmp_path.rglob("manifest.json"))
+
+
+def test_a_partial_cloudtrail_event_is_filled_and_another_keys_is_left_out(
+    trail: FakeAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A CloudTrailEvent that is a JSON object without eventTime/eventID (``{}``) is filled
+    from the fields LookupEvents lists beside it (time, ID, name, source, key) and named; one
+    recorded with another access key than the one looked up is left out of the key's events
+    and named. Neither window is cached: a re-run pulls and names them again."""
+    monkeypatch.setenv("TORINVEST_CACHE", str(tmp_path / "cache"))
+    now = pd.Timestamp.now(tz="UTC")
+    trail.reset()
+    trail.set_lookup_rate(None)
+    region = trail.cloudtrail("us-east-1")
+    region.add_records(recent_records(60, now))
+    events = [e for _, _, e in region._events]
+    events[0]["CloudTrailEvent"] = "{}"
+    partial = json.loads(events[1]["CloudTrailEvent"])
+    del partial["eventTime"], partial["eventID"]
+    events[1]["CloudTrailEvent"] = json.dumps(partial)
+    other = json.loads(events[2]["CloudTrailEvent"])
+    other["userIdentity"]["accessKeyId"] = "AKIAOTHERKEY00000000"
+    events[2]["CloudTrailEvent"] = json.dumps(other)
+    filled, foreign = [e["EventId"] for e in events[:2]], events[2]["EventId"]
+    for _ in range(2):
+        code, said, err, rows = cli_events(tmp_path, now)
+        assert code == 0, err
+        assert said.startswith("59 events"), said
+        assert len(rows) == 59 and foreign not in set(rows["event_id"])
+        kept = rows.set_index("event_id").loc[filled]
+        assert kept["event_time"].notna().all() and (kept["access_key_id"] == SUSPECT).all()
+        assert list(kept["event_name"]) == [e["EventName"] for e in events[:2]]
+        assert kept.loc[filled[1], "source_ip"] == partial["sourceIPAddress"]  # the rest kept
+        text = " ".join(err.split())
+        assert "2 event(s) LookupEvents returned with a CloudTrailEvent lacking fields" in text
+        assert all(f in text for f in filled) and "no eventTime, eventID" in text
+        assert f"names another access key ({foreign} " in text
+        assert "AKIAOTHERKEY00000000" in text and "left out" in text

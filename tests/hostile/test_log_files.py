@@ -275,6 +275,13 @@ def _bad_utf8(folder: Path) -> Path:
     return write(folder / "bad-utf8.json.gz", data, gz=True)
 
 
+def _lone_surrogate(folder: Path) -> Path:
+    recs = copy.deepcopy(OTHER)
+    recs[1]["requestParameters"] = {"bucketName": "LONE-HERE"}
+    data = compact(recs).replace(b"LONE-HERE", b"\\ud800lone")
+    return write(folder / "lone-surrogate.json.gz", data, gz=True)
+
+
 def _bad_entries(folder: Path) -> Path:
     return write(folder / "entries.json.gz", compact([*OTHER[:4], 5, "x"]), gz=True)
 
@@ -297,6 +304,11 @@ FILE_STATES = {
         "1 read with issues: 1 damaged (its whole records loaded)",
     ),
     "bad-utf8": (_bad_utf8, "issues", "1 read with issues: 1 with invalid UTF-8 replaced"),
+    "lone-surrogate": (
+        _lone_surrogate,
+        "issues",
+        "1 read with issues: 1 with lone surrogate escapes replaced",
+    ),
     "bad-entries": (_bad_entries, "issues", "1 read with issues: 1 with entries that are not"),
     "bad-json-line": (_bad_json_line, "issues", "1 read with issues: 1 with bad JSON lines"),
 }
@@ -411,6 +423,51 @@ def test_invalid_utf8_is_replaced_flagged_and_the_record_kept(
     assert_loaded(result, of_key(GOOD, key) | of_key(recs, key))
     row = result.frame[result.frame["event_id"] == target["eventID"]].iloc[0]
     assert row["user_agent"].startswith("curl/\ufffd") and row["access_key_id"] == SUSPECT
+
+
+#: Each lone surrogate escape (→ U+FFFD), beside a pair and an escaped backslash that stay.
+LONE = {
+    b"\\ud800lone": "\ufffdlone",  # a high half followed by text
+    b"x\\udc00": "x\ufffd",  # a low half alone
+    b"\\udbff\\ud800": "\ufffd\ufffd",  # two high halves
+    b"\\ud83d\\ude00 \\\\ud800": "\U0001f600 \\ud800",  # a pair, a backslash: as written
+}
+
+
+@pytest.mark.parametrize("shape", ["log-file", "json-lines"])
+@KEYS
+def test_lone_surrogate_escapes_are_replaced_flagged_and_the_records_kept(
+    tmp_path: Path, workers: int, key: str | None, shape: str
+) -> None:
+    """``"\\ud800"`` is legal JSON text that no Unicode text holds (orjson and msgspec refuse
+    it): the records are kept, the lone halves replaced with U+FFFD and named in one issue."""
+    folder = good_folder(tmp_path)
+    recs = copy.deepcopy(OTHER)
+    targets = [r for r in recs if r["userIdentity"].get("accessKeyId") == SUSPECT][: len(LONE)]
+    for i, target in enumerate(targets):
+        target["requestParameters"] = {"bucketName": f"LONE-{i}"}
+    if shape == "log-file":
+        data, name = compact(recs), "lone.json.gz"
+    else:
+        data = b"\n".join(json.dumps(r, separators=(",", ":")).encode() for r in recs)
+        name = "lone.jsonl"
+    for i, raw in enumerate(LONE):
+        data = data.replace(f"LONE-{i}".encode(), raw)
+    bad = write(folder / name, data, gz=shape == "log-file")
+    result = read(folder, key, workers)
+    problem = issue_of(result, bad)
+    assert re.search(
+        r"^4 escape\(s\) of a lone UTF-16 surrogate .* replaced with U\+FFFD: the record\(s\) ",
+        problem,
+    ), problem
+    assert (
+        all(t["eventID"] in problem for t in targets[:3]) and targets[3]["eventID"] not in problem
+    )
+    assert len(result.issues) == 1
+    assert_loaded(result, of_key(GOOD, key) | of_key(recs, key))
+    texts = result.frame.set_index("event_id")["request_parameters"]
+    for target, text in zip(targets, LONE.values(), strict=True):
+        assert json.loads(texts[target["eventID"]]) == {"bucketName": text}
 
 
 @KEYS

@@ -5,6 +5,7 @@ results, text results read back as DuckDB's.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -501,3 +502,52 @@ def test_days_the_table_holds_nothing_are_an_issue_not_read_and_empty(fake_aws: 
         "window's 3 UTC day(s))"
     )
     assert "were not read" in issue.problem and "projection.date.range" in issue.problem
+
+
+@pytest.mark.parametrize(
+    ("reason", "what"),
+    [
+        (
+            "HIVE_CURSOR_ERROR: Row is not a valid JSON Object - JSONException: A JSONObject "
+            "text must end with '}' at 2 [character 3 line 1]",
+            "is not valid JSON",
+        ),
+        ("HIVE_CURSOR_ERROR: Unexpected end of input stream", "cannot be read"),
+    ],
+    ids=["not-json", "unreadable"],
+)
+def test_a_damaged_file_in_the_tables_location_says_what_it_is_and_what_to_do(
+    fake_athena: AthenaRegion, tmp_path: Path, reason: str, what: str
+) -> None:
+    """One malformed object under the table's LOCATION fails every Athena query: `events`
+    exits 1 with Athena's reason, the cause in words, and how to read the rest of the logs
+    (DuckDB or the file loader over that location skip the file and report it) or find it."""
+    import io
+
+    from torinvest.cli import main
+
+    fake_athena.add_failure(reason, error_type=100008)
+    argv = [
+        "events", "--engine", "athena", "--athena-database", "security", "--access-key", SUSPECT,
+        "--start", START, "--end", END, "--out", str(tmp_path / "e.parquet"),
+    ]  # fmt: skip
+    out, err = io.StringIO(), io.StringIO()
+    code = main(argv, out=out, err=err)
+    text = " ".join(err.getvalue().split())
+    assert code == 1 and "Traceback" not in text, text
+    (failed,) = fake_athena.executions
+    assert f"Athena query {failed.query_id} failed: {reason}" in text
+    assert f"a log file in the location of the Athena table security.cloudtrail_logs {what}" in text
+    assert "SHOW CREATE TABLE security.cloudtrail_logs" in text
+    assert "--engine duckdb --logs s3://" in text and "they report the damaged file" in text
+    assert f"open query {failed.query_id} in the Athena console" in text
+    assert not (tmp_path / "e.parquet").exists()
+
+
+def test_a_query_error_keeps_the_table_advice(fake_athena: AthenaRegion) -> None:
+    """An error of the query or the table (not of a file in it) is not said to be a file's."""
+    fake_athena.add_failure("TABLE_NOT_FOUND: line 8:8: Table 'x' does not exist")
+    engine = AthenaEngine(database="security", sleep=lambda _: None)
+    with pytest.raises(AwsError) as raised:
+        engine.execute("SELECT 1")
+    assert "log file" not in str(raised.value) and "athena_ddl" in (raised.value.hint or "")

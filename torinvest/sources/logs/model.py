@@ -265,6 +265,7 @@ _KINDS: tuple[tuple[str, str], ...] = (
     ("limit for one log file", "over the size limit (--max-file-mb)"),  # too_large()
     ("without a usable eventTime", "with records without a usable time"),
     ("invalid UTF-8", "with invalid UTF-8 replaced"),
+    ("of a lone UTF-16 surrogate", "with lone surrogate escapes replaced"),
     ("whole record(s) in it were loaded", "damaged (its whole records loaded)"),
     ("entries are not CloudTrail records", "with entries that are not records"),
     ("have no parsable CloudTrailEvent", "with entries that are not records"),

@@ -63,6 +63,17 @@ class RegionPull:
     issue: DataIssue | None = None
     #: events whose CloudTrailEvent was unusable (kept from LookupEvents' own fields), named
     unusable: list[str] = field(default_factory=list)
+    #: events whose CloudTrailEvent lacked fields LookupEvents lists beside it (filled), named
+    filled: list[str] = field(default_factory=list)
+    #: events whose CloudTrailEvent names another access key than the one looked up (left
+    #: out: not the key's activity), named
+    foreign: list[str] = field(default_factory=list)
+
+    @property
+    def flawed(self) -> bool:
+        """Whether an answer was not taken as given (a re-run pulls and names it again: such a
+        window is not cached)."""
+        return bool(self.unusable or self.filled or self.foreign)
 
 
 def pull_region(
@@ -102,7 +113,7 @@ def pull_region(
         pages: list[list[dict[str, Any]]] = []
         try:
             for page in fetch_pages(client, gap, pacer, on_page=on_page, stop=stop):
-                pages.append([_usable_event(ev, out) for ev in page if _in_window(ev, query)])
+                pages.append(_kept_events(page, query, out))
         except AwsError as e:
             out.events.extend(ev["CloudTrailEvent"] for p in pages for ev in p)
             err = IncompleteRegion(e, pages) if pages or out.events else e
@@ -111,9 +122,40 @@ def pull_region(
             return out
         got = [ev for p in pages for ev in p]
         out.events.extend(ev["CloudTrailEvent"] for ev in got)
-        if cache and start < horizon and not out.unusable:  # re-pulled and re-named next run
+        if cache and start < horizon and not out.flawed:  # re-pulled and re-named next run
             _cache_write(cache, account, region, query, (start, min(end, horizon)), got)
     return out
+
+
+def _kept_events(
+    page: list[dict[str, Any]], query: Query, pull: RegionPull
+) -> list[dict[str, Any]]:
+    """The events of a page that are ``query``'s: in its window, each with a usable record
+    (:func:`_usable_event`), none recorded with another access key than the one looked up
+    (named in ``pull.foreign``: an answer that is not the key's is not the key's activity)."""
+    kept = []
+    for ev in page:
+        if not _in_window(ev, query):
+            continue
+        record = _as_record(ev.get("CloudTrailEvent"))
+        other = _other_key(record, query) if isinstance(record, dict) else None
+        if other is not None:
+            pull.foreign.append(f"{ev.get('EventId')} ({ev.get('EventName')}): key {other}")
+            continue
+        kept.append(_usable_event(ev, record, pull))
+    return kept
+
+
+def _other_key(record: dict[str, Any], query: Query) -> str | None:
+    """The access key an event's record names when it is not the key looked up (None when the
+    record names it, names none, or the query is not for a key)."""
+    if query.attribute != "AccessKeyId":
+        return None
+    identity = record.get("userIdentity")
+    key = identity.get("accessKeyId") if isinstance(identity, dict) else None
+    if isinstance(key, str) and key and key != query.value:
+        return key[:40]
+    return None
 
 
 def _in_window(ev: dict[str, Any], query: Query) -> bool:
@@ -190,13 +232,15 @@ def _cache_write(
         )
 
 
-def _usable_event(ev: dict[str, Any], pull: RegionPull) -> dict[str, Any]:
+def _usable_event(
+    ev: dict[str, Any], why: dict[str, Any] | str, pull: RegionPull
+) -> dict[str, Any]:
     """``ev`` with a ``CloudTrailEvent`` that is a JSON object. One that is missing, not JSON
     or not an object is replaced by a record made of the fields LookupEvents lists beside it
-    (the event is kept, never dropped) and noted in ``pull.unusable``."""
-    why = _as_record(ev.get("CloudTrailEvent"))
+    (the event is kept, never dropped) and noted in ``pull.unusable``. ``why``: the record
+    (:func:`_as_record`), or why it is not one."""
     if isinstance(why, dict):
-        return ev
+        return _filled_event(ev, why, pull)
     when = ev.get("EventTime")
     record = {
         "eventID": ev.get("EventId"),
@@ -210,6 +254,40 @@ def _usable_event(ev: dict[str, Any], pull: RegionPull) -> dict[str, Any]:
         record["readOnly"] = ev["ReadOnly"] == "true"
     pull.unusable.append(f"{ev.get('EventId')} ({ev.get('EventName')}): {why}")
     return {**ev, "CloudTrailEvent": orjson.dumps(record).decode()}
+
+
+#: The record's fields LookupEvents also lists beside it, and its name for each.
+_BESIDE = {
+    "eventTime": "EventTime",
+    "eventID": "EventId",
+    "eventName": "EventName",
+    "eventSource": "EventSource",
+}
+
+
+def _filled_event(ev: dict[str, Any], record: dict[str, Any], pull: RegionPull) -> dict[str, Any]:
+    """``ev`` whose record lacks fields LookupEvents lists beside it (``{}``: no time, no ID):
+    those filled from LookupEvents' own (its key too, when such a record names none), and the
+    event noted in ``pull.filled``; ``ev`` itself when nothing is missing (the usual case)."""
+    missing = [k for k in _BESIDE if record.get(k) in (None, "")]
+    if not missing:
+        return ev
+    identity = record.get("userIdentity")  # a record without a key is whole; {} is not
+    keyless = isinstance(ev.get("AccessKeyId"), str) and (
+        identity is None or (isinstance(identity, dict) and not identity.get("accessKeyId"))
+    )
+    filled = dict(record)
+    for k in missing:
+        value = ev.get(_BESIDE[k])
+        if k == "eventTime":
+            value = iso_utc(pd.Timestamp(value)) if isinstance(value, datetime) else None
+        if value is not None:
+            filled[k] = value
+    if keyless:
+        filled["userIdentity"] = {**(identity or {}), "accessKeyId": ev["AccessKeyId"]}
+        missing.append("userIdentity.accessKeyId")
+    pull.filled.append(f"{ev.get('EventId')} ({ev.get('EventName')}): no {', '.join(missing)}")
+    return {**ev, "CloudTrailEvent": orjson.dumps(filled).decode()}
 
 
 def _as_record(text: Any) -> dict[str, Any] | str:
@@ -237,6 +315,37 @@ def _unusable_issue(pull: RegionPull) -> DataIssue | None:
         "source, key, user name) — their source IP, user agent, request and response are not "
         "known",
     )
+
+
+def _answer_issues(pull: RegionPull) -> list[DataIssue]:
+    """A region's issues of answers not taken as given: unusable records, records filled from
+    LookupEvents' own fields, events recorded with another key (each: one issue, first few)."""
+    issues = [i for i in (_unusable_issue(pull),) if i is not None]
+    if pull.filled:
+        issues.append(
+            DataIssue(
+                f"lookup:{pull.region}",
+                f"{len(pull.filled)} event(s) LookupEvents returned with a CloudTrailEvent "
+                f"lacking fields it lists beside it ({_first(pull.filled)}): those were taken "
+                "from LookupEvents' own (EventTime, EventId, EventName, EventSource, "
+                "AccessKeyId); the rest "
+                "of each record is as written",
+            )
+        )
+    if pull.foreign:
+        issues.append(
+            DataIssue(
+                f"lookup:{pull.region}",
+                f"{len(pull.foreign)} event(s) LookupEvents returned for the key looked up "
+                f"whose CloudTrailEvent names another access key ({_first(pull.foreign)}): left "
+                "out — an answer that is not the key's is not the key's activity",
+            )
+        )
+    return issues
+
+
+def _first(named: Sequence[str]) -> str:
+    return "; ".join(named[:3]) + ("; …" if len(named) > 3 else "")
 
 
 def lookup_regions(aws: Aws, regions: Sequence[str] | None) -> list[str]:
@@ -462,7 +571,7 @@ def lookup_events(
     result.derived = derived
     result.frame = frame_from_tables(tables, derived_keys={d.access_key_id for d in derived})
     result.issues = [p.issue for p in result.regions if p.issue is not None]
-    result.issues += [i for p in result.regions if (i := _unusable_issue(p)) is not None]
+    result.issues += [i for p in result.regions for i in _answer_issues(p)]
     result.issues += list(dict.fromkeys(malformed))
     result.issues += early_use_issues(result.frame, derived)
     result.sources = read_sources(names, result.regions)

@@ -24,6 +24,7 @@ from torinvest.sources.records.columns import (
     STRING_COLUMNS,
     NotCloudTrailError,
 )
+from torinvest.sources.records.jsontext import json_bytes
 from torinvest.sources.records.logfile import is_utf8
 from torinvest.sources.records.table import _named
 
@@ -178,6 +179,10 @@ def _parse_records(data: bytes, where: str) -> tuple[list[dict[str, Any]], list[
     try:
         doc = orjson.loads(data)
     except orjson.JSONDecodeError as e:
+        fixed, lone = repair_surrogates(data)  # only for what orjson refused: off the hot path
+        if lone:
+            records, issues = _parse_records(fixed, where)
+            return records, [*issues, surrogate_issue(where, lone, records)]
         if data.count(b"\n", 0, len(data) - 1) >= 1 and _first_line_is_json(data):
             return parse_json_lines(data, where=where)
         salvaged = salvage_log_file(data, where=where, error=e)
@@ -291,6 +296,70 @@ def utf8_issue(where: str, bad: Sequence[tuple[int, int]], table: pa.Table | Non
         where,
         f"{len(bad)} invalid UTF-8 byte sequence(s) (the first at byte {bad[0][0]:,}) were "
         f"replaced with U+FFFD: {altered}; every other byte is as written",
+    )
+
+
+#: A ``\\u`` escape of a UTF-16 surrogate (U+D800–DFFF): text only as half of a pair.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+#: Every JSON escape, in order (a backslash always starts one: ``\\\\`` is one escape).
+_ESCAPE = re.compile(rb"\\(?:u([0-9a-fA-F]{4})|.)", re.DOTALL)
+
+
+def repair_surrogates(data: bytes) -> tuple[bytes, list[int]]:
+    """``data`` with each ``\\u`` escape of a lone UTF-16 surrogate (``"\\ud800x"``: legal JSON
+    text, which Python's ``json`` reads but orjson and msgspec refuse, and no Unicode text can
+    hold) replaced by ``\\ufffd`` (U+FFFD), and where those escapes were (byte offsets);
+    ``data`` itself when it holds none. A pair (``\\ud83d\\ude00``) is kept. Callers must say
+    so (:func:`surrogate_issue`). Meant for files the fast readers refused: it walks every
+    escape in Python."""
+    if _SURROGATE_ESCAPE.search(data) is None:
+        return data, []
+    lone: list[tuple[int, int]] = []
+    high: tuple[int, int] | None = None  # a high surrogate's escape waiting for its low half
+    for m in _ESCAPE.finditer(data):
+        unit = int(m.group(1), 16) if m.group(1) is not None else -1
+        if high is not None:
+            paired = m.start() == high[1] and 0xDC00 <= unit <= 0xDFFF
+            if not paired:
+                lone.append(high)
+            high = None
+            if paired:
+                continue
+        if 0xD800 <= unit <= 0xDBFF:
+            high = m.span()
+        elif 0xDC00 <= unit <= 0xDFFF:
+            lone.append(m.span())
+    if high is not None:
+        lone.append(high)
+    if not lone:
+        return data, []
+    out: list[bytes] = []
+    last = 0
+    for start, end in lone:
+        out += [data[last:start], b"\\ufffd"]
+        last = end
+    out.append(data[last:])
+    return b"".join(out), [start for start, _ in lone]
+
+
+def surrogate_issue(where: str, lone: Sequence[int], records: Sequence[Any]) -> DataIssue:
+    """The issue of a file whose lone surrogate escapes :func:`repair_surrogates` replaced,
+    naming the records read from it that now hold a replacement character."""
+    mark = REPLACEMENT.encode()
+    ids = [
+        str(r.get("eventID") or "(no eventID)")
+        for r in records
+        if isinstance(r, dict) and mark in json_bytes(r)
+    ]
+    if ids:
+        altered = f"the record(s) {_named(ids)} hold it and were loaded so"
+    else:
+        altered = "no record read holds it (it was outside the records)"
+    return DataIssue(
+        where,
+        f"{len(lone)} escape(s) of a lone UTF-16 surrogate (\\ud800-\\udfff without its other "
+        f"half: not text; the first at byte {lone[0]:,}) were replaced with U+FFFD: {altered}; "
+        "every other character is as written",
     )
 
 

@@ -406,7 +406,7 @@ class AthenaEngine:
             if state == "SUCCEEDED":
                 return execution
             if state not in RUNNING_STATES:
-                raise _failed(query_id, state, status, self.region)
+                raise _failed(query_id, state, status, self.region, f"{self.database}.{self.table}")
         self._stop(query_id)
         raise AwsError(
             f"Athena query {query_id} did not finish within {self.polling.timeout:.0f} s; "
@@ -465,16 +465,42 @@ def _values(rows: Sequence[dict[str, Any]]) -> list[list[str | None]]:
     return [[d.get("VarCharValue") for d in row.get("Data", [])] for row in rows]
 
 
+#: Athena's reasons for a query stopped by a file of the table it could not read (a damaged
+#: or cut gzip, a file that is not JSON…): the data, not the query or the table's definition.
+_BAD_FILE = re.compile(r"\b(?:HIVE_CURSOR_ERROR|HIVE_BAD_DATA)\b")
+_NOT_JSON = re.compile(r"not a valid JSON|JSONException|JsonParseException", re.IGNORECASE)
+
+
 def _failed(
-    query_id: str, state: str | None, status: dict[str, Any], region: str | None
+    query_id: str,
+    state: str | None,
+    status: dict[str, Any],
+    region: str | None,
+    table: str = "the table",
 ) -> AwsError:
     reason = status.get("StateChangeReason") or "no reason given"
     error = status.get("AthenaError") or {}
     verb = "was cancelled" if state == "CANCELLED" else "failed"
+    message = f"Athena query {query_id} {verb}: {reason}"
+    hint = (
+        "check the database, the table (athena_ddl) and the output location; "
+        "--print-sql shows the query"
+    )
+    if state != "CANCELLED" and _BAD_FILE.search(reason):
+        what = "is not valid JSON" if _NOT_JSON.search(reason) else "cannot be read"
+        message += (
+            f" (a log file in the location of the Athena table {table} {what}: damaged, cut "
+            "short or not a CloudTrail log file; Athena stops the whole query at such a file)"
+        )
+        hint = (
+            f"read the table's LOCATION, which SHOW CREATE TABLE {table} shows, with "
+            "--engine duckdb --logs s3://… or with --logs s3://…: they report the damaged file "
+            f"and read the rest; or open query {query_id} in the Athena console to find the "
+            "file, and move it out of the table's location"
+        )
     return AwsError(
-        f"Athena query {query_id} {verb}: {reason}",
-        hint="check the database, the table (athena_ddl) and the output location; "
-        "--print-sql shows the query",
+        message,
+        hint=hint,
         service="athena",
         region=region,
         operation="GetQueryExecution",
