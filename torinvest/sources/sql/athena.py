@@ -265,16 +265,7 @@ class AthenaEngine:
         table = _typed(done, kinds, self.region)
         rows = zip(*(table.column(c).to_pylist() for c in kinds), strict=True)
         held = {(region or "", day or "") for region, day, records in rows if records}
-        stats = QueryStats(
-            engine=self.name,
-            kind="coverage",
-            sql=sql,
-            seconds=done.seconds,
-            rows=table.num_rows,
-            bytes_scanned=done.bytes_scanned,
-            query_id=done.query_id,
-            cost_usd=done.cost_usd,
-        )
+        stats = self._stats(done, "coverage", sql, table.num_rows)
         return held, stats
 
     def gaps(
@@ -340,17 +331,21 @@ class AthenaEngine:
         sql = self.sql(query)
         done = self.execute(sql)
         table = _typed(done, query.columns, self.region)
-        stats = QueryStats(
+        stats = self._stats(done, query.kind, sql, table.num_rows)
+        return Output(table, [f"athena:{done.query_id}"], stats, query.columns)
+
+    def _stats(self, done: AthenaRun, kind: str, sql: str, rows: int) -> QueryStats:
+        """What one finished query cost: its time, bytes scanned, ID and price."""
+        return QueryStats(
             engine=self.name,
-            kind=query.kind,
+            kind=kind,
             sql=sql,
             seconds=done.seconds,
-            rows=table.num_rows,
+            rows=rows,
             bytes_scanned=done.bytes_scanned,
             query_id=done.query_id,
             cost_usd=done.cost_usd,
         )
-        return Output(table, [f"athena:{done.query_id}"], stats, query.columns)
 
     def execute(self, sql: str) -> AthenaRun:
         """Run ``sql`` (Trino) and fetch every row. Raises AwsError when Athena refuses it, or
