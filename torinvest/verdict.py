@@ -44,6 +44,26 @@ NEXT_STEPS: dict[str, str] = {
     "investigating with the owner of the principal.",
 }
 
+#: How much of the key's activity the evidence of a verdict read (``evidence["reading"]``, the
+#: words post's ``Reading:`` line uses): every source, some (data issues), none, or all of it
+#: holding no event.
+READING_COMPLETE, READING_INCOMPLETE, READING_COULD_NOT_LOOK, READING_NO_EVENTS = (
+    "complete",
+    "incomplete",
+    "could not look",
+    "no events",
+)
+
+
+def could_not_look(record: Mapping[str, Any]) -> str | None:
+    """Why the evidence a verdict ``record`` stored could not look at the key's activity (no
+    activity source could be read: it says nothing about whether the key was used); None when
+    it read some, or stored no evidence."""
+    evidence = record.get("evidence")
+    if not isinstance(evidence, Mapping) or evidence.get("reading") != READING_COULD_NOT_LOOK:
+        return None
+    return str(evidence.get("could_not_look") or "no activity source could be read")
+
 
 def default_ledger_path() -> Path:
     """``$TORINVEST_LEDGER``, else ``$XDG_DATA_HOME/torinvest/ledger.jsonl``."""

@@ -1227,3 +1227,69 @@ def test_an_old_findings_verdict_stores_the_evidence_of_the_trails_log_files(
     (record,) = [r for r in read_ledger(ledger)[0] if r.get("kind") == "verdict"]
     assert record["access_key_id"] == SUSPECT
     assert record["evidence"]["events"] > 0, record["evidence"]
+
+
+# --------------------------------------------------------------------------------------------
+# verdicts on evidence that could not look
+# --------------------------------------------------------------------------------------------
+def _unreadable_case(root: Path) -> Path:
+    """The sample case with every log file cut short: no activity source can be read."""
+    case = sample_case_with(root, {})
+    for log in case.rglob("*.json.gz"):
+        log.write_bytes(log.read_bytes()[:100])
+    return case
+
+
+def test_a_legitimate_verdict_that_could_not_look_is_said_and_never_archived(
+    proxy: FaultProxy, fake_aws: FakeAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`verdict --case` whose evidence read none of the key's activity says so (the issues and
+    COULD NOT LOOK), stores it (evidence.reading), and the archive refuses to follow it — a dry
+    run says it would — before any call: archiving would hide a finding nobody could read."""
+    raw = guardduty_finding(fake_aws)
+    ledger = tmp_path / "ledger.jsonl"
+    code, _out, err = run(
+        "verdict", raw["id"], "--status", "legitimate", "--analyst", "ana", "--rationale", "ok",
+        "--case", str(_unreadable_case(tmp_path)), "--ledger", str(ledger),
+    )  # fmt: skip
+    assert code == 0, err
+    assert "torinvest: issue: activity: nothing could be loaded" in err
+    assert "torinvest: note: COULD NOT LOOK: this verdict's evidence read none" in err
+    (record,) = read_ledger(ledger)[0]
+    assert record["evidence"]["reading"] == "could not look"
+    assert "cannot decompress" in record["evidence"]["could_not_look"]
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", SAMPLE_ACCOUNT)
+    base = ["actions", raw["id"], "--plan", "archive", "--regions", "us-east-1"]
+    base += ["--ledger", str(ledger)]
+    code, _out, err = run(*base)
+    assert code == 0, err
+    assert "--execute would be refused: the legitimate verdict" in err
+    proxy.clear()
+    code, _out, err = run(*base, "--suppress", "--scope", "key", "--execute")
+    assert code == 1
+    assert "refused: the legitimate verdict" in err and "could not look" in err
+    assert "nothing was called" in err and "Traceback" not in err
+    assert proxy.calls() == [] and fake_aws.archived_ids == set() and fake_aws.filters == []
+
+
+def test_a_verdict_on_incomplete_evidence_says_so_and_the_archive_follows_it(
+    proxy: FaultProxy, fake_aws: FakeAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Evidence read in part (data issues) is said as INCOMPLETE and stored; it does not stop
+    an archive (the analyst read what there was)."""
+    raw = guardduty_finding(fake_aws)
+    ledger = tmp_path / "ledger.jsonl"
+    code, _, err = run(
+        "verdict", raw["id"], "--status", "legitimate", "--analyst", "ana", "--rationale", "ok",
+        "--case", str(sample_case().root), "--ledger", str(ledger),
+    )  # fmt: skip
+    assert code == 0, err
+    assert "torinvest: issue: " in err and "torinvest: note: INCOMPLETE: " in err
+    assert read_ledger(ledger)[0][0]["evidence"]["reading"] == "incomplete"
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", SAMPLE_ACCOUNT)
+    code, _out, err = run(
+        "actions", raw["id"], "--plan", "archive", "--regions", "us-east-1", "--execute",
+        "--ledger", str(ledger),
+    )  # fmt: skip
+    assert code == 0, err
+    assert fake_aws.archived_ids == {raw["id"]}
