@@ -392,6 +392,12 @@ class Investigation:
         }
 
     @property
+    def could_not_look(self) -> str | None:
+        """Why no activity source of the key could be read (the reading says nothing about
+        whether the key was used); None when some was read."""
+        return self.activity.why_nothing() if self.activity.nothing_read else None
+
+    @property
     def data_issues(self) -> list[DataIssue]:
         issues = []
         if self.activity.nothing_read:  # first: "could not look", not "no events"

@@ -1293,3 +1293,27 @@ def test_a_verdict_on_incomplete_evidence_says_so_and_the_archive_follows_it(
     )  # fmt: skip
     assert code == 0, err
     assert fake_aws.archived_ids == {raw["id"]}
+
+
+def test_a_remediation_plan_that_could_not_look_never_reads_as_nothing_to_undo(
+    tmp_path: Path,
+) -> None:
+    """No activity source read: the plan holds the finding's key only, and both the first note
+    and the summary on stdout (what a ticket gets) say COULD NOT LOOK — not "incomplete", and
+    not a short plan that reads as "nothing to undo"; evidence read in part says INCOMPLETE."""
+    base = ["actions", FINDING, "--plan", "remediate", "--ledger", str(tmp_path / "l")]
+    code, out, err = run(*base, "--case", str(_unreadable_case(tmp_path / "none")))
+    assert code == 0, err
+    notes = [line for line in err.splitlines() if line.startswith("torinvest: note:")]
+    assert notes[0].startswith(
+        "torinvest: note: built without the key's activity: COULD NOT LOOK at the key's activity "
+        "(nothing could be loaded: "
+    )
+    summary = out[out.index("dry run") :]
+    assert "  evidence: COULD NOT LOOK at the key's activity (" in summary
+    assert "no undo step, minted-key revocation or rotation is in this plan" in summary
+    assert "built from incomplete evidence" not in err
+    code, out, err = run(*base, "--case", str(sample_case().root))
+    assert code == 0, err
+    summary = out[out.index("dry run") :]
+    assert "  evidence: INCOMPLETE: " in summary and "COULD NOT LOOK" not in out + err

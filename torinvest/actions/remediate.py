@@ -102,11 +102,14 @@ def plan_remediation(
     *,
     now: pd.Timestamp | None = None,
     data_issues: int = 0,
+    could_not_look: str | None = None,
 ) -> Plan:
     """The remediation plan for ``key`` (AWS guidance for its kind), following its activity:
     ``events`` is the events frame of the key and the keys it minted (see the module docstring
     for the order). ``data_issues``: how many data issues the investigation had (a log file
-    that could not be read…): the plan's first note says it may miss changes."""
+    that could not be read…): the plan's first note says it may miss changes.
+    ``could_not_look``: why no activity source could be read, when none could — the first note
+    (and :attr:`Plan.evidence`) says the plan holds only what the finding names."""
     now = now or pd.Timestamp.now(tz="UTC")
     key, named = _with_user_from_events(key, events)
     policy = orjson.dumps(revoke_older_sessions_policy(now)).decode()
@@ -177,12 +180,24 @@ def plan_remediation(
         )
     if named and key.user_name and named.startswith("the finding names no user"):
         plan.notes.insert(0, named)
-    if data_issues:
+    if could_not_look:
+        plan.evidence = (
+            f"COULD NOT LOOK at the key's activity ({could_not_look}): what it created, changed, "
+            "minted or read is not known — no undo step, minted-key revocation or rotation is in "
+            "this plan, which is not 'nothing to undo'"
+        )
         plan.notes.insert(
             0,
-            f"built from incomplete evidence: {data_issues} data issue(s); changes in what could "
-            "not be read are not in this plan",
+            f"built without the key's activity: {plan.evidence}; investigate with credentials "
+            "that can read it (the finding's account: --profile or --role-arn; or --logs) and "
+            "re-run",
         )
+    elif data_issues:
+        plan.evidence = (
+            f"INCOMPLETE: {data_issues} data issue(s); changes in what could not be read are not "
+            "in this plan"
+        )
+        plan.notes.insert(0, f"built from incomplete evidence: {plan.evidence.split(': ', 1)[1]}")
     return plan
 
 

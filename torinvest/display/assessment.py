@@ -288,7 +288,11 @@ def next_steps(
         cmd = f"torinvest actions {fid} --plan remediate --execute"
         title = "Remediation plan" if status != "pending" else "If not legitimate: remediation plan"
         plan = actions.plan_remediation(
-            inv.key, inv.events, now=now, data_issues=len(inv.data_issues)
+            inv.key,
+            inv.events,
+            now=now,
+            data_issues=len(inv.data_issues),
+            could_not_look=inv.could_not_look,
         )
         who = runner.whose_credentials(plan, aws)
         parts.append(
