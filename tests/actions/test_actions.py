@@ -1317,3 +1317,51 @@ def test_a_remediation_plan_that_could_not_look_never_reads_as_nothing_to_undo(
     assert code == 0, err
     summary = out[out.index("dry run") :]
     assert "  evidence: INCOMPLETE: " in summary and "COULD NOT LOOK" not in out + err
+
+
+def test_credentials_minted_without_their_key_in_the_record_are_never_left_unsaid(
+    tmp_path: Path,
+) -> None:
+    """A lookup-events export whose Events lack CloudTrailEvent (rebuilt from LookupEvents' own
+    fields: no request, no response) and a record with responseElements null: the keys those
+    AssumeRole and GetSessionToken calls minted are not named, but they are valid — the plan
+    says what revokes them (a manual step on the role, named when the request names it; the
+    user's deny covers its GetSessionToken, said there), never silence ("no key minted")."""
+    case = sample_case_with(tmp_path, {})
+    rebuilt = [
+        {"EventId": f"rb{i}", "EventName": name, "EventSource": "sts.amazonaws.com",
+         "ReadOnly": "false", "AccessKeyId": SUSPECT, "EventTime": f"2023-07-10T12:3{i}:00Z",
+         "Username": "benjamin"}
+        for i, name in enumerate(("AssumeRole", "GetSessionToken"))
+    ]  # fmt: skip
+    (case / "cloudtrail" / "lookup.json").write_text(json.dumps({"Events": rebuilt}))
+    role = f"arn:aws:iam::{SAMPLE_ACCOUNT}:role/ops-admin"
+    record = {
+        "eventVersion": "1.08",
+        "userIdentity": {"type": "IAMUser", "accessKeyId": SUSPECT, "userName": "benjamin",
+                         "accountId": SAMPLE_ACCOUNT},
+        "eventSource": "sts.amazonaws.com", "eventName": "AssumeRole", "awsRegion": "us-east-1",
+        "sourceIPAddress": "185.220.101.34", "eventTime": "2023-07-10T12:35:00Z",
+        "eventID": "null-response", "recipientAccountId": SAMPLE_ACCOUNT,
+        "requestParameters": {"roleArn": role, "roleSessionName": "x"},
+        "responseElements": None,
+    }  # fmt: skip
+    (case / "cloudtrail" / "more.json").write_text(json.dumps({"Records": [record]}))
+    code, out, err = run(
+        "actions", FINDING, "--case", str(case), "--plan", "remediate",
+        "--ledger", str(tmp_path / "l"),
+    )  # fmt: skip
+    assert code == 0, err
+    manual = [line for line in out.splitlines() if line.startswith("  manual: ")]
+    assert any(
+        "AssumeRole at 2023-07-10 12:30:00Z (event rb0" in m
+        and "the role it assumed is not recorded either" in m
+        for m in manual
+    ), manual
+    assert any(
+        "AssumeRole at 2023-07-10 12:35:00Z (event null-response" in m
+        and "attach AWSRevokeOlderSessions to role ops-admin" in m
+        for m in manual
+    ), manual
+    deny = next(line for line in out.splitlines() if "put-user-policy --user-name=benjamin" in line)
+    assert "revokes the unnamed key of GetSessionToken at 2023-07-10 12:31:00Z (event rb1" in deny

@@ -20,7 +20,8 @@ from torinvest.actions.evidence import (
 from torinvest.actions.plan import INVENTORY_OPERATIONS, REVOKE_POLICY_NAME, Action, Plan, _present
 from torinvest.findings import KeyLocation
 from torinvest.schema import expiration_time
-from torinvest.sources.records import DerivedKey, derived_keys
+from torinvest.sources.records import MINTING_EVENTS, DerivedKey, derived_keys
+from torinvest.targets import json_object
 
 
 # not legitimate: remediation
@@ -364,7 +365,9 @@ def _revoke_minted(
     """Temporary credentials minted in the activity outlive the deactivated key: deny every token
     their principal was issued before now (the minting user's for GetSessionToken and
     GetFederationToken, the role's for AssumeRole*)."""
-    for m in minted_credentials(events, key.access_key_id):
+    found = minted_credentials(events, key.access_key_id)
+    _unrecorded_mints(plan, events, key, found, revokes)
+    for m in found:
         assert events is not None
         if m.event_name == "CreateAccessKey":  # a long-term key: undo_persistence deletes it
             continue
@@ -433,3 +436,82 @@ def _revoke_minted(
 
 
 # --------------------------------------------------------------------------------------------
+
+
+def _unrecorded_mints(
+    plan: Plan,
+    events: pd.DataFrame | None,
+    key: KeyLocation,
+    found: Sequence[DerivedKey],
+    revokes: dict[tuple[str, str], int],
+) -> None:
+    """A manual step for each call of the key (or a key it minted) that mints temporary
+    credentials whose record holds no minted key (``responseElements`` null or omitted; an event
+    rebuilt from LookupEvents' own fields; a key ID that is not one): they are valid all the same,
+    and no deny in the plan may cover them — never silence, which reads as "no key minted".
+    GetSessionToken and GetFederationToken of a user the plan already denies are covered (said
+    in that deny's step); an AssumeRole* is revoked on its role, named when the request names
+    it."""
+    if events is None or not len(events):
+        return
+    callers = {key.access_key_id, *(m.access_key_id for m in found)}
+    known = {m.event_id for m in found if m.event_id}
+    rows = events[
+        events["event_name"].isin(list(MINTING_EVENTS - {"CreateAccessKey"}))
+        & events["error_code"].isna()
+        & events["access_key_id"].isin(list(callers))
+    ]
+    out = plan.actions
+    for row in rows.sort_values("event_time", kind="stable").to_dict("records"):
+        event_id = row.get("event_id")
+        if _present(event_id) and event_id in known:
+            continue
+        name = str(row["event_name"])
+        t = row["event_time"]
+        stamp = "an unknown time" if pd.isna(t) else f"{t:%Y-%m-%d %H:%M:%S}Z"
+        ref = (
+            f"{name} at {stamp} (event {event_id if _present(event_id) else '(no eventID)'}, "
+            f"by {row['access_key_id']})"
+        )
+        said = f"{ref} minted credentials its record does not name"
+        if not name.startswith("AssumeRole"):
+            user = row.get("user_name") if _present(row.get("user_name")) else key.user_name
+            covering = revokes.get(("user", str(user).casefold())) if user else None
+            if covering is not None:  # the deny on the user's older tokens covers it: said there
+                old = plan.actions[covering]
+                plan.actions[covering] = replace(
+                    old, why=f"{old.why}; revokes the unnamed key of {ref}"
+                )
+                continue
+            whose = f"user {user}" if user else "the user that called it"
+            out.append(
+                Action(
+                    "iam",
+                    "PutUserPolicy",
+                    {},
+                    why=said,
+                    manual=f"{said}: attach {REVOKE_POLICY_NAME} to {whose} (its tokens issued "
+                    "before now), in the account the event names",
+                    targets=tuple(str(t) for t in (user, row["access_key_id"]) if t),
+                )
+            )
+            continue
+        arn = json_object(row.get("request_parameters")).get("roleArn")
+        role = _role_name(str(arn)) if isinstance(arn, str) else None
+        what = (
+            f"attach {REVOKE_POLICY_NAME} to role {role} ({arn}): it revokes every session of "
+            "it issued before now"
+            if role
+            else "the role it assumed is not recorded either: find it in CloudTrail (the "
+            f"event's requestParameters.roleArn) and attach {REVOKE_POLICY_NAME} to it"
+        )
+        out.append(
+            Action(
+                "iam",
+                "PutRolePolicy",
+                {},
+                why=said,
+                manual=f"{said}: {what}",
+                targets=tuple(str(t) for t in (role, row["access_key_id"]) if t),
+            )
+        )
