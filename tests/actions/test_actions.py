@@ -1365,3 +1365,19 @@ def test_credentials_minted_without_their_key_in_the_record_are_never_left_unsai
     ), manual
     deny = next(line for line in out.splitlines() if "put-user-policy --user-name=benjamin" in line)
     assert "revokes the unnamed key of GetSessionToken at 2023-07-10 12:31:00Z (event rb1" in deny
+
+
+def test_the_notebook_plans_of_a_reading_that_could_not_look_say_so(tmp_path: Path) -> None:
+    """The report's plan cards of a reading that read nothing: the remediation says COULD NOT
+    LOOK first (not "incomplete"), the archive that a legitimate verdict from it is not
+    followed."""
+    from torinvest import display
+
+    case = _unreadable_case(tmp_path)
+    inv = investigate(FINDING, sources_from_parameters(case_dir=str(case)))
+    html = display.next_steps(inv, {"status": "pending"}).data
+    archive, remediation = html.split("If not legitimate: remediation plan")
+    assert "COULD NOT LOOK at the key&#x27;s activity (nothing could be loaded" in archive
+    assert "is not followed by --execute" in archive
+    assert "built without the key&#x27;s activity: COULD NOT LOOK" in remediation
+    assert "built from incomplete evidence" not in html
