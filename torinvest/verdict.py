@@ -498,8 +498,13 @@ def same_decision(record: Mapping[str, Any], verdict: Verdict | Mapping[str, Any
     """True when ``verdict`` says what ``record`` says: same finding, status, analyst and
     rationale (surrounding blanks ignored) — and, when ``verdict`` says which state of the
     finding it judged, the same state: the same decision on a finding GuardDuty updated since
-    (new activity) is a new decision. Evidence and time do not make a decision new."""
+    (new activity) is a new decision. Evidence and time do not make a decision new — except
+    that one over a ``record`` whose evidence could not look (:func:`could_not_look`) is new
+    when its own evidence read the activity, or it carries none: the analyst re-recorded it so
+    that an archive may follow it."""
     other = verdict.to_dict() if isinstance(verdict, Verdict) else verdict
+    if could_not_look(record) is not None and could_not_look(other) is None:
+        return False
     judged, had = other.get("finding_state"), record.get("finding_state")
     if (
         isinstance(judged, Mapping)

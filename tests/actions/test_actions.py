@@ -1381,3 +1381,29 @@ def test_the_notebook_plans_of_a_reading_that_could_not_look_say_so(tmp_path: Pa
     assert "is not followed by --execute" in archive
     assert "built without the key&#x27;s activity: COULD NOT LOOK" in remediation
     assert "built from incomplete evidence" not in html
+
+
+def test_a_verdict_recorded_again_after_could_not_look_is_what_the_archive_follows(
+    proxy: FaultProxy, fake_aws: FakeAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The way out the refusal names works: the same decision (analyst, rationale) recorded
+    again with evidence that read the activity — or with none — is a new record (it was "already
+    recorded: nothing added", and the archive stayed refused); recorded again blind, it is not."""
+    raw = guardduty_finding(fake_aws)
+    ledger = tmp_path / "ledger.jsonl"
+    blind = _unreadable_case(tmp_path / "blind")
+    base = ["verdict", raw["id"], "--status", "legitimate", "--analyst", "ana"]
+    base += ["--rationale", "ok", "--ledger", str(ledger)]
+    assert run(*base, "--case", str(blind))[0] == 0
+    code, out, _ = run(*base, "--case", str(blind))
+    assert code == 0 and out.startswith("already recorded: ")
+    code, out, err = run(*base, "--case", str(sample_case().root))
+    assert code == 0 and out.startswith("recorded: legitimate"), out + err
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", SAMPLE_ACCOUNT)
+    code, _out, err = run(
+        "actions", raw["id"], "--plan", "archive", "--regions", "us-east-1", "--execute",
+        "--ledger", str(ledger),
+    )  # fmt: skip
+    assert code == 0, err
+    assert fake_aws.archived_ids == {raw["id"]}
+    assert run(*base)[1].startswith("already recorded: ")  # it read the activity: the same
