@@ -86,6 +86,10 @@ from torinvest.pivot import IpPivot
 from torinvest.schema import iso_utc
 from torinvest.sources.records import is_unfollowed
 from torinvest.verdict import (
+    READING_COMPLETE,
+    READING_COULD_NOT_LOOK,
+    READING_INCOMPLETE,
+    READING_NO_EVENTS,
     Expect,
     check_status,
     default_ledger_path,
@@ -388,6 +392,12 @@ class Investigation:
         }
 
     @property
+    def could_not_look(self) -> str | None:
+        """Why no activity source of the key could be read (the reading says nothing about
+        whether the key was used); None when some was read."""
+        return self.activity.why_nothing() if self.activity.nothing_read else None
+
+    @property
     def data_issues(self) -> list[DataIssue]:
         issues = []
         if self.activity.nothing_read:  # first: "could not look", not "no events"
@@ -553,9 +563,25 @@ def _counts_with_tor(
 # --------------------------------------------------------------------------------------------
 # verdict
 # --------------------------------------------------------------------------------------------
+def reading_of(issues: Sequence[DataIssue], events: int) -> tuple[str, str | None]:
+    """How much of the activity was read — :data:`READING_COULD_NOT_LOOK` (no activity source
+    could be read: says nothing about use), :data:`READING_INCOMPLETE` (data issues),
+    :data:`READING_NO_EVENTS` or :data:`READING_COMPLETE` — and, when it could not look, why."""
+    unread = [i.problem for i in issues if i.source == NOTHING_READ_SOURCE]
+    if unread:
+        return READING_COULD_NOT_LOOK, unread[0]
+    if issues:
+        return READING_INCOMPLETE, None
+    return (READING_NO_EVENTS if events == 0 else READING_COMPLETE), None
+
+
 def evidence(inv: Investigation) -> dict[str, Any]:
-    """What a verdict rests on, in a few numbers (stored with the verdict in the ledger)."""
+    """What a verdict rests on, in a few numbers (stored with the verdict in the ledger):
+    ``reading`` says how much of the activity was read (:func:`reading_of`), and
+    ``could_not_look`` why nothing was, when nothing was — "0 events" is not "no use"."""
     totals = inv.totals()
+    issues = inv.data_issues
+    reading, why = reading_of(issues, totals["total"])
     tor_ips = sorted(
         str(ip) for ip in inv.per_ip.loc[inv.per_ip["tor"].fillna(False).astype(bool), "source_ip"]
     )
@@ -572,7 +598,9 @@ def evidence(inv: Investigation) -> dict[str, Any]:
         "score": inv.score.score,
         "band": inv.score.band,
         "signals": [s.name for s in inv.signals if s.weight > 0],
-        "data_issues": len(inv.data_issues),
+        "data_issues": len(issues),
+        "reading": reading,
+        **({"could_not_look": why} if why else {}),
         "source": inv.sources.describe(),
     }
 

@@ -44,6 +44,26 @@ NEXT_STEPS: dict[str, str] = {
     "investigating with the owner of the principal.",
 }
 
+#: How much of the key's activity the evidence of a verdict read (``evidence["reading"]``, the
+#: words post's ``Reading:`` line uses): every source, some (data issues), none, or all of it
+#: holding no event.
+READING_COMPLETE, READING_INCOMPLETE, READING_COULD_NOT_LOOK, READING_NO_EVENTS = (
+    "complete",
+    "incomplete",
+    "could not look",
+    "no events",
+)
+
+
+def could_not_look(record: Mapping[str, Any]) -> str | None:
+    """Why the evidence a verdict ``record`` stored could not look at the key's activity (no
+    activity source could be read: it says nothing about whether the key was used); None when
+    it read some, or stored no evidence."""
+    evidence = record.get("evidence")
+    if not isinstance(evidence, Mapping) or evidence.get("reading") != READING_COULD_NOT_LOOK:
+        return None
+    return str(evidence.get("could_not_look") or "no activity source could be read")
+
 
 def default_ledger_path() -> Path:
     """``$TORINVEST_LEDGER``, else ``$XDG_DATA_HOME/torinvest/ledger.jsonl``."""
@@ -478,8 +498,13 @@ def same_decision(record: Mapping[str, Any], verdict: Verdict | Mapping[str, Any
     """True when ``verdict`` says what ``record`` says: same finding, status, analyst and
     rationale (surrounding blanks ignored) — and, when ``verdict`` says which state of the
     finding it judged, the same state: the same decision on a finding GuardDuty updated since
-    (new activity) is a new decision. Evidence and time do not make a decision new."""
+    (new activity) is a new decision. Evidence and time do not make a decision new — except
+    that one over a ``record`` whose evidence could not look (:func:`could_not_look`) is new
+    when its own evidence read the activity, or it carries none: the analyst re-recorded it so
+    that an archive may follow it."""
     other = verdict.to_dict() if isinstance(verdict, Verdict) else verdict
+    if could_not_look(record) is not None and could_not_look(other) is None:
+        return False
     judged, had = other.get("finding_state"), record.get("finding_state")
     if (
         isinstance(judged, Mapping)

@@ -1227,3 +1227,183 @@ def test_an_old_findings_verdict_stores_the_evidence_of_the_trails_log_files(
     (record,) = [r for r in read_ledger(ledger)[0] if r.get("kind") == "verdict"]
     assert record["access_key_id"] == SUSPECT
     assert record["evidence"]["events"] > 0, record["evidence"]
+
+
+# --------------------------------------------------------------------------------------------
+# verdicts on evidence that could not look
+# --------------------------------------------------------------------------------------------
+def _unreadable_case(root: Path) -> Path:
+    """The sample case with every log file cut short: no activity source can be read."""
+    case = sample_case_with(root, {})
+    for log in case.rglob("*.json.gz"):
+        log.write_bytes(log.read_bytes()[:100])
+    return case
+
+
+def test_a_legitimate_verdict_that_could_not_look_is_said_and_never_archived(
+    proxy: FaultProxy, fake_aws: FakeAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`verdict --case` whose evidence read none of the key's activity says so (the issues and
+    COULD NOT LOOK), stores it (evidence.reading), and the archive refuses to follow it — a dry
+    run says it would — before any call: archiving would hide a finding nobody could read."""
+    raw = guardduty_finding(fake_aws)
+    ledger = tmp_path / "ledger.jsonl"
+    code, _out, err = run(
+        "verdict", raw["id"], "--status", "legitimate", "--analyst", "ana", "--rationale", "ok",
+        "--case", str(_unreadable_case(tmp_path)), "--ledger", str(ledger),
+    )  # fmt: skip
+    assert code == 0, err
+    assert "torinvest: issue: activity: nothing could be loaded" in err
+    assert "torinvest: note: COULD NOT LOOK: this verdict's evidence read none" in err
+    (record,) = read_ledger(ledger)[0]
+    assert record["evidence"]["reading"] == "could not look"
+    assert "cannot decompress" in record["evidence"]["could_not_look"]
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", SAMPLE_ACCOUNT)
+    base = ["actions", raw["id"], "--plan", "archive", "--regions", "us-east-1"]
+    base += ["--ledger", str(ledger)]
+    code, _out, err = run(*base)
+    assert code == 0, err
+    assert "--execute would be refused: the legitimate verdict" in err
+    proxy.clear()
+    code, _out, err = run(*base, "--suppress", "--scope", "key", "--execute")
+    assert code == 1
+    assert "refused: the legitimate verdict" in err and "could not look" in err
+    assert "nothing was called" in err and "Traceback" not in err
+    assert proxy.calls() == [] and fake_aws.archived_ids == set() and fake_aws.filters == []
+
+
+def test_a_verdict_on_incomplete_evidence_says_so_and_the_archive_follows_it(
+    proxy: FaultProxy, fake_aws: FakeAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Evidence read in part (data issues) is said as INCOMPLETE and stored; it does not stop
+    an archive (the analyst read what there was)."""
+    raw = guardduty_finding(fake_aws)
+    ledger = tmp_path / "ledger.jsonl"
+    code, _, err = run(
+        "verdict", raw["id"], "--status", "legitimate", "--analyst", "ana", "--rationale", "ok",
+        "--case", str(sample_case().root), "--ledger", str(ledger),
+    )  # fmt: skip
+    assert code == 0, err
+    assert "torinvest: issue: " in err and "torinvest: note: INCOMPLETE: " in err
+    assert read_ledger(ledger)[0][0]["evidence"]["reading"] == "incomplete"
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", SAMPLE_ACCOUNT)
+    code, _out, err = run(
+        "actions", raw["id"], "--plan", "archive", "--regions", "us-east-1", "--execute",
+        "--ledger", str(ledger),
+    )  # fmt: skip
+    assert code == 0, err
+    assert fake_aws.archived_ids == {raw["id"]}
+
+
+def test_a_remediation_plan_that_could_not_look_never_reads_as_nothing_to_undo(
+    tmp_path: Path,
+) -> None:
+    """No activity source read: the plan holds the finding's key only, and both the first note
+    and the summary on stdout (what a ticket gets) say COULD NOT LOOK — not "incomplete", and
+    not a short plan that reads as "nothing to undo"; evidence read in part says INCOMPLETE."""
+    base = ["actions", FINDING, "--plan", "remediate", "--ledger", str(tmp_path / "l")]
+    code, out, err = run(*base, "--case", str(_unreadable_case(tmp_path / "none")))
+    assert code == 0, err
+    notes = [line for line in err.splitlines() if line.startswith("torinvest: note:")]
+    assert notes[0].startswith(
+        "torinvest: note: built without the key's activity: COULD NOT LOOK at the key's activity "
+        "(nothing could be loaded: "
+    )
+    summary = out[out.index("dry run") :]
+    assert "  evidence: COULD NOT LOOK at the key's activity (" in summary
+    assert "no undo step, minted-key revocation or rotation is in this plan" in summary
+    assert "built from incomplete evidence" not in err
+    code, out, err = run(*base, "--case", str(sample_case().root))
+    assert code == 0, err
+    summary = out[out.index("dry run") :]
+    assert "  evidence: INCOMPLETE: " in summary and "COULD NOT LOOK" not in out + err
+
+
+def test_credentials_minted_without_their_key_in_the_record_are_never_left_unsaid(
+    tmp_path: Path,
+) -> None:
+    """A lookup-events export whose Events lack CloudTrailEvent (rebuilt from LookupEvents' own
+    fields: no request, no response) and a record with responseElements null: the keys those
+    AssumeRole and GetSessionToken calls minted are not named, but they are valid — the plan
+    says what revokes them (a manual step on the role, named when the request names it; the
+    user's deny covers its GetSessionToken, said there), never silence ("no key minted")."""
+    case = sample_case_with(tmp_path, {})
+    rebuilt = [
+        {"EventId": f"rb{i}", "EventName": name, "EventSource": "sts.amazonaws.com",
+         "ReadOnly": "false", "AccessKeyId": SUSPECT, "EventTime": f"2023-07-10T12:3{i}:00Z",
+         "Username": "benjamin"}
+        for i, name in enumerate(("AssumeRole", "GetSessionToken"))
+    ]  # fmt: skip
+    (case / "cloudtrail" / "lookup.json").write_text(json.dumps({"Events": rebuilt}))
+    role = f"arn:aws:iam::{SAMPLE_ACCOUNT}:role/ops-admin"
+    record = {
+        "eventVersion": "1.08",
+        "userIdentity": {"type": "IAMUser", "accessKeyId": SUSPECT, "userName": "benjamin",
+                         "accountId": SAMPLE_ACCOUNT},
+        "eventSource": "sts.amazonaws.com", "eventName": "AssumeRole", "awsRegion": "us-east-1",
+        "sourceIPAddress": "185.220.101.34", "eventTime": "2023-07-10T12:35:00Z",
+        "eventID": "null-response", "recipientAccountId": SAMPLE_ACCOUNT,
+        "requestParameters": {"roleArn": role, "roleSessionName": "x"},
+        "responseElements": None,
+    }  # fmt: skip
+    (case / "cloudtrail" / "more.json").write_text(json.dumps({"Records": [record]}))
+    code, out, err = run(
+        "actions", FINDING, "--case", str(case), "--plan", "remediate",
+        "--ledger", str(tmp_path / "l"),
+    )  # fmt: skip
+    assert code == 0, err
+    manual = [line for line in out.splitlines() if line.startswith("  manual: ")]
+    assert any(
+        "AssumeRole at 2023-07-10 12:30:00Z (event rb0" in m
+        and "the role it assumed is not recorded either" in m
+        for m in manual
+    ), manual
+    assert any(
+        "AssumeRole at 2023-07-10 12:35:00Z (event null-response" in m
+        and "attach AWSRevokeOlderSessions to role ops-admin" in m
+        for m in manual
+    ), manual
+    deny = next(line for line in out.splitlines() if "put-user-policy --user-name=benjamin" in line)
+    assert "revokes the unnamed key of GetSessionToken at 2023-07-10 12:31:00Z (event rb1" in deny
+
+
+def test_the_notebook_plans_of_a_reading_that_could_not_look_say_so(tmp_path: Path) -> None:
+    """The report's plan cards of a reading that read nothing: the remediation says COULD NOT
+    LOOK first (not "incomplete"), the archive that a legitimate verdict from it is not
+    followed."""
+    from torinvest import display
+
+    case = _unreadable_case(tmp_path)
+    inv = investigate(FINDING, sources_from_parameters(case_dir=str(case)))
+    html = display.next_steps(inv, {"status": "pending"}).data
+    archive, remediation = html.split("If not legitimate: remediation plan")
+    assert "COULD NOT LOOK at the key&#x27;s activity (nothing could be loaded" in archive
+    assert "is not followed by --execute" in archive
+    assert "built without the key&#x27;s activity: COULD NOT LOOK" in remediation
+    assert "built from incomplete evidence" not in html
+
+
+def test_a_verdict_recorded_again_after_could_not_look_is_what_the_archive_follows(
+    proxy: FaultProxy, fake_aws: FakeAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The way out the refusal names works: the same decision (analyst, rationale) recorded
+    again with evidence that read the activity — or with none — is a new record (it was "already
+    recorded: nothing added", and the archive stayed refused); recorded again blind, it is not."""
+    raw = guardduty_finding(fake_aws)
+    ledger = tmp_path / "ledger.jsonl"
+    blind = _unreadable_case(tmp_path / "blind")
+    base = ["verdict", raw["id"], "--status", "legitimate", "--analyst", "ana"]
+    base += ["--rationale", "ok", "--ledger", str(ledger)]
+    assert run(*base, "--case", str(blind))[0] == 0
+    code, out, _ = run(*base, "--case", str(blind))
+    assert code == 0 and out.startswith("already recorded: ")
+    code, out, err = run(*base, "--case", str(sample_case().root))
+    assert code == 0 and out.startswith("recorded: legitimate"), out + err
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", SAMPLE_ACCOUNT)
+    code, _out, err = run(
+        "actions", raw["id"], "--plan", "archive", "--regions", "us-east-1", "--execute",
+        "--ledger", str(ledger),
+    )  # fmt: skip
+    assert code == 0, err
+    assert fake_aws.archived_ids == {raw["id"]}
+    assert run(*base)[1].startswith("already recorded: ")  # it read the activity: the same

@@ -121,6 +121,9 @@ class Plan:
     region: str | None = None
     access_key_id: str | None = None
     finding: dict[str, Any] = field(default_factory=dict)
+    #: how much of the activity the plan was built from, when not all of it ("COULD NOT LOOK …",
+    #: "INCOMPLETE: …"): the run's summary says it; "" when everything was read
+    evidence: str = ""
 
     @property
     def changes(self) -> list[Action]:

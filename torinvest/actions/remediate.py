@@ -20,7 +20,8 @@ from torinvest.actions.evidence import (
 from torinvest.actions.plan import INVENTORY_OPERATIONS, REVOKE_POLICY_NAME, Action, Plan, _present
 from torinvest.findings import KeyLocation
 from torinvest.schema import expiration_time
-from torinvest.sources.records import DerivedKey, derived_keys
+from torinvest.sources.records import MINTING_EVENTS, DerivedKey, derived_keys
+from torinvest.targets import json_object
 
 
 # not legitimate: remediation
@@ -102,11 +103,14 @@ def plan_remediation(
     *,
     now: pd.Timestamp | None = None,
     data_issues: int = 0,
+    could_not_look: str | None = None,
 ) -> Plan:
     """The remediation plan for ``key`` (AWS guidance for its kind), following its activity:
     ``events`` is the events frame of the key and the keys it minted (see the module docstring
     for the order). ``data_issues``: how many data issues the investigation had (a log file
-    that could not be read…): the plan's first note says it may miss changes."""
+    that could not be read…): the plan's first note says it may miss changes.
+    ``could_not_look``: why no activity source could be read, when none could — the first note
+    (and :attr:`Plan.evidence`) says the plan holds only what the finding names."""
     now = now or pd.Timestamp.now(tz="UTC")
     key, named = _with_user_from_events(key, events)
     policy = orjson.dumps(revoke_older_sessions_policy(now)).decode()
@@ -177,12 +181,24 @@ def plan_remediation(
         )
     if named and key.user_name and named.startswith("the finding names no user"):
         plan.notes.insert(0, named)
-    if data_issues:
+    if could_not_look:
+        plan.evidence = (
+            f"COULD NOT LOOK at the key's activity ({could_not_look}): what it created, changed, "
+            "minted or read is not known — no undo step, minted-key revocation or rotation is in "
+            "this plan, which is not 'nothing to undo'"
+        )
         plan.notes.insert(
             0,
-            f"built from incomplete evidence: {data_issues} data issue(s); changes in what could "
-            "not be read are not in this plan",
+            f"built without the key's activity: {plan.evidence}; investigate with credentials "
+            "that can read it (the finding's account: --profile or --role-arn; or --logs) and "
+            "re-run",
         )
+    elif data_issues:
+        plan.evidence = (
+            f"INCOMPLETE: {data_issues} data issue(s); changes in what could not be read are not "
+            "in this plan"
+        )
+        plan.notes.insert(0, f"built from incomplete evidence: {plan.evidence.split(': ', 1)[1]}")
     return plan
 
 
@@ -349,7 +365,9 @@ def _revoke_minted(
     """Temporary credentials minted in the activity outlive the deactivated key: deny every token
     their principal was issued before now (the minting user's for GetSessionToken and
     GetFederationToken, the role's for AssumeRole*)."""
-    for m in minted_credentials(events, key.access_key_id):
+    found = minted_credentials(events, key.access_key_id)
+    _unrecorded_mints(plan, events, key, found, revokes)
+    for m in found:
         assert events is not None
         if m.event_name == "CreateAccessKey":  # a long-term key: undo_persistence deletes it
             continue
@@ -418,3 +436,82 @@ def _revoke_minted(
 
 
 # --------------------------------------------------------------------------------------------
+
+
+def _unrecorded_mints(
+    plan: Plan,
+    events: pd.DataFrame | None,
+    key: KeyLocation,
+    found: Sequence[DerivedKey],
+    revokes: dict[tuple[str, str], int],
+) -> None:
+    """A manual step for each call of the key (or a key it minted) that mints temporary
+    credentials whose record holds no minted key (``responseElements`` null or omitted; an event
+    rebuilt from LookupEvents' own fields; a key ID that is not one): they are valid all the same,
+    and no deny in the plan may cover them — never silence, which reads as "no key minted".
+    GetSessionToken and GetFederationToken of a user the plan already denies are covered (said
+    in that deny's step); an AssumeRole* is revoked on its role, named when the request names
+    it."""
+    if events is None or not len(events):
+        return
+    callers = {key.access_key_id, *(m.access_key_id for m in found)}
+    known = {m.event_id for m in found if m.event_id}
+    rows = events[
+        events["event_name"].isin(list(MINTING_EVENTS - {"CreateAccessKey"}))
+        & events["error_code"].isna()
+        & events["access_key_id"].isin(list(callers))
+    ]
+    out = plan.actions
+    for row in rows.sort_values("event_time", kind="stable").to_dict("records"):
+        event_id = row.get("event_id")
+        if _present(event_id) and event_id in known:
+            continue
+        name = str(row["event_name"])
+        t = row["event_time"]
+        stamp = "an unknown time" if pd.isna(t) else f"{t:%Y-%m-%d %H:%M:%S}Z"
+        ref = (
+            f"{name} at {stamp} (event {event_id if _present(event_id) else '(no eventID)'}, "
+            f"by {row['access_key_id']})"
+        )
+        said = f"{ref} minted credentials its record does not name"
+        if not name.startswith("AssumeRole"):
+            user = row.get("user_name") if _present(row.get("user_name")) else key.user_name
+            covering = revokes.get(("user", str(user).casefold())) if user else None
+            if covering is not None:  # the deny on the user's older tokens covers it: said there
+                old = plan.actions[covering]
+                plan.actions[covering] = replace(
+                    old, why=f"{old.why}; revokes the unnamed key of {ref}"
+                )
+                continue
+            whose = f"user {user}" if user else "the user that called it"
+            out.append(
+                Action(
+                    "iam",
+                    "PutUserPolicy",
+                    {},
+                    why=said,
+                    manual=f"{said}: attach {REVOKE_POLICY_NAME} to {whose} (its tokens issued "
+                    "before now), in the account the event names",
+                    targets=tuple(str(t) for t in (user, row["access_key_id"]) if t),
+                )
+            )
+            continue
+        arn = json_object(row.get("request_parameters")).get("roleArn")
+        role = _role_name(str(arn)) if isinstance(arn, str) else None
+        what = (
+            f"attach {REVOKE_POLICY_NAME} to role {role} ({arn}): it revokes every session of "
+            "it issued before now"
+            if role
+            else "the role it assumed is not recorded either: find it in CloudTrail (the "
+            f"event's requestParameters.roleArn) and attach {REVOKE_POLICY_NAME} to it"
+        )
+        out.append(
+            Action(
+                "iam",
+                "PutRolePolicy",
+                {},
+                why=said,
+                manual=f"{said}: {what}",
+                targets=tuple(str(t) for t in (role, row["access_key_id"]) if t),
+            )
+        )

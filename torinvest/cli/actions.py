@@ -99,7 +99,12 @@ def cmd_actions(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         judged = finding_facts(row)
     else:
         inv = _investigate(args, sources)
-        plan = actions.plan_remediation(inv.key, inv.events, data_issues=len(inv.data_issues))
+        plan = actions.plan_remediation(
+            inv.key,
+            inv.events,
+            data_issues=len(inv.data_issues),
+            could_not_look=inv.could_not_look,
+        )
         print_issues(inv.data_issues, err)
         judged = finding_facts(inv.finding)
     records, ledger_issues = read_ledger(args.ledger)

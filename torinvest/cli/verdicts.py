@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -105,6 +105,7 @@ def cmd_verdict(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     inv = None
     if names_a_source(args):
         inv = _investigate(args, _sources_for(args))
+        print_issues(inv.data_issues, err)  # what the evidence stored with it could not read
     v = make_verdict(
         args.finding_id,
         status=args.status,
@@ -140,8 +141,37 @@ def cmd_verdict(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         )
     if inv is None and done.added:
         print("torinvest: note: no source given: the verdict carries no evidence", file=err)
+    elif inv is not None:
+        said = _reading_note(v.evidence, v.status)
+        if said:
+            print(f"torinvest: note: {term_safe(said)}", file=err)
     print(f"next: {NEXT_STEPS[v.status]}", file=out)
     return 0
+
+
+def _reading_note(evidence: Mapping[str, Any], status: str) -> str | None:
+    """What a verdict's evidence did not read, said beside "recorded": could not look (and, for
+    legitimate, that an archive will not follow it) or incomplete; None when it read all."""
+    from torinvest.verdict import READING_COULD_NOT_LOOK, READING_INCOMPLETE
+
+    reading = evidence.get("reading")
+    if reading == READING_COULD_NOT_LOOK:
+        return (
+            f"COULD NOT LOOK: this verdict's evidence read none of the key's activity "
+            f"({evidence.get('could_not_look')}); it says nothing about whether the key was used"
+            + (
+                "; `torinvest actions --plan archive --execute` will not follow it: investigate "
+                "with credentials that can read the activity and record the verdict again"
+                if status == "legitimate"
+                else ""
+            )
+        )
+    if reading == READING_INCOMPLETE:
+        return (
+            f"INCOMPLETE: this verdict's evidence has {evidence.get('data_issues')} data "
+            "issue(s) (above): what could not be read is not in it"
+        )
+    return None
 
 
 def cmd_verdicts(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

@@ -283,12 +283,24 @@ def next_steps(
             )
             if suppress:
                 plan.notes.extend(suppression_notes(inv.finding, fid))
+            if inv.could_not_look:  # a legitimate verdict recorded from it archives nothing
+                plan.notes.insert(
+                    0,
+                    f"COULD NOT LOOK at the key's activity ({inv.could_not_look}): a legitimate "
+                    "verdict recorded from this reading is not followed by --execute (it says "
+                    "nothing about whether the key was used); investigate with credentials that "
+                    "can read it first",
+                )
             parts.append(_plan_html(title, plan, cmd, runner.whose_credentials(plan, aws)))
     if status in ("malicious", "inconclusive", "pending"):
         cmd = f"torinvest actions {fid} --plan remediate --execute"
         title = "Remediation plan" if status != "pending" else "If not legitimate: remediation plan"
         plan = actions.plan_remediation(
-            inv.key, inv.events, now=now, data_issues=len(inv.data_issues)
+            inv.key,
+            inv.events,
+            now=now,
+            data_issues=len(inv.data_issues),
+            could_not_look=inv.could_not_look,
         )
         who = runner.whose_credentials(plan, aws)
         parts.append(

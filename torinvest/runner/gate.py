@@ -23,6 +23,7 @@ from torinvest.safety import option
 from torinvest.schema import utc_timestamp
 from torinvest.verdict import (
     blocking_malformed,
+    could_not_look,
     default_ledger_path,
     latest_decided_verdict,
     latest_verdict,
@@ -66,6 +67,9 @@ def require_verdict(
         )
     decided = latest_decided_verdict(records, finding_id)
     if decided is not None and decided.get("status") in wanted:
+        blind = blind_archive(decided, kind, finding_id, ledger)
+        if blind is not None:
+            raise RefusedError(f"refused: {blind}; nothing was called", hint=BLIND_HINT)
         return decided
     if decided is None:
         current = latest_verdict(records, finding_id)
@@ -81,6 +85,34 @@ def require_verdict(
         hint="record the verdict first: "
         + verdict_command(finding_id, wanted[0], ledger)
         + (f" (or --status {wanted[1]})" if len(wanted) > 1 else ""),
+    )
+
+
+#: What to do when a legitimate verdict rests on a reading that could not look.
+BLIND_HINT = (
+    "investigate with credentials that can read the key's activity (those of the finding's "
+    "account: --profile or --role-arn; or --logs with the trail's log files) and record the "
+    "verdict again with that evidence; a verdict decided on evidence read elsewhere is recorded "
+    "without a source option (it then carries no evidence)"
+)
+
+
+def blind_archive(
+    verdict: Mapping[str, Any], kind: str, finding_id: str, ledger: str | Path | None = None
+) -> str | None:
+    """Why an archive may not follow ``verdict``: the legitimate verdict was recorded with
+    evidence that could not look at the key's activity (``evidence.reading``), which says
+    nothing about whether the key was used — archiving would hide a finding nobody could read;
+    None otherwise (a remediation contains the key whatever was read)."""
+    why = could_not_look(verdict) if kind == "archive" else None
+    if why is None:
+        return None
+    return (
+        f"the {verdict.get('status')} verdict on {finding_id} of "
+        f"{verdict.get('analyst') or '?'} recorded at {verdict.get('recorded_at') or '?'} "
+        f"rests on evidence that could not look at the key's activity ({why}); --plan archive "
+        f"--execute does not follow it (re-record it: "
+        f"{verdict_command(finding_id, 'legitimate', ledger)} with a source that can read it)"
     )
 
 
@@ -100,7 +132,8 @@ def verdict_gap(
             f"refused until it is recorded again ({verdict_command(finding_id, wanted[0], ledger)})"
         )
     if prior is not None and prior.get("status") in wanted:
-        return None
+        blind = blind_archive(prior, kind, finding_id, ledger)
+        return None if blind is None else f"--execute would be refused: {blind}"
     said = (
         f"the verdict on {finding_id} is {prior.get('status')}"
         if prior

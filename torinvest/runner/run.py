@@ -94,6 +94,8 @@ class RunReport:
                 "re-run with --execute"
             )
         lines = [head]
+        if plan.evidence:  # said where the plan's counts are: stdout, a ticket pasted from it
+            lines.append(f"  evidence: {plan.evidence}")
         if self.stopped is not None:
             lines.append(f"  STOPPED: {self.stopped.message}")
         if self.inventory:
