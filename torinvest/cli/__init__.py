@@ -126,11 +126,16 @@ def main(
     if args.verbose < 2:  # a stopped report leaves the kernel client's tasks failed: noise
         logging.getLogger("asyncio").setLevel(logging.CRITICAL)
     try:
-        check_arguments(args)  # the values no argparse type can check, in every command
-        if getattr(args, "profile", None):
-            check_profile(args.profile)  # a mistyped profile fails now, whatever the command
-        with sigterm_interrupts():  # kill PID, a timeout, systemctl stop: Ctrl-C's way out
-            code = int(args.func(args, out, err) or 0)
+        try:
+            check_arguments(args)  # the values no argparse type can check, in every command
+            if getattr(args, "profile", None):
+                check_profile(args.profile)  # a mistyped profile fails now, whatever the command
+            with sigterm_interrupts():  # kill PID, a timeout, systemctl stop: Ctrl-C's way out
+                code = int(args.func(args, out, err) or 0)
+        except BaseException:  # whatever stopped the command: what it leaves is said first
+            if getattr(args, "on_failure", None) is not None:
+                args.on_failure(args, err)
+            raise
         out.flush()  # a closed pipe shows here, not in the interpreter's last flush
         return code
     except OptionsError as e:  # options that cannot go together (UsageError among them)
