@@ -125,3 +125,24 @@ def test_the_command_finder_sees_commands_not_prose(tmp_path: Path) -> None:
     assert [c for c, _ in command_lines(doc)] == [
         "findings", "tor", "investigate", "post", "answer"
     ]  # fmt: skip
+
+
+def test_the_readme_states_the_defaults_the_options_have() -> None:
+    """The defaults the README gives are the ones ``torinvest/options.py`` defines (the window,
+    the Tor tolerance, the size limit of a log file, the row limit of the SQL engines, the
+    ranges of every numeric option)."""
+    from torinvest import options
+
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    assert f"`--lookback-days` (default {options.DEFAULT_LOOKBACK_DAYS})" in readme
+    assert f"`--lookahead-days` (default {options.DEFAULT_LOOKAHEAD_DAYS})" in readme
+    assert f"within the tolerance (default {options.DEFAULT_TOLERANCE_HOURS} h)" in readme
+    assert f"more than **{options.DEFAULT_MAX_FILE_BYTES >> 20} MiB once decompressed**" in readme
+    assert f"default {options.DEFAULT_MAX_ROWS:,} — about 1 GB" in readme
+    assert f"cell timeout ({options.CELL_TIMEOUT // 60:g} minutes a cell;" in readme
+    for name, allowed in options.NUMBER_RANGES.items():
+        if name == "cell_timeout":  # no option (said above)
+            continue
+        low, high = (f"{int(v):,}" for v in (allowed.low, allowed.high))
+        said = rf"`--{name.replace('_', '-')}`(?:/`--[a-z-]+`)? {low} to {high}\b"
+        assert re.search(said, readme), name
