@@ -39,7 +39,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "prefix, and/or LookupEvents in every region), filtered to one access key and window, "
         "deduplicated on eventID, and write them as parquet or CSV.",
     )
-    e.add_argument("--case", metavar="DIR", help="case folder (reads DIR/cloudtrail)")
+    e.add_argument(
+        "--case",
+        metavar="DIR",
+        action="append",
+        default=[],
+        help="case folder (reads DIR/cloudtrail; repeatable)",
+    )
     e.add_argument(
         "--logs",
         metavar="PATH_OR_S3_URL",
@@ -109,8 +115,8 @@ def cmd_events(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """``torinvest events`` (a failure, here or in ``main``'s checks before it, ends with
     :func:`say_not_written`: the command's ``on_failure``)."""
     logs = list(args.logs)
-    if args.case:
-        logs.insert(0, str(Case.open(args.case).require("cloudtrail")))
+    cases = [str(Case.open(case).require("cloudtrail")) for case in args.case]
+    logs[:0] = cases  # each case folder, in the order given, then --logs
     _check_events_usage(args, logs)
     regions = parse_regions(args.regions)
     if not args.lookup and args.regions == "all":
