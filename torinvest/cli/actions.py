@@ -17,6 +17,7 @@ from torinvest.cli.args import (
     aws_from_args,
 )
 from torinvest.cli.output import print_issues
+from torinvest.errors import group_issues
 from torinvest.options import PLAN_KINDS, SUPPRESSION_SCOPES
 from torinvest.safety import term_safe
 
@@ -99,7 +100,8 @@ def cmd_actions(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         judged = finding_facts(row)
     else:
         inv = _investigate(args, sources)
-        plan = actions.plan_remediation(inv.key, inv.events, data_issues=len(inv.data_issues))
+        shown = len(group_issues(inv.data_issues))  # as printed below, the report counts
+        plan = actions.plan_remediation(inv.key, inv.events, data_issues=shown)
         print_issues(inv.data_issues, err)
         judged = finding_facts(inv.finding)
     records, ledger_issues = read_ledger(args.ledger)

@@ -13,7 +13,7 @@ from IPython.display import HTML
 from torinvest import analysis
 from torinvest.display.answer import followed_derived, key_calls, verdict_warnings
 from torinvest.display.markup import _card, _e, _kv, _list, _time, display_frame, frame_html
-from torinvest.errors import InputError
+from torinvest.errors import InputError, group_issues
 from torinvest.grouping import tor_count
 from torinvest.schema import expiration_time
 from torinvest.sources.records import MAX_DERIVED_ROUNDS, is_unfollowed
@@ -288,7 +288,7 @@ def next_steps(
         cmd = f"torinvest actions {fid} --plan remediate --execute"
         title = "Remediation plan" if status != "pending" else "If not legitimate: remediation plan"
         plan = actions.plan_remediation(
-            inv.key, inv.events, now=now, data_issues=len(inv.data_issues)
+            inv.key, inv.events, now=now, data_issues=len(group_issues(inv.data_issues))
         )
         who = runner.whose_credentials(plan, aws)
         parts.append(
