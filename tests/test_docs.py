@@ -3,6 +3,7 @@ docs/*.md names a file of the repository, and every #anchor a heading of the fil
 
 from __future__ import annotations
 
+import argparse
 import re
 from pathlib import Path
 
@@ -62,3 +63,86 @@ def test_the_checker_sees_links_and_anchors(tmp_path: Path) -> None:
     )
     assert links(doc) == ["docs/DESIGN.md", "img/x.png", "#summaryjson", "https://e.org"]
     assert anchors(doc) == {"organization-scale-duckdb-and-athena", "summaryjson"}
+
+
+#: ``torinvest WORD …`` in a code span or block where a shell would run it (first in the span
+#: or line, after ``$``, ``bin/``, ``|``, ``&&``, ``;``, ``(`` or cron's ``*``; not prose such as
+#: "where torinvest could look"): a command line, options up to the span's or line's end.
+_COMMAND = re.compile(
+    r"(?:^|(?<=`)|(?<=bin/)|(?<=[$|&;(*] ))\s*torinvest ([a-z][a-z-]*)([^`\n]*)", re.M
+)
+_OPTION = re.compile(r"(?<![\w-])(--[a-z][a-z0-9-]*)")
+
+
+def command_lines(path: Path) -> list[tuple[str, str]]:
+    """``(command, rest of the line)`` of every ``torinvest …`` command in the code spans and
+    code blocks of a Markdown file (prose that merely names torinvest is left out)."""
+    text = path.read_text(encoding="utf-8")
+    code = [m.group(0) for m in _FENCE.finditer(text)]
+    code += [m.group(0) for m in _CODE.finditer(_FENCE.sub("", text))]
+    return [(m.group(1), m.group(2)) for chunk in code for m in _COMMAND.finditer(chunk)]
+
+
+def parser_options(parser: argparse.ArgumentParser) -> set[str]:
+    """Every option string of ``parser`` and of its subcommands (``tor check``…)."""
+    found: set[str] = set()
+    for action in parser._actions:
+        found.update(action.option_strings)
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                found |= parser_options(sub)
+    return found
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_documented_commands_and_options_exist(doc: Path) -> None:
+    """A command the docs show (``torinvest answer`` was one) is a command of ``torinvest``, and
+    each ``--option`` on its line is one of that command's: a user who copies it gets no
+    'invalid choice' or 'unrecognized arguments'."""
+    from torinvest.cli import build_parser
+
+    parser = build_parser()
+    (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    wrong = []
+    for command, rest in command_lines(doc):
+        if command not in commands.choices:
+            wrong.append(f"torinvest {command}: no such command")
+            continue
+        known = parser_options(commands.choices[command])
+        wrong += [f"torinvest {command} {o}: no such option" for o in _OPTION.findall(rest)
+                  if o not in known]  # fmt: skip
+    assert wrong == []
+
+
+def test_the_command_finder_sees_commands_not_prose(tmp_path: Path) -> None:
+    doc = tmp_path / "x.md"
+    doc.write_text(
+        "run `torinvest answer` or `no finding where torinvest could look`\n"
+        "```console\ntorinvest findings --json | head\n$ torinvest tor check 1.2.3.4 --at X\n"
+        "*/15 * * * * torinvest investigate --all-open\nExecStart=/v/bin/torinvest post OUT\n"
+        "Description=torinvest every 15 minutes\n```\n"
+    )
+    assert [c for c, _ in command_lines(doc)] == [
+        "findings", "tor", "investigate", "post", "answer"
+    ]  # fmt: skip
+
+
+def test_the_readme_states_the_defaults_the_options_have() -> None:
+    """The defaults the README gives are the ones ``torinvest/options.py`` defines (the window,
+    the Tor tolerance, the size limit of a log file, the row limit of the SQL engines, the
+    ranges of every numeric option)."""
+    from torinvest import options
+
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    assert f"`--lookback-days` (default {options.DEFAULT_LOOKBACK_DAYS})" in readme
+    assert f"`--lookahead-days` (default {options.DEFAULT_LOOKAHEAD_DAYS})" in readme
+    assert f"within the tolerance (default {options.DEFAULT_TOLERANCE_HOURS} h)" in readme
+    assert f"more than **{options.DEFAULT_MAX_FILE_BYTES >> 20} MiB once decompressed**" in readme
+    assert f"default {options.DEFAULT_MAX_ROWS:,} — about 1 GB" in readme
+    assert f"cell timeout ({options.CELL_TIMEOUT // 60:g} minutes a cell;" in readme
+    for name, allowed in options.NUMBER_RANGES.items():
+        if name == "cell_timeout":  # no option (said above)
+            continue
+        low, high = (f"{int(v):,}" for v in (allowed.low, allowed.high))
+        said = rf"`--{name.replace('_', '-')}`(?:/`--[a-z-]+`)? {low} to {high}\b"
+        assert re.search(said, readme), name

@@ -148,3 +148,53 @@ def test_a_window_reaching_now_says_the_log_files_may_not_hold_the_latest_calls(
         )  # fmt: skip
         assert code == 1 and "no log file matched the window" in err, err  # 2023's logs only
         assert (note in err) == said, err
+
+
+def test_case_folders_are_repeatable_and_each_is_read(tmp_path: Path) -> None:
+    """`events --case A --case B` (the README: `--case`/`--logs` repeatable) reads both case
+    folders: the first was dropped without a word, its events missing from a result that
+    looked whole."""
+    other = tmp_path / "other"
+    (other / "cloudtrail").mkdir(parents=True)
+    record = {
+        "eventVersion": "1.08", "eventID": "11111111-2222-3333-4444-555555555555",
+        "eventTime": "2023-07-10T13:00:00Z", "eventName": "ListBuckets",
+        "eventSource": "s3.amazonaws.com", "awsRegion": "us-east-1",
+        "sourceIPAddress": "185.220.101.34", "userAgent": "aws-cli/2",
+        "userIdentity": {"type": "IAMUser", "accessKeyId": "AKIATFQR7NSCUXC3DDDP",
+                         "accountId": "123837392027", "userName": "benjamin"},
+        "recipientAccountId": "123837392027", "eventType": "AwsApiCall",
+    }  # fmt: skip
+    (other / "cloudtrail" / "extra.json").write_text(json.dumps({"Records": [record]}))
+    out = tmp_path / "ev.jsonl"
+    for first, second in ((other, sample_case().root), (sample_case().root, other)):
+        code, stdout, err = run(
+            "events", "--case", str(first), "--case", str(second),
+            "--access-key", "AKIATFQR7NSCUXC3DDDP", "--out", str(out),
+        )  # fmt: skip
+        assert code == 0, err
+        assert stdout.startswith("65 events from 63 log file(s)"), stdout
+        ids = [json.loads(line)["event_id"] for line in out.read_text().splitlines()]
+        assert record["eventID"] in ids
+
+
+@pytest.mark.parametrize(
+    ("argv", "option"),
+    [
+        (["findings", "--case", "A", "--case", "B"], "--case"),
+        (["investigate", "0" * 32, "--case", "A", "--out", "o", "--case", "B"], "--case"),
+        (["events", "--logs", "x", "--access-key", "AKIATFQR7NSCUXC3DDDP", "--out", "a.csv",
+          "--out=b.csv"], "--out"),
+        (["findings", "--regions", "us-east-1", "--regions", "eu-west-1"], "--regions"),
+    ],
+)  # fmt: skip
+def test_an_option_that_takes_one_value_given_twice_is_refused(
+    argv: list[str], option: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A single-valued option given twice was the last one silently (a second case folder or
+    region list replaced the first): a usage error naming it, before anything runs."""
+    with pytest.raises(SystemExit) as stopped:
+        main(argv)
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert f"{option} given more than once" in err

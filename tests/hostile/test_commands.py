@@ -49,7 +49,7 @@ def test_the_ip_pivot_command_of_a_caller_named_like_an_option_parses_back(
     args = parsed(command or "")
     assert args.command == "events" and args.username == name
     assert args.out == "events-by-username.parquet"
-    assert str(args.case) == str(sample_case().root)
+    assert args.case == [str(sample_case().root)]  # events --case is repeatable
     with_key = parsed(campaign.command_for({"access_key_id": KEY}, src, WINDOW, {}) or "")
     assert with_key.access_key == KEY and with_key.out == f"events-{KEY}.parquet"
     found = parsed(campaign.command_for({"access_key_id": KEY}, src, WINDOW, {KEY: FINDING}) or "")

@@ -387,19 +387,35 @@ def test_events_out_disk_full_at_the_rename(
     assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]  # no temporary left
 
 
-@pytest.mark.parametrize("why", ["nothing read", "no file in the window"])
+@pytest.mark.parametrize(
+    ("why", "status"),
+    [
+        ("nothing read", 1),
+        ("no file in the window", 1),
+        ("no such case folder", 1),  # before the load: the case, the profile, the options
+        ("unknown profile", 1),
+        ("options that do not go together", 2),
+    ],
+)
 def test_events_that_fail_say_an_earlier_export_under_out_is_not_theirs(
-    why: str, tmp_path: Path
+    why: str, status: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """An earlier export left under ``--out`` by a failed run is never taken for its result."""
+    """An earlier export left under ``--out`` by a failed run is never taken for its result —
+    whatever stopped the run, before the load (a mistyped case folder) or during it."""
     out = tmp_path / "ev.csv"
     out.write_text("an earlier export")
-    if why == "nothing read":
-        argv = ["events", "--logs", str(tmp_path / "missing"), "--access-key", KEY]
-    else:
-        argv = [*_events_args(out)[:-2], "--start", "2020-01-01", "--end", "2020-01-02"]
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    argv = {
+        "nothing read": ["events", "--logs", str(tmp_path / "missing"), "--access-key", KEY],
+        "no file in the window": [
+            *_events_args(out)[:-2], "--start", "2020-01-01", "--end", "2020-01-02"
+        ],
+        "no such case folder": ["events", "--case", str(tmp_path / "cas"), "--access-key", KEY],
+        "unknown profile": ["events", "--lookup", "--profile", "audit", "--access-key", KEY],
+        "options that do not go together": [*_events_args(out)[:-2], "--no-cache"],
+    }[why]  # fmt: skip
     code, stdout, err = run(*argv, "--out", str(out))
-    assert code == 1 and stdout == ""
+    assert code == status and stdout == ""
     one_error(err)
     assert (
         f"torinvest: note: {out} was not written: the file there is an earlier export, not this "
@@ -408,7 +424,7 @@ def test_events_that_fail_say_an_earlier_export_under_out_is_not_theirs(
     assert out.read_text() == "an earlier export"
     out.unlink()  # no file there: nothing to say about it
     code, _, err = run(*argv, "--out", str(out))
-    assert code == 1 and "was not written" not in err and not out.exists()
+    assert code == status and "was not written" not in err and not out.exists()
 
 
 def test_investigate_out_under_a_file(tmp_path: Path) -> None:

@@ -100,6 +100,31 @@ def test_reading_states_never_read_alike(
     assert reading(data).startswith(start)
 
 
+@pytest.mark.parametrize(
+    "problem",
+    [
+        "no source could be read: AccessDenied on every region.",
+        "could not look in account 999988887777 (the finding's): the 62 log file(s) read are of "
+        "account(s) 123837392027 (their AWSLogs/<account>/ folders or file names); none can hold "
+        "a call recorded in account 999988887777.",
+    ],
+)
+def test_could_not_look_lines_never_contradict_the_reading(problem: str) -> None:
+    """A report that could not look — its sources failed, or they were read and are another
+    account's — says "not known" for the Tor calls, what mattered and the derived keys, in words
+    true of both: never "no activity source could be read" under a Reading line that says 62 log
+    files were read (the ticket's reader would look for an access problem)."""
+    data = summary_data()
+    data["data_issues"] = [{"source": "activity", "problem": problem}]
+    data["events"]["total"], data["sensitive_events"], data["derived_keys"] = 0, [], []
+    data["signals"] = [{"name": "could_not_look", "weight": 0, "detail": problem}]
+    text = build_answer(data).text
+    assert "Reading: COULD NOT LOOK" in text
+    for label in ("Tor", "What mattered", "Derived keys"):
+        assert f"{label}: not known: the key's activity could not be looked at" in text
+    assert "no activity source could be read" not in text
+
+
 def _action(
     run: str,
     seq: int | None,

@@ -34,7 +34,7 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
-from typing import TextIO
+from typing import Any, TextIO
 
 from torinvest import __version__
 from torinvest.aws import check_profile
@@ -102,7 +102,41 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
         command.add_parser(sub)
+    for command_parser in sub.choices.values():
+        _store_once(command_parser)
     return parser
+
+
+class _StoreOnce(argparse._StoreAction):
+    """An option that takes one value: given twice is a usage error naming it (argparse keeps
+    the last silently — a second ``--case`` or ``--regions`` replaced the first)."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        given = namespace.__dict__.setdefault("_given_once", set())
+        if self.dest in given:
+            parser.error(
+                f"{'/'.join(self.option_strings)} given more than once (it takes one value; "
+                "say it once)"
+            )
+        given.add(self.dest)
+        super().__call__(parser, namespace, values, option_string)
+
+
+def _store_once(parser: argparse.ArgumentParser) -> None:
+    """Make every single-valued option of ``parser`` and its subcommands a :class:`_StoreOnce`
+    (repeatable options say so: ``action="append"``)."""
+    for action in parser._actions:
+        if type(action) is argparse._StoreAction and action.option_strings:
+            action.__class__ = _StoreOnce
+        elif isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _store_once(child)
 
 
 # --------------------------------------------------------------------------------------------
@@ -126,11 +160,16 @@ def main(
     if args.verbose < 2:  # a stopped report leaves the kernel client's tasks failed: noise
         logging.getLogger("asyncio").setLevel(logging.CRITICAL)
     try:
-        check_arguments(args)  # the values no argparse type can check, in every command
-        if getattr(args, "profile", None):
-            check_profile(args.profile)  # a mistyped profile fails now, whatever the command
-        with sigterm_interrupts():  # kill PID, a timeout, systemctl stop: Ctrl-C's way out
-            code = int(args.func(args, out, err) or 0)
+        try:
+            check_arguments(args)  # the values no argparse type can check, in every command
+            if getattr(args, "profile", None):
+                check_profile(args.profile)  # a mistyped profile fails now, whatever the command
+            with sigterm_interrupts():  # kill PID, a timeout, systemctl stop: Ctrl-C's way out
+                code = int(args.func(args, out, err) or 0)
+        except BaseException:  # whatever stopped the command: what it leaves is said first
+            if getattr(args, "on_failure", None) is not None:
+                args.on_failure(args, err)
+            raise
         out.flush()  # a closed pipe shows here, not in the interpreter's last flush
         return code
     except OptionsError as e:  # options that cannot go together (UsageError among them)

@@ -17,6 +17,7 @@ from torinvest.cli.args import (
     aws_from_args,
 )
 from torinvest.cli.output import print_issues
+from torinvest.errors import group_issues
 from torinvest.options import PLAN_KINDS, SUPPRESSION_SCOPES
 from torinvest.safety import term_safe
 
@@ -99,10 +100,11 @@ def cmd_actions(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         judged = finding_facts(row)
     else:
         inv = _investigate(args, sources)
+        shown = len(group_issues(inv.data_issues))  # as printed below, the report counts
         plan = actions.plan_remediation(
             inv.key,
             inv.events,
-            data_issues=len(inv.data_issues),
+            data_issues=shown,
             could_not_look=inv.could_not_look,
         )
         print_issues(inv.data_issues, err)

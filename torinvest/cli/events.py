@@ -39,7 +39,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "prefix, and/or LookupEvents in every region), filtered to one access key and window, "
         "deduplicated on eventID, and write them as parquet or CSV.",
     )
-    e.add_argument("--case", metavar="DIR", help="case folder (reads DIR/cloudtrail)")
+    e.add_argument(
+        "--case",
+        metavar="DIR",
+        action="append",
+        default=[],
+        help="case folder (reads DIR/cloudtrail; repeatable)",
+    )
     e.add_argument(
         "--logs",
         metavar="PATH_OR_S3_URL",
@@ -75,7 +81,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="print the query the duckdb/athena engine would run, in its dialect, and stop",
     )
     e.add_argument("--out", required=True, metavar="FILE", help="FILE.parquet, .csv or .jsonl")
-    e.set_defaults(func=cmd_events)
+    e.set_defaults(func=cmd_events, on_failure=say_not_written)
 
 
 def _check_events_usage(args: argparse.Namespace, logs: Sequence[str]) -> None:
@@ -106,9 +112,11 @@ def _check_events_usage(args: argparse.Namespace, logs: Sequence[str]) -> None:
 
 
 def cmd_events(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """``torinvest events`` (a failure, here or in ``main``'s checks before it, ends with
+    :func:`say_not_written`: the command's ``on_failure``)."""
     logs = list(args.logs)
-    if args.case:
-        logs.insert(0, str(Case.open(args.case).require("cloudtrail")))
+    cases = [str(Case.open(case).require("cloudtrail")) for case in args.case]
+    logs[:0] = cases  # each case folder, in the order given, then --logs
     _check_events_usage(args, logs)
     regions = parse_regions(args.regions)
     if not args.lookup and args.regions == "all":
@@ -118,18 +126,16 @@ def cmd_events(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     aws = aws_from_args(args)  # the credentials named: S3, Athena and LookupEvents use them
     if args.print_sql:
         return _print_sql(args, engine, logs, regions, aws, out)
-    target = check_output(args.out)  # an unwritable --out fails now, not after the whole load
-    try:
-        return _load_and_write(args, engine, logs, regions, aws, out, err)
-    except BaseException:  # an error, a bug, Ctrl-C: whatever stopped it
-        _say_not_written(target, err)
-        raise
+    check_output(args.out)  # an unwritable --out fails now, not after the whole load
+    return _load_and_write(args, engine, logs, regions, aws, out, err)
 
 
-def _say_not_written(target: Path, err: TextIO) -> None:
-    """A run that failed leaves an earlier export under ``--out`` as it was: said, so that it
-    is not read as this run's result."""
-    if target.exists():
+def say_not_written(args: argparse.Namespace, err: TextIO) -> None:
+    """A run that failed — an error, a bug, Ctrl-C, before the load (a mistyped case folder or
+    profile) or in it — leaves an earlier export under ``--out`` as it was: said, so that it is
+    not read as this run's result (a folder there is no export: nothing to say)."""
+    target = Path(args.out)
+    if target.is_file():
         print(
             f"torinvest: note: {term_safe(target)} was not written: the file there is an "
             "earlier export, not this run's",

@@ -13,7 +13,7 @@ from IPython.display import HTML
 from torinvest import analysis
 from torinvest.display.answer import followed_derived, key_calls, verdict_warnings
 from torinvest.display.markup import _card, _e, _kv, _list, _time, display_frame, frame_html
-from torinvest.errors import InputError
+from torinvest.errors import InputError, group_issues
 from torinvest.grouping import tor_count
 from torinvest.schema import expiration_time
 from torinvest.sources.records import MAX_DERIVED_ROUNDS, is_unfollowed
@@ -299,7 +299,7 @@ def next_steps(
             inv.key,
             inv.events,
             now=now,
-            data_issues=len(inv.data_issues),
+            data_issues=len(group_issues(inv.data_issues)),
             could_not_look=inv.could_not_look,
         )
         who = runner.whose_credentials(plan, aws)

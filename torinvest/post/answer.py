@@ -69,8 +69,9 @@ COMPLETE, INCOMPLETE, COULD_NOT_LOOK, NO_EVENTS = (
     "could not look",
     "no events",
 )
-#: What stands for a count over activity nothing could read (never "0 of 0").
-NOTHING_READ = "not known: no activity source could be read (see Reading)"
+#: What stands for a count over activity that could not be looked at (never "0 of 0"): the
+#: sources failed, or they were read but are other accounts' (the Reading line says which).
+NOTHING_READ = "not known: the key's activity could not be looked at (see Reading)"
 #: ``VerificationState`` per current verdict.
 VERIFICATION: dict[str, str] = {
     "legitimate": "BENIGN_POSITIVE",
