@@ -562,7 +562,7 @@ def test_member_finding_read_from_another_account_is_could_not_look(
     assert any(s["name"] == "could_not_look" for s in data["signals"])
     page = (out / "report.html").read_text()
     assert "not an access problem" not in page and "No events:" not in page
-    assert "not scored" in page
+    assert "not scored" in page and "0 / 100" not in page
 
 
 @pytest.mark.parametrize("held", [False, True], ids=["other-accounts", "its-account"])

@@ -442,6 +442,7 @@ def test_logs_of_another_account_only_are_could_not_look(tmp_path: Path) -> None
     assert first["source"] == investigation.NOTHING_READ_SOURCE
     assert "999988887777" in first["problem"] and "123837392027" in first["problem"]
     assert member.score.band == an.NOT_SCORED
+    assert member.score.shown() == "not scored"  # never "0 / 100": nothing read is no score
     text = _text(display.answer_html(member, {"status": "pending"}))
     assert "not an access problem" not in text and "No events:" not in text
     assert "No events to list" not in _text(display.events_table(member).data)

@@ -70,7 +70,10 @@ class TriageScore:
 
     def shown(self) -> str:
         """The score and band in a few words, as every place shows them (plain text):
-        ``12 / 100 · low``, ``at least 0 / 100 · incomplete``, ``0 / 100 · not scored``."""
+        ``12 / 100 · low``, ``at least 0 / 100 · incomplete``, ``not scored`` (no number: a
+        0 over nothing read is no score)."""
+        if self.band == NOT_SCORED:
+            return NOT_SCORED
         floor = "at least " if self.incomplete else ""
         return f"{floor}{self.score} / {MAX_SCORE} · {self.band}"
 

@@ -39,9 +39,13 @@ def score_card(inv: Investigation) -> HTML:
     reasons = [f"<b>{_e(r.name)}</b> (+{_e(r.weight)}): {_e(r.detail)}" for r in s.reasons] or [
         "no weighted signal"
     ]
+    figure = (
+        _e(s.shown())  # "not scored": no number over nothing read
+        if s.band == analysis.NOT_SCORED
+        else f"{'at least ' if s.incomplete else ''}{_e(s.score)} / {analysis.MAX_SCORE}"
+    )
     body = (
-        f"<p><span class='ti-big'>{'at least ' if s.incomplete else ''}{_e(s.score)} / "
-        f"{analysis.MAX_SCORE}</span> &nbsp;band: <b>{_e(s.band)}</b></p>"
+        f"<p><span class='ti-big'>{figure}</span> &nbsp;band: <b>{_e(s.band)}</b></p>"
         f"<p><b>{_e(s.note)}</b></p>"
         "<p>Weighed most:</p>" + _list(reasons)
     )
