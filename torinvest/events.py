@@ -34,6 +34,7 @@ from torinvest.sources.logs import (
     subset,
 )
 from torinvest.sources.lookup import DELIVERY_MARGIN, GLOBAL_EVENTS_REGION, lookup_events
+from torinvest.sources.lookup.pull import PARTLY
 from torinvest.sources.records import DerivedKey, duplicate_issues, empty_frame, later_copies
 from torinvest.sources.sql.engine import NOTHING_SCANNED
 
@@ -218,8 +219,11 @@ class Activity:
         lookups = len(self.lookup_regions)
         if lookups:
             bad = lookups - self._whole_lookups()  # failed or stopped part-way
+            partly = sum(f"lookup:{r}{PARTLY}" in self.sources for r in self.lookup_regions)
+            said = [f"{bad - partly} failed"] if bad - partly else []
+            said += [f"{partly} read in part"] if partly else []  # as the sources name it
             read.append(
-                f"LookupEvents in {lookups} region(s)" + (f" ({bad} failed)" if bad else "")
+                f"LookupEvents in {lookups} region(s)" + (f" ({', '.join(said)})" if said else "")
             )
         span = "no events"
         first, last = (f["event_time"].min(), f["event_time"].max()) if len(f) else (None, None)

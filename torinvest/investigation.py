@@ -802,6 +802,10 @@ def summary(inv: Investigation, verdict: dict[str, Any] | None = None) -> dict[s
         },
         # identical problems grouped (count and examples): see torinvest.errors.group_issues
         "data_issues": [i.to_dict() for i in group_issues(inv.data_issues)],
+        # facts the reading rests on that are no issue (days the trail's digest files show
+        # quiet, a source not used because another covers it): the report's Sources card says
+        # them; so do the answer and the terminal
+        "reading_notes": list(dict.fromkeys(inv.activity.asides)),
         **campaign_summary(inv),
     }
 

@@ -696,3 +696,30 @@ def test_a_region_that_could_not_be_read_never_scores_low(
     assert "band: <b>incomplete</b>" in page  # the score card
     assert "not a low score" in page
     assert "· low" not in page and "band: <b>low</b>" not in page
+
+
+def test_an_error_quoting_hostile_text_is_shown_escaped_on_the_page(
+    fake_aws: FakeAws, tmp_path: Path
+) -> None:
+    """`investigate --engine athena` whose query fails with a reason quoting a table's data
+    (markup, ESC sequences, an OSC 8 link, a bidi override): the page's one-line error under
+    the failing cell shows them escaped, as its banner and card do — nbconvert dropped the ESC
+    bytes only, leaving U+202E (which reorders the line) and the OSC link's text raw."""
+    evil = "HIVE_BAD_DATA: <img src=x onerror=alert(1)> \x1b[2J\x1b]8;;http://e\x07link\u202eRTL"
+    case = tmp_path / "case"
+    shutil.copytree(sample_case().root / "findings", case / "findings")
+    fake_aws.athena("us-east-1").add_failure(evil, match=r"")
+    out = tmp_path / "o"
+    code, _, err = run(
+        "investigate", FINDING, "--case", str(case), "--engine", "athena",
+        "--athena-database", "security", "--out", str(out),
+        "--ledger", str(tmp_path / "l.jsonl"),
+    )  # fmt: skip
+    assert code == 1, err
+    page = (out / "report.html").read_text(encoding="utf-8")
+    body = page[page.index("<body") :]
+    for raw in ("\x1b", "\x07", "\u202e", "<img src=x"):
+        assert raw not in body, repr(raw)
+    (line,) = [p for p in body.split("<pre>")[1:] if "AwsError:" in p][:1]
+    assert "\\u202eRTL" in line and "\\x1b]8;;http://e\\x07link" in line
+    assert "(the full traceback is in report.ipynb)" in line

@@ -279,3 +279,48 @@ def test_past_the_bound_on_digest_folders_the_days_stay_an_issue_saying_so(
         "digest files per source)",
     ]
     assert "eu-west-1 (2 day(s))" in err
+
+
+def test_quiet_days_are_said_on_every_surface_and_leave_the_reading_complete(
+    tmp_path: Path,
+) -> None:
+    """`investigate` of the sample finding (a 22-day window, log files on one day) over a trail
+    whose digest files show the other days quiet in every region: no data issue, exit 0 — and
+    what that "complete" rests on (digests, their signatures not checked) is said where the
+    reading is: the report's completeness line, summary.json's reading_notes, the answer and
+    the terminal. Only the Sources card said it; the answer read "complete: every source was
+    read." alone."""
+    from torinvest import report
+    from torinvest.post.answer import build_answer
+
+    case = tmp_path / "case"
+    shutil.copytree(CASE.root / "findings", case / "findings")
+    shutil.copytree(CASE.cloudtrail, case / "cloudtrail")
+    for region in ("ap-southeast-1", "eu-west-1", "us-east-1"):
+        logs = present(case / "cloudtrail", region)
+        write_digests(case / "cloudtrail", region, logs, first=date(2023, 6, 20), last=date(2023, 7, 20))  # fmt: skip
+    out = tmp_path / "o"
+    code, said, err = run(
+        "investigate", "6dde0a8f8d46f6acad893b30f905e97c", "--case", str(case),
+        "--out", str(out), "--ledger", str(tmp_path / "l.jsonl"),
+    )  # fmt: skip
+    assert code == 0, err
+    assert issues(err) == [] and "DATA ISSUE" not in said
+    note = (
+        "digest files show no log file was delivered on the window's days without one in "
+        "ap-southeast-1 (21 day(s)), eu-west-1 (21 day(s)), us-east-1 (21 day(s)): nothing was "
+        "logged there those days (their signatures were not checked"
+    )
+    (printed,) = [line for line in err.splitlines() if line.startswith("torinvest: note: ")]
+    assert note in printed
+    data = report.check_summary(out / "summary.json")
+    assert data["data_issues"] == []
+    (written,) = data["reading_notes"]
+    assert note in written
+    text = build_answer(data).text
+    assert "Reading: complete: every source was read." in text
+    assert f"Reading notes: {case / 'cloudtrail'}/{FOLDER}: {note}" in text
+    page = (out / "report.html").read_text(encoding="utf-8")
+    state = page[page.index('class="ti-state ti-ok"') :].split("</div>", 1)[0]
+    assert "Complete:" in state and "Note on the reading (under Sources used)" in state
+    assert "digest files show no log file was delivered" in state

@@ -219,7 +219,9 @@ def test_no_events_could_not_look_and_nothing_to_read_read_differently(tmp_path:
     )
     state, line = display.activity_state(failed_beside)
     assert state == "failed" and line.startswith(
-        "Could not look: 1 source(s) failed; the 1 other source(s) were read and hold no call"
+        "Could not look everywhere: 1 data issue(s) name what was not read (a source that "
+        "failed, days or regions not there); what was read (1 file(s), region(s) or table(s)) "
+        "holds no call made with this key"
     )
     assert len(set(answers.values())) == 4
 
@@ -236,6 +238,29 @@ def test_no_events_beside_an_unreadable_findings_file(tmp_path: Path) -> None:
     assert "Incomplete: 1 data issue(s)" in text and "torn.json" in text
     assert "No events: every CloudTrail source was read (1 file(s)" in text
     assert "every source was read" not in text
+
+
+def test_the_activity_card_counts_what_was_not_read_as_the_answer_does() -> None:
+    """The sample case over the finding's default window (22 UTC days; log files on one): its
+    three region folders lack the same days — one data issue, grouped, in the answer and the
+    data issues card. The activity card said "3 source(s) failed: events from them are
+    missing" (no source failed; the counts differed); with no event read it said "Could not
+    look: 1 source(s) failed; the 62 other source(s) were read"."""
+    sources = investigation.sources_from_parameters(case_dir=str(sample_case().root))
+    inv = investigation.investigate(FINDING, sources)
+    assert len(inv.activity.issues) == 3  # one per region folder, the same problem
+    answer = _text(display.answer_html(inv, {"status": "pending"}))
+    card = _text(display.activity_status(inv).data)
+    issues = _text(display.data_issues(inv).data)
+    assert "Incomplete: 1 data issue(s)" in answer and "1 data issue(s)" in issues
+    assert "1 data issue(s) of the activity : what they name was not read, or not whole" in card
+    assert "source(s) failed" not in card
+    quiet = dataclasses.replace(inv, events=inv.events.iloc[:0])  # no call in what was read
+    state, line = display.activity_state(quiet)
+    assert state == "failed"
+    assert line.startswith("Could not look everywhere: 1 data issue(s) name what was not read")
+    assert "what was read (62 file(s), region(s) or table(s)) holds no call" in line
+    assert "source(s) failed" not in line
 
 
 def test_a_partial_reading_says_so_at_the_top(tmp_path: Path) -> None:

@@ -126,6 +126,8 @@ def cmd_investigate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             f"torinvest: issue: {term_safe(issue['source'])}: {term_safe(issue['problem'])}",
             file=err,
         )
+    for note in data.get("reading_notes") or []:  # no issue: what "complete" rests on
+        print(f"torinvest: note: {term_safe(note)}", file=err)
     for warning in run.warnings:
         print(f"torinvest: warning: {term_safe(warning)}", file=err)
     print(f"notebook: {run.notebook}", file=out)

@@ -132,6 +132,7 @@ def activity_state(inv: Investigation) -> tuple[str, str]:
         if attempted
         else ""
     )
+    unread = len(group_issues(failed))  # as the answer's and the data issues' counts
     if denied and len(denied) >= len(failed):
         return "denied", (
             f"Could not look: {len(denied)} source(s) refused access"
@@ -139,10 +140,12 @@ def activity_state(inv: Investigation) -> tuple[str, str]:
             + ". This says nothing about whether the key was used"
             + (" where access was refused." if attempted else ".")
         )
-    if failed and attempted:
+    if failed and attempted:  # read in part: a source, days or regions the issues name were not
         return "failed", (
-            f"Could not look: {len(failed)} source(s) failed{read}. This is not evidence that "
-            "the key was unused where they failed."
+            f"Could not look everywhere: {unread:,} data issue(s) name what was not read (a "
+            "source that failed, days or regions not there); what was read ("
+            f"{attempted:,} file(s), region(s) or table(s)) holds no call made with this key. "
+            "This is not evidence that the key was unused where they say."
         )
     if failed:
         return "failed", (
@@ -312,12 +315,7 @@ def activity_status(inv: Investigation) -> HTML:
             ("access keys", ", ".join(f"<code>{_e(k)}</code>" for k in sorted(keys))),
             ("first / last", f"{_time(ev['event_time'].min())} → {_time(ev['event_time'].max())}"),
         ]
-        body = _kv(rows)
-        if failed:
-            body += (
-                f"<p><b>{len(failed)} source(s) failed</b>: events from them are missing "
-                "(see the data issues).</p>"
-            )
+        body = _kv(rows) + _unread_note(failed)
         return HTML(_card("The key's activity", body))
     title, kind = {
         "nothing": ("Nothing to read", "ti-danger" if act.empty_sources else "ti-warn"),
@@ -355,12 +353,20 @@ def _counted_body(inv: Investigation) -> str:
         f"{len(inv.events):,} sensitive calls. Query the engine (<code>torinvest events "
         "--engine …</code>) for the rest.</p>"
     )
-    if inv.activity.issues:
-        body += (
-            f"<p><b>{len(inv.activity.issues)} source(s) failed</b>: events from them are "
-            "missing (see the data issues).</p>"
-        )
-    return body
+    return body + _unread_note(inv.activity.issues)
+
+
+def _unread_note(issues: Sequence[DataIssue]) -> str:
+    """The activity card's line on its data issues, counted as the answer and the data issues
+    card count them (grouped): what they name was not read, or not whole — never "N source(s)
+    failed" for region folders missing days, a region read in part or an event kept without
+    its record."""
+    if not issues:
+        return ""
+    return (
+        f"<p><b>{len(group_issues(issues)):,} data issue(s) of the activity</b>: what they name "
+        "was not read, or not whole — events there may be missing (see the data issues).</p>"
+    )
 
 
 EVENT_COLUMNS: tuple[str, ...] = (

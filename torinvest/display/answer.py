@@ -90,6 +90,7 @@ def _state_html(
     verdict ledger's unreadable lines too), could not look, nothing to read, or no events."""
     state, line = activity_state(inv)
     issues = all_issues(inv, findings, verdict_ledger_issues(verdict))
+    notes = _notes_pointer(inv)
     if state in ("denied", "failed", "elsewhere"):
         return f'<div class="ti-state ti-danger"><b>⚠ {_e(line)}</b></div>'
     if state == "nothing":
@@ -106,12 +107,27 @@ def _state_html(
             + (f" (not allowed to look at {len(denied):,} source(s))" if denied else "")
         )
         parts.insert(0, f"{head}: {listed}. All are listed under Data issues below.")
-        return f'<div class="ti-state ti-warn">{" ".join(parts)}</div>'
+        return f'<div class="ti-state ti-warn">{" ".join([*parts, notes])}</div>'
     read = _read_count(inv)
     if state == "none":
-        return f'<div class="ti-state ti-ok"><b>{_e(line)}</b></div>'
+        return f'<div class="ti-state ti-ok"><b>{_e(line)}</b>{notes}</div>'
     head = f"<b>Complete:</b> every source was read ({_e(read)}); no data issue."
-    return f'<div class="ti-state ti-ok">{" ".join([head, *parts])}</div>'
+    return f'<div class="ti-state ti-ok">{" ".join([head, *parts])}{notes}</div>'
+
+
+def _notes_pointer(inv: Investigation) -> str:
+    """What the reading rests on that is no data issue (the activity's ``asides``: days the
+    trail's digest files show quiet, their signatures not checked), pointed at from the
+    answer's completeness line — "complete" says what it assumed; the Sources card lists them
+    whole. Empty when there is none."""
+    asides = list(dict.fromkeys(inv.activity.asides))
+    if not asides:
+        return ""
+    first = asides[0] if len(asides[0]) <= 240 else asides[0][:239] + "…"
+    more = f" (and {len(asides) - 1:,} more)" if len(asides) > 1 else ""
+    return (
+        f" <span class='ti-note'>Note on the reading (under Sources used): {_e(first)}{more}</span>"
+    )
 
 
 def _read_count(inv: Investigation) -> str:

@@ -301,6 +301,7 @@ def build_answer(summary: Mapping[str, Any], records: Sequence[Mapping[str, Any]
         title,
         _finding_line(finding),
         "Reading: " + reading(summary),
+        *_reading_notes_line(summary),
         _key_line(key),
         _tor_line(summary) if state != COULD_NOT_LOOK else f"Tor: {NOTHING_READ}",
     ]
@@ -404,6 +405,17 @@ def reading(summary: Mapping[str, Any]) -> str:
             "(this is not an access problem)."
         )
     return "complete: every source was read."
+
+
+def _reading_notes_line(summary: Mapping[str, Any]) -> list[str]:
+    """``Reading notes: …`` — what the reading rests on that is no data issue (days without
+    log files the trail's digest files show quiet, their signatures not checked): a ticket's
+    "complete" says what it assumed. Empty when there is none (older summaries have none)."""
+    notes = [n for n in summary.get("reading_notes") or [] if isinstance(n, str)]
+    if not notes:
+        return []
+    more = f" (and {len(notes) - 2} more in the report)" if len(notes) > 2 else ""
+    return ["Reading notes: " + "; ".join(_t(n, 400) for n in notes[:2]) + more]
 
 
 def _finding_line(finding: Mapping[str, Any]) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 from torinvest.errors import ReportError
 from torinvest.report.folders import _write_text
 from torinvest.report.kernel import CellFailure
-from torinvest.safety import html_text
+from torinvest.safety import html_text, visible_text
 
 #: Content-Security-Policy of report.html: only the inline scripts the report was exported with
 #: run (each allowed by its SHA-256: plotly, itables), plus blob: modules (itables' offline
@@ -127,12 +127,22 @@ def export_html(
 def _short_errors(nb: Any, notebook_name: str) -> None:
     """Each error output of ``nb`` as its one line (``InputError: …``) and where the full
     traceback is: the page is read by analysts and attached to tickets, where a Python
-    traceback is noise (the executed notebook keeps it)."""
+    traceback is noise (the executed notebook keeps it). That line and any text a cell printed
+    (``stream`` outputs) show control and bidi characters escaped
+    (:func:`~torinvest.safety.visible_text`): an error can quote attacker text (an Athena
+    error naming a table's data, a file name), and nbconvert only drops ANSI escapes — a
+    U+202E reordered the rest of the line, an OSC sequence left its link text."""
     for cell in nb.cells:
         for output in cell.get("outputs", []):
-            if output.get("output_type") == "error":
+            kind = output.get("output_type")
+            if kind == "error":
                 line = f"{output.get('ename', 'Error')}: {output.get('evalue', '')}".rstrip(": ")
-                output["traceback"] = [line, f"(the full traceback is in {notebook_name})"]
+                output["traceback"] = [
+                    visible_text(line),
+                    f"(the full traceback is in {visible_text(notebook_name)})",
+                ]
+            elif kind == "stream":
+                output["text"] = visible_text(output.get("text", ""))
 
 
 def script_hashes(page: str) -> list[str]:

@@ -165,11 +165,20 @@ SUMMARY_SCHEMA: dict[str, Any] = {
                 "type": "array",
                 "items": _object({"source": {"type": "string"}, "problem": {"type": "string"}}),
             },
+            "reading_notes": {"type": "array", "items": {"type": "string"}},
             **RELATED_SUMMARY,  # related_findings, related_findings_search
             **PIVOT_SUMMARY,  # ip_pivot, ip_pivot_search
         }
     ),
 }
+
+
+#: Keys a summary written by an earlier torinvest may lack (``reading_notes``: written before
+#: the notes were; none said then).
+OPTIONAL_SUMMARY_KEYS = ("reading_notes",)
+SUMMARY_SCHEMA["required"] = [
+    k for k in SUMMARY_SCHEMA["required"] if k not in OPTIONAL_SUMMARY_KEYS
+]
 
 
 def summary_problems(data: Any) -> list[str]:

@@ -551,3 +551,42 @@ def test_a_query_error_keeps_the_table_advice(fake_athena: AthenaRegion) -> None
     with pytest.raises(AwsError) as raised:
         engine.execute("SELECT 1")
     assert "log file" not in str(raised.value) and "athena_ddl" in (raised.value.hint or "")
+
+
+def test_a_coverage_query_that_fails_keeps_what_was_read_and_says_so(
+    fake_aws: FakeAws, tmp_path: Any
+) -> None:
+    """`events --engine athena --regions eu-west-1` whose events query answers and whose
+    coverage query fails (denied, a table error quoting its data): the run completes with the
+    events read and one issue naming the check that failed and what it leaves unknown — it
+    stopped the whole run (`investigate`: the report's activity cell) with the Athena error."""
+    import io
+
+    from torinvest.cli import main
+
+    athena = fake_aws.athena(REGION)
+    athena.add_failure("AccessDenied: not allowed \u202e<b>x</b>", match="AS probe")
+    _answering(athena, 5 << 20)
+    out, err = io.StringIO(), io.StringIO()
+    code = main(
+        [
+            "events", "--engine", "athena", "--athena-database", "security",
+            "--regions", "eu-west-1", "--access-key", KEY, "--start", START, "--end", END,
+            "--out", str(tmp_path / "e.jsonl"),
+        ],
+        out=out,
+        err=err,
+    )  # fmt: skip
+    said = err.getvalue()
+    assert code == 0, said
+    assert out.getvalue().startswith("0 events"), out.getvalue()
+    (issue,) = [line for line in said.splitlines() if line.startswith("torinvest: issue:")]
+    assert issue.startswith(
+        "torinvest: issue: athena:security.cloudtrail_logs (coverage): the coverage query "
+        "failed (Athena query "
+    )
+    assert issue.endswith(
+        "): whether the table holds region(s) eu-west-1, us-east-1; the window's days is not "
+        "known — where it holds none, events, if any, were not read"
+    )
+    assert "\\u202e<b>x</b>" in issue and "\u202e" not in said

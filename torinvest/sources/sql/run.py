@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 from torinvest.addresses import canonical_ips
 from torinvest.aws.ids import is_access_key_id
 from torinvest.catalogue import load_catalogue
-from torinvest.errors import DataIssue, InputError
+from torinvest.errors import AwsError, DataIssue, InputError
 from torinvest.grouping import TIMELINE_BUCKETS, bucket_origin, pick_bucket
 from torinvest.schema import SENSITIVE_COLUMNS, utc_timestamp
 from torinvest.sources.logs import ACCOUNT_RE
@@ -191,7 +191,11 @@ def _check_account(engine: Engine, scope: Scope, result: SqlResult, account: str
             sought = None  # events of the account: its records are there
     if sought is None and not scope.regions:
         return
-    held, stats = coverage(scope, sought)
+    try:
+        held, stats = coverage(scope, sought)
+    except AwsError as e:  # a side check: what the queries read stays; what it asks, unknown
+        result.issues.append(_coverage_failed(engine, scope, sought, e))
+        return
     result.queries.append(stats)
     if sought is not None and not held:
         result.account_gap = engine.account_missing(scope, sought)  # type: ignore[attr-defined]
@@ -199,6 +203,21 @@ def _check_account(engine: Engine, scope: Scope, result: SqlResult, account: str
     for issue in engine.gaps(scope, held, sought):  # type: ignore[attr-defined]
         if issue not in result.issues:
             result.issues.append(issue)
+
+
+def _coverage_failed(engine: Engine, scope: Scope, sought: str | None, e: AwsError) -> DataIssue:
+    """The issue of a coverage query that failed (denied, a table error): the events the
+    queries read are kept — the report was lost to a side check — and what it would have told
+    (the account's records, regions and days the table holds) is not known."""
+    asked = [f"account {sought}'s records"] if sought else []
+    if scope.regions:
+        asked.append(f"region(s) {', '.join(sorted(scope.regions))}")
+    asked.append("the window's days")
+    return DataIssue(
+        f"{engine.location} (coverage)",  # type: ignore[attr-defined]
+        f"the coverage query failed ({e.message}): whether the table holds "
+        f"{'; '.join(asked)} is not known — where it holds none, events, if any, were not read",
+    )
 
 
 def untimed_issues(piece: pa.Table) -> list[DataIssue]:
