@@ -123,7 +123,7 @@ def test_extended_case_both_found_in_the_python_api(
     assert row["last_seen"] == pd.Timestamp("2023-07-10T12:26:05Z")
     args = build_parser().parse_args(shlex.split(row["command"])[1:])  # parses as printed
     assert args.command == "events" and args.access_key == OTHER_KEY
-    assert args.case == str(extended_inv.sources.case.root)  # type: ignore[union-attr]
+    assert args.case == [str(extended_inv.sources.case.root)]  # type: ignore[union-attr]
 
 
 def test_extended_case_in_the_summary(extended_inv: investigation.Investigation) -> None:
