@@ -3,7 +3,8 @@ in a region folder is an issue — unless the trail's hourly digest files (log f
 validation) cover every hour of it and name no log file: then nothing was logged there, and the
 reading is complete. Digests that name log files the folder lacks make a sharper issue; hours no
 readable digest covers, an unreadable or forged digest, or no digest folder leave the issue as
-it was. Catalogue: docs/hostile-inputs.md, "Regions and days not there".
+it was. Days that hold log files are compared with the digests too: log files deleted from
+them (the digests name them) are the same sharper issue. Catalogue: docs/hostile-inputs.md, "Regions and days not there".
 """
 
 from __future__ import annotations

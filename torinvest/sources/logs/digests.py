@@ -9,9 +9,13 @@ empty; otherwise it names each log file delivered in its period (``digestStartTi
 day and the next (the last hour of a day is in the next day's first digest,
 :func:`judge_days`): every hour covered by digests naming no log file of it is a quiet day (not
 an issue); a day whose log files the digests name is a day whose files are missing (a sharper
-issue); anything else — hours no readable digest covers — stays an issue as before.
+issue); anything else — hours no readable digest covers — stays an issue as before. Then the
+window's days that hold log files, in a region that has a digest folder
+(:meth:`DigestFolders.compare`): a log file the digests of the day (and the next day's first)
+name that is not among the names listed in the region's day folder is missing too (the same
+sharper issue); a region without a digest folder is looked at once and reads as before.
 
-Only the digest day folders of those days are looked at (never walked: a bounded number of
+Only the digest day folders of the window's days (and the next) are looked at (never walked: a bounded number of
 folders and files per source, :class:`LocalDigests`), never per event. The digests' signatures
 are not checked (that needs the trail's public keys from AWS: ``aws cloudtrail validate-logs``):
 a digest is read as the trail's word, and only to lift an issue when it names nothing missing.
