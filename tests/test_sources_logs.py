@@ -455,7 +455,12 @@ def test_s3_account_trail_lists_only_the_needed_day_prefixes(
         {"Prefix": "AWSLogs/", "Delimiter": "/"},
         {"Prefix": f"AWSLogs/{ACCOUNT}/CloudTrail/", "Delimiter": "/"},
     ]
-    assert sorted(c["Prefix"] for c in calls if "Delimiter" not in c) == [
+    probes = [c["Prefix"] for c in calls if "CloudTrail-Digest" in c["Prefix"]]
+    digests = f"AWSLogs/{ACCOUNT}/CloudTrail-Digest/us-east-1/"  # its day's files vs its digests
+    assert probes == [digests, f"{digests}2023/07/10/", f"{digests}2023/07/11/"]
+    assert sorted(
+        c["Prefix"] for c in calls if "Delimiter" not in c and c["Prefix"] not in probes
+    ) == [
         prefix + "2023/07/09/",
         prefix + "2023/07/10/",
         prefix + "2023/07/11/",
@@ -502,7 +507,11 @@ def test_s3_organization_trail_with_account_and_region(
         {"Prefix": "", "Delimiter": "/"},
         {"Prefix": "AWSLogs/", "Delimiter": "/"},
     ]
-    assert sorted(c["Prefix"] for c in calls if "Delimiter" not in c) == [
+    probes = [c["Prefix"] for c in calls if "CloudTrail-Digest" in c["Prefix"]]
+    assert probes == ["AWSLogs/o-aa111bb222/444455556666/CloudTrail-Digest/eu-west-1/"]
+    assert sorted(
+        c["Prefix"] for c in calls if "Delimiter" not in c and c["Prefix"] not in probes
+    ) == [
         trail + "2023/07/09/",
         trail + "2023/07/10/",
         trail + "2023/07/11/",

@@ -3,7 +3,8 @@ in a region folder is an issue — unless the trail's hourly digest files (log f
 validation) cover every hour of it and name no log file: then nothing was logged there, and the
 reading is complete. Digests that name log files the folder lacks make a sharper issue; hours no
 readable digest covers, an unreadable or forged digest, or no digest folder leave the issue as
-it was. Catalogue: docs/hostile-inputs.md, "Regions and days not there".
+it was. Days that hold log files are compared with the digests too: log files deleted from
+them (the digests name them) are the same sharper issue. Catalogue: docs/hostile-inputs.md, "Regions and days not there".
 """
 
 from __future__ import annotations
@@ -324,3 +325,162 @@ def test_quiet_days_are_said_on_every_surface_and_leave_the_reading_complete(
     state = page[page.index('class="ti-state ti-ok"') :].split("</div>", 1)[0]
     assert "Complete:" in state and "Note on the reading (under Sources used)" in state
     assert "digest files show no log file was delivered" in state
+
+
+# --------------------------------------------------------------------------------------------
+# days that hold log files: compared with the digests too
+# --------------------------------------------------------------------------------------------
+US = f"{FOLDER}us-east-1/2023/07/10/{ACCOUNT}_CloudTrail_us-east-1_20230710T"
+#: The two log files holding the key's calls from 185.220.101.34 (9 and 4 events, 13 in all).
+DELETED = (f"{US}1215Z_76NrDxD2pcArtwrw.json.gz", f"{US}1220Z_8PenhgTlc4zuSpOA.json.gz")
+#: Delivered in the day's last hour: named by the first digest of the next day's folder.
+LATE = f"{US}2355Z_late0000000000.json.gz"
+
+
+def digested(root: Path) -> None:
+    """Hourly digests naming every log file of every region of the trail under ``root``."""
+    for region in sorted(p.name for p in (root / FOLDER).iterdir()):
+        write_digests(root, region, present(root, region))
+
+
+def key_events(source: Path | str, tmp_path: Path, *extra: str) -> tuple[int, str, str]:
+    """The tester's reading: every region, the key's events of 2023-07-08 to 2023-07-11."""
+    return run(
+        "events", "--logs", str(source), "--access-key", KEY, *WINDOW,
+        "--out", str(tmp_path / "e.jsonl"), *extra,
+    )  # fmt: skip
+
+
+def sharp(source: Path | str, days: str, n: int, example: str) -> str:
+    return (
+        f"torinvest: issue: {source}/{FOLDER}us-east-1/: the trail delivered {n} log file(s) here "
+        f"on {days} that are not in this folder (digest files name them, e.g. {example}): their "
+        "events were not read"
+    )
+
+
+@pytest.mark.parametrize(
+    ("where", "engine"), [("local", "files"), ("local", "duckdb"), ("s3", "files")]
+)
+def test_log_files_deleted_from_a_day_that_still_holds_some_are_a_sharp_issue(
+    trail: Path, tmp_path: Path, where: str, engine: str, request: pytest.FixtureRequest
+) -> None:
+    """An attacker deletes the two log files holding their calls: the day still holds 60 log
+    files, but the digests read name the two, so the reading is not complete."""
+    digested(trail)
+    for key in DELETED:
+        (trail / key).unlink()
+    source = on_s3(request, trail) if where == "s3" else str(trail)
+    code, out, err = key_events(source, tmp_path, "--engine", engine)
+    assert code == 0, err
+    assert out.startswith("50 events from 60 log file(s)")
+    assert issues(err) == [sharp(source, "2023-07-10", 2, DELETED[0])]
+
+
+def test_load_logs_is_incomplete_when_digests_name_log_files_deleted_from_a_day(
+    trail: Path,
+) -> None:
+    digested(trail)
+    for key in DELETED:
+        (trail / key).unlink()
+    res = load_logs(trail, access_keys=KEY, start="2023-07-08", end="2023-07-11")
+    assert len(res.frame) == 50
+    [issue] = res.issues
+    assert issue.source == f"{trail}/{FOLDER}us-east-1/"
+    assert issue.problem.startswith("the trail delivered 2 log file(s) here on 2023-07-10 ")
+    assert f"e.g. {DELETED[0]})" in issue.problem
+
+
+def test_a_file_of_the_days_last_hour_is_named_by_the_next_days_first_digest(
+    trail: Path, tmp_path: Path
+) -> None:
+    write_digests(trail, "eu-west-1", present(trail, "eu-west-1"))
+    write_digests(trail, "us-east-1", [*present(trail, "us-east-1"), LATE])  # never delivered here
+    code, _out, err = key_events(trail, tmp_path)
+    assert code == 0, err
+    assert issues(err)[-1] == sharp(trail, "2023-07-10", 1, LATE)
+
+
+def test_files_deleted_on_days_with_and_without_log_files_make_one_issue(
+    trail: Path, tmp_path: Path
+) -> None:
+    gone = f"{FOLDER}us-east-1/2023/07/09/{ACCOUNT}_CloudTrail_us-east-1_20230709T0305Z_x1.json.gz"
+    digested(trail)
+    write_digests(trail, "us-east-1", [*present(trail, "us-east-1"), gone])
+    (trail / DELETED[1]).unlink()
+    code, _out, err = key_events(trail, tmp_path)
+    assert code == 0, err
+    assert issues(err) == [sharp(trail, "2023-07-09–2023-07-10", 2, gone)]
+
+
+def test_digests_naming_exactly_the_files_held_under_another_prefix_are_no_issue(
+    trail: Path, tmp_path: Path
+) -> None:
+    """The trail was copied from another bucket and prefix: the digests' s3Object keys start
+    ``cloudtrail/AWSLogs/…``; compared below ``AWSLogs/``, every file they name is here."""
+    for region in ("ap-southeast-1", "eu-west-1", "us-east-1"):
+        write_digests(trail, region, [f"cloudtrail/{k}" for k in present(trail, region)])
+    code, out, err = key_events(trail, tmp_path)
+    assert code == 0, err
+    assert out.startswith("64 events from 62 log file(s)")
+    assert issues(err) == []
+    assert "not compared" not in err
+
+
+def test_without_digest_files_a_day_missing_some_log_files_reads_as_before(
+    trail: Path, tmp_path: Path
+) -> None:
+    """No CloudTrail-Digest folder: nothing to compare with, nothing new said (the days
+    without a log file stay the issue they were)."""
+    _code, _out, whole = key_events(trail, tmp_path)
+    for key in DELETED:
+        (trail / key).unlink()
+    code, out, err = key_events(trail, tmp_path)
+    assert code == 0, err
+    assert out.startswith("50 events from 60 log file(s)")
+    assert err == whole
+    [issue] = issues(err)
+    assert "3 folders: no log file for 2023-07-08–2023-07-09, 2023-07-11 (3 of" in issue
+
+
+def test_past_the_bound_the_days_holding_log_files_not_compared_are_a_note_not_an_issue(
+    trail: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The days without a log file are judged first; the days holding some that the bound
+    leaves out are said (the files deleted there are not noticed), the reading stays whole."""
+    from torinvest.sources.logs.digests import LocalDigests
+
+    write_digests(trail, "eu-west-1", present(trail, "eu-west-1"))
+    (trail / DELETED[0]).unlink()
+    write_digests(trail, "us-east-1", [*present(trail, "us-east-1"), DELETED[0]])
+    monkeypatch.setattr(LocalDigests, "max_folders", 7)  # 07-08 to 07-12 of eu-west-1, 2 more
+    code, _out, err = events(trail, tmp_path)
+    assert code == 0, err
+    limit = "past the limit of 7 digest day folders and 20,000 digest files per source"
+    assert issues(err) == [
+        f"torinvest: issue: {trail}/{FOLDER}us-east-1/: no log file for 2023-07-09, 2023-07-11 "
+        f"(2 of the window's 4 UTC day(s)): {GAP} (the trail's digest files were not looked at "
+        f"for some of those days: {limit})"
+    ]
+    assert (
+        f"torinvest: note: {trail}/{FOLDER}: the log files of some days were not compared with "
+        "the trail's digest files (log files deleted those days would not be noticed): us-east-1 "
+        f"on 2023-07-10: {limit}"
+    ) in err.splitlines()
+
+
+def test_an_unreadable_digest_of_a_day_holding_log_files_is_said(
+    trail: Path, tmp_path: Path
+) -> None:
+    digested(trail)
+    written = write_digests(trail, "us-east-1", present(trail, "us-east-1"))
+    bad = next(p for p in written if "20230710T130131Z" in p.name)
+    bad.write_bytes(b"\x1f\x8b\x08\x00 not gzip")
+    code, _out, err = key_events(trail, tmp_path)
+    assert code == 0, err
+    assert issues(err) == []
+    assert (
+        f"the log files of some days were not compared with the trail's digest files (log files "
+        f"deleted those days would not be noticed): us-east-1: 1 digest file(s) could not be "
+        f"read ({bad}: not a readable gzip file"
+    ) in err

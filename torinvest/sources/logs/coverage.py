@@ -10,7 +10,7 @@ layout (a flat folder of exports) say nothing of their coverage and are left out
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
@@ -50,12 +50,16 @@ def dated_place(location: str) -> tuple[str, str, date] | None:
 class Coverage:
     """For each ``…/CloudTrail/`` folder of a source: the regions judged (``scope``; None: every
     region it has), the regions known to have a folder (``regions``; None: not known yet — an
-    S3 trail where only the regions asked were listed), and the days with a log file per region
-    (``days``: only the days the listing looked at)."""
+    S3 trail where only the regions asked were listed), the days with a log file per region
+    (``days``: only the days the listing looked at), and the names of those log files per
+    region and day of the window (``names``: compared with the names the trail's digest files
+    give, :mod:`.digests`; within one region and day folder a log file's name is its path
+    below ``AWSLogs/``, whatever bucket or prefix the trail was copied to)."""
 
     scope: dict[str, frozenset[str] | None] = field(default_factory=dict)
     regions: dict[str, set[str] | None] = field(default_factory=dict)
     days: dict[str, dict[str, set[date]]] = field(default_factory=dict)
+    names: dict[str, dict[str, dict[date, set[str]]]] = field(default_factory=dict)
 
     def judge(
         self, folder: str, scope: frozenset[str] | None, regions: Iterable[str] | None
@@ -93,6 +97,11 @@ class Coverage:
         if known is not None:
             known.add(region)
         self.days.setdefault(folder, {}).setdefault(region, set()).add(day)
+        first, last = narrowing.first_day, narrowing.last_day
+        if first is not None and last is not None and first <= day <= last:
+            name = location.replace("\\", "/").rpartition("/")[2]
+            by_day = self.names.setdefault(folder, {}).setdefault(region, {})
+            by_day.setdefault(day, set()).add(name)
 
     def unknown(self) -> list[str]:
         """The folders whose regions are not known and where a region judged has no log file
@@ -133,24 +142,29 @@ def day_ranges(days: Iterable[date]) -> str:
 
 @dataclass(slots=True)
 class DayVerdict:
-    """What the digests say of a region's days without a log file: ``quiet`` (every hour
-    covered, no log file delivered), ``missing`` (day → the keys of the log files the digests
-    name: delivered, not here), ``unproven`` (hours no readable digest covers), and the digest
-    files that could not be read (``unreadable``: path → why), ``over_limit`` the bound past
-    which days were not looked at (None: every day was)."""
+    """What the digests say of a region's days: of days without a log file, ``quiet`` (every
+    hour covered, no log file delivered) and ``unproven`` (hours no readable digest covers);
+    of any day, ``missing`` (day → the keys of the log files the digests name: delivered, not
+    here); ``unchecked``: days with log files not compared with the digests (past the limit);
+    the digest files that could not be read (``unreadable``: path → why), ``over_limit`` the
+    bound past which days were not looked at (None: every day was)."""
 
     quiet: list[date] = field(default_factory=list)
     missing: dict[date, list[str]] = field(default_factory=dict)
     unproven: list[date] = field(default_factory=list)
     unreadable: dict[str, str] = field(default_factory=dict)
     over_limit: str | None = None
+    unchecked: list[date] = field(default_factory=list)
 
 
 class DayJudge(Protocol):
-    """Judges the days of one region folder without a log file by its trail's digest files
-    (:class:`torinvest.sources.logs.digests.LocalDigests`)."""
+    """Judges the days of one region folder by its trail's digest files
+    (:class:`torinvest.sources.logs.digests.LocalDigests`): the days without a log file
+    (``judge``), and the days with some, against the names of the log files held (``compare``)."""
 
     def judge(self, folder: str, region: str, days: list[date]) -> DayVerdict: ...
+
+    def compare(self, folder: str, region: str, held: Mapping[date, set[str]]) -> DayVerdict: ...
 
 
 #: At most this many digest files named as unreadable in one issue.
@@ -171,16 +185,21 @@ def coverage_issues(
     of it at all), and one per region folder lacking log files on days of the window. With
     ``digests``, those days are judged by the trail's digest files (:mod:`.digests`): the days
     they show quiet are no issue (said once per folder in ``asides``), the days whose log
-    files they name are a sharper issue, the others stay as they were."""
-    out: list[DataIssue] = []
+    files they name are a sharper issue, the others stay as they were. Then the window's days
+    that hold log files are compared with the digests (after every day without one, so a
+    limit reached falls on them): log files the digests name and the folder lacks join the
+    sharper issue; days not compared (past the limit) or digests unreadable there are said in
+    ``asides`` (the reading of those days stays as it was without digests)."""
     days = window_days(narrowing, today)
+    plan: list[tuple[str, list[DataIssue], list[tuple[str, list[date]]]]] = []
     for folder in sorted(coverage.scope):
         present = coverage.regions.get(folder) or set(coverage.days.get(folder, {}))
         scope = coverage.scope[folder]
         judged = sorted(scope if scope is not None else present)
         missing = [r for r in judged if r not in present]
+        head = []
         if missing:
-            out.append(
+            head.append(
                 DataIssue(
                     folder,
                     f"no folder for region(s) {', '.join(missing)}: no log file of "
@@ -189,29 +208,75 @@ def coverage_issues(
                 )
             )
         seen = coverage.days.get(folder, {})
+        regions = [
+            (r, [d for d in days if d not in seen.get(r, ())]) for r in judged if r in present
+        ]
+        plan.append((folder, head, regions))
+    verdicts: dict[tuple[str, str], DayVerdict] = {}
+    if digests is not None:
+        for folder, _head, regions in plan:
+            for region, gaps in regions:
+                if gaps:
+                    verdicts[(folder, region)] = digests.judge(folder, region, gaps)
+    checks: dict[tuple[str, str], DayVerdict] = {}
+    if digests is not None:
+        for folder, _head, regions in plan:
+            for region, _gaps in regions:
+                names = coverage.names.get(folder, {}).get(region, {})
+                held = {d: names[d] for d in days if d in names}
+                if held:
+                    checks[(folder, region)] = digests.compare(folder, region, held)
+    out: list[DataIssue] = []
+    for folder, head, regions in plan:
+        out += head
         quiet: list[str] = []
-        for region in (r for r in judged if r in present):
-            gaps = [d for d in days if d not in seen.get(region, ())]
-            if not gaps:
-                continue
+        unsure: list[str] = []
+        for region, gaps in regions:
             where = f"{folder}{region}/"
-            if digests is None:
-                out.append(DataIssue(where, _gap_problem(gaps, len(days))))
-                continue
-            verdict = digests.judge(folder, region, gaps)
+            verdict = verdicts.get((folder, region))
+            check = checks.get((folder, region), DayVerdict())
+            if verdict is None:
+                if gaps:  # not judged by digests: as it was
+                    out.append(DataIssue(where, _gap_problem(gaps, len(days))))
+                verdict = DayVerdict()
             if verdict.quiet:
                 quiet.append(f"{region} ({len(verdict.quiet):,} day(s))")
-            if verdict.missing:
-                out.append(DataIssue(where, _missing_problem(verdict.missing)))
+            lost = dict(sorted({**verdict.missing, **check.missing}.items()))
+            if lost:
+                out.append(DataIssue(where, _missing_problem(lost)))
             if verdict.unproven:
                 out.append(DataIssue(where, _gap_problem(verdict.unproven, len(days), verdict)))
-        if quiet and asides is not None:
+            unsure += _unchecked(region, check)
+        if asides is not None and quiet:
             asides.append(
                 f"{folder}: digest files show no log file was delivered on the window's days "
                 f"without one in {', '.join(quiet)}: nothing was logged there those days "
                 "(their signatures were not checked: `aws cloudtrail validate-logs` does)"
             )
+        if asides is not None and unsure:
+            asides.append(
+                f"{folder}: the log files of some days were not compared with the trail's digest "
+                f"files (log files deleted those days would not be noticed): {'; '.join(unsure)}"
+            )
     return out
+
+
+def _unchecked(region: str, check: DayVerdict) -> list[str]:
+    """Why log files of ``region`` held on some days were not compared with the digests."""
+    said = []
+    if check.unchecked:
+        said.append(
+            f"{region} on {day_ranges(check.unchecked)}: past the limit of {check.over_limit} "
+            "per source"
+        )
+    if check.unreadable:
+        path, why = sorted(check.unreadable.items())[0]
+        more = len(check.unreadable) - 1
+        said.append(
+            f"{region}: {len(check.unreadable):,} digest file(s) could not be read ({path}: "
+            f"{why}{f'; and {more:,} more' if more else ''})"
+        )
+    return said
 
 
 def _gap_problem(gaps: list[date], total: int, verdict: DayVerdict | None = None) -> str:

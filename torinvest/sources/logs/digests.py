@@ -9,9 +9,13 @@ empty; otherwise it names each log file delivered in its period (``digestStartTi
 day and the next (the last hour of a day is in the next day's first digest,
 :func:`judge_days`): every hour covered by digests naming no log file of it is a quiet day (not
 an issue); a day whose log files the digests name is a day whose files are missing (a sharper
-issue); anything else — hours no readable digest covers — stays an issue as before.
+issue); anything else — hours no readable digest covers — stays an issue as before. Then the
+window's days that hold log files, in a region that has a digest folder
+(:meth:`DigestFolders.compare`): a log file the digests of the day (and the next day's first)
+name that is not among the names listed in the region's day folder is missing too (the same
+sharper issue); a region without a digest folder is looked at once and reads as before.
 
-Only the digest day folders of those days are looked at (never walked: a bounded number of
+Only the digest day folders of the window's days (and the next) are looked at (never walked: a bounded number of
 folders and files per source, :class:`LocalDigests`), never per event. The digests' signatures
 are not checked (that needs the trail's public keys from AWS: ``aws cloudtrail validate-logs``):
 a digest is read as the trail's word, and only to lift an issue when it names nothing missing.
@@ -160,6 +164,12 @@ def judge_days(days: Iterable[date], digests: Iterable[Digest]) -> DayVerdict:
     return out
 
 
+def _day_of(key: str) -> date | None:
+    """The day folder of a log file a digest names."""
+    place = dated_place(key)
+    return None if place is None else place[2]
+
+
 class DigestFolders:
     """The digest files of a trail, read per region and day folder (each folder at most once,
     at most ``max_folders`` folders and ``max_files`` files per source); where they are is
@@ -172,6 +182,7 @@ class DigestFolders:
         self._folders: dict[str, tuple[list[Digest], dict[str, str]]] = {}
         self._files = 0
         self._refused: DigestError | None = None
+        self._regions: dict[str, bool] = {}
 
     def judge(self, folder: str, region: str, days: list[date]) -> DayVerdict:
         """:class:`DayVerdict` of ``days`` in ``region`` of the ``…/CloudTrail/`` ``folder``."""
@@ -201,6 +212,55 @@ class DigestFolders:
             )
         return verdict
 
+    def compare(self, folder: str, region: str, held: Mapping[date, set[str]]) -> DayVerdict:
+        """The log files the digests of each day of ``held`` (and of the next day's folder:
+        a day's last hour) name that are not among ``held[day]`` (the names of the log files
+        the listing holds in ``region``'s folder that day), as ``missing``. Nothing when the
+        trail has no digest folder for ``region`` (one look, not one per day); the days past
+        the limit are ``unchecked``."""
+        root = folder.rstrip("/")
+        account = root.rsplit("/", 2)[-2]
+        base = f"{root[: -len('CloudTrail')]}{DIGEST}/{region}/"
+        out = DayVerdict()
+        try:
+            if not self._has(base):
+                return out
+        except DigestError as e:
+            out.unreadable[base] = str(e)
+            return out
+        days = sorted(held)
+        for i, day in enumerate(days):
+            wanted = [d for d in (day, day + DAY) if f"{base}{d:%Y/%m/%d}/" not in self._folders]
+            if len(self._folders) + len(wanted) > self.max_folders or self._files >= self.max_files:
+                out.unchecked = days[i:]
+                out.over_limit = (
+                    f"{self.max_folders:,} digest day folders and {self.max_files:,} digest files"
+                )
+                break
+            named: set[str] = set()
+            for d in (day, day + DAY):
+                got, bad = self._day(f"{base}{d:%Y/%m/%d}/", account, region, d)
+                named.update(k for g in got for k in g.logs if _day_of(k) == day)
+                out.unreadable.update(bad)
+            gone = sorted(
+                k for k in named if k.replace("\\", "/").rpartition("/")[2] not in held[day]
+            )
+            if gone:
+                out.missing[day] = gone
+        return out
+
+    def _has(self, base: str) -> bool:
+        """Whether the trail has a digest folder ``base`` (looked at once)."""
+        if base not in self._regions:
+            if self._refused is not None:
+                raise self._refused
+            try:
+                self._regions[base] = self._exists(base)
+            except DigestError as e:
+                self._refused = e
+                raise
+        return self._regions[base]
+
     def _day(
         self, path: str, account: str, region: str, day: date
     ) -> tuple[list[Digest], dict[str, str]]:
@@ -229,6 +289,10 @@ class DigestFolders:
         self._folders[path] = (digests, bad)
         return digests, bad
 
+    def _exists(self, path: str) -> bool:
+        """Whether anything is in the folder ``path``; DigestError when it cannot be looked at."""
+        raise NotImplementedError
+
     def _list(self, path: str) -> list[str]:
         """The files in the folder ``path`` (none when it does not exist); DigestError when it
         cannot be listed."""
@@ -241,6 +305,9 @@ class DigestFolders:
 
 class LocalDigests(DigestFolders):
     """The digest files of a trail in a local folder."""
+
+    def _exists(self, path: str) -> bool:
+        return os.path.isdir(path)
 
     def _list(self, path: str) -> list[str]:
         try:
@@ -291,6 +358,15 @@ class S3Digests(DigestFolders):
         except TorinvestError as e:
             raise DigestError(f"the digest folder could not be listed: {e}") from None
         return [f"s3://{bucket}/{k}" for k in keys if "/" not in k[len(prefix) :]]
+
+    def _exists(self, path: str) -> bool:
+        bucket, _, prefix = path.removeprefix("s3://").partition("/")
+        try:
+            page = self.client.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1)
+        except AWS_CALL_ERRORS as e:
+            error = translate_error(e, service="s3", operation="ListObjectsV2", resource=path)
+            raise DigestError(f"the digest folder could not be listed: {error}") from None
+        return bool(page.get("Contents"))
 
     def _get(self, location: str) -> bytes | DigestError:
         bucket, _, key = location.removeprefix("s3://").partition("/")
