@@ -249,13 +249,17 @@ def database_kinds(database_type: str) -> frozenset[str] | None:
 class _Database:
     """One open database, what it gives (``kinds``; None: its type is not known here) and how
     its lookups went: ``asked`` lookups, ``failed`` (a damaged search tree or record),
-    ``answered`` (a country or an ASN), ``answers`` per kind, ``bad_asns`` (values refused)."""
+    ``answered`` (a country or an ASN), ``answers`` per kind, ``bad_asns`` (values refused),
+    ``not_covered`` (IPv6 addresses not looked up: an IPv4-only database, ``ip_version`` 4,
+    has no place for them — unknown there, not absent nor a lookup that failed)."""
 
     path: Path
     reader: Any
     kind: str
     built: str | None
     kinds: frozenset[str] | None = None
+    ip_version: int = 6
+    not_covered: int = 0
     asked: int = 0
     failed: int = 0
     answered: int = 0
@@ -270,7 +274,11 @@ class _Database:
 
     def lookup(self, address: str, errors: tuple[type[BaseException], ...]) -> dict[str, str]:
         """The fields of ``address``'s record this database is a source of, counted: a lookup
-        that fails (``errors``: a damaged search tree or record) is counted, not raised."""
+        that fails (``errors``: a damaged search tree or record) is counted, not raised; an
+        IPv6 address is not looked up in an IPv4-only database (counted in ``not_covered``)."""
+        if self.ip_version == 4 and ":" in address:
+            self.not_covered += 1
+            return {}
         self.asked += 1
         try:
             record = self.reader.get(address)
@@ -354,7 +362,10 @@ class GeoIP:
                     "%Y-%m-%d"
                 )
             kind = _text(meta.database_type) or "unknown type"
-            self._databases.append(_Database(path, reader, kind, built, database_kinds(kind)))
+            version = 4 if getattr(meta, "ip_version", 6) == 4 else 6
+            self._databases.append(
+                _Database(path, reader, kind, built, database_kinds(kind), ip_version=version)
+            )
 
     def __call__(self, ip: str) -> dict[str, str] | None:
         out: dict[str, str] = {}
@@ -385,9 +396,25 @@ class GeoIP:
 
     def silent(self) -> list[str]:
         """Databases that answered no country or ASN for any address asked so far, and whose
-        lookups did not fail (a damaged one is :meth:`damaged`)."""
+        lookups did not fail (a damaged one is :meth:`damaged`); a database asked nothing (no
+        public address, or only IPv6 ones in an IPv4-only database: :meth:`uncovered`) is
+        not silent — it was not asked."""
         return [
-            f"{db.path} ({db.kind})" for db in self._databases if not db.answered and not db.failed
+            f"{db.path} ({db.kind})"
+            for db in self._databases
+            if db.asked and not db.answered and not db.failed
+        ]
+
+    def uncovered(self) -> list[str]:
+        """``PATH (TYPE) holds IPv4 addresses only: N IPv6 address(es) not looked up …``, one
+        per IPv4-only database that was not asked IPv6 addresses (their country/ASN from it is
+        unknown: not looked up, neither absent nor a damaged lookup)."""
+        return [
+            f"{db.path} ({db.kind}) holds IPv4 addresses only: {db.not_covered} IPv6 "
+            "address(es) were not looked up in it (what it would give for them is unknown); "
+            "add a database that holds IPv6 addresses"
+            for db in self._databases
+            if db.not_covered
         ]
 
     def damaged(self) -> list[str]:

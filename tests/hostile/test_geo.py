@@ -123,11 +123,38 @@ def test_records_that_are_not_maps_or_hold_wrong_types_are_ignored(tmp_path: Pat
 
 
 def test_an_ipv4_only_database_leaves_ipv6_to_the_rir_data(tmp_path: Path) -> None:
+    """An IPv6 address is not looked up in an IPv4-only database (maxminddb refuses it): its
+    ASN is unknown — not looked up there, said as such —, never "damaged database … re-download
+    it" (the lookup did not fail: the database has no place for it)."""
     records = {f"{ip}/32": {"autonomous_system_number": 64498} for ip in ASNS}
     db = write_mmdb(tmp_path / "v4.mmdb", "GeoLite2-ASN", records, ip_version=4)
-    placed = _placed(str(db))
+    with GeoIP(db) as geo:
+        placed = _placed(geo)
+        prov = an.geo_provenance(geo)
     assert placed.loc[0, "asn"] == "64498"
     assert pd.isna(placed.loc[1, "asn"]) and placed.loc[1, "country_source"] == "rir"
+    (issue,) = prov.issues
+    assert issue.source == "geoip" and "damaged" not in issue.problem
+    assert issue.problem.startswith(
+        f"{db} (GeoLite2-ASN) holds IPv4 addresses only: 1 IPv6 address(es) were not looked up"
+    )
+    assert "(damaged" not in prov.asn and str(db) in prov.asn
+
+
+def test_a_database_asked_nothing_is_not_said_to_answer_nothing(tmp_path: Path) -> None:
+    """No public address to place (only private, AWS-service or unparsable callers; or only
+    IPv6 ones for an IPv4-only database): the database was not asked, so no issue says it
+    "gave no country or ASN for any address" (as if it were of another kind)."""
+    both = asn_database(tmp_path / "asn.mmdb")
+    records = {f"{ip}/32": {"autonomous_system_number": 64498} for ip in ASNS}
+    v4 = write_mmdb(tmp_path / "v4.mmdb", "GeoLite2-ASN", records, ip_version=4)
+    with GeoIP([both, v4]) as geo:
+        an.place_ips(pd.Series(["10.1.2.3", "AWS Internal", None], dtype="string"), geoip=geo)
+        assert an.geo_provenance(geo).issues == ()
+        an.place_ips(pd.Series(["2001:470:1:908::9001"], dtype="string"), geoip=geo)
+        issues = [i.problem for i in an.geo_provenance(geo).issues]
+    assert not [i for i in issues if "gave no country or ASN" in i and str(v4) in i]
+    assert [i for i in issues if i.startswith(f"{v4} (GeoLite2-ASN) holds IPv4 addresses only")]
 
 
 def test_a_user_agent_with_markup_is_matched_and_shown_as_text() -> None:

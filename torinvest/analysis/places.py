@@ -150,8 +150,9 @@ def geo_provenance(geoip: GeoIP | None, events_from: Any = None) -> GeoProvenanc
     """The country dataset (the analyst's Country/City databases first, then the RIR data) and
     the ASN source (the analyst's ASN databases; without one, GuardDuty's for the Tor IPs): a
     database is named for what its type gives (:func:`.geo.database_kinds`). Data issues: a
-    damaged database (lookups that failed), one that answered nothing for any address (a
-    database of another kind, or of the wrong IP version), ASNs that name no network, and —
+    damaged database (lookups that failed), one that answered nothing for any address asked
+    (a database of another kind), IPv6 addresses an IPv4-only database could not be asked
+    (:meth:`.geo.GeoIP.uncovered`), ASNs that name no network, and —
     with ``events_from`` (the earliest event's time) — a dataset built more than
     :data:`.geo.STALE_DAYS` before it (:func:`.geo.stale_line`)."""
     dataset = rir_dataset()
@@ -178,6 +179,7 @@ def geo_provenance(geoip: GeoIP | None, events_from: Any = None) -> GeoProvenanc
         )
         for name in geoip.silent()
     ]
+    issues += [DataIssue("geoip", text) for text in geoip.uncovered()]
     issues += [DataIssue("geoip", text) for text in geoip.implausible()]
     issues += [DataIssue("geoip", text) for text in geoip.stale(day)] if day is not None else []
     issues += rir_issues
