@@ -6,6 +6,7 @@ answers from the file loader, DuckDB and Athena; GuardDuty through the fake endp
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import re
@@ -263,6 +264,40 @@ def test_related_findings_from_guardduty_archived_too_one_region_denied(
         "service.archived" in c.params["FindingCriteria"]["Criterion"]
         for c in fake_aws.calls("ListFindings")
     )
+
+
+def test_a_related_finding_guardduty_answers_unreadably_makes_the_search_partial(
+    fake_aws: FakeAws,
+) -> None:
+    """GuardDuty lists a finding for a link (the key, an IP) but its answer cannot be parsed,
+    or its ID is unusable: it may be a related one, so the search is partial, naming the
+    region and how many findings could not be read (as a findings file's unreadable record
+    is) — never "No related finding in 1 of 1 source(s)" —, each said once however many links
+    listed it; the findings read are kept, and the region still counts as searched."""
+    gd = fake_aws.guardduty("us-east-1")
+    gd.add_detector()
+    discovery, _sequence, by_ip, _old = related_findings()
+    unparsable = {**copy.deepcopy(discovery), "severity": "critical"}
+    unusable = {**copy.deepcopy(by_ip), "id": "not a finding id"}
+    gd.add_findings([unparsable, unusable])
+    subject = make_subject(
+        [KEY], principal=PRINCIPAL, ips=TOR_IPS, start=WINDOW[0], end=WINDOW[1], exclude=[FINDING]
+    )
+    got = fetch_related(Aws(AwsConfig()), ["us-east-1"], subject)
+    assert got.status == PARTIAL and got.findings == []
+    assert got.describe() == (
+        "No related finding in 1 of 1 source(s); could not read guardduty:us-east-1 "
+        "(2 finding(s)), so others may be there"
+    )
+    problems = [i.problem for i in got.failed]
+    assert len(problems) == len(set(problems)) == 2
+    assert any(DISCOVERY in p for p in problems) and not got.issues
+    assert len(got.search_summary()["not_searched"]) == 2
+
+    gd.add_findings([by_ip])  # a readable related finding beside them is kept
+    got = fetch_related(Aws(AwsConfig()), ["us-east-1"], subject)
+    assert got.status == PARTIAL and [r["id"] for r in got.findings] == [BY_IP]
+    assert got.describe().startswith("1 related finding(s) in 1 of 1 source(s); could not read")
 
 
 def test_guardduty_denied_everywhere_is_could_not_look(fake_aws: FakeAws) -> None:

@@ -987,6 +987,39 @@ def test_a_tor_finding_that_could_not_be_read_is_never_nothing_to_triage(tmp_pat
     assert "<p>Nothing to triage.</p>" not in text
 
 
+def test_a_tor_finding_guardduty_answers_unreadably_makes_the_list_partial(
+    gd: FakeAws, tmp_path: Path
+) -> None:
+    """GuardDuty lists a Tor finding whose answer botocore cannot parse (a severity that is
+    text) or whose ID is unusable: each is skipped, and the list it was read for is partial
+    — `findings` says so, the triage card is amber and names the region, never "Nothing to
+    triage" — and stays partial when the fetch is kept for a working copy (findings-….json)
+    and read back."""
+    from torinvest.findings.fetched import fetched_name, read_fetched, write_fetched
+
+    unparsable = finding(fid(4), severity="critical")
+    gd.guardduty("us-east-1").add_findings([unparsable])
+    code, out, err = run("findings", "--regions", "us-east-1", "--json")
+    assert code == 0 and json.loads(out) == [] and "Traceback" not in err
+    assert "note: partial result: 1 finding record(s) could not be read" in err
+    found = fetch_findings(Aws(), ["us-east-1"]).tor_only()
+    assert found.gap().startswith(
+        f"1 finding record(s) could not be read: us-east-1 (skipped: finding {fid(4)}"
+    )
+    html = display.triage_table(report.triage_frame(found), found).data
+    assert "No open Tor finding where torinvest could look" in html and "ti-warn" in html
+    assert fid(4) in html and "Nothing to triage" not in html
+    back = read_fetched(write_fetched(found, tmp_path / fetched_name(found)))
+    assert back.gap() == found.gap()
+
+    gd.guardduty("us-east-1").add_findings([finding(fid(1)), finding("bad-id", key=KEY)])
+    found = fetch_findings(Aws(), ["us-east-1"]).tor_only()
+    assert [f.id for f in found.findings] == [fid(1)]  # nothing valid lost
+    assert found.gap().startswith("2 finding record(s) could not be read: us-east-1")
+    html = display.triage_table(report.triage_frame(found), found).data
+    assert "Partial list" in html and fid(1) in html
+
+
 def test_a_finding_without_a_usable_last_sighting_is_not_put_last_in_triage(
     tmp_path: Path,
 ) -> None:

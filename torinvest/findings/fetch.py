@@ -160,6 +160,7 @@ def _get_one_by_one(
                         f"guardduty:{region}",
                         f"skipped: finding {fid}: GuardDuty's answer for it has a field of the "
                         f"wrong type and could not be read ({type(e).__name__}: {e})",
+                        unread=True,  # it matched the search: it may be one of those sought
                     )
                 )
             continue
@@ -235,7 +236,9 @@ def fetch_findings(
             if not isinstance(raw, dict):
                 result.issues.append(
                     DataIssue(
-                        source, f"skipped: a finding that is {_json_type(raw)}, not an object"
+                        source,
+                        f"skipped: a finding that is {_json_type(raw)}, not an object",
+                        unread=True,
                     )
                 )
                 continue
@@ -243,7 +246,7 @@ def fetch_findings(
             try:
                 clean, dropped = sanitize(data, source)
             except (InvalidFindingIdError, InvalidRegionError, FindingFileError) as e:
-                issue = DataIssue(source, f"skipped: {e}")
+                issue = DataIssue(source, f"skipped: {e}", unread=True)
                 result.issues.append(issue)
                 fid = data.get("id")
                 if isinstance(fid, str) and FINDING_ID_RE.match(fid.strip().lower()):

@@ -32,8 +32,10 @@ from torinvest.schema import iso_utc
 FETCHED_FORMAT = "torinvest/guardduty-findings/1"
 
 
-def _issue(issue: DataIssue) -> dict[str, str]:
-    return issue.to_dict()
+def _issue(issue: DataIssue) -> dict[str, Any]:
+    """An issue as kept in the file: a record that could not be read says so (``unread``), so
+    that the list read back is as partial as the fetch was."""
+    return {**issue.to_dict(), "unread": True} if issue.unread else issue.to_dict()
 
 
 def _content(result: FindingsResult) -> dict[str, Any]:
@@ -92,7 +94,7 @@ def read_fetched(path: str | Path) -> FindingsResult:
 
 
 def _issue_from(value: Any) -> DataIssue:
-    return DataIssue(str(value["source"]), str(value["problem"]))
+    return DataIssue(str(value["source"]), str(value["problem"]), value.get("unread") is True)
 
 
 def _result(doc: Any) -> FindingsResult:

@@ -335,12 +335,13 @@ class RelatedFindings:
             where = "; ".join(f"{i.source}: {i.problem}" for i in self.failed[:3])
             return f"Could not look for related findings: {where}"
         found = f"{n} related finding(s)" if n else "No related finding"
-        whole = [i.source for i in self.failed if i.source in self.sources]
-        parts = [i.source for i in self.failed if i.source not in self.sources]
+        whole = [i.source for i in self.failed if _whole(i, self.sources)]
+        parts = [i for i in self.failed if not _whole(i, self.sources)]
         searched = f"in {len(self.sources) - len(whole)} of {len(self.sources)} source(s)"
         if self.status == PARTIAL:
             missed = [f"could not search {', '.join(whole)}"] if whole else []
-            missed += [f"could not read {', '.join(parts)}"] if parts else []
+            if parts:
+                missed.append(f"could not read {_records(parts)}")
             return f"{found} {searched}; {'; '.join(missed)}, so others may be there"
         return f"{found} {searched}"
 
@@ -354,8 +355,27 @@ class RelatedFindings:
         }
 
 
+def _whole(issue: DataIssue, sources: Sequence[str]) -> bool:
+    """Whether ``issue`` is a whole source (region, file) that could not be searched, rather
+    than a record of a source searched that could not be read (``unread``: a finding GuardDuty
+    listed that could not be parsed; a file's ``FILE:LINE``)."""
+    return issue.source in sources and not issue.unread
+
+
+def _records(issues: Sequence[DataIssue]) -> str:
+    """The records not read, in words: ``guardduty:us-east-1 (2 finding(s))``, ``FILE:3``."""
+    counts: dict[str, int] = {}
+    for i in issues:
+        counts[i.source] = counts.get(i.source, 0) + 1
+    return ", ".join(
+        f"{source} ({n} finding(s))" if source.startswith("guardduty:") else source
+        for source, n in counts.items()
+    )
+
+
 def _searched(found: list[dict[str, Any]], sources: list[str], failed: list[DataIssue]) -> str:
-    if sources and len(failed) >= len(sources):
+    whole = [i for i in failed if _whole(i, sources)]
+    if sources and len(whole) >= len(sources):
         return COULD_NOT_LOOK
     return PARTIAL if failed else LOOKED
 
@@ -409,14 +429,18 @@ def _to_findings(raws: Iterable[Any], source: str, issues: list[DataIssue]) -> l
     for raw in raws:
         if not isinstance(raw, dict):
             issues.append(
-                DataIssue(source, f"skipped: a finding that is {_json_type(raw)}, not an object")
+                DataIssue(
+                    source,
+                    f"skipped: a finding that is {_json_type(raw)}, not an object",
+                    unread=True,
+                )
             )
             continue
         data = camelize(raw)
         try:
             clean, dropped = sanitize(data, source)
         except (InvalidFindingIdError, InvalidRegionError, FindingFileError) as e:
-            issues.append(DataIssue(source, f"skipped: {e}"))
+            issues.append(DataIssue(source, f"skipped: {e}", unread=True))
             continue
         issues += dropped
         found.append(Finding(data=clean, origin=source, shape="api", original=raw))
@@ -461,6 +485,12 @@ def fetch_related(aws: Aws, regions: Sequence[str] | None, subject: Subject) -> 
                 result.failed.append(issue)
             continue
         found += _to_findings(outcome, source, result.issues)
+    # a finding listed by several criteria (its key and its IP) is skipped once per listing
+    result.issues = list(dict.fromkeys(result.issues))
+    # a finding GuardDuty listed for a link and that could not be read may be a related one:
+    # the search is partial, naming it (as a findings file's record that could not be read)
+    result.failed += [i for i in result.issues if i.unread]
+    result.issues = [i for i in result.issues if not i.unread]
     result.findings = related_from_findings(_dedupe(found), subject)
     result.status = _searched(result.findings, result.sources, result.failed)
     log.info("related findings: %d (%s)", len(result.findings), result.status)
