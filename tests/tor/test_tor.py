@@ -891,6 +891,53 @@ def test_refresh_saves_the_current_list_under_a_dated_name(tmp_path: Path) -> No
     )
 
 
+@pytest.mark.parametrize(
+    ("now", "said"),
+    [
+        (
+            datetime(2024, 4, 11, 14, 28, tzinfo=UTC),
+            "its newest test is 30 days before this computer's clock (2024-04-11 14:28 UTC): it "
+            "does not say which addresses are exits now (a stale copy, or this computer's clock "
+            "is ahead)",
+        ),
+        (
+            datetime(2024, 3, 12, 10, 28, tzinfo=UTC),
+            "its tests are dated up to 4 h after this computer's clock (2024-03-12 10:28 UTC): "
+            "the clock is behind, and observations dated after it are not used",
+        ),
+    ],
+    ids=["stale-or-clock-ahead", "clock-behind"],
+)
+def test_refresh_says_when_the_list_does_not_cover_now(
+    tmp_path: Path, now: datetime, said: str
+) -> None:
+    """A current list whose newest test is days before the clock (a proxy's stale copy, or a
+    clock that is ahead), or dated after it (a clock that is behind: those observations are
+    not used), is saved, and the note says what it tested and that it does not cover now —
+    it read as a plain "downloaded" whatever the list held."""
+    result = tor.refresh(tmp_path, opener=FakeOpener(CHECK_2024.read_bytes()), now=now)
+    assert result.ok and result.path is not None and result.path.is_file()
+    assert result.note.endswith(
+        " — it tested 1,174 exit(s) 2024-03-09 04:06 → 2024-03-12 14:28 UTC; " + said
+    )
+
+
+def test_refresh_says_a_list_of_few_exits_is_partial(tmp_path: Path) -> None:
+    """A whole TorDNSEL list that names a handful of exits (a mirror's sample, a list cut
+    exactly at a line's end) is saved, and the note says it is taken as partial."""
+    one = (
+        b"ExitNode 0011BD2485AD45D984EC4159C88FC066E5E3300E\n"
+        b"Published 2024-03-12 01:01:01\nLastStatus 2024-03-12 02:00:00\n"
+        b"ExitAddress 185.220.101.34 2024-03-12 14:01:01\n"
+    )
+    result = tor.refresh(tmp_path, opener=FakeOpener(one), now=NOW)
+    assert result.ok
+    assert result.note.endswith(
+        " — it tested 1 exit(s) 2024-03-12 14:01 → 2024-03-12 14:01 UTC; it names 1 exit(s), "
+        "fewer than 300: it is taken as partial (it can mark IPs as Tor, not rule Tor out)"
+    )
+
+
 def test_refresh_a_past_month_from_collector(tmp_path: Path) -> None:
     archive = tar_xz(_hourly_members())
     opener = FakeOpener(archive)

@@ -29,7 +29,7 @@ from torinvest.errors import InputError, OptionsError
 from torinvest.inflate import compression
 from torinvest.tor.lists import _CHUNK, _decompress, bundled_index, list_files
 from torinvest.tor.parsers import cut_short, parse_tordnsel
-from torinvest.tor.records import ExitListError, RefreshResult
+from torinvest.tor.records import MIN_EXITS, ExitListError, RefreshResult
 
 log = logging.getLogger(__name__)
 
@@ -125,20 +125,65 @@ def archive_problem(path: Path) -> str | None:
     return None
 
 
-def _check_download(path: Path, url: str, month: str | None) -> None:
+def _check_download(path: Path, url: str, month: str | None) -> pd.DataFrame | None:
     """Raise ExitListError unless the downloaded file is a whole exit list (or archive of them):
     an archive read to its end (:func:`archive_problem`), a list not cut short
-    (:func:`~torinvest.tor.parsers.cut_short`)."""
+    (:func:`~torinvest.tor.parsers.cut_short`). The current list's observations are returned
+    (an archive's: None)."""
     if month is not None:
         problem = archive_problem(path)
         if problem is not None:
             raise ExitListError(url, problem)
-        return
+        return None
     data = _decompress(path.read_bytes(), url)
-    parse_tordnsel(data, list_name="refresh")
+    frame, _problems = parse_tordnsel(data, list_name="refresh")
     cut = cut_short(data, "tordnsel")
     if cut is not None:
         raise ExitListError(url, f"it is cut short: {cut}")
+    return frame
+
+
+#: How long after its newest test a current list still says which addresses are exits now.
+_CURRENT_FOR = pd.Timedelta(hours=24)
+#: Observations dated up to this far after the clock are taken as the clock's drift.
+_CLOCK_SLACK = pd.Timedelta(hours=1)
+
+
+def _what_it_covers(frame: pd.DataFrame | None, now: pd.Timestamp) -> str:
+    """What the current list just downloaded cannot say, in words (empty when it is a current,
+    whole list): newest test older than :data:`_CURRENT_FOR` before this computer's clock (a
+    stale copy, or a clock that is ahead), tests dated after the clock (a clock that is
+    behind: they are not used until then), fewer than :data:`MIN_EXITS` distinct exits (taken
+    as partial)."""
+    if frame is None or not len(frame):
+        return ""
+    first, last = frame["first_seen"].min(), frame["last_seen"].max()
+    span = f"it tested {frame['ip'].nunique():,} exit(s) {first:%Y-%m-%d %H:%M} → {last:%Y-%m-%d %H:%M} UTC"
+    said = []
+    if last < now - _CURRENT_FOR:
+        said.append(
+            f"its newest test is {_age(now - last)} before this computer's clock "
+            f"({now:%Y-%m-%d %H:%M} UTC): it does not say which addresses are exits now (a "
+            "stale copy, or this computer's clock is ahead)"
+        )
+    if last > now + _CLOCK_SLACK:
+        said.append(
+            f"its tests are dated up to {_age(last - now)} after this computer's clock "
+            f"({now:%Y-%m-%d %H:%M} UTC): the clock is behind, and observations dated after it "
+            "are not used"
+        )
+    exits = int(frame["ip"].nunique())
+    if exits < MIN_EXITS:
+        said.append(
+            f"it names {exits:,} exit(s), fewer than {MIN_EXITS}: it is taken as partial (it "
+            "can mark IPs as Tor, not rule Tor out)"
+        )
+    return f" — {span}; " + "; ".join(said) if said else ""
+
+
+def _age(delta: pd.Timedelta) -> str:
+    hours = delta / pd.Timedelta(hours=1)
+    return f"{hours:,.0f} h" if hours < 48 else f"{hours / 24:,.0f} days"
 
 
 def _expected_length(response: Any) -> int | None:
@@ -248,7 +293,7 @@ def refresh(
         try:
             if expected is not None and written < expected:
                 raise ExitListError(url, f"it is cut short: {written:,} of {expected:,} bytes")
-            _check_download(tmp, url, month_text)
+            observed = _check_download(tmp, url, month_text)
         except ExitListError as e:
             note = f"{url} did not return an exit list ({e.problem}); {_fallback(cache)}"
             note += f"; {damaged}" if damaged else ""
@@ -261,5 +306,6 @@ def refresh(
     finally:
         tmp.unlink(missing_ok=True)
     note = f"downloaded {url} to {target}" + (f" ({damaged})" if damaged else "")
+    note += _what_it_covers(observed, _utc(now))
     log.info("%s", note)
     return RefreshResult(True, url, target, note, downloaded=True)
