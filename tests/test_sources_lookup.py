@@ -442,6 +442,35 @@ def test_fetch_pages_refusal_keeps_what_it_had() -> None:
     assert "stopped after 1 page(s)" in str(err)
 
 
+def test_ctrl_c_during_a_throttle_backoff_ends_the_wait_at_once() -> None:
+    """A region backing off after throttles (up to BACKOFF_CAP, 20 s) when Ctrl-C sets the stop
+    event: the wait ends then and the pull stops before its next call. Before, the backoff was
+    slept out in the worker thread and the interrupted run waited for it. The pacer's own sleep
+    is one that fails: only the stop event may be waited on."""
+    from botocore.exceptions import ClientError
+
+    stop = threading.Event()
+    throttled = ClientError(
+        {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "LookupEvents"
+    )
+
+    class Throttled(_StubClient):
+        def lookup_events(self, **params: Any) -> dict[str, Any]:
+            self.calls += 1
+            stop.set()  # Ctrl-C while this call is out: the backoff that follows is cut
+            raise self.error
+
+    def no_sleep(seconds: float) -> None:
+        raise AssertionError(f"slept {seconds:.1f} s without looking at the stop event")
+
+    client = Throttled(throttled)
+    q = lk.Query("AccessKeyId", SUSPECT, START, END)
+    pacer = lk.Pacer(2.0, sleep=no_sleep)
+    with pytest.raises(lk_fetch.Interrupted):
+        list(lk.fetch_pages(client, q, pacer, backoff_base=lk_fetch.BACKOFF_CAP, stop=stop))
+    assert client.calls == 1
+
+
 def _full_collections(work: Callable[[], None]) -> int:
     """How many collections of the oldest generation ran during ``work``."""
     seen: list[int] = []

@@ -162,7 +162,7 @@ def fetch_pages(
         params = query.params()
         if token:
             params["NextToken"] = token
-        slot = pacer.wait()
+        slot = pacer.wait(stop)  # a backoff before it too: Ctrl-C ends it at once
         if stop is not None and stop.is_set():
             pacer.done(slot)  # a call the pacer waits on always ends
             raise Interrupted(f"{OP} in {region}: interrupted")
