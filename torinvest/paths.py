@@ -57,20 +57,24 @@ def write_atomic(path: Path, data: bytes) -> None:
         fh.write(data)
 
 
-#: Lock files this process holds, by (pid, thread, device, inode): a block that already holds
-#: a lock may enter another that takes it (``investigate --post`` posts inside its run's lock).
+#: Lock files held with ``reentrant=True``, by (pid, thread, device, inode): inside such a block
+#: the same thread may take the lock again (``investigate --post`` runs and posts inside it).
 _HELD: set[tuple[int, int, int, int]] = set()
 
 
 @contextlib.contextmanager
 def held_lock(
-    path: Path, *, cannot: Callable[[OSError], Exception], busy: Callable[[], Exception]
+    path: Path,
+    *,
+    cannot: Callable[[OSError], Exception],
+    busy: Callable[[], Exception],
+    reentrant: bool = False,
 ) -> Iterator[None]:
     """Hold the lock file ``path`` (created if needed; ``flock``, exclusive) for the block. Raises
-    ``cannot(error)`` when it cannot be opened, ``busy()`` when another process (or another
-    thread) holds it. A thread that already holds it enters at once (re-entrant: the lock stays
-    held until the outer block ends). Closing the descriptor releases it: a process that is
-    killed never leaves the lock held."""
+    ``cannot(error)`` when it cannot be opened, ``busy()`` when another holder has it (another
+    process, or another block of this one). ``reentrant``: inside this block the same thread
+    takes it again at once (the lock stays held until this block ends). Closing the descriptor
+    releases it: a process that is killed never leaves the lock held."""
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
     except OSError as e:
@@ -79,15 +83,16 @@ def held_lock(
     try:
         st = os.fstat(fd)
         mine = (os.getpid(), threading.get_ident(), st.st_dev, st.st_ino)
-        if mine in _HELD:  # this thread holds it already (another descriptor would be refused)
+        if mine in _HELD:  # held re-entrantly by this thread (another descriptor is refused)
             yield
             return
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise busy() from None
-        key = mine
-        _HELD.add(key)
+        if reentrant:
+            key = mine
+            _HELD.add(key)
         yield
     finally:
         if key is not None:

@@ -121,8 +121,8 @@ def cmd_investigate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     folder, fetched = report.check_run(args.finding_id, args.out, options, finding=True)
     print(f"torinvest: investigating {args.finding_id} into {args.out} …", file=err)
     # --post: the folder's lock is held from the run to the last file posted, so that no other
-    # run changes the report in between (run_report and the post take it again: re-entrant)
-    with hold_folder(folder) if args.post else contextlib.nullcontext():
+    # run changes the report in between (run_report and the post take it again inside)
+    with hold_folder(folder, reentrant=True) if args.post else contextlib.nullcontext():
         run = report.run_report(args.finding_id, args.out, options, fetched=fetched)  # not again
         data = run.summary_data or {}
         print(report.one_line_summary(data), file=out)
