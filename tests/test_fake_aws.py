@@ -788,3 +788,93 @@ def test_services_the_fake_does_not_serve_can_be_failed(
         ec2.describe_regions()
     with pytest.raises(ResponseParserError, match="serves SigV4-signed guardduty"):
         sts.get_caller_identity()  # not failed: the fake does not serve sts (as before)
+
+
+# --------------------------------------------------------------------------- expired next tokens
+
+
+@pytest.mark.parametrize(
+    ("service", "operation", "code"),
+    [
+        ("guardduty", "ListFindings", "BadRequestException"),
+        ("cloudtrail", "LookupEvents", "InvalidNextTokenException"),
+        ("athena", "GetQueryResults", "InvalidRequestException"),
+    ],
+)
+def test_an_expired_token_is_answered_with_the_error_in_the_services_model(
+    service: str, operation: str, code: str
+) -> None:
+    """The codes :func:`torinvest.aws.pages.expired_token` knows are those the operations list
+    in botocore's models (and the fake answers them)."""
+    from torinvest.aws.pages import GENERIC_TOKEN_ERRORS, TOKEN_ERRORS
+
+    model = botocore.session.get_session().get_service_model(service)
+    errors = {e.name for e in model.operation_model(operation).error_shapes}
+    assert code in errors
+    assert code in TOKEN_ERRORS.get(service, GENERIC_TOKEN_ERRORS.get(service, frozenset()))
+
+
+def test_guardduty_findings_listed_again_once_when_the_token_expired(
+    fake_aws: FakeAws, detector: str
+) -> None:
+    """ListFindings' token expires after the second page (a long pause): the listing starts over
+    from the first page and every finding is fetched once; before, the region failed with the
+    BadRequestException."""
+    from torinvest.aws import Aws
+    from torinvest.findings.fetch import fetch_findings
+
+    fake_aws.guardduty("us-east-1").add_findings(variants(230))
+    fake_aws.expire_tokens("guardduty", "*", operation="ListFindings", times=1)
+    result = fetch_findings(Aws(), ["us-east-1"], include_archived=True)
+
+    assert result.issues == [] and result.failed == []
+    ids = [f.id for f in result.findings]
+    assert len(ids) == len(set(ids)) == 230
+    statuses = [c.status for c in fake_aws.calls("ListFindings")]
+    assert statuses == [200, 400, *[200] * 5]  # page 1, the expired token, then 5 pages again
+    assert sum(len(c.params.get("FindingIds", [])) for c in fake_aws.calls("GetFindings")) == 230
+
+
+def test_guardduty_token_expiring_again_is_a_region_that_could_not_be_read(
+    fake_aws: FakeAws, detector: str
+) -> None:
+    from torinvest.aws import Aws
+    from torinvest.findings.fetch import fetch_findings
+
+    fake_aws.guardduty("us-east-1").add_findings(variants(230))
+    fake_aws.expire_tokens("guardduty", "*", operation="ListFindings", times=None)
+    result = fetch_findings(Aws(), ["us-east-1"], include_archived=True)
+
+    assert result.failed == ["guardduty:us-east-1"] and result.findings == []
+    (issue,) = result.issues
+    assert "ListFindings on guardduty in us-east-1: the next token was refused" in issue.problem
+    assert "again after the listing started over" in issue.problem
+    assert "the results of this call are incomplete" in issue.problem
+
+
+def test_athena_results_read_on_from_where_they_stopped_when_the_token_expired(
+    fake_aws: FakeAws,
+) -> None:
+    """GetQueryResults' token expires on the third page: the results are read again from the
+    first page and the pages already read are skipped — each row once, in order, equal rows
+    kept (rows are not keys)."""
+    from torinvest.sources.sql.athena import AthenaEngine
+
+    rows = [[str(i // 2)] for i in range(2500)]  # every value twice
+    fake_aws.athena("us-east-1").add_results([("n", "bigint")], rows)
+    fake_aws.expire_tokens("athena", "*", operation="GetQueryResults", times=1)
+    run = AthenaEngine(database="security", sleep=lambda _: None).execute("SELECT n FROM t")
+
+    assert run.rows == rows
+    assert [c.status for c in fake_aws.calls("GetQueryResults")][:2] == [200, 400]
+
+
+def test_athena_token_expiring_again_says_the_results_are_incomplete(fake_aws: FakeAws) -> None:
+    from torinvest.errors import AwsError
+    from torinvest.sources.sql.athena import AthenaEngine
+
+    fake_aws.athena("us-east-1").add_results([("n", "bigint")], [[str(i)] for i in range(2500)])
+    fake_aws.expire_tokens("athena", "*", operation="GetQueryResults", times=None)
+    with pytest.raises(AwsError, match="results of this call are incomplete") as got:
+        AthenaEngine(database="security", sleep=lambda _: None).execute("SELECT n FROM t")
+    assert got.value.code == "ExpiredNextToken"

@@ -93,6 +93,37 @@ def test_pages_through_every_region(trail: FakeAws, tmp_path: Path) -> None:
     assert result.frame["event_time"].is_monotonic_increasing
 
 
+def test_an_expired_next_token_starts_the_pull_over_once_and_keeps_each_event_once(
+    trail: FakeAws,
+) -> None:
+    """LookupEvents answers InvalidNextTokenException (a token that expired in a long pause):
+    the region's pull starts over from its first page, the events already pulled are not kept
+    twice, and the region is read whole. Before, the region stopped there, partly read."""
+    trail.expire_tokens("cloudtrail", "us-east-1", operation="LookupEvents", times=1)
+    result = lk.lookup_events(
+        Aws(), BUSY, start=START, end=END, regions=["us-east-1"], cache_dir=False,
+        follow_derived=False, rate=FAST, now=NOW,
+    )  # fmt: skip
+    assert result.issues == []
+    assert len(result.frame) == len(set(result.frame["event_id"])) == len(expected_ids(BUSY))
+    statuses = [c.status for c in trail.calls("LookupEvents")]
+    assert statuses[:3] == [200, 400, 200] and statuses.count(400) == 1
+
+
+def test_a_next_token_expiring_again_names_what_could_not_be_read(trail: FakeAws) -> None:
+    trail.expire_tokens("cloudtrail", "us-east-1", operation="LookupEvents", times=None)
+    result = lk.lookup_events(
+        Aws(), BUSY, start=START, end=END, regions=["us-east-1"], cache_dir=False,
+        follow_derived=False, rate=FAST, now=NOW,
+    )  # fmt: skip
+    (issue,) = result.issues
+    assert issue.source == "lookup:us-east-1"
+    assert "the next token was refused as expired or not valid" in issue.problem
+    assert "again after the listing started over from its first page" in issue.problem
+    assert f"not read: {iso_utc(START)} to " in issue.problem
+    assert 0 < len(result.frame) == len(set(result.frame["event_id"])) < len(expected_ids(BUSY))
+
+
 def test_us_east_1_is_always_searched(trail: FakeAws, tmp_path: Path) -> None:
     result = lk.lookup_events(
         Aws(),
@@ -440,6 +471,35 @@ def test_fetch_pages_refusal_keeps_what_it_had() -> None:
     assert len(pages) == 1
     err = lk.IncompleteRegion(AccessDeniedError("denied", region="us-east-1"), pages)
     assert "stopped after 1 page(s)" in str(err)
+
+
+def test_ctrl_c_during_a_throttle_backoff_ends_the_wait_at_once() -> None:
+    """A region backing off after throttles (up to BACKOFF_CAP, 20 s) when Ctrl-C sets the stop
+    event: the wait ends then and the pull stops before its next call. Before, the backoff was
+    slept out in the worker thread and the interrupted run waited for it. The pacer's own sleep
+    is one that fails: only the stop event may be waited on."""
+    from botocore.exceptions import ClientError
+
+    stop = threading.Event()
+    throttled = ClientError(
+        {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "LookupEvents"
+    )
+
+    class Throttled(_StubClient):
+        def lookup_events(self, **params: Any) -> dict[str, Any]:
+            self.calls += 1
+            stop.set()  # Ctrl-C while this call is out: the backoff that follows is cut
+            raise self.error
+
+    def no_sleep(seconds: float) -> None:
+        raise AssertionError(f"slept {seconds:.1f} s without looking at the stop event")
+
+    client = Throttled(throttled)
+    q = lk.Query("AccessKeyId", SUSPECT, START, END)
+    pacer = lk.Pacer(2.0, sleep=no_sleep)
+    with pytest.raises(lk_fetch.Interrupted):
+        list(lk.fetch_pages(client, q, pacer, backoff_base=lk_fetch.BACKOFF_CAP, stop=stop))
+    assert client.calls == 1
 
 
 def _full_collections(work: Callable[[], None]) -> int:

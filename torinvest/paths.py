@@ -10,6 +10,7 @@ import fcntl
 import os
 import stat
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,24 +57,46 @@ def write_atomic(path: Path, data: bytes) -> None:
         fh.write(data)
 
 
+#: Lock files held with ``reentrant=True``, by (pid, thread, device, inode): inside such a block
+#: the same thread may take the lock again (``investigate --post`` runs and posts inside it).
+_HELD: set[tuple[int, int, int, int]] = set()
+
+
 @contextlib.contextmanager
 def held_lock(
-    path: Path, *, cannot: Callable[[OSError], Exception], busy: Callable[[], Exception]
+    path: Path,
+    *,
+    cannot: Callable[[OSError], Exception],
+    busy: Callable[[], Exception],
+    reentrant: bool = False,
 ) -> Iterator[None]:
     """Hold the lock file ``path`` (created if needed; ``flock``, exclusive) for the block. Raises
-    ``cannot(error)`` when it cannot be opened, ``busy()`` when another process holds it. Closing
-    the descriptor releases it: a process that is killed never leaves the lock held."""
+    ``cannot(error)`` when it cannot be opened, ``busy()`` when another holder has it (another
+    process, or another block of this one). ``reentrant``: inside this block the same thread
+    takes it again at once (the lock stays held until this block ends). Closing the descriptor
+    releases it: a process that is killed never leaves the lock held."""
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
     except OSError as e:
         raise cannot(e) from None
+    key: tuple[int, int, int, int] | None = None
     try:
+        st = os.fstat(fd)
+        mine = (os.getpid(), threading.get_ident(), st.st_dev, st.st_ino)
+        if mine in _HELD:  # held re-entrantly by this thread (another descriptor is refused)
+            yield
+            return
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise busy() from None
+        if reentrant:
+            key = mine
+            _HELD.add(key)
         yield
     finally:
+        if key is not None:
+            _HELD.discard(key)
         os.close(fd)
 
 

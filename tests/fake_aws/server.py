@@ -62,7 +62,9 @@ State API (all methods thread-safe)::
     fake.fail("athena", "*", "TooManyRequestsException", operation="GetQueryResults", times=1)
     fake.loop_tokens("cloudtrail", "eu-west-1")         # every page's NextToken the same one;
                                                         # period=3: 3 in turn; None: never ending
-    fake.clear_failures()                               # failures and token loops
+    fake.expire_tokens("guardduty", "*", times=1)       # the next request sending a token finds
+                                                        # it expired (the service's own error)
+    fake.clear_failures()                               # failures, token loops and expiries
     fake.set_lookup_rate(2.0)                           # LookupEvents per second per region; None = off
     fake.set_lookup_latency(0.3, jitter=0.01)           # answer LookupEvents 0.3–0.31 s after arrival
     fake.throttle_share = 0.3                           # also throttle 30% of allowed LookupEvents
@@ -902,6 +904,7 @@ class FakeAws:
             self._failures: dict[tuple[str, str, str | None], _Failure] = {}
             self._tokens: dict[str, tuple[str, int]] = {}
             self._token_loops: dict[tuple[str, str, str | None], int | None] = {}
+            self._expiring: dict[tuple[str, str, str | None], int | None] = {}
             self._loop_tokens: dict[tuple[str, int], str] = {}
             self._log: list[LoggedRequest] = []
 
@@ -959,6 +962,24 @@ class FakeAws:
         with self._lock:
             self._failures.clear()
             self._token_loops.clear()
+            self._expiring.clear()
+
+    def expire_tokens(
+        self,
+        service: str,
+        region: str,
+        *,
+        operation: str | None = None,
+        times: int | None = 1,
+    ) -> None:
+        """The next ``times`` requests to ``service`` in ``region`` (``"*"``: every region;
+        ``operation``: only that one; None: every one until :meth:`clear_failures`) that send
+        back a next token find it expired: answered with the error the service gives a token it
+        does not accept (CloudTrail InvalidNextTokenException, GuardDuty BadRequestException,
+        Athena InvalidRequestException), as after a long pause between pages. Requests without
+        a token are served as usual."""
+        with self._lock:
+            self._expiring[(service, region, operation)] = times
 
     def loop_tokens(
         self, service: str, region: str, *, period: int | None = 1, operation: str | None = None
@@ -1277,6 +1298,7 @@ class FakeAws:
         query = json.dumps([*where, query_params], sort_keys=True, default=str)
         offset = 0
         if token := params.get("NextToken"):
+            self._expire(where)
             saved = self._tokens.get(token)
             if saved is None or saved[0] != query:
                 raise _invalid_token(where[0])
@@ -1293,6 +1315,21 @@ class FakeAws:
         token = secrets.token_urlsafe(32)
         self._tokens[token] = (query, end)
         return items[offset:end], token
+
+    def _expire(self, where: tuple[str, str, str]) -> None:
+        """Raise the service's invalid-token error when :meth:`expire_tokens` says so."""
+        service, region, operation = where
+        keys = [(service, r, o) for r in (region, "*") for o in (operation, None)]
+        key = next((k for k in keys if k in self._expiring), None)
+        if key is None:
+            return
+        left = self._expiring[key]
+        if left is not None:
+            if left <= 1:
+                del self._expiring[key]
+            else:
+                self._expiring[key] = left - 1
+        raise _invalid_token(service)
 
     def _looping_page(
         self,

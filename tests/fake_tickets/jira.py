@@ -10,6 +10,11 @@ Atlassian's documented contract:
   answers 200 with the list of attachments;
 * ``POST /rest/api/{v}/issue/{key}/comment`` — JSON ``{"body": …}``: an Atlassian Document
   Format ``doc`` on API 3, a string on API 2; answers 201 with the comment's ``id``;
+* ``GET /rest/api/{v}/issue/{key}/comment`` — ``startAt``, ``maxResults`` (1–5000),
+  ``orderBy`` (``created``, ``-created``, ``+created``; anything else: 400); answers
+  ``{"startAt", "maxResults", "total", "comments"}``;
+* ``GET /rest/api/{v}/issue/{key}?fields=…`` — the fields asked for (``summary``,
+  ``attachment``: each attachment's ``id``, ``filename``, ``size``, ``mimeType``);
 * ``POST /rest/api/{v}/issue`` (create: project, issue type, one-line summary ≤ 255 characters,
   labels without spaces, the description's format as for comments), ``PUT
   /rest/api/{v}/issue/{key}`` (edit; 204);
@@ -96,6 +101,7 @@ class FakeJira(FakeHttpService):
             ("PUT", rf"{base}/issue/{_ISSUE}", "edit_issue"),
             ("POST", rf"{base}/issue/{_ISSUE}/attachments", "attach"),
             ("POST", rf"{base}/issue/{_ISSUE}/comment", "comment"),
+            ("GET", rf"{base}/issue/{_ISSUE}/comment", "list_comments"),
             ("POST", rf"{base}/issue", "create_issue"),
             ("GET", rf"{base}/search/jql" if self.cloud else rf"{base}/search", "search"),
         ]
@@ -148,14 +154,20 @@ class FakeJira(FakeHttpService):
         if issue is None:
             return json_answer(404, {"errorMessages": [NOT_FOUND], "errors": {}})
         if operation == "get_issue":
-            return json_answer(
-                200,
-                {
-                    "id": issue["id"],
-                    "key": issue["key"],
-                    "fields": {"summary": issue["fields"]["summary"]},
-                },
-            )
+            wanted = set(",".join(query.get("fields") or ["summary"]).split(","))
+            unknown = wanted - {"summary", "attachment", "labels", "*all"}
+            if unknown:
+                self.violations.append(f"get_issue: fields the fake does not know: {unknown}")
+            shown: dict[str, Any] = {}
+            if wanted & {"summary", "*all"}:
+                shown["summary"] = issue["fields"]["summary"]
+            if wanted & {"attachment", "*all"}:
+                shown["attachment"] = [
+                    {k: v for k, v in a.items() if k != "data"} for a in issue["attachments"]
+                ]
+            return json_answer(200, {"id": issue["id"], "key": issue["key"], "fields": shown})
+        if operation == "list_comments":
+            return self._list_comments(issue, query)
         if operation == "attach":
             return self._attach(issue, headers, parts)
         if operation == "comment":
@@ -176,6 +188,26 @@ class FakeJira(FakeHttpService):
             issue["fields"].update(fields)
             return Answer(204)
         raise AssertionError(operation)
+
+    def _list_comments(self, issue: dict[str, Any], query: dict[str, list[str]]) -> Answer:
+        order = (query.get("orderBy") or ["created"])[0]
+        if order not in ("created", "-created", "+created"):
+            raise _bad(f"orderBy {order!r} is not a comment order", {"orderBy": "invalid"})
+        try:
+            start = int((query.get("startAt") or ["0"])[0])
+            size = int((query.get("maxResults") or ["5000"])[0])
+        except ValueError:
+            raise _bad("startAt / maxResults are not numbers", {"maxResults": "invalid"}) from None
+        if start < 0 or not 1 <= size <= 5000:
+            raise _bad(f"startAt {start} / maxResults {size} out of range", {})
+        comments = list(issue["comments"])
+        if order == "-created":
+            comments.reverse()
+        page = comments[start : start + size]
+        return json_answer(
+            200,
+            {"startAt": start, "maxResults": size, "total": len(comments), "comments": page},
+        )
 
     def _check_body(self, body: Any, field: str) -> None:
         if self.cloud:

@@ -17,6 +17,8 @@ State API::
     jira.calls("attach")                     # filtered by operation
     jira.fail("attach", 503, times=2)        # the next 2 attach requests answer 503
     jira.fail("*", 200, body=HTML, content_type="text/html")   # a proxy's sign-in page
+    jira.fail("comment", 503, after=True)    # the comment is made, then 503 is answered
+    jira.fail("comment", 0, drop=True)       # made, then the connection closes unanswered
     jira.violations                          # contract problems seen (should stay empty)
 """
 
@@ -71,6 +73,8 @@ class Answer:
     body: bytes = b""
     content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
+    #: close the connection without answering (a proxy or server that died after the work)
+    drop: bool = False
 
 
 def json_answer(status: int, doc: Any, **headers: str) -> Answer:
@@ -93,6 +97,8 @@ class _Failure:
     body: bytes | None
     content_type: str
     headers: dict[str, str]
+    after: bool = False
+    drop: bool = False
 
 
 def parse_multipart(content_type: str, body: bytes) -> list[Part]:
@@ -181,13 +187,18 @@ class FakeHttpService:
         body: str | bytes | None = None,
         content_type: str = "application/json",
         headers: Mapping[str, str] | None = None,
+        after: bool = False,
+        drop: bool = False,
     ) -> None:
         """Answer ``operation`` (``"*"``: every one) with ``status`` (and ``body``), ``times``
-        times (None: until :meth:`clear_failures`)."""
+        times (None: until :meth:`clear_failures`). ``after``: the request is done first (checked
+        and applied as usual), then answered with the failure — a server that made the comment
+        and failed before it said so. ``drop``: done first too, then the connection is closed
+        without an answer (a reset after the request was sent)."""
         data = body.encode() if isinstance(body, str) else body
         with self._lock:
             self._failures[operation] = _Failure(
-                status, times, data, content_type, dict(headers or {})
+                status, times, data, content_type, dict(headers or {}), after or drop, drop
             )
 
     def clear_failures(self) -> None:
@@ -244,16 +255,17 @@ class FakeHttpService:
             if ctype.startswith("multipart/"):
                 parts = parse_multipart(ctype, body)
             failure = self._take_failure(operation)
+            if failure is None or failure.after:
+                answer = self.authenticate(headers, operation) or self._answer(
+                    operation, params, query, headers, body, parts
+                )
             if failure is not None:
                 answer = Answer(
                     failure.status,
                     failure.body if failure.body is not None else b"",
                     failure.content_type,
                     failure.headers,
-                )
-            else:
-                answer = self.authenticate(headers, operation) or self._answer(
-                    operation, params, query, headers, body, parts
+                    failure.drop,
                 )
         with self._lock:
             self.requests_log.append(
@@ -299,6 +311,9 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         headers = {k.lower(): v for k, v in self.headers.items()}
         answer = self.server.fake.handle(self.command, self.path, headers, body)
+        if answer.drop:
+            self.close_connection = True
+            return
         self.send_response(answer.status)
         if answer.body or answer.status not in (204, 304):
             self.send_header("Content-Type", answer.content_type)

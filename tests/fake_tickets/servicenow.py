@@ -9,7 +9,13 @@ documented contract; basic auth (``user``/``password``) or an OAuth bearer ``tok
   instance would store the multipart envelope as the file), each at most
   :attr:`FakeServiceNow.max_attachment_bytes` (else 413); 201 ``{"result": {"sys_id", …}}``.
   Like the real one, it attaches to a ``table_sys_id`` that does not exist (an orphan, listed
-  in :attr:`FakeServiceNow.orphans`): why the client looks the record up first.
+  in :attr:`FakeServiceNow.orphans`): why the client looks the record up first;
+* ``GET /api/now/table/sys_journal_field?sysparm_query=…`` — the journal (each work note an
+  entry: ``element_id`` the record's sys_id, ``element`` ``work_notes``, ``value`` the text);
+  the encoded query may hold ``element_id=``, ``element=``, ``name=`` and ``valueLIKE``
+  conditions joined by ``^`` (anything else breaks the contract of this fake: 400);
+* ``GET /api/now/attachment?sysparm_query=…`` — attachments' metadata by ``table_name=``,
+  ``table_sys_id=`` and ``file_name=`` conditions; ``sysparm_limit`` on both.
 
 State: ``add_record("incident", sys_id)``, ``records[(table, sys_id)]`` (``work_notes``,
 ``attachments``).
@@ -46,6 +52,7 @@ class FakeServiceNow(FakeHttpService):
         self.max_attachment_bytes = max_attachment_bytes
         self.records: dict[tuple[str, str], dict[str, Any]] = {}
         self.orphans: list[dict[str, Any]] = []
+        self.journal: list[dict[str, Any]] = []
         self._numbers = itertools.count(10001)
 
     def add_record(self, table: str, sys_id: str | None = None) -> dict[str, Any]:
@@ -67,6 +74,8 @@ class FakeServiceNow(FakeHttpService):
             ("PATCH", rf"/api/now/table/{_TABLE}/{_SYS_ID}", "update_record"),
             ("PUT", rf"/api/now/table/{_TABLE}/{_SYS_ID}", "update_record"),
             ("POST", r"/api/now/attachment/file", "attach"),
+            ("GET", r"/api/now/attachment", "list_attachments"),
+            ("GET", r"/api/now/table/sys_journal_field", "query_journal"),
         ]
         for m, pattern, operation in table:
             match = re.fullmatch(pattern, path)
@@ -119,6 +128,25 @@ class FakeServiceNow(FakeHttpService):
             )
         if operation == "attach":
             return self._attach(query, headers, body)
+        if operation == "query_journal":
+            rows = [
+                {
+                    "sys_id": e["sys_id"],
+                    "element_id": e["element_id"],
+                    "element": "work_notes",
+                    "name": e["name"],
+                    "value": e["value"],
+                }
+                for e in self.journal
+            ]
+            return self._query(rows, query, ("element_id", "element", "name"), "value")
+        if operation == "list_attachments":
+            rows = [
+                {k: v for k, v in a.items() if k != "data"}
+                for r in self.records.values()
+                for a in r["attachments"]
+            ]
+            return self._query(rows, query, ("table_name", "table_sys_id", "file_name"), None)
         record = self.records.get((params["table"], params["sys_id"]))
         if record is None:
             return json_answer(
@@ -157,6 +185,15 @@ class FakeServiceNow(FakeHttpService):
                     json_answer(400, {"error": {"message": "Invalid work_notes"}}),
                 )
             record["work_notes"].append(doc["work_notes"])
+            table = next(t for (t, i), r in self.records.items() if r is record)
+            self.journal.append(
+                {
+                    "sys_id": uuid.uuid4().hex,
+                    "element_id": record["sys_id"],
+                    "name": table,
+                    "value": doc["work_notes"],
+                }
+            )
         record["sys_updated_on"] = f"2024-01-01 00:00:{len(record['work_notes']):02d}"
         return json_answer(200, {"result": _fields(record, query)})
 
@@ -210,6 +247,38 @@ class FakeServiceNow(FakeHttpService):
         record = self.records.get((table, sys_id))
         (record["attachments"] if record is not None else self.orphans).append(attachment)
         return json_answer(201, {"result": {k: v for k, v in attachment.items() if k != "data"}})
+
+    def _query(
+        self,
+        rows: list[dict[str, Any]],
+        query: dict[str, list[str]],
+        equals: tuple[str, ...],
+        like: str | None,
+    ) -> Answer:
+        """``rows`` filtered by an encoded query (``a=b^cLIKEd``) of the conditions this fake
+        knows, cut to ``sysparm_limit``."""
+        encoded = (query.get("sysparm_query") or [""])[0]
+        conditions = [c for c in encoded.split("^") if c]
+        for c in conditions:
+            if like and c.startswith(f"{like}LIKE"):
+                text = c[len(like) + 4 :]
+                rows = [r for r in rows if text in str(r.get(like))]
+                continue
+            name, op, value = c.partition("=")
+            if not op or name not in equals:
+                raise ContractError(
+                    f"a query condition the fake does not know: {c!r}",
+                    json_answer(400, {"error": {"message": "Invalid query"}}),
+                )
+            rows = [r for r in rows if str(r.get(name)) == value]
+        limit = (query.get("sysparm_limit") or [""])[0]
+        if limit:
+            if not limit.isdigit():
+                raise ContractError(
+                    f"sysparm_limit {limit!r}", json_answer(400, {"error": {"message": "x"}})
+                )
+            rows = rows[: int(limit)]
+        return json_answer(200, {"result": rows})
 
 
 def _fields(record: dict[str, Any], query: dict[str, list[str]]) -> dict[str, Any]:

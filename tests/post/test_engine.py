@@ -8,9 +8,10 @@ import base64
 import io
 import json
 import logging
+import re
 import threading
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, quote_plus, urlsplit
 
 import pytest
 
@@ -21,6 +22,7 @@ from torinvest.errors import InputError
 from torinvest.post import PostRefusedError, post_report
 from torinvest.post import command as post_command
 from torinvest.post.base import PostConfigError
+from torinvest.post.env import Redactor, scrubbed_logs
 from torinvest.post.record import PostsFile
 
 
@@ -245,6 +247,49 @@ def test_secrets_are_redacted_from_messages_a_server_echoes(
     assert jira.api_token not in (report_dir / "posts.json").read_text()
 
 
+#: A secret with every character URL-encoding changes (``+ / = %`` and a space).
+ODD_SECRET = "pw+7/Zq=x%41 end"
+
+
+@pytest.mark.parametrize(
+    "encode",
+    [
+        lambda s: quote(s, safe=""),
+        lambda s: quote(s),
+        lambda s: quote_plus(s),
+        lambda s: re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), quote(s, safe="")),
+    ],
+    ids=["quote", "quote-path", "quote-plus", "lower-case-escapes"],
+)
+def test_a_secret_echoed_url_encoded_is_redacted_everywhere(
+    encode, tmp_path: Path, ledger: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A server (or a proxy) that quotes the request's URL or form body in its error: the
+    password appears URL-encoded, and is redacted in the line, posts.json, the ledger and the
+    log (a logged exception too)."""
+    folder = make_report(tmp_path / "f")
+    encoded = encode(ODD_SECRET)
+    assert encoded != ODD_SECRET and ODD_SECRET not in encoded
+    caplog.set_level(logging.DEBUG)
+    with FakeServiceNow(password=ODD_SECRET) as sn:
+        echoed = json.dumps({"error": {"message": f"bad request ?password={encoded}&x=1"}})
+        sn.fail("*", 400, body=echoed)
+        env = variables(servicenow=sn)
+        with scrubbed_logs(Redactor(env)):
+            (o,) = post_report(
+                folder, [f"servicenow:incident:{SYS_ID}"], env=env, ledger=ledger, backoff=0
+            ).outcomes
+            try:
+                raise RuntimeError(f"wrapped: {encoded}")
+            except RuntimeError:
+                logging.getLogger("torinvest.test").exception("failed")
+    assert o.status == "failed" and "?password=[REDACTED]&x=1" in o.line, o.line
+    logged = "\n".join(f"{r.getMessage()} {r.exc_text or ''}" for r in caplog.records)
+    assert "wrapped: [REDACTED]" in logged
+    for text in (o.line, ledger.read_text(), (folder / "posts.json").read_text(), logged):
+        assert encoded not in text
+
+
 @pytest.mark.parametrize(
     ("sn", "user", "secret"),
     [(False, "JIRA_EMAIL", "JIRA_API_TOKEN"), (True, "SERVICENOW_USER", "SERVICENOW_PASSWORD")],
@@ -276,3 +321,104 @@ def test_redirects_are_not_followed(jira: FakeJira, report_dir: Path, ledger: Pa
     (o,) = post_report(report_dir, ["jira:SEC-1"], env=variables(jira), ledger=ledger).outcomes
     assert o.status == "failed" and "refused (HTTP 302)" in o.line
     assert [r.operation for r in jira.requests] == ["get_issue"]
+
+
+def test_a_post_while_a_run_holds_the_report_folder_is_refused(
+    jira: FakeJira, report_dir: Path, ledger: Path
+) -> None:
+    """An investigation writing the folder (it holds its lock): the post would read a report
+    being replaced. Refused before anything is sent."""
+    from torinvest.report.folders import hold
+
+    held, done = threading.Event(), threading.Event()
+
+    def investigation() -> None:
+        with hold(report_dir):
+            held.set()
+            done.wait(30)
+
+    t = threading.Thread(target=investigation)
+    t.start()
+    try:
+        assert held.wait(30)
+        with pytest.raises(
+            PostRefusedError, match="another torinvest run is writing the report folder"
+        ):
+            post_report(report_dir, ["jira:SEC-1"], env=variables(jira), ledger=ledger)
+    finally:
+        done.set()
+        t.join()
+    assert jira.requests == []
+    (o,) = post_report(report_dir, ["jira:SEC-1"], env=variables(jira), ledger=ledger).outcomes
+    assert o.status == "posted"
+
+
+def test_investigate_posts_while_it_still_holds_the_folder_it_wrote(
+    jira: FakeJira, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``investigate ID --post DEST``: from the run to the last file posted, no other run can
+    take the report folder (before, the run's lock was released, then the folder posted)."""
+    import types
+
+    from torinvest import report
+    from torinvest.cli import main
+    from torinvest.post import engine
+    from torinvest.report.folders import FolderBusyError, hold
+
+    folder = tmp_path / "out"
+    folder.mkdir()
+
+    def run_report(finding_id: str, out: object, options: object, **_: object) -> object:
+        with hold(folder):  # as the real one: the folder locked for the run
+            make_report(folder)
+        data = json.loads((folder / "summary.json").read_text())
+        return types.SimpleNamespace(
+            summary_data=data,
+            warnings=[],
+            notebook=folder / "report.ipynb",
+            summary=folder / "summary.json",
+            html=folder / "report.html",
+        )
+
+    monkeypatch.setattr(report, "check_run", lambda *a, **k: (folder, None))
+    monkeypatch.setattr(report, "run_report", run_report)
+    seen: list[str] = []
+    real = engine._post_one
+
+    def post_one(*a: object, **k: object):  # type: ignore[no-untyped-def]
+        def another_run() -> None:
+            try:
+                with hold(folder):
+                    seen.append("free")
+            except FolderBusyError:
+                seen.append("held")
+
+        t = threading.Thread(target=another_run)
+        t.start()
+        t.join()
+        return real(*a, **k)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(engine, "_post_one", post_one)
+    env = tmp_path / "post.env"
+    env.write_text("".join(f"{k}={v}\n" for k, v in variables(jira).items()))
+    env.chmod(0o600)
+    out, err = io.StringIO(), io.StringIO()
+    code = main(
+        [
+            "investigate",
+            "6dde0a8f8d46f6acad893b30f905e97c",
+            "--out",
+            str(folder),
+            "--post",
+            "jira:SEC-1",
+            "--env-file",
+            str(env),
+            "--ledger",
+            str(tmp_path / "l.jsonl"),
+        ],
+        out=out,
+        err=err,
+    )
+    assert code == 0, err.getvalue()
+    assert "posted to jira:SEC-1" in out.getvalue()
+    assert seen == ["held"]

@@ -8,14 +8,40 @@ would keep the kit paging for ever. Every page loop of the kit goes through here
 chain is an :class:`~torinvest.errors.EndpointError` (code ``EndlessPagination``) naming the
 operation, the service, the region and the pages read, which each caller reports as it reports
 a region, prefix or query that failed part-way: never as a complete (or empty) answer.
+
+A next token that expired (a long pause between pages: a throttled pull, a slow consumer) is
+answered with an error: :func:`expired_token` knows each service's (from botocore's models), and
+:func:`restarting_pages` starts the chain again from its first page, once; a second expiry is an
+:class:`~torinvest.errors.AwsError` (code ``ExpiredNextToken``) saying the results are
+incomplete.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+import logging
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-from torinvest.errors import EndpointError
+from botocore.exceptions import ClientError
+
+from torinvest.errors import AwsError, EndpointError
+
+log = logging.getLogger(__name__)
+
+#: The error codes an expired or invalid next token is answered with (botocore's models):
+#: CloudTrail's LookupEvents (and its Lake GetQueryResults) document their own.
+TOKEN_ERRORS: dict[str, frozenset[str]] = {
+    "cloudtrail": frozenset({"InvalidNextTokenException"}),
+}
+#: Services whose operations document only a generic "bad input" error for it (GuardDuty's
+#: ListFindings/ListDetectors: BadRequestException, HTTP 400; Athena's GetQueryResults:
+#: InvalidRequestException): a token error there is that code with a message naming the token.
+GENERIC_TOKEN_ERRORS: dict[str, frozenset[str]] = {
+    "guardduty": frozenset({"BadRequestException"}),
+    "athena": frozenset({"InvalidRequestException"}),
+}
+#: Times a chain is started again after its next token expired.
+RESTARTS = 1
 
 #: Pages one chain of an operation may take before it is stopped as endless, and why that
 #: many is beyond any real answer (page sizes as the kit asks for them):
@@ -152,3 +178,89 @@ def follow_pages(
         yield page
         if why is not None:
             raise trail.error(why)
+
+
+def expired_token(error: BaseException, service: str) -> bool:
+    """Whether ``error`` (of a call that sent a next token) refuses the token as expired or not
+    valid (:data:`TOKEN_ERRORS`, :data:`GENERIC_TOKEN_ERRORS`)."""
+    if not isinstance(error, ClientError):
+        return False
+    err = error.response.get("Error", {})
+    code, message = str(err.get("Code") or ""), str(err.get("Message") or "")
+    if code in TOKEN_ERRORS.get(service, ()):
+        return True
+    return code in GENERIC_TOKEN_ERRORS.get(service, ()) and "token" in message.lower()
+
+
+def token_expired_again(
+    error: BaseException, service: str, operation: str, *, region: str | None, pages: int
+) -> AwsError:
+    """The error of a chain whose next token expired again after it was started over."""
+    err = error.response.get("Error", {}) if isinstance(error, ClientError) else {}
+    said = f"{err.get('Code') or type(error).__name__}: {err.get('Message') or error}"
+    return AwsError(
+        f"{operation} on {service} in {region or 'the home region'}: the next token was refused "
+        f"as expired or not valid ({said}) again after the listing started over from its first "
+        f"page; stopped after {pages:,} page(s), the results of this call are incomplete",
+        hint="the pages came too slowly for the service's token to last (throttling, a slow "
+        "network or machine): run it again, narrower (a shorter window, fewer regions)",
+        service=service,
+        region=region,
+        operation=operation,
+        code="ExpiredNextToken",
+    )
+
+
+def restarting_pages(
+    start: Callable[[], Iterable[Mapping[str, Any]]],
+    token_key: str,
+    service: str,
+    operation: str,
+    *,
+    region: str | None = None,
+    resource: str | None = None,
+    limit: int | None = None,
+    same_pages: bool = False,
+) -> Iterator[Mapping[str, Any]]:
+    """:func:`follow_pages` over ``start()`` (a paginator's iterator), started over from the
+    first page (:data:`RESTARTS` times) when a next token is refused as expired
+    (:func:`expired_token`); then :func:`token_expired_again`.
+
+    ``same_pages``: the chain is a stored result that pages the same way each time (Athena's
+    GetQueryResults of one query): the pages already yielded are skipped when it starts over,
+    so no row is read twice (rows are not keys: two equal rows are two rows). Otherwise every
+    page is yielded again and the caller keeps each item once (by its ID)."""
+    yielded = 0
+    for attempt in range(RESTARTS + 1):
+        seen = 0  # pages of this pass
+        try:
+            for page in follow_pages(
+                start(),
+                token_key,
+                service,
+                operation,
+                region=region,
+                resource=resource,
+                limit=limit,
+            ):
+                seen += 1
+                if same_pages and seen <= yielded:
+                    continue
+                yielded = max(yielded, seen)
+                yield page
+            return
+        except ClientError as e:
+            if seen == 0 or not expired_token(e, service):  # no token was sent: not that
+                raise
+            if attempt == RESTARTS:
+                raise token_expired_again(
+                    e, service, operation, region=region, pages=yielded
+                ) from e
+            log.warning(
+                "%s on %s in %s: the next token expired after %d page(s); starting over",
+                operation,
+                service,
+                region or "the home region",
+                seen,
+            )
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 from typing import Any, TextIO
 
@@ -109,6 +110,7 @@ def cmd_investigate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from torinvest import report
     from torinvest.events import ACCOUNT_GAP
     from torinvest.investigation import NOTHING_READ_SOURCE
+    from torinvest.report.folders import hold as hold_folder
 
     _check_investigate_usage(args)
     post_cli.check_investigate_arguments(args)  # before a kernel starts
@@ -116,24 +118,27 @@ def cmd_investigate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.all_open:
         return _investigate_all(args, options, out, err)
     # before saying what it starts: the options, then the finding (a Tor finding there)
-    _, fetched = report.check_run(args.finding_id, args.out, options, finding=True)
+    folder, fetched = report.check_run(args.finding_id, args.out, options, finding=True)
     print(f"torinvest: investigating {args.finding_id} into {args.out} …", file=err)
-    run = report.run_report(args.finding_id, args.out, options, fetched=fetched)  # not again
-    data = run.summary_data or {}
-    print(report.one_line_summary(data), file=out)
-    for issue in data.get("data_issues", []):
-        print(
-            f"torinvest: issue: {term_safe(issue['source'])}: {term_safe(issue['problem'])}",
-            file=err,
-        )
-    for note in data.get("reading_notes") or []:  # no issue: what "complete" rests on
-        print(f"torinvest: note: {term_safe(note)}", file=err)
-    for warning in run.warnings:
-        print(f"torinvest: warning: {term_safe(warning)}", file=err)
-    print(f"notebook: {run.notebook}", file=out)
-    print(f"summary:  {run.summary}", file=out)
-    print(f"report:   {run.html}", file=out)
-    post_cli.post_after_investigate(args, args.out, out, err)  # a complete report only
+    # --post: the folder's lock is held from the run to the last file posted, so that no other
+    # run changes the report in between (run_report and the post take it again inside)
+    with hold_folder(folder, reentrant=True) if args.post else contextlib.nullcontext():
+        run = report.run_report(args.finding_id, args.out, options, fetched=fetched)  # not again
+        data = run.summary_data or {}
+        print(report.one_line_summary(data), file=out)
+        for issue in data.get("data_issues", []):
+            print(
+                f"torinvest: issue: {term_safe(issue['source'])}: {term_safe(issue['problem'])}",
+                file=err,
+            )
+        for note in data.get("reading_notes") or []:  # no issue: what "complete" rests on
+            print(f"torinvest: note: {term_safe(note)}", file=err)
+        for warning in run.warnings:
+            print(f"torinvest: warning: {term_safe(warning)}", file=err)
+        print(f"notebook: {run.notebook}", file=out)
+        print(f"summary:  {run.summary}", file=out)
+        print(f"report:   {run.html}", file=out)
+        post_cli.post_after_investigate(args, folder, out, err)  # a complete report only
     note = str((data.get("verdict") or {}).get("note") or "")
     if note.startswith("NOT RECORDED"):  # the report shows the current verdict: say it here too
         raise TorinvestError(

@@ -12,8 +12,9 @@ from typing import Any
 import pandas as pd
 from botocore import xform_name
 
-from torinvest.aws import AWS_CALL_ERRORS, Aws, answer, follow_pages, translate_error
+from torinvest.aws import AWS_CALL_ERRORS, Aws, answer, translate_error
 from torinvest.aws.ids import account_id
+from torinvest.aws.pages import restarting_pages
 from torinvest.errors import (
     AwsError,
     DataIssue,
@@ -94,9 +95,13 @@ def fetch_region(
         return answer(page, key, list, service="guardduty", region=region, operation=op)
 
     try:
-        detectors = [
-            d for page in _pages(gd, "ListDetectors", region) for d in field(page, "DetectorIds")
-        ]
+        detectors = list(  # each once: a listing started over lists them again
+            dict.fromkeys(
+                d
+                for page in _pages(gd, "ListDetectors", region)
+                for d in field(page, "DetectorIds")
+            )
+        )
         if not detectors:
             raise NotEnabledError(
                 f"GuardDuty has no detector in {region}",
@@ -121,7 +126,8 @@ def fetch_region(
                 SortCriteria={"AttributeName": "updatedAt", "OrderBy": "DESC"},
                 PaginationConfig={"PageSize": BATCH_SIZE},
             )
-            ids = [fid for page in listed for fid in field(page, "FindingIds")]
+            # each once: a listing whose token expired starts over and lists them again
+            ids = list(dict.fromkeys(fid for page in listed for fid in field(page, "FindingIds")))
             op = "GetFindings"
             for i in range(0, len(ids), BATCH_SIZE):
                 batch = ids[i : i + BATCH_SIZE]
@@ -140,9 +146,12 @@ def fetch_region(
 
 def _pages(gd: Any, operation: str, region: str, **kwargs: Any) -> Iterator[Mapping[str, Any]]:
     """The pages of a GuardDuty list (its paginator), stopped as incomplete (EndpointError) at
-    a next token already followed or past the operation's page cap (:mod:`torinvest.aws.pages`)."""
-    pages = gd.get_paginator(xform_name(operation)).paginate(**kwargs)
-    return follow_pages(pages, "NextToken", "guardduty", operation, region=region)
+    a next token already followed or past the operation's page cap, started over once when its
+    next token expired (:mod:`torinvest.aws.pages`): the caller keeps each ID once."""
+    paginator = gd.get_paginator(xform_name(operation))
+    return restarting_pages(
+        lambda: paginator.paginate(**kwargs), "NextToken", "guardduty", operation, region=region
+    )
 
 
 def _get_one_by_one(

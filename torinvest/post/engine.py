@@ -17,7 +17,8 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ import orjson
 from torinvest import __version__
 from torinvest.errors import InputError, InvalidFindingIdError
 from torinvest.findings import check_finding_id
+from torinvest.paths import held_lock
 from torinvest.post.answer import build_answer
 from torinvest.post.base import (
     Bundle,
@@ -43,6 +45,7 @@ from torinvest.post.env import Redactor, scrubbed_logs
 from torinvest.post.http import DEFAULT_ATTEMPTS, DEFAULT_BACKOFF
 from torinvest.post.record import PostsFile, ledger_entry, now_iso, version_of
 from torinvest.report import EVENTS_CSV, MANIFEST, PER_IP_CSV, folder_state
+from torinvest.report.folders import LOCK_FILE as REPORT_LOCK
 from torinvest.verdict import append as ledger_append
 from torinvest.verdict import default_ledger_path, read_ledger
 
@@ -183,8 +186,68 @@ def post_report(
     chain). Raises :class:`PostRefusedError` / :class:`PostConfigError` / InputError before
     posting anything (incomplete report, unwritable record or ledger, missing variables);
     otherwise returns every destination's outcome — one failing never stops the others.
+
+    The report folder's lock (the one an investigation holds for its whole run) is held for
+    the whole post: no run can change the report between the check that it is complete and the
+    last file sent (another run holding it: :class:`PostRefusedError`, nothing posted). A
+    caller that holds it already (``investigate --post``: its run's lock) keeps it.
     """
     folder = Path(report_dir).expanduser().resolve()
+    if not folder.is_dir():
+        read_report(folder)  # the refusal that names what is wrong (no folder)
+    with report_held(folder):
+        return _post_held(
+            folder,
+            destinations,
+            force=force,
+            with_csv=with_csv,
+            env=env,
+            ledger=ledger,
+            aws_factory=aws_factory,
+            attempts=attempts,
+            backoff=backoff,
+            sleep=sleep,
+            echo=echo,
+        )
+
+
+@contextmanager
+def report_held(folder: Path) -> Iterator[None]:
+    """Hold ``folder``'s run lock (:data:`torinvest.report.folders.LOCK_FILE`) for the block;
+    :class:`PostRefusedError` when another run holds it or it cannot be taken."""
+    lock = folder / REPORT_LOCK
+    with held_lock(
+        lock,
+        cannot=lambda e: PostRefusedError(
+            f"cannot record posts in {folder}: cannot lock {lock}: {e.strerror or e}: nothing "
+            "posted",
+            hint="posting records what it posted (posts.json) so that it never posts twice: "
+            "copy the report folder somewhere writable, or fix its permissions",
+        ),
+        busy=lambda: PostRefusedError(
+            f"another torinvest run is writing the report folder {folder} (it holds {lock}): "
+            "nothing posted",
+            hint="wait for it to finish, then post: a report is posted as one finished run left it",
+        ),
+    ):
+        yield
+
+
+def _post_held(
+    folder: Path,
+    destinations: Sequence[str | DestinationSpec],
+    *,
+    force: bool,
+    with_csv: bool,
+    env: Mapping[str, str] | None,
+    ledger: str | Path | None,
+    aws_factory: Callable[[], Any] | None,
+    attempts: int,
+    backoff: float,
+    sleep: Callable[[float], None],
+    echo: Callable[[str], None] | None,
+) -> PostReport:
+    """:func:`post_report` once the report folder's lock is held."""
     finding_id, summary = read_report(folder)
     specs = list(
         dict.fromkeys(

@@ -9,7 +9,9 @@ naming the file and the line number — never the line, which may hold a secret 
 environment: the file is what the command was told to use.
 
 :class:`Redactor` replaces every secret (and the ``user:secret`` base64 of basic auth, and the
-signature and session token of a presigned URL) with ``[REDACTED]``: every message a
+signature and session token of a presigned URL) with ``[REDACTED]``, as written and
+URL-encoded (``quote``/``quote_plus``, ``%2B`` or ``%2b``: a token in a URL's query or a form
+body an error quotes): every message a
 destination raises, the posting record and the ledger entry go through it, and
 :func:`scrubbed_logs` puts it on every log handler while a post runs (httpx logs request URLs,
 botocore's debug log the answer that holds a presigned URL).
@@ -25,6 +27,7 @@ import re
 import stat
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
 from torinvest.errors import InputError
 
@@ -158,6 +161,7 @@ class Redactor:
 
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         self._secrets: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None
         env = env or {}
         for name in SECRET_VARIABLES:
             self.add(env.get(name))
@@ -172,6 +176,7 @@ class Redactor:
             if value and len(value.strip()) >= MIN_SECRET_CHARS:
                 self._secrets.add(value)
                 self._secrets.add(value.strip())
+                self._pattern = None
 
     @property
     def secrets(self) -> frozenset[str]:
@@ -179,9 +184,13 @@ class Redactor:
 
     def __call__(self, text: object) -> str:
         out = "" if text is None else str(text)
-        for secret in sorted(self._secrets, key=len, reverse=True):
-            if secret in out:
-                out = out.replace(secret, REDACTED)
+        if self._secrets:
+            if self._pattern is None:
+                forms = {form for secret in self._secrets for form in _encodings(secret)}
+                self._pattern = re.compile(
+                    "|".join(_literal(f) for f in sorted(forms, key=len, reverse=True))
+                )
+            out = self._pattern.sub(REDACTED, out)
         out = _HEADER.sub(lambda m: f"{m.group(1)}{REDACTED}", out)
         return _PRESIGNED.sub(lambda m: f"{m.group(1)}={REDACTED}", out)
 
@@ -194,6 +203,19 @@ class Redactor:
         if isinstance(obj, list | tuple):
             return [self.value(v) for v in obj]
         return obj
+
+
+def _encodings(secret: str) -> set[str]:
+    """``secret`` as written and as URL-encoding writes it (a path, a query, a form body)."""
+    return {secret} | {
+        encode(secret, safe=safe) for encode in (quote, quote_plus) for safe in ("", "/")
+    }
+
+
+def _literal(form: str) -> str:
+    """A regex for ``form`` with each ``%XX`` escape in either case (``%2B`` or ``%2b``)."""
+    parts = re.split(r"(%[0-9A-Fa-f]{2})", form)
+    return "".join(f"%(?i:{p[1:]})" if i % 2 else re.escape(p) for i, p in enumerate(parts))
 
 
 class _RedactFilter(logging.Filter):

@@ -3,8 +3,15 @@ and every failure as one :class:`~torinvest.post.base.PostError` line.
 
 * **Retries**: a connection that could not be made, HTTP 429, 500, 502, 503 and 504 are tried
   again — ``attempts`` in all, waiting ``backoff`` × 2ⁿ seconds (or the server's
-  ``Retry-After``, at most :data:`MAX_RETRY_AFTER`). A request that may have reached the server
-  and timed out while it answered is not sent again (a second attachment would be a duplicate).
+  ``Retry-After``, at most :data:`MAX_RETRY_AFTER`). The wait ends at once on Ctrl-C.
+* **Posts that make something** (a comment, a work note, an attachment, an issue: POST and
+  PATCH) are not idempotent: a 5xx, a timeout or a connection dropped after the request was
+  sent may come after the server did it. Such a request is sent again only once ``landed`` (a
+  look-up the destination gives, by the unique marker or name the request carried) says the
+  earlier attempt is not there; when it is, that is the answer. Without a look-up, or when the
+  look-up fails, it is not sent again: the error says it may have been posted and where to
+  check (:class:`MaybePostedError`). A refused connection and HTTP 429 (the server did nothing)
+  are retried as for any request.
 * **Errors** say what the status means for the user: 401 (credentials refused: which variables),
   403 (not allowed), 404 (no such ticket, or not visible to this account), 413 (the file is over
   the server's limit), 5xx after the retries, a 2xx answer that is not the JSON the API promises
@@ -90,6 +97,28 @@ def where(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}{parts.path}"
 
 
+#: Methods that do the same thing when sent twice (a retry cannot duplicate anything).
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+#: Statuses after which a request that makes something may still have made it (the server
+#: failed or a proxy gave up waiting: the work may be done); 429 is a refusal before any work.
+_MAYBE_DONE = frozenset({500, 502, 503, 504})
+
+
+class MaybePostedError(PostError):
+    """A request that makes something (a comment, a work note…) failed in a way that may come
+    after the server did it, and whether it did could not be checked: not sent again."""
+
+
+class Landed:
+    """What a destination's look-up found of an earlier attempt (its remote IDs): the request
+    that made it is not sent again."""
+
+    __slots__ = ("found",)
+
+    def __init__(self, found: dict[str, Any]) -> None:
+        self.found = found
+
+
 class Http:
     """One HTTP client for one destination. ``hints`` maps a status (401, 403, 404, 413) to
     what to do, in the destination's terms."""
@@ -136,9 +165,55 @@ class Http:
     ) -> httpx.Response:
         """Send one request (retried as the module docstring says) and return a response with
         an ``ok`` status; raise :class:`PostError` (``what`` says what was being done, e.g.
-        "attach report.html to SEC-1") otherwise."""
+        "attach report.html to SEC-1") otherwise. A POST or PATCH goes through :meth:`make`."""
+        if method.upper() not in IDEMPOTENT:
+            raise AssertionError(f"{method} {what}: use Http.make (it is not idempotent)")
+        got = self._send(method, url, what=what, ok=ok, size=size, **kwargs)
+        assert isinstance(got, httpx.Response)
+        return got
+
+    def make(
+        self,
+        method: str,
+        url: str,
+        *,
+        what: str,
+        check: str,
+        landed: Callable[[], dict[str, Any] | None] | None,
+        ok: Iterable[int] = (200, 201, 204),
+        size: int | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response | Landed:
+        """A request that makes something (POST, PATCH): sent again after a failure that may
+        come after the server did it only when ``landed()`` finds nothing (it returns the remote
+        IDs of what the earlier attempt made, or None); a :class:`Landed` when it found it.
+        ``check`` names where a person would look (``issue SEC-1``) for the error that says it
+        may have been posted."""
+        return self._send(
+            method, url, what=what, ok=ok, size=size, landed=landed, check=check, **kwargs
+        )
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        what: str,
+        ok: Iterable[int],
+        size: int | None,
+        landed: Callable[[], dict[str, Any] | None] | None = None,
+        check: str = "",
+        **kwargs: Any,
+    ) -> httpx.Response | Landed:
         accepted = frozenset(ok)
+        makes = method.upper() not in IDEMPOTENT
+        maybe: str | None = None  # why the attempt before may have been done
         for attempt in range(1, self.attempts + 1):
+            if maybe is not None:
+                found = self._look(what, check, maybe, landed)
+                if found is not None:
+                    return found
+                maybe = None
             try:
                 response = self.client.request(method, url, **kwargs)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as e:
@@ -151,26 +226,63 @@ class Http:
                     hint="check the address, the network and the proxy settings "
                     "(HTTPS_PROXY, NO_PROXY)",
                 ) from None
-            except httpx.TimeoutException as e:
+            except (
+                httpx.TimeoutException,
+                httpx.ReadError,
+                httpx.WriteError,
+                httpx.RemoteProtocolError,
+            ) as e:  # sent, perhaps done: no answer came back
+                said = f"no answer from {where(self._full(url))} ({type(e).__name__})"
+                if makes:
+                    if landed is None:
+                        raise self._maybe(what, check, said, attempt) from None
+                    if attempt < self.attempts:
+                        maybe = said
+                        self._wait(attempt, None)
+                        continue
+                    found = self._look(what, check, said, landed)
+                    if found is not None:
+                        return found
+                    said += f" after {attempt} attempt(s), and it is not there"
+                if isinstance(e, httpx.TimeoutException):
+                    raise self._error(
+                        f"{what}: {said}; not retried: the server may still be answering"
+                        if not makes
+                        else f"{what}: {said}",
+                        hint="check the network and the server, then post again",
+                    ) from None
                 raise self._error(
-                    f"{what}: no answer from {where(self._full(url))} ({type(e).__name__}); "
-                    "not retried: the server may have done it",
-                    hint="check on the ticket whether it arrived, then post again (--force "
-                    "if it did not and the post is recorded as complete)",
+                    f"{what}: the request failed: {type(e).__name__}: {e}"
+                    + (f" ({attempt} attempt(s), and it is not there)" if makes else ""),
+                    hint="check the address and the network",
                 ) from None
             except httpx.HTTPError as e:
                 raise self._error(
                     f"{what}: the request failed: {type(e).__name__}: {e}",
                     hint="check the address and the network",
                 ) from None
-            if response.status_code in accepted:
+            status = response.status_code
+            if status in accepted:
                 return response
-            if response.status_code in RETRY_STATUSES and attempt < self.attempts:
+            if makes and status in _MAYBE_DONE:
+                said = f"the server failed (HTTP {status})"
+                if landed is None:
+                    message = _server_message(response)
+                    raise self._maybe(
+                        what, check, said + (f": {message}" if message else ""), attempt
+                    )
+                if attempt == self.attempts:
+                    found = self._look(what, check, said, landed)
+                    if found is not None:
+                        return found
+                    raise self._status_error(response, what, attempt, size)
+                maybe = f"HTTP {status}"
+            if status in RETRY_STATUSES and attempt < self.attempts:
                 log.info(
                     "%s: %s answered HTTP %s; retrying (%d/%d)",
                     self.destination,
                     what,
-                    response.status_code,
+                    status,
                     attempt,
                     self.attempts,
                 )
@@ -178,6 +290,46 @@ class Http:
                 continue
             raise self._status_error(response, what, attempt, size)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _look(
+        self,
+        what: str,
+        check: str,
+        said: str,
+        landed: Callable[[], dict[str, Any] | None] | None,
+    ) -> Landed | None:
+        """Before sending again a request whose earlier attempt may have been done: the
+        earlier attempt found (:class:`Landed`), None (not there: send), or
+        :class:`MaybePostedError` when it cannot be looked for."""
+        if landed is None:  # pragma: no cover - not retried without a look-up
+            raise self._maybe(what, check, said, 1)
+        try:
+            found = landed()
+        except PostError as e:
+            raise self._maybe(
+                what, check, f"{said}, and looking for it failed ({e.problem})", 1
+            ) from None
+        if found is None:
+            log.info("%s: %s: not there after %s; sending again", self.destination, what, said)
+            return None
+        log.info("%s: %s: done after all (%s): not sent again", self.destination, what, said)
+        return Landed(found)
+
+    def _maybe(self, what: str, check: str, said: str, attempts: int) -> MaybePostedError:
+        tries = f" (attempt {attempts})" if attempts > 1 else ""
+        place = check or "the destination"
+        return MaybePostedError(
+            self.destination,
+            term_safe(
+                self.redactor(
+                    f"{what}: {said}{tries}; not sent again: it may have been posted: check {place}"
+                )
+            ),
+            hint=self.redactor(
+                f"look at {place}: if it is there, leave it (posting again would add it a "
+                "second time); if it is not, post again"
+            ),
+        )
 
     def json(self, response: httpx.Response, what: str, *fields: str) -> Any:
         """The JSON body of a 2xx answer, with each of ``fields`` present (for an object);

@@ -21,7 +21,7 @@ the current answer).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import httpx
@@ -36,7 +36,7 @@ from torinvest.post.base import (
     remote_id,
     require,
 )
-from torinvest.post.http import Http, check_url
+from torinvest.post.http import Http, Landed, check_url
 from torinvest.safety import term_safe
 
 DEFAULT_ISSUE_TYPE = "Task"
@@ -57,6 +57,29 @@ class _Bearer(httpx.Auth):
 def finding_label(finding_id: str) -> str:
     """The label a ``jira-new`` issue carries: how a later run finds it."""
     return f"torinvest-finding-{finding_id}"
+
+
+def post_marker(token: str) -> str:
+    """The line a comment or work note ends with: unique to the post's version and step (its
+    idempotency token), how a retry finds out that an attempt answered with a 5xx (or not at
+    all) was made after all."""
+    return f"torinvest-post: {token[:20]}"
+
+
+def with_marker(text: str, token: str) -> str:
+    return f"{text}\n\n{post_marker(token)}"
+
+
+def _texts(node: Any) -> Iterator[str]:
+    """Every string in a comment body (wiki markup, or an ADF document's text nodes)."""
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, dict):
+        for value in node.values():
+            yield from _texts(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _texts(value)
 
 
 def comment_text(bundle: Bundle, files: list[PostFile]) -> str:
@@ -166,15 +189,19 @@ class JiraIssue:
     def _attach(self, key: str, file: PostFile) -> dict[str, Any]:
         what = f"attach {file.name} to {key}"
         data = _read(self.spec, file)
-        response = self.http.request(
+        response = self.http.make(
             "POST",
             f"{self.base}/issue/{key}/attachments",
             what=what,
+            check=f"the attachments of {key} for {file.posted_as}",
+            landed=lambda: self._find_attachment(key, file.posted_as),
             ok=(200,),
             size=file.size,
             headers={"X-Atlassian-Token": "no-check"},
             files={"file": (file.posted_as, data, file.media_type)},
         )
+        if isinstance(response, Landed):
+            return response.found
         doc = self.http.json(response, what)
         if not isinstance(doc, list) or not doc or not isinstance(doc[0], dict):
             raise PostError(
@@ -186,20 +213,69 @@ class JiraIssue:
         attachment = remote_id(self.spec, doc[0].get("id"), what, "attachment ID", hint)
         return {"attachment_id": attachment, "filename": term_safe(doc[0].get("filename"))}
 
-    def note(self, bundle: Bundle, files: list[dict[str, Any]], token: str) -> dict[str, Any]:
-        return self._comment(self.key, self.content(bundle))
-
-    def _comment(self, key: str, text: str) -> dict[str, Any]:
-        what = f"comment on {key}"
+    def _find_attachment(self, key: str, name: str) -> dict[str, Any] | None:
+        """The attachment of ``key`` named ``name`` (posted names hold the file's SHA-256:
+        only this post's file has it), or None."""
+        what = f"list the attachments of {key}"
         response = self.http.request(
+            "GET",
+            f"{self.base}/issue/{key}",
+            params={"fields": "attachment"},
+            what=what,
+            ok=(200,),
+        )
+        doc = self.http.json(response, what, "fields")
+        attachments = doc["fields"].get("attachment") if isinstance(doc["fields"], dict) else None
+        if not isinstance(attachments, list):
+            raise PostError(self.spec, f"{what}: the answer has no list of attachments")
+        for a in attachments:
+            if isinstance(a, dict) and a.get("filename") == name:
+                found = remote_id(self.spec, a.get("id"), what, "attachment ID")
+                return {"attachment_id": found, "filename": term_safe(name)}
+        return None
+
+    def note(self, bundle: Bundle, files: list[dict[str, Any]], token: str) -> dict[str, Any]:
+        return self._comment(self.key, self.content(bundle), token)
+
+    def _comment(self, key: str, text: str, token: str) -> dict[str, Any]:
+        what = f"comment on {key}"
+        marker = post_marker(token)
+        response = self.http.make(
             "POST",
             f"{self.base}/issue/{key}/comment",
             what=what,
+            check=f"the comments of {key} for one ending '{marker}'",
+            landed=lambda: self._find_comment(key, marker),
             ok=(200, 201),
-            json={"body": self.body(text)},
+            json={"body": self.body(with_marker(text, token))},
         )
+        if isinstance(response, Landed):
+            return response.found
         doc = self.http.json(response, what, "id")
         return {"issue": key, "comment_id": remote_id(self.spec, doc["id"], what, "comment ID")}
+
+    #: Comments read when looking for one just made (the newest first).
+    RECENT_COMMENTS = 100
+
+    def _find_comment(self, key: str, marker: str) -> dict[str, Any] | None:
+        """The comment of ``key`` that holds ``marker`` (among the newest
+        :attr:`RECENT_COMMENTS`), or None."""
+        what = f"list the comments of {key}"
+        response = self.http.request(
+            "GET",
+            f"{self.base}/issue/{key}/comment",
+            params={"orderBy": "-created", "maxResults": str(self.RECENT_COMMENTS)},
+            what=what,
+            ok=(200,),
+        )
+        doc = self.http.json(response, what, "comments")
+        if not isinstance(doc["comments"], list):
+            raise PostError(self.spec, f"{what}: the answer's comments are not a list")
+        for c in doc["comments"]:
+            if isinstance(c, dict) and any(marker in t for t in _texts(c.get("body"))):
+                found = remote_id(self.spec, c.get("id"), what, "comment ID")
+                return {"issue": key, "comment_id": found}
+        return None
 
 
 class JiraNewIssue(JiraIssue):
@@ -275,10 +351,13 @@ class JiraNewIssue(JiraIssue):
             ).split()
         )[:SUMMARY_MAX]
         what = f"create an issue in {self.project}"
-        response = self.http.request(
+        label = finding_label(bundle.finding_id)
+        response = self.http.make(
             "POST",
             f"{self.base}/issue",
             what=what,
+            check=f"{self.project} for an issue labelled {label}",
+            landed=lambda: _found(self._search(bundle.finding_id)),
             ok=(200, 201),
             json={
                 "fields": {
@@ -290,6 +369,8 @@ class JiraNewIssue(JiraIssue):
                 }
             },
         )
+        if isinstance(response, Landed):
+            return str(response.found["issue"])
         doc = self.http.json(response, what, "key")
         return remote_id(self.spec, doc["key"], what, "issue key")
 
@@ -314,8 +395,12 @@ class JiraNewIssue(JiraIssue):
                 next((x for x in a.text.splitlines() if x.startswith("Verdict:")), ""),
                 "New files: " + (", ".join(str(f["posted_as"]) for f in new) or "none"),
             ]
-            out.update(self._comment(self.key, "\n".join(x for x in lines if x)))
+            out.update(self._comment(self.key, "\n".join(x for x in lines if x), token))
         return out
+
+
+def _found(key: str | None) -> dict[str, Any] | None:
+    return {"issue": key} if key else None
 
 
 def _read(spec: str, file: PostFile) -> bytes:

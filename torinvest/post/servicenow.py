@@ -31,8 +31,8 @@ from torinvest.post.base import (
     remote_id,
     require,
 )
-from torinvest.post.http import Http, check_url
-from torinvest.post.jira import _Bearer, comment_text
+from torinvest.post.http import Http, Landed, check_url
+from torinvest.post.jira import _Bearer, comment_text, post_marker, with_marker
 from torinvest.safety import term_safe
 
 _CODE_TAG = re.compile(r"\[(/?)(code)\]", re.I)
@@ -134,9 +134,11 @@ class ServiceNowRecord:
             data = file.read()
         except OSError as e:
             raise PostError(self.spec, f"cannot read {file.path}: {e.strerror or e}") from None
-        response = self.http.request(
+        response = self.http.make(
             "POST",
             "/api/now/attachment/file",
+            check=f"the attachments of {self.table} {self.sys_id} for {file.posted_as}",
+            landed=lambda: self._find_attachment(file.posted_as),
             params={
                 "table_name": self.table,
                 "table_sys_id": self.sys_id,
@@ -148,6 +150,8 @@ class ServiceNowRecord:
             headers={"Content-Type": file.media_type},
             content=data,
         )
+        if isinstance(response, Landed):
+            return response.found
         doc = self.http.json(response, what, "result")
         result = doc["result"] if isinstance(doc["result"], dict) else {}
         hint = "check on the record whether the file arrived; post again to retry"
@@ -159,13 +163,60 @@ class ServiceNowRecord:
 
     def note(self, bundle: Bundle, files: list[dict[str, Any]], token: str) -> dict[str, Any]:
         what = f"add a work note to {self.table} {self.sys_id}"
-        response = self.http.request(
+        marker = post_marker(token)
+        response = self.http.make(
             "PATCH",
             f"/api/now/table/{self.table}/{self.sys_id}",
             params={"sysparm_fields": "sys_id,sys_updated_on"},
             what=what,
+            check=f"the work notes of {self.table} {self.sys_id} for one ending '{marker}'",
+            landed=lambda: self._find_note(marker),
             ok=(200,),
-            json={"work_notes": self.content(bundle)},
+            json={"work_notes": with_marker(self.content(bundle), token)},
         )
+        if isinstance(response, Landed):
+            return response.found
         result = self._record(response, what)
         return {"work_note_on": self.sys_id, "updated_on": term_safe(result.get("sys_updated_on"))}
+
+    def _query(self, path: str, query: str, what: str) -> list[Any]:
+        """The ``result`` list of a Table or Attachment API query (``sysparm_query``, one row)."""
+        response = self.http.request(
+            "GET",
+            path,
+            params={"sysparm_query": query, "sysparm_limit": "1"},
+            what=what,
+            ok=(200,),
+        )
+        doc = self.http.json(response, what, "result")
+        if not isinstance(doc["result"], list):
+            raise PostError(self.spec, f"{what}: the answer's result is not a list")
+        return doc["result"]
+
+    def _find_note(self, marker: str) -> dict[str, Any] | None:
+        """The work note of this record that holds ``marker`` (the journal, ``sys_journal_field``),
+        or None."""
+        what = f"look for the work note in {self.table} {self.sys_id}'s journal"
+        found = self._query(
+            "/api/now/table/sys_journal_field",
+            f"element_id={self.sys_id}^element=work_notes^valueLIKE{marker}",
+            what,
+        )
+        if not found or not isinstance(found[0], dict):
+            return None
+        journal = remote_id(self.spec, found[0].get("sys_id"), what, "journal entry sys_id")
+        return {"work_note_on": self.sys_id, "journal_entry": journal}
+
+    def _find_attachment(self, name: str) -> dict[str, Any] | None:
+        """The attachment of this record named ``name`` (posted names hold the file's SHA-256),
+        or None."""
+        what = f"list the attachments of {self.table} {self.sys_id}"
+        found = self._query(
+            "/api/now/attachment",
+            f"table_name={self.table}^table_sys_id={self.sys_id}^file_name={name}",
+            what,
+        )
+        if not found or not isinstance(found[0], dict):
+            return None
+        got = remote_id(self.spec, found[0].get("sys_id"), what, "attachment sys_id")
+        return {"attachment_sys_id": got}

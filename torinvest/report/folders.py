@@ -114,12 +114,14 @@ class FolderBusyError(ReportError):
 
 
 @contextlib.contextmanager
-def hold(folder: Path) -> Iterator[None]:
+def hold(folder: Path, *, reentrant: bool = False) -> Iterator[None]:
     """Hold ``folder``'s lock for a whole run: raise :class:`FolderBusyError` naming the folder
     when another run (another process) holds it. Closing the descriptor releases it, so a run
-    that is killed never leaves the folder locked."""
+    that is killed never leaves the folder locked. ``reentrant``: the run and the post inside
+    this block take it again (``investigate --post``)."""
     with held_lock(
         folder / LOCK_FILE,
+        reentrant=reentrant,
         cannot=lambda e: ReportError(
             f"cannot lock the report folder {folder}: {e.strerror or e}",
             hint="choose another --out: a folder you can write to",

@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from torinvest.aws import AWS_CALL_ERRORS, Aws, PageTrail, answer, translate_error
-from torinvest.aws.pages import REPEATED
+from torinvest.aws.pages import REPEATED, RESTARTS, expired_token, token_expired_again
 from torinvest.errors import AwsError, EndpointError, InputError
 from torinvest.sources.lookup.pacer import Pacer
 
@@ -153,16 +153,24 @@ def fetch_pages(
     had) when a NextToken comes back that this pull already followed (the same page chain again:
     it would never end) or after ``max_pages`` pages (None: :data:`MAX_PAGES`);
     :class:`Interrupted` before a call once ``stop`` is set (the run was interrupted).
+
+    A NextToken refused as expired (``InvalidNextTokenException``: a long pause between pages,
+    throttles) starts the pull over from its first page, once; the events already yielded are
+    not yielded again (by EventId). A second expiry raises AwsError (``ExpiredNextToken``)
+    after the pages before it, so the region says what it could not read.
     """
     region = client.meta.region_name
     token: str | None = None
     trail = PageTrail("cloudtrail", OP, region=region, limit=max_pages or MAX_PAGES)
     failures = 0
+    restarts = 0
+    yielded: set[Any] = set()  # EventIds: a pull started over skips what it gave
+    pages = 0
     while True:
         params = query.params()
         if token:
             params["NextToken"] = token
-        slot = pacer.wait()
+        slot = pacer.wait(stop)  # a backoff before it too: Ctrl-C ends it at once
         if stop is not None and stop.is_set():
             pacer.done(slot)  # a call the pacer waits on always ends
             raise Interrupted(f"{OP} in {region}: interrupted")
@@ -183,6 +191,18 @@ def fetch_pages(
                 or status >= 500
                 or isinstance(e, BotoConnectionError)
             )
+            if token and expired_token(e, "cloudtrail"):
+                if restarts >= RESTARTS:
+                    raise token_expired_again(
+                        e, "cloudtrail", OP, region=region, pages=pages
+                    ) from e
+                restarts += 1
+                log.warning(
+                    "lookup %s: NextToken expired after %d page(s): starting over", region, pages
+                )
+                token, failures = None, 0
+                trail = PageTrail("cloudtrail", OP, region=region, limit=max_pages or MAX_PAGES)
+                continue
             if not retryable or failures >= max_retries:
                 raise translate_error(
                     e, service="cloudtrail", region=region, operation="LookupEvents"
@@ -201,6 +221,10 @@ def fetch_pages(
         pacer.done(slot)
         failures = 0
         events = _events_of(resp, region)
+        if restarts:
+            events = [ev for ev in events if not ev.get("EventId") or ev["EventId"] not in yielded]
+        yielded.update(ev["EventId"] for ev in events if ev.get("EventId"))
+        pages += 1
         if on_page:
             on_page(len(events))
         yield events

@@ -105,8 +105,10 @@ class Pacer:
         self._clock = clock
         self._sleep = sleep
 
-    def wait(self) -> Slot:
-        """Block until the next call may start; that call's slot."""
+    def wait(self, stop: threading.Event | None = None) -> Slot:
+        """Block until the next call may start; that call's slot. ``stop`` (set on Ctrl-C) ends
+        the wait at once — a retry's backoff (:meth:`push_back`, up to 20 s) included —, and
+        the caller checks it before calling."""
         with self._reserving, self._state:
             ref = self._slots[0] if len(self._slots) == self.capacity else None
             while ref is not None and ref.answered is None:
@@ -120,7 +122,10 @@ class Pacer:
             self._open.append(slot)
             self._next = at + self.interval
         if at > now:
-            self._sleep(at - now)
+            if stop is not None:
+                stop.wait(at - now)
+            else:
+                self._sleep(at - now)
         return slot
 
     def _bound(self, ref: Slot) -> float:

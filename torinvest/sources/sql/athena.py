@@ -26,7 +26,8 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from torinvest.aws import AWS_CALL_ERRORS, Aws, follow_pages, translate_error, validate_region
+from torinvest.aws import AWS_CALL_ERRORS, Aws, translate_error, validate_region
+from torinvest.aws.pages import restarting_pages
 from torinvest.errors import AwsError, DataIssue, InputError
 from torinvest.sources.logs.coverage import day_ranges, window_days
 from torinvest.sources.sql.ddl import DEFAULT_TABLE, _table_name
@@ -422,8 +423,10 @@ class AthenaEngine:
 
     def _results(self, query_id: str) -> AthenaRun:
         paginator = self.client.get_paginator("get_query_results")
-        pages = follow_pages(  # a NextToken that comes back: the results are incomplete
-            paginator.paginate(
+        # a NextToken that comes back: the results are incomplete; one that expired: started
+        # over, the pages already read skipped (the query's stored result pages the same way)
+        pages = restarting_pages(
+            lambda: paginator.paginate(
                 QueryExecutionId=query_id, PaginationConfig={"PageSize": self.page_size}
             ),
             "NextToken",
@@ -431,6 +434,7 @@ class AthenaEngine:
             "GetQueryResults",
             region=self.region or self.client.meta.region_name,
             resource=f"query {query_id}",
+            same_pages=True,
         )
         run: AthenaRun | None = None
         try:

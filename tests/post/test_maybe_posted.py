@@ -1,0 +1,124 @@
+"""A request that makes something (a comment, a work note, an attachment, an issue) and fails in
+a way that may come after the server did it (5xx, the connection dropped unanswered) is sent
+again only when the earlier attempt is not there: the ticket never gets it twice. The fakes
+make the comment (checked against the contract as usual) and then answer 5xx or close the
+connection."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.fake_tickets import FakeJira, FakeServiceNow
+from tests.post.conftest import SYS_ID, variables
+from torinvest.post import post_report
+
+
+def post(report: Path, dests: list[str], env: dict[str, str], ledger: Path, **kw):  # type: ignore[no-untyped-def]
+    return post_report(report, dests, env=env, ledger=ledger, backoff=0, **kw)
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        {"status": 503, "after": True},
+        {"status": 502, "after": True, "body": "<html>Bad gateway</html>"},
+        {"status": 0, "drop": True},
+    ],
+    ids=["made-then-503", "made-then-proxy-502", "made-then-connection-closed"],
+)
+def test_a_jira_comment_made_then_failed_is_found_not_made_twice(
+    jira: FakeJira, report_dir: Path, ledger: Path, failure: dict
+) -> None:
+    jira.fail("comment", times=1, **failure)
+    (o,) = post(report_dir, ["jira:SEC-1"], variables(jira), ledger).outcomes
+
+    assert o.status == "posted", o.line
+    (comment,) = jira.issues["SEC-1"]["comments"]
+    assert o.remote["note"]["comment_id"] == comment["id"]
+    assert len(jira.calls("comment")) == 1  # looked for, not sent again
+    assert len(jira.calls("list_comments")) == 1
+    assert jira.violations == []
+
+
+def test_a_jira_comment_that_failed_before_being_made_is_sent_again(
+    jira: FakeJira, report_dir: Path, ledger: Path
+) -> None:
+    jira.fail("comment", 503, times=1)  # refused: nothing made
+    (o,) = post(report_dir, ["jira:SEC-1"], variables(jira), ledger).outcomes
+
+    assert o.status == "posted", o.line
+    assert len(jira.issues["SEC-1"]["comments"]) == 1
+    assert [r.status for r in jira.calls("comment")] == [503, 201]
+    assert jira.violations == []
+
+
+def test_the_comment_carries_the_marker_it_is_found_by(
+    jira_dc: FakeJira, report_dir: Path, ledger: Path
+) -> None:
+    jira_dc.fail("comment", 504, times=1, after=True)
+    (o,) = post(report_dir, ["jira:SEC-1"], variables(jira_dc), ledger).outcomes
+
+    assert o.status == "posted", o.line
+    (comment,) = jira_dc.issues["SEC-1"]["comments"]
+    last = comment["body"].rstrip().splitlines()[-2]  # Data Center: inside {noformat}
+    assert last.startswith("torinvest-post: ") and len(last) == len("torinvest-post: ") + 20
+    assert jira_dc.violations == []
+
+
+def test_an_attachment_made_then_failed_is_not_attached_twice(
+    jira: FakeJira, report_dir: Path, ledger: Path
+) -> None:
+    jira.fail("attach", 503, times=1, after=True)
+    (o,) = post(report_dir, ["jira:SEC-1"], variables(jira), ledger).outcomes
+
+    assert o.status == "posted", o.line
+    names = [a["filename"] for a in jira.issues["SEC-1"]["attachments"]]
+    assert len(names) == 2 and len(set(names)) == 2
+    assert jira.violations == []
+
+
+def test_a_jira_new_issue_made_then_failed_is_found_by_its_label(
+    jira: FakeJira, report_dir: Path, ledger: Path
+) -> None:
+    jira.fail("create_issue", 0, times=1, drop=True)
+    (o,) = post(report_dir, ["jira-new:SEC"], variables(jira), ledger).outcomes
+
+    assert o.status == "posted", o.line
+    assert len([k for k in jira.issues if k != "SEC-1"]) == 1
+    assert len(jira.calls("create_issue")) == 1
+    assert jira.violations == []
+
+
+def test_when_the_look_up_fails_it_is_not_sent_again_and_says_where_to_check(
+    jira: FakeJira, report_dir: Path, ledger: Path
+) -> None:
+    jira.fail("comment", 503, times=1, after=True)
+    jira.fail("list_comments", 403, body='{"errorMessages": ["no"], "errors": {}}')
+    (o,) = post(report_dir, ["jira:SEC-1"], variables(jira), ledger).outcomes
+
+    assert o.status == "partial"
+    assert "it may have been posted: check the comments of SEC-1 for one ending" in o.line
+    assert o.error is not None and "if it is there, leave it" in (o.error.hint or "")
+    assert len(jira.issues["SEC-1"]["comments"]) == 1
+    assert len(jira.calls("comment")) == 1
+
+
+def test_a_servicenow_work_note_made_then_failed_is_found_in_the_journal(
+    servicenow: FakeServiceNow, report_dir: Path, ledger: Path
+) -> None:
+    servicenow.fail("update_record", 502, times=1, after=True)
+    servicenow.fail("attach", 0, times=1, drop=True)
+    (o,) = post(
+        report_dir, [f"servicenow:incident:{SYS_ID}"], variables(servicenow=servicenow), ledger
+    ).outcomes
+
+    assert o.status == "posted", o.line
+    record = servicenow.records[("incident", SYS_ID)]
+    assert len(record["work_notes"]) == 1
+    assert len(record["attachments"]) == 2
+    assert len(servicenow.calls("update_record")) == 1
+    assert len(servicenow.calls("query_journal")) == 1
+    assert len(servicenow.calls("list_attachments")) == 1
+    assert servicenow.violations == []
