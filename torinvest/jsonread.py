@@ -20,6 +20,7 @@ repairs are looked for only in text orjson refused: off the hot path.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,6 +62,27 @@ class JsonRepairs:
                 f'("{text[:40]}")'
             )
         return " and ".join(parts)
+
+    def issue_text(self, values: Sequence[Any], names: Sequence[str]) -> str:
+        """:meth:`describe`, then which of ``values`` (parsed from the repaired text, each
+        named by ``names``) hold what was put in, and that the rest is as written."""
+        marks = self.marks()
+        held = [
+            n for v, n in zip(values, names, strict=True) if any(m in _dumped(v) for m in marks)
+        ]
+        if held:
+            shown = ", ".join(held[:5]) + (f" and {len(held) - 5} more" if len(held) > 5 else "")
+            altered = f"{shown} hold(s) it and were read so"
+        else:
+            altered = "nothing read from it holds it"
+        return f"{self.describe()}: {altered}; every other character is as written"
+
+
+def _dumped(value: Any) -> bytes:
+    try:
+        return orjson.dumps(value)
+    except (orjson.JSONEncodeError, TypeError):  # nested past orjson's 254 levels
+        return str(value).encode("utf-8", "replace")
 
 
 #: What :func:`repair_json` puts in place of a lone surrogate escape.

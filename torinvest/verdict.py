@@ -26,6 +26,7 @@ import pandas as pd
 
 from torinvest import __version__
 from torinvest.errors import DataIssue, InputError
+from torinvest.jsonread import loads as read_json
 
 log = logging.getLogger(__name__)
 
@@ -258,7 +259,7 @@ def read_ledger_lines(
             continue
         torn = n == len(lines) and not data.endswith(b"\n")
         try:
-            rec = orjson.loads(line)
+            rec, repairs = read_json(line)
         except orjson.JSONDecodeError as e:
             rec = _salvage(line)
             if rec is not None:
@@ -273,6 +274,8 @@ def read_ledger_lines(
                 problem = f"unreadable ledger line (an interrupted write?): {e.msg}"
             issues.append(DataIssue(f"{p}:{n}", problem))
             continue
+        if repairs:  # written by another tool: kept, and said
+            issues.append(DataIssue(f"{p}:{n}", repairs.issue_text([rec], ["the record"])))
         if isinstance(rec, dict):
             records.append((n, rec))
             problem = malformed(rec)
