@@ -32,8 +32,9 @@ reorder text (C1 controls, bidi overrides, zero-width characters, line separator
 inert, a JSON reader gets the same text back.
 
 Files are written to a new temporary file beside the target (a random name, created
-exclusively: never through a link planted there) and renamed into place: a failed write never
-leaves half a file under the target's name. A target that cannot be written (a folder
+exclusively: never through a link planted there), synced to the disk and renamed into place,
+then the folder synced (:func:`torinvest.paths.atomic_file`): a failed write, a crash or a power
+cut never leaves half a file under the target's name. A target that cannot be written (a folder
 without write permission, a path under a file, a read-only or full disk) is an
 :class:`~torinvest.errors.InputError` naming it, checked before any work by
 :func:`check_output`.

@@ -27,6 +27,7 @@ import pandas as pd
 from torinvest import __version__
 from torinvest.errors import DataIssue, InputError
 from torinvest.jsonread import loads as read_json
+from torinvest.paths import sync_folder
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +179,8 @@ def append(path: str | Path, record: Mapping[str, Any]) -> None:
                 written = os.write(fd, view)
                 view = view[written:]
             os.fsync(fd)
+            if not size:  # a new ledger: its name lasts too
+                sync_folder(p.parent)
         except OSError as e:
             raise _unwritable(p, e) from None
         finally:
