@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
-from torinvest.paths import walk_files
+from torinvest.export import write_frame
+from torinvest.paths import walk_files, write_atomic
+from torinvest.verdict import append
 
 
 def tree(root: Path, names: list[str]) -> None:
@@ -70,3 +74,73 @@ def test_a_link_to_a_folder_above_is_a_loop_reported_once(tmp_path: Path) -> Non
     assert all(
         i.problem.startswith("a symbolic link to a folder above it (a loop)") for i in walk.issues
     )
+
+
+# --------------------------------------------------------------------------------------------
+# durable writes: evidence files are synced to the disk, then renamed, then their folder synced
+# --------------------------------------------------------------------------------------------
+Synced = list[tuple[str, int, bool]]
+
+
+@pytest.fixture
+def synced(monkeypatch: pytest.MonkeyPatch) -> Synced:
+    """Each ``os.fsync``: ("file" or "folder", its inode, whether ``out`` existed then)."""
+    calls: Synced = []
+    real = os.fsync
+
+    def spy(fd: int) -> None:
+        st = os.fstat(fd)
+        kind = "folder" if stat.S_ISDIR(st.st_mode) else "file"
+        calls.append((kind, st.st_ino, any(p.exists() for p in _WATCHED)))
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", spy)
+    return calls
+
+
+_WATCHED: list[Path] = []
+
+
+def _watch(path: Path) -> Path:
+    _WATCHED[:] = [path]
+    return path
+
+
+def test_an_evidence_file_is_synced_before_its_rename_and_its_folder_after(
+    tmp_path: Path, synced: Synced
+) -> None:
+    """summary.json, the manifest, index and post records, fetched findings (write_atomic):
+    after a crash the name holds the whole file or none — its bytes reached the disk before the
+    rename, and the rename itself after it (was: renamed into place without any fsync)."""
+    out = _watch(tmp_path / "summary.json")
+    write_atomic(out, b'{"ok": true}\n')
+    assert synced == [
+        ("file", out.stat().st_ino, False),  # the bytes, before the name exists
+        ("folder", tmp_path.stat().st_ino, True),  # the rename, after it
+    ]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
+def test_every_events_export_is_synced(tmp_path: Path, synced: Synced, suffix: str) -> None:
+    out = _watch(tmp_path / f"ev{suffix}")
+    write_frame(pd.DataFrame({"event_id": ["a", "b"], "n": [1, 2]}), out)
+    assert synced == [("file", out.stat().st_ino, False), ("folder", tmp_path.stat().st_ino, True)]
+
+
+def test_a_cache_is_not_synced(tmp_path: Path, synced: Synced) -> None:
+    write_atomic(_watch(tmp_path / "snapshot.parquet"), b"x", durable=False)
+    assert synced == []
+
+
+def test_a_new_ledger_is_synced_with_its_folder(tmp_path: Path, synced: Synced) -> None:
+    """The verdict and actions ledger: each record synced (as it was); a new ledger's name
+    too (its folder), once."""
+    ledger = _watch(tmp_path / "ledger.jsonl")
+    append(ledger, {"kind": "note", "n": 1})
+    append(ledger, {"kind": "note", "n": 2})
+    ino = ledger.stat().st_ino
+    assert synced == [
+        ("file", ino, True),
+        ("folder", tmp_path.stat().st_ino, True),
+        ("file", ino, True),
+    ]

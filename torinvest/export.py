@@ -7,13 +7,19 @@ One convention for every CSV and JSON-lines file torinvest writes (``events --ou
 - a time is ISO 8601 UTC with ``Z`` (``2023-07-10T11:42:18Z``; a fraction only when the time
   has one);
 - a boolean is ``true`` / ``false``;
-- in CSV a list is its items joined with `` | `` and a count map ``name ×n`` items likewise; in
-  JSON they stay arrays and objects.
+- in CSV a cell holding several values (a list: ``per_ip.csv``'s user agents, event names,
+  regions, keys; a count map) is one JSON array (``["aws-cli/2.13", "Boto3/1.28 | x"]``) or
+  object (``{"GetCallerIdentity": 3}``), written as :func:`torinvest.safety.json_inert` writes
+  JSON: each item is exactly as written and no item can pass for two (an item holding `` | ``
+  or ``","`` is still one item; ``json.loads`` of the cell gives the items back); ``[]`` is an
+  empty list, an empty cell a missing value. In JSON they stay arrays and objects.
 
 CSV files are RFC 4180 (``\\r\\n`` between rows, so a cell holding a line break or a carriage
 return is always quoted and stays one cell in any reader) and every text cell is neutralized
 against formula injection (:func:`torinvest.safety.csv_safe`): CloudTrail text such as
-``userAgent`` and ``requestParameters`` is attacker-written and spreadsheets run formulas. A
+``userAgent`` and ``requestParameters`` is attacker-written and spreadsheets run formulas; the
+guard is one leading ``'``, also put before a value that already starts with ``'``, so a cell
+that starts with ``'`` is always the value after it (:func:`torinvest.safety.csv_unguard`). A
 CSV file is read by eye (a spreadsheet, ``cat``, ``column``): its cells show control, bidi and
 zero-width characters escaped (``\\x1b``, ``\\r``, ``\\u202e``), as the report does
 (:func:`torinvest.safety.visible_text`; newlines and tabs kept), so that an ESC sequence cannot
@@ -26,8 +32,9 @@ reorder text (C1 controls, bidi overrides, zero-width characters, line separator
 inert, a JSON reader gets the same text back.
 
 Files are written to a new temporary file beside the target (a random name, created
-exclusively: never through a link planted there) and renamed into place: a failed write never
-leaves half a file under the target's name. A target that cannot be written (a folder
+exclusively: never through a link planted there), synced to the disk and renamed into place,
+then the folder synced (:func:`torinvest.paths.atomic_file`): a failed write, a crash or a power
+cut never leaves half a file under the target's name. A target that cannot be written (a folder
 without write permission, a path under a file, a read-only or full disk) is an
 :class:`~torinvest.errors.InputError` naming it, checked before any work by
 :func:`check_output`.
@@ -37,6 +44,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 from collections.abc import Mapping
 from datetime import datetime
@@ -52,8 +60,6 @@ from torinvest.safety import csv_safe, json_inert, visible_text
 from torinvest.schema import iso_utc
 
 FORMATS = (".parquet", ".csv", ".jsonl")
-#: Between the items of a list in a CSV cell.
-LIST_SEPARATOR = " | "
 
 
 def iso_times(col: pd.Series) -> pd.Series:
@@ -66,11 +72,27 @@ def iso_times(col: pd.Series) -> pd.Series:
 
 
 def _items_text(value: Any) -> Any:
+    """A list or a count map as its one CSV cell: JSON (items as text, counts as numbers), the
+    characters :func:`json_inert` escapes written as escapes; any other value as it is."""
     if isinstance(value, Mapping):
-        return LIST_SEPARATOR.join(f"{k} ×{v}" for k, v in value.items())
-    if isinstance(value, list | tuple | np.ndarray):
-        return LIST_SEPARATOR.join(str(v) for v in value)
-    return value
+        items: Any = {str(k): _item(v) for k, v in value.items()}
+    elif isinstance(value, list | tuple | np.ndarray):
+        items = [_item(v) for v in value]
+    else:
+        return value
+    return json_inert(json.dumps(items, ensure_ascii=False, allow_nan=False))
+
+
+def _item(value: Any) -> Any:
+    """One item of a list or count map, as JSON has it: a missing item null, a whole number a
+    number, anything else its text (a float NaN is missing; infinity is its text)."""
+    if _missing(value):
+        return None
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, int | np.integer):
+        return int(value)
+    return str(value)
 
 
 def _missing(value: Any) -> bool:

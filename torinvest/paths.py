@@ -20,14 +20,21 @@ from torinvest.errors import DataIssue
 
 
 @contextlib.contextmanager
-def atomic_file(path: Path, *, text: bool = False) -> Iterator[IO[Any]]:
+def atomic_file(path: Path, *, text: bool = False, durable: bool = True) -> Iterator[IO[Any]]:
     """A file open for writing that becomes ``path`` when the ``with`` block ends without an
     error (renamed into place), and is removed otherwise: a reader (or a crash) never sees half
     a file under the name. The temporary file is created new beside ``path`` under a random
     name (``O_EXCL``: never a file or a link already there, so a link planted in a shared
     folder cannot send the write elsewhere, and two processes never write into one file).
-    ``text``: UTF-8 text without newline translation. Raises OSError; the caller names the file
-    and what to do."""
+    ``text``: UTF-8 text without newline translation.
+
+    ``durable`` (the default: every file that is evidence — exports, ``summary.json``, the
+    manifest, index and post records, fetched findings): the file's bytes are flushed to the
+    disk (``fsync``) before the rename, and the folder after it (:func:`sync_folder`), so that
+    after a crash or a power cut the name holds either the whole new file or the old one —
+    never an empty or partly written file under it, and never a rename that did not last. One
+    ``fsync`` each: a cache that can be made again passes False. Raises OSError; the caller
+    names the file and what to do."""
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     tmp = Path(name)
     try:
@@ -35,9 +42,31 @@ def atomic_file(path: Path, *, text: bool = False) -> Iterator[IO[Any]]:
         with fh:
             os.fchmod(fh.fileno(), 0o666 & ~_UMASK)  # mkstemp's 0600: as any new file
             yield fh
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
+        if durable:
+            sync_folder(path.parent)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def sync_folder(folder: Path) -> None:
+    """Flush ``folder``'s entries to the disk (``fsync`` of the folder, POSIX), so that a file
+    just created or renamed there is still under its name after a crash. A file system that
+    cannot sync a folder (some network and FUSE ones refuse) is left as it is: the file's own
+    bytes were synced."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _read_umask() -> int:
@@ -50,10 +79,10 @@ def _read_umask() -> int:
 _UMASK = _read_umask()
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """``data`` into ``path`` through :func:`atomic_file`. Raises OSError; the caller names the
-    file and what to do."""
-    with atomic_file(path) as fh:
+def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
+    """``data`` into ``path`` through :func:`atomic_file` (``durable``: synced to the disk).
+    Raises OSError; the caller names the file and what to do."""
+    with atomic_file(path, durable=durable) as fh:
         fh.write(data)
 
 

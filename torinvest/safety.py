@@ -48,19 +48,33 @@ def visible_text(value: object) -> str:
     return _escape_unseen("" if value is None else str(value))
 
 
+#: What :func:`csv_safe` puts before a cell a spreadsheet could run, and before a cell that
+#: already starts with it: one leading ``'`` in a CSV cell is always the guard.
+CSV_GUARD = "'"
+
+
 def csv_safe(value: object) -> object:
     """A CSV cell that a spreadsheet will not run as a formula: text whose first character is a
     formula trigger (``= + - @`` or their full-width and small forms ``＝＋－＠﹦﹢﹣``), a control
     character (tab, CR, LF, …), or whitespace or invisible characters before a trigger, gets a
-    leading ``'``. Other values are returned as they are."""
+    leading ``'`` (:data:`CSV_GUARD`) — and so does text that already starts with ``'``, so that
+    the rule can be undone: a cell that starts with ``'`` had one ``'`` put before it, a cell
+    that does not is the text itself (:func:`csv_unguard`; ``'=1`` was ``=1``, ``''=1`` was
+    ``'=1``). Other values are returned as they are."""
     if not isinstance(value, str) or not value:
         return value
-    if _is_control(value[0]):
-        return "'" + value
+    if value[0] == CSV_GUARD or _is_control(value[0]):
+        return CSV_GUARD + value
     for ch in value:
         if not _ignored_before_formula(ch):
-            return "'" + value if ch in _FORMULA_TRIGGERS else value
+            return CSV_GUARD + value if ch in _FORMULA_TRIGGERS else value
     return value
+
+
+def csv_unguard(cell: str) -> str:
+    """The text :func:`csv_safe` made ``cell`` from: its one leading ``'`` removed, if any (a
+    script reading a torinvest CSV back gets the values as written, before the guard)."""
+    return cell[1:] if cell.startswith(CSV_GUARD) else cell
 
 
 def _is_control(ch: str) -> bool:

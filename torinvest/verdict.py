@@ -26,6 +26,8 @@ import pandas as pd
 
 from torinvest import __version__
 from torinvest.errors import DataIssue, InputError
+from torinvest.jsonread import loads as read_json
+from torinvest.paths import sync_folder
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +179,8 @@ def append(path: str | Path, record: Mapping[str, Any]) -> None:
                 written = os.write(fd, view)
                 view = view[written:]
             os.fsync(fd)
+            if not size:  # a new ledger: its name lasts too
+                sync_folder(p.parent)
         except OSError as e:
             raise _unwritable(p, e) from None
         finally:
@@ -258,7 +262,7 @@ def read_ledger_lines(
             continue
         torn = n == len(lines) and not data.endswith(b"\n")
         try:
-            rec = orjson.loads(line)
+            rec, repairs = read_json(line)
         except orjson.JSONDecodeError as e:
             rec = _salvage(line)
             if rec is not None:
@@ -273,6 +277,8 @@ def read_ledger_lines(
                 problem = f"unreadable ledger line (an interrupted write?): {e.msg}"
             issues.append(DataIssue(f"{p}:{n}", problem))
             continue
+        if repairs:  # written by another tool: kept, and said
+            issues.append(DataIssue(f"{p}:{n}", repairs.issue_text([rec], ["the record"])))
         if isinstance(rec, dict):
             records.append((n, rec))
             problem = malformed(rec)

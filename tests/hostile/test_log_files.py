@@ -470,6 +470,77 @@ def test_lone_surrogate_escapes_are_replaced_flagged_and_the_records_kept(
         assert json.loads(texts[target["eventID"]]) == {"bucketName": text}
 
 
+#: Numbers JSON has no word for (Python's ``json.dumps`` writes the first three for floats that
+#: are not finite; orjson refuses all four), and what each record then holds: its text.
+NOT_JSON_NUMBERS = {b"NaN": "NaN", b"Infinity": "Infinity", b"-Infinity": "-Infinity"}
+NOT_JSON_NUMBERS[b"1e400"] = "1e400"
+
+
+@pytest.mark.parametrize("shape", ["log-file", "json-lines"])
+@KEYS
+def test_nan_and_infinity_are_kept_as_text_flagged_and_the_records_kept(
+    tmp_path: Path, workers: int, key: str | None, shape: str
+) -> None:
+    """A record holding ``NaN``, ``Infinity``, ``-Infinity`` or ``1e400`` (a SIEM's or a script's
+    ``json.dumps``) is kept, each such number written as its text, and one issue names them
+    (was: the whole log file's records past it lost as "damaged", and a JSON-lines file whose
+    first line held one read as nothing at all). ``"NaN"`` inside a string is left alone."""
+    folder = good_folder(tmp_path)
+    recs = copy.deepcopy(OTHER)
+    targets = [r for r in recs if r["userIdentity"].get("accessKeyId") == SUSPECT][:4]
+    recs.insert(0, recs.pop(recs.index(targets[0])))  # the first line holds one
+    for i, target in enumerate(targets):
+        target["requestParameters"] = {"size": f"NUM-{i}", "name": "NaN Infinity"}
+    if shape == "log-file":
+        data, name = compact(recs), "nan.json.gz"
+    else:
+        data = b"\n".join(json.dumps(r, separators=(",", ":")).encode() for r in recs)
+        name = "nan.jsonl"
+    for i, raw in enumerate(NOT_JSON_NUMBERS):
+        data = data.replace(f'"NUM-{i}"'.encode(), raw)
+    bad = write(folder / name, data, gz=shape == "log-file")
+    result = read(folder, key, workers)
+    problem = issue_of(result, bad)
+    assert re.search(
+        r"^4 number\(s\) JSON has no word for \(NaN, Infinity, or past a double's range; "
+        r'the first NaN at byte [\d,]+\) were kept as text \("NaN"\): the record\(s\) ',
+        problem,
+    ), problem
+    assert all(t["eventID"] in problem for t in targets)
+    assert len(result.issues) == 1
+    assert_loaded(result, of_key(GOOD, key) | of_key(recs, key))
+    texts = result.frame.set_index("event_id")["request_parameters"]
+    for target, text in zip(targets, NOT_JSON_NUMBERS.values(), strict=True):
+        assert json.loads(texts[target["eventID"]]) == {"size": text, "name": "NaN Infinity"}
+
+
+def test_a_lookup_events_file_whose_cloudtrail_events_need_repair_keeps_every_record(
+    tmp_path: Path,
+) -> None:
+    """``aws cloudtrail lookup-events`` output in a case folder: a ``CloudTrailEvent`` text
+    holding a lone surrogate escape or NaN is read as the log files are (U+FFFD; the number as
+    text), the record kept whole and named (was: "no parsable CloudTrailEvent", the record
+    lost)."""
+    recs = [r for r in OTHER if r["userIdentity"].get("accessKeyId") == SUSPECT][:3]
+    texts = [json.dumps(r) for r in recs]
+    texts[0] = texts[0].replace('"userAgent": "', '"userAgent": "\\ud800', 1)
+    texts[1] = texts[1].replace('"eventVersion": "1.08"', '"eventVersion": "1.08", "n": NaN', 1)
+    events = [
+        {"EventId": r["eventID"], "EventName": r["eventName"], "CloudTrailEvent": t}
+        for r, t in zip(recs, texts, strict=True)
+    ]
+    bad = write(tmp_path / "logs" / "lookup.json", json.dumps({"Events": events}).encode())
+    result = read(tmp_path / "logs", None, 1)
+    problem = issue_of(result, bad)
+    assert problem.startswith("2 CloudTrailEvent text(s) repaired (1 escape(s) of a lone UTF-16")
+    assert recs[0]["eventID"] in problem and recs[1]["eventID"] in problem
+    assert recs[2]["eventID"] not in problem
+    assert_loaded(result, {r["eventID"] for r in recs})
+    agents = result.frame.set_index("event_id")["user_agent"]
+    assert agents[recs[0]["eventID"]] == "\ufffd" + recs[0]["userAgent"]
+    assert agents[recs[1]["eventID"]] == recs[1]["userAgent"]
+
+
 @KEYS
 def test_records_without_a_usable_time_are_kept_in_a_windowed_read(
     tmp_path: Path, workers: int, key: str | None

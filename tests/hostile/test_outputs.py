@@ -38,7 +38,7 @@ from torinvest import export, investigation, report, tor, verdict
 from torinvest.case import sample_case
 from torinvest.cli import main
 from torinvest.errors import InputError
-from torinvest.safety import csv_safe, visible_text
+from torinvest.safety import csv_safe, csv_unguard, visible_text
 
 FINDING = "6dde0a8f8d46f6acad893b30f905e97c"
 OTHER_FINDING = "7f176d541deef88b1ad653b9ed646f29"
@@ -590,6 +590,40 @@ def test_csv_safe_on_every_hostile_start() -> None:
     assert csv_safe("a=b") == "a=b"
 
 
+#: Attacker values that already start with the guard's own ``'``: each must read back as itself,
+#: never as a guarded formula (``'=1`` is not ``=1`` neutralized).
+GUARD_LOOKALIKES = ["'=1+1", "''=1", "'", "''", "'plain", "'+1", "'\t@x", "'\uff1d1"]
+
+
+def test_the_formula_guard_can_always_be_undone() -> None:
+    """One rule, reversible: a cell starting with ``'`` had one ``'`` put before it; any other
+    is the text itself. A value that already starts with ``'`` is guarded too."""
+    values = [*HOSTILE_CELLS, INNER_BREAK, *GUARD_LOOKALIKES, "benjamin", "a=b", "x'y", "é"]
+    for value in values:
+        cell = csv_safe(value)
+        assert csv_unguard(cell) == value, repr(value)
+    assert csv_safe("'=1+1") == "''=1+1"
+    assert csv_safe("=1+1") == "'=1+1"
+    assert csv_safe("'=1+1") != csv_safe("=1+1")
+
+
+def test_hostile_cells_round_trip_through_a_csv_file(tmp_path: Path) -> None:
+    """Read back with Python's csv module and :func:`csv_unguard`, every cell gives the value
+    as written (as :func:`visible_text` shows it where it holds control characters), and no
+    cell starts a formula — = + - @, tab, CR, a leading ``'``, full-width and small forms."""
+    values = [*HOSTILE_CELLS, INNER_BREAK, *GUARD_LOOKALIKES, "\ufe62x", "\uff20x", "plain"]
+    frame = pd.DataFrame(
+        {"event_id": [f"id-{i}" for i in range(len(values))], "user_agent": values}
+    )
+    out = export.write_frame(frame, tmp_path / "ev.csv")
+    read = assert_no_formula(out, len(values))
+    assert [csv_unguard(r["user_agent"]) for r in read] == [visible_text(v) for v in values]
+    exact = [v for v in values if visible_text(v) == v]  # no control character: the text itself
+    assert len(exact) > len(GUARD_LOOKALIKES)
+    back = {r["event_id"]: csv_unguard(r["user_agent"]) for r in read}
+    assert [back[f"id-{values.index(v)}"] for v in exact] == exact
+
+
 def test_events_csv_with_hostile_cells(tmp_path: Path) -> None:
     frame = _hostile_events()
     out = export.write_frame(frame, tmp_path / "ev.csv")
@@ -634,7 +668,26 @@ def test_investigate_csvs_with_hostile_cells(tmp_path: Path) -> None:
     events = assert_no_formula(written["events.csv"], n)
     assert [r["user_agent"] for r in events] == [csv_safe(visible_text(a)) for a in agents]
     per_ip = assert_no_formula(written["per_ip.csv"], len(inv.per_ip))
-    assert per_ip[0]["user_agents"] == '\\r=1+1 | \n=HYPERLINK("http://x","y")'
+    # a list is one JSON array per cell: every item exactly as written
+    assert [json.loads(r["user_agents"]) for r in per_ip] == list(inv.per_ip["user_agents"])
+
+
+def test_a_list_item_holding_the_old_separator_stays_one_item(tmp_path: Path) -> None:
+    """A user agent that holds `` | `` (or ``", "``) cannot pass for two in ``per_ip.csv``: the
+    list is a JSON array, each item exactly as written (was: items joined with `` | ``)."""
+    inv = _sample_investigation()
+    two_in_one = "aws-cli/2.13.0 | Boto3/1.28.0"
+    lists = [[two_in_one], ["aws-cli/2.13.0", "Boto3/1.28.0"], ['a", "b', "'=1"], []]
+    inv.per_ip["user_agents"] = [lists[i % len(lists)] for i in range(len(inv.per_ip))]
+    inv.per_ip["event_names"] = [{"Get | Put": 2, "List": 1}] * len(inv.per_ip)
+    written = report.export_tables(inv, tmp_path)
+    per_ip = assert_no_formula(written["per_ip.csv"], len(inv.per_ip))
+    cells = [r["user_agents"] for r in per_ip]
+    assert cells[0] == '["aws-cli/2.13.0 | Boto3/1.28.0"]'
+    assert cells[1] == '["aws-cli/2.13.0", "Boto3/1.28.0"]'
+    assert len({cells[0], cells[1]}) == 2  # one item is never read as two
+    assert [json.loads(c) for c in cells] == list(inv.per_ip["user_agents"])
+    assert json.loads(per_ip[0]["event_names"]) == {"Get | Put": 2, "List": 1}
 
 
 def test_investigate_events_csv_names_each_call(tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ from torinvest.errors import DataIssue, InputError, TorinvestError
 from torinvest.findings.checks import sanitize
 from torinvest.findings.records import Finding, FindingsResult
 from torinvest.findings.shapes import camelize
+from torinvest.jsonread import loads as read_json
 from torinvest.paths import write_atomic
 from torinvest.safety import json_inert_bytes
 from torinvest.schema import iso_utc
@@ -79,8 +80,13 @@ def read_fetched(path: str | Path) -> FindingsResult:
     the file when it cannot be read or is not one."""
     path = Path(path).expanduser()
     try:
-        doc = orjson.loads(path.read_bytes())
-        return _result(doc)
+        doc, repairs = read_json(path.read_bytes())
+        result = _result(doc)
+        if repairs:  # not as orjson wrote it: edited, or written by another tool
+            values = [f.original for f in result.findings]
+            names = [f"finding {f.id or '(no id)'}" for f in result.findings]
+            result.issues.append(DataIssue(str(path), repairs.issue_text(values, names)))
+        return result
     except OSError as e:
         raise InputError(
             f"fetched findings {path}: cannot read it: {e.strerror or e}",

@@ -15,6 +15,8 @@ from torinvest.findings.checks import FINDING_FILE_SUFFIXES
 from torinvest.findings.records import Finding, FindingsResult
 from torinvest.findings.shapes import extract_findings
 from torinvest.inflate import DAMAGED, DEFAULT_LIMIT, TooLargeError, inflate, json_utf8
+from torinvest.jsonread import JsonRepairs
+from torinvest.jsonread import loads as read_json
 
 #: The most bytes one findings file may inflate to (a compressed export).
 MAX_FINDINGS_BYTES = DEFAULT_LIMIT
@@ -80,19 +82,30 @@ def read_findings_file(
     if not data.strip():
         return [], [DataIssue(name, "the file is empty")]
     try:
-        doc = orjson.loads(data)
+        doc, repairs = read_json(data)
     except orjson.JSONDecodeError as whole_error:
         lines = [ln for ln in data.splitlines() if ln.strip()]
         if len(lines) < 2 or not _is_json(lines[0]):
             # One document (pretty-printed or not) that does not parse: one issue for the file.
             return [], [_json_issue(name, whole_error)]
         return _read_json_lines(name, lines, rejected)
-    return extract_findings(doc, name, rejected)
+    found, issues = extract_findings(doc, name, rejected)
+    return found, [*issues, *_repaired(name, repairs, found)]
+
+
+def _repaired(name: str, repairs: JsonRepairs, found: list[Finding]) -> list[DataIssue]:
+    """The issue of a findings text :func:`torinvest.jsonread.loads` repaired (lone surrogate
+    escapes, NaN or Infinity), naming the findings that hold what was put in."""
+    if not repairs:
+        return []
+    values = [f.original if f.original is not None else f.data for f in found]
+    names = [f"finding {f.id or '(no id)'}" for f in found]
+    return [DataIssue(name, repairs.issue_text(values, names))]
 
 
 def _is_json(line: bytes) -> bool:
     try:
-        orjson.loads(line)
+        read_json(line)
     except orjson.JSONDecodeError:
         return False
     return True
@@ -113,13 +126,13 @@ def _read_json_lines(
     for lineno, line in enumerate(lines, start=1):
         where = f"{name}:{lineno}"
         try:
-            doc = orjson.loads(line)
+            doc, repairs = read_json(line)
         except orjson.JSONDecodeError as e:
             issues.append(DataIssue(where, f"invalid JSON: {e.msg}", unread=True))
             continue
         f, i = extract_findings(doc, where, rejected)
         findings.extend(f)
-        issues.extend(i)
+        issues.extend([*i, *_repaired(where, repairs, f)])
     return findings, issues
 
 

@@ -101,7 +101,7 @@ def write_snapshot(key: str, lists: ExitLists) -> Path | None:
     pq.write_table(table.replace_schema_metadata(meta), sink, compression="zstd")
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, sink.getvalue().to_pybytes())
+        write_atomic(path, sink.getvalue().to_pybytes(), durable=False)  # a cache
         _prune(folder)
     except OSError as e:
         log.debug("bundled exit lists: snapshot not written to %s (%s)", folder, e)

@@ -265,7 +265,9 @@ _KINDS: tuple[tuple[str, str], ...] = (
     ("limit for one log file", "over the size limit (--max-file-mb)"),  # too_large()
     ("without a usable eventTime", "with records without a usable time"),
     ("invalid UTF-8", "with invalid UTF-8 replaced"),
+    ("CloudTrailEvent text(s) repaired", "with CloudTrailEvent texts repaired"),
     ("of a lone UTF-16 surrogate", "with lone surrogate escapes replaced"),
+    ("JSON has no word for", "with NaN or Infinity numbers kept as text"),
     ("whole record(s) in it were loaded", "damaged (its whole records loaded)"),
     ("entries are not CloudTrail records", "with entries that are not records"),
     ("have no parsable CloudTrailEvent", "with entries that are not records"),

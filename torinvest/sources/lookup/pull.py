@@ -20,6 +20,8 @@ from tqdm import tqdm  # text bars on a terminal only (tqdm.auto would put widge
 from torinvest.aws import Aws, translate_error
 from torinvest.aws.ids import check_access_key_id
 from torinvest.errors import AwsError, BeyondRetention, DataIssue, InputError
+from torinvest.jsonread import JsonRepairs
+from torinvest.jsonread import loads as read_json
 from torinvest.schema import iso_utc, time_window
 from torinvest.sources.lookup.cache import PageCache, default_cache_dir
 from torinvest.sources.lookup.fetch import IncompleteRegion, Query, fetch_pages, lookup_client
@@ -30,9 +32,11 @@ from torinvest.sources.lookup.pacer import (
 )
 from torinvest.sources.records import (
     DerivedKey,
+    cloudtrail_event_repairs,
     early_use_issues,
     follow_minted,
     frame_from_tables,
+    json_bytes,
     records_table,
 )
 
@@ -68,12 +72,15 @@ class RegionPull:
     #: events whose CloudTrailEvent names another access key than the one looked up (left
     #: out: not the key's activity), named
     foreign: list[str] = field(default_factory=list)
+    #: events whose CloudTrailEvent text was repaired to be read (lone surrogate escapes, NaN
+    #: or Infinity: :func:`torinvest.jsonread.loads`), and what was repaired
+    repaired: list[tuple[JsonRepairs, dict[str, Any]]] = field(default_factory=list)
 
     @property
     def flawed(self) -> bool:
         """Whether an answer was not taken as given (a re-run pulls and names it again: such a
         window is not cached)."""
-        return bool(self.unusable or self.filled or self.foreign)
+        return bool(self.unusable or self.filled or self.foreign or self.repaired)
 
 
 def pull_region(
@@ -137,11 +144,14 @@ def _kept_events(
     for ev in page:
         if not _in_window(ev, query):
             continue
-        record = _as_record(ev.get("CloudTrailEvent"))
+        record, repairs = _as_record(ev.get("CloudTrailEvent"))
         other = _other_key(record, query) if isinstance(record, dict) else None
         if other is not None:
             pull.foreign.append(f"{ev.get('EventId')} ({ev.get('EventName')}): key {other}")
             continue
+        if repairs and isinstance(record, dict):
+            pull.repaired.append((repairs, record))  # kept as read: the repaired text
+            ev = {**ev, "CloudTrailEvent": json_bytes(record).decode()}
         kept.append(_usable_event(ev, record, pull))
     return kept
 
@@ -290,17 +300,20 @@ def _filled_event(ev: dict[str, Any], record: dict[str, Any], pull: RegionPull) 
     return {**ev, "CloudTrailEvent": orjson.dumps(filled).decode()}
 
 
-def _as_record(text: Any) -> dict[str, Any] | str:
-    """A ``CloudTrailEvent`` value as its record, or why it is not a usable one."""
+def _as_record(text: Any) -> tuple[dict[str, Any] | str, JsonRepairs]:
+    """A ``CloudTrailEvent`` value as its record, or why it is not a usable one, and what had
+    to be repaired to read it (:func:`torinvest.jsonread.loads`: lone surrogate escapes, NaN
+    or Infinity — the record is kept, the issue says so)."""
+    none = JsonRepairs()
     if not isinstance(text, str) or not text:
-        return "its CloudTrailEvent is missing"
+        return "its CloudTrailEvent is missing", none
     try:
-        record = orjson.loads(text)
+        record, repairs = read_json(text)
     except orjson.JSONDecodeError:
-        return "its CloudTrailEvent is not JSON"
+        return "its CloudTrailEvent is not JSON", none
     if not isinstance(record, dict):
-        return f"its CloudTrailEvent is a JSON {type(record).__name__}, not a record"
-    return record
+        return f"its CloudTrailEvent is a JSON {type(record).__name__}, not a record", none
+    return record, repairs
 
 
 def _unusable_issue(pull: RegionPull) -> DataIssue | None:
@@ -321,6 +334,13 @@ def _answer_issues(pull: RegionPull) -> list[DataIssue]:
     """A region's issues of answers not taken as given: unusable records, records filled from
     LookupEvents' own fields, events recorded with another key (each: one issue, first few)."""
     issues = [i for i in (_unusable_issue(pull),) if i is not None]
+    if pull.repaired:
+        issues.append(
+            DataIssue(
+                f"lookup:{pull.region}",
+                f"LookupEvents returned {cloudtrail_event_repairs(pull.repaired)}",
+            )
+        )
     if pull.filled:
         issues.append(
             DataIssue(
@@ -491,7 +511,7 @@ def _tables(pulls: Sequence[RegionPull], issues: list[DataIssue]) -> list[pa.Tab
         records = []
         bad = 0
         for text in pull.events:
-            record = _as_record(text)
+            record, _ = _as_record(text)  # a cached text was read whole when it was pulled
             if isinstance(record, dict):
                 records.append(record)
             else:

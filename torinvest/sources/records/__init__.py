@@ -92,12 +92,14 @@ from torinvest.sources.records.derived import (
 )
 from torinvest.sources.records.documents import (
     REPLACEMENT,
+    cloudtrail_event_repairs,
     describe_document,
     is_record,
     parse_json_lines,
     parse_records,
     records_from_lines,
     records_in,
+    repair_issue,
     repair_utf8,
     salvage_log_file,
     utf8_issue,
@@ -111,6 +113,7 @@ from torinvest.sources.records.frame import (
     later_copies,
     normalize_records,
 )
+from torinvest.sources.records.jsontext import json_bytes
 from torinvest.sources.records.logfile import (
     is_utf8,
     log_file_records,
@@ -150,6 +153,7 @@ __all__ = [
     "USABLE_TIME",
     "DerivedKey",
     "NotCloudTrailError",
+    "cloudtrail_event_repairs",
     "derived_keys",
     "describe_document",
     "duplicate_issues",
@@ -163,6 +167,7 @@ __all__ = [
     "is_record",
     "is_unfollowed",
     "is_utf8",
+    "json_bytes",
     "later_copies",
     "log_file_records",
     "log_file_table",
@@ -173,6 +178,7 @@ __all__ = [
     "records_from_lines",
     "records_in",
     "records_table",
+    "repair_issue",
     "repair_utf8",
     "salvage_log_file",
     "unfollowed_issue",

@@ -18,6 +18,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from torinvest.errors import DataIssue, InputError
+from torinvest.jsonread import JsonRepairs, repair_json
+from torinvest.jsonread import loads as read_json
 from torinvest.sources.records.columns import (
     _STR,
     CATEGORY_COLUMNS,
@@ -77,6 +79,7 @@ def _lookup_events(events: list[Any]) -> tuple[list[dict[str, Any]], list[str]]:
     """``lookup-events`` output: parse each ``CloudTrailEvent`` string; rebuild what is missing."""
     records: list[dict[str, Any]] = []
     bad: list[int] = []
+    repaired: list[tuple[JsonRepairs, dict[str, Any]]] = []
     for i, ev in enumerate(events):
         if not isinstance(ev, dict):
             bad.append(i)
@@ -84,12 +87,14 @@ def _lookup_events(events: list[Any]) -> tuple[list[dict[str, Any]], list[str]]:
         raw = ev.get("CloudTrailEvent")
         if isinstance(raw, str | bytes):
             try:
-                rec = orjson.loads(raw)
+                rec, repairs = read_json(raw)
             except orjson.JSONDecodeError:
                 bad.append(i)
                 continue
             if is_record(rec):
                 records.append(rec)
+                if repairs:
+                    repaired.append((repairs, rec))
                 continue
             bad.append(i)
         elif "EventId" in ev or "EventName" in ev:
@@ -107,7 +112,22 @@ def _lookup_events(events: list[Any]) -> tuple[list[dict[str, Any]], list[str]]:
             f"{len(bad)} of {len(events)} Events have no parsable CloudTrailEvent "
             f"(first at index {bad[0]})"
         )
+    if repaired:
+        problems.append(cloudtrail_event_repairs(repaired))
     return records, problems
+
+
+def cloudtrail_event_repairs(repaired: Sequence[tuple[JsonRepairs, dict[str, Any]]]) -> str:
+    """One problem for the ``CloudTrailEvent`` texts :func:`torinvest.jsonread.loads` repaired:
+    what was changed (the first text's words, offsets in that text) and which records hold it."""
+    every = JsonRepairs(
+        tuple(o for r, _ in repaired for o in r.surrogates),
+        tuple(n for r, _ in repaired for n in r.numbers),
+    )
+    return (
+        f"{len(repaired)} CloudTrailEvent text(s) repaired ({repaired[0][0].describe()}, in "
+        f"the first of them): {_altered(every, [r for _, r in repaired])}"
+    )
 
 
 def _record_from_lookup_fields(ev: Mapping[str, Any]) -> dict[str, Any]:
@@ -179,10 +199,10 @@ def _parse_records(data: bytes, where: str) -> tuple[list[dict[str, Any]], list[
     try:
         doc = orjson.loads(data)
     except orjson.JSONDecodeError as e:
-        fixed, lone = repair_surrogates(data)  # only for what orjson refused: off the hot path
-        if lone:
+        fixed, repairs = repair_json(data)  # only for what orjson refused: off the hot path
+        if repairs:
             records, issues = _parse_records(fixed, where)
-            return records, [*issues, surrogate_issue(where, lone, records)]
+            return records, [*issues, repair_issue(where, repairs, records)]
         if data.count(b"\n", 0, len(data) - 1) >= 1 and _first_line_is_json(data):
             return parse_json_lines(data, where=where)
         salvaged = salvage_log_file(data, where=where, error=e)
@@ -299,68 +319,26 @@ def utf8_issue(where: str, bad: Sequence[tuple[int, int]], table: pa.Table | Non
     )
 
 
-#: A ``\\u`` escape of a UTF-16 surrogate (U+D800–DFFF): text only as half of a pair.
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
-#: Every JSON escape, in order (a backslash always starts one: ``\\\\`` is one escape).
-_ESCAPE = re.compile(rb"\\(?:u([0-9a-fA-F]{4})|.)", re.DOTALL)
+def repair_issue(where: str, repairs: JsonRepairs, records: Sequence[Any]) -> DataIssue:
+    """The issue of a file whose text :func:`torinvest.jsonread.repair_json` repaired (lone
+    surrogate escapes, numbers JSON has no word for), naming the records read from it that
+    now hold what was put in their place."""
+    return DataIssue(where, f"{repairs.describe()}: {_altered(repairs, records)}")
 
 
-def repair_surrogates(data: bytes) -> tuple[bytes, list[int]]:
-    """``data`` with each ``\\u`` escape of a lone UTF-16 surrogate (``"\\ud800x"``: legal JSON
-    text, which Python's ``json`` reads but orjson and msgspec refuse, and no Unicode text can
-    hold) replaced by ``\\ufffd`` (U+FFFD), and where those escapes were (byte offsets);
-    ``data`` itself when it holds none. A pair (``\\ud83d\\ude00``) is kept. Callers must say
-    so (:func:`surrogate_issue`). Meant for files the fast readers refused: it walks every
-    escape in Python."""
-    if _SURROGATE_ESCAPE.search(data) is None:
-        return data, []
-    lone: list[tuple[int, int]] = []
-    high: tuple[int, int] | None = None  # a high surrogate's escape waiting for its low half
-    for m in _ESCAPE.finditer(data):
-        unit = int(m.group(1), 16) if m.group(1) is not None else -1
-        if high is not None:
-            paired = m.start() == high[1] and 0xDC00 <= unit <= 0xDFFF
-            if not paired:
-                lone.append(high)
-            high = None
-            if paired:
-                continue
-        if 0xD800 <= unit <= 0xDBFF:
-            high = m.span()
-        elif 0xDC00 <= unit <= 0xDFFF:
-            lone.append(m.span())
-    if high is not None:
-        lone.append(high)
-    if not lone:
-        return data, []
-    out: list[bytes] = []
-    last = 0
-    for start, end in lone:
-        out += [data[last:start], b"\\ufffd"]
-        last = end
-    out.append(data[last:])
-    return b"".join(out), [start for start, _ in lone]
-
-
-def surrogate_issue(where: str, lone: Sequence[int], records: Sequence[Any]) -> DataIssue:
-    """The issue of a file whose lone surrogate escapes :func:`repair_surrogates` replaced,
-    naming the records read from it that now hold a replacement character."""
-    mark = REPLACEMENT.encode()
+def _altered(repairs: JsonRepairs, records: Sequence[Any]) -> str:
+    """Which of ``records`` hold what ``repairs`` put in, and that the rest is as written."""
+    marks = repairs.marks()
     ids = [
         str(r.get("eventID") or "(no eventID)")
         for r in records
-        if isinstance(r, dict) and mark in json_bytes(r)
+        if isinstance(r, dict) and any(m in json_bytes(r) for m in marks)
     ]
     if ids:
         altered = f"the record(s) {_named(ids)} hold it and were loaded so"
     else:
         altered = "no record read holds it (it was outside the records)"
-    return DataIssue(
-        where,
-        f"{len(lone)} escape(s) of a lone UTF-16 surrogate (\\ud800-\\udfff without its other "
-        f"half: not text; the first at byte {lone[0]:,}) were replaced with U+FFFD: {altered}; "
-        "every other character is as written",
-    )
+    return f"{altered}; every other character is as written"
 
 
 def _rows_holding(table: pa.Table, text: str) -> list[str]:

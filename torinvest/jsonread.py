@@ -1,0 +1,179 @@
+"""Reading JSON text someone else wrote: the one function every reader of attacker-influenced
+JSON uses (:func:`loads`) — log files and JSON lines, LookupEvents' ``CloudTrailEvent`` (live,
+cached, or in a case folder's ``lookup-events`` output), findings files and fetched findings,
+the verdict ledger.
+
+orjson, the fast reader, refuses two kinds of text that Python's ``json`` writes and reads, and
+that an export script, a SIEM or an attacker's value can put in a file:
+
+- an escape of a lone UTF-16 surrogate (``"\\ud800x"``: legal JSON text, which no Unicode text
+  can hold): replaced by ``\\ufffd`` (U+FFFD); a pair (``\\ud83d\\ude00``) is kept;
+- a number JSON has no word for: ``NaN``, ``Infinity``, ``-Infinity`` (what ``json.dumps``
+  writes for a float that is not finite) and a number past a double's range (``1e400``): kept
+  as its text, a JSON string (``"NaN"``, ``"1e400"``).
+
+Either way the value is kept and the rest of the text is read as written; what was changed is
+returned (:class:`JsonRepairs`), and the caller says so (:meth:`JsonRepairs.describe`). The
+repairs are looked for only in text orjson refused: off the hot path.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+
+@dataclass(frozen=True, slots=True)
+class JsonRepairs:
+    """What :func:`repair_json` changed: the byte offsets of the lone surrogate escapes replaced
+    by U+FFFD, and the (byte offset, text) of the numbers kept as text."""
+
+    surrogates: tuple[int, ...] = ()
+    numbers: tuple[tuple[int, str], ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.surrogates or self.numbers)
+
+    def marks(self) -> tuple[bytes, ...]:
+        """What a repaired value holds, as compact JSON (``orjson.dumps``) writes it: U+FFFD,
+        the numbers' texts as JSON strings."""
+        out = [REPLACEMENT.encode()] if self.surrogates else []
+        out += [orjson.dumps(text) for text in dict.fromkeys(t for _, t in self.numbers)]
+        return tuple(out)
+
+    def describe(self) -> str:
+        """What was changed, in words (the caller adds which records hold it)."""
+        parts = []
+        if self.surrogates:
+            parts.append(
+                f"{len(self.surrogates)} escape(s) of a lone UTF-16 surrogate (\\ud800-\\udfff "
+                "without its other half: not text; the first at byte "
+                f"{self.surrogates[0]:,}) were replaced with U+FFFD"
+            )
+        if self.numbers:
+            at, text = self.numbers[0]
+            parts.append(
+                f"{len(self.numbers)} number(s) JSON has no word for (NaN, Infinity, or past a "
+                f"double's range; the first {text[:40]} at byte {at:,}) were kept as text "
+                f'("{text[:40]}")'
+            )
+        return " and ".join(parts)
+
+    def issue_text(self, values: Sequence[Any], names: Sequence[str]) -> str:
+        """:meth:`describe`, then which of ``values`` (parsed from the repaired text, each
+        named by ``names``) hold what was put in, and that the rest is as written."""
+        marks = self.marks()
+        held = [
+            n for v, n in zip(values, names, strict=True) if any(m in _dumped(v) for m in marks)
+        ]
+        if held:
+            shown = ", ".join(held[:5]) + (f" and {len(held) - 5} more" if len(held) > 5 else "")
+            altered = f"{shown} hold(s) it and were read so"
+        else:
+            altered = "nothing read from it holds it"
+        return f"{self.describe()}: {altered}; every other character is as written"
+
+
+def _dumped(value: Any) -> bytes:
+    try:
+        return orjson.dumps(value)
+    except (orjson.JSONEncodeError, TypeError):  # nested past orjson's 254 levels
+        return str(value).encode("utf-8", "replace")
+
+
+#: What :func:`repair_json` puts in place of a lone surrogate escape.
+REPLACEMENT = "\ufffd"
+
+#: A ``\\u`` escape of a UTF-16 surrogate (U+D800–DFFF): text only as half of a pair.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+#: Every JSON escape, in order (a backslash always starts one: ``\\\\`` is one escape).
+_ESCAPE = re.compile(rb"\\(?:u([0-9a-fA-F]{4})|.)", re.DOTALL)
+#: Text that may hold a number orjson refuses (a quick look before the walk).
+_MAYBE_NUMBER = re.compile(rb"NaN|Infinity|\d[eE]\+?\d{3}")
+#: A JSON string (on one line: JSON strings hold no raw line break), or a number-like token.
+_STRING_OR_NUMBER = re.compile(
+    rb'"[^"\\\n]*(?:\\[^\n][^"\\\n]*)*"'
+    rb"|(-?(?:NaN|Infinity)|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)"
+)
+
+
+def loads(data: bytes | str) -> tuple[Any, JsonRepairs]:
+    """``data`` parsed (orjson), and what had to be repaired for it to parse (nothing, the usual
+    case). Raises ``orjson.JSONDecodeError`` — the error of the text as written — when it is not
+    JSON even so."""
+    try:
+        return orjson.loads(data), JsonRepairs()
+    except orjson.JSONDecodeError as e:
+        raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else bytes(data)
+        fixed, repairs = repair_json(raw)
+        if not repairs:
+            raise
+        try:
+            return orjson.loads(fixed), repairs
+        except orjson.JSONDecodeError:
+            raise e from None
+
+
+def repair_json(data: bytes) -> tuple[bytes, JsonRepairs]:
+    """``data`` with each lone surrogate escape replaced by ``\\ufffd`` and each number JSON has
+    no word for written as a JSON string of its text, and what was changed; ``data`` itself
+    when there is nothing to change. Offsets are in ``data``."""
+    fixed, surrogates = _repair_surrogates(data)
+    fixed, numbers = _repair_numbers(fixed)  # the surrogates' repair keeps every offset
+    return fixed, JsonRepairs(tuple(surrogates), tuple(numbers))
+
+
+def _repair_surrogates(data: bytes) -> tuple[bytes, list[int]]:
+    if _SURROGATE_ESCAPE.search(data) is None:
+        return data, []
+    lone: list[tuple[int, int]] = []
+    high: tuple[int, int] | None = None  # a high surrogate's escape waiting for its low half
+    for m in _ESCAPE.finditer(data):
+        unit = int(m.group(1), 16) if m.group(1) is not None else -1
+        if high is not None:
+            paired = m.start() == high[1] and 0xDC00 <= unit <= 0xDFFF
+            if not paired:
+                lone.append(high)
+            high = None
+            if paired:
+                continue
+        if 0xD800 <= unit <= 0xDBFF:
+            high = m.span()
+        elif 0xDC00 <= unit <= 0xDFFF:
+            lone.append(m.span())
+    if high is not None:
+        lone.append(high)
+    if not lone:
+        return data, []
+    out: list[bytes] = []
+    last = 0
+    for start, end in lone:
+        out += [data[last:start], b"\\ufffd"]  # as long as the escape: offsets stay
+        last = end
+    out.append(data[last:])
+    return b"".join(out), [start for start, _ in lone]
+
+
+def _repair_numbers(data: bytes) -> tuple[bytes, list[tuple[int, str]]]:
+    if _MAYBE_NUMBER.search(data) is None:
+        return data, []
+    found: list[tuple[int, int]] = []
+    for m in _STRING_OR_NUMBER.finditer(data):
+        token = m.group(1)
+        if token is None:
+            continue  # a string: its text is the attacker's, never a number
+        if token[-1:] in (b"N", b"y") or float(token) in (float("inf"), float("-inf")):
+            found.append(m.span(1))
+    if not found:
+        return data, []
+    out: list[bytes] = []
+    last = 0
+    for start, end in found:
+        out += [data[last:start], b'"', data[start:end], b'"']
+        last = end
+    out.append(data[last:])
+    return b"".join(out), [(s, data[s:e].decode("ascii")) for s, e in found]
