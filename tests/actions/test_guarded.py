@@ -1,0 +1,158 @@
+"""The guarded path's known leftovers: a root key's plan, renamed users, MFA devices' enable
+dates, a verdict without evidence, the archive's one read of the finding, and --external-id —
+against moto (IAM, STS) and the GuardDuty fake, through the counting proxy."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from tests.actions.test_actions import (  # noqa: F401  (proxy_fixture: the fixture "proxy")
+    MOTO_ACCOUNT,
+    NOW,
+    iam_client,
+    key,
+    ops,
+    proxy_fixture,
+)
+from tests.fake_aws.proxy import FaultProxy
+from torinvest import actions as ac
+from torinvest import runner as rn
+from torinvest.aws import Aws
+from torinvest.findings import read_findings
+from torinvest.sources.records import normalize_records
+
+IAM, STS = "iam.amazonaws.com", "sts.amazonaws.com"
+ROOT_KEY = "AKIAROOTKEYTOR000001"
+
+
+def events(
+    calls: list[tuple[str, str, dict | None, dict | None]],
+    identity: dict[str, Any],
+    *,
+    times: list[str | None] | None = None,
+) -> pd.DataFrame:
+    """CloudTrail records of ``calls`` by ``identity``, a minute apart from 12:10Z (or at
+    ``times``, None: a record without a usable eventTime)."""
+    records = []
+    for i, (name, source, req, resp) in enumerate(calls):
+        when = (
+            (pd.Timestamp("2023-07-10T12:10:00Z") + pd.Timedelta(minutes=i)).strftime(
+                "%Y-%m-%dT%H:%M:%SZ"
+            )
+            if times is None
+            else times[i]
+        )
+        records.append(
+            {
+                "eventVersion": "1.08",
+                "userIdentity": identity,
+                "eventSource": source,
+                "awsRegion": "us-east-1",
+                "sourceIPAddress": "185.220.101.34",
+                "userAgent": "aws-cli/2.13.0",
+                "eventType": "AwsApiCall",
+                "eventName": name,
+                "eventTime": when,
+                "eventID": f"g{i}",
+                "requestParameters": req,
+                "responseElements": resp,
+                "recipientAccountId": MOTO_ACCOUNT,
+            }
+        )
+    return normalize_records(records, source="logs", origin="test")
+
+
+# --------------------------------------------------------------------------------------------
+# 1. a key of the account's root user
+# --------------------------------------------------------------------------------------------
+ROOT = {
+    "type": "Root",
+    "principalId": MOTO_ACCOUNT,
+    "arn": f"arn:aws:iam::{MOTO_ACCOUNT}:root",
+    "accountId": MOTO_ACCOUNT,
+    "accessKeyId": ROOT_KEY,
+}
+
+
+def _root_plan() -> ac.Plan:
+    minted = {"accessKeyId": "ASIAROOTSESSION00001", "expiration": "Jul 12, 2023, 12:20:04 AM"}
+    activity = events(
+        [
+            ("GetSessionToken", STS, {"durationSeconds": 3600}, {"credentials": minted}),
+            ("GetSessionToken", STS, {}, None),  # a record that does not name its key
+            ("CreateAccessKey", IAM, {}, {"accessKey": {"accessKeyId": "AKIAROOTNEWKEY000001"}}),
+            ("EnableMFADevice", IAM, {"serialNumber": "arn:aws:iam::1:mfa/x"}, None),
+        ],
+        ROOT,
+    )
+    root = replace(key(ROOT_KEY, user="Root", user_type="Root"), principal_id=MOTO_ACCOUNT)
+    return ac.plan_remediation(root, activity, now=NOW)
+
+
+def test_a_root_keys_plan_is_manual_steps_by_signing_in_as_root() -> None:
+    """A root key, the sessions it minted (named or not) and the keys and MFA it made on itself:
+    no IAM call (none applies to root; no policy can be attached to it), never a deny on an IAM
+    user (the finding's "Root", or a "nan" from a missing name) — each a manual step saying root
+    is managed only by signing in as root."""
+    plan = _root_plan()
+    assert plan.changes == [] and plan.reads == []
+    assert all(not a.params for a in plan.actions)
+    said = [a.manual or "" for a in plan.manual]
+    assert len(said) == 5
+    assert all("managed only by signing in as the root user" in s for s in said)
+    assert "delete the root access key AKIAROOTKEYTOR000001" in said[0]
+    assert any("ASIAROOTSESSION00001" in s and "no call revokes it" in s for s in said)
+    assert any("the unnamed key of GetSessionToken" in s for s in said)
+    assert any("made CreateAccessKey (AKIAROOTNEWKEY000001)" in s for s in said)
+    assert not any("user Root" in s or "nan" in s for s in said)
+
+
+def test_a_root_keys_run_changes_nothing_in_iam(
+    proxy: FaultProxy, moto: str, tmp_path: Path
+) -> None:
+    """--execute of that plan in the finding's account makes no IAM call — also when an IAM
+    user named Root exists there (someone else's)."""
+    iam = iam_client(moto)
+    iam.create_user(UserName="Root")
+    proxy.clear()
+    lines: list[str] = []
+    report = rn.carry_out(
+        Aws(), _root_plan(), execute=True, ledger=tmp_path / "l", echo=lines.append
+    )
+    assert ops(proxy) == ["GetCallerIdentity"]
+    assert iam.list_user_policies(UserName="Root")["PolicyNames"] == []
+    assert sum(line.startswith("MANUAL") for line in lines) == 5
+    assert not report.failed and not report.done
+
+
+def test_a_rule_on_a_root_key_says_it_is_roots() -> None:
+    row = (
+        read_findings(
+            Path(__file__).parent.parent / "fixtures" / "guardduty" / "shapes" / "single_raw.json"
+        )
+        .frame()
+        .iloc[0]
+    )
+    row = row.copy()
+    row["user_type"], row["user_name"] = "Root", "Root"
+    rule = ac.plan_archive(row, suppress=True, scope="key").actions[1]
+    assert "the account's root user's access key" in rule.why
+    assert "(Root Root)" not in rule.why
+    with pytest.raises(Exception, match="root user"):
+        ac.plan_archive(row, suppress=True, scope="principal")
+
+
+def test_a_minting_call_whose_user_is_missing_never_names_a_user_nan() -> None:
+    """A missing userIdentity.userName is a missing value, not the text "nan": the deny goes on
+    the finding's user."""
+    identity = {"type": "IAMUser", "accessKeyId": "AKIATFQR7NSCUXC3DDDP", "accountId": MOTO_ACCOUNT}
+    minted = {"accessKeyId": "ASIAMINTED0000000001", "expiration": "Jul 12, 2023, 12:20:04 AM"}
+    activity = events([("GetSessionToken", STS, {}, {"credentials": minted})], identity)
+    plan = ac.plan_remediation(key("AKIATFQR7NSCUXC3DDDP"), activity, now=NOW)
+    names = [a.params.get("UserName") for a in plan.changes]
+    assert "nan" not in names and set(names) == {"benjamin"}
