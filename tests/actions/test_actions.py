@@ -678,8 +678,7 @@ def test_archive_in_the_findings_account_with_a_narrow_rule(
         "GetCallerIdentity",
         "ListDetectors",
         "GetAdministratorAccount",
-        "GetFindings",  # the detector holds the finding the plan was built from
-        "GetFindings",  # already archived?
+        "GetFindings",  # the detector holds the finding the plan was built from; archived?
         "ArchiveFindings",
         "GetFindings",  # read back: archived now
         "ListFilters",

@@ -14,17 +14,23 @@ import pytest
 from tests.actions.test_actions import (  # noqa: F401  (proxy_fixture: the fixture "proxy")
     MOTO_ACCOUNT,
     NOW,
+    SAMPLE_ACCOUNT,
+    SHAPES,
+    guardduty_finding,
     iam_client,
     key,
     ops,
     proxy_fixture,
 )
+from tests.fake_aws import FakeAws
 from tests.fake_aws.proxy import FaultProxy
 from torinvest import actions as ac
 from torinvest import runner as rn
 from torinvest.aws import Aws
+from torinvest.errors import TorinvestError
 from torinvest.findings import read_findings
 from torinvest.sources.records import normalize_records
+from torinvest.verdict import make_verdict, read_ledger, record_verdict
 
 IAM, STS = "iam.amazonaws.com", "sts.amazonaws.com"
 ROOT_KEY = "AKIAROOTKEYTOR000001"
@@ -156,3 +162,58 @@ def test_a_minting_call_whose_user_is_missing_never_names_a_user_nan() -> None:
     plan = ac.plan_remediation(key("AKIATFQR7NSCUXC3DDDP"), activity, now=NOW)
     names = [a.params.get("UserName") for a in plan.changes]
     assert "nan" not in names and set(names) == {"benjamin"}
+
+
+# --------------------------------------------------------------------------------------------
+# 5. the archive reads the finding once
+# --------------------------------------------------------------------------------------------
+def test_the_archive_reads_the_finding_once_right_before_archiving_it(
+    proxy: FaultProxy, fake_aws: FakeAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One GetFindings before the archive tells all the guard and the probe need (held, the
+    same finding, not changed since the verdict, already archived?); the read-back after it is
+    the only other. A finding archived meanwhile (by the console) is "already done" from that
+    same answer, and a finding updated since the verdict is refused from it."""
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", SAMPLE_ACCOUNT)
+    raw = guardduty_finding(fake_aws)
+    row = read_findings(SHAPES / "single_raw.json").frame().iloc[0]
+    lines: list[str] = []
+    report = rn.carry_out(
+        Aws(), ac.plan_archive(row), execute=True, ledger=tmp_path / "l", echo=lines.append
+    )
+    assert [r.status for r in report.results] == ["done"]
+    assert ops(proxy) == [
+        "GetCallerIdentity",
+        "ListDetectors",
+        "GetAdministratorAccount",
+        "GetFindings",  # held, the same, unchanged, not archived: right before the archive
+        "ArchiveFindings",
+        "GetFindings",  # read back
+    ]
+    assert any("from the GetFindings answer above" in line for line in lines)
+    proxy.clear()
+    again = rn.carry_out(
+        Aws(), ac.plan_archive(row), execute=True, ledger=tmp_path / "l", echo=lines.append
+    )
+    assert [r.status for r in again.results] == ["already-done"]
+    assert ops(proxy).count("GetFindings") == 1 and "ArchiveFindings" not in ops(proxy)
+    # changed since the verdict: refused on that one read, before any change
+    record_verdict(
+        make_verdict(raw["id"], status="legitimate", analyst="ana", rationale="ok", finding=row),
+        tmp_path / "l2",
+    )
+    fake_aws.guardduty("us-east-1").add_findings(
+        [{**raw, "service": {**raw["service"], "count": 900}}]
+    )
+    proxy.clear()
+    decided = read_ledger(tmp_path / "l2")[0][-1]
+    with pytest.raises(TorinvestError, match=r"count \d+ → 900"):
+        rn.carry_out(
+            Aws(),
+            ac.plan_archive(row),
+            execute=True,
+            ledger=tmp_path / "l2",
+            echo=lines.append,
+            verdict=decided,
+        )
+    assert ops(proxy).count("GetFindings") == 1 and "ArchiveFindings" not in ops(proxy)

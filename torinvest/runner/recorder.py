@@ -120,6 +120,10 @@ class Runner:
         self.identities: dict[tuple[str, str], tuple[str, str] | None] = {}
         #: the (status, note) of steps skipped so far: a reason is printed once
         self.said: set[tuple[str, str]] = set()
+        #: the archive guard's GetFindings answer, by (region, detector, finding IDs): the one
+        #: read of the finding before its archive (the archive's "already archived?" reads it
+        #: here instead of asking GuardDuty again; taken once, by the archive it was read for)
+        self.finding_reads: dict[tuple[str | None, str, tuple[str, ...]], Mapping[str, Any]] = {}
 
     # -- ledger
     def _record(self, record: Mapping[str, Any]) -> None:
