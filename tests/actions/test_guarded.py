@@ -217,3 +217,90 @@ def test_the_archive_reads_the_finding_once_right_before_archiving_it(
             verdict=decided,
         )
     assert ops(proxy).count("GetFindings") == 1 and "ArchiveFindings" not in ops(proxy)
+
+
+# --------------------------------------------------------------------------------------------
+# 2. a user the activity created, then renamed
+# --------------------------------------------------------------------------------------------
+BENJAMIN = {
+    "type": "IAMUser",
+    "accessKeyId": "AKIATFQR7NSCUXC3DDDP",
+    "userName": "benjamin",
+    "accountId": MOTO_ACCOUNT,
+    "principalId": "AIDATFQR7NSC5U6Q3TMDR",
+}
+
+
+def _rename_plan(
+    calls: list[tuple[str, str, dict | None, dict | None]],
+    times: list[str | None] | None = None,
+    *,
+    calls_made: tuple[str, ...] = ("UpdateAccessKey", "PutUserPolicy"),
+) -> dict[str, list[str]]:
+    plan = ac.plan_remediation(
+        key("AKIATFQR7NSCUXC3DDDP"), events(calls, BENJAMIN, times=times), now=NOW
+    )
+    assert [a.operation for a in plan.changes] == list(calls_made)
+    steps: dict[str, list[str]] = {}
+    for a in plan.manual:
+        steps.setdefault(a.operation, []).append(a.manual or "")
+    for a in plan.changes[len(calls_made) - 1 :]:
+        steps.setdefault(f"call {a.operation}", []).append(a.cli())
+    return steps
+
+
+def _user(name: str, new: str) -> tuple[str, str, dict, None]:
+    return ("UpdateUser", IAM, {"userName": name, "newUserName": new}, None)
+
+
+CREATE = ("CreateUser", IAM, {"userName": "backdoor"}, {"user": {"userName": "backdoor"}})
+PASSWORD = ("CreateLoginProfile", IAM, {"userName": "backdoor"}, None)
+
+
+@pytest.mark.parametrize(
+    ("renames", "now", "said"),
+    [
+        ([_user("backdoor", "b2"), _user("b2", "b3")], "b3", "backdoor to b2 to b3"),
+        ([_user("b2", "b3"), _user("backdoor", "b2")], "b2", "backdoor to b2"),  # b2→b3 first
+        ([_user("backdoor", "b2"), _user("b2", "backdoor")], "backdoor", "to b2 to backdoor"),
+        ([_user("BACKDOOR", "b2"), _user("B2", "b3")], "b3", "backdoor to b2 to b3"),
+    ],
+)
+def test_renames_are_followed_in_event_order_to_the_current_name(
+    renames: list[Any], now: str, said: str
+) -> None:
+    """Created, given a console password, then renamed (once or more, back, in another letter
+    case): every step is for the name it has now, the renames followed in event order — never
+    the name of a rename in between, nor the old name."""
+    steps = _rename_plan([CREATE, PASSWORD, *renames])
+    for op, cli in (("DeleteLoginProfile", "delete-login-profile"), ("DeleteUser", "delete-user")):
+        (step,) = steps[op]
+        assert said in step
+        assert f"aws iam {cli} --user-name={now}" in step, step
+
+
+def test_a_step_made_after_the_rename_is_on_the_new_name_and_the_old_names_next_user_alone() -> (
+    None
+):
+    """CreateUser backdoor, renamed b2, then a new CreateUser backdoor (the old name, another
+    user): the first user's steps are for b2; the second one's are its own (backdoor) — neither
+    is sent to the other."""
+    second = ("CreateUser", IAM, {"userName": "backdoor"}, None)
+    steps = _rename_plan(
+        [CREATE, _user("backdoor", "b2"), second],
+        calls_made=("UpdateAccessKey", "PutUserPolicy", "DeleteUser"),
+    )
+    (first,) = steps["DeleteUser"]  # by hand, for b2
+    assert "--user-name=b2" in first and "backdoor to b2" in first
+    assert steps["call DeleteUser"] == ["aws iam delete-user --user-name=backdoor"]  # the second
+
+
+def test_a_rename_without_a_time_says_the_current_name_cannot_be_told() -> None:
+    steps = _rename_plan(
+        [CREATE, PASSWORD, _user("backdoor", "b2"), _user("b2", "b3")],
+        times=["2023-07-10T12:10:00Z", "2023-07-10T12:11:00Z", "2023-07-10T12:12:00Z", None],
+    )
+    for op in ("DeleteLoginProfile", "DeleteUser"):
+        (step,) = steps[op]
+        assert "cannot be told what user" in step and "b3" in step
+        assert "--user-name=b2" not in step  # never the name of a rename in between as sure

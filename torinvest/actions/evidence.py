@@ -60,16 +60,20 @@ def undo_persistence(events: pd.DataFrame | None, account: str | None = None) ->
     }
     made = _made_by_activity(ok, account)
     out: list[Action] = []
+    times: list[pd.Timestamp | None] = []  # the time of the event each step comes from
     for row in rows.to_dict("records"):
         here = event_account(row)
         local = account is None or here == account
+        since = None if pd.isna(row["event_time"]) else row["event_time"]
         own = _root_own_write(row)
         if own is not None:  # the root user's own key, password or MFA: by hand only
             out.append(own if local else _elsewhere(own, here))
+            times.append(since)
             continue
         undo = [_in_a_region(_unless_preexisting(a, row, made)) for a in _undo_one(row)]
         if undo:
             out += undo if local else [_elsewhere(a, here) for a in undo]
+            times += [since] * len(undo)
             continue
         entry = known.get((str(row["event_name"]), str(row.get("event_source"))))
         if entry is None or row["event_name"] in SECRET_READS or row.get("read_only") is True:
@@ -90,7 +94,8 @@ def undo_persistence(events: pd.DataFrame | None, account: str | None = None) ->
                 service=str(row.get("event_source") or "").split(".")[0] or "iam",
             )
         )
-    return _after_renames(_tie_to_creation(out, made), _renamed_by_activity(ok, account))
+        times.append(since)
+    return _after_renames(_tie_to_creation(out, made), times, _renamed_by_activity(ok, account))
 
 
 #: IAM writes that act on the caller's own credentials when their request names no user.
