@@ -304,3 +304,75 @@ def test_a_rename_without_a_time_says_the_current_name_cannot_be_told() -> None:
         (step,) = steps[op]
         assert "cannot be told what user" in step and "b3" in step
         assert "--user-name=b2" not in step  # never the name of a rename in between as sure
+
+
+# --------------------------------------------------------------------------------------------
+# 3. MFA devices: when each was enabled, against the first Tor call
+# --------------------------------------------------------------------------------------------
+def test_the_inventory_tells_an_mfa_device_enabled_in_the_window_from_the_owners(
+    proxy: FaultProxy, moto: str, tmp_path: Path
+) -> None:
+    """benjamin's own device (enabled before the first Tor call) and one enabled after it (the
+    actor's?) read apart by their EnableDate; the plan carries the first Tor call."""
+    iam = iam_client(moto)
+    iam.create_user(UserName="benjamin")
+    kid = iam.create_access_key(UserName="benjamin")["AccessKey"]["AccessKeyId"]
+    for name in ("owners", "actors"):
+        serial = iam.create_virtual_mfa_device(VirtualMFADeviceName=name)["VirtualMFADevice"]
+        iam.enable_mfa_device(
+            UserName="benjamin",
+            SerialNumber=serial["SerialNumber"],
+            AuthenticationCode1="123456",
+            AuthenticationCode2="654321",
+        )
+    listed = iam.list_mfa_devices(UserName="benjamin")["MFADevices"]
+    dates = {d["SerialNumber"]: pd.Timestamp(d["EnableDate"]) for d in listed}
+    first = max(dates.values())  # the Tor calls began as the last device was enabled
+    plan = ac.plan_remediation(replace(key(kid), first_seen=first), None, now=NOW)
+    assert plan.first_tor == first.tz_convert("UTC").isoformat()
+    report = rn.carry_out(Aws(), plan, ledger=tmp_path / "l", echo=lambda s: None)
+    (mfa,) = [line for line in report.inventory if "MFA device" in line]
+    assert "has 2 MFA device(s)" in mfa
+    for serial, when in dates.items():
+        part = mfa.split(serial, 1)[1].split(";", 1)[0]
+        assert ("AFTER the first Tor call" in part) == (when >= first), part
+        assert ("before the first Tor call" in part) == (when < first), part
+
+
+@pytest.mark.parametrize(
+    ("device", "first", "said"),
+    [
+        (
+            {"SerialNumber": "arn:aws:iam::1:mfa/new", "EnableDate": "2023-07-10T12:30:00Z"},
+            "2023-07-10T12:00:00Z",
+            "AFTER the first Tor call at 2023-07-10 12:00:00Z: it may be the actor's",
+        ),
+        (
+            {"SerialNumber": "arn:aws:iam::1:mfa/old", "EnableDate": "2021-01-01T00:00:00Z"},
+            "2023-07-10T12:00:00Z",
+            "before the first Tor call at 2023-07-10 12:00:00Z: the owner's",
+        ),
+        (
+            {"SerialNumber": "arn:aws:iam::1:mfa/undated"},
+            "2023-07-10T12:00:00Z",
+            "its EnableDate is missing or not a time: when it was enabled is not known",
+        ),
+        (
+            {"SerialNumber": "arn:aws:iam::1:mfa/odd", "EnableDate": "yesterday-ish"},
+            "2023-07-10T12:00:00Z",
+            "its EnableDate is missing or not a time",
+        ),
+        (
+            {"SerialNumber": "arn:aws:iam::1:mfa/new", "EnableDate": "2023-07-10T12:30:00Z"},
+            None,
+            "the first Tor call is not known",
+        ),
+    ],
+)
+def test_each_mfa_device_is_said_by_its_enable_date(
+    device: dict[str, Any], first: str | None, said: str
+) -> None:
+    action = ac.inventory("benjamin")[2]
+    assert action.operation == "ListMFADevices"
+    text = rn.describe_answer(action, {"MFADevices": [device]}, None, first) or ""
+    assert said in text, text

@@ -124,6 +124,9 @@ class Plan:
     #: how much of the activity the plan was built from, when not all of it ("COULD NOT LOOK …",
     #: "INCOMPLETE: …"): the run's summary says it; "" when everything was read
     evidence: str = ""
+    #: when the first Tor call was (the finding's first sighting, ISO 8601), when known: the
+    #: inventory tells an MFA device enabled after it from the owner's older one
+    first_tor: str | None = None
 
     @property
     def changes(self) -> list[Action]:

@@ -165,6 +165,7 @@ def plan_remediation(
         account_id=key.account_id,
         region=key.region,
         access_key_id=key.access_key_id,
+        first_tor=_first_tor(key),
     )
     #: one AWSRevokeOlderSessions per principal: (kind, name in lower case) → its index
     revokes: dict[tuple[str, str], int] = {}
@@ -321,6 +322,18 @@ def _contain_session(
         "it in CloudTrail (userIdentity.sessionContext.sessionIssuer.arn) and attach "
         f"{REVOKE_POLICY_NAME} to it in its account"
     )
+
+
+def _first_tor(key: KeyLocation) -> str | None:
+    """When the first Tor call was: the finding's first sighting (``service.eventFirstSeen``),
+    ISO 8601 UTC; None when the finding does not give a usable one."""
+    try:
+        t = pd.Timestamp(key.first_seen) if _present(key.first_seen) else None
+    except (ValueError, TypeError):
+        return None
+    if t is None or pd.isna(t):
+        return None
+    return (t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")).isoformat()
 
 
 def _with_user_from_events(

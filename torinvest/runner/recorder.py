@@ -203,6 +203,7 @@ class Runner:
         *,
         verb: str,
         suspect_key: str | None = None,
+        first_tor: Any = None,
         probe: bool = False,
         read_back: bool = False,
     ) -> CallResult:
@@ -234,7 +235,7 @@ class Runner:
             )
             return self._failed(action, seq, failed, probe=probe)
         status = "done" if action.changes_aws else "read"
-        note = None if probe else describe_answer(action, response, suspect_key)
+        note = None if probe else describe_answer(action, response, suspect_key, first_tor)
         self._record(
             {
                 "phase": "outcome",
