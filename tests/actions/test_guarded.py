@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from tests.actions.test_actions import (  # noqa: F401  (proxy_fixture: the fixture "proxy")
+    FINDING,
     MOTO_ACCOUNT,
     NOW,
     SAMPLE_ACCOUNT,
@@ -21,12 +22,14 @@ from tests.actions.test_actions import (  # noqa: F401  (proxy_fixture: the fixt
     key,
     ops,
     proxy_fixture,
+    run,
 )
 from tests.fake_aws import FakeAws
 from tests.fake_aws.proxy import FaultProxy
 from torinvest import actions as ac
 from torinvest import runner as rn
 from torinvest.aws import Aws
+from torinvest.case import sample_case
 from torinvest.errors import TorinvestError
 from torinvest.findings import read_findings
 from torinvest.sources.records import normalize_records
@@ -376,3 +379,54 @@ def test_each_mfa_device_is_said_by_its_enable_date(
     assert action.operation == "ListMFADevices"
     text = rn.describe_answer(action, {"MFADevices": [device]}, None, first) or ""
     assert said in text, text
+
+
+# --------------------------------------------------------------------------------------------
+# 4. a verdict recorded without evidence
+# --------------------------------------------------------------------------------------------
+def test_a_verdict_without_evidence_is_said_and_never_archived(
+    proxy: FaultProxy, fake_aws: FakeAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`torinvest verdict` without a source (the procedure's step 4 after `investigate`) records
+    the decision, saying it is WITHOUT EVIDENCE; an archive refuses to follow it before any call
+    (it stores no state of the finding to tell later activity by) — a dry run says so —, and a
+    remediation follows it (its plan reads the evidence itself). Recorded again with a source,
+    the archive follows."""
+    raw = guardduty_finding(fake_aws)
+    ledger = tmp_path / "ledger.jsonl"
+    base = ["verdict", raw["id"], "--status", "legitimate", "--analyst", "ana"]
+    base += ["--rationale", "ok", "--ledger", str(ledger)]
+    code, out, err = run(*base)
+    assert code == 0 and out.startswith("recorded: legitimate"), err
+    assert "torinvest: note: WITHOUT EVIDENCE: no source option was given" in err
+    (record,) = read_ledger(ledger)[0]
+    assert record["evidence"] == {} and record["finding_state"] == {}
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", SAMPLE_ACCOUNT)
+    archive = ["actions", raw["id"], "--plan", "archive", "--regions", "us-east-1"]
+    archive += ["--ledger", str(ledger)]
+    code, _out, err = run(*archive)
+    assert code == 0 and "--execute would be refused: the legitimate verdict" in err
+    assert "verdict without evidence" in err
+    proxy.clear()
+    code, _out, err = run(*archive, "--execute")
+    assert code == 1 and "verdict without evidence" in err and "nothing was called" in err
+    assert f"torinvest verdict {raw['id']} --status legitimate" in err and "--regions" in err
+    assert proxy.calls() == [] and fake_aws.archived_ids == set()
+    assert rn.verdict_gap(read_ledger(ledger)[0], raw["id"], "archive", ledger) is not None
+    code, out, err = run(*base, "--case", str(sample_case().root))
+    assert code == 0 and out.startswith("recorded: legitimate"), out + err
+    assert "WITHOUT EVIDENCE" not in err
+    code, _out, err = run(*archive, "--execute")
+    assert code == 0, err
+    assert fake_aws.archived_ids == {raw["id"]}
+
+
+def test_a_remediation_follows_a_verdict_without_evidence(tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.jsonl"
+    code, _, err = run(
+        "verdict", FINDING, "--status", "malicious", "--analyst", "ana", "--rationale", "bad",
+        "--ledger", str(ledger),
+    )  # fmt: skip
+    assert code == 0 and "WITHOUT EVIDENCE" in err
+    assert rn.require_verdict(FINDING, "remediate", ledger=ledger)["status"] == "malicious"
+    assert rn.verdict_gap(read_ledger(ledger)[0], FINDING, "remediate", ledger) is None
