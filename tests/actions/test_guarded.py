@@ -430,3 +430,50 @@ def test_a_remediation_follows_a_verdict_without_evidence(tmp_path: Path) -> Non
     assert code == 0 and "WITHOUT EVIDENCE" in err
     assert rn.require_verdict(FINDING, "remediate", ledger=ledger)["status"] == "malicious"
     assert rn.verdict_gap(read_ledger(ledger)[0], FINDING, "remediate", ledger) is None
+
+
+# --------------------------------------------------------------------------------------------
+# 6. --external-id wherever --role-arn is taken
+# --------------------------------------------------------------------------------------------
+def test_the_external_id_reaches_assume_role_from_verdict_and_investigate(
+    proxy: FaultProxy, fake_aws: FakeAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`verdict` (and `investigate`, `actions`: one builder of the sources' AWS access) pass
+    --external-id to the STS AssumeRole of --role-arn, as moto's STS receives it."""
+    import botocore.client
+
+    seen: list[dict[str, Any]] = []
+    real = botocore.client.BaseClient._make_api_call
+
+    def spy(self: Any, operation: str, params: dict[str, Any]) -> Any:
+        if operation == "AssumeRole":
+            seen.append(dict(params))
+        return real(self, operation, params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", spy)
+    raw = guardduty_finding(fake_aws)
+    role = f"arn:aws:iam::{SAMPLE_ACCOUNT}:role/ir"
+    code, _out, err = run(
+        "verdict", raw["id"], "--status", "malicious", "--analyst", "ana", "--rationale", "x",
+        "--regions", "us-east-1", "--role-arn", role, "--external-id", "ext-4242",
+        "--ledger", str(tmp_path / "l"),
+    )  # fmt: skip
+    assert seen and all(p.get("ExternalId") == "ext-4242" for p in seen), (seen, err)
+    assert "AssumeRole" in ops(proxy)
+    assert "sts:AssumeRole" not in err  # the role was assumed (the sample finding is old: --logs)
+    code, _out, err = run("investigate", raw["id"], "--external-id", "ext-4242", "--out", "o")
+    assert code == 2 and "--external-id goes with --role-arn" in err
+    code, _out, err = run("notebook", "--triage", "--role-arn", role, "--external-id", "e-1")
+    assert code == 2 and "--external-id goes with --role-arn and a FINDING_ID" in err
+
+
+def test_the_investigation_notebook_takes_the_external_id() -> None:
+    from torinvest.options import RunOptions
+    from torinvest.report.parameters import parameters, run_sources
+
+    role = f"arn:aws:iam::{SAMPLE_ACCOUNT}:role/ir"
+    options = RunOptions(regions="us-east-1", role_arn=role, external_id="ext-4242")
+    assert run_sources(options).aws.config.external_id == "ext-4242"
+    assert parameters(FINDING, Path("out"), options)["external_id"] == "ext-4242"
+    with pytest.raises(Exception, match="without role_arn"):
+        run_sources(RunOptions(regions="us-east-1", external_id="ext-4242"))
