@@ -105,6 +105,7 @@ def test_a_working_copy_carries_every_option_the_analyst_gave(tmp_path: Path) ->
         profile="p",
         regions="eu-west-1",
         role_arn="arn:aws:iam::111122223333:role/r",
+        external_id="ext-1",
         logs=("L",),
         exit_lists=("E",),
         lookback_days=3,
@@ -151,6 +152,7 @@ OPTION_ARGV: dict[str, list[str]] = {
     "profile": ["--profile", "p"],
     "regions": ["--regions", "eu-west-1"],
     "role_arn": ["--role-arn", "arn:aws:iam::111122223333:role/r"],
+    "external_id": ["--role-arn", "arn:aws:iam::111122223333:role/r", "--external-id", "ext-1"],
     "logs": ["--logs", "L"],
     "exit_lists": ["--exit-list", "E"],
     "lookback_days": ["--lookback-days", "3"],
@@ -188,7 +190,7 @@ def test_every_run_option_has_its_investigate_argument_with_the_same_default() -
 #: The run options that name the investigation's sources and evidence (every command that
 #: builds an investigation takes them alike: investigate, actions, verdict).
 SOURCE_OPTIONS = {
-    "case_dir", "profile", "regions", "role_arn", "logs", "exit_lists", "lookback_days",
+    "case_dir", "profile", "regions", "role_arn", "external_id", "logs", "exit_lists", "lookback_days",
     "lookahead_days", "tolerance_hours", "follow_derived", "engine", "athena_database",
     "athena_table", "athena_workgroup", "athena_output", "max_rows", "max_file_mb", "geoip",
 }  # fmt: skip

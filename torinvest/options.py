@@ -174,6 +174,8 @@ class RunOptions:
     profile: str | None = None
     regions: str = "all"
     role_arn: str | None = None
+    #: the external ID AssumeRole passes with ``role_arn`` (``--external-id``)
+    external_id: str | None = None
     logs: tuple[str, ...] = ()
     exit_lists: tuple[str, ...] = ()
     lookback_days: float = DEFAULT_LOOKBACK_DAYS

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from torinvest.aws import Aws, AwsConfig, parse_regions
+from torinvest.aws.ids import check_external_id
 from torinvest.case import Case
 from torinvest.errors import InputError, OptionsError
 from torinvest.events import DEFAULT_MAX_ROWS, EngineOptions
@@ -250,6 +251,7 @@ class InvestigateParameters(NotebookParameters):
     profile: str = ""
     regions: str = "all"
     role_arn: str = ""
+    external_id: str = ""
     logs: list[str] = field(default_factory=list)
     exit_lists: list[str] = field(default_factory=list)
     geoip: list[str] = field(default_factory=list)
@@ -288,12 +290,27 @@ class TriageParameters(NotebookParameters):
     notebooks_dir: str = "investigations"
 
 
+def _aws_config(profile: str | None, role_arn: str | None, external_id: str | None) -> AwsConfig:
+    """The AWS access a run's parameters name; an external ID goes with a role only."""
+    if external_id and not role_arn:
+        raise InputError(
+            "external_id (--external-id) is given without role_arn (--role-arn)",
+            hint="an external ID is passed to AssumeRole: give the role to assume too",
+        )
+    if external_id:
+        check_external_id(external_id, name="external_id (--external-id)")
+    return AwsConfig(
+        profile=profile or None, role_arn=role_arn or None, external_id=external_id or None
+    )
+
+
 def sources_from_parameters(
     *,
     case_dir: str | None = None,
     profile: str | None = None,
     regions: str | Sequence[str] | None = "all",
     role_arn: str | None = None,
+    external_id: str | None = None,
     logs: Sequence[str] | str = (),
     exit_lists: Sequence[str] | str = (),
     engine: str = "files",
@@ -323,6 +340,7 @@ def sources_from_parameters(
     # checked with a case folder too: '' names no region (refused, as --regions '' is)
     region_list = None if regions is None else parse_regions(param_regions("regions", regions))
     profile, role_arn = param_text("profile", profile), param_text("role_arn", role_arn)
+    external_id = param_text("external_id", external_id)
     logs, exit_lists = param_list("logs", logs), param_list("exit_lists", exit_lists)
     check_exit_lists(exit_lists)
     databases = [str(Path(p).expanduser()) for p in param_list("geoip", geoip)]
@@ -341,11 +359,7 @@ def sources_from_parameters(
     check_sources(case, list(logs), options, named=bool(profile or role_arn))
     if case is not None:
         reads_aws = options.kind == "athena" or any(str(s).startswith("s3://") for s in logs)
-        logs_aws = (
-            Aws(AwsConfig(profile=profile or None, role_arn=role_arn or None))
-            if reads_aws
-            else None
-        )
+        logs_aws = Aws(_aws_config(profile, role_arn, external_id)) if reads_aws else None
         return Sources(
             case=case,
             logs=list(logs),
@@ -354,7 +368,7 @@ def sources_from_parameters(
             logs_aws=logs_aws,
             geoip=databases,
         )
-    aws = Aws(AwsConfig(profile=profile or None, role_arn=role_arn or None))
+    aws = Aws(_aws_config(profile, role_arn, external_id))
     return Sources(
         aws=aws,
         regions=region_list,

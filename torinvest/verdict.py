@@ -67,6 +67,16 @@ def could_not_look(record: Mapping[str, Any]) -> str | None:
     return str(evidence.get("could_not_look") or "no activity source could be read")
 
 
+def without_evidence(record: Mapping[str, Any]) -> bool:
+    """Whether a verdict ``record`` was recorded without reading any source (``torinvest
+    verdict`` without a source option): no evidence and no state of the finding stored — an
+    archive cannot tell what it judged from what GuardDuty holds now."""
+    evidence, state = record.get("evidence"), record.get("finding_state")
+    return not (isinstance(evidence, Mapping) and evidence) and not (
+        isinstance(state, Mapping) and state
+    )
+
+
 def default_ledger_path() -> Path:
     """``$TORINVEST_LEDGER``, else ``$XDG_DATA_HOME/torinvest/ledger.jsonl``."""
     if os.environ.get("TORINVEST_LEDGER"):

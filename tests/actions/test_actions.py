@@ -202,12 +202,15 @@ def guardduty_finding(fake_aws: FakeAws, detector: str | None = None) -> dict[st
 
 
 def verdict(ledger: Path, status: str, finding: str = FINDING, *, minutes: int = 0) -> None:
+    """A decided verdict with the evidence summary of a reading that read everything (no
+    finding state: compared with GuardDuty by time)."""
     record_verdict(
         make_verdict(
             finding,
             status=status,
             analyst="ana",
             rationale="read the activity",
+            evidence={"reading": "complete"},
             now=pd.Timestamp("2024-01-01T00:00:00Z") + pd.Timedelta(minutes=minutes),
         ),
         ledger,
@@ -678,8 +681,7 @@ def test_archive_in_the_findings_account_with_a_narrow_rule(
         "GetCallerIdentity",
         "ListDetectors",
         "GetAdministratorAccount",
-        "GetFindings",  # the detector holds the finding the plan was built from
-        "GetFindings",  # already archived?
+        "GetFindings",  # the detector holds the finding the plan was built from; archived?
         "ArchiveFindings",
         "GetFindings",  # read back: archived now
         "ListFilters",

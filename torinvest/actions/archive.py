@@ -122,6 +122,12 @@ def scope_words(finding: Mapping[str, Any], scope: str) -> str:
             f"{head} made with temporary key {value} ({finding.get('user_type') or 'unknown'} "
             f"{user}): only this session's credentials, so the rule stops matching when they expire"
         )
+    if _text(finding.get("user_type")) == "Root":
+        return (
+            f"{head} made with the account's root user's access key {value}, until the key is "
+            "deleted (root access keys are managed only by signing in as root: no IAM call "
+            "here applies to them)"
+        )
     return (
         f"{head} made with long-term key {value} ({finding.get('user_type') or 'unknown'} "
         f"{user}), until the key is deleted; its other keys are not covered"

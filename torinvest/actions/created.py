@@ -202,53 +202,101 @@ def _tie_to_creation(actions: list[Action], made: Made) -> list[Action]:
     return out
 
 
-def _renamed_by_activity(
-    ok: pd.DataFrame, account: str | None = None
-) -> dict[tuple[str, str], tuple[str, str]]:
+#: A rename the activity made: (kind, old name, new name, when; None: no usable eventTime).
+Rename = tuple[str, str, str, pd.Timestamp | None]
+
+
+def _renamed_by_activity(ok: pd.DataFrame, account: str | None = None) -> list[Rename]:
     """Users and groups the activity renamed (UpdateUser, UpdateGroup with a new name, in
-    ``account`` when given): (kind, old name folded) → (old name, new name)."""
+    ``account`` when given), in event order (renames without a usable time last)."""
     rows = ok[ok["event_name"].isin(["UpdateUser", "UpdateGroup"])]
-    renamed: dict[tuple[str, str], tuple[str, str]] = {}
-    for row in rows.to_dict("records"):
+    renamed: list[Rename] = []
+    for row in rows.sort_values("event_time", kind="stable").to_dict("records"):
         if account is not None and event_account(row) != account:
             continue
         req = _params(row.get("request_parameters"))
         kind = "User" if row["event_name"] == "UpdateUser" else "Group"
         old = _text(req.get(f"{kind.lower()}Name"))
         new = _text(req.get(f"new{kind}Name"))
-        if old and new:
-            renamed[iam_key(kind, old)] = (old, new)
+        t = row["event_time"]
+        if old and new and old.casefold() != new.casefold():
+            renamed.append((kind, old, new, None if pd.isna(t) else t))
     return renamed
 
 
+def _follow_renames(
+    kind: str, name: str, since: pd.Timestamp | None, renames: list[Rename]
+) -> tuple[list[str], str | None]:
+    """The names ``kind`` ``name`` went by after ``since`` (the time of the event an undo step
+    comes from), following the activity's renames in event order: ``[name, …, current]``; and
+    why the current name cannot be told for sure (a rename of one of those names without a
+    usable time, or an undo step whose own event has none), else None."""
+    chain = [name]
+    unsure: str | None = None
+    for k, old, new, when in renames:
+        if k != kind:
+            continue
+        touches = {old.casefold(), new.casefold()} & {n.casefold() for n in chain}
+        if when is None or since is None:
+            if touches:
+                unsure = (
+                    f"the activity renamed {kind.lower()} {old} to {new}"
+                    + (" at a time its record does not give" if when is None else "")
+                    + (", and this step's own event has no usable time" if since is None else "")
+                    + f": it cannot be told what {kind.lower()} {name} is called now"
+                )
+            continue
+        if when <= since:
+            continue
+        if old.casefold() == chain[-1].casefold():
+            chain.append(new)
+    return chain, unsure
+
+
 def _after_renames(
-    actions: list[Action], renamed: Mapping[tuple[str, str], tuple[str, str]]
+    actions: list[Action],
+    times: list[pd.Timestamp | None],
+    renames: list[Rename],
 ) -> list[Action]:
-    """Undo calls on a user or group the activity renamed are manual steps under its new name:
-    under the old one a call finds nothing (and would say "already done"), or finds a newer,
+    """Undo calls on a user or group the activity renamed after the event each comes from
+    (``times``, one per action) are manual steps under its current name — the renames followed
+    in event order (a→b, then b→c: c) — or, when the order cannot be told, manual steps saying
+    so: under an old name a call finds nothing (and would say "already done"), or finds a newer,
     same-named principal that is someone else's."""
     out = []
-    for a in actions:
-        hit = next(
-            (
-                (kind, *renamed[iam_key(kind, str(a.params[f"{kind}Name"]))])
-                for kind in ("User", "Group")
-                if not a.manual
-                and isinstance(a.params.get(f"{kind}Name"), str)
-                and iam_key(kind, str(a.params[f"{kind}Name"])) in renamed
-            ),
-            None,
-        )
+    for a, since in zip(actions, times, strict=True):
+        hit = None
+        for kind in ("User", "Group"):
+            value = a.params.get(f"{kind}Name")
+            if a.manual or not isinstance(value, str):
+                continue
+            chain, unsure = _follow_renames(kind, value, since, renames)
+            if len(chain) > 1 or unsure:
+                hit = (kind, chain, unsure)
+                break
         if hit is None:
             out.append(a)
             continue
-        kind, old, new = hit
-        moved = replace(a, params={**a.params, f"{kind}Name": new})
+        kind, chain, unsure = hit
+        old, new = chain[0], chain[-1]
+        if unsure:
+            out.append(_unverifiable(a, f"{unsure}: find its current name ({_list_cmd(kind)})"))
+            continue
+        moved = replace(
+            a,
+            params={**a.params, f"{kind}Name": new},
+            targets=tuple(new if t == old else t for t in a.targets),
+        )
+        path = " to ".join(chain)
         out.append(
             _unverifiable(
                 moved,
-                f"the activity renamed {kind.lower()} {old} to {new}, so this step is for {new} "
-                f"now (and a {kind.lower()} named {old} today is not the one it acted on)",
+                f"the activity renamed {kind.lower()} {path}, so this step is for {new} now "
+                f"(and a {kind.lower()} named {old} today is not the one it acted on)",
             )
         )
     return out
+
+
+def _list_cmd(kind: str) -> str:
+    return f"aws iam list-{kind.lower()}s; CloudTrail Update{kind}"

@@ -8,6 +8,9 @@ importable from here as before.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import pandas as pd
 
 from torinvest.actions.created import Made as Made
@@ -18,7 +21,7 @@ from torinvest.actions.created import (
     _tie_to_creation,
     _unless_preexisting,
 )
-from torinvest.actions.plan import Action, _present
+from torinvest.actions.plan import Action, _present, root_step
 from torinvest.actions.undo import _elsewhere, _in_a_region, _manual, _undo_one
 from torinvest.actions.undo import event_account as event_account
 from torinvest.targets import MORE_KIND, SECRET_READS, read_names, row_targets, targets_text
@@ -57,12 +60,20 @@ def undo_persistence(events: pd.DataFrame | None, account: str | None = None) ->
     }
     made = _made_by_activity(ok, account)
     out: list[Action] = []
+    times: list[pd.Timestamp | None] = []  # the time of the event each step comes from
     for row in rows.to_dict("records"):
         here = event_account(row)
         local = account is None or here == account
+        since = None if pd.isna(row["event_time"]) else row["event_time"]
+        own = _root_own_write(row)
+        if own is not None:  # the root user's own key, password or MFA: by hand only
+            out.append(own if local else _elsewhere(own, here))
+            times.append(since)
+            continue
         undo = [_in_a_region(_unless_preexisting(a, row, made)) for a in _undo_one(row)]
         if undo:
             out += undo if local else [_elsewhere(a, here) for a in undo]
+            times += [since] * len(undo)
             continue
         entry = known.get((str(row["event_name"]), str(row.get("event_source"))))
         if entry is None or row["event_name"] in SECRET_READS or row.get("read_only") is True:
@@ -83,7 +94,56 @@ def undo_persistence(events: pd.DataFrame | None, account: str | None = None) ->
                 service=str(row.get("event_source") or "").split(".")[0] or "iam",
             )
         )
-    return _after_renames(_tie_to_creation(out, made), _renamed_by_activity(ok, account))
+        times.append(since)
+    return _after_renames(_tie_to_creation(out, made), times, _renamed_by_activity(ok, account))
+
+
+#: IAM writes that act on the caller's own credentials when their request names no user.
+_OWN_CREDENTIAL_WRITES = frozenset(
+    {
+        "CreateAccessKey",
+        "UpdateAccessKey",
+        "DeleteAccessKey",
+        "UploadSigningCertificate",
+        "UpdateSigningCertificate",
+        "EnableMFADevice",
+        "DeactivateMFADevice",
+        "ResyncMFADevice",
+        "CreateLoginProfile",
+        "UpdateLoginProfile",
+        "ChangePassword",
+    }
+)
+
+
+def _root_own_write(row: Mapping[str, Any]) -> Action | None:
+    """The manual step for a write the account's root user made on its own credentials (an IAM
+    call of :data:`_OWN_CREDENTIAL_WRITES` by userIdentity.type Root whose request names no
+    user): no IAM call undoes it, and an undo call naming a user would act on someone else."""
+    if str(row.get("user_type")) != "Root" or str(row.get("event_source")) != "iam.amazonaws.com":
+        return None
+    name = str(row["event_name"])
+    req = _params(row.get("request_parameters"))
+    if name not in _OWN_CREDENTIAL_WRITES or _present(req.get("userName")):
+        return None
+    resp = _params(row.get("response_elements"))
+    made = resp.get("accessKey") if isinstance(resp.get("accessKey"), dict) else {}
+    found = [
+        str(v)
+        for v in (made.get("accessKeyId"), req.get("accessKeyId"), req.get("serialNumber"))
+        if _present(v)
+    ]
+    t = row["event_time"]
+    stamp = "an unknown time" if pd.isna(t) else f"{t:%Y-%m-%d %H:%M:%S}Z"
+    what = f" ({', '.join(found)})" if found else ""
+    return root_step(
+        name,
+        f"the account's root user made {name}{what} at {stamp} on its own credentials: sign in "
+        "as root and review and undo it (delete an access key it created or re-activated, "
+        "remove an MFA device it enabled, reset the root password)",
+        f"{name} at {stamp} from {row.get('source_ip')} by the root user",
+        found,
+    )
 
 
 def rotate_secrets(events: pd.DataFrame | None, account: str | None = None) -> list[Action]:

@@ -124,6 +124,9 @@ class Plan:
     #: how much of the activity the plan was built from, when not all of it ("COULD NOT LOOK …",
     #: "INCOMPLETE: …"): the run's summary says it; "" when everything was read
     evidence: str = ""
+    #: when the first Tor call was (the finding's first sighting, ISO 8601), when known: the
+    #: inventory tells an MFA device enabled after it from the owner's older one
+    first_tor: str | None = None
 
     @property
     def changes(self) -> list[Action]:
@@ -140,7 +143,32 @@ class Plan:
 
 # --------------------------------------------------------------------------------------------
 def _present(value: Any) -> bool:
-    return value is not None and value is not pd.NA and str(value).strip() != ""
+    """Whether ``value`` holds something: not None, NA, NaN (a frame's missing cell) or blank."""
+    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+        return False
+    return str(value).strip() != ""
+
+
+#: What a plan says of the account's root user: no IAM call applies to its access keys, its
+#: password or its MFA, and no IAM policy can be attached to it (so no deny revokes its sessions).
+ROOT_BY_HAND = (
+    "root access keys (and the root password and MFA) are managed only by signing in as the "
+    "root user (AWS console, Security credentials): no IAM call here applies to them, and no IAM "
+    "policy can be attached to root"
+)
+
+
+def root_step(operation: str, what: str, why: str, targets: Sequence[str]) -> Action:
+    """A manual step on the account's root user (:data:`ROOT_BY_HAND`): never a call, never on an
+    IAM user that happens to be named like it."""
+    return Action(
+        "iam",
+        operation,
+        {},
+        why=why,
+        manual=f"{what}: {ROOT_BY_HAND}",
+        targets=tuple(t for t in targets if t),
+    )
 
 
 def iam_key(kind: str, name: str) -> tuple[str, str]:

@@ -17,7 +17,14 @@ from torinvest.actions.evidence import (
     rotate_secrets,
     undo_persistence,
 )
-from torinvest.actions.plan import INVENTORY_OPERATIONS, REVOKE_POLICY_NAME, Action, Plan, _present
+from torinvest.actions.plan import (
+    INVENTORY_OPERATIONS,
+    REVOKE_POLICY_NAME,
+    Action,
+    Plan,
+    _present,
+    root_step,
+)
 from torinvest.findings import KeyLocation
 from torinvest.schema import expiration_time
 from torinvest.sources.records import MINTING_EVENTS, DerivedKey, derived_keys
@@ -78,6 +85,44 @@ def _revoke(kind: str, name: str, policy: str, why: str, targets: Sequence[str])
     )
 
 
+def _root_key_step(key: KeyLocation) -> Action:
+    """The containment of a key of the account's root user: by hand only (no IAM call applies
+    to root keys; no policy can be attached to root), never a call on an IAM user named like it."""
+    kid = key.access_key_id
+    if key.kind == "temporary":
+        return root_step(
+            "DeleteAccessKey",
+            f"temporary key {kid} is a session of the account's root user: no call revokes it "
+            "(it stays valid until it expires); sign in as root, delete the root access key "
+            "that minted it, rotate the root password and MFA, then review the account's other "
+            "principals",
+            "root session key used from Tor",
+            (kid,),
+        )
+    return root_step(
+        "DeleteAccessKey",
+        f"sign in as root, delete the root access key {kid} (deactivate it first if you must "
+        "keep it a while), rotate the root password and MFA, then review the account's other "
+        "principals",
+        "root access key used from Tor",
+        (kid,),
+    )
+
+
+def _root_mint(m_text: str, kid: str, minted_by: str | None) -> Action:
+    """A session the account's root user minted (GetSessionToken…): no IAM policy can be put on
+    root, so no deny revokes it — a manual step, never a deny on an IAM user."""
+    by = f" with root key {minted_by}" if minted_by else ""
+    return root_step(
+        "PutUserPolicy",
+        f"{m_text} was minted by the account's root user{by}: no call revokes it (it stays "
+        "valid until it expires); sign in as root and delete the root access key that minted "
+        "it",
+        f"revoke the temporary credentials the root user minted: {m_text}",
+        (kid, minted_by or ""),
+    )
+
+
 def _as_finding_user(action: Action, key: KeyLocation) -> Action:
     """``action`` (a deny on a user) marked to be checked, before it is made, against the
     finding's user ID (``identity`` ``("UserId", name, AIDA…)``) when it is on the finding's
@@ -120,22 +165,13 @@ def plan_remediation(
         account_id=key.account_id,
         region=key.region,
         access_key_id=key.access_key_id,
+        first_tor=_first_tor(key),
     )
     #: one AWSRevokeOlderSessions per principal: (kind, name in lower case) → its index
     revokes: dict[tuple[str, str], int] = {}
     user = key.user_name
     if key.user_type == "Root":
-        plan.actions.append(
-            Action(
-                "iam",
-                "DeleteAccessKey",
-                {},
-                why="root access key used from Tor",
-                manual="sign in as root, delete the root access key, rotate the root "
-                "password and MFA, then review the account's other principals",
-                targets=(key.access_key_id,),
-            )
-        )
+        plan.actions.append(_root_key_step(key))
     elif key.kind == "long-term" and user:
         plan.actions.append(
             Action(
@@ -288,6 +324,18 @@ def _contain_session(
     )
 
 
+def _first_tor(key: KeyLocation) -> str | None:
+    """When the first Tor call was: the finding's first sighting (``service.eventFirstSeen``),
+    ISO 8601 UTC; None when the finding does not give a usable one."""
+    try:
+        t = pd.Timestamp(key.first_seen) if _present(key.first_seen) else None
+    except (ValueError, TypeError):
+        return None
+    if t is None or pd.isna(t):
+        return None
+    return (t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")).isoformat()
+
+
 def _with_user_from_events(
     key: KeyLocation, events: pd.DataFrame | None
 ) -> tuple[KeyLocation, str]:
@@ -329,16 +377,20 @@ def minted_credentials(events: pd.DataFrame | None, key: str | None = None) -> l
     return derived_keys(ok, key) if key else derived_keys(ok)
 
 
-def _minter(events: pd.DataFrame, minted: DerivedKey) -> tuple[str | None, str | None]:
-    """(user name, account) of the principal whose call minted ``minted``."""
+def _minter(events: pd.DataFrame, minted: DerivedKey) -> tuple[str | None, str | None, str | None]:
+    """(user name, account, userIdentity.type) of the principal whose call minted ``minted``."""
     rows = events[events["event_id"] == minted.event_id] if minted.event_id else events.iloc[0:0]
     if not len(rows):
         rows = events[events["access_key_id"] == minted.minted_by]
     if not len(rows):
-        return None, None
+        return None, None, None
     row = rows.iloc[0]
-    name = row.get("user_name")
-    return str(name) if _present(name) else None, event_account(row.to_dict())
+    name, kind = row.get("user_name"), row.get("user_type")
+    return (
+        str(name) if _present(name) else None,
+        event_account(row.to_dict()),
+        str(kind) if _present(kind) else None,
+    )
 
 
 def _minted_text(m: DerivedKey) -> str:
@@ -399,7 +451,10 @@ def _revoke_minted(
             target = ("role", role)
             why = f"revoke sessions of role {role} minted by the key: {_minted_text(m)}"
         else:  # GetSessionToken, GetFederationToken: the user's deny covers them
-            name, account = _minter(events, m)
+            name, account, caller = _minter(events, m)
+            if caller == "Root" or (caller is None and key.user_type == "Root"):
+                plan.actions.append(_root_mint(_minted_text(m), m.access_key_id, m.minted_by))
+                continue
             name = name or key.user_name
             if not name:
                 plan.notes.append(f"{_minted_text(m)}: the minting user is unknown")
@@ -474,6 +529,12 @@ def _unrecorded_mints(
             f"by {row['access_key_id']})"
         )
         said = f"{ref} minted credentials its record does not name"
+        caller = row.get("user_type") if _present(row.get("user_type")) else None
+        if not name.startswith("AssumeRole") and (
+            caller == "Root" or (caller is None and key.user_type == "Root")
+        ):
+            out.append(_root_mint(f"the unnamed key of {ref}", "", str(row["access_key_id"])))
+            continue
         if not name.startswith("AssumeRole"):
             user = row.get("user_name") if _present(row.get("user_name")) else key.user_name
             covering = revokes.get(("user", str(user).casefold())) if user else None

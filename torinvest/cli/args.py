@@ -108,12 +108,12 @@ def _add_aws_args(
         metavar="ARN",
         help="role to assume first, e.g. in a member account (arn:aws:iam::ACCOUNT:role/NAME)",
     )
+    g.add_argument(
+        "--external-id",
+        type=value_of(partial(check_external_id, name="")),
+        help="external ID for --role-arn (AssumeRole's ExternalId)",
+    )
     if full:
-        g.add_argument(
-            "--external-id",
-            type=value_of(partial(check_external_id, name="")),
-            help="external ID for --role-arn",
-        )
         g.add_argument(
             "--max-workers",
             type=number_option("max_workers"),
@@ -247,6 +247,7 @@ def source_options(args: argparse.Namespace) -> RunOptions:
         profile=args.profile,
         regions="all" if args.regions is None else args.regions,
         role_arn=args.role_arn,
+        external_id=args.external_id,
         logs=tuple(args.logs),
         exit_lists=tuple(args.exit_lists),
         lookback_days=args.lookback_days,
@@ -399,11 +400,13 @@ def _sources_for(args: argparse.Namespace, aws: Aws | None = None) -> Any:
     profile and role are the command's own calls' (``actions --execute``), not the sources'."""
     from torinvest.report.parameters import run_sources
 
+    if args.external_id and not args.role_arn:
+        raise UsageError("--external-id goes with --role-arn")
     options = source_options(args)
     parse_regions(options.regions)  # '' names no region: refused, with a case folder too
     reads_aws = options.engine == "athena" or any(s.startswith("s3://") for s in options.logs)
     if options.case_dir and not reads_aws:
-        options = dataclasses.replace(options, profile=None, role_arn=None)
+        options = dataclasses.replace(options, profile=None, role_arn=None, external_id=None)
     sources = run_sources(options)
     if aws is not None:
         if sources.aws is not None:

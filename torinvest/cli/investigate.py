@@ -89,6 +89,8 @@ def run_options(args: argparse.Namespace) -> Any:
 
 
 def _check_investigate_usage(args: argparse.Namespace) -> None:
+    if args.external_id and not args.role_arn:
+        raise UsageError("--external-id goes with --role-arn")
     if args.all_open and args.finding_id:
         raise UsageError("give a FINDING_ID or --all-open, not both")
     if not args.all_open and not args.finding_id:

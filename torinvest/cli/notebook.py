@@ -70,11 +70,17 @@ def cmd_notebook(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     check_exit_lists(tuple(args.exit_lists))  # the copy would fail when run
     check_geoip(args.geoip)  # as investigate does: a bad database is named before any copy
+    if args.external_id and (args.triage or not args.role_arn):
+        raise UsageError(
+            "--external-id goes with --role-arn and a FINDING_ID (the triage notebook assumes "
+            "--role-arn without one: use a profile whose role_arn has external_id)"
+        )
     options = RunOptions(
         case_dir=args.case,
         profile=args.profile,
         regions=args.regions or "all",
         role_arn=args.role_arn,
+        external_id=args.external_id,
         logs=tuple(args.logs),
         exit_lists=tuple(args.exit_lists),
         geoip=tuple(args.geoip),

@@ -116,6 +116,15 @@ def cmd_verdict(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         finding=inv.finding if inv is not None else None,
     )
     done = record_decision(v, args.ledger)
+    if inv is None and done.added:
+        print(
+            "torinvest: note: WITHOUT EVIDENCE: no source option was given, so no investigation "
+            "ran with this verdict: it stores no evidence and no state of the finding; "
+            "`torinvest actions --plan archive --execute` does not follow it (record it with "
+            "the source it was read from: --regions REGION, --case DIR or --logs PATH); a "
+            "remediation does (its plan reads the evidence itself)",
+            file=err,
+        )
     if done.added:
         print(
             f"recorded: {v.status} for {v.finding_id}"

@@ -99,7 +99,13 @@ def check_finding(finding_id: str, options: RunOptions) -> FindingsResult | None
         sources = Sources(case=Case.open(options.case_dir))
     else:  # the findings only: the log sources and their options are checked elsewhere
         sources = Sources(
-            aws=Aws(AwsConfig(profile=options.profile or None, role_arn=options.role_arn or None)),
+            aws=Aws(
+                AwsConfig(
+                    profile=options.profile or None,
+                    role_arn=options.role_arn or None,
+                    external_id=options.external_id or None,
+                )
+            ),
             regions=parse_regions(options.regions),
         )
     found = load_findings(sources)
@@ -153,6 +159,7 @@ def run_sources(options: RunOptions) -> Sources:
         profile=options.profile,
         regions=options.regions,
         role_arn=options.role_arn,
+        external_id=options.external_id or "",
         logs=options.logs,
         exit_lists=options.exit_lists,
         engine=options.engine,
@@ -178,6 +185,7 @@ def parameters(
         "profile": options.profile or "",
         "regions": "all" if options.regions is None else options.regions,
         "role_arn": options.role_arn or "",
+        "external_id": options.external_id or "",
         "logs": [_absolute(p) for p in options.logs],
         "exit_lists": [_absolute(p) for p in options.exit_lists],
         "lookback_days": float(options.lookback_days),

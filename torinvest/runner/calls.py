@@ -9,6 +9,7 @@ from contextvars import ContextVar
 from datetime import date, datetime
 from typing import Any
 
+import pandas as pd
 from botocore import xform_name
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
@@ -197,10 +198,58 @@ def _day(value: Any) -> str:
     return text[:19].replace("T", " ") if text else "?"
 
 
+def _mfa_device(device: Mapping[str, Any], first_tor: Any) -> str:
+    """One MFA device of ListMFADevices, with when it was enabled against the first Tor call:
+    after it (during the window: it may be the actor's), before it (the owner's, as far as the
+    date tells), or not known (no usable EnableDate: never guessed)."""
+    serial = str(device.get("SerialNumber") or "(no serial number)")
+    enabled = _utc(device.get("EnableDate"))
+    if enabled is None:
+        return (
+            f"{serial} (its EnableDate is missing or not a time: when it was enabled is not "
+            "known — check it against EnableMFADevice in CloudTrail)"
+        )
+    stamp = f"{enabled:%Y-%m-%d %H:%M:%S}Z"
+    first = _utc(first_tor)
+    if first is None:
+        return (
+            f"{serial} (enabled {stamp}; the first Tor call is not known: compare with the "
+            "activity's EnableMFADevice)"
+        )
+    if enabled >= first:
+        return (
+            f"{serial} (enabled {stamp}, AFTER the first Tor call at {first:%Y-%m-%d %H:%M:%S}Z: "
+            "it may be the actor's — check it with its owner, deactivate it if it is not theirs)"
+        )
+    return (
+        f"{serial} (enabled {stamp}, before the first Tor call at "
+        f"{first:%Y-%m-%d %H:%M:%S}Z: the owner's, as far as the date tells)"
+    )
+
+
+def _utc(value: Any) -> pd.Timestamp | None:
+    """``value`` (a datetime botocore parsed, or ISO text) as a UTC time; None when it is not
+    one."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        t = pd.Timestamp(value)
+    except (ValueError, TypeError):
+        return None
+    if pd.isna(t):
+        return None
+    return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
+
+
 def describe_answer(
-    action: Action, response: Mapping[str, Any] | None, suspect_key: str | None = None
+    action: Action,
+    response: Mapping[str, Any] | None,
+    suspect_key: str | None = None,
+    first_tor: Any = None,
 ) -> str | None:
-    """One sentence a responder reads at once ("benjamin has another active key AKIA…")."""
+    """One sentence a responder reads at once ("benjamin has another active key AKIA…").
+    ``first_tor``: when the first Tor call was (the finding's first sighting): an MFA device
+    enabled after it is told apart from one the owner had before."""
     user = action.params.get("UserName")
     op = action.operation
     if response is None:
@@ -227,12 +276,11 @@ def describe_answer(
             f"{_day(profile.get('CreateDate'))})"
         )
     if op == "ListMFADevices":
-        serials = [str(d.get("SerialNumber")) for d in response.get("MFADevices") or []]
-        return (
-            f"{user} has {len(serials)} MFA device(s): {', '.join(serials)}"
-            if serials
-            else f"{user} has no MFA device"
-        )
+        devices = [d for d in response.get("MFADevices") or [] if isinstance(d, Mapping)]
+        if not devices:
+            return f"{user} has no MFA device"
+        said = [_mfa_device(d, first_tor) for d in devices]
+        return f"{user} has {len(devices)} MFA device(s): {'; '.join(said)}"
     if op == "ListAttachedUserPolicies":
         names = [str(p.get("PolicyName")) for p in response.get("AttachedPolicies") or []]
         return (

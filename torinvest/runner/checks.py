@@ -122,7 +122,7 @@ def _change(runner: Runner, action: Action, *, looked: bool = False) -> CallResu
     probe = _probe(action)
     if probe is not None:
         read, check = probe
-        seen = runner.call(read, verb="CHECK", probe=True)
+        seen = _guards_read(runner, action, read) or runner.call(read, verb="CHECK", probe=True)
         verdict = check(seen.response) if seen.status == "read" else None
         if action.operation == "UpdateAccessKey" and _lists_key(seen, action):
             runner.holders.add(str(action.params["UserName"]).casefold())
@@ -147,6 +147,26 @@ def _change(runner: Runner, action: Action, *, looked: bool = False) -> CallResu
     if result.status == "done" and read_back:
         return _read_back_archived(runner, result)
     return result
+
+
+def _guards_read(runner: Runner, action: Action, read: Action) -> CallResult | None:
+    """The archive guard's GetFindings answer for ``action`` (an ArchiveFindings of the same
+    region, detector and findings), taken once: the finding was read right before this archive
+    (held, the same finding, not changed since the verdict, and whether it is archived), so it
+    is not read twice for one check. None for any other change, or when it is already taken."""
+    if action.operation != "ArchiveFindings":
+        return None
+    ids = tuple(str(i) for i in action.params.get("FindingIds") or [])
+    held = runner.finding_reads.pop(
+        (action.region, str(action.params.get("DetectorId")), ids), None
+    )
+    if held is None:
+        return None
+    runner.echo(
+        f"{'CHECK':<8} is the finding already archived? (from the GetFindings answer above, read "
+        "right before this archive: not asked again)"
+    )
+    return CallResult(read, "read", response=held)
 
 
 def _read_back_archived(runner: Runner, result: CallResult) -> CallResult:

@@ -28,6 +28,7 @@ from torinvest.verdict import (
     latest_decided_verdict,
     latest_verdict,
     read_ledger_lines,
+    without_evidence,
 )
 
 log = logging.getLogger(__name__)
@@ -91,9 +92,9 @@ def require_verdict(
 #: What to do when a legitimate verdict rests on a reading that could not look.
 BLIND_HINT = (
     "investigate with credentials that can read the key's activity (those of the finding's "
-    "account: --profile or --role-arn; or --logs with the trail's log files) and record the "
-    "verdict again with that evidence; a verdict decided on evidence read elsewhere is recorded "
-    "without a source option (it then carries no evidence)"
+    "account: --profile or --role-arn; or --logs with the trail's log files, --case with a case "
+    "folder) and record the verdict again with that evidence (a verdict recorded without a "
+    "source option carries none, and no archive follows it)"
 )
 
 
@@ -102,9 +103,23 @@ def blind_archive(
 ) -> str | None:
     """Why an archive may not follow ``verdict``: the legitimate verdict was recorded with
     evidence that could not look at the key's activity (``evidence.reading``), which says
-    nothing about whether the key was used — archiving would hide a finding nobody could read;
-    None otherwise (a remediation contains the key whatever was read)."""
-    why = could_not_look(verdict) if kind == "archive" else None
+    nothing about whether the key was used — archiving would hide a finding nobody could read —,
+    or without evidence (:func:`~torinvest.verdict.without_evidence`: no source read, no state
+    of the finding stored); None otherwise (a remediation contains the key whatever was
+    read, the plan built from the evidence read then)."""
+    if kind != "archive":
+        return None
+    if without_evidence(verdict):
+        return (
+            f"the {verdict.get('status')} verdict on {finding_id} of "
+            f"{verdict.get('analyst') or '?'} recorded at {verdict.get('recorded_at') or '?'} "
+            "is a verdict without evidence (recorded with no source: no investigation ran with "
+            "it, and it stores no state of the finding to tell later activity by); --plan "
+            "archive --execute does not follow it (record it with its evidence first: "
+            f"{verdict_command(finding_id, 'legitimate', ledger)} --regions REGION, or --case "
+            "DIR / --logs PATH where it was read)"
+        )
+    why = could_not_look(verdict)
     if why is None:
         return None
     return (

@@ -93,6 +93,7 @@ def check_administrator(
     )
     if seen.status != "read":
         raise stop(seen)
+    runner.finding_reads[(region, detector, (plan.finding_id,))] = seen.response or {}
     found = [
         f
         for f in (seen.response or {}).get("Findings") or []

@@ -120,6 +120,10 @@ class Runner:
         self.identities: dict[tuple[str, str], tuple[str, str] | None] = {}
         #: the (status, note) of steps skipped so far: a reason is printed once
         self.said: set[tuple[str, str]] = set()
+        #: the archive guard's GetFindings answer, by (region, detector, finding IDs): the one
+        #: read of the finding before its archive (the archive's "already archived?" reads it
+        #: here instead of asking GuardDuty again; taken once, by the archive it was read for)
+        self.finding_reads: dict[tuple[str | None, str, tuple[str, ...]], Mapping[str, Any]] = {}
 
     # -- ledger
     def _record(self, record: Mapping[str, Any]) -> None:
@@ -199,6 +203,7 @@ class Runner:
         *,
         verb: str,
         suspect_key: str | None = None,
+        first_tor: Any = None,
         probe: bool = False,
         read_back: bool = False,
     ) -> CallResult:
@@ -230,7 +235,7 @@ class Runner:
             )
             return self._failed(action, seq, failed, probe=probe)
         status = "done" if action.changes_aws else "read"
-        note = None if probe else describe_answer(action, response, suspect_key)
+        note = None if probe else describe_answer(action, response, suspect_key, first_tor)
         self._record(
             {
                 "phase": "outcome",

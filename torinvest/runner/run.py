@@ -216,7 +216,9 @@ def carry_out(
                 echo(f"{'READ':<8} {a.cli()}  # {a.why} (not run: wrong account)")
                 report.results.append(CallResult(a, "not-run"))
                 continue
-            r = runner.call(a, verb="READ", suspect_key=plan.access_key_id)
+            r = runner.call(
+                a, verb="READ", suspect_key=plan.access_key_id, first_tor=plan.first_tor
+            )
             report.results.append(r)
             if r.note:
                 report.inventory.append(r.note)
