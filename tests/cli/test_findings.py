@@ -345,3 +345,43 @@ def test_the_table_names_each_findings_account(
     assert lines[0].split()[:4] == ["finding", "type", "region", "account"]
     by_id = {line.split()[0]: line.split()[3] for line in lines[2:]}
     assert by_id == {finding["id"]: finding["accountId"], "1" * 32: "210987654321"}
+
+
+def test_table_sorts_by_the_last_seen_it_shows_as_the_triage_does(tmp_path: Path) -> None:
+    """The table's column is "last seen" (``service.eventLastSeen``): the rows are in that
+    order, newest first — not in ``updatedAt``'s, which GuardDuty also moves when it only
+    changes a finding's severity or archives it. A finding without a usable last sighting is
+    placed by its last update (never last for want of a time), as in the triage notebook and
+    the index of ``--all-open``: every list uses one order."""
+    from torinvest import report
+    from torinvest.findings import read_findings
+
+    base = json.loads((SHAPES / "single_raw.json").read_text())
+
+    def finding(n: int, updated: str, last_seen: str | None) -> dict[str, object]:
+        f = copy.deepcopy(base)
+        f["id"] = f"{n:032x}"
+        f["updatedAt"] = updated
+        if last_seen is None:
+            f["service"].pop("eventLastSeen", None)
+        else:
+            f["service"]["eventLastSeen"] = last_seen
+        return f
+
+    findings = [
+        finding(1, "2024-05-09T00:00:00Z", "2024-05-01T00:00:00Z"),  # updated last, seen first
+        finding(2, "2024-05-03T00:00:00Z", "2024-05-03T00:00:00Z"),
+        finding(3, "2024-05-02T00:00:00Z", "2024-05-02T12:00:00Z"),
+        finding(4, "2024-05-02T18:00:00Z", None),  # placed by its update
+    ]
+    (tmp_path / "findings").mkdir()
+    (tmp_path / "findings" / "f.json").write_text(json.dumps(findings))
+    newest_seen_first = [f"{n:032x}" for n in (2, 4, 3, 1)]
+    code, out, err = run("findings", "--case", str(tmp_path))
+    assert code == 0, err
+    assert "last seen" in out.splitlines()[0]
+    assert [line.split()[0] for line in out.splitlines()[2:]] == newest_seen_first
+    code, out, err = run("findings", "--case", str(tmp_path), "--json")
+    assert [r["id"] for r in json.loads(out)] == newest_seen_first
+    found = read_findings(tmp_path / "findings").tor_only()
+    assert list(report.triage_frame(found)["id"]) == newest_seen_first  # notebook, index

@@ -415,3 +415,20 @@ def normalize_findings(findings: Iterable[Finding]) -> pd.DataFrame:
     if len(frame):
         frame = frame.sort_values(["updated_at", "id"], ascending=[False, True], na_position="last")
     return frame.reset_index(drop=True)
+
+
+def newest_sighting_first(frame: pd.DataFrame) -> pd.DataFrame:
+    """A findings frame, newest last sighting first — the order every list of findings shown
+    under a "last seen" column uses (``torinvest findings``, the triage notebook, the index of
+    ``--all-open``): by ``last_seen`` (the finding's ``service.eventLastSeen``); a finding
+    without a usable one is placed by its last update (then its creation): GuardDuty may have
+    kept seeing the key, so it is never put last for want of a time. Ties: by ID."""
+    if not len(frame):
+        return frame
+    when = frame["last_seen"].fillna(frame["updated_at"]).fillna(frame["created_at"])
+    order = (
+        frame.assign(_when=when)
+        .sort_values(["_when", "id"], ascending=[False, True], na_position="last", kind="stable")
+        .index
+    )
+    return frame.loc[order].reset_index(drop=True)

@@ -16,7 +16,7 @@ import pandas as pd
 
 from torinvest import __version__
 from torinvest.errors import DataIssue, InputError, ReportError, TorinvestError
-from torinvest.findings import FindingsResult, fetch_findings
+from torinvest.findings import FindingsResult, fetch_findings, newest_sighting_first
 from torinvest.findings import read_findings as _read_findings
 from torinvest.investigation import NOTHING_READ_SOURCE, Sources, outputs, report_dir_name
 from torinvest.report.folders import (
@@ -139,10 +139,7 @@ def triage_frame(
         )
         for fid in frame["id"]
     ]
-    frame["_when"] = frame["last_seen"].fillna(frame["updated_at"]).fillna(frame["created_at"])
-    frame = frame.sort_values(
-        ["_when", "id"], ascending=[False, True], na_position="last", kind="stable"
-    )
+    frame = newest_sighting_first(frame)
     return frame[list(TRIAGE_COLUMNS)].reset_index(drop=True)
 
 
