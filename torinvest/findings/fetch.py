@@ -94,9 +94,7 @@ def fetch_region(
         return answer(page, key, list, service="guardduty", region=region, operation=op)
 
     try:
-        detectors = [
-            d for page in _pages(gd, "ListDetectors", region) for d in field(page, "DetectorIds")
-        ]
+        detectors = detector_ids(aws, region)
         if not detectors:
             raise NotEnabledError(
                 f"GuardDuty has no detector in {region}",
@@ -136,6 +134,26 @@ def fetch_region(
         return out
     except AWS_CALL_ERRORS as e:
         raise translate_error(e, service="guardduty", region=region, operation=op) from e
+
+
+def detector_ids(aws: Aws, region: str) -> list[str]:
+    """The GuardDuty detector IDs of ``region`` for ``aws``'s credentials (ListDetectors, every
+    page), asked once per (account, region) for the life of ``aws`` (:meth:`Aws.remembered`):
+    the Tor findings fetch, each related-findings link and the type lookup of a finding share
+    one answer. Raises what the call raises (an error is not kept: asked again next time)."""
+
+    def ask() -> list[str]:
+        gd = aws.client("guardduty", region)
+        return [
+            d
+            for page in _pages(gd, "ListDetectors", region)
+            for d in answer(
+                page, "DetectorIds", list, service="guardduty", region=region,
+                operation="ListDetectors",
+            )
+        ]  # fmt: skip
+
+    return list(aws.remembered(("guardduty", "ListDetectors", region), ask))
 
 
 def _pages(gd: Any, operation: str, region: str, **kwargs: Any) -> Iterator[Mapping[str, Any]]:
@@ -266,13 +284,12 @@ def finding_types(aws: Aws, regions: Sequence[str], finding_id: str) -> dict[str
 
     def one(region: str) -> str | None:
         gd = aws.client("guardduty", region)
-        for page in _pages(gd, "ListDetectors", region):
-            for detector in page.get("DetectorIds") or []:
-                found = gd.get_findings(DetectorId=detector, FindingIds=[finding_id])
-                for raw in found.get("Findings") or []:
-                    if isinstance(raw, Mapping) and raw.get("Id") == finding_id:
-                        kind = raw.get("Type")
-                        return kind[:200] if isinstance(kind, str) and kind else "(no type)"
+        for detector in detector_ids(aws, region):
+            found = gd.get_findings(DetectorId=detector, FindingIds=[finding_id])
+            for raw in found.get("Findings") or []:
+                if isinstance(raw, Mapping) and raw.get("Id") == finding_id:
+                    kind = raw.get("Type")
+                    return kind[:200] if isinstance(kind, str) and kind else "(no type)"
         return None
 
     return {
