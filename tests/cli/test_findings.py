@@ -385,3 +385,66 @@ def test_table_sorts_by_the_last_seen_it_shows_as_the_triage_does(tmp_path: Path
     assert [r["id"] for r in json.loads(out)] == newest_seen_first
     found = read_findings(tmp_path / "findings").tor_only()
     assert list(report.triage_frame(found)["id"]) == newest_seen_first  # notebook, index
+
+
+def test_a_region_without_a_detector_is_not_looked_at_never_answered(
+    fake_aws: FakeAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GuardDuty without a detector in eu-west-1 (for these credentials): nothing was looked at
+    there. It counted among the regions that answered: "not found … (every one of 2 region(s)
+    searched)", "no Tor findings" when no region had a detector, and no partial note. Now it is
+    "no detector in eu-west-1: not looked at" in the findings, not-found and --all-open
+    readings, and never among the regions answered."""
+    from tests.post.conftest import make_report
+    from torinvest.aws import Aws, AwsConfig
+    from torinvest.findings import fetch_findings
+    from torinvest.findings.related import PARTIAL, fetch_related, make_subject
+    from torinvest.post import batch as post_batch
+
+    finding = json.loads((SHAPES / "single_raw.json").read_text())
+    fake_aws.guardduty("us-east-1").add_detector()
+    fake_aws.guardduty("us-east-1").add_findings([finding])
+    regions = "us-east-1,eu-west-1"
+
+    result = fetch_findings(Aws(AwsConfig()), regions.split(","))
+    assert result.answered == ["guardduty:us-east-1"] and not result.complete
+    assert result.not_looked == ["guardduty:eu-west-1"] and result.failed == []
+    assert result.gap() == "no detector in eu-west-1: not looked at"
+
+    code, out, err = run("findings", "--regions", regions)
+    assert code == 0 and finding["id"] in out
+    assert "guardduty:eu-west-1: GuardDuty has no detector in eu-west-1: not looked at" in err
+    assert "partial result: 1 region(s) not looked at (no detector)" in err
+
+    code, out, err = run(
+        "investigate", "a" * 32, "--regions", regions, "--out", str(tmp_path / "x")
+    )
+    assert code == 1
+    assert "is not in the 1 region(s) that answered (us-east-1); no detector in eu-west-1: " in err
+    assert "not looked at, so it may be there" in err and "every one" not in err
+
+    # related findings: a region without a detector is not searched, and said so
+    subject = make_subject([finding["resource"]["accessKeyDetails"]["accessKeyId"]])
+    related = fetch_related(Aws(AwsConfig()), regions.split(","), subject)
+    assert related.status == PARTIAL and related.no_detector == ["guardduty:eu-west-1"]
+    assert "no detector in eu-west-1: not looked at" in related.describe()
+
+    # --all-open: the batch says which region it did not look at (exit 0, one report)
+    monkeypatch.setattr(
+        post_batch, "_investigate", lambda fid, folder, **_: make_report(folder, finding_id=fid)
+    )
+    out_dir = tmp_path / "reports"
+    code, out, err = run("investigate", "--all-open", "--regions", regions, "--out", str(out_dir))
+    assert code == 0, err
+    assert out.startswith(f"ok      {finding['id']}")
+    assert "partial result: no detector in eu-west-1: not looked at; open findings there" in err
+
+    # no region with a detector: nothing was looked at — never "no Tor findings"
+    for argv in (
+        ["findings", "--regions", "eu-west-1,eu-central-1"],
+        ["investigate", "--all-open", "--regions", "eu-west-1,eu-central-1", "--out", str(out_dir)],
+    ):
+        code, out, err = run(*argv)
+        assert code == 1 and "no Tor findings" not in out + err
+        assert "no open Tor finding" not in err
+        assert "no region could be looked at: GuardDuty has no detector in any of the 2 " in err

@@ -97,7 +97,7 @@ def fetch_region(
         detectors = detector_ids(aws, region)
         if not detectors:
             raise NotEnabledError(
-                f"GuardDuty has no detector in {region}",
+                f"GuardDuty has no detector in {region}: not looked at",
                 hint="GuardDuty is not enabled in this region for the account whose "
                 "credentials searched: nothing of its own to search there (a member account "
                 "that enabled GuardDuty there itself is seen only with that account's "
@@ -203,8 +203,9 @@ def fetch_findings(
 
     Regions are searched in parallel; each one that fails (access denied, endpoint unreachable,
     an answer that is not AWS's) becomes a data issue ``guardduty:<region>`` and is listed in
-    ``failed``; the others are kept. A region where GuardDuty has no detector answered (nothing
-    can be there) and is a data issue too. Credentials that no region accepts (none found, a
+    ``failed``; the others are kept. A region where GuardDuty has no detector for these
+    credentials is not looked at (``not_looked``, a data issue too): not a region that answered,
+    never "0 findings" there. Credentials that no region accepts (none found, a
     role that cannot be assumed) raise :class:`~torinvest.errors.RegionsNotSearchedError`.
     """
     try:
@@ -246,7 +247,9 @@ def fetch_findings(
                 else translate_error(outcome, service="guardduty", region=region)
             )
             result.issues.append(DataIssue.from_error(source, err))
-            if not (isinstance(err, NotEnabledError) and err.code == "NoDetector"):
+            if isinstance(err, NotEnabledError) and err.code == "NoDetector":
+                result.not_looked.append(source)  # nothing to search: not "0 findings"
+            else:
                 result.failed.append(source)
             continue
         for raw in outcome:
