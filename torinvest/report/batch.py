@@ -4,6 +4,7 @@ then index.json and index.html).
 
 from __future__ import annotations
 
+import dataclasses
 import html as _html
 import shlex
 from collections.abc import Callable, Mapping, Sequence
@@ -58,6 +59,27 @@ def open_findings(sources: Sources, *, include_archived: bool = False) -> Findin
         .tor_only()
         .require_looked()
     )
+
+
+def open_and_fetched(sources: Sources) -> tuple[FindingsResult, FindingsResult | None]:
+    """The open Tor findings of ``sources`` (:func:`open_findings`) and, with AWS, the fetch
+    they were taken from — every Tor finding, archived ones too, as a single ``investigate``
+    fetches them to check its finding — for each report of a batch to read
+    (:func:`~torinvest.report.run_report`'s ``fetched``): GuardDuty is asked once per batch,
+    not once to list and again per report. None with a case folder (each report reads its
+    files)."""
+    if sources.case is not None:
+        return open_findings(sources), None
+    assert sources.aws is not None
+    every = (
+        fetch_findings(sources.aws, sources.regions, include_archived=True)
+        .tor_only()
+        .require_looked()
+    )
+    opened = dataclasses.replace(
+        every, findings=[f for f in every.findings if not _archived(f.data)]
+    )
+    return opened, every
 
 
 def _archived(data: Mapping[str, Any]) -> bool:
@@ -233,14 +255,14 @@ def run_batch(
     check_folder(root)
     if sources is None:
         sources = run_sources(options)
-    result = open_findings(sources)
+    result, fetched = open_and_fetched(sources)
     frame = triage_frame(result)
     entries: list[BatchEntry] = []
     try:
         for row in frame.to_dict("records"):
             entry = _batch_entry(row)
             entries.append(entry)
-            _run_entry(entry, root, options, force=force, echo=echo)
+            _run_entry(entry, root, options, force=force, echo=echo, fetched=fetched)
     except KeyboardInterrupt:
         if entries:
             entries[-1].status = "interrupted"
@@ -276,9 +298,11 @@ def _run_entry(
     *,
     force: bool,
     echo: Callable[[str], None],
+    fetched: FindingsResult | None = None,
 ) -> None:
     """One finding of a batch: skipped when its folder is complete (unless ``force``), run
-    otherwise — an incomplete folder (an interrupted or failed run) is run again, and said."""
+    otherwise — an incomplete folder (an interrupted or failed run) is run again, and said.
+    ``fetched``: the batch's findings fetch, read by the report (not fetched again)."""
     fid = entry.finding_id
     folder = root / report_dir_name(fid)
     state = folder_state(folder, fid)
@@ -292,7 +316,7 @@ def _run_entry(
     else:
         echo(f"investigating {fid} …")
     try:
-        run_report(fid, folder, options)
+        run_report(fid, folder, options, fetched=fetched)
     except TorinvestError as e:
         entry.status = "failed"
         entry.error = str(e)
