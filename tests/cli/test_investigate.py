@@ -686,6 +686,9 @@ def test_a_region_that_could_not_be_read_never_scores_low(
     assert code == 0, err
     data = report.check_summary(out / "summary.json")
     assert data["events"]["total"] == 1
+    # the activity's own gap (a scheduled run retries it), apart from structural issues
+    assert [i["source"] for i in data["activity_issues"]] == ["lookup:eu-west-1"]
+    assert any(i["source"] == "ip pivot" for i in data["data_issues"])
     (gap,) = [s for s in data["signals"] if s["name"] == "incomplete_evidence"]
     assert "lookup:eu-west-1" in gap["detail"] and "floor" in gap["detail"]
     (score,) = [line for line in build_answer(data).text.splitlines() if line.startswith("Score")]

@@ -126,6 +126,7 @@ def _entry(row: dict[str, Any], scheduled: ScheduledResult, *, interrupted: bool
     else:  # left as it was (complete), perhaps posted
         entry = _batch_entry(row, status="skipped")
     posted = [s for s in said if s.startswith(("posted ", "post failed "))]
-    if posted:
-        entry.note = "; ".join(posted)
+    notes = [scheduled.reasons[fid]] if fid in scheduled.reasons else []
+    if notes or posted:
+        entry.note = "; ".join(notes + posted)
     return entry

@@ -306,11 +306,15 @@ def _run_entry(
     fid = entry.finding_id
     folder = root / report_dir_name(fid)
     state = folder_state(folder, fid)
-    if state.complete and not force:
+    gap = activity_gap(folder) if state.complete else []
+    if state.complete and not force and not gap:
         entry.status = "skipped"
         echo(f"skipped {fid}: {folder} is complete (--force re-runs it)")
         return
-    if state.state == "incomplete":
+    if gap and not force:  # a report that could not look is no result: run again
+        entry.note = retry_reason(gap)
+        echo(f"investigating {fid} ({entry.note}) …")
+    elif state.state == "incomplete":
         entry.note = f"the folder was incomplete ({state.why}): run again"
         echo(f"investigating {fid} again: {folder} is incomplete ({state.why}) …")
     else:
@@ -353,6 +357,35 @@ def report_issues(folder: Path) -> list[DataIssue] | None:
         for i in issues
         if isinstance(i, dict)
     ]
+
+
+def activity_gap(folder: Path) -> list[str]:
+    """Where the report in ``folder`` could not look at its key's activity — the sources of its
+    ``summary.json``'s ``activity_issues`` (``activity`` when it could read none,
+    ``lookup:eu-west-1`` for a region denied or throttled, a log file…) — empty when it read
+    the activity whole or has no readable summary. A summary written before
+    ``activity_issues`` existed: its could-not-look issue only. Such a report is no complete
+    result: a batch runs it again (``retrying: the last run could not look at …``)."""
+    try:
+        data = orjson.loads((folder / "summary.json").read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return []
+    if not isinstance(data, dict):
+        return []
+    issues = data.get("activity_issues")
+    if not isinstance(issues, list):  # an earlier summary: its could-not-look issue only
+        issues = [
+            i
+            for i in data.get("data_issues") or []
+            if isinstance(i, dict) and i.get("source") == NOTHING_READ_SOURCE
+        ]
+    return list(dict.fromkeys(str(i.get("source") or "?") for i in issues if isinstance(i, dict)))
+
+
+def retry_reason(gap: Sequence[str]) -> str:
+    """What a batch says when it runs a report again for its reading (``gap``:
+    :func:`activity_gap`)."""
+    return f"retrying: the last run could not look at {', '.join(gap)}"
 
 
 def _set_reading(entry: BatchEntry, folder: Path) -> None:
@@ -431,6 +464,8 @@ def write_index(
             + f"<b>incomplete: {e.data_issues} data issue(s)</b> "
             + ", ".join(f"<code>{html_text(s)}</code>" for s in e.issue_sources)
         )
+        if e.note and e.note.startswith(("retrying:", "the last ")):  # run again for it, or not
+            reading += f"<br><i>{html_text(e.note)}</i>"
         rows.append(
             "<tr>"
             + "".join(
