@@ -300,6 +300,36 @@ def test_a_related_finding_guardduty_answers_unreadably_makes_the_search_partial
     assert got.describe().startswith("1 related finding(s) in 1 of 1 source(s); could not read")
 
 
+def test_detectors_are_listed_once_per_region_for_the_run(fake_aws: FakeAws) -> None:
+    """One run (one Aws: one account's credentials) lists each region's detectors once: the
+    Tor findings fetch, then every related-findings link (key, principal, each IP), share the
+    answer — it was one ListDetectors per link and region. An error is not kept: the next
+    search of that region asks again."""
+    from torinvest.findings import fetch_findings
+
+    gd = fake_aws.guardduty("us-east-1")
+    gd.add_detector()
+    gd.add_findings(related_findings())
+    fake_aws.guardduty("eu-west-1").add_detector()
+    fake_aws.fail("guardduty", "eu-west-1", "AccessDeniedException", operation="ListDetectors",
+                  times=1)  # fmt: skip
+    subject = make_subject([KEY], principal=PRINCIPAL, ips=TOR_IPS, start=WINDOW[0])
+    assert len(related_criteria(subject)) >= 3  # several links
+    aws = Aws(AwsConfig(max_workers=1))
+    first = fetch_findings(aws, ["us-east-1", "eu-west-1"])
+    assert first.failed == ["guardduty:eu-west-1"]  # denied once: not kept
+    got = fetch_related(aws, ["us-east-1", "eu-west-1"], subject)
+    assert got.status == LOOKED and {r["id"] for r in got.findings} >= {DISCOVERY, SEQUENCE}
+    listed = [c.region for c in fake_aws.calls("ListDetectors")]
+    assert listed.count("us-east-1") == 1  # for the fetch and every link
+    assert listed.count("eu-west-1") == 2  # denied, then asked again and kept
+    assert len(fake_aws.calls("ListFindings", region="us-east-1")) == 1 + len(
+        related_criteria(subject)
+    )
+    fetch_related(Aws(AwsConfig(max_workers=1)), ["us-east-1"], subject)  # another run
+    assert [c.region for c in fake_aws.calls("ListDetectors")].count("us-east-1") == 2
+
+
 def test_guardduty_denied_everywhere_is_could_not_look(fake_aws: FakeAws) -> None:
     fake_aws.guardduty("us-east-1").add_detector()
     fake_aws.fail("guardduty", "*", "AccessDeniedException")

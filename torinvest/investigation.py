@@ -806,8 +806,25 @@ def summary(inv: Investigation, verdict: dict[str, Any] | None = None) -> dict[s
         # quiet, a source not used because another covers it): the report's Sources card says
         # them; so do the answer and the terminal
         "reading_notes": list(dict.fromkeys(inv.activity.asides)),
+        # the data issues of the key's activity alone (no source could be read, another
+        # account's, a region or file failed or read in part): a scheduled run retries them
+        "activity_issues": [i.to_dict() for i in group_issues(activity_issues(inv))],
         **campaign_summary(inv),
     }
+
+
+def activity_issues(inv: Investigation) -> list[DataIssue]:
+    """What kept the key's activity from being read whole — nothing could be read (the
+    ``activity`` issue), only another account's sources, a region or file that failed or was
+    read in part — apart from the investigation's other data issues (Tor lists, places, the
+    related findings, a structural limit such as LookupEvents not filtering by IP): the part a
+    later run may read (access restored, throttling over). Keys minted past the pass limit
+    are not among them (a re-run follows the same)."""
+    issues = [i for i in inv.data_issues if i.source == NOTHING_READ_SOURCE]
+    gap = inv.activity.account_gap if not inv.activity.nothing_read else None
+    if gap is not None:
+        issues.append(DataIssue(f"account {inv.key.account_id}", gap))
+    return issues + [i for i in inv.activity.issues if not is_unfollowed(i)]
 
 
 #: Why the campaign sections are "not looked" when torinvest.campaign.look_around did not run.

@@ -345,3 +345,106 @@ def test_the_table_names_each_findings_account(
     assert lines[0].split()[:4] == ["finding", "type", "region", "account"]
     by_id = {line.split()[0]: line.split()[3] for line in lines[2:]}
     assert by_id == {finding["id"]: finding["accountId"], "1" * 32: "210987654321"}
+
+
+def test_table_sorts_by_the_last_seen_it_shows_as_the_triage_does(tmp_path: Path) -> None:
+    """The table's column is "last seen" (``service.eventLastSeen``): the rows are in that
+    order, newest first — not in ``updatedAt``'s, which GuardDuty also moves when it only
+    changes a finding's severity or archives it. A finding without a usable last sighting is
+    placed by its last update (never last for want of a time), as in the triage notebook and
+    the index of ``--all-open``: every list uses one order."""
+    from torinvest import report
+    from torinvest.findings import read_findings
+
+    base = json.loads((SHAPES / "single_raw.json").read_text())
+
+    def finding(n: int, updated: str, last_seen: str | None) -> dict[str, object]:
+        f = copy.deepcopy(base)
+        f["id"] = f"{n:032x}"
+        f["updatedAt"] = updated
+        if last_seen is None:
+            f["service"].pop("eventLastSeen", None)
+        else:
+            f["service"]["eventLastSeen"] = last_seen
+        return f
+
+    findings = [
+        finding(1, "2024-05-09T00:00:00Z", "2024-05-01T00:00:00Z"),  # updated last, seen first
+        finding(2, "2024-05-03T00:00:00Z", "2024-05-03T00:00:00Z"),
+        finding(3, "2024-05-02T00:00:00Z", "2024-05-02T12:00:00Z"),
+        finding(4, "2024-05-02T18:00:00Z", None),  # placed by its update
+    ]
+    (tmp_path / "findings").mkdir()
+    (tmp_path / "findings" / "f.json").write_text(json.dumps(findings))
+    newest_seen_first = [f"{n:032x}" for n in (2, 4, 3, 1)]
+    code, out, err = run("findings", "--case", str(tmp_path))
+    assert code == 0, err
+    assert "last seen" in out.splitlines()[0]
+    assert [line.split()[0] for line in out.splitlines()[2:]] == newest_seen_first
+    code, out, err = run("findings", "--case", str(tmp_path), "--json")
+    assert [r["id"] for r in json.loads(out)] == newest_seen_first
+    found = read_findings(tmp_path / "findings").tor_only()
+    assert list(report.triage_frame(found)["id"]) == newest_seen_first  # notebook, index
+
+
+def test_a_region_without_a_detector_is_not_looked_at_never_answered(
+    fake_aws: FakeAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GuardDuty without a detector in eu-west-1 (for these credentials): nothing was looked at
+    there. It counted among the regions that answered: "not found … (every one of 2 region(s)
+    searched)", "no Tor findings" when no region had a detector, and no partial note. Now it is
+    "no detector in eu-west-1: not looked at" in the findings, not-found and --all-open
+    readings, and never among the regions answered."""
+    from tests.post.conftest import make_report
+    from torinvest.aws import Aws, AwsConfig
+    from torinvest.findings import fetch_findings
+    from torinvest.findings.related import PARTIAL, fetch_related, make_subject
+    from torinvest.post import batch as post_batch
+
+    finding = json.loads((SHAPES / "single_raw.json").read_text())
+    fake_aws.guardduty("us-east-1").add_detector()
+    fake_aws.guardduty("us-east-1").add_findings([finding])
+    regions = "us-east-1,eu-west-1"
+
+    result = fetch_findings(Aws(AwsConfig()), regions.split(","))
+    assert result.answered == ["guardduty:us-east-1"] and not result.complete
+    assert result.not_looked == ["guardduty:eu-west-1"] and result.failed == []
+    assert result.gap() == "no detector in eu-west-1: not looked at"
+
+    code, out, err = run("findings", "--regions", regions)
+    assert code == 0 and finding["id"] in out
+    assert "guardduty:eu-west-1: GuardDuty has no detector in eu-west-1: not looked at" in err
+    assert "partial result: 1 region(s) not looked at (no detector)" in err
+
+    code, out, err = run(
+        "investigate", "a" * 32, "--regions", regions, "--out", str(tmp_path / "x")
+    )
+    assert code == 1
+    assert "is not in the 1 region(s) that answered (us-east-1); no detector in eu-west-1: " in err
+    assert "not looked at, so it may be there" in err and "every one" not in err
+
+    # related findings: a region without a detector is not searched, and said so
+    subject = make_subject([finding["resource"]["accessKeyDetails"]["accessKeyId"]])
+    related = fetch_related(Aws(AwsConfig()), regions.split(","), subject)
+    assert related.status == PARTIAL and related.no_detector == ["guardduty:eu-west-1"]
+    assert "no detector in eu-west-1: not looked at" in related.describe()
+
+    # --all-open: the batch says which region it did not look at (exit 0, one report)
+    monkeypatch.setattr(
+        post_batch, "_investigate", lambda fid, folder, **_: make_report(folder, finding_id=fid)
+    )
+    out_dir = tmp_path / "reports"
+    code, out, err = run("investigate", "--all-open", "--regions", regions, "--out", str(out_dir))
+    assert code == 0, err
+    assert out.startswith(f"ok      {finding['id']}")
+    assert "partial result: no detector in eu-west-1: not looked at; open findings there" in err
+
+    # no region with a detector: nothing was looked at — never "no Tor findings"
+    for argv in (
+        ["findings", "--regions", "eu-west-1,eu-central-1"],
+        ["investigate", "--all-open", "--regions", "eu-west-1,eu-central-1", "--out", str(out_dir)],
+    ):
+        code, out, err = run(*argv)
+        assert code == 1 and "no Tor findings" not in out + err
+        assert "no open Tor finding" not in err
+        assert "no region could be looked at: GuardDuty has no detector in any of the 2 " in err

@@ -686,6 +686,9 @@ def test_a_region_that_could_not_be_read_never_scores_low(
     assert code == 0, err
     data = report.check_summary(out / "summary.json")
     assert data["events"]["total"] == 1
+    # the activity's own gap (a scheduled run retries it), apart from structural issues
+    assert [i["source"] for i in data["activity_issues"]] == ["lookup:eu-west-1"]
+    assert any(i["source"] == "ip pivot" for i in data["data_issues"])
     (gap,) = [s for s in data["signals"] if s["name"] == "incomplete_evidence"]
     assert "lookup:eu-west-1" in gap["detail"] and "floor" in gap["detail"]
     (score,) = [line for line in build_answer(data).text.splitlines() if line.startswith("Score")]
@@ -723,3 +726,45 @@ def test_an_error_quoting_hostile_text_is_shown_escaped_on_the_page(
     (line,) = [p for p in body.split("<pre>")[1:] if "AwsError:" in p][:1]
     assert "\\u202eRTL" in line and "\\x1b]8;;http://e\\x07link" in line
     assert "(the full traceback is in report.ipynb)" in line
+
+
+def test_all_open_asks_guardduty_for_the_findings_once(
+    fake_aws: FakeAws, moto: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--all-open listed the open Tor findings, then each report's kernel fetched them all again
+    (ListFindings in every region, GetFindings): the fake's request log showed two fetches for
+    one finding. The listing's answer — every Tor finding, archived too, as a single
+    `investigate` fetches them — is the one each report reads (kept as its findings.json)."""
+    monkeypatch.setenv("TORINVEST_CACHE", str(tmp_path / "cache"))
+    fake_aws.set_lookup_rate(None)
+    raw = recent_finding(fake_aws)
+    archived = {**json.loads(json.dumps(raw)), "id": "b" * 32}
+    archived["service"]["archived"] = True
+    fake_aws.guardduty("us-east-1").add_findings([archived])
+    fake_aws.guardduty("eu-west-1").add_detector()
+    out = tmp_path / "reports"
+    code, stdout, err = run(
+        "investigate", "--all-open", "--regions", "us-east-1,eu-west-1", "--out", str(out),
+        "--ledger", str(tmp_path / "l.jsonl"),
+    )  # fmt: skip
+    assert code == 0, err
+    assert [line.split()[:2] for line in stdout.splitlines()[:-1]] == [["ok", raw["id"]]]
+
+    def tor_listing(criterion: dict[str, Any]) -> bool:  # not a related-findings search
+        return set(criterion) <= {"type", "service.archived"}
+
+    listed = [
+        r.region
+        for r in fake_aws.calls("ListFindings", service="guardduty")
+        if tor_listing(r.params["FindingCriteria"]["Criterion"])
+    ]
+    assert sorted(listed) == ["eu-west-1", "us-east-1"]  # once per region, not twice
+    asked, gets = "", 0  # GetFindings after a Tor listing (not a related-findings search)
+    for r in fake_aws.calls(service="guardduty", region="us-east-1"):
+        if r.operation == "ListFindings":
+            asked = "tor" if tor_listing(r.params["FindingCriteria"]["Criterion"]) else ""
+        gets += r.operation == "GetFindings" and asked == "tor"
+    assert gets == 1
+    kept = json.loads((out / f"finding-{raw['id']}" / "findings.json").read_text())
+    assert {f["finding"]["Id"] for f in kept["findings"]} == {raw["id"], "b" * 32}
+    assert not (out / f"finding-{'b' * 32}").exists()  # archived: listed, not investigated

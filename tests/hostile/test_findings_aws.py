@@ -215,12 +215,15 @@ def test_complete_search_still_says_not_found(gd: FakeAws) -> None:
         found.get(OTHER)
 
 
-def test_region_without_detector_answered_nothing_is_there(fake_aws: FakeAws) -> None:
+def test_region_without_detector_is_not_looked_at(fake_aws: FakeAws) -> None:
     fake_aws.guardduty("us-east-1").add_detector()
     fake_aws.guardduty("us-east-1").add_findings([finding(fid(1))])
     found = fetch_findings(Aws(), ["us-east-1", "eu-central-1"]).tor_only()
-    assert found.complete  # GuardDuty off in eu-central-1: no finding can be there
-    assert any("no detector" in i.problem for i in found.issues)
+    # GuardDuty off in eu-central-1 for these credentials: nothing was looked at there (a
+    # member's own detector is not seen) — not a region that answered "0 findings"
+    assert not found.complete and found.answered == ["guardduty:us-east-1"]
+    assert found.not_looked == ["guardduty:eu-central-1"] and found.failed == []
+    assert any("no detector in eu-central-1: not looked at" in i.problem for i in found.issues)
     assert [f.id for f in found.findings] == [fid(1)]
 
 

@@ -162,3 +162,99 @@ def test_one_line_summary_never_says_0_events_alone_when_it_could_not_look() -> 
     line = report.one_line_summary(data)
     assert "COULD NOT LOOK at the key's activity (" in line
     assert "events (" not in line
+
+
+#: LookupEvents denied in eu-west-1: the key's activity was read in part (summary.json's
+#: activity_issues, beside the data issues that a re-run would not change).
+PIVOT = {"source": "ip pivot", "problem": "LookupEvents cannot filter by IP: could not look"}
+
+
+def _reading(activity: list[dict[str, str]]) -> dict[str, Any]:
+    data = summary_data()
+    data["data_issues"] = [*activity, PIVOT]
+    data["activity_issues"] = activity
+    return data
+
+
+def _as_now(data: dict[str, Any], finding_id: str) -> dict[str, Any]:
+    """``data`` as the report of the sample's finding as it is (its count and last sighting),
+    so that a run sees no update of the finding."""
+    from torinvest.findings import read_findings
+    from torinvest.schema import iso_utc
+
+    row = read_findings(SAMPLE / "findings").frame().set_index("id").loc[finding_id]
+    data = orjson.loads(orjson.dumps(data))
+    data["finding"].update(count=int(row["count"]), last_seen=iso_utc(row["last_seen"]))
+    return data
+
+
+def test_a_report_that_could_not_look_is_retried_by_the_next_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run whose report could not look at the key's activity (LookupEvents denied in a
+    region; no source at all) wrote a complete folder, and the next --all-open counted it done
+    and skipped it. Now it is retried — said on stderr, stdout and in the index — up to 3 runs
+    in a row, then left, said; a report that read the activity whole (its only issue a
+    structural one, the IP pivot) is still skipped, and so is a retried one once it reads all."""
+    readings = {F1: _reading([DENIED]), F2: _reading([])}
+
+    def writes(finding_id: str, folder: Path, *_: Any, **__: Any) -> None:
+        make_report(folder, summary=_as_now(readings[finding_id], finding_id),
+                    finding_id=finding_id)  # fmt: skip
+
+    monkeypatch.setattr(post_batch, "_investigate", writes)
+    out = tmp_path / "reports"
+    argv = ["investigate", "--all-open", "--case", str(SAMPLE), "--out", str(out)]
+
+    def run_all() -> tuple[dict[str, str], str, dict[str, Any]]:
+        stdout, stderr = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stderr(stderr):
+            assert main(argv, out=stdout, err=stderr) == 0, stderr.getvalue()
+        lines = {line.split()[1]: line for line in stdout.getvalue().splitlines()[:2]}
+        index = orjson.loads((out / "index.json").read_bytes())
+        return lines, stderr.getvalue(), {f["finding_id"]: f for f in index["findings"]}
+
+    run_all()
+    for n in (2, 3):
+        lines, err, index = run_all()
+        said = f"retrying: the last run could not look at lookup:eu-west-1 (run {n} of 3)"
+        assert f"investigating {F1} ({said}) …" in err
+        assert lines[F1].startswith("ok ") and said in lines[F1]
+        assert index[F1]["status"] == "ok" and index[F1]["note"] == said
+        assert said in (out / "index.html").read_text()
+        assert lines[F2].startswith("skipped ") and index[F2]["status"] == "skipped", err
+    lines, err, index = run_all()  # 3 runs could not look: left until it changes, said
+    assert lines[F1].startswith("skipped ")
+    assert f"skipped {F1}: the last 3 runs could not look at lookup:eu-west-1: not retried" in err
+    assert index[F1]["note"].startswith("the last 3 runs could not look at lookup:eu-west-1")
+    assert index[F1]["reading"] == "incomplete"  # never a complete reading
+
+    # --force runs it; once it reads everything, it is done (the pivot's issue is no gap)
+    readings[F1] = _reading([])
+    with contextlib.redirect_stderr(io.StringIO()):
+        main([*argv, "--force"], out=io.StringIO(), err=io.StringIO())
+    lines, err, index = run_all()
+    assert lines[F1].startswith("skipped ") and "retrying" not in err
+    assert index[F1]["reading"] == "incomplete" and index[F1]["note"] is None  # the pivot only
+
+
+def test_run_batch_retries_a_report_that_could_not_look(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    readings = {F1: _reading([OTHER_ACCOUNT]), F2: _reading([])}  # F1: no source read
+    ran: list[str] = []
+
+    def writes(finding_id: str, folder: Path, *_: Any, **__: Any) -> None:
+        ran.append(finding_id)
+        make_report(folder, summary=orjson.loads(orjson.dumps(readings[finding_id])),
+                    finding_id=finding_id)  # fmt: skip
+
+    monkeypatch.setattr(report_batch, "run_report", writes)
+    options = report.RunOptions(case_dir=str(SAMPLE))
+    report.run_batch(tmp_path, options, echo=lambda _: None)
+    ran.clear()
+    said: list[str] = []
+    batch = report.run_batch(tmp_path, options, echo=said.append)
+    assert ran == [F1]  # F2 read everything: skipped
+    assert f"investigating {F1} (retrying: the last run could not look at activity) …" in said
+    assert {e.finding_id: e.status for e in batch.entries} == {F1: "ok", F2: "skipped"}

@@ -91,6 +91,7 @@ class Aws:
         self._session: boto3.Session | None = None
         self._clients: dict[tuple[str, str | None], Any] = {}
         self._account: str | None = None
+        self._remembered: dict[tuple[str, ...], Any] = {}
 
     # -- sessions -----------------------------------------------------------------------------
     @property
@@ -200,6 +201,19 @@ class Aws:
                 answer(ident, "Account", str, service="sts", operation="GetCallerIdentity")
             )
         return self._account
+
+    def remembered(self, key: tuple[str, ...], ask: Callable[[], T]) -> T:
+        """``ask()``'s answer, asked once per ``key`` for the life of this object (a run): its
+        credentials are one account's, so a key naming a region is an (account, region). An
+        answer is kept only when ``ask`` returns (an error is raised, and asked again next
+        time). Used for reads that do not change during a run (a region's GuardDuty detector
+        IDs, :func:`torinvest.findings.fetch.detector_ids`)."""
+        with self._lock:
+            if key in self._remembered:
+                return self._remembered[key]  # type: ignore[no-any-return]
+        value = ask()
+        with self._lock:
+            return self._remembered.setdefault(key, value)  # type: ignore[no-any-return]
 
     # -- regions ------------------------------------------------------------------------------
     def regions(self, service: str, requested: Sequence[str] | None = None) -> RegionList:

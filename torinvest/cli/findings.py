@@ -151,10 +151,12 @@ def _in_window(f: Finding, args: argparse.Namespace, issues: list[DataIssue]) ->
 
 
 def located_records(result: FindingsResult) -> tuple[list[dict[str, Any]], list[DataIssue]]:
-    """One JSON-ready record per Tor finding whose key was located, and the problems."""
-    from torinvest.findings import iter_located
+    """One JSON-ready record per Tor finding whose key was located, newest last sighting first
+    (:func:`~torinvest.findings.newest_sighting_first`: the order of the table's "last seen"
+    column, the triage notebook's and the index's), and the problems."""
+    from torinvest.findings import iter_located, newest_sighting_first
 
-    frame = result.frame()
+    frame = newest_sighting_first(result.frame())  # the table's "last seen", newest first
     records: list[dict[str, Any]] = []
     problems: list[DataIssue] = []
     for row, loc in iter_located(frame):

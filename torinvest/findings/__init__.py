@@ -48,7 +48,13 @@ from torinvest.findings.checks import (
 from torinvest.findings.fetch import fetch_findings, fetch_region, finding_criteria
 from torinvest.findings.files import finding_files, read_findings, read_findings_file
 from torinvest.findings.locate import iter_located, locate_key
-from torinvest.findings.records import Finding, FindingsResult, KeyLocation, normalize_findings
+from torinvest.findings.records import (
+    Finding,
+    FindingsResult,
+    KeyLocation,
+    newest_sighting_first,
+    normalize_findings,
+)
 from torinvest.findings.shapes import asff_to_finding, camelize, extract_findings
 
 __all__ = [
@@ -72,6 +78,7 @@ __all__ = [
     "iter_located",
     "key_kind",
     "locate_key",
+    "newest_sighting_first",
     "normalize_findings",
     "read_findings",
     "read_findings_file",

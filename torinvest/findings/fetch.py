@@ -95,16 +95,10 @@ def fetch_region(
         return answer(page, key, list, service="guardduty", region=region, operation=op)
 
     try:
-        detectors = list(  # each once: a listing started over lists them again
-            dict.fromkeys(
-                d
-                for page in _pages(gd, "ListDetectors", region)
-                for d in field(page, "DetectorIds")
-            )
-        )
+        detectors = detector_ids(aws, region)
         if not detectors:
             raise NotEnabledError(
-                f"GuardDuty has no detector in {region}",
+                f"GuardDuty has no detector in {region}: not looked at",
                 hint="GuardDuty is not enabled in this region for the account whose "
                 "credentials searched: nothing of its own to search there (a member account "
                 "that enabled GuardDuty there itself is seen only with that account's "
@@ -142,6 +136,28 @@ def fetch_region(
         return out
     except AWS_CALL_ERRORS as e:
         raise translate_error(e, service="guardduty", region=region, operation=op) from e
+
+
+def detector_ids(aws: Aws, region: str) -> list[str]:
+    """The GuardDuty detector IDs of ``region`` for ``aws``'s credentials (ListDetectors, every
+    page), asked once per (account, region) for the life of ``aws`` (:meth:`Aws.remembered`):
+    the Tor findings fetch, each related-findings link and the type lookup of a finding share
+    one answer. Raises what the call raises (an error is not kept: asked again next time)."""
+
+    def ask() -> list[str]:
+        gd = aws.client("guardduty", region)
+        return list(  # each once: a listing started over lists them again
+            dict.fromkeys(
+                d
+                for page in _pages(gd, "ListDetectors", region)
+                for d in answer(
+                    page, "DetectorIds", list, service="guardduty", region=region,
+                    operation="ListDetectors",
+                )
+            )
+        )  # fmt: skip
+
+    return list(aws.remembered(("guardduty", "ListDetectors", region), ask))
 
 
 def _pages(gd: Any, operation: str, region: str, **kwargs: Any) -> Iterator[Mapping[str, Any]]:
@@ -195,8 +211,9 @@ def fetch_findings(
 
     Regions are searched in parallel; each one that fails (access denied, endpoint unreachable,
     an answer that is not AWS's) becomes a data issue ``guardduty:<region>`` and is listed in
-    ``failed``; the others are kept. A region where GuardDuty has no detector answered (nothing
-    can be there) and is a data issue too. Credentials that no region accepts (none found, a
+    ``failed``; the others are kept. A region where GuardDuty has no detector for these
+    credentials is not looked at (``not_looked``, a data issue too): not a region that answered,
+    never "0 findings" there. Credentials that no region accepts (none found, a
     role that cannot be assumed) raise :class:`~torinvest.errors.RegionsNotSearchedError`.
     """
     try:
@@ -238,7 +255,9 @@ def fetch_findings(
                 else translate_error(outcome, service="guardduty", region=region)
             )
             result.issues.append(DataIssue.from_error(source, err))
-            if not (isinstance(err, NotEnabledError) and err.code == "NoDetector"):
+            if isinstance(err, NotEnabledError) and err.code == "NoDetector":
+                result.not_looked.append(source)  # nothing to search: not "0 findings"
+            else:
                 result.failed.append(source)
             continue
         for raw in outcome:
@@ -278,13 +297,12 @@ def finding_types(aws: Aws, regions: Sequence[str], finding_id: str) -> dict[str
 
     def one(region: str) -> str | None:
         gd = aws.client("guardduty", region)
-        for page in _pages(gd, "ListDetectors", region):
-            for detector in page.get("DetectorIds") or []:
-                found = gd.get_findings(DetectorId=detector, FindingIds=[finding_id])
-                for raw in found.get("Findings") or []:
-                    if isinstance(raw, Mapping) and raw.get("Id") == finding_id:
-                        kind = raw.get("Type")
-                        return kind[:200] if isinstance(kind, str) and kind else "(no type)"
+        for detector in detector_ids(aws, region):
+            found = gd.get_findings(DetectorId=detector, FindingIds=[finding_id])
+            for raw in found.get("Findings") or []:
+                if isinstance(raw, Mapping) and raw.get("Id") == finding_id:
+                    kind = raw.get("Type")
+                    return kind[:200] if isinstance(kind, str) and kind else "(no type)"
         return None
 
     return {

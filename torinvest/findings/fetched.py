@@ -47,6 +47,7 @@ def _content(result: FindingsResult) -> dict[str, Any]:
         "format": FETCHED_FORMAT,
         "sources": result.sources,
         "failed": result.failed,
+        "not_looked": result.not_looked,
         "note": result.note,
         "issues": [_issue(i) for i in result.issues],
         "rejected": {fid: _issue(i) for fid, i in result.rejected.items()},
@@ -115,6 +116,7 @@ def _result(doc: Any) -> FindingsResult:
         sources=sources,
         note=doc["note"] if isinstance(doc["note"], str) else None,
         failed=[str(s) for s in doc["failed"]],
+        not_looked=[str(s) for s in doc.get("not_looked") or []],  # absent: kept before it was
         rejected={str(k): _issue_from(v) for k, v in doc["rejected"].items()},
         other_types={str(k): str(v) for k, v in doc["other_types"].items()},
     )

@@ -77,6 +77,10 @@ class FindingsResult:
     rejected: dict[str, DataIssue] = field(default_factory=dict)
     filtered: Counter[str] = field(default_factory=Counter)
     archived: int = 0
+    #: the sources asked where there was nothing to search (a region where GuardDuty has no
+    #: detector for these credentials): not looked at — neither answered nor failed; each has
+    #: its issue ("GuardDuty has no detector in eu-west-1: not looked at …")
+    not_looked: list[str] = field(default_factory=list)
     #: finding ID → type of each finding :meth:`tor_only` left out (so that :meth:`get` says
     #: "a finding of another type", not "not found")
     other_types: dict[str, str] = field(default_factory=dict)
@@ -95,6 +99,7 @@ class FindingsResult:
             rejected=dict(self.rejected),
             filtered=Counter(self.filtered),
             archived=self.archived,
+            not_looked=list(self.not_looked),
             other_types={
                 **self.other_types,
                 **{f.id: f.type or "(no type)" for f in self.findings if not f.is_tor},
@@ -107,14 +112,25 @@ class FindingsResult:
     # -- what was searched --------------------------------------------------------------------
     @property
     def answered(self) -> list[str]:
-        """The sources that were searched (a region that answered, a file read)."""
-        failed = set(self.failed)
-        return [s for s in self.sources if s not in failed]
+        """The sources that were searched (a region that answered, a file read): neither
+        failed nor :attr:`not_looked` (a region without a detector holds nothing to search —
+        it is not a region that answered "0 findings")."""
+        left = set(self.failed) | set(self.not_looked)
+        return [s for s in self.sources if s not in left]
 
     @property
     def complete(self) -> bool:
         """Whether every source asked was searched (then "not found" means not there)."""
-        return not self.failed
+        return not self.failed and not self.not_looked
+
+    @property
+    def unlooked(self) -> list[DataIssue]:
+        """One issue per source not looked at (:attr:`not_looked`), saying why."""
+        said = {i.source: i for i in self.issues}
+        return [
+            said.get(s) or DataIssue(s, f"no detector in {_short_source(s)}: not looked at")
+            for s in self.not_looked
+        ]
 
     @property
     def unsearched(self) -> list[DataIssue]:
@@ -158,6 +174,15 @@ class FindingsResult:
         be read (:attr:`unread_records`), in words (empty when neither): how many, and with
         ``detail`` which ones and the first one's problem."""
         parts = []
+        if self.not_looked:
+            names = [_short_source(s) for s in self.not_looked]
+            parts.append(
+                f"no detector in {', '.join(names[:5])}"
+                + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+                + ": not looked at"
+                if detail
+                else f"{len(names)} region(s) not looked at (no detector)"
+            )
         for missing, said in (
             (
                 self.unsearched,
@@ -187,7 +212,21 @@ class FindingsResult:
         if not self.sources or self.answered:
             return self
         missing = self.unsearched
+        if not missing:  # every region asked has no detector: nothing was looked at
+            names = ", ".join(_short_source(s) for s in self.not_looked[:5])
+            more = ", …" if len(self.not_looked) > 5 else ""
+            raise RegionsNotSearchedError(
+                f"no region could be looked at: GuardDuty has no detector in any of the "
+                f"{len(self.not_looked)} region(s) asked ({names}{more}) for these credentials",
+                hint="this says nothing about the findings: ask the regions where GuardDuty is "
+                "enabled (--regions), or use the credentials of the account (or GuardDuty "
+                "administrator) that has detectors there",
+                issues=tuple(self.unlooked),
+                service="guardduty",
+            )
         said = _first_problem(missing)
+        if self.not_looked:
+            said += f"; {self.gap().split('; ')[0]}"
         if self._noun == "region":
             raise RegionsNotSearchedError(
                 f"no region could be searched ({len(missing)} of {len(self.sources)} failed): "
@@ -231,7 +270,7 @@ class FindingsResult:
             )
         self.require_looked()
         known = ", ".join(sorted({f.id for f in self.findings})[:5]) or "none"
-        if self.failed:
+        if self.failed or self.not_looked:
             searched = self.answered
             raise FindingNotFoundError(
                 f"finding {finding_id} is not in the {len(searched)} {self._noun}(s) that "
@@ -415,3 +454,20 @@ def normalize_findings(findings: Iterable[Finding]) -> pd.DataFrame:
     if len(frame):
         frame = frame.sort_values(["updated_at", "id"], ascending=[False, True], na_position="last")
     return frame.reset_index(drop=True)
+
+
+def newest_sighting_first(frame: pd.DataFrame) -> pd.DataFrame:
+    """A findings frame, newest last sighting first — the order every list of findings shown
+    under a "last seen" column uses (``torinvest findings``, the triage notebook, the index of
+    ``--all-open``): by ``last_seen`` (the finding's ``service.eventLastSeen``); a finding
+    without a usable one is placed by its last update (then its creation): GuardDuty may have
+    kept seeing the key, so it is never put last for want of a time. Ties: by ID."""
+    if not len(frame):
+        return frame
+    when = frame["last_seen"].fillna(frame["updated_at"]).fillna(frame["created_at"])
+    order = (
+        frame.assign(_when=when)
+        .sort_values(["_when", "id"], ascending=[False, True], na_position="last", kind="stable")
+        .index
+    )
+    return frame.loc[order].reset_index(drop=True)

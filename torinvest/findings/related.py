@@ -309,6 +309,10 @@ class RelatedFindings:
     failed: list[DataIssue] = field(default_factory=list)
     issues: list[DataIssue] = field(default_factory=list)
     why: str = ""
+    #: the sources among ``failed`` where there was nothing to search (a region where GuardDuty
+    #: has no detector for these credentials): not looked at, said so — never "no related
+    #: finding" there
+    no_detector: list[str] = field(default_factory=list)
 
     @classmethod
     def not_looked(cls, why: str) -> RelatedFindings:
@@ -335,11 +339,19 @@ class RelatedFindings:
             where = "; ".join(f"{i.source}: {i.problem}" for i in self.failed[:3])
             return f"Could not look for related findings: {where}"
         found = f"{n} related finding(s)" if n else "No related finding"
+        unlooked = [s for s in self.no_detector if s in self.sources]
         whole = [i.source for i in self.failed if _whole(i, self.sources)]
         parts = [i for i in self.failed if not _whole(i, self.sources)]
         searched = f"in {len(self.sources) - len(whole)} of {len(self.sources)} source(s)"
         if self.status == PARTIAL:
-            missed = [f"could not search {', '.join(whole)}"] if whole else []
+            failed = [s for s in whole if s not in unlooked]
+            missed = [f"could not search {', '.join(failed)}"] if failed else []
+            missed += (
+                [f"no detector in {', '.join(s.removeprefix('guardduty:') for s in unlooked)}: "
+                 "not looked at"]
+                if unlooked
+                else []
+            )  # fmt: skip
             if parts:
                 missed.append(f"could not read {_records(parts)}")
             return f"{found} {searched}; {'; '.join(missed)}, so others may be there"
@@ -451,8 +463,9 @@ def fetch_related(aws: Aws, regions: Sequence[str] | None, subject: Subject) -> 
     """Related findings from GuardDuty in every region asked (default: every enabled one):
     ListFindings with each of :func:`related_criteria` (paginated, archived included), then
     GetFindings, then :func:`related_from_findings`. A region that fails (access denied, an
-    answer that is not AWS's…) is in ``failed`` and the others are kept; a region without a
-    detector answered (nothing can be there) and is an issue, not a failure."""
+    answer that is not AWS's…) is in ``failed`` and the others are kept; so is a region without
+    a detector for these credentials, also in ``no_detector``: it was not looked at (a member
+    account's own detector there is not seen), never "no related finding" there."""
     try:
         region_list = aws.regions("guardduty", regions)
     except AwsError as e:
@@ -478,11 +491,9 @@ def fetch_related(aws: Aws, regions: Sequence[str] | None, subject: Subject) -> 
                 if isinstance(outcome, TorinvestError)
                 else translate_error(outcome, service="guardduty", region=region)
             )
-            issue = DataIssue.from_error(source, err)
+            result.failed.append(DataIssue.from_error(source, err))
             if isinstance(err, NotEnabledError) and err.code == "NoDetector":
-                result.issues.append(issue)
-            else:
-                result.failed.append(issue)
+                result.no_detector.append(source)
             continue
         found += _to_findings(outcome, source, result.issues)
     # a finding listed by several criteria (its key and its IP) is skipped once per listing

@@ -19,17 +19,26 @@ from pathlib import Path
 from typing import Any
 
 from torinvest.errors import InputError
+from torinvest.findings import FindingsResult
 from torinvest.options import MAX_JOBS as MAX_JOBS
 from torinvest.post.state import FindingRef, ScheduledResult, run_scheduled
-from torinvest.report import BatchResult, RunOptions, check_folder, open_findings, triage_frame
-from torinvest.report.batch import _batch_entry, _finish_entries, write_index
+from torinvest.report import BatchResult, RunOptions, check_folder, triage_frame
+from torinvest.report.batch import _batch_entry, _finish_entries, open_and_fetched, write_index
 from torinvest.report.parameters import run_sources
 from torinvest.report.run import run_report
 
 
-def _investigate(finding_id: str, folder: Path, *, options: RunOptions) -> None:
-    """One report (in a worker process when ``jobs`` > 1): module-level, so it pickles."""
-    run_report(finding_id, folder, options)
+def _investigate(
+    finding_id: str,
+    folder: Path,
+    *,
+    options: RunOptions,
+    fetched: FindingsResult | None = None,
+) -> None:
+    """One report (in a worker process when ``jobs`` > 1): module-level, so it pickles.
+    ``fetched``: the run's findings fetch, which the report reads instead of asking GuardDuty
+    again (:func:`~torinvest.report.batch.open_and_fetched`)."""
+    run_report(finding_id, folder, options, fetched=fetched)
 
 
 def run_open(
@@ -61,14 +70,14 @@ def run_open(
     root = Path(out).expanduser().resolve()
     check_folder(root)
     sources = run_sources(options)
-    found = open_findings(sources)
+    found, fetched = open_and_fetched(sources)  # GuardDuty asked once: listed, then read
     frame = triage_frame(found)
     full = found.frame()
     by_id = {str(r["id"]): r for r in full.to_dict("records")} if len(full) else {}
     rows = frame.to_dict("records")
     refs = [FindingRef.from_row(by_id.get(str(r["id"]), r)) for r in rows]
     if investigate is None:
-        investigate = functools.partial(_investigate, options=options)
+        investigate = functools.partial(_investigate, options=options, fetched=fetched)
     scheduled = ScheduledResult(root)
     try:
         run_scheduled(
@@ -117,6 +126,7 @@ def _entry(row: dict[str, Any], scheduled: ScheduledResult, *, interrupted: bool
     else:  # left as it was (complete), perhaps posted
         entry = _batch_entry(row, status="skipped")
     posted = [s for s in said if s.startswith(("posted ", "post failed "))]
-    if posted:
-        entry.note = "; ".join(posted)
+    notes = [scheduled.reasons[fid]] if fid in scheduled.reasons else []
+    if notes or posted:
+        entry.note = "; ".join(notes + posted)
     return entry

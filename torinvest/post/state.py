@@ -55,7 +55,7 @@ from torinvest.paths import held_lock, write_atomic
 from torinvest.post.record import now_iso
 from torinvest.post.templates import canonical
 from torinvest.report import MANIFEST, folder_state
-from torinvest.report.batch import report_issues
+from torinvest.report.batch import activity_gap, report_issues, retry_reason
 from torinvest.safety import json_inert_bytes, term_safe
 from torinvest.schema import utc_timestamp
 
@@ -298,9 +298,27 @@ class RunState:
                 work.append(Work(fid, True, post, f"the report is incomplete ({state.why})"))
             elif changed := _changed(seen.get("finding") or {}, ref):
                 work.append(Work(fid, True, post, f"the finding was updated: {changed}"))
+            elif gap := activity_gap(self.folder(fid)):
+                work.append(self._retry(fid, gap, int(seen.get("unread_runs") or 1), post))
             else:
                 work.append(Work(fid, False, post, "report complete", skip=not post))
         return work
+
+    def _retry(self, fid: str, gap: Sequence[str], runs: int, post: bool) -> Work:
+        """A complete report that could not look at its key's activity (``gap``): no result,
+        so run again — up to :data:`MAX_ATTEMPTS` runs that could not look, then left (and
+        said) until the finding changes or a run is forced."""
+        if runs < MAX_ATTEMPTS:
+            return Work(fid, True, post, f"{retry_reason(gap)} (run {runs + 1} of {MAX_ATTEMPTS})")
+        return Work(
+            fid,
+            False,
+            post,
+            f"the last {runs} runs could not look at {', '.join(gap)}: not retried until the "
+            "finding changes or a run is forced (--force); its report says what it could not "
+            "read",
+            skip=not post,
+        )
 
     def _unrecorded(self, ref: FindingRef, complete: bool, post: bool) -> Work:
         """A finding this state file does not know: investigated unless its folder holds a
@@ -314,6 +332,8 @@ class RunState:
             return Work(fid, True, post, "new to this state file; its summary.json is unreadable")
         if changed := _changed(facts, ref):
             return Work(fid, True, post, f"the finding was updated since its report: {changed}")
+        if gap := activity_gap(self.folder(fid)):
+            return Work(fid, True, post, retry_reason(gap))
         return Work(fid, False, post, "new to this state file")
 
     # -- changing
@@ -334,10 +354,17 @@ class RunState:
 
     def reported(self, ref: FindingRef) -> None:
         folder = self.folder(ref.finding_id)
+        seen = self.findings.get(ref.finding_id) or {}
+        gap = activity_gap(folder)
+        earlier = int(seen.get("unread_runs") or 0) if seen.get("unread") else 0
         self._set(
             ref.finding_id,
             status="reported",
             attempts=0,
+            # where its report could not look at the key's activity, and in how many runs in
+            # a row: the next runs retry it (RunState.plan)
+            unread=gap or None,
+            unread_runs=earlier + 1 if gap else 0,
             finding=_recorded(report_facts(folder), ref),
             report={"manifest_sha256": manifest_digest(folder), "folder": folder.name},
             error=None,
@@ -364,6 +391,9 @@ class ScheduledResult:
     failed: list[str] = field(default_factory=list)
     #: Findings being investigated (those an interrupt stopped, after one).
     running: set[str] = field(default_factory=set)
+    #: Why a finding was run again or left for its report's reading (``retrying: the last run
+    #: could not look at …``, ``the last 3 runs could not look at …``): the index says it.
+    reasons: dict[str, str] = field(default_factory=dict)
 
 
 def run_scheduled(
@@ -426,6 +456,8 @@ def _run_work(
             w = pending.pop()
             said = result.done.setdefault(w.finding_id, [])
             folder = state.folder(w.finding_id)
+            if w.reason.startswith(("retrying:", "the last ")):
+                result.reasons[w.finding_id] = w.reason
             if w.skip:
                 said.append("skipped")
                 why = (

@@ -4,6 +4,7 @@ then index.json and index.html).
 
 from __future__ import annotations
 
+import dataclasses
 import html as _html
 import shlex
 from collections.abc import Callable, Mapping, Sequence
@@ -16,7 +17,7 @@ import pandas as pd
 
 from torinvest import __version__
 from torinvest.errors import DataIssue, InputError, ReportError, TorinvestError
-from torinvest.findings import FindingsResult, fetch_findings
+from torinvest.findings import FindingsResult, fetch_findings, newest_sighting_first
 from torinvest.findings import read_findings as _read_findings
 from torinvest.investigation import NOTHING_READ_SOURCE, Sources, outputs, report_dir_name
 from torinvest.report.folders import (
@@ -58,6 +59,27 @@ def open_findings(sources: Sources, *, include_archived: bool = False) -> Findin
         .tor_only()
         .require_looked()
     )
+
+
+def open_and_fetched(sources: Sources) -> tuple[FindingsResult, FindingsResult | None]:
+    """The open Tor findings of ``sources`` (:func:`open_findings`) and, with AWS, the fetch
+    they were taken from — every Tor finding, archived ones too, as a single ``investigate``
+    fetches them to check its finding — for each report of a batch to read
+    (:func:`~torinvest.report.run_report`'s ``fetched``): GuardDuty is asked once per batch,
+    not once to list and again per report. None with a case folder (each report reads its
+    files)."""
+    if sources.case is not None:
+        return open_findings(sources), None
+    assert sources.aws is not None
+    every = (
+        fetch_findings(sources.aws, sources.regions, include_archived=True)
+        .tor_only()
+        .require_looked()
+    )
+    opened = dataclasses.replace(
+        every, findings=[f for f in every.findings if not _archived(f.data)]
+    )
+    return opened, every
 
 
 def _archived(data: Mapping[str, Any]) -> bool:
@@ -139,10 +161,7 @@ def triage_frame(
         )
         for fid in frame["id"]
     ]
-    frame["_when"] = frame["last_seen"].fillna(frame["updated_at"]).fillna(frame["created_at"])
-    frame = frame.sort_values(
-        ["_when", "id"], ascending=[False, True], na_position="last", kind="stable"
-    )
+    frame = newest_sighting_first(frame)
     return frame[list(TRIAGE_COLUMNS)].reset_index(drop=True)
 
 
@@ -236,14 +255,14 @@ def run_batch(
     check_folder(root)
     if sources is None:
         sources = run_sources(options)
-    result = open_findings(sources)
+    result, fetched = open_and_fetched(sources)
     frame = triage_frame(result)
     entries: list[BatchEntry] = []
     try:
         for row in frame.to_dict("records"):
             entry = _batch_entry(row)
             entries.append(entry)
-            _run_entry(entry, root, options, force=force, echo=echo)
+            _run_entry(entry, root, options, force=force, echo=echo, fetched=fetched)
     except KeyboardInterrupt:
         if entries:
             entries[-1].status = "interrupted"
@@ -279,23 +298,29 @@ def _run_entry(
     *,
     force: bool,
     echo: Callable[[str], None],
+    fetched: FindingsResult | None = None,
 ) -> None:
     """One finding of a batch: skipped when its folder is complete (unless ``force``), run
-    otherwise — an incomplete folder (an interrupted or failed run) is run again, and said."""
+    otherwise — an incomplete folder (an interrupted or failed run) is run again, and said.
+    ``fetched``: the batch's findings fetch, read by the report (not fetched again)."""
     fid = entry.finding_id
     folder = root / report_dir_name(fid)
     state = folder_state(folder, fid)
-    if state.complete and not force:
+    gap = activity_gap(folder) if state.complete else []
+    if state.complete and not force and not gap:
         entry.status = "skipped"
         echo(f"skipped {fid}: {folder} is complete (--force re-runs it)")
         return
-    if state.state == "incomplete":
+    if gap and not force:  # a report that could not look is no result: run again
+        entry.note = retry_reason(gap)
+        echo(f"investigating {fid} ({entry.note}) …")
+    elif state.state == "incomplete":
         entry.note = f"the folder was incomplete ({state.why}): run again"
         echo(f"investigating {fid} again: {folder} is incomplete ({state.why}) …")
     else:
         echo(f"investigating {fid} …")
     try:
-        run_report(fid, folder, options)
+        run_report(fid, folder, options, fetched=fetched)
     except TorinvestError as e:
         entry.status = "failed"
         entry.error = str(e)
@@ -332,6 +357,35 @@ def report_issues(folder: Path) -> list[DataIssue] | None:
         for i in issues
         if isinstance(i, dict)
     ]
+
+
+def activity_gap(folder: Path) -> list[str]:
+    """Where the report in ``folder`` could not look at its key's activity — the sources of its
+    ``summary.json``'s ``activity_issues`` (``activity`` when it could read none,
+    ``lookup:eu-west-1`` for a region denied or throttled, a log file…) — empty when it read
+    the activity whole or has no readable summary. A summary written before
+    ``activity_issues`` existed: its could-not-look issue only. Such a report is no complete
+    result: a batch runs it again (``retrying: the last run could not look at …``)."""
+    try:
+        data = orjson.loads((folder / "summary.json").read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return []
+    if not isinstance(data, dict):
+        return []
+    issues = data.get("activity_issues")
+    if not isinstance(issues, list):  # an earlier summary: its could-not-look issue only
+        issues = [
+            i
+            for i in data.get("data_issues") or []
+            if isinstance(i, dict) and i.get("source") == NOTHING_READ_SOURCE
+        ]
+    return list(dict.fromkeys(str(i.get("source") or "?") for i in issues if isinstance(i, dict)))
+
+
+def retry_reason(gap: Sequence[str]) -> str:
+    """What a batch says when it runs a report again for its reading (``gap``:
+    :func:`activity_gap`)."""
+    return f"retrying: the last run could not look at {', '.join(gap)}"
 
 
 def _set_reading(entry: BatchEntry, folder: Path) -> None:
@@ -410,6 +464,8 @@ def write_index(
             + f"<b>incomplete: {e.data_issues} data issue(s)</b> "
             + ", ".join(f"<code>{html_text(s)}</code>" for s in e.issue_sources)
         )
+        if e.note and e.note.startswith(("retrying:", "the last ")):  # run again for it, or not
+            reading += f"<br><i>{html_text(e.note)}</i>"
         rows.append(
             "<tr>"
             + "".join(

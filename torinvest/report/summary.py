@@ -166,6 +166,10 @@ SUMMARY_SCHEMA: dict[str, Any] = {
                 "items": _object({"source": {"type": "string"}, "problem": {"type": "string"}}),
             },
             "reading_notes": {"type": "array", "items": {"type": "string"}},
+            "activity_issues": {
+                "type": "array",
+                "items": _object({"source": {"type": "string"}, "problem": {"type": "string"}}),
+            },
             **RELATED_SUMMARY,  # related_findings, related_findings_search
             **PIVOT_SUMMARY,  # ip_pivot, ip_pivot_search
         }
@@ -175,7 +179,7 @@ SUMMARY_SCHEMA: dict[str, Any] = {
 
 #: Keys a summary written by an earlier torinvest may lack (``reading_notes``: written before
 #: the notes were; none said then).
-OPTIONAL_SUMMARY_KEYS = ("reading_notes",)
+OPTIONAL_SUMMARY_KEYS = ("reading_notes", "activity_issues")
 SUMMARY_SCHEMA["required"] = [
     k for k in SUMMARY_SCHEMA["required"] if k not in OPTIONAL_SUMMARY_KEYS
 ]
