@@ -139,22 +139,24 @@ display.events_table(inv)
 # Tor exits (listed within the tolerance of each call) against the key's usual addresses.
 
 # %%
-charts.timeline(inv.by_time, finding=(inv.key.first_seen, inv.key.last_seen))
+charts.timeline(
+    inv.by_time, finding=(inv.key.first_seen, inv.key.last_seen), empty=display.empty_reason(inv)
+)
 
 # %%
-charts.calls_per_ip(inv.by_time)
+charts.calls_per_ip(inv.by_time, empty=display.empty_reason(inv))
 
 # %%
 display.per_ip_table(inv)
 
 # %%
-charts.event_mix(inv.by_time)
+charts.event_mix(inv.by_time, empty=display.empty_reason(inv))
 
 # %%
-charts.user_agents(inv.by_agent)
+charts.user_agents(inv.by_agent, empty=display.empty_reason(inv))
 
 # %%
-charts.regions(inv.by_region)
+charts.regions(inv.by_region, empty=display.empty_reason(inv))
 
 # %% [markdown]
 # ## 4. Signals and triage score

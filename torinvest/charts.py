@@ -71,6 +71,10 @@ FINDING_COLOR = "#b35806"
 LEGEND = {"itemsizing": "constant", "title": {"text": ""}, "font": {"size": 13}}
 TOR_SUFFIX = " (Tor)"
 OTHER = "other"
+#: What an empty chart says by default: only right when every source was read and none holds a
+#: call. A report passes what its activity amounts to instead (``empty=``:
+#: :func:`torinvest.display.empty_reason`: "could not look…", "nothing to read"…).
+NO_EVENTS = "no events"
 
 
 # --------------------------------------------------------------------------------------------
@@ -113,11 +117,12 @@ def _status(tor_true: int, tor_false: int, calls: int) -> bool | None:
     return False if calls and tor_false == calls else None
 
 
-def _empty(title: str) -> go.Figure:
+def _empty(title: str, said: str = NO_EVENTS) -> go.Figure:
+    """A chart with nothing to draw, saying why (``said``: plain text, shown as it is)."""
     fig = go.Figure()
     fig.update_layout(
         title=title,
-        annotations=[{"text": "no events", "showarrow": False, "x": 0.5, "y": 0.5}],
+        annotations=[{"text": _literal(said), "showarrow": False, "x": 0.5, "y": 0.5}],
         xaxis={"visible": False},
         yaxis={"visible": False},
     )
@@ -244,6 +249,7 @@ def timeline(
     *,
     max_ips: int = MAX_IPS,
     finding: tuple[object, object] | None = None,
+    empty: str = NO_EVENTS,
 ) -> go.Figure:
     """Activity over time by source IP: one marker per (IP, time bucket), its area the number of
     calls, its colour the IP's Tor status; failed calls as red crosses on top. The legend's
@@ -256,12 +262,17 @@ def timeline(
 
     ``finding``: the finding's (first seen, last seen) — marked by dashed lines labelled
     "finding first seen" / "last seen" over a shaded band (one line when they are equal).
+
+    ``empty``: what the chart says when there is no event (:data:`NO_EVENTS`; a report passes
+    what its activity amounts to); events without a time say so.
     """
     title = "Activity by source IP"
     times = events["event_time"] if "event_time" in events.columns else pd.Series([])
     valid = times.notna().to_numpy(dtype=bool)
-    if events.empty or not valid.any():
-        return _empty(title)
+    if events.empty:
+        return _empty(title, empty)
+    if not valid.any():
+        return _empty(title, f"no event with a time ({len(events):,} without one)")
     smallest = events.attrs.get("bucket") if is_counts(events) else None
     events = events.loc[valid]
     rows = _ip_rows(events, max_ips)
@@ -444,11 +455,14 @@ def _row_order(rows: _IpRows) -> list[int]:
     return [*body, n - 1] if has_other else body
 
 
-def calls_per_ip(events: pd.DataFrame, *, max_ips: int = MAX_IPS) -> go.Figure:
-    """Calls per source IP as stacked horizontal bars: succeeded and failed (Tor IPs labelled)."""
+def calls_per_ip(
+    events: pd.DataFrame, *, max_ips: int = MAX_IPS, empty: str = NO_EVENTS
+) -> go.Figure:
+    """Calls per source IP as stacked horizontal bars: succeeded and failed (Tor IPs labelled).
+    ``empty``: what it says when there is no event (see :func:`timeline`)."""
     title = "Calls per source IP"
     if events.empty:
-        return _empty(title)
+        return _empty(title, empty)
     rows = _ip_rows(events, max_ips)
     n = len(rows.labels)
     failed = np.bincount(rows.row, weights=_failed(events), minlength=n).astype(np.int64)
@@ -479,12 +493,18 @@ def calls_per_ip(events: pd.DataFrame, *, max_ips: int = MAX_IPS) -> go.Figure:
     return fig
 
 
-def event_mix(events: pd.DataFrame, *, top: int = 15, max_ips: int = MAX_IPS) -> go.Figure:
+def event_mix(
+    events: pd.DataFrame,
+    *,
+    top: int = 15,
+    max_ips: int = MAX_IPS,
+    empty: str = NO_EVENTS,
+) -> go.Figure:
     """A heatmap of calls per source IP (rows) and event name (columns): the ``top`` event names
-    overall, the others summed as "other"."""
+    overall, the others summed as "other". ``empty``: see :func:`timeline`."""
     title = f"Event names per source IP (top {top})"
     if events.empty:
-        return _empty(title)
+        return _empty(title, empty)
     rows = _ip_rows(events, max_ips)
     weights = _weights(events)
     codes, labels = codes_and_labels(events["event_name"])
@@ -552,16 +572,21 @@ def _stacked_by_ip(
 
 
 def user_agents(
-    events: pd.DataFrame, *, top: int = 10, max_ips: int = MAX_IPS_STACKED
+    events: pd.DataFrame,
+    *,
+    top: int = 10,
+    max_ips: int = MAX_IPS_STACKED,
+    empty: str = NO_EVENTS,
 ) -> go.Figure:
     """Calls per user agent (the ``top`` ones, then "other"), stacked by source IP.
 
     Labels are numbered and cut to :data:`LABEL_CHARS` characters (the middle goes: agents
     differ at their ends); the hover shows the user agent (up to :data:`HOVER_CHARS`) as text.
+    ``empty``: see :func:`timeline`.
     """
     title = f"User agents (top {top})"
     if events.empty:
-        return _empty(title)
+        return _empty(title, empty)
     codes, labels = codes_and_labels(events["user_agent"])
     cols, names, other = _top_values(codes, labels, top, _weights(events))
     short = [f"{i + 1}. {_clip_middle(n, LABEL_CHARS)}" for i, n in enumerate(names)]
@@ -584,11 +609,14 @@ def user_agents(
     return fig
 
 
-def regions(events: pd.DataFrame, *, max_ips: int = MAX_IPS_STACKED) -> go.Figure:
-    """Calls per region, stacked by source IP (busiest regions first)."""
+def regions(
+    events: pd.DataFrame, *, max_ips: int = MAX_IPS_STACKED, empty: str = NO_EVENTS
+) -> go.Figure:
+    """Calls per region, stacked by source IP (busiest regions first). ``empty``: see
+    :func:`timeline`."""
     title = "Calls per region"
     if events.empty:
-        return _empty(title)
+        return _empty(title, empty)
     codes, labels = codes_and_labels(events["aws_region"])
     cols, names, other = _top_values(codes, labels, len(labels), _weights(events))
     names = _distinct_labels(names) + (["(no region)"] if other else [])

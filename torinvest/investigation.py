@@ -838,9 +838,11 @@ DERIVED_SEARCH_STATUSES = ("followed", "partial", "not followed")
 def derived_keys_search(inv: Investigation) -> dict[str, Any]:
     """``summary.json``'s ``derived_keys_search``: whether ``derived_keys`` is the whole answer.
 
-    ``followed`` (every key minted in the activity was followed: an empty list means none),
-    ``partial`` (keys minted past the pass limit were not followed; ``why`` names them),
-    ``not followed`` (``follow_derived`` was off: the list is empty whatever the key minted)."""
+    ``followed`` (every key minted in the activity was followed, and the activity was read
+    whole: an empty list means none), ``partial`` (keys minted past the pass limit were not
+    followed, or the activity was not read whole — no call could be read, or a source, region,
+    file or days were not: a key minted there is not known; ``why`` says which), ``not
+    followed`` (``follow_derived`` was off: the list is empty whatever the key minted)."""
     if not inv.follow_derived:
         return {
             "status": "not followed",
@@ -850,6 +852,20 @@ def derived_keys_search(inv: Investigation) -> dict[str, Any]:
     unfollowed = [i.problem for i in inv.activity.issues if is_unfollowed(i)]
     if unfollowed:
         return {"status": "partial", "why": "; ".join(unfollowed)}
+    if inv.activity.nothing_read:
+        return {
+            "status": "partial",
+            "why": "no call of the key could be read, so no key it minted could be seen: "
+            + inv.activity.why_nothing(),
+        }
+    unread = group_issues(inv.activity.issues)
+    if unread:
+        sources = ", ".join(dict.fromkeys(i.source for i in unread))
+        return {
+            "status": "partial",
+            "why": f"the activity was not read whole ({len(unread)} data issue(s): {sources}): "
+            "a key minted in what was not read is not known",
+        }
     return {"status": "followed", "why": None}
 
 
@@ -861,7 +877,7 @@ def derived_keys_phrase(summary_data: Mapping[str, Any]) -> str:
     if status == "not followed":
         return "derived keys not followed"
     if status == "partial":
-        return f"{count} derived key(s) (not every one followed)"
+        return f"{count} derived key(s) (search partial)"
     return f"{count} derived key(s)"
 
 

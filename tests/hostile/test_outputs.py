@@ -958,6 +958,36 @@ def test_interrupted_at_each_step_is_incomplete_and_all_open_finishes_it(
     assert all((root / p).is_file() for p in linked.values())
 
 
+def test_the_index_links_the_report_a_failed_run_kept_and_failures_never_replace_it(
+    done: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A complete report, then `--all-open --force` runs that fail (a summary that breaks its
+    contract) twice: the complete report is kept as report.previous.html, the index links it
+    (it linked only the failed run's page), and the second failure does not replace it with
+    the first failure's page (it did: the last complete report was lost)."""
+    case = _case_with_one_open_finding(tmp_path)
+    root = tmp_path / "reports"
+    folder = root / f"finding-{FINDING}"
+    options = report.RunOptions(case_dir=str(case), ledger=str(tmp_path / "l.jsonl"))
+    _fake_kernel(monkeypatch, done)
+    report.run_batch(root, options, echo=lambda _: None)
+    good = (folder / "report.html").read_bytes()
+
+    def broken(*_: Any, **__: Any) -> None:
+        (folder / "report.html").write_text("the page of a run that failed")
+        raise report.ReportError("summary.json breaks its contract")
+
+    monkeypatch.setattr("torinvest.report.run.check_summary", broken)
+    for attempt in range(2):
+        batch = report.run_batch(root, options, force=True, echo=lambda _: None)
+        assert [e.status for e in batch.entries] == ["failed"], attempt
+        assert (folder / "report.previous.html").read_bytes() == good, attempt
+        entry = orjson.loads((root / "index.json").read_bytes())["findings"][0]
+        assert entry["report"]["previous"] == f"{folder.name}/report.previous.html"
+        page = (root / "index.html").read_text()
+        assert f'<a href="{folder.name}/report.previous.html">previous report</a>' in page
+
+
 def test_summary_and_csvs_without_html_are_run_again(
     done: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

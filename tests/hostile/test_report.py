@@ -226,6 +226,93 @@ def test_no_events_could_not_look_and_nothing_to_read_read_differently(tmp_path:
     assert len(set(answers.values())) == 4
 
 
+def _chart_texts(figure: object) -> list[str]:
+    return [a.text for a in figure.layout.annotations]  # type: ignore[attr-defined]
+
+
+def test_every_empty_chart_table_and_card_says_what_the_activity_amounts_to(
+    tmp_path: Path,
+) -> None:
+    """No event read because sources failed, access was refused or nothing was there to read:
+    the five charts, the per-IP table, the sensitive calls, the derived keys (card and answer)
+    and summary.json's derived_keys_search each say so — they said "no events", "No source
+    IP: no events.", "None of the catalogued sensitive calls.", "none minted by this key in
+    its activity" and ``followed`` whatever the activity card said ("Not allowed to look")."""
+    from torinvest import charts
+
+    name, data = _background_file()
+    none = _investigate(_case_with(tmp_path / "none", {name: data}))
+    failed = _investigate(_case_with(tmp_path / "failed", {"broken.json.gz": data[:200]}))
+    nothing = _investigate(_case_with(tmp_path / "nothing", {}))
+    denied_issue = DataIssue("lookup:us-east-1", "access denied: cloudtrail:LookupEvents")
+    denied = dataclasses.replace(
+        none, activity=dataclasses.replace(none.activity, issues=[denied_issue])
+    )
+    beside = dataclasses.replace(  # one file read (no call of the key), one not
+        none, activity=dataclasses.replace(none.activity, issues=[failed.activity.issues[0]])
+    )
+    said = {}
+    for label, case in (
+        ("none", none),
+        ("failed", failed),
+        ("nothing", nothing),
+        ("denied", denied),
+        ("beside", beside),
+    ):
+        complete = label == "none"
+        empty = display.empty_reason(case)
+        said[label] = empty
+        assert (empty == "no events") == complete, (label, empty)
+        figures = (
+            charts.timeline(case.by_time, empty=empty),
+            charts.calls_per_ip(case.by_time, empty=empty),
+            charts.event_mix(case.by_time, empty=empty),
+            charts.user_agents(case.by_agent, empty=empty),
+            charts.regions(case.by_region, empty=empty),
+        )
+        for figure in figures:
+            assert _chart_texts(figure) == [empty], label
+        line = display.activity_state(case)[1]
+        per_ip = _plain(display.per_ip_table(case).data)
+        assert ("no events" in per_ip) == complete and (complete or line in per_ip), per_ip
+        sensitive = _plain(display.sensitive_table(case).data)
+        card = _plain(display.derived_keys(case).data)
+        answer = _plain(display.answer_html(case, {"status": "pending"}))
+        search = investigation.summary(case, {"status": "pending"})["derived_keys_search"]
+        if complete:
+            assert "None of the catalogued sensitive calls." in sensitive
+            assert "responseElements.accessKey of CreateAccessKey)." in card
+            assert "none minted by this key in its activity" in answer
+            assert search == {"status": "followed", "why": None}
+            continue
+        assert "no call of the key was read" in sensitive and line in sensitive, label
+        assert "no call of the key was read" in card and line in card, label
+        assert "Derived keys: none found — no call of the key was read" in answer, label
+        assert "none minted" not in answer, label
+        assert search["status"] == "partial" and search["why"], (label, search)
+    assert len(set(said.values())) == 4  # failed and beside are one state: sources failed
+
+
+def test_the_notebook_tells_every_chart_what_the_activity_amounts_to() -> None:
+    """Each chart of the investigation notebook is given :func:`display.empty_reason`: an
+    empty chart never says "no events" over a reading that could not look."""
+    import ast
+
+    source = (Path(__file__).resolve().parents[2] / "notebooks" / "investigate.py").read_text()
+    calls = [
+        node
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and isinstance(node.func.value, ast.Name)
+        and node.func.value.id == "charts"
+    ]
+    assert len(calls) == 5
+    for call in calls:
+        (empty,) = [k.value for k in call.keywords if k.arg == "empty"]
+        assert ast.unparse(empty) == "display.empty_reason(inv)", ast.unparse(call)
+
+
 def test_no_events_beside_an_unreadable_findings_file(tmp_path: Path) -> None:
     """The activity was read whole, a findings file was not: the answer says both, and its "no
     events" line names what was read (CloudTrail), not "every source"."""

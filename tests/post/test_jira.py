@@ -292,7 +292,7 @@ def test_a_ticket_never_counts_what_could_not_be_read(
     for wrong in ("0 of 0", "no sensitive call", "0/100", "0 failed"):
         assert wrong not in blind_text
     assert "What mattered: no sensitive call in what was read" in part_text
-    assert "Derived keys: none found — not every one was followed" in part_text
+    assert "Derived keys: none found — the search was partial" in part_text
     assert "Score: at least 5/100" in part_text
 
 

@@ -26,6 +26,7 @@ from torinvest.display.markup import (
 )
 from torinvest.errors import DataIssue, group_issues
 from torinvest.grouping import tor_count
+from torinvest.sources.records import is_unfollowed
 
 if TYPE_CHECKING:
     from torinvest.events import Activity
@@ -161,6 +162,40 @@ def activity_state(inv: Investigation) -> tuple[str, str]:
         f"No events: every CloudTrail source was read ({attempted:,} file(s), region(s) or "
         "table(s)) and none holds a call made with this key in the window. This is not an access "
         "problem."
+    )
+
+
+#: What an empty chart says in each :func:`activity_state` without events: the activity
+#: card's title, so that "no events", "could not look" and "nothing to read" never read the same.
+EMPTY_REASONS: Mapping[str, str] = {
+    "none": "no events",
+    "nothing": "nothing to read: nothing was looked at",
+    "denied": "not allowed to look: no event read",
+    "elsewhere": "could not look in the finding's account",
+    "failed": "no events read — but sources failed",
+}
+
+
+def empty_reason(inv: Investigation) -> str:
+    """What a chart, table or card with no event says (a few words, plain text): "no events"
+    only when every source was read and none holds a call (:func:`activity_state`)."""
+    return EMPTY_REASONS.get(activity_state(inv)[0], "no events")
+
+
+def activity_gap(inv: Investigation) -> str:
+    """What an answer of "none" over the key's activity (no sensitive call, no derived key)
+    must add, in a line ("" when the activity was read whole): no call could be read (the
+    :func:`activity_state` line: could not look, nothing to read…), or the data issues of the
+    activity name what was not read, which may hold some."""
+    state, line = activity_state(inv)
+    if state not in ("events", "counted", "none"):
+        return f"no call of the key was read. {line}"
+    issues = [i for i in inv.activity.issues if not is_unfollowed(i)]
+    if not issues:
+        return ""
+    return (
+        f"in what was read only: {len(group_issues(issues)):,} data issue(s) name what was not "
+        "read, or not whole, and it may hold some (see the data issues)"
     )
 
 
@@ -488,7 +523,9 @@ def per_ip_frame(inv: Investigation, *, max_items: int | None = None) -> pd.Data
 def per_ip_table(inv: Investigation) -> HTML:
     """One row per source IP, interactive (offline)."""
     if not len(inv.per_ip):
-        return HTML('<p class="ti-note">No source IP: no events.</p>')
+        state, line = activity_state(inv)  # "no events" only when every source was read
+        what = "No source IP: no events." if state == "none" else f"No source IP. {line}"
+        return HTML(f'<p class="ti-note">{_e(what)}</p>')
     return table(
         per_ip_frame(inv, max_items=TABLE_LIST_ITEMS),
         caption=f"Activity by source IP (lists: first {TABLE_LIST_ITEMS}; all in per_ip.csv)",

@@ -13,6 +13,7 @@ from IPython.display import HTML
 from torinvest import __version__, analysis
 from torinvest.display.activity import (
     _is_denied,
+    activity_gap,
     activity_state,
     all_issues,
     verdict_ledger_issues,
@@ -342,6 +343,9 @@ def _derived_html(inv: Investigation, followed: bool) -> str:
         return "<p><b>Derived keys: not followed</b> (follow_derived is off).</p>"
     derived = inv.activity.derived
     if not derived:
+        gap = activity_gap(inv)  # "none minted" only over an activity read whole
+        if gap:
+            return f"<p><b>Derived keys: none found</b> — {_e(gap)}</p>"
         return "<p>Derived keys: none minted by this key in its activity.</p>"
     items = []
     for d in derived:

@@ -11,6 +11,7 @@ import pandas as pd
 from IPython.display import HTML
 
 from torinvest import analysis
+from torinvest.display.activity import activity_gap
 from torinvest.display.answer import followed_derived, key_calls, verdict_warnings
 from torinvest.display.markup import _card, _e, _kv, _list, _time, display_frame, frame_html
 from torinvest.errors import InputError, group_issues
@@ -80,7 +81,9 @@ def sensitive_table(inv: Investigation) -> HTML:
     """The calls from the sensitive-actions catalogue (persistence, privilege escalation…),
     each with its target: what it created, changed or read (:mod:`torinvest.targets`)."""
     if not len(inv.sensitive):
-        return HTML(_card("Sensitive calls", "<p>None of the catalogued sensitive calls.</p>"))
+        gap = activity_gap(inv)  # "none" only over an activity read whole
+        said = "None of the catalogued sensitive calls" + (f": {gap}" if gap else ".")
+        return HTML(_card("Sensitive calls", f"<p>{_e(said)}</p>", "ti-warn" if gap else ""))
     cols = [c for c in SENSITIVE_SHOWN if c in inv.sensitive.columns]
     return HTML(
         _card(
@@ -122,12 +125,15 @@ def derived_keys(inv: Investigation, *, followed: object = None) -> HTML:
             )
         )
     if not derived:
+        gap = activity_gap(inv)  # "none minted" only over an activity read whole
         return HTML(
             _card(
                 "Derived keys",
                 "<p>No key minted by this key was found in its activity "
                 "(responseElements.credentials of GetSessionToken, AssumeRole, "
-                "GetFederationToken; responseElements.accessKey of CreateAccessKey).</p>",
+                "GetFederationToken; responseElements.accessKey of CreateAccessKey)"
+                + (f": <b>{_e(gap)}</b></p>" if gap else ".</p>"),
+                "ti-warn" if gap else "",
             )
         )
     rows = []

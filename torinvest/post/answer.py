@@ -357,7 +357,10 @@ def _derived_line(summary: Mapping[str, Any], state: str) -> str:
     if state == COULD_NOT_LOOK:
         return f"Derived keys: {NOTHING_READ}"
     partial = (
-        " — not every one was followed (the data issues say which)" if search == "partial" else ""
+        " — the search was partial: a key minted past the pass limit was not followed, or part "
+        "of the activity was not read (the data issues say which)"
+        if search == "partial"
+        else ""
     )
     if not derived:
         return f"Derived keys: none found{partial}" if partial else ""

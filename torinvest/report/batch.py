@@ -26,6 +26,7 @@ from torinvest.report.folders import (
     INDEX_JSON,
     MANIFEST,
     PER_IP_CSV,
+    PREVIOUS_REPORT,
     _write_bytes,
     check_folder,
     folder_state,
@@ -339,6 +340,8 @@ _INDEX_FILES: dict[str, str] = {
     "events": EVENTS_CSV,
     "per_ip": PER_IP_CSV,
     "manifest": MANIFEST,
+    # the report of an earlier run, kept while a later one has not completed (failed, stopped)
+    "previous": PREVIOUS_REPORT["report.html"],
 }
 
 
@@ -451,6 +454,11 @@ def write_index(
         link = f'<a href="{html_text(e.report["html"])}">report</a>' if "html" in e.report else ""
         if not e.complete:
             link += (" " if link else "") + "<b>incomplete</b>"
+        if "previous" in e.report:  # a run did not complete: the report before it is kept
+            link += (
+                f' · <a href="{html_text(e.report["previous"])}">previous report</a> (kept: '
+                "a later run did not complete)"
+            )
         reading = (
             "—"
             if e.reading is None

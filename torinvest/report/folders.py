@@ -139,13 +139,21 @@ def begin(folder: Path) -> None:
     """Mark ``folder`` incomplete before a run writes anything: its manifest and the previous
     run's summary go (a stale summary must not pass for this run's), and so do temporary files
     a killed run left. The previous report.html and report.ipynb are renamed
-    (:data:`PREVIOUS_REPORT`): kept for a look, never taken for this run's."""
+    (:data:`PREVIOUS_REPORT`): kept for a look, never taken for this run's. A pair kept so
+    already stays when the report there now is of a run that did not complete (failed or
+    stopped: no manifest): runs that fail again and again never replace the last report kept
+    with their own."""
+    completed = (folder / MANIFEST).is_file()  # the report there is a run's that completed
     (folder / MANIFEST).unlink(missing_ok=True)
     for name in ("summary.json", FAILED_SUMMARY, EVENTS_CSV, PER_IP_CSV, FETCHED_FINDINGS):
         (folder / name).unlink(missing_ok=True)
     for name, previous in PREVIOUS_REPORT.items():
-        if (folder / name).is_file():
+        if not (folder / name).is_file():
+            continue
+        if completed or not (folder / previous).is_file():
             os.replace(folder / name, folder / previous)
+        else:  # a run that did not complete: the report kept from before it stays
+            (folder / name).unlink()
     for leftover in (*folder.glob(".*.tmp"), *folder.glob(".*.partial.*")):
         leftover.unlink(missing_ok=True)
 
