@@ -191,10 +191,7 @@ def on_s3(
 
 SEAL_ALGORITHM = {"signature-algorithm": "SHA256withRSA"}
 VERIFIED = "(their signatures verified)"
-LOCAL = (
-    "not verified: a local copy carries no signature (CloudTrail keeps it in the S3 object's "
-    "metadata, x-amz-meta-signature)"
-)
+LOCAL = "not verified: a local copy has no S3 metadata, where the signature is"
 
 
 def events(trail: Path | str, tmp_path: Path, *extra: str) -> tuple[int, str, str]:

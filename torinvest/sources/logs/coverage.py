@@ -260,13 +260,14 @@ def coverage_issues(
             if verdict.unproven:
                 out.append(DataIssue(where, _gap_problem(verdict.unproven, len(days), verdict)))
             unsure += _unchecked(region, check)
-        if asides is not None and quiet:
+        if asides is not None and quiet:  # one note: the days with log files' digests too
+            _add_seals(quiet_seals, check_seals)
             asides.append(
                 f"{folder}: digest files show no log file was delivered on the window's days "
                 f"without one in {', '.join(quiet)}: nothing was logged there those days "
                 f"({_seal_words(quiet_seals)})"
             )
-        if asides is not None and check_seals.unverified:
+        elif asides is not None and check_seals.unverified:
             asides.append(
                 f"{folder}: the log files of the window's days were compared with digest files "
                 f"whose signatures were {_seal_words(check_seals)}"

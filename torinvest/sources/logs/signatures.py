@@ -186,11 +186,7 @@ def check_seal(
     own: returns when its signature verifies, raises :class:`Altered` or :class:`Unverified`
     (module docstring)."""
     if seal is None:
-        raise Unverified(
-            "a local copy carries no signature (CloudTrail keeps it in the S3 object's "
-            "metadata, x-amz-meta-signature)",
-            proof=True,
-        )
+        raise Unverified("a local copy has no S3 metadata, where the signature is", proof=True)
     if seal.signature is None:
         raise Unverified(
             "it has no signature (S3 metadata x-amz-meta-signature), which CloudTrail gives "
