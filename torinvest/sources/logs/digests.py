@@ -331,7 +331,7 @@ class DigestFolders:
             check_seal(doc, inflated, where, seal, region, self.keys)
         except Unverified as e:
             if not e.proof:
-                raise DigestError(f"not verified: {e}, so it proves nothing") from None
+                raise DigestError(f"not verified: {e}") from None
             return str(e)
         return None
 

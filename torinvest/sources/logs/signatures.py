@@ -159,7 +159,7 @@ class PublicKeys:
             error = translate_error(
                 e, service="cloudtrail", region=region, operation="ListPublicKeys"
             )
-            self._refuse(region, f"{error} (needs cloudtrail:ListPublicKeys)")
+            self._refuse(region, str(error))
         except TorinvestError as e:
             self._refuse(region, str(e))
         self._keys.setdefault(region, {}).update(found)
