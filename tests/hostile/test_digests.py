@@ -64,8 +64,15 @@ def digest_key(region: str, end: datetime, backfill: bool = False) -> str:
     )
 
 
-def digest(region: str, start: datetime, end: datetime, logs: Iterable[str]) -> dict[str, object]:
-    """A digest file as CloudTrail writes it (its documented fields)."""
+def digest(
+    region: str,
+    start: datetime,
+    end: datetime,
+    logs: Iterable[str],
+    sums: Mapping[str, str] | None = None,
+) -> dict[str, object]:
+    """A digest file as CloudTrail writes it (its documented fields); ``sums``: the SHA-256 of
+    each log file's content (what the trail delivered)."""
     stamp = "%Y-%m-%dT%H:%M:%SZ"
     return {
         "awsAccountId": ACCOUNT,
@@ -86,7 +93,7 @@ def digest(region: str, start: datetime, end: datetime, logs: Iterable[str]) -> 
             {
                 "s3Bucket": "org-trail",
                 "s3Object": key,
-                "hashValue": "c" * 64,
+                "hashValue": (sums or {}).get(key, "c" * 64),
                 "hashAlgorithm": "SHA-256",
                 "newestEventTime": f"{delivered(key) - timedelta(minutes=1):{stamp}}",
                 "oldestEventTime": f"{delivered(key) - timedelta(minutes=5):{stamp}}",
@@ -116,12 +123,20 @@ def write_digests(
         start = end - timedelta(hours=1)
         if start.replace(minute=0, second=0) not in skip:
             named = [k for k in logs if start <= delivered(k) < end]
+            here = {k: root / k[k.rfind("AWSLogs/") :] for k in named}  # a copy: below AWSLogs/
+            sums = {k: content_hash(p) for k, p in here.items() if p.is_file()}
             path = root / digest_key(region, end)
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(gzip.compress(json.dumps(digest(region, start, end, named)).encode()))
+            doc = digest(region, start, end, named, sums)
+            path.write_bytes(gzip.compress(json.dumps(doc).encode()))
             written.append(path)
         end += timedelta(hours=1)
     return written
+
+
+def content_hash(path: Path) -> str:
+    """A log file's ``hashValue``: the SHA-256 of its content, decompressed."""
+    return hashlib.sha256(gzip.decompress(path.read_bytes())).hexdigest()
 
 
 def present(root: Path, region: str) -> list[str]:

@@ -149,7 +149,9 @@ class DayVerdict:
     the digest files that could not be read (``unreadable``: path → why), ``over_limit`` the
     bound past which days were not looked at (None: every day was); of the digests the verdict
     rests on, how many had their signature ``verified``, and why the others were not
-    (``unverified``: why → how many; read as the trail's word, :mod:`.signatures`)."""
+    (``unverified``: why → how many; read as the trail's word, :mod:`.signatures`); of the log
+    files held that they name, what they say each holds (``hashes``: the file's location →
+    (SHA-256 of its content, the digest saying so)), checked when the file is read."""
 
     quiet: list[date] = field(default_factory=list)
     missing: dict[date, list[str]] = field(default_factory=dict)
@@ -159,6 +161,7 @@ class DayVerdict:
     unchecked: list[date] = field(default_factory=list)
     verified: int = 0
     unverified: dict[str, int] = field(default_factory=dict)
+    hashes: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 class DayJudge(Protocol):
@@ -189,6 +192,7 @@ def coverage_issues(
     *,
     digests: DayJudge | None = None,
     asides: list[str] | None = None,
+    hashes: dict[str, tuple[str, str]] | None = None,
 ) -> list[DataIssue]:
     """One issue per ``CloudTrail/`` folder lacking a region judged (no folder: no log file
     of it at all), and one per region folder lacking log files on days of the window. With
@@ -235,6 +239,8 @@ def coverage_issues(
                 held = {d: names[d] for d in days if d in names}
                 if held:
                     checks[(folder, region)] = digests.compare(folder, region, held)
+                    if hashes is not None:
+                        hashes.update(checks[(folder, region)].hashes)
     out: list[DataIssue] = []
     for folder, head, regions in plan:
         out += head

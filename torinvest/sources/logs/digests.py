@@ -31,6 +31,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import zlib
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -59,6 +60,7 @@ MAX_DIGEST_FILES = 20_000
 MAX_S3_FOLDERS = 400
 MAX_S3_FILES = 5_000
 DAY = timedelta(days=1)
+_SHA256 = re.compile(r"\A[0-9a-fA-F]{64}\Z")
 
 
 class DigestError(ValueError):
@@ -76,6 +78,7 @@ class Digest:
     logs: tuple[str, ...]
     location: str = ""
     unverified: str | None = None
+    hashes: tuple[str, ...] = ()  # each log file's hashValue (SHA-256 hex; "" when none)
 
 
 #: A digest's bytes and its object's signature (None: a local file, no S3 metadata).
@@ -135,6 +138,7 @@ def read_digest(
     if not isinstance(files, list):
         raise DigestError("logFiles is not a list")
     keys: list[str] = []
+    sums: list[str] = []
     for entry in files:
         key = entry.get("s3Object") if isinstance(entry, Mapping) else None
         place = dated_place(key) if isinstance(key, str) else None
@@ -143,7 +147,9 @@ def read_digest(
                 f"names a log file outside {account}'s {region} folder: {str(key)[:120]!r}"
             )
         keys.append(key)  # type: ignore[arg-type]
-    return Digest(start, end, tuple(keys)), doc, data
+        value = entry.get("hashValue")
+        sums.append(value.lower() if isinstance(value, str) and _SHA256.match(value) else "")
+    return Digest(start, end, tuple(keys), hashes=tuple(sums)), doc, data
 
 
 def _covered(day: date, periods: Iterable[tuple[datetime, datetime]]) -> bool:
@@ -267,7 +273,9 @@ class DigestFolders:
             for d in (day, day + DAY):
                 got, bad = self._day(f"{base}{d:%Y/%m/%d}/", account, region, d)
                 named.update(k for g in got for k in g.logs if _day_of(k) == day)
-                used.update((id(g), g) for g in got if any(_day_of(k) == day for k in g.logs))
+                today = [g for g in got if any(_day_of(k) == day for k in g.logs)]
+                used.update((id(g), g) for g in today)
+                _hashes(out, folder, today, day, held[day])
                 out.unreadable.update(bad)
             gone = sorted(
                 k for k in named if k.replace("\\", "/").rpartition("/")[2] not in held[day]
@@ -348,6 +356,18 @@ class DigestFolders:
         """The bytes of each file (at most :data:`MAX_DIGEST_BYTES` + 1) and its signature,
         or why not."""
         raise NotImplementedError
+
+
+def _hashes(
+    out: DayVerdict, folder: str, digests: Iterable[Digest], day: date, held: set[str]
+) -> None:
+    """What ``digests`` say the log files of ``day`` held in ``folder`` (names ``held``) hold:
+    their location in this source → (SHA-256, the digest's path), into ``out.hashes``."""
+    for g in digests:
+        for key, value in zip(g.logs, g.hashes, strict=False):
+            path = key.replace("\\", "/")
+            if value and path.rpartition("/")[2] in held and _day_of(key) == day:
+                out.hashes[f"{folder}{path.rpartition('/CloudTrail/')[2]}"] = (value, g.location)
 
 
 def _seals(verdict: DayVerdict, used: Iterable[Digest]) -> None:

@@ -9,7 +9,7 @@ import re
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -398,6 +398,8 @@ class LogListing:
     unreadable: list[DataIssue] = field(default_factory=list)
     gaps: list[DataIssue] = field(default_factory=list)
     asides: list[str] = field(default_factory=list)
+    #: What the trail's digests say log files to read hold: location → (SHA-256, digest).
+    hashes: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     @property
     def issues(self) -> list[DataIssue]:
@@ -465,11 +467,16 @@ def list_logs(
         if not listing.files:
             out.empty.append(DataIssue(name, _empty_problem(name, listing, narrowing)))
         digests = _digests(name, aws, narrowing)
-        gaps = coverage_issues(listing.coverage, narrowing, digests=digests, asides=out.asides)
+        gaps = coverage_issues(
+            listing.coverage, narrowing, digests=digests, asides=out.asides, hashes=out.hashes
+        )
         out.gaps += [g for g in gaps if g not in out.gaps]
     if errors and len(errors) == len(roots):
         raise errors[0]
-    out.files = list({f.location: f for f in files}.values())
+    out.files = [
+        replace(f, sha256=out.hashes[f.location]) if f.location in out.hashes else f
+        for f in {f.location: f for f in files}.values()
+    ]
     if issues is not None:
         issues += out.unreadable
     return out
