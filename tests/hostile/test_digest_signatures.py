@@ -22,12 +22,15 @@ from tests.fake_aws import FakeAws
 from tests.hostile.test_digests import (
     ACCOUNT,
     CASE,
+    DELETED,
     FOLDER,
     GAP,
     REGIONS,
     SEAL_ALGORITHM,
+    digested,
     events,
     issues,
+    key_events,
     on_s3,
     present,
     publish_key,
@@ -238,3 +241,58 @@ def test_the_string_to_sign_is_the_documented_one() -> None:
         b"us-east-2/2015/08/17/d.json.gz\n"
         b"613fe5aa65343dbb1b9abe6abac6773f5c91bd60d3f2ffb7e2eae69e1db8b227\nnull"
     )
+
+
+# --------------------------------------------------------------------------------------------
+# a log file's content against the hash its digest gives
+# --------------------------------------------------------------------------------------------
+def tamper(trail: Path) -> Path:
+    """Digests of every region, then the attacker drops a record from one of the log files of
+    185.220.101.34's calls (the digest's hashValue is of what CloudTrail delivered)."""
+    digested(trail)
+    path = trail / DELETED[0]
+    doc = json.loads(gzip.decompress(path.read_bytes()))
+    doc["Records"] = doc["Records"][1:]
+    path.write_bytes(gzip.compress(json.dumps(doc).encode()))
+    return path
+
+
+@pytest.mark.parametrize("where", ["local", "s3"])
+def test_a_log_file_whose_content_is_not_its_digests_hash_is_an_issue(
+    trail: Path, tmp_path: Path, where: str, request: pytest.FixtureRequest
+) -> None:
+    path = tamper(trail)
+    source = on_s3(request, trail) if where == "s3" else str(trail)
+    code, out, err = key_events(source, tmp_path)
+    assert code == 0, err
+    assert out.startswith("63 events from 62 log file(s)")  # what is there is still read
+    [issue] = issues(err)
+    digest = f"{source}/{FOLDER.replace('CloudTrail/', 'CloudTrail-Digest/')}us-east-1/2023/07/10/"
+    assert issue.startswith(
+        f"torinvest: issue: {source}/{DELETED[0]}: hash does not match the trail's digest file "
+        f"({digest}{ACCOUNT}_CloudTrail-Digest_us-east-1_"
+    )
+    assert issue.endswith(
+        "…): this log file may have been altered since CloudTrail delivered it; its events "
+        "cannot be trusted"
+    )
+    assert path.is_file()
+
+
+def test_the_duckdb_engine_says_it_does_not_compare_the_hashes(trail: Path, tmp_path: Path) -> None:
+    tamper(trail)
+    code, _out, err = key_events(trail, tmp_path, "--engine", "duckdb")
+    assert code == 0, err
+    assert (
+        "torinvest: note: the content of 62 log file(s) was not compared with the SHA-256 the "
+        "trail's digest files give (DuckDB reads the files itself; `--engine files` compares "
+        "them)"
+    ) in err.splitlines()
+
+
+def test_log_files_as_delivered_match_their_digests(trail: Path, tmp_path: Path) -> None:
+    digested(trail)
+    code, out, err = key_events(trail, tmp_path)
+    assert code == 0, err
+    assert out.startswith("64 events from 62 log file(s)")
+    assert issues(err) == []
