@@ -24,6 +24,8 @@ Served operations:
   window, 50 per page, 2 requests/s per region (``ThrottlingException``, HTTP 400): requests are
   counted by the time they arrive, over a sliding second (accepted ones only), and can be
   answered after a set latency (``set_lookup_latency``), counted from that arrival.
+  ListPublicKeys: the keys added (``add_public_key``) whose validity overlaps the range asked
+  (the current key when none is given), ``PUBLIC_KEYS_PAGE`` a page.
 - Athena: StartQueryExecution (workgroup must exist; an output location from the request or the
   workgroup, else InvalidRequestException; ClientRequestToken idempotent), GetQueryExecution
   (QUEUED/RUNNING for the set number of polls, then SUCCEEDED or FAILED with StateChangeReason
@@ -78,6 +80,7 @@ State API (all methods thread-safe)::
 
 from __future__ import annotations
 
+import base64
 import copy
 import fnmatch
 import functools
@@ -139,6 +142,8 @@ MEMBER_CANNOT_ARCHIVE = (
 )
 GUARDDUTY_PAGE_SIZE = 50
 CLOUDTRAIL_PAGE_SIZE = 50
+#: Public keys a ListPublicKeys page holds (few: the tests' keys take more than one page).
+PUBLIC_KEYS_PAGE = 2
 
 _SCOPE_RE = re.compile(r"Credential=[^/,\s]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
 _TIME_FIELDS = frozenset(
@@ -257,6 +262,10 @@ def _to_wire(shape: Shape, value: Any) -> Any:
         return [_to_wire(shape.member, v) for v in value]
     if kind == "map" and isinstance(value, dict):
         return {k: _to_wire(shape.value, v) for k, v in value.items()}
+    if kind == "blob" and isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if kind == "timestamp" and isinstance(value, datetime):
+        return value.timestamp()
     return value
 
 
@@ -525,12 +534,28 @@ def _attribute_values(event: Mapping[str, Any], key: str) -> set[str]:
 
 
 class CloudTrailRegion:
-    """CloudTrail management events of one region, served by LookupEvents."""
+    """CloudTrail management events of one region, served by LookupEvents; the public keys of
+    the region's digest signatures, served by ListPublicKeys."""
 
     def __init__(self, region: str, lock: threading.RLock) -> None:
         self.region = region
         self._lock = lock
         self._events: list[tuple[datetime, int, dict[str, Any]]] = []
+        self.public_keys: list[dict[str, Any]] = []
+
+    def add_public_key(
+        self, value: bytes, fingerprint: str, start: datetime, end: datetime
+    ) -> None:
+        """A public key (DER, PKCS #1) valid from ``start`` to ``end``."""
+        with self._lock:
+            self.public_keys.append(
+                {
+                    "Value": value,
+                    "ValidityStartTime": start,
+                    "ValidityEndTime": end,
+                    "Fingerprint": fingerprint,
+                }
+            )
 
     def add_records(self, records: Iterable[Mapping[str, Any]]) -> None:
         """Store CloudTrail log records (the dicts of a log file's ``Records``)."""
@@ -1597,6 +1622,43 @@ class FakeAws:
             ("cloudtrail", region, op.name), params, events, size=size, last_token=None
         )
         return {"Events": page, "NextToken": token}
+
+    def _cloudtrail_ListPublicKeys(
+        self, region: str, op: OperationModel, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        return _public_keys_answer(self, region, op, params)
+
+
+def _public_keys_answer(
+    fake: FakeAws, region: str, op: OperationModel, params: dict[str, Any]
+) -> dict[str, Any]:
+    """ListPublicKeys: the keys valid in the range asked (now, when none), a page at a time."""
+    problems = validation_problems(params, op.input_shape)
+    if problems:
+        raise ApiError("ValidationException", "; ".join(problems))
+    now = datetime.now(UTC)
+    start = _as_datetime(params.get("StartTime")) or now
+    end = _as_datetime(params.get("EndTime")) or now
+    if start > end:
+        raise ApiError(
+            "InvalidTimeRangeException",
+            "Occurs if the timestamp values are not valid. Either the start time occurs after "
+            "the end time, or the time range is outside the range of possible values.",
+        )
+    keys = [
+        k
+        for k in fake.cloudtrail(region).public_keys
+        if k["ValidityStartTime"] <= end and k["ValidityEndTime"] >= start
+    ]
+    page, token = fake._page(
+        ("cloudtrail", region, op.name), params, keys, size=PUBLIC_KEYS_PAGE, last_token=None
+    )
+    members = op.output_shape.members
+    wire = [_to_wire(members["PublicKeyList"].member, k) for k in page]
+    problems = validation_problems({"PublicKeyList": page}, op.output_shape)
+    if problems:  # pragma: no cover - a key added in another shape
+        raise AssertionError(f"ListPublicKeys answer not in botocore's shape: {problems}")
+    return {"PublicKeyList": wire, "NextToken": token}
 
 
 def _xml_error_response(service: str, error: ApiError) -> _HttpResponse:

@@ -10,16 +10,21 @@ them (the digests name them) are the same sharper issue. Catalogue: docs/hostile
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import json
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import boto3
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from tests.fake_aws import FakeAws
 from torinvest.case import sample_case
 from torinvest.cli import main
 from torinvest.sources.logs import load_logs
@@ -59,8 +64,15 @@ def digest_key(region: str, end: datetime, backfill: bool = False) -> str:
     )
 
 
-def digest(region: str, start: datetime, end: datetime, logs: Iterable[str]) -> dict[str, object]:
-    """A digest file as CloudTrail writes it (its documented fields)."""
+def digest(
+    region: str,
+    start: datetime,
+    end: datetime,
+    logs: Iterable[str],
+    sums: Mapping[str, str] | None = None,
+) -> dict[str, object]:
+    """A digest file as CloudTrail writes it (its documented fields); ``sums``: the SHA-256 of
+    each log file's content (what the trail delivered)."""
     stamp = "%Y-%m-%dT%H:%M:%SZ"
     return {
         "awsAccountId": ACCOUNT,
@@ -81,7 +93,7 @@ def digest(region: str, start: datetime, end: datetime, logs: Iterable[str]) -> 
             {
                 "s3Bucket": "org-trail",
                 "s3Object": key,
-                "hashValue": "c" * 64,
+                "hashValue": (sums or {}).get(key, "c" * 64),
                 "hashAlgorithm": "SHA-256",
                 "newestEventTime": f"{delivered(key) - timedelta(minutes=1):{stamp}}",
                 "oldestEventTime": f"{delivered(key) - timedelta(minutes=5):{stamp}}",
@@ -111,12 +123,20 @@ def write_digests(
         start = end - timedelta(hours=1)
         if start.replace(minute=0, second=0) not in skip:
             named = [k for k in logs if start <= delivered(k) < end]
+            here = {k: root / k[k.rfind("AWSLogs/") :] for k in named}  # a copy: below AWSLogs/
+            sums = {k: content_hash(p) for k, p in here.items() if p.is_file()}
             path = root / digest_key(region, end)
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(gzip.compress(json.dumps(digest(region, start, end, named)).encode()))
+            doc = digest(region, start, end, named, sums)
+            path.write_bytes(gzip.compress(json.dumps(doc).encode()))
             written.append(path)
         end += timedelta(hours=1)
     return written
+
+
+def content_hash(path: Path) -> str:
+    """A log file's ``hashValue``: the SHA-256 of its content, decompressed."""
+    return hashlib.sha256(gzip.decompress(path.read_bytes())).hexdigest()
 
 
 def present(root: Path, region: str) -> list[str]:
@@ -131,14 +151,62 @@ def trail(tmp_path: Path) -> Path:
     return tmp_path / "ct"
 
 
-def on_s3(request: pytest.FixtureRequest, trail: Path) -> str:
-    """The trail (log and digest files) as objects of a bucket on moto: its URL."""
+#: The trail's signing key (CloudTrail's region key; one for every region here).
+SIGNER = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+FINGERPRINT = "31e8b5433410dfb61a9dc45cc65b22ff"  # the digests' digestPublicKeyFingerprint
+REGIONS = ("ap-southeast-1", "eu-west-1", "us-east-1")
+
+
+def public_der(key: rsa.RSAPrivateKey) -> bytes:
+    """The public half as ListPublicKeys' ``Value`` holds it: DER, PKCS #1 RSAPublicKey."""
+    return key.public_key().public_bytes(Encoding.DER, PublicFormat.PKCS1)
+
+
+def sign(inflated: bytes, key: rsa.RSAPrivateKey = SIGNER) -> str:
+    """The hex signature CloudTrail puts in a digest object's ``x-amz-meta-signature``: of
+    ``digestEndTime\\nbucket/key\\nhex(SHA-256 of the digest)\\npreviousDigestSignature``."""
+    doc = json.loads(inflated)
+    previous = doc["previousDigestSignature"]
+    text = (
+        f"{doc['digestEndTime']}\n{doc['digestS3Bucket']}/{doc['digestS3Object']}\n"
+        f"{hashlib.sha256(inflated).hexdigest()}\n{'null' if previous is None else previous}"
+    )
+    return key.sign(text.encode(), padding.PKCS1v15(), hashes.SHA256()).hex()
+
+
+def publish_key(fake: FakeAws, key: rsa.RSAPrivateKey = SIGNER, fp: str = FINGERPRINT) -> None:
+    """``key`` as CloudTrail's public key of every region of the trail, valid in 2023."""
+    for region in REGIONS:
+        fake.cloudtrail(region).add_public_key(
+            public_der(key), fp, datetime(2023, 1, 1, tzinfo=UTC), datetime(2024, 1, 1, tzinfo=UTC)
+        )
+
+
+def on_s3(
+    request: pytest.FixtureRequest,
+    trail: Path,
+    seals: Mapping[str, Mapping[str, str]] | None = None,
+) -> str:
+    """The trail (log and digest files) as objects of a bucket on moto: its URL. Each digest
+    carries its signature (:data:`SIGNER`, published by the fake ListPublicKeys) as
+    CloudTrail writes it, or the metadata ``seals`` gives for its name."""
     moto = request.getfixturevalue("moto")
+    publish_key(request.getfixturevalue("fake_aws"))
     s3 = boto3.client("s3", endpoint_url=moto, region_name="us-east-1")
     s3.create_bucket(Bucket="trail")
     for f in sorted(trail.rglob("*.json.gz")):
-        s3.put_object(Bucket="trail", Key=f.relative_to(trail).as_posix(), Body=f.read_bytes())
+        meta: Mapping[str, str] = {}
+        if "_CloudTrail-Digest_" in f.name:
+            meta = {"signature": sign(gzip.decompress(f.read_bytes())), **SEAL_ALGORITHM}
+            meta = (seals or {}).get(f.name, meta)
+        key = f.relative_to(trail).as_posix()
+        s3.put_object(Bucket="trail", Key=key, Body=f.read_bytes(), Metadata=dict(meta))
     return "s3://trail"
+
+
+SEAL_ALGORITHM = {"signature-algorithm": "SHA256withRSA"}
+VERIFIED = "(their signatures verified)"
+LOCAL = "not verified: a local copy has no S3 metadata, where the signature is"
 
 
 def events(trail: Path | str, tmp_path: Path, *extra: str) -> tuple[int, str, str]:
@@ -161,12 +229,12 @@ def test_quiet_days_shown_by_empty_digests_are_no_issue(
     assert code == 0, err
     assert out.startswith("62 events from ")
     assert issues(err) == []
+    seals = VERIFIED if where == "s3" else f"({LOCAL} ("
     assert (
         f"torinvest: note: {source}/{FOLDER}: digest files show no log file was delivered on the "
         "window's days without one in eu-west-1 (3 day(s)), us-east-1 (3 day(s)): nothing was "
-        "logged there those days (their signatures were not checked: `aws cloudtrail "
-        "validate-logs` does)"
-    ) in err.splitlines()
+        f"logged there those days {seals}"
+    ) in err
 
 
 def test_load_logs_reads_completely_where_digests_show_quiet_days(trail: Path) -> None:
@@ -310,7 +378,7 @@ def test_quiet_days_are_said_on_every_surface_and_leave_the_reading_complete(
     note = (
         "digest files show no log file was delivered on the window's days without one in "
         "ap-southeast-1 (21 day(s)), eu-west-1 (21 day(s)), us-east-1 (21 day(s)): nothing was "
-        "logged there those days (their signatures were not checked"
+        f"logged there those days ({LOCAL}"
     )
     (printed,) = [line for line in err.splitlines() if line.startswith("torinvest: note: ")]
     assert note in printed

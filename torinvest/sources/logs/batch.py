@@ -18,13 +18,15 @@ from typing import Any
 import pyarrow as pa
 
 from torinvest.errors import DataIssue
+from torinvest.inflate import json_utf8
 from torinvest.sources.logs.model import BatchOut, ReadOptions
 from torinvest.sources.logs.read import (
     _RECORDS_KEY,
-    _content,
     _gc_paused,
     _general_table,
+    _inflated,
     _table_of,
+    altered_issue,
     read_local,
 )
 from torinvest.sources.records import (
@@ -48,8 +50,11 @@ SPILL_ROOT = "/dev/shm"  # noqa: S108 - a private folder is made in it (mkdtemp)
 GROUP_RECORDS = 1024
 
 
-def read_batch(batch: Sequence[tuple[int, str, bytes | None]], options: ReadOptions) -> BatchOut:
-    """Worker task: files (local paths, or S3 bytes already fetched) → one Arrow piece.
+def read_batch(
+    batch: Sequence[tuple[int, str, bytes | None, Any]], options: ReadOptions
+) -> BatchOut:
+    """Worker task: files (local paths, or S3 bytes already fetched; and what the trail's
+    digest says each holds, or None: :func:`altered_issue`) → one Arrow piece.
 
     Whole log files of a full read are parsed one by one and their records made into pieces a
     group of files at a time (:class:`_LogGroup`, about :data:`GROUP_RECORDS` records);
@@ -63,7 +68,7 @@ def read_batch(batch: Sequence[tuple[int, str, bytes | None]], options: ReadOpti
     matched = 0
     group = _LogGroup(options)
     with _gc_paused():
-        for _, name, raw in batch:
+        for _, name, raw, *digest in batch:
             mine: list[DataIssue] = []
             slots.append(mine)
             if raw is None:
@@ -71,11 +76,14 @@ def read_batch(batch: Sequence[tuple[int, str, bytes | None]], options: ReadOpti
                 if isinstance(raw, DataIssue):
                     mine.append(raw)
                     continue
-            data, problems = _content(raw, name, options)
+            data, problems = _inflated(raw, name, options)
             del raw
             if data is None:
                 mine += problems
                 continue
+            if digest and digest[0] is not None:  # the file delivered, or another?
+                mine += filter(None, [altered_issue(name, data, digest[0])])
+            data = json_utf8(data)  # a BOM, UTF-16/32: the first bytes tell
             data, bad = repair_utf8(data)
             read = _table_of
             if not options.keys and not options.ips and not bad and _RECORDS_KEY.match(data):
@@ -181,7 +189,7 @@ class _LogGroup:
 
 
 def _read_batch_packed(
-    batch: Sequence[tuple[int, str, bytes | None]], options: ReadOptions, folder: str | None
+    batch: Sequence[tuple[int, str, bytes | None, Any]], options: ReadOptions, folder: str | None
 ) -> BatchOut:
     """:func:`read_batch` in a worker process. The piece goes back as Arrow IPC, one stream
     per column: written straight into a file of ``folder`` (RAM-backed), which the main

@@ -147,7 +147,11 @@ class DayVerdict:
     of any day, ``missing`` (day → the keys of the log files the digests name: delivered, not
     here); ``unchecked``: days with log files not compared with the digests (past the limit);
     the digest files that could not be read (``unreadable``: path → why), ``over_limit`` the
-    bound past which days were not looked at (None: every day was)."""
+    bound past which days were not looked at (None: every day was); of the digests the verdict
+    rests on, how many had their signature ``verified``, and why the others were not
+    (``unverified``: why → how many; read as the trail's word, :mod:`.signatures`); of the log
+    files held that they name, what they say each holds (``hashes``: the file's location →
+    (SHA-256 of its content, the digest saying so)), checked when the file is read."""
 
     quiet: list[date] = field(default_factory=list)
     missing: dict[date, list[str]] = field(default_factory=dict)
@@ -155,6 +159,9 @@ class DayVerdict:
     unreadable: dict[str, str] = field(default_factory=dict)
     over_limit: str | None = None
     unchecked: list[date] = field(default_factory=list)
+    verified: int = 0
+    unverified: dict[str, int] = field(default_factory=dict)
+    hashes: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 class DayJudge(Protocol):
@@ -165,6 +172,11 @@ class DayJudge(Protocol):
     def judge(self, folder: str, region: str, days: list[date]) -> DayVerdict: ...
 
     def compare(self, folder: str, region: str, held: Mapping[date, set[str]]) -> DayVerdict: ...
+
+    @property
+    def altered(self) -> Mapping[str, str]:
+        """The digest files whose signature does not verify (path → why)."""
+        ...
 
 
 #: At most this many digest files named as unreadable in one issue.
@@ -180,6 +192,7 @@ def coverage_issues(
     *,
     digests: DayJudge | None = None,
     asides: list[str] | None = None,
+    hashes: dict[str, tuple[str, str]] | None = None,
 ) -> list[DataIssue]:
     """One issue per ``CloudTrail/`` folder lacking a region judged (no folder: no log file
     of it at all), and one per region folder lacking log files on days of the window. With
@@ -226,11 +239,15 @@ def coverage_issues(
                 held = {d: names[d] for d in days if d in names}
                 if held:
                     checks[(folder, region)] = digests.compare(folder, region, held)
+                    if hashes is not None:
+                        hashes.update(checks[(folder, region)].hashes)
     out: list[DataIssue] = []
     for folder, head, regions in plan:
         out += head
         quiet: list[str] = []
         unsure: list[str] = []
+        quiet_seals = DayVerdict()
+        check_seals = DayVerdict()
         for region, gaps in regions:
             where = f"{folder}{region}/"
             verdict = verdicts.get((folder, region))
@@ -241,24 +258,59 @@ def coverage_issues(
                 verdict = DayVerdict()
             if verdict.quiet:
                 quiet.append(f"{region} ({len(verdict.quiet):,} day(s))")
+                _add_seals(quiet_seals, verdict)
+            _add_seals(check_seals, check)
             lost = dict(sorted({**verdict.missing, **check.missing}.items()))
             if lost:
                 out.append(DataIssue(where, _missing_problem(lost)))
             if verdict.unproven:
                 out.append(DataIssue(where, _gap_problem(verdict.unproven, len(days), verdict)))
             unsure += _unchecked(region, check)
-        if asides is not None and quiet:
+        if asides is not None and quiet:  # one note: the days with log files' digests too
+            _add_seals(quiet_seals, check_seals)
             asides.append(
                 f"{folder}: digest files show no log file was delivered on the window's days "
                 f"without one in {', '.join(quiet)}: nothing was logged there those days "
-                "(their signatures were not checked: `aws cloudtrail validate-logs` does)"
+                f"({_seal_words(quiet_seals)})"
+            )
+        elif asides is not None and check_seals.unverified:
+            asides.append(
+                f"{folder}: the log files of the window's days were compared with digest files "
+                f"whose signatures were {_seal_words(check_seals)}"
             )
         if asides is not None and unsure:
             asides.append(
                 f"{folder}: the log files of some days were not compared with the trail's digest "
                 f"files (log files deleted those days would not be noticed): {'; '.join(unsure)}"
             )
+    altered = digests.altered if digests is not None else {}
+    out += [DataIssue(path, _altered_problem(why)) for path, why in sorted(altered.items())]
     return out
+
+
+def _add_seals(into: DayVerdict, verdict: DayVerdict) -> None:
+    into.verified += verdict.verified
+    for why, n in verdict.unverified.items():
+        into.unverified[why] = into.unverified.get(why, 0) + n
+
+
+def _seal_words(seals: DayVerdict) -> str:
+    """What the signatures of the digests a note rests on say."""
+    if not seals.unverified:
+        return "their signatures verified"
+    n = sum(seals.unverified.values())
+    (why, _), *more = sorted(seals.unverified.items(), key=lambda kv: (-kv[1], kv[0]))
+    also = f"; and {len(more):,} more reason(s)" if more else ""
+    return f"not verified: {why}{also} ({n:,} digest file(s), read as the trail's word)"
+
+
+def _altered_problem(why: str) -> str:
+    """A digest whose signature does not verify."""
+    return (
+        f"{why}: this digest may have been altered; the files it names cannot be trusted (it "
+        "was not used: the hours it covers are not proven quiet, the log files it names not "
+        "compared)"
+    )
 
 
 def _unchecked(region: str, check: DayVerdict) -> list[str]:

@@ -16,9 +16,14 @@ name that is not among the names listed in the region's day folder is missing to
 sharper issue); a region without a digest folder is looked at once and reads as before.
 
 Only the digest day folders of the window's days (and the next) are looked at (never walked: a bounded number of
-folders and files per source, :class:`LocalDigests`), never per event. The digests' signatures
-are not checked (that needs the trail's public keys from AWS: ``aws cloudtrail validate-logs``):
-a digest is read as the trail's word, and only to lift an issue when it names nothing missing.
+folders and files per source, :class:`LocalDigests`), never per event. Each digest read is
+checked as AWS documents it (:mod:`.signatures`): on S3 its signature (the object's metadata)
+against the region's public keys (``ListPublicKeys``, once per region). A digest whose
+signature does not verify is ``altered`` (a sharp issue: it is not used); one that cannot be
+verified for a reason in the bucket (no signature, an unknown key) proves nothing, as an
+unreadable one; one that cannot be verified for a reason outside it (a local copy has no S3
+metadata; the keys could not be listed) is read as the trail's word, and the reading says so
+(``unverified``).
 """
 
 from __future__ import annotations
@@ -26,10 +31,11 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import zlib
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -37,6 +43,7 @@ from torinvest.aws import AWS_CALL_ERRORS, follow_pages, translate_error
 from torinvest.errors import TorinvestError
 from torinvest.sources.logs.coverage import DayVerdict, dated_place
 from torinvest.sources.logs.model import S3_THREADS
+from torinvest.sources.logs.signatures import Altered, PublicKeys, Seal, Unverified, check_seal
 
 DIGEST = "CloudTrail-Digest"
 DIGEST_MARK = "_CloudTrail-Digest_"
@@ -53,6 +60,7 @@ MAX_DIGEST_FILES = 20_000
 MAX_S3_FOLDERS = 400
 MAX_S3_FILES = 5_000
 DAY = timedelta(days=1)
+_SHA256 = re.compile(r"\A[0-9a-fA-F]{64}\Z")
 
 
 class DigestError(ValueError):
@@ -62,11 +70,19 @@ class DigestError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Digest:
-    """One digest file: its period and the log files it names (their S3 keys)."""
+    """One digest file: its period and the log files it names (their S3 keys); ``location``
+    where it was read, ``unverified`` why its signature was not checked (None: verified)."""
 
     start: datetime
     end: datetime
     logs: tuple[str, ...]
+    location: str = ""
+    unverified: str | None = None
+    hashes: tuple[str, ...] = ()  # each log file's hashValue (SHA-256 hex; "" when none)
+
+
+#: A digest's bytes and its object's signature (None: a local file, no S3 metadata).
+Fetched = tuple[bytes, Seal | None]
 
 
 def _time(value: Any, name: str) -> datetime:
@@ -87,6 +103,14 @@ def parse_digest(data: bytes, account: str, region: str, day: date) -> Digest:
     field missing or of the wrong type, another account, a period longer than
     :data:`MAX_PERIOD` or not ending on ``day``, a log file named outside this account's
     ``region`` folder."""
+    return read_digest(data, account, region, day)[0]
+
+
+def read_digest(
+    data: bytes, account: str, region: str, day: date
+) -> tuple[Digest, Mapping[str, Any], bytes]:
+    """:func:`parse_digest`, with the digest's JSON document and decompressed bytes (what its
+    signature covers)."""
     if data[:2] == b"\x1f\x8b":
         try:
             data = gzip.decompress(data)
@@ -114,6 +138,7 @@ def parse_digest(data: bytes, account: str, region: str, day: date) -> Digest:
     if not isinstance(files, list):
         raise DigestError("logFiles is not a list")
     keys: list[str] = []
+    sums: list[str] = []
     for entry in files:
         key = entry.get("s3Object") if isinstance(entry, Mapping) else None
         place = dated_place(key) if isinstance(key, str) else None
@@ -122,7 +147,9 @@ def parse_digest(data: bytes, account: str, region: str, day: date) -> Digest:
                 f"names a log file outside {account}'s {region} folder: {str(key)[:120]!r}"
             )
         keys.append(key)  # type: ignore[arg-type]
-    return Digest(start, end, tuple(keys))
+        value = entry.get("hashValue")
+        sums.append(value.lower() if isinstance(value, str) and _SHA256.match(value) else "")
+    return Digest(start, end, tuple(keys), hashes=tuple(sums)), doc, data
 
 
 def _covered(day: date, periods: Iterable[tuple[datetime, datetime]]) -> bool:
@@ -178,11 +205,14 @@ class DigestFolders:
     max_folders = MAX_DIGEST_FOLDERS
     max_files = MAX_DIGEST_FILES
 
-    def __init__(self) -> None:
+    def __init__(self, keys: PublicKeys | None = None) -> None:
         self._folders: dict[str, tuple[list[Digest], dict[str, str]]] = {}
         self._files = 0
         self._refused: DigestError | None = None
         self._regions: dict[str, bool] = {}
+        self.keys = keys or PublicKeys(None)
+        #: Digests whose signature does not verify (path → why): not used, a sharp issue.
+        self.altered: dict[str, str] = {}
 
     def judge(self, folder: str, region: str, days: list[date]) -> DayVerdict:
         """:class:`DayVerdict` of ``days`` in ``region`` of the ``…/CloudTrail/`` ``folder``."""
@@ -206,6 +236,7 @@ class DigestFolders:
         verdict = judge_days(looked, digests.values())
         verdict.unproven = sorted([*verdict.unproven, *(d for d in days if d not in looked)])
         verdict.unreadable = unreadable
+        _seals(verdict, digests.values())
         if over or self._files >= self.max_files:
             verdict.over_limit = (
                 f"{self.max_folders:,} digest day folders and {self.max_files:,} digest files"
@@ -229,6 +260,7 @@ class DigestFolders:
             out.unreadable[base] = str(e)
             return out
         days = sorted(held)
+        used: dict[int, Digest] = {}
         for i, day in enumerate(days):
             wanted = [d for d in (day, day + DAY) if f"{base}{d:%Y/%m/%d}/" not in self._folders]
             if len(self._folders) + len(wanted) > self.max_folders or self._files >= self.max_files:
@@ -241,12 +273,16 @@ class DigestFolders:
             for d in (day, day + DAY):
                 got, bad = self._day(f"{base}{d:%Y/%m/%d}/", account, region, d)
                 named.update(k for g in got for k in g.logs if _day_of(k) == day)
+                today = [g for g in got if any(_day_of(k) == day for k in g.logs)]
+                used.update((id(g), g) for g in today)
+                _hashes(out, folder, today, day, held[day])
                 out.unreadable.update(bad)
             gone = sorted(
                 k for k in named if k.replace("\\", "/").rpartition("/")[2] not in held[day]
             )
             if gone:
                 out.missing[day] = gone
+        _seals(out, used.values())
         return out
 
     def _has(self, base: str) -> bool:
@@ -277,17 +313,35 @@ class DigestFolders:
             names, bad[path] = [], str(e)
         names = sorted(names)[: max(0, self.max_files - self._files)]
         self._files += len(names)
-        for where, data in zip(names, self._fetch(names), strict=True):
+        for where, got in zip(names, self._fetch(names), strict=True):
             try:
-                if isinstance(data, DigestError):
-                    raise data
+                if isinstance(got, DigestError):
+                    raise got
+                data, seal = got
                 if len(data) > MAX_DIGEST_BYTES:
                     raise DigestError(f"larger than {MAX_DIGEST_BYTES // 2**20} MiB")
-                digests.append(parse_digest(data, account, region, day))
+                digest, doc, inflated = read_digest(data, account, region, day)
+                why = self._check(doc, inflated, where, seal, region)
+                digests.append(replace(digest, location=where, unverified=why))
             except DigestError as e:
                 bad[where] = str(e)
+            except Altered as e:
+                self.altered[where] = str(e)
         self._folders[path] = (digests, bad)
         return digests, bad
+
+    def _check(
+        self, doc: Mapping[str, Any], inflated: bytes, where: str, seal: Seal | None, region: str
+    ) -> str | None:
+        """None when the digest's signature verifies; why not, when it may still be read as
+        the trail's word. Raises :class:`Altered`, or DigestError when it proves nothing."""
+        try:
+            check_seal(doc, inflated, where, seal, region, self.keys)
+        except Unverified as e:
+            if not e.proof:
+                raise DigestError(f"not verified: {e}") from None
+            return str(e)
+        return None
 
     def _exists(self, path: str) -> bool:
         """Whether anything is in the folder ``path``; DigestError when it cannot be looked at."""
@@ -298,9 +352,32 @@ class DigestFolders:
         cannot be listed."""
         raise NotImplementedError
 
-    def _fetch(self, locations: list[str]) -> list[bytes | DigestError]:
-        """The bytes of each file (at most :data:`MAX_DIGEST_BYTES` + 1), or why not."""
+    def _fetch(self, locations: list[str]) -> list[Fetched | DigestError]:
+        """The bytes of each file (at most :data:`MAX_DIGEST_BYTES` + 1) and its signature,
+        or why not."""
         raise NotImplementedError
+
+
+def _hashes(
+    out: DayVerdict, folder: str, digests: Iterable[Digest], day: date, held: set[str]
+) -> None:
+    """What ``digests`` say the log files of ``day`` held in ``folder`` (names ``held``) hold:
+    their location in this source → (SHA-256, the digest's path), into ``out.hashes``."""
+    for g in digests:
+        for key, value in zip(g.logs, g.hashes, strict=False):
+            path = key.replace("\\", "/")
+            if value and path.rpartition("/")[2] in held and _day_of(key) == day:
+                out.hashes[f"{folder}{path.rpartition('/CloudTrail/')[2]}"] = (value, g.location)
+
+
+def _seals(verdict: DayVerdict, used: Iterable[Digest]) -> None:
+    """What the signatures of the digests a verdict rests on (``used``) say: how many were
+    verified, why the others were not (why → how many)."""
+    for d in used:
+        if d.unverified is None:
+            verdict.verified += 1
+        else:
+            verdict.unverified[d.unverified] = verdict.unverified.get(d.unverified, 0) + 1
 
 
 class LocalDigests(DigestFolders):
@@ -316,12 +393,12 @@ class LocalDigests(DigestFolders):
         except OSError:
             return []  # no digest folder that day: nothing proven (the day stays an issue)
 
-    def _fetch(self, locations: list[str]) -> list[bytes | DigestError]:
-        out: list[bytes | DigestError] = []
+    def _fetch(self, locations: list[str]) -> list[Fetched | DigestError]:
+        out: list[Fetched | DigestError] = []
         for where in locations:
             try:
                 with open(where, "rb") as f:
-                    out.append(f.read(MAX_DIGEST_BYTES + 1))
+                    out.append((f.read(MAX_DIGEST_BYTES + 1), None))
             except OSError as e:
                 out.append(DigestError(f"cannot be read: {e.strerror or e}"))
         return out
@@ -335,8 +412,8 @@ class S3Digests(DigestFolders):
     max_folders = MAX_S3_FOLDERS
     max_files = MAX_S3_FILES
 
-    def __init__(self, client: Any) -> None:
-        super().__init__()
+    def __init__(self, client: Any, keys: PublicKeys | None = None) -> None:
+        super().__init__(keys)
         self.client = client
 
     def _list(self, path: str) -> list[str]:
@@ -368,16 +445,17 @@ class S3Digests(DigestFolders):
             raise DigestError(f"the digest folder could not be listed: {error}") from None
         return bool(page.get("Contents"))
 
-    def _get(self, location: str) -> bytes | DigestError:
+    def _get(self, location: str) -> Fetched | DigestError:
         bucket, _, key = location.removeprefix("s3://").partition("/")
         try:
-            body = self.client.get_object(Bucket=bucket, Key=key)["Body"]
-            return bytes(body.read(MAX_DIGEST_BYTES + 1))
+            got = self.client.get_object(Bucket=bucket, Key=key)
+            data = bytes(got["Body"].read(MAX_DIGEST_BYTES + 1))
+            return data, Seal.of(got.get("Metadata") or {})
         except AWS_CALL_ERRORS as e:
             error = translate_error(e, service="s3", operation="GetObject", resource=location)
             return DigestError(f"could not be downloaded: {error}")
 
-    def _fetch(self, locations: list[str]) -> list[bytes | DigestError]:
+    def _fetch(self, locations: list[str]) -> list[Fetched | DigestError]:
         if len(locations) <= 1:
             return [self._get(w) for w in locations]
         with ThreadPoolExecutor(max_workers=min(S3_THREADS, len(locations))) as pool:

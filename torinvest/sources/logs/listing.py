@@ -9,8 +9,8 @@ import re
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import date
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +18,9 @@ from torinvest.aws import AWS_CALL_ERRORS, Aws, follow_pages, translate_error
 from torinvest.errors import AwsError, DataIssue, InputError, TorinvestError
 from torinvest.paths import walk_files
 from torinvest.sources.logs.coverage import Coverage, coverage_issues
-from torinvest.sources.logs.digests import LocalDigests, S3Digests
+from torinvest.sources.logs.digests import DigestFolders, LocalDigests, S3Digests
 from torinvest.sources.logs.model import S3_THREADS, KeyLayout, LogFile, Narrowing
+from torinvest.sources.logs.signatures import PublicKeys
 
 LOG_SUFFIXES = (
     ".json",
@@ -397,6 +398,8 @@ class LogListing:
     unreadable: list[DataIssue] = field(default_factory=list)
     gaps: list[DataIssue] = field(default_factory=list)
     asides: list[str] = field(default_factory=list)
+    #: What the trail's digests say log files to read hold: location → (SHA-256, digest).
+    hashes: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     @property
     def issues(self) -> list[DataIssue]:
@@ -463,17 +466,34 @@ def list_logs(
             )
         if not listing.files:
             out.empty.append(DataIssue(name, _empty_problem(name, listing, narrowing)))
-        digests = (
-            S3Digests(aws.client("s3")) if aws and name.startswith("s3://") else LocalDigests()
+        digests = _digests(name, aws, narrowing)
+        gaps = coverage_issues(
+            listing.coverage, narrowing, digests=digests, asides=out.asides, hashes=out.hashes
         )
-        gaps = coverage_issues(listing.coverage, narrowing, digests=digests, asides=out.asides)
         out.gaps += [g for g in gaps if g not in out.gaps]
     if errors and len(errors) == len(roots):
         raise errors[0]
-    out.files = list({f.location: f for f in files}.values())
+    out.files = [
+        replace(f, sha256=out.hashes[f.location]) if f.location in out.hashes else f
+        for f in {f.location: f for f in files}.values()
+    ]
     if issues is not None:
         issues += out.unreadable
     return out
+
+
+def _digests(name: str, aws: Aws | None, narrowing: Narrowing) -> DigestFolders:
+    """The digest folders of the source ``name``: on S3 their signatures are checked against
+    CloudTrail's public keys of the window's days (:mod:`.signatures`)."""
+    if aws is None or not name.startswith("s3://"):
+        return LocalDigests()
+    first, last = narrowing.first_day, narrowing.last_day
+    start = end = None
+    if first is not None and last is not None:
+        start = datetime(first.year, first.month, first.day, tzinfo=UTC)
+        end = datetime(last.year, last.month, last.day, tzinfo=UTC) + timedelta(days=2)
+    keys = PublicKeys(lambda region: aws.client("cloudtrail", region), start, end)
+    return S3Digests(aws.client("s3"), keys)
 
 
 #: At most this many folders named in a note on the region narrowing.

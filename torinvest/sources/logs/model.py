@@ -120,6 +120,8 @@ class LogFile:
     size: int
     bucket: str | None = None
     key: str | None = None
+    #: What the trail's digest file says it holds: (SHA-256 of its content, the digest's path).
+    sha256: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -143,7 +143,7 @@ class _Runner:
             if folder is not None:
                 shutil.rmtree(folder, ignore_errors=True)
 
-    def _local(self, batch: list[tuple[int, str, Any]]) -> BatchOut:
+    def _local(self, batch: list[tuple[int, str, Any, Any]]) -> BatchOut:
         issues = [b[2] for b in batch if isinstance(b[2], DataIssue)]
         ready = [b for b in batch if not isinstance(b[2], DataIssue)]
         out = read_batch(ready, self.options) if ready else BatchOut(0, 0, None, [], 0)
@@ -184,11 +184,13 @@ class _Runner:
             collect()
         return results
 
-    def _inputs(self, groups: list[list[int]]) -> Iterator[list[tuple[int, str, Any]]]:
-        """Each group as (index, location, bytes | None | DataIssue); S3 bytes fetched ahead."""
-        if all(f.bucket is None for f in self.files):
+    def _inputs(self, groups: list[list[int]]) -> Iterator[list[tuple[int, str, Any, Any]]]:
+        """Each group as (index, location, bytes | None | DataIssue, what its digest says it
+        holds or None); S3 bytes fetched ahead."""
+        files = self.files
+        if all(f.bucket is None for f in files):
             for group in groups:
-                yield [(i, self.files[i].location, None) for i in group]
+                yield [(i, files[i].location, None, files[i].sha256) for i in group]
             return
         with ThreadPoolExecutor(S3_THREADS, thread_name_prefix="torinvest-s3") as threads:
             ahead = (
@@ -198,7 +200,7 @@ class _Runner:
                 following = groups[n + 1] if n + 1 < len(groups) else []
                 upcoming = [threads.submit(self._fetch, self.files[i]) for i in following]
                 yield [
-                    (i, self.files[i].location, fut.result())
+                    (i, files[i].location, fut.result(), files[i].sha256)
                     for i, fut in zip(group, ahead, strict=True)
                 ]
                 ahead = upcoming

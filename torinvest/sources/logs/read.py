@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import hashlib
 import os
 import re
 import stat
@@ -104,6 +105,13 @@ def _content(raw: bytes, name: str, options: ReadOptions) -> tuple[bytes | None,
     """A file's bytes decompressed (within the per-file limit), as UTF-8 when another Unicode
     encoding wrote them (:func:`~torinvest.inflate.json_utf8`), and made valid UTF-8 (see
     :func:`~torinvest.sources.records.repair_utf8`), or None and the issue that stopped it."""
+    data, issues = _inflated(raw, name, options)
+    return (None if data is None else json_utf8(data)), issues
+
+
+def _inflated(raw: bytes, name: str, options: ReadOptions) -> tuple[bytes | None, list[DataIssue]]:
+    """A file's bytes decompressed (within the per-file limit), as they are (what a digest's
+    ``hashValue`` is of), or None and the issue that stopped it."""
     if raw[:2] == _GZIP_MAGIC:
         try:
             data = gunzip(raw, options.max_bytes)
@@ -115,7 +123,23 @@ def _content(raw: bytes, name: str, options: ReadOptions) -> tuple[bytes | None,
         return None, [too_large(name, options.max_bytes, len(raw))]
     else:
         data = raw
-    return json_utf8(data), []  # a BOM, UTF-16/32: the first bytes tell
+    return data, []
+
+
+def altered_issue(name: str, data: bytes, sha256: tuple[str, str]) -> DataIssue | None:
+    """The issue of a log file whose content (``data``, decompressed) is not what the trail's
+    digest file says CloudTrail delivered (``sha256``: its SHA-256 hex, the digest's path);
+    None when it is."""
+    want, digest = sha256
+    got = hashlib.sha256(data).hexdigest()
+    if got == want:
+        return None
+    return DataIssue(
+        name,
+        f"hash does not match the trail's digest file ({digest} says SHA-256 {want[:16]}…, the "
+        f"file read has {got[:16]}…): this log file may have been altered since CloudTrail "
+        "delivered it; its events cannot be trusted",
+    )
 
 
 def read_log_records(
