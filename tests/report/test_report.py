@@ -43,8 +43,9 @@ SUMMARY_KEYS = [
     "ip_pivot",
     "ip_pivot_search",
 ]
-#: What a run writes: the required keys and ``reading_notes`` (optional: older summaries lack it).
-WRITTEN_KEYS = [*SUMMARY_KEYS[:13], "reading_notes", *SUMMARY_KEYS[13:]]
+#: What a run writes: the required keys, ``reading_notes`` and ``activity_issues`` (optional:
+#: older summaries lack them).
+WRITTEN_KEYS = [*SUMMARY_KEYS[:13], "reading_notes", "activity_issues", *SUMMARY_KEYS[13:]]
 PAYLOAD = "<script>alert(1)</script>"
 
 
