@@ -96,9 +96,10 @@ def failed_flags(events: pd.DataFrame) -> pd.Series:
 
 
 def outcome_labels(events: pd.DataFrame) -> pd.Series:
-    """Per row of an events frame (``error_code``) or of a frame with a ``failed`` boolean
-    column (NA: unknown): ``succeeded``, ``failed`` or ``unknown`` (``string``, frame's index)."""
-    if "error_code" in events.columns:
+    """Per row of an events frame (``error_code``, ``outcome_unknown``) or of a frame with a
+    ``failed`` boolean column (NA: unknown; the sensitive calls'): ``succeeded``, ``failed`` or
+    ``unknown`` (``string``, the frame's index)."""
+    if OUTCOME_UNKNOWN_COLUMN in events.columns or "failed" not in events.columns:
         failed, unknown = failed_rows(events), unknown_rows(events)
     else:
         flags = events["failed"].astype("boolean")
@@ -130,3 +131,21 @@ def split_text(failed: int, unknown: int) -> str:
     if unknown:
         text += f", {unknown:,} of unknown outcome"
     return text
+
+
+#: How a table's result column says a call's outcome besides its error code.
+RESULT_OK = "ok"
+RESULT_UNKNOWN = "outcome unknown"
+
+
+def call_results(frame: pd.DataFrame) -> pd.Series:
+    """Per row (an events frame or the sensitive calls' frame): the error code of a failed
+    call, ``ok`` for one that succeeded, ``outcome unknown`` for one nobody knows (``object``,
+    the frame's index): the result column of the report's tables."""
+    labels = outcome_labels(frame)
+    codes = frame["error_code"].astype("object") if "error_code" in frame.columns else labels
+    out = pd.Series(RESULT_OK, index=frame.index, dtype="object")
+    out[(labels == UNKNOWN).to_numpy(dtype=bool)] = RESULT_UNKNOWN
+    failed = (labels == FAILED).to_numpy(dtype=bool)
+    out[failed] = codes[failed]
+    return out
