@@ -384,3 +384,28 @@ def test_a_mint_of_unknown_outcome_is_not_said_to_have_succeeded() -> None:
     assert derived_keys(frame, issues=issues) == []
     (issue,) = issues
     assert "is of unknown outcome" in issue.problem and "succeeded but" not in issue.problem
+
+
+def test_the_duckdb_engine_says_it_cannot_tell_a_saved_answers_unknown_outcome(
+    tmp_path: Path,
+) -> None:
+    """A case folder's saved lookup-events answer is read by the DuckDB engine's file loader;
+    the engine's rows and counts carry no outcome_unknown column: a data issue names the file
+    and says so (never silence that reads as success); the file loader keeps them unknown."""
+    from torinvest.sources.logs import load_logs
+    from torinvest.sources.sql import DuckDBEngine, load_sql
+
+    recs = [_record(i, "CreateUser", f"2024-05-01T10:0{i}:00Z") for i in range(2)]
+    saved = tmp_path / "lookup-events.json"
+    no_record = {k: v for k, v in _listed(recs[1]).items() if k != "CloudTrailEvent"}
+    saved.write_bytes(_export([_listed(recs[0]), no_record]))
+    with DuckDBEngine(tmp_path) as duck:
+        result = load_sql(duck, access_keys=KEY)
+    assert len(result.frame) == 2
+    (said,) = [i for i in result.issues if "of unknown outcome" in i.problem]
+    assert said.source.endswith("lookup-events.json") and "1 event(s)" in said.problem
+    files = load_logs(tmp_path, access_keys=[KEY], progress=False).frame
+    assert files.set_index("event_id")["outcome_unknown"].to_dict() == {
+        "aws-0": False,
+        "aws-1": True,
+    }
