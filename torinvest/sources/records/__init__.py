@@ -17,6 +17,10 @@ aws_region             category               awsRegion
 source_ip              category               sourceIPAddress
 user_agent             category               userAgent
 error_code             category               errorCode
+outcome_unknown        boolean                no errorCode and a record torinvest marked not
+                                              whole (``torinvest:outcomeUnknown``: rebuilt from
+                                              LookupEvents' own fields, or partial): neither
+                                              succeeded nor failed (:mod:`torinvest.outcome`)
 error_message          string                 errorMessage
 read_only              boolean                readOnly
 event_type             category               eventType
