@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 
 from torinvest import __version__, analysis, tor
@@ -48,6 +47,7 @@ from torinvest.options import (
     DEFAULT_TOLERANCE_HOURS,
     check_number,
 )
+from torinvest.outcome import outcome_counts
 from torinvest.parameters import (
     InvestigateParameters as InvestigateParameters,
 )
@@ -366,27 +366,20 @@ class Investigation:
         return self.activity.aggregates is not None
 
     def totals(self) -> dict[str, int]:
-        """Every event of the activity: total, failed, from_tor and tor_unknown (calls at times
-        no exit list covers), counted or from the rows."""
+        """Every event of the activity: total, failed, outcome_unknown (calls neither succeeded
+        nor failed: their outcome is not known, :mod:`torinvest.outcome`), from_tor and
+        tor_unknown (calls at times no exit list covers), counted or from the rows."""
         frame = self.by_time if self.counted else self.events
         assert frame is not None
         if not len(frame):
-            return {"total": 0, "failed": 0, "from_tor": 0, "tor_unknown": 0}
-        weight = (
-            frame["calls"].fillna(0).to_numpy(dtype="int64")
-            if self.counted
-            else np.ones(len(frame), dtype="int64")
-        )
-        failed = (
-            frame["failed"].fillna(0).to_numpy(dtype="int64")
-            if self.counted
-            else frame["error_code"].notna().to_numpy(dtype="int64")
-        )
+            return {"total": 0, "failed": 0, "outcome_unknown": 0, "from_tor": 0, "tor_unknown": 0}
+        weight, failed, unknown = outcome_counts(frame)
         tor_true = frame["tor"].fillna(False).to_numpy(dtype=bool)
         tor_na = frame["tor"].isna().to_numpy(dtype=bool)
         return {
             "total": int(weight.sum()),
             "failed": int(failed.sum()),
+            "outcome_unknown": int(unknown.sum()),
             "from_tor": int(weight[tor_true].sum()),
             "tor_unknown": int(weight[tor_na].sum()),
         }
@@ -589,6 +582,7 @@ def evidence(inv: Investigation) -> dict[str, Any]:
         "window": {"start": str(inv.window[0]), "end": str(inv.window[1])},
         "events": totals["total"],
         "failed": totals["failed"],
+        "outcome_unknown": totals["outcome_unknown"],
         "from_tor": totals["from_tor"],
         "tor_unknown": totals["tor_unknown"],
         "source_ips": len(inv.per_ip),

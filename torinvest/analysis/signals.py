@@ -35,6 +35,7 @@ from torinvest.analysis.sensitive import sensitive_events
 from torinvest.catalogue import CATEGORIES, shipped_catalogue
 from torinvest.geo import ip_kind
 from torinvest.grouping import address_codes_and_labels, codes_and_labels, from_tor, tor_column
+from torinvest.outcome import SUCCEEDED, UNKNOWN, UNKNOWN_WHY, outcome_counts, outcome_labels
 from torinvest.schema import iso_utc, utc_timestamp
 from torinvest.sources.records import DerivedKey
 
@@ -84,7 +85,8 @@ WEIGHTS: Mapping[str, int] = {
     # geography (analysis.places) and known tools (analysis.agents: the table's weight)
     **GEO_WEIGHTS,
 }
-#: Weight of the ``sensitive:<category>`` signal when at least one such call succeeded.
+#: Weight of the ``sensitive:<category>`` signal when at least one such call succeeded, or may
+#: have (its outcome unknown: the detail says so).
 SENSITIVE_WEIGHTS: Mapping[str, int] = {
     "persistence": 25,
     "privilege-escalation": 25,
@@ -130,6 +132,7 @@ class _Rows:
     secs: np.ndarray
     times: pd.Series
     failed: np.ndarray
+    unknown: np.ndarray  # of unknown outcome (neither failed nor succeeded)
     tor_true: np.ndarray
     tor_false: np.ndarray
     tor_ips: frozenset[int]
@@ -144,6 +147,7 @@ class _Rows:
         name, name_labels = codes_and_labels(events["event_name"])
         tor = tor_column(events)
         tor_true = _bools(tor)
+        _, failed, unknown = outcome_counts(events)
         return cls(
             ip=ip,
             ip_labels=ip_labels,
@@ -154,11 +158,8 @@ class _Rows:
             name_labels=name_labels,
             secs=_seconds(events["event_time"]),
             times=events["event_time"].reset_index(drop=True),
-            failed=(
-                events["failed"].fillna(0).to_numpy(dtype=np.int64) > 0
-                if counted
-                else events["error_code"].notna().to_numpy()
-            ),
+            failed=failed > 0,
+            unknown=unknown > 0,
             tor_true=tor_true,
             tor_false=_bools(~tor),
             tor_ips=frozenset(_distinct(ip[tor_true]).tolist()),
@@ -669,11 +670,19 @@ def _sensitive_signals(found: pd.DataFrame) -> list[Signal]:
         names = rows["event_name"].value_counts()
         calls = [f"{n} ×{c}" if c > 1 else str(n) for n, c in names.items()]
         ips = rows["source_ip"].fillna("(no IP)").unique().tolist()
-        succeeded = int((~rows["failed"]).sum())
+        outcome = outcome_labels(rows)
+        succeeded = int((outcome == SUCCEEDED).sum())
+        unknown = int((outcome == UNKNOWN).sum())
         tor = from_tor(int(rows["tor"].fillna(False).sum()), int(rows["tor"].isna().sum()))
         weight = SENSITIVE_WEIGHTS[category]
         state = f"{succeeded} of {len(rows)} succeeded"
-        if succeeded == 0:
+        if unknown:  # may have succeeded: weighed as if it did, said as not known
+            state = (
+                f"outcome unknown ({unknown} of {len(rows)}: {UNKNOWN_WHY})"
+                if unknown == len(rows)
+                else f"{state}, {unknown} of unknown outcome"
+            )
+        elif succeeded == 0:
             weight = int(weight * FAILED_ONLY_FACTOR)
             state = "all failed (attempted)"
         out.append(
@@ -798,7 +807,7 @@ def _retry_signals(rows: _Rows, events: pd.DataFrame) -> list[Signal]:
             "ip": rows.ip[ok],
             "name": rows.name[ok],
             "fail_t": np.where(failed[ok], rows.secs[ok], np.inf),
-            "ok_t": np.where(~rows.failed[ok], rows.secs[ok], -np.inf),
+            "ok_t": np.where(~rows.failed[ok] & ~rows.unknown[ok], rows.secs[ok], -np.inf),
         }
     )
     g = df.groupby(["ip", "name"], sort=False).agg(

@@ -16,6 +16,7 @@ from torinvest.display.answer import followed_derived, key_calls, verdict_warnin
 from torinvest.display.markup import _card, _e, _kv, _list, _time, display_frame, frame_html
 from torinvest.errors import InputError, group_issues
 from torinvest.grouping import tor_count
+from torinvest.outcome import outcome_labels
 from torinvest.schema import expiration_time
 from torinvest.sources.records import MAX_DERIVED_ROUNDS, is_unfollowed
 from torinvest.verdict import NEXT_STEPS
@@ -69,6 +70,7 @@ SENSITIVE_SHOWN: tuple[str, ...] = (
     "source_ip",
     "tor",
     "error_code",
+    "outcome",
     "access_key_id",
     "derived",
     "event_source",
@@ -84,11 +86,12 @@ def sensitive_table(inv: Investigation) -> HTML:
         gap = activity_gap(inv)  # "none" only over an activity read whole
         said = "None of the catalogued sensitive calls" + (f": {gap}" if gap else ".")
         return HTML(_card("Sensitive calls", f"<p>{_e(said)}</p>", "ti-warn" if gap else ""))
-    cols = [c for c in SENSITIVE_SHOWN if c in inv.sensitive.columns]
+    found = inv.sensitive.assign(outcome=outcome_labels(inv.sensitive))
+    cols = [c for c in SENSITIVE_SHOWN if c in found.columns]
     return HTML(
         _card(
-            f"Sensitive calls ({len(inv.sensitive)})",
-            frame_html(display_frame(inv.sensitive[cols])),
+            f"Sensitive calls ({len(found)})",
+            frame_html(display_frame(found[cols])),
         )
     )
 

@@ -43,6 +43,7 @@ from typing import Any
 
 from torinvest.analysis import NOT_SCORED, Signal, triage_score
 from torinvest.investigation import NOTHING_READ_SOURCE
+from torinvest.outcome import split_text
 from torinvest.safety import term_safe
 from torinvest.schema import utc_or_none
 from torinvest.verdict import DECIDED, NEXT_STEPS, latest_verdict
@@ -454,7 +455,9 @@ def _tor_line(summary: Mapping[str, Any]) -> str:
     if unknown:
         line += f", {unknown:,} of unknown Tor status (no loaded exit list can rule Tor out for them: the data issues say why)"
     line += f" ({len(tor_ips)} IP(s): {named})" if tor_ips else ""
-    line += f"; {events.get('failed', 0)} failed"
+    line += (
+        f"; {split_text(int(events.get('failed') or 0), int(events.get('outcome_unknown') or 0))}"
+    )
     if unknown_ips:
         line += f"; {len(unknown_ips)} IP(s) of unknown Tor status"
         line += (
@@ -482,7 +485,13 @@ def _mattered_lines(
     lines = [f"What mattered: {len(sensitive)} sensitive call(s)"]
     for e in sensitive[:shown]:
         tor = " (Tor)" if e.get("tor") else " (Tor status unknown)" if _unknown_tor(e) else ""
-        failed = f", FAILED {_t(e.get('error_code'), 60)}" if e.get("error_code") else ""
+        failed = (
+            f", FAILED {_t(e.get('error_code'), 60)}"
+            if e.get("error_code")
+            else ", OUTCOME UNKNOWN (no usable record)"
+            if e.get("outcome") == "unknown"
+            else ""
+        )
         target = f" {_t(e.get('target'), 160)}" if e.get("target") else ""
         lines.append(
             f"  - {_t(e.get('event_time'))} {_t(e.get('event_name'), 80)} "
