@@ -250,7 +250,7 @@ def _score_tile(inv: Investigation) -> str:
     body = "<p class='ti-note'>orders what to read first — not a verdict</p>" + (
         f"<ol>{''.join(reasons)}</ol>" if reasons else "<p>no weighted signal</p>"
     )
-    if s.incomplete or s.band == analysis.NOT_SCORED:
+    if s.floor or s.band == analysis.NOT_SCORED or s.note != analysis.NOT_A_VERDICT:
         body = f"<p><b>⚠ {_e(s.note)}</b></p>" + body
     return _tile("Triage score", _e(s.shown()), body)
 

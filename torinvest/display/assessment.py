@@ -37,6 +37,7 @@ def score_card(inv: Investigation) -> HTML:
         "medium": "ti-warn",
         analysis.NOT_SCORED: "ti-warn",
         analysis.INCOMPLETE: "ti-warn",
+        analysis.NO_BASELINE: "ti-warn",
     }.get(s.band, "")
     reasons = [f"<b>{_e(r.name)}</b> (+{_e(r.weight)}): {_e(r.detail)}" for r in s.reasons] or [
         "no weighted signal"
@@ -44,7 +45,7 @@ def score_card(inv: Investigation) -> HTML:
     figure = (
         _e(s.shown())  # "not scored": no number over nothing read
         if s.band == analysis.NOT_SCORED
-        else f"{'at least ' if s.incomplete else ''}{_e(s.score)} / {analysis.MAX_SCORE}"
+        else f"{'at least ' if s.floor else ''}{_e(s.score)} / {analysis.MAX_SCORE}"
     )
     body = (
         f"<p><span class='ti-big'>{figure}</span> &nbsp;band: <b>{_e(s.band)}</b></p>"

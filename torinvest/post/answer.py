@@ -521,9 +521,19 @@ def _score_line(signals: Sequence[Mapping[str, Any]]) -> str:
         )
     reasons = "; ".join(f"{_t(s.name, 60)} ({_t(s.detail, 120)})" for s in score.reasons[:3])
     floor = (
-        "at least " if score.incomplete else "",
+        "at least " if score.floor else "",
         " on incomplete evidence (a floor: see the data issues)" if score.incomplete else "",
     )
+    if score.no_baseline:  # no call before the first sighting: not a data issue
+        floor = (
+            floor[0],
+            floor[1]
+            + (" and" if score.incomplete else "")
+            + " without a baseline (a floor: no call of the key before the finding's first "
+            "sighting, so the new IP/user agent/ASN/country signals could not be evaluated"
+            + (f"; at most {score.ceiling}/100" if score.ceiling is not None else "")
+            + ")",
+        )
     return (
         f"Score: {floor[0]}{score.score}/100 ({score.band}){floor[1]} — a triage aid, not a "
         "verdict" + (f": {reasons}" if reasons else "")

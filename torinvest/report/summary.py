@@ -14,7 +14,7 @@ from torinvest.errors import ReportError
 from torinvest.findings import TOR_FINDING_TYPES, FindingsResult
 from torinvest.findings.related import SUMMARY_PROPERTIES as RELATED_SUMMARY
 from torinvest.geo import IP_KINDS
-from torinvest.investigation import DERIVED_SEARCH_STATUSES, Investigation
+from torinvest.investigation import BASELINE_STATUSES, DERIVED_SEARCH_STATUSES, Investigation
 from torinvest.investigation import summary as _summary
 from torinvest.pivot import SUMMARY_PROPERTIES as PIVOT_SUMMARY
 from torinvest.report.folders import EVENTS_CSV, PER_IP_CSV, _write_bytes
@@ -161,6 +161,16 @@ SUMMARY_SCHEMA: dict[str, Any] = {
                     }
                 ),
             },
+            # what the new-value signals compared with ("none": not evaluated, a floor)
+            "baseline": _object(
+                {
+                    "status": {"enum": list(BASELINE_STATUSES)},
+                    "from": _TIME_OR_NULL,
+                    "to": _TIME_OR_NULL,
+                    "history_start": _TIME_OR_NULL,
+                    "why": _STR_OR_NULL,
+                }
+            ),
             "verdict": {
                 **_object(
                     {
@@ -197,8 +207,8 @@ SUMMARY_SCHEMA: dict[str, Any] = {
 
 
 #: Keys a summary written by an earlier torinvest may lack (``reading_notes``: written before
-#: the notes were; none said then).
-OPTIONAL_SUMMARY_KEYS = ("reading_notes", "activity_issues")
+#: the notes were; none said then; ``baseline``: its ``no_baseline`` signal, if any, says it).
+OPTIONAL_SUMMARY_KEYS = ("reading_notes", "activity_issues", "baseline")
 SUMMARY_SCHEMA["required"] = [
     k for k in SUMMARY_SCHEMA["required"] if k not in OPTIONAL_SUMMARY_KEYS
 ]
