@@ -570,6 +570,35 @@ def reading_of(issues: Sequence[DataIssue], events: int) -> tuple[str, str | Non
     return (READING_NO_EVENTS if events == 0 else READING_COMPLETE), None
 
 
+def summary_reading(data: Mapping[str, Any]) -> tuple[str, str | None]:
+    """:func:`reading_of` of a ``summary.json``'s data (its ``data_issues`` and event total;
+    entries that are not objects are skipped)."""
+    issues = [
+        DataIssue(str(i.get("source") or "?"), str(i.get("problem") or ""))
+        for i in data.get("data_issues") or []
+        if isinstance(i, Mapping)
+    ]
+    events = data.get("events")
+    total = events.get("total") if isinstance(events, Mapping) else 0
+    return reading_of(issues, int(total) if isinstance(total, int) else 0)
+
+
+def reading_text(state: str, issues: int, why: str | None = None, *, loud: bool = False) -> str:
+    """The reading in words — the one phrase the report's activity card, the terminal's line,
+    summary.json's ``reading.text`` and the ``--all-open`` index say for it: ``could not look:
+    WHY`` (no activity source could be read: nothing was read), ``incomplete: N data issue(s)``
+    (some sources read, some not — a partial reading, never "could not look"), ``no events``
+    (every source read, none holds a call) or ``complete``. ``loud``: the terminal's, its own
+    words in capitals (``INCOMPLETE: 2 DATA ISSUE(S)``; the why as it is)."""
+    if state == READING_COULD_NOT_LOOK:
+        head = state.upper() if loud else state
+        return f"{head}: {why or 'no activity source could be read'}"
+    if state == READING_INCOMPLETE:
+        text = f"incomplete: {issues:,} data issue(s)"
+        return text.upper() if loud else text
+    return state.upper() if loud else state
+
+
 def evidence(inv: Investigation) -> dict[str, Any]:
     """What a verdict rests on, in a few numbers (stored with the verdict in the ledger):
     ``reading`` says how much of the activity was read (:func:`reading_of`), and
@@ -801,6 +830,8 @@ def summary(inv: Investigation, verdict: dict[str, Any] | None = None) -> dict[s
         },
         # identical problems grouped (count and examples): see torinvest.errors.group_issues
         "data_issues": [i.to_dict() for i in group_issues(inv.data_issues)],
+        # the reading in words (reading_text): what the report, the terminal and the index say
+        "reading": _summary_reading_field(inv),
         # facts the reading rests on that are no issue (days the trail's digest files show
         # quiet, a source not used because another covers it): the report's Sources card says
         # them; so do the answer and the terminal
@@ -810,6 +841,14 @@ def summary(inv: Investigation, verdict: dict[str, Any] | None = None) -> dict[s
         "activity_issues": [i.to_dict() for i in group_issues(activity_issues(inv))],
         **campaign_summary(inv),
     }
+
+
+def _summary_reading_field(inv: Investigation) -> dict[str, Any]:
+    """``summary.json``'s ``reading``: ``state`` (:func:`reading_of`) and ``text``
+    (:func:`reading_text`), counted over the grouped data issues as ``data_issues`` lists them."""
+    grouped = group_issues(inv.data_issues)
+    state, why = reading_of(grouped, inv.totals()["total"])
+    return {"state": state, "text": reading_text(state, len(grouped), why)}
 
 
 #: ``summary.json``'s ``baseline.status`` values (docs/DESIGN.md).

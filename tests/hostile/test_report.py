@@ -192,7 +192,7 @@ def test_no_events_could_not_look_and_nothing_to_read_read_differently(tmp_path:
         ("none", none, "none", "no events"),
         ("failed", failed, "failed", "could not look"),
         ("nothing", nothing, "nothing", "nothing read"),
-        ("denied", denied, "denied", "could not look"),
+        ("denied", denied, "partial", "incomplete: no call read"),
     ):
         assert display.activity_state(case)[0] == state, label
         listed = _plain(display.events_table(case).data)  # the table says the same
@@ -207,20 +207,18 @@ def test_no_events_could_not_look_and_nothing_to_read_read_differently(tmp_path:
     assert "Could not look: no event was read and 1 source(s) failed" in answers["failed"]
     assert "not evidence that the key was unused" in answers["failed"]
     assert "Nothing to read" in answers["nothing"]
-    assert "Could not look: 1 source(s) refused access" in answers["denied"]
-    # the log file was read and holds no call: said exactly, not "no event could be read"
-    assert (
-        "; the 1 other source(s) were read and hold no call made with this key. This says "
-        "nothing about whether the key was used where access was refused." in answers["denied"]
-    )
-    assert "no event could be read" not in answers["denied"]
+    # one source refused access, the log file read and holding no call: a partial reading,
+    # never "could not look" (summary.json, the terminal and the index say "incomplete")
+    assert "Incomplete: 1 data issue(s) name what was not read" in answers["denied"]
+    assert "1 of them refused access; what was read (1 file(s)" in answers["denied"]
+    assert "Could not look" not in answers["denied"]
     failed_beside = dataclasses.replace(
         none, activity=dataclasses.replace(none.activity, issues=[failed.activity.issues[0]])
     )
     state, line = display.activity_state(failed_beside)
-    assert state == "failed" and line.startswith(
-        "Could not look everywhere: 1 data issue(s) name what was not read (a source that "
-        "failed, days or regions not there); what was read (1 file(s), region(s) or table(s)) "
+    assert state == "partial" and line.startswith(
+        "Incomplete: 1 data issue(s) name what was not read (a source that failed or refused "
+        "access, days or regions not there); what was read (1 file(s), region(s) or table(s)) "
         "holds no call made with this key"
     )
     assert len(set(answers.values())) == 4
@@ -290,7 +288,8 @@ def test_every_empty_chart_table_and_card_says_what_the_activity_amounts_to(
         assert "Derived keys: none found — no call of the key was read" in answer, label
         assert "none minted" not in answer, label
         assert search["status"] == "partial" and search["why"], (label, search)
-    assert len(set(said.values())) == 4  # failed and beside are one state: sources failed
+    assert said["denied"] == said["beside"] == "incomplete: no call in what was read"
+    assert len(set(said.values())) == 4  # denied and beside are one state: read in part
 
 
 def test_the_notebook_tells_every_chart_what_the_activity_amounts_to() -> None:
@@ -344,8 +343,8 @@ def test_the_activity_card_counts_what_was_not_read_as_the_answer_does() -> None
     assert "source(s) failed" not in card
     quiet = dataclasses.replace(inv, events=inv.events.iloc[:0])  # no call in what was read
     state, line = display.activity_state(quiet)
-    assert state == "failed"
-    assert line.startswith("Could not look everywhere: 1 data issue(s) name what was not read")
+    assert state == "partial"
+    assert line.startswith("Incomplete: 1 data issue(s) name what was not read")
     assert "what was read (62 file(s), region(s) or table(s)) holds no call" in line
     assert "source(s) failed" not in line
 
@@ -598,3 +597,45 @@ def test_calls_of_unknown_tor_status_never_score_low(tmp_path: Path) -> None:
     ):
         assert f"at least {score} / 100" in shown and "not a low score" in shown
         assert "· low" not in shown and "band: low" not in shown
+
+
+def test_the_reading_reads_the_same_on_the_card_summary_terminal_and_index(tmp_path: Path) -> None:
+    """LookupEvents refused in one region, the rest read holding no call: the activity card said
+    "Not allowed to look" / "Could not look", summary.json and the index "incomplete: N data
+    issue(s)". Now a partial reading is "incomplete" everywhere, "could not look" is for nothing
+    read, and a whole reading is neither — in reading_text's words on every surface."""
+    from torinvest.report import one_line_summary
+    from torinvest.report.batch import BatchEntry
+
+    name, data = _background_file()
+    whole = _investigate(_case_with(tmp_path / "none", {name: data}))
+    nothing = _investigate(_case_with(tmp_path / "failed", {"broken.json.gz": data[:200]}))
+    refused = DataIssue("lookup:eu-west-1", "access denied: cloudtrail:LookupEvents")
+    partial = dataclasses.replace(
+        whole, activity=dataclasses.replace(whole.activity, issues=[refused])
+    )
+    for case, state, card_word in (
+        (whole, "no events", "No events"),
+        (partial, "incomplete", "Incomplete"),
+        (nothing, "could not look", "Could not look"),
+    ):
+        summary = orjson.loads(orjson.dumps(investigation.summary(case, {"status": "pending"})))
+        reading = summary["reading"]
+        assert reading["state"] == state, (state, reading)
+        card = _plain(display.activity_status(case).data)
+        assert card.strip().startswith(card_word), (state, card)
+        assert ("ould not look" in card) == (state == "could not look"), (state, card)
+        line = one_line_summary(summary)
+        entry = BatchEntry("f", "ok", data_issues=len(summary["data_issues"]))
+        entry.reading, entry.could_not_look = investigation.summary_reading(summary)
+        if state == "incomplete":
+            assert reading["text"] == f"incomplete: {len(summary['data_issues'])} data issue(s)"
+            assert reading["text"].upper() in line
+            assert entry.reading_said() == reading["text"]
+            assert "Could not look" not in card and "COULD NOT LOOK" not in line
+        elif state == "could not look":
+            assert reading["text"].startswith("could not look: ")
+            assert "COULD NOT LOOK" in line and "INCOMPLETE" not in line
+            assert entry.reading_said() == reading["text"]
+        else:
+            assert "INCOMPLETE" not in line and "COULD NOT LOOK" not in line

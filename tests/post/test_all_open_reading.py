@@ -70,9 +70,9 @@ def test_all_open_says_which_reports_could_not_read_everything(
     assert code == 0, stderr.getvalue()
     lines = {line.split()[1]: line for line in stdout.getvalue().splitlines()[:2]}
     assert lines[F1].startswith("ok ")
-    assert lines[F1].endswith("report.html  2 DATA ISSUE(S): lookup:eu-west-1, tor")
+    assert lines[F1].endswith("report.html  INCOMPLETE: 2 DATA ISSUE(S): lookup:eu-west-1, tor")
     assert "DATA ISSUE" not in lines[F2]
-    assert f"ok {F1}: {out / f'finding-{F1}' / 'report.html'} (2 DATA ISSUE(S))" in (
+    assert f"ok {F1}: {out / f'finding-{F1}' / 'report.html'} (INCOMPLETE: 2 DATA ISSUE(S))" in (
         stderr.getvalue()
     )
     _check_index(out)
@@ -86,7 +86,10 @@ def test_all_open_says_which_reports_could_not_read_everything(
             err=io.StringIO(),
         )  # fmt: skip
     skipped = next(line for line in stdout.getvalue().splitlines() if F1 in line)
-    assert skipped.startswith("skipped") and "2 DATA ISSUE(S): lookup:eu-west-1, tor" in skipped
+    assert (
+        skipped.startswith("skipped")
+        and "INCOMPLETE: 2 DATA ISSUE(S): lookup:eu-west-1, tor" in skipped
+    )
     _check_index(out, "skipped")
 
 
@@ -97,9 +100,9 @@ def test_run_batch_index_says_which_reports_could_not_read_everything(
     said: list[str] = []
     batch = report.run_batch(tmp_path, report.RunOptions(case_dir=str(SAMPLE)), echo=said.append)
     assert [e.reading_note() for e in batch.entries if e.finding_id == F1] == [
-        "2 DATA ISSUE(S): lookup:eu-west-1, tor"
+        "INCOMPLETE: 2 DATA ISSUE(S): lookup:eu-west-1, tor"
     ]
-    assert any(s.startswith(f"ok {F1}") and s.endswith("(2 DATA ISSUE(S): lookup:eu-west-1, tor)")
+    assert any(s.startswith(f"ok {F1}") and s.endswith("(INCOMPLETE: 2 DATA ISSUE(S): lookup:eu-west-1, tor)")
                for s in said)  # fmt: skip
     _check_index(tmp_path)
 
@@ -153,7 +156,8 @@ def test_all_open_says_could_not_look_apart_from_incomplete(
     assert by_id[F1]["could_not_look"].startswith("could not look in account 222222222222")
     assert (by_id[F2]["reading"], by_id[F2]["could_not_look"]) == ("complete", None)
     page = (out / "index.html").read_text()
-    assert "<b>could not look</b>: could not look in account 222222222222" in page
+    assert "<b>could not look: could not look in account 222222222222" in page
+    assert "incomplete" not in page.split(F1)[1].split("</tr>")[0]  # never both
 
 
 def test_one_line_summary_never_says_0_events_alone_when_it_could_not_look() -> None:

@@ -26,8 +26,10 @@ from torinvest.display.markup import (
 )
 from torinvest.errors import DataIssue, group_issues
 from torinvest.grouping import tor_count
+from torinvest.investigation import reading_text
 from torinvest.outcome import UNKNOWN_WHY, failed_rows, unknown_rows
 from torinvest.sources.records import is_unfollowed
+from torinvest.verdict import READING_INCOMPLETE
 
 if TYPE_CHECKING:
     from torinvest.events import Activity
@@ -104,9 +106,10 @@ def activity_state(inv: Investigation) -> tuple[str, str]:
     source, or none covered the window), ``denied`` (no event; every failed source refused
     access), ``elsewhere`` (no event; every source read is of another account than the
     finding's: :attr:`~torinvest.events.Activity.account_gap`), ``failed`` (no event; sources
-    failed), ``none`` (every source read, none holds a
-    call). The states never read the same; the report's answer and the activity card both
-    take them from here."""
+    failed), ``partial`` (no event in what was read; other sources failed or refused access: an
+    incomplete reading, in :func:`~torinvest.investigation.reading_text`'s words — never
+    "could not look"), ``none`` (every source read, none holds a call). The states never read
+    the same; the report's answer and the activity card both take them from here."""
     from torinvest import events  # here: tqdm.auto's warning filter is set (module top)
 
     act = inv.activity
@@ -129,25 +132,21 @@ def activity_state(inv: Investigation) -> tuple[str, str]:
             f"Nothing to read: {why}. This is not evidence that the key was unused: point the "
             "investigation at the trail's logs of the window (or use LookupEvents)."
         )
-    read = (  # the sources read beside those that failed: they hold no call, say so exactly
-        f"; the {attempted:,} other source(s) were read and hold no call made with this key"
-        if attempted
-        else ""
-    )
     unread = len(group_issues(failed))  # as the answer's and the data issues' counts
-    if denied and len(denied) >= len(failed):
-        return "denied", (
-            f"Could not look: {len(denied)} source(s) refused access"
-            + (read or " and no event could be read")
-            + ". This says nothing about whether the key was used"
-            + (" where access was refused." if attempted else ".")
-        )
-    if failed and attempted:  # read in part: a source, days or regions the issues name were not
-        return "failed", (
-            f"Could not look everywhere: {unread:,} data issue(s) name what was not read (a "
-            "source that failed, days or regions not there); what was read ("
+    if failed and attempted:  # read in part: a partial reading, never "could not look"
+        # (refused access or failed): the words of summary.json, the terminal and the index
+        said = reading_text(READING_INCOMPLETE, unread)
+        refused = f"; {len(denied)} of them refused access" if denied else ""
+        return "partial", (
+            f"{said[:1].upper()}{said[1:]} name what was not read (a source that failed or "
+            f"refused access, days or regions not there){refused}; what was read ("
             f"{attempted:,} file(s), region(s) or table(s)) holds no call made with this key. "
             "This is not evidence that the key was unused where they say."
+        )
+    if denied and len(denied) >= len(failed):
+        return "denied", (
+            f"Could not look: {len(denied)} source(s) refused access and no event could be "
+            "read. This says nothing about whether the key was used."
         )
     if failed:
         return "failed", (
@@ -171,9 +170,10 @@ def activity_state(inv: Investigation) -> tuple[str, str]:
 EMPTY_REASONS: Mapping[str, str] = {
     "none": "no events",
     "nothing": "nothing to read: nothing was looked at",
-    "denied": "not allowed to look: no event read",
+    "denied": "could not look: access refused, no event read",
     "elsewhere": "could not look in the finding's account",
-    "failed": "no events read — but sources failed",
+    "failed": "could not look: sources failed, no event read",
+    "partial": "incomplete: no call in what was read",
 }
 
 
@@ -356,9 +356,10 @@ def activity_status(inv: Investigation) -> HTML:
         return HTML(_card("The key's activity", body))
     title, kind = {
         "nothing": ("Nothing to read", "ti-danger" if act.empty_sources else "ti-warn"),
-        "denied": ("Not allowed to look", "ti-danger"),
+        "denied": ("Could not look: access refused", "ti-danger"),
         "elsewhere": ("Could not look in the finding's account", "ti-danger"),
-        "failed": ("No events read — but sources failed", "ti-danger"),
+        "failed": ("Could not look: sources failed", "ti-danger"),
+        "partial": ("Incomplete: no call in what was read", "ti-warn"),
         "none": ("No events", "ti-ok"),
     }[state]
     return HTML(_card(title, f"<p>{_e(line)}</p>", kind))

@@ -206,6 +206,7 @@ def _tor_tile(inv: Investigation, state: str) -> str:
         value = {
             "denied": "could not look",
             "failed": "could not look",
+            "partial": "incomplete: no call read",
             "elsewhere": "could not look in the account",
             "nothing": "nothing read",
             "none": "no events",

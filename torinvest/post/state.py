@@ -50,7 +50,7 @@ import orjson
 
 from torinvest.children import end_with_parent
 from torinvest.errors import InputError, TorinvestError
-from torinvest.investigation import NOTHING_READ_SOURCE, report_dir_name
+from torinvest.investigation import NOTHING_READ_SOURCE, reading_text, report_dir_name
 from torinvest.paths import held_lock, write_atomic
 from torinvest.post.record import now_iso
 from torinvest.post.templates import canonical
@@ -58,6 +58,7 @@ from torinvest.report import MANIFEST, folder_state
 from torinvest.report.batch import activity_gap, report_issues, retry_reason
 from torinvest.safety import json_inert_bytes, term_safe
 from torinvest.schema import utc_timestamp
+from torinvest.verdict import READING_INCOMPLETE
 
 log = logging.getLogger(__name__)
 
@@ -512,7 +513,10 @@ def _finish(
     said.append("investigated")
     issues = report_issues(folder)
     unread = issues and any(i.source == NOTHING_READ_SOURCE for i in issues)
-    note = f" ({'COULD NOT LOOK; ' if unread else ''}{len(issues)} DATA ISSUE(S))" if issues else ""
+    # the reading's words (reading_text), as the index and the report say them
+    said = reading_text(READING_INCOMPLETE, len(issues or []), loud=True)
+    note = (f" (COULD NOT LOOK; {len(issues)} DATA ISSUE(S))" if unread else f" ({said})"
+            ) if issues else ""  # fmt: skip
     echo(f"ok {w.finding_id}: {folder / 'report.html'}{note}")
     if w.post and post is not None and templates:
         _post(state, w.finding_id, folder, templates, post, result, echo)

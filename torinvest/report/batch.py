@@ -24,7 +24,9 @@ from torinvest.investigation import (
     Sources,
     baseline_phrase,
     outputs,
+    reading_text,
     report_dir_name,
+    summary_reading,
 )
 from torinvest.report.folders import (
     EVENTS_CSV,
@@ -41,6 +43,7 @@ from torinvest.report.page import INDEX_CSP
 from torinvest.report.parameters import RunOptions, run_sources
 from torinvest.report.run import run_report
 from torinvest.safety import html_text, json_inert_bytes, option, term_safe
+from torinvest.verdict import READING_COMPLETE, READING_NO_EVENTS
 
 
 # --------------------------------------------------------------------------------------------
@@ -201,6 +204,15 @@ class BatchEntry:
     #: can have no baseline.
     baseline: str | None = None
 
+    def reading_said(self, why: str | None = None, *, loud: bool = False) -> str:
+        """The reading in the words of :func:`~torinvest.investigation.reading_text` (""
+        when there is none: no complete report, or a failed run)."""
+        if self.reading is None or self.reading == "failed":
+            return ""
+        return reading_text(
+            self.reading, self.data_issues or 0, why or self.could_not_look, loud=loud
+        )
+
     def reading_note(self) -> str:
         """The reading's gap in a line, as a single ``investigate`` says it ("" when none):
         ``3 DATA ISSUE(S): lookup:eu-west-1, tor, ip pivot``, after ``COULD NOT LOOK: why``
@@ -208,10 +220,11 @@ class BatchEntry:
         baseline (…): … the score is a floor``)."""
         parts = []
         if self.data_issues:
-            note = f"{self.data_issues} DATA ISSUE(S): {', '.join(self.issue_sources)}"
-            if self.could_not_look:
-                note = f"COULD NOT LOOK: {_short(self.could_not_look)}; {note}"
-            parts.append(note)
+            sources = ", ".join(self.issue_sources)
+            said = self.reading_said(_short(self.could_not_look or ""), loud=True)
+            if self.could_not_look:  # the count beside the why
+                said += f"; {self.data_issues} DATA ISSUE(S)"
+            parts.append(f"{said}: {sources}")
         if self.baseline:
             parts.append(self.baseline)
         return "; ".join(parts)
@@ -432,9 +445,19 @@ def _set_reading(entry: BatchEntry, folder: Path) -> None:
     entry.baseline = report_baseline(folder) or None
     entry.data_issues = len(issues)
     entry.issue_sources = list(dict.fromkeys(i.source for i in issues))
-    unread = [i.problem for i in issues if i.source == NOTHING_READ_SOURCE]
-    entry.could_not_look = unread[0] if unread else None
-    entry.reading = "could not look" if unread else "incomplete" if issues else "complete"
+    # the reading as the report, its summary.json and the terminal say it (reading_of)
+    entry.reading, entry.could_not_look = summary_reading(_summary(folder) or {})
+    if entry.reading == READING_NO_EVENTS:  # every source read: the index's "complete"
+        entry.reading = READING_COMPLETE
+
+
+def _summary(folder: Path) -> dict[str, Any] | None:
+    """The report's summary.json (None when unreadable)."""
+    try:
+        data = orjson.loads((folder / "summary.json").read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def _short(text: str, limit: int = 240) -> str:
@@ -493,10 +516,8 @@ def write_index(
             if e.reading == "failed"
             else "complete"
             if not e.data_issues
-            else (
-                f"<b>could not look</b>: {html_text(e.could_not_look)} " if e.could_not_look else ""
-            )
-            + f"<b>incomplete: {e.data_issues} data issue(s)</b> "
+            else f"<b>{html_text(e.reading_said())}</b> "
+            + (f"({e.data_issues} data issue(s)) " if e.could_not_look else "")
             + ", ".join(f"<code>{html_text(s)}</code>" for s in e.issue_sources)
         )
         if e.baseline and e.reading not in (None, "failed"):  # not a data issue: said apart

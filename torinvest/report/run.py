@@ -13,7 +13,13 @@ from torinvest.errors import ReportError, TorinvestError
 from torinvest.findings import FindingsResult
 from torinvest.findings.fetched import write_fetched
 from torinvest.grouping import from_tor
-from torinvest.investigation import NOTHING_READ_SOURCE, derived_keys_phrase, outputs
+from torinvest.investigation import (
+    NOTHING_READ_SOURCE,
+    derived_keys_phrase,
+    outputs,
+    reading_text,
+    summary_reading,
+)
 from torinvest.notebooks import notebook_path
 from torinvest.outcome import split_text
 from torinvest.report.folders import (
@@ -30,6 +36,7 @@ from torinvest.report.page import export_html, external_loads
 from torinvest.report.parameters import INVESTIGATE_NOTEBOOK, RunOptions, parameters, validate
 from torinvest.report.summary import check_summary
 from torinvest.safety import term_safe
+from torinvest.verdict import READING_INCOMPLETE
 
 
 # --------------------------------------------------------------------------------------------
@@ -222,6 +229,9 @@ def one_line_summary(data: Mapping[str, Any]) -> str:
         f"{len(data['sensitive_events'])} sensitive call(s), verdict {data['verdict']['status']}"
         + (f" ({data['verdict']['note']})" if data["verdict"].get("note") else "")
     )
-    if data["data_issues"]:
+    state, _ = summary_reading(data)
+    if state == READING_INCOMPLETE:  # in the words the report, summary.json and index say
+        line += f", {reading_text(state, len(data['data_issues']), loud=True)}"
+    elif data["data_issues"]:  # could not look (said above): the count beside it
         line += f", {len(data['data_issues'])} DATA ISSUE(S)"
     return term_safe(line)

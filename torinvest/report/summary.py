@@ -195,6 +195,13 @@ SUMMARY_SCHEMA: dict[str, Any] = {
                 "items": _object({"source": {"type": "string"}, "problem": {"type": "string"}}),
             },
             "reading_notes": {"type": "array", "items": {"type": "string"}},
+            # the reading in words (torinvest.investigation.reading_text)
+            "reading": _object(
+                {
+                    "state": {"enum": ["complete", "incomplete", "could not look", "no events"]},
+                    "text": {"type": "string"},
+                }
+            ),
             "activity_issues": {
                 "type": "array",
                 "items": _object({"source": {"type": "string"}, "problem": {"type": "string"}}),
@@ -208,7 +215,7 @@ SUMMARY_SCHEMA: dict[str, Any] = {
 
 #: Keys a summary written by an earlier torinvest may lack (``reading_notes``: written before
 #: the notes were; none said then; ``baseline``: its ``no_baseline`` signal, if any, says it).
-OPTIONAL_SUMMARY_KEYS = ("reading_notes", "activity_issues", "baseline")
+OPTIONAL_SUMMARY_KEYS = ("reading_notes", "activity_issues", "baseline", "reading")
 SUMMARY_SCHEMA["required"] = [
     k for k in SUMMARY_SCHEMA["required"] if k not in OPTIONAL_SUMMARY_KEYS
 ]
