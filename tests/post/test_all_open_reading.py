@@ -262,3 +262,39 @@ def test_run_batch_retries_a_report_that_could_not_look(
     assert ran == [F1]  # F2 read everything: skipped
     assert f"investigating {F1} (retrying: the last run could not look at activity) …" in said
     assert {e.finding_id: e.status for e in batch.entries} == {F1: "ok", F2: "skipped"}
+
+
+def test_a_forced_run_counts_the_runs_that_could_not_look_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """3 runs could not look, then ``--force`` — which could not look either: the count went on
+    (4), so no later run retried it. A forced run starts the count again: the next runs retry
+    it (run 2 of 3), and a forced run that reads everything leaves it done."""
+    readings = {F1: _reading([DENIED]), F2: _reading([])}
+
+    def writes(finding_id: str, folder: Path, *_: Any, **__: Any) -> None:
+        make_report(folder, summary=_as_now(readings[finding_id], finding_id),
+                    finding_id=finding_id)  # fmt: skip
+
+    monkeypatch.setattr(post_batch, "_investigate", writes)
+    out = tmp_path / "reports"
+    argv = ["investigate", "--all-open", "--case", str(SAMPLE), "--out", str(out)]
+
+    def run(*extra: str) -> str:
+        stderr = io.StringIO()
+        with contextlib.redirect_stderr(stderr):
+            assert main([*argv, *extra], out=io.StringIO(), err=stderr) == 0, stderr.getvalue()
+        return stderr.getvalue()
+
+    for _ in range(4):
+        err = run()
+    assert f"skipped {F1}: the last 3 runs could not look" in err
+    run("--force")  # still could not look
+    state = orjson.loads((out / "state.json").read_bytes())["findings"][F1]
+    assert state["unread_runs"] == 1 and state["attempts"] == 0
+    err = run()
+    assert "retrying: the last run could not look at lookup:eu-west-1 (run 2 of 3)" in err
+    readings[F1] = _reading([])
+    run("--force")
+    assert orjson.loads((out / "state.json").read_bytes())["findings"][F1]["unread_runs"] == 0
+    assert f"skipped {F1}" in run()

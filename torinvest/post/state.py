@@ -119,6 +119,8 @@ class Work:
     post: bool
     reason: str
     skip: bool = False
+    #: a run forced (``--force``): the counts of runs that failed or could not look start again
+    forced: bool = False
 
 
 def _same_time(a: Any, b: Any) -> bool:
@@ -274,7 +276,7 @@ class RunState:
             seen = self.findings.get(fid)
             state = folder_state(self.folder(fid), fid)
             if force:
-                work.append(Work(fid, True, post, "--force"))
+                work.append(Work(fid, True, post, "--force", forced=True))
             elif seen is None:
                 work.append(self._unrecorded(ref, state.complete, post))
             elif seen.get("status") == "running":
@@ -343,21 +345,25 @@ class RunState:
         entry.update(values, updated_at=now_iso())
         self.save()
 
-    def started(self, ref: FindingRef) -> None:
+    def started(self, ref: FindingRef, *, forced: bool = False) -> None:
+        """``forced``: a run the user forced — its failures are counted from 1 again."""
         seen = self.findings.get(ref.finding_id) or {}
         self._set(
             ref.finding_id,
             status="running",
-            attempts=int(seen.get("attempts") or 0) + 1,
+            attempts=(0 if forced else int(seen.get("attempts") or 0)) + 1,
             finding=ref.to_dict(),
             error=None,
         )
 
-    def reported(self, ref: FindingRef) -> None:
+    def reported(self, ref: FindingRef, *, forced: bool = False) -> None:
+        """``forced``: a run the user forced — the runs that could not look are counted from
+        this one (1 when it could not look either, 0 when it read the activity whole), so the
+        next runs retry it again up to :data:`MAX_ATTEMPTS`."""
         folder = self.folder(ref.finding_id)
         seen = self.findings.get(ref.finding_id) or {}
         gap = activity_gap(folder)
-        earlier = int(seen.get("unread_runs") or 0) if seen.get("unread") else 0
+        earlier = int(seen.get("unread_runs") or 0) if seen.get("unread") and not forced else 0
         self._set(
             ref.finding_id,
             status="reported",
@@ -477,7 +483,7 @@ def _run_work(
                     _post(state, w.finding_id, folder, templates, post, result, echo)
                 continue
             echo(f"investigating {w.finding_id} ({w.reason}) …")
-            state.started(refs[w.finding_id])
+            state.started(refs[w.finding_id], forced=w.forced)
             result.running.add(w.finding_id)
             runner.start(w, folder)
         for w, error in runner.finished():
@@ -509,7 +515,7 @@ def _finish(
         result.lines.append(f"FAILED {w.finding_id}: {error}")
         echo(result.lines[-1])
         return
-    state.reported(ref)
+    state.reported(ref, forced=w.forced)
     said.append("investigated")
     issues = report_issues(folder)
     unread = issues and any(i.source == NOTHING_READ_SOURCE for i in issues)
