@@ -49,6 +49,7 @@ WRITTEN_KEYS = [
     *SUMMARY_KEYS[:11],
     "baseline",
     *SUMMARY_KEYS[11:13],
+    "reading",
     "reading_notes",
     "activity_issues",
     *SUMMARY_KEYS[13:],
