@@ -187,9 +187,7 @@ def investigated(fake: FakeAws, tmp_path_factory: pytest.TempPathFactory) -> Pat
 
 
 @pytest.fixture
-def report_folder(
-    fake_aws: FakeAws, moto: str, tmp_path_factory: pytest.TempPathFactory
-) -> Path:
+def report_folder(fake_aws: FakeAws, moto: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return investigated(fake_aws, tmp_path_factory)
 
 
