@@ -82,6 +82,7 @@ def test_per_ip_table_and_totals_are_the_same(pair: tuple[Investigation, Investi
         == {
             "total": 71,
             "failed": 10,
+            "outcome_unknown": 0,
             "from_tor": 24,
             "tor_unknown": 0,
         }

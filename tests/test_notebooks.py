@@ -210,7 +210,13 @@ def test_investigate_counts_in_the_engine_over_the_row_limit(tmp_path: Path) -> 
     assert "Sensitive calls only: 11 of 71 events" in text
     assert text.count("plotly-graph-div") >= 5  # the five charts, from the engine's counts
     data = report.check_summary(summary)
-    assert data["events"] == {"total": 71, "failed": 10, "from_tor": 24, "tor_unknown": 0}
+    assert data["events"] == {
+        "total": 71,
+        "failed": 10,
+        "outcome_unknown": 0,
+        "from_tor": 24,
+        "tor_unknown": 0,
+    }
     assert len(data["source_ips"]) == 5
     assert any("10-row limit" in i["problem"] for i in data["data_issues"])
     assert len((tmp_path / "events.csv").read_text().splitlines()) == 1 + 11

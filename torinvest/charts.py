@@ -39,6 +39,7 @@ from torinvest.grouping import (
     pick_bucket,
     tor_column,
 )
+from torinvest.outcome import outcome_counts
 from torinvest.safety import term_safe
 from torinvest.schema import utc_timestamp
 
@@ -63,7 +64,10 @@ COLORS = {
     None: "#7f7f7f",  # unknown
     "failed": "#d62728",
     "succeeded": "#2ca02c",
+    "outcome unknown": "#bdbdbd",
 }
+#: The calls-per-IP bars of calls whose outcome is not known (:mod:`torinvest.outcome`).
+OUTCOME_UNKNOWN_NAME = "outcome unknown"
 STATUS_NAMES = {True: "Tor exit", False: "not Tor", None: "Tor status unknown"}
 #: The finding's first/last seen marks on the timeline.
 FINDING_COLOR = "#b35806"
@@ -236,9 +240,12 @@ def _weights(events: pd.DataFrame) -> np.ndarray:
 
 def _failed(events: pd.DataFrame) -> np.ndarray:
     """The failed calls each row stands for: ``failed`` in a counts frame, else 0 or 1."""
-    if is_counts(events):
-        return events["failed"].to_numpy(dtype=np.int64, na_value=0)
-    return events["error_code"].notna().to_numpy(dtype=np.int64)
+    return outcome_counts(events)[1]
+
+
+def _unknown(events: pd.DataFrame) -> np.ndarray:
+    """The calls of unknown outcome each row stands for (:mod:`torinvest.outcome`)."""
+    return outcome_counts(events)[2]
 
 
 # --------------------------------------------------------------------------------------------
@@ -458,20 +465,25 @@ def _row_order(rows: _IpRows) -> list[int]:
 def calls_per_ip(
     events: pd.DataFrame, *, max_ips: int = MAX_IPS, empty: str = NO_EVENTS
 ) -> go.Figure:
-    """Calls per source IP as stacked horizontal bars: succeeded and failed (Tor IPs labelled).
-    ``empty``: what it says when there is no event (see :func:`timeline`)."""
+    """Calls per source IP as stacked horizontal bars: succeeded and failed, and outcome unknown
+    when some calls' outcome is not known (Tor IPs labelled). ``empty``: what it says when there
+    is no event (see :func:`timeline`)."""
     title = "Calls per source IP"
     if events.empty:
         return _empty(title, empty)
     rows = _ip_rows(events, max_ips)
     n = len(rows.labels)
     failed = np.bincount(rows.row, weights=_failed(events), minlength=n).astype(np.int64)
-    ok = rows.calls - failed
+    unknown = np.bincount(rows.row, weights=_unknown(events), minlength=n).astype(np.int64)
+    ok = rows.calls - failed - unknown
     order = _row_order(rows)
     labels = [rows.labels[i] for i in order]
     status = [STATUS_NAMES[rows.status[i]] for i in order]
     fig = go.Figure()
-    for name, values in (("succeeded", ok), ("failed", failed)):
+    parts = [("succeeded", ok), ("failed", failed)]
+    if unknown.any():  # neither succeeded nor failed: said apart, never counted as either
+        parts.append((OUTCOME_UNKNOWN_NAME, unknown))
+    for name, values in parts:
         fig.add_trace(
             go.Bar(
                 name=name,

@@ -24,6 +24,7 @@ from torinvest.aws.ids import check_access_key_id, check_user_name
 from torinvest.errors import BeyondRetention, DataIssue, InputError, OptionsError
 from torinvest.options import DEFAULT_MAX_ROWS as DEFAULT_MAX_ROWS
 from torinvest.options import EngineOptions
+from torinvest.outcome import unknown_rows
 from torinvest.schema import EVENTS_COLUMNS, time_window
 from torinvest.sources.logs import (
     NO_LOGS_LOCAL,
@@ -206,7 +207,7 @@ class Activity:
 
     def summary(self) -> str:
         """One line: rows, files (listed, read, failed and why, outside the narrowing), lookup
-        regions, time span, derived keys."""
+        regions, time span, derived keys, the calls of unknown outcome (:mod:`torinvest.outcome`)."""
         f = self.frame
         read = []
         counts = self.file_counts or FileCounts(listed=self.files_read)
@@ -232,6 +233,9 @@ class Activity:
         if first is not None and not pd.isna(first) and last is not None and not pd.isna(last):
             span = f"{first:%Y-%m-%d %H:%M:%S}Z → {last:%Y-%m-%d %H:%M:%S}Z"
         derived = f", {len(self.derived)} derived key(s)" if self.derived else ""
+        unknown = int(unknown_rows(f).sum()) if len(f) else 0
+        if unknown:  # never read as succeeded: said beside the count
+            derived += f", {unknown:,} of unknown outcome (no record says whether they succeeded)"
         counted = ""
         if self.aggregates is not None:
             counted = f" (counted in the engine; {len(f):,} sensitive calls loaded as rows)"

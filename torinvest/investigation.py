@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 
 from torinvest import __version__, analysis, tor
@@ -48,6 +47,7 @@ from torinvest.options import (
     DEFAULT_TOLERANCE_HOURS,
     check_number,
 )
+from torinvest.outcome import outcome_counts
 from torinvest.parameters import (
     InvestigateParameters as InvestigateParameters,
 )
@@ -366,27 +366,20 @@ class Investigation:
         return self.activity.aggregates is not None
 
     def totals(self) -> dict[str, int]:
-        """Every event of the activity: total, failed, from_tor and tor_unknown (calls at times
-        no exit list covers), counted or from the rows."""
+        """Every event of the activity: total, failed, outcome_unknown (calls neither succeeded
+        nor failed: their outcome is not known, :mod:`torinvest.outcome`), from_tor and
+        tor_unknown (calls at times no exit list covers), counted or from the rows."""
         frame = self.by_time if self.counted else self.events
         assert frame is not None
         if not len(frame):
-            return {"total": 0, "failed": 0, "from_tor": 0, "tor_unknown": 0}
-        weight = (
-            frame["calls"].fillna(0).to_numpy(dtype="int64")
-            if self.counted
-            else np.ones(len(frame), dtype="int64")
-        )
-        failed = (
-            frame["failed"].fillna(0).to_numpy(dtype="int64")
-            if self.counted
-            else frame["error_code"].notna().to_numpy(dtype="int64")
-        )
+            return {"total": 0, "failed": 0, "outcome_unknown": 0, "from_tor": 0, "tor_unknown": 0}
+        weight, failed, unknown = outcome_counts(frame)
         tor_true = frame["tor"].fillna(False).to_numpy(dtype=bool)
         tor_na = frame["tor"].isna().to_numpy(dtype=bool)
         return {
             "total": int(weight.sum()),
             "failed": int(failed.sum()),
+            "outcome_unknown": int(unknown.sum()),
             "from_tor": int(weight[tor_true].sum()),
             "tor_unknown": int(weight[tor_na].sum()),
         }
@@ -460,6 +453,7 @@ def investigate(
                 derived_keys=[d.access_key_id for d in activity.derived],
                 ip_asn=_database_asns(table) if geo is not None else None,
                 per_ip_table=table,
+                read_from=window[0],
             )
         else:  # counted in the engine: events holds the sensitive calls
             counts = _counts_with_tor(activity.aggregates, lists, tolerance_hours)
@@ -473,6 +467,7 @@ def investigate(
                 counts=counts["by_time"],
                 per_ip_table=table,
                 agents=counts["by_agent"],
+                read_from=window[0],
             )
         placed = analysis.geo_provenance(geo, _earliest(counts["by_time"] if counts else events))
     found_signals = analysis.qualify_new(found_signals, len(activity.issues))
@@ -589,6 +584,7 @@ def evidence(inv: Investigation) -> dict[str, Any]:
         "window": {"start": str(inv.window[0]), "end": str(inv.window[1])},
         "events": totals["total"],
         "failed": totals["failed"],
+        "outcome_unknown": totals["outcome_unknown"],
         "from_tor": totals["from_tor"],
         "tor_unknown": totals["tor_unknown"],
         "source_ips": len(inv.per_ip),
@@ -601,6 +597,7 @@ def evidence(inv: Investigation) -> dict[str, Any]:
         "data_issues": len(issues),
         "reading": reading,
         **({"could_not_look": why} if why else {}),
+        "baseline": baseline_summary(inv)["status"],
         "source": inv.sources.describe(),
     }
 
@@ -793,6 +790,8 @@ def summary(inv: Investigation, verdict: dict[str, Any] | None = None) -> dict[s
         "derived_keys": [d.access_key_id for d in inv.activity.derived],
         "derived_keys_search": derived_keys_search(inv),
         "signals": [s.to_dict() for s in inv.signals],
+        # what the new-value signals compared with: none (the score is a floor), partial…
+        "baseline": baseline_summary(inv),
         "verdict": {
             "status": v.get("status", "pending"),
             "analyst": v.get("analyst") or None,
@@ -811,6 +810,86 @@ def summary(inv: Investigation, verdict: dict[str, Any] | None = None) -> dict[s
         "activity_issues": [i.to_dict() for i in group_issues(activity_issues(inv))],
         **campaign_summary(inv),
     }
+
+
+#: ``summary.json``'s ``baseline.status`` values (docs/DESIGN.md).
+BASELINE_STATUSES = ("compared", "partial", "none", "not evaluated")
+
+
+def baseline_summary(inv: Investigation) -> dict[str, Any]:
+    """``summary.json``'s ``baseline``: what the signals that compare with the key's earlier
+    use (new source IP, user agent, ASN, country) compared with — the key's calls from the
+    window's start (``from``) to the finding's first sighting (``to``), the earliest of them
+    (``history_start``) — and ``status``: ``compared`` (calls before the first sighting, the
+    activity read whole), ``partial`` (calls before it, but the activity was not read whole: a
+    value called new may have been used in what was not read), ``none`` (no call before the
+    first sighting in what was read: those signals could not be evaluated and the score is a
+    floor — not a data issue), ``not evaluated`` (nothing could be read, no call at all, or no
+    first sighting). ``why`` says it (null when compared)."""
+    split = analysis.window_of(inv.findings)
+    first = split[0] if split is not None else None
+    out: dict[str, Any] = {
+        "status": "compared",
+        "from": iso_utc(inv.window[0]),
+        "to": iso_utc(first),
+        "history_start": None,
+        "why": None,
+    }
+    if first is not None and len(inv.per_ip) and "first_seen" in inv.per_ip.columns:
+        seen = inv.per_ip["first_seen"]
+        earlier = seen[(seen < first).fillna(False).to_numpy(dtype=bool)]
+        out["history_start"] = iso_utc(earlier.min()) if len(earlier) else None
+    by_name = {s.name: s for s in inv.signals}
+    if inv.activity.nothing_read:
+        why = "no activity source of the key could be read: " + inv.activity.why_nothing()
+        return {**out, "status": "not evaluated", "why": why}
+    if analysis.NO_BASELINE_SIGNAL in by_name:
+        return {**out, "status": "none", "why": by_name[analysis.NO_BASELINE_SIGNAL].detail}
+    if first is None:
+        why = "the findings give no first sighting: nothing to split the activity at"
+        return {**out, "status": "not evaluated", "why": why}
+    if out["history_start"] is None:
+        why = "no call of the key in the window: nothing to compare"
+        return {**out, "status": "not evaluated", "why": why}
+    unread = len(inv.activity.issues)
+    if unread:
+        partial = by_name.get(analysis.PARTIAL_BASELINE_SIGNAL)
+        why = (
+            partial.detail
+            if partial is not None
+            else f"the activity was not completely read ({unread:,} data issue(s) about reading "
+            "it): a value called new may have been used in what was not read"
+        )
+        return {**out, "status": "partial", "why": why}
+    return out
+
+
+def baseline_phrase(summary_data: Mapping[str, Any]) -> str:
+    """What a ``summary.json``'s ``baseline`` adds to its reading, in a few words ("" when it
+    compared, or the summary has none): ``no baseline (no call before the first sighting
+    2023-07-10T12:11:02Z): the score is a floor`` or ``baseline read in part: "new" signals may
+    be wrong``."""
+    base = summary_data.get("baseline")
+    status = base.get("status") if isinstance(base, Mapping) else None
+    if not isinstance(base, Mapping):  # a summary written before ``baseline``: its signals
+        names = {s.get("name") for s in summary_data.get("signals") or [] if isinstance(s, Mapping)}
+        if analysis.NO_BASELINE_SIGNAL in names:
+            return (
+                "no baseline (no call of the key before the finding's first sighting): the new "
+                "IP/user agent/ASN/country signals could not be evaluated — the score is a floor"
+            )
+        return ""
+    if status == "none":
+        return (
+            f"no baseline (no call of the key before the first sighting {base.get('to')}): the "
+            "new IP/user agent/ASN/country signals could not be evaluated — the score is a floor"
+        )
+    if status == "partial":
+        return (
+            "baseline read in part: a source called new may have been used in what was not "
+            "read — the new IP/user agent/ASN/country signals may be wrong"
+        )
+    return ""
 
 
 def activity_issues(inv: Investigation) -> list[DataIssue]:

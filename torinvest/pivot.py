@@ -34,6 +34,7 @@ from torinvest.addresses import canonical_column, canonical_ips, same_or_canonic
 from torinvest.aws import Aws
 from torinvest.errors import DataIssue, TorinvestError
 from torinvest.events import EngineOptions
+from torinvest.outcome import failed_rows
 from torinvest.schema import iso_utc
 from torinvest.sources.logs import load_logs
 from torinvest.sources.sql.queries import IP_PIVOT_CALLER, IP_PIVOT_OUTPUT
@@ -125,7 +126,7 @@ def ip_calls(events: pd.DataFrame, source_ips: Iterable[str]) -> pd.DataFrame:
         return _typed(pd.DataFrame(columns=list(IP_PIVOT_OUTPUT)))
     plain = pd.DataFrame({k: rows[k].astype("string").to_numpy(dtype=object) for k in keys})
     plain["source_ip"] = addresses[picked].to_numpy(dtype=object)
-    plain["failed"] = rows["error_code"].notna().to_numpy(dtype="int64")
+    plain["failed"] = failed_rows(rows).astype("int64")
     plain["event_time"] = rows["event_time"].to_numpy()
     grouped = plain.groupby(keys, dropna=False, sort=False)
     out = grouped.agg(

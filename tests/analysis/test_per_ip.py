@@ -130,7 +130,8 @@ def test_summary_source_ips_follows_the_contract(
         tuple(
             sorted(
                 (
-                    *("events", "failed", "first_seen", "ip", "last_seen", "new", "tor"),
+                    *("events", "failed", "outcome_unknown", "first_seen", "ip", "last_seen"),
+                    *("new", "tor"),
                     *("user_agents", *an.PLACE_COLUMNS),
                 )
             )

@@ -36,7 +36,10 @@ def test_sensitive_events_of_the_case(events: pd.DataFrame) -> None:
     assert found["event_time"].is_monotonic_increasing
     items = an.summary_sensitive_events(found)
     json.dumps(items)
+    assert {i["outcome"] for i in items} == {"succeeded", "failed"}
+    assert [i["outcome"] == "failed" for i in items] == [i["error_code"] is not None for i in items]
     assert set(items[0]) == {
+        "outcome",
         "event_name",
         "event_source",
         "event_time",

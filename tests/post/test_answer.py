@@ -362,3 +362,17 @@ def test_long_calls_give_way_before_the_score_verdict_and_next_step() -> None:
     shown = sum(line.startswith("  - ") for line in lines)
     assert more == f"  … and {40 - shown} more (in the report)" and 0 < shown < 12
     assert "cut here" not in text
+
+
+def test_calls_of_unknown_outcome_are_never_read_as_succeeded_in_the_answer() -> None:
+    """A summary counting calls of unknown outcome (LookupEvents' events without a usable
+    record): the Tor line counts them apart and each such sensitive call says so."""
+    data = summary_data()
+    data["events"]["outcome_unknown"] = 2
+    (call,) = [e for e in data["sensitive_events"] if e["event_name"] == "CreateUser"][:1]
+    call.update(error_code=None, outcome="unknown")
+    lines = build_answer(data).text.splitlines()
+    (tor,) = [line for line in lines if line.startswith("Tor:")]
+    assert tor.endswith("; 10 failed, 2 of unknown outcome"), tor
+    (shown,) = [line for line in lines if "CreateUser [persistence]" in line]
+    assert shown.endswith(", OUTCOME UNKNOWN (no usable record)"), shown

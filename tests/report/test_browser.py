@@ -187,7 +187,10 @@ def check_csv_exports_neutralize_formulas(out: Path) -> None:
         per_ip = list(csv.DictReader(fh))
     cells = [v for r in per_ip for v in r.values() if v]
     assert all(not v.startswith(("=", "+", "-", "@")) for v in cells)
-    assert any(FORMULA_UA in v for v in cells)
+    # a list cell is one JSON array holding each item exactly as written (a spreadsheet reads
+    # "[…" as text): the formula is an item, never a cell of its own
+    lists = [json.loads(v) for v in cells if v.startswith("[")]
+    assert any(FORMULA_UA in items for items in lists)
 
 
 # --------------------------------------------------------------------------------------------

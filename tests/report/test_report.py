@@ -43,8 +43,16 @@ SUMMARY_KEYS = [
     "ip_pivot",
     "ip_pivot_search",
 ]
-#: What a run writes: the required keys and ``reading_notes`` (optional: older summaries lack it).
-WRITTEN_KEYS = [*SUMMARY_KEYS[:13], "reading_notes", *SUMMARY_KEYS[13:]]
+#: What a run writes: the required keys and the optional ones older summaries lack
+#: (``baseline``, ``reading_notes``, ``activity_issues``).
+WRITTEN_KEYS = [
+    *SUMMARY_KEYS[:11],
+    "baseline",
+    *SUMMARY_KEYS[11:13],
+    "reading_notes",
+    "activity_issues",
+    *SUMMARY_KEYS[13:],
+]
 PAYLOAD = "<script>alert(1)</script>"
 
 
@@ -202,6 +210,8 @@ def test_report_of_the_sample_case(tmp_path: Path) -> None:
     data = orjson.loads((out / "summary.json").read_bytes())
     assert list(data) == WRITTEN_KEYS
     assert data["reading_notes"] == []  # the sample case's trail has no digest files
+    # days of the window without a log file: the baseline exists but was read in part
+    assert data["baseline"]["status"] == "partial" and data["baseline"]["history_start"]
     assert report.summary_problems(data) == []
     assert data["finding"] | {"first_seen": None, "last_seen": None} == {
         "id": FINDING,

@@ -24,6 +24,7 @@ from torinvest.actions.created import (
 from torinvest.actions.plan import Action, _present, root_step
 from torinvest.actions.undo import _elsewhere, _in_a_region, _manual, _undo_one
 from torinvest.actions.undo import event_account as event_account
+from torinvest.outcome import UNKNOWN_WHY, failed_rows, succeeded_rows, unknown_rows
 from torinvest.targets import MORE_KIND, SECRET_READS, read_names, row_targets, targets_text
 from torinvest.targets import json_object as _params
 
@@ -50,7 +51,7 @@ def undo_persistence(events: pd.DataFrame | None, account: str | None = None) ->
     never a call here."""
     if events is None or not len(events):
         return []
-    ok = events[events["error_code"].isna()]
+    ok = events[succeeded_rows(events)]
     rows = ok.sort_values("event_time", ascending=False, kind="stable")
     cat = _catalogue()
     known = {
@@ -95,6 +96,9 @@ def undo_persistence(events: pd.DataFrame | None, account: str | None = None) ->
             )
         )
         times.append(since)
+    unknown = _unknown_writes(events[unknown_rows(events)], known)  # manual: no rename
+    out += unknown
+    times += [None] * len(unknown)
     return _after_renames(_tie_to_creation(out, made), times, _renamed_by_activity(ok, account))
 
 
@@ -146,12 +150,41 @@ def _root_own_write(row: Mapping[str, Any]) -> Action | None:
     )
 
 
+def _unknown_writes(rows: pd.DataFrame, known: dict[tuple[str, str], Any]) -> list[Action]:
+    """A manual step per write of unknown outcome (:mod:`torinvest.outcome`) that, had it
+    succeeded, would be undone: whether it took effect is checked by hand, never assumed."""
+    out: list[Action] = []
+    for row in rows.sort_values("event_time", ascending=False, kind="stable").to_dict("records"):
+        if row.get("read_only") is True or row["event_name"] in SECRET_READS:
+            continue
+        if not _undo_one(row) and (str(row["event_name"]), str(row.get("event_source"))) not in (
+            known
+        ):
+            continue
+        found = row_targets(row)
+        t = row["event_time"]
+        stamp = "an unknown time" if pd.isna(t) else f"{t:%Y-%m-%d %H:%M:%S}Z"
+        out.append(
+            _manual(
+                str(row["event_name"]),
+                f"{row['event_name']} at {stamp} is of unknown outcome ({UNKNOWN_WHY}): check "
+                f"whether it took effect on {targets_text(found) or '(see the event)'} "
+                "(IAM, the log files of the trail) and undo it if it did",
+                f"{row['event_name']} at {stamp}: outcome unknown",
+                tuple(t.value for t in found if t.kind != MORE_KIND),
+                service=str(row.get("event_source") or "").split(".")[0] or "iam",
+            )
+        )
+    return out
+
+
 def rotate_secrets(events: pd.DataFrame | None, account: str | None = None) -> list[Action]:
     """One manual rotation step per secret or parameter the activity read successfully (naming
     its account when it is not ``account``, the finding's)."""
     if events is None or not len(events):
         return []
-    rows = events[events["event_name"].isin(list(SECRET_READS)) & events["error_code"].isna()]
+    may_have_read = ~failed_rows(events)  # succeeded, or of unknown outcome: it may have
+    rows = events[events["event_name"].isin(list(SECRET_READS)).to_numpy(bool) & may_have_read]
     seen: dict[tuple[str, str, str | None], pd.Timestamp] = {}
     for row in rows.sort_values("event_time", kind="stable").to_dict("records"):
         region = str(row.get("aws_region")) if _present(row.get("aws_region")) else None
@@ -194,7 +227,9 @@ def failed_secret_reads(events: pd.DataFrame | None) -> list[str]:
     """Secrets and parameters the activity tried to read and was refused or did not find."""
     if events is None or not len(events):
         return []
-    rows = events[events["event_name"].isin(list(SECRET_READS)) & events["error_code"].notna()]
+    rows = events[
+        events["event_name"].isin(list(SECRET_READS)).to_numpy(bool) & failed_rows(events)
+    ]
     out: list[str] = []
     for row in rows.to_dict("records"):
         for n in read_names(str(row["event_name"]), _params(row.get("request_parameters"))):

@@ -26,6 +26,7 @@ from torinvest.actions.plan import (
     root_step,
 )
 from torinvest.findings import KeyLocation
+from torinvest.outcome import failed_rows
 from torinvest.schema import expiration_time
 from torinvest.sources.records import MINTING_EVENTS, DerivedKey, derived_keys
 from torinvest.targets import json_object
@@ -373,7 +374,7 @@ def minted_credentials(events: pd.DataFrame | None, key: str | None = None) -> l
     and long-term ones CreateAccessKey returned."""
     if events is None or not len(events):
         return []
-    ok = events[events["error_code"].isna()]
+    ok = events[~failed_rows(events)]  # succeeded, or of unknown outcome: it may have minted
     return derived_keys(ok, key) if key else derived_keys(ok)
 
 
@@ -512,9 +513,9 @@ def _unrecorded_mints(
     callers = {key.access_key_id, *(m.access_key_id for m in found)}
     known = {m.event_id for m in found if m.event_id}
     rows = events[
-        events["event_name"].isin(list(MINTING_EVENTS - {"CreateAccessKey"}))
-        & events["error_code"].isna()
-        & events["access_key_id"].isin(list(callers))
+        events["event_name"].isin(list(MINTING_EVENTS - {"CreateAccessKey"})).to_numpy(bool)
+        & ~failed_rows(events)  # succeeded, or of unknown outcome: it may have minted
+        & events["access_key_id"].isin(list(callers)).to_numpy(bool)
     ]
     out = plan.actions
     for row in rows.sort_values("event_time", kind="stable").to_dict("records"):

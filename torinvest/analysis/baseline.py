@@ -149,8 +149,8 @@ def baseline(
     if history is None:
         frame["new"] = pd.Series(pd.NA, index=frame.index, dtype="boolean")
         note = (
-            f"no activity before the window start {iso_utc(start)}: cannot tell new from usual "
-            "sources (load more history before the finding)"
+            f"no call before {iso_utc(start)} (the finding's first sighting) in the events "
+            "given: cannot tell new from usual sources (read more history before the finding)"
         )
     else:
         frame["new"] = ((frame["events_before"] == 0) & (frame["events_during"] > 0)).astype(

@@ -18,6 +18,7 @@ from torinvest.analysis.helpers import _NEEDED, _UTC, _bools, _require, window_o
 from torinvest.analysis.places import PLACE_COLUMNS, place_ips
 from torinvest.geo import GeoInput
 from torinvest.grouping import address_codes_and_labels, codes_and_labels, tor_column
+from torinvest.outcome import failed_rows, unknown_rows
 from torinvest.schema import (
     MAX_LIST_ITEMS,
     PER_IP_COLUMNS,
@@ -124,6 +125,8 @@ def per_ip(
     ======================= =================== ================================================
     source_ip               string              the source IP (canonical form)
     events, failed          Int64               calls, and calls with an error code
+    outcome_unknown         Int64               calls whose outcome is not known (neither
+                                                succeeded nor failed: :mod:`torinvest.outcome`)
     first_seen, last_seen   datetime64[us, UTC] first and last call
     regions                 object (list)       regions called, sorted
     user_agents             object (list)       user agents, sorted (attacker-written)
@@ -166,7 +169,8 @@ def per_ip(
     frame = pd.DataFrame(
         {
             "ip": ip,
-            "failed": events["error_code"].notna().to_numpy(),
+            "failed": failed_rows(events),
+            "unknown": unknown_rows(events),
             "tor_true": _bools(tor),
             "tor_false": _bools(~tor),
             "derived": _bools(events["derived"]) if "derived" in events.columns else False,
@@ -176,6 +180,7 @@ def per_ip(
     g = frame.groupby("ip", sort=False).agg(
         events=("failed", "size"),
         failed=("failed", "sum"),
+        unknown=("unknown", "sum"),
         tor_true=("tor_true", "sum"),
         tor_false=("tor_false", "sum"),
         derived=("derived", "any"),
@@ -186,6 +191,7 @@ def per_ip(
     table["source_ip"] = pd.array([None if c < 0 else labels[c] for c in g.index], dtype="string")
     table["events"] = g["events"].astype("Int64")
     table["failed"] = g["failed"].astype("Int64")
+    table["outcome_unknown"] = g["unknown"].astype("Int64")
     table["first_seen"] = g["first_seen"].astype(_UTC)
     table["last_seen"] = g["last_seen"].astype(_UTC)
     for col, source in (

@@ -9,6 +9,7 @@ import pandas as pd
 from torinvest.analysis.helpers import _NEEDED, _UTC, _require
 from torinvest.catalogue import shipped_catalogue
 from torinvest.grouping import tor_column
+from torinvest.outcome import failed_flags
 from torinvest.schema import SENSITIVE_COLUMNS, SENSITIVE_TARGET_COLUMNS
 from torinvest.targets import Target, call_targets, targets_text
 
@@ -52,7 +53,8 @@ def sensitive_events(
     """The calls in the sensitive-actions catalogue, oldest first.
 
     Columns: event_time (UTC), event_id, event_name, event_source, aws_region, source_ip,
-    access_key_id, user_name, user_agent, error_code (string), failed (boolean: an error code),
+    access_key_id, user_name, user_agent, error_code (string), failed (boolean: an error code; NA when the
+    outcome is not known, :mod:`torinvest.outcome`),
     tor (boolean, NA when unknown), derived (boolean: by a key minted by the suspect key; NA when
     the frame has no ``derived`` column), category, mitre_technique, note (string). With
     ``targets``, also :data:`SENSITIVE_TARGET_COLUMNS`: ``target`` (string: what the call acted
@@ -72,7 +74,7 @@ def sensitive_events(
     sub = pd.DataFrame({"event_time": rows["event_time"]})
     for c in SENSITIVE_COLUMNS[1:10]:
         sub[c] = rows[c].astype("string") if c in rows.columns else na_text
-    sub["failed"] = rows["error_code"].notna().astype("boolean")
+    sub["failed"] = failed_flags(rows)
     sub["tor"] = tor_column(events).loc[hit]
     sub["derived"] = (
         rows["derived"].astype("boolean")

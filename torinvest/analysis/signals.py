@@ -35,6 +35,7 @@ from torinvest.analysis.sensitive import sensitive_events
 from torinvest.catalogue import CATEGORIES, shipped_catalogue
 from torinvest.geo import ip_kind
 from torinvest.grouping import address_codes_and_labels, codes_and_labels, from_tor, tor_column
+from torinvest.outcome import SUCCEEDED, UNKNOWN, UNKNOWN_WHY, outcome_counts, outcome_labels
 from torinvest.schema import iso_utc, utc_timestamp
 from torinvest.sources.records import DerivedKey
 
@@ -84,7 +85,8 @@ WEIGHTS: Mapping[str, int] = {
     # geography (analysis.places) and known tools (analysis.agents: the table's weight)
     **GEO_WEIGHTS,
 }
-#: Weight of the ``sensitive:<category>`` signal when at least one such call succeeded.
+#: Weight of the ``sensitive:<category>`` signal when at least one such call succeeded, or may
+#: have (its outcome unknown: the detail says so).
 SENSITIVE_WEIGHTS: Mapping[str, int] = {
     "persistence": 25,
     "privilege-escalation": 25,
@@ -130,6 +132,7 @@ class _Rows:
     secs: np.ndarray
     times: pd.Series
     failed: np.ndarray
+    unknown: np.ndarray  # of unknown outcome (neither failed nor succeeded)
     tor_true: np.ndarray
     tor_false: np.ndarray
     tor_ips: frozenset[int]
@@ -144,6 +147,7 @@ class _Rows:
         name, name_labels = codes_and_labels(events["event_name"])
         tor = tor_column(events)
         tor_true = _bools(tor)
+        _, failed, unknown = outcome_counts(events)
         return cls(
             ip=ip,
             ip_labels=ip_labels,
@@ -154,11 +158,8 @@ class _Rows:
             name_labels=name_labels,
             secs=_seconds(events["event_time"]),
             times=events["event_time"].reset_index(drop=True),
-            failed=(
-                events["failed"].fillna(0).to_numpy(dtype=np.int64) > 0
-                if counted
-                else events["error_code"].notna().to_numpy()
-            ),
+            failed=failed > 0,
+            unknown=unknown > 0,
             tor_true=tor_true,
             tor_false=_bools(~tor),
             tor_ips=frozenset(_distinct(ip[tor_true]).tolist()),
@@ -200,6 +201,7 @@ def signals(
     counts: pd.DataFrame | None = None,
     per_ip_table: pd.DataFrame | None = None,
     agents: pd.DataFrame | None = None,
+    read_from: Any = None,
 ) -> list[Signal]:
     """Observations that bear on the verdict, heaviest first (weights: :data:`WEIGHTS`,
     :data:`SENSITIVE_WEIGHTS`; thresholds are the ``RECON_*``/``CONCURRENT_*`` constants).
@@ -212,8 +214,10 @@ def signals(
     - ``derived_key_in_use`` (and ``derived_key_unused``, info);
     - ``recon_burst``, ``recon_breadth``, ``recon_denied``;
     - ``sensitive:<category>``, one per catalogue category present, naming the calls;
-    - ``new_source_ip``, ``new_user_agent``, ``new_asn`` (``no_baseline``, info, when nothing
-      precedes the window);
+    - ``new_source_ip``, ``new_user_agent``, ``new_asn`` (``no_baseline``, info, when no call
+      precedes the finding's first sighting: they and ``new_country`` cannot be evaluated, and
+      :func:`.triage_score` makes the score a floor; ``read_from``, when the activity read
+      starts — the investigation window's start —, lets its detail name the period looked at);
     - ``concurrent_ips`` (one key, several IPs within :data:`CONCURRENT_WINDOW`);
     - ``failed_then_succeeded``;
     - ``attack_tool``: user agents of known attack tools (:mod:`.agents`; its weight is the
@@ -240,7 +244,14 @@ def signals(
         window = (start, end) if start is not None and end is not None else None
     if counts is not None:
         return _counted_signals(
-            events, counts, per_ip_table, window, derived_keys, catalogue=catalogue, agents=agents
+            events,
+            counts,
+            per_ip_table,
+            window,
+            derived_keys,
+            catalogue=catalogue,
+            agents=agents,
+            read_from=read_from,
         )
     if events.empty:
         return []
@@ -251,7 +262,7 @@ def signals(
     found += _recon_signals(rows, events, catalogue)
     found += _sensitive_signals(sensitive_events(events, catalogue=catalogue))
     if window is not None:
-        found += _baseline_signals(rows, events, window[0], ip_asn)
+        found += _baseline_signals(rows, events, window[0], ip_asn, read_from)
     found += _concurrency_signals(rows)
     found += _retry_signals(rows, events)
     found += _observed(attack_tool_signals(events))
@@ -269,6 +280,7 @@ def _counted_signals(
     *,
     catalogue: pd.DataFrame | None,
     agents: pd.DataFrame | None = None,
+    read_from: Any = None,
 ) -> list[Signal]:
     """:func:`signals` for an activity counted in an engine (see its ``counts``)."""
     _require(counts, ("event_time", "source_ip", "event_name", "access_key_id", "calls"))
@@ -284,7 +296,7 @@ def _counted_signals(
         found += _concurrency_signals(rows)
         found += _retry_signals(rows, events)
     if window is not None and per_ip_table is not None:
-        found += _new_ip_signal(per_ip_table, window[0])
+        found += _new_ip_signal(per_ip_table, window[0], read_from)
     found += _observed(attack_tool_signals(agents if agents is not None else events))
     if len(counts):
         found += _observed(geo_signals(counts, per_ip_table, window[0] if window else None))
@@ -310,38 +322,130 @@ def _counted_signals(
 NEW_SIGNALS: frozenset[str] = frozenset(
     {"new_source_ip", "new_user_agent", "new_asn", "new_country"}
 )
+#: The signals that compare with the key's calls before the finding's first sighting (its
+#: baseline), in the order they are named, with the most each can weigh: without a baseline
+#: none of them can fire, so the score may be short of up to their sum.
+BASELINE_WEIGHTS: Mapping[str, int] = {
+    name: WEIGHTS[name] for name in ("new_source_ip", "new_user_agent", "new_asn", "new_country")
+}
+#: The signal (weight 0) that says the key made no call before the finding's first sighting in
+#: what was read: the :data:`BASELINE_WEIGHTS` signals could not be evaluated, and the score is
+#: a floor (:func:`.triage_score`) — distinct from data issues: nothing may have failed.
+NO_BASELINE_SIGNAL = "no_baseline"
+#: The signal (weight 0) that says signals of :data:`NEW_SIGNALS` fired against a history read
+#: in part (data issues of the activity): a value they call new may have been used in what was
+#: not read, so they may be wrong (:func:`qualify_new`).
+PARTIAL_BASELINE_SIGNAL = "partial_baseline"
+
+
+def baseline_signal_names() -> str:
+    """The :data:`BASELINE_WEIGHTS` signals with their weights, in words."""
+    return ", ".join(f"{n} (+{w})" for n, w in BASELINE_WEIGHTS.items())
+
+
+def no_baseline_signal(first_sighting: Any, read_from: Any = None) -> Signal:
+    """``no_baseline``: the key made no call before ``first_sighting`` (the finding's first
+    sighting, where its baseline ends) in the activity read from ``read_from`` (the window's
+    start; None: not known). Its detail names the period looked at — or, when the window
+    starts at or after the first sighting, that it holds no time before it."""
+    first = utc_timestamp(first_sighting)
+    start = utc_timestamp(read_from)
+    not_evaluated = (
+        "new source IPs, user agents, ASNs and countries cannot be told from usual ones: "
+        f"{baseline_signal_names()} were not evaluated and the score is a floor"
+    )
+    if start is not None and first is not None and start >= first:
+        return Signal(
+            NO_BASELINE_SIGNAL,
+            f"the window starts at {iso_utc(start)}, not before the finding's first sighting "
+            f"{iso_utc(first)}: it holds no time before it, so {not_evaluated} — read the key's "
+            "calls before the finding with a longer --lookback-days (notebook parameter "
+            "lookback_days)",
+            WEIGHTS[NO_BASELINE_SIGNAL],
+        )
+    if start is not None and first is not None:
+        period = (
+            f"from the window start {iso_utc(start)} to the finding's first sighting "
+            f"{iso_utc(first)} (the {_span(first - start)} read before it)"
+        )
+    else:
+        period = f"before the finding's first sighting {iso_utc(first) or '(unknown)'}"
+    return Signal(
+        NO_BASELINE_SIGNAL,
+        f"no call of the key {period}, so {not_evaluated} — read more history before the "
+        "finding (a longer --lookback-days, notebook parameter lookback_days) to evaluate them",
+        WEIGHTS[NO_BASELINE_SIGNAL],
+    )
+
+
+def _span(delta: pd.Timedelta) -> str:
+    """A duration in words: ``14 days``, ``5 h 30 min``, ``6 min``."""
+    minutes = int(delta / pd.Timedelta(minutes=1))
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    if days and not rest:
+        return f"{days} day{'s' if days != 1 else ''}"
+    parts = [f"{days} d" if days else "", f"{hours} h" if hours else "", f"{mins} min"]
+    return " ".join(p for p in parts if p and p != "0 min") or "under a minute"
 
 
 def qualify_new(found: Iterable[Signal], unread: int) -> list[Signal]:
     """``found`` with each :data:`NEW_SIGNALS` signal's detail saying the history was not
     completely read, when ``unread`` (how many data issues the reading of the activity had: log
     files or days not read, a region that failed) is not 0: an earlier call from a value called
-    "new" may be in what was not read. Its weight is kept (the value is new to what was read).
+    "new" may be in what was not read. Its weight is kept (the value is new to what was read),
+    and a :data:`PARTIAL_BASELINE_SIGNAL` (info) says those that weigh may be wrong. A
+    ``no_baseline`` says a call before the first sighting may be in what was not read.
     """
+    found = list(found)
     if not unread:
-        return list(found)
-    caveat = (
-        f"; the activity was not completely read ({unread:,} data issue(s) about reading it): "
-        "an earlier call may be in what was not read"
+        return found
+    read_in_part = (
+        f"the activity was not completely read ({unread:,} data issue(s) about reading it)"
     )
-    return [
-        Signal(s.name, s.detail + caveat, s.weight) if s.name in NEW_SIGNALS else s for s in found
+    caveat = f"; {read_in_part}: an earlier call may be in what was not read"
+    out = [
+        Signal(s.name, s.detail + caveat, s.weight)
+        if s.name in NEW_SIGNALS
+        else Signal(
+            s.name,
+            s.detail + f"; {read_in_part}: a call before the first sighting may be in what was "
+            "not read",
+            s.weight,
+        )
+        if s.name == NO_BASELINE_SIGNAL
+        else s
+        for s in found
     ]
+    fired = [s for s in found if s.name in NEW_SIGNALS and s.weight > 0]
+    if fired:
+        named = ", ".join(f"{s.name} (+{s.weight})" for s in fired)
+        out.append(
+            Signal(
+                PARTIAL_BASELINE_SIGNAL,
+                f"{named} compare(s) with a history read in part ({read_in_part}): a value "
+                "called new may have been used in what was not read, so it may be wrong — "
+                "read the data issues before relying on it",
+                0,
+            )
+        )
+    return out
 
 
 def _observed(found: Iterable[Observation]) -> list[Signal]:
     return [Signal(o.name, o.detail, o.weight) for o in found]
 
 
-def _new_ip_signal(table: pd.DataFrame, window_start: pd.Timestamp) -> list[Signal]:
-    """``new_source_ip`` (or ``no_baseline``) from a per-IP frame's ``new`` and first_seen."""
+def _new_ip_signal(
+    table: pd.DataFrame, window_start: pd.Timestamp, read_from: Any = None
+) -> list[Signal]:
+    """``new_source_ip`` (or ``no_baseline``) from a per-IP frame's ``new`` and first_seen
+    (``window_start``: the finding's first sighting; ``read_from``: see :func:`signals`)."""
     before = table["first_seen"] < window_start
     if not before.fillna(False).any():
-        note = (
-            f"no activity before the window start {iso_utc(window_start)}: cannot tell new from "
-            "usual sources (load more history before the finding)"
-        )
-        return [Signal("no_baseline", note, WEIGHTS["no_baseline"])]
+        if table.empty:  # no call at all: nothing could be new either
+            return []
+        return [no_baseline_signal(window_start, read_from)]
     new = table[table["new"].fillna(False).astype(bool)].sort_values("first_seen")
     if new.empty:
         return []
@@ -669,11 +773,19 @@ def _sensitive_signals(found: pd.DataFrame) -> list[Signal]:
         names = rows["event_name"].value_counts()
         calls = [f"{n} ×{c}" if c > 1 else str(n) for n, c in names.items()]
         ips = rows["source_ip"].fillna("(no IP)").unique().tolist()
-        succeeded = int((~rows["failed"]).sum())
+        outcome = outcome_labels(rows)
+        succeeded = int((outcome == SUCCEEDED).sum())
+        unknown = int((outcome == UNKNOWN).sum())
         tor = from_tor(int(rows["tor"].fillna(False).sum()), int(rows["tor"].isna().sum()))
         weight = SENSITIVE_WEIGHTS[category]
         state = f"{succeeded} of {len(rows)} succeeded"
-        if succeeded == 0:
+        if unknown:  # may have succeeded: weighed as if it did, said as not known
+            state = (
+                f"outcome unknown ({unknown} of {len(rows)}: {UNKNOWN_WHY})"
+                if unknown == len(rows)
+                else f"{state}, {unknown} of unknown outcome"
+            )
+        elif succeeded == 0:
             weight = int(weight * FAILED_ONLY_FACTOR)
             state = "all failed (attempted)"
         out.append(
@@ -691,10 +803,11 @@ def _baseline_signals(
     events: pd.DataFrame,
     window_start: pd.Timestamp,
     ip_asn: Mapping[str, Any] | pd.Series | None,
+    read_from: Any = None,
 ) -> list[Signal]:
     base = baseline(events, window_start, ip_asn=ip_asn)
     if not base.has_history:
-        return [Signal("no_baseline", base.note or "", WEIGHTS["no_baseline"])]
+        return [no_baseline_signal(window_start, read_from)]
     out = []
     code_of = {str(label): i for i, label in enumerate(rows.ip_labels)}
     ips = [rows.ip_label(code_of[v]) for v in base.new_values("source_ip")]
@@ -798,7 +911,7 @@ def _retry_signals(rows: _Rows, events: pd.DataFrame) -> list[Signal]:
             "ip": rows.ip[ok],
             "name": rows.name[ok],
             "fail_t": np.where(failed[ok], rows.secs[ok], np.inf),
-            "ok_t": np.where(~rows.failed[ok], rows.secs[ok], -np.inf),
+            "ok_t": np.where(~rows.failed[ok] & ~rows.unknown[ok], rows.secs[ok], -np.inf),
         }
     )
     g = df.groupby(["ip", "name"], sort=False).agg(

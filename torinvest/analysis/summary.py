@@ -8,6 +8,7 @@ import pandas as pd
 
 from torinvest.analysis.helpers import _na
 from torinvest.analysis.places import PLACE_COLUMNS
+from torinvest.outcome import outcome_of
 from torinvest.schema import iso_utc
 
 
@@ -17,12 +18,14 @@ from torinvest.schema import iso_utc
 def summary_source_ips(table: pd.DataFrame) -> list[dict[str, Any]]:
     """``summary.json``'s ``source_ips`` from a :func:`.per_ip` frame (JSON-ready values):
     also ``ip_kind``, ``country``, ``country_source``, ``asn``, ``asn_org``, ``asn_source``
-    (null when unknown; see :func:`.places.place_ips`)."""
+    (null when unknown; see :func:`.places.place_ips`) and ``outcome_unknown`` (calls neither
+    succeeded nor failed: their outcome is not known)."""
     return [
         {
             "ip": _na(r.source_ip),
             "events": int(r.events),
             "failed": int(r.failed),
+            "outcome_unknown": int(_na(getattr(r, "outcome_unknown", 0)) or 0),
             "tor": _na(r.tor),
             "first_seen": iso_utc(r.first_seen),
             "last_seen": iso_utc(r.last_seen),
@@ -36,7 +39,8 @@ def summary_source_ips(table: pd.DataFrame) -> list[dict[str, Any]]:
 
 def summary_sensitive_events(found: pd.DataFrame) -> list[dict[str, Any]]:
     """``summary.json``'s ``sensitive_events`` from a :func:`.sensitive_events` frame: also
-    ``error_code`` (null: the call succeeded), ``target`` (one line, null when the call names
+    ``outcome`` (``succeeded``, ``failed`` or ``unknown``: :mod:`torinvest.outcome`),
+    ``error_code`` (null: the call did not fail — it succeeded, or its outcome is unknown), ``target`` (one line, null when the call names
     nothing) and ``targets`` (``[{"kind", "value"}]``; empty unless the frame was made with
     ``targets=True``)."""
     return [
@@ -48,6 +52,7 @@ def summary_sensitive_events(found: pd.DataFrame) -> list[dict[str, Any]]:
             "tor": _na(r.tor),
             "category": _na(r.category),
             "error_code": _na(r.error_code),
+            "outcome": outcome_of(r.failed),
             "target": _na(getattr(r, "target", None)),
             "targets": [t.to_dict() for t in getattr(r, "targets", ())],
         }

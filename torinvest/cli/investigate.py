@@ -111,7 +111,7 @@ def _check_investigate_usage(args: argparse.Namespace) -> None:
 def cmd_investigate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from torinvest import report
     from torinvest.events import ACCOUNT_GAP
-    from torinvest.investigation import NOTHING_READ_SOURCE
+    from torinvest.investigation import NOTHING_READ_SOURCE, baseline_phrase
     from torinvest.report.folders import hold as hold_folder
 
     _check_investigate_usage(args)
@@ -135,6 +135,8 @@ def cmd_investigate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             )
         for note in data.get("reading_notes") or []:  # no issue: what "complete" rests on
             print(f"torinvest: note: {term_safe(note)}", file=err)
+        if baseline_phrase(data):  # no call before the first sighting: no issue, a floor
+            print(f"torinvest: note: {term_safe(baseline_phrase(data))}", file=err)
         for warning in run.warnings:
             print(f"torinvest: warning: {term_safe(warning)}", file=err)
         print(f"notebook: {run.notebook}", file=out)
@@ -178,7 +180,7 @@ def _investigate_all(args: argparse.Namespace, options: Any, out: TextIO, err: T
         print(
             f"{e.status:<{width}}  {e.finding_id}  {term_safe(e.access_key_id or '-')}  {html}"
             + ("" if e.complete else "  (incomplete)")
-            + (f"  {term_safe(e.reading_note())}" if e.data_issues else "")
+            + (f"  {term_safe(e.reading_note())}" if e.reading_note() else "")
             + (f"  ({term_safe(e.note)})" if e.note else ""),
             file=out,
         )

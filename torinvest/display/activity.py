@@ -26,6 +26,7 @@ from torinvest.display.markup import (
 )
 from torinvest.errors import DataIssue, group_issues
 from torinvest.grouping import tor_count
+from torinvest.outcome import UNKNOWN_WHY, failed_rows, unknown_rows
 from torinvest.sources.records import is_unfollowed
 
 if TYPE_CHECKING:
@@ -338,13 +339,14 @@ def activity_status(inv: Investigation) -> HTML:
     if state == "counted":
         return HTML(_card("The key's activity", _counted_body(inv)))
     if state == "events":
-        n_failed = int(ev["error_code"].notna().sum())
+        n_failed = int(failed_rows(ev).sum())
         n_tor = int(ev["tor"].fillna(False).astype(bool).sum())
         n_unknown = int(ev["tor"].isna().sum())
         keys = ev["access_key_id"].dropna().astype(str).unique().tolist()
         rows = [
             ("events", f"<span class='ti-big'>{len(ev):,}</span>"),
             ("failed calls", f"{n_failed:,}"),
+            *_unknown_outcome_row(int(unknown_rows(ev).sum())),
             ("calls from Tor", _e(tor_count(n_tor, n_unknown))),
             ("source IPs", f"{canonical_column(ev['source_ip']).nunique():,}"),
             ("access keys", ", ".join(f"<code>{_e(k)}</code>" for k in sorted(keys))),
@@ -362,6 +364,19 @@ def activity_status(inv: Investigation) -> HTML:
     return HTML(_card(title, f"<p>{_e(line)}</p>", kind))
 
 
+def _unknown_outcome_row(n: int) -> list[tuple[str, str]]:
+    """The activity card's row of calls neither succeeded nor failed (none: no row)."""
+    if not n:
+        return []
+    return [
+        (
+            "calls of unknown outcome",
+            f"<b>{n:,}</b> — {_e(UNKNOWN_WHY)} (column <code>outcome_unknown</code>; see the "
+            "data issues)",
+        )
+    ]
+
+
 def _counted_body(inv: Investigation) -> str:
     """The activity card's body when the activity was counted in the engine."""
     agg = inv.activity.aggregates
@@ -372,6 +387,7 @@ def _counted_body(inv: Investigation) -> str:
     rows = [
         ("events", f"<span class='ti-big'>{totals['total']:,}</span> (counted in the engine)"),
         ("failed calls", f"{totals['failed']:,}"),
+        *_unknown_outcome_row(totals.get("outcome_unknown", 0)),
         (
             "calls from Tor",
             f"{_e(tor_count(totals['from_tor'], totals['tor_unknown']))} (Tor status per IP and "
@@ -414,6 +430,7 @@ EVENT_COLUMNS: tuple[str, ...] = (
     "access_key_id",
     "derived",
     "error_code",
+    "outcome_unknown",
     "user_agent",
     "request_parameters",
 )
@@ -434,6 +451,7 @@ EVENT_TABLE_COLUMNS: tuple[str, ...] = (
     "tor",
     "aws_region",
     "error_code",
+    "outcome_unknown",
     "access_key_id",
     "derived",
     "event_source",
@@ -494,6 +512,7 @@ PER_IP_SHOWN: tuple[str, ...] = (
     "tor",
     "events",
     "failed",
+    "outcome_unknown",
     "tor_events",
     "first_seen",
     "last_seen",

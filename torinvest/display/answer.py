@@ -20,6 +20,7 @@ from torinvest.display.activity import (
 )
 from torinvest.display.markup import _card, _e, _list, _time, display_frame, frame_html
 from torinvest.grouping import from_tor, tor_count
+from torinvest.outcome import call_results, split_text
 from torinvest.parameters import param_bool
 from torinvest.safety import html_text
 from torinvest.sources.records import is_unfollowed
@@ -218,7 +219,8 @@ def _tor_tile(inv: Investigation, state: str) -> str:
         else f"<p>{_no_tor_call(totals['total'], totals['tor_unknown'])}</p>"
     )
     body += (
-        f"<p class='ti-note'>all calls: {totals['total']:,} ({totals['failed']:,} failed) from "
+        f"<p class='ti-note'>all calls: {totals['total']:,} "
+        f"({_e(split_text(totals['failed'], totals.get('outcome_unknown', 0)))}) from "
         f"{len(inv.per_ip):,} source IP(s)</p>"
     )
     frame = inv.by_time if inv.counted else inv.events
@@ -248,7 +250,7 @@ def _score_tile(inv: Investigation) -> str:
     body = "<p class='ti-note'>orders what to read first — not a verdict</p>" + (
         f"<ol>{''.join(reasons)}</ol>" if reasons else "<p>no weighted signal</p>"
     )
-    if s.incomplete or s.band == analysis.NOT_SCORED:
+    if s.floor or s.band == analysis.NOT_SCORED or s.note != analysis.NOT_A_VERDICT:
         body = f"<p><b>⚠ {_e(s.note)}</b></p>" + body
     return _tile("Triage score", _e(s.shown()), body)
 
@@ -298,7 +300,7 @@ def _mattered_html(inv: Investigation) -> str:
             "target": found["target"] if "target" in found.columns else None,
             "source_ip": found["source_ip"],
             "tor": found["tor"],
-            "result": found["error_code"].astype("object").where(found["error_code"].notna(), "ok"),
+            "result": call_results(found),
             "category": found["category"],
         }
     )

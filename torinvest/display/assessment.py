@@ -16,6 +16,7 @@ from torinvest.display.answer import followed_derived, key_calls, verdict_warnin
 from torinvest.display.markup import _card, _e, _kv, _list, _time, display_frame, frame_html
 from torinvest.errors import InputError, group_issues
 from torinvest.grouping import tor_count
+from torinvest.outcome import outcome_labels
 from torinvest.schema import expiration_time
 from torinvest.sources.records import MAX_DERIVED_ROUNDS, is_unfollowed
 from torinvest.verdict import NEXT_STEPS
@@ -36,6 +37,7 @@ def score_card(inv: Investigation) -> HTML:
         "medium": "ti-warn",
         analysis.NOT_SCORED: "ti-warn",
         analysis.INCOMPLETE: "ti-warn",
+        analysis.NO_BASELINE: "ti-warn",
     }.get(s.band, "")
     reasons = [f"<b>{_e(r.name)}</b> (+{_e(r.weight)}): {_e(r.detail)}" for r in s.reasons] or [
         "no weighted signal"
@@ -43,7 +45,7 @@ def score_card(inv: Investigation) -> HTML:
     figure = (
         _e(s.shown())  # "not scored": no number over nothing read
         if s.band == analysis.NOT_SCORED
-        else f"{'at least ' if s.incomplete else ''}{_e(s.score)} / {analysis.MAX_SCORE}"
+        else f"{'at least ' if s.floor else ''}{_e(s.score)} / {analysis.MAX_SCORE}"
     )
     body = (
         f"<p><span class='ti-big'>{figure}</span> &nbsp;band: <b>{_e(s.band)}</b></p>"
@@ -69,6 +71,7 @@ SENSITIVE_SHOWN: tuple[str, ...] = (
     "source_ip",
     "tor",
     "error_code",
+    "outcome",
     "access_key_id",
     "derived",
     "event_source",
@@ -84,11 +87,12 @@ def sensitive_table(inv: Investigation) -> HTML:
         gap = activity_gap(inv)  # "none" only over an activity read whole
         said = "None of the catalogued sensitive calls" + (f": {gap}" if gap else ".")
         return HTML(_card("Sensitive calls", f"<p>{_e(said)}</p>", "ti-warn" if gap else ""))
-    cols = [c for c in SENSITIVE_SHOWN if c in inv.sensitive.columns]
+    found = inv.sensitive.assign(outcome=outcome_labels(inv.sensitive))
+    cols = [c for c in SENSITIVE_SHOWN if c in found.columns]
     return HTML(
         _card(
-            f"Sensitive calls ({len(inv.sensitive)})",
-            frame_html(display_frame(inv.sensitive[cols])),
+            f"Sensitive calls ({len(found)})",
+            frame_html(display_frame(found[cols])),
         )
     )
 

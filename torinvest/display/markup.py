@@ -70,6 +70,8 @@ ID_COLUMNS: frozenset[str] = frozenset(
         "derived",
         "error_code",
         "failed",
+        "outcome",
+        "outcome_unknown",
         "category",
         "sensitive",
         "first_seen",

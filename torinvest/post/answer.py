@@ -43,6 +43,7 @@ from typing import Any
 
 from torinvest.analysis import NOT_SCORED, Signal, triage_score
 from torinvest.investigation import NOTHING_READ_SOURCE
+from torinvest.outcome import split_text
 from torinvest.safety import term_safe
 from torinvest.schema import utc_or_none
 from torinvest.verdict import DECIDED, NEXT_STEPS, latest_verdict
@@ -461,7 +462,9 @@ def _tor_line(summary: Mapping[str, Any]) -> str:
     if unknown:
         line += f", {unknown:,} of unknown Tor status (no loaded exit list can rule Tor out for them: the data issues say why)"
     line += f" ({len(tor_ips)} IP(s): {named})" if tor_ips else ""
-    line += f"; {events.get('failed', 0)} failed"
+    line += (
+        f"; {split_text(int(events.get('failed') or 0), int(events.get('outcome_unknown') or 0))}"
+    )
     if unknown_ips:
         line += f"; {len(unknown_ips)} IP(s) of unknown Tor status"
         line += (
@@ -489,7 +492,13 @@ def _mattered_lines(
     lines = [f"What mattered: {len(sensitive)} sensitive call(s)"]
     for e in sensitive[:shown]:
         tor = " (Tor)" if e.get("tor") else " (Tor status unknown)" if _unknown_tor(e) else ""
-        failed = f", FAILED {_t(e.get('error_code'), 60)}" if e.get("error_code") else ""
+        failed = (
+            f", FAILED {_t(e.get('error_code'), 60)}"
+            if e.get("error_code")
+            else ", OUTCOME UNKNOWN (no usable record)"
+            if e.get("outcome") == "unknown"
+            else ""
+        )
         target = f" {_t(e.get('target'), 160)}" if e.get("target") else ""
         lines.append(
             f"  - {_t(e.get('event_time'))} {_t(e.get('event_name'), 80)} "
@@ -519,9 +528,19 @@ def _score_line(signals: Sequence[Mapping[str, Any]]) -> str:
         )
     reasons = "; ".join(f"{_t(s.name, 60)} ({_t(s.detail, 120)})" for s in score.reasons[:3])
     floor = (
-        "at least " if score.incomplete else "",
+        "at least " if score.floor else "",
         " on incomplete evidence (a floor: see the data issues)" if score.incomplete else "",
     )
+    if score.no_baseline:  # no call before the first sighting: not a data issue
+        floor = (
+            floor[0],
+            floor[1]
+            + (" and" if score.incomplete else "")
+            + " without a baseline (a floor: no call of the key before the finding's first "
+            "sighting, so the new IP/user agent/ASN/country signals could not be evaluated"
+            + (f"; at most {score.ceiling}/100" if score.ceiling is not None else "")
+            + ")",
+        )
     return (
         f"Score: {floor[0]}{score.score}/100 ({score.band}){floor[1]} — a triage aid, not a "
         "verdict" + (f": {reasons}" if reasons else "")

@@ -19,7 +19,13 @@ from torinvest import __version__
 from torinvest.errors import DataIssue, InputError, ReportError, TorinvestError
 from torinvest.findings import FindingsResult, fetch_findings, newest_sighting_first
 from torinvest.findings import read_findings as _read_findings
-from torinvest.investigation import NOTHING_READ_SOURCE, Sources, outputs, report_dir_name
+from torinvest.investigation import (
+    NOTHING_READ_SOURCE,
+    Sources,
+    baseline_phrase,
+    outputs,
+    report_dir_name,
+)
 from torinvest.report.folders import (
     EVENTS_CSV,
     INDEX_HTML,
@@ -189,17 +195,26 @@ class BatchEntry:
     data_issues: int | None = None  # how many data issues the report's summary.json carries
     issue_sources: list[str] = field(default_factory=list)  # where (lookup:eu-west-1, tor, …)
     could_not_look: str | None = None  # why, when the reading is "could not look"
+    #: what the report's baseline adds to its reading (no call before the finding's first
+    #: sighting: the score is a floor; or a history read in part), None when nothing
+    #: (:func:`torinvest.investigation.baseline_phrase`). Not a data issue: a complete reading
+    #: can have no baseline.
+    baseline: str | None = None
 
     def reading_note(self) -> str:
         """The reading's gap in a line, as a single ``investigate`` says it ("" when none):
         ``3 DATA ISSUE(S): lookup:eu-west-1, tor, ip pivot``, after ``COULD NOT LOOK: why``
-        when no activity source of the key could be read."""
-        if not self.data_issues:
-            return ""
-        note = f"{self.data_issues} DATA ISSUE(S): {', '.join(self.issue_sources)}"
-        if self.could_not_look:
-            return f"COULD NOT LOOK: {_short(self.could_not_look)}; {note}"
-        return note
+        when no activity source of the key could be read, then the baseline's gap (``no
+        baseline (…): … the score is a floor``)."""
+        parts = []
+        if self.data_issues:
+            note = f"{self.data_issues} DATA ISSUE(S): {', '.join(self.issue_sources)}"
+            if self.could_not_look:
+                note = f"COULD NOT LOOK: {_short(self.could_not_look)}; {note}"
+            parts.append(note)
+        if self.baseline:
+            parts.append(self.baseline)
+        return "; ".join(parts)
 
 
 @dataclass(slots=True)
@@ -362,6 +377,17 @@ def report_issues(folder: Path) -> list[DataIssue] | None:
     ]
 
 
+def report_baseline(folder: Path) -> str:
+    """What the baseline of the report in ``folder`` adds to its reading
+    (:func:`torinvest.investigation.baseline_phrase`; "" when nothing or no readable
+    summary)."""
+    try:
+        data = orjson.loads((folder / "summary.json").read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return ""
+    return baseline_phrase(data) if isinstance(data, dict) else ""
+
+
 def activity_gap(folder: Path) -> list[str]:
     """Where the report in ``folder`` could not look at its key's activity — the sources of its
     ``summary.json``'s ``activity_issues`` (``activity`` when it could read none,
@@ -395,7 +421,7 @@ def _set_reading(entry: BatchEntry, folder: Path) -> None:
     """The entry's reading (complete or not, how many issues, where) from its summary.json:
     "failed" when its run failed, None unless the folder is complete (a summary.json in an
     incomplete folder is no result)."""
-    entry.could_not_look = None
+    entry.could_not_look = entry.baseline = None
     if entry.status == "failed":
         entry.reading, entry.data_issues, entry.issue_sources = "failed", None, []
         return
@@ -403,6 +429,7 @@ def _set_reading(entry: BatchEntry, folder: Path) -> None:
     if issues is None:
         entry.reading, entry.data_issues, entry.issue_sources = None, None, []
         return
+    entry.baseline = report_baseline(folder) or None
     entry.data_issues = len(issues)
     entry.issue_sources = list(dict.fromkeys(i.source for i in issues))
     unread = [i.problem for i in issues if i.source == NOTHING_READ_SOURCE]
@@ -472,6 +499,8 @@ def write_index(
             + f"<b>incomplete: {e.data_issues} data issue(s)</b> "
             + ", ".join(f"<code>{html_text(s)}</code>" for s in e.issue_sources)
         )
+        if e.baseline and e.reading not in (None, "failed"):  # not a data issue: said apart
+            reading += f"<br><b>{html_text(e.baseline)}</b>"
         if e.note and e.note.startswith(("retrying:", "the last ")):  # run again for it, or not
             reading += f"<br><i>{html_text(e.note)}</i>"
         rows.append(

@@ -15,6 +15,7 @@ from torinvest.findings.fetched import write_fetched
 from torinvest.grouping import from_tor
 from torinvest.investigation import NOTHING_READ_SOURCE, derived_keys_phrase, outputs
 from torinvest.notebooks import notebook_path
+from torinvest.outcome import split_text
 from torinvest.report.folders import (
     FAILED_SUMMARY,
     FETCHED_FINDINGS,
@@ -208,7 +209,7 @@ def one_line_summary(data: Mapping[str, Any]) -> str:
     events = (
         f"COULD NOT LOOK at the key's activity ({ev['total']} events read)"
         if unread
-        else f"{ev['total']} events ({ev['failed']} failed, "
+        else f"{ev['total']} events ({split_text(ev['failed'], ev.get('outcome_unknown', 0))}, "
         f"{from_tor(ev['from_tor'], ev.get('tor_unknown', 0))})"
     )
     line = (

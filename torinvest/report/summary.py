@@ -14,7 +14,7 @@ from torinvest.errors import ReportError
 from torinvest.findings import TOR_FINDING_TYPES, FindingsResult
 from torinvest.findings.related import SUMMARY_PROPERTIES as RELATED_SUMMARY
 from torinvest.geo import IP_KINDS
-from torinvest.investigation import DERIVED_SEARCH_STATUSES, Investigation
+from torinvest.investigation import BASELINE_STATUSES, DERIVED_SEARCH_STATUSES, Investigation
 from torinvest.investigation import summary as _summary
 from torinvest.pivot import SUMMARY_PROPERTIES as PIVOT_SUMMARY
 from torinvest.report.folders import EVENTS_CSV, PER_IP_CSV, _write_bytes
@@ -30,13 +30,21 @@ _TIME_OR_NULL: dict[str, Any] = {"type": ["string", "null"], "pattern": _TIME}
 _COUNT: dict[str, Any] = {"type": "integer", "minimum": 0}
 
 
-def _object(properties: Mapping[str, Any]) -> dict[str, Any]:
+def _object(properties: Mapping[str, Any], optional: tuple[str, ...] = ()) -> dict[str, Any]:
+    """An object with exactly ``properties``, each required but the ``optional`` ones (keys
+    added since: a summary written before them has none)."""
     return {
         "type": "object",
         "additionalProperties": False,
-        "required": list(properties),
+        "required": [k for k in properties if k not in optional],
         "properties": dict(properties),
     }
+
+
+#: Keys added to the objects of ``summary.json`` since its first version, always written now and
+#: optional to the contract (a summary written before them has none): the calls whose outcome
+#: is not known (:mod:`torinvest.outcome`).
+OUTCOME_KEYS = ("outcome_unknown", "outcome")
 
 
 #: JSON Schema (2020-12) of ``summary.json``, as docs/DESIGN.md's report contract writes it.
@@ -82,7 +90,14 @@ SUMMARY_SCHEMA: dict[str, Any] = {
                 }
             ),
             "events": _object(
-                {"total": _COUNT, "failed": _COUNT, "from_tor": _COUNT, "tor_unknown": _COUNT}
+                {
+                    "total": _COUNT,
+                    "failed": _COUNT,
+                    "outcome_unknown": _COUNT,
+                    "from_tor": _COUNT,
+                    "tor_unknown": _COUNT,
+                },
+                OUTCOME_KEYS,
             ),
             "source_ips": {
                 "type": "array",
@@ -91,6 +106,7 @@ SUMMARY_SCHEMA: dict[str, Any] = {
                         "ip": _STR_OR_NULL,
                         "events": _COUNT,
                         "failed": _COUNT,
+                        "outcome_unknown": _COUNT,
                         "tor": {"type": ["boolean", "null"]},
                         "first_seen": _TIME_OR_NULL,
                         "last_seen": _TIME_OR_NULL,
@@ -103,7 +119,8 @@ SUMMARY_SCHEMA: dict[str, Any] = {
                         "asn": {"type": ["string", "null"], "pattern": "^[0-9]{1,10}$"},
                         "asn_org": _STR_OR_NULL,
                         "asn_source": {"enum": ["geoip", "guardduty", None]},
-                    }
+                    },
+                    OUTCOME_KEYS,
                 ),
             },
             "sensitive_events": {
@@ -117,6 +134,7 @@ SUMMARY_SCHEMA: dict[str, Any] = {
                         "tor": {"type": ["boolean", "null"]},
                         "category": _STR_OR_NULL,
                         "error_code": _STR_OR_NULL,
+                        "outcome": {"enum": ["succeeded", "failed", "unknown"]},
                         "target": _STR_OR_NULL,
                         "targets": {
                             "type": "array",
@@ -124,7 +142,8 @@ SUMMARY_SCHEMA: dict[str, Any] = {
                                 {"kind": {"type": "string"}, "value": {"type": "string"}}
                             ),
                         },
-                    }
+                    },
+                    OUTCOME_KEYS,
                 ),
             },
             "derived_keys": {"type": "array", "items": {"type": "string"}},
@@ -142,6 +161,16 @@ SUMMARY_SCHEMA: dict[str, Any] = {
                     }
                 ),
             },
+            # what the new-value signals compared with ("none": not evaluated, a floor)
+            "baseline": _object(
+                {
+                    "status": {"enum": list(BASELINE_STATUSES)},
+                    "from": _TIME_OR_NULL,
+                    "to": _TIME_OR_NULL,
+                    "history_start": _TIME_OR_NULL,
+                    "why": _STR_OR_NULL,
+                }
+            ),
             "verdict": {
                 **_object(
                     {
@@ -178,8 +207,8 @@ SUMMARY_SCHEMA: dict[str, Any] = {
 
 
 #: Keys a summary written by an earlier torinvest may lack (``reading_notes``: written before
-#: the notes were; none said then).
-OPTIONAL_SUMMARY_KEYS = ("reading_notes", "activity_issues")
+#: the notes were; none said then; ``baseline``: its ``no_baseline`` signal, if any, says it).
+OPTIONAL_SUMMARY_KEYS = ("reading_notes", "activity_issues", "baseline")
 SUMMARY_SCHEMA["required"] = [
     k for k in SUMMARY_SCHEMA["required"] if k not in OPTIONAL_SUMMARY_KEYS
 ]

@@ -62,7 +62,7 @@ records):
 
 The frame is the events frame of :mod:`torinvest.sources.records` (columns: event_time,
 event_id, event_name, event_source, aws_region, source_ip, user_agent, error_code,
-error_message, read_only, event_type, access_key_id, principal_id, user_type, user_name, arn,
+outcome_unknown, error_message, read_only, event_type, access_key_id, principal_id, user_type, user_name, arn,
 account_id, recipient_account_id, session_issuer_arn, mfa_authenticated, request_parameters,
 response_elements, derived, source = ``logs``, origin = the file path or ``s3://`` URL).
 

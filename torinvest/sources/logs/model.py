@@ -273,8 +273,11 @@ _KINDS: tuple[tuple[str, str], ...] = (
     ("whole record(s) in it were loaded", "damaged (its whole records loaded)"),
     ("entries are not CloudTrail records", "with entries that are not records"),
     ("have no parsable CloudTrailEvent", "with entries that are not records"),
+    ("have no usable CloudTrailEvent", "with events kept without their record (outcome unknown)"),
+    ("have a CloudTrailEvent lacking fields", "with partial events filled (outcome unknown)"),
     ("the other lines were loaded", "with bad JSON lines"),
     ("succeeded but its minted key is not recorded", "with a mint whose key is not recorded"),
+    ("if it succeeded, its minted key is not recorded", "with a mint whose key is not recorded"),
     ("is not an access key ID: not followed", "with a minted value that is not a key"),
 )
 _REASON = re.compile(r"could not be downloaded: [\w.]+|[^:(]+")

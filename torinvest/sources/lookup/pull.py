@@ -34,9 +34,11 @@ from torinvest.sources.records import (
     DerivedKey,
     cloudtrail_event_repairs,
     early_use_issues,
+    filled_record,
     follow_minted,
     frame_from_tables,
     json_bytes,
+    record_from_lookup_fields,
     records_table,
 )
 
@@ -259,56 +261,25 @@ def _usable_event(
 ) -> dict[str, Any]:
     """``ev`` with a ``CloudTrailEvent`` that is a JSON object. One that is missing, not JSON
     or not an object is replaced by a record made of the fields LookupEvents lists beside it
-    (the event is kept, never dropped) and noted in ``pull.unusable``. ``why``: the record
+    (:func:`~torinvest.sources.records.record_from_lookup_fields`: the event is kept, never
+    dropped, its outcome unknown) and noted in ``pull.unusable``. ``why``: the record
     (:func:`_as_record`), or why it is not one."""
     if isinstance(why, dict):
         return _filled_event(ev, why, pull)
-    when = ev.get("EventTime")
-    record = {
-        "eventID": ev.get("EventId"),
-        "eventName": ev.get("EventName"),
-        "eventSource": ev.get("EventSource"),
-        "eventTime": iso_utc(pd.Timestamp(when)) if isinstance(when, datetime) else None,
-        "awsRegion": pull.region,
-        "userIdentity": {"accessKeyId": ev.get("AccessKeyId"), "userName": ev.get("Username")},
-    }
-    if ev.get("ReadOnly") in ("true", "false"):
-        record["readOnly"] = ev["ReadOnly"] == "true"
+    record = record_from_lookup_fields(ev, region=pull.region)
     pull.unusable.append(f"{ev.get('EventId')} ({ev.get('EventName')}): {why}")
     return {**ev, "CloudTrailEvent": orjson.dumps(record).decode()}
 
 
-#: The record's fields LookupEvents also lists beside it, and its name for each.
-_BESIDE = {
-    "eventTime": "EventTime",
-    "eventID": "EventId",
-    "eventName": "EventName",
-    "eventSource": "EventSource",
-}
-
-
 def _filled_event(ev: dict[str, Any], record: dict[str, Any], pull: RegionPull) -> dict[str, Any]:
     """``ev`` whose record lacks fields LookupEvents lists beside it (``{}``: no time, no ID):
-    those filled from LookupEvents' own (its key too, when such a record names none), and the
+    those filled from LookupEvents' own (its key too, when such a record names none; without an
+    error code its outcome unknown: :func:`~torinvest.sources.records.filled_record`), and the
     event noted in ``pull.filled``; ``ev`` itself when nothing is missing (the usual case)."""
-    missing = [k for k in _BESIDE if record.get(k) in (None, "")]
+    filled, missing = filled_record(ev, record)
     if not missing:
         return ev
-    identity = record.get("userIdentity")  # a record without a key is whole; {} is not
-    keyless = isinstance(ev.get("AccessKeyId"), str) and (
-        identity is None or (isinstance(identity, dict) and not identity.get("accessKeyId"))
-    )
-    filled = dict(record)
-    for k in missing:
-        value = ev.get(_BESIDE[k])
-        if k == "eventTime":
-            value = iso_utc(pd.Timestamp(value)) if isinstance(value, datetime) else None
-        if value is not None:
-            filled[k] = value
-    if keyless:
-        filled["userIdentity"] = {**(identity or {}), "accessKeyId": ev["AccessKeyId"]}
-        missing.append("userIdentity.accessKeyId")
-    pull.filled.append(f"{ev.get('EventId')} ({ev.get('EventName')}): no {', '.join(missing)}")
+    pull.filled.append(f"{ev.get('EventId')} ({ev.get('EventName')}): no {missing}")
     return {**ev, "CloudTrailEvent": orjson.dumps(filled).decode()}
 
 
@@ -337,8 +308,8 @@ def _unusable_issue(pull: RegionPull) -> DataIssue | None:
         f"lookup:{pull.region}",
         f"{len(pull.unusable)} event(s) LookupEvents returned without a usable CloudTrailEvent "
         f"({shown}): kept with only the fields LookupEvents lists beside it (time, name, "
-        "source, key, user name) — their source IP, user agent, request and response are not "
-        "known",
+        "source, key, user name) — their outcome (succeeded or failed: LookupEvents lists no "
+        "error code), source IP, user agent, request and response are not known",
     )
 
 
@@ -377,7 +348,8 @@ def _answer_issues(pull: RegionPull) -> list[DataIssue]:
                 f"lacking fields it lists beside it ({_first(pull.filled)}): those were taken "
                 "from LookupEvents' own (EventTime, EventId, EventName, EventSource, "
                 "AccessKeyId); the rest "
-                "of each record is as written",
+                "of each record is as written — a record without an error code is of unknown "
+                "outcome (a partial record's silence proves no success)",
             )
         )
     if pull.foreign:

@@ -17,6 +17,10 @@ aws_region             category               awsRegion
 source_ip              category               sourceIPAddress
 user_agent             category               userAgent
 error_code             category               errorCode
+outcome_unknown        boolean                no errorCode and a record torinvest marked not
+                                              whole (``torinvest:outcomeUnknown``: rebuilt from
+                                              LookupEvents' own fields, or partial): neither
+                                              succeeded nor failed (:mod:`torinvest.outcome`)
 error_message          string                 errorMessage
 read_only              boolean                readOnly
 event_type             category               eventType
@@ -91,12 +95,18 @@ from torinvest.sources.records.derived import (
     unrecorded_issue,
 )
 from torinvest.sources.records.documents import (
+    LOOKUP_FIELDS,
+    PARTIAL_RECORD,
+    REBUILT_RECORD,
     REPLACEMENT,
     cloudtrail_event_repairs,
     describe_document,
+    filled_record,
     is_record,
+    lookup_time,
     parse_json_lines,
     parse_records,
+    record_from_lookup_fields,
     records_from_lines,
     records_in,
     repair_issue,
@@ -138,11 +148,14 @@ __all__ = [
     "COLUMN_NAMES",
     "FOLLOW_SOURCE",
     "ID_HASH",
+    "LOOKUP_FIELDS",
     "MAX_DERIVED_DEPTH",
     "MAX_DERIVED_ROUNDS",
     "MINTING_EVENTS",
     "NAMED_CONFLICTS",
     "NAMED_IDS",
+    "PARTIAL_RECORD",
+    "REBUILT_RECORD",
     "RECORD_TYPE",
     "REPLACEMENT",
     "SAME_RECORD_COLUMNS",
@@ -160,6 +173,7 @@ __all__ = [
     "early_use_issues",
     "empty_frame",
     "event_id_hash",
+    "filled_record",
     "filter_keys",
     "filter_window",
     "follow_minted",
@@ -172,9 +186,11 @@ __all__ = [
     "log_file_records",
     "log_file_table",
     "log_records_table",
+    "lookup_time",
     "normalize_records",
     "parse_json_lines",
     "parse_records",
+    "record_from_lookup_fields",
     "records_from_lines",
     "records_in",
     "records_table",

@@ -62,12 +62,15 @@ COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in EVENTS_COLUMNS)
 
 #: What makes two rows "the same record": the same event_id and equal values (missing equals
 #: missing) in every one of these columns — every column the record itself gives, that is all
-#: but event_id and the provenance (derived, source, origin). A log file's record and
+#: but event_id, the provenance (derived, source, origin) and outcome_unknown (torinvest's
+#: judgement of the record, not a field of it). A log file's record and
 #: LookupEvents' ``CloudTrailEvent`` of the same event normalize to the same values, so they
 #: are one record; copies that differ in anything (ListUsers vs DeleteUser, another caller,
 #: another request) are different records: both are kept and :func:`duplicate_issues` names them.
 SAME_RECORD_COLUMNS: tuple[str, ...] = tuple(
-    c.name for c in EVENTS_COLUMNS if c.name not in ("event_id", "derived", "source", "origin")
+    c.name
+    for c in EVENTS_COLUMNS
+    if c.name not in ("event_id", "derived", "source", "origin", "outcome_unknown")
 )
 
 #: Hidden column of the pieces: a hash of event_id, computed where the records are parsed, so

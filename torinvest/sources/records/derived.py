@@ -10,11 +10,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
 import orjson
 import pandas as pd
 
 from torinvest.aws.ids import is_access_key_id
 from torinvest.errors import DataIssue
+from torinvest.outcome import FAILED, UNKNOWN, failed_rows, record_outcome, unknown_rows
 from torinvest.sources.records.columns import _EMPTY, MAX_DERIVED_ROUNDS, MINTING_EVENTS
 
 #: The issue source of what following minted keys found wrong (outside any one file).
@@ -94,13 +96,16 @@ def _minting_events(
     data: pd.DataFrame | Iterable[Mapping[str, Any]], issues: list[DataIssue] | None
 ) -> Iterable[DerivedKey]:
     if isinstance(data, pd.DataFrame):
-        minting = data["event_name"].isin(MINTING_EVENTS)
-        if "error_code" in data:
-            minting &= data["error_code"].isna()
-        rows = data[minting.fillna(False).to_numpy(dtype=bool)]
-        for row in rows.itertuples(index=False):
+        minting = data["event_name"].isin(MINTING_EVENTS).fillna(False).to_numpy(dtype=bool)
+        unknown = np.zeros(len(data), dtype=bool)
+        if "error_code" in data:  # a failed call minted nothing; one of unknown outcome may have
+            minting = minting & ~failed_rows(data)
+            unknown = unknown_rows(data)
+        rows = data[minting]
+        for row, of_unknown in zip(rows.itertuples(index=False), unknown[minting], strict=True):
             yield from _minted(
                 issues,
+                unknown=bool(of_unknown),
                 origin=_na(getattr(row, "origin", None)),
                 response=_loads(row.response_elements),
                 request=_loads(row.request_parameters),
@@ -112,12 +117,14 @@ def _minting_events(
             )
         return
     for r in data:
-        if r.get("eventName") not in MINTING_EVENTS or r.get("errorCode"):
+        outcome = record_outcome(r)
+        if r.get("eventName") not in MINTING_EVENTS or outcome == FAILED:
             continue
         ui = r.get("userIdentity") or _EMPTY
         when = r.get("eventTime")
         yield from _minted(
             issues,
+            unknown=outcome == UNKNOWN,
             origin=None,
             response=r.get("responseElements"),
             request=r.get("requestParameters"),
@@ -134,6 +141,7 @@ def _minting_events(
 def _minted(
     issues: list[DataIssue] | None,
     *,
+    unknown: bool = False,
     origin: str | None,
     response: Any,
     request: Any,
@@ -150,7 +158,9 @@ def _minted(
         if issues is not None:
             user = request.get("userName") if isinstance(request, dict) else None
             issues.append(
-                unrecorded_issue(event_name, event_time, event_id, origin, role_arn, user)
+                unrecorded_issue(
+                    event_name, event_time, event_id, origin, role_arn, user, unknown=unknown
+                )
             )
         return
     if not is_access_key_id(creds["accessKeyId"]):
@@ -191,9 +201,12 @@ def unrecorded_issue(
     origin: str | None,
     role_arn: Any = None,
     user_name: Any = None,
+    *,
+    unknown: bool = False,
 ) -> DataIssue:
     """The issue of a successful minting call whose minted key the record does not hold
-    (``responseElements`` null, or ``{"omitted": true}`` when CloudTrail cut it)."""
+    (``responseElements`` null, or ``{"omitted": true}`` when CloudTrail cut it); ``unknown``:
+    of a minting call whose outcome is not known (:mod:`torinvest.outcome`), said so."""
     what = (
         f" (role {str(role_arn)[:200]})"
         if _na(role_arn)
@@ -204,7 +217,13 @@ def unrecorded_issue(
     return DataIssue(
         origin or FOLLOW_SOURCE,
         f"{event_name} at {_when(event_time)} (event {_na(event_id) or '(no eventID)'}) "
-        f"succeeded but its minted key is not recorded: its activity cannot be followed{what}",
+        + (
+            "is of unknown outcome (no usable record) and, if it succeeded, its minted key is "
+            f"not recorded: its activity cannot be followed{what}"
+            if unknown
+            else f"succeeded but its minted key is not recorded: its activity cannot be "
+            f"followed{what}"
+        ),
     )
 
 

@@ -9,6 +9,7 @@ import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -16,10 +17,13 @@ import orjson
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+from pandas.errors import OutOfBoundsDatetime
 
 from torinvest.errors import DataIssue, InputError
 from torinvest.jsonread import JsonRepairs, repair_json
 from torinvest.jsonread import loads as read_json
+from torinvest.outcome import OUTCOME_UNKNOWN_MARK
+from torinvest.schema import iso_utc
 from torinvest.sources.records.columns import (
     _STR,
     CATEGORY_COLUMNS,
@@ -76,29 +80,44 @@ def _record_list(items: list[Any], what: str) -> tuple[list[dict[str, Any]], lis
 
 
 def _lookup_events(events: list[Any]) -> tuple[list[dict[str, Any]], list[str]]:
-    """``lookup-events`` output: parse each ``CloudTrailEvent`` string; rebuild what is missing."""
+    """``lookup-events`` output: parse each ``CloudTrailEvent`` string. An event whose string is
+    missing, not JSON or not a JSON object is kept from the fields LookupEvents lists beside it
+    (:func:`record_from_lookup_fields`: its outcome unknown), one whose record lacks fields
+    LookupEvents lists is filled from them (:func:`filled_record`: without an error code, its
+    outcome unknown); each kind is one problem naming the first few, as the live pull names
+    them (:mod:`torinvest.sources.lookup.pull`)."""
     records: list[dict[str, Any]] = []
     bad: list[int] = []
     repaired: list[tuple[JsonRepairs, dict[str, Any]]] = []
+    rebuilt: list[str] = []
+    filled: list[str] = []
     for i, ev in enumerate(events):
         if not isinstance(ev, dict):
             bad.append(i)
             continue
         raw = ev.get("CloudTrailEvent")
-        if isinstance(raw, str | bytes):
+        why = "its CloudTrailEvent is missing"
+        if isinstance(raw, str | bytes) and raw:
             try:
                 rec, repairs = read_json(raw)
             except orjson.JSONDecodeError:
-                bad.append(i)
-                continue
-            if is_record(rec):
-                records.append(rec)
-                if repairs:
-                    repaired.append((repairs, rec))
-                continue
-            bad.append(i)
-        elif "EventId" in ev or "EventName" in ev:
-            records.append(_record_from_lookup_fields(ev))
+                rec, why = None, "its CloudTrailEvent is not JSON"
+                repairs = None
+            if isinstance(rec, dict):
+                whole, missing = filled_record(ev, rec)
+                if is_record(whole):
+                    records.append(whole)
+                    if repairs:
+                        repaired.append((repairs, whole))
+                    if missing:
+                        filled.append(f"index {i}, {_named_event(ev, whole)}: no {missing}")
+                    continue
+                why = "its CloudTrailEvent is not a CloudTrail record"
+            elif rec is not None:
+                why = f"its CloudTrailEvent is a JSON {type(rec).__name__}, not a record"
+        if "EventId" in ev or "EventName" in ev:
+            records.append(record_from_lookup_fields(ev))
+            rebuilt.append(f"index {i}, {_named_event(ev, {})}: {why}")
         else:
             bad.append(i)
     if not records and events:
@@ -107,10 +126,25 @@ def _lookup_events(events: list[Any]) -> tuple[list[dict[str, Any]], list[str]]:
             hint="export with `aws cloudtrail lookup-events --output json`",
         )
     problems = []
+    if rebuilt:
+        problems.append(
+            f"{len(rebuilt)} of {len(events)} Events have no usable CloudTrailEvent "
+            f"({_first_few(rebuilt)}): kept with only the fields LookupEvents lists beside it "
+            "(time, name, source, key, user name) — their outcome (succeeded or failed: "
+            "LookupEvents lists no error code), source IP, user agent, request and response "
+            "are not known"
+        )
+    if filled:
+        problems.append(
+            f"{len(filled)} of {len(events)} Events have a CloudTrailEvent lacking fields "
+            f"LookupEvents lists beside it ({_first_few(filled)}): those were taken from "
+            "LookupEvents' own where it lists them; a record without an error code is of "
+            "unknown outcome (a partial record's silence proves no success)"
+        )
     if bad:
         problems.append(
             f"{len(bad)} of {len(events)} Events have no parsable CloudTrailEvent "
-            f"(first at index {bad[0]})"
+            f"(first at index {bad[0]}) nor LookupEvents' own EventId or EventName: left out"
         )
     if repaired:
         problems.append(cloudtrail_event_repairs(repaired))
@@ -130,22 +164,97 @@ def cloudtrail_event_repairs(repaired: Sequence[tuple[JsonRepairs, dict[str, Any
     )
 
 
-def _record_from_lookup_fields(ev: Mapping[str, Any]) -> dict[str, Any]:
-    """The fields LookupEvents returns beside ``CloudTrailEvent``, as a (partial) record."""
-    when = ev.get("EventTime")
-    if isinstance(when, int | float):
-        when = pd.Timestamp(when, unit="s", tz="UTC").isoformat()
-    elif when is not None and not isinstance(when, str):
-        when = pd.Timestamp(when).isoformat()
-    read_only = ev.get("ReadOnly")
-    return {
-        "eventTime": when,
+#: The record's fields LookupEvents also lists beside ``CloudTrailEvent``, and its name for each.
+LOOKUP_FIELDS: Mapping[str, str] = {
+    "eventTime": "EventTime",
+    "eventID": "EventId",
+    "eventName": "EventName",
+    "eventSource": "EventSource",
+}
+#: Why a rebuilt record's outcome is unknown (its :data:`~torinvest.outcome.OUTCOME_UNKNOWN_MARK`).
+REBUILT_RECORD = "rebuilt from LookupEvents' own fields: no usable CloudTrailEvent"
+#: Why a partial record's outcome is unknown (its :data:`~torinvest.outcome.OUTCOME_UNKNOWN_MARK`).
+PARTIAL_RECORD = "a partial CloudTrailEvent: lacking fields LookupEvents lists beside it"
+
+
+def _first_few(named: Sequence[str]) -> str:
+    return "; ".join(named[:3]) + ("; …" if len(named) > 3 else "")
+
+
+def _named_event(ev: Mapping[str, Any], record: Mapping[str, Any]) -> str:
+    """``ID (Name)`` of an event, as the issues name it (attacker text cut short)."""
+    ident = str(ev.get("EventId") or record.get("eventID") or "(no EventId)")[:80]
+    name = str(ev.get("EventName") or record.get("eventName") or "(no EventName)")[:80]
+    return f"{ident} ({name})"
+
+
+def lookup_time(value: Any) -> str | None:
+    """LookupEvents' ``EventTime`` as the record's ``eventTime`` text: a datetime (boto3), epoch
+    seconds (``--output json`` of some tools) or text (as written); None otherwise."""
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        if isinstance(value, int | float):
+            return iso_utc(pd.Timestamp(value, unit="s", tz="UTC"))
+        if isinstance(value, datetime):
+            at = pd.Timestamp(value)
+            return iso_utc(at if at.tzinfo else at.tz_localize("UTC"))
+    except (ValueError, OverflowError, OutOfBoundsDatetime):
+        return None
+    return value if isinstance(value, str) and value else None
+
+
+def record_from_lookup_fields(
+    ev: Mapping[str, Any], *, region: str | None = None
+) -> dict[str, Any]:
+    """The record of an event LookupEvents returned without a usable ``CloudTrailEvent``: the
+    fields it lists beside it (time, ID, name, source, read-only, key, user name; ``region``
+    when known), marked :data:`~torinvest.outcome.OUTCOME_UNKNOWN_MARK` — LookupEvents lists
+    no error code: whether the call succeeded is not known."""
+    record: dict[str, Any] = {
+        "eventTime": lookup_time(ev.get("EventTime")),
         "eventID": ev.get("EventId"),
         "eventName": ev.get("EventName"),
         "eventSource": ev.get("EventSource"),
-        "readOnly": read_only,
         "userIdentity": {"accessKeyId": ev.get("AccessKeyId"), "userName": ev.get("Username")},
+        OUTCOME_UNKNOWN_MARK: REBUILT_RECORD,
     }
+    if region is not None:
+        record["awsRegion"] = region
+    read_only = ev.get("ReadOnly")
+    if isinstance(read_only, bool):
+        record["readOnly"] = read_only
+    elif isinstance(read_only, str) and read_only.lower() in ("true", "false"):
+        record["readOnly"] = read_only.lower() == "true"
+    return record
+
+
+def filled_record(ev: Mapping[str, Any], record: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """``record`` (an event's parsed ``CloudTrailEvent``) when it has every field LookupEvents
+    lists beside it (the usual case: ``""`` missing), else a copy with those LookupEvents lists
+    filled in (its key too when such a record names none), marked
+    :data:`~torinvest.outcome.OUTCOME_UNKNOWN_MARK` unless it holds an error code (a partial
+    record's silence proves no success), and what was missing (``eventTime, eventID``)."""
+    missing = [k for k in LOOKUP_FIELDS if record.get(k) in (None, "")]
+    if not missing:
+        return record, ""
+    identity = record.get("userIdentity")  # a record without a key is whole; {} is not
+    keyless = isinstance(ev.get("AccessKeyId"), str) and (
+        identity is None or (isinstance(identity, dict) and not identity.get("accessKeyId"))
+    )
+    filled = dict(record)
+    for k in missing:
+        value = ev.get(LOOKUP_FIELDS[k])
+        if k == "eventTime":
+            value = lookup_time(value)
+        if value is not None:
+            filled[k] = value
+    if keyless:
+        filled["userIdentity"] = {**(identity or {}), "accessKeyId": ev["AccessKeyId"]}
+        missing.append("userIdentity.accessKeyId")
+    if not filled.get("errorCode"):
+        filled[OUTCOME_UNKNOWN_MARK] = PARTIAL_RECORD
+    return filled, ", ".join(missing)
 
 
 def describe_document(doc: Any) -> str:

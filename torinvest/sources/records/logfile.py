@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from msgspec.structs import astuple
 
+from torinvest.outcome import OUTCOME_UNKNOWN_MARK
 from torinvest.sources.records.columns import _STR, TABLE_SCHEMA
 from torinvest.sources.records.jsontext import json_bytes
 from torinvest.sources.records.table import _record_columns, _runs, event_id_hash
@@ -69,6 +70,7 @@ class _Record(msgspec.Struct, gc=False, kw_only=True):
     userIdentity: _Identity | None = None
     requestParameters: msgspec.Raw = _ABSENT
     responseElements: msgspec.Raw = _ABSENT
+    outcomeUnknown: str | None = msgspec.field(name=OUTCOME_UNKNOWN_MARK, default=None)
     eventVersion: msgspec.Raw  # required: an entry without it is not a log record
 
 
@@ -128,7 +130,7 @@ def log_records_table(
     n = len(recs)
     if n == 0:
         return TABLE_SCHEMA.empty_table()
-    *fields, identity, request, response, _ = zip(*map(astuple, recs), strict=True)
+    *fields, identity, request, response, marks, _ = zip(*map(astuple, recs), strict=True)
     try:
         users = list(zip(*map(astuple, identity), strict=True))
     except TypeError:  # some records have "userIdentity": null
@@ -154,6 +156,7 @@ def log_records_table(
         pa.array(mfa, type=_STR),
         request_texts,
         response_texts,
+        None if marks.count(None) == n else pa.array(marks, type=_STR),
     )
     arrays += [_runs(source, n), _runs(origin, n), event_id_hash(arrays[1])]
     return pa.Table.from_arrays(arrays, schema=TABLE_SCHEMA)

@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from torinvest.errors import DataIssue
+from torinvest.outcome import OUTCOME_UNKNOWN_MARK
 from torinvest.sources.records.columns import (
     _BOOL_TEXT,
     _EMPTY,
@@ -199,6 +200,7 @@ RECORD_TYPE = pa.struct(
                 ]
             ),
         ),
+        (OUTCOME_UNKNOWN_MARK, _STR),
     ]
 )
 
@@ -215,6 +217,7 @@ def _arrays_arrow(recs: Sequence[Mapping[str, Any]]) -> list[pa.Array]:
         attributes.flatten()[0],
         _json_texts([r.get("requestParameters") for r in recs]),
         _json_texts([r.get("responseElements") for r in recs]),
+        fields[14],
     )
 
 
@@ -225,14 +228,17 @@ def _record_columns(
     mfa: pa.Array,
     request: pa.Array,
     response: pa.Array,
+    marks: pa.Array | None,
 ) -> list[pa.Array]:
     """The columns up to response_elements from the fields as read (:data:`RECORD_TYPE` order;
     text fields as strings, those of category columns possibly dictionary-encoded already,
-    readOnly as bool, the JSON texts already made)."""
+    readOnly as bool, the JSON texts already made; ``marks``: each record's
+    :data:`~torinvest.outcome.OUTCOME_UNKNOWN_MARK`, None when no record has one)."""
     (when, stamp, event_id, name, service, region, ip, agent, error, message) = fields[:10]
     read_only, kind, recipient = fields[10:13]
     key, principal, user_type, user_name, arn, account = identity
     arns = _encode(arn)
+    errors = _encode(error)
     return [
         _as_time(pc.coalesce(_no_empty(when), _no_empty(stamp))),
         _no_empty(event_id),
@@ -241,7 +247,8 @@ def _record_columns(
         _encode(region),
         _encode(ip),
         _encode(agent),
-        _encode(error),
+        errors,
+        _outcome_unknown(marks, errors),
         _no_empty(message),
         read_only,
         _encode(kind),
@@ -285,12 +292,13 @@ def _python_columns(recs: Sequence[Mapping[str, Any]]) -> list[pa.Array]:
             r.get("requestParameters"),
             r.get("responseElements"),
             r.get("userIdentity") or _EMPTY,
+            r.get(OUTCOME_UNKNOWN_MARK),
         )
         for r in recs
     ]
     cols = list(zip(*rows, strict=True))
     (when, event_id, name, service, region, ip, agent, error, message) = cols[:9]
-    read_only, kind, recipient, request, response, identity = cols[9:]
+    read_only, kind, recipient, request, response, identity, marks = cols[9:]
     users = [
         (
             u.get("accessKeyId"),
@@ -315,7 +323,8 @@ def _python_columns(recs: Sequence[Mapping[str, Any]]) -> list[pa.Array]:
         _category(region),
         _category(ip),
         _category(agent),
-        _category(error),
+        errors := _category(error),
+        _outcome_unknown(pa.array([_text(m) for m in marks], type=_STR), errors),
         _strings(message),
         _booleans(read_only),
         _category(kind),
@@ -331,6 +340,17 @@ def _python_columns(recs: Sequence[Mapping[str, Any]]) -> list[pa.Array]:
         _json_texts(request),
         _json_texts(response),
     ]
+
+
+def _outcome_unknown(marks: pa.Array | None, errors: pa.Array) -> pa.Array:
+    """The ``outcome_unknown`` column: a record marked not whole
+    (:data:`~torinvest.outcome.OUTCOME_UNKNOWN_MARK`, any text but "") without an error code
+    (one with an error code failed, whole or not). False, never null, elsewhere."""
+    n = len(errors)
+    if marks is None or marks.null_count == len(marks):
+        return pa.array(np.zeros(n, dtype=bool), type=pa.bool_())
+    marked = pc.fill_null(pc.greater(pc.binary_length(marks.cast(_STR)), 0), False)
+    return pc.and_(marked, pc.is_null(errors))
 
 
 def _no_empty(arr: pa.Array) -> pa.Array:

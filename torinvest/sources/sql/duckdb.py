@@ -23,9 +23,11 @@ from pathlib import Path, PurePosixPath
 import duckdb
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from torinvest.aws import AWS_CALL_ERRORS, Aws
 from torinvest.errors import DataIssue, InputError
+from torinvest.outcome import OUTCOME_UNKNOWN_COLUMN
 from torinvest.sources.logs import (
     DEFAULT_MAX_FILE_BYTES,
     S3_THREADS,
@@ -464,6 +466,9 @@ def file_loader_rows(
         table = filter_window(table, options.start, options.end)
         if not table.num_rows:
             continue
+        unknown = pc.sum(table.column(OUTCOME_UNKNOWN_COLUMN)).as_py() or 0
+        if unknown:  # the engine's columns have no outcome_unknown: said, never read as success
+            issues.append(unknown_outcome_issue(location, unknown))
         columns = [_plain(table.column(c)) for c in EVENT_COLUMNS]
         rows = table.num_rows
         columns += [
@@ -472,6 +477,20 @@ def file_loader_rows(
         ]
         tables.append(pa.table(columns, names=[*EVENT_COLUMNS, *ORDER_COLUMNS]))
     return (pa.concat_tables(tables) if tables else None), issues
+
+
+def unknown_outcome_issue(location: str, n: int) -> DataIssue:
+    """The issue of a file the DuckDB engine's file loader read holding ``n`` event(s) of
+    unknown outcome (:mod:`torinvest.outcome`: a saved lookup-events answer without a usable
+    record): the engine's queries carry no outcome_unknown column, so its rows and counts take
+    them as not failed — said here, with what reads them as they are."""
+    return DataIssue(
+        location,
+        f"{n:,} event(s) of unknown outcome (kept without a usable record: whether they "
+        "succeeded is not known) are counted by the DuckDB engine as not failed — its rows and "
+        "counts do not tell them apart; read this source with the file loader (--engine files) "
+        "to see them as unknown",
+    )
 
 
 def _plain(column: pa.ChunkedArray) -> pa.ChunkedArray:

@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 from torinvest.aws import Aws
 from torinvest.errors import DataIssue, InputError
 from torinvest.options import EngineOptions
+from torinvest.outcome import OUTCOME_UNKNOWN_COLUMN
 from torinvest.schema import utc_timestamp
 from torinvest.sources.logs import DEFAULT_MAX_FILE_BYTES, FileCounts
 from torinvest.sources.records import ID_HASH, TABLE_SCHEMA, DerivedKey, event_id_hash
@@ -248,6 +249,8 @@ def _events_piece(out: Output, source: str) -> pa.Table:
             arrays.append(_constant(source, n))
         elif f.name == "origin":
             arrays.append(_origins(t.column("file_index"), out.origins, n))
+        elif f.name == OUTCOME_UNKNOWN_COLUMN:  # log files: whole records, outcome known
+            arrays.append(pa.array(np.zeros(n, dtype=bool), type=pa.bool_()))
         elif f.name == ID_HASH:  # the file loader's hash: pieces of both dedupe together
             arrays.append(event_id_hash(_no_empty(t.column("event_id")).combine_chunks()))
         elif pa.types.is_dictionary(f.type):

@@ -107,6 +107,11 @@ def _per_ip_frame(long: pd.DataFrame) -> pd.DataFrame:
     table = empty_per_ip().reindex(range(len(totals)))
     for c in ("source_ip", "events", "failed", "first_seen", "last_seen", "derived"):
         table[c] = totals[c].array
+    table["outcome_unknown"] = (
+        pd.array(totals["outcome_unknown"].array, dtype="Int64")
+        if "outcome_unknown" in totals.columns
+        else pd.array(np.zeros(len(totals), dtype=np.int64), dtype="Int64")
+    )
     ip_key = totals["source_ip"].fillna("\0").to_numpy(dtype=object)
     for kind, _, _ in PER_IP_LISTS:
         rows = long[long["kind"] == kind]
