@@ -127,6 +127,16 @@ def repair_json(data: bytes) -> tuple[bytes, JsonRepairs]:
     return fixed, JsonRepairs(tuple(surrogates), tuple(numbers))
 
 
+def repair_surrogates(data: bytes) -> tuple[bytes, JsonRepairs]:
+    """``data`` (JSON text) with each lone surrogate escape replaced by ``\\ufffd`` — as long
+    as the escape: every offset stays —, and what was changed; ``data`` itself when there is
+    nothing to change (the usual case, found with one search). Numbers are left as written:
+    for a reader that takes NaN (Python's ``json``, botocore) and text no Unicode writer can
+    write (:func:`torinvest.aws.answers.repair_answer`)."""
+    fixed, surrogates = _repair_surrogates(data)
+    return fixed, JsonRepairs(tuple(surrogates))
+
+
 def _repair_surrogates(data: bytes) -> tuple[bytes, list[int]]:
     if _SURROGATE_ESCAPE.search(data) is None:
         return data, []

@@ -6,6 +6,7 @@ connection."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -122,3 +123,102 @@ def test_a_servicenow_work_note_made_then_failed_is_found_in_the_journal(
     assert len(servicenow.calls("query_journal")) == 1
     assert len(servicenow.calls("list_attachments")) == 1
     assert servicenow.violations == []
+
+
+# -- a later post resumes a step that "may have been posted": it looks first ----------------
+
+
+def _posts(report: Path) -> list[dict]:
+    return json.loads((report / "posts.json").read_text())["posts"]
+
+
+@pytest.mark.parametrize("made", [True, False], ids=["it-was-made", "it-was-not"])
+def test_resuming_a_jira_comment_that_may_have_been_posted_looks_for_its_marker_first(
+    jira: FakeJira, report_dir: Path, ledger: Path, made: bool
+) -> None:
+    """The comment fails in a way that may come after Jira made it, and the comment list
+    cannot be read: "may have been posted". The next post of the folder looks for the marker
+    first (was: sent at once, a second comment): found, it is recorded as posted and nothing
+    is sent; not there, it is sent once."""
+    jira.fail("comment", 503, times=1, after=made)
+    jira.fail("list_comments", 403, body='{"errorMessages": ["no"], "errors": {}}')
+    (first,) = post(report_dir, ["jira:SEC-1"], variables(jira), ledger).outcomes
+    assert first.status == "partial" and "it may have been posted" in first.line
+    (entry,) = _posts(report_dir)
+    assert entry["maybe_posted"] == {"step": "note"}
+    jira.clear_failures()
+    comments_sent = len(jira.calls("comment"))
+    looked = len(jira.calls("list_comments"))
+
+    (again,) = post(report_dir, ["jira:SEC-1"], variables(jira), ledger).outcomes
+
+    assert again.status == "posted", again.line
+    (comment,) = jira.issues["SEC-1"]["comments"]  # one comment, whichever way
+    assert len(jira.calls("list_comments")) == looked + 1  # looked for first
+    assert len(jira.calls("comment")) == comments_sent + (0 if made else 1)
+    (entry,) = _posts(report_dir)
+    assert entry["status"] == "complete" and "maybe_posted" not in entry
+    (note,) = [s for s in entry["steps"] if s["step"] == "note"]
+    assert note["remote"]["comment_id"] == comment["id"]
+    assert jira.violations == []
+
+
+def test_resuming_a_servicenow_work_note_that_may_have_been_posted_reads_the_journal_first(
+    servicenow: FakeServiceNow, report_dir: Path, ledger: Path
+) -> None:
+    dest = [f"servicenow:incident:{SYS_ID}"]
+    servicenow.fail("update_record", 502, times=1, after=True)
+    servicenow.fail("query_journal", 403, body='{"error": {"message": "no"}}')
+    (first,) = post(report_dir, dest, variables(servicenow=servicenow), ledger).outcomes
+    assert first.status == "partial" and "it may have been posted" in first.line
+    servicenow.clear_failures()
+
+    (again,) = post(report_dir, dest, variables(servicenow=servicenow), ledger).outcomes
+
+    assert again.status == "posted", again.line
+    record = servicenow.records[("incident", SYS_ID)]
+    assert len(record["work_notes"]) == 1  # was 2: the resume sent it again
+    assert len(servicenow.calls("update_record")) == 1
+    (entry,) = _posts(report_dir)
+    (note,) = [s for s in entry["steps"] if s["step"] == "note"]
+    assert note["remote"]["journal_entry"]
+    assert servicenow.violations == []
+
+
+def test_resuming_an_attachment_that_may_have_been_posted_lists_the_attachments_first(
+    servicenow: FakeServiceNow, report_dir: Path, ledger: Path
+) -> None:
+    dest = [f"servicenow:incident:{SYS_ID}"]
+    servicenow.fail("attach", 0, times=1, drop=True)
+    servicenow.fail("list_attachments", 403, body='{"error": {"message": "no"}}')
+    (first,) = post(report_dir, dest, variables(servicenow=servicenow), ledger).outcomes
+    assert "it may have been posted" in first.line
+    (entry,) = _posts(report_dir)
+    assert entry["maybe_posted"]["step"] == "upload"
+    assert entry["maybe_posted"]["file"] == "report.html"
+    servicenow.clear_failures()
+
+    (again,) = post(report_dir, dest, variables(servicenow=servicenow), ledger).outcomes
+
+    assert again.status == "posted", again.line
+    names = [a["file_name"] for a in servicenow.records[("incident", SYS_ID)]["attachments"]]
+    assert len(names) == 2 and len(set(names)) == 2  # report.html once
+    assert len(servicenow.calls("attach")) == 2  # report.html once, summary.json once
+    assert servicenow.violations == []
+
+
+def test_a_resume_that_still_cannot_look_is_not_sent_and_says_so_again(
+    jira: FakeJira, report_dir: Path, ledger: Path
+) -> None:
+    jira.fail("comment", 503, times=1, after=True)
+    jira.fail("list_comments", 403, body='{"errorMessages": ["no"], "errors": {}}')
+    post(report_dir, ["jira:SEC-1"], variables(jira), ledger)
+    sent = len(jira.calls("comment"))
+
+    (again,) = post(report_dir, ["jira:SEC-1"], variables(jira), ledger).outcomes
+
+    assert again.status == "partial"
+    assert "it may have been posted: check the comments of SEC-1" in again.line
+    assert "looking for it failed" in again.line
+    assert len(jira.calls("comment")) == sent  # not sent blind
+    assert _posts(report_dir)[0]["maybe_posted"] == {"step": "note"}

@@ -10,7 +10,11 @@ chain leaves unset: a retry mode (``standard``, 10 attempts) when none is config
 Every session built here checks each answer before botocore parses it (:func:`check_answer`): a
 proxy's HTML page, a garbled body or a JSON document that is not an AWS error becomes a clean
 :class:`NotAnAwsAnswer` / :class:`~torinvest.errors.EndpointError` instead of an empty dict, a
-``KeyError`` inside botocore or a ``UnicodeDecodeError``. Code that reads a field of an answer
+``KeyError`` inside botocore or a ``UnicodeDecodeError``. It then makes the answer's text valid
+(:func:`repair_answer`): an escape of a lone UTF-16 surrogate, which botocore's ``json`` would
+read into a ``str`` that no writer (orjson, CSV, HTML, a terminal, an HTTP body) takes, becomes
+U+FFFD, and the parsed answer says so (:func:`answer_repairs`; the caller names the finding or
+record that holds it: :func:`repair_issue`). Code that reads a field of an answer
 uses :func:`answer`, so that an answer without the fields the API promises is an error naming the
 operation, never an empty result. A role given with ``role_arn`` is assumed on first use; a
 refusal names ``sts:AssumeRole`` on that role (:class:`AssumeRoleError`), without botocore's
@@ -18,14 +22,24 @@ credential-refresh traceback.
 
 The package, each module importing only those above it:
 
-    answers    an answer that is not AWS's refused before parsing; a promised field read
+    answers    an answer that is not AWS's refused before parsing, its text made valid; a
+               promised field read
     pages      page chains that end: a token followed twice or too many pages is an error
     regions    ``--regions`` parsed and checked; the regions to search
     translate  botocore exceptions → torinvest errors; the IAM action a call needs; AssumeRole
     session    AwsConfig and Aws: sessions, clients, the account, regions mapped concurrently
 """
 
-from torinvest.aws.answers import NOT_AWS_KEY, NotAnAwsAnswer, answer, check_answer
+from torinvest.aws.answers import (
+    NOT_AWS_KEY,
+    REPAIRED_KEY,
+    NotAnAwsAnswer,
+    answer,
+    answer_repairs,
+    check_answer,
+    repair_answer,
+    repair_issue,
+)
 from torinvest.aws.pages import PageTrail, follow_pages, max_pages
 from torinvest.aws.regions import REGION_RE, RegionList, parse_regions, validate_region
 from torinvest.aws.session import (
@@ -54,6 +68,7 @@ __all__ = [
     "FALLBACK_HOME_REGION",
     "NOT_AWS_KEY",
     "REGION_RE",
+    "REPAIRED_KEY",
     "USER_AGENT_EXTRA",
     "AssumeRoleError",
     "Aws",
@@ -62,6 +77,7 @@ __all__ = [
     "PageTrail",
     "RegionList",
     "answer",
+    "answer_repairs",
     "assume_role_error",
     "check_answer",
     "check_profile",
@@ -69,6 +85,8 @@ __all__ = [
     "iam_action",
     "max_pages",
     "parse_regions",
+    "repair_answer",
+    "repair_issue",
     "translate_error",
     "validate_region",
 ]

@@ -1,11 +1,14 @@
 """Answers checked before and after botocore parses them: :func:`check_answer` (a proxy's HTML
-page, a garbled body, a JSON document that is not an AWS error) and :func:`answer` (a field the
-API promises, or an error naming the operation).
+page, a garbled body, a JSON document that is not an AWS error), :func:`repair_answer` (text
+no writer can write — a lone surrogate escape — made valid before it is parsed, and said:
+:func:`answer_repairs`, :func:`repair_issue`) and :func:`answer` (a field the API promises, or
+an error naming the operation).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -13,7 +16,8 @@ from xml.sax.saxutils import escape as xml_escape
 
 from botocore.parsers import ResponseParserError
 
-from torinvest.errors import EndpointError
+from torinvest.errors import DataIssue, EndpointError
+from torinvest.jsonread import JsonRepairs, repair_surrogates
 
 #: How much of an unparsable answer an error message quotes.
 _BODY_QUOTE_CHARS = 120
@@ -24,6 +28,15 @@ _JSON_PROTOCOLS = frozenset({"json", "rest-json", "smithy-rpc-v2-cbor"})
 _FIRST_TAG = re.compile(
     rb"^\s*(?:<\?xml[^>]*\?>\s*)?(?:<!--.*?-->\s*)*<!?([A-Za-z_][\w.:-]*)", re.S
 )
+
+
+#: Key :func:`repair_answer` adds to a parsed answer whose text it repaired: its
+#: :class:`~torinvest.jsonread.JsonRepairs` (read it with :func:`answer_repairs`).
+REPAIRED_KEY = "TorinvestRepairedText"
+#: The protocols whose answers botocore reads with Python's ``json`` (which takes ``"\\ud800"``).
+_JSON_TEXT_PROTOCOLS = frozenset({"json", "rest-json"})
+
+log = logging.getLogger(__name__)
 
 
 class NotAnAwsAnswer(ResponseParserError):
@@ -74,6 +87,64 @@ def check_answer(
     # botocore still raises its ClientError (and retries a 5xx as usual), with this code
     customized_response_dict[NOT_AWS_KEY] = what
     response_dict["body"] = _error_document(protocol, what)
+
+
+def repair_answer(
+    operation_model: Any, response_dict: dict[str, Any], customized_response_dict: dict, **_: Any
+) -> None:
+    """botocore ``before-parse`` hook (after :func:`check_answer`): a JSON answer's escapes of
+    a lone UTF-16 surrogate (``"\\ud800"``) replaced by ``\\ufffd`` before botocore parses it.
+
+    botocore reads JSON answers with Python's ``json``, which turns such an escape — legal
+    JSON, written by a service that echoes text an attacker chose (a finding's user agent, a
+    user or resource name, a CloudTrail event's fields) — into a ``str`` that no UTF-8 writer
+    takes: orjson, ``str.encode``, a CSV, an HTML page, a terminal, an HTTP body all refuse it.
+    Made valid here, once for every client torinvest builds, nothing downstream can hold one;
+    the value is kept (U+FFFD in place of the half character, as :mod:`torinvest.jsonread`
+    does for files) and the parsed answer carries what was replaced under
+    :data:`REPAIRED_KEY`, so that the caller names the finding or record that holds it
+    (:func:`repair_issue`). A pair (``\\ud83d\\ude00``) is text and kept; an answer without
+    such an escape is left untouched (one search of its bytes). Streaming and payload answers
+    are not looked at."""
+    body = response_dict.get("body")
+    if not isinstance(body, bytes | bytearray) or operation_model.has_streaming_output:
+        return
+    service_model = operation_model.service_model
+    protocol = getattr(service_model, "resolved_protocol", None) or service_model.protocol
+    if protocol not in _JSON_TEXT_PROTOCOLS:
+        return  # XML cannot hold one (its parser refuses the character reference)
+    output = operation_model.output_shape
+    status = int(response_dict.get("status_code") or 0)
+    if status < 300 and output is not None and output.serialization.get("payload"):
+        return
+    fixed, repairs = repair_surrogates(bytes(body))
+    if not repairs:
+        return
+    response_dict["body"] = fixed
+    customized_response_dict[REPAIRED_KEY] = repairs
+    log.info(
+        "%s %s: %s",
+        service_model.service_name,
+        operation_model.name,
+        repairs.describe(),
+    )
+
+
+def answer_repairs(response: Any) -> JsonRepairs:
+    """What :func:`repair_answer` replaced in ``response`` (a parsed answer; empty: nothing)."""
+    found = response.get(REPAIRED_KEY) if isinstance(response, Mapping) else None
+    return found if isinstance(found, JsonRepairs) else JsonRepairs()
+
+
+def repair_issue(
+    source: str, what: str, repairs: JsonRepairs, values: Any, names: Any
+) -> DataIssue | None:
+    """The data issue of an answer :func:`repair_answer` repaired (None when it was not):
+    ``what`` names the answer (``GetFindings' answer``), ``values`` the records read from it
+    and ``names`` theirs (``finding ID``), of which those holding U+FFFD are named."""
+    if not repairs:
+        return None
+    return DataIssue(source, f"{what}: {repairs.issue_text(list(values), list(names))}")
 
 
 def _error_document(protocol: str, message: str) -> bytes:

@@ -23,7 +23,7 @@ from botocore.exceptions import (
 from tqdm import tqdm  # text bars on a terminal only (tqdm.auto would put widgets in reports)
 
 from torinvest import __version__
-from torinvest.aws.answers import answer, check_answer
+from torinvest.aws.answers import answer, check_answer, repair_answer
 from torinvest.aws.ids import check_role_arn
 from torinvest.aws.regions import RegionList, validate_region
 from torinvest.aws.translate import (
@@ -326,6 +326,7 @@ def _botocore_session(profile: str | None) -> botocore.session.Session:
             hint="check `aws configure list-profiles` or AWS_CONFIG_FILE",
         ) from e
     session.register("before-parse", check_answer)
+    session.register("before-parse", repair_answer)  # after the check: on AWS's answer
     return session
 
 

@@ -6,6 +6,7 @@ essential fields, and field types (a field of the wrong JSON type never crashes 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Literal
@@ -141,6 +142,8 @@ _WHAT = {
 def _json_type(value: Any) -> str:
     if isinstance(value, bool):
         return "true/false"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "not a finite number"  # NaN or ±Infinity (JSON has no word: a "NaN" string)
     if isinstance(value, int | float):
         return "a number"
     if isinstance(value, str):

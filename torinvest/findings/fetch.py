@@ -12,7 +12,14 @@ from typing import Any
 import pandas as pd
 from botocore import xform_name
 
-from torinvest.aws import AWS_CALL_ERRORS, Aws, answer, translate_error
+from torinvest.aws import (
+    AWS_CALL_ERRORS,
+    Aws,
+    answer,
+    answer_repairs,
+    repair_issue,
+    translate_error,
+)
 from torinvest.aws.ids import account_id
 from torinvest.aws.pages import restarting_pages
 from torinvest.errors import (
@@ -131,7 +138,7 @@ def fetch_region(
                     log.info("GetFindings in %s could not be parsed (%s): one by one", region, e)
                     out.extend(_get_one_by_one(gd, detector, batch, region, problems))
                     continue
-                out.extend(field(resp, "Findings"))
+                out.extend(_read(resp, region, problems))
             log.info("guardduty %s detector %s: %d findings", region, detector, len(ids))
         return out
     except AWS_CALL_ERRORS as e:
@@ -189,12 +196,28 @@ def _get_one_by_one(
                     )
                 )
             continue
-        out.extend(
-            answer(
-                resp, "Findings", list, service="guardduty", region=region, operation="GetFindings"
-            )
-        )
+        out.extend(_read(resp, region, problems))
     return out
+
+
+def _read(resp: Any, region: str, problems: list[DataIssue] | None) -> list[Any]:
+    """A GetFindings answer's findings; when its text had to be made valid (a lone surrogate
+    escape in text an attacker wrote: :func:`torinvest.aws.answers.repair_answer`), an issue
+    in ``problems`` naming the findings that hold U+FFFD in its place."""
+    found = answer(
+        resp, "Findings", list, service="guardduty", region=region, operation="GetFindings"
+    )
+    repairs = answer_repairs(resp)
+    if repairs and problems is not None:
+        names = [
+            f"finding {f.get('Id') if isinstance(f, dict) else '(not an object)'}" for f in found
+        ]
+        issue = repair_issue(
+            f"guardduty:{region}", "GuardDuty's GetFindings answer", repairs, found, names
+        )
+        if issue is not None:
+            problems.append(issue)
+    return list(found)
 
 
 def fetch_findings(

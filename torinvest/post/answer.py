@@ -425,10 +425,17 @@ def _reading_notes_line(summary: Mapping[str, Any]) -> list[str]:
 def _finding_line(finding: Mapping[str, Any]) -> str:
     count = finding.get("count")
     return (
-        f"Finding: account {_t(finding.get('account_id'))}, {_t(finding.get('region'))}, "
-        f"severity {_t(finding.get('severity'))}, seen {_t(finding.get('first_seen'))} → "
-        f"{_t(finding.get('last_seen'))}" + (f" ({_t(count)} times)" if count else "")
+        f"Finding: account {_known(finding.get('account_id'))}, "
+        f"{_known(finding.get('region'))}, severity {_known(finding.get('severity'))}, seen "
+        f"{_known(finding.get('first_seen'))} → {_known(finding.get('last_seen'))}"
+        + (f" ({_t(count)} times)" if count else "")
     )
+
+
+def _known(value: Any) -> str:
+    """:func:`_t`, or ``not known`` for a field the summary has no value of (a severity that
+    was not a number, dropped with a data issue), never an empty place in the line."""
+    return "not known" if value is None or value == "" else _t(value)
 
 
 def _key_line(key: Mapping[str, Any]) -> str:

@@ -18,7 +18,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,7 +42,7 @@ from torinvest.post.base import (
     post_file,
 )
 from torinvest.post.env import Redactor, scrubbed_logs
-from torinvest.post.http import DEFAULT_ATTEMPTS, DEFAULT_BACKOFF
+from torinvest.post.http import DEFAULT_ATTEMPTS, DEFAULT_BACKOFF, Http, MaybePostedError
 from torinvest.post.record import PostsFile, ledger_entry, now_iso, version_of
 from torinvest.report import EVENTS_CSV, MANIFEST, PER_IP_CSV, folder_state
 from torinvest.report.folders import LOCK_FILE as REPORT_LOCK
@@ -418,6 +418,9 @@ def _post_one(
             if s.get("step") == "upload" and s.get("remote"):
                 earlier[(s.get("file"), s.get("sha256"))] = s
     first_new = len(steps)
+    # the step an earlier post stopped on "may have been posted": looked for before it is sent
+    maybe = entry.get("maybe_posted") if isinstance(entry.get("maybe_posted"), dict) else None
+    doing: dict[str, Any] = {"step": "prepare"}
     try:
         memory = {}
         for p in [
@@ -427,7 +430,8 @@ def _post_one(
             for s in p.get("steps") or []:
                 if s.get("step") == "prepare" and s.get("remote"):
                     memory = dict(s["remote"])
-        prepared = dest.prepare(bundle, memory)
+        with _looking_first(dest, maybe, doing):
+            prepared = dest.prepare(bundle, memory)
         if prepared and prepared != memory:
             _step(posts, steps, "prepare", prepared, redactor)
         posted: list[dict[str, Any]] = []
@@ -436,13 +440,19 @@ def _post_one(
             if before is not None:
                 posted.append({**f.to_record(), "remote": before["remote"], "earlier": True})
                 continue
-            remote = dest.upload(bundle, f, _token(version, f"upload:{f.sha256}", nonce))
-            _step(posts, steps, "upload", remote, redactor, file=f)
+            doing = {"step": "upload", "file": f.name, "sha256": f.sha256}
+            with _looking_first(dest, maybe, doing):
+                remote = dest.upload(bundle, f, _token(version, f"upload:{f.sha256}", nonce))
+            _step(posts, steps, "upload", remote, redactor, file=f, entry=entry)
             posted.append({**f.to_record(), "remote": remote, "earlier": False})
         if not any(s.get("step") == "note" for s in steps):
-            remote = dest.note(bundle, posted, _token(version, "note", nonce))
-            _step(posts, steps, "note", remote, redactor)
+            doing = {"step": "note"}
+            with _looking_first(dest, maybe, doing):
+                remote = dest.note(bundle, posted, _token(version, "note", nonce))
+            _step(posts, steps, "note", remote, redactor, entry=entry)
     except PostError as e:
+        if isinstance(e, MaybePostedError):  # the next post looks for it before sending it
+            entry["maybe_posted"] = doing
         made = [s for s in steps if s.get("step") != "prepare" or s["remote"].get("created")]
         entry["status"] = "partial" if made else "failed"
         entry["error"] = redactor(str(e))
@@ -462,6 +472,21 @@ def _post_one(
     return Outcome(dest.spec, "posted", redactor(line), version, _remote(entry)), entry
 
 
+def _looking_first(
+    dest: Destination, maybe: Mapping[str, Any] | None, doing: Mapping[str, Any]
+) -> Any:
+    """A block in which ``dest`` looks for an earlier attempt of the step ``doing`` before it
+    sends it (:meth:`torinvest.post.http.Http.looking_first`: the Jira comment list, the
+    ServiceNow journal, the attachments — the look-ups its retries use) when the earlier post
+    stopped on that step with "may have been posted" (``maybe``, recorded in posts.json as
+    ``maybe_posted``); a block that does nothing otherwise (a destination whose requests are
+    not :class:`~torinvest.post.http.Http`'s makes none that may be done twice)."""
+    http = getattr(dest, "http", None)
+    if maybe is None or dict(maybe) != dict(doing) or not isinstance(http, Http):
+        return nullcontext()
+    return http.looking_first("an earlier post stopped on it: it may have been posted")
+
+
 def _step(
     posts: PostsFile,
     steps: list[dict[str, Any]],
@@ -470,6 +495,7 @@ def _step(
     redactor: Redactor,
     *,
     file: Any = None,
+    entry: dict[str, Any] | None = None,
 ) -> None:
     step: dict[str, Any] = {"step": name, "remote": redactor.value(dict(remote)), "at": now_iso()}
     if file is not None:
@@ -477,6 +503,8 @@ def _step(
         step["sha256"] = file.sha256
         step["posted_as"] = file.posted_as
     steps.append(step)
+    if entry is not None:  # a step done (or found done): nothing of it is "may have been"
+        entry.pop("maybe_posted", None)
     posts.save()
 
 

@@ -11,7 +11,8 @@ and every failure as one :class:`~torinvest.post.base.PostError` line.
   earlier attempt is not there; when it is, that is the answer. Without a look-up, or when the
   look-up fails, it is not sent again: the error says it may have been posted and where to
   check (:class:`MaybePostedError`). A refused connection and HTTP 429 (the server did nothing)
-  are retried as for any request.
+  are retried as for any request. A later post that resumes such a step looks first too
+  (:meth:`Http.looking_first`): what the earlier run made is recorded, never made twice.
 * **Errors** say what the status means for the user: 401 (credentials refused: which variables),
   403 (not allowed), 404 (no such ticket, or not visible to this account), 413 (the file is over
   the server's limit), 5xx after the retries, a 2xx answer that is not the JSON the API promises
@@ -26,7 +27,8 @@ import email.utils
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -142,6 +144,9 @@ class Http:
         self.backoff = backoff
         self.sleep = sleep
         self.hints = dict(hints or {})
+        #: why the next request that makes something may already have been made (an earlier
+        #: post stopped on it: :meth:`looking_first`), or None
+        self.made_before: str | None = None
         self.client = httpx.Client(
             base_url=base_url,
             auth=auth,
@@ -152,6 +157,18 @@ class Http:
 
     def close(self) -> None:
         self.client.close()
+
+    @contextmanager
+    def looking_first(self, why: str) -> Iterator[None]:
+        """Within the block, a request that makes something and has a look-up looks for an
+        earlier attempt *before* it is sent (``why``: why one may be there — an earlier post
+        stopped with it "may have been posted"): found, that is the answer, nothing sent;
+        not there, it is sent; the look-up failing is :class:`MaybePostedError` again."""
+        self.made_before = why
+        try:
+            yield
+        finally:
+            self.made_before = None
 
     def request(
         self,
@@ -207,7 +224,10 @@ class Http:
     ) -> httpx.Response | Landed:
         accepted = frozenset(ok)
         makes = method.upper() not in IDEMPOTENT
-        maybe: str | None = None  # why the attempt before may have been done
+        # why the attempt before may have been done (an earlier post's: looking_first)
+        maybe = self.made_before if makes and landed is not None else None
+        if maybe is not None:
+            self.made_before = None  # the step's request: the others are its own
         for attempt in range(1, self.attempts + 1):
             if maybe is not None:
                 found = self._look(what, check, maybe, landed)

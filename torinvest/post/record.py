@@ -11,7 +11,13 @@ stopped anywhere resumes where it stopped)::
                 "content_sha256": "…",
                 "steps": [{"step": "prepare|upload|note", "file": "report.html",
                            "sha256": "…", "remote": {…}, "at": "…Z"}],
-                "error": null}]}
+                "error": null,
+                "maybe_posted": {"step": "note"}}]}
+
+``maybe_posted`` (only while it holds) names the step a post stopped on with "may have been
+posted" (``{"step": "upload", "file": …, "sha256": …}``, ``{"step": "note"}``…): the post that
+resumes looks for it first — the look-ups of the retries, by the marker or the posted name —
+and records it as done when it is there, sending it only when it is not.
 
 A post's **version** is the SHA-256 of what it sends (each file's name and SHA-256, and the
 text of the comment or note): the same version to the same destination (and site) is posted

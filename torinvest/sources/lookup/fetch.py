@@ -17,9 +17,18 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from torinvest.aws import AWS_CALL_ERRORS, Aws, PageTrail, answer, translate_error
+from torinvest.aws import (
+    AWS_CALL_ERRORS,
+    REPAIRED_KEY,
+    Aws,
+    PageTrail,
+    answer,
+    answer_repairs,
+    translate_error,
+)
 from torinvest.aws.pages import REPEATED, RESTARTS, expired_token, token_expired_again
 from torinvest.errors import AwsError, EndpointError, InputError
+from torinvest.jsonread import REPLACEMENT
 from torinvest.sources.lookup.pacer import Pacer
 
 log = logging.getLogger(__name__)
@@ -261,7 +270,9 @@ def _endless(why: str, pages: int, region: str) -> EndlessPaging:
 
 def _events_of(resp: Any, region: str) -> list[dict[str, Any]]:
     """The ``Events`` of a LookupEvents answer, checked: an answer without them, or with an entry
-    that is not an event object, is an EndpointError, never "no events"."""
+    that is not an event object, is an EndpointError, never "no events". An answer whose text
+    was made valid (a lone surrogate escape in a top-level field such as ``Username``) marks
+    each event holding U+FFFD with what was replaced (``REPAIRED_KEY``)."""
     events = answer(resp, "Events", list, service="cloudtrail", region=region, operation=OP)
     for ev in events:
         if not isinstance(ev, dict):
@@ -274,4 +285,19 @@ def _events_of(resp: Any, region: str) -> list[dict[str, Any]]:
                 operation=OP,
                 code="IncompleteResponse",
             )
+    repairs = answer_repairs(resp)
+    if repairs:  # text made valid (torinvest.aws.answers.repair_answer): each event holding
+        # it says so (REPAIRED_KEY: what was replaced in the page), for the pull's issue
+        events = [{**ev, REPAIRED_KEY: repairs} if _holds(ev, REPLACEMENT) else ev for ev in events]
     return events
+
+
+def _holds(value: Any, text: str) -> bool:
+    """Whether ``text`` is in a string of ``value`` (its keys too), however deep."""
+    if isinstance(value, str):
+        return text in value
+    if isinstance(value, dict):
+        return any(_holds(k, text) or _holds(v, text) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_holds(v, text) for v in value)
+    return False

@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 from tqdm import tqdm  # text bars on a terminal only (tqdm.auto would put widgets in reports)
 
-from torinvest.aws import Aws, translate_error
+from torinvest.aws import REPAIRED_KEY, Aws, translate_error
 from torinvest.aws.ids import check_access_key_id
 from torinvest.errors import AwsError, BeyondRetention, DataIssue, InputError
 from torinvest.jsonread import JsonRepairs
@@ -77,12 +77,18 @@ class RegionPull:
     #: events whose CloudTrailEvent text was repaired to be read (lone surrogate escapes, NaN
     #: or Infinity: :func:`torinvest.jsonread.loads`), and what was repaired
     repaired: list[tuple[JsonRepairs, dict[str, Any]]] = field(default_factory=list)
+    #: events of an answer whose own text was made valid (a lone surrogate escape in a field
+    #: beside CloudTrailEvent, e.g. Username: :func:`torinvest.aws.answers.repair_answer`),
+    #: and what was replaced in their page
+    answer_repaired: list[tuple[JsonRepairs, dict[str, Any]]] = field(default_factory=list)
 
     @property
     def flawed(self) -> bool:
         """Whether an answer was not taken as given (a re-run pulls and names it again: such a
         window is not cached)."""
-        return bool(self.unusable or self.filled or self.foreign or self.repaired)
+        return bool(
+            self.unusable or self.filled or self.foreign or self.repaired or self.answer_repaired
+        )
 
 
 def pull_region(
@@ -144,6 +150,10 @@ def _kept_events(
     (named in ``pull.foreign``: an answer that is not the key's is not the key's activity)."""
     kept = []
     for ev in page:
+        outer = None
+        if REPAIRED_KEY in ev:  # the answer's text was made valid where this event is
+            ev = dict(ev)
+            outer = ev.pop(REPAIRED_KEY)
         if not _in_window(ev, query):
             continue
         record, repairs = _as_record(ev.get("CloudTrailEvent"))
@@ -154,6 +164,8 @@ def _kept_events(
         if repairs and isinstance(record, dict):
             pull.repaired.append((repairs, record))  # kept as read: the repaired text
             ev = {**ev, "CloudTrailEvent": json_bytes(record).decode()}
+        if outer is not None:
+            pull.answer_repaired.append((outer, ev))
         kept.append(_usable_event(ev, record, pull))
     return kept
 
@@ -305,6 +317,22 @@ def _answer_issues(pull: RegionPull) -> list[DataIssue]:
     """A region's issues of answers not taken as given: unusable records, records filled from
     LookupEvents' own fields, events recorded with another key (each: one issue, first few)."""
     issues = [i for i in (_unusable_issue(pull),) if i is not None]
+    if pull.answer_repaired:
+        every = JsonRepairs(
+            tuple(
+                o
+                for r in {id(r): r for r, _ in pull.answer_repaired}.values()
+                for o in r.surrogates
+            )
+        )
+        events = [ev for _, ev in pull.answer_repaired]
+        names = [f"event {ev.get('EventId')} ({ev.get('EventName')})" for ev in events]
+        issues.append(
+            DataIssue(
+                f"lookup:{pull.region}",
+                f"LookupEvents' answer: {every.issue_text(events, names)}",
+            )
+        )
     if pull.repaired:
         issues.append(
             DataIssue(

@@ -26,9 +26,17 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from torinvest.aws import AWS_CALL_ERRORS, Aws, translate_error, validate_region
+from torinvest.aws import (
+    AWS_CALL_ERRORS,
+    Aws,
+    answer_repairs,
+    repair_issue,
+    translate_error,
+    validate_region,
+)
 from torinvest.aws.pages import restarting_pages
 from torinvest.errors import AwsError, DataIssue, InputError
+from torinvest.jsonread import JsonRepairs
 from torinvest.sources.logs.coverage import day_ranges, window_days
 from torinvest.sources.sql.ddl import DEFAULT_TABLE, _table_name
 from torinvest.sources.sql.engine import (
@@ -104,6 +112,8 @@ class AthenaRun:
     rows: list[list[str | None]] = field(default_factory=list)
     bytes_scanned: int = 0
     seconds: float = 0.0
+    #: what was made valid in its answers' text (:func:`torinvest.aws.answers.repair_answer`)
+    repaired: list[JsonRepairs] = field(default_factory=list)
 
     @property
     def cost_usd(self) -> float:
@@ -333,7 +343,8 @@ class AthenaEngine:
         done = self.execute(sql)
         table = _typed(done, query.columns, self.region)
         stats = self._stats(done, query.kind, sql, table.num_rows)
-        return Output(table, [f"athena:{done.query_id}"], stats, query.columns)
+        issues = [i for i in (_repair_issue(done),) if i is not None]
+        return Output(table, [f"athena:{done.query_id}"], stats, query.columns, issues=issues)
 
     def _stats(self, done: AthenaRun, kind: str, sql: str, rows: int) -> QueryStats:
         """What one finished query cost: its time, bytes scanned, ID and price."""
@@ -437,8 +448,11 @@ class AthenaEngine:
             same_pages=True,
         )
         run: AthenaRun | None = None
+        repaired: list[JsonRepairs] = []
         try:
             for page in pages:
+                if answer_repairs(page):
+                    repaired.append(answer_repairs(page))
                 result = page["ResultSet"]
                 if run is None:
                     info = result.get("ResultSetMetadata", {}).get("ColumnInfo", [])
@@ -457,7 +471,26 @@ class AthenaEngine:
             raise translate_error(
                 e, service="athena", region=self.region, operation="GetQueryResults"
             ) from e
-        return run or AthenaRun(query_id, [], [])
+        run = run or AthenaRun(query_id, [], [])
+        run.repaired = repaired
+        return run
+
+
+def _repair_issue(done: AthenaRun) -> DataIssue | None:
+    """The issue of a query whose result text had to be made valid (a lone surrogate escape
+    in a value an attacker wrote: U+FFFD in its place), naming the rows holding it by event
+    ID where the query returns one."""
+    if not done.repaired:
+        return None
+    every = JsonRepairs(tuple(o for r in done.repaired for o in r.surrogates))
+    at = done.columns.index("event_id") if "event_id" in done.columns else None
+    names = [
+        f"event {row[at]}" if at is not None and at < len(row) else f"row {n:,}"
+        for n, row in enumerate(done.rows, start=1)
+    ]
+    return repair_issue(
+        f"athena:{done.query_id}", "Athena's GetQueryResults answer", every, done.rows, names
+    )
 
 
 def _values(rows: Sequence[dict[str, Any]]) -> list[list[str | None]]:
