@@ -64,6 +64,8 @@ DEFAULT_DIR = "investigations"
 WORKING_NAME = "investigate.ipynb"
 #: The file name of the triage working copy in ``DIR/``.
 TRIAGE_NAME = "triage.ipynb"
+#: What to do when a working copy's folder cannot be written (the notebooks say their own).
+OUT_HINT = "choose another folder with --out"
 #: The comment on the injected cell.
 INJECTED_COMMENT = "Parameters of this working copy (torinvest notebook)"
 
@@ -439,7 +441,7 @@ def make_working_copy(
     except OSError as e:
         raise InputError(
             f"cannot write the working notebook {dest}: {e.strerror or e}",
-            hint="choose another folder with --out",
+            hint=OUT_HINT,
         ) from e
     log.info("working notebook %s written", dest)
     return WorkingCopy(dest, "replaced" if backup else "created", wanted, backup=backup)
@@ -473,7 +475,7 @@ def investigation_copy(
             except OSError as e:
                 raise InputError(
                     f"cannot write the fetched findings {kept}: {e.strerror or e}",
-                    hint="choose another folder with --out",
+                    hint=OUT_HINT,
                 ) from e
     return make_working_copy(INVESTIGATE, params, path, force=force)
 

@@ -4,6 +4,7 @@ click): :func:`live_frontend` says which.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -11,13 +12,14 @@ from typing import TYPE_CHECKING, Any
 from IPython.display import HTML
 
 from torinvest.display.assessment import next_steps, verdict_card
-from torinvest.display.cards import error_card
+from torinvest.display.cards import error_card, internal_error_card
 from torinvest.display.markup import _e
 from torinvest.errors import InputError, TorinvestError
 
 if TYPE_CHECKING:
     from torinvest.investigation import Investigation
 
+log = logging.getLogger(__name__)
 
 # --------------------------------------------------------------------------------------------
 # interactive: the verdict form and the triage buttons (JupyterLab only)
@@ -190,10 +192,15 @@ class VerdictForm:
         return v
 
     def _clicked(self) -> None:
+        """The button's callback: whatever goes wrong is a card in the form (ipywidgets would
+        send a traceback to the log console, where the analyst never looks)."""
         try:
             self.record()
         except TorinvestError as e:
             self.message.value = str(error_card(e).data)
+        except Exception as e:  # a bug: said in the form, the traceback logged
+            log.exception("the verdict form's Record verdict failed")
+            self.message.value = str(internal_error_card(e, done=BUG_DONE, hint=BUG_HINT).data)
 
     def _redraw(self) -> None:
         self.output.outputs = ()
@@ -209,6 +216,16 @@ LEDGER_FORM_HINT = (
     "nothing was recorded; set the notebook's ledger parameter (or TORINVEST_LEDGER before "
     "starting Jupyter) to a writable file, run the notebook's cells again, then press Record "
     "verdict"
+)
+
+#: What the form says after an unexpected error: the ledger may or may not have the verdict.
+BUG_DONE = (
+    "The verdict may or may not have been appended to the ledger: the card below is the one "
+    "shown before."
+)
+BUG_HINT = (
+    "see the finding's current verdict (re-run the verdict cells, or `torinvest verdicts "
+    "--finding FINDING_ID`) before pressing Record verdict again"
 )
 
 
