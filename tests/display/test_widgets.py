@@ -264,3 +264,32 @@ def test_the_working_notebook_link_is_a_url_its_text_the_path(
     assert f"href='cases%20%232%3Fx/{rel}'" in link
     assert f"<code>cases #2?x/{rel}</code>" in link
     assert (tmp_path / "cases #2?x" / f"finding-{FINDING}" / "investigate.ipynb").is_file()
+
+
+def test_the_forms_message_is_one_line_whatever_another_analysts_verdict_holds(
+    inv: investigation.Investigation, tmp_path: Path
+) -> None:
+    """A ledger others write to can hold a name or a rationale pages long, with markup, bidi
+    overrides and zero-width characters: the message beside the button is cut, escaped and
+    visible; the card below shows the whole text, escaped."""
+    from torinvest.verdict import make_verdict, record_decision
+
+    ledger = tmp_path / "ledger.jsonl"
+    hostile = "<img src=x onerror=alert(1)>\u202egnp.exe\u200b<script>x</script>"
+    form = display.VerdictForm(
+        inv, report.decide(inv, finding_id=FINDING, ledger=ledger), analyst="ana"
+    )
+    long_name, long_why = hostile + "n" * 3000, hostile + "w" * 5000
+    record_decision(
+        make_verdict(FINDING, status="legitimate", analyst=long_name, rationale=long_why), ledger
+    )
+    form.status.value, form.rationale.value = "malicious", "tor + CreateUser"
+    assert form.record()["refused"]
+    said = form.message.value
+    assert len(said) < 1000 and said.count("…") == 2 and "press again" in said
+    assert "&lt;img src=x" in said and "\\u202egnp.exe\\u200b" in said
+    assert "<img" not in said and "\u202e" not in said and "\u200b" not in said
+    assert "w" * 5000 in _html(form.output)  # the card: the whole rationale
+    assert form.record()["added"]
+    said = form.message.value
+    assert len(said) < 1000 and "supersedes legitimate by &lt;img" in said and "…" in said

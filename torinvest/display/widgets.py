@@ -171,14 +171,14 @@ class VerdictForm:
         if v.get("refused"):
             said = (
                 "<b>Not recorded:</b> the verdict changed since this form showed it — now "
-                f"<b>{_e(v.get('status'))}</b> by <b>{_e(v.get('analyst'))}</b> at "
-                f"{_e(v.get('recorded_at'))}: {_e(v.get('rationale'))}. Read it below; press "
-                "again to supersede it with yours."
+                f"<b>{_e(v.get('status'))}</b> by <b>{_short(v.get('analyst'))}</b> at "
+                f"{_e(v.get('recorded_at'))}: {_short(v.get('rationale'))}. Read it below; "
+                "press again to supersede it with yours."
             )
         elif v.get("added"):
             before = v.get("superseded")
             said = f"Recorded: <b>{_e(v['status'])}</b> at {_e(v['recorded_at'])}" + (
-                f" — supersedes {_e(before.get('status'))} by {_e(before.get('analyst'))} "
+                f" — supersedes {_e(before.get('status'))} by {_short(before.get('analyst'))} "
                 f"({_e(before.get('recorded_at'))}), kept in the ledger"
                 if before
                 else ""
@@ -227,6 +227,22 @@ BUG_HINT = (
     "see the finding's current verdict (re-run the verdict cells, or `torinvest verdicts "
     "--finding FINDING_ID`) before pressing Record verdict again"
 )
+
+
+#: The line beside the button shows at most this many characters of another analyst's name or
+#: rationale (the card below it shows them whole).
+MESSAGE_TEXT_CHARS = 160
+
+
+def _short(value: Any) -> str:
+    """``value`` escaped (:func:`_e`), cut to :data:`MESSAGE_TEXT_CHARS` with "…": a ledger's
+    name or rationale can be pages long, and the message is one line beside the button."""
+    text = (
+        value
+        if not isinstance(value, str) or len(value) <= MESSAGE_TEXT_CHARS
+        else (value[: MESSAGE_TEXT_CHARS - 1] + "…")
+    )
+    return _e(text)
 
 
 def _decided(verdict: Mapping[str, Any]) -> dict[str, Any] | None:
