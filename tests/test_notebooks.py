@@ -434,6 +434,50 @@ def test_an_existing_copy_is_kept_unless_forced(tmp_path: Path) -> None:
     assert "my notes" not in first.path.read_text()
 
 
+def test_forcing_twice_in_one_second_keeps_every_earlier_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Backups are named by the second: a second --force in the same second (a script, a
+    double run) must not replace the first backup — the analyst's edited copy — with the
+    fresh copy it backs up."""
+    monkeypatch.setattr(notebooks, "_stamp", lambda: "20260101T000000Z")
+    options = _sample_options(tmp_path)
+    first = notebooks.investigation_copy(FINDING, options, tmp_path)
+    first.path.write_text(first.path.read_text().replace("Tor finding", "EDITED Tor finding"))
+    edited = first.path.read_bytes()
+    one = notebooks.investigation_copy(FINDING, options, tmp_path, force=True)
+    two = notebooks.investigation_copy(FINDING, options, tmp_path, force=True)
+    assert one.backup is not None and two.backup is not None and one.backup != two.backup
+    assert one.backup.read_bytes() == edited
+    assert two.backup.name == "investigate.20260101T000000Z-2.ipynb"
+    assert sorted(p.name for p in first.path.parent.iterdir()) == [
+        "investigate.20260101T000000Z-2.ipynb",
+        "investigate.20260101T000000Z.ipynb",
+        "investigate.ipynb",
+    ]  # and no temporary file left
+
+
+def test_a_copy_that_appears_while_one_is_made_is_kept_not_overwritten(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between "no copy there" and writing one, another run (or Lab saving) can write it: the
+    copy is put in place only where there is none, and the one found is reported as kept."""
+    path = notebooks.working_copy_path(FINDING, tmp_path)
+    made = notebooks.working_notebook
+
+    def meanwhile(*args: object, **kwargs: object) -> nbformat.NotebookNode:
+        nb = made(*args, **kwargs)  # type: ignore[arg-type]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("the analyst's")
+        return nb
+
+    monkeypatch.setattr(notebooks, "working_notebook", meanwhile)
+    got = notebooks.investigation_copy(FINDING, _sample_options(tmp_path), tmp_path)
+    assert (got.status, got.same_parameters) == ("kept", None)
+    assert path.read_text() == "the analyst's"
+    assert [p.name for p in path.parent.iterdir()] == ["investigate.ipynb"]
+
+
 def test_saving_a_working_copy_in_lab_writes_no_paired_py(tmp_path: Path) -> None:
     """Even where a jupytext.toml pairs every notebook (the repository's notebooks/), saving a
     working copy through jupytext's contents manager (JupyterLab's) writes the .ipynb alone."""

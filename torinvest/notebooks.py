@@ -32,6 +32,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
@@ -64,6 +65,8 @@ DEFAULT_DIR = "investigations"
 WORKING_NAME = "investigate.ipynb"
 #: The file name of the triage working copy in ``DIR/``.
 TRIAGE_NAME = "triage.ipynb"
+#: What to do when a working copy's folder cannot be written (the notebooks say their own).
+OUT_HINT = "choose another folder with --out"
 #: The comment on the injected cell.
 INJECTED_COMMENT = "Parameters of this working copy (torinvest notebook)"
 
@@ -411,10 +414,13 @@ def make_working_copy(
 ) -> WorkingCopy:
     """Write the working copy of template ``name`` at ``path`` with ``parameters`` injected.
 
-    An existing file is kept as it is (``status`` ``kept``) unless ``force``: then it is renamed
-    to ``<stem>.<UTC time>.ipynb`` beside it (``backup``) and a fresh copy is written. The
-    template is checked first (:func:`check_template`): a copy of a broken or used template
-    would carry its problems.
+    An existing file is kept as it is (``status`` ``kept``) unless ``force``: then it is kept
+    beside it as ``<stem>.<UTC time>.ipynb`` (``backup``; ``-2``, ``-3``… after the time when
+    that name is taken: a backup is never replaced) and a fresh copy is written. A copy that
+    appears while this one is being made (another run, the analyst saving) is kept too: the new
+    one is put in place only where there is none (:func:`_put_new`). The template is checked
+    first (:func:`check_template`): a copy of a broken or used template would carry its
+    problems.
     """
     import nbformat
 
@@ -422,27 +428,70 @@ def make_working_copy(
     dest = Path(path).expanduser().resolve()
     wanted = dict(parameters)
     if dest.exists() and not force:
-        found = _parameters_of(dest)
-        same = None if found is None else found == wanted
-        return WorkingCopy(dest, "kept", wanted, same_parameters=same)
+        return _kept(dest, wanted)
     nb = working_notebook(src, wanted)
+    backup = None
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
-        backup = None
-        if dest.exists():
-            stamp = pd.Timestamp.now(tz="UTC").strftime("%Y%m%dT%H%M%SZ")
-            backup = dest.with_name(f"{dest.stem}.{stamp}{dest.suffix}")
-            os.replace(dest, backup)
-        tmp = dest.with_name(f".{dest.name}.tmp")
-        nbformat.write(nb, tmp)
-        os.replace(tmp, dest)
+        tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.tmp")  # this run's alone
+        try:
+            nbformat.write(nb, tmp)
+            if force and dest.exists():
+                backup = _backup(dest)
+                os.replace(tmp, dest)
+            elif not _put_new(tmp, dest):
+                return _kept(dest, wanted)
+        finally:
+            tmp.unlink(missing_ok=True)
     except OSError as e:
         raise InputError(
             f"cannot write the working notebook {dest}: {e.strerror or e}",
-            hint="choose another folder with --out",
+            hint=OUT_HINT,
         ) from e
     log.info("working notebook %s written", dest)
     return WorkingCopy(dest, "replaced" if backup else "created", wanted, backup=backup)
+
+
+def _kept(dest: Path, wanted: Mapping[str, Any]) -> WorkingCopy:
+    """The existing copy at ``dest``, left as it is."""
+    found = _parameters_of(dest)
+    same = None if found is None else found == wanted
+    return WorkingCopy(dest, "kept", dict(wanted), same_parameters=same)
+
+
+def _put_new(src: Path, dest: Path) -> bool:
+    """Make ``src`` the file ``dest`` too, unless ``dest`` exists (then False): a hard link,
+    which never replaces a file (a copy written meanwhile is kept, not overwritten); where the
+    file system has none (FAT, some network shares), a rename after a last check."""
+    try:
+        os.link(src, dest)
+    except FileExistsError:
+        return False
+    except OSError:
+        if dest.exists() or dest.is_symlink():
+            return False
+        os.replace(src, dest)
+    return True
+
+
+def _stamp() -> str:
+    """The UTC time in a backup's name."""
+    return pd.Timestamp.now(tz="UTC").strftime("%Y%m%dT%H%M%SZ")
+
+
+#: At most this many backups of one copy in the same second.
+MAX_BACKUPS = 1000
+
+
+def _backup(dest: Path) -> Path:
+    """``dest`` kept beside itself as ``<stem>.<UTC time>[-n]<suffix>``, a name no file has."""
+    stamp = _stamp()
+    for n in range(1, MAX_BACKUPS + 1):
+        tail = "" if n == 1 else f"-{n}"
+        candidate = dest.with_name(f"{dest.stem}.{stamp}{tail}{dest.suffix}")
+        if _put_new(dest, candidate):
+            return candidate
+    raise FileExistsError(17, f"{MAX_BACKUPS} backups of it at {stamp} already")
 
 
 def investigation_copy(
@@ -473,7 +522,7 @@ def investigation_copy(
             except OSError as e:
                 raise InputError(
                     f"cannot write the fetched findings {kept}: {e.strerror or e}",
-                    hint="choose another folder with --out",
+                    hint=OUT_HINT,
                 ) from e
     return make_working_copy(INVESTIGATE, params, path, force=force)
 

@@ -191,3 +191,105 @@ def test_the_forms_error_card_says_what_to_do_in_the_form(
     assert "What to do:</b> " in form.message.value and hint in form.message.value
     assert "--analyst" not in form.message.value and "--ledger" not in form.message.value
     assert not ledger.exists()
+
+
+def _triage_actions(notebooks_dir: str) -> display.TriageActions:
+    case = str(sample_case().root)
+    found = report.open_findings(investigation.sources_from_parameters(case_dir=case))
+    actions = display.TriageActions(
+        report.triage_frame(found, case_dir=case), case_dir=case, notebooks_dir=notebooks_dir
+    )
+    actions.widget()
+    return actions
+
+
+def test_a_callback_that_fails_unexpectedly_shows_a_card_not_a_traceback(
+    inv: investigation.Investigation,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """ipywidgets sends a callback's exception to the log console (no kernel: a warning): the
+    analyst would press a button and see nothing. Any exception is a card where they look."""
+    from torinvest import notebooks
+
+    monkeypatch.chdir(tmp_path)
+    ledger = tmp_path / "ledger.jsonl"
+    form = display.VerdictForm(
+        inv, report.decide(inv, finding_id=FINDING, ledger=ledger), analyst="ana"
+    )
+    form.status.value, form.rationale.value = "malicious", "tor + CreateUser"
+
+    def disk_full(*_args: object, **_kwargs: object) -> None:
+        raise OSError(28, "No space left on device <b>")
+
+    monkeypatch.setattr(investigation, "decide", disk_full)
+    monkeypatch.setattr(notebooks, "investigation_copy", disk_full)
+    with caplog.at_level("WARNING"):
+        form.button.click()
+        actions = _triage_actions("inv")
+        actions.buttons[FINDING].click()
+    said = form.message.value
+    assert "Stopped: internal error" in said and "No space left on device &lt;b&gt;" in said
+    assert "may or may not have been appended" in said and "before pressing Record" in said
+    under = _html(actions.outputs[FINDING])
+    assert "Stopped: internal error" in under and "never overwritten" in under
+    assert not [r for r in caplog.records if "Exception in callback" in r.getMessage()]
+    logged = [r for r in caplog.records if r.exc_info and r.name.startswith("torinvest.display")]
+    assert len(logged) == 2  # the traceback is kept, in the kernel's log
+
+
+def test_a_triage_button_whose_folder_cannot_be_written_says_what_to_do_in_the_notebook(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "file").write_text("x")
+    actions = _triage_actions("file/inv")
+    actions.buttons[FINDING].click()
+    card = _html(actions.outputs[FINDING])
+    assert "cannot write the working notebook" in card and "Not a directory" in card
+    assert "notebooks_dir parameter" in card and "--out" not in card
+
+
+def test_the_working_notebook_link_is_a_url_its_text_the_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder named with ``#``, ``?`` or spaces: the link opens that folder's notebook (not
+    ``cases`` with a fragment), and says the path as it is."""
+    monkeypatch.chdir(tmp_path)
+    actions = _triage_actions("cases #2?x")
+    actions.buttons[FINDING].click()
+    link = _html(actions.outputs[FINDING])
+    rel = f"finding-{FINDING}/investigate.ipynb"
+    assert f"href='cases%20%232%3Fx/{rel}'" in link
+    assert f"<code>cases #2?x/{rel}</code>" in link
+    assert (tmp_path / "cases #2?x" / f"finding-{FINDING}" / "investigate.ipynb").is_file()
+
+
+def test_the_forms_message_is_one_line_whatever_another_analysts_verdict_holds(
+    inv: investigation.Investigation, tmp_path: Path
+) -> None:
+    """A ledger others write to can hold a name or a rationale pages long, with markup, bidi
+    overrides and zero-width characters: the message beside the button is cut, escaped and
+    visible; the card below shows the whole text, escaped."""
+    from torinvest.verdict import make_verdict, record_decision
+
+    ledger = tmp_path / "ledger.jsonl"
+    hostile = "<img src=x onerror=alert(1)>\u202egnp.exe\u200b<script>x</script>"
+    form = display.VerdictForm(
+        inv, report.decide(inv, finding_id=FINDING, ledger=ledger), analyst="ana"
+    )
+    long_name, long_why = hostile + "n" * 3000, hostile + "w" * 5000
+    record_decision(
+        make_verdict(FINDING, status="legitimate", analyst=long_name, rationale=long_why), ledger
+    )
+    form.status.value, form.rationale.value = "malicious", "tor + CreateUser"
+    assert form.record()["refused"]
+    said = form.message.value
+    assert len(said) < 1000 and said.count("…") == 2 and "press again" in said
+    assert "&lt;img src=x" in said and "\\u202egnp.exe\\u200b" in said
+    assert "<img" not in said and "\u202e" not in said and "\u200b" not in said
+    assert "w" * 5000 in _html(form.output)  # the card: the whole rationale
+    assert form.record()["added"]
+    said = form.message.value
+    assert len(said) < 1000 and "supersedes legitimate by &lt;img" in said and "…" in said

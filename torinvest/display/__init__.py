@@ -75,7 +75,12 @@ from torinvest.display.assessment import (
     verdict_card,
 )
 from torinvest.display.campaign import ip_pivot, related_findings
-from torinvest.display.cards import error_card, files_written, findings_issues
+from torinvest.display.cards import (
+    error_card,
+    files_written,
+    findings_issues,
+    internal_error_card,
+)
 from torinvest.display.markup import (
     ID_COLUMNS,
     LONG_COLUMNS,
@@ -155,6 +160,7 @@ __all__ = [
     "finding_card",
     "findings_issues",
     "frame_html",
+    "internal_error_card",
     "ip_pivot",
     "key_calls",
     "live_frontend",

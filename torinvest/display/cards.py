@@ -42,6 +42,20 @@ def error_card(error: BaseException) -> HTML:
     return HTML(_card(title, body, "ti-danger"))
 
 
+def internal_error_card(error: BaseException, *, done: str, hint: str) -> HTML:
+    """An unexpected exception (a bug) in a button's callback, as a card instead of a traceback
+    the analyst would never see (ipywidgets sends it to the log console): what it was (type and
+    first line), ``done``: what may or may not have happened before it, ``hint``: what to do.
+    The caller logs the traceback."""
+    first = (str(error).strip().splitlines() or [""])[0][:300]
+    body = (
+        f"<p>{_e(type(error).__name__)}: {_e(first)}</p><p>{_e(done)}</p>"
+        f"<p><b>What to do:</b> {_e(hint)} (this is a bug in torinvest: the traceback is in "
+        "the kernel's log)</p>"
+    )
+    return HTML(_card("Stopped: internal error", body, "ti-danger"))
+
+
 def files_written(paths: Mapping[str, Any]) -> HTML:
     """The files a cell wrote (name → path; None = not written)."""
     rows = [(k, f"<code>{_e(v)}</code>" if v else "not written") for k, v in paths.items()]

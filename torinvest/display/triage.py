@@ -4,15 +4,17 @@ finding's working notebook.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import pandas as pd
 from IPython.display import HTML
 
-from torinvest.display.cards import error_card
+from torinvest.display.cards import error_card, internal_error_card
 from torinvest.display.markup import (
     TABLE_MAX_BYTES,
     _card,
@@ -24,10 +26,12 @@ from torinvest.display.markup import (
     display_frame,
 )
 from torinvest.display.widgets import live_frontend
-from torinvest.errors import TorinvestError
+from torinvest.errors import InputError, TorinvestError
 
 if TYPE_CHECKING:
     from torinvest.findings import FindingsResult
+
+log = logging.getLogger(__name__)
 
 
 def triage_table(
@@ -311,9 +315,10 @@ class TriageActions:
                 else " (but it cannot be read as a notebook)"
             )
         )
-        link = (
-            f"<a href='{_e(Path(rel).as_posix())}' target='_blank'>Open "
-            f"<code>{_e(Path(rel).as_posix())}</code></a> ({said})"
+        shown = Path(rel).as_posix()
+        link = (  # the href a URL (a folder named "cases #2" is not a fragment), the text as is
+            f"<a href='{_e(quote(shown))}' target='_blank'>Open "
+            f"<code>{_e(shown)}</code></a> ({_e(said)})"
         )
         out = self.outputs.get(finding_id)
         if out is not None:
@@ -322,9 +327,32 @@ class TriageActions:
         return copy
 
     def _clicked(self, finding_id: str) -> None:
+        """The button's callback: whatever goes wrong is a card under the button (ipywidgets
+        would send a traceback to the log console, where the analyst never looks)."""
         try:
             self.create(finding_id)
+            return
         except TorinvestError as e:
-            out = self.outputs[finding_id]
-            out.outputs = ()
-            out.append_display_data(error_card(e))
+            from torinvest.notebooks import OUT_HINT
+
+            if isinstance(e, InputError) and e.hint == OUT_HINT:  # no --out in a notebook
+                e = InputError(e.message, hint=NOTEBOOKS_DIR_HINT)
+            card = error_card(e)
+        except Exception as e:  # a bug: said under the button, the traceback logged
+            log.exception("the triage button of finding %s failed", finding_id)
+            card = internal_error_card(
+                e,
+                done="The working notebook may or may not have been written.",
+                hint="press the button again: an existing notebook is kept and linked, never "
+                "overwritten; or run the torinvest notebook command shown above in a terminal",
+            )
+        out = self.outputs[finding_id]
+        out.outputs = ()
+        out.append_display_data(card)
+
+
+#: What to do, in the triage notebook, when the working notebooks' folder cannot be written.
+NOTEBOOKS_DIR_HINT = (
+    "nothing was written; set the triage notebook's notebooks_dir parameter to a writable "
+    "folder, run its cells again, then press Working notebook"
+)

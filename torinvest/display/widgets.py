@@ -4,6 +4,7 @@ click): :func:`live_frontend` says which.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -11,13 +12,14 @@ from typing import TYPE_CHECKING, Any
 from IPython.display import HTML
 
 from torinvest.display.assessment import next_steps, verdict_card
-from torinvest.display.cards import error_card
+from torinvest.display.cards import error_card, internal_error_card
 from torinvest.display.markup import _e
 from torinvest.errors import InputError, TorinvestError
 
 if TYPE_CHECKING:
     from torinvest.investigation import Investigation
 
+log = logging.getLogger(__name__)
 
 # --------------------------------------------------------------------------------------------
 # interactive: the verdict form and the triage buttons (JupyterLab only)
@@ -169,14 +171,14 @@ class VerdictForm:
         if v.get("refused"):
             said = (
                 "<b>Not recorded:</b> the verdict changed since this form showed it — now "
-                f"<b>{_e(v.get('status'))}</b> by <b>{_e(v.get('analyst'))}</b> at "
-                f"{_e(v.get('recorded_at'))}: {_e(v.get('rationale'))}. Read it below; press "
-                "again to supersede it with yours."
+                f"<b>{_e(v.get('status'))}</b> by <b>{_short(v.get('analyst'))}</b> at "
+                f"{_e(v.get('recorded_at'))}: {_short(v.get('rationale'))}. Read it below; "
+                "press again to supersede it with yours."
             )
         elif v.get("added"):
             before = v.get("superseded")
             said = f"Recorded: <b>{_e(v['status'])}</b> at {_e(v['recorded_at'])}" + (
-                f" — supersedes {_e(before.get('status'))} by {_e(before.get('analyst'))} "
+                f" — supersedes {_e(before.get('status'))} by {_short(before.get('analyst'))} "
                 f"({_e(before.get('recorded_at'))}), kept in the ledger"
                 if before
                 else ""
@@ -190,10 +192,15 @@ class VerdictForm:
         return v
 
     def _clicked(self) -> None:
+        """The button's callback: whatever goes wrong is a card in the form (ipywidgets would
+        send a traceback to the log console, where the analyst never looks)."""
         try:
             self.record()
         except TorinvestError as e:
             self.message.value = str(error_card(e).data)
+        except Exception as e:  # a bug: said in the form, the traceback logged
+            log.exception("the verdict form's Record verdict failed")
+            self.message.value = str(internal_error_card(e, done=BUG_DONE, hint=BUG_HINT).data)
 
     def _redraw(self) -> None:
         self.output.outputs = ()
@@ -210,6 +217,32 @@ LEDGER_FORM_HINT = (
     "starting Jupyter) to a writable file, run the notebook's cells again, then press Record "
     "verdict"
 )
+
+#: What the form says after an unexpected error: the ledger may or may not have the verdict.
+BUG_DONE = (
+    "The verdict may or may not have been appended to the ledger: the card below is the one "
+    "shown before."
+)
+BUG_HINT = (
+    "see the finding's current verdict (re-run the verdict cells, or `torinvest verdicts "
+    "--finding FINDING_ID`) before pressing Record verdict again"
+)
+
+
+#: The line beside the button shows at most this many characters of another analyst's name or
+#: rationale (the card below it shows them whole).
+MESSAGE_TEXT_CHARS = 160
+
+
+def _short(value: Any) -> str:
+    """``value`` escaped (:func:`_e`), cut to :data:`MESSAGE_TEXT_CHARS` with "…": a ledger's
+    name or rationale can be pages long, and the message is one line beside the button."""
+    text = (
+        value
+        if not isinstance(value, str) or len(value) <= MESSAGE_TEXT_CHARS
+        else (value[: MESSAGE_TEXT_CHARS - 1] + "…")
+    )
+    return _e(text)
 
 
 def _decided(verdict: Mapping[str, Any]) -> dict[str, Any] | None:
