@@ -222,3 +222,118 @@ def test_a_resume_that_still_cannot_look_is_not_sent_and_says_so_again(
     assert "looking for it failed" in again.line
     assert len(jira.calls("comment")) == sent  # not sent blind
     assert _posts(report_dir)[0]["maybe_posted"] == {"step": "note"}
+
+
+# -- a post stopped between sending a step and recording it (killed, the machine asleep) ------
+
+
+class Killed(BaseException):
+    """The process ending where it stands (as SIGKILL would): nothing after it runs."""
+
+
+def _kill_when_recording(monkeypatch: pytest.MonkeyPatch, step: str) -> None:
+    """The recorder of a done step raises: the destination made it, posts.json never says so
+    (as when the process is killed between the answer and the record)."""
+    import torinvest.post.engine as engine
+
+    real = engine._step
+
+    def recorder(posts, steps, name, remote, redactor, **kw):  # type: ignore[no-untyped-def]
+        if name == step:
+            raise Killed(name)
+        return real(posts, steps, name, remote, redactor, **kw)
+
+    monkeypatch.setattr(engine, "_step", recorder)
+
+
+def _kill_before_request(monkeypatch: pytest.MonkeyPatch, operation: str) -> None:
+    """The process stops after the step is recorded "sending", before its request leaves."""
+    import torinvest.post.http as http
+
+    real = http.Http._send
+
+    def send(self, method, url, **kw):  # type: ignore[no-untyped-def]
+        if method.upper() == "POST" and operation in str(url):
+            raise Killed(url)
+        return real(self, method, url, **kw)
+
+    monkeypatch.setattr(http.Http, "_send", send)
+
+
+def test_a_jira_comment_made_then_the_post_killed_before_recording_it_is_not_made_twice(
+    jira: FakeJira, report_dir: Path, ledger: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Was: nothing recorded the comment, so the next post sent it again (two comments)."""
+    with monkeypatch.context() as m:
+        _kill_when_recording(m, "note")
+        with pytest.raises(Killed):
+            post(report_dir, ["jira:SEC-1"], variables(jira), ledger)
+    assert len(jira.issues["SEC-1"]["comments"]) == 1
+    (entry,) = _posts(report_dir)
+    assert entry["status"] == "partial" and entry["sending"] == {"step": "note"}
+    looked = len(jira.calls("list_comments"))
+
+    (again,) = post(report_dir, ["jira:SEC-1"], variables(jira), ledger).outcomes
+
+    assert again.status == "posted", again.line
+    (comment,) = jira.issues["SEC-1"]["comments"]  # exactly one
+    assert len(jira.calls("comment")) == 1  # found by its marker, not sent again
+    assert len(jira.calls("list_comments")) == looked + 1
+    (entry,) = _posts(report_dir)
+    assert entry["status"] == "complete" and "sending" not in entry
+    (note,) = [s for s in entry["steps"] if s["step"] == "note"]
+    assert note["remote"]["comment_id"] == comment["id"]
+    assert jira.violations == []
+
+
+def test_a_servicenow_work_note_and_attachment_made_then_killed_are_not_made_twice(
+    servicenow: FakeServiceNow, report_dir: Path, ledger: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dest = [f"servicenow:incident:{SYS_ID}"]
+    for step in ("upload", "note"):  # killed after the first attachment, then after the note
+        with monkeypatch.context() as m:
+            _kill_when_recording(m, step)
+            with pytest.raises(Killed):
+                post(report_dir, dest, variables(servicenow=servicenow), ledger)
+        assert _posts(report_dir)[0]["sending"]["step"] == step
+
+    (again,) = post(report_dir, dest, variables(servicenow=servicenow), ledger).outcomes
+
+    assert again.status == "posted", again.line
+    record = servicenow.records[("incident", SYS_ID)]
+    assert len(record["work_notes"]) == 1
+    names = [a["file_name"] for a in record["attachments"]]
+    assert len(names) == 2 and len(set(names)) == 2
+    assert len(servicenow.calls("update_record")) == 1
+    assert len(servicenow.calls("attach")) == 2
+    assert "sending" not in _posts(report_dir)[0]
+    assert servicenow.violations == []
+
+
+def test_a_step_recorded_sending_that_never_reached_the_server_is_sent_once(
+    jira: FakeJira, report_dir: Path, ledger: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with monkeypatch.context() as m:
+        _kill_before_request(m, "/comment")
+        with pytest.raises(Killed):
+            post(report_dir, ["jira:SEC-1"], variables(jira), ledger)
+    assert jira.issues["SEC-1"]["comments"] == [] and jira.calls("comment") == []
+    assert _posts(report_dir)[0]["sending"] == {"step": "note"}
+
+    (again,) = post(report_dir, ["jira:SEC-1"], variables(jira), ledger).outcomes
+
+    assert again.status == "posted", again.line
+    assert len(jira.issues["SEC-1"]["comments"]) == 1
+    assert len(jira.calls("comment")) == 1
+    assert len(jira.calls("list_comments")) == 1  # looked for first: not there, sent
+    assert "sending" not in _posts(report_dir)[0]
+    assert jira.violations == []
+
+
+def test_a_refused_step_is_not_left_sending(jira: FakeJira, report_dir: Path, ledger: Path) -> None:
+    """A failure that says what happened (refused: nothing made) is not "sending": the next post
+    sends it without a look-up."""
+    jira.fail("comment", 403, body='{"errorMessages": ["no"], "errors": {}}')
+    (first,) = post(report_dir, ["jira:SEC-1"], variables(jira), ledger).outcomes
+    assert first.status == "partial"
+    assert "sending" not in _posts(report_dir)[0]

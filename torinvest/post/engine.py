@@ -418,8 +418,9 @@ def _post_one(
             if s.get("step") == "upload" and s.get("remote"):
                 earlier[(s.get("file"), s.get("sha256"))] = s
     first_new = len(steps)
-    # the step an earlier post stopped on "may have been posted": looked for before it is sent
-    maybe = entry.get("maybe_posted") if isinstance(entry.get("maybe_posted"), dict) else None
+    # the step an earlier post left unsure — "may have been posted", or recorded "sending" and
+    # never recorded done (the process killed, the machine asleep): looked for before it is sent
+    maybe = _unsure(entry)
     doing: dict[str, Any] = {"step": "prepare"}
     try:
         memory = {}
@@ -430,10 +431,12 @@ def _post_one(
             for s in p.get("steps") or []:
                 if s.get("step") == "prepare" and s.get("remote"):
                     memory = dict(s["remote"])
-        with _looking_first(dest, maybe, doing):
+        with _sending(posts, entry, dest, maybe, doing):
             prepared = dest.prepare(bundle, memory)
         if prepared and prepared != memory:
-            _step(posts, steps, "prepare", prepared, redactor)
+            _step(posts, steps, "prepare", prepared, redactor, entry=entry)
+        else:
+            _settled(posts, entry)  # nothing made (the ticket was only read, or known)
         posted: list[dict[str, Any]] = []
         for f in files:
             before = earlier.get((f.name, f.sha256))
@@ -441,18 +444,21 @@ def _post_one(
                 posted.append({**f.to_record(), "remote": before["remote"], "earlier": True})
                 continue
             doing = {"step": "upload", "file": f.name, "sha256": f.sha256}
-            with _looking_first(dest, maybe, doing):
+            with _sending(posts, entry, dest, maybe, doing):
                 remote = dest.upload(bundle, f, _token(version, f"upload:{f.sha256}", nonce))
             _step(posts, steps, "upload", remote, redactor, file=f, entry=entry)
             posted.append({**f.to_record(), "remote": remote, "earlier": False})
         if not any(s.get("step") == "note" for s in steps):
             doing = {"step": "note"}
-            with _looking_first(dest, maybe, doing):
+            with _sending(posts, entry, dest, maybe, doing):
                 remote = dest.note(bundle, posted, _token(version, "note", nonce))
             _step(posts, steps, "note", remote, redactor, entry=entry)
     except PostError as e:
         if isinstance(e, MaybePostedError):  # the next post looks for it before sending it
             entry["maybe_posted"] = doing
+        # any other failure says what happened to the request (refused, or looked for and not
+        # there): nothing of it is left "sending"
+        entry.pop(SENDING, None)
         made = [s for s in steps if s.get("step") != "prepare" or s["remote"].get("created")]
         entry["status"] = "partial" if made else "failed"
         entry["error"] = redactor(str(e))
@@ -472,19 +478,57 @@ def _post_one(
     return Outcome(dest.spec, "posted", redactor(line), version, _remote(entry)), entry
 
 
-def _looking_first(
-    dest: Destination, maybe: Mapping[str, Any] | None, doing: Mapping[str, Any]
-) -> Any:
-    """A block in which ``dest`` looks for an earlier attempt of the step ``doing`` before it
-    sends it (:meth:`torinvest.post.http.Http.looking_first`: the Jira comment list, the
-    ServiceNow journal, the attachments — the look-ups its retries use) when the earlier post
-    stopped on that step with "may have been posted" (``maybe``, recorded in posts.json as
-    ``maybe_posted``); a block that does nothing otherwise (a destination whose requests are
-    not :class:`~torinvest.post.http.Http`'s makes none that may be done twice)."""
+#: The key of posts.json naming the step being sent: recorded (durably) before its request,
+#: removed once the step is recorded done or its failure is known. Left there, the post was
+#: stopped between sending the step and recording it (killed, the machine asleep): the next
+#: post looks for it before sending it again.
+SENDING = "sending"
+_WHY = {
+    "maybe_posted": "an earlier post stopped on it: it may have been posted",
+    SENDING: "an earlier post was stopped while sending it (before it could record the "
+    "answer): it may have been posted",
+}
+
+
+def _unsure(entry: Mapping[str, Any]) -> tuple[dict[str, Any], str] | None:
+    """The step an earlier post left unsure (``maybe_posted``, else ``sending``) and why, or
+    None."""
+    for key in ("maybe_posted", SENDING):
+        step = entry.get(key)
+        if isinstance(step, dict):
+            return dict(step), _WHY[key]
+    return None
+
+
+@contextmanager
+def _sending(
+    posts: PostsFile,
+    entry: dict[str, Any],
+    dest: Destination,
+    maybe: tuple[dict[str, Any], str] | None,
+    doing: Mapping[str, Any],
+) -> Iterator[None]:
+    """The block that sends the step ``doing``: it is recorded in posts.json as ``sending``
+    (written to the disk) before anything is sent, and, when an earlier post left that very step
+    unsure (``maybe``: :func:`_unsure`), ``dest`` looks for the earlier attempt before sending
+    it (:meth:`torinvest.post.http.Http.looking_first`: the Jira comment list, the ServiceNow
+    journal, the attachments — the look-ups its retries use). A destination whose requests are
+    not :class:`~torinvest.post.http.Http`'s makes none that may be done twice: it just sends."""
+    entry[SENDING] = dict(doing)
+    posts.save()
     http = getattr(dest, "http", None)
-    if maybe is None or dict(maybe) != dict(doing) or not isinstance(http, Http):
-        return nullcontext()
-    return http.looking_first("an earlier post stopped on it: it may have been posted")
+    if maybe is None or maybe[0] != dict(doing) or not isinstance(http, Http):
+        looking: Any = nullcontext()
+    else:
+        looking = http.looking_first(maybe[1])
+    with looking:
+        yield
+
+
+def _settled(posts: PostsFile, entry: dict[str, Any]) -> None:
+    """A step that made nothing is no longer "sending"."""
+    if entry.pop(SENDING, None) is not None:
+        posts.save()
 
 
 def _step(
@@ -505,6 +549,7 @@ def _step(
     steps.append(step)
     if entry is not None:  # a step done (or found done): nothing of it is "may have been"
         entry.pop("maybe_posted", None)
+        entry.pop(SENDING, None)
     posts.save()
 
 

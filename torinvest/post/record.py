@@ -12,12 +12,17 @@ stopped anywhere resumes where it stopped)::
                 "steps": [{"step": "prepare|upload|note", "file": "report.html",
                            "sha256": "…", "remote": {…}, "at": "…Z"}],
                 "error": null,
-                "maybe_posted": {"step": "note"}}]}
+                "maybe_posted": {"step": "note"}, "sending": {"step": "note"}}]}
 
 ``maybe_posted`` (only while it holds) names the step a post stopped on with "may have been
 posted" (``{"step": "upload", "file": …, "sha256": …}``, ``{"step": "note"}``…): the post that
 resumes looks for it first — the look-ups of the retries, by the marker or the posted name —
 and records it as done when it is there, sending it only when it is not.
+
+``sending`` names the step being sent: written (to the disk) before its request leaves and
+removed once the step is recorded done or its failure is known (refused, or looked for and not
+there). Still there, the post stopped between sending it and recording it (killed, the machine
+asleep): the post that resumes looks for it first, as for ``maybe_posted``.
 
 A post's **version** is the SHA-256 of what it sends (each file's name and SHA-256, and the
 text of the comment or note): the same version to the same destination (and site) is posted
