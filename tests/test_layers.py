@@ -74,6 +74,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("events", "pivot"),
     # where an investigation reads from, and the notebooks' parameters
     ("parameters",),
+    # the torinvest command lines printed as next steps (the access the run was given)
+    ("commands",),
     # what the activity means
     ("analysis.helpers",),
     ("analysis.baseline", "analysis.places"),

@@ -12,7 +12,6 @@ Athena — and each says whether it looked.
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -20,6 +19,7 @@ import pandas as pd
 
 from torinvest.addresses import canonical_ips
 from torinvest.aws.ids import USER_NAME_RE, is_access_key_id
+from torinvest.commands import Access, command
 from torinvest.findings import FindingsResult
 from torinvest.findings.related import (
     RelatedFindings,
@@ -118,33 +118,10 @@ def _findings_by_key(rows: Iterable[Mapping[str, Any]]) -> dict[str, str]:
 
 
 def source_args(src: Sources) -> list[str]:
-    """The arguments that name the investigation's sources again (case folder or AWS, extra
-    log files, the engine)."""
-    args: list[str] = []
-    if src.case is not None:
-        args.append(option("--case", src.case.root))
-    aws = src.aws or src.logs_aws
-    if aws is not None:
-        if aws.config.profile:
-            args.append(option("--profile", aws.config.profile))
-        if aws.config.role_arn:
-            args.append(option("--role-arn", aws.config.role_arn))
-    if src.case is None and src.regions:
-        args.append(option("--regions", ",".join(src.regions)))
-    for p in src.logs:
-        args.append(option("--logs", p))
-    eng = src.engine
-    if eng.kind != "files":
-        args.append(option("--engine", eng.kind))
-    for flag, value in (
-        ("--athena-database", eng.athena_database),
-        ("--athena-table", eng.athena_table),
-        ("--athena-workgroup", eng.athena_workgroup),
-        ("--athena-output", eng.athena_output),
-    ):
-        if value:
-            args.append(option(flag, value))
-    return args
+    """The arguments that name the investigation's sources again (case folder or AWS — the
+    role and its external ID too —, extra log files, the engine):
+    :meth:`torinvest.commands.Access.of_sources`."""
+    return Access.of_sources(src).args()
 
 
 def command_for(
@@ -165,14 +142,8 @@ def command_for(
     sources = source_args(src)
     if key and key in findings_by_key:
         fid = findings_by_key[key]
-        argv = [
-            "torinvest",
-            "investigate",
-            fid,
-            *sources,
-            option("--out", f"investigations/finding-{fid}"),
-        ]
-        return shlex.join(argv)
+        out_dir = option("--out", f"investigations/finding-{fid}")
+        return command("investigate", fid, extra=[*sources, out_dir])
     if key:
         who = [option("--access-key", key), "--follow-derived"]
         out = f"events-{key}.parquet"
@@ -182,8 +153,7 @@ def command_for(
         return None
     lookup = ["--lookup"] if src.aws is not None and src.case is None else []
     window_args = [option("--start", iso_utc(window[0])), option("--end", iso_utc(window[1]))]
-    argv = ["torinvest", "events", *sources, *lookup, *who, *window_args, option("--out", out)]
-    return shlex.join(argv)
+    return command("events", extra=[*sources, *lookup, *who, *window_args, option("--out", out)])
 
 
 def _text(value: Any) -> str | None:

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from torinvest import __version__
+from torinvest.commands import Access, command
 from torinvest.errors import InputError, ReportError
 from torinvest.investigation import (
     InvestigateParameters,
@@ -547,24 +548,22 @@ def notebook_command(
     profile: str | None = None,
     regions: str | None = None,
     role_arn: str | None = None,
+    external_id: str | None = None,
     out: str | Path | None = None,
 ) -> str:
     """The ``torinvest notebook`` command line that makes a finding's working copy (``None``:
-    the triage copy) from these sources, shell-quoted; paths absolute, so it works from any
-    folder."""
-    parts = ["torinvest", "notebook", *([finding_id] if finding_id else ["--triage"])]
-    if case_dir:
-        parts.append(option("--case", _absolute(case_dir)))
-    else:
-        if profile:
-            parts.append(option("--profile", profile))
-        if regions and regions != "all":
-            parts.append(option("--regions", regions))
-        if role_arn:
-            parts.append(option("--role-arn", role_arn))
-    if out is not None:
-        parts.append(option("--out", _absolute(str(out))))
-    return shlex.join(parts)
+    the triage copy, which takes no external ID) from these sources, shell-quoted
+    (:func:`torinvest.commands.command`); paths absolute, so it works from any folder."""
+    access = Access(
+        case=_absolute(case_dir) if case_dir else None,
+        profile=profile or None,
+        regions=None if case_dir else regions,
+        role_arn=role_arn or None,
+        external_id=(external_id or None) if finding_id else None,
+    )
+    positional = [finding_id] if finding_id else ["--triage"]
+    extra = [option("--out", _absolute(str(out)))] if out is not None else []
+    return command("notebook", *positional, access=access, extra=extra)
 
 
 def lab_command(path: str | Path) -> list[str]:

@@ -42,7 +42,7 @@ def test_the_answer_of_a_real_report() -> None:
     score = next(line for line in lines if line.startswith("Score: "))
     assert score.startswith("Score: 100/100 (high) — a triage aid, not a verdict: sensitive:")
     assert "Verdict: pending (no decision yet)" in lines
-    assert f"torinvest verdict {FINDING_ID} --status malicious|legitimate|inconclusive" in a.text
+    assert f"torinvest verdict {FINDING_ID} --status 'malicious|legitimate|inconclusive'" in a.text
     assert lines[-1] == "Generated 2026-12-04T15:27:24.838249Z by root@vm with torinvest 0.1.0."
     assert (a.workflow, a.verification, a.verdict_from_ledger) == (None, None, False)
 

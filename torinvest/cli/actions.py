@@ -15,8 +15,10 @@ from torinvest.cli.args import (
     _sources_for,
     add_investigation_args,
     aws_from_args,
+    source_options,
 )
 from torinvest.cli.output import print_issues
+from torinvest.commands import Access
 from torinvest.errors import group_issues
 from torinvest.options import PLAN_KINDS, SUPPRESSION_SCOPES
 from torinvest.safety import term_safe
@@ -86,7 +88,9 @@ def cmd_actions(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.scope is not None and not args.suppress:
         raise UsageError("--scope goes with --suppress")
     if args.execute:  # the ledger only: no call before the verdict allows one
-        decided = runner.require_verdict(args.finding_id, args.plan, ledger=args.ledger)
+        decided = runner.require_verdict(
+            args.finding_id, args.plan, ledger=args.ledger, access=_access(args)
+        )
         print(
             f"torinvest: note: following the {decided.get('status')} verdict of "
             f"{term_safe(decided.get('analyst'))} recorded at {decided.get('recorded_at')}",
@@ -114,7 +118,7 @@ def cmd_actions(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     gap = (
         None
         if args.execute
-        else runner.verdict_gap(records, args.finding_id, args.plan, args.ledger)
+        else runner.verdict_gap(records, args.finding_id, args.plan, args.ledger, _access(args))
     )
     if not args.execute:  # the verdict a dry run's --execute would follow, if any
         decided = latest_decided_verdict(records, args.finding_id)
@@ -182,3 +186,8 @@ def _changed_note(
             "GuardDuty's copy)"
         )
     return None
+
+
+def _access(args: argparse.Namespace) -> Access:
+    """The sources this ``actions`` run was given, for the commands its refusals print."""
+    return Access.of_options(source_options(args))

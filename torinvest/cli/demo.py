@@ -4,12 +4,11 @@ investigate one of them."""
 from __future__ import annotations
 
 import argparse
-import shlex
 from typing import TextIO
 
 from torinvest.case import sample_case
 from torinvest.cli.findings import format_table, located_records, print_notes
-from torinvest.safety import option
+from torinvest.commands import Access, command
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -36,15 +35,16 @@ def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def next_steps(finding_id: str, case: str) -> str:
-    """The commands that take the sample case's finding through the procedure (the case
-    folder's path quoted for the shell)."""
-    where = shlex.quote(option("--case", case))
+    """The commands that take the sample case's finding through the procedure (built by
+    :func:`torinvest.commands.command`: the case folder's path quoted for the shell)."""
+    access = Access(case=case)
     return "\n".join(
         [
             "",
             "next (nothing here reaches AWS: the case folder holds the findings and the logs):",
-            f"  torinvest investigate {finding_id} {where} --out demo-report",
-            f"  torinvest notebook {finding_id} {where}",
+            "  "
+            + command("investigate", finding_id, access=access, extra=["--out", "demo-report"]),
+            "  " + command("notebook", finding_id, access=access),
             "  (the first writes demo-report/report.html, to open in a browser; the second"
             " prints the notebook to open in JupyterLab)",
         ]

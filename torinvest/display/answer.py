@@ -11,6 +11,7 @@ import pandas as pd
 from IPython.display import HTML
 
 from torinvest import __version__, analysis
+from torinvest.commands import Access, actions_command, verdict_command
 from torinvest.display.activity import (
     _is_denied,
     activity_gap,
@@ -369,15 +370,13 @@ def _derived_html(inv: Investigation, followed: bool) -> str:
 def _next_html(inv: Investigation, verdict: Mapping[str, Any]) -> str:
     status = str(verdict.get("status") or "pending")
     fid = inv.key.finding_id
+    access = Access.of_sources(inv.sources)  # the access this report was made with
     if status == "pending":
-        command = (
-            f"torinvest verdict {fid} --status malicious|legitimate|inconclusive "
-            '--analyst NAME --rationale "…"'
-        )
+        command = verdict_command(fid, access=access)
     elif status == "legitimate":
-        command = f"torinvest actions {fid} --plan archive --execute"
+        command = actions_command(fid, "archive", access=access)
     else:
-        command = f"torinvest actions {fid} --plan remediate --execute"
+        command = actions_command(fid, "remediate", access=access)
     then = "Record it" if status == "pending" else "After reviewing the dry-run plan below"
     return (
         f'<p class="ti-next"><b>Next step:</b> {_e(NEXT_STEPS.get(status, ""))} {then}: '

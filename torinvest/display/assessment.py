@@ -11,6 +11,7 @@ import pandas as pd
 from IPython.display import HTML
 
 from torinvest import analysis
+from torinvest.commands import Access, actions_command, command
 from torinvest.display.activity import activity_gap
 from torinvest.display.answer import followed_derived, key_calls, verdict_warnings
 from torinvest.display.markup import _card, _e, _kv, _list, _time, display_frame, frame_html
@@ -242,7 +243,9 @@ def _plan_html(title: str, plan: Plan, command: str, who: str, kind: str = "") -
     return _card(title, body, kind)
 
 
-def suppression_notes(finding: Mapping[str, Any], fid: str) -> list[str]:
+def suppression_notes(
+    finding: Mapping[str, Any], fid: str, access: Access | None = None
+) -> list[str]:
     """For each suppression scope, what its rule would hide and the command that makes it, or
     why torinvest refuses it (the analyst picks one: there is no default scope)."""
     from torinvest import actions
@@ -255,10 +258,13 @@ def suppression_notes(finding: Mapping[str, Any], fid: str) -> list[str]:
         except InputError as e:
             notes.append(f"suppression rule --scope {scope}: refused: {e.message}")
         else:
-            notes.append(
-                f"suppression rule --scope {scope}: archives {words} (torinvest actions {fid} "
-                f"--plan archive --suppress --scope {scope} --execute)"
+            cmd = command(
+                "actions",
+                fid,
+                access=access,
+                extra=["--plan", "archive", "--suppress", "--scope", scope, "--execute"],
             )
+            notes.append(f"suppression rule --scope {scope}: archives {words} ({cmd})")
     return notes
 
 
@@ -284,7 +290,7 @@ def next_steps(
     aws = inv.sources.aws
     parts: list[str] = []
     if status in ("legitimate", "pending"):
-        cmd = f"torinvest actions {fid} --plan archive --execute"
+        cmd = actions_command(fid, "archive", access=Access.of_sources(inv.sources))
         title = "Archive plan" if status == "legitimate" else "If legitimate: archive plan"
         try:
             plan = actions.plan_archive(inv.finding)
@@ -296,7 +302,9 @@ def next_steps(
                 "findings and create suppression rules"
             )
             if suppress:
-                plan.notes.extend(suppression_notes(inv.finding, fid))
+                plan.notes.extend(
+                    suppression_notes(inv.finding, fid, Access.of_sources(inv.sources))
+                )
             if inv.could_not_look:  # a legitimate verdict recorded from it archives nothing
                 plan.notes.insert(
                     0,
@@ -307,7 +315,7 @@ def next_steps(
                 )
             parts.append(_plan_html(title, plan, cmd, runner.whose_credentials(plan, aws)))
     if status in ("malicious", "inconclusive", "pending"):
-        cmd = f"torinvest actions {fid} --plan remediate --execute"
+        cmd = actions_command(fid, "remediate", access=Access.of_sources(inv.sources))
         title = "Remediation plan" if status != "pending" else "If not legitimate: remediation plan"
         plan = actions.plan_remediation(
             inv.key,

@@ -42,6 +42,7 @@ def triage_table(
     profile: str | None = None,
     regions: str | None = None,
     role_arn: str | None = None,
+    external_id: str | None = None,
     notebooks_dir: str | None = None,
 ) -> Any:
     """The open Tor findings, newest first (:func:`torinvest.report.triage_frame`; identifiers
@@ -87,6 +88,7 @@ def triage_table(
         profile=profile,
         regions=regions,
         role_arn=role_arn,
+        external_id=external_id,
         notebooks_dir=notebooks_dir,
     )
     findings = warning + _triage_findings_html(frame)
@@ -207,6 +209,7 @@ class TriageActions:
         profile: str | None = None,
         regions: str | None = None,
         role_arn: str | None = None,
+        external_id: str | None = None,
         notebooks_dir: str | None = None,
     ) -> None:
         from torinvest import notebooks
@@ -218,6 +221,7 @@ class TriageActions:
             profile=profile or None,
             regions=regions or "all",
             role_arn=role_arn or None,
+            external_id=(external_id or None) if role_arn else None,
         )
         self.notebooks_dir = Path(notebooks_dir or notebooks.DEFAULT_DIR).expanduser().resolve()
         self.commands = {
@@ -227,6 +231,7 @@ class TriageActions:
                 profile=profile,
                 regions=regions,
                 role_arn=role_arn,
+                external_id=external_id,
                 out=self.notebooks_dir,
             )
             for fid in frame["id"]

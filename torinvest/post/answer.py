@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from torinvest.analysis import NOT_SCORED, Signal, triage_score
+from torinvest.commands import actions_command, verdict_command
 from torinvest.investigation import NOTHING_READ_SOURCE
 from torinvest.outcome import split_text
 from torinvest.safety import term_safe
@@ -561,13 +562,9 @@ def _verdict_line(verdict: Mapping[str, Any], later: bool) -> str:
 
 def _next_line(fid: str, status: str, remediation: Remediation | None) -> str:
     if status == "pending":
-        command = (
-            f"torinvest verdict {fid} --status malicious|legitimate|inconclusive "
-            '--analyst NAME --rationale "…"'
-        )
-        then = "Record it"
+        command, then = verdict_command(fid), "Record it"
     elif status == "legitimate":
-        command, then = f"torinvest actions {fid} --plan archive --execute", "Then"
+        command, then = actions_command(fid, "archive"), "Then"
     else:
         if remediation is not None and remediation.complete:
             return (
@@ -584,7 +581,7 @@ def _next_line(fid: str, status: str, remediation: Remediation | None) -> str:
                 "alone (not the actor's, as the Remediation line says): check them by hand, "
                 "then confirm with the principal's owner."
             )
-        command, then = f"torinvest actions {fid} --plan remediate --execute", "Then"
+        command, then = actions_command(fid, "remediate"), "Then"
     return f"Next step: {NEXT_STEPS.get(status, '')} {then}: {command}"
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import html as _html
-import shlex
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -16,6 +15,7 @@ import orjson
 import pandas as pd
 
 from torinvest import __version__
+from torinvest.commands import Access, command
 from torinvest.errors import DataIssue, InputError, ReportError, TorinvestError
 from torinvest.findings import FindingsResult, fetch_findings, newest_sighting_first
 from torinvest.findings import read_findings as _read_findings
@@ -103,21 +103,24 @@ def investigate_command(
     profile: str | None = None,
     regions: str | None = None,
     role_arn: str | None = None,
+    external_id: str | None = None,
+    logs: Sequence[str] = (),
     out_dir: str = "out",
+    access: Access | None = None,
 ) -> str:
-    """The ``torinvest investigate`` command line for one finding (shell-quoted)."""
-    parts = ["torinvest", "investigate", finding_id]
-    if case_dir:
-        parts.append(option("--case", case_dir))
-    else:
-        if profile:
-            parts.append(option("--profile", profile))
-        if regions and regions != "all":
-            parts.append(option("--regions", regions))
-        if role_arn:
-            parts.append(option("--role-arn", role_arn))
-    parts.append(option("--out", Path(out_dir) / report_dir_name(finding_id)))
-    return shlex.join(parts)
+    """The ``torinvest investigate`` command line for one finding (shell-quoted), over the
+    access the run was given (``access``, or the options one by one)."""
+    if access is None:
+        access = Access(
+            case=case_dir or None,
+            profile=profile or None,
+            regions=None if case_dir else regions,
+            role_arn=role_arn or None,
+            external_id=external_id or None,
+            logs=tuple(logs),
+        )
+    out = option("--out", Path(out_dir) / report_dir_name(finding_id))
+    return command("investigate", finding_id, access=access, extra=[out])
 
 
 TRIAGE_COLUMNS: tuple[str, ...] = (
@@ -147,7 +150,10 @@ def triage_frame(
     profile: str | None = None,
     regions: str | None = None,
     role_arn: str | None = None,
+    external_id: str | None = None,
+    logs: Sequence[str] = (),
     out_dir: str = "out",
+    access: Access | None = None,
 ) -> pd.DataFrame:
     """One row per finding, newest last activity first: key, principal, counts, and the
     command that investigates it. A finding without a usable last sighting is placed by its
@@ -167,7 +173,10 @@ def triage_frame(
             profile=profile,
             regions=regions,
             role_arn=role_arn,
+            external_id=external_id,
+            logs=logs,
             out_dir=out_dir,
+            access=access,
         )
         for fid in frame["id"]
     ]

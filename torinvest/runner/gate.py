@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,10 +15,11 @@ import botocore.session
 import pandas as pd
 from botocore.exceptions import ProfileNotFound
 
+from torinvest import commands
 from torinvest.actions import PLAN_VERDICTS
 from torinvest.aws import AwsConfig
+from torinvest.commands import Access
 from torinvest.errors import RefusedError
-from torinvest.safety import option
 from torinvest.schema import utc_timestamp
 from torinvest.verdict import (
     blocking_malformed,
@@ -36,17 +36,26 @@ log = logging.getLogger(__name__)
 
 # verdict gate
 # --------------------------------------------------------------------------------------------
-def verdict_command(finding_id: str, status: str, ledger: str | Path | None = None) -> str:
-    """The exact command that records ``status`` on ``finding_id`` (in ``ledger`` when given)."""
-    cmd = (
-        f"torinvest verdict {finding_id} --status {status} --analyst NAME "
-        "--rationale 'WHY (the evidence)'"
+def verdict_command(
+    finding_id: str,
+    status: str,
+    ledger: str | Path | None = None,
+    access: Access | None = None,
+) -> str:
+    """The exact command that records ``status`` on ``finding_id`` (in ``ledger`` when given,
+    over ``access``: the sources the refused run was given), shell-quoted
+    (:func:`torinvest.commands.verdict_command`)."""
+    return commands.verdict_command(
+        finding_id, status, access=access, ledger=str(ledger) if ledger else None
     )
-    return cmd + (f" {shlex.quote(option('--ledger', ledger))}" if ledger else "")
 
 
 def require_verdict(
-    finding_id: str, kind: str, *, ledger: str | Path | None = None
+    finding_id: str,
+    kind: str,
+    *,
+    ledger: str | Path | None = None,
+    access: Access | None = None,
 ) -> dict[str, Any]:
     """The decided verdict that allows ``--plan kind --execute`` on ``finding_id``; else raise
     :class:`RefusedError` with the command to record one. Reads the ledger only."""
@@ -64,11 +73,13 @@ def require_verdict(
             f"refused: the latest verdict record on {finding_id}, {path}:{n}, is malformed "
             f"({problem.split(':', 1)[0]}) and authorizes nothing; nothing was called",
             hint="record the verdict again: "
-            + verdict_command(finding_id, status if status in wanted else wanted[0], ledger),
+            + verdict_command(
+                finding_id, status if status in wanted else wanted[0], ledger, access
+            ),
         )
     decided = latest_decided_verdict(records, finding_id)
     if decided is not None and decided.get("status") in wanted:
-        blind = blind_archive(decided, kind, finding_id, ledger)
+        blind = blind_archive(decided, kind, finding_id, ledger, access)
         if blind is not None:
             raise RefusedError(f"refused: {blind}; nothing was called", hint=BLIND_HINT)
         return decided
@@ -84,7 +95,7 @@ def require_verdict(
         f"refused: --plan {kind} --execute follows a {' or '.join(wanted)} verdict on "
         f"{finding_id}, and the ledger {path} has {said}; nothing was called",
         hint="record the verdict first: "
-        + verdict_command(finding_id, wanted[0], ledger)
+        + verdict_command(finding_id, wanted[0], ledger, access)
         + (f" (or --status {wanted[1]})" if len(wanted) > 1 else ""),
     )
 
@@ -99,7 +110,11 @@ BLIND_HINT = (
 
 
 def blind_archive(
-    verdict: Mapping[str, Any], kind: str, finding_id: str, ledger: str | Path | None = None
+    verdict: Mapping[str, Any],
+    kind: str,
+    finding_id: str,
+    ledger: str | Path | None = None,
+    access: Access | None = None,
 ) -> str | None:
     """Why an archive may not follow ``verdict``: the legitimate verdict was recorded with
     evidence that could not look at the key's activity (``evidence.reading``), which says
@@ -116,8 +131,8 @@ def blind_archive(
             "is a verdict without evidence (recorded with no source: no investigation ran with "
             "it, and it stores no state of the finding to tell later activity by); --plan "
             "archive --execute does not follow it (record it with its evidence first: "
-            f"{verdict_command(finding_id, 'legitimate', ledger)} --regions REGION, or --case "
-            "DIR / --logs PATH where it was read)"
+            f"{verdict_command(finding_id, 'legitimate', ledger, access)} --regions REGION, or "
+            "--case DIR / --logs PATH where it was read)"
         )
     why = could_not_look(verdict)
     if why is None:
@@ -127,12 +142,17 @@ def blind_archive(
         f"{verdict.get('analyst') or '?'} recorded at {verdict.get('recorded_at') or '?'} "
         f"rests on evidence that could not look at the key's activity ({why}); --plan archive "
         f"--execute does not follow it (re-record it: "
-        f"{verdict_command(finding_id, 'legitimate', ledger)} with a source that can read it)"
+        f"{verdict_command(finding_id, 'legitimate', ledger, access)} with a source that can "
+        "read it)"
     )
 
 
 def verdict_gap(
-    records: list[dict[str, Any]], finding_id: str, kind: str, ledger: str | Path | None = None
+    records: list[dict[str, Any]],
+    finding_id: str,
+    kind: str,
+    ledger: str | Path | None = None,
+    access: Access | None = None,
 ) -> str | None:
     """For a dry run: why ``--plan kind --execute`` would be refused by the verdict in
     ``records`` (the latest verdict on ``finding_id`` is not one the plan follows), with the
@@ -144,10 +164,11 @@ def verdict_gap(
         return (
             f"the latest verdict record on {finding_id} is malformed "
             f"({bad[2].split(':', 1)[0]}; the ledger issue names its line): --execute would be "
-            f"refused until it is recorded again ({verdict_command(finding_id, wanted[0], ledger)})"
+            f"refused until it is recorded again "
+            f"({verdict_command(finding_id, wanted[0], ledger, access)})"
         )
     if prior is not None and prior.get("status") in wanted:
-        blind = blind_archive(prior, kind, finding_id, ledger)
+        blind = blind_archive(prior, kind, finding_id, ledger, access)
         return None if blind is None else f"--execute would be refused: {blind}"
     said = (
         f"the verdict on {finding_id} is {prior.get('status')}"
@@ -156,7 +177,7 @@ def verdict_gap(
     )
     return (
         f"{said}: --execute needs a {' or '.join(wanted)} "
-        f"verdict ({verdict_command(finding_id, wanted[0], ledger)})"
+        f"verdict ({verdict_command(finding_id, wanted[0], ledger, access)})"
     )
 
 
