@@ -438,10 +438,11 @@ def clock_behind(previous: Mapping[str, Any] | None, record: Mapping[str, Any]) 
     before, after = _recorded_at(previous), _recorded_at(record)
     if before is None or after is None or after >= before:
         return None
-    return f"recorded with a clock behind the previous record by {_duration(before - after)}"
+    return f"recorded with a clock behind the previous record by {duration(before - after)}"
 
 
-def _duration(delta: pd.Timedelta) -> str:
+def duration(delta: pd.Timedelta) -> str:
+    """``90 s``, ``12 min``, ``3.5 h``, ``4.0 days``."""
     seconds = int(delta.total_seconds())
     if seconds < 120:
         return f"{max(seconds, 1)} s"

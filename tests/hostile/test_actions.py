@@ -1609,6 +1609,35 @@ def test_a_legitimate_verdict_older_than_guarddutys_update_archives_nothing(
     _nothing_changed(proxy, fake_aws)
 
 
+def test_a_legitimate_verdict_dated_in_the_future_archives_nothing(
+    proxy: FaultProxy, fake_aws: FakeAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A verdict without the finding's state is compared with GuardDuty by its time; one whose
+    ``recorded_at`` is after now (a ledger line edited to 2099, a host's clock years ahead)
+    would look newer than every update: GuardDuty's new activity (2024-06-01) would be archived
+    unreviewed. Its time dates nothing: refused, said, and so does the dry run."""
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", SAMPLE_ACCOUNT)
+    _hold(fake_aws, _updated_raw())
+    ledger = tmp_path / "l.jsonl"
+    verdict(ledger, "legitimate")
+    text = ledger.read_text().replace("2024-01-01T00:00:00Z", "2099-01-01T00:00:00Z")
+    ledger.write_text(text)  # edited by hand
+    code, out, err = archive(ledger)
+    assert code == 1, err
+    (line,) = errors(err)
+    assert f"refused: finding {FINDING} changed since the legitimate verdict of ana" in line
+    assert "recorded at 2099-01-01T00:00:00Z" in line and "after this host's time now" in line
+    assert "updatedAt 2024-06-01T09:00:00Z, count 900" in line
+    _nothing_changed(proxy, fake_aws)
+    no_traceback(out, err)
+    code, out, err = run(
+        "actions", FINDING, "--plan", "archive", "--regions", "us-east-1", "--ledger", str(ledger),
+    )  # fmt: skip
+    assert code == 0, err
+    assert "--execute would be refused: finding" in err and "after this host's time now" in err
+    _nothing_changed(proxy, fake_aws)
+
+
 def test_a_verdict_that_judged_an_older_state_archives_nothing_even_if_recorded_later(
     proxy: FaultProxy, fake_aws: FakeAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -25,6 +25,7 @@ from torinvest.verdict import (
     blocking_malformed,
     could_not_look,
     default_ledger_path,
+    duration,
     latest_decided_verdict,
     latest_verdict,
     read_ledger_lines,
@@ -181,14 +182,18 @@ def verdict_gap(
     )
 
 
-def finding_changes(verdict: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
+def finding_changes(
+    verdict: Mapping[str, Any], now: Mapping[str, Any], *, clock: pd.Timestamp | None = None
+) -> list[str]:
     """What changed in the finding since ``verdict`` judged it, each said with both values;
     ``now`` is the finding as read now (:func:`torinvest.findings.records.finding_facts`).
 
     A verdict that stored the finding's state (``finding_state``: updatedAt, count,
     eventLastSeen) is compared field by field; an older one (no state) by time: GuardDuty
-    updated the finding after the verdict was recorded. Empty: nothing newer than the verdict
-    (or nothing to tell it by)."""
+    updated the finding after the verdict was recorded; a verdict that says it was recorded
+    after this host's time now (``clock``, default now: a clock ahead, a hand-edited ledger)
+    dates nothing, and that is said as a change. Empty: nothing newer than the verdict (or
+    nothing to tell it by)."""
     judged = verdict.get("finding_state")
     changes: list[str] = []
     if isinstance(judged, Mapping) and any(judged.get(k) is not None for k in _STATE_SAID):
@@ -205,13 +210,35 @@ def finding_changes(verdict: Mapping[str, Any], now: Mapping[str, Any]) -> list[
                 changes.append(f"{said} {before} → {after}")
         return changes
     recorded, updated = _utc(verdict.get("recorded_at")), _utc(now.get("updated_at"))
-    if recorded is not None and updated is not None and updated > recorded:
+    ahead = _after_now(recorded, clock)
+    if ahead is not None:
+        changes.append(
+            f"the verdict says it was recorded at {verdict.get('recorded_at')}, {ahead} after "
+            "this host's time now (a clock ahead, or a ledger edited by hand): its time cannot "
+            "tell whether GuardDuty updated the finding after it (it now says updatedAt "
+            f"{now.get('updated_at') or '?'}, count {now.get('count') or '?'}, last seen "
+            f"{now.get('last_seen') or '?'})"
+        )
+    elif recorded is not None and updated is not None and updated > recorded:
         changes.append(
             f"GuardDuty updated it at {now.get('updated_at')}, after the verdict (recorded at "
             f"{verdict.get('recorded_at')}); it now says count {now.get('count') or '?'}, last "
             f"seen {now.get('last_seen') or '?'}"
         )
     return changes
+
+
+#: How far a verdict's ``recorded_at`` may be ahead of this host's time (another host's clock)
+#: before its time stops dating anything.
+CLOCK_SLACK = pd.Timedelta(minutes=5)
+
+
+def _after_now(recorded: pd.Timestamp | None, clock: pd.Timestamp | None) -> str | None:
+    """How far ``recorded`` is after ``clock`` (default now), beyond :data:`CLOCK_SLACK`."""
+    now = clock if clock is not None else pd.Timestamp.now(tz="UTC")
+    if recorded is None or recorded - now <= CLOCK_SLACK:
+        return None
+    return duration(recorded - now)
 
 
 #: The finding's state a verdict stores, as a change is said.
