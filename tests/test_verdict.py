@@ -348,3 +348,56 @@ def test_a_ledger_whose_lock_cannot_be_made_names_the_lock() -> None:
     assert e.value.message.startswith(
         "cannot write the ledger /proc/version: its lock file /proc/version.lock cannot be created"
     )
+
+
+# --------------------------------------------------------------------------------------------
+# a ledger path that is not a file
+# --------------------------------------------------------------------------------------------
+def _cli(*argv: str) -> tuple[int, str, str]:
+    import io
+
+    from torinvest.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(argv), out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_a_ledger_that_is_a_fifo_or_a_device_is_refused_never_waited_on(
+    tmp_path: Path, kind: str
+) -> None:
+    """``--ledger`` naming a FIFO (or ``/dev/null``): reading it waited for a writer for ever
+    (``verdict``, ``verdicts``, ``actions --execute`` hung); writing put the record into a pipe
+    or nowhere. Every reader and writer refuses it at once, naming the ledger and what it is."""
+    import os
+
+    from tests.bounded import bounded
+    from torinvest.runner import require_verdict
+
+    if kind == "fifo":
+        path = tmp_path / "ledger.jsonl"
+        os.mkfifo(path)
+        said = "it is a FIFO (named pipe), not a file"
+    else:
+        path, said = Path(os.devnull), "it is a device, not a file"
+    verdict = vd.make_verdict(FID, status="malicious", analyst="ana", rationale="r")
+    for call in (
+        lambda: vd.read_ledger(path),
+        lambda: vd.append(path, verdict.to_dict()),
+        lambda: vd.record_decision(verdict, path),
+        lambda: require_verdict(FID, "remediate", ledger=path),
+    ):
+        with pytest.raises(InputError) as e:
+            bounded(call, seconds=20)
+        assert str(path) in str(e.value) and said in str(e.value)
+    for argv in (
+        ("verdicts", "--ledger", str(path)),
+        ("verdict", FID, "--status", "malicious", "--analyst", "a", "--rationale", "r",
+         "--ledger", str(path)),
+        ("actions", FID, "--plan", "remediate", "--execute", "--regions", "us-east-1",
+         "--ledger", str(path)),
+    ):  # fmt: skip
+        code, out, err = bounded(lambda argv=argv: _cli(*argv), seconds=20)
+        assert code == 1 and f"cannot read the ledger {path}: {said}" in err, err
+        assert "recorded:" not in out and "Traceback" not in err

@@ -15,6 +15,7 @@ import errno
 import fcntl
 import logging
 import os
+import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from enum import Enum
@@ -174,10 +175,17 @@ def append(path: str | Path, record: Mapping[str, Any]) -> None:
     line = orjson.dumps(dict(record), option=orjson.OPT_NON_STR_KEYS) + b"\n"
     try:
         _make_folder(p)
-        fd = os.open(p, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+        fd = os.open(p, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK, 0o600)
     except OSError as e:
         raise _unwritable(p, e) from None
     try:
+        not_a_file = _not_a_file(fd)
+        if not_a_file:
+            raise InputError(
+                f"cannot write the ledger {p}: it is {not_a_file}, not a file",
+                hint="nothing was recorded; pass --ledger FILE naming a regular file (or set "
+                "TORINVEST_LEDGER)",
+            )
         fcntl.flock(fd, fcntl.LOCK_EX)
         try:
             size = os.fstat(fd).st_size
@@ -197,6 +205,20 @@ def append(path: str | Path, record: Mapping[str, Any]) -> None:
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def _not_a_file(fd: int) -> str | None:
+    """What the open ``fd`` is when it is not a regular file (``a FIFO (named pipe)``, ``a
+    socket``, ``a device``): reading one would wait for a writer, or never end; else None. A
+    folder is left to the callers' own errors (EISDIR)."""
+    mode = os.fstat(fd).st_mode
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a device"
 
 
 def _make_folder(path: Path) -> None:
@@ -257,7 +279,14 @@ def read_ledger_lines(
     records: list[tuple[int, dict[str, Any]]] = []
     issues: list[DataIssue] = []
     try:
-        with open(p, "rb") as fh:
+        # O_NONBLOCK: a FIFO (or a device) named as the ledger is refused, never waited on
+        with open(os.open(p, os.O_RDONLY | os.O_NONBLOCK), "rb") as fh:
+            not_a_file = _not_a_file(fh.fileno())
+            if not_a_file:
+                raise InputError(
+                    f"cannot read the ledger {p}: it is {not_a_file}, not a file",
+                    hint="pass --ledger FILE naming a regular file (or set TORINVEST_LEDGER)",
+                )
             fcntl.flock(fh, fcntl.LOCK_SH)
             data = fh.read()
             fcntl.flock(fh, fcntl.LOCK_UN)
