@@ -198,7 +198,7 @@ def test_a_later_verdict_from_a_host_whose_clock_is_behind_is_current(
         ledger,
     )
     argv = ["verdict", FID, "--status", "legitimate", "--analyst", "bob", "--rationale", "red"]
-    assert main([*argv, "--ledger", str(ledger)]) == 0
+    assert main([*argv, "--ledger", str(ledger), "--supersede"]) == 0
     out, err = capsys.readouterr()
     assert "supersedes: malicious by ana" in out
     assert "recorded with a clock behind the previous record by 10 min" in err

@@ -403,7 +403,16 @@ def test_verdict_again_adds_nothing_a_new_one_supersedes_and_verdicts_shows_the_
     assert out.startswith("already recorded: malicious by ana at ")
     assert "(the same verdict: nothing added)" in out
     assert "no source given" not in err  # nothing was recorded, so nothing lacks evidence
-    code, out, _ = run(*base, "--status", "legitimate", "--analyst", "bob", "--rationale", "drill")
+    # another analyst's verdict is never replaced by one who has not seen it: refused, exit 1
+    bob = ("--status", "legitimate", "--analyst", "bob", "--rationale", "drill")
+    code, out, err = run(*base, *bob)
+    assert code == 1 and out == ""
+    assert "verdict NOT recorded: it would supersede another analyst's verdict: malicious by " in (
+        err
+    )
+    assert "it stays current" in err and "--supersede" in err and "Traceback" not in err
+    assert len(read_ledger(ledger)[0]) == 1
+    code, out, _ = run(*base, *bob, "--supersede")
     assert code == 0
     assert "\nsupersedes: malicious by ana at " in out and "(kept in the ledger)" in out
     assert len(read_ledger(ledger)[0]) == 2
@@ -478,7 +487,7 @@ def test_a_report_rerun_never_quietly_replaces_another_analysts_later_verdict(
     assert code == 0, err
     code, _, err = run(
         "verdict", FINDING, "--status", "legitimate", "--analyst", "bob",
-        "--rationale", "owner confirmed: pentest", "--ledger", ledger,
+        "--rationale", "owner confirmed: pentest", "--ledger", ledger, "--supersede",  # over ana's: bob read it
     )  # fmt: skip
     assert code == 0, err
 

@@ -32,13 +32,19 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--exit-list, --geoip) the investigation runs first, reading what `investigate` would, "
         "and its evidence summary is stored with the verdict; otherwise only the record is. The same "
         "verdict again (status, analyst, rationale) adds no record; a different one supersedes "
-        "the current one (which stays in the ledger). pending is not a verdict: it records "
-        "nothing.",
+        "the analyst's own current one (which stays in the ledger), and another analyst's only "
+        "with --supersede. pending is not a verdict: it records nothing.",
     )
     v.add_argument("finding_id", metavar="FINDING_ID", help="GuardDuty finding ID")
     v.add_argument("--status", required=True, choices=STATUSES, help="the verdict")
     v.add_argument("--analyst", default="", help="who decides (needed unless pending)")
     v.add_argument("--rationale", default="", help="why (needed unless pending)")
+    v.add_argument(
+        "--supersede",
+        action="store_true",
+        help="record the verdict even when it replaces another analyst's current one (without "
+        "it, theirs stays current and yours is NOT recorded; exit 1)",
+    )
     v.add_argument("--ledger", metavar="FILE", help=LEDGER_HELP)
     v.add_argument("--case", metavar="DIR", help="case folder: store the evidence from it")
     _add_aws_args(v, regions_default=None, full=False)
@@ -115,7 +121,15 @@ def cmd_verdict(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         evidence=evidence(inv) if inv is not None else None,
         finding=inv.finding if inv is not None else None,
     )
-    done = record_decision(v, args.ledger)
+    done = record_decision(v, args.ledger, supersede=args.supersede)
+    if done.refused is not None:
+        print(
+            f"torinvest: verdict NOT recorded: {term_safe(done.why)}; it stays current. Read "
+            f"it (torinvest verdicts --finding {v.finding_id} --history), then, to record "
+            "yours over it, run the same command with --supersede",
+            file=err,
+        )
+        return 1
     if inv is None and done.added:
         print(
             "torinvest: note: WITHOUT EVIDENCE: no source option was given, so no investigation "
