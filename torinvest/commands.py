@@ -15,8 +15,10 @@ from __future__ import annotations
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from torinvest.findings import check_finding_id
 from torinvest.safety import option
 
 if TYPE_CHECKING:
@@ -123,15 +125,35 @@ def command(
     return shlex.join(parts)
 
 
+def report_dir_name(finding_id: str) -> str:
+    """The folder of one finding's report under an ``--out`` folder."""
+    return f"finding-{check_finding_id(finding_id)}"
+
+
+def investigate_command(
+    finding_id: str, *, access: Access | None = None, out_dir: str | Path = "out"
+) -> str:
+    """``torinvest investigate FINDING_ID`` over ``access``, its report in ``out_dir``'s folder
+    of the finding (:func:`report_dir_name`)."""
+    out = option("--out", Path(out_dir) / report_dir_name(finding_id))
+    return command("investigate", finding_id, access=access, extra=[out])
+
+
 def verdict_command(
     finding_id: str,
     status: str = "malicious|legitimate|inconclusive",
     *,
     access: Access | None = None,
     ledger: str | None = None,
+    evidence: bool = False,
 ) -> str:
     """The ``torinvest verdict`` that records ``status`` on ``finding_id`` (the analyst and the
-    rationale left to fill in; ``status`` may be the choices, ``a|b|c``, quoted)."""
+    rationale left to fill in; ``status`` may be the choices, ``a|b|c``, quoted).
+
+    ``evidence``: the verdict must read its evidence (an archive follows no verdict without
+    it): when ``access`` names no source (the chain's credentials, every enabled region), the
+    command names ``--regions all``, what such a run read, so that it is not recorded without
+    evidence."""
     extra = [
         "--status",
         status,
@@ -142,7 +164,10 @@ def verdict_command(
     ]
     if ledger:
         extra.append(option("--ledger", ledger))
-    return command("verdict", finding_id, extra=[*extra, *(access or NO_ACCESS).args()])
+    named = (access or NO_ACCESS).args()
+    if evidence and not named:
+        named = [option("--regions", "all")]
+    return command("verdict", finding_id, extra=[*extra, *named])
 
 
 def actions_command(

@@ -22,6 +22,7 @@ import pandas as pd
 
 from torinvest import __version__, analysis, tor
 from torinvest.addresses import canonical_column
+from torinvest.commands import report_dir_name as report_dir_name
 from torinvest.errors import DataIssue, InputError, OptionsError, group_issues
 from torinvest.events import Activity, load_activity
 from torinvest.findings import (
@@ -1017,10 +1018,6 @@ def campaign_summary(inv: Investigation) -> dict[str, Any]:
         "ip_pivot": pivot.to_summary(),
         "ip_pivot_search": pivot.search_summary(),
     }
-
-
-def report_dir_name(finding_id: str) -> str:
-    return f"finding-{check_finding_id(finding_id)}"
 
 
 def outputs(out: str | Path) -> dict[str, Path]:

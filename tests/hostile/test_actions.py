@@ -1598,6 +1598,8 @@ def test_a_legitimate_verdict_older_than_guarddutys_update_archives_nothing(
     assert "GuardDuty updated it at 2024-06-01T09:00:00Z, after the verdict" in line
     assert "count 900, last seen 2024-06-01T08:59:00Z" in line
     assert f"torinvest investigate {FINDING}" in line and "--status legitimate" in line
+    # both commands name the run's sources (its --regions), no placeholder to fill in
+    assert "REGION" not in line and line.count("--regions=us-east-1") == 2, line
     _nothing_changed(proxy, fake_aws)
     no_traceback(out, err)
     code, out, err = run(

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import argparse
 import html
+import json
 import re
 import shlex
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -23,6 +25,7 @@ import pytest
 from torinvest import campaign, commands, notebooks, runner
 from torinvest.case import sample_case
 from torinvest.cli import build_parser
+from torinvest.cli.args import names_a_source
 from torinvest.cli.demo import next_steps
 from torinvest.commands import Access
 from torinvest.display.answer import _next_html
@@ -32,6 +35,7 @@ from torinvest.findings import read_findings
 from torinvest.investigation import locate
 from torinvest.parameters import Sources, sources_from_parameters
 from torinvest.report.batch import investigate_command, triage_frame
+from torinvest.runner.gate import blind_archive
 
 FINDING = "6dde0a8f8d46f6acad893b30f905e97c"
 KEY = "AKIATFQR7NSCUXC3DDDP"
@@ -83,6 +87,28 @@ def _gate_hint(access: Access, ledger: Path) -> list[str]:
     return [hint[hint.index("torinvest verdict") :].split(" (or --status")[0]]
 
 
+#: a verdict that judged the finding at count 1, and GuardDuty's copy of it now (count 2)
+_JUDGED = {
+    "finding_id": FINDING,
+    "status": "legitimate",
+    "analyst": "ana",
+    "recorded_at": "2023-07-17T13:00:00Z",
+    "finding_state": {"count": 1},
+}
+_NOW = {"id": FINDING, "count": 2}
+
+
+def _stale_hint(access: Access, ledger: Path) -> list[str]:
+    """The refusal of an archive whose finding changed since the verdict: the command that
+    re-investigates it and the one that records the verdict again."""
+    refusal = runner.stale_verdict(_JUDGED, _NOW, ledger, access)
+    assert refusal is not None
+    hint = str(refusal.hint)
+    head, _, tail = hint.partition(") and record the verdict again with the evidence (")
+    assert head.startswith("re-investigate it (torinvest investigate ") and tail.endswith(")")
+    return [head.removeprefix("re-investigate it ("), tail[:-1]]
+
+
 def _inv(src: Sources) -> SimpleNamespace:
     return SimpleNamespace(key=SimpleNamespace(finding_id=FINDING), sources=src)
 
@@ -131,6 +157,9 @@ PRINTERS: dict[str, Callable[[Sources, Access, Path], list[str]]] = {
         campaign.command_for({"access_key_id": KEY}, s, WINDOW, {}) or ""
     ],
     "actions gate refusal": lambda s, a, t: _gate_hint(a, t / "ledger.jsonl"),
+    "archive refusal, finding changed since the verdict": lambda s, a, t: _stale_hint(
+        a, t / "ledger.jsonl"
+    ),
     "verdict_command": lambda s, a, t: [commands.verdict_command(FINDING, "malicious", access=a)],
 }
 
@@ -226,3 +255,21 @@ def test_no_printed_command_carries_a_secret(
     for name, printer in PRINTERS.items():
         for command in printer(src, access, tmp_path):
             assert "EXAMPLE" not in command, name
+
+
+@pytest.mark.parametrize("access", [Access(), Access(profile="sec"), Access(regions="all")])
+def test_a_verdict_an_archive_waits_for_reads_its_evidence(access: Access, tmp_path: Path) -> None:
+    """The verdict command an archive refusal asks for (the finding changed since the verdict;
+    a verdict without evidence) reads a source even when the refused run named none (the
+    chain's credentials, every region): recorded as printed, it is not one more verdict without
+    evidence the archive would refuse again."""
+    ledger = tmp_path / "ledger.jsonl"
+    ledger.write_text(json.dumps({**_JUDGED, "finding_state": {}}) + "\n")
+    without = blind_archive({**_JUDGED, "finding_state": {}}, "archive", FINDING, ledger, access)
+    assert without is not None
+    _, stale = _stale_hint(access, ledger)
+    start = without.index("torinvest verdict")
+    for command in (stale, without[start : without.index(", or over the source", start)]):
+        args = parsed(command)
+        assert names_a_source(args), command
+        assert access_of(args) == replace(access, regions=None), command  # all: not named

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import multiprocessing
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -314,3 +315,41 @@ def test_triage_names_and_form_text_stay_text(tmp_path: Path) -> None:
     assert copy.path.is_file()
     (shown,) = actions.outputs[FINDING].outputs
     assert f"finding-{FINDING}/investigate.ipynb" in shown["data"]["text/html"]
+
+
+def test_a_long_user_name_is_cut_in_the_triage_list_and_whole_in_its_table(
+    tmp_path: Path,
+) -> None:
+    """A findings file's user name of any length (IAM's are at most 64 characters): each
+    finding's label — the static list's row, the button's — shows at most
+    ``LABEL_MAX_CHARS`` characters of it, cut with "…", still escaped; the table above has it
+    whole."""
+    from torinvest.display.triage import LABEL_MAX_CHARS
+
+    name = "<b>" + "A" * 5000 + "\u202e</b>"
+    frame = pd.DataFrame(
+        {
+            "id": [FINDING],
+            "user_name": [name],
+            "access_key_id": ["AKIATFQR7NSCUXC3DDDP"],
+            "last_seen": [pd.Timestamp("2023-07-10T12:20:04Z")],
+        }
+    )
+    actions = display.TriageActions(
+        frame, case_dir=str(sample_case().root), notebooks_dir=str(tmp_path)
+    )
+    cut = "&lt;b&gt;" + "A" * (LABEL_MAX_CHARS - 4) + "…"
+    static_rows = re.findall(r"<tr><td>(.*?)</td>", actions.static_html(), re.S)
+    (button_row,) = [
+        c.value
+        for box in actions.widget().children[1:]
+        for row in box.children[:1]
+        for c in row.children
+        if hasattr(c, "value") and FINDING in str(c.value)
+    ]
+    for label in [*static_rows, button_row]:
+        assert cut in label and "A" * (LABEL_MAX_CHARS - 3) not in label, label
+        assert "<b>" not in label and "\u202e" not in label
+        assert f"{FINDING}</code>" in label and "AKIATFQR7NSCUXC3DDDP" in label
+    table = display.triage_table(frame, case_dir=str(sample_case().root)).data
+    assert "A" * 5000 in table and "<b>A" not in table

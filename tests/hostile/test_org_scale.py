@@ -680,7 +680,10 @@ def test_the_sources_card_and_summary_count_listed_read_failed(
     assert sum("could not be downloaded" in p for p in problems) == 1  # grouped
     assert any(p.startswith(f"{n} objects could not be downloaded") for p in problems)
     html = display.data_issues(inv).data
-    assert html.count("could not be downloaded") == 1 and "Not allowed to look" in html
+    assert html.count("could not be downloaded") == 1
+    # 49 of 62 files read: refused sources are named, the activity is not "not allowed to look"
+    assert f"{n} source(s) refused access</b> (AccessDenied): their events were not read" in html
+    assert "ot allowed to look" not in html and "ould not look" not in html
 
 
 def test_group_issues_keeps_order_singles_and_examples() -> None:

@@ -625,6 +625,15 @@ def test_the_reading_reads_the_same_on_the_card_summary_terminal_and_index(tmp_p
         card = _plain(display.activity_status(case).data)
         assert card.strip().startswith(card_word), (state, card)
         assert ("ould not look" in card) == (state == "could not look"), (state, card)
+        # the answer and the data issues card never say the whole activity could not be looked
+        # at when something was read (a refused source beside others read: "refused access")
+        said = _plain(display.answer_html(case, {"status": "pending"})) + _plain(
+            display.data_issues(case).data
+        )
+        blind = "ot allowed to look" in said or "ould not look" in said
+        assert blind == (state == "could not look"), (state, said)
+        if state == "incomplete":
+            assert "1 source(s) refused access" in said, said
         line = one_line_summary(summary)
         entry = BatchEntry("f", "ok", data_issues=len(summary["data_issues"]))
         entry.reading, entry.could_not_look = investigation.summary_reading(summary)

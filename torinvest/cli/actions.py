@@ -144,6 +144,7 @@ def cmd_actions(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         echo=echo,
         recheck_verdict=args.execute,
         verdict=decided,
+        access=_access(args),
     )
     for note in report.notes:
         print(f"torinvest: note: {term_safe(note)}", file=err)

@@ -321,9 +321,17 @@ def data_issues(
             "shown below may not be the latest.</p>"
         )
     if denied:
+        # "not allowed to look" only when nothing of the activity was read; a source refused
+        # beside others read is a partial reading ("incomplete", as the activity card says)
+        said = (
+            f"<b>Not allowed to look:</b> {len(denied)} source(s) refused access (AccessDenied) "
+            "and no event could be read."
+            if activity_state(inv)[0] in ("denied", "failed")
+            else f"<b>{len(denied)} source(s) refused access</b> (AccessDenied): their events "
+            "were not read (the other sources were: an incomplete reading)."
+        )
         head += (
-            f"<p><b>Not allowed to look:</b> {len(denied)} source(s) refused access "
-            "(AccessDenied). Investigate with a principal that may read them; AWS's quarantine "
+            f"<p>{said} Investigate with a principal that may read them; AWS's quarantine "
             "policies deny cloudtrail:LookupEvents to the quarantined key itself.</p>"
         )
     return HTML(_card("⚠ Data issues", head + _list(items), "ti-warn"))

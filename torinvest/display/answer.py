@@ -107,7 +107,7 @@ def _state_html(
         head = (
             f"<b>⚠ Incomplete: {len(issues):,} data issue(s)</b> — read what follows with "
             "them in mind"
-            + (f" (not allowed to look at {len(denied):,} source(s))" if denied else "")
+            + (f" ({len(denied):,} source(s) refused access: not read)" if denied else "")
         )
         parts.insert(0, f"{head}: {listed}. All are listed under Data issues below.")
         return f'<div class="ti-state ti-warn">{" ".join([*parts, notes])}</div>'

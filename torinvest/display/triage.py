@@ -4,6 +4,7 @@ finding's working notebook.
 
 from __future__ import annotations
 
+import html
 import logging
 import os
 from collections.abc import Mapping
@@ -27,6 +28,7 @@ from torinvest.display.markup import (
 )
 from torinvest.display.widgets import live_frontend
 from torinvest.errors import InputError, TorinvestError
+from torinvest.safety import term_safe
 
 if TYPE_CHECKING:
     from torinvest.findings import FindingsResult
@@ -176,11 +178,26 @@ def _triage_findings_html(frame: pd.DataFrame) -> str:
     )
 
 
+#: A finding's label (a button's row) shows at most this many characters of each value (IAM
+#: names are at most 64): a findings file may hold any text; the triage table has it whole.
+LABEL_MAX_CHARS = 64
+
+
+def _label_text(value: Any) -> str:
+    """``value`` for a finding's label: control, bidi and zero-width characters shown escaped
+    (as :func:`_e` shows them), cut at :data:`LABEL_MAX_CHARS` with "…", markup escaped."""
+    if not _present(value):
+        return _e(value)
+    return html.escape(term_safe(value, limit=LABEL_MAX_CHARS), quote=True)
+
+
 def _finding_label(row: Mapping[str, Any]) -> str:
+    """One finding in a line: its ID, user, access key and last sighting, each value cut
+    (:func:`_label_text`): a user name of a findings file may be of any length."""
     parts = [
-        f"<code class='ti-id'>{_e(row.get('id'))}</code>",
-        _e(row.get("user_name")) if _present(row.get("user_name")) else "",
-        f"<code class='ti-id'>{_e(row.get('access_key_id'))}</code>"
+        f"<code class='ti-id'>{_label_text(row.get('id'))}</code>",
+        _label_text(row.get("user_name")) if _present(row.get("user_name")) else "",
+        f"<code class='ti-id'>{_label_text(row.get('access_key_id'))}</code>"
         + (
             f" (in {_e(row.get('findings_for_key'))} findings)"
             if _present(row.get("findings_for_key")) and int(row["findings_for_key"]) > 1

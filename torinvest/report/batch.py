@@ -14,8 +14,8 @@ from typing import Any
 import orjson
 import pandas as pd
 
-from torinvest import __version__
-from torinvest.commands import Access, command
+from torinvest import __version__, commands
+from torinvest.commands import Access
 from torinvest.errors import DataIssue, InputError, ReportError, TorinvestError
 from torinvest.findings import FindingsResult, fetch_findings, newest_sighting_first
 from torinvest.findings import read_findings as _read_findings
@@ -42,7 +42,7 @@ from torinvest.report.folders import (
 from torinvest.report.page import INDEX_CSP
 from torinvest.report.parameters import RunOptions, run_sources
 from torinvest.report.run import run_report
-from torinvest.safety import html_text, json_inert_bytes, option, term_safe
+from torinvest.safety import html_text, json_inert_bytes, term_safe
 from torinvest.verdict import READING_COMPLETE, READING_NO_EVENTS
 
 
@@ -119,8 +119,7 @@ def investigate_command(
             external_id=external_id or None,
             logs=tuple(logs),
         )
-    out = option("--out", Path(out_dir) / report_dir_name(finding_id))
-    return command("investigate", finding_id, access=access, extra=[out])
+    return commands.investigate_command(finding_id, access=access, out_dir=out_dir)
 
 
 TRIAGE_COLUMNS: tuple[str, ...] = (

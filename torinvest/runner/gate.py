@@ -42,12 +42,19 @@ def verdict_command(
     status: str,
     ledger: str | Path | None = None,
     access: Access | None = None,
+    *,
+    evidence: bool = False,
 ) -> str:
     """The exact command that records ``status`` on ``finding_id`` (in ``ledger`` when given,
-    over ``access``: the sources the refused run was given), shell-quoted
+    over ``access``: the sources the refused run was given; ``evidence``: one that reads a
+    source even when the run named none), shell-quoted
     (:func:`torinvest.commands.verdict_command`)."""
     return commands.verdict_command(
-        finding_id, status, access=access, ledger=str(ledger) if ledger else None
+        finding_id,
+        status,
+        access=access,
+        ledger=str(ledger) if ledger else None,
+        evidence=evidence,
     )
 
 
@@ -132,8 +139,8 @@ def blind_archive(
             "is a verdict without evidence (recorded with no source: no investigation ran with "
             "it, and it stores no state of the finding to tell later activity by); --plan "
             "archive --execute does not follow it (record it with its evidence first: "
-            f"{verdict_command(finding_id, 'legitimate', ledger, access)} --regions REGION, or "
-            "--case DIR / --logs PATH where it was read)"
+            f"{verdict_command(finding_id, 'legitimate', ledger, access, evidence=True)}, or "
+            "over the source it was read from: --regions REGION, --case DIR, --logs PATH)"
         )
     why = could_not_look(verdict)
     if why is None:
@@ -253,11 +260,15 @@ def _utc(value: Any) -> pd.Timestamp | None:
 
 
 def stale_verdict(
-    verdict: Mapping[str, Any], now: Mapping[str, Any], ledger: str | Path | None = None
+    verdict: Mapping[str, Any],
+    now: Mapping[str, Any],
+    ledger: str | Path | None = None,
+    access: Access | None = None,
 ) -> RefusedError | None:
     """The refusal of an archive that follows ``verdict`` when the finding (``now``, as
     GuardDuty has it) changed since the verdict judged it: later activity was never reviewed.
-    None when nothing changed."""
+    Its hint names the commands that re-investigate it and record the verdict again over
+    ``access`` (the sources the refused run was given). None when nothing changed."""
     changes = finding_changes(verdict, now)
     if not changes:
         return None
@@ -267,8 +278,10 @@ def stale_verdict(
         f"{verdict.get('analyst') or '?'} recorded at {verdict.get('recorded_at') or '?'}: "
         + "; ".join(changes)
         + ": that activity was never reviewed, and archiving would hide it; nothing was changed",
-        hint=f"re-investigate it (torinvest investigate {fid}) and record the verdict again "
-        "with the evidence (" + verdict_command(fid, "legitimate", ledger) + " --regions REGION)",
+        hint=f"re-investigate it ({commands.investigate_command(fid, access=access)}) and "
+        "record the verdict again with the evidence ("
+        + verdict_command(fid, "legitimate", ledger, access, evidence=True)
+        + ")",
     )
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from torinvest.actions import Action, Plan
 from torinvest.aws import Aws, AwsConfig
+from torinvest.commands import Access
 from torinvest.errors import AwsError, RefusedError
 from torinvest.findings.shapes import api_finding_facts
 from torinvest.runner.calls import invoke
@@ -161,16 +162,18 @@ def _guard(
     config: AwsConfig | None,
     verdict: Mapping[str, Any] | None = None,
     ledger: str | Path | None = None,
+    access: Access | None = None,
 ) -> Plan:
     """Run the account guard for ``plan``; return the plan to carry out (an archive plan is
     re-made with the caller's detector). An archive also needs GuardDuty's copy of the finding
     to be the one the plan was built from (:func:`check_same_finding`) and — given the
-    ``verdict`` it follows — not changed since that verdict (:func:`stale_verdict`)."""
+    ``verdict`` it follows — not changed since that verdict (:func:`stale_verdict`, whose
+    commands name ``access``: the sources the run was given)."""
     caller = runner.identify()
     if plan.kind == "archive":
         detector, held = check_administrator(runner, plan, config)
         check_same_finding(plan, held, detector)
-        stale = stale_verdict(verdict, held, ledger) if verdict is not None else None
+        stale = stale_verdict(verdict, held, ledger, access) if verdict is not None else None
         if stale is not None:
             raise stale
         return _with_detector(plan, detector)

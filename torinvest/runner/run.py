@@ -15,6 +15,7 @@ from typing import Any
 
 from torinvest.actions import REVOKE_POLICY_NAME, Plan
 from torinvest.aws import Aws
+from torinvest.commands import Access
 from torinvest.errors import RefusedError, TorinvestError
 from torinvest.runner.checks import _change
 from torinvest.runner.gate import Caller, require_verdict
@@ -143,6 +144,7 @@ def carry_out(
     context: Mapping[str, Any] | None = None,
     recheck_verdict: bool = False,
     verdict: Mapping[str, Any] | None = None,
+    access: Access | None = None,
 ) -> RunReport:
     """Carry out ``plan``: print every action; with ``execute``, make its calls behind the
     account guard (the verdict gate, :func:`require_verdict`, comes first and is the caller's).
@@ -154,7 +156,8 @@ def carry_out(
 
     ``verdict``: the decided verdict the run follows (the CLI's gate returned it). An archive
     is refused when GuardDuty's copy of the finding changed since that verdict judged it
-    (:func:`~torinvest.runner.gate.stale_verdict`): later activity was never reviewed. Every
+    (:func:`~torinvest.runner.gate.stale_verdict`): later activity was never reviewed; the
+    commands that refusal prints name ``access`` (the sources the run was given). Every
     archive also reads the finding in the detector it changes first and refuses when that
     detector does not hold it, or holds another type, account, region, principal or key than the
     plan's copy (:func:`~torinvest.runner.guards.check_same_finding`).
@@ -192,7 +195,7 @@ def carry_out(
             report.results.append(CallResult(a, status))
         return report
     try:
-        plan = _guard(runner, plan, config, verdict, ledger)
+        plan = _guard(runner, plan, config, verdict, ledger, access)
         allowed = True
     except RefusedError as refusal:
         report.caller = runner.caller
