@@ -471,7 +471,7 @@ def investigate(
                 read_from=window[0],
             )
         placed = analysis.geo_provenance(geo, _earliest(counts["by_time"] if counts else events))
-    found_signals = analysis.qualify_new(found_signals, len(activity.issues))
+    found_signals = analysis.qualify_new(found_signals, len(group_issues(activity.issues)))
     if activity.nothing_read:  # 0 over nothing read is not a quiet key: not scored
         found_signals.append(analysis.Signal(analysis.NOT_LOOKED_SIGNAL, activity.why_nothing(), 0))
     inv = Investigation(

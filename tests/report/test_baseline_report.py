@@ -138,6 +138,10 @@ def test_a_baseline_read_in_part_says_its_new_signals_may_be_wrong() -> None:
     base = investigation.summary(gappy)["baseline"]
     assert base["status"] == "partial" and base["why"] == partial.detail
     assert base["history_start"] is not None
+    # the data issues it counts are those the reading counts (grouped: 3 folders are 1 issue)
+    reading = investigation.summary(gappy)["reading"]["text"]
+    n = int(re.search(r"(\d+) data issue\(s\)", reading).group(1))
+    assert f"({n} data issue(s) about reading it)" in base["why"], (reading, base["why"])
     card = _text(display.score_card(gappy).data)
     assert "compare(s) with a history read in part" in card and "without them it would be" in card
     covered = investigation.investigate(FINDING, sources, **COVERED)
