@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from torinvest.findings import check_finding_id
+from torinvest.aws.ids import check_finding_id
 from torinvest.safety import option
 
 if TYPE_CHECKING:

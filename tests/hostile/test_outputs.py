@@ -301,7 +301,16 @@ def test_ledger_that_cannot_be_written(
     ledger = tmp_path / "ledger.jsonl"
     _torn_ledger(ledger)
     before = ledger.read_bytes()
-    fail_on(monkeypatch, "open", ledger, getattr(errno, code_name))
+    # the ledger reads (it is opened read-only first, to compare); opening it to write fails
+    real_open = os.open
+    code_no = getattr(errno, code_name)
+
+    def open_to_write_fails(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        if str(path) == str(ledger) and flags & (os.O_WRONLY | os.O_RDWR | os.O_APPEND):
+            raise OSError(code_no, os.strerror(code_no), str(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", open_to_write_fails)
     code, out, err = run(
         "verdict", FINDING, "--status", "legitimate", "--analyst", "bob",
         "--rationale", "ok", "--ledger", str(ledger),
