@@ -401,3 +401,44 @@ def test_a_ledger_that_is_a_fifo_or_a_device_is_refused_never_waited_on(
         code, out, err = bounded(lambda argv=argv: _cli(*argv), seconds=20)
         assert code == 1 and f"cannot read the ledger {path}: {said}" in err, err
         assert "recorded:" not in out and "Traceback" not in err
+
+
+@pytest.mark.parametrize("kind", ["fifo", "socket", "device"])
+def test_a_decision_lock_that_is_not_a_file_is_refused_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """``<ledger>.lock`` that is a FIFO, a socket or a device (a symlink to ``/dev/null``): the
+    ledger itself is refused when it is one, its lock was opened as it was (a FIFO's open may
+    wait for a writer; a device serializes nothing). Refused, naming the lock; nothing
+    recorded."""
+    import os
+    import socket
+
+    from tests.bounded import bounded
+
+    monkeypatch.chdir(tmp_path)  # a socket's path must be short
+    ledger = Path("ledger.jsonl")
+    lock = Path("ledger.jsonl.lock")
+    if kind == "fifo":
+        os.mkfifo(lock)
+        said = "a FIFO (named pipe)"
+    elif kind == "socket":
+        server = socket.socket(socket.AF_UNIX)
+        server.bind(str(lock))
+        said = "a socket"
+    else:
+        lock.symlink_to(os.devnull)
+        said = "a device"
+    verdict = vd.make_verdict(FID, status="malicious", analyst="ana", rationale="r")
+    with pytest.raises(InputError) as e:
+        bounded(lambda: vd.record_decision(verdict, ledger), seconds=20)
+    assert e.value.message == (
+        f"cannot write the ledger {ledger}: its lock file {lock} is {said}, not a file"
+    )
+    argv = ("verdict", FID, "--status", "malicious", "--analyst", "a", "--rationale", "r")
+    code, out, err = bounded(lambda: _cli(*argv, "--ledger", str(ledger)), seconds=20)
+    assert code == 1 and f"its lock file {lock} is {said}, not a file" in err, err
+    assert "recorded:" not in out and "Traceback" not in err
+    assert not ledger.exists()  # nothing recorded
+    if kind == "socket":
+        server.close()

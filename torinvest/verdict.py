@@ -211,7 +211,11 @@ def _not_a_file(fd: int) -> str | None:
     """What the open ``fd`` is when it is not a regular file (``a FIFO (named pipe)``, ``a
     socket``, ``a device``): reading one would wait for a writer, or never end; else None. A
     folder is left to the callers' own errors (EISDIR)."""
-    mode = os.fstat(fd).st_mode
+    return _not_a_file_mode(os.fstat(fd).st_mode)
+
+
+def _not_a_file_mode(mode: int) -> str | None:
+    """:func:`_not_a_file` of a file's ``st_mode``."""
     if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
         return None
     if stat.S_ISFIFO(mode):
@@ -619,15 +623,39 @@ def describe(record: Mapping[str, Any]) -> str:
 def _decision_lock(path: Path) -> int:
     """An exclusive lock that serializes read-compare-append by torinvest writers of ``path``
     (``<ledger>.lock`` beside it; the ledger's own lock still guards each append)."""
+    lock = _lock_path(path)
     try:
         _make_folder(path)
-        fd = os.open(_lock_path(path), os.O_RDWR | os.O_CREAT, 0o600)
+        # O_NONBLOCK: a FIFO named as the lock is refused below, never waited on
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NONBLOCK, 0o600)
     except OSError as e:
+        try:  # a socket cannot be opened (ENXIO): say what it is
+            not_a_file = _not_a_file_mode(os.stat(lock).st_mode)
+        except OSError:
+            not_a_file = None
+        if not_a_file:
+            raise _lock_not_a_file(path, lock, not_a_file) from None
         if not e.filename:
-            e.filename = str(_lock_path(path))
+            e.filename = str(lock)
         raise _unwritable(path, e) from None
-    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        not_a_file = _not_a_file(fd)
+        if not_a_file:
+            raise _lock_not_a_file(path, lock, not_a_file)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    except BaseException:
+        os.close(fd)
+        raise
     return fd
+
+
+def _lock_not_a_file(path: Path, lock: Path, what: str) -> InputError:
+    """The error for a decision lock (``<ledger>.lock``) that is not a regular file."""
+    return InputError(
+        f"cannot write the ledger {path}: its lock file {lock} is {what}, not a file",
+        hint=f"nothing was recorded; remove {lock} (torinvest creates it as an empty file) or "
+        "pass another --ledger FILE (or set TORINVEST_LEDGER)",
+    )
 
 
 def _lock_path(path: Path) -> Path:
