@@ -401,3 +401,151 @@ def test_a_ledger_that_is_a_fifo_or_a_device_is_refused_never_waited_on(
         code, out, err = bounded(lambda argv=argv: _cli(*argv), seconds=20)
         assert code == 1 and f"cannot read the ledger {path}: {said}" in err, err
         assert "recorded:" not in out and "Traceback" not in err
+
+
+@pytest.mark.parametrize("kind", ["fifo", "socket", "device"])
+def test_a_decision_lock_that_is_not_a_file_is_refused_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """``<ledger>.lock`` that is a FIFO, a socket or a device (a symlink to ``/dev/null``): the
+    ledger itself is refused when it is one, its lock was opened as it was (a FIFO's open may
+    wait for a writer; a device serializes nothing). Refused, naming the lock; nothing
+    recorded."""
+    import os
+    import socket
+
+    from tests.bounded import bounded
+
+    monkeypatch.chdir(tmp_path)  # a socket's path must be short
+    ledger = Path("ledger.jsonl")
+    lock = Path("ledger.jsonl.lock")
+    if kind == "fifo":
+        os.mkfifo(lock)
+        said = "a FIFO (named pipe)"
+    elif kind == "socket":
+        server = socket.socket(socket.AF_UNIX)
+        server.bind(str(lock))
+        said = "a socket"
+    else:
+        lock.symlink_to(os.devnull)
+        said = "a device"
+    verdict = vd.make_verdict(FID, status="malicious", analyst="ana", rationale="r")
+    with pytest.raises(InputError) as e:
+        bounded(lambda: vd.record_decision(verdict, ledger), seconds=20)
+    assert e.value.message == (
+        f"cannot write the ledger {ledger}: its lock file {lock} is {said}, not a file"
+    )
+    argv = ("verdict", FID, "--status", "malicious", "--analyst", "a", "--rationale", "r")
+    code, out, err = bounded(lambda: _cli(*argv, "--ledger", str(ledger)), seconds=20)
+    assert code == 1 and f"its lock file {lock} is {said}, not a file" in err, err
+    assert "recorded:" not in out and "Traceback" not in err
+    assert not ledger.exists()  # nothing recorded
+    if kind == "socket":
+        server.close()
+
+
+# --------------------------------------------------------------------------------------------
+# records whose time or copy misleads
+# --------------------------------------------------------------------------------------------
+def test_a_record_dated_after_this_hosts_time_is_said_beside_it(tmp_path: Path) -> None:
+    """A verdict whose ``recorded_at`` is 3 h after this host's time (a host whose clock is
+    ahead, or a ledger edited by hand): ``verdicts`` said nothing (only a clock *behind* the
+    previous record was noted). Said on stderr and in ``--json`` (``clock_ahead``), with the
+    actions gate's slack: 2 min ahead is within it and says nothing."""
+    ledger = tmp_path / "l.jsonl"
+    now = pd.Timestamp.now(tz="UTC")
+    vd.append(
+        ledger,
+        vd.make_verdict(
+            OTHER, status="malicious", analyst="ana", rationale="r", now=now + pd.Timedelta("2min")
+        ).to_dict(),
+    )
+    vd.append(
+        ledger,
+        vd.make_verdict(
+            FID, status="legitimate", analyst="bob", rationale="r", now=now + pd.Timedelta("3h")
+        ).to_dict(),
+    )
+    said = "recorded_at is 3.0 h after this host's time now (a clock ahead, or a ledger edited"
+    for argv in ((), ("--history",)):
+        code, out, err = _cli("verdicts", "--ledger", str(ledger), *argv)
+        assert code == 0 and f"torinvest: note: legitimate on {FID} at " in err, err
+        assert said in err and err.count("after this host's time") == 1, err  # not the 2 min
+        assert "legitimate" in out.splitlines()[2]  # still the current verdict
+        code, out, err = _cli("verdicts", "--json", "--ledger", str(ledger), *argv)
+        rows = orjson.loads(out)
+        assert [(r["finding_id"], r["state"]) for r in rows] == [
+            (FID, "current"),
+            (OTHER, "current"),
+        ]
+        assert rows[0]["clock_ahead"].startswith("recorded_at is 3.0 h after")
+        assert rows[1]["clock_ahead"] is None
+        assert said in err
+    # the slack is the gate's: a clock given, the same record is said or not
+    rec = vd.read_ledger(ledger)[0][1]
+    at = pd.Timestamp(rec["recorded_at"])
+    assert vd.clock_ahead(rec, at - vd.CLOCK_SLACK) is None
+    assert vd.clock_ahead(rec, at - vd.CLOCK_SLACK - pd.Timedelta("2min")) is not None
+
+
+@pytest.mark.parametrize("copy", ["same bytes", "same decision and recorded_at"])
+def test_a_line_pasted_twice_is_a_duplicate_and_never_current(tmp_path: Path, copy: str) -> None:
+    """ana's malicious, then bob's legitimate, then ana's line pasted again (a ledger merged
+    or edited by hand): the copy was listed as current — and followed by every gate — and the
+    original as superseded, with no note. The copy is a duplicate (state, ``duplicate`` in
+    --json, a note): bob's stays current everywhere; a copy of the current verdict changes
+    nothing."""
+    from torinvest.errors import RefusedError
+    from torinvest.runner import require_verdict
+
+    ledger = tmp_path / "l.jsonl"
+    first = vd.make_verdict(FID, status="malicious", analyst="ana", rationale="tor exit")
+    vd.append(ledger, first.to_dict())
+    vd.append(
+        ledger, vd.make_verdict(FID, status="legitimate", analyst="bob", rationale="vpn").to_dict()
+    )
+    line = ledger.read_bytes().splitlines()[0]
+    if copy == "same bytes":
+        pasted = line
+    else:  # the same decision, another field order and an extra blank: not byte-for-byte
+        rec = orjson.loads(line)
+        pasted = orjson.dumps({**dict(reversed(list(rec.items()))), "analyst": " ana "})
+    with ledger.open("ab") as fh:
+        fh.write(pasted + b"\n")
+
+    records, issues = vd.read_ledger(ledger)
+    assert issues == [] and len(records) == 3
+    assert vd.latest_verdict(records, FID)["analyst"] == "bob"
+    assert vd.latest_decided_verdict(records, FID)["status"] == "legitimate"
+    with pytest.raises(RefusedError, match="latest decided verdict is legitimate"):
+        require_verdict(FID, "remediate", ledger=ledger)
+    assert [(r["status"], r["state"]) for r in vd.verdict_states(records)] == [
+        ("malicious", "duplicate"),
+        ("legitimate", "current"),
+        ("malicious", "superseded"),
+    ]
+    said = f"a copy of an earlier record (malicious by ana at {first.recorded_at})"
+    code, out, err = _cli("verdicts", "--history", "--ledger", str(ledger))
+    rows = out.splitlines()
+    assert code == 0 and "duplicate" in rows[2] and "current" in rows[3], out
+    assert "superseded" in rows[4]
+    assert f"torinvest: note: malicious on {FID} at {first.recorded_at}: {said}" in err, err
+    code, out, err = _cli("verdicts", "--history", "--json", "--ledger", str(ledger))
+    rows = orjson.loads(out)
+    assert [r["state"] for r in rows] == ["duplicate", "current", "superseded"]
+    assert rows[0]["duplicate"].startswith(said) and rows[1]["duplicate"] is None
+    assert said in err
+    # the current listing shows bob's, and the copy appended after it, flagged
+    code, out, err = _cli("verdicts", "--json", "--ledger", str(ledger))
+    assert [(r["analyst"].strip(), r["state"]) for r in orjson.loads(out)] == [
+        ("ana", "duplicate"),
+        ("bob", "current"),
+    ]
+
+    # a copy of the current verdict: it stays current, the copy is history
+    ledger.write_bytes(line + b"\n" + pasted + b"\n")
+    records, _ = vd.read_ledger(ledger)
+    assert [r["state"] for r in vd.verdict_states(records)] == ["duplicate", "current"]
+    assert vd.latest_verdict(records, FID) == records[0]
+    code, out, err = _cli("verdicts", "--json", "--ledger", str(ledger))
+    assert [r["state"] for r in orjson.loads(out)] == ["current"]

@@ -11,6 +11,7 @@ Location: ``--ledger FILE``, else ``$TORINVEST_LEDGER``, else
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import logging
@@ -211,7 +212,11 @@ def _not_a_file(fd: int) -> str | None:
     """What the open ``fd`` is when it is not a regular file (``a FIFO (named pipe)``, ``a
     socket``, ``a device``): reading one would wait for a writer, or never end; else None. A
     folder is left to the callers' own errors (EISDIR)."""
-    mode = os.fstat(fd).st_mode
+    return _not_a_file_mode(os.fstat(fd).st_mode)
+
+
+def _not_a_file_mode(mode: int) -> str | None:
+    """:func:`_not_a_file` of a file's ``st_mode``."""
     if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
         return None
     if stat.S_ISFIFO(mode):
@@ -459,6 +464,33 @@ def verdict_history(records: Sequence[Mapping[str, Any]], finding_id: str) -> li
     ]
 
 
+#: How far a verdict's ``recorded_at`` may be ahead of this host's time (another host's clock)
+#: before its time stops dating anything (the actions' gate, ``verdicts``).
+CLOCK_SLACK = pd.Timedelta(minutes=5)
+
+
+def after_now(recorded: pd.Timestamp | None, clock: pd.Timestamp | None) -> pd.Timedelta | None:
+    """How far ``recorded`` is after ``clock`` (default now) when that is more than
+    :data:`CLOCK_SLACK`; else None (also for no time)."""
+    now = clock if clock is not None else pd.Timestamp.now(tz="UTC")
+    if recorded is None or recorded - now <= CLOCK_SLACK:
+        return None
+    return recorded - now
+
+
+def clock_ahead(record: Mapping[str, Any], clock: pd.Timestamp | None = None) -> str | None:
+    """``recorded_at is 3.0 h after this host's time now …`` when ``record`` says it was
+    recorded more than :data:`CLOCK_SLACK` after ``clock`` (default now): written by a host
+    whose clock is ahead, or edited by hand; None otherwise."""
+    ahead = after_now(_recorded_at(record), clock)
+    if ahead is None:
+        return None
+    return (
+        f"recorded_at is {duration(ahead)} after this host's time now (a clock ahead, or a "
+        "ledger edited by hand): its time dates nothing"
+    )
+
+
 def clock_behind(previous: Mapping[str, Any] | None, record: Mapping[str, Any]) -> str | None:
     """``recorded with a clock behind the previous record by 10 min`` when ``record`` (appended
     after ``previous``) says it was recorded earlier than ``previous`` does; None otherwise."""
@@ -487,12 +519,35 @@ def latest_decided_verdict(
 ) -> dict[str, Any] | None:
     """The most recent *decided* verdict (legitimate, malicious, inconclusive) on ``finding_id``:
     what the actions follow. ``pending`` records are not decisions and never count."""
+    history = verdict_history(records, finding_id)
+    copies = duplicates(history)
     decided = [
         r
-        for r in verdict_history(records, finding_id)
-        if r.get("status") in DECIDED and malformed(r) is None
+        for r, copy in zip(history, copies, strict=True)
+        if r.get("status") in DECIDED and malformed(r) is None and copy is None
     ]
     return decided[-1] if decided else None
+
+
+def duplicates(history: Sequence[Mapping[str, Any]]) -> list[int | None]:
+    """For each record of one finding's ``history`` (ledger order), the index of the earlier
+    record it is a copy of — the same record (every field), or the same decision
+    (:func:`decision_key`: status, analyst, rationale and ``recorded_at``, which torinvest
+    never writes twice) —, else None. A copy is a line pasted twice (a ledger merged or edited
+    by hand): it is not a new decision, never the current verdict and never supersedes one."""
+    seen: dict[Any, int] = {}
+    out: list[int | None] = []
+    for i, r in enumerate(history):
+        keys: list[Any] = []
+        with contextlib.suppress(TypeError):  # not JSON (built in code): by decision only
+            keys.append(orjson.dumps(dict(r), option=orjson.OPT_SORT_KEYS))
+        key = decision_key(r)
+        if key is not None:
+            keys.append(key)
+        out.append(next((seen[k] for k in keys if k in seen), None))
+        for k in keys:
+            seen.setdefault(k, i)
+    return out
 
 
 def latest_verdict(records: Sequence[Mapping[str, Any]], finding_id: str) -> dict[str, Any] | None:
@@ -502,8 +557,13 @@ def latest_verdict(records: Sequence[Mapping[str, Any]], finding_id: str) -> dic
     decided = latest_decided_verdict(records, finding_id)
     if decided is not None:
         return decided
-    history = [r for r in verdict_history(records, finding_id) if malformed(r) is None]
-    return history[-1] if history else None
+    history = verdict_history(records, finding_id)
+    valid = [
+        r
+        for r, copy in zip(history, duplicates(history), strict=True)
+        if malformed(r) is None and copy is None
+    ]
+    return valid[-1] if valid else None
 
 
 def blocking_malformed(
@@ -619,15 +679,39 @@ def describe(record: Mapping[str, Any]) -> str:
 def _decision_lock(path: Path) -> int:
     """An exclusive lock that serializes read-compare-append by torinvest writers of ``path``
     (``<ledger>.lock`` beside it; the ledger's own lock still guards each append)."""
+    lock = _lock_path(path)
     try:
         _make_folder(path)
-        fd = os.open(_lock_path(path), os.O_RDWR | os.O_CREAT, 0o600)
+        # O_NONBLOCK: a FIFO named as the lock is refused below, never waited on
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NONBLOCK, 0o600)
     except OSError as e:
+        try:  # a socket cannot be opened (ENXIO): say what it is
+            not_a_file = _not_a_file_mode(os.stat(lock).st_mode)
+        except OSError:
+            not_a_file = None
+        if not_a_file:
+            raise _lock_not_a_file(path, lock, not_a_file) from None
         if not e.filename:
-            e.filename = str(_lock_path(path))
+            e.filename = str(lock)
         raise _unwritable(path, e) from None
-    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        not_a_file = _not_a_file(fd)
+        if not_a_file:
+            raise _lock_not_a_file(path, lock, not_a_file)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    except BaseException:
+        os.close(fd)
+        raise
     return fd
+
+
+def _lock_not_a_file(path: Path, lock: Path, what: str) -> InputError:
+    """The error for a decision lock (``<ledger>.lock``) that is not a regular file."""
+    return InputError(
+        f"cannot write the ledger {path}: its lock file {lock} is {what}, not a file",
+        hint=f"nothing was recorded; remove {lock} (torinvest creates it as an empty file) or "
+        "pass another --ledger FILE (or set TORINVEST_LEDGER)",
+    )
 
 
 def _lock_path(path: Path) -> Path:
@@ -710,56 +794,89 @@ def _refusal(
     return ""
 
 
-def current_verdicts(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def current_verdicts(
+    records: Sequence[Mapping[str, Any]], clock: pd.Timestamp | None = None
+) -> list[dict[str, Any]]:
     """The current verdict of every finding in the ledger (:func:`latest_verdict`), newest
-    first (the last appended first), each with ``clock`` (:func:`clock_behind`, else None) —
-    and every :func:`malformed` record appended after its finding's current verdict (or on a
-    finding without one), with ``state`` ``malformed``: it is not the current verdict, but the
-    analyst who wrote it may think it is, so it is shown, flagged, where they would look."""
+    first (the last appended first), each with ``clock`` (:func:`clock_behind`, else None) and
+    ``clock_ahead`` (:func:`clock_ahead` of ``clock``, default now, else None) — and every
+    :func:`malformed` record, and every copy of a record other than the current verdict
+    (:func:`duplicates`: ``state`` ``duplicate``), appended after its finding's current verdict
+    (or on a finding without one): it is not the current verdict, but the analyst who wrote it
+    may think it is, so it is shown, flagged, where they would look."""
     return [
         r
-        for r, after_current in _states(records)
-        if r["state"] == "current" or (r["state"] == "malformed" and after_current)
+        for r, after_current, of_current in _states(records, clock)
+        if r["state"] == "current"
+        or (after_current and r["state"] == "malformed")
+        or (after_current and r["state"] == "duplicate" and not of_current)
     ]
 
 
-def verdict_states(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def verdict_states(
+    records: Sequence[Mapping[str, Any]], clock: pd.Timestamp | None = None
+) -> list[dict[str, Any]]:
     """Every verdict record, newest first (the last appended first), each with ``state``:
     ``current`` (the finding's current verdict), ``superseded`` (a decision a later one
     replaced) or ``not a decision`` (a ``pending`` record: it never supersedes a decided
     verdict) or ``malformed`` (:func:`malformed`: never current; ``problem`` says why, else
-    None); and ``clock``: a record whose ``recorded_at`` is earlier than the finding's record
-    before it says by how much (:func:`clock_behind`), else None."""
-    return [r for r, _ in _states(records)]
+    None) or ``duplicate`` (a copy of an earlier record, :func:`duplicates`: never current,
+    supersedes nothing; ``duplicate`` says of which, else None); ``clock``: a record whose
+    ``recorded_at`` is earlier than the finding's record before it says by how much
+    (:func:`clock_behind`), else None; ``clock_ahead``: a record whose ``recorded_at`` is after
+    ``clock`` (default now) by more than :data:`CLOCK_SLACK` says by how much
+    (:func:`clock_ahead`), else None."""
+    return [r for r, _, _ in _states(records, clock)]
 
 
-def _states(records: Sequence[Mapping[str, Any]]) -> list[tuple[dict[str, Any], bool]]:
+def _states(
+    records: Sequence[Mapping[str, Any]], clock: pd.Timestamp | None
+) -> list[tuple[dict[str, Any], bool, bool]]:
     """:func:`verdict_states`' rows, each with whether it was appended after its finding's
-    current verdict (or the finding has none)."""
-    out: list[tuple[int, dict[str, Any], bool]] = []
+    current verdict (or the finding has none), and whether it is a copy of that verdict."""
+    now = clock if clock is not None else pd.Timestamp.now(tz="UTC")
+    out: list[tuple[int, dict[str, Any], bool, bool]] = []
     mine: dict[str, list[tuple[int, Mapping[str, Any]]]] = {}
     for position, r in enumerate(records):
         if r.get("kind") == "verdict":
             mine.setdefault(str(r.get("finding_id")), []).append((position, r))
     for history in mine.values():
         problems = [malformed(r) for _, r in history]
-        valid = [i for i, p in enumerate(problems) if p is None]
+        copies = duplicates([r for _, r in history])
+        valid = [i for i, p in enumerate(problems) if p is None and copies[i] is None]
         decided = [i for i in valid if history[i][1].get("status") in DECIDED]
         current = decided[-1] if decided else valid[-1] if valid else -1  # as latest_verdict
         for i, (position, r) in enumerate(history):
+            copy = copies[i]
             state = (
                 "malformed"
                 if problems[i] is not None
+                else "duplicate"
+                if copy is not None
                 else "current"
                 if i == current
                 else "superseded"
                 if r.get("status") in DECIDED
                 else "not a decision"
             )
-            clock = clock_behind(history[i - 1][1] if i else None, r)
-            row = {**r, "state": state, "clock": clock, "problem": problems[i]}
-            out.append((position, row, i > current))
-    return [(r, after) for _, r, after in sorted(out, key=lambda item: item[0], reverse=True)]
+            row = {
+                **r,
+                "state": state,
+                "clock": clock_behind(history[i - 1][1] if i else None, r),
+                "clock_ahead": clock_ahead(r, now),
+                "problem": problems[i],
+                "duplicate": _copy_note(history[copy][1]) if copy is not None else None,
+            }
+            out.append((position, row, i > current, copy is not None and copy == current))
+    return [(r, a, c) for _, r, a, c in sorted(out, key=lambda item: item[0], reverse=True)]
+
+
+def _copy_note(original: Mapping[str, Any]) -> str:
+    """What a :func:`duplicates` copy of ``original`` is (plain text: escape it where shown)."""
+    return (
+        f"a copy of an earlier record ({describe(original)}): the same line pasted twice? It "
+        "is not a new decision: it is never the current verdict and supersedes nothing"
+    )
 
 
 def _a(word: str) -> str:

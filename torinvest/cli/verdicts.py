@@ -60,7 +60,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     vs.add_argument(
         "--history",
         action="store_true",
-        help="every verdict record, each marked current, superseded or not a decision (pending)",
+        help="every verdict record, each marked current, superseded, not a decision (pending), "
+        "malformed or duplicate",
     )
     vs.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     vs.set_defaults(func=cmd_verdicts)
@@ -207,12 +208,22 @@ def cmd_verdicts(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     verdicts = verdict_states(records) if args.history else current_verdicts(records)
     if args.json:
         keep = ("recorded_at", "finding_id", "access_key_id", "status", "analyst", "rationale")
-        extra = ("state", "clock", "evidence", "problem")  # problem: why it is malformed
+        # problem: why it is malformed; duplicate: of which earlier record it is a copy
+        extra = ("state", "clock", "clock_ahead", "duplicate", "evidence", "problem")
         rows = [{k: r.get(k) for k in (*keep, *extra)} for r in verdicts]
         # ASCII-only JSON: attacker or analyst text cannot reach the terminal as control codes
         out.write(json.dumps(rows, indent=2, ensure_ascii=True) + "\n")
     else:
         out.write(format_verdicts(verdicts) + "\n")
+    for r in verdicts:  # beside --json too: a record whose time or copy misleads
+        for key in ("clock_ahead", "duplicate"):
+            if r.get(key):
+                print(
+                    f"torinvest: note: {term_safe(r.get('status'))} on "
+                    f"{term_safe(r.get('finding_id'))} at {term_safe(r.get('recorded_at'))}: "
+                    f"{term_safe(r[key])}",
+                    file=err,
+                )
     print_issues(issues, err)
     if not Path(path).exists():
         print(f"torinvest: note: no ledger at {path} yet", file=err)

@@ -22,6 +22,7 @@ from torinvest.commands import Access
 from torinvest.errors import RefusedError
 from torinvest.schema import utc_timestamp
 from torinvest.verdict import (
+    after_now,
     blocking_malformed,
     could_not_look,
     default_ledger_path,
@@ -235,17 +236,11 @@ def finding_changes(
     return changes
 
 
-#: How far a verdict's ``recorded_at`` may be ahead of this host's time (another host's clock)
-#: before its time stops dating anything.
-CLOCK_SLACK = pd.Timedelta(minutes=5)
-
-
 def _after_now(recorded: pd.Timestamp | None, clock: pd.Timestamp | None) -> str | None:
-    """How far ``recorded`` is after ``clock`` (default now), beyond :data:`CLOCK_SLACK`."""
-    now = clock if clock is not None else pd.Timestamp.now(tz="UTC")
-    if recorded is None or recorded - now <= CLOCK_SLACK:
-        return None
-    return duration(recorded - now)
+    """How far ``recorded`` is after ``clock`` (default now), beyond :data:`CLOCK_SLACK`
+    (:func:`torinvest.verdict.after_now`)."""
+    ahead = after_now(recorded, clock)
+    return duration(ahead) if ahead is not None else None
 
 
 #: The finding's state a verdict stores, as a change is said.
