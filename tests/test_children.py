@@ -220,3 +220,75 @@ def test_a_stopped_scheduled_run_writes_its_index_and_leaves_nothing_running(
     for pid in left:
         os.kill(pid, signal.SIGKILL)
     assert not left, f"processes {left} outlived the stopped run"
+
+
+@pytest.mark.parametrize("how", ["Ctrl-C", "SIGTERM"])
+def test_a_stopped_log_load_ends_its_readers_without_waiting_for_their_reads(
+    tmp_path: Path, how: str
+) -> None:
+    """``events --logs`` stopped while its worker processes read (Ctrl-C: SIGINT to the whole
+    process group; SIGTERM: to the command alone) says so and exits with 130 or 143 at once,
+    without a traceback (its own or a worker's): the queued reads are cancelled and the running
+    ones stopped — before, leaving the pool waited for every queued read, and an interpreter
+    whose readers were still busy never exited. No reader and no spill folder is left."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    for n in range(8):  # enough bytes that the load starts its worker processes
+        name = f"123456789012_CloudTrail_us-east-1_20240101T00{n}0Z_abcdef{n}.json.gz"
+        (logs / name).write_bytes(os.urandom(1_200_000))
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    script = f"""
+        import os, sys, time
+        from pathlib import Path
+        import torinvest.sources.logs.load as load
+        import torinvest.sources.logs.pool as pool
+        from torinvest.cli import main
+
+        def reading_a_huge_file(batch, options, folder):
+            (Path({str(pids)!r}) / f"{{os.getpid()}}.pid").write_text(str(folder))
+            time.sleep(300)
+
+        pool._read_batch_packed = reading_a_huge_file  # the forked readers inherit it
+        load.default_workers = lambda: 2  # two readers, however many CPUs
+        sys.exit(main())
+    """
+    command = ["events", "--logs", str(logs), "--start", "2024-01-01", "--end", "2024-01-02"]
+    command += ["--out", str(tmp_path / "events.csv")]
+    run = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(script), *command],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal gives a command
+        preexec_fn=as_from_a_terminal,
+    )
+    deadline = time.monotonic() + 120
+    while len(list(pids.glob("*.pid"))) < 2:  # both readers are busy
+        assert run.poll() is None, run.communicate()
+        assert time.monotonic() < deadline, "the readers did not start within 120 s"
+        time.sleep(0.05)
+    readers = [int(p.stem) for p in pids.glob("*.pid")]
+    spill = {p.read_text() for p in pids.glob("*.pid")} - {"None"}
+    if how == "SIGTERM":
+        run.send_signal(signal.SIGTERM)
+    else:
+        os.killpg(run.pid, signal.SIGINT)
+    try:
+        said, err = run.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(run.pid, signal.SIGKILL)
+        run.communicate()
+        pytest.fail(f"the load did not end within 60 s of {how}: it waited for its readers")
+    finally:
+        left = [pid for pid in readers if _alive(pid)]
+        for pid in left:  # do not leave them to the next test
+            os.kill(pid, signal.SIGKILL)
+    expected = (143, "torinvest: terminated (SIGTERM)") if how == "SIGTERM" else (130, "")
+    assert run.returncode == expected[0], err
+    assert (expected[1] or "torinvest: interrupted") in err
+    assert "Traceback" not in err + said
+    assert not left, f"readers {left} outlived the stopped load"
+    assert not any(os.path.exists(folder) for folder in spill)
+    assert not (tmp_path / "events.csv").exists()

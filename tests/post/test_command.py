@@ -63,6 +63,46 @@ def test_post_prints_one_line_per_destination(
     assert code == 0 and out.startswith("already posted to jira:SEC-1 at ")
 
 
+def test_a_post_stopped_half_way_says_what_was_posted_and_how_to_finish(
+    jira: FakeJira,
+    servicenow: FakeServiceNow,
+    report_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ctrl-C while the second destination uploads: the first one's line (it was posted) and
+    the one stopped are said before the interruption goes on — before, nothing but
+    "interrupted" was said, as if nothing had been posted — and posting again finishes it."""
+    import torinvest.post.http as http
+
+    real = http.Http._send
+
+    def ctrl_c_at_servicenows_upload(self, method, url, **kw):  # type: ignore[no-untyped-def]
+        if method.upper() == "POST" and "/api/now/attachment" in str(url):
+            raise KeyboardInterrupt
+        return real(self, method, url, **kw)
+
+    f = env_file(tmp_path, variables(jira, servicenow))
+    argv = [str(report_dir), "--to", "jira:SEC-1", "--to", f"servicenow:incident:{SYS_ID}"]
+    argv += ["--env-file", str(f)]
+    with monkeypatch.context() as m:
+        m.setattr(http.Http, "_send", ctrl_c_at_servicenows_upload)
+        out, err = io.StringIO(), io.StringIO()
+        with pytest.raises(KeyboardInterrupt):
+            post_command.run(parser().parse_args(argv), out, err)
+    said = err.getvalue()
+    assert "torinvest: posted to jira:SEC-1: 2 file(s) attached" in said
+    assert f"torinvest: stopped while posting to servicenow:incident:{SYS_ID}: " in said
+    assert "post again to finish it" in said
+    assert len(jira.issues["SEC-1"]["comments"]) == 1
+
+    code, out_again, _ = run(argv)
+    assert code == 0
+    assert out_again.startswith("already posted to jira:SEC-1 at ")
+    assert f"posted to servicenow:incident:{SYS_ID}: 2 file(s) attached" in out_again
+    assert len(jira.issues["SEC-1"]["comments"]) == 1
+
+
 def test_with_csv_attaches_the_tables(jira: FakeJira, report_dir: Path, tmp_path: Path) -> None:
     f = env_file(tmp_path, variables(jira))
     assert run([str(report_dir), "--to", "jira:SEC-1", "--with-csv", "--env-file", str(f)])[0] == 0

@@ -295,9 +295,11 @@ def _post_held(
     dests = make_destinations(specs, ctx)
     dests.sort(key=lambda d: d.spec.split(":", 1)[0] in _LAST)  # stable: others first
     report = PostReport(folder, finding_id, [], ledger_path)
+    current = ""
     try:
         with posts.locked(), scrubbed_logs(redactor):
             for dest in dests:
+                current = dest.spec
                 if echo:
                     echo(f"posting to {dest.spec} …")
                 bundle.posted_elsewhere = _posted_elsewhere(posts)
@@ -311,10 +313,29 @@ def _post_held(
                         ledger_append(ledger_path, record)  # type: ignore[arg-type]
                     except InputError as e:
                         report.ledger_error = str(e)
+    except KeyboardInterrupt:  # Ctrl-C, SIGTERM: what was posted is said before the stop is
+        if echo:
+            _say_interrupted(report, current, posts, echo)
+        raise
     finally:
         for d in dests:
             d.close()
     return report
+
+
+def _say_interrupted(
+    report: PostReport, current: str, posts: PostsFile, echo: Callable[[str], None]
+) -> None:
+    """After Ctrl-C: each destination done (its line, as the finished command prints it), then
+    the one stopped and how to finish it — without this, the lines of the posts made were never
+    said, and a stopped post read as nothing posted."""
+    for outcome in report.outcomes:
+        echo(outcome.line)
+    if current and current not in {o.destination for o in report.outcomes}:
+        echo(
+            f"stopped while posting to {current}: {posts.path} records the steps done; "
+            "post again to finish it (nothing done is posted twice)"
+        )
 
 
 def _posted_elsewhere(posts: PostsFile) -> list[str]:

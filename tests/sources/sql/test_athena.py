@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from botocore.stub import Stubber
+from botocore.stub import ANY, Stubber
 
 from tests.bounded import bounded
 from tests.fake_aws import AthenaRegion, FakeAws
@@ -113,6 +113,35 @@ def test_athena_interrupt_stops_the_query(fake_aws: FakeAws, fake_athena: Athena
     assert stop.params == {"QueryExecutionId": query_id} and stop.status == 200
 
 
+def test_athena_interrupt_while_starting_stops_the_query_athena_started(
+    fake_aws: FakeAws, fake_athena: AthenaRegion
+) -> None:
+    """Ctrl-C while StartQueryExecution waits for its answer, after Athena started the query:
+    the query is found by its ClientRequestToken (the call again answers the same ID, starting
+    nothing new) and stopped — before, it ran on, billed, with nobody to read it."""
+    fake_athena.set_polls(queued=1000)  # never finishes
+    engine = AthenaEngine(database="security")
+    interrupted: list[str] = []
+
+    def ctrl_c_as_the_answer_comes(parsed: dict, **_: object) -> None:
+        if not interrupted:
+            interrupted.append(parsed["QueryExecutionId"])
+            raise KeyboardInterrupt
+
+    engine.client.meta.events.register(
+        "after-call.athena.StartQueryExecution", ctrl_c_as_the_answer_comes
+    )
+    with pytest.raises(KeyboardInterrupt):
+        engine.execute("SELECT 1")
+    (execution,) = fake_athena.executions  # one query: the second call started nothing
+    assert execution.query_id == interrupted[0] and execution.state == "CANCELLED"
+    starts = fake_aws.calls("StartQueryExecution", service="athena")
+    assert len(starts) == 2
+    assert starts[0].params["ClientRequestToken"] == starts[1].params["ClientRequestToken"]
+    (stop,) = fake_aws.calls("StopQueryExecution", service="athena")
+    assert stop.params == {"QueryExecutionId": execution.query_id} and stop.status == 200
+
+
 def test_athena_failed_query_on_the_endpoint_raises_with_athenas_reason(
     fake_athena: AthenaRegion,
 ) -> None:
@@ -154,7 +183,11 @@ def stubbed_athena(**kwargs: Any) -> tuple[AthenaEngine, Stubber]:
     stubber.add_response(
         "start_query_execution",
         {"QueryExecutionId": "q-1"},
-        {"QueryString": "SELECT 1", "QueryExecutionContext": {"Database": "security"}},
+        {
+            "QueryString": "SELECT 1",
+            "QueryExecutionContext": {"Database": "security"},
+            "ClientRequestToken": ANY,
+        },
     )
     return engine, stubber
 

@@ -9,6 +9,7 @@ import hashlib
 import multiprocessing
 import os
 import shutil
+import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import (
@@ -88,6 +89,10 @@ def _worker_started(parent: int | None = None) -> None:
     a worker's time."""
     if parent is not None:
         end_with_parent(parent)
+    # Ctrl-C reaches the whole process group: the loading process stops the workers
+    # (:func:`_stop_workers`); one interrupted here would print a traceback, or, idle,
+    # end with one and leave the pool broken
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if not sys.platform.startswith("linux"):
         return
     try:
@@ -96,6 +101,18 @@ def _worker_started(parent: int | None = None) -> None:
         libc.mallopt(_M_TRIM_THRESHOLD, WORKER_TRIM_THRESHOLD)
     except (OSError, AttributeError):  # pragma: no cover - not glibc
         pass
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """End a pool whose load stopped (Ctrl-C, SIGTERM, an error): the queued reads are
+    cancelled and each worker is sent SIGTERM (it may be reading a large file), so that leaving
+    the pool does not wait for them — without this, Ctrl-C waited for every queued read."""
+    workers = list((getattr(pool, "_processes", None) or {}).values())  # shutdown forgets them
+    for process in workers:
+        process.terminate()
+    pool.shutdown(wait=True, cancel_futures=True)  # its manager thread ends with the workers
+    for process in workers:
+        process.join()
 
 
 class _Runner:
@@ -136,9 +153,13 @@ class _Runner:
                 initializer=_worker_started,
                 initargs=(os.getpid(),),
             ) as pool:
-                pool.submit(int).result()  # fork the workers now, before any thread exists
-                with bar() as progress:
-                    return self._run_pool(pool, progress.update, folder)
+                try:
+                    pool.submit(int).result()  # fork the workers now, before any thread exists
+                    with bar() as progress:
+                        return self._run_pool(pool, progress.update, folder)
+                except BaseException:  # Ctrl-C, SIGTERM, an error: the reads left are not run
+                    _stop_workers(pool)
+                    raise
         finally:
             if folder is not None:
                 shutil.rmtree(folder, ignore_errors=True)

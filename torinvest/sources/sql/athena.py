@@ -6,7 +6,9 @@ window's days (±1 day, as the file loader; ``"date" BETWEEN …``) and the aske
 regions, then: StartQueryExecution (database, workgroup, output location) → GetQueryExecution
 polled with capped exponential backoff → GetQueryResults pages (the paginator; a NextToken that
 comes back, or too many pages, is an error: the results are incomplete, see
-:mod:`torinvest.aws.pages`). Ctrl-C while it runs sends StopQueryExecution. FAILED or CANCELLED raise :class:`~torinvest.errors.AwsError`
+:mod:`torinvest.aws.pages`). Ctrl-C while it runs sends StopQueryExecution (Ctrl-C while
+StartQueryExecution waits for its answer too: the query is found by its ClientRequestToken and
+stopped). FAILED or CANCELLED raise :class:`~torinvest.errors.AwsError`
 with Athena's StateChangeReason. Each run reports its query ID, the bytes scanned and a cost
 estimate (:func:`athena_cost_usd`). Results come back as text and are typed by the query's
 column kinds; the events frame's ``origin`` is ``athena:<query id>``.
@@ -18,6 +20,7 @@ import logging
 import math
 import re
 import time
+import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -363,9 +366,14 @@ class AthenaEngine:
         """Run ``sql`` (Trino) and fetch every row. Raises AwsError when Athena refuses it, or
         when it ends FAILED or CANCELLED (with Athena's reason); Ctrl-C stops the query."""
         started = time.perf_counter()
-        query_id = self._start(sql)
-        log.info("athena: query %s started", query_id)
+        token = str(uuid.uuid4())
         try:
+            query_id = self._start(sql, token)
+        except KeyboardInterrupt:  # Athena may have started it: its ID, by the same token
+            self._stop_started(sql, token)
+            raise
+        try:
+            log.info("athena: query %s started", query_id)
             execution = self._wait(query_id)
         except KeyboardInterrupt:
             self._stop(query_id)
@@ -392,10 +400,11 @@ class AthenaEngine:
                 e, service="athena", region=self.region, operation=operation
             ) from e
 
-    def _start(self, sql: str) -> str:
+    def _start(self, sql: str, token: str) -> str:
         kwargs: dict[str, Any] = {
             "QueryString": sql,
             "QueryExecutionContext": {"Database": self.database},
+            "ClientRequestToken": token,  # a second call with it answers the same query's ID
         }
         if self.workgroup:
             kwargs["WorkGroup"] = self.workgroup
@@ -424,6 +433,19 @@ class AthenaEngine:
             operation="GetQueryExecution",
             code="Timeout",
         )
+
+    def _stop_started(self, sql: str, token: str) -> None:
+        """Stop the query a StartQueryExecution interrupted before its answer came may have
+        started (Athena received it: it runs, and bills, with nobody to read it): the call again
+        with the same ClientRequestToken answers its ID (or starts it, if the first never
+        arrived), and it is stopped."""
+        log.warning("athena: interrupted while starting a query: stopping it if it started")
+        try:
+            query_id = self._start(sql, token)
+        except AwsError as e:  # best effort: the interrupt goes on
+            log.warning("athena: could not learn the interrupted query's ID: %s", e)
+            return
+        self._stop(query_id)
 
     def _stop(self, query_id: str) -> None:
         log.warning("athena: stopping query %s", query_id)
