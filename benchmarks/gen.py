@@ -12,16 +12,19 @@ credentials minted by STS calls.
 Files use the account-trail key layout, compact ``{"Records":[…]}`` JSON, gzip level 6, as
 CloudTrail writes them::
 
-    <out>/logs-e<events>-f<files>-s<seed>/AWSLogs/<acct>/CloudTrail/<region>/YYYY/MM/DD/*.json.gz
+    <out>/logs-e<events>-f<files>-s<seed>-<version>/AWSLogs/<acct>/CloudTrail/<region>/YYYY/MM/DD/*.json.gz
 
-plus one ``CloudTrail-Digest`` file per region and day (loaders must skip them) and a
-``manifest.json`` (events, files, target key, bytes). ``python -m benchmarks.gen --help``.
+plus the ``CloudTrail-Digest`` files a trail with log file validation writes (one an hour per
+region, naming each log file delivered in its hour with the SHA-256 of its content: a loader
+given a window compares what it reads with them, as on a real trail) and a ``manifest.json``
+(events, files, target key, bytes). ``python -m benchmarks.gen --help``.
 """
 
 from __future__ import annotations
 
 import argparse
 import gzip
+import hashlib
 import json
 import logging
 import random
@@ -48,6 +51,9 @@ DEFAULT_FILES = 200
 DEFAULT_SEED = 7
 DEFAULT_TARGET_SHARE = 0.02
 DEFAULT_DAYS = 3
+#: In the cached data sets' names: bumped when what is generated changes (v2: digests name
+#: their log files with real hashes).
+DATA_VERSION = "v2"
 ACCOUNT = "218007301253"
 REGIONS = ("us-east-1", "eu-west-1")
 START = datetime(2023, 7, 10, tzinfo=UTC)
@@ -379,7 +385,8 @@ def _init_worker(templates: list[bytes]) -> None:
 
 
 def write_file(spec: FileSpec, root: str) -> tuple[int, int, int]:
-    """Write one log file; returns (target events, gz bytes, json bytes)."""
+    """Write one log file; returns (target events, gz bytes, json bytes, what a digest says
+    of it)."""
     rng = random.Random(spec.seed)
     pools = random.Random(12345)  # the same IPs, agents and callers in every file
     ips, agents, callers = _ip_pool(pools), _ua_pool(pools), _callers(pools)
@@ -404,23 +411,81 @@ def write_file(spec: FileSpec, root: str) -> tuple[int, int, int]:
     rng.shuffle(records)  # records within a file are unordered
     target = sum((r.get("userIdentity") or {}).get("accessKeyId") == TARGET_KEY for r in records)
     data = orjson.dumps({"Records": records})
-    folder = Path(root) / _day_prefix("CloudTrail", spec.region, day)
+    prefix = _day_prefix("CloudTrail", spec.region, day)
+    folder = Path(root) / prefix
     folder.mkdir(parents=True, exist_ok=True)
     gz = gzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0)
-    (folder / _file_name(spec, file_time, rng)).write_bytes(gz)
-    return target, len(gz), len(data)
+    name = _file_name(spec, file_time, rng)
+    (folder / name).write_bytes(gz)
+    times = sorted(r["eventTime"] for r in records)
+    entry = LogEntry(
+        region=spec.region,
+        delivered=file_time.isoformat(),
+        key=f"{prefix}/{name}",
+        sha256=hashlib.sha256(data).hexdigest(),
+        oldest=times[0] if times else file_time.strftime(_ISO),
+        newest=times[-1] if times else file_time.strftime(_ISO),
+    )
+    return target, len(gz), len(data), entry
 
 
-def _write_digests(root: Path, days: int) -> None:
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    """What a digest file says of one log file (:func:`_write_digests`)."""
+
+    region: str
+    delivered: str  # when the file was delivered (the time in its name), ISO 8601
+    key: str  # its S3 key under the bucket: AWSLogs/<acct>/CloudTrail/<region>/YYYY/MM/DD/…
+    sha256: str  # of its decompressed content, as CloudTrail's hashValue
+    oldest: str
+    newest: str
+
+
+_ISO = "%Y-%m-%dT%H:%M:%SZ"
+BUCKET = "bench-trail-bucket"
+TRAIL = "org-trail"
+
+
+def _write_digests(root: Path, days: int, entries: list[LogEntry]) -> None:
+    """CloudTrail's digest files, as a trail with validation on writes them: one an hour per
+    region, each naming the log files delivered in its hour with their SHA-256 (``hashValue``,
+    of the decompressed content), written to the folder of the day its hour ends (so the last
+    hour of a day is in the next day's folder). Loaders compare what they read with these
+    hashes. Unsigned (a local copy has no ``x-amz-meta-signature``): read as a copy, "not
+    verified"."""
+    hours: dict[tuple[str, datetime], list[LogEntry]] = {}
+    for e in entries:
+        hour = datetime.fromisoformat(e.delivered).replace(minute=0, second=0, microsecond=0)
+        hours.setdefault((e.region, hour), []).append(e)
     for region in REGIONS:
-        for d in range(days):
-            day = START + timedelta(days=d)
-            folder = root / _day_prefix("CloudTrail-Digest", region, day)
+        for h in range(days * 24):
+            start = START + timedelta(hours=h)
+            end = start + timedelta(hours=1)
+            files = sorted(hours.get((region, start), []), key=lambda e: e.key)
+            folder = root / _day_prefix("CloudTrail-Digest", region, end)
             folder.mkdir(parents=True, exist_ok=True)
-            digest = {"awsAccountId": ACCOUNT, "digestStartTime": day.isoformat(), "logFiles": []}
-            name = (
-                f"{ACCOUNT}_CloudTrail-Digest_{region}_trail_{region}_{day:%Y%m%dT%H%M%SZ}.json.gz"
-            )
+            name = f"{ACCOUNT}_CloudTrail-Digest_{region}_{TRAIL}_{region}_{end:%Y%m%dT%H%M%SZ}.json.gz"
+            digest = {
+                "awsAccountId": ACCOUNT,
+                "digestStartTime": start.strftime(_ISO),
+                "digestEndTime": end.strftime(_ISO),
+                "digestS3Bucket": BUCKET,
+                "digestS3Object": f"{_day_prefix('CloudTrail-Digest', region, end)}/{name}",
+                "digestSignatureAlgorithm": "SHA256withRSA",
+                "newestEventTime": max((e.newest for e in files), default=None),
+                "oldestEventTime": min((e.oldest for e in files), default=None),
+                "logFiles": [
+                    {
+                        "s3Bucket": BUCKET,
+                        "s3Object": e.key,
+                        "hashValue": e.sha256,
+                        "hashAlgorithm": "SHA-256",
+                        "newestEventTime": e.newest,
+                        "oldestEventTime": e.oldest,
+                    }
+                    for e in files
+                ],
+            }
             (folder / name).write_bytes(gzip.compress(orjson.dumps(digest), mtime=0))
 
 
@@ -439,7 +504,7 @@ def generate(
 
     ``target_ips``: the target key calls from that many IPs with :data:`TARGET_AGENTS` user
     agents (a service's heavy, repetitive activity) instead of any of the pools'."""
-    name = f"logs-e{events}-f{files}-s{seed}"
+    name = f"logs-e{events}-f{files}-s{seed}-{DATA_VERSION}"
     if target_ips is not None:
         name += f"-k{round(target_share * 100)}-t{target_ips}-d{days}"
     root = out / name
@@ -450,12 +515,14 @@ def generate(
     specs = _plan(events, files, seed, target_share, days, target_ips)
     started = time.perf_counter()
     totals = [0, 0, 0]
+    entries: list[LogEntry] = []
     with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(templates,)) as pool:
-        for t, gz, js in pool.map(write_file, specs, [str(root)] * len(specs), chunksize=4):
+        for t, gz, js, e in pool.map(write_file, specs, [str(root)] * len(specs), chunksize=4):
             totals[0] += t
             totals[1] += gz
             totals[2] += js
-    _write_digests(root, days)
+            entries.append(e)
+    _write_digests(root, days, entries)
     manifest = Manifest(
         root=str(root),
         events=events,
@@ -471,6 +538,12 @@ def generate(
     manifest_path.write_text(json.dumps(asdict(manifest), indent=2))
     log.info("generated %s in %.1fs", root, time.perf_counter() - started)
     return manifest
+
+
+def window(manifest: Manifest) -> tuple[datetime, datetime]:
+    """The days the data set covers, as an investigation's window (the loader then checks
+    the log files against the digests, as it does on a real trail)."""
+    return START, START + timedelta(days=manifest.days) - timedelta(microseconds=1)
 
 
 def log_files(manifest: Manifest) -> Iterator[Path]:
