@@ -11,10 +11,12 @@ import shutil
 from pathlib import Path
 
 import boto3
+import pandas as pd
 import pytest
 
 from torinvest.case import sample_case
 from torinvest.cli import main
+from torinvest.options import DEFAULT_MAX_ROWS
 
 CASE = sample_case()
 ACCOUNT = "218007301253"
@@ -164,3 +166,139 @@ def test_new_values_against_a_history_not_completely_read_say_so() -> None:
     covered = investigate("6dde0a8f8d46f6acad893b30f905e97c", src, **COVERED).signals
     assert not [s for s in covered if "not completely read" in s.detail]
     assert {"new_source_ip", "new_user_agent"} <= {s.name for s in covered}
+
+
+# --------------------------------------------------------------------------------------------
+# the same hole through every engine: a day of the window the trail logged nothing
+# --------------------------------------------------------------------------------------------
+DAYS = ("2023-07-09", "2023-07-10", "2023-07-11")
+HOLE = "2023-07-10"  # the trail logged nothing that day (StopLogging, a delivery failure)
+WINDOW = {"start": "2023-07-09T00:00:00Z", "end": "2023-07-11T23:59:59Z"}
+FINDING_ACCOUNT = "123837392027"  # the sample's records' recipientAccountId
+
+
+def _trail_with_a_hole(root: Path) -> Path:
+    """The sample case's log files written on 2023-07-09 and 2023-07-11 (their times moved to
+    those days, each copy its own event IDs), nothing on 2023-07-10: the key's calls on days 1
+    and 3 of a three-day window, in the three regions the case holds."""
+    import gzip
+    import json
+    import uuid
+
+    for f in sorted(CASE.cloudtrail.rglob("*.json.gz")):
+        rel = f.relative_to(CASE.cloudtrail).as_posix()
+        data = json.loads(gzip.decompress(f.read_bytes()))
+        for day in (DAYS[0], DAYS[2]):
+            for r in data["Records"]:
+                r["eventTime"] = day + r["eventTime"][10:]
+                r["eventID"] = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{day}/{rel}/{r['eventID']}"))
+            compact = day.replace("-", "")
+            out = root / rel.replace("2023/07/10", day.replace("-", "/")).replace(
+                "20230710T", compact + "T"
+            )
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_bytes(gzip.compress(json.dumps(data).encode()))
+            data = json.loads(gzip.decompress(f.read_bytes()))
+    return root
+
+
+def _athena_over(fake_aws: object, trail: Path, key: str, max_rows: int = DEFAULT_MAX_ROWS) -> None:
+    """The fake Athena answering as a table over ``trail`` would: the queries of the key's
+    activity with what DuckDB answers them over the same files (in the order Athena runs
+    them), the coverage probe with the (region, day) cells the files hold (region "": any)."""
+    from tests.sources.sql.helpers import Recorder, athena_results
+    from torinvest.sources.sql import load_sql
+    from torinvest.sources.sql.duckdb import DuckDBEngine
+
+    athena = fake_aws.athena("us-east-1")  # type: ignore[attr-defined]
+    held: set[tuple[str, str]] = set()
+    for f in trail.rglob("*.json.gz"):
+        region, y, m, d = f.relative_to(trail).parts[3:7]
+        held |= {(region, f"{y}/{m}/{d}"), ("", f"{y}/{m}/{d}")}
+    cells = [
+        [r, d.replace("-", "/"), "1" if (r, d.replace("-", "/")) in held else "0"]
+        for r in sorted({r for r, _ in held})
+        for d in DAYS
+    ]
+    columns = [("region", "varchar"), ("day", "varchar"), ("records", "bigint")]
+    athena.add_results(columns, cells, scanned=1 << 20, match="AS probe")
+    recorder = Recorder(DuckDBEngine(str(trail)))
+    recorder.count_first = True  # type: ignore[attr-defined]  # as Athena: a count first
+    with recorder.engine:
+        load_sql(recorder, access_keys=key, max_rows=max_rows, **WINDOW)  # type: ignore[arg-type]
+    athena.add_answers(
+        *(athena_results(t, dict(q.columns), scanned=5 << 20) for q, t in recorder.outputs)
+    )
+
+
+def _day_two_not_read(act: object) -> None:
+    """Day 2 said as not read, in the file loader's words; days 1 and 3 not."""
+    from torinvest.investigation import READING_INCOMPLETE, reading_of
+
+    assert not act.nothing_read and act.account_gap is None  # type: ignore[attr-defined]
+    issues = act.issues  # type: ignore[attr-defined]
+    assert reading_of(issues, act.total_events)[0] == READING_INCOMPLETE  # type: ignore[attr-defined]
+    said = [i.problem for i in issues]
+    assert any(
+        f"for {HOLE} (1 of the window's 3 UTC day(s)): nothing was logged there those days, "
+        "or logging stopped, or "
+        in p
+        and "the events of those days, if any, were not read" in p
+        for p in said
+    ), said
+    assert all(DAYS[0] not in p and DAYS[2] not in p for p in said), said
+
+
+@pytest.mark.parametrize("account", [FINDING_ACCOUNT, None], ids=["account", "no-account"])
+@pytest.mark.parametrize("key", [KEY, NOBODY], ids=["events", "no-events"])
+@pytest.mark.parametrize("engine", ["files", "duckdb", "athena"])
+def test_a_day_the_trail_logged_nothing_is_not_read_in_every_engine(
+    tmp_path: Path, fake_aws: object, engine: str, key: str, account: str | None
+) -> None:
+    """A three-day window, the key's calls on days 1 and 3, nothing logged on day 2: every
+    engine says day 2 was not read (the reading "incomplete"), with or without events, with or
+    without the finding's account sought. Athena said "N events" and nothing of day 2 (its
+    probe ran only when no event of the account matched, or with --regions): complete."""
+    from torinvest.events import EngineOptions, load_activity
+
+    trail = _trail_with_a_hole(tmp_path / "ct")
+    window = {k: pd.Timestamp(v) for k, v in WINDOW.items()}
+    if engine == "athena":
+        _athena_over(fake_aws, trail, key)
+        options = EngineOptions(
+            kind="athena", athena_database="security", athena_region="us-east-1"
+        )
+        act = load_activity(access_key=key, engine=options, account=account, **window)
+    else:
+        options = EngineOptions(kind=engine)
+        act = load_activity(
+            logs=[str(trail)], access_key=key, engine=options, account=account, **window
+        )
+    assert act.total_events == (128 if key == KEY else 0)
+    _day_two_not_read(act)
+
+
+@pytest.mark.parametrize("account", [FINDING_ACCOUNT, None], ids=["account", "no-account"])
+@pytest.mark.parametrize("engine", ["duckdb", "athena"])
+def test_a_day_the_trail_logged_nothing_is_not_read_when_counted_in_the_engine(
+    tmp_path: Path, fake_aws: object, engine: str, account: str | None
+) -> None:
+    """The same hole, the key's calls more than the row limit (counted in the engine, only the
+    sensitive calls as rows): day 2 is said as not read by both engines."""
+    from torinvest.events import EngineOptions, load_activity
+
+    trail = _trail_with_a_hole(tmp_path / "ct")
+    window = {k: pd.Timestamp(v) for k, v in WINDOW.items()}
+    if engine == "athena":
+        _athena_over(fake_aws, trail, KEY, max_rows=10)
+        options = EngineOptions(
+            kind="athena", athena_database="security", athena_region="us-east-1", max_rows=10
+        )
+        act = load_activity(access_key=KEY, engine=options, account=account, **window)
+    else:
+        options = EngineOptions(kind=engine, max_rows=10)
+        act = load_activity(
+            logs=[str(trail)], access_key=KEY, engine=options, account=account, **window
+        )
+    assert act.aggregates is not None and act.total_events == 128
+    _day_two_not_read(act)

@@ -59,6 +59,8 @@ def test_athena_request_poll_results_flow(fake_athena: AthenaRegion) -> None:
     fake_athena.add_answers(
         athena_results(rows, dict(events_query(scope).columns), scanned=3 << 30)
     )
+    regions = sorted(set(rows.column("aws_region").to_pylist()))
+    _probe(fake_athena, {(r, DAY): "1" for r in regions})  # every day of the events' regions
     fake_athena.set_polls(queued=2, running=2)
     Aws().client("athena").create_work_group(Name="investigations")
     sleeps: list[float] = []
@@ -71,14 +73,16 @@ def test_athena_request_poll_results_flow(fake_athena: AthenaRegion) -> None:
     )
     got = load_sql(engine, access_keys=KEY, start=START, end=END)
 
-    assert sleeps == [1.0, 3.0, 4.0, 4.0]  # QUEUED, QUEUED, RUNNING, RUNNING, SUCCEEDED: capped
-    (stats,) = got.queries
-    assert stats.query_id
-    assert got.query_ids == [stats.query_id]
+    # QUEUED, QUEUED, RUNNING, RUNNING, SUCCEEDED: capped; the events query, then the probe
+    assert sleeps == [1.0, 3.0, 4.0, 4.0] * 2
+    stats, probe = got.queries
+    assert stats.query_id and probe.kind == "coverage" and not got.issues
+    assert got.query_ids == [stats.query_id, probe.query_id]
     assert stats.bytes_scanned == 3 << 30
     assert stats.cost_usd == athena_cost_usd(3 << 30) == pytest.approx(3 / 1024 * 5.0)
+    assert probe.cost_usd == athena_cost_usd(0)  # billed 10 MB at least
     assert stats.query_id in got.summary()
-    assert "~$0.0146" in got.summary()
+    assert "~$0.0147" in got.summary()  # $0.0146 and the probe's 10 MB
     execution = engine.client.get_query_execution(QueryExecutionId=stats.query_id)["QueryExecution"]
     assert execution["Query"] == stats.sql == engine.sql(events_query(scope))
     assert execution["QueryExecutionContext"]["Database"] == "security"
@@ -86,7 +90,7 @@ def test_athena_request_poll_results_flow(fake_athena: AthenaRegion) -> None:
     assert execution["ResultConfiguration"]["OutputLocation"].startswith(
         "s3://athena-results/torinvest/"
     )
-    (done,) = fake_athena.executions
+    done, _ = fake_athena.executions
     assert done.state == "SUCCEEDED" and done.polls == 6  # 5 polls, and the look above
 
     frame = got.frame
@@ -387,6 +391,7 @@ def test_no_event_and_0_bytes_scanned_is_nothing_read_not_no_events(
 
     fake_aws.reset()
     athena = fake_aws.athena(REGION)
+    _probe(athena, {(None, DAY): "1"})  # the table holds a record that day
     scanned = load_sql(_answering(athena, 5 << 20), access_keys=KEY, start=START, end=END)
     assert scanned.frame.empty and not scanned.issues  # data was read: no events, truly
     act = Activity(scanned.frame, sources=["athena:security.cloudtrail_logs"])
@@ -444,22 +449,22 @@ def test_a_table_of_other_accounts_is_could_not_look_not_no_events(
         assert "in region(s) eu-west-1, us-east-1" in gap
 
 
-def test_a_table_holding_the_account_with_no_event_is_no_events(fake_aws: FakeAws) -> None:
-    """The same table holding a record of the finding's account: read, no event ("no
-    events"); without an account sought (`torinvest events`), or with events, no probe runs."""
+@pytest.mark.parametrize("account", ["123456789012", None], ids=["investigate", "events"])
+def test_a_table_holding_records_every_day_with_no_event_is_no_events(
+    fake_aws: FakeAws, account: str | None
+) -> None:
+    """The same table holding a record (of the finding's account, when one is sought) on every
+    day of the window: read, no event — "no events", no issue. The probe runs with or without
+    an account sought (`torinvest events`): before, it did not without one, and a day the table
+    holds nothing was not said (see tests/hostile/test_coverage.py)."""
     athena = fake_aws.athena(REGION)
     _probe(athena, {(None, DAY): "1"})
     _answering(athena, 5 << 20)
-    act = _activity(athena, "123456789012")
-    assert not act.nothing_read and act.account_gap is None
-    assert "AS probe" in athena.executions[-1].sql
-
-    fake_aws.reset()
-    athena = fake_aws.athena(REGION)
-    _answering(athena, 5 << 20)
-    act = _activity(athena, None)
-    assert not act.nothing_read
-    assert not any("AS probe" in e.sql for e in athena.executions)
+    act = _activity(athena, account)
+    assert not act.nothing_read and act.account_gap is None and not act.issues
+    (sql,) = [e.sql for e in athena.executions if "AS probe" in e.sql]
+    assert ("account IN ('123456789012')" in sql) == (account is not None)
+    assert "WHERE \"date\" = '2023/07/10' LIMIT 1" in sql  # any region, the window's one day
 
 
 @pytest.mark.parametrize("account", ["999988887777", "123837392027"])
@@ -468,8 +473,8 @@ def test_events_of_other_accounts_only_name_the_account_not_looked_at(
 ) -> None:
     """Events found, every one recorded in another account (123837392027), and a table that
     holds no record of the finding's account: the activity loads and says it could not look
-    in the finding's account (as the file loader says of its files); events of the finding's
-    account ask nothing more."""
+    in the finding's account (as the file loader says of its files). Events of the finding's
+    account: the probe asks only of the days of their regions (held: no issue)."""
     from torinvest.events import Activity
 
     recorder = Recorder(DuckDBEngine(SAMPLE))
@@ -477,18 +482,22 @@ def test_events_of_other_accounts_only_name_the_account_not_looked_at(
         expected = load_sql(recorder, access_keys=KEY, start=START, end=END)
     assert len(expected.frame)
     results = [athena_results(t, dict(q.columns), scanned=5 << 20) for q, t in recorder.outputs]
-    _probe(fake_athena, {(None, DAY): "0"})
+    regions = set(expected.frame["aws_region"])
+    held = {(r, DAY): "1" for r in regions} if account == "123837392027" else {(None, DAY): "0"}
+    _probe(fake_athena, held)
     fake_athena.add_answers(*results)
     engine = AthenaEngine(database="security", sleep=lambda _: None)
     got = load_sql(engine, access_keys=KEY, start=START, end=END, account=account)
     assert got.frame["event_id"].tolist() == expected.frame["event_id"].tolist()
-    probed = any("AS probe" in e.sql for e in fake_athena.executions)
+    (sql,) = [e.sql for e in fake_athena.executions if "AS probe" in e.sql]
+    assert f"account IN ('{account}')" in sql
     act = Activity(got.frame, sources=[engine.location], account=account, table_gap=got.account_gap)
     assert not act.nothing_read
     if account == "123837392027":
-        assert not probed and got.account_gap is None and act.account_gap is None
+        assert got.account_gap is None and act.account_gap is None and not got.issues
+        assert f"region IN ({', '.join(repr(r) for r in sorted(regions))})" in sql
     else:
-        assert probed
+        assert "region IN" not in sql  # the account's regions: none known, any region
         assert (act.account_gap or "").startswith("could not look in account 999988887777")
 
 
@@ -530,11 +539,12 @@ def test_days_the_table_holds_nothing_are_an_issue_not_read_and_empty(fake_aws: 
     assert not act.nothing_read
     (issue,) = act.issues
     assert issue.source == "athena:security.cloudtrail_logs:us-east-1"
-    assert issue.problem.startswith(
-        "no record of account 123456789012 in region us-east-1 for 2023-07-10 (1 of the "
-        "window's 3 UTC day(s))"
+    assert issue.problem == (  # the file loader's words for a region folder, "record" for file
+        "no record of account 123456789012 for 2023-07-10 (1 of the window's 3 UTC day(s)): "
+        "nothing was logged there those days, or logging stopped, or the table does not hold "
+        "them (its LOCATION, projection.date.range); the events of those days, if any, were not "
+        "read"
     )
-    assert "were not read" in issue.problem and "projection.date.range" in issue.problem
 
 
 @pytest.mark.parametrize(
@@ -623,3 +633,51 @@ def test_a_coverage_query_that_fails_keeps_what_was_read_and_says_so(
         "known — where it holds none, events, if any, were not read"
     )
     assert "\\u202e<b>x</b>" in issue and "\u202e" not in said
+
+
+def test_more_cells_than_the_probe_asks_is_per_region_and_said(
+    fake_aws: FakeAws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A window whose (region, day) cells are more than MAX_PROBES: the probe asks per region
+    only (one record at most each), and a note says the days of the window are not known —
+    the reading is not said complete when nobody looked at its days."""
+    from torinvest.sources.sql import athena as athena_module
+
+    monkeypatch.setattr(athena_module, "MAX_PROBES", 2)
+    athena = fake_aws.athena(REGION)
+    _probe(athena, {("us-east-1", ""): "1"})
+    _answering(athena, 5 << 20)
+    act = _activity(athena, None, regions=["us-east-1"], start="2023-07-09", end="2023-07-11")
+    (sql,) = [e.sql for e in athena.executions if "AS probe" in e.sql]
+    assert "WHERE region = 'us-east-1' LIMIT 1" in sql and '"date" =' not in sql
+    assert not act.issues
+    (note,) = [n for n in act.notes if "coverage query" in n]
+    assert note.startswith(
+        "athena:security.cloudtrail_logs: the coverage query asked per region only (1 region(s) "
+        "× 3 day(s) is more than 2 cells): a day of the window the table holds no record of"
+    )
+    assert "may not have been read" in note and "--start/--end" in note
+
+
+def test_a_coverage_query_that_fails_beside_events_keeps_them_and_says_what_is_unknown(
+    fake_athena: AthenaRegion,
+) -> None:
+    """Events found (no account sought, no --regions) and the coverage query failing: the events
+    stay, and one issue says which regions' days are not known (those of the events)."""
+    recorder = Recorder(DuckDBEngine(SAMPLE))
+    with recorder.engine:
+        expected = load_sql(recorder, access_keys=KEY, start=START, end=END)
+    fake_athena.add_failure("AccessDenied: not allowed", match="AS probe")
+    fake_athena.add_answers(
+        *(athena_results(t, dict(q.columns), scanned=5 << 20) for q, t in recorder.outputs)
+    )
+    engine = AthenaEngine(database="security", sleep=lambda _: None)
+    got = load_sql(engine, access_keys=KEY, start=START, end=END)
+    assert got.frame["event_id"].tolist() == expected.frame["event_id"].tolist()
+    (issue,) = got.issues
+    regions = ", ".join(sorted(set(expected.frame["aws_region"])))
+    assert issue.source == "athena:security.cloudtrail_logs (coverage)"
+    assert issue.problem.endswith(
+        f"whether the table holds region(s) {regions}; the window's days is not known — where "
+        "it holds none, events, if any, were not read"
+    )

@@ -272,26 +272,38 @@ class AthenaEngine:
         only, when given), and the probe's stats. A table of other accounts (a LOCATION or a
         projection.account.values without it), or whose projection.region.values or
         projection.date.range leave a region or day out, or days the trail logged nothing,
-        hold none there: queries that matched no event there say nothing of them."""
+        hold none there: queries that matched no event there say nothing of them. Rows for
+        cells it did not ask about are not taken."""
         sql = self.probe_sql(scope, account)
         done = self.execute(sql)
         kinds = {"region": "text", "day": "text", "records": "int"}
         table = _typed(done, kinds, self.region)
         rows = zip(*(table.column(c).to_pylist() for c in kinds), strict=True)
+        asked = set(_probe_cells(scope))
         held = {(region or "", day or "") for region, day, records in rows if records}
         stats = self._stats(done, "coverage", sql, table.num_rows)
-        return held, stats
+        return held & asked, stats
 
     def gaps(
-        self, scope: Scope, held: set[tuple[str, str]], account: str | None = None
+        self,
+        scope: Scope,
+        held: set[tuple[str, str]],
+        account: str | None = None,
+        *,
+        asked: bool = True,
     ) -> list[DataIssue]:
-        """The issues of what :meth:`coverage` found missing: regions asked where the table
-        holds no record in the window, and per region holding some, the UTC days it holds none
-        (as a trail folder without a region's folder, or without a day's log files, is)."""
+        """The issues of what :meth:`coverage` found missing: regions asked (``asked``: the
+        scope's regions are the analyst's ``--regions``) where the table holds no record in the
+        window, and per other region probed (``""``: any region) the UTC days it holds none —
+        in the file loader's words for a region folder without a day's log files
+        (:func:`~torinvest.sources.logs.coverage.coverage_issues`), where "no log file" is "no
+        record": a table cannot tell a day without log files from one whose files hold no
+        record (of the account)."""
         of = f" of account {account}" if account else ""
         issues = []
-        regions = {r for r, _ in held}
-        missing = sorted(set(scope.regions or ()) - regions)
+        cells = _probe_cells(scope)
+        regions = sorted(dict.fromkeys(r for r, _ in cells))
+        missing = [r for r in regions if r and not any(h == r for h, _ in held)] if asked else []
         if missing:
             issues.append(
                 DataIssue(
@@ -302,26 +314,43 @@ class AthenaEngine:
                     "events there, if any, were not read",
                 )
             )
+        if not any(day for _, day in cells):
+            return issues  # no day of the window, or too many cells: probed per region only
         days = [f"{d:%Y/%m/%d}" for d in window_days(scope.narrowing)]
-        if not any(day for _, day in _probe_cells(scope)):
-            return issues  # too many cells: probed per region only
-        for region in sorted(regions):
+        for region in regions:
+            if region in missing:
+                continue
             gaps = [
                 date.fromisoformat(d.replace("/", "-")) for d in days if (region, d) not in held
             ]
             if not gaps:
                 continue
-            where = f" in region {region}" if region else ""
+            where = "" if region else " in any region"
             issues.append(
                 DataIssue(
                     f"{self.location}:{region}" if region else f"{self.location} (days)",
-                    f"no record{of}{where} for {day_ranges(gaps)} ({len(gaps):,} of the window's "
-                    f"{len(days):,} UTC day(s)): nothing was logged those days, or logging "
-                    "stopped, or the table does not hold them (its LOCATION, projection.date."
-                    "range); the events of those days, if any, were not read",
+                    f"no record{of}{where} for {day_ranges(gaps)} ({len(gaps):,} of the "
+                    f"window's {len(days):,} UTC day(s)): nothing was logged there those days, "
+                    "or logging stopped, or the table does not hold them (its LOCATION, "
+                    "projection.date.range); the events of those days, if any, were not read",
                 )
             )
         return issues
+
+    def days_unprobed(self, scope: Scope) -> str | None:
+        """What the coverage query of ``scope`` could not tell, when its (region, day) cells
+        are more than :data:`MAX_PROBES` (it asks per region only), else None."""
+        regions = len(scope.regions) if scope.regions else 1
+        days = len(window_days(scope.narrowing))
+        if not days or any(day for _, day in _probe_cells(scope)):
+            return None
+        return (
+            f"{self.location}: the coverage query asked per region only ({regions:,} region(s) × "
+            f"{days:,} day(s) is more than {MAX_PROBES:,} cells): a day of the window the table "
+            "holds no record of, in a region holding some, is not known — its events, if any, "
+            "may not have been read; a shorter window (--start/--end) or fewer regions "
+            "(--regions) asks per day"
+        )
 
     def _days(self, scope: Scope) -> str:
         narrowing = scope.narrowing

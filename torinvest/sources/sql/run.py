@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, TextIO
 
@@ -22,11 +23,13 @@ import pyarrow.compute as pc
 
 from torinvest.addresses import canonical_ips
 from torinvest.aws.ids import is_access_key_id
+from torinvest.aws.regions import REGION_RE
 from torinvest.catalogue import load_catalogue
 from torinvest.errors import AwsError, DataIssue, InputError
 from torinvest.grouping import TIMELINE_BUCKETS, bucket_origin, pick_bucket
 from torinvest.schema import SENSITIVE_COLUMNS, utc_timestamp
 from torinvest.sources.logs import ACCOUNT_RE
+from torinvest.sources.logs.coverage import window_days
 from torinvest.sources.records import (
     MAX_DERIVED_ROUNDS,
     DerivedKey,
@@ -113,11 +116,12 @@ def load_sql(
     that no more than ``max_rows + 1`` rows are ever held. ``user_name`` keeps the calls of
     that user as LookupEvents' ``Username`` does (:func:`.user_filter`).
 
-    ``account``: the account whose activity is sought (a finding's). When no event matched and
-    the engine can tell (Athena: one more query, reading one record at most), whether its
-    table holds any record of that account in the window: ``account_gap`` says where it
-    could not look when it holds none (a table of other accounts: "could not look", never
-    "no events")."""
+    ``account``: the account whose activity is sought (a finding's). When the engine can tell
+    (Athena: one more query after the read, one record at most per region and UTC day of the
+    window — :func:`_check_account`), the days and regions its table holds no record of (of
+    that account, when given) are issues, and when no event of that account matched and the
+    table holds none of its records, ``account_gap`` says where it could not look (a table of
+    other accounts: "could not look", never "no events")."""
     scope = make_scope(
         access_keys=access_keys,
         start=start,
@@ -138,6 +142,7 @@ def load_sql(
         result.derived = []
         _aggregate(engine, scope, result, follow_derived, catalogue, max_rows)
         _check_scanned(engine, scope, result)
+        _check_account(engine, scope, result, account)
         return result
     for piece in pieces:
         untimed = untimed_issues(piece)
@@ -174,35 +179,62 @@ def _check_scanned(engine: Engine, scope: Scope, result: SqlResult) -> None:
 
 
 def _check_account(engine: Engine, scope: Scope, result: SqlResult, account: str | None) -> None:
-    """What an engine that can tell (its ``coverage``: Athena) read holds, when it read data:
-    with an account sought and no event recorded in it (none at all, or only other accounts'
-    — as the file loader judges its files), whether it holds any record of that account in the
-    window (``result.account_gap`` when none); which regions asked, and which UTC days of the
-    window, hold none (issues naming them, as a trail folder without a region's folder or a
-    day's log files is). Nothing read at all is
-    said already (:func:`_check_scanned`); an account that is not 12 digits is not asked for."""
+    """What an engine that can tell (its ``coverage``: Athena) read holds, when it read data —
+    one more query, one record at most per (region, UTC day) of the window, run whether events
+    matched or not (a day the trail logged nothing beside days of events is as unread as any):
+
+    - with an account sought (a finding's) and no event recorded in it (none at all, or only
+      other accounts' — as the file loader judges its files), whether the table holds any
+      record of that account in the window (``result.account_gap`` when none);
+    - which regions asked (``--regions``) hold none, and per region, which UTC days of the
+      window hold none (issues naming them, in the words the file loader uses for a trail
+      folder without a region's folder or a day's log files). Without ``--regions`` the
+      regions are those of the events read (of the account sought; any region when none):
+      the probe cannot list the regions a table holds without reading it whole.
+
+    Nothing read at all is said already (:func:`_check_scanned`); an account that is not 12
+    digits is not asked for. Past :data:`~torinvest.sources.sql.athena.MAX_PROBES` cells it
+    asks per region only, and a note says the days are not known."""
     coverage = getattr(engine, "coverage", None)
     if coverage is None or not result.queries or not result.bytes_scanned:
         return
     sought = account if account and ACCOUNT_RE.match(account) else None
-    if sought is not None and len(result.frame):
-        recipients = result.frame["recipient_account_id"].astype("string")
-        if bool(recipients.eq(sought).fillna(False).any()):
-            sought = None  # events of the account: its records are there
-    if sought is None and not scope.regions:
-        return
+    rows = result.frame
+    if sought is not None and len(rows):
+        rows = rows[rows["recipient_account_id"].astype("string").eq(sought).fillna(False)]
+    has_events = sought is not None and bool(len(rows))  # its records are there
+    probe = scope
+    if not scope.regions:
+        regions = _regions_of(rows)
+        if result.aggregates is not None and sought is None:  # the rows: sensitive calls only
+            regions |= _regions_of(result.aggregates.by_region)
+        probe = replace(scope, regions=frozenset(regions) or None)
+    if not window_days(scope.narrowing) and not scope.regions and (sought is None or has_events):
+        return  # no day of the window to ask about, nor a region or an account
     try:
-        held, stats = coverage(scope, sought)
+        held, stats = coverage(probe, sought)
     except AwsError as e:  # a side check: what the queries read stays; what it asks, unknown
-        result.issues.append(_coverage_failed(engine, scope, sought, e))
+        result.issues.append(_coverage_failed(engine, probe, sought, e))
         return
     result.queries.append(stats)
-    if sought is not None and not held:
+    if sought is not None and not held and not has_events:
         result.account_gap = engine.account_missing(scope, sought)  # type: ignore[attr-defined]
         return
-    for issue in engine.gaps(scope, held, sought):  # type: ignore[attr-defined]
+    asked = bool(scope.regions)
+    for issue in engine.gaps(probe, held, sought, asked=asked):  # type: ignore[attr-defined]
         if issue not in result.issues:
             result.issues.append(issue)
+    note = engine.days_unprobed(probe)  # type: ignore[attr-defined]
+    if note is not None and note not in result.notes:
+        result.notes.append(note)
+
+
+def _regions_of(frame: pd.DataFrame) -> set[str]:
+    """The region names in ``frame``'s ``aws_region`` (values not shaped as one left out)."""
+    if "aws_region" not in frame.columns or not len(frame):
+        return set()
+    values = frame["aws_region"].dropna().astype("string").unique()
+    return {str(v) for v in values if REGION_RE.match(str(v))}
 
 
 def _coverage_failed(engine: Engine, scope: Scope, sought: str | None, e: AwsError) -> DataIssue:
