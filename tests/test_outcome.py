@@ -545,6 +545,7 @@ def test_the_duckdb_engines_frames_carry_the_outcome_the_file_loader_reads(tmp_p
         timeline = timeline_sql(duck, access_keys=KEY, **window).frame
         sensitive = sensitive_sql(duck, access_keys=KEY, **window).frame
         minted = minted_keys_sql(duck, access_keys=KEY, **window)
+        one_round = minted_keys_sql(duck, access_keys=KEY, transitive=False, **window)
         counted = aggregate_sql(duck, access_keys=KEY, **window)
     by_id = loaded.frame.set_index("event_id")["outcome_unknown"]
     assert by_id.to_dict() == frame.set_index("event_id")["outcome_unknown"].to_dict()
@@ -574,6 +575,7 @@ def test_the_duckdb_engines_frames_carry_the_outcome_the_file_loader_reads(tmp_p
     assert got_failed.isna().sum() == 4 and outcome.outcome_of(got_failed["unk-5"]) == "failed"
     # minted by calls of unknown outcome: listed, each with an issue saying it may not exist
     assert sorted(minted.frame["access_key_id"]) == sorted(MINTED_BY_UNKNOWN)
+    pd.testing.assert_frame_equal(one_round.frame, minted.frame)  # it raised TypeError
     said = [i.problem for i in minted.issues if "may not exist" in i.problem]
     assert [k for k in MINTED_BY_UNKNOWN if any(k in p for p in said)] == [*MINTED_BY_UNKNOWN]
     assert sorted(i.problem for i in files.issues if "may not exist" in i.problem) == sorted(said)
