@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -386,26 +387,263 @@ def test_a_mint_of_unknown_outcome_is_not_said_to_have_succeeded() -> None:
     assert "is of unknown outcome" in issue.problem and "succeeded but" not in issue.problem
 
 
-def test_the_duckdb_engine_says_it_cannot_tell_a_saved_answers_unknown_outcome(
-    tmp_path: Path,
-) -> None:
-    """A case folder's saved lookup-events answer is read by the DuckDB engine's file loader;
-    the engine's rows and counts carry no outcome_unknown column: a data issue names the file
-    and says so (never silence that reads as success); the file loader keeps them unknown."""
-    from torinvest.sources.logs import load_logs
-    from torinvest.sources.sql import DuckDBEngine, load_sql
+# --------------------------------------------------------------------------------------------
+# the engines: files, DuckDB (rows, and counted in the engine) and Athena count them alike
+# --------------------------------------------------------------------------------------------
+SAMPLE_ACCOUNT = "123837392027"  # the sample case's finding and records (STORY.md)
+SAMPLE_FINDING = "6dde0a8f8d46f6acad893b30f905e97c"  # of KEY, in the sample case
+MINTED_BY_UNKNOWN = ("AKIATFQR7NSCZZZZ0001", "ASIATFQR7NSCZZZZ0002")
 
-    recs = [_record(i, "CreateUser", f"2024-05-01T10:0{i}:00Z") for i in range(2)]
-    saved = tmp_path / "lookup-events.json"
-    no_record = {k: v for k, v in _listed(recs[1]).items() if k != "CloudTrailEvent"}
-    saved.write_bytes(_export([_listed(recs[0]), no_record]))
-    with DuckDBEngine(tmp_path) as duck:
-        result = load_sql(duck, access_keys=KEY)
-    assert len(result.frame) == 2
-    (said,) = [i for i in result.issues if "of unknown outcome" in i.problem]
-    assert said.source.endswith("lookup-events.json") and "1 event(s)" in said.problem
-    files = load_logs(tmp_path, access_keys=[KEY], progress=False).frame
-    assert files.set_index("event_id")["outcome_unknown"].to_dict() == {
-        "aws-0": False,
-        "aws-1": True,
+
+def _sample_record(i: int, name: str, when: str, **more: Any) -> dict[str, Any]:
+    identity = IDENTITY | {
+        "accountId": SAMPLE_ACCOUNT,
+        "arn": f"arn:aws:iam::{SAMPLE_ACCOUNT}:user/benjamin",
     }
+    return _record(i, name, when, recipientAccountId=SAMPLE_ACCOUNT, userIdentity=identity) | {
+        "eventID": f"unk-{i}",
+        **more,
+    }
+
+
+def _saved_answer() -> bytes:
+    """A lookup-events answer in the sample case's window: a CreateUser without its record
+    (rebuilt: unknown), a CreateAccessKey and an AssumeRole whose records are partial (no
+    eventID: unknown) and name the keys they minted, a whole ListUsers (succeeded) and a
+    partial CreateUser with an error code (failed)."""
+    when = "2023-07-10T12:30:0{}Z".format
+    create_user = _sample_record(1, "CreateUser", when(1), requestParameters={"userName": "x"})
+    create_key = _sample_record(
+        2,
+        "CreateAccessKey",
+        when(2),
+        requestParameters={"userName": "x"},
+        responseElements={"accessKey": {"accessKeyId": MINTED_BY_UNKNOWN[0]}},
+    )
+    assume = _sample_record(
+        3,
+        "AssumeRole",
+        when(3),
+        eventSource="sts.amazonaws.com",
+        requestParameters={"roleArn": f"arn:aws:iam::{SAMPLE_ACCOUNT}:role/x"},
+        responseElements={"credentials": {"accessKeyId": MINTED_BY_UNKNOWN[1]}},
+    )
+    whole = _sample_record(4, "ListUsers", when(4))
+    denied = _sample_record(5, "CreateUser", when(5), errorCode="AccessDenied")
+
+    def partial(r: dict[str, Any]) -> dict[str, Any]:
+        return _listed(
+            r, CloudTrailEvent=json.dumps({k: v for k, v in r.items() if k != "eventID"})
+        )
+
+    no_record = {k: v for k, v in _listed(create_user).items() if k != "CloudTrailEvent"}
+    events = [no_record, partial(create_key), partial(assume), _listed(whole), partial(denied)]
+    return _export(events)
+
+
+@pytest.fixture
+def saved_case(tmp_path: Path) -> Path:
+    """The sample case with a saved lookup-events answer beside its log files."""
+    from torinvest.case import sample_case
+
+    root = tmp_path / "case"
+    shutil.copytree(sample_case().root, root)
+    (root / "cloudtrail" / "lookup-events.json").write_bytes(_saved_answer())
+    return root
+
+
+def _summary_outcomes(case: Path, kind: str, max_rows: int | None = None) -> dict[str, Any]:
+    """What summary.json says of the calls' outcomes, investigating with engine ``kind``."""
+    from torinvest.case import Case
+    from torinvest.investigation import investigate, summary
+    from torinvest.options import EngineOptions
+    from torinvest.parameters import Sources
+
+    engine = EngineOptions(kind=kind, max_rows=max_rows)
+    inv = investigate(SAMPLE_FINDING, Sources(case=Case.open(case), engine=engine))
+    assert inv.counted == (max_rows is not None)
+    data = report.summary.check_summary_data(summary(inv))
+    problems = [i["problem"] for i in data["data_issues"]]
+    assert not [p for p in problems if "as not failed" in p or "--engine files" in p], problems
+    return {
+        "events": {k: data["events"][k] for k in ("total", "failed", "outcome_unknown")},
+        "source_ips": sorted(
+            (ip["ip"] or "", ip["events"], ip["failed"], ip["outcome_unknown"])
+            for ip in data["source_ips"]
+        ),
+        "sensitive": sorted(
+            (e["event_time"] or "", e["event_name"], e["outcome"], e["error_code"] or "")
+            for e in data["sensitive_events"]
+        ),
+        "derived_keys": data["derived_keys"],
+        "may_not_exist": sorted(
+            (i["source"], i["problem"])
+            for i in data["data_issues"]
+            if "may not exist" in i["problem"]
+        ),
+        # the signals that read the outcome (others differ when counted: no rows to read)
+        "signals": {s["name"]: s["detail"] for s in data["signals"] if "sensitive" in s["name"]},
+    }
+
+
+def test_the_engines_count_calls_of_unknown_outcome_as_the_file_loader_does(
+    saved_case: Path,
+) -> None:
+    """The same case (log files and a saved lookup-events answer whose events have no usable
+    record) investigated with the file loader, the DuckDB engine loading rows and the DuckDB
+    engine counting in the engine (past --max-rows): summary.json's totals, per-IP counts,
+    sensitive calls' outcomes, minted keys and signals are the same. The DuckDB engine said the
+    unknown ones succeeded (its counts had no outcome_unknown), with an issue saying it could
+    not tell them apart."""
+    files = _summary_outcomes(saved_case, "files")
+    assert files["events"]["outcome_unknown"] == 3
+    by_ip = {ip: (n, failed, unknown) for ip, n, failed, unknown in files["source_ips"]}
+    assert by_ip["185.220.101.34"][2] == 2 and by_ip[""] == (1, 0, 1)  # the rebuilt: no IP
+    late = [e for e in files["sensitive"] if e[0].startswith("2023-07-10T12:30")]
+    assert late == [
+        ("2023-07-10T12:30:01Z", "CreateUser", "unknown", ""),
+        ("2023-07-10T12:30:02Z", "CreateAccessKey", "unknown", ""),
+        ("2023-07-10T12:30:03Z", "AssumeRole", "unknown", ""),
+        ("2023-07-10T12:30:05Z", "CreateUser", "failed", "AccessDenied"),
+    ]
+    # a key named by a call of unknown outcome: followed, and said to maybe not exist
+    assert set(MINTED_BY_UNKNOWN) <= set(files["derived_keys"])
+    assert [k for k in MINTED_BY_UNKNOWN if any(k in p for _, p in files["may_not_exist"])] == [
+        *MINTED_BY_UNKNOWN
+    ]
+    assert "2 of unknown outcome" in files["signals"]["sensitive:persistence"]
+    assert _summary_outcomes(saved_case, "duckdb") == files
+    assert _summary_outcomes(saved_case, "duckdb", max_rows=1) == files
+
+
+def test_the_duckdb_engines_frames_carry_the_outcome_the_file_loader_reads(tmp_path: Path) -> None:
+    """Frame by frame: the events (outcome_unknown), the per-IP, timeline and rollup counts,
+    the sensitive calls' ``failed`` (NA when unknown) and the minted keys of the DuckDB engine
+    are the file loader's, for a saved lookup-events answer and a log file (whose one record
+    torinvest marked not whole, the file loader honouring the mark)."""
+    from torinvest.sources.logs import load_logs
+    from torinvest.sources.sql import (
+        DuckDBEngine,
+        aggregate_sql,
+        load_sql,
+        minted_keys_sql,
+        per_ip_sql,
+        sensitive_sql,
+        timeline_sql,
+    )
+
+    (tmp_path / "lookup-events.json").write_bytes(_saved_answer())
+    marked = _sample_record(6, "CreateUser", "2023-07-10T12:30:06Z")
+    marked[outcome.OUTCOME_UNKNOWN_MARK] = "kept by hand"
+    (tmp_path / "trail.json").write_text(json.dumps({"Records": [marked]}))
+    window = {"start": "2023-07-10T12:00:00Z", "end": "2023-07-10T13:00:00Z"}
+    files = load_logs(tmp_path, access_keys=[KEY], progress=False, follow_derived=True, **window)
+    frame = files.frame
+    with DuckDBEngine(tmp_path) as duck:
+        loaded = load_sql(duck, access_keys=KEY, **window)
+        per_ip = per_ip_sql(duck, access_keys=KEY, **window).frame
+        timeline = timeline_sql(duck, access_keys=KEY, **window).frame
+        sensitive = sensitive_sql(duck, access_keys=KEY, **window).frame
+        minted = minted_keys_sql(duck, access_keys=KEY, **window)
+        one_round = minted_keys_sql(duck, access_keys=KEY, transitive=False, **window)
+        counted = aggregate_sql(duck, access_keys=KEY, **window)
+    by_id = loaded.frame.set_index("event_id")["outcome_unknown"]
+    assert by_id.to_dict() == frame.set_index("event_id")["outcome_unknown"].to_dict()
+    assert by_id.to_dict() == {
+        "unk-1": True,
+        "unk-2": True,
+        "unk-3": True,
+        "unk-4": False,
+        "unk-5": False,
+        "unk-6": True,
+    }
+    assert not [i for i in loaded.issues if "as not failed" in i.problem]
+    table = analysis.per_ip(frame)[["source_ip", "events", "failed", "outcome_unknown"]]
+    for got in (per_ip, counted.aggregates.per_ip):
+        pd.testing.assert_frame_equal(
+            got[table.columns].sort_values("events").reset_index(drop=True),
+            table.sort_values("events").reset_index(drop=True),
+            check_dtype=False,
+        )
+    assert int(timeline["outcome_unknown"].sum()) == 4
+    assert int(counted.aggregates.by_time["outcome_unknown"].sum()) == 4
+    assert int(counted.aggregates.by_agent["outcome_unknown"].sum()) == 4
+    assert int(counted.aggregates.by_region["outcome_unknown"].sum()) == 4
+    expected = analysis.sensitive_events(frame).set_index("event_id")["failed"]
+    got_failed = sensitive.set_index("event_id")["failed"]
+    assert got_failed.to_dict() == expected.to_dict()
+    assert got_failed.isna().sum() == 4 and outcome.outcome_of(got_failed["unk-5"]) == "failed"
+    # minted by calls of unknown outcome: listed, each with an issue saying it may not exist
+    assert sorted(minted.frame["access_key_id"]) == sorted(MINTED_BY_UNKNOWN)
+    pd.testing.assert_frame_equal(one_round.frame, minted.frame)  # it raised TypeError
+    said = [i.problem for i in minted.issues if "may not exist" in i.problem]
+    assert [k for k in MINTED_BY_UNKNOWN if any(k in p for p in said)] == [*MINTED_BY_UNKNOWN]
+    assert sorted(i.problem for i in files.issues if "may not exist" in i.problem) == sorted(said)
+
+
+@pytest.mark.parametrize(
+    "compute",
+    ["per_ip_sql", "sensitive_sql", "timeline_sql", "minted_keys_sql", "aggregate_sql"],
+)
+def test_athena_reads_the_outcome_counts_back_as_duckdbs(
+    tmp_path: Path, fake_athena: Any, compute: str
+) -> None:
+    """Athena's text answers (the fake's, replaying DuckDB's rows) are read back with the
+    outcome columns: counts of unknown outcome, ``failed`` NULL, minted keys' outcome."""
+    from tests.sources.sql.helpers import Recorder, athena_results
+    from torinvest.sources import sql
+    from torinvest.sources.sql.athena import AthenaEngine
+
+    (tmp_path / "lookup-events.json").write_bytes(_saved_answer())
+    run = getattr(sql, compute)
+    kwargs = {"access_keys": KEY, "start": "2023-07-10T12:00:00Z", "end": "2023-07-10T13:00:00Z"}
+    recorder = Recorder(sql.DuckDBEngine(tmp_path))
+    with recorder.engine:
+        expected = run(recorder, **kwargs)
+    fake_athena.add_answers(*(athena_results(t, dict(q.columns)) for q, t in recorder.outputs))
+    got = run(AthenaEngine(database="security", sleep=lambda _: None), **kwargs)
+    provenance = [c for c in ("source", "origin") if c in got.frame.columns]  # each engine's
+    pd.testing.assert_frame_equal(
+        got.frame.drop(columns=provenance), expected.frame.drop(columns=provenance)
+    )
+    assert got.derived == expected.derived
+    frames = [got.frame]
+    if got.aggregates is not None:
+        frames += [got.aggregates.per_ip, got.aggregates.by_time]
+    unknown = [
+        int(f["outcome_unknown"].sum()) if "outcome_unknown" in f.columns else None for f in frames
+    ]
+    if compute == "sensitive_sql":
+        assert int(got.frame["failed"].isna().sum()) == 3
+    elif compute == "minted_keys_sql":
+        assert sum("may not exist" in i.problem for i in got.issues) == 2
+    else:
+        assert unknown[0] == 3 and all(u in (None, 3) for u in unknown), unknown
+
+
+def test_athenas_records_are_whole_said_in_its_sql() -> None:
+    """Athena's records are the trail's own (whole): its SQL says the not-whole flag is FALSE,
+    outright, and every count splits the calls of unknown outcome from the failed ones."""
+    import sqlglot
+    from sqlglot import exp
+
+    from torinvest.sources.sql import iter_queries, make_scope
+    from torinvest.sources.sql.athena import AthenaEngine
+    from torinvest.sources.sql.projection import NOT_WHOLE
+
+    engine = AthenaEngine(database="security")
+    scope = make_scope(access_keys=KEY, start="2023-07-10", end="2023-07-11")
+    for query in iter_queries(scope):
+        tree = sqlglot.parse_one(engine.sql(query), read="trino")
+        (records,) = [c for c in tree.find_all(exp.CTE) if c.alias == "records"]
+        (flag,) = [e for e in records.this.expressions if e.alias_or_name == NOT_WHOLE]
+        assert flag.this == exp.false(), flag.sql("trino")
+        final = [a for a in tree.expressions if isinstance(a, exp.Alias)]
+        said = {a.alias: a.this for a in final}
+        if query.kind in ("per_ip", "timeline", "rollup"):  # counted apart from the failed
+            counted = [a for a in tree.find_all(exp.Alias) if a.alias == "outcome_unknown"]
+            assert any(isinstance(a.this, exp.Filter) for a in counted), query.kind
+        if query.kind == "sensitive":  # NULL: neither failed nor succeeded
+            case = said["failed"]
+            assert isinstance(case, exp.Case) and case.find(exp.Null) is not None
+            assert "outcome_unknown" in case.sql("trino")

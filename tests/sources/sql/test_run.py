@@ -75,9 +75,14 @@ def test_timeline_buckets_in_the_engine() -> None:
             bucket_start=origin + ((frame["event_time"] - origin) // size) * size,
             source_ip=frame["source_ip"].astype("string"),
             failed=frame["error_code"].notna(),
+            unknown=frame["outcome_unknown"],
         )
         .groupby(["bucket_start", "source_ip"], dropna=False)
-        .agg(events=("event_id", "size"), failed=("failed", "sum"))
+        .agg(
+            events=("event_id", "size"),
+            failed=("failed", "sum"),
+            outcome_unknown=("unknown", "sum"),
+        )
         .reset_index()
     )
     got = got.sort_values(["bucket_start", "source_ip"]).reset_index(drop=True)

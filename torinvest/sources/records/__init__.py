@@ -92,6 +92,7 @@ from torinvest.sources.records.derived import (
     follow_minted,
     is_unfollowed,
     unfollowed_issue,
+    unknown_mint_issue,
     unrecorded_issue,
 )
 from torinvest.sources.records.documents import (
@@ -198,6 +199,7 @@ __all__ = [
     "repair_utf8",
     "salvage_log_file",
     "unfollowed_issue",
+    "unknown_mint_issue",
     "unrecorded_issue",
     "untimed_issue",
     "utf8_issue",

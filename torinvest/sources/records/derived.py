@@ -62,7 +62,9 @@ def derived_keys(
     returned. With ``transitive`` (default), keys minted by minted keys (role chaining) count
     too, up to :data:`MAX_DERIVED_ROUNDS` rounds.
 
-    A call with an ``errorCode`` minted nothing: never followed. Only a well-formed access key
+    A call with an ``errorCode`` minted nothing: never followed. A call of unknown outcome
+    (:mod:`torinvest.outcome`) may have minted its key: followed, and an issue added to
+    ``issues`` says the key may not exist (:func:`unknown_mint_issue`). Only a well-formed access key
     ID (:func:`~torinvest.aws.ids.is_access_key_id`) is a minted key: any other value
     (attacker-written, damaged, ``HIDDEN_DUE_TO_SECURITY_REASONS``) is never followed, and is a
     data issue naming its event, added to ``issues`` when given; so is a successful call whose
@@ -167,7 +169,7 @@ def _minted(
         if issues is not None:
             issues.append(_malformed(creds["accessKeyId"], origin, event_name, event_id, field))
         return
-    yield DerivedKey(
+    key = DerivedKey(
         access_key_id=str(creds["accessKeyId"]),
         minted_by=caller,
         event_name=event_name,
@@ -177,6 +179,9 @@ def _minted(
         role_arn=role_arn,
         expiration=_na(creds.get("expiration")),
     )
+    if unknown and issues is not None:
+        issues.append(unknown_mint_issue(key, origin))
+    yield key
 
 
 def _malformed(
@@ -224,6 +229,18 @@ def unrecorded_issue(
             else f"succeeded but its minted key is not recorded: its activity cannot be "
             f"followed{what}"
         ),
+    )
+
+
+def unknown_mint_issue(key: DerivedKey, origin: str | None = None) -> DataIssue:
+    """The issue of a key minted by a call of unknown outcome (:mod:`torinvest.outcome`): the
+    record names the key, but only a call that succeeded minted it — it may not exist. It is
+    followed (its calls, if any, are the key's activity), never said to be minted for sure."""
+    return DataIssue(
+        origin or FOLLOW_SOURCE,
+        f"{key.event_name} at {_when(key.event_time)} (event {key.event_id or '(no eventID)'}) "
+        f"is of unknown outcome (no usable record): the key it names, {key.access_key_id}, was "
+        "minted only if it succeeded and may not exist; its calls, if any, are followed",
     )
 
 

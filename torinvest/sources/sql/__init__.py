@@ -33,19 +33,28 @@ FileCounts`: listed, read, failed and why, outside the narrowing).
   ``event_time``; without a window even the categories' order is the same). Files of other
   shapes, which only the file loader reads, are data issues;
 - :func:`per_ip_query` — GROUP BY source IP (GROUPING SETS: one scan) → a frame with the columns
-  of :func:`torinvest.analysis.per_ip`: ``source_ip``, ``events``, ``failed``, ``first_seen``,
+  of :func:`torinvest.analysis.per_ip`: ``source_ip``, ``events``, ``failed``,
+  ``outcome_unknown``, ``first_seen``,
   ``last_seen``, ``regions``, ``user_agents``, ``access_keys`` (the :data:`~torinvest.schema.
   MAX_LIST_ITEMS` most frequent, sorted), ``event_names`` (the :data:`~torinvest.schema.
   TOP_EVENT_NAMES` most frequent → count) and ``derived`` are computed in the engine; ``tor``,
   ``tor_events``, the place columns (``ip_kind``, ``country``, ``asn``…) and ``new`` are NA (they need
   the Tor lists, GeoIP and history, which live outside the engine);
 - :func:`timeline_query` — calls per (source IP, time bucket) → ``bucket_start`` (UTC),
-  ``source_ip`` (string), ``events``, ``failed`` (Int64); ``frame.attrs`` holds ``bucket``
+  ``source_ip`` (string), ``events``, ``failed``, ``outcome_unknown`` (Int64); ``frame.attrs``
+  holds ``bucket``
   (Timedelta) and ``bucket_name`` (the bucket of :func:`torinvest.grouping.pick_bucket`);
 - :func:`sensitive_query` — calls in the sensitive-actions catalogue (joined as a VALUES list) →
-  the columns of :func:`torinvest.analysis.sensitive_events` (``tor`` NA);
+  the columns of :func:`torinvest.analysis.sensitive_events` (``tor`` NA; ``failed`` NA for a
+  call of unknown outcome);
 - :func:`minted_query` — keys minted by the keys (GetSessionToken, AssumeRole…:
-  ``responseElements.credentials.accessKeyId``) → :class:`~torinvest.sources.records.DerivedKey`.
+  ``responseElements.credentials.accessKeyId``) → :class:`~torinvest.sources.records.DerivedKey`
+  (one minted by a call of unknown outcome is followed, with an issue: it may not exist).
+
+Every query reads a call's outcome as :mod:`torinvest.outcome` does: ``events`` has
+``outcome_unknown`` (a record the engine's reader found not whole, without an error code: the
+rows of a saved lookup-events answer DuckDB's file loader reads; never Athena's, whose table
+holds the trail's whole records); the per-IP, timeline and rollup counts split it from ``failed``.
 
 Run them with :func:`load_sql`, :func:`per_ip_sql`, :func:`timeline_sql`, :func:`sensitive_sql`
 and :func:`minted_keys_sql`; each returns a :class:`SqlResult` (the frame, data issues, derived

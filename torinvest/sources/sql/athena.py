@@ -50,7 +50,7 @@ from torinvest.sources.sql.engine import (
     Output,
     QueryStats,
 )
-from torinvest.sources.sql.projection import TRINO_DIALECT, sql_literal, sql_literals
+from torinvest.sources.sql.projection import NOT_WHOLE, TRINO_DIALECT, sql_literal, sql_literals
 from torinvest.sources.sql.queries import Query, Scope, render, to_trino
 
 log = logging.getLogger(__name__)
@@ -204,8 +204,14 @@ class AthenaEngine:
             where.append(f"account IN ({sql_literals(scope.accounts)})")
         if scope.regions:
             where.append(f"region IN ({sql_literals(scope.regions)})")
+        # NOT_WHOLE is FALSE, said outright: the table (athena_ddl, AWS's CloudTrail table)
+        # holds the trail's own log records, each whole — CloudTrail writes errorCode on every
+        # call that failed, so a record without one succeeded. A record of unknown outcome is
+        # one torinvest rebuilt from a LookupEvents answer (OUTCOME_UNKNOWN_MARK), which no
+        # trail's log file holds and the table has no column for.
         records = (
-            "SELECT *, CAST(NULL AS INTEGER) AS file_index, CAST(NULL AS BIGINT) AS record_index\n"
+            "SELECT *, CAST(NULL AS INTEGER) AS file_index, CAST(NULL AS BIGINT) AS record_index,"
+            f"\n  FALSE AS {NOT_WHOLE} -- the trail's own records: whole, outcome known\n"
             f'FROM "{self.database}"."{self.table}"\nWHERE ' + "\n  AND ".join(where)
         )
         return [("records", records)]

@@ -23,11 +23,10 @@ from pathlib import Path, PurePosixPath
 import duckdb
 import orjson
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from torinvest.aws import AWS_CALL_ERRORS, Aws
 from torinvest.errors import DataIssue, InputError
-from torinvest.outcome import OUTCOME_UNKNOWN_COLUMN
+from torinvest.outcome import OUTCOME_UNKNOWN_COLUMN, OUTCOME_UNKNOWN_MARK
 from torinvest.sources.logs import (
     DEFAULT_MAX_FILE_BYTES,
     S3_THREADS,
@@ -52,6 +51,7 @@ from torinvest.sources.sql.engine import DUCKDB, EngineSettings, Output, QuerySt
 from torinvest.sources.sql.projection import (
     CONTENT_KEY,
     EVENT_COLUMNS,
+    NOT_WHOLE,
     ORDER_COLUMNS,
     SOURCE_DIALECT,
     record_structure,
@@ -290,19 +290,26 @@ class DuckDBEngine:
         """``records`` from ``log_files``: every record transformed in one pass over each file or,
         with a key filter, each record cut out as JSON text and only those holding a key's text
         transformed (3x faster; the exact filter on access_key_id comes after). Only the fields
-        ``columns`` read are transformed (:func:`record_structure`)."""
+        ``columns`` read are transformed (:func:`record_structure`); with ``outcome_unknown``,
+        :data:`NOT_WHOLE` is whether the record bears torinvest's mark of a record not whole
+        (:data:`~torinvest.outcome.OUTCOME_UNKNOWN_MARK`, not empty), as the file loader reads
+        it from the same file."""
         fields = record_structure(columns)
         unnested = (
             "SELECT file_index, unnest(records) AS record,"
             " generate_subscripts(records, 1) AS record_index FROM documents"
         )
+        mark = ""
+        if OUTCOME_UNKNOWN_COLUMN in columns:
+            mark = f", NULLIF(record.{_quoted_name(OUTCOME_UNKNOWN_MARK)}, '') IS NOT NULL"
+            mark += f" AS {NOT_WHOLE}"
         if scope.keys is None:
             structure = sql_literal(orjson.dumps({"Records": [fields]}).decode())
             documents = (
                 f"SELECT file_index, json_transform(json, {structure}).Records AS records\n"
                 f"FROM {LOG_FILES}"
             )
-            records = f"SELECT file_index, record_index, record.*\nFROM ({unnested})"
+            records = f"SELECT file_index, record_index, record.*{mark}\nFROM ({unnested})"
             return [("documents", documents), ("records", records)]
         as_text = sql_literal(orjson.dumps({"Records": ["JSON"]}).decode())
         structure = sql_literal(orjson.dumps(fields).decode())
@@ -315,7 +322,7 @@ class DuckDBEngine:
             f"SELECT file_index, record_index, json_transform(record, {structure}) AS record\n"
             f"FROM ({unnested})\nWHERE {holds}"
         )
-        records = f"SELECT file_index, record_index, record.*\nFROM ({matching})"
+        records = f"SELECT file_index, record_index, record.*{mark}\nFROM ({matching})"
         return [("documents", documents), ("records", records)]
 
     def sql(self, query: Query) -> str:
@@ -423,6 +430,11 @@ LOG_FILES = "log_files"
 FALLBACK_ROWS = "file_loader_rows"
 
 
+def _quoted_name(name: str) -> str:
+    """An identifier in double quotes (a JSON key such as ``torinvest:outcomeUnknown``)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 def _unhashed(hashes: Mapping[str, tuple[str, str]]) -> list[str]:
     """What DuckDB does not check: the log files' hashes the trail's digests give."""
     if not hashes:
@@ -448,7 +460,9 @@ def file_loader_rows(
     files: Sequence[tuple[str, str]], options: ReadOptions, first_index: int
 ) -> tuple[pa.Table | None, list[DataIssue]]:
     """The files the DuckDB engine cannot read ((local path, origin) each), read by the file
-    loader with ``options`` (keys, window, size limit): their rows as ``events`` columns plus
+    loader with ``options`` (keys, window, size limit): their rows as ``events`` columns
+    (``outcome_unknown`` as the file loader decided it: a saved lookup-events answer's events
+    without a usable record are of unknown outcome in every query) plus
     ``file_index`` (``first_index`` + the file's place) and ``record_index``, or None when
     there is none; and their issues, naming each file as the file loader does (records without
     a time are said from the query's rows, :func:`~torinvest.sources.sql.run.untimed_issues`)."""
@@ -466,9 +480,6 @@ def file_loader_rows(
         table = filter_window(table, options.start, options.end)
         if not table.num_rows:
             continue
-        unknown = pc.sum(table.column(OUTCOME_UNKNOWN_COLUMN)).as_py() or 0
-        if unknown:  # the engine's columns have no outcome_unknown: said, never read as success
-            issues.append(unknown_outcome_issue(location, unknown))
         columns = [_plain(table.column(c)) for c in EVENT_COLUMNS]
         rows = table.num_rows
         columns += [
@@ -477,20 +488,6 @@ def file_loader_rows(
         ]
         tables.append(pa.table(columns, names=[*EVENT_COLUMNS, *ORDER_COLUMNS]))
     return (pa.concat_tables(tables) if tables else None), issues
-
-
-def unknown_outcome_issue(location: str, n: int) -> DataIssue:
-    """The issue of a file the DuckDB engine's file loader read holding ``n`` event(s) of
-    unknown outcome (:mod:`torinvest.outcome`: a saved lookup-events answer without a usable
-    record): the engine's queries carry no outcome_unknown column, so its rows and counts take
-    them as not failed — said here, with what reads them as they are."""
-    return DataIssue(
-        location,
-        f"{n:,} event(s) of unknown outcome (kept without a usable record: whether they "
-        "succeeded is not known) are counted by the DuckDB engine as not failed — its rows and "
-        "counts do not tell them apart; read this source with the file loader (--engine files) "
-        "to see them as unknown",
-    )
 
 
 def _plain(column: pa.ChunkedArray) -> pa.ChunkedArray:

@@ -249,8 +249,8 @@ def _events_piece(out: Output, source: str) -> pa.Table:
             arrays.append(_constant(source, n))
         elif f.name == "origin":
             arrays.append(_origins(t.column("file_index"), out.origins, n))
-        elif f.name == OUTCOME_UNKNOWN_COLUMN:  # log files: whole records, outcome known
-            arrays.append(pa.array(np.zeros(n, dtype=bool), type=pa.bool_()))
+        elif f.name == OUTCOME_UNKNOWN_COLUMN:  # as the engine's reader decided; never null
+            arrays.append(pc.fill_null(t.column(f.name).cast(pa.bool_()), False))
         elif f.name == ID_HASH:  # the file loader's hash: pieces of both dedupe together
             arrays.append(event_id_hash(_no_empty(t.column("event_id")).combine_chunks()))
         elif pa.types.is_dictionary(f.type):
@@ -307,14 +307,16 @@ class Aggregates:
       tor_events, geo and new are NA until the investigation fills what it can);
     - ``by_time``: a counts frame per (source IP, time bucket, event name, access key):
       ``event_time`` (the bucket's start, UTC; NaT for events without a time), ``source_ip``,
-      ``event_name``, ``access_key_id``, ``calls``, ``failed`` (Int64); ``attrs``: ``bucket``
+      ``event_name``, ``access_key_id``, ``calls``, ``failed``, ``outcome_unknown`` (Int64:
+      calls neither succeeded nor failed, :mod:`torinvest.outcome`); ``attrs``: ``bucket``
       (Timedelta), ``bucket_name``;
-    - ``by_agent``: ``source_ip``, ``user_agent``, ``calls``, ``failed``;
-    - ``by_region``: ``source_ip``, ``aws_region``, ``calls``, ``failed``;
+    - ``by_agent``: ``source_ip``, ``user_agent``, ``calls``, ``failed``, ``outcome_unknown``;
+    - ``by_region``: ``source_ip``, ``aws_region``, ``calls``, ``failed``, ``outcome_unknown``;
     - ``limit``: the row limit the matching rows exceeded (None when asked for directly).
 
     The charts of :mod:`torinvest.charts` take counts frames as they take the events frame (each
-    row stands for ``calls`` events, ``failed`` of them failed).
+    row stands for ``calls`` events, ``failed`` of them failed, ``outcome_unknown`` of them of
+    unknown outcome).
     """
 
     per_ip: pd.DataFrame
@@ -330,6 +332,10 @@ class Aggregates:
     @property
     def failed(self) -> int:
         return int(self.per_ip["failed"].sum())
+
+    @property
+    def outcome_unknown(self) -> int:
+        return int(self.per_ip[OUTCOME_UNKNOWN_COLUMN].sum())
 
     @property
     def first_seen(self) -> pd.Timestamp | None:

@@ -46,6 +46,7 @@ def _per_address(long: pd.DataFrame) -> pd.DataFrame:
         .agg(
             events=("events", "sum"),
             failed=("failed", "sum"),
+            outcome_unknown=("outcome_unknown", "sum"),
             first_seen=("first_seen", "min"),
             last_seen=("last_seen", "max"),
             derived=("derived", "any"),
@@ -107,11 +108,7 @@ def _per_ip_frame(long: pd.DataFrame) -> pd.DataFrame:
     table = empty_per_ip().reindex(range(len(totals)))
     for c in ("source_ip", "events", "failed", "first_seen", "last_seen", "derived"):
         table[c] = totals[c].array
-    table["outcome_unknown"] = (
-        pd.array(totals["outcome_unknown"].array, dtype="Int64")
-        if "outcome_unknown" in totals.columns
-        else pd.array(np.zeros(len(totals), dtype=np.int64), dtype="Int64")
-    )
+    table["outcome_unknown"] = pd.array(totals["outcome_unknown"].array, dtype="Int64")
     ip_key = totals["source_ip"].fillna("\0").to_numpy(dtype=object)
     for kind, _, _ in PER_IP_LISTS:
         rows = long[long["kind"] == kind]
@@ -136,6 +133,7 @@ def _timeline_frame(counts: pd.DataFrame, origin: pd.Timestamp, size: pd.Timedel
             "source_ip": pd.Series(counts["source_ip"].array, dtype="string"),
             "events": pd.Series(counts["events"].array, dtype="Int64"),
             "failed": pd.Series(counts["failed"].array, dtype="Int64"),
+            "outcome_unknown": pd.Series(counts["outcome_unknown"].array, dtype="Int64"),
         }
     )
 
@@ -158,6 +156,7 @@ def per_ip_from_rollup(long: pd.DataFrame, scope: Scope) -> pd.DataFrame:
     n_ips = len(ip_labels)
     calls = time_rows["calls"].to_numpy(dtype=np.int64, na_value=0)
     failed = time_rows["failed"].to_numpy(dtype=np.int64, na_value=0)
+    unknown = time_rows["outcome_unknown"].to_numpy(dtype=np.int64, na_value=0)
     derived = time_rows["access_key_id"].isin(list(scope.derived)).to_numpy(dtype=bool)
     firsts = pd.Series(time_rows["first_seen"].array).groupby(ip_codes).min()
     lasts = pd.Series(time_rows["last_seen"].array).groupby(ip_codes).max()
@@ -170,6 +169,7 @@ def per_ip_from_rollup(long: pd.DataFrame, scope: Scope) -> pd.DataFrame:
                 "value": pd.array([pd.NA] * n_ips, dtype="string"),
                 "events": pd.array(np.bincount(ip_codes, calls, n_ips), dtype="Int64"),
                 "failed": pd.array(np.bincount(ip_codes, failed, n_ips), dtype="Int64"),
+                "outcome_unknown": pd.array(np.bincount(ip_codes, unknown, n_ips), dtype="Int64"),
                 "first_seen": firsts.reindex(range(n_ips)).array,
                 "last_seen": lasts.reindex(range(n_ips)).array,
                 "derived": pd.array(np.bincount(ip_codes, derived, n_ips) > 0, dtype="boolean"),
@@ -226,6 +226,7 @@ def _rollup_frames(
         out = {c: pd.Series(rows[c].array, dtype="string") for c in columns}
         out["calls"] = pd.Series(rows["calls"].array, dtype="Int64")
         out["failed"] = pd.Series(rows["failed"].array, dtype="Int64")
+        out["outcome_unknown"] = pd.Series(rows["outcome_unknown"].array, dtype="Int64")
         return pd.DataFrame(out)
 
     rows = long[long["kind"] == "time"]

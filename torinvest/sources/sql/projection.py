@@ -16,6 +16,7 @@ import re
 from collections.abc import Collection, Iterable
 from typing import Any
 
+from torinvest.outcome import OUTCOME_UNKNOWN_MARK
 from torinvest.sources.records import SAME_RECORD_COLUMNS, SESSION_TYPES, USABLE_TIME
 
 #: The dialect the queries are written in, and the one Athena (engine v3, Trino) speaks.
@@ -29,8 +30,16 @@ TRUE_TEXTS: tuple[str, ...] = ("true", "1", "yes")
 FALSE_TEXTS: tuple[str, ...] = ("false", "0", "no")
 
 
+#: The column of ``records`` saying the engine's reader found a record not whole (a BOOLEAN:
+#: torinvest's :data:`~torinvest.outcome.OUTCOME_UNKNOWN_MARK` on it, which CloudTrail never
+#: writes). Each engine supplies it beside the record's fields: DuckDB from the mark, as the
+#: file loader reads it; Athena as FALSE (its table holds CloudTrail's own records). The
+#: projection's ``outcome_unknown`` is it without an error code (:mod:`torinvest.outcome`).
+NOT_WHOLE = "torinvest_not_whole"
+
 #: The record fields the queries use, as ``json_transform`` reads them from a log file (the
-#: same fields, names aside, as the columns of AWS's Athena table for CloudTrail).
+#: same fields, names aside, as the columns of AWS's Athena table for CloudTrail; and the mark
+#: of a record torinvest found not whole, which only DuckDB's files can hold: :data:`NOT_WHOLE`).
 RECORD_STRUCTURE: dict[str, Any] = {
     "eventTime": "VARCHAR",
     "eventID": "VARCHAR",
@@ -58,6 +67,7 @@ RECORD_STRUCTURE: dict[str, Any] = {
     },
     "requestParameters": "JSON",
     "responseElements": "JSON",
+    OUTCOME_UNKNOWN_MARK: "VARCHAR",
 }
 
 #: Columns of ``events`` (the events frame's, less source/origin) and the engine's order keys.
@@ -70,6 +80,7 @@ EVENT_COLUMNS: tuple[str, ...] = (
     "source_ip",
     "user_agent",
     "error_code",
+    "outcome_unknown",
     "error_message",
     "read_only",
     "event_type",
@@ -155,6 +166,11 @@ PROJECTION: tuple[tuple[str, str], ...] = (
     ("source_ip", _text("sourceipaddress")),
     ("user_agent", _text("useragent")),
     ("error_code", _text("errorcode")),
+    # torinvest.outcome's rule: a record not whole (NOT_WHOLE) without an error code
+    (
+        "outcome_unknown",
+        f"(COALESCE({NOT_WHOLE}, FALSE) AND {_text('errorcode')} IS NULL)",
+    ),
     ("error_message", _text("errormessage")),
     ("read_only", _boolean("readonly")),
     ("event_type", _text("eventtype")),
@@ -187,6 +203,7 @@ COLUMN_FIELDS: dict[str, tuple[tuple[str, ...], ...]] = {
     "source_ip": (("sourceIPAddress",),),
     "user_agent": (("userAgent",),),
     "error_code": (("errorCode",),),
+    "outcome_unknown": ((OUTCOME_UNKNOWN_MARK,), ("errorCode",)),
     "error_message": (("errorMessage",),),
     "read_only": (("readOnly",),),
     "event_type": (("eventType",),),
@@ -243,6 +260,7 @@ def record_structure(columns: Collection[str]) -> dict[str, Any]:
 EVENTS_OUTPUT: dict[str, str] = {
     **{c: "text" for c in EVENT_COLUMNS},
     "event_time": "time",
+    "outcome_unknown": "bool",
     "read_only": "bool",
     "mfa_authenticated": "bool",
     "file_index": "int",

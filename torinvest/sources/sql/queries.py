@@ -157,6 +157,20 @@ def _filters(scope: Scope, prefilter: str | None = None) -> str:
     return " AND ".join(parts) or "TRUE"
 
 
+#: The count of calls of unknown outcome (:mod:`torinvest.outcome`: no error code, a record not
+#: whole) beside ``count(error_code)`` (failed) in every count: succeeded = calls - both.
+UNKNOWN_COUNT = "count(*) FILTER (WHERE outcome_unknown)"
+
+
+def failed_flag(prefix: str = "") -> str:
+    """A call's ``failed``: TRUE (an error code), NULL (of unknown outcome), FALSE (succeeded),
+    as :func:`torinvest.outcome.failed_flags` reads the events frame."""
+    return (
+        f"CASE WHEN {prefix}error_code IS NOT NULL THEN TRUE"
+        f" WHEN {prefix}outcome_unknown THEN NULL ELSE FALSE END"
+    )
+
+
 def _derived_flag(scope: Scope) -> str:
     if scope.keys is None:
         return "CAST(NULL AS BOOLEAN)"
@@ -274,6 +288,7 @@ PER_IP_OUTPUT: dict[str, str] = {
     "value": "text",
     "events": "int",
     "failed": "int",
+    "outcome_unknown": "int",
     "first_seen": "time",
     "last_seen": "time",
     "derived": "bool",
@@ -299,6 +314,7 @@ def per_ip_query(scope: Scope, whole: Collection[str] = ()) -> Query:
         f"SELECT source_ip, GROUPING({columns}) AS grouping_id,\n"
         f"  COALESCE({columns}) AS value,\n"
         "  count(*) AS events, count(error_code) AS failed,\n"
+        f"  {UNKNOWN_COUNT} AS outcome_unknown,\n"
         "  min(event_time) AS first_seen, max(event_time) AS last_seen,\n"
         "  COALESCE(bool_or(derived), FALSE) AS derived\n"
         f"FROM events\nGROUP BY GROUPING SETS ({sets})"
@@ -310,12 +326,12 @@ def per_ip_query(scope: Scope, whole: Collection[str] = ()) -> Query:
     )
     select = (
         f"SELECT CASE grouping_id {kinds} ELSE 'ip' END AS kind,\n"
-        "  source_ip, value, events, failed, first_seen, last_seen, derived\n"
+        "  source_ip, value, events, failed, outcome_unknown, first_seen, last_seen, derived\n"
         f"FROM ranked\nWHERE grouping_id = {_ALL_GROUPED}"
         f" OR (value IS NOT NULL AND (value_rank <= CASE grouping_id {limits} END{every}))\n"
         "ORDER BY kind, source_ip, value_rank"
     )
-    uses = ("source_ip", "error_code", *(c for _, c, _ in PER_IP_LISTS))
+    uses = ("source_ip", "error_code", "outcome_unknown", *(c for _, c, _ in PER_IP_LISTS))
     ctes = (("grouped", grouped), ("ranked", ranked))
     return Query("per_ip", scope, select, PER_IP_OUTPUT, ctes, uses=uses)
 
@@ -325,11 +341,13 @@ TIMELINE_OUTPUT: dict[str, str] = {
     "bucket": "int",
     "events": "int",
     "failed": "int",
+    "outcome_unknown": "int",
 }
 
 
 def timeline_query(scope: Scope, *, origin: pd.Timestamp, bucket: pd.Timedelta) -> Query:
-    """(e) Calls and failed calls per (source IP, bucket); bucket n starts at origin + n×bucket."""
+    """(e) Calls, failed calls and calls of unknown outcome per (source IP, bucket); bucket n
+    starts at origin + n×bucket."""
     seconds = int(bucket.total_seconds())
     if seconds <= 0:
         raise InputError(f"invalid bucket {bucket}", hint="a bucket of at least one second")
@@ -337,10 +355,12 @@ def timeline_query(scope: Scope, *, origin: pd.Timestamp, bucket: pd.Timedelta) 
     select = (
         "SELECT source_ip,\n"
         f"  CAST(floor((epoch(event_time) - {zero}) / {seconds}) AS BIGINT) AS bucket,\n"
-        "  count(*) AS events, count(error_code) AS failed\n"
+        "  count(*) AS events, count(error_code) AS failed,\n"
+        f"  {UNKNOWN_COUNT} AS outcome_unknown\n"
         "FROM events\nWHERE event_time IS NOT NULL\nGROUP BY 1, 2\nORDER BY 2, 1"
     )
-    return Query("timeline", scope, select, TIMELINE_OUTPUT, uses=("source_ip", "error_code"))
+    uses = ("source_ip", "error_code", "outcome_unknown")
+    return Query("timeline", scope, select, TIMELINE_OUTPUT, uses=uses)
 
 
 #: The rollup's grouping sets (besides source_ip): kind → the columns grouped with the IP.
@@ -367,6 +387,7 @@ ROLLUP_OUTPUT: dict[str, str] = {
     "aws_region": "text",
     "calls": "int",
     "failed": "int",
+    "outcome_unknown": "int",
     "first_seen": "time",
     "last_seen": "time",
 }
@@ -379,7 +400,8 @@ def _rollup_grouping_id(grouped: Collection[str]) -> int:
 
 
 def rollup_query(scope: Scope, *, origin: pd.Timestamp, bucket: pd.Timedelta) -> Query:
-    """(f) What the charts count, in one scan (GROUPING SETS): calls and failed calls per
+    """(f) What the charts count, in one scan (GROUPING SETS): calls, failed calls and calls of
+    unknown outcome per
     (source IP, time bucket, event name, access key) — kind ``time``, bucket n starting at origin +
     n×bucket —, per (source IP, user agent) — ``user_agent`` — and per (source IP, region) —
     ``region``. Each kind counts every event once; each row has its first and last event time
@@ -390,7 +412,7 @@ def rollup_query(scope: Scope, *, origin: pd.Timestamp, bucket: pd.Timedelta) ->
     zero = int(origin.timestamp())
     bucketed = (
         "SELECT source_ip, event_name, access_key_id, user_agent, aws_region, error_code,\n"
-        "  event_time,\n"
+        "  outcome_unknown, event_time,\n"
         f"  CAST(floor((epoch(event_time) - {zero}) / {seconds}) AS BIGINT) AS bucket\n"
         "FROM events"
     )
@@ -404,11 +426,12 @@ def rollup_query(scope: Scope, *, origin: pd.Timestamp, bucket: pd.Timedelta) ->
         f"SELECT CASE GROUPING({columns}) {kinds} END AS kind,\n"
         f"  source_ip, {columns},\n"
         "  count(*) AS calls, count(error_code) AS failed,\n"
+        f"  {UNKNOWN_COUNT} AS outcome_unknown,\n"
         "  min(event_time) AS first_seen, max(event_time) AS last_seen\n"
         f"FROM bucketed\nGROUP BY GROUPING SETS ({sets})\n"
         f"ORDER BY 1, 2, {columns}"
     )
-    uses = ("source_ip", "event_name", "user_agent", "aws_region", "error_code")
+    uses = ("source_ip", "event_name", "user_agent", "aws_region", "error_code", "outcome_unknown")
     return Query("rollup", scope, select, ROLLUP_OUTPUT, (("bucketed", bucketed),), uses=uses)
 
 
@@ -466,10 +489,11 @@ def _catalogue_prefilter(catalogue: pd.DataFrame | None) -> str:
 
 def sensitive_query(scope: Scope, catalogue: pd.DataFrame | None = None) -> Query:
     """(c) The calls in the sensitive-actions catalogue (joined as a VALUES list on event name and
-    source), oldest first, with category, MITRE technique and note."""
+    source), oldest first, with category, MITRE technique and note; ``failed`` is NULL for a
+    call of unknown outcome (:func:`torinvest.outcome.failed_flags`)."""
     picked = ", ".join(f"e.{c}" for c in SENSITIVE_COLUMNS[:10])
     select = (
-        f"SELECT {picked}, e.error_code IS NOT NULL AS failed, e.derived,\n"
+        f"SELECT {picked}, {failed_flag('e.')} AS failed, e.derived,\n"
         "  c.category, c.mitre_technique, c.note\n"
         "FROM events AS e\n"
         "JOIN catalogue AS c ON e.event_name = c.event_name AND e.event_source = c.event_source\n"
@@ -477,7 +501,7 @@ def sensitive_query(scope: Scope, catalogue: pd.DataFrame | None = None) -> Quer
     )
     ctes = (("catalogue", _catalogue_values(catalogue)),)
     prefilter = _catalogue_prefilter(catalogue)
-    uses = tuple(SENSITIVE_COLUMNS[:10])
+    uses = (*SENSITIVE_COLUMNS[:10], "outcome_unknown")
     return Query("sensitive", scope, select, SENSITIVE_OUTPUT, ctes, prefilter, uses)
 
 
@@ -490,14 +514,19 @@ MINTED_OUTPUT: dict[str, str] = {
     "source_ip": "text",
     "role_arn": "text",
     "expiration": "text",
+    "outcome_unknown": "bool",
+    "file_index": "int",
 }
 
 
 def minted_query(scope: Scope) -> Query:
-    """(d) Keys minted by the scope's keys: the successful calls (no ``errorCode``) of
-    :data:`~torinvest.sources.records.MINTING_EVENTS`, oldest first, with the key they minted
+    """(d) Keys minted by the scope's keys: the calls of
+    :data:`~torinvest.sources.records.MINTING_EVENTS` that did not fail (no ``errorCode``: a
+    failed call minted nothing), oldest first, with the key they minted
     (``responseElements.credentials.accessKeyId``; CreateAccessKey's ``responseElements.
-    accessKey.accessKeyId``) — NULL when the record does not hold it (a data issue)."""
+    accessKey.accessKeyId``) — NULL when the record does not hold it (a data issue) — and
+    ``outcome_unknown``: the call may not have succeeded, its key may not exist
+    (:mod:`torinvest.outcome`); ``file_index``: the file it came from (NULL on Athena)."""
     minted = (
         "NULLIF(CASE WHEN event_name = 'CreateAccessKey'"
         " THEN json_extract_string(response_elements, '$.accessKey.accessKeyId')"
@@ -507,12 +536,20 @@ def minted_query(scope: Scope) -> Query:
         f"SELECT {minted} AS access_key_id, access_key_id AS minted_by, event_name,\n"
         "  event_time, event_id, source_ip,\n"
         "  json_extract_string(request_parameters, '$.roleArn') AS role_arn,\n"
-        "  json_extract_string(response_elements, '$.credentials.expiration') AS expiration\n"
+        "  json_extract_string(response_elements, '$.credentials.expiration') AS expiration,\n"
+        "  outcome_unknown, file_index\n"
         f"FROM events\nWHERE event_name IN ({sql_literals(MINTING_EVENTS)})"
         " AND error_code IS NULL\n"
         "ORDER BY event_time NULLS LAST, event_id NULLS LAST"
     )
-    uses = ("event_name", "error_code", "source_ip", "request_parameters", "response_elements")
+    uses = (
+        "event_name",
+        "error_code",
+        "outcome_unknown",
+        "source_ip",
+        "request_parameters",
+        "response_elements",
+    )
     return Query("minted", scope, select, MINTED_OUTPUT, uses=uses)
 
 

@@ -37,6 +37,7 @@ from torinvest.sources.records import (
     follow_minted,
     frame_from_tables,
     unfollowed_issue,
+    unknown_mint_issue,
     unrecorded_issue,
     untimed_issue,
 )
@@ -45,6 +46,7 @@ from torinvest.sources.sql.engine import (
     Engine,
     SqlResult,
     _events_piece,
+    _frame,
     _run,
 )
 from torinvest.sources.sql.frames import (
@@ -347,9 +349,7 @@ def _follow_minted(engine: Engine, scope: Scope, result: SqlResult) -> list[Deri
     known, frontier = set(scope.keys), set(scope.keys)
     found: list[DerivedKey] = []
     for n in range(MAX_DERIVED_ROUNDS + 1):  # as follow_minted does, from the minted rows
-        rows = _derived_rows(
-            _run(engine, minted_query(scope.with_keys(frontier)), result), result.issues
-        )
+        rows = _minted_rows(engine, scope.with_keys(frontier), result)
         new: dict[str, DerivedKey] = {}
         for d in rows:
             if d.access_key_id not in known:
@@ -365,9 +365,36 @@ def _follow_minted(engine: Engine, scope: Scope, result: SqlResult) -> list[Deri
     return found
 
 
+def _is_true(value: Any) -> bool:
+    """A boolean cell (True, False, NA) is True."""
+    return bool(pd.notna(value) and value)
+
+
+def _minted_rows(engine: Engine, scope: Scope, result: SqlResult) -> list[DerivedKey]:
+    """The keys the minted-keys query of ``scope`` finds (:func:`_derived_rows`), each issue
+    naming the file (or Athena query) its event came from, as the file loader names it."""
+    out = engine.run(minted_query(scope))
+    result._add(out)
+    frame = _frame(out)
+    index = frame["file_index"].astype("Int64")
+    origins = out.origins
+    frame["origin"] = [
+        origins[0]
+        if len(origins) == 1
+        else origins[int(i)]
+        if pd.notna(i) and 0 <= int(i) < len(origins)
+        else None
+        for i in index
+    ]
+    return _derived_rows(frame, result.issues)
+
+
 def _derived_rows(frame: pd.DataFrame, issues: list[DataIssue]) -> list[DerivedKey]:
     """The minted keys of a minted-keys query's rows; a value that is not an access key ID is
-    an issue naming its event, not a key, and so is a mint whose key is not recorded."""
+    an issue naming its event, not a key, and so is a mint whose key is not recorded. A key
+    minted by a call of unknown outcome is a key (followed) and an issue saying it may not
+    exist (:func:`~torinvest.sources.records.derived.unknown_mint_issue`), as the file loader
+    says it."""
 
     def text(v: Any) -> str | None:
         return None if pd.isna(v) else str(v)
@@ -375,7 +402,12 @@ def _derived_rows(frame: pd.DataFrame, issues: list[DataIssue]) -> list[DerivedK
     missing = frame["access_key_id"].isna().to_numpy(dtype=bool)
     for row in frame[missing].itertuples(index=False):
         issue = unrecorded_issue(
-            str(row.event_name), row.event_time, text(row.event_id), None, text(row.role_arn)
+            str(row.event_name),
+            row.event_time,
+            text(row.event_id),
+            text(getattr(row, "origin", None)),
+            text(row.role_arn),
+            unknown=_is_true(row.outcome_unknown),
         )
         if issue not in issues:
             issues.append(issue)
@@ -392,8 +424,9 @@ def _derived_rows(frame: pd.DataFrame, issues: list[DataIssue]) -> list[DerivedK
         if issue not in issues:
             issues.append(issue)
     frame = frame[~bad]
-    return [
-        DerivedKey(
+    keys = []
+    for row in frame.itertuples(index=False):
+        key = DerivedKey(
             access_key_id=str(row.access_key_id),
             minted_by=text(row.minted_by),
             event_name=str(row.event_name),
@@ -403,8 +436,12 @@ def _derived_rows(frame: pd.DataFrame, issues: list[DataIssue]) -> list[DerivedK
             role_arn=text(row.role_arn),
             expiration=text(row.expiration),
         )
-        for row in frame.itertuples(index=False)
-    ]
+        if _is_true(row.outcome_unknown):
+            issue = unknown_mint_issue(key, text(getattr(row, "origin", None)))
+            if issue not in issues:
+                issues.append(issue)
+        keys.append(key)
+    return keys
 
 
 def minted_keys_sql(
@@ -420,7 +457,8 @@ def minted_keys_sql(
     """Keys minted by ``access_keys`` in the window (with ``transitive``, by those keys too, up
     to :data:`~torinvest.sources.records.MAX_DERIVED_ROUNDS` rounds). ``frame``: access_key_id,
     minted_by, event_name, event_time, event_id, source_ip, role_arn, expiration; ``derived``:
-    the same as :class:`~torinvest.sources.records.DerivedKey`, oldest first."""
+    the same as :class:`~torinvest.sources.records.DerivedKey`, oldest first. A key named by a
+    call of unknown outcome is among them, and an issue says it may not exist."""
     scope = make_scope(
         access_keys=access_keys, start=start, end=end, accounts=accounts, regions=regions
     )
@@ -429,14 +467,12 @@ def minted_keys_sql(
         result.derived = _follow_minted(engine, scope, result)
     else:
         result.derived = list(
-            {
-                d.access_key_id: d
-                for d in reversed(_derived_rows(_run(engine, minted_query(scope), result)))
-            }.values()
+            {d.access_key_id: d for d in reversed(_minted_rows(engine, scope, result))}.values()
         )[::-1]
-    result.frame = pd.DataFrame(
-        [d.to_dict() for d in result.derived], columns=list(MINTED_OUTPUT)
-    ).astype({c: "string" for c in MINTED_OUTPUT if c != "event_time"})
+    columns = [c for c in MINTED_OUTPUT if c not in ("outcome_unknown", "file_index")]
+    result.frame = pd.DataFrame([d.to_dict() for d in result.derived], columns=columns).astype(
+        {c: "string" for c in columns if c != "event_time"}
+    )
     result.frame["event_time"] = pd.to_datetime(result.frame["event_time"], utc=True).astype(_UTC)
     return result
 
