@@ -6,25 +6,26 @@ quote, ``$(…)`` or a newline stays one argument.
 
 Never a secret: credentials come from the AWS chain (a profile names them, never holds them in
 a command). The external ID is not a secret in AWS's model (it guards against the confused
-deputy, not an attacker who reads it) and torinvest already writes it into a notebook's
-parameters (``external_id``), so a command printed by the run is given it like the role it goes
-with.
-
-A command built later from a saved report (``torinvest post``'s answer) takes the access from
-``summary.json``'s ``access`` (:meth:`Access.summary`, :func:`saved_access`), which records that
-an external ID was used, never its value: such a command reads it from the shell variable
-:data:`EXTERNAL_ID_VARIABLE` (``--external-id="$TORINVEST_EXTERNAL_ID"``), so that what
-torinvest posts to a ticket system (another organization's service, other readers) does not
-carry it. A summary written before ``access`` existed gives commands without access and a note
-saying so (:data:`ACCESS_NOT_RECORDED`): as printed, they would read the analyst's default
-account and regions.
+deputy, not an attacker who reads it) and torinvest writes it into a notebook's parameters
+(``external_id``), so a command printed to the terminal (a refusal, the triage table, a
+working notebook's) is given it like the role it goes with. What torinvest posts to other
+services does not carry it: a command written into a report's files (:meth:`Access.of_report`:
+``report.html``'s next step and plan cards, ``summary.json``'s IP pivot), which ``torinvest
+post`` attaches to tickets, and a command built later from a saved report (``torinvest post``'s
+answer, from ``summary.json``'s ``access``: :meth:`Access.summary`, :func:`saved_access`, which
+records that an external ID was used, never its value) read it from the shell variable
+:data:`EXTERNAL_ID_VARIABLE` (``"--external-id=$TORINVEST_EXTERNAL_ID"``, double-quoted: the
+shell expands it), with :data:`EXTERNAL_ID_NOTE` beside them. A summary written before
+``access`` existed gives commands without access and a note saying so
+(:data:`ACCESS_NOT_RECORDED`): as printed, they would read the analyst's default account and
+regions.
 """
 
 from __future__ import annotations
 
 import shlex
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -57,8 +58,8 @@ ACCESS_NOT_RECORDED = (
 )
 #: The note beside a command that reads the external ID from :data:`EXTERNAL_ID_VARIABLE`.
 EXTERNAL_ID_NOTE = (
-    f"the run assumed its role with an external ID, which torinvest does not post: set "
-    f"{EXTERNAL_ID_VARIABLE} to it before running the command"
+    "the run assumed its role with an external ID, which torinvest keeps out of its reports "
+    f"and posts: set {EXTERNAL_ID_VARIABLE} to it before running the command"
 )
 #: The keys of ``summary.json``'s ``access`` (:meth:`Access.summary`).
 SUMMARY_ACCESS_KEYS = (
@@ -112,6 +113,17 @@ class Access:
             athena_workgroup=eng.athena_workgroup,
             athena_output=eng.athena_output,
         )
+
+    @classmethod
+    def of_report(cls, src: Sources) -> Access:
+        """The access of a command written into a report's files (``report.html``'s next step
+        and plan cards, ``summary.json``'s IP pivot), which ``torinvest post`` attaches to
+        tickets: :meth:`of_sources`, the external ID read from :data:`EXTERNAL_ID_VARIABLE`
+        (its value stays out of what is posted)."""
+        access = cls.of_sources(src)
+        if not access.external_id:
+            return access
+        return replace(access, external_id=EXTERNAL_ID_PLACEHOLDER)
 
     @classmethod
     def of_options(cls, options: RunOptions) -> Access:
@@ -253,7 +265,14 @@ def saved_access(summary: Mapping[str, Any]) -> SavedAccess:
                 + ACCESS_ADVICE,
             ),
         )
-    return SavedAccess(access, (EXTERNAL_ID_NOTE,) if access.external_id else ())
+    note = external_id_note(access)
+    return SavedAccess(access, (note,) if note else ())
+
+
+def external_id_note(access: Access) -> str | None:
+    """:data:`EXTERNAL_ID_NOTE` when ``access``'s commands read the external ID from
+    :data:`EXTERNAL_ID_VARIABLE` (:meth:`Access.of_report`, :func:`saved_access`), else None."""
+    return EXTERNAL_ID_NOTE if access.external_id == EXTERNAL_ID_PLACEHOLDER else None
 
 
 def _quoted(part: str) -> str:

@@ -7,10 +7,12 @@ The test of the class: each printer (:data:`PRINTERS`) is run over the same acce
 command, split by :mod:`shlex` and parsed by torinvest's own parser, must give that access back.
 
 The printers that build a command later, from a saved report (:data:`SAVED`: ``torinvest
-post``'s answer, from ``summary.json``), give it back from the report's ``access``, the external
-ID as ``"$TORINVEST_EXTERNAL_ID"`` (the report records that one was used, not its value); a
-summary without ``access`` (an earlier torinvest) or with one torinvest cannot have written gives
-commands naming none, and a note that says so.
+post``'s answer, from ``summary.json``), give it back from the report's ``access``; a summary
+without ``access`` (an earlier torinvest) or with one torinvest cannot have written gives
+commands naming none, and a note that says so. Those whose command goes into what torinvest
+posts (:data:`POSTED`: the report's files too) carry the external ID as
+``"$TORINVEST_EXTERNAL_ID"``, which a shell expands (the report records that one was used, not
+its value).
 """
 
 from __future__ import annotations
@@ -195,7 +197,9 @@ PRINTERS: dict[str, Callable[[Sources, Access, Path], list[str]]] = {
     "plan card, suppression rules": lambda s, a, t: [
         n[n.index("(torinvest ") + 1 : -1]
         for n in suppression_notes(
-            locate(read_findings(sample_case().findings).tor_only(), FINDING)[0], FINDING, a
+            locate(read_findings(sample_case().findings).tor_only(), FINDING)[0],
+            FINDING,
+            Access.of_report(s),  # as the report's plan card passes it
         )
         if "(torinvest " in n
     ],
@@ -214,10 +218,14 @@ PRINTERS: dict[str, Callable[[Sources, Access, Path], list[str]]] = {
     "posted answer, legitimate": lambda s, a, t: _posted("legitimate", a),
     "posted answer, malicious": lambda s, a, t: _posted("malicious", a),
 }
-#: The printers that build their command from a saved report (summary.json), not from the run:
-#: the external ID is read from ``$TORINVEST_EXTERNAL_ID`` (summary.json records that one was
-#: used, not its value).
+#: The printers that build their command from a saved report (summary.json), not from the run.
 SAVED = {name for name in PRINTERS if name.startswith("posted answer")}
+#: The printers whose command goes into what torinvest posts to other services — the report's
+#: files (report.html; summary.json's IP pivot) and the posted answer: the external ID is read
+#: from ``$TORINVEST_EXTERNAL_ID``, never written (summary.json records that one was used).
+POSTED = SAVED | {
+    name for name in PRINTERS if name.startswith(("report next step", "plan card", "campaign"))
+}
 
 
 def _case_run(tmp_path: Path, value: str) -> Sources:
@@ -264,7 +272,7 @@ def test_every_printed_command_names_the_access_of_the_run_that_printed_it(
     for command in printed:
         args = parsed(_with_placeholders(command))
         assert access_of(args) == access, (printer, command)
-        assert printer not in SAVED or EXTERNAL_ID not in command, (printer, command)
+        assert printer not in POSTED or EXTERNAL_ID not in command, (printer, command)
         assert re.fullmatch(r"[0-9a-f]{32}", getattr(args, "finding_id", None) or "0" * 32)
     assert not (tmp_path / "pwned").exists()
 
@@ -373,7 +381,8 @@ def test_the_posted_answer_says_the_external_id_is_read_from_the_variable(
     text = build_answer(data, []).text
     assert EXTERNAL_ID not in text
     (note,) = [line for line in text.splitlines() if line.startswith("Note: ")]
-    assert "set TORINVEST_EXTERNAL_ID" in note and "does not post" in note
+    assert note == f"Note: {commands.EXTERNAL_ID_NOTE}"
+    assert "set TORINVEST_EXTERNAL_ID" in note and "keeps out of its reports and posts" in note
 
 
 @pytest.mark.parametrize("status", ["pending", "legitimate", "malicious"])
@@ -460,3 +469,14 @@ def test_the_access_summary_names_regions_engine_and_athena_without_the_external
     assert saved.access == replace(access, external_id=commands.EXTERNAL_ID_PLACEHOLDER)
     assert saved.notes == (commands.EXTERNAL_ID_NOTE,)
     assert access.summary()["regions"] == ["us-east-1", "eu-west-1"]
+
+
+def test_the_reports_commands_say_where_the_external_id_comes_from(tmp_path: Path) -> None:
+    """The report's next step (report.html, posted as it is) names the role and reads the
+    external ID from the variable, and says so; a run without one says nothing of it."""
+    src = _aws_run(tmp_path, "l")
+    markup = _next_html(_inv(src), {"status": "malicious"})
+    assert EXTERNAL_ID not in markup and html.escape(commands.EXTERNAL_ID_NOTE) in markup
+    assert "&quot;--external-id=$TORINVEST_EXTERNAL_ID&quot;" in markup
+    without = _next_html(_inv(_case_run(tmp_path, "c")), {"status": "malicious"})
+    assert "TORINVEST_EXTERNAL_ID" not in without and "Note:" not in without
