@@ -119,9 +119,10 @@ def _findings_by_key(rows: Iterable[Mapping[str, Any]]) -> dict[str, str]:
 
 def source_args(src: Sources) -> list[str]:
     """The arguments that name the investigation's sources again (case folder or AWS — the
-    role and its external ID too —, extra log files, the engine):
-    :meth:`torinvest.commands.Access.of_sources`."""
-    return Access.of_sources(src).args()
+    role and its external ID too, read from ``$TORINVEST_EXTERNAL_ID``: the commands are in
+    the report's files, which are posted —, extra log files, the engine):
+    :meth:`torinvest.commands.Access.of_report`."""
+    return Access.of_report(src).args()
 
 
 def command_for(

@@ -22,6 +22,7 @@ import pandas as pd
 
 from torinvest import __version__, analysis, tor
 from torinvest.addresses import canonical_column
+from torinvest.commands import Access
 from torinvest.commands import report_dir_name as report_dir_name
 from torinvest.errors import DataIssue, InputError, OptionsError, group_issues
 from torinvest.events import Activity, load_activity
@@ -840,6 +841,9 @@ def summary(inv: Investigation, verdict: dict[str, Any] | None = None) -> dict[s
         # the data issues of the key's activity alone (no source could be read, another
         # account's, a region or file failed or read in part): a scheduled run retries them
         "activity_issues": [i.to_dict() for i in group_issues(activity_issues(inv))],
+        # what the run read and how it reached AWS (no external ID value, no credential): the
+        # commands built later from this file (torinvest post's answer) name it again
+        "access": Access.of_sources(inv.sources).summary(),
         **campaign_summary(inv),
     }
 

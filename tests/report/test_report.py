@@ -44,7 +44,7 @@ SUMMARY_KEYS = [
     "ip_pivot_search",
 ]
 #: What a run writes: the required keys and the optional ones older summaries lack
-#: (``baseline``, ``reading_notes``, ``activity_issues``).
+#: (``baseline``, ``reading_notes``, ``activity_issues``, ``access``).
 WRITTEN_KEYS = [
     *SUMMARY_KEYS[:11],
     "baseline",
@@ -52,6 +52,7 @@ WRITTEN_KEYS = [
     "reading",
     "reading_notes",
     "activity_issues",
+    "access",
     *SUMMARY_KEYS[13:],
 ]
 PAYLOAD = "<script>alert(1)</script>"
@@ -214,6 +215,8 @@ def test_report_of_the_sample_case(tmp_path: Path) -> None:
     # days of the window without a log file: the baseline exists but was read in part
     assert data["baseline"]["status"] == "partial" and data["baseline"]["history_start"]
     assert report.summary_problems(data) == []
+    # the access it was given, for the commands built later from this file (torinvest post)
+    assert data["access"]["case"] == _case() and data["access"]["external_id"] is False
     assert data["finding"] | {"first_seen": None, "last_seen": None} == {
         "id": FINDING,
         "type": "UnauthorizedAccess:IAMUser/TorIPCaller",

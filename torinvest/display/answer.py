@@ -11,7 +11,7 @@ import pandas as pd
 from IPython.display import HTML
 
 from torinvest import __version__, analysis
-from torinvest.commands import Access, actions_command, verdict_command
+from torinvest.commands import Access, actions_command, external_id_note, verdict_command
 from torinvest.display.activity import (
     _is_denied,
     activity_gap,
@@ -370,7 +370,9 @@ def _derived_html(inv: Investigation, followed: bool) -> str:
 def _next_html(inv: Investigation, verdict: Mapping[str, Any]) -> str:
     status = str(verdict.get("status") or "pending")
     fid = inv.key.finding_id
-    access = Access.of_sources(inv.sources)  # the access this report was made with
+    # the access this report was made with (the external ID from a shell variable: the
+    # report is posted to other services)
+    access = Access.of_report(inv.sources)
     if status == "pending":
         command = verdict_command(fid, access=access)
     elif status == "legitimate":
@@ -378,9 +380,10 @@ def _next_html(inv: Investigation, verdict: Mapping[str, Any]) -> str:
     else:
         command = actions_command(fid, "remediate", access=access)
     then = "Record it" if status == "pending" else "After reviewing the dry-run plan below"
+    note = external_id_note(access)
     return (
         f'<p class="ti-next"><b>Next step:</b> {_e(NEXT_STEPS.get(status, ""))} {then}: '
-        f"<code>{_e(command)}</code></p>"
+        f"<code>{_e(command)}</code>" + (f"<br>Note: {_e(note)}" if note else "") + "</p>"
     )
 
 

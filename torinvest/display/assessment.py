@@ -11,7 +11,7 @@ import pandas as pd
 from IPython.display import HTML
 
 from torinvest import analysis
-from torinvest.commands import Access, actions_command, command
+from torinvest.commands import Access, actions_command, command, external_id_note
 from torinvest.display.activity import activity_gap
 from torinvest.display.answer import followed_derived, key_calls, verdict_warnings
 from torinvest.display.markup import _card, _e, _kv, _list, _time, display_frame, frame_html
@@ -288,9 +288,12 @@ def next_steps(
     status = str(verdict.get("status") or "pending")
     fid = inv.key.finding_id
     aws = inv.sources.aws
+    # the report is posted to other services: the external ID from a shell variable
+    access = Access.of_report(inv.sources)
+    said = external_id_note(access)
     parts: list[str] = []
     if status in ("legitimate", "pending"):
-        cmd = actions_command(fid, "archive", access=Access.of_sources(inv.sources))
+        cmd = actions_command(fid, "archive", access=access)
         title = "Archive plan" if status == "legitimate" else "If legitimate: archive plan"
         try:
             plan = actions.plan_archive(inv.finding)
@@ -302,9 +305,9 @@ def next_steps(
                 "findings and create suppression rules"
             )
             if suppress:
-                plan.notes.extend(
-                    suppression_notes(inv.finding, fid, Access.of_sources(inv.sources))
-                )
+                plan.notes.extend(suppression_notes(inv.finding, fid, access))
+            if said:
+                plan.notes.append(said)
             if inv.could_not_look:  # a legitimate verdict recorded from it archives nothing
                 plan.notes.insert(
                     0,
@@ -315,7 +318,7 @@ def next_steps(
                 )
             parts.append(_plan_html(title, plan, cmd, runner.whose_credentials(plan, aws)))
     if status in ("malicious", "inconclusive", "pending"):
-        cmd = actions_command(fid, "remediate", access=Access.of_sources(inv.sources))
+        cmd = actions_command(fid, "remediate", access=access)
         title = "Remediation plan" if status != "pending" else "If not legitimate: remediation plan"
         plan = actions.plan_remediation(
             inv.key,
@@ -324,6 +327,8 @@ def next_steps(
             data_issues=len(group_issues(inv.data_issues)),
             could_not_look=inv.could_not_look,
         )
+        if said:
+            plan.notes.append(said)
         who = runner.whose_credentials(plan, aws)
         parts.append(
             _plan_html(title, plan, cmd, who, "ti-danger" if status == "malicious" else "")

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from torinvest.analysis import NOT_SCORED, Signal, triage_score
-from torinvest.commands import actions_command, verdict_command
+from torinvest.commands import SavedAccess, actions_command, saved_access, verdict_command
 from torinvest.investigation import NOTHING_READ_SOURCE
 from torinvest.outcome import split_text
 from torinvest.safety import term_safe
@@ -319,7 +319,7 @@ def build_answer(summary: Mapping[str, Any], records: Sequence[Mapping[str, Any]
             f"{_t(remediation.at)} (run {_t(remediation.run_id)}): "
             f"{remediation.count()}{remediation.problems()}"
         )
-    lines.append(_next_line(fid, status, remediation))
+    lines += _next_lines(fid, status, remediation, saved_access(summary))
     generated = summary.get("generated") or {}
     lines.append(
         f"Generated {_t(generated.get('at'))} by {_t(generated.get('by'))} with torinvest "
@@ -560,29 +560,40 @@ def _verdict_line(verdict: Mapping[str, Any], later: bool) -> str:
     return line + (" (recorded in the ledger after this report)" if later else "")
 
 
-def _next_line(fid: str, status: str, remediation: Remediation | None) -> str:
+def _next_lines(
+    fid: str, status: str, remediation: Remediation | None, saved: SavedAccess
+) -> list[str]:
+    """``Next step: … COMMAND`` over the access the report's run was given (``saved``, from
+    summary.json's ``access``: the command reads what the report read, not the analyst's
+    default account and regions), then a ``Note:`` line per note of ``saved`` (the access not
+    recorded; the external ID read from a shell variable). The command is shell-quoted and
+    given whole (a path the run was given stays one argument)."""
+    access = saved.access
     if status == "pending":
-        command, then = verdict_command(fid), "Record it"
+        command, then = verdict_command(fid, access=access), "Record it"
     elif status == "legitimate":
-        command, then = actions_command(fid, "archive"), "Then"
+        command, then = actions_command(fid, "archive", access=access), "Then"
     else:
         if remediation is not None and remediation.complete:
-            return (
+            return [
                 "Next step: remediation executed; confirm with the principal's owner and "
                 "review what the plan lists as manual steps."
-            )
+            ]
         if (
             remediation is not None
             and remediation.left_alone
             and not (remediation.stopped or remediation.failed or remediation.unrecorded)
         ):
-            return (
+            return [
                 f"Next step: remediation run, but {len(remediation.left_alone)} step(s) were left "
                 "alone (not the actor's, as the Remediation line says): check them by hand, "
                 "then confirm with the principal's owner."
-            )
-        command, then = actions_command(fid, "remediate"), "Then"
-    return f"Next step: {NEXT_STEPS.get(status, '')} {then}: {command}"
+            ]
+        command, then = actions_command(fid, "remediate", access=access), "Then"
+    return [
+        f"Next step: {NEXT_STEPS.get(status, '')} {then}: {command}",
+        *(f"Note: {_t(note, None)}" for note in saved.notes),
+    ]
 
 
 #: What the Security Hub note says of a reading that is not complete (a verdict or a workflow

@@ -16,6 +16,7 @@ from torinvest.findings.related import SUMMARY_PROPERTIES as RELATED_SUMMARY
 from torinvest.geo import IP_KINDS
 from torinvest.investigation import BASELINE_STATUSES, DERIVED_SEARCH_STATUSES, Investigation
 from torinvest.investigation import summary as _summary
+from torinvest.options import ENGINES
 from torinvest.pivot import SUMMARY_PROPERTIES as PIVOT_SUMMARY
 from torinvest.report.folders import EVENTS_CSV, PER_IP_CSV, _write_bytes
 from torinvest.safety import json_inert_bytes
@@ -206,6 +207,23 @@ SUMMARY_SCHEMA: dict[str, Any] = {
                 "type": "array",
                 "items": _object({"source": {"type": "string"}, "problem": {"type": "string"}}),
             },
+            # the access the run was given (torinvest.commands.Access.summary): the commands
+            # built from this file name it; whether an external ID was used, never its value
+            "access": _object(
+                {
+                    "case": _STR_OR_NULL,
+                    "profile": _STR_OR_NULL,
+                    "role_arn": _STR_OR_NULL,
+                    "external_id": {"type": "boolean"},
+                    "regions": {"type": ["array", "null"], "items": {"type": "string"}},
+                    "logs": {"type": "array", "items": {"type": "string"}},
+                    "engine": {"enum": list(ENGINES)},
+                    "athena_database": _STR_OR_NULL,
+                    "athena_table": _STR_OR_NULL,
+                    "athena_workgroup": _STR_OR_NULL,
+                    "athena_output": _STR_OR_NULL,
+                }
+            ),
             **RELATED_SUMMARY,  # related_findings, related_findings_search
             **PIVOT_SUMMARY,  # ip_pivot, ip_pivot_search
         }
@@ -214,8 +232,9 @@ SUMMARY_SCHEMA: dict[str, Any] = {
 
 
 #: Keys a summary written by an earlier torinvest may lack (``reading_notes``: written before
-#: the notes were; none said then; ``baseline``: its ``no_baseline`` signal, if any, says it).
-OPTIONAL_SUMMARY_KEYS = ("reading_notes", "activity_issues", "baseline", "reading")
+#: the notes were; none said then; ``baseline``: its ``no_baseline`` signal, if any, says it;
+#: ``access``: the commands built from it name no access and say so).
+OPTIONAL_SUMMARY_KEYS = ("reading_notes", "activity_issues", "baseline", "reading", "access")
 SUMMARY_SCHEMA["required"] = [
     k for k in SUMMARY_SCHEMA["required"] if k not in OPTIONAL_SUMMARY_KEYS
 ]
