@@ -33,7 +33,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "and its evidence summary is stored with the verdict; otherwise only the record is. The same "
         "verdict again (status, analyst, rationale) adds no record; a different one supersedes "
         "the analyst's own current one (which stays in the ledger), and another analyst's only "
-        "with --supersede. pending is not a verdict: it records nothing.",
+        "with --supersede. With a source, the finding is read again from GuardDuty right "
+        "before recording: when it changed since the evidence was read, nothing is recorded "
+        "(unless --finding-changed-ok); when it cannot be read again (--case, no access), the "
+        "verdict says so. pending is not a verdict: it records nothing.",
     )
     v.add_argument("finding_id", metavar="FINDING_ID", help="GuardDuty finding ID")
     v.add_argument("--status", required=True, choices=STATUSES, help="the verdict")

@@ -63,8 +63,11 @@ class VerdictForm:
     verdict card and the plan it leads to, redrawn after each recording.
 
     Recording goes through :func:`torinvest.investigation.decide` (the evidence summary stored with it;
-    the same verdict again adds no record, a different one supersedes). :meth:`record` is the
-    button's callback, callable directly.
+    the same verdict again adds no record, a different one supersedes). It reads the finding
+    again first: when GuardDuty changed it since this report, nothing is recorded, a warning card
+    says what changed and how to re-run, and :attr:`confirm` (a checkbox, shown only then) is
+    the second, explicit confirmation — it accepts only the changes the card showed.
+    :meth:`record` is the button's callback, callable directly.
     """
 
     def __init__(
