@@ -118,6 +118,24 @@ def test_each_watched_fact_that_changed_is_said_from_to() -> None:
     )
 
 
+def test_the_same_decision_read_again_unchanged_is_new_over_one_that_was_not() -> None:
+    """Recorded from a case folder (not re-read), then again with GuardDuty read unchanged: a
+    new record, so that the ledger says the finding was checked; the other way round, or
+    unchanged twice, it is the same decision."""
+    from torinvest.verdict import make_verdict, same_decision
+
+    def with_check(state: str) -> dict[str, Any]:
+        return make_verdict(
+            FINDING, status="malicious", analyst="ana", rationale="x",
+            finding_check={"state": state, "at": "2026-12-01T00:00:00Z"},
+        ).to_dict()  # fmt: skip
+
+    unchanged, offline = with_check("unchanged"), with_check("not re-read")
+    assert not same_decision(offline, unchanged)
+    assert not same_decision({**offline, "finding_check": {}}, unchanged)  # an older record
+    assert same_decision(unchanged, offline) and same_decision(unchanged, with_check("unchanged"))
+
+
 # --------------------------------------------------------------------------------------------
 # the notebook's form
 # --------------------------------------------------------------------------------------------

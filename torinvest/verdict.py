@@ -657,9 +657,13 @@ def same_decision(record: Mapping[str, Any], verdict: Verdict | Mapping[str, Any
     (new activity) is a new decision. Evidence and time do not make a decision new — except
     that one over a ``record`` whose evidence could not look (:func:`could_not_look`) is new
     when its own evidence read the activity, or it carries none: the analyst re-recorded it so
-    that an archive may follow it."""
+    that an archive may follow it. Likewise one whose finding was read again unchanged
+    (``finding_check``) over a ``record`` whose finding was not (not re-read, changed, or no
+    check): the analyst recorded it again so that the ledger says it was checked."""
     other = verdict.to_dict() if isinstance(verdict, Verdict) else verdict
     if could_not_look(record) is not None and could_not_look(other) is None:
+        return False
+    if _checked_unchanged(other) and not _checked_unchanged(record):
         return False
     judged, had = other.get("finding_state"), record.get("finding_state")
     if (
@@ -672,6 +676,11 @@ def same_decision(record: Mapping[str, Any], verdict: Verdict | Mapping[str, Any
         str(record.get(k) or "").strip() == str(other.get(k) or "").strip()
         for k in ("finding_id", "status", "analyst", "rationale")
     )
+
+
+def _checked_unchanged(record: Mapping[str, Any]) -> bool:
+    check = record.get("finding_check")
+    return isinstance(check, Mapping) and check.get("state") == "unchanged"
 
 
 @dataclass(frozen=True, slots=True)
