@@ -55,6 +55,7 @@ analyst: str = ""  # who decides (required unless pending)
 rationale: str = ""  # why (required unless pending)
 suppress: bool = False  # legitimate: also show each suppression rule scope (or why refused)
 supersede: bool = False  # record the verdict even over another analyst's current one
+finding_changed_ok: bool = False  # record it even when the finding changed since this run read it
 ledger: str = ""  # verdict ledger file; empty: $TORINVEST_LEDGER or the default location
 summary_path: str = ""  # where to write summary.json; empty: don't
 export_dir: str = ""  # folder for events.csv and per_ip.csv (formula-safe); empty: don't
@@ -213,6 +214,8 @@ verdict = report.decide(
     rationale=params.rationale,
     ledger=params.ledger,
     supersede=params.supersede,
+    finding_changed_ok=params.finding_changed_ok,
+    out_dir=params.export_dir or None,
 )
 
 # %%

@@ -96,6 +96,7 @@ def test_a_working_copy_carries_every_option_the_analyst_gave(tmp_path: Path) ->
         "rationale",
         "suppress",
         "supersede",
+        "finding_changed_ok",
         "summary_path",
         "export_dir",
     }
@@ -164,6 +165,7 @@ OPTION_ARGV: dict[str, list[str]] = {
     "rationale": ["--rationale", "r"],
     "suppress": ["--suppress"],
     "supersede": ["--verdict", "malicious", "--supersede"],
+    "finding_changed_ok": ["--verdict", "malicious", "--finding-changed-ok"],
     "ledger": ["--ledger", "F"],
     "engine": ["--engine", "athena"],
     "athena_database": ["--athena-database", "d"],

@@ -13,7 +13,7 @@ import contextlib
 import getpass
 import logging
 import socket
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,6 +40,12 @@ from torinvest.findings.locate import (
     SEEN_FIRST_ONLY,
     SEEN_LAST_FROM_UPDATE,
     SEEN_LAST_ONLY,
+)
+from torinvest.findings.recheck import (
+    CHECK_CHANGED,
+    FindingCheck,
+    not_reread,
+    reread_finding,
 )
 from torinvest.findings.related import RelatedFindings
 from torinvest.geo import GeoIP
@@ -645,6 +651,77 @@ SUPERSEDE_HINT = (
 )
 
 
+#: How a verdict over a changed finding was accepted, by where it was recorded.
+CHANGED_OK_PARAMETER = "the finding_changed_ok parameter (--finding-changed-ok)"
+CHANGED_OK_FLAG = "--finding-changed-ok"
+#: How to record a verdict over a changed finding, from the parameters.
+CHANGED_OK_HINT = "add --finding-changed-ok to that command (papermill: -p finding_changed_ok true)"
+
+
+def recheck(inv: Investigation | None) -> FindingCheck:
+    """The finding of ``inv`` read again from GuardDuty now, with the investigation's own
+    access (:func:`torinvest.findings.recheck.reread_finding`: one GetFindings in its region),
+    for a verdict about to be recorded on ``inv``'s evidence. ``not re-read`` (never
+    "unchanged") when there is nothing to read it with: no investigation (a verdict without
+    evidence), a case folder (offline), no AWS access."""
+    if inv is None:
+        return not_reread(
+            "no source option was given: no investigation ran with this verdict, so there is "
+            "no evidence to compare with and GuardDuty was not asked"
+        )
+    if inv.sources.case is not None:
+        return not_reread(
+            f"the finding was read from the case folder {inv.sources.case.root} (offline): "
+            "GuardDuty was not asked"
+        )
+    if inv.sources.aws is None:
+        return not_reread("no AWS access was given: GuardDuty was not asked")
+    return reread_finding(inv.sources.aws, inv.finding)
+
+
+def changed_refusal(inv: Investigation, check: FindingCheck) -> str:
+    """Why a verdict is not recorded over a finding that changed since ``inv`` read it (plain
+    text): what changed, from → to, where and when it was read again."""
+    return (
+        f"finding {inv.key.finding_id} changed since the evidence of this verdict was read "
+        f"(report run at {iso_utc(inv.started_at)}): "
+        + "; ".join(check.changes)
+        + f" ({check.where}, read again at {check.at}): the evidence does not describe the "
+        "finding as it is now"
+    )
+
+
+def rerun_command(
+    inv: Investigation,
+    *,
+    status: str,
+    analyst: str,
+    rationale: str,
+    ledger: str | Path | None = None,
+    out_dir: str | Path | None = None,
+) -> str:
+    """The ``torinvest investigate`` that makes ``inv``'s report again over the same access
+    and records ``status`` (the analyst's words as given, shell-quoted)."""
+    from torinvest.commands import Access, command
+    from torinvest.safety import option
+
+    extra = [option("--out", out_dir or Path("out") / report_dir_name(inv.key.finding_id))]
+    extra += ["--verdict", status, "--analyst", analyst, "--rationale", rationale]
+    if ledger:
+        extra.append(option("--ledger", str(ledger)))
+    return command(
+        "investigate", inv.key.finding_id, access=Access.of_sources(inv.sources), extra=extra
+    )
+
+
+def _accepted(check: FindingCheck, ok: bool | Collection[str]) -> bool:
+    """Whether ``ok`` accepts the changes of ``check``: True accepts any; a collection of
+    changes (the form's confirmation) only exactly those it showed."""
+    if isinstance(ok, bool):
+        return ok
+    return set(ok) == set(check.changes)
+
+
 def decide(
     inv: Investigation | None,
     *,
@@ -656,6 +733,11 @@ def decide(
     supersede: bool = False,
     expected: Mapping[str, Any] | Expect | None = Expect.ANY,
     missing_hint: str = PARAMETER_HINT,
+    finding_changed_ok: bool | Collection[str] = False,
+    accepted_as: str = CHANGED_OK_PARAMETER,
+    override: str = CHANGED_OK_HINT,
+    rerun: str | None = None,
+    out_dir: str | Path | None = None,
 ) -> dict[str, Any]:
     """The verdict of this run: a decided status is recorded in the ledger with the evidence —
     once: when the finding's current verdict already says the same (status, analyst,
@@ -674,6 +756,15 @@ def decide(
     ``refused_why``, ``ledger_issues`` (the ledger's unreadable lines, as summary.json's
     data_issues: the verdict shown may not be the latest) and ``note`` (one line for a report
     or a terminal: what was superseded or refused; None when nothing needs saying).
+
+    Before recording, the finding is read again (:func:`recheck`: one GetFindings with the
+    investigation's access). When it changed since ``inv`` read it (new activity, another
+    key, archived or unarchived, severity), nothing is recorded (``finding_changed`` lists
+    the changes; the note says them and how to re-run: ``rerun``, default the ``torinvest
+    investigate`` of :func:`rerun_command` with ``out_dir``) unless ``finding_changed_ok``
+    accepts them (True: any; the form: exactly the changes it showed), said in the record as
+    ``accepted_as`` (``override`` says how, in the note). When it cannot be read again, the verdict is recorded and says so
+    (``finding_check``: ``not re-read`` and why).
     """
     path = Path(ledger).expanduser() if ledger else default_ledger_path()
     check_status(status)
@@ -687,16 +778,47 @@ def decide(
             "analyst": analyst or None,
             "rationale": rationale or None,
         }
-    v = make_verdict(
-        finding_id,
-        status=status,
-        analyst=analyst,
-        rationale=rationale,
-        access_key_id=inv.key.access_key_id if inv is not None else None,
-        evidence=evidence(inv) if inv is not None else None,
-        missing_hint=missing_hint,
-        finding=inv.finding if inv is not None else None,
-    )
+
+    def verdict(check: Mapping[str, Any] | None = None) -> Any:
+        return make_verdict(
+            finding_id,
+            status=status,
+            analyst=analyst,
+            rationale=rationale,
+            access_key_id=inv.key.access_key_id if inv is not None else None,
+            evidence=evidence(inv) if inv is not None else None,
+            missing_hint=missing_hint,
+            finding=inv.finding if inv is not None else None,
+            finding_check=check,
+        )
+
+    verdict()  # an analyst and a rationale first: nothing is read for an incomplete verdict
+    check = recheck(inv)
+    changed = check.state == CHECK_CHANGED
+    if changed and not _accepted(check, finding_changed_ok):
+        assert inv is not None  # a finding read again is an investigation's
+        records, issues = read_ledger(path)
+        again = rerun or rerun_command(
+            inv, status=status, analyst=analyst, rationale=rationale, ledger=ledger,
+            out_dir=out_dir,
+        )  # fmt: skip
+        why = (
+            f"{changed_refusal(inv, check)}; nothing recorded. Re-run the report (it reads the "
+            f"finding as GuardDuty has it then): {again} — or, to record this verdict over the "
+            f"change: {override}"
+        )
+        log.info("verdict %s for %s not recorded: %s", status, finding_id, why)
+        return {
+            **_verdict_fields(
+                latest_verdict(records, finding_id) or {},
+                path,
+                refused=verdict(check.to_record()).to_dict(),
+                refused_why=why,
+                issues=issues,
+            ),
+            "finding_changed": list(check.changes),
+        }
+    v = verdict(check.to_record(accepted=accepted_as if changed else ""))
     done = record_decision(v, path, expected=expected, supersede=supersede)
     return _verdict_fields(
         done.record,
@@ -731,6 +853,11 @@ def _verdict_fields(
         "refused_why": refused_why or None,
         "ledger_issues": [i.to_dict() for i in issues],
         "note": verdict_note(superseded=superseded, refused=refused, why=refused_why),
+        # the finding read again when the verdict shown was recorded (verdict.finding_check_note)
+        "finding_check": dict(record["finding_check"])
+        if isinstance(record.get("finding_check"), Mapping)
+        else None,
+        "finding_changed": None,
     }
 
 
@@ -829,6 +956,9 @@ def summary(inv: Investigation, verdict: dict[str, Any] | None = None) -> dict[s
             "rationale": v.get("rationale") or None,
             "recorded_at": v.get("recorded_at"),
             **({"note": v["note"]} if v.get("note") else {}),
+            # the finding read again when this verdict was recorded (unchanged; changed and
+            # accepted; not re-read, and why): absent for pending and for older records
+            **({"finding_check": v["finding_check"]} if v.get("finding_check") else {}),
         },
         # identical problems grouped (count and examples): see torinvest.errors.group_issues
         "data_issues": [i.to_dict() for i in group_issues(inv.data_issues)],

@@ -187,6 +187,8 @@ class RunOptions:
     rationale: str = ""
     suppress: bool = False
     supersede: bool = False
+    #: record the verdict even when the finding changed since the report read it
+    finding_changed_ok: bool = False
     ledger: str | None = None
     cell_timeout: float = CELL_TIMEOUT
     engine: str = "files"

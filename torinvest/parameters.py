@@ -271,6 +271,7 @@ class InvestigateParameters(NotebookParameters):
     rationale: str = ""
     suppress: bool = False
     supersede: bool = False
+    finding_changed_ok: bool = False
     ledger: str = ""
     summary_path: str = ""
     export_dir: str = ""

@@ -79,6 +79,48 @@ def without_evidence(record: Mapping[str, Any]) -> bool:
     )
 
 
+def finding_check_label(record: Mapping[str, Any]) -> str:
+    """One word or two for the ``verdicts`` table: how the finding was when the verdict
+    ``record`` was recorded — ``unchanged`` (read again: as the evidence read it), ``CHANGED``
+    (read again: it changed since the evidence, recorded because the analyst accepted it),
+    ``NOT RE-READ`` (it could not be read again) or ``not checked`` (a record written before
+    torinvest read findings again, or by another tool)."""
+    check = record.get("finding_check")
+    state = check.get("state") if isinstance(check, Mapping) else None
+    if state == "unchanged":
+        return "unchanged"
+    if state == "changed":
+        return "CHANGED"
+    if state == "not re-read":
+        return "NOT RE-READ"
+    return "not checked"
+
+
+def finding_check_note(record: Mapping[str, Any]) -> str | None:
+    """What must be read with the verdict ``record`` about the finding at recording time
+    (plain text: escape it where it is shown): ``finding not re-read when recorded: WHY`` or
+    ``recorded although the finding changed since its evidence was read (…): CHANGES``; None
+    when it was read again and unchanged, or the record has no check (:func:`finding_check_label`
+    says "not checked")."""
+    check = record.get("finding_check")
+    if not isinstance(check, Mapping):
+        return None
+    if check.get("state") == "not re-read":
+        return (
+            f"finding not re-read when the verdict was recorded: {check.get('why') or '?'} — "
+            "the evidence describes the finding as it was when the report read it"
+        )
+    if check.get("state") == "changed":
+        changes = check.get("changes")
+        said = "; ".join(str(c) for c in changes) if isinstance(changes, list) else "?"
+        return (
+            "recorded although the finding changed since its evidence was read "
+            f"({check.get('accepted') or 'accepted'}): {said} — what changed is not in the "
+            "evidence"
+        )
+    return None
+
+
 def default_ledger_path() -> Path:
     """``$TORINVEST_LEDGER``, else ``$XDG_DATA_HOME/torinvest/ledger.jsonl``."""
     if os.environ.get("TORINVEST_LEDGER"):
@@ -109,6 +151,11 @@ class Verdict:
     #: the finding as the verdict judged it (updated_at, count, last_seen:
     #: :func:`torinvest.findings.records.finding_facts`); empty when no source was read
     finding_state: Mapping[str, Any] = field(default_factory=dict)
+    #: the finding read again when the verdict was recorded
+    #: (:meth:`torinvest.findings.recheck.FindingCheck.to_record`: ``state`` unchanged,
+    #: changed — recorded only when the analyst accepted it: ``accepted`` — or not re-read,
+    #: with ``why``); empty in records written before torinvest re-read findings
+    finding_check: Mapping[str, Any] = field(default_factory=dict)
     torinvest_version: str = __version__
     kind: str = "verdict"
 
@@ -127,12 +174,14 @@ def make_verdict(
     now: pd.Timestamp | None = None,
     missing_hint: str = "pass --analyst NAME --rationale TEXT",
     finding: Mapping[str, Any] | None = None,
+    finding_check: Mapping[str, Any] | None = None,
 ) -> Verdict:
     """A verdict record; a decided status needs an analyst and a rationale (``missing_hint``
     says how to give them where the verdict comes from: the CLI's flags by default). The finding
     ID is checked (:func:`torinvest.findings.check_finding_id`: trimmed; upper case refused).
     ``finding``: the finding the verdict judged (a findings-frame row): its updatedAt, count and
-    eventLastSeen are stored (``finding_state``), so that an action can tell later activity."""
+    eventLastSeen are stored (``finding_state``), so that an action can tell later activity.
+    ``finding_check``: the finding read again at recording time (stored as given)."""
     from torinvest.aws.ids import check_finding_id
 
     finding_id = check_finding_id(finding_id)
@@ -152,6 +201,7 @@ def make_verdict(
         evidence=dict(evidence or {}),
         recorded_at=when.isoformat().replace("+00:00", "Z"),
         finding_state=finding_state(finding) if finding is not None else {},
+        finding_check=dict(finding_check or {}),
     )
 
 
@@ -607,9 +657,13 @@ def same_decision(record: Mapping[str, Any], verdict: Verdict | Mapping[str, Any
     (new activity) is a new decision. Evidence and time do not make a decision new — except
     that one over a ``record`` whose evidence could not look (:func:`could_not_look`) is new
     when its own evidence read the activity, or it carries none: the analyst re-recorded it so
-    that an archive may follow it."""
+    that an archive may follow it. Likewise one whose finding was read again unchanged
+    (``finding_check``) over a ``record`` whose finding was not (not re-read, changed, or no
+    check): the analyst recorded it again so that the ledger says it was checked."""
     other = verdict.to_dict() if isinstance(verdict, Verdict) else verdict
     if could_not_look(record) is not None and could_not_look(other) is None:
+        return False
+    if _checked_unchanged(other) and not _checked_unchanged(record):
         return False
     judged, had = other.get("finding_state"), record.get("finding_state")
     if (
@@ -622,6 +676,11 @@ def same_decision(record: Mapping[str, Any], verdict: Verdict | Mapping[str, Any
         str(record.get(k) or "").strip() == str(other.get(k) or "").strip()
         for k in ("finding_id", "status", "analyst", "rationale")
     )
+
+
+def _checked_unchanged(record: Mapping[str, Any]) -> bool:
+    check = record.get("finding_check")
+    return isinstance(check, Mapping) and check.get("state") == "unchanged"
 
 
 @dataclass(frozen=True, slots=True)

@@ -124,6 +124,12 @@ def cmd_actions(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         decided = latest_decided_verdict(records, args.finding_id)
         if decided is not None and decided.get("status") not in actions.PLAN_VERDICTS[args.plan]:
             decided = None
+    # a remediation over a verdict recorded without evidence: said first, and in the ledger
+    unevidenced = runner.unevidenced_remediation(
+        decided, args.plan, args.finding_id, args.ledger, _access(args)
+    )
+    if unevidenced is not None:
+        print(f"torinvest: warning: {term_safe(unevidenced)}", file=err)
     for note in plan.notes:  # the plan's own notes first ("built from incomplete evidence")
         print(f"torinvest: note: {term_safe(note)}", file=err)
     if gap is not None:
@@ -145,6 +151,8 @@ def cmd_actions(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         recheck_verdict=args.execute,
         verdict=decided,
         access=_access(args),
+        # each call's ledger record says the verdict it followed had no evidence
+        context={"verdict_evidence": "none"} if unevidenced is not None else None,
     )
     for note in report.notes:
         print(f"torinvest: note: {term_safe(note)}", file=err)

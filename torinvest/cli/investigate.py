@@ -66,6 +66,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="record the verdict even when it replaces another analyst's current one (without "
         "it, the report shows theirs and says yours was NOT recorded; exit 1)",
     )
+    g.add_argument(
+        "--finding-changed-ok",
+        action="store_true",
+        help="record the verdict even when GuardDuty's finding changed since this run read it "
+        "(new activity, another key, archived or unarchived, severity): the verdict then says "
+        "so; without it, nothing is recorded and the report says what changed (exit 1)",
+    )
     g.add_argument("--ledger", metavar="FILE", help=LEDGER_HELP)
     post_cli.add_investigate_arguments(i)
     i.set_defaults(func=cmd_investigate)
@@ -84,6 +91,7 @@ def run_options(args: argparse.Namespace) -> Any:
         rationale=args.rationale,
         suppress=args.suppress,
         supersede=args.supersede,
+        finding_changed_ok=args.finding_changed_ok,
         ledger=args.ledger,
     )
 
@@ -106,6 +114,10 @@ def _check_investigate_usage(args: argparse.Namespace) -> None:
         raise UsageError("--suppress goes with --verdict legitimate")
     if args.supersede and args.verdict == "pending":
         raise UsageError("--supersede goes with --verdict legitimate|malicious|inconclusive")
+    if args.finding_changed_ok and args.verdict == "pending":
+        raise UsageError(
+            "--finding-changed-ok goes with --verdict legitimate|malicious|inconclusive"
+        )
 
 
 def cmd_investigate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -113,6 +125,7 @@ def cmd_investigate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from torinvest.events import ACCOUNT_GAP
     from torinvest.investigation import NOTHING_READ_SOURCE, baseline_phrase
     from torinvest.report.folders import hold as hold_folder
+    from torinvest.verdict import finding_check_note
 
     _check_investigate_usage(args)
     post_cli.check_investigate_arguments(args)  # before a kernel starts
@@ -133,6 +146,9 @@ def cmd_investigate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 f"torinvest: issue: {term_safe(issue['source'])}: {term_safe(issue['problem'])}",
                 file=err,
             )
+        checked = finding_check_note(data.get("verdict") or {})
+        if checked:  # the verdict recorded: the finding not re-read, or changed and accepted
+            print(f"torinvest: note: verdict: {term_safe(checked)}", file=err)
         for note in data.get("reading_notes") or []:  # no issue: what "complete" rests on
             print(f"torinvest: note: {term_safe(note)}", file=err)
         if baseline_phrase(data):  # no call before the first sighting: no issue, a floor

@@ -33,7 +33,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "and its evidence summary is stored with the verdict; otherwise only the record is. The same "
         "verdict again (status, analyst, rationale) adds no record; a different one supersedes "
         "the analyst's own current one (which stays in the ledger), and another analyst's only "
-        "with --supersede. pending is not a verdict: it records nothing.",
+        "with --supersede. With a source, the finding is read again from GuardDuty right "
+        "before recording: when it changed since the evidence was read, nothing is recorded "
+        "(unless --finding-changed-ok); when it cannot be read again (--case, no access), the "
+        "verdict says so. pending is not a verdict: it records nothing.",
     )
     v.add_argument("finding_id", metavar="FINDING_ID", help="GuardDuty finding ID")
     v.add_argument("--status", required=True, choices=STATUSES, help="the verdict")
@@ -44,6 +47,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         action="store_true",
         help="record the verdict even when it replaces another analyst's current one (without "
         "it, theirs stays current and yours is NOT recorded; exit 1)",
+    )
+    v.add_argument(
+        "--finding-changed-ok",
+        action="store_true",
+        help="record the verdict even when GuardDuty's finding, read again right before "
+        "recording, changed since the evidence was read (new activity, another key, archived "
+        "or unarchived, severity): the record says so; without it, nothing is recorded (exit 1)",
     )
     v.add_argument("--ledger", metavar="FILE", help=LEDGER_HELP)
     v.add_argument("--case", metavar="DIR", help="case folder: store the evidence from it")
@@ -81,11 +91,14 @@ def _verdict_line(record: dict[str, Any]) -> str:
 
 def cmd_verdict(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from torinvest.findings import check_finding_id
+    from torinvest.findings.recheck import CHECK_CHANGED
+    from torinvest.investigation import CHANGED_OK_FLAG, changed_refusal, recheck
     from torinvest.report import evidence
     from torinvest.verdict import (
         NEXT_STEPS,
         clock_behind,
         default_ledger_path,
+        finding_check_note,
         latest_verdict,
         make_verdict,
         read_ledger,
@@ -113,6 +126,18 @@ def cmd_verdict(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if names_a_source(args):
         inv = _investigate(args, _sources_for(args))
         print_issues(inv.data_issues, err)  # what the evidence stored with it could not read
+    check = recheck(inv)  # the finding read again right before recording (not: says why)
+    changed = check.state == CHECK_CHANGED
+    if changed and not args.finding_changed_ok:
+        assert inv is not None
+        print(
+            f"torinvest: verdict NOT recorded: {term_safe(changed_refusal(inv, check))}. Run the "
+            f"same command again (it reads the finding as GuardDuty has it then): "
+            f"{term_safe(_again(args))} — or, to record this verdict over the change, add "
+            f"{CHANGED_OK_FLAG}",
+            file=err,
+        )
+        return 1
     v = make_verdict(
         args.finding_id,
         status=args.status,
@@ -121,6 +146,7 @@ def cmd_verdict(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         access_key_id=inv.key.access_key_id if inv is not None else None,
         evidence=evidence(inv) if inv is not None else None,
         finding=inv.finding if inv is not None else None,
+        finding_check=check.to_record(accepted=CHANGED_OK_FLAG if changed else ""),
     )
     done = record_decision(v, args.ledger, supersede=args.supersede)
     if done.refused is not None:
@@ -169,8 +195,27 @@ def cmd_verdict(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         said = _reading_note(v.evidence, v.status)
         if said:
             print(f"torinvest: note: {term_safe(said)}", file=err)
+        checked = finding_check_note(v.to_dict()) if done.added else None
+        if checked:  # not re-read (a case folder, access denied…), or changed and accepted
+            print(f"torinvest: note: {term_safe(checked)}", file=err)
     print(f"next: {NEXT_STEPS[v.status]}", file=out)
     return 0
+
+
+def _again(args: argparse.Namespace) -> str:
+    """This ``torinvest verdict`` command again, over the same sources (shell-quoted)."""
+    from torinvest.cli.args import source_options
+    from torinvest.commands import Access, command
+    from torinvest.safety import option
+
+    extra = ["--status", args.status, "--analyst", args.analyst, "--rationale", args.rationale]
+    if args.supersede:
+        extra.append("--supersede")
+    if args.ledger:
+        extra.append(option("--ledger", args.ledger))
+    named = Access.of_options(source_options(args)).args()
+    # every enabled region (the default) is named, or the command would read no source
+    return command("verdict", args.finding_id, extra=[*extra, *(named or ["--regions=all"])])
 
 
 def _reading_note(evidence: Mapping[str, Any], status: str) -> str | None:
@@ -199,7 +244,14 @@ def _reading_note(evidence: Mapping[str, Any], status: str) -> str | None:
 
 
 def cmd_verdicts(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from torinvest.verdict import current_verdicts, default_ledger_path, read_ledger, verdict_states
+    from torinvest.verdict import (
+        current_verdicts,
+        default_ledger_path,
+        finding_check_label,
+        finding_check_note,
+        read_ledger,
+        verdict_states,
+    )
 
     path = args.ledger or default_ledger_path()
     records, issues = read_ledger(path)
@@ -210,18 +262,28 @@ def cmd_verdicts(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         keep = ("recorded_at", "finding_id", "access_key_id", "status", "analyst", "rationale")
         # problem: why it is malformed; duplicate: of which earlier record it is a copy
         extra = ("state", "clock", "clock_ahead", "duplicate", "evidence", "problem")
-        rows = [{k: r.get(k) for k in (*keep, *extra)} for r in verdicts]
+        # the finding read again at recording: the record's check (None: written before it)
+        # and its label (unchanged, CHANGED, NOT RE-READ, not checked)
+        rows = [
+            {
+                **{k: r.get(k) for k in (*keep, *extra)},
+                "finding_check": r.get("finding_check") or None,
+                "finding_checked": finding_check_label(r),
+            }
+            for r in verdicts
+        ]
         # ASCII-only JSON: attacker or analyst text cannot reach the terminal as control codes
         out.write(json.dumps(rows, indent=2, ensure_ascii=True) + "\n")
     else:
         out.write(format_verdicts(verdicts) + "\n")
-    for r in verdicts:  # beside --json too: a record whose time or copy misleads
-        for key in ("clock_ahead", "duplicate"):
-            if r.get(key):
+    for r in verdicts:  # beside --json too: a record whose time, copy or finding misleads
+        checked = finding_check_note(r)
+        for said in (r.get("clock_ahead"), r.get("duplicate"), checked):
+            if said:
                 print(
                     f"torinvest: note: {term_safe(r.get('status'))} on "
                     f"{term_safe(r.get('finding_id'))} at {term_safe(r.get('recorded_at'))}: "
-                    f"{term_safe(r[key])}",
+                    f"{term_safe(said)}",
                     file=err,
                 )
     print_issues(issues, err)
@@ -241,6 +303,8 @@ def cmd_verdicts(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def format_verdicts(records: Sequence[dict[str, Any]]) -> str:
     """Verdicts as a plain-text table (every cell made inert for a terminal); a ``state``
     column when the records carry one (``--history``)."""
+    from torinvest.verdict import finding_check_label
+
     if not records:
         return "no verdicts"
     cols = [
@@ -253,11 +317,13 @@ def format_verdicts(records: Sequence[dict[str, Any]]) -> str:
     ]
     if any("state" in r for r in records):
         cols.insert(4, ("state", "state", 14))
+    # how the finding was when recorded: unchanged, CHANGED, NOT RE-READ, not checked
+    cols.insert(cols.index(("analyst", "analyst", 20)), ("finding re-read", "finding_check", 12))
     rows = [[c[0] for c in cols]]
     for r in records:
         row = []
         for _, key, width in cols:
-            v = r.get(key)
+            v = finding_check_label(r) if key == "finding_check" else r.get(key)
             if key == "recorded_at" and v:
                 v = str(v)[:19].replace("T", " ")
             row.append(term_safe("-" if v in (None, "") else v, limit=width))

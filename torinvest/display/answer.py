@@ -25,7 +25,7 @@ from torinvest.outcome import call_results, split_text
 from torinvest.parameters import param_bool
 from torinvest.safety import html_text
 from torinvest.sources.records import is_unfollowed
-from torinvest.verdict import NEXT_STEPS
+from torinvest.verdict import NEXT_STEPS, finding_check_note
 
 if TYPE_CHECKING:
     from torinvest.findings import FindingsResult
@@ -276,6 +276,9 @@ def verdict_warnings(verdict: Mapping[str, Any]) -> list[str]:
     recorded (and why), it superseded another, the ledger has unreadable lines (the verdict
     shown may not be the latest)."""
     out = [str(verdict["note"])] if verdict.get("note") else []
+    checked = finding_check_note(verdict) if verdict.get("status") != "pending" else None
+    if checked:  # the finding not re-read when it was recorded, or changed and accepted
+        out.append(checked)
     torn = len(verdict.get("ledger_issues") or [])
     if torn:
         out.append(

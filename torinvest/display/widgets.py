@@ -15,6 +15,7 @@ from torinvest.display.assessment import next_steps, verdict_card
 from torinvest.display.cards import error_card, internal_error_card
 from torinvest.display.markup import _e
 from torinvest.errors import InputError, TorinvestError
+from torinvest.verdict import finding_check_note
 
 if TYPE_CHECKING:
     from torinvest.investigation import Investigation
@@ -62,8 +63,11 @@ class VerdictForm:
     verdict card and the plan it leads to, redrawn after each recording.
 
     Recording goes through :func:`torinvest.investigation.decide` (the evidence summary stored with it;
-    the same verdict again adds no record, a different one supersedes). :meth:`record` is the
-    button's callback, callable directly.
+    the same verdict again adds no record, a different one supersedes). It reads the finding
+    again first: when GuardDuty changed it since this report, nothing is recorded, a warning card
+    says what changed and how to re-run, and :attr:`confirm` (a checkbox, shown only then) is
+    the second, explicit confirmation — it accepts only the changes the card showed.
+    :meth:`record` is the button's callback, callable directly.
     """
 
     def __init__(
@@ -112,6 +116,16 @@ class VerdictForm:
             tooltip="append it to the ledger with the evidence summary",
         )
         self.message = w.HTML()
+        #: the second, explicit confirmation of a verdict over a finding that changed since
+        #: this report read it: shown only then, and it accepts only the changes it showed
+        self.confirm = w.Checkbox(
+            value=False,
+            description="Record it although the finding changed since this report (the "
+            "evidence above does not describe what changed)",
+            indent=False,
+            layout=w.Layout(display="none", width="auto"),
+        )
+        self.shown_changes: tuple[str, ...] = ()
         self.output = w.Output()
         self.button.on_click(lambda _button: self._clicked())
         self._redraw()
@@ -135,6 +149,7 @@ class VerdictForm:
                 ),
                 self.analyst,
                 self.rationale,
+                self.confirm,
                 w.HBox([self.button, self.message]),
                 self.output,
             ]
@@ -150,6 +165,13 @@ class VerdictForm:
 
         if not self.status.value:
             raise InputError("choose a verdict: legitimate, malicious or inconclusive")
+        status, analyst = str(self.status.value), self.analyst.value.strip()
+        rationale = self.rationale.value.strip()
+        rerun = "run this notebook's cells again (Run ▸ Run All Cells), or " + (
+            investigation.rerun_command(
+                self.inv, status=status, analyst=analyst, rationale=rationale, ledger=self.ledger
+            )
+        )
         try:
             v = investigation.decide(
                 self.inv,
@@ -161,11 +183,25 @@ class VerdictForm:
                 supersede=True,  # pressing the button over the verdict shown is deliberate
                 expected=self.base,
                 missing_hint=FORM_HINT,
+                # confirmed: only the changes the warning showed (a later change: warned again)
+                finding_changed_ok=self.shown_changes if self.confirm.value else False,
+                accepted_as=CHANGED_CONFIRMED,
+                override=CHANGED_OVERRIDE,
+                rerun=rerun,
             )
         except InputError as e:
             if e.message.startswith(("cannot write the ledger", "cannot read the ledger")):
                 raise InputError(e.message, hint=LEDGER_FORM_HINT) from None
             raise
+        if v.get("finding_changed"):  # nothing recorded: warn, and ask for the confirmation
+            self.shown_changes = tuple(v["finding_changed"])
+            self.confirm.value = False
+            self.confirm.layout.display = None
+            self.message.value = _changed_card(v)
+            return v
+        self.shown_changes = ()
+        self.confirm.value = False
+        self.confirm.layout.display = "none"
         self.verdict = v
         self.base = _decided(v)
         if v.get("refused"):
@@ -187,6 +223,9 @@ class VerdictForm:
             said = (
                 f"Already recorded at {_e(v.get('recorded_at'))}: the same verdict, nothing added."
             )
+        checked = finding_check_note(v) if v.get("added") else None
+        if checked:  # not re-read (a case folder, access denied…), or changed and confirmed
+            said += f"<br><b>⚠ {_e(checked)}</b>"
         self.message.value = f"<span class='ti-note'>{said}</span>"
         self._redraw()
         return v
@@ -207,6 +246,25 @@ class VerdictForm:
         self.output.append_display_data(
             HTML(_verdict_html(self.inv, self.verdict, suppress=self.suppress))
         )
+
+
+#: How the form's confirmation is said in a verdict recorded over a changed finding.
+CHANGED_CONFIRMED = "confirmed in the notebook's verdict form after its warning"
+#: How to record over a changed finding, in the form.
+CHANGED_OVERRIDE = (
+    "tick “Record it although the finding changed since this report” above the button and "
+    "press Record verdict again"
+)
+
+
+def _changed_card(v: Mapping[str, Any]) -> str:
+    """The warning shown in place of "Recorded" when the finding changed since this report:
+    what changed (from → to), and the two ways on (re-run the report; or confirm)."""
+    changes = "".join(f"<li>{_e(c)}</li>" for c in v.get("finding_changed") or [])
+    return (
+        "<div class='ti-card ti-warn'><h3>⚠ Not recorded: the finding changed since this "
+        f"report</h3><ul>{changes}</ul><p>{_e(v.get('refused_why'))}</p></div>"
+    )
 
 
 #: What to do, in the form, when the analyst or the rationale is missing.

@@ -30,8 +30,14 @@ def camelize(obj: Any) -> Any:
 def api_finding_facts(finding: Mapping[str, Any]) -> dict[str, Any]:
     """:func:`~torinvest.findings.records.finding_facts` of one finding of a GuardDuty
     ``GetFindings`` answer (boto3's PascalCase, or raw camelCase)."""
+    return finding_facts(api_finding_row(finding))
+
+
+def api_finding_row(finding: Mapping[str, Any]) -> dict[str, Any]:
+    """The findings-frame row of one finding of a GuardDuty ``GetFindings`` answer (boto3's
+    PascalCase, or raw camelCase)."""
     data = camelize(dict(finding)) if _is_pascal(finding) else dict(finding)
-    return finding_facts(_row(Finding(data=data, origin="guardduty", shape="raw")))
+    return _row(Finding(data=data, origin="guardduty", shape="raw"))
 
 
 def _is_asff(d: Mapping[str, Any]) -> bool:

@@ -47,7 +47,7 @@ from torinvest.investigation import NOTHING_READ_SOURCE
 from torinvest.outcome import split_text
 from torinvest.safety import term_safe
 from torinvest.schema import utc_or_none
-from torinvest.verdict import DECIDED, NEXT_STEPS, latest_verdict
+from torinvest.verdict import DECIDED, NEXT_STEPS, finding_check_note, latest_verdict
 
 #: Sensitive calls listed (the report's answer shows as many).
 MAX_MATTERED = 12
@@ -557,7 +557,12 @@ def _verdict_line(verdict: Mapping[str, Any], later: bool) -> str:
             f"Verdict: {_t(status)} by {_t(verdict.get('analyst'), 80)} at "
             f'{_t(verdict.get("recorded_at"))} — "{_t(verdict.get("rationale"), 400)}"'
         )
-    return line + (" (recorded in the ledger after this report)" if later else "")
+    checked = finding_check_note(verdict) if status != "pending" else None
+    return (
+        line
+        + (" (recorded in the ledger after this report)" if later else "")
+        + (f" — {_t(checked, 400)}" if checked else "")
+    )
 
 
 def _next_lines(

@@ -197,6 +197,7 @@ def parameters(
         "rationale": options.rationale,
         "suppress": bool(options.suppress),
         "supersede": bool(options.supersede),
+        "finding_changed_ok": bool(options.finding_changed_ok),
         "ledger": _absolute(options.ledger),
         "summary_path": str(files["summary"]),
         "export_dir": str(out),

@@ -189,6 +189,19 @@ SUMMARY_SCHEMA: dict[str, Any] = {
                     "rationale": _STR_OR_NULL,
                     "recorded_at": _TIME_OR_NULL,
                     "note": _STR_OR_NULL,
+                    # the finding read again when the verdict was recorded (optional)
+                    "finding_check": {
+                        "type": "object",
+                        "required": ["state"],
+                        "properties": {
+                            "state": {"enum": ["unchanged", "changed", "not re-read"]},
+                            "at": _TIME_OR_NULL,
+                            "where": {"type": "string"},
+                            "changes": {"type": "array", "items": {"type": "string"}},
+                            "why": {"type": "string"},
+                            "accepted": {"type": "string"},
+                        },
+                    },
                 },
             },
             "data_issues": {

@@ -71,6 +71,7 @@ from torinvest.runner.gate import (
     finding_changes,
     require_verdict,
     stale_verdict,
+    unevidenced_remediation,
     verdict_command,
     verdict_gap,
 )
@@ -107,6 +108,7 @@ __all__ = [
     "invoke",
     "require_verdict",
     "stale_verdict",
+    "unevidenced_remediation",
     "verdict_command",
     "verdict_gap",
     "whose_credentials",

@@ -156,6 +156,36 @@ def blind_archive(
     )
 
 
+def unevidenced_remediation(
+    verdict: Mapping[str, Any] | None,
+    kind: str,
+    finding_id: str,
+    ledger: str | Path | None = None,
+    access: Access | None = None,
+) -> str | None:
+    """What a remediation says, loudly and before anything, when the verdict it follows was
+    recorded without evidence (:func:`~torinvest.verdict.without_evidence`); None otherwise
+    (and for an archive, which refuses it: :func:`blind_archive`).
+
+    The remediation goes ahead — a refusal would hold back the containment of a key that may
+    be in an attacker's hands, and each change it makes is undone by a printed step (the key
+    made active again, the deny policy removed), while an archive hides the finding from
+    everyone after it —, but nothing in the ledger says what the decision rests on: the plan is
+    built only from the activity read now, which the analyst must read before ``--execute``."""
+    if kind != "remediate" or verdict is None or not without_evidence(verdict):
+        return None
+    return (
+        f"VERDICT WITHOUT EVIDENCE: the {verdict.get('status')} verdict on {finding_id} of "
+        f"{verdict.get('analyst') or '?'} recorded at {verdict.get('recorded_at') or '?'} was "
+        "recorded with no source (no investigation ran with it: the ledger does not say what "
+        "it rests on). The remediation follows it — containing a key that may be compromised "
+        "is not held back, and each change has its undo step — but this plan rests only on the "
+        "activity read now, above: read it before --execute, and record the verdict with its "
+        "evidence so that the ledger says what it rests on: "
+        + verdict_command(finding_id, str(verdict.get("status")), ledger, access, evidence=True)
+    )
+
+
 def verdict_gap(
     records: list[dict[str, Any]],
     finding_id: str,
