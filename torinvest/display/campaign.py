@@ -13,6 +13,7 @@ import pandas as pd
 from IPython.display import HTML
 
 from torinvest.display.markup import _card, _e, _list, display_frame, frame_html
+from torinvest.errors import group_issues
 from torinvest.findings.related import COULD_NOT_LOOK, NOT_LOOKED, PARTIAL, RelatedFindings
 from torinvest.investigation import CAMPAIGN_NOT_RUN, Investigation
 from torinvest.pivot import IpPivot
@@ -80,6 +81,6 @@ def ip_pivot(inv: Investigation) -> HTML:
         body += "</p>"
     if pivot.status not in (NOT_LOOKED, COULD_NOT_LOOK) and len(pivot.table):
         body += frame_html(display_frame(pivot_frame(pivot)))
-    body += _issues_html([(i.source, i.problem) for i in pivot.issues])
+    body += _issues_html([(i.source, i.problem) for i in group_issues(pivot.issues)])
     title = PIVOT_TITLE + (f" ({len(pivot.table)})" if len(pivot.table) else "")
     return HTML(_card(title, body, kind))
