@@ -94,6 +94,8 @@ def test_unknown_finding_fails_in_one_line_naming_the_known_ones(tmp_path: Path)
     (line,) = errors(err)
     assert f"finding {unknown} not found among 2 findings" in line
     assert FINDING in line and OTHER_FINDING in line
+    # the hint names what applies to a case folder: no region, no option investigate lacks
+    assert "check the ID" in line and "--include-archived" not in line and "region" not in line
     assert not (tmp_path / "o").exists()  # checked before a kernel starts: nothing written
     assert "investigating" not in err and "Traceback" not in err
 
