@@ -146,3 +146,77 @@ def test_the_readme_states_the_defaults_the_options_have() -> None:
         low, high = (f"{int(v):,}" for v in (allowed.low, allowed.high))
         said = rf"`--{name.replace('_', '-')}`(?:/`--[a-z-]+`)? {low} to {high}\b"
         assert re.search(said, readme), name
+
+
+#: What a documented command's placeholders stand for when it is parsed: a finding ID, an
+#: access key (``AKIA…``), an account in an ARN (``arn:aws:iam::ACCOUNT:role/ir``), a
+#: ServiceNow record (``servicenow:incident:SYS_ID``).
+_PLACEHOLDERS = {
+    "FINDING_ID": "6dde0a8f8d46f6acad893b30f905e97c",
+    "AKIA…": "AKIAIOSFODNN7EXAMPLE",
+    "ASIA…": "ASIAIOSFODNN7EXAMPLE",
+    "::ACCOUNT:": "::123456789012:",
+    ":SYS_ID": ":0123456789abcdef0123456789abcdef",
+}
+
+
+def block_commands(path: Path) -> list[str]:
+    """Every ``torinvest …`` command line of the code blocks of a Markdown file (a line
+    continued with ``\\`` joined to the next), from ``torinvest`` to the end of the line."""
+    text = path.read_text(encoding="utf-8")
+    found = []
+    for block in _FENCE.finditer(text):
+        body = block.group(0).replace("\\\n", " ")
+        found += [m.group(0).strip() for m in _COMMAND.finditer(body)]
+    return found
+
+
+def command_argv(line: str) -> list[str]:
+    """The arguments a documented command line stands for: the comment and shell redirections
+    dropped, optional parts (``[--force]``, ``[--out DIR]``) given, an elided ``…`` left out,
+    placeholders made values (:data:`_PLACEHOLDERS`)."""
+    import shlex
+
+    for placeholder, value in _PLACEHOLDERS.items():
+        line = line.replace(placeholder, value)
+    line = re.sub(r"(?<=\s)…(?=\s|$)", "", line)  # "FINDING_ID … --out": options elided
+    words = shlex.split(line, comments=True)[1:]  # after "torinvest"
+    words = [w.strip("[]") for w in words if not re.match(r"^[0-9]*>", w)]
+    return [w for w in words if w]
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_documented_command_lines_parse(doc: Path) -> None:
+    """Each ``torinvest …`` line of a code block, pasted with its placeholders filled in, is
+    accepted by torinvest's own parser and its argument checks (the options given together,
+    the value of each, the positional arguments): no usage error, exit 2, for a documented
+    example."""
+    from torinvest.cli import build_parser
+    from torinvest.cli.args import check_arguments
+    from torinvest.errors import TorinvestError
+
+    wrong = []
+    for line in block_commands(doc):
+        argv = command_argv(line)
+        parser = build_parser()
+        try:
+            check_arguments(parser.parse_args(argv))
+        except SystemExit:
+            wrong.append(f"{line}: argparse refuses {argv}")
+        except TorinvestError as e:
+            wrong.append(f"{line}: {e}")
+    assert wrong == []
+
+
+def test_the_command_line_reader_fills_placeholders_and_drops_shell_syntax() -> None:
+    line = ("torinvest investigate FINDING_ID … --out OUT [--force] [--out2 DIR]  # note\n").strip()
+    assert command_argv(line) == [
+        "investigate", "6dde0a8f8d46f6acad893b30f905e97c", "--out", "OUT", "--force", "--out2",
+        "DIR",
+    ]  # fmt: skip
+    assert command_argv("torinvest findings --json >>/var/log/t.log 2>&1") == [
+        "findings", "--json"
+    ]  # fmt: skip
+    commands = block_commands(ROOT / "README.md")
+    assert len(commands) > 30 and any(c.startswith("torinvest tor check") for c in commands)
+    assert any("--post-each securityhub --env-file" in c for c in commands)  # a continued line

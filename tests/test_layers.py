@@ -109,6 +109,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # posting reports and scheduled runs
     ("post",),
     ("cli",),
+    # python -m torinvest: the command
+    ("__main__",),
 )
 
 #: Imports that break the layering, each on purpose, with why (none today; the list only

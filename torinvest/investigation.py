@@ -512,7 +512,7 @@ def score_gaps(inv: Investigation) -> str:
     IP pivot's are not read by any signal), calls counted in an engine (recon, concurrency and
     retries read the sensitive calls only) and derived keys not followed."""
     parts = []
-    issues = inv.data_issues
+    issues = group_issues(inv.data_issues)  # counted as the report and summary.json show them
     if issues:
         sources = list(dict.fromkeys(i.source for i in issues))
         shown = ", ".join(sources[:3]) + (f", … (+{len(sources) - 3})" if len(sources) > 3 else "")
@@ -612,7 +612,7 @@ def evidence(inv: Investigation) -> dict[str, Any]:
     ``reading`` says how much of the activity was read (:func:`reading_of`), and
     ``could_not_look`` why nothing was, when nothing was — "0 events" is not "no use"."""
     totals = inv.totals()
-    issues = inv.data_issues
+    issues = group_issues(inv.data_issues)  # counted as the report and summary.json show them
     reading, why = reading_of(issues, totals["total"])
     tor_ips = sorted(
         str(ip) for ip in inv.per_ip.loc[inv.per_ip["tor"].fillna(False).astype(bool), "source_ip"]
@@ -1025,7 +1025,7 @@ def baseline_summary(inv: Investigation) -> dict[str, Any]:
     if out["history_start"] is None:
         why = "no call of the key in the window: nothing to compare"
         return {**out, "status": "not evaluated", "why": why}
-    unread = len(inv.activity.issues)
+    unread = len(group_issues(inv.activity.issues))
     if unread:
         partial = by_name.get(analysis.PARTIAL_BASELINE_SIGNAL)
         why = (

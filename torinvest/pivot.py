@@ -32,7 +32,7 @@ import pandas as pd
 
 from torinvest.addresses import canonical_column, canonical_ips, same_or_canonical
 from torinvest.aws import Aws
-from torinvest.errors import DataIssue, TorinvestError
+from torinvest.errors import DataIssue, TorinvestError, group_issues
 from torinvest.events import EngineOptions
 from torinvest.outcome import failed_rows
 from torinvest.schema import iso_utc
@@ -239,7 +239,8 @@ class IpPivot:
         )
         text = f"{found} the {ips} address(es) looked for"
         if self.status == PARTIAL:
-            text += f" ({len(self.issues)} data issue(s): others may be missing)"
+            # counted as they are shown: identical problems of several sources are one
+            text += f" ({len(group_issues(self.issues))} data issue(s): others may be missing)"
         return text
 
     def to_summary(self) -> list[dict[str, Any]]:
@@ -268,7 +269,7 @@ class IpPivot:
             "status": self.status,
             "ips": list(self.ips),
             "sources": list(self.sources),
-            "issues": [i.to_dict() for i in self.issues],
+            "issues": [i.to_dict() for i in group_issues(self.issues)],
             "why": self.why or None,
         }
 

@@ -94,6 +94,8 @@ def test_unknown_finding_fails_in_one_line_naming_the_known_ones(tmp_path: Path)
     (line,) = errors(err)
     assert f"finding {unknown} not found among 2 findings" in line
     assert FINDING in line and OTHER_FINDING in line
+    # the hint names what applies to a case folder: no region, no option investigate lacks
+    assert "check the ID" in line and "--include-archived" not in line and "region" not in line
     assert not (tmp_path / "o").exists()  # checked before a kernel starts: nothing written
     assert "investigating" not in err and "Traceback" not in err
 
@@ -296,7 +298,9 @@ def test_all_open_skips_what_it_has_and_forces_on_demand(tmp_path: Path) -> None
     code, stdout, err = run(*base)
     assert code == 0, err
     assert stdout.startswith(f"ok      {FINDING}")
-    assert "retrying: the last run could not look at" in err and "(run 2 of 3)" in err
+    assert "retrying: the last run did not read the key's whole activity (" in err
+    assert "(run 2 of 3)" in err
+    assert "could not look" not in err  # days without log files: read in part, not "nothing"
     assert summary.stat().st_mtime_ns > first
     first = summary.stat().st_mtime_ns
 

@@ -185,3 +185,19 @@ def test_athena_sql_still_translated(tmp_path: Path) -> None:
     assert result["code"] == 0, result["err"]
     assert result["loaded"] == ["sqlglot"]
     assert "from_iso8601_timestamp" in str(result["out"]).lower()
+
+
+@pytest.mark.parametrize("module", ["torinvest", "torinvest.cli"])
+def test_python_dash_m_runs_the_command(module: str, tmp_path: Path) -> None:
+    """``python -m torinvest`` (and ``-m torinvest.cli``) is the ``torinvest`` command, where
+    the scripts folder is not on PATH: its errors and exit statuses too."""
+    root = Path(__file__).resolve().parents[2]
+    env = {"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    run = [sys.executable, "-m", module]
+    done = subprocess.run([*run, "--version"], capture_output=True, text=True, env=env)
+    assert (done.returncode, done.stdout.split()[0]) == (0, "torinvest"), done.stderr
+    done = subprocess.run(
+        [*run, "findings", "--case", str(tmp_path / "nope")],
+        capture_output=True, text=True, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 1 and done.stderr.startswith("torinvest: error: case folder")

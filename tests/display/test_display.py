@@ -351,3 +351,12 @@ def test_the_answer_names_every_source_read(inv: Investigation) -> None:
     for source in read_sources(inv):
         assert _text(_e(source)) in text, source
     assert "IP places" in _text(display.sources_card(inv).data)
+
+
+def test_files_not_asked_for_do_not_read_as_a_failed_write(tmp_path: Path) -> None:
+    """A working copy (export_dir and summary_path empty) writes no file: its card says they
+    were not asked for, never "not written" beside a path (a write that fails raises)."""
+    html = display.files_written({"events.csv": None, "summary.json": tmp_path / "s.json"}).data
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+    assert "events.csv not asked for (export_dir / summary_path empty)" in text
+    assert "not written" not in text and str(tmp_path / "s.json") in text

@@ -152,6 +152,22 @@ def test_access_denied_everywhere_stops_investigate_as_could_not_look(
     assert "Could not look: nothing was searched" in html
 
 
+def test_not_found_suggests_archived_findings_only_when_they_were_left_out(gd: FakeAws) -> None:
+    """``fetch_findings`` asked for open findings only: a finding not there may be an archived
+    one, and the hint says so; asked for archived ones too (what every command does), it does
+    not suggest an option that would change nothing."""
+    gd.guardduty("us-east-1").add_findings([finding(fid(1))])
+    with pytest.raises(FindingNotFoundError) as caught:
+        fetch_findings(Aws(), ["us-east-1"]).tor_only().get(OTHER)
+    assert "archived findings were left out" in caught.value.hint
+    with pytest.raises(FindingNotFoundError) as caught:
+        fetch_findings(Aws(), ["us-east-1"], include_archived=True).tor_only().get(OTHER)
+    assert "archived" not in caught.value.hint
+    assert "not among the 1 searched (us-east-1): name its region with --regions" in (
+        caught.value.hint
+    )
+
+
 def test_notebook_and_investigate_look_the_finding_up_in_aws_first(
     gd: FakeAws, tmp_path: Path
 ) -> None:
@@ -171,6 +187,12 @@ def test_notebook_and_investigate_look_the_finding_up_in_aws_first(
         )
         code, _, err = run(command, OTHER, *regions, "--out", str(tmp_path / command))
         assert code == 1 and f"finding {OTHER} not found among 1 findings" in one_error(err)
+        # archived findings are searched (no --include-archived to suggest); the regions are
+        # named, since one not asked may hold it
+        assert "--include-archived" not in one_error(err)
+        assert "not among the 2 searched (us-east-1, eu-west-1): name its region with" in (
+            one_error(err)
+        )
         assert not (tmp_path / command).exists()
     gd.fail("guardduty", "eu-west-1", "AccessDeniedException")
     for command in ("notebook", "investigate"):

@@ -7,6 +7,7 @@ completeness. Both batch paths: the scheduled one (``post.batch.run_open``, the 
 from __future__ import annotations
 
 import contextlib
+import html
 import io
 from pathlib import Path
 from typing import Any
@@ -221,16 +222,24 @@ def test_a_report_that_could_not_look_is_retried_by_the_next_run(
     run_all()
     for n in (2, 3):
         lines, err, index = run_all()
-        said = f"retrying: the last run could not look at lookup:eu-west-1 (run {n} of 3)"
+        said = (
+            "retrying: the last run did not read the key's whole activity (lookup:eu-west-1) "
+            f"(run {n} of 3)"
+        )
         assert f"investigating {F1} ({said}) …" in err
         assert lines[F1].startswith("ok ") and said in lines[F1]
         assert index[F1]["status"] == "ok" and index[F1]["note"] == said
-        assert said in (out / "index.html").read_text()
+        assert html.escape(said) in (out / "index.html").read_text()
         assert lines[F2].startswith("skipped ") and index[F2]["status"] == "skipped", err
     lines, err, index = run_all()  # 3 runs could not look: left until it changes, said
     assert lines[F1].startswith("skipped ")
-    assert f"skipped {F1}: the last 3 runs could not look at lookup:eu-west-1: not retried" in err
-    assert index[F1]["note"].startswith("the last 3 runs could not look at lookup:eu-west-1")
+    assert (
+        f"skipped {F1}: the last 3 runs did not read the key's whole activity "
+        "(lookup:eu-west-1): not retried" in err
+    )
+    assert index[F1]["note"].startswith(
+        "the last 3 runs did not read the key's whole activity (lookup:eu-west-1)"
+    )
     assert index[F1]["reading"] == "incomplete"  # never a complete reading
 
     # --force runs it; once it reads everything, it is done (the pivot's issue is no gap)
@@ -260,7 +269,10 @@ def test_run_batch_retries_a_report_that_could_not_look(
     said: list[str] = []
     batch = report.run_batch(tmp_path, options, echo=said.append)
     assert ran == [F1]  # F2 read everything: skipped
-    assert f"investigating {F1} (retrying: the last run could not look at activity) …" in said
+    assert (
+        f"investigating {F1} (retrying: the last run did not read the key's whole activity "
+        "(activity)) …" in said
+    )
     assert {e.finding_id: e.status for e in batch.entries} == {F1: "ok", F2: "skipped"}
 
 
@@ -288,12 +300,15 @@ def test_a_forced_run_counts_the_runs_that_could_not_look_again(
 
     for _ in range(4):
         err = run()
-    assert f"skipped {F1}: the last 3 runs could not look" in err
+    assert f"skipped {F1}: the last 3 runs did not read the key's whole activity" in err
     run("--force")  # still could not look
     state = orjson.loads((out / "state.json").read_bytes())["findings"][F1]
     assert state["unread_runs"] == 1 and state["attempts"] == 0
     err = run()
-    assert "retrying: the last run could not look at lookup:eu-west-1 (run 2 of 3)" in err
+    assert (
+        "retrying: the last run did not read the key's whole activity (lookup:eu-west-1) "
+        "(run 2 of 3)" in err
+    )
     readings[F1] = _reading([])
     run("--force")
     assert orjson.loads((out / "state.json").read_bytes())["findings"][F1]["unread_runs"] == 0

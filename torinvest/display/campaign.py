@@ -14,6 +14,7 @@ from IPython.display import HTML
 
 from torinvest.commands import Access, external_id_note
 from torinvest.display.markup import _card, _e, _list, display_frame, frame_html
+from torinvest.errors import group_issues
 from torinvest.findings.related import COULD_NOT_LOOK, NOT_LOOKED, PARTIAL, RelatedFindings
 from torinvest.investigation import CAMPAIGN_NOT_RUN, Investigation
 from torinvest.pivot import IpPivot
@@ -83,6 +84,6 @@ def ip_pivot(inv: Investigation) -> HTML:
         body += frame_html(display_frame(pivot_frame(pivot)))
         note = external_id_note(Access.of_report(inv.sources))
         body += f"<p>Note: {_e(note)}.</p>" if note else ""
-    body += _issues_html([(i.source, i.problem) for i in pivot.issues])
+    body += _issues_html([(i.source, i.problem) for i in group_issues(pivot.issues)])
     title = PIVOT_TITLE + (f" ({len(pivot.table)})" if len(pivot.table) else "")
     return HTML(_card(title, body, kind))

@@ -57,8 +57,13 @@ def internal_error_card(error: BaseException, *, done: str, hint: str) -> HTML:
 
 
 def files_written(paths: Mapping[str, Any]) -> HTML:
-    """The files a cell wrote (name → path; None = not written)."""
-    rows = [(k, f"<code>{_e(v)}</code>" if v else "not written") for k, v in paths.items()]
+    """The files a cell wrote (name → path; None = not asked for: a working copy's
+    ``export_dir`` and ``summary_path`` are empty — never read as a write that failed, which
+    raises)."""
+    rows = [
+        (k, f"<code>{_e(v)}</code>" if v else "not asked for (export_dir / summary_path empty)")
+        for k, v in paths.items()
+    ]
     return HTML(_card("Files written", _kv(rows)))
 
 

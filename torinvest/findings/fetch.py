@@ -257,7 +257,7 @@ def fetch_findings(
         end=end,
         account_ids=account_ids,
     )
-    result = FindingsResult(note=region_list.note)
+    result = FindingsResult(note=region_list.note, open_only=not include_archived)
     problems: dict[str, list[DataIssue]] = {r: [] for r in region_list}
     for region, outcome in aws.map_regions(
         lambda r: fetch_region(aws, r, criteria, problems[r]),

@@ -77,6 +77,9 @@ class FindingsResult:
     rejected: dict[str, DataIssue] = field(default_factory=dict)
     filtered: Counter[str] = field(default_factory=Counter)
     archived: int = 0
+    #: GuardDuty was asked for open findings only (``fetch_findings(include_archived=False)``):
+    #: an archived finding is not among them, uncounted
+    open_only: bool = False
     #: the sources asked where there was nothing to search (a region where GuardDuty has no
     #: detector for these credentials): not looked at — neither answered nor failed; each has
     #: its issue ("GuardDuty has no detector in eu-west-1: not looked at …")
@@ -99,6 +102,7 @@ class FindingsResult:
             rejected=dict(self.rejected),
             filtered=Counter(self.filtered),
             archived=self.archived,
+            open_only=self.open_only,
             not_looked=list(self.not_looked),
             other_types={
                 **self.other_types,
@@ -284,8 +288,26 @@ class FindingsResult:
         raise FindingNotFoundError(
             f"finding {finding_id} not found among {len(self.findings)} findings "
             f"(every one of {len(self.sources)} {self._noun}(s) searched)",
-            hint=f"loaded IDs include: {known}; check the ID, region or --include-archived",
+            hint=f"check the ID (loaded IDs include: {known}){self._not_found_hint()}",
         )
+
+    def _not_found_hint(self) -> str:
+        """What else may keep a finding out of a complete search, said only where it applies:
+        a region not asked (GuardDuty), archived findings left out (open findings asked for, or
+        left out of files) — never an option the command at hand does not have."""
+        parts = []
+        if self._noun == "region":
+            parts.append(
+                f"a finding of another region is not among the {len(self.sources)} searched "
+                f"({', '.join(_short_source(s) for s in self.sources[:5])}"
+                f"{', …' if len(self.sources) > 5 else ''}): name its region with --regions"
+            )
+        if self.open_only or self.archived:
+            parts.append(
+                "archived findings were left out (torinvest findings --include-archived; "
+                "Python: include_archived=True)"
+            )
+        return "".join(f"; {p}" for p in parts)
 
 
 def not_a_tor_finding(finding_id: str, finding_type: object) -> NotATorFindingError:

@@ -317,7 +317,8 @@ class RunState:
             fid,
             False,
             post,
-            f"the last {runs} runs could not look at {', '.join(gap)}: not retried until the "
+            f"the last {runs} runs did not read the key's whole activity ({', '.join(gap)}): "
+            "not retried until the "
             "finding changes or a run is forced (--force); its report says what it could not "
             "read",
             skip=not post,
@@ -399,7 +400,8 @@ class ScheduledResult:
     #: Findings being investigated (those an interrupt stopped, after one).
     running: set[str] = field(default_factory=set)
     #: Why a finding was run again or left for its report's reading (``retrying: the last run
-    #: could not look at …``, ``the last 3 runs could not look at …``): the index says it.
+    #: did not read the key's whole activity (…)``, ``the last 3 runs did not read …``): the
+    #: index says it.
     reasons: dict[str, str] = field(default_factory=dict)
 
 

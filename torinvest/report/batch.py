@@ -415,7 +415,8 @@ def activity_gap(folder: Path) -> list[str]:
     ``lookup:eu-west-1`` for a region denied or throttled, a log file…) — empty when it read
     the activity whole or has no readable summary. A summary written before
     ``activity_issues`` existed: its could-not-look issue only. Such a report is no complete
-    result: a batch runs it again (``retrying: the last run could not look at …``)."""
+    result: a batch runs it again (``retrying: the last run did not read the key's whole activity
+    (…)``)."""
     try:
         data = orjson.loads((folder / "summary.json").read_bytes())
     except (OSError, orjson.JSONDecodeError):
@@ -435,7 +436,9 @@ def activity_gap(folder: Path) -> list[str]:
 def retry_reason(gap: Sequence[str]) -> str:
     """What a batch says when it runs a report again for its reading (``gap``:
     :func:`activity_gap`)."""
-    return f"retrying: the last run could not look at {', '.join(gap)}"
+    # "did not read whole", not "could not look": a region denied or days without log files
+    # beside what was read is a partial reading, never the could-not-look of nothing read
+    return f"retrying: the last run did not read the key's whole activity ({', '.join(gap)})"
 
 
 def _set_reading(entry: BatchEntry, folder: Path) -> None:
