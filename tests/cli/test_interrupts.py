@@ -221,3 +221,48 @@ def test_every_retry_mode_gets_the_stoppable_wait(
     fake_aws.fail("guardduty", "*", "ThrottlingException", times=1)
     assert client.list_detectors()["DetectorIds"]
     assert len(fake_aws.calls("ListDetectors")) == 2
+
+
+#: ``python -c`` prelude: every DuckDB query made to run for minutes (a count over 2·10¹¹
+#: rows before its rows come), and a file ``querying`` written as it starts.
+LONG_DUCKDB_QUERY = """
+import pathlib, sys
+from torinvest.sources.sql import duckdb as engine
+sql = engine.DuckDBEngine._sql
+def long(self, *args, **kwargs):
+    pathlib.Path("querying").touch()
+    return (f"SELECT * FROM ({sql(self, *args, **kwargs)}) WHERE (SELECT count(*) "
+            "FROM range(200000000000) t(i) WHERE i % 7 = 3) > 0")
+engine.DuckDBEngine._sql = long
+from torinvest.cli import main
+sys.exit(main())
+"""
+
+
+@pytest.mark.parametrize(("sig", "code", "line"), SIGNALS)
+@pytest.mark.parametrize("earlier", [False, True], ids=["new-output", "earlier-output"])
+def test_a_long_duckdb_query_is_interrupted_and_writes_nothing(
+    tmp_path: Path, sig: int, code: int, line: str, earlier: bool
+) -> None:
+    """`events --engine duckdb` in a query that would run for minutes: the signal interrupts
+    the query (DuckDB does not look at Python's signals: Ctrl-C waited for its end) and nothing
+    is written — an earlier export is left as it was, and said to be an earlier one."""
+    from torinvest.case import sample_case
+
+    out = tmp_path / "ev.csv"
+    if earlier:
+        out.write_text("earlier\n")
+    argv = ["events", "--case", str(sample_case().root), "--access-key", "AKIATFQR7NSCUXC3DDDP"]
+    argv += ["--engine", "duckdb", "--out", str(out)]
+    result = interrupt(
+        argv, (tmp_path / "querying").exists, sig, cwd=tmp_path, prelude=LONG_DUCKDB_QUERY
+    )
+    assert_way_out(result, code, line)
+    if earlier:
+        assert out.read_text() == "earlier\n"
+        assert "ev.csv was not written: the file there is an earlier export" in result.err
+    else:
+        assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["querying", *(["ev.csv"] * earlier)]
+    )
