@@ -246,7 +246,8 @@ def test_a_long_duckdb_query_is_interrupted_and_writes_nothing(
 ) -> None:
     """`events --engine duckdb` in a query that would run for minutes: the signal interrupts
     the query (DuckDB does not look at Python's signals: Ctrl-C waited for its end) and nothing
-    is written — an earlier export is left as it was, and said to be an earlier one."""
+    is written — an earlier export is left as it was, and said to be an earlier one; with none,
+    the command says that it wrote nothing."""
     from torinvest.case import sample_case
 
     out = tmp_path / "ev.csv"
@@ -263,6 +264,7 @@ def test_a_long_duckdb_query_is_interrupted_and_writes_nothing(
         assert "ev.csv was not written: the file there is an earlier export" in result.err
     else:
         assert not out.exists()
+        assert "ev.csv was not written: the run was stopped before it was" in result.err
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         ["querying", *(["ev.csv"] * earlier)]
     )
