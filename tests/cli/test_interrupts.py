@@ -183,6 +183,8 @@ def test_map_regions_interrupted_without_the_command_ends_its_threads_backoff(
     monkeypatch.setattr(
         standard.ExponentialBackoff, "delay_amount", lambda self, context: RETRY_DELAY
     )
+    monkeypatch.setenv("AWS_RETRY_MODE", "standard")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")  # without the stop: one wait, then the end
     fake_aws.fail("guardduty", "*", "ThrottlingException")
     aws = Aws()
     asked = regions_asked(fake_aws, "ListDetectors", REGIONS)
@@ -268,3 +270,50 @@ def test_a_long_duckdb_query_is_interrupted_and_writes_nothing(
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         ["querying", *(["ev.csv"] * earlier)]
     )
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_under_the_command_a_signal_stops_retry_waits_in_any_worker_thread(
+    fake_aws: FakeAws, monkeypatch: pytest.MonkeyPatch, sig: int
+) -> None:
+    """Not only the regions' threads: any thread calling AWS with torinvest's clients (the S3
+    listings' and downloads' pools) ends its botocore backoff when the command gets Ctrl-C or
+    SIGTERM, raising Stopped (no ``except Exception`` takes it for a failed call), and makes no
+    call after it."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    import botocore.retries.standard as standard
+
+    from torinvest.aws import Aws
+    from torinvest.children import sigterm_interrupts
+    from torinvest.stopping import Stopped, stop_on_signals
+
+    monkeypatch.setattr(
+        standard.ExponentialBackoff, "delay_amount", lambda self, context: RETRY_DELAY
+    )
+    monkeypatch.setenv("AWS_RETRY_MODE", "standard")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")  # without the stop: one wait, then the end
+    fake_aws.fail("guardduty", "*", "ThrottlingException")
+    client = Aws().client("guardduty", "us-east-1")
+    sent: list[float] = []
+
+    def signal_once_both_wait() -> None:
+        while len(fake_aws.calls("ListDetectors")) < 2:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        sent.append(time.monotonic())
+        os.kill(os.getpid(), sig)
+
+    threading.Thread(target=signal_once_both_wait, daemon=True).start()
+    with (
+        stop_on_signals(),
+        sigterm_interrupts(),
+        pytest.raises(KeyboardInterrupt),
+        ThreadPoolExecutor(2) as pool,
+    ):
+        futures = [pool.submit(client.list_detectors) for _ in range(2)]
+        futures[0].result()
+    assert time.monotonic() - sent[0] < BOUND
+    assert all(isinstance(f.exception(), Stopped) for f in futures)
+    assert len(fake_aws.calls("ListDetectors")) == 2
