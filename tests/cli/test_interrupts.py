@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -317,3 +318,47 @@ def test_under_the_command_a_signal_stops_retry_waits_in_any_worker_thread(
     assert time.monotonic() - sent[0] < BOUND
     assert all(isinstance(f.exception(), Stopped) for f in futures)
     assert len(fake_aws.calls("ListDetectors")) == 2
+
+
+@pytest.fixture
+def silent_endpoint() -> Iterator[tuple[str, list[socket.socket]]]:
+    """An endpoint that accepts every connection and never answers (a hung proxy, a black
+    hole): its URL and the connections it holds."""
+    import threading
+
+    held: list[socket.socket] = []
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+
+    def accept() -> None:
+        while True:
+            try:
+                held.append(server.accept()[0])
+            except OSError:  # closed at the end of the test
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}", held
+    server.close()
+    for conn in held:
+        conn.close()
+
+
+@pytest.mark.parametrize(("sig", "code", "line"), SIGNALS)
+def test_regions_waiting_for_an_answer_never_hold_the_exit(
+    tmp_path: Path,
+    silent_endpoint: tuple[str, list[socket.socket]],
+    sig: int,
+    code: int,
+    line: str,
+) -> None:
+    """Every region's call sent to an endpoint that never answers: the signal ends the command
+    within seconds — it waited for botocore's read timeout (60 s), since no stop reaches a
+    thread blocked in a read; such a thread is no longer waited for (it makes no call after
+    its answer)."""
+    url, held = silent_endpoint
+    argv = ["findings", "--regions", ",".join(REGIONS)]
+    env = {"AWS_ENDPOINT_URL_GUARDDUTY": url}
+    result = interrupt(argv, lambda: len(held) >= len(REGIONS), sig, cwd=tmp_path, env=env)
+    assert_way_out(result, code, line)

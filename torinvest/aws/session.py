@@ -7,8 +7,8 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -270,11 +270,14 @@ class Aws:
         ``regions``. ``max_workers=1`` runs them in order in this thread (tests, debugging).
         ``progress`` names a progress bar over regions (shown on a terminal only).
         When this thread is interrupted (Ctrl-C) while they run, ``on_interrupt`` is called (it
-        tells the running ones to stop), the regions not started are cancelled, and the
+        tells the running ones to stop), the regions not started are not started, and the
         interruption goes on once the running ones have ended — without it, Ctrl-C waited for
         every region to finish. The running ones end at their next call or retry wait
         (:func:`stoppable`): botocore's own backoff (up to 20 s an attempt) is cut short, in a
-        notebook too — Ctrl-C waited for it.
+        notebook too — Ctrl-C waited for it. A region still waiting for an answer after
+        :data:`STOP_GRACE_SECONDS` (an endpoint that does not answer: botocore waits 60 s for a
+        read, then retries) is not waited for: its thread (a daemon, which the interpreter's
+        exit does not wait for either) makes no call after that answer.
         """
         regions = list(regions)
         bar = (
@@ -300,18 +303,62 @@ class Aws:
                 return [run(r) for r in regions]
             # Build the session before fanning out: creating it is not thread-safe.
             _ = self.session
-            with ThreadPoolExecutor(workers, thread_name_prefix="torinvest-aws") as pool:
-                try:
-                    return list(pool.map(run, regions))
-                except BaseException:
-                    stop.set()
-                    if on_interrupt is not None:
-                        on_interrupt()
-                    pool.shutdown(wait=False, cancel_futures=True)
-                    raise
+            return _in_threads(run, regions, workers, stop, on_interrupt)
         finally:
             if bar is not None:
                 bar.close()
+
+
+#: How long an interrupted :meth:`Aws.map_regions` waits for its running regions to end.
+STOP_GRACE_SECONDS = 2.0
+
+
+def _in_threads(
+    run: Callable[[str], tuple[str, T | BaseException]],
+    regions: list[str],
+    workers: int,
+    stop: threading.Event,
+    on_interrupt: Callable[[], None] | None,
+) -> list[tuple[str, T | BaseException]]:
+    """``run`` over ``regions`` in ``workers`` daemon threads, in order; interrupted, see
+    :meth:`Aws.map_regions` (a ThreadPoolExecutor's threads are waited for by leaving it and by
+    the interpreter's exit, however long their call takes)."""
+    results: dict[int, tuple[str, T | BaseException]] = {}
+    todo = iter(range(len(regions)))
+    lock = threading.Lock()
+    finished = threading.Event()
+
+    def work() -> None:
+        while not stop.is_set():
+            with lock:
+                i = next(todo, None)
+            if i is None:
+                break
+            try:
+                results[i] = run(regions[i])
+            except BaseException as e:  # stopped (or interrupted): the waiting thread says it
+                results[i] = (regions[i], e)
+            with lock:
+                if len(results) == len(regions):
+                    finished.set()
+
+    threads = [
+        threading.Thread(target=work, name=f"torinvest-aws-{n}", daemon=True)
+        for n in range(workers)
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        finished.wait()  # a signal reaches this thread here
+    except BaseException:
+        stop.set()
+        if on_interrupt is not None:
+            on_interrupt()
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        raise
+    return [results[i] for i in range(len(regions))]
 
 
 def stoppable(client: Any) -> Any:
