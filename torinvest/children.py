@@ -26,6 +26,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
+from torinvest.stopping import signal_stop
+
 log = logging.getLogger(__name__)
 
 #: ``prctl`` option (linux/prctl.h): the signal sent to this process when its parent ends.
@@ -64,12 +66,14 @@ class Terminated(KeyboardInterrupt):
 def sigterm_interrupts() -> Iterator[None]:
     """While in the block, SIGTERM raises :class:`Terminated` in the main thread (as Ctrl-C
     raises KeyboardInterrupt); the handler before is put back after. Outside the main thread
-    (where no handler can be set) nothing changes."""
+    (where no handler can be set) nothing changes. Worker threads are asked to stop
+    (:func:`torinvest.stopping.signal_stop`) as Ctrl-C asks them."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def terminated(signum: int, frame: FrameType | None) -> None:
+        signal_stop()
         raise Terminated("SIGTERM")
 
     before = signal.signal(signal.SIGTERM, terminated)

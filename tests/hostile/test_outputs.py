@@ -1108,6 +1108,10 @@ def test_a_real_sigint_after_summary_json(tmp_path: Path) -> None:
             proc.kill()
     assert proc.returncode == 130, err
     assert "torinvest: interrupted" in err and "Traceback" not in err
+    assert (
+        f"torinvest: note: the report in {out} was not finished (no manifest: the run did "
+        "not finish): nothing reads it as a report; run the command again to make it"
+    ) in err
     state = report.folder_state(out, FINDING)
     assert (state.state, state.why) == ("incomplete", "no manifest: the run did not finish")
     assert not (out / "report.html").exists()

@@ -7,8 +7,8 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -39,6 +39,7 @@ from torinvest.errors import (
     InputError,
     InvalidRegionError,
 )
+from torinvest.stopping import check, pause, watching
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +127,7 @@ class Aws:
             )
             if cfg.endpoint_url:
                 kwargs["endpoint_url"] = cfg.endpoint_url
-            return base.create_client(service_name, **kwargs)
+            return stoppable(base.create_client(service_name, **kwargs))
 
         fetcher = AssumeRoleCredentialFetcher(
             client_creator=create_client,
@@ -183,7 +184,7 @@ class Aws:
             if key is not None and key in self._clients:
                 return self._clients[key]
             try:
-                client = session.client(service, **kwargs)
+                client = stoppable(session.client(service, **kwargs))
             except NoRegionError as e:  # pragma: no cover - region always passed
                 raise InputError("no AWS region configured", hint="set AWS_REGION") from e
             if key is not None:
@@ -269,9 +270,14 @@ class Aws:
         ``regions``. ``max_workers=1`` runs them in order in this thread (tests, debugging).
         ``progress`` names a progress bar over regions (shown on a terminal only).
         When this thread is interrupted (Ctrl-C) while they run, ``on_interrupt`` is called (it
-        tells the running ones to stop), the regions not started are cancelled, and the
+        tells the running ones to stop), the regions not started are not started, and the
         interruption goes on once the running ones have ended — without it, Ctrl-C waited for
-        every region to finish.
+        every region to finish. The running ones end at their next call or retry wait
+        (:func:`stoppable`): botocore's own backoff (up to 20 s an attempt) is cut short, in a
+        notebook too — Ctrl-C waited for it. A region still waiting for an answer after
+        :data:`STOP_GRACE_SECONDS` (an endpoint that does not answer: botocore waits 60 s for a
+        read, then retries) is not waited for: its thread (a daemon, which the interpreter's
+        exit does not wait for either) makes no call after that answer.
         """
         regions = list(regions)
         bar = (
@@ -279,10 +285,12 @@ class Aws:
             if (progress)
             else None
         )
+        stop = threading.Event()
 
         def run(region: str) -> tuple[str, T | BaseException]:
             try:
-                return region, fn(region)
+                with watching(stop):
+                    return region, fn(region)
             except Exception as e:
                 return region, e
             finally:
@@ -295,17 +303,109 @@ class Aws:
                 return [run(r) for r in regions]
             # Build the session before fanning out: creating it is not thread-safe.
             _ = self.session
-            with ThreadPoolExecutor(workers, thread_name_prefix="torinvest-aws") as pool:
-                try:
-                    return list(pool.map(run, regions))
-                except BaseException:
-                    if on_interrupt is not None:
-                        on_interrupt()
-                    pool.shutdown(wait=False, cancel_futures=True)
-                    raise
+            return _in_threads(run, regions, workers, stop, on_interrupt)
         finally:
             if bar is not None:
                 bar.close()
+
+
+#: How long an interrupted :meth:`Aws.map_regions` waits for its running regions to end.
+STOP_GRACE_SECONDS = 2.0
+
+
+def _in_threads(
+    run: Callable[[str], tuple[str, T | BaseException]],
+    regions: list[str],
+    workers: int,
+    stop: threading.Event,
+    on_interrupt: Callable[[], None] | None,
+) -> list[tuple[str, T | BaseException]]:
+    """``run`` over ``regions`` in ``workers`` daemon threads, in order; interrupted, see
+    :meth:`Aws.map_regions` (a ThreadPoolExecutor's threads are waited for by leaving it and by
+    the interpreter's exit, however long their call takes)."""
+    results: dict[int, tuple[str, T | BaseException]] = {}
+    todo = iter(range(len(regions)))
+    lock = threading.Lock()
+    finished = threading.Event()
+
+    def work() -> None:
+        while not stop.is_set():
+            with lock:
+                i = next(todo, None)
+            if i is None:
+                break
+            try:
+                results[i] = run(regions[i])
+            except BaseException as e:  # stopped (or interrupted): the waiting thread says it
+                results[i] = (regions[i], e)
+            with lock:
+                if len(results) == len(regions):
+                    finished.set()
+
+    threads = [
+        threading.Thread(target=work, name=f"torinvest-aws-{n}", daemon=True)
+        for n in range(workers)
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        finished.wait()  # a signal reaches this thread here
+    except BaseException:
+        stop.set()
+        if on_interrupt is not None:
+            on_interrupt()
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        raise
+    return [results[i] for i in range(len(regions))]
+
+
+def stoppable(client: Any) -> Any:
+    """``client`` with botocore's retry waits and calls that stop when its thread is asked to
+    (:mod:`torinvest.stopping`: Ctrl-C, SIGTERM, :meth:`Aws.map_regions` interrupted).
+
+    botocore sleeps between attempts after the ``needs-retry`` handlers answered a delay, where
+    no hook can reach: the client's retry handler (standard, adaptive and legacy modes register
+    it under the unique ID ``retry-config-<service>``) is wrapped so that it waits the delay
+    itself, in slices that watch the stop (:func:`torinvest.stopping.pause`), and answers 0. A
+    worker thread asked to stop raises :class:`~torinvest.stopping.Stopped` there and before any
+    new call; the main thread's calls and sleeps are left as they are (a signal interrupts
+    them, and the calls made after an interruption — stopping an Athena query — must be made).
+    A client whose retry handler is not found (retries off, another botocore) is left alone.
+    """
+    events = client.meta.events
+    service = client.meta.service_model.service_id.hyphenize()
+    unique_id = f"retry-config-{service}"
+    handlers = getattr(getattr(events, "_emitter", None), "_unique_id_handlers", {})
+    entry = handlers.get(unique_id)
+    if entry is not None and not isinstance(entry.get("handler"), _RetryWait):
+        events.unregister(f"needs-retry.{service}", unique_id=unique_id)
+        events.register(f"needs-retry.{service}", _RetryWait(entry["handler"]), unique_id=unique_id)
+    elif entry is None:
+        log.debug("no retry handler on the %s client: its retry waits are not stoppable", service)
+    events.register_first(f"before-call.{service}", _no_call_once_stopped)
+    return client
+
+
+class _RetryWait:
+    """A botocore retry handler that waits its delay itself, stopping when asked."""
+
+    def __init__(self, handler: Callable[..., Any]) -> None:
+        self.handler = handler
+
+    def __call__(self, **kwargs: Any) -> Any:
+        delay = self.handler(**kwargs)
+        if delay is None or delay is False or not isinstance(delay, int | float) or delay <= 0:
+            return delay
+        operation = getattr(kwargs.get("operation"), "name", "") or "a call"
+        pause(float(delay), f"{operation}: retry wait")
+        return 0  # waited: botocore sleeps 0 and sends the next attempt
+
+
+def _no_call_once_stopped(model: Any = None, **_: Any) -> None:
+    """botocore's before-call: a worker thread asked to stop makes no new call."""
+    check(f"{getattr(model, 'name', 'a call')}: not called")
 
 
 def check_profile(profile: str) -> None:

@@ -84,6 +84,7 @@ from torinvest.errors import (
     same_problem,
 )
 from torinvest.safety import term_safe
+from torinvest.stopping import stop_on_signals
 
 #: The commands, in the order ``torinvest --help`` lists them.
 COMMANDS = (
@@ -164,7 +165,8 @@ def main(
             check_arguments(args)  # the values no argparse type can check, in every command
             if getattr(args, "profile", None):
                 check_profile(args.profile)  # a mistyped profile fails now, whatever the command
-            with sigterm_interrupts():  # kill PID, a timeout, systemctl stop: Ctrl-C's way out
+            # kill PID, a timeout, systemctl stop: Ctrl-C's way out; both stop worker threads too
+            with stop_on_signals(), sigterm_interrupts():
                 code = int(args.func(args, out, err) or 0)
         except BaseException:  # whatever stopped the command: what it leaves is said first
             if getattr(args, "on_failure", None) is not None:

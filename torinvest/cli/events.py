@@ -5,6 +5,7 @@ or JSON lines (``--print-sql``: the engine's query instead).
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -133,12 +134,19 @@ def cmd_events(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def say_not_written(args: argparse.Namespace, err: TextIO) -> None:
     """A run that failed — an error, a bug, Ctrl-C, before the load (a mistyped case folder or
     profile) or in it — leaves an earlier export under ``--out`` as it was: said, so that it is
-    not read as this run's result (a folder there is no export: nothing to say)."""
+    not read as this run's result (a folder there is no export: nothing to say). Interrupted
+    (Ctrl-C, SIGTERM) with no file there, it says that nothing was written."""
     target = Path(args.out)
     if target.is_file():
         print(
             f"torinvest: note: {term_safe(target)} was not written: the file there is an "
             "earlier export, not this run's",
+            file=err,
+        )
+    elif isinstance(sys.exc_info()[1], KeyboardInterrupt) and not target.exists():
+        print(
+            f"torinvest: note: {term_safe(target)} was not written: the run was stopped "
+            "before it was",
             file=err,
         )
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import sys
+from pathlib import Path
 from typing import Any, TextIO
 
 from torinvest.cli import post as post_cli
@@ -75,7 +77,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     g.add_argument("--ledger", metavar="FILE", help=LEDGER_HELP)
     post_cli.add_investigate_arguments(i)
-    i.set_defaults(func=cmd_investigate)
+    i.set_defaults(func=cmd_investigate, on_failure=say_what_was_left)
 
 
 # --------------------------------------------------------------------------------------------
@@ -94,6 +96,31 @@ def run_options(args: argparse.Namespace) -> Any:
         finding_changed_ok=args.finding_changed_ok,
         ledger=args.ledger,
     )
+
+
+def say_what_was_left(args: argparse.Namespace, err: TextIO) -> None:
+    """A single report interrupted (Ctrl-C, SIGTERM) once it began: what its folder holds —
+    nothing written, or an unfinished report (no manifest: nothing reads it as one), and the
+    report kept from before (``report.previous.html``) when there is one. ``--all-open`` says
+    it in its index; an error says itself."""
+    from torinvest.report import folder_state
+
+    if args.all_open or not isinstance(sys.exc_info()[1], KeyboardInterrupt) or not args.out:
+        return
+    folder = Path(args.out)
+    if folder_state(folder).state == "complete":
+        return  # untouched (stopped before the run began), or complete (stopped in its post)
+    state = folder_state(folder, args.finding_id)
+    kept = (folder / "report.previous.html").is_file()
+    said = (
+        f"{term_safe(folder)} holds no report: the run was stopped before it wrote one"
+        if not state.present
+        else f"the report in {term_safe(folder)} was not finished ({state.why}): "
+        "nothing reads it as a report"
+    )
+    if kept:
+        said += "; the report before this run is kept as report.previous.html"
+    print(f"torinvest: note: {said}; run the command again to make it", file=err)
 
 
 def _check_investigate_usage(args: argparse.Namespace) -> None:

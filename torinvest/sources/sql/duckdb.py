@@ -12,11 +12,13 @@ import logging
 import re
 import shutil
 import tempfile
+import threading
 import time
 import zlib
 from collections import deque
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
@@ -378,7 +380,7 @@ class DuckDBEngine:
             if fallback is not None:
                 self._con.register(FALLBACK_ROWS, fallback)
             try:
-                table = self._con.sql(sql).to_arrow_table()
+                table = self._query(sql)
             except duckdb.Error as e:
                 bad = stream.problems or _invalid_json(files, scope.keys)
                 if not bad:
@@ -416,6 +418,30 @@ class DuckDBEngine:
             notes=list(files.notes),
             asides=list(files.asides),
         )
+
+    def _query(self, sql: str) -> pa.Table:
+        """``sql``'s rows, the query interrupted at Ctrl-C or SIGTERM.
+
+        DuckDB runs a query without looking at Python's signals: Ctrl-C during a long query
+        waited for its end (minutes over a year of logs). From the main thread the query runs in
+        a thread of its own while this one waits, where a signal reaches it: the query is then
+        interrupted (``connection.interrupt()``), its end waited for (its threads and the
+        stream's stop at once), and the interruption goes on."""
+        if threading.current_thread() is not threading.main_thread():
+            return self._con.sql(sql).to_arrow_table()
+        pool = ThreadPoolExecutor(1, thread_name_prefix="torinvest-duckdb")
+        try:
+            future = pool.submit(lambda: self._con.sql(sql).to_arrow_table())
+            try:
+                return future.result()
+            except BaseException:
+                if not future.done():
+                    self._con.interrupt()
+                    log.info("duckdb: query interrupted")
+                    futures_wait([future])
+                raise
+        finally:
+            pool.shutdown(wait=True)
 
     def _forget(self, scope: Scope, files: FileSet, bad: Mapping[int, str]) -> FileSet:
         """``files`` with ``bad`` left to the file loader, for this query and the next ones."""
