@@ -208,3 +208,21 @@ def test_both_engines_read_the_same_times(tmp_path: Path) -> None:
     for issues in (files.issues, duck.issues):
         (issue,) = issues
         assert issue.problem.startswith(f"{untimed} record(s) without a usable eventTime")
+
+
+def test_duckdbs_own_progress_bar_is_off() -> None:
+    """DuckDB draws a bar on stdout for a query past 2 s — into a pipe, amid `events`' answer,
+    or into a report's output cell: the engine's connection has it off. Asked in a process of
+    its own (under pytest DuckDB starts with it off, which would hide the default)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import duckdb; from torinvest.sources.sql.duckdb import DuckDBEngine\n"
+        "q = \"SELECT current_setting('enable_progress_bar')\"\n"
+        f"with DuckDBEngine({str(SAMPLE)!r}) as e: print(e._con.execute(q).fetchone()[0])\n"
+        "print(duckdb.connect().execute(q).fetchone()[0])\n"
+    )
+    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    engine, default = ran.stdout.split()
+    assert (engine, default) == ("False", "True")

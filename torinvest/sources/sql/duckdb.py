@@ -196,6 +196,9 @@ class DuckDBEngine:
         self._con.execute("SET TimeZone = 'UTC'")
         self._con.execute("SET preserve_insertion_order = false")
         self._con.execute(f"SET threads = {int(self.threads)}")
+        # DuckDB's own bar (a query past 2 s) goes to stdout even into a pipe or a report's
+        # output cell, amid the command's answer: torinvest says its own progress
+        self._con.execute("SET enable_progress_bar = false")
         self._listings: dict[Narrowing, FileSet] = {}
         self._downloaded: dict[str, str | DataIssue] = {}
         self._fallen: dict[tuple[object, ...], tuple[pa.Table | None, list[DataIssue]]] = {}
