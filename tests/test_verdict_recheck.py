@@ -314,7 +314,10 @@ def test_torinvest_verdict_reads_the_finding_again_right_before_recording(
     base += ["--logs", LOGS]  # the sample finding is older than LookupEvents keeps
     code, out, err = run(*base)
     assert code == 1 and out == "" and not ledger.exists(), out + err
-    assert f"torinvest: verdict NOT recorded: finding {FINDING} changed since the evidence" in err
+    assert (
+        f"torinvest: error: verdict NOT recorded: finding {FINDING} changed since the evidence"
+        in err
+    )
     assert "count 6 → 106" in err and "updatedAt 2023-07-10T12:26:31.468000Z → 2026-12-01" in err
     assert (
         f"torinvest verdict {FINDING} --status legitimate --analyst ana --rationale "

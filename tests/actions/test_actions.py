@@ -1259,7 +1259,9 @@ def test_a_legitimate_verdict_that_could_not_look_is_said_and_never_archived(
     )  # fmt: skip
     assert code == 0, err
     assert "torinvest: issue: activity: nothing could be loaded" in err
-    assert "torinvest: note: COULD NOT LOOK: this verdict's evidence read none" in err
+    assert (
+        "torinvest: note: partial result: COULD NOT LOOK: this verdict's evidence read none" in err
+    )
     (record,) = read_ledger(ledger)[0]
     assert record["evidence"]["reading"] == "could not look"
     assert "cannot decompress" in record["evidence"]["could_not_look"]
@@ -1289,7 +1291,7 @@ def test_a_verdict_on_incomplete_evidence_says_so_and_the_archive_follows_it(
         "--case", str(sample_case().root), "--ledger", str(ledger),
     )  # fmt: skip
     assert code == 0, err
-    assert "torinvest: issue: " in err and "torinvest: note: INCOMPLETE: " in err
+    assert "torinvest: issue: " in err and "torinvest: note: partial result: INCOMPLETE: " in err
     assert read_ledger(ledger)[0][0]["evidence"]["reading"] == "incomplete"
     monkeypatch.setenv("MOTO_ACCOUNT_ID", SAMPLE_ACCOUNT)
     code, _out, err = run(

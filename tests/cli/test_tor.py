@@ -57,10 +57,10 @@ def test_check_refuses_a_non_ip() -> None:
 
 
 def test_refresh_without_network_says_so() -> None:
-    code, out, _ = run("tor", "refresh")
-    assert code == 1
-    assert "could not reach https://check.torproject.org/exit-addresses" in out
-    assert "bundled lists" in out
+    code, out, err = run("tor", "refresh")
+    assert (code, out) == (1, "")  # an error, on stderr, as in every command
+    assert err.startswith("torinvest: error: could not reach https://check.torproject.org/")
+    assert "bundled lists" in err
 
 
 def test_check_with_a_one_address_case_list_never_says_not_tor(tmp_path: Path) -> None:

@@ -148,7 +148,7 @@ def test_all_open_says_could_not_look_apart_from_incomplete(
     assert "COULD NOT LOOK" not in lines[F2]
     err = stderr.getvalue()
     assert f"ok {F1}: {out / f'finding-{F1}' / 'report.html'} (COULD NOT LOOK; 2 DATA" in err
-    assert "note: 1 of 2 report(s) could not look at their key's activity" in err
+    assert "note: partial result: 1 of 2 report(s) could not look at their key's activity" in err
     assert err.rstrip().endswith(F1)
     by_id = {
         f["finding_id"]: f for f in orjson.loads((out / "index.json").read_bytes())["findings"]

@@ -17,7 +17,7 @@ from torinvest.cli.args import (
     aws_from_args,
     source_options,
 )
-from torinvest.cli.output import print_issues
+from torinvest.cli.output import issue_count, print_issues, print_partial
 from torinvest.commands import Access
 from torinvest.errors import group_issues
 from torinvest.options import PLAN_KINDS, SUPPRESSION_SCOPES
@@ -81,6 +81,7 @@ def cmd_actions(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     check_finding_id(args.finding_id)
     decided: dict[str, Any] | None = None
+    partial: list[str] = []  # what the plan could not rest on (the partial-result line)
     if args.suppress and args.plan != "archive":
         raise UsageError("--suppress goes with --plan archive")
     if args.suppress and args.scope is None:
@@ -113,8 +114,22 @@ def cmd_actions(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         )
         print_issues(inv.data_issues, err)
         judged = finding_facts(inv.finding)
+        if inv.could_not_look:
+            partial.append(
+                f"COULD NOT LOOK at the key's activity ({inv.could_not_look}): the plan is built "
+                "without it"
+            )
+        elif inv.data_issues:
+            partial.append(
+                f"the plan is built from incomplete evidence: {shown} data issue(s) (above)"
+            )
     records, ledger_issues = read_ledger(args.ledger)
     print_issues(ledger_issues, err)  # a torn line may be a lost verdict
+    if ledger_issues:
+        partial.append(
+            f"{issue_count(ledger_issues)} ledger issue(s) (above): the verdict read may not be "
+            "the latest"
+        )
     gap = (
         None
         if args.execute
@@ -161,6 +176,8 @@ def cmd_actions(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     problem = runner.exit_problem(report)
     if problem is not None:
         raise problem
+    if partial:
+        print_partial("; ".join(partial), err)
     return 0
 
 

@@ -7,7 +7,7 @@ import argparse
 from typing import TextIO
 
 from torinvest.case import sample_case
-from torinvest.cli.findings import format_table, located_records, print_notes
+from torinvest.cli.findings import format_table, located_records, print_gap, print_notes
 from torinvest.commands import Access, command
 
 
@@ -25,10 +25,12 @@ def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     case = sample_case()
     print(f"torinvest demo: sample case at {case.root}", file=out)
-    result = read_findings(case.findings).tor_only()
+    # read as `findings --case` reads it: nothing read is an error, a part read is said
+    result = read_findings(case.findings).tor_only().require_looked()
     records, problems = located_records(result)
-    out.write(format_table(records) + "\n")
+    out.write(format_table(records, partial=bool(result.gap() or problems)) + "\n")
     print_notes(result, problems, err)
+    print_gap(result, err, problems)
     if records:
         print(next_steps(str(records[0]["id"]), str(case.root)), file=out)
     return 0

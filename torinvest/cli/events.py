@@ -23,7 +23,7 @@ from torinvest.cli.args import (
     check_window,
     engine_from_args,
 )
-from torinvest.cli.output import print_issues
+from torinvest.cli.output import issue_count, print_issues, print_partial
 from torinvest.errors import TorinvestError
 from torinvest.export import check_output, write_frame
 from torinvest.options import EngineOptions
@@ -209,6 +209,12 @@ def _load_and_write(
             file=err,
         )
     print_issues(activity.issues, err)
+    if activity.issues:  # any data issue: what could not be read is not in the file
+        print_partial(
+            f"{issue_count(activity.issues)} data issue(s) (above): the events of what could "
+            f"not be read are not in {path}",
+            err,
+        )
     return 0
 
 

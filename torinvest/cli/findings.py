@@ -21,7 +21,7 @@ from torinvest.cli.args import (
     aws_from_args,
     check_window,
 )
-from torinvest.cli.output import print_issues
+from torinvest.cli.output import print_issues, print_partial
 from torinvest.errors import DataIssue
 from torinvest.safety import json_inert, term_safe
 
@@ -259,18 +259,18 @@ def cmd_findings(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         # C1 controls, bidi and zero-width characters as \\u escapes: inert on the terminal
         out.write(json_inert(orjson.dumps(records, option=orjson.OPT_INDENT_2).decode()) + "\n")
     else:
-        out.write(format_table(records, partial=bool(result.gap())) + "\n")
+        out.write(format_table(records, partial=bool(result.gap() or problems)) + "\n")
     print_notes(result, problems, err)
-    print_gap(result, err)
+    print_gap(result, err, problems)
     return 0
 
 
-def print_gap(result: FindingsResult, err: TextIO) -> None:
+def print_gap(result: FindingsResult, err: TextIO, unlocated: Sequence[DataIssue] = ()) -> None:
     """A partial search, said in one note: what could not be searched or read, so what may be
-    missing."""
-    if result.gap():
-        print(
-            f"torinvest: note: partial result: {term_safe(result.gap(detail=False))} (see the "
-            "issues); findings there are not listed",
-            file=err,
-        )
+    missing — and the Tor findings read whose key could not be located (``unlocated``: the
+    problems of :func:`located_records`), which are not listed either."""
+    parts = [result.gap(detail=False)] if result.gap() else []
+    if unlocated:
+        parts.append(f"{len(unlocated)} Tor finding(s) name no usable access key")
+    if parts:
+        print_partial(f"{'; '.join(parts)} (see the issues); findings there are not listed", err)

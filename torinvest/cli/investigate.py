@@ -19,7 +19,7 @@ from torinvest.cli.args import (
     add_investigation_args,
     source_options,
 )
-from torinvest.cli.output import print_issues
+from torinvest.cli.output import print_issues, print_partial
 from torinvest.errors import TorinvestError
 from torinvest.safety import term_safe
 from torinvest.verdict import STATUSES
@@ -182,6 +182,9 @@ def cmd_investigate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             print(f"torinvest: note: {term_safe(baseline_phrase(data))}", file=err)
         for warning in run.warnings:
             print(f"torinvest: warning: {term_safe(warning)}", file=err)
+        partial = _partial_reading(data)
+        if partial:  # exit 0 with a reading that is not whole: the contract's marker
+            print_partial(partial, err)
         print(f"notebook: {run.notebook}", file=out)
         print(f"summary:  {run.summary}", file=out)
         print(f"report:   {run.html}", file=out)
@@ -204,7 +207,22 @@ def cmd_investigate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return 0
 
 
+def _partial_reading(data: dict[str, Any]) -> str | None:
+    """What a report's reading is missing, for the partial-result line (None: complete, no
+    events, or could not look — which is an error, exit 1)."""
+    from torinvest.investigation import READING_INCOMPLETE, summary_reading
+
+    state, _ = summary_reading(data)
+    if state != READING_INCOMPLETE:
+        return None
+    return (
+        f"the report's reading is incomplete: {len(data.get('data_issues') or [])} data "
+        "issue(s) (above): what could not be read is not in it"
+    )
+
+
 def _investigate_all(args: argparse.Namespace, options: Any, out: TextIO, err: TextIO) -> int:
+    from torinvest.investigation import READING_INCOMPLETE
     from torinvest.post.batch import run_open
 
     batch, scheduled = run_open(
@@ -229,26 +247,30 @@ def _investigate_all(args: argparse.Namespace, options: Any, out: TextIO, err: T
         )
     print(f"index: {batch.index_html}", file=out)
     if batch.gap:
-        print(
-            f"torinvest: note: partial result: {term_safe(batch.gap)}; open findings there "
-            "have no report in this batch",
-            file=err,
-        )
+        print_partial(f"{batch.gap}; open findings there have no report in this batch", err)
     unposted = sorted(
         {f for f in scheduled.failed if f not in {e.finding_id for e in batch.failed}}
     )
     if unposted:
-        print(
-            f"torinvest: note: partial result: {len(unposted)} report(s) not posted "
-            f"({', '.join(unposted)}); the next run posts them",
-            file=err,
+        print_partial(
+            f"{len(unposted)} report(s) not posted ({', '.join(unposted)}); the next run posts "
+            "them",
+            err,
         )
     if batch.unread:
-        print(
-            f"torinvest: note: {len(batch.unread)} of {len(batch.entries)} report(s) could not "
-            "look at their key's activity (COULD NOT LOOK above): they say nothing about whether "
-            f"the key was used: {', '.join(e.finding_id for e in batch.unread)}",
-            file=err,
+        print_partial(
+            f"{len(batch.unread)} of {len(batch.entries)} report(s) could not look at their "
+            "key's activity (COULD NOT LOOK above): they say nothing about whether the key was "
+            f"used: {', '.join(e.finding_id for e in batch.unread)}",
+            err,
+        )
+    incomplete = [e for e in batch.entries if e.reading == READING_INCOMPLETE]
+    if incomplete:
+        print_partial(
+            f"{len(incomplete)} of {len(batch.entries)} report(s) read their key's activity in "
+            "part (DATA ISSUE(S) above): what could not be read is not in them: "
+            + ", ".join(e.finding_id for e in incomplete),
+            err,
         )
     if batch.failed:
         raise TorinvestError(

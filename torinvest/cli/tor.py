@@ -9,7 +9,8 @@ import pandas as pd
 
 from torinvest.case import Case
 from torinvest.cli.args import TOLERANCE_HELP, UsageError, _iso_time, number_option
-from torinvest.cli.output import print_issues
+from torinvest.cli.output import issue_count, print_issues, print_partial
+from torinvest.errors import CouldNotLookError
 from torinvest.options import DEFAULT_TOLERANCE_HOURS
 from torinvest.safety import term_safe
 
@@ -48,8 +49,10 @@ def cmd_tor_refresh(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from torinvest.paths import tor_cache
 
     result = tor.refresh(tor_cache(), month=args.month)
-    print(f"torinvest: {'ok' if result.ok else 'note'}: {term_safe(result.note)}", file=out)
-    return 0 if result.ok else 1
+    if not result.ok:  # nothing downloaded: an error (exit 1) on stderr, as in every command
+        raise CouldNotLookError(result.note)
+    print(f"torinvest: ok: {term_safe(result.note)}", file=out)
+    return 0
 
 
 def cmd_tor_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -80,4 +83,10 @@ def cmd_tor_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     for line in described[1:]:
         print(f"         {term_safe(line)}", file=out)
     print_issues(lists.issues, err)
+    if lists.issues:  # a list or lines of one not read: the answer rests on the rest
+        print_partial(
+            f"{issue_count(lists.issues)} exit-list issue(s) (above): the answer rests on the "
+            "lists and lines that could be read",
+            err,
+        )
     return 0

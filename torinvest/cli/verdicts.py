@@ -17,7 +17,8 @@ from torinvest.cli.args import (
     add_investigation_args,
     names_a_source,
 )
-from torinvest.cli.output import print_issues
+from torinvest.cli.output import issue_count, print_issues, print_partial
+from torinvest.errors import RefusedError
 from torinvest.safety import term_safe
 from torinvest.verdict import STATUSES
 
@@ -128,16 +129,13 @@ def cmd_verdict(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         print_issues(inv.data_issues, err)  # what the evidence stored with it could not read
     check = recheck(inv)  # the finding read again right before recording (not: says why)
     changed = check.state == CHECK_CHANGED
-    if changed and not args.finding_changed_ok:
+    if changed and not args.finding_changed_ok:  # a guard's refusal: `torinvest: error:`, 1
         assert inv is not None
-        print(
-            f"torinvest: verdict NOT recorded: {term_safe(changed_refusal(inv, check))}. Run the "
-            f"same command again (it reads the finding as GuardDuty has it then): "
-            f"{term_safe(_again(args))} — or, to record this verdict over the change, add "
-            f"{CHANGED_OK_FLAG}",
-            file=err,
+        raise RefusedError(
+            f"verdict NOT recorded: {changed_refusal(inv, check)}. Run the same command again "
+            f"(it reads the finding as GuardDuty has it then): {_again(args)} — or, to record "
+            f"this verdict over the change, add {CHANGED_OK_FLAG}"
         )
-        return 1
     v = make_verdict(
         args.finding_id,
         status=args.status,
@@ -150,13 +148,11 @@ def cmd_verdict(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     )
     done = record_decision(v, args.ledger, supersede=args.supersede)
     if done.refused is not None:
-        print(
-            f"torinvest: verdict NOT recorded: {term_safe(done.why)}; it stays current. Read "
-            f"it (torinvest verdicts --finding {v.finding_id} --history), then, to record "
-            "yours over it, run the same command with --supersede",
-            file=err,
+        raise RefusedError(
+            f"verdict NOT recorded: {done.why}; it stays current. Read it (torinvest verdicts "
+            f"--finding {v.finding_id} --history), then, to record yours over it, run the same "
+            "command with --supersede"
         )
-        return 1
     if inv is None and done.added:
         print(
             "torinvest: note: WITHOUT EVIDENCE: no source option was given, so no investigation "
@@ -193,8 +189,8 @@ def cmd_verdict(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         print("torinvest: note: no source given: the verdict carries no evidence", file=err)
     elif inv is not None:
         said = _reading_note(v.evidence, v.status)
-        if said:
-            print(f"torinvest: note: {term_safe(said)}", file=err)
+        if said:  # recorded (exit 0) over evidence that is not whole: the partial marker
+            print_partial(said, err)
         checked = finding_check_note(v.to_dict()) if done.added else None
         if checked:  # not re-read (a case folder, access denied…), or changed and accepted
             print(f"torinvest: note: {term_safe(checked)}", file=err)
@@ -287,6 +283,12 @@ def cmd_verdicts(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                     file=err,
                 )
     print_issues(issues, err)
+    if issues:  # a line that could not be read may be a verdict: the list is partial
+        print_partial(
+            f"{issue_count(issues)} ledger issue(s) (above): a verdict on a line that could "
+            "not be read is not listed, and the current verdict shown may not be the latest",
+            err,
+        )
     if not Path(path).exists():
         print(f"torinvest: note: no ledger at {path} yet", file=err)
     elif not args.history:

@@ -1,0 +1,766 @@
+"""The exit-status contract (README "Exit codes"): every command driven into each outcome it
+can have, through ``main(argv, out=, err=)`` and the local endpoints (tests/fake_aws, the fake
+Jira/ServiceNow), asserting the exit status and the marker that tells the outcomes apart:
+
+- 0 and no ``torinvest: note: partial result:`` line: a complete answer (or nothing to do);
+- 0 and at least one such line: a partial answer (what is missing is said on it);
+- 1 and one ``torinvest: error:`` line naming the class (could not look, not found, refused,
+  failed, internal error) — never a partial-result line;
+- 2 a usage error; 130 interrupted; 143 terminated (SIGTERM).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.fake_aws import FakeAws
+from tests.fake_tickets import FakeJira, FakeServiceNow
+from tests.post.conftest import SYS_ID, make_report, variables
+from tests.sample_window import COVERED_FLAGS
+from torinvest import cli
+from torinvest.case import sample_case
+from torinvest.children import Terminated
+from torinvest.cli import main
+from torinvest.cli.output import PARTIAL_MARK
+
+FINDING = "6dde0a8f8d46f6acad893b30f905e97c"
+OTHER = "7f176d541deef88b1ad653b9ed646f29"
+KEY = "AKIATFQR7NSCUXC3DDDP"
+UNKNOWN = "0123456789abcdef0123456789abcdef"
+GD = Path(__file__).parent / "fixtures" / "guardduty"
+CASE = str(sample_case().root)
+ERROR = "torinvest: error: "
+
+
+@dataclass
+class Ctx:
+    """What a scenario builds its arguments from: a scratch folder, the AWS fake, the ticket
+    fakes it starts (stopped at the end)."""
+
+    tmp: Path
+    aws: FakeAws
+    stack: ExitStack
+
+    @property
+    def ledger(self) -> str:
+        return str(self.tmp / "ledger.jsonl")
+
+    def region_denied(self, region: str = "eu-west-1") -> None:
+        self.aws.guardduty("us-east-1").add_detector()
+        self.aws.fail("guardduty", region, "AccessDeniedException")
+
+    def verdict(self, analyst: str = "ana", status: str = "malicious") -> None:
+        code = main(
+            [
+                "verdict",
+                FINDING,
+                "--status",
+                status,
+                "--analyst",
+                analyst,
+                "--rationale",
+                "r",
+                "--ledger",
+                self.ledger,
+            ],
+            out=io.StringIO(),
+            err=io.StringIO(),
+        )
+        assert code == 0
+
+    def torn_ledger(self) -> None:
+        self.verdict()
+        with open(self.ledger, "ab") as fh:  # a later verdict torn by a crash
+            fh.write(b'{"kind":"verdict","finding_id":"' + FINDING.encode() + b'","status":"le')
+
+    def other_account_case(self) -> str:
+        """The sample case with its findings (and their key) in account 999988887777: its log
+        files are 123837392027's, so no activity source of the key can be read (could not
+        look)."""
+        case = self.tmp / "other-account"
+        shutil.copytree(CASE, case)
+        for path in (case / "findings").iterdir():  # another account's finding, key and all
+            text = path.read_text().replace("123837392027", "999988887777")
+            path.write_text(text.replace(KEY, "AKIAZZZZZZZZZZZZZZZZ"))
+        return str(case)
+
+    def archived_case(self) -> str:
+        case = self.tmp / "archived"
+        shutil.copytree(CASE, case)
+        for path in (case / "findings").iterdir():  # camelCase and GetFindings' PascalCase
+            text = path.read_text().replace('"archived": false', '"archived": true')
+            path.write_text(text.replace('"Archived": false', '"Archived": true'))
+        return str(case)
+
+    def one_open_case(self) -> str:
+        case = self.tmp / "one-open"
+        shutil.copytree(CASE, case)
+        path = case / "findings" / "eventbridge-recon.json"
+        doc = json.loads(path.read_text())
+        doc["detail"]["service"]["archived"] = True
+        path.write_text(json.dumps(doc))
+        return str(case)
+
+    def case_with(self, *files: Path) -> str:
+        case = self.tmp / "files"
+        (case / "findings").mkdir(parents=True)
+        for f in files:
+            shutil.copy(f, case / "findings")
+        return str(case)
+
+    def post_args(self, *, jira_ok: bool = True, servicenow: bool = False) -> list[str]:
+        report = self.tmp / "report"
+        if not report.exists():
+            make_report(report)
+        jira = self.stack.enter_context(FakeJira(cloud=True))
+        jira.add_issue("SEC-1")
+        sn = self.stack.enter_context(FakeServiceNow()) if servicenow else None
+        if sn is not None:
+            sn.add_record("incident", SYS_ID)
+        env = variables(jira, sn)
+        if not jira_ok:
+            env["JIRA_API_TOKEN"] = "wrong"
+        path = self.tmp / "post.env"
+        path.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
+        path.chmod(0o600)
+        dest = ["--to", "jira:SEC-1"] + (["--to", f"servicenow:incident:{SYS_ID}"] if sn else [])
+        return [str(report), *dest, "--env-file", str(path), "--ledger", self.ledger]
+
+    def tor_case(self) -> str:
+        case = self.tmp / "tor-case"
+        (case / "tor").mkdir(parents=True)
+        rows = [f"ExitAddress 45.0.{i // 200}.{i % 200} 2025-01-10 12:00:00" for i in range(400)]
+        (case / "tor" / "exit-addresses-2025-01-10.txt").write_text(
+            "<html>not a list line</html>\n" + "\n".join(rows) + "\n"
+        )
+        return str(case)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    code: int
+    #: "complete", "partial", or, for exit 1, a phrase the error line says
+    marker: str = "complete"
+    #: also said (stdout or stderr), when given
+    said: str | None = None
+
+
+Build = Callable[[Ctx], list[str]]
+SLOW = pytest.mark.slow  # runs the report notebook in a kernel
+
+SCENARIOS: list[tuple[str, Build, Outcome] | pytest.param] = [
+    # findings
+    ("findings-complete", lambda c: ["findings", "--case", CASE], Outcome(0)),
+    (
+        "findings-partial-files",
+        lambda c: [
+            "findings",
+            "--case",
+            c.case_with(GD / "bad" / "invalid.json", GD / "shapes" / "single_raw.json"),
+        ],
+        Outcome(0, "partial", KEY),
+    ),
+    (
+        "findings-partial-no-key",  # a Tor finding whose key cannot be located: not listed
+        lambda c: ["findings", "--case", c.case_with(GD / "bad" / "no_access_key_details.json")],
+        Outcome(0, "partial", "no Tor findings where torinvest could look"),
+    ),
+    (
+        "findings-partial-region",
+        lambda c: (c.region_denied(), ["findings", "--regions", "us-east-1,eu-west-1"])[1],
+        Outcome(0, "partial", "1 region(s) could not be searched"),
+    ),
+    (
+        "findings-nothing",
+        lambda c: (
+            c.aws.guardduty("us-east-1").add_detector(),
+            ["findings", "--regions", "us-east-1"],
+        )[1],
+        Outcome(0, "complete", "no Tor findings"),
+    ),
+    (
+        "findings-could-not-look",
+        lambda c: (c.region_denied(), ["findings", "--regions", "eu-west-1"])[1],
+        Outcome(1, "no region could be searched"),
+    ),
+    (
+        "findings-usage",
+        lambda c: ["findings", "--case", CASE, "--start", "2023-07-11", "--end", "2023-07-10"],
+        Outcome(2),
+    ),
+    # demo
+    ("demo-complete", lambda c: ["demo"], Outcome(0, "complete", FINDING)),
+    # events
+    (
+        "events-complete",
+        lambda c: ["events", "--case", CASE, "--access-key", KEY, "--out", str(c.tmp / "e.csv")],
+        Outcome(0, "complete", "64 events"),
+    ),
+    (
+        "events-partial",  # two of the window's three days have no log file
+        lambda c: [
+            "events",
+            "--case",
+            CASE,
+            "--access-key",
+            KEY,
+            "--start",
+            "2023-07-09",
+            "--end",
+            "2023-07-11",
+            "--out",
+            str(c.tmp / "e.csv"),
+        ],
+        Outcome(0, "partial", "no log file for 2023-07-09"),
+    ),
+    (
+        "events-no-events",
+        lambda c: [
+            "events",
+            "--case",
+            CASE,
+            "--access-key",
+            "AKIAAAAAAAAAAAAAAAAA",
+            "--out",
+            str(c.tmp / "e.csv"),
+        ],
+        Outcome(0, "complete", "not an access problem"),
+    ),
+    (
+        "events-could-not-look",
+        lambda c: (
+            (c.tmp / "empty").mkdir(),
+            ["events", "--logs", str(c.tmp / "empty"), "--out", str(c.tmp / "e.csv")],
+        )[1],
+        Outcome(1, "No CloudTrail log files"),
+    ),
+    (
+        "events-usage",
+        lambda c: ["events", "--case", CASE, "--no-cache", "--out", str(c.tmp / "e.csv")],
+        Outcome(2),
+    ),
+    # investigate
+    pytest.param(
+        "investigate-complete",
+        lambda c: [
+            "investigate",
+            FINDING,
+            "--case",
+            CASE,
+            "--out",
+            str(c.tmp / "r"),
+            "--ledger",
+            c.ledger,
+            *COVERED_FLAGS,
+        ],
+        Outcome(0, "complete", "report:"),
+        marks=SLOW,
+    ),
+    pytest.param(
+        "investigate-partial",  # the sample case's logs hold one day of the default window
+        lambda c: [
+            "investigate",
+            FINDING,
+            "--case",
+            CASE,
+            "--out",
+            str(c.tmp / "r"),
+            "--ledger",
+            c.ledger,
+        ],
+        Outcome(0, "partial", "INCOMPLETE: 1 DATA ISSUE(S)"),
+        marks=SLOW,
+    ),
+    pytest.param(
+        "investigate-could-not-look",
+        lambda c: [
+            "investigate",
+            FINDING,
+            "--case",
+            c.other_account_case(),
+            "--out",
+            str(c.tmp / "r"),
+            "--ledger",
+            c.ledger,
+        ],
+        Outcome(1, "could not look in account 999988887777"),
+        marks=SLOW,
+    ),
+    pytest.param(
+        "investigate-refused",  # another analyst's verdict is current
+        lambda c: (
+            c.verdict("ana"),
+            [
+                "investigate",
+                FINDING,
+                "--case",
+                CASE,
+                "--out",
+                str(c.tmp / "r"),
+                "--ledger",
+                c.ledger,
+                "--verdict",
+                "legitimate",
+                "--analyst",
+                "bob",
+                "--rationale",
+                "ok",
+                *COVERED_FLAGS,
+            ],
+        )[1],
+        Outcome(1, "verdict NOT RECORDED"),
+        marks=SLOW,
+    ),
+    (
+        "investigate-not-found",
+        lambda c: ["investigate", UNKNOWN, "--case", CASE, "--out", str(c.tmp / "r")],
+        Outcome(1, f"finding {UNKNOWN} not found among 2 findings"),
+    ),
+    (
+        "investigate-not-found-everywhere-asked",  # a region could not be searched: may be there
+        lambda c: (
+            c.region_denied(),
+            ["investigate", UNKNOWN, "--regions", "us-east-1,eu-west-1", "--out", str(c.tmp / "r")],
+        )[1],
+        Outcome(1, "so it may be there"),
+    ),
+    ("investigate-usage", lambda c: ["investigate", "--out", str(c.tmp / "r")], Outcome(2)),
+    # investigate --all-open
+    (
+        "all-open-nothing",
+        lambda c: [
+            "investigate",
+            "--all-open",
+            "--case",
+            c.archived_case(),
+            "--out",
+            str(c.tmp / "b"),
+            "--ledger",
+            c.ledger,
+        ],
+        Outcome(0, "complete", "no open Tor finding"),
+    ),
+    (
+        "all-open-partial-nothing",
+        lambda c: (
+            c.region_denied(),
+            [
+                "investigate",
+                "--all-open",
+                "--regions",
+                "us-east-1,eu-west-1",
+                "--out",
+                str(c.tmp / "b"),
+                "--ledger",
+                c.ledger,
+            ],
+        )[1],
+        Outcome(0, "partial", "no open Tor finding where torinvest could look"),
+    ),
+    (
+        "all-open-could-not-look",
+        lambda c: (
+            c.region_denied(),
+            [
+                "investigate",
+                "--all-open",
+                "--regions",
+                "eu-west-1",
+                "--out",
+                str(c.tmp / "b"),
+                "--ledger",
+                c.ledger,
+            ],
+        )[1],
+        Outcome(1, "no region could be searched"),
+    ),
+    pytest.param(
+        "all-open-partial-reports",  # its one report read one day of the window
+        lambda c: [
+            "investigate",
+            "--all-open",
+            "--case",
+            c.one_open_case(),
+            "--out",
+            str(c.tmp / "b"),
+            "--ledger",
+            c.ledger,
+        ],
+        Outcome(0, "partial", "1 of 1 report(s) read their key's activity in part"),
+        marks=SLOW,
+    ),
+    # notebook
+    (
+        "notebook-complete",
+        lambda c: ["notebook", FINDING, "--case", CASE, "--out", str(c.tmp / "nb")],
+        Outcome(0, "complete", "investigate.ipynb"),
+    ),
+    (
+        "notebook-not-found",
+        lambda c: ["notebook", UNKNOWN, "--case", CASE, "--out", str(c.tmp / "nb")],
+        Outcome(1, "not found among 2 findings"),
+    ),
+    (
+        "notebook-usage",
+        lambda c: ["notebook", FINDING, "--triage", "--case", CASE, "--out", str(c.tmp / "nb")],
+        Outcome(2),
+    ),
+    # verdict
+    (
+        "verdict-complete",
+        lambda c: [
+            "verdict",
+            FINDING,
+            "--status",
+            "malicious",
+            "--analyst",
+            "ana",
+            "--rationale",
+            "r",
+            "--case",
+            CASE,
+            *COVERED_FLAGS,
+            "--ledger",
+            c.ledger,
+        ],
+        Outcome(0, "complete", "recorded: malicious"),
+    ),
+    (
+        "verdict-partial-evidence",
+        lambda c: [
+            "verdict",
+            FINDING,
+            "--status",
+            "malicious",
+            "--analyst",
+            "ana",
+            "--rationale",
+            "r",
+            "--case",
+            CASE,
+            "--ledger",
+            c.ledger,
+        ],
+        Outcome(0, "partial", "INCOMPLETE: this verdict's evidence"),
+    ),
+    (
+        "verdict-could-not-look-evidence",  # recorded (exit 0), its evidence read nothing
+        lambda c: [
+            "verdict",
+            FINDING,
+            "--status",
+            "malicious",
+            "--analyst",
+            "ana",
+            "--rationale",
+            "r",
+            "--case",
+            c.other_account_case(),
+            "--ledger",
+            c.ledger,
+        ],
+        Outcome(0, "partial", "COULD NOT LOOK: this verdict's evidence read none"),
+    ),
+    (
+        "verdict-not-found",
+        lambda c: [
+            "verdict",
+            UNKNOWN,
+            "--status",
+            "malicious",
+            "--analyst",
+            "ana",
+            "--rationale",
+            "r",
+            "--case",
+            CASE,
+            "--ledger",
+            c.ledger,
+        ],
+        Outcome(1, "not found among 2 findings"),
+    ),
+    (
+        "verdict-refused",  # another analyst's verdict is current
+        lambda c: (
+            c.verdict("ana"),
+            [
+                "verdict",
+                FINDING,
+                "--status",
+                "legitimate",
+                "--analyst",
+                "bob",
+                "--rationale",
+                "r",
+                "--ledger",
+                c.ledger,
+            ],
+        )[1],
+        Outcome(1, "verdict NOT recorded: it would supersede another analyst's verdict"),
+    ),
+    (
+        "verdict-nothing",
+        lambda c: ["verdict", FINDING, "--status", "pending", "--ledger", c.ledger],
+        Outcome(0, "complete", "nothing recorded"),
+    ),
+    (
+        "verdict-usage",
+        lambda c: ["verdict", FINDING, "--status", "malicious", "--ledger", c.ledger],
+        Outcome(2),
+    ),
+    # verdicts
+    (
+        "verdicts-complete",
+        lambda c: (c.verdict(), ["verdicts", "--ledger", c.ledger])[1],
+        Outcome(0, "complete", FINDING),
+    ),
+    (
+        "verdicts-partial",
+        lambda c: (c.torn_ledger(), ["verdicts", "--ledger", c.ledger])[1],
+        Outcome(0, "partial", "incomplete record"),
+    ),
+    (
+        "verdicts-nothing",
+        lambda c: ["verdicts", "--ledger", c.ledger],
+        Outcome(0, "complete", "no verdicts"),
+    ),
+    ("verdicts-usage", lambda c: ["verdicts", "--finding", FINDING.upper()], Outcome(2)),
+    # actions
+    (
+        "actions-dry-run-complete",
+        lambda c: [
+            "actions",
+            FINDING,
+            "--case",
+            CASE,
+            "--plan",
+            "remediate",
+            *COVERED_FLAGS,
+            "--ledger",
+            c.ledger,
+        ],
+        Outcome(0, "complete", "DRY RUN"),
+    ),
+    (
+        "actions-archive-dry-run-complete",
+        lambda c: ["actions", FINDING, "--case", CASE, "--plan", "archive", "--ledger", c.ledger],
+        Outcome(0, "complete", "archive-findings"),
+    ),
+    (
+        "actions-dry-run-partial-evidence",
+        lambda c: ["actions", FINDING, "--case", CASE, "--plan", "remediate", "--ledger", c.ledger],
+        Outcome(0, "partial", "built from incomplete evidence"),
+    ),
+    (
+        "actions-dry-run-partial-ledger",
+        lambda c: (
+            c.torn_ledger(),
+            ["actions", FINDING, "--case", CASE, "--plan", "archive", "--ledger", c.ledger],
+        )[1],
+        Outcome(0, "partial", "ledger issue(s)"),
+    ),
+    (
+        "actions-dry-run-could-not-look",
+        lambda c: [
+            "actions",
+            FINDING,
+            "--case",
+            c.other_account_case(),
+            "--plan",
+            "remediate",
+            "--ledger",
+            c.ledger,
+        ],
+        Outcome(0, "partial", "COULD NOT LOOK at the key's activity"),
+    ),
+    (
+        "actions-not-found",
+        lambda c: ["actions", UNKNOWN, "--case", CASE, "--plan", "archive", "--ledger", c.ledger],
+        Outcome(1, "not found among 2 findings"),
+    ),
+    (
+        "actions-execute-refused",  # no verdict to follow
+        lambda c: [
+            "actions",
+            FINDING,
+            "--case",
+            CASE,
+            "--plan",
+            "archive",
+            "--execute",
+            "--ledger",
+            c.ledger,
+        ],
+        Outcome(1, "refused: --plan archive --execute follows a legitimate verdict"),
+    ),
+    (
+        "actions-usage",
+        lambda c: ["actions", FINDING, "--case", CASE, "--plan", "archive", "--suppress"],
+        Outcome(2),
+    ),
+    # post
+    ("post-complete", lambda c: ["post", *c.post_args()], Outcome(0, "complete", "posted to")),
+    (
+        "post-nothing",  # the same report to the same destination again
+        lambda c: (
+            args := c.post_args(),
+            main(["post", *args], out=io.StringIO(), err=io.StringIO()),
+            ["post", *args],
+        )[2],
+        Outcome(0, "complete", "already posted to jira:SEC-1"),
+    ),
+    (
+        "post-partial",
+        lambda c: ["post", *c.post_args(jira_ok=False, servicenow=True)],
+        Outcome(0, "partial", "1 of 2 destination(s) not posted"),
+    ),
+    (
+        "post-could-not",
+        lambda c: ["post", *c.post_args(jira_ok=False)],
+        Outcome(1, "nothing posted: 1 of 1 destination(s) failed"),
+    ),
+    (
+        "post-refused-incomplete-report",
+        lambda c: (
+            args := c.post_args(),
+            (c.tmp / "report" / "summary.json").unlink(),
+            ["post", *args],
+        )[2],
+        Outcome(1, "summary.json is missing"),
+    ),
+    ("post-usage", lambda c: ["post", str(c.tmp), "--to", "jira:sec"], Outcome(2)),
+    # athena-ddl
+    (
+        "athena-ddl-complete",
+        lambda c: ["athena-ddl", "--bucket", "trail-bucket", "--accounts", "123456789012"],
+        Outcome(0, "complete", "CREATE EXTERNAL TABLE"),
+    ),
+    (
+        "athena-ddl-usage",
+        lambda c: ["athena-ddl", "--bucket", "Trail_Bucket", "--accounts", "123456789012"],
+        Outcome(2),
+    ),
+    # tor
+    (
+        "tor-check-complete",
+        lambda c: ["tor", "check", "185.220.101.34", "--at", "2023-07-10T12:00:00Z"],
+        Outcome(0, "complete", ": a listed Tor exit"),
+    ),
+    (
+        "tor-check-unknown",  # the answer is "unknown", said on stdout: complete
+        lambda c: ["tor", "check", "185.220.101.34", "--at", "2030-01-01T00:00:00Z"],
+        Outcome(0, "complete", "unknown: no loaded list covers that time"),
+    ),
+    (
+        "tor-check-partial",  # a line of a case list could not be read
+        lambda c: ["tor", "check", "45.0.0.7", "--at", "2025-01-10T12:00Z", "--case", c.tor_case()],
+        Outcome(0, "partial", "1 file(s) could not be read"),
+    ),
+    ("tor-check-usage", lambda c: ["tor", "check", "not-an-ip"], Outcome(2)),
+    (
+        "tor-refresh-could-not",  # offline: the network is the dead proxy
+        lambda c: ["tor", "refresh"],
+        Outcome(1, "could not reach https://check.torproject.org/exit-addresses"),
+    ),
+    ("tor-refresh-usage", lambda c: ["tor", "refresh", "--month", "2999-01"], Outcome(2)),
+]
+
+
+def _param(s: tuple[str, Build, Outcome] | pytest.param) -> pytest.param:
+    if hasattr(s, "marks"):  # a pytest.param already: its id is its name
+        return pytest.param(*s.values, id=s.values[0], marks=s.marks)
+    return pytest.param(*s, id=s[0])
+
+
+#: One argv per command, for the outcomes main() gives every command alike.
+EVERY_COMMAND: dict[str, list[str]] = {
+    "findings": ["findings", "--case", CASE],
+    "events": ["events", "--case", CASE, "--access-key", KEY, "--out", "x.csv"],
+    "demo": ["demo"],
+    "investigate": ["investigate", FINDING, "--case", CASE, "--out", "r"],
+    "all-open": ["investigate", "--all-open", "--case", CASE, "--out", "b"],
+    "notebook": ["notebook", FINDING, "--case", CASE],
+    "verdict": ["verdict", FINDING, "--status", "malicious", "--analyst", "a", "--rationale", "r"],
+    "verdicts": ["verdicts"],
+    "actions": ["actions", FINDING, "--case", CASE, "--plan", "archive"],
+    "actions-execute": ["actions", FINDING, "--case", CASE, "--plan", "archive", "--execute"],
+    "post": ["post", "r", "--to", "jira:SEC-1"],
+    "athena-ddl": ["athena-ddl", "--bucket", "trail-bucket", "--accounts", "123456789012"],
+    "tor-refresh": ["tor", "refresh"],
+    "tor-check": ["tor", "check", "185.220.101.34"],
+}
+
+
+@pytest.fixture
+def ctx(tmp_path: Path, fake_aws: FakeAws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ctx]:
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    monkeypatch.setenv("TORINVEST_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("TORINVEST_LEDGER", str(tmp_path / "ledger.jsonl"))
+    monkeypatch.chdir(tmp_path)
+    with ExitStack() as stack:
+        yield Ctx(tmp_path, fake_aws, stack)
+
+
+def _run(argv: list[str]) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        code = main(argv, out=out, err=err)
+    except SystemExit as e:  # argparse's own usage errors (the process exits with it)
+        code = int(e.code or 0)
+    return code, out.getvalue(), err.getvalue()
+
+
+class TestExitCodes:
+    @pytest.mark.parametrize(("name", "build", "outcome"), [_param(s) for s in SCENARIOS])
+    def test_outcome_and_marker(self, name: str, build: Build, outcome: Outcome, ctx: Ctx) -> None:
+        code, out, err = _run(build(ctx))
+        lines = err.splitlines()
+        partial = [ln for ln in lines if ln.startswith(PARTIAL_MARK)]
+        errors = [ln for ln in lines if ln.startswith(ERROR)]
+        assert code == outcome.code, err
+        assert "Traceback" not in err
+        if code == 0:
+            assert errors == [], err
+            assert bool(partial) == (outcome.marker == "partial"), err
+        elif code == 1:
+            assert partial == [], err
+            assert len(errors) == 1, err  # one line says why, naming the class
+            assert outcome.marker in errors[0], err
+        if outcome.said is not None:
+            assert outcome.said in out + err
+
+    @pytest.mark.parametrize(
+        ("raised", "code", "said"),
+        [
+            (KeyboardInterrupt, 130, "torinvest: interrupted"),
+            (Terminated, 143, "torinvest: terminated (SIGTERM)"),
+            (RuntimeError("a bug"), 1, "torinvest: error: internal error: RuntimeError: a bug"),
+        ],
+        ids=["interrupted", "terminated", "internal-error"],
+    )
+    @pytest.mark.parametrize("command", list(EVERY_COMMAND))
+    def test_stopped_or_a_bug_is_the_same_in_every_command(
+        self,
+        command: str,
+        raised: BaseException | type[BaseException],
+        code: int,
+        said: str,
+        ctx: Ctx,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        def stop(args: object) -> None:
+            raise raised
+
+        monkeypatch.setattr(cli, "check_arguments", stop)
+        got, _out, err = _run(EVERY_COMMAND[command])
+        assert got == code
+        assert said in err and "Traceback" not in err
+        assert not any(ln.startswith(PARTIAL_MARK) for ln in err.splitlines())
