@@ -29,7 +29,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # foundations: import nothing of torinvest (the package itself holds __version__)
     ("torinvest", "errors", "safety", "inflate", "stopping", "children", "addresses", "jsonread"),
     # frame contracts and small shared helpers
-    ("schema", "paths", "targets", "grouping", "outcome"),
+    ("schema", "paths", "targets", "grouping", "outcome", "shown"),
     # AWS: answers checked, regions, errors translated, then sessions and clients
     ("aws.answers", "aws.regions", "aws.ids", "aws.pages"),
     ("aws.translate",),

@@ -75,6 +75,8 @@ FINDING_COLOR = "#b35806"
 LEGEND = {"itemsizing": "constant", "title": {"text": ""}, "font": {"size": 13}}
 TOR_SUFFIX = " (Tor)"
 OTHER = "other"
+#: The "other IPs" rows' words, one row per Tor status.
+OTHER_STATUS = {True: "Tor", False: "not Tor", None: "Tor status unknown"}
 #: What an empty chart says by default: only right when every source was read and none holds a
 #: call. A report passes what its activity amounts to instead (``empty=``:
 #: :func:`torinvest.display.empty_reason`: "could not look…", "nothing to read"…).
@@ -142,6 +144,7 @@ class _IpRows:
     status: list[bool | None]
     calls: np.ndarray
     first: np.ndarray  # first event time of each row (epoch seconds)
+    others: int = 0  # the last rows are the "other IPs" groups (one per Tor status)
 
 
 def _ip_rows(events: pd.DataFrame, limit: int) -> _IpRows:
@@ -166,7 +169,7 @@ def _ip_rows(events: pd.DataFrame, limit: int) -> _IpRows:
     rank = label_rank(labels)
     order = present[np.lexsort((rank[present], -calls[present], ~(trues[present] > 0)))]
     top, rest = order[:limit], order[limit:]
-    row_of = np.full(n, len(top), dtype=np.int64)
+    row_of = np.full(n, -1, dtype=np.int64)
     row_of[top] = np.arange(len(top))
     out_labels, status = [], []
     for c in top:
@@ -175,18 +178,27 @@ def _ip_rows(events: pd.DataFrame, limit: int) -> _IpRows:
         status.append(s)
     row_calls = list(calls[top])
     row_first = list(first[top])
-    if len(rest):
-        s = _status(int(trues[rest].sum()), int(falses[rest].sum()), int(calls[rest].sum()))
-        out_labels.append(f"{OTHER} {len(rest)} IPs" + (TOR_SUFFIX if s else ""))
-        status.append(s)
-        row_calls.append(calls[rest].sum())
-        row_first.append(first[rest].min())
+    # the rest: one row per Tor status, never one that hides the Tor / not Tor split
+    rest_status = [_status(int(trues[c]), int(falses[c]), int(calls[c])) for c in rest]
+    others = 0
+    for group in (True, None, False):
+        members = rest[np.asarray([st is group for st in rest_status], dtype=bool)]
+        if not len(members):
+            continue
+        row_of[members] = len(out_labels)
+        out_labels.append(f"{OTHER} {len(members):,} IPs ({OTHER_STATUS[group]})")
+        status.append(group)
+        row_calls.append(calls[members].sum())
+        row_first.append(first[members].min())
+        others += 1
+    row_of[row_of < 0] = 0  # addresses without a call (a counts frame's zero rows) weigh nothing
     return _IpRows(
         row=row_of[codes],
         labels=_distinct_labels(out_labels, LABEL_CHARS + len(TOR_SUFFIX)),
         status=status,
         calls=np.asarray(row_calls, dtype=np.int64),
         first=np.asarray(row_first, dtype=float),
+        others=others,
     )
 
 
@@ -205,6 +217,11 @@ def _top_values(
     col_of[chosen] = np.arange(len(chosen))
     cols = col_of[np.where(codes < 0, n, codes)]
     return cols, [str(labels[c]) for c in chosen], bool((cols == len(chosen)).any())
+
+
+def _distinct(codes: np.ndarray) -> int:
+    """How many distinct values the codes of a column hold (NA left out)."""
+    return len(np.unique(codes[codes >= 0]))
 
 
 def _distinct_labels(texts: Sequence[str], limit: int = LABEL_CHARS) -> list[str]:
@@ -455,11 +472,10 @@ def _top_names(cell: np.ndarray, names: pd.Series, weights: np.ndarray) -> dict[
 # bars and heatmaps
 # --------------------------------------------------------------------------------------------
 def _row_order(rows: _IpRows) -> list[int]:
-    """Rows by calls, busiest first ("other" last)."""
+    """Rows by calls, busiest first (the "other IPs" rows last: Tor, unknown, not Tor)."""
     n = len(rows.labels)
-    has_other = n and rows.labels[-1].startswith(OTHER)
-    body = sorted(range(n - 1 if has_other else n), key=lambda i: (-rows.calls[i], rows.labels[i]))
-    return [*body, n - 1] if has_other else body
+    body = sorted(range(n - rows.others), key=lambda i: (-rows.calls[i], rows.labels[i]))
+    return [*body, *range(n - rows.others, n)]
 
 
 def calls_per_ip(
@@ -521,7 +537,10 @@ def event_mix(
     weights = _weights(events)
     codes, labels = codes_and_labels(events["event_name"])
     cols, names, other = _top_values(codes, labels, top, weights)
-    full = names + ([f"{OTHER} event names"] if other else [])
+    rest = _distinct(codes) - len(names)
+    full = names + (
+        [f"{OTHER} {rest:,} event names" if rest else f"{OTHER} (no name)"] if other else []
+    )
     table = _crosstab(rows.row, cols, len(rows.labels), len(full), weights)
     order = _row_order(rows)
     fig = go.Figure(
@@ -604,7 +623,7 @@ def user_agents(
     short = [f"{i + 1}. {_clip_middle(n, LABEL_CHARS)}" for i, n in enumerate(names)]
     full = [_clip(n, HOVER_CHARS) for n in names]
     if other:
-        short.append(f"{OTHER} user agents (or none)")
+        short.append(f"{OTHER} {_distinct(codes) - len(names):,} user agents (or none)")
         full.append(short[-1])
     fig = _stacked_by_ip(events, cols, labels=short, full=full, max_ips=max_ips, horizontal=True)
     fig.update_layout(

@@ -920,6 +920,9 @@ def summary(inv: Investigation, verdict: dict[str, Any] | None = None) -> dict[s
     """``summary.json``: the machine-readable result a ticket system stores (docs/DESIGN.md)."""
     f, k = inv.finding, inv.key
     v = verdict or {}
+    # a busy key's lists are parts (torinvest.shown): "lists" gives what they are parts of
+    ips, ips_part = analysis.listed_source_ips(inv.per_ip)
+    sensitive, sensitive_part = analysis.listed_sensitive_events(inv.sensitive)
     return {
         "torinvest_version": __version__,
         "generated": provenance(inv),
@@ -943,8 +946,12 @@ def summary(inv: Investigation, verdict: dict[str, Any] | None = None) -> dict[s
         },
         "window": {"start": iso_utc(inv.window[0]), "end": iso_utc(inv.window[1])},
         "events": inv.totals(),
-        "source_ips": analysis.summary_source_ips(inv.per_ip),
-        "sensitive_events": analysis.summary_sensitive_events(inv.sensitive),
+        "source_ips": analysis.summary_source_ips(ips),
+        "sensitive_events": analysis.summary_sensitive_events(sensitive),
+        "lists": {
+            "source_ips": analysis.source_ips_list(inv.per_ip, ips_part),
+            "sensitive_events": sensitive_part.to_json(),
+        },
         "derived_keys": [d.access_key_id for d in inv.activity.derived],
         "derived_keys_search": derived_keys_search(inv),
         "signals": [s.to_dict() for s in inv.signals],

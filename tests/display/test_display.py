@@ -154,9 +154,12 @@ def test_tables_class_their_columns_and_print_every_row(inv: Investigation) -> N
     assert all("<b>user_agent</b>" in r for r in rows)
     longest = max(frame["user_agent"].dropna(), key=len)
     assert display.html_text(longest) in printed
-    capped = display.print_html(frame, max_rows=5, more_where="(all in events.csv)")
+    capped = display.print_html(frame, max_rows=5, more_where="events.csv", what="events")
     assert capped.count('<tbody class="ti-row">') == 5
-    assert f"… and {len(frame) - 5:,} more row(s) (all in events.csv)" in capped
+    assert (
+        f"showing 5 of {len(frame):,} events; {len(frame) - 5:,} more not shown here: "
+        f"all {len(frame):,} are in events.csv"
+    ) in capped
 
 
 def test_static_tables_escape_and_class_every_cell() -> None:

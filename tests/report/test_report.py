@@ -46,7 +46,9 @@ SUMMARY_KEYS = [
 #: What a run writes: the required keys and the optional ones older summaries lack
 #: (``baseline``, ``reading_notes``, ``activity_issues``, ``access``).
 WRITTEN_KEYS = [
-    *SUMMARY_KEYS[:11],
+    *SUMMARY_KEYS[:8],
+    "lists",
+    *SUMMARY_KEYS[8:11],
     "baseline",
     *SUMMARY_KEYS[11:13],
     "reading",

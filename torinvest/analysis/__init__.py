@@ -74,7 +74,15 @@ from torinvest.analysis.signals import (
     qualify_new,
     signals,
 )
-from torinvest.analysis.summary import summary_sensitive_events, summary_source_ips
+from torinvest.analysis.summary import (
+    SOURCE_IPS_ORDER,
+    busiest_first,
+    listed_sensitive_events,
+    listed_source_ips,
+    source_ips_list,
+    summary_sensitive_events,
+    summary_source_ips,
+)
 from torinvest.catalogue import CATALOGUE_COLUMNS, CATALOGUE_FILE, CATEGORIES, load_catalogue
 from torinvest.geo import IP_KINDS, GeoInput, GeoIP, GeoLookup
 from torinvest.grouping import codes_and_labels, label_rank, tor_column
@@ -127,6 +135,7 @@ __all__ = [
     "SENSITIVE_COLUMNS",
     "SENSITIVE_TARGET_COLUMNS",
     "SENSITIVE_WEIGHTS",
+    "SOURCE_IPS_ORDER",
     "TOP_EVENT_NAMES",
     "TOP_REASONS",
     "TRAVEL_MIN_COUNTRIES",
@@ -141,12 +150,15 @@ __all__ = [
     "TriageScore",
     "attack_tool_signals",
     "baseline",
+    "busiest_first",
     "codes_and_labels",
     "empty_per_ip",
     "geo_provenance",
     "geo_signals",
     "ip_tor_status",
     "label_rank",
+    "listed_sensitive_events",
+    "listed_source_ips",
     "load_catalogue",
     "no_baseline_signal",
     "per_ip",
@@ -155,6 +167,7 @@ __all__ = [
     "qualify_new",
     "sensitive_events",
     "signals",
+    "source_ips_list",
     "summary_sensitive_events",
     "summary_source_ips",
     "tor_column",

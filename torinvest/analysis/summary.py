@@ -10,6 +10,11 @@ from torinvest.analysis.helpers import _na
 from torinvest.analysis.places import PLACE_COLUMNS
 from torinvest.outcome import outcome_of
 from torinvest.schema import iso_utc
+from torinvest.shown import Part, cut_text, part_of
+
+#: Where summary.json's lists are whole (the report folder's exports).
+SOURCE_IPS_ALL_IN = "per_ip.csv"
+SENSITIVE_ALL_IN = "events.csv"
 
 
 # --------------------------------------------------------------------------------------------
@@ -29,7 +34,7 @@ def summary_source_ips(table: pd.DataFrame) -> list[dict[str, Any]]:
             "tor": _na(r.tor),
             "first_seen": iso_utc(r.first_seen),
             "last_seen": iso_utc(r.last_seen),
-            "user_agents": list(r.user_agents),
+            "user_agents": [cut_text(a, where=SOURCE_IPS_ALL_IN) for a in r.user_agents],
             "new": _na(r.new),
             **{c: _na(getattr(r, c, None)) for c in PLACE_COLUMNS},
         }
@@ -58,3 +63,69 @@ def summary_sensitive_events(found: pd.DataFrame) -> list[dict[str, Any]]:
         }
         for r in found.itertuples(index=False)
     ]
+
+
+def _tor_rank(tor: pd.Series) -> list[int]:
+    """0 for a Tor IP (or call), 1 unknown, 2 not Tor."""
+    return [0 if v is True else 2 if v is False else 1 for v in tor.astype("object")]
+
+
+#: Which source IPs a part keeps (the summary's list, the per-IP table).
+SOURCE_IPS_ORDER = "Tor IPs first, then by calls"
+
+
+def source_ip_rank(table: pd.DataFrame) -> list[tuple[int, int]]:
+    """Each row's rank in a part of a :func:`.per_ip` frame (lowest first): Tor IPs, then
+    those of unknown Tor status, then the others; busiest first within each."""
+    return list(
+        zip(_tor_rank(table["tor"]), (-table["events"].astype("int64")).tolist(), strict=True)
+    )
+
+
+def busiest_first(table: pd.DataFrame) -> pd.DataFrame:
+    """A :func:`.per_ip` frame in :data:`SOURCE_IPS_ORDER` (ties: as they were)."""
+    rank = source_ip_rank(table)
+    return table.iloc[sorted(range(len(table)), key=lambda i: rank[i])]
+
+
+def listed_source_ips(table: pd.DataFrame) -> tuple[pd.DataFrame, Part]:
+    """The rows of a :func:`.per_ip` frame that ``summary.json`` lists — every one up to
+    :data:`torinvest.shown.LIMITS` ``summary_items``, beyond it the Tor IPs first, then those
+    of unknown Tor status, then by calls (kept in the frame's order) — and the part."""
+    return part_of(
+        table,
+        "summary_items",
+        what="source IPs",
+        where=SOURCE_IPS_ALL_IN,
+        order=SOURCE_IPS_ORDER,
+        rank=source_ip_rank(table),
+    )
+
+
+def listed_sensitive_events(found: pd.DataFrame) -> tuple[pd.DataFrame, Part]:
+    """The rows of a :func:`.sensitive_events` frame that ``summary.json`` lists: beyond
+    :data:`torinvest.shown.LIMITS` ``summary_items``, calls from Tor and calls that did not
+    fail first, each in time order; and the part."""
+    failed = found["failed"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+    tor = _tor_rank(found["tor"]) if "tor" in found.columns else [1] * len(found)
+    rank = list(zip(tor, failed.tolist(), range(len(found)), strict=True))
+    return part_of(
+        found,
+        "summary_items",
+        what="sensitive calls",
+        where=f"{SENSITIVE_ALL_IN} (its sensitive column)",
+        order="calls from Tor first, then those that did not fail",
+        rank=rank,
+    )
+
+
+def source_ips_list(table: pd.DataFrame, part: Part) -> dict[str, Any]:
+    """``summary.json``'s ``lists.source_ips``: the part (``listed``, ``total``, ``all_in``)
+    and the Tor IPs among all of them (``tor``, ``tor_unknown``): counts a reader must never
+    take from the list, which may be a part."""
+    tor = table["tor"].astype("object") if len(table) else pd.Series([], dtype=object)
+    return {
+        **part.to_json(),
+        "tor": int(sum(v is True for v in tor)),
+        "tor_unknown": int(sum(v is None or v is pd.NA for v in tor)),
+    }

@@ -507,10 +507,18 @@ def events_table(inv: Investigation) -> HTML:
         what = "No events to list." if state == "none" else f"No event to list. {line}"
         return HTML(f'<p class="ti-note">{_e(what)}</p>')
     caption = f"Events ({len(inv.events):,}): {EVENTS_ORDER}"
+    what = "events"
     if inv.counted:
         total = inv.totals()["total"]
         caption = f"Sensitive calls only: {len(inv.events):,} of {total:,} events ({EVENTS_ORDER})"
-    return table(events_view(inv), caption=caption, print_more_where="(all in events.csv)")
+        what = "sensitive calls"
+    return table(
+        events_view(inv),
+        caption=caption,
+        what=what,
+        where="events.csv",
+        order="Tor and sensitive calls first",
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -538,14 +546,20 @@ PER_IP_SHOWN: tuple[str, ...] = (
 )
 
 
+#: The per-IP table's order (the per-IP frame is by first call): a part of it keeps these first.
+PER_IP_ORDER = analysis.SOURCE_IPS_ORDER
 #: Lists (user agents, regions…) in the interactive per-IP table keep this many items each.
 TABLE_LIST_ITEMS = 5
 
 
-def per_ip_frame(inv: Investigation, *, max_items: int | None = None) -> pd.DataFrame:
-    """The per-IP frame (:func:`torinvest.analysis.per_ip`) as plain text columns."""
+def per_ip_frame(
+    inv: Investigation, *, max_items: int | None = None, busiest: bool = False
+) -> pd.DataFrame:
+    """The per-IP frame (:func:`torinvest.analysis.per_ip`) as plain text columns; with
+    ``busiest``, in :data:`PER_IP_ORDER` (what a part of it keeps first)."""
     cols = [c for c in PER_IP_SHOWN if c in inv.per_ip.columns]
-    return display_frame(inv.per_ip[cols], max_items=max_items)
+    table = analysis.busiest_first(inv.per_ip) if busiest else inv.per_ip
+    return display_frame(table[cols], max_items=max_items)
 
 
 def per_ip_table(inv: Investigation) -> HTML:
@@ -555,6 +569,9 @@ def per_ip_table(inv: Investigation) -> HTML:
         what = "No source IP: no events." if state == "none" else f"No source IP. {line}"
         return HTML(f'<p class="ti-note">{_e(what)}</p>')
     return table(
-        per_ip_frame(inv, max_items=TABLE_LIST_ITEMS),
+        per_ip_frame(inv, max_items=TABLE_LIST_ITEMS, busiest=True),
         caption=f"Activity by source IP (lists: first {TABLE_LIST_ITEMS}; all in per_ip.csv)",
+        what="source IPs",
+        where="per_ip.csv",
+        order=PER_IP_ORDER,
     )

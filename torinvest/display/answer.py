@@ -19,7 +19,15 @@ from torinvest.display.activity import (
     all_issues,
     verdict_ledger_issues,
 )
-from torinvest.display.markup import _card, _e, _list, _time, display_frame, frame_html
+from torinvest.display.markup import (
+    SENSITIVE_ALL_IN,
+    _card,
+    _e,
+    _list,
+    _time,
+    display_frame,
+    frame_html,
+)
 from torinvest.grouping import from_tor, tor_count
 from torinvest.outcome import call_results, split_text
 from torinvest.parameters import param_bool
@@ -310,13 +318,14 @@ def _mattered_html(inv: Investigation) -> str:
         }
     )
     shown = display_frame(rows).rename(columns=ANSWER_CALL_LABELS)
-    note = (
-        f"<p class='ti-note'>The first {ANSWER_MAX_CALLS} of {len(found):,}: all are in "
-        "section 4 (Sensitive calls) and summary.json.</p>"
-        if len(found) > ANSWER_MAX_CALLS
-        else ""
+    # the one "N of M" (torinvest.shown): section 4 and summary.json may hold parts too
+    return frame_html(
+        shown,
+        max_rows=ANSWER_MAX_CALLS,
+        what="sensitive calls",
+        order="the first in time",
+        more_where=SENSITIVE_ALL_IN,
     )
-    return frame_html(shown, max_rows=ANSWER_MAX_CALLS) + note
 
 
 def key_calls(inv: Investigation, access_key_id: str) -> tuple[int, int, int]:

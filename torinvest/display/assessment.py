@@ -14,7 +14,16 @@ from torinvest import analysis
 from torinvest.commands import Access, actions_command, command, external_id_note
 from torinvest.display.activity import activity_gap
 from torinvest.display.answer import followed_derived, key_calls, verdict_warnings
-from torinvest.display.markup import _card, _e, _kv, _list, _time, display_frame, frame_html
+from torinvest.display.markup import (
+    SENSITIVE_ALL_IN,
+    _card,
+    _e,
+    _kv,
+    _list,
+    _time,
+    display_frame,
+    frame_html,
+)
 from torinvest.errors import InputError, group_issues
 from torinvest.grouping import tor_count
 from torinvest.outcome import outcome_labels
@@ -93,7 +102,12 @@ def sensitive_table(inv: Investigation) -> HTML:
     return HTML(
         _card(
             f"Sensitive calls ({len(found)})",
-            frame_html(display_frame(found[cols])),
+            frame_html(
+                display_frame(found[cols]),
+                what="sensitive calls",
+                order="in time order",
+                more_where=SENSITIVE_ALL_IN,
+            ),
         )
     )
 
@@ -161,7 +175,9 @@ def derived_keys(inv: Investigation, *, followed: object = None) -> HTML:
         "<p>The same actor holds these keys: their calls are in the activity above "
         "(flagged <code>derived</code>), and remediation must revoke them too.</p>"
         + _unfollowed_html(inv)
-        + frame_html(pd.DataFrame(rows))
+        + frame_html(
+            pd.DataFrame(rows), what="derived keys", more_where="summary.json (derived_keys)"
+        )
     )
     return HTML(_card(f"Derived keys ({len(derived)})", body, "ti-warn"))
 
@@ -238,7 +254,16 @@ def _plan_html(title: str, plan: Plan, command: str, who: str, kind: str = "") -
         "ledgered with its answer).</p>"
         f"<p><b>Credentials:</b> {_e(who)}</p>"
         + notes
-        + (frame_html(plan_frame(plan)) if plan.actions else "<p>No API call to make.</p>")
+        + (
+            frame_html(
+                plan_frame(plan),
+                what="calls",
+                # the dry run lists the whole plan; the command with --execute runs it
+                more_where=f"the dry run of {command.replace(' --execute', '', 1)}",
+            )
+            if plan.actions
+            else "<p>No API call to make.</p>"
+        )
     )
     return _card(title, body, kind)
 

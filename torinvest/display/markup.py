@@ -11,12 +11,15 @@ import pandas as pd
 from IPython.display import HTML
 
 from torinvest.safety import UNSEEN, html_text, term_safe
+from torinvest.shown import Part, cut_text, limit, part_of
 
 #: At most this many data issues are listed in the warning block (the rest are counted).
 MAX_ISSUES_SHOWN = 50
 #: Interactive tables embed at most about this many bytes of data (itables downsamples beyond).
 TABLE_MAX_BYTES = 1_000_000
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+#: Where every sensitive call is (the events export's ``sensitive`` column).
+SENSITIVE_ALL_IN = "events.csv (its sensitive column)"
 
 
 # --------------------------------------------------------------------------------------------
@@ -127,7 +130,8 @@ LONG_COLUMNS: frozenset[str] = frozenset(
         "mitre_technique",
     }
 )
-#: A printed (or PDF) interactive table shows at most this many rows (every row up to it).
+#: A printed (or PDF) interactive table shows at most this many rows (every row up to it):
+#: the default of :data:`torinvest.shown.LIMITS` ``print_rows``, which decides.
 PRINT_MAX_ROWS = 5_000
 #: In print, these columns leave a row's first line for a second line across the whole row
 #: (a landscape page then holds every event on its own two lines).
@@ -174,14 +178,45 @@ def _inert(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def frame_html(frame: pd.DataFrame, *, max_rows: int | None = None, more_where: str = "") -> str:
+def _part_note(part: Part) -> str:
+    """A part's "showing N of M …" line (empty when it is whole)."""
+    note = part.note()
+    return f'<p class="ti-note ti-part">{html_text(note)}</p>' if note else ""
+
+
+def _cut_cells(frame: pd.DataFrame, where: str) -> pd.DataFrame:
+    """``frame`` with every text cell cut to :func:`torinvest.shown.cut_text`'s limit (a
+    visible mark says how much was left out and ``where`` the whole value is)."""
+    out = frame.copy()
+    cap = limit("text_chars")
+    for name in out.columns:
+        col = out[name]
+        long = col.map(lambda v: isinstance(v, str) and len(v) > cap).to_numpy(dtype=bool)
+        if long.any():
+            out[name] = col.astype("object")
+            out.loc[long, name] = col[long].map(lambda v: cut_text(v, where=where))
+    return out
+
+
+def frame_html(
+    frame: pd.DataFrame,
+    *,
+    max_rows: int | None = None,
+    more_where: str = "",
+    what: str = "rows",
+    order: str = "",
+) -> str:
     """A static table, every header and cell escaped (:func:`_cell`), each column with its
     :func:`column_class` (identifiers never break mid-word; long text cut, whole on hover).
 
-    ``max_rows``: show the first rows only, and say how many more there are (and
-    ``more_where``: where they are).
+    It shows at most ``max_rows`` rows (default: :data:`torinvest.shown.LIMITS` ``card_rows``)
+    and says how many of how many ``what`` it shows and ``more_where`` all of them are
+    (:class:`torinvest.shown.Part`); attacker text longer than ``text_chars`` is cut with a
+    visible mark.
     """
-    shown = frame if max_rows is None else frame.head(max_rows)
+    cap = limit("card_rows") if max_rows is None else max_rows
+    shown = _cut_cells(frame.head(cap), more_where)
+    part = Part(len(shown), len(frame), what=what, where=more_where, order=order)
     classes = [column_class(c) for c in frame.columns]
     head = "".join(
         f'<th class="{k}">{html_text(c)}</th>' for c, k in zip(frame.columns, classes, strict=True)
@@ -196,18 +231,25 @@ def frame_html(frame: pd.DataFrame, *, max_rows: int | None = None, more_where: 
         f'<div class="ti-scroll"><table class="ti-table"><thead><tr>{head}</tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table></div>"
     )
-    more = ""
-    if max_rows is not None and len(frame) > max_rows:
-        more = f'<p class="ti-note">… and {len(frame) - max_rows:,} more row(s)'
-        more += f" {html_text(more_where)}</p>" if more_where else "</p>"
-    return table + more
+    return table + _part_note(part)
 
 
-def print_html(frame: pd.DataFrame, *, max_rows: int = PRINT_MAX_ROWS, more_where: str = "") -> str:
-    """The table as printed: every row (up to ``max_rows``; the rest counted, ``more_where``
-    says where they are) as a ``tbody.ti-row`` of two lines — the short columns, then the
-    :data:`PRINT_SECOND_LINE` ones (user agent, parameters…) labelled, across the row, wrapped
-    in full. Every header and cell escaped."""
+def print_html(
+    frame: pd.DataFrame,
+    *,
+    max_rows: int | None = None,
+    more_where: str = "",
+    what: str = "rows",
+    order: str = "",
+) -> str:
+    """The table as printed: every row (up to ``max_rows``, default :data:`torinvest.shown.
+    LIMITS` ``print_rows``; the rest counted, ``more_where`` says where they are) as a
+    ``tbody.ti-row`` of two lines — the short columns, then the :data:`PRINT_SECOND_LINE` ones
+    (user agent, parameters…) labelled, across the row, wrapped in full (attacker text cut at
+    ``text_chars`` with a visible mark). Every header and cell escaped."""
+    cap = limit("print_rows") if max_rows is None else max_rows
+    printed = _cut_cells(frame.head(cap), more_where)
+    part = Part(len(printed), len(frame), what=what, where=more_where, order=order)
     first = [c for c in frame.columns if c not in PRINT_SECOND_LINE]
     second = [c for c in frame.columns if c in PRINT_SECOND_LINE]
     classes = [column_class(c) for c in first]
@@ -215,7 +257,7 @@ def print_html(frame: pd.DataFrame, *, max_rows: int = PRINT_MAX_ROWS, more_wher
         f'<th class="{k}">{html_text(c)}</th>' for c, k in zip(first, classes, strict=True)
     )
     bodies = []
-    for values in frame.head(max_rows).itertuples(index=False, name=None):
+    for values in printed.itertuples(index=False, name=None):
         rec = dict(zip(frame.columns, values, strict=True))
         cells = "".join(
             f'<td class="{k}">{_cell(rec[c])}</td>' for c, k in zip(first, classes, strict=True)
@@ -231,22 +273,30 @@ def print_html(frame: pd.DataFrame, *, max_rows: int = PRINT_MAX_ROWS, more_wher
         f'<table class="ti-table ti-printed"><thead><tr>{head}</tr></thead>'
         f"{''.join(bodies)}</table>"
     )
-    if len(frame) > max_rows:
-        table += f'<p class="ti-note">… and {len(frame) - max_rows:,} more row(s)'
-        table += f" {html_text(more_where)}</p>" if more_where else "</p>"
-    return table
+    return table + _part_note(part)
 
 
 def table(
-    frame: pd.DataFrame, *, caption: str = "", page_length: int = 10, print_more_where: str = ""
+    frame: pd.DataFrame,
+    *,
+    caption: str = "",
+    page_length: int = 10,
+    what: str = "rows",
+    where: str = "",
+    order: str = "",
 ) -> HTML:
-    """An interactive table (itables, offline: nothing loads from a CDN; text escaped), and the
-    same rows as a static table for print (up to :data:`PRINT_MAX_ROWS`, the rest counted —
-    ``print_more_where`` says where they are): printing or saving to PDF shows every row,
-    not one page of the interactive table."""
+    """An interactive table (itables, offline: nothing loads from a CDN; text escaped) of the
+    first :data:`torinvest.shown.LIMITS` ``table_rows`` rows of ``frame`` (in its order), and
+    the same rows as a static table for print (up to ``print_rows``): printing or saving to
+    PDF shows every row, not one page of the interactive table. Each says how many of how many
+    ``what`` it shows, in which ``order``, and ``where`` all of them are
+    (:class:`torinvest.shown.Part`); attacker text is cut at ``text_chars`` with a visible
+    mark. The rows are never downsampled by itables: what is shown is what the note says."""
     from itables import to_html_datatable
 
-    shown = _inert(frame.astype("object").where(frame.notna(), ""))
+    head_rows, part = part_of(frame, "table_rows", what=what, where=where, order=order)
+    cut = _cut_cells(head_rows, where)
+    shown = _inert(cut.astype("object").where(cut.notna(), ""))
     kinds = [column_class(c) for c in frame.columns]
     column_defs = [
         {"targets": [i for i, k in enumerate(kinds) if k == kind], "className": kind}
@@ -258,15 +308,18 @@ def table(
         connected=False,
         allow_html=False,
         showIndex=False,
-        maxBytes=TABLE_MAX_BYTES,
+        maxBytes=0,  # never downsampled behind the note's back: the rows are capped above
         pageLength=page_length,
         classes="display compact",
         scrollX=True,
         columnDefs=column_defs,
     )
     head = f'<p class="ti-caption">{html_text(caption)}</p>' if caption else ""
-    printed = print_html(frame, more_where=print_more_where)
-    return HTML(f'{head}<div class="ti-screen">{body}</div><div class="ti-print">{printed}</div>')
+    printed = print_html(frame, more_where=where, what=what, order=order)
+    return HTML(
+        f'{head}{_part_note(part)}<div class="ti-screen">{body}</div>'
+        f'<div class="ti-print">{printed}</div>'
+    )
 
 
 def _text_cell(value: Any, max_items: int | None = None) -> Any:

@@ -47,6 +47,7 @@ from torinvest.investigation import NOTHING_READ_SOURCE
 from torinvest.outcome import split_text
 from torinvest.safety import term_safe
 from torinvest.schema import utc_or_none
+from torinvest.shown import listed_total, tor_ip_counts
 from torinvest.verdict import DECIDED, NEXT_STEPS, finding_check_note, latest_verdict
 
 #: Sensitive calls listed (the report's answer shows as many).
@@ -328,7 +329,15 @@ def build_answer(summary: Mapping[str, Any], records: Sequence[Mapping[str, Any]
     sensitive = summary.get("sensitive_events") or []
     # a long list of calls gives way first: the score, verdict and next step stay in the answer
     for shown in range(MAX_MATTERED, -1, -1):
-        text = "\n".join([*head, *_mattered_lines(sensitive, state, shown), *lines])
+        text = "\n".join(
+            [
+                *head,
+                *_mattered_lines(
+                    sensitive, state, shown, listed_total(summary, "sensitive_events")
+                ),
+                *lines,
+            ]
+        )
         if len(text) <= MAX_ANSWER_CHARS:
             break
     if len(text) > MAX_ANSWER_CHARS:
@@ -455,19 +464,20 @@ def _tor_line(summary: Mapping[str, Any]) -> str:
     events = summary["events"]
     known, unknown = int(events.get("from_tor") or 0), int(events.get("tor_unknown") or 0)
     tor_ips = [s.get("ip") for s in summary.get("source_ips") or [] if s.get("tor")]
-    unknown_ips = [s for s in summary.get("source_ips") or [] if s.get("tor") is None]
+    # counted over every source IP, not the part summary.json lists (torinvest.shown)
+    n_tor, n_unknown = tor_ip_counts(summary)
     named = ", ".join(_t(ip, 60) for ip in tor_ips[:MAX_TOR_IPS])
-    if len(tor_ips) > MAX_TOR_IPS:
+    if n_tor > min(len(tor_ips), MAX_TOR_IPS):
         named += ", …"
     line = f"Tor: {known:,} of {int(events.get('total') or 0):,} call(s) from Tor exits"
     if unknown:
         line += f", {unknown:,} of unknown Tor status (no loaded exit list can rule Tor out for them: the data issues say why)"
-    line += f" ({len(tor_ips)} IP(s): {named})" if tor_ips else ""
+    line += f" ({n_tor:,} IP(s): {named})" if tor_ips else ""
     line += (
         f"; {split_text(int(events.get('failed') or 0), int(events.get('outcome_unknown') or 0))}"
     )
-    if unknown_ips:
-        line += f"; {len(unknown_ips)} IP(s) of unknown Tor status"
+    if n_unknown:
+        line += f"; {n_unknown:,} IP(s) of unknown Tor status"
         line += (
             ""
             if unknown
@@ -477,10 +487,15 @@ def _tor_line(summary: Mapping[str, Any]) -> str:
 
 
 def _mattered_lines(
-    sensitive: Sequence[Mapping[str, Any]], state: str = COMPLETE, shown: int = MAX_MATTERED
+    sensitive: Sequence[Mapping[str, Any]],
+    state: str = COMPLETE,
+    shown: int = MAX_MATTERED,
+    total: int | None = None,
 ) -> list[str]:
     """``What mattered: …`` and the first ``shown`` calls: "no sensitive call" only where every
-    source was read."""
+    source was read. ``total``: how many there are (``sensitive`` may be the part
+    summary.json lists: :func:`torinvest.shown.listed_total`)."""
+    total = len(sensitive) if total is None else max(total, len(sensitive))
     if not sensitive and state == COULD_NOT_LOOK:
         return [f"What mattered: {NOTHING_READ}"]
     if not sensitive and state == INCOMPLETE:
@@ -490,7 +505,7 @@ def _mattered_lines(
         ]
     if not sensitive:
         return ["What mattered: no sensitive call."]
-    lines = [f"What mattered: {len(sensitive)} sensitive call(s)"]
+    lines = [f"What mattered: {total:,} sensitive call(s)"]
     for e in sensitive[:shown]:
         tor = " (Tor)" if e.get("tor") else " (Tor status unknown)" if _unknown_tor(e) else ""
         failed = (
@@ -505,8 +520,9 @@ def _mattered_lines(
             f"  - {_t(e.get('event_time'))} {_t(e.get('event_name'), 80)} "
             f"[{_t(e.get('category'), 40)}]{target} — {_t(e.get('source_ip'), 60)}{tor}{failed}"
         )
-    if len(sensitive) > shown:
-        lines.append(f"  … and {len(sensitive) - shown} more (in the report)")
+    listed = min(shown, len(sensitive))
+    if total > listed:
+        lines.append(f"  … and {total - listed:,} more (in the report)")
     return lines
 
 

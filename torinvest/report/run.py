@@ -36,6 +36,7 @@ from torinvest.report.page import export_html, external_loads
 from torinvest.report.parameters import INVESTIGATE_NOTEBOOK, RunOptions, parameters, validate
 from torinvest.report.summary import check_summary
 from torinvest.safety import term_safe
+from torinvest.shown import listed_total, tor_ip_counts
 from torinvest.verdict import READING_INCOMPLETE
 
 
@@ -206,8 +207,8 @@ def execute_into(
 def one_line_summary(data: Mapping[str, Any]) -> str:
     """summary.json in one line for a terminal (attacker text made inert)."""
     k, ev = data["key"], data["events"]
-    tor_ips = [s["ip"] for s in data["source_ips"] if s.get("tor")]
-    unknown_ips = sum(s.get("tor") is None for s in data["source_ips"])
+    # counted over every source IP, not the part summary.json lists (torinvest.shown)
+    tor_ips, unknown_ips = tor_ip_counts(data)
     unread = any(
         isinstance(i, Mapping) and i.get("source") == NOTHING_READ_SOURCE
         for i in data["data_issues"]
@@ -223,10 +224,10 @@ def one_line_summary(data: Mapping[str, Any]) -> str:
         f"finding {data['finding']['id']}: key {k['access_key_id']} ({k['kind']}"
         + (f", {k['user_name']}" if k.get("user_name") else "")
         + f"), {events}, "
-        f"{len(tor_ips)} Tor IP(s)"
+        f"{tor_ips} Tor IP(s)"
         + (f" ({unknown_ips} of unknown Tor status)" if unknown_ips else "")
         + f", {derived_keys_phrase(data)}, "
-        f"{len(data['sensitive_events'])} sensitive call(s), verdict {data['verdict']['status']}"
+        f"{listed_total(data, 'sensitive_events')} sensitive call(s), verdict {data['verdict']['status']}"
         + (f" ({data['verdict']['note']})" if data["verdict"].get("note") else "")
     )
     state, _ = summary_reading(data)

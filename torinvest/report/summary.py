@@ -147,6 +147,24 @@ SUMMARY_SCHEMA: dict[str, Any] = {
                     OUTCOME_KEYS,
                 ),
             },
+            # what source_ips and sensitive_events are parts of (torinvest.shown): a busy key's
+            # lists hold the first of them; the totals and where all of them are
+            "lists": _object(
+                {
+                    "source_ips": _object(
+                        {
+                            "listed": _COUNT,
+                            "total": _COUNT,
+                            "all_in": _STR_OR_NULL,
+                            "tor": _COUNT,
+                            "tor_unknown": _COUNT,
+                        }
+                    ),
+                    "sensitive_events": _object(
+                        {"listed": _COUNT, "total": _COUNT, "all_in": _STR_OR_NULL}
+                    ),
+                }
+            ),
             "derived_keys": {"type": "array", "items": {"type": "string"}},
             # whether derived_keys is the whole answer: "not followed" is not "none"
             "derived_keys_search": _object(
@@ -246,8 +264,16 @@ SUMMARY_SCHEMA: dict[str, Any] = {
 
 #: Keys a summary written by an earlier torinvest may lack (``reading_notes``: written before
 #: the notes were; none said then; ``baseline``: its ``no_baseline`` signal, if any, says it;
-#: ``access``: the commands built from it name no access and say so).
-OPTIONAL_SUMMARY_KEYS = ("reading_notes", "activity_issues", "baseline", "reading", "access")
+#: ``access``: the commands built from it name no access and say so; ``lists``: its lists are
+#: whole, :func:`list_counts` counts them).
+OPTIONAL_SUMMARY_KEYS = (
+    "reading_notes",
+    "activity_issues",
+    "baseline",
+    "reading",
+    "access",
+    "lists",
+)
 SUMMARY_SCHEMA["required"] = [
     k for k in SUMMARY_SCHEMA["required"] if k not in OPTIONAL_SUMMARY_KEYS
 ]
