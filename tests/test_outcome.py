@@ -172,6 +172,9 @@ def _investigate(
     monkeypatch: pytest.MonkeyPatch,
 ) -> tuple[str, dict[str, Any], str]:
     raw = _finding(fake_aws, now)
+    # the credentials are the finding's account's: LookupEvents asked in another account is
+    # "could not look" in the finding's (tests/test_finding_account.py)
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", str(raw["accountId"]))
     # the report's kernel imports the torinvest under test (this checkout's), not an installed one
     monkeypatch.setenv(
         "PYTHONPATH", os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)

@@ -131,8 +131,65 @@ class Activity:
             )
         return (
             f"{ACCOUNT_GAP} {want} (the finding's): {'; '.join(places)}; none can hold a call "
-            f"recorded in account {want}. This says nothing about whether the key was used "
-            f"there: {' or '.join(hints)}"
+            f"recorded in account {want}{self._read_elsewhere()}. This says nothing about "
+            f"whether the key was used there: {' or '.join(hints)}"
+        )
+
+    def _read_elsewhere(self) -> str:
+        """What :attr:`account_gap` adds when events were read all the same (recorded in other
+        accounts: an organization trail's copy of cross-account calls, the credentials'
+        account): they are shown, and they are not the finding's account's ("" when none)."""
+        total = self.total_events
+        if not total:
+            return ""
+        where = self._recipients()
+        said = f"account(s) {', '.join(where)}" if where else "other accounts"
+        return (
+            f" (the {total:,} event(s) read were recorded in {said}: they are shown, and say "
+            f"what the key did there, not in account {self.account})"
+        )
+
+    def _recipients(self) -> list[str]:
+        """The accounts that recorded the frame's events (recipientAccountId), sorted."""
+        if not len(self.frame) or "recipient_account_id" not in self.frame.columns:
+            return []
+        seen = self.frame["recipient_account_id"].dropna().astype(str).unique()
+        return sorted(str(a) for a in seen if str(a))
+
+    @property
+    def could_not_look(self) -> str | None:
+        """Why the key's activity in :attr:`account` (the finding's) could not be looked at —
+        the one place that decides it, for every reading of the activity (the report, the
+        terminal, ``summary.json``, the index, a verdict's evidence, the archive gate): nothing
+        could be read (:attr:`nothing_read`), or every source read is of other accounts
+        (:attr:`account_gap`) even when the events recorded there were read (they are shown;
+        they say nothing about the finding's account). None when a source read covers that
+        account — its reading may be complete, incomplete or "no events"
+        (:meth:`elsewhere_note` says when none of the events read was recorded there)."""
+        if self.nothing_read:
+            return self.why_nothing()
+        return self.account_gap
+
+    def elsewhere_note(self) -> str | None:
+        """A source read covers :attr:`account` (the finding's) and holds none of the key's
+        events, every one of which was recorded in another account: "no events" in that
+        account, said beside the events — distinct from "could not look" there
+        (:attr:`could_not_look`). None otherwise, and when the events were counted in the
+        engine (the rows loaded are the sensitive calls only: which account recorded the
+        rest is not known)."""
+        want = self.account
+        if not want or self.aggregates is not None or not len(self.frame):
+            return None
+        if self.account_gap is not None or self.frame.get("recipient_account_id") is None:
+            return None
+        recipients = self.frame["recipient_account_id"].astype("string")
+        if recipients.isna().any() or recipients.eq(want).any():
+            return None  # an event recorded in the account, or one whose account is not known
+        return (
+            f"no event in account {want} (the finding's): the sources read hold (or may hold) "
+            f"its CloudTrail, and none of the key's {len(self.frame):,} event(s) read was "
+            f"recorded there — all were recorded in account(s) {', '.join(self._recipients())} "
+            "(calls the key made into them)"
         )
 
     def _whole_lookups(self) -> int:
@@ -610,4 +667,7 @@ def load_activity(
         per_source = {i for f in frames for i in duplicate_issues(f)}
         act.issues = [i for i in act.issues if i not in per_source]
         act.issues += duplicate_issues(act.frame)
+    elsewhere = act.elsewhere_note()
+    if elsewhere is not None:  # the account read, the key's events all of others: said
+        act.asides.append(elsewhere)
     return act

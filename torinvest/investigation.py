@@ -113,7 +113,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: The source of the data issue that says no activity source could be read at all.
+#: The source of the data issue that says the key's activity in the finding's account could not
+#: be looked at: no activity source could be read at all, or only other accounts'
+#: (:attr:`torinvest.events.Activity.could_not_look`) — the reading's "could not look".
 NOTHING_READ_SOURCE = "activity"
 
 
@@ -394,17 +396,18 @@ class Investigation:
 
     @property
     def could_not_look(self) -> str | None:
-        """Why no activity source of the key could be read (the reading says nothing about
-        whether the key was used); None when some was read."""
-        return self.activity.why_nothing() if self.activity.nothing_read else None
+        """Why the key's activity in the finding's account could not be looked at (the reading
+        says nothing about whether the key was used there): no activity source could be read,
+        or only other accounts' (events recorded there are shown all the same) —
+        :attr:`torinvest.events.Activity.could_not_look`; None when a source read covers it."""
+        return self.activity.could_not_look
 
     @property
     def data_issues(self) -> list[DataIssue]:
         issues = []
-        if self.activity.nothing_read:  # first: "could not look", not "no events"
-            issues.append(DataIssue(NOTHING_READ_SOURCE, self.activity.why_nothing()))
-        elif self.activity.account_gap is not None:  # events, but not from the finding's account
-            issues.append(DataIssue(f"account {self.key.account_id}", self.activity.account_gap))
+        unread = self.could_not_look
+        if unread is not None:  # first: "could not look", never "no events" nor "incomplete"
+            issues.append(DataIssue(NOTHING_READ_SOURCE, unread))
         issues += list(self.activity.issues) + list(self.lists.issues)
         issues += [DataIssue("events", n) for n in self.activity.notes]
         if self.key.seen_from:
@@ -478,7 +481,9 @@ def investigate(
                 read_from=window[0],
             )
         placed = analysis.geo_provenance(geo, _earliest(counts["by_time"] if counts else events))
-    found_signals = analysis.qualify_new(found_signals, len(group_issues(activity.issues)))
+    # the finding's account not read (events of others only): its history is not read either
+    unread = len(group_issues(activity.issues)) + (activity.could_not_look is not None)
+    found_signals = analysis.qualify_new(found_signals, unread)
     if activity.nothing_read:  # 0 over nothing read is not a quiet key: not scored
         found_signals.append(analysis.Signal(analysis.NOT_LOOKED_SIGNAL, activity.why_nothing(), 0))
     inv = Investigation(
@@ -568,8 +573,10 @@ def _counts_with_tor(
 # --------------------------------------------------------------------------------------------
 def reading_of(issues: Sequence[DataIssue], events: int) -> tuple[str, str | None]:
     """How much of the activity was read — :data:`READING_COULD_NOT_LOOK` (no activity source
-    could be read: says nothing about use), :data:`READING_INCOMPLETE` (data issues),
-    :data:`READING_NO_EVENTS` or :data:`READING_COMPLETE` — and, when it could not look, why."""
+    of the finding's account could be read, whatever other accounts' events were: says nothing
+    about use there; the :data:`NOTHING_READ_SOURCE` issue), :data:`READING_INCOMPLETE` (data
+    issues), :data:`READING_NO_EVENTS` or :data:`READING_COMPLETE` — and, when it could not
+    look, why."""
     unread = [i.problem for i in issues if i.source == NOTHING_READ_SOURCE]
     if unread:
         return READING_COULD_NOT_LOOK, unread[0]
@@ -610,7 +617,11 @@ def reading_text(state: str, issues: int, why: str | None = None, *, loud: bool 
 def evidence(inv: Investigation) -> dict[str, Any]:
     """What a verdict rests on, in a few numbers (stored with the verdict in the ledger):
     ``reading`` says how much of the activity was read (:func:`reading_of`), and
-    ``could_not_look`` why nothing was, when nothing was — "0 events" is not "no use"."""
+    ``could_not_look`` why the finding's account was not, when it was not
+    (:attr:`Investigation.could_not_look`: nothing read, or only other accounts' events) —
+    "0 events" is not "no use", and events of other accounts are not the finding's account's.
+    The archive gate (:func:`torinvest.runner.gate.blind_archive`) refuses a legitimate verdict
+    whose ``reading`` is "could not look"."""
     totals = inv.totals()
     issues = group_issues(inv.data_issues)  # counted as the report and summary.json show them
     reading, why = reading_of(issues, totals["total"])
@@ -1033,6 +1044,9 @@ def baseline_summary(inv: Investigation) -> dict[str, Any]:
         why = "no call of the key in the window: nothing to compare"
         return {**out, "status": "not evaluated", "why": why}
     unread = len(group_issues(inv.activity.issues))
+    if inv.could_not_look is not None:  # events of other accounts only: the finding's not read
+        why = "the key's activity in the finding's account was not read: " + inv.could_not_look
+        return {**out, "status": "partial", "why": why}
     if unread:
         partial = by_name.get(analysis.PARTIAL_BASELINE_SIGNAL)
         why = (
@@ -1081,9 +1095,6 @@ def activity_issues(inv: Investigation) -> list[DataIssue]:
     later run may read (access restored, throttling over). Keys minted past the pass limit
     are not among them (a re-run follows the same)."""
     issues = [i for i in inv.data_issues if i.source == NOTHING_READ_SOURCE]
-    gap = inv.activity.account_gap if not inv.activity.nothing_read else None
-    if gap is not None:
-        issues.append(DataIssue(f"account {inv.key.account_id}", gap))
     return issues + [i for i in inv.activity.issues if not is_unfollowed(i)]
 
 
@@ -1117,6 +1128,12 @@ def derived_keys_search(inv: Investigation) -> dict[str, Any]:
             "status": "partial",
             "why": "no call of the key could be read, so no key it minted could be seen: "
             + inv.activity.why_nothing(),
+        }
+    if inv.could_not_look is not None:  # events of other accounts only
+        return {
+            "status": "partial",
+            "why": "the key's activity in the finding's account was not read, so a key minted "
+            "there is not known: " + inv.could_not_look,
         }
     unread = group_issues(inv.activity.issues)
     if unread:

@@ -212,6 +212,10 @@ def test_investigate_from_aws_runs_the_notebook_against_the_apis(
     """AWS flags instead of --case: the kernel finds the finding in GuardDuty and the key's
     calls with LookupEvents (the fakes; the kernel inherits their endpoints and the guard)."""
     monkeypatch.setenv("TORINVEST_CACHE", str(tmp_path / "cache"))
+    # the credentials are the finding's account's: LookupEvents asked in another account holds
+    # that account's calls only, which is "could not look" in the finding's
+    # (tests/test_finding_account.py)
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", "123837392027")
     now = pd.Timestamp.now(tz="UTC").floor("s")
 
     def ago(minutes: int) -> str:

@@ -187,7 +187,15 @@ def investigated(fake: FakeAws, tmp_path_factory: pytest.TempPathFactory) -> Pat
 
 
 @pytest.fixture
-def report_folder(fake_aws: FakeAws, moto: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def report_folder(
+    fake_aws: FakeAws,
+    moto: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Path:
+    # the credentials are the finding's account's: LookupEvents asked in another account is
+    # "could not look" in the finding's (tests/test_finding_account.py)
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", str(RAW["accountId"]))
     return investigated(fake_aws, tmp_path_factory)
 
 

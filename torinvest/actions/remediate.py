@@ -155,8 +155,9 @@ def plan_remediation(
     ``events`` is the events frame of the key and the keys it minted (see the module docstring
     for the order). ``data_issues``: how many data issues the investigation had (a log file
     that could not be read…): the plan's first note says it may miss changes.
-    ``could_not_look``: why no activity source could be read, when none could — the first note
-    (and :attr:`Plan.evidence`) says the plan holds only what the finding names."""
+    ``could_not_look``: why the finding's account's activity could not be read, when it could
+    not — the first note (and :attr:`Plan.evidence`) says the plan holds only what the finding
+    names, or (``events`` of other accounts only) what those events name."""
     now = now or pd.Timestamp.now(tz="UTC")
     key, named = _with_user_from_events(key, events)
     policy = orjson.dumps(revoke_older_sessions_policy(now)).decode()
@@ -218,17 +219,27 @@ def plan_remediation(
         )
     if named and key.user_name and named.startswith("the finding names no user"):
         plan.notes.insert(0, named)
-    if could_not_look:
+    elsewhere = bool(could_not_look and events is not None and len(events))
+    if elsewhere:  # events read, all recorded in other accounts than the finding's
+        plan.evidence = (
+            f"COULD NOT LOOK at the key's activity in account {key.account_id}, the finding's "
+            f"({could_not_look}): what it created, changed, minted or read there is not known — "
+            f"the steps this plan takes from its activity come from the {len(events):,} "
+            "event(s) read, recorded in other accounts; what is missing is not 'nothing to undo'"
+        )
+    elif could_not_look:
         plan.evidence = (
             f"COULD NOT LOOK at the key's activity ({could_not_look}): what it created, changed, "
             "minted or read is not known — no undo step, minted-key revocation or rotation is in "
             "this plan, which is not 'nothing to undo'"
         )
+    if could_not_look:
+        where = " in the finding's account" if elsewhere else ""
         plan.notes.insert(
             0,
-            f"built without the key's activity: {plan.evidence}; investigate with credentials "
-            "that can read it (the finding's account: --profile or --role-arn; or --logs) and "
-            "re-run",
+            f"built without the key's activity{where}: {plan.evidence}; investigate with "
+            "credentials that can read it (the finding's account: --profile or --role-arn; or "
+            "--logs) and re-run",
         )
     elif data_issues:
         plan.evidence = (

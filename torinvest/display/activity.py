@@ -116,12 +116,19 @@ def activity_state(inv: Investigation) -> tuple[str, str]:
     attempted = act.files_read + sum(s.startswith(("lookup:", "athena:")) for s in act.sources)
     failed = list(act.issues)
     denied = [i for i in failed if _is_denied(i)]
+    elsewhere = _elsewhere_why(inv)  # events shown, none of the finding's account
     if inv.counted:
         return "counted", (
             "Too many events to load as rows: the activity was counted in the engine; the tables "
             "list the sensitive calls only."
+            + (f" None of them was recorded in {elsewhere}" if elsewhere else "")
         )
     if len(inv.events):
+        if elsewhere:
+            return (
+                "events",
+                f"{len(inv.events):,} events read, none of them recorded in {elsewhere}",
+            )
         return "events", f"{len(inv.events):,} events read."
     gap = act.account_gap
     if gap is not None:  # sources read, but of other accounts: could not look there
@@ -165,6 +172,17 @@ def activity_state(inv: Investigation) -> tuple[str, str]:
     )
 
 
+def _elsewhere_why(inv: Investigation) -> str | None:
+    """What the events' line adds when they were all recorded in other accounts and the
+    finding's account was not read (:attr:`~torinvest.investigation.Investigation.could_not_look`
+    with events): "account X (the finding's). Could not look in account X …" (None
+    otherwise)."""
+    why = inv.could_not_look
+    if why is None or not inv.activity.total_events:
+        return None
+    return f"account {inv.key.account_id} (the finding's). {why[:1].upper()}{why[1:]}."
+
+
 #: What an empty chart says in each :func:`activity_state` without events: the activity
 #: card's title, so that "no events", "could not look" and "nothing to read" never read the same.
 EMPTY_REASONS: Mapping[str, str] = {
@@ -191,6 +209,12 @@ def activity_gap(inv: Investigation) -> str:
     state, line = activity_state(inv)
     if state not in ("events", "counted", "none"):
         return f"no call of the key was read. {line}"
+    if inv.could_not_look is not None:  # events of other accounts only
+        return (
+            f"in what was read only, all of it recorded in other accounts: the finding's "
+            f"account {inv.key.account_id} was not read, and it may hold some (see the data "
+            "issues)"
+        )
     issues = [i for i in inv.activity.issues if not is_unfollowed(i)]
     if not issues:
         return ""
@@ -341,27 +365,16 @@ def activity_status(inv: Investigation) -> HTML:
     """What was found: events, or "no events" (sources read, nothing there) vs "could not look"
     vs "nothing to read" (:func:`activity_state`)."""
     act: Activity = inv.activity
-    ev = inv.events
-    failed = list(act.issues)
     state, line = activity_state(inv)
+    if state in ("events", "counted") and _elsewhere_why(inv):  # other accounts' events only
+        title = "The key's activity — could not look in the finding's account"
+        said = f"<p class='ti-danger'><b>⚠ {_e(line)}</b></p>"
+        body = _counted_body(inv) if state == "counted" else _events_body(inv)
+        return HTML(_card(title, said + body, "ti-danger"))
     if state == "counted":
         return HTML(_card("The key's activity", _counted_body(inv)))
     if state == "events":
-        n_failed = int(failed_rows(ev).sum())
-        n_tor = int(ev["tor"].fillna(False).astype(bool).sum())
-        n_unknown = int(ev["tor"].isna().sum())
-        keys = ev["access_key_id"].dropna().astype(str).unique().tolist()
-        rows = [
-            ("events", f"<span class='ti-big'>{len(ev):,}</span>"),
-            ("failed calls", f"{n_failed:,}"),
-            *_unknown_outcome_row(int(unknown_rows(ev).sum())),
-            ("calls from Tor", _e(tor_count(n_tor, n_unknown))),
-            ("source IPs", f"{canonical_column(ev['source_ip']).nunique():,}"),
-            ("access keys", ", ".join(f"<code>{_e(k)}</code>" for k in sorted(keys))),
-            ("first / last", f"{_time(ev['event_time'].min())} → {_time(ev['event_time'].max())}"),
-        ]
-        body = _kv(rows) + _unread_note(failed)
-        return HTML(_card("The key's activity", body))
+        return HTML(_card("The key's activity", _events_body(inv)))
     title, kind = {
         "nothing": ("Nothing to read", "ti-danger" if act.empty_sources else "ti-warn"),
         "denied": ("Could not look: access refused", "ti-danger"),
@@ -371,6 +384,26 @@ def activity_status(inv: Investigation) -> HTML:
         "none": ("No events", "ti-ok"),
     }[state]
     return HTML(_card(title, f"<p>{_e(line)}</p>", kind))
+
+
+def _events_body(inv: Investigation) -> str:
+    """The activity card's body when events were loaded as rows."""
+    ev = inv.events
+    failed = list(inv.activity.issues)
+    n_failed = int(failed_rows(ev).sum())
+    n_tor = int(ev["tor"].fillna(False).astype(bool).sum())
+    n_unknown = int(ev["tor"].isna().sum())
+    keys = ev["access_key_id"].dropna().astype(str).unique().tolist()
+    rows = [
+        ("events", f"<span class='ti-big'>{len(ev):,}</span>"),
+        ("failed calls", f"{n_failed:,}"),
+        *_unknown_outcome_row(int(unknown_rows(ev).sum())),
+        ("calls from Tor", _e(tor_count(n_tor, n_unknown))),
+        ("source IPs", f"{canonical_column(ev['source_ip']).nunique():,}"),
+        ("access keys", ", ".join(f"<code>{_e(k)}</code>" for k in sorted(keys))),
+        ("first / last", f"{_time(ev['event_time'].min())} → {_time(ev['event_time'].max())}"),
+    ]
+    return _kv(rows) + _unread_note(failed)
 
 
 def _unknown_outcome_row(n: int) -> list[tuple[str, str]]:

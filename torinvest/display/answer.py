@@ -104,6 +104,9 @@ def _state_html(
     notes = _notes_pointer(inv)
     if state in ("denied", "failed", "elsewhere"):
         return f'<div class="ti-state ti-danger"><b>⚠ {_e(line)}</b></div>'
+    if inv.could_not_look is not None:  # events of other accounts only: could not look here
+        listed = f" {len(issues):,} data issue(s) in all, listed under Data issues below."
+        return f'<div class="ti-state ti-danger"><b>⚠ {_e(line)}</b>{_e(listed)}{notes}</div>'
     if state == "nothing":
         return f'<div class="ti-state ti-warn"><b>⚠ {_e(line)}</b></div>'
     parts = [] if state == "events" else [_e(line)]

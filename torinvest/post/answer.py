@@ -306,7 +306,11 @@ def build_answer(summary: Mapping[str, Any], records: Sequence[Mapping[str, Any]
         "Reading: " + reading(summary),
         *_reading_notes_line(summary),
         _key_line(key),
-        _tor_line(summary) if state != COULD_NOT_LOOK else f"Tor: {NOTHING_READ}",
+        # could not look in the finding's account with events read all the same (recorded in
+        # other accounts: the Reading line says so): their Tor line, as the report shows them
+        _tor_line(summary)
+        if state != COULD_NOT_LOOK or _events_total(summary)
+        else f"Tor: {NOTHING_READ}",
     ]
     head, lines = lines, []
     derived_line = _derived_line(summary, state)
@@ -365,7 +369,7 @@ def _derived_line(summary: Mapping[str, Any], state: str) -> str:
     search = (summary.get("derived_keys_search") or {}).get("status")
     if search == "not followed":
         return "Derived keys: not followed (follow_derived was off)"
-    if state == COULD_NOT_LOOK:
+    if state == COULD_NOT_LOOK and not derived:  # none seen in what was not read
         return f"Derived keys: {NOTHING_READ}"
     partial = (
         " — the search was partial: a key minted past the pass limit was not followed, or part "
@@ -381,6 +385,12 @@ def _derived_line(summary: Mapping[str, Any], state: str) -> str:
         + " (the same actor holds them)"
         + partial
     )
+
+
+def _events_total(summary: Mapping[str, Any]) -> int:
+    """The summary's event total (0 when it has none)."""
+    total = (summary.get("events") or {}).get("total")
+    return total if isinstance(total, int) else 0
 
 
 def reading_state(summary: Mapping[str, Any]) -> str:
@@ -620,7 +630,8 @@ def _next_lines(
 #: What the Security Hub note says of a reading that is not complete (a verdict or a workflow
 #: status alone would read as made on the whole activity).
 _NOTE_READING = {
-    COULD_NOT_LOOK: " Reading: COULD NOT LOOK (no activity source read; says nothing about use).",
+    COULD_NOT_LOOK: " Reading: COULD NOT LOOK (the key's activity in the finding's account was "
+    "not read; says nothing about use there).",
     INCOMPLETE: " Reading: INCOMPLETE (data issues: see the report).",
 }
 

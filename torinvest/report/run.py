@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from torinvest.errors import ReportError, TorinvestError
+from torinvest.events import ACCOUNT_GAP
 from torinvest.findings import FindingsResult
 from torinvest.findings.fetched import write_fetched
 from torinvest.grouping import from_tor
@@ -209,13 +210,21 @@ def one_line_summary(data: Mapping[str, Any]) -> str:
     k, ev = data["key"], data["events"]
     # counted over every source IP, not the part summary.json lists (torinvest.shown)
     tor_ips, unknown_ips = tor_ip_counts(data)
-    unread = any(
-        isinstance(i, Mapping) and i.get("source") == NOTHING_READ_SOURCE
+    unread = [
+        i
         for i in data["data_issues"]
-    )
-    # no activity source of the key was read: its "0 events" says nothing, never said alone
+        if isinstance(i, Mapping) and i.get("source") == NOTHING_READ_SOURCE
+    ]
+    # no activity source of the finding's account was read: its "0 events" says nothing, and
+    # events recorded in other accounts say nothing of it — never said alone
+    elsewhere = unread and ev["total"] and str(unread[0].get("problem")).startswith(ACCOUNT_GAP)
     events = (
-        f"COULD NOT LOOK at the key's activity ({ev['total']} events read)"
+        (
+            f"COULD NOT LOOK at the key's activity (in the finding's account: {ev['total']} "
+            "events read, all recorded in other accounts)"
+            if elsewhere
+            else f"COULD NOT LOOK at the key's activity ({ev['total']} events read)"
+        )
         if unread
         else f"{ev['total']} events ({split_text(ev['failed'], ev.get('outcome_unknown', 0))}, "
         f"{from_tor(ev['from_tor'], ev.get('tor_unknown', 0))})"
