@@ -113,8 +113,15 @@ EVENTS_COLUMNS: tuple[Column, ...] = (
 #: How many event names (with counts) :func:`torinvest.analysis.per_ip` keeps per IP.
 TOP_EVENT_NAMES = 5
 #: At most this many regions/user agents/keys per IP in :func:`torinvest.analysis.per_ip` (the
-#: most frequent).
+#: most frequent); :data:`PER_IP_LIST_COUNTS` say how many the IP had in all.
 MAX_LIST_ITEMS = 50
+#: The per-IP frame's list columns and, for each, the column counting its distinct values over
+#: all the IP's calls (the list keeps only the :data:`MAX_LIST_ITEMS` most frequent of them).
+PER_IP_LIST_COUNTS: dict[str, str] = {
+    "regions": "n_regions",
+    "user_agents": "n_user_agents",
+    "access_keys": "n_access_keys",
+}
 
 
 PER_IP_COLUMNS: tuple[str, ...] = (
@@ -128,6 +135,9 @@ PER_IP_COLUMNS: tuple[str, ...] = (
     "user_agents",
     "event_names",
     "access_keys",
+    "n_regions",
+    "n_user_agents",
+    "n_access_keys",
     "derived",
     "tor",
     "tor_events",
@@ -178,6 +188,9 @@ def empty_per_ip() -> pd.DataFrame:
         "user_agents": object,
         "event_names": object,
         "access_keys": object,
+        "n_regions": "Int64",
+        "n_user_agents": "Int64",
+        "n_access_keys": "Int64",
         "derived": "boolean",
         "tor": "boolean",
         "tor_events": "Int64",

@@ -133,6 +133,7 @@ def test_summary_source_ips_follows_the_contract(
                     *("events", "failed", "outcome_unknown", "first_seen", "ip", "last_seen"),
                     *("new", "tor"),
                     *("user_agents", *an.PLACE_COLUMNS),
+                    *an.PER_IP_LIST_COUNTS.values(),
                 )
             )
         )

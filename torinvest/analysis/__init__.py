@@ -89,6 +89,7 @@ from torinvest.grouping import codes_and_labels, label_rank, tor_column
 from torinvest.schema import (
     MAX_LIST_ITEMS,
     PER_IP_COLUMNS,
+    PER_IP_LIST_COUNTS,
     SENSITIVE_COLUMNS,
     SENSITIVE_TARGET_COLUMNS,
     TOP_EVENT_NAMES,
@@ -123,6 +124,7 @@ __all__ = [
     "NO_BASELINE_SIGNAL",
     "PARTIAL_BASELINE_SIGNAL",
     "PER_IP_COLUMNS",
+    "PER_IP_LIST_COUNTS",
     "PLACE_COLUMNS",
     "RECON_MIN_CALLS",
     "RECON_MIN_DENIED",

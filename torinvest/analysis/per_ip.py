@@ -22,6 +22,7 @@ from torinvest.outcome import failed_rows, unknown_rows
 from torinvest.schema import (
     MAX_LIST_ITEMS,
     PER_IP_COLUMNS,
+    PER_IP_LIST_COUNTS,
     TOP_EVENT_NAMES,
     empty_per_ip,
     utc_timestamp,
@@ -75,6 +76,11 @@ class _Pairs:
             for group_ip, codes in zip(np.split(ip, bounds), np.split(value, bounds), strict=True)
             if len(group_ip)
         }
+
+    def distinct(self) -> dict[int, int]:
+        """ip code → how many distinct values it had (all of them, not only a list's)."""
+        ips, n = np.unique(self.ip, return_counts=True)
+        return dict(zip(ips.tolist(), n.tolist(), strict=True))
 
     def counts(self, limit: int) -> dict[int, dict[str, int]]:
         """ip code → {value: count} of its ``limit`` most frequent values, most first."""
@@ -132,6 +138,9 @@ def per_ip(
     user_agents             object (list)       user agents, sorted (attacker-written)
                                                 (lists keep the :data:`.MAX_LIST_ITEMS` most
                                                 frequent values)
+    n_regions,              Int64               how many distinct regions, user agents, keys
+    n_user_agents,                              the IP had over all its calls (a list holds
+    n_access_keys                               fewer when this exceeds MAX_LIST_ITEMS)
     event_names             object (dict)       the ``top`` event names → count, most first
     access_keys             object (list)       access keys used, sorted
     derived                 boolean             a key minted by the suspect key was used
@@ -199,8 +208,13 @@ def per_ip(
         ("user_agents", "user_agent"),
         ("access_keys", "access_key_id"),
     ):
-        lists = _Pairs.of(ip, events[source]).lists(limit=MAX_LIST_ITEMS)
+        pairs = _Pairs.of(ip, events[source])
+        lists = pairs.lists(limit=MAX_LIST_ITEMS)
         table[col] = [lists.get(c, []) for c in g.index]
+        distinct = pairs.distinct()
+        table[PER_IP_LIST_COUNTS[col]] = pd.array(
+            [distinct.get(c, 0) for c in g.index], dtype="Int64"
+        )
     names = _Pairs.of(ip, events["event_name"]).counts(top)
     table["event_names"] = [names.get(c, {}) for c in g.index]
     table["derived"] = (

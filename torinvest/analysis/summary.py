@@ -9,7 +9,7 @@ import pandas as pd
 from torinvest.analysis.helpers import _na
 from torinvest.analysis.places import PLACE_COLUMNS
 from torinvest.outcome import outcome_of
-from torinvest.schema import iso_utc
+from torinvest.schema import PER_IP_LIST_COUNTS, iso_utc
 from torinvest.shown import Part, cut_text, part_of
 
 #: Where summary.json's lists are whole (the report folder's exports).
@@ -20,11 +20,22 @@ SENSITIVE_ALL_IN = "events.csv"
 # --------------------------------------------------------------------------------------------
 # summary.json pieces
 # --------------------------------------------------------------------------------------------
+_LIST_COUNTS = tuple(PER_IP_LIST_COUNTS.items())
+
+
+def _count(total: Any, listed: int) -> int:
+    """A list's count of distinct values (its length when the frame has none)."""
+    value = _na(total)
+    return listed if value is None else max(int(value), listed)
+
+
 def summary_source_ips(table: pd.DataFrame) -> list[dict[str, Any]]:
     """``summary.json``'s ``source_ips`` from a :func:`.per_ip` frame (JSON-ready values):
     also ``ip_kind``, ``country``, ``country_source``, ``asn``, ``asn_org``, ``asn_source``
-    (null when unknown; see :func:`.places.place_ips`) and ``outcome_unknown`` (calls neither
-    succeeded nor failed: their outcome is not known)."""
+    (null when unknown; see :func:`.places.place_ips`), ``outcome_unknown`` (calls neither
+    succeeded nor failed: their outcome is not known) and ``n_regions``, ``n_user_agents``,
+    ``n_access_keys`` (how many distinct values the IP had: ``user_agents`` keeps the
+    :data:`~torinvest.schema.MAX_LIST_ITEMS` most frequent)."""
     return [
         {
             "ip": _na(r.source_ip),
@@ -35,6 +46,7 @@ def summary_source_ips(table: pd.DataFrame) -> list[dict[str, Any]]:
             "first_seen": iso_utc(r.first_seen),
             "last_seen": iso_utc(r.last_seen),
             "user_agents": [cut_text(a, where=SOURCE_IPS_ALL_IN) for a in r.user_agents],
+            **{c: _count(getattr(r, c, None), len(getattr(r, lst))) for lst, c in _LIST_COUNTS},
             "new": _na(r.new),
             **{c: _na(getattr(r, c, None)) for c in PLACE_COLUMNS},
         }

@@ -28,6 +28,7 @@ from torinvest.errors import DataIssue, group_issues
 from torinvest.grouping import tor_count
 from torinvest.investigation import reading_text
 from torinvest.outcome import UNKNOWN_WHY, failed_rows, unknown_rows
+from torinvest.schema import MAX_LIST_ITEMS, PER_IP_LIST_COUNTS
 from torinvest.sources.records import is_unfollowed
 from torinvest.verdict import READING_INCOMPLETE
 
@@ -585,14 +586,42 @@ PER_IP_ORDER = analysis.SOURCE_IPS_ORDER
 TABLE_LIST_ITEMS = 5
 
 
+def list_text(items: Sequence[Any], total: Any, max_items: int | None = None) -> str:
+    """A per-IP list's cell: its first ``max_items`` items joined with " | ", led by
+    ``[N of M]`` when the IP had more values than shown (``total``: its distinct values over
+    all its calls, e.g. ``n_user_agents``), then "…"; ``per_ip.csv`` named when it holds more
+    of them than the cell."""
+    values = [str(v) for v in items]
+    shown = values if max_items is None else values[:max_items]
+    n = len(values) if total is None or total is pd.NA else max(int(total), len(values))
+    if n <= len(shown):
+        return " | ".join(shown)
+    lead = f"[{len(shown):,} of {n:,}"
+    if n > len(values):  # the list itself keeps the most frequent
+        more = len(values) > len(shown)
+        lead += (
+            f"; per_ip.csv: the {len(values):,} most frequent" if more else ", the most frequent"
+        )
+    return f"{lead}] " + " | ".join([*shown, "…"])
+
+
 def per_ip_frame(
     inv: Investigation, *, max_items: int | None = None, busiest: bool = False
 ) -> pd.DataFrame:
     """The per-IP frame (:func:`torinvest.analysis.per_ip`) as plain text columns; with
-    ``busiest``, in :data:`PER_IP_ORDER` (what a part of it keeps first)."""
+    ``busiest``, in :data:`PER_IP_ORDER` (what a part of it keeps first). A list an IP had
+    more values for than it shows says so (:func:`list_text`, from the frame's
+    :data:`~torinvest.schema.PER_IP_LIST_COUNTS` columns)."""
     cols = [c for c in PER_IP_SHOWN if c in inv.per_ip.columns]
     table = analysis.busiest_first(inv.per_ip) if busiest else inv.per_ip
-    return display_frame(table[cols], max_items=max_items)
+    out = display_frame(table[cols], max_items=max_items)
+    for col, count in PER_IP_LIST_COUNTS.items():
+        if col in out.columns:
+            totals = table[count] if count in table.columns else [None] * len(table)
+            out[col] = [
+                list_text(items, n, max_items) for items, n in zip(table[col], totals, strict=True)
+            ]
+    return out
 
 
 def per_ip_table(inv: Investigation) -> HTML:
@@ -603,7 +632,10 @@ def per_ip_table(inv: Investigation) -> HTML:
         return HTML(f'<p class="ti-note">{_e(what)}</p>')
     return table(
         per_ip_frame(inv, max_items=TABLE_LIST_ITEMS, busiest=True),
-        caption=f"Activity by source IP (lists: first {TABLE_LIST_ITEMS}; all in per_ip.csv)",
+        caption=(
+            f"Activity by source IP (lists: first {TABLE_LIST_ITEMS}, [N of M] when the IP had "
+            f"more; per_ip.csv: the {MAX_LIST_ITEMS} most frequent and n_… their count)"
+        ),
         what="source IPs",
         where="per_ip.csv",
         order=PER_IP_ORDER,

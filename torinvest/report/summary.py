@@ -20,6 +20,7 @@ from torinvest.options import ENGINES
 from torinvest.pivot import SUMMARY_PROPERTIES as PIVOT_SUMMARY
 from torinvest.report.folders import EVENTS_CSV, PER_IP_CSV, _write_bytes
 from torinvest.safety import json_inert_bytes
+from torinvest.schema import PER_IP_LIST_COUNTS
 from torinvest.verdict import STATUSES, read_ledger
 
 # --------------------------------------------------------------------------------------------
@@ -46,6 +47,9 @@ def _object(properties: Mapping[str, Any], optional: tuple[str, ...] = ()) -> di
 #: optional to the contract (a summary written before them has none): the calls whose outcome
 #: is not known (:mod:`torinvest.outcome`).
 OUTCOME_KEYS = ("outcome_unknown", "outcome")
+#: Keys of ``source_ips[]`` added since: how many distinct regions, user agents and keys the IP
+#: had (``user_agents`` keeps the most frequent).
+LIST_COUNT_KEYS = tuple(PER_IP_LIST_COUNTS.values())
 
 
 #: JSON Schema (2020-12) of ``summary.json``, as docs/DESIGN.md's report contract writes it.
@@ -112,6 +116,7 @@ SUMMARY_SCHEMA: dict[str, Any] = {
                         "first_seen": _TIME_OR_NULL,
                         "last_seen": _TIME_OR_NULL,
                         "user_agents": {"type": "array", "items": {"type": "string"}},
+                        **dict.fromkeys(LIST_COUNT_KEYS, _COUNT),
                         "new": {"type": ["boolean", "null"]},
                         # where the IP is (analysis.places.place_ips)
                         "ip_kind": {"enum": list(IP_KINDS)},
@@ -121,7 +126,7 @@ SUMMARY_SCHEMA: dict[str, Any] = {
                         "asn_org": _STR_OR_NULL,
                         "asn_source": {"enum": ["geoip", "guardduty", None]},
                     },
-                    OUTCOME_KEYS,
+                    (*OUTCOME_KEYS, *LIST_COUNT_KEYS),
                 ),
             },
             "sensitive_events": {
@@ -355,11 +360,14 @@ def check_summary(path: Path) -> dict[str, Any]:
 #: Columns ``events.csv`` adds after the events table's: what identifies a call in CloudTrail
 #: and says who made it and why it failed (the table leaves them out for width).
 EVENTS_CSV_EXTRA: tuple[str, ...] = ("event_id", "error_message", "user_name", "arn")
+#: Columns ``per_ip.csv`` adds after the per-IP table's: how many distinct regions, user agents
+#: and keys each IP had (its lists keep the most frequent: "50 of N").
+PER_IP_CSV_EXTRA: tuple[str, ...] = tuple(PER_IP_LIST_COUNTS.values())
 
 
 def export_tables(inv: Investigation, folder: str | Path | None) -> dict[str, Path | None]:
     """``events.csv`` and ``per_ip.csv`` in ``folder`` (the columns the report's tables show;
-    ``events.csv`` also :data:`EVENTS_CSV_EXTRA`),
+    ``events.csv`` also :data:`EVENTS_CSV_EXTRA`, ``per_ip.csv`` :data:`PER_IP_CSV_EXTRA`),
     written as every export is (:mod:`torinvest.export`: empty cells for missing values, times
     ISO 8601 UTC with ``Z``, true/false, formula-safe text); nothing when ``folder`` is empty."""
     from torinvest import display
@@ -370,7 +378,8 @@ def export_tables(inv: Investigation, folder: str | Path | None) -> dict[str, Pa
     base = Path(folder)
     columns = (*display.EVENT_COLUMNS, *EVENTS_CSV_EXTRA)
     events = inv.events[[c for c in columns if c in inv.events.columns]]
-    per_ip = inv.per_ip[[c for c in display.PER_IP_SHOWN if c in inv.per_ip.columns]]
+    per_ip_columns = (*display.PER_IP_SHOWN, *PER_IP_CSV_EXTRA)
+    per_ip = inv.per_ip[[c for c in per_ip_columns if c in inv.per_ip.columns]]
     return {
         EVENTS_CSV: write_frame(events, base / EVENTS_CSV),
         PER_IP_CSV: write_frame(per_ip, base / PER_IP_CSV),

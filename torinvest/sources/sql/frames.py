@@ -13,7 +13,7 @@ import pandas as pd
 
 from torinvest.addresses import canonical_column, same_or_canonical
 from torinvest.grouping import label_rank
-from torinvest.schema import PER_IP_COLUMNS, empty_per_ip
+from torinvest.schema import PER_IP_COLUMNS, PER_IP_LIST_COUNTS, empty_per_ip
 from torinvest.sources.sql.queries import IP_PIVOT_CALLER, PER_IP_LISTS, Scope
 
 _UTC = "datetime64[us, UTC]"
@@ -33,7 +33,9 @@ def _shared_spellings(long: pd.DataFrame) -> frozenset[str]:
 def _per_address(long: pd.DataFrame) -> pd.DataFrame:
     """The per-IP query's rows with one ``source_ip`` per address (canonical form): the totals
     of its spellings summed (first and last seen: the earliest and latest), each list's values
-    counted over them and cut again to the list's length (most frequent first, ties by value)."""
+    counted over them and cut again to the list's length (most frequent first, ties by value).
+    ``distinct_values``: a spelling's own count when the address has one spelling, else the
+    distinct values of its spellings (every value of a spelling written in ``whole``)."""
     if long.empty:
         return long
     addresses = canonical_column(long["source_ip"])
@@ -57,9 +59,16 @@ def _per_address(long: pd.DataFrame) -> pd.DataFrame:
     parts = [summed]
     for kind, _, limit in PER_IP_LISTS:
         listed = rows[rows["kind"] == kind]
+        by_ip = listed.groupby("source_ip", dropna=False, sort=False)
+        # one spelling: its count (its list may be cut); several: each was given whole
+        distinct = np.maximum(
+            by_ip["distinct_values"].transform("max").to_numpy(dtype=np.int64, na_value=0),
+            by_ip["value"].transform("nunique").to_numpy(dtype=np.int64, na_value=0),
+        )
         counted = (
-            listed.groupby(["source_ip", "value"], dropna=False, sort=False)["events"]
-            .sum()
+            listed.assign(distinct_values=distinct)
+            .groupby(["source_ip", "value"], dropna=False, sort=False)
+            .agg(events=("events", "sum"), distinct_values=("distinct_values", "max"))
             .reset_index()
             .sort_values(["source_ip", "events", "value"], ascending=[True, False, True])
             .assign(kind=kind)
@@ -120,6 +129,10 @@ def _per_ip_frame(long: pd.DataFrame) -> pd.DataFrame:
             table[kind] = [dict(grouped.get(k, [])) for k in ip_key]
         else:
             table[kind] = [sorted(v for v, _ in grouped.get(k, [])) for k in ip_key]
+            distinct = dict(zip(keys, rows["distinct_values"].tolist(), strict=True))
+            table[PER_IP_LIST_COUNTS[kind]] = pd.array(
+                [int(distinct.get(k, 0)) for k in ip_key], dtype="Int64"
+            )
     table = table.sort_values(["first_seen", "source_ip"], na_position="last", kind="stable")
     return table[list(PER_IP_COLUMNS)].reset_index(drop=True)
 
@@ -200,6 +213,7 @@ def per_ip_from_rollup(long: pd.DataFrame, scope: Scope) -> pd.DataFrame:
         starts = np.r_[0, np.flatnonzero(np.diff(pair_ip)) + 1] if len(pair_ip) else pair_ip
         position = np.arange(len(pair_ip)) - np.repeat(starts, np.diff(np.r_[starts, len(pair_ip)]))
         keep = position < limit
+        distinct = np.bincount(pair_ip, minlength=n_ips)  # every value, before the cut
         parts.append(
             pd.DataFrame(
                 {
@@ -207,6 +221,7 @@ def per_ip_from_rollup(long: pd.DataFrame, scope: Scope) -> pd.DataFrame:
                     "source_ip": labels[pair_ip[keep]],
                     "value": pd.array(np.asarray(value_labels)[pair_value[keep]], dtype="string"),
                     "events": pd.array(total[keep], dtype="Int64"),
+                    "distinct_values": pd.array(distinct[pair_ip[keep]], dtype="Int64"),
                 }
             )
         )

@@ -292,12 +292,16 @@ PER_IP_OUTPUT: dict[str, str] = {
     "first_seen": "time",
     "last_seen": "time",
     "derived": "bool",
+    "distinct_values": "int",
 }
 
 
 def per_ip_query(scope: Scope, whole: Collection[str] = ()) -> Query:
     """(b) Per source IP in one scan (GROUPING SETS): totals (kind ``ip``) and, per list of
-    :data:`PER_IP_LISTS`, each IP's most frequent values (ties by value) with their counts.
+    :data:`PER_IP_LISTS`, each IP's most frequent values (ties by value) with their counts and
+    ``distinct_values``: how many distinct values the IP had in that list's column, all of them
+    (counted over the grouped rows, one per distinct value, before the list is cut: a cut list
+    reads "50 of N").
     Grouped by the text as written; for the ``source_ip`` values in ``whole`` (spellings of an
     address written more than one way) every value is given, not only the most frequent, so
     that the caller can sum the spellings' rows and rank the values of the address."""
@@ -322,11 +326,14 @@ def per_ip_query(scope: Scope, whole: Collection[str] = ()) -> Query:
     every = f" OR source_ip IN ({sql_literals(set(whole))})" if whole else ""
     ranked = (
         "SELECT *, row_number() OVER (PARTITION BY source_ip, grouping_id"
-        " ORDER BY value IS NULL, events DESC, value) AS value_rank\nFROM grouped"
+        " ORDER BY value IS NULL, events DESC, value) AS value_rank,\n"
+        "  count(value) OVER (PARTITION BY source_ip, grouping_id) AS distinct_values\n"
+        "FROM grouped"
     )
     select = (
         f"SELECT CASE grouping_id {kinds} ELSE 'ip' END AS kind,\n"
-        "  source_ip, value, events, failed, outcome_unknown, first_seen, last_seen, derived\n"
+        "  source_ip, value, events, failed, outcome_unknown, first_seen, last_seen, derived,\n"
+        "  distinct_values\n"
         f"FROM ranked\nWHERE grouping_id = {_ALL_GROUPED}"
         f" OR (value IS NOT NULL AND (value_rank <= CASE grouping_id {limits} END{every}))\n"
         "ORDER BY kind, source_ip, value_rank"
