@@ -79,6 +79,14 @@ class Digest:
     location: str = ""
     unverified: str | None = None
     hashes: tuple[str, ...] = ()  # each log file's hashValue (SHA-256 hex; "" when none)
+    days: tuple[date | None, ...] = ()  # each log file's day folder (read once, with the keys)
+
+    @property
+    def log_days(self) -> tuple[date | None, ...]:
+        """Each named log file's day folder (None: not in the dated layout)."""
+        if len(self.days) == len(self.logs):
+            return self.days
+        return tuple(map(_day_of, self.logs))
 
 
 #: A digest's bytes and its object's signature (None: a local file, no S3 metadata).
@@ -139,6 +147,7 @@ def read_digest(
         raise DigestError("logFiles is not a list")
     keys: list[str] = []
     sums: list[str] = []
+    days: list[date | None] = []
     for entry in files:
         key = entry.get("s3Object") if isinstance(entry, Mapping) else None
         place = dated_place(key) if isinstance(key, str) else None
@@ -147,9 +156,10 @@ def read_digest(
                 f"names a log file outside {account}'s {region} folder: {str(key)[:120]!r}"
             )
         keys.append(key)  # type: ignore[arg-type]
+        days.append(place[2])
         value = entry.get("hashValue")
         sums.append(value.lower() if isinstance(value, str) and _SHA256.match(value) else "")
-    return Digest(start, end, tuple(keys), hashes=tuple(sums)), doc, data
+    return Digest(start, end, tuple(keys), hashes=tuple(sums), days=tuple(days)), doc, data
 
 
 def _covered(day: date, periods: Iterable[tuple[datetime, datetime]]) -> bool:
@@ -175,10 +185,9 @@ def judge_days(days: Iterable[date], digests: Iterable[Digest]) -> DayVerdict:
     found = list(digests)
     named: dict[date, list[str]] = {}
     for d in found:
-        for key in d.logs:
-            place = dated_place(key)
-            if place is not None:
-                named.setdefault(place[2], []).append(key)
+        for key, day in zip(d.logs, d.log_days, strict=True):
+            if day is not None:
+                named.setdefault(day, []).append(key)
     periods = [(d.start, d.end) for d in found]
     out = DayVerdict()
     for day in sorted(set(days)):
@@ -272,8 +281,10 @@ class DigestFolders:
             named: set[str] = set()
             for d in (day, day + DAY):
                 got, bad = self._day(f"{base}{d:%Y/%m/%d}/", account, region, d)
-                named.update(k for g in got for k in g.logs if _day_of(k) == day)
-                today = [g for g in got if any(_day_of(k) == day for k in g.logs)]
+                named.update(
+                    k for g in got for k, on in zip(g.logs, g.log_days, strict=True) if on == day
+                )
+                today = [g for g in got if day in g.log_days]
                 used.update((id(g), g) for g in today)
                 _hashes(out, folder, today, day, held[day])
                 out.unreadable.update(bad)
@@ -364,9 +375,9 @@ def _hashes(
     """What ``digests`` say the log files of ``day`` held in ``folder`` (names ``held``) hold:
     their location in this source → (SHA-256, the digest's path), into ``out.hashes``."""
     for g in digests:
-        for key, value in zip(g.logs, g.hashes, strict=False):
+        for key, value, on in zip(g.logs, g.hashes, g.log_days, strict=False):
             path = key.replace("\\", "/")
-            if value and path.rpartition("/")[2] in held and _day_of(key) == day:
+            if value and on == day and path.rpartition("/")[2] in held:
                 out.hashes[f"{folder}{path.rpartition('/CloudTrail/')[2]}"] = (value, g.location)
 
 

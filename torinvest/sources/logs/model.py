@@ -69,6 +69,15 @@ class Narrowing:
     regions: frozenset[str] | None = None
     start: pd.Timestamp | None = None
     end: pd.Timestamp | None = None
+    # the day folders of the window ±1 day, worked out once (asked for every file listed)
+    _first: date | None = field(default=None, init=False, compare=False, repr=False)
+    _last: date | None = field(default=None, init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        first = None if self.start is None else (self.start - DAY_MARGIN).date()
+        last = None if self.end is None else (self.end + DAY_MARGIN).date()
+        object.__setattr__(self, "_first", first)
+        object.__setattr__(self, "_last", last)
 
     @property
     def active(self) -> bool:
@@ -76,11 +85,11 @@ class Narrowing:
 
     @property
     def first_day(self) -> date | None:
-        return None if self.start is None else (self.start - DAY_MARGIN).date()
+        return self._first
 
     @property
     def last_day(self) -> date | None:
-        return None if self.end is None else (self.end + DAY_MARGIN).date()
+        return self._last
 
     def days(self) -> list[date] | None:
         """Day folders to read: the window ±1 day (None when the window is open-ended)."""
