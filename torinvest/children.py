@@ -19,8 +19,6 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
-import re
-import shutil
 import signal
 import sys
 import threading
@@ -83,36 +81,3 @@ def sigterm_interrupts() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, before)
-
-
-def running(pid: int) -> bool:
-    """Whether a process ``pid`` exists (this user's or another's)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # exists (another user's: EPERM)
-        return True
-    return True
-
-
-def sweep_leftovers(root: str, name: re.Pattern[str], what: str) -> None:
-    """Remove the folders in ``root`` whose name matches ``name`` (its first group: the process
-    that made it) and whose process no longer runs — left by a process killed before it could
-    remove them. Never another user's, never a running process's."""
-    try:
-        names = os.listdir(root)
-    except OSError:
-        return
-    for entry in names:
-        m = name.fullmatch(entry)
-        path = os.path.join(root, entry)
-        if m is None or running(int(m.group(1))):
-            continue
-        try:
-            if os.stat(path, follow_symlinks=False).st_uid != os.getuid():
-                continue
-        except OSError:
-            continue
-        log.info("removing %s: the process %s that made this %s is gone", path, m.group(1), what)
-        shutil.rmtree(path, ignore_errors=True)

@@ -42,28 +42,3 @@ def test_a_notebook_runs_over_them_and_leaves_no_socket_folder(
     ran = nbformat.read(out, as_version=4)
     assert ran.cells[-1].outputs[0]["text"].strip() == "null"
     assert list(spool.iterdir()) == []  # the socket folder went with the kernel
-
-
-def test_socket_folders_of_killed_runs_are_swept_others_kept(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A run killed before its kernel's clean-up leaves its socket folder; the next kernel
-    started removes it — never one of a process still running."""
-    import subprocess
-    import sys
-
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    gone = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    dead = tmp_path / f"torinvest-kernel-{gone.stdout.strip()}-abc123"
-    alive = tmp_path / f"torinvest-kernel-{os.getpid()}-def456"
-    other = tmp_path / "torinvest-kernel-notapid"
-    for folder in (dead, alive, other):
-        folder.mkdir()
-    km = kernel_manager_class()(kernel_name="python3")
-    assert Path(km.ip).parent.name.startswith(f"torinvest-kernel-{os.getpid()}-")
-    assert not dead.exists() and alive.exists() and other.exists()

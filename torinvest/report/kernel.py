@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from torinvest.children import sweep_leftovers
 from torinvest.options import CELL_TIMEOUT
 
 if TYPE_CHECKING:
@@ -64,10 +63,6 @@ class CellFailure:
 # --------------------------------------------------------------------------------------------
 # execute
 # --------------------------------------------------------------------------------------------
-#: The folder of a report kernel's sockets (the process that made it, a random part).
-_SOCKET_FOLDER = re.compile(r"torinvest-kernel-(\d+)-\w+")
-
-
 def kernel_manager_class() -> type:
     """A kernel manager that always starts this interpreter's ipykernel (``python3``).
 
@@ -103,9 +98,7 @@ def kernel_manager_class() -> type:
                 return str(super()._ip_default())
             # a private folder of a short path (a socket's path is at most 107 bytes), removed
             # with the kernel's files (_async_cleanup_resources)
-            root = tempfile.gettempdir()
-            sweep_leftovers(root, _SOCKET_FOLDER, "kernel socket folder")  # runs killed
-            self._socket_folder = tempfile.mkdtemp(prefix=f"torinvest-kernel-{os.getpid()}-")
+            self._socket_folder = tempfile.mkdtemp(prefix="torinvest-kernel-")
             return os.path.join(self._socket_folder, "k")
 
         async def _async_cleanup_resources(self, restart: bool = False) -> None:

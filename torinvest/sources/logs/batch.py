@@ -9,6 +9,7 @@ import logging
 import mmap
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -16,7 +17,6 @@ from typing import Any
 
 import pyarrow as pa
 
-from torinvest.children import sweep_leftovers
 from torinvest.errors import DataIssue
 from torinvest.inflate import json_utf8
 from torinvest.sources.logs.model import BatchOut, ReadOptions
@@ -296,4 +296,29 @@ _SPILL_NAME = re.compile(r"torinvest-(\d+)-[\w]+")
 def _sweep_spill_folders() -> None:
     """Remove this user's spill folders whose process no longer runs (never another user's, and
     never a running load's)."""
-    sweep_leftovers(SPILL_ROOT, _SPILL_NAME, "spill folder")
+    try:
+        names = os.listdir(SPILL_ROOT)
+    except OSError:
+        return
+    for name in names:
+        m = _SPILL_NAME.fullmatch(name)
+        path = os.path.join(SPILL_ROOT, name)
+        if m is None or _running(int(m.group(1))):
+            continue
+        try:
+            if os.stat(path, follow_symlinks=False).st_uid != os.getuid():
+                continue
+        except OSError:
+            continue
+        log.info("removing %s: its load's process %s is gone", path, m.group(1))
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists (another user's: EPERM)
+        return True
+    return True
