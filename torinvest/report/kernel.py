@@ -5,10 +5,7 @@
 from __future__ import annotations
 
 import logging
-import os
 import re
-import shutil
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,29 +80,6 @@ def kernel_manager_class() -> type:
         @default("kernel_spec_manager")
         def _kernel_spec_manager_default(self) -> KernelSpecManager:
             return ThisInterpreterKernelSpecs(data_dir=self.data_dir)
-
-        @default("transport")
-        def _transport_default(self) -> str:
-            # Unix sockets where there are: TCP ports are picked free here and bound later by
-            # the kernel, and any other process (an outgoing connection, a second report run
-            # by --jobs) can take one in between — the kernel then fails to bind and the run
-            # waits out the start timeout
-            return "ipc" if os.name == "posix" else "tcp"
-
-        @default("ip")
-        def _ip_default(self) -> str:
-            if self.transport != "ipc":
-                return str(super()._ip_default())
-            # a private folder of a short path (a socket's path is at most 107 bytes), removed
-            # with the kernel's files (_async_cleanup_resources)
-            self._socket_folder = tempfile.mkdtemp(prefix="torinvest-kernel-")
-            return os.path.join(self._socket_folder, "k")
-
-        async def _async_cleanup_resources(self, restart: bool = False) -> None:
-            await super()._async_cleanup_resources(restart=restart)
-            folder = getattr(self, "_socket_folder", None)
-            if folder and not restart:
-                shutil.rmtree(folder, ignore_errors=True)
 
     return ThisInterpreterKernelManager
 
