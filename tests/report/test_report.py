@@ -149,6 +149,29 @@ def test_kernel_is_the_running_interpreter() -> None:
     assert km.kernel_spec.argv[1:3] == ["-m", "ipykernel_launcher"]
 
 
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="reads the kernel's fds in /proc")
+def test_the_kernel_writes_its_own_output_apart_from_the_analysts_terminal() -> None:
+    """What a report kernel prints outside its cells (its log; the tracebacks of a kernel whose
+    sockets a stopped run closes under it) goes to the file it is given, never to the stdout or
+    stderr the analyst reads (a Ctrl-C'd ``investigate`` printed a kernel's ZMQError traceback)."""
+    import asyncio
+    import os
+    import tempfile
+
+    async def kernel_fds(said: object) -> tuple[str, str]:
+        km = report.kernel_manager_class(said)(kernel_name=report.KERNEL_NAME)
+        await km.start_kernel()
+        try:
+            pid = km.provisioner.pid
+            return os.readlink(f"/proc/{pid}/fd/1"), os.readlink(f"/proc/{pid}/fd/2")
+        finally:
+            await km.shutdown_kernel(now=True)
+
+    with tempfile.TemporaryFile() as said:
+        there = os.readlink(f"/proc/self/fd/{said.fileno()}")
+        assert asyncio.run(kernel_fds(said)) == (there, there)
+
+
 def test_external_loads_finds_every_kind_of_reference() -> None:
     page = """
     <script src="https://cdn.example/x.js"></script><script src='//cdn.example/y.js'></script>

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import logging
 import re
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from torinvest.options import CELL_TIMEOUT
 
@@ -60,12 +61,17 @@ class CellFailure:
 # --------------------------------------------------------------------------------------------
 # execute
 # --------------------------------------------------------------------------------------------
-def kernel_manager_class() -> type:
+def kernel_manager_class(said: IO[bytes] | None = None) -> type:
     """A kernel manager that always starts this interpreter's ipykernel (``python3``).
 
     A ``python3`` kernelspec found first on the Jupyter path (``~/.local/share/jupyter``, a conda
     base…) could run another Python without torinvest; this one searches no folder and so
     gets ipykernel's own spec, whose command is ``sys.executable -m ipykernel_launcher``.
+
+    With ``said`` (a file open for writing), the kernel's own stdout and stderr go there and not
+    to the analyst's terminal: what a kernel prints outside its cells (its log, the tracebacks
+    of a kernel whose sockets a stopped run closes under it) is not the analyst's to read; cell
+    output reaches the notebook over the kernel's sockets either way.
     """
     from jupyter_client.kernelspec import KernelSpecManager
     from jupyter_client.manager import AsyncKernelManager
@@ -80,6 +86,11 @@ def kernel_manager_class() -> type:
         @default("kernel_spec_manager")
         def _kernel_spec_manager_default(self) -> KernelSpecManager:
             return ThisInterpreterKernelSpecs(data_dir=self.data_dir)
+
+        async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+            if said is not None:
+                kw["stdout"] = kw["stderr"] = said
+            await super()._async_launch_kernel(kernel_cmd, **kw)
 
     return ThisInterpreterKernelManager
 
@@ -96,6 +107,28 @@ def execute(
 
     Returns None on success, else where and why it stopped.
     """
+    with tempfile.TemporaryFile(prefix="torinvest-kernel-") as said:
+        failure = _execute(notebook, output, params, cwd=cwd, timeout=timeout, said=said)
+        if failure is not None and log.isEnabledFor(
+            logging.DEBUG
+        ):  # e.g. a dead kernel's last words
+            said.seek(0, 2)
+            said.seek(max(0, said.tell() - 4096))
+            log.debug(
+                "the kernel's own output ended with:\n%s", said.read().decode(errors="replace")
+            )
+    return failure
+
+
+def _execute(
+    notebook: Path,
+    output: Path,
+    params: Mapping[str, Any],
+    *,
+    cwd: Path,
+    timeout: float,
+    said: IO[bytes],
+) -> CellFailure | None:
     import nbformat
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
@@ -106,10 +139,11 @@ def execute(
             str(output),
             parameters=dict(params),
             kernel_name=KERNEL_NAME,
-            kernel_manager_class=kernel_manager_class(),
-            # the kernel's own log is noise to the analyst: the warning that its loopback TCP
-            # sockets are not encrypted; tracebacks when a stopped run closes its sockets under
-            # it (Ctrl-C, SIGTERM). Cell errors are in the notebook; a dead kernel fails the run.
+            # the kernel's own output (its log; tracebacks when a stopped run closes its sockets
+            # under it, Ctrl-C, SIGTERM) goes to ``said``, never to the analyst's terminal.
+            # Cell errors are in the notebook; a dead kernel fails the run.
+            kernel_manager_class=kernel_manager_class(said),
+            # quiet besides: the warning that its loopback TCP sockets are not encrypted
             extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
             # saved as each cell starts and ends: a kernel that dies or a cell that times out
             # leaves every cell that ran (and the one it stopped at) in the report
