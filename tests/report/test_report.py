@@ -149,6 +149,92 @@ def test_kernel_is_the_running_interpreter() -> None:
     assert km.kernel_spec.argv[1:3] == ["-m", "ipykernel_launcher"]
 
 
+def test_a_kernel_that_dies_as_it_starts_is_started_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """jupyter_client picks free ports and the kernel binds them later: another process can take
+    one in between (``Address already in use``) and the kernel dies before any cell runs. The run
+    starts another kernel (new ports) instead of failing the report."""
+    import socket
+
+    from torinvest.report import kernel
+
+    made = kernel.kernel_manager_class
+    taken: list[socket.socket] = []
+
+    def port_taken_once(said: object = None) -> type:
+        class PortTakenOnce(made(said)):  # type: ignore[misc]
+            async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: object) -> None:
+                if not taken:  # another process binds the shell port before the kernel does
+                    sock = socket.socket()
+                    sock.bind((self.ip, self.shell_port))
+                    sock.listen()
+                    taken.append(sock)
+                await super()._async_launch_kernel(kernel_cmd, **kw)
+
+        return PortTakenOnce
+
+    monkeypatch.setattr(kernel, "kernel_manager_class", port_taken_once)
+    notebook = tmp_path / "in.ipynb"
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("answer = 6 * 7\nanswer")]
+    nbformat.write(nb, notebook)
+    try:
+        failure = kernel.execute(notebook, tmp_path / "out.ipynb", {}, cwd=tmp_path)
+    finally:
+        for sock in taken:
+            sock.close()
+    assert taken, "the test did not take the kernel's port"
+    assert failure is None
+    ran = nbformat.read(tmp_path / "out.ipynb", as_version=4)
+    assert ran.cells[-1].outputs[0]["data"]["text/plain"] == "42"
+
+
+#: ``python -c``: the CLI with the first report kernel's shell port taken by another process.
+_PORT_TAKEN_CLI = """
+import socket, sys
+from torinvest.report import kernel
+made, taken = kernel.kernel_manager_class, []
+def port_taken_once(said=None):
+    class PortTakenOnce(made(said)):
+        async def _async_launch_kernel(self, kernel_cmd, **kw):
+            if not taken:
+                sock = socket.socket()
+                sock.bind((self.ip, self.shell_port))
+                sock.listen()
+                taken.append(sock)
+            await super()._async_launch_kernel(kernel_cmd, **kw)
+    return PortTakenOnce
+kernel.kernel_manager_class = port_taken_once
+from torinvest.cli import main
+code = main(sys.argv[1:])
+assert taken, "the kernel's port was not taken"
+sys.exit(code)
+"""
+
+
+def test_investigate_says_nothing_of_a_kernel_started_again(tmp_path: Path) -> None:
+    """Through the CLI: the report whose first kernel died starting is written, exit 0, and the
+    analyst reads no ERROR line (papermill logs the dead kernel as one) and no traceback."""
+    import subprocess
+
+    from tests.sample_window import COVERED_FLAGS
+
+    out = tmp_path / "r"
+    command = ["investigate", "6dde0a8f8d46f6acad893b30f905e97c", "--case", str(sample_case().root)]
+    command += ["--out", str(out), "--ledger", str(tmp_path / "l.jsonl"), *COVERED_FLAGS]
+    run = subprocess.run(
+        [sys.executable, "-c", _PORT_TAKEN_CLI, *command],
+        cwd=Path(__file__).parents[2],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "ERROR" not in run.stderr and "Traceback" not in run.stderr, run.stderr
+    assert (out / "report.html").is_file(), run.stdout
+
+
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="reads the kernel's fds in /proc")
 def test_the_kernel_writes_its_own_output_apart_from_the_analysts_terminal() -> None:
     """What a report kernel prints outside its cells (its log; the tracebacks of a kernel whose

@@ -160,6 +160,9 @@ def main(
     )
     if args.verbose < 2:  # a stopped report leaves the kernel client's tasks failed: noise
         logging.getLogger("asyncio").setLevel(logging.CRITICAL)
+        # papermill logs a kernel that died starting as ERROR, also when another kernel then
+        # runs the report (torinvest.report.kernel); a report that fails is said by torinvest
+        logging.getLogger("papermill").setLevel(logging.CRITICAL)
     try:
         try:
             check_arguments(args)  # the values no argparse type can check, in every command

@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 KERNEL_NAME = "python3"
 #: Seconds the kernel may take to start.
 KERNEL_START_TIMEOUT = 120
+#: Kernels started for one run when each dies as it starts (see :func:`died_starting`).
+KERNEL_START_ATTEMPTS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +110,18 @@ def execute(
     Returns None on success, else where and why it stopped.
     """
     with tempfile.TemporaryFile(prefix="torinvest-kernel-") as said:
-        failure = _execute(notebook, output, params, cwd=cwd, timeout=timeout, said=said)
+        for attempt in range(1, KERNEL_START_ATTEMPTS + 1):
+            said.seek(0)
+            said.truncate()
+            failure = _execute(notebook, output, params, cwd=cwd, timeout=timeout, said=said)
+            if failure is None or not died_starting(failure) or attempt == KERNEL_START_ATTEMPTS:
+                break
+            log.info(
+                "the report kernel died as it started (%s; attempt %d of %d): starting another",
+                failure.evalue,
+                attempt,
+                KERNEL_START_ATTEMPTS,
+            )
         if failure is not None and log.isEnabledFor(
             logging.DEBUG
         ):  # e.g. a dead kernel's last words
@@ -168,6 +181,17 @@ def _execute(
         nbformat.write(nb, output)
         return _failure(nb, ename, evalue)
     return None
+
+
+def died_starting(failure: CellFailure) -> bool:
+    """Whether the kernel died before it answered its first request, no cell run: most often
+    another process took one of the free ports jupyter_client picked for it between the pick and
+    the kernel's bind (``Address already in use``). Another kernel, on new ports, may start."""
+    return (
+        failure.cell_index is None
+        and failure.ename == "RuntimeError"
+        and "died before replying" in failure.evalue
+    )
 
 
 #: What a run that stopped without a message means.
