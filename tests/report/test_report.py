@@ -155,26 +155,11 @@ def test_a_kernel_that_dies_as_it_starts_is_started_again(
     """jupyter_client picks free ports and the kernel binds them later: another process can take
     one in between (``Address already in use``) and the kernel dies before any cell runs. The run
     starts another kernel (new ports) instead of failing the report."""
-    import socket
-
+    from tests.report.taken_port import take_the_first_kernels_port
     from torinvest.report import kernel
 
-    made = kernel.kernel_manager_class
-    taken: list[socket.socket] = []
-
-    def port_taken_once(said: object = None) -> type:
-        class PortTakenOnce(made(said)):  # type: ignore[misc]
-            async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: object) -> None:
-                if not taken:  # another process binds the shell port before the kernel does
-                    sock = socket.socket()
-                    sock.bind((self.ip, self.shell_port))
-                    sock.listen()
-                    taken.append(sock)
-                await super()._async_launch_kernel(kernel_cmd, **kw)
-
-        return PortTakenOnce
-
-    monkeypatch.setattr(kernel, "kernel_manager_class", port_taken_once)
+    monkeypatch.setattr(kernel, "kernel_manager_class", kernel.kernel_manager_class)
+    taken = take_the_first_kernels_port()
     notebook = tmp_path / "in.ipynb"
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell("answer = 6 * 7\nanswer")]
@@ -190,29 +175,6 @@ def test_a_kernel_that_dies_as_it_starts_is_started_again(
     assert ran.cells[-1].outputs[0]["data"]["text/plain"] == "42"
 
 
-#: ``python -c``: the CLI with the first report kernel's shell port taken by another process.
-_PORT_TAKEN_CLI = """
-import socket, sys
-from torinvest.report import kernel
-made, taken = kernel.kernel_manager_class, []
-def port_taken_once(said=None):
-    class PortTakenOnce(made(said)):
-        async def _async_launch_kernel(self, kernel_cmd, **kw):
-            if not taken:
-                sock = socket.socket()
-                sock.bind((self.ip, self.shell_port))
-                sock.listen()
-                taken.append(sock)
-            await super()._async_launch_kernel(kernel_cmd, **kw)
-    return PortTakenOnce
-kernel.kernel_manager_class = port_taken_once
-from torinvest.cli import main
-code = main(sys.argv[1:])
-assert taken, "the kernel's port was not taken"
-sys.exit(code)
-"""
-
-
 def test_investigate_says_nothing_of_a_kernel_started_again(tmp_path: Path) -> None:
     """Through the CLI: the report whose first kernel died starting is written, exit 0, and the
     analyst reads no ERROR line (papermill logs the dead kernel as one) and no traceback."""
@@ -224,7 +186,7 @@ def test_investigate_says_nothing_of_a_kernel_started_again(tmp_path: Path) -> N
     command = ["investigate", "6dde0a8f8d46f6acad893b30f905e97c", "--case", str(sample_case().root)]
     command += ["--out", str(out), "--ledger", str(tmp_path / "l.jsonl"), *COVERED_FLAGS]
     run = subprocess.run(
-        [sys.executable, "-c", _PORT_TAKEN_CLI, *command],
+        [sys.executable, "-m", "tests.report.taken_port", *command],
         cwd=Path(__file__).parents[2],
         capture_output=True,
         text=True,
