@@ -57,24 +57,22 @@ class Ctx:
         self.aws.guardduty("us-east-1").add_detector()
         self.aws.fail("guardduty", region, "AccessDeniedException")
 
+    def investigate(self, *args: str, case: str = CASE, out: str = "r") -> list[str]:
+        """``investigate ARGS --case CASE --out TMP/OUT --ledger LEDGER`` (``case=""``: none)."""
+        where = ["--case", case] if case else []
+        return ["investigate", *args, *where, "--out", str(self.tmp / out), "--ledger", self.ledger]
+
+    def verdict_args(
+        self, *args: str, status: str = "malicious", analyst: str = "ana", case: str = CASE
+    ) -> list[str]:
+        """``verdict ARGS --status S --analyst A --rationale r --case CASE --ledger LEDGER``."""
+        where = ["--case", case] if case else []
+        said = ["--status", status, "--analyst", analyst, "--rationale", "r"]
+        return ["verdict", *args, *said, *where, "--ledger", self.ledger]
+
     def verdict(self, analyst: str = "ana", status: str = "malicious") -> None:
-        code = main(
-            [
-                "verdict",
-                FINDING,
-                "--status",
-                status,
-                "--analyst",
-                analyst,
-                "--rationale",
-                "r",
-                "--ledger",
-                self.ledger,
-            ],
-            out=io.StringIO(),
-            err=io.StringIO(),
-        )
-        assert code == 0
+        args = self.verdict_args(FINDING, status=status, analyst=analyst, case="")
+        assert main(args, out=io.StringIO(), err=io.StringIO()) == 0
 
     def torn_ledger(self) -> None:
         self.verdict()
@@ -250,47 +248,19 @@ SCENARIOS: list[tuple[str, Build, Outcome] | pytest.param] = [
     # investigate
     pytest.param(
         "investigate-complete",
-        lambda c: [
-            "investigate",
-            FINDING,
-            "--case",
-            CASE,
-            "--out",
-            str(c.tmp / "r"),
-            "--ledger",
-            c.ledger,
-            *COVERED_FLAGS,
-        ],
+        lambda c: c.investigate(FINDING, *COVERED_FLAGS),
         Outcome(0, "complete", "report:"),
         marks=SLOW,
     ),
     pytest.param(
         "investigate-partial",  # the sample case's logs hold one day of the default window
-        lambda c: [
-            "investigate",
-            FINDING,
-            "--case",
-            CASE,
-            "--out",
-            str(c.tmp / "r"),
-            "--ledger",
-            c.ledger,
-        ],
+        lambda c: c.investigate(FINDING),
         Outcome(0, "partial", "INCOMPLETE: 1 DATA ISSUE(S)"),
         marks=SLOW,
     ),
     pytest.param(
         "investigate-could-not-look",
-        lambda c: [
-            "investigate",
-            FINDING,
-            "--case",
-            c.other_account_case(),
-            "--out",
-            str(c.tmp / "r"),
-            "--ledger",
-            c.ledger,
-        ],
+        lambda c: c.investigate(FINDING, case=c.other_account_case()),
         Outcome(1, "could not look in account 999988887777"),
         marks=SLOW,
     ),
@@ -298,15 +268,8 @@ SCENARIOS: list[tuple[str, Build, Outcome] | pytest.param] = [
         "investigate-refused",  # another analyst's verdict is current
         lambda c: (
             c.verdict("ana"),
-            [
-                "investigate",
+            c.investigate(
                 FINDING,
-                "--case",
-                CASE,
-                "--out",
-                str(c.tmp / "r"),
-                "--ledger",
-                c.ledger,
                 "--verdict",
                 "legitimate",
                 "--analyst",
@@ -314,7 +277,7 @@ SCENARIOS: list[tuple[str, Build, Outcome] | pytest.param] = [
                 "--rationale",
                 "ok",
                 *COVERED_FLAGS,
-            ],
+            ),
         )[1],
         Outcome(1, "verdict NOT RECORDED"),
         marks=SLOW,
@@ -336,32 +299,14 @@ SCENARIOS: list[tuple[str, Build, Outcome] | pytest.param] = [
     # investigate --all-open
     (
         "all-open-nothing",
-        lambda c: [
-            "investigate",
-            "--all-open",
-            "--case",
-            c.archived_case(),
-            "--out",
-            str(c.tmp / "b"),
-            "--ledger",
-            c.ledger,
-        ],
+        lambda c: c.investigate("--all-open", out="b", case=c.archived_case()),
         Outcome(0, "complete", "no open Tor finding"),
     ),
     (
         "all-open-partial-nothing",
         lambda c: (
             c.region_denied(),
-            [
-                "investigate",
-                "--all-open",
-                "--regions",
-                "us-east-1,eu-west-1",
-                "--out",
-                str(c.tmp / "b"),
-                "--ledger",
-                c.ledger,
-            ],
+            c.investigate("--all-open", "--regions", "us-east-1,eu-west-1", out="b", case=""),
         )[1],
         Outcome(0, "partial", "no open Tor finding where torinvest could look"),
     ),
@@ -369,31 +314,13 @@ SCENARIOS: list[tuple[str, Build, Outcome] | pytest.param] = [
         "all-open-could-not-look",
         lambda c: (
             c.region_denied(),
-            [
-                "investigate",
-                "--all-open",
-                "--regions",
-                "eu-west-1",
-                "--out",
-                str(c.tmp / "b"),
-                "--ledger",
-                c.ledger,
-            ],
+            c.investigate("--all-open", "--regions", "eu-west-1", out="b", case=""),
         )[1],
         Outcome(1, "no region could be searched"),
     ),
     pytest.param(
         "all-open-partial-reports",  # its one report read one day of the window
-        lambda c: [
-            "investigate",
-            "--all-open",
-            "--case",
-            c.one_open_case(),
-            "--out",
-            str(c.tmp / "b"),
-            "--ledger",
-            c.ledger,
-        ],
+        lambda c: c.investigate("--all-open", out="b", case=c.one_open_case()),
         Outcome(0, "partial", "1 of 1 report(s) read their key's activity in part"),
         marks=SLOW,
     ),
@@ -416,93 +343,29 @@ SCENARIOS: list[tuple[str, Build, Outcome] | pytest.param] = [
     # verdict
     (
         "verdict-complete",
-        lambda c: [
-            "verdict",
-            FINDING,
-            "--status",
-            "malicious",
-            "--analyst",
-            "ana",
-            "--rationale",
-            "r",
-            "--case",
-            CASE,
-            *COVERED_FLAGS,
-            "--ledger",
-            c.ledger,
-        ],
+        lambda c: c.verdict_args(FINDING, *COVERED_FLAGS),
         Outcome(0, "complete", "recorded: malicious"),
     ),
     (
         "verdict-partial-evidence",
-        lambda c: [
-            "verdict",
-            FINDING,
-            "--status",
-            "malicious",
-            "--analyst",
-            "ana",
-            "--rationale",
-            "r",
-            "--case",
-            CASE,
-            "--ledger",
-            c.ledger,
-        ],
+        lambda c: c.verdict_args(FINDING),
         Outcome(0, "partial", "INCOMPLETE: this verdict's evidence"),
     ),
     (
         "verdict-could-not-look-evidence",  # recorded (exit 0), its evidence read nothing
-        lambda c: [
-            "verdict",
-            FINDING,
-            "--status",
-            "malicious",
-            "--analyst",
-            "ana",
-            "--rationale",
-            "r",
-            "--case",
-            c.other_account_case(),
-            "--ledger",
-            c.ledger,
-        ],
+        lambda c: c.verdict_args(FINDING, case=c.other_account_case()),
         Outcome(0, "partial", "COULD NOT LOOK: this verdict's evidence read none"),
     ),
     (
         "verdict-not-found",
-        lambda c: [
-            "verdict",
-            UNKNOWN,
-            "--status",
-            "malicious",
-            "--analyst",
-            "ana",
-            "--rationale",
-            "r",
-            "--case",
-            CASE,
-            "--ledger",
-            c.ledger,
-        ],
+        lambda c: c.verdict_args(UNKNOWN),
         Outcome(1, "not found among 2 findings"),
     ),
     (
         "verdict-refused",  # another analyst's verdict is current
         lambda c: (
             c.verdict("ana"),
-            [
-                "verdict",
-                FINDING,
-                "--status",
-                "legitimate",
-                "--analyst",
-                "bob",
-                "--rationale",
-                "r",
-                "--ledger",
-                c.ledger,
-            ],
+            c.verdict_args(FINDING, status="legitimate", analyst="bob", case=""),
         )[1],
         Outcome(1, "verdict NOT recorded: it would supersede another analyst's verdict"),
     ),
