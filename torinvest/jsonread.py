@@ -15,15 +15,24 @@ that an export script, a SIEM or an attacker's value can put in a file:
 Either way the value is kept and the rest of the text is read as written; what was changed is
 returned (:class:`JsonRepairs`), and the caller says so (:meth:`JsonRepairs.describe`). The
 repairs are looked for only in text orjson refused: off the hot path.
+
+orjson also reads an integer past 64 bits (``123456789012345678901234567890``: anyone who can
+call an API can send one in ``maxResults`` or a tag value, and CloudTrail records it) as a float,
+``1.2345678901234568e+29``: a value no record holds. :func:`parse` — every reader of CloudTrail
+records and of what the loaders and :func:`loads` read — gives every integer exactly (a Python
+``int`` of any size), and :func:`torinvest.sources.records.jsontext.json_bytes` writes it back
+as the same digits. A number with a fraction or an exponent is a float, as JSON readers read it.
 """
 
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import orjson
 
 
@@ -101,19 +110,108 @@ _STRING_OR_NUMBER = re.compile(
 )
 
 
-def loads(data: bytes | str) -> tuple[Any, JsonRepairs]:
-    """``data`` parsed (orjson), and what had to be repaired for it to parse (nothing, the usual
-    case). Raises ``orjson.JSONDecodeError`` — the error of the text as written — when it is not
-    JSON even so."""
+#: An integer token of 19 digits or more (orjson reads integers exactly from -2**63 to
+#: 2**64 - 1, which have at most 20 digits, and larger ones as floats): where it is, the text is
+#: read again by a reader that keeps every integer (a string holding such digits after ``:``,
+#: ``[``, ``,`` or a space is read again too, to the same value).
+_LONG_INTEGER = re.compile(rb"(?:^|[\[:,\s])-?[0-9]{19}")
+_LONG_INTEGER_TEXT = re.compile(_LONG_INTEGER.pattern.decode())
+#: The reader that keeps integers of any size (msgspec: the same floats, strings and objects).
+_EXACT = msgspec.json.Decoder()
+#: The nesting orjson reads (its limit), which the exact reader must reach too.
+_DEPTH = 1_024
+
+
+def parse(data: bytes | bytearray | memoryview | str) -> Any:
+    """``data`` parsed as ``orjson.loads`` parses it, but every integer exact: one past 64 bits
+    is the ``int`` written, never the float orjson makes of it. Raises
+    ``orjson.JSONDecodeError`` as ``orjson.loads`` does. The usual text, without an integer of
+    19 digits, is orjson's alone (one search of the text more)."""
+    value = orjson.loads(data)
+    long_integer = _LONG_INTEGER_TEXT if isinstance(data, str) else _LONG_INTEGER
+    if long_integer.search(data) is None:  # type: ignore[arg-type]
+        return value
     try:
-        return orjson.loads(data), JsonRepairs()
+        return _EXACT.decode(data)
+    except RecursionError:  # nested deeper than Python's limit lets msgspec go: raised a while
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(limit + _DEPTH + 64)
+        try:
+            return _EXACT.decode(data)
+        except (RecursionError, msgspec.DecodeError):
+            return value
+        finally:
+            sys.setrecursionlimit(limit)
+    except msgspec.DecodeError:  # text orjson reads and msgspec does not: none is known
+        return value
+
+
+def dumps(value: Any, *, sort_keys: bool = False) -> bytes:
+    """``value`` (parsed JSON: dict, list, str, int, float, bool, None) as compact JSON text,
+    the bytes ``orjson.dumps`` gives, whatever its depth (orjson writes 254 levels, reads
+    1,024) and however large its integers (orjson writes none past 64 bits: here their digits,
+    as :func:`parse` read them). Other types are written as their text (``str``).
+    ``sort_keys``: objects' keys in order (``orjson.OPT_SORT_KEYS``)."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS if sort_keys else None)
+    except orjson.JSONEncodeError:
+        return _deep_bytes(value, sort_keys)
+
+
+def _deep_bytes(value: Any, sort_keys: bool) -> bytes:
+    """:func:`dumps` without recursion: containers are walked with an explicit stack; each
+    scalar is written by orjson (its escapes and number forms)."""
+    out: list[bytes] = []
+    # the stack holds what is still to write: values, and closing brackets as bytes
+    stack: list[Any] = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, bytes):
+            out.append(item)
+        elif isinstance(item, dict):
+            out.append(b"{")
+            stack.append(b"}")
+            pairs = [(str(k), v) for k, v in item.items()]
+            if sort_keys:
+                pairs.sort(key=lambda kv: kv[0])
+            for i in range(len(pairs) - 1, -1, -1):
+                key, v = pairs[i]
+                stack.append(v)
+                stack.append((b"," if i else b"") + _scalar(key) + b":")
+        elif isinstance(item, list | tuple):
+            out.append(b"[")
+            stack.append(b"]")
+            for i in range(len(item) - 1, -1, -1):
+                stack.append(item[i])
+                if i:
+                    stack.append(b",")
+        else:
+            out.append(_scalar(item))
+    return b"".join(out)
+
+
+def _scalar(value: Any) -> bytes:
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        if isinstance(value, int) and not isinstance(value, bool):  # past 64 bits: its digits
+            return str(value).encode("ascii")
+        return orjson.dumps(str(value))  # a type JSON has no word for: its text
+
+
+def loads(data: bytes | str) -> tuple[Any, JsonRepairs]:
+    """``data`` parsed (:func:`parse`: orjson, integers exact), and what had to be repaired for
+    it to parse (nothing, the usual case). Raises ``orjson.JSONDecodeError`` — the error of the
+    text as written — when it is not JSON even so."""
+    try:
+        return parse(data), JsonRepairs()
     except orjson.JSONDecodeError as e:
         raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else bytes(data)
         fixed, repairs = repair_json(raw)
         if not repairs:
             raise
         try:
-            return orjson.loads(fixed), repairs
+            return parse(fixed), repairs
         except orjson.JSONDecodeError:
             raise e from None
 
