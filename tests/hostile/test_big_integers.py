@@ -104,8 +104,9 @@ def ids(recs: list[dict[str, Any]]) -> list[str]:
         b"[18446744073709551616, -9223372036854775809, 18446744073709551615, 9007199254740993]",
         b'{"a": [1.5, "1234567890123456789012", -99999999999999999999999999999999999999]}',
         b"\n 123456789012345678901234567890",
+        b'{"roleSessionName": "aws-go-sdk-1688990797103471741", "n": [-123456789012345678901234567890]}',
     ],
-    ids=["object", "edges", "mixed", "whitespace"],
+    ids=["object", "edges", "mixed", "whitespace", "after-digits-in-a-string"],
 )
 def test_the_one_reader_reads_every_integer_exactly(text: bytes) -> None:
     """orjson read ``123456789012345678901234567890`` as ``1.2345678901234568e+29``; the one
