@@ -22,9 +22,12 @@ guard is one leading ``'``, also put before a value that already starts with ``'
 that starts with ``'`` is always the value after it (:func:`torinvest.safety.csv_unguard`). A
 CSV file is read by eye (a spreadsheet, ``cat``, ``column``): its cells show control, bidi and
 zero-width characters escaped (``\\x1b``, ``\\r``, ``\\u202e``), as the report does
-(:func:`torinvest.safety.visible_text`; newlines and tabs kept), so that an ESC sequence cannot
-erase rows from a terminal and a bidi override cannot reorder a cell. Parquet and JSON lines
-keep every value exactly.
+(:func:`torinvest.safety.csv_escape`; newlines and tabs kept), so that an ESC sequence cannot
+erase rows from a terminal and a bidi override cannot reorder a cell; a backslash that would
+read as the start of such an escape is doubled (the four characters ``\\x1b`` are written
+``\\\\x1b``), so the escaping is undone exactly: a text cell's value is
+:func:`torinvest.safety.csv_value` of it (the guard, then the escapes). A list cell's items are
+``json.loads`` of that value. Parquet and JSON lines keep every value exactly.
 
 JSON lines keep every value, with the characters that could act on a terminal or hide or
 reorder text (C1 controls, bidi overrides, zero-width characters, line separators) written as
@@ -56,7 +59,7 @@ import pandas as pd
 
 from torinvest.errors import InputError
 from torinvest.paths import atomic_file
-from torinvest.safety import csv_safe, json_inert, visible_text
+from torinvest.safety import csv_escape, csv_safe, json_inert
 from torinvest.schema import iso_utc
 
 FORMATS = (".parquet", ".csv", ".jsonl")
@@ -112,7 +115,7 @@ def _csv_text(value: Any) -> Any:
         return _bool_text(value)
     if isinstance(value, datetime):
         return iso_utc(value)
-    return csv_safe(visible_text(_items_text(value)))
+    return csv_safe(csv_escape(_items_text(value)))
 
 
 def csv_frame(frame: pd.DataFrame) -> pd.DataFrame:

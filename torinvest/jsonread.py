@@ -15,15 +15,24 @@ that an export script, a SIEM or an attacker's value can put in a file:
 Either way the value is kept and the rest of the text is read as written; what was changed is
 returned (:class:`JsonRepairs`), and the caller says so (:meth:`JsonRepairs.describe`). The
 repairs are looked for only in text orjson refused: off the hot path.
+
+orjson also reads an integer past 64 bits (``123456789012345678901234567890``: anyone who can
+call an API can send one in ``maxResults`` or a tag value, and CloudTrail records it) as a float,
+``1.2345678901234568e+29``: a value no record holds. :func:`parse` — every reader of CloudTrail
+records and of what the loaders and :func:`loads` read — gives every integer exactly (a Python
+``int`` of any size), and :func:`torinvest.sources.records.jsontext.json_bytes` writes it back
+as the same digits. A number with a fraction or an exponent is a float, as JSON readers read it.
 """
 
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import orjson
 
 
@@ -101,19 +110,129 @@ _STRING_OR_NUMBER = re.compile(
 )
 
 
-def loads(data: bytes | str) -> tuple[Any, JsonRepairs]:
-    """``data`` parsed (orjson), and what had to be repaired for it to parse (nothing, the usual
-    case). Raises ``orjson.JSONDecodeError`` — the error of the text as written — when it is not
-    JSON even so."""
+#: 19 digits in a row, where an integer orjson reads as a float may be (it reads integers
+#: exactly from -2**63 to 2**64 - 1, which have at most 20 digits): such a run that starts a
+#: number (after ``:``, ``[``, ``,``, whitespace or a ``-``) makes :func:`parse` read the text
+#: again with a reader that keeps every integer. Runs inside strings (a Go SDK's session name
+#: ``aws-go-sdk-1688990797103471741``) are passed over; one after ``": "`` in a string is read
+#: again, to the same value. Found in a copy with every digit ``0`` and every other byte a space
+#: (``bytes.find``: a few times faster than parsing the text; a regular expression is slower).
+_DIGIT_MAP = bytes(0x30 if 0x30 <= i <= 0x39 else 0x20 for i in range(256))
+_LONG_RUN = b"0" * 19
+_BEFORE_NUMBER = frozenset(b":[, \t\r\n")
+#: The reader that keeps integers of any size (msgspec: the same floats, strings and objects).
+_EXACT = msgspec.json.Decoder()
+#: The nesting orjson reads (its limit), which the exact reader must reach too.
+_DEPTH = 1_024
+
+
+def parse(data: bytes | bytearray | memoryview | str) -> Any:
+    """``data`` parsed as ``orjson.loads`` parses it, but every integer exact: one past 64 bits
+    is the ``int`` written, never the float orjson makes of it. Raises
+    ``orjson.JSONDecodeError`` as ``orjson.loads`` does. The usual text, without an integer of
+    19 digits, is orjson's alone (one search of the text more)."""
+    value = orjson.loads(data)
+    if not _holds_long_integer(data):
+        return value
     try:
-        return orjson.loads(data), JsonRepairs()
+        return _EXACT.decode(data)
+    except RecursionError:  # nested deeper than Python's limit lets msgspec go: raised a while
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(limit + _DEPTH + 64)
+        try:
+            return _EXACT.decode(data)
+        except (RecursionError, msgspec.DecodeError):
+            return value
+        finally:
+            sys.setrecursionlimit(limit)
+    except msgspec.DecodeError:  # text orjson reads and msgspec does not: none is known
+        return value
+
+
+def dumps(value: Any, *, sort_keys: bool = False) -> bytes:
+    """``value`` (parsed JSON: dict, list, str, int, float, bool, None) as compact JSON text,
+    the bytes ``orjson.dumps`` gives, whatever its depth (orjson writes 254 levels, reads
+    1,024) and however large its integers (orjson writes none past 64 bits: here their digits,
+    as :func:`parse` read them). Other types are written as their text (``str``).
+    ``sort_keys``: objects' keys in order (``orjson.OPT_SORT_KEYS``)."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS if sort_keys else None)
+    except orjson.JSONEncodeError:
+        return _deep_bytes(value, sort_keys)
+
+
+def _deep_bytes(value: Any, sort_keys: bool) -> bytes:
+    """:func:`dumps` without recursion: containers are walked with an explicit stack; each
+    scalar is written by orjson (its escapes and number forms)."""
+    out: list[bytes] = []
+    # the stack holds what is still to write: values, and closing brackets as bytes
+    stack: list[Any] = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, bytes):
+            out.append(item)
+        elif isinstance(item, dict):
+            out.append(b"{")
+            stack.append(b"}")
+            pairs = [(str(k), v) for k, v in item.items()]
+            if sort_keys:
+                pairs.sort(key=lambda kv: kv[0])
+            for i in range(len(pairs) - 1, -1, -1):
+                key, v = pairs[i]
+                stack.append(v)
+                stack.append((b"," if i else b"") + _scalar(key) + b":")
+        elif isinstance(item, list | tuple):
+            out.append(b"[")
+            stack.append(b"]")
+            for i in range(len(item) - 1, -1, -1):
+                stack.append(item[i])
+                if i:
+                    stack.append(b",")
+        else:
+            out.append(_scalar(item))
+    return b"".join(out)
+
+
+def _scalar(value: Any) -> bytes:
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        if isinstance(value, int) and not isinstance(value, bool):  # past 64 bits: its digits
+            return str(value).encode("ascii")
+        return orjson.dumps(str(value))  # a type JSON has no word for: its text
+
+
+def _holds_long_integer(data: bytes | bytearray | memoryview | str) -> bool:
+    """Whether ``data`` (valid JSON) may hold an integer of 19 digits or more."""
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else bytes(data)
+    digits = raw.translate(_DIGIT_MAP)
+    at = digits.find(_LONG_RUN)
+    while at != -1:
+        i = at - 1
+        if i >= 0 and raw[i] == 0x2D:  # a minus sign
+            i -= 1
+        if i < 0 or raw[i] in _BEFORE_NUMBER:
+            return True
+        end = digits.find(b" ", at)  # past this run
+        if end == -1:
+            return False
+        at = digits.find(_LONG_RUN, end)
+    return False
+
+
+def loads(data: bytes | str) -> tuple[Any, JsonRepairs]:
+    """``data`` parsed (:func:`parse`: orjson, integers exact), and what had to be repaired for
+    it to parse (nothing, the usual case). Raises ``orjson.JSONDecodeError`` — the error of the
+    text as written — when it is not JSON even so."""
+    try:
+        return parse(data), JsonRepairs()
     except orjson.JSONDecodeError as e:
         raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else bytes(data)
         fixed, repairs = repair_json(raw)
         if not repairs:
             raise
         try:
-            return orjson.loads(fixed), repairs
+            return parse(fixed), repairs
         except orjson.JSONDecodeError:
             raise e from None
 

@@ -48,6 +48,48 @@ def visible_text(value: object) -> str:
     return _escape_unseen("" if value is None else str(value))
 
 
+#: The characters :func:`csv_escape` writes as escapes (:data:`_CONTROL`'s, as a character
+#: class's text), and the backslash it doubles: one before ``\\``, ``x``, ``u``, ``U``, ``r``
+#: or one of those characters, the texts :func:`csv_unescape` reads as escapes.
+_CONTROL_CLASS = f"\x00-\x08\x0b-\x1f\x7f-\x9f{_INVISIBLE}"
+_CSV_ESCAPE = re.compile(f"[{_CONTROL_CLASS}]|\\\\(?=[\\\\xuUr{_CONTROL_CLASS}])")
+#: What :func:`csv_unescape` reads back: ``\\`` and the escapes :func:`csv_escape` writes.
+_CSV_UNESCAPE = re.compile(r"\\(?:(\\)|x([0-9a-f]{2})|u([0-9a-f]{4})|U([0-9a-f]{8})|(r))")
+
+
+def csv_escape(value: object) -> str:
+    """Text for a CSV cell read by eye (``cat``, ``column``, a spreadsheet), that gives the
+    value back exactly (:func:`csv_unescape`): each :data:`_CONTROL` character — C0 (but tab
+    and newline, kept) and C1 controls, bidi, zero-width and invisible characters — as its
+    Python escape (``\\x1b``, ``\\r``, ``\\u202e``, ``\\U000e0041``), and a backslash the
+    reverse would read as the start of one — before ``\\``, ``x``, ``u``, ``U``, ``r`` or such
+    a character — doubled (``\\\\``). So an ESC character (written ``\\x1b``) and the four
+    characters ``\\x1b`` (written ``\\\\x1b``) never read the same; any other backslash
+    (``\\"`` in JSON text, ``C:\\Temp``) stays as it is."""
+    text = "" if value is None else str(value)
+    return _CSV_ESCAPE.sub(_csv_escaped, text)
+
+
+def _csv_escaped(match: re.Match[str]) -> str:
+    ch = match.group()
+    return "\\\\" if ch == "\\" else ch.encode("unicode_escape").decode("ascii")
+
+
+def csv_unescape(cell: str) -> str:
+    """The text :func:`csv_escape` made ``cell`` from: ``\\\\`` is one ``\\``; ``\\xHH``,
+    ``\\uHHHH``, ``\\UHHHHHHHH`` (lower-case hex) the character of that code point; ``\\r`` a
+    carriage return; any other backslash itself."""
+    return _CSV_UNESCAPE.sub(_csv_unescaped, cell)
+
+
+def _csv_unescaped(match: re.Match[str]) -> str:
+    if match.group(1):
+        return "\\"
+    if match.group(5):
+        return "\r"
+    return chr(int(match.group(2) or match.group(3) or match.group(4), 16))
+
+
 #: What :func:`csv_safe` puts before a cell a spreadsheet could run, and before a cell that
 #: already starts with it: one leading ``'`` in a CSV cell is always the guard.
 CSV_GUARD = "'"
@@ -75,6 +117,13 @@ def csv_unguard(cell: str) -> str:
     """The text :func:`csv_safe` made ``cell`` from: its one leading ``'`` removed, if any (a
     script reading a torinvest CSV back gets the values as written, before the guard)."""
     return cell[1:] if cell.startswith(CSV_GUARD) else cell
+
+
+def csv_value(cell: str) -> str:
+    """The value a text cell of a torinvest CSV file holds, exactly: the guard undone
+    (:func:`csv_unguard`), then the escapes (:func:`csv_unescape`) — the reverse of
+    ``csv_safe(csv_escape(value))``, which every CSV export writes."""
+    return csv_unescape(csv_unguard(cell))
 
 
 def _is_control(ch: str) -> bool:

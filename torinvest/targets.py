@@ -24,6 +24,8 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from torinvest.jsonread import dumps as json_dumps
+from torinvest.jsonread import parse as parse_json
 from torinvest.safety import term_safe
 
 #: A call keeps at most this many targets (a BatchGetSecretValue can name 20 secrets).
@@ -116,7 +118,7 @@ def json_object(value: Any) -> dict[str, Any]:
     if not isinstance(value, str | bytes) or not value:
         return {}
     try:
-        parsed = orjson.loads(value)
+        parsed = parse_json(value)
     except orjson.JSONDecodeError:
         return {}
     return parsed if isinstance(parsed, dict) else {}
@@ -215,5 +217,5 @@ def read_names(event_name: str, request: Mapping[str, Any]) -> list[str]:
             if name not in names:
                 names.append(name)
     if event_name == "BatchGetSecretValue" and not names and request.get("filters"):
-        names.append(f"(secrets matching {orjson.dumps(request['filters']).decode()})")
+        names.append(f"(secrets matching {json_dumps(request['filters']).decode()})")
     return names

@@ -38,7 +38,14 @@ from torinvest import export, investigation, report, tor, verdict
 from torinvest.case import sample_case
 from torinvest.cli import main
 from torinvest.errors import InputError
-from torinvest.safety import csv_safe, csv_unguard, visible_text
+from torinvest.safety import (
+    csv_escape,
+    csv_safe,
+    csv_unescape,
+    csv_unguard,
+    csv_value,
+    visible_text,
+)
 
 FINDING = "6dde0a8f8d46f6acad893b30f905e97c"
 OTHER_FINDING = "7f176d541deef88b1ad653b9ed646f29"
@@ -617,20 +624,45 @@ def test_the_formula_guard_can_always_be_undone() -> None:
 
 
 def test_hostile_cells_round_trip_through_a_csv_file(tmp_path: Path) -> None:
-    """Read back with Python's csv module and :func:`csv_unguard`, every cell gives the value
-    as written (as :func:`visible_text` shows it where it holds control characters), and no
-    cell starts a formula — = + - @, tab, CR, a leading ``'``, full-width and small forms."""
+    """Read back with Python's csv module and the documented reverse (:func:`csv_unguard`, then
+    :func:`csv_unescape`: :func:`csv_value`), every cell gives the value exactly, and no cell
+    starts a formula — = + - @, tab, CR, a leading ``'``, full-width and small forms."""
     values = [*HOSTILE_CELLS, INNER_BREAK, *GUARD_LOOKALIKES, "\ufe62x", "\uff20x", "plain"]
     frame = pd.DataFrame(
         {"event_id": [f"id-{i}" for i in range(len(values))], "user_agent": values}
     )
     out = export.write_frame(frame, tmp_path / "ev.csv")
     read = assert_no_formula(out, len(values))
-    assert [csv_unguard(r["user_agent"]) for r in read] == [visible_text(v) for v in values]
-    exact = [v for v in values if visible_text(v) == v]  # no control character: the text itself
+    assert [csv_value(r["user_agent"]) for r in read] == values
+    exact = [v for v in values if csv_escape(v) == v]  # nothing escaped: the text itself
     assert len(exact) > len(GUARD_LOOKALIKES)
     back = {r["event_id"]: csv_unguard(r["user_agent"]) for r in read}
     assert [back[f"id-{values.index(v)}"] for v in exact] == exact
+
+
+#: Values whose escaped forms the old escaping (control characters only) wrote alike: a
+#: control character and the text of its escape; backslashes before what reads as an escape.
+ESCAPE_LOOKALIKES = [
+    "\x1b[31m",  # ESC
+    "\\x1b[31m",  # the four characters \x1b (was written as ESC is)
+    "\\\x1b",  # a backslash, then ESC (was written as the text \\x1b is)
+    "\\\\x1b",  # two backslashes, then x1b
+    "\r",
+    "\\r",
+    "\u202e",
+    "\\u202e",
+    "\U000e0041",
+    "\\U000e0041",
+    "\\",
+    "\\\\",
+    "ends with \\",
+    "\\\x00",
+    "\x00\\",
+    "C:\\Temp\\x",
+    "C:\\Users\\u",
+    '{"policyDocument":"{\\"Version\\":\\"2012-10-17\\"}","n":"a\\nb\\\\c"}',
+    "\\xZZ \\u12 \\U0001 \\q",  # not escapes as written
+]
 
 
 def test_events_csv_with_hostile_cells(tmp_path: Path) -> None:
@@ -639,7 +671,8 @@ def test_events_csv_with_hostile_cells(tmp_path: Path) -> None:
     read = assert_no_formula(out, len(frame))
     cells = [*HOSTILE_CELLS, INNER_BREAK]
     # nothing lost: each cell as the report shows it (controls escaped), then formula-safe
-    assert [r["user_agent"] for r in read] == [csv_safe(visible_text(c)) for c in cells]
+    assert [r["user_agent"] for r in read] == [csv_safe(csv_escape(c)) for c in cells]
+    assert [csv_value(r["user_agent"]) for r in read] == cells
     assert [r["event_id"] for r in read] == list(frame["event_id"])
 
 
@@ -662,7 +695,8 @@ def test_csv_cells_show_control_bidi_and_zero_width_characters_escaped(tmp_path:
     read = assert_no_formula(out, len(cells))
     assert read[0]["user_agent"] == "x\\x1b[1A\\x1b[2K\\x1b[1A\\x1b[2K\\rGetCallerIdentity only"
     assert read[1]["error_message"] == "admin\\u202etxt.exe"
-    assert [r["user_agent"] for r in read] == [csv_safe(visible_text(c)) for c in cells]
+    assert [r["user_agent"] for r in read] == [csv_safe(csv_escape(c)) for c in cells]
+    assert [csv_value(r["user_agent"]) for r in read] == cells
     assert [r["event_name"] for r in read] == list(frame["event_name"])
 
 
@@ -675,10 +709,13 @@ def test_investigate_csvs_with_hostile_cells(tmp_path: Path) -> None:
     inv.per_ip["country"] = pd.array(["=evil()"] * len(inv.per_ip), dtype="string")
     written = report.export_tables(inv, tmp_path)
     events = assert_no_formula(written["events.csv"], n)
-    assert [r["user_agent"] for r in events] == [csv_safe(visible_text(a)) for a in agents]
+    assert [r["user_agent"] for r in events] == [csv_safe(csv_escape(a)) for a in agents]
+    assert [csv_value(r["user_agent"]) for r in events] == agents
     per_ip = assert_no_formula(written["per_ip.csv"], len(inv.per_ip))
     # a list is one JSON array per cell: every item exactly as written
-    assert [json.loads(r["user_agents"]) for r in per_ip] == list(inv.per_ip["user_agents"])
+    assert [json.loads(csv_value(r["user_agents"])) for r in per_ip] == list(
+        inv.per_ip["user_agents"]
+    )
 
 
 def test_a_list_item_holding_the_old_separator_stays_one_item(tmp_path: Path) -> None:
@@ -776,6 +813,67 @@ RAW_UNSEEN = re.compile(
     "[\x00-\x09\x0b-\x1f\x7f-\x9f\u00ad\u061c\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff"
     "\ufff9-\ufffb\U000e0000-\U000e007f]"
 )
+
+
+#: Hostile strings of every kind: controls (NUL, ESC, CR/LF, tabs), backslashes and escape
+#: lookalikes, formula starts, bidi overrides and invisible characters, the guard itself.
+ROUND_TRIP = [
+    *HOSTILE_CELLS,
+    *GUARD_LOOKALIKES,
+    *ESCAPE_LOOKALIKES,
+    *UNSEEN_TEXT,
+    INNER_BREAK,
+    "\x00",
+    "nul\x00inside",
+    "\t\ttabs\t",
+    "cr\rlf\nboth\r\n",
+    "\r\n=HYPERLINK(1)",
+    "'\\x1b",
+    "=\\x1b",
+    "\u202e=1+1",
+    "\\\u202e'",
+    "é\U0001f600\x85\xa0",
+    "",
+]
+
+
+def test_every_hostile_value_round_trips_through_csv(tmp_path: Path) -> None:
+    """Every value, read back from the CSV file with the documented reverse, is itself; two
+    different values are never written alike (was: ESC and the text ``\\x1b`` read the same);
+    no raw control, bidi or invisible character reaches the file; no cell starts a formula."""
+    values = [v for v in ROUND_TRIP if v]  # an empty text is a missing value (an empty cell)
+    assert len(set(values)) == len(values)
+    for value in values:
+        assert csv_unescape(csv_escape(value)) == value, repr(value)
+        assert csv_value(csv_safe(csv_escape(value))) == value, repr(value)
+    assert len({csv_safe(csv_escape(v)) for v in values}) == len(values)
+    frame = pd.DataFrame(
+        {
+            "event_id": [f"id-{i}" for i in range(len(values))],
+            "user_agent": pd.Categorical(values),
+            "error_message": pd.array(values[::-1], dtype="string"),
+            "request_parameters": values,
+        }
+    )
+    out = export.write_frame(frame, tmp_path / "ev.csv")
+    text = out.read_bytes().decode("utf-8").replace("\r\n", "\n")  # the rows' separator
+    assert RAW_UNSEEN.findall(text.replace("\t", "")) == []  # tabs are kept
+    read = assert_no_formula(out, len(values))
+    assert [csv_value(r["user_agent"]) for r in read] == values
+    assert [csv_value(r["error_message"]) for r in read] == values[::-1]
+    assert [csv_value(r["request_parameters"]) for r in read] == values
+
+
+def test_csv_escapes_are_written_as_documented() -> None:
+    """The examples of the README: an ESC and its text differ; JSON's own escapes stay."""
+    assert csv_escape("\x1b[2K") == "\\x1b[2K"
+    assert csv_escape("\\x1b[2K") == "\\\\x1b[2K"
+    assert csv_escape("a\rb") == "a\\rb"
+    assert csv_escape("admin\u202etxt.exe") == "admin\\u202etxt.exe"
+    assert csv_escape('{"a":"x\\"y\\n"}') == '{"a":"x\\"y\\n"}'
+    assert csv_escape("C:\\Temp") == "C:\\Temp"
+    assert csv_escape("tab\tnew\nline") == "tab\tnew\nline"
+    assert csv_value("'\\\\x1b") == "\\x1b" and csv_value("\\x1b") == "\x1b"
 
 
 def test_json_lines_export_keeps_unseen_characters_as_escapes(tmp_path: Path) -> None:

@@ -9,10 +9,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import orjson
 import pandas as pd
 from botocore import xform_name
 
+from torinvest.jsonread import dumps as json_dumps
 from torinvest.options import PLAN_KINDS as PLAN_KINDS
 from torinvest.options import SUPPRESSION_SCOPES as SUPPRESSION_SCOPES
 from torinvest.safety import option
@@ -78,7 +78,7 @@ class Action:
             parts.append(option("--region", self.region))
         for key, value in self.params.items():
             flag = "--" + xform_name(key, "-")
-            text = value if isinstance(value, str) else orjson.dumps(value).decode()
+            text = value if isinstance(value, str) else json_dumps(value).decode()
             parts.append(f"{flag}={_shell_quote(text)}")  # a value may start with -
         return " ".join(parts)
 

@@ -16,6 +16,7 @@ import orjson
 
 from torinvest.addresses import canonical_ip
 from torinvest.errors import DataIssue
+from torinvest.jsonread import parse as parse_json
 from torinvest.sources.logs.model import ReadOptions
 from torinvest.sources.records import is_record, parse_records
 
@@ -148,7 +149,7 @@ def _parse_chunks(chunks: list[bytes]) -> list[dict[str, Any]] | None:
     records = []
     for chunk in chunks:
         try:
-            rec = orjson.loads(chunk)
+            rec = parse_json(chunk)
         except orjson.JSONDecodeError:
             return None
         if not is_record(rec):

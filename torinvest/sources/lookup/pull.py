@@ -21,6 +21,7 @@ from torinvest.aws import REPAIRED_KEY, Aws, translate_error
 from torinvest.aws.ids import check_access_key_id
 from torinvest.errors import AwsError, BeyondRetention, DataIssue, InputError
 from torinvest.jsonread import JsonRepairs
+from torinvest.jsonread import dumps as json_dumps
 from torinvest.jsonread import loads as read_json
 from torinvest.schema import iso_utc, time_window
 from torinvest.sources.lookup.cache import PageCache, default_cache_dir
@@ -268,7 +269,7 @@ def _usable_event(
         return _filled_event(ev, why, pull)
     record = record_from_lookup_fields(ev, region=pull.region)
     pull.unusable.append(f"{ev.get('EventId')} ({ev.get('EventName')}): {why}")
-    return {**ev, "CloudTrailEvent": orjson.dumps(record).decode()}
+    return {**ev, "CloudTrailEvent": json_dumps(record).decode()}
 
 
 def _filled_event(ev: dict[str, Any], record: dict[str, Any], pull: RegionPull) -> dict[str, Any]:
@@ -280,7 +281,7 @@ def _filled_event(ev: dict[str, Any], record: dict[str, Any], pull: RegionPull) 
     if not missing:
         return ev
     pull.filled.append(f"{ev.get('EventId')} ({ev.get('EventName')}): no {missing}")
-    return {**ev, "CloudTrailEvent": orjson.dumps(filled).decode()}
+    return {**ev, "CloudTrailEvent": json_dumps(filled).decode()}
 
 
 def _as_record(text: Any) -> tuple[dict[str, Any] | str, JsonRepairs]:

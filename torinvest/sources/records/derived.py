@@ -16,6 +16,7 @@ import pandas as pd
 
 from torinvest.aws.ids import is_access_key_id
 from torinvest.errors import DataIssue
+from torinvest.jsonread import parse as parse_json
 from torinvest.outcome import FAILED, UNKNOWN, failed_rows, record_outcome, unknown_rows
 from torinvest.sources.records.columns import _EMPTY, MAX_DERIVED_ROUNDS, MINTING_EVENTS
 
@@ -324,7 +325,7 @@ def _loads(text: Any) -> Any:
     if text is None or text is pd.NA or not isinstance(text, str):
         return None
     try:
-        return orjson.loads(text)
+        return parse_json(text)
     except orjson.JSONDecodeError:
         return None
 

@@ -22,6 +22,7 @@ from pandas.errors import OutOfBoundsDatetime
 from torinvest.errors import DataIssue, InputError
 from torinvest.jsonread import JsonRepairs, repair_json
 from torinvest.jsonread import loads as read_json
+from torinvest.jsonread import parse as parse_json
 from torinvest.outcome import OUTCOME_UNKNOWN_MARK
 from torinvest.schema import iso_utc
 from torinvest.sources.records.columns import (
@@ -306,7 +307,7 @@ def _parse_records(data: bytes, where: str) -> tuple[list[dict[str, Any]], list[
     if not data or data.isspace():
         return [], [DataIssue(where, "the file is empty")]
     try:
-        doc = orjson.loads(data)
+        doc = parse_json(data)
     except orjson.JSONDecodeError as e:
         fixed, repairs = repair_json(data)  # only for what orjson refused: off the hot path
         if repairs:
@@ -376,7 +377,7 @@ def _chunk_record(chunk: bytes) -> dict[str, Any] | None:
     cut = chunk.rfind(b"]")  # the last cut may be followed by "]}" and stray bytes
     for text in (chunk.rstrip(b" \t\r\n,"), _RECORDS_CLOSE.sub(b"", chunk), chunk[:cut]):
         try:
-            record = orjson.loads(text)
+            record = parse_json(text)
         except orjson.JSONDecodeError:
             continue
         return record if is_record(record) else None
@@ -511,7 +512,7 @@ def records_from_lines(
     bad: list[tuple[int, str]] = []
     for lineno, line in lines:
         try:
-            doc = orjson.loads(line)
+            doc = parse_json(line)
         except orjson.JSONDecodeError as e:
             bad.append((lineno, f"invalid JSON: {e.msg}"))
             continue

@@ -19,6 +19,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from torinvest.errors import DataIssue, InputError
+from torinvest.jsonread import dumps as json_dumps
+from torinvest.jsonread import parse as parse_json
 from torinvest.sources.records.columns import (
     _STR,
     BOOLEAN_COLUMNS,
@@ -228,10 +230,10 @@ def json_key(value: Any) -> Any:
     if not isinstance(value, str):
         return value
     try:
-        parsed = orjson.loads(value)
+        parsed = parse_json(value)
     except orjson.JSONDecodeError:
         return value
-    return orjson.dumps(_whole_floats(parsed), option=orjson.OPT_SORT_KEYS).decode()
+    return json_dumps(_whole_floats(parsed), sort_keys=True).decode()
 
 
 def _whole_floats(value: Any) -> Any:

@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from msgspec.structs import astuple
 
+from torinvest.jsonread import parse as parse_json
 from torinvest.outcome import OUTCOME_UNKNOWN_MARK
 from torinvest.sources.records.columns import _STR, TABLE_SCHEMA
 from torinvest.sources.records.jsontext import json_bytes
@@ -196,7 +197,7 @@ def _raw_json_texts(raws: Sequence[msgspec.Raw], blob: bytes, *, plain: bool) ->
         items = list(raws)
         for i in np.flatnonzero(odd).tolist():
             try:
-                items[i] = json_bytes(orjson.loads(memoryview(items[i])))
+                items[i] = json_bytes(parse_json(memoryview(items[i])))
             except orjson.JSONDecodeError:
                 return None
         lengths = np.fromiter(map(len, items), dtype=np.int64, count=n)
