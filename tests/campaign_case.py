@@ -262,3 +262,44 @@ def extend_case(
     found = related_findings() if findings is None else findings
     (case / "findings" / "related.json").write_text(json.dumps(found), encoding="utf-8")
     return case
+
+
+def lookup_answer(whole: list[dict[str, Any]], partial: list[dict[str, Any]]) -> bytes:
+    """A saved ``aws cloudtrail lookup-events --output json`` answer holding ``whole`` records
+    as they are and ``partial`` ones with a CloudTrailEvent lacking ``eventID`` (a field
+    LookupEvents lists beside it): torinvest fills it from the fields beside it and, unless
+    it holds an ``errorCode``, its outcome is unknown (:mod:`torinvest.outcome`)."""
+
+    def listed(r: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
+        ident = r["userIdentity"]
+        return {
+            "EventId": r["eventID"],
+            "EventName": r["eventName"],
+            "ReadOnly": "true",
+            "AccessKeyId": ident.get("accessKeyId"),
+            "EventTime": r["eventTime"],
+            "EventSource": r["eventSource"],
+            "Username": ident.get("userName"),
+            "Resources": [],
+            "CloudTrailEvent": json.dumps(record),
+        }
+
+    events = [listed(r, r) for r in whole]
+    events += [listed(r, {k: v for k, v in r.items() if k != "eventID"}) for r in partial]
+    return json.dumps({"Events": events}).encode()
+
+
+def other_principal_unknown_outcome() -> bytes:
+    """:func:`lookup_answer` of 3 more ``mallory`` calls from ``185.220.101.34`` (12:20–12:22Z),
+    each with a partial record: two without an error code (outcome unknown), one denied."""
+    out = []
+    for n, r in enumerate(copy.deepcopy(other_principal_records()[:3])):
+        r["eventID"] = str(uuid.UUID(int=0xDEC0DE00 + n))
+        r["requestID"] = str(uuid.UUID(int=0xFACE00 + n))
+        r["eventTime"] = f"2023-07-10T12:2{n}:30Z"
+        r.pop("errorCode", None)
+        r.pop("errorMessage", None)
+        if n == 2:
+            r["errorCode"], r["errorMessage"] = "AccessDenied", "not authorized"
+        out.append(r)
+    return lookup_answer([], out)

@@ -30,6 +30,7 @@ from tests.campaign_case import (
     SEQUENCE,
     TOR_IPS,
     extend_case,
+    other_principal_unknown_outcome,
     related_findings,
 )
 from tests.fake_aws.server import AthenaRegion, FakeAws
@@ -209,6 +210,78 @@ def test_files_duckdb_and_athena_give_the_same_callers(
         ref_calls.sort_values(key).reset_index(drop=True),
         reference.sort_values(key).reset_index(drop=True),
     )
+
+
+@pytest.fixture(scope="module")
+def unknown_case(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The extended case with a saved lookup-events answer of 3 more ``mallory`` calls from a
+    Tor exit whose records are partial: 2 of unknown outcome, 1 denied
+    (:func:`tests.campaign_case.other_principal_unknown_outcome`)."""
+    case = extend_case(tmp_path_factory.mktemp("unknown"))
+    (case / "cloudtrail" / "lookup-events.json").write_bytes(other_principal_unknown_outcome())
+    return case
+
+
+#: mallory's row with the saved answer: 4 + 3 calls, 1 + 1 failed, 2 of unknown outcome.
+UNKNOWN_ROW = {"calls": 7, "failed": 2, "outcome_unknown": 2}
+
+
+def test_calls_of_unknown_outcome_are_counted_apart_by_every_engine(
+    unknown_case: Path, fake_athena: AthenaRegion
+) -> None:
+    """Calls whose outcome is unknown (a LookupEvents answer's partial records) are neither
+    "failed" nor "not failed" in the pivot: files, DuckDB and Athena count them apart (they
+    were read as not failed: 7 calls, 2 failed, as if 5 succeeded)."""
+    logs = [str(unknown_case / "cloudtrail")]
+    common = {"start": WINDOW[0], "end": WINDOW[1], "exclude_keys": [KEY, DERIVED]}
+    files = load_ip_pivot(list(TOR_IPS), logs=logs, **common)  # type: ignore[arg-type]
+    duck = load_ip_pivot(
+        list(TOR_IPS),
+        logs=logs,
+        engine=EngineOptions(kind="duckdb"),
+        **common,  # type: ignore[arg-type]
+    )
+    (row,) = files.table.to_dict("records")
+    assert {c: int(row[c]) for c in UNKNOWN_ROW} == UNKNOWN_ROW
+    assert "7 call(s): 2 failed, 2 of unknown outcome" in files.describe()
+    pd.testing.assert_frame_equal(files.table, duck.table)
+    # Athena: the query's Trino text (it counts the calls of unknown outcome apart) and its
+    # answer read back as DuckDB's rows
+    scope = make_scope(start=WINDOW[0], end=WINDOW[1])
+    query = ip_pivot_query(scope, TOR_IPS)
+    assert "outcome_unknown" in AthenaEngine(database="security").sql(query)
+    with DuckDBEngine(logs[0]) as engine:
+        rows = engine.run(query).table
+        reference = ip_pivot_sql(engine, source_ips=TOR_IPS, start=WINDOW[0], end=WINDOW[1]).frame
+    fake_athena.add_answers(athena_results(rows, dict(query.columns)))
+    athena = AthenaEngine(database="security", sleep=lambda _: None)
+    got = ip_pivot_sql(athena, source_ips=TOR_IPS, start=WINDOW[0], end=WINDOW[1])
+    pd.testing.assert_frame_equal(got.frame, reference)
+    pd.testing.assert_frame_equal(pivot_table(got.frame, exclude_keys=[KEY, DERIVED]), files.table)
+    # per (caller, IP), the file loader's frame gives the engine's rows
+    ref_calls = ip_calls(load_logs(logs, start=WINDOW[0], end=WINDOW[1]).frame, TOR_IPS)
+    key = ["access_key_id", "source_ip"]
+    pd.testing.assert_frame_equal(
+        ref_calls.sort_values(key).reset_index(drop=True),
+        reference.sort_values(key).reset_index(drop=True),
+    )
+
+
+def test_the_pivot_card_and_summary_say_the_calls_of_unknown_outcome(unknown_case: Path) -> None:
+    """summary.json's ``ip_pivot[]`` and the report's card carry the count apart (the card's
+    table showed "7 calls, 2 failed"); a summary written before the key still conforms."""
+    from torinvest import display
+
+    inv = investigate(unknown_case)
+    data = check_summary_data(summary_data(inv, {}))
+    (other,) = data["ip_pivot"]
+    assert {c: other[c] for c in UNKNOWN_ROW} == UNKNOWN_ROW
+    older = copy.deepcopy(data)
+    del older["ip_pivot"][0]["outcome_unknown"]
+    check_summary_data(older)
+    card = display.ip_pivot(inv).data
+    assert '<th class="ti-id">outcome_unknown</th>' in card
+    assert "7 call(s): 2 failed, 2 of unknown outcome" in card
 
 
 def test_lookup_events_cannot_filter_by_ip_and_says_so() -> None:

@@ -10,6 +10,7 @@ table shrinks to the sensitive calls, and the report says so.
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -161,6 +162,33 @@ def test_the_report_cards_say_the_events_were_counted(
     assert "counted in the engine" in card and "Too many events to load as rows" in card
     assert "10-row limit" in card and "11 sensitive calls" in card
     assert "Sensitive calls only: 11 of 71 events" in display.events_table(counted).data
+
+
+def test_the_counted_activity_card_names_every_key_not_each_ips_most_frequent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The counted card's access keys were the union of the per-IP lists, which keep each IP's
+    most frequent (50): a key never among an IP's most frequent was left out, the list read as
+    whole. Lists cut to 1 here: the key the suspect created (2 calls from 167.99.201.43,
+    beside the suspect's own) is still named, from the engine's counts of every call."""
+    from torinvest.sources.sql import frames
+
+    cut = tuple((k, c, 1 if k == "access_keys" else n) for k, c, n in frames.PER_IP_LISTS)
+    monkeypatch.setattr(frames, "PER_IP_LISTS", cut)
+    counted = investigate(
+        FINDING, sources_from_parameters(case_dir=str(CASE.root), engine="duckdb", max_rows=LIMIT)
+    )
+    listed = {k for ks in counted.per_ip["access_keys"] for k in ks}
+    created = "AKIATFQR7NSCXLGMGTIH"
+    assert created not in listed  # cut from every IP's list: the case the card missed
+    card = display.activity_status(counted).data
+    keys = re.search(r"access keys</th><td>(.*?)</td>", card)
+    assert keys is not None
+    assert re.findall(r"<code>([^<]+)</code>", keys.group(1)) == [
+        KEY,
+        created,
+        "ASIATFQR7NSCNGEI5QNT",
+    ]
 
 
 def test_under_the_limit_every_row_is_loaded_in_one_pass() -> None:

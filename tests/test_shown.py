@@ -213,6 +213,51 @@ def test_a_summary_without_lists_counts_its_whole_lists(inv: Investigation) -> N
     assert shown.tor_ip_counts(data) == (len(TOR_IPS), 0)
 
 
+def test_derived_keys_and_the_addresses_looked_for_are_parts_with_their_totals(
+    inv: Investigation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``derived_keys`` and ``ip_pivot_search.ips`` were listed whole whatever their length;
+    now they are parts like the others (``lists`` gives the totals) and every reader says
+    "N of M": the terminal line, the ticket's answer, the report's derived keys card (which
+    named summary.json as holding all of them)."""
+    from torinvest import campaign
+    from torinvest.pivot import IPS_ALL_IN
+
+    around = campaign.look_around(dataclasses.replace(inv))
+    derived = [d.access_key_id for d in inv.activity.derived]
+    assert len(derived) == 2 and around.pivot is not None and len(around.pivot.ips) == 3
+    monkeypatch.setitem(shown.LIMITS, "summary_items", 1)
+    data = report.summary_data(around, {"status": "malicious", "analyst": "ana", "rationale": "x"})
+    assert report.summary_problems(data) == []
+    assert data["derived_keys"] == derived[:1]
+    assert data["lists"]["derived_keys"] == {"listed": 1, "total": 2, "all_in": None}
+    assert data["ip_pivot_search"]["ips"] == sorted(TOR_IPS)[:1]
+    assert data["lists"]["ip_pivot_search.ips"] == {"listed": 1, "total": 3, "all_in": IPS_ALL_IN}
+    assert shown.listed_total(data, "ip_pivot_search.ips") == 3
+    assert shown.listed_note(data, "ip_pivot_search.ips", "addresses") == (
+        f"1 of 3 addresses listed; all in {IPS_ALL_IN}"
+    )
+    assert "2 derived key(s)" in one_line_summary(data)
+    answer = build_answer(data).text
+    assert f"Derived keys: {derived[0]} and 1 more (1 of 2 named here)" in answer
+    # the card lists them from the investigation; past summary.json's limit it no longer
+    # says that all of them are there
+    monkeypatch.setitem(shown.LIMITS, "card_rows", 1)
+    card = _text(display.derived_keys(inv).data)
+    assert "showing 1 of 2 derived keys" in card and "summary.json" not in card
+    monkeypatch.setitem(shown.LIMITS, "summary_items", 2)
+    card = _text(display.derived_keys(inv).data)
+    assert "all 2 are in summary.json (derived_keys)" in card
+    # a summary written before these entries lists them whole
+    monkeypatch.setitem(shown.LIMITS, "summary_items", 1_000)
+    older = report.summary_data(around, {"status": "pending"})
+    for name in ("derived_keys", "ip_pivot_search.ips"):
+        older["lists"].pop(name)
+    assert report.summary_problems(older) == []
+    assert shown.listed_total(older, "derived_keys") == 2
+    assert shown.listed_total(older, "ip_pivot_search.ips") == 3
+
+
 def test_part_of_picks_by_rank_and_keeps_the_order(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(shown.LIMITS, "summary_items", 2)
     frame = pd.DataFrame({"n": [1, 2, 3, 4]})

@@ -92,6 +92,7 @@ from torinvest.parameters import (
 from torinvest.paths import tor_cache
 from torinvest.pivot import IpPivot
 from torinvest.schema import iso_utc
+from torinvest.shown import Part, listed_total, part_of
 from torinvest.sources.records import is_unfollowed
 from torinvest.verdict import (
     READING_COMPLETE,
@@ -934,6 +935,8 @@ def summary(inv: Investigation, verdict: dict[str, Any] | None = None) -> dict[s
     # a busy key's lists are parts (torinvest.shown): "lists" gives what they are parts of
     ips, ips_part = analysis.listed_source_ips(inv.per_ip)
     sensitive, sensitive_part = analysis.listed_sensitive_events(inv.sensitive)
+    derived, derived_part = listed_derived_keys(inv)
+    pivot = inv.pivot or IpPivot.not_looked(CAMPAIGN_NOT_RUN)
     return {
         "torinvest_version": __version__,
         "generated": provenance(inv),
@@ -962,8 +965,10 @@ def summary(inv: Investigation, verdict: dict[str, Any] | None = None) -> dict[s
         "lists": {
             "source_ips": analysis.source_ips_list(inv.per_ip, ips_part),
             "sensitive_events": sensitive_part.to_json(),
+            "derived_keys": derived_part.to_json(),
+            "ip_pivot_search.ips": pivot.ips_part()[1].to_json(),
         },
-        "derived_keys": [d.access_key_id for d in inv.activity.derived],
+        "derived_keys": derived,
         "derived_keys_search": derived_keys_search(inv),
         "signals": [s.to_dict() for s in inv.signals],
         # what the new-value signals compared with: none (the score is a floor), partial…
@@ -1146,10 +1151,21 @@ def derived_keys_search(inv: Investigation) -> dict[str, Any]:
     return {"status": "followed", "why": None}
 
 
+def listed_derived_keys(inv: Investigation) -> tuple[list[str], Part]:
+    """The derived keys ``summary.json`` lists (every one up to :data:`torinvest.shown.LIMITS`
+    ``summary_items``, in the order they were found) and the part (``lists.derived_keys``).
+    No export holds every one (they are read from the minting calls' responses): ``all_in`` is
+    null; ``torinvest actions`` plans from the evidence, never from this list."""
+    keys = [d.access_key_id for d in inv.activity.derived]
+    listed, part = part_of(keys, "summary_items", what="derived keys")
+    return list(listed), part
+
+
 def derived_keys_phrase(summary_data: Mapping[str, Any]) -> str:
     """The derived keys of a ``summary.json`` in a few words ("2 derived key(s)", "derived keys
-    not followed"); a summary written before ``derived_keys_search`` counts its list."""
-    count = len(summary_data.get("derived_keys") or [])
+    not followed"), counted over all of them (``lists``), never the listed part; a summary
+    written before ``derived_keys_search`` counts its list."""
+    count = listed_total(summary_data, "derived_keys")
     status = (summary_data.get("derived_keys_search") or {}).get("status")
     if status == "not followed":
         return "derived keys not followed"

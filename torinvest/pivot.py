@@ -10,7 +10,9 @@ The question is asked of the sources the investigation read, the same way on eac
   (:func:`~torinvest.sources.sql.queries.ip_pivot_query`), counted in the engine.
 
 Both give the same rows — per (access key, user name, ARN, account, source IP): calls,
-failed, first and last call — and :func:`pivot_table` turns them into one row per caller.
+failed, of unknown outcome (``outcome_unknown``: neither succeeded nor failed, as
+:mod:`torinvest.outcome` reads it — a LookupEvents answer's event without a whole record), first
+and last call — and :func:`pivot_table` turns them into one row per caller.
 LookupEvents cannot filter by source IP (its lookup attributes are keys, names, events and
 resources): an investigation that read only LookupEvents could not look, and says so.
 
@@ -34,8 +36,9 @@ from torinvest.addresses import canonical_column, canonical_ips, same_or_canonic
 from torinvest.aws import Aws
 from torinvest.errors import DataIssue, TorinvestError, group_issues
 from torinvest.events import EngineOptions
-from torinvest.outcome import failed_rows
+from torinvest.outcome import OUTCOME_UNKNOWN_COLUMN, failed_rows, split_text, unknown_rows
 from torinvest.schema import iso_utc
+from torinvest.shown import Part, part_of
 from torinvest.sources.logs import load_logs
 from torinvest.sources.sql.queries import IP_PIVOT_CALLER, IP_PIVOT_OUTPUT
 
@@ -61,9 +64,16 @@ PIVOT_COLUMNS: tuple[str, ...] = (
     "source_ips",
     "calls",
     "failed",
+    OUTCOME_UNKNOWN_COLUMN,
     "first_seen",
     "last_seen",
 )
+#: The table's counts: every call, those that failed, those of unknown outcome (succeeded =
+#: calls - failed - outcome_unknown).
+COUNT_COLUMNS: tuple[str, ...] = ("calls", "failed", OUTCOME_UNKNOWN_COLUMN)
+
+#: Where every address looked for is, when ``summary.json``'s ``ip_pivot_search.ips`` is a part.
+IPS_ALL_IN = "per_ip.csv (its Tor and new IPs) and finding.tor_ip"
 
 _UTC = "datetime64[us, UTC]"
 
@@ -116,7 +126,8 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
 def ip_calls(events: pd.DataFrame, source_ips: Iterable[str]) -> pd.DataFrame:
     """What :func:`~torinvest.sources.sql.queries.ip_pivot_query` gives, from an events frame:
     per (access key, user name, ARN, account, source IP) of the rows from ``source_ips``, the
-    calls, failed calls, first and last call (columns of ``IP_PIVOT_OUTPUT``)."""
+    calls, failed calls, calls of unknown outcome, first and last call (columns of
+    ``IP_PIVOT_OUTPUT``)."""
     ips = canonical_ips(source_ips)
     addresses = canonical_column(events["source_ip"])  # one address, however it is written
     picked = addresses.isin(ips).fillna(False).to_numpy(dtype=bool)
@@ -127,11 +138,13 @@ def ip_calls(events: pd.DataFrame, source_ips: Iterable[str]) -> pd.DataFrame:
     plain = pd.DataFrame({k: rows[k].astype("string").to_numpy(dtype=object) for k in keys})
     plain["source_ip"] = addresses[picked].to_numpy(dtype=object)
     plain["failed"] = failed_rows(rows).astype("int64")
+    plain["unknown"] = unknown_rows(rows).astype("int64")
     plain["event_time"] = rows["event_time"].to_numpy()
     grouped = plain.groupby(keys, dropna=False, sort=False)
     out = grouped.agg(
         calls=("failed", "size"),
         failed=("failed", "sum"),
+        outcome_unknown=("unknown", "sum"),
         first_seen=("event_time", "min"),
         last_seen=("event_time", "max"),
     ).reset_index()
@@ -151,7 +164,8 @@ def _caller_key(frame: pd.DataFrame) -> pd.Series:
 def pivot_table(calls: pd.DataFrame, *, exclude_keys: Iterable[str] = ()) -> pd.DataFrame:
     """One row per caller (access key, user name, ARN, account) of :func:`ip_calls`' (or the
     engine's) rows, leaving out ``exclude_keys`` (the investigated key and those it minted):
-    ``source_ips`` (sorted list), ``calls``, ``failed``, ``first_seen``, ``last_seen``; most
+    ``source_ips`` (sorted list), ``calls``, ``failed``, ``outcome_unknown``, ``first_seen``,
+    ``last_seen``; most
     calls first, then the earliest, then by key. Columns :data:`PIVOT_COLUMNS`."""
     excluded = set(exclude_keys)
     rows = calls.loc[~calls["access_key_id"].astype("string").isin(excluded).fillna(False)]
@@ -160,8 +174,7 @@ def pivot_table(calls: pd.DataFrame, *, exclude_keys: Iterable[str] = ()) -> pd.
             {
                 **{c: pd.Series(dtype="string") for c in IP_PIVOT_CALLER},
                 "source_ips": pd.Series(dtype=object),
-                "calls": pd.Series(dtype="Int64"),
-                "failed": pd.Series(dtype="Int64"),
+                **{c: pd.Series(dtype="Int64") for c in COUNT_COLUMNS},
                 "first_seen": pd.Series(dtype=_UTC),
                 "last_seen": pd.Series(dtype=_UTC),
             }
@@ -176,8 +189,7 @@ def pivot_table(calls: pd.DataFrame, *, exclude_keys: Iterable[str] = ()) -> pd.
                 "source_ips": sorted(
                     {same_or_canonical(str(ip)) for ip in group["source_ip"].dropna().unique()}
                 ),
-                "calls": int(group["calls"].sum()),
-                "failed": int(group["failed"].sum()),
+                **{c: int(group[c].sum()) for c in COUNT_COLUMNS},
                 "first_seen": group["first_seen"].min(),
                 "last_seen": group["last_seen"].max(),
             }
@@ -185,10 +197,8 @@ def pivot_table(calls: pd.DataFrame, *, exclude_keys: Iterable[str] = ()) -> pd.
     table = pd.DataFrame(out)
     for c in IP_PIVOT_CALLER:
         table[c] = table[c].astype("string")
-    table["calls"], table["failed"] = (
-        table["calls"].astype("Int64"),
-        table["failed"].astype("Int64"),
-    )
+    for c in COUNT_COLUMNS:
+        table[c] = table[c].astype("Int64")
     for c in ("first_seen", "last_seen"):
         table[c] = pd.to_datetime(table[c], utc=True).astype(_UTC)
     table = table.sort_values(
@@ -238,6 +248,10 @@ class IpPivot:
             else "No other key or principal called from"
         )
         text = f"{found} the {ips} address(es) looked for"
+        unknown = int(self.table[OUTCOME_UNKNOWN_COLUMN].sum()) if n else 0
+        if unknown:  # never "N calls, 0 failed" when some are neither succeeded nor failed
+            calls, failed = int(self.table["calls"].sum()), int(self.table["failed"].sum())
+            text += f" ({calls:,} call(s): {split_text(failed, unknown)})"
         if self.status == PARTIAL:
             # counted as they are shown: identical problems of several sources are one
             text += f" ({len(group_issues(self.issues))} data issue(s): others may be missing)"
@@ -255,7 +269,7 @@ class IpPivot:
                     item[c] = iso_utc(v)
                 elif c == "source_ips":
                     item[c] = list(v)
-                elif c in ("calls", "failed"):
+                elif c in COUNT_COLUMNS:
                     item[c] = int(v)
                 else:
                     item[c] = None if v is None or v is pd.NA else str(v)
@@ -263,11 +277,20 @@ class IpPivot:
             out.append(item)
         return out
 
+    def ips_part(self) -> tuple[list[str], Part]:
+        """The addresses ``summary.json``'s ``ip_pivot_search.ips`` lists (every one up to
+        :data:`torinvest.shown.LIMITS` ``summary_items``, in order) and the part
+        (``lists["ip_pivot_search.ips"]``: how many of how many, where all are)."""
+        listed, part = part_of(
+            list(self.ips), "summary_items", what="addresses looked for", where=IPS_ALL_IN
+        )
+        return list(listed), part
+
     def search_summary(self) -> dict[str, Any]:
-        """``summary.json``'s ``ip_pivot_search``."""
+        """``summary.json``'s ``ip_pivot_search`` (``ips``: :meth:`ips_part`'s)."""
         return {
             "status": self.status,
-            "ips": list(self.ips),
+            "ips": self.ips_part()[0],
             "sources": list(self.sources),
             "issues": [i.to_dict() for i in group_issues(self.issues)],
             "why": self.why or None,
@@ -380,11 +403,13 @@ _ISSUE: dict[str, Any] = {
 }
 
 
-def _object(properties: dict[str, Any]) -> dict[str, Any]:
+def _object(properties: dict[str, Any], optional: tuple[str, ...] = ()) -> dict[str, Any]:
+    """An object with exactly ``properties``, each required but the ``optional`` ones (keys
+    added since: a summary written before them has none)."""
     return {
         "type": "object",
         "additionalProperties": False,
-        "required": list(properties),
+        "required": [k for k in properties if k not in optional],
         "properties": properties,
     }
 
@@ -402,10 +427,12 @@ SUMMARY_PROPERTIES: dict[str, Any] = {
                 "source_ips": {"type": "array", "items": {"type": "string"}},
                 "calls": _COUNT,
                 "failed": _COUNT,
+                OUTCOME_UNKNOWN_COLUMN: _COUNT,
                 "first_seen": _TIME_OR_NULL,
                 "last_seen": _TIME_OR_NULL,
                 "command": _STR_OR_NULL,
-            }
+            },
+            (OUTCOME_UNKNOWN_COLUMN,),  # always written; a summary before it has none
         ),
     },
     "ip_pivot_search": _object(

@@ -28,8 +28,8 @@ LIMITS: dict[str, int] = {
     "print_rows": 5_000,
     # rows of a static table in a card (sensitive calls, a plan, derived keys…)
     "card_rows": 200,
-    # items of a summary.json list that holds the activity's parts (source_ips,
-    # sensitive_events); its "lists" entry gives the totals
+    # items of a summary.json list that may be long (source_ips, sensitive_events,
+    # derived_keys, ip_pivot_search.ips); its "lists" entry gives the totals
     "summary_items": 1_000,
     # characters of one attacker-written value in a table cell, a summary.json string or a card
     "text_chars": 1_000,
@@ -125,14 +125,25 @@ def _list_entry(summary: Mapping[str, Any], name: str) -> Mapping[str, Any] | No
     return entry if isinstance(entry, Mapping) else None
 
 
+def listed_items(summary: Mapping[str, Any], name: str) -> list[Any]:
+    """``summary``'s list ``name`` — a top-level key (``derived_keys``) or a dotted path
+    (``ip_pivot_search.ips``), as ``lists`` names it — as listed (maybe a part; [] when
+    absent)."""
+    value: Any = summary
+    for part in name.split("."):
+        value = value.get(part) if isinstance(value, Mapping) else None
+    return list(value) if isinstance(value, list) else []
+
+
 def listed_total(summary: Mapping[str, Any], name: str) -> int:
-    """How many ``summary[name]`` (``source_ips``, ``sensitive_events``) there are: the
-    ``lists`` entry's total, or the list's length in a summary written before lists were
-    parts (whole then)."""
+    """How many items ``summary``'s list ``name`` (``source_ips``, ``sensitive_events``,
+    ``derived_keys``, ``ip_pivot_search.ips``) has in all: the ``lists`` entry's total, or the
+    list's length in a summary written before that list was a part (whole then)."""
     entry = _list_entry(summary, name)
+    listed = len(listed_items(summary, name))
     if entry is not None and isinstance(entry.get("total"), int):
-        return int(entry["total"])
-    return len(summary.get(name) or [])
+        return max(int(entry["total"]), listed)
+    return listed
 
 
 def tor_ip_counts(summary: Mapping[str, Any]) -> tuple[int, int]:
@@ -149,7 +160,7 @@ def listed_note(summary: Mapping[str, Any], name: str, what: str) -> str:
     """``(N listed; all M in per_ip.csv)`` when ``summary[name]`` is a part, else empty."""
     entry = _list_entry(summary, name)
     total = listed_total(summary, name)
-    listed = len(summary.get(name) or [])
+    listed = len(listed_items(summary, name))
     if listed >= total:
         return ""
     where = entry.get("all_in") if entry is not None else None

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from torinvest.events import Activity
     from torinvest.findings import FindingsResult, KeyLocation
     from torinvest.investigation import Investigation, Sources
+    from torinvest.sources.sql.engine import Aggregates
 
 
 KIND_MEANING: Mapping[str, str] = {
@@ -420,12 +421,19 @@ def _unknown_outcome_row(n: int) -> list[tuple[str, str]]:
     ]
 
 
+def counted_keys(agg: Aggregates) -> list[str]:
+    """Every access key of an activity counted in the engine: from the counts per (source IP,
+    bucket, event name, access key), which hold every call — not the per-IP table's
+    ``access_keys``, which keep each IP's most frequent (:data:`MAX_LIST_ITEMS`)."""
+    return sorted({str(k) for k in agg.by_time["access_key_id"].dropna().unique()})
+
+
 def _counted_body(inv: Investigation) -> str:
     """The activity card's body when the activity was counted in the engine."""
     agg = inv.activity.aggregates
     assert agg is not None
     totals = inv.totals()
-    keys = sorted({str(k) for ks in inv.per_ip["access_keys"] for k in ks})
+    keys = counted_keys(agg)
     bucket = (inv.by_time.attrs.get("bucket_name") if inv.by_time is not None else None) or "bucket"
     rows = [
         ("events", f"<span class='ti-big'>{totals['total']:,}</span> (counted in the engine)"),

@@ -4,7 +4,7 @@ the plans it leads to.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -28,6 +28,7 @@ from torinvest.errors import InputError, group_issues
 from torinvest.grouping import tor_count
 from torinvest.outcome import outcome_labels
 from torinvest.schema import expiration_time
+from torinvest.shown import limit
 from torinvest.sources.records import MAX_DERIVED_ROUNDS, is_unfollowed
 from torinvest.verdict import NEXT_STEPS
 
@@ -130,6 +131,13 @@ def _unfollowed_html(inv: Investigation) -> str:
     )
 
 
+def _derived_where(derived: Sequence[object]) -> str:
+    """Where every derived key is, for the card's "N of M" note: summary.json's
+    ``derived_keys`` while it lists them all; past its own limit nowhere (no export holds
+    them), never named as a list that holds only part of them."""
+    return "summary.json (derived_keys)" if len(derived) <= limit("summary_items") else ""
+
+
 def derived_keys(inv: Investigation, *, followed: object = None) -> HTML:
     """Keys minted by the suspect key (same actor), and what they did; "not followed" when the
     investigation did not follow them (``followed``: see :func:`followed_derived`)."""
@@ -175,9 +183,7 @@ def derived_keys(inv: Investigation, *, followed: object = None) -> HTML:
         "<p>The same actor holds these keys: their calls are in the activity above "
         "(flagged <code>derived</code>), and remediation must revoke them too.</p>"
         + _unfollowed_html(inv)
-        + frame_html(
-            pd.DataFrame(rows), what="derived keys", more_where="summary.json (derived_keys)"
-        )
+        + frame_html(pd.DataFrame(rows), what="derived keys", more_where=_derived_where(derived))
     )
     return HTML(_card(f"Derived keys ({len(derived)})", body, "ti-warn"))
 

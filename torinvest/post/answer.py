@@ -47,7 +47,7 @@ from torinvest.investigation import NOTHING_READ_SOURCE
 from torinvest.outcome import split_text
 from torinvest.safety import term_safe
 from torinvest.schema import utc_or_none
-from torinvest.shown import listed_total, tor_ip_counts
+from torinvest.shown import listed_items, listed_total, tor_ip_counts
 from torinvest.verdict import DECIDED, NEXT_STEPS, finding_check_note, latest_verdict
 
 #: Sensitive calls listed (the report's answer shows as many).
@@ -364,8 +364,10 @@ def build_answer(summary: Mapping[str, Any], records: Sequence[Mapping[str, Any]
 
 def _derived_line(summary: Mapping[str, Any], state: str) -> str:
     """``Derived keys: …`` ("" when there is nothing to say): never an empty or short list
-    read as the whole answer when the keys were not (all) followed."""
-    derived = summary.get("derived_keys") or []
+    read as the whole answer when the keys were not (all) followed; counted over all of them
+    (``lists``), never the part summary.json lists."""
+    derived = listed_items(summary, "derived_keys")
+    total = listed_total(summary, "derived_keys")
     search = (summary.get("derived_keys_search") or {}).get("status")
     if search == "not followed":
         return "Derived keys: not followed (follow_derived was off)"
@@ -379,9 +381,11 @@ def _derived_line(summary: Mapping[str, Any], state: str) -> str:
     )
     if not derived:
         return f"Derived keys: none found{partial}" if partial else ""
+    named = derived[:10]
+    more = total - len(named)
     return (
-        f"Derived keys: {', '.join(_t(k, 40) for k in derived[:10])}"
-        + (f" and {len(derived) - 10} more" if len(derived) > 10 else "")
+        f"Derived keys: {', '.join(_t(k, 40) for k in named)}"
+        + (f" and {more:,} more ({len(named)} of {total:,} named here)" if more > 0 else "")
         + " (the same actor holds them)"
         + partial
     )

@@ -47,6 +47,14 @@ def _object(properties: Mapping[str, Any], optional: tuple[str, ...] = ()) -> di
 #: optional to the contract (a summary written before them has none): the calls whose outcome
 #: is not known (:mod:`torinvest.outcome`).
 OUTCOME_KEYS = ("outcome_unknown", "outcome")
+#: Entries of ``lists`` added since (a summary written before them lists those lists whole).
+LATER_LISTS = ("derived_keys", "ip_pivot_search.ips")
+_PART: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["listed", "total", "all_in"],
+    "properties": {"listed": _COUNT, "total": _COUNT, "all_in": _STR_OR_NULL},
+}
 #: Keys of ``source_ips[]`` added since: how many distinct regions, user agents and keys the IP
 #: had (``user_agents`` keeps the most frequent).
 LIST_COUNT_KEYS = tuple(PER_IP_LIST_COUNTS.values())
@@ -152,8 +160,9 @@ SUMMARY_SCHEMA: dict[str, Any] = {
                     OUTCOME_KEYS,
                 ),
             },
-            # what source_ips and sensitive_events are parts of (torinvest.shown): a busy key's
-            # lists hold the first of them; the totals and where all of them are
+            # what source_ips, sensitive_events, derived_keys and ip_pivot_search.ips are parts
+            # of (torinvest.shown): a busy key's lists hold the first of them; the totals and
+            # where all of them are (null: no file holds them all)
             "lists": _object(
                 {
                     "source_ips": _object(
@@ -165,10 +174,11 @@ SUMMARY_SCHEMA: dict[str, Any] = {
                             "tor_unknown": _COUNT,
                         }
                     ),
-                    "sensitive_events": _object(
-                        {"listed": _COUNT, "total": _COUNT, "all_in": _STR_OR_NULL}
-                    ),
-                }
+                    "sensitive_events": _PART,
+                    "derived_keys": _PART,
+                    "ip_pivot_search.ips": _PART,
+                },
+                LATER_LISTS,
             ),
             "derived_keys": {"type": "array", "items": {"type": "string"}},
             # whether derived_keys is the whole answer: "not followed" is not "none"

@@ -92,6 +92,7 @@ def _ip_rows(frame: pd.DataFrame, ips: frozenset[str]) -> pd.DataFrame:
         .agg(
             calls=("calls", "sum"),
             failed=("failed", "sum"),
+            outcome_unknown=("outcome_unknown", "sum"),
             first_seen=("first_seen", "min"),
             last_seen=("last_seen", "max"),
         )
@@ -99,7 +100,7 @@ def _ip_rows(frame: pd.DataFrame, ips: frozenset[str]) -> pd.DataFrame:
     )
     for k in keys:
         out[k] = out[k].astype("string")
-    for c in ("calls", "failed"):
+    for c in ("calls", "failed", "outcome_unknown"):
         out[c] = out[c].astype(frame[c].dtype)
     out = out.sort_values(
         ["calls", "access_key_id", "arn", "source_ip"],

@@ -568,6 +568,7 @@ IP_PIVOT_OUTPUT: dict[str, str] = {
     "source_ip": "text",
     "calls": "int",
     "failed": "int",
+    "outcome_unknown": "int",
     "first_seen": "time",
     "last_seen": "time",
 }
@@ -593,19 +594,21 @@ def ip_pivot_query(scope: Scope, source_ips: Collection[str]) -> Query:
     """(g) Who called from these addresses: per (access key, user name, ARN, account, source
     IP) of every caller in the scope (``scope.keys`` None: every caller) whose source IP may be
     one of ``source_ips`` (:func:`ip_condition`: other spellings too, to be narrowed by the
-    caller), the calls, failed calls, and first and last call."""
+    caller), the calls, failed calls, calls of unknown outcome (:data:`UNKNOWN_COUNT`: neither
+    succeeded nor failed) and first and last call."""
     if not source_ips:
         raise InputError("no source IP to look for", hint="name at least one address")
     caller = ", ".join((*IP_PIVOT_CALLER, "source_ip"))
     select = (
         f"SELECT {caller},\n"
         "  count(*) AS calls, count(error_code) AS failed,\n"
+        f"  {UNKNOWN_COUNT} AS outcome_unknown,\n"
         "  min(event_time) AS first_seen, max(event_time) AS last_seen\n"
         f"FROM events\nGROUP BY {caller}\n"
         "ORDER BY calls DESC, access_key_id NULLS LAST, arn NULLS LAST, source_ip"
     )
     prefilter = ip_condition(source_ips)
-    uses = (*IP_PIVOT_CALLER, "source_ip", "error_code")
+    uses = (*IP_PIVOT_CALLER, "source_ip", "error_code", "outcome_unknown")
     return Query("ip_pivot", scope, select, IP_PIVOT_OUTPUT, (), prefilter, uses)
 
 

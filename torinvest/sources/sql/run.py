@@ -517,7 +517,8 @@ def ip_pivot_sql(
     regions: Iterable[str] | None = None,
 ) -> SqlResult:
     """Who called from ``source_ips`` in the window, every caller: one row per (access key, user
-    name, ARN, account, source IP) with calls, failed, first_seen and last_seen (the columns of
+    name, ARN, account, source IP) with calls, failed, outcome_unknown (calls neither succeeded
+    nor failed), first_seen and last_seen (the columns of
     :data:`~torinvest.sources.sql.queries.IP_PIVOT_OUTPUT`), computed in the engine by
     :func:`~torinvest.sources.sql.queries.ip_pivot_query`."""
     scope = make_scope(start=start, end=end, accounts=accounts, regions=regions)
