@@ -216,12 +216,12 @@ def test_a_summary_without_lists_counts_its_whole_lists(inv: Investigation) -> N
 def test_derived_keys_and_the_addresses_looked_for_are_parts_with_their_totals(
     inv: Investigation, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """``derived_keys`` and ``ip_pivot_search.ips`` were listed whole whatever their length;
+    """``derived_keys``, ``ip_pivot_search.ips`` and ``ip_pivot`` were listed whole whatever their length;
     now they are parts like the others (``lists`` gives the totals) and every reader says
     "N of M": the terminal line, the ticket's answer, the report's derived keys card (which
     named summary.json as holding all of them)."""
     from torinvest import campaign
-    from torinvest.pivot import IPS_ALL_IN
+    from torinvest.pivot import IPS_ALL_IN, pivot_table
 
     around = campaign.look_around(dataclasses.replace(inv))
     derived = [d.access_key_id for d in inv.activity.derived]
@@ -237,6 +237,29 @@ def test_derived_keys_and_the_addresses_looked_for_are_parts_with_their_totals(
     assert shown.listed_note(data, "ip_pivot_search.ips", "addresses") == (
         f"1 of 3 addresses listed; all in {IPS_ALL_IN}"
     )
+    # three other callers of the key's Tor exits (the sample has none): most calls first
+    calls = pd.DataFrame(
+        {
+            "access_key_id": [f"AKIAOTHER{n}EXAMPLE00" for n in (1, 2, 3)],
+            "user_name": ["u1", "u2", "u3"],
+            "arn": [f"arn:aws:iam::123837392027:user/u{n}" for n in (1, 2, 3)],
+            "account_id": ["123837392027"] * 3,
+            "source_ip": [sorted(TOR_IPS)[0]] * 3,
+            "calls": [1, 5, 2],
+            "failed": [0, 1, 0],
+            "outcome_unknown": [0, 0, 0],
+            "first_seen": pd.to_datetime(["2023-07-10T12:00:00Z"] * 3, utc=True),
+            "last_seen": pd.to_datetime(["2023-07-10T12:30:00Z"] * 3, utc=True),
+        }
+    )
+    around.pivot = dataclasses.replace(around.pivot, table=pivot_table(calls))
+    callers = 3
+    data = report.summary_data(around, {"status": "malicious", "analyst": "ana", "rationale": "x"})
+    assert report.summary_problems(data) == []
+    assert data["ip_pivot"] == around.pivot.to_summary() and len(data["ip_pivot"]) == 1
+    assert data["ip_pivot"][0]["user_name"] == "u2" and data["ip_pivot"][0]["calls"] == 5
+    assert data["lists"]["ip_pivot"] == {"listed": 1, "total": callers, "all_in": None}
+    assert shown.listed_total(data, "ip_pivot") == callers
     assert "2 derived key(s)" in one_line_summary(data)
     answer = build_answer(data).text
     assert f"Derived keys: {derived[0]} and 1 more (1 of 2 named here)" in answer
@@ -251,11 +274,12 @@ def test_derived_keys_and_the_addresses_looked_for_are_parts_with_their_totals(
     # a summary written before these entries lists them whole
     monkeypatch.setitem(shown.LIMITS, "summary_items", 1_000)
     older = report.summary_data(around, {"status": "pending"})
-    for name in ("derived_keys", "ip_pivot_search.ips"):
+    for name in ("derived_keys", "ip_pivot_search.ips", "ip_pivot"):
         older["lists"].pop(name)
     assert report.summary_problems(older) == []
     assert shown.listed_total(older, "derived_keys") == 2
     assert shown.listed_total(older, "ip_pivot_search.ips") == 3
+    assert shown.listed_total(older, "ip_pivot") == len(older["ip_pivot"]) == callers
 
 
 def test_part_of_picks_by_rank_and_keeps_the_order(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -967,6 +967,7 @@ def summary(inv: Investigation, verdict: dict[str, Any] | None = None) -> dict[s
             "sensitive_events": sensitive_part.to_json(),
             "derived_keys": derived_part.to_json(),
             "ip_pivot_search.ips": pivot.ips_part()[1].to_json(),
+            "ip_pivot": pivot.rows_part()[1].to_json(),
         },
         "derived_keys": derived,
         "derived_keys_search": derived_keys_search(inv),

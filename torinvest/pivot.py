@@ -74,6 +74,8 @@ COUNT_COLUMNS: tuple[str, ...] = ("calls", "failed", OUTCOME_UNKNOWN_COLUMN)
 
 #: Where every address looked for is, when ``summary.json``'s ``ip_pivot_search.ips`` is a part.
 IPS_ALL_IN = "per_ip.csv (its Tor and new IPs) and finding.tor_ip"
+#: The order of the per-caller table (:func:`pivot_table`), as a part of it says it.
+PIVOT_ORDER = "most calls first"
 
 _UTC = "datetime64[us, UTC]"
 
@@ -257,11 +259,17 @@ class IpPivot:
             text += f" ({len(group_issues(self.issues))} data issue(s): others may be missing)"
         return text
 
+    def rows_part(self) -> tuple[pd.DataFrame, Part]:
+        """The callers ``summary.json``'s ``ip_pivot`` lists (the first :data:`torinvest.shown.
+        LIMITS` ``summary_items`` of the table: most calls first) and the part
+        (``lists["ip_pivot"]``: how many of how many; no file holds them all)."""
+        return part_of(self.table, "summary_items", what="other callers", order=PIVOT_ORDER)
+
     def to_summary(self) -> list[dict[str, Any]]:
-        """``summary.json``'s ``ip_pivot``: the table's rows (times ISO 8601 UTC, with the
-        ``command`` that investigates each when known)."""
+        """``summary.json``'s ``ip_pivot``: the rows of :meth:`rows_part` (times ISO 8601 UTC,
+        with the ``command`` that investigates each when known)."""
         out = []
-        for row in self.table.to_dict("records"):
+        for row in self.rows_part()[0].to_dict("records"):
             item: dict[str, Any] = {}
             for c in PIVOT_COLUMNS:
                 v = row[c]

@@ -48,7 +48,7 @@ def _object(properties: Mapping[str, Any], optional: tuple[str, ...] = ()) -> di
 #: is not known (:mod:`torinvest.outcome`).
 OUTCOME_KEYS = ("outcome_unknown", "outcome")
 #: Entries of ``lists`` added since (a summary written before them lists those lists whole).
-LATER_LISTS = ("derived_keys", "ip_pivot_search.ips")
+LATER_LISTS = ("derived_keys", "ip_pivot_search.ips", "ip_pivot")
 _PART: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
@@ -160,7 +160,7 @@ SUMMARY_SCHEMA: dict[str, Any] = {
                     OUTCOME_KEYS,
                 ),
             },
-            # what source_ips, sensitive_events, derived_keys and ip_pivot_search.ips are parts
+            # what source_ips, sensitive_events, derived_keys, ip_pivot_search.ips and ip_pivot are parts
             # of (torinvest.shown): a busy key's lists hold the first of them; the totals and
             # where all of them are (null: no file holds them all)
             "lists": _object(
@@ -177,6 +177,7 @@ SUMMARY_SCHEMA: dict[str, Any] = {
                     "sensitive_events": _PART,
                     "derived_keys": _PART,
                     "ip_pivot_search.ips": _PART,
+                    "ip_pivot": _PART,
                 },
                 LATER_LISTS,
             ),
