@@ -17,7 +17,8 @@ import fcntl
 import logging
 import os
 import stat
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -737,7 +738,8 @@ def describe(record: Mapping[str, Any]) -> str:
 
 def _decision_lock(path: Path) -> int:
     """An exclusive lock that serializes read-compare-append by torinvest writers of ``path``
-    (``<ledger>.lock`` beside it; the ledger's own lock still guards each append)."""
+    (``<ledger>.lock`` beside it, :func:`_lock_path`; the ledger's own lock still guards each
+    append). When another holds it, :func:`_waiting` is told before this waits."""
     lock = _lock_path(path)
     try:
         _make_folder(path)
@@ -757,11 +759,61 @@ def _decision_lock(path: Path) -> int:
         not_a_file = _not_a_file(fd)
         if not_a_file:
             raise _lock_not_a_file(path, lock, not_a_file)
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            _waiting(path, lock)
+            fcntl.flock(fd, fcntl.LOCK_EX)
     except BaseException:
         os.close(fd)
         raise
     return fd
+
+
+def _waiting(path: Path, lock: Path) -> None:
+    """Said when another torinvest holds the decision lock of the ledger ``path`` (recording a
+    verdict, reading its finding again, or an archive's change call): this one waits for it."""
+    log.info(
+        "waiting for %s: another torinvest is recording a verdict or making a change over the "
+        "ledger %s",
+        lock,
+        path,
+    )
+
+
+#: The decision locks this thread holds (lock path → depth): :func:`decision_lock` inside one
+#: of its own (``record_decision`` within a verdict's critical section) does not wait on itself.
+_held = threading.local()
+
+
+@contextlib.contextmanager
+def decision_lock(ledger: str | Path | None = None) -> Iterator[Path]:
+    """Hold the ledger's decision lock (``<ledger>.lock``, exclusive) for one critical section
+    — a verdict's finding re-read, the comparison with the ledger's current verdict and the
+    append (:func:`record_decision`), or an archive's last look at the verdict and its change
+    call — and yield the ledger's path. Every torinvest writer of the same ledger file waits
+    for it, however it names the ledger (a symlink to it takes the same lock). Re-entrant in
+    one thread."""
+    path = Path(ledger).expanduser() if ledger else default_ledger_path()
+    if path.is_dir():
+        raise _unwritable(path, IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR)))
+    key = str(_lock_path(path))
+    held: dict[str, int] = _held.__dict__.setdefault("locks", {})
+    if held.get(key):
+        held[key] += 1
+        try:
+            yield path
+        finally:
+            held[key] -= 1
+        return
+    fd = _decision_lock(path)
+    held[key] = 1
+    try:
+        yield path
+    finally:
+        held.pop(key, None)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
 
 
 def _lock_not_a_file(path: Path, lock: Path, what: str) -> InputError:
@@ -774,6 +826,11 @@ def _lock_not_a_file(path: Path, lock: Path, what: str) -> InputError:
 
 
 def _lock_path(path: Path) -> Path:
+    """``<ledger>.lock`` beside the ledger file itself: a ledger named through a symlink (one
+    analyst's ``~/.local/share/torinvest/ledger.jsonl`` linked to the team's) takes the lock
+    beside its target, the one every other name of it takes."""
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
     return path.with_name(path.name + ".lock")
 
 
@@ -804,11 +861,7 @@ def record_decision(
             f"{verdict.status} is not a verdict: nothing recorded",
             hint=f"record one of {', '.join(DECIDED)}",
         )
-    path = Path(ledger).expanduser() if ledger else default_ledger_path()
-    if path.is_dir():
-        raise _unwritable(path, IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR)))
-    fd = _decision_lock(path)
-    try:
+    with decision_lock(ledger) as path:
         records, issues = read_ledger(path)
         found = tuple(issues)
         current = latest_decided_verdict(records, verdict.finding_id)
@@ -827,9 +880,6 @@ def record_decision(
                 issues=found,
             )
         record_verdict(verdict, path)
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
     return Recorded(
         record=verdict.to_dict(), added=True, path=path, superseded=current, issues=found
     )

@@ -98,6 +98,7 @@ def cmd_verdict(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from torinvest.verdict import (
         NEXT_STEPS,
         clock_behind,
+        decision_lock,
         default_ledger_path,
         finding_check_note,
         latest_verdict,
@@ -127,26 +128,30 @@ def cmd_verdict(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if names_a_source(args):
         inv = _investigate(args, _sources_for(args))
         print_issues(inv.data_issues, err)  # what the evidence stored with it could not read
-    check = recheck(inv)  # the finding read again right before recording (not: says why)
-    changed = check.state == CHECK_CHANGED
-    if changed and not args.finding_changed_ok:  # a guard's refusal: `torinvest: error:`, 1
-        assert inv is not None
-        raise RefusedError(
-            f"verdict NOT recorded: {changed_refusal(inv, check)}. Run the same command again "
-            f"(it reads the finding as GuardDuty has it then): {_again(args)} — or, to record "
-            f"this verdict over the change, add {CHANGED_OK_FLAG}"
+    said = evidence(inv) if inv is not None else None
+    # one critical section: the finding read again, checked against the evidence and the
+    # verdict appended — no verdict (or archive) over this ledger slips in between
+    with decision_lock(args.ledger):
+        check = recheck(inv)  # the finding read again right before recording (not: says why)
+        changed = check.state == CHECK_CHANGED
+        if changed and not args.finding_changed_ok:  # a guard's refusal: `torinvest: error:`
+            assert inv is not None
+            raise RefusedError(
+                f"verdict NOT recorded: {changed_refusal(inv, check)}. Run the same command "
+                f"again (it reads the finding as GuardDuty has it then): {_again(args)} — or, "
+                f"to record this verdict over the change, add {CHANGED_OK_FLAG}"
+            )
+        v = make_verdict(
+            args.finding_id,
+            status=args.status,
+            analyst=args.analyst,
+            rationale=args.rationale,
+            access_key_id=inv.key.access_key_id if inv is not None else None,
+            evidence=said,
+            finding=inv.finding if inv is not None else None,
+            finding_check=check.to_record(accepted=CHANGED_OK_FLAG if changed else ""),
         )
-    v = make_verdict(
-        args.finding_id,
-        status=args.status,
-        analyst=args.analyst,
-        rationale=args.rationale,
-        access_key_id=inv.key.access_key_id if inv is not None else None,
-        evidence=evidence(inv) if inv is not None else None,
-        finding=inv.finding if inv is not None else None,
-        finding_check=check.to_record(accepted=CHANGED_OK_FLAG if changed else ""),
-    )
-    done = record_decision(v, args.ledger, supersede=args.supersede)
+        done = record_decision(v, args.ledger, supersede=args.supersede)
     if done.refused is not None:
         raise RefusedError(
             f"verdict NOT recorded: {done.why}; it stays current. Read it (torinvest verdicts "
