@@ -51,6 +51,7 @@ from torinvest import runner as rn
 from torinvest.aws import Aws
 from torinvest.case import sample_case
 from torinvest.errors import InputError
+from torinvest.verdict import append as ledger_append
 from torinvest.verdict import make_verdict, read_ledger, record_decision, record_verdict
 
 ADMIN = "arn:aws:iam::aws:policy/AdministratorAccess"
@@ -569,8 +570,9 @@ def test_a_malformed_verdict_record_never_authorizes_execute(
     ledger = tmp_path / "ledger.jsonl"
     if earlier:
         verdict(ledger, earlier)
-    with open(ledger, "a") as fh:
-        fh.write(json.dumps(malformed_record(changes)) + "\n")
+    # written by another tool through torinvest's append (a line added by hand is also a
+    # break of the hash chain: tests/test_ledger_chain.py)
+    ledger_append(ledger, malformed_record(changes))
     line = 2 if earlier else 1
     before = ledger.read_bytes()
     code, out, err = run(
@@ -600,8 +602,9 @@ def test_a_malformed_verdict_record_is_flagged_never_current(
 
     ledger = tmp_path / "ledger.jsonl"
     verdict(ledger, "legitimate")
-    with open(ledger, "a") as fh:
-        fh.write(json.dumps(malformed_record(changes)) + "\n")
+    # written by another tool through torinvest's append (a line added by hand is also a
+    # break of the hash chain: tests/test_ledger_chain.py)
+    ledger_append(ledger, malformed_record(changes))
     records, _ = read_ledger(ledger)
     assert latest_verdict(records, FINDING)["status"] == "legitimate"  # not the malformed one
     code, out, err = run("verdicts", "--ledger", str(ledger), "--json")
@@ -1669,9 +1672,17 @@ def test_a_legitimate_verdict_dated_in_the_future_archives_nothing(
     monkeypatch.setenv("MOTO_ACCOUNT_ID", SAMPLE_ACCOUNT)
     _hold(fake_aws, _updated_raw())
     ledger = tmp_path / "l.jsonl"
-    verdict(ledger, "legitimate")
-    text = ledger.read_text().replace("2024-01-01T00:00:00Z", "2099-01-01T00:00:00Z")
-    ledger.write_text(text)  # edited by hand
+    record_verdict(  # a host whose clock is decades ahead (edited by hand: a broken chain)
+        make_verdict(
+            FINDING,
+            status="legitimate",
+            analyst="ana",
+            rationale="read the activity",
+            evidence={"reading": "complete"},
+            now=pd.Timestamp("2099-01-01T00:00:00Z"),
+        ),
+        ledger,
+    )
     code, out, err = archive(ledger)
     assert code == 1, err
     (line,) = errors(err)

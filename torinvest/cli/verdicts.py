@@ -96,6 +96,8 @@ def cmd_verdict(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from torinvest.investigation import CHANGED_OK_FLAG, changed_refusal, recheck
     from torinvest.report import evidence
     from torinvest.verdict import (
+        CHAIN_BROKEN,
+        CHAIN_HINT,
         NEXT_STEPS,
         clock_behind,
         decision_lock,
@@ -165,6 +167,15 @@ def cmd_verdict(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             "`torinvest actions --plan archive --execute` does not follow it (record it with "
             "the source it was read from: --regions REGION, --case DIR or --logs PATH); a "
             "remediation does (its plan reads the evidence itself)",
+            file=err,
+        )
+    broken = [i for i in done.issues if i.problem.startswith(CHAIN_BROKEN)]
+    if broken:  # recorded all the same; no action follows it while the chain is broken
+        print_issues(broken, err)
+        print(
+            f"torinvest: warning: the ledger {term_safe(done.path)} was changed after it was "
+            "written (its hash chain is broken, above): `actions --execute` follows no verdict "
+            f"of it, this one included: {CHAIN_HINT}",
             file=err,
         )
     if done.added:
@@ -250,12 +261,13 @@ def cmd_verdicts(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         default_ledger_path,
         finding_check_label,
         finding_check_note,
-        read_ledger,
+        read_ledger_chain,
         verdict_states,
     )
 
     path = args.ledger or default_ledger_path()
-    records, issues = read_ledger(path)
+    read = read_ledger_chain(path)
+    records, issues = [r for _, r in read.lines], read.issues
     if args.finding:
         records = [r for r in records if r.get("finding_id") == args.finding]
     verdicts = verdict_states(records) if args.history else current_verdicts(records)
@@ -294,6 +306,18 @@ def cmd_verdicts(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             "not be read is not listed, and the current verdict shown may not be the latest",
             err,
         )
+    if read.chain.breaks:  # tamper evidence: where the ledger was changed after writing
+        lines = ", ".join(str(b.line) for b in read.chain.breaks)
+        print(
+            f"torinvest: warning: the ledger {term_safe(path)} was changed after it was "
+            f"written: its hash chain breaks at line(s) {lines} (above) — a verdict shown may "
+            "have been changed, or a later one removed; `actions --execute` follows no "
+            "verdict of it until it is restored or replaced",
+            file=err,
+        )
+    unchained = read.chain.unchained_note()
+    if unchained:
+        print(f"torinvest: note: {term_safe(unchained)}", file=err)
     if not Path(path).exists():
         print(f"torinvest: note: no ledger at {path} yet", file=err)
     elif not args.history:
