@@ -13,7 +13,7 @@ import contextlib
 import getpass
 import logging
 import socket
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -101,6 +101,7 @@ from torinvest.verdict import (
     READING_NO_EVENTS,
     Expect,
     check_status,
+    decision_lock,
     default_ledger_path,
     describe,
     latest_verdict,
@@ -805,6 +806,36 @@ def decide(
         )
 
     verdict()  # an analyst and a rationale first: nothing is read for an incomplete verdict
+    # one critical section: the finding read again, checked against the evidence and the
+    # verdict appended — no verdict (or archive) over this ledger slips in between
+    with decision_lock(path):
+        return _decide_locked(
+            inv, verdict, finding_id=finding_id, status=status, analyst=analyst,
+            rationale=rationale, ledger=ledger, path=path, supersede=supersede,
+            expected=expected, finding_changed_ok=finding_changed_ok, accepted_as=accepted_as,
+            override=override, rerun=rerun, out_dir=out_dir,
+        )  # fmt: skip
+
+
+def _decide_locked(
+    inv: Investigation | None,
+    verdict: Callable[..., Any],
+    *,
+    finding_id: str,
+    status: str,
+    analyst: str,
+    rationale: str,
+    ledger: str | Path | None,
+    path: Path,
+    supersede: bool,
+    expected: Mapping[str, Any] | Expect | None,
+    finding_changed_ok: bool | Collection[str],
+    accepted_as: str,
+    override: str,
+    rerun: str | None,
+    out_dir: str | Path | None,
+) -> dict[str, Any]:
+    """:func:`decide`'s re-read, check and append, under the ledger's decision lock."""
     check = recheck(inv)
     changed = check.state == CHECK_CHANGED
     if changed and not _accepted(check, finding_changed_ok):

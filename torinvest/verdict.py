@@ -14,10 +14,13 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import hashlib
 import logging
 import os
+import re
 import stat
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -214,16 +217,69 @@ def finding_state(finding: Mapping[str, Any]) -> dict[str, Any]:
     return {k: facts[k] for k in FINDING_STATE}
 
 
+#: The hash chain (tamper evidence): every record :func:`append` writes ends with these two
+#: fields — ``prev_sha256``, the SHA-256 of the previous non-blank line's bytes as they are in
+#: the file (:data:`GENESIS` for a ledger's first line), then ``sha256``, that of its own line
+#: as written with this field's value as 64 zeros. A reader recomputes both
+#: (:func:`read_ledger_chain`): a line changed after it was written, or removed, or inserted,
+#: breaks the chain there. Evidence of accidental or naive edits, not a signature: whoever
+#: rewrites every line after the one they changed makes a valid chain.
+PREV_FIELD, SELF_FIELD = "prev_sha256", "sha256"
+#: The ``prev_sha256`` of a ledger's first line: the SHA-256 of nothing.
+GENESIS = hashlib.sha256(b"").hexdigest()
+_ZEROS = b"0" * 64
+#: How every chained line ends: its own SHA-256, the last field.
+_SELF_TAIL = re.compile(rb',"sha256":"([0-9a-f]{64})"\}\Z')
+
+
+def _chained(record: Mapping[str, Any], previous: bytes | None) -> bytes:
+    """``record`` as one chained line (no line end): :data:`PREV_FIELD` links it to the
+    ``previous`` line's bytes (None: the ledger's first line), :data:`SELF_FIELD` seals it."""
+    rec = {k: v for k, v in dict(record).items() if k not in (PREV_FIELD, SELF_FIELD)}
+    rec[PREV_FIELD] = hashlib.sha256(previous).hexdigest() if previous is not None else GENESIS
+    rec[SELF_FIELD] = _ZEROS.decode()
+    body = orjson.dumps(rec, option=orjson.OPT_NON_STR_KEYS)
+    digest = hashlib.sha256(body).hexdigest().encode()
+    return body[: -len(_ZEROS) - 2] + digest + b'"}'
+
+
+def _sealed(line: bytes) -> bool:
+    """Whether the chained ``line`` is as it was written: its :data:`SELF_FIELD` is the
+    SHA-256 of the line with that value as 64 zeros."""
+    found = _SELF_TAIL.search(line)
+    if found is None:
+        return False
+    zeroed = line[: found.start(1)] + _ZEROS + line[found.end(1) :]
+    return hashlib.sha256(zeroed).hexdigest().encode() == found.group(1)
+
+
+def _last_line(fd: int, size: int) -> bytes | None:
+    """The last non-blank line of the open file ``fd`` (``size`` bytes), without its line end
+    (a torn last line as it is); None when it has none."""
+    pos, tail = size, b""
+    while pos > 0:
+        step = min(1 << 16, pos)
+        pos -= step
+        parts = (os.pread(fd, step, pos) + tail).split(b"\n")
+        whole = parts[1:] if pos else parts  # the first part may go on before ``pos``
+        for line in reversed(whole):
+            if line.strip():
+                return line
+        tail = parts[0]
+    return None
+
+
 def append(path: str | Path, record: Mapping[str, Any]) -> None:
     """Append one record as one line, atomically: O_APPEND, one write, under an exclusive lock.
 
-    The record starts on a fresh line: when the file's last line has no line end (a write torn
-    by a crash or a full disk), a line end is written first, so the record is never glued onto
-    the torn line (which stays as it is, and :func:`read_ledger` reports it). Raises
-    :class:`InputError` naming the ledger when it cannot be written (read-only, no space, …).
+    The line is chained (:data:`PREV_FIELD`, :data:`SELF_FIELD`) to the ledger's last line as
+    read under the same lock. The record starts on a fresh line: when the file's last line has
+    no line end (a write torn by a crash or a full disk), a line end is written first, so the
+    record is never glued onto the torn line (which stays as it is, is what the record links
+    to, and :func:`read_ledger` reports it). Raises :class:`InputError` naming the ledger when
+    it cannot be written (read-only, no space, …).
     """
     p = Path(path)
-    line = orjson.dumps(dict(record), option=orjson.OPT_NON_STR_KEYS) + b"\n"
     try:
         _make_folder(p)
         fd = os.open(p, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK, 0o600)
@@ -240,6 +296,7 @@ def append(path: str | Path, record: Mapping[str, Any]) -> None:
         fcntl.flock(fd, fcntl.LOCK_EX)
         try:
             size = os.fstat(fd).st_size
+            line = _chained(record, _last_line(fd, size)) + b"\n"
             if size and os.pread(fd, 1, size - 1) != b"\n":
                 log.warning("ledger %s ends with a torn line: the record starts a new line", p)
                 line = b"\n" + line
@@ -328,9 +385,97 @@ def read_ledger_lines(
     path: str | Path | None = None,
 ) -> tuple[list[tuple[int, dict[str, Any]]], list[DataIssue]]:
     """:func:`read_ledger` with each record's line number (1-based), to name it."""
+    read = read_ledger_chain(path)
+    return read.lines, read.issues
+
+
+#: What to do about a broken chain (said with each break, and by the actions' refusal).
+CHAIN_HINT = (
+    "compare the ledger with a backup or ask who edited it; restore the line as it was "
+    "written, or move the ledger aside (kept as evidence) and record the verdict again in a new "
+    "one (torinvest verdict … --ledger NEW, with its source)"
+)
+#: How each break of the chain starts as a ledger issue.
+CHAIN_BROKEN = "hash chain broken"
+#: What a line before the chain's first is, where it is said.
+UNCHAINED = "unchained (written before torinvest chained its ledger records, or by another tool)"
+
+
+@dataclass(frozen=True, slots=True)
+class ChainBreak:
+    """Where the ledger's hash chain breaks: ``line`` (1-based) and what it means."""
+
+    line: int
+    what: str
+
+
+@dataclass(frozen=True, slots=True)
+class Chain:
+    """The ledger's hash chain as read (:data:`PREV_FIELD`): ``start``, its first chained line
+    (None: no chained line, a ledger written before the chain); ``unchained``, the lines before
+    it (not an error: their content cannot be checked, only that the chain's first line follows
+    the last of them); ``breaks``, every line where it breaks."""
+
+    path: Path
+    start: int | None = None
+    unchained: tuple[int, ...] = ()
+    breaks: tuple[ChainBreak, ...] = ()
+
+    def unchained_note(self) -> str | None:
+        """``lines 1–12 of LEDGER are unchained (…)``; None when there is none."""
+        if not self.unchained:
+            return None
+        first, last = self.unchained[0], self.unchained[-1]
+        which = f"line {first}" if first == last else f"lines {first}–{last}"
+        after = (
+            f"; the chain starts at line {self.start}, which links to the last of them"
+            if self.start is not None
+            else "; the next record torinvest appends starts the chain"
+        )
+        return (
+            f"{which} of the ledger {self.path} {'is' if first == last else 'are'} {UNCHAINED}: "
+            f"shown and followed as before, but a later edit of {'it' if first == last else 'them'} "
+            f"cannot be told{after}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerRead:
+    """The ledger as read: its records with their line numbers, the issues (unreadable or
+    malformed lines, and each break of the chain) and the hash chain."""
+
+    lines: list[tuple[int, dict[str, Any]]]
+    issues: list[DataIssue]
+    chain: Chain
+
+
+def chain_refusal(chain: Chain, line: int | None) -> str | None:
+    """Why no verdict of the ledger may be acted on while ``chain`` is broken — the verdict on
+    ``line`` (None: not known) at or after the first break was appended over a ledger that had
+    been changed, and one before it may have been superseded by a line changed or removed
+    after it —; None when the chain is whole."""
+    if not chain.breaks:
+        return None
+    first = chain.breaks[0]
+    where = (
+        "at or after the break"
+        if line is not None and line >= first.line
+        else "before the break, but a line changed or removed after it may have been a later "
+        "verdict on the finding"
+    )
+    return (
+        f"the ledger {chain.path} was changed after it was written: its hash chain breaks at "
+        f"line {first.line} ({first.what})"
+        + (f"; the verdict followed is on line {line}, {where}" if line is not None else "")
+    )
+
+
+def read_ledger_chain(path: str | Path | None = None) -> LedgerRead:
+    """Every record of the ledger with its line number, one issue per line that cannot be read
+    or holds a malformed verdict record, one per break of the hash chain (:class:`Chain`)."""
     p = Path(path) if path else default_ledger_path()
     if not p.exists():
-        return [], []
+        return LedgerRead([], [], Chain(p))
     records: list[tuple[int, dict[str, Any]]] = []
     issues: list[DataIssue] = []
     try:
@@ -351,6 +496,7 @@ def read_ledger_lines(
             hint="pass --ledger FILE (a file, not a folder) or set TORINVEST_LEDGER",
         ) from None
     lines = data.split(b"\n")
+    chain = _ChainCheck(p)
     for n, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -370,7 +516,9 @@ def read_ledger_lines(
             else:
                 problem = f"unreadable ledger line (an interrupted write?): {e.msg}"
             issues.append(DataIssue(f"{p}:{n}", problem))
+            chain.see(n, line, rec, whole=False)
             continue
+        chain.see(n, line, rec if isinstance(rec, dict) else None, whole=True)
         if repairs:  # written by another tool: kept, and said
             issues.append(DataIssue(f"{p}:{n}", repairs.issue_text([rec], ["the record"])))
         if isinstance(rec, dict):
@@ -382,7 +530,93 @@ def read_ledger_lines(
             issues.append(
                 DataIssue(f"{p}:{n}", "not a JSON object (each ledger record is one): skipped")
             )
-    return records, issues
+    found = chain.result()
+    issues += [
+        DataIssue(
+            f"{p}:{b.line}",
+            f"{CHAIN_BROKEN}: {b.what}; torinvest actions --execute follows no verdict of "
+            f"this ledger while it is: {CHAIN_HINT}",
+        )
+        for b in found.breaks
+    ]
+    issues.sort(key=lambda i: _issue_line(i, p))
+    return LedgerRead(records, issues, found)
+
+
+def _issue_line(issue: DataIssue, path: Path) -> int:
+    """The line an issue of the ledger ``path`` names (issues in line order)."""
+    tail = issue.source.removeprefix(f"{path}:")
+    return int(tail) if tail.isdigit() else 0
+
+
+class _ChainCheck:
+    """The hash chain verified line by line (:func:`read_ledger_chain`)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.previous: tuple[int, bytes] | None = None
+        self.previous_changed = False  # the previous line broke its own seal: said there
+        self._unsealed = 0  # the last line that broke its own seal
+        self.start: int | None = None
+        self.unchained: list[int] = []
+        self.breaks: list[ChainBreak] = []
+
+    def see(self, n: int, line: bytes, rec: Mapping[str, Any] | None, *, whole: bool) -> None:
+        """Line ``n`` (its bytes, its record when it is one: None for a line that is not
+        JSON); ``whole``: the line is the record (not one salvaged from a torn line)."""
+        linked = rec is not None and (PREV_FIELD in rec or SELF_FIELD in rec)
+        if linked:
+            assert rec is not None
+            if self.start is None:
+                self.start = n
+            self._check(n, line, rec, whole=whole)
+        elif rec is not None:  # a record without a link
+            if self.start is None:
+                self.unchained.append(n)
+            else:
+                self.breaks.append(
+                    ChainBreak(
+                        n,
+                        f"ledger line {n} carries no chain link although the chain starts at "
+                        f"line {self.start}: added by hand, by another tool or by a torinvest "
+                        "older than the chain after the chain began",
+                    )
+                )
+        # a line that is not a record (torn by a crash): an issue of its own; the next line
+        # links to its bytes, so a torn line changed after the next was written breaks there
+        self.previous_changed = linked and self._unsealed == n
+        self.previous = (n, line)
+
+    def _check(self, n: int, line: bytes, rec: Mapping[str, Any], *, whole: bool) -> None:
+        if not whole or not _sealed(line) or rec.get(SELF_FIELD) != line[-66:-2].decode():
+            self.breaks.append(
+                ChainBreak(
+                    n,
+                    f"ledger line {n} changed after it was written (it no longer matches the "
+                    "SHA-256 it was written with)",
+                )
+            )
+            self._unsealed = n
+            return
+        before = self.previous
+        want = hashlib.sha256(before[1]).hexdigest() if before is not None else GENESIS
+        if rec.get(PREV_FIELD) == want or self.previous_changed:
+            return  # linked as written, or to a line already said changed
+        if before is None:
+            what = (
+                f"ledger line {n}, the first, was not the first line when it was written: a "
+                "line before it was removed after it was written"
+            )
+        else:
+            what = (
+                f"ledger line {n} does not follow line {before[0]} as that was written: line "
+                f"{before[0]} changed, or a line between them removed or added, after line {n} "
+                "was written"
+            )
+        self.breaks.append(ChainBreak(n, what))
+
+    def result(self) -> Chain:
+        return Chain(self.path, self.start, tuple(self.unchained), tuple(self.breaks))
 
 
 def malformed(rec: Mapping[str, Any]) -> str | None:
@@ -737,7 +971,8 @@ def describe(record: Mapping[str, Any]) -> str:
 
 def _decision_lock(path: Path) -> int:
     """An exclusive lock that serializes read-compare-append by torinvest writers of ``path``
-    (``<ledger>.lock`` beside it; the ledger's own lock still guards each append)."""
+    (``<ledger>.lock`` beside it, :func:`_lock_path`; the ledger's own lock still guards each
+    append). When another holds it, :func:`_waiting` is told before this waits."""
     lock = _lock_path(path)
     try:
         _make_folder(path)
@@ -757,11 +992,61 @@ def _decision_lock(path: Path) -> int:
         not_a_file = _not_a_file(fd)
         if not_a_file:
             raise _lock_not_a_file(path, lock, not_a_file)
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            _waiting(path, lock)
+            fcntl.flock(fd, fcntl.LOCK_EX)
     except BaseException:
         os.close(fd)
         raise
     return fd
+
+
+def _waiting(path: Path, lock: Path) -> None:
+    """Said when another torinvest holds the decision lock of the ledger ``path`` (recording a
+    verdict, reading its finding again, or an archive's change call): this one waits for it."""
+    log.info(
+        "waiting for %s: another torinvest is recording a verdict or making a change over the "
+        "ledger %s",
+        lock,
+        path,
+    )
+
+
+#: The decision locks this thread holds (lock path → depth): :func:`decision_lock` inside one
+#: of its own (``record_decision`` within a verdict's critical section) does not wait on itself.
+_held = threading.local()
+
+
+@contextlib.contextmanager
+def decision_lock(ledger: str | Path | None = None) -> Iterator[Path]:
+    """Hold the ledger's decision lock (``<ledger>.lock``, exclusive) for one critical section
+    — a verdict's finding re-read, the comparison with the ledger's current verdict and the
+    append (:func:`record_decision`), or an archive's last look at the verdict and its change
+    call — and yield the ledger's path. Every torinvest writer of the same ledger file waits
+    for it, however it names the ledger (a symlink to it takes the same lock). Re-entrant in
+    one thread."""
+    path = Path(ledger).expanduser() if ledger else default_ledger_path()
+    if path.is_dir():
+        raise _unwritable(path, IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR)))
+    key = str(_lock_path(path))
+    held: dict[str, int] = _held.__dict__.setdefault("locks", {})
+    if held.get(key):
+        held[key] += 1
+        try:
+            yield path
+        finally:
+            held[key] -= 1
+        return
+    fd = _decision_lock(path)
+    held[key] = 1
+    try:
+        yield path
+    finally:
+        held.pop(key, None)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
 
 
 def _lock_not_a_file(path: Path, lock: Path, what: str) -> InputError:
@@ -774,6 +1059,11 @@ def _lock_not_a_file(path: Path, lock: Path, what: str) -> InputError:
 
 
 def _lock_path(path: Path) -> Path:
+    """``<ledger>.lock`` beside the ledger file itself: a ledger named through a symlink (one
+    analyst's ``~/.local/share/torinvest/ledger.jsonl`` linked to the team's) takes the lock
+    beside its target, the one every other name of it takes."""
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
     return path.with_name(path.name + ".lock")
 
 
@@ -804,11 +1094,7 @@ def record_decision(
             f"{verdict.status} is not a verdict: nothing recorded",
             hint=f"record one of {', '.join(DECIDED)}",
         )
-    path = Path(ledger).expanduser() if ledger else default_ledger_path()
-    if path.is_dir():
-        raise _unwritable(path, IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR)))
-    fd = _decision_lock(path)
-    try:
+    with decision_lock(ledger) as path:
         records, issues = read_ledger(path)
         found = tuple(issues)
         current = latest_decided_verdict(records, verdict.finding_id)
@@ -827,9 +1113,6 @@ def record_decision(
                 issues=found,
             )
         record_verdict(verdict, path)
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
     return Recorded(
         record=verdict.to_dict(), added=True, path=path, superseded=current, issues=found
     )

@@ -51,7 +51,8 @@ from torinvest import runner as rn
 from torinvest.aws import Aws
 from torinvest.case import sample_case
 from torinvest.errors import InputError
-from torinvest.verdict import make_verdict, read_ledger, record_verdict
+from torinvest.verdict import append as ledger_append
+from torinvest.verdict import make_verdict, read_ledger, record_decision, record_verdict
 
 ADMIN = "arn:aws:iam::aws:policy/AdministratorAccess"
 CUSTOM_ADMIN = f"arn:aws:iam::{SAMPLE_ACCOUNT}:policy/admin"
@@ -569,8 +570,9 @@ def test_a_malformed_verdict_record_never_authorizes_execute(
     ledger = tmp_path / "ledger.jsonl"
     if earlier:
         verdict(ledger, earlier)
-    with open(ledger, "a") as fh:
-        fh.write(json.dumps(malformed_record(changes)) + "\n")
+    # written by another tool through torinvest's append (a line added by hand is also a
+    # break of the hash chain: tests/test_ledger_chain.py)
+    ledger_append(ledger, malformed_record(changes))
     line = 2 if earlier else 1
     before = ledger.read_bytes()
     code, out, err = run(
@@ -600,8 +602,9 @@ def test_a_malformed_verdict_record_is_flagged_never_current(
 
     ledger = tmp_path / "ledger.jsonl"
     verdict(ledger, "legitimate")
-    with open(ledger, "a") as fh:
-        fh.write(json.dumps(malformed_record(changes)) + "\n")
+    # written by another tool through torinvest's append (a line added by hand is also a
+    # break of the hash chain: tests/test_ledger_chain.py)
+    ledger_append(ledger, malformed_record(changes))
     records, _ = read_ledger(ledger)
     assert latest_verdict(records, FINDING)["status"] == "legitimate"  # not the malformed one
     code, out, err = run("verdicts", "--ledger", str(ledger), "--json")
@@ -680,6 +683,54 @@ def test_a_verdict_changed_between_two_changes_stops_the_next_one(
     assert report.stopped is not None and rn.exit_problem(report) is report.stopped
     assert [r.status for r in report.results][:2] == ["done", "not-run"]
     assert iam.list_user_policies(UserName="benjamin")["PolicyNames"] == []
+
+
+def test_a_verdict_recorded_during_a_change_call_waits_for_the_call(
+    proxy: FaultProxy, moto: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """bob records legitimate while the remediation's UpdateAccessKey is in flight, over ana's
+    malicious. The gate's last look at the verdict and the change call were not one critical
+    section with verdict recording: bob's verdict was appended between them, and the key was
+    deactivated under a verdict that was no longer current. Now bob's recording waits for the
+    call (it would read the finding again after it); the next change reads bob's verdict."""
+    import torinvest.runner.run as run_mod
+    from tests.test_verdict_race import Race
+
+    iam = iam_client(moto)
+    iam.create_user(UserName="benjamin")
+    key_id = iam.create_access_key(UserName="benjamin")["AccessKey"]["AccessKeyId"]
+    ledger = tmp_path / "l"
+    verdict(ledger, "malicious")
+    plan = ac.plan_remediation(key(key_id), None)
+    race = Race(monkeypatch)
+    real = run_mod._change
+
+    def change(runner: Any, action: Any) -> Any:
+        race.pause()  # the first change's call in flight
+        return real(runner, action)
+
+    monkeypatch.setattr(run_mod, "_change", change)
+    bob = make_verdict(FINDING, status="legitimate", analyst="bob", rationale="his laptop")
+    got = race.run(
+        lambda: rn.carry_out(
+            Aws(), plan, execute=True, ledger=ledger, echo=lambda _: None, recheck_verdict=True
+        ),
+        lambda: record_decision(bob, ledger),
+    )
+    records, _ = read_ledger(ledger)
+    at_bob = next(i for i, r in enumerate(records) if r.get("analyst") == "bob")
+    made = [
+        i
+        for i, r in enumerate(records)
+        if r.get("phase") == "outcome" and r.get("status") == "done"
+    ]
+    assert made and got["second"].added
+    assert made[0] < at_bob  # the call in flight ended before bob's verdict was appended
+    # each change is made under the verdict current when its call starts: none after bob's
+    report = got["first"]
+    assert all(i < at_bob for i in made)
+    assert report.stopped is not None or len(made) == len(plan.changes)
+    assert race.second_waited
 
 
 def test_a_malicious_verdict_recorded_meanwhile_stops_the_archive(
@@ -1621,9 +1672,17 @@ def test_a_legitimate_verdict_dated_in_the_future_archives_nothing(
     monkeypatch.setenv("MOTO_ACCOUNT_ID", SAMPLE_ACCOUNT)
     _hold(fake_aws, _updated_raw())
     ledger = tmp_path / "l.jsonl"
-    verdict(ledger, "legitimate")
-    text = ledger.read_text().replace("2024-01-01T00:00:00Z", "2099-01-01T00:00:00Z")
-    ledger.write_text(text)  # edited by hand
+    record_verdict(  # a host whose clock is decades ahead (edited by hand: a broken chain)
+        make_verdict(
+            FINDING,
+            status="legitimate",
+            analyst="ana",
+            rationale="read the activity",
+            evidence={"reading": "complete"},
+            now=pd.Timestamp("2099-01-01T00:00:00Z"),
+        ),
+        ledger,
+    )
     code, out, err = archive(ledger)
     assert code == 1, err
     (line,) = errors(err)

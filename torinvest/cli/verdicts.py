@@ -96,8 +96,11 @@ def cmd_verdict(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from torinvest.investigation import CHANGED_OK_FLAG, changed_refusal, recheck
     from torinvest.report import evidence
     from torinvest.verdict import (
+        CHAIN_BROKEN,
+        CHAIN_HINT,
         NEXT_STEPS,
         clock_behind,
+        decision_lock,
         default_ledger_path,
         finding_check_note,
         latest_verdict,
@@ -127,26 +130,30 @@ def cmd_verdict(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if names_a_source(args):
         inv = _investigate(args, _sources_for(args))
         print_issues(inv.data_issues, err)  # what the evidence stored with it could not read
-    check = recheck(inv)  # the finding read again right before recording (not: says why)
-    changed = check.state == CHECK_CHANGED
-    if changed and not args.finding_changed_ok:  # a guard's refusal: `torinvest: error:`, 1
-        assert inv is not None
-        raise RefusedError(
-            f"verdict NOT recorded: {changed_refusal(inv, check)}. Run the same command again "
-            f"(it reads the finding as GuardDuty has it then): {_again(args)} — or, to record "
-            f"this verdict over the change, add {CHANGED_OK_FLAG}"
+    said = evidence(inv) if inv is not None else None
+    # one critical section: the finding read again, checked against the evidence and the
+    # verdict appended — no verdict (or archive) over this ledger slips in between
+    with decision_lock(args.ledger):
+        check = recheck(inv)  # the finding read again right before recording (not: says why)
+        changed = check.state == CHECK_CHANGED
+        if changed and not args.finding_changed_ok:  # a guard's refusal: `torinvest: error:`
+            assert inv is not None
+            raise RefusedError(
+                f"verdict NOT recorded: {changed_refusal(inv, check)}. Run the same command "
+                f"again (it reads the finding as GuardDuty has it then): {_again(args)} — or, "
+                f"to record this verdict over the change, add {CHANGED_OK_FLAG}"
+            )
+        v = make_verdict(
+            args.finding_id,
+            status=args.status,
+            analyst=args.analyst,
+            rationale=args.rationale,
+            access_key_id=inv.key.access_key_id if inv is not None else None,
+            evidence=said,
+            finding=inv.finding if inv is not None else None,
+            finding_check=check.to_record(accepted=CHANGED_OK_FLAG if changed else ""),
         )
-    v = make_verdict(
-        args.finding_id,
-        status=args.status,
-        analyst=args.analyst,
-        rationale=args.rationale,
-        access_key_id=inv.key.access_key_id if inv is not None else None,
-        evidence=evidence(inv) if inv is not None else None,
-        finding=inv.finding if inv is not None else None,
-        finding_check=check.to_record(accepted=CHANGED_OK_FLAG if changed else ""),
-    )
-    done = record_decision(v, args.ledger, supersede=args.supersede)
+        done = record_decision(v, args.ledger, supersede=args.supersede)
     if done.refused is not None:
         raise RefusedError(
             f"verdict NOT recorded: {done.why}; it stays current. Read it (torinvest verdicts "
@@ -160,6 +167,15 @@ def cmd_verdict(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             "`torinvest actions --plan archive --execute` does not follow it (record it with "
             "the source it was read from: --regions REGION, --case DIR or --logs PATH); a "
             "remediation does (its plan reads the evidence itself)",
+            file=err,
+        )
+    broken = [i for i in done.issues if i.problem.startswith(CHAIN_BROKEN)]
+    if broken:  # recorded all the same; no action follows it while the chain is broken
+        print_issues(broken, err)
+        print(
+            f"torinvest: warning: the ledger {term_safe(done.path)} was changed after it was "
+            "written (its hash chain is broken, above): `actions --execute` follows no verdict "
+            f"of it, this one included: {CHAIN_HINT}",
             file=err,
         )
     if done.added:
@@ -245,12 +261,13 @@ def cmd_verdicts(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         default_ledger_path,
         finding_check_label,
         finding_check_note,
-        read_ledger,
+        read_ledger_chain,
         verdict_states,
     )
 
     path = args.ledger or default_ledger_path()
-    records, issues = read_ledger(path)
+    read = read_ledger_chain(path)
+    records, issues = [r for _, r in read.lines], read.issues
     if args.finding:
         records = [r for r in records if r.get("finding_id") == args.finding]
     verdicts = verdict_states(records) if args.history else current_verdicts(records)
@@ -289,6 +306,18 @@ def cmd_verdicts(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             "not be read is not listed, and the current verdict shown may not be the latest",
             err,
         )
+    if read.chain.breaks:  # tamper evidence: where the ledger was changed after writing
+        lines = ", ".join(str(b.line) for b in read.chain.breaks)
+        print(
+            f"torinvest: warning: the ledger {term_safe(path)} was changed after it was "
+            f"written: its hash chain breaks at line(s) {lines} (above) — a verdict shown may "
+            "have been changed, or a later one removed; `actions --execute` follows no "
+            "verdict of it until it is restored or replaced",
+            file=err,
+        )
+    unchained = read.chain.unchained_note()
+    if unchained:
+        print(f"torinvest: note: {term_safe(unchained)}", file=err)
     if not Path(path).exists():
         print(f"torinvest: note: no ledger at {path} yet", file=err)
     elif not args.history:

@@ -22,14 +22,16 @@ from torinvest.commands import Access
 from torinvest.errors import RefusedError
 from torinvest.schema import utc_timestamp
 from torinvest.verdict import (
+    CHAIN_HINT,
     after_now,
     blocking_malformed,
+    chain_refusal,
     could_not_look,
     default_ledger_path,
     duration,
     latest_decided_verdict,
     latest_verdict,
-    read_ledger_lines,
+    read_ledger_chain,
     without_evidence,
 )
 
@@ -70,7 +72,8 @@ def require_verdict(
     :class:`RefusedError` with the command to record one. Reads the ledger only."""
     wanted = PLAN_VERDICTS[kind]
     path = Path(ledger).expanduser() if ledger else default_ledger_path()
-    lines, issues = read_ledger_lines(path)
+    read = read_ledger_chain(path)
+    lines, issues = read.lines, read.issues
     for issue in issues:
         log.warning("%s: %s", issue.source, issue.problem)
     records = [r for _, r in lines]
@@ -88,6 +91,14 @@ def require_verdict(
         )
     decided = latest_decided_verdict(records, finding_id)
     if decided is not None and decided.get("status") in wanted:
+        at = next((n for n, r in lines if r == decided), None)
+        broken = chain_refusal(read.chain, at)
+        if broken is not None:
+            raise RefusedError(
+                f"refused: --plan {kind} --execute does not follow the {decided.get('status')} "
+                f"verdict on {finding_id}: {broken}; nothing was called",
+                hint=CHAIN_HINT,
+            )
         blind = blind_archive(decided, kind, finding_id, ledger, access)
         if blind is not None:
             raise RefusedError(f"refused: {blind}; nothing was called", hint=BLIND_HINT)

@@ -26,6 +26,7 @@ from torinvest.runner.guards import whose_credentials as whose_credentials
 from torinvest.runner.recorder import CallResult as CallResult
 from torinvest.runner.recorder import Runner as Runner
 from torinvest.runner.recorder import _targets
+from torinvest.verdict import decision_lock
 
 
 @dataclass(slots=True)
@@ -229,12 +230,17 @@ def carry_out(
             echo(f"{'DRY RUN':<8} {a.cli()}  # {a.why}")
             report.results.append(CallResult(a, "dry-run"))
         else:
-            if recheck_verdict:
+            if not recheck_verdict:
+                report.results.append(_change(runner, a))
+                continue
+            # one critical section: the verdict read again and the change made — a verdict
+            # recorded meanwhile waits, and reads the finding again after the change
+            with decision_lock(ledger):
                 report.stopped = _verdict_changed(runner, plan, ledger)
-                if report.stopped is not None:
-                    report.results.append(CallResult(a, "not-run", note="the run stopped"))
-                    continue
-            report.results.append(_change(runner, a))
+                if report.stopped is None:
+                    report.results.append(_change(runner, a))
+            if report.stopped is not None:
+                report.results.append(CallResult(a, "not-run", note="the run stopped"))
     return report
 
 
