@@ -86,6 +86,11 @@ class Activity:
     lookup_account: str | None = None
     #: where the engine's table holds no record of :attr:`account` (Athena), when it was asked
     table_gap: str | None = None
+    #: whether the engine's table holds data events in the window (Athena: 1 at least one, 0
+    #: none, None not asked or not known — ``data_events_unknown`` says why); log files count
+    #: theirs in :attr:`file_counts` (``FileCounts.data_events``). See :mod:`torinvest.data_events`
+    table_data_events: int | None = None
+    data_events_unknown: str | None = None
 
     @property
     def account_gap(self) -> str | None:
@@ -507,6 +512,8 @@ def _load_with_engine(
     act.asides += res.asides
     act.derived += res.derived
     act.table_gap = res.account_gap
+    act.table_data_events = res.data_events
+    act.data_events_unknown = res.data_events_unknown
     if engine.kind == "athena":
         table = engine.athena_table or "cloudtrail_logs"
         act.sources.append(f"athena:{engine.athena_database}.{table}")

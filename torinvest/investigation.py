@@ -24,6 +24,7 @@ from torinvest import __version__, analysis, tor
 from torinvest.addresses import canonical_column
 from torinvest.commands import Access
 from torinvest.commands import report_dir_name as report_dir_name
+from torinvest.data_events import data_events
 from torinvest.errors import DataIssue, InputError, OptionsError, group_issues
 from torinvest.events import Activity, load_activity
 from torinvest.findings import (
@@ -1030,6 +1031,9 @@ def summary(inv: Investigation, verdict: dict[str, Any] | None = None) -> dict[s
         # commands built later from this file (torinvest post's answer) name it again
         "access": Access.of_sources(inv.sources).summary(),
         **campaign_summary(inv),
+        # data events (S3 object reads, Lambda invocations…): LookupEvents never returns them,
+        # a trail's log files hold them only when it records them (torinvest.data_events)
+        "data_events": data_events(inv.activity).to_json(),
     }
 
 

@@ -265,6 +265,14 @@ def test_investigate_from_aws_runs_the_notebook_against_the_apis(
     assert "findings.json" in json.loads((out / "manifest.json").read_text())["files"]
     assert report.folder_state(out, raw["id"]).complete
     assert data["generated"]["sources"][0] == "AWS (us-east-1)"  # not a file the user gave
+    # LookupEvents returns management events only: S3 object reads were never searched, said
+    # in summary.json and on the terminal — a limit of the source, never a data issue
+    assert data["data_events"]["state"] == "not searched"
+    assert not any("data event" in i["problem"] for i in data["data_issues"])
+    assert (
+        "torinvest: note: data events not searched (LookupEvents returns management events "
+        "only): S3 object reads/writes" in err
+    )
 
 
 def _case_with_one_open_finding(root: Path) -> Path:

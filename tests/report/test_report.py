@@ -44,7 +44,7 @@ SUMMARY_KEYS = [
     "ip_pivot_search",
 ]
 #: What a run writes: the required keys and the optional ones older summaries lack
-#: (``baseline``, ``reading_notes``, ``activity_issues``, ``access``).
+#: (``baseline``, ``reading_notes``, ``activity_issues``, ``access``, ``data_events``).
 WRITTEN_KEYS = [
     *SUMMARY_KEYS[:8],
     "lists",
@@ -56,6 +56,7 @@ WRITTEN_KEYS = [
     "activity_issues",
     "access",
     *SUMMARY_KEYS[13:],
+    "data_events",
 ]
 PAYLOAD = "<script>alert(1)</script>"
 
@@ -285,6 +286,8 @@ def test_report_of_the_sample_case(tmp_path: Path) -> None:
     data = orjson.loads((out / "summary.json").read_bytes())
     assert list(data) == WRITTEN_KEYS
     assert data["reading_notes"] == []  # the sample case's trail has no digest files
+    # its trail records management events only: S3 object reads would not be in its files
+    assert data["data_events"]["state"] == "none recorded" and data["data_events"]["count"] == 0
     # days of the window without a log file: the baseline exists but was read in part
     assert data["baseline"]["status"] == "partial" and data["baseline"]["history_start"]
     assert report.summary_problems(data) == []
@@ -367,6 +370,8 @@ def test_report_of_the_sample_case(tmp_path: Path) -> None:
     # report.html: no code, nothing from elsewhere, attacker text escaped
     html = (out / "report.html").read_text(encoding="utf-8")
     assert report.external_loads(html) == []
+    # what the trail's files could not hold, said in the report as in summary.json
+    assert html.count("hold no data events: the trail may not record them") >= 3
     assert not re.search(r"<script[^>]*\bsrc=", html)
     assert not re.search(r"<link[^>]*stylesheet[^>]*https?:", html)
     assert "cdnjs.cloudflare.com" not in html and "require.min.js" not in html

@@ -161,6 +161,7 @@ def _load_and_write(
     err: TextIO,
 ) -> int:
     """Load the activity and write ``--out`` (:func:`cmd_events` once the options are checked)."""
+    from torinvest.data_events import data_events
     from torinvest.events import load_activity
 
     activity = load_activity(
@@ -198,7 +199,13 @@ def _load_and_write(
             file=err,
         )
     engine = [activity.engine_summary] if activity.engine_summary else []
-    for note in [*activity.notes, *activity.asides, *engine]:
+    said = data_events(activity)  # LookupEvents never returns S3 object reads…
+    for note in [
+        *activity.notes,
+        *activity.asides,
+        *engine,
+        said.text,
+    ]:
         print(f"torinvest: note: {term_safe(note)}", file=err)
     for d in activity.derived:
         by = term_safe(d.minted_by or "an unknown key")

@@ -149,6 +149,7 @@ def _check_investigate_usage(args: argparse.Namespace) -> None:
 
 def cmd_investigate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from torinvest import report
+    from torinvest.data_events import summary_data_events
     from torinvest.events import ACCOUNT_GAP
     from torinvest.investigation import NOTHING_READ_SOURCE, baseline_phrase
     from torinvest.report.folders import hold as hold_folder
@@ -178,6 +179,9 @@ def cmd_investigate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             print(f"torinvest: note: verdict: {term_safe(checked)}", file=err)
         for note in data.get("reading_notes") or []:  # no issue: what "complete" rests on
             print(f"torinvest: note: {term_safe(note)}", file=err)
+        said = summary_data_events(data)  # LookupEvents never returns S3 object reads…
+        if said is not None:
+            print(f"torinvest: note: {term_safe(said.text)}", file=err)
         if baseline_phrase(data):  # no call before the first sighting: no issue, a floor
             print(f"torinvest: note: {term_safe(baseline_phrase(data))}", file=err)
         for warning in run.warnings:

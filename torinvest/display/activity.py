@@ -13,6 +13,7 @@ from IPython.display import HTML
 
 from torinvest import analysis
 from torinvest.addresses import canonical_column
+from torinvest.display import data_events
 from torinvest.display.markup import (
     MAX_ISSUES_SHOWN,
     _card,
@@ -264,6 +265,7 @@ def sources_card(inv: Investigation) -> HTML:
         ("Tor exit lists", "<br>".join(_e(line) for line in inv.lists.describe().splitlines())),
         ("IP places", "<br>".join(_e(line) for line in inv.geo.lines()) if inv.geo else "—"),
         ("result", _e(act.summary())),
+        data_events.row(inv),  # LookupEvents never holds them; a trail's files, if it records
     ]
     if act.engine_summary:
         rows.append(("engine", _e(act.engine_summary)))
@@ -373,10 +375,11 @@ def activity_status(inv: Investigation) -> HTML:
         said = f"<p class='ti-danger'><b>⚠ {_e(line)}</b></p>"
         body = _counted_body(inv) if state == "counted" else _events_body(inv)
         return HTML(_card(title, said + body, "ti-danger"))
+    said_data = data_events.note(inv)  # S3 object reads… may not be in what was read
     if state == "counted":
-        return HTML(_card("The key's activity", _counted_body(inv)))
+        return HTML(_card("The key's activity", _counted_body(inv) + said_data))
     if state == "events":
-        return HTML(_card("The key's activity", _events_body(inv)))
+        return HTML(_card("The key's activity", _events_body(inv) + said_data))
     title, kind = {
         "nothing": ("Nothing to read", "ti-danger" if act.empty_sources else "ti-warn"),
         "denied": ("Could not look: access refused", "ti-danger"),
@@ -385,7 +388,8 @@ def activity_status(inv: Investigation) -> HTML:
         "partial": ("Incomplete: no call in what was read", "ti-warn"),
         "none": ("No events", "ti-ok"),
     }[state]
-    return HTML(_card(title, f"<p>{_e(line)}</p>", kind))
+    more = said_data if state in ("none", "partial") else ""  # read: what it could not hold
+    return HTML(_card(title, f"<p>{_e(line)}</p>{more}", kind))
 
 
 def _events_body(inv: Investigation) -> str:

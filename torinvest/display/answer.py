@@ -12,6 +12,7 @@ from IPython.display import HTML
 
 from torinvest import __version__, analysis
 from torinvest.commands import Access, actions_command, external_id_note, verdict_command
+from torinvest.display import data_events
 from torinvest.display.activity import (
     _is_denied,
     activity_gap,
@@ -101,7 +102,7 @@ def _state_html(
     verdict ledger's unreadable lines too), could not look, nothing to read, or no events."""
     state, line = activity_state(inv)
     issues = all_issues(inv, findings, verdict_ledger_issues(verdict))
-    notes = _notes_pointer(inv)
+    notes = _notes_pointer(inv) + data_events.note(inv)  # data events: not in LookupEvents
     if state in ("denied", "failed", "elsewhere"):
         return f'<div class="ti-state ti-danger"><b>⚠ {_e(line)}</b></div>'
     if inv.could_not_look is not None:  # events of other accounts only: could not look here
@@ -308,6 +309,7 @@ def _mattered_html(inv: Investigation) -> str:
             "secrets, trails… created, changed or read)"
             + (" among the calls read." if len(inv.events) or inv.counted else ": no call read.")
             + "</p>"
+            + data_events.calls_note(inv)
         )
     rows = pd.DataFrame(
         {
@@ -328,7 +330,7 @@ def _mattered_html(inv: Investigation) -> str:
         what="sensitive calls",
         order="the first in time",
         more_where=SENSITIVE_ALL_IN,
-    )
+    ) + data_events.calls_note(inv)
 
 
 def key_calls(inv: Investigation, access_key_id: str) -> tuple[int, int, int]:

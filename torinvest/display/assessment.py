@@ -12,6 +12,7 @@ from IPython.display import HTML
 
 from torinvest import analysis
 from torinvest.commands import Access, actions_command, command, external_id_note
+from torinvest.display import data_events
 from torinvest.display.activity import activity_gap
 from torinvest.display.answer import followed_derived, key_calls, verdict_warnings
 from torinvest.display.markup import (
@@ -97,7 +98,8 @@ def sensitive_table(inv: Investigation) -> HTML:
     if not len(inv.sensitive):
         gap = activity_gap(inv)  # "none" only over an activity read whole
         said = "None of the catalogued sensitive calls" + (f": {gap}" if gap else ".")
-        return HTML(_card("Sensitive calls", f"<p>{_e(said)}</p>", "ti-warn" if gap else ""))
+        body = f"<p>{_e(said)}</p>" + data_events.calls_note(inv)  # S3 reads: data events
+        return HTML(_card("Sensitive calls", body, "ti-warn" if gap else ""))
     found = inv.sensitive.assign(outcome=outcome_labels(inv.sensitive))
     cols = [c for c in SENSITIVE_SHOWN if c in found.columns]
     return HTML(
@@ -108,7 +110,8 @@ def sensitive_table(inv: Investigation) -> HTML:
                 what="sensitive calls",
                 order="in time order",
                 more_where=SENSITIVE_ALL_IN,
-            ),
+            )
+            + data_events.calls_note(inv),
         )
     )
 

@@ -43,6 +43,7 @@ from typing import Any
 
 from torinvest.analysis import NOT_SCORED, Signal, triage_score
 from torinvest.commands import SavedAccess, actions_command, saved_access, verdict_command
+from torinvest.data_events import summary_data_events
 from torinvest.investigation import NOTHING_READ_SOURCE
 from torinvest.outcome import split_text
 from torinvest.safety import term_safe
@@ -305,6 +306,7 @@ def build_answer(summary: Mapping[str, Any], records: Sequence[Mapping[str, Any]
         _finding_line(finding),
         "Reading: " + reading(summary),
         *_reading_notes_line(summary),
+        *_data_events_line(summary),
         _key_line(key),
         # could not look in the finding's account with events read all the same (recorded in
         # other accounts: the Reading line says so): their Tor line, as the report shows them
@@ -444,6 +446,16 @@ def _reading_notes_line(summary: Mapping[str, Any]) -> list[str]:
         return []
     more = f" (and {len(notes) - 2} more in the report)" if len(notes) > 2 else ""
     return ["Reading notes: " + "; ".join(_t(n, 400) for n in notes[:2]) + more]
+
+
+def _data_events_line(summary: Mapping[str, Any]) -> list[str]:
+    """``Data events: …`` — whether the reading could hold the key's S3 object reads, Lambda
+    invocations… (LookupEvents never returns them; a trail's log files only when it records
+    them: :mod:`torinvest.data_events`). Empty for a summary written before it."""
+    said = summary_data_events(summary)
+    if said is None:
+        return []
+    return [f"Data events: {_t(said.text, 600)}"]
 
 
 def _finding_line(finding: Mapping[str, Any]) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from torinvest.data_events import SUMMARY_PROPERTIES as DATA_EVENTS_SUMMARY
 from torinvest.errors import ReportError
 from torinvest.findings import TOR_FINDING_TYPES, FindingsResult
 from torinvest.findings.related import SUMMARY_PROPERTIES as RELATED_SUMMARY
@@ -273,6 +274,7 @@ SUMMARY_SCHEMA: dict[str, Any] = {
             ),
             **RELATED_SUMMARY,  # related_findings, related_findings_search
             **PIVOT_SUMMARY,  # ip_pivot, ip_pivot_search
+            **DATA_EVENTS_SUMMARY,  # data_events: searched, recorded by the trail, or not
         }
     ),
 }
@@ -289,6 +291,7 @@ OPTIONAL_SUMMARY_KEYS = (
     "reading",
     "access",
     "lists",
+    "data_events",
 )
 SUMMARY_SCHEMA["required"] = [
     k for k in SUMMARY_SCHEMA["required"] if k not in OPTIONAL_SUMMARY_KEYS

@@ -73,11 +73,13 @@ def test_athena_request_poll_results_flow(fake_athena: AthenaRegion) -> None:
     )
     got = load_sql(engine, access_keys=KEY, start=START, end=END)
 
-    # QUEUED, QUEUED, RUNNING, RUNNING, SUCCEEDED: capped; the events query, then the probe
-    assert sleeps == [1.0, 3.0, 4.0, 4.0] * 2
-    stats, probe = got.queries
+    # QUEUED, QUEUED, RUNNING, RUNNING, SUCCEEDED: capped; the events query, then the probe,
+    # then whether the table holds data events (torinvest.data_events)
+    assert sleeps == [1.0, 3.0, 4.0, 4.0] * 3
+    stats, probe, data = got.queries
     assert stats.query_id and probe.kind == "coverage" and not got.issues
-    assert got.query_ids == [stats.query_id, probe.query_id]
+    assert data.kind == "data events"
+    assert got.query_ids == [stats.query_id, probe.query_id, data.query_id]
     assert stats.bytes_scanned == 3 << 30
     assert stats.cost_usd == athena_cost_usd(3 << 30) == pytest.approx(3 / 1024 * 5.0)
     assert probe.cost_usd == athena_cost_usd(0)  # billed 10 MB at least
@@ -90,7 +92,7 @@ def test_athena_request_poll_results_flow(fake_athena: AthenaRegion) -> None:
     assert execution["ResultConfiguration"]["OutputLocation"].startswith(
         "s3://athena-results/torinvest/"
     )
-    done, _ = fake_athena.executions
+    done, _, _ = fake_athena.executions
     assert done.state == "SUCCEEDED" and done.polls == 6  # 5 polls, and the look above
 
     frame = got.frame

@@ -132,7 +132,10 @@ from torinvest.sources.logs.pool import (
     download_problem,
 )
 from torinvest.sources.logs.read import (
+    DATA_CATEGORY,
     FileTooLargeError,
+    count_data_events,
+    data_events_of,
     file_accounts,
     gunzip,
     read_local,
@@ -144,6 +147,7 @@ from torinvest.sources.logs.read import (
 __all__ = [
     "ACCOUNT_RE",
     "BATCH_BYTES",
+    "DATA_CATEGORY",
     "DAY_MARGIN",
     "DEFAULT_MAX_FILE_BYTES",
     "DISCOVERY_MAX_DEPTH",
@@ -177,6 +181,8 @@ __all__ = [
     "LogsResult",
     "Narrowing",
     "ReadOptions",
+    "count_data_events",
+    "data_events_of",
     "default_workers",
     "download_problem",
     "file_accounts",

@@ -27,6 +27,7 @@ from torinvest.sources.logs.read import (
     _inflated,
     _table_of,
     altered_issue,
+    count_data_events,
     read_local,
 )
 from torinvest.sources.records import (
@@ -66,6 +67,7 @@ def read_batch(
     tables: list[pa.Table] = []
     slots: list[list[DataIssue]] = []  # each file's issues, in file order
     matched = 0
+    data_events = 0  # any principal's: whether the trail records them at all
     group = _LogGroup(options)
     with _gc_paused():
         for _, name, raw, *digest in batch:
@@ -85,6 +87,7 @@ def read_batch(
                 mine += filter(None, [altered_issue(name, data, digest[0])])
             data = json_utf8(data)  # a BOM, UTF-16/32: the first bytes tell
             data, bad = repair_utf8(data)
+            data_events += count_data_events(data)
             read = _table_of
             if not options.keys and not options.ips and not bad and _RECORDS_KEY.match(data):
                 recs = log_file_records(data, valid_utf8=True)  # repair_utf8 made it so
@@ -107,7 +110,8 @@ def read_batch(
         tables += group.flush()
     issues = [issue for mine in slots for issue in mine]
     table = pa.concat_tables(tables) if tables else None
-    return BatchOut(batch[0][0] if batch else 0, len(batch), table, issues, matched)
+    first = batch[0][0] if batch else 0
+    return BatchOut(first, len(batch), table, issues, matched, data_events=data_events)
 
 
 def _windowed(

@@ -158,6 +158,7 @@ def load_logs(
             spool = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="torinvest-s3-")))
         pieces = _read_all(files, options, n_workers, aws, progress, spool)
         matched = sum(p.matched for p in pieces)  # files holding the keys (the first pass)
+        data_events = sum(p.data_events for p in pieces)  # anyone's, in the files (once)
         minted: list[DerivedKey] = []
         malformed: list[DataIssue] = []
         if follow_derived:
@@ -194,6 +195,7 @@ def load_logs(
         with_issues=flawed,
         accounts=accounts,
         unplaced=unplaced,
+        data_events=data_events,
     )
     tables = [p.table for p in ordered if p.table is not None]
     for p in ordered:

@@ -202,6 +202,9 @@ class BatchOut:
     issues: list[DataIssue]
     matched: int
     packed: list[bytes] | None = None
+    #: records that are data events in the batch's files, any principal's
+    #: (:func:`~torinvest.sources.logs.read.count_data_events`)
+    data_events: int = 0
     spilled: tuple[str, list[tuple[int, int]]] | None = None
 
 
@@ -214,7 +217,10 @@ class FileCounts:
     replaced, entries skipped), ``skipped`` were outside the narrowing (counted where a listing
     saw them), ``trails`` the ``AWSLogs/`` folders found; ``accounts`` the accounts the files
     read are of, as their layout says (``AWSLogs/<account>/`` or ``<account>_CloudTrail_…``),
-    ``unplaced`` how many files read name none (they may hold any account)."""
+    ``unplaced`` how many files read name none (they may hold any account); ``data_events``
+    how many records of the files read are data events (``eventCategory`` ``Data``), whoever
+    made them: none says the trail may not record data events (a key's S3 object reads would
+    not be in its log files)."""
 
     listed: int = 0
     skipped: int = 0
@@ -223,6 +229,7 @@ class FileCounts:
     with_issues: dict[str, str] = field(default_factory=dict)
     accounts: list[str] = field(default_factory=list)
     unplaced: int = 0
+    data_events: int = 0
 
     @property
     def read(self) -> int:
@@ -239,6 +246,7 @@ class FileCounts:
         self.trails += [t for t in other.trails if t not in self.trails]
         self.accounts = sorted({*self.accounts, *other.accounts})
         self.unplaced += other.unplaced
+        self.data_events += other.data_events
 
     def reasons(self) -> str:
         """Why files failed, counted by reason: ``8 could not be downloaded: AccessDenied``."""

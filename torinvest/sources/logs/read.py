@@ -15,14 +15,21 @@ import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+import msgspec
 import pyarrow as pa
 
 from torinvest.errors import DataIssue
 from torinvest.inflate import json_utf8
 from torinvest.sources.logs.listing import key_layout
 from torinvest.sources.logs.model import LogFile, ReadOptions
-from torinvest.sources.logs.prefilter import _records_of
-from torinvest.sources.records import log_file_table, records_table, repair_utf8, utf8_issue
+from torinvest.sources.logs.prefilter import _records_of, escapes_may_hide
+from torinvest.sources.records import (
+    log_file_table,
+    parse_records,
+    records_table,
+    repair_utf8,
+    utf8_issue,
+)
 
 try:  # ISA-L inflates gzip about twice as fast as zlib; same API, optional
     from isal import isal_zlib as _inflate
@@ -278,3 +285,55 @@ def _recipients(path: str | None, limit: int) -> set[str]:
     except (OSError, EOFError, zlib.error, FileTooLargeError):
         return set()
     return {m.decode() for m in _RECIPIENT.findall(text)}
+
+
+# --------------------------------------------------------------------------------------------
+# data events: whether the files read hold any (any principal's)
+# --------------------------------------------------------------------------------------------
+#: The one value of a record's top-level ``eventCategory`` that marks a CloudTrail data event
+#: (S3 object reads/writes, Lambda invocations, DynamoDB item calls…): a trail records them only
+#: when its event selectors say so; LookupEvents never returns them.
+DATA_CATEGORY = "Data"
+_DATA_BYTES = re.compile(rb'"eventCategory"\s*:\s*"Data"')
+
+
+class _Category(msgspec.Struct, gc=False):
+    eventCategory: object = None
+
+
+class _Categories(msgspec.Struct, gc=False):
+    Records: list[_Category]
+
+
+_CATEGORIES = msgspec.json.Decoder(_Categories)
+
+
+def count_data_events(data: bytes) -> int:
+    """How many records of one file's content (decompressed, UTF-8) are data events: their
+    top-level ``eventCategory`` is ``"Data"``, whoever made them (the files read say whether
+    the trail records data events at all, not only the key's).
+
+    A byte search first: a file without ``"eventCategory":"Data"`` (in any spacing) holds none
+    unless a ``\\u`` escape may spell it (:func:`escapes_may_hide`). A file with it is decoded
+    (``{"Records": [...]}`` with msgspec, reading only that field; any other shape through
+    :func:`parse_records`), so that the same text inside a value (a tag named eventCategory,
+    attacker-written) is not counted: only the record's own field is. The DuckDB engine counts
+    its files with this function too, so both say the same number."""
+    if _DATA_BYTES.search(data) is None and not escapes_may_hide(data):
+        return 0
+    try:
+        records = _CATEGORIES.decode(data).Records
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        parsed, _ = parse_records(data, where="")
+        return sum(r.get("eventCategory") == DATA_CATEGORY for r in parsed)
+    return sum(r.eventCategory == DATA_CATEGORY for r in records)
+
+
+def data_events_of(raw: bytes, name: str, options: ReadOptions) -> int:
+    """:func:`count_data_events` of a file's bytes as read (gzip or not; 0 when it cannot be
+    read: its issue is the reader's)."""
+    data, _ = _content(raw, name, options)
+    if data is None:
+        return 0
+    data, _ = repair_utf8(data)
+    return count_data_events(data)

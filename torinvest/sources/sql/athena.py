@@ -290,6 +290,32 @@ class AthenaEngine:
         stats = self._stats(done, "coverage", sql, table.num_rows)
         return held & asked, stats
 
+    def data_events_sql(self, scope: Scope, account: str | None = None) -> str:
+        """The query of :meth:`data_events`: whether the table holds a data event
+        (``eventcategory`` ``Data``, any principal's; of ``account`` only, when given) in the
+        window's days, accounts and regions — one at most (``LIMIT 1``: it stops at the
+        first; a table without any is read over the window, as the events query reads it)."""
+        narrowed = replace(scope, accounts=frozenset({account})) if account else scope
+        (records,) = self.source(narrowed)
+        return (
+            f"WITH records AS (\n{records[1]}\n)\n"  # noqa: S608 - the table's own source
+            "SELECT count(*) AS data_events\nFROM (SELECT 1 AS one FROM records "
+            "WHERE eventcategory = 'Data' LIMIT 1) AS data_probe"
+        )
+
+    def data_events(
+        self, scope: Scope, account: str | None = None
+    ) -> tuple[int | None, QueryStats]:
+        """Whether the table holds data events in the window (:meth:`data_events_sql`): 1 (at
+        least one: the trail records data events), 0 (none: it may not record them), None
+        (an answer without a row: not known); and the query's stats."""
+        sql = self.data_events_sql(scope, account)
+        done = self.execute(sql)
+        table = _typed(done, {"data_events": "int"}, self.region)
+        values = table.column("data_events").to_pylist() if table.num_rows else []
+        found = int(values[0]) if values and values[0] is not None else None
+        return found, self._stats(done, "data events", sql, table.num_rows)
+
     def gaps(
         self,
         scope: Scope,

@@ -37,6 +37,8 @@ from torinvest.sources.logs import (
     LogFile,
     Narrowing,
     ReadOptions,
+    count_data_events,
+    data_events_of,
     default_workers,
     download_problem,
     file_accounts,
@@ -99,6 +101,9 @@ class FileSet:
     notes: list[str] = field(default_factory=list)
     asides: list[str] = field(default_factory=list)
     fallback: list[tuple[str, str]] = field(default_factory=list)
+    #: origin → records that are data events in that file (any principal's), counted once per
+    #: file as the file loader counts them (:func:`~torinvest.sources.logs.count_data_events`)
+    data_events: dict[str, int] = field(default_factory=dict)
 
     def add(self, path: str, location: str, size: int) -> None:
         self.paths.append(path)
@@ -116,6 +121,7 @@ class FileSet:
             notes=self.notes,
             asides=self.asides,
             fallback=list(self.fallback),
+            data_events=self.data_events,  # the same files, counted once
         )
         for i, (p, loc, s) in enumerate(zip(self.paths, self.locations, self.sizes, strict=True)):
             if i in bad:
@@ -137,6 +143,7 @@ class FileSet:
             with_issues=flawed,
             accounts=accounts,
             unplaced=unplaced,
+            data_events=sum(self.data_events.values()),
         )
 
 
@@ -359,6 +366,12 @@ class DuckDBEngine:
         """The rows and issues of the files the file loader reads for ``scope`` (once)."""
         if not files.fallback:
             return None, []
+        for path, location in files.fallback:  # whether the trail records data events
+            if location not in files.data_events:
+                raw = read_local(path, self.max_file_bytes)
+                options = ReadOptions(max_bytes=self.max_file_bytes)
+                count = 0 if isinstance(raw, DataIssue) else data_events_of(raw, path, options)
+                files.data_events[location] = count
         key = (tuple(files.fallback), len(files.paths), scope.keys, scope.start, scope.end)
         if key not in self._fallen:
             options = ReadOptions(
@@ -601,6 +614,9 @@ class _LogStream:
         if not (data.isascii() or is_utf8(data)):  # the file loader repairs it and says so
             self.problems[i] = "not UTF-8 text"
             return None, len(raw)
+        location = self.files.locations[i]
+        if location not in self.files.data_events:  # any principal's, once per file
+            self.files.data_events[location] = count_data_events(data)
         if self.keys and not any(k in data for k in self.keys) and holds_nothing_else(data):
             return None, len(raw)
         return data.decode(), len(raw)

@@ -188,6 +188,11 @@ class SqlResult:
     #: where the engine could not look for the account sought (``load_sql(account=…)``): its
     #: table holds no record of that account in the window (Athena), else None
     account_gap: str | None = None
+    #: data events (any principal's) in what the engine read: DuckDB counts them in its files
+    #: (``counts.data_events``); Athena says whether its table holds one in the window (1: at
+    #: least one, 0: none; None: not asked, or not known — ``data_events_unknown`` says why)
+    data_events: int | None = None
+    data_events_unknown: str | None = None
 
     @property
     def bytes_scanned(self) -> int:

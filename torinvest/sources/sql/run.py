@@ -145,6 +145,7 @@ def load_sql(
         _aggregate(engine, scope, result, follow_derived, catalogue, max_rows)
         _check_scanned(engine, scope, result)
         _check_account(engine, scope, result, account)
+        _check_data_events(engine, scope, result, account)
         return result
     for piece in pieces:
         untimed = untimed_issues(piece)
@@ -160,6 +161,7 @@ def load_sql(
     result.issues += early_use_issues(result.frame, result.derived)
     _check_scanned(engine, scope, result)
     _check_account(engine, scope, result, account)
+    _check_data_events(engine, scope, result, account)
     log.info("%s: %d rows, %d issues", engine.name, len(result.frame), len(result.issues))
     return result
 
@@ -229,6 +231,31 @@ def _check_account(engine: Engine, scope: Scope, result: SqlResult, account: str
     note = engine.days_unprobed(probe)  # type: ignore[attr-defined]
     if note is not None and note not in result.notes:
         result.notes.append(note)
+
+
+def _check_data_events(
+    engine: Engine, scope: Scope, result: SqlResult, account: str | None
+) -> None:
+    """Whether the table an engine that can tell (its ``data_events``: Athena) read holds any
+    data event in the window — of the account sought, any principal's: the trail records data
+    events, or may not (``result.data_events``). Asked only when the queries read data (the
+    table holds the account's records: :func:`_check_account` found them, or no account was
+    sought). A query that fails is a side check: ``data_events_unknown`` says why."""
+    probe = getattr(engine, "data_events", None)
+    if probe is None or not result.queries or not result.bytes_scanned:
+        return
+    if result.account_gap is not None:
+        return  # no record of the account: nothing to say of its trail's data events
+    sought = account if account and ACCOUNT_RE.match(account) else None
+    try:
+        found, stats = probe(scope, sought)
+    except AwsError as e:
+        result.data_events_unknown = f"the data-events query failed: {e.message}"
+        return
+    result.queries.append(stats)
+    result.data_events = found
+    if found is None:
+        result.data_events_unknown = "the data-events query answered no row"
 
 
 def _regions_of(frame: pd.DataFrame) -> set[str]:

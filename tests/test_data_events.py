@@ -1,0 +1,295 @@
+"""Data events (S3 object reads, Lambda invocations…): every activity read says whether it could
+hold them — LookupEvents never returns them ("not searched"); log files hold them only when the
+trail records them ("none recorded" / "recorded", counted over every principal's records in
+the files read, alike in the file loader, DuckDB and Athena) — in summary.json, the report's
+cards (the sensitive calls' too), the terminal and a ticket's answer (torinvest.data_events)."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from tests.fake_aws import FakeAws
+from tests.sample_window import COVERED
+from torinvest import display, investigation
+from torinvest.aws import Aws
+from torinvest.case import sample_case
+from torinvest.cli import main
+from torinvest.data_events import (
+    NONE_RECORDED,
+    NOT_KNOWN,
+    NOT_SEARCHED,
+    RECORDED,
+    data_events,
+    summary_data_events,
+)
+from torinvest.events import EngineOptions, load_activity
+from torinvest.post.answer import build_answer
+from torinvest.report.summary import summary_problems
+from torinvest.sources.logs import count_data_events, load_logs
+from torinvest.sources.lookup import pacer as lk_pacer
+from torinvest.sources.sql import load_sql
+from torinvest.sources.sql.athena import AthenaEngine
+from torinvest.sources.sql.duckdb import DuckDBEngine
+
+FIXTURE = next((Path(__file__).parent / "fixtures" / "cloudtrail" / "data_events").glob("*.json"))
+KEY = "AKIATFQR7NSCUXC3DDDP"  # the sample case's IAM user key: the fixture's S3 reads are its
+FINDING = "6dde0a8f8d46f6acad893b30f905e97c"  # the sample case's finding of that key
+DAY = "AWSLogs/218007301253/CloudTrail/us-east-1/2023/07/10"
+START, END = "2023-07-10T00:00:00Z", "2023-07-10T23:59:59Z"
+
+
+def _text(html: Any) -> str:
+    raw = html.data if hasattr(html, "data") else str(html)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", raw)).replace("&#x27;", "'")
+
+
+def _records(doc: dict[str, Any]) -> bytes:
+    return json.dumps(doc, separators=(",", ":")).encode()
+
+
+# --------------------------------------------------------------------------------------------
+# counting: a record's own eventCategory, whoever made it
+# --------------------------------------------------------------------------------------------
+def test_a_records_own_category_is_counted_not_the_same_text_in_a_value() -> None:
+    """The fixture's three data events (two of the key, one of a role) count; a management
+    event whose attacker-written parameters hold ``"eventCategory":"Data"`` (a Lambda tag)
+    does not; spacing, JSON lines and a ``\\u`` escape of the value are read as JSON reads
+    them."""
+    doc = json.loads(FIXTURE.read_bytes())
+    assert count_data_events(FIXTURE.read_bytes()) == 3
+    tagged = {
+        **doc["Records"][0],
+        "eventName": "CreateFunction20150331",
+        "eventCategory": "Management",
+        "managementEvent": True,
+        "requestParameters": {"functionName": "x", "tags": {"eventCategory": "Data"}},
+    }
+    assert count_data_events(_records({"Records": [tagged]})) == 0
+    spaced = json.dumps(doc, indent=2).encode()
+    assert count_data_events(spaced) == 3
+    lines = b"\n".join(json.dumps(r).encode() for r in doc["Records"])
+    assert count_data_events(lines) == 3
+    escaped = FIXTURE.read_bytes().replace(
+        b'"eventCategory":"Data"', b'"eventCategory":"\\u0044ata"'
+    )
+    assert count_data_events(escaped) == 3
+    managed = _records({"Records": [tagged, {**tagged, "eventCategory": "Management"}]})
+    assert count_data_events(managed) == 0
+
+
+def _trail(tmp_path: Path, *, with_data: bool) -> Path:
+    """The sample case's us-east-1 day, with the fixture's data events file beside it or not."""
+    root = tmp_path / "trail"
+    day = root / DAY
+    day.mkdir(parents=True)
+    for f in (sample_case().cloudtrail / DAY).glob("*.json.gz"):
+        shutil.copy(f, day / f.name)
+    if with_data:
+        (day / (FIXTURE.name + ".gz")).write_bytes(gzip.compress(FIXTURE.read_bytes()))
+    return root
+
+
+@pytest.mark.parametrize("with_data", [True, False], ids=["data-events", "management-only"])
+def test_the_file_loader_and_duckdb_count_every_principals_data_events_alike(
+    tmp_path: Path, with_data: bool
+) -> None:
+    """A key-filtered read counts the data events of every principal in the files it read (the
+    role's Lambda Invoke too): the trail records them, or none in the files (may not). DuckDB
+    counts the same files to the same number, and both load the key's GetObject."""
+    trail = _trail(tmp_path, with_data=with_data)
+    want = 3 if with_data else 0
+    files = load_logs(trail, access_keys=KEY, start=START, end=END, progress=False)
+    assert files.counts.data_events == want
+    with DuckDBEngine(trail) as duck:
+        got = load_sql(duck, access_keys=KEY, start=START, end=END)
+    assert got.counts is not None and got.counts.data_events == want
+    names = set(files.frame["event_name"].astype(str))
+    assert ("GetObject" in names) == with_data == ("GetObject" in set(got.frame["event_name"]))
+    act = load_activity(logs=[trail], access_key=KEY, start=START, end=END)
+    said = data_events(act)
+    assert said.state == (RECORDED if with_data else NONE_RECORDED)
+    assert said.count == want
+    if with_data:
+        assert said.text.startswith("the trail records data events (3 in the ")
+    else:
+        assert "hold no data events: the trail may not record them" in said.text
+    duck_act = load_activity(
+        logs=[trail], access_key=KEY, start=START, end=END, engine=EngineOptions(kind="duckdb")
+    )
+    assert data_events(duck_act) == said
+
+
+# --------------------------------------------------------------------------------------------
+# LookupEvents: never searched
+# --------------------------------------------------------------------------------------------
+@pytest.fixture
+def lookup_trail(fake_aws: FakeAws, moto: str, monkeypatch: pytest.MonkeyPatch) -> FakeAws:
+    """The fixture's records (data events included, as a trail's files would hold them) and
+    the sample case's behind LookupEvents — which answers management events only, as AWS's."""
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    recs = []
+    for f in (sample_case().cloudtrail / DAY).glob("*.json.gz"):
+        recs += json.loads(gzip.decompress(f.read_bytes()))["Records"]
+    fake_aws.cloudtrail("us-east-1").add_records(
+        r for r in recs if r.get("eventCategory") != "Data"
+    )
+    fake_aws.set_lookup_rate(None)
+    lk_pacer._PACERS.clear()
+    return fake_aws
+
+
+def test_a_lookupevents_reading_says_data_events_were_not_searched(
+    lookup_trail: FakeAws, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """LookupEvents read whole, its events loaded, no data issue — and "data events not
+    searched": S3 object reads are not in what it returns. `events --lookup` says so."""
+    act = load_activity(
+        lookup=Aws(), access_key=KEY, start=START, end=END, regions=["us-east-1"], cache_dir=False,
+        now=pd.Timestamp("2023-07-12T00:00:00Z"),
+    )  # fmt: skip
+    assert len(act.frame) and not act.issues
+    said = data_events(act)
+    assert said.state == NOT_SEARCHED and said.count is None
+    assert said.text.startswith(
+        "data events not searched (LookupEvents returns management events only): S3 object "
+        "reads/writes, Lambda invocations"
+    )
+    assert "--logs / --engine athena" in said.text
+
+
+def test_the_events_command_says_the_data_events_of_what_it_read(tmp_path: Path) -> None:
+    err = io.StringIO()
+    argv = ["events", "--case", str(sample_case().root), "--access-key", KEY]
+    argv += ["--out", str(tmp_path / "e.parquet")]
+    assert main(argv, out=io.StringIO(), err=err) == 0
+    said = [line for line in err.getvalue().splitlines() if "data events" in line]
+    assert len(said) == 1
+    assert said[0].startswith("torinvest: note: the ")
+    assert "hold no data events: the trail may not record them" in said[0]
+
+
+# --------------------------------------------------------------------------------------------
+# Athena: whether the table holds one in the window
+# --------------------------------------------------------------------------------------------
+def _athena_answers(fake_aws: FakeAws, found: str | None) -> AthenaEngine:
+    athena = fake_aws.athena("us-east-1")
+    probe = [("region", "varchar"), ("day", "varchar"), ("records", "bigint")]
+    athena.add_results(probe, [[None, "2023/07/10", "1"]], scanned=1 << 20, match="AS probe")
+    if found is None:
+        athena.add_failure(
+            "SYNTAX_ERROR: column eventcategory cannot be resolved", match="data_probe"
+        )
+    else:
+        athena.add_results(
+            [("data_events", "bigint")], [[found]], scanned=1 << 20, match="data_probe"
+        )
+    span = [(n, "varchar") for n in ("first", "last", "events", "untimed")]
+    athena.add_results(span, [[None, None, "0", "0"]], scanned=5 << 20, match=r"AS untimed")
+    athena.add_results([], scanned=5 << 20, match=r"")
+    return athena
+
+
+@pytest.mark.parametrize(
+    ("found", "state"), [("1", RECORDED), ("0", NONE_RECORDED), (None, NOT_KNOWN)]
+)
+def test_athena_asks_whether_its_table_holds_a_data_event_in_the_window(
+    fake_aws: FakeAws, found: str | None, state: str
+) -> None:
+    """One more query (``LIMIT 1``: it stops at the first) over the window, the account sought:
+    1 — the trail records data events; 0 — the table holds none (it may not record them); a
+    query that fails is "not known", never "none", and the rest of the reading stands."""
+    athena = _athena_answers(fake_aws, found)
+    act = load_activity(
+        access_key=KEY, start="2023-07-10T12:10:00Z", end="2023-07-10T12:30:00Z",
+        engine=EngineOptions(kind="athena", athena_database="security", athena_region="us-east-1"),
+        account="123837392027",
+    )  # fmt: skip
+    said = data_events(act)
+    assert said.state == state
+    (sql,) = [e.sql for e in athena.executions if "data_probe" in e.sql]
+    assert "eventcategory = 'Data'" in sql and "LIMIT 1" in sql
+    assert "account IN ('123837392027')" in sql
+    if state == NOT_KNOWN:
+        assert "the data-events query failed" in said.text and not act.issues
+    elif state == NONE_RECORDED:
+        assert said.text.startswith("the Athena table security.cloudtrail_logs holds no data ")
+
+
+# --------------------------------------------------------------------------------------------
+# the investigation: summary.json, the report's cards, the ticket's answer
+# --------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def case_with_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample case with the fixture's data events file in its trail."""
+    root = tmp_path_factory.mktemp("case") / "case"
+    shutil.copytree(sample_case().root, root)
+    (root / "cloudtrail" / DAY / (FIXTURE.name + ".gz")).write_bytes(
+        gzip.compress(FIXTURE.read_bytes())
+    )
+    return root
+
+
+def _investigate(case: Path) -> investigation.Investigation:
+    sources = investigation.sources_from_parameters(case_dir=str(case))
+    return investigation.investigate(FINDING, sources, **COVERED)
+
+
+def test_a_trail_without_data_events_says_so_wherever_the_result_is() -> None:
+    """The sample case's trail records management events only: summary.json's data_events
+    says so (schema-checked), and so do the activity and Sources cards, the answer (its
+    completeness line and what mattered), the sensitive-calls card and the ticket's answer —
+    the reading stays complete (a limit of the source, not a data issue)."""
+    inv = _investigate(sample_case().root)
+    summary = investigation.summary(inv)
+    assert summary["reading"]["state"] == "complete"
+    entry = summary["data_events"]
+    assert entry["state"] == NONE_RECORDED and entry["count"] == 0
+    assert not summary_problems(orjson_round(summary))
+    said = entry["text"]
+    assert "hold no data events: the trail may not record them" in said
+    for card in (display.activity_status(inv), display.sources_card(inv)):
+        assert said in _text(card)
+    answer = _text(display.answer_html(inv, {"status": "pending"}))
+    assert answer.count(said) >= 2  # the completeness line, and the sensitive calls it lists
+    assert "Data events (S3 object reads/writes" in _text(display.sensitive_table(inv))
+    text = build_answer(summary).text
+    assert f"Data events: {said}" in text
+
+
+def orjson_round(data: dict[str, Any]) -> Any:
+    import orjson
+
+    return orjson.loads(orjson.dumps(data))
+
+
+def test_a_trail_recording_data_events_loads_the_keys_s3_reads_and_says_so(
+    case_with_data: Path,
+) -> None:
+    inv = _investigate(case_with_data)
+    assert {"GetObject", "ListObjects"} <= set(inv.events["event_name"].astype(str))
+    summary = investigation.summary(inv)
+    assert summary["data_events"]["state"] == RECORDED and summary["data_events"]["count"] == 3
+    assert "Data events (" not in _text(display.sensitive_table(inv))  # nothing missing to say
+    assert "the trail records data events (3 in the " in _text(display.sources_card(inv))
+
+
+def test_summary_json_data_events_is_checked_and_optional() -> None:
+    """A state torinvest does not write breaks the contract; a summary written before the
+    field has none, and reading it back says nothing (no line in the answer)."""
+    summary = investigation.summary(_investigate(sample_case().root))
+    data = orjson_round(summary)
+    data["data_events"]["state"] = "all good"
+    assert any("data_events" in p for p in summary_problems(data))
+    del data["data_events"]
+    assert not summary_problems(data)
+    assert summary_data_events(data) is None
+    assert "Data events:" not in build_answer(data).text
