@@ -313,13 +313,14 @@ def count_data_events(data: bytes) -> int:
     top-level ``eventCategory`` is ``"Data"``, whoever made them (the files read say whether
     the trail records data events at all, not only the key's).
 
-    A byte search first: a file without ``"eventCategory":"Data"`` (in any spacing) holds none
+    A byte search first (``"Data"``, then the field in any spacing): a file without it holds none
     unless a ``\\u`` escape may spell it (:func:`escapes_may_hide`). A file with it is decoded
     (``{"Records": [...]}`` with msgspec, reading only that field; any other shape through
     :func:`parse_records`), so that the same text inside a value (a tag named eventCategory,
     attacker-written) is not counted: only the record's own field is. The DuckDB engine counts
     its files with this function too, so both say the same number."""
-    if _DATA_BYTES.search(data) is None and not escapes_may_hide(data):
+    plain = not escapes_may_hide(data)  # else \\u escapes may spell it: decoded below
+    if plain and (b'"Data"' not in data or _DATA_BYTES.search(data) is None):  # memmem first
         return 0
     try:
         records = _CATEGORIES.decode(data).Records
