@@ -36,6 +36,7 @@ from torinvest.post.answer import build_answer
 from torinvest.report.summary import summary_problems
 from torinvest.sources.logs import count_data_events, load_logs
 from torinvest.sources.lookup import pacer as lk_pacer
+from torinvest.sources.records.logfile import log_file_records
 from torinvest.sources.sql import load_sql
 from torinvest.sources.sql.athena import AthenaEngine
 from torinvest.sources.sql.duckdb import DuckDBEngine
@@ -63,7 +64,7 @@ def test_a_records_own_category_is_counted_not_the_same_text_in_a_value() -> Non
     """The fixture's three data events (two of the key, one of a role) count; a management
     event whose attacker-written parameters hold ``"eventCategory":"Data"`` (a Lambda tag)
     does not; spacing, JSON lines and a ``\\u`` escape of the value are read as JSON reads
-    them."""
+    them (a compact log file is searched for the field as CloudTrail writes it)."""
     doc = json.loads(FIXTURE.read_bytes())
     assert count_data_events(FIXTURE.read_bytes()) == 3
     tagged = {
@@ -81,7 +82,12 @@ def test_a_records_own_category_is_counted_not_the_same_text_in_a_value() -> Non
     escaped = FIXTURE.read_bytes().replace(
         b'"eventCategory":"Data"', b'"eventCategory":"\\u0044ata"'
     )
-    assert count_data_events(escaped) == 3
+    assert count_data_events(json.dumps(json.loads(escaped), indent=1).encode()) == 3
+    # in a compact log file (CloudTrail's), only the field as CloudTrail writes it is searched
+    # (one memmem); a whole file the loader parses is counted from its records, any spelling
+    assert count_data_events(escaped) == 0
+    records = log_file_records(escaped)
+    assert records is not None and sum(r.eventCategory == "Data" for r in records) == 3
     managed = _records({"Records": [tagged, {**tagged, "eventCategory": "Management"}]})
     assert count_data_events(managed) == 0
 

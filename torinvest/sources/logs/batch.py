@@ -22,6 +22,7 @@ from torinvest.inflate import json_utf8
 from torinvest.sources.logs.model import BatchOut, ReadOptions
 from torinvest.sources.logs.read import (
     _RECORDS_KEY,
+    DATA_CATEGORY,
     _gc_paused,
     _general_table,
     _inflated,
@@ -87,17 +88,18 @@ def read_batch(
                 mine += filter(None, [altered_issue(name, data, digest[0])])
             data = json_utf8(data)  # a BOM, UTF-16/32: the first bytes tell
             data, bad = repair_utf8(data)
-            data_events += count_data_events(data)
             read = _table_of
             if not options.keys and not options.ips and not bad and _RECORDS_KEY.match(data):
                 recs = log_file_records(data, valid_utf8=True)  # repair_utf8 made it so
                 if recs is not None:  # a whole log file: into the group
+                    data_events += sum(r.eventCategory == DATA_CATEGORY for r in recs)
                     if recs:
                         matched += 1
                         if group.add(name, data, recs, mine) >= GROUP_RECORDS:
                             tables += group.flush()
                     continue
                 read = _general_table  # not one the fast path can read
+            data_events += count_data_events(data)  # not parsed here: searched
             tables += group.flush()  # the files before this one come first
             table, more, held = read(data, name, options)
             if bad:

@@ -22,7 +22,7 @@ from torinvest.errors import DataIssue
 from torinvest.inflate import json_utf8
 from torinvest.sources.logs.listing import key_layout
 from torinvest.sources.logs.model import LogFile, ReadOptions
-from torinvest.sources.logs.prefilter import _records_of, escapes_may_hide
+from torinvest.sources.logs.prefilter import _RECORDS_HEAD, _records_of, escapes_may_hide
 from torinvest.sources.records import (
     log_file_table,
     parse_records,
@@ -295,6 +295,9 @@ def _recipients(path: str | None, limit: int) -> set[str]:
 #: when its event selectors say so; LookupEvents never returns them.
 DATA_CATEGORY = "Data"
 _DATA_BYTES = re.compile(rb'"eventCategory"\s*:\s*"Data"')
+#: The field as CloudTrail writes it in its compact files (no space; field names never escaped):
+#: searched alone in such a file (a few times faster than the pattern above).
+_DATA_FIELD = b'"eventCategory":"Data"'
 
 
 class _Category(msgspec.Struct, gc=False):
@@ -313,14 +316,21 @@ def count_data_events(data: bytes) -> int:
     top-level ``eventCategory`` is ``"Data"``, whoever made them (the files read say whether
     the trail records data events at all, not only the key's).
 
-    A byte search first (``"Data"``, then the field in any spacing): a file without it holds none
-    unless a ``\\u`` escape may spell it (:func:`escapes_may_hide`). A file with it is decoded
+    A byte search first: in a compact log file as CloudTrail writes it (``{"Records":[{"eventVersion":``
+    first), the field exactly as CloudTrail writes it (:data:`_DATA_FIELD`, one ``memmem``: a
+    field name spelled with ``\\u`` escapes there is not looked for — CloudTrail writes none, and
+    a search for every spelling cost a quarter of a full load's time); in any other file the field
+    in any spacing, or a ``\\u`` escape that may spell it (:func:`escapes_may_hide`). Whole log
+    files the loader parses anyway are counted from their parsed records instead (the field is
+    read with the others: no search). A file with it is decoded
     (``{"Records": [...]}`` with msgspec, reading only that field; any other shape through
     :func:`parse_records`), so that the same text inside a value (a tag named eventCategory,
     attacker-written) is not counted: only the record's own field is. The DuckDB engine counts
     its files with this function too, so both say the same number."""
-    plain = not escapes_may_hide(data)  # else \\u escapes may spell it: decoded below
-    if plain and (b'"Data"' not in data or _DATA_BYTES.search(data) is None):  # memmem first
+    if _RECORDS_HEAD.match(data) is not None:  # compact, as CloudTrail writes: one memmem
+        if _DATA_FIELD not in data:
+            return 0
+    elif not escapes_may_hide(data) and _DATA_BYTES.search(data) is None:  # spaced, lines…
         return 0
     try:
         records = _CATEGORIES.decode(data).Records

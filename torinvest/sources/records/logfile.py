@@ -73,6 +73,8 @@ class _Record(msgspec.Struct, gc=False, kw_only=True):
     responseElements: msgspec.Raw = _ABSENT
     outcomeUnknown: str | None = msgspec.field(name=OUTCOME_UNKNOWN_MARK, default=None)
     eventVersion: msgspec.Raw  # required: an entry without it is not a log record
+    #: ``Data`` for a data event (counted per file: whether the trail records them; no column)
+    eventCategory: str | None = None
 
 
 class _LogFile(msgspec.Struct, gc=False):
@@ -131,7 +133,7 @@ def log_records_table(
     n = len(recs)
     if n == 0:
         return TABLE_SCHEMA.empty_table()
-    *fields, identity, request, response, marks, _ = zip(*map(astuple, recs), strict=True)
+    *fields, identity, request, response, marks, _, _ = zip(*map(astuple, recs), strict=True)
     try:
         users = list(zip(*map(astuple, identity), strict=True))
     except TypeError:  # some records have "userIdentity": null
