@@ -72,6 +72,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("findings.related",),
     # every source at once; who else called from the key's addresses (over the same sources)
     ("events", "pivot"),
+    # IAM's record of the key's last use, against the activity read
+    ("last_used",),
     # where an investigation reads from, and the notebooks' parameters
     ("parameters",),
     # the torinvest command lines printed as next steps (the access the run was given)
