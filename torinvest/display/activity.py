@@ -13,6 +13,7 @@ from IPython.display import HTML
 
 from torinvest import analysis
 from torinvest.addresses import canonical_column
+from torinvest.display.last_used import last_used_html
 from torinvest.display.markup import (
     MAX_ISSUES_SHOWN,
     _card,
@@ -368,15 +369,16 @@ def activity_status(inv: Investigation) -> HTML:
     vs "nothing to read" (:func:`activity_state`)."""
     act: Activity = inv.activity
     state, line = activity_state(inv)
+    iam = last_used_html(inv)  # IAM's last use of the key against the calls read
     if state in ("events", "counted") and _elsewhere_why(inv):  # other accounts' events only
         title = "The key's activity — could not look in the finding's account"
         said = f"<p class='ti-danger'><b>⚠ {_e(line)}</b></p>"
         body = _counted_body(inv) if state == "counted" else _events_body(inv)
-        return HTML(_card(title, said + body, "ti-danger"))
+        return HTML(_card(title, said + body + iam, "ti-danger"))
     if state == "counted":
-        return HTML(_card("The key's activity", _counted_body(inv)))
+        return HTML(_card("The key's activity", _counted_body(inv) + iam))
     if state == "events":
-        return HTML(_card("The key's activity", _events_body(inv)))
+        return HTML(_card("The key's activity", _events_body(inv) + iam))
     title, kind = {
         "nothing": ("Nothing to read", "ti-danger" if act.empty_sources else "ti-warn"),
         "denied": ("Could not look: access refused", "ti-danger"),
@@ -385,7 +387,7 @@ def activity_status(inv: Investigation) -> HTML:
         "partial": ("Incomplete: no call in what was read", "ti-warn"),
         "none": ("No events", "ti-ok"),
     }[state]
-    return HTML(_card(title, f"<p>{_e(line)}</p>", kind))
+    return HTML(_card(title, f"<p>{_e(line)}</p>" + iam, kind))
 
 
 def _events_body(inv: Investigation) -> str:
