@@ -74,6 +74,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("events", "pivot"),
     # what the activity read says of data events (LookupEvents never returns them)
     ("data_events",),
+    # IAM's record of the key's last use, against the activity read
+    ("last_used",),
     # where an investigation reads from, and the notebooks' parameters
     ("parameters",),
     # the torinvest command lines printed as next steps (the access the run was given)

@@ -18,6 +18,7 @@ import pytest
 
 from tests.fake_aws import FakeAws
 from torinvest import actions as ac
+from torinvest import last_used
 from torinvest.aws import Aws, AwsConfig, iam_action
 from torinvest.case import sample_case
 from torinvest.findings import fetch_findings, read_findings
@@ -94,6 +95,11 @@ def test_investigation_calls_are_all_read_only(
         now=pd.Timestamp("2023-07-12", tz="UTC"),
     )
     load_logs("s3://trail/AWSLogs/", aws=aws)
+    calls_before = len(calls)
+    boto3.client("iam").create_user(UserName="benjamin")
+    made = boto3.client("iam").create_access_key(UserName="benjamin")["AccessKey"]["AccessKeyId"]
+    del calls[calls_before:]  # the set-up's, not the kit's
+    last_used.read_last_used(aws, made)  # IAM's last use of the key (torinvest.last_used)
     Aws(AwsConfig(role_arn="arn:aws:iam::210987654321:role/investigator")).client(
         "sts"
     ).get_caller_identity()
@@ -105,6 +111,7 @@ def test_investigation_calls_are_all_read_only(
         "s3:ListBucket",
         "s3:GetObject",
         "ec2:DescribeRegions",
+        "iam:GetAccessKeyLastUsed",
         "sts:AssumeRole",
     } <= used
 

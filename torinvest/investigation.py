@@ -50,6 +50,7 @@ from torinvest.findings.recheck import (
 )
 from torinvest.findings.related import RelatedFindings
 from torinvest.geo import GeoIP
+from torinvest.last_used import NOT_ASKED, KeyLastUsed, check_last_used, not_checked
 from torinvest.options import (
     DEFAULT_LOOKAHEAD_DAYS,
     DEFAULT_LOOKBACK_DAYS,
@@ -365,6 +366,9 @@ class Investigation:
     #: Whether keys the key minted were followed (``follow_derived``): when False the
     #: activity holds the key's own calls only, and "no derived key" is not known.
     follow_derived: bool = True
+    #: IAM's record of the key's last use against the activity read (torinvest.last_used);
+    #: None: not asked.
+    key_last_used: KeyLastUsed | None = None
 
     def __post_init__(self) -> None:
         # what the charts take: the events frame, or counts frames when the activity was
@@ -426,6 +430,8 @@ class Investigation:
         if contradiction is not None:
             issues.append(contradiction)
         issues += [i for i in campaign_issues(self) if i not in issues]
+        if self.key_last_used is not None:  # IAM saw a later use: calls missing from the reading
+            issues += self.key_last_used.issues
         return issues
 
 
@@ -505,6 +511,7 @@ def investigate(
         geo=placed,
         tolerance_hours=tolerance_hours,
         follow_derived=follow_derived,
+        key_last_used=last_used_check(sources, key, activity, window),
         **counts,
     )
     gaps = score_gaps(inv)
@@ -512,6 +519,23 @@ def investigate(
         inv.signals.append(analysis.Signal(analysis.INCOMPLETE_SIGNAL, gaps, 0))
         inv.score = analysis.triage_score(inv.signals)
     return inv
+
+
+def last_used_check(
+    sources: Sources,
+    key: KeyLocation,
+    activity: Activity,
+    window: tuple[pd.Timestamp, pd.Timestamp],
+) -> KeyLastUsed:
+    """IAM's last use of the key against ``activity`` (:func:`torinvest.last_used.check_last_used`),
+    with the investigation's own access; a case folder is not checked (offline)."""
+    offline = (
+        f"the finding was read from the case folder {sources.case.root} (offline): IAM was not "
+        "asked"
+        if sources.case is not None
+        else None
+    )
+    return check_last_used(sources.aws, key, activity, window, offline=offline)
 
 
 def score_gaps(inv: Investigation) -> str:
@@ -1034,6 +1058,8 @@ def summary(inv: Investigation, verdict: dict[str, Any] | None = None) -> dict[s
         # data events (S3 object reads, Lambda invocations…): LookupEvents never returns them,
         # a trail's log files hold them only when it records them (torinvest.data_events)
         "data_events": data_events(inv.activity).to_json(),
+        # IAM's record of the key's last use against the activity read (torinvest.last_used)
+        "key_last_used": (inv.key_last_used or not_checked(NOT_ASKED)).to_summary(),
     }
 
 

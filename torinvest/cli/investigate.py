@@ -152,6 +152,8 @@ def cmd_investigate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from torinvest.data_events import summary_data_events
     from torinvest.events import ACCOUNT_GAP
     from torinvest.investigation import NOTHING_READ_SOURCE, baseline_phrase
+    from torinvest.last_used import SOURCE as LAST_USED_SOURCE
+    from torinvest.last_used import summary_text
     from torinvest.report.folders import hold as hold_folder
     from torinvest.verdict import finding_check_note
 
@@ -184,6 +186,12 @@ def cmd_investigate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             print(f"torinvest: note: {term_safe(said.text)}", file=err)
         if baseline_phrase(data):  # no call before the first sighting: no issue, a floor
             print(f"torinvest: note: {term_safe(baseline_phrase(data))}", file=err)
+        if summary_text(data) and not any(
+            i.get("source") == LAST_USED_SOURCE for i in data.get("data_issues") or []
+        ):  # IAM's last use of the key (calls missing: the issue above says it)
+            print(
+                f"torinvest: note: key last used (IAM): {term_safe(summary_text(data))}", file=err
+            )
         for warning in run.warnings:
             print(f"torinvest: warning: {term_safe(warning)}", file=err)
         partial = _partial_reading(data)

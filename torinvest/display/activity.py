@@ -14,6 +14,7 @@ from IPython.display import HTML
 from torinvest import analysis
 from torinvest.addresses import canonical_column
 from torinvest.display import data_events
+from torinvest.display.last_used import last_used_html
 from torinvest.display.markup import (
     MAX_ISSUES_SHOWN,
     _card,
@@ -370,16 +371,17 @@ def activity_status(inv: Investigation) -> HTML:
     vs "nothing to read" (:func:`activity_state`)."""
     act: Activity = inv.activity
     state, line = activity_state(inv)
+    iam = last_used_html(inv)  # IAM's last use of the key against the calls read
     if state in ("events", "counted") and _elsewhere_why(inv):  # other accounts' events only
         title = "The key's activity — could not look in the finding's account"
         said = f"<p class='ti-danger'><b>⚠ {_e(line)}</b></p>"
         body = _counted_body(inv) if state == "counted" else _events_body(inv)
-        return HTML(_card(title, said + body, "ti-danger"))
+        return HTML(_card(title, said + body + iam, "ti-danger"))
     said_data = data_events.note(inv)  # S3 object reads… may not be in what was read
     if state == "counted":
-        return HTML(_card("The key's activity", _counted_body(inv) + said_data))
+        return HTML(_card("The key's activity", _counted_body(inv) + said_data + iam))
     if state == "events":
-        return HTML(_card("The key's activity", _events_body(inv) + said_data))
+        return HTML(_card("The key's activity", _events_body(inv) + said_data + iam))
     title, kind = {
         "nothing": ("Nothing to read", "ti-danger" if act.empty_sources else "ti-warn"),
         "denied": ("Could not look: access refused", "ti-danger"),
@@ -389,7 +391,7 @@ def activity_status(inv: Investigation) -> HTML:
         "none": ("No events", "ti-ok"),
     }[state]
     more = said_data if state in ("none", "partial") else ""  # read: what it could not hold
-    return HTML(_card(title, f"<p>{_e(line)}</p>{more}", kind))
+    return HTML(_card(title, f"<p>{_e(line)}</p>{more}" + iam, kind))
 
 
 def _events_body(inv: Investigation) -> str:

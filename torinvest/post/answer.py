@@ -45,6 +45,7 @@ from torinvest.analysis import NOT_SCORED, Signal, triage_score
 from torinvest.commands import SavedAccess, actions_command, saved_access, verdict_command
 from torinvest.data_events import summary_data_events
 from torinvest.investigation import NOTHING_READ_SOURCE
+from torinvest.last_used import summary_text
 from torinvest.outcome import split_text
 from torinvest.safety import term_safe
 from torinvest.schema import utc_or_none
@@ -308,6 +309,7 @@ def build_answer(summary: Mapping[str, Any], records: Sequence[Mapping[str, Any]
         *_reading_notes_line(summary),
         *_data_events_line(summary),
         _key_line(key),
+        *_last_used_line(summary),
         # could not look in the finding's account with events read all the same (recorded in
         # other accounts: the Reading line says so): their Tor line, as the report shows them
         _tor_line(summary)
@@ -456,6 +458,11 @@ def _data_events_line(summary: Mapping[str, Any]) -> list[str]:
     if said is None:
         return []
     return [f"Data events: {_t(said.text, 600)}"]
+def _last_used_line(summary: Mapping[str, Any]) -> list[str]:
+    """``Key last used (IAM): …`` — IAM's record of the key's last use against the calls read
+    (:mod:`torinvest.last_used`); empty for a summary written before it."""
+    text = summary_text(summary)
+    return [f"Key last used (IAM): {_t(text, 400)}"] if text else []
 
 
 def _finding_line(finding: Mapping[str, Any]) -> str:

@@ -21,6 +21,7 @@ from torinvest.investigation import (
     reading_text,
     summary_reading,
 )
+from torinvest.last_used import summary_brief
 from torinvest.notebooks import notebook_path
 from torinvest.outcome import split_text
 from torinvest.report.folders import (
@@ -244,4 +245,6 @@ def one_line_summary(data: Mapping[str, Any]) -> str:
         line += f", {reading_text(state, len(data['data_issues']), loud=True)}"
     elif data["data_issues"]:  # could not look (said above): the count beside it
         line += f", {len(data['data_issues'])} DATA ISSUE(S)"
+    if summary_brief(data):  # IAM's last use against the calls read (torinvest.last_used)
+        line += f", {summary_brief(data)}"
     return term_safe(line)

@@ -17,6 +17,7 @@ from torinvest.findings.related import SUMMARY_PROPERTIES as RELATED_SUMMARY
 from torinvest.geo import IP_KINDS
 from torinvest.investigation import BASELINE_STATUSES, DERIVED_SEARCH_STATUSES, Investigation
 from torinvest.investigation import summary as _summary
+from torinvest.last_used import SUMMARY_PROPERTIES as LAST_USED_SUMMARY
 from torinvest.options import ENGINES
 from torinvest.pivot import SUMMARY_PROPERTIES as PIVOT_SUMMARY
 from torinvest.report.folders import EVENTS_CSV, PER_IP_CSV, _write_bytes
@@ -275,6 +276,7 @@ SUMMARY_SCHEMA: dict[str, Any] = {
             **RELATED_SUMMARY,  # related_findings, related_findings_search
             **PIVOT_SUMMARY,  # ip_pivot, ip_pivot_search
             **DATA_EVENTS_SUMMARY,  # data_events: searched, recorded by the trail, or not
+            **LAST_USED_SUMMARY,  # key_last_used: IAM's last use against the activity read
         }
     ),
 }
@@ -292,6 +294,7 @@ OPTIONAL_SUMMARY_KEYS = (
     "access",
     "lists",
     "data_events",
+    "key_last_used",
 )
 SUMMARY_SCHEMA["required"] = [
     k for k in SUMMARY_SCHEMA["required"] if k not in OPTIONAL_SUMMARY_KEYS
