@@ -458,6 +458,8 @@ def _data_events_line(summary: Mapping[str, Any]) -> list[str]:
     if said is None:
         return []
     return [f"Data events: {_t(said.text, 600)}"]
+
+
 def _last_used_line(summary: Mapping[str, Any]) -> list[str]:
     """``Key last used (IAM): …`` — IAM's record of the key's last use against the calls read
     (:mod:`torinvest.last_used`); empty for a summary written before it."""
