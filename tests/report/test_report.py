@@ -57,6 +57,7 @@ WRITTEN_KEYS = [
     "access",
     *SUMMARY_KEYS[13:],
     "data_events",
+    "key_last_used",
 ]
 PAYLOAD = "<script>alert(1)</script>"
 
