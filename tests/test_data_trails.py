@@ -3,7 +3,7 @@ GetEventSelectors answers summarized (pure, answers in botocore's shapes), and a
 investigation with access to the finding's account — trails in moto's server (through the fault
 proxy: DescribeTrails and GetEventSelectors to moto, LookupEvents and GuardDuty to
 tests/fake_aws): a trail with S3 data selectors for all buckets, one with advanced selectors,
-one without data selectors (nowhere recorded, said plainly), access denied (could not check), a
+one without data selectors (in no trail's log files, said plainly), access denied (could not check), a
 case folder (not asked). summary.json carries it (schema checked); the data-events sentence
 every surface shows says it."""
 
@@ -25,6 +25,7 @@ from tests.fake_aws.proxy import DENIED, FaultProxy
 from torinvest import data_trails, display, investigation, report
 from torinvest.case import sample_case
 from torinvest.data_events import summary_data_events
+from torinvest.data_trails import UNSEEN
 from torinvest.post.answer import build_answer
 from torinvest.report.summary import summary_data
 
@@ -179,7 +180,8 @@ def test_no_data_selectors_is_no_trail_records_data_events() -> None:
         "no trail records data events (DescribeTrails in us-east-1: 1 trail(s), none with a "
         "data event selector): S3 object reads"
     )
-    assert "recorded nowhere — not in LookupEvents, not in any log file" in found.text
+    assert "are in no trail's log files, and never in LookupEvents" in found.text
+    assert "CloudTrail Lake event data store" in found.text  # what DescribeTrails does not show
     nothing = data_trails.summarize("eu-west-1", describe(), {})
     assert nothing.none_recorded and "0 trail(s)" in nothing.text
 
@@ -288,12 +290,14 @@ def test_an_investigation_reads_advanced_selectors(proxy: FaultProxy, moto: str)
     assert [s["type"] for s in trails["selectors"]] == ["AWS::Lambda::Function"]
     assert trails["text"] == (
         "trail org-trail records Lambda data events for all functions; S3: none (S3 object "
-        "reads are recorded nowhere); DynamoDB: none"
+        "reads are in no trail's log files; " + UNSEEN + "); DynamoDB: none"
     )
     assert trails["text"] in data["data_events"]["text"]
 
 
-def test_no_data_selectors_says_s3_reads_are_recorded_nowhere(proxy: FaultProxy, moto: str) -> None:
+def test_no_data_selectors_says_s3_reads_are_in_no_trails_files(
+    proxy: FaultProxy, moto: str
+) -> None:
     trail(moto)  # a trail's default selectors: management events only
     inv, data = run()
     assert inv.data_trails is not None and inv.data_trails.none_recorded
@@ -301,10 +305,10 @@ def test_no_data_selectors_says_s3_reads_are_recorded_nowhere(proxy: FaultProxy,
     assert said["trails"]["status"] == "checked" and said["trails"]["selectors"] == []
     assert "; no trail records data events (DescribeTrails in us-east-1: 1 trail(s)" in said["text"]
     assert (
-        "S3 object reads, Lambda invocations and DynamoDB item calls are recorded nowhere"
+        "S3 object reads, Lambda invocations and DynamoDB item calls are in no trail's log files"
         in (said["text"])
     )
-    assert "recorded nowhere" in display.data_events.note(inv)
+    assert "log files, and never in LookupEvents" in display.data_events.note(inv)
 
 
 def test_access_denied_is_could_not_check(proxy: FaultProxy, moto: str) -> None:

@@ -101,7 +101,7 @@ def data_events(act: Activity, trails: DataTrails | None = None) -> DataEvents:
         return said
     if trails.status == data_trails.NOT_ASKED:
         return DataEvents(said.state, said.text, said.count, trails)
-    # "no trail records data events" says they are recorded nowhere, whichever source was read
+    # "no trail records data events" says they are in no trail's files, whichever source was read
     return DataEvents(said.state, f"{said.text}; {trails.text}", said.count, trails)
 
 

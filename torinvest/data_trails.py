@@ -51,6 +51,12 @@ _WHOLE_TYPE = re.compile(r"arn:[a-z0-9-]+:[a-z0-9-]+:*")
 #: Advanced selector fields that only pick the data events and their direction.
 _PLAIN_FIELDS = frozenset({"eventCategory", "resources.type", "readOnly"})
 
+#: What DescribeTrails in one region does not show, said with every "no trail records …".
+UNSEEN = (
+    "not checked: a trail of another region that is not multi-region, a CloudTrail Lake event "
+    "data store"
+)
+
 
 @dataclass(frozen=True, slots=True)
 class Selector:
@@ -165,8 +171,8 @@ def summarize(
         return DataTrails(
             CHECKED,
             f"no trail records data events ({asked}, none with a data event selector): "
-            f"S3 object reads, Lambda invocations and DynamoDB item calls are recorded nowhere "
-            "— not in LookupEvents, not in any log file",
+            "S3 object reads, Lambda invocations and DynamoDB item calls are in no trail's log "
+            f"files, and never in LookupEvents ({UNSEEN})",
             tuple(names),
         )
     said: list[str] = []
@@ -176,7 +182,7 @@ def summarize(
     recorded = {s.type for s in found}
     missing = [f"{n}: none" for t, (n, _) in KNOWN_TYPES.items() if t not in recorded]
     if "AWS::S3::Object" not in recorded:
-        missing[0] += " (S3 object reads are recorded nowhere)"
+        missing[0] += f" (S3 object reads are in no trail's log files; {UNSEEN})"
     return DataTrails(CHECKED, "; ".join(said + missing), tuple(names), tuple(found))
 
 
