@@ -878,3 +878,52 @@ def test_athena_token_expiring_again_says_the_results_are_incomplete(fake_aws: F
     with pytest.raises(AwsError, match="results of this call are incomplete") as got:
         AthenaEngine(database="security", sleep=lambda _: None).execute("SELECT n FROM t")
     assert got.value.code == "ExpiredNextToken"
+
+
+# --------------------------------------------------------------------------- CloudTrail trails
+
+
+def _trail(name: str, home: str, *, multi: bool) -> dict[str, Any]:
+    return {
+        "Name": name,
+        "S3BucketName": f"{name}-logs",
+        "IncludeGlobalServiceEvents": True,
+        "IsMultiRegionTrail": multi,
+        "HomeRegion": home,
+        "TrailARN": f"arn:aws:cloudtrail:{home}:123456789012:trail/{name}",
+        "LogFileValidationEnabled": True,
+        "HasCustomEventSelectors": True,
+        "HasInsightSelectors": False,
+        "IsOrganizationTrail": False,
+    }
+
+
+def test_describe_trails_and_their_event_selectors(fake_aws: FakeAws) -> None:
+    """DescribeTrails gives the region's trails and the shadows of other regions' multi-region
+    trails (unless includeShadowTrails is false); GetEventSelectors a trail's selectors by name
+    in its home region or by ARN; an unknown trail is TrailNotFoundException. An account
+    without a trail (the default) has an empty list."""
+    client = boto3.client("cloudtrail", region_name="us-east-1", config=NO_RETRIES)
+    assert client.describe_trails()["trailList"] == []
+    s3_all = [
+        {
+            "ReadWriteType": "All",
+            "IncludeManagementEvents": True,
+            "DataResources": [{"Type": "AWS::S3::Object", "Values": ["arn:aws:s3"]}],
+            "ExcludeManagementEventSources": [],
+        }
+    ]
+    home = _trail("org-trail", "eu-west-1", multi=True)
+    fake_aws.cloudtrail("eu-west-1").add_trail(home, event_selectors=s3_all)
+    local = _trail("local", "us-east-1", multi=False)
+    fake_aws.cloudtrail("us-east-1").add_trail(local, advanced_event_selectors=[])
+    names = [t["Name"] for t in client.describe_trails()["trailList"]]
+    assert sorted(names) == ["local", "org-trail"]
+    alone = client.describe_trails(includeShadowTrails=False)["trailList"]
+    assert [t["Name"] for t in alone] == ["local"]
+    by_arn = client.get_event_selectors(TrailName=home["TrailARN"])
+    assert by_arn["EventSelectors"] == s3_all and by_arn["TrailARN"] == home["TrailARN"]
+    assert client.get_event_selectors(TrailName="local")["AdvancedEventSelectors"] == []
+    with pytest.raises(ClientError) as e:
+        client.get_event_selectors(TrailName="org-trail")  # by name outside its home region
+    assert e.value.response["Error"]["Code"] == "TrailNotFoundException"

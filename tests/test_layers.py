@@ -72,7 +72,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("findings.related",),
     # every source at once; who else called from the key's addresses (over the same sources)
     ("events", "pivot"),
-    # what the activity read says of data events (LookupEvents never returns them)
+    # which trails record data events (CloudTrail's selectors), then what the activity read
+    # says of data events (LookupEvents never returns them)
+    ("data_trails",),
     ("data_events",),
     # IAM's record of the key's last use, against the activity read
     ("last_used",),

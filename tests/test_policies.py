@@ -18,7 +18,7 @@ import pytest
 
 from tests.fake_aws import FakeAws
 from torinvest import actions as ac
-from torinvest import last_used
+from torinvest import data_trails, last_used
 from torinvest.aws import Aws, AwsConfig, iam_action
 from torinvest.case import sample_case
 from torinvest.findings import fetch_findings, read_findings
@@ -100,6 +100,13 @@ def test_investigation_calls_are_all_read_only(
     made = boto3.client("iam").create_access_key(UserName="benjamin")["AccessKey"]["AccessKeyId"]
     del calls[calls_before:]  # the set-up's, not the kit's
     last_used.read_last_used(aws, made)  # IAM's last use of the key (torinvest.last_used)
+    # which trails record data events (torinvest.data_trails): CloudTrail's trails in moto
+    monkeypatch.delenv("AWS_ENDPOINT_URL_CLOUDTRAIL")
+    calls_before = len(calls)
+    boto3.client("cloudtrail").create_trail(Name="org-trail", S3BucketName="trail")
+    del calls[calls_before:]  # the set-up's
+    trails = data_trails.check_data_trails(Aws(), "us-east-1", None)
+    assert trails.status == data_trails.CHECKED, trails
     Aws(AwsConfig(role_arn="arn:aws:iam::210987654321:role/investigator")).client(
         "sts"
     ).get_caller_identity()
@@ -112,6 +119,8 @@ def test_investigation_calls_are_all_read_only(
         "s3:GetObject",
         "ec2:DescribeRegions",
         "iam:GetAccessKeyLastUsed",
+        "cloudtrail:DescribeTrails",
+        "cloudtrail:GetEventSelectors",
         "sts:AssumeRole",
     } <= used
 

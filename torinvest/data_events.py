@@ -26,6 +26,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from torinvest import data_trails
+from torinvest.data_trails import DataTrails
+
 if TYPE_CHECKING:
     from torinvest.events import Activity
 
@@ -56,6 +59,8 @@ class DataEvents:
     state: str
     text: str
     count: int | None = None
+    #: Which trails record data events, as CloudTrail answered (None: not part of the reading)
+    trails: DataTrails | None = None
 
     @property
     def limited(self) -> bool:
@@ -65,7 +70,10 @@ class DataEvents:
 
     def to_json(self) -> dict[str, Any]:
         """``summary.json``'s ``data_events``."""
-        return {"state": self.state, "text": self.text, "count": self.count}
+        out: dict[str, Any] = {"state": self.state, "text": self.text, "count": self.count}
+        if self.trails is not None:
+            out["trails"] = self.trails.to_json()
+        return out
 
     def absent_note(self) -> str:
         """What a list of calls (sensitive calls: S3 and secret reads…) lacks, in one line ("" when
@@ -84,11 +92,23 @@ def _log_files_read(act: Activity) -> bool:
     )
 
 
-def data_events(act: Activity) -> DataEvents:
-    """What ``act`` (a key's activity, as read) says of data events: the log files read
-    decide (their count of data events), else the Athena table (whether it holds one in the
-    window), else LookupEvents (never searched); :data:`NOT_KNOWN` when nothing was read or
-    the table's query failed."""
+def data_events(act: Activity, trails: DataTrails | None = None) -> DataEvents:
+    """What ``act`` (a key's activity, as read) says of data events, and what CloudTrail says
+    of the trails recording them (``trails``, :mod:`torinvest.data_trails`), in one sentence:
+    the trails' clause is added when they were checked or could not be."""
+    said = _read(act)
+    if trails is None:
+        return said
+    if trails.status == data_trails.NOT_ASKED:
+        return DataEvents(said.state, said.text, said.count, trails)
+    # "no trail records data events" says they are in no trail's files, whichever source was read
+    return DataEvents(said.state, f"{said.text}; {trails.text}", said.count, trails)
+
+
+def _read(act: Activity) -> DataEvents:
+    """What ``act`` says of data events: the log files read decide (their count of data
+    events), else the Athena table (whether it holds one in the window), else LookupEvents
+    (never searched); :data:`NOT_KNOWN` when nothing was read or the table's query failed."""
     if _log_files_read(act):
         assert act.file_counts is not None
         n = act.file_counts.data_events
@@ -150,7 +170,8 @@ def summary_data_events(summary: Mapping[str, Any]) -> DataEvents | None:
     state, text, count = entry.get("state"), entry.get("text"), entry.get("count")
     if state not in STATES or not isinstance(text, str):
         return None
-    return DataEvents(str(state), text, count if isinstance(count, int) else None)
+    trails = data_trails.from_summary(entry.get("trails"))
+    return DataEvents(str(state), text, count if isinstance(count, int) else None, trails)
 
 
 #: ``summary.json``'s ``data_events`` in the report contract (``report.SUMMARY_SCHEMA``):
@@ -164,6 +185,7 @@ SUMMARY_PROPERTIES: dict[str, Any] = {
             "state": {"enum": list(STATES)},
             "text": {"type": "string"},
             "count": {"type": ["integer", "null"], "minimum": 0},
+            "trails": data_trails.SUMMARY_PROPERTIES,
         },
     }
 }

@@ -25,6 +25,7 @@ from torinvest.addresses import canonical_column
 from torinvest.commands import Access
 from torinvest.commands import report_dir_name as report_dir_name
 from torinvest.data_events import data_events
+from torinvest.data_trails import DataTrails, check_data_trails
 from torinvest.errors import DataIssue, InputError, OptionsError, group_issues
 from torinvest.events import Activity, load_activity
 from torinvest.findings import (
@@ -369,6 +370,9 @@ class Investigation:
     #: IAM's record of the key's last use against the activity read (torinvest.last_used);
     #: None: not asked.
     key_last_used: KeyLastUsed | None = None
+    #: Which trails record data events, as CloudTrail answered (torinvest.data_trails); None:
+    #: not asked.
+    data_trails: DataTrails | None = None
 
     def __post_init__(self) -> None:
         # what the charts take: the events frame, or counts frames when the activity was
@@ -512,6 +516,7 @@ def investigate(
         tolerance_hours=tolerance_hours,
         follow_derived=follow_derived,
         key_last_used=last_used_check(sources, key, activity, window),
+        data_trails=trails_check(sources, key),
         **counts,
     )
     gaps = score_gaps(inv)
@@ -536,6 +541,18 @@ def last_used_check(
         else None
     )
     return check_last_used(sources.aws, key, activity, window, offline=offline)
+
+
+def trails_check(sources: Sources, key: KeyLocation) -> DataTrails:
+    """Which trails record data events (:func:`torinvest.data_trails.check_data_trails`), asked
+    with the investigation's own access in the finding's region; a case folder is not asked."""
+    offline = (
+        f"the finding was read from the case folder {sources.case.root} (offline): CloudTrail "
+        "was not asked"
+        if sources.case is not None
+        else None
+    )
+    return check_data_trails(sources.aws, key.region, key.account_id, offline=offline)
 
 
 def score_gaps(inv: Investigation) -> str:
@@ -1057,7 +1074,8 @@ def summary(inv: Investigation, verdict: dict[str, Any] | None = None) -> dict[s
         **campaign_summary(inv),
         # data events (S3 object reads, Lambda invocations…): LookupEvents never returns them,
         # a trail's log files hold them only when it records them (torinvest.data_events)
-        "data_events": data_events(inv.activity).to_json(),
+        # and which trails record them, as CloudTrail answered (torinvest.data_trails)
+        "data_events": data_events(inv.activity, inv.data_trails).to_json(),
         # IAM's record of the key's last use against the activity read (torinvest.last_used)
         "key_last_used": (inv.key_last_used or not_checked(NOT_ASKED)).to_summary(),
     }

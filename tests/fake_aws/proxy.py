@@ -12,7 +12,8 @@ was set for that operation, in which case the upstream never sees the request an
 - ``DROP``: the connection is closed without an answer;
 - ``LOST``: the request is forwarded (the upstream applies it), then the connection is closed
   without its answer — an answer lost after AWS made the change;
-- ``DENIED``: HTTP 403 with an IAM/STS (query protocol) ``AccessDenied`` error document;
+- ``DENIED``: HTTP 403 with an IAM/STS (query protocol) ``AccessDenied`` error document — for a
+  JSON-protocol request (``X-Amz-Target``: CloudTrail), HTTP 400 with ``AccessDeniedException``;
 - ``THROTTLED``: HTTP 400 with a query-protocol ``Throttling`` error (botocore retries it).
 
 ``proxy.fault_sequence(operation, [LOST, DENIED])`` answers the next calls of ``operation`` with
@@ -62,6 +63,11 @@ def _query_error(code: str, message: str) -> bytes:
 
 
 _DENIED_BODY = _query_error("AccessDenied", "User is not authorized to perform this action")
+#: The same refusal in the JSON protocol (CloudTrail, GuardDuty's JSON cousins): a request
+#: with ``X-Amz-Target`` gets it.
+_DENIED_JSON = (
+    b'{"__type":"AccessDeniedException","message":"User is not authorized to perform this action"}'
+)
 _THROTTLED_BODY = _query_error("Throttling", "Rate exceeded")
 
 _SCOPE_RE = re.compile(r"Credential=[^/,\s]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
@@ -144,13 +150,26 @@ class _Router:
             return self._rest[service]
 
 
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    return next((v for k, v in headers.items() if k.lower() == name), None)
+
+
 class FaultProxy:
     """The proxy and its state (thread-safe). ``upstreams`` maps a SigV4 service name to a URL;
-    ``default`` serves every other service (None: answer 502)."""
+    ``default`` serves every other service (None: answer 502); ``operations`` maps an
+    operation to the URL that serves it, whatever its service's (CloudTrail's DescribeTrails
+    from moto, its LookupEvents from tests/fake_aws)."""
 
-    def __init__(self, upstreams: Mapping[str, str], *, default: str | None = None) -> None:
+    def __init__(
+        self,
+        upstreams: Mapping[str, str],
+        *,
+        default: str | None = None,
+        operations: Mapping[str, str] | None = None,
+    ) -> None:
         self.upstreams = dict(upstreams)
         self.default = default
+        self.operations = dict(operations or {})
         self._lock = threading.Lock()
         self._faults: dict[tuple[str, str], _Fault] = {}
         self._sequences: dict[tuple[str, str], list[str]] = {}
@@ -259,8 +278,10 @@ class FaultProxy:
         if fault == DROP:
             answer = None
         elif fault == LOST:
-            self._forward(service, method, path, headers, body)
+            self._forward(service, operation, method, path, headers, body)
             answer = None
+        elif fault == DENIED and _header(headers, "x-amz-target"):
+            answer = (400, [("Content-Type", "application/x-amz-json-1.1")], _DENIED_JSON)
         elif fault == DENIED:
             answer = (403, [("Content-Type", "text/xml")], _DENIED_BODY)
         elif fault == THROTTLED:
@@ -272,14 +293,20 @@ class FaultProxy:
         elif fault == GARBAGE:
             answer = (200, [("Content-Type", "application/octet-stream")], _GARBAGE_BODY)
         else:
-            answer = self._forward(service, method, path, headers, body)
+            answer = self._forward(service, operation, method, path, headers, body)
         self._record(ProxiedRequest(service, operation, 0 if answer is None else answer[0]))
         return answer
 
     def _forward(
-        self, service: str, method: str, path: str, headers: Mapping[str, str], body: bytes
+        self,
+        service: str,
+        operation: str,
+        method: str,
+        path: str,
+        headers: Mapping[str, str],
+        body: bytes,
     ) -> tuple[int, list[tuple[str, str]], bytes]:
-        upstream = self.upstreams.get(service, self.default)
+        upstream = self.operations.get(operation) or self.upstreams.get(service, self.default)
         if upstream is None:
             return 502, [("Content-Type", "text/plain")], f"no upstream for {service!r}".encode()
         parts = urlsplit(upstream)

@@ -26,6 +26,8 @@ Served operations:
   answered after a set latency (``set_lookup_latency``), counted from that arrival.
   ListPublicKeys: the keys added (``add_public_key``) whose validity overlaps the range asked
   (the current key when none is given), ``PUBLIC_KEYS_PAGE`` a page.
+  DescribeTrails (``add_trail``; none by default: an account without a trail; other regions'
+  multi-region trails as shadows) and GetEventSelectors (by name in the home region, or ARN).
 - Athena: StartQueryExecution (workgroup must exist; an output location from the request or the
   workgroup, else InvalidRequestException; ClientRequestToken idempotent), GetQueryExecution
   (QUEUED/RUNNING for the set number of polls, then SUCCEEDED or FAILED with StateChangeReason
@@ -542,6 +544,10 @@ class CloudTrailRegion:
         self._lock = lock
         self._events: list[tuple[datetime, int, dict[str, Any]]] = []
         self.public_keys: list[dict[str, Any]] = []
+        #: trails whose home is this region (:meth:`add_trail`), none by default: an account
+        #: without a trail; GetEventSelectors' answers by trail ARN
+        self.trails: list[dict[str, Any]] = []
+        self.selectors: dict[str, dict[str, Any]] = {}
 
     def add_public_key(
         self, value: bytes, fingerprint: str, start: datetime, end: datetime
@@ -556,6 +562,27 @@ class CloudTrailRegion:
                     "Fingerprint": fingerprint,
                 }
             )
+
+    def add_trail(
+        self,
+        trail: Mapping[str, Any],
+        event_selectors: list[dict[str, Any]] | None = None,
+        advanced_event_selectors: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """A trail whose home is this region (DescribeTrails' ``Trail`` shape: ``Name``,
+        ``TrailARN``, ``HomeRegion``, ``IsMultiRegionTrail``…) and its selectors, as
+        GetEventSelectors answers them (basic, or advanced; none: management events only)."""
+        with self._lock:
+            self.trails.append(dict(trail))
+            self.selectors[str(trail["TrailARN"])] = {
+                "TrailARN": trail["TrailARN"],
+                **({"EventSelectors": event_selectors} if event_selectors is not None else {}),
+                **(
+                    {"AdvancedEventSelectors": advanced_event_selectors}
+                    if advanced_event_selectors is not None
+                    else {}
+                ),
+            }
 
     def add_records(self, records: Iterable[Mapping[str, Any]]) -> None:
         """Store CloudTrail log records (the dicts of a log file's ``Records``)."""
@@ -1622,6 +1649,44 @@ class FakeAws:
             ("cloudtrail", region, op.name), params, events, size=size, last_token=None
         )
         return {"Events": page, "NextToken": token}
+
+    def _cloudtrail_DescribeTrails(
+        self, region: str, op: OperationModel, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        """This region's trails and, unless ``includeShadowTrails`` is false, the multi-region
+        trails of other regions (their shadows here); ``trailNameList`` names or ARNs."""
+        problems = validation_problems(params, op.input_shape)
+        if problems:
+            raise ApiError("ValidationException", "; ".join(problems))
+        with self._lock:
+            regions = list(self._cloudtrail.values())
+        shadows = params.get("includeShadowTrails", True)
+        trails = [
+            t
+            for r in regions
+            for t in r.trails
+            if r.region == region or (shadows and t.get("IsMultiRegionTrail"))
+        ]
+        names = params.get("trailNameList")
+        if names:
+            trails = [t for t in trails if t["Name"] in names or t["TrailARN"] in names]
+        return {"trailList": trails}
+
+    def _cloudtrail_GetEventSelectors(
+        self, region: str, op: OperationModel, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A trail's selectors, asked in its home region by name or ARN (by ARN elsewhere)."""
+        problems = validation_problems(params, op.input_shape)
+        if problems:
+            raise ApiError("ValidationException", "; ".join(problems))
+        name = params["TrailName"]
+        with self._lock:
+            regions = list(self._cloudtrail.values())
+        for r in regions:
+            for t in r.trails:
+                if name == t["TrailARN"] or (name == t["Name"] and r.region == region):
+                    return dict(r.selectors[t["TrailARN"]])
+        raise ApiError("TrailNotFoundException", f"Unknown trail: {name} for the user")
 
     def _cloudtrail_ListPublicKeys(
         self, region: str, op: OperationModel, params: dict[str, Any]

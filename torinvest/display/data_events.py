@@ -15,8 +15,9 @@ if TYPE_CHECKING:
 
 
 def of(inv: Investigation) -> DataEvents:
-    """The investigation's data events (:func:`torinvest.data_events.data_events`)."""
-    return data_events(inv.activity)
+    """The investigation's data events (:func:`torinvest.data_events.data_events`), with
+    which trails record them."""
+    return data_events(inv.activity, inv.data_trails)
 
 
 def row(inv: Investigation) -> tuple[str, str]:
