@@ -457,7 +457,11 @@ def test_guardduty_not_aws_everywhere_exits_1(gd: FakeAws) -> None:
 def test_cloudtrail_answer_that_is_not_aws(
     case: str, moto: str, fake_aws: FakeAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from torinvest.sources.lookup import fetch as lk_fetch
+
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    # LookupEvents' own retries of a 500 (8, backed off from 0.5 s: a minute) in milliseconds
+    monkeypatch.setattr(lk_fetch, "BACKOFF_BASE", 0.001)
     if case == "drop":
         fake_aws.fail("cloudtrail", "*", DROP)
     else:
