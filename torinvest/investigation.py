@@ -534,25 +534,22 @@ def last_used_check(
 ) -> KeyLastUsed:
     """IAM's last use of the key against ``activity`` (:func:`torinvest.last_used.check_last_used`),
     with the investigation's own access; a case folder is not checked (offline)."""
-    offline = (
-        f"the finding was read from the case folder {sources.case.root} (offline): IAM was not "
-        "asked"
-        if sources.case is not None
-        else None
-    )
-    return check_last_used(sources.aws, key, activity, window, offline=offline)
+    return check_last_used(sources.aws, key, activity, window, offline=_offline(sources, "IAM"))
 
 
 def trails_check(sources: Sources, key: KeyLocation) -> DataTrails:
     """Which trails record data events (:func:`torinvest.data_trails.check_data_trails`), asked
     with the investigation's own access in the finding's region; a case folder is not asked."""
-    offline = (
-        f"the finding was read from the case folder {sources.case.root} (offline): CloudTrail "
-        "was not asked"
-        if sources.case is not None
-        else None
-    )
+    offline = _offline(sources, "CloudTrail")
     return check_data_trails(sources.aws, key.region, key.account_id, offline=offline)
+
+
+def _offline(sources: Sources, service: str) -> str | None:
+    """Why ``service`` is not asked: the finding was read from a case folder (offline); None
+    when it was read from AWS."""
+    if sources.case is None:
+        return None
+    return f"the finding was read from the case folder {sources.case.root} (offline): {service} was not asked"
 
 
 def score_gaps(inv: Investigation) -> str:
