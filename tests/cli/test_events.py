@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import copy
 import gzip
 import io
@@ -198,3 +199,50 @@ def test_an_option_that_takes_one_value_given_twice_is_refused(
     assert stopped.value.code == 2
     err = capsys.readouterr().err
     assert f"{option} given more than once" in err
+
+
+def _long_options() -> list[tuple[argparse.ArgumentParser, str]]:
+    """Every command's (and subcommand's) parser with each of its long options; nothing
+    required, so that a parser answers for one option alone."""
+    from torinvest.cli import build_parser
+
+    found: list[tuple[argparse.ArgumentParser, str]] = []
+
+    def walk(parser: argparse.ArgumentParser) -> None:
+        for group in parser._mutually_exclusive_groups:
+            group.required = False
+        for action in parser._actions:
+            action.required = False
+            if isinstance(action, argparse._SubParsersAction):
+                for child in action.choices.values():
+                    walk(child)
+            found.extend((parser, o) for o in action.option_strings if o.startswith("--"))
+
+    walk(build_parser())
+    return found
+
+
+def test_an_option_is_taken_only_as_spelled_in_full() -> None:
+    """argparse took any unambiguous prefix: ``investigate --finding ID --verdict malicious``
+    read as ``--finding-changed-ok`` (a safety check off) beside the ID. Every long option of
+    every command, cut one character short, is now left unrecognized."""
+    options = _long_options()
+    assert len(options) > 100  # every command's options were found
+    for parser, option in options:
+        if option in ("--help", "--version"):
+            continue
+        _, extras = parser.parse_known_args([option[:-1]])
+        assert extras == [option[:-1]], (parser.prog, option)
+
+
+def test_finding_given_as_an_option_is_refused_not_read_as_finding_changed_ok(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["investigate", "--case", str(sample_case().root), "--out", "o", "--verdict", "malicious",
+            "--finding", "6dde0a8f8d46f6acad893b30f905e97c"]  # fmt: skip
+    with pytest.raises(SystemExit) as stopped:
+        main(argv)
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert "unrecognized arguments: --finding" in err
+    assert "finding-changed-ok" not in err

@@ -95,6 +95,7 @@ COMMANDS = (
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="torinvest",
+        allow_abbrev=False,
         description="Investigate GuardDuty TorIPCaller findings: locate the key, pull its "
         "CloudTrail activity, chart it by source IP, record a verdict.",
     )
@@ -131,7 +132,13 @@ class _StoreOnce(argparse._StoreAction):
 
 def _store_once(parser: argparse.ArgumentParser) -> None:
     """Make every single-valued option of ``parser`` and its subcommands a :class:`_StoreOnce`
-    (repeatable options say so: ``action="append"``)."""
+    (repeatable options say so: ``action="append"``), and take options only as spelled in full.
+
+    argparse takes any unambiguous prefix of an option by default: ``--finding ID --verdict
+    malicious`` read as ``--finding-changed-ok`` (a safety check switched off) beside the finding
+    ID, and an option added later would change what an old prefix means. A prefix is an
+    unrecognized argument instead (a usage error, exit 2)."""
+    parser.allow_abbrev = False
     for action in parser._actions:
         if type(action) is argparse._StoreAction and action.option_strings:
             action.__class__ = _StoreOnce
