@@ -288,6 +288,48 @@ def _hint(doc: Any) -> str:
     )
 
 
+def is_lookup_answer(data: bytes) -> bool:
+    """Whether a file's content (decompressed) is a saved LookupEvents answer and nothing else:
+    ``{"Events": [...]}`` as ``aws cloudtrail lookup-events --output json`` writes it, or JSON
+    lines of such pages (the lines that parse). Its records are management events only —
+    LookupEvents never returns data events —, unlike a log file's. A document is one as
+    :func:`records_in` reads it (``Records`` first); a file that also holds log-file documents
+    or plain records, or that nothing of parses, is not one."""
+    if b'"Events"' not in data and b"\\u" not in data:  # the key, or an escape that may spell it
+        return False
+    docs = _documents(data)
+    return bool(docs) and all(
+        isinstance(d, dict)
+        and not isinstance(d.get("Records"), list)
+        and isinstance(d.get("Events"), list)
+        for d in docs
+    )
+
+
+def _documents(data: bytes) -> list[Any]:
+    """The JSON documents of a file as :func:`parse_records` reads them: one (repaired when
+    orjson refused only what :func:`~torinvest.jsonread.repair_json` repairs), or one per JSON
+    line that parses; none when nothing parses."""
+    try:
+        return [parse_json(data)]
+    except orjson.JSONDecodeError:
+        pass
+    fixed, repairs = repair_json(data)
+    if repairs:
+        try:
+            return [parse_json(fixed)]
+        except orjson.JSONDecodeError:
+            pass
+    docs: list[Any] = []
+    for line in data.split(b"\n"):
+        if line.strip():
+            try:
+                docs.append(parse_json(line))
+            except orjson.JSONDecodeError:
+                continue
+    return docs
+
+
 def parse_records(
     data: bytes, *, where: str = "input"
 ) -> tuple[list[dict[str, Any]], list[DataIssue]]:
