@@ -449,6 +449,7 @@ def test_a_saved_lookup_answer_is_told_as_records_in_reads_documents() -> None:
     assert is_lookup_answer(answer.replace(b"\n", b"") + b"\n{not json\n" + _answer(recs[:1]))
     assert not is_lookup_answer(_records({"Records": recs}))
     assert not is_lookup_answer(_records({"Records": recs, "Events": []}))
+    assert not is_lookup_answer(json.dumps([{"Events": []}, *recs]).encode())  # a list
     assert not is_lookup_answer(b"\n".join(json.dumps(r).encode() for r in recs))
     assert not is_lookup_answer(answer.replace(b"\n", b"") + b"\n" + _records(recs[0]))
     assert not is_lookup_answer(b'{"Events": ')  # nothing parses: not read at all
