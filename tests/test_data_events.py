@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 
 from tests.fake_aws import FakeAws
+from tests.fake_aws.server import lookup_event
 from tests.sample_window import COVERED
 from torinvest import display, investigation
 from torinvest.aws import Aws
@@ -36,6 +37,7 @@ from torinvest.post.answer import build_answer
 from torinvest.report.summary import summary_problems
 from torinvest.sources.logs import count_data_events, load_logs
 from torinvest.sources.lookup import pacer as lk_pacer
+from torinvest.sources.records import is_lookup_answer
 from torinvest.sources.records.logfile import log_file_records
 from torinvest.sources.sql import load_sql
 from torinvest.sources.sql.athena import AthenaEngine
@@ -186,7 +188,10 @@ def test_the_events_command_says_the_data_events_of_what_it_read(tmp_path: Path)
 # --------------------------------------------------------------------------------------------
 # Athena: whether the table holds one in the window
 # --------------------------------------------------------------------------------------------
-def _athena_answers(fake_aws: FakeAws, found: str | None) -> AthenaEngine:
+def _athena_answers(fake_aws: FakeAws, found: str | None, *, in_span: bool = True) -> AthenaEngine:
+    """Athena's answers: the span query counting ``found`` data events in its scan (with
+    ``in_span``; without, an answer that has no such count), the data-events query answering
+    ``found`` (None: failing)."""
     athena = fake_aws.athena("us-east-1")
     probe = [("region", "varchar"), ("day", "varchar"), ("records", "bigint")]
     athena.add_results(probe, [[None, "2023/07/10", "1"]], scanned=1 << 20, match="AS probe")
@@ -199,7 +204,10 @@ def _athena_answers(fake_aws: FakeAws, found: str | None) -> AthenaEngine:
             [("data_events", "bigint")], [[found]], scanned=1 << 20, match="data_probe"
         )
     span = [(n, "varchar") for n in ("first", "last", "events", "untimed")]
-    athena.add_results(span, [[None, None, "0", "0"]], scanned=5 << 20, match=r"AS untimed")
+    counted = in_span and found is not None
+    columns = [*span, ("data_events", "bigint")] if counted else span
+    row = [None, None, "0", "0", *([found] if counted else [])]
+    athena.add_results(columns, [row], scanned=5 << 20, match=r"AS untimed")
     athena.add_results([], scanned=5 << 20, match=r"")
     return athena
 
@@ -210,9 +218,12 @@ def _athena_answers(fake_aws: FakeAws, found: str | None) -> AthenaEngine:
 def test_athena_asks_whether_its_table_holds_a_data_event_in_the_window(
     fake_aws: FakeAws, found: str | None, state: str
 ) -> None:
-    """One more query (``LIMIT 1``: it stops at the first) over the window, the account sought:
-    1 — the trail records data events; 0 — the table holds none (it may not record them); a
-    query that fails is "not known", never "none", and the rest of the reading stands."""
+    """The span query, which scans the window anyway, counts the data events of the account
+    sought in the same scan: 1 — the trail records data events; 0 — the table holds none (it
+    may not record them), and no second scan of the window (a ``LIMIT 1`` query over a table
+    without any reads it whole: billed again). An answer without that count (None here) is
+    asked by one more query (``LIMIT 1``), and one that fails is "not known", never "none":
+    the rest of the reading stands."""
     athena = _athena_answers(fake_aws, found)
     act = load_activity(
         access_key=KEY, start="2023-07-10T12:10:00Z", end="2023-07-10T12:30:00Z",
@@ -221,7 +232,15 @@ def test_athena_asks_whether_its_table_holds_a_data_event_in_the_window(
     )  # fmt: skip
     said = data_events(act)
     assert said.state == state
-    (sql,) = [e.sql for e in athena.executions if "data_probe" in e.sql]
+    (span,) = [e.sql for e in athena.executions if "AS untimed" in e.sql]
+    assert "eventcategory = 'Data' AND account = '123837392027'" in span
+    assert re.search(r"COUNT\(\*\) FILTER\(WHERE\s+tagged\) AS data_events", span)
+    probes = [e.sql for e in athena.executions if "data_probe" in e.sql]
+    if found is not None:
+        assert probes == []  # counted in the span's scan: the window is not read again
+        assert said.count == int(found)
+        return
+    (sql,) = probes
     assert "eventcategory = 'Data'" in sql and "LIMIT 1" in sql
     assert "account IN ('123837392027')" in sql
     if state == NOT_KNOWN:
@@ -299,3 +318,197 @@ def test_summary_json_data_events_is_checked_and_optional() -> None:
     assert not summary_problems(data)
     assert summary_data_events(data) is None
     assert "Data events:" not in build_answer(data).text
+
+
+# --------------------------------------------------------------------------------------------
+# a case folder: every kind of source it can hold
+# --------------------------------------------------------------------------------------------
+def _day_records(*, with_data: bool = False) -> list[dict[str, Any]]:
+    recs = []
+    for f in sorted((sample_case().cloudtrail / DAY).glob("*.json.gz")):
+        recs += json.loads(gzip.decompress(f.read_bytes()))["Records"]
+    if with_data:
+        recs += json.loads(FIXTURE.read_bytes())["Records"]
+    return recs
+
+
+def _answer(records: list[dict[str, Any]]) -> bytes:
+    """``aws cloudtrail lookup-events --output json`` as saved (indented, as the CLI writes)."""
+    events = [lookup_event(r) for r in records if r.get("eventCategory") != "Data"]
+    return json.dumps({"Events": events}, indent=4).encode()
+
+
+def _write_kind(cloudtrail: Path, kind: str) -> None:
+    """``cloudtrail`` holding one kind of source (or a mix) with the sample day's records."""
+    recs = _day_records(with_data=kind.endswith("+data"))
+    if kind.startswith(("log files", "mixed")):
+        day = cloudtrail / DAY
+        day.mkdir(parents=True)
+        for f in (sample_case().cloudtrail / DAY).glob("*.json.gz"):
+            shutil.copy(f, day / f.name)
+        if kind.endswith("+data"):
+            (day / (FIXTURE.name + ".gz")).write_bytes(gzip.compress(FIXTURE.read_bytes()))
+    if kind.startswith(("answer", "mixed")):
+        (cloudtrail / "lookup-us-east-1.json").write_bytes(_answer(recs))
+    if kind == "answer, gzipped":
+        (cloudtrail / "lookup-us-east-1.json.gz").write_bytes(
+            gzip.compress((cloudtrail / "lookup-us-east-1.json").read_bytes())
+        )
+        (cloudtrail / "lookup-us-east-1.json").unlink()
+    if kind == "answer pages, JSON lines":
+        (cloudtrail / "lookup-us-east-1.json").unlink()
+        pages = [recs[i : i + 50] for i in range(0, len(recs), 50)]
+        lines = b"\n".join(_answer(p).replace(b"\n", b"") for p in pages)
+        (cloudtrail / "lookup-pages.jsonl").write_bytes(lines)
+    if kind == "records, JSON lines":  # a trail's records (from its files): may hold data events
+        lines = b"\n".join(json.dumps(r).encode() for r in recs)
+        (cloudtrail / "records.jsonl").write_bytes(lines)
+
+
+#: Each kind of source a case folder's cloudtrail/ can hold → the data-events state it gives.
+CASE_KINDS = {
+    "log files": NONE_RECORDED,
+    "log files+data": RECORDED,
+    "records, JSON lines": NONE_RECORDED,
+    "answer": NOT_SEARCHED,
+    "answer, gzipped": NOT_SEARCHED,
+    "answer pages, JSON lines": NOT_SEARCHED,
+    "mixed": NONE_RECORDED,
+    "mixed+data": RECORDED,
+}
+
+
+@pytest.mark.parametrize(("kind", "state"), list(CASE_KINDS.items()), ids=list(CASE_KINDS))
+@pytest.mark.parametrize("engine", ["files", "duckdb"])
+def test_every_kind_of_case_folder_source_says_its_data_events(
+    tmp_path: Path, kind: str, state: str, engine: str
+) -> None:
+    """Saved LookupEvents answers are LookupEvents': "not searched", as a live lookup, never
+    "none recorded: the trail may not record them" (a log file's); log files and a trail's
+    records say what the files hold; a mix counts the log files and says the answers beside
+    them hold none. The file loader and DuckDB say the same."""
+    cloudtrail = tmp_path / "cloudtrail"
+    cloudtrail.mkdir()
+    _write_kind(cloudtrail, kind)
+    act = load_activity(
+        logs=[cloudtrail], access_key=KEY, start=START, end=END,
+        engine=EngineOptions(kind=engine),
+    )  # fmt: skip
+    assert len(act.frame) and act.file_counts is not None
+    said = data_events(act)
+    assert said.state == state, said.text
+    answers = 1 if kind.startswith(("answer", "mixed")) else 0
+    assert act.file_counts.lookup_answers == answers
+    if state == NOT_SEARCHED:
+        assert said.count is None
+        assert said.text.startswith(
+            "data events not searched: the 1 file(s) read are saved LookupEvents answers"
+        )
+        assert "may not record" not in said.text
+    else:
+        assert said.count == (3 if state == RECORDED else 0)
+        beside = "1 saved LookupEvents answer(s) read beside them hold none"
+        assert (beside in said.text) == kind.startswith("mixed")
+
+
+def test_a_case_folder_of_saved_lookup_answers_says_not_searched_everywhere(
+    tmp_path: Path,
+) -> None:
+    """A case folder whose cloudtrail/ holds a saved LookupEvents answer: summary.json's
+    data_events, the report's activity and Sources cards, the ticket's answer and the terminal
+    note of `events` and `investigate` all say "not searched" (LookupEvents), as a live lookup."""
+    root = tmp_path / "case"
+    shutil.copytree(sample_case().root / "findings", root / "findings")
+    (root / "cloudtrail").mkdir()
+    _write_kind(root / "cloudtrail", "answer")
+    inv = _investigate(root)
+    summary = investigation.summary(inv)
+    entry = summary["data_events"]
+    assert entry["state"] == NOT_SEARCHED and entry["count"] is None
+    assert not summary_problems(orjson_round(summary))
+    said = entry["text"]
+    assert "saved LookupEvents answers" in said
+    for card in (display.activity_status(inv), display.sources_card(inv)):
+        assert said in _text(card)
+    assert f"Data events: {said}" in build_answer(summary).text
+    err = io.StringIO()
+    argv = ["events", "--case", str(root), "--access-key", KEY]
+    assert main([*argv, "--out", str(tmp_path / "e.parquet")], out=io.StringIO(), err=err) == 0
+    notes = [line for line in err.getvalue().splitlines() if "data events" in line]
+    assert notes == [f"torinvest: note: {said}"]
+
+
+def test_a_saved_lookup_answer_is_told_as_records_in_reads_documents() -> None:
+    """A file is a saved LookupEvents answer when every document in it is one, as
+    :func:`records_in` reads it (``Records`` first; the key spelled with an escape; JSON lines
+    of pages, a bad line left out); a log file, a plain record or a mix is not one."""
+    recs = _day_records()[:3]
+    answer = _answer(recs)
+    assert is_lookup_answer(answer)
+    assert is_lookup_answer(answer.replace(b'"Events"', b'"\\u0045vents"'))
+    assert is_lookup_answer(answer.replace(b"\n", b"") + b"\n{not json\n" + _answer(recs[:1]))
+    assert not is_lookup_answer(_records({"Records": recs}))
+    assert not is_lookup_answer(_records({"Records": recs, "Events": []}))
+    assert not is_lookup_answer(json.dumps([{"Events": []}, *recs]).encode())  # a list
+    assert not is_lookup_answer(b"\n".join(json.dumps(r).encode() for r in recs))
+    assert not is_lookup_answer(answer.replace(b"\n", b"") + b"\n" + _records(recs[0]))
+    assert not is_lookup_answer(b'{"Events": ')  # nothing parses: not read at all
+
+
+@pytest.mark.parametrize(("found", "state"), [("1", RECORDED), ("0", NONE_RECORDED)])
+def test_without_a_span_query_athena_asks_the_data_events_query(
+    fake_aws: FakeAws, found: str, state: str
+) -> None:
+    """No span query (no row limit: the events query alone reads the window), or a span
+    answer without the count: the ``LIMIT 1`` data-events query asks, with the same answer."""
+    for max_rows, in_span in ((None, True), (1_000_000, False)):
+        athena = _athena_answers(fake_aws, found, in_span=in_span)
+        engine = EngineOptions(
+            kind="athena", athena_database="security", athena_region="us-east-1",
+            max_rows=max_rows,
+        )  # fmt: skip
+        act = load_activity(
+            access_key=KEY, start="2023-07-10T12:10:00Z", end="2023-07-10T12:30:00Z",
+            engine=engine, account="123837392027",
+        )  # fmt: skip
+        said = data_events(act)
+        assert (said.state, said.count) == (state, int(found))
+        assert len([e for e in athena.executions if "data_probe" in e.sql]) == 1
+        athena.executions.clear()
+
+
+@pytest.mark.parametrize(
+    ("scope", "tag", "tagged"),
+    [
+        ({"start": "2023-07-10T12:10:00Z", "end": "2023-07-10T12:30:00Z"}, "TRUE", {}),
+        (
+            {"access_keys": KEY, "start": "2023-07-10T12:10:00Z", "end": "2023-07-10T12:30:00Z"},
+            f"useridentity.accesskeyid = '{KEY}'",
+            {"access_keys": KEY},
+        ),
+        ({"access_keys": KEY, "start": START, "end": END}, "FALSE", None),
+    ],
+    ids=["all-beside-a-window", "the-key-beside-its-window", "nothing-tagged"],
+)
+def test_the_span_counts_tagged_rows_in_its_scan_and_its_own_columns_stay(
+    tmp_path: Path, scope: dict[str, str], tag: str, tagged: dict[str, str] | None
+) -> None:
+    """The span query with rows tagged beside the scope's (Athena's data events: the same
+    query, translated, one scan) gives the scope's first, last, events and untimed as without
+    them, and counts the tagged records once each (copies dropped): as many as the span of a
+    scope holding just those rows — run here in DuckDB over the files."""
+    from torinvest.sources.sql.queries import make_scope, span_query
+
+    trail = _trail(tmp_path, with_data=True)
+    narrow = make_scope(**scope)  # type: ignore[arg-type]
+    with DuckDBEngine(trail) as duck:
+        plain = duck.run(span_query(narrow)).table.to_pylist()[0]
+        both = duck.run(span_query(narrow, tag)).table.to_pylist()[0]
+        want = 0
+        if tagged is not None:
+            alone = duck.run(span_query(make_scope(**tagged)))  # type: ignore[arg-type]
+            want = alone.table.to_pylist()[0]["events"]
+    assert {k: both[k] for k in plain} == plain
+    assert both["data_events"] == want
+    if tagged is not None:
+        assert want > plain["events"] > 0  # rows outside the scope were counted, not shown

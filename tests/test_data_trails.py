@@ -9,6 +9,7 @@ every surface shows says it."""
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +25,7 @@ from tests.fake_aws import FakeAws
 from tests.fake_aws.proxy import DENIED, FaultProxy
 from torinvest import data_trails, display, investigation, report
 from torinvest.case import sample_case
+from torinvest.cli import main
 from torinvest.data_events import summary_data_events
 from torinvest.data_trails import UNSEEN
 from torinvest.post.answer import build_answer
@@ -347,3 +349,62 @@ def test_credentials_of_another_account_are_not_asked(proxy: FaultProxy, moto: s
     assert found.status == "not asked"
     assert f"the credentials are of account {ACCOUNT}, not the finding's 210987654321" in found.text
     assert not proxy.calls(service="cloudtrail")
+
+
+# --------------------------------------------------------------------------------------------
+# `torinvest events`: asked as investigate asks, where the run reads AWS
+# --------------------------------------------------------------------------------------------
+def _events(tmp_path: Path, *argv: str) -> str:
+    err = io.StringIO()
+    args = ["events", *argv, "--access-key", KEY, "--out", str(tmp_path / "e.parquet")]
+    assert main(args, out=io.StringIO(), err=err) == 0, err.getvalue()
+    notes = [line for line in err.getvalue().splitlines() if "data events" in line]
+    assert len(notes) == 1, err.getvalue()
+    return notes[0]
+
+
+def test_events_with_lookup_says_which_trails_record_data_events(
+    proxy: FaultProxy, moto: str, tmp_path: Path
+) -> None:
+    """`events --lookup` asks DescribeTrails and GetEventSelectors (read-only) and its note
+    says the same sentence as investigate's summary.json."""
+    trail(
+        moto,
+        EventSelectors=[
+            {
+                "ReadWriteType": "All",
+                "DataResources": [{"Type": "AWS::S3::Object", "Values": ["arn:aws:s3"]}],
+            }
+        ],
+    )
+    note = _events(tmp_path, "--lookup", "--regions", "us-east-1")
+    clause = "trail org-trail records S3 data events for all buckets; Lambda: none; DynamoDB: none"
+    assert note.startswith("torinvest: note: data events not searched (LookupEvents")
+    assert note.endswith(f"; {clause}")
+    ops = {c.operation for c in proxy.calls(service="cloudtrail")}
+    assert {"DescribeTrails", "GetEventSelectors"} <= ops
+    assert ops <= {"DescribeTrails", "GetEventSelectors", "LookupEvents"}  # read-only
+    _, data = run()
+    assert data["data_events"]["text"] == note.removeprefix("torinvest: note: ")
+
+
+def test_events_says_could_not_check_when_cloudtrail_refuses(
+    proxy: FaultProxy, moto: str, tmp_path: Path
+) -> None:
+    trail(moto)
+    proxy.fault("DescribeTrails", DENIED)
+    note = _events(tmp_path, "--lookup", "--regions", "us-east-1")
+    assert note.endswith(
+        "; which trails record data events: could not check: AccessDeniedException "
+        "(cloudtrail:DescribeTrails)"
+    )
+
+
+def test_events_over_local_files_asks_no_aws(proxy: FaultProxy, moto: str, tmp_path: Path) -> None:
+    """Local log files only: the run makes no AWS call (the trails are not asked, the
+    sentence is the files' alone)."""
+    trail(moto)
+    note = _events(tmp_path, "--case", str(sample_case().root))
+    assert "hold no data events: the trail may not record them" in note
+    assert "trail(s)" not in note and "which trails" not in note
+    assert not proxy.calls()

@@ -176,6 +176,13 @@ def test_a_later_use_in_a_region_not_searched_is_missing_calls_and_the_reading_i
     answer = build_answer(data).text
     assert "Key last used (IAM): IAM says" in answer and "calls are missing" in answer
     assert "IAM last use: MISSING CALLS (ap-south-1, s3)" in report.one_line_summary(data)
+    # a gap in the activity as any other: retried by --all-open, no "none" over it said whole
+    assert data["activity_issues"] == [issue.to_dict()]
+    assert data["derived_keys_search"]["status"] == "partial"
+    assert f"data issue(s): {last_used.SOURCE})" in data["derived_keys_search"]["why"]
+    assert "None of the catalogued sensitive calls: in what was read only" in (
+        display.sensitive_table(inv).data
+    )
 
 
 def test_a_use_minutes_before_the_check_is_a_note_not_a_miss(
@@ -384,3 +391,49 @@ def test_investigate_prints_and_writes_iams_last_use(
     page = (out / "report.html").read_text()
     assert "last use of the key</b> (checked: used after window)" in page  # the activity card
     assert "used again after the window — widen --lookahead-days" in page
+
+
+def test_all_open_retries_a_report_whose_last_use_shows_calls_missing(
+    key: tuple[str, str],
+    moto: str,
+    fake_aws: FakeAws,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """IAM's last use after the last call read (calls missing, though no source failed) is a
+    gap in the key's activity like a region denied: `investigate --all-open` retries the
+    report on its next run (said), as it retries any activity gap — it was counted done and
+    never retried. The report is the real investigation's summary.json (rendered without a
+    kernel, where the monkeypatched delivery delay would not reach)."""
+    from tests.post.conftest import make_report
+    from torinvest.post import batch as post_batch
+
+    monkeypatch.setenv("TORINVEST_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(last_used, "DELIVERY_DELAY", pd.Timedelta(0))  # not "too recent"
+    calls(fake_aws, key[0], [ago(45), ago(44)])
+    fid = finding(fake_aws, key[0])
+    use(moto, key, "ap-south-1")
+
+    def writes(finding_id: str, folder: Path, *_: Any, **__: Any) -> None:
+        data = checked_summary(run_investigation(finding_id))
+        make_report(folder, summary=json.loads(json.dumps(data)), finding_id=finding_id)
+
+    monkeypatch.setattr(post_batch, "_investigate", writes)
+    out = tmp_path / "reports"
+    argv = ["investigate", "--all-open", "--regions", "us-east-1", "--out", str(out)]
+    argv += ["--ledger", str(tmp_path / "l.jsonl")]
+
+    def run_all() -> str:
+        stderr = io.StringIO()
+        assert main(argv, out=io.StringIO(), err=stderr) == 0, stderr.getvalue()
+        return stderr.getvalue()
+
+    run_all()
+    data = report.check_summary(out / f"finding-{fid}" / "summary.json")
+    assert data["key_last_used"]["verdict"] == "missing calls"
+    assert [i["source"] for i in data["activity_issues"]] == [last_used.SOURCE]
+    err = run_all()
+    assert (
+        f"investigating {fid} (retrying: the last run did not read the key's whole activity "
+        f"({last_used.SOURCE}) (run 2 of 3)) …"
+    ) in err

@@ -7,6 +7,9 @@ PutObject…), Lambda invocations, DynamoDB item reads — and neither source ho
 
 - **LookupEvents** returns management events (and Insights events) only, never data events: a
   reading through it has not searched them (:data:`NOT_SEARCHED`);
+- a case folder's **saved LookupEvents answers** (``aws cloudtrail lookup-events`` output) are
+  LookupEvents', whichever way they were read: :data:`NOT_SEARCHED` too when every file read is
+  one (:attr:`~torinvest.sources.logs.FileCounts.lookup_answers`);
 - **log files** (folders, S3, DuckDB, Athena) hold them only when the trail's event selectors
   record them: whether the files read hold any data event at all, whoever made it (a record's
   top-level ``eventCategory`` is ``Data``), tells a trail that records them
@@ -83,13 +86,14 @@ class DataEvents:
         return f"Data events ({KINDS}) may be missing from these calls: {self.text}."
 
 
-def _log_files_read(act: Activity) -> bool:
+def _files_read(act: Activity) -> tuple[int, int]:
+    """The files read (the file loader's or DuckDB's), in two: log files (a trail's: they hold
+    data events when it records them) and saved LookupEvents answers (never any)."""
     counts = act.file_counts
-    return (
-        counts is not None
-        and counts.read > 0
-        and any(s.startswith(("logs:", "duckdb:")) for s in act.sources)
-    )
+    if counts is None or not any(s.startswith(("logs:", "duckdb:")) for s in act.sources):
+        return 0, 0
+    answers = min(counts.lookup_answers, max(counts.read, 0))
+    return max(counts.read - answers, 0), answers
 
 
 def data_events(act: Activity, trails: DataTrails | None = None) -> DataEvents:
@@ -108,23 +112,33 @@ def data_events(act: Activity, trails: DataTrails | None = None) -> DataEvents:
 def _read(act: Activity) -> DataEvents:
     """What ``act`` says of data events: the log files read decide (their count of data
     events), else the Athena table (whether it holds one in the window), else LookupEvents
-    (never searched); :data:`NOT_KNOWN` when nothing was read or the table's query failed."""
-    if _log_files_read(act):
+    (never searched), or the saved LookupEvents answers of a case folder (never searched
+    either: they are LookupEvents'); :data:`NOT_KNOWN` when nothing was read or the table's
+    query failed."""
+    logs, answers = _files_read(act)
+    if logs:
         assert act.file_counts is not None
         n = act.file_counts.data_events
-        files = f"{act.file_counts.read:,} log file(s) read"
+        files = f"{logs:,} log file(s) read"
+        beside = (
+            f" ({answers:,} saved LookupEvents answer(s) read beside them hold none: "
+            "LookupEvents returns management events only)"
+            if answers
+            else ""
+        )
         if n:
             return DataEvents(
                 RECORDED,
                 f"the trail records data events ({n:,} in the {files}): the key's "
-                f"{KINDS}, if any, are in what was read",
+                f"{KINDS}, if any, are in the log files read{beside}",
                 n,
             )
         return DataEvents(
             NONE_RECORDED,
             f"the {files} hold no data events: the trail may not record them — {KINDS} "
             "would not be in its log files, so none here is not 'none happened' (check the "
-            "trail's event selectors: aws cloudtrail get-event-selectors --trail-name TRAIL)",
+            "trail's event selectors: aws cloudtrail get-event-selectors --trail-name "
+            f"TRAIL){beside}",
             0,
         )
     tables = [s.removeprefix("athena:") for s in act.sources if s.startswith("athena:")]
@@ -154,6 +168,14 @@ def _read(act: Activity) -> DataEvents:
         )
     if any(s.startswith("lookup:") for s in act.sources):
         return DataEvents(NOT_SEARCHED, NOT_SEARCHED_TEXT)
+    if answers:
+        return DataEvents(
+            NOT_SEARCHED,
+            f"data events not searched: the {answers:,} file(s) read are saved LookupEvents "
+            f"answers, and LookupEvents returns management events only: {KINDS} are not in "
+            "this report; read the trail's log files (put them in the case's cloudtrail/ "
+            "folder, or --logs / --engine athena) if it records data events",
+        )
     return DataEvents(
         NOT_KNOWN,
         f"data events not known: no log file, table or LookupEvents region was read ({KINDS} "

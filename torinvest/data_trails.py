@@ -207,17 +207,19 @@ def check_data_trails(
     """Which trails record data events, asked of CloudTrail (read-only) with the
     investigation's own access in the finding's ``region`` of account ``account_id``: None,
     ``offline`` (a case folder) or credentials of another account are :data:`NOT_ASKED`; every
-    failure is :data:`COULD_NOT_CHECK`, never raised."""
+    failure is :data:`COULD_NOT_CHECK`, never raised. Without ``account_id`` (``events``: no
+    finding names one) the credentials' own account is asked, and STS is not."""
     if offline is not None or aws is None:
         return not_asked(offline or "no AWS access was given")
-    try:
-        account = aws.account_id()
-    except TorinvestError as e:
-        return could_not_check(f"the credentials' account could not be read ({e})")
-    if account_id and account != account_id:
-        return not_asked(
-            f"the credentials are of account {account}, not the finding's {account_id}"
-        )
+    if account_id:
+        try:
+            account = aws.account_id()
+        except TorinvestError as e:
+            return could_not_check(f"the credentials' account could not be read ({e})")
+        if account != account_id:
+            return not_asked(
+                f"the credentials are of account {account}, not the finding's {account_id}"
+            )
     where = region or aws.home_region
     try:
         described = aws.client("cloudtrail", where).describe_trails(includeShadowTrails=True)

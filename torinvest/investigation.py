@@ -414,6 +414,18 @@ class Investigation:
         return self.activity.could_not_look
 
     @property
+    def unread_activity(self) -> list[DataIssue]:
+        """What the key's activity read may lack, as data issues (empty: read whole): a region,
+        file or days not read or read in part (keys minted past the pass limit apart: a re-run
+        follows the same), and IAM's last use after the last call read (calls missing though no
+        source failed). "None" over the activity (no sensitive call, no key minted) holds only
+        without them."""
+        issues = [i for i in self.activity.issues if not is_unfollowed(i)]
+        if self.key_last_used is not None:  # IAM saw a use the reading did not: calls missing
+            issues += self.key_last_used.issues
+        return issues
+
+    @property
     def data_issues(self) -> list[DataIssue]:
         issues = []
         unread = self.could_not_look
@@ -1174,10 +1186,12 @@ def activity_issues(inv: Investigation) -> list[DataIssue]:
     ``activity`` issue), only another account's sources, a region or file that failed or was
     read in part — apart from the investigation's other data issues (Tor lists, places, the
     related findings, a structural limit such as LookupEvents not filtering by IP): the part a
-    later run may read (access restored, throttling over). Keys minted past the pass limit
-    are not among them (a re-run follows the same)."""
+    later run may read (access restored, throttling over, calls delivered late) — and IAM's
+    last use of the key after the last call read (:data:`torinvest.last_used.SOURCE`: calls
+    missing from the reading, though no source failed). Keys minted past the pass limit are
+    not among them (a re-run follows the same)."""
     issues = [i for i in inv.data_issues if i.source == NOTHING_READ_SOURCE]
-    return issues + [i for i in inv.activity.issues if not is_unfollowed(i)]
+    return issues + inv.unread_activity
 
 
 #: Why the campaign sections are "not looked" when torinvest.campaign.look_around did not run.
@@ -1217,7 +1231,7 @@ def derived_keys_search(inv: Investigation) -> dict[str, Any]:
             "why": "the key's activity in the finding's account was not read, so a key minted "
             "there is not known: " + inv.could_not_look,
         }
-    unread = group_issues(inv.activity.issues)
+    unread = group_issues(inv.unread_activity)  # IAM's last use after the last call read too
     if unread:
         sources = ", ".join(dict.fromkeys(i.source for i in unread))
         return {

@@ -8,7 +8,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from torinvest.aws import Aws, parse_regions
 from torinvest.case import Case
@@ -29,6 +29,9 @@ from torinvest.export import check_output, write_frame
 from torinvest.options import EngineOptions
 from torinvest.safety import term_safe
 from torinvest.schema import iso_utc
+
+if TYPE_CHECKING:
+    from torinvest.data_trails import DataTrails
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -88,8 +91,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def _check_events_usage(args: argparse.Namespace, logs: Sequence[str]) -> None:
     """Refuse the options of ``events`` no source of this run would honour (exit 2)."""
     named = [o for o, v in (("--profile", args.profile), ("--role-arn", args.role_arn)) if v]
-    reads_aws = args.lookup or args.engine == "athena" or any(s.startswith("s3://") for s in logs)
-    if named and not reads_aws:
+    if named and not _reads_aws(args, logs):
         raise UsageError(
             f"{'/'.join(named)} name AWS credentials, but no source of this run reads AWS "
             "(local log files only)",
@@ -110,6 +112,28 @@ def _check_events_usage(args: argparse.Namespace, logs: Sequence[str]) -> None:
             "--print-sql prints the engine's query and runs nothing: --lookup would not run",
             hint="leave --lookup out to see the SQL, or --print-sql out to load",
         )
+
+
+def _reads_aws(args: argparse.Namespace, logs: Sequence[str]) -> bool:
+    """Whether this run reads AWS (LookupEvents, Athena, s3:// log files); local log files
+    alone make no AWS call."""
+    return args.lookup or args.engine == "athena" or any(s.startswith("s3://") for s in logs)
+
+
+def _data_trails(
+    args: argparse.Namespace, logs: Sequence[str], regions: Sequence[str] | None, aws: Aws
+) -> DataTrails | None:
+    """Which trails record data events, asked of CloudTrail as ``investigate`` asks it
+    (:func:`torinvest.data_trails.check_data_trails`: read-only, a failure "could not
+    check"), with this run's access, in its one region (``--regions`` naming one) or the
+    credentials' home region; None when the run reads local log files only (it makes no AWS
+    call, and names no account to ask)."""
+    from torinvest.data_trails import check_data_trails
+
+    if not _reads_aws(args, logs):
+        return None
+    region = regions[0] if regions and len(regions) == 1 else None
+    return check_data_trails(aws, region, None)  # the credentials' account: the one read
 
 
 def cmd_events(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -199,7 +223,8 @@ def _load_and_write(
             file=err,
         )
     engine = [activity.engine_summary] if activity.engine_summary else []
-    said = data_events(activity)  # LookupEvents never returns S3 object reads…
+    # LookupEvents never returns S3 object reads…; which trails record them, as investigate says
+    said = data_events(activity, _data_trails(args, logs, regions, aws))
     for note in [
         *activity.notes,
         *activity.asides,

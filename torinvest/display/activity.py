@@ -31,7 +31,6 @@ from torinvest.grouping import tor_count
 from torinvest.investigation import reading_text
 from torinvest.outcome import UNKNOWN_WHY, failed_rows, unknown_rows
 from torinvest.schema import MAX_LIST_ITEMS, PER_IP_LIST_COUNTS
-from torinvest.sources.records import is_unfollowed
 from torinvest.verdict import READING_INCOMPLETE
 
 if TYPE_CHECKING:
@@ -219,7 +218,7 @@ def activity_gap(inv: Investigation) -> str:
             f"account {inv.key.account_id} was not read, and it may hold some (see the data "
             "issues)"
         )
-    issues = [i for i in inv.activity.issues if not is_unfollowed(i)]
+    issues = inv.unread_activity  # IAM's last use after the last call read: calls missing too
     if not issues:
         return ""
     return (

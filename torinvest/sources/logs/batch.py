@@ -33,6 +33,7 @@ from torinvest.sources.logs.read import (
 )
 from torinvest.sources.records import (
     filter_window,
+    is_lookup_answer,
     log_file_records,
     log_records_table,
     repair_utf8,
@@ -69,6 +70,7 @@ def read_batch(
     slots: list[list[DataIssue]] = []  # each file's issues, in file order
     matched = 0
     data_events = 0  # any principal's: whether the trail records them at all
+    answers: list[str] = []  # saved LookupEvents answers: never data events, whatever the trail
     group = _LogGroup(options)
     with _gc_paused():
         for _, name, raw, *digest in batch:
@@ -100,6 +102,8 @@ def read_batch(
                     continue
                 read = _general_table  # not one the fast path can read
             data_events += count_data_events(data)  # not parsed here: searched
+            if is_lookup_answer(data):
+                answers.append(name)
             tables += group.flush()  # the files before this one come first
             table, more, held = read(data, name, options)
             if bad:
@@ -113,7 +117,9 @@ def read_batch(
     issues = [issue for mine in slots for issue in mine]
     table = pa.concat_tables(tables) if tables else None
     first = batch[0][0] if batch else 0
-    return BatchOut(first, len(batch), table, issues, matched, data_events=data_events)
+    return BatchOut(
+        first, len(batch), table, issues, matched, data_events=data_events, answers=answers
+    )
 
 
 def _windowed(

@@ -159,6 +159,7 @@ def load_logs(
         pieces = _read_all(files, options, n_workers, aws, progress, spool)
         matched = sum(p.matched for p in pieces)  # files holding the keys (the first pass)
         data_events = sum(p.data_events for p in pieces)  # anyone's, in the files (once)
+        answers = {a for p in pieces for a in p.answers}  # saved LookupEvents answers (once)
         minted: list[DerivedKey] = []
         malformed: list[DataIssue] = []
         if follow_derived:
@@ -196,6 +197,7 @@ def load_logs(
         accounts=accounts,
         unplaced=unplaced,
         data_events=data_events,
+        lookup_answers=len(answers - failed.keys()),
     )
     tables = [p.table for p in ordered if p.table is not None]
     for p in ordered:

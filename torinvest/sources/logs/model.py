@@ -206,6 +206,9 @@ class BatchOut:
     #: (:func:`~torinvest.sources.logs.read.count_data_events`)
     data_events: int = 0
     spilled: tuple[str, list[tuple[int, int]]] | None = None
+    #: the batch's files that are saved LookupEvents answers (locations:
+    #: :func:`~torinvest.sources.records.is_lookup_answer`)
+    answers: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -220,7 +223,9 @@ class FileCounts:
     ``unplaced`` how many files read name none (they may hold any account); ``data_events``
     how many records of the files read are data events (``eventCategory`` ``Data``), whoever
     made them: none says the trail may not record data events (a key's S3 object reads would
-    not be in its log files)."""
+    not be in its log files); ``lookup_answers`` how many of the files read are saved
+    LookupEvents answers (``aws cloudtrail lookup-events`` output, in a case folder): they hold
+    management events only, never data events, whatever the trail records."""
 
     listed: int = 0
     skipped: int = 0
@@ -230,6 +235,7 @@ class FileCounts:
     accounts: list[str] = field(default_factory=list)
     unplaced: int = 0
     data_events: int = 0
+    lookup_answers: int = 0
 
     @property
     def read(self) -> int:
@@ -247,6 +253,7 @@ class FileCounts:
         self.accounts = sorted({*self.accounts, *other.accounts})
         self.unplaced += other.unplaced
         self.data_events += other.data_events
+        self.lookup_answers += other.lookup_answers
 
     def reasons(self) -> str:
         """Why files failed, counted by reason: ``8 could not be downloaded: AccessDenied``."""

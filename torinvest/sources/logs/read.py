@@ -24,6 +24,7 @@ from torinvest.sources.logs.listing import key_layout
 from torinvest.sources.logs.model import LogFile, ReadOptions
 from torinvest.sources.logs.prefilter import _RECORDS_HEAD, _records_of, escapes_may_hide
 from torinvest.sources.records import (
+    is_lookup_answer,
     log_file_table,
     parse_records,
     records_table,
@@ -348,3 +349,13 @@ def data_events_of(raw: bytes, name: str, options: ReadOptions) -> int:
         return 0
     data, _ = repair_utf8(data)
     return count_data_events(data)
+
+
+def lookup_answer_of(raw: bytes, name: str, options: ReadOptions) -> bool:
+    """:func:`~torinvest.sources.records.is_lookup_answer` of a file's bytes as read (gzip or
+    not; False when it cannot be read: it is then not read at all)."""
+    data, _ = _content(raw, name, options)
+    if data is None:
+        return False
+    data, _ = repair_utf8(data)
+    return is_lookup_answer(data)

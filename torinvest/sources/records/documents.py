@@ -7,7 +7,7 @@ from __future__ import annotations
 import codecs
 import re
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -286,6 +286,61 @@ def _hint(doc: Any) -> str:
         'expected CloudTrail log files ({"Records": [...]}), lookup-events output or JSON lines '
         "of records"
     )
+
+
+#: The opening of a file that cannot be a LookupEvents answer: a log file's ``{"Records":``, a
+#: list of records (told without parsing: a key-filtered read sees every log file here).
+_NOT_AN_ANSWER = re.compile(rb'\s*(?:\{\s*"Records"\s*:|\[)')
+
+
+def is_lookup_answer(data: bytes) -> bool:
+    """Whether a file's content (decompressed) is a saved LookupEvents answer and nothing else:
+    ``{"Events": [...]}`` as ``aws cloudtrail lookup-events --output json`` writes it, or JSON
+    lines of such pages (the lines that parse). Its records are management events only —
+    LookupEvents never returns data events —, unlike a log file's. A document is one as
+    :func:`records_in` reads it (``Records`` first); a file that also holds log-file documents
+    or plain records, or that nothing of parses, is not one. A log file or a list is told by its
+    opening, a file without the key (nor an escape that may spell it) by a byte search; JSON
+    lines stop at the first line that is not an answer."""
+    if _NOT_AN_ANSWER.match(data) is not None:
+        return False
+    if b'"Events"' not in data and b"\\u" not in data:  # the key, or an escape that may spell it
+        return False
+    found = False
+    for doc in _documents(data):
+        if not (
+            isinstance(doc, dict)
+            and not isinstance(doc.get("Records"), list)
+            and isinstance(doc.get("Events"), list)
+        ):
+            return False
+        found = True
+    return found
+
+
+def _documents(data: bytes) -> Iterator[Any]:
+    """The JSON documents of a file as :func:`parse_records` reads them: one (repaired when
+    orjson refused only what :func:`~torinvest.jsonread.repair_json` repairs), or one per JSON
+    line that parses (lazily); none when nothing parses."""
+    try:
+        yield parse_json(data)
+        return
+    except orjson.JSONDecodeError:
+        pass
+    fixed, repairs = repair_json(data)
+    if repairs:
+        try:
+            yield parse_json(fixed)
+            return
+        except orjson.JSONDecodeError:
+            pass
+    for line in data.split(b"\n"):
+        if line.strip():
+            try:
+                doc = parse_json(line)
+            except orjson.JSONDecodeError:
+                continue
+            yield doc
 
 
 def parse_records(

@@ -45,6 +45,7 @@ from torinvest.sources.logs import (
     file_states,
     gunzip,
     list_logs,
+    lookup_answer_of,
     read_local,
     read_log_table,
     too_large,
@@ -104,6 +105,9 @@ class FileSet:
     #: origin → records that are data events in that file (any principal's), counted once per
     #: file as the file loader counts them (:func:`~torinvest.sources.logs.count_data_events`)
     data_events: dict[str, int] = field(default_factory=dict)
+    #: origin → whether that file (one the file loader reads) is a saved LookupEvents answer
+    #: (:func:`~torinvest.sources.logs.lookup_answer_of`): never data events, whatever the trail
+    answers: dict[str, bool] = field(default_factory=dict)
 
     def add(self, path: str, location: str, size: int) -> None:
         self.paths.append(path)
@@ -122,6 +126,7 @@ class FileSet:
             asides=self.asides,
             fallback=list(self.fallback),
             data_events=self.data_events,  # the same files, counted once
+            answers=self.answers,
         )
         for i, (p, loc, s) in enumerate(zip(self.paths, self.locations, self.sizes, strict=True)):
             if i in bad:
@@ -144,6 +149,7 @@ class FileSet:
             accounts=accounts,
             unplaced=unplaced,
             data_events=sum(self.data_events.values()),
+            lookup_answers=sum(a and loc not in failed for loc, a in self.answers.items()),
         )
 
 
@@ -372,6 +378,9 @@ class DuckDBEngine:
                 options = ReadOptions(max_bytes=self.max_file_bytes)
                 count = 0 if isinstance(raw, DataIssue) else data_events_of(raw, path, options)
                 files.data_events[location] = count
+                # a saved LookupEvents answer holds none, whatever the trail records
+                answer = not isinstance(raw, DataIssue) and lookup_answer_of(raw, path, options)
+                files.answers[location] = answer
         key = (tuple(files.fallback), len(files.paths), scope.keys, scope.start, scope.end)
         if key not in self._fallen:
             options = ReadOptions(
