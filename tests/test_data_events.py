@@ -188,10 +188,7 @@ def test_the_events_command_says_the_data_events_of_what_it_read(tmp_path: Path)
 # --------------------------------------------------------------------------------------------
 # Athena: whether the table holds one in the window
 # --------------------------------------------------------------------------------------------
-def _athena_answers(fake_aws: FakeAws, found: str | None, *, in_span: bool = True) -> AthenaEngine:
-    """Athena's answers: the span query counting ``found`` data events in its scan (with
-    ``in_span``; without, an answer that has no such count), the data-events query answering
-    ``found`` (None: failing)."""
+def _athena_answers(fake_aws: FakeAws, found: str | None) -> AthenaEngine:
     athena = fake_aws.athena("us-east-1")
     probe = [("region", "varchar"), ("day", "varchar"), ("records", "bigint")]
     athena.add_results(probe, [[None, "2023/07/10", "1"]], scanned=1 << 20, match="AS probe")
@@ -204,10 +201,7 @@ def _athena_answers(fake_aws: FakeAws, found: str | None, *, in_span: bool = Tru
             [("data_events", "bigint")], [[found]], scanned=1 << 20, match="data_probe"
         )
     span = [(n, "varchar") for n in ("first", "last", "events", "untimed")]
-    counted = in_span and found is not None
-    columns = [*span, ("data_events", "bigint")] if counted else span
-    row = [None, None, "0", "0", *([found] if counted else [])]
-    athena.add_results(columns, [row], scanned=5 << 20, match=r"AS untimed")
+    athena.add_results(span, [[None, None, "0", "0"]], scanned=5 << 20, match=r"AS untimed")
     athena.add_results([], scanned=5 << 20, match=r"")
     return athena
 
@@ -218,12 +212,9 @@ def _athena_answers(fake_aws: FakeAws, found: str | None, *, in_span: bool = Tru
 def test_athena_asks_whether_its_table_holds_a_data_event_in_the_window(
     fake_aws: FakeAws, found: str | None, state: str
 ) -> None:
-    """The span query, which scans the window anyway, counts the data events of the account
-    sought in the same scan: 1 — the trail records data events; 0 — the table holds none (it
-    may not record them), and no second scan of the window (a ``LIMIT 1`` query over a table
-    without any reads it whole: billed again). An answer without that count (None here) is
-    asked by one more query (``LIMIT 1``), and one that fails is "not known", never "none":
-    the rest of the reading stands."""
+    """One more query (``LIMIT 1``: it stops at the first) over the window, the account sought:
+    1 — the trail records data events; 0 — the table holds none (it may not record them); a
+    query that fails is "not known", never "none", and the rest of the reading stands."""
     athena = _athena_answers(fake_aws, found)
     act = load_activity(
         access_key=KEY, start="2023-07-10T12:10:00Z", end="2023-07-10T12:30:00Z",
@@ -232,15 +223,7 @@ def test_athena_asks_whether_its_table_holds_a_data_event_in_the_window(
     )  # fmt: skip
     said = data_events(act)
     assert said.state == state
-    (span,) = [e.sql for e in athena.executions if "AS untimed" in e.sql]
-    assert "eventcategory = 'Data' AND account = '123837392027'" in span
-    assert re.search(r"COUNT\(\*\) FILTER\(WHERE\s+tagged\) AS data_events", span)
-    probes = [e.sql for e in athena.executions if "data_probe" in e.sql]
-    if found is not None:
-        assert probes == []  # counted in the span's scan: the window is not read again
-        assert said.count == int(found)
-        return
-    (sql,) = probes
+    (sql,) = [e.sql for e in athena.executions if "data_probe" in e.sql]
     assert "eventcategory = 'Data'" in sql and "LIMIT 1" in sql
     assert "account IN ('123837392027')" in sql
     if state == NOT_KNOWN:
@@ -453,62 +436,3 @@ def test_a_saved_lookup_answer_is_told_as_records_in_reads_documents() -> None:
     assert not is_lookup_answer(b"\n".join(json.dumps(r).encode() for r in recs))
     assert not is_lookup_answer(answer.replace(b"\n", b"") + b"\n" + _records(recs[0]))
     assert not is_lookup_answer(b'{"Events": ')  # nothing parses: not read at all
-
-
-@pytest.mark.parametrize(("found", "state"), [("1", RECORDED), ("0", NONE_RECORDED)])
-def test_without_a_span_query_athena_asks_the_data_events_query(
-    fake_aws: FakeAws, found: str, state: str
-) -> None:
-    """No span query (no row limit: the events query alone reads the window), or a span
-    answer without the count: the ``LIMIT 1`` data-events query asks, with the same answer."""
-    for max_rows, in_span in ((None, True), (1_000_000, False)):
-        athena = _athena_answers(fake_aws, found, in_span=in_span)
-        engine = EngineOptions(
-            kind="athena", athena_database="security", athena_region="us-east-1",
-            max_rows=max_rows,
-        )  # fmt: skip
-        act = load_activity(
-            access_key=KEY, start="2023-07-10T12:10:00Z", end="2023-07-10T12:30:00Z",
-            engine=engine, account="123837392027",
-        )  # fmt: skip
-        said = data_events(act)
-        assert (said.state, said.count) == (state, int(found))
-        assert len([e for e in athena.executions if "data_probe" in e.sql]) == 1
-        athena.executions.clear()
-
-
-@pytest.mark.parametrize(
-    ("scope", "tag", "tagged"),
-    [
-        ({"start": "2023-07-10T12:10:00Z", "end": "2023-07-10T12:30:00Z"}, "TRUE", {}),
-        (
-            {"access_keys": KEY, "start": "2023-07-10T12:10:00Z", "end": "2023-07-10T12:30:00Z"},
-            f"useridentity.accesskeyid = '{KEY}'",
-            {"access_keys": KEY},
-        ),
-        ({"access_keys": KEY, "start": START, "end": END}, "FALSE", None),
-    ],
-    ids=["all-beside-a-window", "the-key-beside-its-window", "nothing-tagged"],
-)
-def test_the_span_counts_tagged_rows_in_its_scan_and_its_own_columns_stay(
-    tmp_path: Path, scope: dict[str, str], tag: str, tagged: dict[str, str] | None
-) -> None:
-    """The span query with rows tagged beside the scope's (Athena's data events: the same
-    query, translated, one scan) gives the scope's first, last, events and untimed as without
-    them, and counts the tagged records once each (copies dropped): as many as the span of a
-    scope holding just those rows — run here in DuckDB over the files."""
-    from torinvest.sources.sql.queries import make_scope, span_query
-
-    trail = _trail(tmp_path, with_data=True)
-    narrow = make_scope(**scope)  # type: ignore[arg-type]
-    with DuckDBEngine(trail) as duck:
-        plain = duck.run(span_query(narrow)).table.to_pylist()[0]
-        both = duck.run(span_query(narrow, tag)).table.to_pylist()[0]
-        want = 0
-        if tagged is not None:
-            alone = duck.run(span_query(make_scope(**tagged)))  # type: ignore[arg-type]
-            want = alone.table.to_pylist()[0]["events"]
-    assert {k: both[k] for k in plain} == plain
-    assert both["data_events"] == want
-    if tagged is not None:
-        assert want > plain["events"] > 0  # rows outside the scope were counted, not shown

@@ -303,19 +303,6 @@ class AthenaEngine:
             "WHERE eventcategory = 'Data' LIMIT 1) AS data_probe"
         )
 
-    def data_events_tag(self, scope: Scope, account: str | None = None) -> str | None:
-        """The condition on ``records`` marking the data events :meth:`data_events_sql` asks
-        for (``eventcategory`` ``Data``, of ``account`` when given), counted by the span query
-        in the scan it makes anyway (:func:`~torinvest.sources.sql.queries.span_query`): the
-        same partitions — the scope's days and regions, its accounts narrowed to ``account``
-        by the ``account`` partition column. None when the scope's accounts leave ``account``
-        out (the span does not read its partitions: :meth:`data_events` asks)."""
-        if account and scope.accounts and account not in scope.accounts:
-            return None
-        if account:
-            return f"eventcategory = 'Data' AND account = {sql_literal(account)}"
-        return "eventcategory = 'Data'"
-
     def data_events(
         self, scope: Scope, account: str | None = None
     ) -> tuple[int | None, QueryStats]:

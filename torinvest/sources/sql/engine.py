@@ -193,11 +193,6 @@ class SqlResult:
     #: least one, 0: none; None: not asked, or not known — ``data_events_unknown`` says why)
     data_events: int | None = None
     data_events_unknown: str | None = None
-    #: the condition marking the data events the first span query counts in its scan (Athena:
-    #: ``data_events_tag``; None: not counted there), and what it counted (1: at least one, 0:
-    #: none; None: not counted — the data-events query asks then)
-    data_events_tag: str | None = None
-    data_events_seen: int | None = None
 
     @property
     def bytes_scanned(self) -> int:

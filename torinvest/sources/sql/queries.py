@@ -110,9 +110,6 @@ class Query:
     ctes: tuple[tuple[str, str], ...] = ()
     prefilter: str | None = None  # a condition on the rows before duplicates are dropped
     uses: tuple[str, ...] | None = None  # the columns of ``events`` it reads (None: all)
-    #: a condition on ``records`` whose rows ``events`` holds too, beside the scope's (its
-    #: ``in_scope`` and ``tagged`` columns tell them apart): counted in the same scan
-    tagged: str | None = None
 
     @property
     def event_columns(self) -> tuple[str, ...]:
@@ -187,27 +184,15 @@ def shared_ctes(
     prefilter: str | None = None,
     columns: Sequence[str] = EVENT_COLUMNS,
     projected_rows: str | None = None,
-    tagged: str | None = None,
 ) -> list[tuple[str, str]]:
     """``projected`` (records → the frame's ``columns``), ``numbered`` (the scope's rows — those
     of ``prefilter`` too —, copies of a record — the same event_id and content — numbered in
     file order) and ``events`` (the first copy of each; different records sharing an event_id
     are all kept). ``projected_rows``: a SELECT of rows already projected (the same columns,
     content key and order keys), added to ``projected`` (the DuckDB engine's rows of the files
-    the file loader read for it). ``tagged``: a condition on ``records`` whose rows are kept
-    too (copies dropped alike), ``events`` telling them apart by its ``in_scope`` (the scope's
-    rows) and ``tagged`` columns — a count of other rows in the scan the scope's rows need
-    anyway (no ``projected_rows`` with it)."""
+    the file loader read for it)."""
     projection = ",\n  ".join(f"{sql} AS {name}" for name, sql in PROJECTION if name in columns)
     listed = ", ".join((*columns, "derived", *ORDER_COLUMNS))
-    filters = _filters(scope, prefilter)
-    flags, keep = "", filters
-    if tagged is not None:
-        assert not projected_rows, "tagged rows are counted from records alone"
-        projection += f",\n  COALESCE(({tagged}), FALSE) AS tagged"
-        flags = f"  COALESCE(({filters}), FALSE) AS in_scope,\n"
-        keep = f"({filters}) OR tagged"
-        listed += ", in_scope, tagged"
     projected = (
         f"SELECT\n  {projection},\n  {content_key_sql()} AS {CONTENT_KEY},\n"
         "  file_index, record_index\nFROM records"
@@ -218,10 +203,10 @@ def shared_ctes(
         ("projected", projected),
         (
             "numbered",
-            f"SELECT *, {_derived_flag(scope)} AS derived,\n{flags}"
+            f"SELECT *, {_derived_flag(scope)} AS derived,\n"
             f"  row_number() OVER (PARTITION BY event_id, {CONTENT_KEY}\n"
             "    ORDER BY file_index, record_index) AS copy_number\n"
-            f"FROM projected\nWHERE {keep}",
+            f"FROM projected\nWHERE {_filters(scope, prefilter)}",
         ),
         ("events", f"SELECT {listed}\nFROM numbered\nWHERE copy_number = 1 OR event_id IS NULL"),
     ]
@@ -238,9 +223,7 @@ def render(
     the shared ones, the query's own, and its SELECT. Each query reads ``events`` once.
     ``materialized`` CTEs are computed once (DuckDB's ``AS MATERIALIZED``), not inlined;
     ``projected_rows`` as in :func:`shared_ctes`."""
-    shared = shared_ctes(
-        query.scope, query.prefilter, query.event_columns, projected_rows, query.tagged
-    )
+    shared = shared_ctes(query.scope, query.prefilter, query.event_columns, projected_rows)
     ctes = [*source, *shared, *query.ctes]
     body = ",\n".join(
         f"{name} AS {'MATERIALIZED ' if name in materialized else ''}(\n{_indent(sql)}\n)"
@@ -462,29 +445,15 @@ def rollup_query(scope: Scope, *, origin: pd.Timestamp, bucket: pd.Timedelta) ->
 SPAN_OUTPUT: dict[str, str] = {"first": "time", "last": "time", "events": "int", "untimed": "int"}
 
 
-def span_query(scope: Scope, data_events: str | None = None) -> Query:
+def span_query(scope: Scope) -> Query:
     """The first and last event time of the scope (to pick a timeline bucket), how many
     events it holds (copies dropped: the rows the events query would return) and how many of
-    them have no usable time (``untimed``).
-
-    ``data_events``: a condition on ``records`` marking the data events to count in the same
-    scan (an engine's own: Athena's ``eventcategory = 'Data'`` of the account sought): a
-    ``data_events`` column more (not in :data:`SPAN_OUTPUT`: an answer without it is read as
-    not counted), the scope's columns as without it."""
-    if data_events is None:
-        select = (
-            "SELECT min(event_time) AS first, max(event_time) AS last, count(*) AS events,\n"
-            "  count(*) FILTER (WHERE event_time IS NULL) AS untimed\nFROM events"
-        )
-        return Query("span", scope, select, SPAN_OUTPUT, uses=())
+    them have no usable time (``untimed``)."""
     select = (
-        "SELECT min(event_time) FILTER (WHERE in_scope) AS first,\n"
-        "  max(event_time) FILTER (WHERE in_scope) AS last,\n"
-        "  count(*) FILTER (WHERE in_scope) AS events,\n"
-        "  count(*) FILTER (WHERE in_scope AND event_time IS NULL) AS untimed,\n"
-        "  count(*) FILTER (WHERE tagged) AS data_events\nFROM events"
+        "SELECT min(event_time) AS first, max(event_time) AS last, count(*) AS events,\n"
+        "  count(*) FILTER (WHERE event_time IS NULL) AS untimed\nFROM events"
     )
-    return Query("span", scope, select, SPAN_OUTPUT, uses=(), tagged=data_events)
+    return Query("span", scope, select, SPAN_OUTPUT, uses=())
 
 
 SENSITIVE_OUTPUT: dict[str, str] = {

@@ -137,9 +137,6 @@ def load_sql(
     if max_rows is not None and max_rows < 0:
         raise InputError(f"invalid row limit {max_rows}", hint="a limit of 0 rows or more")
     result = SqlResult(pd.DataFrame(), engine.name)
-    # the data events of the account sought, counted in the span query's scan (Athena): no
-    # second scan of the window for a table without any (_check_data_events)
-    result.data_events_tag = _data_events_tag(engine, scope, account)
     try:
         pieces = _load_pieces(engine, scope, result, follow_derived, max_rows)
     except _TooManyRows:
@@ -243,17 +240,12 @@ def _check_data_events(
     data event in the window — of the account sought, any principal's: the trail records data
     events, or may not (``result.data_events``). Asked only when the queries read data (the
     table holds the account's records: :func:`_check_account` found them, or no account was
-    sought). A query that fails is a side check: ``data_events_unknown`` says why. Counted
-    already in the span query's scan (:func:`_span`: the window read once for both), it is
-    not asked again: the ``LIMIT 1`` query of a table without any reads the whole window."""
+    sought). A query that fails is a side check: ``data_events_unknown`` says why."""
     probe = getattr(engine, "data_events", None)
     if probe is None or not result.queries or not result.bytes_scanned:
         return
     if result.account_gap is not None:
         return  # no record of the account: nothing to say of its trail's data events
-    if result.data_events_seen is not None:
-        result.data_events = result.data_events_seen
-        return
     sought = account if account and ACCOUNT_RE.match(account) else None
     try:
         found, stats = probe(scope, sought)
@@ -339,25 +331,10 @@ def _load_pieces(
 
 
 def _span(engine: Engine, scope: Scope, result: SqlResult) -> pd.DataFrame:
-    """The scope's span query (first, last, events), run once per scope. The first one counts
-    the data events of ``result.data_events_tag`` in its scan too (``result.data_events_seen``:
-    None when the answer has no such count)."""
+    """The scope's span query (first, last, events), run once per scope."""
     if scope not in result.spans:
-        tag = result.data_events_tag if not result.spans else None
-        span = _run(engine, span_query(scope, tag), result)
-        if tag is not None and "data_events" in span.columns and len(span):
-            seen = pd.to_numeric(span["data_events"].iloc[0], errors="coerce")
-            result.data_events_seen = None if pd.isna(seen) else min(int(seen), 1)
-        result.spans[scope] = span
+        result.spans[scope] = _run(engine, span_query(scope), result)
     return result.spans[scope]
-
-
-def _data_events_tag(engine: Engine, scope: Scope, account: str | None) -> str | None:
-    """The condition an engine that can count its table's data events in another query's scan
-    (its ``data_events_tag``: Athena) gives for ``scope`` and the account sought, else None."""
-    tag = getattr(engine, "data_events_tag", None)
-    sought = account if account and ACCOUNT_RE.match(account) else None
-    return tag(scope, sought) if tag is not None else None
 
 
 class _TooManyRows(Exception):
