@@ -661,6 +661,30 @@ def test_events_without_regions_names_a_region_the_table_leaves_out(
     assert "torinvest: note: partial result: " in said
 
 
+def test_enabled_regions_that_cannot_be_listed_at_all_are_said(
+    fake_aws: FakeAws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DescribeRegions answering that the credentials expired (no fallback list is taken: no
+    region would answer them either): the events read stand, and one issue says the regions
+    other than theirs were not checked and how to have them checked — never a silent
+    "no events"."""
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    fake_aws.fail("ec2", "*", "RequestExpired", operation="DescribeRegions")
+    athena = fake_aws.athena(REGION)
+    _probe(athena, {(None, DAY): "1"})
+    _answering(athena, 5 << 20)
+    act = _activity(athena, "123456789012")
+    (issue,) = act.issues
+    assert issue.source == "athena:security.cloudtrail_logs (regions)"
+    assert issue.problem.startswith("the account's enabled regions could not be listed (")
+    assert "RequestExpired" in issue.problem
+    assert issue.problem.endswith(
+        "whether the table holds the regions other than those of the events read is not known "
+        "— where it holds none, the key's events, if any, were not read; name the regions with "
+        "--regions to have each checked"
+    )
+
+
 def test_the_partitions_regions_when_the_enabled_ones_cannot_be_listed(
     fake_aws: FakeAws, monkeypatch: pytest.MonkeyPatch
 ) -> None:
