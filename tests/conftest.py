@@ -8,7 +8,8 @@
 - ``moto_server`` (session) / ``moto`` (function): moto's server on a free loopback port; ``moto``
   resets its state and sets ``AWS_ENDPOINT_URL`` to it (S3, IAM, STS...).
 - ``fake_aws_server`` (session) / ``fake_aws`` (function): :class:`~tests.fake_aws.FakeAws`, reset,
-  with ``AWS_ENDPOINT_URL_GUARDDUTY``, ``_CLOUDTRAIL`` and ``_ATHENA`` set to it.
+  with ``AWS_ENDPOINT_URL_GUARDDUTY``, ``_CLOUDTRAIL``, ``_ATHENA`` and ``_EC2`` (DescribeRegions:
+  the account's enabled regions) set to it.
 - ``fake_athena`` (function): the fake's Athena in the test region
   (:class:`~tests.fake_aws.AthenaRegion`: seed answers, polls, failures). moto serves no Athena.
 
@@ -131,7 +132,7 @@ def fake_aws(fake_aws_server: FakeAws, monkeypatch: pytest.MonkeyPatch) -> FakeA
     """The GuardDuty/CloudTrail/Athena fake, reset, with the service endpoint variables pointing
     at it."""
     fake_aws_server.reset()
-    for service in ("GUARDDUTY", "CLOUDTRAIL", "ATHENA"):
+    for service in ("GUARDDUTY", "CLOUDTRAIL", "ATHENA", "EC2"):
         monkeypatch.setenv(f"AWS_ENDPOINT_URL_{service}", fake_aws_server.url)
     return fake_aws_server
 

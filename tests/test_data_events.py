@@ -191,7 +191,8 @@ def test_the_events_command_says_the_data_events_of_what_it_read(tmp_path: Path)
 def _athena_answers(fake_aws: FakeAws, found: str | None) -> AthenaEngine:
     athena = fake_aws.athena("us-east-1")
     probe = [("region", "varchar"), ("day", "varchar"), ("records", "bigint")]
-    athena.add_results(probe, [[None, "2023/07/10", "1"]], scanned=1 << 20, match="AS probe")
+    held = [[None, "2023/07/10", "1"], ["us-east-1", "", "1"]]  # the day; the enabled region
+    athena.add_results(probe, held, scanned=1 << 20, match="AS probe")
     if found is None:
         athena.add_failure(
             "SYNTAX_ERROR: column eventcategory cannot be resolved", match="data_probe"

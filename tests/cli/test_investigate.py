@@ -596,24 +596,34 @@ def test_member_finding_read_from_another_account_is_could_not_look(
     assert "not scored" in page and "0 / 100" not in page
 
 
-@pytest.mark.parametrize("held", [False, True], ids=["other-accounts", "its-account"])
+@pytest.mark.parametrize(
+    ("held", "left_out"),
+    [(False, False), (True, False), (True, True)],
+    ids=["other-accounts", "its-account", "its-account-one-region-left-out"],
+)
 def test_an_athena_table_of_other_accounts_is_could_not_look(
-    fake_aws: FakeAws, tmp_path: Path, held: bool
+    fake_aws: FakeAws, tmp_path: Path, held: bool, left_out: bool
 ) -> None:
     """`investigate --engine athena` of the sample finding (account 123837392027) over a table
     that reads other accounts' logs: its queries scan data and match no event, and it holds no
     record of 123837392027 in the window — "could not look in account 123837392027", naming
     the table and what to do, exit 1, not scored; never "No events" (was: a quiet key). The
-    same table holding a record of that account stays "no events" (exit 0)."""
+    same table holding a record of that account stays "no events" (exit 0) — in each of the
+    account's enabled regions; one it holds none of (ap-south-1: its projection.region.values
+    leaves it out) is INCOMPLETE, naming it (was: "No events", complete)."""
     from torinvest.post.answer import reading
 
     case = tmp_path / "case"
     shutil.copytree(sample_case().root / "findings", case / "findings")
+    fake_aws.enabled_regions = ["ap-south-1", "us-east-1"]
     athena = fake_aws.athena("us-east-1")
     days = pd.date_range("2023-06-20", "2023-07-25", freq="D").strftime("%Y/%m/%d")
+    regions = [
+        [r, "", "1" if held else "0"] for r in ["us-east-1"] + ["ap-south-1"] * (not left_out)
+    ]
     athena.add_results(
         [("region", "varchar"), ("day", "varchar"), ("records", "bigint")],
-        [[None, day, "1" if held else "0"] for day in days],
+        [[None, day, "1" if held else "0"] for day in days] + regions,
         scanned=1 << 20,
         match=r"AS probe",
     )
@@ -629,9 +639,20 @@ def test_an_athena_table_of_other_accounts_is_could_not_look(
     data = report.check_summary(out / "summary.json")
     assert data["events"]["total"] == 0
     page = (out / "report.html").read_text()
+    if held and left_out:
+        assert code == 0, err
+        assert reading(data).startswith("INCOMPLETE"), reading(data)
+        (issue,) = data["data_issues"]
+        assert issue["source"] == "athena:security.cloudtrail_logs:ap-south-1"
+        assert issue["problem"].startswith(
+            "no record of account 123837392027 in region(s) ap-south-1 for days "
+        )
+        assert "were not read" in issue["problem"] and "No events:" not in page
+        return
     if held:
         assert code == 0, err
         assert "could not look" not in err.lower()
+        assert not data["data_issues"] and not reading(data).startswith("INCOMPLETE")
         return
     assert code == 1, err
     assert "error: could not look in account 123837392027" in err

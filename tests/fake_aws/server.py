@@ -36,6 +36,8 @@ Served operations:
   Athena sends it; ResultSetMetadata.ColumnInfo with types on every page), StopQueryExecution
   (QUEUED/RUNNING → CANCELLED), ListQueryExecutions (newest first, per workgroup),
   CreateWorkGroup. Invalid requests: InvalidRequestException (HTTP 400).
+- EC2: DescribeRegions (query protocol, EC2's XML) answers :attr:`FakeAws.enabled_regions`, the
+  account's enabled regions (``["us-east-1"]`` after a reset), when no failure is injected for it.
 
 State API (all methods thread-safe)::
 
@@ -110,6 +112,8 @@ from botocore.utils import parse_timestamp
 from botocore.validate import ParamValidator
 
 DEFAULT_ACCOUNT_ID = "123456789012"
+#: The account's enabled regions after a reset (EC2 DescribeRegions): the tests' region.
+DEFAULT_ENABLED_REGION = "us-east-1"
 DEFAULT_LOOKUP_RATE = 2.0
 #: ``fail()`` code that closes the connection without an answer.
 DROP = "drop"
@@ -945,6 +949,8 @@ class FakeAws:
         """Forget all state; restore the default account, rate limit and throttle share."""
         with self._lock:
             self.account_id = self._default_account_id
+            #: what EC2 DescribeRegions answers: the account's enabled regions
+            self.enabled_regions: list[str] = [DEFAULT_ENABLED_REGION]
             self.throttle_share = 0.0
             self._rng = random.Random(0)
             self._lookup_rate: float | None = DEFAULT_LOOKUP_RATE
@@ -1166,6 +1172,10 @@ class FakeAws:
         query = parse_qs(urlsplit(raw_path).query)
         operation = (form.get("Action") or query.get("Action") or ["Unknown"])[0]
         failure = self._take_failure(service, region, operation)
+        if failure is None and (service, operation) == ("ec2", "DescribeRegions"):
+            response = self._describe_regions()
+            self._record(LoggedRequest(service, region, operation, {}, response.status))
+            return response
         if failure is None:
             return False
         response = (
@@ -1177,6 +1187,26 @@ class FakeAws:
             )
         )
         return response
+
+    def _describe_regions(self) -> _HttpResponse:
+        """EC2 DescribeRegions' answer (its XML, as EC2 sends it): :attr:`enabled_regions`."""
+        request_id = str(uuid.uuid4())
+        with self._lock:
+            names = list(self.enabled_regions)
+        items = "".join(
+            f"<item><regionName>{xml_escape(n)}</regionName><regionEndpoint>ec2."
+            f"{xml_escape(n)}.amazonaws.com</regionEndpoint><optInStatus>opt-in-not-required"
+            "</optInStatus></item>"
+            for n in names
+        )
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n<DescribeRegionsResponse '
+            'xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">'
+            f"<requestId>{request_id}</requestId><regionInfo>{items}</regionInfo>"
+            "</DescribeRegionsResponse>"
+        )
+        headers = {"Content-Type": "text/xml;charset=UTF-8", "x-amzn-RequestId": request_id}
+        return _HttpResponse(200, headers, body.encode())
 
     def _record(self, request: LoggedRequest) -> None:
         with self._lock:

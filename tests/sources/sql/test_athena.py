@@ -5,6 +5,7 @@ results, text results read back as DuckDB's.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from botocore.stub import ANY, Stubber
 
 from tests.bounded import bounded
 from tests.fake_aws import AthenaRegion, FakeAws
+from tests.fake_aws.server import DEFAULT_ENABLED_REGION
 from tests.sources.sql.helpers import (
     END,
     INVICTUS,
@@ -400,11 +402,17 @@ def test_no_event_and_0_bytes_scanned_is_nothing_read_not_no_events(
     assert not act.nothing_read
 
 
-def _probe(athena: AthenaRegion, held: dict[tuple[str | None, str], str]) -> None:
+def _probe(
+    athena: AthenaRegion,
+    held: dict[tuple[str | None, str], str],
+    enabled: Iterable[str] = (DEFAULT_ENABLED_REGION,),
+) -> None:
     """The answer of the coverage probe: a row per (region — None: any —, day) and its record
-    count."""
+    count; each of the account's ``enabled`` regions (the fake's DescribeRegions: us-east-1)
+    holds records over the window unless ``held`` says otherwise (``(region, "")``)."""
     columns = [("region", "varchar"), ("day", "varchar"), ("records", "bigint")]
     rows = [[r, d, n] for (r, d), n in held.items()]
+    rows += [[r, "", "1"] for r in enabled if (r, "") not in held]
     athena.add_results(columns, rows, scanned=1 << 20, match="AS probe")
 
 
@@ -434,7 +442,8 @@ def test_a_table_of_other_accounts_is_could_not_look_not_no_events(
     that it holds no record of that account: "could not look in account X", naming the table
     and what to do — never "no events"."""
     athena = fake_aws.athena(REGION)
-    _probe(athena, {(r, DAY): "0" for r in (["eu-west-1", "us-east-1"] if regions else [None])})
+    cells = ["eu-west-1", "us-east-1"] if regions else [None]
+    _probe(athena, {(r, DAY): "0" for r in cells}, enabled=())  # nowhere a record
     _answering(athena, 5 << 20)
     act = _activity(athena, "999988887777", regions=regions)
     assert act.nothing_read
@@ -486,7 +495,7 @@ def test_events_of_other_accounts_only_name_the_account_not_looked_at(
     results = [athena_results(t, dict(q.columns), scanned=5 << 20) for q, t in recorder.outputs]
     regions = set(expected.frame["aws_region"])
     held = {(r, DAY): "1" for r in regions} if account == "123837392027" else {(None, DAY): "0"}
-    _probe(fake_athena, held)
+    _probe(fake_athena, held, enabled=regions if account == "123837392027" else ())
     fake_athena.add_answers(*results)
     engine = AthenaEngine(database="security", sleep=lambda _: None)
     got = load_sql(engine, access_keys=KEY, start=START, end=END, account=account)
@@ -524,6 +533,175 @@ def test_a_region_the_table_leaves_out_is_an_issue_not_read_and_empty(
     (sql,) = [e.sql for e in athena.executions if "AS probe" in e.sql]
     assert "WHERE region = 'eu-west-1' AND \"date\" = '2023/07/10' LIMIT 1" in sql
     assert "WHERE region = 'us-east-1' AND \"date\" = '2023/07/10' LIMIT 1" in sql
+
+
+#: The table's region that the key's calls were also (or only) made in, and that the table's
+#: projection.region.values leaves out: enabled for the account (the fake's DescribeRegions).
+LEFT_OUT = "ap-south-1"
+#: The account of the sample's events (the finding's).
+SAMPLE_ACCOUNT = "123837392027"
+
+
+def _left_out_said(act: Any, account: str | None) -> None:
+    """The reading names ap-south-1 as not read (INCOMPLETE), never "no events" there."""
+    from torinvest.investigation import READING_INCOMPLETE, reading_of
+
+    said = [i for i in act.issues if LEFT_OUT in i.source]
+    assert len(said) == 1, act.issues
+    (issue,) = said
+    assert issue.source == f"athena:security.cloudtrail_logs:{LEFT_OUT}"
+    of = f" of account {account}" if account else ""
+    assert issue.problem.startswith(
+        f"no record{of} in region(s) {LEFT_OUT} for days 2023/07/09–2023/07/11, enabled for "
+        "the account (ec2:DescribeRegions) and not asked with --regions: the table holds "
+        "nothing there (its projection.region.values or LOCATION"
+    ), issue.problem
+    assert "the key's events there, if any, were not read" in issue.problem
+    assert not act.nothing_read and act.account_gap is None
+    assert reading_of(act.issues, act.total_events)[0] == READING_INCOMPLETE
+
+
+@pytest.mark.parametrize("account", ["123456789012", None], ids=["investigate", "events"])
+def test_a_region_the_table_leaves_out_without_regions_is_not_read_not_no_events(
+    fake_aws: FakeAws, account: str | None
+) -> None:
+    """No --regions (every region), a key whose calls were all in ap-south-1, a table whose
+    projection.region.values leaves ap-south-1 out: the queries scan us-east-1's records and
+    match nothing. The probe asks each of the account's enabled regions (EC2 DescribeRegions)
+    over the window too, one record at most each: ap-south-1 holds none — an issue naming it,
+    the reading INCOMPLETE. Before, the probe asked only "any region" by day (there was one):
+    "no events", complete, ap-south-1 never said."""
+    fake_aws.enabled_regions = [LEFT_OUT, "us-east-1"]
+    athena = fake_aws.athena(REGION)
+    _probe(athena, {(None, DAY): "1"}, enabled=["us-east-1"])
+    _answering(athena, 5 << 20)
+    act = _activity(athena, account)
+    assert act.total_events == 0
+    _left_out_said(act, account)
+    (sql,) = [e.sql for e in athena.executions if "AS probe" in e.sql]
+    assert f"WHERE region = '{LEFT_OUT}' LIMIT 1" in sql  # the whole window, one record
+    assert "WHERE region = 'us-east-1' LIMIT 1" in sql
+    assert "WHERE \"date\" = '2023/07/10' LIMIT 1" in sql  # any region, by day, as before
+    assert "region IN" not in sql  # every region's partitions
+    (regions,) = fake_aws.calls("DescribeRegions", service="ec2")
+    assert regions.status == 200
+
+    fake_aws.reset()  # the same table holding ap-south-1: read, no events there, no issue
+    fake_aws.enabled_regions = [LEFT_OUT, "us-east-1"]
+    athena = fake_aws.athena(REGION)
+    _probe(athena, {(None, DAY): "1"}, enabled=[LEFT_OUT, "us-east-1"])
+    _answering(athena, 5 << 20)
+    act = _activity(athena, account)
+    assert not act.issues and not act.nothing_read
+
+
+@pytest.mark.parametrize("held", [False, True], ids=["left-out", "held"])
+def test_a_region_left_out_beside_the_events_read_is_not_read(
+    fake_athena: AthenaRegion, fake_aws: FakeAws, held: bool
+) -> None:
+    """Events read in the sample's regions, the key's calls in ap-south-1 as well, which the
+    table leaves out: the events load, and ap-south-1 is named as not read (was: "N events",
+    complete). The probe asks the events' regions by day (as before) and ap-south-1 over the
+    window, from the partitions of all of them."""
+    from torinvest.events import Activity
+
+    recorder = Recorder(DuckDBEngine(SAMPLE))
+    with recorder.engine:
+        expected = load_sql(recorder, access_keys=KEY, start=START, end=END)
+    results = [athena_results(t, dict(q.columns), scanned=5 << 20) for q, t in recorder.outputs]
+    regions = sorted(set(expected.frame["aws_region"]))
+    assert LEFT_OUT not in regions
+    fake_aws.enabled_regions = [LEFT_OUT, *regions]
+    _probe(fake_athena, {(r, DAY): "1" for r in regions}, enabled=[*regions] + [LEFT_OUT] * held)
+    fake_athena.add_answers(*results)
+    engine = AthenaEngine(database="security", sleep=lambda _: None)
+    got = load_sql(engine, access_keys=KEY, start=START, end=END, account=SAMPLE_ACCOUNT)
+    assert got.frame["event_id"].tolist() == expected.frame["event_id"].tolist()
+    (sql,) = [e.sql for e in fake_athena.executions if "AS probe" in e.sql]
+    assert f"region IN ({', '.join(repr(r) for r in sorted([LEFT_OUT, *regions]))})" in sql
+    assert f"WHERE region = '{LEFT_OUT}' LIMIT 1" in sql
+    assert all(f"WHERE region = '{r}' LIMIT 1" not in sql for r in regions)  # by day instead
+    act = Activity(got.frame, issues=got.issues, sources=[engine.location], account=SAMPLE_ACCOUNT)
+    if held:
+        assert not got.issues
+        return
+    _left_out_said(act, SAMPLE_ACCOUNT)
+
+
+@pytest.mark.parametrize("regions", [[], ["--regions", "all"]], ids=["default", "all"])
+def test_events_without_regions_names_a_region_the_table_leaves_out(
+    fake_aws: FakeAws, tmp_path: Any, regions: list[str]
+) -> None:
+    """`torinvest events --engine athena` with no --regions (or `--regions all`): a table that
+    leaves out ap-south-1, enabled for the account, where the key made its calls — exit 0
+    with the issue naming ap-south-1 and a partial-result note; it said "0 events … the
+    sources were read and hold no event"."""
+    import io
+
+    from torinvest.cli import main
+
+    fake_aws.enabled_regions = [LEFT_OUT, "us-east-1"]
+    athena = fake_aws.athena(REGION)
+    _probe(athena, {(None, DAY): "1"}, enabled=["us-east-1"])
+    _answering(athena, 5 << 20)
+    out, err = io.StringIO(), io.StringIO()
+    argv = [
+        "events", "--engine", "athena", "--athena-database", "security", *regions,
+        "--access-key", KEY, "--start", START, "--end", END, "--out", str(tmp_path / "e.jsonl"),
+    ]  # fmt: skip
+    code = main(argv, out=out, err=err)
+    said = err.getvalue()
+    assert code == 0, said
+    assert "hold no event" not in said
+    (issue,) = [line for line in said.splitlines() if line.startswith("torinvest: issue:")]
+    assert issue.startswith(
+        f"torinvest: issue: athena:security.cloudtrail_logs:{LEFT_OUT}: no record in region(s) "
+        f"{LEFT_OUT} for days 2023/07/09–2023/07/11, enabled for the account"
+    ), issue
+    assert "torinvest: note: partial result: " in said
+
+
+def test_enabled_regions_that_cannot_be_listed_at_all_are_said(
+    fake_aws: FakeAws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DescribeRegions answering that the credentials expired (no fallback list is taken: no
+    region would answer them either): the events read stand, and one issue says the regions
+    other than theirs were not checked and how to have them checked — never a silent
+    "no events"."""
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    fake_aws.fail("ec2", "*", "RequestExpired", operation="DescribeRegions")
+    athena = fake_aws.athena(REGION)
+    _probe(athena, {(None, DAY): "1"})
+    _answering(athena, 5 << 20)
+    act = _activity(athena, "123456789012")
+    (issue,) = act.issues
+    assert issue.source == "athena:security.cloudtrail_logs (regions)"
+    assert issue.problem.startswith("the account's enabled regions could not be listed (")
+    assert "RequestExpired" in issue.problem
+    assert issue.problem.endswith(
+        "whether the table holds the regions other than those of the events read is not known "
+        "— where it holds none, the key's events, if any, were not read; name the regions with "
+        "--regions to have each checked"
+    )
+
+
+def test_the_partitions_regions_when_the_enabled_ones_cannot_be_listed(
+    fake_aws: FakeAws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DescribeRegions refused: the partition's CloudTrail regions are asked instead (as
+    `findings` searches them), a note says why, and the issue says where the list came from."""
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    fake_aws.fail("ec2", "*", "UnauthorizedOperation", operation="DescribeRegions")
+    athena = fake_aws.athena(REGION)
+    _probe(athena, {(None, DAY): "1"}, enabled=["us-east-1"])
+    _answering(athena, 5 << 20)
+    act = _activity(athena, "123456789012")
+    (issue,) = act.issues
+    assert LEFT_OUT in issue.source.split(":")[-1].split(",") and "us-east-1" not in issue.source
+    assert "enabled for the account (the partition's CloudTrail regions: the enabled ones " in (
+        issue.problem
+    )
+    assert any("enabled regions unknown" in n and "UnauthorizedOperation" in n for n in act.notes)
 
 
 def test_days_the_table_holds_nothing_are_an_issue_not_read_and_empty(fake_aws: FakeAws) -> None:

@@ -32,6 +32,7 @@ import pyarrow as pa
 from torinvest.aws import (
     AWS_CALL_ERRORS,
     Aws,
+    RegionList,
     answer_repairs,
     repair_issue,
     translate_error,
@@ -247,16 +248,22 @@ class AthenaEngine:
             unread=True,
         )
 
-    def probe_sql(self, scope: Scope, account: str | None = None) -> str:
+    def probe_sql(
+        self, scope: Scope, account: str | None = None, others: Iterable[str] = ()
+    ) -> str:
         """The query of :meth:`coverage`: for each region of the scope (or once, for any) and
         each UTC day of the window (:func:`~torinvest.sources.logs.coverage.window_days`; once
-        for the window's days beyond :data:`MAX_PROBES` cells), whether the table holds a
-        record there — of ``account`` only, when given — reading one record at most for each
-        (``LIMIT 1``: a partition pruned to nothing costs nothing)."""
+        for the window's days beyond :data:`MAX_PROBES` cells), and for each region of
+        ``others`` over the whole window, whether the table holds a record there — of
+        ``account`` only, when given — reading one record at most for each (``LIMIT 1``: a
+        partition pruned to nothing costs nothing)."""
         narrowed = replace(scope, accounts=frozenset({account})) if account else scope
+        cells = _probe_cells(scope, others)
+        if narrowed.regions:  # the other regions' partitions are read too
+            narrowed = replace(narrowed, regions=frozenset({r for r, _ in cells if r}))
         (records,) = self.source(narrowed)
         parts = []
-        for i, (region, day) in enumerate(_probe_cells(scope)):
+        for i, (region, day) in enumerate(cells):
             conditions = []
             if region:
                 conditions.append(f"region = {sql_literal(region)}")
@@ -271,24 +278,36 @@ class AthenaEngine:
         return f"WITH records AS (\n{records[1]}\n)\n" + "\nUNION ALL\n".join(parts)
 
     def coverage(
-        self, scope: Scope, account: str | None = None
+        self, scope: Scope, account: str | None = None, others: Iterable[str] = ()
     ) -> tuple[set[tuple[str, str]], QueryStats]:
         """The (region, day) cells of :meth:`probe_sql` (``""``: any region; ``""``: any day
-        of the window; days ``YYYY/MM/DD``) where the table holds a record (of ``account``
-        only, when given), and the probe's stats. A table of other accounts (a LOCATION or a
+        of the window — the cells of ``others``, regions asked of the whole window; days
+        ``YYYY/MM/DD``) where the table holds a record (of ``account`` only, when given), and
+        the probe's stats. A table of other accounts (a LOCATION or a
         projection.account.values without it), or whose projection.region.values or
         projection.date.range leave a region or day out, or days the trail logged nothing,
         hold none there: queries that matched no event there say nothing of them. Rows for
         cells it did not ask about are not taken."""
-        sql = self.probe_sql(scope, account)
+        others = frozenset(others)
+        sql = self.probe_sql(scope, account, others)
         done = self.execute(sql)
         kinds = {"region": "text", "day": "text", "records": "int"}
         table = _typed(done, kinds, self.region)
         rows = zip(*(table.column(c).to_pylist() for c in kinds), strict=True)
-        asked = set(_probe_cells(scope))
+        asked = set(_probe_cells(scope, others))
         held = {(region or "", day or "") for region, day, records in rows if records}
         stats = self._stats(done, "coverage", sql, table.num_rows)
         return held & asked, stats
+
+    def enabled_regions(self) -> RegionList:
+        """The regions the account of the engine's credentials has enabled (EC2 DescribeRegions,
+        read-only, through :meth:`Aws.regions`; the partition's CloudTrail regions, with a note,
+        when that call is refused or fails): the regions a key of that account could have
+        called, which :func:`~torinvest.sources.sql.run.load_sql` asks the table about when no
+        region is named. Asked once per :class:`Aws` (the same credentials, the same account)."""
+        return self.aws.remembered(
+            ("ec2", "DescribeRegions", "cloudtrail"), lambda: self.aws.regions("cloudtrail")
+        )
 
     def data_events_sql(self, scope: Scope, account: str | None = None) -> str:
         """The query of :meth:`data_events`: whether the table holds a data event
@@ -323,10 +342,14 @@ class AthenaEngine:
         account: str | None = None,
         *,
         asked: bool = True,
+        others: Iterable[str] = (),
+        enabled: str = "ec2:DescribeRegions",
     ) -> list[DataIssue]:
         """The issues of what :meth:`coverage` found missing: regions asked (``asked``: the
         scope's regions are the analyst's ``--regions``) where the table holds no record in the
-        window, and per other region probed (``""``: any region) the UTC days it holds none —
+        window; the regions of ``others`` (the account's enabled regions — ``enabled`` says
+        where that list came from — when none was asked) where it holds none; and per other
+        region probed (``""``: any region) the UTC days it holds none —
         in the file loader's words for a region folder without a day's log files
         (:func:`~torinvest.sources.logs.coverage.coverage_issues`), where "no log file" is "no
         record": a table cannot tell a day without log files from one whose files hold no
@@ -335,6 +358,22 @@ class AthenaEngine:
         issues = []
         cells = _probe_cells(scope)
         regions = sorted(dict.fromkeys(r for r, _ in cells))
+        unheld = sorted(
+            r for r in frozenset(others) - set(regions) if not any(h == r for h, _ in held)
+        )
+        if unheld:
+            issues.append(
+                DataIssue(
+                    f"{self.location}:{','.join(unheld)}",  # not the table's: the rest was read
+                    f"no record{of} in region(s) {', '.join(unheld)}{self._days(scope)}, "
+                    f"enabled for the account ({enabled}) and not asked with --regions: the "
+                    "table holds nothing there (its projection.region.values or LOCATION, or "
+                    f"the trail's regions, leave {'it' if len(unheld) == 1 else 'them'} out, or "
+                    "nothing at all was logged there), so the key's events there, if any, were "
+                    "not read; check SHOW CREATE TABLE (athena-ddl --regions), or read that "
+                    "region's log files (--logs) or LookupEvents (--lookup)",
+                )
+            )
         missing = [r for r in regions if r and not any(h == r for h, _ in held)] if asked else []
         if missing:
             issues.append(
@@ -623,13 +662,16 @@ def _failed(
     )
 
 
-def _probe_cells(scope: Scope) -> list[tuple[str, str]]:
-    """The (region, day) cells :meth:`AthenaEngine.probe_sql` asks about (``""``: any)."""
+def _probe_cells(scope: Scope, others: Iterable[str] = ()) -> list[tuple[str, str]]:
+    """The (region, day) cells :meth:`AthenaEngine.probe_sql` asks about (``""``: any): the
+    scope's regions (or any) by day, then each region of ``others`` not among them over the
+    whole window (one cell each, outside :data:`MAX_PROBES`)."""
     regions = sorted(scope.regions) if scope.regions else [""]
     days = [f"{d:%Y/%m/%d}" for d in window_days(scope.narrowing)] or [""]
     if len(regions) * len(days) > MAX_PROBES:
         days = [""]
-    return [(r, d) for r in regions for d in days]
+    cells = [(r, d) for r in regions for d in days]
+    return cells + [(r, "") for r in sorted(frozenset(others) - set(regions))]
 
 
 # --------------------------------------------------------------------------------------------

@@ -208,24 +208,35 @@ def _check_account(engine: Engine, scope: Scope, result: SqlResult, account: str
         rows = rows[rows["recipient_account_id"].astype("string").eq(sought).fillna(False)]
     has_events = sought is not None and bool(len(rows))  # its records are there
     probe = scope
+    others: frozenset[str] = frozenset()
+    enabled = ""
     if not scope.regions:
         regions = _regions_of(rows)
         if result.aggregates is not None and sought is None:  # the rows: sensitive calls only
             regions |= _regions_of(result.aggregates.by_region)
         probe = replace(scope, regions=frozenset(regions) or None)
-    if not window_days(scope.narrowing) and not scope.regions and (sought is None or has_events):
+        others, enabled = _enabled_regions(engine, result)
+    if (
+        not window_days(scope.narrowing)
+        and not scope.regions
+        and not others
+        and (sought is None or has_events)
+    ):
         return  # no day of the window to ask about, nor a region or an account
     try:
-        held, stats = coverage(probe, sought)
+        held, stats = coverage(probe, sought, others)
     except AwsError as e:  # a side check: what the queries read stays; what it asks, unknown
-        result.issues.append(_coverage_failed(engine, probe, sought, e))
+        result.issues.append(_coverage_failed(engine, probe, sought, e, others))
         return
     result.queries.append(stats)
     if sought is not None and not held and not has_events:
         result.account_gap = engine.account_missing(scope, sought)  # type: ignore[attr-defined]
         return
     asked = bool(scope.regions)
-    for issue in engine.gaps(probe, held, sought, asked=asked):  # type: ignore[attr-defined]
+    gaps = engine.gaps(  # type: ignore[attr-defined]
+        probe, held, sought, asked=asked, others=others, enabled=enabled
+    )
+    for issue in gaps:
         if issue not in result.issues:
             result.issues.append(issue)
     note = engine.days_unprobed(probe)  # type: ignore[attr-defined]
@@ -266,13 +277,52 @@ def _regions_of(frame: pd.DataFrame) -> set[str]:
     return {str(v) for v in values if REGION_RE.match(str(v))}
 
 
-def _coverage_failed(engine: Engine, scope: Scope, sought: str | None, e: AwsError) -> DataIssue:
+def _enabled_regions(engine: Engine, result: SqlResult) -> tuple[frozenset[str], str]:
+    """The regions a key could have called that an engine reading every region (no
+    ``--regions``) asks its table about — the account's enabled regions (its
+    ``enabled_regions``: Athena) — and where that list came from. When they cannot be listed
+    (credentials refused: the fallback list is not taken there), an issue says the regions
+    other than those of the events read were not checked. Engines without it: none."""
+    enabled_regions = getattr(engine, "enabled_regions", None)
+    if enabled_regions is None:
+        return frozenset(), ""
+    try:
+        listed = enabled_regions()
+    except AwsError as e:
+        result.issues.append(
+            DataIssue(
+                f"{engine.location} (regions)",  # type: ignore[attr-defined]
+                f"the account's enabled regions could not be listed ({e.message}): whether the "
+                "table holds the regions other than those of the events read is not known — "
+                "where it holds none, the key's events, if any, were not read; name the "
+                "regions with --regions to have each checked",
+            )
+        )
+        return frozenset(), ""
+    if listed.note and listed.note not in result.notes:
+        result.notes.append(f"{engine.location}: {listed.note}")  # type: ignore[attr-defined]
+    source = (
+        "ec2:DescribeRegions"
+        if listed.source == "ec2:DescribeRegions"
+        else ("the partition's CloudTrail regions: the enabled ones could not be listed")
+    )
+    return frozenset(listed.names), source
+
+
+def _coverage_failed(
+    engine: Engine,
+    scope: Scope,
+    sought: str | None,
+    e: AwsError,
+    others: frozenset[str] = frozenset(),
+) -> DataIssue:
     """The issue of a coverage query that failed (denied, a table error): the events the
     queries read are kept — the report was lost to a side check — and what it would have told
     (the account's records, regions and days the table holds) is not known."""
     asked = [f"account {sought}'s records"] if sought else []
-    if scope.regions:
-        asked.append(f"region(s) {', '.join(sorted(scope.regions))}")
+    regions = sorted((scope.regions or frozenset()) | others)
+    if regions:
+        asked.append(f"region(s) {', '.join(regions)}")
     asked.append("the window's days")
     return DataIssue(
         f"{engine.location} (coverage)",  # type: ignore[attr-defined]
