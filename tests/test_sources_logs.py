@@ -456,8 +456,12 @@ def test_s3_account_trail_lists_only_the_needed_day_prefixes(
     assert [c for c in calls if "Delimiter" in c] == [
         {"Prefix": "AWSLogs/", "Delimiter": "/"},
         {"Prefix": f"AWSLogs/{ACCOUNT}/CloudTrail/", "Delimiter": "/"},
+        # the regions enabled for the account with no log folder: has the trail digests there?
+        {"Prefix": f"AWSLogs/{ACCOUNT}/CloudTrail-Digest/", "Delimiter": "/"},
     ]
-    probes = [c["Prefix"] for c in calls if "CloudTrail-Digest" in c["Prefix"]]
+    probes = [
+        c["Prefix"] for c in calls if "CloudTrail-Digest" in c["Prefix"] and "Delimiter" not in c
+    ]
     digests = f"AWSLogs/{ACCOUNT}/CloudTrail-Digest/us-east-1/"  # its day's files vs its digests
     assert probes == [digests, f"{digests}2023/07/10/", f"{digests}2023/07/11/"]
     assert sorted(

@@ -14,6 +14,7 @@ import boto3
 import pandas as pd
 import pytest
 
+from tests.fake_aws import FakeAws
 from torinvest.case import sample_case
 from torinvest.cli import main
 from torinvest.options import DEFAULT_MAX_ROWS
@@ -116,6 +117,126 @@ def test_without_regions_every_region_present_is_judged(tmp_path: Path) -> None:
         "the window's 2 UTC day(s)): nothing was logged there those days, or logging stopped, "
         "or the files are not here; the events of those days, if any, were not read — e.g. ap-southeast-1/, eu-west-1/, us-east-1/"
     ]
+
+
+#: The account's enabled regions (the fake's DescribeRegions): the trail's three and ap-south-1,
+#: which the trail has no folder for (a trail that leaves it out).
+ENABLED = ["ap-south-1", "ap-southeast-1", "eu-west-1", "us-east-1"]
+UNFOLDED = (
+    "no folder for region(s) ap-south-1: no log file of that region here at all, so its "
+    "events, if any, were not read; it is enabled for the account ({source}) and was not asked "
+    "with --regions: the trail does not log it (a single-region trail, or one that leaves it "
+    "out), or its files are not here, and no digest folder (CloudTrail-Digest/) shows it "
+    "logged; read that region's log files from the trail that records it, or LookupEvents "
+    "(--lookup), or name the key's regions with --regions"
+)
+
+
+@pytest.mark.parametrize("trail", ["s3"], indirect=True)
+@pytest.mark.parametrize("engine", ["files", "duckdb"])
+def test_an_enabled_region_the_trail_has_no_folder_for_is_not_read(
+    trail: str, engine: str, fake_aws: FakeAws, tmp_path: Path
+) -> None:
+    """No --regions, log files on S3: a region enabled for the account (EC2 DescribeRegions,
+    asked once) that the trail has no folder for is the "no folder" issue, as with --regions
+    (was: "64 events", complete, ap-south-1 never named)."""
+    fake_aws.enabled_regions = ENABLED
+    code, out, err = run(
+        "events", "--logs", trail, "--access-key", KEY, "--start", "2023-07-10",
+        "--end", "2023-07-10", "--engine", engine, "--out", str(tmp_path / "e.jsonl"),
+    )  # fmt: skip
+    assert code == 0, err
+    assert out.startswith("64 events from ")
+    where = trail.rstrip("/") + "/" + FOLDER
+    assert issues(err) == [
+        f"torinvest: issue: {where}: " + UNFOLDED.format(source="ec2:DescribeRegions")
+    ]
+    assert len(fake_aws.calls("DescribeRegions", service="ec2")) == 1
+
+
+@pytest.mark.parametrize("trail", ["s3"], indirect=True)
+def test_every_enabled_region_with_a_folder_is_no_issue(
+    trail: str, fake_aws: FakeAws, tmp_path: Path
+) -> None:
+    fake_aws.enabled_regions = [r for r in ENABLED if r != "ap-south-1"]
+    code, out, err = run(
+        "events", "--logs", trail, "--access-key", KEY, "--start", "2023-07-10",
+        "--end", "2023-07-10", "--out", str(tmp_path / "e.jsonl"),
+    )  # fmt: skip
+    assert code == 0, err
+    assert out.startswith("64 events from ")
+    assert issues(err) == []
+
+
+@pytest.mark.parametrize("trail", ["local", "s3"], indirect=True)
+def test_no_enabled_region_asked_offline_nor_with_regions(
+    trail: str, fake_aws: FakeAws, tmp_path: Path
+) -> None:
+    """A local folder makes no AWS call (its regions present are judged, as before); with
+    --regions the regions asked are judged, not the enabled ones."""
+    fake_aws.enabled_regions = ENABLED
+    regions = ("--regions", "us-east-1") if trail.startswith("s3://") else ()
+    code, _out, err = run(
+        "events", "--logs", trail, "--access-key", KEY, "--start", "2023-07-10",
+        "--end", "2023-07-10", *regions, "--out", str(tmp_path / "e.jsonl"),
+    )  # fmt: skip
+    assert code == 0, err
+    assert issues(err) == []
+    assert fake_aws.calls("DescribeRegions", service="ec2") == []
+
+
+@pytest.mark.parametrize("trail", ["s3"], indirect=True)
+def test_enabled_regions_refused_fall_back_to_the_partitions_and_say_so(
+    trail: str, fake_aws: FakeAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DescribeRegions refused: the partition's CloudTrail regions stand in (as Athena's), a
+    note says why, and the issue says where the list came from."""
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    fake_aws.fail("ec2", "*", "UnauthorizedOperation", operation="DescribeRegions")
+    code, _out, err = run(
+        "events", "--logs", trail, "--access-key", KEY, "--start", "2023-07-10",
+        "--end", "2023-07-10", "--out", str(tmp_path / "e.jsonl"),
+    )  # fmt: skip
+    assert code == 0, err
+    (issue,) = issues(err)
+    unfolded = issue.split(": no folder for region(s) ", 1)[1].split(":", 1)[0].split(", ")
+    assert "ap-south-1" in unfolded and "sa-east-1" in unfolded
+    assert not {"us-east-1", "eu-west-1", "ap-southeast-1"} & set(unfolded)
+    assert (
+        "enabled for the account (the partition's CloudTrail regions: the enabled ones could "
+        "not be listed)"
+    ) in issue
+    assert any(
+        line.startswith(f"torinvest: note: {trail}: enabled regions unknown (")
+        and "UnauthorizedOperation" in line
+        for line in err.splitlines()
+    )
+
+
+@pytest.mark.parametrize("trail", ["s3"], indirect=True)
+def test_enabled_regions_that_cannot_be_listed_at_all_are_said(
+    trail: str, fake_aws: FakeAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Credentials refused for DescribeRegions (expired: no fallback list): the events read
+    stand and one issue says the regions without a folder are not known."""
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    fake_aws.fail("ec2", "*", "RequestExpired", operation="DescribeRegions")
+    code, out, err = run(
+        "events", "--logs", trail, "--access-key", KEY, "--start", "2023-07-10",
+        "--end", "2023-07-10", "--out", str(tmp_path / "e.jsonl"),
+    )  # fmt: skip
+    assert code == 0, err
+    assert out.startswith("64 events from ")
+    (issue,) = issues(err)
+    assert issue.startswith(
+        f"torinvest: issue: {trail} (regions): the account's enabled regions could not be listed ("
+    )
+    assert "RequestExpired" in issue
+    assert issue.endswith(
+        "whether the trail has a folder for every region the key could have called is not "
+        "known — where it has none, the key's events there, if any, were not read; name the "
+        "regions with --regions to have each checked"
+    )
 
 
 def test_files_outside_the_dated_layout_claim_no_coverage(tmp_path: Path) -> None:

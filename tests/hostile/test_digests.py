@@ -237,6 +237,65 @@ def test_quiet_days_shown_by_empty_digests_are_no_issue(
     ) in err
 
 
+@pytest.mark.parametrize("engine", ["files", "duckdb"])
+def test_an_enabled_region_without_a_log_folder_that_digests_show_quiet_is_a_note(
+    trail: Path, tmp_path: Path, engine: str, request: pytest.FixtureRequest
+) -> None:
+    """No --regions, on S3: ap-south-1 is enabled for the account and the trail has no log
+    folder for it, but its digest folder shows it logged, every hour of the window with no log
+    file delivered: quiet — no issue, said in the quiet-days note (not "no folder")."""
+    fake = request.getfixturevalue("fake_aws")
+    fake.enabled_regions = ["ap-south-1", *REGIONS]
+    for region in REGIONS:
+        write_digests(trail, region, present(trail, region))
+    write_digests(trail, "ap-south-1")
+    fake.cloudtrail("ap-south-1").add_public_key(
+        public_der(SIGNER), FINGERPRINT, datetime(2023, 1, 1, tzinfo=UTC),
+        datetime(2024, 1, 1, tzinfo=UTC),
+    )  # fmt: skip
+    source = on_s3(request, trail)
+    code, out, err = run(
+        "events", "--logs", source, "--access-key", KEY, *WINDOW, "--engine", engine,
+        "--out", str(tmp_path / "e.jsonl"),
+    )  # fmt: skip
+    assert code == 0, err
+    assert out.startswith("64 events from ")
+    assert issues(err) == []
+    assert (
+        f"torinvest: note: {source}/{FOLDER}: digest files show no log file was delivered on the "
+        "window's days without one in ap-south-1 (4 day(s)), ap-southeast-1 (3 day(s)), "
+        "eu-west-1 (3 day(s)), us-east-1 (3 day(s)): nothing was logged there those days "
+        f"{VERIFIED}"
+    ) in err
+
+
+def test_an_enabled_region_whose_digests_do_not_cover_the_window_stays_an_issue(
+    trail: Path, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """A digest folder for a region with no log folder shows the trail logged it — but only
+    the days its digests cover are quiet; the others are the plain gap issue of that region."""
+    fake = request.getfixturevalue("fake_aws")
+    fake.enabled_regions = ["ap-south-1", *REGIONS]
+    for region in REGIONS:
+        write_digests(trail, region, present(trail, region))
+    write_digests(trail, "ap-south-1", first=date(2023, 7, 8), last=date(2023, 7, 8))
+    fake.cloudtrail("ap-south-1").add_public_key(
+        public_der(SIGNER), FINGERPRINT, datetime(2023, 1, 1, tzinfo=UTC),
+        datetime(2024, 1, 1, tzinfo=UTC),
+    )  # fmt: skip
+    source = on_s3(request, trail)
+    code, out, err = run(
+        "events", "--logs", source, "--access-key", KEY, *WINDOW,
+        "--out", str(tmp_path / "e.jsonl"),
+    )  # fmt: skip
+    assert code == 0, err
+    assert out.startswith("64 events from ")
+    assert issues(err) == [
+        f"torinvest: issue: {source}/{FOLDER}ap-south-1/: no log file for 2023-07-09–2023-07-11 "
+        f"(3 of the window's 4 UTC day(s)): {GAP}"
+    ]
+
+
 def test_load_logs_reads_completely_where_digests_show_quiet_days(trail: Path) -> None:
     write_digests(trail, "eu-west-1", present(trail, "eu-west-1"))
     res = load_logs(

@@ -217,6 +217,14 @@ class Aws:
             return self._remembered.setdefault(key, value)  # type: ignore[no-any-return]
 
     # -- regions ------------------------------------------------------------------------------
+    def enabled_regions(self, service: str = "cloudtrail") -> RegionList:
+        """:meth:`regions` of ``service`` with none requested — the account's enabled regions
+        (EC2 DescribeRegions, read-only; the partition's, with a note, when that call is refused
+        or fails) — asked once per :class:`Aws` (the same credentials, the same account): the
+        regions a key of that account could have called, that the Athena engine and the log
+        files on S3 are checked against when no region is named."""
+        return self.remembered(("ec2", "DescribeRegions", service), lambda: self.regions(service))
+
     def regions(self, service: str, requested: Sequence[str] | None = None) -> RegionList:
         """The regions to search for ``service``.
 

@@ -3,7 +3,9 @@ says a source holds: the regions that have a folder, and the UTC days that have 
 
 A region asked that has no folder in a ``…/CloudTrail/`` folder, and a day of the window with no
 log file in a region that has one, are data issues (:func:`coverage_issues`): the events there,
-if any, were not read — never "read, no events". Built from the keys the listing already has
+if any, were not read — never "read, no events". With no region asked, the regions enabled for
+the account (:class:`EnabledRegions`: a trail on S3, the credentials at hand) are asked too: one
+with no folder is the same issue, unless the trail's digest folder for it shows it logged. Built from the keys the listing already has
 (:class:`Coverage`, one entry per log file listed, nothing per event); files outside the dated
 layout (a flat folder of exports) say nothing of their coverage and are left out of it.
 """
@@ -44,6 +46,16 @@ def dated_place(location: str) -> tuple[str, str, date] | None:
     except ValueError:
         return None
     return f"{head}{rest[0]}/{CLOUDTRAIL}/", rest[2], day
+
+
+@dataclass(frozen=True, slots=True)
+class EnabledRegions:
+    """The regions enabled for the account (``names``), that a ``…/CloudTrail/`` folder judged
+    for every region (no ``--regions``) should have, and where that list came from
+    (``source``: ``ec2:DescribeRegions``, or why the partition's regions stand in)."""
+
+    names: frozenset[str]
+    source: str
 
 
 @dataclass(slots=True)
@@ -173,6 +185,11 @@ class DayJudge(Protocol):
 
     def compare(self, folder: str, region: str, held: Mapping[date, set[str]]) -> DayVerdict: ...
 
+    def has(self, folder: str, region: str) -> bool:
+        """Whether the trail has a digest folder for ``region`` beside ``folder`` (False when
+        it cannot be looked at)."""
+        ...
+
     @property
     def altered(self) -> Mapping[str, str]:
         """The digest files whose signature does not verify (path → why)."""
@@ -193,6 +210,7 @@ def coverage_issues(
     digests: DayJudge | None = None,
     asides: list[str] | None = None,
     hashes: dict[str, tuple[str, str]] | None = None,
+    enabled: EnabledRegions | None = None,
 ) -> list[DataIssue]:
     """One issue per ``CloudTrail/`` folder lacking a region judged (no folder: no log file
     of it at all), and one per region folder lacking log files on days of the window. With
@@ -202,14 +220,29 @@ def coverage_issues(
     that hold log files are compared with the digests (after every day without one, so a
     limit reached falls on them): log files the digests name and the folder lacks join the
     sharper issue; days not compared (past the limit) or digests unreadable there are said in
-    ``asides`` (the reading of those days stays as it was without digests)."""
+    ``asides`` (the reading of those days stays as it was without digests).
+
+    ``enabled``: the regions enabled for the account. A folder judged for every region (no
+    ``--regions``) lacking one is the same "no folder" issue, saying it was enabled and not
+    asked — unless the trail has a digest folder for it (``digests``): that region was logged,
+    and its days are judged by the digests as a region folder without log files is (quiet days
+    a note, the others issues)."""
     days = window_days(narrowing, today)
     plan: list[tuple[str, list[DataIssue], list[tuple[str, list[date]]]]] = []
     for folder in sorted(coverage.scope):
-        present = coverage.regions.get(folder) or set(coverage.days.get(folder, {}))
+        present = set(coverage.regions.get(folder) or coverage.days.get(folder, {}))
         scope = coverage.scope[folder]
         judged = sorted(scope if scope is not None else present)
         missing = [r for r in judged if r not in present]
+        unfolded: list[str] = []
+        if enabled is not None and scope is None:
+            for region in sorted(enabled.names - present):
+                if digests is not None and digests.has(folder, region):
+                    present.add(region)  # logged: its days are judged by its digests
+                    judged.append(region)
+                else:
+                    unfolded.append(region)
+            judged.sort()
         head = []
         if missing:
             head.append(
@@ -220,6 +253,8 @@ def coverage_issues(
                     "its events, if any, were not read",
                 )
             )
+        if unfolded:
+            head.append(DataIssue(folder, _unfolded_problem(unfolded, enabled)))
         seen = coverage.days.get(folder, {})
         regions = [
             (r, [d for d in days if d not in seen.get(r, ())]) for r in judged if r in present
@@ -286,6 +321,25 @@ def coverage_issues(
     altered = digests.altered if digests is not None else {}
     out += [DataIssue(path, _altered_problem(why)) for path, why in sorted(altered.items())]
     return out
+
+
+def _unfolded_problem(regions: list[str], enabled: EnabledRegions | None) -> str:
+    """Regions enabled for the account, not asked, with no folder (nor digest folder) here."""
+    one = len(regions) == 1
+    it = "it" if one else "them"
+    whose = "that region's" if one else "those regions'"
+    source = enabled.source if enabled is not None else ""
+    return (
+        f"no folder for region(s) {', '.join(regions)}: no log file of "
+        f"{'that region' if one else 'those regions'} here at all, so its events, if any, were "
+        f"not read; {'it is' if one else 'they are'} enabled for the account ({source}) and "
+        f"{'was' if one else 'were'} not asked with --regions: the trail does not log {it} (a "
+        f"single-region trail, or one that leaves {it} out), or {'its' if one else 'their'} files are not "
+        "here, and no "
+        f"digest folder (CloudTrail-Digest/) shows {it} logged; read "
+        f"{whose} log files from the trail that records "
+        f"{it}, or LookupEvents (--lookup), or name the key's regions with --regions"
+    )
 
 
 def _add_seals(into: DayVerdict, verdict: DayVerdict) -> None:

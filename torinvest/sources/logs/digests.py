@@ -219,6 +219,7 @@ class DigestFolders:
         self._files = 0
         self._refused: DigestError | None = None
         self._regions: dict[str, bool] = {}
+        self._digest_regions: dict[str, frozenset[str]] = {}
         self.keys = keys or PublicKeys(None)
         #: Digests whose signature does not verify (path → why): not used, a sharp issue.
         self.altered: dict[str, str] = {}
@@ -296,6 +297,20 @@ class DigestFolders:
         _seals(out, used.values())
         return out
 
+    def has(self, folder: str, region: str) -> bool:
+        """Whether the trail has a digest folder for ``region`` beside the ``…/CloudTrail/``
+        ``folder``: it logged that region. The ``CloudTrail-Digest/`` folder's region folders
+        are looked at once per ``folder`` (one listing); none when it cannot be looked at
+        (nothing shown)."""
+        root = folder.rstrip("/")
+        base = f"{root[: -len('CloudTrail')]}{DIGEST}/"
+        if base not in self._digest_regions:
+            try:
+                self._digest_regions[base] = frozenset(self._children(base))
+            except DigestError:
+                self._digest_regions[base] = frozenset()
+        return region in self._digest_regions[base]
+
     def _has(self, base: str) -> bool:
         """Whether the trail has a digest folder ``base`` (looked at once)."""
         if base not in self._regions:
@@ -358,6 +373,11 @@ class DigestFolders:
         """Whether anything is in the folder ``path``; DigestError when it cannot be looked at."""
         raise NotImplementedError
 
+    def _children(self, path: str) -> list[str]:
+        """The names of the folders in the folder ``path`` (none when it does not exist);
+        DigestError when it cannot be listed."""
+        raise NotImplementedError
+
     def _list(self, path: str) -> list[str]:
         """The files in the folder ``path`` (none when it does not exist); DigestError when it
         cannot be listed."""
@@ -396,6 +416,13 @@ class LocalDigests(DigestFolders):
 
     def _exists(self, path: str) -> bool:
         return os.path.isdir(path)
+
+    def _children(self, path: str) -> list[str]:
+        try:
+            with os.scandir(path) as it:
+                return [e.name for e in it if e.is_dir()]
+        except OSError:
+            return []
 
     def _list(self, path: str) -> list[str]:
         try:
@@ -446,6 +473,28 @@ class S3Digests(DigestFolders):
         except TorinvestError as e:
             raise DigestError(f"the digest folder could not be listed: {e}") from None
         return [f"s3://{bucket}/{k}" for k in keys if "/" not in k[len(prefix) :]]
+
+    def _children(self, path: str) -> list[str]:
+        bucket, _, prefix = path.removeprefix("s3://").partition("/")
+        try:
+            pages = follow_pages(
+                self.client.get_paginator("list_objects_v2").paginate(
+                    Bucket=bucket, Prefix=prefix, Delimiter="/"
+                ),
+                "NextContinuationToken",
+                "s3",
+                "ListObjectsV2",
+                region=self.client.meta.region_name,
+                resource=path,
+                more_key="IsTruncated",
+            )
+            found = [p["Prefix"] for page in pages for p in page.get("CommonPrefixes", [])]
+        except AWS_CALL_ERRORS as e:
+            error = translate_error(e, service="s3", operation="ListObjectsV2", resource=path)
+            raise DigestError(f"the digest folder could not be listed: {error}") from None
+        except TorinvestError as e:
+            raise DigestError(f"the digest folder could not be listed: {e}") from None
+        return [p[len(prefix) :].strip("/") for p in found]
 
     def _exists(self, path: str) -> bool:
         bucket, _, prefix = path.removeprefix("s3://").partition("/")

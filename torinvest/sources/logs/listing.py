@@ -17,7 +17,7 @@ from typing import Any
 from torinvest.aws import AWS_CALL_ERRORS, Aws, follow_pages, translate_error
 from torinvest.errors import AwsError, DataIssue, InputError, TorinvestError
 from torinvest.paths import walk_files
-from torinvest.sources.logs.coverage import Coverage, coverage_issues
+from torinvest.sources.logs.coverage import Coverage, EnabledRegions, coverage_issues
 from torinvest.sources.logs.digests import DigestFolders, LocalDigests, S3Digests
 from torinvest.sources.logs.model import S3_THREADS, KeyLayout, LogFile, Narrowing
 from torinvest.sources.logs.signatures import PublicKeys
@@ -467,8 +467,17 @@ def list_logs(
         if not listing.files:
             out.empty.append(DataIssue(name, _empty_problem(name, listing, narrowing)))
         digests = _digests(name, aws, narrowing)
+        enabled = None  # no --regions: every region of a trail on S3, the enabled ones too
+        every = any(scope is None for scope in listing.coverage.scope.values())
+        if aws is not None and name.startswith("s3://") and not narrowing.regions and every:
+            enabled = _enabled_regions(aws, name, out)
         gaps = coverage_issues(
-            listing.coverage, narrowing, digests=digests, asides=out.asides, hashes=out.hashes
+            listing.coverage,
+            narrowing,
+            digests=digests,
+            asides=out.asides,
+            hashes=out.hashes,
+            enabled=enabled,
         )
         out.gaps += [g for g in gaps if g not in out.gaps]
     if errors and len(errors) == len(roots):
@@ -494,6 +503,38 @@ def _digests(name: str, aws: Aws | None, narrowing: Narrowing) -> DigestFolders:
         end = datetime(last.year, last.month, last.day, tzinfo=UTC) + timedelta(days=2)
     keys = PublicKeys(lambda region: aws.client("cloudtrail", region), start, end)
     return S3Digests(aws.client("s3"), keys)
+
+
+def _enabled_regions(aws: Aws, name: str, out: LogListing) -> EnabledRegions | None:
+    """The regions enabled for the account of ``aws``'s credentials (asked once per
+    :class:`Aws`, as the Athena engine asks them), that a trail on S3 read with no region
+    named should have a folder for (:func:`~.coverage.coverage_issues`). DescribeRegions refused
+    or failing: the partition's CloudTrail regions stand in, and a note says so; credentials
+    that cannot list them at all: an issue says the regions without a folder are not known
+    (None)."""
+    try:
+        listed = aws.enabled_regions("cloudtrail")
+    except AwsError as e:
+        issue = DataIssue(
+            f"{name} (regions)",
+            f"the account's enabled regions could not be listed ({e.message}): whether the "
+            "trail has a folder for every region the key could have called is not known — "
+            "where it has none, the key's events there, if any, were not read; name the "
+            "regions with --regions to have each checked",
+        )
+        if issue not in out.gaps:
+            out.gaps.append(issue)
+        return None
+    if listed.note:
+        note = f"{name}: {listed.note}"
+        if note not in out.notes:
+            out.notes.append(note)
+    if listed.source == "ec2:DescribeRegions":
+        return EnabledRegions(frozenset(listed.names), "ec2:DescribeRegions")
+    return EnabledRegions(
+        frozenset(listed.names),
+        "the partition's CloudTrail regions: the enabled ones could not be listed",
+    )
 
 
 #: At most this many folders named in a note on the region narrowing.

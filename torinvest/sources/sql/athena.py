@@ -305,9 +305,7 @@ class AthenaEngine:
         when that call is refused or fails): the regions a key of that account could have
         called, which :func:`~torinvest.sources.sql.run.load_sql` asks the table about when no
         region is named. Asked once per :class:`Aws` (the same credentials, the same account)."""
-        return self.aws.remembered(
-            ("ec2", "DescribeRegions", "cloudtrail"), lambda: self.aws.regions("cloudtrail")
-        )
+        return self.aws.enabled_regions("cloudtrail")
 
     def data_events_sql(self, scope: Scope, account: str | None = None) -> str:
         """The query of :meth:`data_events`: whether the table holds a data event
