@@ -16,6 +16,8 @@ from torinvest.aws import (
     DEFAULT_MAX_ATTEMPTS,
     Aws,
     AwsConfig,
+    global_events_region,
+    global_regions_missing,
     iam_action,
     parse_regions,
     translate_error,
@@ -113,6 +115,43 @@ def test_assume_role_in_a_member_account(moto: str) -> None:
 )
 def test_parse_regions(value: object, expected: object) -> None:
     assert parse_regions(value) == expected  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("region", "home"),
+    [
+        ("eu-west-3", "us-east-1"),
+        ("us-east-1", "us-east-1"),
+        ("us-gov-east-1", "us-gov-west-1"),
+        ("us-gov-west-1", "us-gov-west-1"),
+        ("cn-northwest-1", "cn-north-1"),
+        ("us-iso-west-1", "us-iso-east-1"),
+        ("xx-future-1", "us-east-1"),  # unknown to botocore: commercial, as botocore resolves it
+    ],
+)
+def test_global_events_region_is_the_partitions(region: str, home: str) -> None:
+    assert global_events_region(region) == home
+
+
+@pytest.mark.parametrize(
+    ("asked", "added"),
+    [
+        (["eu-west-1"], ["us-east-1"]),
+        (["us-east-1", "eu-west-1"], []),
+        (["us-gov-east-1"], ["us-gov-west-1"]),
+        (["cn-northwest-1"], ["cn-north-1"]),
+        (["cn-north-1", "us-gov-west-1"], []),
+        (["us-gov-east-1", "eu-west-1"], ["us-gov-west-1", "us-east-1"]),
+    ],
+)
+def test_regions_gain_their_partitions_global_events_region(
+    asked: list[str], added: list[str]
+) -> None:
+    from torinvest.events import with_global_region
+
+    assert global_regions_missing(asked) == added
+    assert with_global_region(asked) == ([*added, *asked], added)
+    assert with_global_region(None) == (None, [])
 
 
 @pytest.mark.parametrize("bad", ["moon-base-1x", "US-EAST-1", "us-east", "all,us-east-1", "../x"])

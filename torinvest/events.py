@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 from pandas.api.types import union_categoricals
 
-from torinvest.aws import Aws
+from torinvest.aws import Aws, global_regions_missing
 from torinvest.aws.ids import check_access_key_id, check_user_name
 from torinvest.errors import BeyondRetention, DataIssue, InputError, OptionsError
 from torinvest.options import DEFAULT_MAX_ROWS as DEFAULT_MAX_ROWS
@@ -34,7 +34,7 @@ from torinvest.sources.logs import (
     load_logs,
     subset,
 )
-from torinvest.sources.lookup import DELIVERY_MARGIN, GLOBAL_EVENTS_REGION, lookup_events
+from torinvest.sources.lookup import DELIVERY_MARGIN, lookup_events
 from torinvest.sources.lookup.pull import PARTLY
 from torinvest.sources.records import DerivedKey, duplicate_issues, empty_frame, later_copies
 from torinvest.sources.sql.engine import NOTHING_SCANNED
@@ -371,15 +371,14 @@ def match_user(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     return frame if bool(keep.all()) else subset(frame, keep.to_numpy(dtype=bool))
 
 
-def with_global_region(regions: Sequence[str] | None) -> tuple[list[str] | None, bool]:
-    """``regions`` with us-east-1 added (IAM, STS and CloudFront events are recorded there:
-    LookupEvents always asks it too), unless they are of another partition; and whether it was
-    added."""
-    if not regions or GLOBAL_EVENTS_REGION in regions:
-        return (list(regions) if regions else None), False
-    if any(r.startswith(("cn-", "us-gov-", "us-iso")) for r in regions):
-        return list(regions), False
-    return [GLOBAL_EVENTS_REGION, *regions], True
+def with_global_region(regions: Sequence[str] | None) -> tuple[list[str] | None, list[str]]:
+    """``regions`` with the regions where their partitions record IAM, STS and CloudFront
+    events added (us-east-1; us-gov-west-1 in GovCloud, cn-north-1 in China: LookupEvents
+    always asks it too), and the regions added."""
+    if not regions:
+        return None, []
+    added = global_regions_missing(regions)
+    return [*added, *regions], added
 
 
 def check_activity_options(
@@ -549,8 +548,9 @@ def load_activity(
     S3 log files and Athena (default: ``lookup``, else the configuration chain's): the
     credentials the caller named are the ones every call uses. ``access_key`` or ``username``
     (LookupEvents' ``Username``: :func:`match_user`) filter every source the same way; log
-    files without either are loaded unfiltered. ``regions`` (us-east-1 added: IAM, STS and
-    CloudFront events are recorded there) narrows every source and keeps its regions' events.
+    files without either are loaded unfiltered. ``regions`` (us-east-1 added — us-gov-west-1 in
+    GovCloud, cn-north-1 in China: IAM, STS and CloudFront events are recorded there) narrows
+    every source and keeps its regions' events.
 
     Options that cannot mean what they say together raise :class:`OptionsError`
     (:func:`check_activity_options`). A source that fails as a whole (a missing folder, an S3
@@ -584,8 +584,8 @@ def load_activity(
     act = Activity(frame=empty_frame(), account=account or None)
     if added:
         act.notes.append(
-            f"{GLOBAL_EVENTS_REGION} is read with the regions asked: IAM, STS and CloudFront "
-            "events are recorded there"
+            f"{', '.join(added)} {'is' if len(added) == 1 else 'are'} read with the regions "
+            "asked: IAM, STS and CloudFront events are recorded there"
         )
     if engine.kind != "files":
         _load_with_engine(
