@@ -16,6 +16,7 @@ from torinvest.aws import (
     DEFAULT_MAX_ATTEMPTS,
     Aws,
     AwsConfig,
+    arn_partition,
     global_events_region,
     global_regions_missing,
     iam_action,
@@ -131,6 +132,47 @@ def test_parse_regions(value: object, expected: object) -> None:
 )
 def test_global_events_region_is_the_partitions(region: str, home: str) -> None:
     assert global_events_region(region) == home
+
+
+@pytest.mark.parametrize(
+    ("region", "partition"),
+    [
+        ("eu-west-3", "aws"),
+        (None, "aws"),
+        ("us-gov-west-1", "aws-us-gov"),
+        ("cn-northwest-1", "aws-cn"),
+        ("us-iso-east-1", "aws-iso"),
+        ("xx-future-1", "aws"),
+    ],
+)
+def test_arn_partition_is_the_regions(region: str | None, partition: str) -> None:
+    assert arn_partition(region) == partition
+
+
+@pytest.mark.parametrize(
+    ("region", "arn"), [("us-gov-west-1", "arn:aws-us-gov:"), ("cn-north-1", "arn:aws-cn:")]
+)
+def test_role_arn_hints_are_of_the_findings_partition(region: str, arn: str) -> None:
+    """Every hint that writes a --role-arn out for the analyst writes it in the partition of
+    the finding (or of the regions asked): an ``arn:aws:`` role in GovCloud or China is no role
+    there, and the hint would send the analyst to a refusal."""
+    from torinvest.events import Activity
+    from torinvest.runner.gate import credentials_hint
+    from torinvest.sources.records import empty_frame
+
+    hint = credentials_hint("111122223333", None, region)
+    assert f"--role-arn {arn}iam::111122223333:role/ROLE" in hint
+    act = Activity(
+        frame=empty_frame(),
+        sources=[f"lookup:{region}"],
+        lookup_asked=[region],
+        account="111122223333",
+        lookup_account="444455556666",
+    )
+    gap = act.account_gap or ""
+    assert f"--role-arn {arn}iam::111122223333:role/ROLE" in gap
+    assert "arn:aws:" not in gap and "arn:aws:" not in hint
+    assert "arn:aws:iam::111122223333:role/ROLE" in credentials_hint("111122223333")
 
 
 @pytest.mark.parametrize(

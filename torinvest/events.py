@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 from pandas.api.types import union_categoricals
 
-from torinvest.aws import Aws, global_regions_missing
+from torinvest.aws import Aws, arn_partition, global_regions_missing
 from torinvest.aws.ids import check_access_key_id, check_user_name
 from torinvest.errors import BeyondRetention, DataIssue, InputError, OptionsError
 from torinvest.options import DEFAULT_MAX_ROWS as DEFAULT_MAX_ROWS
@@ -92,6 +92,10 @@ class Activity:
     table_data_events: int | None = None
     data_events_unknown: str | None = None
 
+    def _arn_partition(self) -> str:
+        """The ARN partition of the LookupEvents regions asked (``aws-us-gov`` in GovCloud…)."""
+        return arn_partition(self.lookup_asked[0] if self.lookup_asked else None)
+
     @property
     def account_gap(self) -> str | None:
         """Why no source read can hold :attr:`account`'s activity ("could not look in account
@@ -120,7 +124,8 @@ class Activity:
         if self.lookup_account is not None:
             hints.append(
                 f"investigate with credentials of account {want} (--profile of that account, "
-                f"or --role-arn arn:aws:iam::{want}:role/ROLE; notebook: profile, role_arn)"
+                f"or --role-arn arn:{self._arn_partition()}:iam::{want}:role/ROLE; notebook: "
+                "profile, role_arn)"
             )
         if c is not None and c.accounts:
             hints.append(

@@ -45,6 +45,7 @@ from torinvest.aws.pages import PageTrail, follow_pages, max_pages
 from torinvest.aws.regions import (
     REGION_RE,
     RegionList,
+    arn_partition,
     global_events_region,
     global_regions_missing,
     parse_regions,
@@ -86,6 +87,7 @@ __all__ = [
     "RegionList",
     "answer",
     "answer_repairs",
+    "arn_partition",
     "assume_role_error",
     "check_answer",
     "check_profile",

@@ -54,20 +54,46 @@ def parse_regions(value: str | Sequence[str] | None) -> list[str] | None:
 COMMERCIAL_GLOBAL_REGION = "us-east-1"
 
 
+@dataclass(frozen=True, slots=True)
+class _Partition:
+    name: str  # aws, aws-cn, aws-us-gov…: the ARN partition
+    pattern: re.Pattern[str]  # its region names
+    global_region: str | None  # where its global IAM endpoint signs (None: no such endpoint)
+
+
 @cache
-def _partition_globals() -> tuple[tuple[re.Pattern[str], str | None], ...]:
-    """Each partition's region pattern and the region its global IAM endpoint signs in
-    (botocore's endpoint data: us-east-1, cn-north-1, us-gov-west-1, us-iso-east-1…; None for
-    a partition without one)."""
+def _partitions() -> tuple[_Partition, ...]:
+    """The partitions botocore's endpoint data knows, each with its region pattern and the
+    region its global IAM endpoint signs in (us-east-1, cn-north-1, us-gov-west-1…)."""
     loader = botocore.session.get_session().get_component("data_loader")
-    out: list[tuple[re.Pattern[str], str | None]] = []
+    out: list[_Partition] = []
     for part in loader.load_data("endpoints").get("partitions", []):
         iam = part.get("services", {}).get("iam", {})
         glob = iam.get("endpoints", {}).get(str(iam.get("partitionEndpoint")), {})
         region = glob.get("credentialScope", {}).get("region")
-        if part.get("regionRegex"):
-            out.append((re.compile(part["regionRegex"]), str(region) if region else None))
+        if part.get("regionRegex") and part.get("partition"):
+            out.append(
+                _Partition(
+                    str(part["partition"]),
+                    re.compile(part["regionRegex"]),
+                    str(region) if region else None,
+                )
+            )
     return tuple(out)
+
+
+def _partition(region: str | None) -> _Partition | None:
+    for part in _partitions():
+        if region and part.pattern.match(str(region)):
+            return part
+    return None
+
+
+def arn_partition(region: str | None) -> str:
+    """The ARN partition of ``region``: ``aws-us-gov`` for GovCloud, ``aws-cn`` for China…;
+    ``aws`` for a commercial region, an unknown one (botocore resolves it there) or None."""
+    part = _partition(region)
+    return part.name if part is not None else "aws"
 
 
 def global_events_region(region: str) -> str | None:
@@ -75,10 +101,8 @@ def global_events_region(region: str) -> str | None:
     ``region``'s partition: us-east-1 for the commercial regions, us-gov-west-1 for GovCloud,
     cn-north-1 for China… A region no partition's pattern matches is commercial, as botocore
     resolves it; None for a partition without a global IAM endpoint."""
-    for pattern, home in _partition_globals():
-        if pattern.match(str(region)):
-            return home
-    return COMMERCIAL_GLOBAL_REGION
+    part = _partition(region)
+    return part.global_region if part is not None else COMMERCIAL_GLOBAL_REGION
 
 
 def global_regions_missing(regions: Iterable[str]) -> list[str]:
