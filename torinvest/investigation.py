@@ -98,6 +98,7 @@ from torinvest.paths import tor_cache
 from torinvest.pivot import IpPivot
 from torinvest.schema import iso_utc
 from torinvest.shown import Part, listed_total, part_of
+from torinvest.sources.lookup import DELIVERY_MARGIN
 from torinvest.sources.records import is_unfollowed
 from torinvest.verdict import (
     READING_COMPLETE,
@@ -244,7 +245,11 @@ SIGHTING_SLACK = pd.Timedelta(minutes=15)
 
 
 def unread_sightings(
-    frame: pd.DataFrame, key: KeyLocation, *, count: object = None
+    frame: pd.DataFrame,
+    key: KeyLocation,
+    *,
+    count: object = None,
+    now: pd.Timestamp | None = None,
 ) -> DataIssue | None:
     """The issue of a reading that holds no call of the finding's key at the times GuardDuty
     saw it (``service.eventFirstSeen`` to ``eventLastSeen``, :data:`SIGHTING_SLACK` either
@@ -257,7 +262,9 @@ def unread_sightings(
     both).
 
     ``frame`` is the events frame or a counts frame (``event_time``: its bucket's start,
-    ``attrs["bucket"]`` its width); ``count`` the finding's ``service.count``."""
+    ``attrs["bucket"]`` its width); ``count`` the finding's ``service.count``; ``now`` when
+    the reading was made (a sighting within CloudTrail's delivery delay of it may not be
+    delivered yet, and the issue says so)."""
     if key.seen_from == SEEN_FALLBACK or key.first_seen is None or key.last_seen is None:
         return None
     first, last = sorted((key.first_seen, key.last_seen))
@@ -282,8 +289,15 @@ def unread_sightings(
         f"GuardDuty saw key {key.access_key_id} called{caller} {seen}{times}, and the sources "
         f"read hold no call of the key within {SIGHTING_SLACK.seconds // 60} minutes of that: "
         "the reading misses the calls the finding is about, so none here is not 'no "
-        f"activity' — check that the log files of {regions} are among the sources, that they "
-        f"are the trail of {account}, and that they were not altered",
+        f"activity' — "
+        + (
+            f"CloudTrail delivers calls up to about 15 minutes late: run again after "
+            f"{iso_utc(last + DELIVERY_MARGIN)}; else "
+            if now is not None and last + DELIVERY_MARGIN > now
+            else ""
+        )
+        + f"check that the log files of {regions} are among the sources, that they are the "
+        f"trail of {account}, and that they were not altered",
     )
 
 
@@ -486,7 +500,7 @@ class Investigation:
             issues.append(contradiction)
         if unread is None:  # what was read misses the finding's own calls: said, not "none"
             count = _plain(self.finding.get("count"))
-            missing = unread_sightings(frame, self.key, count=count)
+            missing = unread_sightings(frame, self.key, count=count, now=self.started_at)
             if missing is not None:
                 issues.append(missing)
         issues += [i for i in campaign_issues(self) if i not in issues]
