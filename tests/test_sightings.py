@@ -57,7 +57,9 @@ def test_the_findings_region_left_out_is_not_no_activity(tmp_path: Path) -> None
         f"GuardDuty saw key {KEY} called from 109.70.100.66 from 2023-07-10T12:17:08Z to "
         "2023-07-10T12:20:04Z, 6 time(s), and the sources read hold no call of the key"
     )
-    assert "log files of us-east-1 are among the sources" in issue.problem
+    assert "check that the sources cover us-east-1 (--regions; the log files' region" in (
+        issue.problem
+    )
     assert "none here is not 'no activity'" in issue.problem
     data = investigation.summary(inv)
     assert data["reading"]["state"] == "incomplete"
@@ -139,7 +141,7 @@ def test_times_that_are_not_sightings_of_calls_say_nothing() -> None:
 def test_a_govcloud_finding_names_where_its_iam_events_are() -> None:
     issue = unread_sightings(_frame(), _key(region="us-gov-east-1"))
     assert issue is not None
-    assert "log files of us-gov-east-1 and us-gov-west-1 (where IAM and STS events are" in (
+    assert "sources cover us-gov-east-1 and us-gov-west-1 (where IAM and STS events are" in (
         issue.problem
     )
     issue = unread_sightings(_frame(), _key(region="us-east-1", first_seen=LAST))

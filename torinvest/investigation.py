@@ -296,8 +296,8 @@ def unread_sightings(
             if now is not None and last + DELIVERY_MARGIN > now
             else ""
         )
-        + f"check that the log files of {regions} are among the sources, that they are the "
-        f"trail of {account}, and that they were not altered",
+        + f"check that the sources cover {regions} (--regions; the log files' region "
+        f"folders), that they are the trail of {account}, and that they were not altered",
     )
 
 
