@@ -317,17 +317,20 @@ def test_the_notebook_tells_every_chart_what_the_activity_amounts_to() -> None:
 
 
 def test_no_events_beside_an_unreadable_findings_file(tmp_path: Path) -> None:
-    """The activity was read whole, a findings file was not: the answer says both, and its "no
-    events" line names what was read (CloudTrail), not "every source"."""
+    """The log file given was read whole, a findings file was not: the answer says both, and
+    its line on the activity names what was read (1 file), not "every source". The file holds
+    none of the calls GuardDuty saw (tests/test_sightings.py): never "No events" — the reading
+    misses them."""
     case = _case_with(tmp_path, dict([_background_file()]))
     (case / "findings" / "torn.json").write_text('{"Findings": [')
     sources = investigation.sources_from_parameters(case_dir=str(case))
     findings = investigation.load_findings(sources)
     inv = investigation.investigate(FINDING, sources, findings=findings)
     text = _text(display.answer_html(inv, {"status": "pending"}, findings=findings))
-    assert "Incomplete: 1 data issue(s)" in text and "torn.json" in text
-    assert "No events: every CloudTrail source was read (1 file(s)" in text
-    assert "every source was read" not in text
+    assert "Incomplete: 2 data issue(s)" in text and "torn.json" in text
+    assert f"GuardDuty saw key {KEY} called from 109.70.100.66" in text
+    assert "no call made with this key in what was read (1 file(s)" in text
+    assert "every source was read" not in text and "No events" not in text
 
 
 def test_the_activity_card_counts_what_was_not_read_as_the_answer_does() -> None:
@@ -541,8 +544,9 @@ def test_logs_of_another_account_only_are_could_not_look(tmp_path: Path) -> None
     """A case folder whose cloudtrail/ holds only another account's logs (the sample's, whose
     records are of 123837392027) for a finding of 999988887777: "could not look in account
     999988887777", naming both accounts and what to add; not "No events", not scored as quiet.
-    The same logs for the sample's own finding stay "no events" (its records' account, not
-    their path's 218007301253, is what counts)."""
+    The same logs for the sample's own finding are read as its account's (its records'
+    account, not their path's 218007301253, is what counts): not "could not look" — and, as
+    they hold none of the calls GuardDuty saw, incomplete (tests/test_sightings.py)."""
     name, data = _background_file()
     case = _case_with(tmp_path / "member", {name: data})
     for f in (case / "findings").rglob("*.json"):
@@ -562,8 +566,8 @@ def test_logs_of_another_account_only_are_could_not_look(tmp_path: Path) -> None
     assert "not an access problem" not in text and "No events:" not in text
     assert "No events to list" not in _text(display.events_table(member).data)
     own = _investigate(_case_with(tmp_path / "own", {name: data}))
-    assert display.activity_state(own)[0] == "none"
-    assert own.score.band == "low"
+    assert display.activity_state(own)[0] == "missed"
+    assert own.score.band == an.INCOMPLETE  # the finding's calls not read: a floor, not "low"
 
 
 def test_calls_of_unknown_tor_status_never_score_low(tmp_path: Path) -> None:
@@ -612,14 +616,18 @@ def test_the_reading_reads_the_same_on_the_card_summary_terminal_and_index(tmp_p
     from torinvest.report.batch import BatchEntry
 
     name, data = _background_file()
-    whole = _investigate(_case_with(tmp_path / "none", {name: data}))
+    whole = investigation.investigate(
+        FINDING, investigation.sources_from_parameters(case_dir=str(sample_case().root)), **COVERED
+    )
+    missed = _investigate(_case_with(tmp_path / "none", {name: data}))  # none of GuardDuty's
     nothing = _investigate(_case_with(tmp_path / "failed", {"broken.json.gz": data[:200]}))
     refused = DataIssue("lookup:eu-west-1", "access denied: cloudtrail:LookupEvents")
     partial = dataclasses.replace(
-        whole, activity=dataclasses.replace(whole.activity, issues=[refused])
+        missed, activity=dataclasses.replace(missed.activity, issues=[refused])
     )
     for case, state, card_word in (
-        (whole, "no events", "No events"),
+        (whole, "complete", "The key's activity"),
+        (missed, "incomplete", "Incomplete"),
         (partial, "incomplete", "Incomplete"),
         (nothing, "could not look", "Could not look"),
     ):
@@ -636,7 +644,7 @@ def test_the_reading_reads_the_same_on_the_card_summary_terminal_and_index(tmp_p
         )
         blind = "ot allowed to look" in said or "ould not look" in said
         assert blind == (state == "could not look"), (state, said)
-        if state == "incomplete":
+        if case is partial:
             assert "1 source(s) refused access" in said, said
         line = one_line_summary(summary)
         entry = BatchEntry("f", "ok", data_issues=len(summary["data_issues"]))
