@@ -479,6 +479,18 @@ class Investigation:
         return self.activity.could_not_look
 
     @property
+    def sightings_unread(self) -> DataIssue | None:
+        """The issue of a reading that holds none of the calls GuardDuty saw the key make
+        (:func:`unread_sightings`); None when it holds one, or when the key's activity in the
+        finding's account could not be looked at (:attr:`could_not_look` says so)."""
+        if self.could_not_look is not None:
+            return None
+        frame = self.by_time if self.counted else self.events
+        assert frame is not None
+        count = _plain(self.finding.get("count"))
+        return unread_sightings(frame, self.key, count=count, now=self.started_at)
+
+    @property
     def data_issues(self) -> list[DataIssue]:
         issues = []
         unread = self.could_not_look
@@ -498,11 +510,9 @@ class Investigation:
         contradiction = tor.finding_ip_contradiction(frame, self.key.tor_ip, self.key.finding_id)
         if contradiction is not None:
             issues.append(contradiction)
-        if unread is None:  # what was read misses the finding's own calls: said, not "none"
-            count = _plain(self.finding.get("count"))
-            missing = unread_sightings(frame, self.key, count=count, now=self.started_at)
-            if missing is not None:
-                issues.append(missing)
+        missing = self.sightings_unread
+        if missing is not None:  # what was read misses the finding's own calls: not "none"
+            issues.append(missing)
         issues += [i for i in campaign_issues(self) if i not in issues]
         if self.key_last_used is not None:  # IAM saw a later use: calls missing from the reading
             issues += self.key_last_used.issues
@@ -1294,6 +1304,12 @@ def derived_keys_search(inv: Investigation) -> dict[str, Any]:
             "status": "partial",
             "why": f"the activity was not read whole ({len(unread)} data issue(s): {sources}): "
             "a key minted in what was not read is not known",
+        }
+    if inv.sightings_unread is not None:
+        return {
+            "status": "partial",
+            "why": "the calls GuardDuty saw the key make are not in what was read, so a key "
+            "minted by them is not known: " + inv.sightings_unread.problem,
         }
     return {"status": "followed", "why": None}
 

@@ -28,7 +28,7 @@ from torinvest.display.markup import (
 )
 from torinvest.errors import DataIssue, group_issues
 from torinvest.grouping import tor_count
-from torinvest.investigation import reading_text, unread_sightings
+from torinvest.investigation import reading_text
 from torinvest.outcome import UNKNOWN_WHY, failed_rows, unknown_rows
 from torinvest.schema import MAX_LIST_ITEMS, PER_IP_LIST_COUNTS
 from torinvest.sources.records import is_unfollowed
@@ -113,7 +113,8 @@ def activity_state(inv: Investigation) -> tuple[str, str]:
     failed), ``partial`` (no event in what was read; other sources failed or refused access: an
     incomplete reading, in :func:`~torinvest.investigation.reading_text`'s words — never
     "could not look"), ``missed`` (every source read, none holds a call, though GuardDuty saw
-    the key called in the window: :func:`~torinvest.investigation.unread_sightings`), ``none``
+    the key called in the window:
+    :attr:`~torinvest.investigation.Investigation.sightings_unread`), ``none``
     (every source read, none holds a call). The states never read
     the same; the report's answer and the activity card both take them from here."""
     from torinvest import events  # here: tqdm.auto's warning filter is set (module top)
@@ -171,7 +172,7 @@ def activity_state(inv: Investigation) -> tuple[str, str]:
             "Nothing to read: no log file or region covered the window, so nothing was looked "
             "at. Add the CloudTrail logs of the window (or use LookupEvents)."
         )
-    if unread_sightings(inv.events, inv.key) is not None:  # GuardDuty saw calls: not read
+    if inv.sightings_unread is not None:  # GuardDuty saw calls that were not read
         seen = f" from {inv.key.tor_ip}" if inv.key.tor_ip else ""
         return "missed", (
             f"Incomplete: no call made with this key in what was read ({attempted:,} file(s), "
