@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 from tests.sample_window import COVERED
-from torinvest import investigation
+from torinvest import display, investigation
 from torinvest.case import sample_case
 from torinvest.findings import KeyLocation
 from torinvest.findings.locate import SEEN_FALLBACK, SEEN_LAST_FROM_UPDATE
@@ -63,6 +63,10 @@ def test_the_findings_region_left_out_is_not_no_activity(tmp_path: Path) -> None
     assert "none here is not 'no activity'" in issue.problem
     data = investigation.summary(inv)
     assert data["reading"]["state"] == "incomplete"
+    assert data["derived_keys_search"]["status"] == "partial"  # minted by calls not read?
+    state, line = display.activity_state(inv)
+    assert state == "missed" and "though GuardDuty saw it called from 109.70.100.66" in line
+    assert display.empty_reason(inv) != "no events"
 
 
 def test_the_findings_calls_read_raise_no_issue() -> None:
