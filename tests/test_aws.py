@@ -16,6 +16,9 @@ from torinvest.aws import (
     DEFAULT_MAX_ATTEMPTS,
     Aws,
     AwsConfig,
+    arn_partition,
+    global_events_region,
+    global_regions_missing,
     iam_action,
     parse_regions,
     translate_error,
@@ -113,6 +116,84 @@ def test_assume_role_in_a_member_account(moto: str) -> None:
 )
 def test_parse_regions(value: object, expected: object) -> None:
     assert parse_regions(value) == expected  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("region", "home"),
+    [
+        ("eu-west-3", "us-east-1"),
+        ("us-east-1", "us-east-1"),
+        ("us-gov-east-1", "us-gov-west-1"),
+        ("us-gov-west-1", "us-gov-west-1"),
+        ("cn-northwest-1", "cn-north-1"),
+        ("us-iso-west-1", "us-iso-east-1"),
+        ("xx-future-1", "us-east-1"),  # unknown to botocore: commercial, as botocore resolves it
+    ],
+)
+def test_global_events_region_is_the_partitions(region: str, home: str) -> None:
+    assert global_events_region(region) == home
+
+
+@pytest.mark.parametrize(
+    ("region", "partition"),
+    [
+        ("eu-west-3", "aws"),
+        (None, "aws"),
+        ("us-gov-west-1", "aws-us-gov"),
+        ("cn-northwest-1", "aws-cn"),
+        ("us-iso-east-1", "aws-iso"),
+        ("xx-future-1", "aws"),
+    ],
+)
+def test_arn_partition_is_the_regions(region: str | None, partition: str) -> None:
+    assert arn_partition(region) == partition
+
+
+@pytest.mark.parametrize(
+    ("region", "arn"), [("us-gov-west-1", "arn:aws-us-gov:"), ("cn-north-1", "arn:aws-cn:")]
+)
+def test_role_arn_hints_are_of_the_findings_partition(region: str, arn: str) -> None:
+    """Every hint that writes a --role-arn out for the analyst writes it in the partition of
+    the finding (or of the regions asked): an ``arn:aws:`` role in GovCloud or China is no role
+    there, and the hint would send the analyst to a refusal."""
+    from torinvest.events import Activity
+    from torinvest.runner.gate import credentials_hint
+    from torinvest.sources.records import empty_frame
+
+    hint = credentials_hint("111122223333", None, region)
+    assert f"--role-arn {arn}iam::111122223333:role/ROLE" in hint
+    act = Activity(
+        frame=empty_frame(),
+        sources=[f"lookup:{region}"],
+        lookup_asked=[region],
+        account="111122223333",
+        lookup_account="444455556666",
+    )
+    gap = act.account_gap or ""
+    assert f"--role-arn {arn}iam::111122223333:role/ROLE" in gap
+    assert "arn:aws:" not in gap and "arn:aws:" not in hint
+    assert "arn:aws:iam::111122223333:role/ROLE" in credentials_hint("111122223333")
+
+
+@pytest.mark.parametrize(
+    ("asked", "added"),
+    [
+        (["eu-west-1"], ["us-east-1"]),
+        (["us-east-1", "eu-west-1"], []),
+        (["us-gov-east-1"], ["us-gov-west-1"]),
+        (["cn-northwest-1"], ["cn-north-1"]),
+        (["cn-north-1", "us-gov-west-1"], []),
+        (["us-gov-east-1", "eu-west-1"], ["us-gov-west-1", "us-east-1"]),
+    ],
+)
+def test_regions_gain_their_partitions_global_events_region(
+    asked: list[str], added: list[str]
+) -> None:
+    from torinvest.events import with_global_region
+
+    assert global_regions_missing(asked) == added
+    assert with_global_region(asked) == ([*added, *asked], added)
+    assert with_global_region(None) == (None, [])
 
 
 @pytest.mark.parametrize("bad", ["moon-base-1x", "US-EAST-1", "us-east", "all,us-east-1", "../x"])

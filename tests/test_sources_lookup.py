@@ -140,6 +140,44 @@ def test_us_east_1_is_always_searched(trail: FakeAws, tmp_path: Path) -> None:
     assert "iam.amazonaws.com" in set(result.frame["event_source"])
 
 
+@pytest.mark.parametrize(
+    ("home", "asked", "global_region"),
+    [
+        ("us-gov-east-1", "us-gov-east-1", "us-gov-west-1"),
+        ("cn-northwest-1", "cn-northwest-1", "cn-north-1"),
+    ],
+)
+def test_the_partitions_global_events_region_is_always_searched(
+    fake_aws: FakeAws,
+    moto: str,
+    monkeypatch: pytest.MonkeyPatch,
+    home: str,
+    asked: str,
+    global_region: str,
+) -> None:
+    """GovCloud records IAM and STS events in us-gov-west-1, China in cn-north-1: a search
+    narrowed to the finding's region asks that region too (as us-east-1 in the commercial
+    partition), or the key's CreateUser, CreateAccessKey and GetSessionToken read as never
+    made and its minted keys are not followed."""
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    monkeypatch.setenv("AWS_REGION", home)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", home)
+    lk_pacer._PACERS.clear()
+    mine = [r for r in RECORDS if r.get("userIdentity", {}).get("accessKeyId") == SUSPECT]
+    for r in mine:
+        region = global_region if r["awsRegion"] == "us-east-1" else asked
+        fake_aws.cloudtrail(region).add_records([{**r, "awsRegion": region}])
+    result = lk.lookup_events(
+        Aws(), SUSPECT, start=START, end=END, regions=[asked], cache_dir=False,
+        follow_derived=False, rate=FAST, now=NOW,
+    )  # fmt: skip
+    asked_in = {c.region for c in fake_aws.calls("LookupEvents")}
+    assert asked_in == {asked, global_region}
+    assert "us-east-1" not in asked_in  # another partition's region: never asked
+    assert {"CreateUser", "CreateAccessKey", "GetSessionToken"} <= set(result.frame["event_name"])
+    assert len(result.frame) == len(mine)
+
+
 def test_derived_keys_are_followed_and_flagged(trail: FakeAws) -> None:
     result = lk.lookup_events(
         Aws(),

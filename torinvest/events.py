@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 from pandas.api.types import union_categoricals
 
-from torinvest.aws import Aws
+from torinvest.aws import Aws, arn_partition, global_regions_missing
 from torinvest.aws.ids import check_access_key_id, check_user_name
 from torinvest.errors import BeyondRetention, DataIssue, InputError, OptionsError
 from torinvest.options import DEFAULT_MAX_ROWS as DEFAULT_MAX_ROWS
@@ -34,7 +34,7 @@ from torinvest.sources.logs import (
     load_logs,
     subset,
 )
-from torinvest.sources.lookup import DELIVERY_MARGIN, GLOBAL_EVENTS_REGION, lookup_events
+from torinvest.sources.lookup import DELIVERY_MARGIN, lookup_events
 from torinvest.sources.lookup.pull import PARTLY
 from torinvest.sources.records import DerivedKey, duplicate_issues, empty_frame, later_copies
 from torinvest.sources.sql.engine import NOTHING_SCANNED
@@ -92,6 +92,10 @@ class Activity:
     table_data_events: int | None = None
     data_events_unknown: str | None = None
 
+    def _arn_partition(self) -> str:
+        """The ARN partition of the LookupEvents regions asked (``aws-us-gov`` in GovCloud…)."""
+        return arn_partition(self.lookup_asked[0] if self.lookup_asked else None)
+
     @property
     def account_gap(self) -> str | None:
         """Why no source read can hold :attr:`account`'s activity ("could not look in account
@@ -120,7 +124,8 @@ class Activity:
         if self.lookup_account is not None:
             hints.append(
                 f"investigate with credentials of account {want} (--profile of that account, "
-                f"or --role-arn arn:aws:iam::{want}:role/ROLE; notebook: profile, role_arn)"
+                f"or --role-arn arn:{self._arn_partition()}:iam::{want}:role/ROLE; notebook: "
+                "profile, role_arn)"
             )
         if c is not None and c.accounts:
             hints.append(
@@ -371,15 +376,14 @@ def match_user(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     return frame if bool(keep.all()) else subset(frame, keep.to_numpy(dtype=bool))
 
 
-def with_global_region(regions: Sequence[str] | None) -> tuple[list[str] | None, bool]:
-    """``regions`` with us-east-1 added (IAM, STS and CloudFront events are recorded there:
-    LookupEvents always asks it too), unless they are of another partition; and whether it was
-    added."""
-    if not regions or GLOBAL_EVENTS_REGION in regions:
-        return (list(regions) if regions else None), False
-    if any(r.startswith(("cn-", "us-gov-", "us-iso")) for r in regions):
-        return list(regions), False
-    return [GLOBAL_EVENTS_REGION, *regions], True
+def with_global_region(regions: Sequence[str] | None) -> tuple[list[str] | None, list[str]]:
+    """``regions`` with the regions where their partitions record IAM, STS and CloudFront
+    events added (us-east-1; us-gov-west-1 in GovCloud, cn-north-1 in China: LookupEvents
+    always asks it too), and the regions added."""
+    if not regions:
+        return None, []
+    added = global_regions_missing(regions)
+    return [*added, *regions], added
 
 
 def check_activity_options(
@@ -549,8 +553,9 @@ def load_activity(
     S3 log files and Athena (default: ``lookup``, else the configuration chain's): the
     credentials the caller named are the ones every call uses. ``access_key`` or ``username``
     (LookupEvents' ``Username``: :func:`match_user`) filter every source the same way; log
-    files without either are loaded unfiltered. ``regions`` (us-east-1 added: IAM, STS and
-    CloudFront events are recorded there) narrows every source and keeps its regions' events.
+    files without either are loaded unfiltered. ``regions`` (us-east-1 added — us-gov-west-1 in
+    GovCloud, cn-north-1 in China: IAM, STS and CloudFront events are recorded there) narrows
+    every source and keeps its regions' events.
 
     Options that cannot mean what they say together raise :class:`OptionsError`
     (:func:`check_activity_options`). A source that fails as a whole (a missing folder, an S3
@@ -584,8 +589,8 @@ def load_activity(
     act = Activity(frame=empty_frame(), account=account or None)
     if added:
         act.notes.append(
-            f"{GLOBAL_EVENTS_REGION} is read with the regions asked: IAM, STS and CloudFront "
-            "events are recorded there"
+            f"{', '.join(added)} {'is' if len(added) == 1 else 'are'} read with the regions "
+            "asked: IAM, STS and CloudFront events are recorded there"
         )
     if engine.kind != "files":
         _load_with_engine(

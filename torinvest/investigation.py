@@ -22,6 +22,7 @@ import pandas as pd
 
 from torinvest import __version__, analysis, tor
 from torinvest.addresses import canonical_column
+from torinvest.aws import global_events_region
 from torinvest.commands import Access
 from torinvest.commands import report_dir_name as report_dir_name
 from torinvest.data_events import data_events
@@ -38,6 +39,7 @@ from torinvest.findings import (
 )
 from torinvest.findings.fetched import read_fetched
 from torinvest.findings.locate import (
+    SEEN_FALLBACK,
     SEEN_FIRST_FROM_CREATION,
     SEEN_FIRST_ONLY,
     SEEN_LAST_FROM_UPDATE,
@@ -96,6 +98,7 @@ from torinvest.paths import tor_cache
 from torinvest.pivot import IpPivot
 from torinvest.schema import iso_utc
 from torinvest.shown import Part, listed_total, part_of
+from torinvest.sources.lookup import DELIVERY_MARGIN
 from torinvest.sources.records import is_unfollowed
 from torinvest.verdict import (
     READING_COMPLETE,
@@ -233,6 +236,68 @@ def inverted_sightings(key: KeyLocation) -> DataIssue | None:
         f"its sightings are inverted: first seen {iso_utc(first)} is later than last seen "
         f"{iso_utc(last)} ({fields}); the window runs from the earlier to the later of the "
         "two: check the finding in the GuardDuty console",
+    )
+
+
+#: How far from the finding's sightings a call of its key still counts as one of them (clock
+#: skew, GuardDuty's rounding); the check errs on the side of saying nothing.
+SIGHTING_SLACK = pd.Timedelta(minutes=15)
+
+
+def unread_sightings(
+    frame: pd.DataFrame,
+    key: KeyLocation,
+    *,
+    count: object = None,
+    now: pd.Timestamp | None = None,
+) -> DataIssue | None:
+    """The issue of a reading that holds no call of the finding's key at the times GuardDuty
+    saw it (``service.eventFirstSeen`` to ``eventLastSeen``, :data:`SIGHTING_SLACK` either
+    side): GuardDuty saw those calls in the account's CloudTrail, so a reading without any of
+    them is missing what the finding is about (the finding's region, or the region where IAM
+    and STS events are recorded, not among the log files; another trail's or account's logs;
+    logs altered) — its "no events", "0 from Tor" or "no sensitive call" is not an answer.
+    None when a call of the key (or one without a usable time) is there, or when the finding's
+    times are not both GuardDuty's sightings of calls (``createdAt``/``updatedAt`` stand for
+    both).
+
+    ``frame`` is the events frame or a counts frame (``event_time``: its bucket's start,
+    ``attrs["bucket"]`` its width); ``count`` the finding's ``service.count``; ``now`` when
+    the reading was made (a sighting within CloudTrail's delivery delay of it may not be
+    delivered yet, and the issue says so)."""
+    if key.seen_from == SEEN_FALLBACK or key.first_seen is None or key.last_seen is None:
+        return None
+    first, last = sorted((key.first_seen, key.last_seen))
+    if len(frame):
+        mine = frame["access_key_id"].astype("string").eq(key.access_key_id).fillna(False)
+        times = pd.to_datetime(frame["event_time"], utc=True)
+        bucket = frame.attrs.get("bucket")
+        ends = times + bucket if isinstance(bucket, pd.Timedelta) else times
+        near = ((ends >= first - SIGHTING_SLACK) & (times <= last + SIGHTING_SLACK)).fillna(False)
+        if bool((mine & (near | times.isna())).any()):
+            return None
+    seen = f"at {iso_utc(first)}" if first == last else f"from {iso_utc(first)} to {iso_utc(last)}"
+    times = f", {count} time(s)" if isinstance(count, int) and count > 0 else ""
+    caller = f" from {key.tor_ip}" if key.tor_ip else ""
+    regions = key.region or "the finding's region"
+    home = global_events_region(key.region) if key.region else None
+    if home is not None and home != key.region:
+        regions += f" and {home} (where IAM and STS events are recorded)"
+    account = f"account {key.account_id}" if key.account_id else "the finding's account"
+    return DataIssue(
+        f"finding {key.finding_id}",
+        f"GuardDuty saw key {key.access_key_id} called{caller} {seen}{times}, and the sources "
+        f"read hold no call of the key within {SIGHTING_SLACK.seconds // 60} minutes of that: "
+        "the reading misses the calls the finding is about, so none here is not 'no "
+        f"activity' — "
+        + (
+            f"CloudTrail delivers calls up to about 15 minutes late: run again after "
+            f"{iso_utc(last + DELIVERY_MARGIN)}; else "
+            if now is not None and last + DELIVERY_MARGIN > now
+            else ""
+        )
+        + f"check that the sources cover {regions} (--regions; the log files' region "
+        f"folders), that they are the trail of {account}, and that they were not altered",
     )
 
 
@@ -418,12 +483,28 @@ class Investigation:
         """What the key's activity read may lack, as data issues (empty: read whole): a region,
         file or days not read or read in part (keys minted past the pass limit apart: a re-run
         follows the same), and IAM's last use after the last call read (calls missing though no
-        source failed). "None" over the activity (no sensitive call, no key minted) holds only
-        without them."""
+        source failed), and a reading that holds none of the calls GuardDuty saw
+        (:attr:`sightings_unread`). "None" over the activity (no sensitive call, no key minted)
+        holds only without them."""
         issues = [i for i in self.activity.issues if not is_unfollowed(i)]
         if self.key_last_used is not None:  # IAM saw a use the reading did not: calls missing
             issues += self.key_last_used.issues
+        missing = self.sightings_unread
+        if missing is not None:  # the finding's own calls are not in what was read
+            issues.append(missing)
         return issues
+
+    @property
+    def sightings_unread(self) -> DataIssue | None:
+        """The issue of a reading that holds none of the calls GuardDuty saw the key make
+        (:func:`unread_sightings`); None when it holds one, or when the key's activity in the
+        finding's account could not be looked at (:attr:`could_not_look` says so)."""
+        if self.could_not_look is not None:
+            return None
+        frame = self.by_time if self.counted else self.events
+        assert frame is not None
+        count = _plain(self.finding.get("count"))
+        return unread_sightings(frame, self.key, count=count, now=self.started_at)
 
     @property
     def data_issues(self) -> list[DataIssue]:
@@ -445,6 +526,9 @@ class Investigation:
         contradiction = tor.finding_ip_contradiction(frame, self.key.tor_ip, self.key.finding_id)
         if contradiction is not None:
             issues.append(contradiction)
+        missing = self.sightings_unread
+        if missing is not None:  # what was read misses the finding's own calls: not "none"
+            issues.append(missing)
         issues += [i for i in campaign_issues(self) if i not in issues]
         if self.key_last_used is not None:  # IAM saw a later use: calls missing from the reading
             issues += self.key_last_used.issues
@@ -1230,6 +1314,12 @@ def derived_keys_search(inv: Investigation) -> dict[str, Any]:
             "status": "partial",
             "why": "the key's activity in the finding's account was not read, so a key minted "
             "there is not known: " + inv.could_not_look,
+        }
+    if inv.sightings_unread is not None:
+        return {
+            "status": "partial",
+            "why": "the calls GuardDuty saw the key make are not in what was read, so a key "
+            "minted by them is not known: " + inv.sightings_unread.problem,
         }
     unread = group_issues(inv.unread_activity)  # IAM's last use after the last call read too
     if unread:

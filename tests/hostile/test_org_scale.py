@@ -893,6 +893,32 @@ def test_regions_without_lookup_narrow_every_source(tmp_path: Path, engine: str)
     assert "us-east-1 is read with the regions asked" in err
 
 
+@pytest.mark.parametrize("engine", ["files", "duckdb"])
+def test_regions_of_govcloud_keep_us_gov_west_1s_iam_events(tmp_path: Path, engine: str) -> None:
+    """A GovCloud case narrowed to us-gov-east-1: its IAM and STS events are in us-gov-west-1
+    (not us-east-1), and they are kept, with the note saying so."""
+    recs = json.loads((INVICTUS / sorted(p.name for p in INVICTUS.iterdir())[0]).read_text())[
+        "Records"
+    ]
+    west = copy.deepcopy(recs)
+    for r in west:
+        r["awsRegion"], r["eventID"] = "us-gov-west-1", "gw" + r["eventID"][2:]
+    east = copy.deepcopy(recs)
+    for r in east:
+        r["awsRegion"], r["eventID"] = "us-gov-east-1", "ge" + r["eventID"][2:]
+    (tmp_path / "flat.json").write_text(json.dumps({"Records": west + east + recs}))
+    code, _out, err = run(
+        "events", "--logs", str(tmp_path), "--regions", "us-gov-east-1", "--engine", engine,
+        "--out", str(tmp_path / "e.parquet"),
+    )  # fmt: skip
+    assert code == 0, err
+    got = pd.read_parquet(tmp_path / "e.parquet")
+    assert set(got["aws_region"]) == {"us-gov-east-1", "us-gov-west-1"}
+    assert len(got) == len(west) + len(east)
+    assert "us-gov-west-1 is read with the regions asked" in err
+    assert "us-east-1 is read" not in err
+
+
 @pytest.mark.parametrize(
     ("argv", "needle"),
     [

@@ -25,6 +25,7 @@ from torinvest import actions, display, investigation
 from torinvest import analysis as an
 from torinvest.case import sample_case
 from torinvest.errors import DataIssue
+from torinvest.findings.locate import SEEN_FALLBACK
 from torinvest.investigation import Investigation
 from torinvest.targets import MAX_TARGET_CHARS, MAX_TARGETS
 
@@ -182,9 +183,17 @@ def test_the_plan_names_markup_targets_as_text(inv: Investigation) -> None:
     assert MARKUP not in display.next_steps(forged, {"status": "malicious"}).data
 
 
+def _no_sightings(inv: Investigation) -> Investigation:
+    """``inv`` for a finding whose times stand in from createdAt/updatedAt: GuardDuty's
+    sightings of the key's calls unknown, so a file without a call of the key is "no events"
+    (with them, it misses the calls GuardDuty saw: "missed", tests/test_sightings.py)."""
+    return dataclasses.replace(inv, key=dataclasses.replace(inv.key, seen_from=SEEN_FALLBACK))
+
+
 def test_no_events_could_not_look_and_nothing_to_read_read_differently(tmp_path: Path) -> None:
     name, data = _background_file()
-    none = _investigate(_case_with(tmp_path / "none", {name: data}))
+    missed = _investigate(_case_with(tmp_path / "none", {name: data}))
+    none = _no_sightings(missed)
     failed = _investigate(_case_with(tmp_path / "failed", {"broken.json.gz": data[:200]}))
     nothing = _investigate(_case_with(tmp_path / "nothing", {}))
     denied_issue = DataIssue("lookup:us-east-1", "access denied: cloudtrail:LookupEvents")
@@ -194,6 +203,7 @@ def test_no_events_could_not_look_and_nothing_to_read_read_differently(tmp_path:
     answers = {}
     for label, case, state, tor_value in (
         ("none", none, "none", "no events"),
+        ("missed", missed, "missed", "incomplete: calls GuardDuty saw not read"),
         ("failed", failed, "failed", "could not look"),
         ("nothing", nothing, "nothing", "nothing read"),
         ("denied", denied, "partial", "incomplete: no call read"),
@@ -208,6 +218,8 @@ def test_no_events_could_not_look_and_nothing_to_read_read_differently(tmp_path:
         assert "0 calls read" in _text(html)
     assert "No events: every CloudTrail source was read (1 file(s)" in answers["none"]
     assert "not an access problem" in answers["none"]
+    assert "though GuardDuty saw it called from 109.70.100.66" in answers["missed"]
+    assert "No events" not in answers["missed"] and "ould not look" not in answers["missed"]
     assert "Could not look: no event was read and 1 source(s) failed" in answers["failed"]
     assert "not evidence that the key was unused" in answers["failed"]
     assert "Nothing to read" in answers["nothing"]
@@ -225,7 +237,7 @@ def test_no_events_could_not_look_and_nothing_to_read_read_differently(tmp_path:
         "access, days or regions not there); what was read (1 file(s), region(s) or table(s)) "
         "holds no call made with this key"
     )
-    assert len(set(answers.values())) == 4
+    assert len(set(answers.values())) == 5
 
 
 def _chart_texts(figure: object) -> list[str]:
@@ -243,7 +255,8 @@ def test_every_empty_chart_table_and_card_says_what_the_activity_amounts_to(
     from torinvest import charts
 
     name, data = _background_file()
-    none = _investigate(_case_with(tmp_path / "none", {name: data}))
+    missed = _investigate(_case_with(tmp_path / "none", {name: data}))
+    none = _no_sightings(missed)
     failed = _investigate(_case_with(tmp_path / "failed", {"broken.json.gz": data[:200]}))
     nothing = _investigate(_case_with(tmp_path / "nothing", {}))
     denied_issue = DataIssue("lookup:us-east-1", "access denied: cloudtrail:LookupEvents")
@@ -256,6 +269,7 @@ def test_every_empty_chart_table_and_card_says_what_the_activity_amounts_to(
     said = {}
     for label, case in (
         ("none", none),
+        ("missed", missed),
         ("failed", failed),
         ("nothing", nothing),
         ("denied", denied),
@@ -293,7 +307,8 @@ def test_every_empty_chart_table_and_card_says_what_the_activity_amounts_to(
         assert "none minted" not in answer, label
         assert search["status"] == "partial" and search["why"], (label, search)
     assert said["denied"] == said["beside"] == "incomplete: no call in what was read"
-    assert len(set(said.values())) == 4  # denied and beside are one state: read in part
+    assert said["missed"] == "incomplete: the finding's calls are not in what was read"
+    assert len(set(said.values())) == 5  # denied and beside are one state: read in part
 
 
 def test_the_notebook_tells_every_chart_what_the_activity_amounts_to() -> None:
@@ -317,17 +332,20 @@ def test_the_notebook_tells_every_chart_what_the_activity_amounts_to() -> None:
 
 
 def test_no_events_beside_an_unreadable_findings_file(tmp_path: Path) -> None:
-    """The activity was read whole, a findings file was not: the answer says both, and its "no
-    events" line names what was read (CloudTrail), not "every source"."""
+    """The log file given was read whole, a findings file was not: the answer says both, and
+    its line on the activity names what was read (1 file), not "every source". The file holds
+    none of the calls GuardDuty saw (tests/test_sightings.py): never "No events" — the reading
+    misses them."""
     case = _case_with(tmp_path, dict([_background_file()]))
     (case / "findings" / "torn.json").write_text('{"Findings": [')
     sources = investigation.sources_from_parameters(case_dir=str(case))
     findings = investigation.load_findings(sources)
     inv = investigation.investigate(FINDING, sources, findings=findings)
     text = _text(display.answer_html(inv, {"status": "pending"}, findings=findings))
-    assert "Incomplete: 1 data issue(s)" in text and "torn.json" in text
-    assert "No events: every CloudTrail source was read (1 file(s)" in text
-    assert "every source was read" not in text
+    assert "Incomplete: 2 data issue(s)" in text and "torn.json" in text
+    assert f"GuardDuty saw key {KEY} called from 109.70.100.66" in text
+    assert "no call made with this key in what was read (1 file(s)" in text
+    assert "every source was read" not in text and "No events" not in text
 
 
 def test_the_activity_card_counts_what_was_not_read_as_the_answer_does() -> None:
@@ -541,8 +559,9 @@ def test_logs_of_another_account_only_are_could_not_look(tmp_path: Path) -> None
     """A case folder whose cloudtrail/ holds only another account's logs (the sample's, whose
     records are of 123837392027) for a finding of 999988887777: "could not look in account
     999988887777", naming both accounts and what to add; not "No events", not scored as quiet.
-    The same logs for the sample's own finding stay "no events" (its records' account, not
-    their path's 218007301253, is what counts)."""
+    The same logs for the sample's own finding are read as its account's (its records'
+    account, not their path's 218007301253, is what counts): not "could not look" — and, as
+    they hold none of the calls GuardDuty saw, incomplete (tests/test_sightings.py)."""
     name, data = _background_file()
     case = _case_with(tmp_path / "member", {name: data})
     for f in (case / "findings").rglob("*.json"):
@@ -562,8 +581,8 @@ def test_logs_of_another_account_only_are_could_not_look(tmp_path: Path) -> None
     assert "not an access problem" not in text and "No events:" not in text
     assert "No events to list" not in _text(display.events_table(member).data)
     own = _investigate(_case_with(tmp_path / "own", {name: data}))
-    assert display.activity_state(own)[0] == "none"
-    assert own.score.band == "low"
+    assert display.activity_state(own)[0] == "missed"
+    assert own.score.band == an.INCOMPLETE  # the finding's calls not read: a floor, not "low"
 
 
 def test_calls_of_unknown_tor_status_never_score_low(tmp_path: Path) -> None:
@@ -612,14 +631,18 @@ def test_the_reading_reads_the_same_on_the_card_summary_terminal_and_index(tmp_p
     from torinvest.report.batch import BatchEntry
 
     name, data = _background_file()
-    whole = _investigate(_case_with(tmp_path / "none", {name: data}))
+    whole = investigation.investigate(
+        FINDING, investigation.sources_from_parameters(case_dir=str(sample_case().root)), **COVERED
+    )
+    missed = _investigate(_case_with(tmp_path / "none", {name: data}))  # none of GuardDuty's
     nothing = _investigate(_case_with(tmp_path / "failed", {"broken.json.gz": data[:200]}))
     refused = DataIssue("lookup:eu-west-1", "access denied: cloudtrail:LookupEvents")
     partial = dataclasses.replace(
-        whole, activity=dataclasses.replace(whole.activity, issues=[refused])
+        missed, activity=dataclasses.replace(missed.activity, issues=[refused])
     )
     for case, state, card_word in (
-        (whole, "no events", "No events"),
+        (whole, "complete", "The key's activity"),
+        (missed, "incomplete", "Incomplete"),
         (partial, "incomplete", "Incomplete"),
         (nothing, "could not look", "Could not look"),
     ):
@@ -636,7 +659,7 @@ def test_the_reading_reads_the_same_on_the_card_summary_terminal_and_index(tmp_p
         )
         blind = "ot allowed to look" in said or "ould not look" in said
         assert blind == (state == "could not look"), (state, said)
-        if state == "incomplete":
+        if case is partial:
             assert "1 source(s) refused access" in said, said
         line = one_line_summary(summary)
         entry = BatchEntry("f", "ok", data_issues=len(summary["data_issues"]))

@@ -253,6 +253,21 @@ def test_a_finding_guardduty_does_not_show_names_the_way_out(
     assert security.calls("BatchUpdateFindings") == []
 
 
+def test_a_govcloud_finding_guardduty_does_not_show_names_a_govcloud_arn(
+    security: FakeSecurityServices, tmp_path: Path, ledger: Path
+) -> None:
+    """The way out a GovCloud analyst is given is an ARN of GovCloud's partition."""
+    security.reset()
+    data = summary_data()
+    data["finding"]["region"] = "us-gov-west-1"
+    security.guardduty("us-gov-west-1").add_detector()
+    (o,) = post(make_report(tmp_path / "gov", summary=data), ledger).outcomes
+    assert o.status == "failed"
+    assert "GuardDuty in us-gov-west-1 does not show finding" in o.line
+    hint = str(o.error.hint if o.error else "")
+    assert "--to securityhub:arn:aws-us-gov:guardduty:" in hint and "arn:aws:" not in hint
+
+
 @pytest.mark.parametrize("held", [True, False], ids=["held", "not-held"])
 @pytest.mark.parametrize("period", [2, None], ids=["cycle-of-2", "fresh-for-ever"])
 def test_guardduty_detectors_that_never_end_are_could_not_look_not_not_found(

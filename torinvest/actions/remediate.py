@@ -25,6 +25,7 @@ from torinvest.actions.plan import (
     _present,
     root_step,
 )
+from torinvest.aws import arn_partition
 from torinvest.findings import KeyLocation
 from torinvest.outcome import failed_rows
 from torinvest.schema import expiration_time
@@ -52,13 +53,8 @@ def _user_name(arn: str | None) -> str | None:
 
 
 def partition_of(region: str | None) -> str:
-    """The ARN partition of ``region`` (aws, aws-cn, aws-us-gov)."""
-    text = str(region or "")
-    if text.startswith("cn-"):
-        return "aws-cn"
-    if text.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
+    """The ARN partition of ``region`` (aws, aws-cn, aws-us-gov…): :func:`arn_partition`."""
+    return arn_partition(region)
 
 
 def _session_issuer(events: pd.DataFrame | None, key: str) -> str | None:

@@ -25,7 +25,8 @@ The package, each module importing only those above it:
     answers    an answer that is not AWS's refused before parsing, its text made valid; a
                promised field read
     pages      page chains that end: a token followed twice or too many pages is an error
-    regions    ``--regions`` parsed and checked; the regions to search
+    regions    ``--regions`` parsed and checked; the regions to search; where each partition
+               records IAM and STS events
     translate  botocore exceptions → torinvest errors; the IAM action a call needs; AssumeRole
     session    AwsConfig and Aws: sessions, clients, the account, regions mapped concurrently
 """
@@ -41,7 +42,15 @@ from torinvest.aws.answers import (
     repair_issue,
 )
 from torinvest.aws.pages import PageTrail, follow_pages, max_pages
-from torinvest.aws.regions import REGION_RE, RegionList, parse_regions, validate_region
+from torinvest.aws.regions import (
+    REGION_RE,
+    RegionList,
+    arn_partition,
+    global_events_region,
+    global_regions_missing,
+    parse_regions,
+    validate_region,
+)
 from torinvest.aws.session import (
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_MAX_WORKERS,
@@ -78,10 +87,13 @@ __all__ = [
     "RegionList",
     "answer",
     "answer_repairs",
+    "arn_partition",
     "assume_role_error",
     "check_answer",
     "check_profile",
     "follow_pages",
+    "global_events_region",
+    "global_regions_missing",
     "iam_action",
     "max_pages",
     "parse_regions",

@@ -133,7 +133,8 @@ def check_role_arn(value: str, *, name: str = "role ARN") -> str:
     if ROLE_ARN.fullmatch(text) is None or not _role_arn_account(text):
         raise InputError(
             f"{name}: {str(value)[:120]!r} is not a role ARN ({_role_arn_problem(text)})",
-            hint="e.g. arn:aws:iam::123456789012:role/NAME or role/PATH/NAME",
+            hint="e.g. arn:aws:iam::123456789012:role/NAME or role/PATH/NAME (arn:aws-us-gov: in "
+            "GovCloud, arn:aws-cn: in China)",
         )
     return text
 

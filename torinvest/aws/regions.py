@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cache
+
+import botocore.session
 
 from torinvest.errors import InvalidRegionError
 
@@ -44,6 +47,74 @@ def parse_regions(value: str | Sequence[str] | None) -> list[str] | None:
             "'all' cannot be combined with region names", hint="pass 'all' or a list of regions"
         )
     return list(dict.fromkeys(validate_region(i) for i in items))
+
+
+#: Where CloudTrail records the events of IAM, STS and CloudFront (global services) in the
+#: commercial partition (LookupEvents shows them only there since Nov 2021).
+COMMERCIAL_GLOBAL_REGION = "us-east-1"
+
+
+@dataclass(frozen=True, slots=True)
+class _Partition:
+    name: str  # aws, aws-cn, aws-us-gov…: the ARN partition
+    pattern: re.Pattern[str]  # its region names
+    global_region: str | None  # where its global IAM endpoint signs (None: no such endpoint)
+
+
+@cache
+def _partitions() -> tuple[_Partition, ...]:
+    """The partitions botocore's endpoint data knows, each with its region pattern and the
+    region its global IAM endpoint signs in (us-east-1, cn-north-1, us-gov-west-1…)."""
+    loader = botocore.session.get_session().get_component("data_loader")
+    out: list[_Partition] = []
+    for part in loader.load_data("endpoints").get("partitions", []):
+        iam = part.get("services", {}).get("iam", {})
+        glob = iam.get("endpoints", {}).get(str(iam.get("partitionEndpoint")), {})
+        region = glob.get("credentialScope", {}).get("region")
+        if part.get("regionRegex") and part.get("partition"):
+            out.append(
+                _Partition(
+                    str(part["partition"]),
+                    re.compile(part["regionRegex"]),
+                    str(region) if region else None,
+                )
+            )
+    return tuple(out)
+
+
+def _partition(region: str | None) -> _Partition | None:
+    for part in _partitions():
+        if region and part.pattern.match(str(region)):
+            return part
+    return None
+
+
+def arn_partition(region: str | None) -> str:
+    """The ARN partition of ``region``: ``aws-us-gov`` for GovCloud, ``aws-cn`` for China…;
+    ``aws`` for a commercial region, an unknown one (botocore resolves it there) or None."""
+    part = _partition(region)
+    return part.name if part is not None else "aws"
+
+
+def global_events_region(region: str) -> str | None:
+    """The region where CloudTrail records the IAM and STS (global service) events of
+    ``region``'s partition: us-east-1 for the commercial regions, us-gov-west-1 for GovCloud,
+    cn-north-1 for China… A region no partition's pattern matches is commercial, as botocore
+    resolves it; None for a partition without a global IAM endpoint."""
+    part = _partition(region)
+    return part.global_region if part is not None else COMMERCIAL_GLOBAL_REGION
+
+
+def global_regions_missing(regions: Iterable[str]) -> list[str]:
+    """The global-service-event regions (:func:`global_events_region`) of the partitions of
+    ``regions`` that ``regions`` leaves out, in the order their partitions first appear."""
+    named = list(regions)
+    missing: list[str] = []
+    for region in named:
+        home = global_events_region(region)
+        if home is not None and home not in named and home not in missing:
+            missing.append(home)
+    return missing
 
 
 @dataclass(frozen=True, slots=True)

@@ -111,7 +111,10 @@ def activity_state(inv: Investigation) -> tuple[str, str]:
     finding's: :attr:`~torinvest.events.Activity.account_gap`), ``failed`` (no event; sources
     failed), ``partial`` (no event in what was read; other sources failed or refused access: an
     incomplete reading, in :func:`~torinvest.investigation.reading_text`'s words — never
-    "could not look"), ``none`` (every source read, none holds a call). The states never read
+    "could not look"), ``missed`` (every source read, none holds a call, though GuardDuty saw
+    the key called in the window:
+    :attr:`~torinvest.investigation.Investigation.sightings_unread`), ``none``
+    (every source read, none holds a call). The states never read
     the same; the report's answer and the activity card both take them from here."""
     from torinvest import events  # here: tqdm.auto's warning filter is set (module top)
 
@@ -168,6 +171,14 @@ def activity_state(inv: Investigation) -> tuple[str, str]:
             "Nothing to read: no log file or region covered the window, so nothing was looked "
             "at. Add the CloudTrail logs of the window (or use LookupEvents)."
         )
+    if inv.sightings_unread is not None:  # GuardDuty saw calls that were not read
+        seen = f" from {inv.key.tor_ip}" if inv.key.tor_ip else ""
+        return "missed", (
+            f"Incomplete: no call made with this key in what was read ({attempted:,} file(s), "
+            f"region(s) or table(s)), though GuardDuty saw it called{seen} in the window: the "
+            "reading misses the calls the finding is about (see the data issues). This is not "
+            "evidence that the key was unused."
+        )
     return "none", (
         f"No events: every CloudTrail source was read ({attempted:,} file(s), region(s) or "
         "table(s)) and none holds a call made with this key in the window. This is not an access "
@@ -195,6 +206,7 @@ EMPTY_REASONS: Mapping[str, str] = {
     "elsewhere": "could not look in the finding's account",
     "failed": "could not look: sources failed, no event read",
     "partial": "incomplete: no call in what was read",
+    "missed": "incomplete: the finding's calls are not in what was read",
 }
 
 
@@ -387,9 +399,12 @@ def activity_status(inv: Investigation) -> HTML:
         "elsewhere": ("Could not look in the finding's account", "ti-danger"),
         "failed": ("Could not look: sources failed", "ti-danger"),
         "partial": ("Incomplete: no call in what was read", "ti-warn"),
+        "missed": ("Incomplete: the finding's calls are not in what was read", "ti-warn"),
         "none": ("No events", "ti-ok"),
     }[state]
-    more = said_data if state in ("none", "partial") else ""  # read: what it could not hold
+    more = (
+        said_data if state in ("none", "partial", "missed") else ""
+    )  # read: what it could not hold
     return HTML(_card(title, f"<p>{_e(line)}</p>{more}" + iam, kind))
 
 

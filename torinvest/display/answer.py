@@ -220,6 +220,7 @@ def _tor_tile(inv: Investigation, state: str) -> str:
             "denied": "could not look",
             "failed": "could not look",
             "partial": "incomplete: no call read",
+            "missed": "incomplete: calls GuardDuty saw not read",
             "elsewhere": "could not look in the account",
             "nothing": "nothing read",
             "none": "no events",

@@ -22,7 +22,14 @@ from typing import Any
 
 import orjson
 
-from torinvest.aws import AWS_CALL_ERRORS, PageTrail, answer, translate_error, validate_region
+from torinvest.aws import (
+    AWS_CALL_ERRORS,
+    PageTrail,
+    answer,
+    arn_partition,
+    translate_error,
+    validate_region,
+)
 from torinvest.errors import EndpointError, InputError
 from torinvest.post.answer import security_hub_note
 from torinvest.post.base import Bundle, Context, DestinationSpec, PostError, PostFile, remote_id
@@ -179,16 +186,16 @@ class SecurityHubFinding:
                 self.spec,
                 f"{endless.message}; finding {finding_id} is in none of the {len(set(detectors))}"
                 " detector(s) listed before, so its Security Hub Id (its ARN) is unknown",
-                hint=f"{endless.hint}; or give the ARN: --to securityhub:arn:aws:guardduty:"
-                "REGION:ACCOUNT:detector/DETECTOR/finding/ID",
+                hint=f"{endless.hint}; or give the ARN: --to securityhub:arn:"
+                f"{arn_partition(region)}:guardduty:REGION:ACCOUNT:detector/DETECTOR/finding/ID",
             )
         raise PostError(
             self.spec,
             f"GuardDuty in {region} does not show finding {finding_id} to these credentials "
             f"({len(detectors)} detector(s) asked), so its Security Hub Id (its ARN) is unknown",
             hint="run with credentials of the finding's account or its GuardDuty administrator, "
-            "or give the ARN: --to securityhub:arn:aws:guardduty:REGION:ACCOUNT:detector/DETECTOR"
-            "/finding/ID",
+            f"or give the ARN: --to securityhub:arn:{arn_partition(region)}:guardduty:REGION:"
+            "ACCOUNT:detector/DETECTOR/finding/ID",
         )
 
     def upload(self, bundle: Bundle, file: PostFile, token: str) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from botocore.exceptions import ProfileNotFound
 
 from torinvest import commands
 from torinvest.actions import PLAN_VERDICTS
-from torinvest.aws import AwsConfig
+from torinvest.aws import AwsConfig, arn_partition
 from torinvest.commands import Access
 from torinvest.errors import RefusedError
 from torinvest.schema import utc_timestamp
@@ -375,13 +375,16 @@ def _profile_source(name: str, *, fallback: str | None = None) -> str:
     return f"profile {name} ({how})"
 
 
-def credentials_hint(account: str | None, config: AwsConfig | None = None) -> str:
-    """How to run with credentials of ``account``: ``--profile`` or ``--role-arn``."""
+def credentials_hint(
+    account: str | None, config: AwsConfig | None = None, region: str | None = None
+) -> str:
+    """How to run with credentials of ``account``: ``--profile`` or ``--role-arn`` (an ARN of
+    ``region``'s partition: ``arn:aws-us-gov:`` in GovCloud, ``arn:aws-cn:`` in China)."""
     acct = account or "ACCOUNT"
     return (
         f"run with credentials of account {acct}: --profile PROFILE (a profile for that "
-        f"account) or --role-arn arn:aws:iam::{acct}:role/ROLE (a role you may assume there); "
-        f"this run used {credentials_source(config)}"
+        f"account) or --role-arn arn:{arn_partition(region)}:iam::{acct}:role/ROLE (a role you "
+        f"may assume there); this run used {credentials_source(config)}"
     )
 
 

@@ -33,7 +33,7 @@ def check_account(caller: Caller, plan: Plan, config: AwsConfig | None = None) -
         raise RefusedError(
             f"refused: finding {plan.finding_id} is in account {plan.account_id}, but these "
             f"credentials ({caller.arn}) are account {caller.account}; nothing was changed",
-            hint=credentials_hint(plan.account_id, config),
+            hint=credentials_hint(plan.account_id, config, plan.region),
         )
 
 
@@ -71,7 +71,7 @@ def check_administrator(
         raise RefusedError(
             f"refused: account {caller.account} has no GuardDuty detector in {region}, so it "
             f"cannot archive {plan.finding_id}; nothing was changed",
-            hint=credentials_hint(plan.account_id, config)
+            hint=credentials_hint(plan.account_id, config, plan.region)
             + " (the finding's account or its GuardDuty administrator)",
         )
     detector = str(detectors[0])
@@ -85,7 +85,7 @@ def check_administrator(
             f"refused: account {caller.account} is a GuardDuty member of administrator account "
             f"{admin_id}: only {admin_id} can archive findings or create suppression rules; "
             "nothing was changed",
-            hint=credentials_hint(admin_id, config),
+            hint=credentials_hint(admin_id, config, plan.region),
         )
     seen = read(
         "GetFindings",
@@ -116,7 +116,7 @@ def check_administrator(
         f"({caller.arn}) are account {caller.account}, which is neither that account nor its "
         f"GuardDuty administrator (its detector in {region} does not hold the finding); nothing "
         "was changed",
-        hint=credentials_hint(plan.account_id, config)
+        hint=credentials_hint(plan.account_id, config, plan.region)
         + " — or of its GuardDuty administrator account",
     )
 
@@ -223,7 +223,7 @@ def whose_credentials(plan: Plan, aws: Aws | None, config: AwsConfig | None = No
             "the finding's account: --execute may run"
             if account == plan.account_id
             else f"not the finding's account {plan.account_id}: --execute would be refused "
-            f"({credentials_hint(plan.account_id, aws.config)})"
+            f"({credentials_hint(plan.account_id, aws.config, plan.region)})"
         )
     else:
         fits = (

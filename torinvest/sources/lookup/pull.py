@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 from tqdm import tqdm  # text bars on a terminal only (tqdm.auto would put widgets in reports)
 
-from torinvest.aws import REPAIRED_KEY, Aws, translate_error
+from torinvest.aws import REPAIRED_KEY, Aws, global_regions_missing, translate_error
 from torinvest.aws.ids import check_access_key_id
 from torinvest.errors import AwsError, BeyondRetention, DataIssue, InputError
 from torinvest.jsonread import JsonRepairs
@@ -46,7 +46,8 @@ from torinvest.sources.records import (
 log = logging.getLogger(__name__)
 
 
-#: IAM, STS and CloudFront events are recorded in us-east-1 (since Nov 2021).
+#: IAM, STS and CloudFront events are recorded in us-east-1 (since Nov 2021) in the commercial
+#: partition; other partitions: :func:`torinvest.aws.global_events_region`.
 GLOBAL_EVENTS_REGION = "us-east-1"
 #: LookupEvents keeps 90 days of management events.
 RETENTION = pd.Timedelta(days=90)
@@ -370,11 +371,11 @@ def _first(named: Sequence[str]) -> str:
 
 
 def lookup_regions(aws: Aws, regions: Sequence[str] | None) -> list[str]:
-    """The regions to search: those asked (or every enabled one), with us-east-1 always in."""
+    """The regions to search: those asked (or every enabled one), with the region where their
+    partition records IAM and STS events always in (us-east-1; us-gov-west-1 in GovCloud,
+    cn-north-1 in China: :func:`~torinvest.aws.regions.global_events_region`)."""
     names = list(aws.regions("cloudtrail", regions))
-    if GLOBAL_EVENTS_REGION not in names and aws.partition == "aws":
-        names.insert(0, GLOBAL_EVENTS_REGION)
-    return names
+    return [*global_regions_missing(names), *names]
 
 
 def clamp_window(
@@ -543,7 +544,8 @@ def lookup_events(
     now: pd.Timestamp | None = None,
 ) -> LookupResult:
     """Everything ``value`` (an access key ID, or a user name with ``attribute="Username"``) did
-    in [start, end], in every region to search (us-east-1 always included).
+    in [start, end], in every region to search (its partition's global-events region always included:
+    :func:`lookup_regions`).
 
     With ``follow_derived``, keys minted by the key (GetSessionToken, AssumeRole,
     GetFederationToken, CreateAccessKey) are looked up too, over the whole window as the log
