@@ -1160,7 +1160,10 @@ def test_index_that_cannot_be_written(
 ) -> None:
     case = _case_with_one_open_finding(tmp_path)
     root = tmp_path / "reports"
-    shutil.copytree(done, root / f"finding-{FINDING}")  # complete: skipped, nothing runs
+    shutil.copytree(done, root / f"finding-{FINDING}")  # complete
+    # the sample case's window is read in part, so the report is retried: what its kernel
+    # wrote is copied (every other step runs for real), the index is what this test is about
+    _fake_kernel(monkeypatch, done)
     fail_on(monkeypatch, "replace", root / "index.json", errno.EROFS)
     code, _, err = run("investigate", "--all-open", "--case", str(case), "--out", str(root))
     assert code == 1
