@@ -992,13 +992,10 @@ def _sample_investigation() -> investigation.Investigation:
 
 
 @pytest.fixture(scope="module")
-def done(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A complete report of the sample finding, made once by a real run (a kernel)."""
-    out = tmp_path_factory.mktemp("done") / "report"
-    ledger = out.parent / "ledger.jsonl"
-    report.run_report(FINDING, out, report.RunOptions(case_dir=str(CASE.root), ledger=str(ledger)))
-    assert report.folder_state(out, FINDING).complete
-    return out
+def done(sample_report: Path) -> Path:
+    """A complete report of the sample finding, made once by a real run (a kernel): the
+    session's (tests/conftest.py), read only — the tests copy it."""
+    return sample_report
 
 
 def _fake_kernel(monkeypatch: pytest.MonkeyPatch, done: Path) -> list[Path]:
