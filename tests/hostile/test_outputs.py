@@ -1168,9 +1168,16 @@ def test_index_that_cannot_be_written(
 
 
 SLOW_EXPORT = """
-import sys, time
+import shutil, sys, time
+from pathlib import Path
 from torinvest.report import run as report
 from torinvest.cli import main
+done = Path(sys.argv.pop(1))
+def execute(notebook, output, params, **kwargs):  # what done's kernel wrote (_fake_kernel)
+    shutil.copy(done / "report.ipynb", output)
+    for name in ("summary.json", "events.csv", "per_ip.csv"):
+        shutil.copy(done / name, Path(params["export_dir"]) / name)
+report.execute = execute
 real = report.export_html
 def slow(*args, **kwargs):
     time.sleep(30)  # the window in which the analyst presses Ctrl-C
@@ -1180,13 +1187,22 @@ sys.exit(main())
 """
 
 
-def test_a_real_sigint_after_summary_json(tmp_path: Path) -> None:
+def test_a_real_sigint_after_summary_json(done: Path, tmp_path: Path) -> None:
     """Ctrl-C (SIGINT) after the kernel wrote summary.json: exit 130 with one line, and the
-    folder is incomplete — summary.json alone never passes for a report."""
+    folder is incomplete — summary.json alone never passes for a report. (The kernel's files
+    are ``done``'s, copied: the signal comes after the kernel, and the command is real.)"""
     out = tmp_path / "report"
     args = ["investigate", FINDING, "--case", str(CASE.root), "--out", str(out)]
     proc = subprocess.Popen(
-        [sys.executable, "-c", SLOW_EXPORT, *args, "--ledger", str(tmp_path / "l.jsonl")],
+        [
+            sys.executable,
+            "-c",
+            SLOW_EXPORT,
+            str(done),
+            *args,
+            "--ledger",
+            str(tmp_path / "l.jsonl"),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
