@@ -121,6 +121,30 @@ def moto(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
     return moto_server
 
 
+#: The sample case's finding (tests.post.conftest.FINDING_ID, tests/fixtures/…).
+SAMPLE_FINDING = "6dde0a8f8d46f6acad893b30f905e97c"
+
+
+@pytest.fixture(scope="session")
+def sample_report(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A complete report of the sample finding with the default options (a fresh ledger,
+    ``ledger.jsonl`` beside the folder: no verdict), made once per test process by a real run
+    (a kernel: the slow part). Read it; a test that changes a report copies it first. Checked
+    unchanged (its manifest) at the end of the session."""
+    from torinvest import report
+    from torinvest.case import sample_case
+
+    out = tmp_path_factory.mktemp("sample-report") / "report"
+    options = report.RunOptions(
+        case_dir=str(sample_case().root), ledger=str(out.parent / "ledger.jsonl")
+    )
+    report.run_report(SAMPLE_FINDING, out, options)
+    assert report.folder_state(out, SAMPLE_FINDING).complete
+    yield out
+    state = report.folder_state(out, SAMPLE_FINDING)
+    assert state.complete, f"a test changed the shared sample report {out}: {state.why}"
+
+
 @pytest.fixture(scope="session")
 def fake_aws_server() -> Iterator[FakeAws]:
     with FakeAws() as fake:

@@ -164,6 +164,18 @@ def _descendants(pid: int) -> set[int]:
     return found
 
 
+def _kernels(pids: set[int]) -> set[int]:
+    """The Jupyter kernels among ``pids`` (those still running)."""
+    found = set()
+    for pid in pids:
+        try:
+            if b"ipykernel_launcher" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.add(pid)
+        except OSError:
+            continue
+    return found
+
+
 @pytest.mark.parametrize(
     ("how", "jobs"),
     [("SIGTERM", 1), ("SIGTERM", 2), ("Ctrl-C", 1)],
@@ -191,10 +203,19 @@ def test_a_stopped_scheduled_run_writes_its_index_and_leaves_nothing_running(
     )
     seen: set[int] = set()
     deadline = time.monotonic() + 120
-    while len(seen) < jobs + 1 and run.poll() is None and time.monotonic() < deadline:
-        seen |= _descendants(run.pid)  # the workers and the kernels, once started
+    # the workers (--jobs 1: none, the reports run in the command's process) and a kernel, once
+    # started (counting jobs + 1 processes waited, with --jobs 1, for the first report to end
+    # and the second's kernel to start; with --jobs 2 it stopped before any kernel started)
+    processes = jobs + 1 if jobs > 1 else 1
+    while (
+        not (len(seen) >= processes and _kernels(seen))
+        and run.poll() is None
+        and time.monotonic() < deadline
+    ):
+        seen |= _descendants(run.pid)
         time.sleep(0.05)
     assert run.poll() is None, "the reports ended before the run could be stopped"
+    assert _kernels(seen), "no kernel started within 120 s"
     time.sleep(1.0)  # the kernels are running the notebooks
     seen |= _descendants(run.pid)
     if how == "SIGTERM":

@@ -11,9 +11,11 @@ own files are never touched; every refusal happens before a kernel starts.
 from __future__ import annotations
 
 import io
-import multiprocessing
 import re
 import shutil
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -246,20 +248,50 @@ def test_bad_notebook_arguments_write_nothing(
 # --------------------------------------------------------------------------------------------
 # verdicts
 # --------------------------------------------------------------------------------------------
-def _same_verdict(path: str) -> None:
-    v = vd.make_verdict(FINDING, status="malicious", analyst="ana", rationale="Tor, CreateUser")
-    vd.record_decision(v, path)
+#: One process recording the verdict: it imports the verdict module alone (not this test
+#: module, which spawn would import with pandas and the display), says it is ready, and records
+#: once every process is ready, so that the six records race.
+_SAME_VERDICT = """
+import os, sys
+from pathlib import Path
+from torinvest import verdict as vd
+ledger, ready, go = sys.argv[1:]
+v = vd.make_verdict({finding!r}, status="malicious", analyst="ana", rationale="Tor, CreateUser")
+Path(ready).touch()
+while not os.path.exists(go):  # no sleep: every process starts the moment it is told
+    pass
+vd.record_decision(v, ledger)
+"""
 
 
 def test_the_same_verdict_recorded_at_once_by_many_processes_is_one_record(tmp_path: Path) -> None:
     ledger = tmp_path / "ledger.jsonl"
-    ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_same_verdict, args=(str(ledger),)) for _ in range(6)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(600)  # spawned interpreters import pandas: slow on a loaded machine
-        assert p.exitcode == 0
+    go = tmp_path / "go"
+    script = _SAME_VERDICT.format(finding=FINDING)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(ledger), str(tmp_path / f"ready-{n}"), str(go)],
+            cwd=Path(__file__).parents[2],  # this checkout's torinvest
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for n in range(6)
+    ]
+    try:
+        deadline = time.monotonic() + 600  # slow on a loaded machine
+        while len(list(tmp_path.glob("ready-*"))) < len(procs):
+            assert all(p.poll() is None for p in procs), [p.communicate() for p in procs]
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        go.touch()  # all at once
+        for p in procs:
+            said, _ = p.communicate(timeout=600)
+            assert p.returncode == 0, said
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
     records, issues = vd.read_ledger(ledger)
     assert issues == []
     assert len(records) == 1

@@ -992,13 +992,10 @@ def _sample_investigation() -> investigation.Investigation:
 
 
 @pytest.fixture(scope="module")
-def done(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A complete report of the sample finding, made once by a real run (a kernel)."""
-    out = tmp_path_factory.mktemp("done") / "report"
-    ledger = out.parent / "ledger.jsonl"
-    report.run_report(FINDING, out, report.RunOptions(case_dir=str(CASE.root), ledger=str(ledger)))
-    assert report.folder_state(out, FINDING).complete
-    return out
+def done(sample_report: Path) -> Path:
+    """A complete report of the sample finding, made once by a real run (a kernel): the
+    session's (tests/conftest.py), read only — the tests copy it."""
+    return sample_report
 
 
 def _fake_kernel(monkeypatch: pytest.MonkeyPatch, done: Path) -> list[Path]:
@@ -1160,7 +1157,10 @@ def test_index_that_cannot_be_written(
 ) -> None:
     case = _case_with_one_open_finding(tmp_path)
     root = tmp_path / "reports"
-    shutil.copytree(done, root / f"finding-{FINDING}")  # complete: skipped, nothing runs
+    shutil.copytree(done, root / f"finding-{FINDING}")  # complete
+    # the sample case's window is read in part, so the report is retried: what its kernel
+    # wrote is copied (every other step runs for real), the index is what this test is about
+    _fake_kernel(monkeypatch, done)
     fail_on(monkeypatch, "replace", root / "index.json", errno.EROFS)
     code, _, err = run("investigate", "--all-open", "--case", str(case), "--out", str(root))
     assert code == 1
@@ -1168,9 +1168,16 @@ def test_index_that_cannot_be_written(
 
 
 SLOW_EXPORT = """
-import sys, time
+import shutil, sys, time
+from pathlib import Path
 from torinvest.report import run as report
 from torinvest.cli import main
+done = Path(sys.argv.pop(1))
+def execute(notebook, output, params, **kwargs):  # what done's kernel wrote (_fake_kernel)
+    shutil.copy(done / "report.ipynb", output)
+    for name in ("summary.json", "events.csv", "per_ip.csv"):
+        shutil.copy(done / name, Path(params["export_dir"]) / name)
+report.execute = execute
 real = report.export_html
 def slow(*args, **kwargs):
     time.sleep(30)  # the window in which the analyst presses Ctrl-C
@@ -1180,13 +1187,22 @@ sys.exit(main())
 """
 
 
-def test_a_real_sigint_after_summary_json(tmp_path: Path) -> None:
+def test_a_real_sigint_after_summary_json(done: Path, tmp_path: Path) -> None:
     """Ctrl-C (SIGINT) after the kernel wrote summary.json: exit 130 with one line, and the
-    folder is incomplete — summary.json alone never passes for a report."""
+    folder is incomplete — summary.json alone never passes for a report. (The kernel's files
+    are ``done``'s, copied: the signal comes after the kernel, and the command is real.)"""
     out = tmp_path / "report"
     args = ["investigate", FINDING, "--case", str(CASE.root), "--out", str(out)]
     proc = subprocess.Popen(
-        [sys.executable, "-c", SLOW_EXPORT, *args, "--ledger", str(tmp_path / "l.jsonl")],
+        [
+            sys.executable,
+            "-c",
+            SLOW_EXPORT,
+            str(done),
+            *args,
+            "--ledger",
+            str(tmp_path / "l.jsonl"),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
