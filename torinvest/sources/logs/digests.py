@@ -454,32 +454,14 @@ class S3Digests(DigestFolders):
         super().__init__(keys)
         self.client = client
 
-    def _list(self, path: str) -> list[str]:
-        bucket, _, prefix = path.removeprefix("s3://").partition("/")
-        try:
-            pages = follow_pages(
-                self.client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix),
-                "NextContinuationToken",
-                "s3",
-                "ListObjectsV2",
-                region=self.client.meta.region_name,
-                resource=path,
-                more_key="IsTruncated",
-            )
-            keys = [o["Key"] for page in pages for o in page.get("Contents", [])]
-        except AWS_CALL_ERRORS as e:
-            error = translate_error(e, service="s3", operation="ListObjectsV2", resource=path)
-            raise DigestError(f"the digest folder could not be listed: {error}") from None
-        except TorinvestError as e:
-            raise DigestError(f"the digest folder could not be listed: {e}") from None
-        return [f"s3://{bucket}/{k}" for k in keys if "/" not in k[len(prefix) :]]
-
-    def _children(self, path: str) -> list[str]:
+    def _pages(self, path: str, **delimiter: str) -> tuple[str, str, list[Mapping[str, Any]]]:
+        """The bucket, the prefix and every ListObjectsV2 page of ``path`` (``Delimiter`` as
+        given); DigestError when it cannot be listed."""
         bucket, _, prefix = path.removeprefix("s3://").partition("/")
         try:
             pages = follow_pages(
                 self.client.get_paginator("list_objects_v2").paginate(
-                    Bucket=bucket, Prefix=prefix, Delimiter="/"
+                    Bucket=bucket, Prefix=prefix, **delimiter
                 ),
                 "NextContinuationToken",
                 "s3",
@@ -488,12 +470,21 @@ class S3Digests(DigestFolders):
                 resource=path,
                 more_key="IsTruncated",
             )
-            found = [p["Prefix"] for page in pages for p in page.get("CommonPrefixes", [])]
+            return bucket, prefix, list(pages)
         except AWS_CALL_ERRORS as e:
             error = translate_error(e, service="s3", operation="ListObjectsV2", resource=path)
             raise DigestError(f"the digest folder could not be listed: {error}") from None
         except TorinvestError as e:
             raise DigestError(f"the digest folder could not be listed: {e}") from None
+
+    def _list(self, path: str) -> list[str]:
+        bucket, prefix, pages = self._pages(path)
+        keys = [o["Key"] for page in pages for o in page.get("Contents", [])]
+        return [f"s3://{bucket}/{k}" for k in keys if "/" not in k[len(prefix) :]]
+
+    def _children(self, path: str) -> list[str]:
+        _, prefix, pages = self._pages(path, Delimiter="/")
+        found = [p["Prefix"] for page in pages for p in page.get("CommonPrefixes", [])]
         return [p[len(prefix) :].strip("/") for p in found]
 
     def _exists(self, path: str) -> bool:
