@@ -268,13 +268,13 @@ def unread_sightings(
     if key.seen_from == SEEN_FALLBACK or key.first_seen is None or key.last_seen is None:
         return None
     first, last = sorted((key.first_seen, key.last_seen))
-    if len(frame):
-        mine = frame["access_key_id"].astype("string").eq(key.access_key_id).fillna(False)
-        times = pd.to_datetime(frame["event_time"], utc=True)
+    if len(frame):  # the key's rows first: a compare of the column, no copy of the frame
+        mine = frame["access_key_id"].eq(key.access_key_id).fillna(False).to_numpy(dtype=bool)
+        times = pd.to_datetime(frame["event_time"][mine], utc=True)
         bucket = frame.attrs.get("bucket")
         ends = times + bucket if isinstance(bucket, pd.Timedelta) else times
         near = ((ends >= first - SIGHTING_SLACK) & (times <= last + SIGHTING_SLACK)).fillna(False)
-        if bool((mine & (near | times.isna())).any()):
+        if bool((near | times.isna()).any()):
             return None
     seen = f"at {iso_utc(first)}" if first == last else f"from {iso_utc(first)} to {iso_utc(last)}"
     times = f", {count} time(s)" if isinstance(count, int) and count > 0 else ""
