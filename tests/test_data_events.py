@@ -415,11 +415,14 @@ def test_a_case_folder_of_saved_lookup_answers_says_not_searched_everywhere(
     for card in (display.activity_status(inv), display.sources_card(inv)):
         assert said in _text(card)
     assert f"Data events: {said}" in build_answer(summary).text
-    err = io.StringIO()
+    err, out = io.StringIO(), io.StringIO()
     argv = ["events", "--case", str(root), "--access-key", KEY]
-    assert main([*argv, "--out", str(tmp_path / "e.parquet")], out=io.StringIO(), err=err) == 0
+    assert main([*argv, "--out", str(tmp_path / "e.parquet")], out=out, err=err) == 0
     notes = [line for line in err.getvalue().splitlines() if "data events" in line]
     assert notes == [f"torinvest: note: {said}"]
+    # the summary line names what was read: saved answers, not a trail's log files
+    assert " from 1 saved LookupEvents answer file(s)" in out.getvalue(), out.getvalue()
+    assert "log file(s)" not in out.getvalue()
 
 
 def test_a_saved_lookup_answer_is_told_as_records_in_reads_documents() -> None:

@@ -321,13 +321,21 @@ ACCOUNT_GAP = "could not look in account"
 def files_text(counts: FileCounts, by: str = "") -> str:
     """``54 of 62 log file(s)`` + ``by`` + ``(8 failed: 8 could not be downloaded: AccessDenied;
     1 read with issues: 1 with records without a usable time; 120 outside the window/region
-    narrowing)``: what was listed, read (cleanly or with issues), failed, left out."""
+    narrowing)``: what was listed, read (cleanly or with issues), failed, left out. Files that
+    are all saved LookupEvents answers are called so (``2 saved LookupEvents answer file(s)``);
+    some among log files are counted in the parenthesis."""
+    answers = counts.lookup_answers  # saved LookupEvents answers are no trail's log files
+    noun = (
+        "saved LookupEvents answer file(s)" if answers and answers == counts.read else "log file(s)"
+    )
     text = (
-        f"{counts.read:,} of {counts.listed:,} log file(s)"
+        f"{counts.read:,} of {counts.listed:,} {noun}"
         if counts.failed
-        else (f"{counts.read:,} log file(s)")
+        else (f"{counts.read:,} {noun}")
     )
     extra = []
+    if answers and answers != counts.read:
+        extra.append(f"{answers:,} of them saved LookupEvents answers")
     if counts.failed:
         extra.append(f"{len(counts.failed):,} failed: {counts.reasons()}")
     if counts.with_issues:
