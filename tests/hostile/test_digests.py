@@ -616,3 +616,91 @@ def test_an_unreadable_digest_of_a_day_holding_log_files_is_said(
         f"deleted those days would not be noticed): us-east-1: 1 digest file(s) could not be "
         f"read ({bad}: not a readable gzip file"
     ) in err
+
+
+# --------------------------------------------------------------------------------------------
+# log files the digests do not name: put there since, not delivered by CloudTrail
+# --------------------------------------------------------------------------------------------
+#: A file an attacker with s3:PutObject on the trail's bucket adds: the key's 4 calls from
+#: 185.220.101.34 made again, from an office address, under new event IDs.
+PLANTED = f"{US}1225Z_planted000000000.json.gz"
+#: A file added under a name that carries no time.
+UNTIMED = f"{FOLDER}us-east-1/2023/07/10/notes.json.gz"
+
+
+def plant(root: Path, key: str) -> None:
+    doc = json.loads(gzip.decompress((root / DELETED[1]).read_bytes()))
+    for n, record in enumerate(doc["Records"]):
+        record["eventID"] = f"00000000-0000-4000-8000-{n:012d}"
+        record["sourceIPAddress"] = "198.51.100.7"
+    (root / key).write_bytes(gzip.compress(json.dumps(doc).encode()))
+
+
+def unvouched_issue(source: Path | str, n: int, example: str) -> str:
+    return (
+        f"torinvest: issue: {source}/{FOLDER}us-east-1/: {n} log file(s) here on 2023-07-10 are "
+        "not named by the trail's digest files, which cover when they were written (e.g. "
+        f"2023/07/10/{example.rpartition('/')[2]}): CloudTrail did not deliver them to this "
+        "trail — they were put here since (their events may be forged), or another trail "
+        "without log file validation writes to this folder; their events were read and cannot "
+        "be trusted: compare them with LookupEvents (--lookup) or the other trail's files "
+        "before relying on them"
+    )
+
+
+@pytest.mark.parametrize(
+    ("where", "engine"), [("local", "files"), ("local", "duckdb"), ("s3", "files")]
+)
+def test_log_files_no_digest_names_though_digests_cover_their_hour_are_an_issue(
+    trail: Path, tmp_path: Path, where: str, engine: str, request: pytest.FixtureRequest
+) -> None:
+    """Digests name every file CloudTrail delivered; two files added since (one with a time
+    in its name the digests cover, one without a time on a day they cover whole) are read
+    and named: their events cannot be trusted."""
+    digested(trail)
+    plant(trail, PLANTED)
+    plant(trail, UNTIMED)
+    source = on_s3(request, trail) if where == "s3" else str(trail)
+    code, out, err = key_events(source, tmp_path, "--engine", engine)
+    assert code == 0, err
+    assert out.startswith("69 events from 64 log file(s)")  # the two copies are one
+    assert issues(err) == [unvouched_issue(source, 2, PLANTED)]
+    assert "partial result" in err
+
+
+def test_a_file_of_hours_no_digest_covers_is_not_called_unvouched(
+    trail: Path, tmp_path: Path
+) -> None:
+    """Validation was off from 12:00 to 13:00 (no digest of that hour), and the last digest
+    read ends at 23:01 (the next hour's not delivered yet): a file of either hour that no
+    digest names proves nothing either way."""
+    for region in ("ap-southeast-1", "eu-west-1"):
+        write_digests(trail, region, present(trail, region))
+    hours = [datetime(2023, 7, 10, h, tzinfo=UTC) for h in (12, 23)]
+    hours += [datetime(2023, 7, 11, h, tzinfo=UTC) for h in range(24)]
+    write_digests(trail, "us-east-1", present(trail, "us-east-1"), skip_hours=hours)
+    plant(trail, PLANTED)
+    plant(trail, LATE)
+    code, _out, err = key_events(trail, tmp_path)
+    assert code == 0, err
+    assert "not named by the trail's digest files" not in err
+
+
+def test_a_file_named_in_the_next_hours_digest_is_vouched(trail: Path, tmp_path: Path) -> None:
+    """A file written at 12:59 and delivered at 13:02 is named by the 13:01–14:01 digest:
+    not an issue."""
+    late = f"{US}1259Z_slowdelivery00000.json.gz"
+    plant(trail, late)
+    for region in REGIONS:
+        write_digests(trail, region, present(trail, region))  # names it in the 12:01–13:01 hour
+    shifted = trail / digest_key("us-east-1", datetime(2023, 7, 10, 14, 1, 31, tzinfo=UTC))
+    early = trail / digest_key("us-east-1", datetime(2023, 7, 10, 13, 1, 31, tzinfo=UTC))
+    docs = [json.loads(gzip.decompress(p.read_bytes())) for p in (early, shifted)]
+    moved = [f for f in docs[0]["logFiles"] if f["s3Object"] == late]
+    docs[0]["logFiles"] = [f for f in docs[0]["logFiles"] if f["s3Object"] != late]
+    docs[1]["logFiles"] += moved
+    for p, doc in zip((early, shifted), docs, strict=True):
+        p.write_bytes(gzip.compress(json.dumps(doc).encode()))
+    code, _out, err = key_events(trail, tmp_path)
+    assert code == 0, err
+    assert issues(err) == []

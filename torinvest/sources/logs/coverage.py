@@ -163,7 +163,9 @@ class DayVerdict:
     rests on, how many had their signature ``verified``, and why the others were not
     (``unverified``: why → how many; read as the trail's word, :mod:`.signatures`); of the log
     files held that they name, what they say each holds (``hashes``: the file's location →
-    (SHA-256 of its content, the digest saying so)), checked when the file is read."""
+    (SHA-256 of its content, the digest saying so)), checked when the file is read; of the log
+    files held, those no digest names though digests cover when they were written
+    (``unvouched``: day → names: :func:`~torinvest.sources.logs.digests.unvouched`)."""
 
     quiet: list[date] = field(default_factory=list)
     missing: dict[date, list[str]] = field(default_factory=dict)
@@ -174,6 +176,7 @@ class DayVerdict:
     verified: int = 0
     unverified: dict[str, int] = field(default_factory=dict)
     hashes: dict[str, tuple[str, str]] = field(default_factory=dict)
+    unvouched: dict[date, list[str]] = field(default_factory=dict)
 
 
 class DayJudge(Protocol):
@@ -298,6 +301,8 @@ def coverage_issues(
             lost = dict(sorted({**verdict.missing, **check.missing}.items()))
             if lost:
                 out.append(DataIssue(where, _missing_problem(lost)))
+            if check.unvouched:
+                out.append(DataIssue(where, _unvouched_problem(check.unvouched)))
             if verdict.unproven:
                 out.append(DataIssue(where, _gap_problem(verdict.unproven, len(days), verdict)))
             unsure += _unchecked(region, check)
@@ -411,6 +416,23 @@ def _gap_problem(gaps: list[date], total: int, verdict: DayVerdict | None = None
             f"limit of {verdict.over_limit} per source)"
         )
     return text
+
+
+def _unvouched_problem(extra: dict[date, list[str]]) -> str:
+    """Log files held that the trail's digests, covering when they were written, do not name."""
+    n = sum(len(names) for names in extra.values())
+    day, names = next(iter(extra.items()))
+    example = f"{day:%Y/%m/%d}/{names[0]}"
+    if len(example) > MAX_EXAMPLE:  # a name in the folder: bounded
+        example = example[:MAX_EXAMPLE] + "…"
+    return (
+        f"{n:,} log file(s) here on {day_ranges(extra)} are not named by the trail's digest files, "
+        f"which cover when they were written (e.g. {example}): CloudTrail did not deliver them "
+        "to this trail — they were put here since (their events may be forged), or another "
+        "trail without log file validation writes to this folder; their events were read and "
+        "cannot be trusted: compare them with LookupEvents (--lookup) or the other trail's "
+        "files before relying on them"
+    )
 
 
 def _missing_problem(missing: dict[date, list[str]]) -> str:

@@ -166,7 +166,11 @@ def _covered(day: date, periods: Iterable[tuple[datetime, datetime]]) -> bool:
     """Whether the union of ``periods`` covers ``day`` (00:00–24:00 UTC), gaps up to
     :data:`SLACK` allowed."""
     at = datetime(day.year, day.month, day.day, tzinfo=UTC)
-    stop = at + DAY
+    return _spans(at, at + DAY, periods)
+
+
+def _spans(at: datetime, stop: datetime, periods: Iterable[tuple[datetime, datetime]]) -> bool:
+    """Whether the union of ``periods`` covers ``at`` to ``stop``, gaps up to :data:`SLACK`."""
     for start, end in sorted(periods):
         if end <= at:
             continue
@@ -204,6 +208,44 @@ def _day_of(key: str) -> date | None:
     """The day folder of a log file a digest names."""
     place = dated_place(key)
     return None if place is None else place[2]
+
+
+#: How far a log file's delivery may stray from the time in its name: a file is only called
+#: unvouched when the digests read cover this much on either side of that time.
+DELIVERY_LAG = timedelta(minutes=15)
+_NAME_TIME = re.compile(r"_(\d{8}T\d{4}Z)_")
+
+
+def _name_time(name: str) -> datetime | None:
+    """The time in a log file's name (``…_YYYYMMDDTHHmmZ_…``: when CloudTrail wrote it)."""
+    m = _NAME_TIME.search(name)
+    if m is None:
+        return None
+    try:
+        return datetime.strptime(m.group(1), "%Y%m%dT%H%MZ").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def unvouched(day: date, held: Iterable[str], digests: Iterable[Digest]) -> list[str]:
+    """The log files of ``day`` (names ``held``) that no digest of ``digests`` (read from the
+    day's folder and the next's) names though the digests cover when each was written: the
+    whole day, or :data:`DELIVERY_LAG` either side of the time in its name. CloudTrail did not
+    deliver them (put there since, or by another trail that writes no digest). A file of an
+    hour no digest read covers (validation turned on or off that day, the hour not yet
+    digested) is not one."""
+    found = list(digests)
+    if not found:
+        return []
+    named = {k.replace("\\", "/").rpartition("/")[2] for d in found for k in d.logs}
+    periods = [(d.start, d.end) for d in found]
+    whole = _covered(day, periods)
+    out = []
+    for name in sorted(set(held) - named):
+        t = _name_time(name)
+        if whole or (t is not None and _spans(t - DELIVERY_LAG, t + DELIVERY_LAG, periods)):
+            out.append(name)
+    return out
 
 
 class DigestFolders:
@@ -280,8 +322,10 @@ class DigestFolders:
                 )
                 break
             named: set[str] = set()
+            read: list[Digest] = []
             for d in (day, day + DAY):
                 got, bad = self._day(f"{base}{d:%Y/%m/%d}/", account, region, d)
+                read += got
                 named.update(
                     k for g in got for k, on in zip(g.logs, g.log_days, strict=True) if on == day
                 )
@@ -294,6 +338,9 @@ class DigestFolders:
             )
             if gone:
                 out.missing[day] = gone
+            extra = unvouched(day, held[day], read)
+            if extra:
+                out.unvouched[day] = extra
         _seals(out, used.values())
         return out
 
