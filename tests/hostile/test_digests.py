@@ -671,19 +671,61 @@ def test_log_files_no_digest_names_though_digests_cover_their_hour_are_an_issue(
 def test_a_file_of_hours_no_digest_covers_is_not_called_unvouched(
     trail: Path, tmp_path: Path
 ) -> None:
-    """Validation was off from 12:00 to 13:00 (no digest of that hour), and the last digest
-    read ends at 23:01 (the next hour's not delivered yet): a file of either hour that no
-    digest names proves nothing either way."""
+    """Validation was off from 12:01 to 13:01 (no digest of that hour; the chain starts again
+    after it, as CloudTrail starts it), and the last digest read ends at 23:01 (the next
+    hour's not delivered yet): a file of either hour that no digest names proves nothing
+    either way."""
     for region in ("ap-southeast-1", "eu-west-1"):
         write_digests(trail, region, present(trail, region))
     hours = [datetime(2023, 7, 10, h, tzinfo=UTC) for h in (12, 23)]
     hours += [datetime(2023, 7, 11, h, tzinfo=UTC) for h in range(24)]
     write_digests(trail, "us-east-1", present(trail, "us-east-1"), skip_hours=hours)
+    restart(trail / digest_key("us-east-1", datetime(2023, 7, 10, 14, 1, 31, tzinfo=UTC)))
     plant(trail, PLANTED)
     plant(trail, LATE)
     code, _out, err = key_events(trail, tmp_path)
     assert code == 0, err
     assert "not named by the trail's digest files" not in err
+    assert "previous digest" not in err
+    assert (
+        "us-east-1 on 2023-07-10: some hours are covered by no digest file read (validation was "
+        "off, or digest files were deleted or not copied)"
+    ) in err
+
+
+def restart(path: Path) -> None:
+    """Make the digest at ``path`` the first of a new chain (validation turned back on)."""
+    doc = json.loads(gzip.decompress(path.read_bytes()))
+    for field in ("S3Bucket", "S3Object", "HashValue", "HashAlgorithm", "Signature"):
+        doc[f"previousDigest{field}"] = None
+    path.write_bytes(gzip.compress(json.dumps(doc).encode()))
+
+
+@pytest.mark.parametrize(("where"), ["local", "s3"])
+def test_log_files_deleted_with_the_digest_of_their_hour_break_the_chain(
+    trail: Path, tmp_path: Path, where: str, request: pytest.FixtureRequest
+) -> None:
+    """An attacker deletes the two log files of their calls and the digest naming them: no
+    digest left names the files, but the next digest names the deleted one (its chain), as
+    `aws cloudtrail validate-logs` follows it. Before: 50 events, complete, nothing said."""
+    digested(trail)
+    for key in DELETED:
+        (trail / key).unlink()
+    gone = digest_key("us-east-1", datetime(2023, 7, 10, 13, 1, 31, tzinfo=UTC))
+    (trail / gone).unlink()
+    source = on_s3(request, trail) if where == "s3" else str(trail)
+    code, out, err = key_events(source, tmp_path)
+    assert code == 0, err
+    assert out.startswith("50 events from 60 log file(s)")
+    after = digest_key("us-east-1", datetime(2023, 7, 10, 14, 1, 31, tzinfo=UTC))
+    named = f"{source}/{after}" if where == "s3" else str(trail / after)
+    assert issues(err) == [
+        f"torinvest: issue: {source}/{FOLDER}us-east-1/: 1 digest file(s) name a previous digest "
+        f"file that is not in the trail's digest folder ({named} names {gone}): it was "
+        "deleted, or not copied; the log files of the hour it covered were not compared with "
+        "the trail's word, so log files deleted then would not be noticed"
+    ]
+    assert "partial result" in err
 
 
 def test_a_file_named_in_the_next_hours_digest_is_vouched(trail: Path, tmp_path: Path) -> None:

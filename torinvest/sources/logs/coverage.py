@@ -165,7 +165,10 @@ class DayVerdict:
     files held that they name, what they say each holds (``hashes``: the file's location →
     (SHA-256 of its content, the digest saying so)), checked when the file is read; of the log
     files held, those no digest names though digests cover when they were written
-    (``unvouched``: day → names: :func:`~torinvest.sources.logs.digests.unvouched`)."""
+    (``unvouched``: day → names: :func:`~torinvest.sources.logs.digests.unvouched`); the
+    digests read whose previous digest in the trail's chain is missing from a folder listed
+    (``chain``: digest → the previous one's key); the days holding log files some of whose
+    hours no digest read covers (``uncovered``: their files were not all compared)."""
 
     quiet: list[date] = field(default_factory=list)
     missing: dict[date, list[str]] = field(default_factory=dict)
@@ -177,6 +180,8 @@ class DayVerdict:
     unverified: dict[str, int] = field(default_factory=dict)
     hashes: dict[str, tuple[str, str]] = field(default_factory=dict)
     unvouched: dict[date, list[str]] = field(default_factory=dict)
+    chain: dict[str, str] = field(default_factory=dict)
+    uncovered: list[date] = field(default_factory=list)
 
 
 class DayJudge(Protocol):
@@ -303,6 +308,8 @@ def coverage_issues(
                 out.append(DataIssue(where, _missing_problem(lost)))
             if check.unvouched:
                 out.append(DataIssue(where, _unvouched_problem(check.unvouched)))
+            if check.chain:
+                out.append(DataIssue(where, _chain_problem(check.chain)))
             if verdict.unproven:
                 out.append(DataIssue(where, _gap_problem(verdict.unproven, len(days), verdict)))
             unsure += _unchecked(region, check)
@@ -387,6 +394,11 @@ def _unchecked(region: str, check: DayVerdict) -> list[str]:
             f"{region}: {len(check.unreadable):,} digest file(s) could not be read ({path}: "
             f"{why}{f'; and {more:,} more' if more else ''})"
         )
+    if check.uncovered:
+        said.append(
+            f"{region} on {day_ranges(check.uncovered)}: some hours are covered by no digest "
+            "file read (validation was off, or digest files were deleted or not copied)"
+        )
     return said
 
 
@@ -432,6 +444,20 @@ def _unvouched_problem(extra: dict[date, list[str]]) -> str:
         "trail without log file validation writes to this folder; their events were read and "
         "cannot be trusted: compare them with LookupEvents (--lookup) or the other trail's "
         "files before relying on them"
+    )
+
+
+def _chain_problem(chain: dict[str, str]) -> str:
+    """Digests read whose previous digest (``previousDigestS3Object``) is not in its folder."""
+    digest, previous = sorted(chain.items())[0]
+    more = f"; and {len(chain) - 1:,} more" if len(chain) > 1 else ""
+    if len(previous) > MAX_EXAMPLE:  # the digest's text: bounded
+        previous = previous[:MAX_EXAMPLE] + "…"
+    return (
+        f"{len(chain):,} digest file(s) name a previous digest file that is not in the trail's "
+        f"digest folder ({digest} names {previous}{more}): it was deleted, or not copied; the "
+        "log files of the hour it covered were not compared with the trail's word, so log files "
+        "deleted then would not be noticed"
     )
 
 

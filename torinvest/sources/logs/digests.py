@@ -80,6 +80,9 @@ class Digest:
     unverified: str | None = None
     hashes: tuple[str, ...] = ()  # each log file's hashValue (SHA-256 hex; "" when none)
     days: tuple[date | None, ...] = ()  # each log file's day folder (read once, with the keys)
+    #: the digest before it in the trail's chain (``previousDigestS3Object``), when it is in the
+    #: same bucket and below the same prefix ("" otherwise: the first, or the trail moved)
+    previous: str = ""
 
     @property
     def log_days(self) -> tuple[date | None, ...]:
@@ -159,7 +162,25 @@ def read_digest(
         days.append(place[2])
         value = entry.get("hashValue")
         sums.append(value.lower() if isinstance(value, str) and _SHA256.match(value) else "")
-    return Digest(start, end, tuple(keys), hashes=tuple(sums), days=tuple(days)), doc, data
+    digest = Digest(
+        start, end, tuple(keys), hashes=tuple(sums), days=tuple(days), previous=_previous(doc)
+    )
+    return digest, doc, data
+
+
+def _previous(doc: Mapping[str, Any]) -> str:
+    """The S3 key of the digest before ``doc`` in its trail's chain, when it was delivered to
+    the same bucket below the same prefix as ``doc`` (else "": the chain's first digest, or
+    the trail's bucket or prefix changed in between)."""
+    previous, own = doc.get("previousDigestS3Object"), doc.get("digestS3Object")
+    if not isinstance(previous, str) or not isinstance(own, str):
+        return ""
+    if doc.get("previousDigestS3Bucket") != doc.get("digestS3Bucket"):
+        return ""
+    mark = f"/{DIGEST}/"
+    if mark not in "/" + previous or ("/" + previous).split(mark)[0] != ("/" + own).split(mark)[0]:
+        return ""
+    return previous
 
 
 def _covered(day: date, periods: Iterable[tuple[datetime, datetime]]) -> bool:
@@ -167,6 +188,18 @@ def _covered(day: date, periods: Iterable[tuple[datetime, datetime]]) -> bool:
     :data:`SLACK` allowed."""
     at = datetime(day.year, day.month, day.day, tzinfo=UTC)
     return _spans(at, at + DAY, periods)
+
+
+#: How long after an hour ends its digest may still be on its way.
+DIGEST_DELAY = timedelta(hours=2)
+
+
+def _covered_until(day: date, periods: Iterable[tuple[datetime, datetime]], now: datetime) -> bool:
+    """Whether ``periods`` cover ``day`` up to what can be digested by ``now``
+    (:data:`DIGEST_DELAY` before it)."""
+    at = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    stop = min(at + DAY, now - DIGEST_DELAY)
+    return stop <= at or _spans(at, stop, periods)
 
 
 def _spans(at: datetime, stop: datetime, periods: Iterable[tuple[datetime, datetime]]) -> bool:
@@ -258,6 +291,7 @@ class DigestFolders:
 
     def __init__(self, keys: PublicKeys | None = None) -> None:
         self._folders: dict[str, tuple[list[Digest], dict[str, str]]] = {}
+        self._listed: dict[str, set[str]] = {}  # each folder read: the names of its digests
         self._files = 0
         self._refused: DigestError | None = None
         self._regions: dict[str, bool] = {}
@@ -313,6 +347,7 @@ class DigestFolders:
             return out
         days = sorted(held)
         used: dict[int, Digest] = {}
+        now = datetime.now(UTC)
         for i, day in enumerate(days):
             wanted = [d for d in (day, day + DAY) if f"{base}{d:%Y/%m/%d}/" not in self._folders]
             if len(self._folders) + len(wanted) > self.max_folders or self._files >= self.max_files:
@@ -341,8 +376,29 @@ class DigestFolders:
             extra = unvouched(day, held[day], read)
             if extra:
                 out.unvouched[day] = extra
+            if not _covered_until(day, [(g.start, g.end) for g in read], now):
+                out.uncovered.append(day)
+            for g in read:
+                gone = self._link_gone(base, g)
+                if gone:
+                    out.chain[g.location] = gone
         _seals(out, used.values())
         return out
+
+    def _link_gone(self, base: str, digest: Digest) -> str | None:
+        """The key of the digest before ``digest`` in the chain when its day folder (below
+        ``base``, the region's digest folder) was listed and does not hold it: deleted, or
+        never copied. None when it is there, or its folder was not looked at."""
+        previous = digest.previous.replace("\\", "/")
+        head, name = previous.rpartition("/")[::2]
+        parts = head.rsplit("/", 3)
+        if len(parts) < 4 or not all(p.isdigit() for p in parts[1:]):
+            return None
+        folder = f"{base}{parts[1]}/{parts[2]}/{parts[3]}/"
+        listed = self._listed.get(folder)
+        if listed is None or name in listed:
+            return None
+        return previous
 
     def has(self, folder: str, region: str) -> bool:
         """Whether the trail has a digest folder for ``region`` beside the ``…/CloudTrail/``
@@ -381,6 +437,7 @@ class DigestFolders:
             if self._refused is not None:  # one refusal stands for the others: not asked again
                 raise self._refused
             names = [n for n in self._list(path) if DIGEST_MARK in n.rpartition("/")[2]]
+            self._listed[path] = {n.replace("\\", "/").rpartition("/")[2] for n in names}
         except DigestError as e:
             self._refused = e
             names, bad[path] = [], str(e)
