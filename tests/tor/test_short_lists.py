@@ -106,6 +106,22 @@ def test_a_list_cut_at_a_line_end_does_not_rule_tor_out(tmp_path: Path, fmt: str
     assert "taken as cut at the end of a line" in lists.describe()
 
 
+def test_the_events_of_a_list_cut_at_a_line_end_are_tor_or_unknown(tmp_path: Path) -> None:
+    """The tor column investigate counts and the report shows: no call is 'not Tor'."""
+    name, _, cut = FORMATS["tordnsel"]
+    (tmp_path / name).write_bytes(cut)
+    lists = tor.load_exit_lists(tmp_path)
+    events = pd.DataFrame(
+        {
+            "event_time": pd.to_datetime([AT] * 4, utc=True),
+            "source_ip": pd.Categorical([KEPT, DROPPED, NOT_TOR, "AWS Internal"]),
+        }
+    )
+    events["tor"] = tor.tor_status(events, lists)
+    assert events["tor"].tolist() == [True, pd.NA, pd.NA, False]
+    assert tor.unknown_reasons(events, lists).tolist()[1:3] == ["time", "time"]
+
+
 def test_tor_check_with_a_case_list_cut_at_a_line_end_says_unknown(tmp_path: Path) -> None:
     name, _, cut = FORMATS["tordnsel"]
     (tmp_path / "tor").mkdir()

@@ -39,6 +39,7 @@ from torinvest.tor.parsers import (
 from torinvest.tor.records import (
     MIN_EXITS,
     SHORT_SHARE,
+    SINGLE_FORMATS,
     ExitListError,
     ExitLists,
     ListFormat,
@@ -48,6 +49,7 @@ from torinvest.tor.records import (
     _concat,
     _date_from_name,
     _dedupe,
+    ipv4_count,
     normalize_ip,
     short_lists,
 )
@@ -394,6 +396,7 @@ def _source(
         first_seen=frame["first_seen"].min(),
         last_seen=frame["last_seen"].max(),
         rules_out=rules_out,
+        ipv4=ipv4_count(frame) if fmt in SINGLE_FORMATS else None,
     )
 
 

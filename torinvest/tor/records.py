@@ -34,7 +34,7 @@ MIN_EXITS = 300
 #: bulk, dan.me.uk) name 0.83–1.0 of each other's IPv4 exits.
 SHORT_SHARE = 0.6
 #: Formats of single lists (one snapshot): compared with each other by :func:`short_lists`.
-_SINGLE_FORMATS = frozenset({"tordnsel", "plain"})
+SINGLE_FORMATS = frozenset({"tordnsel", "plain"})
 #: Formats whose lists are read day by day for :data:`MIN_EXITS` (many snapshots in one list).
 _PER_DAY_FORMATS = frozenset({"archive", "interval"})
 
@@ -76,7 +76,8 @@ class ListSource:
     """One list that was loaded: where from, what kind, and the time its observations span.
 
     ``name`` is the value of the ``list`` column for its rows. ``upstream`` and ``licence`` are
-    known for bundled lists (from ``INDEX.json``). ``rules_out`` is the "may rule out" flag:
+    known for bundled lists (from ``INDEX.json``); ``ipv4``, of a single list (TorDNSEL, plain),
+    how many distinct IPv4 addresses it names (what :func:`short_lists` compares). ``rules_out`` is the "may rule out" flag:
     False for a list known to be incomplete (a file cut short, see
     :func:`torinvest.tor.parsers.cut_short`), or taken as cut at the end of a line (it names far
     fewer exits than the list nearest it in time, :func:`short_lists`: ``short_of`` names that
@@ -96,6 +97,7 @@ class ListSource:
     licence: str | None = None
     rules_out: bool = True
     short_of: str | None = None
+    ipv4: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -111,6 +113,7 @@ class ListSource:
             "licence": self.licence,
             "rules_out": self.rules_out,
             "short_of": self.short_of,
+            "ipv4": self.ipv4,
         }
 
 
@@ -440,6 +443,12 @@ def coverage(
 # --------------------------------------------------------------------------------------------
 # vouching: which lists can rule Tor out, and when
 # --------------------------------------------------------------------------------------------
+def ipv4_count(frame: pd.DataFrame) -> int:
+    """How many distinct IPv4 addresses an observations frame names."""
+    v4 = ~frame["ip"].str.contains(":", regex=False).fillna(True).to_numpy(dtype=bool)
+    return int(frame["ip"][v4].nunique())
+
+
 def short_lists(lists: ExitLists) -> dict[str, tuple[ListSource, int, int]]:
     """The single lists (TorDNSEL, plain) taken as cut short at the end of a line — a cut that
     :func:`~torinvest.tor.parsers.cut_short` cannot see —: name → (the list it is compared
@@ -453,31 +462,33 @@ def short_lists(lists: ExitLists) -> dict[str, tuple[ListSource, int, int]]:
     them, TorDNSEL's and the bulk list seldom do).
     """
     floor = lists.min_exits
-    single = [s for s in lists.sources if s.format in _SINGLE_FORMATS and s.rules_out]
+    single = [s for s in lists.sources if s.format in SINGLE_FORMATS and s.rules_out]
     if len(single) < 2:
         return {}
-    obs = lists.observations
-    names = {s.name for s in single}
-    rows = obs[obs["list"].isin(names).fillna(False).to_numpy(dtype=bool)]
-    v4 = rows[~rows["ip"].str.contains(":", regex=False).fillna(True).to_numpy(dtype=bool)]
-    counts = v4.groupby("list", observed=True)["ip"].nunique().to_dict()
+    counts = {s.name: s.ipv4 for s in single if s.ipv4 is not None}
+    uncounted = {s.name for s in single} - set(counts)
+    if uncounted:  # sources made by hand: counted from their rows
+        obs = lists.observations
+        rows = obs[obs["list"].isin(uncounted).fillna(False).to_numpy(dtype=bool)]
+        for name, group in rows.groupby("list", observed=True):
+            counts[str(name)] = ipv4_count(group)
     whole = [s for s in single if counts.get(s.name, 0) >= floor]
+    at: dict[pd.Timestamp, list[ListSource]] = {}
+    for s in sorted(whole, key=lambda r: r.last_seen):
+        at.setdefault(s.last_seen, []).append(s)
+    times = list(at)
     short: dict[str, tuple[ListSource, int, int]] = {}
-    for s in whole:
-        earlier = [r for r in whole if r is not s and r.last_seen <= s.last_seen]
-        later = [r for r in whole if r.last_seen > s.last_seen]
-        near = []
-        if earlier:
-            when = max(r.last_seen for r in earlier)
-            near += [r for r in earlier if r.last_seen == when]
-        if later:
-            when = min(r.last_seen for r in later)
-            near += [r for r in later if r.last_seen == when]
-        if not near:
-            continue
-        ref = max(near, key=lambda r: counts[r.name])
-        if counts[s.name] < SHORT_SHARE * counts[ref.name]:
-            short[s.name] = (ref, int(counts[s.name]), int(counts[ref.name]))
+    for i, when in enumerate(times):
+        before = at[times[i - 1]] if i else []
+        after = at[times[i + 1]] if i + 1 < len(times) else []
+        for s in at[when]:
+            # the nearest earlier: others of the same time, else the time before; the next later
+            near = ([r for r in at[when] if r is not s] or before) + after
+            if not near:
+                continue
+            ref = max(near, key=lambda r: counts[r.name])
+            if counts[s.name] < SHORT_SHARE * counts[ref.name]:
+                short[s.name] = (ref, int(counts[s.name]), int(counts[ref.name]))
     return short
 
 
