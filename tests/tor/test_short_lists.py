@@ -338,3 +338,22 @@ def test_tor_refresh_keeps_the_cached_list_and_exits_1(
     assert sorted(p.name for p in cache.iterdir()) == [previous.name]
     code, out, err = run("tor", "check", DROPPED, "--at", AT)
     assert out.splitlines()[0].endswith(": a listed Tor exit")
+
+
+def test_a_short_list_cached_earlier_never_blocks_a_whole_download(
+    tmp_path: Path, server: tuple[Served, str]
+) -> None:
+    """An earlier version saved a download cut at a line end: the whole list is saved next, and
+    the cut one no longer rules Tor out beside it."""
+    served, local = server
+    cache = tmp_path / "tor"
+    cache.mkdir()
+    (cache / "exit-addresses-2025-01-10T080000Z").write_bytes(_tordnsel(500, "2025-01-10 08:00:00"))
+    served.body = _tordnsel(when="2025-01-10 12:00:00")
+    result = tor.refresh(cache, opener=_opener(local), now=NOW)
+    assert result.ok and result.note == f"downloaded {URL} to {result.path}"
+    lists = tor.load_exit_lists(cache_dir=cache, now=NOW)
+    assert {s.name: s.short_of for s in lists.sources if s.kind == "cache"} == {
+        "cache:exit-addresses-2025-01-10T080000Z": "cache:exit-addresses-2025-01-10T130000Z",
+        "cache:exit-addresses-2025-01-10T130000Z": None,
+    }

@@ -504,8 +504,9 @@ def load_exit_lists(
     ``min_exits`` is the floor under which a list is partial (:data:`MIN_EXITS`); observations
     after ``now`` (default: the current time) are not used (:func:`read_exit_list`). A single
     list naming far fewer exits than the one nearest it in time is taken as cut at the end of a
-    line (:func:`mark_short`: it does not rule Tor out; an issue names it and the two counts). The issues
-    are returned (``.issues``), for the caller to show: they are logged at INFO level only.
+    line (:func:`mark_short`: it does not rule Tor out; an issue names it and the two counts).
+    The issues are returned (``.issues``), for the caller to show: they are logged at INFO
+    level only.
     """
     parts: list[ExitLists] = [_read_tree(Path(p).expanduser(), "case", now=now) for p in paths]
     fresh = (

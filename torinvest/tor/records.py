@@ -77,12 +77,12 @@ class ListSource:
 
     ``name`` is the value of the ``list`` column for its rows. ``upstream`` and ``licence`` are
     known for bundled lists (from ``INDEX.json``); ``ipv4``, of a single list (TorDNSEL, plain),
-    how many distinct IPv4 addresses it names (what :func:`short_lists` compares). ``rules_out`` is the "may rule out" flag:
-    False for a list known to be incomplete (a file cut short, see
-    :func:`torinvest.tor.parsers.cut_short`), or taken as cut at the end of a line (it names far
-    fewer exits than the list nearest it in time, :func:`short_lists`: ``short_of`` names that
-    list): its addresses still mark IPs as Tor, but it never vouches for the exit population,
-    whatever its size (:meth:`ExitLists.partial_sources`).
+    how many distinct IPv4 addresses it names (what :func:`short_lists` compares).
+    ``rules_out`` is the "may rule out" flag: False for a list known to be incomplete (a file
+    cut short, see :func:`torinvest.tor.parsers.cut_short`), or taken as cut at the end of a
+    line (it names far fewer exits than the list nearest it in time, :func:`short_lists`:
+    ``short_of`` names that list): its addresses still mark IPs as Tor, but it never vouches
+    for the exit population, whatever its size (:meth:`ExitLists.partial_sources`).
     """
 
     name: str

@@ -237,7 +237,7 @@ def _short_download(path: Path, cache: Path, now: datetime | None) -> str | None
     for f in reversed(previous[-_PREVIOUS_READ:]):
         lists = read_exit_list(f, kind="cache", now=now)
         parts.append(lists)
-        if any(s.rules_out and s.ips >= MIN_EXITS for s in lists.sources):
+        if any(s.rules_out and (s.ipv4 or 0) >= MIN_EXITS for s in lists.sources):
             break
     bundled = _bundled()
     single = [s for s in bundled.sources if s.format == "tordnsel"]
@@ -300,8 +300,9 @@ def refresh(
     exit list, whole as far as can be told: a current list naming far fewer IPv4 exits than the
     last one known for it (the cache's previous download, else the bundled copy:
     :func:`~torinvest.tor.records.short_lists`) is taken as cut at the end of a line and not
-    saved (the note says so, and whether HTTP framing could have told). Never raises when the network cannot be reached or answers with something else: the
-    result's ``note`` says so and which cached/bundled lists remain. ``opener`` replaces
+    saved (the note says so, and whether HTTP framing could have told). Never raises when the
+    network cannot be reached or answers with something else: the result's ``note`` says so
+    and which cached/bundled lists remain. ``opener`` replaces
     ``urllib.request.urlopen`` (tests pass a fake).
     """
     cache = Path(cache_dir).expanduser()
