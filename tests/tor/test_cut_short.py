@@ -17,15 +17,16 @@ from tests.tor.archives import tar_xz
 from torinvest import tor
 from torinvest.cli import main
 
-#: 400 exits (more than tor.MIN_EXITS), listed on 2025-01-10: after the bundled history.
-EXITS = [f"45.{i // 200}.{i % 200}.7" for i in range(400)]
+#: 1,200 exits (a real list's size: one naming far fewer than the bundled lists is taken as cut
+#: at a line end, tor.SHORT_SHARE), listed on 2025-01-10: after the bundled history.
+EXITS = [f"45.{i // 200}.{i % 200}.7" for i in range(1200)]
 WHEN = "2025-01-10 12:00:00"
 #: A TorDNSEL list tests its exits at different times: the even ones at WHEN, the odd ones an
 #: hour later; a whole list rules Tor out only between its oldest and newest test (12:00–13:00).
 LATER = "2025-01-10 13:00:00"
 AT = "2025-01-10T12:30Z"
 KEPT = EXITS[10]  # in the first part of every cut list
-DROPPED = EXITS[390]  # only in the part that was cut off
+DROPPED = EXITS[1190]  # only in the part that was cut off
 NOT_TOR = "8.8.4.7"  # in no list
 
 

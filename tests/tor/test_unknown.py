@@ -179,7 +179,7 @@ def test_ipv6_and_unreadable_sources_stay_unknown_where_ipv4_ones_are_ruled_out(
 def test_unknown_reasons_per_row(tmp_path: Path) -> None:
     """No time or no source first, then a value that is not an address, an IPv6 address at a
     time the lists rule Tor out for IPv4 only, else the time; NA where the status is known."""
-    exits = [f"45.{i // 200}.{i % 200}.7" for i in range(400)]
+    exits = [f"45.{i // 200}.{i % 200}.7" for i in range(1200)]  # a real list's size
     (tmp_path / "exits-2024-03-12.txt").write_text("\n".join(exits) + "\n", encoding="utf-8")
     lists = tor.load_exit_lists(tmp_path)
     day, later = "2024-03-12T12:00Z", "2025-06-01T12:00Z"  # ruled out for IPv4 / by no list

@@ -67,7 +67,11 @@ distinct addresses of a family: a single list (TorDNSEL, plain) in the file, an 
 interval list on each UTC day (real exit lists name ~1,000–2,500 a day). Smaller lists — IOC
 lists, a hand-made case list — are *partial*: they can make a row True, never False
 (:meth:`ExitLists.partial_sources`, named by :meth:`ExitLists.describe`). So is a list cut short
-(:func:`~torinvest.tor.parsers.cut_short`: ``ListSource.rules_out`` False), whatever its size.
+(:func:`~torinvest.tor.parsers.cut_short`: ``ListSource.rules_out`` False), whatever its size,
+and so is a single list (TorDNSEL, plain) cut exactly at the end of a line, which nothing in
+the file shows: one that names fewer than :data:`SHORT_SHARE` (60 %) of the IPv4 exits of the
+single list nearest it in time (:func:`short_lists`, applied by :func:`load_exit_lists`;
+``ListSource.short_of`` names that list; real lists never drop that far, see the constant).
 
 Observations dated after the time of loading (plus :data:`~torinvest.tor.lists.FUTURE_MARGIN`)
 are not used: a data issue names the file.
@@ -110,6 +114,7 @@ from torinvest.tor.records import (
     DEFAULT_TOLERANCE,
     EXIT_OBSERVATIONS_COLUMNS,
     MIN_EXITS,
+    SHORT_SHARE,
     ExitListError,
     ExitLists,
     ListFormat,
@@ -118,6 +123,7 @@ from torinvest.tor.records import (
     RefreshResult,
     coverage,
     normalize_ip,
+    short_lists,
 )
 from torinvest.tor.records import _utc_from_us as _utc_from_us
 from torinvest.tor.refresh import (
@@ -147,6 +153,7 @@ __all__ = [
     "EXIT_OBSERVATIONS_COLUMNS",
     "MIN_EXITS",
     "NEVER_EXIT_KINDS",
+    "SHORT_SHARE",
     "TORDNSEL_TYPE",
     "UNKNOWN_REASONS",
     "ExitListError",
@@ -170,6 +177,7 @@ __all__ = [
     "parse_tordnsel",
     "read_exit_list",
     "refresh",
+    "short_lists",
     "skipped_lines_problem",
     "tor_status",
     "unknown_issues",

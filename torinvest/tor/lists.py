@@ -38,6 +38,8 @@ from torinvest.tor.parsers import (
 )
 from torinvest.tor.records import (
     MIN_EXITS,
+    SHORT_SHARE,
+    SINGLE_FORMATS,
     ExitListError,
     ExitLists,
     ListFormat,
@@ -47,7 +49,9 @@ from torinvest.tor.records import (
     _concat,
     _date_from_name,
     _dedupe,
+    ipv4_count,
     normalize_ip,
+    short_lists,
 )
 from torinvest.tor.snapshot import read_snapshot, snapshot_key, write_snapshot
 
@@ -175,6 +179,36 @@ def cut_issue(where: str, why: str) -> DataIssue:
         "IPs as Tor but it does not rule Tor out (where only cut lists cover a time, the answer "
         "is unknown); get the whole file again",
     )
+
+
+def short_issue(source: ListSource, ref: ListSource, exits: int, ref_exits: int) -> DataIssue:
+    """The issue of a list taken as cut at the end of a line (:func:`short_lists`)."""
+    return DataIssue(
+        source.path,
+        f"it names {exits:,} IPv4 exit(s), fewer than {SHORT_SHARE:.0%} of the {ref_exits:,} "
+        f"named by {ref.name} ({ref.last_seen:%Y-%m-%d %H:%M}Z), the list nearest it in time: "
+        "it is taken as cut short at the end of a line (a download or a copy that stopped "
+        "early), so its addresses mark IPs as Tor but it does not rule Tor out (where only such "
+        "lists cover a time, the answer is unknown); download it again, or check the copy "
+        "against where it came from",
+    )
+
+
+def mark_short(lists: ExitLists) -> ExitLists:
+    """``lists`` with the single lists :func:`short_lists` takes as cut no longer ruling Tor out
+    (``rules_out`` False, ``short_of`` naming the list compared with), one issue each."""
+    short = short_lists(lists)
+    if not short:
+        return lists
+    sources = []
+    for s in lists.sources:
+        if s.name in short:
+            ref, exits, ref_exits = short[s.name]
+            lists.issues.append(short_issue(s, ref, exits, ref_exits))
+            s = replace(s, rules_out=False, short_of=ref.name)
+        sources.append(s)
+    lists.sources[:] = sources
+    return lists
 
 
 def cut_list_name(list_name: str) -> str:
@@ -362,6 +396,7 @@ def _source(
         first_seen=frame["first_seen"].min(),
         last_seen=frame["last_seen"].max(),
         rules_out=rules_out,
+        ipv4=ipv4_count(frame) if fmt in SINGLE_FORMATS else None,
     )
 
 
@@ -467,8 +502,11 @@ def load_exit_lists(
     that ``refreshed`` (the result of :func:`refresh`) saved, which is ``refreshed``, and whose
     note is kept in ``notes``. Bad files become issues; nothing here raises for bad content.
     ``min_exits`` is the floor under which a list is partial (:data:`MIN_EXITS`); observations
-    after ``now`` (default: the current time) are not used (:func:`read_exit_list`). The issues
-    are returned (``.issues``), for the caller to show: they are logged at INFO level only.
+    after ``now`` (default: the current time) are not used (:func:`read_exit_list`). A single
+    list naming far fewer exits than the one nearest it in time is taken as cut at the end of a
+    line (:func:`mark_short`: it does not rule Tor out; an issue names it and the two counts).
+    The issues are returned (``.issues``), for the caller to show: they are logged at INFO
+    level only.
     """
     parts: list[ExitLists] = [_read_tree(Path(p).expanduser(), "case", now=now) for p in paths]
     fresh = (
@@ -480,7 +518,7 @@ def load_exit_lists(
         parts.append(_read_tree(Path(cache_dir).expanduser(), "cache", exclude=fresh, now=now))
     if bundled:
         parts.append(_bundled())
-    lists = ExitLists(min_exits=min_exits).combine(*parts)
+    lists = mark_short(ExitLists(min_exits=min_exits).combine(*parts))
     if refreshed is not None:
         lists.notes.append(refreshed.note)
     for line in lists.describe().splitlines():

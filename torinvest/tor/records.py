@@ -26,6 +26,15 @@ DEFAULT_TOLERANCE = pd.Timedelta(hours=24)
 #: population then, and so to rule Tor out. Real consensus exit lists name ~1,000–2,500 exits
 #: a day (the bundled ones: 869 to 2,387); an IOC list or a hand-made case list names a few.
 MIN_EXITS = 300
+#: A single list (TorDNSEL, plain) that names fewer than this share of the IPv4 exits of the
+#: single list nearest it in time (the larger of the nearest earlier and nearest later one) is
+#: taken as cut short at the end of a line (:func:`short_lists`). Measured on the bundled history
+#: (dan.me.uk's daily exits, 2018-03 → 2024-02): a day never names fewer than 0.70 of the largest
+#: earlier day, nor 0.80 of the day before; lists of one day from different sources (TorDNSEL,
+#: bulk, dan.me.uk) name 0.83–1.0 of each other's IPv4 exits.
+SHORT_SHARE = 0.6
+#: Formats of single lists (one snapshot): compared with each other by :func:`short_lists`.
+SINGLE_FORMATS = frozenset({"tordnsel", "plain"})
 #: Formats whose lists are read day by day for :data:`MIN_EXITS` (many snapshots in one list).
 _PER_DAY_FORMATS = frozenset({"archive", "interval"})
 
@@ -67,10 +76,13 @@ class ListSource:
     """One list that was loaded: where from, what kind, and the time its observations span.
 
     ``name`` is the value of the ``list`` column for its rows. ``upstream`` and ``licence`` are
-    known for bundled lists (from ``INDEX.json``). ``rules_out`` is the "may rule out" flag:
-    False for a list known to be incomplete (a file cut short, see
-    :func:`torinvest.tor.parsers.cut_short`): its addresses still mark IPs as Tor, but it never
-    vouches for the exit population, whatever its size (:meth:`ExitLists.partial_sources`).
+    known for bundled lists (from ``INDEX.json``); ``ipv4``, of a single list (TorDNSEL, plain),
+    how many distinct IPv4 addresses it names (what :func:`short_lists` compares).
+    ``rules_out`` is the "may rule out" flag: False for a list known to be incomplete (a file
+    cut short, see :func:`torinvest.tor.parsers.cut_short`), or taken as cut at the end of a
+    line (it names far fewer exits than the list nearest it in time, :func:`short_lists`:
+    ``short_of`` names that list): its addresses still mark IPs as Tor, but it never vouches
+    for the exit population, whatever its size (:meth:`ExitLists.partial_sources`).
     """
 
     name: str
@@ -84,6 +96,8 @@ class ListSource:
     upstream: str | None = None
     licence: str | None = None
     rules_out: bool = True
+    short_of: str | None = None
+    ipv4: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -98,6 +112,8 @@ class ListSource:
             "upstream": self.upstream,
             "licence": self.licence,
             "rules_out": self.rules_out,
+            "short_of": self.short_of,
+            "ipv4": self.ipv4,
         }
 
 
@@ -199,7 +215,8 @@ class ExitLists:
                     )
             partial = self.partial_sources()
             lines += _partial_line([s for s in partial if s.rules_out], self.min_exits)
-            lines += _cut_line([s for s in partial if not s.rules_out])
+            lines += _cut_line([s for s in partial if not s.rules_out and not s.short_of])
+            lines += _short_line([s for s in partial if s.short_of])
         lines += _issue_lines(self.issues, self.sources)
         return "\n".join([*lines, *self.notes])
 
@@ -426,6 +443,55 @@ def coverage(
 # --------------------------------------------------------------------------------------------
 # vouching: which lists can rule Tor out, and when
 # --------------------------------------------------------------------------------------------
+def ipv4_count(frame: pd.DataFrame) -> int:
+    """How many distinct IPv4 addresses an observations frame names."""
+    v4 = ~frame["ip"].str.contains(":", regex=False).fillna(True).to_numpy(dtype=bool)
+    return int(frame["ip"][v4].nunique())
+
+
+def short_lists(lists: ExitLists) -> dict[str, tuple[ListSource, int, int]]:
+    """The single lists (TorDNSEL, plain) taken as cut short at the end of a line — a cut that
+    :func:`~torinvest.tor.parsers.cut_short` cannot see —: name → (the list it is compared
+    with, its IPv4 exits, that list's).
+
+    Each single list that may rule Tor out (``rules_out``, at least :attr:`ExitLists.min_exits`
+    distinct IPv4 addresses) is compared with the others of that kind nearest it in time (by
+    newest observation: the nearest earlier and the nearest later one, whichever names more
+    IPv4 exits): naming fewer than :data:`SHORT_SHARE` of that list's, it is taken as cut. IPv4
+    addresses are counted because lists differ most in the IPv6 ones (dan.me.uk's list names
+    them, TorDNSEL's and the bulk list seldom do).
+    """
+    floor = lists.min_exits
+    single = [s for s in lists.sources if s.format in SINGLE_FORMATS and s.rules_out]
+    if len(single) < 2:
+        return {}
+    counts = {s.name: s.ipv4 for s in single if s.ipv4 is not None}
+    uncounted = {s.name for s in single} - set(counts)
+    if uncounted:  # sources made by hand: counted from their rows
+        obs = lists.observations
+        rows = obs[obs["list"].isin(uncounted).fillna(False).to_numpy(dtype=bool)]
+        for name, group in rows.groupby("list", observed=True):
+            counts[str(name)] = ipv4_count(group)
+    whole = [s for s in single if counts.get(s.name, 0) >= floor]
+    at: dict[pd.Timestamp, list[ListSource]] = {}
+    for s in sorted(whole, key=lambda r: r.last_seen):
+        at.setdefault(s.last_seen, []).append(s)
+    times = list(at)
+    short: dict[str, tuple[ListSource, int, int]] = {}
+    for i, when in enumerate(times):
+        before = at[times[i - 1]] if i else []
+        after = at[times[i + 1]] if i + 1 < len(times) else []
+        for s in at[when]:
+            # the nearest earlier: others of the same time, else the time before; the next later
+            near = ([r for r in at[when] if r is not s] or before) + after
+            if not near:
+                continue
+            ref = max(near, key=lambda r: counts[r.name])
+            if counts[s.name] < SHORT_SHARE * counts[ref.name]:
+                short[s.name] = (ref, int(counts[s.name]), int(counts[ref.name]))
+    return short
+
+
 @dataclass(frozen=True, slots=True)
 class _Vouching:
     """The names of partial lists, and the covered segments per (tolerance, family), computed
@@ -600,6 +666,20 @@ def _cut_line(cut: list[ListSource]) -> list[str]:
     return [
         f"{len(cut)} list{'s' if len(cut) > 1 else ''} cut short (the end of the file is "
         f"missing: {names}): {it} can mark IPs as Tor, not rule Tor out"
+    ]
+
+
+def _short_line(short: list[ListSource]) -> list[str]:
+    """'N list(s) naming far fewer exits than …' for :meth:`ExitLists.describe`, or nothing."""
+    if not short:
+        return []
+    names = "; ".join(f"{s.name}, vs {s.short_of}" for s in short[:3])
+    names += "; …" if len(short) > 3 else ""
+    it = "it" if len(short) == 1 else "they"
+    return [
+        f"{len(short)} list{'s' if len(short) > 1 else ''} taken as cut at the end of a line "
+        f"(far fewer exits than the list nearest in time: {names}): {it} can mark IPs as Tor, "
+        "not rule Tor out"
     ]
 
 

@@ -27,9 +27,23 @@ import pandas as pd
 from torinvest import __version__
 from torinvest.errors import InputError, OptionsError
 from torinvest.inflate import compression
-from torinvest.tor.lists import _CHUNK, _decompress, bundled_index, list_files
+from torinvest.tor.lists import (
+    _CHUNK,
+    _bundled,
+    _decompress,
+    bundled_index,
+    list_files,
+    read_exit_list,
+)
 from torinvest.tor.parsers import cut_short, parse_tordnsel
-from torinvest.tor.records import MIN_EXITS, ExitListError, RefreshResult
+from torinvest.tor.records import (
+    MIN_EXITS,
+    SHORT_SHARE,
+    ExitListError,
+    ExitLists,
+    RefreshResult,
+    short_lists,
+)
 
 log = logging.getLogger(__name__)
 
@@ -196,6 +210,53 @@ def _expected_length(response: Any) -> int | None:
         return None
 
 
+def _framed(response: Any) -> bool:
+    """Whether HTTP says where the response's body ends (a Content-Length, or a chunked body:
+    urllib raises IncompleteRead when either stops early)."""
+    headers = getattr(response, "headers", None)
+    if headers is None:
+        return False
+    coding = headers.get("Transfer-Encoding") or ""
+    return headers.get("Content-Length") is not None or "chunked" in coding.lower()
+
+
+#: How many earlier downloads of the current list :func:`_short_download` reads, newest first,
+#: to find one that may rule Tor out.
+_PREVIOUS_READ = 3
+
+
+def _short_download(path: Path, cache: Path, now: datetime | None) -> str | None:
+    """Why the current list just downloaded to ``path`` is taken as cut at the end of a line
+    (:func:`~torinvest.tor.records.short_lists`: far fewer exits than the cache's previous
+    download, or the bundled copy of the same list), or None."""
+    fresh = read_exit_list(path, kind="refreshed", name="download", now=now)
+    previous = sorted(
+        (f for f in cache.glob("exit-addresses-*") if f.is_file()), key=lambda f: f.name
+    )
+    parts = [fresh]
+    for f in reversed(previous[-_PREVIOUS_READ:]):
+        lists = read_exit_list(f, kind="cache", now=now)
+        parts.append(lists)
+        if any(s.rules_out and (s.ipv4 or 0) >= MIN_EXITS for s in lists.sources):
+            break
+    bundled = _bundled()
+    single = [s for s in bundled.sources if s.format == "tordnsel"]
+    names = {s.name for s in single}
+    rows = bundled.observations["list"].isin(names).fillna(False).to_numpy(dtype=bool)
+    parts.append(ExitLists(observations=bundled.observations[rows], sources=single))
+    short = short_lists(ExitLists().combine(*parts))
+    found = short.get("refreshed:download")
+    if found is None:
+        return None
+    ref, exits, ref_exits = found
+    return (
+        f"it names {exits:,} IPv4 exit(s), fewer than {SHORT_SHARE:.0%} of the {ref_exits:,} "
+        f"named by {ref.path if ref.kind == 'cache' else ref.name} "
+        f"({ref.last_seen:%Y-%m-%d %H:%M}Z), the last list known for it: it is taken as cut "
+        "short at the end of a line"
+    )
+
+
 def _copy(response: Any, out: Any, cache: Path) -> int:
     """The download into the cache file (how many bytes): a failed read is the network's, a
     failed write the cache's (a full or read-only disk: :class:`InputError`, not a network
@@ -236,8 +297,12 @@ def refresh(
     ``exit-list-YYYY-MM.tar.xz`` from CollecTor's archive, kept if already cached (past months do
     not change); a month after the current one (of ``now``, default the current time) is an
     :class:`~torinvest.errors.OptionsError`. The file is written atomically (temporary file, then rename) and only if it is an
-    exit list. Never raises when the network cannot be reached or answers with something else: the
-    result's ``note`` says so and which cached/bundled lists remain. ``opener`` replaces
+    exit list, whole as far as can be told: a current list naming far fewer IPv4 exits than the
+    last one known for it (the cache's previous download, else the bundled copy:
+    :func:`~torinvest.tor.records.short_lists`) is taken as cut at the end of a line and not
+    saved (the note says so, and whether HTTP framing could have told). Never raises when the
+    network cannot be reached or answers with something else: the result's ``note`` says so
+    and which cached/bundled lists remain. ``opener`` replaces
     ``urllib.request.urlopen`` (tests pass a fake).
     """
     cache = Path(cache_dir).expanduser()
@@ -279,6 +344,15 @@ def refresh(
             ):
                 written = _copy(response, out, cache)
                 expected = _expected_length(response)
+                framed = _framed(response)
+        except http.client.IncompleteRead as e:  # a chunked (or sized) body that stopped early
+            note = (
+                f"{url} did not return an exit list (it is cut short: the connection closed "
+                f"before the end of the response, {e!r}); {_fallback(cache)}"
+            )
+            note += f"; {damaged}" if damaged else ""
+            log.info("%s", note)  # the caller says it (the CLI as a note)
+            return RefreshResult(False, url, None, note)
         except (
             urllib.error.URLError,
             TimeoutError,
@@ -297,6 +371,20 @@ def refresh(
         except ExitListError as e:
             note = f"{url} did not return an exit list ({e.problem}); {_fallback(cache)}"
             note += f"; {damaged}" if damaged else ""
+            log.info("%s", note)  # the caller says it (the CLI as a note)
+            return RefreshResult(False, url, None, note)
+        short = _short_download(tmp, cache, now) if month_text is None else None
+        if short is not None:  # never saved: the cache keeps the lists it had
+            http_says = (
+                "the server sent neither a Content-Length nor a chunked body, so HTTP gives no "
+                "way to tell whether the download is whole"
+                if not framed
+                else "HTTP says the download is whole: the server sent a short list"
+            )
+            note = (
+                f"{url} returned a suspect exit list ({short}; {http_says}); not saved: "
+                f"{_fallback(cache)}; run `torinvest tor refresh` again later"
+            )
             log.info("%s", note)  # the caller says it (the CLI as a note)
             return RefreshResult(False, url, None, note)
         try:
