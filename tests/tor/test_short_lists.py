@@ -12,7 +12,7 @@ import threading
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -357,3 +357,40 @@ def test_a_short_list_cached_earlier_never_blocks_a_whole_download(
         "cache:exit-addresses-2025-01-10T080000Z": "cache:exit-addresses-2025-01-10T130000Z",
         "cache:exit-addresses-2025-01-10T130000Z": None,
     }
+
+
+def test_accept_short_saves_a_list_of_a_network_that_really_shrank(
+    tmp_path: Path, server: tuple[Served, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Tor network loses half its exits: refresh refuses, `--accept-short` saves the list
+    (still not ruling Tor out beside the larger one before it), and the next download of the
+    same size is saved as it is and rules Tor out again — never stuck on the old size."""
+    served, local = server
+    cache = tmp_path / "cache" / "tor"
+    cache.mkdir(parents=True)
+    (cache / "exit-addresses-2025-01-10T080000Z").write_bytes(_tordnsel(when="2025-01-10 08:00:00"))
+    real = tor.refresh
+    clock = iter([NOW, NOW, NOW + timedelta(hours=1)])
+    monkeypatch.setattr(
+        tor, "refresh", lambda c, **kw: real(c, opener=_opener(local), now=next(clock), **kw)
+    )
+    served.body = _tordnsel(500, "2025-01-10 12:00:00")
+    code, _out, err = run("tor", "refresh")
+    assert code == 1 and "(if the Tor network really shrank: `torinvest tor refresh " in err
+    code, out, err = run("tor", "refresh", "--accept-short")
+    assert (code, err) == (0, "")
+    assert out.startswith("torinvest: ok: downloaded ")
+    assert "(saved with --accept-short though it names 500 IPv4 exit(s), fewer than 60%" in out
+    lists = tor.load_exit_lists(cache_dir=cache, now=NOW)
+    assert [s.short_of for s in lists.sources if s.kind == "cache"] == [
+        None,
+        "cache:exit-addresses-2025-01-10T080000Z",
+    ]
+    served.body = _tordnsel(500, "2025-01-10 13:00:00")
+    code, out, err = run("tor", "refresh")
+    assert (code, err) == (0, "") and "--accept-short" not in out
+    lists = tor.load_exit_lists(cache_dir=cache, now=NOW + timedelta(hours=1))
+    newest = max((s for s in lists.sources if s.kind == "cache"), key=lambda s: s.last_seen)
+    assert newest.short_of is None and newest.rules_out
+    code, _out, err = run("tor", "refresh", "--accept-short", "--month", "2024-12")
+    assert code == 2 and "--accept-short applies to the current list" in err

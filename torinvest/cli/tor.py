@@ -26,6 +26,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     tr.add_argument(
         "--month", metavar="YYYY-MM", help="a past month's archive instead (up to this month)"
     )
+    tr.add_argument(
+        "--accept-short",
+        action="store_true",
+        help="save the current list even when it names far fewer exits than the last one known "
+        "(the Tor network really shrank); until a later download confirms its size it still "
+        "cannot rule Tor out",
+    )
     tr.set_defaults(func=cmd_tor_refresh)
     tc = tsub.add_parser("check", help="was an IP a listed Tor exit at a time?")
     tc.add_argument("ip")
@@ -48,7 +55,9 @@ def cmd_tor_refresh(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from torinvest import tor
     from torinvest.paths import tor_cache
 
-    result = tor.refresh(tor_cache(), month=args.month)
+    if args.accept_short and args.month:
+        raise UsageError("--accept-short applies to the current list, not to --month archives")
+    result = tor.refresh(tor_cache(), month=args.month, accept_short=args.accept_short)
     if not result.ok:  # nothing downloaded: an error (exit 1) on stderr, as in every command
         raise CouldNotLookError(result.note)
     print(f"torinvest: ok: {term_safe(result.note)}", file=out)

@@ -289,6 +289,7 @@ def refresh(
     opener: Opener | None = None,
     timeout: float = DOWNLOAD_TIMEOUT,
     now: datetime | None = None,
+    accept_short: bool = False,
 ) -> RefreshResult:
     """Download the current exit list, or CollecTor's archive of a past ``month``, into the cache.
 
@@ -302,7 +303,9 @@ def refresh(
     :func:`~torinvest.tor.records.short_lists`) is taken as cut at the end of a line and not
     saved (the note says so, and whether HTTP framing could have told). Never raises when the
     network cannot be reached or answers with something else: the result's ``note`` says so
-    and which cached/bundled lists remain. ``opener`` replaces
+    and which cached/bundled lists remain. ``accept_short`` saves such a list anyway (the Tor
+    network really shrank), saying so: loaded beside the larger list before it, it is still
+    taken as cut until a later download names as many exits. ``opener`` replaces
     ``urllib.request.urlopen`` (tests pass a fake).
     """
     cache = Path(cache_dir).expanduser()
@@ -374,7 +377,14 @@ def refresh(
             log.info("%s", note)  # the caller says it (the CLI as a note)
             return RefreshResult(False, url, None, note)
         short = _short_download(tmp, cache, now) if month_text is None else None
-        if short is not None:  # never saved: the cache keeps the lists it had
+        accepted = ""
+        if short is not None and accept_short:
+            accepted = (
+                f" (saved with --accept-short though {short}: loaded beside the larger list "
+                "before it, it still cannot rule Tor out until a later download names as many "
+                "exits)"
+            )
+        elif short is not None:  # never saved: the cache keeps the lists it had
             http_says = (
                 "the server sent neither a Content-Length nor a chunked body, so HTTP gives no "
                 "way to tell whether the download is whole"
@@ -383,7 +393,8 @@ def refresh(
             )
             note = (
                 f"{url} returned a suspect exit list ({short}; {http_says}); not saved: "
-                f"{_fallback(cache)}; run `torinvest tor refresh` again later"
+                f"{_fallback(cache)}; run `torinvest tor refresh` again later (if the Tor "
+                "network really shrank: `torinvest tor refresh --accept-short`)"
             )
             log.info("%s", note)  # the caller says it (the CLI as a note)
             return RefreshResult(False, url, None, note)
@@ -393,7 +404,7 @@ def refresh(
             raise _cache_unwritable(cache, e) from None
     finally:
         tmp.unlink(missing_ok=True)
-    note = f"downloaded {url} to {target}" + (f" ({damaged})" if damaged else "")
+    note = f"downloaded {url} to {target}" + (f" ({damaged})" if damaged else "") + accepted
     note += _what_it_covers(observed, _utc(now))
     log.info("%s", note)
     return RefreshResult(True, url, target, note, downloaded=True)
