@@ -10,6 +10,7 @@ no DNS query is made).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import re
@@ -76,7 +77,10 @@ class ResettingEndpoint:
                 conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
     def close(self) -> None:
+        with contextlib.suppress(OSError):  # wakes the accept (close alone does not)
+            self._sock.shutdown(socket.SHUT_RDWR)
         self._sock.close()
+        self._thread.join(5)
 
 
 @pytest.fixture
@@ -307,3 +311,49 @@ def test_a_long_fan_out_says_where_it_is_off_a_terminal(monkeypatch: pytest.Monk
     with progress.said_to(quiet):
         aws.map_regions(lambda r: r, ["a", "b"], progress="GuardDuty regions")
     assert quiet.getvalue() == ""
+
+
+@pytest.mark.parametrize("how", ["reset", "refused"])
+def test_lookup_events_stops_at_a_shared_endpoint(
+    how: str, moto: str, closed_port: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LookupEvents retries calls itself (its client makes one attempt a call): a refused
+    connection is retried (MAX_RETRIES, backoff made short here), a reset one is not; once
+    the first region gave up, no other region is sent anything."""
+    import torinvest.sources.lookup.fetch as lookup_fetch
+
+    monkeypatch.setattr(lookup_fetch, "BACKOFF_BASE", 0.001)
+    endpoint = ResettingEndpoint()
+    url = closed_port if how == "refused" else endpoint.url
+    sent: list[str] = []
+    guarded = botocore.httpsession.URLLib3Session.send
+
+    def counted(self: Any, request: Any) -> Any:
+        if request.url.startswith(url):
+            found = _SCOPE.search(str(request.headers.get("Authorization", "")).encode())
+            sent.append(found.group(1).decode() if found else "?")
+        return guarded(self, request)
+
+    monkeypatch.setattr(botocore.httpsession.URLLib3Session, "send", counted)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDTRAIL", url)  # STS: moto
+    try:
+        code, _, err = run(
+            "events",
+            "--lookup",
+            "--access-key",
+            "AKIATFQR7NSCUXC3DDDP",
+            "--regions",
+            ",".join(REGIONS),
+            "--max-workers",
+            "1",
+            "--out",
+            str(tmp_path / "events.csv"),
+        )
+    finally:
+        endpoint.close()
+    assert code == 1, err
+    tries = 1 + lookup_fetch.MAX_RETRIES if how == "refused" else 1
+    assert sent == ["us-east-1"] * tries
+    why = "connection refused" if how == "refused" else "the connection was reset"
+    assert f"could not connect to {url} (from AWS_ENDPOINT_URL_CLOUDTRAIL): {why}" in err
+    _said_once_and_why(err, url, "AWS_ENDPOINT_URL_CLOUDTRAIL")

@@ -44,6 +44,7 @@ from torinvest.aws.answers import (
     repair_issue,
 )
 from torinvest.aws.pages import PageTrail, follow_pages, max_pages
+from torinvest.aws.reach import EndpointDown, SharedEndpoint
 from torinvest.aws.regions import (
     REGION_RE,
     RegionList,
@@ -62,6 +63,7 @@ from torinvest.aws.session import (
     Aws,
     AwsConfig,
     check_profile,
+    retries_spent,
 )
 from torinvest.aws.translate import (
     AWS_CALL_ERRORS,
@@ -84,9 +86,11 @@ __all__ = [
     "AssumeRoleError",
     "Aws",
     "AwsConfig",
+    "EndpointDown",
     "NotAnAwsAnswer",
     "PageTrail",
     "RegionList",
+    "SharedEndpoint",
     "answer",
     "answer_repairs",
     "arn_partition",
@@ -101,6 +105,7 @@ __all__ = [
     "parse_regions",
     "repair_answer",
     "repair_issue",
+    "retries_spent",
     "translate_error",
     "validate_region",
 ]

@@ -202,7 +202,7 @@ class Aws:
             shared = self._shared_endpoint(session._session, service, client)
             client = stoppable(client, self._endpoint_down(shared))
             if shared is not None:
-                _watch_endpoint(client, shared, self.unreachable)
+                _watch_endpoint(client, shared, self.unreachable, record=_retries(merged) != 1)
             if key is not None:
                 self._clients[key] = client
         return client
@@ -582,10 +582,24 @@ def _retry_reason(kwargs: dict[str, Any]) -> str:
     return "no answer"
 
 
-def _watch_endpoint(client: Any, shared: SharedEndpoint, unreachable: Unreachable) -> None:
-    """Register on ``client`` (whose endpoint ``shared`` every region uses) that a connection
-    failure there is recorded in ``unreachable`` once botocore's attempts are spent, and that
-    no call is sent to an endpoint recorded there: it fails at once, saying so."""
+def _retries(config: Config) -> int | None:
+    """The attempts a client of ``config`` makes of a call, when its config says."""
+    retries = config.retries or {}
+    if "total_max_attempts" in retries:
+        return int(retries["total_max_attempts"])
+    if "max_attempts" in retries:
+        return int(retries["max_attempts"]) + 1
+    return None
+
+
+def _watch_endpoint(
+    client: Any, shared: SharedEndpoint, unreachable: Unreachable, *, record: bool = True
+) -> None:
+    """Register on ``client`` (whose endpoint ``shared`` every region uses) that no call is
+    sent to an endpoint recorded in ``unreachable``: it fails at once, saying so; and, with
+    ``record``, that a connection failure there is recorded once botocore's attempts are spent
+    (without: the client makes one attempt, its caller retries and records,
+    :meth:`Aws.endpoint_failed`)."""
     events = client.meta.events
     service = client.meta.service_model.service_id.hyphenize()
     region = client.meta.region_name
@@ -604,7 +618,28 @@ def _watch_endpoint(client: Any, shared: SharedEndpoint, unreachable: Unreachabl
             log.info("%s (%s %s in %s)", found.message, service, operation, region)
 
     events.register_first(f"before-call.{service}", before_call)
-    events.register(f"after-call-error.{service}", after_call_error)
+    events.register(f"{_RETRIES_SPENT}.{service}", after_call_error)
+    if record:
+        events.register(f"after-call-error.{service}", after_call_error)
+
+
+#: The event :func:`retries_spent` emits on a client.
+_RETRIES_SPENT = "torinvest-retries-spent"
+
+
+def retries_spent(client: Any, error: BaseException, operation: str) -> None:
+    """For a caller that retries calls itself (its client makes one attempt: LookupEvents):
+    its last retry of ``operation`` failed with ``error``. A connection failure on an endpoint
+    every region shares is then recorded as for any other client (:func:`_watch_endpoint`):
+    no other call is sent to it, and ``error`` says so (:func:`translate_error`)."""
+    if not is_connect_failure(error):
+        return
+    meta = getattr(client, "meta", None)
+    events = getattr(meta, "events", None)
+    if events is None:  # not a botocore client (a stand-in): nothing is watched on it
+        return
+    service = meta.service_model.service_id.hyphenize()
+    events.emit(f"{_RETRIES_SPENT}.{service}.{operation}", exception=error)
 
 
 def _no_call_once_stopped(model: Any = None, **_: Any) -> None:
