@@ -357,3 +357,38 @@ def test_lookup_events_stops_at_a_shared_endpoint(
     why = "connection refused" if how == "refused" else "the connection was reset"
     assert f"could not connect to {url} (from AWS_ENDPOINT_URL_CLOUDTRAIL): {why}" in err
     _said_once_and_why(err, url, "AWS_ENDPOINT_URL_CLOUDTRAIL")
+
+
+def test_a_call_waiting_for_its_answer_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An endpoint that takes the connection and does not answer (one that drops packets is
+    waited for 60 s a connection attempt): the call says, every EVERY_SECONDS (made short
+    here), what it is waiting for. The endpoint answers (resets) once it was said."""
+    from torinvest.errors import EndpointError
+
+    monkeypatch.setattr(progress, "EVERY_SECONDS", 0.05)
+    monkeypatch.setattr(progress, "WATCH_SLICE", 0.01)
+    sink = io.StringIO()
+    line = "torinvest: still waiting for sts GetCallerIdentity in us-east-1: no answer for "
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(4)
+
+        def hold() -> None:
+            conn, _ = sock.accept()
+            with conn:
+                for _ in range(3000):  # until the line was said (30 s at most)
+                    if line in sink.getvalue():
+                        break
+                    threading.Event().wait(0.01)
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+        holder = threading.Thread(target=hold, daemon=True)
+        holder.start()
+        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{sock.getsockname()[1]}")
+        monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+        with progress.said_to(sink), pytest.raises(EndpointError, match="could not connect"):
+            Aws().account_id()
+        holder.join(5)
+    assert line in sink.getvalue()
+    # the call ended: it is not waited for any more (nothing more is said of it)
+    assert threading.current_thread() not in progress._waits._calls

@@ -6,7 +6,8 @@ not be told from a slow one. The ``torinvest`` command sends these lines to its 
 (:func:`said_to`) as ``torinvest: <text>``; without it (the library, a notebook) they are
 logged at INFO by this module's logger. :class:`Ticker` says how long work is going, every
 :data:`EVERY_SECONDS`; :func:`say` with ``unless_within`` says a line only when none was said
-that recently (retry waits: no more than one line in that time).
+that recently (retry waits: no more than one line in that time); :func:`waiting_for` and
+:func:`answered` mark a call waiting for its answer, said when it waits EVERY_SECONDS or more.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TextIO
+from typing import Any, TextIO
 
 from tqdm import tqdm
 
@@ -104,3 +105,63 @@ class Ticker:
         self._done.set()
         if self._thread is not None:
             self._thread.join(1.0)
+
+
+#: How often the watch of calls waiting for an answer looks at them (seconds).
+WATCH_SLICE = 1.0
+
+
+class _Waits:
+    """Calls waiting for an answer, one a thread (:func:`waiting_for`, :func:`answered`): one
+    that waits :data:`EVERY_SECONDS` or more is said (``still waiting for ec2 DescribeRegions
+    in us-east-1: no answer for 20 s``), every EVERY_SECONDS while it waits — an endpoint that
+    drops packets is waited for 60 s a connection attempt, and said nothing for minutes."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._calls: dict[threading.Thread, list[Any]] = {}  # thread → [what, since, said]
+        self._watch: threading.Thread | None = None
+
+    def start(self, what: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self._calls[threading.current_thread()] = [what, now, now]
+            if self._watch is None or not self._watch.is_alive():
+                self._watch = threading.Thread(
+                    target=self._run, name="torinvest-waits", daemon=True
+                )
+                self._watch.start()
+
+    def end(self) -> None:
+        with self._lock:
+            self._calls.pop(threading.current_thread(), None)
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(WATCH_SLICE)
+            now = time.monotonic()
+            due: list[str] = []
+            with self._lock:
+                for thread, call in list(self._calls.items()):
+                    if not thread.is_alive():
+                        del self._calls[thread]
+                    elif now - call[2] >= EVERY_SECONDS:
+                        call[2] = now
+                        due.append(
+                            f"still waiting for {call[0]}: no answer for {now - call[1]:.0f} s"
+                        )
+            for text in due:
+                say(text)
+
+
+_waits = _Waits()
+
+
+def waiting_for(what: str) -> None:
+    """This thread now waits for ``what`` (a call: ``ec2 DescribeRegions in us-east-1``)."""
+    _waits.start(what)
+
+
+def answered() -> None:
+    """This thread's call ended (answered or failed)."""
+    _waits.end()

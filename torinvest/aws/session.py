@@ -48,7 +48,7 @@ from torinvest.errors import (
     InputError,
     InvalidRegionError,
 )
-from torinvest.progress import EVERY_SECONDS, Ticker, say
+from torinvest.progress import EVERY_SECONDS, Ticker, answered, say, waiting_for
 from torinvest.stopping import SLICE, check, pause, watching
 
 log = logging.getLogger(__name__)
@@ -512,7 +512,23 @@ def stoppable(client: Any, endpoint_down: Callable[[], bool] | None = None) -> A
     elif entry is None:
         log.debug("no retry handler on the %s client: its retry waits are not stoppable", service)
     events.register_first(f"before-call.{service}", _no_call_once_stopped)
+    # an attempt waiting for its answer (outside a fan-out, whose line says the regions): said
+    # after EVERY_SECONDS (torinvest.progress), e.g. an endpoint that drops packets
+    region = client.meta.region_name
+
+    def sent(event_name: str = "", **_: Any) -> None:
+        if not getattr(_fan_out, "active", False):
+            waiting_for(f"{service} {event_name.rsplit('.', 1)[-1]} in {region}")
+
+    events.register(f"before-send.{service}", sent, unique_id=f"torinvest-sent-{service}")
+    for event in ("needs-retry", "after-call", "after-call-error"):
+        events.register(f"{event}.{service}", _answered, unique_id=f"torinvest-{event}-{service}")
     return client
+
+
+def _answered(**_: Any) -> None:
+    """botocore's needs-retry, after-call and after-call-error: the attempt waits no more."""
+    answered()
 
 
 class _RetryWait:
