@@ -344,6 +344,7 @@ class Aws:
         tally = _Tally(len(regions), progress or "regions")
 
         def run(region: str) -> tuple[str, T | BaseException]:
+            before = getattr(_fan_out, "active", False)
             _fan_out.active = True  # its retry waits are said by the tally, not one by one
             try:
                 with watching(stop):
@@ -351,7 +352,7 @@ class Aws:
             except Exception as e:
                 outcome = e
             finally:
-                _fan_out.active = False
+                _fan_out.active = before
             tally.add(outcome)
             if bar is not None:
                 bar.update(1)
@@ -615,7 +616,7 @@ def _watch_endpoint(
     sent to an endpoint recorded in ``unreachable``: it fails at once, saying so; and, with
     ``record``, that a connection failure there is recorded once botocore's attempts are spent
     (without: the client makes one attempt, its caller retries and records,
-    :meth:`Aws.endpoint_failed`)."""
+    :func:`retries_spent`)."""
     events = client.meta.events
     service = client.meta.service_model.service_id.hyphenize()
     region = client.meta.region_name
