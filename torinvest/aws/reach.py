@@ -4,8 +4,8 @@
 and said in words (:func:`connect_reason`, :func:`unreached`).
 
 A configured endpoint is the same URL in every region: when a call could not connect to it
-(refused, a host name that does not resolve, no answer to the connection, the connection reset
-before any answer, TLS refused) after botocore's retries, every other call to it would fail the
+(refused, a host name that does not resolve, no answer to the connection, TLS refused) after
+its retries, every other call to it would fail the
 same way, one region after the other. :class:`Unreachable` remembers it, and the clients built
 by :class:`torinvest.aws.Aws` refuse further calls to it at once with :class:`EndpointDown`.
 Without a configured endpoint each region has its own (``guardduty.eu-west-1.amazonaws.com``):
@@ -23,12 +23,11 @@ from urllib.parse import urlsplit
 
 import botocore.session
 from botocore import utils as botocore_utils
+from botocore.exceptions import ConnectionError as BotoConnectionError
 from botocore.exceptions import (
-    ConnectionClosedError,
     ConnectTimeoutError,
     ProxyConnectionError,
 )
-from botocore.exceptions import ConnectionError as BotoConnectionError
 
 #: Attribute :class:`Unreachable` sets on the exception of the call that found an endpoint
 #: unreachable (read it with :func:`unreached`).
@@ -127,13 +126,14 @@ def same_endpoint(a: str | None, b: str | None) -> bool:
 
 
 def is_connect_failure(error: BaseException) -> bool:
-    """A call that did not reach its endpoint at all: refused, a host name that does not
-    resolve, no answer to the connection, TLS refused, the connection closed or reset before
-    any answer. Not a proxy that failed (it is not the endpoint's), nor a read that timed out
-    (the endpoint took the request: another may be answered)."""
+    """A call that could not connect to its endpoint: refused, a host name that does not
+    resolve, no answer to the connection (connect timeout), TLS refused. Not a proxy that failed
+    (it is not the endpoint's), nor a connection closed or reset after it was made, nor a read
+    that timed out: the endpoint took the request, and may answer another (a region's request
+    dropped by a load balancer or proxy is that region's failure)."""
     if isinstance(error, ProxyConnectionError):
         return False
-    return isinstance(error, BotoConnectionError | ConnectionClosedError)
+    return isinstance(error, BotoConnectionError)
 
 
 def connect_reason(error: BaseException) -> str:
@@ -161,8 +161,6 @@ def connect_reason(error: BaseException) -> str:
         kwargs = getattr(e, "kwargs", None)
         inner = kwargs.get("error") if isinstance(kwargs, dict) else None
         todo.extend(x for x in (inner, e.__cause__, e.__context__) if isinstance(x, BaseException))
-    if isinstance(error, ConnectionClosedError):
-        return "the connection was closed before any answer"
     text = str(error).strip()
     return text.split(": ", 1)[1] if " object at 0x" in text.split(": ", 1)[0] else text
 
