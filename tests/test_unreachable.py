@@ -120,10 +120,11 @@ def test_findings_in_regions_asked_stops_after_the_first_region(
     assert refusing.url in first
 
 
-def test_investigate_a_finding_with_a_shared_endpoint_down(
-    refusing: Refusing, tmp_path: Path
+@pytest.mark.parametrize("which", [[FINDING], ["--all-open"]], ids=["finding", "all-open"])
+def test_investigate_with_a_shared_endpoint_down(
+    which: list[str], refusing: Refusing, tmp_path: Path
 ) -> None:
-    code, _, err = run("investigate", FINDING, "--out", str(tmp_path / "report"))
+    code, _, err = run("investigate", *which, "--out", str(tmp_path / "report"))
     assert code == 1
     assert refusing.attempts == [("ec2", "us-east-1")] * 3
     assert "no region could be searched: could not connect to" in err
