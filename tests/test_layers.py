@@ -27,11 +27,21 @@ ROOT = Path(torinvest.__file__).parent
 #: torinvest's layers, lowest first (names without the ``torinvest.`` prefix).
 LAYERS: tuple[tuple[str, ...], ...] = (
     # foundations: import nothing of torinvest (the package itself holds __version__)
-    ("torinvest", "errors", "safety", "inflate", "stopping", "children", "addresses", "jsonread"),
+    (
+        "torinvest",
+        "errors",
+        "safety",
+        "inflate",
+        "stopping",
+        "children",
+        "addresses",
+        "jsonread",
+        "progress",
+    ),
     # frame contracts and small shared helpers
     ("schema", "paths", "targets", "grouping", "outcome", "shown"),
     # AWS: answers checked, regions, errors translated, then sessions and clients
-    ("aws.answers", "aws.regions", "aws.ids", "aws.pages"),
+    ("aws.answers", "aws.regions", "aws.ids", "aws.pages", "aws.reach"),
     ("aws.translate",),
     ("aws.session",),
     # AWS clients, case folders, output files, reference data (catalogue, GeoIP)

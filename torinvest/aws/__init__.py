@@ -25,6 +25,8 @@ The package, each module importing only those above it:
     answers    an answer that is not AWS's refused before parsing, its text made valid; a
                promised field read
     pages      page chains that end: a token followed twice or too many pages is an error
+    reach      where a configured endpoint comes from; one every region uses, found
+               unreachable, is not called again in the run
     regions    ``--regions`` parsed and checked; the regions to search; where each partition
                records IAM and STS events
     translate  botocore exceptions → torinvest errors; the IAM action a call needs; AssumeRole
@@ -42,6 +44,7 @@ from torinvest.aws.answers import (
     repair_issue,
 )
 from torinvest.aws.pages import PageTrail, follow_pages, max_pages
+from torinvest.aws.reach import EndpointDown, SharedEndpoint
 from torinvest.aws.regions import (
     REGION_RE,
     RegionList,
@@ -60,6 +63,7 @@ from torinvest.aws.session import (
     Aws,
     AwsConfig,
     check_profile,
+    retries_spent,
 )
 from torinvest.aws.translate import (
     AWS_CALL_ERRORS,
@@ -82,9 +86,11 @@ __all__ = [
     "AssumeRoleError",
     "Aws",
     "AwsConfig",
+    "EndpointDown",
     "NotAnAwsAnswer",
     "PageTrail",
     "RegionList",
+    "SharedEndpoint",
     "answer",
     "answer_repairs",
     "arn_partition",
@@ -99,6 +105,7 @@ __all__ = [
     "parse_regions",
     "repair_answer",
     "repair_issue",
+    "retries_spent",
     "translate_error",
     "validate_region",
 ]

@@ -25,6 +25,15 @@ from tqdm import tqdm  # text bars on a terminal only (tqdm.auto would put widge
 from torinvest import __version__
 from torinvest.aws.answers import answer, check_answer, repair_answer
 from torinvest.aws.ids import check_role_arn
+from torinvest.aws.reach import (
+    SharedEndpoint,
+    Unreachable,
+    configured_endpoint,
+    connect_reason,
+    is_connect_failure,
+    same_endpoint,
+    unreached,
+)
 from torinvest.aws.regions import RegionList, validate_region
 from torinvest.aws.translate import (
     AWS_CALL_ERRORS,
@@ -39,7 +48,8 @@ from torinvest.errors import (
     InputError,
     InvalidRegionError,
 )
-from torinvest.stopping import check, pause, watching
+from torinvest.progress import EVERY_SECONDS, Ticker, answered, say, waiting_for
+from torinvest.stopping import SLICE, check, pause, watching
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +103,8 @@ class Aws:
         self._clients: dict[tuple[str, str | None], Any] = {}
         self._account: str | None = None
         self._remembered: dict[tuple[str, ...], Any] = {}
+        #: shared endpoints (AWS_ENDPOINT_URL…) found unreachable in this run
+        self.unreachable = Unreachable()
 
     # -- sessions -----------------------------------------------------------------------------
     @property
@@ -184,12 +196,42 @@ class Aws:
             if key is not None and key in self._clients:
                 return self._clients[key]
             try:
-                client = stoppable(session.client(service, **kwargs))
+                client = session.client(service, **kwargs)
             except NoRegionError as e:  # pragma: no cover - region always passed
                 raise InputError("no AWS region configured", hint="set AWS_REGION") from e
+            shared = self._shared_endpoint(session._session, service, client)
+            client = stoppable(client, self._endpoint_down(shared))
+            if shared is not None:
+                _watch_endpoint(client, shared, self.unreachable, record=_retries(merged) != 1)
             if key is not None:
                 self._clients[key] = client
         return client
+
+    def _shared_endpoint(
+        self, session: botocore.session.Session, service: str, client: Any
+    ) -> SharedEndpoint | None:
+        """The endpoint ``client`` talks to when it is the same in every region (set by
+        ``AWS_ENDPOINT_URL``, ``AWS_ENDPOINT_URL_<SERVICE>``, a profile's ``endpoint_url`` or
+        :attr:`AwsConfig.endpoint_url`), with where it was set; None when botocore resolved the
+        region's own endpoint."""
+        if self.config.endpoint_url:
+            shared = SharedEndpoint(self.config.endpoint_url, "AwsConfig(endpoint_url=…)")
+        else:
+            shared = configured_endpoint(session, service)
+        if shared is None or not same_endpoint(shared.url, client.meta.endpoint_url):
+            return None
+        return shared
+
+    def _endpoint_down(self, shared: SharedEndpoint | None) -> Callable[[], bool] | None:
+        if shared is None:
+            return None
+        return lambda: self.unreachable.get(shared.url) is not None
+
+    def shared_endpoint(self, service: str) -> SharedEndpoint | None:
+        """The endpoint of ``service``'s clients when every region's is the same (see
+        :meth:`client`), else None."""
+        client = self.client(service)
+        return self._shared_endpoint(self.session._session, service, client)
 
     def account_id(self) -> str:
         """The account of the credentials in use (STS GetCallerIdentity, cached)."""
@@ -252,6 +294,11 @@ class Aws:
             err = translate_error(e, service="ec2", region=self.home_region, operation=op)
             if _unusable_credentials(e, err):
                 raise err from e
+            down = unreached(e)
+            if down is not None:
+                shared = self.shared_endpoint(service)
+                if shared is not None and same_endpoint(shared.url, down.endpoint.url):
+                    raise err from e  # every region's call would go there: none is tried
             note = str(err)
         except EndpointError as e:  # an answer without the fields the API promises
             note = str(e)
@@ -294,31 +341,95 @@ class Aws:
             else None
         )
         stop = threading.Event()
+        tally = _Tally(len(regions), progress or "regions")
 
         def run(region: str) -> tuple[str, T | BaseException]:
+            before = getattr(_fan_out, "active", False)
+            _fan_out.active = True  # its retry waits are said by the tally, not one by one
             try:
                 with watching(stop):
-                    return region, fn(region)
+                    outcome: T | BaseException = fn(region)
             except Exception as e:
-                return region, e
+                outcome = e
             finally:
-                if bar is not None:
-                    bar.update(1)
+                _fan_out.active = before
+            tally.add(outcome)
+            if bar is not None:
+                bar.update(1)
+                if tally.unreached:
+                    bar.set_postfix_str(f"{tally.unreached} could not connect", refresh=False)
+            return region, outcome
 
         workers = max(1, min(self.config.max_workers, len(regions)))
+        # off a terminal (cron, a playbook, a pipe) the bar is not shown: a line every
+        # EVERY_SECONDS says where the regions are, so that a slow run is not taken for a hung one
+        ticker = Ticker(tally.describe) if bar is None or bar.disable else None
         try:
+            if ticker is not None:
+                ticker.__enter__()
             if workers == 1:
                 return [run(r) for r in regions]
             # Build the session before fanning out: creating it is not thread-safe.
             _ = self.session
             return _in_threads(run, regions, workers, stop, on_interrupt)
         finally:
+            if ticker is not None:
+                ticker.__exit__(None, None, None)
             if bar is not None:
                 bar.close()
 
 
 #: How long an interrupted :meth:`Aws.map_regions` waits for its running regions to end.
 STOP_GRACE_SECONDS = 2.0
+#: A retry wait at least this long is said (one line at most every EVERY_SECONDS), outside a
+#: fan-out over regions (whose progress line says the regions instead).
+RETRY_SAY_SECONDS = 2.0
+
+#: ``active`` in a thread running one region of :meth:`Aws.map_regions`.
+_fan_out = threading.local()
+
+
+def _connect_failed(error: BaseException) -> bool:
+    """Whether ``error`` (or what it was raised from: a region's AwsError) is a connection
+    failure (:func:`torinvest.aws.reach.is_connect_failure`)."""
+    seen = 0
+    cause: BaseException | None = error
+    while cause is not None and seen < 10:
+        if is_connect_failure(cause) or unreached(cause) is not None:
+            return True
+        cause, seen = cause.__cause__ or cause.__context__, seen + 1
+    return False
+
+
+class _Tally:
+    """The outcomes of a fan-out over regions so far, for its progress line."""
+
+    def __init__(self, total: int, what: str) -> None:
+        self.total = total
+        self.what = what
+        self.answered = 0
+        self.unreached = 0
+        self.failed = 0
+        self._lock = threading.Lock()
+
+    def add(self, outcome: object) -> None:
+        with self._lock:
+            if not isinstance(outcome, BaseException):
+                self.answered += 1
+            elif _connect_failed(outcome):
+                self.unreached += 1
+            else:
+                self.failed += 1
+
+    def describe(self) -> str:
+        with self._lock:
+            parts = [f"{self.answered} of {self.total} regions answered"]
+            if self.unreached:
+                parts.append(f"{self.unreached} could not connect")
+            if self.failed:
+                parts.append(f"{self.failed} failed")
+            waiting = self.total - self.answered - self.unreached - self.failed
+        return f"still searching {self.what}: {', '.join(parts)}; waiting for {waiting}"
 
 
 def _in_threads(
@@ -369,7 +480,7 @@ def _in_threads(
     return [results[i] for i in range(len(regions))]
 
 
-def stoppable(client: Any) -> Any:
+def stoppable(client: Any, endpoint_down: Callable[[], bool] | None = None) -> Any:
     """``client`` with botocore's retry waits and calls that stop when its thread is asked to
     (:mod:`torinvest.stopping`: Ctrl-C, SIGTERM, :meth:`Aws.map_regions` interrupted).
 
@@ -381,6 +492,11 @@ def stoppable(client: Any) -> Any:
     new call; the main thread's calls and sleeps are left as they are (a signal interrupts
     them, and the calls made after an interruption — stopping an Athena query — must be made).
     A client whose retry handler is not found (retries off, another botocore) is left alone.
+
+    A retry wait of :data:`RETRY_SAY_SECONDS` or more is said (:func:`torinvest.progress.say`:
+    which call, why, how long), outside a fan-out over regions. ``endpoint_down`` (the client's
+    endpoint is shared by every region) says when that endpoint was found unreachable by
+    another call: a connection failure is then not retried.
     """
     events = client.meta.events
     service = client.meta.service_model.service_id.hyphenize()
@@ -389,26 +505,158 @@ def stoppable(client: Any) -> Any:
     entry = handlers.get(unique_id)
     if entry is not None and not isinstance(entry.get("handler"), _RetryWait):
         events.unregister(f"needs-retry.{service}", unique_id=unique_id)
-        events.register(f"needs-retry.{service}", _RetryWait(entry["handler"]), unique_id=unique_id)
+        events.register(
+            f"needs-retry.{service}",
+            _RetryWait(entry["handler"], (service, client.meta.region_name), endpoint_down),
+            unique_id=unique_id,
+        )
     elif entry is None:
         log.debug("no retry handler on the %s client: its retry waits are not stoppable", service)
     events.register_first(f"before-call.{service}", _no_call_once_stopped)
+    # an attempt waiting for its answer (outside a fan-out, whose line says the regions): said
+    # after EVERY_SECONDS (torinvest.progress), e.g. an endpoint that drops packets
+    region = client.meta.region_name
+
+    def sent(event_name: str = "", **_: Any) -> None:
+        if not getattr(_fan_out, "active", False):
+            waiting_for(f"{service} {event_name.rsplit('.', 1)[-1]} in {region}")
+
+    events.register(f"before-send.{service}", sent, unique_id=f"torinvest-sent-{service}")
+    for event in ("needs-retry", "after-call", "after-call-error"):
+        events.register(f"{event}.{service}", _answered, unique_id=f"torinvest-{event}-{service}")
     return client
+
+
+def _answered(**_: Any) -> None:
+    """botocore's needs-retry, after-call and after-call-error: the attempt waits no more."""
+    answered()
 
 
 class _RetryWait:
     """A botocore retry handler that waits its delay itself, stopping when asked."""
 
-    def __init__(self, handler: Callable[..., Any]) -> None:
+    def __init__(
+        self,
+        handler: Callable[..., Any],
+        where: tuple[str, str] = ("", ""),
+        endpoint_down: Callable[[], bool] | None = None,
+    ) -> None:
         self.handler = handler
+        self.where = where
+        self.endpoint_down = endpoint_down
 
     def __call__(self, **kwargs: Any) -> Any:
         delay = self.handler(**kwargs)
-        if delay is None or delay is False or not isinstance(delay, int | float) or delay <= 0:
+        if delay is None or delay is False or not isinstance(delay, int | float):
+            return delay
+        caught = kwargs.get("caught_exception")
+        if (
+            self.endpoint_down is not None
+            and caught is not None
+            and is_connect_failure(caught)
+            and self.endpoint_down()
+        ):
+            return None  # another call found the endpoint down: this failure is the answer
+        if delay <= 0:
             return delay
         operation = getattr(kwargs.get("operation"), "name", "") or "a call"
+        # said: an endpoint that could not be connected to (named at once), or a long wait
+        # outside a fan-out over regions (whose progress line says the regions waiting)
+        unconnected = caught is not None and is_connect_failure(caught)
+        if unconnected or (delay >= RETRY_SAY_SECONDS and not getattr(_fan_out, "active", False)):
+            say(
+                f"{self.where[0]} {operation} in {self.where[1]}: attempt "
+                f"{kwargs.get('attempts', '?')} failed ({_retry_reason(kwargs)}); "
+                "trying again" + (f" in {delay:.1f} s" if delay >= 0.1 else " now"),
+                unless_within=EVERY_SECONDS,
+            )
+        if self.endpoint_down is not None and caught is not None and is_connect_failure(caught):
+            # another call may find the endpoint down meanwhile: then this failure is the answer
+            end = time.monotonic() + float(delay)
+            while (left := end - time.monotonic()) > 0:
+                pause(min(left, SLICE), f"{operation}: retry wait")
+                if self.endpoint_down():
+                    return None
+            return 0
         pause(float(delay), f"{operation}: retry wait")
         return 0  # waited: botocore sleeps 0 and sends the next attempt
+
+
+def _retry_reason(kwargs: dict[str, Any]) -> str:
+    """Why botocore retries a call (from its ``needs-retry`` arguments), in a few words."""
+    caught = kwargs.get("caught_exception")
+    if caught is not None:
+        if is_connect_failure(caught):
+            url = getattr(caught, "kwargs", {}).get("endpoint_url") or "the endpoint"
+            return f"could not connect to {url}: {connect_reason(caught)}"
+        return f"{type(caught).__name__}: {caught}"[:200]
+    response = kwargs.get("response")
+    if isinstance(response, tuple) and len(response) == 2:
+        http, parsed = response
+        code = (parsed or {}).get("Error", {}).get("Code") if isinstance(parsed, dict) else None
+        status = getattr(http, "status_code", "?")
+        return f"HTTP {status}" + (f" {code}" if code else "")
+    return "no answer"
+
+
+def _retries(config: Config) -> int | None:
+    """The attempts a client of ``config`` makes of a call, when its config says."""
+    retries = config.retries or {}
+    if "total_max_attempts" in retries:
+        return int(retries["total_max_attempts"])
+    if "max_attempts" in retries:
+        return int(retries["max_attempts"]) + 1
+    return None
+
+
+def _watch_endpoint(
+    client: Any, shared: SharedEndpoint, unreachable: Unreachable, *, record: bool = True
+) -> None:
+    """Register on ``client`` (whose endpoint ``shared`` every region uses) that no call is
+    sent to an endpoint recorded in ``unreachable``: it fails at once, saying so; and, with
+    ``record``, that a connection failure there is recorded once botocore's attempts are spent
+    (without: the client makes one attempt, its caller retries and records,
+    :func:`retries_spent`)."""
+    events = client.meta.events
+    service = client.meta.service_model.service_id.hyphenize()
+    region = client.meta.region_name
+
+    def before_call(**_: Any) -> None:
+        found = unreachable.get(shared.url)
+        if found is not None:
+            raise unreachable.refuse(found)
+
+    def after_call_error(exception: BaseException | None = None, **kw: Any) -> None:
+        if exception is None:
+            return
+        operation = str(kw.get("event_name", "")).rsplit(".", 1)[-1] or "a call"
+        found = unreachable.record(shared, exception, f"{service} {operation}")
+        if found is not None:
+            log.info("%s (%s %s in %s)", found.message, service, operation, region)
+
+    events.register_first(f"before-call.{service}", before_call)
+    events.register(f"{_RETRIES_SPENT}.{service}", after_call_error)
+    if record:
+        events.register(f"after-call-error.{service}", after_call_error)
+
+
+#: The event :func:`retries_spent` emits on a client.
+_RETRIES_SPENT = "torinvest-retries-spent"
+
+
+def retries_spent(client: Any, error: BaseException, operation: str) -> None:
+    """For a caller that retries calls itself (its client makes one attempt: LookupEvents):
+    its last retry of ``operation`` failed with ``error``. A connection failure on an endpoint
+    every region shares is then recorded as for any other client (:func:`_watch_endpoint`):
+    no other call is sent to it, and ``error`` says so (:func:`translate_error`)."""
+    if not is_connect_failure(error):
+        return
+    meta = getattr(client, "meta", None)
+    events = getattr(meta, "events", None)
+    if events is None:  # not a botocore client (a stand-in): nothing is watched on it
+        return
+    service = meta.service_model.service_id.hyphenize()
+    events.emit(f"{_RETRIES_SPENT}.{service}.{operation}", exception=error)
 
 
 def _no_call_once_stopped(model: Any = None, **_: Any) -> None:

@@ -22,6 +22,7 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 from botocore.parsers import ResponseParserError
 
 from torinvest.aws.answers import _BODY_QUOTE_CHARS, NOT_AWS_KEY, NotAnAwsAnswer
+from torinvest.aws.reach import unreached
 from torinvest.errors import (
     AccessDeniedError,
     AwsError,
@@ -226,6 +227,16 @@ def translate_error(
             region=region,
         )
     if isinstance(error, BotoConnectionError | HTTPClientError):
+        down = unreached(error)
+        if down is not None:  # an endpoint every region uses: the same words for each
+            return EndpointError(
+                down.message,
+                hint=down.hint,
+                service=service,
+                region=region,
+                operation=operation,
+                code="EndpointUnreachable",
+            )
         return EndpointError(
             f"could not reach the {service} endpoint{f' in {region}' if region else ''}"
             + (f" ({operation or 'call'} on {resource})" if resource else "")

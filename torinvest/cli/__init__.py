@@ -83,6 +83,7 @@ from torinvest.errors import (
     TorinvestError,
     same_problem,
 )
+from torinvest.progress import said_to
 from torinvest.safety import term_safe
 from torinvest.stopping import stop_on_signals
 
@@ -176,7 +177,8 @@ def main(
             if getattr(args, "profile", None):
                 check_profile(args.profile)  # a mistyped profile fails now, whatever the command
             # kill PID, a timeout, systemctl stop: Ctrl-C's way out; both stop worker threads too
-            with stop_on_signals(), sigterm_interrupts():
+            # long work says where it is on stderr, also off a terminal (torinvest.progress)
+            with stop_on_signals(), sigterm_interrupts(), said_to(err):
                 code = int(args.func(args, out, err) or 0)
         except BaseException:  # whatever stopped the command: what it leaves is said first
             if getattr(args, "on_failure", None) is not None:

@@ -21,9 +21,11 @@ from torinvest.aws import (
     AWS_CALL_ERRORS,
     REPAIRED_KEY,
     Aws,
+    EndpointDown,
     PageTrail,
     answer,
     answer_repairs,
+    retries_spent,
     translate_error,
 )
 from torinvest.aws.pages import REPEATED, RESTARTS, expired_token, token_expired_again
@@ -198,7 +200,9 @@ def fetch_pages(
                 code in _THROTTLE_CODES
                 or code in _TRANSIENT_CODES
                 or status >= 500
-                or isinstance(e, BotoConnectionError)
+                # not an endpoint every region shares that another call found down: the
+                # failure is the answer (torinvest.aws.reach)
+                or (isinstance(e, BotoConnectionError) and not isinstance(e, EndpointDown))
             )
             if token and expired_token(e, "cloudtrail"):
                 if restarts >= RESTARTS:
@@ -213,6 +217,9 @@ def fetch_pages(
                 trail = PageTrail("cloudtrail", OP, region=region, limit=max_pages or MAX_PAGES)
                 continue
             if not retryable or failures >= max_retries:
+                # no more tries: a connection failure on an endpoint every region shares is
+                # the answer for all of them (torinvest.aws.reach)
+                retries_spent(client, e, OP)
                 raise translate_error(
                     e, service="cloudtrail", region=region, operation="LookupEvents"
                 ) from e

@@ -1,0 +1,353 @@
+"""An endpoint that cannot be reached: one that every region shares (``AWS_ENDPOINT_URL``…) is
+said at once and not tried again in the other regions; regions with endpoints of their own are
+each tried; long work says where it is, also off a terminal (torinvest.progress).
+
+The endpoints are local: a closed port (refused; each request botocore sends there is counted
+where it is sent, with the service and region of its SigV4 scope) and a host name that does not
+resolve (``getaddrinfo`` refused here, no DNS query is made). A connection closed or reset once
+made is one request's failure, not the endpoint's (tests/findings/test_fetch.py: a region's
+request dropped, the others searched).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import socket
+import struct
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import botocore.httpsession
+import pytest
+
+import tests.conftest
+from tests.fake_aws import FakeAws
+from torinvest import progress
+from torinvest.aws import Aws, AwsConfig
+from torinvest.cli import main
+
+GD = Path(__file__).parent / "fixtures" / "guardduty"
+FINDING = "6dde0a8f8d46f6acad893b30f905e97c"
+#: Regions asked with --regions (the order they are searched in with --max-workers 1).
+REGIONS = ["us-east-1", "eu-west-1", "eu-west-2", "ap-south-1", "sa-east-1"]
+_SCOPE = re.compile(rb"Credential=[^/,\s]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
+
+
+@pytest.fixture
+def closed_port() -> Iterator[str]:
+    """A loopback port that is bound but does not listen: every connection is refused."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+class Refusing:
+    """A closed loopback port named by ``variable`` (``AWS_ENDPOINT_URL``…): ``attempts``
+    lists each request botocore sent there as (service, region)."""
+
+    def __init__(self, url: str, monkeypatch: pytest.MonkeyPatch, variable: str) -> None:
+        self.url = url
+        self.attempts: list[tuple[str, str]] = []
+        guarded = botocore.httpsession.URLLib3Session.send
+
+        def counted(session: Any, request: Any) -> Any:
+            if request.url.startswith(url):
+                auth = str(request.headers.get("Authorization", "")).encode()
+                found = _SCOPE.search(auth)
+                self.attempts.append(
+                    (found.group(2).decode(), found.group(1).decode()) if found else ("?", "?")
+                )
+            return guarded(session, request)
+
+        monkeypatch.setattr(botocore.httpsession.URLLib3Session, "send", counted)
+        monkeypatch.setenv(variable, url)
+
+
+@pytest.fixture
+def refusing(closed_port: str, monkeypatch: pytest.MonkeyPatch) -> Refusing:
+    """A refusing endpoint named by AWS_ENDPOINT_URL; 3 attempts a call (the user's setting,
+    honoured: each call is tried 3 times, not torinvest's 10)."""
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "3")
+    return Refusing(closed_port, monkeypatch, "AWS_ENDPOINT_URL")
+
+
+def run(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(argv), out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def _said_once_and_why(err: str, url: str, origin: str = "AWS_ENDPOINT_URL") -> None:
+    """The error names the endpoint, where it was set and what to do; the same problem is not
+    listed region by region."""
+    assert f"could not connect to {url} (from {origin}): " in err
+    assert f"unset {origin} to reach AWS's own endpoints" in err
+    assert err.count("could not connect to") <= 3, err  # a retry line, the error: no list
+
+
+def test_findings_with_a_shared_endpoint_down_tries_one_call_only(
+    refusing: Refusing,
+) -> None:
+    """Every region: EC2 DescribeRegions (home region) is the first call and the only one sent
+    (its 3 attempts): GuardDuty would be asked at the same endpoint in every region. It took
+    34 regions × every attempt (77 s) before."""
+    code, out, err = run("findings")
+    assert code == 1 and out == ""
+    assert refusing.attempts == [("ec2", "us-east-1")] * 3
+    assert "torinvest: error: no region could be searched: could not connect to" in err
+    assert "connection refused" in err
+    _said_once_and_why(err, refusing.url)
+
+
+def test_findings_in_regions_asked_stops_after_the_first_region(
+    refusing: Refusing,
+) -> None:
+    """--regions (no DescribeRegions): the first region's ListDetectors is tried (3 attempts),
+    the other four are not sent; they are said as not searched, the same way, exit 1."""
+    code, out, err = run("findings", "--regions", ",".join(REGIONS), "--max-workers", "1")
+    assert code == 1 and out == ""
+    assert refusing.attempts == [("guardduty", "us-east-1")] * 3
+    assert "no region could be searched (5 of 5 failed): every one failed the same way: " in err
+    assert "could not connect to" in err and "no other call was sent to it" in err
+    _said_once_and_why(err, refusing.url)
+    # said at once, before the answer: which call, which endpoint, why
+    first = err.splitlines()[0]
+    assert first.startswith("torinvest: guardduty ListDetectors in us-east-1: attempt 1 failed")
+    assert refusing.url in first
+
+
+@pytest.mark.parametrize("which", [[FINDING], ["--all-open"]], ids=["finding", "all-open"])
+def test_investigate_with_a_shared_endpoint_down(
+    which: list[str], refusing: Refusing, tmp_path: Path
+) -> None:
+    code, _, err = run("investigate", *which, "--out", str(tmp_path / "report"))
+    assert code == 1
+    assert refusing.attempts == [("ec2", "us-east-1")] * 3
+    assert "no region could be searched: could not connect to" in err
+    assert "not found" not in err and "no findings" not in err.lower()
+    _said_once_and_why(err, refusing.url)
+
+
+def test_a_closed_port_is_named_with_the_service_variable_that_set_it(
+    closed_port: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """AWS_ENDPOINT_URL_GUARDDUTY: refused; named as that variable, the regions after the
+    first not tried (the first region's failure is the answer for all)."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL_GUARDDUTY", closed_port)
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "3")
+    aws = Aws(AwsConfig(max_workers=1))
+    sent: list[str] = []
+    aws.session.events.register(
+        "before-send.guardduty", lambda request, **_: sent.append(request.url)
+    )
+    code, _, err = run("findings", "--regions", ",".join(REGIONS), "--max-workers", "1")
+    assert code == 1
+    assert f"could not connect to {closed_port} (from AWS_ENDPOINT_URL_GUARDDUTY): " in err
+    assert "connection refused" in err
+    _said_once_and_why(err, closed_port, "AWS_ENDPOINT_URL_GUARDDUTY")
+    # the library's view: the first region's failure is the answer for the others, at once
+    outcomes = aws.map_regions(lambda r: aws.client("guardduty", r).list_detectors(), REGIONS)
+    assert [type(o).__name__ for _, o in outcomes] == ["EndpointConnectionError"] + [
+        "EndpointDown"
+    ] * (len(REGIONS) - 1)
+    assert len(sent) == 3  # the first region's 3 attempts; none for the others
+
+
+def test_a_host_name_that_does_not_resolve(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A DNS failure is a connection failure too: said as such, tried in one call only."""
+    host = "torinvest-endpoint.invalid"
+    url = f"http://{host}:8080"
+    resolved: list[str] = []
+    real = socket.getaddrinfo
+
+    def getaddrinfo(name: Any, *args: Any, **kwargs: Any) -> Any:
+        if name == host:
+            resolved.append(name)
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    # the leak guard lets it through to the resolver, which refuses it; no proxy for it
+    monkeypatch.setattr(tests.conftest, "LOOPBACK_HOSTS", tests.conftest.LOOPBACK_HOSTS | {host})
+    monkeypatch.setenv("NO_PROXY", f"127.0.0.1,localhost,{host}")
+    monkeypatch.setenv("no_proxy", f"127.0.0.1,localhost,{host}")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", url)
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "3")
+    code, _, err = run("findings", "--regions", ",".join(REGIONS), "--max-workers", "1")
+    assert code == 1
+    assert (
+        f"could not connect to {url} (from AWS_ENDPOINT_URL): the host name does not resolve" in err
+    )
+    assert resolved == [host] * 3  # one call's attempts; no other region's
+    _said_once_and_why(err, url)
+
+
+def test_a_profile_endpoint_is_named_as_the_profile(
+    refusing: Refusing, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("AWS_ENDPOINT_URL")
+    config = tmp_path / "config"
+    config.write_text(
+        "[profile lab]\nregion = us-east-1\naws_access_key_id = testing\n"
+        f"aws_secret_access_key = testing\nendpoint_url = {refusing.url}\n"
+    )
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    code, _, err = run("findings", "--profile", "lab", "--regions", "us-east-1,eu-west-1")
+    assert code == 1
+    assert f"could not connect to {refusing.url} (from the endpoint_url of profile 'lab')" in err
+    assert "remove the endpoint_url of profile 'lab'" in err
+    assert {r for _, r in refusing.attempts} <= {"us-east-1", "eu-west-1"}
+
+
+def test_ignored_configured_endpoints_are_not_shared(monkeypatch: pytest.MonkeyPatch) -> None:
+    """AWS_IGNORE_CONFIGURED_ENDPOINT_URLS: botocore resolves each region's own endpoint, so
+    none is shared (a failure in one region says nothing of another)."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    assert Aws().shared_endpoint("guardduty") is not None
+    monkeypatch.setenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true")
+    aws = Aws()
+    assert aws.client("guardduty", "eu-west-1").meta.endpoint_url.endswith(".amazonaws.com")
+    assert aws.shared_endpoint("guardduty") is None
+
+
+def test_without_an_override_an_unreachable_region_does_not_stop_the_others(
+    fake_aws: FakeAws, closed_port: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No endpoint configured: each region has its own (guardduty.<region>.amazonaws.com).
+    Here eu-west-1's refuses connections and the others' are the fake (each request is sent to
+    the loopback in place of AWS's host): eu-west-1 is said as not searched, the regions after
+    it are searched."""
+    for name in ("GUARDDUTY", "EC2", "CLOUDTRAIL", "ATHENA"):
+        monkeypatch.delenv(f"AWS_ENDPOINT_URL_{name}")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):  # every request goes to loopback
+        monkeypatch.delenv(name)  # (the leak guard stays: any other host fails the test)
+        monkeypatch.delenv(name.lower())
+    finding = json.loads((GD / "shapes" / "single_raw.json").read_text())
+    for region in ("us-east-1", "eu-west-2"):
+        fake_aws.guardduty(region).add_detector()
+    fake_aws.guardduty("eu-west-2").add_findings([finding])
+    guarded = botocore.httpsession.URLLib3Session.send
+    tried: list[str] = []
+
+    def regional(self: Any, request: Any) -> Any:
+        found = re.match(r"https://guardduty\.([a-z0-9-]+)\.amazonaws\.com(/.*)?$", request.url)
+        assert found, request.url
+        tried.append(found.group(1))
+        base = closed_port if found.group(1) == "eu-west-1" else fake_aws.url
+        request.url = base + (found.group(2) or "/")
+        return guarded(self, request)
+
+    monkeypatch.setattr(botocore.httpsession.URLLib3Session, "send", regional)
+    regions = "us-east-1,eu-west-1,eu-west-2"
+    code, out, err = run("findings", "--regions", regions, "--max-workers", "1", "--json")
+    assert code == 0, err
+    assert [r["id"] for r in json.loads(out)] == [finding["id"]]
+    assert "guardduty:eu-west-1" in err and "could not reach the guardduty endpoint" in err
+    assert "no other call was sent" not in err
+    assert tried.count("eu-west-1") == 2  # its own attempts, then the next region
+    assert "eu-west-2" in tried
+
+
+def test_a_long_fan_out_says_where_it_is_off_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A line every EVERY_SECONDS (made short here) on the command's stderr while regions are
+    searched, with what answered and what could not connect; none when it ends sooner."""
+    from botocore.exceptions import EndpointConnectionError
+
+    monkeypatch.setattr(progress, "EVERY_SECONDS", 0.01)
+    sink = io.StringIO()
+    seen = threading.Event()
+    waiting = "still searching GuardDuty regions: 1 of 3 regions answered, 1 could not connect"
+
+    def one(region: str) -> str:
+        if region == "b":
+            raise EndpointConnectionError(endpoint_url="https://guardduty.b.amazonaws.com")
+        if region == "c":  # the last region waits until its line was said
+            for _ in range(3000):
+                if waiting in sink.getvalue():
+                    seen.set()
+                    break
+                seen.wait(0.01)
+        return region
+
+    aws = Aws(AwsConfig(max_workers=1))
+    with progress.said_to(sink):
+        outcomes = aws.map_regions(one, ["a", "b", "c"], progress="GuardDuty regions")
+    assert [o for _, o in outcomes][::2] == ["a", "c"]
+    assert seen.is_set(), sink.getvalue()
+    assert f"torinvest: {waiting}; waiting for 1\n" in sink.getvalue()
+    monkeypatch.setattr(progress, "EVERY_SECONDS", 3600.0)
+    quiet = io.StringIO()
+    with progress.said_to(quiet):
+        aws.map_regions(lambda r: r, ["a", "b"], progress="GuardDuty regions")
+    assert quiet.getvalue() == ""
+
+
+def test_lookup_events_retries_then_stops_at_a_shared_endpoint(
+    moto: str, closed_port: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LookupEvents retries calls itself (its client makes one attempt a call; MAX_RETRIES,
+    backoff made short here): the first region's retries are all made, then no other region
+    is sent anything."""
+    import torinvest.sources.lookup.fetch as lookup_fetch
+
+    monkeypatch.setattr(lookup_fetch, "BACKOFF_BASE", 0.001)
+    endpoint = Refusing(closed_port, monkeypatch, "AWS_ENDPOINT_URL_CLOUDTRAIL")  # STS: moto
+    code, _, err = run(
+        "events",
+        "--lookup",
+        "--access-key",
+        "AKIATFQR7NSCUXC3DDDP",
+        "--regions",
+        ",".join(REGIONS),
+        "--max-workers",
+        "1",
+        "--out",
+        str(tmp_path / "events.csv"),
+    )
+    assert code == 1, err
+    assert endpoint.attempts == [("cloudtrail", "us-east-1")] * (1 + lookup_fetch.MAX_RETRIES)
+    assert (
+        f"could not connect to {closed_port} (from AWS_ENDPOINT_URL_CLOUDTRAIL): "
+        "connection refused" in err
+    )
+    _said_once_and_why(err, closed_port, "AWS_ENDPOINT_URL_CLOUDTRAIL")
+
+
+def test_a_call_waiting_for_its_answer_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An endpoint that takes the connection and does not answer (one that drops packets is
+    waited for 60 s a connection attempt): the call says, every EVERY_SECONDS (made short
+    here), what it is waiting for. The endpoint answers (resets) once it was said."""
+    from torinvest.errors import EndpointError
+
+    monkeypatch.setattr(progress, "EVERY_SECONDS", 0.05)
+    monkeypatch.setattr(progress, "WATCH_SLICE", 0.01)
+    sink = io.StringIO()
+    line = "torinvest: still waiting for sts GetCallerIdentity in us-east-1: no answer for "
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(4)
+
+        def hold() -> None:
+            conn, _ = sock.accept()
+            with conn:
+                for _ in range(3000):  # until the line was said (30 s at most)
+                    if line in sink.getvalue():
+                        break
+                    threading.Event().wait(0.01)
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+        holder = threading.Thread(target=hold, daemon=True)
+        holder.start()
+        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{sock.getsockname()[1]}")
+        monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+        with progress.said_to(sink), pytest.raises(EndpointError):
+            Aws().account_id()
+        holder.join(5)
+    assert line in sink.getvalue()
+    # the call ended: it is not waited for any more (nothing more is said of it)
+    assert threading.current_thread() not in progress._waits._calls

@@ -1,0 +1,208 @@
+"""Endpoints that cannot be reached: where a service's configured endpoint comes from
+(:func:`configured_endpoint`: ``AWS_ENDPOINT_URL_<SERVICE>``, ``AWS_ENDPOINT_URL``, a profile's
+``endpoint_url``), a connection failure there recorded once for the run (:class:`Unreachable`)
+and said in words (:func:`connect_reason`, :func:`unreached`).
+
+A configured endpoint is the same URL in every region: when a call could not connect to it
+(refused, a host name that does not resolve, no answer to the connection, TLS refused) after
+its retries, every other call to it would fail the
+same way, one region after the other. :class:`Unreachable` remembers it, and the clients built
+by :class:`torinvest.aws.Aws` refuse further calls to it at once with :class:`EndpointDown`.
+Without a configured endpoint each region has its own (``guardduty.eu-west-1.amazonaws.com``):
+nothing is recorded, each region is tried (a region can be unreachable alone).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import ssl
+import threading
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import botocore.session
+from botocore import utils as botocore_utils
+from botocore.exceptions import ConnectionError as BotoConnectionError
+from botocore.exceptions import (
+    ConnectTimeoutError,
+    ProxyConnectionError,
+)
+
+#: Attribute :class:`Unreachable` sets on the exception of the call that found an endpoint
+#: unreachable (read it with :func:`unreached`).
+UNREACHED_ATTR = "torinvest_unreached"
+
+
+@dataclass(frozen=True, slots=True)
+class SharedEndpoint:
+    """An endpoint URL the configuration chain gives a service's clients in every region, and
+    where it was set (``AWS_ENDPOINT_URL``, ``AWS_ENDPOINT_URL_GUARDDUTY``, a profile's…)."""
+
+    url: str
+    origin: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unreached:
+    """A shared endpoint that could not be connected to: why (:func:`connect_reason`), and the
+    call that found it (``ec2 DescribeRegions``: no region, so that every region's issue says
+    the same)."""
+
+    endpoint: SharedEndpoint
+    reason: str
+    first: str
+
+    @property
+    def message(self) -> str:
+        """The same for every region and call (so that their issues fold into one)."""
+        return (
+            f"could not connect to {self.endpoint.url} (from {self.endpoint.origin}): {self.reason}"
+        )
+
+    @property
+    def hint(self) -> str:
+        origin = self.endpoint.origin
+        undo = f"unset {origin}" if origin.startswith("AWS_") else f"remove {origin}"
+        return (
+            f"every region uses this endpoint: once {self.first} could not connect, no other "
+            f"call was sent to it; check that {self.endpoint.url} is the endpoint meant and "
+            f"that it is running, or {undo} to reach AWS's own endpoints"
+        )
+
+
+class EndpointDown(BotoConnectionError):
+    """A call not sent: its endpoint, shared by every region, could not be connected to
+    earlier in the run (:class:`Unreachable`)."""
+
+    fmt = "not sent: {endpoint_url} could not be connected to ({reason})"
+
+
+def _service_env_id(service: str) -> str:
+    """``guardduty`` → ``GUARDDUTY``, ``cognito-idp`` → ``COGNITO_IDENTITY_PROVIDER``: the
+    service part of ``AWS_ENDPOINT_URL_<SERVICE>``, as botocore forms it."""
+    name = botocore_utils.SERVICE_NAME_ALIASES.get(service, service)
+    name = botocore_utils.CLIENT_NAME_TO_HYPHENIZED_SERVICE_ID_OVERRIDES.get(name, name)
+    return name.replace("-", "_")
+
+
+def configured_endpoint(session: botocore.session.Session, service: str) -> SharedEndpoint | None:
+    """The endpoint URL the configuration chain sets for ``service`` (in botocore's order:
+    ``AWS_ENDPOINT_URL_<SERVICE>``, ``AWS_ENDPOINT_URL``, the profile's ``services`` section,
+    the profile's ``endpoint_url``) and where, or None (none set, or
+    ``AWS_IGNORE_CONFIGURED_ENDPOINT_URLS``). Read only: botocore resolves the client's."""
+    try:
+        if session.get_config_variable("ignore_configured_endpoint_urls"):
+            return None
+        scoped = session.get_scoped_config()
+        full = session.full_config
+    except Exception:  # a profile botocore cannot read: it says so at the first call
+        return None
+    sid = _service_env_id(service)
+    for name in (f"AWS_ENDPOINT_URL_{sid.upper()}", "AWS_ENDPOINT_URL"):
+        if os.environ.get(name):
+            return SharedEndpoint(os.environ[name], name)
+    profile = session.profile or "default"
+    section = scoped.get("services")
+    if isinstance(section, str):
+        services = full.get("services", {}).get(section) or {}
+        url = (services.get(sid.lower()) or {}).get("endpoint_url")
+        if url:
+            return SharedEndpoint(
+                str(url),
+                f"the endpoint_url of {sid.lower()} in the services section {section!r} "
+                f"of profile {profile!r}",
+            )
+    if scoped.get("endpoint_url"):
+        return SharedEndpoint(
+            str(scoped["endpoint_url"]), f"the endpoint_url of profile {profile!r}"
+        )
+    return None
+
+
+def same_endpoint(a: str | None, b: str | None) -> bool:
+    """Whether two endpoint URLs name the same place (a trailing ``/`` aside)."""
+    return a is not None and b is not None and a.rstrip("/") == b.rstrip("/")
+
+
+def is_connect_failure(error: BaseException) -> bool:
+    """A call that could not connect to its endpoint: refused, a host name that does not
+    resolve, no answer to the connection (connect timeout), TLS refused. Not a proxy that failed
+    (it is not the endpoint's), nor a connection closed or reset after it was made, nor a read
+    that timed out: the endpoint took the request, and may answer another (a region's request
+    dropped by a load balancer or proxy is that region's failure)."""
+    if isinstance(error, ProxyConnectionError):
+        return False
+    return isinstance(error, BotoConnectionError)
+
+
+def connect_reason(error: BaseException) -> str:
+    """Why a connection failed, in words: the first cause botocore's exception wraps that says
+    it (``connection refused``, ``the host name does not resolve (…)``…)."""
+    if isinstance(error, EndpointDown):
+        return str(error.kwargs.get("reason") or error)
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [error]
+    while todo:
+        e = todo.pop(0)
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, socket.gaierror):
+            return f"the host name does not resolve ({e.strerror or e})"
+        if isinstance(e, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(e, ConnectionResetError):
+            return "the connection was reset before any answer"
+        if isinstance(e, ssl.SSLError):
+            return f"TLS failed ({e.reason or e})"
+        if isinstance(e, ConnectTimeoutError | socket.timeout | TimeoutError):
+            return "no answer to the connection (connect timeout)"
+        kwargs = getattr(e, "kwargs", None)
+        inner = kwargs.get("error") if isinstance(kwargs, dict) else None
+        todo.extend(x for x in (inner, e.__cause__, e.__context__) if isinstance(x, BaseException))
+    text = str(error).strip()
+    return text.split(": ", 1)[1] if " object at 0x" in text.split(": ", 1)[0] else text
+
+
+def unreached(error: BaseException) -> Unreached | None:
+    """What :class:`Unreachable` recorded on ``error`` (None: not a shared endpoint found
+    unreachable)."""
+    found = getattr(error, UNREACHED_ATTR, None)
+    return found if isinstance(found, Unreached) else None
+
+
+class Unreachable:
+    """The shared endpoints of a run that could not be connected to (thread-safe): the first
+    failure of each is kept, and said by every later call refused for it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._down: dict[str, Unreached] = {}
+
+    def get(self, url: str) -> Unreached | None:
+        with self._lock:
+            return self._down.get(url.rstrip("/"))
+
+    def record(
+        self, endpoint: SharedEndpoint, error: BaseException, where: str
+    ) -> Unreached | None:
+        """Record ``error`` of a call to ``endpoint`` when it is a connection failure on that
+        endpoint's own host (an S3 bucket's host name under it is not it); set it on ``error``
+        (:func:`unreached`). Returns what is recorded for the endpoint, or None."""
+        if not is_connect_failure(error) or isinstance(error, EndpointDown):
+            return None
+        url = getattr(error, "kwargs", {}).get("endpoint_url")
+        if url and urlsplit(str(url)).netloc != urlsplit(endpoint.url).netloc:
+            return None
+        key = endpoint.url.rstrip("/")
+        with self._lock:
+            found = self._down.setdefault(key, Unreached(endpoint, connect_reason(error), where))
+        setattr(error, UNREACHED_ATTR, found)  # botocore's exceptions take attributes
+        return found
+
+    def refuse(self, found: Unreached) -> EndpointDown:
+        """The error of a call not sent because ``found``'s endpoint is down."""
+        error = EndpointDown(endpoint_url=found.endpoint.url, reason=found.reason)
+        setattr(error, UNREACHED_ATTR, found)
+        return error
