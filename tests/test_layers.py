@@ -27,7 +27,17 @@ ROOT = Path(torinvest.__file__).parent
 #: torinvest's layers, lowest first (names without the ``torinvest.`` prefix).
 LAYERS: tuple[tuple[str, ...], ...] = (
     # foundations: import nothing of torinvest (the package itself holds __version__)
-    ("torinvest", "errors", "safety", "inflate", "stopping", "children", "addresses", "jsonread"),
+    (
+        "torinvest",
+        "imports",
+        "errors",
+        "safety",
+        "inflate",
+        "stopping",
+        "children",
+        "addresses",
+        "jsonread",
+    ),
     # frame contracts and small shared helpers
     ("schema", "paths", "targets", "grouping", "outcome", "shown"),
     # AWS: answers checked, regions, errors translated, then sessions and clients
