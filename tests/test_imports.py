@@ -53,3 +53,25 @@ def test_the_iri_grammars_are_built_when_a_format_check_needs_them_not_on_import
     assert deferred["on_import"] is False
     assert deferred["answers"] == plain["answers"] == [True, False, False, True, False]
     assert deferred["after"] is True
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("rfc3987_syntax") is None, reason="rfc3987_syntax is not installed"
+)
+def test_the_iri_module_imported_by_name_or_by_submodule_is_the_real_one() -> None:
+    """Imported by name, the stand-in builds nothing until used; its submodule imports as the
+    package's, and the package is then the real one."""
+    code = """
+import sys
+import torinvest
+import rfc3987_syntax
+from rfc3987_syntax import is_valid_syntax
+assert "lark" not in sys.modules
+import rfc3987_syntax.syntax_helpers as helpers
+assert helpers.is_valid_syntax("iri", "http://example.com/") is True
+assert is_valid_syntax("iri", "no iri") is False
+assert sys.modules["rfc3987_syntax"].syntax_helpers is helpers
+print("ok")
+"""
+    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 0 and ran.stdout == "ok\n", ran.stderr

@@ -40,18 +40,31 @@ def defer_iri_grammars() -> None:
         return
     stand_in = types.ModuleType(IRI_SYNTAX, f"Stands in for {IRI_SYNTAX} until it is used.")
     stand_in.__spec__ = spec
+    if spec.submodule_search_locations is not None:  # a package: its submodules import as such
+        stand_in.__path__ = list(spec.submodule_search_locations)
+
+    loaded: list[types.ModuleType] = []
 
     def real() -> types.ModuleType:
+        if loaded:
+            return loaded[0]
         with _loading:
-            if sys.modules.get(IRI_SYNTAX) is stand_in:
-                del sys.modules[IRI_SYNTAX]
-            return importlib.import_module(IRI_SYNTAX)
+            if not loaded:
+                if sys.modules.get(IRI_SYNTAX) is stand_in:
+                    del sys.modules[IRI_SYNTAX]
+                module = importlib.import_module(IRI_SYNTAX)
+                for name, sub in list(sys.modules.items()):  # imported through the stand-in
+                    child = name.removeprefix(IRI_SYNTAX + ".")
+                    if child != name and "." not in child and not hasattr(module, child):
+                        setattr(module, child, sub)
+                loaded.append(module)
+        return loaded[0]
 
     def is_valid_syntax(*args: Any, **kwargs: Any) -> Any:
         return real().is_valid_syntax(*args, **kwargs)
 
     def __getattr__(name: str) -> Any:
-        if name.startswith("__"):  # probes such as __path__ or __file__: the stand-in has none
+        if name.startswith("__"):  # probes such as inspect's __file__: the stand-in has none
             raise AttributeError(name)
         return getattr(real(), name)
 
