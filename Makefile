@@ -26,7 +26,7 @@ lint: $(STAMP)
 	$(BIN)/python tools/check_notebooks.py notebooks/*.ipynb
 
 test: lint
-	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist worksteal $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

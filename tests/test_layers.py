@@ -29,6 +29,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # foundations: import nothing of torinvest (the package itself holds __version__)
     (
         "torinvest",
+        "imports",
         "errors",
         "safety",
         "inflate",

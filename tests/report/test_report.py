@@ -177,6 +177,46 @@ def test_a_kernel_that_dies_as_it_starts_is_started_again(
     assert ran.cells[-1].outputs[0]["data"]["text/plain"] == "42"
 
 
+def test_the_notebook_is_saved_as_each_cell_starts_and_by_nbformat_at_the_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The output notebook is on disk as each cell starts and ends (a run killed outright leaves
+    every cell that ran), a valid notebook, but not written by ``nbformat.writes`` each time: a
+    report's notebook holds megabytes of outputs from its first cells, and validating and
+    indenting it in pure Python as each cell starts and ends took two thirds of the command's
+    CPU. The run's last writes are ``nbformat.writes``: the file it leaves is nbformat's own."""
+    from torinvest.report import kernel
+
+    writes: list[object] = []
+    nbformat_writes = nbformat.writes
+
+    def counted(nb: nbformat.NotebookNode, *args: object, **kwargs: object) -> str:
+        writes.append(nb)
+        return nbformat_writes(nb, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(nbformat, "writes", counted)
+    notebook, out, seen = tmp_path / "in.ipynb", tmp_path / "out.ipynb", tmp_path / "seen"
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell("print('first')"),
+        nbformat.v4.new_code_cell(f"import shutil\nshutil.copy({str(out)!r}, {str(seen)!r})"),
+        nbformat.v4.new_code_cell("6 * 7"),
+    ]
+    nbformat.write(nb, notebook)
+    writes.clear()
+    assert kernel.execute(notebook, out, {}, cwd=tmp_path) is None
+
+    during = nbformat.reads(seen.read_text(), as_version=4)  # as the second cell ran
+    nbformat.validate(during)
+    assert during.cells[0].outputs[0]["text"] == "first\n"
+    status = [c.metadata.papermill["status"] for c in during.cells]
+    assert status == ["completed", "running", "pending"]
+    assert len(writes) < len(nb.cells), "nbformat.writes ran as cells started and ended"
+    ran = out.read_text()
+    assert ran == nbformat_writes(nbformat.reads(ran, as_version=4))
+    assert nbformat.reads(ran, as_version=4).cells[-1].outputs[0]["data"]["text/plain"] == "42"
+
+
 def test_investigate_says_nothing_of_a_kernel_started_again(tmp_path: Path) -> None:
     """Through the CLI: the report whose first kernel died starting is written, exit 0, and the
     analyst reads no ERROR line (papermill logs the dead kernel as one) and no traceback."""
