@@ -20,7 +20,7 @@ from torinvest.cli.args import (
     source_options,
 )
 from torinvest.cli.output import print_issues, print_partial
-from torinvest.errors import TorinvestError
+from torinvest.errors import CouldNotLookError, RefusedError, RunFailedError
 from torinvest.safety import term_safe
 from torinvest.verdict import STATUSES
 
@@ -203,14 +203,14 @@ def cmd_investigate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         post_cli.post_after_investigate(args, folder, out, err)  # a complete report only
     note = str((data.get("verdict") or {}).get("note") or "")
     if note.startswith("NOT RECORDED"):  # the report shows the current verdict: say it here too
-        raise TorinvestError(
+        raise RefusedError(
             f"verdict {note}",
             hint=f"the report shows the current verdict ({run.html}); nothing was recorded",
         )
     unread = [i for i in data.get("data_issues", []) if i["source"] == NOTHING_READ_SOURCE]
     if unread:  # the report says "could not look": so does the exit status
         problem = str(unread[0]["problem"])
-        raise TorinvestError(
+        raise CouldNotLookError(
             problem
             if problem.startswith(ACCOUNT_GAP)  # sources read, of other accounts
             else f"no activity source could be read: {problem}",
@@ -285,7 +285,7 @@ def _investigate_all(args: argparse.Namespace, options: Any, out: TextIO, err: T
             err,
         )
     if batch.failed:
-        raise TorinvestError(
+        raise RunFailedError(
             f"{len(batch.failed)} of {len(batch.entries)} report(s) failed",
             hint=f"each failed report shows its error on top; see {batch.index_html}",
         )
