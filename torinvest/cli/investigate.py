@@ -34,7 +34,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "every open Tor finding) with papermill and write OUT/report.ipynb (executed), "
         "OUT/report.html (no code, opens offline), OUT/summary.json, and events.csv/per_ip.csv. "
         "When a notebook cell fails, the notebook and the HTML (with the error on top) are "
-        "still written and the command exits 1.",
+        "still written and the command exits 6 (a run that failed).",
     )
     i.add_argument("finding_id", nargs="?", metavar="FINDING_ID", help="GuardDuty finding ID")
     i.add_argument(
@@ -66,14 +66,14 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--supersede",
         action="store_true",
         help="record the verdict even when it replaces another analyst's current one (without "
-        "it, the report shows theirs and says yours was NOT recorded; exit 1)",
+        "it, the report shows theirs and says yours was NOT recorded; exit 5, refused)",
     )
     g.add_argument(
         "--finding-changed-ok",
         action="store_true",
         help="record the verdict even when GuardDuty's finding changed since this run read it "
         "(new activity, another key, archived or unarchived, severity): the verdict then says "
-        "so; without it, nothing is recorded and the report says what changed (exit 1)",
+        "so; without it, nothing is recorded and the report says what changed (exit 5, refused)",
     )
     g.add_argument("--ledger", metavar="FILE", help=LEDGER_HELP)
     post_cli.add_investigate_arguments(i)
@@ -221,7 +221,7 @@ def cmd_investigate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def _partial_reading(data: dict[str, Any]) -> str | None:
     """What a report's reading is missing, for the partial-result line (None: complete, no
-    events, or could not look — which is an error, exit 1)."""
+    events, or could not look — which is an error, exit 3)."""
     from torinvest.investigation import READING_INCOMPLETE, summary_reading
 
     state, _ = summary_reading(data)

@@ -49,7 +49,7 @@ def cmd_tor_refresh(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from torinvest.paths import tor_cache
 
     result = tor.refresh(tor_cache(), month=args.month)
-    if not result.ok:  # nothing downloaded: an error (exit 1) on stderr, as in every command
+    if not result.ok:  # nothing downloaded: could not look (exit 3), as in every command
         raise CouldNotLookError(result.note)
     print(f"torinvest: ok: {term_safe(result.note)}", file=out)
     return 0
