@@ -13,8 +13,8 @@ the ``EXIT_*`` values below, README "Exit codes"), the same in every command::
     │   ├── NotATorFindingError         a finding of another type where a Tor finding was needed
     │   ├── MissingKeyDetailsError      a finding without ``resource.accessKeyDetails``
     │   ├── FindingNotFoundError [4]    a requested finding ID is not among those searched
-    │   │                               (``unsearched``: the sources that could not be, if any:
-    │   │                               then [3], it may be there)
+    │   │                               (``unsearched``/``not_looked``: the sources that could not
+    │   │                               be, if any: then [3], it may be there)
     │   └── OptionsError [2]            options that cannot mean what they say together
     ├── ReportError [6]                 a report could not be produced or checked (a file, its contract)
     ├── RunFailedError [6]              a run that failed: a change failed or of unknown outcome, reports failed
@@ -134,20 +134,27 @@ class MissingKeyDetailsError(InputError):
 class FindingNotFoundError(InputError):
     """A finding ID that is not among the loaded findings.
 
-    ``unsearched`` lists the sources (regions, files) that could not be searched: when it is not
-    empty the finding may be there, and the message says so; its exit status is then "could
-    not look", not "not found".
+    ``unsearched`` lists the sources (regions, files) that could not be searched, ``not_looked``
+    those not looked at (a region without a GuardDuty detector): when either is not empty the
+    finding may be there, and the message says so; its exit status is then "could not look",
+    not "not found".
     """
 
     def __init__(
-        self, message: str, *, hint: str | None = None, unsearched: tuple[DataIssue, ...] = ()
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        unsearched: tuple[DataIssue, ...] = (),
+        not_looked: tuple[DataIssue, ...] = (),
     ) -> None:
         super().__init__(message, hint=hint)
         self.unsearched = tuple(unsearched)
+        self.not_looked = tuple(not_looked)
 
     @property  # type: ignore[override]
     def exit_status(self) -> int:
-        return EXIT_COULD_NOT_LOOK if self.unsearched else EXIT_NOT_FOUND
+        return EXIT_COULD_NOT_LOOK if self.unsearched or self.not_looked else EXIT_NOT_FOUND
 
 
 class ReportError(TorinvestError):
