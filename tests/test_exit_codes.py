@@ -700,6 +700,14 @@ ERROR_CLASSES: list[tuple[str, Callable[[Path], TorinvestError], int]] = [
         lambda t: FindingNotFoundError("… so it may be there", unsearched=(DENIED,)),
         EXIT_COULD_NOT_LOOK,
     ),
+    (
+        "not-found-where-not-looked",  # a region without a detector: it may be there
+        lambda t: FindingNotFoundError(
+            "… no detector in eu-west-1: not looked at, so it may be there",
+            not_looked=(DataIssue("guardduty:eu-west-1", "no detector in eu-west-1"),),
+        ),
+        EXIT_COULD_NOT_LOOK,
+    ),
     ("refused", lambda t: RefusedError("refused: no verdict"), EXIT_REFUSED),
     ("post-refused", lambda t: PostRefusedError("not a complete report"), EXIT_REFUSED),
     ("post-config", lambda t: PostConfigError("JIRA_URL is not set"), EXIT_REFUSED),
