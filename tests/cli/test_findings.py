@@ -446,6 +446,6 @@ def test_a_region_without_a_detector_is_not_looked_at_never_answered(
         ["investigate", "--all-open", "--regions", "eu-west-1,eu-central-1", "--out", str(out_dir)],
     ):
         code, out, err = run(*argv)
-        assert code == 1 and "no Tor findings" not in out + err
+        assert code == EXIT_COULD_NOT_LOOK and "no Tor findings" not in out + err
         assert "no open Tor finding" not in err
         assert "no region could be looked at: GuardDuty has no detector in any of the 2 " in err
