@@ -24,6 +24,7 @@ from torinvest.aws import (
     translate_error,
 )
 from torinvest.errors import (
+    EXIT_COULD_NOT_LOOK,
     AccessDeniedError,
     AwsError,
     EndpointError,
@@ -279,7 +280,7 @@ def test_assume_role_asks_sts_in_the_region_aws_region_names(
     code, _, err = _cli(
         "findings", "--regions", "eu-central-1", "--role-arn", "arn:aws:iam::210987654321:role/R"
     )
-    assert code == 1 and "sts:AssumeRole" in err
+    assert code == EXIT_COULD_NOT_LOOK and "sts:AssumeRole" in err
     assert {c.region for c in fake_aws.calls("AssumeRole")} == {"eu-central-1"}
 
 
@@ -307,7 +308,7 @@ def test_an_sso_profile_without_a_token_is_one_line_without_traceback(
             timeout=60,
             check=False,
         )
-        assert proc.returncode == 1 and proc.stdout == ""
+        assert proc.returncode == EXIT_COULD_NOT_LOOK and proc.stdout == ""
         assert "aws sso login" in proc.stderr
         assert "Traceback" not in proc.stderr and "botocore.tokens" not in proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr

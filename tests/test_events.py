@@ -14,6 +14,7 @@ from tests.fake_aws import FakeAws
 from torinvest.aws import Aws
 from torinvest.case import sample_case
 from torinvest.cli import main
+from torinvest.errors import EXIT_COULD_NOT_LOOK
 from torinvest.events import combine_frames, load_activity
 from torinvest.schema import EVENTS_COLUMNS
 from torinvest.sources.lookup import pacer as lk_pacer
@@ -141,7 +142,7 @@ def test_cli_events_nothing_loadable_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "cloudtrail" / "bad.json").write_text("{not json")
     (tmp_path / "cloudtrail" / "empty.json.gz").write_bytes(b"")
     code, out, err = run("events", "--case", str(tmp_path), "--out", str(tmp_path / "e.csv"))
-    assert code == 1
+    assert code == EXIT_COULD_NOT_LOOK
     assert out == ""
     assert "nothing could be loaded" in err
     assert "bad.json" in err and "Traceback" not in err

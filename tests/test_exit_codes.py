@@ -4,8 +4,10 @@ Jira/ServiceNow), asserting the exit status and the marker that tells the outcom
 
 - 0 and no ``torinvest: note: partial result:`` line: a complete answer (or nothing to do);
 - 0 and at least one such line: a partial answer (what is missing is said on it);
-- 1 and one ``torinvest: error:`` line naming the class (could not look, not found, refused,
-  failed, internal error) — never a partial-result line;
+- one status per class of failure, the same in every command (torinvest.errors' ``EXIT_*``):
+  3 could not look, 4 not found, 5 refused, 6 a run that failed, 7 busy, 1 anything else (an
+  internal error) — each with one ``torinvest: error:`` line saying which and never a
+  partial-result line;
 - 2 a usage error; 130 interrupted; 143 terminated (SIGTERM).
 """
 
@@ -22,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests.fake_aws import FakeAws
+from tests.fake_aws.server import DROP
 from tests.fake_tickets import FakeJira, FakeServiceNow
 from tests.post.conftest import SYS_ID, make_report, variables
 from tests.sample_window import COVERED_FLAGS
@@ -30,6 +33,43 @@ from torinvest.case import sample_case
 from torinvest.children import Terminated
 from torinvest.cli import main
 from torinvest.cli.output import PARTIAL_MARK
+from torinvest.errors import (
+    EXIT_BUSY,
+    EXIT_COULD_NOT_LOOK,
+    EXIT_ERROR,
+    EXIT_FAILED,
+    EXIT_NOT_FOUND,
+    EXIT_REFUSED,
+    EXIT_USAGE,
+    AccessDeniedError,
+    CouldNotCheckError,
+    CouldNotLookError,
+    DataIssue,
+    EndpointError,
+    FindingNotFoundError,
+    FindingsNotReadError,
+    InputError,
+    OptionsError,
+    RefusedError,
+    RegionsNotSearchedError,
+    ReportError,
+    RunFailedError,
+    TorinvestError,
+)
+from torinvest.post.base import (
+    NothingPostedError,
+    PostConfigError,
+    PostDeclinedError,
+    PostError,
+    PostRefusedError,
+    PostUnreachableError,
+)
+from torinvest.post.http import MaybePostedError
+from torinvest.post.state import StateBusyError
+from torinvest.report.folders import FolderBusyError
+from torinvest.report.kernel import CellFailure
+from torinvest.report.run import NotebookError, ReportRun
+from torinvest.verdict import make_verdict, record_verdict
 
 FINDING = "6dde0a8f8d46f6acad893b30f905e97c"
 OTHER = "7f176d541deef88b1ad653b9ed646f29"
@@ -48,6 +88,8 @@ class Ctx:
     tmp: Path
     aws: FakeAws
     stack: ExitStack
+    request: pytest.FixtureRequest
+    jira: FakeJira | None = None  # post_args' Jira
 
     @property
     def ledger(self) -> str:
@@ -120,6 +162,7 @@ class Ctx:
             make_report(report)
         jira = self.stack.enter_context(FakeJira(cloud=True))
         jira.add_issue("SEC-1")
+        self.jira = jira
         sn = self.stack.enter_context(FakeServiceNow()) if servicenow else None
         if sn is not None:
             sn.add_record("incident", SYS_ID)
@@ -131,6 +174,32 @@ class Ctx:
         path.chmod(0o600)
         dest = ["--to", "jira:SEC-1"] + (["--to", f"servicenow:incident:{SYS_ID}"] if sn else [])
         return [str(report), *dest, "--env-file", str(path), "--ledger", self.ledger]
+
+    def proxy_answers_for_jira(self) -> None:
+        """Every request to post_args' Jira answered by a proxy's sign-in page (HTTP 200)."""
+        assert self.jira is not None
+        self.jira.fail("*", 200, body="<html>sign in</html>", content_type="text/html")
+
+    def archive_execute(self, *, sts: bool) -> list[str]:
+        """The finding in the fake GuardDuty (us-east-1), a legitimate verdict on it, and
+        ``actions FINDING --plan archive --execute``. ``sts``: moto answers STS as the finding's
+        account; else STS's endpoint closes the connection without an answer."""
+        raw = json.loads((GD / "shapes" / "single_raw.json").read_text())
+        gd = self.aws.guardduty("us-east-1")
+        gd.add_findings([raw], detector_id=gd.add_detector(raw["service"]["detectorId"]))
+        said = {"analyst": "ana", "rationale": "read it", "evidence": {"reading": "complete"}}
+        record_verdict(make_verdict(FINDING, status="legitimate", **said), self.ledger)
+        if sts:
+            self.request.getfixturevalue("moto")  # AWS_ENDPOINT_URL: moto (STS)
+            monkeypatch = self.request.getfixturevalue("monkeypatch")
+            monkeypatch.setenv("MOTO_ACCOUNT_ID", raw["accountId"])
+        else:
+            self.request.getfixturevalue("monkeypatch").setenv("AWS_ENDPOINT_URL_STS", self.aws.url)
+            self.aws.fail("sts", "*", DROP)
+        return [
+            "actions", FINDING, "--plan", "archive", "--regions", "us-east-1", "--execute",
+            "--ledger", self.ledger,
+        ]  # fmt: skip
 
     def tor_case(self) -> str:
         case = self.tmp / "tor-case"
@@ -145,7 +214,7 @@ class Ctx:
 @dataclass(frozen=True)
 class Outcome:
     code: int
-    #: "complete", "partial", or, for exit 1, a phrase the error line says
+    #: "complete", "partial", or, for a failure's status, a phrase the error line says
     marker: str = "complete"
     #: also said (stdout or stderr), when given
     said: str | None = None
@@ -187,7 +256,7 @@ SCENARIOS: list[tuple[str, Build, Outcome] | pytest.param] = [
     (
         "findings-could-not-look",
         lambda c: (c.region_denied(), ["findings", "--regions", "eu-west-1"])[1],
-        Outcome(1, "no region could be searched"),
+        Outcome(EXIT_COULD_NOT_LOOK, "no region could be searched"),
     ),
     (
         "findings-usage",
@@ -238,7 +307,7 @@ SCENARIOS: list[tuple[str, Build, Outcome] | pytest.param] = [
             (c.tmp / "empty").mkdir(),
             ["events", "--logs", str(c.tmp / "empty"), "--out", str(c.tmp / "e.csv")],
         )[1],
-        Outcome(1, "No CloudTrail log files"),
+        Outcome(EXIT_COULD_NOT_LOOK, "No CloudTrail log files"),
     ),
     (
         "events-usage",
@@ -261,7 +330,7 @@ SCENARIOS: list[tuple[str, Build, Outcome] | pytest.param] = [
     pytest.param(
         "investigate-could-not-look",
         lambda c: c.investigate(FINDING, case=c.other_account_case()),
-        Outcome(1, "could not look in account 999988887777"),
+        Outcome(EXIT_COULD_NOT_LOOK, "could not look in account 999988887777"),
         marks=SLOW,
     ),
     pytest.param(
@@ -279,13 +348,13 @@ SCENARIOS: list[tuple[str, Build, Outcome] | pytest.param] = [
                 *COVERED_FLAGS,
             ),
         )[1],
-        Outcome(1, "verdict NOT RECORDED"),
+        Outcome(EXIT_REFUSED, "verdict NOT RECORDED"),
         marks=SLOW,
     ),
     (
         "investigate-not-found",
         lambda c: ["investigate", UNKNOWN, "--case", CASE, "--out", str(c.tmp / "r")],
-        Outcome(1, f"finding {UNKNOWN} not found among 2 findings"),
+        Outcome(EXIT_NOT_FOUND, f"finding {UNKNOWN} not found among 2 findings"),
     ),
     (
         "investigate-not-found-everywhere-asked",  # a region could not be searched: may be there
@@ -293,7 +362,7 @@ SCENARIOS: list[tuple[str, Build, Outcome] | pytest.param] = [
             c.region_denied(),
             ["investigate", UNKNOWN, "--regions", "us-east-1,eu-west-1", "--out", str(c.tmp / "r")],
         )[1],
-        Outcome(1, "so it may be there"),
+        Outcome(EXIT_COULD_NOT_LOOK, "so it may be there"),
     ),
     ("investigate-usage", lambda c: ["investigate", "--out", str(c.tmp / "r")], Outcome(2)),
     # investigate --all-open
@@ -316,7 +385,7 @@ SCENARIOS: list[tuple[str, Build, Outcome] | pytest.param] = [
             c.region_denied(),
             c.investigate("--all-open", "--regions", "eu-west-1", out="b", case=""),
         )[1],
-        Outcome(1, "no region could be searched"),
+        Outcome(EXIT_COULD_NOT_LOOK, "no region could be searched"),
     ),
     pytest.param(
         "all-open-partial-reports",  # its one report read one day of the window
@@ -333,7 +402,12 @@ SCENARIOS: list[tuple[str, Build, Outcome] | pytest.param] = [
     (
         "notebook-not-found",
         lambda c: ["notebook", UNKNOWN, "--case", CASE, "--out", str(c.tmp / "nb")],
-        Outcome(1, "not found among 2 findings"),
+        Outcome(EXIT_NOT_FOUND, "not found among 2 findings"),
+    ),
+    (
+        "notebook-could-not-look",
+        lambda c: (c.region_denied(), ["notebook", FINDING, "--regions", "eu-west-1"])[1],
+        Outcome(EXIT_COULD_NOT_LOOK, "no region could be searched"),
     ),
     (
         "notebook-usage",
@@ -359,7 +433,7 @@ SCENARIOS: list[tuple[str, Build, Outcome] | pytest.param] = [
     (
         "verdict-not-found",
         lambda c: c.verdict_args(UNKNOWN),
-        Outcome(1, "not found among 2 findings"),
+        Outcome(EXIT_NOT_FOUND, "not found among 2 findings"),
     ),
     (
         "verdict-refused",  # another analyst's verdict is current
@@ -367,7 +441,14 @@ SCENARIOS: list[tuple[str, Build, Outcome] | pytest.param] = [
             c.verdict("ana"),
             c.verdict_args(FINDING, status="legitimate", analyst="bob", case=""),
         )[1],
-        Outcome(1, "verdict NOT recorded: it would supersede another analyst's verdict"),
+        Outcome(EXIT_REFUSED, "verdict NOT recorded: it would supersede another analyst's verdict"),
+    ),
+    (
+        "verdict-could-not-look",
+        lambda c: (c.region_denied(), c.verdict_args(FINDING, "--regions", "eu-west-1", case=""))[
+            1
+        ],
+        Outcome(EXIT_COULD_NOT_LOOK, "no region could be searched"),
     ),
     (
         "verdict-nothing",
@@ -447,7 +528,7 @@ SCENARIOS: list[tuple[str, Build, Outcome] | pytest.param] = [
     (
         "actions-not-found",
         lambda c: ["actions", UNKNOWN, "--case", CASE, "--plan", "archive", "--ledger", c.ledger],
-        Outcome(1, "not found among 2 findings"),
+        Outcome(EXIT_NOT_FOUND, "not found among 2 findings"),
     ),
     (
         "actions-execute-refused",  # no verdict to follow
@@ -462,7 +543,36 @@ SCENARIOS: list[tuple[str, Build, Outcome] | pytest.param] = [
             "--ledger",
             c.ledger,
         ],
-        Outcome(1, "refused: --plan archive --execute follows a legitimate verdict"),
+        Outcome(EXIT_REFUSED, "refused: --plan archive --execute follows a legitimate verdict"),
+    ),
+    (
+        "actions-could-not-look",
+        lambda c: (
+            c.region_denied(),
+            ["actions", FINDING, "--plan", "archive", "--regions", "eu-west-1"],
+        )[1],
+        Outcome(EXIT_COULD_NOT_LOOK, "no region could be searched"),
+    ),
+    (
+        "actions-execute-could-not-check",  # STS does not answer: nothing changed, retry later
+        lambda c: c.archive_execute(sts=False),
+        Outcome(EXIT_COULD_NOT_LOOK, "refused: could not tell whose credentials these are"),
+    ),
+    (
+        "actions-execute-failed",  # GuardDuty refused the archive: the change failed
+        lambda c: (
+            args := c.archive_execute(sts=True),
+            c.aws.fail(
+                "guardduty", "us-east-1", "AccessDeniedException", operation="ArchiveFindings"
+            ),
+            args,
+        )[2],
+        Outcome(EXIT_FAILED, "1 of 1 change(s) failed"),
+    ),
+    (
+        "actions-execute-complete",  # the same run, answered: 0
+        lambda c: c.archive_execute(sts=True),
+        Outcome(0, "complete", "1 change(s) done"),
     ),
     (
         "actions-usage",
@@ -486,9 +596,9 @@ SCENARIOS: list[tuple[str, Build, Outcome] | pytest.param] = [
         Outcome(0, "partial", "1 of 2 destination(s) not posted"),
     ),
     (
-        "post-could-not",
+        "post-refused-by-destination",  # Jira refused the token (HTTP 401): a human must fix it
         lambda c: ["post", *c.post_args(jira_ok=False)],
-        Outcome(1, "nothing posted: 1 of 1 destination(s) failed"),
+        Outcome(EXIT_REFUSED, "nothing posted: 1 of 1 destination(s) failed"),
     ),
     (
         "post-refused-incomplete-report",
@@ -497,7 +607,16 @@ SCENARIOS: list[tuple[str, Build, Outcome] | pytest.param] = [
             (c.tmp / "report" / "summary.json").unlink(),
             ["post", *args],
         )[2],
-        Outcome(1, "summary.json is missing"),
+        Outcome(EXIT_REFUSED, "summary.json is missing"),
+    ),
+    (
+        "post-could-not-reach",  # a proxy's page answers for Jira: retry later
+        lambda c: (
+            args := c.post_args(),
+            c.proxy_answers_for_jira(),
+            ["post", *args],
+        )[2],
+        Outcome(EXIT_COULD_NOT_LOOK, "nothing posted: 1 of 1 destination(s) failed"),
     ),
     ("post-usage", lambda c: ["post", str(c.tmp), "--to", "jira:sec"], Outcome(2)),
     # athena-ddl
@@ -531,7 +650,7 @@ SCENARIOS: list[tuple[str, Build, Outcome] | pytest.param] = [
     (
         "tor-refresh-could-not",  # offline: the network is the dead proxy
         lambda c: ["tor", "refresh"],
-        Outcome(1, "could not reach https://check.torproject.org/exit-addresses"),
+        Outcome(EXIT_COULD_NOT_LOOK, "could not reach https://check.torproject.org/exit-addresses"),
     ),
     ("tor-refresh-usage", lambda c: ["tor", "refresh", "--month", "2999-01"], Outcome(2)),
 ]
@@ -542,6 +661,104 @@ def _param(s: tuple[str, Build, Outcome] | pytest.param) -> pytest.param:
         return pytest.param(*s.values, id=s.values[0], marks=s.marks)
     return pytest.param(*s, id=s[0])
 
+
+#: One error of each class (built in the test's folder) and the exit status it carries
+#: (torinvest.errors' EXIT_*), whichever command it stops.
+DENIED = DataIssue("guardduty:eu-west-1", "AccessDeniedException")
+
+
+def _posts(*failures: PostError) -> NothingPostedError:
+    return NothingPostedError(f"nothing posted: {len(failures)} destination(s) failed", failures)
+
+
+ERROR_CLASSES: list[tuple[str, Callable[[Path], TorinvestError], int]] = [
+    ("could-not-look", lambda t: CouldNotLookError("no source could be read"), EXIT_COULD_NOT_LOOK),
+    (
+        "regions-not-searched",
+        lambda t: RegionsNotSearchedError("no region could be searched", issues=(DENIED,)),
+        EXIT_COULD_NOT_LOOK,
+    ),
+    (
+        "findings-not-read",
+        lambda t: FindingsNotReadError("no finding could be read"),
+        EXIT_COULD_NOT_LOOK,
+    ),
+    ("aws-denied", lambda t: AccessDeniedError("AccessDeniedException"), EXIT_COULD_NOT_LOOK),
+    ("aws-unreachable", lambda t: EndpointError("could not connect"), EXIT_COULD_NOT_LOOK),
+    (
+        "guard-could-not-check",
+        lambda t: CouldNotCheckError("refused: could not tell whose credentials these are"),
+        EXIT_COULD_NOT_LOOK,
+    ),
+    (
+        "not-found",
+        lambda t: FindingNotFoundError(f"finding {UNKNOWN} not found among 2 findings"),
+        EXIT_NOT_FOUND,
+    ),
+    (
+        "not-found-where-searched",  # some places could not be searched: it may be there
+        lambda t: FindingNotFoundError("… so it may be there", unsearched=(DENIED,)),
+        EXIT_COULD_NOT_LOOK,
+    ),
+    (
+        "not-found-where-not-looked",  # a region without a detector: it may be there
+        lambda t: FindingNotFoundError(
+            "… no detector in eu-west-1: not looked at, so it may be there",
+            not_looked=(DataIssue("guardduty:eu-west-1", "no detector in eu-west-1"),),
+        ),
+        EXIT_COULD_NOT_LOOK,
+    ),
+    ("refused", lambda t: RefusedError("refused: no verdict"), EXIT_REFUSED),
+    ("post-refused", lambda t: PostRefusedError("not a complete report"), EXIT_REFUSED),
+    ("post-config", lambda t: PostConfigError("JIRA_URL is not set"), EXIT_REFUSED),
+    (
+        "posts-declined",
+        lambda t: _posts(PostDeclinedError("jira:SEC-1", "HTTP 401")),
+        EXIT_REFUSED,
+    ),
+    (
+        "posts-unreachable",
+        lambda t: _posts(
+            PostUnreachableError("jira:SEC-1", "could not reach"),
+            PostUnreachableError("servicenow:incident:x", "HTTP 503"),
+        ),
+        EXIT_COULD_NOT_LOOK,
+    ),
+    (
+        "posts-unreachable-and-declined",  # retrying later is not enough
+        lambda t: _posts(
+            PostUnreachableError("jira:SEC-1", "could not reach"),
+            PostDeclinedError("servicenow:incident:x", "HTTP 403"),
+        ),
+        EXIT_REFUSED,
+    ),
+    (
+        "posts-maybe-posted",  # someone must look before posting again
+        lambda t: _posts(
+            PostDeclinedError("jira:SEC-1", "HTTP 401"),
+            MaybePostedError("servicenow:incident:x", "no answer: it may have been posted"),
+        ),
+        EXIT_FAILED,
+    ),
+    (
+        "posts-failed",
+        lambda t: _posts(PostError("jira:SEC-1", "the answer has no id")),
+        EXIT_FAILED,
+    ),
+    ("changes-failed", lambda t: RunFailedError("1 of 2 change(s) failed"), EXIT_FAILED),
+    ("report-failed", lambda t: ReportError("cannot write the report"), EXIT_FAILED),
+    (
+        "notebook-failed",
+        lambda t: NotebookError(
+            ReportRun(FINDING, t, "failed", failure=CellFailure("ValueError", "boom"))
+        ),
+        EXIT_FAILED,
+    ),
+    ("folder-busy", lambda t: FolderBusyError("another run holds r"), EXIT_BUSY),
+    ("state-busy", lambda t: StateBusyError("another run holds b"), EXIT_BUSY),
+    ("input", lambda t: InputError("findings.json: not JSON"), EXIT_ERROR),
+    ("options", lambda t: OptionsError("--a goes with --b"), EXIT_USAGE),
+]
 
 #: One argv per command, for the outcomes main() gives every command alike.
 EVERY_COMMAND: dict[str, list[str]] = {
@@ -563,13 +780,18 @@ EVERY_COMMAND: dict[str, list[str]] = {
 
 
 @pytest.fixture
-def ctx(tmp_path: Path, fake_aws: FakeAws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ctx]:
+def ctx(
+    tmp_path: Path,
+    fake_aws: FakeAws,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+) -> Iterator[Ctx]:
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
     monkeypatch.setenv("TORINVEST_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("TORINVEST_LEDGER", str(tmp_path / "ledger.jsonl"))
     monkeypatch.chdir(tmp_path)
     with ExitStack() as stack:
-        yield Ctx(tmp_path, fake_aws, stack)
+        yield Ctx(tmp_path, fake_aws, stack, request)
 
 
 def _run(argv: list[str]) -> tuple[int, str, str]:
@@ -593,7 +815,7 @@ class TestExitCodes:
         if code == 0:
             assert errors == [], err
             assert bool(partial) == (outcome.marker == "partial"), err
-        elif code == 1:
+        elif code != EXIT_USAGE:
             assert partial == [], err
             assert len(errors) == 1, err  # one line says why, naming the class
             assert outcome.marker in errors[0], err
@@ -605,7 +827,11 @@ class TestExitCodes:
         [
             (KeyboardInterrupt, 130, "torinvest: interrupted"),
             (Terminated, 143, "torinvest: terminated (SIGTERM)"),
-            (RuntimeError("a bug"), 1, "torinvest: error: internal error: RuntimeError: a bug"),
+            (
+                RuntimeError("a bug"),
+                EXIT_ERROR,
+                "torinvest: error: internal error: RuntimeError: a bug",
+            ),
         ],
         ids=["interrupted", "terminated", "internal-error"],
     )
@@ -627,3 +853,35 @@ class TestExitCodes:
         assert got == code
         assert said in err and "Traceback" not in err
         assert not any(ln.startswith(PARTIAL_MARK) for ln in err.splitlines())
+
+    @pytest.mark.parametrize(
+        ("make", "code"), [pytest.param(m, c, id=n) for n, m, c in ERROR_CLASSES]
+    )
+    @pytest.mark.parametrize("command", list(EVERY_COMMAND))
+    def test_each_class_of_failure_has_its_status_in_every_command(
+        self,
+        command: str,
+        make: Callable[[Path], TorinvestError],
+        code: int,
+        ctx: Ctx,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        error = make(ctx.tmp)
+
+        def stop(args: object) -> None:
+            raise error
+
+        monkeypatch.setattr(cli, "check_arguments", stop)
+        got, _out, err = _run(EVERY_COMMAND[command])
+        assert got == code == error.exit_status, err
+        assert [ln for ln in err.splitlines() if ln.startswith(ERROR)] == [f"{ERROR}{error}"], err
+        assert not any(ln.startswith(PARTIAL_MARK) for ln in err.splitlines())
+
+    def test_the_statuses_are_distinct_and_clash_with_no_reserved_one(self) -> None:
+        statuses = [
+            EXIT_ERROR, EXIT_USAGE, EXIT_COULD_NOT_LOOK, EXIT_NOT_FOUND, EXIT_REFUSED,
+            EXIT_FAILED, EXIT_BUSY,
+        ]  # fmt: skip
+        assert len(set(statuses)) == len(statuses)
+        reserved = {0, 126, 127, 130, 141, 143} | set(range(128, 256))
+        assert not reserved & set(statuses)

@@ -33,7 +33,7 @@ from tests.sample_window import COVERED, COVERED_FLAGS
 from torinvest import actions, display, investigation, report, runner
 from torinvest.analysis import NOT_SCORED
 from torinvest.case import sample_case
-from torinvest.errors import RefusedError
+from torinvest.errors import EXIT_COULD_NOT_LOOK, EXIT_REFUSED, RefusedError
 from torinvest.investigation import NOTHING_READ_SOURCE, Investigation
 from torinvest.post.answer import build_answer, reading
 from torinvest.report import batch
@@ -241,7 +241,7 @@ def test_investigate_then_archive_execute_is_refused(
         "--ledger", str(ledger), "--verdict", "legitimate", "--analyst", "ana",
         "--rationale", "the owner says so", *COVERED_FLAGS,
     )  # fmt: skip
-    assert code == 1, err
+    assert code == EXIT_COULD_NOT_LOOK, err
     assert "COULD NOT LOOK at the key's activity (in the finding's account: " in stdout
     assert f"error: could not look in account {A} (the finding's)" in err
     assert report.check_summary(out / "summary.json")["reading"]["state"] == "could not look"
@@ -254,6 +254,6 @@ def test_investigate_then_archive_execute_is_refused(
     code, _, err = run(*archive)
     assert code == 0 and "--execute would be refused: the legitimate verdict" in err
     code, _, err = run(*archive, "--execute")
-    assert code == 1 and "nothing was called" in err
+    assert code == EXIT_REFUSED and "nothing was called" in err
     assert f"could not look in account {A} (the finding's)" in err and f"AWSLogs/{A}/" in err
     assert "ArchiveFindings" not in ops(proxy) and fake_aws.archived_ids == set()

@@ -29,6 +29,7 @@ from tests.fake_aws import FakeAws
 from torinvest import progress
 from torinvest.aws import Aws, AwsConfig
 from torinvest.cli import main
+from torinvest.errors import EXIT_COULD_NOT_LOOK
 
 GD = Path(__file__).parent / "fixtures" / "guardduty"
 FINDING = "6dde0a8f8d46f6acad893b30f905e97c"
@@ -96,7 +97,7 @@ def test_findings_with_a_shared_endpoint_down_tries_one_call_only(
     (its 3 attempts): GuardDuty would be asked at the same endpoint in every region. It took
     34 regions × every attempt (77 s) before."""
     code, out, err = run("findings")
-    assert code == 1 and out == ""
+    assert code == EXIT_COULD_NOT_LOOK and out == ""
     assert refusing.attempts == [("ec2", "us-east-1")] * 3
     assert "torinvest: error: no region could be searched: could not connect to" in err
     assert "connection refused" in err
@@ -107,9 +108,9 @@ def test_findings_in_regions_asked_stops_after_the_first_region(
     refusing: Refusing,
 ) -> None:
     """--regions (no DescribeRegions): the first region's ListDetectors is tried (3 attempts),
-    the other four are not sent; they are said as not searched, the same way, exit 1."""
+    the other four are not sent; they are said as not searched, the same way, exit 3."""
     code, out, err = run("findings", "--regions", ",".join(REGIONS), "--max-workers", "1")
-    assert code == 1 and out == ""
+    assert code == EXIT_COULD_NOT_LOOK and out == ""
     assert refusing.attempts == [("guardduty", "us-east-1")] * 3
     assert "no region could be searched (5 of 5 failed): every one failed the same way: " in err
     assert "could not connect to" in err and "no other call was sent to it" in err
@@ -125,7 +126,7 @@ def test_investigate_with_a_shared_endpoint_down(
     which: list[str], refusing: Refusing, tmp_path: Path
 ) -> None:
     code, _, err = run("investigate", *which, "--out", str(tmp_path / "report"))
-    assert code == 1
+    assert code == EXIT_COULD_NOT_LOOK
     assert refusing.attempts == [("ec2", "us-east-1")] * 3
     assert "no region could be searched: could not connect to" in err
     assert "not found" not in err and "no findings" not in err.lower()
@@ -145,7 +146,7 @@ def test_a_closed_port_is_named_with_the_service_variable_that_set_it(
         "before-send.guardduty", lambda request, **_: sent.append(request.url)
     )
     code, _, err = run("findings", "--regions", ",".join(REGIONS), "--max-workers", "1")
-    assert code == 1
+    assert code == EXIT_COULD_NOT_LOOK
     assert f"could not connect to {closed_port} (from AWS_ENDPOINT_URL_GUARDDUTY): " in err
     assert "connection refused" in err
     _said_once_and_why(err, closed_port, "AWS_ENDPOINT_URL_GUARDDUTY")
@@ -178,7 +179,7 @@ def test_a_host_name_that_does_not_resolve(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("AWS_ENDPOINT_URL", url)
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "3")
     code, _, err = run("findings", "--regions", ",".join(REGIONS), "--max-workers", "1")
-    assert code == 1
+    assert code == EXIT_COULD_NOT_LOOK
     assert (
         f"could not connect to {url} (from AWS_ENDPOINT_URL): the host name does not resolve" in err
     )
@@ -197,7 +198,7 @@ def test_a_profile_endpoint_is_named_as_the_profile(
     )
     monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
     code, _, err = run("findings", "--profile", "lab", "--regions", "us-east-1,eu-west-1")
-    assert code == 1
+    assert code == EXIT_COULD_NOT_LOOK
     assert f"could not connect to {refusing.url} (from the endpoint_url of profile 'lab')" in err
     assert "remove the endpoint_url of profile 'lab'" in err
     assert {r for _, r in refusing.attempts} <= {"us-east-1", "eu-west-1"}
@@ -309,7 +310,7 @@ def test_lookup_events_retries_then_stops_at_a_shared_endpoint(
         "--out",
         str(tmp_path / "events.csv"),
     )
-    assert code == 1, err
+    assert code == EXIT_COULD_NOT_LOOK, err
     assert endpoint.attempts == [("cloudtrail", "us-east-1")] * (1 + lookup_fetch.MAX_RETRIES)
     assert (
         f"could not connect to {closed_port} (from AWS_ENDPOINT_URL_CLOUDTRAIL): "

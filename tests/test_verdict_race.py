@@ -22,6 +22,7 @@ import pytest
 
 from torinvest import investigation
 from torinvest import verdict as vd
+from torinvest.errors import EXIT_REFUSED
 from torinvest.findings.recheck import FindingCheck, not_reread
 
 FID = "6dde0a8f8d46f6acad893b30f905e97c"
@@ -165,7 +166,9 @@ def test_torinvest_verdict_reads_the_finding_again_inside_the_critical_section(
     code, out, err = got["first"]
     assert code == 0 and f"recorded: legitimate for {FID}" in out, err
     code, out, err = got["second"]
-    assert code == 1 and "verdict NOT recorded: it would supersede another analyst's" in err
+    assert (
+        code == EXIT_REFUSED and "verdict NOT recorded: it would supersede another analyst's" in err
+    )
     assert "legitimate by ana" in err and "recorded:" not in out
     records, _ = vd.read_ledger(ledger)
     assert [(r["analyst"], r["status"]) for r in records] == [("ana", "legitimate")]

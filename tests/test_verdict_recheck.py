@@ -35,6 +35,7 @@ from tests.fake_aws.proxy import FaultProxy
 from torinvest import display, investigation, report
 from torinvest.case import sample_case
 from torinvest.display.answer import verdict_warnings
+from torinvest.errors import EXIT_REFUSED
 from torinvest.findings.recheck import changes, watched_facts
 from torinvest.post.answer import build_answer
 from torinvest.verdict import read_ledger
@@ -313,7 +314,7 @@ def test_torinvest_verdict_reads_the_finding_again_right_before_recording(
     base += ["--rationale", "owner: pentest", "--ledger", str(ledger), "--regions", "us-east-1"]
     base += ["--logs", LOGS]  # the sample finding is older than LookupEvents keeps
     code, out, err = run(*base)
-    assert code == 1 and out == "" and not ledger.exists(), out + err
+    assert code == EXIT_REFUSED and out == "" and not ledger.exists(), out + err
     assert (
         f"torinvest: error: verdict NOT recorded: finding {FINDING} changed since the evidence"
         in err
@@ -380,7 +381,7 @@ def test_investigate_verdict_is_refused_when_the_finding_changed_during_the_run(
     given += ["--logs", LOGS]  # the sample finding is older than LookupEvents keeps
     given += ["--verdict", "legitimate", "--analyst", "ana", "--rationale", "drill"]
     code, _out, err = run(*given, "--out", str(tmp_path / "r1"))
-    assert code == 1, err
+    assert code == EXIT_REFUSED, err
     assert "verdict NOT RECORDED: legitimate by ana — finding" in err and "count 6 → 900" in err
     summary = json.loads((tmp_path / "r1" / "summary.json").read_text())
     assert (

@@ -1,30 +1,38 @@
 """One exception tree for torinvest, plus the ``DataIssue`` record for partial results.
 
-::
+Each class carries the command's exit status when it stops one (``exit_status``, in brackets;
+the ``EXIT_*`` values below, README "Exit codes"), the same in every command::
 
-    TorinvestError                      base; ``str(e)`` is one line, ``e.hint`` says what to do
-    ├── InputError                      the analyst's input is wrong (file, field, ID, option)
+    TorinvestError [1]                  base; ``str(e)`` is one line, ``e.hint`` says what to do
+    ├── InputError [1]                  the analyst's input is wrong (file, field, ID, option)
     │   ├── FindingFileError            a findings file cannot be read (empty, invalid JSON, not a finding)
     │   ├── NoFindingsError             a folder or input holds no finding at all
-    │   │   └── FindingsNotReadError ◇      every findings file failed: no finding could be read
+    │   │   └── FindingsNotReadError ◇ [3]  every findings file failed: no finding could be read
     │   ├── InvalidFindingIdError       a finding ID that is not a GuardDuty finding ID
     │   ├── InvalidRegionError          a region name that is not a region name
     │   ├── NotATorFindingError         a finding of another type where a Tor finding was needed
     │   ├── MissingKeyDetailsError      a finding without ``resource.accessKeyDetails``
-    │   ├── FindingNotFoundError        a requested finding ID is not among those searched
-    │   │                               (``unsearched``: the sources that could not be, if any)
-    │   └── OptionsError                options that cannot mean what they say together (CLI exit 2)
-    ├── ReportError                     a report could not be produced or checked (a file, its contract)
-    ├── RefusedError                    a change to AWS refused before any call (no matching verdict, wrong account)
-    ├── AwsError                        AWS answered with an error (or could not be reached)
+    │   ├── FindingNotFoundError [4]    a requested finding ID is not among those searched
+    │   │                               (``unsearched``/``not_looked``: the sources that could not
+    │   │                               be, if any: then [3], it may be there)
+    │   └── OptionsError [2]            options that cannot mean what they say together
+    ├── ReportError [6]                 a report could not be produced or checked (a file, its contract)
+    ├── RunFailedError [6]              a run that failed: a change failed or of unknown outcome, reports failed
+    ├── RefusedError [5]                a change refused by a guard before it was made (no matching verdict, wrong account)
+    │   └── CouldNotCheckError [3]      refused because AWS did not answer what the guard must check
+    ├── AwsError [3]                    AWS answered with an error (or could not be reached)
     │   ├── AccessDeniedError           the caller lacks an IAM permission (``hint`` names the action)
     │   ├── NotEnabledError             the service is not set up there (no GuardDuty detector, region not enabled)
     │   ├── EndpointError               the endpoint could not be reached, or answered something not AWS
     │   └── RegionsNotSearchedError ◇   every GuardDuty region asked failed: nothing was searched
-    └── CouldNotLookError ◇             nothing could be searched or read (``issues`` says why);
+    └── CouldNotLookError ◇ [3]         nothing could be searched or read (``issues`` says why);
                                         never a "not found" or an empty result
 
-(◇ marks the two subclasses of :class:`CouldNotLookError`.)
+(◇ marks the two subclasses of :class:`CouldNotLookError`.) Elsewhere: a notebook that failed
+(:class:`torinvest.report.run.NotebookError`) [6]; a folder another run holds
+(``FolderBusyError``, ``StateBusyError``) [7]; a post (:mod:`torinvest.post.base`): refused
+[5], unreachable [3], failed or of unknown outcome [6]. A failure that is none of these, or a
+bug, is 1.
 
 Problems that do not stop a run (one bad file among good ones, one region that failed) are kept as
 :class:`DataIssue` records next to the results, so that "no events" and "not allowed to look" never
@@ -40,9 +48,40 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+#: The command's exit status for each class of failure (README "Exit codes"): the one place
+#: they are set. Each error class carries its own (:attr:`TorinvestError.exit_status`); the CLI
+#: exits with the status of the error that stopped it, the same in every command.
+EXIT_ERROR = 1
+"""An internal error (a bug), or a failure of no class below: the input torinvest cannot use
+(a file, field or ID the error names)."""
+EXIT_USAGE = 2
+"""A usage error: an option's value, options that do not go together."""
+EXIT_COULD_NOT_LOOK = 3
+"""Could not look: nothing could be searched, read or reached (credentials, access, network,
+no region, a destination that did not answer); nothing was changed. Fix the access or retry
+later."""
+EXIT_NOT_FOUND = 4
+"""Not found: every place it could be was searched and it is not there (archived, deleted,
+another account's). A finding not found while some places could not be searched is
+:data:`EXIT_COULD_NOT_LOOK`: it may be there."""
+EXIT_REFUSED = 5
+"""Refused: a guard (no matching verdict, another analyst's verdict, another account, the finding
+changed, an incomplete report) or a destination (authentication, permission) said no; nothing
+was changed. A human must look."""
+EXIT_FAILED = 6
+"""A run that failed: a notebook cell, a report that could not be written, a change or post that
+failed or whose outcome is unknown (the ledger says which). Look before re-running."""
+EXIT_BUSY = 7
+"""Busy: another run holds the folder (its lock); nothing was done. Retry when it ends."""
+
 
 class TorinvestError(Exception):
-    """Base of every torinvest error: a one-line message and a hint on what to do."""
+    """Base of every torinvest error: a one-line message and a hint on what to do.
+
+    ``exit_status``: the command's exit status when this error stops it (a class attribute,
+    one of the ``EXIT_*`` values; the classes below set theirs)."""
+
+    exit_status: int = EXIT_ERROR
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
@@ -95,38 +134,75 @@ class MissingKeyDetailsError(InputError):
 class FindingNotFoundError(InputError):
     """A finding ID that is not among the loaded findings.
 
-    ``unsearched`` lists the sources (regions, files) that could not be searched: when it is not
-    empty the finding may be there, and the message says so.
+    ``unsearched`` lists the sources (regions, files) that could not be searched, ``not_looked``
+    those not looked at (a region without a GuardDuty detector): when either is not empty the
+    finding may be there, and the message says so; its exit status is then "could not look",
+    not "not found".
     """
 
     def __init__(
-        self, message: str, *, hint: str | None = None, unsearched: tuple[DataIssue, ...] = ()
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        unsearched: tuple[DataIssue, ...] = (),
+        not_looked: tuple[DataIssue, ...] = (),
     ) -> None:
         super().__init__(message, hint=hint)
         self.unsearched = tuple(unsearched)
+        self.not_looked = tuple(not_looked)
+
+    @property  # type: ignore[override]
+    def exit_status(self) -> int:
+        return EXIT_COULD_NOT_LOOK if self.unsearched or self.not_looked else EXIT_NOT_FOUND
 
 
 class ReportError(TorinvestError):
     """A report could not be produced or checked (not a notebook cell failing)."""
+
+    exit_status = EXIT_FAILED
 
 
 class RefusedError(TorinvestError):
     """A change to AWS refused by a guard before it was made: the message says why, the hint
     what to do (the verdict to record, the credentials to use)."""
 
+    exit_status = EXIT_REFUSED
+
+
+class CouldNotCheckError(RefusedError):
+    """A change refused because a guard could not check what it must (whose credentials these
+    are, whether the account may make the change): AWS did not answer. Nothing was changed; the
+    same run may pass once AWS answers, so its status is "could not look"."""
+
+    exit_status = EXIT_COULD_NOT_LOOK
+
 
 class OptionsError(InputError):
     """Options (CLI options, notebook parameters) that cannot mean what they say together, such
     as log files for an engine that reads a table: refused rather than ignored. The CLI exits 2."""
+
+    exit_status = EXIT_USAGE
+
+
+class RunFailedError(TorinvestError):
+    """A run that failed once it began: a change that failed or whose outcome is unknown, a
+    batch's reports that failed. What was done is said (the ledger, the index)."""
+
+    exit_status = EXIT_FAILED
 
 
 class AwsError(TorinvestError):
     """AWS answered with an error, or could not be reached.
 
     ``attempts``: for each attempt botocore made of the call (its retries included, in order),
-    whether that attempt may have reached AWS and been applied (empty when not recorded)."""
+    whether that attempt may have reached AWS and been applied (empty when not recorded).
+
+    One that stops a command is "could not look": AWS did not let torinvest look (a change that
+    fails is not raised: it is in the run's report, :data:`EXIT_FAILED`)."""
 
     attempts: tuple[bool, ...] = ()
+    exit_status = EXIT_COULD_NOT_LOOK
 
     def __init__(
         self,
@@ -163,6 +239,8 @@ class CouldNotLookError(TorinvestError):
 
     Raised instead of an empty result or a "not found", which would read as "nothing there".
     """
+
+    exit_status = EXIT_COULD_NOT_LOOK
 
     def __init__(
         self, message: str, *, hint: str | None = None, issues: tuple[DataIssue, ...] = (), **kw

@@ -24,7 +24,7 @@ from torinvest import runner as rn
 from torinvest.aws import Aws, AwsConfig
 from torinvest.case import sample_case
 from torinvest.cli import main
-from torinvest.errors import InputError
+from torinvest.errors import EXIT_REFUSED, InputError
 from torinvest.findings import KeyLocation, read_findings
 from torinvest.investigation import investigate, sources_from_parameters
 from torinvest.sources.records import normalize_records
@@ -1273,7 +1273,7 @@ def test_a_legitimate_verdict_that_could_not_look_is_said_and_never_archived(
     assert "--execute would be refused: the legitimate verdict" in err
     proxy.clear()
     code, _out, err = run(*base, "--suppress", "--scope", "key", "--execute")
-    assert code == 1
+    assert code == EXIT_REFUSED
     assert "refused: the legitimate verdict" in err and "could not look" in err
     assert "nothing was called" in err and "Traceback" not in err
     assert proxy.calls() == [] and fake_aws.archived_ids == set() and fake_aws.filters == []

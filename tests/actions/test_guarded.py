@@ -30,7 +30,7 @@ from torinvest import actions as ac
 from torinvest import runner as rn
 from torinvest.aws import Aws
 from torinvest.case import sample_case
-from torinvest.errors import TorinvestError
+from torinvest.errors import EXIT_REFUSED, TorinvestError
 from torinvest.findings import read_findings
 from torinvest.sources.records import normalize_records
 from torinvest.verdict import make_verdict, read_ledger, record_verdict
@@ -409,7 +409,9 @@ def test_a_verdict_without_evidence_is_said_and_never_archived(
     assert "verdict without evidence" in err
     proxy.clear()
     code, _out, err = run(*archive, "--execute")
-    assert code == 1 and "verdict without evidence" in err and "nothing was called" in err
+    assert (
+        code == EXIT_REFUSED and "verdict without evidence" in err and "nothing was called" in err
+    )
     assert f"torinvest verdict {raw['id']} --status legitimate" in err and "--regions" in err
     assert proxy.calls() == [] and fake_aws.archived_ids == set()
     assert rn.verdict_gap(read_ledger(ledger)[0], raw["id"], "archive", ledger) is not None

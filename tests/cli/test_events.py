@@ -15,7 +15,7 @@ import pytest
 
 from torinvest.case import sample_case
 from torinvest.cli import main
-from torinvest.errors import InputError
+from torinvest.errors import EXIT_COULD_NOT_LOOK, InputError
 from torinvest.events import load_activity
 
 SUSPECT = "AKIATFQR7NSCUXC3DDDP"
@@ -147,7 +147,9 @@ def test_a_window_reaching_now_says_the_log_files_may_not_hold_the_latest_calls(
             "--engine", engine, "--start", (end - pd.Timedelta(hours=1)).isoformat(),
             "--end", end.isoformat(), "--out", str(tmp_path / f"{engine}-{said}.csv"),
         )  # fmt: skip
-        assert code == 1 and "no log file matched the window" in err, err  # 2023's logs only
+        assert code == EXIT_COULD_NOT_LOOK and "no log file matched the window" in err, (
+            err
+        )  # 2023's logs only
         assert (note in err) == said, err
 
 

@@ -18,6 +18,7 @@ import pytest
 from tests.fake_aws import FakeAws
 from torinvest.case import sample_case
 from torinvest.cli import FINDING_JSON_KEYS, build_parser, main
+from torinvest.errors import EXIT_COULD_NOT_LOOK
 
 GD = Path(__file__).parent.parent / "fixtures" / "guardduty"
 SHAPES = GD / "shapes"
@@ -136,7 +137,7 @@ def test_no_region_searchable_is_an_error(
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
     fake_aws.fail("guardduty", "*", "AccessDeniedException")
     code, _out, err = run("findings", "--regions", "us-east-1,eu-west-1")
-    assert code == 1
+    assert code == EXIT_COULD_NOT_LOOK
     assert "no region could be searched" in err and "guardduty:ListDetectors" in err
 
 
@@ -419,7 +420,7 @@ def test_a_region_without_a_detector_is_not_looked_at_never_answered(
     code, out, err = run(
         "investigate", "a" * 32, "--regions", regions, "--out", str(tmp_path / "x")
     )
-    assert code == 1
+    assert code == EXIT_COULD_NOT_LOOK
     assert "is not in the 1 region(s) that answered (us-east-1); no detector in eu-west-1: " in err
     assert "not looked at, so it may be there" in err and "every one" not in err
 
@@ -445,6 +446,6 @@ def test_a_region_without_a_detector_is_not_looked_at_never_answered(
         ["investigate", "--all-open", "--regions", "eu-west-1,eu-central-1", "--out", str(out_dir)],
     ):
         code, out, err = run(*argv)
-        assert code == 1 and "no Tor findings" not in out + err
+        assert code == EXIT_COULD_NOT_LOOK and "no Tor findings" not in out + err
         assert "no open Tor finding" not in err
         assert "no region could be looked at: GuardDuty has no detector in any of the 2 " in err

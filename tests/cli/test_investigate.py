@@ -23,6 +23,7 @@ from tests.sample_window import COVERED_FLAGS
 from torinvest import actions, investigation, report
 from torinvest.case import sample_case
 from torinvest.cli import main
+from torinvest.errors import EXIT_COULD_NOT_LOOK, EXIT_FAILED, EXIT_NOT_FOUND, EXIT_REFUSED
 from torinvest.verdict import read_ledger
 
 FINDING = "6dde0a8f8d46f6acad893b30f905e97c"
@@ -89,7 +90,7 @@ def test_unknown_finding_fails_in_one_line_naming_the_known_ones(tmp_path: Path)
         "investigate", unknown, "--case", _case(), "--out", str(tmp_path / "o"),
         "--ledger", str(tmp_path / "l.jsonl"),
     )  # fmt: skip
-    assert code == 1
+    assert code == EXIT_NOT_FOUND
     assert out == ""
     (line,) = errors(err)
     assert f"finding {unknown} not found among 2 findings" in line
@@ -422,7 +423,7 @@ def test_verdict_again_adds_nothing_a_new_one_supersedes_and_verdicts_shows_the_
     # another analyst's verdict is never replaced by one who has not seen it: refused, exit 1
     bob = ("--status", "legitimate", "--analyst", "bob", "--rationale", "drill")
     code, out, err = run(*base, *bob)
-    assert code == 1 and out == ""
+    assert code == EXIT_REFUSED and out == ""
     assert "verdict NOT recorded: it would supersede another analyst's verdict: malicious by " in (
         err
     )
@@ -508,7 +509,7 @@ def test_a_report_rerun_never_quietly_replaces_another_analysts_later_verdict(
     assert code == 0, err
 
     code, out, err = run(*report_run, "--out", str(tmp_path / "r2"))
-    assert code == 1
+    assert code == EXIT_REFUSED
     (line,) = errors(err)
     assert "verdict NOT RECORDED: malicious by ana" in line
     assert "another analyst's verdict: legitimate by bob" in line and "--supersede" in line
@@ -580,7 +581,7 @@ def test_member_finding_read_from_another_account_is_could_not_look(
         "investigate", raw["id"], "--regions", "us-east-1", "--out", str(out),
         "--ledger", str(tmp_path / "l.jsonl"),
     )  # fmt: skip
-    assert code == 1, err
+    assert code == EXIT_COULD_NOT_LOOK, err
     assert "error: could not look in account 999988887777" in err
     assert "123456789012" in err and "--role-arn arn:aws:iam::999988887777:role/" in err
     assert fake_aws.calls("LookupEvents", region="us-east-1")  # it was asked, in 123456789012
@@ -658,7 +659,7 @@ def test_an_athena_table_of_other_accounts_is_could_not_look(
         )
         assert "were not read" in issue["problem"]
         return
-    assert code == 1, err
+    assert code == EXIT_COULD_NOT_LOOK, err
     assert "error: could not look in account 123837392027" in err
     assert "Athena table security.cloudtrail_logs holds no record of account 123837392027" in err
     assert "athena-ddl --accounts" in err
@@ -699,7 +700,7 @@ def test_a_finding_older_than_lookupevents_keeps_is_could_not_look(
     page = (out / "report.html").read_text()
     assert "No events:" not in page and "not an access problem" not in page
     assert "Could not look" in page
-    assert code == 1 and "0 events" in said and (out / "report.html").is_file()
+    assert code == EXIT_COULD_NOT_LOOK and "0 events" in said and (out / "report.html").is_file()
     assert "torinvest: issue: LookupEvents: not asked: the window ends " in err
 
 
@@ -774,7 +775,7 @@ def test_an_error_quoting_hostile_text_is_shown_escaped_on_the_page(
         "--athena-database", "security", "--out", str(out),
         "--ledger", str(tmp_path / "l.jsonl"),
     )  # fmt: skip
-    assert code == 1, err
+    assert code == EXIT_FAILED, err  # the notebook stopped at Athena's error: a failed run
     page = (out / "report.html").read_text(encoding="utf-8")
     body = page[page.index("<body") :]
     for raw in ("\x1b", "\x07", "\u202e", "<img src=x"):

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from torinvest.cli import main
+from torinvest.errors import EXIT_COULD_NOT_LOOK
 
 
 def run(*argv: str) -> tuple[int, str, str]:
@@ -58,7 +59,7 @@ def test_check_refuses_a_non_ip() -> None:
 
 def test_refresh_without_network_says_so() -> None:
     code, out, err = run("tor", "refresh")
-    assert (code, out) == (1, "")  # an error, on stderr, as in every command
+    assert (code, out) == (EXIT_COULD_NOT_LOOK, "")  # an error, on stderr, as in every command
     assert err.startswith("torinvest: error: could not reach https://check.torproject.org/")
     assert "bundled lists" in err
 

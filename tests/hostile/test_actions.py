@@ -50,7 +50,7 @@ from torinvest import actions as ac
 from torinvest import runner as rn
 from torinvest.aws import Aws
 from torinvest.case import sample_case
-from torinvest.errors import InputError
+from torinvest.errors import EXIT_COULD_NOT_LOOK, EXIT_FAILED, EXIT_REFUSED, InputError
 from torinvest.verdict import append as ledger_append
 from torinvest.verdict import make_verdict, read_ledger, record_decision, record_verdict
 
@@ -123,7 +123,7 @@ def test_credentials_of_another_account_are_refused(
         "actions", FINDING, "--case", str(sample_case().root), "--plan", "remediate",
         "--execute", "--ledger", str(ledger),
     )  # fmt: skip
-    assert code == 1
+    assert code == EXIT_REFUSED
     (line,) = errors(err)
     assert f"finding {FINDING} is in account {SAMPLE_ACCOUNT}" in line
     assert f"are account {MOTO_ACCOUNT}" in line and "nothing was changed" in line
@@ -165,7 +165,7 @@ def test_a_guardduty_member_account_cannot_archive(
     fake_aws.guardduty("us-east-1").set_administrator("999999999999")
     verdict(tmp_path / "l.jsonl", "legitimate")
     code, out, err = archive(tmp_path / "l.jsonl")
-    assert code == 1
+    assert code == EXIT_REFUSED
     (line,) = errors(err)
     assert (
         f"account {SAMPLE_ACCOUNT} is a GuardDuty member of administrator account 999999999999"
@@ -187,7 +187,7 @@ def test_an_account_that_is_neither_the_findings_nor_its_administrator_cannot_ar
     verdict(tmp_path / "l.jsonl", "legitimate")
     case = sample_case().root
     code, _out, err = archive(tmp_path / "l.jsonl", FINDING, "--case", str(case))
-    assert code == 1
+    assert code == EXIT_REFUSED
     (line,) = errors(err)
     assert f"finding {FINDING} is in account {SAMPLE_ACCOUNT}" in line
     assert "are account 111122223333, which is neither that account nor its GuardDuty" in line
@@ -220,7 +220,7 @@ def test_no_matching_verdict_is_refused_with_zero_calls(
         "actions", FINDING, "--case", str(sample_case().root), "--plan", plan, "--execute",
         "--ledger", str(ledger),
     )  # fmt: skip
-    assert code == 1
+    assert code == EXIT_REFUSED
     (line,) = errors(err)
     assert said in line and "nothing was called" in line
     status = "malicious" if plan == "remediate" else "legitimate"
@@ -250,7 +250,7 @@ def test_sts_not_answering_like_aws_refuses_before_any_other_call(
 ) -> None:
     proxy.fault("GetCallerIdentity", fault)
     code, out, err = remediate(ready)
-    assert code == 1
+    assert code == EXIT_COULD_NOT_LOOK
     (line,) = errors(err)
     assert "refused: could not tell whose credentials these are" in line
     assert ops(proxy) == ["GetCallerIdentity"]
@@ -265,7 +265,7 @@ def test_iam_not_answering_like_aws_fails_each_call_on_one_line(
 ) -> None:
     proxy.fault("*", fault, service="iam")
     code, out, err = remediate(ready)
-    assert code == 1
+    assert code == EXIT_FAILED
     (line,) = errors(err)
     assert "change(s) failed" in line
     iam_calls = proxy.calls(service="iam")
@@ -301,7 +301,7 @@ def test_a_200_html_page_to_a_change_is_not_reported_done(
     is not AWS's, and whether the key was deactivated is unknown: said so, never "done"."""
     proxy.fault("UpdateAccessKey", HTML_200, times=1)
     code, out, err = remediate(ready)
-    assert code == 1
+    assert code == EXIT_FAILED
     first = out.split("EXECUTE  aws iam update-access-key", 1)[1].splitlines()[1]
     assert first.startswith("  OUTCOME UNKNOWN: UpdateAccessKey benjamin ")
     assert "the endpoint answered HTTP 200 with" in first
@@ -318,7 +318,7 @@ def test_guardduty_answering_html_500_to_the_archive(
     verdict(tmp_path / "l.jsonl", "legitimate")
     proxy.fault("ArchiveFindings", HTML_500)
     code, out, err = archive(tmp_path / "l.jsonl")
-    assert code == 1
+    assert code == EXIT_FAILED
     assert "  OUTCOME UNKNOWN: ArchiveFindings " in out
     assert "the endpoint answered HTTP 500" in out
     assert "1 change(s) done, 0 already done, 0 failed, 1 outcome(s) unknown" in out
@@ -579,7 +579,7 @@ def test_a_malformed_verdict_record_never_authorizes_execute(
         "actions", FINDING, "--case", str(sample_case().root), "--plan", "remediate",
         "--execute", "--ledger", str(ledger),
     )  # fmt: skip
-    assert code == 1
+    assert code == EXIT_REFUSED
     (error,) = errors(err)
     assert f"the latest verdict record on {FINDING}, {ledger}:{line}, is malformed" in error
     assert said in error and "nothing was called" in error
@@ -651,7 +651,7 @@ def test_a_legitimate_verdict_recorded_during_the_investigation_stops_the_remedi
 
     monkeypatch.setattr(cli_actions, "_investigate", investigate_then_decide)
     code, out, err = remediate(ready)
-    assert code == 1
+    assert code == EXIT_REFUSED
     assert ops(proxy, changes_only=True) == []
     (line,) = errors(err)
     assert "refused while running" in line and "latest decided verdict is legitimate" in line
@@ -754,7 +754,7 @@ def test_a_malicious_verdict_recorded_meanwhile_stops_the_archive(
         "actions", raw["id"], "--plan", "archive", "--suppress", "--scope", "principal", "--regions", "us-east-1",
         "--execute", "--ledger", str(ledger),
     )  # fmt: skip
-    assert code == 1
+    assert code == EXIT_REFUSED
     assert "latest decided verdict is malicious" in err
     assert fake_aws.archived_ids == set() and fake_aws.filters == []
     assert "ArchiveFindings" not in ops(proxy) and "CreateFilter" not in ops(proxy)
@@ -1491,7 +1491,7 @@ def test_a_change_whose_answer_was_lost_is_unknown_not_failed(
     the inventory in the summary is labelled as read before the undo steps."""
     proxy.fault("UpdateAccessKey", DROP, times=1)
     code, out, err = remediate(ready)
-    assert code == 1
+    assert code == EXIT_FAILED
     first = out.split("EXECUTE  aws iam update-access-key", 1)[1].splitlines()[1]
     assert first.startswith("  OUTCOME UNKNOWN: UpdateAccessKey benjamin ")
     assert "whether it took effect is unknown" in first
@@ -1643,7 +1643,7 @@ def test_a_legitimate_verdict_older_than_guarddutys_update_archives_nothing(
     ledger = tmp_path / "l.jsonl"
     verdict(ledger, "legitimate")  # an older record: no finding state, its time decides
     code, out, err = archive(ledger)
-    assert code == 1, err
+    assert code == EXIT_REFUSED, err
     (line,) = errors(err)
     assert f"refused: finding {FINDING} changed since the legitimate verdict of ana" in line
     assert "GuardDuty updated it at 2024-06-01T09:00:00Z, after the verdict" in line
@@ -1684,7 +1684,7 @@ def test_a_legitimate_verdict_dated_in_the_future_archives_nothing(
         ledger,
     )
     code, out, err = archive(ledger)
-    assert code == 1, err
+    assert code == EXIT_REFUSED, err
     (line,) = errors(err)
     assert f"refused: finding {FINDING} changed since the legitimate verdict of ana" in line
     assert "recorded at 2099-01-01T00:00:00Z" in line and "after this host's time now" in line
@@ -1712,7 +1712,7 @@ def test_a_verdict_that_judged_an_older_state_archives_nothing_even_if_recorded_
     old = json.loads((SHAPES / "single_raw.json").read_text())
     _judged(ledger, "legitimate", old, at="2024-07-01T00:00:00Z")
     code, _out, err = archive(ledger)
-    assert code == 1
+    assert code == EXIT_REFUSED
     (line,) = errors(err)
     assert "count 6 → 900" in line
     assert "last seen 2023-07-10T12:20:04Z → 2024-06-01T08:59:00Z" in line
@@ -1830,7 +1830,7 @@ def test_a_case_copy_that_is_not_guarddutys_finding_archives_nothing(
         "actions", FINDING, "--case", str(case), "--plan", "archive", "--suppress", "--scope", "principal", "--execute",
         "--ledger", str(ledger),
     )  # fmt: skip
-    assert code == 1, out
+    assert code == EXIT_REFUSED, out
     (line,) = errors(err)
     assert f"GuardDuty's finding {FINDING}" in line and "is not the one the plan was built" in line
     for part in said:
@@ -1859,7 +1859,7 @@ def test_a_detector_that_does_not_hold_the_finding_is_never_archived_in(
         "actions", FINDING, "--case", str(case), "--plan", "archive", "--execute",
         "--ledger", str(ledger),
     )  # fmt: skip
-    assert code == 1, out
+    assert code == EXIT_REFUSED, out
     (line,) = errors(err)
     assert f"detector {'e' * 32} in region eu-west-1 does not hold finding {FINDING}" in line
     assert "done" not in out
@@ -1880,7 +1880,7 @@ def test_an_archive_is_done_only_when_guardduty_reads_it_back_archived(
         "actions", FINDING, "--plan", "archive", "--regions", "us-east-1", "--execute",
         "--ledger", str(ledger),
     )  # fmt: skip
-    assert code == 1
+    assert code == EXIT_FAILED
     assert "  done: ArchiveFindings" not in out
     assert (
         f"  FAILED: ArchiveFindings answered, but GuardDuty's read-back says: finding {FINDING} "
@@ -1902,7 +1902,7 @@ def test_an_archive_is_done_only_when_guardduty_reads_it_back_archived(
         "actions", FINDING, "--plan", "archive", "--regions", "us-east-1", "--execute",
         "--ledger", str(ledger),
     )  # fmt: skip
-    assert code == 1
+    assert code == EXIT_FAILED
     assert "  OUTCOME UNKNOWN: ArchiveFindings " in out and "reading the finding back" in out
     assert "1 outcome(s) unknown" in out
     no_traceback(out, err)

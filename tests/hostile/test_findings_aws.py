@@ -38,6 +38,8 @@ from torinvest.aws import Aws, AwsConfig, parse_regions
 from torinvest.case import sample_case
 from torinvest.cli import BROKEN_PIPE_STATUS, main
 from torinvest.errors import (
+    EXIT_COULD_NOT_LOOK,
+    EXIT_NOT_FOUND,
     AwsError,
     CouldNotLookError,
     EndpointError,
@@ -124,7 +126,7 @@ def no_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 )  # fmt: skip
 def test_no_credentials_is_could_not_look_not_not_found(argv: list[str], fake_aws: FakeAws) -> None:
     code, _, err = run(*argv)
-    assert code == 1
+    assert code == EXIT_COULD_NOT_LOOK
     line = one_error(err)
     assert "no region could be searched" in line and "no AWS credentials found" in line
     assert "not found" not in line and "0 findings" not in line
@@ -138,7 +140,7 @@ def test_access_denied_everywhere_stops_investigate_as_could_not_look(
     code, _, err = run(
         "investigate", FINDING, "--regions", "us-east-1,eu-west-1", "--out", str(tmp_path / "o")
     )
-    assert code == 1
+    assert code == EXIT_COULD_NOT_LOOK
     line = one_error(err)
     assert "no region could be searched (2 of 2" in line
     assert "guardduty:ListDetectors" in line
@@ -186,7 +188,10 @@ def test_notebook_and_investigate_look_the_finding_up_in_aws_first(
             one_error(err)
         )
         code, _, err = run(command, OTHER, *regions, "--out", str(tmp_path / command))
-        assert code == 1 and f"finding {OTHER} not found among 1 findings" in one_error(err)
+        assert (
+            code == EXIT_NOT_FOUND
+            and f"finding {OTHER} not found among 1 findings" in one_error(err)
+        )
         # archived findings are searched (no --include-archived to suggest); the regions are
         # named, since one not asked may hold it
         assert "--include-archived" not in one_error(err)
@@ -198,7 +203,7 @@ def test_notebook_and_investigate_look_the_finding_up_in_aws_first(
     for command in ("notebook", "investigate"):
         code, _, err = run(command, OTHER, *regions, "--out", str(tmp_path / command))
         line = one_error(err)
-        assert code == 1 and "not in the 1 region(s) that answered" in line
+        assert code == EXIT_COULD_NOT_LOOK and "not in the 1 region(s) that answered" in line
         assert "so it may be there" in line and "not found" not in line
         assert not (tmp_path / command).exists()
 
@@ -224,7 +229,7 @@ def test_partial_search_says_the_finding_may_be_where_it_could_not_look(gd: Fake
 def test_partial_search_through_actions_is_not_a_plain_not_found(gd: FakeAws) -> None:
     gd.fail("guardduty", "eu-west-1", "AccessDeniedException")
     code, _, err = run("actions", OTHER, "--plan", "archive", "--regions", "us-east-1,eu-west-1")
-    assert code == 1
+    assert code == EXIT_COULD_NOT_LOOK
     line = one_error(err)
     assert "not in the 1 region(s) that answered" in line and "so it may be there" in line
 
@@ -254,7 +259,7 @@ def test_all_open_when_no_region_answers_exits_1(gd: FakeAws, tmp_path: Path) ->
     code, out, err = run(
         "investigate", "--all-open", "--regions", "us-east-1,eu-west-1", "--out", str(tmp_path)
     )
-    assert code == 1
+    assert code == EXIT_COULD_NOT_LOOK
     line = one_error(err)
     assert "no region could be searched (2 of 2 failed)" in line and "could not reach" in line
     assert "no open Tor finding" not in err
@@ -282,7 +287,7 @@ def test_findings_folder_where_every_file_failed(tmp_path: Path) -> None:
     (folder / "cut.json").write_text('{"Findings": [{"Id": "6dde0a8f')
     (folder / "trail.json").write_text('{"Records": []}')
     code, out, err = run("findings", "--case", str(tmp_path))
-    assert code == 1
+    assert code == EXIT_COULD_NOT_LOOK
     line = one_error(err)
     assert "no finding could be read (3 of 3 file(s) failed)" in line
     assert "no Tor findings" not in out
@@ -301,7 +306,7 @@ def test_findings_folder_of_empty_files_says_what_to_do_once(tmp_path: Path, fil
     for i in range(files):
         (folder / f"empty-{i}.json").write_text("")
     code, _, err = run("findings", "--case", str(tmp_path))
-    assert code == 1
+    assert code == EXIT_COULD_NOT_LOOK
     line = one_error(err)
     assert line.count("re-export the findings") == 1, line
     assert "the file is empty" in line and "empty-0.json" in line
@@ -447,7 +452,7 @@ def test_guardduty_answer_without_the_promised_fields(
 def test_guardduty_not_aws_everywhere_exits_1(gd: FakeAws) -> None:
     gd.fail("guardduty", "*", 200, body=HTML_PAGE, content_type="text/html")
     code, out, err = run("findings", "--regions", "us-east-1,eu-west-1")
-    assert code == 1 and out == ""
+    assert code == EXIT_COULD_NOT_LOOK and out == ""
     line = one_error(err)
     assert "no region could be searched (2 of 2 failed)" in line
     assert "HTML page" in line and "proxy" in line
@@ -474,7 +479,7 @@ def test_cloudtrail_answer_that_is_not_aws(
         "--end", f"{now - pd.Timedelta(days=1):%Y-%m-%dT%H:%MZ}",
         "--out", str(tmp_path / "e.parquet"),
     )  # fmt: skip
-    assert code == 1 and out == ""
+    assert code == EXIT_COULD_NOT_LOOK and out == ""
     assert "Traceback" not in err
     assert "hold no event" not in err  # never "the sources were read and hold no event"
     assert "torinvest: issue: lookup:us-east-1: " in err
@@ -802,7 +807,7 @@ def test_denied_assume_role_names_sts_assume_role(
 ) -> None:
     argv = [str(tmp_path / "e.parquet") if a == "OUT" else a for a in argv]
     code, _, err = run(*argv, "--role-arn", ROLE)
-    assert code == 1
+    assert code == EXIT_COULD_NOT_LOOK
     assert "Traceback" not in err and "Refreshing temporary credentials" not in err
     line = errors(err)[-1]
     assert f"sts:AssumeRole on {ROLE}" in line and "trust policy" in line
@@ -821,7 +826,7 @@ def test_denied_role_of_a_profile_names_sts_assume_role(
     )
     monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
     code, _, err = run("findings", "--profile", "member", "--regions", "us-east-1")
-    assert code == 1 and "Traceback" not in err
+    assert code == EXIT_COULD_NOT_LOOK and "Traceback" not in err
     line = one_error(err)
     assert f"sts:AssumeRole on {ROLE}" in line and "trust policy" in line
 
@@ -831,7 +836,7 @@ def test_assume_role_answered_by_a_proxy_page(denied_role: FakeAws) -> None:
         "sts", "*", 200, body=HTML_PAGE, content_type="text/html", operation="AssumeRole"
     )
     code, _, err = run("findings", "--regions", "us-east-1", "--role-arn", ROLE)
-    assert code == 1
+    assert code == EXIT_COULD_NOT_LOOK
     line = one_error(err)
     assert f"could not assume {ROLE} (sts:AssumeRole)" in line and "HTML page" in line
 

@@ -27,6 +27,7 @@ from torinvest import display
 from torinvest import verdict as vd
 from torinvest.case import sample_case
 from torinvest.cli import main
+from torinvest.errors import EXIT_NOT_FOUND
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 FINDING = "6dde0a8f8d46f6acad893b30f905e97c"
@@ -216,7 +217,7 @@ def test_an_out_folder_that_is_a_file(tmp_path: Path) -> None:
         (["notebook", FINDING, "--triage", "--case", "CASE"], 2, "not both"),
         (
             ["notebook", "deadbeefdeadbeefdeadbeefdeadbeef", "--case", "CASE"],
-            1,
+            EXIT_NOT_FOUND,
             "finding deadbeefdeadbeefdeadbeefdeadbeef not found among 2 findings (every one of",
         ),
         (

@@ -35,7 +35,7 @@ from tests.fake_aws.recording_proxy import RecordingProxy, Seen
 from torinvest import display, investigation
 from torinvest.case import sample_case
 from torinvest.cli import main
-from torinvest.errors import DataIssue, OptionsError, group_issues
+from torinvest.errors import EXIT_COULD_NOT_LOOK, DataIssue, OptionsError, group_issues
 from torinvest.events import EngineOptions, load_activity
 from torinvest.sources import logs as logs_module
 from torinvest.sources.logs import listing as logs_listing
@@ -211,7 +211,7 @@ def test_athena_engine_uses_the_role(proxy: RecordingProxy, tmp_path: Path) -> N
     assert all(s.status == 200 for s in athena)
     # the fake's Athena, unseeded, scans 0 bytes and matches nothing: as a table whose LOCATION or partition
     # projection leaves the window out answers. "Nothing was read", never "no events"
-    assert code == 1 and out == ""
+    assert code == EXIT_COULD_NOT_LOOK and out == ""
     (error,) = errors(err)
     assert "athena:security.cloudtrail_logs: no event and 0 bytes scanned" in error
     assert "LOCATION" in error and "projection" in error and "2023/07/09" in error
@@ -342,7 +342,7 @@ def test_an_s3_prefix_without_logs_is_not_no_events(
     code, out, err = run(
         "events", "--logs", url, "--access-key", KEY, *WINDOW, "--out", str(tmp_path / "e.csv")
     )
-    assert code == 1 and out == ""
+    assert code == EXIT_COULD_NOT_LOOK and out == ""
     (line,) = errors(err)
     assert f"No CloudTrail log files under {url} (check the prefix)" in line
     assert "not an access problem" not in err and "hold no event" not in err
@@ -357,7 +357,7 @@ def test_a_local_folder_without_log_files_is_not_no_events(tmp_path: Path, conte
         (folder / "notes.txt").write_text("not a log")
         (folder / "export.csv").write_text("a,b\n1,2\n")
     code, out, err = run("events", "--logs", str(folder), "--out", str(tmp_path / "e.csv"))
-    assert code == 1 and out == ""
+    assert code == EXIT_COULD_NOT_LOOK and out == ""
     assert f"No CloudTrail log files in {folder}" in errors(err)[0]
     assert "not an access problem" not in err
 
@@ -367,7 +367,7 @@ def test_logs_outside_the_window_say_so(tmp_path: Path) -> None:
         "events", "--case", str(CASE.root), "--start", "2024-01-01", "--end", "2024-01-02",
         "--out", str(tmp_path / "e.csv"),
     )  # fmt: skip
-    assert code == 1 and out == ""
+    assert code == EXIT_COULD_NOT_LOOK and out == ""
     assert "no log file matched the window/region narrowing (62 log file(s) outside it)" in err
     assert "not an access problem" not in err
 
@@ -380,7 +380,7 @@ def test_s3_logs_outside_the_window_say_so(
         "events", "--logs", "s3://trail/", "--start", "2024-01-01", "--end", "2024-01-02",
         "--out", str(tmp_path / "e.csv"),
     )  # fmt: skip
-    assert code == 1
+    assert code == EXIT_COULD_NOT_LOOK
     (line,) = errors(err)
     assert "no log file matched the window/region narrowing" in line
     assert "2023/12/31–2024/01/03" in line and "s3://trail/AWSLogs/" in line
@@ -430,7 +430,7 @@ def test_investigate_exits_1_when_no_activity_source_could_be_read(tmp_path: Pat
     shutil.copytree(CASE.findings, case / "findings")
     (case / "cloudtrail").mkdir()
     code, _out, err = run("investigate", FINDING, "--case", str(case), "--out", str(tmp_path / "r"))
-    assert code == 1, err
+    assert code == EXIT_COULD_NOT_LOOK, err
     assert "no activity source could be read" in errors(err)[0]
     assert (tmp_path / "r" / "report.html").is_file()  # the report is written, and says why
     data = json.loads((tmp_path / "r" / "summary.json").read_text())
@@ -566,7 +566,7 @@ def test_every_object_denied_is_nothing_read_with_the_true_count(
         "events", "--logs", "s3://trail/", "--engine", engine, *WINDOW,
         "--out", str(tmp_path / "e.parquet"),
     )  # fmt: skip
-    assert code == 1 and out == ""
+    assert code == EXIT_COULD_NOT_LOOK and out == ""
     (line,) = errors(err)
     assert "62 log file(s) listed, none read (62 could not be downloaded: AccessDenied)" in line
     assert "all 0" not in err
@@ -639,7 +639,7 @@ def test_a_listing_denied_is_one_line_naming_s3_listbucket(
     upload(moto, "trail", case_objects())
     _deny_listing(proxy, "trail")
     code, out, err = run("events", "--logs", "s3://trail/", "--out", str(tmp_path / "e.csv"))
-    assert code == 1 and out == ""
+    assert code == EXIT_COULD_NOT_LOOK and out == ""
     (line,) = errors(err)
     assert "access denied: ListObjectsV2 on s3://trail/" in line and "s3:ListBucket" in line
     assert "Traceback" not in err

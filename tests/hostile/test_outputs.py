@@ -37,7 +37,7 @@ from tests.signals import as_from_a_terminal
 from torinvest import export, investigation, report, tor, verdict
 from torinvest.case import sample_case
 from torinvest.cli import main
-from torinvest.errors import InputError
+from torinvest.errors import EXIT_COULD_NOT_LOOK, EXIT_FAILED, InputError
 from torinvest.safety import (
     csv_escape,
     csv_safe,
@@ -406,8 +406,8 @@ def test_events_out_disk_full_at_the_rename(
 @pytest.mark.parametrize(
     ("why", "status"),
     [
-        ("nothing read", 1),
-        ("no file in the window", 1),
+        ("nothing read", 1),  # a --logs path that does not exist: input it cannot use
+        ("no file in the window", EXIT_COULD_NOT_LOOK),
         ("no such case folder", 1),  # before the load: the case, the profile, the options
         ("unknown profile", 1),
         ("options that do not go together", 2),
@@ -1163,7 +1163,7 @@ def test_index_that_cannot_be_written(
     _fake_kernel(monkeypatch, done)
     fail_on(monkeypatch, "replace", root / "index.json", errno.EROFS)
     code, _, err = run("investigate", "--all-open", "--case", str(case), "--out", str(root))
-    assert code == 1
+    assert code == EXIT_FAILED
     assert f"cannot write the index {root / 'index.json'}: Read-only file system" in one_error(err)
 
 

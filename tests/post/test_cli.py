@@ -25,6 +25,7 @@ from tests.post.conftest import variables
 from tests.sample_window import COVERED_FLAGS
 from torinvest.case import sample_case
 from torinvest.cli import main
+from torinvest.errors import EXIT_REFUSED
 from torinvest.post.jira import finding_label
 from torinvest.report import folder_state
 
@@ -316,7 +317,7 @@ def test_investigate_post_posts_the_finished_report(
         (["investigate", "--all-open", "--post", "jira:SEC-1"], 2, "--post is for one finding"),
         (["investigate", F1, "--post", "jira:sec"], 2, "bad destination 'jira:sec'"),
         (["investigate", F1, "--post-with-csv"], 2, "--post-with-csv goes with --post"),
-        (["investigate", F1, "--post", "jira:SEC-1"], 1, "jira:SEC-1: JIRA_URL not set"),
+        (["investigate", F1, "--post", "jira:SEC-1"], EXIT_REFUSED, "jira:SEC-1: JIRA_URL not set"),
         (["post", "DIR", "--to", "nowhere:1"], 2, "unknown destination 'nowhere:1'"),
     ],
 )

@@ -29,6 +29,7 @@ from tests.report.test_report import _minimal_summary
 from torinvest import report
 from torinvest.case import sample_case
 from torinvest.cli import main
+from torinvest.errors import EXIT_BUSY, EXIT_FAILED
 from torinvest.report import folders
 from torinvest.report import run as report_run
 from torinvest.report.kernel import CellFailure
@@ -97,7 +98,7 @@ def test_a_second_run_into_a_folder_another_process_holds_is_refused(tmp_path: P
         code, stdout, stderr = _investigate(F1, out, tmp_path)  # the same finding again
     finally:
         holder.communicate("")
-    assert code == 1 and stdout == ""
+    assert code == EXIT_BUSY and stdout == ""
     assert f"another torinvest run is writing the report folder {out}" in stderr
     assert "investigating" not in stderr  # refused before it says it starts
     assert "Traceback" not in stderr
@@ -136,7 +137,7 @@ def test_a_summary_of_another_finding_is_never_the_report_of_this_one(
     out = tmp_path / "out"
     monkeypatch.setattr(report_run, "execute_into", _notebook(summary_of=F2))
     code, stdout, stderr = _investigate(F1, out, tmp_path)
-    assert code == 1
+    assert code == EXIT_FAILED
     assert f"summary.json is of finding {F2}, not {F1}" in stderr
     assert F2 not in stdout  # its line is not printed as this run's result
     assert not (out / "manifest.json").exists() and not (out / "summary.json").exists()
@@ -152,7 +153,7 @@ def test_a_failed_run_leaves_no_summary_that_reads_as_a_result(
     out = tmp_path / "out"
     monkeypatch.setattr(report_run, "execute_into", _notebook(failure=FAILURE))
     code, _, stderr = _investigate(F1, out, tmp_path)
-    assert code == 1 and "raised RuntimeError" in stderr
+    assert code == EXIT_FAILED and "raised RuntimeError" in stderr
     assert str(out / "summary.failed.json") in stderr
     assert not (out / "summary.json").exists()
     kept = orjson.loads((out / "summary.failed.json").read_bytes())
@@ -201,7 +202,7 @@ def test_all_open_index_says_a_failed_run_has_no_reading(
         ["investigate", "--all-open", "--case", str(SAMPLE), "--out", str(out),
          "--ledger", str(tmp_path / "l.jsonl")]
     )  # fmt: skip
-    assert code == 1
+    assert code == EXIT_FAILED
     index = orjson.loads((out / "index.json").read_bytes())
     by_id = {f["finding_id"]: f for f in index["findings"]}
     assert {k: by_id[F1][k] for k in ("status", "complete", "reading", "data_issues")} == {
@@ -309,7 +310,7 @@ def test_a_copied_in_report_of_an_updated_finding_is_not_taken_as_reported(
         ["investigate", "--all-open", "--case", str(case), "--out", str(out),
          "--ledger", str(tmp_path / "l.jsonl")]
     )  # fmt: skip
-    assert code == 1 and stdout.startswith(f"failed  {F1}")
+    assert code == EXIT_FAILED and stdout.startswith(f"failed  {F1}")
     state = orjson.loads((out / "state.json").read_bytes())["findings"]
     assert state[F1]["status"] == "failed"
     index = orjson.loads((out / "index.json").read_bytes())

@@ -16,6 +16,7 @@ import pytest
 from tests.tor.archives import tar_xz
 from torinvest import tor
 from torinvest.cli import main
+from torinvest.errors import EXIT_COULD_NOT_LOOK
 
 #: 1,200 exits (a real list's size: one naming far fewer than the bundled lists is taken as cut
 #: at a line end, tor.SHORT_SHARE), listed on 2025-01-10: after the bundled history.
@@ -199,7 +200,7 @@ def _refresh(body: bytes, length: int | None = None) -> tuple[int, str]:
 def test_refresh_month_refuses_a_cut_archive_and_takes_the_whole_one_next(tmp_path: Path) -> None:
     cache = tmp_path / "cache" / "tor"
     code, out = _refresh(ARCHIVE[: len(ARCHIVE) // 3])
-    assert code == 1
+    assert code == EXIT_COULD_NOT_LOOK
     assert out.startswith(f"torinvest: error: {URL} did not return an exit list (it is cut short: ")
     assert not cache.exists() or list(cache.iterdir()) == []
     code, out = _refresh(ARCHIVE)
@@ -216,7 +217,7 @@ def test_refresh_month_refuses_a_cut_archive_and_takes_the_whole_one_next(tmp_pa
 
 def test_refresh_month_checks_the_content_length(tmp_path: Path) -> None:
     code, out = _refresh(ARCHIVE[:-100], length=len(ARCHIVE))
-    assert code == 1
+    assert code == EXIT_COULD_NOT_LOOK
     assert f"(it is cut short: {len(ARCHIVE) - 100:,} of {len(ARCHIVE):,} bytes)" in out
 
 

@@ -23,6 +23,7 @@ from torinvest import tor
 from torinvest.case import sample_case
 from torinvest.cli import main
 from torinvest.cli.output import PARTIAL_MARK
+from torinvest.errors import EXIT_COULD_NOT_LOOK
 from torinvest.tor.parsers import cut_short
 
 #: 1,200 exits (a real list's size), tested on 2025-01-10: after the bundled history.
@@ -331,7 +332,7 @@ def test_tor_refresh_keeps_the_cached_list_and_exits_1(
     real = tor.refresh
     monkeypatch.setattr(tor, "refresh", lambda c, **kw: real(c, opener=_opener(local), **kw))
     code, out, err = run("tor", "refresh")
-    assert (code, out) == (1, "")
+    assert (code, out) == (EXIT_COULD_NOT_LOOK, "")
     (line,) = err.splitlines()
     assert line.startswith(f"torinvest: error: {URL} returned a suspect exit list (it names 500 ")
     assert "HTTP gives no way to tell whether the download is whole); not saved: " in line
@@ -376,7 +377,10 @@ def test_accept_short_saves_a_list_of_a_network_that_really_shrank(
     )
     served.body = _tordnsel(500, "2025-01-10 12:00:00")
     code, _out, err = run("tor", "refresh")
-    assert code == 1 and "(if the Tor network really shrank: `torinvest tor refresh " in err
+    assert (
+        code == EXIT_COULD_NOT_LOOK
+        and "(if the Tor network really shrank: `torinvest tor refresh " in err
+    )
     code, out, err = run("tor", "refresh", "--accept-short")
     assert (code, err) == (0, "")
     assert out.startswith("torinvest: ok: downloaded ")

@@ -1,10 +1,13 @@
 """The ``torinvest`` command.
 
 Exit status: 0 when the command produced its result (data issues, if any, are printed on
-stderr); 1 when it could not (the error says why and what to do); 2 for a usage error; 141
-when the reader of its output went away (``| head -1``), silently, as coreutils commands do.
-An unexpected exception (a bug) is one line, ``torinvest: error: internal error: …`` (exit 1);
-``-v`` prints its traceback.
+stderr, and a partial answer says so on a ``torinvest: note: partial result:`` line); when it
+could not, the status of the error that stopped it (``exit_status``, set per error class in
+:mod:`torinvest.errors`: 3 could not look, 4 not found, 5 refused, 6 a run that failed, 7 busy,
+1 anything else), with one ``torinvest: error:`` line saying why and what to do; 2 for a usage
+error; 141 when the reader of its output went away (``| head -1``), silently, as coreutils
+commands do. An unexpected exception (a bug) is one line, ``torinvest: error: internal error:
+…`` (exit 1); ``-v`` prints its traceback.
 
 ``main`` parses the arguments, then each command calls the library once (papermill's cli is the
 model): one module per command, each with ``add_parser`` (its arguments) and ``cmd_*`` (the
@@ -77,9 +80,9 @@ from torinvest.cli.output import print_issues
 from torinvest.cli.tor import cmd_tor_check, cmd_tor_refresh
 from torinvest.cli.verdicts import cmd_verdict, cmd_verdicts, format_verdicts
 from torinvest.errors import (
+    EXIT_ERROR,
     CouldNotLookError,
     DataIssue,
-    OptionsError,
     TorinvestError,
     same_problem,
 )
@@ -186,14 +189,11 @@ def main(
             raise
         out.flush()  # a closed pipe shows here, not in the interpreter's last flush
         return code
-    except OptionsError as e:  # options that cannot go together (UsageError among them)
-        print(f"torinvest: error: {term_safe(e)}", file=err)
-        return 2
-    except TorinvestError as e:
+    except TorinvestError as e:  # its class says which failure: the exit status says it too
         if isinstance(e, CouldNotLookError) and _differ(e.issues):
             print_issues(e.issues, err)
         print(f"torinvest: error: {term_safe(e)}", file=err)
-        return 1
+        return e.exit_status  # options that cannot go together (UsageError among them): 2
     except Terminated:
         print("torinvest: terminated (SIGTERM)", file=err)
         return TERMINATED_STATUS
@@ -241,7 +241,7 @@ def _internal_error(error: Exception, args: argparse.Namespace, err: TextIO) -> 
         "(this is a bug; run with -v to see the traceback)",
         file=err,
     )
-    return 1
+    return EXIT_ERROR
 
 
 __all__ = [

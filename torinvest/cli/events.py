@@ -24,7 +24,7 @@ from torinvest.cli.args import (
     engine_from_args,
 )
 from torinvest.cli.output import issue_count, print_issues, print_partial
-from torinvest.errors import TorinvestError
+from torinvest.errors import CouldNotLookError
 from torinvest.export import check_output, write_frame
 from torinvest.options import EngineOptions
 from torinvest.safety import term_safe
@@ -205,7 +205,7 @@ def _load_and_write(
         print_issues([i for i in activity.issues if i not in activity.empty_sources], err)
         for note in [*activity.notes, *activity.asides]:
             print(f"torinvest: note: {term_safe(note)}", file=err)
-        raise TorinvestError(activity.why_nothing(), hint=_nothing_read_hint(activity))
+        raise CouldNotLookError(activity.why_nothing(), hint=_nothing_read_hint(activity))
     path = write_frame(activity.frame, args.out)
     who = f" of {args.access_key or args.username}" if (args.access_key or args.username) else ""
     print(term_safe(f"{activity.summary()}{who}; written to {path}"), file=out)

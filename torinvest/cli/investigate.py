@@ -20,7 +20,7 @@ from torinvest.cli.args import (
     source_options,
 )
 from torinvest.cli.output import print_issues, print_partial
-from torinvest.errors import TorinvestError
+from torinvest.errors import CouldNotLookError, RefusedError, RunFailedError
 from torinvest.safety import term_safe
 from torinvest.verdict import STATUSES
 
@@ -34,7 +34,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "every open Tor finding) with papermill and write OUT/report.ipynb (executed), "
         "OUT/report.html (no code, opens offline), OUT/summary.json, and events.csv/per_ip.csv. "
         "When a notebook cell fails, the notebook and the HTML (with the error on top) are "
-        "still written and the command exits 1.",
+        "still written and the command exits 6 (a run that failed).",
     )
     i.add_argument("finding_id", nargs="?", metavar="FINDING_ID", help="GuardDuty finding ID")
     i.add_argument(
@@ -66,14 +66,14 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--supersede",
         action="store_true",
         help="record the verdict even when it replaces another analyst's current one (without "
-        "it, the report shows theirs and says yours was NOT recorded; exit 1)",
+        "it, the report shows theirs and says yours was NOT recorded; exit 5, refused)",
     )
     g.add_argument(
         "--finding-changed-ok",
         action="store_true",
         help="record the verdict even when GuardDuty's finding changed since this run read it "
         "(new activity, another key, archived or unarchived, severity): the verdict then says "
-        "so; without it, nothing is recorded and the report says what changed (exit 1)",
+        "so; without it, nothing is recorded and the report says what changed (exit 5, refused)",
     )
     g.add_argument("--ledger", metavar="FILE", help=LEDGER_HELP)
     post_cli.add_investigate_arguments(i)
@@ -203,14 +203,14 @@ def cmd_investigate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         post_cli.post_after_investigate(args, folder, out, err)  # a complete report only
     note = str((data.get("verdict") or {}).get("note") or "")
     if note.startswith("NOT RECORDED"):  # the report shows the current verdict: say it here too
-        raise TorinvestError(
+        raise RefusedError(
             f"verdict {note}",
             hint=f"the report shows the current verdict ({run.html}); nothing was recorded",
         )
     unread = [i for i in data.get("data_issues", []) if i["source"] == NOTHING_READ_SOURCE]
     if unread:  # the report says "could not look": so does the exit status
         problem = str(unread[0]["problem"])
-        raise TorinvestError(
+        raise CouldNotLookError(
             problem
             if problem.startswith(ACCOUNT_GAP)  # sources read, of other accounts
             else f"no activity source could be read: {problem}",
@@ -221,7 +221,7 @@ def cmd_investigate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def _partial_reading(data: dict[str, Any]) -> str | None:
     """What a report's reading is missing, for the partial-result line (None: complete, no
-    events, or could not look — which is an error, exit 1)."""
+    events, or could not look — which is an error, exit 3)."""
     from torinvest.investigation import READING_INCOMPLETE, summary_reading
 
     state, _ = summary_reading(data)
@@ -285,7 +285,7 @@ def _investigate_all(args: argparse.Namespace, options: Any, out: TextIO, err: T
             err,
         )
     if batch.failed:
-        raise TorinvestError(
+        raise RunFailedError(
             f"{len(batch.failed)} of {len(batch.entries)} report(s) failed",
             hint=f"each failed report shows its error on top; see {batch.index_html}",
         )

@@ -54,7 +54,7 @@ def add_investigate_arguments(parser: argparse.ArgumentParser) -> None:
 
 def check_investigate_arguments(args: argparse.Namespace) -> None:
     """Before anything runs: the options go together and every destination's configuration is
-    there. Raises OptionsError (exit 2) or PostConfigError (exit 1)."""
+    there. Raises OptionsError (exit 2) or PostConfigError (exit 5, refused)."""
     from torinvest.cli.args import UsageError
 
     if args.jobs != 1 and not args.all_open:

@@ -58,7 +58,7 @@ def cmd_tor_refresh(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.accept_short and args.month:
         raise UsageError("--accept-short applies to the current list, not to --month archives")
     result = tor.refresh(tor_cache(), month=args.month, accept_short=args.accept_short)
-    if not result.ok:  # nothing downloaded: an error (exit 1) on stderr, as in every command
+    if not result.ok:  # nothing downloaded: could not look (exit 3), as in every command
         raise CouldNotLookError(result.note)
     print(f"torinvest: ok: {term_safe(result.note)}", file=out)
     return 0

@@ -47,14 +47,14 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--supersede",
         action="store_true",
         help="record the verdict even when it replaces another analyst's current one (without "
-        "it, theirs stays current and yours is NOT recorded; exit 1)",
+        "it, theirs stays current and yours is NOT recorded; exit 5, refused)",
     )
     v.add_argument(
         "--finding-changed-ok",
         action="store_true",
         help="record the verdict even when GuardDuty's finding, read again right before "
         "recording, changed since the evidence was read (new activity, another key, archived "
-        "or unarchived, severity): the record says so; without it, nothing is recorded (exit 1)",
+        "or unarchived, severity): the record says so; without it, nothing is recorded (exit 5, refused)",
     )
     v.add_argument("--ledger", metavar="FILE", help=LEDGER_HELP)
     v.add_argument("--case", metavar="DIR", help="case folder: store the evidence from it")

@@ -284,6 +284,7 @@ class FindingsResult:
                 hint="fix access to what could not be searched (or name the finding's region "
                 f"with --regions) and re-run; loaded IDs include: {known}",
                 unsearched=tuple(self.unsearched),
+                not_looked=tuple(self.unlooked),
             )
         raise FindingNotFoundError(
             f"finding {finding_id} not found among {len(self.findings)} findings "

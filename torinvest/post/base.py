@@ -18,12 +18,21 @@ from __future__ import annotations
 import hashlib
 import importlib
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from torinvest.errors import InputError, OptionsError, TorinvestError
+from torinvest.errors import (
+    EXIT_COULD_NOT_LOOK,
+    EXIT_FAILED,
+    EXIT_REFUSED,
+    AwsError,
+    EndpointError,
+    InputError,
+    OptionsError,
+    TorinvestError,
+)
 
 if TYPE_CHECKING:
     from torinvest.aws import Aws
@@ -63,12 +72,83 @@ _NAME_SAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 class PostError(TorinvestError):
     """One destination could not be posted to (or only in part): the message names the
-    destination and what failed; ``hint`` says what to do. Other destinations still run."""
+    destination and what failed; ``hint`` says what to do. Other destinations still run.
+
+    Its exit status says which failure it is: this class, a post that failed (an answer that
+    is not what the API answers, a file that cannot be read); :class:`PostUnreachableError`,
+    the destination could not be reached or did not answer (retry later);
+    :class:`PostDeclinedError`, the destination refused it (authentication, permission, not
+    found, too large); ``MaybePostedError`` (:mod:`torinvest.post.http`), a post whose outcome
+    is unknown."""
+
+    exit_status = EXIT_FAILED
 
     def __init__(self, destination: str, problem: str, *, hint: str | None = None) -> None:
         super().__init__(f"{destination}: {problem}", hint=hint)
         self.destination = destination
         self.problem = problem
+
+
+class PostUnreachableError(PostError):
+    """The destination could not be reached, did not answer, failed (HTTP 5xx) or rate-limited
+    the post (HTTP 429), or something else answered for it (a proxy's page): nothing was
+    posted by this step; posting again later does what is left."""
+
+    exit_status = EXIT_COULD_NOT_LOOK
+
+
+class PostDeclinedError(PostError):
+    """The destination refused the post (HTTP 401, 403, 404, 413, another 4xx; AWS's access
+    denied or validation): a human must fix the credentials, the permission or the target."""
+
+    exit_status = EXIT_REFUSED
+
+
+def aws_post_error(
+    destination: str, error: AwsError, problem: str, *, hint: str | None = None
+) -> PostError:
+    """The :class:`PostError` of an AWS destination's call that failed (``error`` translated):
+    unreachable when AWS could not be reached or throttled the call, else declined."""
+    unreachable = isinstance(error, EndpointError) or (error.code or "") in _AWS_RETRY_CODES
+    cls = PostUnreachableError if unreachable else PostDeclinedError
+    return cls(destination, problem, hint=hint)
+
+
+#: AWS error codes that say "try again later", not "no".
+_AWS_RETRY_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "InternalServerException",
+        "InternalServerError",
+        "InternalFailure",
+    }
+)
+
+
+class NothingPostedError(TorinvestError):
+    """Every destination of a post failed: nothing was posted. Its exit status is its failures':
+    unreachable only when every one was (posting again later may do it), a failure or an unknown
+    outcome when any was (someone must look at the destination before posting again), else
+    refused."""
+
+    def __init__(
+        self, message: str, failures: Sequence[PostError], *, hint: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.failures = tuple(failures)
+
+    @property  # type: ignore[override]
+    def exit_status(self) -> int:
+        statuses = {f.exit_status for f in self.failures}
+        for status in (EXIT_FAILED, EXIT_REFUSED):  # the one that needs a human, first
+            if status in statuses:
+                return status
+        return EXIT_COULD_NOT_LOOK if statuses else EXIT_FAILED
 
 
 def remote_id(destination: str, value: Any, what: str, name: str, hint: str | None = None) -> str:
@@ -89,14 +169,25 @@ def remote_id(destination: str, value: Any, what: str, name: str, hint: str | No
     )
 
 
+class PostNotRecordedError(TorinvestError):
+    """Posts made that could not be recorded in the ledger (they are in posts.json): a run that
+    failed in part."""
+
+    exit_status = EXIT_FAILED
+
+
 class PostConfigError(InputError):
     """A destination's configuration is missing or wrong (an unset variable, a plain-HTTP URL):
-    raised before anything is posted anywhere."""
+    raised before anything is posted anywhere (refused: a human must fix it)."""
+
+    exit_status = EXIT_REFUSED
 
 
 class PostRefusedError(InputError):
     """The report folder cannot be posted: incomplete, unreadable, or its record cannot be
     written. Nothing was posted."""
+
+    exit_status = EXIT_REFUSED
 
 
 @dataclass(frozen=True, slots=True)

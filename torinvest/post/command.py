@@ -21,8 +21,14 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from torinvest.errors import OptionsError, TorinvestError
-from torinvest.post.base import SYNTAX, DestinationSpec, parse_destination
+from torinvest.errors import OptionsError
+from torinvest.post.base import (
+    SYNTAX,
+    DestinationSpec,
+    NothingPostedError,
+    PostNotRecordedError,
+    parse_destination,
+)
 from torinvest.post.env import environment
 from torinvest.safety import term_safe
 
@@ -86,14 +92,15 @@ def print_report(report: PostReport, out: TextIO, err: TextIO) -> int:
                 print(f"torinvest: hint: {term_safe(o.error.hint)}", file=err)
     print(f"record: {report.report_dir / 'posts.json'}", file=out)
     if report.ledger_error:
-        raise TorinvestError(
+        raise PostNotRecordedError(
             report.ledger_error,
             hint="the posts are in posts.json; fix the ledger and post again to record them",
         )
     failed, total = len(report.failed), len(report.outcomes)
     if failed and failed == total:
-        raise TorinvestError(
+        raise NothingPostedError(
             f"nothing posted: {failed} of {total} destination(s) failed",
+            [o.error for o in report.failed if o.error is not None],
             hint="see the issues above; posting again does only what is left",
         )
     if failed:
@@ -107,8 +114,8 @@ def print_report(report: PostReport, out: TextIO, err: TextIO) -> int:
 
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    """``torinvest post``: raises :class:`~torinvest.errors.TorinvestError` (exit 1) when
-    nothing could be posted."""
+    """``torinvest post``: raises :class:`~torinvest.post.base.NothingPostedError` (its exit
+    status says why) when nothing could be posted."""
     from torinvest.post.engine import post_report
 
     env = environment(args.env_file)
@@ -179,7 +186,7 @@ def post_after_investigate(
     args: argparse.Namespace, folder: str | os.PathLike[str], out: TextIO, err: TextIO
 ) -> int:
     """After ``investigate`` wrote ``folder``: post it when it is complete (and only then); an
-    incomplete folder is refused (:class:`PostRefusedError`, exit 1), nothing posted."""
+    incomplete folder is refused (:class:`PostRefusedError`), nothing posted."""
     if not getattr(args, "post", None):
         return 0
     from torinvest.post.engine import post_report

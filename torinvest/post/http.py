@@ -36,7 +36,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from torinvest import __version__
-from torinvest.post.base import PostConfigError, PostError
+from torinvest.post.base import PostConfigError, PostDeclinedError, PostError, PostUnreachableError
 from torinvest.post.env import Redactor
 from torinvest.safety import term_safe
 
@@ -108,7 +108,8 @@ _MAYBE_DONE = frozenset({500, 502, 503, 504})
 
 class MaybePostedError(PostError):
     """A request that makes something (a comment, a work note…) failed in a way that may come
-    after the server did it, and whether it did could not be checked: not sent again."""
+    after the server did it, and whether it did could not be checked: not sent again (an
+    outcome unknown: a failed post's exit status, someone must look)."""
 
 
 class Landed:
@@ -241,6 +242,7 @@ class Http:
                     self._wait(attempt, None)
                     continue
                 raise self._error(
+                    PostUnreachableError,
                     f"{what}: could not reach {where(self._full(url))} after {attempt} "
                     f"attempt(s): {type(e).__name__}: {e}",
                     hint="check the address, the network and the proxy settings "
@@ -266,18 +268,21 @@ class Http:
                     said += f" after {attempt} attempt(s), and it is not there"
                 if isinstance(e, httpx.TimeoutException):
                     raise self._error(
+                        PostUnreachableError,
                         f"{what}: {said}; not retried: the server may still be answering"
                         if not makes
                         else f"{what}: {said}",
                         hint="check the network and the server, then post again",
                     ) from None
                 raise self._error(
+                    PostUnreachableError,
                     f"{what}: the request failed: {type(e).__name__}: {e}"
                     + (f" ({attempt} attempt(s), and it is not there)" if makes else ""),
                     hint="check the address and the network",
                 ) from None
             except httpx.HTTPError as e:
                 raise self._error(
+                    PostUnreachableError,
                     f"{what}: the request failed: {type(e).__name__}: {e}",
                     hint="check the address and the network",
                 ) from None
@@ -360,6 +365,7 @@ class Http:
             doc = response.json()
         except ValueError:
             raise self._error(
+                PostUnreachableError,
                 f"{what}: HTTP {response.status_code} with {_describe(response)} "
                 f"({kind}), not the JSON the API answers",
                 hint="a proxy or a sign-in page may be answering instead of the service; "
@@ -368,6 +374,7 @@ class Http:
         missing = [f for f in fields if not isinstance(doc, dict) or f not in doc]
         if missing:
             raise self._error(
+                PostError,
                 f"{what}: the answer has no {', '.join(missing)}, which the API always returns",
                 hint="check that the URL is the service's API address",
             )
@@ -384,8 +391,9 @@ class Http:
         if delay > 0:
             self.sleep(delay)
 
-    def _error(self, problem: str, *, hint: str | None = None) -> PostError:
-        return PostError(
+    def _error(self, cls: type[PostError], problem: str, *, hint: str | None = None) -> PostError:
+        """A ``cls`` (its exit status: unreachable, declined, failed) for this destination."""
+        return cls(
             self.destination,
             term_safe(self.redactor(problem)),
             hint=self.redactor(hint) if hint else None,
@@ -418,7 +426,8 @@ class Http:
             if status >= 500 or status == 429
             else None
         )
-        return self._error(problem, hint=hint)
+        retry = status >= 500 or status == 429  # the server's trouble: later, not no
+        return self._error(PostUnreachableError if retry else PostDeclinedError, problem, hint=hint)
 
 
 def _describe(response: httpx.Response) -> str:

@@ -23,7 +23,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from torinvest.aws import AWS_CALL_ERRORS, answer, translate_error
-from torinvest.post.base import Bundle, Context, DestinationSpec, PostError, PostFile, remote_id
+from torinvest.post.base import (
+    Bundle,
+    Context,
+    DestinationSpec,
+    PostError,
+    PostFile,
+    aws_post_error,
+    remote_id,
+)
 from torinvest.post.http import Http, where
 from torinvest.post.jira import comment_text
 
@@ -79,8 +87,9 @@ class SecurityIrCase:
                 hint = f"check the case ID; is the case in {self.region} (AWS_REGION)?"
             elif err.code == "SecurityIncidentResponseNotActiveException":
                 hint = f"Security Incident Response has no active membership in {self.region}"
-            raise PostError(
+            raise aws_post_error(
                 self.spec,
+                err,
                 self.ctx.redactor(f"case {self.case_id}: {err.message}"),
                 hint=hint,
             ) from None

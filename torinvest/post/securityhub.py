@@ -32,7 +32,15 @@ from torinvest.aws import (
 )
 from torinvest.errors import EndpointError, InputError
 from torinvest.post.answer import security_hub_note
-from torinvest.post.base import Bundle, Context, DestinationSpec, PostError, PostFile, remote_id
+from torinvest.post.base import (
+    Bundle,
+    Context,
+    DestinationSpec,
+    PostError,
+    PostFile,
+    aws_post_error,
+    remote_id,
+)
 
 SERVICE = "securityhub"
 #: BatchUpdateFindings' limit on findings per call (this posts one).
@@ -82,7 +90,9 @@ class SecurityHubFinding:
                     f"Security Hub is not enabled in {region} for this account, or the caller "
                     "may not call securityhub:BatchUpdateFindings"
                 )
-            raise PostError(self.spec, self.ctx.redactor(err.message), hint=hint) from None
+            raise aws_post_error(
+                self.spec, err, self.ctx.redactor(err.message), hint=hint
+            ) from None
 
     def update(self, bundle: Bundle) -> dict[str, Any]:
         """The BatchUpdateFindings parameters (without the finding identifier)."""

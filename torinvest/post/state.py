@@ -49,7 +49,7 @@ from typing import Any
 import orjson
 
 from torinvest.children import end_with_parent
-from torinvest.errors import InputError, TorinvestError
+from torinvest.errors import EXIT_BUSY, InputError, TorinvestError
 from torinvest.investigation import NOTHING_READ_SOURCE, reading_text, report_dir_name
 from torinvest.paths import held_lock, write_atomic
 from torinvest.post.record import now_iso
@@ -73,6 +73,8 @@ MAX_RUNS = 200
 
 class StateBusyError(InputError):
     """Another scheduled run holds the output folder's lock."""
+
+    exit_status = EXIT_BUSY
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ import orjson
 import pandas as pd
 
 from torinvest import __version__
-from torinvest.errors import InputError, ReportError
+from torinvest.errors import EXIT_BUSY, InputError, ReportError
 from torinvest.paths import held_lock, write_atomic
 from torinvest.safety import term_safe
 
@@ -111,6 +111,8 @@ def check_same_finding(path: Path, finding_id: str) -> None:
 
 class FolderBusyError(ReportError):
     """Another run holds the report folder's lock (:data:`LOCK_FILE`)."""
+
+    exit_status = EXIT_BUSY
 
 
 @contextlib.contextmanager

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from torinvest.errors import ReportError, TorinvestError
+from torinvest.errors import EXIT_FAILED, ReportError, TorinvestError
 from torinvest.events import ACCOUNT_GAP
 from torinvest.findings import FindingsResult
 from torinvest.findings.fetched import write_fetched
@@ -63,6 +63,8 @@ class ReportRun:
 
 class NotebookError(TorinvestError):
     """The investigation notebook failed; its executed copy and the HTML report were written."""
+
+    exit_status = EXIT_FAILED
 
     def __init__(self, run: ReportRun) -> None:
         assert run.failure is not None

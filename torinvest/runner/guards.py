@@ -14,7 +14,7 @@ from typing import Any
 from torinvest.actions import Action, Plan
 from torinvest.aws import Aws, AwsConfig
 from torinvest.commands import Access
-from torinvest.errors import AwsError, RefusedError
+from torinvest.errors import AwsError, CouldNotCheckError, RefusedError
 from torinvest.findings.shapes import api_finding_facts
 from torinvest.runner.calls import invoke
 from torinvest.runner.gate import Caller, credentials_hint, credentials_source, stale_verdict
@@ -57,7 +57,7 @@ def check_administrator(
 
     def stop(result: CallResult) -> RefusedError:
         said = result.error.message if result.error else "no answer"
-        return RefusedError(
+        return CouldNotCheckError(
             f"refused: could not check that account {caller.account} may archive "
             f"{plan.finding_id}: {said}; nothing was changed",
             hint=(result.error.hint if result.error else None) or "re-run when GuardDuty answers",

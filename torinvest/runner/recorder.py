@@ -18,7 +18,14 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from torinvest.actions import ABSENT_CODES, Action
 from torinvest.aws import Aws
-from torinvest.errors import AwsError, EndpointError, InputError, RefusedError, TorinvestError
+from torinvest.errors import (
+    AwsError,
+    CouldNotCheckError,
+    EndpointError,
+    InputError,
+    RefusedError,
+    TorinvestError,
+)
 from torinvest.runner.calls import _jsonable, describe_answer, invoke
 from torinvest.runner.gate import Caller
 from torinvest.verdict import append as ledger_append
@@ -362,7 +369,7 @@ class Runner:
         result = self.call(action, verb="CHECK")
         if result.status != "read" or result.response is None:
             said = result.error.message if result.error else "no answer"
-            raise RefusedError(
+            raise CouldNotCheckError(
                 f"refused: could not tell whose credentials these are: {said}; "
                 "nothing else was called",
                 hint=(result.error.hint if result.error and result.error.hint else "")

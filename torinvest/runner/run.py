@@ -16,7 +16,7 @@ from typing import Any
 from torinvest.actions import REVOKE_POLICY_NAME, Plan
 from torinvest.aws import Aws
 from torinvest.commands import Access
-from torinvest.errors import RefusedError, TorinvestError
+from torinvest.errors import RefusedError, RunFailedError, TorinvestError
 from torinvest.runner.checks import _change
 from torinvest.runner.gate import Caller, require_verdict
 from torinvest.runner.guards import _guard, _would_use
@@ -270,7 +270,7 @@ def exit_problem(report: RunReport) -> TorinvestError | None:
     if report.failed or report.unknown:
         n, u = len(report.failed), len(report.unknown)
         total = len(report.done) + n + u + len(report.already)
-        return TorinvestError(
+        return RunFailedError(
             f"{n} of {total} change(s) failed"
             + (f", {u} with an unknown outcome (the answer was lost)" if u else ""),
             hint="see FAILED and OUTCOME UNKNOWN above; the ledger has every call and its answer; "

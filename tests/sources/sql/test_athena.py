@@ -28,7 +28,7 @@ from tests.sources.sql.helpers import (
     athena_results,
 )
 from torinvest.aws import Aws
-from torinvest.errors import AwsError
+from torinvest.errors import EXIT_COULD_NOT_LOOK, AwsError
 from torinvest.sources.sql.athena import AthenaEngine, Polling, athena_cost_usd
 from torinvest.sources.sql.duckdb import DuckDBEngine
 from torinvest.sources.sql.queries import events_query, make_scope, span_query
@@ -757,7 +757,7 @@ def test_a_damaged_file_in_the_tables_location_says_what_it_is_and_what_to_do(
     out, err = io.StringIO(), io.StringIO()
     code = main(argv, out=out, err=err)
     text = " ".join(err.getvalue().split())
-    assert code == 1 and "Traceback" not in text, text
+    assert code == EXIT_COULD_NOT_LOOK and "Traceback" not in text, text
     (failed,) = fake_athena.executions
     assert f"Athena query {failed.query_id} failed: {reason}" in text
     assert f"a log file in the location of the Athena table security.cloudtrail_logs {what}" in text
