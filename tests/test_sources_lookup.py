@@ -557,9 +557,12 @@ def _full_collections(work: Callable[[], None]) -> int:
 
 
 def _long_lived_garbage() -> None:
-    """Enough surviving cycles to trigger full collections under the default thresholds."""
+    """Enough surviving cycles to trigger full collections under the default thresholds: a full
+    collection waits until the objects that survived young collections since the last one are
+    a quarter of the long-lived ones, so a process that already holds many (the tests before
+    this one in its worker) needs more: half as many as it tracks."""
     keep = []
-    for _ in range(400_000):
+    for _ in range(max(400_000, len(gc.get_objects()) // 2)):
         a: list[Any] = []
         a.append(a)
         keep.append(a)
@@ -570,7 +573,9 @@ def test_no_full_collection_stalls_a_pull(trail: FakeAws, monkeypatch: pytest.Mo
     """A full garbage collection stops every thread for 50-120 ms in a process holding pandas
     and botocore: every region's answer in flight is stamped late and the pacer widens its
     margins. While regions are pulled, the oldest generation is not collected; after, it is."""
-    assert _full_collections(_long_lived_garbage) > 0  # the workload does trigger them
+    # the workload does trigger them (and no pull of another test is still deferring them)
+    state = f"thresholds {gc.get_threshold()}, deferring pulls {lk_pacer._deferred}"
+    assert _full_collections(_long_lived_garbage) > 0, state
     with lk_pacer.full_collections_deferred():
         with lk_pacer.full_collections_deferred():  # nested (derived keys, threads)
             pass
