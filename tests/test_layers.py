@@ -38,6 +38,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "addresses",
         "jsonread",
         "progress",
+        "paged",
     ),
     # frame contracts and small shared helpers
     ("schema", "paths", "targets", "grouping", "outcome", "shown"),

@@ -13,7 +13,7 @@ import pandas as pd
 from torinvest.errors import DataIssue, NoFindingsError
 from torinvest.findings.checks import FINDING_FILE_SUFFIXES
 from torinvest.findings.records import Finding, FindingsResult
-from torinvest.findings.shapes import extract_findings
+from torinvest.findings.shapes import extract_findings, findings_cut
 from torinvest.inflate import DAMAGED, DEFAULT_LIMIT, TooLargeError, inflate, json_utf8
 from torinvest.jsonread import JsonRepairs
 from torinvest.jsonread import loads as read_json
@@ -123,17 +123,23 @@ def _read_json_lines(
 ) -> tuple[list[Finding], list[DataIssue]]:
     findings: list[Finding] = []
     issues: list[DataIssue] = []
+    #: the last line's cut, if it is a cut page: pages saved one a line (each but the last with
+    #: its NextToken) are whole when the last one has none
+    cut: DataIssue | None = None
     for lineno, line in enumerate(lines, start=1):
         where = f"{name}:{lineno}"
+        cut = None
         try:
             doc, repairs = read_json(line)
         except orjson.JSONDecodeError as e:
             issues.append(DataIssue(where, f"invalid JSON: {e.msg}", unread=True))
             continue
-        f, i = extract_findings(doc, where, rejected)
+        f, i = extract_findings(doc, where, rejected, last_page=False)
         findings.extend(f)
         issues.extend([*i, *_repaired(where, repairs, f)])
-    return findings, issues
+        said = findings_cut(doc)
+        cut = DataIssue(where, said, unread=True) if said else None
+    return findings, [*issues, *([cut] if cut is not None else [])]
 
 
 def read_findings(paths: str | Path | Iterable[str | Path]) -> FindingsResult:

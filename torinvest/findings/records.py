@@ -256,7 +256,9 @@ class FindingsResult:
         issue says why), :class:`~torinvest.errors.NotATorFindingError` (naming its type) when
         :meth:`tor_only` left it out as a finding of another type, and
         :class:`~torinvest.errors.FindingNotFoundError` otherwise — saying "so it may be there"
-        when some sources could not be searched.
+        when some sources could not be searched or some records of those searched could not be
+        read (:attr:`unread_records`: a cut export, an item that is no finding) — its exit
+        status then "could not look".
         """
         finding_id = check_finding_id(finding_id)
         for f in self.findings:
@@ -274,16 +276,22 @@ class FindingsResult:
             )
         self.require_looked()
         known = ", ".join(sorted({f.id for f in self.findings})[:5]) or "none"
-        if self.failed or self.not_looked:
+        unread = self.unread_records  # records read in part (a cut export…): any may be it
+        if self.failed or self.not_looked or unread:
             searched = self.answered
             raise FindingNotFoundError(
                 f"finding {finding_id} is not in the {len(searched)} {self._noun}(s) that "
                 f"{'answered' if self._noun == 'region' else 'were read'} "
                 f"({', '.join(_short_source(s) for s in searched[:5])}"
                 f"{', …' if len(searched) > 5 else ''}); {self.gap()}, so it may be there",
-                hint="fix access to what could not be searched (or name the finding's region "
-                f"with --regions) and re-run; loaded IDs include: {known}",
-                unsearched=tuple(self.unsearched),
+                hint=(
+                    "fix access to what could not be searched (or name the finding's region "
+                    "with --regions) and re-run"
+                    if self._noun == "region"
+                    else "re-export what could not be read (named above) into the folder and re-run"
+                )
+                + f"; loaded IDs include: {known}",
+                unsearched=(*self.unsearched, *unread),
                 not_looked=tuple(self.unlooked),
             )
         raise FindingNotFoundError(

@@ -10,6 +10,7 @@ from typing import Any
 from torinvest.errors import DataIssue, FindingFileError, InvalidFindingIdError, InvalidRegionError
 from torinvest.findings.checks import FINDING_ID_RE, _json_type, _show, sanitize
 from torinvest.findings.records import Finding, _row, finding_facts
+from torinvest.paged import next_token_problem
 
 
 # --------------------------------------------------------------------------------------------
@@ -205,12 +206,18 @@ def _arn_partition(arn: str) -> str | None:
 
 
 def extract_findings(
-    doc: Any, where: str, rejected: dict[str, DataIssue] | None = None
+    doc: Any,
+    where: str,
+    rejected: dict[str, DataIssue] | None = None,
+    *,
+    last_page: bool = True,
 ) -> tuple[list[Finding], list[DataIssue]]:
     """Every finding in one parsed JSON document, whatever its export shape.
 
     Returns the findings and the problems met (a part that is not a finding, a finding with an
-    unusable id, region or key, a value of the wrong type dropped); each problem names ``where``
+    unusable id, region or key, a value of the wrong type dropped, an export cut after a page:
+    :func:`torinvest.paged.next_token_problem`, an unread record — unless ``last_page`` is False:
+    a page of several in one file, whose next page may follow it); each problem names ``where``
     and, inside lists, the index. ``rejected`` (when given) gets the ID → issue of each finding
     that was read but left out.
     """
@@ -248,6 +255,9 @@ def extract_findings(
             for i, item in enumerate(items):
                 if not walk(item, f"{loc}[{i}]", False):
                     issues.append(DataIssue(f"{loc}[{i}]", _not_a_finding(item), unread=True))
+            cut = findings_cut(node) if top and last_page else None
+            if cut:  # the findings after this page were not exported: any may be the one sought
+                issues.append(DataIssue(loc, cut, unread=True))
             return True
         if isinstance(node.get("detail-type"), str) and isinstance(node.get("detail"), dict):
             dt = node["detail-type"]
@@ -295,6 +305,14 @@ def extract_findings(
     if not walk(doc, where, True):
         issues.append(DataIssue(where, _not_a_finding(doc)))
     return found, issues
+
+
+def findings_cut(doc: Any) -> str | None:
+    """The problem of a findings export ``doc`` that says it is cut after a page (a
+    ``NextToken`` beside its ``Findings``), or None."""
+    if not isinstance(doc, dict):
+        return None
+    return next_token_problem(doc, "Findings" if "Findings" in doc else "findings")
 
 
 def _not_a_finding(node: Any) -> str:

@@ -24,6 +24,7 @@ from torinvest.jsonread import JsonRepairs, repair_json
 from torinvest.jsonread import loads as read_json
 from torinvest.jsonread import parse as parse_json
 from torinvest.outcome import OUTCOME_UNKNOWN_MARK
+from torinvest.paged import next_token_problem
 from torinvest.schema import iso_utc
 from torinvest.sources.records.columns import (
     _STR,
@@ -47,17 +48,23 @@ def is_record(obj: Any) -> bool:
     )
 
 
-def records_in(doc: Any, *, where: str = "input") -> tuple[list[dict[str, Any]], list[str]]:
+def records_in(
+    doc: Any, *, where: str = "input", last_page: bool = True
+) -> tuple[list[dict[str, Any]], list[str]]:
     """The CloudTrail records in one parsed JSON document, and the problems met in it.
 
     Raises :class:`NotCloudTrailError` when the document holds no CloudTrail record at all.
-    Problems are short texts (entries that are not records, unparsable ``CloudTrailEvent``).
+    Problems are short texts (entries that are not records, unparsable ``CloudTrailEvent``, a
+    ``lookup-events`` export cut after a page: :func:`lookup_cut`, unless ``last_page`` is
+    False — a page of several in one file, whose next page may follow it).
     """
     if isinstance(doc, dict):
         if isinstance(doc.get("Records"), list):
             return _record_list(doc["Records"], "Records")
         if isinstance(doc.get("Events"), list):
-            return _lookup_events(doc["Events"])
+            records, problems = _lookup_events(doc["Events"])
+            cut = lookup_cut(doc, records) if last_page else None
+            return records, [*problems, cut] if cut else problems
         if doc.get("detail-type") == "AWS API Call via CloudTrail" and is_record(doc.get("detail")):
             return [doc["detail"]], []
         if is_record(doc):
@@ -67,6 +74,27 @@ def records_in(doc: Any, *, where: str = "input") -> tuple[list[dict[str, Any]],
         if records:
             return records, problems
     raise NotCloudTrailError(f"{where}: {describe_document(doc)}", hint=_hint(doc))
+
+
+def lookup_cut(doc: Any, records: list[dict[str, Any]]) -> str | None:
+    """The problem of a ``lookup-events`` export ``doc`` (its ``records`` read) that says it is
+    cut (:func:`torinvest.paged.next_token_problem`), naming the time before which its events
+    are missing; None when it is whole (or not such an export)."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("Events"), list):
+        return None
+    cut = next_token_problem(doc, "Events")
+    return cut + _older_than(records) if cut else None
+
+
+def _older_than(records: list[dict[str, Any]]) -> str:
+    """LookupEvents answers newest first: the part of the window a cut export lacks."""
+    times = [t for r in records if isinstance(t := r.get("eventTime"), str) and t]
+    if not times:
+        return ""
+    return (
+        f" — LookupEvents answers newest first, so the events before {min(times)} (the oldest "
+        "here) are the ones missing"
+    )
 
 
 def _record_list(items: list[Any], what: str) -> tuple[list[dict[str, Any]], list[str]]:
@@ -565,7 +593,11 @@ def records_from_lines(
     issue naming the first bad line and how many others were bad (the other lines are loaded)."""
     records: list[dict[str, Any]] = []
     bad: list[tuple[int, str]] = []
+    #: the last line's cut, if it is a cut lookup-events page: pages saved one a line (each but
+    #: the last with its NextToken) are whole when the last one has none
+    cut: DataIssue | None = None
     for lineno, line in lines:
+        cut = None
         try:
             doc = parse_json(line)
         except orjson.JSONDecodeError as e:
@@ -575,14 +607,17 @@ def records_from_lines(
             records.append(doc)
             continue
         try:
-            found, problems = records_in(doc, where=f"line {lineno}")
+            found, problems = records_in(doc, where=f"line {lineno}", last_page=False)
         except InputError as e:
             bad.append((lineno, e.message.removeprefix(f"line {lineno}: ")))
             continue
         records.extend(found)
         bad.extend((lineno, p) for p in problems)
+        said = lookup_cut(doc, found)
+        cut = DataIssue(f"{where}:{lineno}", f"line {lineno}: {said}") if said else None
+    cuts = [cut] if cut is not None else []
     if not bad:
-        return records, []
+        return records, cuts
     first_line, first_problem = bad[0]
     more = (
         f" (and {len(bad) - 1} more: lines {', '.join(str(n) for n, _ in bad[1:6])}…)"
@@ -593,4 +628,4 @@ def records_from_lines(
         f"{where}:{first_line}",
         f"line {first_line}: {first_problem}{more}; the other lines were loaded",
     )
-    return records, [issue]
+    return records, [issue, *cuts]
