@@ -39,6 +39,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "jsonread",
         "progress",
         "paged",
+        "sniff",
     ),
     # frame contracts and small shared helpers
     ("schema", "paths", "targets", "grouping", "outcome", "shown"),

@@ -163,6 +163,9 @@ class FileWalk:
 
     files: list[FoundFile] = field(default_factory=list)
     issues: list[DataIssue] = field(default_factory=list)
+    #: The paths not ``wanted`` (and their paths relative to the root), not looked at: what
+    #: they hold is for the caller to tell (:mod:`torinvest.sniff`), if it cares.
+    passed: list[tuple[str, str]] = field(default_factory=list)
 
 
 def _everything(_: str) -> bool:
@@ -189,7 +192,8 @@ def walk_files(
     :class:`~torinvest.errors.DataIssue` naming it and why, and the walk goes on: a link to a
     missing target, a link to itself or to a folder above it (a loop), a folder that cannot
     be listed, a named pipe, socket or device, a file that vanished while being listed. Only
-    wanted names are looked at, so stray files of other kinds cost nothing and say nothing.
+    wanted names are looked at, so stray files of other kinds cost nothing and say nothing
+    (their paths are in ``passed``, for a caller that looks at what they hold).
 
     A ``root`` that does not exist raises FileNotFoundError (each caller says it its way).
     """
@@ -264,6 +268,7 @@ def _visit(
         below.append((entry.path, rel_path + "/", above | {here}))
         return
     if not wanted(rel_path):
+        out.passed.append((entry.path, rel_path))
         return
     try:
         st = entry.stat()  # follows links

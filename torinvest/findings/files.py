@@ -4,6 +4,8 @@ data issue naming it (:func:`read_findings`).
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from torinvest.findings.shapes import extract_findings, findings_cut
 from torinvest.inflate import DAMAGED, DEFAULT_LIMIT, TooLargeError, inflate, json_utf8
 from torinvest.jsonread import JsonRepairs
 from torinvest.jsonread import loads as read_json
+from torinvest.sniff import read_head, sniff
 
 #: The most bytes one findings file may inflate to (a compressed export).
 MAX_FINDINGS_BYTES = DEFAULT_LIMIT
@@ -43,7 +46,9 @@ def finding_files(path: str | Path, issues: list[DataIssue] | None = None) -> li
             f"{p}: {'no such file or folder' if not p.exists() else e.strerror or e}",
             hint="check the path of the case folder or export",
         ) from None
-    files = sorted(Path(f.path) for f in walk.files)
+    odd, unread = _by_content(walk.passed)
+    walk.issues += unread
+    files = sorted([*(Path(f.path) for f in walk.files), *odd])
     if not files and walk.issues:
         first = walk.issues[0]
         raise NoFindingsError(
@@ -61,6 +66,43 @@ def finding_files(path: str | Path, issues: list[DataIssue] | None = None) -> li
     if issues is not None:
         issues += walk.issues
     return files
+
+
+def _by_content(passed: list[tuple[str, str]]) -> tuple[list[Path], list[DataIssue]]:
+    """The files of a findings folder not named like findings files (``passed`` by the walk)
+    that hold findings JSON, plain or compressed (:func:`torinvest.sniff.sniff`: read as
+    findings files), and one issue per archive or zstd file (it may hold findings and is not
+    read). Other files (notes, images…) say nothing."""
+    taken: list[Path] = []
+    issues: list[DataIssue] = []
+    for path, rel in passed[:MAX_SNIFFED]:
+        if rel.rpartition("/")[2].startswith("."):
+            continue
+        try:
+            if not stat.S_ISREG(os.stat(path).st_mode):
+                continue  # a pipe or device is never opened
+            found = sniff(read_head(path))
+        except OSError:
+            continue
+        if found is None:
+            continue
+        if found.kind == "findings":
+            taken.append(Path(path))
+        elif found.kind in ("archive", "compressed"):
+            issues.append(
+                DataIssue(
+                    path,
+                    f"{found.what}: not read (torinvest does not open it), so the findings in "
+                    "it, if any, were not read; extract or decompress it into the folder (a "
+                    "*.json, *.jsonl or *.json.gz file) and re-run",
+                    unread=True,
+                )
+            )
+    return taken, issues
+
+
+#: At most this many files not named like findings files are looked at in one folder.
+MAX_SNIFFED = 2000
 
 
 def read_findings_file(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -16,7 +17,8 @@ from typing import Any
 
 from torinvest.aws import AWS_CALL_ERRORS, Aws, follow_pages, translate_error
 from torinvest.errors import AwsError, DataIssue, InputError, TorinvestError
-from torinvest.paths import walk_files
+from torinvest.paths import FoundFile, walk_files
+from torinvest.sniff import read_head, sniff
 from torinvest.sources.logs.coverage import Coverage, EnabledRegions, coverage_issues
 from torinvest.sources.logs.digests import DigestFolders, LocalDigests, S3Digests
 from torinvest.sources.logs.model import S3_THREADS, KeyLayout, LogFile, Narrowing
@@ -136,7 +138,7 @@ def list_local(root: Path, narrowing: Narrowing) -> Listing:
     listing = Listing(issues=walk.issues)
     top = str(root)
     trails: set[str] = set()
-    for found in walk.files:
+    for found in [*walk.files, *_by_content(walk.passed, listing)]:
         rel = found.rel
         if narrowing.active:
             listing.coverage.add(found.path, top, narrowing)
@@ -151,6 +153,108 @@ def list_local(root: Path, narrowing: Narrowing) -> Listing:
         listing.files.append(LogFile(found.path, found.size))
     listing.trails = sorted(trails)
     return listing
+
+
+#: At most this many files not named like log files are looked at in one folder (the rest are
+#: counted in a note).
+MAX_SNIFFED = 2000
+#: At most this many files named in a note or issue about files not named like log files.
+MAX_NAMED_FILES = 5
+
+
+def _by_content(passed: list[tuple[str, str]], listing: Listing) -> list[FoundFile]:
+    """The files of a folder not named like log files (``passed`` by the walk) that hold
+    CloudTrail JSON (:func:`torinvest.sniff.sniff`): read as log files, and said in a note.
+    One issue per kind names those that may hold events and are not read (an archive, another
+    compression, a CSV of CloudTrail events); other files (notes, images…) say nothing."""
+    taken: list[FoundFile] = []
+    unread: dict[str, list[str]] = {}
+    looked = 0
+    for path, rel in passed:
+        if _is_digest(rel) or rel.rpartition("/")[2].startswith("."):
+            continue
+        if looked == MAX_SNIFFED:
+            listing.issues.append(
+                DataIssue(
+                    os.path.dirname(path) or path,
+                    f"more than {MAX_SNIFFED:,} files not named like log files: the others "
+                    "were not looked at (a log file among them under another name was not "
+                    "read); name log files *.json.gz, *.json, *.jsonl or *.ndjson",
+                    unread=True,
+                )
+            )
+            break
+        looked += 1
+        try:
+            st = os.stat(path)
+            if not stat.S_ISREG(st.st_mode):
+                continue  # a pipe or device is never opened
+            found = sniff(read_head(path))
+        except OSError:
+            continue  # cannot be opened: nothing is known of it (the walk names broken links)
+        if found is None or found.kind == "findings":
+            continue
+        if found.kind == "cloudtrail" and found.compression in (None, "gzip"):
+            taken.append(FoundFile(path, st.st_size, rel))
+            unread.setdefault("cloudtrail", []).append(path)
+        elif found.kind == "cloudtrail":  # bzip2, xz: the log reader inflates gzip only
+            unread.setdefault(f"compressed with {found.compression}", []).append(path)
+        else:
+            unread.setdefault(found.what, []).append(path)
+    read = unread.pop("cloudtrail", [])
+    if read:
+        note = (
+            f"{len(read):,} file(s) not named like log files hold CloudTrail JSON and were read "
+            f"({_named(read)})"
+        )
+        listing.note = f"{listing.note}; {note}" if listing.note else note
+    for what, paths in sorted(unread.items()):
+        listing.issues.append(
+            DataIssue(
+                paths[0] if len(paths) == 1 else os.path.commonpath(paths),
+                f"{len(paths):,} file(s) {_UNREAD[what]} ({_named(paths)}): not read, so their "
+                f"events, if any, are missing; {_UNREAD_DO[what]}",
+                unread=True,
+            )
+        )
+    return taken
+
+
+def _named(paths: list[str]) -> str:
+    shown = ", ".join(os.path.basename(p) for p in paths[:MAX_NAMED_FILES])
+    return shown + (
+        f" and {len(paths) - MAX_NAMED_FILES:,} more" if len(paths) > MAX_NAMED_FILES else ""
+    )
+
+
+_UNREAD: Mapping[str, str] = {
+    "a zip archive": "are zip archives",
+    "a 7-Zip archive": "are 7-Zip archives",
+    "a RAR archive": "are RAR archives",
+    "a tar archive": "are tar archives",
+    **{
+        f"a tar archive ({c}-compressed)": f"are tar archives ({c}-compressed)"
+        for c in ("gzip", "bzip2", "xz")
+    },
+    "compressed with bzip2": "are compressed with bzip2",
+    "compressed with xz": "are compressed with xz",
+    "compressed with zstd": "are compressed with zstd",
+    "a CSV of CloudTrail events": "are CSV tables of CloudTrail events",
+}
+_EXTRACT = "extract them into the folder (torinvest does not open archives) and re-run"
+_UNREAD_DO: Mapping[str, str] = {
+    **{what: _EXTRACT for what in _UNREAD if "archive" in what},
+    **{
+        what: "decompress them in the folder (or gzip them: *.json.gz is read) and re-run"
+        for what in _UNREAD
+        if what.startswith("compressed")
+    },
+    "a CSV of CloudTrail events": (
+        "a table lacks the records' request, response and user agent — export the events as "
+        "JSON (the console's Event history: Download events → JSON; `aws cloudtrail "
+        "lookup-events --output json`; the trail's log files) into the folder and re-run"
+    ),
+}
 
 
 def parse_s3_url(url: str) -> tuple[str, str]:

@@ -1,0 +1,118 @@
+"""What a file holds, from its first bytes: for files a folder walk passes over by name.
+
+A case folder is filled by hand: a log file saved as ``trail.log`` or ``events.gz``, the logs
+of a day downloaded as ``logs.zip``, the console's Event history saved as CSV. Passed over by
+name alone, each is events silently not read — the answer reads whole while it is not. Each
+file not named like an input is looked at here (:func:`sniff`, its first
+:data:`HEAD_BYTES` bytes, a gzip's first inflated ones): CloudTrail JSON under another name is
+read (findings JSON, by the findings reader); an archive, a compression the reader does not
+open, or a CSV of CloudTrail events is named as not read (its events, if any, are missing);
+anything else (notes, images…) is passed over as before.
+"""
+
+from __future__ import annotations
+
+import bz2
+import lzma
+import re
+import zlib
+from dataclasses import dataclass
+from typing import Literal
+
+#: How much of a file is read to tell what it holds (and of a compressed file's content).
+HEAD_BYTES = 64 * 1024
+INFLATED_HEAD = 4096
+
+Kind = Literal["cloudtrail", "findings", "archive", "compressed", "events-csv"]
+Compression = Literal["gzip", "bzip2", "xz"]
+
+#: Archives and a compression no reader opens: what they hold is not looked at.
+_MAGIC: tuple[tuple[bytes, Kind, str], ...] = (
+    (b"PK\x03\x04", "archive", "a zip archive"),
+    (b"PK\x05\x06", "archive", "a zip archive"),
+    (b"7z\xbc\xaf\x27\x1c", "archive", "a 7-Zip archive"),
+    (b"Rar!\x1a\x07", "archive", "a RAR archive"),
+    (b"\x28\xb5\x2f\xfd", "compressed", "compressed with zstd"),
+)
+#: Compressions whose first bytes are inflated to look inside.
+_COMPRESSED: tuple[tuple[bytes, Compression], ...] = (
+    (b"\x1f\x8b", "gzip"),
+    (b"BZh", "bzip2"),
+    (b"\xfd7zXZ\x00", "xz"),
+)
+#: Keys only CloudTrail's documents hold near their start (a log file, lookup-events output,
+#: a record, an EventBridge "AWS API Call via CloudTrail" event).
+_CLOUDTRAIL_KEYS = re.compile(rb'"(?:Records|eventVersion|CloudTrailEvent|eventName)"\s*:')
+#: Keys of findings exports near their start (GetFindings, ASFF, EventBridge, a raw finding).
+_FINDINGS_KEYS = re.compile(
+    rb'"(?:Findings|findings|SchemaVersion|schemaVersion|detail-type|ProductArn)"\s*:'
+)
+#: A header naming the event time and name (the console's Event history CSV: "Event time",
+#: "Event name"; an Athena or CloudTrail Lake result: eventtime, eventname).
+_CSV_TIME = re.compile(rb"event[ _]?time", re.IGNORECASE)
+_CSV_NAME = re.compile(rb"event[ _]?name", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class Sniffed:
+    """What :func:`sniff` found: ``kind``, ``what`` (in words, for a message) and the
+    ``compression`` around it (None: none)."""
+
+    kind: Kind
+    what: str
+    compression: Compression | None = None
+
+
+def sniff(head: bytes) -> Sniffed | None:
+    """What a file whose first bytes are ``head`` holds (:data:`HEAD_BYTES` of them are
+    enough), or None when it is nothing an input reader wants (text, images…). A gzip, bzip2
+    or xz file is looked inside (its first :data:`INFLATED_HEAD` bytes)."""
+    for magic, kind, what in _MAGIC:
+        if head.startswith(magic):
+            return Sniffed(kind, what)
+    if head[257:262] == b"ustar":
+        return Sniffed("archive", "a tar archive")
+    for magic, compression in _COMPRESSED:
+        if head.startswith(magic):
+            inner = _inflated_head(head, compression)
+            if inner[257:262] == b"ustar":
+                return Sniffed("archive", f"a tar archive ({compression}-compressed)")
+            found = _content(inner)
+            if found is None:
+                return None
+            return Sniffed(found.kind, f"{found.what}, {compression}-compressed", compression)
+    return _content(head)
+
+
+def _content(head: bytes) -> Sniffed | None:
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if text[:1] in (b"{", b"["):
+        if _CLOUDTRAIL_KEYS.search(text):
+            return Sniffed("cloudtrail", "CloudTrail JSON")
+        if _FINDINGS_KEYS.search(text):
+            return Sniffed("findings", "findings JSON")
+        return None
+    first = text.split(b"\n", 1)[0]
+    separated = b"," in first or b"\t" in first
+    if separated and _CSV_TIME.search(first) and _CSV_NAME.search(first):
+        return Sniffed("events-csv", "a CSV of CloudTrail events")
+    return None
+
+
+def _inflated_head(head: bytes, compression: Compression) -> bytes:
+    """The first inflated bytes of the ``compression`` stream ``head`` begins (b"" when it is
+    not one)."""
+    try:
+        if compression == "gzip":
+            return zlib.decompressobj(wbits=31).decompress(head, INFLATED_HEAD)
+        if compression == "bzip2":
+            return bz2.BZ2Decompressor().decompress(head, INFLATED_HEAD)
+        return lzma.LZMADecompressor().decompress(head, INFLATED_HEAD)
+    except (zlib.error, OSError, EOFError, lzma.LZMAError, ValueError):
+        return b""
+
+
+def read_head(path: str) -> bytes:
+    """The first :data:`HEAD_BYTES` bytes of ``path`` (raises OSError)."""
+    with open(path, "rb") as f:
+        return f.read(HEAD_BYTES)
