@@ -14,6 +14,8 @@ window's days that hold log files, in a region that has a digest folder
 (:meth:`DigestFolders.compare`): a log file the digests of the day (and the next day's first)
 name that is not among the names listed in the region's day folder is missing too (the same
 sharper issue); a region without a digest folder is looked at once and reads as before.
+A region whose digest files stop before the window's end while the same trail's of other regions
+go on (:meth:`DigestFolders.tail`) had its last hours' digests deleted (an issue).
 
 Only the digest day folders of the window's days (and the next) are looked at (never walked: a bounded number of
 folders and files per source, :class:`LocalDigests`), never per event. Each digest read is
