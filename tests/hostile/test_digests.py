@@ -14,7 +14,7 @@ import hashlib
 import io
 import json
 import shutil
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -57,10 +57,14 @@ def delivered(key: str) -> datetime:
     return datetime.strptime(stamp, "%Y%m%dT%H%MZ").replace(tzinfo=UTC)
 
 
+#: The trail's home region (a multi-region trail: the same in every region's digest names).
+HOME = "us-east-1"
+
+
 def digest_key(region: str, end: datetime, backfill: bool = False) -> str:
     return (
         f"AWSLogs/{ACCOUNT}/CloudTrail-Digest/{region}/{end:%Y/%m/%d}/{ACCOUNT}_CloudTrail-Digest_"
-        f"{region}_{TRAIL}_{region}_{end:%Y%m%dT%H%M%SZ}{'_backfill' if backfill else ''}.json.gz"
+        f"{region}_{TRAIL}_{HOME}_{end:%Y%m%dT%H%M%SZ}{'_backfill' if backfill else ''}.json.gz"
     )
 
 
@@ -273,7 +277,8 @@ def test_an_enabled_region_whose_digests_do_not_cover_the_window_stays_an_issue(
     trail: Path, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     """A digest folder for a region with no log folder shows the trail logged it — but only
-    the days its digests cover are quiet; the others are the plain gap issue of that region."""
+    the days its digests cover are quiet; the others are the plain gap issue of that region,
+    and its digests stopping while the other regions' go on is said too."""
     fake = request.getfixturevalue("fake_aws")
     fake.enabled_regions = ["ap-south-1", *REGIONS]
     for region in REGIONS:
@@ -290,10 +295,32 @@ def test_an_enabled_region_whose_digests_do_not_cover_the_window_stays_an_issue(
     )  # fmt: skip
     assert code == 0, err
     assert out.startswith("64 events from ")
+    going = "ap-southeast-1 at least to 2023-07-10T23:01:31Z, eu-west-1 at least to 2023-07-10T23:01:31Z"
     assert issues(err) == [
+        stops(source, "ap-south-1", at(9, 0), going),
         f"torinvest: issue: {source}/{FOLDER}ap-south-1/: no log file for 2023-07-09–2023-07-11 "
-        f"(3 of the window's 4 UTC day(s)): {GAP}"
+        f"(3 of the window's 4 UTC day(s)): {GAP}",
     ]
+
+
+def at(day: int, hour: int) -> datetime:
+    """The end of the digest of July ``day``, 2023, ending at ``hour``:01:31."""
+    return datetime(2023, 7, day, hour, 1, 31, tzinfo=UTC)
+
+
+def stops(source: Path | str, region: str, last: datetime, going: str) -> str:
+    """The issue of ``region``'s digest files stopping at ``last`` while the trail's of other
+    regions go on (``going``)."""
+    t = f"{last:%Y-%m-%dT%H:%M:%SZ}"
+    return (
+        f"torinvest: issue: {source}/{FOLDER}{region}/: digest files of {region} stop at {t} "
+        f"({source}/{digest_key(region, last)}) while the trail's ({TRAIL}) digest files of "
+        f"other regions go on ({going}): CloudTrail writes one an hour for each region it logs, "
+        "even with no log file; those hours' digest files (and any log files they named) were "
+        f"deleted, or not copied here: the hours after {t} were not compared with the trail's "
+        "word, so log files deleted then would not be noticed, and their events, if any, were "
+        "not read"
+    )
 
 
 def test_load_logs_reads_completely_where_digests_show_quiet_days(trail: Path) -> None:
@@ -337,6 +364,8 @@ def test_hours_no_digest_covers_leave_the_day_an_issue(trail: Path, tmp_path: Pa
     assert issues(err) == [
         f"torinvest: issue: {trail}/{FOLDER}eu-west-1/: no log file for 2023-07-09 (1 of the "
         f"window's 4 UTC day(s)): {GAP}",
+        # us-east-1's digests end at 2023-07-11T00:01:31Z while eu-west-1's go on: its tail
+        stops(trail, "us-east-1", at(11, 0), "eu-west-1 at least to 2023-07-12T00:01:31Z"),
         f"torinvest: issue: {trail}/{FOLDER}us-east-1/: no log file for 2023-07-11 (1 of the "
         f"window's 4 UTC day(s)): {GAP}",  # its last hour: in the next day's first digest
     ]
@@ -746,3 +775,152 @@ def test_a_file_named_in_the_next_hours_digest_is_vouched(trail: Path, tmp_path:
     code, _out, err = key_events(trail, tmp_path)
     assert code == 0, err
     assert issues(err) == []
+
+
+# --------------------------------------------------------------------------------------------
+# digests deleted at the tail: a region's digest files stop while the trail's other regions' go on
+# --------------------------------------------------------------------------------------------
+#: The key's calls are on the window's last day: hours deleted at its end leave no later
+#: digest to name the deleted ones (no chain to break) and no day without a log file.
+TO_JULY_10 = ("--start", "2023-07-08", "--end", "2023-07-10")
+
+
+def end_of(path: Path) -> datetime:
+    """The end of the digest file at ``path`` (the time in its name)."""
+    stamp = path.name.split("_")[-1].split(".")[0]
+    return datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+
+
+def cut(root: Path, regions: Iterable[str], after: datetime) -> None:
+    """Delete the digest files of ``regions`` ending after ``after`` and the log files
+    delivered since: what an attacker who deletes the last hours leaves — or a trail stopped
+    then (the files were never written)."""
+    for region in regions:
+        for p in (root / f"AWSLogs/{ACCOUNT}/CloudTrail-Digest/{region}").rglob("*.json.gz"):
+            if end_of(p) > after:
+                p.unlink()
+        for key in present(root, region):
+            if delivered(key) >= after:
+                (root / key).unlink()
+
+
+def to_july_10(source: Path | str, tmp_path: Path) -> tuple[int, str, str]:
+    return run(
+        "events", "--logs", str(source), "--access-key", KEY, *TO_JULY_10,
+        "--out", str(tmp_path / "e.jsonl"),
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("where", ["local", "s3"])
+def test_digests_deleted_at_the_tail_of_a_region_while_the_others_go_on_are_an_issue(
+    trail: Path, tmp_path: Path, where: str, request: pytest.FixtureRequest
+) -> None:
+    """An attacker deletes us-east-1's log files from 12:01 on the window's last day (their
+    calls) and every digest file of its region after them: no digest left names a deleted
+    file or digest, and the folder reads as if the trail had stopped — but the trail's digest
+    files of the other regions go on (CloudTrail writes one an hour for each region, even
+    with no log file). Before: 43 events, complete, only the "not compared" note."""
+    digested(trail)
+    cut(trail, ["us-east-1"], at(10, 12))
+    source = on_s3(request, trail) if where == "s3" else str(trail)
+    code, out, err = to_july_10(source, tmp_path)
+    assert code == 0, err
+    assert out.startswith("43 events from 7 log file(s)")  # of 64: 12:05 to 12:40 deleted
+    going = (
+        "ap-southeast-1 at least to 2023-07-11T23:01:31Z, "
+        "eu-west-1 at least to 2023-07-11T23:01:31Z"
+    )
+    assert issues(err) == [stops(source, "us-east-1", at(10, 12), going)]
+    assert "partial result" in err
+
+
+def other_trail(root: Path, region: str, after: datetime) -> None:
+    """Make the digest files of ``region`` ending after ``after`` another trail's (a
+    single-region trail ``audit`` of ``region`` writing to the same folder, its chain
+    starting then)."""
+    ours, theirs = f"_{TRAIL}_{HOME}_", f"_audit_{region}_"
+    for p in (root / f"AWSLogs/{ACCOUNT}/CloudTrail-Digest/{region}").rglob("*.json.gz"):
+        if end_of(p) > after:
+            doc = json.loads(gzip.decompress(p.read_bytes()))
+            for field in ("digestS3Object", "previousDigestS3Object"):
+                doc[field] = doc[field].replace(ours, theirs)
+            p.unlink()
+            p = p.with_name(p.name.replace(ours, theirs))
+            p.write_bytes(gzip.compress(json.dumps(doc).encode()))
+            if end_of(p) <= after + timedelta(hours=1):
+                restart(p)
+
+
+def stopped_together(root: Path) -> None:
+    """Logging stopped (or the trail was deleted) at 13:01 in every region."""
+    cut(root, REGIONS, at(10, 13))
+
+
+def made_single_region(root: Path) -> None:
+    """The trail made single-region at 13:01: only its home region (us-east-1) goes on."""
+    cut(root, ["ap-southeast-1", "eu-west-1"], at(10, 13))
+
+
+def restarted(root: Path) -> None:
+    """Validation off from 10:01 to 15:01 in every region, then on again: a new chain."""
+    for region in REGIONS:
+        hours = [datetime(2023, 7, 10, h, tzinfo=UTC) for h in range(10, 15)]
+        write_digests(root, region, present(root, region), skip_hours=hours)
+        for p in (root / f"AWSLogs/{ACCOUNT}/CloudTrail-Digest/{region}").rglob("*.json.gz"):
+            if at(10, 11) <= end_of(p) <= at(10, 15):
+                p.unlink()
+        restart(root / digest_key(region, at(10, 16)))
+
+
+def another_trail_goes_on(root: Path) -> None:
+    """The trail stopped at 13:01 in every region; a single-region trail of eu-west-1 writing
+    digest files to the same folder goes on: not this trail's."""
+    other_trail(root, "eu-west-1", at(10, 13))
+    cut(root, ["ap-southeast-1", "us-east-1"], at(10, 13))
+
+
+@pytest.mark.parametrize(
+    "change", [stopped_together, made_single_region, restarted, another_trail_goes_on]
+)
+def test_digests_that_stop_without_the_trail_going_on_elsewhere_are_no_issue(
+    trail: Path, tmp_path: Path, change: Callable[[Path], None]
+) -> None:
+    """The trail stopped in every region at once (deleted, logging or validation turned off),
+    was made single-region (its home region alone goes on), had validation turned off and on
+    (a new chain), or only another trail's digest files go on: no region's digest files stop
+    while the same trail's go on elsewhere — not an issue (the hours no digest covers stay in
+    the "not compared" note)."""
+    digested(trail)
+    change(trail)
+    code, _out, err = to_july_10(trail, tmp_path)
+    assert code == 0, err
+    assert issues(err) == []
+    assert "some hours are covered by no digest file read" in err
+
+
+def test_a_local_copy_without_the_other_regions_digest_folders_says_nothing_of_them(
+    trail: Path, tmp_path: Path
+) -> None:
+    """Only us-east-1's digest folder was copied, its digests ending at 12:01: the other
+    regions' digest folders are not here, which is not evidence the trail went on."""
+    digested(trail)
+    cut(trail, ["us-east-1"], at(10, 12))
+    for region in ("ap-southeast-1", "eu-west-1"):
+        shutil.rmtree(trail / f"AWSLogs/{ACCOUNT}/CloudTrail-Digest/{region}")
+    code, _out, err = run(
+        "events", "--logs", str(trail), "--access-key", KEY, *TO_JULY_10,
+        "--regions", "us-east-1", "--out", str(tmp_path / "e.jsonl"),
+    )  # fmt: skip
+    assert code == 0, err
+    assert issues(err) == []
+    assert "us-east-1 on 2023-07-10: some hours are covered by no digest file read" in err
+
+
+def test_a_digest_files_name_gives_its_trail_home_region_and_end() -> None:
+    from torinvest.sources.logs.digests import _named
+
+    name = f"{ACCOUNT}_CloudTrail-Digest_eu-west-1_my_trail.v2_us-east-1_20230710T120131Z.json.gz"
+    assert _named(f"s3://b/x/{name}", ACCOUNT, "eu-west-1") == ("my_trail.v2_us-east-1", at(10, 12))
+    assert _named(name, ACCOUNT, "us-east-1") is None  # another region's
+    assert _named(name, "999999999999", "eu-west-1") is None  # another account's
+    assert _named(name.replace(".json.gz", "_backfill.json.gz"), ACCOUNT, "eu-west-1") is None

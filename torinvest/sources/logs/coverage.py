@@ -12,7 +12,7 @@ layout (a flat folder of exports) say nothing of their coverage and are left out
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
@@ -184,6 +184,23 @@ class DayVerdict:
     uncovered: list[date] = field(default_factory=list)
 
 
+class Stopped(Protocol):
+    """A region's digest files of a trail that stop (``last``, its newest: ``name``) while
+    the trail's of other regions go on (``others``: region → the end of its newest)."""
+
+    @property
+    def trail(self) -> str: ...
+
+    @property
+    def last(self) -> datetime: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def others(self) -> Mapping[str, datetime]: ...
+
+
 class DayJudge(Protocol):
     """Judges the days of one region folder by its trail's digest files
     (:class:`torinvest.sources.logs.digests.LocalDigests`): the days without a log file
@@ -192,6 +209,11 @@ class DayJudge(Protocol):
     def judge(self, folder: str, region: str, days: list[date]) -> DayVerdict: ...
 
     def compare(self, folder: str, region: str, held: Mapping[date, set[str]]) -> DayVerdict: ...
+
+    def tail(self, folder: str, region: str, until: datetime) -> Sequence[Stopped]:
+        """The trails whose digest files of ``region`` stop before ``until`` while theirs of
+        other regions go on (:meth:`torinvest.sources.logs.digests.DigestFolders.tail`)."""
+        ...
 
     def has(self, folder: str, region: str) -> bool:
         """Whether the trail has a digest folder for ``region`` beside ``folder`` (False when
@@ -236,6 +258,7 @@ def coverage_issues(
     and its days are judged by the digests as a region folder without log files is (quiet days
     a note, the others issues)."""
     days = window_days(narrowing, today)
+    until = _window_end(narrowing) if days else None
     plan: list[tuple[str, list[DataIssue], list[tuple[str, list[date]]]]] = []
     for folder in sorted(coverage.scope):
         present = set(coverage.regions.get(folder) or coverage.days.get(folder, {}))
@@ -310,6 +333,13 @@ def coverage_issues(
                 out.append(DataIssue(where, _unvouched_problem(check.unvouched)))
             if check.chain:
                 out.append(DataIssue(where, _chain_problem(check.chain)))
+            stopped = (
+                digests.tail(folder, region, until)
+                if digests is not None and until is not None
+                else ()
+            )
+            if stopped:
+                out.append(DataIssue(where, _tail_problem(region, stopped)))
             if verdict.unproven:
                 out.append(DataIssue(where, _gap_problem(verdict.unproven, len(days), verdict)))
             unsure += _unchecked(region, check)
@@ -458,6 +488,36 @@ def _chain_problem(chain: dict[str, str]) -> str:
         f"digest folder ({digest} names {previous}{more}): it was deleted, or not copied; the "
         "log files of the hour it covered were not compared with the trail's word, so log files "
         "deleted then would not be noticed"
+    )
+
+
+def _window_end(narrowing: Narrowing) -> datetime | None:
+    """The end of the window, in UTC (None: open-ended)."""
+    if narrowing.end is None:
+        return None
+    end = pd.Timestamp(narrowing.end)
+    end = end.tz_localize(UTC) if end.tzinfo is None else end.tz_convert(UTC)
+    return end.to_pydatetime()
+
+
+def _stamp(t: datetime) -> str:
+    return f"{t:%Y-%m-%dT%H:%M:%SZ}"
+
+
+def _tail_problem(region: str, stopped: Sequence[Stopped]) -> str:
+    """A region's digest files that stop while the trail's of other regions go on."""
+    first = stopped[0]
+    trail = first.trail if len(first.trail) <= MAX_EXAMPLE else first.trail[:MAX_EXAMPLE] + "…"
+    others = sorted(first.others.items(), key=lambda kv: (-kv[1].timestamp(), kv[0]))
+    going = ", ".join(f"{r} at least to {_stamp(t)}" for r, t in others)
+    more = f"; and {len(stopped) - 1:,} more trail(s)" if len(stopped) > 1 else ""
+    return (
+        f"digest files of {region} stop at {_stamp(first.last)} ({first.name}) while the "
+        f"trail's ({trail}) digest files of other regions go on ({going}){more}: CloudTrail "
+        "writes one an hour for each region it logs, even with no log file; those hours' "
+        "digest files (and any log files they named) were deleted, or not copied here: the "
+        f"hours after {_stamp(first.last)} were not compared with the trail's word, so log "
+        "files deleted then would not be noticed, and their events, if any, were not read"
     )
 
 

@@ -14,6 +14,8 @@ window's days that hold log files, in a region that has a digest folder
 (:meth:`DigestFolders.compare`): a log file the digests of the day (and the next day's first)
 name that is not among the names listed in the region's day folder is missing too (the same
 sharper issue); a region without a digest folder is looked at once and reads as before.
+A region whose digest files stop before the window's end while the same trail's of other regions
+go on (:meth:`DigestFolders.tail`) had its last hours' digests deleted (an issue).
 
 Only the digest day folders of the window's days (and the next) are looked at (never walked: a bounded number of
 folders and files per source, :class:`LocalDigests`), never per event. Each digest read is
@@ -281,6 +283,43 @@ def unvouched(day: date, held: Iterable[str], digests: Iterable[Digest]) -> list
     return out
 
 
+#: A digest file's name: ``<account>_CloudTrail-Digest_<region>_<trail>_<home region>_<end>``
+#: (``.json.gz``); a backfill digest (``…_backfill.json.gz``) does not match.
+_DIGEST_NAME = re.compile(
+    r"\A(\d{12})_CloudTrail-Digest_([a-z0-9-]+)_(.{1,128})_([a-z0-9-]+)_(\d{8}T\d{6}Z)"
+    r"\.json(?:\.gz)?\Z"
+)
+#: At most this many other regions named as going on in one :class:`Tail`.
+MAX_OTHERS = 3
+
+
+def _named(name: str, account: str, region: str) -> tuple[str, datetime] | None:
+    """``(trail and home region, end)`` of a digest file named ``name`` in ``account``'s
+    ``region`` folder, from its name alone (None: not a digest's name, or another account's or
+    region's)."""
+    m = _DIGEST_NAME.match(name.replace("\\", "/").rpartition("/")[2])
+    if m is None or m.group(1) != account or m.group(2) != region:
+        return None
+    try:
+        end = datetime.strptime(m.group(5), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+    return f"{m.group(3)}_{m.group(4)}", end
+
+
+@dataclass(frozen=True, slots=True)
+class Tail:
+    """A region's digest files of a trail stopping (``last``: the end of its newest, named
+    ``name``) while the same trail's digest files of other regions go on (``others``: region →
+    the end of its newest found, more than :data:`DIGEST_DELAY` later)."""
+
+    trail: str
+    home: str
+    last: datetime
+    name: str
+    others: dict[str, datetime]
+
+
 class DigestFolders:
     """The digest files of a trail, read per region and day folder (each folder at most once,
     at most ``max_folders`` folders and ``max_files`` files per source); where they are is
@@ -296,6 +335,7 @@ class DigestFolders:
         self._refused: DigestError | None = None
         self._regions: dict[str, bool] = {}
         self._digest_regions: dict[str, frozenset[str]] = {}
+        self._named: set[str] = set()  # day folders listed for their names only (:meth:`tail`)
         self.keys = keys or PublicKeys(None)
         #: Digests whose signature does not verify (path → why): not used, a sharp issue.
         self.altered: dict[str, str] = {}
@@ -399,6 +439,91 @@ class DigestFolders:
         if listed is None or name in listed:
             return None
         return previous
+
+    def tail(self, folder: str, region: str, until: datetime) -> list[Tail]:
+        """For each trail whose digest files of ``region`` were listed (the window's day
+        folders and the next, by :meth:`judge` and :meth:`compare`): its newest there, when it
+        ends before ``until`` (the window's end, and :data:`DIGEST_DELAY` before now) and the
+        same trail's digest files of other regions beside it go on more than
+        :data:`DIGEST_DELAY` past it. CloudTrail writes a digest an hour for each region a
+        trail logs, even with no log file: the region's later ones were deleted, or not copied
+        here. Only from file names (one listing of at most two day folders per other region,
+        none downloaded). Not said: when the trail stopped in every region together (deleted,
+        logging or validation turned off), when only the trail's home region goes on (a trail
+        made single-region), of regions whose digest folders are not here, and when a day
+        folder of ``region`` after its newest digest was not listed (past the limit, refused)."""
+        until = min(until, datetime.now(UTC) - DIGEST_DELAY)
+        root = folder.rstrip("/")
+        account = root.rsplit("/", 2)[-2]
+        top = f"{root[: -len('CloudTrail')]}{DIGEST}/"
+        base = f"{top}{region}/"
+        newest: dict[str, tuple[datetime, str]] = {}
+        for path, names in self._listed.items():
+            if not path.startswith(base):
+                continue
+            for name in names:
+                got = _named(name, account, region)
+                if got is not None and (got[0] not in newest or got[1] > newest[got[0]][0]):
+                    newest[got[0]] = (got[1], f"{path}{name}")
+        out: list[Tail] = []
+        for key, (last, name) in sorted(newest.items()):
+            if last + SLACK >= until or not self._all_listed(base, last.date(), until.date()):
+                continue
+            trail, _, home = key.rpartition("_")
+            others = self._going_on(top, account, region, key, last)
+            if others:
+                out.append(Tail(trail, home, last, name, others))
+        return out
+
+    def _all_listed(self, base: str, first: date, last: date) -> bool:
+        """Whether every day folder of ``base`` from ``first`` to the day after ``last`` was
+        listed (a digest after the newest seen would be in one of them)."""
+        n = (last - first).days + 2
+        return all(f"{base}{first + DAY * i:%Y/%m/%d}/" in self._listed for i in range(n))
+
+    def _going_on(
+        self, top: str, account: str, region: str, key: str, last: datetime
+    ) -> dict[str, datetime]:
+        """The other regions (below the ``CloudTrail-Digest/`` folder ``top``) whose digest
+        files of the trail ``key`` (``<trail>_<home region>``) go on more than
+        :data:`DIGEST_DELAY` past ``last``: the end of the newest found in the day folders of
+        ``last`` and the next (listed once, names only). The trail's home region is not one
+        when ``region`` is not it (a trail made single-region goes on there alone)."""
+        if top not in self._digest_regions:
+            try:
+                self._digest_regions[top] = frozenset(self._children(top))
+            except DigestError:
+                self._digest_regions[top] = frozenset()
+        home = key.rpartition("_")[2]
+        found: dict[str, datetime] = {}
+        for other in sorted(self._digest_regions[top] - {region}):
+            if other == home or len(found) >= MAX_OTHERS:
+                continue
+            ends = []
+            for day in (last.date(), last.date() + DAY):
+                path = f"{top}{other}/{day:%Y/%m/%d}/"
+                if path not in self._listed:
+                    if self._refused is not None:
+                        return found  # one refusal stands for the others: not asked again
+                    if len(self._folders) + len(self._named) >= self.max_folders:
+                        return found
+                    try:
+                        names = self._list(path)
+                    except DigestError:
+                        return found  # cannot be looked at: nothing claimed from it
+                    self._named.add(path)
+                    self._listed[path] = {
+                        n.replace("\\", "/").rpartition("/")[2]
+                        for n in names
+                        if DIGEST_MARK in n.rpartition("/")[2]
+                    }
+                for name in self._listed[path]:
+                    got = _named(name, account, other)
+                    if got is not None and got[0] == key:
+                        ends.append(got[1])
+            if ends and max(ends) > last + DIGEST_DELAY:
+                found[other] = max(ends)
+        return found
 
     def has(self, folder: str, region: str) -> bool:
         """Whether the trail has a digest folder for ``region`` beside the ``…/CloudTrail/``
