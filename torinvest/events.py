@@ -634,6 +634,13 @@ def load_activity(
         act.notes += res.notes
         act.asides += res.asides
         act.derived += res.derived
+    if act.file_counts is not None and act.file_counts.lookup_scoped:
+        seen = {k for f in frames for k in f["access_key_id"].dropna().unique()}
+        act.issues += act.file_counts.scope_gaps(
+            key=access_key,
+            user=username,
+            minted_unseen=[d.access_key_id for d in act.derived if d.access_key_id not in seen],
+        )
     horizon = (now if now is not None else pd.Timestamp.now(tz="UTC")) - DELIVERY_MARGIN
     if (logs or engine.kind == "athena") and end is not None and end > horizon:
         act.notes.append(RECENT_LOGS_NOTE)  # "no event" there is not "none happened"

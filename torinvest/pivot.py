@@ -373,7 +373,7 @@ def _engine_calls(
             max_file_bytes=engine.max_file_bytes,
         )
         pivot.sources += [f"logs:{s}" for s in res.sources]
-        pivot.issues += res.issues
+        pivot.issues += res.issues + res.counts.scope_gap_for_addresses()
         return ip_calls(res.frame, ips), res.counts.read > 0
     from torinvest.sources.sql.engine import engine_for
     from torinvest.sources.sql.run import ip_pivot_sql
@@ -390,6 +390,8 @@ def _engine_calls(
         )
         return res_sql.frame, True
     pivot.sources += [f"duckdb:{s}" for s in logs]
+    if res_sql.counts is not None:
+        pivot.issues += res_sql.counts.scope_gap_for_addresses()
     read = res_sql.counts.read > 0 if res_sql.counts is not None else True
     return res_sql.frame, read
 

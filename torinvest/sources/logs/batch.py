@@ -32,10 +32,12 @@ from torinvest.sources.logs.read import (
     read_local,
 )
 from torinvest.sources.records import (
+    LookupScope,
     filter_window,
     is_lookup_answer,
     log_file_records,
     log_records_table,
+    lookup_answer_scope,
     repair_utf8,
     untimed_issue,
     utf8_issue,
@@ -71,6 +73,7 @@ def read_batch(
     matched = 0
     data_events = 0  # any principal's: whether the trail records them at all
     answers: list[str] = []  # saved LookupEvents answers: never data events, whatever the trail
+    scoped: dict[str, LookupScope] = {}  # those exported for one key, user, name or source
     group = _LogGroup(options)
     with _gc_paused():
         for _, name, raw, *digest in batch:
@@ -104,6 +107,9 @@ def read_batch(
             data_events += count_data_events(data)  # not parsed here: searched
             if is_lookup_answer(data):
                 answers.append(name)
+                scope = lookup_answer_scope(data)
+                if scope is not None:
+                    scoped[name] = scope
             tables += group.flush()  # the files before this one come first
             table, more, held = read(data, name, options)
             if bad:
@@ -118,7 +124,14 @@ def read_batch(
     table = pa.concat_tables(tables) if tables else None
     first = batch[0][0] if batch else 0
     return BatchOut(
-        first, len(batch), table, issues, matched, data_events=data_events, answers=answers
+        first,
+        len(batch),
+        table,
+        issues,
+        matched,
+        data_events=data_events,
+        answers=answers,
+        scoped=scoped,
     )
 
 

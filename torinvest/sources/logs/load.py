@@ -160,6 +160,7 @@ def load_logs(
         matched = sum(p.matched for p in pieces)  # files holding the keys (the first pass)
         data_events = sum(p.data_events for p in pieces)  # anyone's, in the files (once)
         answers = {a for p in pieces for a in p.answers}  # saved LookupEvents answers (once)
+        scoped = {loc: s for p in pieces for loc, s in p.scoped.items()}
         minted: list[DerivedKey] = []
         malformed: list[DataIssue] = []
         if follow_derived:
@@ -198,6 +199,7 @@ def load_logs(
         unplaced=unplaced,
         data_events=data_events,
         lookup_answers=len(answers - failed.keys()),
+        lookup_scoped={loc: s for loc, s in scoped.items() if loc not in failed},
     )
     tables = [p.table for p in ordered if p.table is not None]
     for p in ordered:

@@ -5,6 +5,7 @@ options, a worker's answer, the files counted.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -15,7 +16,7 @@ import pyarrow as pa
 from torinvest.addresses import canonical_ip
 from torinvest.errors import DataIssue
 from torinvest.inflate import DEFAULT_LIMIT
-from torinvest.sources.records import DerivedKey, filter_keys
+from torinvest.sources.records import DerivedKey, LookupScope, filter_keys
 
 SOURCE = "logs"
 #: Margin around the window for day folders: CloudTrail delivers late into the next day's folder.
@@ -209,6 +210,9 @@ class BatchOut:
     #: the batch's files that are saved LookupEvents answers (locations:
     #: :func:`~torinvest.sources.records.is_lookup_answer`)
     answers: list[str] = field(default_factory=list)
+    #: those of them whose every event shares one lookup attribute's value (location →
+    #: :class:`~torinvest.sources.records.LookupScope`)
+    scoped: dict[str, LookupScope] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -236,6 +240,10 @@ class FileCounts:
     unplaced: int = 0
     data_events: int = 0
     lookup_answers: int = 0
+    #: the saved LookupEvents answers read whose every event shares one lookup attribute's
+    #: value (location → :class:`~torinvest.sources.records.LookupScope`): exported for it,
+    #: they hold nothing else (:func:`~torinvest.sources.logs.scoped_answer_issues`)
+    lookup_scoped: dict[str, LookupScope] = field(default_factory=dict)
 
     @property
     def read(self) -> int:
@@ -254,6 +262,80 @@ class FileCounts:
         self.unplaced += other.unplaced
         self.data_events += other.data_events
         self.lookup_answers += other.lookup_answers
+        self.lookup_scoped.update(other.lookup_scoped)
+
+    def _only_scoped(self) -> bool:
+        """Whether every file read is a saved LookupEvents answer of one attribute's value
+        (nothing read holds anything else: no log file, no whole export)."""
+        return bool(self.lookup_scoped) and self.read <= len(self.lookup_scoped)
+
+    def scope_gaps(
+        self, *, key: str | None, user: str | None, minted_unseen: Sequence[str]
+    ) -> list[DataIssue]:
+        """What the saved LookupEvents answers read cannot hold, when they are all that was
+        read (:attr:`lookup_scoped`): the key's calls of other APIs or services, when none is
+        of the key (or its ``user``) and some are of one API or service; the calls of the keys
+        it minted (``minted_unseen``: none of their calls was read) that no answer is of. An
+        issue each: the activity was not read whole."""
+        if not self._only_scoped():
+            return []
+        scopes = self.lookup_scoped
+        whose = {("AccessKeyId", key), ("Username", user)}
+        issues = []
+        if key is not None and not any((s.attribute, s.value) in whose for s in scopes.values()):
+            for loc, s in sorted(scopes.items()):
+                if s.attribute in ("EventName", "EventSource"):
+                    issues.append(
+                        DataIssue(
+                            loc,
+                            f"a saved LookupEvents answer in which {s.describe()}: it was "
+                            f"exported for that {s.attribute} (--lookup-attributes AttributeKey="
+                            f"{s.attribute},AttributeValue={s.value}), so the key's calls of "
+                            "other APIs and services are not in it; export the key's events "
+                            f"(aws cloudtrail lookup-events --lookup-attributes AttributeKey="
+                            f"AccessKeyId,AttributeValue={key} --output json) into the case",
+                        )
+                    )
+        of_keys = {s.value for s in scopes.values() if s.attribute == "AccessKeyId"}
+        unseen = [k for k in minted_unseen if k not in of_keys]
+        if unseen:
+            loc, s = sorted(scopes.items())[0]
+            more = f" (and {len(scopes) - 1:,} more such answer(s))" if len(scopes) > 1 else ""
+            shown = ", ".join(unseen[:5]) + (
+                f" and {len(unseen) - 5:,} more" if len(unseen) > 5 else ""
+            )
+            issues.append(
+                DataIssue(
+                    loc,
+                    f"a saved LookupEvents answer in which {s.describe()}{more}, and nothing "
+                    f"else was read: the key minted {len(unseen):,} key(s) ({shown}) whose "
+                    "calls are not in what was read — an answer exported for one key, user, "
+                    "API or service holds no other's; export each minted key's events (aws "
+                    "cloudtrail lookup-events --lookup-attributes AttributeKey=AccessKeyId,"
+                    f"AttributeValue={unseen[0]} --output json) into the case, or read the "
+                    "trail's log files",
+                )
+            )
+        return issues
+
+    def scope_gap_for_addresses(self) -> list[DataIssue]:
+        """The issue of a search for every caller from some addresses (the IP pivot) when all
+        that was read is saved LookupEvents answers of one attribute's value each: they hold
+        no other caller (empty otherwise)."""
+        if not self._only_scoped():
+            return []
+        loc, s = sorted(self.lookup_scoped.items())[0]
+        n = len(self.lookup_scoped)
+        more = f" (and {n - 1:,} more such answer(s))" if n > 1 else ""
+        return [
+            DataIssue(
+                loc,
+                f"a saved LookupEvents answer in which {s.describe()}{more}, and nothing else "
+                "was read: other callers from these addresses are not in it, so who else "
+                "called from them is not known; read the trail's log files (or a LookupEvents "
+                "export of the window without --lookup-attributes)",
+            )
+        ]
 
     def reasons(self) -> str:
         """Why files failed, counted by reason: ``8 could not be downloaded: AccessDenied``."""

@@ -24,8 +24,10 @@ from torinvest.sources.logs.listing import key_layout
 from torinvest.sources.logs.model import LogFile, ReadOptions
 from torinvest.sources.logs.prefilter import _RECORDS_HEAD, _records_of, escapes_may_hide
 from torinvest.sources.records import (
+    LookupScope,
     is_lookup_answer,
     log_file_table,
+    lookup_answer_scope,
     parse_records,
     records_table,
     repair_utf8,
@@ -349,6 +351,16 @@ def data_events_of(raw: bytes, name: str, options: ReadOptions) -> int:
         return 0
     data, _ = repair_utf8(data)
     return count_data_events(data)
+
+
+def lookup_scope_of(raw: bytes, name: str, options: ReadOptions) -> LookupScope | None:
+    """:func:`~torinvest.sources.records.lookup_answer_scope` of a file's bytes as read (None
+    when it cannot be read)."""
+    data, _ = _content(raw, name, options)
+    if data is None:
+        return None
+    data, _ = repair_utf8(data)
+    return lookup_answer_scope(data)
 
 
 def lookup_answer_of(raw: bytes, name: str, options: ReadOptions) -> bool:

@@ -8,7 +8,7 @@ import codecs
 import re
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -344,6 +344,51 @@ def is_lookup_answer(data: bytes) -> bool:
             return False
         found = True
     return found
+
+
+#: The fields of a LookupEvents event that ``--lookup-attributes`` filters on and that each
+#: event lists (LookupAttribute keys), in the order a shared one is named: the key first.
+SCOPE_ATTRIBUTES = ("AccessKeyId", "Username", "EventName", "EventSource")
+
+
+@dataclass(frozen=True, slots=True)
+class LookupScope:
+    """A saved LookupEvents answer whose every event shares one value of a lookup attribute
+    (``attribute`` = ``value``, over ``events`` events): it was exported for that value
+    (``aws cloudtrail lookup-events --lookup-attributes AttributeKey=…,AttributeValue=…``), or
+    nothing else happened then — either way, it holds nothing else."""
+
+    attribute: str
+    value: str
+    events: int
+
+    def describe(self) -> str:
+        """``every one of its 64 events is of AccessKeyId AKIA…``."""
+        return f"every one of its {self.events:,} event(s) is of {self.attribute} {self.value}"
+
+
+def lookup_answer_scope(data: bytes) -> LookupScope | None:
+    """The :class:`LookupScope` of a saved LookupEvents answer's content (decompressed; JSON
+    lines of pages count as one answer), or None when its events do not all share one value
+    of any of :data:`SCOPE_ATTRIBUTES` (or it holds none, or is no answer)."""
+    values: dict[str, set[Any]] = {a: set() for a in SCOPE_ATTRIBUTES}
+    events = 0
+    for doc in _documents(data):
+        if not isinstance(doc, dict) or not isinstance(doc.get("Events"), list):
+            return None
+        for ev in doc["Events"]:
+            if not isinstance(ev, dict):
+                continue
+            events += 1
+            for attribute, seen in values.items():
+                if len(seen) < 2:
+                    seen.add(ev.get(attribute))
+    if not events:
+        return None
+    for attribute, seen in values.items():
+        if len(seen) == 1 and isinstance(value := next(iter(seen)), str) and value:
+            return LookupScope(attribute, value, events)
+    return None
 
 
 def _documents(data: bytes) -> Iterator[Any]:

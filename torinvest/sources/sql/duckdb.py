@@ -46,12 +46,13 @@ from torinvest.sources.logs import (
     gunzip,
     list_logs,
     lookup_answer_of,
+    lookup_scope_of,
     read_local,
     read_log_table,
     too_large,
 )
 from torinvest.sources.logs.prefilter import holds_nothing_else
-from torinvest.sources.records import SAME_RECORD_COLUMNS, filter_window, is_utf8
+from torinvest.sources.records import SAME_RECORD_COLUMNS, LookupScope, filter_window, is_utf8
 from torinvest.sources.sql.engine import DUCKDB, EngineSettings, Output, QueryStats
 from torinvest.sources.sql.projection import (
     CONTENT_KEY,
@@ -108,6 +109,8 @@ class FileSet:
     #: origin → whether that file (one the file loader reads) is a saved LookupEvents answer
     #: (:func:`~torinvest.sources.logs.lookup_answer_of`): never data events, whatever the trail
     answers: dict[str, bool] = field(default_factory=dict)
+    #: origin → the :class:`~torinvest.sources.records.LookupScope` of such an answer
+    scoped: dict[str, LookupScope] = field(default_factory=dict)
 
     def add(self, path: str, location: str, size: int) -> None:
         self.paths.append(path)
@@ -127,6 +130,7 @@ class FileSet:
             fallback=list(self.fallback),
             data_events=self.data_events,  # the same files, counted once
             answers=self.answers,
+            scoped=self.scoped,
         )
         for i, (p, loc, s) in enumerate(zip(self.paths, self.locations, self.sizes, strict=True)):
             if i in bad:
@@ -150,6 +154,7 @@ class FileSet:
             unplaced=unplaced,
             data_events=sum(self.data_events.values()),
             lookup_answers=sum(a and loc not in failed for loc, a in self.answers.items()),
+            lookup_scoped={loc: s for loc, s in self.scoped.items() if loc not in failed},
         )
 
 
@@ -381,6 +386,9 @@ class DuckDBEngine:
                 # a saved LookupEvents answer holds none, whatever the trail records
                 answer = not isinstance(raw, DataIssue) and lookup_answer_of(raw, path, options)
                 files.answers[location] = answer
+                scoped = lookup_scope_of(raw, path, options) if answer else None  # type: ignore[arg-type]
+                if scoped is not None:
+                    files.scoped[location] = scoped
         key = (tuple(files.fallback), len(files.paths), scope.keys, scope.start, scope.end)
         if key not in self._fallen:
             options = ReadOptions(
