@@ -40,8 +40,9 @@ from torinvest.sources.logs.model import LogFile
 #: How far a file's write time may be from the time in its name before it is said. CloudTrail
 #: names a file for the minute it delivers it (its ``LastModified`` is within a minute or two
 #: of that); an hour is far past any delivery jitter and past the 15 minutes the digests allow
-#: (:data:`~torinvest.sources.logs.digests.DELIVERY_LAG`), and well short of the hours or days
-#: after the events that whoever plants or rewrites a file comes back.
+#: (:data:`~torinvest.sources.logs.digests.DELIVERY_LAG`), yet short of the hours or days
+#: after the events at which a file is planted or rewritten to cover them (a file rewritten
+#: within the hour is not seen: the digests' hashes are what catch that).
 LATE_WRITE = timedelta(hours=1)
 #: At most this many files named in one issue (the rest counted).
 MAX_SHOWN = 3
