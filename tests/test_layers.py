@@ -62,7 +62,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # pages, the page cache, the regions pulled)
     ("sources.logs.model", "sources.lookup.pacer"),
     ("sources.logs.coverage", "sources.logs.signatures"),
-    ("sources.logs.digests",),
+    ("sources.logs.digests", "sources.logs.writes"),
     ("sources.logs.listing", "sources.logs.prefilter", "sources.lookup.fetch"),
     ("sources.logs.read", "sources.lookup.cache"),
     ("sources.logs.batch", "sources.lookup.pull"),

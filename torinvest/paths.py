@@ -147,12 +147,14 @@ def tor_cache() -> Path:
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class FoundFile:
-    """A regular file found by :func:`walk_files`: its path, its size in bytes, and its path
-    relative to the walk's root (``/``-separated; "" when the root is the file itself)."""
+    """A regular file found by :func:`walk_files`: its path, its size in bytes, its path
+    relative to the walk's root (``/``-separated; "" when the root is the file itself), and its
+    modification time (``st_mtime``, seconds since the epoch: from the same ``stat``)."""
 
     path: str
     size: int
     rel: str = ""
+    mtime: float | None = None
 
 
 @dataclass(slots=True)
@@ -280,7 +282,7 @@ def _visit(
 
 def _add_file(out: FileWalk, path: str, st: os.stat_result, rel: str = "") -> None:
     if stat.S_ISREG(st.st_mode):
-        out.files.append(FoundFile(path, st.st_size, rel))
+        out.files.append(FoundFile(path, st.st_size, rel, st.st_mtime))
         return
     out.issues.append(DataIssue(path, f"not a regular file ({_kind(st.st_mode)}): not read"))
 

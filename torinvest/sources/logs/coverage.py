@@ -12,6 +12,7 @@ layout (a flat folder of exports) say nothing of their coverage and are left out
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -26,6 +27,19 @@ TRAIL_MARK = "AWSLogs/"
 CLOUDTRAIL = "CloudTrail"
 #: At most this many day ranges named in one issue (the rest counted).
 MAX_RANGES = 6
+_NAME_TIME = re.compile(r"_(\d{8}T\d{4}Z)_")
+
+
+def name_time(name: str) -> datetime | None:
+    """The time in a log file's name (``…_YYYYMMDDTHHmmZ_…``): AWS documents it as the minute
+    CloudTrail delivered the file. None when the name has none."""
+    m = _NAME_TIME.search(name)
+    if m is None:
+        return None
+    try:
+        return datetime.strptime(m.group(1), "%Y%m%dT%H%MZ").replace(tzinfo=UTC)
+    except ValueError:
+        return None
 
 
 def dated_place(location: str) -> tuple[str, str, date] | None:
@@ -241,6 +255,7 @@ def coverage_issues(
     asides: list[str] | None = None,
     hashes: dict[str, tuple[str, str]] | None = None,
     enabled: EnabledRegions | None = None,
+    unvouched: set[tuple[str, str, str]] | None = None,
 ) -> list[DataIssue]:
     """One issue per ``CloudTrail/`` folder lacking a region judged (no folder: no log file
     of it at all), and one per region folder lacking log files on days of the window. With
@@ -256,7 +271,11 @@ def coverage_issues(
     ``--regions``) lacking one is the same "no folder" issue, saying it was enabled and not
     asked — unless the trail has a digest folder for it (``digests``): that region was logged,
     and its days are judged by the digests as a region folder without log files is (quiet days
-    a note, the others issues)."""
+    a note, the others issues).
+
+    ``unvouched``: the log files called unvouched (one issue per region folder) are added to it
+    as (``…/CloudTrail/`` folder, region, file name), so that nothing else names them again
+    (:func:`~torinvest.sources.logs.writes.write_issues`)."""
     days = window_days(narrowing, today)
     until = _window_end(narrowing) if days else None
     plan: list[tuple[str, list[DataIssue], list[tuple[str, list[date]]]]] = []
@@ -331,6 +350,10 @@ def coverage_issues(
                 out.append(DataIssue(where, _missing_problem(lost)))
             if check.unvouched:
                 out.append(DataIssue(where, _unvouched_problem(check.unvouched)))
+                if unvouched is not None:
+                    unvouched.update(
+                        (folder, region, n) for names in check.unvouched.values() for n in names
+                    )
             if check.chain:
                 out.append(DataIssue(where, _chain_problem(check.chain)))
             stopped = (

@@ -43,7 +43,7 @@ from typing import Any
 
 from torinvest.aws import AWS_CALL_ERRORS, follow_pages, translate_error
 from torinvest.errors import TorinvestError
-from torinvest.sources.logs.coverage import DayVerdict, dated_place
+from torinvest.sources.logs.coverage import DayVerdict, dated_place, name_time
 from torinvest.sources.logs.model import S3_THREADS
 from torinvest.sources.logs.signatures import Altered, PublicKeys, Seal, Unverified, check_seal
 
@@ -248,18 +248,6 @@ def _day_of(key: str) -> date | None:
 #: How far a log file's delivery may stray from the time in its name: a file is only called
 #: unvouched when the digests read cover this much on either side of that time.
 DELIVERY_LAG = timedelta(minutes=15)
-_NAME_TIME = re.compile(r"_(\d{8}T\d{4}Z)_")
-
-
-def _name_time(name: str) -> datetime | None:
-    """The time in a log file's name (``…_YYYYMMDDTHHmmZ_…``: when CloudTrail wrote it)."""
-    m = _NAME_TIME.search(name)
-    if m is None:
-        return None
-    try:
-        return datetime.strptime(m.group(1), "%Y%m%dT%H%MZ").replace(tzinfo=UTC)
-    except ValueError:
-        return None
 
 
 def unvouched(day: date, held: Iterable[str], digests: Iterable[Digest]) -> list[str]:
@@ -277,7 +265,7 @@ def unvouched(day: date, held: Iterable[str], digests: Iterable[Digest]) -> list
     whole = _covered(day, periods)
     out = []
     for name in sorted(set(held) - named):
-        t = _name_time(name)
+        t = name_time(name)
         if whole or (t is not None and _spans(t - DELIVERY_LAG, t + DELIVERY_LAG, periods)):
             out.append(name)
     return out

@@ -23,6 +23,7 @@ from torinvest.sources.logs.coverage import Coverage, EnabledRegions, coverage_i
 from torinvest.sources.logs.digests import DigestFolders, LocalDigests, S3Digests
 from torinvest.sources.logs.model import S3_THREADS, KeyLayout, LogFile, Narrowing
 from torinvest.sources.logs.signatures import PublicKeys
+from torinvest.sources.logs.writes import write_issues
 
 LOG_SUFFIXES = (
     ".json",
@@ -150,7 +151,8 @@ def list_local(root: Path, narrowing: Narrowing) -> Listing:
             if layout is not None and not narrowing.accepts(layout):
                 _skip(listing, layout, narrowing)
                 continue
-        listing.files.append(LogFile(found.path, found.size))
+        written = None if found.mtime is None else datetime.fromtimestamp(found.mtime, UTC)
+        listing.files.append(LogFile(found.path, found.size, written=written))
     listing.trails = sorted(trails)
     return listing
 
@@ -292,7 +294,7 @@ def list_s3(aws: Aws, url: str, narrowing: Narrowing) -> Listing:
     trails = set(lister.trails)
     with ThreadPoolExecutor(min(S3_THREADS, max(1, len(prefixes)))) as pool:
         for objects in pool.map(lister.objects, prefixes):
-            for key, size in objects:
+            for key, size, written in objects:
                 if not _is_log_name(key) or _is_digest(key):
                     continue
                 trail = _trail_of(key)
@@ -304,7 +306,8 @@ def list_s3(aws: Aws, url: str, narrowing: Narrowing) -> Listing:
                 if layout is not None and not narrowing.accepts(layout):
                     _skip(listing, layout, narrowing)
                     continue
-                listing.files.append(LogFile(f"s3://{bucket}/{key}", size, bucket, key))
+                location = f"s3://{bucket}/{key}"
+                listing.files.append(LogFile(location, size, bucket, key, written=written))
     for folder in coverage.unknown():  # one listing of the folder, only where it tells
         key = folder.removeprefix(f"s3://{bucket}/")
         names = [p[len(key) :].strip("/") for p in lister.folders(key)]
@@ -314,6 +317,13 @@ def list_s3(aws: Aws, url: str, narrowing: Narrowing) -> Listing:
     listing.left_out.update(lister.left_out)
     listing.unlisted = [f"s3://{bucket}/{p}" for p in lister.unlisted]
     return listing
+
+
+def _utc(value: object) -> datetime | None:
+    """An object's ``LastModified`` (botocore parses it to an aware datetime) in UTC."""
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        return None
+    return value.astimezone(UTC)
 
 
 def _skip(listing: Listing, layout: KeyLayout, narrowing: Narrowing) -> None:
@@ -372,9 +382,11 @@ class _S3Lister:
             for p in page.get("CommonPrefixes", [])
         ]
 
-    def objects(self, prefix: str) -> list[tuple[str, int]]:
+    def objects(self, prefix: str) -> list[tuple[str, int, datetime | None]]:
+        """The objects under ``prefix``: key, size and ``LastModified`` (S3's write time, in
+        the listing: no extra call; None when the answer has none)."""
         return [
-            (o["Key"], int(o.get("Size", 0)))
+            (o["Key"], int(o.get("Size", 0)), _utc(o.get("LastModified")))
             for page in self._call(Prefix=prefix)
             for o in page.get("Contents", [])
         ]
@@ -575,6 +587,7 @@ def list_logs(
         every = any(scope is None for scope in listing.coverage.scope.values())
         if aws is not None and name.startswith("s3://") and not narrowing.regions and every:
             enabled = _enabled_regions(aws, name, out)
+        unvouched: set[tuple[str, str, str]] = set()
         gaps = coverage_issues(
             listing.coverage,
             narrowing,
@@ -582,6 +595,10 @@ def list_logs(
             asides=out.asides,
             hashes=out.hashes,
             enabled=enabled,
+            unvouched=unvouched,
+        )
+        gaps += write_issues(
+            listing.files, vouched=out.hashes, unvouched=unvouched, asides=out.asides
         )
         out.gaps += [g for g in gaps if g not in out.gaps]
     if errors and len(errors) == len(roots):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -132,6 +132,9 @@ class LogFile:
     key: str | None = None
     #: What the trail's digest file says it holds: (SHA-256 of its content, the digest's path).
     sha256: tuple[str, str] | None = None
+    #: When it was written where it was listed (UTC): S3's ``LastModified``, or a local file's
+    #: modification time (None: not known); compared with the time in its name (:mod:`.writes`).
+    written: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
