@@ -197,7 +197,7 @@ def _by_content(passed: list[tuple[str, str]], listing: Listing) -> list[FoundFi
         if found is None or found.kind == "findings":
             continue
         if found.kind == "cloudtrail" and found.compression in (None, "gzip"):
-            taken.append(FoundFile(path, st.st_size, rel))
+            taken.append(FoundFile(path, st.st_size, rel, st.st_mtime))
             unread.setdefault("cloudtrail", []).append(path)
         elif found.kind == "cloudtrail":  # bzip2, xz: the log reader inflates gzip only
             unread.setdefault(f"compressed with {found.compression}", []).append(path)
