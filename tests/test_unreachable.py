@@ -11,6 +11,7 @@ request dropped, the others searched).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import re
@@ -20,6 +21,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import botocore.httpsession
 import pytest
@@ -552,3 +554,173 @@ def test_a_proxy_that_cannot_be_connected_to_without_a_shared_record_is_named_re
     said = translate_error(error, service="guardduty", region="eu-west-1")
     assert "s3cret" not in str(said) and "http:s3cret" not in str(said)
     assert str(said).startswith("could not connect to the proxy http://***:***@127.0.0.1:")
+
+
+# --------------------------------------------------------------------------------------------
+# a shared endpoint that stops mid-run: the regions that answered before it stopped
+# --------------------------------------------------------------------------------------------
+class Relay:
+    """A loopback TCP relay in front of ``upstream`` (the fake) that can be stopped: its port
+    closed and every connection through it cut — a local endpoint stopped mid-run (the fake's
+    own server, shut down, still answers the connections botocore keeps open)."""
+
+    def __init__(self, upstream: str) -> None:
+        parts = urlsplit(upstream)
+        self._upstream = (str(parts.hostname), int(parts.port or 80))
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(16)
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        self._lock = threading.Lock()
+        self._open: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:  # stopped
+                return
+            up = socket.create_connection(self._upstream)
+            with self._lock:
+                self._open += [conn, up]
+            for a, b in ((conn, up), (up, conn)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(a: socket.socket, b: socket.socket) -> None:
+        try:
+            while data := a.recv(65536):
+                b.sendall(data)
+        except OSError:
+            pass
+        with contextlib.suppress(OSError):
+            b.shutdown(socket.SHUT_WR)
+
+    def stop(self) -> None:
+        for sock in [self._listener, *self._open]:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+
+@pytest.fixture
+def relay(fake_aws: FakeAws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Relay]:
+    """The fake behind a relay that the test stops: GuardDuty, CloudTrail, EC2 and Athena share
+    its URL (one endpoint recorded down for all of them); 2 attempts a call."""
+    relay = Relay(fake_aws.url)
+    for name in ("GUARDDUTY", "CLOUDTRAIL", "EC2", "ATHENA"):
+        monkeypatch.setenv(f"AWS_ENDPOINT_URL_{name}", relay.url)
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
+    yield relay
+    relay.stop()
+
+
+def test_regions_that_answered_before_the_endpoint_stopped_say_so(
+    relay: Relay, fake_aws: FakeAws
+) -> None:
+    """One run (one Aws): GuardDuty answers in two regions, then its endpoint stops. Asked
+    again, those two say they answered earlier and only this later call could not be made; a
+    region asked for the first time after the stop says the endpoint is down, nothing more."""
+    from torinvest.findings import fetch_findings
+
+    finding = json.loads((GD / "shapes" / "single_raw.json").read_text())
+    for region in ("us-east-1", "eu-west-1", "eu-west-2"):
+        fake_aws.guardduty(region).add_detector()
+    fake_aws.guardduty("us-east-1").add_findings([finding])
+    aws = Aws(AwsConfig(max_workers=1))
+    first = fetch_findings(aws, ["us-east-1", "eu-west-1"])
+    assert first.answered == ["guardduty:us-east-1", "guardduty:eu-west-1"]
+    assert [f.id for f in first.findings] == [finding["id"]]
+    relay.stop()
+    later = fetch_findings(aws, ["us-east-1", "eu-west-1", "eu-west-2"])
+    assert later.answered == [] and len(later.failed) == 3
+    said = {i.source: i.problem for i in later.unsearched}
+    for region in ("us-east-1", "eu-west-1"):
+        assert (
+            f"could not connect to {relay.url} (from AWS_ENDPOINT_URL_GUARDDUTY)"
+            in (said[f"guardduty:{region}"])
+        )
+        assert (
+            "it answered earlier in this run, this later call could not be made"
+            in (said[f"guardduty:{region}"])
+        )
+    assert "answered earlier" not in said["guardduty:eu-west-2"]  # it never did
+    assert f"could not connect to {relay.url}" in said["guardduty:eu-west-2"]
+    # what the first search found stands: the later failure is the later search's
+    assert first.answered == ["guardduty:us-east-1", "guardduty:eu-west-1"]
+
+
+def test_an_investigation_whose_endpoint_stops_after_the_findings_search(
+    relay: Relay, fake_aws: FakeAws, moto: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The findings are fetched from GuardDuty in two regions (both answer; the finding is in
+    us-east-1), the key's calls looked up, then the endpoint stops: the related-findings search
+    cannot ask those regions again. The report's data issues (its card; summary.json) say the
+    related-findings search could not ask them — never ``guardduty:us-east-1`` as a region the
+    findings search could not search (it found the finding there)."""
+    from tests.cli.test_investigate import recent_finding
+    from torinvest import campaign, investigation
+    from torinvest.display.activity import all_issues
+    from torinvest.errors import group_issues
+    from torinvest.findings.related import COULD_NOT_LOOK as RELATED_COULD_NOT_LOOK
+    from torinvest.parameters import Sources
+
+    monkeypatch.setenv("TORINVEST_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", "123837392027")  # STS (moto) is not behind the relay
+    fake_aws.set_lookup_rate(None)
+    raw = recent_finding(fake_aws)
+    fake_aws.guardduty("eu-west-1").add_detector()
+    aws = Aws(AwsConfig(max_workers=1))
+    src = Sources(aws=aws, regions=["us-east-1", "eu-west-1"])
+    found = investigation.load_findings(src)
+    assert found.answered == ["guardduty:us-east-1", "guardduty:eu-west-1"]
+    inv = investigation.investigate(raw["id"], src, findings=found)
+    relay.stop()
+    inv = campaign.look_around(inv, found)
+    assert inv.related is not None and inv.related.status == RELATED_COULD_NOT_LOOK
+    for issues in (all_issues(inv, found), group_issues(inv.data_issues)):
+        sources = [i.source for i in issues]
+        assert not [s for s in sources if s.startswith("guardduty:")], issues
+        (related,) = [i for i in issues if i.source.startswith("related findings: guardduty:")]
+        assert related.problem.startswith(f"2 sources could not connect to {relay.url} ")
+        assert "it answered earlier in this run, this later call could not be made" in (
+            related.problem
+        )
+
+
+def test_a_finding_not_found_whose_type_could_not_be_checked_says_so(
+    relay: Relay, fake_aws: FakeAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`investigate ID`: the Tor findings search answers in both regions and the ID is not
+    among them; the endpoint stops before GuardDuty is asked whether the ID is a finding of
+    another type. Not found stands (exit 4: every region answered the search), and the message
+    says that the type could not be checked, where and why — it said "not found" alone."""
+    import torinvest.findings.fetch as fetch
+    from torinvest.errors import EXIT_NOT_FOUND
+
+    for region in ("us-east-1", "eu-west-1"):
+        fake_aws.guardduty(region).add_detector()
+    fake_aws.guardduty("us-east-1").add_findings(
+        [json.loads((GD / "shapes" / "single_raw.json").read_text())]
+    )
+    real = fetch.finding_types
+
+    def stopped_first(*args: Any, **kwargs: Any) -> dict[str, str]:
+        relay.stop()  # between the search and the check of other types
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(fetch, "finding_types", stopped_first)
+    other = "0" * 32
+    code, _, err = run(
+        "investigate", other, "--regions", "us-east-1,eu-west-1",
+        "--out", str(tmp_path / "o"),
+    )  # fmt: skip
+    assert code == EXIT_NOT_FOUND, err
+    assert f"finding {other} not found among 1 findings" in err
+    assert (
+        "whether it is a finding of another type could not be checked in us-east-1, eu-west-1: "
+        f"could not connect to {relay.url} (from AWS_ENDPOINT_URL_GUARDDUTY): connection "
+        "refused — it answered earlier in this run, this later call could not be made" in err
+    )
+    assert not (tmp_path / "o").exists()

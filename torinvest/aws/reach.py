@@ -40,6 +40,14 @@ from botocore.exceptions import (
 #: Attribute :class:`Unreachable` sets on the exception of the call that found an endpoint
 #: unreachable (read it with :func:`unreached`).
 UNREACHED_ATTR = "torinvest_unreached"
+#: Attribute set (True) on the error of a call refused or failed for a shared endpoint or proxy
+#: found down when its service had answered in that region earlier in the run
+#: (:func:`answered_earlier`).
+ANSWERED_ATTR = "torinvest_answered_earlier"
+#: What :func:`torinvest.aws.translate_error` adds to the message of such an error: the region
+#: answered, and only what came later could not be asked (the same words for every region, so
+#: that their issues fold into one).
+ANSWERED_EARLIER = "— it answered earlier in this run, this later call could not be made"
 
 
 #: :attr:`SharedEndpoint.kind` of a proxy.
@@ -276,6 +284,12 @@ def connect_reason(error: BaseException) -> str:
 _CREDENTIALS = re.compile(r"//[^/@\s\"']+@")
 
 
+def answered_earlier(error: BaseException) -> bool:
+    """Whether ``error`` is a call, refused or failed for a shared endpoint or proxy found
+    down, to a service and region that had answered earlier in the run (:class:`Unreachable`)."""
+    return getattr(error, ANSWERED_ATTR, False) is True
+
+
 def unreached(error: BaseException) -> Unreached | None:
     """What :class:`Unreachable` recorded on ``error`` (None: not a shared endpoint found
     unreachable)."""
@@ -290,6 +304,21 @@ class Unreachable:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._down: dict[str, Unreached] = {}
+        self._answered: set[tuple[str, str]] = set()
+
+    def answered(self, service: str, region: str) -> None:
+        """``service`` answered a call in ``region`` (its endpoint took it and answered)."""
+        with self._lock:
+            self._answered.add((service, region))
+
+    def mark(self, error: BaseException, service: str, region: str) -> None:
+        """Mark ``error`` (of a call found down or refused) when ``service`` had answered in
+        ``region`` earlier in the run (:func:`answered_earlier`): what it said then stands, only
+        this later call could not be made."""
+        with self._lock:
+            earlier = (service, region) in self._answered
+        if earlier:
+            setattr(error, ANSWERED_ATTR, True)
 
     def get(self, endpoint: SharedEndpoint) -> Unreached | None:
         with self._lock:

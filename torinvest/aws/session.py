@@ -659,7 +659,12 @@ def _watch_endpoint(
         for route in routes:
             found = unreachable.get(route)
             if found is not None:
-                raise unreachable.refuse(found)
+                refused = unreachable.refuse(found)
+                unreachable.mark(refused, service, region)
+                raise refused
+
+    def after_call(**_: Any) -> None:  # an answer, error or not: the region was reached
+        unreachable.answered(service, region)
 
     def after_call_error(exception: BaseException | None = None, **kw: Any) -> None:
         if exception is None:
@@ -668,10 +673,12 @@ def _watch_endpoint(
         for route in routes:
             found = unreachable.record(route, exception, f"{service} {operation}")
             if found is not None:
+                unreachable.mark(exception, service, region)
                 log.info("%s (%s %s in %s)", found.message, service, operation, region)
                 return
 
     events.register_first(f"before-call.{service}", before_call)
+    events.register(f"after-call.{service}", after_call)
     events.register(f"{_RETRIES_SPENT}.{service}", after_call_error)
     if record:
         events.register(f"after-call-error.{service}", after_call_error)

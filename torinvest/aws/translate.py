@@ -22,7 +22,14 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 from botocore.parsers import ResponseParserError
 
 from torinvest.aws.answers import _BODY_QUOTE_CHARS, NOT_AWS_KEY, NotAnAwsAnswer
-from torinvest.aws.reach import connect_reason, is_proxy_failure, redact_url, unreached
+from torinvest.aws.reach import (
+    ANSWERED_EARLIER,
+    answered_earlier,
+    connect_reason,
+    is_proxy_failure,
+    redact_url,
+    unreached,
+)
 from torinvest.errors import (
     AccessDeniedError,
     AwsError,
@@ -230,7 +237,7 @@ def translate_error(
         down = unreached(error)
         if down is not None:  # an endpoint every region uses: the same words for each
             return EndpointError(
-                down.message,
+                down.message + (f" {ANSWERED_EARLIER}" if answered_earlier(error) else ""),
                 hint=down.hint,
                 service=service,
                 region=region,
