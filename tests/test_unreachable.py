@@ -724,3 +724,25 @@ def test_a_finding_not_found_whose_type_could_not_be_checked_says_so(
         "refused — it answered earlier in this run, this later call could not be made" in err
     )
     assert not (tmp_path / "o").exists()
+
+
+def test_lookup_events_through_a_dead_proxy_stops_after_the_first_region(
+    moto: str, closed_port: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LookupEvents retries calls itself (one attempt a call, backoff made short here): the
+    first region's retries go through the proxy, then no other region's call is sent; STS
+    (moto, on the loopback NO_PROXY exempts) answers directly."""
+    import torinvest.sources.lookup.fetch as lookup_fetch
+
+    monkeypatch.setattr(lookup_fetch, "BACKOFF_BASE", 0.001)
+    monkeypatch.delenv("AWS_ENDPOINT_URL")  # CloudTrail at AWS's regional endpoints
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", moto)
+    proxy = DeadProxy(closed_port, monkeypatch, "HTTPS_PROXY")
+    code, _, err = run(
+        "events", "--lookup", "--access-key", "AKIATFQR7NSCUXC3DDDP",
+        "--regions", ",".join(REGIONS), "--max-workers", "1",
+        "--out", str(tmp_path / "events.csv"),
+    )  # fmt: skip
+    assert code == EXIT_COULD_NOT_LOOK, err
+    assert proxy.attempts == [("cloudtrail", "us-east-1")] * (1 + lookup_fetch.MAX_RETRIES)
+    _proxy_said_once_and_why(err, proxy)
