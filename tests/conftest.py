@@ -36,6 +36,10 @@ from tests.fake_aws import AthenaRegion, FakeAws, RealAwsCallError
 pytest_plugins = ["pytester"]  # test_fake_aws.py proves the guard fails a test
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+#: botocore's own HTTP sender, before the guard wraps it: for a test whose requests go to a
+#: loopback proxy only (tests/test_unreachable.py checks the proxy of each request it lets
+#: through; every other request goes to the guard).
+UNGUARDED_SEND = botocore.httpsession.URLLib3Session.send
 TEST_REGION = "us-east-1"
 
 

@@ -11,6 +11,7 @@ request dropped, the others searched).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import re
@@ -20,6 +21,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import botocore.httpsession
 import pytest
@@ -352,3 +354,395 @@ def test_a_call_waiting_for_its_answer_says_so(monkeypatch: pytest.MonkeyPatch) 
     assert line in sink.getvalue()
     # the call ended: it is not waited for any more (nothing more is said of it)
     assert threading.current_thread() not in progress._waits._calls
+
+
+# --------------------------------------------------------------------------------------------
+# a proxy that cannot be connected to (HTTPS_PROXY…): shared by every region it applies to
+# --------------------------------------------------------------------------------------------
+#: What the dead proxy's URL holds that must never be said.
+PROXY_SECRET = "pr0xy-s3cret"
+
+
+class DeadProxy:
+    """A closed loopback port named by ``variable`` (``HTTPS_PROXY``…) as a proxy with a user
+    and password; no endpoint is set, so clients have AWS's regional endpoints. A request
+    botocore sends through this proxy is counted (service, region) and sent: it connects to the
+    loopback proxy only, which refuses. Any other request goes to the autouse guard (loopback
+    only), after ``direct`` may send it elsewhere (a host NO_PROXY exempts → the fake)."""
+
+    def __init__(
+        self, port_url: str, monkeypatch: pytest.MonkeyPatch, variable: str | None
+    ) -> None:
+        self.url = port_url.replace("http://", f"http://analyst:{PROXY_SECRET}@")
+        self.shown = port_url.replace("http://", "http://***:***@")
+        self.attempts: list[tuple[str, str]] = []
+        self.direct: list[str] = []
+        self.redirect: dict[str, str] = {}  # host exempted → loopback URL that serves it
+        for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+            monkeypatch.delenv(name)
+            monkeypatch.delenv(name.lower())
+        for name in ("GUARDDUTY", "EC2", "CLOUDTRAIL", "ATHENA"):
+            monkeypatch.delenv(f"AWS_ENDPOINT_URL_{name}", raising=False)
+        if variable is not None:
+            monkeypatch.setenv(variable, self.url)
+        guarded = botocore.httpsession.URLLib3Session.send
+
+        def send(session: Any, request: Any) -> Any:
+            proxy = session._proxy_config.proxy_url_for(request.url)
+            if proxy is not None:
+                assert proxy == self.url, (request.url, proxy)  # the loopback proxy only
+                auth = str(request.headers.get("Authorization", "")).encode()
+                found = _SCOPE.search(auth)
+                self.attempts.append(
+                    (found.group(2).decode(), found.group(1).decode()) if found else ("?", "?")
+                )
+                return tests.conftest.UNGUARDED_SEND(session, request)
+            host = re.match(r"https://([^/]+)(/.*)?$", request.url)
+            if host and host.group(1) in self.redirect:
+                self.direct.append(host.group(1))
+                request.url = self.redirect[host.group(1)] + (host.group(2) or "/")
+            return guarded(session, request)
+
+        monkeypatch.setattr(botocore.httpsession.URLLib3Session, "send", send)
+
+
+@pytest.fixture
+def dead_proxy(closed_port: str, monkeypatch: pytest.MonkeyPatch) -> DeadProxy:
+    """HTTPS_PROXY at a closed loopback port (with a user and password); 3 attempts a call."""
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "3")
+    return DeadProxy(closed_port, monkeypatch, "HTTPS_PROXY")
+
+
+def _proxy_said_once_and_why(err: str, proxy: DeadProxy, origin: str = "HTTPS_PROXY") -> None:
+    """The error names the proxy (its password never said), where it was set and what to do;
+    the same problem is not listed region by region."""
+    assert PROXY_SECRET not in err and "analyst" not in err
+    assert (
+        f"could not connect to the proxy {proxy.shown} (from {origin}): connection refused" in err
+    )
+    assert f"unset {origin} (or add the endpoints' hosts to NO_PROXY)" in err
+    assert err.count("could not connect to") <= 3, err  # a retry line, the error: no list
+
+
+@pytest.mark.parametrize("variable", ["HTTPS_PROXY", "https_proxy"])
+def test_findings_through_a_dead_proxy_tries_one_call_only(
+    variable: str, closed_port: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every region: EC2 DescribeRegions is the first call, through the proxy; its attempts are
+    the only ones (every region's GuardDuty would go through the same proxy). Each region spent
+    its own attempts on it before (34 regions × 10 attempts, with their backoff)."""
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "3")
+    proxy = DeadProxy(closed_port, monkeypatch, variable)
+    code, out, err = run("findings")
+    assert code == EXIT_COULD_NOT_LOOK and out == ""
+    assert proxy.attempts == [("ec2", "us-east-1")] * 3
+    assert "torinvest: error: no region could be searched: could not connect to the proxy" in err
+    _proxy_said_once_and_why(err, proxy, variable)
+    first = err.splitlines()[0]  # said at once: which call, which proxy, why
+    assert first.startswith("torinvest: ec2 DescribeRegions in us-east-1: attempt 1 failed")
+    assert proxy.shown in first
+
+
+def test_findings_in_regions_asked_through_a_dead_proxy(dead_proxy: DeadProxy) -> None:
+    """--regions: the first region's ListDetectors is tried (3 attempts), the other four are
+    not sent; all are said as not searched, the same way, exit 3."""
+    code, out, err = run("findings", "--regions", ",".join(REGIONS), "--max-workers", "1")
+    assert code == EXIT_COULD_NOT_LOOK and out == ""
+    assert dead_proxy.attempts == [("guardduty", "us-east-1")] * 3
+    assert "no region could be searched (5 of 5 failed): every one failed the same way: " in err
+    assert "no other call was sent through it" in err
+    _proxy_said_once_and_why(err, dead_proxy)
+
+
+def test_a_host_no_proxy_exempts_is_still_searched(
+    dead_proxy: DeadProxy, fake_aws: FakeAws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """NO_PROXY names eu-west-2's GuardDuty host: botocore connects to it directly, so the dead
+    proxy is no answer for it. us-east-1 is tried through the proxy (its attempts), eu-west-1
+    is not sent (the same proxy), eu-west-2 is searched (here: the fake) and its finding kept."""
+    for name in ("GUARDDUTY", "EC2", "CLOUDTRAIL", "ATHENA"):  # set by the fake_aws fixture
+        monkeypatch.delenv(f"AWS_ENDPOINT_URL_{name}")
+    exempt = "guardduty.eu-west-2.amazonaws.com"
+    monkeypatch.setenv("NO_PROXY", f"127.0.0.1,localhost,{exempt}")
+    monkeypatch.setenv("no_proxy", f"127.0.0.1,localhost,{exempt}")
+    dead_proxy.redirect[exempt] = fake_aws.url
+    finding = json.loads((GD / "shapes" / "single_raw.json").read_text())
+    fake_aws.guardduty("eu-west-2").add_detector()
+    fake_aws.guardduty("eu-west-2").add_findings([finding])
+    regions = "us-east-1,eu-west-1,eu-west-2"
+    code, out, err = run("findings", "--regions", regions, "--max-workers", "1", "--json")
+    assert code == 0, err
+    assert [r["id"] for r in json.loads(out)] == [finding["id"]]
+    assert dead_proxy.attempts == [("guardduty", "us-east-1")] * 3
+    assert set(dead_proxy.direct) == {exempt}
+    assert f"could not connect to the proxy {dead_proxy.shown} (from HTTPS_PROXY)" in err
+    assert "2 sources could not connect to the proxy" in err and "e.g. us-east-1, eu-west-1" in err
+    assert "2 region(s) could not be searched" in err and PROXY_SECRET not in err
+
+
+def test_a_dead_proxy_exempting_some_regions_leaves_them_to_search(
+    dead_proxy: DeadProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DescribeRegions could not go through the proxy, but NO_PROXY exempts a GuardDuty host:
+    not "no region could be searched" — the partition's regions are listed, with a note."""
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost,guardduty.eu-west-2.amazonaws.com")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost,guardduty.eu-west-2.amazonaws.com")
+    aws = Aws(AwsConfig(max_workers=1))
+    listed = aws.regions("guardduty")
+    assert listed.source == "partition" and "eu-west-2" in listed
+    assert f"could not connect to the proxy {dead_proxy.shown}" in str(listed.note)
+    assert dead_proxy.attempts == [("ec2", "us-east-1")] * 3
+    assert aws.proxy("guardduty", "eu-west-2") is None
+    assert aws.proxy("guardduty", "eu-west-1") is not None
+
+
+def test_a_proxy_of_the_client_config_is_shared_too(
+    closed_port: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A botocore Config(proxies=…) (the library's callers): the first region's failure is the
+    answer for the others, at once; said as that Config's proxy."""
+    from botocore.config import Config
+
+    from torinvest.aws import translate_error
+
+    proxy = DeadProxy(closed_port, monkeypatch, None)
+    config = Config(proxies={"https": proxy.url}, retries={"total_max_attempts": 2})
+    aws = Aws(AwsConfig(max_workers=1))
+    outcomes = aws.map_regions(
+        lambda r: aws.client("guardduty", r, config=config).list_detectors(), REGIONS
+    )
+    names = [type(o).__name__ for _, o in outcomes]
+    assert names == ["ProxyConnectionError"] + ["EndpointDown"] * (len(REGIONS) - 1)
+    assert proxy.attempts == [("guardduty", REGIONS[0])] * 2  # its 2 attempts; no other
+    said = str(translate_error(outcomes[-1][1], service="guardduty", region=REGIONS[-1]))
+    assert said.startswith(
+        f"could not connect to the proxy {proxy.shown} (from the proxies of the client's "
+        "botocore Config): connection refused"
+    )
+    assert PROXY_SECRET not in said
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("http://user:pass@proxy:3128", "http://***:***@proxy:3128"),
+        ("http://http:http@proxy:3128", "http://***:***@proxy:3128"),  # botocore: ***://http:***@
+        ("http://t0ken@proxy:3128/", "http://***:***@proxy:3128/"),
+        ("http://a%40b:p%3Aw@10.0.0.1:8080", "http://***:***@10.0.0.1:8080"),
+        ("http://proxy:3128", "http://proxy:3128"),
+    ],
+)
+def test_a_proxy_url_is_said_without_its_credentials(url: str, shown: str) -> None:
+    from torinvest.aws.reach import redact_url
+
+    assert redact_url(url) == shown
+
+
+def test_a_proxy_that_cannot_be_connected_to_without_a_shared_record_is_named_redacted(
+    closed_port: str,
+) -> None:
+    """One call, no record (a client making one attempt whose caller gave up): the error
+    names the proxy, its password redacted — botocore's own mask leaves a user name that is
+    also in the scheme (``http``)."""
+    from botocore.exceptions import ProxyConnectionError
+
+    from torinvest.aws import translate_error
+
+    error = ProxyConnectionError(
+        proxy_url=closed_port.replace("http://", "http://http:s3cret@"), error="refused"
+    )
+    said = translate_error(error, service="guardduty", region="eu-west-1")
+    assert "s3cret" not in str(said) and "http:s3cret" not in str(said)
+    assert str(said).startswith("could not connect to the proxy http://***:***@127.0.0.1:")
+
+
+# --------------------------------------------------------------------------------------------
+# a shared endpoint that stops mid-run: the regions that answered before it stopped
+# --------------------------------------------------------------------------------------------
+class Relay:
+    """A loopback TCP relay in front of ``upstream`` (the fake) that can be stopped: its port
+    closed and every connection through it cut — a local endpoint stopped mid-run (the fake's
+    own server, shut down, still answers the connections botocore keeps open)."""
+
+    def __init__(self, upstream: str) -> None:
+        parts = urlsplit(upstream)
+        self._upstream = (str(parts.hostname), int(parts.port or 80))
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(16)
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        self._lock = threading.Lock()
+        self._open: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:  # stopped
+                return
+            up = socket.create_connection(self._upstream)
+            with self._lock:
+                self._open += [conn, up]
+            for a, b in ((conn, up), (up, conn)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(a: socket.socket, b: socket.socket) -> None:
+        try:
+            while data := a.recv(65536):
+                b.sendall(data)
+        except OSError:
+            pass
+        with contextlib.suppress(OSError):
+            b.shutdown(socket.SHUT_WR)
+
+    def stop(self) -> None:
+        for sock in [self._listener, *self._open]:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+
+@pytest.fixture
+def relay(fake_aws: FakeAws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Relay]:
+    """The fake behind a relay that the test stops: GuardDuty, CloudTrail, EC2 and Athena share
+    its URL (one endpoint recorded down for all of them); 2 attempts a call."""
+    relay = Relay(fake_aws.url)
+    for name in ("GUARDDUTY", "CLOUDTRAIL", "EC2", "ATHENA"):
+        monkeypatch.setenv(f"AWS_ENDPOINT_URL_{name}", relay.url)
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
+    yield relay
+    relay.stop()
+
+
+def test_regions_that_answered_before_the_endpoint_stopped_say_so(
+    relay: Relay, fake_aws: FakeAws
+) -> None:
+    """One run (one Aws): GuardDuty answers in two regions, then its endpoint stops. Asked
+    again, those two say they answered earlier and only this later call could not be made; a
+    region asked for the first time after the stop says the endpoint is down, nothing more."""
+    from torinvest.findings import fetch_findings
+
+    finding = json.loads((GD / "shapes" / "single_raw.json").read_text())
+    for region in ("us-east-1", "eu-west-1", "eu-west-2"):
+        fake_aws.guardduty(region).add_detector()
+    fake_aws.guardduty("us-east-1").add_findings([finding])
+    aws = Aws(AwsConfig(max_workers=1))
+    first = fetch_findings(aws, ["us-east-1", "eu-west-1"])
+    assert first.answered == ["guardduty:us-east-1", "guardduty:eu-west-1"]
+    assert [f.id for f in first.findings] == [finding["id"]]
+    relay.stop()
+    later = fetch_findings(aws, ["us-east-1", "eu-west-1", "eu-west-2"])
+    assert later.answered == [] and len(later.failed) == 3
+    said = {i.source: i.problem for i in later.unsearched}
+    for region in ("us-east-1", "eu-west-1"):
+        assert (
+            f"could not connect to {relay.url} (from AWS_ENDPOINT_URL_GUARDDUTY)"
+            in (said[f"guardduty:{region}"])
+        )
+        assert (
+            "it answered earlier in this run, this later call could not be made"
+            in (said[f"guardduty:{region}"])
+        )
+    assert "answered earlier" not in said["guardduty:eu-west-2"]  # it never did
+    assert f"could not connect to {relay.url}" in said["guardduty:eu-west-2"]
+    # what the first search found stands: the later failure is the later search's
+    assert first.answered == ["guardduty:us-east-1", "guardduty:eu-west-1"]
+
+
+def test_an_investigation_whose_endpoint_stops_after_the_findings_search(
+    relay: Relay, fake_aws: FakeAws, moto: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The findings are fetched from GuardDuty in two regions (both answer; the finding is in
+    us-east-1), the key's calls looked up, then the endpoint stops: the related-findings search
+    cannot ask those regions again. The report's data issues (its card; summary.json) say the
+    related-findings search could not ask them — never ``guardduty:us-east-1`` as a region the
+    findings search could not search (it found the finding there)."""
+    from tests.cli.test_investigate import recent_finding
+    from torinvest import campaign, investigation
+    from torinvest.display.activity import all_issues
+    from torinvest.errors import group_issues
+    from torinvest.findings.related import COULD_NOT_LOOK as RELATED_COULD_NOT_LOOK
+    from torinvest.parameters import Sources
+
+    monkeypatch.setenv("TORINVEST_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", "123837392027")  # STS (moto) is not behind the relay
+    fake_aws.set_lookup_rate(None)
+    raw = recent_finding(fake_aws)
+    fake_aws.guardduty("eu-west-1").add_detector()
+    aws = Aws(AwsConfig(max_workers=1))
+    src = Sources(aws=aws, regions=["us-east-1", "eu-west-1"])
+    found = investigation.load_findings(src)
+    assert found.answered == ["guardduty:us-east-1", "guardduty:eu-west-1"]
+    inv = investigation.investigate(raw["id"], src, findings=found)
+    relay.stop()
+    inv = campaign.look_around(inv, found)
+    assert inv.related is not None and inv.related.status == RELATED_COULD_NOT_LOOK
+    for issues in (all_issues(inv, found), group_issues(inv.data_issues)):
+        sources = [i.source for i in issues]
+        assert not [s for s in sources if s.startswith("guardduty:")], issues
+        (related,) = [i for i in issues if i.source.startswith("related findings: guardduty:")]
+        assert related.problem.startswith(f"2 sources could not connect to {relay.url} ")
+        assert "it answered earlier in this run, this later call could not be made" in (
+            related.problem
+        )
+
+
+def test_a_finding_not_found_whose_type_could_not_be_checked_says_so(
+    relay: Relay, fake_aws: FakeAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`investigate ID`: the Tor findings search answers in both regions and the ID is not
+    among them; the endpoint stops before GuardDuty is asked whether the ID is a finding of
+    another type. Not found stands (exit 4: every region answered the search), and the message
+    says that the type could not be checked, where and why — it said "not found" alone."""
+    import torinvest.findings.fetch as fetch
+    from torinvest.errors import EXIT_NOT_FOUND
+
+    for region in ("us-east-1", "eu-west-1"):
+        fake_aws.guardduty(region).add_detector()
+    fake_aws.guardduty("us-east-1").add_findings(
+        [json.loads((GD / "shapes" / "single_raw.json").read_text())]
+    )
+    real = fetch.finding_types
+
+    def stopped_first(*args: Any, **kwargs: Any) -> dict[str, str]:
+        relay.stop()  # between the search and the check of other types
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(fetch, "finding_types", stopped_first)
+    other = "0" * 32
+    code, _, err = run(
+        "investigate", other, "--regions", "us-east-1,eu-west-1",
+        "--out", str(tmp_path / "o"),
+    )  # fmt: skip
+    assert code == EXIT_NOT_FOUND, err
+    assert f"finding {other} not found among 1 findings" in err
+    assert (
+        "whether it is a finding of another type could not be checked in us-east-1, eu-west-1: "
+        f"could not connect to {relay.url} (from AWS_ENDPOINT_URL_GUARDDUTY): connection "
+        "refused — it answered earlier in this run, this later call could not be made" in err
+    )
+    assert not (tmp_path / "o").exists()
+
+
+def test_lookup_events_through_a_dead_proxy_stops_after_the_first_region(
+    moto: str, closed_port: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LookupEvents retries calls itself (one attempt a call, backoff made short here): the
+    first region's retries go through the proxy, then no other region's call is sent; STS
+    (moto, on the loopback NO_PROXY exempts) answers directly."""
+    import torinvest.sources.lookup.fetch as lookup_fetch
+
+    monkeypatch.setattr(lookup_fetch, "BACKOFF_BASE", 0.001)
+    monkeypatch.delenv("AWS_ENDPOINT_URL")  # CloudTrail at AWS's regional endpoints
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", moto)
+    proxy = DeadProxy(closed_port, monkeypatch, "HTTPS_PROXY")
+    code, _, err = run(
+        "events", "--lookup", "--access-key", "AKIATFQR7NSCUXC3DDDP",
+        "--regions", ",".join(REGIONS), "--max-workers", "1",
+        "--out", str(tmp_path / "events.csv"),
+    )  # fmt: skip
+    assert code == EXIT_COULD_NOT_LOOK, err
+    assert proxy.attempts == [("cloudtrail", "us-east-1")] * (1 + lookup_fetch.MAX_RETRIES)
+    _proxy_said_once_and_why(err, proxy)

@@ -25,8 +25,8 @@ The package, each module importing only those above it:
     answers    an answer that is not AWS's refused before parsing, its text made valid; a
                promised field read
     pages      page chains that end: a token followed twice or too many pages is an error
-    reach      where a configured endpoint comes from; one every region uses, found
-               unreachable, is not called again in the run
+    reach      where a configured endpoint comes from, and the proxy a client goes through;
+               one every region uses, found unreachable, is not called again in the run
     regions    ``--regions`` parsed and checked; the regions to search; where each partition
                records IAM and STS events
     translate  botocore exceptions → torinvest errors; the IAM action a call needs; AssumeRole

@@ -10,16 +10,24 @@ same way, one region after the other. :class:`Unreachable` remembers it, and the
 by :class:`torinvest.aws.Aws` refuse further calls to it at once with :class:`EndpointDown`.
 Without a configured endpoint each region has its own (``guardduty.eu-west-1.amazonaws.com``):
 nothing is recorded, each region is tried (a region can be unreachable alone).
+
+A proxy (``HTTPS_PROXY``/``https_proxy``, a botocore ``Config(proxies=…)``; ``NO_PROXY`` exempts
+hosts, as botocore reads it: :func:`proxy_of`) is shared the same way by every client whose
+endpoint it applies to: one that could not be connected to (botocore's
+``ProxyConnectionError``) is recorded and refused as an endpoint is, for those clients only,
+and named with any ``user:password`` in its URL redacted (:func:`redact_url`).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import socket
 import ssl
 import threading
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import botocore.session
 from botocore import utils as botocore_utils
@@ -32,15 +40,91 @@ from botocore.exceptions import (
 #: Attribute :class:`Unreachable` sets on the exception of the call that found an endpoint
 #: unreachable (read it with :func:`unreached`).
 UNREACHED_ATTR = "torinvest_unreached"
+#: Attribute set (True) on the error of a call refused or failed for a shared endpoint or proxy
+#: found down when its service had answered in that region earlier in the run
+#: (:func:`answered_earlier`).
+ANSWERED_ATTR = "torinvest_answered_earlier"
+#: What :func:`torinvest.aws.translate_error` adds to the message of such an error: the region
+#: answered, and only what came later could not be asked (the same words for every region, so
+#: that their issues fold into one).
+ANSWERED_EARLIER = "— it answered earlier in this run, this later call could not be made"
+
+
+#: :attr:`SharedEndpoint.kind` of a proxy.
+PROXY = "proxy"
 
 
 @dataclass(frozen=True, slots=True)
 class SharedEndpoint:
     """An endpoint URL the configuration chain gives a service's clients in every region, and
-    where it was set (``AWS_ENDPOINT_URL``, ``AWS_ENDPOINT_URL_GUARDDUTY``, a profile's…)."""
+    where it was set (``AWS_ENDPOINT_URL``, ``AWS_ENDPOINT_URL_GUARDDUTY``, a profile's…); or,
+    with ``kind`` :data:`PROXY`, the proxy those clients connect through (``HTTPS_PROXY``…):
+    its ``url`` may hold a user and password, never said (:attr:`shown`)."""
 
     url: str
     origin: str
+    kind: str = "endpoint"
+
+    @property
+    def is_proxy(self) -> bool:
+        return self.kind == PROXY
+
+    @property
+    def shown(self) -> str:
+        """The URL as said: a proxy's ``user:password`` redacted."""
+        return redact_url(self.url) if self.is_proxy else self.url
+
+    @property
+    def key(self) -> str:
+        """What :class:`Unreachable` records it under (an endpoint and a proxy at the same URL
+        are two things)."""
+        return f"{self.kind} {self.url.rstrip('/')}"
+
+
+def redact_url(url: str) -> str:
+    """``url`` without the ``user:password@`` (or ``token@``) it may hold: ``***:***@``."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(a proxy URL that is not a URL)"
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"***:***@{host}"))
+
+
+def proxy_of(client: Any) -> SharedEndpoint | None:
+    """The proxy ``client`` connects through, and where it was set, or None (none set, or
+    ``NO_PROXY`` exempts its endpoint's host).
+
+    As botocore chooses it when it makes the client's endpoint: the client's
+    ``Config(proxies=…)`` when set, else the environment's proxies for its endpoint URL
+    (:func:`botocore.utils.get_environ_proxies`: ``https_proxy``/``HTTPS_PROXY``, lower case
+    first, unless :func:`botocore.utils.should_bypass_proxies` — ``NO_PROXY`` — exempts it),
+    the one for the endpoint's scheme."""
+    endpoint = str(getattr(client.meta, "endpoint_url", "") or "")
+    scheme = urlsplit(endpoint).scheme
+    configured = getattr(client.meta.config, "proxies", None)
+    if configured is not None:
+        proxies, origin = dict(configured), "the proxies of the client's botocore Config"
+    else:
+        proxies, origin = botocore_utils.get_environ_proxies(endpoint), ""
+    proxy = proxies.get(scheme)
+    if not proxy:
+        return None
+    proxy = str(proxy)
+    if not origin:
+        origin = next(
+            (
+                name
+                for name in (f"{scheme}_proxy", f"{scheme.upper()}_PROXY")
+                if os.environ.get(name) == proxy
+            ),
+            "the system's proxy settings",
+        )
+    if not proxy.startswith(("http:", "https:")):  # as botocore completes it
+        proxy = f"http:{proxy}" if proxy.startswith("//") else f"http://{proxy}"
+    return SharedEndpoint(proxy, origin, PROXY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,13 +140,27 @@ class Unreached:
     @property
     def message(self) -> str:
         """The same for every region and call (so that their issues fold into one)."""
+        what = "the proxy " if self.endpoint.is_proxy else ""
         return (
-            f"could not connect to {self.endpoint.url} (from {self.endpoint.origin}): {self.reason}"
+            f"could not connect to {what}{self.endpoint.shown} (from {self.endpoint.origin}): "
+            f"{self.reason}"
         )
 
     @property
     def hint(self) -> str:
         origin = self.endpoint.origin
+        if self.endpoint.is_proxy:
+            undo = (
+                f"unset {origin} (or add the endpoints' hosts to NO_PROXY)"
+                if origin.lower().endswith("_proxy")
+                else f"change {origin}"
+            )
+            return (
+                f"every region whose endpoint this proxy serves goes through it: once "
+                f"{self.first} could not connect, no other call was sent through it; check "
+                f"that the proxy {self.endpoint.shown} is the one meant and that it is running, "
+                f"or {undo} to connect without it"
+            )
         undo = f"unset {origin}" if origin.startswith("AWS_") else f"remove {origin}"
         return (
             f"every region uses this endpoint: once {self.first} could not connect, no other "
@@ -76,6 +174,18 @@ class EndpointDown(BotoConnectionError):
     earlier in the run (:class:`Unreachable`)."""
 
     fmt = "not sent: {endpoint_url} could not be connected to ({reason})"
+
+
+def is_proxy_failure(error: BaseException) -> bool:
+    """A call that could not connect to its proxy (botocore's ``ProxyConnectionError``: urllib3
+    wraps only a failure to reach the proxy itself, not an answer of the proxy)."""
+    return isinstance(error, ProxyConnectionError)
+
+
+def is_route_failure(error: BaseException) -> bool:
+    """A call that could not connect to its endpoint (:func:`is_connect_failure`) or to its
+    proxy (:func:`is_proxy_failure`)."""
+    return is_connect_failure(error) or is_proxy_failure(error)
 
 
 def _service_env_id(service: str) -> str:
@@ -161,8 +271,23 @@ def connect_reason(error: BaseException) -> str:
         kwargs = getattr(e, "kwargs", None)
         inner = kwargs.get("error") if isinstance(kwargs, dict) else None
         todo.extend(x for x in (inner, e.__cause__, e.__context__) if isinstance(x, BaseException))
-    text = str(error).strip()
+    if is_proxy_failure(error):  # botocore's text names the proxy: its cause, never the URL
+        inner = getattr(error, "kwargs", {}).get("error")
+        error = inner if isinstance(inner, BaseException) else error
+        if error is not inner:
+            return "the connection failed"
+    text = _CREDENTIALS.sub("//***:***@", str(error).strip())
     return text.split(": ", 1)[1] if " object at 0x" in text.split(": ", 1)[0] else text
+
+
+#: A ``user:password@`` in a URL in a text (a library's message quoting a URL).
+_CREDENTIALS = re.compile(r"//[^/@\s\"']+@")
+
+
+def answered_earlier(error: BaseException) -> bool:
+    """Whether ``error`` is a call, refused or failed for a shared endpoint or proxy found
+    down, to a service and region that had answered earlier in the run (:class:`Unreachable`)."""
+    return getattr(error, ANSWERED_ATTR, False) is True
 
 
 def unreached(error: BaseException) -> Unreached | None:
@@ -179,23 +304,45 @@ class Unreachable:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._down: dict[str, Unreached] = {}
+        self._answered: set[tuple[str, str]] = set()
 
-    def get(self, url: str) -> Unreached | None:
+    def answered(self, service: str, region: str) -> None:
+        """``service`` answered a call in ``region`` (its endpoint took it and answered)."""
         with self._lock:
-            return self._down.get(url.rstrip("/"))
+            self._answered.add((service, region))
+
+    def mark(self, error: BaseException, service: str, region: str) -> None:
+        """Mark ``error`` (of a call found down or refused) when ``service`` had answered in
+        ``region`` earlier in the run (:func:`answered_earlier`): what it said then stands, only
+        this later call could not be made."""
+        with self._lock:
+            earlier = (service, region) in self._answered
+        if earlier:
+            setattr(error, ANSWERED_ATTR, True)
+
+    def get(self, endpoint: SharedEndpoint) -> Unreached | None:
+        with self._lock:
+            return self._down.get(endpoint.key)
 
     def record(
         self, endpoint: SharedEndpoint, error: BaseException, where: str
     ) -> Unreached | None:
         """Record ``error`` of a call to ``endpoint`` when it is a connection failure on that
-        endpoint's own host (an S3 bucket's host name under it is not it); set it on ``error``
-        (:func:`unreached`). Returns what is recorded for the endpoint, or None."""
-        if not is_connect_failure(error) or isinstance(error, EndpointDown):
+        endpoint's own host (an S3 bucket's host name under it is not it), or, for a proxy, a
+        failure to connect to the proxy; set it on ``error`` (:func:`unreached`). Returns what
+        is recorded, or None."""
+        if isinstance(error, EndpointDown):
             return None
-        url = getattr(error, "kwargs", {}).get("endpoint_url")
-        if url and urlsplit(str(url)).netloc != urlsplit(endpoint.url).netloc:
-            return None
-        key = endpoint.url.rstrip("/")
+        if endpoint.is_proxy:
+            if not is_proxy_failure(error):
+                return None
+        else:
+            if not is_connect_failure(error):
+                return None
+            url = getattr(error, "kwargs", {}).get("endpoint_url")
+            if url and urlsplit(str(url)).netloc != urlsplit(endpoint.url).netloc:
+                return None
+        key = endpoint.key
         with self._lock:
             found = self._down.setdefault(key, Unreached(endpoint, connect_reason(error), where))
         setattr(error, UNREACHED_ATTR, found)  # botocore's exceptions take attributes
@@ -203,6 +350,9 @@ class Unreachable:
 
     def refuse(self, found: Unreached) -> EndpointDown:
         """The error of a call not sent because ``found``'s endpoint is down."""
-        error = EndpointDown(endpoint_url=found.endpoint.url, reason=found.reason)
+        where = (
+            f"the proxy {found.endpoint.shown}" if found.endpoint.is_proxy else found.endpoint.url
+        )
+        error = EndpointDown(endpoint_url=where, reason=found.reason)
         setattr(error, UNREACHED_ATTR, found)
         return error

@@ -30,7 +30,10 @@ from torinvest.aws.reach import (
     Unreachable,
     configured_endpoint,
     connect_reason,
-    is_connect_failure,
+    is_proxy_failure,
+    is_route_failure,
+    proxy_of,
+    redact_url,
     same_endpoint,
     unreached,
 )
@@ -103,7 +106,7 @@ class Aws:
         self._clients: dict[tuple[str, str | None], Any] = {}
         self._account: str | None = None
         self._remembered: dict[tuple[str, ...], Any] = {}
-        #: shared endpoints (AWS_ENDPOINT_URL…) found unreachable in this run
+        #: shared endpoints (AWS_ENDPOINT_URL…) and proxies found unreachable in this run
         self.unreachable = Unreachable()
 
     # -- sessions -----------------------------------------------------------------------------
@@ -199,10 +202,10 @@ class Aws:
                 client = session.client(service, **kwargs)
             except NoRegionError as e:  # pragma: no cover - region always passed
                 raise InputError("no AWS region configured", hint="set AWS_REGION") from e
-            shared = self._shared_endpoint(session._session, service, client)
-            client = stoppable(client, self._endpoint_down(shared))
-            if shared is not None:
-                _watch_endpoint(client, shared, self.unreachable, record=_retries(merged) != 1)
+            routes = self._routes(session._session, service, client)
+            client = stoppable(client, self._endpoint_down(routes))
+            if routes:
+                _watch_endpoint(client, routes, self.unreachable, record=_retries(merged) != 1)
             if key is not None:
                 self._clients[key] = client
         return client
@@ -222,16 +225,37 @@ class Aws:
             return None
         return shared
 
-    def _endpoint_down(self, shared: SharedEndpoint | None) -> Callable[[], bool] | None:
-        if shared is None:
+    def _routes(
+        self, session: botocore.session.Session, service: str, client: Any
+    ) -> list[SharedEndpoint]:
+        """What ``client``'s calls go through that other clients share: its endpoint when every
+        region's is the same (:meth:`_shared_endpoint`), the proxy it connects through
+        (:func:`torinvest.aws.reach.proxy_of`)."""
+        shared = self._shared_endpoint(session, service, client)
+        return [r for r in (shared, proxy_of(client)) if r is not None]
+
+    def _endpoint_down(self, routes: Sequence[SharedEndpoint]) -> Callable[[], bool] | None:
+        if not routes:
             return None
-        return lambda: self.unreachable.get(shared.url) is not None
+        return lambda: any(self.unreachable.get(r) is not None for r in routes)
 
     def shared_endpoint(self, service: str) -> SharedEndpoint | None:
         """The endpoint of ``service``'s clients when every region's is the same (see
         :meth:`client`), else None."""
         client = self.client(service)
         return self._shared_endpoint(self.session._session, service, client)
+
+    def proxy(self, service: str, region: str | None = None) -> SharedEndpoint | None:
+        """The proxy ``service``'s client in ``region`` (default: the home region) connects
+        through, or None (:func:`torinvest.aws.reach.proxy_of`: ``NO_PROXY`` honoured)."""
+        return proxy_of(self.client(service, region))
+
+    def _proxied_everywhere(self, service: str, proxy: SharedEndpoint) -> bool:
+        """Whether every region of the partition reaches ``service`` through ``proxy`` (none
+        exempted by ``NO_PROXY``): then a proxy that could not be connected to leaves no region
+        to search."""
+        regions = self.session.get_available_regions(service, partition_name=self.partition)
+        return all(self.proxy(service, r) == proxy for r in [self.home_region, *regions])
 
     def account_id(self) -> str:
         """The account of the credentials in use (STS GetCallerIdentity, cached)."""
@@ -295,7 +319,10 @@ class Aws:
             if _unusable_credentials(e, err):
                 raise err from e
             down = unreached(e)
-            if down is not None:
+            if down is not None and down.endpoint.is_proxy:
+                if self._proxied_everywhere(service, down.endpoint):
+                    raise err from e  # every region's call would go through it: none is tried
+            elif down is not None:
                 shared = self.shared_endpoint(service)
                 if shared is not None and same_endpoint(shared.url, down.endpoint.url):
                     raise err from e  # every region's call would go there: none is tried
@@ -391,11 +418,11 @@ _fan_out = threading.local()
 
 def _connect_failed(error: BaseException) -> bool:
     """Whether ``error`` (or what it was raised from: a region's AwsError) is a connection
-    failure (:func:`torinvest.aws.reach.is_connect_failure`)."""
+    failure, to its endpoint or its proxy (:func:`torinvest.aws.reach.is_route_failure`)."""
     seen = 0
     cause: BaseException | None = error
     while cause is not None and seen < 10:
-        if is_connect_failure(cause) or unreached(cause) is not None:
+        if is_route_failure(cause) or unreached(cause) is not None:
             return True
         cause, seen = cause.__cause__ or cause.__context__, seen + 1
     return False
@@ -553,7 +580,7 @@ class _RetryWait:
         if (
             self.endpoint_down is not None
             and caught is not None
-            and is_connect_failure(caught)
+            and is_route_failure(caught)
             and self.endpoint_down()
         ):
             return None  # another call found the endpoint down: this failure is the answer
@@ -562,7 +589,7 @@ class _RetryWait:
         operation = getattr(kwargs.get("operation"), "name", "") or "a call"
         # said: an endpoint that could not be connected to (named at once), or a long wait
         # outside a fan-out over regions (whose progress line says the regions waiting)
-        unconnected = caught is not None and is_connect_failure(caught)
+        unconnected = caught is not None and is_route_failure(caught)
         if unconnected or (delay >= RETRY_SAY_SECONDS and not getattr(_fan_out, "active", False)):
             say(
                 f"{self.where[0]} {operation} in {self.where[1]}: attempt "
@@ -570,7 +597,7 @@ class _RetryWait:
                 "trying again" + (f" in {delay:.1f} s" if delay >= 0.1 else " now"),
                 unless_within=EVERY_SECONDS,
             )
-        if self.endpoint_down is not None and caught is not None and is_connect_failure(caught):
+        if self.endpoint_down is not None and caught is not None and is_route_failure(caught):
             # another call may find the endpoint down meanwhile: then this failure is the answer
             end = time.monotonic() + float(delay)
             while (left := end - time.monotonic()) > 0:
@@ -586,7 +613,10 @@ def _retry_reason(kwargs: dict[str, Any]) -> str:
     """Why botocore retries a call (from its ``needs-retry`` arguments), in a few words."""
     caught = kwargs.get("caught_exception")
     if caught is not None:
-        if is_connect_failure(caught):
+        if is_proxy_failure(caught):
+            url = redact_url(str(getattr(caught, "kwargs", {}).get("proxy_url") or "?"))
+            return f"could not connect to the proxy {url}: {connect_reason(caught)}"
+        if is_route_failure(caught):
             url = getattr(caught, "kwargs", {}).get("endpoint_url") or "the endpoint"
             return f"could not connect to {url}: {connect_reason(caught)}"
         return f"{type(caught).__name__}: {caught}"[:200]
@@ -610,31 +640,45 @@ def _retries(config: Config) -> int | None:
 
 
 def _watch_endpoint(
-    client: Any, shared: SharedEndpoint, unreachable: Unreachable, *, record: bool = True
+    client: Any,
+    routes: Sequence[SharedEndpoint],
+    unreachable: Unreachable,
+    *,
+    record: bool = True,
 ) -> None:
-    """Register on ``client`` (whose endpoint ``shared`` every region uses) that no call is
-    sent to an endpoint recorded in ``unreachable``: it fails at once, saying so; and, with
-    ``record``, that a connection failure there is recorded once botocore's attempts are spent
-    (without: the client makes one attempt, its caller retries and records,
-    :func:`retries_spent`)."""
+    """Register on ``client`` (whose calls go through ``routes``: an endpoint every region
+    uses, a proxy) that no call is sent through one recorded in ``unreachable``: it fails at
+    once, saying so; and, with ``record``, that a connection failure there is recorded once
+    botocore's attempts are spent (without: the client makes one attempt, its caller retries
+    and records, :func:`retries_spent`)."""
     events = client.meta.events
     service = client.meta.service_model.service_id.hyphenize()
     region = client.meta.region_name
 
     def before_call(**_: Any) -> None:
-        found = unreachable.get(shared.url)
-        if found is not None:
-            raise unreachable.refuse(found)
+        for route in routes:
+            found = unreachable.get(route)
+            if found is not None:
+                refused = unreachable.refuse(found)
+                unreachable.mark(refused, service, region)
+                raise refused
+
+    def after_call(**_: Any) -> None:  # an answer, error or not: the region was reached
+        unreachable.answered(service, region)
 
     def after_call_error(exception: BaseException | None = None, **kw: Any) -> None:
         if exception is None:
             return
         operation = str(kw.get("event_name", "")).rsplit(".", 1)[-1] or "a call"
-        found = unreachable.record(shared, exception, f"{service} {operation}")
-        if found is not None:
-            log.info("%s (%s %s in %s)", found.message, service, operation, region)
+        for route in routes:
+            found = unreachable.record(route, exception, f"{service} {operation}")
+            if found is not None:
+                unreachable.mark(exception, service, region)
+                log.info("%s (%s %s in %s)", found.message, service, operation, region)
+                return
 
     events.register_first(f"before-call.{service}", before_call)
+    events.register(f"after-call.{service}", after_call)
     events.register(f"{_RETRIES_SPENT}.{service}", after_call_error)
     if record:
         events.register(f"after-call-error.{service}", after_call_error)
@@ -649,7 +693,7 @@ def retries_spent(client: Any, error: BaseException, operation: str) -> None:
     its last retry of ``operation`` failed with ``error``. A connection failure on an endpoint
     every region shares is then recorded as for any other client (:func:`_watch_endpoint`):
     no other call is sent to it, and ``error`` says so (:func:`translate_error`)."""
-    if not is_connect_failure(error):
+    if not is_route_failure(error):
         return
     meta = getattr(client, "meta", None)
     events = getattr(meta, "events", None)

@@ -22,7 +22,14 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 from botocore.parsers import ResponseParserError
 
 from torinvest.aws.answers import _BODY_QUOTE_CHARS, NOT_AWS_KEY, NotAnAwsAnswer
-from torinvest.aws.reach import unreached
+from torinvest.aws.reach import (
+    ANSWERED_EARLIER,
+    answered_earlier,
+    connect_reason,
+    is_proxy_failure,
+    redact_url,
+    unreached,
+)
 from torinvest.errors import (
     AccessDeniedError,
     AwsError,
@@ -230,12 +237,25 @@ def translate_error(
         down = unreached(error)
         if down is not None:  # an endpoint every region uses: the same words for each
             return EndpointError(
-                down.message,
+                down.message + (f" {ANSWERED_EARLIER}" if answered_earlier(error) else ""),
                 hint=down.hint,
                 service=service,
                 region=region,
                 operation=operation,
                 code="EndpointUnreachable",
+            )
+        if is_proxy_failure(error):  # its URL said without the user:password it may hold
+            proxy = redact_url(str(getattr(error, "kwargs", {}).get("proxy_url") or "?"))
+            return EndpointError(
+                f"could not connect to the proxy {proxy} for the {service} endpoint"
+                + (f" in {region}" if region else "")
+                + f": {connect_reason(error)}",
+                hint="check that the proxy (HTTPS_PROXY, https_proxy) is running, or unset it "
+                "or add the endpoint's host to NO_PROXY to connect without it",
+                service=service,
+                region=region,
+                operation=operation,
+                code="ProxyUnreachable",
             )
         return EndpointError(
             f"could not reach the {service} endpoint{f' in {region}' if region else ''}"

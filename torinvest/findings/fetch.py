@@ -311,12 +311,18 @@ def fetch_findings(
     return result
 
 
-def finding_types(aws: Aws, regions: Sequence[str], finding_id: str) -> dict[str, str]:
+def finding_types(
+    aws: Aws,
+    regions: Sequence[str],
+    finding_id: str,
+    unasked: list[DataIssue] | None = None,
+) -> dict[str, str]:
     """The type of ``finding_id`` in each region of ``regions`` that holds it (GetFindings by
     ID, whatever its type): region → type. Asked when a search for Tor findings did not find
     an ID, so that a finding of another type is said as such, not as "not found". A region
-    that cannot be asked is left out (the search it follows already said what it could not
-    look at)."""
+    that cannot be asked is left out, and added to ``unasked`` (``guardduty:<region>`` and
+    why): the regions asked answered the search before, so what is missing is this check
+    only (an endpoint that stopped in between: ``— it answered earlier in this run``)."""
 
     def one(region: str) -> str | None:
         gd = aws.client("guardduty", region)
@@ -328,8 +334,17 @@ def finding_types(aws: Aws, regions: Sequence[str], finding_id: str) -> dict[str
                     return kind[:200] if isinstance(kind, str) and kind else "(no type)"
         return None
 
-    return {
-        region: outcome
-        for region, outcome in aws.map_regions(one, regions)
-        if isinstance(outcome, str)
-    }
+    types: dict[str, str] = {}
+    for region, outcome in aws.map_regions(one, regions):
+        if isinstance(outcome, str):
+            types[region] = outcome
+        elif isinstance(outcome, BaseException) and unasked is not None:
+            err = (
+                outcome
+                if isinstance(outcome, AwsError)
+                else translate_error(
+                    outcome, service="guardduty", region=region, operation="GetFindings"
+                )
+            )
+            unasked.append(DataIssue.from_error(f"guardduty:{region}", err))
+    return types

@@ -75,6 +75,9 @@ IP_V6_CRITERIA: tuple[str, ...] = (
 
 #: :attr:`RelatedFindings.status` values.
 LOOKED, PARTIAL, COULD_NOT_LOOK, NOT_LOOKED = "looked", "partial", "could not look", "not looked"
+#: The source of the related-findings search's data issues (each region's or file's after it:
+#: ``related findings: guardduty:eu-west-1``), apart from the findings search's own.
+RELATED_SOURCE = "related findings"
 STATUSES: tuple[str, ...] = (LOOKED, PARTIAL, COULD_NOT_LOOK, NOT_LOOKED)
 
 #: The records' keys (summary.json's ``related_findings[]``).
@@ -327,8 +330,13 @@ class RelatedFindings:
     def data_issues(self) -> list[DataIssue]:
         """What kept the search from being complete (for the report's data issues)."""
         if self.status == NOT_LOOKED:
-            return [DataIssue("related findings", f"not looked for: {self.why}")]
-        return [*self.failed, *self.issues]
+            return [DataIssue(RELATED_SOURCE, f"not looked for: {self.why}")]
+        # named as this search's: a region that answered the findings search and could not be
+        # asked again here is not a region the findings search could not search
+        return [
+            DataIssue(f"{RELATED_SOURCE}: {i.source}", i.problem, unread=i.unread)
+            for i in [*self.failed, *self.issues]
+        ]
 
     def describe(self) -> str:
         """One line: how many related findings, and whether the search was whole."""

@@ -10,7 +10,7 @@ from typing import Any
 
 from torinvest.aws import Aws, AwsConfig, parse_regions
 from torinvest.case import Case
-from torinvest.errors import FindingNotFoundError, InputError
+from torinvest.errors import DataIssue, FindingNotFoundError, InputError
 from torinvest.findings import FindingsResult, check_finding_id
 from torinvest.investigation import (
     Sources,
@@ -112,14 +112,25 @@ def check_finding(finding_id: str, options: RunOptions) -> FindingsResult | None
     try:
         locate(found, finding_id)
         return found if sources.aws is not None else None
-    except FindingNotFoundError:
+    except FindingNotFoundError as e:
         if sources.aws is None:  # a case folder's findings of every type were read
             raise
         # GuardDuty was asked for Tor findings only: is it there as another type?
         answered = [s.removeprefix("guardduty:") for s in found.answered]
-        types = finding_types(sources.aws, answered, finding_id)
+        unasked: list[DataIssue] = []
+        types = finding_types(sources.aws, answered, finding_id, unasked)
         if types:
             raise not_a_tor_finding(finding_id, next(iter(types.values()))) from None
+        if unasked:  # the Tor search stands; only the check of other types is missing
+            names = ", ".join(i.source.removeprefix("guardduty:") for i in unasked[:5])
+            more = f" and {len(unasked) - 5} more" if len(unasked) > 5 else ""
+            raise FindingNotFoundError(
+                f"{e.message}; whether it is a finding of another type could not be checked "
+                f"in {names}{more}: {unasked[0].problem}",
+                hint=e.hint,
+                unsearched=e.unsearched,
+                not_looked=e.not_looked,
+            ) from None
         raise
 
 
