@@ -22,6 +22,7 @@ import pyarrow as pa
 import pytest
 
 from tests.bounded import bounded
+from tests.lookup_export import lookup_event
 from torinvest.aws import Aws
 from torinvest.errors import DataIssue, InputError
 from torinvest.schema import EVENTS_COLUMNS, conform
@@ -231,22 +232,7 @@ def test_documentation_examples_load_and_blank_keys_are_na() -> None:
 
 def test_lookup_events_output_gives_the_same_rows_as_the_log_file() -> None:
     recs = records(INVICTUS[1])
-    export = {
-        "Events": [
-            {
-                "EventId": r["eventID"],
-                "EventName": r["eventName"],
-                "ReadOnly": str(r.get("readOnly", "")).lower(),
-                "AccessKeyId": r["userIdentity"].get("accessKeyId"),
-                "EventTime": r["eventTime"],
-                "EventSource": r["eventSource"],
-                "Username": r["userIdentity"].get("userName"),
-                "Resources": [],
-                "CloudTrailEvent": json.dumps(r),
-            }
-            for r in recs
-        ]
-    }
+    export = {"Events": [lookup_event(r) for r in recs]}
     from_lookup = normalize_records(json.dumps(export).encode(), source="x", origin="x")
     from_file = normalize_records(recs, source="x", origin="x")
     pd.testing.assert_frame_equal(from_lookup, from_file, check_categorical=False)

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from tests.lookup_export import lookup_event
 from torinvest.case import sample_case
 from torinvest.cli import main
 from torinvest.errors import EXIT_COULD_NOT_LOOK, EXIT_NOT_FOUND
@@ -114,20 +115,7 @@ def _lookup_export(tmp_path: Path, newest: int, token: Any) -> Path:
     for path in (sample_case().root / "cloudtrail").rglob("*.json.gz"):
         records += json.loads(gzip.decompress(path.read_bytes()))["Records"]
     records.sort(key=lambda r: r["eventTime"], reverse=True)
-    events = [
-        {
-            "EventId": r["eventID"],
-            "EventName": r["eventName"],
-            "ReadOnly": "true",
-            "AccessKeyId": r["userIdentity"].get("accessKeyId"),
-            "EventTime": r["eventTime"],
-            "EventSource": r["eventSource"],
-            "Username": r["userIdentity"].get("userName"),
-            "Resources": [],
-            "CloudTrailEvent": json.dumps(r),
-        }
-        for r in records[:newest]
-    ]
+    events = [lookup_event(r) for r in records[:newest]]
     doc: dict[str, Any] = {"Events": events}
     if token is not ...:
         doc["NextToken"] = token

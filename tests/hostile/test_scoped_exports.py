@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from tests.lookup_export import lookup_event
 from torinvest.case import sample_case
 from torinvest.events import load_activity
 from torinvest.options import EngineOptions
@@ -43,21 +44,7 @@ RECORDS = _records()
 def _export(folder: Path, name: str, keep: Callable[[dict[str, Any]], bool]) -> None:
     """The sample case's records ``keep`` takes, as ``aws cloudtrail lookup-events`` writes them
     (each event's lookup attributes beside its CloudTrailEvent)."""
-    events = [
-        {
-            "EventId": r["eventID"],
-            "EventName": r["eventName"],
-            "ReadOnly": str(r.get("readOnly", "false")).lower(),
-            "AccessKeyId": r["userIdentity"].get("accessKeyId"),
-            "EventTime": r["eventTime"],
-            "EventSource": r["eventSource"],
-            "Username": r["userIdentity"].get("userName"),
-            "Resources": [],
-            "CloudTrailEvent": json.dumps(r),
-        }
-        for r in RECORDS
-        if keep(r)
-    ]
+    events = [lookup_event(r) for r in RECORDS if keep(r)]
     assert events
     folder.mkdir(exist_ok=True)
     (folder / name).write_text(json.dumps({"Events": events}))
