@@ -424,3 +424,133 @@ def test_a_day_the_trail_logged_nothing_is_not_read_when_counted_in_the_engine(
         )
     assert act.aggregates is not None and act.total_events == 128
     _day_two_not_read(act)
+
+
+# --------------------------------------------------------------------------------------------
+# the finding's region: the key certainly called it, so a folder without it is not "no calls"
+# --------------------------------------------------------------------------------------------
+FINDING = "6dde0a8f8d46f6acad893b30f905e97c"  # raised in us-east-1, account 123837392027
+#: 12:02–12:20 on 2023-07-10: the key's calls in ap-southeast-1 and eu-west-1 (12:12–12:13) are
+#: within 15 minutes of GuardDuty's sightings (12:17–12:20), so the sightings check is silent
+NEAR = {"lookback_days": 0.02, "lookahead_days": 0}
+KNOWN = (
+    "no folder for region(s) us-east-1: no log file of that region here at all, so its events, "
+    f"if any, were not read — and the key called it (us-east-1: GuardDuty raised finding {FINDING} "
+    "there, the region of the call); read that region's log files from the trail that records "
+    "it, or LookupEvents (--lookup)"
+)
+
+
+def _case(root: Path, regions: tuple[str, ...], account: str = FINDING_ACCOUNT) -> Path:
+    """A case folder: the sample's findings, and its trail's ``regions`` as the trail of
+    ``account`` (``cloudtrail/AWSLogs/<account>/CloudTrail/<region>/…``)."""
+    shutil.copytree(CASE.root / "findings", root / "findings")
+    for region in regions:
+        shutil.copytree(
+            CASE.cloudtrail / FOLDER / region,
+            root / "cloudtrail" / "AWSLogs" / account / "CloudTrail" / region,
+        )
+    return root
+
+
+def _investigate(case: Path, engine: str, logs: str = "") -> tuple[list[str], str, int]:
+    """The sample finding investigated over ``case`` (and ``logs``): its data issues (source:
+    problem), its reading and how many events it read."""
+    from torinvest.investigation import investigate, reading_of, sources_from_parameters
+
+    src = sources_from_parameters(case_dir=str(case), engine=engine, logs=logs)
+    inv = investigate(FINDING, src, **NEAR)  # type: ignore[arg-type]
+    issues = inv.data_issues
+    total = inv.activity.total_events
+    return [f"{i.source}: {i.problem}" for i in issues], reading_of(issues, total)[0], total
+
+
+@pytest.mark.parametrize("engine", ["files", "duckdb"])
+def test_the_findings_region_with_no_folder_in_a_case_folder_is_not_read(
+    tmp_path: Path, engine: str
+) -> None:
+    """A case folder whose trail of the finding's account holds ap-southeast-1 and eu-west-1
+    but no us-east-1, where GuardDuty raised the finding (the region of the call): the "no
+    folder" issue names us-east-1 and why, the reading incomplete (was: 4 events, complete —
+    the 60 calls of us-east-1 never read, nothing said)."""
+    from torinvest.investigation import READING_INCOMPLETE
+
+    case = _case(tmp_path / "case", ("ap-southeast-1", "eu-west-1"))
+    issues, reading, total = _investigate(case, engine)
+    assert total == 4
+    where = f"{case}/cloudtrail/AWSLogs/{FINDING_ACCOUNT}/CloudTrail/"
+    assert issues == [f"{where}: {KNOWN}"]
+    assert reading == READING_INCOMPLETE
+
+
+@pytest.mark.parametrize("engine", ["files", "duckdb"])
+def test_the_findings_region_with_a_folder_is_no_issue(tmp_path: Path, engine: str) -> None:
+    from torinvest.investigation import READING_COMPLETE
+
+    case = _case(tmp_path / "case", ("ap-southeast-1", "eu-west-1", "us-east-1"))
+    issues, reading, total = _investigate(case, engine)
+    assert (issues, reading, total) == ([], READING_COMPLETE, 22)  # us-east-1 read too
+
+
+def test_another_accounts_folder_and_a_flat_folder_are_not_judged_by_the_finding(
+    tmp_path: Path,
+) -> None:
+    """The finding's region is asked of the finding's account's trail folders only (another
+    account's trail need not log that region); a flat folder of exports says nothing of its
+    regions: neither gets the "no folder" issue."""
+    other = _case(tmp_path / "other", ("ap-southeast-1", "eu-west-1"), account=ACCOUNT)
+    issues, _reading, total = _investigate(other, "files")
+    assert total == 4 and not [i for i in issues if "no folder for region" in i]
+    flat = tmp_path / "flat"
+    shutil.copytree(CASE.root / "findings", flat / "findings")
+    (flat / "cloudtrail").mkdir()
+    for region in ("ap-southeast-1", "eu-west-1"):
+        for f in sorted((CASE.cloudtrail / FOLDER / region).rglob("*.json.gz")):
+            shutil.copy(f, flat / "cloudtrail" / f.name)
+    issues, _reading, total = _investigate(flat, "files")
+    assert total == 4 and not [i for i in issues if "no folder for region" in i]
+
+
+@pytest.mark.parametrize("engine", ["files", "duckdb"])
+def test_the_findings_region_is_judged_on_s3_when_the_enabled_regions_are_not_known(
+    tmp_path: Path, engine: str, moto: str, fake_aws: FakeAws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same trail on S3, the account's enabled regions not listable (expired credentials
+    for DescribeRegions): that is one issue, and the finding's region, which the key certainly
+    called, is named all the same (was: only the "not known" issue)."""
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    fake_aws.fail("ec2", "*", "RequestExpired", operation="DescribeRegions")
+    case = _case(tmp_path / "case", ("ap-southeast-1", "eu-west-1"))
+    s3 = boto3.client("s3", endpoint_url=moto, region_name="us-east-1")
+    s3.create_bucket(Bucket="trail")
+    for f in sorted((case / "cloudtrail").rglob("*.json.gz")):
+        key = f.relative_to(case / "cloudtrail").as_posix()
+        s3.put_object(Bucket="trail", Key=key, Body=f.read_bytes())
+    shutil.rmtree(case / "cloudtrail")
+    issues, _reading, total = _investigate(case, engine, logs="s3://trail/")
+    assert total == 4
+    where = f"s3://trail/AWSLogs/{FINDING_ACCOUNT}/CloudTrail/"
+    assert f"{where}: {KNOWN}" in issues
+    assert any(i.startswith("s3://trail/ (regions): the account's enabled regions") for i in issues)
+
+
+def test_a_global_services_call_is_known_in_the_partitions_global_region() -> None:
+    """An IAM call: recorded in us-east-1 (us-gov-west-1 in GovCloud) whatever region the
+    finding names; another service's call: the finding's region only; no valid region: none."""
+    from dataclasses import replace
+
+    from torinvest.investigation import (
+        known_regions,
+        load_findings,
+        locate,
+        sources_from_parameters,
+    )
+
+    _row, key = locate(load_findings(sources_from_parameters(case_dir=str(CASE.root))), FINDING)
+    assert known_regions(key).names == {"us-east-1"}  # type: ignore[union-attr]
+    iam = replace(key, region="eu-west-1", service_name="iam.amazonaws.com")
+    assert known_regions(iam).names == {"eu-west-1", "us-east-1"}  # type: ignore[union-attr]
+    gov = replace(iam, region="us-gov-east-1")
+    assert known_regions(gov).names == {"us-gov-east-1", "us-gov-west-1"}  # type: ignore[union-attr]
+    assert known_regions(replace(key, region="../x")) is None
+    assert known_regions(replace(key, region=None)) is None

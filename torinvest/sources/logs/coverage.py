@@ -5,8 +5,10 @@ A region asked that has no folder in a ``…/CloudTrail/`` folder, and a day of 
 log file in a region that has one, are data issues (:func:`coverage_issues`): the events there,
 if any, were not read — never "read, no events". With no region asked, the regions enabled for
 the account (:class:`EnabledRegions`: a trail on S3, the credentials at hand) are asked too: one
-with no folder is the same issue, unless the trail's digest folder for it shows it logged. Built from the keys the listing already has
-(:class:`Coverage`, one entry per log file listed, nothing per event); files outside the dated
+with no folder is the same issue, unless the trail's digest folder for it shows it logged; and
+so are the regions an investigation knows the key called (the finding's:
+:class:`~torinvest.sources.logs.model.KnownRegions`), in the folders of the finding's account,
+offline too. Built from the keys the listing already has (:class:`Coverage`, one entry per log file listed, nothing per event); files outside the dated
 layout (a flat folder of exports) say nothing of their coverage and are left out of it.
 """
 
@@ -20,7 +22,7 @@ from typing import Protocol
 import pandas as pd
 
 from torinvest.errors import DataIssue
-from torinvest.sources.logs.model import Narrowing
+from torinvest.sources.logs.model import KnownRegions, Narrowing
 
 TRAIL_MARK = "AWSLogs/"
 CLOUDTRAIL = "CloudTrail"
@@ -46,6 +48,11 @@ def dated_place(location: str) -> tuple[str, str, date] | None:
     except ValueError:
         return None
     return f"{head}{rest[0]}/{CLOUDTRAIL}/", rest[2], day
+
+
+def folder_account(folder: str) -> str:
+    """The account of a ``…/AWSLogs/[<o-org>/]<account>/CloudTrail/`` folder."""
+    return folder.rstrip("/").rsplit("/", 2)[-2]
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +98,7 @@ class Coverage:
         if place is None:
             return
         folder, region, day = place
-        account = folder.rstrip("/").rsplit("/", 2)[-2]
+        account = folder_account(folder)
         if narrowing.accounts and account not in narrowing.accounts:
             return
         base = base.replace("\\", "/")
@@ -234,7 +241,12 @@ def coverage_issues(
     ``--regions``) lacking one is the same "no folder" issue, saying it was enabled and not
     asked — unless the trail has a digest folder for it (``digests``): that region was logged,
     and its days are judged by the digests as a region folder without log files is (quiet days
-    a note, the others issues)."""
+    a note, the others issues).
+
+    ``narrowing.known``: the regions the key is known to have called (the finding's region). A
+    folder of their account judged for every region lacking one is the "no folder" issue saying
+    why (before, and instead of, the enabled regions' issue for that region); a digest folder
+    for it is judged as for an enabled region."""
     days = window_days(narrowing, today)
     plan: list[tuple[str, list[DataIssue], list[tuple[str, list[date]]]]] = []
     for folder in sorted(coverage.scope):
@@ -242,9 +254,19 @@ def coverage_issues(
         scope = coverage.scope[folder]
         judged = sorted(scope if scope is not None else present)
         missing = [r for r in judged if r not in present]
+        known = narrowing.known if scope is None else None
+        expected: list[str] = []
+        if known is not None and known.applies_to(folder_account(folder)):
+            for region in sorted(known.names - present):
+                if digests is not None and digests.has(folder, region):
+                    present.add(region)  # logged: its days are judged by its digests
+                    judged.append(region)
+                else:
+                    expected.append(region)
+            judged.sort()
         unfolded: list[str] = []
         if enabled is not None and scope is None:
-            for region in sorted(enabled.names - present):
+            for region in sorted(enabled.names - present - set(expected)):
                 if digests is not None and digests.has(folder, region):
                     present.add(region)  # logged: its days are judged by its digests
                     judged.append(region)
@@ -261,6 +283,8 @@ def coverage_issues(
                     "its events, if any, were not read",
                 )
             )
+        if expected and known is not None:
+            head.append(DataIssue(folder, _known_problem(expected, known)))
         if unfolded:
             head.append(DataIssue(folder, _unfolded_problem(unfolded, enabled)))
         seen = coverage.days.get(folder, {})
@@ -333,6 +357,21 @@ def coverage_issues(
     altered = digests.altered if digests is not None else {}
     out += [DataIssue(path, _altered_problem(why)) for path, why in sorted(altered.items())]
     return out
+
+
+def _known_problem(regions: list[str], known: KnownRegions) -> str:
+    """Regions the key is known to have called (the finding's), with no folder (nor digest
+    folder) here."""
+    one = len(regions) == 1
+    it = "it" if one else "them"
+    whose = "that region's" if one else "those regions'"
+    why = "; ".join(f"{r}: {known.why(r)}" for r in regions)
+    return (
+        f"no folder for region(s) {', '.join(regions)}: no log file of "
+        f"{'that region' if one else 'those regions'} here at all, so its events, if any, were "
+        f"not read — and the key called {it} ({why}); read {whose} log files from the trail "
+        f"that records {it}, or LookupEvents (--lookup)"
+    )
 
 
 def _unfolded_problem(regions: list[str], enabled: EnabledRegions | None) -> str:
