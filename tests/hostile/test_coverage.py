@@ -40,11 +40,13 @@ def issues(err: str) -> list[str]:
 @pytest.fixture(params=["local", "s3"])
 def trail(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """The sample case's trail (us-east-1, eu-west-1, ap-southeast-1 on 2023-07-10 only): its
-    folder, or the same objects on moto."""
+    folder, or the same objects on moto, read with credentials of its account (218007301253:
+    moto's STS answers it; another account's: :func:`test_another_accounts_folder_…`)."""
     if request.param == "local":
         shutil.copytree(CASE.cloudtrail, tmp_path / "ct")
         return str(tmp_path / "ct")
     moto = request.getfixturevalue("moto")
+    request.getfixturevalue("monkeypatch").setenv("MOTO_ACCOUNT_ID", ACCOUNT)
     s3 = boto3.client("s3", endpoint_url=moto, region_name="us-east-1")
     s3.create_bucket(Bucket="trail")
     for f in sorted(CASE.cloudtrail.rglob("*.json.gz")):
@@ -554,3 +556,136 @@ def test_a_global_services_call_is_known_in_the_partitions_global_region() -> No
     assert known_regions(gov).names == {"us-gov-east-1", "us-gov-west-1"}  # type: ignore[union-attr]
     assert known_regions(replace(key, region="../x")) is None
     assert known_regions(replace(key, region=None)) is None
+
+
+# --------------------------------------------------------------------------------------------
+# another account's trail folder (a log-archive account reading its organization's members)
+# --------------------------------------------------------------------------------------------
+READER = "123456789012"  # the credentials' account (moto's STS, by default)
+ORG = "o-aa111bb222"
+
+
+def _other_accounts_trail(moto: str, org: bool) -> str:
+    """The sample trail (account 218007301253's) in a bucket of the reader's account, as an
+    account trail or under an organization trail's ``AWSLogs/<o-id>/``: its URL."""
+    s3 = boto3.client("s3", endpoint_url=moto, region_name="us-east-1")
+    s3.create_bucket(Bucket="archive")
+    head = f"AWSLogs/{ORG}/" if org else "AWSLogs/"
+    for f in sorted(CASE.cloudtrail.rglob("*.json.gz")):
+        key = head + f.relative_to(CASE.cloudtrail / "AWSLogs").as_posix()
+        s3.put_object(Bucket="archive", Key=key, Body=f.read_bytes())
+    return f"s3://archive/{head}{ACCOUNT}/CloudTrail/"
+
+
+def _partition_regions() -> list[str]:
+    """botocore's CloudTrail regions of the aws partition (what the listing knows of it)."""
+    return sorted(boto3.Session().get_available_regions("cloudtrail", partition_name="aws"))
+
+
+@pytest.mark.parametrize("org", [False, True], ids=["account-trail", "organization-trail"])
+def test_another_accounts_folder_names_the_opt_in_regions_not_known_for_it(
+    moto: str, fake_aws: FakeAws, tmp_path: Path, org: bool
+) -> None:
+    """A member's folder read with the reader's credentials, every region the reader enabled
+    with a folder there: the partition's opt-in regions the reader has not enabled have no
+    folder either, and whether the member enabled them is not known — one issue names them
+    and says whose enabled regions were listed (was: nothing said, "64 events", complete)."""
+    present = ["ap-southeast-1", "eu-west-1", "us-east-1"]
+    fake_aws.enabled_regions = present
+    folder = _other_accounts_trail(moto, org)
+    code, out, err = run(
+        "events", "--logs", folder, "--access-key", KEY, "--start", "2023-07-10",
+        "--end", "2023-07-10", "--out", str(tmp_path / "e.jsonl"),
+    )  # fmt: skip
+    assert code == 0, err
+    assert out.startswith("64 events from ")
+    unknown = [r for r in _partition_regions() if r not in present]
+    assert unknown, "botocore names no other region of the aws partition"
+    assert issues(err) == [
+        f"torinvest: issue: {folder}: no folder for the aws partition's opt-in region(s) "
+        f"{', '.join(unknown)}: whether account {ACCOUNT}, whose folder this is, enabled them "
+        f"is not known (the enabled regions listed are those of account {READER}, the "
+        "credentials', which has not enabled them) — where it did, the key's events there, if "
+        f"any, were not read; aws account list-regions --account-id {ACCOUNT}, run from the "
+        "organization's management account, lists its enabled regions: name the key's regions "
+        "with --regions to have each checked"
+    ]
+
+
+def test_another_accounts_folder_says_whose_enabled_regions_it_lacks_in_one_issue(
+    moto: str, fake_aws: FakeAws, tmp_path: Path
+) -> None:
+    """The reader's enabled regions without a folder there (ap-south-1; ap-east-1, which the
+    reader opted in to) are named as enabled for the reader, not necessarily for the member,
+    and the opt-in regions the reader lacks in the same issue."""
+    everything = _partition_regions()
+    opted, absent = "ap-east-1", ["af-south-1", "me-south-1"]
+    assert {opted, *absent, "ap-south-1"} <= set(everything)
+    fake_aws.enabled_regions = [r for r in everything if r not in absent]
+    fake_aws.opted_in_regions = [opted]
+    folder = _other_accounts_trail(moto, org=False)
+    code, _out, err = run(
+        "events", "--logs", folder, "--access-key", KEY, "--start", "2023-07-10",
+        "--end", "2023-07-10", "--out", str(tmp_path / "e.jsonl"),
+    )  # fmt: skip
+    assert code == 0, err
+    (issue,) = issues(err)
+    lacking = [
+        r for r in fake_aws.enabled_regions if r not in ("ap-southeast-1", "eu-west-1", "us-east-1")
+    ]
+    assert issue.startswith(
+        f"torinvest: issue: {folder}: no folder for region(s) {', '.join(lacking)}: no log file "
+        "of those regions here at all, so its events, if any, were not read; they are enabled "
+        f"for account {READER}, the credentials' (ec2:DescribeRegions), not necessarily for "
+        f"account {ACCOUNT}, whose folder this is and whose enabled regions were not listed "
+        f"({opted} is an opt-in region: whether {ACCOUNT} enabled it is not known), and were "
+        "not asked with --regions: "
+    )
+    assert issue.endswith(
+        "or name the key's regions with --regions; and the aws partition's opt-in region(s) "
+        f"{', '.join(absent)}, not enabled for account {READER}, the credentials', have no "
+        f"folder here either: whether account {ACCOUNT} enabled them is not known — where it "
+        f"did, the key's events there, if any, were not read; aws account list-regions "
+        f"--account-id {ACCOUNT}, run from the organization's management account, lists its "
+        "enabled regions: name the key's regions with --regions to have each checked"
+    )
+
+
+def test_the_credentials_own_folder_names_no_opt_in_region_it_has_not_enabled(
+    moto: str, fake_aws: FakeAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same trail read with its own account's credentials: a region that account has not
+    enabled cannot have been called — nothing said."""
+    fake_aws.enabled_regions = ["ap-southeast-1", "eu-west-1", "us-east-1"]
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", ACCOUNT)
+    folder = _other_accounts_trail(moto, org=True)
+    code, _out, err = run(
+        "events", "--logs", folder, "--access-key", KEY, "--start", "2023-07-10",
+        "--end", "2023-07-10", "--out", str(tmp_path / "e.jsonl"),
+    )  # fmt: skip
+    assert code == 0, err
+    assert issues(err) == []
+
+
+def test_credentials_whose_account_cannot_be_identified_say_so(
+    moto: str, fake_aws: FakeAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """STS GetCallerIdentity refused: whether the folder is the credentials' account is not
+    known, so it is judged as another account's, saying why (never as the reader's own)."""
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", fake_aws.url)
+    fake_aws.fail("sts", "*", "AccessDenied", operation="GetCallerIdentity")
+    fake_aws.enabled_regions = ["ap-southeast-1", "eu-west-1", "us-east-1"]
+    folder = _other_accounts_trail(moto, org=False)
+    code, _out, err = run(
+        "events", "--logs", folder, "--access-key", KEY, "--start", "2023-07-10",
+        "--end", "2023-07-10", "--out", str(tmp_path / "e.jsonl"),
+    )  # fmt: skip
+    assert code == 0, err
+    (issue,) = issues(err)
+    assert f"whether account {ACCOUNT}, whose folder this is, enabled them is not known" in issue
+    assert (
+        "(the enabled regions listed are those of the credentials' account (not identified: "
+        "sts:GetCallerIdentity failed: "
+    ) in issue
+    assert "AccessDenied" in issue

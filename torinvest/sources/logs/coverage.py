@@ -59,10 +59,26 @@ def folder_account(folder: str) -> str:
 class EnabledRegions:
     """The regions enabled for the account (``names``), that a ``…/CloudTrail/`` folder judged
     for every region (no ``--regions``) should have, and where that list came from
-    (``source``: ``ec2:DescribeRegions``, or why the partition's regions stand in)."""
+    (``source``: ``ec2:DescribeRegions``, or why the partition's regions stand in).
+
+    They are the enabled regions of the credentials' account (``account``; None: it could not
+    be identified, ``unidentified`` says why). A folder of another account (a log-archive
+    account reading its organization's trail) is judged by them all the same, saying whose
+    they are; and the partition's (``partition``) opt-in regions (``opt_in``: those the
+    credentials' account opted in to, and those it has not enabled — every region that is not
+    opt-in is enabled for every account) that have no folder there are named as not known to
+    be enabled for that account."""
 
     names: frozenset[str]
     source: str
+    account: str | None = None
+    unidentified: str = ""
+    opt_in: frozenset[str] = frozenset()
+    partition: str = "aws"
+
+    def theirs(self, account: str) -> bool:
+        """Whether these are ``account``'s enabled regions (the credentials' account)."""
+        return self.account == account
 
 
 @dataclass(slots=True)
@@ -265,13 +281,16 @@ def coverage_issues(
                     expected.append(region)
             judged.sort()
         unfolded: list[str] = []
+        unsure: list[str] = []  # opt-in regions another account's folder may lack rightly
+        others = enabled is not None and not enabled.theirs(folder_account(folder))
         if enabled is not None and scope is None:
-            for region in sorted(enabled.names - present - set(expected)):
+            extra = enabled.opt_in - enabled.names if others else frozenset()
+            for region in sorted((enabled.names | extra) - present - set(expected)):
                 if digests is not None and digests.has(folder, region):
                     present.add(region)  # logged: its days are judged by its digests
                     judged.append(region)
                 else:
-                    unfolded.append(region)
+                    (unfolded if region in enabled.names else unsure).append(region)
             judged.sort()
         head = []
         if missing:
@@ -285,7 +304,9 @@ def coverage_issues(
             )
         if expected and known is not None:
             head.append(DataIssue(folder, _known_problem(expected, known)))
-        if unfolded:
+        if (unfolded or unsure) and others and enabled is not None:
+            head.append(DataIssue(folder, _others_problem(folder, unfolded, unsure, enabled)))
+        elif unfolded:
             head.append(DataIssue(folder, _unfolded_problem(unfolded, enabled)))
         seen = coverage.days.get(folder, {})
         regions = [
@@ -374,21 +395,73 @@ def _known_problem(regions: list[str], known: KnownRegions) -> str:
     )
 
 
-def _unfolded_problem(regions: list[str], enabled: EnabledRegions | None) -> str:
-    """Regions enabled for the account, not asked, with no folder (nor digest folder) here."""
+def _others_problem(
+    folder: str, unfolded: list[str], unsure: list[str], enabled: EnabledRegions
+) -> str:
+    """A folder of another account than the credentials' (or one not identified): the regions
+    enabled for the credentials' account it lacks (``unfolded``), and the partition's opt-in
+    regions it lacks that the credentials' account has not enabled (``unsure``) — one text."""
+    account = folder_account(folder)
+    if enabled.account is not None:
+        reader = f"account {enabled.account}, the credentials'"
+    else:
+        reader = f"the credentials' account (not identified: {enabled.unidentified})"
+    opted = sorted(set(unfolded) & enabled.opt_in)
+    text = ""
+    if unfolded:
+        after = f", not necessarily for account {account}, whose folder this is and whose "
+        after += "enabled regions were not listed"
+        if opted:
+            one = len(opted) == 1
+            after += (
+                f" ({', '.join(opted)} {'is an opt-in region' if one else 'are opt-in regions'}"
+                f": whether {account} enabled {'it' if one else 'them'} is not known)"
+            )
+        text = _unfolded_problem(unfolded, enabled, whose=reader, after=after + ",")
+    if unsure:
+        one = len(unsure) == 1
+        regions = ", ".join(unsure)
+        said = (
+            f"the {enabled.partition} partition's opt-in region(s) {regions}, not enabled for "
+            f"{reader}, have no folder here either: whether account {account} enabled "
+            f"{'it' if one else 'them'} is not known"
+            if unfolded
+            else f"no folder for the {enabled.partition} partition's opt-in region(s) {regions}: "
+            f"whether account {account}, whose folder this is, enabled {'it' if one else 'them'} "
+            f"is not known (the enabled regions listed are those of {reader}, which has not "
+            f"enabled {'it' if one else 'them'})"
+        )
+        text += ("; and " if text else "") + (
+            f"{said} — where it did, the key's events there, if any, were not read; aws account "
+            f"list-regions --account-id {account}, run from the organization's management "
+            "account, lists its enabled regions: name the key's regions with --regions to have "
+            "each checked"
+        )
+    return text
+
+
+def _unfolded_problem(
+    regions: list[str],
+    enabled: EnabledRegions | None,
+    *,
+    whose: str = "the account",
+    after: str = "",
+) -> str:
+    """Regions enabled for the account (``whose``: for which account; ``after``: what that
+    leaves unknown), not asked, with no folder (nor digest folder) here."""
     one = len(regions) == 1
     it = "it" if one else "them"
-    whose = "that region's" if one else "those regions'"
+    their = "that region's" if one else "those regions'"
     source = enabled.source if enabled is not None else ""
     return (
         f"no folder for region(s) {', '.join(regions)}: no log file of "
         f"{'that region' if one else 'those regions'} here at all, so its events, if any, were "
-        f"not read; {'it is' if one else 'they are'} enabled for the account ({source}) and "
+        f"not read; {'it is' if one else 'they are'} enabled for {whose} ({source}){after} and "
         f"{'was' if one else 'were'} not asked with --regions: the trail does not log {it} (a "
         f"single-region trail, or one that leaves {it} out), or {'its' if one else 'their'} files are not "
         "here, and no "
         f"digest folder (CloudTrail-Digest/) shows {it} logged; read "
-        f"{whose} log files from the trail that records "
+        f"{their} log files from the trail that records "
         f"{it}, or LookupEvents (--lookup), or name the key's regions with --regions"
     )
 
