@@ -8,8 +8,11 @@ the account (:class:`EnabledRegions`: a trail on S3, the credentials at hand) ar
 with no folder is the same issue, unless the trail's digest folder for it shows it logged; and
 so are the regions an investigation knows the key called (the finding's:
 :class:`~torinvest.sources.logs.model.KnownRegions`), in the folders of the finding's account,
-offline too. Built from the keys the listing already has (:class:`Coverage`, one entry per log file listed, nothing per event); files outside the dated
-layout (a flat folder of exports) say nothing of their coverage and are left out of it.
+offline too. A folder of another account than the credentials' is judged by the credentials'
+enabled regions, saying so, and by the partition's opt-in regions they lack (not known there).
+Built from the keys the listing already has (:class:`Coverage`, one entry per log file listed,
+nothing per event); files outside the dated layout (a flat folder of exports) say nothing of
+their coverage and are left out of it.
 """
 
 from __future__ import annotations
