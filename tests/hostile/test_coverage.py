@@ -689,3 +689,24 @@ def test_credentials_whose_account_cannot_be_identified_say_so(
         "sts:GetCallerIdentity failed: "
     ) in issue
     assert "AccessDenied" in issue
+
+
+def test_investigate_says_the_findings_region_was_not_read_in_its_summary(tmp_path: Path) -> None:
+    """`torinvest investigate` over that case folder: summary.json's data issue and reading,
+    and the terminal's line, say us-east-1 was not read (was: `4 events`, `complete`)."""
+    from torinvest import report
+    from torinvest.post.answer import reading
+
+    case = _case(tmp_path / "case", ("ap-southeast-1", "eu-west-1"))
+    out = tmp_path / "out"
+    code, said, err = run(
+        "investigate", FINDING, "--case", str(case), "--out", str(out),
+        "--ledger", str(tmp_path / "l.jsonl"), "--lookback-days", "0.02",
+        "--lookahead-days", "0",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "4 events" in said and "INCOMPLETE: 1 DATA ISSUE(S)" in said
+    data = report.check_summary(out / "summary.json")
+    where = f"{case}/cloudtrail/AWSLogs/{FINDING_ACCOUNT}/CloudTrail/"
+    assert data["data_issues"] == [{"source": where, "problem": KNOWN}]
+    assert reading(data).startswith("INCOMPLETE")
