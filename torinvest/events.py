@@ -31,6 +31,7 @@ from torinvest.sources.logs import (
     NO_LOGS_S3,
     NO_MATCH,
     FileCounts,
+    KnownRegions,
     load_logs,
     subset,
 )
@@ -488,6 +489,7 @@ def _load_with_engine(
     regions: Sequence[str] | None,
     follow_derived: bool,
     aws: Aws | None,
+    known: KnownRegions | None = None,
 ) -> None:
     """Load the log files' events with the DuckDB or Athena engine into ``act``/``frames``;
     with ``act.account``, an Athena table that holds none of that account's records is
@@ -507,6 +509,7 @@ def _load_with_engine(
             follow_derived=follow_derived and bool(access_key),
             max_rows=engine.max_rows,
             account=act.account,
+            known=known,
         )
     finally:
         eng.close()
@@ -553,6 +556,7 @@ def load_activity(
     engine: EngineOptions | None = None,
     account: str | None = None,
     beyond_retention: str = "raise",
+    known_regions: KnownRegions | None = None,
 ) -> Activity:
     """Load a key's (or a user's) activity from log files (folders, files, ``s3://`` URLs), the
     DuckDB or Athena engine, and/or LookupEvents.
@@ -579,6 +583,10 @@ def load_activity(
     ago) does when LookupEvents is the only source: ``"raise"`` (:class:`BeyondRetention`, for
     ``events``: the analyst's window) or ``"issue"`` (an investigation of an old finding: a
     data issue that the activity could not be read, so the report says "could not look").
+
+    ``known_regions``: the regions the key is known to have called (a finding's region): with
+    no ``regions``, a trail folder of log files (of their account) with no folder for one is a
+    data issue saying so (files and DuckDB engines; :class:`KnownRegions`). They narrow nothing.
     """
     engine = engine or EngineOptions()
     if access_key is not None:
@@ -613,6 +621,7 @@ def load_activity(
             regions,
             follow_derived,
             aws or lookup,
+            known_regions,
         )
     elif logs:
         res = load_logs(
@@ -624,6 +633,7 @@ def load_activity(
             follow_derived=follow_derived and bool(access_key),
             aws=aws or lookup,
             max_file_bytes=engine.max_file_bytes,
+            known=known_regions,
         )
         frames.append(match_user(res.frame, username) if username else res.frame)
         act.issues += res.issues

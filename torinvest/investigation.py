@@ -23,6 +23,7 @@ import pandas as pd
 from torinvest import __version__, analysis, tor
 from torinvest.addresses import canonical_column
 from torinvest.aws import global_events_region
+from torinvest.aws.regions import REGION_RE
 from torinvest.commands import Access
 from torinvest.commands import report_dir_name as report_dir_name
 from torinvest.data_events import data_events
@@ -98,6 +99,7 @@ from torinvest.paths import tor_cache
 from torinvest.pivot import IpPivot
 from torinvest.schema import iso_utc
 from torinvest.shown import Part, listed_total, part_of
+from torinvest.sources.logs import KnownRegions
 from torinvest.sources.lookup import DELIVERY_MARGIN
 from torinvest.sources.records import is_unfollowed
 from torinvest.verdict import (
@@ -334,7 +336,31 @@ def key_activity(
         engine=sources.engine,
         account=key.account_id,  # sources of other accounts only: "could not look there"
         beyond_retention=beyond_retention,  # a finding older than LookupEvents keeps
+        known_regions=known_regions(key),  # a trail folder without them: not read, said
     )
+
+
+#: The services whose calls CloudTrail records in the partition's global-events region
+#: (:func:`~torinvest.aws.global_events_region`), whatever region GuardDuty names.
+GLOBAL_SERVICES = frozenset(
+    {"iam.amazonaws.com", "cloudfront.amazonaws.com", "route53.amazonaws.com"}
+)
+
+
+def known_regions(key: KeyLocation) -> KnownRegions | None:
+    """The regions the finding shows the key called, that the log files of its account must
+    have a folder for (:class:`~torinvest.sources.logs.KnownRegions`): the finding's region
+    (GuardDuty raises a finding in the region of the call) and, for a call of a global service
+    (IAM…), the region where CloudTrail records it. None when the finding names no valid
+    region."""
+    region = key.region
+    if not isinstance(region, str) or not REGION_RE.match(region):
+        return None
+    reasons = [(region, f"GuardDuty raised finding {key.finding_id} there, the region of the call")]
+    home = global_events_region(region)
+    if key.service_name in GLOBAL_SERVICES and home is not None and home != region:
+        reasons.append((home, f"the finding's call of {key.service_name} is recorded there"))
+    return KnownRegions(tuple(reasons), key.account_id or None)
 
 
 def exit_lists(sources: Sources) -> tor.ExitLists:

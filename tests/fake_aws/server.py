@@ -36,7 +36,8 @@ Served operations:
   Athena sends it; ResultSetMetadata.ColumnInfo with types on every page), StopQueryExecution
   (QUEUED/RUNNING → CANCELLED), ListQueryExecutions (newest first, per workgroup),
   CreateWorkGroup. Invalid requests: InvalidRequestException (HTTP 400).
-- EC2: DescribeRegions (query protocol, EC2's XML) answers :attr:`FakeAws.enabled_regions`, the
+- EC2: DescribeRegions (query protocol, EC2's XML) answers :attr:`FakeAws.enabled_regions`
+  (those in :attr:`FakeAws.opted_in_regions` ``opted-in``, the others ``opt-in-not-required``), the
   account's enabled regions (``["us-east-1"]`` after a reset), when no failure is injected for it.
 
 State API (all methods thread-safe)::
@@ -951,6 +952,8 @@ class FakeAws:
             self.account_id = self._default_account_id
             #: what EC2 DescribeRegions answers: the account's enabled regions
             self.enabled_regions: list[str] = [DEFAULT_ENABLED_REGION]
+            #: of those, the ones the account opted in to (OptInStatus ``opted-in``)
+            self.opted_in_regions: list[str] = []
             self.throttle_share = 0.0
             self._rng = random.Random(0)
             self._lookup_rate: float | None = DEFAULT_LOOKUP_RATE
@@ -1189,14 +1192,16 @@ class FakeAws:
         return response
 
     def _describe_regions(self) -> _HttpResponse:
-        """EC2 DescribeRegions' answer (its XML, as EC2 sends it): :attr:`enabled_regions`."""
+        """EC2 DescribeRegions' answer (its XML, as EC2 sends it): :attr:`enabled_regions`,
+        each ``opt-in-not-required`` or, in :attr:`opted_in_regions`, ``opted-in``."""
         request_id = str(uuid.uuid4())
         with self._lock:
             names = list(self.enabled_regions)
+            opted = set(self.opted_in_regions)
         items = "".join(
             f"<item><regionName>{xml_escape(n)}</regionName><regionEndpoint>ec2."
-            f"{xml_escape(n)}.amazonaws.com</regionEndpoint><optInStatus>opt-in-not-required"
-            "</optInStatus></item>"
+            f"{xml_escape(n)}.amazonaws.com</regionEndpoint><optInStatus>"
+            f"{'opted-in' if n in opted else 'opt-in-not-required'}</optInStatus></item>"
             for n in names
         )
         body = (

@@ -40,11 +40,13 @@ def issues(err: str) -> list[str]:
 @pytest.fixture(params=["local", "s3"])
 def trail(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """The sample case's trail (us-east-1, eu-west-1, ap-southeast-1 on 2023-07-10 only): its
-    folder, or the same objects on moto."""
+    folder, or the same objects on moto, read with credentials of its account (218007301253:
+    moto's STS answers it; another account's: :func:`test_another_accounts_folder_…`)."""
     if request.param == "local":
         shutil.copytree(CASE.cloudtrail, tmp_path / "ct")
         return str(tmp_path / "ct")
     moto = request.getfixturevalue("moto")
+    request.getfixturevalue("monkeypatch").setenv("MOTO_ACCOUNT_ID", ACCOUNT)
     s3 = boto3.client("s3", endpoint_url=moto, region_name="us-east-1")
     s3.create_bucket(Bucket="trail")
     for f in sorted(CASE.cloudtrail.rglob("*.json.gz")):
@@ -424,3 +426,287 @@ def test_a_day_the_trail_logged_nothing_is_not_read_when_counted_in_the_engine(
         )
     assert act.aggregates is not None and act.total_events == 128
     _day_two_not_read(act)
+
+
+# --------------------------------------------------------------------------------------------
+# the finding's region: the key certainly called it, so a folder without it is not "no calls"
+# --------------------------------------------------------------------------------------------
+FINDING = "6dde0a8f8d46f6acad893b30f905e97c"  # raised in us-east-1, account 123837392027
+#: 12:02–12:20 on 2023-07-10: the key's calls in ap-southeast-1 and eu-west-1 (12:12–12:13) are
+#: within 15 minutes of GuardDuty's sightings (12:17–12:20), so the sightings check is silent
+NEAR = {"lookback_days": 0.02, "lookahead_days": 0}
+KNOWN = (
+    "no folder for region(s) us-east-1: no log file of that region here at all, so its events, "
+    f"if any, were not read — and the key called it (us-east-1: GuardDuty raised finding {FINDING} "
+    "there, the region of the call); read that region's log files from the trail that records "
+    "it, or LookupEvents (--lookup)"
+)
+
+
+def _case(root: Path, regions: tuple[str, ...], account: str = FINDING_ACCOUNT) -> Path:
+    """A case folder: the sample's findings, and its trail's ``regions`` as the trail of
+    ``account`` (``cloudtrail/AWSLogs/<account>/CloudTrail/<region>/…``)."""
+    shutil.copytree(CASE.root / "findings", root / "findings")
+    for region in regions:
+        shutil.copytree(
+            CASE.cloudtrail / FOLDER / region,
+            root / "cloudtrail" / "AWSLogs" / account / "CloudTrail" / region,
+        )
+    return root
+
+
+def _investigate(case: Path, engine: str, logs: str = "") -> tuple[list[str], str, int]:
+    """The sample finding investigated over ``case`` (and ``logs``): its data issues (source:
+    problem), its reading and how many events it read."""
+    from torinvest.investigation import investigate, reading_of, sources_from_parameters
+
+    src = sources_from_parameters(case_dir=str(case), engine=engine, logs=logs)
+    inv = investigate(FINDING, src, **NEAR)  # type: ignore[arg-type]
+    issues = inv.data_issues
+    total = inv.activity.total_events
+    return [f"{i.source}: {i.problem}" for i in issues], reading_of(issues, total)[0], total
+
+
+@pytest.mark.parametrize("engine", ["files", "duckdb"])
+def test_the_findings_region_with_no_folder_in_a_case_folder_is_not_read(
+    tmp_path: Path, engine: str
+) -> None:
+    """A case folder whose trail of the finding's account holds ap-southeast-1 and eu-west-1
+    but no us-east-1, where GuardDuty raised the finding (the region of the call): the "no
+    folder" issue names us-east-1 and why, the reading incomplete (was: 4 events, complete —
+    the 60 calls of us-east-1 never read, nothing said)."""
+    from torinvest.investigation import READING_INCOMPLETE
+
+    case = _case(tmp_path / "case", ("ap-southeast-1", "eu-west-1"))
+    issues, reading, total = _investigate(case, engine)
+    assert total == 4
+    where = f"{case}/cloudtrail/AWSLogs/{FINDING_ACCOUNT}/CloudTrail/"
+    assert issues == [f"{where}: {KNOWN}"]
+    assert reading == READING_INCOMPLETE
+
+
+@pytest.mark.parametrize("engine", ["files", "duckdb"])
+def test_the_findings_region_with_a_folder_is_no_issue(tmp_path: Path, engine: str) -> None:
+    from torinvest.investigation import READING_COMPLETE
+
+    case = _case(tmp_path / "case", ("ap-southeast-1", "eu-west-1", "us-east-1"))
+    issues, reading, total = _investigate(case, engine)
+    assert (issues, reading, total) == ([], READING_COMPLETE, 22)  # us-east-1 read too
+
+
+def test_another_accounts_folder_and_a_flat_folder_are_not_judged_by_the_finding(
+    tmp_path: Path,
+) -> None:
+    """The finding's region is asked of the finding's account's trail folders only (another
+    account's trail need not log that region); a flat folder of exports says nothing of its
+    regions: neither gets the "no folder" issue."""
+    other = _case(tmp_path / "other", ("ap-southeast-1", "eu-west-1"), account=ACCOUNT)
+    issues, _reading, total = _investigate(other, "files")
+    assert total == 4 and not [i for i in issues if "no folder for region" in i]
+    flat = tmp_path / "flat"
+    shutil.copytree(CASE.root / "findings", flat / "findings")
+    (flat / "cloudtrail").mkdir()
+    for region in ("ap-southeast-1", "eu-west-1"):
+        for f in sorted((CASE.cloudtrail / FOLDER / region).rglob("*.json.gz")):
+            shutil.copy(f, flat / "cloudtrail" / f.name)
+    issues, _reading, total = _investigate(flat, "files")
+    assert total == 4 and not [i for i in issues if "no folder for region" in i]
+
+
+@pytest.mark.parametrize("engine", ["files", "duckdb"])
+def test_the_findings_region_is_judged_on_s3_when_the_enabled_regions_are_not_known(
+    tmp_path: Path, engine: str, moto: str, fake_aws: FakeAws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same trail on S3, the account's enabled regions not listable (expired credentials
+    for DescribeRegions): that is one issue, and the finding's region, which the key certainly
+    called, is named all the same (was: only the "not known" issue)."""
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    fake_aws.fail("ec2", "*", "RequestExpired", operation="DescribeRegions")
+    case = _case(tmp_path / "case", ("ap-southeast-1", "eu-west-1"))
+    s3 = boto3.client("s3", endpoint_url=moto, region_name="us-east-1")
+    s3.create_bucket(Bucket="trail")
+    for f in sorted((case / "cloudtrail").rglob("*.json.gz")):
+        key = f.relative_to(case / "cloudtrail").as_posix()
+        s3.put_object(Bucket="trail", Key=key, Body=f.read_bytes())
+    shutil.rmtree(case / "cloudtrail")
+    issues, _reading, total = _investigate(case, engine, logs="s3://trail/")
+    assert total == 4
+    where = f"s3://trail/AWSLogs/{FINDING_ACCOUNT}/CloudTrail/"
+    assert f"{where}: {KNOWN}" in issues
+    assert any(i.startswith("s3://trail/ (regions): the account's enabled regions") for i in issues)
+
+
+def test_a_global_services_call_is_known_in_the_partitions_global_region() -> None:
+    """An IAM call: recorded in us-east-1 (us-gov-west-1 in GovCloud) whatever region the
+    finding names; another service's call: the finding's region only; no valid region: none."""
+    from dataclasses import replace
+
+    from torinvest.investigation import (
+        known_regions,
+        load_findings,
+        locate,
+        sources_from_parameters,
+    )
+
+    _row, key = locate(load_findings(sources_from_parameters(case_dir=str(CASE.root))), FINDING)
+    assert known_regions(key).names == {"us-east-1"}  # type: ignore[union-attr]
+    iam = replace(key, region="eu-west-1", service_name="iam.amazonaws.com")
+    assert known_regions(iam).names == {"eu-west-1", "us-east-1"}  # type: ignore[union-attr]
+    gov = replace(iam, region="us-gov-east-1")
+    assert known_regions(gov).names == {"us-gov-east-1", "us-gov-west-1"}  # type: ignore[union-attr]
+    assert known_regions(replace(key, region="../x")) is None
+    assert known_regions(replace(key, region=None)) is None
+
+
+# --------------------------------------------------------------------------------------------
+# another account's trail folder (a log-archive account reading its organization's members)
+# --------------------------------------------------------------------------------------------
+READER = "123456789012"  # the credentials' account (moto's STS, by default)
+ORG = "o-aa111bb222"
+
+
+def _other_accounts_trail(moto: str, org: bool) -> str:
+    """The sample trail (account 218007301253's) in a bucket of the reader's account, as an
+    account trail or under an organization trail's ``AWSLogs/<o-id>/``: its URL."""
+    s3 = boto3.client("s3", endpoint_url=moto, region_name="us-east-1")
+    s3.create_bucket(Bucket="archive")
+    head = f"AWSLogs/{ORG}/" if org else "AWSLogs/"
+    for f in sorted(CASE.cloudtrail.rglob("*.json.gz")):
+        key = head + f.relative_to(CASE.cloudtrail / "AWSLogs").as_posix()
+        s3.put_object(Bucket="archive", Key=key, Body=f.read_bytes())
+    return f"s3://archive/{head}{ACCOUNT}/CloudTrail/"
+
+
+def _partition_regions() -> list[str]:
+    """botocore's CloudTrail regions of the aws partition (what the listing knows of it)."""
+    return sorted(boto3.Session().get_available_regions("cloudtrail", partition_name="aws"))
+
+
+@pytest.mark.parametrize("org", [False, True], ids=["account-trail", "organization-trail"])
+def test_another_accounts_folder_names_the_opt_in_regions_not_known_for_it(
+    moto: str, fake_aws: FakeAws, tmp_path: Path, org: bool
+) -> None:
+    """A member's folder read with the reader's credentials, every region the reader enabled
+    with a folder there: the partition's opt-in regions the reader has not enabled have no
+    folder either, and whether the member enabled them is not known — one issue names them
+    and says whose enabled regions were listed (was: nothing said, "64 events", complete)."""
+    present = ["ap-southeast-1", "eu-west-1", "us-east-1"]
+    fake_aws.enabled_regions = present
+    folder = _other_accounts_trail(moto, org)
+    code, out, err = run(
+        "events", "--logs", folder, "--access-key", KEY, "--start", "2023-07-10",
+        "--end", "2023-07-10", "--out", str(tmp_path / "e.jsonl"),
+    )  # fmt: skip
+    assert code == 0, err
+    assert out.startswith("64 events from ")
+    unknown = [r for r in _partition_regions() if r not in present]
+    assert unknown, "botocore names no other region of the aws partition"
+    assert issues(err) == [
+        f"torinvest: issue: {folder}: no folder for the aws partition's opt-in region(s) "
+        f"{', '.join(unknown)}: whether account {ACCOUNT}, whose folder this is, enabled them "
+        f"is not known (the enabled regions listed are those of account {READER}, the "
+        "credentials', which has not enabled them) — where it did, the key's events there, if "
+        f"any, were not read; aws account list-regions --account-id {ACCOUNT}, run from the "
+        "organization's management account, lists its enabled regions: name the key's regions "
+        "with --regions to have each checked"
+    ]
+
+
+def test_another_accounts_folder_says_whose_enabled_regions_it_lacks_in_one_issue(
+    moto: str, fake_aws: FakeAws, tmp_path: Path
+) -> None:
+    """The reader's enabled regions without a folder there (ap-south-1; ap-east-1, which the
+    reader opted in to) are named as enabled for the reader, not necessarily for the member,
+    and the opt-in regions the reader lacks in the same issue."""
+    everything = _partition_regions()
+    opted, absent = "ap-east-1", ["af-south-1", "me-south-1"]
+    assert {opted, *absent, "ap-south-1"} <= set(everything)
+    fake_aws.enabled_regions = [r for r in everything if r not in absent]
+    fake_aws.opted_in_regions = [opted]
+    folder = _other_accounts_trail(moto, org=False)
+    code, _out, err = run(
+        "events", "--logs", folder, "--access-key", KEY, "--start", "2023-07-10",
+        "--end", "2023-07-10", "--out", str(tmp_path / "e.jsonl"),
+    )  # fmt: skip
+    assert code == 0, err
+    (issue,) = issues(err)
+    lacking = [
+        r for r in fake_aws.enabled_regions if r not in ("ap-southeast-1", "eu-west-1", "us-east-1")
+    ]
+    assert issue.startswith(
+        f"torinvest: issue: {folder}: no folder for region(s) {', '.join(lacking)}: no log file "
+        "of those regions here at all, so its events, if any, were not read; they are enabled "
+        f"for account {READER}, the credentials' (ec2:DescribeRegions), not necessarily for "
+        f"account {ACCOUNT}, whose folder this is and whose enabled regions were not listed "
+        f"({opted} is an opt-in region: whether {ACCOUNT} enabled it is not known), and were "
+        "not asked with --regions: "
+    )
+    assert issue.endswith(
+        "or name the key's regions with --regions; and the aws partition's opt-in region(s) "
+        f"{', '.join(absent)}, not enabled for account {READER}, the credentials', have no "
+        f"folder here either: whether account {ACCOUNT} enabled them is not known — where it "
+        f"did, the key's events there, if any, were not read; aws account list-regions "
+        f"--account-id {ACCOUNT}, run from the organization's management account, lists its "
+        "enabled regions: name the key's regions with --regions to have each checked"
+    )
+
+
+def test_the_credentials_own_folder_names_no_opt_in_region_it_has_not_enabled(
+    moto: str, fake_aws: FakeAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same trail read with its own account's credentials: a region that account has not
+    enabled cannot have been called — nothing said."""
+    fake_aws.enabled_regions = ["ap-southeast-1", "eu-west-1", "us-east-1"]
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", ACCOUNT)
+    folder = _other_accounts_trail(moto, org=True)
+    code, _out, err = run(
+        "events", "--logs", folder, "--access-key", KEY, "--start", "2023-07-10",
+        "--end", "2023-07-10", "--out", str(tmp_path / "e.jsonl"),
+    )  # fmt: skip
+    assert code == 0, err
+    assert issues(err) == []
+
+
+def test_credentials_whose_account_cannot_be_identified_say_so(
+    moto: str, fake_aws: FakeAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """STS GetCallerIdentity refused: whether the folder is the credentials' account is not
+    known, so it is judged as another account's, saying why (never as the reader's own)."""
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", fake_aws.url)
+    fake_aws.fail("sts", "*", "AccessDenied", operation="GetCallerIdentity")
+    fake_aws.enabled_regions = ["ap-southeast-1", "eu-west-1", "us-east-1"]
+    folder = _other_accounts_trail(moto, org=False)
+    code, _out, err = run(
+        "events", "--logs", folder, "--access-key", KEY, "--start", "2023-07-10",
+        "--end", "2023-07-10", "--out", str(tmp_path / "e.jsonl"),
+    )  # fmt: skip
+    assert code == 0, err
+    (issue,) = issues(err)
+    assert f"whether account {ACCOUNT}, whose folder this is, enabled them is not known" in issue
+    assert (
+        "(the enabled regions listed are those of the credentials' account (not identified: "
+        "sts:GetCallerIdentity failed: "
+    ) in issue
+    assert "AccessDenied" in issue
+
+
+def test_investigate_says_the_findings_region_was_not_read_in_its_summary(tmp_path: Path) -> None:
+    """`torinvest investigate` over that case folder: summary.json's data issue and reading,
+    and the terminal's line, say us-east-1 was not read (was: `4 events`, `complete`)."""
+    from torinvest import report
+    from torinvest.post.answer import reading
+
+    case = _case(tmp_path / "case", ("ap-southeast-1", "eu-west-1"))
+    out = tmp_path / "out"
+    code, said, err = run(
+        "investigate", FINDING, "--case", str(case), "--out", str(out),
+        "--ledger", str(tmp_path / "l.jsonl"), "--lookback-days", "0.02",
+        "--lookahead-days", "0",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "4 events" in said and "INCOMPLETE: 1 DATA ISSUE(S)" in said
+    data = report.check_summary(out / "summary.json")
+    where = f"{case}/cloudtrail/AWSLogs/{FINDING_ACCOUNT}/CloudTrail/"
+    assert data["data_issues"] == [{"source": where, "problem": KNOWN}]
+    assert reading(data).startswith("INCOMPLETE")

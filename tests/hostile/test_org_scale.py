@@ -92,7 +92,9 @@ def proxy(
     moto: str, fake_aws: FakeAws, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[RecordingProxy]:
     """Every AWS call of the code under test goes through the proxy to moto (Athena: to the
-    fake)."""
+    fake), with credentials of the sample trail's account (moto's STS answers 218007301253:
+    its enabled regions are the fake's DescribeRegions, not another account's)."""
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", ACCOUNT)
     with RecordingProxy({"*": moto, "athena": fake_aws.url}) as p:
         monkeypatch.setenv("AWS_ENDPOINT_URL", p.url)
         monkeypatch.setenv("AWS_ENDPOINT_URL_ATHENA", p.url)
@@ -166,7 +168,8 @@ def test_role_arn_is_assumed_for_s3_logs(
     )  # fmt: skip
     assert code == 0, err
     (assumed,) = proxy.assumed_keys()  # one AssumeRole, signed with the shell's key
-    assert proxy.keys("sts") == {SHELL_KEY}
+    signed = {(s.operation, s.access_key) for s in proxy.requests("sts")}
+    assert signed == {("AssumeRole", SHELL_KEY), ("GetCallerIdentity", assumed)}  # whose regions
     assert s3_requests(proxy) and proxy.keys("s3") == {assumed} != {SHELL_KEY}
     same_events(pd.read_parquet(tmp_path / "e.parquet"), reference(access_keys=KEY))
 

@@ -119,11 +119,14 @@ def global_regions_missing(regions: Iterable[str]) -> list[str]:
 
 @dataclass(frozen=True, slots=True)
 class RegionList:
-    """Regions to search, where that list came from, and a note when it is a fallback."""
+    """Regions to search, where that list came from, and a note when it is a fallback.
+    ``opted_in``: of ``names``, those the account enabled by opting in (EC2 DescribeRegions'
+    ``OptInStatus`` ``opted-in``): regions another account need not have enabled."""
 
     names: list[str]
     source: str
     note: str | None = None
+    opted_in: tuple[str, ...] = ()
 
     def __iter__(self):
         return iter(self.names)

@@ -307,12 +307,15 @@ class Aws:
         op = "DescribeRegions"
         try:
             resp = self.client("ec2").describe_regions(AllRegions=False)
+            listed = answer(resp, "Regions", list, service="ec2", operation=op)
             names = sorted(
-                str(answer(r, "RegionName", str, service="ec2", operation=op))
-                for r in answer(resp, "Regions", list, service="ec2", operation=op)
+                str(answer(r, "RegionName", str, service="ec2", operation=op)) for r in listed
+            )
+            opted = sorted(  # OptInStatus: opt-in-not-required (every account's) or opted-in
+                str(r["RegionName"]) for r in listed if r.get("OptInStatus") == "opted-in"
             )
             if names:
-                return RegionList(names, source="ec2:DescribeRegions")
+                return RegionList(names, source="ec2:DescribeRegions", opted_in=tuple(opted))
             note = "ec2:DescribeRegions returned no region"
         except AWS_CALL_ERRORS as e:
             err = translate_error(e, service="ec2", region=self.home_region, operation=op)

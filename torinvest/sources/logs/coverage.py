@@ -5,9 +5,14 @@ A region asked that has no folder in a ``…/CloudTrail/`` folder, and a day of 
 log file in a region that has one, are data issues (:func:`coverage_issues`): the events there,
 if any, were not read — never "read, no events". With no region asked, the regions enabled for
 the account (:class:`EnabledRegions`: a trail on S3, the credentials at hand) are asked too: one
-with no folder is the same issue, unless the trail's digest folder for it shows it logged. Built from the keys the listing already has
-(:class:`Coverage`, one entry per log file listed, nothing per event); files outside the dated
-layout (a flat folder of exports) say nothing of their coverage and are left out of it.
+with no folder is the same issue, unless the trail's digest folder for it shows it logged; and
+so are the regions an investigation knows the key called (the finding's:
+:class:`~torinvest.sources.logs.model.KnownRegions`), in the folders of the finding's account,
+offline too. A folder of another account than the credentials' is judged by the credentials'
+enabled regions, saying so, and by the partition's opt-in regions they lack (not known there).
+Built from the keys the listing already has (:class:`Coverage`, one entry per log file listed,
+nothing per event); files outside the dated layout (a flat folder of exports) say nothing of
+their coverage and are left out of it.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from typing import Protocol
 import pandas as pd
 
 from torinvest.errors import DataIssue
-from torinvest.sources.logs.model import Narrowing
+from torinvest.sources.logs.model import KnownRegions, Narrowing
 
 TRAIL_MARK = "AWSLogs/"
 CLOUDTRAIL = "CloudTrail"
@@ -62,14 +67,35 @@ def dated_place(location: str) -> tuple[str, str, date] | None:
     return f"{head}{rest[0]}/{CLOUDTRAIL}/", rest[2], day
 
 
+def folder_account(folder: str) -> str:
+    """The account of a ``…/AWSLogs/[<o-org>/]<account>/CloudTrail/`` folder."""
+    return folder.rstrip("/").rsplit("/", 2)[-2]
+
+
 @dataclass(frozen=True, slots=True)
 class EnabledRegions:
     """The regions enabled for the account (``names``), that a ``…/CloudTrail/`` folder judged
     for every region (no ``--regions``) should have, and where that list came from
-    (``source``: ``ec2:DescribeRegions``, or why the partition's regions stand in)."""
+    (``source``: ``ec2:DescribeRegions``, or why the partition's regions stand in).
+
+    They are the enabled regions of the credentials' account (``account``; None: it could not
+    be identified, ``unidentified`` says why). A folder of another account (a log-archive
+    account reading its organization's trail) is judged by them all the same, saying whose
+    they are; and the partition's (``partition``) opt-in regions (``opt_in``: those the
+    credentials' account opted in to, and those it has not enabled — every region that is not
+    opt-in is enabled for every account) that have no folder there are named as not known to
+    be enabled for that account."""
 
     names: frozenset[str]
     source: str
+    account: str | None = None
+    unidentified: str = ""
+    opt_in: frozenset[str] = frozenset()
+    partition: str = "aws"
+
+    def theirs(self, account: str) -> bool:
+        """Whether these are ``account``'s enabled regions (the credentials' account)."""
+        return self.account == account
 
 
 @dataclass(slots=True)
@@ -105,7 +131,7 @@ class Coverage:
         if place is None:
             return
         folder, region, day = place
-        account = folder.rstrip("/").rsplit("/", 2)[-2]
+        account = folder_account(folder)
         if narrowing.accounts and account not in narrowing.accounts:
             return
         base = base.replace("\\", "/")
@@ -273,6 +299,11 @@ def coverage_issues(
     and its days are judged by the digests as a region folder without log files is (quiet days
     a note, the others issues).
 
+    ``narrowing.known``: the regions the key is known to have called (the finding's region). A
+    folder of their account judged for every region lacking one is the "no folder" issue saying
+    why (before, and instead of, the enabled regions' issue for that region); a digest folder
+    for it is judged as for an enabled region.
+
     ``unvouched``: the log files called unvouched (one issue per region folder) are added to it
     as (``…/CloudTrail/`` folder, region, file name), so that nothing else names them again
     (:func:`~torinvest.sources.logs.writes.write_issues`)."""
@@ -284,14 +315,27 @@ def coverage_issues(
         scope = coverage.scope[folder]
         judged = sorted(scope if scope is not None else present)
         missing = [r for r in judged if r not in present]
-        unfolded: list[str] = []
-        if enabled is not None and scope is None:
-            for region in sorted(enabled.names - present):
+        known = narrowing.known if scope is None else None
+        expected: list[str] = []
+        if known is not None and known.applies_to(folder_account(folder)):
+            for region in sorted(known.names - present):
                 if digests is not None and digests.has(folder, region):
                     present.add(region)  # logged: its days are judged by its digests
                     judged.append(region)
                 else:
-                    unfolded.append(region)
+                    expected.append(region)
+            judged.sort()
+        unfolded: list[str] = []
+        unsure: list[str] = []  # opt-in regions another account's folder may lack rightly
+        others = enabled is not None and not enabled.theirs(folder_account(folder))
+        if enabled is not None and scope is None:
+            extra = enabled.opt_in - enabled.names if others else frozenset()
+            for region in sorted((enabled.names | extra) - present - set(expected)):
+                if digests is not None and digests.has(folder, region):
+                    present.add(region)  # logged: its days are judged by its digests
+                    judged.append(region)
+                else:
+                    (unfolded if region in enabled.names else unsure).append(region)
             judged.sort()
         head = []
         if missing:
@@ -303,7 +347,11 @@ def coverage_issues(
                     "its events, if any, were not read",
                 )
             )
-        if unfolded:
+        if expected and known is not None:
+            head.append(DataIssue(folder, _known_problem(expected, known)))
+        if (unfolded or unsure) and others and enabled is not None:
+            head.append(DataIssue(folder, _others_problem(folder, unfolded, unsure, enabled)))
+        elif unfolded:
             head.append(DataIssue(folder, _unfolded_problem(unfolded, enabled)))
         seen = coverage.days.get(folder, {})
         regions = [
@@ -388,21 +436,88 @@ def coverage_issues(
     return out
 
 
-def _unfolded_problem(regions: list[str], enabled: EnabledRegions | None) -> str:
-    """Regions enabled for the account, not asked, with no folder (nor digest folder) here."""
+def _known_problem(regions: list[str], known: KnownRegions) -> str:
+    """Regions the key is known to have called (the finding's), with no folder (nor digest
+    folder) here."""
     one = len(regions) == 1
     it = "it" if one else "them"
     whose = "that region's" if one else "those regions'"
+    why = "; ".join(f"{r}: {known.why(r)}" for r in regions)
+    return (
+        f"no folder for region(s) {', '.join(regions)}: no log file of "
+        f"{'that region' if one else 'those regions'} here at all, so its events, if any, were "
+        f"not read — and the key called {it} ({why}); read {whose} log files from the trail "
+        f"that records {it}, or LookupEvents (--lookup)"
+    )
+
+
+def _others_problem(
+    folder: str, unfolded: list[str], unsure: list[str], enabled: EnabledRegions
+) -> str:
+    """A folder of another account than the credentials' (or one not identified): the regions
+    enabled for the credentials' account it lacks (``unfolded``), and the partition's opt-in
+    regions it lacks that the credentials' account has not enabled (``unsure``) — one text."""
+    account = folder_account(folder)
+    if enabled.account is not None:
+        reader = f"account {enabled.account}, the credentials'"
+    else:
+        reader = f"the credentials' account (not identified: {enabled.unidentified})"
+    opted = sorted(set(unfolded) & enabled.opt_in)
+    text = ""
+    if unfolded:
+        after = f", not necessarily for account {account}, whose folder this is and whose "
+        after += "enabled regions were not listed"
+        if opted:
+            one = len(opted) == 1
+            after += (
+                f" ({', '.join(opted)} {'is an opt-in region' if one else 'are opt-in regions'}"
+                f": whether {account} enabled {'it' if one else 'them'} is not known)"
+            )
+        text = _unfolded_problem(unfolded, enabled, whose=reader, after=after + ",")
+    if unsure:
+        one = len(unsure) == 1
+        regions = ", ".join(unsure)
+        said = (
+            f"the {enabled.partition} partition's opt-in region(s) {regions}, not enabled for "
+            f"{reader}, have no folder here either: whether account {account} enabled "
+            f"{'it' if one else 'them'} is not known"
+            if unfolded
+            else f"no folder for the {enabled.partition} partition's opt-in region(s) {regions}: "
+            f"whether account {account}, whose folder this is, enabled {'it' if one else 'them'} "
+            f"is not known (the enabled regions listed are those of {reader}, which has not "
+            f"enabled {'it' if one else 'them'})"
+        )
+        text += ("; and " if text else "") + (
+            f"{said} — where it did, the key's events there, if any, were not read; aws account "
+            f"list-regions --account-id {account}, run from the organization's management "
+            "account, lists its enabled regions: name the key's regions with --regions to have "
+            "each checked"
+        )
+    return text
+
+
+def _unfolded_problem(
+    regions: list[str],
+    enabled: EnabledRegions | None,
+    *,
+    whose: str = "the account",
+    after: str = "",
+) -> str:
+    """Regions enabled for the account (``whose``: for which account; ``after``: what that
+    leaves unknown), not asked, with no folder (nor digest folder) here."""
+    one = len(regions) == 1
+    it = "it" if one else "them"
+    their = "that region's" if one else "those regions'"
     source = enabled.source if enabled is not None else ""
     return (
         f"no folder for region(s) {', '.join(regions)}: no log file of "
         f"{'that region' if one else 'those regions'} here at all, so its events, if any, were "
-        f"not read; {'it is' if one else 'they are'} enabled for the account ({source}) and "
+        f"not read; {'it is' if one else 'they are'} enabled for {whose} ({source}){after} and "
         f"{'was' if one else 'were'} not asked with --regions: the trail does not log {it} (a "
         f"single-region trail, or one that leaves {it} out), or {'its' if one else 'their'} files are not "
         "here, and no "
         f"digest folder (CloudTrail-Digest/) shows {it} logged; read "
-        f"{whose} log files from the trail that records "
+        f"{their} log files from the trail that records "
         f"{it}, or LookupEvents (--lookup), or name the key's regions with --regions"
     )
 

@@ -632,7 +632,14 @@ def _enabled_regions(aws: Aws, name: str, out: LogListing) -> EnabledRegions | N
     named should have a folder for (:func:`~.coverage.coverage_issues`). DescribeRegions refused
     or failing: the partition's CloudTrail regions stand in, and a note says so; credentials
     that cannot list them at all: an issue says the regions without a folder are not known
-    (None)."""
+    (None).
+
+    They are the enabled regions of the credentials' account (STS GetCallerIdentity, asked once
+    per :class:`Aws`; not identified: said in the issue of every folder judged): a folder of
+    another account is judged by them saying so, and by the partition's opt-in regions
+    (DescribeRegions' ``OptInStatus`` of the enabled ones, botocore's endpoint data for the
+    others, which the credentials' account has not enabled: every region that is not opt-in
+    is enabled for every account)."""
     try:
         listed = aws.enabled_regions("cloudtrail")
     except AwsError as e:
@@ -650,11 +657,28 @@ def _enabled_regions(aws: Aws, name: str, out: LogListing) -> EnabledRegions | N
         note = f"{name}: {listed.note}"
         if note not in out.notes:
             out.notes.append(note)
+    account, unidentified = None, ""
+    try:
+        account = aws.account_id()
+    except AwsError as e:
+        unidentified = f"sts:GetCallerIdentity failed: {e.message}"
+    partition = aws.partition
     if listed.source == "ec2:DescribeRegions":
-        return EnabledRegions(frozenset(listed.names), "ec2:DescribeRegions")
+        every = aws.session.get_available_regions("cloudtrail", partition_name=partition)
+        return EnabledRegions(
+            frozenset(listed.names),
+            "ec2:DescribeRegions",
+            account=account,
+            unidentified=unidentified,
+            opt_in=frozenset(listed.opted_in) | (frozenset(every) - frozenset(listed.names)),
+            partition=partition,
+        )
     return EnabledRegions(
         frozenset(listed.names),
         "the partition's CloudTrail regions: the enabled ones could not be listed",
+        account=account,
+        unidentified=unidentified,
+        partition=partition,
     )
 
 

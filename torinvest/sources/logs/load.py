@@ -24,6 +24,7 @@ from torinvest.sources.logs.model import (
     DEFAULT_MAX_FILE_BYTES,
     BatchOut,
     FileCounts,
+    KnownRegions,
     LogFile,
     LogsResult,
     Narrowing,
@@ -98,6 +99,7 @@ def load_logs(
     progress: bool | None = None,
     max_file_bytes: int | None = None,
     source_ips: Iterable[str] | None = None,
+    known: KnownRegions | None = None,
 ) -> LogsResult:
     """The events frame from CloudTrail log files in folders, files or ``s3://`` prefixes.
 
@@ -115,6 +117,9 @@ def load_logs(
     core); ``progress`` shows a bar over files (default: only on a terminal).
     ``max_file_bytes`` is the most one file may hold once decompressed (default
     :data:`DEFAULT_MAX_FILE_BYTES`): a larger file is a data issue, not read.
+    ``known``: the regions the key is known to have called (a finding's): with no ``regions``,
+    a ``CloudTrail/`` folder (of its account) with no folder for one is a data issue
+    (:func:`~torinvest.sources.logs.coverage.coverage_issues`); they narrow nothing.
 
     Raises :class:`~torinvest.errors.InputError` for a missing path and
     :class:`~torinvest.errors.AwsError` when an S3 prefix cannot be listed. Everything else is
@@ -134,6 +139,7 @@ def load_logs(
         regions=frozenset(regions) if regions else None,
         start=first,
         end=last,
+        known=known,
     )
     limit = DEFAULT_MAX_FILE_BYTES if max_file_bytes is None else max_file_bytes
     if limit <= 0:

@@ -63,13 +63,40 @@ class LogsResult:
 
 
 @dataclass(frozen=True, slots=True)
+class KnownRegions:
+    """Regions an investigation knows the key called, each with why (``reasons``: (region,
+    why) pairs; the finding's region: GuardDuty raises a finding in the region of the call),
+    that a ``…/CloudTrail/`` folder of ``account`` (None: of any account) judged for every
+    region (no ``--regions``) must have a folder for: one it lacks is the "no folder" issue
+    (:func:`~torinvest.sources.logs.coverage.coverage_issues`), saying why it was expected. They
+    narrow nothing: which files are read stays the narrowing's."""
+
+    reasons: tuple[tuple[str, str], ...]
+    account: str | None = None
+
+    @property
+    def names(self) -> frozenset[str]:
+        return frozenset(region for region, _why in self.reasons)
+
+    def why(self, region: str) -> str:
+        """Why ``region`` is known (its reasons, joined)."""
+        return "; ".join(w for r, w in self.reasons if r == region)
+
+    def applies_to(self, account: str) -> bool:
+        """Whether a ``CloudTrail/`` folder of ``account`` must have these regions."""
+        return self.account is None or self.account == account
+
+
+@dataclass(frozen=True, slots=True)
 class Narrowing:
-    """Which log files to read, judged from their key layout or name alone."""
+    """Which log files to read, judged from their key layout or name alone; and the regions
+    the key is known to have called (``known``: judged, not read only them)."""
 
     accounts: frozenset[str] | None = None
     regions: frozenset[str] | None = None
     start: pd.Timestamp | None = None
     end: pd.Timestamp | None = None
+    known: KnownRegions | None = None
     # the day folders of the window ±1 day, worked out once (asked for every file listed)
     _first: date | None = field(default=None, init=False, compare=False, repr=False)
     _last: date | None = field(default=None, init=False, compare=False, repr=False)

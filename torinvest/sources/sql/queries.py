@@ -20,7 +20,7 @@ from torinvest.aws.ids import access_key_set, check_user_name
 from torinvest.catalogue import load_catalogue
 from torinvest.errors import InputError
 from torinvest.schema import MAX_LIST_ITEMS, SENSITIVE_COLUMNS, TOP_EVENT_NAMES, time_window
-from torinvest.sources.logs import ACCOUNT_RE, Narrowing
+from torinvest.sources.logs import ACCOUNT_RE, KnownRegions, Narrowing
 from torinvest.sources.records import MINTING_EVENTS
 from torinvest.sources.sql.projection import (
     BASE_COLUMNS,
@@ -58,11 +58,13 @@ class Scope:
     regions: frozenset[str] | None = None
     derived: frozenset[str] = frozenset()
     user_name: str | None = None
+    known: KnownRegions | None = None  # judged by the log files' coverage, narrowing nothing
 
     @property
     def narrowing(self) -> Narrowing:
-        """The files or partitions to read: accounts, regions, and the window's days ±1."""
-        return Narrowing(self.accounts, self.regions, self.start, self.end)
+        """The files or partitions to read: accounts, regions, and the window's days ±1 (and
+        the regions the key is known to have called, :class:`KnownRegions`)."""
+        return Narrowing(self.accounts, self.regions, self.start, self.end, self.known)
 
     def with_keys(self, keys: Collection[str], derived: Collection[str] = ()) -> Scope:
         return replace(self, keys=frozenset(keys), derived=frozenset(derived))
@@ -76,6 +78,7 @@ def make_scope(
     accounts: Iterable[str] | None = None,
     regions: Iterable[str] | None = None,
     user_name: str | None = None,
+    known: KnownRegions | None = None,
 ) -> Scope:
     """A checked :class:`Scope` (times UTC when naive). Raises InputError for a malformed key,
     account, region or user name, or a window that ends before it starts."""
@@ -90,7 +93,7 @@ def make_scope(
     first, last = time_window(start, end, names=("start", "end"))
     if user_name is not None:
         check_user_name(user_name)
-    return Scope(keys, first, last, account_set, region_set, user_name=user_name)
+    return Scope(keys, first, last, account_set, region_set, user_name=user_name, known=known)
 
 
 @dataclass(frozen=True, slots=True)

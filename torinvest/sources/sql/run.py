@@ -28,7 +28,7 @@ from torinvest.catalogue import load_catalogue
 from torinvest.errors import AwsError, DataIssue, InputError
 from torinvest.grouping import TIMELINE_BUCKETS, bucket_origin, pick_bucket
 from torinvest.schema import SENSITIVE_COLUMNS, utc_timestamp
-from torinvest.sources.logs import ACCOUNT_RE
+from torinvest.sources.logs import ACCOUNT_RE, KnownRegions
 from torinvest.sources.logs.coverage import window_days
 from torinvest.sources.records import (
     MAX_DERIVED_ROUNDS,
@@ -105,6 +105,7 @@ def load_sql(
     catalogue: pd.DataFrame | None = None,
     user_name: str | None = None,
     account: str | None = None,
+    known: KnownRegions | None = None,
 ) -> SqlResult:
     """The events frame through ``engine``: the same columns, dtypes and rows as
     :func:`~torinvest.sources.logs.load_logs` with the same arguments (``source`` is the
@@ -123,7 +124,10 @@ def load_sql(
     window — :func:`_check_account`), the days and regions its table holds no record of (of
     that account, when given) are issues, and when no event of that account matched and the
     table holds none of its records, ``account_gap`` says where it could not look (a table of
-    other accounts: "could not look", never "no events")."""
+    other accounts: "could not look", never "no events").
+
+    ``known``: the regions the key is known to have called (a finding's), that the log files'
+    coverage judges (:func:`~torinvest.sources.logs.load_logs`); they narrow nothing."""
     scope = make_scope(
         access_keys=access_keys,
         start=start,
@@ -131,6 +135,7 @@ def load_sql(
         accounts=accounts,
         regions=regions,
         user_name=user_name,
+        known=known,
     )
     if follow_derived and not scope.keys:
         raise InputError("follow_derived needs access_keys", hint="name the suspect access key")
