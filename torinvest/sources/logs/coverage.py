@@ -349,8 +349,15 @@ def coverage_issues(
             )
         if expected and known is not None:
             head.append(DataIssue(folder, _known_problem(expected, known)))
-        if (unfolded or unsure) and others and enabled is not None:
-            head.append(DataIssue(folder, _others_problem(folder, unfolded, unsure, enabled)))
+        if others and enabled is not None:
+            # a region that is not opt-in is enabled for every account: its folder is missing;
+            # whether the folder's account enabled an opt-in one is not known: a note
+            sure = [r for r in unfolded if r not in enabled.opt_in]
+            maybe = sorted({*unsure, *(r for r in unfolded if r in enabled.opt_in)})
+            if sure:
+                head.append(DataIssue(folder, _others_problem(folder, sure, enabled)))
+            if maybe and asides is not None:
+                asides.append(f"{folder}: {_opt_in_note(folder, maybe, enabled)}")
         elif unfolded:
             head.append(DataIssue(folder, _unfolded_problem(unfolded, enabled)))
         seen = coverage.days.get(folder, {})
@@ -451,49 +458,42 @@ def _known_problem(regions: list[str], known: KnownRegions) -> str:
     )
 
 
-def _others_problem(
-    folder: str, unfolded: list[str], unsure: list[str], enabled: EnabledRegions
-) -> str:
-    """A folder of another account than the credentials' (or one not identified): the regions
-    enabled for the credentials' account it lacks (``unfolded``), and the partition's opt-in
-    regions it lacks that the credentials' account has not enabled (``unsure``) — one text."""
-    account = folder_account(folder)
+def _reader(enabled: EnabledRegions) -> str:
+    """Whose enabled regions were listed: the credentials' account, or why it is not known."""
     if enabled.account is not None:
-        reader = f"account {enabled.account}, the credentials'"
-    else:
-        reader = f"the credentials' account (not identified: {enabled.unidentified})"
-    opted = sorted(set(unfolded) & enabled.opt_in)
-    text = ""
-    if unfolded:
-        after = f", not necessarily for account {account}, whose folder this is and whose "
-        after += "enabled regions were not listed"
-        if opted:
-            one = len(opted) == 1
-            after += (
-                f" ({', '.join(opted)} {'is an opt-in region' if one else 'are opt-in regions'}"
-                f": whether {account} enabled {'it' if one else 'them'} is not known)"
-            )
-        text = _unfolded_problem(unfolded, enabled, whose=reader, after=after + ",")
-    if unsure:
-        one = len(unsure) == 1
-        regions = ", ".join(unsure)
-        said = (
-            f"the {enabled.partition} partition's opt-in region(s) {regions}, not enabled for "
-            f"{reader}, have no folder here either: whether account {account} enabled "
-            f"{'it' if one else 'them'} is not known"
-            if unfolded
-            else f"no folder for the {enabled.partition} partition's opt-in region(s) {regions}: "
-            f"whether account {account}, whose folder this is, enabled {'it' if one else 'them'} "
-            f"is not known (the enabled regions listed are those of {reader}, which has not "
-            f"enabled {'it' if one else 'them'})"
-        )
-        text += ("; and " if text else "") + (
-            f"{said} — where it did, the key's events there, if any, were not read; aws account "
-            f"list-regions --account-id {account}, run from the organization's management "
-            "account, lists its enabled regions: name the key's regions with --regions to have "
-            "each checked"
-        )
-    return text
+        return f"account {enabled.account}, the credentials'"
+    return f"the credentials' account (not identified: {enabled.unidentified})"
+
+
+def _others_problem(folder: str, regions: list[str], enabled: EnabledRegions) -> str:
+    """A folder of another account than the credentials' (or one not identified) lacking
+    regions that are not opt-in (enabled for every account: for the folder's too)."""
+    account = folder_account(folder)
+    one = len(regions) == 1
+    whose = (
+        f"every account, {account}'s too ({'it is not an opt-in region' if one else 'they are '}"
+        f"{'' if one else 'not opt-in regions'}; listed for {_reader(enabled)}"
+    )
+    return _unfolded_problem(regions, enabled, whose=whose, after=")")
+
+
+def _opt_in_note(folder: str, regions: list[str], enabled: EnabledRegions) -> str:
+    """A folder of another account than the credentials' (or one not identified) without
+    folders for the partition's opt-in regions, which that account may not have enabled."""
+    account = folder_account(folder)
+    one = len(regions) == 1
+    it = "it" if one else "them"
+    reader = _reader(enabled)
+    opted = sorted(set(regions) & enabled.names)
+    listed = f", which opted in to {', '.join(opted)}" if opted else f", which has not enabled {it}"
+    return (
+        f"no folder for the {enabled.partition} partition's opt-in region(s) "
+        f"{', '.join(regions)}: whether account {account}, whose folder this is, enabled {it} is "
+        f"not known (the enabled regions listed are those of {reader}{listed}) — "
+        f"where it did, the key's events there, if any, were not read; aws account list-regions "
+        f"--account-id {account}, run from the organization's management account, lists its "
+        "enabled regions: name the key's regions with --regions to have each checked"
+    )
 
 
 def _unfolded_problem(
