@@ -59,7 +59,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # ... then the readers: log files (what passes around, listing, the key prefilter, one
     # file, a worker task, the worker pool, load_logs) and LookupEvents (the pacer, a query's
     # pages, the page cache, the regions pulled)
-    ("sources.logs.model", "sources.lookup.pacer"),
+    ("sources.logs.model", "sources.logs.archive", "sources.lookup.pacer"),
     ("sources.logs.coverage", "sources.logs.signatures"),
     ("sources.logs.digests",),
     ("sources.logs.listing", "sources.logs.prefilter", "sources.lookup.fetch"),

@@ -17,6 +17,7 @@ from typing import Any
 from torinvest.aws import AWS_CALL_ERRORS, Aws, follow_pages, translate_error
 from torinvest.errors import AwsError, DataIssue, InputError, TorinvestError
 from torinvest.paths import walk_files
+from torinvest.sources.logs.archive import archived_state
 from torinvest.sources.logs.coverage import Coverage, EnabledRegions, coverage_issues
 from torinvest.sources.logs.digests import DigestFolders, LocalDigests, S3Digests
 from torinvest.sources.logs.model import S3_THREADS, KeyLayout, LogFile, Narrowing
@@ -188,7 +189,7 @@ def list_s3(aws: Aws, url: str, narrowing: Narrowing) -> Listing:
     trails = set(lister.trails)
     with ThreadPoolExecutor(min(S3_THREADS, max(1, len(prefixes)))) as pool:
         for objects in pool.map(lister.objects, prefixes):
-            for key, size in objects:
+            for key, size, archived, restoring in objects:
                 if not _is_log_name(key) or _is_digest(key):
                     continue
                 trail = _trail_of(key)
@@ -200,7 +201,9 @@ def list_s3(aws: Aws, url: str, narrowing: Narrowing) -> Listing:
                 if layout is not None and not narrowing.accepts(layout):
                     _skip(listing, layout, narrowing)
                     continue
-                listing.files.append(LogFile(f"s3://{bucket}/{key}", size, bucket, key))
+                listing.files.append(
+                    LogFile(f"s3://{bucket}/{key}", size, bucket, key, archived, restoring)
+                )
     for folder in coverage.unknown():  # one listing of the folder, only where it tells
         key = folder.removeprefix(f"s3://{bucket}/")
         names = [p[len(key) :].strip("/") for p in lister.folders(key)]
@@ -268,10 +271,13 @@ class _S3Lister:
             for p in page.get("CommonPrefixes", [])
         ]
 
-    def objects(self, prefix: str) -> list[tuple[str, int]]:
+    def objects(self, prefix: str) -> list[tuple[str, int, str | None, bool]]:
+        """Each object's key, size, archive storage class (None: it can be read) and whether a
+        restore of it is in progress (:func:`~.archive.archived_state`: the restore status is
+        asked with the listing)."""
         return [
-            (o["Key"], int(o.get("Size", 0)))
-            for page in self._call(Prefix=prefix)
+            (o["Key"], int(o.get("Size", 0)), *archived_state(o))
+            for page in self._call(Prefix=prefix, OptionalObjectAttributes=["RestoreStatus"])
             for o in page.get("Contents", [])
         ]
 
