@@ -76,7 +76,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("sources.sql.projection",),
     ("sources.sql.queries",),
     ("sources.sql.engine", "sources.sql.frames"),
-    ("sources.sql.duckdb", "sources.sql.athena", "sources.sql.ddl"),
+    ("sources.sql.duckdb", "sources.sql.athena", "sources.sql.ddl", "sources.sql.archived"),
     ("sources.sql.run",),
     ("sources.sql", "sources.athena"),
     # the other inputs

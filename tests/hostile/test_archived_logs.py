@@ -115,10 +115,18 @@ def read_all(tmp_path: Path, engine: str) -> tuple[int, str, str, Path]:
 def test_archived_files_are_not_downloaded_and_are_one_issue_per_region_folder(
     proxy: RecordingProxy, moto: str, tmp_path: Path, engine: str
 ) -> None:
-    # 12:20–12:29 moved to Glacier, 12:30–12:39 to Deep Archive; 12:10–12:19 Instant Retrieval
-    upload(moto, {"T122": "GLACIER", "T123": "DEEP_ARCHIVE", "T121": "GLACIER_IR"})
-    archived = [f for f in case_files() if "T122" in f.name or "T123" in f.name]
-    instant = [f for f in case_files() if "T121" in f.name]
+    # 12:20–12:29 moved to Glacier, 12:30–12:39 to Deep Archive, two regions' folders whole;
+    # 12:10–12:19 to Instant Retrieval
+    classes = {
+        "CloudTrail/ap-southeast-1/": "GLACIER",
+        "CloudTrail/eu-west-1/": "DEEP_ARCHIVE",
+        "T122": "GLACIER",
+        "T123": "DEEP_ARCHIVE",
+        "T121": "GLACIER_IR",
+    }
+    upload(moto, classes)
+    archived = [f for f in case_files() if any(p in key_of(f) for p in list(classes)[:4])]
+    instant = [f for f in case_files() if "T121" in f.name and f not in archived]
     assert len(archived) >= 6 and instant
     code, out, err, parquet = read_all(tmp_path, engine)
     assert code == 0, err
@@ -127,17 +135,22 @@ def test_archived_files_are_not_downloaded_and_are_one_issue_per_region_folder(
     assert f"({n} failed: {n} archived in S3 Glacier (not read until restored))" in out
     lines = issues(err)
     folders = sorted({f.parts[-5] for f in archived})
-    assert len(lines) == len(folders)  # one issue per region folder, nothing else
+    assert len(folders) == 3 and len(lines) == 3  # one issue per region folder, nothing else
+    names = {
+        "GLACIER": "S3 Glacier Flexible Retrieval (GLACIER)",
+        "DEEP_ARCHIVE": "S3 Glacier Deep Archive (DEEP_ARCHIVE)",
+    }
     for region, line in zip(folders, lines, strict=True):
         mine = [f for f in archived if f.parts[-5] == region]
         assert f"s3://trail/AWSLogs/218007301253/CloudTrail/{region}/: " in line
         assert f"{len(mine)} log file(s) of the window are archived in " in line
-        assert "S3 Glacier Flexible Retrieval (GLACIER)" in line
-        assert "S3 Glacier Deep Archive (DEEP_ARCHIVE)" in line
+        stored = {next(c for p, c in classes.items() if p in key_of(f)) for f in mine}
+        assert all(names[c] in line for c in stored)
         assert "they cannot be read until restored, so their events, if any, were not read" in line
         assert "aws s3api restore-object --bucket trail --key AWSLogs/" in line
-        assert "2023-07-10 12:2" in line and "2023-07-10 12:3" in line  # the span
+        assert "by their names; day(s) 2023-07-10)" in line  # the span
         assert sorted(f.name for f in mine)[0] in line  # named
+    assert "2023-07-10 12:20Z → 2023-07-10 12:3" in lines[-1]  # us-east-1's span
     assert "denied" not in err.lower() and "AccessDenied" not in out
     # no GetObject of an archived file; the Instant Retrieval ones were read
     asked = gets(proxy)
@@ -312,3 +325,106 @@ def test_fold_says_each_region_folder_once_and_keeps_other_issues_in_place() -> 
     )
     assert "a restore is in progress for 1 of them" in folded[2].problem
     assert folded[1] is other
+
+
+# --------------------------------------------------------------------------------------------
+# Athena: it skips archived objects without a word; the table's day folders are listed
+# --------------------------------------------------------------------------------------------
+TABLE = {
+    "location": "s3://trail/AWSLogs/",
+    "storage.location.template": "s3://trail/AWSLogs/${account}/CloudTrail/${region}/${date}",
+    "projection.enabled": "true",
+    "projection.account.values": "218007301253",
+    "projection.date.format": "yyyy/MM/dd",
+}
+
+
+def _athena_answers(fake: FakeAws, kept: list[Path], tmp_path: Path) -> None:
+    """The fake Athena answering as Athena would over the trail: the files it reads are those
+    not archived (what DuckDB answers over them, in the order Athena runs the queries); the
+    coverage probe: every (region, day) cell of those files holds records."""
+    from tests.sources.sql.helpers import Recorder, athena_results
+    from torinvest.sources.sql import load_sql
+    from torinvest.sources.sql.duckdb import DuckDBEngine
+
+    folder = tmp_path / "readable"
+    for f in kept:
+        target = folder / key_of(f)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(f.read_bytes())
+    athena = fake.athena("us-east-1")
+    cells = [[r, d, "1"] for r in REGIONS for d in ("2023/07/10", "")]
+    columns = [("region", "varchar"), ("day", "varchar"), ("records", "bigint")]
+    athena.add_results(columns, cells, scanned=1 << 20, match="AS probe")
+    recorder = Recorder(DuckDBEngine(str(folder)))
+    recorder.count_first = True  # type: ignore[attr-defined]  # as Athena: a count first
+    with recorder.engine:
+        load_sql(recorder, start=WINDOW[1], end=WINDOW[3])  # type: ignore[arg-type]
+    athena.add_answers(
+        *(athena_results(t, dict(q.columns), scanned=5 << 20) for q, t in recorder.outputs)
+    )
+
+
+def _athena_load(regions: list[str] | None = None) -> Any:
+    from torinvest.sources.sql import load_sql
+    from torinvest.sources.sql.athena import AthenaEngine
+
+    engine = AthenaEngine(database="security", region="us-east-1", aws=Aws())
+    return load_sql(engine, start=WINDOW[1], end=WINDOW[3], regions=regions)
+
+
+def test_athena_names_the_archived_files_of_its_tables_day_folders(
+    moto: str, fake_aws: FakeAws, tmp_path: Path
+) -> None:
+    """Half of 2023-07-10 archived: Athena reads the other half (records on that day: no
+    coverage issue), and the day folders its queries read are listed — the archived files
+    named per region folder, never downloaded."""
+    upload(moto, {"T122": "GLACIER", "T123": "DEEP_ARCHIVE"})
+    archived = [f for f in case_files() if "T122" in f.name or "T123" in f.name]
+    kept = [f for f in case_files() if f not in archived]
+    _athena_answers(fake_aws, kept, tmp_path)
+    fake_aws.athena("us-east-1").add_table("security", "cloudtrail_logs", TABLE)
+    fake_aws.enabled_regions = list(REGIONS)  # the folders of the account's enabled regions
+    result = _athena_load()
+    assert len(result.frame) == len(load_logs(kept, progress=False).frame) > 0
+    said = [i for i in result.issues if "archived in" in i.problem]
+    folders = sorted({f.parts[-5] for f in archived})  # one per region folder holding some
+    assert [i.source for i in said] == [
+        f"s3://trail/AWSLogs/218007301253/CloudTrail/{r}/" for r in folders
+    ]
+    for issue in said:
+        region = issue.source.split("/")[-2]
+        n = len([f for f in archived if f.parts[-5] == region])
+        assert issue.problem.startswith(f"{n} log file(s) of the window are archived in ")
+        assert (
+            "were not read (Athena skips archived objects without a word: restored, they are "
+            "read once the table's read_restored_glacier_objects property is true)" in issue.problem
+        )
+    assert not [n for n in result.notes if "archived in S3 Glacier" in n]
+
+
+def test_athena_says_when_archived_files_could_not_be_looked_for(
+    moto: str, fake_aws: FakeAws, tmp_path: Path
+) -> None:
+    """The table's definition unreadable, or its LOCATION not listable: a note says whether
+    log files are archived is not known; the events read stand."""
+    upload(moto, {"T122": "GLACIER"})
+    kept = [f for f in case_files() if "T122" not in f.name]
+    _athena_answers(fake_aws, kept, tmp_path)
+    result = _athena_load()  # no table added: GetTableMetadata answers MetadataException
+    assert len(result.frame) > 0
+    assert not [i for i in result.issues if "archived in" in i.problem]
+    (note,) = [n for n in result.notes if "archived in S3 Glacier" in n]
+    assert note.startswith(
+        "athena:security.cloudtrail_logs: whether log files of the window are archived in S3 "
+        "Glacier (Athena skips them without a word: their days read as fewer records, or none) "
+        "is not known: the table's definition could not be read ("
+    )
+    _athena_answers(fake_aws, kept, tmp_path / "again")
+    fake_aws.athena("us-east-1").add_table(
+        "security", "cloudtrail_logs", {**TABLE, "storage.location.template":
+        "s3://nosuchbucket/AWSLogs/${account}/CloudTrail/${region}/${date}"}
+    )  # fmt: skip
+    result = _athena_load()
+    (note,) = [n for n in result.notes if "archived in S3 Glacier" in n]
+    assert "is not known: its LOCATION could not be listed (" in note and "nosuchbucket" in note

@@ -115,10 +115,11 @@ class _Folder:
     restoring: int = 0
 
 
-def fold_archived(issues: Sequence[DataIssue]) -> list[DataIssue]:
+def fold_archived(issues: Sequence[DataIssue], reader: str = "") -> list[DataIssue]:
     """``issues`` with the archived files' issues (:func:`is_archived`) said once per region
     folder (``…/CloudTrail/<region>/``; a file outside the trail layout: its folder), in the
-    place of the folder's first one; every other issue as it was."""
+    place of the folder's first one; every other issue as it was. ``reader`` says more of
+    what read around them (Athena: that it skips them without a word)."""
     folders: dict[str, _Folder] = {}
     out: list[DataIssue | _Folder] = []
     for issue in issues:
@@ -137,7 +138,7 @@ def fold_archived(issues: Sequence[DataIssue]) -> list[DataIssue]:
         name = f"{m['name']} ({m['code']})"
         folder.classes[name] = folder.classes.get(name, 0) + 1
         folder.restoring += bool(m["restoring"])
-    return [x if isinstance(x, DataIssue) else _folded(x) for x in out]
+    return [x if isinstance(x, DataIssue) else _folded(x, reader) for x in out]
 
 
 def _folder_of(location: str) -> str:
@@ -145,7 +146,7 @@ def _folder_of(location: str) -> str:
     return m["folder"] if m else location.rpartition("/")[0] + "/"
 
 
-def _folded(folder: _Folder) -> DataIssue:
+def _folded(folder: _Folder, reader: str = "") -> DataIssue:
     n = len(folder.locations)
     if len(folder.classes) == 1:
         classes = next(iter(folder.classes))
@@ -170,7 +171,8 @@ def _folded(folder: _Folder) -> DataIssue:
     return DataIssue(
         folder.source,
         f"{n:,} log file(s) of the window are archived in {classes}{span} — e.g. {shown}: they "
-        f"cannot be read until restored, so their events, if any, were not read{restoring}; "
+        f"cannot be read until restored, so their events, if any, were not read{reader}"
+        f"{restoring}; "
         f"{how}",
     )
 

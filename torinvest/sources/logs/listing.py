@@ -17,7 +17,7 @@ from typing import Any
 from torinvest.aws import AWS_CALL_ERRORS, Aws, follow_pages, translate_error
 from torinvest.errors import AwsError, DataIssue, InputError, TorinvestError
 from torinvest.paths import walk_files
-from torinvest.sources.logs.archive import archived_state
+from torinvest.sources.logs.archive import archived_issue, archived_state
 from torinvest.sources.logs.coverage import Coverage, EnabledRegions, coverage_issues
 from torinvest.sources.logs.digests import DigestFolders, LocalDigests, S3Digests
 from torinvest.sources.logs.model import S3_THREADS, KeyLayout, LogFile, Narrowing
@@ -213,6 +213,27 @@ def list_s3(aws: Aws, url: str, narrowing: Narrowing) -> Listing:
     listing.left_out.update(lister.left_out)
     listing.unlisted = [f"s3://{bucket}/{p}" for p in lister.unlisted]
     return listing
+
+
+def archived_under(aws: Aws, urls: Sequence[str]) -> list[DataIssue]:
+    """The log files under each ``s3://`` prefix of ``urls`` (one ListObjectsV2 per prefix, its
+    pages of 1,000, in threads) that the listing says are archived in S3 Glacier and not
+    restored: one issue each (:func:`~.archive.archived_issue`, folded by
+    :func:`~.archive.fold_archived`). Raises :class:`~torinvest.errors.AwsError` (naming the
+    bucket and prefix) when a prefix cannot be listed."""
+    client = aws.client("s3")
+    parsed = [parse_s3_url(url) for url in urls]
+
+    def one(where: tuple[str, str]) -> list[DataIssue]:
+        bucket, prefix = where
+        return [
+            archived_issue(f"s3://{bucket}/{key}", archived, restoring)
+            for key, _, archived, restoring in _S3Lister(client, bucket).objects(prefix)
+            if archived and _is_log_name(key) and not _is_digest(key)
+        ]
+
+    with ThreadPoolExecutor(min(S3_THREADS, max(1, len(parsed)))) as pool:
+        return [issue for found in pool.map(one, parsed) for issue in found]
 
 
 def _skip(listing: Listing, layout: KeyLayout, narrowing: Narrowing) -> None:
