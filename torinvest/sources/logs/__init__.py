@@ -84,7 +84,6 @@ from torinvest.sources.logs.archive import (
     ARCHIVE_CLASSES,
     archived_issue,
     fold_archived,
-    is_archived,
 )
 from torinvest.sources.logs.batch import GROUP_RECORDS, SPILL_ROOT, read_batch
 from torinvest.sources.logs.batch import _LogGroup as _LogGroup
@@ -204,7 +203,6 @@ __all__ = [
     "file_states",
     "fold_archived",
     "gunzip",
-    "is_archived",
     "keep_regions",
     "key_layout",
     "list_local",

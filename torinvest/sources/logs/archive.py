@@ -102,11 +102,6 @@ def archived_problem_of(error: BaseException) -> str | None:
     return archived_problem(code or "ARCHIVED")
 
 
-def is_archived(issue: DataIssue) -> bool:
-    """Whether an issue is one archived file's (:func:`archived_problem`)."""
-    return issue.unread and _PROBLEM.match(issue.problem) is not None
-
-
 @dataclass(slots=True)
 class _Folder:
     source: str
@@ -116,7 +111,7 @@ class _Folder:
 
 
 def fold_archived(issues: Sequence[DataIssue], reader: str = "") -> list[DataIssue]:
-    """``issues`` with the archived files' issues (:func:`is_archived`) said once per region
+    """``issues`` with the archived files' issues (:func:`archived_problem`'s) said once per region
     folder (``…/CloudTrail/<region>/``; a file outside the trail layout: its folder), in the
     place of the folder's first one; every other issue as it was. ``reader`` says more of
     what read around them (Athena: that it skips them without a word)."""

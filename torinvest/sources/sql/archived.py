@@ -8,10 +8,10 @@ fewer. Where the credentials can read the table's definition (Athena ``GetTableM
 day folders the queries read — the window's days (±1, the ``date`` partitions read) × the
 regions × the accounts, at most :data:`MAX_PREFIXES` — are listed (ListObjectsV2, pages of
 1,000, the storage class and restore status each object's entry gives), and the archived log
-files found are named, one issue per region folder (:func:`~torinvest.sources.logs.archive.
-fold_archived`), also on days that do hold records. When that cannot be done (denied, a
-LOCATION not in the trail's layout, too many folders), a note says the archived files, if any,
-are not known.
+files found are named, one issue per region folder
+(:func:`~torinvest.sources.logs.archive.fold_archived`), also on days that do hold records.
+When that cannot be done (denied, a LOCATION not in the trail's layout, too many folders), a
+note says the archived files, if any, are not known.
 """
 
 from __future__ import annotations
