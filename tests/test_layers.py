@@ -60,7 +60,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # ... then the readers: log files (what passes around, listing, the key prefilter, one
     # file, a worker task, the worker pool, load_logs) and LookupEvents (the pacer, a query's
     # pages, the page cache, the regions pulled)
-    ("sources.logs.model", "sources.lookup.pacer"),
+    ("sources.logs.model", "sources.logs.archive", "sources.lookup.pacer"),
     ("sources.logs.coverage", "sources.logs.signatures"),
     ("sources.logs.digests", "sources.logs.writes"),
     ("sources.logs.listing", "sources.logs.prefilter", "sources.lookup.fetch"),
@@ -77,7 +77,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("sources.sql.projection",),
     ("sources.sql.queries",),
     ("sources.sql.engine", "sources.sql.frames"),
-    ("sources.sql.duckdb", "sources.sql.athena", "sources.sql.ddl"),
+    ("sources.sql.duckdb", "sources.sql.athena", "sources.sql.ddl", "sources.sql.archived"),
     ("sources.sql.run",),
     ("sources.sql", "sources.athena"),
     # the other inputs

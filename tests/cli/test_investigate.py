@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import boto3
 import nbformat
 import orjson
 import pandas as pd
@@ -603,7 +604,7 @@ def test_member_finding_read_from_another_account_is_could_not_look(
     ids=["other-accounts", "its-account", "its-account-one-region-left-out"],
 )
 def test_an_athena_table_of_other_accounts_is_could_not_look(
-    fake_aws: FakeAws, tmp_path: Path, held: bool, left_out: bool
+    fake_aws: FakeAws, moto: str, tmp_path: Path, held: bool, left_out: bool
 ) -> None:
     """`investigate --engine athena` of the sample finding (account 123837392027) over a table
     that reads other accounts' logs: its queries scan data and match no event, and it holds no
@@ -620,6 +621,9 @@ def test_an_athena_table_of_other_accounts_is_could_not_look(
     shutil.copytree(sample_case().root / "findings", case / "findings")
     fake_aws.enabled_regions = ["ap-south-1", "us-east-1"]
     athena = fake_aws.athena("us-east-1")
+    # the table's log files (on moto): none archived in S3 Glacier in its day folders
+    athena.add_table("security", "cloudtrail_logs", {"location": "s3://trail/AWSLogs/"})
+    boto3.client("s3", endpoint_url=moto, region_name="us-east-1").create_bucket(Bucket="trail")
     days = pd.date_range("2023-06-20", "2023-07-25", freq="D").strftime("%Y/%m/%d")
     regions = [
         [r, "", "1" if held else "0"] for r in ["us-east-1"] + ["ap-south-1"] * (not left_out)

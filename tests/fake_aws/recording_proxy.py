@@ -7,7 +7,10 @@ operation (``X-Amz-Target``, the query protocol's ``Action``, a rest-json reques
 ``requestUri`` by botocore's model, or the S3 method and path), the
 access key that signed it, the status — so that a test can check *as whom* each call was made.
 A rule added with :meth:`RecordingProxy.fail` answers matching requests itself with an AWS
-error document instead (``AccessDenied`` on some GetObject calls, a KMS denial…)::
+error document instead (``AccessDenied`` on some GetObject calls, a KMS denial…; ``extra``
+elements of the error, such as S3's ``<AccessTier>``); one added with
+:meth:`RecordingProxy.rewrite` edits the endpoint's answer to matching requests (an element
+moto leaves out, such as ListObjectsV2's ``RestoreStatus``)::
 
     with RecordingProxy({"*": moto_url, "guardduty": fake.url}) as proxy:
         proxy.fail(lambda seen: seen.service == "s3" and seen.method == "GET"
@@ -47,6 +50,11 @@ class Seen:
     status: int
     body: bytes = b""
     answer: bytes = b""
+    #: the request's headers, names in lower case
+    headers: tuple[tuple[str, str], ...] = ()
+
+    def header(self, name: str) -> str | None:
+        return next((v for k, v in self.headers if k == name.lower()), None)
 
 
 @dataclass(slots=True)
@@ -56,6 +64,7 @@ class _Rule:
     code: str
     message: str
     times: int | None
+    extra: str = ""
 
 
 class RecordingProxy:
@@ -66,6 +75,7 @@ class RecordingProxy:
         self.routes = dict(routes)
         self.seen: list[Seen] = []
         self._rules: list[_Rule] = []
+        self._rewrites: list[tuple[Callable[[Seen], bool], Callable[[Seen, bytes], bytes]]] = []
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
@@ -93,10 +103,18 @@ class RecordingProxy:
         code: str = "AccessDenied",
         message: str = "Access Denied",
         times: int | None = None,
+        extra: str = "",
     ) -> None:
-        """Answer requests that ``match`` with an AWS error (XML, as S3 and STS write them)."""
+        """Answer requests that ``match`` with an AWS error (XML, as S3 and STS write them;
+        ``extra``: more elements inside ``<Error>``)."""
         with self._lock:
-            self._rules.append(_Rule(match, status, code, message, times))
+            self._rules.append(_Rule(match, status, code, message, times, extra))
+
+    def rewrite(self, match: Callable[[Seen], bool], edit: Callable[[Seen, bytes], bytes]) -> None:
+        """Pass the endpoint's answer to requests that ``match`` through ``edit`` (the request
+        seen, the answer's body → the body sent back)."""
+        with self._lock:
+            self._rewrites.append((match, edit))
 
     def requests(self, service: str | None = None) -> list[Seen]:
         with self._lock:
@@ -145,12 +163,15 @@ class RecordingProxy:
                     operation=_operation(self.command, self.path, self.headers, body),
                     status=0,
                     body=body,
+                    headers=tuple((k.lower(), v) for k, v in self.headers.items()),
                 )
                 rule = proxy._rule_for(seen)
                 if rule is not None:
                     status, headers, answer = _error(rule)
                 else:
                     status, headers, answer = proxy._forward(seen, self.headers, body)
+                    for edit in proxy._rewrites_for(seen):
+                        answer = edit(seen, answer)
                 with proxy._lock:
                     proxy.seen.append(Seen(**{**_fields(seen), "status": status, "answer": answer}))
                 self.send_response(status)
@@ -175,6 +196,11 @@ class RecordingProxy:
                     rule.times -= 1
                 return rule
         return None
+
+    def _rewrites_for(self, seen: Seen) -> list[Callable[[Seen, bytes], bytes]]:
+        with self._lock:
+            rewrites = list(self._rewrites)
+        return [edit for match, edit in rewrites if match(seen)]
 
     def _forward(
         self, seen: Seen, headers: Any, body: bytes
@@ -218,7 +244,7 @@ def _operation(method: str, path: str, headers: Any, body: bytes) -> str:
 def _error(rule: _Rule) -> tuple[int, list[tuple[str, str]], bytes]:
     xml = (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
-        f"<Error><Code>{rule.code}</Code><Message>{rule.message}</Message>"
+        f"<Error><Code>{rule.code}</Code><Message>{rule.message}</Message>{rule.extra}"
         "<RequestId>0123456789ABCDEF</RequestId><HostId>proxy</HostId></Error>"
     ).encode()
     return rule.status, [("Content-Type", "application/xml")], xml

@@ -35,7 +35,9 @@ Served operations:
   MaxResults/NextToken paging, 1000 rows a page; a SELECT's first row is the header row, as
   Athena sends it; ResultSetMetadata.ColumnInfo with types on every page), StopQueryExecution
   (QUEUED/RUNNING → CANCELLED), ListQueryExecutions (newest first, per workgroup),
-  CreateWorkGroup. Invalid requests: InvalidRequestException (HTTP 400).
+  CreateWorkGroup, GetTableMetadata (the tables added with ``add_table``: their ``Parameters``,
+  such as ``location`` and ``storage.location.template``; another: MetadataException).
+  Invalid requests: InvalidRequestException (HTTP 400).
 - EC2: DescribeRegions (query protocol, EC2's XML) answers :attr:`FakeAws.enabled_regions`
   (those in :attr:`FakeAws.opted_in_regions` ``opted-in``, the others ``opt-in-not-required``), the
   account's enabled regions (``["us-east-1"]`` after a reset), when no failure is injected for it.
@@ -704,6 +706,14 @@ class AthenaRegion:
         self._polls = (0, 0)
         self._executions: dict[str, AthenaExecution] = {}
         self._tokens: dict[str, str] = {}
+        #: (database, table) → the table's parameters (GetTableMetadata)
+        self.tables: dict[tuple[str, str], dict[str, str]] = {}
+
+    def add_table(self, database: str, table: str, parameters: dict[str, str]) -> None:
+        """A table of the AwsDataCatalog, as GetTableMetadata answers it (``location``,
+        ``storage.location.template``, ``projection.*``…)."""
+        with self._lock:
+            self.tables[(database, table)] = dict(parameters)
 
     def add_work_group(self, name: str, output_location: str | None = None) -> None:
         with self._lock:
@@ -1617,6 +1627,24 @@ class FakeAws:
         )
         result = {"Rows": rows, "ResultSetMetadata": {"ColumnInfo": answer.column_info()}}
         return {"ResultSet": result, "UpdateCount": 0, "NextToken": token}
+
+    def _athena_GetTableMetadata(
+        self, region: str, op: OperationModel, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        athena = self._athena_validated(region, op, params)
+        key = (params["DatabaseName"], params["TableName"])
+        if params["CatalogName"] != "AwsDataCatalog" or key not in athena.tables:
+            raise ApiError(
+                "MetadataException",
+                f"Table {key[1]} not found in database {key[0]} of {params['CatalogName']}",
+            )
+        table = {
+            "Name": key[1],
+            "TableType": "EXTERNAL_TABLE",
+            "Columns": [],
+            "Parameters": dict(athena.tables[key]),
+        }
+        return {"TableMetadata": table}
 
     def _athena_StopQueryExecution(
         self, region: str, op: OperationModel, params: dict[str, Any]

@@ -17,8 +17,10 @@ import shutil
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import boto3
+import botocore.client
 import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -777,6 +779,45 @@ def test_a_file_named_in_the_next_hours_digest_is_vouched(trail: Path, tmp_path:
     code, _out, err = key_events(trail, tmp_path)
     assert code == 0, err
     assert issues(err) == []
+
+
+def test_an_archived_digest_is_not_downloaded_and_says_it_is_archived(
+    trail: Path, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """A lifecycle rule moved a digest file to S3 Glacier Deep Archive: the listing says so, it
+    is not asked for, and the day it would have shown quiet stays an issue saying why."""
+    written = write_digests(trail, "eu-west-1", present(trail, "eu-west-1"))
+    write_digests(trail, "us-east-1", present(trail, "us-east-1"))
+    archived = next(p for p in written if "20230708T120131Z" in p.name)
+    source = on_s3(request, trail)
+    s3 = boto3.client("s3", endpoint_url=request.getfixturevalue("moto"), region_name="us-east-1")
+    key = archived.relative_to(trail).as_posix()
+    s3.copy_object(  # as a lifecycle transition does: the same object, another class
+        Bucket="trail", Key=key, CopySource={"Bucket": "trail", "Key": key},
+        StorageClass="DEEP_ARCHIVE", MetadataDirective="COPY",
+    )  # fmt: skip
+    asked: list[str] = []  # every GetObject's key
+    real_call = botocore.client.BaseClient._make_api_call
+
+    def call(self: Any, operation: str, params: dict[str, Any]) -> Any:
+        if operation == "GetObject":
+            asked.append(params["Key"])
+        return real_call(self, operation, params)
+
+    request.getfixturevalue("monkeypatch").setattr(
+        botocore.client.BaseClient, "_make_api_call", call
+    )
+    code, _out, err = events(source, tmp_path)
+    assert code == 0, err
+    [issue] = issues(err)
+    assert issue.startswith(
+        f"torinvest: issue: {source}/{FOLDER}eu-west-1/: no log file for 2023-07-08 (1 of the "
+        f"window's 4 UTC day(s)): {GAP} (1 digest file(s) there could not be read, so they "
+        f"prove nothing: {source}/{key}: archived in S3 Glacier Deep Archive (DEEP_ARCHIVE): not "
+        "read until restored: the hours it covers cannot be checked against it until it is "
+        "restored"
+    )
+    assert key not in asked and any("_CloudTrail-Digest_" in k for k in asked)
 
 
 # --------------------------------------------------------------------------------------------

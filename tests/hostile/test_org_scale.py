@@ -202,14 +202,25 @@ def test_an_unknown_profile_fails_before_any_request(
     assert not (tmp_path / "e.parquet").exists()
 
 
-def test_athena_engine_uses_the_role(proxy: RecordingProxy, tmp_path: Path) -> None:
+def test_athena_engine_uses_the_role(
+    proxy: RecordingProxy, fake_aws: FakeAws, tmp_path: Path
+) -> None:
+    # the table's definition (GetTableMetadata: where its log files are, to look for archived
+    # ones) is read with the role too
+    fake_aws.athena("us-east-1").add_table(
+        "security", "cloudtrail_logs", {"location": "s3://trail/AWSLogs/"}
+    )
     code, out, err = run(
         "events", "--engine", "athena", "--athena-database", "security", "--role-arn", ROLE,
         "--access-key", KEY, *WINDOW, "--out", str(tmp_path / "e.parquet"),
     )  # fmt: skip
     (assumed,) = proxy.assumed_keys()
     athena = proxy.requests("athena")
-    assert {s.operation for s in athena} >= {"StartQueryExecution", "GetQueryExecution"}
+    assert {s.operation for s in athena} >= {
+        "StartQueryExecution",
+        "GetQueryExecution",
+        "GetTableMetadata",
+    }
     assert proxy.keys("athena") == {assumed}
     assert all(s.status == 200 for s in athena)
     # the fake's Athena, unseeded, scans 0 bytes and matches nothing: as a table whose LOCATION or partition

@@ -722,8 +722,10 @@ def test_days_the_table_holds_nothing_are_an_issue_not_read_and_empty(fake_aws: 
     assert issue.problem == (  # the file loader's words for a region folder, "record" for file
         "no record of account 123456789012 for 2023-07-10 (1 of the window's 3 UTC day(s)): "
         "nothing was logged there those days, or logging stopped, or the table does not hold "
-        "them (its LOCATION, projection.date.range); the events of those days, if any, were not "
-        "read"
+        "them (its LOCATION, projection.date.range), or their log files are archived in S3 "
+        "Glacier (Athena skips a table's GLACIER and DEEP_ARCHIVE objects without a word, "
+        "restored ones too unless the table's read_restored_glacier_objects is true; --logs "
+        "s3://… names them); the events of those days, if any, were not read"
     )
 
 

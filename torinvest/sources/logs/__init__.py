@@ -20,7 +20,9 @@ listings, :data:`DISCOVERY_MAX_DEPTH` levels; the folders found are named). A so
 no file to read is an issue saying why: no CloudTrail log file there at all (:data:`NO_LOGS_S3`,
 :data:`NO_LOGS_LOCAL`), or none in the window/regions (:data:`NO_MATCH`) — never "no events".
 An object that cannot be downloaded is an issue saying what it needs (:func:`download_problem`:
-``s3:GetObject``, ``kms:Decrypt`` for an SSE-KMS bucket); :class:`FileCounts` counts the files
+``s3:GetObject``, ``kms:Decrypt`` for an SSE-KMS bucket); one archived in S3 Glacier (the listing
+says so: it is not downloaded) or an Intelligent-Tiering archive tier is not read until
+restored, said once per region folder (:mod:`.archive`); :class:`FileCounts` counts the files
 listed, read, failed (and why) and left out by the narrowing.
 
 Filtering to access keys searches the decompressed bytes before parsing: in a compact
@@ -67,7 +69,8 @@ account_id, recipient_account_id, session_issuer_arn, mfa_authenticated, request
 response_elements, derived, source = ``logs``, origin = the file path or ``s3://`` URL).
 
 The package, one module per step (imports go down this list): :mod:`.model` (the result,
-narrowing, options and counts passed around), :mod:`.coverage` (the regions and days the
+narrowing, options and counts passed around), :mod:`.archive` (log files archived in S3
+Glacier), :mod:`.coverage` (the regions and days the
 dated layout shows were not there: data issues), :mod:`.digests` and :mod:`.writes` (the
 trail's digest files, and each file's write time against the time in its name: files planted
 or rewritten), :mod:`.listing` (local and S3 listing, the key layout, :func:`list_logs`), :mod:`.prefilter` (the key filter on bytes), :mod:`.read` (one
@@ -78,6 +81,11 @@ private one tests reach for, ``_LogGroup``: the same objects); a test that chang
 setting sets it on the module that reads it (``pool.BATCH_BYTES``).
 """
 
+from torinvest.sources.logs.archive import (
+    ARCHIVE_CLASSES,
+    archived_issue,
+    fold_archived,
+)
 from torinvest.sources.logs.batch import GROUP_RECORDS, SPILL_ROOT, read_batch
 from torinvest.sources.logs.batch import _LogGroup as _LogGroup
 from torinvest.sources.logs.listing import (
@@ -94,6 +102,7 @@ from torinvest.sources.logs.listing import (
     TRAIL_FOLDER,
     Listing,
     LogListing,
+    archived_under,
     key_layout,
     list_local,
     list_logs,
@@ -150,6 +159,7 @@ from torinvest.sources.logs.read import (
 
 __all__ = [
     "ACCOUNT_RE",
+    "ARCHIVE_CLASSES",
     "BATCH_BYTES",
     "DATA_CATEGORY",
     "DAY_MARGIN",
@@ -186,6 +196,8 @@ __all__ = [
     "LogsResult",
     "Narrowing",
     "ReadOptions",
+    "archived_issue",
+    "archived_under",
     "count_data_events",
     "data_events_of",
     "default_workers",
@@ -193,6 +205,7 @@ __all__ = [
     "file_accounts",
     "file_failures",
     "file_states",
+    "fold_archived",
     "gunzip",
     "keep_regions",
     "key_layout",

@@ -43,6 +43,7 @@ from typing import Any
 
 from torinvest.aws import AWS_CALL_ERRORS, follow_pages, translate_error
 from torinvest.errors import TorinvestError
+from torinvest.sources.logs.archive import archived_problem, archived_problem_of, archived_state
 from torinvest.sources.logs.coverage import DayVerdict, dated_place, name_time
 from torinvest.sources.logs.model import S3_THREADS
 from torinvest.sources.logs.signatures import Altered, PublicKeys, Seal, Unverified, check_seal
@@ -670,8 +671,11 @@ class S3Digests(DigestFolders):
     def __init__(self, client: Any, keys: PublicKeys | None = None) -> None:
         super().__init__(keys)
         self.client = client
+        #: digest files the listing says are archived in S3 Glacier (location → why): not
+        #: downloaded (:mod:`.archive`)
+        self._archived: dict[str, str] = {}
 
-    def _pages(self, path: str, **delimiter: str) -> tuple[str, str, list[Mapping[str, Any]]]:
+    def _pages(self, path: str, **delimiter: Any) -> tuple[str, str, list[Mapping[str, Any]]]:
         """The bucket, the prefix and every ListObjectsV2 page of ``path`` (``Delimiter`` as
         given); DigestError when it cannot be listed."""
         bucket, _, prefix = path.removeprefix("s3://").partition("/")
@@ -695,9 +699,17 @@ class S3Digests(DigestFolders):
             raise DigestError(f"the digest folder could not be listed: {e}") from None
 
     def _list(self, path: str) -> list[str]:
-        bucket, prefix, pages = self._pages(path)
-        keys = [o["Key"] for page in pages for o in page.get("Contents", [])]
-        return [f"s3://{bucket}/{k}" for k in keys if "/" not in k[len(prefix) :]]
+        bucket, prefix, pages = self._pages(path, OptionalObjectAttributes=["RestoreStatus"])
+        out = []
+        for o in (o for page in pages for o in page.get("Contents", [])):
+            if "/" in o["Key"][len(prefix) :]:
+                continue
+            location = f"s3://{bucket}/{o['Key']}"
+            code, restoring = archived_state(o)
+            if code is not None:
+                self._archived[location] = _archived_digest(archived_problem(code, restoring))
+            out.append(location)
+        return out
 
     def _children(self, path: str) -> list[str]:
         _, prefix, pages = self._pages(path, Delimiter="/")
@@ -714,12 +726,17 @@ class S3Digests(DigestFolders):
         return bool(page.get("Contents"))
 
     def _get(self, location: str) -> Fetched | DigestError:
+        if location in self._archived:
+            return DigestError(self._archived[location])
         bucket, _, key = location.removeprefix("s3://").partition("/")
         try:
             got = self.client.get_object(Bucket=bucket, Key=key)
             data = bytes(got["Body"].read(MAX_DIGEST_BYTES + 1))
             return data, Seal.of(got.get("Metadata") or {})
         except AWS_CALL_ERRORS as e:
+            archived = archived_problem_of(e)
+            if archived is not None:
+                return DigestError(_archived_digest(archived))
             error = translate_error(e, service="s3", operation="GetObject", resource=location)
             return DigestError(f"could not be downloaded: {error}")
 
@@ -728,3 +745,8 @@ class S3Digests(DigestFolders):
             return [self._get(w) for w in locations]
         with ThreadPoolExecutor(max_workers=min(S3_THREADS, len(locations))) as pool:
             return list(pool.map(self._get, locations))
+
+
+def _archived_digest(problem: str) -> str:
+    """Why an archived digest file was not read (:func:`~.archive.archived_problem`)."""
+    return f"{problem}: the hours it covers cannot be checked against it until it is restored"

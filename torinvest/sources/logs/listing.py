@@ -19,6 +19,7 @@ from torinvest.aws import AWS_CALL_ERRORS, Aws, follow_pages, translate_error
 from torinvest.errors import AwsError, DataIssue, InputError, TorinvestError
 from torinvest.paths import FoundFile, walk_files
 from torinvest.sniff import read_head, sniff
+from torinvest.sources.logs.archive import archived_issue, archived_state
 from torinvest.sources.logs.coverage import Coverage, EnabledRegions, coverage_issues
 from torinvest.sources.logs.digests import DigestFolders, LocalDigests, S3Digests
 from torinvest.sources.logs.model import S3_THREADS, KeyLayout, LogFile, Narrowing
@@ -294,7 +295,7 @@ def list_s3(aws: Aws, url: str, narrowing: Narrowing) -> Listing:
     trails = set(lister.trails)
     with ThreadPoolExecutor(min(S3_THREADS, max(1, len(prefixes)))) as pool:
         for objects in pool.map(lister.objects, prefixes):
-            for key, size, written in objects:
+            for key, size, written, archived, restoring in objects:
                 if not _is_log_name(key) or _is_digest(key):
                     continue
                 trail = _trail_of(key)
@@ -306,8 +307,17 @@ def list_s3(aws: Aws, url: str, narrowing: Narrowing) -> Listing:
                 if layout is not None and not narrowing.accepts(layout):
                     _skip(listing, layout, narrowing)
                     continue
-                location = f"s3://{bucket}/{key}"
-                listing.files.append(LogFile(location, size, bucket, key, written=written))
+                listing.files.append(
+                    LogFile(
+                        f"s3://{bucket}/{key}",
+                        size,
+                        bucket,
+                        key,
+                        archived,
+                        restoring,
+                        written=written,
+                    )
+                )
     for folder in coverage.unknown():  # one listing of the folder, only where it tells
         key = folder.removeprefix(f"s3://{bucket}/")
         names = [p[len(key) :].strip("/") for p in lister.folders(key)]
@@ -324,6 +334,27 @@ def _utc(value: object) -> datetime | None:
     if not isinstance(value, datetime) or value.tzinfo is None:
         return None
     return value.astimezone(UTC)
+
+
+def archived_under(aws: Aws, urls: Sequence[str]) -> list[DataIssue]:
+    """The log files under each ``s3://`` prefix of ``urls`` (one ListObjectsV2 per prefix, its
+    pages of 1,000, in threads) that the listing says are archived in S3 Glacier and not
+    restored: one issue each (:func:`~.archive.archived_issue`, folded by
+    :func:`~.archive.fold_archived`). Raises :class:`~torinvest.errors.AwsError` (naming the
+    bucket and prefix) when a prefix cannot be listed."""
+    client = aws.client("s3")
+    parsed = [parse_s3_url(url) for url in urls]
+
+    def one(where: tuple[str, str]) -> list[DataIssue]:
+        bucket, prefix = where
+        return [
+            archived_issue(f"s3://{bucket}/{key}", archived, restoring)
+            for key, _, _, archived, restoring in _S3Lister(client, bucket).objects(prefix)
+            if archived and _is_log_name(key) and not _is_digest(key)
+        ]
+
+    with ThreadPoolExecutor(min(S3_THREADS, max(1, len(parsed)))) as pool:
+        return [issue for found in pool.map(one, parsed) for issue in found]
 
 
 def _skip(listing: Listing, layout: KeyLayout, narrowing: Narrowing) -> None:
@@ -382,12 +413,14 @@ class _S3Lister:
             for p in page.get("CommonPrefixes", [])
         ]
 
-    def objects(self, prefix: str) -> list[tuple[str, int, datetime | None]]:
-        """The objects under ``prefix``: key, size and ``LastModified`` (S3's write time, in
-        the listing: no extra call; None when the answer has none)."""
+    def objects(self, prefix: str) -> list[tuple[str, int, datetime | None, str | None, bool]]:
+        """Each object's key, size, ``LastModified`` (S3's write time, in the listing: no extra
+        call; None when the answer has none), archive storage class (None: it can be read) and
+        whether a restore of it is in progress (:func:`~.archive.archived_state`: the restore
+        status is asked with the listing)."""
         return [
-            (o["Key"], int(o.get("Size", 0)), _utc(o.get("LastModified")))
-            for page in self._call(Prefix=prefix)
+            (o["Key"], int(o.get("Size", 0)), _utc(o.get("LastModified")), *archived_state(o))
+            for page in self._call(Prefix=prefix, OptionalObjectAttributes=["RestoreStatus"])
             for o in page.get("Contents", [])
         ]
 

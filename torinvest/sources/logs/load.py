@@ -19,6 +19,7 @@ from torinvest.aws import Aws
 from torinvest.aws.ids import access_key_set
 from torinvest.errors import DataIssue, InputError
 from torinvest.schema import time_window
+from torinvest.sources.logs.archive import fold_archived
 from torinvest.sources.logs.listing import list_logs
 from torinvest.sources.logs.model import (
     DEFAULT_MAX_FILE_BYTES,
@@ -217,6 +218,8 @@ def load_logs(
     if narrowing.regions:
         result.frame = keep_regions(result.frame, narrowing.regions)
     result.issues += early_use_issues(result.frame, result.derived)
+    # counted per file above; said once per region folder (how many, which days, how to restore)
+    result.issues = fold_archived(result.issues)
     log.info(
         "logs: %d files read, %d skipped, %d rows, %d issues",
         result.files_read,

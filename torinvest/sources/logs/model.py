@@ -157,6 +157,11 @@ class LogFile:
     size: int
     bucket: str | None = None
     key: str | None = None
+    #: The S3 archive storage class (``GLACIER``, ``DEEP_ARCHIVE``) of an object the listing
+    #: says cannot be read until restored (:mod:`.archive`): it is not downloaded.
+    archived: str | None = None
+    #: A restore of that archived object is in progress.
+    restoring: bool = False
     #: What the trail's digest file says it holds: (SHA-256 of its content, the digest's path).
     sha256: tuple[str, str] | None = None
     #: When it was written where it was listed (UTC): S3's ``LastModified``, or a local file's
@@ -401,6 +406,7 @@ def _counted(problems: dict[str, str]) -> str:
 #: Problems said in a few words (a text the problem holds → the words), for the counts.
 _KINDS: tuple[tuple[str, str], ...] = (
     ("limit for one log file", "over the size limit (--max-file-mb)"),  # too_large()
+    ("not read until restored", "archived in S3 Glacier (not read until restored)"),  # .archive
     ("without a usable eventTime", "with records without a usable time"),
     ("invalid UTF-8", "with invalid UTF-8 replaced"),
     ("CloudTrailEvent text(s) repaired", "with CloudTrailEvent texts repaired"),

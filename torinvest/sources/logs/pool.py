@@ -25,6 +25,7 @@ from typing import Any
 from torinvest.aws import AWS_CALL_ERRORS, Aws, translate_error
 from torinvest.children import end_with_parent
 from torinvest.errors import AccessDeniedError, DataIssue
+from torinvest.sources.logs.archive import archived_issue, archived_problem_of
 from torinvest.sources.logs.batch import _read_batch_packed, _receive, _spill_folder, read_batch
 from torinvest.sources.logs.model import S3_THREADS, BatchOut, LogFile, ReadOptions
 from torinvest.sources.logs.read import too_large
@@ -229,6 +230,8 @@ class _Runner:
     def _fetch(self, f: LogFile) -> bytes | DataIssue | None:
         if f.bucket is None:
             return None  # a local file: the reader opens it
+        if f.archived:  # the listing says it cannot be read until restored: not asked for
+            return archived_issue(f.location, f.archived, f.restoring)
         if f.size > self.options.max_bytes:  # not downloaded at all
             return too_large(f.location, self.options.max_bytes, f.size)
         if self.spool is None:
@@ -262,7 +265,12 @@ def download_problem(error: BaseException) -> str:
     """Why an S3 object could not be downloaded, the same words for every object that failed
     alike (so that :func:`~torinvest.errors.group_issues` folds thousands into one line): the
     error code and what it needs — ``s3:GetObject``, and ``kms:Decrypt`` when S3 says KMS
-    refused (an SSE-KMS trail bucket)."""
+    refused (an SSE-KMS trail bucket); an object archived in S3 Glacier or an Intelligent-Tiering
+    archive tier (``InvalidObjectState``) is not an access problem: it says so
+    (:func:`~torinvest.sources.logs.archive.archived_problem_of`)."""
+    archived = archived_problem_of(error)
+    if archived is not None:
+        return archived
     err = translate_error(error, service="s3", operation="GetObject")
     message = " ".join(
         str(getattr(error, "response", {}).get("Error", {}).get("Message") or "").split()

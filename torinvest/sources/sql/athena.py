@@ -70,6 +70,12 @@ POLL_TIMEOUT_SECONDS = 30 * 60.0
 PAGE_SIZE = 1000
 #: The coverage probe's (region, day) cells at most: past that it probes per region only.
 MAX_PROBES = 400
+#: What a table's archived log files do to a query (Athena's "Query restored Amazon S3 Glacier
+#: objects"): a day whose files were all archived holds no record, one half archived fewer.
+ATHENA_SKIPS_ARCHIVED = (
+    "Athena skips a table's GLACIER and DEEP_ARCHIVE objects without a word, restored ones too "
+    "unless the table's read_restored_glacier_objects is true; --logs s3://… names them"
+)
 
 
 RUNNING_STATES = frozenset({"QUEUED", "RUNNING"})
@@ -401,7 +407,8 @@ class AthenaEngine:
                     f"no record{of}{where} for {day_ranges(gaps)} ({len(gaps):,} of the "
                     f"window's {len(days):,} UTC day(s)): nothing was logged there those days, "
                     "or logging stopped, or the table does not hold them (its LOCATION, "
-                    "projection.date.range); the events of those days, if any, were not read",
+                    "projection.date.range), or their log files are archived in S3 Glacier "
+                    f"({ATHENA_SKIPS_ARCHIVED}); the events of those days, if any, were not read",
                 )
             )
         return issues

@@ -37,12 +37,14 @@ from torinvest.sources.logs import (
     LogFile,
     Narrowing,
     ReadOptions,
+    archived_issue,
     count_data_events,
     data_events_of,
     default_workers,
     download_problem,
     file_accounts,
     file_states,
+    fold_archived,
     gunzip,
     list_logs,
     lookup_answer_of,
@@ -299,6 +301,8 @@ class DuckDBEngine:
         # a flat name (hash of the URL + the file name): an S3 key cannot climb out of workdir
         digest = hashlib.sha256(f.location.encode()).hexdigest()[:16]
         target = self._workdir / f"{digest}_{PurePosixPath(f.key).name}"
+        if f.archived:  # the listing says it cannot be read until restored: not asked for
+            return archived_issue(f.location, f.archived, f.restoring)
         try:
             body = self.aws.client("s3").get_object(Bucket=f.bucket, Key=f.key)["Body"].read()
         except AWS_CALL_ERRORS as e:
@@ -445,7 +449,7 @@ class DuckDBEngine:
             [*files.locations, *(location for _, location in files.fallback)],
             stats,
             query.columns,
-            [*files.issues, *fallen_issues],
+            fold_archived([*files.issues, *fallen_issues]),  # counted per file below
             files.skipped,
             counts=files.counts(fallen_issues),
             notes=list(files.notes),

@@ -10,6 +10,7 @@ The counts become frames in :mod:`~torinvest.sources.sql.frames` (pure);
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from collections.abc import Iterable
@@ -41,6 +42,7 @@ from torinvest.sources.records import (
     unrecorded_issue,
     untimed_issue,
 )
+from torinvest.sources.sql.archived import archived_in_table
 from torinvest.sources.sql.engine import (
     Aggregates,
     Engine,
@@ -151,6 +153,7 @@ def load_sql(
         _check_scanned(engine, scope, result)
         _check_account(engine, scope, result, account)
         _check_data_events(engine, scope, result, account)
+        _check_archived(engine, scope, result, account)
         return result
     for piece in pieces:
         untimed = untimed_issues(piece)
@@ -167,6 +170,7 @@ def load_sql(
     _check_scanned(engine, scope, result)
     _check_account(engine, scope, result, account)
     _check_data_events(engine, scope, result, account)
+    _check_archived(engine, scope, result, account)
     log.info("%s: %d rows, %d issues", engine.name, len(result.frame), len(result.issues))
     return result
 
@@ -272,6 +276,34 @@ def _check_data_events(
     result.data_events = found
     if found is None:
         result.data_events_unknown = "the data-events query answered no row"
+
+
+def _check_archived(engine: Engine, scope: Scope, result: SqlResult, account: str | None) -> None:
+    """An engine whose reads skip archived log files without a word (Athena: its
+    ``coverage``): the day folders its queries read are listed for log files archived in S3
+    Glacier (:func:`~torinvest.sources.sql.archived.archived_in_table`), whether events
+    matched or not — a half-archived day holds records. The regions: those asked, else those
+    of the events read and the account's enabled ones; the accounts: those asked, else the one
+    sought (else the table's projection says). Issues name them; a note says when they could
+    not be looked for."""
+    if getattr(engine, "coverage", None) is None or not result.queries:
+        return
+    regions = set(scope.regions or ())
+    if not regions:
+        regions = _regions_of(result.frame)
+        if result.aggregates is not None:
+            regions |= _regions_of(result.aggregates.by_region)
+        with contextlib.suppress(AwsError):  # said by the coverage check: the events' regions
+            regions |= set(engine.enabled_regions().names)  # type: ignore[attr-defined]
+    accounts = set(scope.accounts or ())
+    if not accounts and account and ACCOUNT_RE.match(account):
+        accounts = {account}
+    issues, note = archived_in_table(engine, scope.narrowing, regions, accounts)
+    for issue in issues:
+        if issue not in result.issues:
+            result.issues.append(issue)
+    if note is not None and note not in result.notes:
+        result.notes.append(note)
 
 
 def _regions_of(frame: pd.DataFrame) -> set[str]:
