@@ -41,8 +41,11 @@ def name_time(name: str) -> datetime | None:
     m = _NAME_TIME.search(name)
     if m is None:
         return None
+    t = m.group(1)  # YYYYMMDDTHHmmZ, digits where the pattern says (strptime: 6x the time)
     try:
-        return datetime.strptime(m.group(1), "%Y%m%dT%H%MZ").replace(tzinfo=UTC)
+        return datetime(
+            int(t[:4]), int(t[4:6]), int(t[6:8]), int(t[9:11]), int(t[11:13]), tzinfo=UTC
+        )
     except ValueError:
         return None
 

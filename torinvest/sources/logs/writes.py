@@ -69,25 +69,26 @@ class Written:
         return self.written - self.named
 
 
-def _written(f: LogFile) -> Written | None:
+def _written(f: LogFile, places: dict[str, tuple[str, str]]) -> Written | None:
     """What :class:`Written` says of ``f``; None when its name has no time or its write time is
-    not known."""
+    not known. ``places``: the (trail, region folder) of each folder seen, by folder (the files
+    of a day folder share them: worked out once)."""
     if f.written is None:
         return None
     loc = f.location.replace("\\", "/")
-    name = loc.rpartition("/")[2]
+    folder_of, _, name = loc.rpartition("/")
     named = name_time(name)
     if named is None:
         return None
-    place = dated_place(loc)
-    if place is not None:
-        folder, region, _day = place
-        trail, where = folder, f"{folder}{region}/"
-        shown = loc[len(where) :] if loc.startswith(where) else name
-    else:
-        head = f.location[: len(f.location) - len(name)] or "."
-        trail = where = head
-        shown = name
+    if folder_of not in places:
+        place = dated_place(loc)
+        if place is not None:
+            places[folder_of] = (place[0], f"{place[0]}{place[1]}/")
+        else:
+            head = f.location[: len(f.location) - len(name)] or "."
+            places[folder_of] = (head, head)
+    trail, where = places[folder_of]
+    shown = loc[len(where) :] if loc.startswith(where) else name
     if len(shown) > MAX_NAME:  # a name in the folder: bounded
         shown = shown[:MAX_NAME] + "…"
     return Written(f.location, trail, where, shown, named, f.written)
@@ -108,8 +109,9 @@ def write_issues(
     neither is named here."""
     trails: dict[str, list[Written]] = {}
     local: dict[str, bool] = {}
+    places: dict[str, tuple[str, str]] = {}
     for f in files:
-        w = _written(f)
+        w = _written(f, places)
         if w is not None:
             trails.setdefault(w.trail, []).append(w)
             local[w.trail] = f.bucket is None
