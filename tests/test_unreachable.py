@@ -27,10 +27,10 @@ import botocore.httpsession
 import pytest
 
 import tests.conftest
+from tests.cli_run import run
 from tests.fake_aws import FakeAws
 from torinvest import progress
 from torinvest.aws import Aws, AwsConfig
-from torinvest.cli import main
 from torinvest.errors import EXIT_COULD_NOT_LOOK
 
 GD = Path(__file__).parent / "fixtures" / "guardduty"
@@ -76,12 +76,6 @@ def refusing(closed_port: str, monkeypatch: pytest.MonkeyPatch) -> Refusing:
     honoured: each call is tried 3 times, not torinvest's 10)."""
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "3")
     return Refusing(closed_port, monkeypatch, "AWS_ENDPOINT_URL")
-
-
-def run(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), out=out, err=err)
-    return code, out.getvalue(), err.getvalue()
 
 
 def _said_once_and_why(err: str, url: str, origin: str = "AWS_ENDPOINT_URL") -> None:

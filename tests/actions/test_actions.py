@@ -5,7 +5,6 @@ fake, through a counting proxy (tests/fake_aws/proxy.py)."""
 from __future__ import annotations
 
 import gzip
-import io
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
@@ -17,13 +16,13 @@ import orjson
 import pandas as pd
 import pytest
 
+from tests.cli_run import run
 from tests.fake_aws import FakeAws
 from tests.fake_aws.proxy import FaultProxy
 from torinvest import actions as ac
 from torinvest import runner as rn
 from torinvest.aws import Aws, AwsConfig
 from torinvest.case import sample_case
-from torinvest.cli import main
 from torinvest.errors import EXIT_REFUSED, InputError
 from torinvest.findings import KeyLocation, read_findings
 from torinvest.investigation import investigate, sources_from_parameters
@@ -72,10 +71,6 @@ GUARD_READS = {
 # --------------------------------------------------------------------------------------------
 # helpers (also used by tests/hostile/test_actions.py and tests/test_policies.py)
 # --------------------------------------------------------------------------------------------
-def run(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), out=out, err=err)
-    return code, out.getvalue(), err.getvalue()
 
 
 def key(

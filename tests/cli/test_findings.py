@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import codecs
 import copy
-import io
 import json
 import shlex
 import shutil
@@ -15,20 +14,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli_run import run
 from tests.fake_aws import FakeAws
 from torinvest.case import sample_case
-from torinvest.cli import FINDING_JSON_KEYS, build_parser, main
+from torinvest.cli import FINDING_JSON_KEYS, build_parser
 from torinvest.errors import EXIT_COULD_NOT_LOOK
 
 GD = Path(__file__).parent.parent / "fixtures" / "guardduty"
 SHAPES = GD / "shapes"
 STORY = json.loads((sample_case().root / "STORY.json").read_text())
-
-
-def run(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), out=out, err=err)
-    return code, out.getvalue(), err.getvalue()
 
 
 def test_json_of_the_sample_case_locates_every_key() -> None:

@@ -5,23 +5,16 @@ bad database is refused before any kernel starts."""
 from __future__ import annotations
 
 import csv
-import io
 from pathlib import Path
 
 import pytest
 
+from tests.cli_run import run
 from tests.mmdb import asn_database
 from torinvest import report
 from torinvest.case import sample_case
-from torinvest.cli import main
 
 FINDING = "6dde0a8f8d46f6acad893b30f905e97c"
-
-
-def run(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), out=out, err=err)
-    return code, out.getvalue(), err.getvalue()
 
 
 def test_investigate_reads_the_asn_database(tmp_path: Path) -> None:

@@ -3,7 +3,6 @@ skip/force. (`torinvest actions` is tested in tests/actions/test_actions.py.)"""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
@@ -18,12 +17,12 @@ import orjson
 import pandas as pd
 import pytest
 
+from tests.cli_run import run
 from tests.fake_aws import FakeAws
 from tests.mmdb import asn_database
 from tests.sample_window import COVERED_FLAGS
 from torinvest import actions, investigation, report
 from torinvest.case import sample_case
-from torinvest.cli import main
 from torinvest.errors import EXIT_COULD_NOT_LOOK, EXIT_FAILED, EXIT_NOT_FOUND, EXIT_REFUSED
 from torinvest.verdict import read_ledger
 
@@ -32,12 +31,6 @@ OTHER_FINDING = "7f176d541deef88b1ad653b9ed646f29"
 KEY = "AKIATFQR7NSCUXC3DDDP"
 SHAPES = Path(__file__).parent.parent / "fixtures" / "guardduty" / "shapes"
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def run(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), out=out, err=err)
-    return code, out.getvalue(), err.getvalue()
 
 
 def errors(err: str) -> list[str]:

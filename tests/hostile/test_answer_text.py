@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import copy
 import csv
-import io
 import json
 from pathlib import Path
 from typing import Any
@@ -25,11 +24,11 @@ import orjson
 import pandas as pd
 import pytest
 
+from tests.cli_run import run
 from tests.fake_aws import FakeAws
 from tests.fake_tickets import FakeJira
 from tests.post.conftest import variables
 from torinvest.aws import Aws, AwsConfig, answer_repairs
-from torinvest.cli import main
 from torinvest.post import post_report
 from torinvest.sources.lookup import lookup_events
 
@@ -47,12 +46,6 @@ SEEN = "ev\ufffdil"  # what every output holds instead
 def _clean(text: str) -> None:
     """``text`` can be written anywhere: no lone surrogate in it."""
     text.encode("utf-8")
-
-
-def run(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), out=out, err=err)
-    return code, out.getvalue(), err.getvalue()
 
 
 def _seed(fake: FakeAws) -> None:

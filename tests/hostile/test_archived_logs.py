@@ -13,7 +13,6 @@ S3 Glacier".
 
 from __future__ import annotations
 
-import io
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,11 +22,11 @@ import boto3
 import pandas as pd
 import pytest
 
+from tests.cli_run import issues, run
 from tests.fake_aws import FakeAws
 from tests.fake_aws.recording_proxy import RecordingProxy, Seen
 from torinvest.aws import Aws
 from torinvest.case import sample_case
-from torinvest.cli import main
 from torinvest.errors import EXIT_COULD_NOT_LOOK, DataIssue
 from torinvest.sources.logs import fold_archived, list_logs, load_logs, pool
 from torinvest.sources.logs.archive import archived_issue
@@ -35,16 +34,6 @@ from torinvest.sources.logs.archive import archived_issue
 CASE = sample_case()
 WINDOW = ("--start", "2023-07-10T00:00:00Z", "--end", "2023-07-10T23:59:59Z")
 REGIONS = ("ap-southeast-1", "eu-west-1", "us-east-1")
-
-
-def run(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), out=out, err=err)
-    return code, out.getvalue(), err.getvalue()
-
-
-def issues(err: str) -> list[str]:
-    return [line for line in err.splitlines() if line.startswith("torinvest: issue:")]
 
 
 def case_files() -> list[Path]:

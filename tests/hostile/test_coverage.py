@@ -6,7 +6,6 @@ the file loader and DuckDB. Catalogue: docs/hostile-inputs.md, "Regions and days
 
 from __future__ import annotations
 
-import io
 import shutil
 from pathlib import Path
 
@@ -14,9 +13,9 @@ import boto3
 import pandas as pd
 import pytest
 
+from tests.cli_run import issues, run
 from tests.fake_aws import FakeAws
 from torinvest.case import sample_case
-from torinvest.cli import main
 from torinvest.options import DEFAULT_MAX_ROWS
 
 CASE = sample_case()
@@ -25,16 +24,6 @@ KEY = "AKIATFQR7NSCUXC3DDDP"  # 64 calls in the sample case, all on 2023-07-10
 NOBODY = "AKIANOBODY0000000000"  # in no record
 FOLDER = f"AWSLogs/{ACCOUNT}/CloudTrail/"
 READ_EMPTY = "the sources were read and hold no event"
-
-
-def run(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), out=out, err=err)
-    return code, out.getvalue(), err.getvalue()
-
-
-def issues(err: str) -> list[str]:
-    return [line for line in err.splitlines() if line.startswith("torinvest: issue:")]
 
 
 def notes(err: str) -> list[str]:

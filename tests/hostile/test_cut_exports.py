@@ -11,7 +11,6 @@ not an access problem)`` for a key whose calls were older than the page kept.
 from __future__ import annotations
 
 import gzip
-import io
 import json
 import shutil
 from pathlib import Path
@@ -19,9 +18,9 @@ from typing import Any
 
 import pytest
 
+from tests.cli_run import run
 from tests.lookup_export import lookup_event
 from torinvest.case import sample_case
-from torinvest.cli import main
 from torinvest.errors import EXIT_COULD_NOT_LOOK, EXIT_NOT_FOUND
 
 SHAPES = Path(__file__).parent.parent / "fixtures" / "guardduty" / "shapes"
@@ -29,12 +28,6 @@ KEPT = "7f176d541deef88b1ad653b9ed646f29"  # on the page exported
 CUT = "6dde0a8f8d46f6acad893b30f905e97c"  # on the page after it
 KEY = "AKIATFQR7NSCUXC3DDDP"
 TOKEN = "eyJOZXh0VG9rZW4iOiBudWxsLCAiYm90b190cnVuY2F0ZV9hbW91bnQiOiAxfQ=="
-
-
-def run(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), out=out, err=err)
-    return code, out.getvalue(), err.getvalue()
 
 
 def _first_page(doc: dict[str, Any], keep: str, token: Any) -> dict[str, Any]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import io
 import json
 import shutil
 from collections.abc import Callable, Iterable, Mapping
@@ -26,9 +25,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from tests.cli_run import issues, run
 from tests.fake_aws import FakeAws
 from torinvest.case import sample_case
-from torinvest.cli import main
 from torinvest.sources.logs import load_logs
 
 CASE = sample_case()
@@ -41,16 +40,6 @@ GAP = (
     "nothing was logged there those days, or logging stopped, or the files are not here; "
     "the events of those days, if any, were not read"
 )
-
-
-def run(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), out=out, err=err)
-    return code, out.getvalue(), err.getvalue()
-
-
-def issues(err: str) -> list[str]:
-    return [line for line in err.splitlines() if line.startswith("torinvest: issue:")]
 
 
 def delivered(key: str) -> datetime:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import gzip
-import io
 import json
 import os
 import subprocess
@@ -25,6 +24,7 @@ import orjson
 import pandas as pd
 import pytest
 
+from tests.cli_run import run
 from tests.fake_aws import (
     DROP,
     GARBLED,
@@ -36,7 +36,7 @@ from tests.fake_aws import (
 from torinvest import display, investigation, report
 from torinvest.aws import Aws, AwsConfig, parse_regions
 from torinvest.case import sample_case
-from torinvest.cli import BROKEN_PIPE_STATUS, main
+from torinvest.cli import BROKEN_PIPE_STATUS
 from torinvest.errors import (
     EXIT_COULD_NOT_LOOK,
     EXIT_NOT_FOUND,
@@ -62,12 +62,6 @@ FINDING = BASE["id"]  # 6dde0a8f…, key AKIATFQR7NSCUXC3DDDP
 KEY = BASE["resource"]["accessKeyDetails"]["accessKeyId"]
 OTHER = "0123456789abcdef0123456789abcdef"
 ROLE = "arn:aws:iam::210987654321:role/torinvest-investigator"
-
-
-def run(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), out=out, err=err)
-    return code, out.getvalue(), err.getvalue()
 
 
 def errors(err: str) -> list[str]:

@@ -10,7 +10,6 @@ own files are never touched; every refusal happens before a kernel starts.
 
 from __future__ import annotations
 
-import io
 import re
 import shutil
 import subprocess
@@ -23,20 +22,14 @@ import nbformat
 import pandas as pd
 import pytest
 
+from tests.cli_run import run
 from torinvest import display
 from torinvest import verdict as vd
 from torinvest.case import sample_case
-from torinvest.cli import main
 from torinvest.errors import EXIT_NOT_FOUND
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 FINDING = "6dde0a8f8d46f6acad893b30f905e97c"
-
-
-def run(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), out=out, err=err)
-    return code, out.getvalue(), err.getvalue()
 
 
 def errors(err: str) -> list[str]:

@@ -22,17 +22,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli_run import run
 from torinvest.case import sample_case
-from torinvest.cli import main
 from torinvest.sniff import sniff
 
 LOGS = sorted((sample_case().root / "cloudtrail").rglob("*.json.gz"))
-
-
-def run(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), out=out, err=err)
-    return code, out.getvalue(), err.getvalue()
 
 
 def _ids(path: Path) -> set[str]:

@@ -24,6 +24,7 @@ import nbformat
 import pandas as pd
 import pytest
 
+from tests.cli_run import run
 from tests.fake_aws import FakeAws
 from torinvest import investigation
 from torinvest.aws import Aws
@@ -45,12 +46,6 @@ DAY = "2023-07-10"
 CALLS_THAT_DAY = 64
 CASE = sample_case()
 SHAPES = Path(__file__).resolve().parent.parent / "fixtures" / "guardduty" / "shapes"
-
-
-def run(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), out=out, err=err)
-    return code, out.getvalue(), err.getvalue()
 
 
 def one_error_line(err: str) -> str:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import gzip
-import io
 import json
 import re
 import shutil
@@ -30,11 +29,11 @@ import pandas as pd
 import pytest
 import sqlglot
 
+from tests.cli_run import issues, run
 from tests.fake_aws import FakeAws
 from tests.fake_aws.recording_proxy import RecordingProxy, Seen
 from torinvest import display, investigation
 from torinvest.case import sample_case
-from torinvest.cli import main
 from torinvest.errors import EXIT_COULD_NOT_LOOK, DataIssue, OptionsError, group_issues
 from torinvest.events import EngineOptions, load_activity
 from torinvest.sources import logs as logs_module
@@ -53,18 +52,8 @@ INVICTUS = Path(__file__).parent.parent / "fixtures" / "cloudtrail" / "invictus"
 AWSDOCS = Path(__file__).parent.parent / "fixtures" / "cloudtrail" / "awsdocs"
 
 
-def run(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), out=out, err=err)
-    return code, out.getvalue(), err.getvalue()
-
-
 def errors(err: str) -> list[str]:
     return [line for line in err.splitlines() if line.startswith("torinvest: error:")]
-
-
-def issues(err: str) -> list[str]:
-    return [line for line in err.splitlines() if line.startswith("torinvest: issue:")]
 
 
 def case_files() -> list[Path]:

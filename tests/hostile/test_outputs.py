@@ -33,10 +33,10 @@ import orjson
 import pandas as pd
 import pytest
 
+from tests.cli_run import run
 from tests.signals import as_from_a_terminal
 from torinvest import export, investigation, report, tor, verdict
 from torinvest.case import sample_case
-from torinvest.cli import main
 from torinvest.errors import EXIT_COULD_NOT_LOOK, EXIT_FAILED, InputError
 from torinvest.safety import (
     csv_escape,
@@ -59,12 +59,6 @@ EXIT_ADDRESSES = (
 )
 INTERVALS = TOR_DATA / "secops-danmeuk" / "exit_ip_intervals.csv.gz"
 HOURLY = sorted((TOR_DATA / "collector-exit-lists" / "stem_exit-list-2018-11").rglob("2018-*"))
-
-
-def run(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), out=out, err=err)
-    return code, out.getvalue(), err.getvalue()
 
 
 def one_error(err: str) -> str:
