@@ -20,7 +20,7 @@ import pandas as pd
 from pandas.api.types import union_categoricals
 
 from torinvest.aws import Aws, arn_partition, global_regions_missing
-from torinvest.aws.ids import check_access_key_id, check_user_name
+from torinvest.aws.ids import check_access_key_id, check_user_name, role_account
 from torinvest.errors import BeyondRetention, DataIssue, InputError, OptionsError
 from torinvest.options import DEFAULT_MAX_ROWS as DEFAULT_MAX_ROWS
 from torinvest.options import EngineOptions
@@ -37,7 +37,13 @@ from torinvest.sources.logs import (
 )
 from torinvest.sources.lookup import DELIVERY_MARGIN, lookup_events
 from torinvest.sources.lookup.pull import PARTLY
-from torinvest.sources.records import DerivedKey, duplicate_issues, empty_frame, later_copies
+from torinvest.sources.records import (
+    FOLLOW_SOURCE,
+    DerivedKey,
+    duplicate_issues,
+    empty_frame,
+    later_copies,
+)
 from torinvest.sources.sql.engine import NOTHING_SCANNED
 
 if TYPE_CHECKING:
@@ -145,6 +151,47 @@ class Activity:
             f"recorded in account {want}{self._read_elsewhere()}. This says nothing about "
             f"whether the key was used there: {' or '.join(hints)}"
         )
+
+    def role_account_unread(self, derived: DerivedKey) -> str | None:
+        """The account of the role whose session ``derived`` is (AssumeRole into another
+        account), when no source read holds that account's CloudTrail — where every call made
+        with the key is recorded —, or None: a key of the account read (or of an account a
+        source read covers), or one whose role names no account."""
+        role = role_account(derived.role_arn)
+        if role is None or role == self.account or (not len(self.frame) and self.nothing_read):
+            return None
+        if self._covers(role):
+            return None
+        return role
+
+    def minted_elsewhere_issues(self) -> list[DataIssue]:
+        """One issue per key minted as a session of a role in an account no source read
+        holds (:meth:`role_account_unread`): its calls are recorded there, so "0 calls" with it
+        is not known — the actor's moves into that account are not in this reading."""
+        issues = []
+        read = self._recipients() or ([self.account] if self.account else [])
+        where = f"account(s) {', '.join(read)}" if read else "other accounts"
+        for d in self.derived:
+            role = self.role_account_unread(d)
+            if role is None:
+                continue
+            when = "" if d.event_time is None else f" at {d.event_time:%Y-%m-%d %H:%M:%SZ}"
+            issues.append(
+                DataIssue(
+                    FOLLOW_SOURCE,
+                    f"{d.access_key_id}, minted by {d.minted_by} with {d.event_name}{when} "
+                    f"from {d.source_ip or 'an unknown address'}, is a session of role "
+                    f"{d.role_arn} in account {role}: its calls are recorded in that "
+                    f"account's CloudTrail, and the sources read hold {where} only — what was "
+                    f"done with it is not in this reading (0 calls read is not 'not used'); "
+                    f"read account {role}'s log files (the organization trail's "
+                    f"AWSLogs/…/{role}/ folder, or its own trail's) or its Event history "
+                    f"(--lookup with credentials of account {role}: --role-arn "
+                    f"arn:{self._arn_partition()}:iam::{role}:role/ROLE)",
+                    unread=True,
+                )
+            )
+        return issues
 
     def _read_elsewhere(self) -> str:
         """What :attr:`account_gap` adds when events were read all the same (recorded in other
@@ -707,4 +754,5 @@ def load_activity(
     elsewhere = act.elsewhere_note()
     if elsewhere is not None:  # the account read, the key's events all of others: said
         act.asides.append(elsewhere)
+    act.issues += act.minted_elsewhere_issues()  # sessions of roles in accounts not read
     return act

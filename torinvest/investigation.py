@@ -596,7 +596,7 @@ def investigate(
             found_signals = analysis.signals(
                 events,
                 finding_window=analysis.window_of(mine),
-                derived_keys=[d.access_key_id for d in activity.derived],
+                derived_keys=activity.derived,
                 ip_asn=_database_asns(table) if geo is not None else None,
                 per_ip_table=table,
                 read_from=window[0],

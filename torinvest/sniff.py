@@ -19,11 +19,21 @@ import zlib
 from dataclasses import dataclass
 from typing import Literal
 
+from torinvest.inflate import json_utf8
+
 #: How much of a file is read to tell what it holds (and of a compressed file's content).
 HEAD_BYTES = 64 * 1024
 INFLATED_HEAD = 4096
 
-Kind = Literal["cloudtrail", "findings", "archive", "compressed", "events-csv"]
+Kind = Literal[
+    "cloudtrail",
+    "findings",
+    "archive",
+    "compressed",
+    "events-csv",
+    "cloudtrail-text",
+    "findings-text",
+]
 Compression = Literal["gzip", "bzip2", "xz"]
 
 #: Archives and a compression no reader opens: what they hold is not looked at.
@@ -51,6 +61,35 @@ _FINDINGS_KEYS = re.compile(
 #: "Event name"; an Athena or CloudTrail Lake result: eventtime, eventname).
 _CSV_TIME = re.compile(rb"event[ _]?time", re.IGNORECASE)
 _CSV_NAME = re.compile(rb"event[ _]?name", re.IGNORECASE)
+
+#: The AWS CLI's other output formats (``--output yaml``, ``yaml-stream``, ``text``,
+#: ``table``, or ``cli_output`` in the profile): the same answer, not JSON. Each is told by its
+#: first line: a YAML mapping key (``Findings:``, ``- Events:`` for yaml-stream); a text line,
+#: an upper-case key name and a tab (``FINDINGS\t…``, ``EVENTS\t…``); a table's rule and the
+#: operation's name in a box (``|  GetFindings  |``).
+_YAML_FIRST = re.compile(rb"\A(?:---[ \t]*\r?\n)?(?:- )?[A-Za-z][\w-]*:(?:[ \t]|\r?\n|\Z)")
+_TEXT_FIRST = re.compile(rb"\A[A-Z][A-Z0-9]*\t")
+_TABLE_FIRST = re.compile(rb"\A-{5,}\r?\n\|\s*([A-Za-z]+)\s*\|")
+#: Keys of CloudTrail's and of findings' answers, as YAML or text output writes them.
+_YAML_CLOUDTRAIL = re.compile(
+    rb"^[ \t-]*(?:CloudTrailEvent|eventVersion|EventId|EventName|eventName|Records):", re.MULTILINE
+)
+_YAML_FINDINGS = re.compile(
+    rb"^[ \t-]*(?:Findings|FindingIds|SchemaVersion|schemaVersion|detail-type|ProductArn):",
+    re.MULTILINE,
+)
+#: How :func:`sniff` names each of them (``Sniffed.what``), and what to do.
+CLI_YAML = "the AWS CLI's YAML output (--output yaml), not JSON"
+CLI_TEXT = "the AWS CLI's text output (--output text), not JSON"
+CLI_TABLE = "the AWS CLI's table output (--output table), not JSON"
+CLI_OUTPUTS: tuple[str, ...] = (CLI_YAML, CLI_TEXT, CLI_TABLE)
+CLI_OUTPUT_DO = (
+    "run the command again with `--output json` (the AWS CLI's JSON is what is read; a "
+    "profile's `output = yaml` or `text` changes every command's default) into the folder, "
+    "and re-run"
+)
+_TEXT_CLOUDTRAIL = re.compile(rb"^(?:EVENTS|RECORDS)\t", re.MULTILINE)
+_TEXT_FINDINGS = re.compile(rb"^(?:FINDINGS|FINDINGIDS)\t", re.MULTILINE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,18 +124,78 @@ def sniff(head: bytes) -> Sniffed | None:
 
 
 def _content(head: bytes) -> Sniffed | None:
-    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    text = json_utf8(head).lstrip(b" \t\r\n")  # a BOM, UTF-16/32: PowerShell's `>`
     if text[:1] in (b"{", b"["):
         if _CLOUDTRAIL_KEYS.search(text):
             return Sniffed("cloudtrail", "CloudTrail JSON")
         if _FINDINGS_KEYS.search(text):
             return Sniffed("findings", "findings JSON")
         return None
+    cli = _cli_output(text)
+    if cli is not None:
+        return cli
     first = text.split(b"\n", 1)[0]
     separated = b"," in first or b"\t" in first
     if separated and _CSV_TIME.search(first) and _CSV_NAME.search(first):
         return Sniffed("events-csv", "a CSV of CloudTrail events")
     return None
+
+
+def _cli_output(text: bytes) -> Sniffed | None:
+    """The AWS CLI's YAML, text or table output of CloudTrail events or findings, or None."""
+    if _YAML_FIRST.match(text):
+        what = CLI_YAML
+        cloudtrail, findings = _YAML_CLOUDTRAIL, _YAML_FINDINGS
+    elif _TEXT_FIRST.match(text):
+        what = CLI_TEXT
+        cloudtrail, findings = _TEXT_CLOUDTRAIL, _TEXT_FINDINGS
+    elif table := _TABLE_FIRST.match(text):
+        what = CLI_TABLE
+        title = table.group(1)
+        if b"Finding" in title:
+            return Sniffed("findings-text", what)
+        if b"Event" in title:
+            return Sniffed("cloudtrail-text", what)
+        return None
+    else:
+        return None
+    if cloudtrail.search(text):
+        return Sniffed("cloudtrail-text", what)
+    if findings.search(text):
+        return Sniffed("findings-text", what)
+    return None
+
+
+def not_json(data: bytes) -> str | None:
+    """What a text that is not JSON at all is, in words for an error message, when it is one
+    an analyst saves by mistake: the AWS CLI's YAML/text/table output (of anything), an XML
+    error answer (S3's, saved instead of a log file: an expired presigned URL), an HTML page
+    (a sign-in or error page). None: nothing known (the caller says the JSON is damaged)."""
+    text = json_utf8(data[:HEAD_BYTES]).lstrip(b" \t\r\n")
+    if text[:1] in (b"{", b"[", b""):
+        return None
+    found = _cli_output(text)
+    if found is not None:
+        return found.what
+    if _YAML_FIRST.match(text) or _TABLE_FIRST.match(text):
+        return "YAML or a table (the AWS CLI's --output yaml or table?), not JSON"
+    lower = text[:512].lower()
+    if lower.startswith(b"<?xml") or lower.startswith(b"<error>"):
+        code = re.search(rb"<Code>([^<]{1,64})</Code>", text)
+        said = f" ({code.group(1).decode('ascii', 'replace')})" if code else ""
+        return f"an XML document{said}, not JSON: an error answer saved instead of the file?"
+    if lower.startswith((b"<!doctype html", b"<html")):
+        return "an HTML page, not JSON: a sign-in or error page saved instead of the file?"
+    return None
+
+
+def cut_or_damaged(error: ValueError, data: bytes) -> str:
+    """What a JSON parse error at ``error.pos`` says of ``data``: cut short when it is at the
+    end (a download or copy stopped), damaged when it is before (bytes changed in the middle)."""
+    pos = getattr(error, "pos", None)
+    if isinstance(pos, int) and pos >= len(data.rstrip()) - 1:
+        return "the file is cut short (a download or copy that stopped?)"
+    return "the file is damaged"
 
 
 def _inflated_head(head: bytes, compression: Compression) -> bytes:

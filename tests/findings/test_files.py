@@ -170,3 +170,47 @@ def test_folder_without_findings_files(tmp_path: Path) -> None:
 def test_missing_path() -> None:
     with pytest.raises(NoFindingsError, match="no such file"):
         fd.read_findings("/nonexistent/case/findings")
+
+
+@pytest.mark.parametrize(
+    ("doc", "said"),
+    [
+        (
+            {
+                "FindingIds": [
+                    "6dde0a8f8d46f6acad893b30f905e97c",
+                    "7f176d541deef88b1ad653b9ed646f29",
+                ]
+            },
+            "`aws guardduty list-findings` output: 2 finding ID(s), no finding; get the findings "
+            "with `aws guardduty get-findings",
+        ),
+        (
+            # Security Hub's OCSF finding (get-findings-v2): a Detection Finding, class 2004
+            {
+                "Findings": [
+                    {
+                        "class_uid": 2004,
+                        "class_name": "Detection Finding",
+                        "finding_info": {
+                            "uid": "arn:aws:guardduty:us-east-1:1:detector/d/finding/f"
+                        },
+                        "metadata": {"product": {"name": "GuardDuty"}, "version": "1.6.0"},
+                    }
+                ]
+            },
+            "a finding in OCSF (Security Hub's `get-findings-v2`, Security Lake), which "
+            "torinvest does not read",
+        ),
+    ],
+)
+def test_exports_near_a_finding_say_what_they_are(
+    tmp_path: Path, doc: dict[str, object], said: str
+) -> None:
+    """What an analyst saves instead of findings: IDs only, or another schema's findings. Each is
+    named and how to export the findings said, not only its keys."""
+    (tmp_path / "saved.json").write_text(json.dumps(doc))
+    result = fd.read_findings(tmp_path)
+    assert result.findings == []
+    (issue,) = result.issues
+    assert issue.problem.startswith("not a GuardDuty finding (") and said in issue.problem

@@ -218,13 +218,13 @@ DAMAGED = {
     "gzip-crc-mismatch": Damaged(_corrupt_gzip, r"^cannot decompress: "),
     "truncated-json": Damaged(
         _truncated_json,
-        r"^invalid JSON .*: the file is truncated or damaged; the 70 whole record\(s\) in it "
+        r"^invalid JSON .*: the file is cut short \(a download or copy that stopped\?\); the 70 whole record\(s\) in it "
         r"were loaded, 1 part\(s\) could not be read",
         lambda: OTHER[:70],
     ),
     "truncated-json-without-the-key": Damaged(
         _truncated_json_without_the_key,
-        r"^invalid JSON .*: the file is truncated or damaged; the 4 whole record\(s\)",
+        r"^invalid JSON .*: the file is cut short \(a download or copy that stopped\?\); the 4 whole record\(s\)",
         lambda: NOT_SUSPECT[:4],
     ),
     "nested-too-deep": Damaged(
@@ -233,7 +233,7 @@ DAMAGED = {
         r"whole record\(s\) in it were loaded, 1 part\(s\) could not be read",
         lambda: OTHER[:10] + OTHER[11:],
     ),
-    "html-error-page": Damaged(_html_page, r"^invalid JSON \(line 1, column 1: .*truncated"),
+    "html-error-page": Damaged(_html_page, r"^an HTML page, not JSON: a sign-in or error page"),
     "guardduty-finding": Damaged(_findings, r"^a GuardDuty finding, not CloudTrail records"),
     "empty-file": Damaged(_empty, r"^the file is empty$"),
     "digest-named-as-a-log": Damaged(_digest, r"^a CloudTrail digest file, not log records"),
@@ -295,7 +295,7 @@ def _no_records(folder: Path) -> Path:
 FILE_STATES = {
     "truncated-gzip": (_truncated_gzip, "failed", "1 failed: 1 cannot decompress"),
     "guardduty-finding": (_findings, "failed", "1 failed: 1 a GuardDuty finding"),
-    "html-error-page": (_html_page, "failed", "1 failed: 1 invalid JSON"),
+    "html-error-page": (_html_page, "failed", "1 failed: 1 HTML pages, not JSON"),
     "no-records": (_no_records, "failed", "1 failed: 1 with entries that are not records"),
     "untimed": (_untimed, "issues", "1 read with issues: 1 with records without a usable time"),
     "truncated-json": (

@@ -32,6 +32,7 @@ from torinvest.analysis.helpers import (
 )
 from torinvest.analysis.places import GEO_WEIGHTS, Observation, geo_signals
 from torinvest.analysis.sensitive import sensitive_events
+from torinvest.aws.ids import role_account
 from torinvest.catalogue import CATEGORIES, shipped_catalogue
 from torinvest.geo import ip_kind
 from torinvest.grouping import address_codes_and_labels, codes_and_labels, from_tor, tor_column
@@ -552,15 +553,28 @@ def _derived_signals(
     if not minted:
         return []
     code_of = {str(label): i for i, label in enumerate(rows.key_labels)}
+    recorded_in = (
+        set(events["recipient_account_id"].dropna().astype(str))
+        if "recipient_account_id" in events.columns
+        else set()
+    )
     used, unused = [], []
+    elsewhere = 0  # unused keys of roles in accounts none of the events read was recorded in
     for akid, d in list(minted.items())[:DETAIL_ITEMS]:
         origin = (
             f" (minted by {d.minted_by} via {d.event_name} at {_hm(d.event_time)})" if d else ""
         )
         code = code_of.get(akid)
         mask = rows.key == code if code is not None else np.zeros(len(rows.key), dtype=bool)
+        role = role_account(d.role_arn) if d else None
         if mask.any():
             used.append(f"{akid}{origin}: {rows.calls(mask)} calls from {rows.ips(mask, limit=3)}")
+        elif role is not None and recorded_in and role not in recorded_in:
+            elsewhere += 1
+            unused.append(
+                f"{akid}{origin} — a role of account {role}, whose CloudTrail records its "
+                "calls: none of the events read was recorded there"
+            )
         else:
             unused.append(f"{akid}{origin}")
     more = f"; … (+{len(minted) - DETAIL_ITEMS} keys)" if len(minted) > DETAIL_ITEMS else ""
@@ -572,8 +586,12 @@ def _derived_signals(
         out.append(
             Signal(
                 "derived_key_unused",
-                f"minted but no call found in the loaded data: {_listing(unused)} "
-                "(it may have been used in regions or days not loaded)",
+                f"minted but no call found in the loaded data: {_listing(unused)}"
+                + (
+                    ""
+                    if elsewhere == len(unused)
+                    else " (it may have been used in regions or days not loaded)"
+                ),
                 WEIGHTS["derived_key_unused"],
             )
         )

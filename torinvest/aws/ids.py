@@ -210,3 +210,15 @@ def check_finding_id(finding_id: str) -> str:
         hint="a GuardDuty finding ID is 8–128 lower-case letters and digits (32 hex characters "
         "in practice); copy it from the console or `torinvest findings`",
     )
+
+
+_ROLE_ARN = re.compile(r"arn:[\w-]+:(?:iam|sts)::(\d{12}):(?:role|assumed-role)/")
+
+
+def role_account(arn: object) -> str | None:
+    """The account of a role ARN (``arn:aws:iam::123456789012:role/…``, or a session's
+    ``arn:aws:sts::…:assumed-role/…``), or None (no ARN, another kind, not 12 digits)."""
+    if not isinstance(arn, str):
+        return None
+    m = _ROLE_ARN.match(arn)
+    return m.group(1) if m else None

@@ -372,10 +372,16 @@ def _derived_html(inv: Investigation, followed: bool) -> str:
     items = []
     for d in derived:
         calls, tor, unknown = key_calls(inv, d.access_key_id)
+        elsewhere = inv.activity.role_account_unread(d)
+        made = (
+            f"<b>its calls not read</b> (a role of account {_e(elsewhere)}: recorded in that "
+            "account's CloudTrail)"
+            if elsewhere is not None and not calls
+            else f"{calls:,} call(s), {from_tor(tor, unknown)}"
+        )
         items.append(
             f"<code>{_e(d.access_key_id)}</code> minted with {_e(d.event_name)} at "
-            f"{_time(d.event_time)} from <code>{_e(d.source_ip)}</code>: {calls:,} call(s), "
-            f"{from_tor(tor, unknown)}"
+            f"{_time(d.event_time)} from <code>{_e(d.source_ip)}</code>: {made}"
         )
     unfollowed = [i for i in inv.activity.issues if is_unfollowed(i)]
     if unfollowed:  # keys past the pass limit: their calls are not in the activity

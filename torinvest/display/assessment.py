@@ -169,6 +169,11 @@ def derived_keys(inv: Investigation, *, followed: object = None) -> HTML:
     rows = []
     for d in derived:
         calls, tor, unknown = key_calls(inv, d.access_key_id)
+        made: object = calls
+        made_tor = tor_count(tor, unknown)
+        elsewhere = inv.activity.role_account_unread(d)
+        if elsewhere is not None and not calls:  # recorded in an account not read: not "0"
+            made = made_tor = f"not read (recorded in account {elsewhere})"
         rows.append(
             {
                 "derived key": d.access_key_id,
@@ -178,8 +183,8 @@ def derived_keys(inv: Investigation, *, followed: object = None) -> HTML:
                 "from IP": d.source_ip,
                 "role": d.role_arn,
                 "expires": _expires(d.expiration),
-                "calls made with it": calls,
-                "of them from Tor": tor_count(tor, unknown),
+                "calls made with it": made,
+                "of them from Tor": made_tor,
             }
         )
     body = (

@@ -19,7 +19,7 @@ from torinvest.findings.shapes import extract_findings, findings_cut
 from torinvest.inflate import DAMAGED, DEFAULT_LIMIT, TooLargeError, inflate, json_utf8
 from torinvest.jsonread import JsonRepairs
 from torinvest.jsonread import loads as read_json
-from torinvest.sniff import read_head, sniff
+from torinvest.sniff import CLI_OUTPUT_DO, cut_or_damaged, not_json, read_head, sniff
 
 #: The most bytes one findings file may inflate to (a compressed export).
 MAX_FINDINGS_BYTES = DEFAULT_LIMIT
@@ -88,6 +88,14 @@ def _by_content(passed: list[tuple[str, str]]) -> tuple[list[Path], list[DataIss
             continue
         if found.kind == "findings":
             taken.append(Path(path))
+        elif found.kind == "findings-text":
+            issues.append(
+                DataIssue(
+                    path,
+                    f"{found.what}: not read, so the findings in it were not read; {CLI_OUTPUT_DO}",
+                    unread=True,
+                )
+            )
         elif found.kind in ("archive", "compressed"):
             issues.append(
                 DataIssue(
@@ -129,7 +137,7 @@ def read_findings_file(
         lines = [ln for ln in data.splitlines() if ln.strip()]
         if len(lines) < 2 or not _is_json(lines[0]):
             # One document (pretty-printed or not) that does not parse: one issue for the file.
-            return [], [_json_issue(name, whole_error)]
+            return [], [_json_issue(name, whole_error, data)]
         return _read_json_lines(name, lines, rejected)
     found, issues = extract_findings(doc, name, rejected)
     return found, [*issues, *_repaired(name, repairs, found)]
@@ -153,10 +161,14 @@ def _is_json(line: bytes) -> bool:
     return True
 
 
-def _json_issue(name: str, e: orjson.JSONDecodeError) -> DataIssue:
+def _json_issue(name: str, e: orjson.JSONDecodeError, data: bytes) -> DataIssue:
+    what = not_json(data)
+    if what is not None:
+        do = CLI_OUTPUT_DO if "AWS CLI" in what else "export or download the findings again"
+        return DataIssue(name, f"{what}: not read, so the findings in it were not read; {do}")
     return DataIssue(
         name,
-        f"invalid JSON (line {e.lineno}, column {e.colno}: {e.msg}); the file may be truncated",
+        f"invalid JSON (line {e.lineno}, column {e.colno}: {e.msg}); {cut_or_damaged(e, data)}",
     )
 
 

@@ -321,6 +321,18 @@ def _not_a_finding(node: Any) -> str:
             hint = "it looks like a CloudTrail log file: put it in CASE/cloudtrail/"
         elif "Events" in node:
             hint = "it looks like lookup-events output: put it in CASE/cloudtrail/"
+        elif isinstance(ids := node.get("FindingIds", node.get("findingIds")), list):
+            hint = (
+                f"`aws guardduty list-findings` output: {len(ids):,} finding ID(s), no finding; "
+                "get the findings with `aws guardduty get-findings --detector-id DETECTOR "
+                "--finding-ids ID …` into the folder"
+            )
+        elif "class_uid" in node or "finding_info" in node:
+            hint = (
+                "a finding in OCSF (Security Hub's `get-findings-v2`, Security Lake), which "
+                "torinvest does not read: export it with `aws guardduty get-findings` or as "
+                "ASFF (`aws securityhub get-findings`)"
+            )
         else:
             keys = ", ".join(list(node)[:6])
             hint = f"keys: {keys}" if keys else "an empty object"

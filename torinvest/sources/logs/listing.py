@@ -18,7 +18,7 @@ from typing import Any
 from torinvest.aws import AWS_CALL_ERRORS, Aws, follow_pages, translate_error
 from torinvest.errors import AwsError, DataIssue, InputError, TorinvestError
 from torinvest.paths import FoundFile, walk_files
-from torinvest.sniff import read_head, sniff
+from torinvest.sniff import CLI_OUTPUT_DO, CLI_OUTPUTS, read_head, sniff
 from torinvest.sources.logs.archive import archived_issue, archived_state
 from torinvest.sources.logs.coverage import Coverage, EnabledRegions, coverage_issues
 from torinvest.sources.logs.digests import DigestFolders, LocalDigests, S3Digests
@@ -195,7 +195,7 @@ def _by_content(passed: list[tuple[str, str]], listing: Listing) -> list[FoundFi
             found = sniff(read_head(path))
         except OSError:
             continue  # cannot be opened: nothing is known of it (the walk names broken links)
-        if found is None or found.kind == "findings":
+        if found is None or found.kind in ("findings", "findings-text"):
             continue
         if found.kind == "cloudtrail" and found.compression in (None, "gzip"):
             taken.append(FoundFile(path, st.st_size, rel, st.st_mtime))
@@ -243,6 +243,7 @@ _UNREAD: Mapping[str, str] = {
     "compressed with xz": "are compressed with xz",
     "compressed with zstd": "are compressed with zstd",
     "a CSV of CloudTrail events": "are CSV tables of CloudTrail events",
+    **{what: f"are {what}" for what in CLI_OUTPUTS},
 }
 _EXTRACT = "extract them into the folder (torinvest does not open archives) and re-run"
 _UNREAD_DO: Mapping[str, str] = {
@@ -252,6 +253,7 @@ _UNREAD_DO: Mapping[str, str] = {
         for what in _UNREAD
         if what.startswith("compressed")
     },
+    **{what: CLI_OUTPUT_DO for what in CLI_OUTPUTS},
     "a CSV of CloudTrail events": (
         "a table lacks the records' request, response and user agent — export the events as "
         "JSON (the console's Event history: Download events → JSON; `aws cloudtrail "

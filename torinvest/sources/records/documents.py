@@ -26,6 +26,7 @@ from torinvest.jsonread import parse as parse_json
 from torinvest.outcome import OUTCOME_UNKNOWN_MARK
 from torinvest.paged import next_token_problem
 from torinvest.schema import iso_utc
+from torinvest.sniff import CLI_OUTPUT_DO, cut_or_damaged, not_json
 from torinvest.sources.records.columns import (
     _STR,
     CATEGORY_COLUMNS,
@@ -440,13 +441,15 @@ def _parse_records(data: bytes, where: str) -> tuple[list[dict[str, Any]], list[
         fixed, repairs = repair_json(data)  # only for what orjson refused: off the hot path
         if repairs:
             records, issues = _parse_records(fixed, where)
+            if not records:  # nothing read: what was repaired does not matter
+                return records, issues
             return records, [*issues, repair_issue(where, repairs, records)]
         if data.count(b"\n", 0, len(data) - 1) >= 1 and _first_line_is_json(data):
             return parse_json_lines(data, where=where)
         salvaged = salvage_log_file(data, where=where, error=e)
         if salvaged is not None:
             return salvaged
-        return [], [DataIssue(where, _json_problem(e))]
+        return [], [DataIssue(where, _json_problem(e, data))]
     try:
         records, problems = records_in(doc, where=where)
     except NotCloudTrailError as e:
@@ -494,7 +497,7 @@ def salvage_log_file(
         damage = "its end is missing"
     problem = (
         f"invalid JSON (line {error.lineno}, column {error.colno}: {error.msg}): "
-        f"{_damage(error)}; the {len(records):,} whole record(s) in it were loaded, "
+        f"{_damage(error, data)}; the {len(records):,} whole record(s) in it were loaded, "
         f"{damage} and any records there are lost"
     )
     return records, [DataIssue(where, problem)]
@@ -604,8 +607,12 @@ def _first_line_is_json(data: bytes) -> bool:
     return False
 
 
-def _json_problem(e: orjson.JSONDecodeError) -> str:
-    why = _damage(e) if _too_deep(e) else "the file may be truncated"
+def _json_problem(e: orjson.JSONDecodeError, data: bytes) -> str:
+    what = not_json(data)
+    if what is not None:
+        do = CLI_OUTPUT_DO if "AWS CLI" in what else "export or download the events again"
+        return f"{what}: not read, so its events, if any, are missing; {do}"
+    why = _damage(e, data)
     return f"invalid JSON (line {e.lineno}, column {e.colno}: {e.msg}); {why}"
 
 
@@ -613,14 +620,14 @@ def _too_deep(error: orjson.JSONDecodeError) -> bool:
     return error.msg.startswith("depth limit")
 
 
-def _damage(error: orjson.JSONDecodeError) -> str:
+def _damage(error: orjson.JSONDecodeError, data: bytes) -> str:
     """What a JSON error says of the file: damage, or a value nested past what readers take."""
     if _too_deep(error):
         return (
             "a value in it nests deeper than 1,024 levels, more than JSON readers accept (no "
             "CloudTrail record does: one was built to break readers)"
         )
-    return "the file is truncated or damaged"
+    return cut_or_damaged(error, data)
 
 
 def parse_json_lines(
