@@ -53,8 +53,7 @@ def _records_of(
         if records is not None:
             return options.keep(records), [], True
     records, issues = parse_records(data, where=name)
-    kept = options.keep(records)  # a record held as a JSON string (a log group's message)
-    return kept, issues, bool(hits) or bool(kept)  # writes the key's bytes escaped: \"AKIA…\"
+    return options.keep(records), issues, bool(hits)
 
 
 _ARRAY_END = re.compile(rb"\]\s*\}\s*\Z")
