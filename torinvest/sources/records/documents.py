@@ -394,12 +394,17 @@ class LookupScope:
                 f"AttributeValue={value} --output json"
             )
         field = RECORD_ATTRIBUTES[attribute]
+        if not _PLAIN_VALUE.fullmatch(value):  # a record's text: never inside a shell command
+            value = "VALUE"
         return (
             f"aws logs filter-log-events --log-group-name <the trail's log group> "
             f"--filter-pattern '{{ $.{field} = \"{value}\" }}'"
         )
 
 
+#: A value written into a suggested filter pattern as it is (a key ID, an API or service name);
+#: any other (a user name someone chose: quotes, spaces) is shown as ``VALUE``.
+_PLAIN_VALUE = re.compile(r"[A-Za-z0-9_.@+=,:/-]{1,128}")
 #: The record's field for each of :data:`SCOPE_ATTRIBUTES` (what a log group's copy is scoped
 #: by: a filter pattern on it).
 RECORD_ATTRIBUTES: Mapping[str, str] = {
