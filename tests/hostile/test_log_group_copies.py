@@ -358,3 +358,19 @@ def test_a_user_name_never_lands_inside_a_suggested_filter_pattern() -> None:
     hint = scope.how(scope.attribute, scope.value)
     assert hint.endswith("""--filter-pattern '{ $.userIdentity.userName = "VALUE" }'""")
     assert scope.how("AccessKeyId", KEY).endswith(f'accessKeyId = "{KEY}" }}\'')
+
+
+def test_pages_saved_one_a_line_are_cut_only_when_the_last_has_a_token(tmp_path: Path) -> None:
+    pages = [
+        filter_log_events(RECORDS[:100], next_token="f/1/s"),
+        filter_log_events(RECORDS[100:150]),
+    ]
+    (tmp_path / "pages.jsonl").write_text("\n".join(json.dumps(p) for p in pages))
+    res = load_logs([tmp_path])
+    assert len(res.frame) == 150
+    assert res.issues == []
+
+    pages[1]["nextToken"] = "f/2/s"
+    (tmp_path / "pages.jsonl").write_text("\n".join(json.dumps(p) for p in pages))
+    (issue,) = load_logs([tmp_path]).issues
+    assert "line 2: the export is cut: it holds the first 50 of its events" in issue.problem

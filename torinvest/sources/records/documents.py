@@ -38,6 +38,7 @@ from torinvest.sources.records.logfile import is_utf8
 from torinvest.sources.records.loggroup import (
     KIND_WORDS,
     Kind,
+    copy_cut,
     export_records,
     is_export_text,
     log_group_kind,
@@ -70,7 +71,9 @@ def records_in(
             return records, [*problems, cut] if cut else problems
         kind = log_group_kind(doc)
         if kind is not None:  # a trail's CloudWatch Logs copy: each message is a record
-            records, problems, repaired = log_group_records(doc, kind, where=where)
+            records, problems, repaired = log_group_records(
+                doc, kind, where=where, last_page=last_page
+            )
             if repaired:
                 problems.append(cloudtrail_event_repairs(repaired, what="message"))
             return records, problems
@@ -88,7 +91,12 @@ def records_in(
 def lookup_cut(doc: Any, records: list[dict[str, Any]]) -> str | None:
     """The problem of a ``lookup-events`` export ``doc`` (its ``records`` read) that says it is
     cut (:func:`torinvest.paged.next_token_problem`), naming the time before which its events
-    are missing; None when it is whole (or not such an export)."""
+    are missing; a log group command's answer that says so
+    (:func:`~torinvest.sources.records.loggroup.copy_cut`); None when it is whole (or not such
+    an export)."""
+    kind = log_group_kind(doc)
+    if kind is not None:
+        return copy_cut(doc, kind)
     if not isinstance(doc, dict) or not isinstance(doc.get("Events"), list):
         return None
     cut = next_token_problem(doc, "Events")
@@ -467,8 +475,10 @@ def _copy_items(data: bytes) -> Iterator[Mapping[str, Any]]:
 def log_group_copy(data: bytes) -> Kind | None:
     """Which kind of a trail's CloudWatch Logs copy a file's content (decompressed) is
     (:mod:`~torinvest.sources.records.loggroup`): an export to S3's lines, or JSON documents
-    each of which is a log group command's answer; None when it is none (a byte test first)."""
-    if not may_be_copy(data):
+    each of which is a log group command's answer; None when it is none (told without parsing:
+    a log file's ``{"Records":`` or a list opening, or neither answer's key in its bytes — a
+    key-filtered read sees every log file here)."""
+    if _NOT_AN_ANSWER.match(data) is not None or not may_be_copy(data):
         return None
     if is_export_text(data):
         return "create-export-task"

@@ -127,13 +127,15 @@ Repaired = list[tuple[JsonRepairs, dict[str, Any]]]
 
 
 def log_group_records(
-    doc: Mapping[str, Any], kind: Kind, *, where: str
+    doc: Mapping[str, Any], kind: Kind, *, where: str, last_page: bool = True
 ) -> tuple[list[dict[str, Any]], list[str], Repaired]:
     """The records of a log group's copy ``doc`` (:func:`log_group_kind` said ``kind``), the
     problems met in it, and the messages whose text had to be repaired to parse (and the record
-    each gave). Raises :class:`NotCloudTrailError` when it has entries and none is a record."""
+    each gave). Raises :class:`NotCloudTrailError` when it has entries and none is a record.
+    ``last_page`` False: a page of several saved one a line, whose next page may follow it (its
+    token is no cut: :func:`copy_cut` of the last line says whether the answer is)."""
     if kind == "get-query-results":
-        return _insights(doc, where)
+        return _insights(doc, where, last_page)
     events = doc["events"]
     messages = []
     for i, ev in enumerate(events):
@@ -142,13 +144,23 @@ def log_group_records(
             name = f"eventId {ev['eventId'][:80]}"
         messages.append((name, ev.get("message") if isinstance(ev, dict) else None))
     records, problems, repaired = _messages(messages, "log events", kind, where)
-    if kind == "filter-log-events":
-        cut = next_token_problem(doc, "events")
-        if cut:
-            problems.append(cut)
-    else:
+    if kind == "get-log-events":
         problems.append(one_stream_problem(records))
+    cut = copy_cut(doc, kind) if last_page else None
+    if cut:
+        problems.append(cut)
     return records, problems, repaired
+
+
+def copy_cut(doc: Mapping[str, Any], kind: Kind) -> str | None:
+    """The problem of a log group command's answer that says it is cut (a ``nextToken``:
+    :func:`torinvest.paged.next_token_problem`); None when it is whole. A get-log-events
+    answer's tokens are always there: they say nothing (:func:`one_stream_problem` does)."""
+    if kind == "filter-log-events":
+        return next_token_problem(doc, "events")
+    if kind == "get-query-results":
+        return next_token_problem(doc, "results")
+    return None
 
 
 def export_records(data: bytes, *, where: str) -> tuple[list[dict[str, Any]], list[str], Repaired]:
@@ -188,7 +200,7 @@ def one_stream_problem(records: Sequence[Mapping[str, Any]]) -> str:
 
 
 def _insights(
-    doc: Mapping[str, Any], where: str
+    doc: Mapping[str, Any], where: str, last_page: bool
 ) -> tuple[list[dict[str, Any]], list[str], Repaired]:
     rows = doc["results"]
     messages: list[tuple[str, Any]] = []
@@ -226,10 +238,10 @@ def _insights(
             "cancelled never does), so events may be missing; run the query again and save "
             "its results once its status is Complete"
         )
-    cut = next_token_problem(doc, "results")
+    cut = copy_cut(doc, "get-query-results") if last_page else None
     if cut:
         problems.append(cut)
-    else:
+    elif last_page:
         limited = _limited(doc, len(rows))
         if limited:
             problems.append(limited)
