@@ -142,13 +142,14 @@ def test_a_copy_beside_the_log_files_adds_no_row_and_no_conflict(
 def test_a_whole_copy_answers_the_key_and_the_pivot_as_the_log_files_do(
     tmp_path: Path, engine: str
 ) -> None:
-    data = [dict(r, eventCategory="Data") if i == 7 else r for i, r in enumerate(RECORDS)]
-    (tmp_path / "cwlogs.json").write_bytes(_json(filter_log_events(data)))
+    keys = [r for r in RECORDS if r["userIdentity"].get("accessKeyId") == KEY]
+    others = [r for r in RECORDS if r["userIdentity"].get("accessKeyId") != KEY][:400]
+    data = [dict(r, eventCategory="Data") if i == 7 else r for i, r in enumerate(others)]
+    (tmp_path / "cwlogs.json").write_bytes(_json(filter_log_events(keys + data)))
     options = EngineOptions(kind=engine)
-    logs = load_activity(logs=[LOGS], access_key=KEY, start=START, end=END, engine=options)
     act = load_activity(logs=[tmp_path], access_key=KEY, start=START, end=END, engine=options)
     assert act.issues == []
-    assert sorted(act.frame["event_id"]) == sorted(logs.frame["event_id"])
+    assert sorted(act.frame["event_id"]) == sorted(r["eventID"] for r in keys)
     assert act.file_counts is not None
     assert act.file_counts.data_events == 1  # a data event in a message is counted
     assert act.file_counts.lookup_scoped == {}  # every caller's: no scope
@@ -374,3 +375,58 @@ def test_pages_saved_one_a_line_are_cut_only_when_the_last_has_a_token(tmp_path:
     (tmp_path / "pages.jsonl").write_text("\n".join(json.dumps(p) for p in pages))
     (issue,) = load_logs([tmp_path]).issues
     assert "line 2: the export is cut: it holds the first 50 of its events" in issue.problem
+
+
+def test_what_a_log_group_answers_and_exports_through_boto3_is_read(
+    moto: str, tmp_path: Path, from_logs: pd.DataFrame
+) -> None:
+    """The shapes made by a log group itself (moto's, through boto3 as the AWS CLI calls it),
+    not by this module: the records put in one stream, its filter-log-events and
+    get-log-events answers saved, an export task's objects downloaded from S3 (its
+    ``aws-logs-write-test`` object beside them). CloudWatch Logs takes events of the last 14
+    days only: each event's timestamp is of today, its message the 2023 record."""
+    import boto3
+
+    logs = boto3.client("logs", region_name="us-east-1")
+    s3 = boto3.client("s3", region_name="us-east-1")
+    group = "aws-cloudtrail-logs-123837392027-0f3c"
+    records = sorted((r for r in RECORDS if stream(r) == STREAM), key=lambda r: r["eventTime"])
+    records = records[:300]
+    now = int(pd.Timestamp.now(tz="UTC").timestamp() * 1000) - 3_600_000
+    logs.create_log_group(logGroupName=group)
+    logs.create_log_stream(logGroupName=group, logStreamName=STREAM)
+    put = logs.put_log_events(
+        logGroupName=group,
+        logStreamName=STREAM,
+        logEvents=[{"timestamp": now + i, "message": message(r)} for i, r in enumerate(records)],
+    )
+    assert "rejectedLogEventsInfo" not in put
+
+    def saved(answer: dict[str, Any]) -> bytes:  # as `--output json` writes it
+        answer.pop("ResponseMetadata", None)
+        return json.dumps(answer).encode()
+
+    pages = logs.get_paginator("filter_log_events").paginate(logGroupName=group)
+    every = {"events": [e for p in pages for e in p["events"]], "searchedLogStreams": []}
+    (tmp_path / "filtered.json").write_bytes(saved(every))
+    one = logs.get_log_events(logGroupName=group, logStreamName=STREAM, startFromHead=True)
+    (tmp_path / "stream.json").write_bytes(saved(one))
+    s3.create_bucket(Bucket="exports")
+    logs.create_export_task(
+        logGroupName=group, fromTime=now - 1, to=now + 1000, destination="exports",
+        destinationPrefix="cwl",
+    )  # fmt: skip
+    for obj in s3.list_objects_v2(Bucket="exports")["Contents"]:
+        path = tmp_path / "s3" / obj["Key"]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(s3.get_object(Bucket="exports", Key=obj["Key"])["Body"].read())
+    assert any(p.name == "000000.gz" for p in (tmp_path / "s3").rglob("*"))
+
+    ids = [r["eventID"] for r in records]
+    for name in ("filtered.json", "stream.json", "s3"):
+        res = load_logs([tmp_path / name])
+        pd.testing.assert_frame_equal(_rows(res.frame), _rows(from_logs, ids))
+        assert len(res.counts.log_group_copies) == 1, name
+        stream_issue = [i for i in res.issues if "one page of ONE log stream" in i.problem]
+        assert [i.problem for i in res.issues if i not in stream_issue] == [], name
+        assert len(stream_issue) == (name == "stream.json")
