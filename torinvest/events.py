@@ -691,6 +691,10 @@ def load_activity(
         act.notes += res.notes
         act.asides += res.asides
         act.derived += res.derived
+    copies = act.file_counts.log_group_note() if act.file_counts is not None else None
+    if copies is not None:  # once, whichever engine read them: an issue when events may lack
+        said, missing = copies
+        (act.notes if missing else act.asides).append(said)
     if act.file_counts is not None and act.file_counts.lookup_scoped:
         seen = {k for f in frames for k in f["access_key_id"].dropna().unique()}
         act.issues += act.file_counts.scope_gaps(

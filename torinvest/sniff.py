@@ -53,6 +53,16 @@ _COMPRESSED: tuple[tuple[bytes, Compression], ...] = (
 #: Keys only CloudTrail's documents hold near their start (a log file, lookup-events output,
 #: a record, an EventBridge "AWS API Call via CloudTrail" event).
 _CLOUDTRAIL_KEYS = re.compile(rb'"(?:Records|eventVersion|CloudTrailEvent|eventName)"\s*:')
+#: A trail's CloudWatch Logs copy (:mod:`torinvest.sources.records.loggroup`): the answer's list
+#: of log events (``filter-log-events``, ``get-log-events``) or Logs Insights rows, and either a
+#: record's keys escaped in a message (``\"eventVersion\":``) or a row naming a record's field.
+_COPY_LIST = re.compile(rb'"(?:events|results)"\s*:\s*\[')
+_ESCAPED_KEYS = re.compile(rb'\\"(?:eventVersion|eventName|eventID)\\"\s*:')
+_INSIGHTS_FIELD = re.compile(
+    rb'"field"\s*:\s*"(?:eventName|eventSource|eventID|eventTime|sourceIPAddress|userIdentity\.)'
+)
+#: A CloudWatch Logs export to S3: lines ``<ISO time> <message>``, a message a record's JSON.
+_EXPORT_LINE = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z \{")
 #: Keys of findings exports near their start (GetFindings, ASFF, EventBridge, a raw finding).
 _FINDINGS_KEYS = re.compile(
     rb'"(?:Findings|findings|SchemaVersion|schemaVersion|detail-type|ProductArn)"\s*:'
@@ -128,9 +138,13 @@ def _content(head: bytes) -> Sniffed | None:
     if text[:1] in (b"{", b"["):
         if _CLOUDTRAIL_KEYS.search(text):
             return Sniffed("cloudtrail", "CloudTrail JSON")
+        if _COPY_LIST.search(text) and (_ESCAPED_KEYS.search(text) or _INSIGHTS_FIELD.search(text)):
+            return Sniffed("cloudtrail", "a CloudWatch Logs copy of CloudTrail events")
         if _FINDINGS_KEYS.search(text):
             return Sniffed("findings", "findings JSON")
         return None
+    if _EXPORT_LINE.match(text) and _CLOUDTRAIL_KEYS.search(text):
+        return Sniffed("cloudtrail", "a CloudWatch Logs export of CloudTrail events")
     cli = _cli_output(text)
     if cli is not None:
         return cli

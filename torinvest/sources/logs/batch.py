@@ -33,11 +33,13 @@ from torinvest.sources.logs.read import (
 )
 from torinvest.sources.records import (
     LookupScope,
+    answer_scope,
     filter_window,
+    has_old_versions,
     is_lookup_answer,
     log_file_records,
+    log_group_copy,
     log_records_table,
-    lookup_answer_scope,
     repair_utf8,
     untimed_issue,
     utf8_issue,
@@ -73,7 +75,9 @@ def read_batch(
     matched = 0
     data_events = 0  # any principal's: whether the trail records them at all
     answers: list[str] = []  # saved LookupEvents answers: never data events, whatever the trail
-    scoped: dict[str, LookupScope] = {}  # those exported for one key, user, name or source
+    scoped: dict[str, LookupScope] = {}  # answers exported for one key, user, name or source
+    copies: dict[str, str] = {}  # a trail's CloudWatch Logs copies (location → their kind)
+    old_copies: list[str] = []  # those holding records of a version before 1.05
     group = _LogGroup(options)
     with _gc_paused():
         for _, name, raw, *digest in batch:
@@ -105,9 +109,16 @@ def read_batch(
                     continue
                 read = _general_table  # not one the fast path can read
             data_events += count_data_events(data)  # not parsed here: searched
-            if is_lookup_answer(data):
+            answer = is_lookup_answer(data)
+            copy = None if answer else log_group_copy(data)
+            if answer:
                 answers.append(name)
-                scope = lookup_answer_scope(data)
+            elif copy is not None:
+                copies[name] = copy
+                if has_old_versions(data):
+                    old_copies.append(name)
+            if answer or copy is not None:  # an answer of one key, user, name or source?
+                scope = answer_scope(data)
                 if scope is not None:
                     scoped[name] = scope
             tables += group.flush()  # the files before this one come first
@@ -132,6 +143,8 @@ def read_batch(
         data_events=data_events,
         answers=answers,
         scoped=scoped,
+        copies=copies,
+        old_copies=old_copies,
     )
 
 

@@ -168,6 +168,8 @@ def load_logs(
         data_events = sum(p.data_events for p in pieces)  # anyone's, in the files (once)
         answers = {a for p in pieces for a in p.answers}  # saved LookupEvents answers (once)
         scoped = {loc: s for p in pieces for loc, s in p.scoped.items()}
+        copies = {loc: k for p in pieces for loc, k in p.copies.items()}
+        old_copies = [loc for p in pieces for loc in p.old_copies]
         minted: list[DerivedKey] = []
         malformed: list[DataIssue] = []
         if follow_derived:
@@ -207,6 +209,8 @@ def load_logs(
         data_events=data_events,
         lookup_answers=len(answers - failed.keys()),
         lookup_scoped={loc: s for loc, s in scoped.items() if loc not in failed},
+        log_group_copies={loc: k for loc, k in copies.items() if loc not in failed},
+        log_group_old=[loc for loc in old_copies if loc not in failed],
     )
     tables = [p.table for p in ordered if p.table is not None]
     for p in ordered:

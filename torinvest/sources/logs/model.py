@@ -16,7 +16,13 @@ import pyarrow as pa
 from torinvest.addresses import canonical_ip
 from torinvest.errors import DataIssue
 from torinvest.inflate import DEFAULT_LIMIT
-from torinvest.sources.records import DerivedKey, LookupScope, filter_keys
+from torinvest.sources.records import (
+    LOG_GROUP_NOTE,
+    OLD_VERSIONS_ISSUE,
+    DerivedKey,
+    LookupScope,
+    filter_keys,
+)
 
 SOURCE = "logs"
 #: Margin around the window for day folders: CloudTrail delivers late into the next day's folder.
@@ -248,6 +254,12 @@ class BatchOut:
     #: those of them whose every event shares one lookup attribute's value (location →
     #: :class:`~torinvest.sources.records.LookupScope`)
     scoped: dict[str, LookupScope] = field(default_factory=dict)
+    #: the batch's files that are a trail's CloudWatch Logs copy (location → its kind:
+    #: :func:`~torinvest.sources.records.log_group_copy`)
+    copies: dict[str, str] = field(default_factory=dict)
+    #: those of them holding records of an event version before 1.05
+    #: (:func:`~torinvest.sources.records.has_old_versions`)
+    old_copies: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -279,6 +291,13 @@ class FileCounts:
     #: value (location → :class:`~torinvest.sources.records.LookupScope`): exported for it,
     #: they hold nothing else (:func:`~torinvest.sources.logs.scoped_answer_issues`)
     lookup_scoped: dict[str, LookupScope] = field(default_factory=dict)
+    #: the files read that are a trail's CloudWatch Logs copy (location → its kind:
+    #: :func:`~torinvest.sources.records.log_group_copy`): they lack the trail's events larger
+    #: than 256 KB (:meth:`log_group_note`)
+    log_group_copies: dict[str, str] = field(default_factory=dict)
+    #: those of them holding records of an event version before 1.05: the events of those
+    #: versions larger than 256 KB are not in them
+    log_group_old: list[str] = field(default_factory=list)
 
     @property
     def read(self) -> int:
@@ -298,17 +317,32 @@ class FileCounts:
         self.data_events += other.data_events
         self.lookup_answers += other.lookup_answers
         self.lookup_scoped.update(other.lookup_scoped)
+        self.log_group_copies.update(other.log_group_copies)
+        self.log_group_old += [o for o in other.log_group_old if o not in self.log_group_old]
+
+    def log_group_note(self) -> tuple[str, bool] | None:
+        """What the trail's CloudWatch Logs copies read lack, said once, and whether it is an
+        issue (events may be missing: some records are of a version before 1.05) or said beside
+        the sources (none is missing for that); None when no copy was read."""
+        if not self.log_group_copies:
+            return None
+        n = len(self.log_group_copies)
+        said = f"{n:,} file(s) read are a copy of the trail's CloudWatch Logs log group: "
+        if self.log_group_old:
+            return said + OLD_VERSIONS_ISSUE, True
+        return said + LOG_GROUP_NOTE, False
 
     def _only_scoped(self) -> bool:
-        """Whether every file read is a saved LookupEvents answer of one attribute's value
-        (nothing read holds anything else: no log file, no whole export)."""
+        """Whether every file read is a saved answer of one attribute's value (a LookupEvents
+        answer or a log group's copy: nothing read holds anything else — no log file, no whole
+        export)."""
         return bool(self.lookup_scoped) and self.read <= len(self.lookup_scoped)
 
     def scope_gaps(
         self, *, key: str | None, user: str | None, minted_unseen: Sequence[str]
     ) -> list[DataIssue]:
-        """What the saved LookupEvents answers read cannot hold, when they are all that was
-        read (:attr:`lookup_scoped`): the key's calls of other APIs or services, when none is
+        """What the saved answers read (LookupEvents answers, log group copies) cannot hold,
+        when they are all that was read (:attr:`lookup_scoped`): the key's calls of other APIs or services, when none is
         of the key (or its ``user``) and some are of one API or service; the calls of the keys
         it minted (``minted_unseen``: none of their calls was read) that no answer is of. An
         issue each: the activity was not read whole."""
@@ -323,12 +357,10 @@ class FileCounts:
                     issues.append(
                         DataIssue(
                             loc,
-                            f"a saved LookupEvents answer in which {s.describe()}: it was "
-                            f"exported for that {s.attribute} (--lookup-attributes AttributeKey="
-                            f"{s.attribute},AttributeValue={s.value}), so the key's calls of "
-                            "other APIs and services are not in it; export the key's events "
-                            f"(aws cloudtrail lookup-events --lookup-attributes AttributeKey="
-                            f"AccessKeyId,AttributeValue={key} --output json) into the case",
+                            f"{s.what()} in which {s.describe()}: it was exported for that "
+                            f"{s.attribute} ({s.how(s.attribute, s.value)}), so the key's calls "
+                            "of other APIs and services are not in it; export the key's events "
+                            f"({s.how('AccessKeyId', key)}) into the case",
                         )
                     )
         of_keys = {s.value for s in scopes.values() if s.attribute == "AccessKeyId"}
@@ -342,21 +374,20 @@ class FileCounts:
             issues.append(
                 DataIssue(
                     loc,
-                    f"a saved LookupEvents answer in which {s.describe()}{more}, and nothing "
-                    f"else was read: the key minted {len(unseen):,} key(s) ({shown}) whose "
-                    "calls are not in what was read — an answer exported for one key, user, "
-                    "API or service holds no other's; export each minted key's events (aws "
-                    "cloudtrail lookup-events --lookup-attributes AttributeKey=AccessKeyId,"
-                    f"AttributeValue={unseen[0]} --output json) into the case, or read the "
-                    "trail's log files",
+                    f"{s.what()} in which {s.describe()}{more}, and nothing else was read: "
+                    f"the key minted {len(unseen):,} key(s) ({shown}) whose calls are not in "
+                    "what was read — an answer exported for one key, user, API or service "
+                    "holds no other's; export each minted key's events "
+                    f"({s.how('AccessKeyId', unseen[0])}) into the case, or read the trail's "
+                    "log files",
                 )
             )
         return issues
 
     def scope_gap_for_addresses(self) -> list[DataIssue]:
         """The issue of a search for every caller from some addresses (the IP pivot) when all
-        that was read is saved LookupEvents answers of one attribute's value each: they hold
-        no other caller (empty otherwise)."""
+        that was read is saved answers of one attribute's value each (LookupEvents answers, log
+        group copies): they hold no other caller (empty otherwise)."""
         if not self._only_scoped():
             return []
         loc, s = sorted(self.lookup_scoped.items())[0]
@@ -365,10 +396,14 @@ class FileCounts:
         return [
             DataIssue(
                 loc,
-                f"a saved LookupEvents answer in which {s.describe()}{more}, and nothing else "
-                "was read: other callers from these addresses are not in it, so who else "
-                "called from them is not known; read the trail's log files (or a LookupEvents "
-                "export of the window without --lookup-attributes)",
+                f"{s.what()} in which {s.describe()}{more}, and nothing else was read: other "
+                "callers from these addresses are not in it, so who else called from them is "
+                "not known; read the trail's log files (or "
+                + (
+                    "a LookupEvents export of the window without --lookup-attributes)"
+                    if s.kind == "lookup-events"
+                    else "an export of the log group over the window without a filter pattern)"
+                ),
             )
         ]
 
@@ -419,6 +454,12 @@ _KINDS: tuple[tuple[str, str], ...] = (
     ("(the AWS CLI's --output yaml or table?)", "YAML or tables, not JSON"),
     ("entries are not CloudTrail records", "with entries that are not records"),
     ("have no parsable CloudTrailEvent", "with entries that are not records"),
+    ("log events are not CloudTrail records", "with log events that are not records"),
+    ("lines are not CloudTrail records", "with log events that are not records"),
+    ("rows are not CloudTrail records", "with log events that are not records"),
+    ("Logs Insights rows have no @message", "with Logs Insights rows without @message"),
+    ("one page of ONE log stream", "holding one log stream's page"),
+    ("message text(s) repaired", "with log event messages repaired"),
     ("have no usable CloudTrailEvent", "with events kept without their record (outcome unknown)"),
     ("have a CloudTrailEvent lacking fields", "with partial events filled (outcome unknown)"),
     ("the other lines were loaded", "with bad JSON lines"),

@@ -25,9 +25,11 @@ from torinvest.sources.logs.model import LogFile, ReadOptions
 from torinvest.sources.logs.prefilter import _RECORDS_HEAD, _records_of, escapes_may_hide
 from torinvest.sources.records import (
     LookupScope,
+    answer_scope,
+    has_old_versions,
     is_lookup_answer,
     log_file_table,
-    lookup_answer_scope,
+    log_group_copy,
     parse_records,
     records_table,
     repair_utf8,
@@ -298,6 +300,8 @@ def _recipients(path: str | None, limit: int) -> set[str]:
 #: when its event selectors say so; LookupEvents never returns them.
 DATA_CATEGORY = "Data"
 _DATA_BYTES = re.compile(rb'"eventCategory"\s*:\s*"Data"')
+#: The field in a record held as a JSON string (a CloudWatch Logs copy's ``message``).
+_ESCAPED_DATA = re.compile(rb'\\"eventCategory\\"\s*:\s*\\"Data\\"')
 #: The field as CloudTrail writes it in its compact files (no space; field names never escaped):
 #: searched alone in such a file (a few times faster than the pattern above).
 _DATA_FIELD = b'"eventCategory":"Data"'
@@ -333,7 +337,11 @@ def count_data_events(data: bytes) -> int:
     if _RECORDS_HEAD.match(data) is not None:  # compact, as CloudTrail writes: one memmem
         if _DATA_FIELD not in data:
             return 0
-    elif not escapes_may_hide(data) and _DATA_BYTES.search(data) is None:  # spaced, lines…
+    elif (
+        not escapes_may_hide(data)
+        and _DATA_BYTES.search(data) is None
+        and _ESCAPED_DATA.search(data) is None
+    ):  # spaced, lines, a log group's messages…
         return 0
     try:
         records = _CATEGORIES.decode(data).Records
@@ -354,13 +362,26 @@ def data_events_of(raw: bytes, name: str, options: ReadOptions) -> int:
 
 
 def lookup_scope_of(raw: bytes, name: str, options: ReadOptions) -> LookupScope | None:
-    """:func:`~torinvest.sources.records.lookup_answer_scope` of a file's bytes as read (None
-    when it cannot be read)."""
+    """:func:`~torinvest.sources.records.answer_scope` of a file's bytes as read (None when it
+    cannot be read, or is no saved answer: a LookupEvents answer, a log group's copy)."""
     data, _ = _content(raw, name, options)
     if data is None:
         return None
     data, _ = repair_utf8(data)
-    return lookup_answer_scope(data)
+    return answer_scope(data)
+
+
+def log_group_copy_of(raw: bytes, name: str, options: ReadOptions) -> tuple[str, bool] | None:
+    """:func:`~torinvest.sources.records.log_group_copy` of a file's bytes as read, and whether
+    it holds records of a version before 1.05
+    (:func:`~torinvest.sources.records.has_old_versions`); None when it cannot be read, or is
+    no copy of a trail's CloudWatch Logs log group."""
+    data, _ = _content(raw, name, options)
+    if data is None:
+        return None
+    data, _ = repair_utf8(data)
+    kind = log_group_copy(data)
+    return None if kind is None else (kind, has_old_versions(data))
 
 
 def lookup_answer_of(raw: bytes, name: str, options: ReadOptions) -> bool:

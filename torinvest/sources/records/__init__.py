@@ -64,7 +64,8 @@ record), EventBridge "AWS API Call via CloudTrail" events, a list of records, or
 The package, one module per step (imports go down this list): :mod:`.columns` (the pieces'
 schema and column groups), :mod:`.table` (records → a piece; filters), :mod:`.derived` (keys
 minted by a key), :mod:`.logfile` (a log file's bytes → a piece, msgspec), :mod:`.documents`
-(JSON documents → records), :mod:`.frame` (pieces → the events frame, copies and conflicts).
+(JSON documents → records; :mod:`.loggroup`: a trail's CloudWatch Logs copy, its
+messages → records), :mod:`.frame` (pieces → the events frame, copies and conflicts).
 This module re-exports every public name it had as one module (and the private ones tests
 reach for: ``_arrays_arrow``, ``_arrays_python``, the same objects).
 """
@@ -83,6 +84,7 @@ from torinvest.sources.records.columns import (
     TABLE_SCHEMA,
     USABLE_TIME,
     NotCloudTrailError,
+    is_record,
 )
 from torinvest.sources.records.derived import (
     FOLLOW_SOURCE,
@@ -101,11 +103,12 @@ from torinvest.sources.records.documents import (
     REBUILT_RECORD,
     REPLACEMENT,
     LookupScope,
+    answer_scope,
     cloudtrail_event_repairs,
     describe_document,
     filled_record,
     is_lookup_answer,
-    is_record,
+    log_group_copy,
     lookup_answer_scope,
     lookup_time,
     parse_json_lines,
@@ -134,6 +137,11 @@ from torinvest.sources.records.logfile import (
     log_file_table,
     log_records_table,
 )
+from torinvest.sources.records.loggroup import (
+    LOG_GROUP_NOTE,
+    OLD_VERSIONS_ISSUE,
+    has_old_versions,
+)
 from torinvest.sources.records.table import (
     NAMED_IDS,
     RECORD_TYPE,
@@ -152,12 +160,14 @@ __all__ = [
     "COLUMN_NAMES",
     "FOLLOW_SOURCE",
     "ID_HASH",
+    "LOG_GROUP_NOTE",
     "LOOKUP_FIELDS",
     "MAX_DERIVED_DEPTH",
     "MAX_DERIVED_ROUNDS",
     "MINTING_EVENTS",
     "NAMED_CONFLICTS",
     "NAMED_IDS",
+    "OLD_VERSIONS_ISSUE",
     "PARTIAL_RECORD",
     "REBUILT_RECORD",
     "RECORD_TYPE",
@@ -171,6 +181,7 @@ __all__ = [
     "DerivedKey",
     "LookupScope",
     "NotCloudTrailError",
+    "answer_scope",
     "cloudtrail_event_repairs",
     "derived_keys",
     "describe_document",
@@ -183,6 +194,7 @@ __all__ = [
     "filter_window",
     "follow_minted",
     "frame_from_tables",
+    "has_old_versions",
     "is_lookup_answer",
     "is_record",
     "is_unfollowed",
@@ -191,6 +203,7 @@ __all__ = [
     "later_copies",
     "log_file_records",
     "log_file_table",
+    "log_group_copy",
     "log_records_table",
     "lookup_answer_scope",
     "lookup_time",

@@ -98,3 +98,11 @@ TABLE_SCHEMA = pa.schema(
 
 class NotCloudTrailError(InputError):
     """A JSON document that holds no CloudTrail record (a findings export, a digest file, …)."""
+
+
+def is_record(obj: Any) -> bool:
+    """True for a dict shaped like a CloudTrail record (eventVersion, or eventName and a time)."""
+    return isinstance(obj, dict) and (
+        "eventVersion" in obj
+        or ("eventName" in obj and ("eventTime" in obj or "@timestamp" in obj))
+    )

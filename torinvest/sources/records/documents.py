@@ -32,23 +32,26 @@ from torinvest.sources.records.columns import (
     CATEGORY_COLUMNS,
     STRING_COLUMNS,
     NotCloudTrailError,
+    is_record,
 )
 from torinvest.sources.records.jsontext import json_bytes
 from torinvest.sources.records.logfile import is_utf8
+from torinvest.sources.records.loggroup import (
+    KIND_WORDS,
+    Kind,
+    copy_cut,
+    export_records,
+    is_export_text,
+    log_group_kind,
+    log_group_records,
+    may_be_copy,
+)
 from torinvest.sources.records.table import _named
 
 
 # --------------------------------------------------------------------------------------------
 # document shapes → records
 # --------------------------------------------------------------------------------------------
-def is_record(obj: Any) -> bool:
-    """True for a dict shaped like a CloudTrail record (eventVersion, or eventName and a time)."""
-    return isinstance(obj, dict) and (
-        "eventVersion" in obj
-        or ("eventName" in obj and ("eventTime" in obj or "@timestamp" in obj))
-    )
-
-
 def records_in(
     doc: Any, *, where: str = "input", last_page: bool = True
 ) -> tuple[list[dict[str, Any]], list[str]]:
@@ -57,7 +60,8 @@ def records_in(
     Raises :class:`NotCloudTrailError` when the document holds no CloudTrail record at all.
     Problems are short texts (entries that are not records, unparsable ``CloudTrailEvent``, a
     ``lookup-events`` export cut after a page: :func:`lookup_cut`, unless ``last_page`` is
-    False — a page of several in one file, whose next page may follow it).
+    False — a page of several in one file, whose next page may follow it; a log group's copy:
+    :mod:`~torinvest.sources.records.loggroup`).
     """
     if isinstance(doc, dict):
         if isinstance(doc.get("Records"), list):
@@ -66,6 +70,14 @@ def records_in(
             records, problems = _lookup_events(doc["Events"])
             cut = lookup_cut(doc, records) if last_page else None
             return records, [*problems, cut] if cut else problems
+        kind = log_group_kind(doc)
+        if kind is not None:  # a trail's CloudWatch Logs copy: each message is a record
+            records, problems, repaired = log_group_records(
+                doc, kind, where=where, last_page=last_page
+            )
+            if repaired:
+                problems.append(cloudtrail_event_repairs(repaired, what="message"))
+            return records, problems
         if doc.get("detail-type") == "AWS API Call via CloudTrail" and is_record(doc.get("detail")):
             return [doc["detail"]], []
         if is_record(doc):
@@ -80,7 +92,12 @@ def records_in(
 def lookup_cut(doc: Any, records: list[dict[str, Any]]) -> str | None:
     """The problem of a ``lookup-events`` export ``doc`` (its ``records`` read) that says it is
     cut (:func:`torinvest.paged.next_token_problem`), naming the time before which its events
-    are missing; None when it is whole (or not such an export)."""
+    are missing; a log group command's answer that says so
+    (:func:`~torinvest.sources.records.loggroup.copy_cut`); None when it is whole (or not such
+    an export)."""
+    kind = log_group_kind(doc)
+    if kind is not None:
+        return copy_cut(doc, kind)
     if not isinstance(doc, dict) or not isinstance(doc.get("Events"), list):
         return None
     cut = next_token_problem(doc, "Events")
@@ -181,15 +198,18 @@ def _lookup_events(events: list[Any]) -> tuple[list[dict[str, Any]], list[str]]:
     return records, problems
 
 
-def cloudtrail_event_repairs(repaired: Sequence[tuple[JsonRepairs, dict[str, Any]]]) -> str:
-    """One problem for the ``CloudTrailEvent`` texts :func:`torinvest.jsonread.loads` repaired:
-    what was changed (the first text's words, offsets in that text) and which records hold it."""
+def cloudtrail_event_repairs(
+    repaired: Sequence[tuple[JsonRepairs, dict[str, Any]]], *, what: str = "CloudTrailEvent"
+) -> str:
+    """One problem for the ``CloudTrailEvent`` texts (``what``: or a log event's ``message``)
+    :func:`torinvest.jsonread.loads` repaired: what was changed (the first text's words,
+    offsets in that text) and which records hold it."""
     every = JsonRepairs(
         tuple(o for r, _ in repaired for o in r.surrogates),
         tuple(n for r, _ in repaired for n in r.numbers),
     )
     return (
-        f"{len(repaired)} CloudTrailEvent text(s) repaired ({repaired[0][0].describe()}, in "
+        f"{len(repaired)} {what} text(s) repaired ({repaired[0][0].describe()}, in "
         f"the first of them): {_altered(every, [r for _, r in repaired])}"
     )
 
@@ -354,42 +374,141 @@ SCOPE_ATTRIBUTES = ("AccessKeyId", "Username", "EventName", "EventSource")
 
 @dataclass(frozen=True, slots=True)
 class LookupScope:
-    """A saved LookupEvents answer whose every event shares one value of a lookup attribute
-    (``attribute`` = ``value``, over ``events`` events): it was exported for that value
-    (``aws cloudtrail lookup-events --lookup-attributes AttributeKey=…,AttributeValue=…``), or
-    nothing else happened then — either way, it holds nothing else."""
+    """A saved answer whose every event shares one value of a lookup attribute (``attribute``
+    = ``value``, over ``events`` events): it was exported for that value, or nothing else
+    happened then — either way, it holds nothing else. ``kind``: ``lookup-events`` (``aws
+    cloudtrail lookup-events --lookup-attributes AttributeKey=…,AttributeValue=…``) or the
+    command that exported a trail's CloudWatch Logs copy (a filter pattern, a Logs Insights
+    ``filter``: :data:`~torinvest.sources.records.loggroup.Kind`), whose events' records give
+    the same attributes (:data:`RECORD_ATTRIBUTES`)."""
 
     attribute: str
     value: str
     events: int
+    kind: str = "lookup-events"
 
     def describe(self) -> str:
         """``every one of its 64 events is of AccessKeyId AKIA…``."""
         return f"every one of its {self.events:,} event(s) is of {self.attribute} {self.value}"
 
+    def what(self) -> str:
+        """``a saved LookupEvents answer``, or which copy of the trail's log group it is."""
+        return KIND_WORDS.get(self.kind, "a saved LookupEvents answer")
 
-def lookup_answer_scope(data: bytes) -> LookupScope | None:
-    """The :class:`LookupScope` of a saved LookupEvents answer's content (decompressed; JSON
-    lines of pages count as one answer), or None when its events do not all share one value
-    of any of :data:`SCOPE_ATTRIBUTES` (or it holds none, or is no answer)."""
+    def how(self, attribute: str, value: str) -> str:
+        """How to export the events of ``attribute`` = ``value`` as this answer was exported."""
+        if self.kind == "lookup-events":
+            return (
+                f"aws cloudtrail lookup-events --lookup-attributes AttributeKey={attribute},"
+                f"AttributeValue={value} --output json"
+            )
+        field = RECORD_ATTRIBUTES[attribute]
+        if not _PLAIN_VALUE.fullmatch(value):  # a record's text: never inside a shell command
+            value = "VALUE"
+        return (
+            f"aws logs filter-log-events --log-group-name <the trail's log group> "
+            f"--filter-pattern '{{ $.{field} = \"{value}\" }}'"
+        )
+
+
+#: A value written into a suggested filter pattern as it is (a key ID, an API or service name);
+#: any other (a user name someone chose: quotes, spaces) is shown as ``VALUE``.
+_PLAIN_VALUE = re.compile(r"[A-Za-z0-9_.@+=,:/-]{1,128}")
+#: The record's field for each of :data:`SCOPE_ATTRIBUTES` (what a log group's copy is scoped
+#: by: a filter pattern on it).
+RECORD_ATTRIBUTES: Mapping[str, str] = {
+    "AccessKeyId": "userIdentity.accessKeyId",
+    "Username": "userIdentity.userName",
+    "EventName": "eventName",
+    "EventSource": "eventSource",
+}
+
+
+def answer_scope(data: bytes) -> LookupScope | None:
+    """The :class:`LookupScope` of a saved answer's content (decompressed): a LookupEvents
+    answer (JSON lines of pages count as one answer), or a trail's CloudWatch Logs copy
+    (:func:`log_group_copy`: each event's record gives the attributes) — None when its events
+    do not all share one value of any of :data:`SCOPE_ATTRIBUTES` (or it holds none, or is
+    neither). Whatever the file's shape, the rule is the answer's: every event is one key's."""
+    kind = "lookup-events" if is_lookup_answer(data) else log_group_copy(data)
+    if kind is None:
+        return None
     values: dict[str, set[Any]] = {a: set() for a in SCOPE_ATTRIBUTES}
     events = 0
-    for doc in _documents(data):
-        if not isinstance(doc, dict) or not isinstance(doc.get("Events"), list):
-            return None
-        for ev in doc["Events"]:
-            if not isinstance(ev, dict):
-                continue
-            events += 1
-            for attribute, seen in values.items():
-                if len(seen) < 2:
-                    seen.add(ev.get(attribute))
+    for ev in _lookup_items(data) if kind == "lookup-events" else _copy_items(data):
+        events += 1
+        for attribute, seen in values.items():
+            if len(seen) < 2:
+                seen.add(ev.get(attribute))
     if not events:
         return None
     for attribute, seen in values.items():
         if len(seen) == 1 and isinstance(value := next(iter(seen)), str) and value:
-            return LookupScope(attribute, value, events)
+            return LookupScope(attribute, value, events, kind)
     return None
+
+
+def lookup_answer_scope(data: bytes) -> LookupScope | None:
+    """:func:`answer_scope` of a saved LookupEvents answer (None for any other content)."""
+    return answer_scope(data) if is_lookup_answer(data) else None
+
+
+def _lookup_items(data: bytes) -> Iterator[Mapping[str, Any]]:
+    for doc in _documents(data):
+        for ev in doc["Events"]:
+            if isinstance(ev, dict):
+                yield ev
+
+
+def _copy_items(data: bytes) -> Iterator[Mapping[str, Any]]:
+    """The lookup attributes of each record of a log group's copy."""
+    for record in log_group_copy_records(data):
+        identity = record.get("userIdentity")
+        identity = identity if isinstance(identity, dict) else {}
+        yield {
+            "AccessKeyId": identity.get("accessKeyId"),
+            "Username": identity.get("userName"),
+            "EventName": record.get("eventName"),
+            "EventSource": record.get("eventSource"),
+        }
+
+
+def log_group_copy(data: bytes) -> Kind | None:
+    """Which kind of a trail's CloudWatch Logs copy a file's content (decompressed) is
+    (:mod:`~torinvest.sources.records.loggroup`): an export to S3's lines, or JSON documents
+    each of which is a log group command's answer; None when it is none (told without parsing:
+    a log file's ``{"Records":`` or a list opening, or neither answer's key in its bytes — a
+    key-filtered read sees every log file here)."""
+    if _NOT_AN_ANSWER.match(data) is not None or not may_be_copy(data):
+        return None
+    if is_export_text(data):
+        return "create-export-task"
+    found: Kind | None = None
+    for doc in _documents(data):
+        kind = log_group_kind(doc)
+        if kind is None:
+            return None
+        found = found or kind
+    return found
+
+
+def log_group_copy_records(data: bytes) -> list[dict[str, Any]]:
+    """The records of a trail's CloudWatch Logs copy (its problems are the reader's)."""
+    if is_export_text(data):
+        try:
+            return export_records(data, where="")[0]
+        except NotCloudTrailError:
+            return []
+    records: list[dict[str, Any]] = []
+    for doc in _documents(data):
+        kind = log_group_kind(doc)
+        if kind is None:
+            continue
+        try:
+            records += log_group_records(doc, kind, where="")[0]
+        except NotCloudTrailError:
+            continue
+    return records
 
 
 def _documents(data: bytes) -> Iterator[Any]:
@@ -438,6 +557,8 @@ def _parse_records(data: bytes, where: str) -> tuple[list[dict[str, Any]], list[
     try:
         doc = parse_json(data)
     except orjson.JSONDecodeError as e:
+        if is_export_text(data):  # a CloudWatch Logs export to S3: "<time> <message>" lines
+            return _export_text(data, where)
         fixed, repairs = repair_json(data)  # only for what orjson refused: off the hot path
         if repairs:
             records, issues = _parse_records(fixed, where)
@@ -454,6 +575,16 @@ def _parse_records(data: bytes, where: str) -> tuple[list[dict[str, Any]], list[
         records, problems = records_in(doc, where=where)
     except NotCloudTrailError as e:
         return [], [DataIssue(where, f"{e.message.removeprefix(where + ': ')} ({e.hint})")]
+    return records, [DataIssue(where, p) for p in problems]
+
+
+def _export_text(data: bytes, where: str) -> tuple[list[dict[str, Any]], list[DataIssue]]:
+    try:
+        records, problems, repaired = export_records(data, where=where)
+    except NotCloudTrailError as e:
+        return [], [DataIssue(where, f"{e.message.removeprefix(where + ': ')} ({e.hint})")]
+    if repaired:
+        problems.append(cloudtrail_event_repairs(repaired, what="message"))
     return records, [DataIssue(where, p) for p in problems]
 
 

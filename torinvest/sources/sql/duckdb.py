@@ -47,6 +47,7 @@ from torinvest.sources.logs import (
     fold_archived,
     gunzip,
     list_logs,
+    log_group_copy_of,
     lookup_answer_of,
     lookup_scope_of,
     read_local,
@@ -111,8 +112,14 @@ class FileSet:
     #: origin → whether that file (one the file loader reads) is a saved LookupEvents answer
     #: (:func:`~torinvest.sources.logs.lookup_answer_of`): never data events, whatever the trail
     answers: dict[str, bool] = field(default_factory=dict)
-    #: origin → the :class:`~torinvest.sources.records.LookupScope` of such an answer
+    #: origin → the :class:`~torinvest.sources.records.LookupScope` of such an answer (or of a
+    #: log group's copy)
     scoped: dict[str, LookupScope] = field(default_factory=dict)
+    #: origin → the kind of a trail's CloudWatch Logs copy that file is
+    #: (:func:`~torinvest.sources.logs.log_group_copy_of`)
+    copies: dict[str, str] = field(default_factory=dict)
+    #: those of them holding records of an event version before 1.05
+    old_copies: list[str] = field(default_factory=list)
 
     def add(self, path: str, location: str, size: int) -> None:
         self.paths.append(path)
@@ -133,6 +140,8 @@ class FileSet:
             data_events=self.data_events,  # the same files, counted once
             answers=self.answers,
             scoped=self.scoped,
+            copies=self.copies,
+            old_copies=self.old_copies,
         )
         for i, (p, loc, s) in enumerate(zip(self.paths, self.locations, self.sizes, strict=True)):
             if i in bad:
@@ -157,6 +166,8 @@ class FileSet:
             data_events=sum(self.data_events.values()),
             lookup_answers=sum(a and loc not in failed for loc, a in self.answers.items()),
             lookup_scoped={loc: s for loc, s in self.scoped.items() if loc not in failed},
+            log_group_copies={k: v for k, v in self.copies.items() if k not in failed},
+            log_group_old=[k for k in self.old_copies if k not in failed],
         )
 
 
@@ -390,7 +401,20 @@ class DuckDBEngine:
                 # a saved LookupEvents answer holds none, whatever the trail records
                 answer = not isinstance(raw, DataIssue) and lookup_answer_of(raw, path, options)
                 files.answers[location] = answer
-                scoped = lookup_scope_of(raw, path, options) if answer else None  # type: ignore[arg-type]
+                copy = (
+                    None
+                    if isinstance(raw, DataIssue) or answer
+                    else (log_group_copy_of(raw, path, options))
+                )
+                if copy is not None:
+                    files.copies[location] = copy[0]
+                    if copy[1]:
+                        files.old_copies.append(location)
+                scoped = (  # an answer of one key, user, name or source (whatever its shape)?
+                    lookup_scope_of(raw, path, options)  # type: ignore[arg-type]
+                    if answer or copy is not None
+                    else None
+                )
                 if scoped is not None:
                     files.scoped[location] = scoped
         key = (tuple(files.fallback), len(files.paths), scope.keys, scope.start, scope.end)
