@@ -137,7 +137,7 @@ def test_a_folder_of_only_unread_files_names_them_and_could_not_look(tmp_path: P
         (b"\x28\xb5\x2f\xfdrest", "compressed"),  # zstd: not looked inside
         (lzma.compress(b'{"Records": [{"eventVersion": "1.08"}]}'), "cloudtrail"),
         (bz2.compress(b'{"Findings": [{"SchemaVersion": "2018-10-08"}]}'), "findings"),
-        (gzip.compress(b'[{"schemaVersion": "2.0", "accountId": "1"}]'), "findings"),
+        (gzip.compress(b'[{"schemaVersion": "2.0", "accountId": "1"}]', mtime=0), "findings"),
         (b"\xfd7zXZ\x00damaged", None),
         (b'{"type": "FeatureCollection", "features": []}', None),  # JSON, not CloudTrail
         (b"name,size\nx,1\n", None),  # a CSV of something else
