@@ -11,6 +11,8 @@ frame together with everything that kept it from being complete.
 from __future__ import annotations
 
 import logging
+import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +21,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 from pandas.api.types import union_categoricals
 
-from torinvest.aws import Aws, arn_partition, global_regions_missing
+from torinvest.aws import DEFAULT_REGIONS, Aws, arn_partition, global_regions_missing
 from torinvest.aws.ids import check_access_key_id, check_user_name, role_account
 from torinvest.errors import BeyondRetention, DataIssue, InputError, OptionsError
 from torinvest.options import DEFAULT_MAX_ROWS as DEFAULT_MAX_ROWS
@@ -366,6 +368,68 @@ NOTHING_READ = "nothing could be loaded"
 ACCOUNT_GAP = "could not look in account"
 
 
+#: A region name in a file's path (``lookup-eu-west-1.json``): an answer holding no event
+#: says which region it was asked in only so.
+_REGION_IN_PATH = re.compile(r"(?<![a-z])([a-z]{2}(?:-gov)?-[a-z]+-\d{1,2})(?![0-9])")
+
+
+def lookup_region_gaps(
+    counts: FileCounts,
+    regions: Sequence[str] | None,
+    known: KnownRegions | None,
+    account: str | None,
+) -> list[DataIssue]:
+    """The regions saved LookupEvents answers cannot hold, when they are all the log files
+    read: Event history is kept per region, and ``aws cloudtrail lookup-events`` (the console's
+    Event history) answers for the one region it is asked in. The regions expected are those
+    asked (``regions``), else every region enabled in every account of the answers' partition
+    (:data:`~torinvest.aws.DEFAULT_REGIONS`) and those the investigation knows the key called
+    (``known``: the finding's); a region is held when an answer holds an event of it, or an
+    answer holding no event names it in its path. One issue naming the missing regions (the
+    opt-in ones the account may have enabled are not known offline: said)."""
+    answers = counts.lookup_regions
+    if not answers or counts.read > len(answers):
+        return []  # log files were read too: the coverage of their folders says the rest
+    held = {r for rs in answers.values() for r in rs}
+    for location, rs in answers.items():
+        if not rs:
+            held.update(m.group(1) for m in _REGION_IN_PATH.finditer(location.lower()))
+    partitions = {arn_partition(r) for r in held} or {"aws"}
+    if regions:
+        expected = set(regions)
+    else:
+        expected = {r for p in partitions for r in DEFAULT_REGIONS.get(p, frozenset())}
+        if known is not None and (account is None or known.applies_to(account)):
+            expected |= known.names
+    missing = sorted(expected - held)
+    if not missing:
+        return []
+    where = os.path.commonpath(list(answers)) if len(answers) > 1 else next(iter(answers))
+    shown = ", ".join(missing[:8]) + (f" and {len(missing) - 8} more" if len(missing) > 8 else "")
+    what = "the regions asked" if regions else "the regions enabled in every account"
+    why = ""
+    if known is not None and not regions:
+        said = [f"{r} ({known.why(r)})" for r in missing if r in known.names]
+        why = f"; among them {', '.join(said)}" if said else ""
+    opt_in = "" if regions else " (and any opt-in region the account enabled: not known offline)"
+    return [
+        DataIssue(
+            where,
+            f"the {len(answers):,} saved LookupEvents answer(s) read hold region(s) "
+            f"{', '.join(sorted(held)) or 'none that can be told (no event in them)'} only: "
+            "Event history is kept per region and `aws cloudtrail lookup-events` (the "
+            "console's Event history) answers for the one region it is asked in, so the key's "
+            f"calls in {len(missing)} of {what} — {shown}{why}{opt_in} — are not in them "
+            "(none read there is not 'no activity'); export each region into the folder "
+            "(`aws cloudtrail lookup-events --region REGION … --output json > "
+            "lookup-REGION.json` for every enabled region: `aws account list-regions "
+            "--region-opt-status-contains ENABLED ENABLED_BY_DEFAULT`), or read the trail's "
+            "log files",
+            unread=True,
+        )
+    ]
+
+
 def files_text(counts: FileCounts, by: str = "") -> str:
     """``54 of 62 log file(s)`` + ``by`` + ``(8 failed: 8 could not be downloaded: AccessDenied;
     1 read with issues: 1 with records without a usable time; 120 outside the window/region
@@ -695,6 +759,8 @@ def load_activity(
     if copies is not None:  # once, whichever engine read them: an issue when events may lack
         said, missing = copies
         (act.notes if missing else act.asides).append(said)
+    if act.file_counts is not None and not act.lookup_asked and engine.kind != "athena":
+        act.issues += lookup_region_gaps(act.file_counts, regions, known_regions, account)
     if act.file_counts is not None and act.file_counts.lookup_scoped:
         seen = {k for f in frames for k in f["access_key_id"].dropna().unique()}
         act.issues += act.file_counts.scope_gaps(

@@ -131,10 +131,15 @@ def test_a_cut_lookup_events_export_is_not_no_events(tmp_path: Path) -> None:
 
 def test_a_whole_lookup_events_export_without_the_key_says_so(tmp_path: Path) -> None:
     folder = _lookup_export(tmp_path, 50, None)
-    code, _out, err = run("events", "--logs", str(folder), "--access-key", KEY, "--out", "ev.csv")
+    args = ("events", "--logs", str(folder), "--access-key", KEY, "--out", "ev.csv")
+    code, _out, err = run(*args, "--regions", "us-east-1")  # the region it was exported in
     assert code == 0
     assert "export is cut" not in err
     assert "hold no event of AKIATFQR7NSCUXC3DDDP (this is not an access problem)" in err
+    # for every region: the other regions were not exported (tests/hostile/test_lookup_regions)
+    code, _out, err = run(*args)
+    assert code == 0 and "hold no event of" not in err
+    assert "no event of AKIATFQR7NSCUXC3DDDP in what could be read" in err
 
 
 def _pages_as_lines(doc: dict[str, Any], key: str, last_token: Any) -> str:

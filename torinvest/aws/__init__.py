@@ -46,6 +46,7 @@ from torinvest.aws.answers import (
 from torinvest.aws.pages import PageTrail, follow_pages, max_pages
 from torinvest.aws.reach import EndpointDown, SharedEndpoint
 from torinvest.aws.regions import (
+    DEFAULT_REGIONS,
     REGION_RE,
     RegionList,
     arn_partition,
@@ -77,6 +78,7 @@ __all__ = [
     "AWS_CALL_ERRORS",
     "DEFAULT_MAX_ATTEMPTS",
     "DEFAULT_MAX_WORKERS",
+    "DEFAULT_REGIONS",
     "DEFAULT_RETRY_MODE",
     "FALLBACK_HOME_REGION",
     "NOT_AWS_KEY",

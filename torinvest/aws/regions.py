@@ -54,6 +54,36 @@ def parse_regions(value: str | Sequence[str] | None) -> list[str] | None:
 COMMERCIAL_GLOBAL_REGION = "us-east-1"
 
 
+#: The regions enabled in every account, per partition: those launched before March 20, 2019
+#: (AWS Account Management, "Enable or disable AWS Regions"); every region launched since is
+#: opt-in, so this list does not grow. China's and GovCloud's regions are all enabled.
+DEFAULT_REGIONS: dict[str, frozenset[str]] = {
+    "aws": frozenset(
+        {
+            "us-east-1",
+            "us-east-2",
+            "us-west-1",
+            "us-west-2",
+            "ca-central-1",
+            "eu-central-1",
+            "eu-west-1",
+            "eu-west-2",
+            "eu-west-3",
+            "eu-north-1",
+            "ap-northeast-1",
+            "ap-northeast-2",
+            "ap-northeast-3",
+            "ap-southeast-1",
+            "ap-southeast-2",
+            "ap-south-1",
+            "sa-east-1",
+        }
+    ),
+    "aws-cn": frozenset({"cn-north-1", "cn-northwest-1"}),
+    "aws-us-gov": frozenset({"us-gov-west-1", "us-gov-east-1"}),
+}
+
+
 @dataclass(frozen=True, slots=True)
 class _Partition:
     name: str  # aws, aws-cn, aws-us-gov…: the ARN partition

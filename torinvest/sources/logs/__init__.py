@@ -145,6 +145,7 @@ from torinvest.sources.logs.pool import (
 from torinvest.sources.logs.read import (
     DATA_CATEGORY,
     FileTooLargeError,
+    answer_regions_of,
     count_data_events,
     data_events_of,
     file_accounts,
@@ -197,6 +198,7 @@ __all__ = [
     "LogsResult",
     "Narrowing",
     "ReadOptions",
+    "answer_regions_of",
     "archived_issue",
     "archived_under",
     "count_data_events",

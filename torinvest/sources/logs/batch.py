@@ -33,6 +33,7 @@ from torinvest.sources.logs.read import (
 )
 from torinvest.sources.records import (
     LookupScope,
+    answer_regions,
     answer_scope,
     filter_window,
     has_old_versions,
@@ -75,6 +76,7 @@ def read_batch(
     matched = 0
     data_events = 0  # any principal's: whether the trail records them at all
     answers: list[str] = []  # saved LookupEvents answers: never data events, whatever the trail
+    answer_regions_of: dict[str, frozenset[str]] = {}  # the regions each answer holds
     scoped: dict[str, LookupScope] = {}  # answers exported for one key, user, name or source
     copies: dict[str, str] = {}  # a trail's CloudWatch Logs copies (location → their kind)
     old_copies: list[str] = []  # those holding records of a version before 1.05
@@ -113,6 +115,7 @@ def read_batch(
             copy = None if answer else log_group_copy(data)
             if answer:
                 answers.append(name)
+                answer_regions_of[name] = answer_regions(data)
             elif copy is not None:
                 copies[name] = copy
                 if has_old_versions(data):
@@ -142,6 +145,7 @@ def read_batch(
         matched,
         data_events=data_events,
         answers=answers,
+        answer_regions=answer_regions_of,
         scoped=scoped,
         copies=copies,
         old_copies=old_copies,

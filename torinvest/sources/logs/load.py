@@ -167,6 +167,7 @@ def load_logs(
         matched = sum(p.matched for p in pieces)  # files holding the keys (the first pass)
         data_events = sum(p.data_events for p in pieces)  # anyone's, in the files (once)
         answers = {a for p in pieces for a in p.answers}  # saved LookupEvents answers (once)
+        regions_of = {loc: r for p in pieces for loc, r in p.answer_regions.items()}
         scoped = {loc: s for p in pieces for loc, s in p.scoped.items()}
         copies = {loc: k for p in pieces for loc, k in p.copies.items()}
         old_copies = [loc for p in pieces for loc in p.old_copies]
@@ -208,6 +209,7 @@ def load_logs(
         unplaced=unplaced,
         data_events=data_events,
         lookup_answers=len(answers - failed.keys()),
+        lookup_regions={loc: r for loc, r in regions_of.items() if loc not in failed},
         lookup_scoped={loc: s for loc, s in scoped.items() if loc not in failed},
         log_group_copies={loc: k for loc, k in copies.items() if loc not in failed},
         log_group_old=[loc for loc in old_copies if loc not in failed],

@@ -251,6 +251,8 @@ class BatchOut:
     #: the batch's files that are saved LookupEvents answers (locations:
     #: :func:`~torinvest.sources.records.is_lookup_answer`)
     answers: list[str] = field(default_factory=list)
+    #: the regions of the events each of them holds (location → regions: empty, none)
+    answer_regions: dict[str, frozenset[str]] = field(default_factory=dict)
     #: those of them whose every event shares one lookup attribute's value (location →
     #: :class:`~torinvest.sources.records.LookupScope`)
     scoped: dict[str, LookupScope] = field(default_factory=dict)
@@ -287,6 +289,9 @@ class FileCounts:
     unplaced: int = 0
     data_events: int = 0
     lookup_answers: int = 0
+    #: the saved LookupEvents answers read (location → the regions of the events it holds:
+    #: Event history is kept per region, an answer holds the region it was asked in)
+    lookup_regions: dict[str, frozenset[str]] = field(default_factory=dict)
     #: the saved LookupEvents answers read whose every event shares one lookup attribute's
     #: value (location → :class:`~torinvest.sources.records.LookupScope`): exported for it,
     #: they hold nothing else (:func:`~torinvest.sources.logs.scoped_answer_issues`)
@@ -316,6 +321,7 @@ class FileCounts:
         self.unplaced += other.unplaced
         self.data_events += other.data_events
         self.lookup_answers += other.lookup_answers
+        self.lookup_regions.update(other.lookup_regions)
         self.lookup_scoped.update(other.lookup_scoped)
         self.log_group_copies.update(other.log_group_copies)
         self.log_group_old += [o for o in other.log_group_old if o not in self.log_group_old]

@@ -25,6 +25,7 @@ from torinvest.sources.logs.model import LogFile, ReadOptions
 from torinvest.sources.logs.prefilter import _RECORDS_HEAD, _records_of, escapes_may_hide
 from torinvest.sources.records import (
     LookupScope,
+    answer_regions,
     answer_scope,
     has_old_versions,
     is_lookup_answer,
@@ -382,6 +383,16 @@ def log_group_copy_of(raw: bytes, name: str, options: ReadOptions) -> tuple[str,
     data, _ = repair_utf8(data)
     kind = log_group_copy(data)
     return None if kind is None else (kind, has_old_versions(data))
+
+
+def answer_regions_of(raw: bytes, name: str, options: ReadOptions) -> frozenset[str]:
+    """:func:`~torinvest.sources.records.answer_regions` of a saved LookupEvents answer's bytes
+    as read (gzip or not; empty when it cannot be read)."""
+    data, _ = _content(raw, name, options)
+    if data is None:
+        return frozenset()
+    data, _ = repair_utf8(data)
+    return answer_regions(data)
 
 
 def lookup_answer_of(raw: bytes, name: str, options: ReadOptions) -> bool:

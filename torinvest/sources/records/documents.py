@@ -448,6 +448,19 @@ def answer_scope(data: bytes) -> LookupScope | None:
     return None
 
 
+#: A record's region as a saved LookupEvents answer holds it: inside its ``CloudTrailEvent``
+#: text (escaped quotes), or a record of its own.
+_ANSWER_REGION = re.compile(rb'awsRegion\\?"\s*:\s*\\?"([a-z]{2}(?:-[a-z]+)+-\d{1,2})\\?"')
+
+
+def answer_regions(data: bytes) -> frozenset[str]:
+    """The regions of the events in a saved LookupEvents answer's content (decompressed):
+    Event history is kept per region, and an answer holds the region it was asked in (and,
+    asked in the partition's global-events region, IAM's and other global services' calls).
+    Empty when it holds no event (an answer of a region where nothing matched)."""
+    return frozenset(m.decode() for m in _ANSWER_REGION.findall(data))
+
+
 def lookup_answer_scope(data: bytes) -> LookupScope | None:
     """:func:`answer_scope` of a saved LookupEvents answer (None for any other content)."""
     return answer_scope(data) if is_lookup_answer(data) else None

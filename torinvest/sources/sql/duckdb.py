@@ -37,6 +37,7 @@ from torinvest.sources.logs import (
     LogFile,
     Narrowing,
     ReadOptions,
+    answer_regions_of,
     archived_issue,
     count_data_events,
     data_events_of,
@@ -112,6 +113,8 @@ class FileSet:
     #: origin → whether that file (one the file loader reads) is a saved LookupEvents answer
     #: (:func:`~torinvest.sources.logs.lookup_answer_of`): never data events, whatever the trail
     answers: dict[str, bool] = field(default_factory=dict)
+    #: origin → the regions of the events of such an answer (:func:`answer_regions_of`)
+    answer_regions: dict[str, frozenset[str]] = field(default_factory=dict)
     #: origin → the :class:`~torinvest.sources.records.LookupScope` of such an answer (or of a
     #: log group's copy)
     scoped: dict[str, LookupScope] = field(default_factory=dict)
@@ -139,6 +142,7 @@ class FileSet:
             fallback=list(self.fallback),
             data_events=self.data_events,  # the same files, counted once
             answers=self.answers,
+            answer_regions=self.answer_regions,
             scoped=self.scoped,
             copies=self.copies,
             old_copies=self.old_copies,
@@ -165,6 +169,7 @@ class FileSet:
             unplaced=unplaced,
             data_events=sum(self.data_events.values()),
             lookup_answers=sum(a and loc not in failed for loc, a in self.answers.items()),
+            lookup_regions={loc: r for loc, r in self.answer_regions.items() if loc not in failed},
             lookup_scoped={loc: s for loc, s in self.scoped.items() if loc not in failed},
             log_group_copies={k: v for k, v in self.copies.items() if k not in failed},
             log_group_old=[k for k in self.old_copies if k not in failed],
@@ -401,6 +406,8 @@ class DuckDBEngine:
                 # a saved LookupEvents answer holds none, whatever the trail records
                 answer = not isinstance(raw, DataIssue) and lookup_answer_of(raw, path, options)
                 files.answers[location] = answer
+                if answer:
+                    files.answer_regions[location] = answer_regions_of(raw, path, options)  # type: ignore[arg-type]
                 copy = (
                     None
                     if isinstance(raw, DataIssue) or answer
