@@ -207,6 +207,7 @@ def load_logs(
         data_events=data_events,
         lookup_answers=len(answers - failed.keys()),
         lookup_scoped={loc: s for loc, s in scoped.items() if loc not in failed},
+        trail_names=list(listing.trail_names),
     )
     tables = [p.table for p in ordered if p.table is not None]
     for p in ordered:

@@ -279,6 +279,10 @@ class FileCounts:
     #: value (location → :class:`~torinvest.sources.records.LookupScope`): exported for it,
     #: they hold nothing else (:func:`~torinvest.sources.logs.scoped_answer_issues`)
     lookup_scoped: dict[str, LookupScope] = field(default_factory=dict)
+    #: the names of the trails whose digest files were listed beside the log files (empty: not
+    #: known which trail the files are of), :meth:`DigestFolders.trail_names
+    #: <torinvest.sources.logs.digests.DigestFolders.trail_names>`
+    trail_names: list[str] = field(default_factory=list)
 
     @property
     def read(self) -> int:
@@ -298,6 +302,7 @@ class FileCounts:
         self.data_events += other.data_events
         self.lookup_answers += other.lookup_answers
         self.lookup_scoped.update(other.lookup_scoped)
+        self.trail_names += [t for t in other.trail_names if t not in self.trail_names]
 
     def _only_scoped(self) -> bool:
         """Whether every file read is a saved LookupEvents answer of one attribute's value

@@ -102,6 +102,7 @@ class FileSet:
     listed: int = 0
     listed_files: list[LogFile] = field(default_factory=list)
     trails: list[str] = field(default_factory=list)
+    trail_names: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     asides: list[str] = field(default_factory=list)
     fallback: list[tuple[str, str]] = field(default_factory=list)
@@ -127,6 +128,7 @@ class FileSet:
             listed=self.listed,
             listed_files=self.listed_files,
             trails=self.trails,
+            trail_names=self.trail_names,
             notes=self.notes,
             asides=self.asides,
             fallback=list(self.fallback),
@@ -157,6 +159,7 @@ class FileSet:
             data_events=sum(self.data_events.values()),
             lookup_answers=sum(a and loc not in failed for loc, a in self.answers.items()),
             lookup_scoped={loc: s for loc, s in self.scoped.items() if loc not in failed},
+            trail_names=list(self.trail_names),
         )
 
 
@@ -268,6 +271,7 @@ class DuckDBEngine:
             listed=len(found),
             listed_files=found,
             trails=listing.trails,
+            trail_names=listing.trail_names,
             notes=listing.notes,
             asides=listing.asides + _unhashed(listing.hashes),
         )
