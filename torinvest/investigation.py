@@ -650,9 +650,7 @@ def investigate(
         data_trails=trails_check(sources, key),
         impaired=impairments(
             events,
-            reading_basis(
-                activity, window, access_key=key.access_key_id, finding_id=key.finding_id
-            ),
+            reading_basis(activity, window, access_key=key.access_key_id),
         ),
         **counts,
     )
