@@ -241,35 +241,36 @@ class Call:
 
 
 def calls_of(events: pd.DataFrame, wanted: frozenset[tuple[str, str]]) -> list[Call]:
+    """The calls of ``events`` that are ``wanted`` ((event source, event name) pairs) and did
+    not fail (a call that failed impaired nothing), oldest first. Only their rows are read: a
+    busy key's frame is matched by name first."""
     if events.empty or "event_name" not in events.columns:
         return []
-    names = events["event_name"].astype("object").to_numpy()
-    sources = events["event_source"].astype("object").to_numpy()
-    hit = [(s, n) in wanted for s, n in zip(sources, names, strict=True)]
-    if not any(hit):
+    named = events["event_name"].isin({n for _, n in wanted}).to_numpy(dtype=bool)
+    named = named & ~failed_rows(events)
+    if not named.any():
         return []
-    ok = ~failed_rows(events)  # a call that failed impaired nothing
-    unknown = unknown_rows(events)
+    unknown = unknown_rows(events)[named]
+    rows = events.loc[named]
     out = []
-    for i, row in enumerate(events.itertuples(index=False)):
-        if not hit[i] or not ok[i]:
+    for i, row in enumerate(rows.to_dict("records")):
+        if (str(row.get("event_source")), str(row["event_name"])) not in wanted:
             continue
-        rec = row._asdict()
-        tor = rec.get("tor")
-        time = rec.get("event_time")
+        tor = row.get("tor")
+        time = row.get("event_time")
         out.append(
             Call(
-                name=str(rec["event_name"]),
-                source=str(rec["event_source"]),
+                name=str(row["event_name"]),
+                source=str(row["event_source"]),
                 time=None if time is None or pd.isna(time) else pd.Timestamp(time),
-                event_id=text_of(rec.get("event_id")),
-                region=text_of(rec.get("aws_region")),
-                key=text_of(rec.get("access_key_id")),
-                ip=text_of(rec.get("source_ip")),
+                event_id=text_of(row.get("event_id")),
+                region=text_of(row.get("aws_region")),
+                key=text_of(row.get("access_key_id")),
+                ip=text_of(row.get("source_ip")),
                 tor=None if tor is None or pd.isna(tor) else bool(tor),
                 unknown=bool(unknown[i]),
-                request=json_object(rec.get("request_parameters")),
-                response=json_object(rec.get("response_elements")),
+                request=json_object(row.get("request_parameters")),
+                response=json_object(row.get("response_elements")),
             )
         )
     out.sort(key=lambda c: (c.time is None, c.time or pd.Timestamp(0, tz="UTC")))
