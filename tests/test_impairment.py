@@ -30,6 +30,7 @@ import pytest
 
 from tests.cli_run import issues, run
 from tests.hostile.test_digests import write_digests
+from tests.lookup_export import lookup_event
 from torinvest import campaign, investigation
 from torinvest.case import sample_case
 from torinvest.impairment import (
@@ -437,3 +438,23 @@ def test_the_command_says_incomplete_and_names_the_stopped_trail(
     problems = {i["problem"] for i in data["data_issues"]}
     assert {e["text"] for e in data["impaired_logging"]} <= problems
     assert data["related_findings_search"]["status"] == "partial"
+
+
+def test_a_reading_of_saved_lookup_events_answers_has_no_gap(tmp_path: Path) -> None:
+    """A case folder of saved ``lookup-events`` answers (Event history): StopLogging does not
+    stop it — no issue of a gap, the trail's stop said in a reading note."""
+    case = tmp_path / "case"
+    shutil.copytree(CASE.root, case, ignore=shutil.ignore_patterns("cloudtrail"))
+    mine = [r for r in _background().values() if r["userIdentity"].get("accessKeyId") == KEY]
+    events = [lookup_event(r) for r in [*mine, stop_logging(T)]]
+    (case / "cloudtrail").mkdir()
+    (case / "cloudtrail" / "lookup-events.json").write_text(json.dumps({"Events": events}))
+    inv = investigation.investigate(
+        FINDING, investigation.sources_from_parameters(case_dir=str(case))
+    )
+    assert "StopLogging" in set(inv.events["event_name"].astype(str))
+    assert not [i for i in inv.data_issues if i.source == CLOUDTRAIL_SOURCE]
+    data = investigation.summary(inv)
+    [note] = [n for n in data["reading_notes"] if "stopped logging" in n]
+    assert "this reading is LookupEvents' Event history" in note and "no gap in it" in note
+    assert data["impaired_logging"][0]["issue"] is False
