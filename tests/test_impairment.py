@@ -458,3 +458,17 @@ def test_a_reading_of_saved_lookup_events_answers_has_no_gap(tmp_path: Path) -> 
     [note] = [n for n in data["reading_notes"] if "stopped logging" in n]
     assert "this reading is LookupEvents' Event history" in note and "no gap in it" in note
     assert data["impaired_logging"][0]["issue"] is False
+
+
+def test_the_impairing_calls_are_sensitive_calls_naming_what_they_acted_on() -> None:
+    """Every call read here is in the sensitive-actions catalogue too (the card lists it), with
+    its target: a log group deleted names the log group."""
+    from torinvest.analysis import sensitive_events
+    from torinvest.catalogue import shipped_catalogue
+    from torinvest.impairment.model import CALLS
+
+    cat = shipped_catalogue()
+    listed = set(zip(cat["event_source"], cat["event_name"], strict=True))
+    assert not CALLS - listed, CALLS - listed
+    rows = sensitive_events(frame(as_key(real(DELETE_LOG_GROUP), T)), targets=True)
+    assert rows["target"].tolist() == ["log group /stratus-red-team/vpc-flow-logs"]
