@@ -206,7 +206,7 @@ T = "2023-07-10T12:29:31Z"
         (
             lambda: update_trail(T, s3BucketName="attacker-bucket", s3KeyPrefix="x"),
             CLOUDTRAIL_SOURCE,
-            "go to bucket attacker-bucket",
+            "go to bucket attacker-bucket, not to the folder(s) read: what was read holds none of them",
         ),
         (
             lambda: update_trail(T, isMultiRegionTrail=False),
@@ -242,6 +242,10 @@ def test_each_impairing_call_is_a_data_issue_of_the_reading(
     found = impairments(frame(record()), LOG_FILES)
     [issue] = found.issues
     assert issue.source == source
+    if "bucket attacker-bucket" in says:  # where the files go: read them there
+        assert "read the log files there too: --logs s3://attacker-bucket/x/AWSLogs/" in (
+            issue.problem
+        )
     assert says in issue.problem
     assert f"{KEY} from Tor IP {TOR_IP}" in issue.problem or KEY in issue.problem
     if source == CLOUDTRAIL_SOURCE:  # the trail's files after T: not "no activity"

@@ -308,7 +308,7 @@ def _bucket_hint(call: Call) -> str:
     base = f"s3://{bucket}/" + (
         f"{shown_name(prefix).strip('/')}/" if isinstance(prefix, str) and prefix else ""
     )
-    return f"read s3://… from it too: --logs {base}AWSLogs/"
+    return f"read the log files there too: --logs {base}AWSLogs/"
 
 
 # --------------------------------------------------------------------------------------------
