@@ -90,7 +90,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("data_trails",),
     ("data_events",),
     # IAM's record of the key's last use, against the activity read
-    ("last_used",),
+    ("last_used", "impairment.model"),
+    ("impairment.trails", "impairment.services"),
+    ("impairment",),
     # where an investigation reads from, and the notebooks' parameters
     ("parameters",),
     # the torinvest command lines printed as next steps (the access the run was given)

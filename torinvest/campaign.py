@@ -97,6 +97,8 @@ def look_around(inv: Investigation, findings: FindingsResult | None = None) -> I
     """Fill ``inv.related`` and ``inv.pivot`` (``findings``: the findings already loaded, so
     that a caller another finding names gets that finding's ``investigate`` command)."""
     inv.related = related_findings(inv)
+    # GuardDuty disabled, a trusted IP list… by the key: findings after T were never raised
+    inv.related.blind(inv.impaired.findings_gaps)
     rows = findings.frame().to_dict("records") if findings is not None else []
     inv.pivot = ip_pivot(inv, rows)
     return inv

@@ -86,7 +86,7 @@ class DataEvents:
         return f"Data events ({KINDS}) may be missing from these calls: {self.text}."
 
 
-def _files_read(act: Activity) -> tuple[int, int]:
+def files_read(act: Activity) -> tuple[int, int]:
     """The files read (the file loader's or DuckDB's), in two: log files (a trail's: they hold
     data events when it records them) and saved LookupEvents answers (never any)."""
     counts = act.file_counts
@@ -115,7 +115,7 @@ def _read(act: Activity) -> DataEvents:
     (never searched), or the saved LookupEvents answers of a case folder (never searched
     either: they are LookupEvents'); :data:`NOT_KNOWN` when nothing was read or the table's
     query failed."""
-    logs, answers = _files_read(act)
+    logs, answers = files_read(act)
     if logs:
         assert act.file_counts is not None
         n = act.file_counts.data_events

@@ -54,6 +54,8 @@ from torinvest.findings.recheck import (
 )
 from torinvest.findings.related import RelatedFindings
 from torinvest.geo import GeoIP
+from torinvest.impairment import SOURCES as IMPAIRED_SOURCES
+from torinvest.impairment import Impairments, impairments, reading_basis
 from torinvest.last_used import NOT_ASKED, KeyLastUsed, check_last_used, not_checked
 from torinvest.options import (
     DEFAULT_LOOKAHEAD_DAYS,
@@ -464,6 +466,9 @@ class Investigation:
     #: Which trails record data events, as CloudTrail answered (torinvest.data_trails); None:
     #: not asked.
     data_trails: DataTrails | None = None
+    #: The key's calls that impaired logging or detection, and what each takes away from the
+    #: reading (torinvest.impairment): trail gaps and a blinded GuardDuty are data issues.
+    impaired: Impairments = field(default_factory=Impairments)
 
     def __post_init__(self) -> None:
         # what the charts take: the events frame, or counts frames when the activity was
@@ -518,6 +523,8 @@ class Investigation:
         missing = self.sightings_unread
         if missing is not None:  # the finding's own calls are not in what was read
             issues.append(missing)
+        # the key stopped (or moved, narrowed) the trail read: its files after T hold nothing
+        issues += self.impaired.activity_gaps
         return issues
 
     @property
@@ -558,6 +565,8 @@ class Investigation:
         issues += [i for i in campaign_issues(self) if i not in issues]
         if self.key_last_used is not None:  # IAM saw a later use: calls missing from the reading
             issues += self.key_last_used.issues
+        # the key impaired the logging or detection the reading relies on (torinvest.impairment)
+        issues += [i for i in self.impaired.issues if i not in issues]
         return issues
 
 
@@ -639,8 +648,15 @@ def investigate(
         follow_derived=follow_derived,
         key_last_used=last_used_check(sources, key, activity, window),
         data_trails=trails_check(sources, key),
+        impaired=impairments(
+            events,
+            reading_basis(activity, window, access_key=key.access_key_id),
+        ),
         **counts,
     )
+    # what the key impaired that the reading does not rely on (another trail, LookupEvents
+    # read): said with the reading's notes, never a data issue
+    activity.asides += [n for n in inv.impaired.notes if n not in activity.asides]
     gaps = score_gaps(inv)
     if gaps and not activity.nothing_read:  # a floor: a low score is not known to be low
         inv.signals.append(analysis.Signal(analysis.INCOMPLETE_SIGNAL, gaps, 0))
@@ -1197,6 +1213,10 @@ def summary(inv: Investigation, verdict: dict[str, Any] | None = None) -> dict[s
         "data_events": data_events(inv.activity, inv.data_trails).to_json(),
         # IAM's record of the key's last use against the activity read (torinvest.last_used)
         "key_last_used": (inv.key_last_used or not_checked(NOT_ASKED)).to_summary(),
+        # the key's calls that impaired logging or detection (a trail stopped, GuardDuty
+        # disabled…) and what each takes away from the reading (torinvest.impairment): those
+        # that blind what was read are also in data_issues, the others in reading_notes
+        "impaired_logging": inv.impaired.to_json(),
     }
 
 
@@ -1301,7 +1321,8 @@ def activity_issues(inv: Investigation) -> list[DataIssue]:
     missing from the reading, though no source failed). Keys minted past the pass limit are
     not among them (a re-run follows the same)."""
     issues = [i for i in inv.data_issues if i.source == NOTHING_READ_SOURCE]
-    return issues + inv.unread_activity
+    # a trail the key stopped stays stopped: a re-run reads the same (not retried)
+    return issues + [i for i in inv.unread_activity if i.source not in IMPAIRED_SOURCES]
 
 
 #: Why the campaign sections are "not looked" when torinvest.campaign.look_around did not run.

@@ -73,6 +73,11 @@ NAME_KINDS: Mapping[str, str] = {
 EVENT_REQUEST_FIELDS: Mapping[str, tuple[tuple[str, str], ...]] = {
     "GetParametersByPath": (("path", "parameter path"),),
     "StopConfigurationRecorder": (("configurationRecorderName", "recorder"),),
+    "DeleteConfigurationRecorder": (("configurationRecorderName", "recorder"),),
+    "DeleteLogGroup": (("logGroupName", "log group"),),
+    "PutRetentionPolicy": (("logGroupName", "log group"),),
+    "StopEventDataStoreIngestion": (("eventDataStore", "event data store"),),
+    "DeleteEventDataStore": (("eventDataStore", "event data store"),),
 }
 #: What a call's answer names (what it created), by path, with its kind.
 RESPONSE_PATHS: tuple[tuple[tuple[str, ...], str], ...] = (

@@ -58,6 +58,7 @@ WRITTEN_KEYS = [
     *SUMMARY_KEYS[13:],
     "data_events",
     "key_last_used",
+    "impaired_logging",
 ]
 PAYLOAD = "<script>alert(1)</script>"
 

@@ -316,6 +316,17 @@ class RelatedFindings:
     #: has no detector for these credentials): not looked at, said so — never "no related
     #: finding" there
     no_detector: list[str] = field(default_factory=list)
+    #: the key's calls that kept GuardDuty from raising findings after a time (a detector
+    #: disabled or deleted, a trusted IP list, the account taken from its administrator:
+    #: :mod:`torinvest.impairment`): the search is ``partial`` — a finding never raised cannot
+    #: be found. Said in the investigation's data issues, not again in :attr:`data_issues`.
+    blinded: list[DataIssue] = field(default_factory=list)
+
+    def blind(self, issues: Sequence[DataIssue]) -> None:
+        """Mark the search blinded by ``issues`` (a search that looked becomes ``partial``)."""
+        self.blinded += [i for i in issues if i not in self.blinded]
+        if self.blinded and self.status == LOOKED:
+            self.status = PARTIAL
 
     @classmethod
     def not_looked(cls, why: str) -> RelatedFindings:
@@ -351,6 +362,14 @@ class RelatedFindings:
         whole = [i.source for i in self.failed if _whole(i, self.sources)]
         parts = [i for i in self.failed if not _whole(i, self.sources)]
         searched = f"in {len(self.sources) - len(whole)} of {len(self.sources)} source(s)"
+        blinded = (
+            f"; the key impaired GuardDuty ({len(self.blinded)} call(s), in the data issues): "
+            "findings after that may never have been raised, so others may be there"
+            if self.blinded
+            else ""
+        )
+        if self.status == PARTIAL and not self.failed:
+            return f"{found} {searched}{blinded}"
         if self.status == PARTIAL:
             failed = [s for s in whole if s not in unlooked]
             missed = [f"could not search {', '.join(failed)}"] if failed else []
@@ -362,15 +381,15 @@ class RelatedFindings:
             )  # fmt: skip
             if parts:
                 missed.append(f"could not read {_records(parts)}")
-            return f"{found} {searched}; {'; '.join(missed)}, so others may be there"
-        return f"{found} {searched}"
+            return f"{found} {searched}; {'; '.join(missed)}, so others may be there{blinded}"
+        return f"{found} {searched}{blinded}"
 
     def search_summary(self) -> dict[str, Any]:
         """``summary.json``'s ``related_findings_search``."""
         return {
             "status": self.status,
             "sources": list(self.sources),
-            "not_searched": [i.to_dict() for i in self.failed],
+            "not_searched": [i.to_dict() for i in [*self.failed, *self.blinded]],
             "why": self.why or None,
         }
 

@@ -15,6 +15,7 @@ from torinvest.errors import ReportError
 from torinvest.findings import TOR_FINDING_TYPES, FindingsResult
 from torinvest.findings.related import SUMMARY_PROPERTIES as RELATED_SUMMARY
 from torinvest.geo import IP_KINDS
+from torinvest.impairment import SUMMARY_PROPERTIES as IMPAIRED_SUMMARY
 from torinvest.investigation import BASELINE_STATUSES, DERIVED_SEARCH_STATUSES, Investigation
 from torinvest.investigation import summary as _summary
 from torinvest.last_used import SUMMARY_PROPERTIES as LAST_USED_SUMMARY
@@ -277,6 +278,7 @@ SUMMARY_SCHEMA: dict[str, Any] = {
             **PIVOT_SUMMARY,  # ip_pivot, ip_pivot_search
             **DATA_EVENTS_SUMMARY,  # data_events: searched, recorded by the trail, or not
             **LAST_USED_SUMMARY,  # key_last_used: IAM's last use against the activity read
+            **IMPAIRED_SUMMARY,  # impaired_logging: what the key turned off (torinvest.impairment)
         }
     ),
 }
@@ -295,6 +297,7 @@ OPTIONAL_SUMMARY_KEYS = (
     "lists",
     "data_events",
     "key_last_used",
+    "impaired_logging",
 )
 SUMMARY_SCHEMA["required"] = [
     k for k in SUMMARY_SCHEMA["required"] if k not in OPTIONAL_SUMMARY_KEYS

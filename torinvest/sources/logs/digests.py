@@ -329,6 +329,19 @@ class DigestFolders:
         #: Digests whose signature does not verify (path → why): not used, a sharp issue.
         self.altered: dict[str, str] = {}
 
+    def trail_names(self) -> list[str]:
+        """The names of the trails whose digest files were listed (from the files' names:
+        ``<account>_CloudTrail-Digest_<region>_<trail>_<home region>_<end>``), sorted: which
+        trail the log files beside them are of (:mod:`torinvest.impairment` matches a call's
+        trail with them)."""
+        names = set()
+        for listed in self._listed.values():
+            for name in listed:
+                m = _DIGEST_NAME.match(name)
+                if m is not None:
+                    names.add(m.group(3))
+        return sorted(names)
+
     def judge(self, folder: str, region: str, days: list[date]) -> DayVerdict:
         """:class:`DayVerdict` of ``days`` in ``region`` of the ``…/CloudTrail/`` ``folder``."""
         root = folder.rstrip("/")

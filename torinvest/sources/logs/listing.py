@@ -551,6 +551,9 @@ class LogListing:
     asides: list[str] = field(default_factory=list)
     #: What the trail's digests say log files to read hold: location → (SHA-256, digest).
     hashes: dict[str, tuple[str, str]] = field(default_factory=dict)
+    #: The names of the trails whose digest files were listed beside the log files (empty:
+    #: none was: which trail they are of is not known)
+    trail_names: list[str] = field(default_factory=list)
 
     @property
     def issues(self) -> list[DataIssue]:
@@ -636,6 +639,7 @@ def list_logs(
             listing.files, vouched=out.hashes, unvouched=unvouched, asides=out.asides
         )
         out.gaps += [g for g in gaps if g not in out.gaps]
+        out.trail_names += [t for t in digests.trail_names() if t not in out.trail_names]
     if errors and len(errors) == len(roots):
         raise errors[0]
     out.files = [

@@ -213,6 +213,7 @@ def load_logs(
         lookup_scoped={loc: s for loc, s in scoped.items() if loc not in failed},
         log_group_copies={loc: k for loc, k in copies.items() if loc not in failed},
         log_group_old=[loc for loc in old_copies if loc not in failed],
+        trail_names=list(listing.trail_names),
     )
     tables = [p.table for p in ordered if p.table is not None]
     for p in ordered:

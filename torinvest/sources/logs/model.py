@@ -303,6 +303,10 @@ class FileCounts:
     #: those of them holding records of an event version before 1.05: the events of those
     #: versions larger than 256 KB are not in them
     log_group_old: list[str] = field(default_factory=list)
+    #: the names of the trails whose digest files were listed beside the log files (empty: not
+    #: known which trail the files are of), :meth:`DigestFolders.trail_names
+    #: <torinvest.sources.logs.digests.DigestFolders.trail_names>`
+    trail_names: list[str] = field(default_factory=list)
 
     @property
     def read(self) -> int:
@@ -325,6 +329,7 @@ class FileCounts:
         self.lookup_scoped.update(other.lookup_scoped)
         self.log_group_copies.update(other.log_group_copies)
         self.log_group_old += [o for o in other.log_group_old if o not in self.log_group_old]
+        self.trail_names += [t for t in other.trail_names if t not in self.trail_names]
 
     def log_group_note(self) -> tuple[str, bool] | None:
         """What the trail's CloudWatch Logs copies read lack, said once, and whether it is an

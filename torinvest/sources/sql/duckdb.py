@@ -104,6 +104,7 @@ class FileSet:
     listed: int = 0
     listed_files: list[LogFile] = field(default_factory=list)
     trails: list[str] = field(default_factory=list)
+    trail_names: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     asides: list[str] = field(default_factory=list)
     fallback: list[tuple[str, str]] = field(default_factory=list)
@@ -137,6 +138,7 @@ class FileSet:
             listed=self.listed,
             listed_files=self.listed_files,
             trails=self.trails,
+            trail_names=self.trail_names,
             notes=self.notes,
             asides=self.asides,
             fallback=list(self.fallback),
@@ -173,6 +175,7 @@ class FileSet:
             lookup_scoped={loc: s for loc, s in self.scoped.items() if loc not in failed},
             log_group_copies={k: v for k, v in self.copies.items() if k not in failed},
             log_group_old=[k for k in self.old_copies if k not in failed],
+            trail_names=list(self.trail_names),
         )
 
 
@@ -284,6 +287,7 @@ class DuckDBEngine:
             listed=len(found),
             listed_files=found,
             trails=listing.trails,
+            trail_names=listing.trail_names,
             notes=listing.notes,
             asides=listing.asides + _unhashed(listing.hashes),
         )

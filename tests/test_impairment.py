@@ -1,0 +1,478 @@
+"""The key turned off what the reading relies on (torinvest.impairment): a trail stopped,
+deleted, narrowed or moved, the trail's bucket expired, GuardDuty disabled or told to trust an
+address — each a data issue of the reading (never "no events after T" read as a quiet account),
+or a note when it blinds nothing read (another trail, LookupEvents read, something torinvest
+does not read). A failed call impaired nothing. Catalogue: docs/hostile-inputs.md, "The key
+impaired the logging".
+
+Records: real ones of the sample case's background (the Invictus IR dataset: Stratus Red Team's
+StopLogging, DeleteTrail, PutEventSelectors, StartLogging, PutBucketLifecycle, DeleteLogGroup,
+GuardDuty's GetDetector) and the AWS documentation's UpdateTrail, each made a call of the
+suspect key from a Tor exit (:func:`as_key`); GuardDuty's writes are the GetDetector record
+with their own requestParameters, whose names are checked against botocore's model.
+"""
+
+from __future__ import annotations
+
+import copy
+import gzip
+import json
+import shutil
+import uuid
+from datetime import date
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import botocore.session
+import pandas as pd
+import pytest
+
+from tests.cli_run import issues, run
+from tests.hostile.test_digests import write_digests
+from tests.lookup_export import lookup_event
+from torinvest import campaign, investigation
+from torinvest.case import sample_case
+from torinvest.impairment import (
+    CLOUDTRAIL_SOURCE,
+    GUARDDUTY_SOURCE,
+    S3_SOURCE,
+    Reading,
+    impairments,
+)
+from torinvest.sources.records import normalize_records
+
+CASE = sample_case()
+FINDING = "6dde0a8f8d46f6acad893b30f905e97c"
+KEY = "AKIATFQR7NSCUXC3DDDP"
+TOR_IP = "185.220.101.34"
+TRAIL = "management-events"
+DAY = CASE.cloudtrail / "AWSLogs/218007301253/CloudTrail/us-east-1/2023/07/10"
+AWSDOCS = Path(__file__).parent / "fixtures/cloudtrail/awsdocs/awsdocs_cloudtrail_examples.jsonl"
+
+# real records of the sample case's background, by eventID
+STOP_LOGGING_FAILED = "f6e10706-705c-47f2-94d4-112a9527ab8b"  # TrailNotFoundException
+DELETE_TRAIL = "fcec2e46-3cc3-4ac2-8144-3674f06990e4"
+SELECTORS_OFF = "076e96d5-2983-473f-920a-2fc2d7e02777"  # management events off, ReadOnly
+SELECTORS_ALL = "3d6df238-f83c-4a34-bea8-45cf80a2050b"  # All, management events on
+START_LOGGING = "2f8e806b-355c-49fc-9ac6-7cea7d864938"
+LIFECYCLE = "7823c70d-f7f9-4a04-b4c0-baa8fbe09ea3"  # expire after 1 day
+DELETE_LOG_GROUP = "349b65f9-1932-4258-a52e-476cf4fcf6d7"
+GET_DETECTOR = "3c13a8db-cbdf-431f-bdff-bf3dc049d04c"
+CREATE_USER = "a5a980fe-2e53-4b5b-98fa-180c12cb2503"  # the suspect key's, from Tor
+
+
+@cache
+def _background() -> dict[str, dict[str, Any]]:
+    out = {}
+    for f in CASE.cloudtrail.rglob("*.json.gz"):
+        for r in json.loads(gzip.decompress(f.read_bytes()))["Records"]:
+            out[r["eventID"]] = r
+    return out
+
+
+def real(event_id: str) -> dict[str, Any]:
+    return copy.deepcopy(_background()[event_id])
+
+
+def as_key(
+    rec: dict[str, Any], time: str, *, ok: bool = True, ip: str = TOR_IP, **request: Any
+) -> dict[str, Any]:
+    """``rec`` as a call of the suspect key from ``ip`` at ``time`` (its own eventID); ``ok``:
+    without errorCode/errorMessage, as CloudTrail records a call that did not fail;
+    ``request``: requestParameters changed."""
+    out = copy.deepcopy(rec)
+    out["userIdentity"] = copy.deepcopy(_background()[CREATE_USER]["userIdentity"])
+    out["eventTime"] = time
+    out["sourceIPAddress"] = ip
+    out["eventID"] = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{rec['eventName']}/{time}/{ok}"))
+    out["requestID"] = str(uuid.uuid5(uuid.NAMESPACE_URL, f"request/{out['eventID']}"))
+    if ok:
+        out.pop("errorCode", None)
+        out.pop("errorMessage", None)
+    if request:
+        out["requestParameters"] = {**(out.get("requestParameters") or {}), **request}
+    return out
+
+
+def stop_logging(time: str, trail: str = TRAIL, *, ok: bool = True) -> dict[str, Any]:
+    arn = f"arn:aws:cloudtrail:us-east-1:123837392027:trail/{trail}"
+    return as_key(real(STOP_LOGGING_FAILED), time, ok=ok, name=arn)
+
+
+def update_trail(time: str, **request: Any) -> dict[str, Any]:
+    """The AWS documentation's UpdateTrail record (it failed: TrailNotFoundException), as a
+    call that did not fail, its response as CreateTrail's (the same members in botocore)."""
+    doc = next(
+        json.loads(line) for line in AWSDOCS.read_text().splitlines() if '"UpdateTrail"' in line
+    )
+    doc.pop("_source_md")
+    rec = as_key(doc, time, name=TRAIL, **request)
+    response = copy.deepcopy(real("ad384a22-c03e-4f3c-8520-86a31e79378d")["responseElements"])
+    response.update(name=TRAIL, **{k: v for k, v in request.items() if k in response})
+    rec["responseElements"] = response
+    return rec
+
+
+def guardduty(name: str, time: str, request: dict[str, Any], response: Any = None) -> dict:
+    """A GuardDuty write of the suspect key: the real GetDetector record's envelope."""
+    rec = as_key(real(GET_DETECTOR), time)
+    rec.update(eventName=name, readOnly=False, responseElements=response)
+    rec["requestParameters"] = {"detectorId": "6ec1aa76c9c3020a93af9e89a5a3a439", **request}
+    return rec
+
+
+def gd(call: tuple[str, dict[str, Any]], time: str = "2023-07-10T12:29:31Z") -> dict:
+    return guardduty(call[0], time, call[1])
+
+
+DISABLE = ("UpdateDetector", {"enable": False})
+DELETE_DETECTOR = ("DeleteDetector", {})
+IP_SET = (
+    "CreateIPSet",
+    {
+        "name": "office",
+        "format": "TXT",
+        "location": "https://s3.amazonaws.com/stratus-red-team-olc-bucket-xhfgzaowxc/ips.txt",
+        "activate": True,
+    },
+)
+LEAVE_ADMIN = ("DisassociateFromAdministratorAccount", {})
+SUPPRESS = (
+    "CreateFilter",
+    {
+        "name": "quiet",
+        "action": "ARCHIVE",
+        "rank": 1,
+        "findingCriteria": {
+            "criterion": {"type": {"eq": ["UnauthorizedAccess:IAMUser/TorIPCaller"]}}
+        },
+    },
+)
+GUARDDUTY_CALLS = (DISABLE, DELETE_DETECTOR, IP_SET, LEAVE_ADMIN, SUPPRESS)
+
+
+def frame(*records: dict[str, Any]) -> pd.DataFrame:
+    """The events frame of ``records``, with their Tor status (the exit's calls: Tor)."""
+    out = normalize_records(list(records), source="logs", origin="test")
+    out["tor"] = (out["source_ip"].astype("string") == TOR_IP).astype("boolean")
+    return out
+
+
+LOG_FILES = Reading(trail_files=True, window=(pd.Timestamp("2023-06-26T12:17:08Z"), pd.Timestamp("2023-07-17T12:20:04Z")), access_key=KEY)  # fmt: skip
+LOOKUP_ONLY = Reading(trail_files=False, lookup_regions=("us-east-1",), access_key=KEY)
+
+
+# --------------------------------------------------------------------------------------------
+# the records are real shapes
+# --------------------------------------------------------------------------------------------
+def _input_names(service: str, operation: str) -> set[str]:
+    model = botocore.session.get_session().get_service_model(service)
+    shape = model.operation_model(operation).input_shape
+    names = set()
+    for member, s in shape.members.items():
+        name = s.serialization.get("name") or member
+        names.add(name[0].lower() + name[1:])  # as CloudTrail records it (detectorId)
+    return names
+
+
+@pytest.mark.parametrize(("name", "request_"), GUARDDUTY_CALLS)
+def test_guardduty_records_name_what_botocore_sends(name: str, request_: dict) -> None:
+    rec = guardduty(name, "2023-07-10T12:30:00Z", request_)
+    assert set(rec["requestParameters"]) <= _input_names("guardduty", name)
+
+
+def test_update_trail_record_names_what_botocore_sends() -> None:
+    rec = update_trail("2023-07-10T12:30:00Z", isMultiRegionTrail=False)
+    assert set(rec["requestParameters"]) <= _input_names("cloudtrail", "UpdateTrail")
+
+
+# --------------------------------------------------------------------------------------------
+# each kind, over log files
+# --------------------------------------------------------------------------------------------
+T = "2023-07-10T12:29:31Z"
+
+
+@pytest.mark.parametrize(
+    ("record", "source", "says"),
+    [
+        (lambda: stop_logging(T), CLOUDTRAIL_SOURCE, "trail management-events stopped logging"),
+        (lambda: as_key(real(DELETE_TRAIL), T), CLOUDTRAIL_SOURCE, "was deleted"),
+        (
+            lambda: as_key(real(SELECTORS_OFF), T),
+            CLOUDTRAIL_SOURCE,
+            "stopped recording management events",
+        ),
+        (
+            lambda: update_trail(T, s3BucketName="attacker-bucket", s3KeyPrefix="x"),
+            CLOUDTRAIL_SOURCE,
+            "go to bucket attacker-bucket, not to the folder(s) read: what was read holds none of them",
+        ),
+        (
+            lambda: update_trail(T, isMultiRegionTrail=False),
+            CLOUDTRAIL_SOURCE,
+            "in regions other than us-east-2",
+        ),
+        (
+            lambda: update_trail(T, includeGlobalServiceEvents=False),
+            CLOUDTRAIL_SOURCE,
+            "hold no global service event",
+        ),
+        (lambda: gd(DISABLE), GUARDDUTY_SOURCE, "disabled"),
+        (lambda: gd(DELETE_DETECTOR), GUARDDUTY_SOURCE, "deleted"),
+        (lambda: gd(IP_SET), GUARDDUTY_SOURCE, "trusted IP list office"),
+        (lambda: gd(LEAVE_ADMIN), GUARDDUTY_SOURCE, "left its administrator"),
+    ],
+    ids=[
+        "StopLogging",
+        "DeleteTrail",
+        "PutEventSelectors",
+        "UpdateTrail-bucket",
+        "UpdateTrail-one-region",
+        "UpdateTrail-no-global",
+        "UpdateDetector",
+        "DeleteDetector",
+        "CreateIPSet",
+        "DisassociateFromAdministratorAccount",
+    ],
+)
+def test_each_impairing_call_is_a_data_issue_of_the_reading(
+    record: Any, source: str, says: str
+) -> None:
+    found = impairments(frame(record()), LOG_FILES)
+    [issue] = found.issues
+    assert issue.source == source
+    if "bucket attacker-bucket" in says:  # where the files go: read them there
+        assert "read the log files there too: --logs s3://attacker-bucket/x/AWSLogs/" in (
+            issue.problem
+        )
+    assert says in issue.problem
+    assert f"{KEY} from Tor IP {TOR_IP}" in issue.problem or KEY in issue.problem
+    if source == CLOUDTRAIL_SOURCE:  # the trail's files after T: not "no activity"
+        assert "is not 'no activity'" in issue.problem or "is not 'none made'" in issue.problem
+        assert found.activity_gaps == found.issues
+    else:  # GuardDuty: the related-findings search after T
+        assert "related-findings search and 'no other finding' are not complete after" in (
+            issue.problem
+        )
+        assert found.findings_gaps == found.issues
+
+
+def test_the_trail_bucket_expired_is_an_issue_when_it_is_the_bucket_read() -> None:
+    rec = as_key(real(LIFECYCLE), T)
+    bucket = rec["requestParameters"]["bucketName"]
+    read = Reading(trail_files=True, buckets=(bucket,))
+    [issue] = impairments(frame(rec), read).issues
+    assert issue.source == S3_SOURCE
+    assert "the bucket the log files were read from" in issue.problem
+    assert "older than 1 day(s) expire" in issue.problem
+    # another bucket than the one read: nothing the reading relies on
+    assert not impairments(frame(rec), Reading(trail_files=True, buckets=("trail-b",))).calls
+    # local folders (a copy): whose it is not known — a note
+    local = impairments(frame(rec), Reading(trail_files=True))
+    assert not local.issues and "if stratus-red-team-ctlr-bucket" in local.notes[0]
+
+
+@pytest.mark.parametrize(
+    ("record", "says"),
+    [
+        (lambda: gd(SUPPRESS), "the related-findings search includes archived"),
+        (lambda: as_key(real(DELETE_LOG_GROUP), T), "not CloudWatch Logs"),
+    ],
+    ids=["CreateFilter-ARCHIVE", "DeleteLogGroup"],
+)
+def test_what_blinds_nothing_read_is_a_note(record: Any, says: str) -> None:
+    found = impairments(frame(record()), LOG_FILES)
+    assert not found.issues
+    [note] = found.notes
+    assert says in note
+
+
+# --------------------------------------------------------------------------------------------
+# failed, undone, another trail, LookupEvents
+# --------------------------------------------------------------------------------------------
+def test_a_failed_call_impaired_nothing() -> None:
+    failed = [
+        stop_logging(T, ok=False),
+        as_key(real(STOP_LOGGING_FAILED), T, ok=False),  # TrailNotFoundException as recorded
+    ]
+    assert failed[0]["errorCode"] == "TrailNotFoundException"
+    assert not impairments(frame(*failed), LOG_FILES).calls
+
+
+def test_start_logging_after_ends_the_gap_and_says_its_span() -> None:
+    start = as_key(real(START_LOGGING), "2023-07-10T13:01:31Z", name=TRAIL)
+    [issue] = impairments(frame(stop_logging(T), start), LOG_FILES).issues
+    assert f"until StartLogging by {KEY} from Tor IP {TOR_IP} at 2023-07-10T13:01:31Z" in (
+        issue.problem
+    )
+    assert "(0 h 32 min): the gap is that span" in issue.problem
+    assert "--start 2023-07-10T12:29:31Z --end 2023-07-10T13:01:31Z" in issue.problem
+    # a StartLogging of another trail ends nothing
+    other = as_key(real(START_LOGGING), "2023-07-10T13:01:31Z")
+    [open_] = impairments(frame(stop_logging(T), other), LOG_FILES).issues
+    assert "the gap runs to the window's end (2023-07-17T12:20:04Z)" in open_.problem
+
+
+def test_event_selectors_recording_management_events_again_end_the_gap() -> None:
+    off = as_key(real(SELECTORS_OFF), T)
+    on = as_key(real(SELECTORS_ALL), "2023-07-10T14:29:31Z")
+    [issue] = impairments(frame(off, on), LOG_FILES).issues
+    assert "(2 h 00 min): the gap is that span" in issue.problem
+    # selectors that keep management events impair nothing
+    assert not impairments(frame(on), LOG_FILES).calls
+
+
+def test_another_trail_than_the_one_read_is_a_note() -> None:
+    read = Reading(trail_files=True, trail_names=("org-trail",))
+    found = impairments(frame(stop_logging(T)), read)
+    assert not found.issues
+    assert "another trail than the one read" in found.notes[0]
+    assert "org-trail" in found.notes[0]
+    # the trail read, named by its digest files: an issue saying so
+    named = impairments(frame(stop_logging(T)), Reading(trail_files=True, trail_names=(TRAIL,)))
+    assert "their digest files name it" in named.issues[0].problem
+
+
+def test_lookup_events_only_has_no_gap_but_says_the_trail_was_stopped() -> None:
+    found = impairments(frame(stop_logging(T), gd(DISABLE)), LOOKUP_ONLY)
+    # StopLogging does not stop Event history: no issue, a note; GuardDuty still blinded
+    assert [i.source for i in found.issues] == [GUARDDUTY_SOURCE]
+    [note] = found.notes
+    assert "stopped logging" in note and "no gap in it after" in note
+
+
+def test_attacker_written_names_are_shown_inert() -> None:
+    rec = stop_logging(T, trail="t\x1b[2J\u202eevil")
+    [issue] = impairments(frame(rec), LOG_FILES).issues
+    assert "\x1b" not in issue.problem and "\u202e" not in issue.problem
+    assert "\\x1b" in issue.problem
+
+
+# --------------------------------------------------------------------------------------------
+# the investigation (the notebooks' Python API), both engines; the command
+# --------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def stopped_case(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample case with the key stopping the trail at 12:29:31 (from Tor) — a failed
+    DeleteTrail of it before — and disabling GuardDuty's detector at 12:28; the log files
+    delivered after 12:30 gone."""
+    root = tmp_path_factory.mktemp("stopped") / "case"
+    shutil.copytree(CASE.root, root)
+    day = root / DAY.relative_to(CASE.root)
+    for f in root.glob("cloudtrail/AWSLogs/*/CloudTrail/*/2023/07/10/*.json.gz"):
+        if f.name.split("_")[3] > "20230710T1230Z":
+            f.unlink()
+    records = [
+        stop_logging(T),
+        as_key(real(DELETE_TRAIL), "2023-07-10T12:25:00Z", ok=False),
+        gd(DISABLE, "2023-07-10T12:28:00Z"),
+    ]
+    records[1]["errorCode"] = "TrailNotFoundException"
+    records[1]["errorMessage"] = f"Unknown trail: {TRAIL} for the user: 123837392027"
+    name = "218007301253_CloudTrail_us-east-1_20230710T1230Z_ImPaIrEdLoGgInG.json.gz"
+    (day / name).write_bytes(gzip.compress(json.dumps({"Records": records}).encode()))
+    return root
+
+
+@pytest.mark.parametrize("engine", ["files", "duckdb"])
+def test_the_investigation_reads_a_stopped_trail_as_incomplete(
+    stopped_case: Path, engine: str
+) -> None:
+    src = investigation.sources_from_parameters(case_dir=str(stopped_case), engine=engine)
+    inv = investigation.investigate(FINDING, src)
+    stopped = [i for i in inv.data_issues if i.source == CLOUDTRAIL_SOURCE]
+    [issue] = stopped  # the failed DeleteTrail says nothing
+    assert issue.problem.startswith(
+        f"trail {TRAIL} stopped logging at {T} (StopLogging by {KEY} from Tor IP {TOR_IP})"
+    )
+    data = investigation.summary(inv)
+    assert data["reading"]["state"] == "incomplete"
+    assert {"source": CLOUDTRAIL_SOURCE, "problem": issue.problem} in data["data_issues"]
+    entry, blinded = sorted(
+        data["impaired_logging"], key=lambda e: e["event_name"] != "StopLogging"
+    )
+    assert entry["event_name"] == "StopLogging" and entry["issue"] and entry["ended"] is None
+    assert blinded["event_name"] == "UpdateDetector" and blinded["issue"]
+    # "no derived key" is not known past T; a re-run reads the same: not retried
+    assert data["derived_keys_search"]["status"] == "partial"
+    assert CLOUDTRAIL_SOURCE not in {i["source"] for i in data["activity_issues"]}
+    # GuardDuty disabled: the related-findings search is partial after 12:28, never "looked"
+    [blind] = [i for i in inv.data_issues if i.source == GUARDDUTY_SOURCE]
+    assert "disabled" in blind.problem
+    campaign.look_around(inv)
+    assert inv.related is not None
+    search = investigation.summary(inv)["related_findings_search"]
+    assert search["status"] == "partial"
+    assert blind.to_dict() in search["not_searched"]
+    assert "the key impaired GuardDuty (1 call(s), in the data issues)" in inv.related.describe()
+    assert investigation.summary(inv)["data_issues"].count(blind.to_dict()) == 1
+
+
+def test_the_trail_named_by_its_digest_files_tells_another_trail(
+    stopped_case: Path, tmp_path: Path
+) -> None:
+    case = tmp_path / "case"
+    shutil.copytree(stopped_case, case)
+    write_digests(case / "cloudtrail", "us-east-1", first=date(2023, 7, 10), last=date(2023, 7, 10))
+    src = investigation.sources_from_parameters(case_dir=str(case))
+    inv = investigation.investigate(FINDING, src)
+    assert inv.activity.file_counts is not None
+    assert inv.activity.file_counts.trail_names == [TRAIL]
+    [issue] = [i for i in inv.data_issues if i.source == CLOUDTRAIL_SOURCE]
+    assert "the trail whose log files were read: their digest files name it" in issue.problem
+
+
+def test_the_command_says_incomplete_and_names_the_stopped_trail(
+    stopped_case: Path, tmp_path: Path
+) -> None:
+    code, out, err = run(
+        "investigate", FINDING, "--case", str(stopped_case), "--out", str(tmp_path / "out"),
+        "--ledger", str(tmp_path / "ledger.jsonl"),
+    )  # fmt: skip
+    assert code == 0, err
+    line = out.splitlines()[0]
+    assert "INCOMPLETE: 3 DATA ISSUE(S)" in line and "complete" not in line.replace(
+        "INCOMPLETE", ""
+    )
+    assert any(
+        f"{CLOUDTRAIL_SOURCE}: trail {TRAIL} stopped logging at {T}" in i for i in issues(err)
+    )
+    data = json.loads((tmp_path / "out" / "summary.json").read_text())
+    problems = {i["problem"] for i in data["data_issues"]}
+    assert {e["text"] for e in data["impaired_logging"]} <= problems
+    assert data["related_findings_search"]["status"] == "partial"
+
+
+def test_a_reading_of_saved_lookup_events_answers_has_no_gap(tmp_path: Path) -> None:
+    """A case folder of saved ``lookup-events`` answers (Event history): StopLogging does not
+    stop it — no issue of a gap, the trail's stop said in a reading note."""
+    case = tmp_path / "case"
+    shutil.copytree(CASE.root, case, ignore=shutil.ignore_patterns("cloudtrail"))
+    mine = [r for r in _background().values() if r["userIdentity"].get("accessKeyId") == KEY]
+    events = [lookup_event(r) for r in [*mine, stop_logging(T)]]
+    (case / "cloudtrail").mkdir()
+    (case / "cloudtrail" / "lookup-events.json").write_text(json.dumps({"Events": events}))
+    inv = investigation.investigate(
+        FINDING, investigation.sources_from_parameters(case_dir=str(case))
+    )
+    assert "StopLogging" in set(inv.events["event_name"].astype(str))
+    assert not [i for i in inv.data_issues if i.source == CLOUDTRAIL_SOURCE]
+    data = investigation.summary(inv)
+    [note] = [n for n in data["reading_notes"] if "stopped logging" in n]
+    assert "this reading is LookupEvents' Event history" in note and "no gap in it" in note
+    assert data["impaired_logging"][0]["issue"] is False
+
+
+def test_the_impairing_calls_are_sensitive_calls_naming_what_they_acted_on() -> None:
+    """Every call read here is in the sensitive-actions catalogue too (the card lists it), with
+    its target: a log group deleted names the log group."""
+    from torinvest.analysis import sensitive_events
+    from torinvest.catalogue import shipped_catalogue
+    from torinvest.impairment.model import CALLS
+
+    cat = shipped_catalogue()
+    listed = set(zip(cat["event_source"], cat["event_name"], strict=True))
+    assert not CALLS - listed, CALLS - listed
+    rows = sensitive_events(frame(as_key(real(DELETE_LOG_GROUP), T)), targets=True)
+    assert rows["target"].tolist() == ["log group /stratus-red-team/vpc-flow-logs"]

@@ -1,0 +1,148 @@
+"""What the key turned off that the reading relies on: the one place that reads the key's (and
+its derived keys') successful calls that impair logging or detection, and says what each takes
+away from the reading.
+
+An attacker with the key often turns off what would record them — CloudTrail ``StopLogging``,
+``DeleteTrail``, ``UpdateTrail`` (another bucket, one region, no global events),
+``PutEventSelectors`` (management events off, reads or writes only); the trail bucket's
+lifecycle or deletion; GuardDuty ``UpdateDetector`` (disabled), ``DeleteDetector``, a trusted IP
+list (``CreateIPSet``/``UpdateIPSet``), a suppression rule (``CreateFilter`` with ``ARCHIVE``),
+``DisassociateFromAdministratorAccount``. The sensitive-calls card lists them; without this
+module the reading did not know them, and "no events after T", "no log file those days" and "no
+related finding" read as a quiet account — an answer made by the attacker. Its modules: the
+calls read and what passes around (:mod:`.model`), CloudTrail and the trail's bucket
+(:mod:`.trails`), GuardDuty and what torinvest does not read (:mod:`.services`).
+
+:func:`impairments` returns, for every such call that did not fail (a failed ``StopLogging``
+impaired nothing: it says nothing), one :class:`Impaired`: which trail, detector, bucket or log
+group, when, by which key, from which address, and what it takes away:
+
+- a **data issue** of the reading (:attr:`Impairments.issues`, sources ``impaired:cloudtrail``,
+  ``impaired:s3``, ``impaired:guardduty``) when it blinds what was read — the trail's log files
+  after T (when log files or a trail's table were read: LookupEvents' Event history records
+  management events whatever a trail does), the related-findings search after T;
+- a **note** (:attr:`Impairments.notes`: the report's reading notes) when it does not — a call
+  on another trail than the one read (its name from the trail's digest files), LookupEvents the
+  only source, something torinvest does not read (CloudWatch Logs, AWS Config, CloudTrail Lake,
+  Insights), a suppression rule (the related-findings search includes archived findings).
+
+A later call in the events read that undoes it (``StartLogging`` on the trail, event selectors
+recording management events again, the trail made multi-region again…) ends the gap: the issue
+says its span.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from torinvest.data_events import files_read
+from torinvest.impairment.model import (
+    CALLS,
+    CLOUDTRAIL,
+    CLOUDTRAIL_SOURCE,
+    CONFIG,
+    GUARDDUTY_SOURCE,
+    LOGS,
+    RESTORING,
+    S3,
+    S3_SOURCE,
+    SOURCES,
+    SUMMARY_PROPERTIES,
+    Impaired,
+    Impairments,
+    Reading,
+    calls_of,
+    trail_name,
+)
+from torinvest.impairment.services import config_calls, guardduty_calls, log_group_calls
+from torinvest.impairment.trails import bucket_calls, cloudtrail_calls
+
+if TYPE_CHECKING:
+    from torinvest.events import Activity
+
+__all__ = [
+    "CLOUDTRAIL_SOURCE",
+    "GUARDDUTY_SOURCE",
+    "S3_SOURCE",
+    "SOURCES",
+    "SUMMARY_PROPERTIES",
+    "Impaired",
+    "Impairments",
+    "Reading",
+    "buckets_of",
+    "impairments",
+    "reading_basis",
+    "trail_name",
+]
+
+
+# --------------------------------------------------------------------------------------------
+# every call
+# --------------------------------------------------------------------------------------------
+def impairments(events: pd.DataFrame, reading: Reading) -> Impairments:
+    """The calls in ``events`` (the key's and its derived keys' activity) that impaired logging
+    or detection and did not fail, each with what it takes away from ``reading`` (module
+    docstring)."""
+    calls = calls_of(events, CALLS | RESTORING)
+    later = [c for c in calls if (c.source, c.name) in RESTORING]
+    out: list[Impaired] = []
+    for call in calls:
+        if (call.source, call.name) not in CALLS:
+            continue
+        if call.source == CLOUDTRAIL:
+            out += cloudtrail_calls(call, reading, later)
+        elif call.source == S3:
+            out += bucket_calls(call, reading)
+        elif call.source == LOGS:
+            out += log_group_calls(call)
+        elif call.source == CONFIG:
+            out += config_calls(call)
+        else:
+            out += guardduty_calls(call)
+    return Impairments(tuple(out))
+
+
+def reading_basis(
+    act: Activity,
+    window: tuple[pd.Timestamp, pd.Timestamp] | None = None,
+    *,
+    access_key: str = "",
+) -> Reading:
+    """What ``act`` (an activity as read) rests on (:class:`Reading`): log files of a trail or a
+    trail's Athena table (the saved LookupEvents answers of a case folder are not: they are
+    Event history's), the LookupEvents regions read, the trails' names (their digest files),
+    the buckets read."""
+    logs, _ = files_read(act)
+    tables = any(s.startswith("athena:") for s in act.sources)
+    lookups = tuple(
+        dict.fromkeys(
+            s.removeprefix("lookup:").split(" ", 1)[0]
+            for s in act.sources
+            if s.startswith("lookup:")
+        )
+    )
+    counts = act.file_counts
+    return Reading(
+        trail_files=bool(logs) or tables,
+        lookup_regions=lookups,
+        trail_names=tuple(counts.trail_names) if counts is not None else (),
+        buckets=buckets_of(act.sources),
+        window=window,
+        counted=act.aggregates is not None,
+        access_key=access_key,
+    )
+
+
+def buckets_of(sources: Iterable[str]) -> tuple[str, ...]:
+    """The S3 buckets of the log locations read (``logs:s3://B/…``, ``duckdb:s3://B/…``)."""
+    out = []
+    for s in sources:
+        _, _, rest = s.partition(":")
+        if rest.startswith("s3://"):
+            bucket = rest[5:].partition("/")[0]
+            if bucket and bucket not in out:
+                out.append(bucket)
+    return tuple(out)
