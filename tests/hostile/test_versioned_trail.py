@@ -13,7 +13,7 @@ from __future__ import annotations
 import gzip
 import json
 from collections import Counter
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +24,14 @@ from botocore.exceptions import ClientError
 
 from tests.cli_run import issues, run
 from tests.hostile.test_digests import (
+    ACCOUNT,
     DELETED,
     FOLDER,
     KEY,
+    digest_key,
     on_s3,
     present,
+    restart,
     trail,  # noqa: F401 - the fixture
     write_digests,
 )
@@ -39,11 +42,17 @@ DAY = ("--start", "2023-07-10", "--end", "2023-07-10")
 
 
 def digested(root: Path) -> None:
-    """Hourly digests of 2023-07-10 (and the next day's first hour) naming every log file."""
+    """Digests of 2023-07-10 11:01 to 14:01 (the hours of the log files; fewer objects to put
+    in the bucket: the first starts the chain, as when validation is turned on) naming every
+    log file."""
+    others = [datetime(2023, 7, 10, tzinfo=UTC) + timedelta(hours=h) for h in range(-1, 25)]
+    skip = [t for t in others if not 11 <= t.hour <= 13 or t.day != 10]
     for region in sorted(p.name for p in (root / FOLDER).iterdir()):
-        write_digests(
-            root, region, present(root, region), first=date(2023, 7, 10), last=date(2023, 7, 10)
-        )
+        written = write_digests(
+            root, region, present(root, region), first=date(2023, 7, 10), last=date(2023, 7, 10),
+            skip_hours=skip,
+        )  # fmt: skip
+        restart(written[0])
 
 
 def key_events(source: str, tmp_path: Path, *extra: str) -> tuple[int, str, str]:
@@ -254,3 +263,83 @@ def test_earlier_versions_that_cannot_be_read_are_an_issue_naming_the_permission
     assert altered.startswith(f"torinvest: issue: {source}/{DELETED[1]}: hash does not match")
     assert "not in this folder" not in err
     assert counted["GetObjectVersion"] == 1  # the comparison's first download: not asked again
+
+
+def digest_of_hour(region: str, hour: int) -> str:
+    """The key of ``region``'s digest of 2023-07-10 ``hour``:01 to ``hour + 1``:01."""
+    return digest_key(region, datetime(2023, 7, 10, hour + 1, 1, 31, tzinfo=UTC))
+
+
+def test_digest_files_deleted_or_rewritten_are_said_and_their_first_versions_used(
+    trail: Path,  # noqa: F811
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+) -> None:
+    """The attacker deletes the two log files, rewrites the digest of their hour without them
+    (today: an "altered" digest, and the hour not compared) and deletes eu-west-1's of the same
+    hour: the digests' first versions are read (their signatures verify, they name the files,
+    which are read from their versions); an issue says each."""
+    digested(trail)
+    source = on_s3(request, trail, versioned=True)
+    s3 = s3_client(request)
+    for key in DELETED:
+        s3.delete_object(Bucket="trail", Key=key)
+    rewritten = digest_of_hour("us-east-1", 12)
+    doc = json.loads(gzip.decompress(s3.get_object(Bucket="trail", Key=rewritten)["Body"].read()))
+    doc["logFiles"] = [f for f in doc["logFiles"] if f["s3Object"] not in DELETED]
+    s3.put_object(Bucket="trail", Key=rewritten, Body=gzip.compress(json.dumps(doc).encode()))
+    s3.delete_object(Bucket="trail", Key=digest_of_hour("eu-west-1", 12))
+    code, out, err = key_events(source, tmp_path)
+    assert code == 0, err
+    assert out.startswith(ALL), out
+    said = issues(err)
+    assert len(said) == 3, err
+    digest_folder = f"{source}/AWSLogs/{ACCOUNT}/CloudTrail-Digest/"
+    assert said[0].startswith(
+        f"torinvest: issue: {source}/{US_FOLDER}: 2 log file(s) here were deleted"
+    )
+    assert said[1].startswith(
+        f"torinvest: issue: {digest_folder}eu-west-1/: 1 digest file(s) here were deleted "
+        "(delete marker(s) written at 20"
+    ), said[1]
+    assert said[1].endswith(
+        "CloudTrail never deletes a digest file — whoever did had write access to the trail's "
+        "bucket, and may have been hiding the log files of those hours; the bucket keeps "
+        "versions, so each one's first version is what the checks read"
+    ), said[1]
+    assert said[2].startswith(
+        f"torinvest: issue: {digest_folder}us-east-1/: 1 digest file(s) here were written more "
+        f"than once ({rewritten.rpartition('/us-east-1/')[2]}: the first written 2 times, "
+        "rewritten at 20"
+    ), said[2]
+    assert "altered" not in err and "not in this folder" not in err
+
+
+def test_a_log_file_deleted_with_every_version_is_said_once(
+    trail: Path,  # noqa: F811
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+) -> None:
+    """The attacker deletes a log file, then its version (or a lifecycle rule expired it): the
+    delete marker is all that is left. One issue says it was deleted and not read (the digests,
+    which name it, do not say it again)."""
+    digested(trail)
+    source = on_s3(request, trail, versioned=True)
+    s3 = s3_client(request)
+    [version] = s3.list_object_versions(Bucket="trail", Prefix=DELETED[0])["Versions"]
+    s3.delete_object(Bucket="trail", Key=DELETED[0])
+    s3.delete_object(Bucket="trail", Key=DELETED[0], VersionId=version["VersionId"])
+    code, out, err = key_events(source, tmp_path)
+    assert code == 0, err
+    assert out.startswith("55 events from 61 log file(s)"), out
+    [issue] = issues(err)
+    assert issue.startswith(
+        f"torinvest: issue: {source}/{US_FOLDER}: 1 log file(s) here were deleted (delete "
+        f"marker(s) written at 20"
+    ), issue
+    assert issue.endswith(
+        f"; {DELETED[0].rpartition('/us-east-1/')[2]}) and no version of them is kept (a "
+        "lifecycle rule expiring noncurrent versions, or the versions were deleted too): their "
+        "events, if any, were not read; read them from a replica or backup of the bucket, or "
+        "LookupEvents (--lookup)"
+    ), issue

@@ -126,6 +126,8 @@ class Listing:
     #: issue per region folder and kind; ``version_notes``: what could not be looked at there
     versions: list[DataIssue] = field(default_factory=list)
     version_notes: list[str] = field(default_factory=list)
+    #: listed with ListObjectVersions (the bucket keeps versions, and listing them was allowed)
+    versioned: bool = False
 
 
 def _wanted_log(rel: str) -> bool:
@@ -320,13 +322,13 @@ def list_s3(aws: Aws, url: str, narrowing: Narrowing) -> Listing:
                 if trail is not None:
                     trails.add(trail)
                 location = f"s3://{bucket}/{key}"
-                if entry.lost:  # deleted, no version kept: not here (the digests may name it)
+                if narrowing.active:  # a file deleted is the deletion's issue, not a gap's
+                    coverage.add(location, f"s3://{bucket}/{prefix}", narrowing)
+                if entry.lost:  # deleted, no version kept: nothing to read
                     layout = key_layout(key)
                     if layout is None or narrowing.accepts(layout):
                         lost[location] = entry
                     continue
-                if narrowing.active:
-                    coverage.add(location, f"s3://{bucket}/{prefix}", narrowing)
                 layout = key_layout(key)
                 if layout is not None and not narrowing.accepts(layout):
                     _skip(listing, layout, narrowing)
@@ -351,6 +353,7 @@ def list_s3(aws: Aws, url: str, narrowing: Narrowing) -> Listing:
             listing.files = _unversioned(listing.files, kept)
         listing.versions = version_issues(found)
     listing.version_notes = _version_notes(bucket, versioning.why, lister.versions_refused)
+    listing.versioned = lister.versions and lister.versions_refused is None
     for folder in coverage.unknown():  # one listing of the folder, only where it tells
         key = folder.removeprefix(f"s3://{bucket}/")
         names = [p[len(key) :].strip("/") for p in lister.folders(key)]
@@ -704,7 +707,7 @@ def list_logs(
             )
         if not listing.files:
             out.empty.append(DataIssue(name, _empty_problem(name, listing, narrowing)))
-        digests = _digests(name, aws, narrowing)
+        digests = _digests(name, aws, narrowing, versions=listing.versioned)
         enabled = None  # no --regions: every region of a trail on S3, the enabled ones too
         every = any(scope is None for scope in listing.coverage.scope.values())
         if aws is not None and name.startswith("s3://") and not narrowing.regions and every:
@@ -719,6 +722,8 @@ def list_logs(
             enabled=enabled,
             unvouched=unvouched,
         )
+        if isinstance(digests, S3Digests):
+            gaps += digests.version_issues()
         gaps += write_issues(
             listing.files, vouched=out.hashes, unvouched=unvouched, asides=out.asides
         )
@@ -734,9 +739,12 @@ def list_logs(
     return out
 
 
-def _digests(name: str, aws: Aws | None, narrowing: Narrowing) -> DigestFolders:
+def _digests(
+    name: str, aws: Aws | None, narrowing: Narrowing, *, versions: bool = False
+) -> DigestFolders:
     """The digest folders of the source ``name``: on S3 their signatures are checked against
-    CloudTrail's public keys of the window's days (:mod:`.signatures`)."""
+    CloudTrail's public keys of the window's days (:mod:`.signatures`); ``versions``: the
+    bucket's versions were listed (:mod:`.versions`), its digests' are too."""
     if aws is None or not name.startswith("s3://"):
         return LocalDigests()
     first, last = narrowing.first_day, narrowing.last_day
@@ -745,7 +753,7 @@ def _digests(name: str, aws: Aws | None, narrowing: Narrowing) -> DigestFolders:
         start = datetime(first.year, first.month, first.day, tzinfo=UTC)
         end = datetime(last.year, last.month, last.day, tzinfo=UTC) + timedelta(days=2)
     keys = PublicKeys(lambda region: aws.client("cloudtrail", region), start, end)
-    return S3Digests(aws.client("s3"), keys)
+    return S3Digests(aws.client("s3"), keys, versions=versions)
 
 
 def _enabled_regions(aws: Aws, name: str, out: LogListing) -> EnabledRegions | None:

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -386,18 +387,24 @@ class Found:
     refused: str | None = None
 
 
+_DIGEST_FOLDER = re.compile(r"^(?P<folder>.*/CloudTrail-Digest/[^/]+/)")
+
+
 def _folder(location: str) -> str:
+    """The region folder of a log file (``…/CloudTrail/<region>/``) or digest file
+    (``…/CloudTrail-Digest/<region>/``); another file's own folder."""
     place = dated_place(location)
     if place is not None:
         return f"{place[0]}{place[1]}/"
-    return location.rpartition("/")[0] + "/"
+    m = _DIGEST_FOLDER.match(location)
+    return m["folder"] if m else location.rpartition("/")[0] + "/"
 
 
 def _shown(location: str, folder: str) -> str:
     return location[len(folder) :] if location.startswith(folder) else location
 
 
-def _by_folder(items: Mapping[str, Any]) -> dict[str, list[str]]:
+def _by_folder(items: Mapping[str, object]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for location in sorted(items):
         out.setdefault(_folder(location), []).append(location)
@@ -418,18 +425,15 @@ def _examples(locations: Sequence[str], folder: str) -> str:
     return shown + (f" and {more:,} more" if more > 0 else "")
 
 
-def version_issues(found: Found) -> list[DataIssue]:
+def version_issues(found: Found, kind: str = "log") -> list[DataIssue]:
     """One issue per region folder for each kind: deleted files read from their first version
     (or not read: reading versions refused), rewritten files, deleted files no version of which
-    is kept."""
+    is kept. ``kind``: ``log`` files or ``digest`` files (which the digest checks read)."""
+    if kind == "digest":
+        return _digest_issues(found)
     out: list[DataIssue] = []
     for folder, locs in _by_folder(found.recovered).items():
-        n = len(locs)
-        when = _times(found.recovered[loc].deleted for loc in locs)
-        head = (
-            f"{n:,} log file(s) here were deleted (delete marker(s) written {when}; "
-            f"{_examples(locs, folder)}): the bucket keeps versions, "
-        )
+        head = f"{len(locs):,} log file(s) here were deleted ({_deleted(found.recovered, locs, folder)}): the bucket keeps versions, "
         if found.refused is None:
             tail = (
                 "so each one's first version — what CloudTrail delivered — was read as the "
@@ -446,15 +450,57 @@ def version_issues(found: Found) -> list[DataIssue]:
     for folder, locs in _by_folder(found.rewritten).items():
         out.append(DataIssue(folder, _rewritten_problem(found, folder, locs)))
     for folder, locs in _by_folder(found.lost).items():
-        when = _times(found.lost[loc].deleted for loc in locs)
         out.append(
             DataIssue(
                 folder,
-                f"{len(locs):,} log file(s) here were deleted (delete marker(s) written {when}; "
-                f"{_examples(locs, folder)}) and no version of them is kept (a lifecycle rule "
-                "expiring noncurrent versions, or the versions were deleted too): their events, "
-                "if any, were not read; read them from a replica or backup of the bucket, or "
-                "LookupEvents (--lookup)",
+                f"{len(locs):,} log file(s) here were deleted ({_deleted(found.lost, locs, folder)}) "
+                "and no version of them is kept (a lifecycle rule expiring noncurrent versions, "
+                "or the versions were deleted too): their events, if any, were not read; read "
+                "them from a replica or backup of the bucket, or LookupEvents (--lookup)",
+            )
+        )
+    return out
+
+
+def _deleted(histories: Mapping[str, History], locs: list[str], folder: str) -> str:
+    when = _times(histories[loc].deleted for loc in locs)
+    return f"delete marker(s) written {when}; {_examples(locs, folder)}"
+
+
+def _digest_issues(found: Found) -> list[DataIssue]:
+    """Digest files deleted or rewritten: CloudTrail does neither."""
+    out: list[DataIssue] = []
+    for folder, locs in _by_folder(found.recovered).items():
+        out.append(
+            DataIssue(
+                folder,
+                f"{len(locs):,} digest file(s) here were deleted "
+                f"({_deleted(found.recovered, locs, folder)}): CloudTrail never deletes a digest "
+                "file — whoever did had write access to the trail's bucket, and may have been "
+                "hiding the log files of those hours; the bucket keeps versions, so each one's "
+                "first version is what the checks read",
+            )
+        )
+    for folder, locs in _by_folder(found.rewritten).items():
+        h, _ = found.rewritten[locs[0]]
+        at = f", rewritten at {h.rewritten:{_STAMP}}" if h.rewritten is not None else ""
+        out.append(
+            DataIssue(
+                folder,
+                f"{len(locs):,} digest file(s) here were written more than once "
+                f"({_examples(locs, folder)}: the first written {h.versions:,} times{at}): "
+                "CloudTrail writes a digest file once, so every later version was put there "
+                "since; the first version of each is what the checks read",
+            )
+        )
+    for folder, locs in _by_folder(found.lost).items():
+        out.append(
+            DataIssue(
+                folder,
+                f"{len(locs):,} digest file(s) here were deleted "
+                f"({_deleted(found.lost, locs, folder)}) and no version of them is kept: the "
+                "hours they covered could not be checked against them (log files deleted then "
+                "would not be noticed by the digests)",
             )
         )
     return out
