@@ -13,6 +13,7 @@ from __future__ import annotations
 import gzip
 import json
 from collections import Counter
+from collections.abc import Collection
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -71,7 +72,7 @@ def s3_client(request: pytest.FixtureRequest) -> Any:
     return boto3.client("s3", endpoint_url=request.getfixturevalue("moto"), region_name="us-east-1")
 
 
-def calls(request: pytest.FixtureRequest, refuse: set[str] = frozenset()) -> Counter[str]:  # type: ignore[assignment]
+def calls(request: pytest.FixtureRequest, refuse: Collection[str] = ()) -> Counter[str]:
     """Every S3 call the code under test makes, counted by operation (GetObject with a
     VersionId as ``GetObjectVersion``, HeadObject with one as ``HeadObjectVersion``);
     the operations in ``refuse`` answer AccessDenied, as IAM does."""
@@ -94,13 +95,6 @@ def calls(request: pytest.FixtureRequest, refuse: set[str] = frozenset()) -> Cou
         botocore.client.BaseClient, "_make_api_call", call
     )
     return counted
-
-
-def deleted_issue(source: str, n: int, tail: str) -> str:
-    return (
-        f"torinvest: issue: {source}/{US_FOLDER}: {n} log file(s) here were deleted (delete "
-        f"marker(s) written "
-    ), tail  # type: ignore[return-value]
 
 
 @pytest.mark.parametrize("engine", ["files", "duckdb"])
@@ -179,22 +173,35 @@ def test_a_log_file_rewritten_in_a_versioned_bucket_is_said_and_its_first_versio
     ), issue
 
 
+@pytest.mark.parametrize("refused", [False, True])
 def test_without_versioning_nothing_new_is_said_and_only_the_versioning_is_asked(
     trail: Path,  # noqa: F811
     tmp_path: Path,
     request: pytest.FixtureRequest,
+    refused: bool,
 ) -> None:
     """A bucket that never kept versions: one GetBucketVersioning, then the listing as before
-    (ListObjectsV2), nothing said of versions."""
+    (ListObjectsV2), nothing said of versions. GetBucketVersioning refused: the same, and one
+    note says deleted or rewritten files were not looked for."""
     digested(trail)
     source = on_s3(request, trail)
-    counted = calls(request)
+    counted = calls(request, refuse={"GetBucketVersioning"} if refused else set())
     code, out, err = key_events(source, tmp_path)
     assert code == 0, err
     assert out.startswith(ALL), out
     assert issues(err) == []
     said = [line for line in err.splitlines() if not line.lower().startswith("torinvest: info:")]
-    assert not [line for line in said if "version" in line.lower()], said
+    versions = [line for line in said if "version" in line.lower()]
+    if refused:
+        assert versions == [
+            "torinvest: note: s3://trail: whether the bucket keeps versions could not be asked "
+            "(s3:GetBucketVersioning: access denied: GetBucketVersioning on s3://trail: Access "
+            "Denied): log files deleted or rewritten there, if it does, were not looked for "
+            "(their earlier versions were not read); grant s3:GetBucketVersioning, "
+            "s3:ListBucketVersions and s3:GetObjectVersion to have them read"
+        ], versions
+    else:
+        assert versions == [], versions
     assert counted["GetBucketVersioning"] == 1
     versioned = ("ListObjectVersions", "GetObjectVersion", "HeadObjectVersion")
     assert [counted[op] for op in versioned] == [0, 0, 0]
