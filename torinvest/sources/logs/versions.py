@@ -538,14 +538,17 @@ def _rewritten_problem(found: Found, folder: str, locs: list[str]) -> str:
         adds = sum(c.adds for c in compared)
         changed = sum(c.changed for c in compared)
         verbs = (
-            ("versions lack", "add", "change")
+            ("versions lack", "add", "change", "hold")
             if len(compared) > 1
-            else ("version lacks", "adds", "changes")
+            else ("version lacks", "adds", "changes", "holds")
         )
-        text += (
-            f"; compared with the first, the newest {verbs[0]} {lacks:,} event(s), {verbs[1]} "
-            f"{adds:,} and {verbs[2]} {changed:,} — the forgery"
-        )
+        if lacks or adds or changed:
+            text += (
+                f"; compared with the first, the newest {verbs[0]} {lacks:,} event(s), "
+                f"{verbs[1]} {adds:,} and {verbs[2]} {changed:,} — the forgery"
+            )
+        else:  # a file deleted and put back as it was, or rewritten alike
+            text += f"; the newest {verbs[3]} the same events as the first (by eventID and content)"
     if failed:
         text += f"; {len(failed):,} could not be compared ({failed[0]})"
     skipped = sum(1 for loc in locs if found.rewritten[loc][1] is None)
