@@ -327,7 +327,7 @@ def probe(client: Any, bucket: str, key: str, version: str) -> str | None:
             e, service="s3", operation="HeadObject", resource=f"s3://{bucket}/{key}"
         )
         if isinstance(err, AccessDeniedError) or err.code in ("403", "Forbidden"):
-            return f"{err.code or 'AccessDenied'}"
+            return _said(e, err)  # a HEAD's refusal has no body: "403: Forbidden"
     return None
 
 
