@@ -61,7 +61,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # file, a worker task, the worker pool, load_logs) and LookupEvents (the pacer, a query's
     # pages, the page cache, the regions pulled)
     ("sources.logs.model", "sources.logs.archive", "sources.lookup.pacer"),
-    ("sources.logs.coverage", "sources.logs.signatures"),
+    ("sources.logs.coverage", "sources.logs.signatures", "sources.logs.versions"),
     ("sources.logs.digests", "sources.logs.writes"),
     ("sources.logs.listing", "sources.logs.prefilter", "sources.lookup.fetch"),
     ("sources.logs.read", "sources.lookup.cache"),

@@ -49,7 +49,10 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     original = botocore.client.BaseClient._make_api_call
 
     def record(self: botocore.client.BaseClient, operation_name: str, api_params: dict) -> dict:
-        seen.append(iam_action(self.meta.service_model.service_name, operation_name))
+        action = iam_action(self.meta.service_model.service_name, operation_name)
+        if action == "s3:GetObject" and "VersionId" in api_params:  # GetObject, HeadObject
+            action = "s3:GetObjectVersion"  # an object's version: IAM's other action
+        seen.append(action)
         return original(self, operation_name, api_params)
 
     monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", record)
@@ -77,9 +80,15 @@ def test_investigation_calls_are_all_read_only(
     lk_pacer._PACERS.clear()
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket="trail")
+    s3.create_bucket(Bucket="versioned-trail")  # a log file deleted there: read by version
+    s3.put_bucket_versioning(
+        Bucket="versioned-trail", VersioningConfiguration={"Status": "Enabled"}
+    )
     for f in list(sample_case().cloudtrail.rglob("*.json.gz"))[:3]:
         key = str(f.relative_to(sample_case().cloudtrail))
         s3.put_object(Bucket="trail", Key=key, Body=f.read_bytes())
+        s3.put_object(Bucket="versioned-trail", Key=key, Body=f.read_bytes())
+    s3.delete_object(Bucket="versioned-trail", Key=key)
     calls.clear()  # only what the kit calls from here on
     aws = Aws()
     aws.regions("guardduty")  # ec2:DescribeRegions
@@ -95,6 +104,7 @@ def test_investigation_calls_are_all_read_only(
         now=pd.Timestamp("2023-07-12", tz="UTC"),
     )
     load_logs("s3://trail/AWSLogs/", aws=aws)
+    load_logs("s3://versioned-trail/AWSLogs/", aws=aws, start="2023-07-10", end="2023-07-10")
     calls_before = len(calls)
     boto3.client("iam").create_user(UserName="benjamin")
     made = boto3.client("iam").create_access_key(UserName="benjamin")["AccessKey"]["AccessKeyId"]
@@ -117,6 +127,9 @@ def test_investigation_calls_are_all_read_only(
         "cloudtrail:LookupEvents",
         "s3:ListBucket",
         "s3:GetObject",
+        "s3:GetBucketVersioning",
+        "s3:ListBucketVersions",
+        "s3:GetObjectVersion",
         "ec2:DescribeRegions",
         "iam:GetAccessKeyLastUsed",
         "cloudtrail:DescribeTrails",

@@ -72,11 +72,12 @@ def upload(moto: str, classes: dict[str, str]) -> None:
 
 
 def gets(p: RecordingProxy) -> list[str]:
-    """The objects the code under test asked for (GetObject)."""
+    """The objects the code under test asked for (GetObject; not the listings, nor the
+    bucket's versioning, GET /bucket?versioning)."""
     return [
         s.path.split("?")[0]
         for s in p.requests("s3")
-        if s.method == "GET" and "list-type" not in s.path
+        if s.method == "GET" and "list-type" not in s.path and "?versioning" not in s.path
     ]
 
 

@@ -181,16 +181,21 @@ def on_s3(
     request: pytest.FixtureRequest,
     trail: Path,
     seals: Mapping[str, Mapping[str, str]] | None = None,
+    *,
+    versioned: bool = False,
 ) -> str:
     """The trail (log and digest files) as objects of a bucket on moto: its URL. Each digest
     carries its signature (:data:`SIGNER`, published by the fake ListPublicKeys) as
     CloudTrail writes it, or the metadata ``seals`` gives for its name. Read with credentials
-    of the trail's account (moto's STS answers it): the enabled regions are its own."""
+    of the trail's account (moto's STS answers it): the enabled regions are its own.
+    ``versioned``: the bucket keeps versions (S3 Versioning enabled before any file)."""
     moto = request.getfixturevalue("moto")
     request.getfixturevalue("monkeypatch").setenv("MOTO_ACCOUNT_ID", ACCOUNT)
     publish_key(request.getfixturevalue("fake_aws"))
     s3 = boto3.client("s3", endpoint_url=moto, region_name="us-east-1")
     s3.create_bucket(Bucket="trail")
+    if versioned:
+        s3.put_bucket_versioning(Bucket="trail", VersioningConfiguration={"Status": "Enabled"})
     for f in sorted(trail.rglob("*.json.gz")):
         meta: Mapping[str, str] = {}
         if "_CloudTrail-Digest_" in f.name:

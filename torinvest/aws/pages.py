@@ -54,6 +54,9 @@ MAX_PAGES: dict[str, int] = {
     # 1,000 keys a page: 100,000,000 log files under one prefix, more than the kit could hold
     # as a listing in memory (a narrowed listing asks one day folder at a time: ~288 a region)
     "ListObjectsV2": 100_000,
+    # the same listing of a versioned bucket (sources.logs.versions): 1,000 versions and
+    # delete markers a page
+    "ListObjectVersions": 100_000,
     # 1,000 rows a page: 10,000,000 rows of text, more than a frame of the kit holds in memory
     # (the queries count per address, per hour…; an events query is capped well below)
     "GetQueryResults": 10_000,

@@ -80,6 +80,7 @@ _IAM_ACTION_OVERRIDES = {
     ("s3", "ListObjects"): "s3:ListBucket",
     ("s3", "HeadObject"): "s3:GetObject",
     ("s3", "HeadBucket"): "s3:ListBucket",
+    ("s3", "ListObjectVersions"): "s3:ListBucketVersions",
 }
 #: IAM service prefixes that differ from the botocore service name.
 _IAM_PREFIX = {"athena": "athena", "logs": "logs"}

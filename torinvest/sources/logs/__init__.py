@@ -71,7 +71,9 @@ response_elements, derived, source = ``logs``, origin = the file path or ``s3://
 The package, one module per step (imports go down this list): :mod:`.model` (the result,
 narrowing, options and counts passed around), :mod:`.archive` (log files archived in S3
 Glacier), :mod:`.coverage` (the regions and days the
-dated layout shows were not there: data issues), :mod:`.digests` and :mod:`.writes` (the
+dated layout shows were not there: data issues), :mod:`.versions` (a versioned bucket: log and
+digest files deleted or rewritten there, read from their first version and said),
+:mod:`.digests` and :mod:`.writes` (the
 trail's digest files, and each file's write time against the time in its name: files planted
 or rewritten), :mod:`.listing` (local and S3 listing, the key layout, :func:`list_logs`), :mod:`.prefilter` (the key filter on bytes), :mod:`.read` (one
 file: limits, gzip, UTF-8), :mod:`.batch` (a worker task, small files grouped, pieces through

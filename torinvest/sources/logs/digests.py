@@ -42,11 +42,12 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from torinvest.aws import AWS_CALL_ERRORS, follow_pages, translate_error
-from torinvest.errors import TorinvestError
+from torinvest.errors import AccessDeniedError, DataIssue, TorinvestError
 from torinvest.sources.logs.archive import archived_problem, archived_problem_of, archived_state
 from torinvest.sources.logs.coverage import DayVerdict, dated_place, name_time
 from torinvest.sources.logs.model import S3_THREADS
 from torinvest.sources.logs.signatures import Altered, PublicKeys, Seal, Unverified, check_seal
+from torinvest.sources.logs.versions import Found, History, entries, version_issues, version_pages
 
 DIGEST = "CloudTrail-Digest"
 DIGEST_MARK = "_CloudTrail-Digest_"
@@ -681,12 +682,45 @@ class S3Digests(DigestFolders):
     max_folders = MAX_S3_FOLDERS
     max_files = MAX_S3_FILES
 
-    def __init__(self, client: Any, keys: PublicKeys | None = None) -> None:
+    def __init__(
+        self, client: Any, keys: PublicKeys | None = None, *, versions: bool = False
+    ) -> None:
         super().__init__(keys)
         self.client = client
         #: digest files the listing says are archived in S3 Glacier (location → why): not
         #: downloaded (:mod:`.archive`)
         self._archived: dict[str, str] = {}
+        #: the bucket keeps versions (:mod:`.versions`): listed with ListObjectVersions (until
+        #: refused), a digest deleted or rewritten read in its first version (location → ID)
+        self.versions = versions
+        self._version: dict[str, str] = {}
+        self.found = Found({}, {}, {})
+
+    def _versions(
+        self, path: str, **options: Any
+    ) -> tuple[str, str, list[Mapping[str, Any]]] | None:
+        """The bucket, the prefix and every ListObjectVersions page of ``path``; None when the
+        bucket keeps no versions or listing them was refused (then not asked again: the log
+        listing's note says so)."""
+        if not self.versions:
+            return None
+        bucket, _, prefix = path.removeprefix("s3://").partition("/")
+        try:
+            return (
+                bucket,
+                prefix,
+                list(version_pages(self.client, bucket, Prefix=prefix, **options)),
+            )
+        except AccessDeniedError:
+            self.versions = False
+            return None
+        except TorinvestError as e:
+            raise DigestError(f"the digest folder could not be listed: {e}") from None
+
+    def version_issues(self) -> list[DataIssue]:
+        """The digest files deleted or rewritten in the bucket (:mod:`.versions`): one issue per
+        region folder and kind."""
+        return version_issues(self.found, kind="digest")
 
     def _pages(self, path: str, **delimiter: Any) -> tuple[str, str, list[Mapping[str, Any]]]:
         """The bucket, the prefix and every ListObjectsV2 page of ``path`` (``Delimiter`` as
@@ -712,7 +746,11 @@ class S3Digests(DigestFolders):
             raise DigestError(f"the digest folder could not be listed: {e}") from None
 
     def _list(self, path: str) -> list[str]:
-        bucket, prefix, pages = self._pages(path, OptionalObjectAttributes=["RestoreStatus"])
+        options: dict[str, Any] = {"OptionalObjectAttributes": ["RestoreStatus"]}
+        versioned = self._versions(path, **options)
+        if versioned is not None:
+            return self._list_versions(*versioned)
+        bucket, prefix, pages = self._pages(path, **options)
         out = []
         for o in (o for page in pages for o in page.get("Contents", [])):
             if "/" in o["Key"][len(prefix) :]:
@@ -724,13 +762,55 @@ class S3Digests(DigestFolders):
             out.append(location)
         return out
 
+    def _list_versions(self, bucket: str, prefix: str, pages: list[Mapping[str, Any]]) -> list[str]:
+        """:meth:`_list` from ListObjectVersions pages: a digest deleted or rewritten is listed,
+        read in its first version and said (:attr:`found`); one deleted with no version kept is
+        not listed (its hour is not covered), and said."""
+        out = []
+        for e in entries(pages):
+            if "/" in e.key[len(prefix) :] or DIGEST_MARK not in e.key.rpartition("/")[2]:
+                continue
+            location = f"s3://{bucket}/{e.key}"
+            h: History | None = e.history
+            if h is not None and h.first is None:
+                self.found.lost[location] = h
+                continue
+            if h is not None and e.version is not None:
+                self._version[location] = e.version
+                if h.deleted is not None:
+                    self.found.recovered[location] = h
+                if h.versions > 1:
+                    self.found.rewritten[location] = (h, None)
+            if e.archived is not None:
+                self._archived[location] = _archived_digest(
+                    archived_problem(e.archived, e.restoring)
+                )
+            out.append(location)
+        return out
+
     def _children(self, path: str) -> list[str]:
+        versioned = self._versions(path, Delimiter="/")
+        if versioned is not None:
+            _, prefix, pages = versioned
+            found = [p["Prefix"] for page in pages for p in page.get("CommonPrefixes", []) or []]
+            return [p[len(prefix) :].strip("/") for p in found]
         _, prefix, pages = self._pages(path, Delimiter="/")
         found = [p["Prefix"] for page in pages for p in page.get("CommonPrefixes", [])]
         return [p[len(prefix) :].strip("/") for p in found]
 
     def _exists(self, path: str) -> bool:
         bucket, _, prefix = path.removeprefix("s3://").partition("/")
+        if self.versions:  # a folder whose every digest was deleted still holds their versions
+            try:
+                page = self.client.list_object_versions(Bucket=bucket, Prefix=prefix, MaxKeys=1)
+                return bool(page.get("Versions") or page.get("DeleteMarkers"))
+            except AWS_CALL_ERRORS as e:
+                error = translate_error(
+                    e, service="s3", operation="ListObjectVersions", resource=path
+                )
+                if not isinstance(error, AccessDeniedError):
+                    raise DigestError(f"the digest folder could not be listed: {error}") from None
+                self.versions = False
         try:
             page = self.client.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1)
         except AWS_CALL_ERRORS as e:
@@ -742,8 +822,10 @@ class S3Digests(DigestFolders):
         if location in self._archived:
             return DigestError(self._archived[location])
         bucket, _, key = location.removeprefix("s3://").partition("/")
+        version = self._version.get(location)
+        extra = {"VersionId": version} if version is not None else {}
         try:
-            got = self.client.get_object(Bucket=bucket, Key=key)
+            got = self.client.get_object(Bucket=bucket, Key=key, **extra)
             data = bytes(got["Body"].read(MAX_DIGEST_BYTES + 1))
             return data, Seal.of(got.get("Metadata") or {})
         except AWS_CALL_ERRORS as e:
@@ -751,6 +833,11 @@ class S3Digests(DigestFolders):
             if archived is not None:
                 return DigestError(_archived_digest(archived))
             error = translate_error(e, service="s3", operation="GetObject", resource=location)
+            if version is not None and isinstance(error, AccessDeniedError):
+                return DigestError(
+                    "its first version (the digest was deleted or rewritten in the bucket) could "
+                    f"not be downloaded: {error} (needs s3:GetObjectVersion)"
+                )
             return DigestError(f"could not be downloaded: {error}")
 
     def _fetch(self, locations: list[str]) -> list[Fetched | DigestError]:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from torinvest.aws import AWS_CALL_ERRORS, Aws, follow_pages, translate_error
-from torinvest.errors import AwsError, DataIssue, InputError, TorinvestError
+from torinvest.errors import AccessDeniedError, AwsError, DataIssue, InputError, TorinvestError
 from torinvest.paths import FoundFile, walk_files
 from torinvest.sniff import CLI_OUTPUT_DO, CLI_OUTPUTS, read_head, sniff
 from torinvest.sources.logs.archive import archived_issue, archived_state
@@ -24,6 +24,16 @@ from torinvest.sources.logs.coverage import Coverage, EnabledRegions, coverage_i
 from torinvest.sources.logs.digests import DigestFolders, LocalDigests, S3Digests
 from torinvest.sources.logs.model import S3_THREADS, KeyLayout, LogFile, Narrowing
 from torinvest.sources.logs.signatures import PublicKeys
+from torinvest.sources.logs.versions import (
+    GET_VERSION,
+    Entry,
+    Found,
+    bucket_versioning,
+    entries,
+    recover,
+    version_issues,
+    version_pages,
+)
 from torinvest.sources.logs.writes import write_issues
 
 LOG_SUFFIXES = (
@@ -112,6 +122,12 @@ class Listing:
     prefixes: int = 0
     issues: list[DataIssue] = field(default_factory=list)
     coverage: Coverage = field(default_factory=Coverage)
+    #: what the bucket's versions show (:mod:`.versions`): deleted and rewritten log files, one
+    #: issue per region folder and kind; ``version_notes``: what could not be looked at there
+    versions: list[DataIssue] = field(default_factory=list)
+    version_notes: list[str] = field(default_factory=list)
+    #: listed with ListObjectVersions (the bucket keeps versions, and listing them was allowed)
+    versioned: bool = False
 
 
 def _wanted_log(rel: str) -> bool:
@@ -283,7 +299,8 @@ def list_s3(aws: Aws, url: str, narrowing: Narrowing) -> Listing:
     """
     bucket, prefix = parse_s3_url(url)
     client = aws.client("s3")
-    lister = _S3Lister(client, bucket)
+    versioning = bucket_versioning(aws, client, bucket)
+    lister = _S3Lister(client, bucket, versions=bool(versioning.on))
     coverage = lister.coverage
     prefixes = lister.plan(prefix, narrowing) if narrowing.active else None
     listing = Listing(
@@ -295,31 +312,50 @@ def list_s3(aws: Aws, url: str, narrowing: Narrowing) -> Listing:
     if prefixes is None:
         prefixes = [prefix]
     trails = set(lister.trails)
+    kept: dict[str, Entry] = {}  # deleted or rewritten: location → what the versions say
+    lost: dict[str, Entry] = {}
     with ThreadPoolExecutor(min(S3_THREADS, max(1, len(prefixes)))) as pool:
         for objects in pool.map(lister.objects, prefixes):
-            for key, size, written, archived, restoring in objects:
+            for entry in objects:
+                key = entry.key
                 if not _is_log_name(key) or _is_digest(key):
                     continue
                 trail = _trail_of(key)
                 if trail is not None:
                     trails.add(trail)
-                if narrowing.active:
-                    coverage.add(f"s3://{bucket}/{key}", f"s3://{bucket}/{prefix}", narrowing)
+                location = f"s3://{bucket}/{key}"
+                if narrowing.active:  # a file deleted is the deletion's issue, not a gap's
+                    coverage.add(location, f"s3://{bucket}/{prefix}", narrowing)
+                if entry.lost:  # deleted, no version kept: nothing to read
+                    layout = key_layout(key)
+                    if layout is None or narrowing.accepts(layout):
+                        lost[location] = entry
+                    continue
                 layout = key_layout(key)
                 if layout is not None and not narrowing.accepts(layout):
                     _skip(listing, layout, narrowing)
                     continue
+                if entry.history is not None:
+                    kept[location] = entry
                 listing.files.append(
                     LogFile(
-                        f"s3://{bucket}/{key}",
-                        size,
+                        location,
+                        entry.size,
                         bucket,
                         key,
-                        archived,
-                        restoring,
-                        written=written,
+                        entry.archived,
+                        entry.restoring,
+                        written=entry.written,
+                        version=entry.version,
                     )
                 )
+    if kept or lost:
+        found: Found = recover(client, bucket, kept, lost)
+        if found.refused is not None:  # the first versions cannot be read
+            listing.files = _unversioned(listing.files, kept)
+        listing.versions = version_issues(found)
+    listing.version_notes = _version_notes(bucket, versioning.why, lister.versions_refused)
+    listing.versioned = lister.versions and lister.versions_refused is None
     for folder in coverage.unknown():  # one listing of the folder, only where it tells
         key = folder.removeprefix(f"s3://{bucket}/")
         names = [p[len(key) :].strip("/") for p in lister.folders(key)]
@@ -329,6 +365,41 @@ def list_s3(aws: Aws, url: str, narrowing: Narrowing) -> Listing:
     listing.left_out.update(lister.left_out)
     listing.unlisted = [f"s3://{bucket}/{p}" for p in lister.unlisted]
     return listing
+
+
+def _unversioned(files: list[LogFile], kept: Mapping[str, Entry]) -> list[LogFile]:
+    """``files`` when the earlier versions of ``kept`` cannot be read: a rewritten file is read
+    in its current version (as without versions), a deleted one is not read."""
+    out = []
+    for f in files:
+        entry = kept.get(f.location)
+        if entry is None or entry.history is None:
+            out.append(f)
+        elif entry.history.newest_current:
+            h = entry.history
+            out.append(replace(f, version=None, size=h.newest_size, written=h.newest_written))
+    return out
+
+
+def _version_notes(bucket: str, unasked: str, refused: str | None) -> list[str]:
+    """What could not be looked at of a bucket's versions (:mod:`.versions`)."""
+    notes = []
+    if unasked:
+        notes.append(
+            f"s3://{bucket}: whether the bucket keeps versions could not be asked "
+            f"(s3:GetBucketVersioning: {unasked}): log files deleted or rewritten there, if it "
+            "does, were not looked for (their earlier versions were not read); grant "
+            "s3:GetBucketVersioning, s3:ListBucketVersions and s3:GetObjectVersion to have "
+            "them read"
+        )
+    if refused is not None:
+        notes.append(
+            f"s3://{bucket}: the bucket keeps versions, but listing them was refused "
+            f"(s3:ListBucketVersions: {refused}): log files deleted or rewritten there were not "
+            "looked for (listed with ListObjectsV2: current versions only, earlier versions not "
+            f"read); grant s3:ListBucketVersions and {GET_VERSION} to have them read"
+        )
+    return notes
 
 
 def _utc(value: object) -> datetime | None:
@@ -350,9 +421,9 @@ def archived_under(aws: Aws, urls: Sequence[str]) -> list[DataIssue]:
     def one(where: tuple[str, str]) -> list[DataIssue]:
         bucket, prefix = where
         return [
-            archived_issue(f"s3://{bucket}/{key}", archived, restoring)
-            for key, _, _, archived, restoring in _S3Lister(client, bucket).objects(prefix)
-            if archived and _is_log_name(key) and not _is_digest(key)
+            archived_issue(f"s3://{bucket}/{e.key}", e.archived, e.restoring)
+            for e in _S3Lister(client, bucket).objects(prefix)
+            if e.archived and _is_log_name(e.key) and not _is_digest(e.key)
         ]
 
     with ThreadPoolExecutor(min(S3_THREADS, max(1, len(parsed)))) as pool:
@@ -373,14 +444,18 @@ def _trail_of(key: str) -> str | None:
 
 
 class _S3Lister:
-    """ListObjectsV2 calls: folders (Delimiter) to discover the layout, then the day prefixes.
+    """ListObjectsV2 calls: folders (Delimiter) to discover the layout, then the day prefixes;
+    ListObjectVersions calls instead (``versions``: the bucket keeps versions, :mod:`.versions`),
+    until one is refused (``versions_refused`` says why: ListObjectsV2 from then on).
 
     ``trails`` collects the ``AWSLogs/`` folders the plan found; ``note`` says when the search for
     them stopped at its bounds (the prefix is then listed whole)."""
 
-    def __init__(self, client: Any, bucket: str) -> None:
+    def __init__(self, client: Any, bucket: str, *, versions: bool = False) -> None:
         self.client = client
         self.bucket = bucket
+        self.versions = versions
+        self.versions_refused: str | None = None
         self.trails: list[str] = []
         self.note: str | None = None
         #: regions whose folder was named in the prefix and left out (no file counted)
@@ -408,21 +483,37 @@ class _S3Lister:
         except AWS_CALL_ERRORS as e:
             raise translate_error(e, service="s3", operation="ListObjectsV2", resource=where) from e
 
-    def folders(self, prefix: str) -> list[str]:
-        return [
-            p["Prefix"]
-            for page in self._call(Prefix=prefix, Delimiter="/")
-            for p in page.get("CommonPrefixes", [])
-        ]
+    def _versions(self, **kwargs: Any) -> list[Mapping[str, Any]] | None:
+        """Every ListObjectVersions page of one listing, or None when versions are not listed
+        (the bucket keeps none, or a listing of them was refused: noted, not asked again)."""
+        if not self.versions or self.versions_refused is not None:
+            return None
+        try:
+            return list(version_pages(self.client, self.bucket, **kwargs))
+        except AccessDeniedError as e:
+            self.versions_refused = e.message
+            return None
 
-    def objects(self, prefix: str) -> list[tuple[str, int, datetime | None, str | None, bool]]:
+    def folders(self, prefix: str) -> list[str]:
+        """The folders in ``prefix``: with versions, those holding only deleted files too."""
+        pages = self._versions(Prefix=prefix, Delimiter="/")
+        if pages is None:
+            pages = list(self._call(Prefix=prefix, Delimiter="/"))
+        return [p["Prefix"] for page in pages for p in page.get("CommonPrefixes", []) or []]
+
+    def objects(self, prefix: str) -> list[Entry]:
         """Each object's key, size, ``LastModified`` (S3's write time, in the listing: no extra
         call; None when the answer has none), archive storage class (None: it can be read) and
         whether a restore of it is in progress (:func:`~.archive.archived_state`: the restore
-        status is asked with the listing)."""
+        status is asked with the listing). With versions (:mod:`.versions`), the version to read
+        of a key deleted or rewritten, and its history."""
+        options: dict[str, Any] = {"OptionalObjectAttributes": ["RestoreStatus"]}
+        pages = self._versions(Prefix=prefix, **options)
+        if pages is not None:
+            return entries(pages)
         return [
-            (o["Key"], int(o.get("Size", 0)), _utc(o.get("LastModified")), *archived_state(o))
-            for page in self._call(Prefix=prefix, OptionalObjectAttributes=["RestoreStatus"])
+            Entry(o["Key"], int(o.get("Size", 0)), _utc(o.get("LastModified")), *archived_state(o))
+            for page in self._call(Prefix=prefix, **options)
             for o in page.get("Contents", [])
         ]
 
@@ -606,6 +697,7 @@ def list_logs(
             continue
         files += listing.files
         out.skipped += listing.skipped
+        out.notes += [n for n in listing.version_notes if n not in out.notes]
         out.trails += [t for t in listing.trails if t not in out.trails]
         if listing.note:
             out.notes.append(listing.note)
@@ -620,13 +712,13 @@ def list_logs(
             )
         if not listing.files:
             out.empty.append(DataIssue(name, _empty_problem(name, listing, narrowing)))
-        digests = _digests(name, aws, narrowing)
+        digests = _digests(name, aws, narrowing, versions=listing.versioned)
         enabled = None  # no --regions: every region of a trail on S3, the enabled ones too
         every = any(scope is None for scope in listing.coverage.scope.values())
         if aws is not None and name.startswith("s3://") and not narrowing.regions and every:
             enabled = _enabled_regions(aws, name, out)
         unvouched: set[tuple[str, str, str]] = set()
-        gaps = coverage_issues(
+        gaps = listing.versions + coverage_issues(
             listing.coverage,
             narrowing,
             digests=digests,
@@ -635,6 +727,8 @@ def list_logs(
             enabled=enabled,
             unvouched=unvouched,
         )
+        if isinstance(digests, S3Digests):
+            gaps += digests.version_issues()
         gaps += write_issues(
             listing.files, vouched=out.hashes, unvouched=unvouched, asides=out.asides
         )
@@ -651,9 +745,12 @@ def list_logs(
     return out
 
 
-def _digests(name: str, aws: Aws | None, narrowing: Narrowing) -> DigestFolders:
+def _digests(
+    name: str, aws: Aws | None, narrowing: Narrowing, *, versions: bool = False
+) -> DigestFolders:
     """The digest folders of the source ``name``: on S3 their signatures are checked against
-    CloudTrail's public keys of the window's days (:mod:`.signatures`)."""
+    CloudTrail's public keys of the window's days (:mod:`.signatures`); ``versions``: the
+    bucket's versions were listed (:mod:`.versions`), its digests' are too."""
     if aws is None or not name.startswith("s3://"):
         return LocalDigests()
     first, last = narrowing.first_day, narrowing.last_day
@@ -662,7 +759,7 @@ def _digests(name: str, aws: Aws | None, narrowing: Narrowing) -> DigestFolders:
         start = datetime(first.year, first.month, first.day, tzinfo=UTC)
         end = datetime(last.year, last.month, last.day, tzinfo=UTC) + timedelta(days=2)
     keys = PublicKeys(lambda region: aws.client("cloudtrail", region), start, end)
-    return S3Digests(aws.client("s3"), keys)
+    return S3Digests(aws.client("s3"), keys, versions=versions)
 
 
 def _enabled_regions(aws: Aws, name: str, out: LogListing) -> EnabledRegions | None:

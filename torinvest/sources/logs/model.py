@@ -173,6 +173,9 @@ class LogFile:
     #: When it was written where it was listed (UTC): S3's ``LastModified``, or a local file's
     #: modification time (None: not known); compared with the time in its name (:mod:`.writes`).
     written: datetime | None = None
+    #: The S3 version to read (None: the current object): the first version of a log file
+    #: deleted or rewritten in a versioned bucket (:mod:`.versions`), what CloudTrail delivered.
+    version: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

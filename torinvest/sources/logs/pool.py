@@ -249,25 +249,31 @@ class _Runner:
 def _get_object(aws: Aws | None, f: LogFile) -> bytes | DataIssue:
     if aws is None or f.bucket is None or f.key is None:  # pragma: no cover - caller's bug
         raise ValueError(f"{f.location} is not an S3 object, or no Aws session was given")
+    version = {"VersionId": f.version} if f.version is not None else {}
     try:
-        return aws.client("s3").get_object(Bucket=f.bucket, Key=f.key)["Body"].read()
+        return aws.client("s3").get_object(Bucket=f.bucket, Key=f.key, **version)["Body"].read()
     except AWS_CALL_ERRORS as e:
-        return DataIssue(f.location, download_problem(e), unread=True)
+        return DataIssue(f.location, download_problem(e, version=bool(version)), unread=True)
 
 
 #: What reading a trail's objects needs, said when a download is denied.
 GET_OBJECT_NEEDS = "needs s3:GetObject; kms:Decrypt when the trail's bucket uses SSE-KMS"
+GET_VERSION_NEEDS = (
+    "an earlier version of a log file deleted or rewritten in the bucket: needs "
+    "s3:GetObjectVersion; kms:Decrypt when the trail's bucket uses SSE-KMS"
+)
 _KMS_WORDS = ("kms", "ciphertext", "master key")
 _MESSAGE_CHARS = 200
 
 
-def download_problem(error: BaseException) -> str:
+def download_problem(error: BaseException, *, version: bool = False) -> str:
     """Why an S3 object could not be downloaded, the same words for every object that failed
     alike (so that :func:`~torinvest.errors.group_issues` folds thousands into one line): the
     error code and what it needs — ``s3:GetObject``, and ``kms:Decrypt`` when S3 says KMS
     refused (an SSE-KMS trail bucket); an object archived in S3 Glacier or an Intelligent-Tiering
     archive tier (``InvalidObjectState``) is not an access problem: it says so
-    (:func:`~torinvest.sources.logs.archive.archived_problem_of`)."""
+    (:func:`~torinvest.sources.logs.archive.archived_problem_of`). ``version``: an earlier
+    version was asked for (:mod:`.versions`), which needs s3:GetObjectVersion."""
     archived = archived_problem_of(error)
     if archived is not None:
         return archived
@@ -284,6 +290,8 @@ def download_problem(error: BaseException) -> str:
                 f"could not be downloaded: {code} (needs kms:Decrypt on the KMS key the trail's "
                 f"bucket encrypts with (SSE-KMS), and s3:GetObject; S3 said: {message or '-'})"
             )
+        if version:
+            return f"could not be downloaded: {code} ({GET_VERSION_NEEDS})"
         return f"could not be downloaded: {code} ({GET_OBJECT_NEEDS})"
     if code == "NoSuchKey":
         return "could not be downloaded: NoSuchKey (the object was deleted after it was listed)"

@@ -323,10 +323,12 @@ class DuckDBEngine:
         target = self._workdir / f"{digest}_{PurePosixPath(f.key).name}"
         if f.archived:  # the listing says it cannot be read until restored: not asked for
             return archived_issue(f.location, f.archived, f.restoring)
+        version = {"VersionId": f.version} if f.version is not None else {}
         try:
-            body = self.aws.client("s3").get_object(Bucket=f.bucket, Key=f.key)["Body"].read()
+            s3 = self.aws.client("s3")
+            body = s3.get_object(Bucket=f.bucket, Key=f.key, **version)["Body"].read()
         except AWS_CALL_ERRORS as e:
-            return DataIssue(f.location, download_problem(e), unread=True)
+            return DataIssue(f.location, download_problem(e, version=bool(version)), unread=True)
         target.write_bytes(body)
         return str(target)
 
