@@ -38,6 +38,7 @@ from torinvest.sources.logs import (
 from torinvest.sources.lookup import DELIVERY_MARGIN, lookup_events
 from torinvest.sources.lookup.pull import PARTLY
 from torinvest.sources.records import DerivedKey, duplicate_issues, empty_frame, later_copies
+from torinvest.sources.records.origin import Mint
 from torinvest.sources.sql.engine import NOTHING_SCANNED
 
 if TYPE_CHECKING:
@@ -92,6 +93,11 @@ class Activity:
     #: theirs in :attr:`file_counts` (``FileCounts.data_events``). See :mod:`torinvest.data_events`
     table_data_events: int | None = None
     data_events_unknown: str | None = None
+    #: the records read that minted the key (who minted it: :mod:`~torinvest.sources.records.origin`)
+    mints: list[Mint] = field(default_factory=list)
+    #: whether a source that can find those records was read (log files, an engine's table;
+    #: LookupEvents cannot search responses): when False, "no mint found" is "not searched"
+    mints_searched: bool = False
 
     def _arn_partition(self) -> str:
         """The ARN partition of the LookupEvents regions asked (``aws-us-gov`` in GovCloud…)."""
@@ -526,6 +532,8 @@ def _load_with_engine(
     act.notes += res.notes
     act.asides += res.asides
     act.derived += res.derived
+    act.mints += res.mints
+    act.mints_searched = bool(access_key) and res.aggregates is None
     act.table_gap = res.account_gap
     act.table_data_events = res.data_events
     act.data_events_unknown = res.data_events_unknown
@@ -644,6 +652,8 @@ def load_activity(
         act.notes += res.notes
         act.asides += res.asides
         act.derived += res.derived
+        act.mints += res.mints
+        act.mints_searched = bool(access_key)
     if act.file_counts is not None and act.file_counts.lookup_scoped:
         seen = {k for f in frames for k in f["access_key_id"].dropna().unique()}
         act.issues += act.file_counts.scope_gaps(

@@ -393,10 +393,12 @@ class DuckDBEngine:
                 scoped = lookup_scope_of(raw, path, options) if answer else None  # type: ignore[arg-type]
                 if scoped is not None:
                     files.scoped[location] = scoped
-        key = (tuple(files.fallback), len(files.paths), scope.keys, scope.start, scope.end)
+        key = (tuple(files.fallback), len(files.paths), scope.keys, scope.mints, scope.start)
+        key += (scope.end,)
         if key not in self._fallen:
             options = ReadOptions(
                 keys=scope.keys,
+                mints=scope.keys if scope.keys and scope.mints else frozenset(),
                 start=scope.start,
                 end=scope.end,
                 source=self.name,
