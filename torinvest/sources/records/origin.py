@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from torinvest.sources.records.columns import MINTING_EVENTS
@@ -30,6 +31,7 @@ LONGEST_SESSION = pd.Timedelta(hours=36)
 #: An EC2 instance role's session is named after its instance (``i-0dbc91f429e48eeed``).
 _INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8,17}$")
 _SERVICE = re.compile(r"^[a-z0-9.-]+\.amazonaws\.com$")
+_MINTING = sorted(MINTING_EVENTS)  # a list: isin of a set on a categorical is 30x slower
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,15 +139,24 @@ def mints_of(frame: pd.DataFrame, keys: Iterable[str]) -> list[Mint]:
     wanted = set(keys)
     if not wanted or not len(frame):
         return []
-    rows = frame[frame["event_name"].isin(MINTING_EVENTS).fillna(False).to_numpy(dtype=bool)]
-    if "error_code" in rows:
-        rows = rows[rows["error_code"].isna().to_numpy(dtype=bool)]
+    mask = frame["event_name"].isin(_MINTING).fillna(False).to_numpy(dtype=bool)
+    if "error_code" in frame:
+        mask = mask & frame["error_code"].isna().to_numpy(dtype=bool)
+    where = np.flatnonzero(mask)
+    # the key's own minting calls are most of them: look only at responses that spell a key
+    texts = frame["response_elements"].to_numpy(dtype=object)[where]
+    keep = [i for i, t in zip(where, texts, strict=True) if _spells(t, wanted)]
+    rows = frame.iloc[keep]
     out: dict[tuple[str, str], Mint] = {}
     for row in rows.itertuples(index=False):
         mint = _mint(row, wanted)
         if mint is not None:
             out.setdefault((mint.access_key_id, mint.event_id or str(len(out))), mint)
     return sorted(out.values(), key=_order)
+
+
+def _spells(text: Any, keys: set[str]) -> bool:
+    return isinstance(text, str) and any(k in text for k in keys)
 
 
 def _order(m: Mint) -> tuple[bool, pd.Timestamp, str]:
