@@ -24,10 +24,12 @@ from torinvest import actions, display, investigation
 from torinvest.aws import Aws
 from torinvest.case import sample_case
 from torinvest.events import load_activity
+from torinvest.outcome import OUTCOME_UNKNOWN_MARK
 from torinvest.report.summary import summary_problems
 from torinvest.sources.logs import load_logs
 from torinvest.sources.lookup import pacer as lk_pacer
-from torinvest.sources.records.origin import key_origin
+from torinvest.sources.records import normalize_records
+from torinvest.sources.records.origin import key_origin, mints_of
 
 SAMPLE = sample_case().root
 LOGS = SAMPLE / "cloudtrail"
@@ -267,3 +269,22 @@ def test_attacker_written_names_are_inert(tor_inv: investigation.Investigation) 
     html = display.derived_keys(inv).data
     assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)" in html
     assert "<img src=x" not in html
+
+
+def test_a_mint_of_unknown_outcome_is_said_so() -> None:
+    """The minting record rebuilt or found partial (torinvest's mark, no errorCode): it may not
+    have succeeded — the mint is kept, flagged, never said to be certain."""
+    records = [
+        r
+        for f in sorted(LOGS.rglob("*.json.gz"))
+        for r in json.loads(gzip.decompress(f.read_bytes()))["Records"]
+        if r["eventName"] == "GetSessionToken" and not r.get("errorCode")
+    ]
+    (record,) = records
+    whole = normalize_records([record])
+    partial = normalize_records([{**record, OUTCOME_UNKNOWN_MARK: "cut"}])
+    assert [m.unknown_outcome for m in mints_of(whole, {SESSION_KEY})] == [False]
+    (m,) = mints_of(partial, {SESSION_KEY})
+    assert m.unknown_outcome and m.principal_key == BENJAMIN
+    origin = key_origin(SESSION_KEY, [m], searched=True, start=None, first_use=None)
+    assert "(outcome unknown)" in origin.sentence()

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from torinvest.outcome import unknown_rows
 from torinvest.sources.records.columns import MINTING_EVENTS
 from torinvest.sources.records.derived import _loads, _na, _when
 
@@ -147,9 +148,10 @@ def mints_of(frame: pd.DataFrame, keys: Iterable[str]) -> list[Mint]:
     texts = frame["response_elements"].to_numpy(dtype=object)[where]
     keep = [i for i, t in zip(where, texts, strict=True) if _spells(t, wanted)]
     rows = frame.iloc[keep]
+    unknown = unknown_rows(frame)[keep]  # of unknown outcome: may not have minted it
     out: dict[tuple[str, str], Mint] = {}
-    for row in rows.itertuples(index=False):
-        mint = _mint(row, wanted)
+    for row, of_unknown in zip(rows.itertuples(index=False), unknown, strict=True):
+        mint = _mint(row, wanted, unknown=bool(of_unknown))
         if mint is not None:
             out.setdefault((mint.access_key_id, mint.event_id or str(len(out))), mint)
     return sorted(out.values(), key=_order)
@@ -164,7 +166,7 @@ def _order(m: Mint) -> tuple[bool, pd.Timestamp, str]:
     return (m.event_time is None, when, m.event_id or "")
 
 
-def _mint(row: Any, wanted: set[str]) -> Mint | None:
+def _mint(row: Any, wanted: set[str], *, unknown: bool) -> Mint | None:
     name = str(row.event_name)
     response = _loads(row.response_elements)
     field = "accessKey" if name == "CreateAccessKey" else "credentials"
@@ -184,7 +186,6 @@ def _mint(row: Any, wanted: set[str]) -> Mint | None:
         else None
     )
     role = request.get("roleArn")
-    unknown = getattr(row, "outcome_unknown", False)
     return Mint(
         access_key_id=key,
         event_name=name,
@@ -201,7 +202,7 @@ def _mint(row: Any, wanted: set[str]) -> Mint | None:
         role_arn=_text(role),
         session_name=session,
         instance_id=instance,
-        unknown_outcome=bool(unknown) if unknown is not pd.NA else False,
+        unknown_outcome=unknown,
     )
 
 
