@@ -54,6 +54,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("sources", "sources.records.columns", "sources.records.jsontext"),
     ("sources.records.table", "sources.records.derived"),
     ("sources.records.logfile", "sources.records.loggroup"),
+    ("sources.records.logfile", "sources.records.origin"),
     ("sources.records.documents",),
     ("sources.records.frame",),
     ("sources.records",),

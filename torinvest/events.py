@@ -46,6 +46,7 @@ from torinvest.sources.records import (
     empty_frame,
     later_copies,
 )
+from torinvest.sources.records.origin import Mint
 from torinvest.sources.sql.engine import NOTHING_SCANNED
 
 if TYPE_CHECKING:
@@ -100,6 +101,11 @@ class Activity:
     #: theirs in :attr:`file_counts` (``FileCounts.data_events``). See :mod:`torinvest.data_events`
     table_data_events: int | None = None
     data_events_unknown: str | None = None
+    #: the records read that minted the key (who minted it: :mod:`~torinvest.sources.records.origin`)
+    mints: list[Mint] = field(default_factory=list)
+    #: whether a source that can find those records was read (log files, an engine's table;
+    #: LookupEvents cannot search responses): when False, "no mint found" is "not searched"
+    mints_searched: bool = False
 
     def _arn_partition(self) -> str:
         """The ARN partition of the LookupEvents regions asked (``aws-us-gov`` in GovCloud…)."""
@@ -637,6 +643,8 @@ def _load_with_engine(
     act.notes += res.notes
     act.asides += res.asides
     act.derived += res.derived
+    act.mints += res.mints
+    act.mints_searched = bool(access_key) and res.aggregates is None
     act.table_gap = res.account_gap
     act.table_data_events = res.data_events
     act.data_events_unknown = res.data_events_unknown
@@ -755,6 +763,8 @@ def load_activity(
         act.notes += res.notes
         act.asides += res.asides
         act.derived += res.derived
+        act.mints += res.mints
+        act.mints_searched = bool(access_key)
     copies = act.file_counts.log_group_note() if act.file_counts is not None else None
     if copies is not None:  # once, whichever engine read them: an issue when events may lack
         said, missing = copies

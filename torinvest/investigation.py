@@ -14,7 +14,7 @@ import getpass
 import logging
 import socket
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -104,6 +104,8 @@ from torinvest.shown import Part, listed_total, part_of
 from torinvest.sources.logs import KnownRegions
 from torinvest.sources.lookup import DELIVERY_MARGIN
 from torinvest.sources.records import is_unfollowed
+from torinvest.sources.records.origin import KeyOrigin
+from torinvest.sources.records.origin import key_origin as origin_of
 from torinvest.verdict import (
     READING_COMPLETE,
     READING_COULD_NOT_LOOK,
@@ -526,6 +528,43 @@ class Investigation:
         # the key stopped (or moved, narrowed) the trail read: its files after T hold nothing
         issues += self.impaired.activity_gaps
         return issues
+
+    def key_origin(self) -> KeyOrigin:
+        """Who minted the finding's key (:func:`~torinvest.sources.records.origin.key_origin`):
+        the minting records read, each source IP's Tor status at that time, or why that is not
+        known ("not in window", "not searched" — never "none")."""
+        key = self.key.access_key_id
+        mints = [m for m in self.activity.mints if m.access_key_id == key]
+        if mints:
+            probe = pd.DataFrame(
+                {
+                    "event_time": pd.to_datetime([m.event_time for m in mints], utc=True),
+                    "source_ip": pd.Series([m.source_ip for m in mints], dtype=object),
+                }
+            )
+            tolerance = pd.Timedelta(hours=self.tolerance_hours)
+            status = tor.tor_status(probe, self.lists, tolerance)
+            mints = [
+                replace(m, tor=None if pd.isna(t) else bool(t))
+                for m, t in zip(mints, status, strict=True)
+            ]
+        frame = self.events
+        used = frame["event_time"][frame["access_key_id"] == key] if len(frame) else None
+        first = used.min() if used is not None and len(used) else None
+        if first is None or pd.isna(first):
+            first = self.key.first_seen
+        elif self.key.first_seen is not None:
+            first = min(first, self.key.first_seen)
+        unread = group_issues(self.unread_activity)
+        return origin_of(
+            key,
+            mints,
+            searched=self.activity.mints_searched,
+            start=self.window[0],
+            first_use=first,
+            why_not_searched=NOT_SEARCHED_COUNTED if self.counted else NOT_SEARCHED,
+            unread=", ".join(dict.fromkeys(i.source for i in unread)) or None,
+        )
 
     @property
     def sightings_unread(self) -> DataIssue | None:
@@ -1179,6 +1218,8 @@ def summary(inv: Investigation, verdict: dict[str, Any] | None = None) -> dict[s
         },
         "derived_keys": derived,
         "derived_keys_search": derived_keys_search(inv),
+        # who minted the key (the upstream principal), or why that is not known
+        "key_origin": inv.key_origin().to_dict(),
         "signals": [s.to_dict() for s in inv.signals],
         # what the new-value signals compared with: none (the score is a floor), partial…
         "baseline": baseline_summary(inv),
@@ -1283,6 +1324,35 @@ def baseline_summary(inv: Investigation) -> dict[str, Any]:
     return out
 
 
+def key_origin_phrase(summary_data: Mapping[str, Any]) -> str:
+    """Who minted the key, from a ``summary.json``'s ``key_origin``, in a line ("" when the
+    summary has none, or the key is long-term and its creation is simply before the window:
+    nothing to add). Plain text: escape it where it is shown."""
+    origin = summary_data.get("key_origin")
+    if not isinstance(origin, Mapping):
+        return ""
+    kid, status = str(origin.get("access_key_id")), origin.get("status")
+    if status != "found":
+        if not kid.startswith("ASIA"):
+            return ""
+        return (
+            f"who minted {kid} is not known ({status}: {origin.get('why')}): whoever holds the "
+            "credential that minted it can mint new ones after it is revoked"
+        )
+    parts = []
+    for m in origin.get("mints") or []:
+        tor = " (a Tor exit then)" if m.get("tor") else ""
+        parts.append(
+            f"{m.get('principal')} with {m.get('event_name')} at {m.get('event_time')} from "
+            f"{m.get('source_ip')}{tor}"
+        )
+    return (
+        f"{kid} was minted by "
+        + "; ".join(parts)
+        + ": revoking it does not stop that principal — see the plan's notes"
+    )
+
+
 def baseline_phrase(summary_data: Mapping[str, Any]) -> str:
     """What a ``summary.json``'s ``baseline`` adds to its reading, in a few words ("" when it
     compared, or the summary has none): ``no baseline (no call before the first sighting
@@ -1323,6 +1393,20 @@ def activity_issues(inv: Investigation) -> list[DataIssue]:
     issues = [i for i in inv.data_issues if i.source == NOTHING_READ_SOURCE]
     # a trail the key stopped stays stopped: a re-run reads the same (not retried)
     return issues + [i for i in inv.unread_activity if i.source not in IMPAIRED_SOURCES]
+
+
+#: Why the key's origin is "not searched" when no source that can find the mint was read.
+NOT_SEARCHED = (
+    "LookupEvents cannot search a call's response for the key it minted, and no log files or "
+    "engine table were read: load the trail's log files (--logs) to find who minted the key"
+)
+
+
+#: Why it is "not searched" when the activity was counted in the engine (too many rows).
+NOT_SEARCHED_COUNTED = (
+    "the activity was counted in the engine (more rows than the row limit), and the record that "
+    "minted the key was not looked for: re-run with a higher --max-rows to find who minted it"
+)
 
 
 #: Why the campaign sections are "not looked" when torinvest.campaign.look_around did not run.

@@ -48,7 +48,9 @@ SUMMARY_KEYS = [
 WRITTEN_KEYS = [
     *SUMMARY_KEYS[:8],
     "lists",
-    *SUMMARY_KEYS[8:11],
+    *SUMMARY_KEYS[8:10],
+    "key_origin",  # who minted the key (optional: summaries written before it have none)
+    SUMMARY_KEYS[10],
     "baseline",
     *SUMMARY_KEYS[11:13],
     "reading",
@@ -355,6 +357,8 @@ def test_report_of_the_sample_case(tmp_path: Path) -> None:
     not_tor = {s["ip"] for s in data["source_ips"] if s["tor"] is False}
     assert not_tor == {STORY["legit_ip"], STORY["non_tor_actor_ip"]}
     assert data["derived_keys"] == ["AKIATFQR7NSCXLGMGTIH", "ASIATFQR7NSCNGEI5QNT"]
+    # benjamin's long-term key was created before any log of the case: not "none"
+    assert data["key_origin"]["status"] == "not in window" and data["key_origin"]["mints"] == []
     sensitive = {e["event_name"] for e in data["sensitive_events"]}
     assert {"CreateUser", "CreateAccessKey", "AttachUserPolicy", "CreateLoginProfile"} <= sensitive
     assert "GetSecretValue" in sensitive
@@ -414,6 +418,7 @@ def test_report_of_the_sample_case(tmp_path: Path) -> None:
     assert report.external_loads(html) == []
     # what the trail's files could not hold, said in the report as in summary.json
     assert html.count("hold no data events: the trail may not record them") >= 3
+    assert "Where the key came from" in html  # who created the key: not known, and why
     assert not re.search(r"<script[^>]*\bsrc=", html)
     assert not re.search(r"<link[^>]*stylesheet[^>]*https?:", html)
     assert "cdnjs.cloudflare.com" not in html and "require.min.js" not in html

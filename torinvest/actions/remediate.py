@@ -28,8 +28,10 @@ from torinvest.actions.plan import (
 from torinvest.aws import arn_partition
 from torinvest.findings import KeyLocation
 from torinvest.outcome import failed_rows
+from torinvest.safety import option
 from torinvest.schema import expiration_time
 from torinvest.sources.records import MINTING_EVENTS, DerivedKey, derived_keys
+from torinvest.sources.records.origin import KeyOrigin
 from torinvest.targets import json_object
 
 
@@ -146,6 +148,7 @@ def plan_remediation(
     now: pd.Timestamp | None = None,
     data_issues: int = 0,
     could_not_look: str | None = None,
+    origin: KeyOrigin | None = None,
 ) -> Plan:
     """The remediation plan for ``key`` (AWS guidance for its kind), following its activity:
     ``events`` is the events frame of the key and the keys it minted (see the module docstring
@@ -153,7 +156,10 @@ def plan_remediation(
     that could not be read…): the plan's first note says it may miss changes.
     ``could_not_look``: why the finding's account's activity could not be read, when it could
     not — the first note (and :attr:`Plan.evidence`) says the plan holds only what the finding
-    names, or (``events`` of other accounts only) what those events name."""
+    names, or (``events`` of other accounts only) what those events name.
+    ``origin``: who minted the key (:func:`~torinvest.sources.records.origin.key_origin`): a
+    note names the upstream principal, which revoking the key does not stop (no step: a human
+    decides), or says why it is not known (:func:`origin_notes`)."""
     now = now or pd.Timestamp.now(tz="UTC")
     key, named = _with_user_from_events(key, events)
     policy = orjson.dumps(revoke_older_sessions_policy(now)).decode()
@@ -203,6 +209,8 @@ def plan_remediation(
             f"no automatic remediation for a {key.kind} key of a {key.user_type or 'unknown'} "
             "principal: handle by hand"
         )
+    if origin is not None:
+        plan.notes += origin_notes(origin, key)
     _revoke_minted(plan, key, events, policy, revokes)
     if key.kind == "long-term" and user and key.user_type != "Root":
         plan.actions += inventory(user)
@@ -244,6 +252,72 @@ def plan_remediation(
         )
         plan.notes.insert(0, f"built from incomplete evidence: {plan.evidence.split(': ', 1)[1]}")
     return plan
+
+
+def origin_notes(origin: KeyOrigin, key: KeyLocation) -> list[str]:
+    """The plan's notes on who minted the key (read-only: no step acts on the upstream
+    principal — a human decides). Found: one note per minting record, naming the principal,
+    the call, the time and address (a Tor exit then, or not), that containing the key does not
+    stop that principal minting new ones, and the command that follows an upstream key. Not
+    found, not in the window read, not searched: what is not known, and why."""
+    kid = origin.access_key_id
+    contained = (
+        "revoking the role's sessions"
+        if key.kind == "temporary" and key.user_type == "AssumedRole"
+        else "revoking this key"
+        if key.kind == "temporary"
+        else "deactivating this key"
+    )
+    if origin.status != "found":
+        if key.kind != "temporary" and origin.status == "not in window":
+            return [f"who created {kid} is not known: {origin.why}"]
+        return [
+            f"who minted {kid} is not known ({origin.status}: {origin.why}): whoever holds the "
+            f"credential that minted it can mint new ones after {contained}"
+        ]
+    notes = []
+    for m in origin.mints:
+        ip = m.source_ip or "(no source IP)"
+        tor = (
+            " (a Tor exit then: that principal is compromised too)"
+            if m.tor
+            else " (not a Tor exit then)"
+            if m.tor is False
+            else ""
+        )
+        head = f"{kid} was minted by {m.principal} with {m.event_name} at {_when(m.event_time)}"
+        head += f" from {ip}{tor}"
+        if m.instance_id:
+            tail = (
+                f": {contained} does not stop whoever holds that instance's role credentials "
+                "(taken from its instance metadata, IMDS) getting new ones — investigate "
+                f"instance {m.instance_id} (and require IMDSv2), and treat the role's keys as "
+                "compromised"
+            )
+        elif m.service:
+            tail = (
+                f": an AWS service minted it for role {m.role_arn or '(not named)'} — find what "
+                f"of {m.service} (a function, a task) runs with that role and how its "
+                "credentials left it"
+            )
+        else:
+            who = m.principal_arn or m.principal_user or "that principal"
+            tail = (
+                f": {contained} does not stop {who} minting new ones — investigate it and "
+                "deactivate it too (it is compromised too when the mint came from Tor or is not "
+                "the usual caller)"
+            )
+            if m.principal_key:
+                tail += (
+                    "; follow it: `torinvest events "
+                    f"{option('--access-key', m.principal_key)} --follow-derived …`"
+                )
+        notes.append(head + tail)
+    return notes
+
+
+def _when(t: pd.Timestamp | None) -> str:
+    return "(no time)" if t is None else pd.Timestamp(t).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _contain_session(

@@ -111,6 +111,7 @@ def cmd_actions(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             inv.events,
             data_issues=shown,
             could_not_look=inv.could_not_look,
+            origin=inv.key_origin(),
         )
         print_issues(inv.data_issues, err)
         judged = finding_facts(inv.finding)

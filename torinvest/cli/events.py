@@ -269,6 +269,8 @@ def _print_sql(
     aws: Aws,
     out: TextIO,
 ) -> int:
+    from dataclasses import replace
+
     from torinvest.events import check_activity_options, with_global_region
     from torinvest.sources.sql import events_query, make_scope, print_sql
     from torinvest.sources.sql.engine import engine_for
@@ -296,7 +298,8 @@ def _print_sql(
                 "(responseElements.credentials.accessKeyId), up to 3 rounds",
                 file=out,
             )
-        print_sql(eng, events_query(scope), file=out)
+        # as load_sql runs it: with a key, the records that minted it too (who minted it)
+        print_sql(eng, events_query(replace(scope, mints=scope.keys is not None)), file=out)
     finally:
         eng.close()
     return 0

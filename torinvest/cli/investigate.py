@@ -151,7 +151,7 @@ def cmd_investigate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from torinvest import report
     from torinvest.data_events import summary_data_events
     from torinvest.events import ACCOUNT_GAP
-    from torinvest.investigation import NOTHING_READ_SOURCE, baseline_phrase
+    from torinvest.investigation import NOTHING_READ_SOURCE, baseline_phrase, key_origin_phrase
     from torinvest.last_used import SOURCE as LAST_USED_SOURCE
     from torinvest.last_used import summary_text
     from torinvest.report.folders import hold as hold_folder
@@ -184,6 +184,8 @@ def cmd_investigate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         said = summary_data_events(data)  # LookupEvents never returns S3 object reads…
         if said is not None:
             print(f"torinvest: note: {term_safe(said.text)}", file=err)
+        if key_origin_phrase(data):  # who minted the key: revoking it does not stop them
+            print(f"torinvest: note: {term_safe(key_origin_phrase(data))}", file=err)
         if baseline_phrase(data):  # no call before the first sighting: no issue, a floor
             print(f"torinvest: note: {term_safe(baseline_phrase(data))}", file=err)
         if summary_text(data) and not any(

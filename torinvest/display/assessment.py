@@ -141,12 +141,65 @@ def _derived_where(derived: Sequence[object]) -> str:
     return "summary.json (derived_keys)" if len(derived) <= limit("summary_items") else ""
 
 
+def key_origin_html(inv: Investigation) -> str:
+    """The card of who minted the finding's key (summary.json's ``key_origin``): the minting
+    records and their principal (every value escaped: user and session names are written by
+    whoever called), or why that is not known — "not in window", "not searched" are never "none".
+    """
+    origin = inv.key_origin()
+    kid = origin.access_key_id
+    if origin.status != "found":
+        if inv.key.kind != "temporary" and origin.status == "not in window":
+            return _card(
+                "Where the key came from",
+                f"<p>Who created long-term key <code>{_e(kid)}</code> is not known: "
+                f"{_e(origin.why)}.</p>",
+            )
+        return _card(
+            f"Where the key came from: {origin.status}",
+            f"<p>Who minted <code>{_e(kid)}</code> is <b>not known</b> ({_e(origin.status)}): "
+            f"{_e(origin.why)}. Whoever holds the credential that minted it can mint new ones "
+            "after this key is revoked.</p>",
+            "ti-warn",
+        )
+    rows = [
+        {
+            "minted by": m.principal,
+            "principal type": m.principal_type,
+            "upstream key": m.principal_key,
+            "call": m.event_name,
+            "at": _time(m.event_time),
+            "from IP": m.source_ip,
+            "Tor exit then": "unknown" if m.tor is None else ("yes" if m.tor else "no"),
+            "role": m.role_arn,
+            "session name": m.session_name,
+            "region": m.region,
+            "event ID": m.event_id,
+        }
+        for m in origin.mints
+    ]
+    body = (
+        f"<p><code>{_e(kid)}</code> was minted by the principal(s) below. Revoking this key "
+        "(or its role's sessions) does not stop them minting new ones: investigate each, and "
+        "deactivate it too when the mint came from Tor or is not its usual caller's. The "
+        "remediation plan names them (no step acts on them: a human decides).</p>"
+        + frame_html(pd.DataFrame(rows), what="minting records")
+    )
+    tor = any(m.tor for m in origin.mints)
+    return _card("Where the key came from", body, "ti-danger" if tor else "ti-warn")
+
+
 def derived_keys(inv: Investigation, *, followed: object = None) -> HTML:
-    """Keys minted by the suspect key (same actor), and what they did; "not followed" when the
-    investigation did not follow them (``followed``: see :func:`followed_derived`)."""
+    """Who minted the key (:func:`key_origin_html`), then the keys minted by the suspect key
+    (same actor), and what they did; "not followed" when the investigation did not follow them
+    (``followed``: see :func:`followed_derived`)."""
+    return HTML(key_origin_html(inv) + _derived_keys_html(inv, followed))
+
+
+def _derived_keys_html(inv: Investigation, followed: object) -> str:
     derived = inv.activity.derived
     if not followed_derived(inv, followed):
-        return HTML(
+        return str(
             _card(
                 "Derived keys: not followed",
                 "<p>follow_derived is off: keys minted by this key (GetSessionToken, "
@@ -156,7 +209,7 @@ def derived_keys(inv: Investigation, *, followed: object = None) -> HTML:
         )
     if not derived:
         gap = activity_gap(inv)  # "none minted" only over an activity read whole
-        return HTML(
+        return str(
             _card(
                 "Derived keys",
                 "<p>No key minted by this key was found in its activity "
@@ -193,7 +246,7 @@ def derived_keys(inv: Investigation, *, followed: object = None) -> HTML:
         + _unfollowed_html(inv)
         + frame_html(pd.DataFrame(rows), what="derived keys", more_where=_derived_where(derived))
     )
-    return HTML(_card(f"Derived keys ({len(derived)})", body, "ti-warn"))
+    return _card(f"Derived keys ({len(derived)})", body, "ti-warn")
 
 
 # --------------------------------------------------------------------------------------------
@@ -365,6 +418,7 @@ def next_steps(
             now=now,
             data_issues=len(group_issues(inv.data_issues)),
             could_not_look=inv.could_not_look,
+            origin=inv.key_origin(),
         )
         if said:
             plan.notes.append(said)

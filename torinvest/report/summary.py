@@ -24,6 +24,7 @@ from torinvest.pivot import SUMMARY_PROPERTIES as PIVOT_SUMMARY
 from torinvest.report.folders import EVENTS_CSV, PER_IP_CSV, _write_bytes
 from torinvest.safety import json_inert_bytes
 from torinvest.schema import PER_IP_LIST_COUNTS
+from torinvest.sources.records.origin import ORIGIN_STATUSES
 from torinvest.verdict import STATUSES, read_ledger
 
 # --------------------------------------------------------------------------------------------
@@ -58,6 +59,29 @@ _PART: dict[str, Any] = {
     "required": ["listed", "total", "all_in"],
     "properties": {"listed": _COUNT, "total": _COUNT, "all_in": _STR_OR_NULL},
 }
+#: One record that minted the key (``key_origin.mints[]``: origin.Mint.to_dict).
+_MINT: dict[str, Any] = _object(
+    {
+        "access_key_id": {"type": "string"},
+        "event_name": {"type": "string"},
+        "event_time": _TIME_OR_NULL,
+        "event_id": _STR_OR_NULL,
+        "region": _STR_OR_NULL,
+        "source_ip": _STR_OR_NULL,
+        "tor": {"type": ["boolean", "null"]},
+        "principal": {"type": "string"},
+        "principal_type": _STR_OR_NULL,
+        "principal_arn": _STR_OR_NULL,
+        "principal_key": _STR_OR_NULL,
+        "principal_user": _STR_OR_NULL,
+        "session_issuer_arn": _STR_OR_NULL,
+        "service": _STR_OR_NULL,
+        "role_arn": _STR_OR_NULL,
+        "session_name": _STR_OR_NULL,
+        "instance_id": _STR_OR_NULL,
+        "unknown_outcome": {"type": "boolean"},
+    }
+)
 #: Keys of ``source_ips[]`` added since: how many distinct regions, user agents and keys the IP
 #: had (``user_agents`` keeps the most frequent).
 LIST_COUNT_KEYS = tuple(PER_IP_LIST_COUNTS.values())
@@ -189,6 +213,15 @@ SUMMARY_SCHEMA: dict[str, Any] = {
             "derived_keys_search": _object(
                 {"status": {"enum": list(DERIVED_SEARCH_STATUSES)}, "why": _STR_OR_NULL}
             ),
+            # who minted the key (docs/DESIGN.md): "not searched"/"not in window" are not "none"
+            "key_origin": _object(
+                {
+                    "access_key_id": {"type": "string"},
+                    "status": {"enum": list(ORIGIN_STATUSES)},
+                    "why": _STR_OR_NULL,
+                    "mints": {"type": "array", "items": _MINT},
+                }
+            ),
             "signals": {
                 "type": "array",
                 "items": _object(
@@ -298,6 +331,7 @@ OPTIONAL_SUMMARY_KEYS = (
     "data_events",
     "key_last_used",
     "impaired_logging",
+    "key_origin",
 )
 SUMMARY_SCHEMA["required"] = [
     k for k in SUMMARY_SCHEMA["required"] if k not in OPTIONAL_SUMMARY_KEYS

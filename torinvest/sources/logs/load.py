@@ -40,6 +40,7 @@ from torinvest.sources.records import (
     follow_minted,
     frame_from_tables,
 )
+from torinvest.sources.records.origin import mints_of, own_rows
 
 log = logging.getLogger(__name__)
 #: How many times :func:`load_logs` re-reads the files for keys minted by minted keys.
@@ -151,7 +152,13 @@ def load_logs(
     files, skipped, roots = listing.files, listing.skipped, listing.roots
     if any(f.bucket for f in files) and aws is None:
         aws = Aws()
-    options = ReadOptions(keys=keys, start=narrowing.start, end=narrowing.end, max_bytes=limit)
+    options = ReadOptions(
+        keys=keys,
+        start=narrowing.start,
+        end=narrowing.end,
+        max_bytes=limit,
+        mints=keys or frozenset(),
+    )
     if source_ips is not None:
         given = frozenset(source_ips)
         if not given or not all(isinstance(ip, str) and ip for ip in given):
@@ -222,6 +229,9 @@ def load_logs(
     result.frame = frame_from_tables(
         tables, derived_keys=derived if keys else None, consume=True, issues=result.issues
     )
+    if keys:  # the records that minted the keys: who minted them, not the keys' activity
+        result.mints = mints_of(result.frame, keys)
+        result.frame = own_rows(result.frame, keys | derived)
     if narrowing.regions:
         result.frame = keep_regions(result.frame, narrowing.regions)
     result.issues += early_use_issues(result.frame, result.derived)
@@ -294,10 +304,10 @@ def _follow(
     passes: list[list[BatchOut]] = []
 
     def fetch(new: list[DerivedKey]) -> pd.DataFrame:
+        keys = frozenset(d.access_key_id for d in new)  # their mints are the pass before's
         latest = _read_all(
-            files, replace(options, keys=frozenset(d.access_key_id for d in new)), workers, aws,
-            progress, spool,
-        )  # fmt: skip
+            files, replace(options, keys=keys, mints=frozenset()), workers, aws, progress, spool
+        )
         passes.append(latest)
         for p in latest:  # ordered after the passes before
             p.first += len(passes) * len(files)
@@ -305,5 +315,6 @@ def _follow(
         return frame_from_tables([p.table for p in latest if p.table is not None])
 
     first = frame_from_tables([p.table for p in pieces if p.table is not None])
+    first = own_rows(first, options.keys)  # not the records that minted the keys
     found = follow_minted(first, options.keys, fetch, malformed)
     return extra, found

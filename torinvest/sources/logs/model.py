@@ -23,6 +23,7 @@ from torinvest.sources.records import (
     LookupScope,
     filter_keys,
 )
+from torinvest.sources.records.origin import Mint
 
 SOURCE = "logs"
 #: Margin around the window for day folders: CloudTrail delivers late into the next day's folder.
@@ -63,6 +64,8 @@ class LogsResult:
     files: list[str] = field(default_factory=list)
     keys: frozenset[str] | None = None
     derived: list[DerivedKey] = field(default_factory=list)
+    #: the records read that minted the keys (who minted them): not rows of ``frame``
+    mints: list[Mint] = field(default_factory=list)
     counts: FileCounts = field(default_factory=lambda: FileCounts())
     notes: list[str] = field(default_factory=list)
     asides: list[str] = field(default_factory=list)
@@ -181,7 +184,10 @@ class LogFile:
 @dataclass(frozen=True, slots=True)
 class ReadOptions:
     """What the readers keep: the keys (None = every record), the window, the source name;
-    and the most bytes one file may hold once decompressed."""
+    and the most bytes one file may hold once decompressed. ``mints``: keys whose minting
+    records are kept too (a key's bytes are in the record that minted it: the byte prefilter
+    finds it), for :func:`~torinvest.sources.records.origin.mints_of`; the loader takes them
+    out of the frame."""
 
     keys: frozenset[str] | None = None
     start: pd.Timestamp | None = None
@@ -189,6 +195,8 @@ class ReadOptions:
     source: str = SOURCE
     max_bytes: int = DEFAULT_MAX_FILE_BYTES  # per file, decompressed (see too_large)
     ips: frozenset[str] | None = None  # keep the records from these sourceIPAddress values
+    #: keep the records that minted these keys too (who minted the key: the first pass only)
+    mints: frozenset[str] = frozenset()
 
     @property
     def key_bytes(self) -> tuple[bytes, ...]:
@@ -220,7 +228,7 @@ class ReadOptions:
     def keep(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The records of the keys and, with ``ips`` (canonical form), from those source IPs
         however the record writes them."""
-        kept: list[Any] = filter_keys(records, self.keys) if self.keys else records
+        kept: list[Any] = filter_keys(records, self.keys, self.mints) if self.keys else records
         if self.ips:
             ips = self.ips
             kept = [r for r in kept if _from(r.get("sourceIPAddress"), ips)]

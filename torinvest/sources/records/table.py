@@ -20,6 +20,7 @@ from torinvest.sources.records.columns import (
     _EMPTY,
     _STR,
     _TIME,
+    MINTING_EVENTS,
     SESSION_TYPES,
     TABLE_SCHEMA,
     USABLE_TIME,
@@ -488,16 +489,35 @@ def event_id_hash(ids: pa.Array) -> pa.Array:
 
 
 def filter_keys(
-    records: Iterable[Mapping[str, Any]], keys: Collection[str]
+    records: Iterable[Mapping[str, Any]], keys: Collection[str], minted: Collection[str] = ()
 ) -> list[Mapping[str, Any]]:
     """The records whose caller used one of ``keys`` (``userIdentity.accessKeyId``, text: a
-    list or object written there is no key, and not a reason to fail the file)."""
+    list or object written there is no key, and not a reason to fail the file) and, with
+    ``minted``, the records that minted one of those keys (:func:`mints_one`: who minted the
+    key, :mod:`torinvest.sources.records.origin`)."""
     out = []
     for r in records:
         u = r.get("userIdentity")
-        if isinstance(u, dict) and isinstance(key := u.get("accessKeyId"), str) and key in keys:
+        if (
+            isinstance(u, dict) and isinstance(key := u.get("accessKeyId"), str) and key in keys
+        ) or (minted and mints_one(r, minted)):
             out.append(r)
     return out
+
+
+def mints_one(record: Mapping[str, Any], keys: Collection[str]) -> bool:
+    """Whether ``record`` is a minting call (:data:`MINTING_EVENTS`) whose response holds one
+    of ``keys`` (``responseElements.credentials.accessKeyId``; CreateAccessKey's
+    ``responseElements.accessKey.accessKeyId``)."""
+    name = record.get("eventName")
+    if name not in MINTING_EVENTS:
+        return False
+    response = record.get("responseElements")
+    if not isinstance(response, dict):
+        return False
+    creds = response.get("accessKey" if name == "CreateAccessKey" else "credentials")
+    key = creds.get("accessKeyId") if isinstance(creds, dict) else None
+    return isinstance(key, str) and key in keys
 
 
 def filter_window(

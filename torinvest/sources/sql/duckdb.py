@@ -430,10 +430,12 @@ class DuckDBEngine:
                 )
                 if scoped is not None:
                     files.scoped[location] = scoped
-        key = (tuple(files.fallback), len(files.paths), scope.keys, scope.start, scope.end)
+        key = (tuple(files.fallback), len(files.paths), scope.keys, scope.mints, scope.start)
+        key += (scope.end,)
         if key not in self._fallen:
             options = ReadOptions(
                 keys=scope.keys,
+                mints=scope.keys if scope.keys and scope.mints else frozenset(),
                 start=scope.start,
                 end=scope.end,
                 source=self.name,

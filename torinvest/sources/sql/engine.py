@@ -25,6 +25,7 @@ from torinvest.outcome import OUTCOME_UNKNOWN_COLUMN
 from torinvest.schema import utc_timestamp
 from torinvest.sources.logs import DEFAULT_MAX_FILE_BYTES, FileCounts
 from torinvest.sources.records import ID_HASH, TABLE_SCHEMA, DerivedKey, event_id_hash
+from torinvest.sources.records.origin import Mint
 from torinvest.sources.sql.queries import Query, Scope
 
 DUCKDB = "duckdb"
@@ -178,6 +179,8 @@ class SqlResult:
     engine: str
     issues: list[DataIssue] = field(default_factory=list)
     derived: list[DerivedKey] = field(default_factory=list)
+    #: the records that minted the keys (who minted them): not rows of ``frame``
+    mints: list[Mint] = field(default_factory=list)
     queries: list[QueryStats] = field(default_factory=list)
     files_skipped: int = 0
     counts: FileCounts | None = None  # the log files read (DuckDB), as the file loader counts

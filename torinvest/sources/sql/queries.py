@@ -59,6 +59,8 @@ class Scope:
     derived: frozenset[str] = frozenset()
     user_name: str | None = None
     known: KnownRegions | None = None  # judged by the log files' coverage, narrowing nothing
+    #: the records that minted the keys too (who minted them: :func:`mint_condition`)
+    mints: bool = False
 
     @property
     def narrowing(self) -> Narrowing:
@@ -145,7 +147,10 @@ def user_filter(name: str) -> str:
 
 def _filters(scope: Scope, prefilter: str | None = None) -> str:
     parts = [f"({prefilter})"] if prefilter else []
-    if scope.keys is not None:
+    if scope.keys is not None and scope.mints:
+        keys = sql_literals(scope.keys)
+        parts.append(f"(access_key_id IN ({keys}) OR {mint_condition(scope.keys)})")
+    elif scope.keys is not None:
         parts.append(f"access_key_id IN ({sql_literals(scope.keys)})")
     if scope.regions:
         parts.append(f"(aws_region IS NULL OR aws_region IN ({sql_literals(scope.regions)}))")
@@ -158,6 +163,19 @@ def _filters(scope: Scope, prefilter: str | None = None) -> str:
     if scope.end is not None:
         parts.append(f"(event_time IS NULL OR event_time <= {_time_literal(scope.end)})")
     return " AND ".join(parts) or "TRUE"
+
+
+def mint_condition(keys: Collection[str]) -> str:
+    """The records that minted one of ``keys``: a minting call whose response holds it
+    (``responseElements.credentials.accessKeyId``; CreateAccessKey's
+    ``responseElements.accessKey.accessKeyId``), as the file loader keeps them
+    (:func:`~torinvest.sources.records.mints_one`)."""
+    literals = sql_literals(keys)
+    return (
+        f"(event_name IN ({sql_literals(MINTING_EVENTS)}) AND ("
+        f"json_extract_string(response_elements, '$.credentials.accessKeyId') IN ({literals})"
+        f" OR json_extract_string(response_elements, '$.accessKey.accessKeyId') IN ({literals})))"
+    )
 
 
 #: The count of calls of unknown outcome (:mod:`torinvest.outcome`: no error code, a record not

@@ -42,6 +42,7 @@ from torinvest.sources.records import (
     unrecorded_issue,
     untimed_issue,
 )
+from torinvest.sources.records.origin import mints_of, own_rows
 from torinvest.sources.sql.archived import archived_in_table
 from torinvest.sources.sql.engine import (
     Aggregates,
@@ -166,6 +167,9 @@ def load_sql(
     result.frame = frame_from_tables(
         pieces, derived_keys=derived if scope.keys else None, consume=True, issues=result.issues
     )
+    if scope.keys:  # the records that minted the keys: who minted them, not their activity
+        result.mints = mints_of(result.frame, scope.keys)
+        result.frame = own_rows(result.frame, scope.keys | derived)
     result.issues += early_use_issues(result.frame, result.derived)
     _check_scanned(engine, scope, result)
     _check_account(engine, scope, result, account)
@@ -392,19 +396,24 @@ def _load_pieces(
     left = max_rows
     count_first = getattr(engine, "count_first", False)
 
-    def fetch(scope: Scope) -> pa.Table:
+    def fetch(scope: Scope, mints: bool = False) -> pa.Table:
+        """The scope's rows; ``mints``: the records that minted its keys too (counted by the
+        span without them; within the LIMIT of an engine that does not count first)."""
         nonlocal left
+        read = replace(scope, mints=True) if mints else scope
         if left is not None and count_first:
             if int(_span(engine, scope, result)["events"].iloc[0]) > left:
                 raise _TooManyRows
-            piece = _events(engine, scope, result)
+            piece = _events(engine, read, result)
         else:
-            piece = _events(engine, scope, result, limit=left)
+            piece = _events(engine, read, result, limit=left)
         if left is not None:
             left -= piece.num_rows
         return piece
 
-    pieces = [fetch(scope)]
+    # the first read keeps the records that minted the keys too (who minted them): taken out
+    # of the frame by load_sql; the span counted, and following minted keys, without them
+    pieces = [fetch(scope, mints=scope.keys is not None)]
     if follow_derived:
         assert scope.keys is not None
 
@@ -412,7 +421,7 @@ def _load_pieces(
             pieces.append(fetch(scope.with_keys({d.access_key_id for d in new})))
             return frame_from_tables([pieces[-1]])
 
-        first = frame_from_tables([pieces[0]])
+        first = own_rows(frame_from_tables([pieces[0]]), scope.keys)
         result.derived += follow_minted(first, scope.keys, fetch_minted, result.issues)
     return pieces
 
