@@ -53,8 +53,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # minted keys, a log file's bytes → a piece, documents → records, pieces → the frame) ...
     ("sources", "sources.records.columns", "sources.records.jsontext"),
     ("sources.records.table", "sources.records.derived"),
-    ("sources.records.logfile", "sources.records.loggroup"),
-    ("sources.records.logfile", "sources.records.origin"),
+    ("sources.records.logfile", "sources.records.loggroup", "sources.records.origin"),
     ("sources.records.documents",),
     ("sources.records.frame",),
     ("sources.records",),
