@@ -54,6 +54,7 @@ from torinvest.sources.logs import (
     too_large,
 )
 from torinvest.sources.logs.prefilter import holds_nothing_else
+from torinvest.sources.logs.read import altered_issue
 from torinvest.sources.records import SAME_RECORD_COLUMNS, LookupScope, filter_window, is_utf8
 from torinvest.sources.sql.engine import DUCKDB, EngineSettings, Output, QueryStats
 from torinvest.sources.sql.projection import (
@@ -113,6 +114,10 @@ class FileSet:
     answers: dict[str, bool] = field(default_factory=dict)
     #: origin → the :class:`~torinvest.sources.records.LookupScope` of such an answer
     scoped: dict[str, LookupScope] = field(default_factory=dict)
+    #: origin → the issue of a file whose content is not the SHA-256 the trail's digest gives
+    #: (:func:`~torinvest.sources.logs.altered_issue`), None when it is: each file the digests
+    #: name is compared once, when it is first inflated, as the file loader compares it
+    altered: dict[str, DataIssue | None] = field(default_factory=dict)
 
     def add(self, path: str, location: str, size: int) -> None:
         self.paths.append(path)
@@ -133,6 +138,7 @@ class FileSet:
             data_events=self.data_events,  # the same files, counted once
             answers=self.answers,
             scoped=self.scoped,
+            altered=self.altered,
         )
         for i, (p, loc, s) in enumerate(zip(self.paths, self.locations, self.sizes, strict=True)):
             if i in bad:
@@ -140,6 +146,20 @@ class FileSet:
             else:
                 kept.add(p, loc, s)
         return kept
+
+    def order(self) -> tuple[list[str], list[int], list[int]]:
+        """The files in the order they were listed — the file loader's order, in which the first
+        copy of a record is the one kept and named first —: their origins by ``file_index``, and
+        the ``file_index`` of each of :attr:`paths` and of :attr:`fallback` (DuckDB's files and
+        those the file loader reads for it, interleaved as listed)."""
+        rank = {f.location: n for n, f in enumerate(self.listed_files)}
+        every = [*self.locations, *(location for _, location in self.fallback)]
+        placed = sorted(range(len(every)), key=lambda n: (rank.get(every[n], len(rank)), n))
+        index = [0] * len(every)
+        for file_index, n in enumerate(placed):
+            index[n] = file_index
+        own = len(self.locations)
+        return [every[n] for n in placed], index[:own], index[own:]
 
     def counts(self, more: Sequence[DataIssue] = ()) -> FileCounts:
         """Listed, failed (and why), read with issues, skipped: the same counts as the file
@@ -269,7 +289,7 @@ class DuckDBEngine:
             listed_files=found,
             trails=listing.trails,
             notes=listing.notes,
-            asides=listing.asides + _unhashed(listing.hashes),
+            asides=list(listing.asides),
         )
         for f in found:
             path = local.get(f.location, f.location) if f.bucket else f.location
@@ -322,8 +342,10 @@ class DuckDBEngine:
         (:data:`~torinvest.outcome.OUTCOME_UNKNOWN_MARK`, not empty), as the file loader reads
         it from the same file."""
         fields = record_structure(columns)
+        for name in RECORD_SHAPE:  # what tells a record from another entry: always read
+            fields.setdefault(name, "VARCHAR")
         unnested = (
-            "SELECT file_index, unnest(records) AS record,"
+            "SELECT file_index, unnest({checked}) AS record,"
             " generate_subscripts(records, 1) AS record_index FROM documents"
         )
         mark = ""
@@ -336,6 +358,7 @@ class DuckDBEngine:
                 f"SELECT file_index, json_transform(json, {structure}).Records AS records\n"
                 f"FROM {LOG_FILES}"
             )
+            unnested = unnested.format(checked=_only_records("records"))
             records = f"SELECT file_index, record_index, record.*{mark}\nFROM ({unnested})"
             return [("documents", documents), ("records", records)]
         as_text = sql_literal(orjson.dumps({"Records": ["JSON"]}).decode())
@@ -347,7 +370,7 @@ class DuckDBEngine:
         holds = " OR ".join(f"contains(record, {sql_literal(k)})" for k in sorted(scope.keys))
         matching = (
             f"SELECT file_index, record_index, json_transform(record, {structure}) AS record\n"
-            f"FROM ({unnested})\nWHERE {holds}"
+            f"FROM ({unnested.format(checked=_only_record_texts('records'))})\nWHERE {holds}"
         )
         records = f"SELECT file_index, record_index, record.*{mark}\nFROM ({matching})"
         return [("documents", documents), ("records", records)]
@@ -381,9 +404,12 @@ class DuckDBEngine:
         """The rows and issues of the files the file loader reads for ``scope`` (once)."""
         if not files.fallback:
             return None, []
+        digested = _digested(files)
         for path, location in files.fallback:  # whether the trail records data events
             if location not in files.data_events:
                 raw = read_local(path, self.max_file_bytes)
+                if location in digested and not isinstance(raw, DataIssue):
+                    _compare_hash(files, location, raw, digested[location], self.max_file_bytes)
                 options = ReadOptions(max_bytes=self.max_file_bytes)
                 count = 0 if isinstance(raw, DataIssue) else data_events_of(raw, path, options)
                 files.data_events[location] = count
@@ -393,7 +419,8 @@ class DuckDBEngine:
                 scoped = lookup_scope_of(raw, path, options) if answer else None  # type: ignore[arg-type]
                 if scoped is not None:
                     files.scoped[location] = scoped
-        key = (tuple(files.fallback), len(files.paths), scope.keys, scope.start, scope.end)
+        indexes = files.order()[2]
+        key = (tuple(files.fallback), tuple(indexes), scope.keys, scope.start, scope.end)
         if key not in self._fallen:
             options = ReadOptions(
                 keys=scope.keys,
@@ -402,7 +429,7 @@ class DuckDBEngine:
                 source=self.name,
                 max_bytes=self.max_file_bytes,
             )
-            self._fallen[key] = file_loader_rows(files.fallback, options, len(files.paths))
+            self._fallen[key] = file_loader_rows(files.fallback, options, indexes)
         return self._fallen[key]
 
     def run(self, query: Query) -> Output:
@@ -419,7 +446,7 @@ class DuckDBEngine:
             try:
                 table = self._query(sql)
             except duckdb.Error as e:
-                bad = stream.problems or _invalid_json(files, scope.keys)
+                bad = stream.problems or _not_records(e, files) or _invalid_json(files, scope.keys)
                 if not bad:
                     raise
                 log.info("duckdb: %d files left to the file loader (%s)", len(bad), e)
@@ -434,6 +461,7 @@ class DuckDBEngine:
                 continue
             break
         seconds = time.perf_counter() - started
+        altered = [i for i in files.altered.values() if i is not None]
         stats = QueryStats(
             engine=self.name,
             kind=query.kind,
@@ -446,12 +474,13 @@ class DuckDBEngine:
         log.info("duckdb: %s query, %d rows in %.2f s", query.kind, table.num_rows, seconds)
         return Output(
             table,
-            [*files.locations, *(location for _, location in files.fallback)],
+            files.order()[0],
             stats,
             query.columns,
-            fold_archived([*files.issues, *fallen_issues]),  # counted per file below
+            # counted per file below
+            fold_archived([*files.issues, *fallen_issues, *altered]),
             files.skipped,
-            counts=files.counts(fallen_issues),
+            counts=files.counts([*fallen_issues, *altered]),
             notes=list(files.notes),
             asides=list(files.asides),
         )
@@ -493,20 +522,83 @@ LOG_FILES = "log_files"
 FALLBACK_ROWS = "file_loader_rows"
 
 
+#: The fields :func:`~torinvest.sources.records.is_record` tells a CloudTrail record by (an
+#: ``eventVersion``, or an ``eventName`` and an ``eventTime``).
+RECORD_SHAPE = ("eventVersion", "eventName", "eventTime")
+#: The error a query raises at a ``Records`` entry that is not a record (its file's index).
+_NOT_A_RECORD = "torinvest: an entry that is not a CloudTrail record in file "
+_NOT_A_RECORD_AT = re.compile(re.escape(_NOT_A_RECORD) + r"(\d+)")
+
+
+def _only_records(records: str) -> str:
+    """A file's ``Records`` list (``records``: its entries transformed to the fields read), the
+    query stopped at a file holding an entry that is not a CloudTrail record (the file loader's
+    rule, :func:`~torinvest.sources.records.is_record`: an ``eventVersion``, or an
+    ``eventName`` and an ``eventTime``): a number, a string, ``null``, an object of other keys.
+    DuckDB made each a row of NULLs, an event that never was. The file is then read by the
+    file loader, which drops such entries and says so (``N of M Records entries are not
+    CloudTrail records``). Checked on the whole list, before the entries become rows: no
+    filter of a query (a window, a user) can be pushed before it and skip the check."""
+    shaped = (
+        "r IS NOT NULL AND (r.eventVersion IS NOT NULL OR "
+        "(r.eventName IS NOT NULL AND r.eventTime IS NOT NULL))"
+    )
+    return _each(records, shaped)
+
+
+def _only_record_texts(records: str) -> str:
+    """:func:`_only_records` for entries still JSON text (a key-filtered read transforms only
+    the texts holding a key's): each must read as a record's (an object naming its fields)."""
+    looks = (
+        "starts_with(CAST(r AS VARCHAR), '{') AND (contains(r, '\"eventVersion\"') OR "
+        "(contains(r, '\"eventName\"') AND contains(r, '\"eventTime\"')))"
+    )
+    return _each(records, looks)
+
+
+def _each(records: str, condition: str) -> str:
+    """``records`` when every entry ``r`` meets ``condition``, else the query stopped."""
+    every = f"COALESCE(list_bool_and(list_transform({records}, lambda r: {condition})), TRUE)"
+    return f"CASE WHEN {every} THEN {records} ELSE {_stop('file_index')} END"
+
+
+def _stop(file_index: str) -> str:
+    return f"error({sql_literal(_NOT_A_RECORD)} || {file_index})"
+
+
+def _not_records(error: duckdb.Error, files: FileSet) -> dict[int, str]:
+    """The file a query stopped at for an entry that is not a record (:func:`_only_records`),
+    by its place in ``files.paths``."""
+    found = _NOT_A_RECORD_AT.search(str(error))
+    own = files.order()[1]
+    if found is None or int(found.group(1)) not in own:
+        return {}
+    return {own.index(int(found.group(1))): "entries that are not CloudTrail records"}
+
+
 def _quoted_name(name: str) -> str:
     """An identifier in double quotes (a JSON key such as ``torinvest:outcomeUnknown``)."""
     return '"' + name.replace('"', '""') + '"'
 
 
-def _unhashed(hashes: Mapping[str, tuple[str, str]]) -> list[str]:
-    """What DuckDB does not check: the log files' hashes the trail's digests give."""
-    if not hashes:
-        return []
-    return [
-        f"the content of {len(hashes):,} log file(s) was not compared with the SHA-256 the "
-        "trail's digest files give (DuckDB reads the files itself; `--engine files` compares "
-        "them)"
-    ]
+def _digested(files: FileSet) -> dict[str, tuple[str, str]]:
+    """The files the trail's digest files name with a SHA-256 (location → (SHA-256, digest))."""
+    return {f.location: f.sha256 for f in files.listed_files if f.sha256 is not None}
+
+
+def _compare_hash(
+    files: FileSet, location: str, raw: bytes, sha256: tuple[str, str], max_bytes: int
+) -> None:
+    """Compare a file's content (``raw``, gzip or not) with its digest's SHA-256, once per
+    file (:attr:`FileSet.altered`). A file that cannot be inflated is not compared: the file
+    loader does not compare it either, and says why it could not be read."""
+    if location in files.altered:
+        return
+    try:
+        data = gunzip(raw, max_bytes) if raw[:2] == _GZIP_MAGIC else raw
+    except (FileTooLargeError, *_INFLATE_ERRORS):
+        return
+    files.altered[location] = altered_issue(location, data, sha256)
 
 
 def _fallback_rows(columns: Sequence[str]) -> str:
@@ -520,13 +612,14 @@ def _fallback_rows(columns: Sequence[str]) -> str:
 
 
 def file_loader_rows(
-    files: Sequence[tuple[str, str]], options: ReadOptions, first_index: int
+    files: Sequence[tuple[str, str]], options: ReadOptions, indexes: Sequence[int]
 ) -> tuple[pa.Table | None, list[DataIssue]]:
     """The files the DuckDB engine cannot read ((local path, origin) each), read by the file
     loader with ``options`` (keys, window, size limit): their rows as ``events`` columns
     (``outcome_unknown`` as the file loader decided it: a saved lookup-events answer's events
     without a usable record are of unknown outcome in every query) plus
-    ``file_index`` (``first_index`` + the file's place) and ``record_index``, or None when
+    ``file_index`` (``indexes``: each file's place among the query's files, as listed) and
+    ``record_index``, or None when
     there is none; and their issues, naming each file as the file loader does (records without
     a time are said from the query's rows, :func:`~torinvest.sources.sql.run.untimed_issues`)."""
     tables: list[pa.Table] = []
@@ -546,7 +639,7 @@ def file_loader_rows(
         columns = [_plain(table.column(c)) for c in EVENT_COLUMNS]
         rows = table.num_rows
         columns += [
-            pa.array([first_index + n] * rows, pa.int32()),
+            pa.array([indexes[n]] * rows, pa.int32()),
             pa.array(range(1, rows + 1), pa.int64()),
         ]
         tables.append(pa.table(columns, names=[*EVENT_COLUMNS, *ORDER_COLUMNS]))
@@ -578,6 +671,8 @@ class _LogStream:
         max_bytes: int = DEFAULT_MAX_FILE_BYTES,
     ) -> None:
         self.files = files
+        self.index = files.order()[1]  # file_index of each of files.paths
+        self.digested = _digested(files)
         self.max_bytes = max_bytes
         self.keys = tuple(k.encode() for k in sorted(keys)) if keys else ()
         self.threads = max(1, threads)
@@ -607,7 +702,10 @@ class _LogStream:
                 self.files_read += size > 0
                 if text is not None:
                     yield pa.record_batch(
-                        [pa.array([i], pa.int32()), pa.array([text], pa.large_string())],
+                        [
+                            pa.array([self.index[i]], pa.int32()),
+                            pa.array([text], pa.large_string()),
+                        ],
                         schema=_LOG_FILES_SCHEMA,
                     )
 
@@ -636,11 +734,41 @@ class _LogStream:
             self.problems[i] = "not UTF-8 text"
             return None, len(raw)
         location = self.files.locations[i]
+        if location in self.digested and location not in self.files.altered:  # once per file
+            self.files.altered[location] = altered_issue(location, data, self.digested[location])
         if location not in self.files.data_events:  # any principal's, once per file
             self.files.data_events[location] = count_data_events(data)
         if self.keys and not any(k in data for k in self.keys) and holds_nothing_else(data):
             return None, len(raw)
+        otherwise = read_otherwise(data)
+        if otherwise is not None:  # the file loader reads it as it should be read, and says so
+            self.problems[i] = otherwise
+            return None, len(raw)
         return data.decode(), len(raw)
+
+
+#: A number JSON has no word for (``NaN``, ``Infinity``, ``1e400``), maybe — a value after
+#: ``:``, ``,`` or ``[`` (``5e073`` in an ID is text): DuckDB's reader takes them and writes them
+#: back as they are, text no JSON reader takes.
+_MAYBE_NOT_JSON_NUMBER = re.compile(rb"[:,\[]\s*-?(?:NaN|Infinity|\d+(?:\.\d*)?[eE]\+?\d{3})")
+
+
+def read_otherwise(data: bytes) -> str | None:
+    """Why DuckDB must not read a log file's text itself, though it can (None: it reads it as
+    the file loader does): numbers JSON has no word for — DuckDB would keep ``NaN`` in
+    requestParameters, text no JSON reader takes, and say nothing; the file loader keeps it as
+    text (``"NaN"``) and names the records — or Logstash's ``@timestamp``, which the file loader
+    reads for a record without an ``eventTime`` (the queries read ``eventTime`` alone). Only
+    the files whose bytes may hold one are parsed to tell."""
+    if b'"@timestamp"' in data:
+        return "records with Logstash's @timestamp"
+    if _MAYBE_NOT_JSON_NUMBER.search(data) is None:
+        return None
+    try:
+        orjson.loads(data)
+    except orjson.JSONDecodeError:  # NaN, or damage: the file loader tells which either way
+        return "numbers JSON has no word for, or invalid JSON"
+    return None
 
 
 def _invalid_json(files: FileSet, keys: Collection[str] | None) -> dict[int, str]:
@@ -664,7 +792,9 @@ def _files_comment(files: FileSet, scope: Scope) -> str:
     if scope.keys is not None:
         what += " (those holding one of the keys' text)"
     lines = [f"-- {LOG_FILES}(file_index, json): {what}, inflated:"]
-    lines += [f"--   {i}: {json.dumps(p)}" for i, p in enumerate(files.paths)]
+    lines += [
+        f"--   {i}: {json.dumps(p)}" for i, p in zip(files.order()[1], files.paths, strict=True)
+    ]
     if not files.paths:
         lines.append("--   (none)")
     return "\n".join(lines) + "\n"
