@@ -62,15 +62,16 @@ def file_failures(issues: Iterable[DataIssue], files: Iterable[LogFile]) -> dict
 
 
 def file_states(
-    issues: Iterable[DataIssue], files: Iterable[LogFile]
+    issues: Iterable[DataIssue], files: Iterable[LogFile | str]
 ) -> tuple[dict[str, str], dict[str, str]]:
     """The listed files an issue names (location → its first problem), in two: those nothing
     could be read from (an issue marked ``unread``: not downloaded, not decompressed, not JSON,
     not CloudTrail, too large) and those read with issues (records without a time, a damaged
     file whose whole records were kept, invalid UTF-8 replaced, entries or lines skipped). An
-    issue of a line (``path:6``) is its file's. Both in the files' order (whatever order the
+    issue of a line (``path:6``) is its file's (``files``: the listed files, or their
+    locations). Both in the files' order (whatever order the
     issues came in: every engine counts them in the same words, :meth:`FileCounts.reasons`)."""
-    order = {f.location: n for n, f in enumerate(files)}
+    order = {f if isinstance(f, str) else f.location: n for n, f in enumerate(files)}
     failed: dict[str, str] = {}
     flawed: dict[str, str] = {}
     for issue in issues:

@@ -140,6 +140,7 @@ from torinvest.sources.records.table import (
     event_id_hash,
     filter_keys,
     filter_window,
+    is_untimed_issue,
     records_table,
     untimed_issue,
 )
@@ -186,6 +187,7 @@ __all__ = [
     "is_lookup_answer",
     "is_record",
     "is_unfollowed",
+    "is_untimed_issue",
     "is_utf8",
     "json_bytes",
     "later_copies",
