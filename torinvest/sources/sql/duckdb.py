@@ -118,6 +118,10 @@ class FileSet:
     #: (:func:`~torinvest.sources.logs.altered_issue`), None when it is: each file the digests
     #: name is compared once, when it is first inflated, as the file loader compares it
     altered: dict[str, DataIssue | None] = field(default_factory=dict)
+    #: the issues of the files the file loader read for every query so far (a key's, then the
+    #: keys it minted…): the files are counted by all of them, as the file loader counts its
+    #: passes (a file's first problem, from the first query that met one)
+    fallen: list[DataIssue] = field(default_factory=list)
 
     def add(self, path: str, location: str, size: int) -> None:
         self.paths.append(path)
@@ -139,6 +143,7 @@ class FileSet:
             answers=self.answers,
             scoped=self.scoped,
             altered=self.altered,
+            fallen=self.fallen,
         )
         for i, (p, loc, s) in enumerate(zip(self.paths, self.locations, self.sizes, strict=True)):
             if i in bad:
@@ -462,6 +467,7 @@ class DuckDBEngine:
             break
         seconds = time.perf_counter() - started
         altered = [i for i in files.altered.values() if i is not None]
+        files.fallen += [i for i in fallen_issues if i not in files.fallen]
         stats = QueryStats(
             engine=self.name,
             kind=query.kind,
@@ -480,7 +486,7 @@ class DuckDBEngine:
             # counted per file below
             fold_archived([*files.issues, *fallen_issues, *altered]),
             files.skipped,
-            counts=files.counts([*fallen_issues, *altered]),
+            counts=files.counts([*files.fallen, *altered]),
             notes=list(files.notes),
             asides=list(files.asides),
         )
