@@ -238,7 +238,9 @@ CASES: dict[str, Case] = {
     "sample-regions": Case(lambda p: CASE, {"access_key": KEY, "regions": ["eu-west-1"]}),
     "sample-no-event": Case(lambda p: CASE, {"access_key": "AKIANOBODY0000000000"}),
     "damaged": Case(_damaged),
-    "damaged-key-day": Case(_damaged, {"access_key": SUSPECT, **DAY}),
+    "damaged-key-derived-day": Case(
+        _damaged, {"access_key": SUSPECT, "follow_derived": True, **DAY}
+    ),
     "odd-values": Case(_odd),
     "odd-values-key": Case(_odd, {"access_key": SUSPECT}),
     "not-json-numbers": Case(_not_json_numbers),
@@ -247,6 +249,8 @@ CASES: dict[str, Case] = {
     "json-lines-derived": Case(_json_lines, {"access_key": KEY, "follow_derived": True}),
     "conflicts-untimed": Case(_conflicts, DAY),
     "conflicts-key": Case(_conflicts, {"access_key": SUSPECT}),
+    "conflicts-user": Case(_conflicts, {"username": "benjamin"}),
+    "odd-values-user": Case(_odd, {"username": "bob"}),
     "big-integers": Case(lambda p: big._big_case(p) / "cloudtrail", {"access_key": KEY}),
     "lookup-whole": Case(lambda p: _lookup(p, 10**6, ...), {"access_key": KEY}),
     "lookup-cut": Case(lambda p: _lookup(p, 50, cut.TOKEN), {"access_key": KEY}),
