@@ -546,3 +546,28 @@ def test_athena_reads_the_same_rows_back_as_the_file_loaders(
     athena = load_sql(engine, access_keys=case.load["access_key"], **window)
     files = readings(name)[0].frame.drop(columns="origin")  # Athena's: its table
     assert frame_differences(files, athena.frame.drop(columns="origin")) == []
+
+
+@pytest.mark.parametrize("key", [None, SUSPECT], ids=["full-read", "key-filtered"])
+def test_many_files_with_entries_that_are_not_records_cost_one_more_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, key: str | None
+) -> None:
+    """Every file holding an entry that is not a record is found in one more pass over the
+    files, when a query stops at the first: not one query again per such file (a folder of
+    thousands, written to make the engine crawl)."""
+    for n in range(12):
+        damaged.write(
+            tmp_path / f"f{n}.json.gz", damaged.compact([*damaged.OTHER[n::12], 5]), gz=True
+        )
+    ran = []
+    query = DuckDBEngine._query
+    monkeypatch.setattr(
+        DuckDBEngine, "_query", lambda self, sql: ran.append(sql) or query(self, sql)
+    )
+    with DuckDBEngine(tmp_path) as engine:
+        duck = load_sql(engine, access_keys=key)
+    files = load_activity(logs=[tmp_path], access_key=key)
+    assert len(ran) == 3  # stopped at a file, the files found, the query again
+    assert sorted(duck.frame["event_id"]) == sorted(files.frame["event_id"])
+    assert sorted((i.source, i.problem) for i in duck.issues) == _issues(files)
+    assert len(files.issues) == 12

@@ -451,7 +451,8 @@ class DuckDBEngine:
             try:
                 table = self._query(sql)
             except duckdb.Error as e:
-                bad = stream.problems or _not_records(e, files) or _invalid_json(files, scope.keys)
+                bad = stream.problems or self._not_records(e, files, scope.keys)
+                bad = bad or _invalid_json(files, scope.keys)
                 if not bad:
                     raise
                 log.info("duckdb: %d files left to the file loader (%s)", len(bad), e)
@@ -515,6 +516,31 @@ class DuckDBEngine:
         finally:
             pool.shutdown(wait=True)
 
+    def _not_records(
+        self, error: duckdb.Error, files: FileSet, keys: Collection[str] | None
+    ) -> dict[int, str]:
+        """When a query stopped at a file holding ``Records`` entries that are not records
+        (:func:`_only_records`): every such file (by its place in ``files.paths``), found in
+        one more pass over the files — not one query again per such file."""
+        if _NOT_A_RECORD not in str(error):
+            return {}
+        fields = {name: "VARCHAR" for name in RECORD_SHAPE}
+        structure = {"Records": ["JSON"] if keys is not None else [fields]}
+        condition = _LOOKS if keys is not None else _SHAPED
+        sql = (
+            "SELECT DISTINCT file_index FROM (\n  SELECT file_index, json_transform(json, "  # noqa: S608 - literals through sql_literal
+            f"{sql_literal(orjson.dumps(structure).decode())}).Records AS records\n"
+            f"  FROM {LOG_FILES}\n) WHERE NOT {_every('records', condition)}"
+        )
+        stream = _LogStream(files, keys, self.threads, self.max_file_bytes)
+        self._con.register(LOG_FILES, stream.reader())
+        try:
+            found = {int(i) for i in self._query(sql).column(0).to_pylist()}
+        finally:
+            self._con.unregister(LOG_FILES)
+        own = files.order()[1]
+        return {own.index(i): "entries that are not CloudTrail records" for i in found if i in own}
+
     def _forget(self, scope: Scope, files: FileSet, bad: Mapping[int, str]) -> FileSet:
         """``files`` with ``bad`` left to the file loader, for this query and the next ones."""
         kept = files.without(bad)
@@ -533,7 +559,6 @@ FALLBACK_ROWS = "file_loader_rows"
 RECORD_SHAPE = ("eventVersion", "eventName", "eventTime")
 #: The error a query raises at a ``Records`` entry that is not a record (its file's index).
 _NOT_A_RECORD = "torinvest: an entry that is not a CloudTrail record in file "
-_NOT_A_RECORD_AT = re.compile(re.escape(_NOT_A_RECORD) + r"(\d+)")
 
 
 def _only_records(records: str) -> str:
@@ -545,41 +570,38 @@ def _only_records(records: str) -> str:
     file loader, which drops such entries and says so (``N of M Records entries are not
     CloudTrail records``). Checked on the whole list, before the entries become rows: no
     filter of a query (a window, a user) can be pushed before it and skip the check."""
-    shaped = (
-        "r IS NOT NULL AND (r.eventVersion IS NOT NULL OR "
-        "(r.eventName IS NOT NULL AND r.eventTime IS NOT NULL))"
-    )
-    return _each(records, shaped)
+    return _each(records, _SHAPED)
+
+
+#: An entry ``r`` (transformed to :data:`RECORD_SHAPE`'s fields, at least) that is a record.
+_SHAPED = (
+    "r IS NOT NULL AND (r.eventVersion IS NOT NULL OR "
+    "(r.eventName IS NOT NULL AND r.eventTime IS NOT NULL))"
+)
+#: An entry ``r`` still JSON text that reads as a record's (an object naming its fields).
+_LOOKS = (
+    "starts_with(CAST(r AS VARCHAR), '{') AND (contains(r, '\"eventVersion\"') OR "
+    "(contains(r, '\"eventName\"') AND contains(r, '\"eventTime\"')))"
+)
 
 
 def _only_record_texts(records: str) -> str:
     """:func:`_only_records` for entries still JSON text (a key-filtered read transforms only
     the texts holding a key's): each must read as a record's (an object naming its fields)."""
-    looks = (
-        "starts_with(CAST(r AS VARCHAR), '{') AND (contains(r, '\"eventVersion\"') OR "
-        "(contains(r, '\"eventName\"') AND contains(r, '\"eventTime\"')))"
-    )
-    return _each(records, looks)
+    return _each(records, _LOOKS)
 
 
 def _each(records: str, condition: str) -> str:
     """``records`` when every entry ``r`` meets ``condition``, else the query stopped."""
-    every = f"COALESCE(list_bool_and(list_transform({records}, lambda r: {condition})), TRUE)"
-    return f"CASE WHEN {every} THEN {records} ELSE {_stop('file_index')} END"
+    return f"CASE WHEN {_every(records, condition)} THEN {records} ELSE {_stop('file_index')} END"
+
+
+def _every(records: str, condition: str) -> str:
+    return f"COALESCE(list_bool_and(list_transform({records}, lambda r: {condition})), TRUE)"
 
 
 def _stop(file_index: str) -> str:
     return f"error({sql_literal(_NOT_A_RECORD)} || {file_index})"
-
-
-def _not_records(error: duckdb.Error, files: FileSet) -> dict[int, str]:
-    """The file a query stopped at for an entry that is not a record (:func:`_only_records`),
-    by its place in ``files.paths``."""
-    found = _NOT_A_RECORD_AT.search(str(error))
-    own = files.order()[1]
-    if found is None or int(found.group(1)) not in own:
-        return {}
-    return {own.index(int(found.group(1))): "entries that are not CloudTrail records"}
 
 
 def _quoted_name(name: str) -> str:
