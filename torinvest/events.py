@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
+import pyarrow as pa
 from pandas.api.types import union_categoricals
 
 from torinvest.aws import DEFAULT_REGIONS, Aws, arn_partition, global_regions_missing
@@ -34,6 +35,8 @@ from torinvest.sources.logs import (
     NO_MATCH,
     FileCounts,
     KnownRegions,
+    LogsResult,
+    file_states,
     load_logs,
     subset,
 )
@@ -44,7 +47,9 @@ from torinvest.sources.records import (
     DerivedKey,
     duplicate_issues,
     empty_frame,
+    is_untimed_issue,
     later_copies,
+    untimed_issue,
 )
 from torinvest.sources.records.origin import Mint
 from torinvest.sources.sql.engine import NOTHING_SCANNED
@@ -502,6 +507,32 @@ def match_user(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     return frame if bool(keep.all()) else subset(frame, keep.to_numpy(dtype=bool))
 
 
+def _keep_user(res: LogsResult, name: str) -> None:
+    """The log files' reading narrowed to user ``name`` (:func:`match_user`), issues and counts
+    too: records without a usable time and eventIDs shared by different records are said of the
+    user's records alone, as a key's reading says them of the key's and the SQL engines of the
+    user's (the file loader reads every record: it said them of every user's)."""
+    kept = match_user(res.frame, name)
+    if kept is res.frame:
+        return
+    before = set(duplicate_issues(res.frame))
+    issues = [i for i in res.issues if i not in before and not is_untimed_issue(i)]
+    untimed = kept[kept["event_time"].isna()]
+    for origin, rows in untimed.groupby(untimed["origin"].astype("string"), sort=False):
+        table = pa.table(
+            {
+                "event_time": pa.array(rows["event_time"].to_numpy(), pa.timestamp("us", "UTC")),
+                "event_id": pa.array(rows["event_id"].astype("object"), pa.string()),
+            }
+        )
+        issue = untimed_issue(table, str(origin))
+        if issue is not None:
+            issues.append(issue)
+    issues += duplicate_issues(kept)
+    res.frame, res.issues = kept, issues
+    res.counts.with_issues = file_states(issues, res.files)[1]
+
+
 def with_global_region(regions: Sequence[str] | None) -> tuple[list[str] | None, list[str]]:
     """``regions`` with the regions where their partitions record IAM, STS and CloudFront
     events added (us-east-1; us-gov-west-1 in GovCloud, cn-north-1 in China: LookupEvents
@@ -754,7 +785,9 @@ def load_activity(
             max_file_bytes=engine.max_file_bytes,
             known=known_regions,
         )
-        frames.append(match_user(res.frame, username) if username else res.frame)
+        if username:
+            _keep_user(res, username)
+        frames.append(res.frame)
         act.issues += res.issues
         act.empty_sources += [i for i in res.issues if is_empty_source(i)]
         act.file_counts = res.counts

@@ -63,21 +63,26 @@ def file_failures(issues: Iterable[DataIssue], files: Iterable[LogFile]) -> dict
 
 
 def file_states(
-    issues: Iterable[DataIssue], files: Iterable[LogFile]
+    issues: Iterable[DataIssue], files: Iterable[LogFile | str]
 ) -> tuple[dict[str, str], dict[str, str]]:
     """The listed files an issue names (location → its first problem), in two: those nothing
     could be read from (an issue marked ``unread``: not downloaded, not decompressed, not JSON,
     not CloudTrail, too large) and those read with issues (records without a time, a damaged
     file whose whole records were kept, invalid UTF-8 replaced, entries or lines skipped). An
-    issue of a line (``path:6``) is its file's."""
-    locations = {f.location for f in files}
+    issue of a line (``path:6``) is its file's (``files``: the listed files, or their
+    locations). Both in the files' order (whatever order the
+    issues came in: every engine counts them in the same words, :meth:`FileCounts.reasons`)."""
+    order = {f if isinstance(f, str) else f.location: n for n, f in enumerate(files)}
     failed: dict[str, str] = {}
     flawed: dict[str, str] = {}
     for issue in issues:
-        where = _file_of(issue.source, locations)
+        where = _file_of(issue.source, order)
         if where is not None:
             (failed if issue.unread else flawed).setdefault(where, issue.problem)
-    return failed, {k: v for k, v in flawed.items() if k not in failed}
+    return (
+        {k: failed[k] for k in sorted(failed, key=order.__getitem__)},
+        {k: flawed[k] for k in sorted(flawed, key=order.__getitem__) if k not in failed},
+    )
 
 
 def _file_of(source: str, locations: Collection[str]) -> str | None:

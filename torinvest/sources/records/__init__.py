@@ -149,6 +149,7 @@ from torinvest.sources.records.table import (
     event_id_hash,
     filter_keys,
     filter_window,
+    is_untimed_issue,
     records_table,
     untimed_issue,
 )
@@ -200,6 +201,7 @@ __all__ = [
     "is_lookup_answer",
     "is_record",
     "is_unfollowed",
+    "is_untimed_issue",
     "is_utf8",
     "json_bytes",
     "later_copies",

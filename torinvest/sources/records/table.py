@@ -542,6 +542,16 @@ def filter_window(
 NAMED_IDS = 10
 
 
+#: How :func:`untimed_issue` says it (after the count).
+UNTIMED = " record(s) without a usable eventTime "
+
+
+def is_untimed_issue(issue: DataIssue) -> bool:
+    """Whether ``issue`` is :func:`untimed_issue`'s."""
+    head, sep, _ = issue.problem.partition(UNTIMED)
+    return bool(sep) and head.isdigit()
+
+
 def untimed_issue(table: pa.Table, where: str) -> DataIssue | None:
     """One issue for the rows of a piece without a usable time (eventTime missing, empty or not
     an ISO 8601 time), naming their event IDs; None when every row has a time."""
@@ -555,7 +565,7 @@ def untimed_issue(table: pa.Table, where: str) -> DataIssue | None:
     ]
     return DataIssue(
         where,
-        f"{len(ids)} record(s) without a usable eventTime (missing, or not an ISO 8601 time "
+        f"{len(ids)}{UNTIMED}(missing, or not an ISO 8601 time "
         "in the extended form CloudTrail writes, 2023-07-10T12:00:00Z): "
         f"{_named(ids)}; kept with an unknown time (NA): they cannot be placed in the window, "
         "nor shown to be outside it",

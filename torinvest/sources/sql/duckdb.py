@@ -25,6 +25,7 @@ from pathlib import Path, PurePosixPath
 import duckdb
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from torinvest.aws import AWS_CALL_ERRORS, Aws
 from torinvest.errors import DataIssue, InputError
@@ -56,6 +57,7 @@ from torinvest.sources.logs import (
     too_large,
 )
 from torinvest.sources.logs.prefilter import holds_nothing_else
+from torinvest.sources.logs.read import altered_issue
 from torinvest.sources.records import SAME_RECORD_COLUMNS, LookupScope, filter_window, is_utf8
 from torinvest.sources.sql.engine import DUCKDB, EngineSettings, Output, QueryStats
 from torinvest.sources.sql.projection import (
@@ -124,6 +126,14 @@ class FileSet:
     copies: dict[str, str] = field(default_factory=dict)
     #: those of them holding records of an event version before 1.05
     old_copies: list[str] = field(default_factory=list)
+    #: origin → the issue of a file whose content is not the SHA-256 the trail's digest gives
+    #: (:func:`~torinvest.sources.logs.altered_issue`), None when it is: each file the digests
+    #: name is compared once, when it is first inflated, as the file loader compares it
+    altered: dict[str, DataIssue | None] = field(default_factory=dict)
+    #: the issues of the files the file loader read for every query so far (a key's, then the
+    #: keys it minted…): the files are counted by all of them, as the file loader counts its
+    #: passes (a file's first problem, from the first query that met one)
+    fallen: list[DataIssue] = field(default_factory=list)
 
     def add(self, path: str, location: str, size: int) -> None:
         self.paths.append(path)
@@ -148,6 +158,8 @@ class FileSet:
             scoped=self.scoped,
             copies=self.copies,
             old_copies=self.old_copies,
+            altered=self.altered,
+            fallen=self.fallen,
         )
         for i, (p, loc, s) in enumerate(zip(self.paths, self.locations, self.sizes, strict=True)):
             if i in bad:
@@ -155,6 +167,20 @@ class FileSet:
             else:
                 kept.add(p, loc, s)
         return kept
+
+    def order(self) -> tuple[list[str], list[int], list[int]]:
+        """The files in the order they were listed — the file loader's order, in which the first
+        copy of a record is the one kept and named first —: their origins by ``file_index``, and
+        the ``file_index`` of each of :attr:`paths` and of :attr:`fallback` (DuckDB's files and
+        those the file loader reads for it, interleaved as listed)."""
+        rank = {f.location: n for n, f in enumerate(self.listed_files)}
+        every = [*self.locations, *(location for _, location in self.fallback)]
+        placed = sorted(range(len(every)), key=lambda n: (rank.get(every[n], len(rank)), n))
+        index = [0] * len(every)
+        for file_index, n in enumerate(placed):
+            index[n] = file_index
+        own = len(self.locations)
+        return [every[n] for n in placed], index[:own], index[own:]
 
     def counts(self, more: Sequence[DataIssue] = ()) -> FileCounts:
         """Listed, failed (and why), read with issues, skipped: the same counts as the file
@@ -289,7 +315,7 @@ class DuckDBEngine:
             trails=listing.trails,
             trail_names=listing.trail_names,
             notes=listing.notes,
-            asides=listing.asides + _unhashed(listing.hashes),
+            asides=list(listing.asides),
         )
         for f in found:
             path = local.get(f.location, f.location) if f.bucket else f.location
@@ -344,8 +370,10 @@ class DuckDBEngine:
         (:data:`~torinvest.outcome.OUTCOME_UNKNOWN_MARK`, not empty), as the file loader reads
         it from the same file."""
         fields = record_structure(columns)
+        for name in RECORD_SHAPE:  # what tells a record from another entry: always read
+            fields.setdefault(name, "VARCHAR")
         unnested = (
-            "SELECT file_index, unnest(records) AS record,"
+            "SELECT file_index, unnest({checked}) AS record,"
             " generate_subscripts(records, 1) AS record_index FROM documents"
         )
         mark = ""
@@ -358,6 +386,7 @@ class DuckDBEngine:
                 f"SELECT file_index, json_transform(json, {structure}).Records AS records\n"
                 f"FROM {LOG_FILES}"
             )
+            unnested = unnested.format(checked=_only_records("records"))
             records = f"SELECT file_index, record_index, record.*{mark}\nFROM ({unnested})"
             return [("documents", documents), ("records", records)]
         as_text = sql_literal(orjson.dumps({"Records": ["JSON"]}).decode())
@@ -369,7 +398,7 @@ class DuckDBEngine:
         holds = " OR ".join(f"contains(record, {sql_literal(k)})" for k in sorted(scope.keys))
         matching = (
             f"SELECT file_index, record_index, json_transform(record, {structure}) AS record\n"
-            f"FROM ({unnested})\nWHERE {holds}"
+            f"FROM ({unnested.format(checked=_only_record_texts('records'))})\nWHERE {holds}"
         )
         records = f"SELECT file_index, record_index, record.*{mark}\nFROM ({matching})"
         return [("documents", documents), ("records", records)]
@@ -403,9 +432,12 @@ class DuckDBEngine:
         """The rows and issues of the files the file loader reads for ``scope`` (once)."""
         if not files.fallback:
             return None, []
+        digested = _digested(files)
         for path, location in files.fallback:  # whether the trail records data events
             if location not in files.data_events:
                 raw = read_local(path, self.max_file_bytes)
+                if location in digested and not isinstance(raw, DataIssue):
+                    _compare_hash(files, location, raw, digested[location], self.max_file_bytes)
                 options = ReadOptions(max_bytes=self.max_file_bytes)
                 count = 0 if isinstance(raw, DataIssue) else data_events_of(raw, path, options)
                 files.data_events[location] = count
@@ -430,7 +462,8 @@ class DuckDBEngine:
                 )
                 if scoped is not None:
                     files.scoped[location] = scoped
-        key = (tuple(files.fallback), len(files.paths), scope.keys, scope.mints, scope.start)
+        indexes = files.order()[2]
+        key = (tuple(files.fallback), tuple(indexes), scope.keys, scope.mints, scope.start)
         key += (scope.end,)
         if key not in self._fallen:
             options = ReadOptions(
@@ -441,7 +474,7 @@ class DuckDBEngine:
                 source=self.name,
                 max_bytes=self.max_file_bytes,
             )
-            self._fallen[key] = file_loader_rows(files.fallback, options, len(files.paths))
+            self._fallen[key] = file_loader_rows(files.fallback, options, indexes)
         return self._fallen[key]
 
     def run(self, query: Query) -> Output:
@@ -458,7 +491,8 @@ class DuckDBEngine:
             try:
                 table = self._query(sql)
             except duckdb.Error as e:
-                bad = stream.problems or _invalid_json(files, scope.keys)
+                bad = stream.problems or self._not_records(e, files, scope.keys)
+                bad = bad or _invalid_json(files, scope.keys)
                 if not bad:
                     raise
                 log.info("duckdb: %d files left to the file loader (%s)", len(bad), e)
@@ -473,6 +507,8 @@ class DuckDBEngine:
                 continue
             break
         seconds = time.perf_counter() - started
+        altered = [i for i in files.altered.values() if i is not None]
+        files.fallen += [i for i in fallen_issues if i not in files.fallen]
         stats = QueryStats(
             engine=self.name,
             kind=query.kind,
@@ -485,12 +521,13 @@ class DuckDBEngine:
         log.info("duckdb: %s query, %d rows in %.2f s", query.kind, table.num_rows, seconds)
         return Output(
             table,
-            [*files.locations, *(location for _, location in files.fallback)],
+            files.order()[0],
             stats,
             query.columns,
-            fold_archived([*files.issues, *fallen_issues]),  # counted per file below
+            # counted per file below
+            fold_archived([*files.issues, *fallen_issues, *altered]),
             files.skipped,
-            counts=files.counts(fallen_issues),
+            counts=files.counts([*files.fallen, *altered]),
             notes=list(files.notes),
             asides=list(files.asides),
         )
@@ -519,6 +556,35 @@ class DuckDBEngine:
         finally:
             pool.shutdown(wait=True)
 
+    def _not_records(
+        self, error: duckdb.Error, files: FileSet, keys: Collection[str] | None
+    ) -> dict[int, str]:
+        """When a query stopped at a file holding ``Records`` entries that are not records
+        (:func:`_only_records`): every such file (by its place in ``files.paths``), found in
+        one more pass over the files — not one query again per such file. When that pass
+        stops at a file that is not JSON, none: those are found first, and the query run
+        again without them stops here again."""
+        if _NOT_A_RECORD not in str(error):
+            return {}
+        fields = {name: "VARCHAR" for name in RECORD_SHAPE}
+        structure = {"Records": ["JSON"] if keys is not None else [fields]}
+        condition = _LOOKS if keys is not None else _SHAPED
+        sql = (
+            "SELECT DISTINCT file_index FROM (\n  SELECT file_index, json_transform(json, "  # noqa: S608 - literals through sql_literal
+            f"{sql_literal(orjson.dumps(structure).decode())}).Records AS records\n"
+            f"  FROM {LOG_FILES}\n) WHERE NOT {_every('records', condition)}"
+        )
+        stream = _LogStream(files, keys, self.threads, self.max_file_bytes)
+        self._con.register(LOG_FILES, stream.reader())
+        try:
+            found = {int(i) for i in self._query(sql).column(0).to_pylist()}
+        except duckdb.Error:  # a file not JSON beside them: found first (_invalid_json), and
+            return {}  # the query run again stops at these files again
+        finally:
+            self._con.unregister(LOG_FILES)
+        own = files.order()[1]
+        return {own.index(i): "entries that are not CloudTrail records" for i in found if i in own}
+
     def _forget(self, scope: Scope, files: FileSet, bad: Mapping[int, str]) -> FileSet:
         """``files`` with ``bad`` left to the file loader, for this query and the next ones."""
         kept = files.without(bad)
@@ -532,20 +598,79 @@ LOG_FILES = "log_files"
 FALLBACK_ROWS = "file_loader_rows"
 
 
+#: The fields :func:`~torinvest.sources.records.is_record` tells a CloudTrail record by (an
+#: ``eventVersion``, or an ``eventName`` and an ``eventTime``).
+RECORD_SHAPE = ("eventVersion", "eventName", "eventTime")
+#: The error a query raises at a ``Records`` entry that is not a record (its file's index).
+_NOT_A_RECORD = "torinvest: an entry that is not a CloudTrail record in file "
+
+
+def _only_records(records: str) -> str:
+    """A file's ``Records`` list (``records``: its entries transformed to the fields read), the
+    query stopped at a file holding an entry that is not a CloudTrail record (the file loader's
+    rule, :func:`~torinvest.sources.records.is_record`: an ``eventVersion``, or an
+    ``eventName`` and an ``eventTime``): a number, a string, ``null``, an object of other keys.
+    DuckDB made each a row of NULLs, an event that never was. The file is then read by the
+    file loader, which drops such entries and says so (``N of M Records entries are not
+    CloudTrail records``). Checked on the whole list, before the entries become rows: no
+    filter of a query (a window, a user) can be pushed before it and skip the check."""
+    return _each(records, _SHAPED)
+
+
+#: An entry ``r`` (transformed to :data:`RECORD_SHAPE`'s fields, at least) that is a record.
+_SHAPED = (
+    "r IS NOT NULL AND (r.eventVersion IS NOT NULL OR "
+    "(r.eventName IS NOT NULL AND r.eventTime IS NOT NULL))"
+)
+#: An entry ``r`` still JSON text that reads as a record's (an object naming its fields).
+_LOOKS = (
+    "starts_with(CAST(r AS VARCHAR), '{') AND (contains(r, '\"eventVersion\"') OR "
+    "(contains(r, '\"eventName\"') AND contains(r, '\"eventTime\"')))"
+)
+
+
+def _only_record_texts(records: str) -> str:
+    """:func:`_only_records` for entries still JSON text (a key-filtered read transforms only
+    the texts holding a key's): each must read as a record's (an object naming its fields)."""
+    return _each(records, _LOOKS)
+
+
+def _each(records: str, condition: str) -> str:
+    """``records`` when every entry ``r`` meets ``condition``, else the query stopped."""
+    return f"CASE WHEN {_every(records, condition)} THEN {records} ELSE {_stop('file_index')} END"
+
+
+def _every(records: str, condition: str) -> str:
+    return f"COALESCE(list_bool_and(list_transform({records}, lambda r: {condition})), TRUE)"
+
+
+def _stop(file_index: str) -> str:
+    return f"error({sql_literal(_NOT_A_RECORD)} || {file_index})"
+
+
 def _quoted_name(name: str) -> str:
     """An identifier in double quotes (a JSON key such as ``torinvest:outcomeUnknown``)."""
     return '"' + name.replace('"', '""') + '"'
 
 
-def _unhashed(hashes: Mapping[str, tuple[str, str]]) -> list[str]:
-    """What DuckDB does not check: the log files' hashes the trail's digests give."""
-    if not hashes:
-        return []
-    return [
-        f"the content of {len(hashes):,} log file(s) was not compared with the SHA-256 the "
-        "trail's digest files give (DuckDB reads the files itself; `--engine files` compares "
-        "them)"
-    ]
+def _digested(files: FileSet) -> dict[str, tuple[str, str]]:
+    """The files the trail's digest files name with a SHA-256 (location → (SHA-256, digest))."""
+    return {f.location: f.sha256 for f in files.listed_files if f.sha256 is not None}
+
+
+def _compare_hash(
+    files: FileSet, location: str, raw: bytes, sha256: tuple[str, str], max_bytes: int
+) -> None:
+    """Compare a file's content (``raw``, gzip or not) with its digest's SHA-256, once per
+    file (:attr:`FileSet.altered`). A file that cannot be inflated is not compared: the file
+    loader does not compare it either, and says why it could not be read."""
+    if location in files.altered:
+        return
+    try:
+        data = gunzip(raw, max_bytes) if raw[:2] == _GZIP_MAGIC else raw
+    except (FileTooLargeError, *_INFLATE_ERRORS):
+        return
+    files.altered[location] = altered_issue(location, data, sha256)
 
 
 def _fallback_rows(columns: Sequence[str]) -> str:
@@ -559,13 +684,14 @@ def _fallback_rows(columns: Sequence[str]) -> str:
 
 
 def file_loader_rows(
-    files: Sequence[tuple[str, str]], options: ReadOptions, first_index: int
+    files: Sequence[tuple[str, str]], options: ReadOptions, indexes: Sequence[int]
 ) -> tuple[pa.Table | None, list[DataIssue]]:
     """The files the DuckDB engine cannot read ((local path, origin) each), read by the file
     loader with ``options`` (keys, window, size limit): their rows as ``events`` columns
     (``outcome_unknown`` as the file loader decided it: a saved lookup-events answer's events
     without a usable record are of unknown outcome in every query) plus
-    ``file_index`` (``first_index`` + the file's place) and ``record_index``, or None when
+    ``file_index`` (``indexes``: each file's place among the query's files, as listed) and
+    ``record_index``, or None when
     there is none; and their issues, naming each file as the file loader does (records without
     a time are said from the query's rows, :func:`~torinvest.sources.sql.run.untimed_issues`)."""
     tables: list[pa.Table] = []
@@ -585,7 +711,7 @@ def file_loader_rows(
         columns = [_plain(table.column(c)) for c in EVENT_COLUMNS]
         rows = table.num_rows
         columns += [
-            pa.array([first_index + n] * rows, pa.int32()),
+            pa.array([indexes[n]] * rows, pa.int32()),
             pa.array(range(1, rows + 1), pa.int64()),
         ]
         tables.append(pa.table(columns, names=[*EVENT_COLUMNS, *ORDER_COLUMNS]))
@@ -617,6 +743,8 @@ class _LogStream:
         max_bytes: int = DEFAULT_MAX_FILE_BYTES,
     ) -> None:
         self.files = files
+        self.index = files.order()[1]  # file_index of each of files.paths
+        self.digested = _digested(files)
         self.max_bytes = max_bytes
         self.keys = tuple(k.encode() for k in sorted(keys)) if keys else ()
         self.threads = max(1, threads)
@@ -646,7 +774,10 @@ class _LogStream:
                 self.files_read += size > 0
                 if text is not None:
                     yield pa.record_batch(
-                        [pa.array([i], pa.int32()), pa.array([text], pa.large_string())],
+                        [
+                            pa.array([self.index[i]], pa.int32()),
+                            pa.array([text], pa.large_string()),
+                        ],
                         schema=_LOG_FILES_SCHEMA,
                     )
 
@@ -675,11 +806,43 @@ class _LogStream:
             self.problems[i] = "not UTF-8 text"
             return None, len(raw)
         location = self.files.locations[i]
+        if location in self.digested and location not in self.files.altered:  # once per file
+            self.files.altered[location] = altered_issue(location, data, self.digested[location])
         if location not in self.files.data_events:  # any principal's, once per file
             self.files.data_events[location] = count_data_events(data)
         if self.keys and not any(k in data for k in self.keys) and holds_nothing_else(data):
             return None, len(raw)
+        otherwise = read_otherwise(data)
+        if otherwise is not None:  # the file loader reads it as it should be read, and says so
+            self.problems[i] = otherwise
+            return None, len(raw)
         return data.decode(), len(raw)
+
+
+#: A number JSON has no word for (``NaN``, ``Infinity``, ``1e400``), maybe — a value after
+#: ``:``, ``,`` or ``[`` (``5e073`` in an ID is text): DuckDB's reader takes them and writes them
+#: back as they are, text no JSON reader takes. Searched by RE2 (pyarrow): linear, 4x Python's
+#: ``re`` on log files' text, and off the GIL (the stream inflates files in threads).
+_MAYBE_NOT_JSON_NUMBER = r"[:,\[]\s*-?(?:NaN|Infinity|\d+(?:\.\d*)?[eE]\+?\d{3})"
+
+
+def read_otherwise(data: bytes) -> str | None:
+    """Why DuckDB must not read a log file's text itself, though it can (None: it reads it as
+    the file loader does): numbers JSON has no word for — DuckDB would keep ``NaN`` in
+    requestParameters, text no JSON reader takes, and say nothing; the file loader keeps it as
+    text (``"NaN"``) and names the records — or Logstash's ``@timestamp``, which the file loader
+    reads for a record without an ``eventTime`` (the queries read ``eventTime`` alone). Only
+    the files whose bytes may hold one are parsed to tell."""
+    if b'"@timestamp"' in data:
+        return "records with Logstash's @timestamp"
+    text = pa.array([data], pa.large_binary())
+    if not pc.match_substring_regex(text, _MAYBE_NOT_JSON_NUMBER)[0].as_py():
+        return None
+    try:
+        orjson.loads(data)
+    except orjson.JSONDecodeError:  # NaN, or damage: the file loader tells which either way
+        return "numbers JSON has no word for, or invalid JSON"
+    return None
 
 
 def _invalid_json(files: FileSet, keys: Collection[str] | None) -> dict[int, str]:
@@ -703,7 +866,9 @@ def _files_comment(files: FileSet, scope: Scope) -> str:
     if scope.keys is not None:
         what += " (those holding one of the keys' text)"
     lines = [f"-- {LOG_FILES}(file_index, json): {what}, inflated:"]
-    lines += [f"--   {i}: {json.dumps(p)}" for i, p in enumerate(files.paths)]
+    lines += [
+        f"--   {i}: {json.dumps(p)}" for i, p in zip(files.order()[1], files.paths, strict=True)
+    ]
     if not files.paths:
         lines.append("--   (none)")
     return "\n".join(lines) + "\n"
