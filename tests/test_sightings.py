@@ -71,7 +71,7 @@ def test_the_findings_region_left_out_is_not_no_activity(tmp_path: Path) -> None
 
 
 def test_the_findings_calls_read_raise_no_issue() -> None:
-    # read for the case's regions (named on Sources: not taken with a case folder), so any
+    # read for the case's regions (Sources.regions), so any
     # issue would be the sightings check's
     sources = investigation.sources_from_parameters(case_dir=str(SAMPLE))
     sources = dataclasses.replace(sources, regions=list(SAMPLE_REGIONS))

@@ -281,8 +281,7 @@ def test_new_values_against_a_history_not_completely_read_say_so() -> None:
     from tests.sample_window import COVERED
     from torinvest.investigation import investigate, sources_from_parameters
 
-    # the case's trail regions named (Sources.regions: --regions is not taken with a case
-    # folder), so the only gap is the days the window reaches beyond its log files
+    # the case's trail regions named (Sources.regions), so the only gap is the days the window reaches beyond its log files
     src = replace(sources_from_parameters(case_dir=str(CASE.root)), regions=list(SAMPLE_REGIONS))
     gappy = {s.name: s for s in investigate("6dde0a8f8d46f6acad893b30f905e97c", src).signals}
     assert {"new_source_ip", "new_user_agent"} <= set(gappy)
@@ -727,7 +726,7 @@ def test_investigate_says_the_findings_region_was_not_read_in_its_summary(tmp_pa
         "--lookahead-days", "0",
     )  # fmt: skip
     assert code == 0, err
-    # and, read for every region (--regions is not taken with --case), the partition's regions
+    # and, read for every region (no --regions), the partition's regions
     # without a folder: said by the key's reading (us-east-1 apart: the finding's) and by the
     # IP pivot's, which is not told the finding's region (us-east-1 among them)
     assert "4 events" in said and "INCOMPLETE: 3 DATA ISSUE(S)" in said

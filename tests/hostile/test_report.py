@@ -372,7 +372,8 @@ def test_the_activity_card_counts_what_was_not_read_as_the_answer_does() -> None
     assert "source(s) failed" not in card
     quiet = dataclasses.replace(inv, events=inv.events.iloc[:0])  # no call in what was read
     state, line = display.activity_state(quiet)
-    assert state == "partial"
+    assert state == "missed"  # and GuardDuty saw calls none of which was read: said too
+    assert "though GuardDuty saw it called from 109.70.100.66 in the window" in line
     assert line.startswith("Incomplete: 1 data issue(s) name what was not read")
     assert "what was read (62 file(s), region(s) or table(s)) holds no call" in line
     assert "source(s) failed" not in line

@@ -132,8 +132,8 @@ def test_a_baseline_read_in_part_says_its_new_signals_may_be_wrong() -> None:
     a baseline exists, read in part — ``new_source_ip`` may have fired for an IP used in the
     days not read. summary.json's ``baseline`` is partial, a partial_baseline signal names the
     signals, and the triage card says the score without them. Over the days the files cover
-    the baseline is compared, with no such warning. Read for the case's regions (named on
-    Sources: not taken with a case folder), so the days are all that is not read."""
+    the baseline is compared, with no such warning. Read for the case's regions
+    (Sources.regions), so the days are all that is not read."""
     sources = investigation.sources_from_parameters(case_dir=str(sample_case().root))
     sources = dataclasses.replace(sources, regions=list(SAMPLE_REGIONS))
     gappy = investigation.investigate(FINDING, sources)

@@ -69,7 +69,7 @@ def test_the_verdict_command_says_the_count_it_printed(tmp_path: Path) -> None:
     argv += ["--case", str(sample_case().root), "--ledger", str(tmp_path / "ledger.jsonl")]
     assert main(argv, out=out, err=err) == 0
     printed = [line for line in err.getvalue().splitlines() if "torinvest: issue:" in line]
-    # the days, grouped, and (--regions is not taken with --case: every region, offline) the
+    # the days, grouped, and (no --regions: every region, offline) the
     # partition's regions the trail has no folder for
     assert len(printed) == 2
     assert printed[0].endswith(": " + offline_unfolded(SAMPLE_REGIONS))
