@@ -7,6 +7,7 @@ answers from the file loader, DuckDB and Athena; GuardDuty through the fake endp
 from __future__ import annotations
 
 import copy
+import dataclasses
 import io
 import json
 import re
@@ -34,6 +35,7 @@ from tests.campaign_case import (
     related_findings,
 )
 from tests.fake_aws.server import AthenaRegion, FakeAws
+from tests.offline_regions import SAMPLE_REGIONS
 from tests.sample_window import COVERED
 from tests.sources.sql.helpers import athena_results
 from torinvest import campaign, investigation
@@ -64,7 +66,10 @@ WINDOW = (pd.Timestamp("2023-07-10T00:17:08Z"), pd.Timestamp("2023-07-10T21:56:0
 
 
 def investigate(case: Path) -> investigation.Investigation:
+    """The sample finding and its campaign over ``case``, read for the sample trail's regions
+    (named on Sources: sources_from_parameters does not take them with a case folder)."""
     src = investigation.sources_from_parameters(case_dir=str(case))
+    src = dataclasses.replace(src, regions=list(SAMPLE_REGIONS))
     findings = investigation.load_findings(src)
     inv = investigation.investigate(FINDING, src, findings=findings, **COVERED)
     return campaign.look_around(inv, findings)
@@ -177,7 +182,12 @@ def test_files_duckdb_and_athena_give_the_same_callers(
     extended: Path, fake_athena: AthenaRegion
 ) -> None:
     logs = [str(extended / "cloudtrail")]
-    common = {"start": WINDOW[0], "end": WINDOW[1], "exclude_keys": [KEY, DERIVED]}
+    common = {
+        "start": WINDOW[0],
+        "end": WINDOW[1],
+        "exclude_keys": [KEY, DERIVED],
+        "regions": list(SAMPLE_REGIONS),  # the case's trail regions: none missing
+    }
     files = load_ip_pivot(list(TOR_IPS), logs=logs, **common)  # type: ignore[arg-type]
     duck = load_ip_pivot(
         list(TOR_IPS),

@@ -6,6 +6,7 @@ cards (the sensitive calls' too), the terminal and a ticket's answer (torinvest.
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import io
 import json
@@ -19,6 +20,7 @@ import pytest
 
 from tests.fake_aws import FakeAws
 from tests.fake_aws.server import lookup_event
+from tests.offline_regions import SAMPLE_REGIONS
 from tests.sample_window import COVERED
 from torinvest import display, investigation
 from torinvest.aws import Aws
@@ -248,7 +250,10 @@ def case_with_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _investigate(case: Path) -> investigation.Investigation:
+    """The finding over ``case``, read for the sample case's regions (Sources.regions:
+    sources_from_parameters does not take them with a case folder)."""
     sources = investigation.sources_from_parameters(case_dir=str(case))
+    sources = dataclasses.replace(sources, regions=list(SAMPLE_REGIONS))
     return investigation.investigate(FINDING, sources, **COVERED)
 
 

@@ -155,13 +155,16 @@ def load(request: pytest.FixtureRequest, tmp_path: Path) -> Loader:
     def files(records: list[dict[str, Any]]) -> Loaded:
         r = load_logs(
             _write(records, tmp_path), access_keys=SUSPECT, start=START, end=END,
-            follow_derived=True, progress=False, workers=1,
+            regions=["us-east-1"], follow_derived=True, progress=False, workers=1,
         )  # fmt: skip
         return Loaded(r.frame, r.derived, r.issues)
 
     def duckdb(records: list[dict[str, Any]]) -> Loaded:
         with DuckDBEngine(_write(records, tmp_path)) as engine:
-            r = load_sql(engine, access_keys=SUSPECT, start=START, end=END, follow_derived=True)
+            r = load_sql(
+                engine, access_keys=SUSPECT, start=START, end=END, regions=["us-east-1"],
+                follow_derived=True,
+            )  # fmt: skip
         return Loaded(r.frame, r.derived, r.issues)
 
     def lookup(records: list[dict[str, Any]]) -> Loaded:
@@ -260,7 +263,9 @@ def test_the_minted_keys_are_the_same_whatever_the_source(load: Loader) -> None:
 def test_counted_in_the_engine_the_minted_keys_are_the_same(tmp_path: Path) -> None:
     """The minted-keys query (the path of activity too large to load) says what the rows do."""
     with DuckDBEngine(_write(mint_records() + chain_records(), tmp_path)) as engine:
-        got = minted_keys_sql(engine, access_keys=SUSPECT, start=START, end=END)
+        got = minted_keys_sql(
+            engine, access_keys=SUSPECT, start=START, end=END, regions=["us-east-1"]
+        )
     assert [d.access_key_id for d in got.derived] == [
         CHAIN[0], BACKDOOR, SKEWED, *CHAIN[1:MAX_DERIVED_ROUNDS]
     ]  # fmt: skip

@@ -322,9 +322,11 @@ SCENARIOS: list[tuple[str, Build, Outcome] | pytest.param] = [
         marks=SLOW,
     ),
     pytest.param(
-        "investigate-partial",  # the sample case's logs hold one day of the default window
+        # the sample case's logs hold one day of the default window, and (every region, a
+        # case folder) no folder for the partition's other regions
+        "investigate-partial",
         lambda c: c.investigate(FINDING),
-        Outcome(0, "partial", "INCOMPLETE: 1 DATA ISSUE(S)"),
+        Outcome(0, "partial", "INCOMPLETE: 2 DATA ISSUE(S)"),
         marks=SLOW,
     ),
     pytest.param(

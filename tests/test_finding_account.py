@@ -13,6 +13,7 @@ real "no events in A", said apart; a key used in both accounts, A's logs read, s
 from __future__ import annotations
 
 import gzip
+import json
 import re
 import shutil
 from pathlib import Path
@@ -28,8 +29,9 @@ from tests.actions.test_actions import (  # noqa: F401  (proxy_fixture: the fixt
 )
 from tests.fake_aws import FakeAws
 from tests.fake_aws.proxy import FaultProxy
+from tests.offline_regions import SAMPLE_REGIONS
 from tests.post.conftest import make_report
-from tests.sample_window import COVERED, COVERED_FLAGS
+from tests.sample_window import COVERED, COVERED_FLAGS, REGIONS
 from torinvest import actions, display, investigation, report, runner
 from torinvest.analysis import NOT_SCORED
 from torinvest.case import sample_case
@@ -55,7 +57,8 @@ def _log(path: Path, account: str) -> tuple[str, bytes]:
 
 
 def _put(case: Path, account: str, name: str, data: bytes) -> None:
-    folder = case / "cloudtrail" / "AWSLogs" / account / "CloudTrail" / "us-east-1" / "2023/07/10"
+    region = name.split("_CloudTrail_", 1)[1].split("_", 1)[0]  # its region's folder
+    folder = case / "cloudtrail" / "AWSLogs" / account / "CloudTrail" / region / "2023/07/10"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / name).write_bytes(data)
 
@@ -68,12 +71,30 @@ def _case(root: Path, *, in_a: str = "") -> Path:
     shutil.copytree(SAMPLE / "findings", case / "findings")
     files = sorted(SAMPLE.rglob("*.json.gz"))
     holds = {f: KEY.encode() in gzip.decompress(f.read_bytes()) for f in files}
-    kept = None
+    kept: set[Path] = set()
     if in_a:
-        kept = next(f for f in files if holds[f] == (in_a == "key"))
-        _put(case, A, *_log(kept, A))
+        kept.add(next(f for f in files if holds[f] == (in_a == "key") and "_us-east-1_" in f.name))
+        # and a file without the key in each of the trail's other regions: A's copy holds
+        # every region its trail logs (a copy that lacks one is not read whole)
+        others: list[tuple[str, bytes]] = []
+        for region in SAMPLE_REGIONS:
+            if not any(f"_{region}_" in f.name for f in kept):
+                first = next(f for f in files if f"_{region}_" in f.name)
+                name, data = _log(first, A)
+                doc = json.loads(gzip.decompress(data))
+                doc["Records"] = [r for r in doc["Records"] if KEY not in json.dumps(r)]
+                others.append(
+                    (
+                        name.replace(".json.gz", "_bg.json.gz"),
+                        gzip.compress(json.dumps(doc).encode()),
+                    )
+                )  # the region's file without the key's calls
+        for f in kept:
+            _put(case, A, *_log(f, A))
+        for name, data in others:
+            _put(case, A, name, data)
     for f in files:
-        if f != kept:
+        if f not in kept:
             _put(case, B, *_log(f, B))
     return case
 
@@ -82,13 +103,17 @@ def _case(root: Path, *, in_a: str = "") -> Path:
 def elsewhere(tmp_path_factory: pytest.TempPathFactory) -> Investigation:
     case = _case(tmp_path_factory.mktemp("b_only"))
     return investigation.investigate(
-        FINDING, investigation.sources_from_parameters(case_dir=str(case)), **COVERED
+        FINDING,
+        investigation.sources_from_parameters(case_dir=str(case), regions=REGIONS),
+        **COVERED,
     )
 
 
 def _investigate(case: Path) -> Investigation:
     return investigation.investigate(
-        FINDING, investigation.sources_from_parameters(case_dir=str(case)), **COVERED
+        FINDING,
+        investigation.sources_from_parameters(case_dir=str(case), regions=REGIONS),
+        **COVERED,
     )
 
 

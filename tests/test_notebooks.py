@@ -18,7 +18,7 @@ import orjson
 import papermill as pm
 import pytest
 
-from tests.sample_window import COVERED
+from tests.sample_window import COVERED_PARAMS
 from torinvest import notebooks, report
 from torinvest.case import sample_case
 from torinvest.verdict import read_ledger
@@ -159,7 +159,7 @@ def test_investigate_runs_on_the_sample_case(tmp_path: Path) -> None:
         ledger=str(tmp_path / "ledger.jsonl"),
         summary_path=str(summary),
         export_dir=str(tmp_path),
-        **COVERED,
+        **COVERED_PARAMS,
     )
     text = _outputs_text(nb)
     assert not _errors(nb)
@@ -249,7 +249,7 @@ def test_investigate_shows_the_data_issues_of_a_broken_case(tmp_path: Path) -> N
         case_dir=str(files["case"]),
         ledger=str(tmp_path / "ledger.jsonl"),
         summary_path=str(summary),
-        **COVERED,
+        **COVERED_PARAMS,
     )
     issues_cell = next(
         c for c in nb.cells if c.cell_type == "code" and "display.data_issues" in c.source

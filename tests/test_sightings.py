@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tests.offline_regions import SAMPLE_REGIONS
 from tests.sample_window import COVERED
 from torinvest import display, investigation
 from torinvest.case import sample_case
@@ -70,9 +71,11 @@ def test_the_findings_region_left_out_is_not_no_activity(tmp_path: Path) -> None
 
 
 def test_the_findings_calls_read_raise_no_issue() -> None:
-    inv = investigation.investigate(
-        FINDING, investigation.sources_from_parameters(case_dir=str(SAMPLE)), **COVERED
-    )
+    # read for the case's regions (Sources.regions), so any
+    # issue would be the sightings check's
+    sources = investigation.sources_from_parameters(case_dir=str(SAMPLE))
+    sources = dataclasses.replace(sources, regions=list(SAMPLE_REGIONS))
+    inv = investigation.investigate(FINDING, sources, **COVERED)
     assert not [i for i in inv.data_issues if "GuardDuty saw key" in i.problem]
     assert not inv.data_issues
 

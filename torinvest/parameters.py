@@ -363,6 +363,7 @@ def sources_from_parameters(
         logs_aws = Aws(_aws_config(profile, role_arn, external_id)) if reads_aws else None
         return Sources(
             case=case,
+            regions=region_list,  # the trail's regions read (and judged) from its log files
             logs=list(logs),
             exit_lists=list(exit_lists),
             engine=options,

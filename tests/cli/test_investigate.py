@@ -20,6 +20,7 @@ import pytest
 from tests.cli_run import run
 from tests.fake_aws import FakeAws
 from tests.mmdb import asn_database
+from tests.offline_regions import SAMPLE_REGIONS, offline_unfolded
 from tests.sample_window import COVERED_FLAGS
 from torinvest import actions, investigation, report
 from torinvest.case import sample_case
@@ -300,8 +301,10 @@ def test_all_open_skips_what_it_has_and_forces_on_demand(tmp_path: Path) -> None
     # the sample case holds one day of logs: the window's other days could not be read, so the
     # next scheduled run retries it (a report that read everything is skipped: see
     # tests/post/test_all_open_reading.py)
+    # (and, read for every region, the partition's regions its trail has no folder for)
     gap = orjson.loads(summary.read_bytes())["activity_issues"]
-    assert gap and "no log file for" in gap[0]["problem"]
+    assert gap[0]["problem"] == offline_unfolded(SAMPLE_REGIONS)
+    assert len(gap) == 2 and "no log file for" in gap[1]["problem"]
     code, stdout, err = run(*base)
     assert code == 0, err
     assert stdout.startswith(f"ok      {FINDING}")
@@ -550,7 +553,7 @@ def test_a_torn_ledger_line_is_a_data_issue_of_the_report_and_of_its_verdict(
         *COVERED_FLAGS,
     )
     assert code == 0, err
-    assert "1 DATA ISSUE(S)" in out
+    assert "1 DATA ISSUE(S)" in out  # the window and the regions the case covers: the ledger's
     page = (out_dir / "report.html").read_text()
     assert "no data issue" not in page.lower()
     assert f"{ledger}:2" in page and "Incomplete: 1 data issue(s)" in page

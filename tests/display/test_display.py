@@ -12,6 +12,7 @@ import orjson
 import pandas as pd
 import pytest
 
+from tests.offline_regions import SAMPLE_REGIONS
 from tests.sample_window import COVERED
 from torinvest import display, investigation
 from torinvest.case import sample_case
@@ -38,7 +39,11 @@ def _investigate(case: Path) -> Investigation:
 
 @pytest.fixture(scope="module")
 def inv() -> Investigation:
-    return _investigate(sample_case().root)
+    """The sample case's investigation, read for its trail's regions (named on Sources:
+    sources_from_parameters does not take them with a case folder): a complete reading."""
+    sources = investigation.sources_from_parameters(case_dir=str(sample_case().root))
+    sources = dataclasses.replace(sources, regions=list(SAMPLE_REGIONS))
+    return investigation.investigate(FINDING, sources, **COVERED)
 
 
 def _text(html: str) -> str:

@@ -7,6 +7,7 @@ the file loader and DuckDB. Catalogue: docs/hostile-inputs.md, "Regions and days
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import boto3
@@ -15,6 +16,7 @@ import pytest
 
 from tests.cli_run import issues, run
 from tests.fake_aws import FakeAws
+from tests.offline_regions import SAMPLE_REGIONS, offline_unfolded
 from torinvest.case import sample_case
 from torinvest.options import DEFAULT_MAX_ROWS
 
@@ -101,6 +103,8 @@ def test_a_region_with_its_day_folder_and_no_matching_event_is_read_and_empty(
 
 
 def test_without_regions_every_region_present_is_judged(tmp_path: Path) -> None:
+    """No --regions, a local folder: every region present is judged (the day it lacks), and
+    the partition's regions enabled everywhere that have no folder are the "no folder" issue."""
     shutil.copytree(CASE.cloudtrail, tmp_path / "ct")
     code, _out, err = run(
         "events", "--logs", str(tmp_path / "ct"), "--access-key", KEY,
@@ -108,9 +112,10 @@ def test_without_regions_every_region_present_is_judged(tmp_path: Path) -> None:
     )  # fmt: skip
     assert code == 0, err
     assert issues(err) == [
+        f"torinvest: issue: {tmp_path}/ct/{FOLDER}: " + offline_unfolded(SAMPLE_REGIONS),
         f"torinvest: issue: {tmp_path}/ct/{FOLDER}…: 3 folders: no log file for 2023-07-11 (1 of "
         "the window's 2 UTC day(s)): nothing was logged there those days, or logging stopped, "
-        "or the files are not here; the events of those days, if any, were not read — e.g. ap-southeast-1/, eu-west-1/, us-east-1/"
+        "or the files are not here; the events of those days, if any, were not read — e.g. ap-southeast-1/, eu-west-1/, us-east-1/",
     ]
 
 
@@ -121,7 +126,7 @@ UNFOLDED = (
     "no folder for region(s) ap-south-1: no log file of that region here at all, so its "
     "events, if any, were not read; it is enabled for the account ({source}) and was not asked "
     "with --regions: the trail does not log it (a single-region trail, or one that leaves it "
-    "out), or its files are not here, and no digest folder (CloudTrail-Digest/) shows it "
+    "out), or nothing was logged there in the window, or its files are not here, and no digest folder (CloudTrail-Digest/) shows it "
     "logged; read that region's log files from the trail that records it, or LookupEvents "
     "(--lookup), or name the key's regions with --regions"
 )
@@ -167,16 +172,21 @@ def test_every_enabled_region_with_a_folder_is_no_issue(
 def test_no_enabled_region_asked_offline_nor_with_regions(
     trail: str, fake_aws: FakeAws, tmp_path: Path
 ) -> None:
-    """A local folder makes no AWS call (its regions present are judged, as before); with
-    --regions the regions asked are judged, not the enabled ones."""
+    """A local folder makes no AWS call: its regions present are judged, and those enabled in
+    every account of the partition (not the account's, which are not asked) that it has no
+    folder for are the "no folder" issue (ap-south-1 among them); with --regions the regions
+    asked are judged, not the enabled ones."""
     fake_aws.enabled_regions = ENABLED
-    regions = ("--regions", "us-east-1") if trail.startswith("s3://") else ()
+    local = not trail.startswith("s3://")
+    regions = () if local else ("--regions", "us-east-1")
     code, _out, err = run(
         "events", "--logs", trail, "--access-key", KEY, "--start", "2023-07-10",
         "--end", "2023-07-10", *regions, "--out", str(tmp_path / "e.jsonl"),
     )  # fmt: skip
     assert code == 0, err
-    assert issues(err) == []
+    where = trail.rstrip("/") + "/" + FOLDER
+    offline = [f"torinvest: issue: {where}: " + offline_unfolded(SAMPLE_REGIONS)]
+    assert issues(err) == (offline if local else [])
     assert fake_aws.calls("DescribeRegions", service="ec2") == []
 
 
@@ -271,7 +281,8 @@ def test_new_values_against_a_history_not_completely_read_say_so() -> None:
     from tests.sample_window import COVERED
     from torinvest.investigation import investigate, sources_from_parameters
 
-    src = sources_from_parameters(case_dir=str(CASE.root))
+    # the case's trail regions named (Sources.regions), so the only gap is the days the window reaches beyond its log files
+    src = replace(sources_from_parameters(case_dir=str(CASE.root)), regions=list(SAMPLE_REGIONS))
     gappy = {s.name: s for s in investigate("6dde0a8f8d46f6acad893b30f905e97c", src).signals}
     assert {"new_source_ip", "new_user_agent"} <= set(gappy)
     for name in ("new_source_ip", "new_user_agent"):
@@ -448,12 +459,17 @@ def _case(root: Path, regions: tuple[str, ...], account: str = FINDING_ACCOUNT) 
     return root
 
 
-def _investigate(case: Path, engine: str, logs: str = "") -> tuple[list[str], str, int]:
-    """The sample finding investigated over ``case`` (and ``logs``): its data issues (source:
-    problem), its reading and how many events it read."""
+def _investigate(
+    case: Path, engine: str, logs: str = "", regions: tuple[str, ...] = ()
+) -> tuple[list[str], str, int]:
+    """The sample finding investigated over ``case`` (and ``logs``), for ``regions`` (none:
+    every region): its data issues (source: problem), its reading and how many events it
+    read."""
     from torinvest.investigation import investigate, reading_of, sources_from_parameters
 
     src = sources_from_parameters(case_dir=str(case), engine=engine, logs=logs)
+    if regions:  # Sources.regions: sources_from_parameters does not take them with a case
+        src = replace(src, regions=list(regions))
     inv = investigate(FINDING, src, **NEAR)  # type: ignore[arg-type]
     issues = inv.data_issues
     total = inv.activity.total_events
@@ -467,24 +483,29 @@ def test_the_findings_region_with_no_folder_in_a_case_folder_is_not_read(
     """A case folder whose trail of the finding's account holds ap-southeast-1 and eu-west-1
     but no us-east-1, where GuardDuty raised the finding (the region of the call): the "no
     folder" issue names us-east-1 and why, the reading incomplete (was: 4 events, complete —
-    the 60 calls of us-east-1 never read, nothing said)."""
+    the 60 calls of us-east-1 never read, nothing said). Read for every region (offline), the
+    partition's other regions without a folder are their own issue; us-east-1 is not in it."""
     from torinvest.investigation import READING_INCOMPLETE
 
     case = _case(tmp_path / "case", ("ap-southeast-1", "eu-west-1"))
     issues, reading, total = _investigate(case, engine)
     assert total == 4
     where = f"{case}/cloudtrail/AWSLogs/{FINDING_ACCOUNT}/CloudTrail/"
-    assert issues == [f"{where}: {KNOWN}"]
+    assert issues == [f"{where}: {KNOWN}", f"{where}: {offline_unfolded(SAMPLE_REGIONS)}"]
     assert reading == READING_INCOMPLETE
 
 
 @pytest.mark.parametrize("engine", ["files", "duckdb"])
 def test_the_findings_region_with_a_folder_is_no_issue(tmp_path: Path, engine: str) -> None:
-    from torinvest.investigation import READING_COMPLETE
+    from torinvest.investigation import READING_COMPLETE, READING_INCOMPLETE
 
-    case = _case(tmp_path / "case", ("ap-southeast-1", "eu-west-1", "us-east-1"))
-    issues, reading, total = _investigate(case, engine)
+    case = _case(tmp_path / "case", SAMPLE_REGIONS)
+    issues, reading, total = _investigate(case, engine, regions=SAMPLE_REGIONS)
     assert (issues, reading, total) == ([], READING_COMPLETE, 22)  # us-east-1 read too
+    # for every region (offline): only the partition's regions without a folder are an issue
+    where = f"{case}/cloudtrail/AWSLogs/{FINDING_ACCOUNT}/CloudTrail/"
+    every = ([f"{where}: {offline_unfolded(SAMPLE_REGIONS)}"], READING_INCOMPLETE, 22)
+    assert _investigate(case, engine) == every
 
 
 def test_another_accounts_folder_and_a_flat_folder_are_not_judged_by_the_finding(
@@ -492,10 +513,15 @@ def test_another_accounts_folder_and_a_flat_folder_are_not_judged_by_the_finding
 ) -> None:
     """The finding's region is asked of the finding's account's trail folders only (another
     account's trail need not log that region); a flat folder of exports says nothing of its
-    regions: neither gets the "no folder" issue."""
+    regions: neither gets the finding's "no folder" issue. Another account's folder read for
+    every region (offline) is judged by the partition's regions enabled everywhere, us-east-1
+    among them, as its own (not as the key's region)."""
     other = _case(tmp_path / "other", ("ap-southeast-1", "eu-west-1"), account=ACCOUNT)
     issues, _reading, total = _investigate(other, "files")
-    assert total == 4 and not [i for i in issues if "no folder for region" in i]
+    where = f"{other}/cloudtrail/AWSLogs/{ACCOUNT}/CloudTrail/"
+    unfolded = offline_unfolded(("ap-southeast-1", "eu-west-1"))
+    assert "us-east-1" in unfolded and "the key called it" not in unfolded
+    assert total == 4 and issues == [f"{where}: {unfolded}"]
     flat = tmp_path / "flat"
     shutil.copytree(CASE.root / "findings", flat / "findings")
     (flat / "cloudtrail").mkdir()
@@ -700,8 +726,15 @@ def test_investigate_says_the_findings_region_was_not_read_in_its_summary(tmp_pa
         "--lookahead-days", "0",
     )  # fmt: skip
     assert code == 0, err
-    assert "4 events" in said and "INCOMPLETE: 1 DATA ISSUE(S)" in said
+    # and, read for every region (no --regions), the partition's regions
+    # without a folder: said by the key's reading (us-east-1 apart: the finding's) and by the
+    # IP pivot's, which is not told the finding's region (us-east-1 among them)
+    assert "4 events" in said and "INCOMPLETE: 3 DATA ISSUE(S)" in said
     data = report.check_summary(out / "summary.json")
     where = f"{case}/cloudtrail/AWSLogs/{FINDING_ACCOUNT}/CloudTrail/"
-    assert data["data_issues"] == [{"source": where, "problem": KNOWN}]
+    assert data["data_issues"] == [
+        {"source": where, "problem": KNOWN},
+        {"source": where, "problem": offline_unfolded(SAMPLE_REGIONS)},
+        {"source": where, "problem": offline_unfolded(("ap-southeast-1", "eu-west-1"))},
+    ]
     assert reading(data).startswith("INCOMPLETE")

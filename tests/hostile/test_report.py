@@ -20,6 +20,7 @@ import orjson
 import pandas as pd
 import pytest
 
+from tests.offline_regions import SAMPLE_REGIONS
 from tests.sample_window import COVERED
 from torinvest import actions, display, investigation
 from torinvest import analysis as an
@@ -38,10 +39,15 @@ TOR_CALLS = orjson.loads((sample_case().root / "STORY.json").read_bytes())["acto
 ]
 
 
-def _investigate(case: Path) -> Investigation:
-    return investigation.investigate(
-        FINDING, investigation.sources_from_parameters(case_dir=str(case)), **COVERED
-    )
+def _investigate(case: Path, regions: tuple[str, ...] = ()) -> Investigation:
+    return investigation.investigate(FINDING, _sources(case, regions), **COVERED)
+
+
+def _sources(case: Path, regions: tuple[str, ...] = ()) -> investigation.Sources:
+    """The case folder as the investigation's source, read for ``regions`` (none: every
+    region; named on Sources: sources_from_parameters does not take them with a case folder)."""
+    sources = investigation.sources_from_parameters(case_dir=str(case))
+    return dataclasses.replace(sources, regions=list(regions)) if regions else sources
 
 
 def _plain(fragment: str) -> str:
@@ -353,8 +359,9 @@ def test_the_activity_card_counts_what_was_not_read_as_the_answer_does() -> None
     three region folders lack the same days — one data issue, grouped, in the answer and the
     data issues card. The activity card said "3 source(s) failed: events from them are
     missing" (no source failed; the counts differed); with no event read it said "Could not
-    look: 1 source(s) failed; the 62 other source(s) were read"."""
-    sources = investigation.sources_from_parameters(case_dir=str(sample_case().root))
+    look: 1 source(s) failed; the 62 other source(s) were read". Read for the case's regions
+    (the partition's others without a folder are not this test's subject)."""
+    sources = _sources(sample_case().root, SAMPLE_REGIONS)
     inv = investigation.investigate(FINDING, sources)
     assert len(inv.activity.issues) == 3  # one per region folder, the same problem
     answer = _text(display.answer_html(inv, {"status": "pending"}))
@@ -365,7 +372,8 @@ def test_the_activity_card_counts_what_was_not_read_as_the_answer_does() -> None
     assert "source(s) failed" not in card
     quiet = dataclasses.replace(inv, events=inv.events.iloc[:0])  # no call in what was read
     state, line = display.activity_state(quiet)
-    assert state == "partial"
+    assert state == "missed"  # and GuardDuty saw calls none of which was read: said too
+    assert "though GuardDuty saw it called from 109.70.100.66 in the window" in line
     assert line.startswith("Incomplete: 1 data issue(s) name what was not read")
     assert "what was read (62 file(s), region(s) or table(s)) holds no call" in line
     assert "source(s) failed" not in line
@@ -376,7 +384,7 @@ def test_a_partial_reading_says_so_at_the_top(tmp_path: Path) -> None:
     shutil.copytree(sample_case().root, case)
     bad = case / "cloudtrail" / "x<img src=x onerror=document.title=1>.json"
     bad.write_text('{"Records": [{"userIdentity": {"accessKeyId": "' + KEY + '"')
-    partial = _investigate(case)
+    partial = _investigate(case, SAMPLE_REGIONS)  # the bad file the one issue
     html = display.answer_html(partial, {"status": "pending"})
     top = _text(html.split('class="ti-tiles"')[0])
     assert "⚠ Incomplete: 1 data issue(s)" in top
@@ -631,9 +639,7 @@ def test_the_reading_reads_the_same_on_the_card_summary_terminal_and_index(tmp_p
     from torinvest.report.batch import BatchEntry
 
     name, data = _background_file()
-    whole = investigation.investigate(
-        FINDING, investigation.sources_from_parameters(case_dir=str(sample_case().root)), **COVERED
-    )
+    whole = _investigate(sample_case().root, SAMPLE_REGIONS)  # the case's regions: whole
     missed = _investigate(_case_with(tmp_path / "none", {name: data}))  # none of GuardDuty's
     nothing = _investigate(_case_with(tmp_path / "failed", {"broken.json.gz": data[:200]}))
     refused = DataIssue("lookup:eu-west-1", "access denied: cloudtrail:LookupEvents")

@@ -4,6 +4,7 @@ read in part says its "new" signals may be wrong."""
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import re
 import shutil
@@ -12,6 +13,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from tests.offline_regions import SAMPLE_REGIONS
 from tests.sample_window import COVERED
 from torinvest import analysis as an
 from torinvest import display, investigation, report
@@ -130,8 +132,10 @@ def test_a_baseline_read_in_part_says_its_new_signals_may_be_wrong() -> None:
     a baseline exists, read in part — ``new_source_ip`` may have fired for an IP used in the
     days not read. summary.json's ``baseline`` is partial, a partial_baseline signal names the
     signals, and the triage card says the score without them. Over the days the files cover
-    the baseline is compared, with no such warning."""
+    the baseline is compared, with no such warning. Read for the case's regions
+    (Sources.regions), so the days are all that is not read."""
     sources = investigation.sources_from_parameters(case_dir=str(sample_case().root))
+    sources = dataclasses.replace(sources, regions=list(SAMPLE_REGIONS))
     gappy = investigation.investigate(FINDING, sources)
     (partial,) = [s for s in gappy.signals if s.name == an.PARTIAL_BASELINE_SIGNAL]
     assert "new_source_ip (+10)" in partial.detail

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from tests.browser import CHROMIUM, Chromium, chromium
-from tests.sample_window import COVERED
+from tests.sample_window import COVERED_PARAMS
 from torinvest import report
 from torinvest.case import sample_case
 
@@ -120,7 +120,7 @@ def test_the_hostile_report_in_a_spreadsheet_and_in_chromium(tmp_path: Path) -> 
         case_dir=str(hostile_case(tmp_path)),
         ledger=str(tmp_path / "l.jsonl"),
         **VERDICT,
-        **COVERED,
+        **COVERED_PARAMS,
     )
     run = report.run_report(FINDING, out, options)
     assert run.summary_data is not None

@@ -7,6 +7,7 @@ one place and 3 in another."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import re
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from tests.offline_regions import SAMPLE_REGIONS, offline_unfolded
 from torinvest import campaign, display, investigation
 from torinvest.case import sample_case
 from torinvest.cli import main
@@ -30,8 +32,10 @@ def _counts(text: str) -> set[int]:
 @pytest.fixture(scope="module")
 def gappy() -> Investigation:
     """The sample case over the default window: its 3 region folders hold no log file for the
-    same 21 days (one grouped issue)."""
+    same 21 days (one grouped issue). Read for those regions (named on Sources:
+    sources_from_parameters does not take them with a case folder), so that is the one."""
     sources = investigation.sources_from_parameters(case_dir=str(sample_case().root))
+    sources = dataclasses.replace(sources, regions=list(SAMPLE_REGIONS))
     findings = investigation.load_findings(sources)
     inv = investigation.investigate(FINDING, sources)
     return campaign.look_around(inv, findings)
@@ -65,9 +69,12 @@ def test_the_verdict_command_says_the_count_it_printed(tmp_path: Path) -> None:
     argv += ["--case", str(sample_case().root), "--ledger", str(tmp_path / "ledger.jsonl")]
     assert main(argv, out=out, err=err) == 0
     printed = [line for line in err.getvalue().splitlines() if "torinvest: issue:" in line]
-    assert len(printed) == 1
-    assert "INCOMPLETE: this verdict's evidence has 1 data issue(s) (above)" in err.getvalue()
+    # the days, grouped, and (no --regions: every region, offline) the
+    # partition's regions the trail has no folder for
+    assert len(printed) == 2
+    assert printed[0].endswith(": " + offline_unfolded(SAMPLE_REGIONS))
+    assert "INCOMPLETE: this verdict's evidence has 2 data issue(s) (above)" in err.getvalue()
     (record,) = [
         orjson.loads(line) for line in (tmp_path / "ledger.jsonl").read_bytes().splitlines()
     ]
-    assert record["evidence"]["data_issues"] == 1
+    assert record["evidence"]["data_issues"] == 2

@@ -14,6 +14,7 @@ import orjson
 import pandas as pd
 import pytest
 
+from tests.offline_regions import SAMPLE_REGIONS, offline_unfolded
 from torinvest import display, report
 from torinvest.case import sample_case
 from torinvest.errors import DataIssue, InputError
@@ -397,8 +398,14 @@ def test_report_of_the_sample_case(tmp_path: Path) -> None:
     assert verdict["rationale"] == options.rationale
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", verdict["recorded_at"])
     # the case's trail holds one day of the default window (14 days back, 7 ahead): the others
-    # were not read, and the report says so (tests.sample_window has a window it covers)
-    (gap,) = data["data_issues"]
+    # were not read, and the report says so (tests.sample_window has a window it covers); read
+    # for every region (a case folder: no regions named, offline), the partition's regions the
+    # trail has no folder for were not read either
+    unfolded, gap = data["data_issues"]
+    assert unfolded == {
+        "source": f"{sample_case().cloudtrail}/AWSLogs/218007301253/CloudTrail/",
+        "problem": offline_unfolded(SAMPLE_REGIONS),
+    }
     assert gap["source"] == f"{sample_case().cloudtrail}/AWSLogs/218007301253/CloudTrail/…"
     assert gap["problem"].startswith(
         "3 folders: no log file for 2023-06-26–2023-07-09, 2023-07-11–2023-07-17 (21 of the "

@@ -146,6 +146,22 @@ def activity_state(inv: Investigation) -> tuple[str, str]:
             "investigation at the trail's logs of the window (or use LookupEvents)."
         )
     unread = len(group_issues(failed))  # as the answer's and the data issues' counts
+    if attempted and inv.sightings_unread is not None and not denied:
+        # GuardDuty saw calls that were not read: said, whatever else was not read
+        seen = f" from {inv.key.tor_ip}" if inv.key.tor_ip else ""
+        said = reading_text(READING_INCOMPLETE, unread)
+        head = (
+            f"{said[:1].upper()}{said[1:]} name what was not read (a source that failed or "
+            "refused access, days or regions not there); what was read"
+            if failed
+            else "Incomplete: no call made with this key in what was read"
+        )
+        return "missed", (
+            f"{head} ({attempted:,} file(s), region(s) or table(s))"
+            f"{' holds no call made with this key' if failed else ''}, though GuardDuty saw it "
+            f"called{seen} in the window: the reading misses the calls the finding is about "
+            "(see the data issues). This is not evidence that the key was unused."
+        )
     if failed and attempted:  # read in part: a partial reading, never "could not look"
         # (refused access or failed): the words of summary.json, the terminal and the index
         said = reading_text(READING_INCOMPLETE, unread)

@@ -95,10 +95,14 @@ class EnabledRegions:
     unidentified: str = ""
     opt_in: frozenset[str] = frozenset()
     partition: str = "aws"
+    #: enabled for every account (the partition's default regions, offline): ``account`` and
+    #: ``opt_in`` say nothing; every folder is judged by them as its account's own
+    everywhere: bool = False
 
     def theirs(self, account: str) -> bool:
-        """Whether these are ``account``'s enabled regions (the credentials' account)."""
-        return self.account == account
+        """Whether these are ``account``'s enabled regions (the credentials' account, or every
+        account's: :attr:`everywhere`)."""
+        return self.everywhere or self.account == account
 
 
 @dataclass(slots=True)
@@ -517,8 +521,8 @@ def _unfolded_problem(
         f"{'that region' if one else 'those regions'} here at all, so its events, if any, were "
         f"not read; {'it is' if one else 'they are'} enabled for {whose} ({source}){after} and "
         f"{'was' if one else 'were'} not asked with --regions: the trail does not log {it} (a "
-        f"single-region trail, or one that leaves {it} out), or {'its' if one else 'their'} files are not "
-        "here, and no "
+        f"single-region trail, or one that leaves {it} out), or nothing was logged there in the "
+        f"window, or {'its' if one else 'their'} files are not here, and no "
         f"digest folder (CloudTrail-Digest/) shows {it} logged; read "
         f"{their} log files from the trail that records "
         f"{it}, or LookupEvents (--lookup), or name the key's regions with --regions"

@@ -15,7 +15,14 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from torinvest.aws import AWS_CALL_ERRORS, Aws, follow_pages, translate_error
+from torinvest.aws import (
+    AWS_CALL_ERRORS,
+    DEFAULT_REGIONS,
+    Aws,
+    arn_partition,
+    follow_pages,
+    translate_error,
+)
 from torinvest.errors import AccessDeniedError, AwsError, DataIssue, InputError, TorinvestError
 from torinvest.paths import FoundFile, walk_files
 from torinvest.sniff import CLI_OUTPUT_DO, CLI_OUTPUTS, read_head, sniff
@@ -717,6 +724,8 @@ def list_logs(
         every = any(scope is None for scope in listing.coverage.scope.values())
         if aws is not None and name.startswith("s3://") and not narrowing.regions and every:
             enabled = _enabled_regions(aws, name, out)
+        elif not name.startswith("s3://") and not narrowing.regions and every:
+            enabled = offline_regions(listing.coverage)
         unvouched: set[tuple[str, str, str]] = set()
         gaps = listing.versions + coverage_issues(
             listing.coverage,
@@ -743,6 +752,31 @@ def list_logs(
     if issues is not None:
         issues += out.unreadable
     return out
+
+
+def offline_regions(coverage: Coverage) -> EnabledRegions | None:
+    """The regions a local trail copy judged for every region should have a folder for, with
+    no account to ask: those enabled in every account of its partition (the regions launched
+    before March 20, 2019: :data:`~torinvest.aws.DEFAULT_REGIONS`), whose folder a multi-region
+    trail writes whenever anything happens there. The account's opt-in regions cannot be
+    known offline. None when the folders' regions name no one partition."""
+    present = {r for regions in coverage.days.values() for r in regions}
+    present |= {r for regions in coverage.regions.values() if regions for r in regions}
+    partitions = {arn_partition(r) for r in present}
+    if len(partitions) != 1:
+        return None
+    (partition,) = partitions
+    names = DEFAULT_REGIONS.get(partition)
+    if not names:
+        return None
+    return EnabledRegions(
+        names,
+        "the regions enabled in every account of the "
+        f"{partition} partition; whether the account enabled an opt-in region is not known "
+        "offline",
+        partition=partition,
+        everywhere=True,
+    )
 
 
 def _digests(
