@@ -20,6 +20,7 @@ import plotly.io as pio
 import pytest
 
 from tests.fake_aws import AthenaRegion
+from tests.sample_window import REGIONS
 from tests.sources.sql.helpers import INVICTUS, SUSPECT, Recorder, athena_results
 from torinvest import charts, display
 from torinvest.analysis import sensitive_events
@@ -50,11 +51,14 @@ LIMIT = (
 @pytest.fixture(scope="module")
 def pair() -> tuple[Investigation, Investigation]:
     """The sample finding investigated with every row loaded, and counted in the engine."""
+    case, regions = str(CASE.root), REGIONS  # the trail's three regions: its days the gap
     rows = investigate(
-        FINDING, sources_from_parameters(case_dir=str(CASE.root), engine="duckdb", max_rows=None)
+        FINDING,
+        sources_from_parameters(case_dir=case, regions=regions, engine="duckdb", max_rows=None),
     )
     counted = investigate(
-        FINDING, sources_from_parameters(case_dir=str(CASE.root), engine="duckdb", max_rows=LIMIT)
+        FINDING,
+        sources_from_parameters(case_dir=case, regions=regions, engine="duckdb", max_rows=LIMIT),
     )
     return rows, counted
 

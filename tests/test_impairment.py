@@ -31,6 +31,7 @@ import pytest
 from tests.cli_run import issues, run
 from tests.hostile.test_digests import write_digests
 from tests.lookup_export import lookup_event
+from tests.sample_window import REGIONS
 from torinvest import campaign, investigation
 from torinvest.case import sample_case
 from torinvest.impairment import (
@@ -428,7 +429,7 @@ def test_the_command_says_incomplete_and_names_the_stopped_trail(
 ) -> None:
     code, out, err = run(
         "investigate", FINDING, "--case", str(stopped_case), "--out", str(tmp_path / "out"),
-        "--ledger", str(tmp_path / "ledger.jsonl"),
+        "--ledger", str(tmp_path / "ledger.jsonl"), f"--regions={REGIONS}",
     )  # fmt: skip
     assert code == 0, err
     line = out.splitlines()[0]
