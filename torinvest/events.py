@@ -441,6 +441,50 @@ def lookup_region_gaps(
     ]
 
 
+def lookup_range_note(
+    counts: FileCounts,
+    times: Sequence[pd.Series],
+    start: pd.Timestamp | None,
+    end: pd.Timestamp | None,
+) -> str | None:
+    """What saved LookupEvents answers cannot say of themselves, when they are all the log
+    files read: the time range each was asked for (``aws cloudtrail lookup-events
+    --start-time/--end-time``, the console's filter) is not in the answer, and Event history
+    keeps 90 days. ``times``: the event times read. A note naming the span the answers hold and
+    the window they are read as covering, so "no call before A" is never read as known; None
+    when no window was given or no answer was read."""
+    answers = counts.lookup_regions
+    if not answers or counts.read > len(answers) or (start is None and end is None):
+        return None
+    held = [t for t in times if len(t)]
+    span = (
+        f"hold the key's events from {_utc(min(t.min() for t in held))} to "
+        f"{_utc(max(t.max() for t in held))}"
+        if held
+        else "hold no event of the key"
+    )
+    window = f"{_utc(start) if start is not None else 'the start'} to {_utc(end) if end is not None else 'now'}"
+    asked = " ".join(
+        part
+        for part in (
+            f"--start-time {_utc(start)}" if start is not None else "",
+            f"--end-time {_utc(end)}" if end is not None else "",
+        )
+        if part
+    )
+    return (
+        f"the {len(answers):,} saved LookupEvents answer(s) read do not record the time range "
+        f"they were asked for: they {span}, and are read as the window's ({window}): the key's "
+        "calls of the window outside what they hold are read as none, which is right only if "
+        f"each was asked for the whole window (`aws cloudtrail lookup-events {asked} …`) and "
+        "made within 90 days after the window's start (Event history keeps 90 days)"
+    )
+
+
+def _utc(t: pd.Timestamp) -> str:
+    return pd.Timestamp(t).tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def files_text(counts: FileCounts, by: str = "") -> str:
     """``54 of 62 log file(s)`` + ``by`` + ``(8 failed: 8 could not be downloaded: AccessDenied;
     1 read with issues: 1 with records without a usable time; 120 outside the window/region
@@ -804,6 +848,9 @@ def load_activity(
         (act.notes if missing else act.asides).append(said)
     if act.file_counts is not None and not act.lookup_asked and engine.kind != "athena":
         act.issues += lookup_region_gaps(act.file_counts, regions, known_regions, account)
+        ranged = lookup_range_note(act.file_counts, [f["event_time"] for f in frames], start, end)
+        if ranged is not None:
+            act.notes.append(ranged)
     if act.file_counts is not None and act.file_counts.lookup_scoped:
         seen = {k for f in frames for k in f["access_key_id"].dropna().unique()}
         act.issues += act.file_counts.scope_gaps(
