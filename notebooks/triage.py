@@ -45,7 +45,7 @@ sources = investigation.sources_from_parameters(
 found = report.open_findings(sources, include_archived=params.include_archived)
 
 # %%
-display.findings_issues(found.issues, found.skipped, archived=found.archived)
+display.findings_issues(found.issues, found.skipped, archived=found.archived, samples=found.samples)
 
 # %%
 triage = report.triage_frame(

@@ -127,6 +127,11 @@ class NotATorFindingError(InputError):
     """A finding whose type is not one of the Tor finding types."""
 
 
+class SampleFindingError(NotATorFindingError):
+    """A GuardDuty sample finding (``service.additionalInfo.sample``: made by CreateSampleFindings
+    or the console's "Generate sample findings"): its key, user and IP are placeholders."""
+
+
 class MissingKeyDetailsError(InputError):
     """A finding that names no access key (no ``resource.accessKeyDetails``)."""
 

@@ -257,6 +257,17 @@ def _from_wire(shape: Shape, value: Any) -> Any:
     return value
 
 
+def _additional_info_on_the_wire(finding: dict[str, Any]) -> dict[str, Any]:
+    """``service.additionalInfo`` as GetFindings answers it (``ServiceAdditionalInfo``: its
+    object as JSON text in ``value``, ``type`` "default"), where a finding was stored as an
+    export holds it (the object itself: the console's and EventBridge's JSON)."""
+    service = finding.get("service")
+    info = service.get("additionalInfo") if isinstance(service, dict) else None
+    if isinstance(info, dict) and not {"value", "type"} >= info.keys():
+        service["additionalInfo"] = {"value": json.dumps(info), "type": "default"}
+    return finding
+
+
 def _to_wire(shape: Shape, value: Any) -> Any:
     """botocore params (member names) → wire JSON: the inverse of :func:`_from_wire`, for an
     answer that echoes a request's nested parameters (GetFilter's FindingCriteria)."""
@@ -1495,7 +1506,8 @@ class FakeAws:
     ) -> dict[str, Any]:
         store = self._gd_validated(region, op, params)._detector(params["DetectorId"])
         found = [store[i] for i in dict.fromkeys(params["FindingIds"]) if i in store]
-        return {"Findings": copy.deepcopy(_sort_findings(found, params.get("SortCriteria")))}
+        answer = copy.deepcopy(_sort_findings(found, params.get("SortCriteria")))
+        return {"Findings": [_additional_info_on_the_wire(f) for f in answer]}
 
     def _set_archived(self, region: str, op: OperationModel, params: dict[str, Any]) -> None:
         gd = self._gd_validated(region, op, params)

@@ -24,6 +24,10 @@ from torinvest.schema import FINDINGS_COLUMNS
 
 FIX = Path(__file__).parent.parent / "fixtures" / "guardduty"
 RAW = json.loads((FIX / "raw_TorIPCaller_sample_finding.json").read_text())
+#: The same finding as a real one: GuardDuty's sample (``additionalInfo.sample``) is left out of
+#: every listing and refused by locate_key (test_sample_findings.py).
+TOR = copy.deepcopy(RAW)
+del TOR["service"]["additionalInfo"]["sample"]
 PASCAL = json.loads(
     (FIX / "awscli_example_get-findings_Recon-IAMUser-UserPermissions.json").read_text()
 )
@@ -71,14 +75,14 @@ def test_pascal_case_get_findings_response_is_camelized() -> None:
 
 
 def test_other_types_are_skipped_and_counted() -> None:
-    found, _ = fd.extract_findings([RAW, PASCAL["Findings"][0]], "mixed.json")
+    found, _ = fd.extract_findings([TOR, PASCAL["Findings"][0]], "mixed.json")
     result = fd.FindingsResult(findings=found).tor_only()
-    assert [f.id for f in result.findings] == [RAW["id"]]
+    assert [f.id for f in result.findings] == [TOR["id"]]
     assert result.skipped == {"Recon:IAMUser/UserPermissions": 1}
 
 
 def test_locate_key_of_a_tor_finding() -> None:
-    tor = copy.deepcopy(RAW)
+    tor = copy.deepcopy(TOR)
     tor["resource"]["accessKeyDetails"].update(
         accessKeyId="AKIAIOSFODNN7EXAMPLE", userName="alice", principalId="AIDAEXAMPLE"
     )
@@ -116,7 +120,7 @@ def test_key_kind(key: str, kind: str) -> None:
 def test_a_finding_without_sightings_is_placed_by_when_guardduty_made_it() -> None:
     """No service.eventFirstSeen/eventLastSeen: createdAt/updatedAt place the window, and say
     so; no time at all: the window is refused (never built around today)."""
-    unseen = copy.deepcopy(RAW)
+    unseen = copy.deepcopy(TOR)
     for name in ("eventFirstSeen", "eventLastSeen"):
         del unseen["service"][name]
     loc = fd.locate_key(unseen)
@@ -129,7 +133,7 @@ def test_a_finding_without_sightings_is_placed_by_when_guardduty_made_it() -> No
     start, end = window_for(loc, lookback_days=14, lookahead_days=7, now=now)
     assert start == pd.Timestamp(RAW["createdAt"]) - pd.Timedelta(days=14)
     assert end == pd.Timestamp(RAW["updatedAt"]) + pd.Timedelta(days=7)
-    one = copy.deepcopy(RAW)
+    one = copy.deepcopy(TOR)
     del one["service"]["eventFirstSeen"]  # created before the last sighting: from creation
     assert fd.locate_key(one).first_seen == pd.Timestamp(RAW["createdAt"])
     assert fd.locate_key(one).seen_from == "createdAt/service.eventLastSeen"
@@ -138,7 +142,7 @@ def test_a_finding_without_sightings_is_placed_by_when_guardduty_made_it() -> No
     assert fd.locate_key(one).seen_from == "service.eventLastSeen alone"
     # the last sighting unusable, the finding updated long after its first: the window
     # reaches the update (GuardDuty kept seeing the key), and says so
-    kept = copy.deepcopy(RAW)
+    kept = copy.deepcopy(TOR)
     kept["service"]["eventLastSeen"] = "garbage"
     kept["updatedAt"] = "2023-09-01T00:00:00Z"
     loc = fd.locate_key(kept)
@@ -181,7 +185,7 @@ def test_get_says_a_finding_of_another_type_by_its_type_not_not_found() -> None:
 
 
 def test_locate_key_without_access_key_details_names_the_finding() -> None:
-    bare = copy.deepcopy(RAW)
+    bare = copy.deepcopy(TOR)
     del bare["resource"]["accessKeyDetails"]
     with pytest.raises(MissingKeyDetailsError, match=RAW["id"]) as err:
         fd.locate_key(bare)

@@ -196,6 +196,10 @@ def print_notes(result: FindingsResult, problems: Sequence[DataIssue], err: Text
         total = sum(other.values())
         kinds = ", ".join(f"{term_safe(k)}: {v}" for k, v in sorted(other.items()))
         print(f"torinvest: note: skipped {total} finding(s) of other types ({kinds})", file=err)
+    if result.samples:
+        from torinvest.findings.records import samples_left_out
+
+        print(f"torinvest: note: {samples_left_out(result.samples)}", file=err)
     if result.archived:
         print(
             f"torinvest: note: {result.archived} archived finding(s) left out "

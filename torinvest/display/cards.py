@@ -72,14 +72,20 @@ def findings_issues(
     skipped: Mapping[str, int] | None = None,
     *,
     archived: int = 0,
+    samples: Mapping[str, str] | None = None,
 ) -> HTML:
     """Findings files or regions that could not be read, findings of other types left out (by
-    type) and the archived ones left out; a count of 0 is not said."""
+    type), GuardDuty's sample findings left out (``samples``: ID → type) and the archived ones
+    left out; a count of 0 is not said."""
     notes = [
         f"{n:,} finding(s) of type <code>{_e(t)}</code> left out (not a Tor finding)"
         for t, n in sorted((skipped or {}).items())
         if n > 0
     ]
+    if samples:
+        from torinvest.findings.records import samples_left_out
+
+        notes.append(_e(samples_left_out(samples)))
     if archived > 0:
         notes.append(
             f"{archived:,} archived finding(s) left out (<code>include_archived = True</code> "

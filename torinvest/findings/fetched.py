@@ -53,6 +53,7 @@ def _content(result: FindingsResult) -> dict[str, Any]:
         "rejected": {fid: _issue(i) for fid, i in result.rejected.items()},
         "skipped": dict(result.skipped),
         "other_types": result.other_types,
+        **({"samples": result.samples} if result.samples else {}),
         "findings": [
             {"origin": f.origin, "finding": f.original if f.original is not None else f.data}
             for f in result.findings
@@ -119,6 +120,7 @@ def _result(doc: Any) -> FindingsResult:
         not_looked=[str(s) for s in doc.get("not_looked") or []],  # absent: kept before it was
         rejected={str(k): _issue_from(v) for k, v in doc["rejected"].items()},
         other_types={str(k): str(v) for k, v in doc["other_types"].items()},
+        samples={str(k): str(v) for k, v in (doc.get("samples") or {}).items()},
     )
     for item in doc["findings"]:
         origin, raw = str(item["origin"]), item["finding"]

@@ -11,7 +11,13 @@ import pandas as pd
 
 from torinvest.errors import MissingKeyDetailsError, NotATorFindingError
 from torinvest.findings.checks import TOR_FINDING_TYPES, key_kind, sanitize
-from torinvest.findings.records import Finding, KeyLocation, _row, not_a_tor_finding
+from torinvest.findings.records import (
+    Finding,
+    KeyLocation,
+    _row,
+    not_a_tor_finding,
+    sample_finding,
+)
 from torinvest.findings.shapes import _is_pascal, camelize
 
 
@@ -21,8 +27,9 @@ from torinvest.findings.shapes import _is_pascal, camelize
 def locate_key(finding: Finding | Mapping[str, Any] | pd.Series) -> KeyLocation:
     """The access key named by a Tor finding: a Finding, a raw/PascalCase dict or a frame row.
 
-    Raises NotATorFindingError for another finding type and MissingKeyDetailsError when the
-    finding names no access key; both errors name the finding ID.
+    Raises NotATorFindingError for another finding type (SampleFindingError, one of its kind,
+    for a GuardDuty sample finding) and MissingKeyDetailsError when the finding names no access
+    key; every error names the finding ID.
     """
     if isinstance(finding, pd.Series):
         row = finding.to_dict()
@@ -37,6 +44,8 @@ def locate_key(finding: Finding | Mapping[str, Any] | pd.Series) -> KeyLocation:
     ftype = row.get("type")
     if ftype not in TOR_FINDING_TYPES:
         raise not_a_tor_finding(fid, ftype or "(no type)")
+    if _na(row.get("sample")) == "True":  # a frame's boolean, a dict's bool
+        raise sample_finding(fid, ftype)
     akid = _na(row.get("access_key_id"))
     if not akid:
         raise MissingKeyDetailsError(

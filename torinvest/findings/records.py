@@ -20,6 +20,7 @@ from torinvest.errors import (
     FindingsNotReadError,
     NotATorFindingError,
     RegionsNotSearchedError,
+    SampleFindingError,
     same_problem,
 )
 from torinvest.findings.checks import TOR_FINDING_TYPES, KeyKind, check_finding_id, key_kind
@@ -51,6 +52,12 @@ class Finding:
     @property
     def is_tor(self) -> bool:
         return self.type in TOR_FINDING_TYPES
+
+    @property
+    def is_sample(self) -> bool:
+        """A GuardDuty sample finding (``service.additionalInfo.sample``): placeholders only."""
+        service = self.data.get("service")
+        return isinstance(service, Mapping) and _is_sample(service.get("additionalInfo"))
 
 
 @dataclass(slots=True)
@@ -87,13 +94,22 @@ class FindingsResult:
     #: finding ID → type of each finding :meth:`tor_only` left out (so that :meth:`get` says
     #: "a finding of another type", not "not found")
     other_types: dict[str, str] = field(default_factory=dict)
+    #: finding ID → type of each GuardDuty sample finding of a Tor type :meth:`tor_only` left
+    #: out (CreateSampleFindings: its key, user and IP are placeholders, nothing to
+    #: investigate), so that :meth:`get` and every listing say what it is
+    samples: dict[str, str] = field(default_factory=dict)
 
     def tor_only(self) -> FindingsResult:
-        """The Tor findings only; the others are counted in ``skipped`` by type."""
+        """The Tor findings only; the others are counted in ``skipped`` by type, GuardDuty's
+        sample findings of a Tor type kept in ``samples``."""
         skipped = Counter(self.skipped)
         skipped.update(f.type or "(no type)" for f in self.findings if not f.is_tor)
         return FindingsResult(
-            findings=[f for f in self.findings if f.is_tor],
+            findings=[f for f in self.findings if f.is_tor and not f.is_sample],
+            samples={
+                **self.samples,
+                **{f.id: f.type for f in self.findings if f.is_tor and f.is_sample},
+            },
             issues=list(self.issues),
             skipped=skipped,
             sources=list(self.sources),
@@ -266,6 +282,8 @@ class FindingsResult:
                 return f
         if finding_id in self.other_types:
             raise not_a_tor_finding(finding_id, self.other_types[finding_id])
+        if finding_id in self.samples:
+            raise sample_finding(finding_id, self.samples[finding_id])
         if finding_id in self.rejected:
             issue = self.rejected[finding_id]
             raise FindingFileError(
@@ -324,6 +342,29 @@ def not_a_tor_finding(finding_id: str, finding_type: object) -> NotATorFindingEr
     return NotATorFindingError(
         f"finding {finding_id} is a {finding_type} finding, not a Tor finding",
         hint=f"torinvest investigates {' and '.join(TOR_FINDING_TYPES)} findings only",
+    )
+
+
+#: Why a GuardDuty sample finding is left out, in every message that names one.
+SAMPLE_WHY = (
+    "service.additionalInfo.sample: made by CreateSampleFindings or the console's \"Generate "
+    'sample findings"; its key, user and IP are placeholders such as '
+    "GeneratedFindingAccessKeyId: nothing was called, nothing to investigate"
+)
+
+
+def samples_left_out(samples: Mapping[str, str]) -> str:
+    """``2 GuardDuty sample finding(s) left out (why): ID, ID``."""
+    ids = ", ".join(sorted(samples)[:5]) + (", …" if len(samples) > 5 else "")
+    return f"{len(samples):,} GuardDuty sample finding(s) left out ({SAMPLE_WHY}): {ids}"
+
+
+def sample_finding(finding_id: str, finding_type: object) -> SampleFindingError:
+    """The error for a GuardDuty sample finding where a Tor finding is needed."""
+    return SampleFindingError(
+        f"finding {finding_id} ({finding_type}) is a GuardDuty sample finding ({SAMPLE_WHY})",
+        hint="archive it (aws guardduty archive-findings --detector-id … --finding-ids "
+        f"{finding_id}); `torinvest findings` lists the real Tor findings",
     )
 
 

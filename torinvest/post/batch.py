@@ -20,6 +20,7 @@ from typing import Any
 
 from torinvest.errors import InputError
 from torinvest.findings import FindingsResult
+from torinvest.findings.records import samples_left_out
 from torinvest.options import MAX_JOBS as MAX_JOBS
 from torinvest.post.state import FindingRef, ScheduledResult, run_scheduled
 from torinvest.report import BatchResult, RunOptions, check_folder, triage_frame
@@ -71,6 +72,8 @@ def run_open(
     check_folder(root)
     sources = run_sources(options)
     found, fetched = open_and_fetched(sources)  # GuardDuty asked once: listed, then read
+    if found.samples:
+        echo(samples_left_out(found.samples))
     frame = triage_frame(found)
     full = found.frame()
     by_id = {str(r["id"]): r for r in full.to_dict("records")} if len(full) else {}

@@ -19,6 +19,7 @@ from torinvest.commands import Access
 from torinvest.errors import DataIssue, InputError, ReportError, TorinvestError
 from torinvest.findings import FindingsResult, fetch_findings, newest_sighting_first
 from torinvest.findings import read_findings as _read_findings
+from torinvest.findings.records import samples_left_out
 from torinvest.investigation import (
     NOTHING_READ_SOURCE,
     Sources,
@@ -293,6 +294,8 @@ def run_batch(
     if sources is None:
         sources = run_sources(options)
     result, fetched = open_and_fetched(sources)
+    if result.samples:
+        echo(samples_left_out(result.samples))
     frame = triage_frame(result)
     entries: list[BatchEntry] = []
     try:
