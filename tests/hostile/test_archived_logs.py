@@ -407,8 +407,9 @@ def test_athena_says_when_archived_files_could_not_be_looked_for(
     (note,) = [n for n in result.notes if "archived in S3 Glacier" in n]
     assert note.startswith(
         "athena:security.cloudtrail_logs: whether log files of the window are archived in S3 "
-        "Glacier (Athena skips them without a word: their days read as fewer records, or none) "
-        "is not known: the table's definition could not be read ("
+        "Glacier (Athena skips them without a word: their days read as fewer records, or none), "
+        "or deleted or rewritten in a bucket keeping versions (Athena reads current versions "
+        "only), is not known: the table's definition could not be read ("
     )
     _athena_answers(fake_aws, kept, tmp_path / "again")
     fake_aws.athena("us-east-1").add_table(

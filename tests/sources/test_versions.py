@@ -101,3 +101,33 @@ def test_the_issues_say_what_the_comparison_found_or_could_not_do() -> None:
     assert issue.problem.startswith("2 log file(s) here were written more than once (")
     assert "; 1 could not be compared (its newest version: not JSON (…))" in issue.problem
     assert issue.problem.endswith(f"; 1 not compared (past {MAX_COMPARED} per source)")
+
+
+def test_a_reader_of_current_versions_is_told_what_it_did_not_read() -> None:
+    """``reader`` (Athena: a table over the bucket reads current objects only): the deleted
+    files were not read, the rewritten ones were read in their newest version, and reading the
+    earlier versions refused is said beside what to do."""
+    got = {e.key: e for e in entries(PAGES)}
+    b, c = got[B].history, got[C].history
+    assert b is not None and c is not None
+    found = Found(
+        recovered={f"s3://t/{C}": c},
+        rewritten={f"s3://t/{B}": (b, None)},
+        lost={},
+        refused="AccessDenied: Access Denied",
+    )
+    deleted, rewritten = version_issues(found, reader="Athena")
+    assert "but Athena reads only each object's current version: the table does not hold " in (
+        deleted.problem
+    )
+    assert "Athena reads only each object's current version: the events the rewrite removed " in (
+        rewritten.problem
+    )
+    refused = (
+        "; reading earlier versions is refused to these credentials (s3:GetObjectVersion: "
+        "AccessDenied: Access Denied): grant s3:GetObjectVersion on the trail's bucket to read "
+        "them so"
+    )
+    assert deleted.problem.endswith(refused) and rewritten.problem.endswith(refused)
+    assert "was read as the trail's file" not in deleted.problem
+    assert "first version of each — what CloudTrail delivered — was read" not in rewritten.problem

@@ -454,14 +454,23 @@ def _known_problem(regions: list[str], known: KnownRegions) -> str:
     """Regions the key is known to have called (the finding's), with no folder (nor digest
     folder) here."""
     one = len(regions) == 1
+    return (
+        f"no folder for region(s) {', '.join(regions)}: no log file of "
+        f"{'that region' if one else 'those regions'} here at all, so its events, if any, were "
+        f"not read — {known_called(regions, known)}"
+    )
+
+
+def known_called(regions: Sequence[str], known: KnownRegions) -> str:
+    """What a source holding nothing of regions the key is known to have called adds: why they
+    were expected, and where else to read them (the Athena engine's words too)."""
+    one = len(regions) == 1
     it = "it" if one else "them"
     whose = "that region's" if one else "those regions'"
     why = "; ".join(f"{r}: {known.why(r)}" for r in regions)
     return (
-        f"no folder for region(s) {', '.join(regions)}: no log file of "
-        f"{'that region' if one else 'those regions'} here at all, so its events, if any, were "
-        f"not read — and the key called {it} ({why}); read {whose} log files from the trail "
-        f"that records {it}, or LookupEvents (--lookup)"
+        f"and the key called {it} ({why}); read {whose} log files from the trail that records "
+        f"{it}, or LookupEvents (--lookup)"
     )
 
 

@@ -416,25 +416,82 @@ def _utc(value: object) -> datetime | None:
     return value.astimezone(UTC)
 
 
-def archived_under(aws: Aws, urls: Sequence[str]) -> list[DataIssue]:
-    """The log files under each ``s3://`` prefix of ``urls`` (one ListObjectsV2 per prefix, its
-    pages of 1,000, in threads) that the listing says are archived in S3 Glacier and not
-    restored: one issue each (:func:`~.archive.archived_issue`, folded by
-    :func:`~.archive.fold_archived`). Raises :class:`~torinvest.errors.AwsError` (naming the
-    bucket and prefix) when a prefix cannot be listed."""
+@dataclass(slots=True)
+class Under:
+    """What listing some ``s3://`` folders found (:func:`listed_under`): ``archived``, one issue
+    per log file archived in S3 Glacier and not restored (:func:`~.archive.archived_issue`);
+    ``found``, per bucket keeping versions, the log files deleted or rewritten there
+    (:class:`~.versions.Found`); ``unlooked``, per bucket, what could not be asked of its
+    versions — (bucket, the permission refused or failing, why)."""
+
+    archived: list[DataIssue] = field(default_factory=list)
+    found: dict[str, Found] = field(default_factory=dict)
+    unlooked: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+def listed_under(aws: Aws, urls: Sequence[str], *, versions: bool = False) -> Under:
+    """The log files under each ``s3://`` prefix of ``urls`` (one listing per prefix, its pages
+    of 1,000, in threads): those the listing says are archived in S3 Glacier and not restored,
+    and — with ``versions`` — those deleted or rewritten in a bucket that keeps versions (each
+    bucket's versioning asked once per run, :func:`~.versions.bucket_versioning`; where it
+    keeps them, ListObjectVersions in the place of ListObjectsV2, as :func:`list_s3` lists;
+    the rewritten files compared with their first version, at most
+    :data:`~.versions.MAX_COMPARED` per bucket, :func:`~.versions.recover`). A refusal of the
+    versions is said in ``unlooked`` and the listing goes on with ListObjectsV2. Raises
+    :class:`~torinvest.errors.AwsError` (naming the bucket and prefix) when a prefix cannot be
+    listed."""
     client = aws.client("s3")
     parsed = [parse_s3_url(url) for url in urls]
+    out = Under()
+    listers: dict[str, _S3Lister] = {}
+    for bucket in dict.fromkeys(b for b, _ in parsed):
+        keeps = False
+        if versions:
+            versioning = bucket_versioning(aws, client, bucket)
+            if versioning.why:
+                out.unlooked.append((bucket, "s3:GetBucketVersioning", versioning.why))
+            keeps = bool(versioning.on)
+        listers[bucket] = _S3Lister(client, bucket, versions=keeps)
+    kept: dict[str, dict[str, Entry]] = {b: {} for b in listers}
+    lost: dict[str, dict[str, Entry]] = {b: {} for b in listers}
 
-    def one(where: tuple[str, str]) -> list[DataIssue]:
+    def one(where: tuple[str, str]) -> tuple[str, list[Entry]]:
         bucket, prefix = where
-        return [
-            archived_issue(f"s3://{bucket}/{e.key}", e.archived, e.restoring)
-            for e in _S3Lister(client, bucket).objects(prefix)
-            if e.archived and _is_log_name(e.key) and not _is_digest(e.key)
-        ]
+        return bucket, listers[bucket].objects(prefix)
 
-    with ThreadPoolExecutor(min(S3_THREADS, max(1, len(parsed)))) as pool:
-        return [issue for found in pool.map(one, parsed) for issue in found]
+    # each bucket's first folder alone: a refusal of its versions is learnt once, not per folder
+    firsts = {bucket: (bucket, prefix) for bucket, prefix in reversed(parsed)}
+    listed = [one(where) for where in firsts.values()]
+    rest = [where for where in parsed if where not in firsts.values()]
+    with ThreadPoolExecutor(min(S3_THREADS, max(1, len(rest)))) as pool:
+        listed += pool.map(one, rest)
+    for bucket, objects in listed:
+        for e in objects:
+            if not _is_log_name(e.key) or _is_digest(e.key):
+                continue
+            location = f"s3://{bucket}/{e.key}"
+            if e.lost:
+                lost[bucket][location] = e
+                continue
+            if e.history is not None:
+                kept[bucket][location] = e
+                if e.history.deleted is not None:
+                    continue  # not there: its deletion is said, not its storage class
+            if e.archived:
+                out.archived.append(archived_issue(location, e.archived, e.restoring))
+    for bucket, lister in listers.items():
+        if lister.versions_refused is not None:
+            out.unlooked.append((bucket, "s3:ListBucketVersions", lister.versions_refused))
+        if kept[bucket] or lost[bucket]:
+            out.found[bucket] = recover(client, bucket, kept[bucket], lost[bucket])
+    return out
+
+
+def archived_under(aws: Aws, urls: Sequence[str]) -> list[DataIssue]:
+    """The log files under each ``s3://`` prefix of ``urls`` that the listing (ListObjectsV2)
+    says are archived in S3 Glacier and not restored: one issue each
+    (:func:`~.archive.archived_issue`, folded by :func:`~.archive.fold_archived`)."""
+    return listed_under(aws, urls).archived
 
 
 def _skip(listing: Listing, layout: KeyLayout, narrowing: Narrowing) -> None:

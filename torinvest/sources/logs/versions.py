@@ -425,16 +425,36 @@ def _examples(locations: Sequence[str], folder: str) -> str:
     return shown + (f" and {more:,} more" if more > 0 else "")
 
 
-def version_issues(found: Found, kind: str = "log") -> list[DataIssue]:
+#: What a reader of current objects only (``version_issues``' ``reader``) should do instead.
+READ_FIRST = "read this folder with --logs and --engine files or duckdb"
+
+
+def version_issues(
+    found: Found, kind: str = "log", *, reader: str | None = None
+) -> list[DataIssue]:
     """One issue per region folder for each kind: deleted files read from their first version
     (or not read: reading versions refused), rewritten files, deleted files no version of which
-    is kept. ``kind``: ``log`` files or ``digest`` files (which the digest checks read)."""
+    is kept. ``kind``: ``log`` files or ``digest`` files (which the digest checks read).
+
+    ``reader``: the engine that read the folder, when it reads each object's current version
+    only (``Athena``: a table over the bucket) — the deleted files were not read, the rewritten
+    ones were read in their newest version; the issues say so, and to read the folder with
+    the files engine, which reads the first versions."""
     if kind == "digest":
         return _digest_issues(found)
     out: list[DataIssue] = []
     for folder, locs in _by_folder(found.recovered).items():
         head = f"{len(locs):,} log file(s) here were deleted ({_deleted(found.recovered, locs, folder)}): the bucket keeps versions, "
-        if found.refused is None:
+        if reader is not None:
+            tail = (
+                f"but {reader} reads only each object's current version: the table does not hold "
+                "them, so their events were not read; whoever deleted them had write access to "
+                "the trail's bucket and may have hidden calls in them: "
+                f"{READ_FIRST} (they read each one's first version — what CloudTrail "
+                "delivered), and look at who deleted them (the bucket's data events, "
+                "DeleteObject)" + _refused_too(found)
+            )
+        elif found.refused is None:
             tail = (
                 "so each one's first version — what CloudTrail delivered — was read as the "
                 "trail's file; whoever deleted them had write access to the trail's bucket and "
@@ -448,7 +468,7 @@ def version_issues(found: Found, kind: str = "log") -> list[DataIssue]:
             )
         out.append(DataIssue(folder, head + tail))
     for folder, locs in _by_folder(found.rewritten).items():
-        out.append(DataIssue(folder, _rewritten_problem(found, folder, locs)))
+        out.append(DataIssue(folder, _rewritten_problem(found, folder, locs, reader)))
     for folder, locs in _by_folder(found.lost).items():
         out.append(
             DataIssue(
@@ -506,7 +526,19 @@ def _digest_issues(found: Found) -> list[DataIssue]:
     return out
 
 
-def _rewritten_problem(found: Found, folder: str, locs: list[str]) -> str:
+def _refused_too(found: Found) -> str:
+    """For a reader of current objects: reading the first versions is refused as well."""
+    if found.refused is None:
+        return ""
+    return (
+        f"; reading earlier versions is refused to these credentials ({GET_VERSION}: "
+        f"{found.refused}): grant {GET_VERSION} on the trail's bucket to read them so"
+    )
+
+
+def _rewritten_problem(
+    found: Found, folder: str, locs: list[str], reader: str | None = None
+) -> str:
     n = len(locs)
     first_loc = locs[0]
     h, _ = found.rewritten[first_loc]
@@ -523,7 +555,14 @@ def _rewritten_problem(found: Found, folder: str, locs: list[str]) -> str:
         f"{n:,} log file(s) here were written more than once ({example}{more}): CloudTrail writes "
         "a log file once, so every later version was put there since (its events may be forged); "
     )
-    if found.refused is None:
+    if reader is not None:
+        text += (
+            f"{reader} reads only each object's current version: the events the rewrite removed "
+            "were not read, and those it added or changed were read as the trail's; "
+            f"{READ_FIRST} (they read the first version of each — what CloudTrail delivered)"
+            + _refused_too(found)
+        )
+    elif found.refused is None:
         text += (
             "the first version of each — what CloudTrail delivered — was read, not the current one"
         )

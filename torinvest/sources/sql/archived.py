@@ -12,6 +12,20 @@ files found are named, one issue per region folder
 (:func:`~torinvest.sources.logs.archive.fold_archived`), also on days that do hold records.
 When that cannot be done (denied, a LOCATION not in the trail's layout, too many folders), a
 note says the archived files, if any, are not known.
+
+Athena reads each object's current version only: in a bucket keeping versions (S3 Versioning,
+as AWS recommends for a trail's bucket), a log file an attacker deleted (a delete marker) is not
+in the table, and one rewritten reads in its forged version — without a word. The same listing
+says so (:func:`~torinvest.sources.logs.listed_under`): the bucket's versioning is asked once
+(GetBucketVersioning, ``s3:GetBucketVersioning``); where it keeps versions, the day folders are
+listed with ListObjectVersions in the place of ListObjectsV2 (``s3:ListBucketVersions``; as
+many calls where nothing was deleted or rewritten), the rewritten files compared with their
+first version (two downloads each, at most
+:data:`~torinvest.sources.logs.versions.MAX_COMPARED`), and the deleted, rewritten and lost
+files named one issue per region folder in the words of
+:func:`~torinvest.sources.logs.versions.version_issues`, saying Athena read the current
+versions and to read the folder with the files engine, which reads the first ones. A refusal of
+either call is an issue: those files were not looked for.
 """
 
 from __future__ import annotations
@@ -22,7 +36,8 @@ from typing import Any
 
 from torinvest.aws import AWS_CALL_ERRORS, translate_error
 from torinvest.errors import AwsError, DataIssue, InputError
-from torinvest.sources.logs import ACCOUNT_RE, Narrowing, archived_under, fold_archived
+from torinvest.sources.logs import ACCOUNT_RE, Narrowing, fold_archived, listed_under
+from torinvest.sources.logs.versions import version_issues
 
 #: Day folders listed at most (each one ListObjectsV2, pages of 1,000 objects).
 MAX_PREFIXES = 400
@@ -37,19 +52,27 @@ _TRAIL_ROOT = re.compile(r"/AWSLogs/(?:o-[a-z0-9]{10,32}/)?$")
 _ACCOUNT_ROOT = re.compile(r"/AWSLogs/(?:o-[a-z0-9]{10,32}/)?\d{12}/CloudTrail/$")
 
 
-def archived_in_table(
+#: Who reads only each object's current version (:func:`version_issues`' ``reader``).
+READER = "Athena"
+
+
+def unseen_in_table(
     engine: Any,
     narrowing: Narrowing,
     regions: Collection[str],
     accounts: Collection[str],
 ) -> tuple[list[DataIssue], str | None]:
-    """The issues naming the archived log files of the folders an Athena ``engine``'s queries
-    of ``narrowing`` read (``regions``, ``accounts``: those asked, else those to look at), and
-    a note when they could not be looked for (why; None when they were)."""
+    """The issues naming the log files an Athena ``engine``'s queries of ``narrowing`` did not
+    see in the folders they read (``regions``, ``accounts``: those asked, else those to look
+    at): archived in S3 Glacier, deleted or rewritten in a bucket keeping versions, and what
+    could not be asked of the bucket's versions; and a note when the folders could not be
+    listed at all (why; None when they were)."""
     where = engine.location
     unknown = (
         f"{where}: whether log files of the window are archived in S3 Glacier (Athena skips "
-        "them without a word: their days read as fewer records, or none) is not known"
+        "them without a word: their days read as fewer records, or none), or deleted or "
+        "rewritten in a bucket keeping versions (Athena reads current versions only), is not "
+        "known"
     )
     try:
         parameters = _table_parameters(engine)
@@ -59,10 +82,34 @@ def archived_in_table(
     except InputError as e:
         return [], f"{unknown}: {e}"
     try:
-        found = archived_under(engine.aws, prefixes)
+        under = listed_under(engine.aws, prefixes, versions=True)
     except AwsError as e:
         return [], f"{unknown}: its LOCATION could not be listed ({e.message})"
-    return fold_archived(found, SKIPPED), None
+    issues = fold_archived(under.archived, SKIPPED)
+    for _bucket, found in sorted(under.found.items()):
+        issues += version_issues(found, reader=READER)
+    issues += [_unlooked(*u) for u in under.unlooked]
+    return issues, None
+
+
+def _unlooked(bucket: str, permission: str, why: str) -> DataIssue:
+    """The issue of a bucket whose versions could not be asked about or listed."""
+    if permission == "s3:GetBucketVersioning":
+        head = f"whether the bucket keeps versions could not be asked ({permission}: {why})"
+        grant = "s3:GetBucketVersioning and s3:ListBucketVersions"
+        did = ", if it does,"
+    else:
+        head = f"the bucket keeps versions, but listing them was refused ({permission}: {why})"
+        grant = permission
+        did = ""
+    return DataIssue(
+        f"s3://{bucket} (versions)",
+        f"{head}: {READER} reads only each object's current version, so log files of the "
+        f"window deleted or rewritten there{did} were not looked for — a deleted one is not in "
+        "the table, a rewritten one reads in its forged version; grant "
+        f"{grant} to have them named, or read the table's LOCATION with --logs and --engine "
+        "files or duckdb (they read each one's first version)",
+    )
 
 
 def _table_parameters(engine: Any) -> Mapping[str, str]:

@@ -41,7 +41,8 @@ from torinvest.aws import (
 from torinvest.aws.pages import restarting_pages
 from torinvest.errors import AwsError, DataIssue, InputError
 from torinvest.jsonread import JsonRepairs
-from torinvest.sources.logs.coverage import day_ranges, window_days
+from torinvest.sources.logs.coverage import day_ranges, known_called, window_days
+from torinvest.sources.logs.model import KnownRegions
 from torinvest.sources.sql.ddl import DEFAULT_TABLE, _table_name
 from torinvest.sources.sql.engine import (
     ATHENA,
@@ -348,6 +349,7 @@ class AthenaEngine:
         asked: bool = True,
         others: Iterable[str] = (),
         enabled: str = "ec2:DescribeRegions",
+        known: KnownRegions | None = None,
     ) -> list[DataIssue]:
         """The issues of what :meth:`coverage` found missing: regions asked (``asked``: the
         scope's regions are the analyst's ``--regions``) where the table holds no record in the
@@ -357,7 +359,11 @@ class AthenaEngine:
         in the file loader's words for a region folder without a day's log files
         (:func:`~torinvest.sources.logs.coverage.coverage_issues`), where "no log file" is "no
         record": a table cannot tell a day without log files from one whose files hold no
-        record (of the account)."""
+        record (of the account).
+
+        ``known``: the regions the key is known to have called (the finding's), among
+        ``others``: one the table holds nothing of is said with why it was expected, in the file
+        loader's words for a trail folder without it, instead of as an enabled region."""
         of = f" of account {account}" if account else ""
         issues = []
         cells = _probe_cells(scope)
@@ -365,6 +371,18 @@ class AthenaEngine:
         unheld = sorted(
             r for r in frozenset(others) - set(regions) if not any(h == r for h, _ in held)
         )
+        called = [r for r in unheld if known is not None and r in known.names]
+        unheld = [r for r in unheld if r not in called]
+        if called and known is not None:
+            issues.append(
+                DataIssue(
+                    f"{self.location}:{','.join(called)}",  # not the table's: the rest was read
+                    f"no record{of} in region(s) {', '.join(called)}{self._days(scope)}: the "
+                    "table holds nothing there (its projection.region.values or LOCATION, or "
+                    f"the trail's regions, leave {'it' if len(called) == 1 else 'them'} out), "
+                    f"so its events, if any, were not read — {known_called(called, known)}",
+                )
+            )
         if unheld:
             issues.append(
                 DataIssue(

@@ -43,7 +43,7 @@ from torinvest.sources.records import (
     untimed_issue,
 )
 from torinvest.sources.records.origin import mints_of, own_rows
-from torinvest.sources.sql.archived import archived_in_table
+from torinvest.sources.sql.archived import unseen_in_table
 from torinvest.sources.sql.engine import (
     Aggregates,
     Engine,
@@ -154,7 +154,7 @@ def load_sql(
         _check_scanned(engine, scope, result)
         _check_account(engine, scope, result, account)
         _check_data_events(engine, scope, result, account)
-        _check_archived(engine, scope, result, account)
+        _check_unseen(engine, scope, result, account)
         return result
     for piece in pieces:
         untimed = untimed_issues(piece)
@@ -174,7 +174,7 @@ def load_sql(
     _check_scanned(engine, scope, result)
     _check_account(engine, scope, result, account)
     _check_data_events(engine, scope, result, account)
-    _check_archived(engine, scope, result, account)
+    _check_unseen(engine, scope, result, account)
     log.info("%s: %d rows, %d issues", engine.name, len(result.frame), len(result.issues))
     return result
 
@@ -207,7 +207,10 @@ def _check_account(engine: Engine, scope: Scope, result: SqlResult, account: str
       window hold none (issues naming them, in the words the file loader uses for a trail
       folder without a region's folder or a day's log files). Without ``--regions`` the
       regions are those of the events read (of the account sought; any region when none):
-      the probe cannot list the regions a table holds without reading it whole.
+      the probe cannot list the regions a table holds without reading it whole; the
+      account's enabled regions and those the key is known to have called (``scope.known``:
+      the finding's, as the file loader judges its folders) are asked over the whole window,
+      one the table holds nothing of an issue (a known one saying why it was expected).
 
     Nothing read at all is said already (:func:`_check_scanned`); an account that is not 12
     digits is not asked for. Past :data:`~torinvest.sources.sql.athena.MAX_PROBES` cells it
@@ -229,6 +232,7 @@ def _check_account(engine: Engine, scope: Scope, result: SqlResult, account: str
             regions |= _regions_of(result.aggregates.by_region)
         probe = replace(scope, regions=frozenset(regions) or None)
         others, enabled = _enabled_regions(engine, result)
+        others |= _known_regions(scope, sought)
     if (
         not window_days(scope.narrowing)
         and not scope.regions
@@ -247,7 +251,7 @@ def _check_account(engine: Engine, scope: Scope, result: SqlResult, account: str
         return
     asked = bool(scope.regions)
     gaps = engine.gaps(  # type: ignore[attr-defined]
-        probe, held, sought, asked=asked, others=others, enabled=enabled
+        probe, held, sought, asked=asked, others=others, enabled=enabled, known=scope.known
     )
     for issue in gaps:
         if issue not in result.issues:
@@ -282,10 +286,11 @@ def _check_data_events(
         result.data_events_unknown = "the data-events query answered no row"
 
 
-def _check_archived(engine: Engine, scope: Scope, result: SqlResult, account: str | None) -> None:
-    """An engine whose reads skip archived log files without a word (Athena: its
-    ``coverage``): the day folders its queries read are listed for log files archived in S3
-    Glacier (:func:`~torinvest.sources.sql.archived.archived_in_table`), whether events
+def _check_unseen(engine: Engine, scope: Scope, result: SqlResult, account: str | None) -> None:
+    """An engine whose reads skip archived log files without a word, and read each object's
+    current version only (Athena: its ``coverage``): the day folders its queries read are
+    listed for log files archived in S3 Glacier, or deleted or rewritten in a bucket keeping
+    versions (:func:`~torinvest.sources.sql.archived.unseen_in_table`), whether events
     matched or not — a half-archived day holds records. The regions: those asked, else those
     of the events read and the account's enabled ones; the accounts: those asked, else the one
     sought (else the table's projection says). Issues name them; a note says when they could
@@ -299,10 +304,11 @@ def _check_archived(engine: Engine, scope: Scope, result: SqlResult, account: st
             regions |= _regions_of(result.aggregates.by_region)
         with contextlib.suppress(AwsError):  # said by the coverage check: the events' regions
             regions |= set(engine.enabled_regions().names)  # type: ignore[attr-defined]
+        regions |= _known_regions(scope, account if account and ACCOUNT_RE.match(account) else None)
     accounts = set(scope.accounts or ())
     if not accounts and account and ACCOUNT_RE.match(account):
         accounts = {account}
-    issues, note = archived_in_table(engine, scope.narrowing, regions, accounts)
+    issues, note = unseen_in_table(engine, scope.narrowing, regions, accounts)
     for issue in issues:
         if issue not in result.issues:
             result.issues.append(issue)
@@ -316,6 +322,19 @@ def _regions_of(frame: pd.DataFrame) -> set[str]:
         return set()
     values = frame["aws_region"].dropna().astype("string").unique()
     return {str(v) for v in values if REGION_RE.match(str(v))}
+
+
+def _known_regions(scope: Scope, sought: str | None) -> frozenset[str]:
+    """The regions the key is known to have called (``scope.known``: the finding's) that a
+    reading of every region (no ``--regions``) must find in the table as the file loader must
+    find their folders — of the account sought, or of any account when none is
+    (:meth:`~torinvest.sources.logs.KnownRegions.applies_to`)."""
+    known = scope.known
+    if known is None or scope.regions:
+        return frozenset()
+    if sought is not None and not known.applies_to(sought):
+        return frozenset()
+    return known.names
 
 
 def _enabled_regions(engine: Engine, result: SqlResult) -> tuple[frozenset[str], str]:
