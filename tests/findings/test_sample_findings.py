@@ -128,3 +128,15 @@ def test_the_triage_card_says_the_samples_left_out_as_text() -> None:
     html = display.findings_issues([], {}, samples={SAMPLE["id"]: SAMPLE["type"]}).data
     assert "1 GuardDuty sample finding(s) left out" in html and SAMPLE["id"] in html
     assert "&quot;Generate sample findings&quot;" in html  # escaped, as every text there
+
+
+def test_a_security_hub_copy_of_a_sample_finding_is_one_too(tmp_path: Path) -> None:
+    """ASFF (``aws securityhub get-findings``) says it in ``Sample``."""
+    asff = json.loads((GD / "shapes" / "asff.json").read_text())
+    asff["Findings"] = asff["Findings"][:1]
+    asff["Findings"][0]["Sample"] = True
+    (tmp_path / "findings").mkdir()
+    (tmp_path / "findings" / "asff.json").write_text(json.dumps(asff))
+    code, out, err = run("findings", "--case", str(tmp_path))
+    assert code == 0 and out.startswith("no Tor findings"), (out, err)
+    assert "1 GuardDuty sample finding(s) left out" in err

@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 from torinvest.errors import DataIssue, FindingFileError, InvalidFindingIdError, InvalidRegionError
 from torinvest.findings.checks import FINDING_ID_RE, _json_type, _show, sanitize
 from torinvest.findings.records import Finding, _row, finding_facts
@@ -161,11 +163,23 @@ def asff_to_finding(asff: Mapping[str, Any], problems: list[str] | None = None) 
                 },
             },
             "additionalInfo": {
-                "value": pf.get("aws/guardduty/service/additionalInfo/value"),
+                "value": _asff_info(asff, pf.get("aws/guardduty/service/additionalInfo/value")),
                 "type": pf.get("aws/guardduty/service/additionalInfo/type"),
             },
         },
     }
+
+
+def _asff_info(asff: Mapping[str, Any], value: Any) -> Any:
+    """GuardDuty's ``additionalInfo`` text, marked ``"sample": true`` when Security Hub's record
+    says the finding is a sample (ASFF ``Sample``) and the text does not already."""
+    if asff.get("Sample") is not True or (isinstance(value, str) and '"sample"' in value):
+        return value
+    try:
+        info = orjson.loads(value) if isinstance(value, str) else {}
+    except orjson.JSONDecodeError:
+        info = {}
+    return orjson.dumps({**(info if isinstance(info, dict) else {}), "sample": True}).decode()
 
 
 def _asff_archived(asff: Mapping[str, Any], pf: Mapping[str, Any]) -> Any:
