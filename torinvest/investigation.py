@@ -52,7 +52,7 @@ from torinvest.findings.recheck import (
     not_reread,
     reread_finding,
 )
-from torinvest.findings.related import RelatedFindings
+from torinvest.findings.related import RELATED_SOURCE, RelatedFindings
 from torinvest.geo import GeoIP
 from torinvest.impairment import SOURCES as IMPAIRED_SOURCES
 from torinvest.impairment import Impairments, impairments, reading_basis
@@ -1484,6 +1484,33 @@ def derived_keys_phrase(summary_data: Mapping[str, Any]) -> str:
     if status == "partial":
         return f"{count} derived key(s) (search partial)"
     return f"{count} derived key(s)"
+
+
+def report_issues(
+    inv: Investigation,
+    findings: FindingsResult | None = None,
+    ledger_issues: Sequence[DataIssue] = (),
+) -> list[DataIssue]:
+    """Every data issue of one report, once: the findings files that could not be read, the
+    verdict ledger's unreadable lines and the investigation's data issues, identical problems
+    of many sources grouped (:func:`torinvest.errors.group_issues`). The one list the report's
+    answer and Data issues card show, ``summary.json``'s ``data_issues`` holds, its
+    ``reading`` counts and ``torinvest investigate`` prints and counts: the same reading says
+    the same number everywhere.
+
+    A findings file (or region) that could not be read is not searched for related findings
+    either: the related-findings search's issue of it (``related findings: SOURCE`` with the
+    same problem) is that issue said again, and counted once — the related findings card and
+    ``related_findings_search.not_searched`` still name it."""
+    found = list(findings.issues) if findings is not None else []
+    said = {(i.source, i.problem) for i in found}
+    prefix = f"{RELATED_SOURCE}: "
+    own = [
+        i
+        for i in inv.data_issues
+        if not (i.source.startswith(prefix) and (i.source[len(prefix) :], i.problem) in said)
+    ]
+    return group_issues([*found, *ledger_issues, *own])
 
 
 def campaign_issues(inv: Investigation) -> list[DataIssue]:
