@@ -21,18 +21,22 @@ import io
 import json
 import re
 import shutil
+import time
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.browser import chromium
 from tests.cli_run import run
+from tests.report.test_browser import RENDERED, _need_chromium
 from tests.test_impairment import CREATE_USER, as_key, real, stop_logging
 from torinvest import campaign, display, investigation, report
 from torinvest.case import sample_case
 from torinvest.cli.investigate import say_reading
 from torinvest.errors import DataIssue
+from torinvest.safety import term_safe
 
 FINDING = "6dde0a8f8d46f6acad893b30f905e97c"
 DAY = "cloudtrail/AWSLogs/218007301253/CloudTrail/us-east-1/2023/07/10"
@@ -246,7 +250,8 @@ def test_the_real_report_of_hostile_names_says_what_the_terminal_says(
     hostile_case: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """One kernel run: report.html (nbconvert, charts and itables included) makes no element
-    the attacker wrote and counts the issues as the terminal and summary.json do."""
+    the attacker wrote — parsed, and in headless Chromium — and counts the issues as the
+    terminal and summary.json do."""
     monkeypatch.setenv("TORINVEST_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "out"
     code, stdout, stderr = run(
@@ -262,3 +267,21 @@ def test_the_real_report_of_hostile_names_says_what_the_terminal_says(
     assert not RAW.search(stdout + stderr)
     issues = [DataIssue(i["source"], i["problem"]) for i in data["data_issues"]]
     assert len(issues) == len(set(issues))
+    _need_chromium()
+    with chromium(tmp_path / "profile") as browser:
+        browser.open((out / "report.html").as_uri())
+        assert browser.wait_for(RENDERED), "charts/tables did not render offline"
+        time.sleep(1.0)  # an injected <img onerror> would have fired by now
+        assert browser.evaluate(MADE) == {"imgs": 0, "handlers": 0, "links": 0}
+        assert browser.evaluate("document.title") == f"torinvest: Tor finding {FINDING}"
+        shown = browser.evaluate("document.body.innerText")
+    assert term_safe(EVIL_FILE) in shown  # the data issues card names the file, as text
+
+
+#: What injected markup would have made in the page: an image, an event handler, a link.
+MADE = """(() => ({
+  imgs: document.querySelectorAll('img[src="x"], img[onerror]').length,
+  handlers: [...document.querySelectorAll('*')]
+    .filter(e => [...e.attributes].some(a => a.name.startsWith('on'))).length,
+  links: document.querySelectorAll('a[href^="javascript"]').length,
+}))()"""
