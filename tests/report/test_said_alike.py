@@ -168,6 +168,8 @@ def _said_alike(page: str, data: dict[str, Any], err: list[str], line: str) -> N
     text = _text(page)
     assert f"Incomplete: {n} data issue(s)" in text
     assert f"{n} data issue(s): what follows may be incomplete" in text
+    # the remediation plan's note counts them as the answer above it does
+    assert re.findall(r"built from incomplete evidence: (\d+) data issue", text) == [str(n)]
     for said in printed:  # the same words (escapes shown alike: term_safe, html_text)
         _source, _, problem = said.removeprefix("torinvest: issue: ").partition(": ")
         assert re.sub(r"\s+", " ", problem) in text, said
@@ -179,7 +181,8 @@ def test_findings_files_and_a_torn_ledger_line_are_one_list_counted_alike(
     """It said 8 issues on the terminal (and listed 8 in summary.json: the two empty files
     each, and each again for the related findings), "incomplete: 4 data issue(s)" in
     summary.json's reading (the findings files and the ledger left out), 5 in the report —
-    whose card said "4 files: the file is empty" of 2 files."""
+    whose card said "4 files: the file is empty" of 2 files, and whose remediation plan said
+    "built from incomplete evidence: 4 data issue(s)"."""
     page, data, err, line = _report(findings_case, tmp_path)
     _said_alike(page, data, err, line)
     problems = [i["problem"] for i in data["data_issues"]]
