@@ -52,7 +52,7 @@ from torinvest.findings.recheck import (
     not_reread,
     reread_finding,
 )
-from torinvest.findings.related import RelatedFindings
+from torinvest.findings.related import RELATED_SOURCE, RelatedFindings
 from torinvest.geo import GeoIP
 from torinvest.impairment import SOURCES as IMPAIRED_SOURCES
 from torinvest.impairment import Impairments, impairments, reading_basis
@@ -471,6 +471,11 @@ class Investigation:
     #: The key's calls that impaired logging or detection, and what each takes away from the
     #: reading (torinvest.impairment): trail gaps and a blinded GuardDuty are data issues.
     impaired: Impairments = field(default_factory=Impairments)
+    #: The issues of the findings' read this investigation located its finding in (files or
+    #: regions that could not be read): not the investigation's own data issues, but among the
+    #: report's (:func:`report_issues`) — kept so that what counts them without the
+    #: :class:`FindingsResult` (the plan's "built from incomplete evidence") counts them too.
+    findings_issues: list[DataIssue] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         # what the charts take: the events frame, or counts frames when the activity was
@@ -691,6 +696,7 @@ def investigate(
             events,
             reading_basis(activity, window, access_key=key.access_key_id),
         ),
+        findings_issues=list(findings.issues),
         **counts,
     )
     # what the key impaired that the reading does not rely on (another trail, LookupEvents
@@ -1484,6 +1490,34 @@ def derived_keys_phrase(summary_data: Mapping[str, Any]) -> str:
     if status == "partial":
         return f"{count} derived key(s) (search partial)"
     return f"{count} derived key(s)"
+
+
+def report_issues(
+    inv: Investigation,
+    findings: FindingsResult | None = None,
+    ledger_issues: Sequence[DataIssue] = (),
+) -> list[DataIssue]:
+    """Every data issue of one report, once: the findings files that could not be read, the
+    verdict ledger's unreadable lines and the investigation's data issues, identical problems
+    of many sources grouped (:func:`torinvest.errors.group_issues`). The one list the report's
+    answer and Data issues card show, ``summary.json``'s ``data_issues`` holds, its
+    ``reading`` counts and ``torinvest investigate`` prints and counts: the same reading says
+    the same number everywhere. Without ``findings``, those the investigation located its
+    finding in (:attr:`Investigation.findings_issues`).
+
+    A findings file (or region) that could not be read is not searched for related findings
+    either: the related-findings search's issue of it (``related findings: SOURCE`` with the
+    same problem) is that issue said again, and counted once — the related findings card and
+    ``related_findings_search.not_searched`` still name it."""
+    found = list(findings.issues) if findings is not None else list(inv.findings_issues)
+    said = {(i.source, i.problem) for i in found}
+    prefix = f"{RELATED_SOURCE}: "
+    own = [
+        i
+        for i in inv.data_issues
+        if not (i.source.startswith(prefix) and (i.source[len(prefix) :], i.problem) in said)
+    ]
+    return group_issues([*found, *ledger_issues, *own])
 
 
 def campaign_issues(inv: Investigation) -> list[DataIssue]:

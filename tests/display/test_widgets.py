@@ -4,6 +4,7 @@ notebooks and link to them; neither is shown without a live frontend."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from types import SimpleNamespace
@@ -293,3 +294,50 @@ def test_the_forms_message_is_one_line_whatever_another_analysts_verdict_holds(
     assert form.record()["added"]
     said = form.message.value
     assert len(said) < 1000 and "supersedes legitimate by &lt;img" in said and "…" in said
+
+
+class _Slot:
+    """The answer's display handle, as ``display(…, display_id=True)`` returns it."""
+
+    def __init__(self) -> None:
+        self.shown: list[str] = []
+
+    def update(self, page: object) -> None:
+        self.shown.append(str(getattr(page, "data", page)))
+
+
+def _verdict_tile(page: str) -> str:
+    """The answer's Verdict tile (its status, up to the next tile)."""
+    return page[page.index(">Verdict<") :][:400]
+
+
+def test_the_answer_on_top_says_the_verdict_the_form_recorded(
+    inv: investigation.Investigation, tmp_path: Path
+) -> None:
+    """In JupyterLab the answer is drawn by the last cell, from the verdict the parameters
+    decided (pending); a verdict recorded with the form below it redraws the answer — its
+    Verdict tile said "pending" beside the form's "Recorded: malicious". An answer drawn after
+    a recording (the last cell run again) shows the recorded one too."""
+    inv = dataclasses.replace(inv)  # this notebook run's own (the others recorded theirs)
+    ledger = tmp_path / "ledger.jsonl"
+    verdict = report.decide(inv, finding_id=FINDING, ledger=ledger)
+    form = display.VerdictForm(inv, verdict, analyst="ana")
+    slot = _Slot()
+    display.answer_first(slot, inv, verdict)
+    assert "pending" in _verdict_tile(slot.shown[-1])
+    form.status.value = "malicious"
+    form.rationale.value = "Tor calls and CreateUser"
+    form.button.click()
+    assert "Recorded: <b>malicious</b>" in form.message.value
+    assert len(slot.shown) == 2
+    tile = _verdict_tile(slot.shown[-1])
+    assert "malicious" in tile and "pending" not in tile and "ana" in tile
+    again = _Slot()
+    display.answer_first(again, inv, verdict)  # the last cell, run again with its variable
+    assert "malicious" in _verdict_tile(again.shown[-1])
+    # the notebook run again (over another ledger): a new investigation's answer is its own
+    fresh = dataclasses.replace(inv)
+    display.answer_first(
+        again, fresh, report.decide(fresh, finding_id=FINDING, ledger=tmp_path / "other.jsonl")
+    )
+    assert "pending" in _verdict_tile(again.shown[-1])

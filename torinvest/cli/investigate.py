@@ -8,6 +8,7 @@ import argparse
 import contextlib
 import dataclasses
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -149,13 +150,9 @@ def _check_investigate_usage(args: argparse.Namespace) -> None:
 
 def cmd_investigate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from torinvest import report
-    from torinvest.data_events import summary_data_events
     from torinvest.events import ACCOUNT_GAP
-    from torinvest.investigation import NOTHING_READ_SOURCE, baseline_phrase, key_origin_phrase
-    from torinvest.last_used import SOURCE as LAST_USED_SOURCE
-    from torinvest.last_used import summary_text
+    from torinvest.investigation import NOTHING_READ_SOURCE
     from torinvest.report.folders import hold as hold_folder
-    from torinvest.verdict import finding_check_note
 
     _check_investigate_usage(args)
     post_cli.check_investigate_arguments(args)  # before a kernel starts
@@ -171,31 +168,7 @@ def cmd_investigate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         run = report.run_report(args.finding_id, args.out, options, fetched=fetched)  # not again
         data = run.summary_data or {}
         print(report.one_line_summary(data), file=out)
-        for issue in data.get("data_issues", []):
-            print(
-                f"torinvest: issue: {term_safe(issue['source'])}: {term_safe(issue['problem'])}",
-                file=err,
-            )
-        checked = finding_check_note(data.get("verdict") or {})
-        if checked:  # the verdict recorded: the finding not re-read, or changed and accepted
-            print(f"torinvest: note: verdict: {term_safe(checked)}", file=err)
-        for note in data.get("reading_notes") or []:  # no issue: what "complete" rests on
-            print(f"torinvest: note: {term_safe(note)}", file=err)
-        said = summary_data_events(data)  # LookupEvents never returns S3 object reads…
-        if said is not None:
-            print(f"torinvest: note: {term_safe(said.text)}", file=err)
-        if key_origin_phrase(data):  # who minted the key: revoking it does not stop them
-            print(f"torinvest: note: {term_safe(key_origin_phrase(data))}", file=err)
-        if baseline_phrase(data):  # no call before the first sighting: no issue, a floor
-            print(f"torinvest: note: {term_safe(baseline_phrase(data))}", file=err)
-        if summary_text(data) and not any(
-            i.get("source") == LAST_USED_SOURCE for i in data.get("data_issues") or []
-        ):  # IAM's last use of the key (calls missing: the issue above says it)
-            print(
-                f"torinvest: note: key last used (IAM): {term_safe(summary_text(data))}", file=err
-            )
-        for warning in run.warnings:
-            print(f"torinvest: warning: {term_safe(warning)}", file=err)
+        say_reading(data, err, warnings=run.warnings)
         partial = _partial_reading(data)
         if partial:  # exit 0 with a reading that is not whole: the contract's marker
             print_partial(partial, err)
@@ -219,6 +192,44 @@ def cmd_investigate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             hint=f"the report says so ({run.html}); fix the sources and re-run",
         )
     return 0
+
+
+def say_reading(data: dict[str, Any], err: TextIO, *, warnings: Sequence[str] = ()) -> None:
+    """What ``investigate`` says on stderr of a report's reading, from its ``summary.json``
+    (``data``): each data issue (the list the report's answer and Data issues card show:
+    :func:`torinvest.investigation.report_issues`), the verdict's check of the finding, the
+    reading notes, data events, who minted the key, the baseline, IAM's last use of the key —
+    each attacker-written part through :func:`~torinvest.safety.term_safe` — and the run's
+    warnings."""
+    from torinvest.data_events import summary_data_events
+    from torinvest.investigation import baseline_phrase, key_origin_phrase
+    from torinvest.last_used import SOURCE as LAST_USED_SOURCE
+    from torinvest.last_used import summary_text
+    from torinvest.verdict import finding_check_note
+
+    for issue in data.get("data_issues", []):
+        print(
+            f"torinvest: issue: {term_safe(issue['source'])}: {term_safe(issue['problem'])}",
+            file=err,
+        )
+    checked = finding_check_note(data.get("verdict") or {})
+    if checked:  # the verdict recorded: the finding not re-read, or changed and accepted
+        print(f"torinvest: note: verdict: {term_safe(checked)}", file=err)
+    for note in data.get("reading_notes") or []:  # no issue: what "complete" rests on
+        print(f"torinvest: note: {term_safe(note)}", file=err)
+    said = summary_data_events(data)  # LookupEvents never returns S3 object reads…
+    if said is not None:
+        print(f"torinvest: note: {term_safe(said.text)}", file=err)
+    if key_origin_phrase(data):  # who minted the key: revoking it does not stop them
+        print(f"torinvest: note: {term_safe(key_origin_phrase(data))}", file=err)
+    if baseline_phrase(data):  # no call before the first sighting: no issue, a floor
+        print(f"torinvest: note: {term_safe(baseline_phrase(data))}", file=err)
+    if summary_text(data) and not any(
+        i.get("source") == LAST_USED_SOURCE for i in data.get("data_issues") or []
+    ):  # IAM's last use of the key (calls missing: the issue above says it)
+        print(f"torinvest: note: key last used (IAM): {term_safe(summary_text(data))}", file=err)
+    for warning in warnings:
+        print(f"torinvest: warning: {term_safe(warning)}", file=err)
 
 
 def _partial_reading(data: dict[str, Any]) -> str | None:

@@ -64,6 +64,7 @@ from torinvest.display.answer import (
     answer_html,
     answer_slot,
     key_calls,
+    verdict_recorded,
 )
 from torinvest.display.assessment import (
     SENSITIVE_SHOWN,
@@ -179,5 +180,6 @@ __all__ = [
     "table",
     "triage_table",
     "verdict_card",
+    "verdict_recorded",
     "verdict_section",
 ]

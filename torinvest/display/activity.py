@@ -28,7 +28,7 @@ from torinvest.display.markup import (
 )
 from torinvest.errors import DataIssue, group_issues
 from torinvest.grouping import tor_count
-from torinvest.investigation import reading_text
+from torinvest.investigation import reading_text, report_issues
 from torinvest.outcome import UNKNOWN_WHY, failed_rows, unknown_rows
 from torinvest.schema import MAX_LIST_ITEMS, PER_IP_LIST_COUNTS
 from torinvest.verdict import READING_INCOMPLETE
@@ -314,10 +314,9 @@ def all_issues(
     ledger_issues: Sequence[DataIssue] = (),
 ) -> list[DataIssue]:
     """The findings files that could not be read, the investigation's data issues and the
-    ledger's unreadable lines (identical problems of many sources grouped:
-    :func:`torinvest.errors.group_issues`)."""
-    issues = list(findings.issues) if findings is not None else []
-    return group_issues([*issues, *inv.data_issues, *ledger_issues])
+    ledger's unreadable lines (identical problems of many sources grouped): the one list
+    ``summary.json`` and the terminal say too (:func:`torinvest.investigation.report_issues`)."""
+    return report_issues(inv, findings, ledger_issues)
 
 
 def verdict_ledger_issues(verdict: Mapping[str, Any] | None) -> list[DataIssue]:

@@ -76,6 +76,16 @@ def answer_slot() -> Any:
     return display(HTML(_card("The answer: not computed yet", body, "ti-warn")), display_id=True)
 
 
+#: The answer last shown in this kernel — (``inv``, its slot, ``findings``, ``followed``) — and
+#: the verdict the verdict form last recorded — (``inv``, the verdict) — (JupyterLab): the
+#: form's recording redraws the answer of the same investigation (:func:`verdict_recorded`),
+#: and an answer drawn after a recording shows it, so that the answer's verdict and next step
+#: never say "pending" beside the form's "Recorded: malicious". One of each: a notebook run
+#: again holds a new investigation, and the old one is let go.
+_SHOWN: list[tuple[Any, Any, Any, object]] = []
+_RECORDED: list[tuple[Any, Mapping[str, Any]]] = []
+
+
 def answer_first(
     slot: Any,
     inv: Investigation,
@@ -85,7 +95,12 @@ def answer_first(
     followed: object = None,
 ) -> None:
     """Put the answer (:func:`answer_html`) in ``slot`` (from :func:`answer_slot`); without a
-    slot, display it here."""
+    slot, display it here. A verdict the verdict form recorded for ``inv`` since ``verdict``
+    was decided is the one shown (:func:`verdict_recorded`)."""
+    if _RECORDED and _RECORDED[0][0] is inv:
+        verdict = _RECORDED[0][1]
+    elif _RECORDED:  # another investigation's (the notebook run again): let it go
+        _RECORDED.clear()
     page = HTML(answer_html(inv, verdict, findings=findings, followed=followed))
     if slot is None:
         from IPython.display import display
@@ -93,6 +108,17 @@ def answer_first(
         display(page)
     else:
         slot.update(page)
+        _SHOWN[:] = [(inv, slot, findings, followed)]
+
+
+def verdict_recorded(inv: Investigation, verdict: Mapping[str, Any]) -> None:
+    """The verdict form recorded (or was shown) ``verdict`` for ``inv``: redraw the answer
+    shown for it in its slot, and draw a later one with it (:func:`answer_first`)."""
+    _RECORDED[:] = [(inv, dict(verdict))]
+    if not _SHOWN or _SHOWN[0][0] is not inv:
+        return
+    _, slot, findings, followed = _SHOWN[0]
+    slot.update(HTML(answer_html(inv, verdict, findings=findings, followed=followed)))
 
 
 def _state_html(

@@ -13,7 +13,7 @@ from IPython.display import HTML
 from torinvest import analysis
 from torinvest.commands import Access, actions_command, command, external_id_note
 from torinvest.display import data_events
-from torinvest.display.activity import activity_gap
+from torinvest.display.activity import activity_gap, verdict_ledger_issues
 from torinvest.display.answer import followed_derived, key_calls, verdict_warnings
 from torinvest.display.markup import (
     SENSITIVE_ALL_IN,
@@ -25,8 +25,9 @@ from torinvest.display.markup import (
     display_frame,
     frame_html,
 )
-from torinvest.errors import InputError, group_issues
+from torinvest.errors import InputError
 from torinvest.grouping import tor_count
+from torinvest.investigation import report_issues
 from torinvest.outcome import outcome_labels
 from torinvest.schema import expiration_time
 from torinvest.shown import limit
@@ -416,7 +417,9 @@ def next_steps(
             inv.key,
             inv.events,
             now=now,
-            data_issues=len(group_issues(inv.data_issues)),
+            # as the report's answer and Data issues card count them (findings files and the
+            # ledger's unreadable lines too): one reading, one count
+            data_issues=len(report_issues(inv, ledger_issues=verdict_ledger_issues(verdict))),
             could_not_look=inv.could_not_look,
             origin=inv.key_origin(),
         )

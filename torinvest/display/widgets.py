@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from IPython.display import HTML
 
+from torinvest.display.answer import verdict_recorded
 from torinvest.display.assessment import next_steps, verdict_card
 from torinvest.display.cards import error_card, internal_error_card
 from torinvest.display.markup import _e
@@ -228,6 +229,7 @@ class VerdictForm:
             said += f"<br><b>⚠ {_e(checked)}</b>"
         self.message.value = f"<span class='ti-note'>{said}</span>"
         self._redraw()
+        verdict_recorded(self.inv, v)  # the answer on top says it too
         return v
 
     def _clicked(self) -> None:

@@ -11,12 +11,19 @@ from typing import Any
 import orjson
 
 from torinvest.data_events import SUMMARY_PROPERTIES as DATA_EVENTS_SUMMARY
-from torinvest.errors import ReportError
+from torinvest.errors import DataIssue, ReportError
 from torinvest.findings import TOR_FINDING_TYPES, FindingsResult
 from torinvest.findings.related import SUMMARY_PROPERTIES as RELATED_SUMMARY
 from torinvest.geo import IP_KINDS
 from torinvest.impairment import SUMMARY_PROPERTIES as IMPAIRED_SUMMARY
-from torinvest.investigation import BASELINE_STATUSES, DERIVED_SEARCH_STATUSES, Investigation
+from torinvest.investigation import (
+    BASELINE_STATUSES,
+    DERIVED_SEARCH_STATUSES,
+    Investigation,
+    reading_of,
+    reading_text,
+    report_issues,
+)
 from torinvest.investigation import summary as _summary
 from torinvest.last_used import SUMMARY_PROPERTIES as LAST_USED_SUMMARY
 from torinvest.options import ENGINES
@@ -368,16 +375,24 @@ def summary_data(
     *,
     findings: FindingsResult | None = None,
 ) -> dict[str, Any]:
-    """The summary (:func:`torinvest.investigation.summary`) plus the findings files' issues and
-    the ledger's unreadable lines (a torn record may be a lost verdict)."""
+    """The summary (:func:`torinvest.investigation.summary`) with the report's data issues:
+    the findings files' issues and the ledger's unreadable lines (a torn record may be a lost
+    verdict) beside the investigation's, grouped as the report's cards show them
+    (:func:`torinvest.investigation.report_issues`), and ``reading`` counted over that list —
+    the count the report's answer and the terminal's line say."""
     data = _summary(inv, dict(verdict or {}))
-    extra = [i.to_dict() for i in findings.issues] if findings is not None else []
+    torn: list[DataIssue] = []
     if (verdict or {}).get("ledger_issues") is not None:  # read when the verdict was decided
-        extra += [dict(i) for i in verdict["ledger_issues"]]  # type: ignore[index]
+        torn = [
+            DataIssue(str(i.get("source")), str(i.get("problem")))
+            for i in verdict["ledger_issues"]  # type: ignore[index]
+        ]
     elif (verdict or {}).get("ledger"):
-        extra += [i.to_dict() for i in read_ledger(verdict["ledger"])[1]]  # type: ignore[index]
-    if extra:
-        data["data_issues"] = [*extra, *[i for i in data["data_issues"] if i not in extra]]
+        torn = read_ledger(verdict["ledger"])[1]  # type: ignore[index]
+    issues = report_issues(inv, findings, torn)
+    data["data_issues"] = [i.to_dict() for i in issues]
+    state, why = reading_of(issues, inv.totals()["total"])
+    data["reading"] = {"state": state, "text": reading_text(state, len(issues), why)}
     return data
 
 
