@@ -187,6 +187,7 @@ def _load_and_write(
     """Load the activity and write ``--out`` (:func:`cmd_events` once the options are checked)."""
     from torinvest.data_events import data_events
     from torinvest.events import load_activity
+    from torinvest.reading import said_of
 
     activity = load_activity(
         engine=engine,
@@ -206,10 +207,13 @@ def _load_and_write(
         for note in [*activity.notes, *activity.asides]:
             print(f"torinvest: note: {term_safe(note)}", file=err)
         raise CouldNotLookError(activity.why_nothing(), hint=_nothing_read_hint(activity))
+    # what the reading says of itself, as investigate says it (torinvest.reading): the trail
+    # gaps the key made, who minted the key, what cannot be judged without the finding
+    reading = said_of(activity, access_key=args.access_key, start=args.start, end=args.end)
     path = write_frame(activity.frame, args.out)
     who = f" of {args.access_key or args.username}" if (args.access_key or args.username) else ""
     print(term_safe(f"{activity.summary()}{who}; written to {path}"), file=out)
-    if not len(activity.frame) and activity.issues:
+    if not len(activity.frame) and reading.issues:
         print(
             f"torinvest: note: no event{term_safe(who)} in what could be read; the issues below "
             "name what could not be read: its events, if any, are missing",
@@ -225,11 +229,16 @@ def _load_and_write(
     engine = [activity.engine_summary] if activity.engine_summary else []
     # LookupEvents never returns S3 object reads…; which trails record them, as investigate says
     said = data_events(activity, _data_trails(args, logs, regions, aws))
+    origin = [reading.origin_text] if reading.origin_text else []  # who minted the key
+    unjudged = [reading.unjudged] if reading.unjudged else []
     for note in [
         *activity.notes,
         *activity.asides,
+        *reading.notes,  # what the key impaired that this reading does not rely on
         *engine,
         said.text,
+        *origin,
+        *unjudged,
     ]:
         print(f"torinvest: note: {term_safe(note)}", file=err)
     for d in activity.derived:
@@ -240,10 +249,10 @@ def _load_and_write(
             "flagged derived",
             file=err,
         )
-    print_issues(activity.issues, err)
-    if activity.issues:  # any data issue: what could not be read is not in the file
+    print_issues(reading.issues, err)
+    if reading.issues:  # any data issue: what could not be read is not in the file
         print_partial(
-            f"{issue_count(activity.issues)} data issue(s) (above): the events of what could "
+            f"{issue_count(reading.issues)} data issue(s) (above): the events of what could "
             f"not be read are not in {path}",
             err,
         )
