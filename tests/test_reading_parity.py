@@ -27,6 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from tests import test_impairment as ti
@@ -35,6 +36,7 @@ from tests.lookup_export import lookup_event
 from tests.test_key_origin import SESSION_KEY
 from torinvest import investigation
 from torinvest.errors import group_issues
+from torinvest.export import READING_SUFFIX, reading_path
 from torinvest.last_used import SOURCE as LAST_USED_SOURCE
 from torinvest.reading import UNJUDGED
 from torinvest.schema import iso_utc
@@ -269,3 +271,35 @@ def test_events_says_what_it_cannot_judge_without_the_finding(tmp_path: Path) ->
     assert "whether they hold the calls GuardDuty saw the key make" in note
     code, _, err = run("events", "--case", str(case), "--out", str(tmp_path / "all.csv"))
     assert code == 0 and UNJUDGED not in err  # no key: nothing a finding would judge
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
+def test_the_file_written_does_not_look_complete_when_the_reading_was_partial(
+    tmp_path: Path, suffix: str
+) -> None:
+    """The export holds the rows read and nothing else: the reading file beside it says the
+    reading's state and its data issues; a later run writes it again (never a stale one)."""
+    out = tmp_path / f"events{suffix}"
+    beside = reading_path(out)
+    code, _, err = _events(stopped(tmp_path / "case"), ti.KEY, "--out", str(out))
+    assert code == 0, err
+    said = json.loads(beside.read_text())
+    assert said["state"] == "incomplete" and said["export"] == out.name
+    assert said["events"] == len(_rows(out))
+    assert [i["source"] for i in said["data_issues"]].count("impaired:cloudtrail") == 1
+    assert f"(events{suffix}{READING_SUFFIX} beside it says so)" in err
+    assert any(UNJUDGED in n for n in said["notes"])
+    code, _, err = run(  # the sample trail read whole: no issue, no event of that key
+        "events", "--case", str(SAMPLE), "--access-key", "AKIANOBODY0000000000", "--out", str(out)
+    )
+    assert code == 0, err
+    said = json.loads(beside.read_text())
+    assert said["state"] == "no events" and said["data_issues"] == [] and said["events"] == 0
+
+
+def _rows(path: Path) -> pd.DataFrame:
+    if path.suffix == ".parquet":
+        return pd.read_parquet(path)
+    if path.suffix == ".jsonl":
+        return pd.read_json(path, lines=True) if path.stat().st_size else pd.DataFrame()
+    return pd.read_csv(path)

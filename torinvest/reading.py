@@ -29,6 +29,7 @@ from torinvest.impairment import Impairments, impairments, reading_basis
 from torinvest.sources.records import is_unfollowed
 from torinvest.sources.records.origin import KeyOrigin, Mint, origin_phrase
 from torinvest.sources.records.origin import key_origin as origin_of
+from torinvest.verdict import READING_COMPLETE, READING_INCOMPLETE, READING_NO_EVENTS
 
 #: Why the key's origin is "not searched" when no source that can find the mint was read.
 NOT_SEARCHED = (
@@ -117,8 +118,7 @@ def unjudged_note(act: Activity) -> str:
     accounts only are "could not look" there, never "no events"), whether they hold the calls
     GuardDuty saw the key make (none of them: the reading misses what the finding is about),
     and IAM's last use of the key (a use after the last call read: calls missing)."""
-    where = _accounts(act)
-    held = f" (the events read were recorded in account(s) {where})" if where else ""
+    held = _accounts(act)
     return (
         f"{UNJUDGED} (torinvest investigate FINDING_ID judges them): whether the sources read "
         f"hold the finding's account{held} — sources of other accounts only are 'could not "
@@ -128,14 +128,17 @@ def unjudged_note(act: Activity) -> str:
 
 
 def _accounts(act: Activity) -> str:
-    """The accounts that recorded the events read, else those the log files read are of."""
+    """Which accounts the reading holds, as far as it tells: those that recorded the events
+    read, else those the log files read are of ("" when neither is known)."""
     f = act.frame
     if len(f) and "recipient_account_id" in f.columns:
         seen = sorted(str(a) for a in f["recipient_account_id"].dropna().astype(str).unique() if a)
         if seen:
-            return ", ".join(seen)
+            return f" (the events read were recorded in account(s) {', '.join(seen)})"
     c = act.file_counts
-    return ", ".join(c.accounts) if c is not None and c.read and c.accounts else ""
+    if c is not None and c.read and c.accounts:
+        return f" (the log files read are of account(s) {', '.join(c.accounts)})"
+    return ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +160,14 @@ class Said:
     @property
     def complete(self) -> bool:
         return not self.issues
+
+    def state(self, events: int) -> str:
+        """The reading's state in ``summary.json``'s words (:data:`torinvest.verdict`'s
+        ``READING_*``): ``incomplete`` (a data issue), else ``no events`` or ``complete``; a
+        reading that could not look is an error, never written."""
+        if self.issues:
+            return READING_INCOMPLETE
+        return READING_COMPLETE if events else READING_NO_EVENTS
 
 
 def said_of(

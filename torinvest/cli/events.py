@@ -24,8 +24,8 @@ from torinvest.cli.args import (
     engine_from_args,
 )
 from torinvest.cli.output import issue_count, print_issues, print_partial
-from torinvest.errors import CouldNotLookError
-from torinvest.export import check_output, write_frame
+from torinvest.errors import CouldNotLookError, group_issues
+from torinvest.export import check_output, write_frame, write_reading
 from torinvest.options import EngineOptions
 from torinvest.safety import term_safe
 from torinvest.schema import iso_utc
@@ -231,7 +231,7 @@ def _load_and_write(
     said = data_events(activity, _data_trails(args, logs, regions, aws))
     origin = [reading.origin_text] if reading.origin_text else []  # who minted the key
     unjudged = [reading.unjudged] if reading.unjudged else []
-    for note in [
+    notes = [
         *activity.notes,
         *activity.asides,
         *reading.notes,  # what the key impaired that this reading does not rely on
@@ -239,7 +239,8 @@ def _load_and_write(
         said.text,
         *origin,
         *unjudged,
-    ]:
+    ]
+    for note in notes:
         print(f"torinvest: note: {term_safe(note)}", file=err)
     for d in activity.derived:
         by = term_safe(d.minted_by or "an unknown key")
@@ -249,11 +250,27 @@ def _load_and_write(
             "flagged derived",
             file=err,
         )
+    # the file holds the rows read, nothing else: the reading file beside it says what it is
+    beside = write_reading(
+        path,
+        {
+            "export": path.name,
+            "state": reading.state(activity.total_events),
+            "events": activity.total_events,
+            "access_key": args.access_key,
+            "username": args.username,
+            "start": iso_utc(args.start),
+            "end": iso_utc(args.end),
+            "sources": activity.sources,
+            "data_issues": [i.to_dict() for i in group_issues(reading.issues)],
+            "notes": notes,
+        },
+    )
     print_issues(reading.issues, err)
     if reading.issues:  # any data issue: what could not be read is not in the file
         print_partial(
             f"{issue_count(reading.issues)} data issue(s) (above): the events of what could "
-            f"not be read are not in {path}",
+            f"not be read are not in {path} ({beside.name} beside it says so)",
             err,
         )
     return 0
