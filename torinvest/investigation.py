@@ -29,7 +29,7 @@ from torinvest.commands import report_dir_name as report_dir_name
 from torinvest.data_events import data_events
 from torinvest.data_trails import DataTrails, check_data_trails
 from torinvest.errors import DataIssue, InputError, OptionsError, group_issues
-from torinvest.events import Activity, load_activity
+from torinvest.events import NOTES_SOURCE, Activity, load_activity
 from torinvest.findings import (
     FindingsResult,
     KeyLocation,
@@ -583,7 +583,7 @@ class Investigation:
         if unread is not None:  # first: "could not look", never "no events" nor "incomplete"
             issues.append(DataIssue(NOTHING_READ_SOURCE, unread))
         issues += list(self.activity.issues) + list(self.lists.issues)
-        issues += [DataIssue("events", n) for n in self.activity.notes]
+        issues += [DataIssue(NOTES_SOURCE, n) for n in self.activity.notes]
         if self.key.seen_from:
             issues.append(DataIssue(f"finding {self.key.finding_id}", sightings_note(self.key)))
         inverted = inverted_sightings(self.key)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from torinvest.errors import DataIssue, group_issues
-from torinvest.events import Activity
+from torinvest.events import NOTES_SOURCE, Activity
 from torinvest.impairment import Impairments, impairments, reading_basis
 from torinvest.sources.records import is_unfollowed
 from torinvest.sources.records.origin import KeyOrigin, Mint, origin_phrase
@@ -144,9 +144,11 @@ def _accounts(act: Activity) -> str:
 @dataclass(frozen=True, slots=True)
 class Said:
     """What a reading of a key's activity without its finding says (``torinvest events``):
-    ``issues`` (the activity's, then the trail gaps the key made), ``notes`` (what the key
-    impaired that this reading does not rely on, or that blinds detection: ``events`` searches
-    no finding), ``origin`` (who minted the key; None without a key) and its line
+    ``issues`` (the activity's, its notes that say events may be missing —
+    :attr:`~torinvest.events.Activity.gap_notes`, source ``events`` —, then the trail gaps the
+    key made), ``notes`` (the activity's other notes and asides; what the key impaired that this
+    reading does not rely on, or that blinds detection: ``events`` searches no finding),
+    ``origin`` (who minted the key; None without a key) and its line
     (``origin_text``, "" when there is nothing to add), ``unjudged`` (:func:`unjudged_note`;
     "" without a key)."""
 
@@ -182,7 +184,10 @@ def said_of(
     docstring)."""
     impaired = impaired_of(act, (start, end), access_key=access_key)
     gaps = [i for i in impaired.activity_gaps if i not in act.issues]
-    notes = [n for n in impaired.notes if n not in act.asides]
+    # the notes that say events may be missing are issues, as an investigation says them
+    missing = [DataIssue(NOTES_SOURCE, n) for n in act.gap_notes]
+    notes = [n for n in act.notes if n not in act.gap_notes] + list(act.asides)
+    notes += [n for n in impaired.notes if n not in act.asides]
     # detection blinded (GuardDuty): an issue of an investigation's related-findings search;
     # events searches no finding, so it is said beside the reading, never dropped
     notes += [i.problem for i in impaired.issues if i not in impaired.activity_gaps]
@@ -190,7 +195,7 @@ def said_of(
     if access_key:
         origin = key_origin(act, access_key, start=start, unread=activity_gaps(act, impaired))
     return Said(
-        issues=[*act.issues, *gaps],
+        issues=[*act.issues, *missing, *gaps],
         notes=notes,
         origin=origin,
         origin_text=origin_phrase(origin.to_dict()) if origin is not None else "",

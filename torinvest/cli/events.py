@@ -232,9 +232,7 @@ def _load_and_write(
     origin = [reading.origin_text] if reading.origin_text else []  # who minted the key
     unjudged = [reading.unjudged] if reading.unjudged else []
     notes = [
-        *activity.notes,
-        *activity.asides,
-        *reading.notes,  # what the key impaired that this reading does not rely on
+        *reading.notes,  # the activity's notes and asides, what the key impaired beside them
         *engine,
         said.text,
         *origin,
