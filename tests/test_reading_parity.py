@@ -5,14 +5,16 @@ stopped and GuardDuty it disabled, a session of another account's role, saved Lo
 answers of one region, log files of another account only, a finding on a temporary key whose
 mint is read, the sample case) are investigated in-process (:func:`investigation.investigate`,
 what ``torinvest investigate`` runs in its kernel) and read by ``torinvest events --case …
---access-key KEY --follow-derived --start/--end`` over the investigation's window. Every data
+--access-key KEY --follow-derived --start/--end --account`` over the investigation's window and
+its finding's account. Every data
 issue of the investigation that concerns the reading of events must be an issue line of
 ``events`` (same words), every reading note a note; who minted the key is said by both; and the
 exit statuses agree on complete / partial / could not look.
 
-Differences that remain are documented (README, ``torinvest events``: "What `events` cannot
-judge") and named here: :data:`NEEDS_THE_FINDING` (issues that need the finding, which ``events``
-does not have: it says so in one note, :data:`torinvest.reading.UNJUDGED`) and :func:`_plain`
+Differences that remain are documented (README, "What `events` says of its reading") and named
+here: :data:`NEEDS_THE_FINDING` (issues that need the finding, which ``events`` does not have:
+it says so in one note, :data:`torinvest.reading.UNJUDGED`), the notes of the activity that say
+nothing is missing (data issues of an investigation, notes of ``events``), and :func:`_plain`
 (``events`` reads no Tor exit list: "from Tor IP X" is "from X" there, "(a Tor exit then)" is
 not said).
 """
@@ -139,10 +141,10 @@ CORPUS: dict[str, tuple[Callable[[Path], Path], str, str]] = {
 # --------------------------------------------------------------------------------------------
 # what each says
 # --------------------------------------------------------------------------------------------
-#: The investigation's issues that need the finding, which ``events`` does not have: its
-#: account (sources of other accounts only), GuardDuty's sightings, IAM's last use — the one
-#: note :data:`torinvest.reading.UNJUDGED` says so.
-NEEDS_THE_FINDING = (investigation.NOTHING_READ_SOURCE, LAST_USED_SOURCE, "finding ")
+#: The investigation's issues that need the finding, which ``events`` does not have:
+#: GuardDuty's sightings, IAM's last use — the one note :data:`torinvest.reading.UNJUDGED`
+#: says so. (The finding's account ``events`` judges with ``--account``.)
+NEEDS_THE_FINDING = (LAST_USED_SOURCE, "finding ")
 
 
 def _plain(text: str) -> str:
@@ -150,10 +152,8 @@ def _plain(text: str) -> str:
     return text.replace("from Tor IP ", "from ").replace(" (a Tor exit then)", "")
 
 
-def _needs_the_finding(source: str, problem: str) -> bool:
-    if source.startswith(NEEDS_THE_FINDING[2]) or source == LAST_USED_SOURCE:
-        return True
-    return source == investigation.NOTHING_READ_SOURCE and problem.startswith("could not look in")
+def _needs_the_finding(source: str) -> bool:
+    return source.startswith(NEEDS_THE_FINDING[1]) or source == NEEDS_THE_FINDING[0]
 
 
 def _events_exit(code: int, err: str) -> str:
@@ -174,7 +174,7 @@ def differences(case: Path, finding: str, out: Path, regions: str = "") -> list[
     code, _, err = run(
         "events", "--case", str(case), "--access-key", inv.key.access_key_id,
         "--follow-derived", "--start", iso_utc(start), "--end", iso_utc(end), *narrowed,
-        "--out", str(out),
+        "--account", inv.key.account_id, "--out", str(out),
     )  # fmt: skip
     said = [_plain(line) for line in issues(err)]
     notes = [line.removeprefix("torinvest: note: ") for line in err.splitlines()]
@@ -195,10 +195,14 @@ def differences(case: Path, finding: str, out: Path, regions: str = "") -> list[
             continue
         of_reading = issue in group_issues([*inv.unread_activity, *inv.activity.issues])
         gap = issue.source == NOTES_SOURCE  # events may be missing (Activity.gap_notes)
-        if not (of_reading or gap) and not _needs_the_finding(issue.source, issue.problem):
+        if not (of_reading or gap) and not _needs_the_finding(issue.source):
             continue  # not of the reading of events (Tor lists, places, campaign…)
         line = _plain(f"torinvest: issue: {issue.source}: {issue.problem}")
-        if _needs_the_finding(issue.source, issue.problem):
+        if issue.source == investigation.NOTHING_READ_SOURCE:  # could not look: the error
+            if f"torinvest: error: {issue.problem}" not in err.splitlines():
+                found.append(f"could not look not said: {issue.problem}")
+            continue
+        if _needs_the_finding(issue.source):
             if not unjudged:
                 found.append(f"needs the finding, and events does not say so: {line}")
             continue
@@ -211,10 +215,8 @@ def differences(case: Path, finding: str, out: Path, regions: str = "") -> list[
     origin = investigation.key_origin_phrase(data)
     if origin and _plain(origin) not in notes:
         found.append(f"origin not said: {origin}")
-    # could not look with nothing read is so for both; in the finding's account (its sources
-    # of other accounts only) only investigate can tell: events says what is read
     expected = "partial" if gaps else "complete"
-    if reading == investigation.READING_COULD_NOT_LOOK and inv.activity.nothing_read:
+    if reading == investigation.READING_COULD_NOT_LOOK:  # nothing read, or other accounts only
         expected = "could not look"
     got = _events_exit(code, err)
     if got != expected:
@@ -329,3 +331,19 @@ def test_events_says_the_last_minutes_not_delivered_as_an_issue(tmp_path: Path) 
     said = json.loads(reading_path(tmp_path / "ev.csv").read_text())
     assert said["state"] == "incomplete"
     assert {"source": NOTES_SOURCE, "problem": RECENT_LOGS_NOTE} in said["data_issues"]
+
+
+def test_events_with_the_account_sought_could_not_look_in_it(tmp_path: Path) -> None:
+    """``--account``: log files of other accounts only are "could not look in account …" (exit
+    3), as investigate says; the events read there are written, and said to be this run's."""
+    case = other_account(tmp_path / "case")
+    out = tmp_path / "ev.csv"
+    code, stdout, err = _events(case, ti.KEY, "--account", "123837392027", "--out", str(out))
+    assert code == 3, err
+    assert "torinvest: error: could not look in account 123837392027 (the finding's)" in err
+    assert "555555555555" in err and "was not written" not in err
+    assert stdout.startswith("71 events") and len(_rows(out)) == 71  # --follow-derived
+    assert json.loads(reading_path(out).read_text())["state"] == "could not look"
+    assert "whether the sources read hold the finding's account" not in err  # judged
+    code, _, err = _events(SAMPLE, ti.KEY, "--account", "123837392027", "--out", str(out))
+    assert code == 0 and "could not look" not in err.replace("'could not look' there", "")

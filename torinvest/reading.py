@@ -29,7 +29,12 @@ from torinvest.impairment import Impairments, impairments, reading_basis
 from torinvest.sources.records import is_unfollowed
 from torinvest.sources.records.origin import KeyOrigin, Mint, origin_phrase
 from torinvest.sources.records.origin import key_origin as origin_of
-from torinvest.verdict import READING_COMPLETE, READING_INCOMPLETE, READING_NO_EVENTS
+from torinvest.verdict import (
+    READING_COMPLETE,
+    READING_COULD_NOT_LOOK,
+    READING_INCOMPLETE,
+    READING_NO_EVENTS,
+)
 
 #: Why the key's origin is "not searched" when no source that can find the mint was read.
 NOT_SEARCHED = (
@@ -118,12 +123,17 @@ def unjudged_note(act: Activity) -> str:
     accounts only are "could not look" there, never "no events"), whether they hold the calls
     GuardDuty saw the key make (none of them: the reading misses what the finding is about),
     and IAM's last use of the key (a use after the last call read: calls missing)."""
-    held = _accounts(act)
+    account = (
+        ""
+        if act.account  # --account: judged (Activity.could_not_look)
+        else f"whether the sources read hold the finding's account{_accounts(act)} (--account "
+        "ID judges it: sources of other accounts only are 'could not look' there, not 'no "
+        "events'), "
+    )
     return (
-        f"{UNJUDGED} (torinvest investigate FINDING_ID judges them): whether the sources read "
-        f"hold the finding's account{held} — sources of other accounts only are 'could not "
-        "look' there, not 'no events' —, whether they hold the calls GuardDuty saw the key "
-        "make, and IAM's record of the key's last use (a later use: calls missing)"
+        f"{UNJUDGED} (torinvest investigate FINDING_ID judges them): {account}whether they "
+        "hold the calls GuardDuty saw the key make, and IAM's record of the key's last use (a "
+        "later use: calls missing)"
     )
 
 
@@ -158,6 +168,9 @@ class Said:
     origin_text: str
     unjudged: str
     impaired: Impairments
+    #: Why the account sought (``--account``) could not be looked at: every source read is of
+    #: other accounts (:attr:`torinvest.events.Activity.could_not_look`); None otherwise.
+    could_not_look: str | None = None
 
     @property
     def complete(self) -> bool:
@@ -165,8 +178,11 @@ class Said:
 
     def state(self, events: int) -> str:
         """The reading's state in ``summary.json``'s words (:data:`torinvest.verdict`'s
-        ``READING_*``): ``incomplete`` (a data issue), else ``no events`` or ``complete``; a
-        reading that could not look is an error, never written."""
+        ``READING_*``): ``could not look`` (the account sought not read: the events of others
+        are written, the command fails), ``incomplete`` (a data issue), else ``no events`` or
+        ``complete``; a reading that read nothing is an error, never written."""
+        if self.could_not_look is not None:
+            return READING_COULD_NOT_LOOK
         if self.issues:
             return READING_INCOMPLETE
         return READING_COMPLETE if events else READING_NO_EVENTS
@@ -201,4 +217,5 @@ def said_of(
         origin_text=origin_phrase(origin.to_dict()) if origin is not None else "",
         unjudged=unjudged_note(act) if access_key else "",
         impaired=impaired,
+        could_not_look=act.could_not_look,
     )

@@ -15,6 +15,7 @@ from torinvest.case import Case
 from torinvest.cli.args import (
     UsageError,
     _access_key,
+    _account,
     _add_aws_args,
     _add_engine_args,
     _end_time,
@@ -66,6 +67,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="keep only this access key's events (AKIA…, ASIA…)",
     )
     e.add_argument("--username", help="LookupEvents by user name (role sessions) instead")
+    e.add_argument(
+        "--account",
+        metavar="ID",
+        type=_account,
+        help="the account whose activity is sought (a finding's): sources read that are all "
+        "of other accounts are 'could not look in account ID' (exit 3), as investigate says",
+    )
     e.add_argument("--start", type=_iso_time, help="window start (ISO 8601, UTC)")
     e.add_argument(
         "--end",
@@ -161,6 +169,8 @@ def say_not_written(args: argparse.Namespace, err: TextIO) -> None:
     not read as this run's result (a folder there is no export: nothing to say). Interrupted
     (Ctrl-C, SIGTERM) with no file there, it says that nothing was written."""
     target = Path(args.out)
+    if getattr(args, "written", None) is not None:
+        return  # this run wrote it (it could not look in the account sought: said)
     if target.is_file():
         print(
             f"torinvest: note: {term_safe(target)} was not written: the file there is an "
@@ -201,6 +211,7 @@ def _load_and_write(
         regions=regions,
         follow_derived=args.follow_derived,
         cache_dir=False if args.no_cache else None,
+        account=args.account,  # sources of other accounts only: could not look there
     )
     if activity.nothing_read:  # "could not look" is never "no events"
         print_issues([i for i in activity.issues if i not in activity.empty_sources], err)
@@ -265,6 +276,12 @@ def _load_and_write(
         },
     )
     print_issues(reading.issues, err)
+    gap = activity.could_not_look  # --account: every source read is of other accounts
+    if gap is not None:  # the events read (recorded there) are written; the answer is not
+        args.written = path  # said_not_written: this run's file, not an earlier one
+        raise CouldNotLookError(
+            gap, hint=f"{path} holds the events read in the other account(s) ({beside.name})"
+        )
     if reading.issues:  # any data issue: what could not be read is not in the file
         print_partial(
             f"{issue_count(reading.issues)} data issue(s) (above): the events of what could "
