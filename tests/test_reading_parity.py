@@ -112,6 +112,15 @@ def other_account(root: Path) -> Path:
     return root
 
 
+def nothing_readable(root: Path) -> Path:
+    """The case's cloudtrail/ holding a damaged log file only: nothing can be read."""
+    shutil.copytree(SAMPLE, root, ignore=shutil.ignore_patterns("cloudtrail"))
+    day = root / ti.DAY.relative_to(SAMPLE)
+    day.mkdir(parents=True)
+    (day / ADDED).write_bytes(b"\x1f\x8b\x08\x00 not gzip")
+    return root
+
+
 def session_key(root: Path) -> Path:
     """A finding on benjamin's GetSessionToken key (test_key_origin's ``tor_inv``)."""
     case = _copy(root)
@@ -134,6 +143,7 @@ CORPUS: dict[str, tuple[Callable[[Path], Path], str, str]] = {
     "session-of-another-accounts-role": (assume_other, FINDING, ""),
     "lookup-answers-one-region": (lookup_one_region, FINDING, ""),
     "other-account-only": (other_account, FINDING, ""),
+    "nothing-readable": (nothing_readable, FINDING, ""),
     "temporary-key-minted": (session_key, SESSION_FINDING, ""),
 }
 
