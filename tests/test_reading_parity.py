@@ -16,7 +16,10 @@ here: :data:`NEEDS_THE_FINDING` (issues that need the finding, which ``events`` 
 it says so in one note, :data:`torinvest.reading.UNJUDGED`), the notes of the activity that say
 nothing is missing (data issues of an investigation, notes of ``events``), and :func:`_plain`
 (``events`` reads no Tor exit list: "from Tor IP X" is "from X" there, "(a Tor exit then)" is
-not said).
+not said). Not in this corpus (they need LookupEvents or an opt-in region): a LookupEvents
+window past 90 days is an error of the options in ``events`` (exit 1) and "could not look" in
+``investigate`` (exit 3); the finding's region among those a trail folder must hold is
+``investigate``'s alone (``events --regions`` names them).
 """
 
 from __future__ import annotations
