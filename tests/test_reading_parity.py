@@ -312,7 +312,7 @@ def test_the_file_written_does_not_look_complete_when_the_reading_was_partial(
     assert said["state"] == "incomplete" and said["export"] == out.name
     assert said["events"] == len(_rows(out))
     assert [i["source"] for i in said["data_issues"]].count("impaired:cloudtrail") == 1
-    assert f"(events{suffix}{READING_SUFFIX} beside it says so)" in err
+    assert f"are not in {out}, as {out}{READING_SUFFIX} says" in err
     assert any(UNJUDGED in n for n in said["notes"])
     code, _, err = run(  # the sample trail read whole: no issue, no event of that key
         "events", "--case", str(SAMPLE), "--access-key", "AKIANOBODY0000000000", "--out", str(out)

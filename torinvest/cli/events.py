@@ -280,12 +280,12 @@ def _load_and_write(
     if gap is not None:  # the events read (recorded there) are written; the answer is not
         args.written = path  # said_not_written: this run's file, not an earlier one
         raise CouldNotLookError(
-            gap, hint=f"{path} holds the events read in the other account(s) ({beside.name})"
+            gap, hint=f"{path} holds the events read in the other account(s), as {beside} says"
         )
     if reading.issues:  # any data issue: what could not be read is not in the file
         print_partial(
             f"{issue_count(reading.issues)} data issue(s) (above): the events of what could "
-            f"not be read are not in {path} ({beside.name} beside it says so)",
+            f"not be read are not in {path}, as {beside} says",
             err,
         )
     return 0
