@@ -265,6 +265,10 @@ def test_events_says_the_trail_the_key_stopped_as_an_issue(tmp_path: Path) -> No
     assert "torinvest: note: partial result: 3 data issue(s)" in err
     [blind] = [n for n in err.splitlines() if "GuardDuty detector" in n]
     assert blind.startswith("torinvest: note: ") and "disabled (UpdateDetector" in blind
+    # the whole trail, no caller: another principal's StopLogging of a trail it made (the
+    # sample's background) is no gap of it — the key's calls are what is judged
+    code, _, err = run("events", "--case", str(case), "--out", str(tmp_path / "all.csv"))
+    assert code == 0 and not [i for i in issues(err) if "impaired:" in i], err
 
 
 def test_events_says_a_stop_that_blinds_nothing_read_as_a_note(tmp_path: Path) -> None:

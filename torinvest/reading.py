@@ -192,13 +192,17 @@ def said_of(
     act: Activity,
     *,
     access_key: str | None = None,
+    username: str | None = None,
     start: pd.Timestamp | None = None,
     end: pd.Timestamp | None = None,
 ) -> Said:
-    """What ``act`` (read for ``access_key`` from ``start`` to ``end``) says without the
-    finding: the one computation behind ``torinvest events``' issues and notes (module
-    docstring)."""
-    impaired = impaired_of(act, (start, end), access_key=access_key)
+    """What ``act`` (read for ``access_key`` or ``username`` from ``start`` to ``end``) says
+    without the finding: the one computation behind ``torinvest events``' issues and notes
+    (module docstring). What impaired the logging is read from the caller's calls: a reading of
+    every caller (no key, no user) is a trail's, not a key's — another principal's StopLogging
+    of a trail it made is no gap of it — and says none."""
+    caller = bool(access_key or username)
+    impaired = impaired_of(act, (start, end), access_key=access_key) if caller else Impairments()
     gaps = [i for i in impaired.activity_gaps if i not in act.issues]
     # the notes that say events may be missing are issues, as an investigation says them
     missing = [DataIssue(NOTES_SOURCE, n) for n in act.gap_notes]

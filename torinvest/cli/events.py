@@ -220,7 +220,13 @@ def _load_and_write(
         raise CouldNotLookError(activity.why_nothing(), hint=_nothing_read_hint(activity))
     # what the reading says of itself, as investigate says it (torinvest.reading): the trail
     # gaps the key made, who minted the key, what cannot be judged without the finding
-    reading = said_of(activity, access_key=args.access_key, start=args.start, end=args.end)
+    reading = said_of(
+        activity,
+        access_key=args.access_key,
+        username=args.username,
+        start=args.start,
+        end=args.end,
+    )
     path = write_frame(activity.frame, args.out)
     who = f" of {args.access_key or args.username}" if (args.access_key or args.username) else ""
     print(term_safe(f"{activity.summary()}{who}; written to {path}"), file=out)
