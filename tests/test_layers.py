@@ -93,6 +93,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("last_used", "impairment.model"),
     ("impairment.trails", "impairment.services"),
     ("impairment",),
+    ("reading",),
     # where an investigation reads from, and the notebooks' parameters
     ("parameters",),
     # the torinvest command lines printed as next steps (the access the run was given)

@@ -111,6 +111,11 @@ class Activity:
     #: whether a source that can find those records was read (log files, an engine's table;
     #: LookupEvents cannot search responses): when False, "no mint found" is "not searched"
     mints_searched: bool = False
+    #: The notes that say events may be missing from what was read (the window reaching the
+    #: last minutes CloudTrail has not delivered yet, a CloudWatch Logs copy cut at 256 KB): a
+    #: data issue (source :data:`NOTES_SOURCE`) in every command, ``events`` as ``investigate``
+    #: (:mod:`torinvest.reading`); the other notes are said beside the reading there.
+    gap_notes: list[str] = field(default_factory=list)
 
     def _arn_partition(self) -> str:
         """The ARN partition of the LookupEvents regions asked (``aws-us-gov`` in GovCloud…)."""
@@ -373,6 +378,9 @@ class Activity:
         )
 
 
+#: The source of the data issue a note of the activity is (``events: …``): every note in an
+#: investigation, the :attr:`Activity.gap_notes` in ``events`` too.
+NOTES_SOURCE = "events"
 #: How a source that gave no file to read, or an activity that read nothing, is said.
 NOTHING_READ = "nothing could be loaded"
 #: How :attr:`Activity.account_gap` starts: the sources read are of other accounts.
@@ -846,6 +854,8 @@ def load_activity(
     if copies is not None:  # once, whichever engine read them: an issue when events may lack
         said, missing = copies
         (act.notes if missing else act.asides).append(said)
+        if missing:  # events may lack: a gap of the reading in every command
+            act.gap_notes.append(said)
     if act.file_counts is not None and not act.lookup_asked and engine.kind != "athena":
         act.issues += lookup_region_gaps(act.file_counts, regions, known_regions, account)
         ranged = lookup_range_note(act.file_counts, [f["event_time"] for f in frames], start, end)
@@ -861,6 +871,7 @@ def load_activity(
     horizon = (now if now is not None else pd.Timestamp.now(tz="UTC")) - DELIVERY_MARGIN
     if (logs or engine.kind == "athena") and end is not None and end > horizon:
         act.notes.append(RECENT_LOGS_NOTE)  # "no event" there is not "none happened"
+        act.gap_notes.append(RECENT_LOGS_NOTE)
     if lookup is not None and act.aggregates is not None:
         act.notes.append(
             "LookupEvents not used: the activity was counted in the engine over the trail's "

@@ -64,6 +64,10 @@ from torinvest.schema import iso_utc
 
 FORMATS = (".parquet", ".csv", ".jsonl")
 
+#: What is added to an export's name for the file that says what its reading was
+#: (:func:`write_reading`): ``events.csv`` → ``events.csv.reading.json``.
+READING_SUFFIX = ".reading.json"
+
 
 def iso_times(col: pd.Series) -> pd.Series:
     """A time column as ISO 8601 UTC text with ``Z`` (naive times are UTC; None where missing)."""
@@ -210,6 +214,28 @@ def write_frame(frame: pd.DataFrame, path: str | Path) -> Path:
                         json_frame(frame).to_json(orient="records", lines=True, force_ascii=False)
                     )
                 )
+    except OSError as e:
+        raise _unwritable(p, e) from None
+    return p
+
+
+def reading_path(path: str | Path) -> Path:
+    """The reading file beside the export ``path`` (:data:`READING_SUFFIX`)."""
+    p = Path(path).expanduser()
+    return p.with_name(p.name + READING_SUFFIX)
+
+
+def write_reading(path: str | Path, reading: Mapping[str, Any]) -> Path:
+    """Write, beside the export ``path``, what its reading was (``reading``: its state —
+    complete, incomplete, no events —, the data issues that say what is not in the export, the
+    notes): a CSV, JSON-lines or parquet file holds the rows read and nothing else, so the file
+    beside it is what says a partial reading is partial once the terminal is gone. Written
+    after the export, with every run that writes one (never left from an earlier run beside a
+    new export), atomically; JSON as :func:`torinvest.safety.json_inert` writes it."""
+    p = reading_path(path)
+    try:
+        with atomic_file(p, text=True) as fh:
+            fh.write(json_inert(json.dumps(dict(reading), ensure_ascii=False, indent=1)) + "\n")
     except OSError as e:
         raise _unwritable(p, e) from None
     return p

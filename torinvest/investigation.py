@@ -29,7 +29,7 @@ from torinvest.commands import report_dir_name as report_dir_name
 from torinvest.data_events import data_events
 from torinvest.data_trails import DataTrails, check_data_trails
 from torinvest.errors import DataIssue, InputError, OptionsError, group_issues
-from torinvest.events import Activity, load_activity
+from torinvest.events import NOTES_SOURCE, Activity, load_activity
 from torinvest.findings import (
     FindingsResult,
     KeyLocation,
@@ -55,7 +55,7 @@ from torinvest.findings.recheck import (
 from torinvest.findings.related import RELATED_SOURCE, RelatedFindings
 from torinvest.geo import GeoIP
 from torinvest.impairment import SOURCES as IMPAIRED_SOURCES
-from torinvest.impairment import Impairments, impairments, reading_basis
+from torinvest.impairment import Impairments
 from torinvest.last_used import NOT_ASKED, KeyLastUsed, check_last_used, not_checked
 from torinvest.options import (
     DEFAULT_LOOKAHEAD_DAYS,
@@ -99,13 +99,16 @@ from torinvest.parameters import (
 )
 from torinvest.paths import tor_cache
 from torinvest.pivot import IpPivot
+from torinvest.reading import NOT_SEARCHED as NOT_SEARCHED
+from torinvest.reading import NOT_SEARCHED_COUNTED as NOT_SEARCHED_COUNTED
+from torinvest.reading import activity_gaps, impaired_of
+from torinvest.reading import key_origin as origin_of
 from torinvest.schema import iso_utc
 from torinvest.shown import Part, listed_total, part_of
 from torinvest.sources.logs import KnownRegions
 from torinvest.sources.lookup import DELIVERY_MARGIN
 from torinvest.sources.records import is_unfollowed
-from torinvest.sources.records.origin import KeyOrigin
-from torinvest.sources.records.origin import key_origin as origin_of
+from torinvest.sources.records.origin import KeyOrigin, Mint, origin_phrase
 from torinvest.verdict import (
     READING_COMPLETE,
     READING_COULD_NOT_LOOK,
@@ -524,51 +527,46 @@ class Investigation:
         source failed), and a reading that holds none of the calls GuardDuty saw
         (:attr:`sightings_unread`). "None" over the activity (no sensitive call, no key minted)
         holds only without them."""
-        issues = [i for i in self.activity.issues if not is_unfollowed(i)]
+        # the reading's own gaps (a trail the key stopped…): what `events` says too
+        gaps = activity_gaps(self.activity, self.impaired)
+        own = len(gaps) - len(self.impaired.activity_gaps)
+        issues = gaps[:own]
         if self.key_last_used is not None:  # IAM saw a use the reading did not: calls missing
             issues += self.key_last_used.issues
         missing = self.sightings_unread
         if missing is not None:  # the finding's own calls are not in what was read
             issues.append(missing)
         # the key stopped (or moved, narrowed) the trail read: its files after T hold nothing
-        issues += self.impaired.activity_gaps
+        issues += gaps[own:]
         return issues
 
     def key_origin(self) -> KeyOrigin:
         """Who minted the finding's key (:func:`~torinvest.sources.records.origin.key_origin`):
         the minting records read, each source IP's Tor status at that time, or why that is not
         known ("not in window", "not searched" — never "none")."""
-        key = self.key.access_key_id
-        mints = [m for m in self.activity.mints if m.access_key_id == key]
-        if mints:
+        tolerance = pd.Timedelta(hours=self.tolerance_hours)
+
+        def mark(mints: list[Mint]) -> list[Mint]:  # each minting IP's Tor status then
             probe = pd.DataFrame(
                 {
                     "event_time": pd.to_datetime([m.event_time for m in mints], utc=True),
                     "source_ip": pd.Series([m.source_ip for m in mints], dtype=object),
                 }
             )
-            tolerance = pd.Timedelta(hours=self.tolerance_hours)
             status = tor.tor_status(probe, self.lists, tolerance)
-            mints = [
+            return [
                 replace(m, tor=None if pd.isna(t) else bool(t))
                 for m, t in zip(mints, status, strict=True)
             ]
-        frame = self.events
-        used = frame["event_time"][frame["access_key_id"] == key] if len(frame) else None
-        first = used.min() if used is not None and len(used) else None
-        if first is None or pd.isna(first):
-            first = self.key.first_seen
-        elif self.key.first_seen is not None:
-            first = min(first, self.key.first_seen)
-        unread = group_issues(self.unread_activity)
-        return origin_of(
-            key,
-            mints,
-            searched=self.activity.mints_searched,
+
+        return origin_of(  # the one computation `events` makes too (torinvest.reading)
+            self.activity,
+            self.key.access_key_id,
             start=self.window[0],
-            first_use=first,
-            why_not_searched=NOT_SEARCHED_COUNTED if self.counted else NOT_SEARCHED,
-            unread=", ".join(dict.fromkeys(i.source for i in unread)) or None,
+            frame=self.events,
+            first_seen=self.key.first_seen,
+            unread=self.unread_activity,
+            mark=mark,
         )
 
     @property
@@ -590,7 +588,7 @@ class Investigation:
         if unread is not None:  # first: "could not look", never "no events" nor "incomplete"
             issues.append(DataIssue(NOTHING_READ_SOURCE, unread))
         issues += list(self.activity.issues) + list(self.lists.issues)
-        issues += [DataIssue("events", n) for n in self.activity.notes]
+        issues += [DataIssue(NOTES_SOURCE, n) for n in self.activity.notes]
         if self.key.seen_from:
             issues.append(DataIssue(f"finding {self.key.finding_id}", sightings_note(self.key)))
         inverted = inverted_sightings(self.key)
@@ -692,10 +690,8 @@ def investigate(
         follow_derived=follow_derived,
         key_last_used=last_used_check(sources, key, activity, window),
         data_trails=trails_check(sources, key),
-        impaired=impairments(
-            events,
-            reading_basis(activity, window, access_key=key.access_key_id),
-        ),
+        # what the key impaired, as `events` says it (torinvest.reading), from Tor IPs here
+        impaired=impaired_of(activity, window, access_key=key.access_key_id, events=events),
         findings_issues=list(findings.issues),
         **counts,
     )
@@ -1333,30 +1329,9 @@ def baseline_summary(inv: Investigation) -> dict[str, Any]:
 def key_origin_phrase(summary_data: Mapping[str, Any]) -> str:
     """Who minted the key, from a ``summary.json``'s ``key_origin``, in a line ("" when the
     summary has none, or the key is long-term and its creation is simply before the window:
-    nothing to add). Plain text: escape it where it is shown."""
-    origin = summary_data.get("key_origin")
-    if not isinstance(origin, Mapping):
-        return ""
-    kid, status = str(origin.get("access_key_id")), origin.get("status")
-    if status != "found":
-        if not kid.startswith("ASIA"):
-            return ""
-        return (
-            f"who minted {kid} is not known ({status}: {origin.get('why')}): whoever holds the "
-            "credential that minted it can mint new ones after it is revoked"
-        )
-    parts = []
-    for m in origin.get("mints") or []:
-        tor = " (a Tor exit then)" if m.get("tor") else ""
-        parts.append(
-            f"{m.get('principal')} with {m.get('event_name')} at {m.get('event_time')} from "
-            f"{m.get('source_ip')}{tor}"
-        )
-    return (
-        f"{kid} was minted by "
-        + "; ".join(parts)
-        + ": revoking it does not stop that principal — see the plan's notes"
-    )
+    nothing to add): :func:`torinvest.sources.records.origin.origin_phrase`, which ``events``
+    says too. Plain text: escape it where it is shown."""
+    return origin_phrase(summary_data.get("key_origin"))
 
 
 def baseline_phrase(summary_data: Mapping[str, Any]) -> str:
@@ -1399,20 +1374,6 @@ def activity_issues(inv: Investigation) -> list[DataIssue]:
     issues = [i for i in inv.data_issues if i.source == NOTHING_READ_SOURCE]
     # a trail the key stopped stays stopped: a re-run reads the same (not retried)
     return issues + [i for i in inv.unread_activity if i.source not in IMPAIRED_SOURCES]
-
-
-#: Why the key's origin is "not searched" when no source that can find the mint was read.
-NOT_SEARCHED = (
-    "LookupEvents cannot search a call's response for the key it minted, and no log files or "
-    "engine table were read: load the trail's log files (--logs) to find who minted the key"
-)
-
-
-#: Why it is "not searched" when the activity was counted in the engine (too many rows).
-NOT_SEARCHED_COUNTED = (
-    "the activity was counted in the engine (more rows than the row limit), and the record that "
-    "minted the key was not looked for: re-run with a higher --max-rows to find who minted it"
-)
 
 
 #: Why the campaign sections are "not looked" when torinvest.campaign.look_around did not run.

@@ -15,6 +15,7 @@ from torinvest.case import Case
 from torinvest.cli.args import (
     UsageError,
     _access_key,
+    _account,
     _add_aws_args,
     _add_engine_args,
     _end_time,
@@ -24,8 +25,8 @@ from torinvest.cli.args import (
     engine_from_args,
 )
 from torinvest.cli.output import issue_count, print_issues, print_partial
-from torinvest.errors import CouldNotLookError
-from torinvest.export import check_output, write_frame
+from torinvest.errors import CouldNotLookError, group_issues
+from torinvest.export import check_output, write_frame, write_reading
 from torinvest.options import EngineOptions
 from torinvest.safety import term_safe
 from torinvest.schema import iso_utc
@@ -66,6 +67,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="keep only this access key's events (AKIA…, ASIA…)",
     )
     e.add_argument("--username", help="LookupEvents by user name (role sessions) instead")
+    e.add_argument(
+        "--account",
+        metavar="ID",
+        type=_account,
+        help="the account whose activity is sought (a finding's): sources read that are all "
+        "of other accounts are 'could not look in account ID' (exit 3), as investigate says",
+    )
     e.add_argument("--start", type=_iso_time, help="window start (ISO 8601, UTC)")
     e.add_argument(
         "--end",
@@ -161,6 +169,8 @@ def say_not_written(args: argparse.Namespace, err: TextIO) -> None:
     not read as this run's result (a folder there is no export: nothing to say). Interrupted
     (Ctrl-C, SIGTERM) with no file there, it says that nothing was written."""
     target = Path(args.out)
+    if getattr(args, "written", None) is not None:
+        return  # this run wrote it (it could not look in the account sought: said)
     if target.is_file():
         print(
             f"torinvest: note: {term_safe(target)} was not written: the file there is an "
@@ -187,6 +197,7 @@ def _load_and_write(
     """Load the activity and write ``--out`` (:func:`cmd_events` once the options are checked)."""
     from torinvest.data_events import data_events
     from torinvest.events import load_activity
+    from torinvest.reading import said_of
 
     activity = load_activity(
         engine=engine,
@@ -200,16 +211,26 @@ def _load_and_write(
         regions=regions,
         follow_derived=args.follow_derived,
         cache_dir=False if args.no_cache else None,
+        account=args.account,  # sources of other accounts only: could not look there
     )
     if activity.nothing_read:  # "could not look" is never "no events"
         print_issues([i for i in activity.issues if i not in activity.empty_sources], err)
         for note in [*activity.notes, *activity.asides]:
             print(f"torinvest: note: {term_safe(note)}", file=err)
         raise CouldNotLookError(activity.why_nothing(), hint=_nothing_read_hint(activity))
+    # what the reading says of itself, as investigate says it (torinvest.reading): the trail
+    # gaps the key made, who minted the key, what cannot be judged without the finding
+    reading = said_of(
+        activity,
+        access_key=args.access_key,
+        username=args.username,
+        start=args.start,
+        end=args.end,
+    )
     path = write_frame(activity.frame, args.out)
     who = f" of {args.access_key or args.username}" if (args.access_key or args.username) else ""
     print(term_safe(f"{activity.summary()}{who}; written to {path}"), file=out)
-    if not len(activity.frame) and activity.issues:
+    if not len(activity.frame) and reading.issues:
         print(
             f"torinvest: note: no event{term_safe(who)} in what could be read; the issues below "
             "name what could not be read: its events, if any, are missing",
@@ -225,12 +246,16 @@ def _load_and_write(
     engine = [activity.engine_summary] if activity.engine_summary else []
     # LookupEvents never returns S3 object reads…; which trails record them, as investigate says
     said = data_events(activity, _data_trails(args, logs, regions, aws))
-    for note in [
-        *activity.notes,
-        *activity.asides,
+    origin = [reading.origin_text] if reading.origin_text else []  # who minted the key
+    unjudged = [reading.unjudged] if reading.unjudged else []
+    notes = [
+        *reading.notes,  # the activity's notes and asides, what the key impaired beside them
         *engine,
         said.text,
-    ]:
+        *origin,
+        *unjudged,
+    ]
+    for note in notes:
         print(f"torinvest: note: {term_safe(note)}", file=err)
     for d in activity.derived:
         by = term_safe(d.minted_by or "an unknown key")
@@ -240,11 +265,33 @@ def _load_and_write(
             "flagged derived",
             file=err,
         )
-    print_issues(activity.issues, err)
-    if activity.issues:  # any data issue: what could not be read is not in the file
+    # the file holds the rows read, nothing else: the reading file beside it says what it is
+    beside = write_reading(
+        path,
+        {
+            "export": path.name,
+            "state": reading.state(activity.total_events),
+            "events": activity.total_events,
+            "access_key": args.access_key,
+            "username": args.username,
+            "start": iso_utc(args.start),
+            "end": iso_utc(args.end),
+            "sources": activity.sources,
+            "data_issues": [i.to_dict() for i in group_issues(reading.issues)],
+            "notes": notes,
+        },
+    )
+    print_issues(reading.issues, err)
+    gap = activity.could_not_look  # --account: every source read is of other accounts
+    if gap is not None:  # the events read (recorded there) are written; the answer is not
+        args.written = path  # said_not_written: this run's file, not an earlier one
+        raise CouldNotLookError(
+            gap, hint=f"{path} holds the events read in the other account(s), as {beside} says"
+        )
+    if reading.issues:  # any data issue: what could not be read is not in the file
         print_partial(
-            f"{issue_count(activity.issues)} data issue(s) (above): the events of what could "
-            f"not be read are not in {path}",
+            f"{issue_count(reading.issues)} data issue(s) (above): the events of what could "
+            f"not be read are not in {path}, as {beside} says",
             err,
         )
     return 0

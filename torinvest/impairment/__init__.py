@@ -107,7 +107,7 @@ def impairments(events: pd.DataFrame, reading: Reading) -> Impairments:
 
 def reading_basis(
     act: Activity,
-    window: tuple[pd.Timestamp, pd.Timestamp] | None = None,
+    window: tuple[pd.Timestamp | None, pd.Timestamp | None] | None = None,
     *,
     access_key: str = "",
 ) -> Reading:

@@ -178,7 +178,7 @@ class Reading:
     lookup_regions: tuple[str, ...] = ()
     trail_names: tuple[str, ...] = ()
     buckets: tuple[str, ...] = ()
-    window: tuple[pd.Timestamp, pd.Timestamp] | None = None
+    window: tuple[pd.Timestamp | None, pd.Timestamp | None] | None = None
     counted: bool = False
     access_key: str = ""
 

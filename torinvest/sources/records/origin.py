@@ -13,7 +13,7 @@ search responses: LookupEvents).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -263,3 +263,32 @@ def key_origin(
     if unread:
         why += f"; not everything could be read: {unread}"
     return KeyOrigin(key, "not found", why=why)
+
+
+def origin_phrase(origin: Mapping[str, Any] | None) -> str:
+    """Who minted the key, from :meth:`KeyOrigin.to_dict` (``summary.json``'s ``key_origin``),
+    in a line — the same words in every command that says it (``investigate``, ``events``): ""
+    when there is none, or the key is long-term and its creation is simply before the window
+    (nothing to add). Plain text: escape it where it is shown."""
+    if not isinstance(origin, Mapping):
+        return ""
+    kid, status = str(origin.get("access_key_id")), origin.get("status")
+    if status != "found":
+        if not kid.startswith("ASIA"):
+            return ""
+        return (
+            f"who minted {kid} is not known ({status}: {origin.get('why')}): whoever holds the "
+            "credential that minted it can mint new ones after it is revoked"
+        )
+    parts = []
+    for m in origin.get("mints") or []:
+        tor = " (a Tor exit then)" if m.get("tor") else ""
+        parts.append(
+            f"{m.get('principal')} with {m.get('event_name')} at {m.get('event_time')} from "
+            f"{m.get('source_ip')}{tor}"
+        )
+    return (
+        f"{kid} was minted by "
+        + "; ".join(parts)
+        + ": revoking it does not stop that principal — see the plan's notes"
+    )
