@@ -18,7 +18,7 @@ from torinvest.aws import Aws
 from torinvest.commands import Access
 from torinvest.errors import RefusedError, RunFailedError, TorinvestError
 from torinvest.runner.checks import _change
-from torinvest.runner.gate import Caller, require_verdict
+from torinvest.runner.gate import ANOTHER_KEY_HINT, Caller, judged_another_key, require_verdict
 from torinvest.runner.guards import _guard, _would_use
 from torinvest.runner.guards import check_account as check_account
 from torinvest.runner.guards import check_administrator as check_administrator
@@ -187,6 +187,13 @@ def carry_out(
             "planned": [" ".join((a.name, *a.targets)) for a in plan.changes],
         }
     config = aws.config
+    another = judged_another_key(verdict, plan)  # the finding file edited after the verdict?
+    if another is not None:
+        refusal = RefusedError(f"refused: {another}; nothing was called", hint=ANOTHER_KEY_HINT)
+        if execute:
+            runner.refused(refusal)
+            raise refusal
+        report.notes.append(f"--execute would be {refusal.message}; {refusal.hint}")
     if offline:
         report.notes.append(_would_use(plan, config))
         for a in plan.actions:
