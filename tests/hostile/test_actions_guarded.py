@@ -7,6 +7,9 @@ Every AWS request goes through tests/fake_aws/proxy.py (to moto for IAM/STS), wh
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -24,7 +27,7 @@ from tests.actions.test_actions import (  # noqa: F401  (proxy_fixture: the fixt
     sample_case_with,
 )
 from tests.fake_aws.proxy import FaultProxy
-from torinvest.errors import EXIT_REFUSED
+from torinvest.errors import EXIT_COULD_NOT_LOOK, EXIT_REFUSED
 from torinvest.verdict import make_verdict, read_ledger, record_verdict
 
 
@@ -102,3 +105,79 @@ def test_a_finding_file_edited_after_the_verdict_to_name_another_key_changes_not
     assert code == 0, err
     assert "--execute would be refused: the malicious verdict" in err
     assert f"judged access key {story.suspect}" in err
+
+
+# --------------------------------------------------------------------------------------------
+# STS answering an identity that does not hold together
+# --------------------------------------------------------------------------------------------
+class _Sts(ThreadingHTTPServer):
+    """An STS endpoint that answers every GetCallerIdentity with ``account`` and ``arn`` (what
+    a proxy, a stale local emulator or a forged endpoint could say)."""
+
+    account = ""
+    arn = ""
+    calls = 0
+
+
+class _StsHandler(BaseHTTPRequestHandler):
+    server: _Sts
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.server.calls += 1
+        body = (
+            '<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">'
+            f"<GetCallerIdentityResult><Arn>{self.server.arn}</Arn><UserId>AIDAFORGED</UserId>"
+            f"<Account>{self.server.account}</Account></GetCallerIdentityResult>"
+            "<ResponseMetadata><RequestId>0f3c8a1e-2b7d-4c55-9d0e-7a1b2c3d4e5f</RequestId>"
+            "</ResponseMetadata></GetCallerIdentityResponse>"
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/xml")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def sts(monkeypatch: pytest.MonkeyPatch) -> Iterator[_Sts]:
+    server = _Sts(("127.0.0.1", 0), _StsHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", f"http://127.0.0.1:{server.server_address[1]}")
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("account", "arn"),
+    [
+        (SAMPLE_ACCOUNT, "arn:aws:iam::999999999999:user/ops"),  # the ARN's account is another
+        (SAMPLE_ACCOUNT, "not-an-arn"),
+        (SAMPLE_ACCOUNT, "arn:aws:iam::123837392027"),  # no resource
+        (SAMPLE_ACCOUNT[:-1], f"arn:aws:iam::{SAMPLE_ACCOUNT[:-1]}:user/ops"),  # 11 digits
+        (f"{SAMPLE_ACCOUNT}0", f"arn:aws:iam::{SAMPLE_ACCOUNT}0:user/ops"),
+    ],
+)
+def test_an_sts_identity_that_does_not_hold_together_changes_nothing(
+    proxy: FaultProxy, story: SimpleNamespace, sts: _Sts, account: str, arn: str
+) -> None:
+    """STS's answer is the only thing that says whose credentials these are: an Account that is
+    not 12 digits, or an Arn that is no principal ARN of that account, is not an identity (was:
+    an Account equal to the finding's let every change run whatever the Arn said)."""
+    sts.account, sts.arn = account, arn
+    code, out, err = run(
+        "actions", FINDING, "--case", str(story.case), "--plan", "remediate", "--execute",
+        "--ledger", str(story.ledger),
+    )  # fmt: skip
+    assert code == EXIT_COULD_NOT_LOOK, err
+    (line,) = errors(err)
+    assert "could not tell whose credentials these are" in line
+    assert "does not hold together" in line or "is not an account ID" in line
+    assert sts.calls == 1 and ops(proxy) == []  # nothing but GetCallerIdentity
+    assert _statuses(story.iam, "benjamin") == {story.suspect: "Active", story.other: "Active"}
+    assert "Traceback" not in out + err

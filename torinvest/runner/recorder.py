@@ -6,6 +6,7 @@ was lost) (:class:`Runner`, :class:`CallResult`).
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -376,7 +377,40 @@ class Runner:
                 or "check the credentials and the network, then re-run",
             )
         resp = result.response
-        self.caller = Caller(
-            account=str(resp["Account"]), arn=str(resp["Arn"]), user_id=str(resp.get("UserId"))
-        )
+        account, arn = str(resp["Account"]), str(resp["Arn"])
+        broken = identity_problem(account, arn)
+        if broken is not None:
+            raise CouldNotCheckError(
+                f"refused: could not tell whose credentials these are: {broken}; nothing else "
+                "was called",
+                hint="something that is not AWS's STS may be answering (a proxy, a local "
+                "emulator, a wrong AWS_ENDPOINT_URL or AWS_ENDPOINT_URL_STS): check the endpoint "
+                "settings and the network, then re-run",
+            )
+        self.caller = Caller(account=account, arn=arn, user_id=str(resp.get("UserId")))
         return self.caller
+
+
+#: A caller ARN as STS gives it: a user, a role session, a federated user or root, in one account.
+_CALLER_ARN = re.compile(r"arn:aws[a-z-]*:(?:iam|sts)::(\d{12}):(?:root|[A-Za-z-]+/\S+)")
+
+
+def identity_problem(account: str, arn: str) -> str | None:
+    """Why STS's GetCallerIdentity answer (``account``, ``arn``) is not an identity: an Account
+    that is not 12 digits, an Arn that is no caller ARN, or one in another account than the
+    Account beside it (a proxy or an emulator answering, not STS); None when it holds
+    together."""
+    if not re.fullmatch(r"\d{12}", account):
+        return f"STS answered Account {account!r}, which is not an account ID (12 digits)"
+    m = _CALLER_ARN.fullmatch(arn)
+    if m is None:
+        return (
+            f"STS answered Account {account} with Arn {arn!r}, which is not the ARN of a "
+            "caller: the answer does not hold together"
+        )
+    if m.group(1) != account:
+        return (
+            f"STS answered Account {account} with Arn {arn}, of account {m.group(1)}: the "
+            "answer does not hold together"
+        )
+    return None
