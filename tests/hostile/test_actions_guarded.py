@@ -8,7 +8,12 @@ Every AWS request goes through tests/fake_aws/proxy.py (to moto for IAM/STS), wh
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -27,7 +32,7 @@ from tests.actions.test_actions import (  # noqa: F401  (proxy_fixture: the fixt
     run,
     sample_case_with,
 )
-from tests.fake_aws.proxy import FaultProxy
+from tests.fake_aws.proxy import HANG, FaultProxy
 from torinvest.errors import EXIT_COULD_NOT_LOOK, EXIT_REFUSED
 from torinvest.verdict import make_verdict, read_ledger, record_verdict
 
@@ -254,3 +259,98 @@ def test_the_dry_run_quotes_every_value_of_its_command_lines() -> None:
     assert cli_option("--user-name", "a\nb") == "--user-name='a\nb'"
     assert cli_option("--user-name", "it's") == "--user-name='it'\"'\"'s'"
     assert cli_option("--user-name", "svc-ops+x@y.z") == "--user-name=svc-ops+x@y.z"
+
+
+# --------------------------------------------------------------------------------------------
+# an execution interrupted half-way, then run again
+# --------------------------------------------------------------------------------------------
+WORKTREE = Path(__file__).resolve().parents[2]
+
+
+def _action_records(ledger: Path) -> list[dict[str, object]]:
+    return [r for r in read_ledger(ledger)[0] if r.get("kind") == "action"]
+
+
+def _started(ledger: Path, operation: str) -> bool:
+    return any(
+        r.get("phase") == "start" and (r.get("action") or {}).get("operation") == operation  # type: ignore[union-attr]
+        for r in _action_records(ledger)
+    )
+
+
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "killed"])
+def test_an_execution_interrupted_half_way_is_said_by_the_next_run(
+    proxy: FaultProxy, story: SimpleNamespace, how: signal.Signals
+) -> None:
+    """`actions --execute` interrupted while UpdateAccessKey is in flight (the request reached
+    IAM, its answer had not come back): Ctrl-C records that call's outcome as unknown before it
+    stops; a kill (or the machine stopping) leaves its start alone. Either way the next run says
+    first which earlier run did not finish, how far it got and which change may have reached
+    AWS, ledgers it, and checks before changing: the key reads 'already done', the rest is made
+    once (was: the next run said nothing of the earlier one; Ctrl-C left no outcome)."""
+    proxy.fault("UpdateAccessKey", HANG, times=1)
+    argv = [
+        sys.executable, "-m", "torinvest", "actions", FINDING, "--case", str(story.case),
+        "--plan", "remediate", "--execute", "--ledger", str(story.ledger),
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(WORKTREE)}
+    child = subprocess.Popen(
+        argv,
+        cwd=WORKTREE,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        for _ in range(1200):  # until the run waits on UpdateAccessKey's answer
+            if _started(story.ledger, "UpdateAccessKey") or child.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert _started(story.ledger, "UpdateAccessKey"), child.communicate()
+        time.sleep(0.3)  # the request is on its way: the proxy forwards it, then holds on
+        child.send_signal(how)
+        out, err = child.communicate(timeout=60)
+    finally:
+        proxy.release()
+        if child.poll() is None:
+            child.kill()
+    first = _action_records(story.ledger)
+    (update,) = [r for r in first if (r.get("action") or {}).get("operation") == "UpdateAccessKey"]  # type: ignore[union-attr]
+    ended = [r for r in first if r.get("phase") == "outcome" and r.get("seq") == update["seq"]]
+    if how == signal.SIGINT:
+        assert child.returncode == 130, err
+        (outcome,) = ended
+        assert outcome["status"] == "unknown" and "interrupted" in str(outcome["note"])
+        assert "OUTCOME UNKNOWN" in out and "torinvest: interrupted" in err
+    else:
+        assert ended == []  # nothing could be written: the next run must tell
+    assert _statuses(story.iam, "benjamin")[story.suspect] == "Inactive"  # it reached IAM
+    earlier_run = update["run_id"]
+    proxy.clear()
+
+    code, out, err = run(
+        "actions", FINDING, "--case", str(story.case), "--plan", "remediate", "--execute",
+        "--ledger", str(story.ledger),
+    )  # fmt: skip
+    assert code == 0, err
+    (said,) = [line for line in out.splitlines() if line.startswith("EARLIER")]
+    assert f"an earlier --execute run {earlier_run}" in said and "did not finish" in said
+    assert f"account {SAMPLE_ACCOUNT}" in said
+    if how == signal.SIGKILL:
+        assert "iam:UpdateAccessKey was started and has no outcome" in said
+        assert "may have reached AWS" in said and story.suspect in said
+    assert any(line.startswith("  earlier: an earlier --execute run") for line in out.splitlines())
+    # checked first, made once: the key is already inactive; no change is made twice
+    assert ops(proxy, changes_only=True).count("UpdateAccessKey") == 0
+    assert "already done" in out
+    second = _action_records(story.ledger)[len(first) :]
+    assert second[0]["earlier_unfinished"][0]["run_id"] == earlier_run  # type: ignore[index]
+    # the run that finished closes the story: a third run says nothing of the first
+    code, out, err = run(
+        "actions", FINDING, "--case", str(story.case), "--plan", "remediate", "--execute",
+        "--ledger", str(story.ledger),
+    )  # fmt: skip
+    assert code == 0, err
+    assert "EARLIER" not in out and "earlier" not in out

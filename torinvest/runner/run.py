@@ -25,8 +25,8 @@ from torinvest.runner.guards import check_administrator as check_administrator
 from torinvest.runner.guards import whose_credentials as whose_credentials
 from torinvest.runner.recorder import CallResult as CallResult
 from torinvest.runner.recorder import Runner as Runner
-from torinvest.runner.recorder import _targets
-from torinvest.verdict import decision_lock
+from torinvest.runner.recorder import _targets, unfinished_runs, unfinished_said
+from torinvest.verdict import decision_lock, read_ledger
 
 
 @dataclass(slots=True)
@@ -42,6 +42,9 @@ class RunReport:
     inventory: list[str] = field(default_factory=list)
     #: why the run stopped before its end (the verdict changed while it ran), else None
     stopped: RefusedError | None = None
+    #: earlier --execute runs of the plan that did not finish
+    #: (:func:`~torinvest.runner.recorder.unfinished_runs`)
+    earlier: list[dict[str, Any]] = field(default_factory=list)
 
     def _of(self, *statuses: str, changes: bool | None = None) -> list[CallResult]:
         return [
@@ -100,6 +103,8 @@ class RunReport:
             lines.append(f"  evidence: {plan.evidence}")
         if self.stopped is not None:
             lines.append(f"  STOPPED: {self.stopped.message}")
+        for earlier in self.earlier:
+            lines.append(f"  earlier: {unfinished_said(earlier)}")
         if self.inventory:
             lines.append(
                 "  inventory, read before the undo steps (what they changed is not in it):"
@@ -181,10 +186,15 @@ def carry_out(
         },
     )
     report = RunReport(plan=plan, execute=execute, run_id=runner.run_id)
+    # earlier --execute runs of this plan that were interrupted: said first, and ledgered
+    report.earlier = unfinished_runs(read_ledger(runner.ledger)[0], plan.finding_id, plan.kind)
+    for earlier in report.earlier:
+        echo(f"{'EARLIER':<8} {unfinished_said(earlier)}")
     if execute:  # an interrupted run is told from a complete one by what it set out to do
         runner.opening = {
             "planned_changes": len(plan.changes),
             "planned": [" ".join((a.name, *a.targets)) for a in plan.changes],
+            **({"earlier_unfinished": report.earlier} if report.earlier else {}),
         }
     config = aws.config
     another = judged_another_key(verdict, plan)  # the finding file edited after the verdict?
