@@ -27,6 +27,7 @@ from tests.actions.test_actions import (  # noqa: F401  (proxy_fixture: the fixt
     SAMPLE_ACCOUNT,
     SUSPECT,
     iam_client,
+    key,
     ops,
     proxy_fixture,
     run,
@@ -354,3 +355,60 @@ def test_an_execution_interrupted_half_way_is_said_by_the_next_run(
     )  # fmt: skip
     assert code == 0, err
     assert "EARLIER" not in out and "earlier" not in out
+
+
+# --------------------------------------------------------------------------------------------
+# an endpoint override the account check does not see
+# --------------------------------------------------------------------------------------------
+def test_an_iam_endpoint_other_than_the_one_sts_is_asked_at_changes_nothing(
+    proxy: FaultProxy, story: SimpleNamespace, sts: _Sts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """STS (AWS_ENDPOINT_URL_STS) answers the finding's account, and IAM's calls go to another
+    endpoint (AWS_ENDPOINT_URL_IAM): STS's answer says nothing of what answers there — a local
+    emulator left configured says "done" while the real key stays active. Refused before any
+    call, naming both endpoints and the variables (was: every change made there, "done")."""
+    sts.account, sts.arn = SAMPLE_ACCOUNT, f"arn:aws:iam::{SAMPLE_ACCOUNT}:user/responder"
+    monkeypatch.setenv("AWS_ENDPOINT_URL_IAM", proxy.url)
+    code, _out, err = run(
+        "actions", FINDING, "--case", str(story.case), "--plan", "remediate", "--execute",
+        "--ledger", str(story.ledger),
+    )  # fmt: skip
+    assert code == EXIT_REFUSED, err
+    (line,) = errors(err)
+    assert f"the account check asks STS at {os.environ['AWS_ENDPOINT_URL_STS']}" in line
+    assert "(AWS_ENDPOINT_URL_STS)" in line and "(AWS_ENDPOINT_URL_IAM)" in line
+    assert f"iam calls go to {proxy.url}" in line and "nothing was called" in line
+    assert "AWS_USE_FIPS_ENDPOINT" in line  # what to do
+    assert sts.calls == 0 and ops(proxy) == []
+    assert _statuses(story.iam, "benjamin") == {story.suspect: "Active", story.other: "Active"}
+    (refused,) = [r for r in _action_records(story.ledger) if r.get("phase") == "refused"]
+    assert "cannot vouch" in str(refused["reason"])
+    # the dry run reads nothing where STS cannot vouch either, and says --execute would refuse
+    code, _out, err = run(
+        "actions", FINDING, "--case", str(story.case), "--plan", "remediate",
+        "--ledger", str(story.ledger),
+    )  # fmt: skip
+    assert code == 0, err
+    assert "--execute would be refused: the account check asks STS at" in err
+
+
+def test_a_dry_run_reads_nothing_where_sts_cannot_vouch(
+    proxy: FaultProxy, story: SimpleNamespace, sts: _Sts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Online (no --case: the plan's reads would go to AWS), the inventory is not read at an
+    IAM endpoint STS was not asked at: `(not run: endpoint not vouched for)`, never an inventory
+    from something that may not be AWS."""
+    from torinvest import actions as ac
+    from torinvest import runner as rn
+    from torinvest.aws import Aws
+
+    sts.account, sts.arn = SAMPLE_ACCOUNT, f"arn:aws:iam::{SAMPLE_ACCOUNT}:user/responder"
+    monkeypatch.setenv("AWS_ENDPOINT_URL_IAM", proxy.url)
+    printed: list[str] = []
+    plan = ac.plan_remediation(key(story.suspect, account=SAMPLE_ACCOUNT))
+    report = rn.carry_out(Aws(), plan, echo=printed.append)
+    assert sts.calls == 0 and ops(proxy) == []
+    assert {r.status for r in report.results if not r.action.changes_aws} == {"not-run"}
+    assert any("(not run: endpoint not vouched for)" in p for p in printed)
+    (note,) = report.notes
+    assert note.startswith("--execute would be refused: the account check asks STS at")

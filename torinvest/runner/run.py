@@ -19,7 +19,7 @@ from torinvest.commands import Access
 from torinvest.errors import RefusedError, RunFailedError, TorinvestError
 from torinvest.runner.checks import _change
 from torinvest.runner.gate import ANOTHER_KEY_HINT, Caller, judged_another_key, require_verdict
-from torinvest.runner.guards import _guard, _would_use
+from torinvest.runner.guards import UNVOUCHED_HINT, _guard, _would_use, unvouched_endpoints
 from torinvest.runner.guards import check_account as check_account
 from torinvest.runner.guards import check_administrator as check_administrator
 from torinvest.runner.guards import whose_credentials as whose_credentials
@@ -204,6 +204,13 @@ def carry_out(
             runner.refused(refusal)
             raise refusal
         report.notes.append(f"--execute would be {refusal.message}; {refusal.hint}")
+    unvouched = unvouched_endpoints(aws, plan)  # an override the account check cannot see
+    if unvouched is not None:
+        refusal = RefusedError(f"refused: {unvouched}; nothing was called", hint=UNVOUCHED_HINT)
+        if execute:
+            runner.refused(refusal)
+            raise refusal
+        report.notes.append(f"--execute would be {refusal.message}; {refusal.hint}")
     if offline:
         report.notes.append(_would_use(plan, config))
         for a in plan.actions:
@@ -213,6 +220,8 @@ def carry_out(
             report.results.append(CallResult(a, status))
         return report
     try:
+        if unvouched is not None:  # a dry run: nothing is read where STS cannot vouch
+            raise RefusedError(unvouched, hint=UNVOUCHED_HINT)
         plan = _guard(runner, plan, config, verdict, ledger, access)
         allowed = True
     except RefusedError as refusal:
@@ -221,7 +230,8 @@ def carry_out(
             runner.refused(refusal)
             raise
         allowed = False
-        report.notes.append(f"--execute would be {refusal.message}; {refusal.hint}")
+        if unvouched is None:  # said above
+            report.notes.append(f"--execute would be {refusal.message}; {refusal.hint}")
     report.caller = runner.caller
     report.plan = plan
     for a in plan.actions:
@@ -234,7 +244,8 @@ def carry_out(
             report.results.append(CallResult(a, "manual"))
         elif not a.changes_aws:
             if not allowed:
-                echo(f"{'READ':<8} {a.cli()}  # {a.why} (not run: wrong account)")
+                why = "endpoint not vouched for" if unvouched is not None else "wrong account"
+                echo(f"{'READ':<8} {a.cli()}  # {a.why} (not run: {why})")
                 report.results.append(CallResult(a, "not-run"))
                 continue
             r = runner.call(
