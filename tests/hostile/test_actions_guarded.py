@@ -412,3 +412,32 @@ def test_a_dry_run_reads_nothing_where_sts_cannot_vouch(
     assert any("(not run: endpoint not vouched for)" in p for p in printed)
     (note,) = report.notes
     assert note.startswith("--execute would be refused: the account check asks STS at")
+
+
+def test_rotation_commands_name_the_region_the_secret_was_read_in(
+    proxy: FaultProxy, tmp_path: Path
+) -> None:
+    """Secrets Manager and SSM are regional: a rotation command without --region goes to the
+    CLI's default region, where a same-named secret may be another one (given a new value by
+    mistake, the one read left as it was). Each command names the event's region and the secret
+    as quoted words; a region that is no region name is REGION to fill in, said (was: `aws
+    secretsmanager put-secret-value` with neither the region nor the secret)."""
+    case = sample_case_with(tmp_path, {})
+    _forged(case, "GetSecretValue", "secretsmanager.amazonaws.com", {"secretId": EVIL})
+    record = json.loads((case / "cloudtrail" / "forged-GetSecretValue.json").read_text())
+    record["Records"][0]["awsRegion"] = "eu-west-1"
+    (case / "cloudtrail" / "forged-GetSecretValue.json").write_text(json.dumps(record))
+    _forged(case, "GetParameter", "ssm.amazonaws.com", {"name": "/prod/db/password"})
+    record = json.loads((case / "cloudtrail" / "forged-GetParameter.json").read_text())
+    record["Records"][0]["awsRegion"] = "US-EAST-1"
+    (case / "cloudtrail" / "forged-GetParameter.json").write_text(json.dumps(record))
+    code, out, err = run("actions", FINDING, "--case", str(case), "--plan", "remediate")
+    assert code == 0, err
+    quoted = "'" + EVIL + "'"
+    (secret,) = [x for x in out.splitlines() if x.startswith("MANUAL") and "secret fn;" in x]
+    assert f"put-secret-value --region=eu-west-1 --secret-id={quoted}" in secret
+    assert f"rotate-secret --region=eu-west-1 --secret-id={quoted}" in secret
+    (param,) = [x for x in out.splitlines() if x.startswith("MANUAL") and "/prod/db/pass" in x]
+    assert "aws ssm put-parameter --region=REGION --name=/prod/db/password --overwrite" in param
+    assert "the event names no usable region" in param
+    assert proxy.calls() == []
