@@ -7,6 +7,7 @@ Every AWS request goes through tests/fake_aws/proxy.py (to moto for IAM/STS), wh
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -18,6 +19,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
+from urllib.parse import urlsplit
 
 import pandas as pd
 import pytest
@@ -118,19 +120,24 @@ def test_a_finding_file_edited_after_the_verdict_to_name_another_key_changes_not
 # STS answering an identity that does not hold together
 # --------------------------------------------------------------------------------------------
 class _Sts(ThreadingHTTPServer):
-    """An STS endpoint that answers every GetCallerIdentity with ``account`` and ``arn`` (what
-    a proxy, a stale local emulator or a forged endpoint could say)."""
+    """An endpoint that answers every GetCallerIdentity with ``account`` and ``arn`` (what a
+    proxy, a stale local emulator or a forged endpoint could say) and passes every other request
+    to ``upstream`` (the counting proxy)."""
 
     account = ""
     arn = ""
     calls = 0
+    upstream = ""
 
 
 class _StsHandler(BaseHTTPRequestHandler):
     server: _Sts
 
     def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if b"Action=GetCallerIdentity" not in body:
+            self._forward(body)
+            return
         self.server.calls += 1
         body = (
             '<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">'
@@ -145,19 +152,47 @@ class _StsHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def _forward(self, body: bytes) -> None:
+        up = urlsplit(self.server.upstream)
+        conn = http.client.HTTPConnection(up.hostname, up.port, timeout=30)
+        try:
+            headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+            conn.request("POST", self.path, body=body, headers=headers)
+            answer = conn.getresponse()
+            data = answer.read()
+            self.send_response(answer.status)
+            for k, v in answer.getheaders():
+                if k.lower() not in ("content-length", "transfer-encoding", "connection"):
+                    self.send_header(k, v)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        finally:
+            conn.close()
+
     def log_message(self, format: str, *args: object) -> None:
         pass
 
 
 @pytest.fixture
-def sts(monkeypatch: pytest.MonkeyPatch) -> Iterator[_Sts]:
+def sts(proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch) -> Iterator[_Sts]:
+    """The fake STS endpoint, named by ``AWS_ENDPOINT_URL_STS`` (IAM's calls still go to the
+    proxy: :func:`one_endpoint` sends them through it too)."""
     server = _Sts(("127.0.0.1", 0), _StsHandler)
+    server.upstream = proxy.url
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     monkeypatch.setenv("AWS_ENDPOINT_URL_STS", f"http://127.0.0.1:{server.server_address[1]}")
     yield server
     server.shutdown()
     server.server_close()
+
+
+def one_endpoint(sts: _Sts, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every service's calls to the fake STS endpoint, which passes all but STS's on."""
+    url = os.environ["AWS_ENDPOINT_URL_STS"]
+    monkeypatch.setenv("AWS_ENDPOINT_URL", url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_GUARDDUTY", url)
 
 
 @pytest.mark.parametrize(
@@ -171,12 +206,18 @@ def sts(monkeypatch: pytest.MonkeyPatch) -> Iterator[_Sts]:
     ],
 )
 def test_an_sts_identity_that_does_not_hold_together_changes_nothing(
-    proxy: FaultProxy, story: SimpleNamespace, sts: _Sts, account: str, arn: str
+    proxy: FaultProxy,
+    story: SimpleNamespace,
+    sts: _Sts,
+    monkeypatch: pytest.MonkeyPatch,
+    account: str,
+    arn: str,
 ) -> None:
     """STS's answer is the only thing that says whose credentials these are: an Account that is
     not 12 digits, or an Arn that is no principal ARN of that account, is not an identity (was:
     an Account equal to the finding's let every change run whatever the Arn said)."""
     sts.account, sts.arn = account, arn
+    one_endpoint(sts, monkeypatch)  # IAM goes where STS is asked: only the answer is at fault
     code, out, err = run(
         "actions", FINDING, "--case", str(story.case), "--plan", "remediate", "--execute",
         "--ledger", str(story.ledger),

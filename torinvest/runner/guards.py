@@ -244,12 +244,16 @@ def unvouched_endpoints(aws: Aws, plan: Plan) -> str | None:
     credentials reach *its* endpoint; calls sent elsewhere may reach something that is not AWS
     (a local emulator left configured, a proxy) and be answered "done" while nothing changed —
     or reach whatever that endpoint fronts. None when every service of the plan goes where STS
-    goes (no override, or the same one: ``AWS_ENDPOINT_URL``, a VPC endpoint for both…)."""
+    goes (no override, or the same one: ``AWS_ENDPOINT_URL``, a VPC endpoint for both…);
+    GuardDuty's calls are vouched for by the archive's read of the finding there."""
     if aws.config.endpoint_url:  # one endpoint for every client, STS included
         return None
     session = aws.session._session
     sts = configured_endpoint(session, "sts")
-    services = sorted({a.service for a in plan.actions if not a.manual} - {"sts"})
+    # GuardDuty vouches for its own endpoint: an archive first reads the finding in the
+    # detector it changes and refuses unless it holds the plan's finding (its account,
+    # principal and key: check_same_finding) — something else answering there would not
+    services = sorted({a.service for a in plan.actions if not a.manual} - {"sts", "guardduty"})
     differ = []
     for service in services:
         there = configured_endpoint(session, service)

@@ -232,11 +232,6 @@ class Runner:
             response = invoke(self.aws, action)
         except AwsError as err:
             return self._failed(action, seq, err, probe=probe)
-        except BaseException as stop:  # Ctrl-C, SIGTERM while the request was in flight
-            if isinstance(stop, Exception):
-                raise
-            self._interrupted(action, seq)
-            raise
         except TorinvestError as err:  # refused before it was sent (a bad region…): this step
             failed = AwsError(
                 err.message,
@@ -247,6 +242,9 @@ class Runner:
                 code=type(err).__name__,
             )
             return self._failed(action, seq, failed, probe=probe)
+        except (KeyboardInterrupt, SystemExit):  # Ctrl-C, SIGTERM while the call was in flight
+            self._interrupted(action, seq)
+            raise
         status = "done" if action.changes_aws else "read"
         note = None if probe else describe_answer(action, response, suspect_key, first_tor)
         self._record(
