@@ -26,6 +26,7 @@ import pytest
 
 from tests.actions.test_actions import (  # noqa: F401  (proxy_fixture: the fixture "proxy")
     FINDING,
+    MOTO_ACCOUNT,
     SAMPLE_ACCOUNT,
     SUSPECT,
     iam_client,
@@ -482,3 +483,68 @@ def test_rotation_commands_name_the_region_the_secret_was_read_in(
     assert "aws ssm put-parameter --region=REGION --name=/prod/db/password --overwrite" in param
     assert "the event names no usable region" in param
     assert proxy.calls() == []
+
+
+# --------------------------------------------------------------------------------------------
+# credentials refreshed mid-run into another account
+# --------------------------------------------------------------------------------------------
+def test_credentials_refreshed_into_another_account_mid_run_change_nothing_there(
+    proxy: FaultProxy, moto: str, tmp_path: Path
+) -> None:
+    """The account check vouches for the credentials it was answered with: refreshable ones (an
+    assumed role, SSO, a credential_process) that come back as another account's after it —
+    here at the first change — would sign every later call there. The run keeps the credentials
+    STS vouched for, frozen, for all its calls: the changes land in the finding's account only,
+    and another account's same-named user gets no deny (was: the deny put on 999999999999's
+    benjamin with the credentials refreshed after the check)."""
+    import boto3
+    from botocore.credentials import RefreshableCredentials
+
+    from tests.actions.test_actions import key
+    from torinvest import actions as ac
+    from torinvest import runner as rn
+    from torinvest.aws import Aws
+
+    here = iam_client(moto)  # the finding's account: moto's default
+    here.create_user(UserName="benjamin")
+    suspect = here.create_access_key(UserName="benjamin")["AccessKey"]["AccessKeyId"]
+    other = "999999999999"
+    there = iam_client(moto, other)
+    there.create_user(UserName="benjamin")
+    minted = boto3.client("sts", endpoint_url=moto).assume_role(
+        RoleArn=f"arn:aws:iam::{other}:role/drift", RoleSessionName="drift"
+    )["Credentials"]
+    switched = [False]
+
+    def refresh() -> dict[str, str]:
+        later = (pd.Timestamp.now(tz="UTC") + pd.Timedelta(minutes=1)).isoformat()
+        if not switched[0]:
+            return {
+                "access_key": "testing",
+                "secret_key": "testing",
+                "token": "",
+                "expiry_time": later,
+            }
+        return {
+            "access_key": minted["AccessKeyId"],
+            "secret_key": minted["SecretAccessKey"],
+            "token": minted["SessionToken"],
+            "expiry_time": later,
+        }
+
+    creds = RefreshableCredentials.create_from_metadata(refresh(), refresh, "drifting")
+    aws = Aws()
+    aws.session._session._credentials = creds  # every client signs with these, refreshed
+
+    def echo(line: str) -> None:
+        if line.startswith("EXECUTE"):
+            switched[0] = True  # refreshed from here on: another account's credentials
+
+    proxy.clear()
+    plan = ac.plan_remediation(key(suspect, account=MOTO_ACCOUNT))
+    report = rn.carry_out(aws, plan, execute=True, ledger=tmp_path / "l.jsonl", echo=echo)
+    assert report.caller is not None and report.caller.account == MOTO_ACCOUNT
+    assert ops(proxy).count("GetCallerIdentity") == 1
+    assert _statuses(here, "benjamin")[suspect] == "Inactive"  # done where it was checked
+    assert "AWSRevokeOlderSessions" in here.list_user_policies(UserName="benjamin")["PolicyNames"]
+    assert there.list_user_policies(UserName="benjamin")["PolicyNames"] == []

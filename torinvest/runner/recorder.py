@@ -389,7 +389,13 @@ class Runner:
 
     # -- guards
     def identify(self) -> Caller:
-        """``sts:GetCallerIdentity`` with the run's credentials (printed and ledgered)."""
+        """``sts:GetCallerIdentity`` with the run's credentials (printed and ledgered), pinned
+        first (:meth:`~torinvest.aws.Aws.pinned`): every later call of the run signs with the
+        very credentials STS vouched for, never ones refreshed since into another account."""
+        try:
+            self.aws = self.aws.pinned()
+        except Exception as e:
+            log.info("credentials not pinned (%s): the identity call says why", e)
         action = Action(
             "sts",
             "GetCallerIdentity",
