@@ -548,3 +548,49 @@ def test_credentials_refreshed_into_another_account_mid_run_change_nothing_there
     assert _statuses(here, "benjamin")[suspect] == "Inactive"  # done where it was checked
     assert "AWSRevokeOlderSessions" in here.list_user_policies(UserName="benjamin")["PolicyNames"]
     assert there.list_user_policies(UserName="benjamin")["PolicyNames"] == []
+
+
+# --------------------------------------------------------------------------------------------
+# a ledger with two names
+# --------------------------------------------------------------------------------------------
+def test_a_hard_linked_ledger_takes_one_decision_lock_under_both_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ledger hard-linked under a second name (a team folder, a backup tool's snapshot):
+    a writer through one name holds the decision lock (a verdict's re-read-compare-append, an
+    archive's last look and change) and a writer through the other must wait for it — as a
+    writer through a symlink does (was: `<name>.lock` beside each name: two locks, no wait)."""
+    import torinvest.verdict as ledger_module
+    from torinvest.verdict import decision_lock
+
+    first = tmp_path / "team" / "ledger.jsonl"
+    first.parent.mkdir()
+    record_verdict(
+        make_verdict(FINDING, status="malicious", analyst="ana", rationale="read it"), first
+    )
+    second = tmp_path / "mine.jsonl"
+    os.link(first, second)
+
+    class WouldWait(Exception):
+        pass
+
+    def waiting(path: Path, lock: Path) -> None:
+        raise WouldWait(str(path))
+
+    monkeypatch.setattr(ledger_module, "_waiting", waiting)
+    seen: list[str] = []
+
+    def other_writer() -> None:
+        try:
+            with decision_lock(second):
+                seen.append("entered")
+        except WouldWait:
+            seen.append("would wait")
+
+    with decision_lock(first):
+        t = threading.Thread(target=other_writer)
+        t.start()
+        t.join()
+    assert seen == ["would wait"]
+    with decision_lock(second):  # released: the other name takes it
+        pass
