@@ -181,3 +181,24 @@ def option(flag: str, value: object) -> str:
     as an option, by torinvest's argparse or the AWS CLI (both take ``--flag=value``). Quote the
     result for the shell (``shlex.join``) as any argument."""
     return f"{flag}={value}"
+
+
+#: The characters a shell word may hold unquoted (a suggested command's argument).
+_SHELL_PLAIN = re.compile(r"[A-Za-z0-9_./:@=,+-]+")
+
+
+def shell_word(value: object) -> str:
+    """``value`` as one shell word: as it is when it holds only :data:`_SHELL_PLAIN`
+    characters, else single-quoted (a ``'`` inside as ``'"'"'``), so that pasting a suggested
+    command runs that command only, whatever a finding or an event named (``$(…)``, ``;``,
+    backticks, a newline)."""
+    text = "" if value is None else str(value)
+    if _SHELL_PLAIN.fullmatch(text):
+        return text
+    return "'" + text.replace("'", "'\"'\"'") + "'"
+
+
+def cli_option(flag: str, value: object) -> str:
+    """``--flag=value`` (:func:`option`) with the value as one shell word (:func:`shell_word`):
+    an argument of a command line printed for an analyst to paste."""
+    return f"{flag}={shell_word(value)}"

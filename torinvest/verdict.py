@@ -19,6 +19,7 @@ import logging
 import os
 import re
 import stat
+import struct
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -1019,6 +1020,48 @@ def _waiting(path: Path, lock: Path) -> None:
 _held = threading.local()
 
 
+#: Where the decision lock also sits in the ledger file itself (:func:`_inode_lock`): one byte
+#: far past any ledger's end, never written.
+_INODE_LOCK_BYTE = 1 << 62
+
+
+def _inode_lock(path: Path) -> int | None:
+    """Hold the decision lock on the ledger file itself, as an open file description lock
+    (Linux ``F_OFD_SETLKW``) on one byte past any end (:data:`_INODE_LOCK_BYTE`): a lock of
+    the file, not of a name, so that every name of the ledger — a hard link in another folder
+    too, which ``<ledger>.lock`` beside each name does not see — takes this one. It is
+    independent of the append's ``flock`` and of the readers' (no wait on itself), and is
+    released when its descriptor closes. Returns that descriptor; None where there is nothing to
+    lock (no ledger file yet: no second name can exist; not a regular file: the append refuses
+    it) or no such locks (another system, a file system without them): ``<ledger>.lock`` alone
+    then."""
+    setlk = getattr(fcntl, "F_OFD_SETLK", None)
+    setlkw = getattr(fcntl, "F_OFD_SETLKW", None)
+    if setlk is None or setlkw is None:
+        return None
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_NONBLOCK)
+    except OSError:  # none yet, or not writable: the append says so, naming it
+        return None
+    try:
+        if _not_a_file(fd):
+            os.close(fd)
+            return None
+        lock = struct.pack("hhqqi4x", fcntl.F_WRLCK, os.SEEK_SET, _INODE_LOCK_BYTE, 1, 0)
+        try:
+            fcntl.fcntl(fd, setlk, lock)
+        except OSError as e:
+            if e.errno not in (errno.EAGAIN, errno.EACCES):  # no such locks here
+                os.close(fd)
+                return None
+            _waiting(path, path)
+            fcntl.fcntl(fd, setlkw, lock)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 @contextlib.contextmanager
 def decision_lock(ledger: str | Path | None = None) -> Iterator[Path]:
     """Hold the ledger's decision lock (``<ledger>.lock``, exclusive) for one critical section
@@ -1040,11 +1083,19 @@ def decision_lock(ledger: str | Path | None = None) -> Iterator[Path]:
             held[key] -= 1
         return
     fd = _decision_lock(path)
+    try:
+        inode = _inode_lock(path)  # the file's own: every other name of it waits here too
+    except BaseException:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+        raise
     held[key] = 1
     try:
         yield path
     finally:
         held.pop(key, None)
+        if inode is not None:
+            os.close(inode)
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
 

@@ -51,7 +51,10 @@ DROP = "drop"
 LOST = "lost"
 DENIED = "denied"
 THROTTLED = "throttled"
-FAULTS = (HTML_500, HTML_200, GARBAGE, DROP, LOST, DENIED, THROTTLED)
+#: forwarded (the change is made), then no answer until :meth:`FaultProxy.release` (or 60 s),
+#: then the connection dropped: a call the client is still waiting on when it is interrupted
+HANG = "hang"
+FAULTS = (HTML_500, HTML_200, GARBAGE, DROP, LOST, DENIED, THROTTLED, HANG)
 
 
 def _query_error(code: str, message: str) -> bytes:
@@ -176,6 +179,7 @@ class FaultProxy:
         self._log: list[ProxiedRequest] = []
         self._router = _Router()
         self._server: ThreadingHTTPServer | None = None
+        self._released = threading.Event()
 
     # ---- lifecycle
     def start(self) -> FaultProxy:
@@ -223,6 +227,10 @@ class FaultProxy:
                 raise ValueError(f"unknown fault {kind!r}; use one of {FAULTS}")
         with self._lock:
             self._sequences[(service, operation)] = list(kinds)
+
+    def release(self) -> None:
+        """End every :data:`HANG` held now and to come (their connections dropped)."""
+        self._released.set()
 
     def clear(self) -> None:
         """No faults, an empty log."""
@@ -279,6 +287,10 @@ class FaultProxy:
             answer = None
         elif fault == LOST:
             self._forward(service, operation, method, path, headers, body)
+            answer = None
+        elif fault == HANG:
+            self._forward(service, operation, method, path, headers, body)
+            self._released.wait(60)
             answer = None
         elif fault == DENIED and _header(headers, "x-amz-target"):
             answer = (400, [("Content-Type", "application/x-amz-json-1.1")], _DENIED_JSON)

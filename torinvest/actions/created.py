@@ -15,6 +15,7 @@ import pandas as pd
 
 from torinvest.actions.plan import Action, iam_key
 from torinvest.actions.undo import _unverifiable, event_account
+from torinvest.safety import cli_option
 from torinvest.targets import json_object as _params
 from torinvest.targets import scalar_text as _text
 
@@ -155,7 +156,7 @@ _CREATOR_CHECKED: dict[str, Callable[[Action], str]] = {
         f"user {a.params.get('UserName')} was not created by the activity, and the run does not "
         f"check when MFA device {a.params.get('SerialNumber')} was enabled on it (a device of "
         "that serial enabled again later may be its owner's; aws iam list-mfa-devices "
-        f"--user-name {a.params.get('UserName')} shows its EnableDate)"
+        f"{cli_option('--user-name', a.params.get('UserName'))} shows its EnableDate)"
     ),
 }
 

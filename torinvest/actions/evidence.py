@@ -24,7 +24,9 @@ from torinvest.actions.created import (
 from torinvest.actions.plan import Action, _present, root_step
 from torinvest.actions.undo import _elsewhere, _in_a_region, _manual, _undo_one
 from torinvest.actions.undo import event_account as event_account
+from torinvest.aws.regions import REGION_RE
 from torinvest.outcome import UNKNOWN_WHY, failed_rows, succeeded_rows, unknown_rows
+from torinvest.safety import cli_option
 from torinvest.targets import MORE_KIND, SECRET_READS, read_names, row_targets, targets_text
 from torinvest.targets import json_object as _params
 
@@ -185,28 +187,43 @@ def rotate_secrets(events: pd.DataFrame | None, account: str | None = None) -> l
         return []
     may_have_read = ~failed_rows(events)  # succeeded, or of unknown outcome: it may have
     rows = events[events["event_name"].isin(list(SECRET_READS)).to_numpy(bool) & may_have_read]
-    seen: dict[tuple[str, str, str | None], pd.Timestamp] = {}
+    seen: dict[tuple[str, str, str | None, str | None], pd.Timestamp] = {}
     for row in rows.sort_values("event_time", kind="stable").to_dict("records"):
-        region = str(row.get("aws_region")) if _present(row.get("aws_region")) else None
+        raw = str(row.get("aws_region")) if _present(row.get("aws_region")) else None
+        region = raw
         here = event_account(row)
         if account is not None and here != account:
             region = f"{region or '?'} of account {here or '(none named)'}"
         kind = "secret" if str(row["event_name"]).endswith("SecretValue") else "parameter"
         for n in read_names(str(row["event_name"]), _params(row.get("request_parameters"))):
-            seen.setdefault((kind, n, region), row["event_time"])
+            seen.setdefault((kind, n, region, raw), row["event_time"])
     out = []
-    for (kind, n, region), when in seen.items():
+    for (kind, n, region, raw), when in seen.items():
         where = f" in {region}" if region else ""
+        # Secrets Manager and SSM are regional: a command without --region goes to the CLI's
+        # default region, where a same-named secret may be another one (changed by mistake,
+        # the one read left as it was) — every command names the region, or REGION to fill in
+        named = raw if raw and REGION_RE.fullmatch(raw) else "REGION"
+        unknown = (
+            ""
+            if named != "REGION"
+            else " (the event names no usable region: find where it was read, for REGION)"
+        )
+        at = cli_option("--region", named)
         if kind == "secret":
+            secret = cli_option("--secret-id", n)
             how = (
                 f"rotate secret {n}{where}: change it at its source, then store the new value "
-                f"(aws secretsmanager put-secret-value, or rotate-secret if rotation is set up)"
+                f"(aws secretsmanager put-secret-value {at} {secret} "
+                f"--secret-string=file://NEW-VALUE, or aws secretsmanager rotate-secret {at} "
+                f"{secret} if rotation is set up){unknown}"
             )
             op, service = "RotateSecret", "secretsmanager"
         else:
             how = (
                 f"rotate parameter {n}{where}: change it at its source, then store the new value "
-                "(aws ssm put-parameter --overwrite)"
+                f"(aws ssm put-parameter {at} {cli_option('--name', n)} --overwrite "
+                f"--value=file://NEW-VALUE){unknown}"
             )
             op, service = "PutParameter", "ssm"
         out.append(

@@ -15,7 +15,7 @@ from botocore import xform_name
 from torinvest.jsonread import dumps as json_dumps
 from torinvest.options import PLAN_KINDS as PLAN_KINDS
 from torinvest.options import SUPPRESSION_SCOPES as SUPPRESSION_SCOPES
-from torinvest.safety import option
+from torinvest.safety import cli_option
 
 REVOKE_POLICY_NAME = "AWSRevokeOlderSessions"
 FILTER_NAME_RE = re.compile(r"[^A-Za-z0-9_.-]")
@@ -75,11 +75,11 @@ class Action:
             return f"# by hand: {self.manual}"
         parts = ["aws", self.service, xform_name(self.operation, "-")]
         if self.region:
-            parts.append(option("--region", self.region))
+            parts.append(cli_option("--region", self.region))
         for key, value in self.params.items():
             flag = "--" + xform_name(key, "-")
             text = value if isinstance(value, str) else json_dumps(value).decode()
-            parts.append(f"{flag}={_shell_quote(text)}")  # a value may start with -
+            parts.append(cli_option(flag, text))  # a value may start with -
         return " ".join(parts)
 
     @property
@@ -94,12 +94,6 @@ class Action:
         d["identity"] = list(self.identity) if self.identity else None
         d["cli"] = self.cli()
         return d
-
-
-def _shell_quote(text: str) -> str:
-    if re.fullmatch(r"[A-Za-z0-9_./:@=,+-]+", text):
-        return text
-    return "'" + text.replace("'", "'\"'\"'") + "'"
 
 
 @dataclass(slots=True)

@@ -28,7 +28,7 @@ from torinvest.actions.plan import (
 from torinvest.aws import arn_partition
 from torinvest.findings import KeyLocation
 from torinvest.outcome import failed_rows
-from torinvest.safety import option
+from torinvest.safety import cli_option
 from torinvest.schema import expiration_time
 from torinvest.sources.records import MINTING_EVENTS, DerivedKey, derived_keys
 from torinvest.sources.records.origin import KeyOrigin
@@ -310,7 +310,7 @@ def origin_notes(origin: KeyOrigin, key: KeyLocation) -> list[str]:
             if m.principal_key:
                 tail += (
                     "; follow it: `torinvest events "
-                    f"{option('--access-key', m.principal_key)} --follow-derived …`"
+                    f"{cli_option('--access-key', m.principal_key)} --follow-derived …`"
                 )
         notes.append(head + tail)
     return notes

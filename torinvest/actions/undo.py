@@ -16,6 +16,7 @@ import pandas as pd
 
 from torinvest.actions.plan import Action, _present
 from torinvest.aws.regions import REGION_RE
+from torinvest.safety import cli_option
 from torinvest.targets import json_object as _params
 from torinvest.targets import scalar_text as _text
 
@@ -379,7 +380,7 @@ def _undo_one(row: Mapping[str, Any]) -> list[Action]:
                     f"Lambda does not say when statement {sid} was added to the policy of "
                     f"function {fn} (nor when the function was created), so it cannot be checked "
                     f"that it is the one {row['event_name']} added at {stamp} (aws lambda "
-                    f"get-policy --function-name {fn})",
+                    f"get-policy {cli_option('--function-name', fn)})",
                 )
             )
     return a

@@ -161,6 +161,25 @@ class Aws:
         )
         return assumed
 
+    def pinned(self) -> Aws:
+        """This access with its credentials as they are now, frozen: every client of the copy
+        signs with exactly these (no refresh), so that what ``sts:GetCallerIdentity`` says of
+        them holds for every later call — refreshable credentials (an assumed role, SSO, a
+        credential_process) could otherwise come back as another account's mid-run. Calls
+        made after they expire fail (ExpiredToken): a failure, never another account. Raises
+        what resolving the credentials raises (no credentials, an SSO token expired…)."""
+        creds = self.session.get_credentials()
+        if creds is None:
+            raise _no_credentials()
+        frozen = creds.get_frozen_credentials()
+        copy = Aws(self.config)
+        base = _botocore_session(self.config.profile)
+        base.user_agent_extra = USER_AGENT_EXTRA
+        base.set_credentials(frozen.access_key, frozen.secret_key, frozen.token)
+        copy._session = boto3.Session(botocore_session=base, region_name=self.session.region_name)
+        copy.unreachable = self.unreachable
+        return copy
+
     @property
     def home_region(self) -> str:
         """The configured region (``AWS_REGION``, profile…), or us-east-1 when none is set."""

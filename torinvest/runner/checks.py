@@ -17,6 +17,7 @@ from torinvest.runner.probes import (
     user_id_probe,
 )
 from torinvest.runner.recorder import CallResult, Runner
+from torinvest.safety import cli_option
 
 
 def _identity(runner: Runner, action: Action) -> tuple[str, str] | None:
@@ -107,7 +108,7 @@ def _not_found(runner: Runner, kind: str, name: str, uid: str | None) -> tuple[s
         "left-alone",
         f"{called} {name} was renamed {now[0]} (the same {called} ID {uid}, from the activity's "
         f"Create{kind}): nothing undone under either name; review {now[0]} with its owner and "
-        f"undo by hand there (aws iam get-{called} --{called}-name {now[0]})",
+        f"undo by hand there (aws iam get-{called} {cli_option(f'--{called}-name', now[0])})",
     )
 
 
@@ -194,7 +195,7 @@ def _read_back_archived(runner: Runner, result: CallResult) -> CallResult:
             "unknown",
             f"ArchiveFindings {' '.join(ids)}: GuardDuty answered, but reading the finding back "
             f"failed ({said}): whether it is archived is unknown — check it (aws guardduty "
-            f"get-findings --detector-id {detector}), or re-run (a re-run checks first)",
+            f"get-findings {cli_option('--detector-id', detector)}), or re-run (a re-run checks first)",
         )
     found = {
         f.get("Id"): f
@@ -268,12 +269,13 @@ def _group_holds(runner: Runner, action: Action) -> tuple[str, str] | None:
             return (
                 "left-alone",
                 f"group {group}: could not read its {called} ({said}): not deleted; check it "
-                f"(aws iam get-group --group-name {group}) and re-run",
+                f"(aws iam get-group {cli_option('--group-name', group)}) and re-run",
             )
         names = [str(e.get(item) if item and isinstance(e, Mapping) else e) for e in listed]
         if names:
             held.append(
-                f"{called} {', '.join(names)} (aws iam {command} NAME --group-name {group})"
+                f"{called} {', '.join(names)} (aws iam {command} NAME "
+                f"{cli_option('--group-name', group)})"
             )
     if not held:
         return None
@@ -282,7 +284,7 @@ def _group_holds(runner: Runner, action: Action) -> tuple[str, str] | None:
         f"group {group} still holds what the run did not see the activity add: "
         + "; ".join(held)
         + f": not deleted — review them with their owner, remove them by hand, then aws iam "
-        f"delete-group --group-name {group}",
+        f"delete-group {cli_option('--group-name', group)}",
     )
 
 
@@ -347,7 +349,7 @@ def _find_key_owner(runner: Runner, action: Action, missing: str) -> CallResult:
             action,
             "left-alone",
             f"{missing}: looking key {key} up by its ID did not find its user ({said}): check "
-            f"by hand (aws iam get-access-key-last-used --access-key-id {key})",
+            f"by hand (aws iam get-access-key-last-used {cli_option('--access-key-id', key)})",
         )
     runner.renamed[user.casefold()] = owner
     runner.echo(f"  {missing}: key {key} belongs to {owner} (renamed): acting on {owner}")

@@ -231,6 +231,36 @@ def verdict_gap(
     )
 
 
+def judged_another_key(verdict: Mapping[str, Any] | None, plan: Any) -> str | None:
+    """Why ``plan`` may not follow ``verdict``: the verdict judged another access key than the
+    one the plan acts on — the finding copy read now (a case folder's file, an export) was
+    edited, or is another copy, since the verdict was recorded; the plan would contain (or
+    hide) a key nobody judged. None when they agree, or when the verdict names no key (recorded
+    without evidence)."""
+    if verdict is None:
+        return None
+    judged = str(verdict.get("access_key_id") or "").strip()
+    acting = str(getattr(plan, "access_key_id", None) or "").strip()
+    if not judged or judged == acting:
+        return None
+    return (
+        f"the {verdict.get('status')} verdict on {verdict.get('finding_id') or plan.finding_id} "
+        f"of {verdict.get('analyst') or '?'} recorded at {verdict.get('recorded_at') or '?'} "
+        f"judged access key {judged}, but the finding as read now names access key "
+        f"{acting or '(none)'}: the copy of the finding read now (a case folder's file, an "
+        "export) is not the one the verdict judged — edited, or another finding's — and the "
+        f"--plan {plan.kind} would act on a key nobody judged"
+    )
+
+
+#: What to do when the finding read now names another key than the verdict judged.
+ANOTHER_KEY_HINT = (
+    "compare the finding file with GuardDuty's copy (torinvest findings --regions REGION) and "
+    "with the evidence the verdict was read from; re-investigate the finding as GuardDuty has "
+    "it and record the verdict again on that"
+)
+
+
 def finding_changes(
     verdict: Mapping[str, Any], now: Mapping[str, Any], *, clock: pd.Timestamp | None = None
 ) -> list[str]:

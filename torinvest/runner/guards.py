@@ -13,6 +13,7 @@ from typing import Any
 
 from torinvest.actions import Action, Plan
 from torinvest.aws import Aws, AwsConfig
+from torinvest.aws.reach import configured_endpoint, same_endpoint
 from torinvest.commands import Access
 from torinvest.errors import AwsError, CouldNotCheckError, RefusedError
 from torinvest.findings.shapes import api_finding_facts
@@ -234,3 +235,47 @@ def whose_credentials(plan: Plan, aws: Aws | None, config: AwsConfig | None = No
             "this is its GuardDuty administrator (checked at run time)"
         )
     return f"--execute would run as {arn} (account {account}, {credentials_source(aws.config)}): {fits}"
+
+
+def unvouched_endpoints(aws: Aws, plan: Plan) -> str | None:
+    """Why the account check cannot vouch for where ``plan``'s calls go: an endpoint override
+    (``AWS_ENDPOINT_URL_IAM``, a profile's ``services`` section…) sends a service's calls to
+    another endpoint than the one ``sts:GetCallerIdentity`` asks. STS's answer says whose
+    credentials reach *its* endpoint; calls sent elsewhere may reach something that is not AWS
+    (a local emulator left configured, a proxy) and be answered "done" while nothing changed —
+    or reach whatever that endpoint fronts. None when every service of the plan goes where STS
+    goes (no override, or the same one: ``AWS_ENDPOINT_URL``, a VPC endpoint for both…);
+    GuardDuty's calls are vouched for by the archive's read of the finding there."""
+    if aws.config.endpoint_url:  # one endpoint for every client, STS included
+        return None
+    session = aws.session._session
+    sts = configured_endpoint(session, "sts")
+    # GuardDuty vouches for its own endpoint: an archive first reads the finding in the
+    # detector it changes and refuses unless it holds the plan's finding (its account,
+    # principal and key: check_same_finding) — something else answering there would not
+    services = sorted({a.service for a in plan.actions if not a.manual} - {"sts", "guardduty"})
+    differ = []
+    for service in services:
+        there = configured_endpoint(session, service)
+        if there is None and sts is None:
+            continue
+        if there is not None and sts is not None and same_endpoint(there.url, sts.url):
+            continue
+        where = f"{there.shown} ({there.origin})" if there else "AWS's own endpoint"
+        differ.append(f"{service} calls go to {where}")
+    if not differ:
+        return None
+    asked = f"{sts.shown} ({sts.origin})" if sts else "AWS's own STS endpoint"
+    return (
+        f"the account check asks STS at {asked}, but the plan's " + "; ".join(differ) + ": "
+        "STS's answer says whose credentials reach its own endpoint only, so it cannot vouch "
+        "for the account (or that it is AWS at all) the calls sent elsewhere would reach"
+    )
+
+
+#: What to do when an endpoint override takes a service's calls where STS is not asked.
+UNVOUCHED_HINT = (
+    "unset the override (AWS_ENDPOINT_URL_<SERVICE>, or the profile's services section), or "
+    "give STS the same endpoint (AWS_ENDPOINT_URL_STS: a VPC endpoint for both, say), then "
+    "re-run; for FIPS endpoints set AWS_USE_FIPS_ENDPOINT=true instead of an override"
+)

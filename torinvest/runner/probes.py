@@ -12,6 +12,7 @@ import pandas as pd
 
 from torinvest.actions import REVOKE_POLICY_NAME, Action
 from torinvest.actions.plan import iam_key
+from torinvest.safety import cli_option
 
 #: How far a resource's CreateDate may be from the activity's create call and still be the same.
 SAME_RESOURCE_TOLERANCE = pd.Timedelta(minutes=5)
@@ -151,7 +152,8 @@ def filter_probe(action: Action) -> tuple[Action, Check]:
         return (
             "left-alone",
             f"a rule named {name} exists but is not this rule: {'; '.join(differs)}; review it "
-            f"(aws guardduty get-filter --detector-id {p['DetectorId']} --filter-name {name}), "
+            f"(aws guardduty get-filter {cli_option('--detector-id', p['DetectorId'])} "
+            f"{cli_option('--filter-name', name)}), "
             "then fix or delete it and re-run",
         )
 

@@ -6,8 +6,9 @@ was lost) (:class:`Runner`, :class:`CallResult`).
 from __future__ import annotations
 
 import logging
+import re
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -241,6 +242,9 @@ class Runner:
                 code=type(err).__name__,
             )
             return self._failed(action, seq, failed, probe=probe)
+        except (KeyboardInterrupt, SystemExit):  # Ctrl-C, SIGTERM while the call was in flight
+            self._interrupted(action, seq)
+            raise
         status = "done" if action.changes_aws else "read"
         note = None if probe else describe_answer(action, response, suspect_key, first_tor)
         self._record(
@@ -257,6 +261,33 @@ class Runner:
             f"  {said}: {note or action.operation}" + (" (read back next)" if read_back else "")
         )
         return CallResult(action, status, response=response, note=note)
+
+    def _interrupted(self, action: Action, seq: int) -> None:
+        """The outcome of a call the run was interrupted in (Ctrl-C, SIGTERM): a change's is
+        unknown — the request may have reached AWS —, a read's is that it was not read. Said
+        and recorded best effort (a second interrupt, or a ledger that cannot be written, leaves
+        the start without an outcome: the next run says so, :func:`unfinished_runs`)."""
+        status = "unknown" if action.changes_aws else "failed"
+        note = (
+            f"{action.operation} {_targets(action)}: interrupted while the request was in "
+            "flight: it may have reached AWS; whether it took effect is unknown — re-run (a "
+            "re-run checks first)"
+            if action.changes_aws
+            else f"{action.operation} {_targets(action)}: interrupted before its answer"
+        )
+        try:
+            self._record(
+                {
+                    "phase": "outcome",
+                    "seq": seq,
+                    "status": status,
+                    "error": {"code": "Interrupted", "message": note},
+                    "note": note,
+                }
+            )
+            self.echo(f"  {'OUTCOME UNKNOWN' if action.changes_aws else 'INTERRUPTED'}: {note}")
+        except BaseException:
+            log.warning("could not record the interrupted call %s", action.name)
 
     def _failed(self, action: Action, seq: int, err: AwsError, *, probe: bool) -> CallResult:
         absent = err.code in ABSENT_CODES
@@ -358,7 +389,13 @@ class Runner:
 
     # -- guards
     def identify(self) -> Caller:
-        """``sts:GetCallerIdentity`` with the run's credentials (printed and ledgered)."""
+        """``sts:GetCallerIdentity`` with the run's credentials (printed and ledgered), pinned
+        first (:meth:`~torinvest.aws.Aws.pinned`): every later call of the run signs with the
+        very credentials STS vouched for, never ones refreshed since into another account."""
+        try:
+            self.aws = self.aws.pinned()
+        except Exception as e:
+            log.info("credentials not pinned (%s): the identity call says why", e)
         action = Action(
             "sts",
             "GetCallerIdentity",
@@ -376,7 +413,125 @@ class Runner:
                 or "check the credentials and the network, then re-run",
             )
         resp = result.response
-        self.caller = Caller(
-            account=str(resp["Account"]), arn=str(resp["Arn"]), user_id=str(resp.get("UserId"))
-        )
+        account, arn = str(resp["Account"]), str(resp["Arn"])
+        broken = identity_problem(account, arn)
+        if broken is not None:
+            raise CouldNotCheckError(
+                f"refused: could not tell whose credentials these are: {broken}; nothing else "
+                "was called",
+                hint="something that is not AWS's STS may be answering (a proxy, a local "
+                "emulator, a wrong AWS_ENDPOINT_URL or AWS_ENDPOINT_URL_STS): check the endpoint "
+                "settings and the network, then re-run",
+            )
+        self.caller = Caller(account=account, arn=arn, user_id=str(resp.get("UserId")))
         return self.caller
+
+
+#: A caller ARN as STS gives it: a user, a role session, a federated user or root, in one account.
+_CALLER_ARN = re.compile(r"arn:aws[a-z-]*:(?:iam|sts)::(\d{12}):(?:root|[A-Za-z-]+/\S+)")
+
+
+def identity_problem(account: str, arn: str) -> str | None:
+    """Why STS's GetCallerIdentity answer (``account``, ``arn``) is not an identity: an Account
+    that is not 12 digits, an Arn that is no caller ARN, or one in another account than the
+    Account beside it (a proxy or an emulator answering, not STS); None when it holds
+    together."""
+    if not re.fullmatch(r"\d{12}", account):
+        return f"STS answered Account {account!r}, which is not an account ID (12 digits)"
+    m = _CALLER_ARN.fullmatch(arn)
+    if m is None:
+        return (
+            f"STS answered Account {account} with Arn {arn!r}, which is not the ARN of a "
+            "caller: the answer does not hold together"
+        )
+    if m.group(1) != account:
+        return (
+            f"STS answered Account {account} with Arn {arn}, of account {m.group(1)}: the "
+            "answer does not hold together"
+        )
+    return None
+
+
+def unfinished_runs(
+    records: Sequence[Mapping[str, Any]], finding_id: str, kind: str
+) -> list[dict[str, Any]]:
+    """The ``--execute`` runs of ``kind`` on ``finding_id`` in the ledger ``records`` that did
+    not finish — interrupted (Ctrl-C with no handler, killed, the machine stopped) after their
+    first record —, after the last run that did: each with ``run_id``, ``at``,
+    ``caller_account``, ``planned`` (changes it set out to make), ``recorded`` (changes with an
+    outcome or a skip) and ``in_flight`` (the changes started with no outcome: each may have
+    reached AWS). A run a guard refused, or that the verdict stopped, finished."""
+    runs: dict[str, dict[str, Any]] = {}
+    for r in records:
+        if r.get("kind") != "action" or r.get("finding_id") != finding_id:
+            continue
+        rid = r.get("run_id")
+        if r.get("plan") != kind or not isinstance(rid, str):
+            continue
+        run = runs.setdefault(
+            rid,
+            {
+                "run_id": rid,
+                "at": r.get("at"),
+                "caller_account": r.get("caller_account"),
+                "planned": None,
+                "starts": {},
+                "ended": set(),
+                "skipped": 0,
+                "refused": False,
+            },
+        )
+        if isinstance(r.get("planned_changes"), int):
+            run["planned"] = r["planned_changes"]
+        run["caller_account"] = run["caller_account"] or r.get("caller_account")
+        action = r.get("action") if isinstance(r.get("action"), Mapping) else {}
+        phase, seq = r.get("phase"), r.get("seq")
+        if phase == "start" and action.get("changes_aws") and not action.get("manual"):
+            run["starts"][seq] = action
+        elif phase == "outcome":
+            run["ended"].add(seq)
+        elif phase == "skipped" and action.get("changes_aws") and not action.get("manual"):
+            run["skipped"] += 1
+        elif phase == "refused":
+            run["refused"] = True
+    unfinished: list[dict[str, Any]] = []
+    for run in runs.values():  # in the order the runs began
+        if run["planned"] is None:
+            continue  # a dry run: it changed nothing
+        in_flight = [a for seq, a in run["starts"].items() if seq not in run["ended"]]
+        recorded = len(run["starts"]) - len(in_flight) + run["skipped"]
+        if run["refused"] or (not in_flight and recorded >= run["planned"]):
+            unfinished = []  # a run that finished checked everything an earlier one left
+            continue
+        unfinished.append(
+            {
+                "run_id": run["run_id"],
+                "at": run["at"],
+                "caller_account": run["caller_account"],
+                "planned": run["planned"],
+                "recorded": recorded,
+                "in_flight": [
+                    {"name": f"{a.get('service')}:{a.get('operation')}", "cli": a.get("cli")}
+                    for a in in_flight
+                ],
+            }
+        )
+    return unfinished
+
+
+def unfinished_said(run: Mapping[str, Any]) -> str:
+    """One line on an earlier run that did not finish (:func:`unfinished_runs`)."""
+    said = (
+        f"an earlier --execute run {run['run_id']} (begun {run.get('at') or '?'}, account "
+        f"{run.get('caller_account') or '?'}) did not finish: it set out to make "
+        f"{run['planned']} change(s) and recorded the outcome of {run['recorded']}"
+    )
+    for a in run["in_flight"]:
+        said += (
+            f"; {a['name']} was started and has no outcome — it may have reached AWS "
+            f"({a.get('cli') or a['name']})"
+        )
+    return (
+        said + ": this run checks each change before it makes it (what that run did reads "
+        "'already done'), and makes the ones it did not reach"
+    )

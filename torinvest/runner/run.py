@@ -18,15 +18,15 @@ from torinvest.aws import Aws
 from torinvest.commands import Access
 from torinvest.errors import RefusedError, RunFailedError, TorinvestError
 from torinvest.runner.checks import _change
-from torinvest.runner.gate import Caller, require_verdict
-from torinvest.runner.guards import _guard, _would_use
+from torinvest.runner.gate import ANOTHER_KEY_HINT, Caller, judged_another_key, require_verdict
+from torinvest.runner.guards import UNVOUCHED_HINT, _guard, _would_use, unvouched_endpoints
 from torinvest.runner.guards import check_account as check_account
 from torinvest.runner.guards import check_administrator as check_administrator
 from torinvest.runner.guards import whose_credentials as whose_credentials
 from torinvest.runner.recorder import CallResult as CallResult
 from torinvest.runner.recorder import Runner as Runner
-from torinvest.runner.recorder import _targets
-from torinvest.verdict import decision_lock
+from torinvest.runner.recorder import _targets, unfinished_runs, unfinished_said
+from torinvest.verdict import decision_lock, read_ledger
 
 
 @dataclass(slots=True)
@@ -42,6 +42,9 @@ class RunReport:
     inventory: list[str] = field(default_factory=list)
     #: why the run stopped before its end (the verdict changed while it ran), else None
     stopped: RefusedError | None = None
+    #: earlier --execute runs of the plan that did not finish
+    #: (:func:`~torinvest.runner.recorder.unfinished_runs`)
+    earlier: list[dict[str, Any]] = field(default_factory=list)
 
     def _of(self, *statuses: str, changes: bool | None = None) -> list[CallResult]:
         return [
@@ -100,6 +103,8 @@ class RunReport:
             lines.append(f"  evidence: {plan.evidence}")
         if self.stopped is not None:
             lines.append(f"  STOPPED: {self.stopped.message}")
+        for earlier in self.earlier:
+            lines.append(f"  earlier: {unfinished_said(earlier)}")
         if self.inventory:
             lines.append(
                 "  inventory, read before the undo steps (what they changed is not in it):"
@@ -181,12 +186,31 @@ def carry_out(
         },
     )
     report = RunReport(plan=plan, execute=execute, run_id=runner.run_id)
+    # earlier --execute runs of this plan that were interrupted: said first, and ledgered
+    report.earlier = unfinished_runs(read_ledger(runner.ledger)[0], plan.finding_id, plan.kind)
+    for earlier in report.earlier:
+        echo(f"{'EARLIER':<8} {unfinished_said(earlier)}")
     if execute:  # an interrupted run is told from a complete one by what it set out to do
         runner.opening = {
             "planned_changes": len(plan.changes),
             "planned": [" ".join((a.name, *a.targets)) for a in plan.changes],
+            **({"earlier_unfinished": report.earlier} if report.earlier else {}),
         }
     config = aws.config
+    another = judged_another_key(verdict, plan)  # the finding file edited after the verdict?
+    if another is not None:
+        refusal = RefusedError(f"refused: {another}; nothing was called", hint=ANOTHER_KEY_HINT)
+        if execute:
+            runner.refused(refusal)
+            raise refusal
+        report.notes.append(f"--execute would be {refusal.message}; {refusal.hint}")
+    unvouched = unvouched_endpoints(aws, plan)  # an override the account check cannot see
+    if unvouched is not None:
+        refusal = RefusedError(f"refused: {unvouched}; nothing was called", hint=UNVOUCHED_HINT)
+        if execute:
+            runner.refused(refusal)
+            raise refusal
+        report.notes.append(f"--execute would be {refusal.message}; {refusal.hint}")
     if offline:
         report.notes.append(_would_use(plan, config))
         for a in plan.actions:
@@ -196,6 +220,8 @@ def carry_out(
             report.results.append(CallResult(a, status))
         return report
     try:
+        if unvouched is not None:  # a dry run: nothing is read where STS cannot vouch
+            raise RefusedError(unvouched, hint=UNVOUCHED_HINT)
         plan = _guard(runner, plan, config, verdict, ledger, access)
         allowed = True
     except RefusedError as refusal:
@@ -204,7 +230,8 @@ def carry_out(
             runner.refused(refusal)
             raise
         allowed = False
-        report.notes.append(f"--execute would be {refusal.message}; {refusal.hint}")
+        if unvouched is None:  # said above
+            report.notes.append(f"--execute would be {refusal.message}; {refusal.hint}")
     report.caller = runner.caller
     report.plan = plan
     for a in plan.actions:
@@ -217,7 +244,8 @@ def carry_out(
             report.results.append(CallResult(a, "manual"))
         elif not a.changes_aws:
             if not allowed:
-                echo(f"{'READ':<8} {a.cli()}  # {a.why} (not run: wrong account)")
+                why = "endpoint not vouched for" if unvouched is not None else "wrong account"
+                echo(f"{'READ':<8} {a.cli()}  # {a.why} (not run: {why})")
                 report.results.append(CallResult(a, "not-run"))
                 continue
             r = runner.call(
