@@ -638,13 +638,14 @@ def ip_pivot_sql(
     end: datetime | str | pd.Timestamp | None = None,
     accounts: Iterable[str] | None = None,
     regions: Iterable[str] | None = None,
+    known: KnownRegions | None = None,
 ) -> SqlResult:
     """Who called from ``source_ips`` in the window, every caller: one row per (access key, user
     name, ARN, account, source IP) with calls, failed, outcome_unknown (calls neither succeeded
     nor failed), first_seen and last_seen (the columns of
     :data:`~torinvest.sources.sql.queries.IP_PIVOT_OUTPUT`), computed in the engine by
-    :func:`~torinvest.sources.sql.queries.ip_pivot_query`."""
-    scope = make_scope(start=start, end=end, accounts=accounts, regions=regions)
+    :func:`~torinvest.sources.sql.queries.ip_pivot_query`. ``known``: as :func:`load_sql`'s."""
+    scope = make_scope(start=start, end=end, accounts=accounts, regions=regions, known=known)
     result = SqlResult(pd.DataFrame(), engine.name)
     ips = canonical_ips(source_ips)
     result.frame = _ip_rows(_run(engine, ip_pivot_query(scope, sorted(ips)), result), ips)
