@@ -57,6 +57,7 @@ DELETE_TRAIL = "fcec2e46-3cc3-4ac2-8144-3674f06990e4"
 SELECTORS_OFF = "076e96d5-2983-473f-920a-2fc2d7e02777"  # management events off, ReadOnly
 SELECTORS_ALL = "3d6df238-f83c-4a34-bea8-45cf80a2050b"  # All, management events on
 START_LOGGING = "2f8e806b-355c-49fc-9ac6-7cea7d864938"
+CREATE_TRAIL = "ad384a22-c03e-4f3c-8520-86a31e79378d"  # the DeleteTrail's trail, single-region
 LIFECYCLE = "7823c70d-f7f9-4a04-b4c0-baa8fbe09ea3"  # expire after 1 day
 DELETE_LOG_GROUP = "349b65f9-1932-4258-a52e-476cf4fcf6d7"
 GET_DETECTOR = "3c13a8db-cbdf-431f-bdff-bf3dc049d04c"
@@ -109,7 +110,7 @@ def update_trail(time: str, **request: Any) -> dict[str, Any]:
     )
     doc.pop("_source_md")
     rec = as_key(doc, time, name=TRAIL, **request)
-    response = copy.deepcopy(real("ad384a22-c03e-4f3c-8520-86a31e79378d")["responseElements"])
+    response = copy.deepcopy(real(CREATE_TRAIL)["responseElements"])
     response.update(name=TRAIL, **{k: v for k, v in request.items() if k in response})
     rec["responseElements"] = response
     return rec
@@ -322,6 +323,165 @@ def test_event_selectors_recording_management_events_again_end_the_gap() -> None
     assert "(2 h 00 min): the gap is that span" in issue.problem
     # selectors that keep management events impair nothing
     assert not impairments(frame(on), LOG_FILES).calls
+
+
+# --------------------------------------------------------------------------------------------
+# a deleted trail created again (CreateTrail does not start its logging: StartLogging does)
+# --------------------------------------------------------------------------------------------
+DELETED = "stratus-red-team-ctes-trail-qyxyekjbtk"  # the real DeleteTrail's and CreateTrail's
+
+
+def test_a_deleted_trail_created_again_and_started_ends_the_gap_and_says_its_span() -> None:
+    deleted = as_key(real(DELETE_TRAIL), T)
+    created = as_key(real(CREATE_TRAIL), "2023-07-10T13:10:00Z")
+    arn = f"arn:aws:cloudtrail:us-east-1:123837392027:trail/{DELETED}"
+    started = as_key(real(START_LOGGING), "2023-07-10T13:14:31Z", name=arn)
+    [issue] = impairments(frame(deleted, created, started), LOG_FILES).issues
+    assert f"trail {DELETED} was deleted at {T}" in issue.problem
+    assert (
+        f"until CreateTrail by {KEY} from Tor IP {TOR_IP} at 2023-07-10T13:10:00Z and "
+        f"StartLogging by {KEY} from Tor IP {TOR_IP} at 2023-07-10T13:14:31Z (0 h 45 min): the "
+        "gap is that span"
+    ) in issue.problem
+    assert f"--start {T} --end 2023-07-10T13:14:31Z" in issue.problem
+    # the trail created again is not the one deleted: single-region (CreateTrail's default)
+    assert (
+        "the trail created again: it was created single-region (CreateTrail's default): its "
+        "log files hold no call made in regions other than us-east-1"
+    ) in issue.problem
+    assert "window's end" not in issue.problem
+    [entry] = impairments(frame(deleted, created, started), LOG_FILES).to_json()
+    assert entry["ended"] == "2023-07-10T13:14:31Z"
+
+
+def test_a_deleted_trail_created_again_but_never_started_is_still_a_gap() -> None:
+    deleted = as_key(real(DELETE_TRAIL), T)
+    created = as_key(real(CREATE_TRAIL), "2023-07-10T13:10:00Z")
+    [issue] = impairments(frame(deleted, created), LOG_FILES).issues
+    assert (
+        f"the trail was created again at 2023-07-10T13:10:00Z (CreateTrail by {KEY} from Tor IP "
+        f"{TOR_IP}) but no StartLogging of it is in what was read: a trail created does not log "
+        "until StartLogging is called"
+    ) in issue.problem
+    assert "the gap runs to the window's end (2023-07-17T12:20:04Z)" in issue.problem
+    # created again in another trail's name: nothing of this one
+    other = as_key(real(CREATE_TRAIL), "2023-07-10T13:10:00Z", name="another-trail")
+    [open_] = impairments(frame(deleted, other), LOG_FILES).issues
+    assert "created again" not in open_.problem
+    # a StartLogging that did not fail, with no CreateTrail read: created again out of sight
+    started = as_key(real(START_LOGGING), "2023-07-10T13:14:31Z", name=DELETED)
+    [ended] = impairments(frame(deleted, started), LOG_FILES).issues
+    assert "(the trail created again by a call not in what was read" in ended.problem
+    assert "(0 h 45 min): the gap is that span" in ended.problem
+
+
+def test_a_deleted_trail_created_again_into_another_bucket_says_where_to_read() -> None:
+    deleted = as_key(real(DELETE_TRAIL), T)
+    created = as_key(real(CREATE_TRAIL), "2023-07-10T13:10:00Z", s3BucketName="attacker-b")
+    created["responseElements"]["s3BucketName"] = "attacker-b"
+    started = as_key(real(START_LOGGING), "2023-07-10T13:14:31Z", name=DELETED)
+    read = Reading(trail_files=True, buckets=("stratus-red-team-ctes-bucket-qyxyekjbtk",))
+    [issue] = impairments(frame(deleted, created, started), read).issues
+    assert "it delivers to bucket attacker-b, not to the bucket(s) read" in issue.problem
+    assert "--logs s3://attacker-b/AWSLogs/" in issue.problem
+
+
+# --------------------------------------------------------------------------------------------
+# event selectors leaving some services' management events out (KMS, RDS Data API)
+# --------------------------------------------------------------------------------------------
+EXCLUDED = ["kms.amazonaws.com", "rdsdata.amazonaws.com"]
+
+
+def selectors(time: str, *, exclude: list[str], **selector: Any) -> dict[str, Any]:
+    """The real PutEventSelectors (all management events) with ``excludeManagementEventSources``
+    as CloudTrail records it, in the request and in the response (``selector``: more members)."""
+    rec = as_key(real(SELECTORS_ALL), time)
+    for part in (rec["requestParameters"], rec["responseElements"]):
+        part["eventSelectors"][0].update(excludeManagementEventSources=exclude, **selector)
+    return rec
+
+
+def advanced(time: str, *, not_equals: list[str]) -> dict[str, Any]:
+    """PutEventSelectors with advanced event selectors: management events but ``not_equals``
+    event sources (the API reference's eventSource NotEquals), as CloudTrail records them."""
+    rec = as_key(real(SELECTORS_ALL), time)
+    fields = [{"field": "eventCategory", "equals": ["Management"]}]
+    if not_equals:
+        fields.append({"field": "eventSource", "notEquals": not_equals})
+    adv = [{"name": "Management events but KMS", "fieldSelectors": fields}]
+    rec["requestParameters"] = {"trailName": DELETED, "advancedEventSelectors": adv}
+    rec["responseElements"] = {
+        "trailARN": f"arn:aws:cloudtrail:us-east-1:123837392027:trail/{DELETED}",
+        "advancedEventSelectors": adv,
+    }
+    return rec
+
+
+def _members(shape: Any) -> set[str]:
+    names = set()
+    for member, s in shape.members.items():
+        name = s.serialization.get("name") or member
+        names.add(name[0].lower() + name[1:])
+    return names
+
+
+def test_selector_records_name_what_botocore_sends() -> None:
+    model = botocore.session.get_session().get_service_model("cloudtrail")
+    shape = model.operation_model("PutEventSelectors").input_shape
+    basic = selectors(T, exclude=EXCLUDED)["requestParameters"]
+    adv = advanced(T, not_equals=["kms.amazonaws.com"])["requestParameters"]
+    assert set(basic) | set(adv) <= _members(shape)
+    assert set(basic["eventSelectors"][0]) <= _members(shape.members["EventSelectors"].member)
+    adv_shape = shape.members["AdvancedEventSelectors"].member
+    assert set(adv["advancedEventSelectors"][0]) <= _members(adv_shape)
+    field = adv_shape.members["FieldSelectors"].member
+    for f in adv["advancedEventSelectors"][0]["fieldSelectors"]:
+        assert set(f) <= _members(field)
+
+
+@pytest.mark.parametrize(
+    ("record", "names"),
+    [
+        (lambda: selectors(T, exclude=EXCLUDED), EXCLUDED),
+        (lambda: advanced(T, not_equals=["kms.amazonaws.com"]), ["kms.amazonaws.com"]),
+    ],
+    ids=["excludeManagementEventSources", "advanced-eventSource-notEquals"],
+)
+def test_event_selectors_leaving_services_out_are_a_gap_naming_them(
+    record: Any, names: list[str]
+) -> None:
+    [issue] = impairments(frame(record()), LOG_FILES).issues
+    assert issue.source == CLOUDTRAIL_SOURCE
+    said = ", ".join(names)
+    assert f"stopped recording the management events of {said} (event selectors) at {T}" in (
+        issue.problem
+    )
+    assert "hold no management event of kms.amazonaws.com (AWS KMS: Decrypt" in issue.problem
+    assert "is not 'none made'" in issue.problem
+    assert "the gap runs to the window's end" in issue.problem
+
+
+def test_services_recorded_again_end_that_gap_and_a_partial_exclusion_is_none() -> None:
+    off = selectors(T, exclude=EXCLUDED)
+    on = selectors("2023-07-10T14:29:31Z", exclude=[])
+    [issue] = impairments(frame(off, on), LOG_FILES).issues
+    assert "until PutEventSelectors by" in issue.problem
+    assert "(2 h 00 min): the gap is that span" in issue.problem
+    # KMS still left out after: the gap goes on
+    still = selectors("2023-07-10T14:29:31Z", exclude=["kms.amazonaws.com"])
+    issues_ = impairments(frame(off, still), LOG_FILES).issues
+    assert "the gap runs to the window's end" in issues_[0].problem
+    # one selector leaves KMS out, another records it: KMS events are recorded — nothing
+    both = selectors(T, exclude=["kms.amazonaws.com"])
+    for part in (both["requestParameters"], both["responseElements"]):
+        part["eventSelectors"].append(
+            {**part["eventSelectors"][0], "excludeManagementEventSources": []}
+        )
+    assert not impairments(frame(both), LOG_FILES).calls
+    # reads only AND KMS left out: both said
+    two = impairments(frame(selectors(T, exclude=EXCLUDED, readWriteType="ReadOnly")), LOG_FILES)
+    assert len(two.issues) == 2
+    assert "records read-only management events only" in two.issues[0].problem
 
 
 def test_another_trail_than_the_one_read_is_a_note() -> None:

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from torinvest.data_events import files_read
+from torinvest.impairment.bucket import bucket_calls
 from torinvest.impairment.model import (
     CALLS,
     CLOUDTRAIL,
@@ -58,7 +59,7 @@ from torinvest.impairment.model import (
     trail_name,
 )
 from torinvest.impairment.services import config_calls, guardduty_calls, log_group_calls
-from torinvest.impairment.trails import bucket_calls, cloudtrail_calls
+from torinvest.impairment.trails import cloudtrail_calls
 
 if TYPE_CHECKING:
     from torinvest.events import Activity

@@ -55,9 +55,15 @@ CALLS = frozenset(
         (CONFIG, "DeleteConfigurationRecorder"),
     }
 )
-#: The calls that may end a trail's gap (read with :data:`CALLS`).
+#: The calls that may end a trail's gap (read with :data:`CALLS`): ``CreateTrail`` re-creates a
+#: deleted trail (it does not start its logging: ``StartLogging`` after it does).
 RESTORING = frozenset(
-    {(CLOUDTRAIL, "StartLogging"), (CLOUDTRAIL, "PutEventSelectors"), (CLOUDTRAIL, "UpdateTrail")}
+    {
+        (CLOUDTRAIL, "StartLogging"),
+        (CLOUDTRAIL, "CreateTrail"),
+        (CLOUDTRAIL, "PutEventSelectors"),
+        (CLOUDTRAIL, "UpdateTrail"),
+    }
 )
 
 #: A name (trail, bucket, detector…) is quoted up to this many characters: attacker-written.
@@ -72,6 +78,7 @@ GAP_READS = "reads"
 GAP_REGIONS = "regions"
 GAP_GLOBAL = "global"
 GAP_BUCKET = "bucket"
+GAP_SOURCES = "sources"  # management events of some services excluded (KMS, RDS Data API)
 
 
 @dataclass(frozen=True, slots=True)
