@@ -570,6 +570,82 @@ def test_the_investigation_reads_a_stopped_trail_as_incomplete(
     assert investigation.summary(inv)["data_issues"].count(blind.to_dict()) == 1
 
 
+@pytest.fixture(scope="module")
+def restarted_case(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample case with the key stopping the trail at 12:29:31 and starting it at 13:01:31,
+    and deleting another trail at 12:29:31, creating it again at 13:10 and starting it at
+    13:14:31 — every call from Tor."""
+    root = tmp_path_factory.mktemp("restarted") / "case"
+    shutil.copytree(CASE.root, root)
+    day = root / DAY.relative_to(CASE.root)
+    arn = f"arn:aws:cloudtrail:us-east-1:123837392027:trail/{DELETED}"
+    records = [
+        stop_logging(T),
+        as_key(real(START_LOGGING), "2023-07-10T13:01:31Z", name=TRAIL),
+        as_key(real(DELETE_TRAIL), T),
+        as_key(real(CREATE_TRAIL), "2023-07-10T13:10:00Z"),
+        as_key(real(START_LOGGING), "2023-07-10T13:14:31Z", name=arn),
+    ]
+    name = "218007301253_CloudTrail_us-east-1_20230710T1230Z_ReStArTeDlOgGiNg.json.gz"
+    (day / name).write_bytes(gzip.compress(json.dumps({"Records": records}).encode()))
+    return root
+
+
+@pytest.mark.parametrize(
+    "engine",
+    [{"engine": "files"}, {"engine": "duckdb"}, {"engine": "duckdb", "max_rows": 10}],
+    ids=["files", "duckdb", "duckdb-counted"],
+)
+def test_the_gaps_span_is_the_same_counted_in_the_engine(
+    restarted_case: Path, engine: dict[str, Any]
+) -> None:
+    """Counted in the engine (over --max-rows) the rows are the sensitive calls — and the trail
+    calls that end a gap (StartLogging, CreateTrail) with them: the same spans as every row
+    loaded (was: the StartLogging not loaded, both gaps 'to the window's end')."""
+    src = investigation.sources_from_parameters(case_dir=str(restarted_case), **engine)
+    inv = investigation.investigate(FINDING, src)
+    assert inv.counted == ("max_rows" in engine)
+    stopped, deleted = sorted(
+        (i.problem for i in inv.data_issues if i.source == CLOUDTRAIL_SOURCE),
+        key=lambda p: "was deleted" in p,
+    )
+    assert f"until StartLogging by {KEY} from Tor IP {TOR_IP} at 2023-07-10T13:01:31Z" in stopped
+    assert "at 2023-07-10T13:10:00Z and StartLogging by" in deleted
+    assert "(0 h 45 min): the gap is that span" in deleted
+    assert "window's end" not in stopped + deleted
+    if inv.counted:  # the engine's line says which rows are not sensitive calls
+        assert "(and 3 trail call(s) that end a gap in the logging)" in (
+            inv.activity.engine_summary or ""
+        )
+
+
+def test_a_gap_counted_in_the_engine_says_what_was_looked_at() -> None:
+    """No later call undid it, counted in the engine: the issue says the calls that end a gap
+    were loaded (never "would not be seen" and a gap to the window's end as a guess)."""
+    counted = Reading(**{**_reading_fields(LOG_FILES), "counted": True})
+    [issue] = impairments(frame(stop_logging(T)), counted).issues
+    assert (
+        "no later call in what was read undid it (counted in the engine: the sensitive calls "
+        "were loaded, and with them the trail calls that end a gap — StartLogging, CreateTrail "
+        "—, so none is missed): the gap runs to the window's end"
+    ) in issue.problem
+
+
+def _reading_fields(reading: Reading) -> dict[str, Any]:
+    return {f: getattr(reading, f) for f in Reading.__dataclass_fields__}
+
+
+def test_the_calls_that_end_a_gap_are_loaded_counted_in_the_engine() -> None:
+    """Every call that ends a gap is a sensitive call or loaded with them (GAP_ENDING_CALLS)."""
+    from torinvest.catalogue import GAP_ENDING_CALLS, shipped_catalogue
+    from torinvest.impairment.model import RESTORING
+
+    cat = shipped_catalogue()
+    loaded = set(zip(cat["event_source"], cat["event_name"], strict=True))
+    loaded |= {(source, name) for name, source in GAP_ENDING_CALLS}
+    assert not RESTORING - loaded, RESTORING - loaded
+
+
 def test_the_trail_named_by_its_digest_files_tells_another_trail(
     stopped_case: Path, tmp_path: Path
 ) -> None:

@@ -177,9 +177,9 @@ class Reading:
     (LookupEvents regions read: Event history records management events whatever a trail
     does), ``trail_names`` (the names of the trails whose files were read, from their digest
     files; empty: not known), ``buckets`` (the S3 buckets the log files were read from; empty:
-    local folders, not known), ``window`` (start, end), ``counted`` (only the sensitive calls
-    were loaded: a ``StartLogging`` is not among them), ``access_key`` (for the command
-    suggested)."""
+    local folders, not known), ``window`` (start, end), ``counted`` (counted in the engine:
+    the sensitive calls were loaded, with the trail calls that end a gap —
+    :data:`torinvest.catalogue.GAP_ENDING_CALLS`), ``access_key`` (for the command suggested)."""
 
     trail_files: bool
     lookup_regions: tuple[str, ...] = ()

@@ -102,8 +102,8 @@ def _span(
         )
     end = iso_utc(reading.window[1]) if reading.window else None
     counted = (
-        " (only the sensitive calls were loaded — counted in the engine —, so a StartLogging "
-        "would not be seen)"
+        " (counted in the engine: the sensitive calls were loaded, and with them the trail "
+        "calls that end a gap — StartLogging, CreateTrail —, so none is missed)"
         if reading.counted
         else ""
     )
