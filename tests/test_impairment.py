@@ -484,6 +484,155 @@ def test_services_recorded_again_end_that_gap_and_a_partial_exclusion_is_none() 
     assert "records read-only management events only" in two.issues[0].problem
 
 
+# --------------------------------------------------------------------------------------------
+# another principal (not the key, not its derived keys): logging off is logging off
+# --------------------------------------------------------------------------------------------
+ADMIN = "bert-jan"  # the real StartLogging's caller in the sample case's background
+ADMIN_KEY = "AKIATFQR7NSC8Q4X20BJ"
+
+
+def as_admin(rec: dict[str, Any], time: str, **request: Any) -> dict[str, Any]:
+    """``rec`` as a call of the sample's other IAM user (bert-jan, from 192.168.10.20) at
+    ``time`` that did not fail; ``request``: requestParameters changed."""
+    out = as_key(rec, time, **request)
+    out["userIdentity"] = copy.deepcopy(real(START_LOGGING)["userIdentity"])
+    out["sourceIPAddress"] = "192.168.10.20"
+    out["eventID"] = str(uuid.uuid5(uuid.NAMESPACE_URL, f"admin/{out['eventID']}"))
+    return out
+
+
+def admin_stop(time: str = T) -> dict[str, Any]:
+    arn = f"arn:aws:cloudtrail:us-east-1:123837392027:trail/{TRAIL}"
+    return as_admin(real(STOP_LOGGING_FAILED), time, name=arn)
+
+
+def test_another_principal_stopping_the_trail_read_is_a_data_issue_naming_who() -> None:
+    named = Reading(**{**_reading_fields(LOG_FILES), "trail_names": (TRAIL,)})
+    found = impairments(frame(), named, others=frame(admin_stop(), as_admin(gd(DISABLE), T)))
+    stopped, disabled = found.issues
+    assert stopped.source == CLOUDTRAIL_SOURCE
+    assert stopped.problem.startswith(
+        f"trail {TRAIL} stopped logging at {T} (StopLogging by {ADMIN} (another principal than "
+        f"the key, key {ADMIN_KEY}) from 192.168.10.20)"
+    )
+    assert "hold nothing of anyone" in stopped.problem
+    assert "no later call of anyone (the key's, and every other principal's" in stopped.problem
+    assert disabled.source == GUARDDUTY_SOURCE  # GuardDuty disabled, whoever did it
+    assert f"by {ADMIN} (another principal" in disabled.problem
+    [entry] = [e for e in found.to_json() if e["event_name"] == "StopLogging"]
+    assert (
+        entry["another_principal"]
+        and entry["principal"] == ADMIN
+        and entry["issue"]
+        and entry["event_time"] == T
+    )
+    # no digest file names the trail read: whether it is that trail is not known — a note,
+    # never silence and never a gap taken for granted (admins take trails down too)
+    unknown = impairments(frame(), LOG_FILES, others=frame(admin_stop()))
+    assert not unknown.issues
+    [note] = unknown.notes
+    assert f"by {ADMIN} (another principal than the key" in note
+    assert "whether it is the trail whose log files were read is not known" in note
+    assert "if it is, the trail's log files after" in note
+    # another principal's failed StopLogging impaired nothing
+    failed = admin_stop()
+    failed["errorCode"] = "TrailNotFoundException"
+    assert not impairments(frame(), named, others=frame(failed)).calls
+
+
+def test_another_principals_start_logging_ends_the_keys_gap() -> None:
+    start = as_admin(real(START_LOGGING), "2023-07-10T13:01:31Z", name=TRAIL)
+    [issue] = impairments(frame(stop_logging(T)), LOG_FILES, others=frame(start)).issues
+    assert (
+        f"until StartLogging by {ADMIN} (another principal than the key, key {ADMIN_KEY}) from "
+        "192.168.10.20 at 2023-07-10T13:01:31Z (0 h 32 min): the gap is that span"
+    ) in issue.problem
+    # not looked for (an engine, LookupEvents): said, never "no later call" of anyone
+    [open_] = impairments(frame(stop_logging(T)), LOG_FILES).issues
+    assert (
+        "no later call of the key or the keys it minted (another principal's StartLogging was "
+        "not looked for: only the file loader reads them, --engine files)"
+    ) in open_.problem
+
+
+@pytest.fixture(scope="module")
+def admin_case(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample case, its trail named by digest files, with bert-jan stopping it at
+    12:29:31 and disabling GuardDuty's detector at 12:28 (not the key: its activity holds
+    neither), in a log file that holds none of the key's records."""
+    root = tmp_path_factory.mktemp("admin") / "case"
+    shutil.copytree(CASE.root, root)
+    day = root / DAY.relative_to(CASE.root)
+    disable = gd(DISABLE, "2023-07-10T12:28:00Z")
+    records = [admin_stop(), as_admin(disable, "2023-07-10T12:28:00Z")]
+    assert KEY.encode() not in json.dumps(records).encode()
+    name = "218007301253_CloudTrail_us-east-1_20230710T1230Z_AdMiNsToPpEdIt.json.gz"
+    (day / name).write_bytes(gzip.compress(json.dumps({"Records": records}).encode()))
+    write_digests(root / "cloudtrail", "us-east-1", first=date(2023, 7, 10), last=date(2023, 7, 10))
+    return root
+
+
+def test_the_investigation_reads_another_principals_stop_as_incomplete(admin_case: Path) -> None:
+    """Was: nothing — the file loader kept the key's records only, so bert-jan's StopLogging of
+    the trail read and GuardDuty disabled were never seen, and the reading said complete."""
+    inv = investigation.investigate(
+        FINDING, investigation.sources_from_parameters(case_dir=str(admin_case))
+    )
+    assert "StopLogging" not in set(inv.events["event_name"].astype(str))  # not the key's
+    [stopped] = [i for i in inv.data_issues if i.source == CLOUDTRAIL_SOURCE]
+    assert stopped.problem.startswith(
+        f"trail {TRAIL} stopped logging at {T} (StopLogging by {ADMIN} (another principal"
+    )
+    assert "the trail whose log files were read: their digest files name it" in stopped.problem
+    [blind] = [i for i in inv.data_issues if i.source == GUARDDUTY_SOURCE]
+    assert f"by {ADMIN} (another principal" in blind.problem
+    data = investigation.summary(inv)
+    assert data["reading"]["state"] == "incomplete"
+    assert {"source": CLOUDTRAIL_SOURCE, "problem": stopped.problem} in data["data_issues"]
+
+
+def test_the_file_loader_reads_anyone_elses_watched_calls_apart(tmp_path: Path) -> None:
+    """``load_logs(watch=…)``: the calls of those names by anyone but the key, in the same pass
+    — in a file without the key's bytes, in a file whose name is spelled with a \\u escape, in
+    a file of another shape — kept apart from the key's frame; the key's own stay in it; calls
+    outside the window are not kept."""
+    from torinvest.impairment import WATCHED_CALLS
+    from torinvest.sources.logs import load_logs
+
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    mine = [stop_logging(T)]
+    theirs = admin_stop("2023-07-10T12:40:00Z")
+    escaped = as_admin(real(DELETE_TRAIL), "2023-07-10T12:41:00Z")
+    spaced = as_admin(gd(DISABLE), "2023-07-10T12:42:00Z")
+    before = admin_stop("2023-06-01T00:00:00Z")  # outside the window
+    (folder / "a.json").write_text(json.dumps({"Records": mine}, separators=(",", ":")))
+    (folder / "b.json").write_text(json.dumps({"Records": [theirs, before]}, separators=(",", ":")))
+    text = json.dumps({"Records": [escaped]}, separators=(",", ":"))
+    (folder / "c.json").write_text(text.replace('"DeleteTrail"', '"Delete\\u0054rail"'))
+    (folder / "d.json").write_text(json.dumps({"Records": [spaced]}, indent=2))
+    res = load_logs(
+        folder,
+        access_keys=KEY,
+        start="2023-07-01",
+        end="2023-07-17",
+        watch=WATCHED_CALLS,
+        progress=False,
+        workers=1,
+    )
+    assert res.frame["event_name"].astype(str).tolist() == ["StopLogging"]  # the key's only
+    assert res.watched is not None
+    got = res.watched.sort_values("event_time")
+    assert got["event_name"].astype(str).tolist() == [
+        "StopLogging",
+        "DeleteTrail",
+        "UpdateDetector",
+    ]
+    assert set(got["user_name"].astype(str)) == {ADMIN}
+    # not asked: not looked for (None, never an empty "nobody did")
+    assert load_logs(folder, access_keys=KEY, progress=False, workers=1).watched is None
+
+
 def test_another_trail_than_the_one_read_is_a_note() -> None:
     read = Reading(trail_files=True, trail_names=("org-trail",))
     found = impairments(frame(stop_logging(T)), read)
@@ -550,9 +699,12 @@ def test_the_investigation_reads_a_stopped_trail_as_incomplete(
     data = investigation.summary(inv)
     assert data["reading"]["state"] == "incomplete"
     assert {"source": CLOUDTRAIL_SOURCE, "problem": issue.problem} in data["data_issues"]
-    entry, blinded = sorted(
-        data["impaired_logging"], key=lambda e: e["event_name"] != "StopLogging"
-    )
+    keys = [e for e in data["impaired_logging"] if not e["another_principal"]]
+    entry, blinded = sorted(keys, key=lambda e: e["event_name"] != "StopLogging")
+    # the case's background (Stratus Red Team's trails, buckets) by another principal: notes
+    theirs = [e for e in data["impaired_logging"] if e["another_principal"]]
+    assert all(not e["issue"] and e["principal"] == "bert-jan" for e in theirs)
+    assert bool(theirs) == (engine == "files")  # read by the file loader only
     assert entry["event_name"] == "StopLogging" and entry["issue"] and entry["ended"] is None
     assert blinded["event_name"] == "UpdateDetector" and blinded["issue"]
     # "no derived key" is not known past T; a re-run reads the same: not retried
@@ -566,7 +718,7 @@ def test_the_investigation_reads_a_stopped_trail_as_incomplete(
     search = investigation.summary(inv)["related_findings_search"]
     assert search["status"] == "partial"
     assert blind.to_dict() in search["not_searched"]
-    assert "the key impaired GuardDuty (1 call(s), in the data issues)" in inv.related.describe()
+    assert "GuardDuty was impaired (1 call(s), in the data issues)" in inv.related.describe()
     assert investigation.summary(inv)["data_issues"].count(blind.to_dict()) == 1
 
 
@@ -625,9 +777,9 @@ def test_a_gap_counted_in_the_engine_says_what_was_looked_at() -> None:
     counted = Reading(**{**_reading_fields(LOG_FILES), "counted": True})
     [issue] = impairments(frame(stop_logging(T)), counted).issues
     assert (
-        "no later call in what was read undid it (counted in the engine: the sensitive calls "
-        "were loaded, and with them the trail calls that end a gap — StartLogging, CreateTrail "
-        "—, so none is missed): the gap runs to the window's end"
+        "in what was read undid it (counted in the engine: the sensitive calls were loaded, "
+        "and with them the trail calls that end a gap — StartLogging, CreateTrail —, so none "
+        "of the key's is missed): the gap runs to the window's end"
     ) in issue.problem
 
 
@@ -677,7 +829,7 @@ def test_the_command_says_incomplete_and_names_the_stopped_trail(
     )
     data = json.loads((tmp_path / "out" / "summary.json").read_text())
     problems = {i["problem"] for i in data["data_issues"]}
-    assert {e["text"] for e in data["impaired_logging"]} <= problems
+    assert {e["text"] for e in data["impaired_logging"] if e["issue"]} <= problems
     assert data["related_findings_search"]["status"] == "partial"
 
 

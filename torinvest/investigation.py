@@ -55,7 +55,7 @@ from torinvest.findings.recheck import (
 from torinvest.findings.related import RelatedFindings
 from torinvest.geo import GeoIP
 from torinvest.impairment import SOURCES as IMPAIRED_SOURCES
-from torinvest.impairment import Impairments, impairments, reading_basis
+from torinvest.impairment import WATCHED_CALLS, Impairments, impairments, reading_basis
 from torinvest.last_used import NOT_ASKED, KeyLastUsed, check_last_used, not_checked
 from torinvest.options import (
     DEFAULT_LOOKAHEAD_DAYS,
@@ -341,6 +341,7 @@ def key_activity(
         account=key.account_id,  # sources of other accounts only: "could not look there"
         beyond_retention=beyond_retention,  # a finding older than LookupEvents keeps
         known_regions=known_regions(key),  # a trail folder without them: not read, said
+        watch=WATCHED_CALLS,  # anyone else's calls that impair logging, read in the same pass
     )
 
 
@@ -690,6 +691,11 @@ def investigate(
         impaired=impairments(
             events,
             reading_basis(activity, window, access_key=key.access_key_id),
+            others=(
+                with_tor(activity.watched, lists, tolerance_hours=tolerance_hours)
+                if activity.watched is not None
+                else None
+            ),
         ),
         **counts,
     )

@@ -34,6 +34,7 @@ says its span.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -61,6 +62,10 @@ from torinvest.impairment.model import (
 from torinvest.impairment.services import config_calls, guardduty_calls, log_group_calls
 from torinvest.impairment.trails import cloudtrail_calls
 
+#: The event names read of anyone else than the key in the log files (``load_activity``'s
+#: ``watch``): the calls that impair logging or detection, and those that end a gap.
+WATCHED_CALLS = frozenset(name for _, name in CALLS | RESTORING)
+
 if TYPE_CHECKING:
     from torinvest.events import Activity
 
@@ -70,6 +75,7 @@ __all__ = [
     "S3_SOURCE",
     "SOURCES",
     "SUMMARY_PROPERTIES",
+    "WATCHED_CALLS",
     "Impaired",
     "Impairments",
     "Reading",
@@ -83,11 +89,20 @@ __all__ = [
 # --------------------------------------------------------------------------------------------
 # every call
 # --------------------------------------------------------------------------------------------
-def impairments(events: pd.DataFrame, reading: Reading) -> Impairments:
+def impairments(
+    events: pd.DataFrame, reading: Reading, others: pd.DataFrame | None = None
+) -> Impairments:
     """The calls in ``events`` (the key's and its derived keys' activity) that impaired logging
     or detection and did not fail, each with what it takes away from ``reading`` (module
-    docstring)."""
+    docstring). ``others``: the calls of :data:`WATCHED_CALLS` made by anyone else in the
+    window (:attr:`torinvest.events.Activity.watched`; None: not looked for) — logging off is
+    logging off whoever turned it off: each is read as the key's are, naming who made it, and
+    another principal's ``StartLogging`` ends the key's gap as the key's own does."""
     calls = calls_of(events, CALLS | RESTORING)
+    if others is not None:
+        calls += calls_of(others, CALLS | RESTORING, other=True)
+        calls.sort(key=lambda c: (c.time is None, c.time or pd.Timestamp(0, tz="UTC")))
+        reading = replace(reading, others_read=True)
     later = [c for c in calls if (c.source, c.name) in RESTORING]
     out: list[Impaired] = []
     for call in calls:

@@ -103,12 +103,20 @@ def _span(
     end = iso_utc(reading.window[1]) if reading.window else None
     counted = (
         " (counted in the engine: the sensitive calls were loaded, and with them the trail "
-        "calls that end a gap — StartLogging, CreateTrail —, so none is missed)"
+        "calls that end a gap — StartLogging, CreateTrail —, so none of the key's is missed)"
         if reading.counted
         else ""
     )
+    whose = (
+        "of anyone (the key's, and every other principal's in the log files read)"
+        if reading.others_read
+        else "of the key or the keys it minted (another principal's StartLogging was not looked "
+        "for: only the file loader reads them, --engine files)"
+    )
     until = f"to the window's end ({end})" if end else "to the end of what was read"
-    return f"no later call in what was read undid it{counted}{pending}: the gap runs {until}"
+    return (
+        f"no later call {whose} in what was read undid it{counted}{pending}: the gap runs {until}"
+    )
 
 
 def _restored(
@@ -315,6 +323,21 @@ def _trail_gap(
     else:
         ended, ended_by = _restored(call, name, gap, later)
     effect = _effect(call, gap, reading)
+    if call.other and (name is None or name not in reading.trail_names):
+        # another principal's call on a trail no digest file ties to the files read: admins
+        # set trails up and take them down; whether it is the one read is not known — said
+        return made(
+            call,
+            what,
+            gap,
+            False,
+            f"{head}: whether it is the trail whose log files were read is not known (no "
+            "digest file names the trail read: copy the trail's CloudTrail-Digest/ folder "
+            f"beside its log files to know) — if it is, {effect}; "
+            f"{_span(call, ended, ended_by, reading, pending)}",
+            ended,
+            ended_by,
+        )
     lookup = (
         f"; LookupEvents was read beside them ({', '.join(reading.lookup_regions)}): management "
         "events there are in the reading all the same"
