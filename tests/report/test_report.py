@@ -330,14 +330,10 @@ def test_report_of_the_sample_case(tmp_path: Path) -> None:
     # summary.json: the contract, then the values the sample case's story says
     data = orjson.loads((out / "summary.json").read_bytes())
     assert list(data) == WRITTEN_KEYS
-    # the sample case's trail has no digest files; its background (Stratus Red Team, run by
-    # bert-jan) deletes its own trails and buckets: notes naming who — whether those are the
-    # trail read is not known, so never an issue (nor silence)
-    assert data["reading_notes"] and all(
-        "by bert-jan (another principal than the key" in n for n in data["reading_notes"]
-    )
-    theirs = [e for e in data["impaired_logging"] if e["another_principal"]]
-    assert {e["text"] for e in theirs} == set(data["reading_notes"])
+    assert data["reading_notes"] == []  # the sample case's trail has no digest files
+    # its background (Stratus Red Team, run by bert-jan) creates trails in the window and
+    # deletes them, with their buckets: not the trail read — nothing said of them
+    assert not [e for e in data["impaired_logging"] if e["another_principal"]]
     # its trail records management events only: S3 object reads would not be in its files
     assert data["data_events"]["state"] == "none recorded" and data["data_events"]["count"] == 0
     # days of the window without a log file: the baseline exists but was read in part

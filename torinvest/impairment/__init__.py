@@ -26,9 +26,14 @@ group, when, by which key, from which address, and what it takes away:
   only source, something torinvest does not read (CloudWatch Logs, AWS Config, CloudTrail Lake,
   Insights), a suppression rule (the related-findings search includes archived findings).
 
-A later call in the events read that undoes it (``StartLogging`` on the trail, event selectors
-recording management events again, the trail made multi-region again…) ends the gap: the issue
-says its span.
+A later call in the events read that undoes it (``StartLogging`` on the trail, a deleted trail
+created again and started, event selectors recording management events again, the trail made
+multi-region again…) ends the gap: the issue says its span.
+
+Logging off is logging off whoever turned it off: the same calls by anyone else than the key
+(``others``, read apart by the file loader in the same pass: ``WATCHED_CALLS``) are read the
+same way, naming who made them — but on a trail no digest file ties to the files read, a note
+(whether it is that trail is not known), and their ``StartLogging`` ends the key's gap too.
 """
 
 from __future__ import annotations
@@ -53,6 +58,7 @@ from torinvest.impairment.model import (
     S3_SOURCE,
     SOURCES,
     SUMMARY_PROPERTIES,
+    Call,
     Impaired,
     Impairments,
     Reading,
@@ -102,12 +108,14 @@ def impairments(
     if others is not None:
         calls += calls_of(others, CALLS | RESTORING, other=True)
         calls.sort(key=lambda c: (c.time is None, c.time or pd.Timestamp(0, tz="UTC")))
-        reading = replace(reading, others_read=True)
+        reading = replace(reading, others_read=True, new_trails=_new_trails(calls, events))
     later = [c for c in calls if (c.source, c.name) in RESTORING]
     out: list[Impaired] = []
     for call in calls:
         if (call.source, call.name) not in CALLS:
             continue
+        if call.other and not _concerns_the_reading(call):
+            continue  # anyone's routine work on what the reading does not rest on
         if call.source == CLOUDTRAIL:
             out += cloudtrail_calls(call, reading, later)
         elif call.source == S3:
@@ -119,6 +127,39 @@ def impairments(
         else:
             out += guardduty_calls(call)
     return Impairments(tuple(out))
+
+
+def _concerns_the_reading(call: Call) -> bool:
+    """Whether another principal's call can blind what was read: a trail's (judged in
+    :mod:`.trails`), GuardDuty's detector, a bucket (said only when it is the bucket read) —
+    not a CloudWatch Logs group, AWS Config, CloudTrail Lake, Insights or a suppression rule
+    (the related-findings search includes archived findings), which torinvest does not read:
+    for the key they say what it did; for anyone else they are routine work, not the reading's."""
+    if call.source in (LOGS, CONFIG):
+        return False
+    if call.source == CLOUDTRAIL:
+        return call.name not in (
+            "PutInsightSelectors",
+            "StopEventDataStoreIngestion",
+            "DeleteEventDataStore",
+        )
+    return call.name not in ("CreateFilter", "UpdateFilter")
+
+
+def _new_trails(calls: list[Call], events: pd.DataFrame) -> tuple[str, ...]:
+    """The trails created (``CreateTrail``, by anyone) after the first call read: the log files
+    read hold records from before they existed, so they are not (only) those trails' files."""
+    times = events["event_time"].dropna() if "event_time" in events.columns else None
+    first = times.min() if times is not None and len(times) else None
+    if first is None:
+        return ()
+    out = []
+    for c in calls:
+        if c.name == "CreateTrail" and c.time is not None and c.time > first:
+            name = trail_name(c.request.get("name"))
+            if name and name not in out:
+                out.append(name)
+    return tuple(out)
 
 
 def reading_basis(

@@ -58,6 +58,8 @@ def bucket_calls(call: Call, reading: Reading) -> list[Impaired]:
                 "(--regions all)",
             )
         ]
+    if call.other:  # anyone else's buckets: said only when it is the bucket read (above)
+        return []
     if reading.trail_files and not reading.buckets:  # local folders: whose copy is not known
         return [
             made(

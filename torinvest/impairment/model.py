@@ -185,7 +185,8 @@ class Reading:
     the sensitive calls were loaded, with the trail calls that end a gap —
     :data:`torinvest.catalogue.GAP_ENDING_CALLS`), ``access_key`` (for the command suggested),
     ``others_read`` (the calls of anyone else than the key that impair logging or end a gap
-    were looked for in the log files read: :func:`~torinvest.impairment.impairments`' ``others``)."""
+    were looked for in the log files read: :func:`~torinvest.impairment.impairments`' ``others``),
+    ``new_trails`` (trails created after the first call read: the files read are not theirs)."""
 
     trail_files: bool
     lookup_regions: tuple[str, ...] = ()
@@ -195,6 +196,7 @@ class Reading:
     counted: bool = False
     access_key: str = ""
     others_read: bool = False
+    new_trails: tuple[str, ...] = ()
 
 
 def shown_name(value: Any) -> str:

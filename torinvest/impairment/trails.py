@@ -280,10 +280,8 @@ def cloudtrail_calls(call: Call, reading: Reading, later: Sequence[Call]) -> lis
             gaps.append((GAP_REGIONS, "was made single-region"))
         if as_bool(call.request.get("includeGlobalServiceEvents")) is False:
             gaps.append((GAP_GLOBAL, "stopped recording global service events"))
-    out = []
-    for gap, did in gaps:
-        out.append(_trail_gap(call, what, name, gap, did, reading, later))
-    return out
+    found = (_trail_gap(call, what, name, gap, did, reading, later) for gap, did in gaps)
+    return [f for f in found if f is not None]
 
 
 def _trail_gap(
@@ -294,10 +292,14 @@ def _trail_gap(
     did: str,
     reading: Reading,
     later: Sequence[Call],
-) -> Impaired:
+) -> Impaired | None:
+    """The gap ``call`` made in the reading (None: another principal's work on a trail that is
+    not the one read — named otherwise by the digest files, or created in the window)."""
     t = call.at()
     head = f"{what} {did} at {t} ({call.said()})"
     other = _match(name, reading)
+    if other is not None and call.other:
+        return None  # another principal's work on another trail: not the reading's
     if other is not None:
         return made(
             call,
@@ -323,6 +325,8 @@ def _trail_gap(
     else:
         ended, ended_by = _restored(call, name, gap, later)
     effect = _effect(call, gap, reading)
+    if call.other and name is not None and name in reading.new_trails:
+        return None  # another principal's trail created in the window: not the files read
     if call.other and (name is None or name not in reading.trail_names):
         # another principal's call on a trail no digest file ties to the files read: admins
         # set trails up and take them down; whether it is the one read is not known — said
