@@ -25,6 +25,7 @@ from tests.sources.sql.helpers import INVICTUS, SUSPECT, Recorder, athena_result
 from torinvest import charts, display
 from torinvest.analysis import sensitive_events
 from torinvest.case import sample_case
+from torinvest.catalogue import GAP_ENDING_CALLS
 from torinvest.errors import InputError
 from torinvest.events import EngineOptions
 from torinvest.investigation import Investigation, investigate, sources_from_parameters, summary
@@ -206,9 +207,20 @@ def test_under_the_limit_every_row_is_loaded_in_one_pass() -> None:
     assert over.aggregates is not None and over.aggregates.total == n
     assert over.derived == ref.derived  # the minted keys are followed when counting too
     assert over.aggregates.per_ip["derived"].any()
-    expected_ids = sorted(sensitive_events(ref.frame)["event_id"])
+    # the rows: the sensitive calls, and the trail calls that end a gap in the logging (the
+    # key's CreateTrail and StartLogging: the impairment reading's spans)
+    ending = ref.frame[
+        pd.Series(
+            list(zip(ref.frame["event_name"], ref.frame["event_source"], strict=True)),
+            index=ref.frame.index,
+        ).isin(GAP_ENDING_CALLS)
+    ]
+    assert len(ending)  # the Stratus run's CreateTrail/StartLogging
+    expected_ids = sorted([*sensitive_events(ref.frame)["event_id"], *ending["event_id"]])
     assert sorted(over.frame["event_id"]) == expected_ids and expected_ids
-    assert over.frame["derived"].sum() == sensitive_events(ref.frame)["derived"].sum()
+    assert over.frame["derived"].sum() == (
+        sensitive_events(ref.frame)["derived"].sum() + ending["derived"].sum()
+    )
 
 
 @pytest.mark.parametrize(

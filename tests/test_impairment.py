@@ -57,6 +57,7 @@ DELETE_TRAIL = "fcec2e46-3cc3-4ac2-8144-3674f06990e4"
 SELECTORS_OFF = "076e96d5-2983-473f-920a-2fc2d7e02777"  # management events off, ReadOnly
 SELECTORS_ALL = "3d6df238-f83c-4a34-bea8-45cf80a2050b"  # All, management events on
 START_LOGGING = "2f8e806b-355c-49fc-9ac6-7cea7d864938"
+CREATE_TRAIL = "ad384a22-c03e-4f3c-8520-86a31e79378d"  # the DeleteTrail's trail, single-region
 LIFECYCLE = "7823c70d-f7f9-4a04-b4c0-baa8fbe09ea3"  # expire after 1 day
 DELETE_LOG_GROUP = "349b65f9-1932-4258-a52e-476cf4fcf6d7"
 GET_DETECTOR = "3c13a8db-cbdf-431f-bdff-bf3dc049d04c"
@@ -109,7 +110,7 @@ def update_trail(time: str, **request: Any) -> dict[str, Any]:
     )
     doc.pop("_source_md")
     rec = as_key(doc, time, name=TRAIL, **request)
-    response = copy.deepcopy(real("ad384a22-c03e-4f3c-8520-86a31e79378d")["responseElements"])
+    response = copy.deepcopy(real(CREATE_TRAIL)["responseElements"])
     response.update(name=TRAIL, **{k: v for k, v in request.items() if k in response})
     rec["responseElements"] = response
     return rec
@@ -324,6 +325,337 @@ def test_event_selectors_recording_management_events_again_end_the_gap() -> None
     assert not impairments(frame(on), LOG_FILES).calls
 
 
+# --------------------------------------------------------------------------------------------
+# a deleted trail created again (CreateTrail does not start its logging: StartLogging does)
+# --------------------------------------------------------------------------------------------
+DELETED = "stratus-red-team-ctes-trail-qyxyekjbtk"  # the real DeleteTrail's and CreateTrail's
+
+
+def test_a_deleted_trail_created_again_and_started_ends_the_gap_and_says_its_span() -> None:
+    deleted = as_key(real(DELETE_TRAIL), T)
+    created = as_key(real(CREATE_TRAIL), "2023-07-10T13:10:00Z")
+    arn = f"arn:aws:cloudtrail:us-east-1:123837392027:trail/{DELETED}"
+    started = as_key(real(START_LOGGING), "2023-07-10T13:14:31Z", name=arn)
+    [issue] = impairments(frame(deleted, created, started), LOG_FILES).issues
+    assert f"trail {DELETED} was deleted at {T}" in issue.problem
+    assert (
+        f"until CreateTrail by {KEY} from Tor IP {TOR_IP} at 2023-07-10T13:10:00Z and "
+        f"StartLogging by {KEY} from Tor IP {TOR_IP} at 2023-07-10T13:14:31Z (0 h 45 min): the "
+        "gap is that span"
+    ) in issue.problem
+    assert f"--start {T} --end 2023-07-10T13:14:31Z" in issue.problem
+    # the trail created again is not the one deleted: single-region (CreateTrail's default)
+    assert (
+        "the trail created again: it was created single-region (CreateTrail's default): its "
+        "log files hold no call made in regions other than us-east-1"
+    ) in issue.problem
+    assert "window's end" not in issue.problem
+    [entry] = impairments(frame(deleted, created, started), LOG_FILES).to_json()
+    assert entry["ended"] == "2023-07-10T13:14:31Z"
+
+
+def test_a_deleted_trail_created_again_but_never_started_is_still_a_gap() -> None:
+    deleted = as_key(real(DELETE_TRAIL), T)
+    created = as_key(real(CREATE_TRAIL), "2023-07-10T13:10:00Z")
+    [issue] = impairments(frame(deleted, created), LOG_FILES).issues
+    assert (
+        f"the trail was created again at 2023-07-10T13:10:00Z (CreateTrail by {KEY} from Tor IP "
+        f"{TOR_IP}) but no StartLogging of it is in what was read: a trail created does not log "
+        "until StartLogging is called"
+    ) in issue.problem
+    assert "the gap runs to the window's end (2023-07-17T12:20:04Z)" in issue.problem
+    # created again in another trail's name: nothing of this one
+    other = as_key(real(CREATE_TRAIL), "2023-07-10T13:10:00Z", name="another-trail")
+    [open_] = impairments(frame(deleted, other), LOG_FILES).issues
+    assert "created again" not in open_.problem
+    # a StartLogging that did not fail, with no CreateTrail read: created again out of sight
+    started = as_key(real(START_LOGGING), "2023-07-10T13:14:31Z", name=DELETED)
+    [ended] = impairments(frame(deleted, started), LOG_FILES).issues
+    assert "(the trail created again by a call not in what was read" in ended.problem
+    assert "(0 h 45 min): the gap is that span" in ended.problem
+
+
+def test_a_deleted_trail_created_again_into_another_bucket_says_where_to_read() -> None:
+    deleted = as_key(real(DELETE_TRAIL), T)
+    created = as_key(real(CREATE_TRAIL), "2023-07-10T13:10:00Z", s3BucketName="attacker-b")
+    created["responseElements"]["s3BucketName"] = "attacker-b"
+    started = as_key(real(START_LOGGING), "2023-07-10T13:14:31Z", name=DELETED)
+    read = Reading(trail_files=True, buckets=("stratus-red-team-ctes-bucket-qyxyekjbtk",))
+    [issue] = impairments(frame(deleted, created, started), read).issues
+    assert "it delivers to bucket attacker-b, not to the bucket(s) read" in issue.problem
+    assert "--logs s3://attacker-b/AWSLogs/" in issue.problem
+
+
+# --------------------------------------------------------------------------------------------
+# event selectors leaving some services' management events out (KMS, RDS Data API)
+# --------------------------------------------------------------------------------------------
+EXCLUDED = ["kms.amazonaws.com", "rdsdata.amazonaws.com"]
+
+
+def selectors(time: str, *, exclude: list[str], **selector: Any) -> dict[str, Any]:
+    """The real PutEventSelectors (all management events) with ``excludeManagementEventSources``
+    as CloudTrail records it, in the request and in the response (``selector``: more members)."""
+    rec = as_key(real(SELECTORS_ALL), time)
+    for part in (rec["requestParameters"], rec["responseElements"]):
+        part["eventSelectors"][0].update(excludeManagementEventSources=exclude, **selector)
+    return rec
+
+
+def advanced(time: str, *, not_equals: list[str]) -> dict[str, Any]:
+    """PutEventSelectors with advanced event selectors: management events but ``not_equals``
+    event sources (the API reference's eventSource NotEquals), as CloudTrail records them."""
+    rec = as_key(real(SELECTORS_ALL), time)
+    fields = [{"field": "eventCategory", "equals": ["Management"]}]
+    if not_equals:
+        fields.append({"field": "eventSource", "notEquals": not_equals})
+    adv = [{"name": "Management events but KMS", "fieldSelectors": fields}]
+    rec["requestParameters"] = {"trailName": DELETED, "advancedEventSelectors": adv}
+    rec["responseElements"] = {
+        "trailARN": f"arn:aws:cloudtrail:us-east-1:123837392027:trail/{DELETED}",
+        "advancedEventSelectors": adv,
+    }
+    return rec
+
+
+def _members(shape: Any) -> set[str]:
+    names = set()
+    for member, s in shape.members.items():
+        name = s.serialization.get("name") or member
+        names.add(name[0].lower() + name[1:])
+    return names
+
+
+def test_selector_records_name_what_botocore_sends() -> None:
+    model = botocore.session.get_session().get_service_model("cloudtrail")
+    shape = model.operation_model("PutEventSelectors").input_shape
+    basic = selectors(T, exclude=EXCLUDED)["requestParameters"]
+    adv = advanced(T, not_equals=["kms.amazonaws.com"])["requestParameters"]
+    assert set(basic) | set(adv) <= _members(shape)
+    assert set(basic["eventSelectors"][0]) <= _members(shape.members["EventSelectors"].member)
+    adv_shape = shape.members["AdvancedEventSelectors"].member
+    assert set(adv["advancedEventSelectors"][0]) <= _members(adv_shape)
+    field = adv_shape.members["FieldSelectors"].member
+    for f in adv["advancedEventSelectors"][0]["fieldSelectors"]:
+        assert set(f) <= _members(field)
+
+
+@pytest.mark.parametrize(
+    ("record", "names"),
+    [
+        (lambda: selectors(T, exclude=EXCLUDED), EXCLUDED),
+        (lambda: advanced(T, not_equals=["kms.amazonaws.com"]), ["kms.amazonaws.com"]),
+    ],
+    ids=["excludeManagementEventSources", "advanced-eventSource-notEquals"],
+)
+def test_event_selectors_leaving_services_out_are_a_gap_naming_them(
+    record: Any, names: list[str]
+) -> None:
+    [issue] = impairments(frame(record()), LOG_FILES).issues
+    assert issue.source == CLOUDTRAIL_SOURCE
+    said = ", ".join(names)
+    assert f"stopped recording the management events of {said} (event selectors) at {T}" in (
+        issue.problem
+    )
+    assert "hold no management event of kms.amazonaws.com (AWS KMS: Decrypt" in issue.problem
+    assert "is not 'none made'" in issue.problem
+    assert "the gap runs to the window's end" in issue.problem
+
+
+def test_services_recorded_again_end_that_gap_and_a_partial_exclusion_is_none() -> None:
+    off = selectors(T, exclude=EXCLUDED)
+    on = selectors("2023-07-10T14:29:31Z", exclude=[])
+    [issue] = impairments(frame(off, on), LOG_FILES).issues
+    assert "until PutEventSelectors by" in issue.problem
+    assert "(2 h 00 min): the gap is that span" in issue.problem
+    # KMS still left out after: the gap goes on
+    still = selectors("2023-07-10T14:29:31Z", exclude=["kms.amazonaws.com"])
+    issues_ = impairments(frame(off, still), LOG_FILES).issues
+    assert "the gap runs to the window's end" in issues_[0].problem
+    # one selector leaves KMS out, another records it: KMS events are recorded — nothing
+    both = selectors(T, exclude=["kms.amazonaws.com"])
+    for part in (both["requestParameters"], both["responseElements"]):
+        part["eventSelectors"].append(
+            {**part["eventSelectors"][0], "excludeManagementEventSources": []}
+        )
+    assert not impairments(frame(both), LOG_FILES).calls
+    # reads only AND KMS left out: both said
+    two = impairments(frame(selectors(T, exclude=EXCLUDED, readWriteType="ReadOnly")), LOG_FILES)
+    assert len(two.issues) == 2
+    assert "records read-only management events only" in two.issues[0].problem
+
+
+# --------------------------------------------------------------------------------------------
+# another principal (not the key, not its derived keys): logging off is logging off
+# --------------------------------------------------------------------------------------------
+ADMIN = "bert-jan"  # the real StartLogging's caller in the sample case's background
+ADMIN_KEY = "AKIATFQR7NSC8Q4X20BJ"
+
+
+def as_admin(rec: dict[str, Any], time: str, **request: Any) -> dict[str, Any]:
+    """``rec`` as a call of the sample's other IAM user (bert-jan, from 192.168.10.20) at
+    ``time`` that did not fail; ``request``: requestParameters changed."""
+    out = as_key(rec, time, **request)
+    out["userIdentity"] = copy.deepcopy(real(START_LOGGING)["userIdentity"])
+    out["sourceIPAddress"] = "192.168.10.20"
+    out["eventID"] = str(uuid.uuid5(uuid.NAMESPACE_URL, f"admin/{out['eventID']}"))
+    return out
+
+
+def admin_stop(time: str = T) -> dict[str, Any]:
+    arn = f"arn:aws:cloudtrail:us-east-1:123837392027:trail/{TRAIL}"
+    return as_admin(real(STOP_LOGGING_FAILED), time, name=arn)
+
+
+def test_another_principal_stopping_the_trail_read_is_a_data_issue_naming_who() -> None:
+    named = Reading(**{**_reading_fields(LOG_FILES), "trail_names": (TRAIL,)})
+    found = impairments(frame(), named, others=frame(admin_stop(), as_admin(gd(DISABLE), T)))
+    stopped, disabled = found.issues
+    assert stopped.source == CLOUDTRAIL_SOURCE
+    assert stopped.problem.startswith(
+        f"trail {TRAIL} stopped logging at {T} (StopLogging by {ADMIN} (another principal than "
+        f"the key, key {ADMIN_KEY}) from 192.168.10.20)"
+    )
+    assert "hold nothing of anyone" in stopped.problem
+    assert "no later call of anyone (the key's, and every other principal's" in stopped.problem
+    assert disabled.source == GUARDDUTY_SOURCE  # GuardDuty disabled, whoever did it
+    assert f"by {ADMIN} (another principal" in disabled.problem
+    [entry] = [e for e in found.to_json() if e["event_name"] == "StopLogging"]
+    assert (
+        entry["another_principal"]
+        and entry["principal"] == ADMIN
+        and entry["issue"]
+        and entry["event_time"] == T
+    )
+    # no digest file names the trail read: whether it is that trail is not known — a note,
+    # never silence and never a gap taken for granted (admins take trails down too)
+    unknown = impairments(frame(), LOG_FILES, others=frame(admin_stop()))
+    assert not unknown.issues
+    [note] = unknown.notes
+    assert f"by {ADMIN} (another principal than the key" in note
+    assert "whether it is the trail whose log files were read is not known" in note
+    assert "if it is, the trail's log files after" in note
+    # another principal's failed StopLogging impaired nothing
+    failed = admin_stop()
+    failed["errorCode"] = "TrailNotFoundException"
+    assert not impairments(frame(), named, others=frame(failed)).calls
+
+
+def test_another_principals_start_logging_ends_the_keys_gap() -> None:
+    start = as_admin(real(START_LOGGING), "2023-07-10T13:01:31Z", name=TRAIL)
+    [issue] = impairments(frame(stop_logging(T)), LOG_FILES, others=frame(start)).issues
+    assert (
+        f"until StartLogging by {ADMIN} (another principal than the key, key {ADMIN_KEY}) from "
+        "192.168.10.20 at 2023-07-10T13:01:31Z (0 h 32 min): the gap is that span"
+    ) in issue.problem
+    # not looked for (an engine, LookupEvents): said, never "no later call" of anyone
+    [open_] = impairments(frame(stop_logging(T)), LOG_FILES).issues
+    assert (
+        "no later call of the key or the keys it minted (another principal's StartLogging was "
+        "not looked for: only the file loader reads them, --engine files)"
+    ) in open_.problem
+
+
+def test_another_principals_work_on_what_was_not_read_says_nothing() -> None:
+    """Admins set trails, buckets and log groups up and take them down: only what the reading
+    rests on is said (the trail read, the bucket read, GuardDuty's detector)."""
+    other_trail = Reading(**{**_reading_fields(LOG_FILES), "trail_names": ("org-trail",)})
+    assert not impairments(frame(), other_trail, others=frame(admin_stop())).calls
+    # a trail created in the window, after the first call read: the files read are not its own
+    created = as_admin(real(CREATE_TRAIL), "2023-07-10T12:00:00Z")
+    deleted = as_admin(real(DELETE_TRAIL), T)
+    keys = frame(as_key(real(CREATE_USER), "2023-07-10T11:42:18Z"))
+    assert not impairments(keys, LOG_FILES, others=frame(created, deleted)).calls
+    # what torinvest does not read, a suppression rule: the key's doing is said, not anyone's
+    group = as_admin(real(DELETE_LOG_GROUP), T)
+    rule = as_admin(gd(SUPPRESS), T)
+    assert not impairments(frame(), LOG_FILES, others=frame(group, rule)).calls
+    # a bucket: said when it is the bucket read
+    lifecycle = as_admin(real(LIFECYCLE), T)
+    bucket = lifecycle["requestParameters"]["bucketName"]
+    assert not impairments(frame(), LOG_FILES, others=frame(lifecycle)).calls
+    read = Reading(trail_files=True, buckets=(bucket,))
+    [issue] = impairments(frame(), read, others=frame(lifecycle)).issues
+    assert issue.source == S3_SOURCE and f"by {ADMIN} (another principal" in issue.problem
+
+
+@pytest.fixture(scope="module")
+def admin_case(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample case, its trail named by digest files, with bert-jan stopping it at
+    12:29:31 and disabling GuardDuty's detector at 12:28 (not the key: its activity holds
+    neither), in a log file that holds none of the key's records."""
+    root = tmp_path_factory.mktemp("admin") / "case"
+    shutil.copytree(CASE.root, root)
+    day = root / DAY.relative_to(CASE.root)
+    disable = gd(DISABLE, "2023-07-10T12:28:00Z")
+    records = [admin_stop(), as_admin(disable, "2023-07-10T12:28:00Z")]
+    assert KEY.encode() not in json.dumps(records).encode()
+    name = "218007301253_CloudTrail_us-east-1_20230710T1230Z_AdMiNsToPpEdIt.json.gz"
+    (day / name).write_bytes(gzip.compress(json.dumps({"Records": records}).encode()))
+    write_digests(root / "cloudtrail", "us-east-1", first=date(2023, 7, 10), last=date(2023, 7, 10))
+    return root
+
+
+def test_the_investigation_reads_another_principals_stop_as_incomplete(admin_case: Path) -> None:
+    """Was: nothing — the file loader kept the key's records only, so bert-jan's StopLogging of
+    the trail read and GuardDuty disabled were never seen, and the reading said complete."""
+    inv = investigation.investigate(
+        FINDING, investigation.sources_from_parameters(case_dir=str(admin_case))
+    )
+    assert "StopLogging" not in set(inv.events["event_name"].astype(str))  # not the key's
+    [stopped] = [i for i in inv.data_issues if i.source == CLOUDTRAIL_SOURCE]
+    assert stopped.problem.startswith(
+        f"trail {TRAIL} stopped logging at {T} (StopLogging by {ADMIN} (another principal"
+    )
+    assert "the trail whose log files were read: their digest files name it" in stopped.problem
+    [blind] = [i for i in inv.data_issues if i.source == GUARDDUTY_SOURCE]
+    assert f"by {ADMIN} (another principal" in blind.problem
+    data = investigation.summary(inv)
+    assert data["reading"]["state"] == "incomplete"
+    assert {"source": CLOUDTRAIL_SOURCE, "problem": stopped.problem} in data["data_issues"]
+
+
+def test_the_file_loader_reads_anyone_elses_watched_calls_apart(tmp_path: Path) -> None:
+    """``load_logs(watch=…)``: the calls of those names by anyone but the key, in the same pass
+    — in a file without the key's bytes, in a file whose name is spelled with a \\u escape, in
+    a file of another shape — kept apart from the key's frame; the key's own stay in it; calls
+    outside the window are not kept."""
+    from torinvest.impairment import WATCHED_CALLS
+    from torinvest.sources.logs import load_logs
+
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    mine = [stop_logging(T)]
+    theirs = admin_stop("2023-07-10T12:40:00Z")
+    escaped = as_admin(real(DELETE_TRAIL), "2023-07-10T12:41:00Z")
+    spaced = as_admin(gd(DISABLE), "2023-07-10T12:42:00Z")
+    before = admin_stop("2023-06-01T00:00:00Z")  # outside the window
+    (folder / "a.json").write_text(json.dumps({"Records": mine}, separators=(",", ":")))
+    (folder / "b.json").write_text(json.dumps({"Records": [theirs, before]}, separators=(",", ":")))
+    text = json.dumps({"Records": [escaped]}, separators=(",", ":"))
+    (folder / "c.json").write_text(text.replace('"DeleteTrail"', '"Delete\\u0054rail"'))
+    (folder / "d.json").write_text(json.dumps({"Records": [spaced]}, indent=2))
+    res = load_logs(
+        folder,
+        access_keys=KEY,
+        start="2023-07-01",
+        end="2023-07-17",
+        watch=WATCHED_CALLS,
+        progress=False,
+        workers=1,
+    )
+    assert res.frame["event_name"].astype(str).tolist() == ["StopLogging"]  # the key's only
+    assert res.watched is not None
+    got = res.watched.sort_values("event_time")
+    assert got["event_name"].astype(str).tolist() == [
+        "StopLogging",
+        "DeleteTrail",
+        "UpdateDetector",
+    ]
+    assert set(got["user_name"].astype(str)) == {ADMIN}
+    # not asked: not looked for (None, never an empty "nobody did")
+    assert load_logs(folder, access_keys=KEY, progress=False, workers=1).watched is None
+
+
 def test_another_trail_than_the_one_read_is_a_note() -> None:
     read = Reading(trail_files=True, trail_names=("org-trail",))
     found = impairments(frame(stop_logging(T)), read)
@@ -390,9 +722,11 @@ def test_the_investigation_reads_a_stopped_trail_as_incomplete(
     data = investigation.summary(inv)
     assert data["reading"]["state"] == "incomplete"
     assert {"source": CLOUDTRAIL_SOURCE, "problem": issue.problem} in data["data_issues"]
-    entry, blinded = sorted(
-        data["impaired_logging"], key=lambda e: e["event_name"] != "StopLogging"
-    )
+    keys = [e for e in data["impaired_logging"] if not e["another_principal"]]
+    entry, blinded = sorted(keys, key=lambda e: e["event_name"] != "StopLogging")
+    # the case's background by another principal (Stratus Red Team's trails, created in the
+    # window, and their buckets; its log group): not what was read — nothing said of it
+    assert not [e for e in data["impaired_logging"] if e["another_principal"]]
     assert entry["event_name"] == "StopLogging" and entry["issue"] and entry["ended"] is None
     assert blinded["event_name"] == "UpdateDetector" and blinded["issue"]
     # "no derived key" is not known past T; a re-run reads the same: not retried
@@ -406,8 +740,84 @@ def test_the_investigation_reads_a_stopped_trail_as_incomplete(
     search = investigation.summary(inv)["related_findings_search"]
     assert search["status"] == "partial"
     assert blind.to_dict() in search["not_searched"]
-    assert "the key impaired GuardDuty (1 call(s), in the data issues)" in inv.related.describe()
+    assert "GuardDuty was impaired (1 call(s), in the data issues)" in inv.related.describe()
     assert investigation.summary(inv)["data_issues"].count(blind.to_dict()) == 1
+
+
+@pytest.fixture(scope="module")
+def restarted_case(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample case with the key stopping the trail at 12:29:31 and starting it at 13:01:31,
+    and deleting another trail at 12:29:31, creating it again at 13:10 and starting it at
+    13:14:31 — every call from Tor."""
+    root = tmp_path_factory.mktemp("restarted") / "case"
+    shutil.copytree(CASE.root, root)
+    day = root / DAY.relative_to(CASE.root)
+    arn = f"arn:aws:cloudtrail:us-east-1:123837392027:trail/{DELETED}"
+    records = [
+        stop_logging(T),
+        as_key(real(START_LOGGING), "2023-07-10T13:01:31Z", name=TRAIL),
+        as_key(real(DELETE_TRAIL), T),
+        as_key(real(CREATE_TRAIL), "2023-07-10T13:10:00Z"),
+        as_key(real(START_LOGGING), "2023-07-10T13:14:31Z", name=arn),
+    ]
+    name = "218007301253_CloudTrail_us-east-1_20230710T1230Z_ReStArTeDlOgGiNg.json.gz"
+    (day / name).write_bytes(gzip.compress(json.dumps({"Records": records}).encode()))
+    return root
+
+
+@pytest.mark.parametrize(
+    "engine",
+    [{"engine": "files"}, {"engine": "duckdb"}, {"engine": "duckdb", "max_rows": 10}],
+    ids=["files", "duckdb", "duckdb-counted"],
+)
+def test_the_gaps_span_is_the_same_counted_in_the_engine(
+    restarted_case: Path, engine: dict[str, Any]
+) -> None:
+    """Counted in the engine (over --max-rows) the rows are the sensitive calls — and the trail
+    calls that end a gap (StartLogging, CreateTrail) with them: the same spans as every row
+    loaded (was: the StartLogging not loaded, both gaps 'to the window's end')."""
+    src = investigation.sources_from_parameters(case_dir=str(restarted_case), **engine)
+    inv = investigation.investigate(FINDING, src)
+    assert inv.counted == ("max_rows" in engine)
+    stopped, deleted = sorted(
+        (i.problem for i in inv.data_issues if i.source == CLOUDTRAIL_SOURCE),
+        key=lambda p: "was deleted" in p,
+    )
+    assert f"until StartLogging by {KEY} from Tor IP {TOR_IP} at 2023-07-10T13:01:31Z" in stopped
+    assert "at 2023-07-10T13:10:00Z and StartLogging by" in deleted
+    assert "(0 h 45 min): the gap is that span" in deleted
+    assert "window's end" not in stopped + deleted
+    if inv.counted:  # the engine's line says which rows are not sensitive calls
+        assert "(and 3 trail call(s) that end a gap in the logging)" in (
+            inv.activity.engine_summary or ""
+        )
+
+
+def test_a_gap_counted_in_the_engine_says_what_was_looked_at() -> None:
+    """No later call undid it, counted in the engine: the issue says the calls that end a gap
+    were loaded (never "would not be seen" and a gap to the window's end as a guess)."""
+    counted = Reading(**{**_reading_fields(LOG_FILES), "counted": True})
+    [issue] = impairments(frame(stop_logging(T)), counted).issues
+    assert (
+        "in what was read undid it (counted in the engine: the sensitive calls were loaded, "
+        "and with them the trail calls that end a gap — StartLogging, CreateTrail —, so none "
+        "of the key's is missed): the gap runs to the window's end"
+    ) in issue.problem
+
+
+def _reading_fields(reading: Reading) -> dict[str, Any]:
+    return {f: getattr(reading, f) for f in Reading.__dataclass_fields__}
+
+
+def test_the_calls_that_end_a_gap_are_loaded_counted_in_the_engine() -> None:
+    """Every call that ends a gap is a sensitive call or loaded with them (GAP_ENDING_CALLS)."""
+    from torinvest.catalogue import GAP_ENDING_CALLS, shipped_catalogue
+    from torinvest.impairment.model import RESTORING
+
+    cat = shipped_catalogue()
+    loaded = set(zip(cat["event_source"], cat["event_name"], strict=True))
+    loaded |= {(source, name) for name, source in GAP_ENDING_CALLS}
+    assert not RESTORING - loaded, RESTORING - loaded
 
 
 def test_the_trail_named_by_its_digest_files_tells_another_trail(
@@ -441,7 +851,7 @@ def test_the_command_says_incomplete_and_names_the_stopped_trail(
     )
     data = json.loads((tmp_path / "out" / "summary.json").read_text())
     problems = {i["problem"] for i in data["data_issues"]}
-    assert {e["text"] for e in data["impaired_logging"]} <= problems
+    assert {e["text"] for e in data["impaired_logging"] if e["issue"]} <= problems
     assert data["related_findings_search"]["status"] == "partial"
 
 

@@ -91,6 +91,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("data_events",),
     # IAM's record of the key's last use, against the activity read
     ("last_used", "impairment.model"),
+    ("impairment.selectors", "impairment.bucket"),
     ("impairment.trails", "impairment.services"),
     ("impairment",),
     ("reading",),

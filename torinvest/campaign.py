@@ -27,7 +27,7 @@ from torinvest.findings.related import (
     make_subject,
     read_related,
 )
-from torinvest.investigation import Investigation, Sources
+from torinvest.investigation import Investigation, Sources, known_regions
 from torinvest.pivot import IpPivot, load_ip_pivot, pivot_addresses
 from torinvest.safety import option
 from torinvest.schema import iso_utc
@@ -85,6 +85,7 @@ def ip_pivot(inv: Investigation, findings: Iterable[Mapping[str, Any]] = ()) -> 
         regions=src.regions,
         aws=src.aws or src.logs_aws,
         exclude_keys=investigated_keys(inv),
+        known=known_regions(inv.key),  # its region without a folder: said once, as the key's
     )
     by_key = _findings_by_key([*inv.findings.to_dict("records"), *findings])
     pivot.table["command"] = [

@@ -33,6 +33,13 @@ CATALOGUE_COLUMNS: tuple[str, ...] = (
     "note",
 )
 CATALOGUE_FILE = "sensitive_actions.csv"
+#: Calls that are not sensitive but that a reading of only the sensitive calls (counted in the
+#: engine) loads beside them, (event name, event source): they end a gap the key made in the
+#: logging — a trail's logging started, a deleted trail created again (torinvest.impairment).
+GAP_ENDING_CALLS: tuple[tuple[str, str], ...] = (
+    ("StartLogging", "cloudtrail.amazonaws.com"),
+    ("CreateTrail", "cloudtrail.amazonaws.com"),
+)
 _MITRE_RE = r"^T\d{4}(\.\d{3})? \S.*$"
 
 
@@ -92,3 +99,21 @@ def _read_catalogue(path: Path) -> pd.DataFrame:
 
 def _lines(mask: pd.Series) -> str:
     return ", ".join(str(i + 2) for i in np.flatnonzero(mask.to_numpy(dtype=bool))[:10])
+
+
+def with_gap_ending_calls(catalogue: pd.DataFrame) -> pd.DataFrame:
+    """``catalogue`` and the calls of :data:`GAP_ENDING_CALLS` it lacks (no category: they are
+    loaded, never counted as sensitive): the calls a reading of the sensitive calls loads."""
+    have = set(zip(catalogue["event_name"], catalogue["event_source"], strict=True))
+    extra = [c for c in GAP_ENDING_CALLS if c not in have]
+    if not extra:
+        return catalogue
+    rows = pd.DataFrame(
+        {
+            "event_name": [n for n, _ in extra],
+            "event_source": [s for _, s in extra],
+            **{c: [pd.NA] * len(extra) for c in CATALOGUE_COLUMNS[2:]},
+        },
+        dtype="string",
+    )
+    return pd.concat([catalogue, rows], ignore_index=True)

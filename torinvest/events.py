@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -116,6 +116,10 @@ class Activity:
     #: data issue (source :data:`NOTES_SOURCE`) in every command, ``events`` as ``investigate``
     #: (:mod:`torinvest.reading`); the other notes are said beside the reading there.
     gap_notes: list[str] = field(default_factory=list)
+    #: the calls of ``load_activity``'s ``watch`` names made by anyone else (not the key, not
+    #: the keys it minted) in the window, read with the key's in the same pass of the log
+    #: files (file loader); None: not looked for (no ``watch``, an engine, LookupEvents only)
+    watched: pd.DataFrame | None = None
 
     def _arn_partition(self) -> str:
         """The ARN partition of the LookupEvents regions asked (``aws-us-gov`` in GovCloud…)."""
@@ -759,6 +763,7 @@ def load_activity(
     account: str | None = None,
     beyond_retention: str = "raise",
     known_regions: KnownRegions | None = None,
+    watch: Iterable[str] = (),
 ) -> Activity:
     """Load a key's (or a user's) activity from log files (folders, files, ``s3://`` URLs), the
     DuckDB or Athena engine, and/or LookupEvents.
@@ -789,6 +794,10 @@ def load_activity(
     ``known_regions``: the regions the key is known to have called (a finding's region): with
     no ``regions``, a trail folder of log files (of their account) with no folder for one is a
     data issue saying so (files and DuckDB engines; :class:`KnownRegions`). They narrow nothing.
+
+    ``watch``: event names whose calls by anyone else than the key (and the keys it minted)
+    are read apart, in the window (:attr:`Activity.watched`): by the file loader, in the same
+    pass as the key's; not looked for by an engine or LookupEvents (``watched`` None).
     """
     engine = engine or EngineOptions()
     if access_key is not None:
@@ -836,9 +845,11 @@ def load_activity(
             aws=aws or lookup,
             max_file_bytes=engine.max_file_bytes,
             known=known_regions,
+            watch=watch if access_key else (),
         )
         if username:
             _keep_user(res, username)
+        act.watched = res.watched
         frames.append(res.frame)
         act.issues += res.issues
         act.empty_sources += [i for i in res.issues if is_empty_source(i)]

@@ -55,7 +55,7 @@ from torinvest.findings.recheck import (
 from torinvest.findings.related import RELATED_SOURCE, RelatedFindings
 from torinvest.geo import GeoIP
 from torinvest.impairment import SOURCES as IMPAIRED_SOURCES
-from torinvest.impairment import Impairments
+from torinvest.impairment import WATCHED_CALLS, Impairments
 from torinvest.last_used import NOT_ASKED, KeyLastUsed, check_last_used, not_checked
 from torinvest.options import (
     DEFAULT_LOOKAHEAD_DAYS,
@@ -344,6 +344,7 @@ def key_activity(
         account=key.account_id,  # sources of other accounts only: "could not look there"
         beyond_retention=beyond_retention,  # a finding older than LookupEvents keeps
         known_regions=known_regions(key),  # a trail folder without them: not read, said
+        watch=WATCHED_CALLS,  # anyone else's calls that impair logging, read in the same pass
     )
 
 
@@ -690,8 +691,19 @@ def investigate(
         follow_derived=follow_derived,
         key_last_used=last_used_check(sources, key, activity, window),
         data_trails=trails_check(sources, key),
-        # what the key impaired, as `events` says it (torinvest.reading), from Tor IPs here
-        impaired=impaired_of(activity, window, access_key=key.access_key_id, events=events),
+        # what the key impaired, as `events` says it (torinvest.reading), from Tor IPs here;
+        # others' calls that impaired what the reading relies on (the file loader's watch)
+        impaired=impaired_of(
+            activity,
+            window,
+            access_key=key.access_key_id,
+            events=events,
+            others=(
+                with_tor(activity.watched, lists, tolerance_hours=tolerance_hours)
+                if activity.watched is not None
+                else None
+            ),
+        ),
         findings_issues=list(findings.issues),
         **counts,
     )

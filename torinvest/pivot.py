@@ -39,7 +39,7 @@ from torinvest.events import EngineOptions
 from torinvest.outcome import OUTCOME_UNKNOWN_COLUMN, failed_rows, split_text, unknown_rows
 from torinvest.schema import iso_utc
 from torinvest.shown import Part, part_of
-from torinvest.sources.logs import load_logs
+from torinvest.sources.logs import KnownRegions, load_logs
 from torinvest.sources.sql.queries import IP_PIVOT_CALLER, IP_PIVOT_OUTPUT
 
 log = logging.getLogger(__name__)
@@ -319,11 +319,15 @@ def load_ip_pivot(
     regions: Sequence[str] | None = None,
     aws: Aws | None = None,
     exclude_keys: Iterable[str] = (),
+    known: KnownRegions | None = None,
 ) -> IpPivot:
     """Who called from ``source_ips`` in the window, from the log files (``logs``, read by
     ``engine``: files, duckdb) or the Athena table (``engine`` athena), every caller but
     ``exclude_keys``. ``lookup``: the investigation also read LookupEvents, which cannot be
-    asked this (a data issue). A source that fails as a whole is ``could not look``."""
+    asked this (a data issue). A source that fails as a whole is ``could not look``.
+    ``known``: the regions the finding shows the key called (its region): the log files'
+    coverage is judged as the key's reading judges it, so a region without a folder is said
+    once, in the same words, never listed again among the regions the partition enables."""
     engine = engine or EngineOptions()
     ips = sorted(canonical_ips(source_ips))
     if not ips:
@@ -335,7 +339,7 @@ def load_ip_pivot(
         pivot.status = COULD_NOT_LOOK
         return pivot
     try:
-        calls, read = _engine_calls(ips, logs, engine, start, end, regions, aws, pivot)
+        calls, read = _engine_calls(ips, logs, engine, start, end, regions, aws, pivot, known)
     except TorinvestError as e:
         pivot.issues.append(DataIssue(LOOKUP_SOURCE, f"could not look: {e}"))
         pivot.status = COULD_NOT_LOOK
@@ -360,6 +364,7 @@ def _engine_calls(
     regions: Sequence[str] | None,
     aws: Aws | None,
     pivot: IpPivot,
+    known: KnownRegions | None = None,
 ) -> tuple[pd.DataFrame, bool]:
     """The per (caller, IP) rows from the engine, and whether any source was read."""
     if engine.kind == "files":
@@ -371,6 +376,7 @@ def _engine_calls(
             regions=regions,
             aws=aws,
             max_file_bytes=engine.max_file_bytes,
+            known=known,
         )
         pivot.sources += [f"logs:{s}" for s in res.sources]
         pivot.issues += res.issues + res.counts.scope_gap_for_addresses()
@@ -380,7 +386,9 @@ def _engine_calls(
 
     eng = engine_for(engine, logs, aws)
     try:
-        res_sql = ip_pivot_sql(eng, source_ips=ips, start=start, end=end, regions=regions)
+        res_sql = ip_pivot_sql(
+            eng, source_ips=ips, start=start, end=end, regions=regions, known=known
+        )
     finally:
         eng.close()
     pivot.issues += res_sql.issues

@@ -55,15 +55,18 @@ def impaired_of(
     *,
     access_key: str | None = None,
     events: pd.DataFrame | None = None,
+    others: pd.DataFrame | None = None,
 ) -> Impairments:
     """The key's (and its derived keys') calls in ``act`` that impaired logging or detection,
     each with what it takes away from this reading (:func:`torinvest.impairment.impairments`
     over :func:`~torinvest.impairment.reading_basis`). ``events``: the activity's frame with
     its ``tor`` column (an investigation's: "from Tor IP …"); default the activity's frame —
     ``events`` reads no exit list, so its text says "from IP" where an investigation's says
-    "from Tor IP"."""
+    "from Tor IP". ``others``: other principals' calls of the watched names
+    (:attr:`Activity.watched`, with their ``tor`` column), said naming who."""
     frame = act.frame if events is None else events
-    return impairments(frame, reading_basis(act, window, access_key=access_key or ""))
+    basis = reading_basis(act, window, access_key=access_key or "")
+    return impairments(frame, basis, others=others)
 
 
 def activity_gaps(act: Activity, impaired: Impairments) -> list[DataIssue]:
@@ -202,7 +205,11 @@ def said_of(
     every caller (no key, no user) is a trail's, not a key's — another principal's StopLogging
     of a trail it made is no gap of it — and says none."""
     caller = bool(access_key or username)
-    impaired = impaired_of(act, (start, end), access_key=access_key) if caller else Impairments()
+    impaired = (
+        impaired_of(act, (start, end), access_key=access_key, others=act.watched)
+        if caller
+        else Impairments()
+    )
     gaps = [i for i in impaired.activity_gaps if i not in act.issues]
     # the notes that say events may be missing are issues, as an investigation says them
     missing = [DataIssue(NOTES_SOURCE, n) for n in act.gap_notes]

@@ -197,6 +197,7 @@ def _load_and_write(
     """Load the activity and write ``--out`` (:func:`cmd_events` once the options are checked)."""
     from torinvest.data_events import data_events
     from torinvest.events import load_activity
+    from torinvest.impairment import WATCHED_CALLS
     from torinvest.reading import said_of
 
     activity = load_activity(
@@ -212,6 +213,7 @@ def _load_and_write(
         follow_derived=args.follow_derived,
         cache_dir=False if args.no_cache else None,
         account=args.account,  # sources of other accounts only: could not look there
+        watch=WATCHED_CALLS,  # anyone else's calls that impair logging, as investigate reads
     )
     if activity.nothing_read:  # "could not look" is never "no events"
         print_issues([i for i in activity.issues if i not in activity.empty_sources], err)

@@ -363,7 +363,7 @@ class RelatedFindings:
         parts = [i for i in self.failed if not _whole(i, self.sources)]
         searched = f"in {len(self.sources) - len(whole)} of {len(self.sources)} source(s)"
         blinded = (
-            f"; the key impaired GuardDuty ({len(self.blinded)} call(s), in the data issues): "
+            f"; GuardDuty was impaired ({len(self.blinded)} call(s), in the data issues): "
             "findings after that may never have been raised, so others may be there"
             if self.blinded
             else ""

@@ -26,19 +26,26 @@ group, when, by which key, from which address, and what it takes away:
   only source, something torinvest does not read (CloudWatch Logs, AWS Config, CloudTrail Lake,
   Insights), a suppression rule (the related-findings search includes archived findings).
 
-A later call in the events read that undoes it (``StartLogging`` on the trail, event selectors
-recording management events again, the trail made multi-region again…) ends the gap: the issue
-says its span.
+A later call in the events read that undoes it (``StartLogging`` on the trail, a deleted trail
+created again and started, event selectors recording management events again, the trail made
+multi-region again…) ends the gap: the issue says its span.
+
+Logging off is logging off whoever turned it off: the same calls by anyone else than the key
+(``others``, read apart by the file loader in the same pass: ``WATCHED_CALLS``) are read the
+same way, naming who made them — but on a trail no digest file ties to the files read, a note
+(whether it is that trail is not known), and their ``StartLogging`` ends the key's gap too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from torinvest.data_events import files_read
+from torinvest.impairment.bucket import bucket_calls
 from torinvest.impairment.model import (
     CALLS,
     CLOUDTRAIL,
@@ -51,6 +58,7 @@ from torinvest.impairment.model import (
     S3_SOURCE,
     SOURCES,
     SUMMARY_PROPERTIES,
+    Call,
     Impaired,
     Impairments,
     Reading,
@@ -58,7 +66,11 @@ from torinvest.impairment.model import (
     trail_name,
 )
 from torinvest.impairment.services import config_calls, guardduty_calls, log_group_calls
-from torinvest.impairment.trails import bucket_calls, cloudtrail_calls
+from torinvest.impairment.trails import cloudtrail_calls
+
+#: The event names read of anyone else than the key in the log files (``load_activity``'s
+#: ``watch``): the calls that impair logging or detection, and those that end a gap.
+WATCHED_CALLS = frozenset(name for _, name in CALLS | RESTORING)
 
 if TYPE_CHECKING:
     from torinvest.events import Activity
@@ -69,6 +81,7 @@ __all__ = [
     "S3_SOURCE",
     "SOURCES",
     "SUMMARY_PROPERTIES",
+    "WATCHED_CALLS",
     "Impaired",
     "Impairments",
     "Reading",
@@ -82,16 +95,27 @@ __all__ = [
 # --------------------------------------------------------------------------------------------
 # every call
 # --------------------------------------------------------------------------------------------
-def impairments(events: pd.DataFrame, reading: Reading) -> Impairments:
+def impairments(
+    events: pd.DataFrame, reading: Reading, others: pd.DataFrame | None = None
+) -> Impairments:
     """The calls in ``events`` (the key's and its derived keys' activity) that impaired logging
     or detection and did not fail, each with what it takes away from ``reading`` (module
-    docstring)."""
+    docstring). ``others``: the calls of :data:`WATCHED_CALLS` made by anyone else in the
+    window (:attr:`torinvest.events.Activity.watched`; None: not looked for) — logging off is
+    logging off whoever turned it off: each is read as the key's are, naming who made it, and
+    another principal's ``StartLogging`` ends the key's gap as the key's own does."""
     calls = calls_of(events, CALLS | RESTORING)
+    if others is not None:
+        calls += calls_of(others, CALLS | RESTORING, other=True)
+        calls.sort(key=lambda c: (c.time is None, c.time or pd.Timestamp(0, tz="UTC")))
+        reading = replace(reading, others_read=True, new_trails=_new_trails(calls, events))
     later = [c for c in calls if (c.source, c.name) in RESTORING]
     out: list[Impaired] = []
     for call in calls:
         if (call.source, call.name) not in CALLS:
             continue
+        if call.other and not _concerns_the_reading(call):
+            continue  # anyone's routine work on what the reading does not rest on
         if call.source == CLOUDTRAIL:
             out += cloudtrail_calls(call, reading, later)
         elif call.source == S3:
@@ -103,6 +127,39 @@ def impairments(events: pd.DataFrame, reading: Reading) -> Impairments:
         else:
             out += guardduty_calls(call)
     return Impairments(tuple(out))
+
+
+def _concerns_the_reading(call: Call) -> bool:
+    """Whether another principal's call can blind what was read: a trail's (judged in
+    :mod:`.trails`), GuardDuty's detector, a bucket (said only when it is the bucket read) —
+    not a CloudWatch Logs group, AWS Config, CloudTrail Lake, Insights or a suppression rule
+    (the related-findings search includes archived findings), which torinvest does not read:
+    for the key they say what it did; for anyone else they are routine work, not the reading's."""
+    if call.source in (LOGS, CONFIG):
+        return False
+    if call.source == CLOUDTRAIL:
+        return call.name not in (
+            "PutInsightSelectors",
+            "StopEventDataStoreIngestion",
+            "DeleteEventDataStore",
+        )
+    return call.name not in ("CreateFilter", "UpdateFilter")
+
+
+def _new_trails(calls: list[Call], events: pd.DataFrame) -> tuple[str, ...]:
+    """The trails created (``CreateTrail``, by anyone) after the first call read: the log files
+    read hold records from before they existed, so they are not (only) those trails' files."""
+    times = events["event_time"].dropna() if "event_time" in events.columns else None
+    first = times.min() if times is not None and len(times) else None
+    if first is None:
+        return ()
+    out = []
+    for c in calls:
+        if c.name == "CreateTrail" and c.time is not None and c.time > first:
+            name = trail_name(c.request.get("name"))
+            if name and name not in out:
+                out.append(name)
+    return tuple(out)
 
 
 def reading_basis(

@@ -55,9 +55,15 @@ CALLS = frozenset(
         (CONFIG, "DeleteConfigurationRecorder"),
     }
 )
-#: The calls that may end a trail's gap (read with :data:`CALLS`).
+#: The calls that may end a trail's gap (read with :data:`CALLS`): ``CreateTrail`` re-creates a
+#: deleted trail (it does not start its logging: ``StartLogging`` after it does).
 RESTORING = frozenset(
-    {(CLOUDTRAIL, "StartLogging"), (CLOUDTRAIL, "PutEventSelectors"), (CLOUDTRAIL, "UpdateTrail")}
+    {
+        (CLOUDTRAIL, "StartLogging"),
+        (CLOUDTRAIL, "CreateTrail"),
+        (CLOUDTRAIL, "PutEventSelectors"),
+        (CLOUDTRAIL, "UpdateTrail"),
+    }
 )
 
 #: A name (trail, bucket, detector…) is quoted up to this many characters: attacker-written.
@@ -72,6 +78,7 @@ GAP_READS = "reads"
 GAP_REGIONS = "regions"
 GAP_GLOBAL = "global"
 GAP_BUCKET = "bucket"
+GAP_SOURCES = "sources"  # management events of some services excluded (KMS, RDS Data API)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +104,8 @@ class Impaired:
     text: str
     ended: pd.Timestamp | None = None
     ended_by: str | None = None
+    principal: str | None = None
+    other: bool = False
 
     @property
     def source(self) -> str:
@@ -121,6 +130,8 @@ class Impaired:
             "issue": self.issue,
             "ended": iso_utc(self.ended),
             "text": self.text,
+            "principal": self.principal,
+            "another_principal": self.other,
         }
 
 
@@ -170,9 +181,12 @@ class Reading:
     (LookupEvents regions read: Event history records management events whatever a trail
     does), ``trail_names`` (the names of the trails whose files were read, from their digest
     files; empty: not known), ``buckets`` (the S3 buckets the log files were read from; empty:
-    local folders, not known), ``window`` (start, end), ``counted`` (only the sensitive calls
-    were loaded: a ``StartLogging`` is not among them), ``access_key`` (for the command
-    suggested)."""
+    local folders, not known), ``window`` (start, end), ``counted`` (counted in the engine:
+    the sensitive calls were loaded, with the trail calls that end a gap —
+    :data:`torinvest.catalogue.GAP_ENDING_CALLS`), ``access_key`` (for the command suggested),
+    ``others_read`` (the calls of anyone else than the key that impair logging or end a gap
+    were looked for in the log files read: :func:`~torinvest.impairment.impairments`' ``others``),
+    ``new_trails`` (trails created after the first call read: the files read are not theirs)."""
 
     trail_files: bool
     lookup_regions: tuple[str, ...] = ()
@@ -181,6 +195,8 @@ class Reading:
     window: tuple[pd.Timestamp | None, pd.Timestamp | None] | None = None
     counted: bool = False
     access_key: str = ""
+    others_read: bool = False
+    new_trails: tuple[str, ...] = ()
 
 
 def shown_name(value: Any) -> str:
@@ -220,16 +236,26 @@ class Call:
     unknown: bool
     request: dict[str, Any]
     response: dict[str, Any]
+    #: who made it (user name, else ARN) and whether that is another principal than the key
+    #: (and the keys it minted): logging off is logging off whoever turned it off
+    principal: str | None = None
+    other: bool = False
 
     def by(self) -> str:
-        where = (
+        if self.other:
+            who = shown_name(self.principal) if self.principal else "a principal not recorded"
+            key = f", key {shown_name(self.key)}" if self.key else ""
+            return f"by {who} (another principal than the key{key}) {self._where()}"
+        return f"by {self.key or 'a key not recorded'} {self._where()}"
+
+    def _where(self) -> str:
+        return (
             f"from Tor IP {self.ip}"
             if self.tor is True
             else f"from {shown_name(self.ip)}"
             if self.ip
             else "from an address not recorded"
         )
-        return f"by {self.key or 'a key not recorded'} {where}"
 
     def at(self) -> str:
         return iso_utc(self.time) or "a time not recorded"
@@ -240,10 +266,13 @@ class Call:
         return f"{self.name} {self.by()}{unknown}"
 
 
-def calls_of(events: pd.DataFrame, wanted: frozenset[tuple[str, str]]) -> list[Call]:
+def calls_of(
+    events: pd.DataFrame, wanted: frozenset[tuple[str, str]], *, other: bool = False
+) -> list[Call]:
     """The calls of ``events`` that are ``wanted`` ((event source, event name) pairs) and did
     not fail (a call that failed impaired nothing), oldest first. Only their rows are read: a
-    busy key's frame is matched by name first."""
+    busy key's frame is matched by name first. ``other``: calls of another principal than the
+    key (:attr:`Call.other`)."""
     if events.empty or "event_name" not in events.columns:
         return []
     named = events["event_name"].isin({n for _, n in wanted}).to_numpy(dtype=bool)
@@ -271,6 +300,8 @@ def calls_of(events: pd.DataFrame, wanted: frozenset[tuple[str, str]]) -> list[C
                 unknown=bool(unknown[i]),
                 request=json_object(row.get("request_parameters")),
                 response=json_object(row.get("response_elements")),
+                principal=text_of(row.get("user_name")) or text_of(row.get("arn")),
+                other=other,
             )
         )
     out.sort(key=lambda c: (c.time is None, c.time or pd.Timestamp(0, tz="UTC")))
@@ -316,6 +347,8 @@ def made(
         text=text,
         ended=ended,
         ended_by=ended_by,
+        principal=call.principal,
+        other=call.other,
     )
 
 
@@ -343,6 +376,8 @@ SUMMARY_PROPERTIES: dict[str, Any] = {
                 "issue": {"type": "boolean"},
                 "ended": {"type": ["string", "null"]},
                 "text": {"type": "string"},
+                "principal": {"type": ["string", "null"]},
+                "another_principal": {"type": "boolean"},
             },
         },
     }

@@ -1,11 +1,10 @@
-"""What a CloudTrail call (a trail stopped, deleted, narrowed or moved) and a call on the trail's
-bucket (its lifecycle, its deletion) take away from a reading of the trail's log files; a later
-call that undoes it (``StartLogging``…) ends the gap."""
+"""What a CloudTrail call (a trail stopped, deleted, narrowed or moved) takes away from a reading
+of the trail's log files; a later call that undoes it (``StartLogging``; a deleted trail created
+again and started…) ends the gap."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import pandas as pd
 
@@ -16,6 +15,7 @@ from torinvest.impairment.model import (
     GAP_MANAGEMENT,
     GAP_READS,
     GAP_REGIONS,
+    GAP_SOURCES,
     GAP_WRITES,
     Call,
     Impaired,
@@ -26,51 +26,8 @@ from torinvest.impairment.model import (
     shown_name,
     trail_name,
 )
+from torinvest.impairment.selectors import excluded_sources, selectors_gap, sources_said
 from torinvest.schema import iso_utc
-
-
-def _selectors_gap(request: Mapping[str, Any]) -> str | None:
-    """What event selectors (``PutEventSelectors``' request) leave out of management events:
-    :data:`GAP_MANAGEMENT` (none recorded), :data:`GAP_WRITES` / :data:`GAP_READS` (reads or
-    writes only), or None (management events recorded, reads and writes; or not readable)."""
-    basic = request.get("eventSelectors")
-    advanced = request.get("advancedEventSelectors")
-    if isinstance(basic, list) and basic:
-        kinds = set()
-        for s in basic:
-            if not isinstance(s, Mapping):
-                continue
-            if as_bool(s.get("includeManagementEvents")) is False:
-                continue
-            kinds.add(str(s.get("readWriteType") or "All"))
-        if not kinds:
-            return GAP_MANAGEMENT
-        if "All" in kinds or {"ReadOnly", "WriteOnly"} <= kinds:
-            return None
-        return GAP_WRITES if kinds == {"ReadOnly"} else GAP_READS
-    if isinstance(advanced, list) and advanced:
-        kinds = set()
-        for s in advanced:
-            fields = s.get("fieldSelectors") if isinstance(s, Mapping) else None
-            if not isinstance(fields, list):
-                continue
-            by = {f.get("field"): f for f in fields if isinstance(f, Mapping)}
-            category = by.get("eventCategory") or {}
-            if "Management" not in (category.get("equals") or []):
-                continue
-            only = (by.get("readOnly") or {}).get("equals") or []
-            kinds.add(
-                {"true": "ReadOnly", "false": "WriteOnly"}.get(str(only[0]).lower(), "All")
-                if only
-                else "All"
-            )
-        if not kinds:
-            return GAP_MANAGEMENT
-        if "All" in kinds or {"ReadOnly", "WriteOnly"} <= kinds:
-            return None
-        return GAP_WRITES if kinds == {"ReadOnly"} else GAP_READS
-    return None
-
 
 _GAP_WORDS = {
     GAP_ALL: "the trail's log files after {t} hold nothing of anyone — no events after {t} is "
@@ -127,22 +84,39 @@ def _lookup_hint(call: Call, reading: Reading, end: pd.Timestamp | None) -> str:
     )
 
 
-def _span(call: Call, ended: pd.Timestamp | None, ended_by: str | None, reading: Reading) -> str:
+def _span(
+    call: Call,
+    ended: pd.Timestamp | None,
+    ended_by: str | None,
+    reading: Reading,
+    pending: str = "",
+) -> str:
+    """The gap's span: until the call that undid it, else to the window's end (``pending``:
+    what happened after that did not undo it — a trail re-created but never started)."""
+    pending = f"; {pending}" if pending else ""
     if ended is not None and call.time is not None:
         minutes = int((ended - call.time).total_seconds() // 60)
         return (
             f"until {ended_by} at {iso_utc(ended)} ({minutes // 60} h {minutes % 60:02d} min): "
-            "the gap is that span"
+            f"the gap is that span{pending}"
         )
     end = iso_utc(reading.window[1]) if reading.window else None
     counted = (
-        " (only the sensitive calls were loaded — counted in the engine —, so a StartLogging "
-        "would not be seen)"
+        " (counted in the engine: the sensitive calls were loaded, and with them the trail "
+        "calls that end a gap — StartLogging, CreateTrail —, so none of the key's is missed)"
         if reading.counted
         else ""
     )
+    whose = (
+        "of anyone (the key's, and every other principal's in the log files read)"
+        if reading.others_read
+        else "of the key or the keys it minted (another principal's StartLogging was not looked "
+        "for: only the file loader reads them, --engine files)"
+    )
     until = f"to the window's end ({end})" if end else "to the end of what was read"
-    return f"no later call in what was read undid it{counted}: the gap runs {until}"
+    return (
+        f"no later call {whose} in what was read undid it{counted}{pending}: the gap runs {until}"
+    )
 
 
 def _restored(
@@ -161,10 +135,18 @@ def _restored(
             return c.time, f"StartLogging {c.by()}"
         selectors = c.request.get("eventSelectors") or c.request.get("advancedEventSelectors")
         if (
+            gap == GAP_SOURCES
+            and c.name == "PutEventSelectors"
+            and selectors
+            and selectors_gap(c.request) != GAP_MANAGEMENT
+            and not set(excluded_sources(call.request)) & set(excluded_sources(c.request))
+        ):
+            return c.time, f"PutEventSelectors {c.by()} (those services recorded again)"
+        if (
             gap in (GAP_MANAGEMENT, GAP_WRITES, GAP_READS)
             and c.name == "PutEventSelectors"
             and selectors
-            and _selectors_gap(c.request) is None
+            and selectors_gap(c.request) is None
         ):
             return c.time, f"PutEventSelectors {c.by()} (management events recorded again)"
         if c.name == "UpdateTrail":
@@ -173,6 +155,67 @@ def _restored(
             if gap == GAP_GLOBAL and as_bool(c.request.get("includeGlobalServiceEvents")) is True:
                 return c.time, f"UpdateTrail {c.by()} (global service events again)"
     return None, None
+
+
+def _recreated(
+    call: Call, name: str | None, later: Sequence[Call], reading: Reading
+) -> tuple[pd.Timestamp | None, str | None, str]:
+    """A deleted trail's gap: it ends when the trail is created again (``CreateTrail`` of the
+    same name) AND its logging started (``StartLogging``) — CreateTrail alone does not start
+    it. A StartLogging that did not fail with no CreateTrail read before it: the trail was
+    created again by a call not in what was read (StartLogging of a deleted trail fails with
+    TrailNotFoundException). Also what the trail created again is not (``pending``): never
+    started, or its files going elsewhere, one region only."""
+    created: Call | None = None
+    for c in later:
+        if c.time is None or call.time is None or c.time <= call.time:
+            continue
+        if trail_name(c.request.get("name")) != name:
+            continue
+        if c.name == "CreateTrail" and created is None:
+            created = c
+        elif c.name == "StartLogging":
+            if created is None:
+                return (
+                    c.time,
+                    f"StartLogging {c.by()} (the trail created again by a call not in what "
+                    "was read: StartLogging of a deleted trail fails)",
+                    "",
+                )
+            return (
+                c.time,
+                f"CreateTrail {created.by()} at {created.at()} and StartLogging {c.by()}",
+                _created_as(created, reading).removeprefix("; "),
+            )
+    if created is None:
+        return None, None, ""
+    return (
+        None,
+        None,
+        f"the trail was created again at {created.at()} (CreateTrail {created.by()}) but no "
+        "StartLogging of it is in what was read: a trail created does not log until "
+        "StartLogging is called",
+    )
+
+
+def _created_as(created: Call, reading: Reading) -> str:
+    """What the trail created again records unlike the one read (CreateTrail's request and
+    response): its files in another bucket, one region only."""
+    settings = {**created.request, **created.response}
+    parts = []
+    bucket = settings.get("s3BucketName")
+    if isinstance(bucket, str) and bucket and reading.buckets and bucket not in reading.buckets:
+        parts.append(
+            f"it delivers to bucket {shown_name(bucket)}, not to the bucket(s) read — read "
+            f"the log files there too: --logs s3://{shown_name(bucket)}/AWSLogs/"
+        )
+    if as_bool(settings.get("isMultiRegionTrail")) is False:
+        home = home_region(settings.get("trailARN"), created.region) or "its home region"
+        parts.append(
+            f"it was created single-region (CreateTrail's default): its log files hold no "
+            f"call made in regions other than {home}"
+        )
+    return "".join(f"; the trail created again: {p}" for p in parts)
 
 
 def cloudtrail_calls(call: Call, reading: Reading, later: Sequence[Call]) -> list[Impaired]:
@@ -210,15 +253,25 @@ def cloudtrail_calls(call: Call, reading: Reading, later: Sequence[Call]) -> lis
     elif call.name == "DeleteTrail":
         gaps.append((GAP_ALL, "was deleted"))
     elif call.name == "PutEventSelectors":
-        gap = _selectors_gap(call.request)
-        if gap is None:
-            return []  # management events still recorded: nothing the reading relies on
+        gap = selectors_gap(call.request)
         words = {
             GAP_MANAGEMENT: "stopped recording management events (event selectors)",
             GAP_WRITES: "records read-only management events only (event selectors)",
             GAP_READS: "records write management events only (event selectors)",
         }
-        gaps.append((gap, words[gap]))
+        if gap is not None:
+            gaps.append((gap, words[gap]))
+        excluded = excluded_sources(call.request)
+        if excluded:  # some services' management events left out (KMS, RDS Data API)
+            said = ", ".join(shown_name(v) for v in excluded)
+            gaps.append(
+                (
+                    GAP_SOURCES,
+                    f"stopped recording the management events of {said} (event selectors)",
+                )
+            )
+        if not gaps:
+            return []  # management events still recorded: nothing the reading relies on
     elif call.name == "UpdateTrail":
         bucket = call.request.get("s3BucketName")
         if isinstance(bucket, str) and bucket and bucket not in reading.buckets:
@@ -227,10 +280,8 @@ def cloudtrail_calls(call: Call, reading: Reading, later: Sequence[Call]) -> lis
             gaps.append((GAP_REGIONS, "was made single-region"))
         if as_bool(call.request.get("includeGlobalServiceEvents")) is False:
             gaps.append((GAP_GLOBAL, "stopped recording global service events"))
-    out = []
-    for gap, did in gaps:
-        out.append(_trail_gap(call, what, name, gap, did, reading, later))
-    return out
+    found = (_trail_gap(call, what, name, gap, did, reading, later) for gap, did in gaps)
+    return [f for f in found if f is not None]
 
 
 def _trail_gap(
@@ -241,10 +292,14 @@ def _trail_gap(
     did: str,
     reading: Reading,
     later: Sequence[Call],
-) -> Impaired:
+) -> Impaired | None:
+    """The gap ``call`` made in the reading (None: another principal's work on a trail that is
+    not the one read — named otherwise by the digest files, or created in the window)."""
     t = call.at()
     head = f"{what} {did} at {t} ({call.said()})"
     other = _match(name, reading)
+    if other is not None and call.other:
+        return None  # another principal's work on another trail: not the reading's
     if other is not None:
         return made(
             call,
@@ -264,8 +319,29 @@ def _trail_gap(
             f"events whatever a trail does — no gap in it after {t}; the trail's own log files "
             f"after {t} are impaired (data events, and any reading of those files later)",
         )
-    ended, ended_by = _restored(call, name, gap, later)
+    pending = ""
+    if call.name == "DeleteTrail":
+        ended, ended_by, pending = _recreated(call, name, later, reading)
+    else:
+        ended, ended_by = _restored(call, name, gap, later)
     effect = _effect(call, gap, reading)
+    if call.other and name is not None and name in reading.new_trails:
+        return None  # another principal's trail created in the window: not the files read
+    if call.other and (name is None or name not in reading.trail_names):
+        # another principal's call on a trail no digest file ties to the files read: admins
+        # set trails up and take them down; whether it is the one read is not known — said
+        return made(
+            call,
+            what,
+            gap,
+            False,
+            f"{head}: whether it is the trail whose log files were read is not known (no "
+            "digest file names the trail read: copy the trail's CloudTrail-Digest/ folder "
+            f"beside its log files to know) — if it is, {effect}; "
+            f"{_span(call, ended, ended_by, reading, pending)}",
+            ended,
+            ended_by,
+        )
     lookup = (
         f"; LookupEvents was read beside them ({', '.join(reading.lookup_regions)}): management "
         "events there are in the reading all the same"
@@ -277,7 +353,8 @@ def _trail_gap(
         what,
         gap,
         True,
-        f"{head}{_trail_unknown(name, reading)}: {effect}; {_span(call, ended, ended_by, reading)}"
+        f"{head}{_trail_unknown(name, reading)}: {effect}; "
+        f"{_span(call, ended, ended_by, reading, pending)}"
         f"{lookup}; {_lookup_hint(call, reading, ended) if gap != GAP_BUCKET else _bucket_hint(call)}",
         ended,
         ended_by,
@@ -288,6 +365,12 @@ def _effect(call: Call, gap: str, reading: Reading) -> str:
     t = call.at()
     if gap in _GAP_WORDS:
         return _GAP_WORDS[gap].format(t=t)
+    if gap == GAP_SOURCES:
+        return (
+            f"the trail's log files after {t} hold no management event of "
+            f"{sources_said(excluded_sources(call.request))} of anyone — none of those "
+            f"calls after {t} is not 'none made'"
+        )
     if gap == GAP_REGIONS:
         home = home_region(call.request.get("name"), call.region) or "its home region"
         return (
@@ -309,68 +392,3 @@ def _bucket_hint(call: Call) -> str:
         f"{shown_name(prefix).strip('/')}/" if isinstance(prefix, str) and prefix else ""
     )
     return f"read the log files there too: --logs {base}AWSLogs/"
-
-
-# --------------------------------------------------------------------------------------------
-# the trail's bucket
-# --------------------------------------------------------------------------------------------
-def _expiration_days(request: Mapping[str, Any]) -> list[int]:
-    conf = request.get("LifecycleConfiguration")
-    rules = conf.get("Rule") if isinstance(conf, Mapping) else None
-    rules = rules if isinstance(rules, list) else [rules]
-    days = []
-    for r in rules:
-        if not isinstance(r, Mapping) or r.get("Status") == "Disabled":
-            continue
-        exp = r.get("Expiration")
-        d = exp.get("Days") if isinstance(exp, Mapping) else None
-        try:
-            days.append(int(d))
-        except (TypeError, ValueError):
-            continue
-    return days
-
-
-def bucket_calls(call: Call, reading: Reading) -> list[Impaired]:
-    bucket = call.request.get("bucketName")
-    if not isinstance(bucket, str) or not bucket:
-        return []
-    b = shown_name(bucket)
-    t = call.at()
-    if call.name == "DeleteBucket":
-        effect = (
-            f"log files of the trail that were in it and not read are gone — days without a log "
-            f"file around {t} may have been deleted, not quiet"
-        )
-    else:
-        days = _expiration_days(call.request)
-        if not days:
-            return []  # no expiration: nothing deleted
-        effect = (
-            f"objects older than {min(days)} day(s) expire from then on — days of the window "
-            "without a log file may have been deleted by the rule, not quiet"
-        )
-    head = f"bucket {b}: {call.said()} at {t}"
-    if bucket in reading.buckets:
-        return [
-            made(
-                call,
-                f"bucket {b}",
-                "",
-                True,
-                f"{head} — the bucket the log files were read from: {effect}; compare with "
-                f"Event history (LookupEvents, 90 days): torinvest investigate with AWS access "
-                "(--regions all)",
-            )
-        ]
-    if reading.trail_files and not reading.buckets:  # local folders: whose copy is not known
-        return [
-            made(
-                call,
-                f"bucket {b}",
-                "",
-                False,
-                f"{head}: if {b} is the bucket the log files read were copied from, {effect}",
-            )
-        ]
-    return []

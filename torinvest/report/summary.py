@@ -318,7 +318,7 @@ SUMMARY_SCHEMA: dict[str, Any] = {
             **PIVOT_SUMMARY,  # ip_pivot, ip_pivot_search
             **DATA_EVENTS_SUMMARY,  # data_events: searched, recorded by the trail, or not
             **LAST_USED_SUMMARY,  # key_last_used: IAM's last use against the activity read
-            **IMPAIRED_SUMMARY,  # impaired_logging: what the key turned off (torinvest.impairment)
+            **IMPAIRED_SUMMARY,  # impaired_logging: what the key (or anyone) turned off (torinvest.impairment)
         }
     ),
 }

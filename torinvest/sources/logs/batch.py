@@ -20,6 +20,7 @@ import pyarrow as pa
 from torinvest.errors import DataIssue
 from torinvest.inflate import json_utf8
 from torinvest.sources.logs.model import BatchOut, ReadOptions
+from torinvest.sources.logs.prefilter import watched_records
 from torinvest.sources.logs.read import (
     _RECORDS_KEY,
     DATA_CATEGORY,
@@ -80,6 +81,7 @@ def read_batch(
     scoped: dict[str, LookupScope] = {}  # answers exported for one key, user, name or source
     copies: dict[str, str] = {}  # a trail's CloudWatch Logs copies (location → their kind)
     old_copies: list[str] = []  # those holding records of a version before 1.05
+    watched: list[tuple[str, dict[str, Any]]] = []  # anyone else's calls of options.watch
     group = _LogGroup(options)
     with _gc_paused():
         for _, name, raw, *digest in batch:
@@ -111,6 +113,7 @@ def read_batch(
                     continue
                 read = _general_table  # not one the fast path can read
             data_events += count_data_events(data)  # not parsed here: searched
+            watched += [(name, r) for r in watched_records(data, options)]  # anyone else's
             answer = is_lookup_answer(data)
             copy = None if answer else log_group_copy(data)
             if answer:
@@ -149,6 +152,7 @@ def read_batch(
         scoped=scoped,
         copies=copies,
         old_copies=old_copies,
+        watched=watched,
     )
 
 

@@ -23,6 +23,7 @@ from torinvest.sources.logs.archive import fold_archived
 from torinvest.sources.logs.listing import list_logs
 from torinvest.sources.logs.model import (
     DEFAULT_MAX_FILE_BYTES,
+    SOURCE,
     BatchOut,
     FileCounts,
     KnownRegions,
@@ -37,8 +38,10 @@ from torinvest.sources.records import (
     MAX_DERIVED_ROUNDS,
     DerivedKey,
     early_use_issues,
+    empty_frame,
     follow_minted,
     frame_from_tables,
+    normalize_records,
 )
 from torinvest.sources.records.origin import mints_of, own_rows
 
@@ -107,6 +110,7 @@ def load_logs(
     max_file_bytes: int | None = None,
     source_ips: Iterable[str] | None = None,
     known: KnownRegions | None = None,
+    watch: Iterable[str] = (),
 ) -> LogsResult:
     """The events frame from CloudTrail log files in folders, files or ``s3://`` prefixes.
 
@@ -127,6 +131,9 @@ def load_logs(
     ``known``: the regions the key is known to have called (a finding's): with no ``regions``,
     a ``CloudTrail/`` folder (of its account) with no folder for one is a data issue
     (:func:`~torinvest.sources.logs.coverage.coverage_issues`); they narrow nothing.
+    ``watch``: event names (with ``access_keys``) whose calls by anyone else — not the keys,
+    not the keys they minted — in the window are read in the same pass, apart
+    (``result.watched``: who else turned off the logging).
 
     Raises :class:`~torinvest.errors.InputError` for a missing path and
     :class:`~torinvest.errors.AwsError` when an S3 prefix cannot be listed. Everything else is
@@ -163,6 +170,7 @@ def load_logs(
         end=narrowing.end,
         max_bytes=limit,
         mints=keys or frozenset(),
+        watch=frozenset(watch) if keys else frozenset(),
     )
     if source_ips is not None:
         given = frozenset(source_ips)
@@ -183,6 +191,7 @@ def load_logs(
         scoped = {loc: s for p in pieces for loc, s in p.scoped.items()}
         copies = {loc: k for p in pieces for loc, k in p.copies.items()}
         old_copies = [loc for p in pieces for loc in p.old_copies]
+        watched = [w for p in pieces for w in p.watched]  # the first pass's only
         minted: list[DerivedKey] = []
         malformed: list[DataIssue] = []
         if follow_derived:
@@ -239,6 +248,8 @@ def load_logs(
         result.frame = own_rows(result.frame, keys | derived)
     if narrowing.regions:
         result.frame = keep_regions(result.frame, narrowing.regions)
+    if options.watch:
+        result.watched = _watched_frame(watched, keys | derived, narrowing)
     result.issues += early_use_issues(result.frame, result.derived)
     # counted per file above; said once per region folder (how many, which days, how to restore)
     result.issues = fold_archived(result.issues)
@@ -311,7 +322,12 @@ def _follow(
     def fetch(new: list[DerivedKey]) -> pd.DataFrame:
         keys = frozenset(d.access_key_id for d in new)  # their mints are the pass before's
         latest = _read_all(
-            files, replace(options, keys=keys, mints=frozenset()), workers, aws, progress, spool
+            files,
+            replace(options, keys=keys, mints=frozenset(), watch=frozenset()),
+            workers,
+            aws,
+            progress,
+            spool,
         )
         passes.append(latest)
         for p in latest:  # ordered after the passes before
@@ -323,3 +339,35 @@ def _follow(
     first = own_rows(first, options.keys)  # not the records that minted the keys
     found = follow_minted(first, options.keys, fetch, malformed)
     return extra, found
+
+
+def _watched_frame(
+    watched: Sequence[tuple[str, dict[str, Any]]], keys: frozenset[str], narrowing: Narrowing
+) -> pd.DataFrame:
+    """The watched calls (file, record) as an events frame: not of ``keys`` (the keys minted
+    are known only after the first pass), in the window and the regions asked."""
+    by_file: dict[str, list[dict[str, Any]]] = {}
+    for name, rec in watched:
+        ident = rec.get("userIdentity")
+        if isinstance(ident, dict) and ident.get("accessKeyId") in keys:
+            continue
+        by_file.setdefault(name, []).append(rec)
+    frames = [normalize_records(recs, source=SOURCE, origin=name) for name, recs in by_file.items()]
+    frame = (
+        pd.concat(frames, ignore_index=True)
+        if len(frames) > 1
+        else frames[0]
+        if frames
+        else empty_frame()
+    )
+    if len(frame) and (narrowing.start is not None or narrowing.end is not None):
+        times = frame["event_time"]
+        inside = times.notna()
+        if narrowing.start is not None:
+            inside &= times >= narrowing.start
+        if narrowing.end is not None:
+            inside &= times <= narrowing.end
+        frame = frame[inside.fillna(False).to_numpy(dtype=bool)].reset_index(drop=True)
+    if narrowing.regions:
+        frame = keep_regions(frame, narrowing.regions)
+    return frame

@@ -69,6 +69,9 @@ class LogsResult:
     counts: FileCounts = field(default_factory=lambda: FileCounts())
     notes: list[str] = field(default_factory=list)
     asides: list[str] = field(default_factory=list)
+    #: the calls of ``load_logs``' ``watch`` names made by anyone but the keys and the keys
+    #: minted, in the window (an events frame); None when not asked
+    watched: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +200,9 @@ class ReadOptions:
     ips: frozenset[str] | None = None  # keep the records from these sourceIPAddress values
     #: keep the records that minted these keys too (who minted the key: the first pass only)
     mints: frozenset[str] = frozenset()
+    #: event names whose records of ANY principal are kept apart (``BatchOut.watched``: calls
+    #: that impair logging, made by someone else than the keys; the first pass only)
+    watch: frozenset[str] = frozenset()
 
     @property
     def key_bytes(self) -> tuple[bytes, ...]:
@@ -273,6 +279,9 @@ class BatchOut:
     #: those of them holding records of an event version before 1.05
     #: (:func:`~torinvest.sources.records.has_old_versions`)
     old_copies: list[str] = field(default_factory=list)
+    #: the records of ``ReadOptions.watch``'s event names in the batch's files, not of the keys
+    #: (:func:`~torinvest.sources.logs.prefilter.watched_records`), with their file
+    watched: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
 
 @dataclass(slots=True)

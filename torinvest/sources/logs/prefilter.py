@@ -156,3 +156,53 @@ def _parse_chunks(chunks: list[bytes]) -> list[dict[str, Any]] | None:
             return None
         records.append(rec)
     return records
+
+
+def watched_records(data: bytes, options: ReadOptions) -> list[dict[str, Any]]:
+    """The records of ``options.watch``'s event names in one file's content (decompressed,
+    UTF-8) made with none of ``options.keys`` — anyone else's calls that impair logging, kept
+    apart from the keys' activity. In a compact log file as CloudTrail writes it, whose end is
+    whole, one search for ``"eventName":"NAME"`` (its literal head found by a fast search, the
+    names checked once per record) and only the records around a hit are parsed; any other
+    file — another shape, the field spaced otherwise, an escape that may spell a name — is
+    searched for the names' bytes and parsed whole when one is there."""
+    if not options.watch:
+        return []
+    masked = escapes_may_hide(data)
+    head = _RECORDS_HEAD.match(data)
+    records: list[dict[str, Any]] | None = None
+    if head is not None and not masked and _ends_whole(data):
+        hits = [m.start() for m in _watch_pattern(options.watch).finditer(data)]
+        if hits:
+            records = _parse_chunks(_record_chunks(data, hits, head.end()))
+        elif _SPACED_NAME.search(data) is None:
+            return []  # every record's eventName is written compact: none of the names
+    elif not masked and not any(n.encode() in data for n in options.watch):
+        return []
+    if records is None:
+        records, _ = parse_records(data, where="")  # its issues are the key's read's
+    keys = options.keys or frozenset()
+    out = []
+    for r in records:
+        if r.get("eventName") not in options.watch:
+            continue
+        ident = r.get("userIdentity")
+        key = ident.get("accessKeyId") if isinstance(ident, dict) else None
+        if key not in keys:
+            out.append(r)
+    return out
+
+
+#: ``"eventName"`` followed by anything but ``:"`` (spaces, a line break): not the compact form.
+_SPACED_NAME = re.compile(rb'"eventName"(?!:")')
+_WATCH_PATTERNS: dict[frozenset[str], re.Pattern[bytes]] = {}
+
+
+def _watch_pattern(names: frozenset[str]) -> re.Pattern[bytes]:
+    """``"eventName":"NAME"`` as CloudTrail writes it, for one of ``names``, compiled once."""
+    pattern = _WATCH_PATTERNS.get(names)
+    if pattern is None:
+        alts = b"|".join(re.escape(n.encode()) for n in sorted(names))
+        pattern = re.compile(rb'"eventName":"(?:' + alts + rb')"')
+        _WATCH_PATTERNS[names] = pattern
+    return pattern

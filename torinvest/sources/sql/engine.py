@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from torinvest.aws import Aws
+from torinvest.catalogue import GAP_ENDING_CALLS
 from torinvest.errors import DataIssue, InputError
 from torinvest.options import EngineOptions
 from torinvest.outcome import OUTCOME_UNKNOWN_COLUMN
@@ -216,8 +217,15 @@ class SqlResult:
         agg = self.aggregates
         rows = f"{len(self.frame):,} rows"
         if agg is not None:
+            ending = _gap_ending_rows(self.frame)
             rows = (
-                f"{agg.total:,} events counted in the engine, {len(self.frame):,} sensitive as rows"
+                f"{agg.total:,} events counted in the engine, "
+                f"{len(self.frame) - ending:,} sensitive as rows"
+                + (
+                    f" (and {ending:,} trail call(s) that end a gap in the logging)"
+                    if ending
+                    else ""
+                )
             )
         text = f"{self.engine}: {rows} from {n} quer{'y' if n == 1 else 'ies'}"
         text += f", {self.bytes_scanned / 1e6:,.1f} MB scanned"
@@ -352,3 +360,14 @@ class Aggregates:
     @property
     def last_seen(self) -> pd.Timestamp | None:
         return utc_timestamp(self.per_ip["last_seen"].max()) if len(self.per_ip) else None
+
+
+def _gap_ending_rows(frame: pd.DataFrame) -> int:
+    """How many rows of a counted reading are the trail calls loaded beside the sensitive ones
+    (:data:`~torinvest.catalogue.GAP_ENDING_CALLS`), not sensitive calls."""
+    if frame.empty or "event_name" not in frame.columns or "event_source" not in frame.columns:
+        return 0
+    pairs = set(GAP_ENDING_CALLS)
+    names = frame["event_name"].astype("string").fillna("")
+    sources = frame["event_source"].astype("string").fillna("")
+    return sum((n, s) in pairs for n, s in zip(names, sources, strict=True))

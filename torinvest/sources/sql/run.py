@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 from torinvest.addresses import canonical_ips
 from torinvest.aws.ids import is_access_key_id
 from torinvest.aws.regions import REGION_RE
-from torinvest.catalogue import load_catalogue
+from torinvest.catalogue import load_catalogue, with_gap_ending_calls
 from torinvest.errors import AwsError, DataIssue, InputError
 from torinvest.grouping import TIMELINE_BUCKETS, bucket_origin, pick_bucket
 from torinvest.schema import SENSITIVE_COLUMNS, utc_timestamp
@@ -117,7 +117,8 @@ def load_sql(
 
     ``max_rows``: when the rows matched are more than this, the activity is counted in the
     engine instead, as :func:`aggregate_sql` does: ``aggregates`` is set and ``frame`` holds
-    only the sensitive calls (``catalogue``). An engine that counts first (DuckDB, Athena) runs
+    only the sensitive calls (``catalogue``) and the trail calls that end a gap in the logging
+    (:data:`~torinvest.catalogue.GAP_ENDING_CALLS`). An engine that counts first (DuckDB, Athena) runs
     a count (span) query before each events query; others ask for one more row than is left, so
     that no more than ``max_rows + 1`` rows are ever held. ``user_name`` keeps the calls of
     that user as LookupEvents' ``Username`` does (:func:`.user_filter`).
@@ -657,13 +658,14 @@ def ip_pivot_sql(
     end: datetime | str | pd.Timestamp | None = None,
     accounts: Iterable[str] | None = None,
     regions: Iterable[str] | None = None,
+    known: KnownRegions | None = None,
 ) -> SqlResult:
     """Who called from ``source_ips`` in the window, every caller: one row per (access key, user
     name, ARN, account, source IP) with calls, failed, outcome_unknown (calls neither succeeded
     nor failed), first_seen and last_seen (the columns of
     :data:`~torinvest.sources.sql.queries.IP_PIVOT_OUTPUT`), computed in the engine by
-    :func:`~torinvest.sources.sql.queries.ip_pivot_query`."""
-    scope = make_scope(start=start, end=end, accounts=accounts, regions=regions)
+    :func:`~torinvest.sources.sql.queries.ip_pivot_query`. ``known``: as :func:`load_sql`'s."""
+    scope = make_scope(start=start, end=end, accounts=accounts, regions=regions, known=known)
     result = SqlResult(pd.DataFrame(), engine.name)
     ips = canonical_ips(source_ips)
     result.frame = _ip_rows(_run(engine, ip_pivot_query(scope, sorted(ips)), result), ips)
@@ -749,7 +751,7 @@ def aggregate_sql(
 ) -> SqlResult:
     """The activity counted in the engine (:class:`Aggregates`), and as rows only its sensitive
     calls (``frame``: the events frame of the calls in ``catalogue``, the shipped one by
-    default). Queries: the keys minted (``follow_derived``), the per-IP summary, the rollup
+    default, and of :data:`~torinvest.catalogue.GAP_ENDING_CALLS`). Queries: the keys minted (``follow_derived``), the per-IP summary, the rollup
     (its time bucket is :func:`torinvest.grouping.pick_bucket` of the activity's span, from the
     first to the last call, as the timeline of the rows would pick), and the sensitive rows."""
     scope = make_scope(
@@ -802,7 +804,8 @@ def _aggregate(
     by_time.attrs.update(bucket=size, bucket_name=name)
     result.aggregates = Aggregates(per_ip, by_time, by_agent, by_region, limit)
     cat = load_catalogue() if catalogue is None else catalogue
-    pieces = [_events(engine, scope, result, catalogue=cat)]
+    # with the trail calls that end a gap in the logging (StartLogging…): the reading's span
+    pieces = [_events(engine, scope, result, catalogue=with_gap_ending_calls(cat))]
     derived = {d.access_key_id for d in result.derived}
     result.frame = frame_from_tables(
         pieces, derived_keys=derived if scope.keys else None, consume=True, issues=result.issues
