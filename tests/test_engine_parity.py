@@ -494,9 +494,18 @@ def test_a_value_nested_past_the_parsers_depth_is_kept_by_duckdb_alone(tmp_path:
 # --------------------------------------------------------------------------------------------
 # the command: exit status, the counts line, the notes and issues printed
 # --------------------------------------------------------------------------------------------
+#: A documented difference (README "The key turned off what records it"): only the file loader
+#: reads other principals' calls that impair logging, in the same pass over the files; the
+#: engines say those were not looked for where a gap of the key's stays open.
+OTHERS = "(another principal than the key"
+
+
 def _said(err: str) -> list[str]:
-    """stderr's lines but the DuckDB engine's own (its queries' summary)."""
-    return sorted(line for line in err.splitlines() if "duckdb:" not in line.lower())
+    """stderr's lines but the DuckDB engine's own (its queries' summary) and what the file
+    loader alone reads (:data:`OTHERS`)."""
+    return sorted(
+        line for line in err.splitlines() if "duckdb:" not in line.lower() and OTHERS not in line
+    )
 
 
 @pytest.mark.parametrize(
