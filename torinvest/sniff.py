@@ -99,6 +99,20 @@ CLI_OUTPUT_DO = (
     "and re-run"
 )
 _TEXT_CLOUDTRAIL = re.compile(rb"^(?:EVENTS|RECORDS)\t", re.MULTILINE)
+#: ``--output text`` of a list of JSON strings (``aws cloudtrail lookup-events --query
+#: 'Events[].CloudTrailEvent'``): the strings on one line (a line per page), tab-separated —
+#: records' JSON one after another, no JSON document as a whole.
+_TEXT_RECORDS = re.compile(rb"\A\{[^\n]*?\}\t\{")
+#: ``--output json`` of the same: a list of strings, each one record's JSON (escaped quotes).
+_STRINGS_OPEN = re.compile(rb"\A\[\s*\"")
+
+
+def tab_separated_records(text: bytes) -> bool:
+    """Whether ``text`` (a file's first bytes) is the AWS CLI's text output of CloudTrail
+    records' JSON strings (:data:`_TEXT_RECORDS`)."""
+    return _TEXT_RECORDS.match(text) is not None and _CLOUDTRAIL_KEYS.search(text) is not None
+
+
 _TEXT_FINDINGS = re.compile(rb"^(?:FINDINGS|FINDINGIDS)\t", re.MULTILINE)
 
 
@@ -135,9 +149,13 @@ def sniff(head: bytes) -> Sniffed | None:
 
 def _content(head: bytes) -> Sniffed | None:
     text = json_utf8(head).lstrip(b" \t\r\n")  # a BOM, UTF-16/32: PowerShell's `>`
+    if tab_separated_records(text):
+        return Sniffed("cloudtrail-text", CLI_TEXT)
     if text[:1] in (b"{", b"["):
         if _CLOUDTRAIL_KEYS.search(text):
             return Sniffed("cloudtrail", "CloudTrail JSON")
+        if _STRINGS_OPEN.match(text) and _ESCAPED_KEYS.search(text):
+            return Sniffed("cloudtrail", "CloudTrail records as JSON strings")
         if _COPY_LIST.search(text) and (_ESCAPED_KEYS.search(text) or _INSIGHTS_FIELD.search(text)):
             return Sniffed("cloudtrail", "a CloudWatch Logs copy of CloudTrail events")
         if _FINDINGS_KEYS.search(text):
@@ -186,6 +204,8 @@ def not_json(data: bytes) -> str | None:
     error answer (S3's, saved instead of a log file: an expired presigned URL), an HTML page
     (a sign-in or error page). None: nothing known (the caller says the JSON is damaged)."""
     text = json_utf8(data[:HEAD_BYTES]).lstrip(b" \t\r\n")
+    if tab_separated_records(text):
+        return CLI_TEXT
     if text[:1] in (b"{", b"[", b""):
         return None
     found = _cli_output(text)

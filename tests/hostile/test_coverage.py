@@ -19,6 +19,7 @@ from tests.fake_aws import FakeAws
 from tests.offline_regions import SAMPLE_REGIONS, offline_unfolded
 from torinvest.case import sample_case
 from torinvest.options import DEFAULT_MAX_ROWS
+from torinvest.sources.logs.coverage import FLAT_WORDS
 
 CASE = sample_case()
 ACCOUNT = "218007301253"
@@ -245,11 +246,13 @@ def test_enabled_regions_that_cannot_be_listed_at_all_are_said(
 
 
 def test_files_outside_the_dated_layout_claim_no_coverage(tmp_path: Path) -> None:
-    """A flat folder of exports cannot say which days or regions it covers: nothing claimed."""
+    """A flat folder of exports not named like CloudTrail's log files cannot say which days or
+    regions it covers: nothing claimed (files keeping CloudTrail's names are judged by them:
+    tests/hostile/test_flat_folders.py)."""
     flat = tmp_path / "flat"
     flat.mkdir()
-    for f in sorted(CASE.cloudtrail.rglob("*.json.gz")):
-        shutil.copy(f, flat / f.name)
+    for i, f in enumerate(sorted(CASE.cloudtrail.rglob("*.json.gz"))):
+        shutil.copy(f, flat / f"events-{i}.json.gz")
     code, _out, err = run(
         "events", "--logs", str(flat), "--regions", "eu-west-1", "--access-key", NOBODY,
         "--start", "2023-07-01", "--end", "2023-07-11", "--out", str(tmp_path / "e.jsonl"),
@@ -512,10 +515,12 @@ def test_another_accounts_folder_and_a_flat_folder_are_not_judged_by_the_finding
     tmp_path: Path,
 ) -> None:
     """The finding's region is asked of the finding's account's trail folders only (another
-    account's trail need not log that region); a flat folder of exports says nothing of its
-    regions: neither gets the finding's "no folder" issue. Another account's folder read for
-    every region (offline) is judged by the partition's regions enabled everywhere, us-east-1
-    among them, as its own (not as the key's region)."""
+    account's trail need not log that region): it does not get the finding's "no folder"
+    issue, nor does a flat folder of another account's log files (judged by their names:
+    tests/hostile/test_flat_folders.py). Another account's folder read for every region
+    (offline) is judged by the partition's regions enabled everywhere, us-east-1 among them, as
+    its own (not as the key's region). A flat folder of the finding's account's log files
+    lacking us-east-1 gets the finding's issue, from their names."""
     other = _case(tmp_path / "other", ("ap-southeast-1", "eu-west-1"), account=ACCOUNT)
     issues, _reading, total = _investigate(other, "files")
     where = f"{other}/cloudtrail/AWSLogs/{ACCOUNT}/CloudTrail/"
@@ -529,7 +534,18 @@ def test_another_accounts_folder_and_a_flat_folder_are_not_judged_by_the_finding
         for f in sorted((CASE.cloudtrail / FOLDER / region).rglob("*.json.gz")):
             shutil.copy(f, flat / "cloudtrail" / f.name)
     issues, _reading, total = _investigate(flat, "files")
-    assert total == 4 and not [i for i in issues if "no folder for region" in i]
+    assert total == 4 and not [i for i in issues if "the key called it" in i]
+    mine = tmp_path / "mine"
+    shutil.copytree(CASE.root / "findings", mine / "findings")
+    (mine / "cloudtrail").mkdir()
+    for region in ("ap-southeast-1", "eu-west-1"):
+        for f in sorted((CASE.cloudtrail / FOLDER / region).rglob("*.json.gz")):
+            name = f.name.replace(ACCOUNT, FINDING_ACCOUNT)
+            shutil.copy(f, mine / "cloudtrail" / name)
+    issues, _reading, total = _investigate(mine, "files")
+    where = f"{mine}/cloudtrail ({FINDING_ACCOUNT}_CloudTrail_* files)"
+    known = KNOWN.replace("no folder for", "no log file named for")
+    assert total == 4 and f"{where}: {known} ({FLAT_WORDS})" in issues
 
 
 @pytest.mark.parametrize("engine", ["files", "duckdb"])

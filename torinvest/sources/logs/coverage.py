@@ -11,8 +11,15 @@ so are the regions an investigation knows the key called (the finding's:
 offline too. A folder of another account than the credentials' is judged by the credentials'
 enabled regions, saying so, and by the partition's opt-in regions they lack (not known there).
 Built from the keys the listing already has (:class:`Coverage`, one entry per log file listed,
-nothing per event); files outside the dated layout (a flat folder of exports) say nothing of
-their coverage and are left out of it.
+nothing per event).
+
+Log files outside the dated layout whose names are CloudTrail's
+(``<account>_CloudTrail_<region>_<YYYYMMDD>T<HHmm>Z_<unique>.json.gz``: a flat folder of files
+downloaded from the trail's bucket) are judged the same way from their names, per account of a
+source (:class:`Flat`): the regions with such a file stand for the region folders, the days in
+their names for the day folders. Their digest files are not read (the digests' verdicts need the
+trail's folders). Files named otherwise (exports, JSON lines) say nothing of their coverage and
+are left out of it.
 """
 
 from __future__ import annotations
@@ -33,6 +40,12 @@ CLOUDTRAIL = "CloudTrail"
 #: At most this many day ranges named in one issue (the rest counted).
 MAX_RANGES = 6
 _NAME_TIME = re.compile(r"_(\d{8}T\d{4}Z)_")
+#: A CloudTrail log file's name (AWS: "CloudTrail log file name format"):
+#: ``<account>_CloudTrail_<region>_<YYYYMMDD>T<HHmm>Z_<unique>.json.gz``; an organization
+#: trail's files are named for the member account whose events they hold.
+FILE_NAME_RE = re.compile(
+    r"^(?P<account>\d{12})_CloudTrail_(?P<region>[a-z0-9-]+)_(?P<day>\d{8})T\d{4,6}Z_"
+)
 
 
 def name_time(name: str) -> datetime | None:
@@ -73,6 +86,48 @@ def dated_place(location: str) -> tuple[str, str, date] | None:
 def folder_account(folder: str) -> str:
     """The account of a ``…/AWSLogs/[<o-org>/]<account>/CloudTrail/`` folder."""
     return folder.rstrip("/").rsplit("/", 2)[-2]
+
+
+def named_place(location: str) -> tuple[str, str, date] | None:
+    """``(account, region, day)`` a log file's name gives when it is CloudTrail's (the day it
+    was delivered, UTC: the day folder CloudTrail writes it to), or None."""
+    name = location.replace("\\", "/").rpartition("/")[2]
+    m = FILE_NAME_RE.match(name)
+    if m is None:
+        return None
+    d = m["day"]
+    try:
+        day = date(int(d[:4]), int(d[4:6]), int(d[6:]))
+    except ValueError:
+        return None
+    return m["account"], m["region"], day
+
+
+#: Said of every issue of a :class:`Flat` group of log files.
+FLAT_WORDS = (
+    "a folder outside the trail's AWSLogs/<account>/CloudTrail/<region>/YYYY/MM/DD/ layout: "
+    "the regions and days come from the log files' CloudTrail names; digest files there are "
+    "not read"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Flat:
+    """The log files of one account, outside the dated layout, named like CloudTrail's, under
+    one source (``root``, as given): judged as a ``…/CloudTrail/`` folder of ``account`` is,
+    from their names (:data:`FLAT_WORDS`)."""
+
+    root: str
+    account: str
+
+    @property
+    def place(self) -> str:
+        """Where its issues are (the source, and which files: its key in :class:`Coverage`)."""
+        return f"{self.root} ({self.account}_CloudTrail_* files)"
+
+    def region_place(self, region: str) -> str:
+        """Where the issues of one region's files are."""
+        return f"{self.root} ({self.account}_CloudTrail_{region}_* files)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +174,18 @@ class Coverage:
     regions: dict[str, set[str] | None] = field(default_factory=dict)
     days: dict[str, dict[str, set[date]]] = field(default_factory=dict)
     names: dict[str, dict[str, dict[date, set[str]]]] = field(default_factory=dict)
+    #: the keys above that are no folder but a :class:`Flat` group of log files (its place)
+    flat: dict[str, Flat] = field(default_factory=dict)
+
+    def account(self, folder: str) -> str:
+        """The account of a ``…/CloudTrail/`` folder or of a :class:`Flat` group."""
+        flat = self.flat.get(folder)
+        return flat.account if flat is not None else folder_account(folder)
+
+    def region_place(self, folder: str, region: str) -> str:
+        """Where the issues of ``region`` in ``folder`` are: its region folder."""
+        flat = self.flat.get(folder)
+        return flat.region_place(region) if flat is not None else f"{folder}{region}/"
 
     def judge(
         self, folder: str, scope: frozenset[str] | None, regions: Iterable[str] | None
@@ -136,6 +203,7 @@ class Coverage:
         region's folder (that region); a source inside a day folder says nothing of days."""
         place = dated_place(location)
         if place is None:
+            self._add_flat(location, base, narrowing)
             return
         folder, region, day = place
         account = folder_account(folder)
@@ -161,6 +229,28 @@ class Coverage:
             name = location.replace("\\", "/").rpartition("/")[2]
             by_day = self.names.setdefault(folder, {}).setdefault(region, {})
             by_day.setdefault(day, set()).add(name)
+
+    def _add_flat(self, location: str, base: str, narrowing: Narrowing) -> None:
+        """Count a log file outside the dated layout, below the source ``base`` (a folder or
+        prefix: a file given by name is not judged), when its name is CloudTrail's."""
+        named = named_place(location)
+        if named is None:
+            return
+        account, region, day = named
+        if narrowing.accounts and account not in narrowing.accounts:
+            return
+        loc, base = location.replace("\\", "/"), base.replace("\\", "/")
+        if loc == base or not loc.startswith(base):
+            return
+        flat = Flat(base.rstrip("/") or base, account)
+        folder = flat.place
+        if folder not in self.scope:
+            self.flat[folder] = flat
+            self.judge(folder, narrowing.regions, ())
+        known = self.regions.get(folder)
+        if known is not None:
+            known.add(region)
+        self.days.setdefault(folder, {}).setdefault(region, set()).add(day)
 
     def unknown(self) -> list[str]:
         """The folders whose regions are not known and where a region judged has no log file
@@ -317,14 +407,21 @@ def coverage_issues(
     days = window_days(narrowing, today)
     until = _window_end(narrowing) if days else None
     plan: list[tuple[str, list[DataIssue], list[tuple[str, list[date]]]]] = []
+    trails = {folder_account(f) for f in coverage.scope if f not in coverage.flat}
+    everywhere = digests
     for folder in sorted(coverage.scope):
+        flat = folder in coverage.flat
+        account = coverage.account(folder)
+        if flat and account in trails:
+            continue  # its account's trail folder in the same source is judged, not its copies
+        digests = None if flat else everywhere  # a flat folder's digests are not read
         present = set(coverage.regions.get(folder) or coverage.days.get(folder, {}))
         scope = coverage.scope[folder]
         judged = sorted(scope if scope is not None else present)
         missing = [r for r in judged if r not in present]
         known = narrowing.known if scope is None else None
         expected: list[str] = []
-        if known is not None and known.applies_to(folder_account(folder)):
+        if known is not None and known.applies_to(account):
             for region in sorted(known.names - present):
                 if digests is not None and digests.has(folder, region):
                     present.add(region)  # logged: its days are judged by its digests
@@ -334,7 +431,7 @@ def coverage_issues(
             judged.sort()
         unfolded: list[str] = []
         unsure: list[str] = []  # opt-in regions another account's folder may lack rightly
-        others = enabled is not None and not enabled.theirs(folder_account(folder))
+        others = enabled is not None and not enabled.theirs(account)
         if enabled is not None and scope is None:
             extra = enabled.opt_in - enabled.names if others else frozenset()
             for region in sorted((enabled.names | extra) - present - set(expected)):
@@ -349,38 +446,45 @@ def coverage_issues(
             head.append(
                 DataIssue(
                     folder,
-                    f"no folder for region(s) {', '.join(missing)}: no log file of "
+                    f"{_lacks(missing, flat)}: no log file of "
                     f"{'that region' if len(missing) == 1 else 'those regions'} here at all, so "
                     "its events, if any, were not read",
                 )
             )
         if expected and known is not None:
-            head.append(DataIssue(folder, _known_problem(expected, known)))
+            head.append(DataIssue(folder, _known_problem(expected, known, flat=flat)))
         if others and enabled is not None:
             # a region that is not opt-in is enabled for every account: its folder is missing;
             # whether the folder's account enabled an opt-in one is not known: a note
             sure = [r for r in unfolded if r not in enabled.opt_in]
             maybe = sorted({*unsure, *(r for r in unfolded if r in enabled.opt_in)})
             if sure:
-                head.append(DataIssue(folder, _others_problem(folder, sure, enabled)))
+                head.append(DataIssue(folder, _others_problem(account, sure, enabled, flat=flat)))
             if maybe and asides is not None:
-                asides.append(f"{folder}: {_opt_in_note(folder, maybe, enabled)}")
+                asides.append(f"{folder}: {_opt_in_note(account, maybe, enabled, flat=flat)}")
         elif unfolded:
-            head.append(DataIssue(folder, _unfolded_problem(unfolded, enabled)))
+            head.append(DataIssue(folder, _unfolded_problem(unfolded, enabled, flat=flat)))
+        if flat:
+            head = [DataIssue(i.source, f"{i.problem} ({FLAT_WORDS})") for i in head]
         seen = coverage.days.get(folder, {})
         regions = [
             (r, [d for d in days if d not in seen.get(r, ())]) for r in judged if r in present
         ]
         plan.append((folder, head, regions))
+    digests = everywhere
     verdicts: dict[tuple[str, str], DayVerdict] = {}
     if digests is not None:
         for folder, _head, regions in plan:
+            if folder in coverage.flat:
+                continue
             for region, gaps in regions:
                 if gaps:
                     verdicts[(folder, region)] = digests.judge(folder, region, gaps)
     checks: dict[tuple[str, str], DayVerdict] = {}
     if digests is not None:
         for folder, _head, regions in plan:
+            if folder in coverage.flat:
+                continue
             for region, _gaps in regions:
                 names = coverage.names.get(folder, {}).get(region, {})
                 held = {d: names[d] for d in days if d in names}
@@ -396,11 +500,13 @@ def coverage_issues(
         quiet_seals = DayVerdict()
         check_seals = DayVerdict()
         for region, gaps in regions:
-            where = f"{folder}{region}/"
+            where = coverage.region_place(folder, region)
             verdict = verdicts.get((folder, region))
             check = checks.get((folder, region), DayVerdict())
             if verdict is None:
-                if gaps:  # not judged by digests: as it was
+                if gaps and folder in coverage.flat:
+                    out.append(DataIssue(where, f"{_gap_problem(gaps, len(days))} ({FLAT_WORDS})"))
+                elif gaps:  # not judged by digests: as it was
                     out.append(DataIssue(where, _gap_problem(gaps, len(days))))
                 verdict = DayVerdict()
             if verdict.quiet:
@@ -420,7 +526,7 @@ def coverage_issues(
                 out.append(DataIssue(where, _chain_problem(check.chain)))
             stopped = (
                 digests.tail(folder, region, until)
-                if digests is not None and until is not None
+                if digests is not None and until is not None and folder not in coverage.flat
                 else ()
             )
             if stopped:
@@ -450,12 +556,19 @@ def coverage_issues(
     return out
 
 
-def _known_problem(regions: list[str], known: KnownRegions) -> str:
+def _lacks(regions: Sequence[str], flat: bool = False) -> str:
+    """How an issue of regions without a folder (of a :class:`Flat` group: without a log file
+    named for them) opens."""
+    what = "log file named for" if flat else "folder for"
+    return f"no {what} region(s) {', '.join(regions)}"
+
+
+def _known_problem(regions: list[str], known: KnownRegions, *, flat: bool = False) -> str:
     """Regions the key is known to have called (the finding's), with no folder (nor digest
     folder) here."""
     one = len(regions) == 1
     return (
-        f"no folder for region(s) {', '.join(regions)}: no log file of "
+        f"{_lacks(regions, flat)}: no log file of "
         f"{'that region' if one else 'those regions'} here at all, so its events, if any, were "
         f"not read — {known_called(regions, known)}"
     )
@@ -481,30 +594,35 @@ def _reader(enabled: EnabledRegions) -> str:
     return f"the credentials' account (not identified: {enabled.unidentified})"
 
 
-def _others_problem(folder: str, regions: list[str], enabled: EnabledRegions) -> str:
-    """A folder of another account than the credentials' (or one not identified) lacking
-    regions that are not opt-in (enabled for every account: for the folder's too)."""
-    account = folder_account(folder)
+def _others_problem(
+    account: str, regions: list[str], enabled: EnabledRegions, *, flat: bool = False
+) -> str:
+    """A folder of another account (``account``) than the credentials' (or one not identified)
+    lacking regions that are not opt-in (enabled for every account: for the folder's too)."""
     one = len(regions) == 1
     whose = (
         f"every account, {account}'s too ({'it is not an opt-in region' if one else 'they are '}"
         f"{'' if one else 'not opt-in regions'}; listed for {_reader(enabled)}"
     )
-    return _unfolded_problem(regions, enabled, whose=whose, after=")")
+    return _unfolded_problem(regions, enabled, whose=whose, after=")", flat=flat)
 
 
-def _opt_in_note(folder: str, regions: list[str], enabled: EnabledRegions) -> str:
-    """A folder of another account than the credentials' (or one not identified) without
-    folders for the partition's opt-in regions, which that account may not have enabled."""
-    account = folder_account(folder)
+def _opt_in_note(
+    account: str, regions: list[str], enabled: EnabledRegions, *, flat: bool = False
+) -> str:
+    """A folder of another account (``account``) than the credentials' (or one not
+    identified) without folders for the partition's opt-in regions, which that account may not
+    have enabled."""
     one = len(regions) == 1
     it = "it" if one else "them"
     reader = _reader(enabled)
     opted = sorted(set(regions) & enabled.names)
     listed = f", which opted in to {', '.join(opted)}" if opted else f", which has not enabled {it}"
+    what = "log file named for" if flat else "folder for"
+    whose = "whose log files these are" if flat else "whose folder this is"
     return (
-        f"no folder for the {enabled.partition} partition's opt-in region(s) "
-        f"{', '.join(regions)}: whether account {account}, whose folder this is, enabled {it} is "
+        f"no {what} the {enabled.partition} partition's opt-in region(s) "
+        f"{', '.join(regions)}: whether account {account}, {whose}, enabled {it} is "
         f"not known (the enabled regions listed are those of {reader}{listed}) — "
         f"where it did, the key's events there, if any, were not read; aws account list-regions "
         f"--account-id {account}, run from the organization's management account, lists its "
@@ -518,6 +636,7 @@ def _unfolded_problem(
     *,
     whose: str = "the account",
     after: str = "",
+    flat: bool = False,
 ) -> str:
     """Regions enabled for the account (``whose``: for which account; ``after``: what that
     leaves unknown), not asked, with no folder (nor digest folder) here."""
@@ -525,14 +644,14 @@ def _unfolded_problem(
     it = "it" if one else "them"
     their = "that region's" if one else "those regions'"
     source = enabled.source if enabled is not None else ""
+    digest = "" if flat else f", and no digest folder (CloudTrail-Digest/) shows {it} logged"
     return (
-        f"no folder for region(s) {', '.join(regions)}: no log file of "
+        f"{_lacks(regions, flat)}: no log file of "
         f"{'that region' if one else 'those regions'} here at all, so its events, if any, were "
         f"not read; {'it is' if one else 'they are'} enabled for {whose} ({source}){after} and "
         f"{'was' if one else 'were'} not asked with --regions: the trail does not log {it} (a "
         f"single-region trail, or one that leaves {it} out), or nothing was logged there in the "
-        f"window, or {'its' if one else 'their'} files are not here, and no "
-        f"digest folder (CloudTrail-Digest/) shows {it} logged; read "
+        f"window, or {'its' if one else 'their'} files are not here{digest}; read "
         f"{their} log files from the trail that records "
         f"{it}, or LookupEvents (--lookup), or name the key's regions with --regions"
     )

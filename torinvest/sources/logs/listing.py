@@ -27,7 +27,12 @@ from torinvest.errors import AccessDeniedError, AwsError, DataIssue, InputError,
 from torinvest.paths import FoundFile, walk_files
 from torinvest.sniff import CLI_OUTPUT_DO, CLI_OUTPUTS, read_head, sniff
 from torinvest.sources.logs.archive import archived_issue, archived_state
-from torinvest.sources.logs.coverage import Coverage, EnabledRegions, coverage_issues
+from torinvest.sources.logs.coverage import (
+    FILE_NAME_RE,
+    Coverage,
+    EnabledRegions,
+    coverage_issues,
+)
 from torinvest.sources.logs.digests import DigestFolders, LocalDigests, S3Digests
 from torinvest.sources.logs.model import S3_THREADS, KeyLayout, LogFile, Narrowing
 from torinvest.sources.logs.signatures import PublicKeys
@@ -56,9 +61,6 @@ SKIP_FOLDERS = frozenset({"CloudTrail-Digest"})
 
 ACCOUNT_RE = re.compile(r"\A[0-9]{12}\Z")
 ORG_RE = re.compile(r"^o-[a-z0-9]{10,32}$")
-FILE_NAME_RE = re.compile(
-    r"^(?P<account>\d{12})_CloudTrail_(?P<region>[a-z0-9-]+)_(?P<day>\d{8})T\d{4,6}Z_"
-)
 
 
 # --------------------------------------------------------------------------------------------

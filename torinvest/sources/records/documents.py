@@ -26,7 +26,7 @@ from torinvest.jsonread import parse as parse_json
 from torinvest.outcome import OUTCOME_UNKNOWN_MARK
 from torinvest.paged import next_token_problem
 from torinvest.schema import iso_utc
-from torinvest.sniff import CLI_OUTPUT_DO, cut_or_damaged, not_json
+from torinvest.sniff import CLI_OUTPUT_DO, CLI_TEXT, cut_or_damaged, not_json
 from torinvest.sources.records.columns import (
     _STR,
     CATEGORY_COLUMNS,
@@ -83,7 +83,10 @@ def records_in(
         if is_record(doc):
             return [doc], []
     elif isinstance(doc, list) and doc:
-        records, problems = _record_list(doc, "list")
+        if all(isinstance(item, str) for item in doc):  # lookup-events' CloudTrailEvent strings
+            records, problems = _event_strings(doc)
+        else:
+            records, problems = _record_list(doc, "list")
         if records:
             return records, problems
     raise NotCloudTrailError(f"{where}: {describe_document(doc)}", hint=_hint(doc))
@@ -124,6 +127,36 @@ def _record_list(items: list[Any], what: str) -> tuple[list[dict[str, Any]], lis
         f"{len(bad)} of {len(items)} {what} entries are not CloudTrail records "
         f"(first at index {bad[0]})"
     ]
+
+
+def _event_strings(items: list[str]) -> tuple[list[dict[str, Any]], list[str]]:
+    """A list of strings, each one record's JSON: ``aws cloudtrail lookup-events --query
+    'Events[].CloudTrailEvent' --output json`` (a saved LookupEvents answer without the fields
+    LookupEvents lists beside each record). A string that is not JSON, or not a record, is left
+    out (one problem naming the first)."""
+    records: list[dict[str, Any]] = []
+    bad: list[int] = []
+    repaired: list[tuple[JsonRepairs, dict[str, Any]]] = []
+    for i, raw in enumerate(items):
+        try:
+            rec, repairs = read_json(raw)
+        except orjson.JSONDecodeError:
+            rec, repairs = None, None
+        if is_record(rec):
+            records.append(rec)
+            if repairs:
+                repaired.append((repairs, rec))
+        else:
+            bad.append(i)
+    problems = []
+    if bad and records:
+        problems.append(
+            f"{len(bad)} of {len(items)} strings of the list are not CloudTrail records' JSON "
+            f"(first at index {bad[0]}): left out"
+        )
+    if repaired:
+        problems.append(cloudtrail_event_repairs(repaired))
+    return records, problems
 
 
 def _lookup_events(events: list[Any]) -> tuple[list[dict[str, Any]], list[str]]:
@@ -351,6 +384,8 @@ def is_lookup_answer(data: bytes) -> bool:
     or plain records, or that nothing of parses, is not one. A log file or a list is told by its
     opening, a file without the key (nor an escape that may spell it) by a byte search; JSON
     lines stop at the first line that is not an answer."""
+    if _STRINGS_OPEN.match(data) is not None:
+        return _is_event_strings(data)
     if _NOT_AN_ANSWER.match(data) is not None:
         return False
     if b'"Events"' not in data and b"\\u" not in data:  # the key, or an escape that may spell it
@@ -365,6 +400,27 @@ def is_lookup_answer(data: bytes) -> bool:
             return False
         found = True
     return found
+
+
+#: ``aws cloudtrail lookup-events --query 'Events[].CloudTrailEvent' --output json``: a list
+#: opening with a string (a log file opens ``{"Records":``, a list of records ``[{``).
+_STRINGS_OPEN = re.compile(rb'\s*\[\s*"')
+
+
+def _is_event_strings(data: bytes) -> bool:
+    """Whether ``data`` is one list of strings whose first is a CloudTrail record's JSON
+    (:func:`_event_strings`): the ``CloudTrailEvent`` of each event of a LookupEvents answer."""
+    docs = iter(_documents(data))
+    doc = next(docs, None)
+    if not isinstance(doc, list) or not doc or next(docs, None) is not None:
+        return False
+    if not all(isinstance(item, str) for item in doc):
+        return False
+    try:
+        first, _ = read_json(doc[0])
+    except orjson.JSONDecodeError:
+        return False
+    return is_record(first)
 
 
 #: The fields of a LookupEvents event that ``--lookup-attributes`` filters on and that each
@@ -468,6 +524,10 @@ def lookup_answer_scope(data: bytes) -> LookupScope | None:
 
 def _lookup_items(data: bytes) -> Iterator[Mapping[str, Any]]:
     for doc in _documents(data):
+        if isinstance(doc, list):  # the records' JSON strings alone (:func:`_event_strings`)
+            for record in _event_strings(doc)[0]:
+                yield _attributes(record)
+            continue
         for ev in doc["Events"]:
             if isinstance(ev, dict):
                 yield ev
@@ -476,14 +536,19 @@ def _lookup_items(data: bytes) -> Iterator[Mapping[str, Any]]:
 def _copy_items(data: bytes) -> Iterator[Mapping[str, Any]]:
     """The lookup attributes of each record of a log group's copy."""
     for record in log_group_copy_records(data):
-        identity = record.get("userIdentity")
-        identity = identity if isinstance(identity, dict) else {}
-        yield {
-            "AccessKeyId": identity.get("accessKeyId"),
-            "Username": identity.get("userName"),
-            "EventName": record.get("eventName"),
-            "EventSource": record.get("eventSource"),
-        }
+        yield _attributes(record)
+
+
+def _attributes(record: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A record's values of :data:`SCOPE_ATTRIBUTES` (:data:`RECORD_ATTRIBUTES`)."""
+    identity = record.get("userIdentity")
+    identity = identity if isinstance(identity, dict) else {}
+    return {
+        "AccessKeyId": identity.get("accessKeyId"),
+        "Username": identity.get("userName"),
+        "EventName": record.get("eventName"),
+        "EventSource": record.get("eventSource"),
+    }
 
 
 def log_group_copy(data: bytes) -> Kind | None:
@@ -752,12 +817,25 @@ def _first_line_is_json(data: bytes) -> bool:
 
 
 def _json_problem(e: orjson.JSONDecodeError, data: bytes) -> str:
-    what = not_json(data)
+    what = not_json(data) or (CLI_TEXT if _tab_after_record(e, data) else None)
     if what is not None:
         do = CLI_OUTPUT_DO if "AWS CLI" in what else "export or download the events again"
         return f"{what}: not read, so its events, if any, are missing; {do}"
     why = _damage(e, data)
     return f"invalid JSON (line {e.lineno}, column {e.colno}: {e.msg}); {why}"
+
+
+def _tab_after_record(error: orjson.JSONDecodeError, data: bytes) -> bool:
+    """Whether ``data`` is a CloudTrail record's JSON followed by a tab and more: the AWS CLI's
+    text output of records' JSON strings (:func:`torinvest.sniff.tab_separated_records`, for
+    a first record longer than the bytes it looks at)."""
+    at = error.pos
+    if not error.msg.startswith("unexpected content") or data[at - 1 : at] != b"\t":
+        return False
+    try:
+        return is_record(orjson.loads(data[: at - 1]))
+    except orjson.JSONDecodeError:
+        return False
 
 
 def _too_deep(error: orjson.JSONDecodeError) -> bool:

@@ -1,0 +1,255 @@
+"""A flat folder of log files named like CloudTrail's is judged by the regions and days of their
+names, as a trail folder is by its folders.
+
+An analyst downloads some of the trail's log files from the S3 console (or ``aws s3 cp`` of some
+objects, a colleague's zip extracted) into one flat folder: the files keep CloudTrail's names,
+``<account>_CloudTrail_<region>_<YYYYMMDD>T<HHmm>Z_<unique>.json.gz``. Read with only the
+us-east-1 files there, it said "60 events from 60 log file(s)", complete, while the key's calls
+in eu-west-1 and ap-southeast-1 had never been copied: files outside the trail's dated layout
+were not judged at all. Now they are judged per account of the source, from their names (the
+same issues as a trail folder's, saying the regions and days come from the names). Files named
+otherwise (exports, JSON lines) still claim nothing. Catalogue: docs/hostile-inputs.md,
+"Regions and days not there".
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+from pathlib import Path
+
+import boto3
+import pandas as pd
+import pytest
+
+from tests.cli_run import issues, run
+from tests.fake_aws import FakeAws
+from torinvest.aws import DEFAULT_REGIONS
+from torinvest.case import sample_case
+from torinvest.sources.logs import list_logs
+from torinvest.sources.logs.coverage import FLAT_WORDS
+from torinvest.sources.logs.model import KnownRegions, Narrowing
+
+CASE = sample_case()
+ACCOUNT = "218007301253"
+KEY = "AKIATFQR7NSCUXC3DDDP"  # its calls: us-east-1, eu-west-1, ap-southeast-1 on 2023-07-10
+NOBODY = "AKIANOBODY0000000000"
+US_EAST_1 = sorted(CASE.cloudtrail.rglob(f"{ACCOUNT}_CloudTrail_us-east-1_*.json.gz"))
+FLAT = f"{ACCOUNT}_CloudTrail_* files"
+
+
+def _flat(tmp_path: Path, files: list[Path] = US_EAST_1) -> Path:
+    """The files copied into one flat folder, keeping their names (as the S3 console saves)."""
+    folder = tmp_path / "downloads"
+    folder.mkdir()
+    for f in files:
+        shutil.copy(f, folder / f.name)
+    return folder
+
+
+@pytest.fixture(params=["local", "s3"])
+def flat(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The us-east-1 log files in a flat folder, or under a flat S3 prefix (no AWSLogs/)."""
+    if request.param == "local":
+        return str(_flat(tmp_path))
+    moto = request.getfixturevalue("moto")
+    request.getfixturevalue("monkeypatch").setenv("MOTO_ACCOUNT_ID", ACCOUNT)
+    s3 = boto3.client("s3", endpoint_url=moto, region_name="us-east-1")
+    s3.create_bucket(Bucket="evidence")
+    for f in US_EAST_1:
+        s3.put_object(Bucket="evidence", Key=f"case-42/{f.name}", Body=f.read_bytes())
+    return "s3://evidence/case-42/"
+
+
+def _no_file_named(regions: list[str], source: str) -> str:
+    return (
+        f"no log file named for region(s) {', '.join(regions)}: no log file of those regions "
+        "here at all, so its events, if any, were not read; they are enabled for the account "
+        f"({source}) and were not asked with --regions: the trail does not log them (a "
+        "single-region trail, or one that leaves them out), or nothing was logged there in the "
+        "window, or their files are not here; read those regions' log files from the trail that "
+        "records them, or LookupEvents (--lookup), or name the key's regions with --regions "
+        f"({FLAT_WORDS})"
+    )
+
+
+@pytest.mark.parametrize("engine", ["files", "duckdb"])
+def test_a_flat_folder_of_one_regions_files_names_the_regions_it_lacks(
+    tmp_path: Path, engine: str
+) -> None:
+    """The reproduction: no --regions, offline: the partition's default regions are judged."""
+    folder = _flat(tmp_path)
+    code, out, err = run(
+        "events", "--logs", str(folder), "--access-key", KEY, "--engine", engine,
+        "--start", "2023-07-10", "--end", "2023-07-10", "--out", str(tmp_path / "e.csv"),
+    )  # fmt: skip
+    assert code == 0, err
+    assert out.startswith("60 events from 60 log file(s)")  # what is there is read
+    missing = sorted(DEFAULT_REGIONS["aws"] - {"us-east-1"})
+    offline = (
+        "the regions enabled in every account of the aws partition; whether the account "
+        "enabled an opt-in region is not known offline"
+    )
+    assert issues(err) == [
+        f"torinvest: issue: {folder} ({FLAT}): " + _no_file_named(missing, offline)
+    ]
+    assert "partial result" in err
+
+
+@pytest.mark.parametrize("engine", ["files", "duckdb"])
+def test_regions_asked_and_days_of_the_window_are_judged_by_the_names(
+    flat: str, engine: str, tmp_path: Path
+) -> None:
+    """--regions: the regions asked (eu-west-1 has no file); the window's days per region with
+    files (2023-07-11 has none). Local folders and S3 prefixes alike."""
+    code, out, err = run(
+        "events", "--logs", flat, "--access-key", KEY, "--regions", "us-east-1,eu-west-1",
+        "--start", "2023-07-10", "--end", "2023-07-11", "--engine", engine,
+        "--out", str(tmp_path / "e.csv"),
+    )  # fmt: skip
+    assert code == 0, err
+    assert out.startswith("60 events from ")
+    root = flat.rstrip("/")
+    assert issues(err) == [
+        f"torinvest: issue: {root} ({FLAT}): no log file named for region(s) eu-west-1: no log "
+        "file of that region here at all, so its events, if any, were not read "
+        f"({FLAT_WORDS})",
+        f"torinvest: issue: {root} ({ACCOUNT}_CloudTrail_us-east-1_* files): no log file for "
+        "2023-07-11 (1 of the window's 2 UTC day(s)): nothing was logged there those days, or "
+        "logging stopped, or the files are not here; the events of those days, if any, were "
+        f"not read ({FLAT_WORDS})",
+    ]
+
+
+@pytest.mark.parametrize("engine", ["files", "duckdb"])
+def test_a_flat_s3_prefix_is_judged_by_the_accounts_enabled_regions(
+    engine: str, fake_aws: FakeAws, moto: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No --regions, on S3: the enabled regions of the credentials' account (DescribeRegions),
+    as a trail on S3 is judged."""
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", ACCOUNT)
+    s3 = boto3.client("s3", endpoint_url=moto, region_name="us-east-1")
+    s3.create_bucket(Bucket="evidence")
+    for f in US_EAST_1:
+        s3.put_object(Bucket="evidence", Key=f"case-42/{f.name}", Body=f.read_bytes())
+    fake_aws.enabled_regions = ["ap-southeast-1", "eu-west-1", "us-east-1"]
+    code, out, err = run(
+        "events", "--logs", "s3://evidence/case-42/", "--access-key", KEY, "--engine", engine,
+        "--start", "2023-07-10", "--end", "2023-07-10", "--out", str(tmp_path / "e.csv"),
+    )  # fmt: skip
+    assert code == 0, err
+    assert out.startswith("60 events from ")
+    assert issues(err) == [
+        f"torinvest: issue: s3://evidence/case-42 ({FLAT}): "
+        + _no_file_named(["ap-southeast-1", "eu-west-1"], "ec2:DescribeRegions")
+    ]
+
+
+def test_every_region_and_day_present_is_no_issue(tmp_path: Path) -> None:
+    """The whole sample trail flattened, judged for its regions: nothing missing, nothing said."""
+    folder = _flat(tmp_path, sorted(CASE.cloudtrail.rglob("*.json.gz")))
+    code, out, err = run(
+        "events", "--logs", str(folder), "--access-key", KEY,
+        "--regions", "us-east-1,eu-west-1,ap-southeast-1",
+        "--start", "2023-07-10", "--end", "2023-07-10", "--out", str(tmp_path / "e.csv"),
+    )  # fmt: skip
+    assert code == 0, err
+    assert out.startswith("64 events from ")
+    assert issues(err) == []
+
+
+def _day(day: str) -> pd.Timestamp:
+    return pd.Timestamp(day, tz="UTC")
+
+
+def _named(folder: Path, *names: str) -> None:
+    """Log files of those names (one record each: the listing reads names only)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        with gzip.open(folder / name, "wt") as f:
+            json.dump({"Records": []}, f)
+
+
+def test_a_mix_of_accounts_is_judged_per_account(tmp_path: Path) -> None:
+    """Two accounts' files in one folder: each account is judged by its own regions and days
+    (the other's files stand for nothing of it)."""
+    folder = tmp_path / "mixed"
+    _named(
+        folder,
+        "111122223333_CloudTrail_us-east-1_20230710T1205Z_AAAAAAAAAAAAAAAA.json.gz",
+        "111122223333_CloudTrail_eu-west-1_20230710T1205Z_BBBBBBBBBBBBBBBB.json.gz",
+        "444455556666_CloudTrail_us-east-1_20230711T0005Z_CCCCCCCCCCCCCCCC.json.gz",
+    )
+    narrowing = Narrowing(
+        regions=frozenset({"us-east-1", "eu-west-1"}),
+        start=_day("2023-07-10"),
+        end=_day("2023-07-12"),
+    )
+    listing = list_logs(folder, narrowing)
+    got = [(i.source, i.problem.split(":")[0].split(" (")[0]) for i in listing.gaps]
+    assert got == [
+        (f"{folder} (111122223333_CloudTrail_eu-west-1_* files)", "no log file for 2023-07-11"),
+        (f"{folder} (111122223333_CloudTrail_us-east-1_* files)", "no log file for 2023-07-11"),
+        (
+            f"{folder} (444455556666_CloudTrail_* files)",
+            "no log file named for region(s) eu-west-1",
+        ),
+        (f"{folder} (444455556666_CloudTrail_us-east-1_* files)", "no log file for 2023-07-10"),
+    ]
+    assert all(i.problem.endswith(f"({FLAT_WORDS})") for i in listing.gaps)
+
+
+def test_the_findings_region_is_expected_of_a_flat_folder(tmp_path: Path) -> None:
+    """The regions the key is known to have called (the finding's) are judged as in a trail
+    folder of their account, with no --regions."""
+    folder = tmp_path / "flat"
+    _named(folder, f"{ACCOUNT}_CloudTrail_us-east-1_20230710T1205Z_AAAAAAAAAAAAAAAA.json.gz")
+    known = KnownRegions((("ap-south-1", "the finding's region"),), ACCOUNT)
+    narrowing = Narrowing(start=_day("2023-07-10"), end=_day("2023-07-10"), known=known)
+    listing = list_logs(folder, narrowing)
+    problems = [i.problem for i in listing.gaps if i.source == f"{folder} ({FLAT})"]
+    assert problems[0].startswith(
+        "no log file named for region(s) ap-south-1: no log file of that region here at all, so "
+        "its events, if any, were not read — and the key called it (ap-south-1: the finding's "
+        "region)"
+    )
+    assert problems[0].endswith(f"({FLAT_WORDS})")
+
+
+def test_files_not_named_like_cloudtrails_claim_nothing(tmp_path: Path) -> None:
+    """Exports and renamed files say nothing of regions or days: nothing is claimed of them."""
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    for i, f in enumerate(US_EAST_1):
+        shutil.copy(f, folder / f"export-{i}.json.gz")
+    code, _out, err = run(
+        "events", "--logs", str(folder), "--access-key", KEY, "--regions", "eu-west-1",
+        "--start", "2023-07-01", "--end", "2023-07-11", "--out", str(tmp_path / "e.csv"),
+    )  # fmt: skip
+    assert code == 0, err
+    assert issues(err) == []
+
+
+def test_a_file_given_by_name_and_copies_beside_their_trail_are_not_judged_apart(
+    tmp_path: Path,
+) -> None:
+    """One log file named on the command line is read whatever its name says; log files of an
+    account copied beside its trail folder in the same source leave the judging to the trail
+    folder (its issues, not a second set for the copies)."""
+    code, _out, err = run(
+        "events", "--logs", str(US_EAST_1[0]), "--access-key", KEY,
+        "--start", "2023-07-10", "--end", "2023-07-11", "--out", str(tmp_path / "e.csv"),
+    )  # fmt: skip
+    assert code == 0, err
+    assert issues(err) == []
+    root = tmp_path / "case"
+    shutil.copytree(CASE.cloudtrail, root)
+    for f in US_EAST_1[:2]:
+        shutil.copy(f, root / f.name)
+    code, _out, err = run(
+        "events", "--logs", str(root), "--access-key", KEY, "--regions", "us-east-1,eu-west-1",
+        "--start", "2023-07-10", "--end", "2023-07-10", "--out", str(tmp_path / "e2.csv"),
+    )  # fmt: skip
+    assert code == 0, err
+    assert issues(err) == []
