@@ -31,8 +31,8 @@ from torinvest.sources.logs.model import (
     Narrowing,
     ReadOptions,
 )
-from torinvest.sources.logs.pool import _Runner, default_workers
-from torinvest.sources.logs.read import file_accounts
+from torinvest.sources.logs.pool import _Runner, default_workers, spooled
+from torinvest.sources.logs.read import file_accounts, read_local, read_log_records
 from torinvest.sources.records import (
     MAX_DERIVED_ROUNDS,
     DerivedKey,
@@ -41,6 +41,13 @@ from torinvest.sources.records import (
     frame_from_tables,
 )
 from torinvest.sources.records.origin import mints_of, own_rows
+from torinvest.sources.records.passwords import (
+    ConsolePassword,
+    SignIn,
+    console_passwords,
+    sign_ins,
+    with_mfa,
+)
 
 log = logging.getLogger(__name__)
 #: How many times :func:`load_logs` re-reads the files for keys minted by minted keys.
@@ -185,11 +192,19 @@ def load_logs(
         old_copies = [loc for p in pieces for loc in p.old_copies]
         minted: list[DerivedKey] = []
         malformed: list[DataIssue] = []
+        found_sign_ins: list[SignIn] = []
+        searched: frozenset[str] = frozenset()
         if follow_derived:
-            extra, minted = _follow(
+            extra, minted, passwords = _follow(
                 pieces, files, options, n_workers, aws, progress, spool, malformed
             )
             pieces += extra
+            searched = frozenset(p.user_name for p in passwords)
+            if searched:  # a pass of its own, only when a key set a console password
+                signed, found_sign_ins = _read_sign_ins(
+                    files, options, searched, n_workers, aws, progress, spool
+                )
+                pieces += signed
     result = LogsResult(
         frame=pd.DataFrame(),
         files_read=len(files),
@@ -200,6 +215,8 @@ def load_logs(
         files=[f.location for f in files],
         keys=keys,
         derived=minted,
+        sign_ins=found_sign_ins,
+        sign_ins_searched=searched,
     )
     ordered = sorted(pieces, key=lambda p: p.first)
     result.issues = listing.failed + listing.unreadable
@@ -239,6 +256,9 @@ def load_logs(
         result.frame = own_rows(result.frame, keys | derived)
     if narrowing.regions:
         result.frame = keep_regions(result.frame, narrowing.regions)
+        result.sign_ins = [
+            s for s in result.sign_ins if s.aws_region is None or s.aws_region in narrowing.regions
+        ]
     result.issues += early_use_issues(result.frame, result.derived)
     # counted per file above; said once per region folder (how many, which days, how to restore)
     result.issues = fold_archived(result.issues)
@@ -302,11 +322,14 @@ def _follow(
     found wrong (a minted value that is not an access key ID, a mint not recorded, keys past the
     limit) is an issue in ``malformed``.
 
-    Returns the pieces of the extra passes (indexes after the first pass's) and the keys found.
+    Returns the pieces of the extra passes (indexes after the first pass's), the keys found and
+    the console passwords the keys set (:func:`~torinvest.sources.records.console_passwords`).
     """
     assert options.keys is not None
     extra: list[BatchOut] = []
     passes: list[list[BatchOut]] = []
+    passwords: list[ConsolePassword] = []
+    every = set(options.keys)
 
     def fetch(new: list[DerivedKey]) -> pd.DataFrame:
         keys = frozenset(d.access_key_id for d in new)  # their mints are the pass before's
@@ -317,9 +340,60 @@ def _follow(
         for p in latest:  # ordered after the passes before
             p.first += len(passes) * len(files)
         extra.extend(latest)
-        return frame_from_tables([p.table for p in latest if p.table is not None])
+        frame = frame_from_tables([p.table for p in latest if p.table is not None])
+        every.update(keys)
+        passwords.extend(console_passwords(frame, every))  # set by a minted key
+        return frame
 
     first = frame_from_tables([p.table for p in pieces if p.table is not None])
     first = own_rows(first, options.keys)  # not the records that minted the keys
+    passwords.extend(console_passwords(first, every))
     found = follow_minted(first, options.keys, fetch, malformed)
-    return extra, found
+    return extra, found, passwords
+
+
+def _read_sign_ins(
+    files: Sequence[LogFile],
+    options: ReadOptions,
+    users: frozenset[str],
+    workers: int,
+    aws: Aws | None,
+    progress: bool | None,
+    spool: Path | None,
+) -> tuple[list[BatchOut], list[SignIn]]:
+    """Read the files once more for the console sign-ins (ConsoleLogin) of ``users``: a
+    sign-in record holds no access key, so no pass by key holds it. Returns the pass's pieces
+    (their issues are the files'; their rows are taken out of the frame with every row not of
+    the keys) and the sign-ins, with ``MFAUsed`` read again from the few files that hold them
+    (:func:`_mfa_of`)."""
+    wanted = replace(options, keys=frozenset(), mints=frozenset(), users=users)
+    pieces = _read_all(files, wanted, workers, aws, progress, spool)
+    frame = frame_from_tables([p.table for p in pieces if p.table is not None])
+    for p in pieces:
+        p.first += (MAX_DERIVED_ROUNDS + 1) * len(files)  # after every pass by key
+        p.table = None
+    found = sign_ins(frame, users)
+    return pieces, _mfa_of(found, files, wanted, spool)
+
+
+def _mfa_of(
+    found: list[SignIn], files: Sequence[LogFile], options: ReadOptions, spool: Path | None
+) -> list[SignIn]:
+    """``found`` with ``additionalEventData.MFAUsed`` (not a column of the events frame) read
+    from the files that hold them — a local file, or an S3 object the passes left in
+    ``spool``; a file that cannot be read again leaves ``mfa_used`` unknown (None)."""
+    origins = {s.origin for s in found if s.origin}
+    records: list[dict[str, Any]] = []
+    for f in files:
+        if f.location not in origins:
+            continue
+        if f.bucket is None:
+            raw = read_local(f.location, options.max_bytes)
+        elif spool is not None:
+            kept = spooled(spool, f.location)
+            raw = kept.read_bytes() if kept.is_file() else None
+        else:  # pragma: no cover - the sign-in pass runs with a spool for S3 files
+            raw = None
+        if isinstance(raw, bytes):
+            records += read_log_records(raw, f.location, options)[0]
+    return with_mfa(found, records)
