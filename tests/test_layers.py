@@ -97,6 +97,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("parameters",),
     # the torinvest command lines printed as next steps (the access the run was given)
     ("commands",),
+    # console passwords the key set and their sign-ins (over the activity read)
+    ("passwords",),
     # what the activity means
     ("analysis.helpers",),
     ("analysis.baseline", "analysis.places"),

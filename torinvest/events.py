@@ -52,6 +52,7 @@ from torinvest.sources.records import (
     untimed_issue,
 )
 from torinvest.sources.records.origin import Mint
+from torinvest.sources.records.passwords import SignIn
 from torinvest.sources.sql.engine import NOTHING_SCANNED
 
 if TYPE_CHECKING:
@@ -111,6 +112,12 @@ class Activity:
     #: whether a source that can find those records was read (log files, an engine's table;
     #: LookupEvents cannot search responses): when False, "no mint found" is "not searched"
     mints_searched: bool = False
+    #: the console sign-ins (ConsoleLogin) read of users the keys set a console password for
+    #: (:mod:`~torinvest.sources.records.passwords`): not rows of ``frame``
+    sign_ins: list[SignIn] = field(default_factory=list)
+    #: the users whose sign-ins were searched for (the log files' pass; no other source yet):
+    #: a user not in it is "not read", never "no sign-in"
+    sign_ins_searched: frozenset[str] = frozenset()
 
     def _arn_partition(self) -> str:
         """The ARN partition of the LookupEvents regions asked (``aws-us-gov`` in GovCloud…)."""
@@ -842,6 +849,8 @@ def load_activity(
         act.derived += res.derived
         act.mints += res.mints
         act.mints_searched = bool(access_key)
+        act.sign_ins += res.sign_ins
+        act.sign_ins_searched |= res.sign_ins_searched
     copies = act.file_counts.log_group_note() if act.file_counts is not None else None
     if copies is not None:  # once, whichever engine read them: an issue when events may lack
         said, missing = copies
