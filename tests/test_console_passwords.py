@@ -26,7 +26,7 @@ import pytest
 from tests.campaign_case import ACCOUNT, FINDING, KEY, TRAIL_DAY, sample_records
 from tests.offline_regions import SAMPLE_REGIONS
 from tests.sample_window import COVERED
-from torinvest import investigation
+from torinvest import investigation, report
 from torinvest.case import sample_case
 from torinvest.display import answer, assessment
 from torinvest.sources.logs import load, load_logs
@@ -161,6 +161,7 @@ def test_the_sample_case_lists_the_password_the_tor_key_set_and_reads_its_sign_i
         "signed_in": 0,
     }
     assert said["event_id"]
+    assert report.summary_problems(data) == []  # the contract holds it
     # read, and none: the search of credentials it minted is whole
     assert data["derived_keys_search"] == {"status": "followed", "why": None}
     assert not [i for i in inv.data_issues if i.source.startswith("console password")]
@@ -190,6 +191,7 @@ def test_sign_ins_after_the_password_are_its_use_with_tor_and_mfa(
         ("2023-07-10T12:30:10Z", TOR_EXIT, True, "Success", "No"),
     ]
     assert said["signed_in"] == 1
+    assert report.summary_problems(data) == []
     search = data["derived_keys_search"]
     assert search["status"] == "partial"
     assert (
