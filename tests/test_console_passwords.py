@@ -24,8 +24,9 @@ import pandas as pd
 import pytest
 
 from tests.campaign_case import ACCOUNT, FINDING, KEY, TRAIL_DAY, sample_records
+from tests.cli_run import run
 from tests.offline_regions import SAMPLE_REGIONS
-from tests.sample_window import COVERED
+from tests.sample_window import COVERED, COVERED_FLAGS
 from torinvest import investigation, report
 from torinvest.case import sample_case
 from torinvest.display import answer, assessment
@@ -311,3 +312,23 @@ def test_a_forged_user_name_is_text_in_the_report_and_one_argument_in_the_comman
     html = assessment.derived_keys(inv).data
     assert "<img" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
     assert use.command().startswith("torinvest events '--username=--out=<img src=x")
+
+
+# --------------------------------------------------------------------------------------------
+# the command (the one notebook run): report, summary.json and the terminal say it
+# --------------------------------------------------------------------------------------------
+def test_investigate_says_the_password_and_its_sign_in_everywhere(
+    signed_in_case: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "report"
+    code, stdout, stderr = run(
+        "investigate", FINDING, "--case", str(signed_in_case), *COVERED_FLAGS, "--out", str(out)
+    )
+    assert code == 0, stderr
+    assert "1 console password(s) set (SIGNED IN 1 time(s))" in stdout + stderr
+    assert f"console password of {USER}" in stdout + stderr  # the data issue, named
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "Console passwords set (1)" in html and "2 console sign-in(s)" in html
+    data = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert [u["signed_in"] for u in data["console_passwords"]] == [1]
+    assert data["derived_keys_search"]["status"] == "partial"
