@@ -30,7 +30,10 @@ from tests.sample_window import COVERED, COVERED_FLAGS
 from torinvest import investigation, report
 from torinvest.case import sample_case
 from torinvest.display import answer, assessment
+from torinvest.events import Activity
+from torinvest.passwords import password_issues, password_uses
 from torinvest.sources.logs import load, load_logs
+from torinvest.tor import ExitLists
 
 USER = "svc-backup-sync"  # the sample's backdoor user: CreateLoginProfile by KEY at 12:17:19
 SET_AT = "2023-07-10T12:17:19Z"
@@ -226,14 +229,31 @@ def test_the_report_card_and_the_answer_say_the_sign_ins(
 
 
 # --------------------------------------------------------------------------------------------
-# a source that does not read sign-ins: "not read", never "none"
+# the DuckDB engine: a query by user name; "not read" where no source read them, never "none"
 # --------------------------------------------------------------------------------------------
-def test_an_engine_reading_by_key_says_the_sign_ins_were_not_read(signed_in_case: Path) -> None:
+def test_the_duckdb_engine_reads_the_sign_ins_by_user_name(signed_in_case: Path) -> None:
     inv = _investigate(signed_in_case, engine="duckdb")
     data = investigation.summary(inv)
     [said] = data["console_passwords"]
+    assert said["sign_ins_search"] == {"status": "read", "why": None}
+    # the same sign-ins as the file loader's; MFA is no column of the engine's rows: unknown
+    assert [(s["event_time"], s["tor"], s["result"], s["mfa_used"]) for s in said["sign_ins"]] == [
+        ("2023-07-10T12:29:50Z", True, "Failure", None),
+        ("2023-07-10T12:30:10Z", True, "Success", None),
+    ]
+    assert data["derived_keys_search"]["status"] == "partial"
+    assert "was used to sign in 1 time(s)" in data["derived_keys_search"]["why"]
+    assert "(Tor, MFA unknown)" in assessment.derived_keys(inv).data
+
+
+def test_sign_ins_past_the_row_limit_are_not_read_and_said(signed_in_case: Path) -> None:
+    """The engine counts a read past --max-rows instead of loading it: the user's sign-ins are
+    then not rows, and "no sign-in" would be wrong."""
+    inv = _investigate(signed_in_case, engine="duckdb", max_rows=3)
+    data = investigation.summary(inv)
+    [said] = data["console_passwords"]
     assert said["sign_ins_search"]["status"] == "not read"
-    assert "ConsoleLogin records hold no access key" in said["sign_ins_search"]["why"]
+    assert "more than the row limit" in said["sign_ins_search"]["why"]
     assert said["sign_ins"] == [] and said["signed_in"] == 0
     assert data["derived_keys_search"]["status"] == "partial"
     assert "its sign-ins were not read" in data["derived_keys_search"]["why"]
@@ -243,6 +263,24 @@ def test_an_engine_reading_by_key_says_the_sign_ins_were_not_read(signed_in_case
     html = assessment.derived_keys(inv).data
     assert "Console passwords set: use not read (1)" in html
     assert "no console sign-in" not in html
+
+
+def test_a_source_that_reads_by_key_only_says_not_read() -> None:
+    """LookupEvents by AccessKeyId (no log files, no engine): a sign-in holds no key."""
+    frame = load_logs(
+        str(sample_case().cloudtrail), access_keys=KEY, start="2023-07-10", end="2023-07-10"
+    ).frame
+    activity = Activity(frame=frame)  # nothing searched the sign-ins
+    [use] = password_uses(
+        activity, frame, [KEY], ExitLists(), tolerance_hours=1.0, follow_derived=True
+    )
+    assert (use.status, use.sign_ins) == ("not read", [])
+    assert "LookupEvents by AccessKeyId never returns them" in (use.why or "")
+    [issue] = password_issues([use])
+    assert issue.problem.startswith(
+        f"CreateLoginProfile at {SET_AT} (event {use.password.event_id}) with key {KEY} set a "
+        f"console password for user {USER}: whether it was used is not known"
+    )
 
 
 def test_not_followed_says_so_and_reads_nothing(signed_in_case: Path) -> None:

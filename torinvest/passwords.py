@@ -36,9 +36,9 @@ from torinvest.sources.records.passwords import (
 SIGN_IN_STATUSES = ("read", "not read", "not followed")
 #: Why the sign-ins were not read when no source read them (LookupEvents, an engine's table).
 NOT_READ_WHY = (
-    "only the trail's log files are searched for console sign-ins (ConsoleLogin records hold no "
-    "access key, so a reading by key — LookupEvents by AccessKeyId, an engine's query by key — "
-    "never holds them), and no log file was read for them"
+    "only the trail's log files and the SQL engines are searched for console sign-ins "
+    "(ConsoleLogin records hold no access key, so LookupEvents by AccessKeyId never returns "
+    "them), and neither read them"
 )
 
 
@@ -103,7 +103,8 @@ def password_uses(
         elif p.user_name in activity.sign_ins_searched:
             out.append(PasswordUse(p, "read", None, after(found, p)))
         else:
-            out.append(PasswordUse(p, "not read", NOT_READ_WHY))
+            why = activity.sign_ins_unread.get(p.user_name, NOT_READ_WHY)
+            out.append(PasswordUse(p, "not read", why))
     return out
 
 

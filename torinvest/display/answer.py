@@ -427,7 +427,7 @@ def password_lines(inv: Investigation) -> list[str]:
                 f"{_e(s.result or 'result not recorded')} at {_time(s.event_time)} from "
                 f"<code>{_e(s.source_ip)}</code> "
                 f"({'Tor' if s.tor else 'not Tor' if s.tor is False else 'Tor unknown'}, MFA "
-                f"{_e(s.mfa_used or 'not recorded')})"
+                f"{_e(s.mfa_used or 'unknown')})"
                 for s in u.sign_ins
             )
             use = f"<b>{len(u.sign_ins)} console sign-in(s)</b> of that user after it: {signs}"
