@@ -43,6 +43,8 @@ COMMAND = f"torinvest events --username={USER} --start={SET_AT} …"
 #: who then signed in (a real ConsoleLogin, Success, MFAUsed No).
 STRATUS_KEY = "AKIATFQR7NSC8Q4X20BJ"
 STRATUS_USER = "stratus-red-team-nmfalu-gfjyeaypjt"
+SESSION = "ASIATFQR7NSCCONSOLE1"  # the console session after the Tor sign-in
+EARLY_SESSION = "ASIATFQR7NSCCONSOLE0"  # a console session of the user before the password
 
 
 def _sign_in(
@@ -84,7 +86,9 @@ def _sign_in(
     return record
 
 
-def _console_call(user: str, when: str, ip: str) -> dict[str, Any]:
+def _console_call(
+    user: str, when: str, ip: str, key: str = "ASIATFQR7NSCCONSOLE1", n: int = 0
+) -> dict[str, Any]:
     """A call of a console session of ``user``: benjamin's real console-session record of the
     sample (an ASIA key, sessionContext) re-attributed."""
     base = next(
@@ -97,12 +101,12 @@ def _console_call(user: str, when: str, ip: str) -> dict[str, Any]:
     r["userIdentity"].update(
         arn=f"arn:aws:iam::{ACCOUNT}:user/{user}",
         userName=user,
-        accessKeyId="ASIATFQR7NSCCONSOLE1",
+        accessKeyId=key,
         principalId="AIDATFQR7NSCTQWQB8VOS",
     )
     r["userIdentity"].pop("invokedBy", None)
     r["sessionCredentialFromConsole"] = "true"
-    r.update(eventTime=when, sourceIPAddress=ip, eventID="5c1e0f4a-0000-4000-8000-00000000c0de")
+    r.update(eventTime=when, sourceIPAddress=ip, eventID=f"5c1e0f4a-0000-4000-8000-0000c0de{n:04d}")
     return r
 
 
@@ -135,7 +139,9 @@ def signed_in_case(tmp_path_factory: pytest.TempPathFactory) -> Path:
             _sign_in(USER, "2023-07-10T12:29:50Z", TOR_EXIT, result="Failure", n=2),
             _sign_in(USER, "2023-07-10T12:30:10Z", TOR_EXIT, n=3),
             _sign_in("benjamin", "2023-07-10T12:31:00Z", "10.248.16.43", n=4),  # not set
-            _console_call(USER, "2023-07-10T12:31:30Z", TOR_EXIT),
+            _console_call(USER, "2023-07-10T12:31:30Z", TOR_EXIT, n=1),
+            # a session begun before the password was set: not its use
+            _console_call(USER, "2023-07-10T12:06:00Z", "167.99.201.43", EARLY_SESSION, n=2),
         ],
     )
 
@@ -163,6 +169,8 @@ def test_the_sample_case_lists_the_password_the_tor_key_set_and_reads_its_sign_i
         "sign_ins_search": {"status": "read", "why": None},
         "sign_ins": [],
         "signed_in": 0,
+        "sessions_read": True,
+        "sessions": [],
     }
     assert said["event_id"]
     assert report.summary_problems(data) == []  # the contract holds it
@@ -196,22 +204,25 @@ def test_sign_ins_after_the_password_are_its_use_with_tor_and_mfa(
     ]
     assert said["signed_in"] == 1
     assert report.summary_problems(data) == []
-    search = data["derived_keys_search"]
-    assert search["status"] == "partial"
-    assert (
-        f"the console password set for user {USER} was used to sign in 1 time(s)" in (search["why"])
+    # the console session after the sign-in: followed as a derived key, minted by ConsoleLogin
+    assert (said["sessions_read"], said["sessions"]) == (True, [SESSION])
+    [session] = [d for d in signed_in.activity.derived if d.access_key_id == SESSION]
+    assert (session.minted_by, session.event_name, session.source_ip) == (
+        KEY,
+        "ConsoleLogin",
+        TOR_EXIT,
     )
-    [issue] = [i for i in signed_in.data_issues if i.source == f"console password of {USER}"]
-    assert f"user {USER} signed in to the console 1 time(s) after CreateLoginProfile" in (
-        issue.problem
-    )
-    assert f"first at 2023-07-10T12:30:10Z from {TOR_EXIT} (a Tor exit then)" in issue.problem
-    assert f"run `{COMMAND}`" in issue.problem
-    # the console session's call is not the key's activity (sign-ins are not rows either)
+    assert session.event_time == pd.Timestamp("2023-07-10T12:30:10Z")
     frame = signed_in.events
-    assert "ASIATFQR7NSCCONSOLE1" not in set(frame["access_key_id"].dropna())
+    calls = frame[frame["access_key_id"] == SESSION]
+    assert len(calls) == 1 and bool(calls["derived"].all()) and bool(calls["tor"].all())
+    assert SESSION in data["derived_keys"]
+    # the session begun before the password is not its use; sign-ins are not rows
+    assert EARLY_SESSION not in set(frame["access_key_id"].dropna())
     assert "ConsoleLogin" not in set(frame["event_name"].dropna())
-    assert data["reading"]["state"] == investigation.READING_INCOMPLETE
+    # everything it minted was read: the search is whole, nothing said
+    assert data["derived_keys_search"] == {"status": "followed", "why": None}
+    assert not [i for i in signed_in.data_issues if i.source.startswith("console password")]
 
 
 def test_the_report_card_and_the_answer_say_the_sign_ins(
@@ -221,7 +232,8 @@ def test_the_report_card_and_the_answer_say_the_sign_ins(
     assert "Console passwords set (1)" in html and "ti-danger" in html
     assert "<b>2 console sign-in(s)</b> of that user after it" in html
     assert f"Success at 2023-07-10 12:30:10 UTC from <code>{TOR_EXIT}</code> (Tor, MFA No)" in html
-    assert "the calls of those console sessions are <b>not</b> in the activity" in html
+    assert "the calls of its console sessions are in the activity, followed as derived" in html
+    assert f"<code>{SESSION}</code>" in html
     said = answer.answer_html(signed_in, {})
     assert "Console passwords the key set (1)" in said and "2 console sign-in(s)" in said
     phrase = investigation.derived_keys_phrase(investigation.summary(signed_in))
@@ -244,6 +256,16 @@ def test_the_duckdb_engine_reads_the_sign_ins_by_user_name(signed_in_case: Path)
     assert data["derived_keys_search"]["status"] == "partial"
     assert "was used to sign in 1 time(s)" in data["derived_keys_search"]["why"]
     assert "(Tor, MFA unknown)" in assessment.derived_keys(inv).data
+    # the engine reads the user's calls but cannot tell a console session's (no column holds
+    # sessionCredentialFromConsole): not followed, said with the command that shows them
+    assert (said["sessions_read"], said["sessions"]) == (False, [])
+    assert SESSION not in set(inv.events["access_key_id"].dropna())
+    [issue] = [i for i in inv.data_issues if i.source == f"console password of {USER}"]
+    assert f"user {USER} signed in to the console 1 time(s) after CreateLoginProfile" in (
+        issue.problem
+    )
+    assert f"first at 2023-07-10T12:30:10Z from {TOR_EXIT} (a Tor exit then)" in issue.problem
+    assert f"run `{COMMAND}`" in issue.problem
 
 
 def test_sign_ins_past_the_row_limit_are_not_read_and_said(signed_in_case: Path) -> None:
@@ -363,10 +385,27 @@ def test_investigate_says_the_password_and_its_sign_in_everywhere(
         "investigate", FINDING, "--case", str(signed_in_case), *COVERED_FLAGS, "--out", str(out)
     )
     assert code == 0, stderr
-    assert "1 console password(s) set (SIGNED IN 1 time(s))" in stdout + stderr
-    assert f"console password of {USER}" in stdout + stderr  # the data issue, named
+    assert "3 derived key(s), 1 console password(s) set (SIGNED IN 1 time(s))" in stdout
     html = (out / "report.html").read_text(encoding="utf-8")
     assert "Console passwords set (1)" in html and "2 console sign-in(s)" in html
+    assert SESSION in html  # the console session, a derived key
     data = json.loads((out / "summary.json").read_text(encoding="utf-8"))
-    assert [u["signed_in"] for u in data["console_passwords"]] == [1]
-    assert data["derived_keys_search"]["status"] == "partial"
+    assert [(u["signed_in"], u["sessions"]) for u in data["console_passwords"]] == [(1, [SESSION])]
+    assert data["derived_keys_search"]["status"] == "followed"
+
+
+def test_a_key_a_console_session_minted_is_named_not_followed(tmp_path: Path) -> None:
+    """A console session that calls CreateAccessKey: the session is followed, the key it
+    minted is another round, not read — an issue names it and the command (never "followed")."""
+    create = next(r for r in sample_records() if r["eventName"] == "CreateAccessKey")
+    minting = _console_call(USER, "2023-07-10T12:32:00Z", TOR_EXIT, n=3)
+    for field in ("eventSource", "eventName", "requestParameters", "responseElements"):
+        minting[field] = copy.deepcopy(create[field])
+    minting["responseElements"]["accessKey"]["accessKeyId"] = "AKIATFQR7NSCCONSOLEK"
+    case = _case(tmp_path, [_sign_in(USER, "2023-07-10T12:30:10Z", TOR_EXIT, n=3), minting])
+    inv = _investigate(case)
+    assert SESSION in {d.access_key_id for d in inv.activity.derived}
+    [issue] = [i for i in inv.data_issues if "minted by a console session" in i.problem]
+    assert issue.problem.startswith("AKIATFQR7NSCCONSOLEK minted by a console session")
+    assert "torinvest events --access-key=AKIATFQR7NSCCONSOLEK --follow-derived" in issue.problem
+    assert investigation.summary(inv)["derived_keys_search"]["status"] == "partial"

@@ -126,6 +126,9 @@ class Activity:
     sign_ins_searched: frozenset[str] = frozenset()
     #: why a user's sign-ins were not read where a source tried (user → why)
     sign_ins_unread: dict[str, str] = field(default_factory=dict)
+    #: the users whose console sessions' calls were read (the log files' pass: their session
+    #: keys are in ``derived``, minted by ConsoleLogin); an engine reads their sign-ins only
+    sessions_read: frozenset[str] = frozenset()
 
     def _arn_partition(self) -> str:
         """The ARN partition of the LookupEvents regions asked (``aws-us-gov`` in GovCloud…)."""
@@ -900,6 +903,7 @@ def load_activity(
         act.mints_searched = bool(access_key)
         act.sign_ins += res.sign_ins
         act.sign_ins_searched |= res.sign_ins_searched
+        act.sessions_read |= res.sign_ins_searched
     copies = act.file_counts.log_group_note() if act.file_counts is not None else None
     if copies is not None:  # once, whichever engine read them: an issue when events may lack
         said, missing = copies

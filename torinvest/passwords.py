@@ -26,6 +26,7 @@ from torinvest.errors import DataIssue
 from torinvest.events import Activity
 from torinvest.safety import option
 from torinvest.sources.records.passwords import (
+    SIGN_IN_EVENT,
     ConsolePassword,
     SignIn,
     after,
@@ -57,6 +58,10 @@ class PasswordUse:
     status: str
     why: str | None = None
     sign_ins: list[SignIn] = field(default_factory=list)
+    #: whether the calls of the user's console sessions were read (followed as derived keys:
+    #: ``sessions`` their keys)
+    sessions_read: bool = False
+    sessions: list[str] = field(default_factory=list)
 
     @property
     def signed_in(self) -> list[SignIn]:
@@ -78,6 +83,8 @@ class PasswordUse:
             "sign_ins_search": {"status": self.status, "why": self.why},
             "sign_ins": [s.to_dict() for s in self.sign_ins],
             "signed_in": len(self.signed_in),
+            "sessions_read": self.sessions_read,
+            "sessions": list(self.sessions),
         }
 
 
@@ -101,11 +108,26 @@ def password_uses(
             )
             out.append(PasswordUse(p, "not followed", why))
         elif p.user_name in activity.sign_ins_searched:
-            out.append(PasswordUse(p, "read", None, after(found, p)))
+            read = p.user_name in activity.sessions_read
+            sessions = _sessions(activity, events, p.user_name) if read else []
+            out.append(PasswordUse(p, "read", None, after(found, p), read, sessions))
         else:
             why = activity.sign_ins_unread.get(p.user_name, NOT_READ_WHY)
             out.append(PasswordUse(p, "not read", why))
     return out
+
+
+def _sessions(activity: Activity, events: pd.DataFrame, user: str) -> list[str]:
+    """The keys of ``user``'s console sessions followed as derived keys (minted by a
+    ConsoleLogin: :func:`~torinvest.sources.records.console_sessions`)."""
+    keys = {d.access_key_id for d in activity.derived if d.event_name == SIGN_IN_EVENT}
+    if not keys or not len(events):
+        return []
+    rows = events[
+        events["access_key_id"].isin(list(keys)).fillna(False).to_numpy(dtype=bool)
+        & events["user_name"].astype("string").eq(user).fillna(False).to_numpy(dtype=bool)
+    ]
+    return sorted({str(k) for k in rows["access_key_id"].dropna()})
 
 
 def _with_tor(
@@ -143,7 +165,7 @@ def password_issues(uses: Sequence[PasswordUse]) -> list[DataIssue]:
                     f"`{u.command()}` over the trail's log files",
                 )
             )
-        elif u.status == "read" and u.signed_in:
+        elif u.status == "read" and u.signed_in and not u.sessions_read:
             first = u.signed_in[0]
             via = " (a Tor exit then)" if first.tor else ""
             issues.append(
@@ -168,7 +190,7 @@ def passwords_gap(uses: Sequence[PasswordUse]) -> str | None:
         user = u.password.user_name
         if u.status == "not read":
             parts.append(f"the console password set for user {user}: its sign-ins were not read")
-        elif u.status == "read" and u.signed_in:
+        elif u.status == "read" and u.signed_in and not u.sessions_read:
             parts.append(
                 f"the console password set for user {user} was used to sign in "
                 f"{len(u.signed_in)} time(s): those console sessions' calls were not read"

@@ -431,7 +431,13 @@ def password_lines(inv: Investigation) -> list[str]:
                 for s in u.sign_ins
             )
             use = f"<b>{len(u.sign_ins)} console sign-in(s)</b> of that user after it: {signs}"
-            if u.signed_in:
+            if u.signed_in and u.sessions_read:
+                keys = ", ".join(f"<code>{_e(k)}</code>" for k in u.sessions) or "none made"
+                use += (
+                    " — the calls of its console sessions are in the activity, followed as "
+                    f"derived keys (minted by ConsoleLogin): {keys}"
+                )
+            elif u.signed_in:
                 use += (
                     " — the calls of those console sessions are <b>not</b> in the activity: "
                     f"run <code>{_e(u.command())}</code>"

@@ -112,6 +112,8 @@ _PASSWORD: dict[str, Any] = _object(
             ),
         },
         "signed_in": _COUNT,
+        "sessions_read": {"type": "boolean"},
+        "sessions": {"type": "array", "items": {"type": "string"}},
     }
 )
 #: Keys of ``source_ips[]`` added since: how many distinct regions, user agents and keys the IP

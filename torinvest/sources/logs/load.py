@@ -34,8 +34,10 @@ from torinvest.sources.logs.model import (
 from torinvest.sources.logs.pool import _Runner, default_workers, spooled
 from torinvest.sources.logs.read import file_accounts, read_local, read_log_records
 from torinvest.sources.records import (
+    FOLLOW_SOURCE,
     MAX_DERIVED_ROUNDS,
     DerivedKey,
+    derived_keys,
     early_use_issues,
     follow_minted,
     frame_from_tables,
@@ -45,6 +47,7 @@ from torinvest.sources.records.passwords import (
     ConsolePassword,
     SignIn,
     console_passwords,
+    console_sessions,
     sign_ins,
     with_mfa,
 )
@@ -201,10 +204,12 @@ def load_logs(
             pieces += extra
             searched = frozenset(p.user_name for p in passwords)
             if searched:  # a pass of its own, only when a key set a console password
-                signed, found_sign_ins = _read_sign_ins(
-                    files, options, searched, n_workers, aws, progress, spool
+                signed, found_sign_ins, sessions = _read_sign_ins(
+                    files, options, passwords, n_workers, aws, progress, spool, malformed
                 )
                 pieces += signed
+                known = {d.access_key_id for d in minted} | set(keys or ())
+                minted += [d for d in sessions if d.access_key_id not in known]
     result = LogsResult(
         frame=pd.DataFrame(),
         files_read=len(files),
@@ -355,25 +360,45 @@ def _follow(
 def _read_sign_ins(
     files: Sequence[LogFile],
     options: ReadOptions,
-    users: frozenset[str],
+    passwords: Sequence[ConsolePassword],
     workers: int,
     aws: Aws | None,
     progress: bool | None,
     spool: Path | None,
-) -> tuple[list[BatchOut], list[SignIn]]:
-    """Read the files once more for the console sign-ins (ConsoleLogin) of ``users``: a
-    sign-in record holds no access key, so no pass by key holds it. Returns the pass's pieces
-    (their issues are the files'; their rows are taken out of the frame with every row not of
-    the keys) and the sign-ins, with ``MFAUsed`` read again from the few files that hold them
-    (:func:`_mfa_of`)."""
+    malformed: list[DataIssue],
+) -> tuple[list[BatchOut], list[SignIn], list[DerivedKey]]:
+    """Read the files once more for the console sign-ins (ConsoleLogin) of the users the
+    ``passwords`` are of, and their console sessions' calls: a sign-in record holds no access
+    key, and a console session's key was minted by no call, so no pass by key holds them.
+    Returns the pass's pieces (their issues are the files'; the sign-ins and the sessions not
+    begun after a password are taken out of the frame with every row not of the keys), the
+    sign-ins, with ``MFAUsed`` read again from the few files that hold them (:func:`_mfa_of`),
+    and the sessions the passwords gave (:func:`~torinvest.sources.records.console_sessions`:
+    followed as derived keys). Keys those sessions minted are not followed: an issue in
+    ``malformed`` names them."""
+    users = frozenset(p.user_name for p in passwords)
     wanted = replace(options, keys=frozenset(), mints=frozenset(), users=users)
     pieces = _read_all(files, wanted, workers, aws, progress, spool)
     frame = frame_from_tables([p.table for p in pieces if p.table is not None])
     for p in pieces:
         p.first += (MAX_DERIVED_ROUNDS + 1) * len(files)  # after every pass by key
-        p.table = None
-    found = sign_ins(frame, users)
-    return pieces, _mfa_of(found, files, wanted, spool)
+    found = _mfa_of(sign_ins(frame, users), files, wanted, spool)
+    sessions = console_sessions(frame, passwords, found)
+    session_keys = {d.access_key_id for d in sessions}
+    calls = own_rows(frame, session_keys)
+    minted = [d for d in derived_keys(calls, session_keys) if d.access_key_id not in session_keys]
+    if minted:  # a console session minted a key: its calls are another round, not read
+        names = ", ".join(sorted({d.access_key_id for d in minted}))
+        malformed.append(
+            DataIssue(
+                FOLLOW_SOURCE,
+                f"{names} minted by a console session of a user the key set a password for, "
+                "not followed: their calls are not in the activity: run `torinvest events "
+                f"--access-key={min(d.access_key_id for d in minted)} --follow-derived …` (each "
+                "of them) to see them",
+            )
+        )
+    return pieces, found, sessions
 
 
 def _mfa_of(

@@ -73,7 +73,8 @@ class LogsResult:
     #: the console sign-ins (ConsoleLogin) read of the users the keys set a console password
     #: for (with ``follow_derived``): not rows of ``frame``
     sign_ins: list[SignIn] = field(default_factory=list)
-    #: the users whose sign-ins were searched for in the files read (none: not searched)
+    #: the users whose sign-ins were searched for in the files read (none: not searched), and
+    #: their console sessions' calls (followed as derived keys: ``derived``)
     sign_ins_searched: frozenset[str] = frozenset()
 
 

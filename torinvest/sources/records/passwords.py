@@ -11,7 +11,7 @@ as a JSON string is the bytes its prefilter searches for: :func:`user_needles`).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -21,6 +21,7 @@ import pandas as pd
 
 from torinvest.jsonread import parse as parse_json
 from torinvest.outcome import failed_rows, unknown_rows
+from torinvest.sources.records.derived import DerivedKey
 
 #: Calls that give an IAM user a console password (``requestParameters.userName``; the caller's
 #: own user when absent).
@@ -142,6 +143,76 @@ def signs_in(record: Mapping[str, Any], users: Collection[str]) -> bool:
         return False
     name = who.get("userName")
     return isinstance(name, str) and name in users
+
+
+def console_call(record: Mapping[str, Any], users: Collection[str]) -> bool:
+    """Whether ``record`` is a call of a console session of one of the IAM ``users``: made with a
+    temporary key (``userIdentity.accessKeyId`` ``ASIA…``) that a console sign-in gave
+    (``sessionCredentialFromConsole`` ``"true"``)."""
+    if str(record.get("sessionCredentialFromConsole")).lower() != "true":
+        return False
+    who = record.get("userIdentity")
+    if not isinstance(who, dict) or who.get("type") != "IAMUser":
+        return False
+    name, key = who.get("userName"), who.get("accessKeyId")
+    return isinstance(name, str) and name in users and isinstance(key, str) and _temporary(key)
+
+
+def _temporary(key: str) -> bool:
+    return key.startswith("ASIA")
+
+
+def console_sessions(
+    frame: pd.DataFrame,
+    passwords: Sequence[ConsolePassword],
+    found: Sequence[SignIn],
+) -> list[DerivedKey]:
+    """The console sessions of an events frame of console calls (:func:`console_call`) that the
+    passwords gave: each session key whose first call is at or after a password of its user was
+    set, as a key minted by the password's key (``minted_by``, ``event_name`` ConsoleLogin):
+    the successful sign-in before its first call (time, ID, IP), when one was read. A session
+    begun before every password of its user is not the password's use: not returned."""
+    if not len(frame):
+        return []
+    keys = frame["access_key_id"].astype("string")
+    mine = frame[keys.str.startswith("ASIA").fillna(False).to_numpy(dtype=bool)]
+    out = []
+    for key, rows in mine.groupby(mine["access_key_id"].astype(object), sort=False):
+        first = rows["event_time"].min()
+        user = str(rows["user_name"].iloc[0])
+        set_before = [
+            p
+            for p in passwords
+            if p.user_name == user
+            and (p.event_time is None or pd.isna(first) or p.event_time <= first)
+        ]
+        if not set_before:
+            continue
+        p = max(set_before, key=_order)
+        signs = [
+            s
+            for s in found
+            if s.user_name == user
+            and s.succeeded
+            and s.event_time is not None
+            and not pd.isna(first)
+            and s.event_time <= first
+            and (p.event_time is None or s.event_time >= p.event_time)
+        ]
+        s = signs[-1] if signs else None
+        out.append(
+            DerivedKey(
+                access_key_id=str(key),
+                minted_by=p.set_by,
+                event_name=SIGN_IN_EVENT,
+                event_time=None if s is None else s.event_time,
+                event_id=None if s is None else s.event_id,
+                source_ip=None if s is None else s.source_ip,
+                role_arn=None,
+                expiration=None,
+            )
+        )
+    return sorted(out, key=lambda d: (d.event_time is None, str(d.event_time), d.access_key_id))
 
 
 def user_needles(users: Iterable[str]) -> tuple[bytes, ...]:
