@@ -32,6 +32,7 @@ from torinvest.case import sample_case
 from torinvest.display import answer, assessment
 from torinvest.events import Activity
 from torinvest.passwords import password_issues, password_uses
+from torinvest.post import answer as post_answer
 from torinvest.sources.logs import load, load_logs
 from torinvest.tor import ExitLists
 
@@ -409,3 +410,12 @@ def test_a_key_a_console_session_minted_is_named_not_followed(tmp_path: Path) ->
     assert issue.problem.startswith("AKIATFQR7NSCCONSOLEK minted by a console session")
     assert "torinvest events --access-key=AKIATFQR7NSCCONSOLEK --follow-derived" in issue.problem
     assert investigation.summary(inv)["derived_keys_search"]["status"] == "partial"
+
+
+def test_the_posted_answer_names_the_password_beside_the_derived_keys(
+    signed_in: investigation.Investigation,
+) -> None:
+    data = investigation.summary(signed_in)
+    line = post_answer._derived_line(data, data["reading"]["state"])
+    assert line.startswith("Derived keys: ")
+    assert line.endswith(", 1 console password(s) set (SIGNED IN 1 time(s))")
