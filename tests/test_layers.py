@@ -52,7 +52,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # CloudTrail sources: records → the events frame (the pieces' columns, records → a piece,
     # minted keys, a log file's bytes → a piece, documents → records, pieces → the frame) ...
     ("sources", "sources.records.columns", "sources.records.jsontext"),
-    ("sources.records.table", "sources.records.derived"),
+    ("sources.records.table", "sources.records.derived", "sources.records.passwords"),
     ("sources.records.logfile", "sources.records.loggroup", "sources.records.origin"),
     ("sources.records.documents",),
     ("sources.records.frame",),
@@ -99,6 +99,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("parameters",),
     # the torinvest command lines printed as next steps (the access the run was given)
     ("commands",),
+    # console passwords the key set and their sign-ins (over the activity read)
+    ("passwords",),
     # what the activity means
     ("analysis.helpers",),
     ("analysis.baseline", "analysis.places"),

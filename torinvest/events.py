@@ -24,7 +24,7 @@ from pandas.api.types import union_categoricals
 
 from torinvest.aws import DEFAULT_REGIONS, Aws, arn_partition, global_regions_missing
 from torinvest.aws.ids import check_access_key_id, check_user_name, role_account
-from torinvest.errors import BeyondRetention, DataIssue, InputError, OptionsError
+from torinvest.errors import BeyondRetention, DataIssue, InputError, OptionsError, TorinvestError
 from torinvest.options import DEFAULT_MAX_ROWS as DEFAULT_MAX_ROWS
 from torinvest.options import EngineOptions
 from torinvest.outcome import unknown_rows
@@ -52,10 +52,17 @@ from torinvest.sources.records import (
     untimed_issue,
 )
 from torinvest.sources.records.origin import Mint
+from torinvest.sources.records.passwords import (
+    ConsolePassword,
+    SignIn,
+    console_passwords,
+    sign_ins,
+)
 from torinvest.sources.sql.engine import NOTHING_SCANNED
 
 if TYPE_CHECKING:
     from torinvest.sources.sql import Aggregates
+    from torinvest.sources.sql.engine import Engine, SqlResult
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +127,17 @@ class Activity:
     #: the keys it minted) in the window, read with the key's in the same pass of the log
     #: files (file loader); None: not looked for (no ``watch``, an engine, LookupEvents only)
     watched: pd.DataFrame | None = None
+    #: the console sign-ins (ConsoleLogin) read of users the keys set a console password for
+    #: (:mod:`~torinvest.sources.records.passwords`): not rows of ``frame``
+    sign_ins: list[SignIn] = field(default_factory=list)
+    #: the users whose sign-ins were searched for (the log files' pass, an engine's query by
+    #: user name): a user not in it is "not read", never "no sign-in"
+    sign_ins_searched: frozenset[str] = frozenset()
+    #: why a user's sign-ins were not read where a source tried (user → why)
+    sign_ins_unread: dict[str, str] = field(default_factory=dict)
+    #: the users whose console sessions' calls were read (the log files' pass: their session
+    #: keys are in ``derived``, minted by ConsoleLogin); an engine reads their sign-ins only
+    sessions_read: frozenset[str] = frozenset()
 
     def _arn_partition(self) -> str:
         """The ARN partition of the LookupEvents regions asked (``aws-us-gov`` in GovCloud…)."""
@@ -715,6 +733,10 @@ def _load_with_engine(
             account=act.account,
             known=known,
         )
+        if follow_derived and access_key:  # a query of its own, only when a password was set
+            keys = {access_key, *(d.access_key_id for d in res.derived)}
+            passwords = console_passwords(res.frame, keys)
+            _engine_sign_ins(act, res, eng, passwords, end, regions, engine.max_rows)
     finally:
         eng.close()
     frames.append(res.frame)
@@ -744,6 +766,43 @@ def _load_with_engine(
         act.file_counts = res.counts
         act.files_read += res.counts.read
     act.engine_summary = res.summary()
+
+
+def _engine_sign_ins(
+    act: Activity,
+    res: SqlResult,
+    eng: Engine,
+    passwords: Sequence[ConsolePassword],
+    end: pd.Timestamp | None,
+    regions: Sequence[str] | None,
+    max_rows: int | None,
+) -> None:
+    """The console sign-ins of the users the keys set a password for, through the engine: a
+    query by user name (LookupEvents' ``Username``) from the first password's time, its
+    ConsoleLogin rows kept (``act.sign_ins``; MFA is no column: not read). A query that fails
+    or matches more rows than the limit (counted, not loaded) leaves them not read, and why
+    (``act.sign_ins_unread``)."""
+    from torinvest.sources.sql import load_sql
+
+    for user in sorted({p.user_name for p in passwords}):
+        times = [p.event_time for p in passwords if p.user_name == user and p.event_time]
+        since = min(times) if times else None
+        try:
+            got = load_sql(
+                eng, user_name=user, start=since, end=end, regions=regions, max_rows=max_rows
+            )
+        except TorinvestError as e:
+            act.sign_ins_unread[user] = f"the {eng.name} query of user {user}'s calls failed: {e}"
+            continue
+        res.queries += got.queries
+        if got.aggregates is not None:
+            act.sign_ins_unread[user] = (
+                f"user {user}'s calls are more than the row limit: counted in the engine, not "
+                "loaded — re-run with a higher --max-rows"
+            )
+            continue
+        act.sign_ins += sign_ins(got.frame, {user})
+        act.sign_ins_searched |= {user}
 
 
 def load_activity(
@@ -861,6 +920,9 @@ def load_activity(
         act.derived += res.derived
         act.mints += res.mints
         act.mints_searched = bool(access_key)
+        act.sign_ins += res.sign_ins
+        act.sign_ins_searched |= res.sign_ins_searched
+        act.sessions_read |= res.sign_ins_searched
     copies = act.file_counts.log_group_note() if act.file_counts is not None else None
     if copies is not None:  # once, whichever engine read them: an issue when events may lack
         said, missing = copies

@@ -97,6 +97,7 @@ from torinvest.parameters import (
 from torinvest.parameters import (
     sources_from_parameters as sources_from_parameters,
 )
+from torinvest.passwords import PasswordUse, password_issues, password_uses, passwords_gap
 from torinvest.paths import tor_cache
 from torinvest.pivot import IpPivot
 from torinvest.reading import NOT_SEARCHED as NOT_SEARCHED
@@ -480,6 +481,9 @@ class Investigation:
     #: report's (:func:`report_issues`) — kept so that what counts them without the
     #: :class:`FindingsResult` (the plan's "built from incomplete evidence") counts them too.
     findings_issues: list[DataIssue] = field(default_factory=list)
+    #: Console passwords the key or a derived key set, and what was read of their use
+    #: (torinvest.passwords): a credential the key minted, as a derived key is.
+    console_passwords: list[PasswordUse] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         # what the charts take: the events frame, or counts frames when the activity was
@@ -610,6 +614,8 @@ class Investigation:
             issues += self.key_last_used.issues
         # the key impaired the logging or detection the reading relies on (torinvest.impairment)
         issues += [i for i in self.impaired.issues if i not in issues]
+        # console passwords the key set: sign-ins not read, console sessions' calls not read
+        issues += password_issues(self.console_passwords)
         return issues
 
 
@@ -705,6 +711,14 @@ def investigate(
             ),
         ),
         findings_issues=list(findings.issues),
+        console_passwords=password_uses(
+            activity,
+            events,
+            [key.access_key_id, *(d.access_key_id for d in activity.derived)],
+            lists,
+            tolerance_hours=tolerance_hours,
+            follow_derived=follow_derived,
+        ),
         **counts,
     )
     # what the key impaired that the reading does not rely on (another trail, LookupEvents
@@ -1232,6 +1246,8 @@ def summary(inv: Investigation, verdict: dict[str, Any] | None = None) -> dict[s
         },
         "derived_keys": derived,
         "derived_keys_search": derived_keys_search(inv),
+        # console passwords the key or a derived key set, and their sign-ins (torinvest.passwords)
+        "console_passwords": [u.to_dict() for u in inv.console_passwords],
         # who minted the key (the upstream principal), or why that is not known
         "key_origin": inv.key_origin().to_dict(),
         "signals": [s.to_dict() for s in inv.signals],
@@ -1402,8 +1418,10 @@ def derived_keys_search(inv: Investigation) -> dict[str, Any]:
     ``followed`` (every key minted in the activity was followed, and the activity was read
     whole: an empty list means none), ``partial`` (keys minted past the pass limit were not
     followed, or the activity was not read whole — no call could be read, or a source, region,
-    file or days were not: a key minted there is not known; ``why`` says which), ``not
-    followed`` (``follow_derived`` was off: the list is empty whatever the key minted)."""
+    file or days were not: a key minted there is not known; or a console password the key set,
+    ``console_passwords``, whose sign-ins were not read, or whose console sessions signed in and
+    their calls were not read — :func:`torinvest.passwords.passwords_gap`; ``why`` says which),
+    ``not followed`` (``follow_derived`` was off: the list is empty whatever the key minted)."""
     if not inv.follow_derived:
         return {
             "status": "not followed",
@@ -1439,6 +1457,9 @@ def derived_keys_search(inv: Investigation) -> dict[str, Any]:
             "why": f"the activity was not read whole ({len(unread)} data issue(s): {sources}): "
             "a key minted in what was not read is not known",
         }
+    gap = passwords_gap(inv.console_passwords)  # a console password is a credential it minted
+    if gap is not None:
+        return {"status": "partial", "why": gap}
     return {"status": "followed", "why": None}
 
 
@@ -1458,11 +1479,29 @@ def derived_keys_phrase(summary_data: Mapping[str, Any]) -> str:
     written before ``derived_keys_search`` counts its list."""
     count = listed_total(summary_data, "derived_keys")
     status = (summary_data.get("derived_keys_search") or {}).get("status")
+    said = passwords_phrase(summary_data)
     if status == "not followed":
-        return "derived keys not followed"
+        return "derived keys not followed" + said
     if status == "partial":
-        return f"{count} derived key(s) (search partial)"
-    return f"{count} derived key(s)"
+        return f"{count} derived key(s) (search partial)" + said
+    return f"{count} derived key(s)" + said
+
+
+def passwords_phrase(summary_data: Mapping[str, Any]) -> str:
+    """The console passwords of a ``summary.json`` (``console_passwords``) in a few words,
+    after the derived keys ("" when the key set none, or the summary has none): ``, 1 console
+    password set (SIGNED IN 2 time(s))``, ``(sign-ins not read)``, ``(no sign-in read)``."""
+    uses = [u for u in summary_data.get("console_passwords") or [] if isinstance(u, Mapping)]
+    if not uses:
+        return ""
+    signed = sum(int(u.get("signed_in") or 0) for u in uses)
+    unread = sum((u.get("sign_ins_search") or {}).get("status") != "read" for u in uses)
+    parts = [f"SIGNED IN {signed} time(s)"] if signed else []
+    if unread:
+        parts.append(f"sign-ins of {unread} not read")
+    elif not signed:
+        parts.append("no sign-in read")
+    return f", {len(uses)} console password(s) set ({'; '.join(parts)})"
 
 
 def report_issues(

@@ -50,6 +50,7 @@ WRITTEN_KEYS = [
     *SUMMARY_KEYS[:8],
     "lists",
     *SUMMARY_KEYS[8:10],
+    "console_passwords",  # console passwords the key set (optional: older summaries lack it)
     "key_origin",  # who minted the key (optional: summaries written before it have none)
     SUMMARY_KEYS[10],
     "baseline",

@@ -387,14 +387,20 @@ def followed_derived(inv: Investigation, followed: object = None) -> bool:
 
 
 def _derived_html(inv: Investigation, followed: bool) -> str:
+    passwords = password_lines(inv)
+    said = (
+        f"<p><b>Console passwords the key set ({len(passwords)})</b>:</p>" + _list(passwords)
+        if passwords
+        else ""
+    )
     if not followed:
-        return "<p><b>Derived keys: not followed</b> (follow_derived is off).</p>"
+        return "<p><b>Derived keys: not followed</b> (follow_derived is off).</p>" + said
     derived = inv.activity.derived
     if not derived:
         gap = activity_gap(inv)  # "none minted" only over an activity read whole
         if gap:
-            return f"<p><b>Derived keys: none found</b> — {_e(gap)}</p>"
-        return "<p>Derived keys: none minted by this key in its activity.</p>"
+            return f"<p><b>Derived keys: none found</b> — {_e(gap)}</p>" + said
+        return "<p>Derived keys: none minted by this key in its activity.</p>" + said
     items = []
     for d in derived:
         calls, tor, unknown = key_calls(inv, d.access_key_id)
@@ -412,9 +418,58 @@ def _derived_html(inv: Investigation, followed: bool) -> str:
     unfollowed = [i for i in inv.activity.issues if is_unfollowed(i)]
     if unfollowed:  # keys past the pass limit: their calls are not in the activity
         items += [f"<b>not followed</b>: {_e(i.problem)}" for i in unfollowed]
-    return f"<p><b>Derived keys ({len(derived)})</b> — the same actor holds them:</p>" + _list(
-        items
+    return (
+        f"<p><b>Derived keys ({len(derived)})</b> — the same actor holds them:</p>"
+        + _list(items)
+        + said
     )
+
+
+def password_lines(inv: Investigation) -> list[str]:
+    """One HTML line per console password the key or a derived key set
+    (:mod:`torinvest.passwords`): the user, when and by what, and its sign-ins read — or that
+    they were not read, and why ("none" only when they were read). Every value escaped: a user
+    name and an address are written by whoever called."""
+    out = []
+    for u in inv.console_passwords:
+        p = u.password
+        maybe = " (<b>outcome unknown</b>: set only if it succeeded)" if p.unknown else ""
+        head = (
+            f"a console password for user <code>{_e(p.user_name)}</code>, set with "
+            f"{_e(p.event_name)} at {_time(p.event_time)} by <code>{_e(p.set_by)}</code> from "
+            f"<code>{_e(p.source_ip)}</code>{maybe}: "
+        )
+        if u.status == "not followed":
+            use = f"its sign-ins were <b>not followed</b> ({_e(u.why)})"
+        elif u.status == "not read":
+            use = (
+                f"its sign-ins were <b>not read</b> — whether it was used is not known "
+                f"({_e(u.why)}); run <code>{_e(u.command())}</code>"
+            )
+        elif not u.sign_ins:
+            use = "no console sign-in of that user after it in the sources read"
+        else:
+            signs = "; ".join(
+                f"{_e(s.result or 'result not recorded')} at {_time(s.event_time)} from "
+                f"<code>{_e(s.source_ip)}</code> "
+                f"({'Tor' if s.tor else 'not Tor' if s.tor is False else 'Tor unknown'}, MFA "
+                f"{_e(s.mfa_used or 'unknown')})"
+                for s in u.sign_ins
+            )
+            use = f"<b>{len(u.sign_ins)} console sign-in(s)</b> of that user after it: {signs}"
+            if u.signed_in and u.sessions_read:
+                keys = ", ".join(f"<code>{_e(k)}</code>" for k in u.sessions) or "none made"
+                use += (
+                    " — the calls of its console sessions are in the activity, followed as "
+                    f"derived keys (minted by ConsoleLogin): {keys}"
+                )
+            elif u.signed_in:
+                use += (
+                    " — the calls of those console sessions are <b>not</b> in the activity: "
+                    f"run <code>{_e(u.command())}</code>"
+                )
+        out.append(head + use)
+    return out
 
 
 def _next_html(inv: Investigation, verdict: Mapping[str, Any]) -> str:

@@ -14,7 +14,12 @@ from torinvest import analysis
 from torinvest.commands import Access, actions_command, command, external_id_note
 from torinvest.display import data_events
 from torinvest.display.activity import activity_gap, verdict_ledger_issues
-from torinvest.display.answer import followed_derived, key_calls, verdict_warnings
+from torinvest.display.answer import (
+    followed_derived,
+    key_calls,
+    password_lines,
+    verdict_warnings,
+)
 from torinvest.display.markup import (
     SENSITIVE_ALL_IN,
     _card,
@@ -194,7 +199,26 @@ def derived_keys(inv: Investigation, *, followed: object = None) -> HTML:
     """Who minted the key (:func:`key_origin_html`), then the keys minted by the suspect key
     (same actor), and what they did; "not followed" when the investigation did not follow them
     (``followed``: see :func:`followed_derived`)."""
-    return HTML(key_origin_html(inv) + _derived_keys_html(inv, followed))
+    return HTML(key_origin_html(inv) + _derived_keys_html(inv, followed) + _passwords_html(inv))
+
+
+def _passwords_html(inv: Investigation) -> str:
+    """The card of the console passwords the key or a derived key set (summary.json's
+    ``console_passwords``): credentials it minted, as keys are; whether they were used
+    (sign-ins read, or not read and why). Nothing when it set none."""
+    lines = password_lines(inv)
+    if not lines:
+        return ""
+    used = any(u.signed_in for u in inv.console_passwords)
+    unread = any(u.status != "read" for u in inv.console_passwords)
+    body = (
+        "<p>A console password is a credential the key minted, as a key is: whoever set it "
+        "can sign in to the console as that user (ConsoleLogin) after the key is revoked; "
+        "remediation must delete the login profile too.</p>" + _list(lines)
+    )
+    kind = "ti-danger" if used else "ti-warn"
+    title = "Console passwords set" + (": use not read" if unread else "")
+    return str(_card(f"{title} ({len(lines)})", body, kind))
 
 
 def _derived_keys_html(inv: Investigation, followed: object) -> str:

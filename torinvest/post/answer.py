@@ -44,7 +44,7 @@ from typing import Any
 from torinvest.analysis import NOT_SCORED, Signal, triage_score
 from torinvest.commands import SavedAccess, actions_command, saved_access, verdict_command
 from torinvest.data_events import summary_data_events
-from torinvest.investigation import NOTHING_READ_SOURCE
+from torinvest.investigation import NOTHING_READ_SOURCE, passwords_phrase
 from torinvest.last_used import summary_text
 from torinvest.outcome import split_text
 from torinvest.safety import term_safe
@@ -373,8 +373,9 @@ def _derived_line(summary: Mapping[str, Any], state: str) -> str:
     derived = listed_items(summary, "derived_keys")
     total = listed_total(summary, "derived_keys")
     search = (summary.get("derived_keys_search") or {}).get("status")
+    said = passwords_phrase(summary)  # console passwords the key set: credentials it minted
     if search == "not followed":
-        return "Derived keys: not followed (follow_derived was off)"
+        return "Derived keys: not followed (follow_derived was off)" + said
     if state == COULD_NOT_LOOK and not derived:  # none seen in what was not read
         return f"Derived keys: {NOTHING_READ}"
     partial = (
@@ -384,7 +385,7 @@ def _derived_line(summary: Mapping[str, Any], state: str) -> str:
         else ""
     )
     if not derived:
-        return f"Derived keys: none found{partial}" if partial else ""
+        return f"Derived keys: none found{partial}{said}" if partial or said else ""
     named = derived[:10]
     more = total - len(named)
     return (
@@ -392,6 +393,7 @@ def _derived_line(summary: Mapping[str, Any], state: str) -> str:
         + (f" and {more:,} more ({len(named)} of {total:,} named here)" if more > 0 else "")
         + " (the same actor holds them)"
         + partial
+        + said
     )
 
 

@@ -27,6 +27,7 @@ from torinvest.investigation import (
 from torinvest.investigation import summary as _summary
 from torinvest.last_used import SUMMARY_PROPERTIES as LAST_USED_SUMMARY
 from torinvest.options import ENGINES
+from torinvest.passwords import SIGN_IN_STATUSES
 from torinvest.pivot import SUMMARY_PROPERTIES as PIVOT_SUMMARY
 from torinvest.report.folders import EVENTS_CSV, PER_IP_CSV, _write_bytes
 from torinvest.safety import json_inert_bytes
@@ -87,6 +88,39 @@ _MINT: dict[str, Any] = _object(
         "session_name": _STR_OR_NULL,
         "instance_id": _STR_OR_NULL,
         "unknown_outcome": {"type": "boolean"},
+    }
+)
+#: One console password the key set and its sign-ins read (``console_passwords[]``:
+#: torinvest.passwords.PasswordUse.to_dict).
+_PASSWORD: dict[str, Any] = _object(
+    {
+        "user_name": {"type": "string"},
+        "event_name": {"type": "string"},
+        "event_time": _TIME_OR_NULL,
+        "event_id": _STR_OR_NULL,
+        "set_by": _STR_OR_NULL,
+        "source_ip": _STR_OR_NULL,
+        "outcome": {"enum": ["succeeded", "unknown"]},
+        "sign_ins_search": _object(
+            {"status": {"enum": list(SIGN_IN_STATUSES)}, "why": _STR_OR_NULL}
+        ),
+        "sign_ins": {
+            "type": "array",
+            "items": _object(
+                {
+                    "event_time": _TIME_OR_NULL,
+                    "event_id": _STR_OR_NULL,
+                    "source_ip": _STR_OR_NULL,
+                    "tor": {"type": ["boolean", "null"]},
+                    "result": _STR_OR_NULL,
+                    "mfa_used": _STR_OR_NULL,
+                    "aws_region": _STR_OR_NULL,
+                }
+            ),
+        },
+        "signed_in": _COUNT,
+        "sessions_read": {"type": "boolean"},
+        "sessions": {"type": "array", "items": {"type": "string"}},
     }
 )
 #: Keys of ``source_ips[]`` added since: how many distinct regions, user agents and keys the IP
@@ -220,6 +254,9 @@ SUMMARY_SCHEMA: dict[str, Any] = {
             "derived_keys_search": _object(
                 {"status": {"enum": list(DERIVED_SEARCH_STATUSES)}, "why": _STR_OR_NULL}
             ),
+            # console passwords the key set and their sign-ins (torinvest.passwords): "not
+            # read" is not "no sign-in"
+            "console_passwords": {"type": "array", "items": _PASSWORD},
             # who minted the key (docs/DESIGN.md): "not searched"/"not in window" are not "none"
             "key_origin": _object(
                 {
@@ -339,6 +376,7 @@ OPTIONAL_SUMMARY_KEYS = (
     "key_last_used",
     "impaired_logging",
     "key_origin",
+    "console_passwords",
 )
 SUMMARY_SCHEMA["required"] = [
     k for k in SUMMARY_SCHEMA["required"] if k not in OPTIONAL_SUMMARY_KEYS

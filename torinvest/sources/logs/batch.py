@@ -102,7 +102,7 @@ def read_batch(
             data = json_utf8(data)  # a BOM, UTF-16/32: the first bytes tell
             data, bad = repair_utf8(data)
             read = _table_of
-            if not options.keys and not options.ips and not bad and _RECORDS_KEY.match(data):
+            if not options.filtered and not options.ips and not bad and _RECORDS_KEY.match(data):
                 recs = log_file_records(data, valid_utf8=True)  # repair_utf8 made it so
                 if recs is not None:  # a whole log file: into the group
                     data_events += sum(r.eventCategory == DATA_CATEGORY for r in recs)

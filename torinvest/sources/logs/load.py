@@ -32,11 +32,13 @@ from torinvest.sources.logs.model import (
     Narrowing,
     ReadOptions,
 )
-from torinvest.sources.logs.pool import _Runner, default_workers
-from torinvest.sources.logs.read import file_accounts
+from torinvest.sources.logs.pool import _Runner, default_workers, spooled
+from torinvest.sources.logs.read import file_accounts, read_local, read_log_records
 from torinvest.sources.records import (
+    FOLLOW_SOURCE,
     MAX_DERIVED_ROUNDS,
     DerivedKey,
+    derived_keys,
     early_use_issues,
     empty_frame,
     follow_minted,
@@ -44,6 +46,14 @@ from torinvest.sources.records import (
     normalize_records,
 )
 from torinvest.sources.records.origin import mints_of, own_rows
+from torinvest.sources.records.passwords import (
+    ConsolePassword,
+    SignIn,
+    console_passwords,
+    console_sessions,
+    sign_ins,
+    with_mfa,
+)
 
 log = logging.getLogger(__name__)
 #: How many times :func:`load_logs` re-reads the files for keys minted by minted keys.
@@ -194,11 +204,21 @@ def load_logs(
         watched = [w for p in pieces for w in p.watched]  # the first pass's only
         minted: list[DerivedKey] = []
         malformed: list[DataIssue] = []
+        found_sign_ins: list[SignIn] = []
+        searched: frozenset[str] = frozenset()
         if follow_derived:
-            extra, minted = _follow(
+            extra, minted, passwords = _follow(
                 pieces, files, options, n_workers, aws, progress, spool, malformed
             )
             pieces += extra
+            searched = frozenset(p.user_name for p in passwords)
+            if searched:  # a pass of its own, only when a key set a console password
+                signed, found_sign_ins, sessions = _read_sign_ins(
+                    files, options, passwords, n_workers, aws, progress, spool, malformed
+                )
+                pieces += signed
+                known = {d.access_key_id for d in minted} | set(keys or ())
+                minted += [d for d in sessions if d.access_key_id not in known]
     result = LogsResult(
         frame=pd.DataFrame(),
         files_read=len(files),
@@ -209,6 +229,8 @@ def load_logs(
         files=[f.location for f in files],
         keys=keys,
         derived=minted,
+        sign_ins=found_sign_ins,
+        sign_ins_searched=searched,
     )
     ordered = sorted(pieces, key=lambda p: p.first)
     result.issues = listing.failed + listing.unreadable
@@ -248,6 +270,9 @@ def load_logs(
         result.frame = own_rows(result.frame, keys | derived)
     if narrowing.regions:
         result.frame = keep_regions(result.frame, narrowing.regions)
+        result.sign_ins = [
+            s for s in result.sign_ins if s.aws_region is None or s.aws_region in narrowing.regions
+        ]
     if options.watch:
         result.watched = _watched_frame(watched, keys | derived, narrowing)
     result.issues += early_use_issues(result.frame, result.derived)
@@ -313,11 +338,14 @@ def _follow(
     found wrong (a minted value that is not an access key ID, a mint not recorded, keys past the
     limit) is an issue in ``malformed``.
 
-    Returns the pieces of the extra passes (indexes after the first pass's) and the keys found.
+    Returns the pieces of the extra passes (indexes after the first pass's), the keys found and
+    the console passwords the keys set (:func:`~torinvest.sources.records.console_passwords`).
     """
     assert options.keys is not None
     extra: list[BatchOut] = []
     passes: list[list[BatchOut]] = []
+    passwords: list[ConsolePassword] = []
+    every = set(options.keys)
 
     def fetch(new: list[DerivedKey]) -> pd.DataFrame:
         keys = frozenset(d.access_key_id for d in new)  # their mints are the pass before's
@@ -333,12 +361,16 @@ def _follow(
         for p in latest:  # ordered after the passes before
             p.first += len(passes) * len(files)
         extra.extend(latest)
-        return frame_from_tables([p.table for p in latest if p.table is not None])
+        frame = frame_from_tables([p.table for p in latest if p.table is not None])
+        every.update(keys)
+        passwords.extend(console_passwords(frame, every))  # set by a minted key
+        return frame
 
     first = frame_from_tables([p.table for p in pieces if p.table is not None])
     first = own_rows(first, options.keys)  # not the records that minted the keys
+    passwords.extend(console_passwords(first, every))
     found = follow_minted(first, options.keys, fetch, malformed)
-    return extra, found
+    return extra, found, passwords
 
 
 def _watched_frame(
@@ -371,3 +403,70 @@ def _watched_frame(
     if narrowing.regions:
         frame = keep_regions(frame, narrowing.regions)
     return frame
+
+
+def _read_sign_ins(
+    files: Sequence[LogFile],
+    options: ReadOptions,
+    passwords: Sequence[ConsolePassword],
+    workers: int,
+    aws: Aws | None,
+    progress: bool | None,
+    spool: Path | None,
+    malformed: list[DataIssue],
+) -> tuple[list[BatchOut], list[SignIn], list[DerivedKey]]:
+    """Read the files once more for the console sign-ins (ConsoleLogin) of the users the
+    ``passwords`` are of, and their console sessions' calls: a sign-in record holds no access
+    key, and a console session's key was minted by no call, so no pass by key holds them.
+    Returns the pass's pieces (their issues are the files'; the sign-ins and the sessions not
+    begun after a password are taken out of the frame with every row not of the keys), the
+    sign-ins, with ``MFAUsed`` read again from the few files that hold them (:func:`_mfa_of`),
+    and the sessions the passwords gave (:func:`~torinvest.sources.records.console_sessions`:
+    followed as derived keys). Keys those sessions minted are not followed: an issue in
+    ``malformed`` names them."""
+    users = frozenset(p.user_name for p in passwords)
+    wanted = replace(options, keys=frozenset(), mints=frozenset(), users=users, watch=frozenset())
+    pieces = _read_all(files, wanted, workers, aws, progress, spool)
+    frame = frame_from_tables([p.table for p in pieces if p.table is not None])
+    for p in pieces:
+        p.first += (MAX_DERIVED_ROUNDS + 1) * len(files)  # after every pass by key
+    found = _mfa_of(sign_ins(frame, users), files, wanted, spool)
+    sessions = console_sessions(frame, passwords, found)
+    session_keys = {d.access_key_id for d in sessions}
+    calls = own_rows(frame, session_keys)
+    minted = [d for d in derived_keys(calls, session_keys) if d.access_key_id not in session_keys]
+    if minted:  # a console session minted a key: its calls are another round, not read
+        names = ", ".join(sorted({d.access_key_id for d in minted}))
+        malformed.append(
+            DataIssue(
+                FOLLOW_SOURCE,
+                f"{names} minted by a console session of a user the key set a password for, "
+                "not followed: their calls are not in the activity: run `torinvest events "
+                f"--access-key={min(d.access_key_id for d in minted)} --follow-derived …` (each "
+                "of them) to see them",
+            )
+        )
+    return pieces, found, sessions
+
+
+def _mfa_of(
+    found: list[SignIn], files: Sequence[LogFile], options: ReadOptions, spool: Path | None
+) -> list[SignIn]:
+    """``found`` with ``additionalEventData.MFAUsed`` (not a column of the events frame) read
+    from the files that hold them — a local file, or an S3 object the passes left in
+    ``spool``; a file that cannot be read again leaves ``mfa_used`` unknown (None)."""
+    origins = {s.origin for s in found if s.origin}
+    records: list[dict[str, Any]] = []
+    for f in files:
+        if f.location not in origins:
+            continue
+        if f.bucket is None:
+            raw = read_local(f.location, options.max_bytes)
+        elif spool is not None:
+            kept = spooled(spool, f.location)
+            raw = kept.read_bytes() if kept.is_file() else None
+        else:  # pragma: no cover - the sign-in pass runs with a spool for S3 files
+            raw = None
+        if isinstance(raw, bytes):
+            records += read_log_records(raw, f.location, options)[0]
+    return with_mfa(found, records)

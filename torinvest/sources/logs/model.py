@@ -24,6 +24,7 @@ from torinvest.sources.records import (
     filter_keys,
 )
 from torinvest.sources.records.origin import Mint
+from torinvest.sources.records.passwords import SignIn, user_needles
 
 SOURCE = "logs"
 #: Margin around the window for day folders: CloudTrail delivers late into the next day's folder.
@@ -72,6 +73,12 @@ class LogsResult:
     #: the calls of ``load_logs``' ``watch`` names made by anyone but the keys and the keys
     #: minted, in the window (an events frame); None when not asked
     watched: pd.DataFrame | None = None
+    #: the console sign-ins (ConsoleLogin) read of the users the keys set a console password
+    #: for (with ``follow_derived``): not rows of ``frame``
+    sign_ins: list[SignIn] = field(default_factory=list)
+    #: the users whose sign-ins were searched for in the files read (none: not searched), and
+    #: their console sessions' calls (followed as derived keys: ``derived``)
+    sign_ins_searched: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +210,14 @@ class ReadOptions:
     #: event names whose records of ANY principal are kept apart (``BatchOut.watched``: calls
     #: that impair logging, made by someone else than the keys; the first pass only)
     watch: frozenset[str] = frozenset()
+    #: keep the console sign-ins (ConsoleLogin) of these IAM users too: users a key set a
+    #: console password for (:mod:`~torinvest.sources.records.passwords`; a pass of their own)
+    users: frozenset[str] = frozenset()
+
+    @property
+    def filtered(self) -> bool:
+        """Whether records are kept by caller (keys, sign-ins of users) rather than all read."""
+        return bool(self.keys or self.users)
 
     @property
     def key_bytes(self) -> tuple[bytes, ...]:
@@ -211,8 +226,8 @@ class ReadOptions:
     @property
     def needles(self) -> tuple[bytes, ...]:
         """The bytes a kept record holds: a key's, else a source IP's as a JSON string."""
-        if self.keys:
-            return self.key_bytes
+        if self.keys or self.users:
+            return tuple(sorted(self.key_bytes + user_needles(self.users)))
         out = set()
         for ip in self.ips or ():
             out.add(b'"' + ip.encode() + b'"')
@@ -234,7 +249,11 @@ class ReadOptions:
     def keep(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The records of the keys and, with ``ips`` (canonical form), from those source IPs
         however the record writes them."""
-        kept: list[Any] = filter_keys(records, self.keys, self.mints) if self.keys else records
+        kept: list[Any] = (
+            filter_keys(records, self.keys or (), self.mints, self.users)
+            if self.filtered
+            else records
+        )
         if self.ips:
             ips = self.ips
             kept = [r for r in kept if _from(r.get("sourceIPAddress"), ips)]

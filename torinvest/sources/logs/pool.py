@@ -236,14 +236,19 @@ class _Runner:
             return too_large(f.location, self.options.max_bytes, f.size)
         if self.spool is None:
             return _get_object(self.aws, f)
-        # a flat name (hash of the URL): an S3 key cannot climb out of the spool folder
-        kept = self.spool / hashlib.sha256(f.location.encode()).hexdigest()
+        kept = spooled(self.spool, f.location)
         if kept.is_file():
             return kept.read_bytes()
         got = _get_object(self.aws, f)
         if isinstance(got, bytes):
             kept.write_bytes(got)
         return got
+
+
+def spooled(spool: Path, location: str) -> Path:
+    """Where the passes keep the S3 object ``location`` in ``spool``: a flat name (a hash of the
+    URL), so that an S3 key cannot climb out of the spool folder."""
+    return spool / hashlib.sha256(location.encode()).hexdigest()
 
 
 def _get_object(aws: Aws | None, f: LogFile) -> bytes | DataIssue:

@@ -34,7 +34,7 @@ def _records_of(
     it). Any other file — another shape, a damaged end, a cut that does not parse as whole
     records — is parsed whole and then filtered, so that its problems are reported as a full
     read reports them."""
-    if not options.keys and not options.ips:
+    if not options.filtered and not options.ips:
         records, issues = parse_records(data, where=name)
         return records, issues, bool(records)
     if escapes_may_hide(data):  # the bytes may not spell a key the record holds: parse it all

@@ -195,7 +195,7 @@ def read_log_table(
 def _table_of(
     data: bytes, name: str, options: ReadOptions
 ) -> tuple[pa.Table | None, list[DataIssue], bool]:
-    if not options.keys and not options.ips and _RECORDS_KEY.match(data):
+    if not options.filtered and not options.ips and _RECORDS_KEY.match(data):
         table = log_file_table(data, source=options.source, origin=name)
         if table is not None:
             return (table if table.num_rows else None), [], table.num_rows > 0

@@ -26,6 +26,7 @@ from torinvest.sources.records.columns import (
     USABLE_TIME,
 )
 from torinvest.sources.records.jsontext import json_bytes
+from torinvest.sources.records.passwords import console_call, signs_in
 
 
 # --------------------------------------------------------------------------------------------
@@ -489,18 +490,25 @@ def event_id_hash(ids: pa.Array) -> pa.Array:
 
 
 def filter_keys(
-    records: Iterable[Mapping[str, Any]], keys: Collection[str], minted: Collection[str] = ()
+    records: Iterable[Mapping[str, Any]],
+    keys: Collection[str],
+    minted: Collection[str] = (),
+    users: Collection[str] = (),
 ) -> list[Mapping[str, Any]]:
     """The records whose caller used one of ``keys`` (``userIdentity.accessKeyId``, text: a
-    list or object written there is no key, and not a reason to fail the file) and, with
-    ``minted``, the records that minted one of those keys (:func:`mints_one`: who minted the
-    key, :mod:`torinvest.sources.records.origin`)."""
+    list or object written there is no key, and not a reason to fail the file), with
+    ``minted`` the records that minted one of those keys (:func:`mints_one`: who minted the
+    key, :mod:`torinvest.sources.records.origin`), and with ``users`` the console sign-ins of
+    those IAM users and their console sessions' calls
+    (:func:`~torinvest.sources.records.passwords.signs_in`, :func:`~.passwords.console_call`)."""
     out = []
     for r in records:
         u = r.get("userIdentity")
         if (
-            isinstance(u, dict) and isinstance(key := u.get("accessKeyId"), str) and key in keys
-        ) or (minted and mints_one(r, minted)):
+            (isinstance(u, dict) and isinstance(key := u.get("accessKeyId"), str) and key in keys)
+            or (minted and mints_one(r, minted))
+            or (users and (signs_in(r, users) or console_call(r, users)))
+        ):
             out.append(r)
     return out
 

@@ -1,0 +1,421 @@
+"""A console password the key (or a derived key) set is a credential it minted: listed beside the
+derived keys, and its use — the user's console sign-ins (ConsoleLogin) after it was set — read,
+or said not read (never "derived keys followed" while it is not).
+
+Record shapes: the sample case's real CreateLoginProfile (synthetic actor, STORY.md), the real
+Invictus (Stratus Red Team) CreateLoginProfile and ConsoleLogin of
+``stratus-red-team-nmfalu-gfjyeaypjt``, ConsoleLogin records after the CloudTrail documentation's
+examples (tests/fixtures/cloudtrail/awsdocs: "AWS console sign-in events"), and a console
+session's call copied from benjamin's real ones in the sample (an ASIA key,
+``sessionContext.attributes``; ``sessionCredentialFromConsole``).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import gzip
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from tests.campaign_case import ACCOUNT, FINDING, KEY, TRAIL_DAY, sample_records
+from tests.cli_run import run
+from tests.offline_regions import SAMPLE_REGIONS
+from tests.sample_window import COVERED, COVERED_FLAGS
+from torinvest import investigation, report
+from torinvest.case import sample_case
+from torinvest.display import answer, assessment
+from torinvest.events import Activity
+from torinvest.passwords import password_issues, password_uses
+from torinvest.post import answer as post_answer
+from torinvest.sources.logs import load, load_logs
+from torinvest.tor import ExitLists
+
+USER = "svc-backup-sync"  # the sample's backdoor user: CreateLoginProfile by KEY at 12:17:19
+SET_AT = "2023-07-10T12:17:19Z"
+TOR_EXIT = "199.249.230.87"  # listed on 2023-07-10 (the sample's exit lists)
+COMMAND = f"torinvest events --username={USER} --start={SET_AT} …"
+#: The Invictus run's key that gave a user a console password (CreateLoginProfile), and the user
+#: who then signed in (a real ConsoleLogin, Success, MFAUsed No).
+STRATUS_KEY = "AKIATFQR7NSC8Q4X20BJ"
+STRATUS_USER = "stratus-red-team-nmfalu-gfjyeaypjt"
+SESSION = "ASIATFQR7NSCCONSOLE1"  # the console session after the Tor sign-in
+EARLY_SESSION = "ASIATFQR7NSCCONSOLE0"  # a console session of the user before the password
+
+
+def _sign_in(
+    user: str, when: str, ip: str, *, result: str = "Success", n: int = 0
+) -> dict[str, Any]:
+    """A ConsoleLogin record as the CloudTrail documentation's example writes it (an IAM user,
+    no access key), in the sample's account."""
+    record: dict[str, Any] = {
+        "eventVersion": "1.08",
+        "userIdentity": {
+            "type": "IAMUser",
+            "principalId": "AIDATFQR7NSCTQWQB8VOS",
+            "arn": f"arn:aws:iam::{ACCOUNT}:user/{user}",
+            "accountId": ACCOUNT,
+            "userName": user,
+        },
+        "eventTime": when,
+        "eventSource": "signin.amazonaws.com",
+        "eventName": "ConsoleLogin",
+        "awsRegion": "us-east-1",
+        "sourceIPAddress": ip,
+        "userAgent": "Mozilla/5.0 (Windows NT 10.0; rv:102.0) Gecko/20100101 Firefox/102.0",
+        "requestParameters": None,
+        "responseElements": {"ConsoleLogin": result},
+        "additionalEventData": {
+            "LoginTo": "https://console.aws.amazon.com/console/home",
+            "MobileVersion": "No",
+            "MFAUsed": "No",
+        },
+        "eventID": f"5c1e0f4a-0000-4000-8000-{n:012d}",
+        "readOnly": False,
+        "eventType": "AwsConsoleSignIn",
+        "managementEvent": True,
+        "recipientAccountId": ACCOUNT,
+        "eventCategory": "Management",
+    }
+    if result != "Success":
+        record["errorMessage"] = "Failed authentication"
+    return record
+
+
+def _console_call(
+    user: str, when: str, ip: str, key: str = "ASIATFQR7NSCCONSOLE1", n: int = 0
+) -> dict[str, Any]:
+    """A call of a console session of ``user``: benjamin's real console-session record of the
+    sample (an ASIA key, sessionContext) re-attributed."""
+    base = next(
+        r
+        for r in sample_records()
+        if r["userIdentity"].get("accessKeyId", "").startswith("ASIA")
+        and r["userIdentity"].get("type") == "IAMUser"
+    )
+    r = copy.deepcopy(base)
+    r["userIdentity"].update(
+        arn=f"arn:aws:iam::{ACCOUNT}:user/{user}",
+        userName=user,
+        accessKeyId=key,
+        principalId="AIDATFQR7NSCTQWQB8VOS",
+    )
+    r["userIdentity"].pop("invokedBy", None)
+    r["sessionCredentialFromConsole"] = "true"
+    r.update(eventTime=when, sourceIPAddress=ip, eventID=f"5c1e0f4a-0000-4000-8000-0000c0de{n:04d}")
+    return r
+
+
+def _case(root: Path, records: list[dict[str, Any]]) -> Path:
+    """A copy of the sample case with ``records`` in one more log file of its trail (compact
+    JSON, as CloudTrail writes it: the key prefilter's byte path)."""
+    case = root / "case"
+    shutil.copytree(sample_case().root, case)
+    name = "218007301253_CloudTrail_us-east-1_20230710T1235Z_consoleSignIns01.json.gz"
+    body = json.dumps({"Records": records}, separators=(",", ":"))
+    (case / "cloudtrail" / TRAIL_DAY / name).write_bytes(gzip.compress(body.encode()))
+    return case
+
+
+def _investigate(case: Path, **params: Any) -> investigation.Investigation:
+    src = investigation.sources_from_parameters(case_dir=str(case), **params)
+    src = dataclasses.replace(src, regions=list(SAMPLE_REGIONS))
+    return investigation.investigate(FINDING, src, **COVERED)
+
+
+@pytest.fixture(scope="module")
+def signed_in_case(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample case where the backdoor user signs in from Tor after its password was set:
+    a failed then a successful sign-in, one before the password (not its use), another user's,
+    and a call of the console session."""
+    return _case(
+        tmp_path_factory.mktemp("console"),
+        [
+            _sign_in(USER, "2023-07-10T12:05:00Z", "167.99.201.43", n=1),  # before SET_AT
+            _sign_in(USER, "2023-07-10T12:29:50Z", TOR_EXIT, result="Failure", n=2),
+            _sign_in(USER, "2023-07-10T12:30:10Z", TOR_EXIT, n=3),
+            _sign_in("benjamin", "2023-07-10T12:31:00Z", "10.248.16.43", n=4),  # not set
+            _console_call(USER, "2023-07-10T12:31:30Z", TOR_EXIT, n=1),
+            # a session begun before the password was set: not its use
+            _console_call(USER, "2023-07-10T12:06:00Z", "167.99.201.43", EARLY_SESSION, n=2),
+        ],
+    )
+
+
+@pytest.fixture(scope="module")
+def signed_in(signed_in_case: Path) -> investigation.Investigation:
+    return _investigate(signed_in_case)
+
+
+# --------------------------------------------------------------------------------------------
+# the sample case: the password is listed, its sign-ins read (none)
+# --------------------------------------------------------------------------------------------
+def test_the_sample_case_lists_the_password_the_tor_key_set_and_reads_its_sign_ins() -> None:
+    inv = _investigate(sample_case().root)
+    data = investigation.summary(inv)
+    [said] = data["console_passwords"]
+    assert said == {
+        "user_name": USER,
+        "event_name": "CreateLoginProfile",
+        "event_time": SET_AT,
+        "event_id": said["event_id"],
+        "set_by": KEY,
+        "source_ip": "185.220.101.34",
+        "outcome": "succeeded",
+        "sign_ins_search": {"status": "read", "why": None},
+        "sign_ins": [],
+        "signed_in": 0,
+        "sessions_read": True,
+        "sessions": [],
+    }
+    assert said["event_id"]
+    assert report.summary_problems(data) == []  # the contract holds it
+    # read, and none: the search of credentials it minted is whole
+    assert data["derived_keys_search"] == {"status": "followed", "why": None}
+    assert not [i for i in inv.data_issues if i.source.startswith("console password")]
+    html = assessment.derived_keys(inv).data
+    assert "Console passwords set (1)" in html
+    assert f"<code>{USER}</code>" in html
+    assert "no console sign-in of that user after it in the sources read" in html
+    assert investigation.derived_keys_phrase(data).endswith(
+        ", 1 console password(s) set (no sign-in read)"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# sign-ins after the password: read, with Tor and MFA; the sessions' calls said not read
+# --------------------------------------------------------------------------------------------
+def test_sign_ins_after_the_password_are_its_use_with_tor_and_mfa(
+    signed_in: investigation.Investigation,
+) -> None:
+    data = investigation.summary(signed_in)
+    [said] = data["console_passwords"]
+    assert said["sign_ins_search"] == {"status": "read", "why": None}
+    assert [
+        (s["event_time"], s["source_ip"], s["tor"], s["result"], s["mfa_used"])
+        for s in said["sign_ins"]
+    ] == [
+        ("2023-07-10T12:29:50Z", TOR_EXIT, True, "Failure", "No"),
+        ("2023-07-10T12:30:10Z", TOR_EXIT, True, "Success", "No"),
+    ]
+    assert said["signed_in"] == 1
+    assert report.summary_problems(data) == []
+    # the console session after the sign-in: followed as a derived key, minted by ConsoleLogin
+    assert (said["sessions_read"], said["sessions"]) == (True, [SESSION])
+    [session] = [d for d in signed_in.activity.derived if d.access_key_id == SESSION]
+    assert (session.minted_by, session.event_name, session.source_ip) == (
+        KEY,
+        "ConsoleLogin",
+        TOR_EXIT,
+    )
+    assert session.event_time == pd.Timestamp("2023-07-10T12:30:10Z")
+    frame = signed_in.events
+    calls = frame[frame["access_key_id"] == SESSION]
+    assert len(calls) == 1 and bool(calls["derived"].all()) and bool(calls["tor"].all())
+    assert SESSION in data["derived_keys"]
+    # the session begun before the password is not its use; sign-ins are not rows
+    assert EARLY_SESSION not in set(frame["access_key_id"].dropna())
+    assert "ConsoleLogin" not in set(frame["event_name"].dropna())
+    # everything it minted was read: the search is whole, nothing said
+    assert data["derived_keys_search"] == {"status": "followed", "why": None}
+    assert not [i for i in signed_in.data_issues if i.source.startswith("console password")]
+
+
+def test_the_report_card_and_the_answer_say_the_sign_ins(
+    signed_in: investigation.Investigation,
+) -> None:
+    html = assessment.derived_keys(signed_in).data
+    assert "Console passwords set (1)" in html and "ti-danger" in html
+    assert "<b>2 console sign-in(s)</b> of that user after it" in html
+    assert f"Success at 2023-07-10 12:30:10 UTC from <code>{TOR_EXIT}</code> (Tor, MFA No)" in html
+    assert "the calls of its console sessions are in the activity, followed as derived" in html
+    assert f"<code>{SESSION}</code>" in html
+    said = answer.answer_html(signed_in, {})
+    assert "Console passwords the key set (1)" in said and "2 console sign-in(s)" in said
+    phrase = investigation.derived_keys_phrase(investigation.summary(signed_in))
+    assert phrase.endswith(", 1 console password(s) set (SIGNED IN 1 time(s))")
+
+
+# --------------------------------------------------------------------------------------------
+# the DuckDB engine: a query by user name; "not read" where no source read them, never "none"
+# --------------------------------------------------------------------------------------------
+def test_the_duckdb_engine_reads_the_sign_ins_by_user_name(signed_in_case: Path) -> None:
+    inv = _investigate(signed_in_case, engine="duckdb")
+    data = investigation.summary(inv)
+    [said] = data["console_passwords"]
+    assert said["sign_ins_search"] == {"status": "read", "why": None}
+    # the same sign-ins as the file loader's; MFA is no column of the engine's rows: unknown
+    assert [(s["event_time"], s["tor"], s["result"], s["mfa_used"]) for s in said["sign_ins"]] == [
+        ("2023-07-10T12:29:50Z", True, "Failure", None),
+        ("2023-07-10T12:30:10Z", True, "Success", None),
+    ]
+    assert data["derived_keys_search"]["status"] == "partial"
+    assert "was used to sign in 1 time(s)" in data["derived_keys_search"]["why"]
+    assert "(Tor, MFA unknown)" in assessment.derived_keys(inv).data
+    # the engine reads the user's calls but cannot tell a console session's (no column holds
+    # sessionCredentialFromConsole): not followed, said with the command that shows them
+    assert (said["sessions_read"], said["sessions"]) == (False, [])
+    assert SESSION not in set(inv.events["access_key_id"].dropna())
+    [issue] = [i for i in inv.data_issues if i.source == f"console password of {USER}"]
+    assert f"user {USER} signed in to the console 1 time(s) after CreateLoginProfile" in (
+        issue.problem
+    )
+    assert f"first at 2023-07-10T12:30:10Z from {TOR_EXIT} (a Tor exit then)" in issue.problem
+    assert f"run `{COMMAND}`" in issue.problem
+
+
+def test_sign_ins_past_the_row_limit_are_not_read_and_said(signed_in_case: Path) -> None:
+    """The engine counts a read past --max-rows instead of loading it: the user's sign-ins are
+    then not rows, and "no sign-in" would be wrong."""
+    inv = _investigate(signed_in_case, engine="duckdb", max_rows=3)
+    data = investigation.summary(inv)
+    [said] = data["console_passwords"]
+    assert said["sign_ins_search"]["status"] == "not read"
+    assert "more than the row limit" in said["sign_ins_search"]["why"]
+    assert said["sign_ins"] == [] and said["signed_in"] == 0
+    assert data["derived_keys_search"]["status"] == "partial"
+    assert "its sign-ins were not read" in data["derived_keys_search"]["why"]
+    [issue] = [i for i in inv.data_issues if i.source == f"console password of {USER}"]
+    assert "whether it was used is not known" in issue.problem
+    assert f"run `{COMMAND}`" in issue.problem
+    html = assessment.derived_keys(inv).data
+    assert "Console passwords set: use not read (1)" in html
+    assert "no console sign-in" not in html
+
+
+def test_a_source_that_reads_by_key_only_says_not_read() -> None:
+    """LookupEvents by AccessKeyId (no log files, no engine): a sign-in holds no key."""
+    frame = load_logs(
+        str(sample_case().cloudtrail), access_keys=KEY, start="2023-07-10", end="2023-07-10"
+    ).frame
+    activity = Activity(frame=frame)  # nothing searched the sign-ins
+    [use] = password_uses(
+        activity, frame, [KEY], ExitLists(), tolerance_hours=1.0, follow_derived=True
+    )
+    assert (use.status, use.sign_ins) == ("not read", [])
+    assert "LookupEvents by AccessKeyId never returns them" in (use.why or "")
+    [issue] = password_issues([use])
+    assert issue.problem.startswith(
+        f"CreateLoginProfile at {SET_AT} (event {use.password.event_id}) with key {KEY} set a "
+        f"console password for user {USER}: whether it was used is not known"
+    )
+
+
+def test_not_followed_says_so_and_reads_nothing(signed_in_case: Path) -> None:
+    src = investigation.sources_from_parameters(case_dir=str(signed_in_case))
+    src = dataclasses.replace(src, regions=list(SAMPLE_REGIONS))
+    inv = investigation.investigate(FINDING, src, follow_derived=False, **COVERED)
+    [said] = investigation.summary(inv)["console_passwords"]
+    assert said["sign_ins_search"]["status"] == "not followed"
+    assert said["sign_ins"] == []
+
+
+# --------------------------------------------------------------------------------------------
+# the log files' pass: real records; none when no password was set
+# --------------------------------------------------------------------------------------------
+def test_the_real_stratus_sign_in_after_its_login_profile_is_read() -> None:
+    res = load_logs(
+        str(sample_case().cloudtrail),
+        access_keys=STRATUS_KEY,
+        start="2023-07-10",
+        end="2023-07-10",
+        follow_derived=True,
+        workers=1,
+    )
+    assert STRATUS_USER in res.sign_ins_searched
+    [s] = [s for s in res.sign_ins if s.user_name == STRATUS_USER]
+    assert (s.event_time, s.result, s.mfa_used, s.source_ip) == (
+        pd.Timestamp("2023-07-10T12:23:15Z"),
+        "Success",
+        "No",
+        "192.168.10.20",
+    )
+    assert "ConsoleLogin" not in set(res.frame["event_name"].dropna())  # not the key's calls
+
+
+def test_no_password_set_no_extra_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a sign-in pass without a password set")
+
+    monkeypatch.setattr(load, "_read_sign_ins", refuse)
+    res = load_logs(
+        str(sample_case().cloudtrail),
+        access_keys="AKIATFQR7NSCXLGMGTIH",  # the backdoor user's key: set no password
+        start="2023-07-10",
+        end="2023-07-10",
+        follow_derived=True,
+        workers=1,
+    )
+    assert len(res.frame) and res.sign_ins == [] and res.sign_ins_searched == frozenset()
+
+
+# --------------------------------------------------------------------------------------------
+# hostile: a user name written by whoever forged the record
+# --------------------------------------------------------------------------------------------
+def test_a_forged_user_name_is_text_in_the_report_and_one_argument_in_the_command(
+    tmp_path: Path,
+) -> None:
+    name = "--out=<img src=x onerror=alert(1)>"
+    forged = next(r for r in sample_records() if r["eventName"] == "CreateLoginProfile")
+    forged = copy.deepcopy(forged)
+    forged["requestParameters"]["userName"] = name
+    forged["eventID"] = "5c1e0f4a-0000-4000-8000-00000000bad1"
+    forged["eventTime"] = "2023-07-10T12:18:00Z"
+    case = _case(tmp_path, [forged, _sign_in(name, "2023-07-10T12:19:00Z", TOR_EXIT, n=9)])
+    inv = _investigate(case)
+    [use] = [u for u in inv.console_passwords if u.password.user_name == name]
+    assert [s.event_time for s in use.sign_ins] == [pd.Timestamp("2023-07-10T12:19:00Z")]
+    html = assessment.derived_keys(inv).data
+    assert "<img" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert use.command().startswith("torinvest events '--username=--out=<img src=x")
+
+
+# --------------------------------------------------------------------------------------------
+# the command (the one notebook run): report, summary.json and the terminal say it
+# --------------------------------------------------------------------------------------------
+def test_investigate_says_the_password_and_its_sign_in_everywhere(
+    signed_in_case: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "report"
+    code, stdout, stderr = run(
+        "investigate", FINDING, "--case", str(signed_in_case), *COVERED_FLAGS, "--out", str(out)
+    )
+    assert code == 0, stderr
+    assert "3 derived key(s), 1 console password(s) set (SIGNED IN 1 time(s))" in stdout
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "Console passwords set (1)" in html and "2 console sign-in(s)" in html
+    assert SESSION in html  # the console session, a derived key
+    data = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert [(u["signed_in"], u["sessions"]) for u in data["console_passwords"]] == [(1, [SESSION])]
+    assert data["derived_keys_search"]["status"] == "followed"
+
+
+def test_a_key_a_console_session_minted_is_named_not_followed(tmp_path: Path) -> None:
+    """A console session that calls CreateAccessKey: the session is followed, the key it
+    minted is another round, not read — an issue names it and the command (never "followed")."""
+    create = next(r for r in sample_records() if r["eventName"] == "CreateAccessKey")
+    minting = _console_call(USER, "2023-07-10T12:32:00Z", TOR_EXIT, n=3)
+    for field in ("eventSource", "eventName", "requestParameters", "responseElements"):
+        minting[field] = copy.deepcopy(create[field])
+    minting["responseElements"]["accessKey"]["accessKeyId"] = "AKIATFQR7NSCCONSOLEK"
+    case = _case(tmp_path, [_sign_in(USER, "2023-07-10T12:30:10Z", TOR_EXIT, n=3), minting])
+    inv = _investigate(case)
+    assert SESSION in {d.access_key_id for d in inv.activity.derived}
+    [issue] = [i for i in inv.data_issues if "minted by a console session" in i.problem]
+    assert issue.problem.startswith("AKIATFQR7NSCCONSOLEK minted by a console session")
+    assert "torinvest events --access-key=AKIATFQR7NSCCONSOLEK --follow-derived" in issue.problem
+    assert investigation.summary(inv)["derived_keys_search"]["status"] == "partial"
+
+
+def test_the_posted_answer_names_the_password_beside_the_derived_keys(
+    signed_in: investigation.Investigation,
+) -> None:
+    data = investigation.summary(signed_in)
+    line = post_answer._derived_line(data, data["reading"]["state"])
+    assert line.startswith("Derived keys: ")
+    assert line.endswith(", 1 console password(s) set (SIGNED IN 1 time(s))")

@@ -1,0 +1,202 @@
+"""Console passwords the key (or a key it minted) set, and whether they were used: a credential
+the key minted as much as a key is (AWS: "assume every credential is compromised").
+
+A successful ``CreateLoginProfile``/``UpdateLoginProfile`` made with the key or a derived key
+gives user U a console password at T (:func:`~torinvest.sources.records.console_passwords`).
+Its use is U's console sign-ins after T (``ConsoleLogin``: no access key, so a reading by key
+never holds them; the log files read them in a pass of their own,
+:attr:`torinvest.events.Activity.sign_ins`). :func:`password_uses` says, per password, whether
+they were read (``read``: the sign-ins found, none being "none in the sources read"), ``not
+read`` (which source could not, and the command that reads them) or ``not followed``
+(``follow_derived`` off); :func:`password_issues` the data issues: sign-ins not read, and the
+calls of console sessions that signed in, which the activity does not hold.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import pandas as pd
+
+from torinvest import tor
+from torinvest.errors import DataIssue
+from torinvest.events import Activity
+from torinvest.safety import option
+from torinvest.sources.records.passwords import (
+    SIGN_IN_EVENT,
+    ConsolePassword,
+    SignIn,
+    after,
+    console_passwords,
+)
+
+#: ``summary.json``'s ``console_passwords[].sign_ins_search.status`` values (docs/DESIGN.md).
+SIGN_IN_STATUSES = ("read", "not read", "not followed")
+#: Why the sign-ins were not read when no source read them (LookupEvents, an engine's table).
+NOT_READ_WHY = (
+    "only the trail's log files and the SQL engines are searched for console sign-ins "
+    "(ConsoleLogin records hold no access key, so LookupEvents by AccessKeyId never returns "
+    "them), and neither read them"
+)
+
+
+def issue_source(user: str) -> str:
+    """The data issues' source of user ``user``'s console password."""
+    return f"console password of {user}"
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordUse:
+    """A console password the key set and what was read of its use: ``status`` (one of
+    :data:`SIGN_IN_STATUSES`), ``why`` (not read, not followed: null when read) and the
+    sign-ins read at or after it was set (each with its Tor status then)."""
+
+    password: ConsolePassword
+    status: str
+    why: str | None = None
+    sign_ins: list[SignIn] = field(default_factory=list)
+    #: whether the calls of the user's console sessions were read (followed as derived keys:
+    #: ``sessions`` their keys)
+    sessions_read: bool = False
+    sessions: list[str] = field(default_factory=list)
+
+    @property
+    def signed_in(self) -> list[SignIn]:
+        """The successful sign-ins read."""
+        return [s for s in self.sign_ins if s.succeeded]
+
+    def command(self) -> str:
+        """The command that reads the user's sign-ins and console sessions' calls (the sources
+        are the analyst's: ``…``)."""
+        p = self.password
+        args = ["torinvest", "events", option("--username", p.user_name)]
+        if p.event_time is not None:
+            args.append(option("--start", p.event_time.strftime("%Y-%m-%dT%H:%M:%SZ")))
+        return shlex.join(args) + " …"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.password.to_dict(),
+            "sign_ins_search": {"status": self.status, "why": self.why},
+            "sign_ins": [s.to_dict() for s in self.sign_ins],
+            "signed_in": len(self.signed_in),
+            "sessions_read": self.sessions_read,
+            "sessions": list(self.sessions),
+        }
+
+
+def password_uses(
+    activity: Activity,
+    events: pd.DataFrame,
+    keys: Collection[str],
+    lists: tor.ExitLists,
+    *,
+    tolerance_hours: float,
+    follow_derived: bool,
+) -> list[PasswordUse]:
+    """The console passwords ``keys`` set in ``events`` (the activity read) and their use."""
+    out = []
+    found = _with_tor(activity.sign_ins, lists, tolerance_hours)
+    for p in console_passwords(events, keys):
+        if not follow_derived:
+            why = (
+                "follow_derived was off (--no-follow-derived): the credentials the key set were "
+                "not followed"
+            )
+            out.append(PasswordUse(p, "not followed", why))
+        elif p.user_name in activity.sign_ins_searched:
+            read = p.user_name in activity.sessions_read
+            sessions = _sessions(activity, events, p.user_name) if read else []
+            out.append(PasswordUse(p, "read", None, after(found, p), read, sessions))
+        else:
+            why = activity.sign_ins_unread.get(p.user_name, NOT_READ_WHY)
+            out.append(PasswordUse(p, "not read", why))
+    return out
+
+
+def _sessions(activity: Activity, events: pd.DataFrame, user: str) -> list[str]:
+    """The keys of ``user``'s console sessions followed as derived keys (minted by a
+    ConsoleLogin: :func:`~torinvest.sources.records.console_sessions`)."""
+    keys = {d.access_key_id for d in activity.derived if d.event_name == SIGN_IN_EVENT}
+    if not keys or not len(events):
+        return []
+    rows = events[
+        events["access_key_id"].isin(list(keys)).fillna(False).to_numpy(dtype=bool)
+        & events["user_name"].astype("string").eq(user).fillna(False).to_numpy(dtype=bool)
+    ]
+    return sorted({str(k) for k in rows["access_key_id"].dropna()})
+
+
+def _with_tor(
+    found: Sequence[SignIn], lists: tor.ExitLists, tolerance_hours: float
+) -> list[SignIn]:
+    if not found:
+        return []
+    probe = pd.DataFrame(
+        {
+            "event_time": pd.to_datetime([s.event_time for s in found], utc=True),
+            "source_ip": pd.Series([s.source_ip for s in found], dtype=object),
+        }
+    )
+    status = tor.tor_status(probe, lists, pd.Timedelta(hours=tolerance_hours))
+    return [
+        replace(s, tor=None if pd.isna(t) else bool(t)) for s, t in zip(found, status, strict=True)
+    ]
+
+
+def password_issues(uses: Sequence[PasswordUse]) -> list[DataIssue]:
+    """The data issues of the passwords' use: sign-ins not read (whether the password was used
+    is not known), and the calls of the console sessions that signed in (not in the activity)."""
+    issues = []
+    for u in uses:
+        p = u.password
+        what = f"{p.event_name} at {_when(p.event_time)} (event {p.event_id or '(no eventID)'})"
+        by = f" with key {p.set_by}" if p.set_by else ""
+        maybe = " — if it succeeded: its outcome is not known —" if p.unknown else ""
+        if u.status == "not read":
+            issues.append(
+                DataIssue(
+                    issue_source(p.user_name),
+                    f"{what}{by} set a console password for user {p.user_name}{maybe}: whether "
+                    f"it was used is not known — its sign-ins were not read ({u.why}): run "
+                    f"`{u.command()}` over the trail's log files",
+                )
+            )
+        elif u.status == "read" and u.signed_in and not u.sessions_read:
+            first = u.signed_in[0]
+            via = " (a Tor exit then)" if first.tor else ""
+            issues.append(
+                DataIssue(
+                    issue_source(p.user_name),
+                    f"user {p.user_name} signed in to the console {len(u.signed_in)} time(s) "
+                    f"after {what}{by} set its password (first at {_when(first.event_time)} "
+                    f"from {first.source_ip or '(no IP)'}{via}): the calls of those console "
+                    "sessions (temporary keys, sessionCredentialFromConsole) are not in the "
+                    f"activity — run `{u.command()}` to see them",
+                )
+            )
+    return issues
+
+
+def passwords_gap(uses: Sequence[PasswordUse]) -> str | None:
+    """Why the credentials the key minted were not all followed, for
+    ``derived_keys_search``: a password whose sign-ins were not read, or console sessions
+    not read; None when every password's use was read (and none signed in)."""
+    parts = []
+    for u in uses:
+        user = u.password.user_name
+        if u.status == "not read":
+            parts.append(f"the console password set for user {user}: its sign-ins were not read")
+        elif u.status == "read" and u.signed_in and not u.sessions_read:
+            parts.append(
+                f"the console password set for user {user} was used to sign in "
+                f"{len(u.signed_in)} time(s): those console sessions' calls were not read"
+            )
+    return "; ".join(parts) or None
+
+
+def _when(t: pd.Timestamp | None) -> str:
+    return "(no time)" if t is None else t.strftime("%Y-%m-%dT%H:%M:%SZ")
