@@ -60,13 +60,16 @@ def _text(html: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
 
 
-def _case_with(tmp: Path, logs: dict[str, bytes]) -> Path:
-    """A case folder with the sample case's findings and only ``logs`` in cloudtrail/."""
+def _case_with(tmp: Path, logs: dict[str, bytes], *, as_named: bool = False) -> Path:
+    """A case folder with the sample case's findings and only ``logs`` in cloudtrail/, each
+    saved as an export (``export-NAME``): a flat folder of files keeping CloudTrail's names is
+    judged by the regions and days they give (tests/hostile/test_flat_folders.py), which is not
+    what these tests are about (``as_named``: keep the names)."""
     case = tmp / "case"
     shutil.copytree(sample_case().root / "findings", case / "findings")
     (case / "cloudtrail").mkdir(parents=True)
     for name, data in logs.items():
-        (case / "cloudtrail" / name).write_bytes(data)
+        (case / "cloudtrail" / (name if as_named else f"export-{name}")).write_bytes(data)
     return case
 
 
@@ -571,7 +574,7 @@ def test_logs_of_another_account_only_are_could_not_look(tmp_path: Path) -> None
     account, not their path's 218007301253, is what counts): not "could not look" — and, as
     they hold none of the calls GuardDuty saw, incomplete (tests/test_sightings.py)."""
     name, data = _background_file()
-    case = _case_with(tmp_path / "member", {name: data})
+    case = _case_with(tmp_path / "member", {name: data}, as_named=True)
     for f in (case / "findings").rglob("*.json"):
         f.write_text(f.read_text().replace("123837392027", "999988887777"))
     member = _investigate(case)
@@ -588,7 +591,7 @@ def test_logs_of_another_account_only_are_could_not_look(tmp_path: Path) -> None
     text = _text(display.answer_html(member, {"status": "pending"}))
     assert "not an access problem" not in text and "No events:" not in text
     assert "No events to list" not in _text(display.events_table(member).data)
-    own = _investigate(_case_with(tmp_path / "own", {name: data}))
+    own = _investigate(_case_with(tmp_path / "own", {name: data}, as_named=True))
     assert display.activity_state(own)[0] == "missed"
     assert own.score.band == an.INCOMPLETE  # the finding's calls not read: a floor, not "low"
 

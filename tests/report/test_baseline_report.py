@@ -53,7 +53,8 @@ def _tor_only_case(tmp: Path) -> Path:
         }
         for i in range(2, 5)
     ]
-    name = "123837392027_CloudTrail_us-east-1_20230710T1215Z_tor.json.gz"
+    # an export's name: a flat folder of CloudTrail-named files is judged by region and day
+    name = "tor-calls.json.gz"
     (case / "cloudtrail" / name).write_bytes(gzip.compress(orjson.dumps({"Records": records})))
     return case
 

@@ -310,6 +310,8 @@ def _trail_gap(
             "are impaired, not those read",
         )
     if not reading.trail_files:
+        if call.other:
+            return None  # Event history read: another principal's trail work takes nothing away
         return made(
             call,
             what,
