@@ -266,3 +266,45 @@ def test_dry_run_says_records_are_confirmed_first() -> None:
     undo_steps = [a for a in plan.changes if a.absent_ok]
     assert undo_steps and all(a.records for a in undo_steps)
     assert not plan.actions[0].records  # the finding's key: from the finding, not a record
+
+
+def test_a_case_folder_cloudtrail_never_recorded_undoes_nothing(
+    proxy: FaultProxy, moto: str, fake_aws: FakeAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``actions --case … --execute`` over a case folder whose log files CloudTrail's Event history
+    does not hold (written into the folder): the key is contained (from the finding), the
+    backdoor user and everything on it stay, each undo step says why; exit 0, no traceback."""
+    from tests.actions.test_actions import (
+        BACKDOOR_KEY,
+        BACKDOOR_USER,
+        FINDING,
+        SAMPLE_ACCOUNT,
+        SUSPECT,
+        ops,
+        sample_case_with,
+        verdict,
+    )
+    from tests.cli_run import run
+
+    iam = iam_client(moto, SAMPLE_ACCOUNT)
+    iam.create_user(UserName="benjamin")
+    suspect = iam.create_access_key(UserName="benjamin")["AccessKey"]["AccessKeyId"]
+    iam.create_user(UserName=BACKDOOR_USER)
+    backdoor = iam.create_access_key(UserName=BACKDOOR_USER)["AccessKey"]["AccessKeyId"]
+    iam.create_login_profile(UserName=BACKDOOR_USER, Password="Xx-12345678!")
+    case = sample_case_with(tmp_path, {SUSPECT: suspect, BACKDOOR_KEY: backdoor})
+    ledger = tmp_path / "ledger.jsonl"
+    verdict(ledger, "malicious")
+    proxy.clear()
+    code, out, err = run(
+        "actions", FINDING, "--case", str(case), "--plan", "remediate", "--execute",
+        "--ledger", str(ledger), "--role-arn", f"arn:aws:iam::{SAMPLE_ACCOUNT}:role/responder",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "Traceback" not in out + err
+    assert ops(proxy, changes_only=True) == ["UpdateAccessKey", "PutUserPolicy"]
+    assert fake_aws.calls("LookupEvents")
+    assert "is not in CloudTrail's Event history of us-east-1: a forged record" in out
+    keys = iam.list_access_keys(UserName=BACKDOOR_USER)["AccessKeyMetadata"]
+    assert [(k["AccessKeyId"], k["Status"]) for k in keys] == [(backdoor, "Active")]
+    assert iam.get_login_profile(UserName=BACKDOOR_USER)["LoginProfile"]
