@@ -308,3 +308,63 @@ def test_a_case_folder_cloudtrail_never_recorded_undoes_nothing(
     keys = iam.list_access_keys(UserName=BACKDOOR_USER)["AccessKeyMetadata"]
     assert [(k["AccessKeyId"], k["Status"]) for k in keys] == [(backdoor, "Active")]
     assert iam.get_login_profile(UserName=BACKDOOR_USER)["LoginProfile"]
+
+
+def _assume(role_arn: str, minted: str, **kw: Any) -> pd.DataFrame:
+    return records_frame(
+        [
+            (
+                "AssumeRole",
+                "sts.amazonaws.com",
+                {"roleArn": role_arn, "roleSessionName": "s"},
+                {
+                    "credentials": {
+                        "accessKeyId": minted,
+                        "sessionToken": "x",
+                        "expiration": "Jul 12, 2023, 12:20:04 AM",
+                    },
+                    "assumedRoleUser": {"arn": f"{role_arn}/s", "assumedRoleId": "AROAX:s"},
+                },
+            )
+        ],
+        **kw,
+    )
+
+
+@pytest.mark.parametrize("genuine", [False, True])
+def test_a_forged_assume_role_revokes_no_role(
+    proxy: FaultProxy, moto: str, tmp_path: Path, genuine: bool
+) -> None:
+    """A forged AssumeRole of the key on a production role: no deny on the role's sessions (it
+    would cut off every current session of it); the genuine one: the deny is put."""
+    iam, suspect = _setup(moto)
+    arn = iam.create_role(RoleName="prod-app", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    events = _assume(arn, "ASIAFORGEDMINTED0001", key=suspect, genuine=genuine)
+    report, _ = _run(events, suspect, tmp_path / "ledger")
+    puts = [c.operation for c in proxy.calls() if c.operation == "PutRolePolicy"]
+    names = iam.list_role_policies(RoleName="prod-app")["PolicyNames"]
+    if genuine:
+        assert puts == ["PutRolePolicy"] and names == [ac.REVOKE_POLICY_NAME]
+        return
+    assert puts == [] and names == []
+    assert "is not in CloudTrail's Event history of us-east-1" in _left(report)["PutRolePolicy"]
+    # the finding's own user still gets its deny (from the finding, not a record)
+    assert "PutUserPolicy" in [r.action.operation for r in report.done]
+
+
+def test_one_genuine_mint_is_enough_for_the_revoke(
+    proxy: FaultProxy, moto: str, tmp_path: Path
+) -> None:
+    """A revoke two minting records justify, one forged: the genuine one carries it (a forged
+    record must not hold a genuine revoke back)."""
+    from torinvest.events import combine_frames
+
+    iam, suspect = _setup(moto)
+    arn = iam.create_role(RoleName="prod-app", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    forged = _assume(arn, "ASIAFORGEDMINTED0001", key=suspect, genuine=False, prefix="f")
+    real = _assume(
+        arn, "ASIAGENUINEMINTED001", key=suspect, prefix="g", start="2023-07-10T12:20:00Z"
+    )
+    report, _ = _run(combine_frames([forged, real]), suspect, tmp_path / "ledger")
+    assert iam.list_role_policies(RoleName="prod-app")["PolicyNames"] == [ac.REVOKE_POLICY_NAME]
+    assert "PutRolePolicy" in [r.action.operation for r in report.done]

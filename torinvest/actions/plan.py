@@ -82,7 +82,8 @@ class Action:
     time). ``records``: the CloudTrail records the step is justified by (the write it undoes,
     and the create of what it acts on when it relies on "the activity created it"): the runner
     confirms each with CloudTrail before the call (:class:`Record`); empty for a step that comes
-    from the finding, not from a record.
+    from the finding, not from a record. ``any_record``: one confirmed record is enough (a
+    revoke several minting calls each justify: a forged one must not hold a genuine one back).
     """
 
     service: str
@@ -97,6 +98,7 @@ class Action:
     created_at: str | None = None
     identity: tuple[str, ...] | None = None
     records: tuple[Record, ...] = ()
+    any_record: bool = False
 
     def cli(self) -> str:
         """The equivalent AWS CLI command (for the ticket and for review)."""
@@ -214,6 +216,10 @@ _TAKEN: dict[str, tuple[str, ...]] = {
         "requestParameters.status",
     ),
     "EnableMFADevice": ("requestParameters.userName", "requestParameters.serialNumber"),
+    # minting calls: the role a revoke denies, the key it revokes
+    "AssumeRole": ("requestParameters.roleArn", "responseElements.credentials.accessKeyId"),
+    "GetSessionToken": ("responseElements.credentials.accessKeyId",),
+    "GetFederationToken": ("responseElements.credentials.accessKeyId",),
 }
 _OWNERS = ("userName", "roleName", "groupName")
 _WHAT = ("policyArn", "policyName")

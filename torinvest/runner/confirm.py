@@ -51,15 +51,24 @@ def dry_run_note(action: Action) -> str:
 
 def unconfirmed(runner: Runner, action: Action) -> tuple[str, str] | None:
     """``("left-alone", why)`` when a record ``action`` is justified by is not confirmed by
-    CloudTrail's Event history; None when every one is (or none needs it)."""
-    for record in confirmation_needed(action):
+    CloudTrail's Event history; None when every one is (or none needs it). A step with
+    ``any_record`` needs one: it goes ahead when any of its records is confirmed (or came from
+    LookupEvents)."""
+    needed = confirmation_needed(action)
+    if action.any_record and len(needed) < len(action.records):
+        return None  # one of its records is CloudTrail's own answer
+    first: tuple[str, str] | None = None
+    for record in needed:
         where = (record.event_id, record.region)
         if where not in runner.confirmations:
             runner.confirmations[where] = _confirm(runner, record)
         found = runner.confirmations[where]
-        if found is not None:
+        if found is None and action.any_record:
+            return None
+        if found is not None and not action.any_record:
             return found
-    return None
+        first = first or found
+    return first
 
 
 def _stamp(record: Record) -> str:
