@@ -111,8 +111,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("analysis",),
     # figures; plans (Action and Plan; the archive, one write's undo steps; what the activity
     # created; the evidence's steps; the remediation plan); carrying plans out (the verdict
-    # gate, one call, the probes; the Runner that records each call; the account guards and
-    # the checks before a change; the run)
+    # gate, one call, the probes; the Runner that records each call; a record confirmed with
+    # CloudTrail; the account guards and the checks before a change; the run)
     ("charts", "actions.plan"),
     ("actions.archive", "actions.undo"),
     ("actions.created",),
@@ -121,6 +121,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("actions",),
     ("runner.gate", "runner.calls", "runner.probes"),
     ("runner.recorder",),
+    ("runner.confirm",),
     ("runner.guards", "runner.checks"),
     ("runner.run",),
     ("runner",),

@@ -147,7 +147,12 @@ def test_actions_use_the_actions_policy_and_reads_stay_read_only(
 ) -> None:
     """Remediation and archive runs, guards, probes and inventory included, twice (the second
     run takes the "already done" paths)."""
-    from tests.actions.test_actions import _other_persistence, key, persistence_events
+    from tests.actions.test_actions import (
+        _other_persistence,
+        event_history,
+        key,
+        persistence_events,
+    )
     from torinvest import runner as rn
     from torinvest.events import combine_frames
 
@@ -156,12 +161,13 @@ def test_actions_use_the_actions_policy_and_reads_stay_read_only(
     key_id = iam.create_access_key(UserName="benjamin")["AccessKey"]["AccessKeyId"]
     created = iam.create_user(UserName="svc")["User"]["CreateDate"]
     iam.create_role(RoleName="backdoor", AssumeRolePolicyDocument="{}")
-    events = combine_frames(
-        [
-            persistence_events("svc", "AKIAEXAMPLE000000000", start=pd.Timestamp(created)),
-            _other_persistence(),
-        ]
-    )
+    with event_history(fake_aws):  # genuine records: confirmed with CloudTrail, then undone
+        events = combine_frames(
+            [
+                persistence_events("svc", "AKIAEXAMPLE000000000", start=pd.Timestamp(created)),
+                _other_persistence(),
+            ]
+        )
     calls.clear()
     plan = ac.plan_remediation(key(key_id), events)
     results = []
@@ -197,6 +203,7 @@ def test_actions_use_the_actions_policy_and_reads_stay_read_only(
         "iam:GetUserPolicy",
         "iam:GetUser",
         "iam:GetPolicy",
+        "cloudtrail:LookupEvents",
     } <= set(calls)
 
 

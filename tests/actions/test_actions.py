@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,7 @@ GUARD_READS = {
     "ListAttachedUserPolicies",
     "ListUserPolicies",
     "ListGroupsForUser",
+    "LookupEvents",
 }
 
 
@@ -98,9 +100,57 @@ def key(
     )
 
 
-def records_frame(calls: list[tuple[str, str, dict | None, dict | None]], **base: Any) -> Any:
+#: The fake AWS of the running test (set by the ``proxy`` fixture): the records
+#: :func:`records_frame` makes are put in its CloudTrail Event history, where ``--execute``
+#: confirms them (LookupEvents by event ID) before undoing them.
+_HISTORY: list[FakeAws] = []
+
+
+@contextmanager
+def event_history(fake_aws: FakeAws) -> Iterator[FakeAws]:
+    """While inside, the records :func:`records_frame` makes are genuine: in ``fake_aws``'s
+    CloudTrail Event history (the ``proxy`` fixture does this for its tests)."""
+    _HISTORY.append(fake_aws)
+    try:
+        yield fake_aws
+    finally:
+        _HISTORY.remove(fake_aws)
+
+
+def in_history(records: Iterable[Mapping[str, Any]]) -> None:
+    """Put CloudTrail log records in the Event history of the running test's fake AWS (each in
+    its awsRegion), as CloudTrail would hold the calls they record: genuine records. A record
+    CloudTrail could not have written (no eventID, no parsable eventTime) is not put there."""
+    if not _HISTORY:
+        return
+    for record in records:
+        try:
+            _HISTORY[-1].cloudtrail(str(record.get("awsRegion"))).add_records([record])
+        except (KeyError, TypeError, ValueError, AttributeError):
+            continue
+
+
+def case_in_history(root: Path) -> None:
+    """Every record of a case folder's CloudTrail log files in the Event history
+    (:func:`in_history`): the case's activity is genuine."""
+    for f in sorted(root.rglob("*.json.gz")):
+        data = json.loads(gzip.decompress(f.read_bytes()))
+        if isinstance(data, dict) and isinstance(data.get("Records"), list):
+            in_history(data["Records"])
+
+
+def records_frame(
+    calls: list[tuple[str, str, dict | None, dict | None]],
+    *,
+    genuine: bool = True,
+    source: str = "logs",
+    **base: Any,
+) -> Any:
     """Events from (eventName, eventSource, requestParameters, responseElements), a minute apart
-    from ``start`` (default 2023-07-10T12:10Z), by ``key`` (default benjamin's)."""
+    from ``start`` (default 2023-07-10T12:10Z), by ``key`` (default benjamin's). ``genuine``:
+    the records are also in CloudTrail's Event history (:func:`in_history`, under the ``proxy``
+    fixture); False: a forged log file's, which CloudTrail never recorded. ``source``: the
+    events frame's (``lookup``: rows read from LookupEvents itself)."""
     start = pd.Timestamp(base.pop("start", "2023-07-10T12:10:00Z"))
     prefix = base.pop("prefix", "e")
     access_key = base.pop("key", "AKIATFQR7NSCUXC3DDDP")
@@ -112,13 +162,13 @@ def records_frame(calls: list[tuple[str, str, dict | None, dict | None]], **base
         "principalId": "AIDATFQR7NSC5U6Q3TMDR",
     }
     records = []
-    for i, (name, source, req, resp) in enumerate(calls):
+    for i, (name, service, req, resp) in enumerate(calls):
         when = start + pd.Timedelta(minutes=i)
         records.append(
             {
                 "eventVersion": "1.08",
                 "userIdentity": identity,
-                "eventSource": source,
+                "eventSource": service,
                 "awsRegion": "us-east-1",
                 "sourceIPAddress": "185.220.101.34",
                 "userAgent": "aws-cli/2.13.0",
@@ -131,7 +181,9 @@ def records_frame(calls: list[tuple[str, str, dict | None, dict | None]], **base
                 **base,
             }
         )
-    return normalize_records(records, source="logs", origin="test")
+    if genuine:
+        in_history(records)
+    return normalize_records(records, source=source, origin="test")
 
 
 def persistence_events(
@@ -253,7 +305,8 @@ def proxy_fixture(
         monkeypatch.setenv("AWS_ENDPOINT_URL", p.url)
         monkeypatch.setenv("AWS_ENDPOINT_URL_GUARDDUTY", p.url)
         monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
-        yield p
+        with event_history(fake_aws):
+            yield p
 
 
 def ops(proxy: FaultProxy, *, changes_only: bool = False) -> list[str]:
@@ -580,7 +633,7 @@ def test_dry_run_changes_nothing_and_reads_the_inventory(proxy: FaultProxy, moto
 
 
 def test_execute_remediates_in_order_and_ledgers_every_call(
-    proxy: FaultProxy, moto: str, tmp_path: Path
+    proxy: FaultProxy, moto: str, fake_aws: FakeAws, tmp_path: Path
 ) -> None:
     iam = iam_client(moto)
     iam.create_user(UserName="benjamin")
@@ -619,7 +672,10 @@ def test_execute_remediates_in_order_and_ledgers_every_call(
     assert issues == []
     acts = assert_paired(records)
     started = [r["action"]["operation"] for r in acts if r["phase"] == "start"]
-    assert started == ops(proxy)  # one start per call, in the order the calls were made
+    # one start per call, in the order the calls were made (CloudTrail's: to the fake directly)
+    assert [op for op in started if op != "LookupEvents"] == ops(proxy)
+    looked = [op for op in started if op == "LookupEvents"]
+    assert len(looked) == len(fake_aws.calls("LookupEvents")) == 4  # each record once
     assert all(r["finding_id"] == FINDING and r["caller_account"] for r in acts[2:])
     outcome = {r["seq"]: r for r in acts if r["phase"] == "outcome"}
     listed = next(
@@ -796,6 +852,7 @@ def test_sample_case_remediation_in_the_findings_account(
     iam.attach_user_policy(UserName=BACKDOOR_USER, PolicyArn=ADMIN)
     iam.create_login_profile(UserName=BACKDOOR_USER, Password="Xx-12345678!")
     case = sample_case_with(tmp_path, {SUSPECT: suspect, BACKDOOR_KEY: backdoor})
+    case_in_history(case)  # the story's calls are CloudTrail's, not a forged log file's
     ledger = tmp_path / "ledger.jsonl"
     verdict(ledger, "malicious")
     proxy.clear()

@@ -21,7 +21,9 @@ Not legitimate (AWS: assume every credential is compromised), :func:`plan_remedi
      minting user gets the deny; AssumeRole*: the role gets it) — they outlive the deactivated key;
   3. the inventory of the suspect user (read only): other access keys, login profile, MFA
      devices, attached and inline policies, groups;
-  4. undo what the activity created or changed, newest first (users, keys, login profiles,
+  4. undo what the activity created or changed, newest first — each call carrying the records it
+     is justified by (:class:`Record`: the write it undoes, the create of what it acts on), which
+     the runner confirms with CloudTrail's Event history before the call (users, keys, login profiles,
      policies, roles, groups, MFA devices) — an attach, a group
      membership or an inline policy only when the activity created the principal (or group, or
      managed policy) first: otherwise it may have been there before, a manual check; an MFA
@@ -65,7 +67,9 @@ from torinvest.actions.plan import (
     SUPPRESSION_SCOPES,
     Action,
     Plan,
+    Record,
     plan_operations,
+    record_field,
 )
 from torinvest.actions.remediate import inventory, minted_credentials, plan_remediation
 
@@ -80,6 +84,7 @@ __all__ = [
     "SUPPRESSION_SCOPES",
     "Action",
     "Plan",
+    "Record",
     "check_suppression_scope",
     "failed_secret_reads",
     "filter_description",
@@ -89,6 +94,7 @@ __all__ = [
     "plan_archive",
     "plan_operations",
     "plan_remediation",
+    "record_field",
     "revoke_older_sessions_policy",
     "rotate_secrets",
     "scope_value",

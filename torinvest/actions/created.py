@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from torinvest.actions.plan import Action, iam_key
+from torinvest.actions.plan import Action, Record, iam_key, record_of
 from torinvest.actions.undo import _unverifiable, event_account
 from torinvest.safety import cli_option
 from torinvest.targets import json_object as _params
@@ -51,15 +51,15 @@ _CREATED_IDS = {
 }
 #: What the activity created: (kind, name compared without case) → (name, time of the create
 #: call or None when the record has no usable time, its unique ID or None when the record does
-#: not give it).
-Made = Mapping[tuple[str, str], tuple[str, pd.Timestamp | None, str | None]]
+#: not give it, the create's record: confirmed with CloudTrail before a step relies on it).
+Made = Mapping[tuple[str, str], tuple[str, pd.Timestamp | None, str | None, Record]]
 
 
 def _made_by_activity(ok: pd.DataFrame, account: str | None = None) -> Made:
     """The users, roles, groups and managed policies the activity created (successful calls in
     ``account``, the finding's, when given), each with the time of its create call (None when
     no record of it has a usable time). IAM names are compared without regard to case."""
-    made: dict[tuple[str, str], tuple[str, pd.Timestamp | None, str | None]] = {}
+    made: dict[tuple[str, str], tuple[str, pd.Timestamp | None, str | None, Record]] = {}
     for row in ok.sort_values("event_time", kind="stable").to_dict("records"):
         name, t = str(row["event_name"]), row["event_time"]
         if str(row.get("event_source")) != "iam.amazonaws.com":
@@ -72,11 +72,14 @@ def _made_by_activity(ok: pd.DataFrame, account: str | None = None) -> Made:
             kind, field_name = _CREATES[name]
             value = _text(req.get(field_name))
             if value:
-                made.setdefault(iam_key(kind, value), (value, when, _created_id(kind, resp)))
+                made.setdefault(
+                    iam_key(kind, value),
+                    (value, when, _created_id(kind, resp), record_of(row)),
+                )
         elif name == "CreatePolicy" and isinstance(resp.get("policy"), dict):
             arn = _text(resp["policy"].get("arn"))
             if arn:
-                made.setdefault(iam_key("Policy", arn), (arn, when, None))
+                made.setdefault(iam_key("Policy", arn), (arn, when, None, record_of(row)))
     return made
 
 
@@ -91,14 +94,14 @@ def _created_id(kind: str, resp: Mapping[str, Any]) -> str | None:
 
 def _made_entity(
     action: Action, made: Made
-) -> tuple[str, str, pd.Timestamp | None, str | None] | None:
-    """(kind, name, time, unique ID) of the first thing the activity created that ``action``
-    acts on."""
+) -> tuple[str, str, pd.Timestamp | None, str | None, Record | None] | None:
+    """(kind, name, time, unique ID, the create's record) of the first thing the activity
+    created that ``action`` acts on."""
     for kind, param in _NAMED_BY:
         value = action.params.get(param)
         if isinstance(value, str) and iam_key(kind, value) in made:
-            name, when, uid = made[iam_key(kind, value)]
-            return kind, name, when, uid
+            name, when, uid, record = made[iam_key(kind, value)]
+            return kind, name, when, uid, record
     return None
 
 
@@ -176,14 +179,14 @@ def _tie_to_creation(actions: list[Action], made: Made) -> list[Action]:
         if found is None and a.operation == "DeleteLoginProfile":
             user = str(a.params["UserName"])
             when = pd.Timestamp(a.created_at) if a.created_at else None
-            found = ("LoginProfile", user, when, None)
+            found = ("LoginProfile", user, when, None, None)
         if found is None and a.operation in _CREATOR_CHECKED:
             out.append(_unverifiable(a, _CREATOR_CHECKED[a.operation](a)))
             continue
         if found is None:
             out.append(replace(a, created_at=None))
             continue
-        kind, name, when, uid = found
+        kind, name, when, uid, record = found
         if when is None:
             what = (
                 f"the login profile of user {name}"
@@ -199,7 +202,8 @@ def _tie_to_creation(actions: list[Action], made: Made) -> list[Action]:
             )
             continue
         identity = (kind, name, uid) if uid else (kind, name)
-        out.append(replace(a, created_at=when.isoformat(), identity=identity))
+        records = a.records if record is None or record in a.records else (*a.records, record)
+        out.append(replace(a, created_at=when.isoformat(), identity=identity, records=records))
     return out
 
 

@@ -9,6 +9,7 @@ importable from here as before.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
@@ -21,7 +22,7 @@ from torinvest.actions.created import (
     _tie_to_creation,
     _unless_preexisting,
 )
-from torinvest.actions.plan import Action, _present, root_step
+from torinvest.actions.plan import Action, _present, record_of, root_step
 from torinvest.actions.undo import _elsewhere, _in_a_region, _manual, _undo_one
 from torinvest.actions.undo import event_account as event_account
 from torinvest.aws.regions import REGION_RE
@@ -73,7 +74,10 @@ def undo_persistence(events: pd.DataFrame | None, account: str | None = None) ->
             out.append(own if local else _elsewhere(own, here))
             times.append(since)
             continue
-        undo = [_in_a_region(_unless_preexisting(a, row, made)) for a in _undo_one(row)]
+        undo = [
+            _in_a_region(_unless_preexisting(_from_record(a, row), row, made))
+            for a in _undo_one(row)
+        ]
         if undo:
             out += undo if local else [_elsewhere(a, here) for a in undo]
             times += [since] * len(undo)
@@ -102,6 +106,14 @@ def undo_persistence(events: pd.DataFrame | None, account: str | None = None) ->
     out += unknown
     times += [None] * len(unknown)
     return _after_renames(_tie_to_creation(out, made), times, _renamed_by_activity(ok, account))
+
+
+def _from_record(action: Action, row: Mapping[str, Any]) -> Action:
+    """An undo call carries the record of the write it undoes (the runner confirms it with
+    CloudTrail before the call: a forged record undoes nothing); a manual step runs nothing."""
+    if action.manual:
+        return action
+    return replace(action, records=(*action.records, record_of(row)))
 
 
 #: IAM writes that act on the caller's own credentials when their request names no user.

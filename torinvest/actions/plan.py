@@ -16,6 +16,7 @@ from torinvest.jsonread import dumps as json_dumps
 from torinvest.options import PLAN_KINDS as PLAN_KINDS
 from torinvest.options import SUPPRESSION_SCOPES as SUPPRESSION_SCOPES
 from torinvest.safety import cli_option
+from torinvest.targets import json_object, scalar_text
 
 REVOKE_POLICY_NAME = "AWSRevokeOlderSessions"
 FILTER_NAME_RE = re.compile(r"[^A-Za-z0-9_.-]")
@@ -46,6 +47,30 @@ INVENTORY_OPERATIONS: tuple[tuple[str, str], ...] = (
 
 
 @dataclass(frozen=True, slots=True)
+class Record:
+    """The CloudTrail record a step is justified by: the run confirms it with CloudTrail's Event
+    history (LookupEvents by its event ID, in ``region``) before the step changes anything,
+    unless it came from LookupEvents itself (``source`` ``lookup``). A log file can be written by
+    whoever can write the trail's bucket or the case folder: a record alone proves nothing.
+
+    ``fields``: (path in the record, value) of what the step takes from it (the name a create
+    gave, the key it made, the policy it attached…): CloudTrail's copy must say the same."""
+
+    event_id: str | None
+    region: str | None
+    event_name: str
+    access_key_id: str | None
+    source: str | None
+    event_time: str | None = None
+    fields: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def from_lookup(self) -> bool:
+        """Whether the row came from LookupEvents (CloudTrail's own answer: nothing to confirm)."""
+        return self.source == "lookup"
+
+
+@dataclass(frozen=True, slots=True)
 class Action:
     """One API call of a plan (or a manual step when ``manual`` is set).
 
@@ -54,7 +79,11 @@ class Action:
     already done; ``created_at`` is when the activity created the user or role the action acts
     on (set on every undo step on it, the delete included: the runner checks that principal's
     creation date first and leaves all of them alone for a same-named one created at another
-    time).
+    time). ``records``: the CloudTrail records the step is justified by (the write it undoes,
+    and the create of what it acts on when it relies on "the activity created it"): the runner
+    confirms each with CloudTrail before the call (:class:`Record`); empty for a step that comes
+    from the finding, not from a record. ``any_record``: one confirmed record is enough (a
+    revoke several minting calls each justify: a forged one must not hold a genuine one back).
     """
 
     service: str
@@ -68,6 +97,8 @@ class Action:
     absent_ok: bool = False
     created_at: str | None = None
     identity: tuple[str, ...] | None = None
+    records: tuple[Record, ...] = ()
+    any_record: bool = False
 
     def cli(self) -> str:
         """The equivalent AWS CLI command (for the ticket and for review)."""
@@ -92,6 +123,7 @@ class Action:
         d["params"] = dict(self.params)
         d["targets"] = list(self.targets)
         d["identity"] = list(self.identity) if self.identity else None
+        d["records"] = [asdict(r) for r in self.records]
         d["cli"] = self.cli()
         return d
 
@@ -162,6 +194,76 @@ def root_step(operation: str, what: str, why: str, targets: Sequence[str]) -> Ac
         why=why,
         manual=f"{what}: {ROOT_BY_HAND}",
         targets=tuple(t for t in targets if t),
+    )
+
+
+#: What an undo step takes from each write's record, by eventName (paths in the record): the
+#: confirmation checks CloudTrail's copy says the same.
+_TAKEN: dict[str, tuple[str, ...]] = {
+    "CreateUser": ("requestParameters.userName", "responseElements.user.userId"),
+    "CreateRole": ("requestParameters.roleName", "responseElements.role.roleId"),
+    "CreateGroup": ("requestParameters.groupName", "responseElements.group.groupId"),
+    "CreatePolicy": ("requestParameters.policyName", "responseElements.policy.arn"),
+    "CreateLoginProfile": ("requestParameters.userName",),
+    "CreateAccessKey": (
+        "requestParameters.userName",
+        "responseElements.accessKey.accessKeyId",
+        "responseElements.accessKey.userName",
+    ),
+    "UpdateAccessKey": (
+        "requestParameters.userName",
+        "requestParameters.accessKeyId",
+        "requestParameters.status",
+    ),
+    "EnableMFADevice": ("requestParameters.userName", "requestParameters.serialNumber"),
+    # minting calls: the role a revoke denies, the key it revokes
+    "AssumeRole": ("requestParameters.roleArn", "responseElements.credentials.accessKeyId"),
+    "GetSessionToken": ("responseElements.credentials.accessKeyId",),
+    "GetFederationToken": ("responseElements.credentials.accessKeyId",),
+}
+_OWNERS = ("userName", "roleName", "groupName")
+_WHAT = ("policyArn", "policyName")
+
+
+def _taken(event_name: str) -> tuple[str, ...]:
+    if event_name in _TAKEN:
+        return _TAKEN[event_name]
+    return tuple(f"requestParameters.{f}" for f in (*_OWNERS, *_WHAT))
+
+
+def record_field(record: Mapping[str, Any], path: str) -> str | None:
+    """The scalar at a dotted ``path`` of a record (None when absent or not a scalar)."""
+    part, _, rest = path.partition(".")
+    value: Any = record.get(part)
+    for step in rest.split(".") if rest else ():
+        value = value.get(step) if isinstance(value, Mapping) else None
+    return scalar_text(value)
+
+
+def record_of(row: Mapping[str, Any]) -> Record:
+    """The :class:`Record` of one events-frame row, with what an undo step takes from it."""
+
+    def text(column: str) -> str | None:
+        value = row.get(column)
+        return str(value).strip() if _present(value) else None
+
+    name = str(row.get("event_name"))
+    parts = {
+        "requestParameters": json_object(row.get("request_parameters")),
+        "responseElements": json_object(row.get("response_elements")),
+    }
+    fields = tuple(
+        (path, value) for path in _taken(name) if (value := record_field(parts, path)) is not None
+    )
+    t = row.get("event_time")
+    return Record(
+        event_id=text("event_id"),
+        region=text("aws_region"),
+        event_name=name,
+        access_key_id=text("access_key_id"),
+        source=text("source"),
+        event_time=None if t is None or pd.isna(t) else pd.Timestamp(t).isoformat(),
+        fields=fields,
     )
 
 

@@ -22,7 +22,9 @@ from torinvest.actions.plan import (
     REVOKE_POLICY_NAME,
     Action,
     Plan,
+    Record,
     _present,
+    record_of,
     root_step,
 )
 from torinvest.aws import arn_partition
@@ -475,6 +477,21 @@ def _minter(events: pd.DataFrame, minted: DerivedKey) -> tuple[str | None, str |
     )
 
 
+def _minting_record(events: pd.DataFrame, minted: DerivedKey) -> Record:
+    """The record of the call that minted ``minted`` (confirmed with CloudTrail before the deny
+    it justifies: a forged AssumeRole must not revoke a production role's sessions)."""
+    rows = events[events["event_id"] == minted.event_id] if minted.event_id else events.iloc[0:0]
+    if len(rows):
+        return record_of(rows.iloc[0].to_dict())
+    return Record(
+        event_id=minted.event_id,
+        region=None,
+        event_name=minted.event_name,
+        access_key_id=minted.minted_by,
+        source=None,
+    )
+
+
 def _minted_text(m: DerivedKey) -> str:
     when = f" at {m.event_time:%Y-%m-%d %H:%M:%S}Z" if m.event_time is not None else ""
     expires = expiration_time(m.expiration)  # CloudTrail: "Jul 12, 2023, 12:20:04 AM" (UTC)
@@ -557,6 +574,7 @@ def _revoke_minted(
                 continue
             target = ("user", name)
             why = f"revoke the temporary credentials {name} minted: {_minted_text(m)}"
+        minting = _minting_record(events, m)
         folded = (target[0], target[1].casefold())  # IAM names: case-insensitive
         if folded in revokes:
             i = revokes[folded]
@@ -565,10 +583,17 @@ def _revoke_minted(
                 old,
                 why=f"{old.why}; revokes {_minted_text(m)}",
                 targets=(*old.targets, m.access_key_id),
+                # a deny the finding justifies stays without records; one that minting records
+                # justify takes this one too (any one confirmed is enough)
+                records=(*old.records, minting) if old.records else old.records,
             )
         else:
             revokes[folded] = len(plan.actions)
-            deny = _revoke(target[0], target[1], policy, why, (m.access_key_id,))
+            deny = replace(
+                _revoke(target[0], target[1], policy, why, (m.access_key_id,)),
+                records=(minting,),
+                any_record=True,
+            )
             plan.actions.append(_as_finding_user(deny, key) if target[0] == "user" else deny)
 
 

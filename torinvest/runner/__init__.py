@@ -57,6 +57,8 @@ The package, each module importing only those above it:
     probes    the reads that tell "already done" before a change
     recorder  the Runner: each call printed, ledgered, made, its outcome read (done, already
               done, failed, unknown)
+    confirm   a record a change is justified by, confirmed with CloudTrail's Event history
+              (LookupEvents by its event ID) before the change
     guards    the account guards (check_account, check_administrator), whose_credentials
     checks    what exists before a change: the principal the activity created, the finding's
               user, the suspect key's user renamed, what a group still holds

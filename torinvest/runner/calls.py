@@ -20,6 +20,7 @@ from torinvest.errors import EndpointError
 #: The fields each read promises in its answer (an answer without them is not an AWS answer).
 PROMISED: dict[str, tuple[str, ...]] = {
     "GetCallerIdentity": ("Account", "Arn"),
+    "LookupEvents": ("Events",),
     "ListAccessKeys": ("AccessKeyMetadata",),
     "GetLoginProfile": ("LoginProfile",),
     "ListMFADevices": ("MFADevices",),

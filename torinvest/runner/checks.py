@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from torinvest.actions import Action
+from torinvest.runner.confirm import unconfirmed
 from torinvest.runner.probes import (
     _probe,
     filter_probe,
@@ -113,10 +114,14 @@ def _not_found(runner: Runner, kind: str, name: str, uid: str | None) -> tuple[s
 
 
 def _change(runner: Runner, action: Action, *, looked: bool = False) -> CallResult:
-    """One change: the identity check of a principal the activity created (before any undo
-    step on it), its probe (when one can tell it is done), then the call."""
+    """One change: the records it is justified by confirmed with CloudTrail
+    (:mod:`~torinvest.runner.confirm`), the identity check of a principal the activity created
+    (before any undo step on it), its probe (when one can tell it is done), then the call."""
     same = (
-        _identity(runner, action) or _finding_user(runner, action) or _group_holds(runner, action)
+        unconfirmed(runner, action)
+        or _identity(runner, action)
+        or _finding_user(runner, action)
+        or _group_holds(runner, action)
     )
     if same is not None:
         return runner.skipped(action, *same)

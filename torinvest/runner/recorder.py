@@ -126,6 +126,9 @@ class Runner:
         self.holders: set[str] = set()
         #: the identity check of each principal the activity created: (status, why) or None
         self.identities: dict[tuple[str, str], tuple[str, str] | None] = {}
+        #: each record confirmed with CloudTrail's Event history this run, by (event ID, region):
+        #: None (confirmed) or ("left-alone", why)
+        self.confirmations: dict[tuple[str | None, str | None], tuple[str, str] | None] = {}
         #: the (status, note) of steps skipped so far: a reason is printed once
         self.said: set[tuple[str, str]] = set()
         #: the archive guard's GetFindings answer, by (region, detector, finding IDs): the one

@@ -18,6 +18,7 @@ from torinvest.aws import Aws
 from torinvest.commands import Access
 from torinvest.errors import RefusedError, RunFailedError, TorinvestError
 from torinvest.runner.checks import _change
+from torinvest.runner.confirm import dry_run_note
 from torinvest.runner.gate import ANOTHER_KEY_HINT, Caller, judged_another_key, require_verdict
 from torinvest.runner.guards import UNVOUCHED_HINT, _guard, _would_use, unvouched_endpoints
 from torinvest.runner.guards import check_account as check_account
@@ -215,7 +216,8 @@ def carry_out(
         report.notes.append(_would_use(plan, config))
         for a in plan.actions:
             verb = "MANUAL" if a.manual else ("DRY RUN" if a.changes_aws else "READ")
-            echo(f"{verb:<8} {a.cli()}  # {a.why}" + ("" if a.changes_aws else " (not run)"))
+            note = dry_run_note(a) if verb == "DRY RUN" else ""
+            echo(f"{verb:<8} {a.cli()}  # {a.why}{note}" + ("" if a.changes_aws else " (not run)"))
             status = "manual" if a.manual else ("dry-run" if a.changes_aws else "not-run")
             report.results.append(CallResult(a, status))
         return report
@@ -255,7 +257,7 @@ def carry_out(
             if r.note:
                 report.inventory.append(r.note)
         elif not execute:
-            echo(f"{'DRY RUN':<8} {a.cli()}  # {a.why}")
+            echo(f"{'DRY RUN':<8} {a.cli()}  # {a.why}{dry_run_note(a)}")
             report.results.append(CallResult(a, "dry-run"))
         else:
             if not recheck_verdict:
