@@ -198,16 +198,16 @@ def carry_out(
             **({"earlier_unfinished": report.earlier} if report.earlier else {}),
         }
     config = aws.config
-    another = judged_another_key(verdict, plan)  # the finding file edited after the verdict?
-    if another is not None:
-        refusal = RefusedError(f"refused: {another}; nothing was called", hint=ANOTHER_KEY_HINT)
-        if execute:
-            runner.refused(refusal)
-            raise refusal
-        report.notes.append(f"--execute would be {refusal.message}; {refusal.hint}")
     unvouched = unvouched_endpoints(aws, plan)  # an override the account check cannot see
-    if unvouched is not None:
-        refusal = RefusedError(f"refused: {unvouched}; nothing was called", hint=UNVOUCHED_HINT)
+    refusals = (
+        # the finding file edited after the verdict (another key than the one judged)?
+        (judged_another_key(verdict, plan), ANOTHER_KEY_HINT),
+        (unvouched, UNVOUCHED_HINT),
+    )
+    for why, hint in refusals:  # before any call: refused with --execute, said in a dry run
+        if why is None:
+            continue
+        refusal = RefusedError(f"refused: {why}; nothing was called", hint=hint)
         if execute:
             runner.refused(refusal)
             raise refusal
