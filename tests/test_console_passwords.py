@@ -31,7 +31,7 @@ from torinvest import investigation, report
 from torinvest.case import sample_case
 from torinvest.display import answer, assessment
 from torinvest.events import Activity
-from torinvest.passwords import password_issues, password_uses
+from torinvest.passwords import password_issues, password_uses, passwords_gap
 from torinvest.post import answer as post_answer
 from torinvest.sources.logs import load, load_logs
 from torinvest.tor import ExitLists
@@ -395,21 +395,195 @@ def test_investigate_says_the_password_and_its_sign_in_everywhere(
     assert data["derived_keys_search"]["status"] == "followed"
 
 
-def test_a_key_a_console_session_minted_is_named_not_followed(tmp_path: Path) -> None:
-    """A console session that calls CreateAccessKey: the session is followed, the key it
-    minted is another round, not read — an issue names it and the command (never "followed")."""
-    create = next(r for r in sample_records() if r["eventName"] == "CreateAccessKey")
-    minting = _console_call(USER, "2023-07-10T12:32:00Z", TOR_EXIT, n=3)
+# --------------------------------------------------------------------------------------------
+# what a console session did: the keys and passwords it minted are followed in turn
+# --------------------------------------------------------------------------------------------
+SECOND = "svc-report-view"  # the user a password is set for from the console session
+SECOND_SESSION = "ASIATFQR7NSCCONSOLE2"  # that user's console session
+CONSOLE_KEY = "AKIATFQR7NSCCONSOLEK"  # the key the console session created
+
+
+def _as_call(
+    name: str, user: str, when: str, ip: str, key: str = SESSION, n: int = 0
+) -> dict[str, Any]:
+    """A console-session call of ``user`` made as the sample's real ``name`` record (its
+    eventSource, request and response)."""
+    real = next(r for r in sample_records() if r["eventName"] == name)
+    r = _console_call(user, when, ip, key, n=n)
     for field in ("eventSource", "eventName", "requestParameters", "responseElements"):
-        minting[field] = copy.deepcopy(create[field])
-    minting["responseElements"]["accessKey"]["accessKeyId"] = "AKIATFQR7NSCCONSOLEK"
-    case = _case(tmp_path, [_sign_in(USER, "2023-07-10T12:30:10Z", TOR_EXIT, n=3), minting])
-    inv = _investigate(case)
-    assert SESSION in {d.access_key_id for d in inv.activity.derived}
-    [issue] = [i for i in inv.data_issues if "minted by a console session" in i.problem]
-    assert issue.problem.startswith("AKIATFQR7NSCCONSOLEK minted by a console session")
-    assert "torinvest events --access-key=AKIATFQR7NSCCONSOLEK --follow-derived" in issue.problem
-    assert investigation.summary(inv)["derived_keys_search"]["status"] == "partial"
+        r[field] = copy.deepcopy(real[field])
+    return r
+
+
+def _key_call(key: str, user: str, when: str, ip: str, n: int = 0) -> dict[str, Any]:
+    """A call of a long-term key: the sample's real GetCallerIdentity of the Tor key,
+    re-attributed."""
+    real = next(
+        r
+        for r in sample_records()
+        if r["eventName"] == "GetCallerIdentity" and r["userIdentity"].get("accessKeyId") == KEY
+    )
+    r = copy.deepcopy(real)
+    r["userIdentity"].update(
+        accessKeyId=key, userName=user, arn=f"arn:aws:iam::{ACCOUNT}:user/{user}"
+    )
+    r.update(eventTime=when, sourceIPAddress=ip, eventID=f"5c1e0f4a-0000-4000-8000-0000ca11{n:04d}")
+    return r
+
+
+def _chain_records() -> list[dict[str, Any]]:
+    """USER (the Tor key set its password) signs in from Tor; in that console session it
+    creates an access key (used at 12:40) and sets a console password for SECOND, who signs in
+    at 12:35 and calls through its own console session."""
+    minting = _as_call("CreateAccessKey", USER, "2023-07-10T12:32:00Z", TOR_EXIT, n=3)
+    minting["responseElements"]["accessKey"]["accessKeyId"] = CONSOLE_KEY
+    password = _as_call("CreateLoginProfile", USER, "2023-07-10T12:33:00Z", TOR_EXIT, n=4)
+    password["requestParameters"]["userName"] = SECOND
+    return [
+        _sign_in(USER, "2023-07-10T12:30:10Z", TOR_EXIT, n=3),
+        minting,
+        password,
+        _sign_in(SECOND, "2023-07-10T12:34:50Z", TOR_EXIT, n=5),
+        _console_call(SECOND, "2023-07-10T12:35:30Z", TOR_EXIT, SECOND_SESSION, n=5),
+        _key_call(CONSOLE_KEY, USER, "2023-07-10T12:40:00Z", TOR_EXIT, n=6),
+    ]
+
+
+@pytest.fixture(scope="module")
+def chain_case(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _case(tmp_path_factory.mktemp("chain"), _chain_records())
+
+
+@pytest.fixture(scope="module")
+def chain(chain_case: Path) -> investigation.Investigation:
+    return _investigate(chain_case)
+
+
+def test_a_key_a_console_session_minted_is_followed_as_a_derived_key(
+    chain: investigation.Investigation,
+) -> None:
+    """A console session that calls CreateAccessKey: the key it minted is followed as the
+    Tor key's derived keys are — its calls read, flagged derived (was: named, not followed)."""
+    derived = {d.access_key_id: d for d in chain.activity.derived}
+    made = derived[CONSOLE_KEY]
+    assert (made.minted_by, made.event_name) == (SESSION, "CreateAccessKey")
+    assert derived[SESSION].minted_by == KEY
+    frame = chain.events
+    calls = frame[frame["access_key_id"] == CONSOLE_KEY]
+    assert list(calls["event_name"]) == ["GetCallerIdentity"]
+    assert bool(calls["derived"].all())
+    assert not [i for i in chain.data_issues if "minted by a console session" in i.problem]
+    data = investigation.summary(chain)
+    assert CONSOLE_KEY in data["derived_keys"]
+    assert data["derived_keys_search"] == {"status": "followed", "why": None}
+
+
+def test_a_password_set_from_a_console_session_is_followed(
+    chain: investigation.Investigation,
+) -> None:
+    """The console session sets another user's password: that user's sign-ins and console
+    session are read too (was: never looked for, and nothing said)."""
+    data = investigation.summary(chain)
+    by_user = {u["user_name"]: u for u in data["console_passwords"]}
+    assert set(by_user) == {USER, SECOND}
+    second = by_user[SECOND]
+    assert (second["set_by"], second["event_time"]) == (SESSION, "2023-07-10T12:33:00Z")
+    assert second["sign_ins_search"] == {"status": "read", "why": None}
+    assert [(s["event_time"], s["result"], s["tor"]) for s in second["sign_ins"]] == [
+        ("2023-07-10T12:34:50Z", "Success", True)
+    ]
+    assert (second["sessions_read"], second["sessions"]) == (True, [SECOND_SESSION])
+    [session] = [d for d in chain.activity.derived if d.access_key_id == SECOND_SESSION]
+    assert (session.minted_by, session.event_name) == (SESSION, "ConsoleLogin")
+    frame = chain.events
+    assert bool(frame[frame["access_key_id"] == SECOND_SESSION]["derived"].all())
+    assert SECOND_SESSION in data["derived_keys"]
+    assert report.summary_problems(data) == []
+    assert not [i for i in chain.data_issues if i.source.startswith("console password")]
+    html = assessment.derived_keys(chain).data
+    assert "Console passwords set (2)" in html and f"<code>{SECOND}</code>" in html
+    assert investigation.derived_keys_phrase(data).endswith(
+        ", 2 console password(s) set (SIGNED IN 2 time(s))"
+    )
+
+
+def test_the_sign_in_passes_stop_at_their_limit_and_say_so(
+    chain_case: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the limit of sign-in passes the password set from a console session is "not
+    read", with why and the command that reads it — never "no sign-in"."""
+    monkeypatch.setattr(load, "MAX_PASSWORD_ROUNDS", 1)
+    res = load_logs(
+        str(chain_case / "cloudtrail"),
+        access_keys=KEY,
+        start="2023-07-10",
+        end="2023-07-10",
+        follow_derived=True,
+        workers=1,
+    )
+    assert res.sign_ins_searched == frozenset({USER})
+    assert set(res.sign_ins_unread) == {SECOND}
+    assert f"set with {SESSION}" in res.sign_ins_unread[SECOND]
+    assert "1 passes for console sign-ins (the limit" in res.sign_ins_unread[SECOND]
+    assert SECOND_SESSION not in {d.access_key_id for d in res.derived}
+    activity = Activity(
+        frame=res.frame,
+        derived=res.derived,
+        sign_ins=res.sign_ins,
+        sign_ins_searched=res.sign_ins_searched,
+        sign_ins_unread=res.sign_ins_unread,
+        sessions_read=res.sign_ins_searched,
+    )
+    uses = password_uses(
+        activity,
+        res.frame,
+        [KEY, *(d.access_key_id for d in res.derived)],
+        ExitLists(),
+        tolerance_hours=1.0,
+        follow_derived=True,
+    )
+    [cut] = [u for u in uses if u.password.user_name == SECOND]
+    assert (cut.status, cut.sign_ins) == ("not read", [])
+    [issue] = [i for i in password_issues(uses) if i.source == f"console password of {SECOND}"]
+    assert "whether it was used is not known" in issue.problem
+    assert "(the limit: each a console session's" in issue.problem
+    assert f"run `torinvest events --username={SECOND} --start=2023-07-10T12:33:00Z …`" in (
+        issue.problem
+    )
+    gap = passwords_gap(uses) or ""
+    assert f"the console password set for user {SECOND}: its sign-ins were not read" in gap
+
+
+def test_events_says_the_sign_ins_as_investigate_does(
+    chain_case: Path, signed_in_case: Path, tmp_path: Path
+) -> None:
+    """``torinvest events --follow-derived`` says the passwords and their sign-ins (was:
+    nothing), and, over a source that cannot tell the console sessions' calls, the same issue
+    as investigate (no exit list: no Tor)."""
+    code, _, err = run(
+        "events", "--case", str(chain_case), "--access-key", KEY, "--follow-derived",
+        "--start", "2023-07-10", "--end", "2023-07-10", "--out", str(tmp_path / "a.csv"),
+    )  # fmt: skip
+    assert code == 0, err
+    notes = [line.removeprefix("torinvest: note: ") for line in err.splitlines()]
+    assert "2 console password(s) set (SIGNED IN 2 time(s)) (credentials the key minted" in err
+    [second] = [n for n in notes if n.startswith(f"console password for user {SECOND},")]
+    assert f"set with CreateLoginProfile at 2023-07-10T12:33:00Z by {SESSION}" in second
+    assert f"Success at 2023-07-10T12:34:50Z from {TOR_EXIT} (MFA No)" in second
+    assert f"followed as derived keys (minted by ConsoleLogin): {SECOND_SESSION}" in second
+    assert not [line for line in err.splitlines() if "console password of" in line]
+    # the DuckDB engine reads the sign-ins, not the sessions' calls: the issue investigate says
+    code, _, err = run(
+        "events", "--case", str(signed_in_case), "--access-key", KEY, "--follow-derived",
+        "--engine", "duckdb", "--start", "2023-07-10", "--end", "2023-07-10",
+        "--out", str(tmp_path / "b.csv"),
+    )  # fmt: skip
+    assert code == 0, err
+    inv = _investigate(signed_in_case, engine="duckdb")
+    [want] = [i for i in inv.data_issues if i.source == f"console password of {USER}"]
+    plain = want.problem.replace(" (a Tor exit then)", "")
+    assert f"torinvest: issue: console password of {USER}: {plain}" in err.splitlines()
+    assert "torinvest: note: partial result: " in err
 
 
 def test_the_posted_answer_names_the_password_beside_the_derived_keys(

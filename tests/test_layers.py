@@ -94,13 +94,13 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("impairment.selectors", "impairment.bucket"),
     ("impairment.trails", "impairment.services"),
     ("impairment",),
+    # console passwords the key set and their sign-ins (over the activity read)
+    ("passwords",),
     ("reading",),
     # where an investigation reads from, and the notebooks' parameters
     ("parameters",),
     # the torinvest command lines printed as next steps (the access the run was given)
     ("commands",),
-    # console passwords the key set and their sign-ins (over the activity read)
-    ("passwords",),
     # what the activity means
     ("analysis.helpers",),
     ("analysis.baseline", "analysis.places"),

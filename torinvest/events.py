@@ -923,6 +923,7 @@ def load_activity(
         act.sign_ins += res.sign_ins
         act.sign_ins_searched |= res.sign_ins_searched
         act.sessions_read |= res.sign_ins_searched
+        act.sign_ins_unread.update(res.sign_ins_unread)
     copies = act.file_counts.log_group_note() if act.file_counts is not None else None
     if copies is not None:  # once, whichever engine read them: an issue when events may lack
         said, missing = copies

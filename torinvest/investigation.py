@@ -97,7 +97,13 @@ from torinvest.parameters import (
 from torinvest.parameters import (
     sources_from_parameters as sources_from_parameters,
 )
-from torinvest.passwords import PasswordUse, password_issues, password_uses, passwords_gap
+from torinvest.passwords import (
+    PasswordUse,
+    password_issues,
+    password_uses,
+    passwords_gap,
+    passwords_phrase,
+)
 from torinvest.paths import tor_cache
 from torinvest.pivot import IpPivot
 from torinvest.reading import NOT_SEARCHED as NOT_SEARCHED
@@ -1485,23 +1491,6 @@ def derived_keys_phrase(summary_data: Mapping[str, Any]) -> str:
     if status == "partial":
         return f"{count} derived key(s) (search partial)" + said
     return f"{count} derived key(s)" + said
-
-
-def passwords_phrase(summary_data: Mapping[str, Any]) -> str:
-    """The console passwords of a ``summary.json`` (``console_passwords``) in a few words,
-    after the derived keys ("" when the key set none, or the summary has none): ``, 1 console
-    password set (SIGNED IN 2 time(s))``, ``(sign-ins not read)``, ``(no sign-in read)``."""
-    uses = [u for u in summary_data.get("console_passwords") or [] if isinstance(u, Mapping)]
-    if not uses:
-        return ""
-    signed = sum(int(u.get("signed_in") or 0) for u in uses)
-    unread = sum((u.get("sign_ins_search") or {}).get("status") != "read" for u in uses)
-    parts = [f"SIGNED IN {signed} time(s)"] if signed else []
-    if unread:
-        parts.append(f"sign-ins of {unread} not read")
-    elif not signed:
-        parts.append("no sign-in read")
-    return f", {len(uses)} console password(s) set ({'; '.join(parts)})"
 
 
 def report_issues(

@@ -15,7 +15,7 @@ calls of console sessions that signed in, which the activity does not hold.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -36,6 +36,9 @@ from torinvest.sources.records.passwords import (
 #: ``summary.json``'s ``console_passwords[].sign_ins_search.status`` values (docs/DESIGN.md).
 SIGN_IN_STATUSES = ("read", "not read", "not followed")
 #: Why the sign-ins were not read when no source read them (LookupEvents, an engine's table).
+NOT_FOLLOWED_WHY = (
+    "follow_derived was off (--no-follow-derived): the credentials the key set were not followed"
+)
 NOT_READ_WHY = (
     "only the trail's log files and the SQL engines are searched for console sign-ins "
     "(ConsoleLogin records hold no access key, so LookupEvents by AccessKeyId never returns "
@@ -96,17 +99,15 @@ def password_uses(
     *,
     tolerance_hours: float,
     follow_derived: bool,
+    why_not_followed: str = NOT_FOLLOWED_WHY,
 ) -> list[PasswordUse]:
-    """The console passwords ``keys`` set in ``events`` (the activity read) and their use."""
+    """The console passwords ``keys`` set in ``events`` (the activity read) and their use
+    (``why_not_followed``: what not following says, in the words of the command's option)."""
     out = []
     found = _with_tor(activity.sign_ins, lists, tolerance_hours)
     for p in console_passwords(events, keys):
         if not follow_derived:
-            why = (
-                "follow_derived was off (--no-follow-derived): the credentials the key set were "
-                "not followed"
-            )
-            out.append(PasswordUse(p, "not followed", why))
+            out.append(PasswordUse(p, "not followed", why_not_followed))
         elif p.user_name in activity.sign_ins_searched:
             read = p.user_name in activity.sessions_read
             sessions = _sessions(activity, events, p.user_name) if read else []
@@ -189,13 +190,79 @@ def passwords_gap(uses: Sequence[PasswordUse]) -> str | None:
     for u in uses:
         user = u.password.user_name
         if u.status == "not read":
-            parts.append(f"the console password set for user {user}: its sign-ins were not read")
+            parts.append(
+                f"the console password set for user {user}: its sign-ins were not read ({u.why})"
+            )
         elif u.status == "read" and u.signed_in and not u.sessions_read:
             parts.append(
                 f"the console password set for user {user} was used to sign in "
                 f"{len(u.signed_in)} time(s): those console sessions' calls were not read"
             )
     return "; ".join(parts) or None
+
+
+def passwords_phrase(summary_data: Mapping[str, Any]) -> str:
+    """The console passwords of a ``summary.json`` (``console_passwords``) in a few words,
+    after the derived keys ("" when the key set none, or the summary has none): ``, 1 console
+    password set (SIGNED IN 2 time(s))``, ``(sign-ins not read)``, ``(no sign-in read)``."""
+    uses = [u for u in summary_data.get("console_passwords") or [] if isinstance(u, Mapping)]
+    if not uses:
+        return ""
+    signed = sum(int(u.get("signed_in") or 0) for u in uses)
+    unread = sum((u.get("sign_ins_search") or {}).get("status") != "read" for u in uses)
+    parts = [f"SIGNED IN {signed} time(s)"] if signed else []
+    if unread:
+        parts.append(f"sign-ins of {unread} not read")
+    elif not signed:
+        parts.append("no sign-in read")
+    return f", {len(uses)} console password(s) set ({'; '.join(parts)})"
+
+
+def password_notes(uses: Sequence[PasswordUse]) -> list[str]:
+    """The console passwords and their use in plain text, for a terminal (``torinvest
+    events``, which reads no Tor exit list: a sign-in's Tor status is said only when known):
+    the count and use (:func:`passwords_phrase`'s words), then one line per password — the
+    user, when and by what, and its sign-ins read, or that they were not read and why ("none"
+    only when they were read), as the report's card says them."""
+    if not uses:
+        return []
+    head = passwords_phrase({"console_passwords": [u.to_dict() for u in uses]})
+    out = [head.removeprefix(", ") + " (credentials the key minted, as keys are)"]
+    for u in uses:
+        p = u.password
+        maybe = " (outcome unknown: set only if it succeeded)" if p.unknown else ""
+        what = (
+            f"console password for user {p.user_name}, set with {p.event_name} at "
+            f"{_when(p.event_time)} by {p.set_by or '(no key)'} from "
+            f"{p.source_ip or '(no IP)'}{maybe}: "
+        )
+        if u.status == "not followed":
+            use = f"its sign-ins were not followed ({u.why})"
+        elif u.status == "not read":
+            use = (
+                f"its sign-ins were not read — whether it was used is not known ({u.why}); "
+                f"run `{u.command()}`"
+            )
+        elif not u.sign_ins:
+            use = "no console sign-in of that user after it in the sources read"
+        else:
+            signs = "; ".join(
+                f"{s.result or 'result not recorded'} at {_when(s.event_time)} from "
+                f"{s.source_ip or '(no IP)'} ({'Tor, ' if s.tor else ''}MFA "
+                f"{s.mfa_used or 'unknown'})"
+                for s in u.sign_ins
+            )
+            use = f"{len(u.sign_ins)} console sign-in(s) of that user after it: {signs}"
+            if u.signed_in and u.sessions_read:
+                keys = ", ".join(u.sessions) or "none made"
+                use += (
+                    " — the calls of its console sessions are in the activity, followed as "
+                    f"derived keys (minted by ConsoleLogin): {keys}"
+                )
+            elif u.signed_in:
+                use += f" — the calls of those console sessions are not read: run `{u.command()}`"
+        out.append(what + use)
+    return out
 
 
 def _when(t: pd.Timestamp | None) -> str:

@@ -11,6 +11,9 @@ regions only), a reading says:
   files read — a data issue —, a call on what the reading does not rely on a note
   (:func:`impaired_of`);
 - who minted the key (:func:`key_origin`), or why that is not known;
+- the console passwords the key (or a key it minted) set, and their use — the user's console
+  sign-ins and console sessions read, or why not (:func:`passwords_of`: the data issues of
+  those not read, and a note of each, as the report's card says them);
 - without the finding (``events``), what it cannot judge (:func:`unjudged_note`): whether its
   sources hold the finding's account, whether they hold the calls GuardDuty saw, IAM's last use
   of the key — ``investigate`` judges them.
@@ -19,16 +22,18 @@ regions only), a reading says:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
 from torinvest.errors import DataIssue, group_issues
 from torinvest.events import NOTES_SOURCE, Activity
 from torinvest.impairment import Impairments, impairments, reading_basis
+from torinvest.passwords import PasswordUse, password_issues, password_notes, password_uses
 from torinvest.sources.records import is_unfollowed
 from torinvest.sources.records.origin import KeyOrigin, Mint, origin_phrase
 from torinvest.sources.records.origin import key_origin as origin_of
+from torinvest.tor import ExitLists
 from torinvest.verdict import (
     READING_COMPLETE,
     READING_COULD_NOT_LOOK,
@@ -115,6 +120,28 @@ def key_origin(
     )
 
 
+#: What not following says in ``events`` (its option is ``--follow-derived``).
+EVENTS_NOT_FOLLOWED = (
+    "--follow-derived was not given: the credentials the key set were not followed"
+)
+
+
+def passwords_of(act: Activity, access_key: str, *, follow_derived: bool) -> list[PasswordUse]:
+    """The console passwords ``access_key`` or a key it minted set in ``act`` and their use
+    (:func:`torinvest.passwords.password_uses`), as an investigation reads them but without an
+    exit list: a sign-in's Tor status is not known (``events`` reads none)."""
+    keys = [access_key, *(d.access_key_id for d in act.derived)]
+    return password_uses(
+        act,
+        act.frame,
+        keys,
+        ExitLists(),
+        tolerance_hours=0.0,
+        follow_derived=follow_derived,
+        why_not_followed=EVENTS_NOT_FOLLOWED,
+    )
+
+
 #: How :func:`unjudged_note` starts.
 UNJUDGED = "not judged without the finding"
 
@@ -174,6 +201,9 @@ class Said:
     #: Why the account sought (``--account``) could not be looked at: every source read is of
     #: other accounts (:attr:`torinvest.events.Activity.could_not_look`); None otherwise.
     could_not_look: str | None = None
+    #: the console passwords the key set and their use (:func:`passwords_of`): their issues
+    #: are in ``issues``, a note of each in ``notes``
+    passwords: list[PasswordUse] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
@@ -198,12 +228,14 @@ def said_of(
     username: str | None = None,
     start: pd.Timestamp | None = None,
     end: pd.Timestamp | None = None,
+    follow_derived: bool = False,
 ) -> Said:
     """What ``act`` (read for ``access_key`` or ``username`` from ``start`` to ``end``) says
     without the finding: the one computation behind ``torinvest events``' issues and notes
     (module docstring). What impaired the logging is read from the caller's calls: a reading of
     every caller (no key, no user) is a trail's, not a key's — another principal's StopLogging
-    of a trail it made is no gap of it — and says none."""
+    of a trail it made is no gap of it — and says none. ``follow_derived``: whether the keys
+    it minted were followed (the console passwords it set are "not followed" otherwise)."""
     caller = bool(access_key or username)
     impaired = (
         impaired_of(act, (start, end), access_key=access_key, others=act.watched)
@@ -219,14 +251,18 @@ def said_of(
     # events searches no finding, so it is said beside the reading, never dropped
     notes += [i.problem for i in impaired.issues if i not in impaired.activity_gaps]
     origin = None
+    uses: list[PasswordUse] = []
     if access_key:
         origin = key_origin(act, access_key, start=start, unread=activity_gaps(act, impaired))
+        uses = passwords_of(act, access_key, follow_derived=follow_derived)
+        notes += password_notes(uses)
     return Said(
-        issues=[*act.issues, *missing, *gaps],
+        issues=[*act.issues, *missing, *gaps, *password_issues(uses)],
         notes=notes,
         origin=origin,
         origin_text=origin_phrase(origin.to_dict()) if origin is not None else "",
         unjudged=unjudged_note(act) if access_key else "",
         impaired=impaired,
         could_not_look=act.could_not_look,
+        passwords=uses,
     )

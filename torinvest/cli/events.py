@@ -228,6 +228,7 @@ def _load_and_write(
         username=args.username,
         start=args.start,
         end=args.end,
+        follow_derived=args.follow_derived,
     )
     path = write_frame(activity.frame, args.out)
     who = f" of {args.access_key or args.username}" if (args.access_key or args.username) else ""

@@ -35,10 +35,8 @@ from torinvest.sources.logs.model import (
 from torinvest.sources.logs.pool import _Runner, default_workers, spooled
 from torinvest.sources.logs.read import file_accounts, read_local, read_log_records
 from torinvest.sources.records import (
-    FOLLOW_SOURCE,
     MAX_DERIVED_ROUNDS,
     DerivedKey,
-    derived_keys,
     early_use_issues,
     empty_frame,
     follow_minted,
@@ -47,6 +45,7 @@ from torinvest.sources.records import (
 )
 from torinvest.sources.records.origin import mints_of, own_rows
 from torinvest.sources.records.passwords import (
+    MAX_PASSWORD_ROUNDS,
     ConsolePassword,
     SignIn,
     console_passwords,
@@ -206,19 +205,12 @@ def load_logs(
         malformed: list[DataIssue] = []
         found_sign_ins: list[SignIn] = []
         searched: frozenset[str] = frozenset()
+        unread: dict[str, str] = {}
         if follow_derived:
-            extra, minted, passwords = _follow(
-                pieces, files, options, n_workers, aws, progress, spool, malformed
-            )
-            pieces += extra
-            searched = frozenset(p.user_name for p in passwords)
-            if searched:  # a pass of its own, only when a key set a console password
-                signed, found_sign_ins, sessions = _read_sign_ins(
-                    files, options, passwords, n_workers, aws, progress, spool, malformed
-                )
-                pieces += signed
-                known = {d.access_key_id for d in minted} | set(keys or ())
-                minted += [d for d in sessions if d.access_key_id not in known]
+            chain = _Chain(files, options, n_workers, aws, progress, spool, malformed)
+            minted = chain.follow(pieces)
+            pieces += chain.pieces
+            found_sign_ins, searched, unread = chain.sign_ins, chain.searched, chain.unread
     result = LogsResult(
         frame=pd.DataFrame(),
         files_read=len(files),
@@ -231,6 +223,7 @@ def load_logs(
         derived=minted,
         sign_ins=found_sign_ins,
         sign_ins_searched=searched,
+        sign_ins_unread=unread,
     )
     ordered = sorted(pieces, key=lambda p: p.first)
     result.issues = listing.failed + listing.unreadable
@@ -322,55 +315,125 @@ def _read_all(
     return runner.run(bar)
 
 
-def _follow(
-    pieces: list[BatchOut],
-    files: Sequence[LogFile],
-    options: ReadOptions,
-    workers: int,
-    aws: Aws | None,
-    progress: bool | None,
-    spool: Path | None,
-    malformed: list[DataIssue],
-) -> tuple[list[BatchOut], list[DerivedKey]]:
-    """Re-read the files for keys minted by the keys, until no new key appears or
-    :data:`MAX_DERIVED_ROUNDS` passes were read (S3 objects from ``spool``, where the first
-    pass left them); :func:`~torinvest.sources.records.follow_minted` decides. What following
-    found wrong (a minted value that is not an access key ID, a mint not recorded, keys past the
-    limit) is an issue in ``malformed``.
+class _Chain:
+    """Following what the keys minted through the log files (``follow_derived``): the keys
+    they minted, round after round (:func:`~torinvest.sources.records.follow_minted`, re-reading
+    the files for each round: S3 objects from ``spool``, where the first pass left them); the
+    console passwords those keys set, whose users' sign-ins and console sessions are read in a
+    pass of their own (:func:`_read_sign_ins`); then what those console sessions minted in turn
+    — keys (CreateAccessKey, AssumeRole, GetSessionToken… called in the console: followed as
+    derived keys are) and passwords set from the console (another user's sign-ins, another
+    pass) —, at most :data:`~torinvest.sources.records.passwords.MAX_PASSWORD_ROUNDS` sign-in
+    passes: a password found past them is not read, and why (``unread``).
 
-    Returns the pieces of the extra passes (indexes after the first pass's), the keys found and
-    the console passwords the keys set (:func:`~torinvest.sources.records.console_passwords`).
-    """
-    assert options.keys is not None
-    extra: list[BatchOut] = []
-    passes: list[list[BatchOut]] = []
-    passwords: list[ConsolePassword] = []
-    every = set(options.keys)
+    What following found wrong (a minted value that is not an access key ID, a mint not
+    recorded, keys past the limit) is an issue in ``malformed``; ``pieces`` are the passes'
+    pieces after the first (ordered after it, pass by pass)."""
 
-    def fetch(new: list[DerivedKey]) -> pd.DataFrame:
-        keys = frozenset(d.access_key_id for d in new)  # their mints are the pass before's
-        latest = _read_all(
-            files,
-            replace(options, keys=keys, mints=frozenset(), watch=frozenset()),
-            workers,
-            aws,
-            progress,
-            spool,
-        )
-        passes.append(latest)
-        for p in latest:  # ordered after the passes before
-            p.first += len(passes) * len(files)
-        extra.extend(latest)
+    def __init__(
+        self,
+        files: Sequence[LogFile],
+        options: ReadOptions,
+        workers: int,
+        aws: Aws | None,
+        progress: bool | None,
+        spool: Path | None,
+        malformed: list[DataIssue],
+    ) -> None:
+        assert options.keys is not None
+        self.files, self.options, self.workers = files, options, workers
+        self.aws, self.progress, self.spool, self.malformed = aws, progress, spool, malformed
+        self.pieces: list[BatchOut] = []
+        #: every key followed (the keys, those minted, the console sessions)
+        self.every: set[str] = set(options.keys)
+        #: the console passwords the keys followed set (by any of them)
+        self.passwords: list[ConsolePassword] = []
+        #: the sign-ins read, the users whose sign-ins and sessions were, and those that were
+        #: not (user → why)
+        self.sign_ins: list[SignIn] = []
+        self.searched: frozenset[str] = frozenset()
+        self.unread: dict[str, str] = {}
+        self._passes = 0
+
+    def read(self, options: ReadOptions) -> list[BatchOut]:
+        """One more pass over the files, its pieces ordered after the passes before."""
+        self._passes += 1
+        latest = _read_all(self.files, options, self.workers, self.aws, self.progress, self.spool)
+        for p in latest:
+            p.first += self._passes * len(self.files)
+        self.pieces.extend(latest)
+        return latest
+
+    def fetch(self, new: list[DerivedKey]) -> pd.DataFrame:
+        """The calls of the keys ``new`` (their mints are the pass before's); the passwords they
+        set are added."""
+        keys = frozenset(d.access_key_id for d in new)
+        latest = self.read(replace(self.options, keys=keys, mints=frozenset(), watch=frozenset()))
         frame = frame_from_tables([p.table for p in latest if p.table is not None])
-        every.update(keys)
-        passwords.extend(console_passwords(frame, every))  # set by a minted key
+        self.every.update(keys)
+        self.passwords.extend(console_passwords(frame, self.every))  # set by a minted key
         return frame
 
-    first = frame_from_tables([p.table for p in pieces if p.table is not None])
-    first = own_rows(first, options.keys)  # not the records that minted the keys
-    passwords.extend(console_passwords(first, every))
-    found = follow_minted(first, options.keys, fetch, malformed)
-    return extra, found, passwords
+    def follow(self, first_pieces: Sequence[BatchOut]) -> list[DerivedKey]:
+        """Follow from the first pass's pieces (the keys' calls): the keys found, in the order
+        found (the console sessions among them, minted by ``ConsoleLogin``)."""
+        keys = self.options.keys
+        assert keys is not None
+        first = frame_from_tables([p.table for p in first_pieces if p.table is not None])
+        first = own_rows(first, keys)  # not the records that minted the keys
+        self.passwords.extend(console_passwords(first, self.every))
+        found = follow_minted(first, keys, self.fetch, self.malformed)
+        for n in range(MAX_PASSWORD_ROUNDS + 1):
+            users = {p.user_name for p in self.passwords} - self.searched
+            if not users:  # a pass of its own, only when a key set a console password
+                break
+            if n == MAX_PASSWORD_ROUNDS:
+                self._cut(users)
+                break
+            signed, sessions, calls = _read_sign_ins(self, frozenset(users))
+            self.sign_ins += signed
+            self.searched |= users
+            new = [d for d in sessions if d.access_key_id not in self.every]
+            found += new
+            self.every |= {d.access_key_id for d in new}
+            # what the console sessions did: passwords set from the console, keys minted there
+            self.passwords.extend(console_passwords(calls, {d.access_key_id for d in sessions}))
+            found += follow_minted(calls, self.every, self.fetch, self.malformed)
+        return found
+
+    def _cut(self, users: Collection[str]) -> None:
+        """The users whose passwords were found after the last sign-in pass: not read, said."""
+        for user in sorted(users):
+            by = sorted({p.set_by or "(no key)" for p in self.passwords if p.user_name == user})
+            self.unread[user] = (
+                f"the password was set with {', '.join(by)}, a key followed through "
+                f"{MAX_PASSWORD_ROUNDS} passes for console sign-ins (the limit: each a console "
+                "session's, of a password set in the pass before): its sign-ins and console "
+                "sessions' calls were not read"
+            )
+
+
+def _read_sign_ins(
+    chain: _Chain, users: frozenset[str]
+) -> tuple[list[SignIn], list[DerivedKey], pd.DataFrame]:
+    """Read the files once more for the console sign-ins (ConsoleLogin) of ``users`` (of a
+    password the chain's keys set), and their console sessions' calls: a sign-in record holds
+    no access key, and a console session's key was minted by no call, so no pass by key holds
+    them. Returns the sign-ins, with ``MFAUsed`` read again from the few files that hold them
+    (:func:`_mfa_of`), the sessions the passwords gave
+    (:func:`~torinvest.sources.records.console_sessions`: followed as derived keys) and those
+    sessions' calls (an events frame: what they minted is followed in turn). The pass's pieces
+    are the chain's (their issues are the files'; the sign-ins and the sessions not begun
+    after a password are taken out of the frame with every row not of the keys)."""
+    wanted = replace(
+        chain.options, keys=frozenset(), mints=frozenset(), users=users, watch=frozenset()
+    )
+    pieces = chain.read(wanted)
+    frame = frame_from_tables([p.table for p in pieces if p.table is not None])
+    found = _mfa_of(sign_ins(frame, users), chain.files, wanted, chain.spool)
+    sessions = console_sessions(frame, chain.passwords, found)
+    calls = own_rows(frame, {d.access_key_id for d in sessions})
+    return found, sessions, calls
 
 
 def _watched_frame(
@@ -403,50 +466,6 @@ def _watched_frame(
     if narrowing.regions:
         frame = keep_regions(frame, narrowing.regions)
     return frame
-
-
-def _read_sign_ins(
-    files: Sequence[LogFile],
-    options: ReadOptions,
-    passwords: Sequence[ConsolePassword],
-    workers: int,
-    aws: Aws | None,
-    progress: bool | None,
-    spool: Path | None,
-    malformed: list[DataIssue],
-) -> tuple[list[BatchOut], list[SignIn], list[DerivedKey]]:
-    """Read the files once more for the console sign-ins (ConsoleLogin) of the users the
-    ``passwords`` are of, and their console sessions' calls: a sign-in record holds no access
-    key, and a console session's key was minted by no call, so no pass by key holds them.
-    Returns the pass's pieces (their issues are the files'; the sign-ins and the sessions not
-    begun after a password are taken out of the frame with every row not of the keys), the
-    sign-ins, with ``MFAUsed`` read again from the few files that hold them (:func:`_mfa_of`),
-    and the sessions the passwords gave (:func:`~torinvest.sources.records.console_sessions`:
-    followed as derived keys). Keys those sessions minted are not followed: an issue in
-    ``malformed`` names them."""
-    users = frozenset(p.user_name for p in passwords)
-    wanted = replace(options, keys=frozenset(), mints=frozenset(), users=users, watch=frozenset())
-    pieces = _read_all(files, wanted, workers, aws, progress, spool)
-    frame = frame_from_tables([p.table for p in pieces if p.table is not None])
-    for p in pieces:
-        p.first += (MAX_DERIVED_ROUNDS + 1) * len(files)  # after every pass by key
-    found = _mfa_of(sign_ins(frame, users), files, wanted, spool)
-    sessions = console_sessions(frame, passwords, found)
-    session_keys = {d.access_key_id for d in sessions}
-    calls = own_rows(frame, session_keys)
-    minted = [d for d in derived_keys(calls, session_keys) if d.access_key_id not in session_keys]
-    if minted:  # a console session minted a key: its calls are another round, not read
-        names = ", ".join(sorted({d.access_key_id for d in minted}))
-        malformed.append(
-            DataIssue(
-                FOLLOW_SOURCE,
-                f"{names} minted by a console session of a user the key set a password for, "
-                "not followed: their calls are not in the activity: run `torinvest events "
-                f"--access-key={min(d.access_key_id for d in minted)} --follow-derived …` (each "
-                "of them) to see them",
-            )
-        )
-    return pieces, found, sessions
 
 
 def _mfa_of(

@@ -79,6 +79,9 @@ class LogsResult:
     #: the users whose sign-ins were searched for in the files read (none: not searched), and
     #: their console sessions' calls (followed as derived keys: ``derived``)
     sign_ins_searched: frozenset[str] = frozenset()
+    #: the users a password was set for whose sign-ins were not searched for, and why (a
+    #: password set from a console session found past the sign-in passes' limit)
+    sign_ins_unread: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

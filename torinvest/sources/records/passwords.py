@@ -28,6 +28,11 @@ from torinvest.sources.records.derived import DerivedKey
 PASSWORD_EVENTS: frozenset[str] = frozenset({"CreateLoginProfile", "UpdateLoginProfile"})
 #: The event of a console sign-in (eventSource signin.amazonaws.com, eventType AwsConsoleSignIn).
 SIGN_IN_EVENT = "ConsoleLogin"
+#: How many passes the log files are read for console sign-ins with ``follow_derived``: the
+#: users the keys set a password for, then those a password was set for from their console
+#: sessions (or keys those sessions minted), and so on; a password found past them is said not
+#: read, never "no sign-in" (:mod:`torinvest.sources.logs.load`).
+MAX_PASSWORD_ROUNDS = 3
 #: The longest IAM user name (IAM's limit): a longer value is no user a password was set for.
 _MAX_USER = 64
 
