@@ -244,8 +244,15 @@ def test_the_report_card_and_the_answer_say_the_sign_ins(
 # --------------------------------------------------------------------------------------------
 # the DuckDB engine: a query by user name; "not read" where no source read them, never "none"
 # --------------------------------------------------------------------------------------------
-def test_the_duckdb_engine_reads_the_sign_ins_by_user_name(signed_in_case: Path) -> None:
-    inv = _investigate(signed_in_case, engine="duckdb")
+@pytest.fixture(scope="module")
+def signed_in_duckdb(signed_in_case: Path) -> investigation.Investigation:
+    return _investigate(signed_in_case, engine="duckdb")
+
+
+def test_the_duckdb_engine_reads_the_sign_ins_by_user_name(
+    signed_in_duckdb: investigation.Investigation,
+) -> None:
+    inv = signed_in_duckdb
     data = investigation.summary(inv)
     [said] = data["console_passwords"]
     assert said["sign_ins_search"] == {"status": "read", "why": None}
@@ -524,7 +531,10 @@ def test_the_sign_in_passes_stop_at_their_limit_and_say_so(
     assert res.sign_ins_searched == frozenset({USER})
     assert set(res.sign_ins_unread) == {SECOND}
     assert f"set with {SESSION}" in res.sign_ins_unread[SECOND]
-    assert "1 passes for console sign-ins (the limit" in res.sign_ins_unread[SECOND]
+    assert (
+        "found after the 1 pass(es) over the log files for console sign-ins that following "
+        "allows (the limit" in res.sign_ins_unread[SECOND]
+    )
     assert SECOND_SESSION not in {d.access_key_id for d in res.derived}
     activity = Activity(
         frame=res.frame,
@@ -546,7 +556,7 @@ def test_the_sign_in_passes_stop_at_their_limit_and_say_so(
     assert (cut.status, cut.sign_ins) == ("not read", [])
     [issue] = [i for i in password_issues(uses) if i.source == f"console password of {SECOND}"]
     assert "whether it was used is not known" in issue.problem
-    assert "(the limit: each a console session's" in issue.problem
+    assert "(the limit: each pass reads the users of the passwords set" in issue.problem
     assert f"run `torinvest events --username={SECOND} --start=2023-07-10T12:33:00Z …`" in (
         issue.problem
     )
@@ -555,7 +565,10 @@ def test_the_sign_in_passes_stop_at_their_limit_and_say_so(
 
 
 def test_events_says_the_sign_ins_as_investigate_does(
-    chain_case: Path, signed_in_case: Path, tmp_path: Path
+    chain_case: Path,
+    signed_in_case: Path,
+    signed_in_duckdb: investigation.Investigation,
+    tmp_path: Path,
 ) -> None:
     """``torinvest events --follow-derived`` says the passwords and their sign-ins (was:
     nothing), and, over a source that cannot tell the console sessions' calls, the same issue
@@ -579,8 +592,7 @@ def test_events_says_the_sign_ins_as_investigate_does(
         "--out", str(tmp_path / "b.csv"),
     )  # fmt: skip
     assert code == 0, err
-    inv = _investigate(signed_in_case, engine="duckdb")
-    [want] = [i for i in inv.data_issues if i.source == f"console password of {USER}"]
+    [want] = [i for i in signed_in_duckdb.data_issues if i.source == f"console password of {USER}"]
     plain = want.problem.replace(" (a Tor exit then)", "")
     assert f"torinvest: issue: console password of {USER}: {plain}" in err.splitlines()
     assert "torinvest: note: partial result: " in err

@@ -406,9 +406,10 @@ class _Chain:
         for user in sorted(users):
             by = sorted({p.set_by or "(no key)" for p in self.passwords if p.user_name == user})
             self.unread[user] = (
-                f"the password was set with {', '.join(by)}, a key followed through "
-                f"{MAX_PASSWORD_ROUNDS} passes for console sign-ins (the limit: each a console "
-                "session's, of a password set in the pass before): its sign-ins and console "
+                f"the password was set with {', '.join(by)}, found after the "
+                f"{MAX_PASSWORD_ROUNDS} pass(es) over the log files for console sign-ins that "
+                "following allows (the limit: each pass reads the users of the passwords set "
+                "from the console sessions the pass before read): its sign-ins and console "
                 "sessions' calls were not read"
             )
 
