@@ -317,9 +317,14 @@ def test_not_followed_says_so_and_reads_nothing(signed_in_case: Path) -> None:
     src = investigation.sources_from_parameters(case_dir=str(signed_in_case))
     src = dataclasses.replace(src, regions=list(SAMPLE_REGIONS))
     inv = investigation.investigate(FINDING, src, follow_derived=False, **COVERED)
-    [said] = investigation.summary(inv)["console_passwords"]
+    data = investigation.summary(inv)
+    [said] = data["console_passwords"]
     assert said["sign_ins_search"]["status"] == "not followed"
     assert said["sign_ins"] == []
+    # not followed is said so, never "not read"
+    assert investigation.derived_keys_phrase(data) == (
+        "derived keys not followed, 1 console password(s) set (sign-ins of 1 not followed)"
+    )
 
 
 # --------------------------------------------------------------------------------------------

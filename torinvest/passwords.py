@@ -204,16 +204,21 @@ def passwords_gap(uses: Sequence[PasswordUse]) -> str | None:
 def passwords_phrase(summary_data: Mapping[str, Any]) -> str:
     """The console passwords of a ``summary.json`` (``console_passwords``) in a few words,
     after the derived keys ("" when the key set none, or the summary has none): ``, 1 console
-    password set (SIGNED IN 2 time(s))``, ``(sign-ins not read)``, ``(no sign-in read)``."""
+    password set (SIGNED IN 2 time(s))``, ``(sign-ins of 1 not read)``, ``(sign-ins of 1 not
+    followed)``, ``(no sign-in read)``."""
     uses = [u for u in summary_data.get("console_passwords") or [] if isinstance(u, Mapping)]
     if not uses:
         return ""
     signed = sum(int(u.get("signed_in") or 0) for u in uses)
-    unread = sum((u.get("sign_ins_search") or {}).get("status") != "read" for u in uses)
+    status = [(u.get("sign_ins_search") or {}).get("status") for u in uses]
+    unfollowed = status.count("not followed")
+    unread = sum(s not in ("read", "not followed") for s in status)
     parts = [f"SIGNED IN {signed} time(s)"] if signed else []
     if unread:
         parts.append(f"sign-ins of {unread} not read")
-    elif not signed:
+    if unfollowed:
+        parts.append(f"sign-ins of {unfollowed} not followed")
+    if not parts:
         parts.append("no sign-in read")
     return f", {len(uses)} console password(s) set ({'; '.join(parts)})"
 
