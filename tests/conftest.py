@@ -13,6 +13,15 @@
 - ``fake_athena`` (function): the fake's Athena in the test region
   (:class:`~tests.fake_aws.AthenaRegion`: seed answers, polls, failures). moto serves no Athena.
 
+- every botocore session of the test process (the tests' own ``boto3.client`` calls, made in a
+  fresh default session each test, moto's) reads botocore's data files with the kit's shared
+  loader (:func:`torinvest.aws.session.shared_loader`), as the kit's own sessions do: each file
+  is parsed once per process, not once per test.
+- ``quick_retry_waits`` (autouse): botocore's retry waits (:func:`torinvest.aws.session.retry_wait`)
+  end at once in the test process (a stop asked is still raised; an endpoint found down still
+  ends the wait): a retried call is retried as in use, without the seconds of back-off. A test
+  of the wait itself is marked ``real_retry_waits``. Kernels and child processes wait as in use.
+
 Each pytest-xdist worker is a process of its own, so it gets its own servers.
 """
 
@@ -21,19 +30,23 @@ from __future__ import annotations
 import os
 import socket
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import boto3
 import botocore.httpsession
+import botocore.session
 import pytest
 from botocore.awsrequest import AWSPreparedRequest
 
 from tests.fake_aws import AthenaRegion, FakeAws, RealAwsCallError
+from torinvest.aws.session import shared_loader
 
 pytest_plugins = ["pytester"]  # test_fake_aws.py proves the guard fails a test
+
+botocore.session.create_loader = shared_loader  # the module docstring
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 #: botocore's own HTTP sender, before the guard wraps it: for a test whose requests go to a
@@ -97,6 +110,21 @@ def no_real_aws(
     yield blocked
     if blocked:
         pytest.fail(f"test tried to reach real AWS (blocked): {blocked}", pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def quick_retry_waits(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """botocore's retry waits end at once (the module docstring); not for ``real_retry_waits``."""
+    if request.node.get_closest_marker("real_retry_waits") is not None:
+        return
+    from torinvest import stopping
+    from torinvest.aws import session
+
+    def quick(seconds: float, what: str, give_up: Callable[[], bool] | None = None) -> bool:
+        stopping.check(what)
+        return give_up is not None and give_up()
+
+    monkeypatch.setattr(session, "retry_wait", quick)
 
 
 def _post(url: str) -> None:
@@ -209,6 +237,11 @@ def fake_aws(fake_aws_server: FakeAws, monkeypatch: pytest.MonkeyPatch) -> FakeA
     """The GuardDuty/CloudTrail/Athena fake, reset, with the service endpoint variables pointing
     at it."""
     fake_aws_server.reset()
+    # the fake's LookupEvents limit starts afresh, and so do the pacers (a pacer keeps the
+    # answers of the test before, and would make this one's first calls wait for them)
+    from torinvest.sources.lookup import pacer
+
+    pacer._PACERS.clear()
     for service in ("GUARDDUTY", "CLOUDTRAIL", "ATHENA", "EC2"):
         monkeypatch.setenv(f"AWS_ENDPOINT_URL_{service}", fake_aws_server.url)
     return fake_aws_server

@@ -27,6 +27,9 @@ import pytest
 from tests.fake_aws import FakeAws
 from tests.signals import as_from_a_terminal
 
+#: these tests stop commands in their retry waits: the waits are real (tests/conftest.py)
+pytestmark = pytest.mark.real_retry_waits
+
 REPO = Path(__file__).resolve().parents[2]
 #: The delay botocore's retry handler is made to answer (standard mode waits up to 20 s).
 RETRY_DELAY = 60.0

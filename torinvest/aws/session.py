@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import boto3
+import botocore.loaders
 import botocore.session
 from botocore.config import Config
 from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshableCredentials
@@ -619,16 +620,26 @@ class _RetryWait:
                 "trying again" + (f" in {delay:.1f} s" if delay >= 0.1 else " now"),
                 unless_within=EVERY_SECONDS,
             )
-        if self.endpoint_down is not None and caught is not None and is_route_failure(caught):
-            # another call may find the endpoint down meanwhile: then this failure is the answer
-            end = time.monotonic() + float(delay)
-            while (left := end - time.monotonic()) > 0:
-                pause(min(left, SLICE), f"{operation}: retry wait")
-                if self.endpoint_down():
-                    return None
-            return 0
-        pause(float(delay), f"{operation}: retry wait")
+        # another call may find the endpoint down meanwhile: then this failure is the answer
+        down = self.endpoint_down if unconnected else None
+        if retry_wait(float(delay), f"{operation}: retry wait", down):
+            return None
         return 0  # waited: botocore sleeps 0 and sends the next attempt
+
+
+def retry_wait(seconds: float, what: str, give_up: Callable[[], bool] | None = None) -> bool:
+    """Wait a retry's delay (:class:`_RetryWait`) in slices that watch the stop
+    (:func:`torinvest.stopping.pause`); with ``give_up``, ask it after each slice and end the
+    wait when it answers True. Whether the wait was given up."""
+    if give_up is None:
+        pause(seconds, what)
+        return False
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        pause(min(left, SLICE), what)
+        if give_up():
+            return True
+    return False
 
 
 def _retry_reason(kwargs: dict[str, Any]) -> str:
@@ -735,11 +746,52 @@ def check_profile(profile: str) -> None:
     _botocore_session(profile)
 
 
+class _SearchPaths(list[str]):
+    """A loader's search paths that ignore a path added again: every boto3 Session adds its
+    own data folder to its botocore session's loader, which :func:`shared_loader` shares."""
+
+    def append(self, path: str) -> None:
+        if path not in self:
+            super().append(path)
+
+
+#: botocore's data loaders, one per ``data_path`` (``AWS_DATA_PATH``), shared by every
+#: botocore session this process makes (:func:`_botocore_session`).
+_LOADERS: dict[str | None, botocore.loaders.Loader] = {}
+_LOADERS_LOCK = threading.Lock()
+
+
+def shared_loader(data_path: str | None = None) -> botocore.loaders.Loader:
+    """botocore's data loader for ``data_path`` (``AWS_DATA_PATH``), made once per process and
+    shared by every botocore session this process makes (:func:`_botocore_session`).
+
+    A loader keeps what it has read (service models, endpoints.json, partitions, endpoint
+    rule sets, retry settings), but each botocore Session makes a loader of its own: every new
+    session read and parsed megabytes of JSON again (a session per command, per assumed role,
+    per finding of a batch: tens of milliseconds of CPU for each client of a new session). The
+    same files give the same data, so sessions share one loader, as botocore allows
+    (``botocore.session.Session.register_component``). Its search paths are
+    :func:`botocore.loaders.create_loader`'s."""
+    with _LOADERS_LOCK:
+        loader = _LOADERS.get(data_path)
+        if loader is None:
+            paths = _SearchPaths(
+                os.path.expanduser(os.path.expandvars(p))
+                for p in (data_path.split(os.pathsep) if data_path else ())
+            )
+            loader = _LOADERS[data_path] = botocore.loaders.Loader(extra_search_paths=paths)
+        return loader
+
+
 def _botocore_session(profile: str | None) -> botocore.session.Session:
-    """A botocore session for ``profile`` (checked now) that checks every answer it parses."""
+    """A botocore session for ``profile`` (checked now) that checks every answer it parses,
+    reading botocore's data files with the process's shared loader (:func:`shared_loader`)."""
     try:
         session = botocore.session.Session(profile=profile)
         session.get_scoped_config()  # raises ProfileNotFound now rather than on first call
+        session.register_component(
+            "data_loader", shared_loader(session.get_config_variable("data_path"))
+        )
     except ProfileNotFound as e:
         named = profile or e.kwargs.get("profile")  # from AWS_PROFILE when none was passed
         where = "" if profile else " (named by AWS_PROFILE)"
