@@ -253,3 +253,86 @@ def test_a_file_given_by_name_and_copies_beside_their_trail_are_not_judged_apart
     )  # fmt: skip
     assert code == 0, err
     assert issues(err) == []
+
+
+# --------------------------------------------------------------------------------------------
+# a flat folder of another account's records, not named like CloudTrail's
+# --------------------------------------------------------------------------------------------
+RECORDED = "123837392027"  # the sample records' recipientAccountId
+OTHER = "111122223333"
+
+
+def _exports_of(folder: Path, account: str, *, lookup: bool = False) -> Path:
+    """The sample trail's log files as ``account`` recorded them (their records' account IDs),
+    saved under export names that name no account; ``lookup``: as saved LookupEvents answers
+    (``aws cloudtrail lookup-events --output json``: each record a ``CloudTrailEvent`` string)."""
+    folder.mkdir()
+    for i, f in enumerate(sorted(CASE.cloudtrail.rglob("*.json.gz"))):
+        doc = json.loads(gzip.decompress(f.read_bytes()).decode().replace(RECORDED, account))
+        if lookup:
+            doc = {
+                "Events": [
+                    {
+                        "EventId": r["eventID"],
+                        "EventName": r["eventName"],
+                        "EventTime": r["eventTime"],
+                        "CloudTrailEvent": json.dumps(r),
+                    }
+                    for r in doc["Records"]
+                ]
+            }
+        (folder / f"export-{i}.json.gz").write_bytes(gzip.compress(json.dumps(doc).encode()))
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("engine", "lookup"), [("files", False), ("duckdb", False), ("files", True)]
+)
+def test_exports_of_another_accounts_records_are_could_not_look_in_the_findings(
+    tmp_path: Path, engine: str, lookup: bool
+) -> None:
+    """Files whose names give no account, all holding another account's records: what they
+    hold is said (the records' account) and that the finding's account is not in it — "could
+    not look in account …" (exit 3), as a trail folder of another account reads — never "no
+    event in the finding's account" read from sources that may hold it."""
+    folder = _exports_of(tmp_path / "exports", OTHER, lookup=lookup)
+    code, out, err = run(
+        "events", "--logs", str(folder), "--access-key", KEY, "--account", RECORDED,
+        "--engine", engine, "--start", "2023-07-10", "--end", "2023-07-10",
+        "--out", str(tmp_path / "e.csv"),
+    )  # fmt: skip
+    assert code == 3, err
+    assert out.startswith("64 events from 62 ")
+    assert (
+        f"torinvest: error: could not look in account {RECORDED} (the finding's): the 62 log "
+        f"file(s) read are of account(s) {OTHER} (their records' recipientAccountId, or their "
+        "AWSLogs/<account>/ folders or file names); none can hold a call recorded in account "
+        f"{RECORDED}"
+    ) in err
+    assert "no event in account" not in err
+
+
+def test_exports_of_the_findings_account_or_naming_no_account_are_read_as_its(
+    tmp_path: Path,
+) -> None:
+    """The same exports of the finding's own account are its reading (the key's events there);
+    one record naming no account leaves its file unplaced: it may hold any account, so the
+    reading is not "could not look"."""
+    folder = _exports_of(tmp_path / "own", RECORDED)
+    code, _out, err = run(
+        "events", "--logs", str(folder), "--access-key", KEY, "--account", RECORDED,
+        "--start", "2023-07-10", "--end", "2023-07-10", "--out", str(tmp_path / "e.csv"),
+    )  # fmt: skip
+    assert code == 0, err
+    assert "could not look" not in err
+    folder = _exports_of(tmp_path / "other", OTHER)
+    first = folder / "export-0.json.gz"
+    doc = json.loads(gzip.decompress(first.read_bytes()))
+    del doc["Records"][0]["recipientAccountId"]
+    first.write_bytes(gzip.compress(json.dumps(doc).encode()))
+    code, _out, err = run(
+        "events", "--logs", str(folder), "--access-key", KEY, "--account", RECORDED,
+        "--start", "2023-07-10", "--end", "2023-07-10", "--out", str(tmp_path / "e2.csv"),
+    )  # fmt: skip
+    assert code == 0, err
+    assert "could not look" not in err
