@@ -17,9 +17,11 @@ Log files outside the dated layout whose names are CloudTrail's
 (``<account>_CloudTrail_<region>_<YYYYMMDD>T<HHmm>Z_<unique>.json.gz``: a flat folder of files
 downloaded from the trail's bucket) are judged the same way from their names, per account of a
 source (:class:`Flat`): the regions with such a file stand for the region folders, the days in
-their names for the day folders. Their digest files are not read (the digests' verdicts need the
-trail's folders). Files named otherwise (exports, JSON lines) say nothing of their coverage and
-are left out of it.
+their names for the day folders. The digest files beside them named like CloudTrail's
+(``<account>_CloudTrail-Digest_<region>_<trail>_<home region>_<end>.json.gz``) are read as the
+trail's digest folder is, by region and the day their name ends (:meth:`~torinvest.sources.logs.
+digests.DigestFolders.flat_folder`): missing and altered log files, quiet days. Files named
+otherwise (exports, JSON lines) say nothing of their coverage and are left out of it.
 """
 
 from __future__ import annotations
@@ -106,8 +108,8 @@ def named_place(location: str) -> tuple[str, str, date] | None:
 #: Said of every issue of a :class:`Flat` group of log files.
 FLAT_WORDS = (
     "a folder outside the trail's AWSLogs/<account>/CloudTrail/<region>/YYYY/MM/DD/ layout: "
-    "the regions and days come from the log files' CloudTrail names; digest files there are "
-    "not read"
+    "the regions and days come from the log files' CloudTrail names, and the digest files' "
+    "(<account>_CloudTrail-Digest_…) from theirs"
 )
 
 
@@ -176,6 +178,8 @@ class Coverage:
     names: dict[str, dict[str, dict[date, set[str]]]] = field(default_factory=dict)
     #: the keys above that are no folder but a :class:`Flat` group of log files (its place)
     flat: dict[str, Flat] = field(default_factory=dict)
+    #: of a :class:`Flat` group, where each of its log files is (name → location)
+    located: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def account(self, folder: str) -> str:
         """The account of a ``…/CloudTrail/`` folder or of a :class:`Flat` group."""
@@ -251,6 +255,12 @@ class Coverage:
         if known is not None:
             known.add(region)
         self.days.setdefault(folder, {}).setdefault(region, set()).add(day)
+        first, last = narrowing.first_day, narrowing.last_day
+        if first is not None and last is not None and first <= day <= last:
+            name = loc.rpartition("/")[2]
+            by_day = self.names.setdefault(folder, {}).setdefault(region, {})
+            by_day.setdefault(day, set()).add(name)
+            self.located.setdefault(folder, {})[name] = location
 
     def unknown(self) -> list[str]:
         """The folders whose regions are not known and where a region judged has no log file
@@ -362,6 +372,12 @@ class DayJudge(Protocol):
         """The digest files whose signature does not verify (path → why)."""
         ...
 
+    def flat_folder(self, root: str, account: str, logs: Mapping[str, str]) -> str | None:
+        """The ``…/CloudTrail/`` folder standing for a :class:`Flat` group's log files (``logs``:
+        name → location), judged by the digest files beside them; None when there is none
+        (:meth:`torinvest.sources.logs.digests.DigestFolders.flat_folder`)."""
+        ...
+
 
 #: At most this many digest files named as unreadable in one issue.
 MAX_NAMED = 2
@@ -409,12 +425,23 @@ def coverage_issues(
     plan: list[tuple[str, list[DataIssue], list[tuple[str, list[date]]]]] = []
     trails = {folder_account(f) for f in coverage.scope if f not in coverage.flat}
     everywhere = digests
+    #: the folder the digests judge each folder as: itself, or a flat group's stand-in (none:
+    #: no digest file of its account beside it)
+    at: dict[str, str] = {}
     for folder in sorted(coverage.scope):
         flat = folder in coverage.flat
         account = coverage.account(folder)
         if flat and account in trails:
             continue  # its account's trail folder in the same source is judged, not its copies
-        digests = None if flat else everywhere  # a flat folder's digests are not read
+        digests = everywhere
+        if flat and digests is not None:
+            group = coverage.flat[folder]
+            stand_in = digests.flat_folder(group.root, account, coverage.located.get(folder, {}))
+            digests = None if stand_in is None else digests
+            if stand_in is not None:
+                at[folder] = stand_in
+        elif digests is not None:
+            at[folder] = folder
         present = set(coverage.regions.get(folder) or coverage.days.get(folder, {}))
         scope = coverage.scope[folder]
         judged = sorted(scope if scope is not None else present)
@@ -423,7 +450,7 @@ def coverage_issues(
         expected: list[str] = []
         if known is not None and known.applies_to(account):
             for region in sorted(known.names - present):
-                if digests is not None and digests.has(folder, region):
+                if digests is not None and digests.has(at[folder], region):
                     present.add(region)  # logged: its days are judged by its digests
                     judged.append(region)
                 else:
@@ -435,7 +462,7 @@ def coverage_issues(
         if enabled is not None and scope is None:
             extra = enabled.opt_in - enabled.names if others else frozenset()
             for region in sorted((enabled.names | extra) - present - set(expected)):
-                if digests is not None and digests.has(folder, region):
+                if digests is not None and digests.has(at[folder], region):
                     present.add(region)  # logged: its days are judged by its digests
                     judged.append(region)
                 else:
@@ -463,7 +490,12 @@ def coverage_issues(
             if maybe and asides is not None:
                 asides.append(f"{folder}: {_opt_in_note(account, maybe, enabled, flat=flat)}")
         elif unfolded:
-            head.append(DataIssue(folder, _unfolded_problem(unfolded, enabled, flat=flat)))
+            head.append(
+                DataIssue(
+                    folder,
+                    _unfolded_problem(unfolded, enabled, flat=flat, digested=digests is not None),
+                )
+            )
         if flat:
             head = [DataIssue(i.source, f"{i.problem} ({FLAT_WORDS})") for i in head]
         seen = coverage.days.get(folder, {})
@@ -475,21 +507,21 @@ def coverage_issues(
     verdicts: dict[tuple[str, str], DayVerdict] = {}
     if digests is not None:
         for folder, _head, regions in plan:
-            if folder in coverage.flat:
+            if folder not in at:
                 continue
             for region, gaps in regions:
                 if gaps:
-                    verdicts[(folder, region)] = digests.judge(folder, region, gaps)
+                    verdicts[(folder, region)] = digests.judge(at[folder], region, gaps)
     checks: dict[tuple[str, str], DayVerdict] = {}
     if digests is not None:
         for folder, _head, regions in plan:
-            if folder in coverage.flat:
+            if folder not in at:
                 continue
             for region, _gaps in regions:
                 names = coverage.names.get(folder, {}).get(region, {})
                 held = {d: names[d] for d in days if d in names}
                 if held:
-                    checks[(folder, region)] = digests.compare(folder, region, held)
+                    checks[(folder, region)] = digests.compare(at[folder], region, held)
                     if hashes is not None:
                         hashes.update(checks[(folder, region)].hashes)
     out: list[DataIssue] = []
@@ -525,14 +557,17 @@ def coverage_issues(
             if check.chain:
                 out.append(DataIssue(where, _chain_problem(check.chain)))
             stopped = (
-                digests.tail(folder, region, until)
-                if digests is not None and until is not None and folder not in coverage.flat
+                digests.tail(at[folder], region, until)
+                if digests is not None and until is not None and folder in at
                 else ()
             )
             if stopped:
                 out.append(DataIssue(where, _tail_problem(region, stopped)))
             if verdict.unproven:
-                out.append(DataIssue(where, _gap_problem(verdict.unproven, len(days), verdict)))
+                text = _gap_problem(verdict.unproven, len(days), verdict)
+                if folder in coverage.flat:
+                    text += f" ({FLAT_WORDS})"
+                out.append(DataIssue(where, text))
             unsure += _unchecked(region, check)
         if asides is not None and quiet:  # one note: the days with log files' digests too
             _add_seals(quiet_seals, check_seals)
@@ -637,14 +672,19 @@ def _unfolded_problem(
     whose: str = "the account",
     after: str = "",
     flat: bool = False,
+    digested: bool = False,
 ) -> str:
     """Regions enabled for the account (``whose``: for which account; ``after``: what that
-    leaves unknown), not asked, with no folder (nor digest folder) here."""
+    leaves unknown), not asked, with no folder (nor digest folder) here; of a :class:`Flat`
+    group (``flat``), no log file named for them (nor, ``digested``: no digest file, when
+    some of its account are beside it)."""
     one = len(regions) == 1
     it = "it" if one else "them"
     their = "that region's" if one else "those regions'"
     source = enabled.source if enabled is not None else ""
-    digest = "" if flat else f", and no digest folder (CloudTrail-Digest/) shows {it} logged"
+    digest = f", and no digest folder (CloudTrail-Digest/) shows {it} logged"
+    if flat:
+        digest = f", and no digest file named for {it} shows {it} logged" if digested else ""
     return (
         f"{_lacks(regions, flat)}: no log file of "
         f"{'that region' if one else 'those regions'} here at all, so its events, if any, were "

@@ -96,6 +96,12 @@ def _is_digest(key: str) -> bool:
     return "/CloudTrail-Digest/" in key or "_CloudTrail-Digest_" in key
 
 
+def _is_flat_digest(key: str) -> bool:
+    """A digest file named like CloudTrail's outside a ``CloudTrail-Digest/`` folder."""
+    path = "/" + key.replace("\\", "/")
+    return "/CloudTrail-Digest/" not in path and "_CloudTrail-Digest_" in path.rpartition("/")[2]
+
+
 def _is_log_name(name: str) -> bool:
     return name.lower().endswith(LOG_SUFFIXES)
 
@@ -137,6 +143,10 @@ class Listing:
     version_notes: list[str] = field(default_factory=list)
     #: listed with ListObjectVersions (the bucket keeps versions, and listing them was allowed)
     versioned: bool = False
+    #: digest files outside the trail's ``CloudTrail-Digest/`` folders named like CloudTrail's (a
+    #: flat folder of downloads): read beside the log files named like CloudTrail's there
+    #: (:meth:`~torinvest.sources.logs.digests.DigestFolders.add_flat`)
+    flat_digests: list[str] = field(default_factory=list)
 
 
 def _wanted_log(rel: str) -> bool:
@@ -163,6 +173,7 @@ def list_local(root: Path, narrowing: Narrowing) -> Listing:
             hint="check the path and its permissions",
         ) from None
     listing = Listing(issues=walk.issues)
+    listing.flat_digests = [path for path, rel in walk.passed if _is_flat_digest(rel)]
     top = str(root)
     trails: set[str] = set()
     for found in [*walk.files, *_by_content(walk.passed, listing)]:
@@ -327,6 +338,8 @@ def list_s3(aws: Aws, url: str, narrowing: Narrowing) -> Listing:
         for objects in pool.map(lister.objects, prefixes):
             for entry in objects:
                 key = entry.key
+                if _is_flat_digest(key) and not entry.lost:
+                    listing.flat_digests.append(f"s3://{bucket}/{key}")
                 if not _is_log_name(key) or _is_digest(key):
                     continue
                 trail = _trail_of(key)
@@ -779,6 +792,7 @@ def list_logs(
         if not listing.files:
             out.empty.append(DataIssue(name, _empty_problem(name, listing, narrowing)))
         digests = _digests(name, aws, narrowing, versions=listing.versioned)
+        digests.add_flat(listing.flat_digests)
         enabled = None  # no --regions: every region of a trail on S3, the enabled ones too
         every = any(scope is None for scope in listing.coverage.scope.values())
         if aws is not None and name.startswith("s3://") and not narrowing.regions and every:
