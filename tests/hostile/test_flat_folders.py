@@ -466,3 +466,81 @@ def test_without_flat_digest_files_the_days_stay_an_issue(tmp_path: Path) -> Non
         "there those days, or logging stopped, or the files are not here; the events of those "
         f"days, if any, were not read ({FLAT_WORDS})"
     ]
+
+
+# --------------------------------------------------------------------------------------------
+# log files and saved LookupEvents answers in one flat folder
+# --------------------------------------------------------------------------------------------
+def _answer(files: list[Path], account: str = RECORDED) -> bytes:
+    """The records of ``files`` as a saved LookupEvents answer holds them (``aws cloudtrail
+    lookup-events --output json``: each record a ``CloudTrailEvent`` string), of ``account``."""
+    events = []
+    for f in files:
+        text = gzip.decompress(f.read_bytes()).decode().replace(RECORDED, account)
+        for r in json.loads(text)["Records"]:
+            events.append(
+                {
+                    "EventId": r["eventID"],
+                    "EventName": r["eventName"],
+                    "ReadOnly": "true",
+                    "AccessKeyId": r.get("userIdentity", {}).get("accessKeyId", ""),
+                    "EventTime": r["eventTime"],
+                    "EventSource": r["eventSource"],
+                    "Username": "ci-deployer",
+                    "Resources": [],
+                    "CloudTrailEvent": json.dumps(r),
+                }
+            )
+    return json.dumps({"Events": events}, indent=4).encode()
+
+
+def _mixed(tmp_path: Path, account: str = ACCOUNT) -> Path:
+    """us-east-1's log files under CloudTrail's names, and eu-west-1's and ap-southeast-1's
+    events as saved LookupEvents answers of ``account`` (by default the one the log files'
+    names give), in one flat folder."""
+    folder = _flat(tmp_path)
+    for region in ("eu-west-1", "ap-southeast-1"):
+        files = sorted(CASE.cloudtrail.rglob(f"*_CloudTrail_{region}_*.json.gz"))
+        (folder / f"lookup-{region}.json").write_bytes(_answer(files, account))
+    return folder
+
+
+@pytest.mark.parametrize("engine", ["files", "duckdb"])
+def test_regions_held_by_saved_lookupevents_answers_beside_the_log_files_are_covered(
+    tmp_path: Path, engine: str
+) -> None:
+    """The reproduction: "no log file named for region(s) ap-southeast-1, eu-west-1" though
+    the answers beside the log files hold those regions' management events. Coverage is judged
+    by both: no issue; a note says which regions the answers stand for, and what they lack."""
+    folder = _mixed(tmp_path)
+    code, out, err = run(
+        "events", "--logs", str(folder), "--access-key", KEY, "--engine", engine,
+        "--regions", "us-east-1,eu-west-1,ap-southeast-1",
+        "--start", "2023-07-10", "--end", "2023-07-10", "--out", str(tmp_path / "e.csv"),
+    )  # fmt: skip
+    assert code == 0, err
+    assert out.startswith("64 events from ")
+    assert issues(err) == []
+    assert (
+        f"torinvest: note: {folder} ({FLAT}): no log file named for region(s) ap-southeast-1, "
+        f"eu-west-1; the saved LookupEvents answer(s) beside them ({folder}/lookup-ap-southeast-1"
+        f".json, {folder}/lookup-eu-west-1.json) hold their events and were read instead: those "
+        "regions' management events only (LookupEvents holds no data events), as far as each "
+        "answer was asked for (its time range is not in it)"
+    ) in " ".join(err.split())
+
+
+def test_answers_of_another_account_do_not_cover_the_flat_files_account(tmp_path: Path) -> None:
+    """Answers holding another account's records say nothing of this account's regions."""
+    folder = _mixed(tmp_path, OTHER)
+    listing = list_logs(
+        folder,
+        Narrowing(
+            regions=frozenset({"us-east-1", "eu-west-1", "ap-southeast-1"}),
+            start=_day("2023-07-10"),
+            end=_day("2023-07-10"),
+        ),
+    )
+    assert [i.problem.split(":")[0] for i in listing.gaps] == [
+        "no log file named for region(s) ap-southeast-1, eu-west-1"
+    ]

@@ -162,6 +162,19 @@ class EnabledRegions:
         return self.everywhere or self.account == account
 
 
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A saved LookupEvents answer (``aws cloudtrail lookup-events --output json``) among the
+    log files of a source holding a :class:`Flat` group: the regions it holds events of (or
+    the region its path names, when it holds none) and the accounts of its records (none:
+    not known). Event history is kept per region: the region's management events are in it,
+    not its data events, and the time range it was asked for is not in it."""
+
+    location: str
+    regions: frozenset[str]
+    accounts: frozenset[str] = frozenset()
+
+
 @dataclass(slots=True)
 class Coverage:
     """For each ``…/CloudTrail/`` folder of a source: the regions judged (``scope``; None: every
@@ -180,6 +193,19 @@ class Coverage:
     flat: dict[str, Flat] = field(default_factory=dict)
     #: of a :class:`Flat` group, where each of its log files is (name → location)
     located: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: saved LookupEvents answers beside :class:`Flat` groups (:meth:`answered`)
+    answers: list[Answer] = field(default_factory=list)
+
+    def answered(self, account: str) -> dict[str, list[str]]:
+        """The regions the saved LookupEvents answers of the source hold events of, for the
+        :class:`Flat` group of ``account`` (those whose records are its, or name no account):
+        region → the answers' locations."""
+        out: dict[str, list[str]] = {}
+        for a in self.answers:
+            if not a.accounts or account in a.accounts:
+                for region in a.regions:
+                    out.setdefault(region, []).append(a.location)
+        return out
 
     def account(self, folder: str) -> str:
         """The account of a ``…/CloudTrail/`` folder or of a :class:`Flat` group."""
@@ -434,6 +460,7 @@ def coverage_issues(
         if flat and account in trails:
             continue  # its account's trail folder in the same source is judged, not its copies
         digests = everywhere
+        answered = coverage.answered(account) if flat else {}
         if flat and digests is not None:
             group = coverage.flat[folder]
             stand_in = digests.flat_folder(group.root, account, coverage.located.get(folder, {}))
@@ -445,12 +472,15 @@ def coverage_issues(
         present = set(coverage.regions.get(folder) or coverage.days.get(folder, {}))
         scope = coverage.scope[folder]
         judged = sorted(scope if scope is not None else present)
-        missing = [r for r in judged if r not in present]
+        looked_up = {r for r in judged if r not in present and r in answered}
+        missing = [r for r in judged if r not in present and r not in answered]
         known = narrowing.known if scope is None else None
         expected: list[str] = []
         if known is not None and known.applies_to(account):
             for region in sorted(known.names - present):
-                if digests is not None and digests.has(at[folder], region):
+                if region in answered:
+                    looked_up.add(region)
+                elif digests is not None and digests.has(at[folder], region):
                     present.add(region)  # logged: its days are judged by its digests
                     judged.append(region)
                 else:
@@ -462,7 +492,9 @@ def coverage_issues(
         if enabled is not None and scope is None:
             extra = enabled.opt_in - enabled.names if others else frozenset()
             for region in sorted((enabled.names | extra) - present - set(expected)):
-                if digests is not None and digests.has(at[folder], region):
+                if region in answered:
+                    looked_up.add(region)
+                elif digests is not None and digests.has(at[folder], region):
                     present.add(region)  # logged: its days are judged by its digests
                     judged.append(region)
                 else:
@@ -498,6 +530,8 @@ def coverage_issues(
             )
         if flat:
             head = [DataIssue(i.source, f"{i.problem} ({FLAT_WORDS})") for i in head]
+        if looked_up and asides is not None:
+            asides.append(f"{folder}: {_looked_up_note(sorted(looked_up), answered)}")
         seen = coverage.days.get(folder, {})
         regions = [
             (r, [d for d in days if d not in seen.get(r, ())]) for r in judged if r in present
@@ -589,6 +623,23 @@ def coverage_issues(
     altered = digests.altered if digests is not None else {}
     out += [DataIssue(path, _altered_problem(why)) for path, why in sorted(altered.items())]
     return out
+
+
+def _looked_up_note(regions: list[str], answered: Mapping[str, list[str]]) -> str:
+    """Regions judged with no log file named for them, whose events saved LookupEvents answers
+    beside the log files hold."""
+    answers = sorted({a for r in regions for a in answered[r]})
+    shown = ", ".join(answers[:MAX_NAMED]) + (
+        f" and {len(answers) - MAX_NAMED:,} more" if len(answers) > MAX_NAMED else ""
+    )
+    one = len(regions) == 1
+    return (
+        f"no log file named for region(s) {', '.join(regions)}; the saved LookupEvents "
+        f"answer(s) beside them ({shown}) hold {'its' if one else 'their'} events and were read "
+        f"instead: {'that region' if one else 'those regions'}' management events only "
+        "(LookupEvents holds no data events), as far as each answer was asked for (its time "
+        "range is not in it)"
+    )
 
 
 def _lacks(regions: Sequence[str], flat: bool = False) -> str:

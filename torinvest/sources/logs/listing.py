@@ -4,9 +4,11 @@ layout before reading; several sources at once (:func:`list_logs`), and why none
 
 from __future__ import annotations
 
+import gzip
 import os
 import re
 import stat
+import zlib
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -29,9 +31,12 @@ from torinvest.sniff import CLI_OUTPUT_DO, CLI_OUTPUTS, read_head, sniff
 from torinvest.sources.logs.archive import archived_issue, archived_state
 from torinvest.sources.logs.coverage import (
     FILE_NAME_RE,
+    Answer,
     Coverage,
     EnabledRegions,
     coverage_issues,
+    dated_place,
+    named_place,
 )
 from torinvest.sources.logs.digests import DigestFolders, LocalDigests, S3Digests
 from torinvest.sources.logs.model import S3_THREADS, KeyLayout, LogFile, Narrowing
@@ -47,6 +52,7 @@ from torinvest.sources.logs.versions import (
     version_pages,
 )
 from torinvest.sources.logs.writes import write_issues
+from torinvest.sources.records.documents import answer_regions, is_lookup_answer
 
 LOG_SUFFIXES = (
     ".json",
@@ -191,7 +197,53 @@ def list_local(root: Path, narrowing: Narrowing) -> Listing:
         written = None if found.mtime is None else datetime.fromtimestamp(found.mtime, UTC)
         listing.files.append(LogFile(found.path, found.size, written=written))
     listing.trails = sorted(trails)
+    if listing.coverage.flat:
+        listing.coverage.answers = _answers(listing.files)
     return listing
+
+
+#: Beside a flat group of log files (:class:`~torinvest.sources.logs.coverage.Flat`), at most
+#: this many other local files, and this many bytes of them on disk, are opened to tell saved
+#: LookupEvents answers and their regions (past them, the others are not looked at: the
+#: regions they hold stay "no log file named for" them).
+MAX_ANSWERS_OPENED = 100
+MAX_ANSWERS_BYTES = 128 * 1024 * 1024
+_REGION_IN_NAME = re.compile(r"(?<![a-z])([a-z]{2}(?:-gov)?-[a-z]+-\d{1,2})(?![0-9])")
+_ANSWER_ACCOUNT = re.compile(rb'\\?"recipientAccountId\\?"\s*:\s*\\?"(\d{12})\\?"')
+
+
+def _answers(files: Sequence[LogFile]) -> list[Answer]:
+    """The saved LookupEvents answers among the local ``files`` that are neither in the dated
+    layout nor named like CloudTrail's (bounded: :data:`MAX_ANSWERS_OPENED`), each with the
+    regions it holds events of (none: the region its path names) and its records' accounts."""
+    out: list[Answer] = []
+    opened, budget = 0, MAX_ANSWERS_BYTES
+    for f in files:
+        if f.bucket or dated_place(f.location) or named_place(f.location):
+            continue
+        if opened >= MAX_ANSWERS_OPENED or f.size > budget:
+            break
+        opened, budget = opened + 1, budget - f.size
+        try:
+            with open(f.location, "rb") as fh:
+                head = fh.read(2)
+                fh.seek(0)
+                data = (
+                    gzip.GzipFile(fileobj=fh).read(MAX_ANSWERS_BYTES + 1)
+                    if head == b"\x1f\x8b"
+                    else fh.read(MAX_ANSWERS_BYTES + 1)
+                )
+        except (OSError, EOFError, zlib.error):
+            continue  # the reading names it
+        if len(data) > MAX_ANSWERS_BYTES or not is_lookup_answer(data):
+            continue
+        regions = answer_regions(data) or frozenset(
+            m.group(1) for m in _REGION_IN_NAME.finditer(f.location.lower())
+        )
+        accounts = frozenset(m.decode() for m in _ANSWER_ACCOUNT.findall(data))
+        if regions:
+            out.append(Answer(f.location, regions, accounts))
+    return out
 
 
 #: At most this many files not named like log files are looked at in one folder (the rest are
