@@ -544,3 +544,19 @@ def test_answers_of_another_account_do_not_cover_the_flat_files_account(tmp_path
     assert [i.problem.split(":")[0] for i in listing.gaps] == [
         "no log file named for region(s) ap-southeast-1, eu-west-1"
     ]
+
+
+def test_a_flat_log_file_no_digest_names_is_unvouched(tmp_path: Path) -> None:
+    """A log file put in the folder since, on an hour the digests cover without naming it:
+    the trail folder's unvouched issue, once."""
+    _trail, folder = _digested_flat(tmp_path)
+    planted = f"{ACCOUNT}_CloudTrail_us-east-1_20230709T0305Z_planted0000000.json.gz"
+    _named(folder, planted)
+    code, _out, err = _digest_events(str(folder), tmp_path)
+    assert code == 0, err
+    [issue] = issues(err)
+    assert issue.startswith(
+        f"torinvest: issue: {folder} ({ACCOUNT}_CloudTrail_us-east-1_* files): 1 log file(s) "
+        "here on 2023-07-09 are not named by the trail's digest files, which cover when they "
+        f"were written (e.g. 2023/07/09/{planted}): CloudTrail did not deliver them"
+    )

@@ -518,7 +518,10 @@ def coverage_issues(
             sure = [r for r in unfolded if r not in enabled.opt_in]
             maybe = sorted({*unsure, *(r for r in unfolded if r in enabled.opt_in)})
             if sure:
-                head.append(DataIssue(folder, _others_problem(account, sure, enabled, flat=flat)))
+                problem = _others_problem(
+                    account, sure, enabled, flat=flat, digested=digests is not None
+                )
+                head.append(DataIssue(folder, problem))
             if maybe and asides is not None:
                 asides.append(f"{folder}: {_opt_in_note(account, maybe, enabled, flat=flat)}")
         elif unfolded:
@@ -681,7 +684,12 @@ def _reader(enabled: EnabledRegions) -> str:
 
 
 def _others_problem(
-    account: str, regions: list[str], enabled: EnabledRegions, *, flat: bool = False
+    account: str,
+    regions: list[str],
+    enabled: EnabledRegions,
+    *,
+    flat: bool = False,
+    digested: bool = False,
 ) -> str:
     """A folder of another account (``account``) than the credentials' (or one not identified)
     lacking regions that are not opt-in (enabled for every account: for the folder's too)."""
@@ -690,7 +698,7 @@ def _others_problem(
         f"every account, {account}'s too ({'it is not an opt-in region' if one else 'they are '}"
         f"{'' if one else 'not opt-in regions'}; listed for {_reader(enabled)}"
     )
-    return _unfolded_problem(regions, enabled, whose=whose, after=")", flat=flat)
+    return _unfolded_problem(regions, enabled, whose=whose, after=")", flat=flat, digested=digested)
 
 
 def _opt_in_note(
