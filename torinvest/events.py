@@ -163,7 +163,8 @@ class Activity:
         if c is not None and c.read and c.accounts:
             places.append(
                 f"the {c.read:,} log file(s) read are of account(s) {', '.join(c.accounts)} "
-                "(their AWSLogs/<account>/ folders or file names)"
+                "(their records' recipientAccountId, or their AWSLogs/<account>/ folders or file "
+                "names)"
             )
         if self.table_gap is not None:
             places.append(self.table_gap)

@@ -25,6 +25,15 @@ import pytest
 
 from tests.cli_run import issues, run
 from tests.fake_aws import FakeAws
+from tests.hostile.test_digests import (
+    LOCAL,
+    SEAL_ALGORITHM,
+    VERIFIED,
+    present,
+    publish_key,
+    sign,
+    write_digests,
+)
 from torinvest.aws import DEFAULT_REGIONS
 from torinvest.case import sample_case
 from torinvest.sources.logs import list_logs
@@ -253,3 +262,301 @@ def test_a_file_given_by_name_and_copies_beside_their_trail_are_not_judged_apart
     )  # fmt: skip
     assert code == 0, err
     assert issues(err) == []
+
+
+# --------------------------------------------------------------------------------------------
+# a flat folder of another account's records, not named like CloudTrail's
+# --------------------------------------------------------------------------------------------
+RECORDED = "123837392027"  # the sample records' recipientAccountId
+OTHER = "111122223333"
+
+
+def _exports_of(folder: Path, account: str, *, lookup: bool = False) -> Path:
+    """The sample trail's log files as ``account`` recorded them (their records' account IDs),
+    saved under export names that name no account; ``lookup``: as saved LookupEvents answers
+    (``aws cloudtrail lookup-events --output json``: each record a ``CloudTrailEvent`` string)."""
+    folder.mkdir()
+    for i, f in enumerate(sorted(CASE.cloudtrail.rglob("*.json.gz"))):
+        doc = json.loads(gzip.decompress(f.read_bytes()).decode().replace(RECORDED, account))
+        if lookup:
+            doc = {
+                "Events": [
+                    {
+                        "EventId": r["eventID"],
+                        "EventName": r["eventName"],
+                        "EventTime": r["eventTime"],
+                        "CloudTrailEvent": json.dumps(r),
+                    }
+                    for r in doc["Records"]
+                ]
+            }
+        (folder / f"export-{i}.json.gz").write_bytes(gzip.compress(json.dumps(doc).encode()))
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("engine", "lookup"), [("files", False), ("duckdb", False), ("files", True)]
+)
+def test_exports_of_another_accounts_records_are_could_not_look_in_the_findings(
+    tmp_path: Path, engine: str, lookup: bool
+) -> None:
+    """Files whose names give no account, all holding another account's records: what they
+    hold is said (the records' account) and that the finding's account is not in it — "could
+    not look in account …" (exit 3), as a trail folder of another account reads — never "no
+    event in the finding's account" read from sources that may hold it."""
+    folder = _exports_of(tmp_path / "exports", OTHER, lookup=lookup)
+    code, out, err = run(
+        "events", "--logs", str(folder), "--access-key", KEY, "--account", RECORDED,
+        "--engine", engine, "--start", "2023-07-10", "--end", "2023-07-10",
+        "--out", str(tmp_path / "e.csv"),
+    )  # fmt: skip
+    assert code == 3, err
+    assert out.startswith("64 events from 62 ")
+    assert (
+        f"torinvest: error: could not look in account {RECORDED} (the finding's): the 62 log "
+        f"file(s) read are of account(s) {OTHER} (their records' recipientAccountId, or their "
+        "AWSLogs/<account>/ folders or file names); none can hold a call recorded in account "
+        f"{RECORDED}"
+    ) in err
+    assert "no event in account" not in err
+
+
+def test_exports_of_the_findings_account_or_naming_no_account_are_read_as_its(
+    tmp_path: Path,
+) -> None:
+    """The same exports of the finding's own account are its reading (the key's events there);
+    one record naming no account leaves its file unplaced: it may hold any account, so the
+    reading is not "could not look"."""
+    folder = _exports_of(tmp_path / "own", RECORDED)
+    code, _out, err = run(
+        "events", "--logs", str(folder), "--access-key", KEY, "--account", RECORDED,
+        "--start", "2023-07-10", "--end", "2023-07-10", "--out", str(tmp_path / "e.csv"),
+    )  # fmt: skip
+    assert code == 0, err
+    assert "could not look" not in err
+    folder = _exports_of(tmp_path / "other", OTHER)
+    first = folder / "export-0.json.gz"
+    doc = json.loads(gzip.decompress(first.read_bytes()))
+    del doc["Records"][0]["recipientAccountId"]
+    first.write_bytes(gzip.compress(json.dumps(doc).encode()))
+    code, _out, err = run(
+        "events", "--logs", str(folder), "--access-key", KEY, "--account", RECORDED,
+        "--start", "2023-07-10", "--end", "2023-07-10", "--out", str(tmp_path / "e2.csv"),
+    )  # fmt: skip
+    assert code == 0, err
+    assert "could not look" not in err
+
+
+# --------------------------------------------------------------------------------------------
+# the digest files downloaded beside the log files
+# --------------------------------------------------------------------------------------------
+DIGEST_WINDOW = ("--start", "2023-07-08", "--end", "2023-07-11")  # log files on 2023-07-10 only
+
+
+def _digested_flat(tmp_path: Path, extra: list[str] = ()) -> tuple[Path, Path]:
+    """The sample trail with a digest an hour of us-east-1 (naming its log files, and the keys
+    ``extra``: delivered, then deleted), its us-east-1 log and digest files flattened into one
+    folder as the S3 console saves them: (the trail, the flat folder)."""
+    trail = tmp_path / "trail"
+    shutil.copytree(CASE.cloudtrail, trail)
+    write_digests(trail, "us-east-1", [*present(trail, "us-east-1"), *extra])
+    folder = tmp_path / "downloads"
+    folder.mkdir()
+    for f in [*US_EAST_1, *(trail / "AWSLogs").rglob("*_CloudTrail-Digest_*.json.gz")]:
+        shutil.copy(f, folder / f.name)
+    return trail, folder
+
+
+def _digest_events(source: str, tmp_path: Path, *extra: str) -> tuple[int, str, str]:
+    return run(
+        "events", "--logs", source, "--access-key", KEY, "--regions", "us-east-1",
+        *DIGEST_WINDOW, "--out", str(tmp_path / "e.csv"), *extra,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("engine", ["files", "duckdb"])
+def test_flat_digest_files_vouch_for_quiet_days(tmp_path: Path, engine: str) -> None:
+    """The reproduction: the days without a log file read as a gap although the digest files
+    downloaded with the log files show nothing was delivered then. Now they are read as a trail
+    folder's: the quiet days are a note in the trail folder's words, and nothing is an issue."""
+    _trail, folder = _digested_flat(tmp_path)
+    code, out, err = _digest_events(str(folder), tmp_path, "--engine", engine)
+    assert code == 0, err
+    assert out.startswith("60 events from ")
+    assert issues(err) == []
+    assert (
+        f"torinvest: note: {folder} ({FLAT}): digest files show no log file was delivered on "
+        "the window's days without one in us-east-1 (3 day(s)): nothing was logged there those "
+        f"days ({LOCAL} ("
+    ) in err
+
+
+def test_flat_digest_files_name_the_log_files_missing_from_the_folder(tmp_path: Path) -> None:
+    """Log files the digests name that are not in the folder (deleted, or not downloaded): the
+    trail folder's sharp issue, on the day they were delivered."""
+    gone = (
+        f"AWSLogs/{ACCOUNT}/CloudTrail/us-east-1/2023/07/09/{ACCOUNT}_CloudTrail_us-east-1_"
+        "20230709T0305Z_x1.json.gz"
+    )
+    _trail, folder = _digested_flat(tmp_path, [gone])
+    code, _out, err = _digest_events(str(folder), tmp_path)
+    assert code == 0, err
+    assert issues(err) == [
+        f"torinvest: issue: {folder} ({ACCOUNT}_CloudTrail_us-east-1_* files): the trail "
+        f"delivered 1 log file(s) here on 2023-07-09 that are not in this folder (digest files "
+        f"name them, e.g. {gone}): their events were not read"
+    ]
+    assert "us-east-1 (2 day(s))" in err  # the other days without a log file: quiet
+
+
+def test_a_flat_log_file_altered_since_delivery_is_named(tmp_path: Path) -> None:
+    """A log file whose content is not what the digest says CloudTrail delivered: named, as in
+    a trail folder."""
+    _trail, folder = _digested_flat(tmp_path)
+    altered = folder / US_EAST_1[0].name
+    doc = json.loads(gzip.decompress(altered.read_bytes()))
+    doc["Records"][0]["sourceIPAddress"] = "198.51.100.7"
+    altered.write_bytes(gzip.compress(json.dumps(doc).encode()))
+    code, _out, err = _digest_events(str(folder), tmp_path)
+    assert code == 0, err
+    [issue] = issues(err)
+    assert issue.startswith(
+        f"torinvest: issue: {altered}: hash does not match the trail's digest file ({folder}/"
+        f"{ACCOUNT}_CloudTrail-Digest_us-east-1_"
+    )
+    assert "this log file may have been altered since CloudTrail delivered it" in issue
+
+
+def test_flat_digest_files_on_s3_are_verified(
+    tmp_path: Path, request: pytest.FixtureRequest, fake_aws: FakeAws, moto: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """A flat S3 prefix of downloads: the digests' signatures (their objects' metadata) are
+    checked against CloudTrail's public keys, as in the trail's bucket."""
+    _trail, folder = _digested_flat(tmp_path)
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", ACCOUNT)
+    publish_key(fake_aws)
+    s3 = boto3.client("s3", endpoint_url=moto, region_name="us-east-1")
+    s3.create_bucket(Bucket="evidence")
+    for f in sorted(folder.iterdir()):
+        meta = {}
+        if "_CloudTrail-Digest_" in f.name:
+            meta = {"signature": sign(gzip.decompress(f.read_bytes())), **SEAL_ALGORITHM}
+        s3.put_object(
+            Bucket="evidence", Key=f"case-42/{f.name}", Body=f.read_bytes(), Metadata=meta
+        )
+    code, _out, err = _digest_events("s3://evidence/case-42/", tmp_path)
+    assert code == 0, err
+    assert issues(err) == []
+    assert (
+        f"torinvest: note: s3://evidence/case-42 ({FLAT}): digest files show no log file was "
+        "delivered on the window's days without one in us-east-1 (3 day(s)): nothing was "
+        f"logged there those days {VERIFIED}"
+    ) in err
+
+
+def test_without_flat_digest_files_the_days_stay_an_issue(tmp_path: Path) -> None:
+    """Digest files of another account (or none): the days without a log file stay the gap."""
+    folder = _flat(tmp_path)
+    code, _out, err = _digest_events(str(folder), tmp_path)
+    assert code == 0, err
+    assert issues(err) == [
+        f"torinvest: issue: {folder} ({ACCOUNT}_CloudTrail_us-east-1_* files): no log file for "
+        "2023-07-08–2023-07-09, 2023-07-11 (3 of the window's 4 UTC day(s)): nothing was logged "
+        "there those days, or logging stopped, or the files are not here; the events of those "
+        f"days, if any, were not read ({FLAT_WORDS})"
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# log files and saved LookupEvents answers in one flat folder
+# --------------------------------------------------------------------------------------------
+def _answer(files: list[Path], account: str = RECORDED) -> bytes:
+    """The records of ``files`` as a saved LookupEvents answer holds them (``aws cloudtrail
+    lookup-events --output json``: each record a ``CloudTrailEvent`` string), of ``account``."""
+    events = []
+    for f in files:
+        text = gzip.decompress(f.read_bytes()).decode().replace(RECORDED, account)
+        for r in json.loads(text)["Records"]:
+            events.append(
+                {
+                    "EventId": r["eventID"],
+                    "EventName": r["eventName"],
+                    "ReadOnly": "true",
+                    "AccessKeyId": r.get("userIdentity", {}).get("accessKeyId", ""),
+                    "EventTime": r["eventTime"],
+                    "EventSource": r["eventSource"],
+                    "Username": "ci-deployer",
+                    "Resources": [],
+                    "CloudTrailEvent": json.dumps(r),
+                }
+            )
+    return json.dumps({"Events": events}, indent=4).encode()
+
+
+def _mixed(tmp_path: Path, account: str = ACCOUNT) -> Path:
+    """us-east-1's log files under CloudTrail's names, and eu-west-1's and ap-southeast-1's
+    events as saved LookupEvents answers of ``account`` (by default the one the log files'
+    names give), in one flat folder."""
+    folder = _flat(tmp_path)
+    for region in ("eu-west-1", "ap-southeast-1"):
+        files = sorted(CASE.cloudtrail.rglob(f"*_CloudTrail_{region}_*.json.gz"))
+        (folder / f"lookup-{region}.json").write_bytes(_answer(files, account))
+    return folder
+
+
+@pytest.mark.parametrize("engine", ["files", "duckdb"])
+def test_regions_held_by_saved_lookupevents_answers_beside_the_log_files_are_covered(
+    tmp_path: Path, engine: str
+) -> None:
+    """The reproduction: "no log file named for region(s) ap-southeast-1, eu-west-1" though
+    the answers beside the log files hold those regions' management events. Coverage is judged
+    by both: no issue; a note says which regions the answers stand for, and what they lack."""
+    folder = _mixed(tmp_path)
+    code, out, err = run(
+        "events", "--logs", str(folder), "--access-key", KEY, "--engine", engine,
+        "--regions", "us-east-1,eu-west-1,ap-southeast-1",
+        "--start", "2023-07-10", "--end", "2023-07-10", "--out", str(tmp_path / "e.csv"),
+    )  # fmt: skip
+    assert code == 0, err
+    assert out.startswith("64 events from ")
+    assert issues(err) == []
+    assert (
+        f"torinvest: note: {folder} ({FLAT}): no log file named for region(s) ap-southeast-1, "
+        f"eu-west-1; the saved LookupEvents answer(s) beside them ({folder}/lookup-ap-southeast-1"
+        f".json, {folder}/lookup-eu-west-1.json) hold their events and were read instead: those "
+        "regions' management events only (LookupEvents holds no data events), as far as each "
+        "answer was asked for (its time range is not in it)"
+    ) in " ".join(err.split())
+
+
+def test_answers_of_another_account_do_not_cover_the_flat_files_account(tmp_path: Path) -> None:
+    """Answers holding another account's records say nothing of this account's regions."""
+    folder = _mixed(tmp_path, OTHER)
+    listing = list_logs(
+        folder,
+        Narrowing(
+            regions=frozenset({"us-east-1", "eu-west-1", "ap-southeast-1"}),
+            start=_day("2023-07-10"),
+            end=_day("2023-07-10"),
+        ),
+    )
+    assert [i.problem.split(":")[0] for i in listing.gaps] == [
+        "no log file named for region(s) ap-southeast-1, eu-west-1"
+    ]
+
+
+def test_a_flat_log_file_no_digest_names_is_unvouched(tmp_path: Path) -> None:
+    """A log file put in the folder since, on an hour the digests cover without naming it:
+    the trail folder's unvouched issue, once."""
+    _trail, folder = _digested_flat(tmp_path)
+    planted = f"{ACCOUNT}_CloudTrail_us-east-1_20230709T0305Z_planted0000000.json.gz"
+    _named(folder, planted)
+    code, _out, err = _digest_events(str(folder), tmp_path)
+    assert code == 0, err
+    [issue] = issues(err)
+    assert issue.startswith(
+        f"torinvest: issue: {folder} ({ACCOUNT}_CloudTrail_us-east-1_* files): 1 log file(s) "
+        "here on 2023-07-09 are not named by the trail's digest files, which cover when they "
+        f"were written (e.g. 2023/07/09/{planted}): CloudTrail did not deliver them"
+    )

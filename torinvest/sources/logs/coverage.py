@@ -17,9 +17,11 @@ Log files outside the dated layout whose names are CloudTrail's
 (``<account>_CloudTrail_<region>_<YYYYMMDD>T<HHmm>Z_<unique>.json.gz``: a flat folder of files
 downloaded from the trail's bucket) are judged the same way from their names, per account of a
 source (:class:`Flat`): the regions with such a file stand for the region folders, the days in
-their names for the day folders. Their digest files are not read (the digests' verdicts need the
-trail's folders). Files named otherwise (exports, JSON lines) say nothing of their coverage and
-are left out of it.
+their names for the day folders. The digest files beside them named like CloudTrail's
+(``<account>_CloudTrail-Digest_<region>_<trail>_<home region>_<end>.json.gz``) are read as the
+trail's digest folder is, by region and the day their name ends (:meth:`~torinvest.sources.logs.
+digests.DigestFolders.flat_folder`): missing and altered log files, quiet days. Files named
+otherwise (exports, JSON lines) say nothing of their coverage and are left out of it.
 """
 
 from __future__ import annotations
@@ -106,8 +108,8 @@ def named_place(location: str) -> tuple[str, str, date] | None:
 #: Said of every issue of a :class:`Flat` group of log files.
 FLAT_WORDS = (
     "a folder outside the trail's AWSLogs/<account>/CloudTrail/<region>/YYYY/MM/DD/ layout: "
-    "the regions and days come from the log files' CloudTrail names; digest files there are "
-    "not read"
+    "the regions and days come from the log files' CloudTrail names, and the digest files' "
+    "(<account>_CloudTrail-Digest_…) from theirs"
 )
 
 
@@ -160,6 +162,19 @@ class EnabledRegions:
         return self.everywhere or self.account == account
 
 
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A saved LookupEvents answer (``aws cloudtrail lookup-events --output json``) among the
+    log files of a source holding a :class:`Flat` group: the regions it holds events of (or
+    the region its path names, when it holds none) and the accounts of its records (none:
+    not known). Event history is kept per region: the region's management events are in it,
+    not its data events, and the time range it was asked for is not in it."""
+
+    location: str
+    regions: frozenset[str]
+    accounts: frozenset[str] = frozenset()
+
+
 @dataclass(slots=True)
 class Coverage:
     """For each ``…/CloudTrail/`` folder of a source: the regions judged (``scope``; None: every
@@ -176,6 +191,21 @@ class Coverage:
     names: dict[str, dict[str, dict[date, set[str]]]] = field(default_factory=dict)
     #: the keys above that are no folder but a :class:`Flat` group of log files (its place)
     flat: dict[str, Flat] = field(default_factory=dict)
+    #: of a :class:`Flat` group, where each of its log files is (name → location)
+    located: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: saved LookupEvents answers beside :class:`Flat` groups (:meth:`answered`)
+    answers: list[Answer] = field(default_factory=list)
+
+    def answered(self, account: str) -> dict[str, list[str]]:
+        """The regions the saved LookupEvents answers of the source hold events of, for the
+        :class:`Flat` group of ``account`` (those whose records are its, or name no account):
+        region → the answers' locations."""
+        out: dict[str, list[str]] = {}
+        for a in self.answers:
+            if not a.accounts or account in a.accounts:
+                for region in a.regions:
+                    out.setdefault(region, []).append(a.location)
+        return out
 
     def account(self, folder: str) -> str:
         """The account of a ``…/CloudTrail/`` folder or of a :class:`Flat` group."""
@@ -251,6 +281,12 @@ class Coverage:
         if known is not None:
             known.add(region)
         self.days.setdefault(folder, {}).setdefault(region, set()).add(day)
+        first, last = narrowing.first_day, narrowing.last_day
+        if first is not None and last is not None and first <= day <= last:
+            name = loc.rpartition("/")[2]
+            by_day = self.names.setdefault(folder, {}).setdefault(region, {})
+            by_day.setdefault(day, set()).add(name)
+            self.located.setdefault(folder, {})[name] = location
 
     def unknown(self) -> list[str]:
         """The folders whose regions are not known and where a region judged has no log file
@@ -362,6 +398,12 @@ class DayJudge(Protocol):
         """The digest files whose signature does not verify (path → why)."""
         ...
 
+    def flat_folder(self, root: str, account: str, logs: Mapping[str, str]) -> str | None:
+        """The ``…/CloudTrail/`` folder standing for a :class:`Flat` group's log files (``logs``:
+        name → location), judged by the digest files beside them; None when there is none
+        (:meth:`torinvest.sources.logs.digests.DigestFolders.flat_folder`)."""
+        ...
+
 
 #: At most this many digest files named as unreadable in one issue.
 MAX_NAMED = 2
@@ -409,21 +451,36 @@ def coverage_issues(
     plan: list[tuple[str, list[DataIssue], list[tuple[str, list[date]]]]] = []
     trails = {folder_account(f) for f in coverage.scope if f not in coverage.flat}
     everywhere = digests
+    #: the folder the digests judge each folder as: itself, or a flat group's stand-in (none:
+    #: no digest file of its account beside it)
+    at: dict[str, str] = {}
     for folder in sorted(coverage.scope):
         flat = folder in coverage.flat
         account = coverage.account(folder)
         if flat and account in trails:
             continue  # its account's trail folder in the same source is judged, not its copies
-        digests = None if flat else everywhere  # a flat folder's digests are not read
+        digests = everywhere
+        answered = coverage.answered(account) if flat else {}
+        if flat and digests is not None:
+            group = coverage.flat[folder]
+            stand_in = digests.flat_folder(group.root, account, coverage.located.get(folder, {}))
+            digests = None if stand_in is None else digests
+            if stand_in is not None:
+                at[folder] = stand_in
+        elif digests is not None:
+            at[folder] = folder
         present = set(coverage.regions.get(folder) or coverage.days.get(folder, {}))
         scope = coverage.scope[folder]
         judged = sorted(scope if scope is not None else present)
-        missing = [r for r in judged if r not in present]
+        looked_up = {r for r in judged if r not in present and r in answered}
+        missing = [r for r in judged if r not in present and r not in answered]
         known = narrowing.known if scope is None else None
         expected: list[str] = []
         if known is not None and known.applies_to(account):
             for region in sorted(known.names - present):
-                if digests is not None and digests.has(folder, region):
+                if region in answered:
+                    looked_up.add(region)
+                elif digests is not None and digests.has(at[folder], region):
                     present.add(region)  # logged: its days are judged by its digests
                     judged.append(region)
                 else:
@@ -435,7 +492,9 @@ def coverage_issues(
         if enabled is not None and scope is None:
             extra = enabled.opt_in - enabled.names if others else frozenset()
             for region in sorted((enabled.names | extra) - present - set(expected)):
-                if digests is not None and digests.has(folder, region):
+                if region in answered:
+                    looked_up.add(region)
+                elif digests is not None and digests.has(at[folder], region):
                     present.add(region)  # logged: its days are judged by its digests
                     judged.append(region)
                 else:
@@ -459,13 +518,23 @@ def coverage_issues(
             sure = [r for r in unfolded if r not in enabled.opt_in]
             maybe = sorted({*unsure, *(r for r in unfolded if r in enabled.opt_in)})
             if sure:
-                head.append(DataIssue(folder, _others_problem(account, sure, enabled, flat=flat)))
+                problem = _others_problem(
+                    account, sure, enabled, flat=flat, digested=digests is not None
+                )
+                head.append(DataIssue(folder, problem))
             if maybe and asides is not None:
                 asides.append(f"{folder}: {_opt_in_note(account, maybe, enabled, flat=flat)}")
         elif unfolded:
-            head.append(DataIssue(folder, _unfolded_problem(unfolded, enabled, flat=flat)))
+            head.append(
+                DataIssue(
+                    folder,
+                    _unfolded_problem(unfolded, enabled, flat=flat, digested=digests is not None),
+                )
+            )
         if flat:
             head = [DataIssue(i.source, f"{i.problem} ({FLAT_WORDS})") for i in head]
+        if looked_up and asides is not None:
+            asides.append(f"{folder}: {_looked_up_note(sorted(looked_up), answered)}")
         seen = coverage.days.get(folder, {})
         regions = [
             (r, [d for d in days if d not in seen.get(r, ())]) for r in judged if r in present
@@ -475,21 +544,21 @@ def coverage_issues(
     verdicts: dict[tuple[str, str], DayVerdict] = {}
     if digests is not None:
         for folder, _head, regions in plan:
-            if folder in coverage.flat:
+            if folder not in at:
                 continue
             for region, gaps in regions:
                 if gaps:
-                    verdicts[(folder, region)] = digests.judge(folder, region, gaps)
+                    verdicts[(folder, region)] = digests.judge(at[folder], region, gaps)
     checks: dict[tuple[str, str], DayVerdict] = {}
     if digests is not None:
         for folder, _head, regions in plan:
-            if folder in coverage.flat:
+            if folder not in at:
                 continue
             for region, _gaps in regions:
                 names = coverage.names.get(folder, {}).get(region, {})
                 held = {d: names[d] for d in days if d in names}
                 if held:
-                    checks[(folder, region)] = digests.compare(folder, region, held)
+                    checks[(folder, region)] = digests.compare(at[folder], region, held)
                     if hashes is not None:
                         hashes.update(checks[(folder, region)].hashes)
     out: list[DataIssue] = []
@@ -525,14 +594,17 @@ def coverage_issues(
             if check.chain:
                 out.append(DataIssue(where, _chain_problem(check.chain)))
             stopped = (
-                digests.tail(folder, region, until)
-                if digests is not None and until is not None and folder not in coverage.flat
+                digests.tail(at[folder], region, until)
+                if digests is not None and until is not None and folder in at
                 else ()
             )
             if stopped:
                 out.append(DataIssue(where, _tail_problem(region, stopped)))
             if verdict.unproven:
-                out.append(DataIssue(where, _gap_problem(verdict.unproven, len(days), verdict)))
+                text = _gap_problem(verdict.unproven, len(days), verdict)
+                if folder in coverage.flat:
+                    text += f" ({FLAT_WORDS})"
+                out.append(DataIssue(where, text))
             unsure += _unchecked(region, check)
         if asides is not None and quiet:  # one note: the days with log files' digests too
             _add_seals(quiet_seals, check_seals)
@@ -554,6 +626,23 @@ def coverage_issues(
     altered = digests.altered if digests is not None else {}
     out += [DataIssue(path, _altered_problem(why)) for path, why in sorted(altered.items())]
     return out
+
+
+def _looked_up_note(regions: list[str], answered: Mapping[str, list[str]]) -> str:
+    """Regions judged with no log file named for them, whose events saved LookupEvents answers
+    beside the log files hold."""
+    answers = sorted({a for r in regions for a in answered[r]})
+    shown = ", ".join(answers[:MAX_NAMED]) + (
+        f" and {len(answers) - MAX_NAMED:,} more" if len(answers) > MAX_NAMED else ""
+    )
+    one = len(regions) == 1
+    return (
+        f"no log file named for region(s) {', '.join(regions)}; the saved LookupEvents "
+        f"answer(s) beside them ({shown}) hold {'its' if one else 'their'} events and were read "
+        f"instead: {'that region' if one else 'those regions'}' management events only "
+        "(LookupEvents holds no data events), as far as each answer was asked for (its time "
+        "range is not in it)"
+    )
 
 
 def _lacks(regions: Sequence[str], flat: bool = False) -> str:
@@ -595,7 +684,12 @@ def _reader(enabled: EnabledRegions) -> str:
 
 
 def _others_problem(
-    account: str, regions: list[str], enabled: EnabledRegions, *, flat: bool = False
+    account: str,
+    regions: list[str],
+    enabled: EnabledRegions,
+    *,
+    flat: bool = False,
+    digested: bool = False,
 ) -> str:
     """A folder of another account (``account``) than the credentials' (or one not identified)
     lacking regions that are not opt-in (enabled for every account: for the folder's too)."""
@@ -604,7 +698,7 @@ def _others_problem(
         f"every account, {account}'s too ({'it is not an opt-in region' if one else 'they are '}"
         f"{'' if one else 'not opt-in regions'}; listed for {_reader(enabled)}"
     )
-    return _unfolded_problem(regions, enabled, whose=whose, after=")", flat=flat)
+    return _unfolded_problem(regions, enabled, whose=whose, after=")", flat=flat, digested=digested)
 
 
 def _opt_in_note(
@@ -637,14 +731,19 @@ def _unfolded_problem(
     whose: str = "the account",
     after: str = "",
     flat: bool = False,
+    digested: bool = False,
 ) -> str:
     """Regions enabled for the account (``whose``: for which account; ``after``: what that
-    leaves unknown), not asked, with no folder (nor digest folder) here."""
+    leaves unknown), not asked, with no folder (nor digest folder) here; of a :class:`Flat`
+    group (``flat``), no log file named for them (nor, ``digested``: no digest file, when
+    some of its account are beside it)."""
     one = len(regions) == 1
     it = "it" if one else "them"
     their = "that region's" if one else "those regions'"
     source = enabled.source if enabled is not None else ""
-    digest = "" if flat else f", and no digest folder (CloudTrail-Digest/) shows {it} logged"
+    digest = f", and no digest folder (CloudTrail-Digest/) shows {it} logged"
+    if flat:
+        digest = f", and no digest file named for {it} shows {it} logged" if digested else ""
     return (
         f"{_lacks(regions, flat)}: no log file of "
         f"{'that region' if one else 'those regions'} here at all, so its events, if any, were "

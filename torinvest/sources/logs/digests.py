@@ -51,6 +51,9 @@ from torinvest.sources.logs.versions import Found, History, entries, version_iss
 
 DIGEST = "CloudTrail-Digest"
 DIGEST_MARK = "_CloudTrail-Digest_"
+#: The folder below a source that stands for its digest and log files outside the dated layout
+#: (:meth:`DigestFolders.flat_folder`): no trail writes it, no file is looked for in it.
+FLAT_FOLDER = "(flat)"
 #: A digest covers about an hour; one claiming more is not taken as proof of anything.
 MAX_PERIOD = timedelta(hours=2)
 #: Gaps this short between digest periods (and at the day's edges) are not holes.
@@ -326,9 +329,92 @@ class DigestFolders:
         self._regions: dict[str, bool] = {}
         self._digest_regions: dict[str, frozenset[str]] = {}
         self._named: set[str] = set()  # day folders listed for their names only (:meth:`tail`)
+        #: digest files outside the trail's layout, named like CloudTrail's (a flat folder of
+        #: downloads): account → name → location (:meth:`add_flat`)
+        self._flat: dict[str, dict[str, str]] = {}
+        #: the stand-in ``…/CloudTrail-Digest/`` folders of flat groups → their account
+        self._flat_tops: dict[str, str] = {}
+        #: the stand-in ``…/CloudTrail/`` folders of flat groups → the log files there (name →
+        #: location): where a digest's hash of one is checked
+        self._flat_logs: dict[str, Mapping[str, str]] = {}
         self.keys = keys or PublicKeys(None)
         #: Digests whose signature does not verify (path → why): not used, a sharp issue.
         self.altered: dict[str, str] = {}
+
+    def add_flat(self, locations: Iterable[str]) -> None:
+        """Digest files of this source outside the trail's dated layout, named like CloudTrail's
+        (``<account>_CloudTrail-Digest_<region>_<trail>_<home region>_<end>.json.gz``, as the S3
+        console saves them): each account's are read as its trail's digest folder would be
+        (:meth:`flat_folder`), grouped by region and by the day their name ends."""
+        for where in locations:
+            name = where.replace("\\", "/").rpartition("/")[2]
+            m = _DIGEST_NAME.match(name)
+            if m is not None:
+                self._flat.setdefault(m.group(1), {}).setdefault(name, where)
+
+    def flat_folder(self, root: str, account: str, logs: Mapping[str, str]) -> str | None:
+        """The ``…/CloudTrail/`` folder that stands for ``account``'s log files outside the
+        dated layout under the source ``root`` (``logs``: their names → locations), to judge
+        them by the digest files of that account found beside them (:meth:`add_flat`) as a
+        trail folder is by its digest folder; None when there is none."""
+        if account not in self._flat:
+            return None
+        folder = f"{root.rstrip('/')}/{FLAT_FOLDER}/AWSLogs/{account}/CloudTrail/"
+        self._flat_tops[f"{folder[: -len('CloudTrail/')]}{DIGEST}/"] = account
+        self._flat_logs[folder] = logs
+        return folder
+
+    def _flat_of(self, path: str) -> tuple[dict[str, str], list[str]] | None:
+        """The flat digest files (name → location) of the stand-in digest folder ``path`` is in,
+        and the rest of ``path`` below that folder (region, year, month, day); None when
+        ``path`` is a real folder."""
+        for top, account in self._flat_tops.items():
+            if path.startswith(top):
+                return self._flat[account], [p for p in path[len(top) :].split("/") if p]
+        return None
+
+    def _flat_names(self, names: dict[str, str], rest: list[str]) -> list[str]:
+        """The names of ``names`` in the stand-in folder ``rest`` (region, and day) below."""
+        out = []
+        for name in sorted(names):
+            m = _DIGEST_NAME.match(name)
+            if m is None or (rest and m.group(2) != rest[0]):
+                continue
+            if len(rest) >= 4 and m.group(5)[:8] != "".join(rest[1:4]):
+                continue
+            out.append(name)
+        return out
+
+    def _list_at(self, path: str) -> list[str]:
+        """:meth:`_list`, of a stand-in flat folder too (the locations of its digest files)."""
+        flat = self._flat_of(path)
+        if flat is None:
+            return self._list(path)
+        names, rest = flat
+        return [names[n] for n in self._flat_names(names, rest)] if len(rest) >= 4 else []
+
+    def _exists_at(self, path: str) -> bool:
+        """:meth:`_exists`, of a stand-in flat folder too."""
+        flat = self._flat_of(path)
+        if flat is None:
+            return self._exists(path)
+        return bool(self._flat_names(*flat))
+
+    def _children_at(self, path: str) -> list[str]:
+        """:meth:`_children`, of a stand-in flat ``CloudTrail-Digest/`` folder too (its
+        regions)."""
+        flat = self._flat_of(path)
+        if flat is None:
+            return self._children(path)
+        names, rest = flat
+        if rest:
+            return []
+        return sorted({m.group(2) for n in names if (m := _DIGEST_NAME.match(n)) is not None})
+
+    def _location(self, path: str, name: str) -> str:
+        """Where the digest file ``name`` listed in the folder ``path`` is."""
+        flat = self._flat_of(path)
+        return flat[0].get(name, f"{path}{name}") if flat is not None else f"{path}{name}"
 
     def trail_names(self) -> list[str]:
         """The names of the trails whose digest files were listed (from the files' names:
@@ -409,7 +495,7 @@ class DigestFolders:
                 )
                 today = [g for g in got if day in g.log_days]
                 used.update((id(g), g) for g in today)
-                _hashes(out, folder, today, day, held[day])
+                _hashes(out, folder, today, day, held[day], self._flat_logs.get(folder))
                 out.unreadable.update(bad)
             gone = sorted(
                 k for k in named if k.replace("\\", "/").rpartition("/")[2] not in held[day]
@@ -467,7 +553,7 @@ class DigestFolders:
             for name in names:
                 got = _named(name, account, region)
                 if got is not None and (got[0] not in newest or got[1] > newest[got[0]][0]):
-                    newest[got[0]] = (got[1], f"{path}{name}")
+                    newest[got[0]] = (got[1], self._location(path, name))
         out: list[Tail] = []
         for key, (last, name) in sorted(newest.items()):
             if last + SLACK >= until or not self._all_listed(base, last.date(), until.date()):
@@ -494,7 +580,7 @@ class DigestFolders:
         when ``region`` is not it (a trail made single-region goes on there alone)."""
         if top not in self._digest_regions:
             try:
-                self._digest_regions[top] = frozenset(self._children(top))
+                self._digest_regions[top] = frozenset(self._children_at(top))
             except DigestError:
                 self._digest_regions[top] = frozenset()
         home = key.rpartition("_")[2]
@@ -511,7 +597,7 @@ class DigestFolders:
                     if len(self._folders) + len(self._named) >= self.max_folders:
                         return found
                     try:
-                        names = self._list(path)
+                        names = self._list_at(path)
                     except DigestError:
                         return found  # cannot be looked at: nothing claimed from it
                     self._named.add(path)
@@ -537,7 +623,7 @@ class DigestFolders:
         base = f"{root[: -len('CloudTrail')]}{DIGEST}/"
         if base not in self._digest_regions:
             try:
-                self._digest_regions[base] = frozenset(self._children(base))
+                self._digest_regions[base] = frozenset(self._children_at(base))
             except DigestError:
                 self._digest_regions[base] = frozenset()
         return region in self._digest_regions[base]
@@ -548,7 +634,7 @@ class DigestFolders:
             if self._refused is not None:
                 raise self._refused
             try:
-                self._regions[base] = self._exists(base)
+                self._regions[base] = self._exists_at(base)
             except DigestError as e:
                 self._refused = e
                 raise
@@ -564,7 +650,7 @@ class DigestFolders:
         try:
             if self._refused is not None:  # one refusal stands for the others: not asked again
                 raise self._refused
-            names = [n for n in self._list(path) if DIGEST_MARK in n.rpartition("/")[2]]
+            names = [n for n in self._list_at(path) if DIGEST_MARK in n.rpartition("/")[2]]
             self._listed[path] = {n.replace("\\", "/").rpartition("/")[2] for n in names}
         except DigestError as e:
             self._refused = e
@@ -622,14 +708,26 @@ class DigestFolders:
 
 
 def _hashes(
-    out: DayVerdict, folder: str, digests: Iterable[Digest], day: date, held: set[str]
+    out: DayVerdict,
+    folder: str,
+    digests: Iterable[Digest],
+    day: date,
+    held: set[str],
+    flat: Mapping[str, str] | None = None,
 ) -> None:
     """What ``digests`` say the log files of ``day`` held in ``folder`` (names ``held``) hold:
-    their location in this source → (SHA-256, the digest's path), into ``out.hashes``."""
+    their location in this source → (SHA-256, the digest's path), into ``out.hashes``;
+    ``flat``: the folder stands for log files outside the dated layout (name → location)."""
     for g in digests:
         for key, value, on in zip(g.logs, g.hashes, g.log_days, strict=False):
             path = key.replace("\\", "/")
-            if value and on == day and path.rpartition("/")[2] in held:
+            name = path.rpartition("/")[2]
+            if not value or on != day or name not in held:
+                continue
+            if flat is not None:
+                if name in flat:
+                    out.hashes[flat[name]] = (value, g.location)
+            else:
                 out.hashes[f"{folder}{path.rpartition('/CloudTrail/')[2]}"] = (value, g.location)
 
 

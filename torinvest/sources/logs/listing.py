@@ -4,9 +4,11 @@ layout before reading; several sources at once (:func:`list_logs`), and why none
 
 from __future__ import annotations
 
+import gzip
 import os
 import re
 import stat
+import zlib
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -29,9 +31,12 @@ from torinvest.sniff import CLI_OUTPUT_DO, CLI_OUTPUTS, read_head, sniff
 from torinvest.sources.logs.archive import archived_issue, archived_state
 from torinvest.sources.logs.coverage import (
     FILE_NAME_RE,
+    Answer,
     Coverage,
     EnabledRegions,
     coverage_issues,
+    dated_place,
+    named_place,
 )
 from torinvest.sources.logs.digests import DigestFolders, LocalDigests, S3Digests
 from torinvest.sources.logs.model import S3_THREADS, KeyLayout, LogFile, Narrowing
@@ -47,6 +52,7 @@ from torinvest.sources.logs.versions import (
     version_pages,
 )
 from torinvest.sources.logs.writes import write_issues
+from torinvest.sources.records.documents import answer_regions, is_lookup_answer
 
 LOG_SUFFIXES = (
     ".json",
@@ -96,6 +102,12 @@ def _is_digest(key: str) -> bool:
     return "/CloudTrail-Digest/" in key or "_CloudTrail-Digest_" in key
 
 
+def _is_flat_digest(key: str) -> bool:
+    """A digest file named like CloudTrail's outside a ``CloudTrail-Digest/`` folder."""
+    path = "/" + key.replace("\\", "/")
+    return "/CloudTrail-Digest/" not in path and "_CloudTrail-Digest_" in path.rpartition("/")[2]
+
+
 def _is_log_name(name: str) -> bool:
     return name.lower().endswith(LOG_SUFFIXES)
 
@@ -137,6 +149,10 @@ class Listing:
     version_notes: list[str] = field(default_factory=list)
     #: listed with ListObjectVersions (the bucket keeps versions, and listing them was allowed)
     versioned: bool = False
+    #: digest files outside the trail's ``CloudTrail-Digest/`` folders named like CloudTrail's (a
+    #: flat folder of downloads): read beside the log files named like CloudTrail's there
+    #: (:meth:`~torinvest.sources.logs.digests.DigestFolders.add_flat`)
+    flat_digests: list[str] = field(default_factory=list)
 
 
 def _wanted_log(rel: str) -> bool:
@@ -163,6 +179,7 @@ def list_local(root: Path, narrowing: Narrowing) -> Listing:
             hint="check the path and its permissions",
         ) from None
     listing = Listing(issues=walk.issues)
+    listing.flat_digests = [path for path, rel in walk.passed if _is_flat_digest(rel)]
     top = str(root)
     trails: set[str] = set()
     for found in [*walk.files, *_by_content(walk.passed, listing)]:
@@ -180,7 +197,53 @@ def list_local(root: Path, narrowing: Narrowing) -> Listing:
         written = None if found.mtime is None else datetime.fromtimestamp(found.mtime, UTC)
         listing.files.append(LogFile(found.path, found.size, written=written))
     listing.trails = sorted(trails)
+    if listing.coverage.flat:
+        listing.coverage.answers = _answers(listing.files)
     return listing
+
+
+#: Beside a flat group of log files (:class:`~torinvest.sources.logs.coverage.Flat`), at most
+#: this many other local files, and this many bytes of them on disk, are opened to tell saved
+#: LookupEvents answers and their regions (past them, the others are not looked at: the
+#: regions they hold stay "no log file named for" them).
+MAX_ANSWERS_OPENED = 100
+MAX_ANSWERS_BYTES = 128 * 1024 * 1024
+_REGION_IN_NAME = re.compile(r"(?<![a-z])([a-z]{2}(?:-gov)?-[a-z]+-\d{1,2})(?![0-9])")
+_ANSWER_ACCOUNT = re.compile(rb'\\?"recipientAccountId\\?"\s*:\s*\\?"(\d{12})\\?"')
+
+
+def _answers(files: Sequence[LogFile]) -> list[Answer]:
+    """The saved LookupEvents answers among the local ``files`` that are neither in the dated
+    layout nor named like CloudTrail's (bounded: :data:`MAX_ANSWERS_OPENED`), each with the
+    regions it holds events of (none: the region its path names) and its records' accounts."""
+    out: list[Answer] = []
+    opened, budget = 0, MAX_ANSWERS_BYTES
+    for f in files:
+        if f.bucket or dated_place(f.location) or named_place(f.location):
+            continue
+        if opened >= MAX_ANSWERS_OPENED or f.size > budget:
+            break
+        opened, budget = opened + 1, budget - f.size
+        try:
+            with open(f.location, "rb") as fh:
+                head = fh.read(2)
+                fh.seek(0)
+                data = (
+                    gzip.GzipFile(fileobj=fh).read(MAX_ANSWERS_BYTES + 1)
+                    if head == b"\x1f\x8b"
+                    else fh.read(MAX_ANSWERS_BYTES + 1)
+                )
+        except (OSError, EOFError, zlib.error):
+            continue  # the reading names it
+        if len(data) > MAX_ANSWERS_BYTES or not is_lookup_answer(data):
+            continue
+        regions = answer_regions(data) or frozenset(
+            m.group(1) for m in _REGION_IN_NAME.finditer(f.location.lower())
+        )
+        accounts = frozenset(m.decode() for m in _ANSWER_ACCOUNT.findall(data))
+        if regions:
+            out.append(Answer(f.location, regions, accounts))
+    return out
 
 
 #: At most this many files not named like log files are looked at in one folder (the rest are
@@ -327,6 +390,8 @@ def list_s3(aws: Aws, url: str, narrowing: Narrowing) -> Listing:
         for objects in pool.map(lister.objects, prefixes):
             for entry in objects:
                 key = entry.key
+                if _is_flat_digest(key) and not entry.lost:
+                    listing.flat_digests.append(f"s3://{bucket}/{key}")
                 if not _is_log_name(key) or _is_digest(key):
                     continue
                 trail = _trail_of(key)
@@ -779,6 +844,7 @@ def list_logs(
         if not listing.files:
             out.empty.append(DataIssue(name, _empty_problem(name, listing, narrowing)))
         digests = _digests(name, aws, narrowing, versions=listing.versioned)
+        digests.add_flat(listing.flat_digests)
         enabled = None  # no --regions: every region of a trail on S3, the enabled ones too
         every = any(scope is None for scope in listing.coverage.scope.values())
         if aws is not None and name.startswith("s3://") and not narrowing.regions and every:

@@ -251,6 +251,17 @@ def read_local(path: str, limit: int) -> bytes | DataIssue:
 
 
 _RECIPIENT = re.compile(rb'"recipientAccountId"\s*:\s*"(\d{12})"')
+#: ``recipientAccountId`` and ``eventVersion`` (one per record) as a log file writes them, or
+#: escaped inside a string (a LookupEvents answer's ``CloudTrailEvent``).
+_RECIPIENT_ANY = re.compile(rb'\\?"recipientAccountId\\?"\s*:\s*\\?"(\d{12})\\?"')
+_EVENT_VERSION = re.compile(rb'\\?"eventVersion\\?"\s*:')
+
+
+#: At most this many local files whose path names no account are opened for their records'
+#: accounts (:func:`file_accounts`), and at most this many bytes of them on disk; the others
+#: stay unplaced (they may hold any account).
+MAX_UNPLACED_OPENED = 200
+MAX_UNPLACED_BYTES = 256 * 1024 * 1024
 
 
 def file_accounts(
@@ -262,35 +273,67 @@ def file_accounts(
     :func:`key_layout`), checked against the records: for each account a path names, one local
     file of it is opened and its ``recipientAccountId`` values are taken instead (a copied or
     rewritten dataset's path can name another account than its records). Per account, not per
-    record or file: nothing on the reading's hot path."""
+    record or file: nothing on the reading's hot path. A local file whose path names no account
+    (an export, a renamed file) is opened (at most :data:`MAX_UNPLACED_OPENED` of them,
+    :data:`MAX_UNPLACED_BYTES` in all) and placed by its records' ``recipientAccountId`` when
+    every record names one; otherwise (on S3, past the bounds, a record naming none) it is
+    counted as naming none: it may hold any account."""
     by_path: dict[str, str | None] = {}  # account of the path → a local file of it
     unplaced = 0
+    opened, budget = 0, MAX_UNPLACED_BYTES
+    accounts: set[str] = set()
     for f in files:
         if f.location in failed:
             continue
         layout = key_layout(f.key or f.location)
         if layout is None or not layout.account:
-            unplaced += 1
+            held = None
+            if not f.bucket and opened < MAX_UNPLACED_OPENED and f.size <= budget:
+                opened, budget = opened + 1, budget - f.size
+                held = _records_accounts(f.location, limit)
+            if held:
+                accounts |= held
+            else:
+                unplaced += 1
         elif by_path.get(layout.account) is None:
             by_path[layout.account] = None if f.bucket else f.location
-    accounts: set[str] = set()
     for account, local in by_path.items():
         accounts |= _recipients(local, limit) or {account}
     return sorted(accounts), unplaced
 
 
-def _recipients(path: str | None, limit: int) -> set[str]:
-    """The ``recipientAccountId`` values of a local log file (none when it cannot be read)."""
+def _text_of(path: str | None, limit: int) -> bytes | None:
+    """A local log file's content, decompressed (None when it cannot be read)."""
     if path is None:
-        return set()
+        return None
     data = read_local(path, limit)
     if isinstance(data, DataIssue):
-        return set()
+        return None
     try:
-        text = gunzip(data, limit) if data[:2] == b"\x1f\x8b" else data
+        return gunzip(data, limit) if data[:2] == b"\x1f\x8b" else data
     except (OSError, EOFError, zlib.error, FileTooLargeError):
-        return set()
-    return {m.decode() for m in _RECIPIENT.findall(text)}
+        return None
+
+
+def _recipients(path: str | None, limit: int) -> set[str]:
+    """The ``recipientAccountId`` values of a local log file (none when it cannot be read)."""
+    text = _text_of(path, limit)
+    return set() if text is None else {m.decode() for m in _RECIPIENT.findall(text)}
+
+
+def _records_accounts(path: str, limit: int) -> set[str] | None:
+    """The accounts whose CloudTrail recorded a local file's records (``recipientAccountId``,
+    also inside a LookupEvents answer's escaped ``CloudTrailEvent``), when every record names
+    one; None when the file cannot be read, holds no record, or one names none (it may hold
+    any account)."""
+    text = _text_of(path, limit)
+    if text is None:
+        return None
+    found = _RECIPIENT_ANY.findall(text)
+    records = len(_EVENT_VERSION.findall(text))
+    if not found or len(found) < records:
+        return None
+    return {m.decode() for m in found}
 
 
 # --------------------------------------------------------------------------------------------

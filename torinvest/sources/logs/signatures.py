@@ -82,6 +82,15 @@ def below_trail(location: str) -> str:
     return loc if at < 0 else loc[at:]
 
 
+def _as_placed(key: str, location: str) -> str:
+    """``key`` compared with where a digest was read (``location``): from its last
+    ``AWSLogs/`` on, or its file name alone when ``location`` is outside the trail's layout (a
+    flat folder of downloads keeps the names, not the folders)."""
+    if ("/" + location.replace("\\", "/")).rfind("/" + TRAIL_MARK) < 0:
+        return key.replace("\\", "/").rpartition("/")[2]
+    return below_trail(key)
+
+
 def string_to_sign(doc: Mapping[str, Any], inflated: bytes) -> bytes:
     """What CloudTrail signed for the digest ``doc`` (its decompressed bytes ``inflated``)."""
     previous = doc.get("previousDigestSignature")
@@ -199,7 +208,7 @@ def check_seal(
             f"its signature algorithm {str(algorithm)[:40]!r} is not SHA256withRSA", proof=False
         )
     named = doc.get("digestS3Object")
-    if not isinstance(named, str) or below_trail(named) != below_trail(location):
+    if not isinstance(named, str) or _as_placed(named, location) != _as_placed(location, location):
         raise Unverified(
             f"it names itself {str(named)[:200]!r} (digestS3Object): not where it was read",
             proof=False,

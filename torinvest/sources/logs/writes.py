@@ -116,6 +116,7 @@ def write_issues(
             trails.setdefault(w.trail, []).append(w)
             local[w.trail] = f.bucket is None
     out: list[DataIssue] = []
+    flat = {name for _folder, _region, name in unvouched}  # outside the dated layout: by name
     for trail, found in sorted(trails.items()):
         late = statistics.median(w.delay for w in found)
         if late > LATE_WRITE:  # a copy: its write times prove nothing
@@ -128,8 +129,8 @@ def write_issues(
                 continue
             place = dated_place(w.location.replace("\\", "/"))
             name = w.location.replace("\\", "/").rpartition("/")[2]
-            if place is not None and (place[0], place[1], name) in unvouched:
-                continue  # the digests' sharper issue names it
+            if (place[0], place[1], name) in unvouched if place is not None else name in flat:
+                continue  # the digests' sharper issue names it (a flat folder's: by its name)
             off.setdefault(w.place, []).append(w)
         for place, odd in sorted(off.items()):
             out.append(DataIssue(place, _late_problem(odd, len(found), local[trail])))
