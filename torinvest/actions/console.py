@@ -36,7 +36,7 @@ import pandas as pd
 
 from torinvest.actions.created import _after_renames, _renamed_by_activity
 from torinvest.actions.plan import REVOKE_POLICY_NAME, Action, Plan, Record, _present, record_of
-from torinvest.actions.undo import event_account
+from torinvest.actions.undo import _unverifiable, event_account
 from torinvest.outcome import succeeded_rows
 from torinvest.sources.records.passwords import ConsolePassword, console_passwords
 from torinvest.targets import json_object
@@ -122,7 +122,6 @@ def deny_console_sessions(
             {"UserName": p.user_name, "PolicyName": REVOKE_POLICY_NAME, "PolicyDocument": policy},
             why=why,
             targets=(p.user_name,),
-            absent_ok=True,  # no such user: no session of it to end
             records=(record,),
             any_record=True,
         )
@@ -133,10 +132,18 @@ def deny_console_sessions(
             continue
         deny = mark(deny)
         delete = _delete_of(plan.actions, p.user_name)
-        if delete is not None:  # the activity created it: the deny is for that user only
-            made = plan.actions[delete]  # checked as its delete is (its creation date, its ID)
+        made = plan.actions[delete] if delete is not None else None
+        if made is not None and made.manual:  # created by the activity, not checkable
+            _insert(
+                plan.actions,
+                revokes,
+                at,
+                _unverifiable(deny, _why_unverifiable(made, p.user_name)),
+            )
+            continue
+        if delete is not None and made is not None:  # the deny is for the user it created only
             deny = replace(deny, created_at=made.created_at, identity=made.identity)
-            at = min(at, delete)
+            at = min(at, delete)  # checked as its delete is (its creation date, its ID)
         _insert(plan.actions, revokes, at, deny)
         revokes[folded] = at
         if delete is not None:
@@ -240,11 +247,22 @@ def _insert(
             revokes[k] = v + 1
 
 
+def _why_unverifiable(delete: Action, user: str) -> str:
+    """Why ``delete`` (a manual DeleteUser) cannot be checked: its reason, else said plainly."""
+    reason, found, _ = (delete.manual or "").partition(": check it by hand")
+    if found and reason:
+        return reason
+    return (
+        f"the activity created user {user}, and it cannot be checked that the {user} in AWS is "
+        "that one (see the DeleteUser step on it)"
+    )
+
+
 def _delete_of(actions: list[Action], user: str) -> int | None:
-    """The index of the plan's ``DeleteUser`` call on ``user`` (the activity created it), if
-    any."""
+    """The index of the plan's ``DeleteUser`` step on ``user`` (the activity created it: a call,
+    or a manual step when it cannot be checked), if any."""
     return next(
-        (i for i, a in enumerate(actions) if not a.manual and _owns(a, user, ("DeleteUser",))),
+        (i for i, a in enumerate(actions) if _owns(a, user, ("DeleteUser",))),
         None,
     )
 
