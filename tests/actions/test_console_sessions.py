@@ -236,3 +236,15 @@ def test_execute_puts_the_deny_once_cloudtrail_confirms_the_password(
     assert any(
         line.startswith("EXECUTE  aws iam put-user-policy --user-name=alice ") for line in printed
     )
+
+
+def test_a_password_record_without_an_event_id_is_never_confirmed() -> None:
+    """No eventID (a damaged or forged record): the deny is in the plan, resting on a record the
+    run cannot confirm — it is left alone saying so, never made and never silently dropped."""
+    events = records_frame([("CreateLoginProfile", IAM, {"userName": "alice"}, None)])
+    events["event_id"] = None
+    plan = ac.plan_remediation(key(BENJAMIN_KEY), events, now=NOW)
+    (deny,) = _denies(plan, "alice")
+    (record,) = deny.records
+    assert record.event_id is None and not record.from_lookup
+    assert "(event (no eventID), by " in deny.why

@@ -63,9 +63,11 @@ def deny_console_sessions(
     mark: Callable[[Action], Action] = lambda a: a,
 ) -> None:
     """Add to ``plan`` the deny of the console sessions of each user a console password was set
-    for in ``events`` (the activity of ``access_key_id`` and the keys it minted). ``uses``: what the reading found
-    of their sign-ins (:func:`~torinvest.passwords.password_uses`; None: not read here).
-    ``mark``: applied to a new deny (the finding user's identity check)."""
+    for in ``events`` (the activity of ``access_key_id`` and the keys it minted). ``uses``: what
+    the reading found of their sign-ins (:func:`~torinvest.passwords.password_uses`; None: not
+    read here). ``mark``: applied to a new deny (the finding user's identity check). A password
+    whose record has no event ID gets the deny all the same: the run leaves it alone, saying
+    its record cannot be confirmed."""
     if events is None or not len(events):
         return
     # ``events`` is the activity of the key and the keys it minted (as undo_persistence, which
@@ -79,7 +81,7 @@ def deny_console_sessions(
         ref = _ref(p)
         said = _sign_ins(p, uses)
         here = event_account(row) if row is not None else None
-        if account and here != account:
+        if account and row is not None and here != account:
             where = f"in account {here}" if here else "in the account the event names (none)"
             plan.actions.append(
                 Action(
