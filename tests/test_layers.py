@@ -110,13 +110,14 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("analysis.score", "analysis.summary"),
     ("analysis",),
     # figures; plans (Action and Plan; the archive, one write's undo steps; what the activity
-    # created; the evidence's steps; the remediation plan); carrying plans out (the verdict
+    # created; the evidence's steps, the console sessions of passwords the key set; the
+    # remediation plan); carrying plans out (the verdict
     # gate, one call, the probes; the Runner that records each call; a record confirmed with
     # CloudTrail; the account guards and the checks before a change; the run)
     ("charts", "actions.plan"),
     ("actions.archive", "actions.undo"),
     ("actions.created",),
-    ("actions.evidence",),
+    ("actions.evidence", "actions.console"),
     ("actions.remediate",),
     ("actions",),
     ("runner.gate", "runner.calls", "runner.probes"),

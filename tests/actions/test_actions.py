@@ -41,6 +41,9 @@ BACKDOOR_USER = STORY["derived"]["backdoor_user"]
 BACKDOOR_KEY = STORY["derived"]["backdoor_key"]
 ASIA = STORY["derived"]["asia_key"]
 ADMIN = "arn:aws:iam::aws:policy/AdministratorAccess"
+#: The sample case's CreateLoginProfile and CreateUser of the backdoor user (event name and ID)
+PASSWORD_EVENT = "CreateLoginProfile 6518df82-7d82-4850-955f-9fe48e1264a8"
+CREATE_USER_EVENT = "CreateUser a5a980fe-2e53-4b5b-98fa-180c12cb2503"
 #: The calls a guard or a probe makes (read only); everything else a plan calls changes AWS.
 GUARD_READS = {
     "AssumeRole",
@@ -327,11 +330,15 @@ def test_long_term_key_plan_in_order() -> None:
         "UpdateAccessKey",
         "PutUserPolicy",
         *INVENTORY,
-        # undo, newest first: a user is deleted after its key, policy and login profile
+        # undo, newest first: a user is deleted after its key, policy and login profile; the
+        # console sessions of the password the key set are denied (and the deny removed just
+        # before the user is deleted: IAM deletes no user with an inline policy)
         "DeleteLoginProfile",
+        "PutUserPolicy",
         "DetachUserPolicy",
         "UpdateAccessKey",
         "DeleteAccessKey",
+        "DeleteUserPolicy",
         "DeleteUser",
     ]
     deactivate = plan.actions[0]
@@ -401,14 +408,21 @@ def test_sample_case_plan_follows_the_evidence() -> None:
     assert inv.events.loc[inv.events["access_key_id"] == BACKDOOR_KEY, "derived"].all()
     assert not any(BACKDOOR_KEY in a.targets or BACKDOOR_KEY in a.why for a in plan.actions[:2])
     undo = [(op, p) for op, p in calls if op not in INVENTORY][2:]
+    sessions = {
+        "UserName": BACKDOOR_USER,
+        "PolicyName": ac.REVOKE_POLICY_NAME,
+        "PolicyDocument": revoke.params["PolicyDocument"],
+    }
     assert undo == [
         ("DeleteLoginProfile", {"UserName": BACKDOOR_USER}),
+        ("PutUserPolicy", sessions),  # the console sessions of the password the key set
         ("DetachUserPolicy", {"UserName": BACKDOOR_USER, "PolicyArn": ADMIN}),
         (
             "UpdateAccessKey",
             {"UserName": BACKDOOR_USER, "AccessKeyId": BACKDOOR_KEY, "Status": "Inactive"},
         ),
         ("DeleteAccessKey", {"UserName": BACKDOOR_USER, "AccessKeyId": BACKDOOR_KEY}),
+        ("DeleteUserPolicy", {"UserName": BACKDOOR_USER, "PolicyName": ac.REVOKE_POLICY_NAME}),
         ("DeleteUser", {"UserName": BACKDOOR_USER}),
     ]
     read = inv.events[
@@ -657,13 +671,15 @@ def test_execute_remediates_in_order_and_ledgers_every_call(
         "UpdateAccessKey",
         "PutUserPolicy",
         "DeleteLoginProfile",
+        "PutUserPolicy",  # the console sessions of the password the key set
         "DetachUserPolicy",
         "UpdateAccessKey",
         "DeleteAccessKey",
+        "DeleteUserPolicy",  # that deny, so that IAM deletes the user
         "DeleteUser",
     ]
     assert ops(proxy)[0] == "GetCallerIdentity"
-    assert report.failed == [] and len(report.done) == 7
+    assert report.failed == [] and len(report.done) == 9
     assert iam.list_access_keys(UserName="benjamin")["AccessKeyMetadata"][0]["Status"] == "Inactive"
     assert "AWSRevokeOlderSessions" in iam.list_user_policies(UserName="benjamin")["PolicyNames"]
     assert "svc-backup-sync" not in {u["UserName"] for u in iam.list_users()["Users"]}
@@ -828,7 +844,28 @@ def test_case_dry_run_calls_nothing(proxy: FaultProxy, tmp_path: Path) -> None:
         line.startswith("READ     aws iam list-access-keys") and line.endswith("(not run)")
         for line in lines
     )
-    assert "dry run: 7 call(s) that change AWS were not made; re-run with --execute" in lines
+    assert "dry run: 9 call(s) that change AWS were not made; re-run with --execute" in lines
+    # the console password the key set: deleting it ends no console session already signed in,
+    # so the sessions of its user are denied too (after --execute confirms the password's record)
+    (deny,) = [
+        line
+        for line in lines
+        if line.startswith(f"DRY RUN  aws iam put-user-policy --user-name={BACKDOOR_USER} ")
+    ]
+    assert lines.index(deny) == 1 + lines.index(
+        f"DRY RUN  aws iam delete-login-profile --user-name={BACKDOOR_USER}  # undo "
+        "CreateLoginProfile at 2023-07-10 12:17:19Z from 185.220.101.34 (--execute confirms its "
+        f"record(s) with CloudTrail LookupEvents first: {PASSWORD_EVENT}, {CREATE_USER_EVENT})"
+    )
+    assert "--policy-name=AWSRevokeOlderSessions" in deny and "aws:TokenIssueTime" in deny
+    assert (
+        f"# end the console sessions of {BACKDOOR_USER}: CreateLoginProfile at 2023-07-10 "
+        f"12:17:19Z (event {PASSWORD_EVENT.split()[1]}, by {SUSPECT}) set its console password"
+    ) in deny
+    assert f"no console sign-in of {BACKDOOR_USER} after it in the sources read" in deny
+    assert deny.endswith(
+        f"(--execute confirms its record(s) with CloudTrail LookupEvents first: {PASSWORD_EVENT})"
+    )
     assert f"torinvest verdict {FINDING} --status malicious" in err  # said, not refused
     assert "--execute would run with environment variables" in err
     assert proxy.calls() == []

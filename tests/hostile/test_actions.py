@@ -375,9 +375,11 @@ def test_a_same_named_user_created_at_another_time_is_left_alone(
     left = report.left_alone
     assert [r.action.operation for r in left] == [
         "DeleteLoginProfile",
+        "PutUserPolicy",  # the deny on its console sessions: for the user the activity made only
         "DetachUserPolicy",
         "UpdateAccessKey",
         "DeleteAccessKey",
+        "DeleteUserPolicy",
         "DeleteUser",
     ]
     assert all(
@@ -386,9 +388,10 @@ def test_a_same_named_user_created_at_another_time_is_left_alone(
     )
     summary = "\n".join(report.summary_lines())
     assert (
-        "(DeleteLoginProfile, DetachUserPolicy, UpdateAccessKey, DeleteAccessKey, DeleteUser "
-        "not made)"
+        "(DeleteLoginProfile, PutUserPolicy, DetachUserPolicy, UpdateAccessKey, DeleteAccessKey, "
+        "DeleteUserPolicy, DeleteUser not made)"
     ) in summary
+    assert iam.list_user_policies(UserName="svc-backup-sync")["PolicyNames"] == []
     assert iam.get_login_profile(UserName="svc-backup-sync")["LoginProfile"]
     keys = iam.list_access_keys(UserName="svc-backup-sync")["AccessKeyMetadata"]
     assert [(k["AccessKeyId"], k["Status"]) for k in keys] == [(new_key, "Active")]
@@ -824,7 +827,8 @@ def test_a_user_created_at_no_usable_time_is_never_undone_by_a_call(
     )
     plan = ac.plan_remediation(key(key_id), combine_frames([create, profile]))
     on_it = [a for a in plan.actions if "svc-reporting" in a.targets]
-    assert [a.operation for a in on_it] == ["DeleteLoginProfile", "DeleteUser"]
+    # the deny on its console sessions too: for the user the activity made only
+    assert [a.operation for a in on_it] == ["DeleteLoginProfile", "PutUserPolicy", "DeleteUser"]
     assert all(a.manual and "has no usable time" in a.manual for a in on_it)
     report = rn.carry_out(Aws(), plan, execute=True, ledger=tmp_path / "l", echo=lambda s: None)
     assert ops(proxy, changes_only=True) == ["UpdateAccessKey", "PutUserPolicy"]  # benjamin's
@@ -914,6 +918,8 @@ def test_iam_names_are_compared_without_case(proxy: FaultProxy, moto: str, tmp_p
     assert [r.action.operation for r in report.left_alone] == [
         "DeleteUserPolicy",
         "DeleteLoginProfile",
+        "PutUserPolicy",  # the deny on its console sessions (Svc-Ops): the same check
+        "DeleteUserPolicy",
         "DeleteUser",
     ]
     assert iam.get_login_profile(UserName="svc-ops")["LoginProfile"]
@@ -953,7 +959,11 @@ def test_a_same_named_policy_or_login_profile_made_at_another_time_is_left_alone
     manual = {a.operation for a in plan.manual}
     assert {"DeleteFunction", "DeleteVirtualMFADevice"} <= manual
     report = rn.carry_out(Aws(), plan, execute=True, ledger=tmp_path / "l", echo=lambda s: None)
-    assert ops(proxy, changes_only=True) == ["UpdateAccessKey", "PutUserPolicy"]  # benjamin's
+    # benjamin's deny; and carol's: the key set carol's console password (a genuine record),
+    # and a console session signed in with it outlives the password — whichever login profile
+    # carol has now (carol is no user the activity created: nothing to check it against)
+    assert ops(proxy, changes_only=True) == ["UpdateAccessKey", "PutUserPolicy", "PutUserPolicy"]
+    assert iam.list_user_policies(UserName="carol")["PolicyNames"] == [ac.REVOKE_POLICY_NAME]
     left = {r.action.operation: r.note or "" for r in report.left_alone}
     assert set(left) == {"DeletePolicy", "DeleteLoginProfile"}
     assert "managed policy arn:aws:iam::" in left["DeletePolicy"]
@@ -1173,7 +1183,12 @@ def test_a_created_user_not_found_by_name_is_already_done_only_if_its_id_is_gone
     report = rn.carry_out(Aws(), plan, execute=True, ledger=tmp_path / "l", echo=lambda s: None)
     assert ops(proxy, changes_only=True) == ["UpdateAccessKey", "PutUserPolicy"]  # benjamin's
     on_it = [r for r in report.results if "svc-x" in r.action.targets]
-    assert [r.action.operation for r in on_it] == ["DeleteLoginProfile", "DeleteUser"]
+    assert [r.action.operation for r in on_it] == [
+        "DeleteLoginProfile",
+        "PutUserPolicy",  # the deny on its console sessions: the same check
+        "DeleteUserPolicy",
+        "DeleteUser",
+    ]
     notes = {r.status: r.note or "" for r in on_it}
     if fate == "deleted":
         assert set(notes) == {"already-done"}
@@ -1216,6 +1231,10 @@ def test_a_console_password_of_a_user_not_found_by_name_is_never_already_done(
     assert report.already == []
     (left,) = [r for r in report.left_alone if r.action.operation == "DeleteLoginProfile"]
     assert "no user named ops now; it may have been deleted or renamed" in (left.note or "")
+    # nor is the deny on its console sessions "already done": no user of that name to put it on
+    (failed,) = report.failed
+    assert (failed.action.operation, failed.action.params["UserName"]) == ("PutUserPolicy", "ops")
+    assert failed.error is not None and failed.error.code == "NoSuchEntity"
     assert iam.get_login_profile(UserName="ops2")["LoginProfile"]
 
 

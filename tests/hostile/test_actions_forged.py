@@ -94,8 +94,17 @@ def test_forged_create_user_leaves_the_real_admin(
     assert iam.get_login_profile(UserName="admin")["LoginProfile"]["UserName"] == "admin"
     attached = iam.list_attached_user_policies(UserName="admin")["AttachedPolicies"]
     assert [p["PolicyArn"] for p in attached] == [arn]
+    # nor is a deny put on admin's console sessions (the forged CreateLoginProfile's), nor one
+    # removed
+    assert iam.list_user_policies(UserName="admin")["PolicyNames"] == []
     left = _left(report)
-    assert set(left) == {"DeleteUser", "DeleteLoginProfile", "DetachUserPolicy"}
+    assert set(left) == {
+        "DeleteUser",
+        "DeleteLoginProfile",
+        "DetachUserPolicy",
+        "PutUserPolicy",
+        "DeleteUserPolicy",
+    }
     for note in left.values():
         assert "is not in CloudTrail's Event history of us-east-1" in note
         assert "a forged record" in note and "older than 90 days" in note

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import orjson
 import pandas as pd
 
 from torinvest.actions.archive import revoke_older_sessions_policy
+from torinvest.actions.console import deny_console_sessions
 from torinvest.actions.evidence import (
     event_account,
     failed_secret_reads,
@@ -35,6 +37,9 @@ from torinvest.schema import expiration_time
 from torinvest.sources.records import MINTING_EVENTS, DerivedKey, derived_keys
 from torinvest.sources.records.origin import KeyOrigin
 from torinvest.targets import json_object
+
+if TYPE_CHECKING:
+    from torinvest.passwords import PasswordUse
 
 
 # not legitimate: remediation
@@ -151,6 +156,7 @@ def plan_remediation(
     data_issues: int = 0,
     could_not_look: str | None = None,
     origin: KeyOrigin | None = None,
+    passwords: Sequence[PasswordUse] | None = None,
 ) -> Plan:
     """The remediation plan for ``key`` (AWS guidance for its kind), following its activity:
     ``events`` is the events frame of the key and the keys it minted (see the module docstring
@@ -161,7 +167,11 @@ def plan_remediation(
     names, or (``events`` of other accounts only) what those events name.
     ``origin``: who minted the key (:func:`~torinvest.sources.records.origin.key_origin`): a
     note names the upstream principal, which revoking the key does not stop (no step: a human
-    decides), or says why it is not known (:func:`origin_notes`)."""
+    decides), or says why it is not known (:func:`origin_notes`).
+    ``passwords``: the console passwords the key set and the sign-ins read with each
+    (:attr:`~torinvest.investigation.Investigation.console_passwords`): the deny that ends the
+    console sessions of each such user says them (:func:`deny_console_sessions`); None: not
+    read, said so."""
     now = now or pd.Timestamp.now(tz="UTC")
     key, named = _with_user_from_events(key, events)
     policy = orjson.dumps(revoke_older_sessions_policy(now)).decode()
@@ -217,6 +227,16 @@ def plan_remediation(
     if key.kind == "long-term" and user and key.user_type != "Root":
         plan.actions += inventory(user)
     plan.actions += undo_persistence(events, key.account_id)
+    deny_console_sessions(
+        plan,
+        events,
+        key.access_key_id,
+        key.account_id,
+        policy,
+        revokes,
+        passwords,
+        mark=lambda a: _as_finding_user(a, key),
+    )
     plan.actions += rotate_secrets(events, key.account_id)
     tried = failed_secret_reads(events)
     if tried:

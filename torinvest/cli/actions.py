@@ -112,6 +112,7 @@ def cmd_actions(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             data_issues=shown,
             could_not_look=inv.could_not_look,
             origin=inv.key_origin(),
+            passwords=inv.console_passwords,
         )
         print_issues(inv.data_issues, err)
         judged = finding_facts(inv.finding)

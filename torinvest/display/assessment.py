@@ -446,6 +446,7 @@ def next_steps(
             data_issues=len(report_issues(inv, ledger_issues=verdict_ledger_issues(verdict))),
             could_not_look=inv.could_not_look,
             origin=inv.key_origin(),
+            passwords=inv.console_passwords,
         )
         if said:
             plan.notes.append(said)

@@ -1,0 +1,250 @@
+"""A console password the key set: the plan ends the console sessions signed in with it.
+
+Deleting (or resetting) a login profile stops new sign-ins, not a console session already signed
+in (valid up to its duration, 12 h by default): the plan also puts AWSRevokeOlderSessions on the
+password's user — resting on the password's record, which ``--execute`` confirms with CloudTrail
+first — and says what was read of its sign-ins. IAM in moto; CloudTrail's Event history in
+tests/fake_aws (``records_frame``'s genuine records are put there)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pandas as pd
+import pytest
+
+from tests.actions.test_actions import (  # noqa: F401  (proxy_fixture: the fixture "proxy")
+    MOTO_ACCOUNT,
+    NOW,
+    iam_client,
+    key,
+    ops,
+    proxy_fixture,
+    records_frame,
+)
+from tests.fake_aws import FakeAws
+from tests.fake_aws.proxy import FaultProxy
+from torinvest import actions as ac
+from torinvest import runner as rn
+from torinvest.actions.archive import revoke_older_sessions_policy
+from torinvest.aws import Aws
+from torinvest.passwords import PasswordUse
+from torinvest.sources.records.passwords import SignIn, console_passwords
+from torinvest.verdict import read_ledger
+
+IAM = "iam.amazonaws.com"
+BENJAMIN_KEY = "AKIATFQR7NSCUXC3DDDP"
+
+
+def _passwords(**kw: object) -> pd.DataFrame:
+    """The Tor key sets alice's console password (CreateLoginProfile) and carol's
+    (UpdateLoginProfile)."""
+    return records_frame(
+        [
+            (
+                "CreateLoginProfile",
+                IAM,
+                {"userName": "alice", "passwordResetRequired": False},
+                None,
+            ),
+            ("UpdateLoginProfile", IAM, {"userName": "carol"}, None),
+        ],
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def _denies(plan: ac.Plan, user: str) -> list[ac.Action]:
+    return [
+        a
+        for a in plan.actions
+        if a.operation == "PutUserPolicy" and a.params.get("UserName") == user and not a.manual
+    ]
+
+
+def test_a_password_the_key_set_gets_a_deny_on_its_console_sessions() -> None:
+    plan = ac.plan_remediation(key(BENJAMIN_KEY), _passwords(), now=NOW)
+    ops_users = [(a.operation, a.targets[0] if a.targets else None) for a in plan.actions]
+    # after the step that undoes each password: its user's sessions issued before now denied
+    at = ops_users.index(("DeleteLoginProfile", "alice"))
+    assert ops_users[at + 1] == ("PutUserPolicy", "alice")
+    at = ops_users.index(("UpdateLoginProfile", "carol"))  # the manual reset
+    assert ops_users[at + 1] == ("PutUserPolicy", "carol")
+    policy = revoke_older_sessions_policy(NOW)
+    for user, event, event_id in (
+        ("alice", "CreateLoginProfile", "e0"),
+        ("carol", "UpdateLoginProfile", "e1"),
+    ):
+        (deny,) = _denies(plan, user)
+        assert deny.params["PolicyName"] == ac.REVOKE_POLICY_NAME
+        assert orjson.loads(deny.params["PolicyDocument"]) == policy
+        assert f"end the console sessions of {user}: {event} at " in deny.why
+        assert f"(event {event_id}, by {BENJAMIN_KEY})" in deny.why
+        assert "does not end a console session already signed in" in deny.why
+        # it rests on the password's record: --execute confirms it with CloudTrail first
+        (record,) = deny.records
+        assert (record.event_id, record.event_name) == (event_id, event)
+        assert ("requestParameters.userName", user) in record.fields
+        # no sign-in was read here: said, never "not used"
+        assert (
+            "its sign-ins were not read here: console sessions signed in with it may be live"
+            in (deny.why)
+        )
+    # one deny per principal: the finding's user's is still the first, and only one
+    assert len(_denies(plan, "benjamin")) == 1
+
+
+def _sign_in(minute: int, ip: str, result: str = "Success", tor: bool | None = None) -> SignIn:
+    return SignIn(
+        user_name="alice",
+        event_time=pd.Timestamp(f"2023-07-10T12:{minute:02d}:00Z"),
+        event_id=f"s{minute}",
+        source_ip=ip,
+        result=result,
+        mfa_used="No",
+        aws_region="us-east-1",
+        user_agent="Mozilla/5.0",
+        origin="test",
+        tor=tor,
+    )
+
+
+def test_the_deny_says_what_was_read_of_the_sign_ins() -> None:
+    events = _passwords()
+    alice, carol = console_passwords(events, {BENJAMIN_KEY})
+    signed = [
+        _sign_in(20, "185.220.101.34", "Failure"),
+        _sign_in(21, "185.220.101.34", tor=True),
+        _sign_in(40, "198.51.100.7"),
+    ]
+    uses = [
+        PasswordUse(alice, "read", None, signed),
+        PasswordUse(carol, "not read", "no log file of 2023-07-10 was read"),
+    ]
+    plan = ac.plan_remediation(key(BENJAMIN_KEY), events, now=NOW, passwords=uses)
+    (deny,) = _denies(plan, "alice")
+    assert (
+        "alice signed in to the console 2 time(s) after it (first at 2023-07-10 12:21:00Z from "
+        "185.220.101.34 (a Tor exit then)): the deny ends those sessions" in deny.why
+    )
+    (deny,) = _denies(plan, "carol")
+    assert (
+        "its sign-ins were not read (no log file of 2023-07-10 was read): console sessions "
+        "signed in with it may be live, and the deny covers them" in deny.why
+    )
+    uses = [PasswordUse(alice, "read", None, [signed[0]]), PasswordUse(carol, "read")]
+    plan = ac.plan_remediation(key(BENJAMIN_KEY), events, now=NOW, passwords=uses)
+    for user in ("alice", "carol"):
+        (deny,) = _denies(plan, user)
+        assert f"no console sign-in of {user} after it in the sources read" in deny.why
+
+
+def test_the_findings_own_user_keeps_one_deny_that_says_its_console_sessions() -> None:
+    """The key set its own user's password (no userName: the caller's): the deny the finding
+    already puts on benjamin says it, and stays the finding's (no record, its user ID check)."""
+    events = records_frame([("CreateLoginProfile", IAM, {}, None)])
+    plan = ac.plan_remediation(key(BENJAMIN_KEY), events, now=NOW)
+    (deny,) = _denies(plan, "benjamin")
+    assert deny is plan.actions[1]
+    assert "ends the console sessions signed in with the password CreateLoginProfile at" in (
+        deny.why
+    )
+    assert deny.records == () and deny.identity == ("UserId", "benjamin", "AIDATFQR7NSC5U6Q3TMDR")
+
+
+def test_a_renamed_or_elsewhere_user_gets_a_manual_deny_naming_it() -> None:
+    """Renamed after its password was set: a deny under the old name would end nothing (and say
+    "already done"); in another account: never a call with this account's credentials."""
+    renamed = records_frame(
+        [
+            ("CreateLoginProfile", IAM, {"userName": "alice"}, None),
+            ("UpdateUser", IAM, {"userName": "alice", "newUserName": "alice2"}, None),
+        ]
+    )
+    plan = ac.plan_remediation(key(BENJAMIN_KEY), renamed, now=NOW)
+    assert _denies(plan, "alice") == [] and _denies(plan, "alice2") == []
+    (step,) = [a for a in plan.manual if a.operation == "PutUserPolicy"]
+    assert "the activity renamed user alice to alice2" in (step.manual or "")
+    assert "--user-name=alice2" in (step.manual or "")
+    elsewhere = records_frame(
+        [("CreateLoginProfile", IAM, {"userName": "alice"}, None)],
+        recipientAccountId="210987654321",
+    )
+    plan = ac.plan_remediation(key(BENJAMIN_KEY), elsewhere, now=NOW)
+    assert _denies(plan, "alice") == []
+    (step,) = [a for a in plan.manual if a.operation == "PutUserPolicy"]
+    assert (step.manual or "").startswith(
+        f"in account 210987654321: attach {ac.REVOKE_POLICY_NAME} to user alice"
+    )
+    assert MOTO_ACCOUNT not in (step.manual or "")
+
+
+@pytest.mark.parametrize("genuine", [True, False])
+def test_execute_puts_the_deny_once_cloudtrail_confirms_the_password(
+    proxy: FaultProxy, moto: str, fake_aws: FakeAws, tmp_path: Path, genuine: bool
+) -> None:
+    """Against moto: the deny is put on alice with the plan's document and ledgered; a forged
+    CreateLoginProfile (not in CloudTrail's Event history) denies nothing and says so."""
+    iam = iam_client(moto)
+    iam.create_user(UserName="benjamin")
+    suspect = iam.create_access_key(UserName="benjamin")["AccessKey"]["AccessKeyId"]
+    iam.create_user(UserName="alice")
+    made = iam.create_login_profile(UserName="alice", Password="Xx-12345678!")["LoginProfile"]
+    events = records_frame(
+        [("CreateLoginProfile", IAM, {"userName": "alice"}, None)],
+        key=suspect,
+        genuine=genuine,
+        start=pd.Timestamp(made["CreateDate"]),  # the login profile it made
+    )
+    plan = ac.plan_remediation(key(suspect), events, now=NOW)
+    ledger = tmp_path / "ledger.jsonl"
+    printed: list[str] = []
+    report = rn.carry_out(Aws(), plan, execute=True, ledger=ledger, echo=printed.append)
+    names = iam.list_user_policies(UserName="alice")["PolicyNames"]
+    if not genuine:
+        assert names == []
+        assert ops(proxy, changes_only=True) == ["UpdateAccessKey", "PutUserPolicy"]  # benjamin
+        left = {r.action.operation: str(r.note) for r in report.left_alone}
+        assert "is not in CloudTrail's Event history of us-east-1" in left["PutUserPolicy"]
+        assert iam.get_login_profile(UserName="alice")["LoginProfile"]  # nor undone
+        return
+    assert ops(proxy, changes_only=True) == [
+        "UpdateAccessKey",
+        "PutUserPolicy",  # benjamin's (the finding's)
+        "DeleteLoginProfile",
+        "PutUserPolicy",  # alice's console sessions
+    ]
+    assert report.failed == [] and report.left_alone == []
+    assert names == [ac.REVOKE_POLICY_NAME]
+    doc = iam.get_user_policy(UserName="alice", PolicyName=ac.REVOKE_POLICY_NAME)["PolicyDocument"]
+    assert doc == revoke_older_sessions_policy(NOW)
+    records, issues = read_ledger(ledger)
+    assert issues == []
+    acts = [r for r in records if r.get("kind") == "action"]
+    start = next(
+        r
+        for r in acts
+        if r["phase"] == "start"
+        and r["action"]["operation"] == "PutUserPolicy"
+        and r["action"]["params"]["UserName"] == "alice"
+    )
+    assert "end the console sessions of alice: CreateLoginProfile" in start["action"]["why"]
+    outcome = next(r for r in acts if r["phase"] == "outcome" and r["seq"] == start["seq"])
+    assert outcome["status"] == "done"
+    # the record confirmed once, for both steps that rest on it
+    assert len(fake_aws.calls("LookupEvents")) == 1
+    assert any(
+        line.startswith("EXECUTE  aws iam put-user-policy --user-name=alice ") for line in printed
+    )
+
+
+def test_a_password_record_without_an_event_id_is_never_confirmed() -> None:
+    """No eventID (a damaged or forged record): the deny is in the plan, resting on a record the
+    run cannot confirm — it is left alone saying so, never made and never silently dropped."""
+    events = records_frame([("CreateLoginProfile", IAM, {"userName": "alice"}, None)])
+    events["event_id"] = None
+    plan = ac.plan_remediation(key(BENJAMIN_KEY), events, now=NOW)
+    (deny,) = _denies(plan, "alice")
+    (record,) = deny.records
+    assert record.event_id is None and not record.from_lookup
+    assert "(event (no eventID), by " in deny.why

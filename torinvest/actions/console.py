@@ -1,0 +1,290 @@
+"""The console sessions of passwords the key set (:func:`deny_console_sessions`).
+
+A successful ``CreateLoginProfile``/``UpdateLoginProfile`` made with the key (or a key it minted)
+gives user X a console password (:func:`~torinvest.sources.records.console_passwords`). The
+plan's undo (``DeleteLoginProfile``; a manual reset for ``UpdateLoginProfile``) stops new
+sign-ins, but not a console session already signed in: it stays valid up to its session duration
+(12 hours by default). So X gets the same ``AWSRevokeOlderSessions`` deny as the finding's user:
+``DateLessThan aws:TokenIssueTime`` now.
+
+AWS documents that deny for "the IAM user that created the temporary security credentials"
+(IAM User Guide, "Disabling permissions for temporary security credentials", section "Denying
+access to temporary security credentials issued before a specific time":
+https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_temp_control-access_disable-perms.html):
+``aws:TokenIssueTime`` is present only in requests signed with temporary credentials, so the
+deny leaves the user's long-term keys alone. An IAM user's console session signs its calls with
+temporary credentials (CloudTrail records them with an ``ASIA…`` key and
+``sessionCredentialFromConsole``; :func:`~torinvest.sources.records.console_sessions` follows
+them): the deny ends it. AWS does not say "console session" on that page in so many words:
+the plan's step says what it relies on.
+
+The deny rests on the password's record: the run confirms it with CloudTrail (LookupEvents by
+event ID) before the call, as every step resting on a record (:mod:`torinvest.runner.confirm`);
+unconfirmed, the step is left alone saying so. One deny per principal (the plan's ``revokes``
+map): X already denied (the finding's user, a minting user) gets the password's sessions said
+in that step. A user the plan deletes (the activity created it) loses the deny just before its
+``DeleteUser`` (IAM refuses to delete a user with an inline policy), under the same checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from torinvest.actions.created import _after_renames, _renamed_by_activity
+from torinvest.actions.plan import REVOKE_POLICY_NAME, Action, Plan, Record, _present, record_of
+from torinvest.actions.undo import _unverifiable, event_account
+from torinvest.outcome import succeeded_rows
+from torinvest.sources.records.passwords import ConsolePassword, console_passwords
+from torinvest.targets import json_object
+
+if TYPE_CHECKING:
+    from torinvest.passwords import PasswordUse
+
+#: What the deny on a password's user relies on (said in its step).
+RELIES_ON = (
+    "AWS: a deny on aws:TokenIssueTime applies to the temporary credentials the user was issued "
+    "before it, and a console session's calls are signed with such credentials"
+)
+
+
+def deny_console_sessions(
+    plan: Plan,
+    events: pd.DataFrame | None,
+    access_key_id: str,
+    account: str | None,
+    policy: str,
+    revokes: dict[tuple[str, str], int],
+    uses: Sequence[PasswordUse] | None = None,
+    *,
+    mark: Callable[[Action], Action] = lambda a: a,
+) -> None:
+    """Add to ``plan`` the deny of the console sessions of each user a console password was set
+    for in ``events`` (the activity of ``access_key_id`` and the keys it minted). ``uses``: what
+    the reading found of their sign-ins (:func:`~torinvest.passwords.password_uses`; None: not
+    read here). ``mark``: applied to a new deny (the finding user's identity check). A password
+    whose record has no event ID gets the deny all the same: the run leaves it alone, saying
+    its record cannot be confirmed."""
+    if events is None or not len(events):
+        return
+    # ``events`` is the activity of the key and the keys it minted (as undo_persistence, which
+    # undoes each password's write, takes it): every key in it
+    keys = {access_key_id, *(str(k) for k in events["access_key_id"].dropna())}
+    renames = _renamed_by_activity(events[succeeded_rows(events)], account)
+    for p in console_passwords(events, keys):
+        row = _row(events, p)
+        if row is not None and _roots_own(row):
+            continue  # the root user's own password: a manual step of undo_persistence
+        ref = _ref(p)
+        said = _sign_ins(p, uses)
+        here = event_account(row) if row is not None else None
+        if account and row is not None and here != account:
+            where = f"in account {here}" if here else "in the account the event names (none)"
+            plan.actions.append(
+                Action(
+                    "iam",
+                    "PutUserPolicy",
+                    {},
+                    why=f"end the console sessions of {p.user_name}: {ref} set its password "
+                    f"{where}",
+                    manual=f"{where}: attach {REVOKE_POLICY_NAME} to user {p.user_name} (it ends "
+                    f"the console sessions signed in with the password {ref} set{said}); run "
+                    "`torinvest actions` there",
+                    targets=(p.user_name,),
+                )
+            )
+            continue
+        record = _record(row, p)
+        folded = ("user", p.user_name.casefold())
+        if folded in revokes:
+            i = revokes[folded]
+            old = plan.actions[i]
+            plan.actions[i] = replace(
+                old,
+                why=f"{old.why}; ends the console sessions signed in with the password {ref} "
+                f"set{said}",
+                # a deny the finding justifies stays without records; one that records justify
+                # takes this one too (any one confirmed is enough)
+                records=(*old.records, record) if old.records else old.records,
+            )
+            continue
+        why = (
+            f"end the console sessions of {p.user_name}: {ref} set its console password; "
+            "deleting or resetting a password does not end a console session already signed "
+            "in (valid up to its session duration, 12 h by default) — this denies every "
+            f"session of {p.user_name} issued before now, those signed in with that password "
+            f"among them ({RELIES_ON}){said}"
+        )
+        deny = Action(
+            "iam",
+            "PutUserPolicy",
+            {"UserName": p.user_name, "PolicyName": REVOKE_POLICY_NAME, "PolicyDocument": policy},
+            why=why,
+            targets=(p.user_name,),
+            records=(record,),
+            any_record=True,
+        )
+        at = _after_password_step(plan.actions, p.user_name)
+        moved = _after_renames([deny], [p.event_time], renames)[0]
+        if moved.manual:  # renamed since: a call under the old name would end nothing
+            _insert(plan.actions, revokes, at, moved)
+            continue
+        deny = mark(deny)
+        delete = _delete_of(plan.actions, p.user_name)
+        made = plan.actions[delete] if delete is not None else None
+        if made is not None and made.manual:  # created by the activity, not checkable
+            _insert(
+                plan.actions,
+                revokes,
+                at,
+                _unverifiable(deny, _why_unverifiable(made, p.user_name)),
+            )
+            continue
+        if delete is not None and made is not None:  # the deny is for the user it created only
+            deny = replace(deny, created_at=made.created_at, identity=made.identity)
+            at = min(at, delete)  # checked as its delete is (its creation date, its ID)
+        _insert(plan.actions, revokes, at, deny)
+        revokes[folded] = at
+        if delete is not None:
+            _before_delete(plan.actions, revokes, delete + (delete >= at))
+
+
+def _row(events: pd.DataFrame, p: ConsolePassword) -> Mapping[str, Any] | None:
+    if not p.event_id:
+        return None
+    rows = events[events["event_id"] == p.event_id]
+    return rows.iloc[0].to_dict() if len(rows) else None
+
+
+def _roots_own(row: Mapping[str, Any]) -> bool:
+    named = json_object(row.get("request_parameters")).get("userName")
+    return str(row.get("user_type")) == "Root" and not _present(named)
+
+
+def _record(row: Mapping[str, Any] | None, p: ConsolePassword) -> Record:
+    """The password's record, with the user the deny is on among what CloudTrail's copy must
+    say (the request's userName, else the caller's own: userIdentity.userName)."""
+    if row is None:
+        return Record(
+            event_id=p.event_id,
+            region=None,
+            event_name=p.event_name,
+            access_key_id=p.set_by,
+            source=None,
+            event_time=None if p.event_time is None else p.event_time.isoformat(),
+        )
+    record = record_of(row)
+    if not any(path == "requestParameters.userName" for path, _ in record.fields):
+        record = replace(record, fields=(*record.fields, ("userIdentity.userName", p.user_name)))
+    return record
+
+
+def _ref(p: ConsolePassword) -> str:
+    when = "an unknown time" if p.event_time is None else f"{p.event_time:%Y-%m-%d %H:%M:%S}Z"
+    by = f", by {p.set_by}" if p.set_by else ""
+    maybe = " (its outcome is not known: if it succeeded)" if p.unknown else ""
+    return f"{p.event_name} at {when} (event {p.event_id or '(no eventID)'}{by}){maybe}"
+
+
+def _sign_ins(p: ConsolePassword, uses: Sequence[PasswordUse] | None) -> str:
+    """What the reading found of the sign-ins with ``p`` (the step's last words)."""
+    use = next(
+        (
+            u
+            for u in uses or ()
+            if (p.event_id and u.password.event_id == p.event_id)
+            or (not p.event_id and u.password == p)
+        ),
+        None,
+    )
+    if use is None or use.status != "read":
+        why = f" ({use.why})" if use is not None and use.why else " here"
+        return (
+            f"; its sign-ins were not read{why}: console sessions signed in with it may be live, "
+            "and the deny covers them"
+        )
+    signed = use.signed_in
+    if not signed:
+        return (
+            f"; no console sign-in of {p.user_name} after it in the sources read (the deny "
+            "covers any they do not hold)"
+        )
+    first = signed[0]
+    when = "(no time)" if first.event_time is None else f"{first.event_time:%Y-%m-%d %H:%M:%S}Z"
+    tor = " (a Tor exit then)" if first.tor else ""
+    return (
+        f"; {p.user_name} signed in to the console {len(signed)} time(s) after it (first at "
+        f"{when} from {first.source_ip or '(no IP)'}{tor}): the deny ends those sessions"
+    )
+
+
+def _owns(action: Action, user: str, operations: tuple[str, ...]) -> bool:
+    return (
+        action.operation in operations
+        and bool(action.targets)
+        and action.targets[0].casefold() == user.casefold()
+    )
+
+
+def _after_password_step(actions: list[Action], user: str) -> int:
+    """Where the deny goes: just after the last step undoing a password of ``user``
+    (DeleteLoginProfile, the manual reset of UpdateLoginProfile); else at the end."""
+    at = len(actions)
+    for i, a in enumerate(actions):
+        if _owns(a, user, ("DeleteLoginProfile", "UpdateLoginProfile")):
+            at = i + 1
+    return at
+
+
+def _insert(
+    actions: list[Action], revokes: dict[tuple[str, str], int], at: int, action: Action
+) -> None:
+    """``action`` inserted at ``at``; the ``revokes`` indices after it moved along."""
+    actions.insert(at, action)
+    for k, v in revokes.items():
+        if v >= at:
+            revokes[k] = v + 1
+
+
+def _why_unverifiable(delete: Action, user: str) -> str:
+    """Why ``delete`` (a manual DeleteUser) cannot be checked: its reason, else said plainly."""
+    reason, found, _ = (delete.manual or "").partition(": check it by hand")
+    if found and reason:
+        return reason
+    return (
+        f"the activity created user {user}, and it cannot be checked that the {user} in AWS is "
+        "that one (see the DeleteUser step on it)"
+    )
+
+
+def _delete_of(actions: list[Action], user: str) -> int | None:
+    """The index of the plan's ``DeleteUser`` step on ``user`` (the activity created it: a call,
+    or a manual step when it cannot be checked), if any."""
+    return next(
+        (i for i, a in enumerate(actions) if _owns(a, user, ("DeleteUser",))),
+        None,
+    )
+
+
+def _before_delete(actions: list[Action], revokes: dict[tuple[str, str], int], at: int) -> None:
+    """Before the ``DeleteUser`` call at ``at`` (IAM refuses to delete a user with an inline
+    policy): a ``DeleteUserPolicy`` of the deny, under the delete's own checks (its creation
+    date, its records) — left alone when the delete would be."""
+    a = actions[at]
+    user = a.params["UserName"]
+    _insert(
+        actions,
+        revokes,
+        at,
+        replace(
+            a,
+            operation="DeleteUserPolicy",
+            params={"UserName": user, "PolicyName": REVOKE_POLICY_NAME},
+            why=f"remove the {REVOKE_POLICY_NAME} deny put on {user} above: IAM deletes no "
+            "user with an inline policy (DeleteUser follows, under the same checks)",
+            absent_ok=True,
+        ),
+    )
