@@ -111,7 +111,7 @@ def _console_call(
     return r
 
 
-def _case(root: Path, records: list[dict[str, Any]]) -> Path:
+def case_with(root: Path, records: list[dict[str, Any]]) -> Path:
     """A copy of the sample case with ``records`` in one more log file of its trail (compact
     JSON, as CloudTrail writes it: the key prefilter's byte path)."""
     case = root / "case"
@@ -128,23 +128,25 @@ def _investigate(case: Path, **params: Any) -> investigation.Investigation:
     return investigation.investigate(FINDING, src, **COVERED)
 
 
+def signed_in_records() -> list[dict[str, Any]]:
+    """The backdoor user signs in from Tor after its password was set: a failed then a
+    successful sign-in, one before the password (not its use), another user's, and a call of
+    the console session; a console session begun before the password beside."""
+    return [
+        _sign_in(USER, "2023-07-10T12:05:00Z", "167.99.201.43", n=1),  # before SET_AT
+        _sign_in(USER, "2023-07-10T12:29:50Z", TOR_EXIT, result="Failure", n=2),
+        _sign_in(USER, "2023-07-10T12:30:10Z", TOR_EXIT, n=3),
+        _sign_in("benjamin", "2023-07-10T12:31:00Z", "10.248.16.43", n=4),  # not set
+        _console_call(USER, "2023-07-10T12:31:30Z", TOR_EXIT, n=1),
+        # a session begun before the password was set: not its use
+        _console_call(USER, "2023-07-10T12:06:00Z", "167.99.201.43", EARLY_SESSION, n=2),
+    ]
+
+
 @pytest.fixture(scope="module")
 def signed_in_case(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The sample case where the backdoor user signs in from Tor after its password was set:
-    a failed then a successful sign-in, one before the password (not its use), another user's,
-    and a call of the console session."""
-    return _case(
-        tmp_path_factory.mktemp("console"),
-        [
-            _sign_in(USER, "2023-07-10T12:05:00Z", "167.99.201.43", n=1),  # before SET_AT
-            _sign_in(USER, "2023-07-10T12:29:50Z", TOR_EXIT, result="Failure", n=2),
-            _sign_in(USER, "2023-07-10T12:30:10Z", TOR_EXIT, n=3),
-            _sign_in("benjamin", "2023-07-10T12:31:00Z", "10.248.16.43", n=4),  # not set
-            _console_call(USER, "2023-07-10T12:31:30Z", TOR_EXIT, n=1),
-            # a session begun before the password was set: not its use
-            _console_call(USER, "2023-07-10T12:06:00Z", "167.99.201.43", EARLY_SESSION, n=2),
-        ],
-    )
+    """The sample case with :func:`signed_in_records` in one more log file."""
+    return case_with(tmp_path_factory.mktemp("console"), signed_in_records())
 
 
 @pytest.fixture(scope="module")
@@ -242,9 +244,12 @@ def test_the_report_card_and_the_answer_say_the_sign_ins(
 
 
 # --------------------------------------------------------------------------------------------
-# the DuckDB engine: a query by user name; "not read" where no source read them, never "none"
+# the DuckDB engine: one query by user name (sign-ins, sessionCredentialFromConsole calls);
+# "not read" where no source read them, never "none"
 # --------------------------------------------------------------------------------------------
-def test_the_duckdb_engine_reads_the_sign_ins_by_user_name(signed_in_case: Path) -> None:
+def test_the_duckdb_engine_reads_the_sign_ins_and_sessions_as_the_file_loader(
+    signed_in_case: Path, signed_in: investigation.Investigation
+) -> None:
     inv = _investigate(signed_in_case, engine="duckdb")
     data = investigation.summary(inv)
     [said] = data["console_passwords"]
@@ -254,19 +259,28 @@ def test_the_duckdb_engine_reads_the_sign_ins_by_user_name(signed_in_case: Path)
         ("2023-07-10T12:29:50Z", True, "Failure", None),
         ("2023-07-10T12:30:10Z", True, "Success", None),
     ]
-    assert data["derived_keys_search"]["status"] == "partial"
-    assert "was used to sign in 1 time(s)" in data["derived_keys_search"]["why"]
     assert "(Tor, MFA unknown)" in assessment.derived_keys(inv).data
-    # the engine reads the user's calls but cannot tell a console session's (no column holds
-    # sessionCredentialFromConsole): not followed, said with the command that shows them
-    assert (said["sessions_read"], said["sessions"]) == (False, [])
-    assert SESSION not in set(inv.events["access_key_id"].dropna())
-    [issue] = [i for i in inv.data_issues if i.source == f"console password of {USER}"]
-    assert f"user {USER} signed in to the console 1 time(s) after CreateLoginProfile" in (
-        issue.problem
+    # the console session after the sign-in: followed as the file loader follows it (a derived
+    # key minted by ConsoleLogin, its call a derived row); the one begun before the password not
+    assert (said["sessions_read"], said["sessions"]) == (True, [SESSION])
+    files = investigation.summary(signed_in)
+    assert (
+        data["derived_keys_search"]
+        == files["derived_keys_search"]
+        == {
+            "status": "followed",
+            "why": None,
+        }
     )
-    assert f"first at 2023-07-10T12:30:10Z from {TOR_EXIT} (a Tor exit then)" in issue.problem
-    assert f"run `{COMMAND}`" in issue.problem
+    assert data["derived_keys"] == files["derived_keys"]
+    [session] = [d for d in inv.activity.derived if d.access_key_id == SESSION]
+    assert session == next(d for d in signed_in.activity.derived if d.access_key_id == SESSION)
+    calls = inv.events[inv.events["access_key_id"] == SESSION]
+    assert len(calls) == 1 and bool(calls["derived"].all()) and bool(calls["tor"].all())
+    assert EARLY_SESSION not in set(inv.events["access_key_id"].dropna())
+    assert "ConsoleLogin" not in set(inv.events["event_name"].dropna())
+    assert sorted(inv.events["event_id"]) == sorted(signed_in.events["event_id"])
+    assert not [i for i in inv.data_issues if i.source.startswith("console password")]
 
 
 def test_sign_ins_past_the_row_limit_are_not_read_and_said(signed_in_case: Path) -> None:
@@ -286,6 +300,23 @@ def test_sign_ins_past_the_row_limit_are_not_read_and_said(signed_in_case: Path)
     html = assessment.derived_keys(inv).data
     assert "Console passwords set: use not read (1)" in html
     assert "no console sign-in" not in html
+
+
+def test_sessions_beside_an_activity_counted_past_the_row_limit_are_said_not_read(
+    signed_in_case: Path,
+) -> None:
+    """The key's activity is counted in the engine (its rows: the sensitive calls only) but the
+    sign-ins and sessions' calls are within the limit: the sign-ins are read, the sessions'
+    calls are not rows beside counts — said, with the command that shows them."""
+    inv = _investigate(signed_in_case, engine="duckdb", max_rows=5)
+    assert inv.activity.aggregates is not None
+    [said] = investigation.summary(inv)["console_passwords"]
+    assert said["sign_ins_search"]["status"] == "read" and said["signed_in"] == 1
+    assert (said["sessions_read"], said["sessions"]) == (False, [])
+    assert SESSION not in {d.access_key_id for d in inv.activity.derived}
+    [issue] = [i for i in inv.data_issues if i.source == f"console password of {USER}"]
+    assert "the calls of those console sessions" in issue.problem
+    assert f"run `{COMMAND}`" in issue.problem
 
 
 def test_a_source_that_reads_by_key_only_says_not_read() -> None:
@@ -366,7 +397,7 @@ def test_a_forged_user_name_is_text_in_the_report_and_one_argument_in_the_comman
     forged["requestParameters"]["userName"] = name
     forged["eventID"] = "5c1e0f4a-0000-4000-8000-00000000bad1"
     forged["eventTime"] = "2023-07-10T12:18:00Z"
-    case = _case(tmp_path, [forged, _sign_in(name, "2023-07-10T12:19:00Z", TOR_EXIT, n=9)])
+    case = case_with(tmp_path, [forged, _sign_in(name, "2023-07-10T12:19:00Z", TOR_EXIT, n=9)])
     inv = _investigate(case)
     [use] = [u for u in inv.console_passwords if u.password.user_name == name]
     assert [s.event_time for s in use.sign_ins] == [pd.Timestamp("2023-07-10T12:19:00Z")]
@@ -395,16 +426,18 @@ def test_investigate_says_the_password_and_its_sign_in_everywhere(
     assert data["derived_keys_search"]["status"] == "followed"
 
 
-def test_a_key_a_console_session_minted_is_named_not_followed(tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", ["files", "duckdb"])
+def test_a_key_a_console_session_minted_is_named_not_followed(tmp_path: Path, engine: str) -> None:
     """A console session that calls CreateAccessKey: the session is followed, the key it
-    minted is another round, not read — an issue names it and the command (never "followed")."""
+    minted is another round, not read — an issue names it and the command (never "followed");
+    the same words with either engine."""
     create = next(r for r in sample_records() if r["eventName"] == "CreateAccessKey")
     minting = _console_call(USER, "2023-07-10T12:32:00Z", TOR_EXIT, n=3)
     for field in ("eventSource", "eventName", "requestParameters", "responseElements"):
         minting[field] = copy.deepcopy(create[field])
     minting["responseElements"]["accessKey"]["accessKeyId"] = "AKIATFQR7NSCCONSOLEK"
-    case = _case(tmp_path, [_sign_in(USER, "2023-07-10T12:30:10Z", TOR_EXIT, n=3), minting])
-    inv = _investigate(case)
+    case = case_with(tmp_path, [_sign_in(USER, "2023-07-10T12:30:10Z", TOR_EXIT, n=3), minting])
+    inv = _investigate(case, engine=engine)
     assert SESSION in {d.access_key_id for d in inv.activity.derived}
     [issue] = [i for i in inv.data_issues if "minted by a console session" in i.problem]
     assert issue.problem.startswith("AKIATFQR7NSCCONSOLEK minted by a console session")

@@ -32,6 +32,7 @@ import orjson
 import pandas as pd
 import pytest
 
+from tests import test_console_passwords as console
 from tests.campaign_case import OTHER_KEY
 from tests.cli_run import run
 from tests.fake_aws import AthenaRegion
@@ -196,6 +197,12 @@ def _spelled(root: Path) -> Path:
     return root
 
 
+def _console_sessions(root: Path) -> Path:
+    """The sample trail with the console sign-ins and sessions' calls of
+    tests/test_console_passwords.py (:func:`~tests.test_console_passwords.signed_in_records`)."""
+    return console.case_with(root, console.signed_in_records()) / "cloudtrail"
+
+
 def _only_archives(root: Path) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     (root / "logs.zip").write_bytes(odd_names._zip({"a.json": b'{"Records": []}'}))
@@ -269,6 +276,10 @@ CASES: dict[str, Case] = {
         lambda p: coverage._trail_with_a_hole(p),
         {"access_key": KEY, "account": coverage.FINDING_ACCOUNT, **coverage.WINDOW},
     ),
+    # the sample trail where the user the key gave a console password signs in from Tor and
+    # calls through the console session (a session begun before the password beside): the
+    # sign-ins by user name, the session followed as a derived key
+    "console-sessions": Case(_console_sessions, {"access_key": KEY, "follow_derived": True, **DAY}),
     "odd-names": Case(_odd_names),
     "only-archives": Case(_only_archives),
     # documented differences (DOCUMENTED): the spelling of JSON text (same values)
@@ -382,6 +393,16 @@ def differences(a: Activity, b: Activity, *, spelling: bool = False) -> list[str
     db = sorted((d.access_key_id, d.minted_by, d.event_name, str(d.event_time)) for d in b.derived)
     if da != db:
         out.append(f"derived keys: {da} != {db}")
+    # the console sign-ins of users the key set a password for (MFAUsed: the file loader's
+    # alone, no column of the engines' rows) and whose console sessions' calls were read
+    sa, sb = (
+        [(s.user_name, str(s.event_time), s.event_id, s.result) for s in x.sign_ins] for x in (a, b)
+    )
+    for name in ("sign_ins_searched", "sessions_read", "sign_ins_unread"):
+        if getattr(a, name) != getattr(b, name):
+            out.append(f"{name}: {getattr(a, name)!r} != {getattr(b, name)!r}")
+    if sorted(sa) != sorted(sb):
+        out.append(f"sign-ins: {sa} != {sb}")
     return out
 
 
@@ -437,6 +458,9 @@ def test_the_corpus_holds_what_it_is_for(
     ):
         assert said in problems, said
     assert readings("json-lines-derived")[0].derived
+    signed = readings("console-sessions")[0]  # a sign-in read, its console session followed
+    assert signed.sessions_read == {console.USER} and len(signed.sign_ins) == 3
+    assert console.SESSION in {d.access_key_id for d in signed.derived}
     assert readings("only-archives")[0].nothing_read
     assert not readings("sample-no-event")[0].nothing_read
     assert readings("sample-no-event")[0].total_events == 0

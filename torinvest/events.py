@@ -51,7 +51,7 @@ from torinvest.sources.records import (
     later_copies,
     untimed_issue,
 )
-from torinvest.sources.records.origin import Mint
+from torinvest.sources.records.origin import Mint, followed_sessions
 from torinvest.sources.records.passwords import (
     ConsolePassword,
     SignIn,
@@ -135,8 +135,9 @@ class Activity:
     sign_ins_searched: frozenset[str] = frozenset()
     #: why a user's sign-ins were not read where a source tried (user → why)
     sign_ins_unread: dict[str, str] = field(default_factory=dict)
-    #: the users whose console sessions' calls were read (the log files' pass: their session
-    #: keys are in ``derived``, minted by ConsoleLogin); an engine reads their sign-ins only
+    #: the users whose console sessions' calls were read (the log files' pass, an engine's
+    #: query of their sign-ins: their session keys are in ``derived``, minted by ConsoleLogin);
+    #: not when an engine counted the key's activity past the row limit
     sessions_read: frozenset[str] = frozenset()
 
     def _arn_partition(self) -> str:
@@ -733,13 +734,20 @@ def _load_with_engine(
             account=act.account,
             known=known,
         )
+        sessions = None
         if follow_derived and access_key:  # a query of its own, only when a password was set
             keys = {access_key, *(d.access_key_id for d in res.derived)}
             passwords = console_passwords(res.frame, keys)
-            _engine_sign_ins(act, res, eng, passwords, end, regions, engine.max_rows)
+            if passwords:
+                window = (start, end)
+                sessions = _engine_sign_ins(
+                    act, res, eng, passwords, window, regions, engine.max_rows
+                )
     finally:
         eng.close()
     frames.append(res.frame)
+    if sessions is not None:  # the console sessions' calls, followed as derived keys
+        frames.append(sessions)
     act.aggregates = res.aggregates
     if res.aggregates is not None:
         act.notes.append(
@@ -773,36 +781,53 @@ def _engine_sign_ins(
     res: SqlResult,
     eng: Engine,
     passwords: Sequence[ConsolePassword],
-    end: pd.Timestamp | None,
+    window: tuple[pd.Timestamp | None, pd.Timestamp | None],
     regions: Sequence[str] | None,
     max_rows: int | None,
-) -> None:
-    """The console sign-ins of the users the keys set a password for, through the engine: a
-    query by user name (LookupEvents' ``Username``) from the first password's time, its
-    ConsoleLogin rows kept (``act.sign_ins``; MFA is no column: not read). A query that fails
-    or matches more rows than the limit (counted, not loaded) leaves them not read, and why
-    (``act.sign_ins_unread``)."""
-    from torinvest.sources.sql import load_sql
+) -> pd.DataFrame | None:
+    """The console sign-ins of the users the keys set a password for, and their console
+    sessions' calls, through the engine: one query for every such user over the window
+    (:func:`~torinvest.sources.sql.console_sql`: ConsoleLogin records by user name, calls
+    whose ``sessionCredentialFromConsole`` is ``"true"``), as the file loader's pass reads
+    them. Its ConsoleLogin rows are ``act.sign_ins`` (MFA is no column: not read); each
+    session begun after a password is followed as a derived key (``res.derived``, minted by
+    ConsoleLogin), and its calls returned (``derived`` True) — unless the key's own activity
+    was counted in the engine (its rows are then the sensitive calls only: the sessions' calls
+    are said not read). A query that fails or matches more rows than the limit leaves the
+    users' sign-ins not read, and why (``act.sign_ins_unread``)."""
+    from torinvest.sources.sql import console_sql
 
-    for user in sorted({p.user_name for p in passwords}):
-        times = [p.event_time for p in passwords if p.user_name == user and p.event_time]
-        since = min(times) if times else None
-        try:
-            got = load_sql(
-                eng, user_name=user, start=since, end=end, regions=regions, max_rows=max_rows
-            )
-        except TorinvestError as e:
-            act.sign_ins_unread[user] = f"the {eng.name} query of user {user}'s calls failed: {e}"
-            continue
-        res.queries += got.queries
-        if got.aggregates is not None:
+    users = sorted({p.user_name for p in passwords})
+    start, end = window
+    try:
+        got = console_sql(eng, users, start=start, end=end, regions=regions, max_rows=max_rows)
+    except TorinvestError as e:
+        for user in users:
             act.sign_ins_unread[user] = (
-                f"user {user}'s calls are more than the row limit: counted in the engine, not "
-                "loaded — re-run with a higher --max-rows"
+                f"the {eng.name} query of user {user}'s console sign-ins and sessions failed: {e}"
             )
-            continue
-        act.sign_ins += sign_ins(got.frame, {user})
-        act.sign_ins_searched |= {user}
+        return None
+    if got is None:
+        for user in users:
+            act.sign_ins_unread[user] = (
+                f"user {user}'s console sign-ins and sessions' calls are more than the row "
+                "limit: not loaded — re-run with a higher --max-rows"
+            )
+        return None
+    res.queries += got.queries
+    act.sign_ins += sign_ins(got.frame, set(users))
+    act.sign_ins_searched |= set(users)
+    if res.aggregates is not None:  # the key's activity counted, not rows: no rows beside it
+        return None
+    sessions, calls = followed_sessions(got.frame, passwords, act.sign_ins, res.issues)
+    known = {d.access_key_id for d in res.derived}
+    res.derived += [d for d in sessions if d.access_key_id not in known]
+    act.sessions_read |= set(users)
+    if not len(calls):
+        return None
+    calls = calls.copy()
+    calls["derived"] = calls["derived"].fillna(True).astype(calls["derived"].dtype)
+    return calls
 
 
 def load_activity(

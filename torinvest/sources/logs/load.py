@@ -35,22 +35,19 @@ from torinvest.sources.logs.model import (
 from torinvest.sources.logs.pool import _Runner, default_workers, spooled
 from torinvest.sources.logs.read import file_accounts, read_local, read_log_records
 from torinvest.sources.records import (
-    FOLLOW_SOURCE,
     MAX_DERIVED_ROUNDS,
     DerivedKey,
-    derived_keys,
     early_use_issues,
     empty_frame,
     follow_minted,
     frame_from_tables,
     normalize_records,
 )
-from torinvest.sources.records.origin import mints_of, own_rows
+from torinvest.sources.records.origin import followed_sessions, mints_of, own_rows
 from torinvest.sources.records.passwords import (
     ConsolePassword,
     SignIn,
     console_passwords,
-    console_sessions,
     sign_ins,
     with_mfa,
 )
@@ -431,21 +428,7 @@ def _read_sign_ins(
     for p in pieces:
         p.first += (MAX_DERIVED_ROUNDS + 1) * len(files)  # after every pass by key
     found = _mfa_of(sign_ins(frame, users), files, wanted, spool)
-    sessions = console_sessions(frame, passwords, found)
-    session_keys = {d.access_key_id for d in sessions}
-    calls = own_rows(frame, session_keys)
-    minted = [d for d in derived_keys(calls, session_keys) if d.access_key_id not in session_keys]
-    if minted:  # a console session minted a key: its calls are another round, not read
-        names = ", ".join(sorted({d.access_key_id for d in minted}))
-        malformed.append(
-            DataIssue(
-                FOLLOW_SOURCE,
-                f"{names} minted by a console session of a user the key set a password for, "
-                "not followed: their calls are not in the activity: run `torinvest events "
-                f"--access-key={min(d.access_key_id for d in minted)} --follow-derived …` (each "
-                "of them) to see them",
-            )
-        )
+    sessions, _ = followed_sessions(frame, passwords, found, malformed)
     return pieces, found, sessions
 
 

@@ -20,9 +20,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from torinvest.errors import DataIssue
 from torinvest.outcome import unknown_rows
 from torinvest.sources.records.columns import MINTING_EVENTS
-from torinvest.sources.records.derived import _loads, _na, _when
+from torinvest.sources.records.derived import (
+    FOLLOW_SOURCE,
+    DerivedKey,
+    _loads,
+    _na,
+    _when,
+    derived_keys,
+)
+from torinvest.sources.records.passwords import ConsolePassword, SignIn, console_sessions
 
 #: ``key_origin.status`` values in ``summary.json`` (docs/DESIGN.md).
 ORIGIN_STATUSES = ("found", "not found", "not in window", "not searched")
@@ -292,3 +301,32 @@ def origin_phrase(origin: Mapping[str, Any] | None) -> str:
         + "; ".join(parts)
         + ": revoking it does not stop that principal — see the plan's notes"
     )
+
+
+def followed_sessions(
+    frame: pd.DataFrame,
+    passwords: Sequence[ConsolePassword],
+    found: Sequence[SignIn],
+    issues: list[DataIssue],
+) -> tuple[list[DerivedKey], pd.DataFrame]:
+    """The console sessions the ``passwords`` gave (:func:`console_sessions`) in ``frame`` — the
+    sign-ins and console calls of their users, whichever source read them: the log files' pass
+    or an engine's query — and the sessions' calls (the rows of their keys). Keys those
+    sessions minted are not followed (another round): an issue added to ``issues`` names them
+    and the command that reads them."""
+    sessions = console_sessions(frame, passwords, found)
+    keys = {d.access_key_id for d in sessions}
+    calls = own_rows(frame, keys)
+    minted = [d for d in derived_keys(calls, keys) if d.access_key_id not in keys]
+    if minted:  # a console session minted a key: its calls are another round, not read
+        names = ", ".join(sorted({d.access_key_id for d in minted}))
+        issue = DataIssue(
+            FOLLOW_SOURCE,
+            f"{names} minted by a console session of a user the key set a password for, "
+            "not followed: their calls are not in the activity: run `torinvest events "
+            f"--access-key={min(d.access_key_id for d in minted)} --follow-derived …` (each "
+            "of them) to see them",
+        )
+        if issue not in issues:
+            issues.append(issue)
+    return sessions, calls

@@ -117,6 +117,7 @@ from torinvest.sources.sql.queries import (
 )
 from torinvest.sources.sql.run import (
     aggregate_sql,
+    console_sql,
     load_sql,
     minted_keys_sql,
     per_ip_from_rollup,
@@ -147,6 +148,7 @@ __all__ = [
     "Scope",
     "SqlResult",
     "aggregate_sql",
+    "console_sql",
     "events_query",
     "iter_queries",
     "load_sql",

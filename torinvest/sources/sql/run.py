@@ -180,6 +180,34 @@ def load_sql(
     return result
 
 
+def console_sql(
+    engine: Engine,
+    users: Iterable[str],
+    *,
+    start: datetime | str | pd.Timestamp | None = None,
+    end: datetime | str | pd.Timestamp | None = None,
+    regions: Iterable[str] | None = None,
+    max_rows: int | None = None,
+) -> SqlResult | None:
+    """The console sign-ins (ConsoleLogin) of IAM ``users`` and their console sessions' calls
+    (``sessionCredentialFromConsole``: :func:`~.queries.console_filter`) in the window, as the
+    file loader's pass for them reads them: one events query (and its count, before it, on an
+    engine that counts first); ``derived`` NA, no key being followed. None when they are more
+    than ``max_rows`` (not loaded: the caller says they were not read)."""
+    scope = make_scope(start=start, end=end, regions=regions, console=users)
+    if max_rows is not None and max_rows < 0:
+        raise InputError(f"invalid row limit {max_rows}", hint="a limit of 0 rows or more")
+    result = SqlResult(pd.DataFrame(), engine.name)
+    try:
+        pieces = _load_pieces(engine, scope, result, False, max_rows)
+    except _TooManyRows:
+        return None
+    for piece in pieces:
+        result.issues += untimed_issues(piece)
+    result.frame = frame_from_tables(pieces, consume=True, issues=result.issues)
+    return result
+
+
 def _check_scanned(engine: Engine, scope: Scope, result: SqlResult) -> None:
     """No event and 0 bytes scanned by an engine that bills bytes (Athena): it read nothing
     where it looked, an issue naming what to check (its ``nothing_scanned``), never "no
