@@ -125,8 +125,12 @@ class Activity:
     gap_notes: list[str] = field(default_factory=list)
     #: the calls of ``load_activity``'s ``watch`` names made by anyone else (not the key, not
     #: the keys it minted) in the window, read with the key's in the same pass of the log
-    #: files (file loader); None: not looked for (no ``watch``, an engine, LookupEvents only)
+    #: files (file loader) or by one more query of the engine (DuckDB, Athena); None: not
+    #: looked for (no ``watch``, LookupEvents only) or not read (``watched_unread`` says why)
     watched: pd.DataFrame | None = None
+    #: why the ``watch`` calls were not read where a source tried (an engine's query failed,
+    #: or matched more rows than the limit); None: read, or not looked for
+    watched_unread: str | None = None
     #: the console sign-ins (ConsoleLogin) read of users the keys set a console password for
     #: (:mod:`~torinvest.sources.records.passwords`): not rows of ``frame``
     sign_ins: list[SignIn] = field(default_factory=list)
@@ -713,10 +717,12 @@ def _load_with_engine(
     follow_derived: bool,
     aws: Aws | None,
     known: KnownRegions | None = None,
+    watch: frozenset[str] = frozenset(),
 ) -> None:
     """Load the log files' events with the DuckDB or Athena engine into ``act``/``frames``;
     with ``act.account``, an Athena table that holds none of that account's records is
-    ``act.table_gap``."""
+    ``act.table_gap``; with ``watch`` (and a key), anyone else's calls of those names are
+    ``act.watched`` (:func:`_engine_watched`)."""
     from torinvest.sources.sql import load_sql
     from torinvest.sources.sql.engine import engine_for
 
@@ -743,6 +749,9 @@ def _load_with_engine(
                 sessions = _engine_sign_ins(
                     act, res, eng, passwords, window, regions, engine.max_rows
                 )
+        if watch and access_key:
+            keys = {access_key, *(d.access_key_id for d in res.derived)}
+            _engine_watched(act, res, eng, watch, keys, (start, end), regions, engine.max_rows)
     finally:
         eng.close()
     frames.append(res.frame)
@@ -830,6 +839,59 @@ def _engine_sign_ins(
     return calls
 
 
+#: The source of the data issue of anyone else's logging calls an engine could not read.
+WATCHED_SOURCE = "others' logging calls"
+#: The fewest rows the engines' query of anyone else's logging calls may load (``--max-rows``
+#: when higher): a few event names, never the key's activity — a row limit set to count that
+#: activity in the engine does not leave them unread.
+WATCHED_ROWS = 10_000
+
+
+def _engine_watched(
+    act: Activity,
+    res: SqlResult,
+    eng: Engine,
+    watch: frozenset[str],
+    keys: set[str],
+    window: tuple[pd.Timestamp | None, pd.Timestamp | None],
+    regions: Sequence[str] | None,
+    max_rows: int | None,
+) -> None:
+    """Anyone else's calls of ``watch`` (not ``keys``: the key and the keys it minted) in the
+    window, through the engine — one more query, of those event names only
+    (:func:`~torinvest.sources.sql.watched_sql`) — as the file loader reads them in its pass
+    (``act.watched``). A query that fails or matches more rows than the limit (``max_rows``,
+    :data:`WATCHED_ROWS` at least) leaves them not read, and why (``act.watched_unread``)."""
+    from torinvest.sources.sql import watched_sql
+
+    start, end = window
+    limit = None if max_rows is None else max(max_rows, WATCHED_ROWS)
+    try:
+        got = watched_sql(
+            eng, watch, keys=keys, start=start, end=end, regions=regions, max_rows=limit
+        )
+    except TorinvestError as e:
+        act.watched_unread = f"the {eng.name} query of those calls failed: {e}"
+    else:
+        if got is not None:
+            res.queries += got.queries
+            act.watched = got.frame
+            return
+        act.watched_unread = (
+            f"the {eng.name} query of those calls matched more than {limit:,} rows: not loaded "
+            "— re-run with a higher --max-rows"
+        )
+    res.issues.append(  # whether someone else turned off what the reading rests on: unknown
+        DataIssue(
+            WATCHED_SOURCE,
+            "the calls of anyone else than the key that impair logging (StopLogging, "
+            f"DeleteTrail, UpdateTrail, PutEventSelectors, GuardDuty disabled…) were not read: "
+            f"{act.watched_unread}; whether another principal turned off what this reading "
+            "rests on is not known (the file loader, --engine files, reads them in its pass)",
+        )
+    )
+
+
 def load_activity(
     *,
     logs: Sequence[str | Path] = (),
@@ -881,7 +943,8 @@ def load_activity(
 
     ``watch``: event names whose calls by anyone else than the key (and the keys it minted)
     are read apart, in the window (:attr:`Activity.watched`): by the file loader, in the same
-    pass as the key's; not looked for by an engine or LookupEvents (``watched`` None).
+    pass as the key's; by DuckDB and Athena, one more query of those names; not looked for by
+    LookupEvents (``watched`` None).
     """
     engine = engine or EngineOptions()
     if access_key is not None:
@@ -917,6 +980,7 @@ def load_activity(
             follow_derived,
             aws or lookup,
             known_regions,
+            frozenset(watch),
         )
     elif logs:
         res = load_logs(

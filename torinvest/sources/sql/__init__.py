@@ -125,6 +125,7 @@ from torinvest.sources.sql.run import (
     print_sql,
     sensitive_sql,
     timeline_sql,
+    watched_sql,
 )
 
 __all__ = [
@@ -171,6 +172,7 @@ __all__ = [
     "timeline_sql",
     "to_trino",
     "user_filter",
+    "watched_sql",
 ]
 
 

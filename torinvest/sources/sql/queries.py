@@ -316,6 +316,17 @@ def events_query(
     return Query("events", scope, select, EVENTS_OUTPUT, ctes, prefilter)
 
 
+def watched_query(scope: Scope, names: Collection[str], *, limit: int | None = None) -> Query:
+    """The events of ``names`` (``eventName``) in the scope, whoever made them (``scope.keys``
+    None: every caller) — the calls that impair logging, read of anyone else than the key as
+    the file loader reads them in the same pass (``load_logs(watch=…)``): the events query's
+    rows and columns, narrowed to those names before copies are dropped."""
+    if not names:
+        raise InputError("no event name to look for", hint="name at least one call")
+    query = events_query(scope, limit=limit)
+    return replace(query, kind="watched", prefilter=f"event_name IN ({sql_literals(names)})")
+
+
 #: per-IP value lists: (kind, column, how many values per IP), and GROUPING() ids.
 PER_IP_LISTS: tuple[tuple[str, str, int], ...] = (
     ("regions", "aws_region", MAX_LIST_ITEMS),
