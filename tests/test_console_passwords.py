@@ -111,7 +111,7 @@ def _console_call(
     return r
 
 
-def _case(root: Path, records: list[dict[str, Any]]) -> Path:
+def case_with(root: Path, records: list[dict[str, Any]]) -> Path:
     """A copy of the sample case with ``records`` in one more log file of its trail (compact
     JSON, as CloudTrail writes it: the key prefilter's byte path)."""
     case = root / "case"
@@ -128,23 +128,25 @@ def _investigate(case: Path, **params: Any) -> investigation.Investigation:
     return investigation.investigate(FINDING, src, **COVERED)
 
 
+def signed_in_records() -> list[dict[str, Any]]:
+    """The backdoor user signs in from Tor after its password was set: a failed then a
+    successful sign-in, one before the password (not its use), another user's, and a call of
+    the console session; a console session begun before the password beside."""
+    return [
+        _sign_in(USER, "2023-07-10T12:05:00Z", "167.99.201.43", n=1),  # before SET_AT
+        _sign_in(USER, "2023-07-10T12:29:50Z", TOR_EXIT, result="Failure", n=2),
+        _sign_in(USER, "2023-07-10T12:30:10Z", TOR_EXIT, n=3),
+        _sign_in("benjamin", "2023-07-10T12:31:00Z", "10.248.16.43", n=4),  # not set
+        _console_call(USER, "2023-07-10T12:31:30Z", TOR_EXIT, n=1),
+        # a session begun before the password was set: not its use
+        _console_call(USER, "2023-07-10T12:06:00Z", "167.99.201.43", EARLY_SESSION, n=2),
+    ]
+
+
 @pytest.fixture(scope="module")
 def signed_in_case(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The sample case where the backdoor user signs in from Tor after its password was set:
-    a failed then a successful sign-in, one before the password (not its use), another user's,
-    and a call of the console session."""
-    return _case(
-        tmp_path_factory.mktemp("console"),
-        [
-            _sign_in(USER, "2023-07-10T12:05:00Z", "167.99.201.43", n=1),  # before SET_AT
-            _sign_in(USER, "2023-07-10T12:29:50Z", TOR_EXIT, result="Failure", n=2),
-            _sign_in(USER, "2023-07-10T12:30:10Z", TOR_EXIT, n=3),
-            _sign_in("benjamin", "2023-07-10T12:31:00Z", "10.248.16.43", n=4),  # not set
-            _console_call(USER, "2023-07-10T12:31:30Z", TOR_EXIT, n=1),
-            # a session begun before the password was set: not its use
-            _console_call(USER, "2023-07-10T12:06:00Z", "167.99.201.43", EARLY_SESSION, n=2),
-        ],
-    )
+    """The sample case with :func:`signed_in_records` in one more log file."""
+    return case_with(tmp_path_factory.mktemp("console"), signed_in_records())
 
 
 @pytest.fixture(scope="module")
@@ -242,15 +244,16 @@ def test_the_report_card_and_the_answer_say_the_sign_ins(
 
 
 # --------------------------------------------------------------------------------------------
-# the DuckDB engine: a query by user name; "not read" where no source read them, never "none"
+# the DuckDB engine: one query by user name (sign-ins, sessionCredentialFromConsole calls);
+# "not read" where no source read them, never "none"
 # --------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def signed_in_duckdb(signed_in_case: Path) -> investigation.Investigation:
     return _investigate(signed_in_case, engine="duckdb")
 
 
-def test_the_duckdb_engine_reads_the_sign_ins_by_user_name(
-    signed_in_duckdb: investigation.Investigation,
+def test_the_duckdb_engine_reads_the_sign_ins_and_sessions_as_the_file_loader(
+    signed_in_duckdb: investigation.Investigation, signed_in: investigation.Investigation
 ) -> None:
     inv = signed_in_duckdb
     data = investigation.summary(inv)
@@ -261,19 +264,28 @@ def test_the_duckdb_engine_reads_the_sign_ins_by_user_name(
         ("2023-07-10T12:29:50Z", True, "Failure", None),
         ("2023-07-10T12:30:10Z", True, "Success", None),
     ]
-    assert data["derived_keys_search"]["status"] == "partial"
-    assert "was used to sign in 1 time(s)" in data["derived_keys_search"]["why"]
     assert "(Tor, MFA unknown)" in assessment.derived_keys(inv).data
-    # the engine reads the user's calls but cannot tell a console session's (no column holds
-    # sessionCredentialFromConsole): not followed, said with the command that shows them
-    assert (said["sessions_read"], said["sessions"]) == (False, [])
-    assert SESSION not in set(inv.events["access_key_id"].dropna())
-    [issue] = [i for i in inv.data_issues if i.source == f"console password of {USER}"]
-    assert f"user {USER} signed in to the console 1 time(s) after CreateLoginProfile" in (
-        issue.problem
+    # the console session after the sign-in: followed as the file loader follows it (a derived
+    # key minted by ConsoleLogin, its call a derived row); the one begun before the password not
+    assert (said["sessions_read"], said["sessions"]) == (True, [SESSION])
+    files = investigation.summary(signed_in)
+    assert (
+        data["derived_keys_search"]
+        == files["derived_keys_search"]
+        == {
+            "status": "followed",
+            "why": None,
+        }
     )
-    assert f"first at 2023-07-10T12:30:10Z from {TOR_EXIT} (a Tor exit then)" in issue.problem
-    assert f"run `{COMMAND}`" in issue.problem
+    assert data["derived_keys"] == files["derived_keys"]
+    [session] = [d for d in inv.activity.derived if d.access_key_id == SESSION]
+    assert session == next(d for d in signed_in.activity.derived if d.access_key_id == SESSION)
+    calls = inv.events[inv.events["access_key_id"] == SESSION]
+    assert len(calls) == 1 and bool(calls["derived"].all()) and bool(calls["tor"].all())
+    assert EARLY_SESSION not in set(inv.events["access_key_id"].dropna())
+    assert "ConsoleLogin" not in set(inv.events["event_name"].dropna())
+    assert sorted(inv.events["event_id"]) == sorted(signed_in.events["event_id"])
+    assert not [i for i in inv.data_issues if i.source.startswith("console password")]
 
 
 def test_sign_ins_past_the_row_limit_are_not_read_and_said(signed_in_case: Path) -> None:
@@ -293,6 +305,23 @@ def test_sign_ins_past_the_row_limit_are_not_read_and_said(signed_in_case: Path)
     html = assessment.derived_keys(inv).data
     assert "Console passwords set: use not read (1)" in html
     assert "no console sign-in" not in html
+
+
+def test_sessions_beside_an_activity_counted_past_the_row_limit_are_said_not_read(
+    signed_in_case: Path,
+) -> None:
+    """The key's activity is counted in the engine (its rows: the sensitive calls only) but the
+    sign-ins and sessions' calls are within the limit: the sign-ins are read, the sessions'
+    calls are not rows beside counts — said, with the command that shows them."""
+    inv = _investigate(signed_in_case, engine="duckdb", max_rows=5)
+    assert inv.activity.aggregates is not None
+    [said] = investigation.summary(inv)["console_passwords"]
+    assert said["sign_ins_search"]["status"] == "read" and said["signed_in"] == 1
+    assert (said["sessions_read"], said["sessions"]) == (False, [])
+    assert SESSION not in {d.access_key_id for d in inv.activity.derived}
+    [issue] = [i for i in inv.data_issues if i.source == f"console password of {USER}"]
+    assert "the calls of those console sessions" in issue.problem
+    assert f"run `{COMMAND}`" in issue.problem
 
 
 def test_a_source_that_reads_by_key_only_says_not_read() -> None:
@@ -378,7 +407,7 @@ def test_a_forged_user_name_is_text_in_the_report_and_one_argument_in_the_comman
     forged["requestParameters"]["userName"] = name
     forged["eventID"] = "5c1e0f4a-0000-4000-8000-00000000bad1"
     forged["eventTime"] = "2023-07-10T12:18:00Z"
-    case = _case(tmp_path, [forged, _sign_in(name, "2023-07-10T12:19:00Z", TOR_EXIT, n=9)])
+    case = case_with(tmp_path, [forged, _sign_in(name, "2023-07-10T12:19:00Z", TOR_EXIT, n=9)])
     inv = _investigate(case)
     [use] = [u for u in inv.console_passwords if u.password.user_name == name]
     assert [s.event_time for s in use.sign_ins] == [pd.Timestamp("2023-07-10T12:19:00Z")]
@@ -463,7 +492,7 @@ def _chain_records() -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def chain_case(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _case(tmp_path_factory.mktemp("chain"), _chain_records())
+    return case_with(tmp_path_factory.mktemp("chain"), _chain_records())
 
 
 @pytest.fixture(scope="module")
@@ -590,17 +619,36 @@ def test_events_says_the_sign_ins_as_investigate_does(
     assert f"Success at 2023-07-10T12:34:50Z from {TOR_EXIT} (MFA No)" in second
     assert f"followed as derived keys (minted by ConsoleLogin): {SECOND_SESSION}" in second
     assert not [line for line in err.splitlines() if "console password of" in line]
-    # the DuckDB engine reads the sign-ins, not the sessions' calls: the issue investigate says
+    # the DuckDB engine reads the sign-ins and the sessions' calls too: said alike, no issue
     code, _, err = run(
         "events", "--case", str(signed_in_case), "--access-key", KEY, "--follow-derived",
         "--engine", "duckdb", "--start", "2023-07-10", "--end", "2023-07-10",
         "--out", str(tmp_path / "b.csv"),
     )  # fmt: skip
     assert code == 0, err
-    [want] = [i for i in signed_in_duckdb.data_issues if i.source == f"console password of {USER}"]
-    plain = want.problem.replace(" (a Tor exit then)", "")
-    assert f"torinvest: issue: console password of {USER}: {plain}" in err.splitlines()
-    assert "torinvest: note: partial result: " in err
+    assert not [i for i in signed_in_duckdb.data_issues if i.source.startswith("console password")]
+    assert not [line for line in err.splitlines() if "console password of" in line]
+    assert f"followed as derived keys (minted by ConsoleLogin): {SESSION}" in err
+
+
+def test_over_an_engine_a_key_a_console_session_minted_is_named_not_followed(
+    tmp_path: Path,
+) -> None:
+    """DuckDB: a console session that calls CreateAccessKey: the session is followed (one
+    round), the key it minted is not read — an issue names it and the command (never
+    "followed"; the log files follow it: above)."""
+    create = next(r for r in sample_records() if r["eventName"] == "CreateAccessKey")
+    minting = _console_call(USER, "2023-07-10T12:32:00Z", TOR_EXIT, n=3)
+    for field in ("eventSource", "eventName", "requestParameters", "responseElements"):
+        minting[field] = copy.deepcopy(create[field])
+    minting["responseElements"]["accessKey"]["accessKeyId"] = "AKIATFQR7NSCCONSOLEK"
+    case = case_with(tmp_path, [_sign_in(USER, "2023-07-10T12:30:10Z", TOR_EXIT, n=3), minting])
+    inv = _investigate(case, engine="duckdb")
+    assert SESSION in {d.access_key_id for d in inv.activity.derived}
+    [issue] = [i for i in inv.data_issues if "minted by a console session" in i.problem]
+    assert issue.problem.startswith("AKIATFQR7NSCCONSOLEK minted by a console session")
+    assert "torinvest events --access-key=AKIATFQR7NSCCONSOLEK --follow-derived" in issue.problem
+    assert investigation.summary(inv)["derived_keys_search"]["status"] == "partial"
 
 
 def test_the_posted_answer_names_the_password_beside_the_derived_keys(
@@ -610,3 +658,19 @@ def test_the_posted_answer_names_the_password_beside_the_derived_keys(
     line = post_answer._derived_line(data, data["reading"]["state"])
     assert line.startswith("Derived keys: ")
     assert line.endswith(", 1 console password(s) set (SIGNED IN 1 time(s))")
+
+
+def test_over_an_engine_a_password_a_console_session_set_is_named_not_followed(
+    chain_case: Path,
+) -> None:
+    """DuckDB: the console session sets a password for another user: its sign-ins are not read
+    (the engine reads one round of sessions) — an issue names the user, the session and the
+    command that reads them (never "followed"; the log files follow it: above)."""
+    inv = _investigate(chain_case, engine="duckdb")
+    problems = [i.problem for i in inv.data_issues]
+    start = f"a console password for user {SECOND} set by console session {SESSION} "
+    [said] = [p for p in problems if p.startswith(start)]
+    assert "(CreateLoginProfile at 2023-07-10T12:33:00Z)" in said
+    assert f"run `torinvest events --username={SECOND} --start=2023-07-10T12:33:00Z …`" in said
+    assert [p for p in problems if p.startswith(f"{CONSOLE_KEY} minted by a console session")]
+    assert investigation.summary(inv)["derived_keys_search"]["status"] == "partial"

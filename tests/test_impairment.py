@@ -29,9 +29,11 @@ import pandas as pd
 import pytest
 
 from tests.cli_run import issues, run
+from tests.fake_aws import AthenaRegion
 from tests.hostile.test_digests import write_digests
 from tests.lookup_export import lookup_event
 from tests.sample_window import REGIONS
+from tests.sources.sql.helpers import Recorder, athena_results
 from torinvest import campaign, investigation
 from torinvest.case import sample_case
 from torinvest.impairment import (
@@ -551,8 +553,14 @@ def test_another_principals_start_logging_ends_the_keys_gap() -> None:
     [open_] = impairments(frame(stop_logging(T)), LOG_FILES).issues
     assert (
         "no later call of the key or the keys it minted (another principal's StartLogging was "
-        "not looked for: only the file loader reads them, --engine files)"
+        "not looked for: only the trail's log files are searched for them — read by the file "
+        "loader, DuckDB or Athena —, and LookupEvents reads by key)"
     ) in open_.problem
+    # looked for, not read (an engine's query failed): said why, never "not looked for"
+    why = "the duckdb query of those calls failed: boom"
+    failed = Reading(**{**_reading_fields(LOG_FILES), "others_unread": why})
+    [unread] = impairments(frame(stop_logging(T)), failed).issues
+    assert f"(another principal's StartLogging was not read: {why})" in unread.problem
 
 
 def test_another_principals_work_on_what_was_not_read_says_nothing() -> None:
@@ -612,6 +620,136 @@ def test_the_investigation_reads_another_principals_stop_as_incomplete(admin_cas
     data = investigation.summary(inv)
     assert data["reading"]["state"] == "incomplete"
     assert {"source": CLOUDTRAIL_SOURCE, "problem": stopped.problem} in data["data_issues"]
+
+
+def test_the_duckdb_engine_reads_another_principals_stop_as_the_file_loader(
+    admin_case: Path,
+) -> None:
+    """Was: "not looked for: only the file loader reads them" — DuckDB and Athena now read
+    anyone else's calls that impair logging with one more query: the same issues, the same
+    words, the same reading state as the file loader's."""
+    said = {}
+    engine = "duckdb"
+    for kind in ("files", engine):
+        inv = investigation.investigate(
+            FINDING, investigation.sources_from_parameters(case_dir=str(admin_case), engine=kind)
+        )
+        data = investigation.summary(inv)
+        impaired = [
+            (i.source, i.problem)
+            for i in inv.data_issues
+            if i.source in (CLOUDTRAIL_SOURCE, GUARDDUTY_SOURCE)
+        ]
+        said[kind] = (impaired, data["reading"]["state"], data["impaired_logging"])
+    assert said[engine] == said["files"]
+    impaired, state, _ = said["files"]
+    assert len(impaired) == 2 and state == "incomplete"
+
+
+def _watched_folder(root: Path) -> Path:
+    """The key's StopLogging; bert-jan's StopLogging (in the window and before it), DeleteTrail
+    (its name escaped: \\u0054) and GuardDuty disabled (a spaced file), each file of its own."""
+    folder = root / "logs"
+    folder.mkdir()
+    mine = [stop_logging(T)]
+    theirs = admin_stop("2023-07-10T12:40:00Z")
+    escaped = as_admin(real(DELETE_TRAIL), "2023-07-10T12:41:00Z")
+    spaced = as_admin(gd(DISABLE), "2023-07-10T12:42:00Z")
+    before = admin_stop("2023-06-01T00:00:00Z")  # outside the window
+    (folder / "a.json").write_text(json.dumps({"Records": mine}, separators=(",", ":")))
+    (folder / "b.json").write_text(json.dumps({"Records": [theirs, before]}, separators=(",", ":")))
+    text = json.dumps({"Records": [escaped]}, separators=(",", ":"))
+    (folder / "c.json").write_text(text.replace('"DeleteTrail"', '"Delete\\u0054rail"'))
+    (folder / "d.json").write_text(json.dumps({"Records": [spaced]}, indent=2))
+    return folder
+
+
+WATCH_WINDOW = {"start": "2023-07-01", "end": "2023-07-17"}
+
+
+def test_the_duckdb_and_athena_engines_read_the_watched_calls_the_file_loader_reads(
+    tmp_path: Path, fake_athena: AthenaRegion
+) -> None:
+    """``watched_sql``: the same rows as ``load_logs(watch=…)`` — anyone's but the key's, in
+    the window, an escaped name and a spaced file too —; Athena's query reads the names in its
+    own dialect and its answer reads back into the same frame."""
+    from torinvest.impairment import WATCHED_CALLS
+    from torinvest.sources.logs import load_logs
+    from torinvest.sources.sql import watched_sql
+    from torinvest.sources.sql.athena import AthenaEngine
+    from torinvest.sources.sql.duckdb import DuckDBEngine
+    from torinvest.sources.sql.queries import make_scope, watched_query
+
+    folder = _watched_folder(tmp_path)
+    files = load_logs(
+        folder, access_keys=KEY, watch=WATCHED_CALLS, progress=False, workers=1, **WATCH_WINDOW
+    )
+    assert files.watched is not None
+    recorder = Recorder(DuckDBEngine(folder))
+    with recorder.engine:
+        duck = watched_sql(recorder, WATCHED_CALLS, keys={KEY}, **WATCH_WINDOW)  # type: ignore[arg-type]
+    assert duck is not None
+    assert sorted(duck.frame["event_id"]) == sorted(files.watched["event_id"])
+    assert sorted(duck.frame["event_name"].astype(str)) == [
+        "DeleteTrail",
+        "StopLogging",
+        "UpdateDetector",
+    ]
+    athena = AthenaEngine(database="security", sleep=lambda _: None)
+    sql = athena.sql(watched_query(make_scope(**WATCH_WINDOW), WATCHED_CALLS))
+    assert "event_name IN (" in sql and "'StopLogging'" in sql
+    fake_athena.add_answers(*[athena_results(t, dict(q.columns)) for q, t in recorder.outputs])
+    got = watched_sql(athena, WATCHED_CALLS, keys={KEY}, **WATCH_WINDOW)
+    assert got is not None
+    aside = ["origin", "source"]
+    pd.testing.assert_frame_equal(
+        got.frame.drop(columns=aside), duck.frame.drop(columns=aside), check_categorical=False
+    )
+    # past the row limit: not loaded (the caller says not read), never an empty "nobody did"
+    with DuckDBEngine(folder) as engine:
+        assert watched_sql(engine, WATCHED_CALLS, keys={KEY}, max_rows=2, **WATCH_WINDOW) is None
+
+
+def test_an_engine_that_cannot_read_them_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine's query of the watched calls fails: a data issue says whether another
+    principal turned off what the reading rests on is not known, and why — never silence."""
+    import torinvest.sources.sql as sql
+    from torinvest import events
+    from torinvest.errors import AwsError
+    from torinvest.events import EngineOptions, load_activity
+    from torinvest.impairment import WATCHED_CALLS
+
+    def refuse(*_: Any, **__: Any) -> None:
+        raise AwsError("AccessDenied: not allowed")
+
+    monkeypatch.setattr(sql, "watched_sql", refuse)
+    act = load_activity(
+        logs=[_watched_folder(tmp_path)],
+        access_key=KEY,
+        engine=EngineOptions(kind="duckdb"),
+        watch=WATCHED_CALLS,
+        **{k: pd.Timestamp(v, tz="UTC") for k, v in WATCH_WINDOW.items()},
+    )
+    assert act.watched is None
+    assert act.watched_unread == "the duckdb query of those calls failed: AccessDenied: not allowed"
+    [issue] = [i for i in act.issues if i.source == "others' logging calls"]
+    assert "were not read: the duckdb query of those calls failed" in issue.problem
+    assert "is not known" in issue.problem
+    # more of them than the limit (--max-rows, WATCHED_ROWS at least): not loaded, said so
+    monkeypatch.undo()
+    monkeypatch.setattr(events, "WATCHED_ROWS", 2)
+    act = load_activity(
+        logs=[tmp_path / "logs"],
+        access_key=KEY,
+        engine=EngineOptions(kind="duckdb", max_rows=0),
+        watch=WATCHED_CALLS,
+        **{k: pd.Timestamp(v, tz="UTC") for k, v in WATCH_WINDOW.items()},
+    )
+    assert act.watched is None
+    assert act.watched_unread is not None and "matched more than 2 rows" in act.watched_unread
+    assert any(i.source == "others' logging calls" for i in act.issues)
 
 
 def test_the_file_loader_reads_anyone_elses_watched_calls_apart(tmp_path: Path) -> None:

@@ -26,10 +26,11 @@ from torinvest.case import sample_case
 from torinvest.cli import build_parser, main
 from torinvest.cli.investigate import run_options
 from torinvest.errors import InputError
+from torinvest.impairment import WATCHED_CALLS
 from torinvest.investigation import InvestigateParameters, investigate, sources_from_parameters
 from torinvest.notebooks import DEFAULTS, INVESTIGATE, notebook_path
 from torinvest.options import DEFAULT_MAX_ROWS, NUMBER_RANGES, EngineOptions, RunOptions
-from torinvest.sources.sql import DuckDBEngine, load_sql
+from torinvest.sources.sql import DuckDBEngine, load_sql, watched_sql
 
 FINDING = "6dde0a8f8d46f6acad893b30f905e97c"
 KEY = "AKIATFQR7NSCUXC3DDDP"
@@ -270,6 +271,8 @@ def test_investigate_athena_table_reaches_the_athena_query(
         load_sql(
             recorder, access_keys=KEY, start="2000-01-01", end="2000-01-02", follow_derived=True
         )
+        # anyone else's calls that impair logging: one more query (none there)
+        watched_sql(recorder, WATCHED_CALLS, keys={KEY}, start="2000-01-01", end="2000-01-02")
     results = [athena_results(table, dict(query.columns)) for query, table in recorder.outputs]
     fake_athena.add_answers(*results)
     argv = ["investigate", FINDING, "--case", str(case), "--out", str(tmp_path / "out")]

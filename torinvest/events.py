@@ -51,7 +51,7 @@ from torinvest.sources.records import (
     later_copies,
     untimed_issue,
 )
-from torinvest.sources.records.origin import Mint
+from torinvest.sources.records.origin import Mint, followed_sessions
 from torinvest.sources.records.passwords import (
     ConsolePassword,
     SignIn,
@@ -125,8 +125,12 @@ class Activity:
     gap_notes: list[str] = field(default_factory=list)
     #: the calls of ``load_activity``'s ``watch`` names made by anyone else (not the key, not
     #: the keys it minted) in the window, read with the key's in the same pass of the log
-    #: files (file loader); None: not looked for (no ``watch``, an engine, LookupEvents only)
+    #: files (file loader) or by one more query of the engine (DuckDB, Athena); None: not
+    #: looked for (no ``watch``, LookupEvents only) or not read (``watched_unread`` says why)
     watched: pd.DataFrame | None = None
+    #: why the ``watch`` calls were not read where a source tried (an engine's query failed,
+    #: or matched more rows than the limit); None: read, or not looked for
+    watched_unread: str | None = None
     #: the console sign-ins (ConsoleLogin) read of users the keys set a console password for
     #: (:mod:`~torinvest.sources.records.passwords`): not rows of ``frame``
     sign_ins: list[SignIn] = field(default_factory=list)
@@ -135,8 +139,9 @@ class Activity:
     sign_ins_searched: frozenset[str] = frozenset()
     #: why a user's sign-ins were not read where a source tried (user → why)
     sign_ins_unread: dict[str, str] = field(default_factory=dict)
-    #: the users whose console sessions' calls were read (the log files' pass: their session
-    #: keys are in ``derived``, minted by ConsoleLogin); an engine reads their sign-ins only
+    #: the users whose console sessions' calls were read (the log files' pass, an engine's
+    #: query of their sign-ins: their session keys are in ``derived``, minted by ConsoleLogin);
+    #: not when an engine counted the key's activity past the row limit
     sessions_read: frozenset[str] = frozenset()
 
     def _arn_partition(self) -> str:
@@ -713,10 +718,12 @@ def _load_with_engine(
     follow_derived: bool,
     aws: Aws | None,
     known: KnownRegions | None = None,
+    watch: frozenset[str] = frozenset(),
 ) -> None:
     """Load the log files' events with the DuckDB or Athena engine into ``act``/``frames``;
     with ``act.account``, an Athena table that holds none of that account's records is
-    ``act.table_gap``."""
+    ``act.table_gap``; with ``watch`` (and a key), anyone else's calls of those names are
+    ``act.watched`` (:func:`_engine_watched`)."""
     from torinvest.sources.sql import load_sql
     from torinvest.sources.sql.engine import engine_for
 
@@ -734,13 +741,23 @@ def _load_with_engine(
             account=act.account,
             known=known,
         )
+        sessions = None
         if follow_derived and access_key:  # a query of its own, only when a password was set
             keys = {access_key, *(d.access_key_id for d in res.derived)}
             passwords = console_passwords(res.frame, keys)
-            _engine_sign_ins(act, res, eng, passwords, end, regions, engine.max_rows)
+            if passwords:
+                window = (start, end)
+                sessions = _engine_sign_ins(
+                    act, res, eng, passwords, window, regions, engine.max_rows
+                )
+        if watch and access_key:
+            keys = {access_key, *(d.access_key_id for d in res.derived)}
+            _engine_watched(act, res, eng, watch, keys, (start, end), regions, engine.max_rows)
     finally:
         eng.close()
     frames.append(res.frame)
+    if sessions is not None:  # the console sessions' calls, followed as derived keys
+        frames.append(sessions)
     act.aggregates = res.aggregates
     if res.aggregates is not None:
         act.notes.append(
@@ -774,36 +791,106 @@ def _engine_sign_ins(
     res: SqlResult,
     eng: Engine,
     passwords: Sequence[ConsolePassword],
-    end: pd.Timestamp | None,
+    window: tuple[pd.Timestamp | None, pd.Timestamp | None],
+    regions: Sequence[str] | None,
+    max_rows: int | None,
+) -> pd.DataFrame | None:
+    """The console sign-ins of the users the keys set a password for, and their console
+    sessions' calls, through the engine: one query for every such user over the window
+    (:func:`~torinvest.sources.sql.console_sql`: ConsoleLogin records by user name, calls
+    whose ``sessionCredentialFromConsole`` is ``"true"``), as the file loader's pass reads
+    them. Its ConsoleLogin rows are ``act.sign_ins`` (MFA is no column: not read); each
+    session begun after a password is followed as a derived key (``res.derived``, minted by
+    ConsoleLogin), and its calls returned (``derived`` True) — unless the key's own activity
+    was counted in the engine (its rows are then the sensitive calls only: the sessions' calls
+    are said not read). A query that fails or matches more rows than the limit leaves the
+    users' sign-ins not read, and why (``act.sign_ins_unread``)."""
+    from torinvest.sources.sql import console_sql
+
+    users = sorted({p.user_name for p in passwords})
+    start, end = window
+    try:
+        got = console_sql(eng, users, start=start, end=end, regions=regions, max_rows=max_rows)
+    except TorinvestError as e:
+        for user in users:
+            act.sign_ins_unread[user] = (
+                f"the {eng.name} query of user {user}'s console sign-ins and sessions failed: {e}"
+            )
+        return None
+    if got is None:
+        for user in users:
+            act.sign_ins_unread[user] = (
+                f"user {user}'s console sign-ins and sessions' calls are more than the row "
+                "limit: not loaded — re-run with a higher --max-rows"
+            )
+        return None
+    res.queries += got.queries
+    act.sign_ins += sign_ins(got.frame, set(users))
+    act.sign_ins_searched |= set(users)
+    if res.aggregates is not None:  # the key's activity counted, not rows: no rows beside it
+        return None
+    sessions, calls = followed_sessions(got.frame, passwords, act.sign_ins, res.issues)
+    known = {d.access_key_id for d in res.derived}
+    res.derived += [d for d in sessions if d.access_key_id not in known]
+    act.sessions_read |= set(users)
+    if not len(calls):
+        return None
+    calls = calls.copy()
+    calls["derived"] = calls["derived"].fillna(True).astype(calls["derived"].dtype)
+    return calls
+
+
+#: The source of the data issue of anyone else's logging calls an engine could not read.
+WATCHED_SOURCE = "others' logging calls"
+#: The fewest rows the engines' query of anyone else's logging calls may load (``--max-rows``
+#: when higher): a few event names, never the key's activity — a row limit set to count that
+#: activity in the engine does not leave them unread.
+WATCHED_ROWS = 10_000
+
+
+def _engine_watched(
+    act: Activity,
+    res: SqlResult,
+    eng: Engine,
+    watch: frozenset[str],
+    keys: set[str],
+    window: tuple[pd.Timestamp | None, pd.Timestamp | None],
     regions: Sequence[str] | None,
     max_rows: int | None,
 ) -> None:
-    """The console sign-ins of the users the keys set a password for, through the engine: a
-    query by user name (LookupEvents' ``Username``) from the first password's time, its
-    ConsoleLogin rows kept (``act.sign_ins``; MFA is no column: not read). A query that fails
-    or matches more rows than the limit (counted, not loaded) leaves them not read, and why
-    (``act.sign_ins_unread``)."""
-    from torinvest.sources.sql import load_sql
+    """Anyone else's calls of ``watch`` (not ``keys``: the key and the keys it minted) in the
+    window, through the engine — one more query, of those event names only
+    (:func:`~torinvest.sources.sql.watched_sql`) — as the file loader reads them in its pass
+    (``act.watched``). A query that fails or matches more rows than the limit (``max_rows``,
+    :data:`WATCHED_ROWS` at least) leaves them not read, and why (``act.watched_unread``)."""
+    from torinvest.sources.sql import watched_sql
 
-    for user in sorted({p.user_name for p in passwords}):
-        times = [p.event_time for p in passwords if p.user_name == user and p.event_time]
-        since = min(times) if times else None
-        try:
-            got = load_sql(
-                eng, user_name=user, start=since, end=end, regions=regions, max_rows=max_rows
-            )
-        except TorinvestError as e:
-            act.sign_ins_unread[user] = f"the {eng.name} query of user {user}'s calls failed: {e}"
-            continue
-        res.queries += got.queries
-        if got.aggregates is not None:
-            act.sign_ins_unread[user] = (
-                f"user {user}'s calls are more than the row limit: counted in the engine, not "
-                "loaded — re-run with a higher --max-rows"
-            )
-            continue
-        act.sign_ins += sign_ins(got.frame, {user})
-        act.sign_ins_searched |= {user}
+    start, end = window
+    limit = None if max_rows is None else max(max_rows, WATCHED_ROWS)
+    try:
+        got = watched_sql(
+            eng, watch, keys=keys, start=start, end=end, regions=regions, max_rows=limit
+        )
+    except TorinvestError as e:
+        act.watched_unread = f"the {eng.name} query of those calls failed: {e}"
+    else:
+        if got is not None:
+            res.queries += got.queries
+            act.watched = got.frame
+            return
+        act.watched_unread = (
+            f"the {eng.name} query of those calls matched more than {limit:,} rows: not loaded "
+            "— re-run with a higher --max-rows"
+        )
+    res.issues.append(  # whether someone else turned off what the reading rests on: unknown
+        DataIssue(
+            WATCHED_SOURCE,
+            "the calls of anyone else than the key that impair logging (StopLogging, "
+            f"DeleteTrail, UpdateTrail, PutEventSelectors, GuardDuty disabled…) were not read: "
+            f"{act.watched_unread}; whether another principal turned off what this reading "
+            "rests on is not known (the file loader, --engine files, reads them in its pass)",
+        )
+    )
 
 
 def load_activity(
@@ -857,7 +944,8 @@ def load_activity(
 
     ``watch``: event names whose calls by anyone else than the key (and the keys it minted)
     are read apart, in the window (:attr:`Activity.watched`): by the file loader, in the same
-    pass as the key's; not looked for by an engine or LookupEvents (``watched`` None).
+    pass as the key's; by DuckDB and Athena, one more query of those names; not looked for by
+    LookupEvents (``watched`` None).
     """
     engine = engine or EngineOptions()
     if access_key is not None:
@@ -893,6 +981,7 @@ def load_activity(
             follow_derived,
             aws or lookup,
             known_regions,
+            frozenset(watch),
         )
     elif logs:
         res = load_logs(

@@ -31,7 +31,8 @@ created again and started, event selectors recording management events again, th
 multi-region again…) ends the gap: the issue says its span.
 
 Logging off is logging off whoever turned it off: the same calls by anyone else than the key
-(``others``, read apart by the file loader in the same pass: ``WATCHED_CALLS``) are read the
+(``others``, read apart by the file loader in the same pass, or by one more query of DuckDB or
+Athena: ``WATCHED_CALLS``) are read the
 same way, naming who made them — but on a trail no digest file ties to the files read, a note
 (whether it is that trail is not known), and their ``StartLogging`` ends the key's gap too.
 """
@@ -190,6 +191,7 @@ def reading_basis(
         window=window,
         counted=act.aggregates is not None,
         access_key=access_key,
+        others_unread=act.watched_unread,
     )
 
 

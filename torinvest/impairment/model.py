@@ -186,7 +186,9 @@ class Reading:
     :data:`torinvest.catalogue.GAP_ENDING_CALLS`), ``access_key`` (for the command suggested),
     ``others_read`` (the calls of anyone else than the key that impair logging or end a gap
     were looked for in the log files read: :func:`~torinvest.impairment.impairments`' ``others``),
-    ``new_trails`` (trails created after the first call read: the files read are not theirs)."""
+    ``new_trails`` (trails created after the first call read: the files read are not theirs),
+    ``others_unread`` (why those calls were not read where a source tried: an engine's query
+    failed or matched too many rows; None: read, or not looked for)."""
 
     trail_files: bool
     lookup_regions: tuple[str, ...] = ()
@@ -197,6 +199,7 @@ class Reading:
     access_key: str = ""
     others_read: bool = False
     new_trails: tuple[str, ...] = ()
+    others_unread: str | None = None
 
 
 def shown_name(value: Any) -> str:

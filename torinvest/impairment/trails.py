@@ -107,12 +107,19 @@ def _span(
         if reading.counted
         else ""
     )
-    whose = (
-        "of anyone (the key's, and every other principal's in the log files read)"
-        if reading.others_read
-        else "of the key or the keys it minted (another principal's StartLogging was not looked "
-        "for: only the file loader reads them, --engine files)"
-    )
+    if reading.others_read:
+        whose = "of anyone (the key's, and every other principal's in the log files read)"
+    elif reading.others_unread:
+        whose = (
+            "of the key or the keys it minted (another principal's StartLogging was not read: "
+            f"{reading.others_unread})"
+        )
+    else:
+        whose = (
+            "of the key or the keys it minted (another principal's StartLogging was not looked "
+            "for: only the trail's log files are searched for them — read by the file loader, "
+            "DuckDB or Athena —, and LookupEvents reads by key)"
+        )
     until = f"to the window's end ({end})" if end else "to the end of what was read"
     return (
         f"no later call {whose} in what was read undid it{counted}{pending}: the gap runs {until}"

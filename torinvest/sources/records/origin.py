@@ -13,6 +13,7 @@ search responses: LookupEvents).
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -20,9 +21,24 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from torinvest.errors import DataIssue
 from torinvest.outcome import unknown_rows
+from torinvest.safety import option
 from torinvest.sources.records.columns import MINTING_EVENTS
-from torinvest.sources.records.derived import _loads, _na, _when
+from torinvest.sources.records.derived import (
+    FOLLOW_SOURCE,
+    DerivedKey,
+    _loads,
+    _na,
+    _when,
+    derived_keys,
+)
+from torinvest.sources.records.passwords import (
+    ConsolePassword,
+    SignIn,
+    console_passwords,
+    console_sessions,
+)
 
 #: ``key_origin.status`` values in ``summary.json`` (docs/DESIGN.md).
 ORIGIN_STATUSES = ("found", "not found", "not in window", "not searched")
@@ -292,3 +308,56 @@ def origin_phrase(origin: Mapping[str, Any] | None) -> str:
         + "; ".join(parts)
         + ": revoking it does not stop that principal — see the plan's notes"
     )
+
+
+def followed_sessions(
+    frame: pd.DataFrame,
+    passwords: Sequence[ConsolePassword],
+    found: Sequence[SignIn],
+    issues: list[DataIssue],
+) -> tuple[list[DerivedKey], pd.DataFrame]:
+    """The console sessions the ``passwords`` gave (:func:`console_sessions`) in ``frame`` — the
+    sign-ins and console calls of their users, as an engine's query (DuckDB, Athena) read them —
+    and the sessions' calls (the rows of their keys). What those sessions minted is not
+    followed (the log files follow it round after round; an engine reads one round of
+    sessions): an issue added to ``issues`` names the keys they minted and the command that
+    reads their calls, and another for each console password they set for a user not already
+    followed, with the command that reads its sign-ins."""
+    sessions = console_sessions(frame, passwords, found)
+    keys = {d.access_key_id for d in sessions}
+    calls = own_rows(frame, keys)
+    minted = [d for d in derived_keys(calls, keys) if d.access_key_id not in keys]
+    if minted:  # a console session minted a key: its calls are another round, not read
+        names = ", ".join(sorted({d.access_key_id for d in minted}))
+        issue = DataIssue(
+            FOLLOW_SOURCE,
+            f"{names} minted by a console session of a user the key set a password for, "
+            "not followed: their calls are not in the activity: run `torinvest events "
+            f"--access-key={min(d.access_key_id for d in minted)} --follow-derived …` (each "
+            "of them) to see them",
+        )
+        if issue not in issues:
+            issues.append(issue)
+    followed = {p.user_name for p in passwords}
+    for p in console_passwords(calls, keys):  # set from the console for another user
+        if p.user_name in followed:
+            continue
+        when = "(no time)" if p.event_time is None else f"{p.event_time:%Y-%m-%dT%H:%M:%SZ}"
+        issue = DataIssue(
+            FOLLOW_SOURCE,
+            f"a console password for user {p.user_name} set by console session {p.set_by} "
+            f"({p.event_name} at {when}) of a user the key set a password for, not followed: "
+            f"its sign-ins and console sessions were not read: run `{_sign_ins_command(p)}` "
+            "over the trail's log files (they follow it) to see them",
+        )
+        if issue not in issues:
+            issues.append(issue)
+    return sessions, calls
+
+
+def _sign_ins_command(p: ConsolePassword) -> str:
+    """The command that reads the sign-ins and console sessions of ``p``'s user."""
+    args = ["torinvest", "events", option("--username", p.user_name)]
+    if p.event_time is not None:
+        args.append(option("--start", p.event_time.strftime("%Y-%m-%dT%H:%M:%SZ")))
+    return shlex.join(args) + " …"

@@ -117,6 +117,7 @@ from torinvest.sources.sql.queries import (
 )
 from torinvest.sources.sql.run import (
     aggregate_sql,
+    console_sql,
     load_sql,
     minted_keys_sql,
     per_ip_from_rollup,
@@ -124,6 +125,7 @@ from torinvest.sources.sql.run import (
     print_sql,
     sensitive_sql,
     timeline_sql,
+    watched_sql,
 )
 
 __all__ = [
@@ -147,6 +149,7 @@ __all__ = [
     "Scope",
     "SqlResult",
     "aggregate_sql",
+    "console_sql",
     "events_query",
     "iter_queries",
     "load_sql",
@@ -169,6 +172,7 @@ __all__ = [
     "timeline_sql",
     "to_trino",
     "user_filter",
+    "watched_sql",
 ]
 
 

@@ -61,6 +61,7 @@ from torinvest.sources.logs.read import altered_issue
 from torinvest.sources.records import SAME_RECORD_COLUMNS, LookupScope, filter_window, is_utf8
 from torinvest.sources.sql.engine import DUCKDB, EngineSettings, Output, QueryStats
 from torinvest.sources.sql.projection import (
+    CONSOLE_SESSION,
     CONTENT_KEY,
     EVENT_COLUMNS,
     NOT_WHOLE,
@@ -464,7 +465,7 @@ class DuckDBEngine:
                     files.scoped[location] = scoped
         indexes = files.order()[2]
         key = (tuple(files.fallback), tuple(indexes), scope.keys, scope.mints, scope.start)
-        key += (scope.end,)
+        key += (scope.end, scope.console)
         if key not in self._fallen:
             options = ReadOptions(
                 keys=scope.keys,
@@ -473,6 +474,9 @@ class DuckDBEngine:
                 end=scope.end,
                 source=self.name,
                 max_bytes=self.max_file_bytes,
+                # the console sign-ins and sessions' calls of those users (their rows'
+                # CONSOLE_SESSION: _fallback_rows), as the file loader's pass keeps them
+                users=scope.console,
             )
             self._fallen[key] = file_loader_rows(files.fallback, options, indexes)
         return self._fallen[key]
@@ -677,6 +681,8 @@ def _fallback_rows(columns: Sequence[str]) -> str:
     """The SELECT adding :data:`FALLBACK_ROWS` to ``projected``: its columns, content key and
     order keys, as :func:`~torinvest.sources.sql.queries.shared_ctes` projects ``records``."""
     listed = ", ".join(c for c in EVENT_COLUMNS if c in columns)
+    if CONSOLE_SESSION in columns:  # read for console users: each row is a sign-in or a call
+        listed += f", TRUE AS {CONSOLE_SESSION}"  # of a console session (ReadOptions.users)
     return (
         f"SELECT {listed}, hash({', '.join(SAME_RECORD_COLUMNS)}) AS {CONTENT_KEY},\n"
         f"  file_index, record_index\nFROM {FALLBACK_ROWS}"

@@ -67,6 +67,7 @@ RECORD_STRUCTURE: dict[str, Any] = {
     },
     "requestParameters": "JSON",
     "responseElements": "JSON",
+    "sessionCredentialFromConsole": "VARCHAR",
     OUTCOME_UNKNOWN_MARK: "VARCHAR",
 }
 
@@ -193,6 +194,16 @@ PROJECTION: tuple[tuple[str, str], ...] = (
 )
 assert tuple(name for name, _ in PROJECTION) == EVENT_COLUMNS
 
+#: A column of ``events`` that is no column of the events frame, projected only for the queries
+#: of console sessions (:attr:`.queries.Scope.console`): whether the record is a call made with
+#: a key a console sign-in gave (``sessionCredentialFromConsole`` ``"true"``, as the file
+#: loader reads it: :func:`~torinvest.sources.records.passwords.console_call`). AWS's Athena
+#: table has the column (``sessioncredentialfromconsole STRING``); DuckDB reads it as text.
+CONSOLE_SESSION = "console_session"
+EXTRA_PROJECTION: tuple[tuple[str, str], ...] = (
+    (CONSOLE_SESSION, "COALESCE(lower(sessioncredentialfromconsole) = 'true', FALSE)"),
+)
+
 #: The record fields (paths into RECORD_STRUCTURE) each column of ``events`` reads.
 COLUMN_FIELDS: dict[str, tuple[tuple[str, ...], ...]] = {
     "event_time": (("eventTime",),),
@@ -220,6 +231,10 @@ COLUMN_FIELDS: dict[str, tuple[tuple[str, ...], ...]] = {
     "response_elements": (("responseElements",),),
 }
 assert tuple(COLUMN_FIELDS) == EVENT_COLUMNS
+#: The record fields each column of :data:`EXTRA_PROJECTION` reads.
+EXTRA_FIELDS: dict[str, tuple[tuple[str, ...], ...]] = {
+    CONSOLE_SESSION: (("sessionCredentialFromConsole",),),
+}
 #: Columns every query projects: its scope's filters, and the event_id copies share.
 BASE_COLUMNS: tuple[str, ...] = ("event_time", "event_id", "access_key_id")
 #: What tells copies of a record apart from different records sharing an event_id — the file
@@ -239,7 +254,8 @@ def content_key_sql() -> str:
 def record_structure(columns: Collection[str]) -> dict[str, Any]:
     """:data:`RECORD_STRUCTURE` with only the fields ``columns`` read (a narrow query's records
     are narrow: DuckDB transforms and holds only those fields)."""
-    paths = [path for c in columns for path in COLUMN_FIELDS[c]]
+    fields = {**COLUMN_FIELDS, **EXTRA_FIELDS}
+    paths = [path for c in columns for path in fields[c]]
 
     def prune(node: dict[str, Any], prefix: tuple[str, ...]) -> dict[str, Any]:
         out: dict[str, Any] = {}

@@ -22,11 +22,14 @@ from torinvest.errors import InputError
 from torinvest.schema import MAX_LIST_ITEMS, SENSITIVE_COLUMNS, TOP_EVENT_NAMES, time_window
 from torinvest.sources.logs import ACCOUNT_RE, KnownRegions, Narrowing
 from torinvest.sources.records import MINTING_EVENTS
+from torinvest.sources.records.passwords import SIGN_IN_EVENT
 from torinvest.sources.sql.projection import (
     BASE_COLUMNS,
+    CONSOLE_SESSION,
     CONTENT_KEY,
     EVENT_COLUMNS,
     EVENTS_OUTPUT,
+    EXTRA_PROJECTION,
     ORDER_COLUMNS,
     PROJECTION,
     SOURCE_DIALECT,
@@ -61,6 +64,7 @@ class Scope:
     known: KnownRegions | None = None  # judged by the log files' coverage, narrowing nothing
     #: the records that minted the keys too (who minted them: :func:`mint_condition`)
     mints: bool = False
+    console: frozenset[str] = frozenset()
 
     @property
     def narrowing(self) -> Narrowing:
@@ -81,6 +85,7 @@ def make_scope(
     regions: Iterable[str] | None = None,
     user_name: str | None = None,
     known: KnownRegions | None = None,
+    console: Iterable[str] = (),
 ) -> Scope:
     """A checked :class:`Scope` (times UTC when naive). Raises InputError for a malformed key,
     account, region or user name, or a window that ends before it starts."""
@@ -95,7 +100,10 @@ def make_scope(
     first, last = time_window(start, end, names=("start", "end"))
     if user_name is not None:
         check_user_name(user_name)
-    return Scope(keys, first, last, account_set, region_set, user_name=user_name, known=known)
+    users = frozenset(console)  # names read in records (attacker-written): literals, as any
+    return Scope(
+        keys, first, last, account_set, region_set, user_name=user_name, known=known, console=users
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,9 +126,10 @@ class Query:
 
     @property
     def event_columns(self) -> tuple[str, ...]:
-        """The columns ``events`` holds for this query (in :data:`EVENT_COLUMNS` order)."""
+        """The columns ``events`` holds for this query (in :data:`EVENT_COLUMNS` order, and
+        :data:`~.projection.CONSOLE_SESSION` last for a scope of console sessions)."""
         if self.uses is None:
-            return EVENT_COLUMNS
+            return (*EVENT_COLUMNS, CONSOLE_SESSION) if self.scope.console else EVENT_COLUMNS
         wanted = {*BASE_COLUMNS, *self.uses}
         if self.prefilter:
             wanted |= {"event_name", "event_source"}
@@ -128,7 +137,9 @@ class Query:
             wanted.add("aws_region")
         if self.scope.user_name is not None:
             wanted |= {"user_name", "user_type"}
-        return tuple(c for c in EVENT_COLUMNS if c in wanted)
+        if self.scope.console:
+            wanted |= {"user_name", "user_type", "event_name", CONSOLE_SESSION}
+        return tuple(c for c in (*EVENT_COLUMNS, CONSOLE_SESSION) if c in wanted)
 
 
 def _time_literal(ts: pd.Timestamp) -> str:
@@ -145,6 +156,19 @@ def user_filter(name: str) -> str:
     return f"user_name = {literal}"
 
 
+def console_filter(users: Collection[str]) -> str:
+    """The console sign-ins of IAM ``users`` and their console sessions' calls, as the file
+    loader keeps them (:func:`~torinvest.sources.records.passwords.signs_in`,
+    :func:`~torinvest.sources.records.passwords.console_call`): ``userIdentity.type`` IAMUser
+    and ``userName`` one of them, and either a ConsoleLogin or a call made with a temporary key
+    (``ASIA…``) a console sign-in gave (:data:`~.projection.CONSOLE_SESSION`)."""
+    return (
+        f"(user_type = 'IAMUser' AND user_name IN ({sql_literals(users)})"
+        f" AND (event_name = {sql_literal(SIGN_IN_EVENT)}"
+        f" OR ({CONSOLE_SESSION} AND access_key_id LIKE 'ASIA%')))"
+    )
+
+
 def _filters(scope: Scope, prefilter: str | None = None) -> str:
     parts = [f"({prefilter})"] if prefilter else []
     if scope.keys is not None and scope.mints:
@@ -156,6 +180,8 @@ def _filters(scope: Scope, prefilter: str | None = None) -> str:
         parts.append(f"(aws_region IS NULL OR aws_region IN ({sql_literals(scope.regions)}))")
     if scope.user_name is not None:
         parts.append(user_filter(scope.user_name))
+    if scope.console:
+        parts.append(console_filter(scope.console))
     # a record without a usable time cannot be shown to be outside the window: kept, as the
     # file loader keeps it (records.filter_window), and reported (run.untimed_issues)
     if scope.start is not None:
@@ -212,7 +238,9 @@ def shared_ctes(
     are all kept). ``projected_rows``: a SELECT of rows already projected (the same columns,
     content key and order keys), added to ``projected`` (the DuckDB engine's rows of the files
     the file loader read for it)."""
-    projection = ",\n  ".join(f"{sql} AS {name}" for name, sql in PROJECTION if name in columns)
+    projection = ",\n  ".join(
+        f"{sql} AS {name}" for name, sql in (*PROJECTION, *EXTRA_PROJECTION) if name in columns
+    )
     listed = ", ".join((*columns, "derived", *ORDER_COLUMNS))
     projected = (
         f"SELECT\n  {projection},\n  {content_key_sql()} AS {CONTENT_KEY},\n"
@@ -286,6 +314,17 @@ def events_query(
             raise InputError(f"invalid row limit {limit}", hint="a limit of 0 rows or more")
         select += f"\nLIMIT {int(limit)}"
     return Query("events", scope, select, EVENTS_OUTPUT, ctes, prefilter)
+
+
+def watched_query(scope: Scope, names: Collection[str], *, limit: int | None = None) -> Query:
+    """The events of ``names`` (``eventName``) in the scope, whoever made them (``scope.keys``
+    None: every caller) — the calls that impair logging, read of anyone else than the key as
+    the file loader reads them in the same pass (``load_logs(watch=…)``): the events query's
+    rows and columns, narrowed to those names before copies are dropped."""
+    if not names:
+        raise InputError("no event name to look for", hint="name at least one call")
+    query = events_query(scope, limit=limit)
+    return replace(query, kind="watched", prefilter=f"event_name IN ({sql_literals(names)})")
 
 
 #: per-IP value lists: (kind, column, how many values per IP), and GROUPING() ids.

@@ -77,6 +77,7 @@ from torinvest.sources.sql.queries import (
     sensitive_query,
     span_query,
     timeline_query,
+    watched_query,
 )
 
 log = logging.getLogger(__name__)
@@ -177,6 +178,66 @@ def load_sql(
     _check_data_events(engine, scope, result, account)
     _check_unseen(engine, scope, result, account)
     log.info("%s: %d rows, %d issues", engine.name, len(result.frame), len(result.issues))
+    return result
+
+
+def console_sql(
+    engine: Engine,
+    users: Iterable[str],
+    *,
+    start: datetime | str | pd.Timestamp | None = None,
+    end: datetime | str | pd.Timestamp | None = None,
+    regions: Iterable[str] | None = None,
+    max_rows: int | None = None,
+) -> SqlResult | None:
+    """The console sign-ins (ConsoleLogin) of IAM ``users`` and their console sessions' calls
+    (``sessionCredentialFromConsole``: :func:`~.queries.console_filter`) in the window, as the
+    file loader's pass for them reads them: one events query (and its count, before it, on an
+    engine that counts first); ``derived`` NA, no key being followed. None when they are more
+    than ``max_rows`` (not loaded: the caller says they were not read)."""
+    scope = make_scope(start=start, end=end, regions=regions, console=users)
+    if max_rows is not None and max_rows < 0:
+        raise InputError(f"invalid row limit {max_rows}", hint="a limit of 0 rows or more")
+    result = SqlResult(pd.DataFrame(), engine.name)
+    try:
+        pieces = _load_pieces(engine, scope, result, False, max_rows)
+    except _TooManyRows:
+        return None
+    for piece in pieces:
+        result.issues += untimed_issues(piece)
+    result.frame = frame_from_tables(pieces, consume=True, issues=result.issues)
+    return result
+
+
+def watched_sql(
+    engine: Engine,
+    names: Iterable[str],
+    *,
+    keys: Iterable[str],
+    start: datetime | str | pd.Timestamp | None = None,
+    end: datetime | str | pd.Timestamp | None = None,
+    regions: Iterable[str] | None = None,
+    max_rows: int | None = None,
+) -> SqlResult | None:
+    """The calls of ``names`` made by anyone else than ``keys`` (the key and the keys it
+    minted) in the window — what ``load_logs(watch=…)`` reads apart, the same rows: one events
+    query narrowed to those names (:func:`~.queries.watched_query`), at most ``max_rows + 1``
+    rows; ``derived`` NA. None when they are more than ``max_rows`` (not loaded: the caller
+    says they were not read)."""
+    scope = make_scope(start=start, end=end, regions=regions)
+    if max_rows is not None and max_rows < 0:
+        raise InputError(f"invalid row limit {max_rows}", hint="a limit of 0 rows or more")
+    result = SqlResult(pd.DataFrame(), engine.name)
+    limit = None if max_rows is None else max_rows + 1
+    out = engine.run(watched_query(scope, frozenset(names), limit=limit))
+    result._add(out)
+    if max_rows is not None and out.table.num_rows > max_rows:
+        return None
+    pieces = [_events_piece(out, engine.name)]
+    result.issues += untimed_issues(pieces[0])
+    frame = frame_from_tables(pieces, consume=True)
+    mine = frame["access_key_id"].isin(list(keys)).fillna(False).to_numpy(dtype=bool)
+    result.frame = frame[~mine].reset_index(drop=True) if mine.any() else frame
     return result
 
 
