@@ -26,6 +26,9 @@ lint: $(STAMP)
 	$(BIN)/python tools/check_notebooks.py notebooks/*.ipynb
 
 test: lint
+	@# bytecode for every process the tests start (kernels, commands), even where
+	@# PYTHONDONTWRITEBYTECODE keeps Python from writing it as it imports
+	$(BIN)/python -m compileall -q torinvest
 	$(BIN)/python -m pytest -n 2 --dist worksteal $(PYTEST_ARGS)
 
 bench: $(STAMP)

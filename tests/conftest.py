@@ -248,6 +248,22 @@ def fake_aws(fake_aws_server: FakeAws, monkeypatch: pytest.MonkeyPatch) -> FakeA
 
 
 @pytest.fixture
+def quick_lookups(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The LookupEvents look-ups ``actions --execute`` makes to confirm a record
+    (:mod:`torinvest.runner.confirm`) paced at 1,000 a second, and the fake's 2-a-second limit
+    off (when the test uses it): for tests of what the runner does with the answers, not of
+    the pacing (tests/hostile/test_actions_forged.py keeps both)."""
+    from torinvest.runner import confirm
+    from torinvest.sources.lookup.pacer import pacer_for
+
+    monkeypatch.setattr(
+        confirm, "pacer_for", lambda account, region: pacer_for(account, region, 1000.0)
+    )
+    if "fake_aws" in request.fixturenames:
+        request.getfixturevalue("fake_aws").set_lookup_rate(None)
+
+
+@pytest.fixture
 def fake_athena(fake_aws: FakeAws) -> AthenaRegion:
     """Athena of the fake in the test region (``AWS_ENDPOINT_URL_ATHENA`` points at it)."""
     return fake_aws.athena(TEST_REGION)

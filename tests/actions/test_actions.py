@@ -30,6 +30,10 @@ from torinvest.investigation import investigate, sources_from_parameters
 from torinvest.sources.records import normalize_records
 from torinvest.verdict import make_verdict, read_ledger, record_verdict
 
+#: the runner's LookupEvents confirmations unpaced (quick_lookups, tests/conftest.py): these
+#: tests are not about pacing
+pytestmark = pytest.mark.usefixtures("quick_lookups")
+
 SHAPES = Path(__file__).parent.parent / "fixtures" / "guardduty" / "shapes"
 NOW = pd.Timestamp("2023-07-10T13:00:00Z")
 STORY = json.loads((sample_case().root / "STORY.json").read_text())

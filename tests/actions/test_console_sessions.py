@@ -33,6 +33,10 @@ from torinvest.passwords import PasswordUse
 from torinvest.sources.records.passwords import SignIn, console_passwords
 from torinvest.verdict import read_ledger
 
+#: the runner's LookupEvents confirmations unpaced (quick_lookups, tests/conftest.py): these
+#: tests are not about pacing
+pytestmark = pytest.mark.usefixtures("quick_lookups")
+
 IAM = "iam.amazonaws.com"
 BENJAMIN_KEY = "AKIATFQR7NSCUXC3DDDP"
 

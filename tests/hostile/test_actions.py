@@ -54,6 +54,10 @@ from torinvest.errors import EXIT_COULD_NOT_LOOK, EXIT_FAILED, EXIT_REFUSED, Inp
 from torinvest.verdict import append as ledger_append
 from torinvest.verdict import make_verdict, read_ledger, record_decision, record_verdict
 
+#: the runner's LookupEvents confirmations unpaced (quick_lookups, tests/conftest.py): these
+#: tests are not about pacing
+pytestmark = pytest.mark.usefixtures("quick_lookups")
+
 ADMIN = "arn:aws:iam::aws:policy/AdministratorAccess"
 CUSTOM_ADMIN = f"arn:aws:iam::{SAMPLE_ACCOUNT}:policy/admin"
 

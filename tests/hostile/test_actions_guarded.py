@@ -40,6 +40,10 @@ from tests.fake_aws.proxy import HANG, FaultProxy
 from torinvest.errors import EXIT_COULD_NOT_LOOK, EXIT_REFUSED
 from torinvest.verdict import make_verdict, read_ledger, record_verdict
 
+#: the runner's LookupEvents confirmations unpaced (quick_lookups, tests/conftest.py): these
+#: tests are not about pacing
+pytestmark = pytest.mark.usefixtures("quick_lookups")
+
 
 def errors(err: str) -> list[str]:
     return [line for line in err.splitlines() if line.startswith("torinvest: error:")]
