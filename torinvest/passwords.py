@@ -17,11 +17,10 @@ from __future__ import annotations
 import shlex
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from torinvest import tor
 from torinvest.errors import DataIssue
 from torinvest.events import Activity
 from torinvest.safety import option
@@ -32,6 +31,9 @@ from torinvest.sources.records.passwords import (
     after,
     console_passwords,
 )
+
+if TYPE_CHECKING:  # the package imports the Tor lists' parsers (stem): only where one is read
+    from torinvest.tor import ExitLists
 
 #: ``summary.json``'s ``console_passwords[].sign_ins_search.status`` values (docs/DESIGN.md).
 SIGN_IN_STATUSES = ("read", "not read", "not followed")
@@ -95,14 +97,16 @@ def password_uses(
     activity: Activity,
     events: pd.DataFrame,
     keys: Collection[str],
-    lists: tor.ExitLists,
+    lists: ExitLists | None,
     *,
     tolerance_hours: float,
     follow_derived: bool,
     why_not_followed: str = NOT_FOLLOWED_WHY,
 ) -> list[PasswordUse]:
     """The console passwords ``keys`` set in ``events`` (the activity read) and their use
-    (``why_not_followed``: what not following says, in the words of the command's option)."""
+    (``why_not_followed``: what not following says, in the words of the command's option).
+    ``lists`` None: no exit list was read, the sign-ins' Tor status is not known (and the Tor
+    lists' parsers are not imported: ``torinvest events``)."""
     out = []
     found = _with_tor(activity.sign_ins, lists, tolerance_hours)
     for p in console_passwords(events, keys):
@@ -132,10 +136,12 @@ def _sessions(activity: Activity, events: pd.DataFrame, user: str) -> list[str]:
 
 
 def _with_tor(
-    found: Sequence[SignIn], lists: tor.ExitLists, tolerance_hours: float
+    found: Sequence[SignIn], lists: ExitLists | None, tolerance_hours: float
 ) -> list[SignIn]:
-    if not found:
-        return []
+    if not found or lists is None:
+        return list(found)
+    from torinvest import tor  # the Tor lists' parsers (stem): only with an exit list
+
     probe = pd.DataFrame(
         {
             "event_time": pd.to_datetime([s.event_time for s in found], utc=True),

@@ -33,7 +33,6 @@ from torinvest.passwords import PasswordUse, password_issues, password_notes, pa
 from torinvest.sources.records import is_unfollowed
 from torinvest.sources.records.origin import KeyOrigin, Mint, origin_phrase
 from torinvest.sources.records.origin import key_origin as origin_of
-from torinvest.tor import ExitLists
 from torinvest.verdict import (
     READING_COMPLETE,
     READING_COULD_NOT_LOOK,
@@ -135,7 +134,7 @@ def passwords_of(act: Activity, access_key: str, *, follow_derived: bool) -> lis
         act,
         act.frame,
         keys,
-        ExitLists(),
+        None,
         tolerance_hours=0.0,
         follow_derived=follow_derived,
         why_not_followed=EVENTS_NOT_FOLLOWED,
