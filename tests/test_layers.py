@@ -113,7 +113,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # created; the evidence's steps, the console sessions of passwords the key set; the
     # remediation plan); carrying plans out (the verdict
     # gate, one call, the probes; the Runner that records each call; a record confirmed with
-    # CloudTrail; the account guards and the checks before a change; the run)
+    # CloudTrail; the account guards and the checks before a change, the console-session deny
+    # kept in force; the run)
     ("charts", "actions.plan"),
     ("actions.archive", "actions.undo"),
     ("actions.created",),
@@ -123,7 +124,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("runner.gate", "runner.calls", "runner.probes"),
     ("runner.recorder",),
     ("runner.confirm",),
-    ("runner.guards", "runner.checks"),
+    ("runner.guards", "runner.checks", "runner.keep"),
     ("runner.run",),
     ("runner",),
     # the investigation, what shows it, the runs and reports, the command

@@ -9,6 +9,7 @@ tests/fake_aws (``records_frame``'s genuine records are put there)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pandas as pd
@@ -20,16 +21,18 @@ from tests.actions.test_actions import (  # noqa: F401  (proxy_fixture: the fixt
     iam_client,
     key,
     ops,
+    persistence_events,
     proxy_fixture,
     records_frame,
 )
 from tests.fake_aws import FakeAws
-from tests.fake_aws.proxy import FaultProxy
+from tests.fake_aws.proxy import DENIED, THROTTLED, FaultProxy
 from torinvest import actions as ac
 from torinvest import runner as rn
 from torinvest.actions.archive import revoke_older_sessions_policy
 from torinvest.aws import Aws
 from torinvest.passwords import PasswordUse
+from torinvest.runner import run as rn_run
 from torinvest.sources.records.passwords import SignIn, console_passwords
 from torinvest.verdict import read_ledger
 
@@ -252,3 +255,124 @@ def test_a_password_record_without_an_event_id_is_never_confirmed() -> None:
     (record,) = deny.records
     assert record.event_id is None and not record.from_lookup
     assert "(event (no eventID), by " in deny.why
+
+
+# --------------------------------------------------------------------------------------------
+# a user the activity created: the deny stays in force unless the user is deleted
+# --------------------------------------------------------------------------------------------
+def _created_user_run(
+    proxy: FaultProxy, moto: str, tmp_path: Path, *, fail_put_back: bool = False
+) -> tuple[Any, rn.RunReport, list[str], Path]:
+    """The key created svc and set its console password (as in the sample case); the plan
+    denies svc's sessions, removes the deny just before DeleteUser, deletes svc. Run with
+    ``--execute`` against moto (the faults are the caller's). ``fail_put_back``: every
+    PutUserPolicy after the DeleteUser is denied."""
+    iam = iam_client(moto)
+    iam.create_user(UserName="benjamin")
+    suspect = iam.create_access_key(UserName="benjamin")["AccessKey"]["AccessKeyId"]
+    svc = iam.create_user(UserName="svc")["User"]
+    new_key = iam.create_access_key(UserName="svc")["AccessKey"]["AccessKeyId"]
+    iam.create_login_profile(UserName="svc", Password="Xx-12345678!")
+    events = persistence_events(
+        "svc", new_key, start=pd.Timestamp(svc["CreateDate"]), user_id=svc["UserId"]
+    )
+    plan = ac.plan_remediation(key(suspect), events, now=NOW)
+    ledger = tmp_path / "ledger.jsonl"
+    printed: list[str] = []
+
+    def echo(line: str) -> None:
+        printed.append(line)
+        if fail_put_back and line.startswith("EXECUTE  aws iam delete-user "):
+            proxy.fault("PutUserPolicy", DENIED)
+
+    report = rn.carry_out(Aws(), plan, execute=True, ledger=ledger, echo=echo)
+    return iam, report, printed, ledger
+
+
+@pytest.mark.parametrize("fault", [DENIED, THROTTLED])
+def test_a_delete_user_that_fails_puts_the_deny_back(
+    proxy: FaultProxy, moto: str, tmp_path: Path, fault: str
+) -> None:
+    """DeleteUser refused or throttled after the deny was removed: the deny is put back with
+    the plan's document (printed, ledgered) and the summary says svc still holds it."""
+    proxy.fault("DeleteUser", fault)
+    iam, report, printed, ledger = _created_user_run(proxy, moto, tmp_path)
+    assert ops(proxy, changes_only=True)[-3:] == ["DeleteUserPolicy", "DeleteUser", "PutUserPolicy"]
+    assert iam.list_user_policies(UserName="svc")["PolicyNames"] == [ac.REVOKE_POLICY_NAME]
+    doc = iam.get_user_policy(UserName="svc", PolicyName=ac.REVOKE_POLICY_NAME)["PolicyDocument"]
+    assert doc == revoke_older_sessions_policy(NOW)
+    executed = [p for p in printed if p.startswith("EXECUTE  aws iam ")]
+    assert executed[-1].startswith("EXECUTE  aws iam put-user-policy --user-name=svc ")
+    assert executed[-2].startswith("EXECUTE  aws iam delete-user --user-name=svc ")
+    (kept,) = report.kept
+    assert kept.in_force
+    summary = "\n".join(report.summary_lines())
+    assert f"deny kept: user svc still holds {ac.REVOKE_POLICY_NAME} (its DeleteUser failed" in (
+        summary
+    )
+    assert "DENY NOT IN FORCE" not in summary
+    assert [r.action.operation for r in report.failed] == ["DeleteUser"]
+    records, _ = read_ledger(ledger)
+    starts = [
+        r["action"]
+        for r in records
+        if r.get("kind") == "action" and r["phase"] == "start"
+        if r["action"]["operation"] == "PutUserPolicy"
+    ]
+    assert "put back the AWSRevokeOlderSessions deny on svc" in starts[-1]["why"]
+
+
+def test_a_deny_that_cannot_be_put_back_is_said_loudly_with_its_command(
+    proxy: FaultProxy, moto: str, tmp_path: Path
+) -> None:
+    proxy.fault("DeleteUser", DENIED)
+    iam, report, _, _ = _created_user_run(proxy, moto, tmp_path, fail_put_back=True)
+    assert iam.list_user_policies(UserName="svc")["PolicyNames"] == []
+    summary = "\n".join(report.summary_lines())
+    assert f"DENY NOT IN FORCE: user svc lost {ac.REVOKE_POLICY_NAME} before its DeleteUser" in (
+        summary
+    )
+    assert "run now: aws iam put-user-policy --user-name=svc" in summary
+    assert "--policy-document=" in summary
+    assert rn.exit_problem(report) is not None
+
+
+def test_a_run_stopped_before_delete_user_puts_the_deny_back(
+    proxy: FaultProxy, moto: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Interrupted between the removal and the DeleteUser: the deny is put back before the
+    interruption goes on."""
+    real = rn_run._change
+
+    def change(runner: rn.Runner, action: ac.Action, **kw: Any) -> rn.CallResult:
+        if action.operation == "DeleteUser":
+            raise KeyboardInterrupt
+        return real(runner, action, **kw)
+
+    monkeypatch.setattr(rn_run, "_change", change)
+    with pytest.raises(KeyboardInterrupt):
+        _created_user_run(proxy, moto, tmp_path)
+    iam = iam_client(moto)
+    assert ops(proxy, changes_only=True)[-2:] == ["DeleteUserPolicy", "PutUserPolicy"]
+    assert iam.list_user_policies(UserName="svc")["PolicyNames"] == [ac.REVOKE_POLICY_NAME]
+
+
+def test_the_summary_names_the_users_whose_console_sessions_are_ended() -> None:
+    """From the steps' data (their ``ends_sessions_of``), in a dry run as after one."""
+    plan = ac.plan_remediation(key(BENJAMIN_KEY), _passwords(), now=NOW)
+    report = rn.carry_out(Aws(), plan, offline=True, echo=lambda _: None)
+    summary = report.summary_lines()
+    assert any(line.startswith("  console sessions to end: alice (") for line in summary)
+    assert any(line.startswith("  console sessions to end: carol (") for line in summary)
+    done = rn.RunReport(plan, True, "r", results=[rn.CallResult(_denies(plan, "alice")[0], "done")])
+    assert any(
+        line.startswith("  console sessions ended: alice (") for line in done.summary_lines()
+    )
+
+
+def test_the_password_reset_step_does_not_claim_to_end_sessions() -> None:
+    plan = ac.plan_remediation(key(BENJAMIN_KEY), _passwords(), now=NOW)
+    (reset,) = [a for a in plan.manual if a.operation == "UpdateLoginProfile"]
+    assert "sign out" not in (reset.manual or "")
+    assert "resets the password only" in (reset.manual or "")
+    assert _denies(plan, "carol")  # the step that does end them

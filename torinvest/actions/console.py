@@ -109,6 +109,7 @@ def deny_console_sessions(
                 # a deny the finding justifies stays without records; one that records justify
                 # takes this one too (any one confirmed is enough)
                 records=(*old.records, record) if old.records else old.records,
+                ends_sessions_of=tuple(dict.fromkeys((*old.ends_sessions_of, p.user_name))),
             )
             continue
         why = (
@@ -126,6 +127,7 @@ def deny_console_sessions(
             targets=(p.user_name,),
             records=(record,),
             any_record=True,
+            ends_sessions_of=(p.user_name,),
         )
         at = _after_password_step(plan.actions, p.user_name)
         moved = _after_renames([deny], [p.event_time], renames)[0]

@@ -99,6 +99,9 @@ class Action:
     identity: tuple[str, ...] | None = None
     records: tuple[Record, ...] = ()
     any_record: bool = False
+    #: the users whose console sessions this deny ends (the passwords the key set): the run's
+    #: summary names them
+    ends_sessions_of: tuple[str, ...] = ()
 
     def cli(self) -> str:
         """The equivalent AWS CLI command (for the ticket and for review)."""
@@ -124,6 +127,7 @@ class Action:
         d["targets"] = list(self.targets)
         d["identity"] = list(self.identity) if self.identity else None
         d["records"] = [asdict(r) for r in self.records]
+        d["ends_sessions_of"] = list(self.ends_sessions_of)
         d["cli"] = self.cli()
         return d
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from torinvest.actions.plan import Action, _present
+from torinvest.actions.plan import REVOKE_POLICY_NAME, Action, _present
 from torinvest.aws.regions import REGION_RE
 from torinvest.safety import cli_option
 from torinvest.targets import json_object as _params
@@ -324,7 +324,8 @@ def _undo_one(row: Mapping[str, Any]) -> list[Action]:
                 _manual(
                     name,
                     f"reset the console password of {user} with its owner (the actor set it "
-                    f"at {stamp}); sign out its console sessions",
+                    f"at {stamp}): this resets the password only — the {REVOKE_POLICY_NAME} deny "
+                    "step on it ends its console sessions already signed in",
                     f"{when} changed the console password of {user}",
                     (user,),
                 )

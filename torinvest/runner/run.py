@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from torinvest.actions import REVOKE_POLICY_NAME, Plan
+from torinvest.actions import REVOKE_POLICY_NAME, Action, Plan
 from torinvest.aws import Aws
 from torinvest.commands import Access
 from torinvest.errors import RefusedError, RunFailedError, TorinvestError
@@ -24,6 +24,7 @@ from torinvest.runner.guards import UNVOUCHED_HINT, _guard, _would_use, unvouche
 from torinvest.runner.guards import check_account as check_account
 from torinvest.runner.guards import check_administrator as check_administrator
 from torinvest.runner.guards import whose_credentials as whose_credentials
+from torinvest.runner.keep import DenyKeeper, Kept
 from torinvest.runner.recorder import CallResult as CallResult
 from torinvest.runner.recorder import Runner as Runner
 from torinvest.runner.recorder import _targets, unfinished_runs, unfinished_said
@@ -46,6 +47,9 @@ class RunReport:
     #: earlier --execute runs of the plan that did not finish
     #: (:func:`~torinvest.runner.recorder.unfinished_runs`)
     earlier: list[dict[str, Any]] = field(default_factory=list)
+    #: the console-session denies removed before a DeleteUser that did not succeed, and
+    #: whether each was put back (:mod:`~torinvest.runner.keep`)
+    kept: list[Kept] = field(default_factory=list)
 
     def _of(self, *statuses: str, changes: bool | None = None) -> list[CallResult]:
         return [
@@ -130,6 +134,18 @@ class RunReport:
                     f"  {said}: {', '.join(minted)} (the deny on {whose}'s tokens issued before "
                     "the run)"
                 )
+            ended = r.action.ends_sessions_of
+            if r.action.operation == "PutUserPolicy" and ended:
+                whose = r.action.targets[0] if r.action.targets else ended[0]
+                said = (
+                    "console sessions ended" if r.status != "dry-run" else "console sessions to end"
+                )
+                lines.append(
+                    f"  {said}: {', '.join(ended)} (the deny on {whose}'s tokens issued before "
+                    "the run; the sessions signed in with the password(s) the key set among them)"
+                )
+        for k in self.kept:
+            lines.append(f"  {k.said()}")
         grouped: dict[str, list[str]] = {}
         for r in self.left_alone:
             grouped.setdefault(r.note or "?", []).append(r.action.operation)
@@ -236,6 +252,32 @@ def carry_out(
             report.notes.append(f"--execute would be {refusal.message}; {refusal.hint}")
     report.caller = runner.caller
     report.plan = plan
+    keeper = DenyKeeper(runner, plan)
+    report.kept = keeper.kept
+    try:
+        _each(runner, plan, report, keeper, execute, allowed, unvouched, recheck_verdict, ledger)
+    except BaseException:  # interrupted: no deny left removed from a user still there
+        keeper.finish("never ran (the run was interrupted)")
+        raise
+    why = "never ran (the run stopped)" if report.stopped is not None else "never ran"
+    report.results += keeper.finish(why)
+    return report
+
+
+def _each(
+    runner: Runner,
+    plan: Plan,
+    report: RunReport,
+    keeper: DenyKeeper,
+    execute: bool,
+    allowed: bool,
+    unvouched: str | None,
+    recheck_verdict: bool,
+    ledger: str | Path | None,
+) -> None:
+    """Each action of ``plan`` in turn (the body of :func:`carry_out`); a deny removed before a
+    DeleteUser that did not succeed is put back right after it (``keeper``)."""
+    echo = runner.echo
     for a in plan.actions:
         a = runner.retarget(a)
         if report.stopped is not None and not a.manual:
@@ -261,17 +303,25 @@ def carry_out(
             report.results.append(CallResult(a, "dry-run"))
         else:
             if not recheck_verdict:
-                report.results.append(_change(runner, a))
+                _made(report, keeper, a, _change(runner, a))
                 continue
             # one critical section: the verdict read again and the change made — a verdict
             # recorded meanwhile waits, and reads the finding again after the change
             with decision_lock(ledger):
                 report.stopped = _verdict_changed(runner, plan, ledger)
                 if report.stopped is None:
-                    report.results.append(_change(runner, a))
+                    _made(report, keeper, a, _change(runner, a))
             if report.stopped is not None:
                 report.results.append(CallResult(a, "not-run", note="the run stopped"))
-    return report
+
+
+def _made(report: RunReport, keeper: DenyKeeper, action: Action, result: CallResult) -> None:
+    """A change's result in the report, and the deny put back after it when it was a
+    DeleteUser that did not delete a user this run took the deny off."""
+    report.results.append(result)
+    restored = keeper.after(action, result)
+    if restored is not None:
+        report.results.append(restored)
 
 
 def _verdict_changed(runner: Runner, plan: Plan, ledger: str | Path | None) -> RefusedError | None:
