@@ -16,6 +16,7 @@ import copy
 import dataclasses
 import gzip
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ from torinvest import investigation, report
 from torinvest.case import sample_case
 from torinvest.display import answer, assessment
 from torinvest.events import Activity
-from torinvest.passwords import password_issues, password_uses, passwords_gap
+from torinvest.passwords import password_issues, password_uses, passwords_gap, passwords_phrase
 from torinvest.post import answer as post_answer
 from torinvest.sources.logs import load, load_logs
 from torinvest.tor import ExitLists
@@ -185,7 +186,7 @@ def test_the_sample_case_lists_the_password_the_tor_key_set_and_reads_its_sign_i
     assert f"<code>{USER}</code>" in html
     assert "no console sign-in of that user after it in the sources read" in html
     assert investigation.derived_keys_phrase(data).endswith(
-        ", 1 console password(s) set (no sign-in read)"
+        ", 1 console password(s) set (no sign-in in what was read)"
     )
 
 
@@ -674,3 +675,25 @@ def test_over_an_engine_a_password_a_console_session_set_is_named_not_followed(
     assert f"run `torinvest events --username={SECOND} --start=2023-07-10T12:33:00Z …`" in said
     assert [p for p in problems if p.startswith(f"{CONSOLE_KEY} minted by a console session")]
     assert investigation.summary(inv)["derived_keys_search"]["status"] == "partial"
+
+
+@pytest.mark.parametrize(
+    ("status", "signed_in", "said"),
+    [
+        ("read", 0, "no sign-in in what was read"),
+        ("read", 2, "SIGNED IN 2 time(s)"),
+        ("not read", 0, "sign-ins of 1 not read"),
+        ("not followed", 0, "sign-ins of 1 not followed"),
+    ],
+)
+def test_the_one_line_phrase_tells_none_found_from_not_read(
+    status: str, signed_in: int, said: str
+) -> None:
+    """The one-line summary's words for a password's sign-ins (``investigate``'s line,
+    ``events``' note, a ticket's answer): "read, and none" never reads as "not read" — it said
+    ``no sign-in read``, which a reader takes for "the sign-ins were not read"."""
+    use = {"sign_ins_search": {"status": status, "why": None}, "signed_in": signed_in}
+    phrase = passwords_phrase({"console_passwords": [use]})
+    assert phrase == f", 1 console password(s) set ({said})"
+    if status == "read":
+        assert not re.search(r"\bsign-ins? read\b", phrase)

@@ -211,7 +211,8 @@ def passwords_phrase(summary_data: Mapping[str, Any]) -> str:
     """The console passwords of a ``summary.json`` (``console_passwords``) in a few words,
     after the derived keys ("" when the key set none, or the summary has none): ``, 1 console
     password set (SIGNED IN 2 time(s))``, ``(sign-ins of 1 not read)``, ``(sign-ins of 1 not
-    followed)``, ``(no sign-in read)``."""
+    followed)``, ``(no sign-in in what was read)`` (read, and none: never words that read as
+    "not read")."""
     uses = [u for u in summary_data.get("console_passwords") or [] if isinstance(u, Mapping)]
     if not uses:
         return ""
@@ -225,7 +226,7 @@ def passwords_phrase(summary_data: Mapping[str, Any]) -> str:
     if unfollowed:
         parts.append(f"sign-ins of {unfollowed} not followed")
     if not parts:
-        parts.append("no sign-in read")
+        parts.append("no sign-in in what was read")
     return f", {len(uses)} console password(s) set ({'; '.join(parts)})"
 
 

@@ -227,6 +227,9 @@ def test_no_matching_verdict_is_refused_with_zero_calls(
     assert code == EXIT_REFUSED
     (line,) = errors(err)
     assert said in line and "nothing was called" in line
+    # one readable sentence: it said "the ledger L has its latest decided verdict is …"
+    assert f"verdict on {FINDING}; in the ledger {ledger}, it" in line
+    assert " has its latest" not in line
     status = "malicious" if plan == "remediate" else "legitimate"
     assert (
         f"torinvest verdict {FINDING} --status {status} --analyst NAME --rationale "

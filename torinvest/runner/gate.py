@@ -105,7 +105,7 @@ def require_verdict(
         return decided
     if decided is None:
         current = latest_verdict(records, finding_id)
-        said = "only pending" if current is not None else "no verdict"
+        said = "it has only pending" if current is not None else "it has no verdict"
     else:
         said = (
             f"its latest decided verdict is {decided.get('status')} (by "
@@ -113,7 +113,7 @@ def require_verdict(
         )
     raise RefusedError(
         f"refused: --plan {kind} --execute follows a {' or '.join(wanted)} verdict on "
-        f"{finding_id}, and the ledger {path} has {said}; nothing was called",
+        f"{finding_id}; in the ledger {path}, {said}; nothing was called",
         hint="record the verdict first: "
         + verdict_command(finding_id, wanted[0], ledger, access)
         + (f" (or --status {wanted[1]})" if len(wanted) > 1 else ""),
