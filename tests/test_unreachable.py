@@ -836,3 +836,33 @@ def test_connect_timeout_option_sets_the_run(
     with pytest.raises(SystemExit) as exited:
         run("findings", "--connect-timeout", "0")
     assert exited.value.code == 2
+
+
+def test_lookup_events_at_an_endpoint_that_drops_packets(
+    moto: str, dropping: Refusing, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LookupEvents retries calls itself (MAX_RETRIES, 8): a connection not answered is retried
+    once, then the endpoint is the answer for every region; the events are "could not look",
+    never "no events"."""
+    import torinvest.sources.lookup.fetch as lookup_fetch
+
+    monkeypatch.setattr(lookup_fetch, "BACKOFF_BASE", 0.001)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto)  # the dropping endpoint for CloudTrail only
+    endpoint = Refusing(dropping.url, monkeypatch, "AWS_ENDPOINT_URL_CLOUDTRAIL")  # STS: moto
+    code, out, err = run(
+        "events",
+        "--lookup",
+        "--access-key",
+        "AKIATFQR7NSCUXC3DDDP",
+        "--regions",
+        ",".join(REGIONS),
+        "--max-workers",
+        "1",
+        "--out",
+        str(tmp_path / "events.csv"),
+    )
+    assert code == EXIT_COULD_NOT_LOOK, err
+    assert endpoint.attempts == [("cloudtrail", "us-east-1")] * 2
+    assert "no answer to the connection (connect timeout)" in err
+    assert "no events" not in (out + err).lower()
+    _said_once_and_why(err, dropping.url, "AWS_ENDPOINT_URL_CLOUDTRAIL")
