@@ -866,3 +866,41 @@ def test_lookup_events_at_an_endpoint_that_drops_packets(
     assert "no answer to the connection (connect timeout)" in err
     assert "no events" not in (out + err).lower()
     _said_once_and_why(err, dropping.url, "AWS_ENDPOINT_URL_CLOUDTRAIL")
+
+
+@pytest.mark.parametrize(
+    ("source", "first"),
+    [
+        (["--logs", "s3://bucket/AWSLogs/"], ("s3", "us-east-1")),
+        (
+            [
+                "--engine",
+                "athena",
+                "--athena-database",
+                "db",
+                "--athena-table",
+                "trail",
+                "--start",
+                "2026-01-01",
+                "--end",
+                "2026-01-02",
+            ],
+            ("athena", "us-east-1"),
+        ),
+    ],
+    ids=["s3-logs", "athena"],
+)
+def test_events_read_at_an_endpoint_that_drops_packets(
+    dropping: Refusing, source: list[str], first: tuple[str, str], tmp_path: Path
+) -> None:
+    """The trail's S3 log files and Athena: the first call tried twice, then "could not look"
+    naming the endpoint, never an empty result."""
+    out_csv = tmp_path / "events.csv"
+    code, out, err = run(
+        "events", "--access-key", "AKIATFQR7NSCUXC3DDDP", *source, "--out", str(out_csv)
+    )
+    assert code == EXIT_COULD_NOT_LOOK, err
+    assert dropping.attempts == [first] * 2
+    assert "no answer to the connection (connect timeout)" in err
+    assert "no events" not in (out + err).lower() and not out_csv.exists()
+    _said_once_and_why(err, dropping.url)
