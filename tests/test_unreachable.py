@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import re
 import socket
 import struct
@@ -740,3 +741,166 @@ def test_lookup_events_through_a_dead_proxy_stops_after_the_first_region(
     assert code == EXIT_COULD_NOT_LOOK, err
     assert proxy.attempts == [("cloudtrail", "us-east-1")] * (1 + lookup_fetch.MAX_RETRIES)
     _proxy_said_once_and_why(err, proxy)
+
+
+# --------------------------------------------------------------------------------------------
+# an endpoint that drops packets: no answer to the connection (a connect timeout)
+# --------------------------------------------------------------------------------------------
+@pytest.fixture
+def dropping(monkeypatch: pytest.MonkeyPatch) -> Iterator[Refusing]:
+    """A loopback listener that never accepts, its one-connection backlog full: the kernel
+    answers no further connection (as a firewall that drops packets), so each one times out.
+    Named by AWS_ENDPOINT_URL; no retries configured (torinvest's own); a connect timeout of
+    0.2 s (TORINVEST_CONNECT_TIMEOUT) and no backoff between attempts."""
+    import botocore.retries.standard
+
+    monkeypatch.delenv("AWS_MAX_ATTEMPTS", raising=False)
+    monkeypatch.delenv("AWS_RETRY_MODE", raising=False)
+    monkeypatch.setenv("TORINVEST_CONNECT_TIMEOUT", "0.2")
+    monkeypatch.setattr(
+        botocore.retries.standard.ExponentialBackoff, "delay_amount", lambda self, ctx: 0
+    )
+    with (
+        socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock,
+        socket.socket(socket.AF_INET, socket.SOCK_STREAM) as held,
+    ):
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(0)
+        held.connect(sock.getsockname())  # fills the backlog: later connections get no answer
+        yield Refusing(f"http://127.0.0.1:{sock.getsockname()[1]}", monkeypatch, "AWS_ENDPOINT_URL")
+
+
+def test_findings_at_an_endpoint_that_drops_packets(dropping: Refusing) -> None:
+    """The call is tried twice (a connect timeout is retried once, not 10 times at botocore's
+    60 s each: 10 minutes before), then the endpoint is said as not reached, not "no findings"."""
+    code, out, err = run("findings")
+    assert code == EXIT_COULD_NOT_LOOK and out == ""
+    assert dropping.attempts == [("ec2", "us-east-1")] * 2
+    assert "no region could be searched: could not connect to" in err
+    assert "no answer to the connection (connect timeout)" in err
+    assert "no findings" not in err.lower()
+    _said_once_and_why(err, dropping.url)
+
+
+def test_investigate_at_an_endpoint_that_drops_packets(dropping: Refusing, tmp_path: Path) -> None:
+    code, _, err = run("investigate", FINDING, "--out", str(tmp_path / "report"))
+    assert code == EXIT_COULD_NOT_LOOK
+    assert dropping.attempts == [("ec2", "us-east-1")] * 2
+    assert "no answer to the connection (connect timeout)" in err
+    assert "not found" not in err and "no findings" not in err.lower()
+    _said_once_and_why(err, dropping.url)
+
+
+def test_the_users_retries_are_honoured_at_a_dropping_endpoint(
+    dropping: Refusing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "3")
+    code, _, err = run("findings")
+    assert code == EXIT_COULD_NOT_LOOK
+    assert dropping.attempts == [("ec2", "us-east-1")] * 3
+    assert "no answer to the connection (connect timeout)" in err
+
+
+def test_connect_timeout_option_and_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """torinvest's 10 s when nothing is set (botocore's is 60 s); TORINVEST_CONNECT_TIMEOUT;
+    AwsConfig's (--connect-timeout) first; a variable that is no number is said by name."""
+    from torinvest.aws.session import CONNECT_TIMEOUT_RANGE, DEFAULT_CONNECT_TIMEOUT
+    from torinvest.errors import InputError
+    from torinvest.options import NUMBER_RANGES
+
+    monkeypatch.delenv("TORINVEST_CONNECT_TIMEOUT", raising=False)
+    assert DEFAULT_CONNECT_TIMEOUT == 10
+    assert Aws().client("sts").meta.config.connect_timeout == 10
+    monkeypatch.setenv("TORINVEST_CONNECT_TIMEOUT", "2.5")
+    assert Aws().client("sts").meta.config.connect_timeout == 2.5
+    assert Aws(AwsConfig(connect_timeout=4)).client("sts").meta.config.connect_timeout == 4
+    for bad in ("ten", "0", "nan", "inf", "601"):
+        monkeypatch.setenv("TORINVEST_CONNECT_TIMEOUT", bad)
+        with pytest.raises(InputError, match="TORINVEST_CONNECT_TIMEOUT: not a number of seconds"):
+            Aws().client("sts")
+    # the option's range (torinvest.options, a layer above torinvest.aws) is the variable's
+    allowed = NUMBER_RANGES["connect_timeout"]
+    assert (allowed.low, allowed.high) == CONNECT_TIMEOUT_RANGE
+
+
+def test_connect_timeout_option_sets_the_run(
+    dropping: Refusing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--connect-timeout sets TORINVEST_CONNECT_TIMEOUT for the run (its kernels inherit it);
+    a value out of range is a usage error naming the option."""
+    monkeypatch.setenv("TORINVEST_CONNECT_TIMEOUT", "100")
+    code, _, err = run("findings", "--connect-timeout", "0.3")
+    assert code == EXIT_COULD_NOT_LOOK
+    assert "no answer to the connection (connect timeout)" in err
+    assert os.environ["TORINVEST_CONNECT_TIMEOUT"] == "0.3"
+    with pytest.raises(SystemExit) as exited:
+        run("findings", "--connect-timeout", "0")
+    assert exited.value.code == 2
+
+
+def test_lookup_events_at_an_endpoint_that_drops_packets(
+    moto: str, dropping: Refusing, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LookupEvents retries calls itself (MAX_RETRIES, 8): a connection not answered is retried
+    once, then the endpoint is the answer for every region; the events are "could not look",
+    never "no events"."""
+    import torinvest.sources.lookup.fetch as lookup_fetch
+
+    monkeypatch.setattr(lookup_fetch, "BACKOFF_BASE", 0.001)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto)  # the dropping endpoint for CloudTrail only
+    endpoint = Refusing(dropping.url, monkeypatch, "AWS_ENDPOINT_URL_CLOUDTRAIL")  # STS: moto
+    code, out, err = run(
+        "events",
+        "--lookup",
+        "--access-key",
+        "AKIATFQR7NSCUXC3DDDP",
+        "--regions",
+        ",".join(REGIONS),
+        "--max-workers",
+        "1",
+        "--out",
+        str(tmp_path / "events.csv"),
+    )
+    assert code == EXIT_COULD_NOT_LOOK, err
+    assert endpoint.attempts == [("cloudtrail", "us-east-1")] * 2
+    assert "no answer to the connection (connect timeout)" in err
+    assert "no events" not in (out + err).lower()
+    _said_once_and_why(err, dropping.url, "AWS_ENDPOINT_URL_CLOUDTRAIL")
+
+
+@pytest.mark.parametrize(
+    ("source", "first"),
+    [
+        (["--logs", "s3://bucket/AWSLogs/"], ("s3", "us-east-1")),
+        (
+            [
+                "--engine",
+                "athena",
+                "--athena-database",
+                "db",
+                "--athena-table",
+                "trail",
+                "--start",
+                "2026-01-01",
+                "--end",
+                "2026-01-02",
+            ],
+            ("athena", "us-east-1"),
+        ),
+    ],
+    ids=["s3-logs", "athena"],
+)
+def test_events_read_at_an_endpoint_that_drops_packets(
+    dropping: Refusing, source: list[str], first: tuple[str, str], tmp_path: Path
+) -> None:
+    """The trail's S3 log files and Athena: the first call tried twice, then "could not look"
+    naming the endpoint, never an empty result."""
+    out_csv = tmp_path / "events.csv"
+    code, out, err = run(
+        "events", "--access-key", "AKIATFQR7NSCUXC3DDDP", *source, "--out", str(out_csv)
+    )
+    assert code == EXIT_COULD_NOT_LOOK, err
+    assert dropping.attempts == [first] * 2
+    assert "no answer to the connection (connect timeout)" in err
+    assert "no events" not in (out + err).lower() and not out_csv.exists()
+    _said_once_and_why(err, dropping.url)

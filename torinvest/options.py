@@ -74,6 +74,7 @@ NUMBER_RANGES: dict[str, NumberRange] = {
     "max_rows": NumberRange(0, 10**10, "rows", "1000000", integer=True),
     "max_file_mb": NumberRange(1, 1 << 20, "MiB", "2048", integer=True),
     "max_workers": NumberRange(1, 64, "regions queried at once", "8", integer=True),
+    "connect_timeout": NumberRange(0.1, 600, "seconds", "10"),
     "jobs": NumberRange(1, MAX_JOBS, "reports run at once", "4", integer=True),
     "cell_timeout": NumberRange(1, 7 * 86400, "seconds", str(CELL_TIMEOUT)),
 }

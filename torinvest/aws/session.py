@@ -5,6 +5,7 @@ mode and user agent when unset, an assumed role, regions mapped concurrently).
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import time
@@ -18,6 +19,7 @@ import botocore.session
 from botocore.config import Config
 from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshableCredentials
 from botocore.exceptions import (
+    ConnectTimeoutError,
     NoRegionError,
     ProfileNotFound,
 )
@@ -61,6 +63,18 @@ USER_AGENT_EXTRA = f"torinvest/{__version__}"
 DEFAULT_RETRY_MODE = "standard"
 DEFAULT_MAX_ATTEMPTS = 10
 DEFAULT_MAX_WORKERS = 8
+#: Seconds a connection to an endpoint is waited for when nothing else is set (botocore's own
+#: default is 60 s: an address that drops packets cost minutes a call, with its retries).
+DEFAULT_CONNECT_TIMEOUT = 10.0
+#: The variable that sets the connect timeout (``--connect-timeout`` sets it for the run, and
+#: so for the notebooks' kernels it starts).
+CONNECT_TIMEOUT_ENV = "TORINVEST_CONNECT_TIMEOUT"
+#: The connect timeouts allowed, in seconds (``--connect-timeout``'s range:
+#: ``torinvest.options.NUMBER_RANGES``, which cannot be imported here: it is a layer up).
+CONNECT_TIMEOUT_RANGE = (0.1, 600.0)
+#: Attempts of a call whose connection timed out, when the user configured no retries: one
+#: retry (a packet lost once), not the ten other failures get.
+CONNECT_TIMEOUT_ATTEMPTS = 2
 #: Region used for global calls only when the configuration chain names none.
 FALLBACK_HOME_REGION = "us-east-1"
 
@@ -83,6 +97,8 @@ class AwsConfig:
     external_id: str | None = None
     endpoint_url: str | None = None
     max_workers: int = DEFAULT_MAX_WORKERS
+    #: seconds a connection is waited for; None: ``TORINVEST_CONNECT_TIMEOUT``, else 10 s
+    connect_timeout: float | None = None
 
 
 class Aws:
@@ -136,6 +152,8 @@ class Aws:
             extra["ExternalId"] = cfg.external_id
 
         def create_client(service_name: str, **kwargs: Any) -> Any:
+            timeout = Config(connect_timeout=connect_timeout(cfg.connect_timeout))
+            kwargs["config"] = timeout.merge(kwargs["config"]) if kwargs.get("config") else timeout
             # the chain's region (AWS_REGION too), as every other client: sts:AssumeRole in
             # us-east-1 fails in another partition and where only a regional endpoint is reachable
             kwargs.setdefault(
@@ -192,10 +210,12 @@ class Aws:
 
     # -- clients ------------------------------------------------------------------------------
     def client_config(self) -> Config:
-        """The botocore Config every client gets: user agent, and retries only if unconfigured."""
+        """The botocore Config every client gets: user agent, a connect timeout
+        (:func:`connect_timeout`), and retries only if unconfigured."""
         kwargs: dict[str, Any] = {
             "user_agent_extra": USER_AGENT_EXTRA,
             "max_pool_connections": max(10, self.config.max_workers * 2),
+            "connect_timeout": connect_timeout(self.config.connect_timeout),
         }
         if not _retry_configured(self.session._session):
             kwargs["retries"] = {
@@ -222,6 +242,8 @@ class Aws:
                 client = session.client(service, **kwargs)
             except NoRegionError as e:  # pragma: no cover - region always passed
                 raise InputError("no AWS region configured", hint="set AWS_REGION") from e
+            if not _retry_configured(session._session):
+                _bound_connect_timeouts(client)
             routes = self._routes(session._session, service, client)
             client = stoppable(client, self._endpoint_down(routes))
             if routes:
@@ -660,6 +682,52 @@ def _retry_reason(kwargs: dict[str, Any]) -> str:
         status = getattr(http, "status_code", "?")
         return f"HTTP {status}" + (f" {code}" if code else "")
     return "no answer"
+
+
+def connect_timeout(configured: float | None = None) -> float:
+    """The seconds a connection to an endpoint is waited for: ``configured``
+    (:attr:`AwsConfig.connect_timeout`), else ``TORINVEST_CONNECT_TIMEOUT`` (set by
+    ``--connect-timeout``), else :data:`DEFAULT_CONNECT_TIMEOUT`. A variable that is no number
+    in range is an :class:`InputError` naming it."""
+    if configured is not None:
+        return _seconds(configured, "AwsConfig(connect_timeout=…)")
+    text = os.environ.get(CONNECT_TIMEOUT_ENV, "").strip()
+    if not text:
+        return DEFAULT_CONNECT_TIMEOUT
+    return _seconds(text, CONNECT_TIMEOUT_ENV)
+
+
+def _seconds(value: object, origin: str) -> float:
+    """``value`` as a connect timeout in :data:`CONNECT_TIMEOUT_RANGE`, else an
+    :class:`InputError` naming ``origin``."""
+    low, high = CONNECT_TIMEOUT_RANGE
+    try:
+        seconds = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if isinstance(value, bool) or not low <= seconds <= high:  # nan and inf too
+        raise InputError(
+            f"{origin}: not a number of seconds from {low:g} to {high:g}: {str(value)[:40]!r}",
+            hint=f"give a number of seconds such as {DEFAULT_CONNECT_TIMEOUT:g}, or unset it",
+        )
+    return seconds
+
+
+def _bound_connect_timeouts(client: Any) -> None:
+    """A call of ``client`` whose connection timed out is retried once, not as many times as
+    other failures (standard mode's 10 attempts): an address that drops packets would cost ten
+    connect timeouts a call. Its error is then raised as botocore's (a connection failure,
+    recorded and said as any other: :func:`_watch_endpoint`)."""
+    service = client.meta.service_model.service_id.hyphenize()
+
+    def needs_retry(attempts: int = 0, caught_exception: Any = None, **_: Any) -> None:
+        if isinstance(caught_exception, ConnectTimeoutError) and attempts >= (
+            CONNECT_TIMEOUT_ATTEMPTS
+        ):
+            log.info("%s: no answer to the connection, %d attempts", service, attempts)
+            raise caught_exception
+
+    client.meta.events.register_first(f"needs-retry.{service}", needs_retry)
 
 
 def _retries(config: Config) -> int | None:

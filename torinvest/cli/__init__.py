@@ -41,6 +41,7 @@ from typing import Any, TextIO
 
 from torinvest import __version__
 from torinvest.aws import check_profile
+from torinvest.aws.session import CONNECT_TIMEOUT_ENV
 from torinvest.children import Terminated, sigterm_interrupts
 from torinvest.cli import (
     actions,
@@ -177,6 +178,9 @@ def main(
     try:
         try:
             check_arguments(args)  # the values no argparse type can check, in every command
+            if getattr(args, "connect_timeout", None) is not None:
+                # every client of the run, the notebooks' kernels too (they inherit it)
+                os.environ[CONNECT_TIMEOUT_ENV] = f"{args.connect_timeout:g}"
             if getattr(args, "profile", None):
                 check_profile(args.profile)  # a mistyped profile fails now, whatever the command
             # kill PID, a timeout, systemctl stop: Ctrl-C's way out; both stop worker threads too

@@ -14,6 +14,7 @@ import pandas as pd
 
 from torinvest.aws import DEFAULT_MAX_WORKERS, Aws, AwsConfig, parse_regions
 from torinvest.aws.ids import account_id, check_access_key_id, check_external_id, check_role_arn
+from torinvest.aws.session import CONNECT_TIMEOUT_ENV, DEFAULT_CONNECT_TIMEOUT
 from torinvest.errors import InputError, OptionsError
 from torinvest.options import (
     DEFAULT_LOOKAHEAD_DAYS,
@@ -112,6 +113,14 @@ def _add_aws_args(
         "--external-id",
         type=value_of(partial(check_external_id, name="")),
         help="external ID for --role-arn (AssumeRole's ExternalId)",
+    )
+    g.add_argument(
+        "--connect-timeout",
+        type=number_option("connect_timeout"),
+        default=None,
+        metavar="SECONDS",
+        help="seconds a connection to an AWS endpoint is waited for (default "
+        f"{CONNECT_TIMEOUT_ENV} or {DEFAULT_CONNECT_TIMEOUT:g}; {_bounds('connect_timeout')})",
     )
     if full:
         g.add_argument(
@@ -388,6 +397,7 @@ def aws_from_args(args: argparse.Namespace) -> Aws:
             role_arn=args.role_arn,
             external_id=args.external_id,
             max_workers=DEFAULT_MAX_WORKERS if workers is None else max(1, workers),
+            connect_timeout=args.connect_timeout,
         )
     )
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ConnectTimeoutError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from torinvest.aws import (
@@ -29,6 +29,7 @@ from torinvest.aws import (
     translate_error,
 )
 from torinvest.aws.pages import REPEATED, RESTARTS, expired_token, token_expired_again
+from torinvest.aws.session import CONNECT_TIMEOUT_ATTEMPTS
 from torinvest.errors import AwsError, EndpointError, InputError
 from torinvest.jsonread import REPLACEMENT
 from torinvest.sources.lookup.pacer import Pacer
@@ -174,6 +175,7 @@ def fetch_pages(
     token: str | None = None
     trail = PageTrail("cloudtrail", OP, region=region, limit=max_pages or MAX_PAGES)
     failures = 0
+    timeouts = 0  # connections not answered (an address that drops packets): retried once
     restarts = 0
     yielded: set[Any] = set()  # EventIds: a pull started over skips what it gave
     pages = 0
@@ -204,6 +206,9 @@ def fetch_pages(
                 # failure is the answer (torinvest.aws.reach)
                 or (isinstance(e, BotoConnectionError) and not isinstance(e, EndpointDown))
             )
+            if isinstance(e, ConnectTimeoutError):
+                timeouts += 1
+                retryable = retryable and timeouts < CONNECT_TIMEOUT_ATTEMPTS
             if token and expired_token(e, "cloudtrail"):
                 if restarts >= RESTARTS:
                     raise token_expired_again(
