@@ -32,11 +32,12 @@ that prints data issues). Rules belong in the library, where notebooks and tests
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, TextIO
 
 from torinvest import __version__
@@ -155,6 +156,26 @@ def _store_once(parser: argparse.ArgumentParser) -> None:
 # --------------------------------------------------------------------------------------------
 # entry point
 # --------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _timeout_of(args: argparse.Namespace) -> Iterator[None]:
+    """``--connect-timeout`` for every client of the command, the notebooks' kernels too (they
+    inherit the environment); the variable as it was afterwards (``main`` may run again in
+    the same process: a notebook, the tests)."""
+    value = getattr(args, "connect_timeout", None)
+    if value is None:
+        yield
+        return
+    before = os.environ.get(CONNECT_TIMEOUT_ENV)
+    os.environ[CONNECT_TIMEOUT_ENV] = f"{value:g}"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(CONNECT_TIMEOUT_ENV, None)
+        else:
+            os.environ[CONNECT_TIMEOUT_ENV] = before
+
+
 def main(
     argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None
 ) -> int:
@@ -178,14 +199,11 @@ def main(
     try:
         try:
             check_arguments(args)  # the values no argparse type can check, in every command
-            if getattr(args, "connect_timeout", None) is not None:
-                # every client of the run, the notebooks' kernels too (they inherit it)
-                os.environ[CONNECT_TIMEOUT_ENV] = f"{args.connect_timeout:g}"
             if getattr(args, "profile", None):
                 check_profile(args.profile)  # a mistyped profile fails now, whatever the command
             # kill PID, a timeout, systemctl stop: Ctrl-C's way out; both stop worker threads too
             # long work says where it is on stderr, also off a terminal (torinvest.progress)
-            with stop_on_signals(), sigterm_interrupts(), said_to(err):
+            with stop_on_signals(), sigterm_interrupts(), said_to(err), _timeout_of(args):
                 code = int(args.func(args, out, err) or 0)
         except BaseException:  # whatever stopped the command: what it leaves is said first
             if getattr(args, "on_failure", None) is not None:
