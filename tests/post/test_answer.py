@@ -47,6 +47,25 @@ def test_the_answer_of_a_real_report() -> None:
     assert (a.workflow, a.verification, a.verdict_from_ledger) == (None, None, False)
 
 
+@pytest.mark.parametrize(
+    ("why", "said"),
+    [
+        (
+            "the console password set for user svc-backup-sync: its sign-ins were not read",
+            "the console password set for user svc-backup-sync: its sign-ins were not read",
+        ),
+        (None, "a key minted past the pass limit was not followed, or part of the activity"),
+    ],
+)
+def test_a_partial_derived_keys_search_says_why(why: str | None, said: str) -> None:
+    """The ticket says why the derived keys' search was partial (summary.json's ``why``), not a
+    guess between two reasons; a summary without one keeps the general words."""
+    data = summary_data()
+    data["derived_keys_search"] = {"status": "partial", "why": why}
+    [line] = [x for x in build_answer(data).text.splitlines() if x.startswith("Derived keys:")]
+    assert f"— the search was partial: {said}" in line
+
+
 def test_calls_no_exit_list_covers_are_never_counted_as_not_tor() -> None:
     lines = build_answer(unknown_tor_summary()).text.splitlines()
     assert UNKNOWN_TOR_LINE in lines

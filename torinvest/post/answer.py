@@ -378,9 +378,12 @@ def _derived_line(summary: Mapping[str, Any], state: str) -> str:
         return "Derived keys: not followed (follow_derived was off)" + said
     if state == COULD_NOT_LOOK and not derived:  # none seen in what was not read
         return f"Derived keys: {NOTHING_READ}"
+    why = (summary.get("derived_keys_search") or {}).get("why")
     partial = (
-        " — the search was partial: a key minted past the pass limit was not followed, or part "
-        "of the activity was not read (the data issues say which)"
+        f" — the search was partial: {_t(why, 240)}"
+        if search == "partial" and isinstance(why, str) and why.strip()
+        else " — the search was partial: a key minted past the pass limit was not followed, or "
+        "part of the activity was not read (the data issues say which)"
         if search == "partial"
         else ""
     )
