@@ -156,7 +156,7 @@ def moto(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
 #: Test modules that run report kernels or many subprocesses, heaviest first (each one's share
 #: of the slowest tests of two ``--durations=60`` listings of the whole suite, 2026-12-05).
 #: :func:`pytest_collection_modifyitems` runs them first: a 50-80 s test that starts last
-#: leaves the other ``-n 2`` worker idle to its end; started first, the many short tests fill in
+#: leaves the other workers (``-n 3``) idle to its end; started first, the many short tests fill in
 #: around it (``make test`` uses ``--dist worksteal``: an idle worker takes tests queued on the
 #: other). A module not listed runs after them, as collected; a name no longer there is
 #: ignored: only the suite's wall time depends on this list.
