@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from torinvest.aws.session import CONNECT_TIMEOUT_RANGE, DEFAULT_CONNECT_TIMEOUT
 from torinvest.errors import InputError, OptionsError
 from torinvest.inflate import DEFAULT_LIMIT as DEFAULT_MAX_FILE_BYTES
 
@@ -74,7 +75,9 @@ NUMBER_RANGES: dict[str, NumberRange] = {
     "max_rows": NumberRange(0, 10**10, "rows", "1000000", integer=True),
     "max_file_mb": NumberRange(1, 1 << 20, "MiB", "2048", integer=True),
     "max_workers": NumberRange(1, 64, "regions queried at once", "8", integer=True),
-    "connect_timeout": NumberRange(0.1, 600, "seconds", "10"),
+    "connect_timeout": NumberRange(
+        *CONNECT_TIMEOUT_RANGE, "seconds", f"{DEFAULT_CONNECT_TIMEOUT:g}"
+    ),
     "jobs": NumberRange(1, MAX_JOBS, "reports run at once", "4", integer=True),
     "cell_timeout": NumberRange(1, 7 * 86400, "seconds", str(CELL_TIMEOUT)),
 }

@@ -69,8 +69,8 @@ DEFAULT_CONNECT_TIMEOUT = 10.0
 #: The variable that sets the connect timeout (``--connect-timeout`` sets it for the run, and
 #: so for the notebooks' kernels it starts).
 CONNECT_TIMEOUT_ENV = "TORINVEST_CONNECT_TIMEOUT"
-#: The connect timeouts allowed, in seconds (``--connect-timeout``'s range:
-#: ``torinvest.options.NUMBER_RANGES``, which cannot be imported here: it is a layer up).
+#: The connect timeouts allowed, in seconds (``--connect-timeout``'s range in
+#: ``torinvest.options.NUMBER_RANGES`` is made of it).
 CONNECT_TIMEOUT_RANGE = (0.1, 600.0)
 #: Attempts of a call whose connection timed out, when the user configured no retries: one
 #: retry (a packet lost once), not the ten other failures get.
