@@ -14,7 +14,6 @@ calls of console sessions that signed in, which the activity does not hold.
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -23,13 +22,13 @@ import pandas as pd
 
 from torinvest.errors import DataIssue
 from torinvest.events import Activity
-from torinvest.safety import option
 from torinvest.sources.records.passwords import (
     SIGN_IN_EVENT,
     ConsolePassword,
     SignIn,
     after,
     console_passwords,
+    sign_ins_command,
 )
 
 if TYPE_CHECKING:  # the package imports the Tor lists' parsers (stem): only where one is read
@@ -76,11 +75,7 @@ class PasswordUse:
     def command(self) -> str:
         """The command that reads the user's sign-ins and console sessions' calls (the sources
         are the analyst's: ``…``)."""
-        p = self.password
-        args = ["torinvest", "events", option("--username", p.user_name)]
-        if p.event_time is not None:
-            args.append(option("--start", p.event_time.strftime("%Y-%m-%dT%H:%M:%SZ")))
-        return shlex.join(args) + " …"
+        return sign_ins_command(self.password)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -13,7 +13,6 @@ search responses: LookupEvents).
 from __future__ import annotations
 
 import re
-import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -23,7 +22,6 @@ import pandas as pd
 
 from torinvest.errors import DataIssue
 from torinvest.outcome import unknown_rows
-from torinvest.safety import option
 from torinvest.sources.records.columns import MINTING_EVENTS
 from torinvest.sources.records.derived import (
     FOLLOW_SOURCE,
@@ -38,6 +36,7 @@ from torinvest.sources.records.passwords import (
     SignIn,
     console_passwords,
     console_sessions,
+    sign_ins_command,
 )
 
 #: ``key_origin.status`` values in ``summary.json`` (docs/DESIGN.md).
@@ -347,17 +346,9 @@ def followed_sessions(
             FOLLOW_SOURCE,
             f"a console password for user {p.user_name} set by console session {p.set_by} "
             f"({p.event_name} at {when}) of a user the key set a password for, not followed: "
-            f"its sign-ins and console sessions were not read: run `{_sign_ins_command(p)}` "
+            f"its sign-ins and console sessions were not read: run `{sign_ins_command(p)}` "
             "over the trail's log files (they follow it) to see them",
         )
         if issue not in issues:
             issues.append(issue)
     return sessions, calls
-
-
-def _sign_ins_command(p: ConsolePassword) -> str:
-    """The command that reads the sign-ins and console sessions of ``p``'s user."""
-    args = ["torinvest", "events", option("--username", p.user_name)]
-    if p.event_time is not None:
-        args.append(option("--start", p.event_time.strftime("%Y-%m-%dT%H:%M:%SZ")))
-    return shlex.join(args) + " …"

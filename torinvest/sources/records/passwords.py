@@ -11,6 +11,7 @@ as a JSON string is the bytes its prefilter searches for: :func:`user_needles`).
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -21,6 +22,7 @@ import pandas as pd
 
 from torinvest.jsonread import parse as parse_json
 from torinvest.outcome import failed_rows, unknown_rows
+from torinvest.safety import option
 from torinvest.sources.records.derived import DerivedKey
 
 #: Calls that give an IAM user a console password (``requestParameters.userName``; the caller's
@@ -95,6 +97,15 @@ class SignIn:
             "mfa_used": self.mfa_used,
             "aws_region": self.aws_region,
         }
+
+
+def sign_ins_command(password: ConsolePassword) -> str:
+    """The command that reads the sign-ins and console sessions' calls of ``password``'s user
+    from its time on (the sources are the analyst's: ``…``); every value one argument."""
+    args = ["torinvest", "events", option("--username", password.user_name)]
+    if password.event_time is not None:
+        args.append(option("--start", password.event_time.strftime("%Y-%m-%dT%H:%M:%SZ")))
+    return shlex.join(args) + " …"
 
 
 def console_passwords(frame: pd.DataFrame, keys: Collection[str]) -> list[ConsolePassword]:
