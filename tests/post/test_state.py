@@ -3,6 +3,8 @@ the next, a jira-new issue per finding made once and updated, only what changed 
 
 from __future__ import annotations
 
+import argparse
+import io
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,8 +12,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.fake_tickets import FakeJira
-from tests.post.conftest import make_report, summary_data, variables
+from tests.fake_tickets import FakeJira, FakeServiceNow
+from tests.post.conftest import SYS_ID, make_report, summary_data, variables
+from torinvest.cli.post import batch_poster
 from torinvest.errors import TorinvestError
 from torinvest.post import post_report
 from torinvest.post.jira import finding_label
@@ -299,3 +302,54 @@ def test_a_post_failure_is_retried_by_the_next_run(
     )
     assert second.done[A] == ["posted jira-new:SEC"] and inv.runs == [A]
     assert len([k for k in jira.issues if k != "SEC-1"]) == 1
+
+
+def test_a_template_whose_variables_are_missing_leaves_the_others_posted(
+    jira: FakeJira, servicenow: FakeServiceNow, tmp_path: Path, ledger: Path
+) -> None:
+    """The env file of a scheduled run lacks one template's secret: that template is NOT
+    POSTED, naming the variable, the other templates post all the same, and once the secret is
+    there the next run posts the missing one alone (the posted one is not posted twice)."""
+    env = variables(jira, servicenow)
+    token = env.pop("JIRA_API_TOKEN")
+    env_file = tmp_path / "post.env"
+    env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
+    env_file.chmod(0o600)
+    sn = f"servicenow:incident:{SYS_ID}"
+    args = argparse.Namespace(
+        post_each=["jira-new:SEC", sn], env_file=str(env_file), post_with_csv=False, ledger=ledger
+    )
+    inv, out, lines = Investigator(), tmp_path / "out", []
+    first = run_scheduled(
+        out,
+        refs(A),
+        investigate=inv,
+        post=batch_poster(args, io.StringIO()),
+        templates=args.post_each,
+        echo=lines.append,
+    )
+    assert first.done[A] == ["investigated", "post failed jira-new:SEC", f"posted {sn}"]
+    assert first.failed == [A]  # the run says a report was not posted
+    assert (
+        f"NOT POSTED {A}: jira-new:SEC: JIRA_API_TOKEN not set: not posted (set it in the "
+        "environment or in the file given with --env-file (never on the command line))"
+    ) in lines
+    assert len(servicenow.calls("update_record")) == 1
+    assert [k for k in jira.issues if k != "SEC-1"] == []
+    posts = json.loads((out / "state.json").read_text())["findings"][A]["posts"]
+    assert posts["jira-new:SEC"]["status"] == "failed" and posts[sn]["status"] == "posted"
+    assert "JIRA_API_TOKEN not set" in posts["jira-new:SEC"]["line"]
+    assert "JIRA_API_TOKEN" not in posts[sn]["line"]
+
+    env_file.write_text(env_file.read_text() + f"JIRA_API_TOKEN={token}\n")
+    second = run_scheduled(
+        out,
+        refs(A),
+        investigate=inv,
+        post=batch_poster(args, io.StringIO()),
+        templates=args.post_each,
+        echo=str,
+    )
+    assert second.done[A] == ["posted jira-new:SEC"] and second.failed == []
+    assert len([k for k in jira.issues if k != "SEC-1"]) == 1
+    assert len(servicenow.calls("update_record")) == 1 and inv.runs == [A]

@@ -278,8 +278,8 @@ def _investigate_all(args: argparse.Namespace, options: Any, out: TextIO, err: T
     )
     if unposted:
         print_partial(
-            f"{len(unposted)} report(s) not posted ({', '.join(unposted)}); the next run posts "
-            "them",
+            f"{len(unposted)} report(s) not posted ({', '.join(unposted)}): each NOT POSTED "
+            "line above says why; the next run tries them again",
             err,
         )
     if batch.unread:

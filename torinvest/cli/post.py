@@ -94,6 +94,9 @@ def batch_poster(args: argparse.Namespace, err: TextIO) -> Any:
             env=env,
             ledger=args.ledger,
             echo=lambda line: print(f"torinvest: {term_safe(line)}", file=err),
+            # a template whose variables the env file lacks is NOT POSTED, naming them; the
+            # other templates are posted all the same
+            skip_unconfigured=True,
         )
 
     return post

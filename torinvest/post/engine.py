@@ -126,26 +126,37 @@ def read_report(folder: Path) -> tuple[str, dict[str, Any]]:
     return finding_id, summary
 
 
-def make_destinations(specs: Sequence[DestinationSpec], ctx: Context) -> list[Destination]:
+def make_destinations(
+    specs: Sequence[DestinationSpec],
+    ctx: Context,
+    *,
+    unconfigured: list[tuple[DestinationSpec, PostConfigError]] | None = None,
+) -> list[Destination]:
     """A destination object per spec; every configuration problem at once, as one
-    :class:`PostConfigError` (before anything is posted)."""
+    :class:`PostConfigError` (before anything is posted). With ``unconfigured`` (a list), the
+    destinations that can be made are returned and each one that cannot is added to it with
+    its problem instead: the caller posts the others and says which were not posted."""
     from torinvest.post.base import make_destination
 
     made: list[Destination] = []
-    problems: list[PostConfigError] = []
+    problems: list[tuple[DestinationSpec, PostConfigError]] = []
     for spec in specs:
         try:
             made.append(make_destination(spec, ctx))
         except PostConfigError as e:
-            problems.append(e)
+            problems.append((spec, e))
+    if problems and unconfigured is not None:
+        unconfigured.extend(problems)
+        return made
     if problems:
+        problems_only = [e for _, e in problems]
         for d in made:
             d.close()
-        if len(problems) == 1:
-            raise problems[0]
+        if len(problems_only) == 1:
+            raise problems_only[0]
         raise PostConfigError(
-            "; ".join(p.message for p in problems) + ": nothing posted",
-            hint=problems[0].hint,
+            "; ".join(p.message for p in problems_only) + ": nothing posted",
+            hint=problems_only[0].hint,
         )
     return made
 
@@ -176,12 +187,16 @@ def post_report(
     backoff: float = DEFAULT_BACKOFF,
     sleep: Callable[[float], None] = time.sleep,
     echo: Callable[[str], None] | None = None,
+    skip_unconfigured: bool = False,
 ) -> PostReport:
     """Post the complete report in ``report_dir`` to each destination (module docstring).
 
     ``env``: the variables to read configuration and secrets from (default: the process
     environment; see :func:`torinvest.post.env.environment` for ``--env-file``). ``force``:
-    post again what was posted. ``with_csv``: also events.csv and per_ip.csv. ``aws_factory``
+    post again what was posted. ``with_csv``: also events.csv and per_ip.csv.
+    ``skip_unconfigured`` (scheduled runs, ``--post-each``): a destination whose configuration
+    is missing or wrong (an unset variable of the env file) is a ``failed`` outcome naming what
+    is missing, and the others are posted — else that refuses the whole post. ``aws_factory``
     builds the :class:`~torinvest.aws.Aws` of the AWS destinations (default ``Aws()``: boto3's
     chain). Raises :class:`PostRefusedError` / :class:`PostConfigError` / InputError before
     posting anything (incomplete report, unwritable record or ledger, missing variables);
@@ -208,6 +223,7 @@ def post_report(
             backoff=backoff,
             sleep=sleep,
             echo=echo,
+            skip_unconfigured=skip_unconfigured,
         )
 
 
@@ -246,6 +262,7 @@ def _post_held(
     backoff: float,
     sleep: Callable[[float], None],
     echo: Callable[[str], None] | None,
+    skip_unconfigured: bool = False,
 ) -> PostReport:
     """:func:`post_report` once the report folder's lock is held."""
     finding_id, summary = read_report(folder)
@@ -292,9 +309,14 @@ def _post_held(
         files=files,
         answer=build_answer(summary, records),
     )
-    dests = make_destinations(specs, ctx)
+    unconfigured: list[tuple[DestinationSpec, PostConfigError]] = []
+    dests = make_destinations(specs, ctx, unconfigured=unconfigured if skip_unconfigured else None)
     dests.sort(key=lambda d: d.spec.split(":", 1)[0] in _LAST)  # stable: others first
     report = PostReport(folder, finding_id, [], ledger_path)
+    for spec, problem in unconfigured:  # nothing sent there; the others are posted
+        report.outcomes.append(
+            Outcome(spec.text, "failed", f"{problem.message}: not posted ({problem.hint})")
+        )
     current = ""
     try:
         with posts.locked(), scrubbed_logs(redactor):
