@@ -15,7 +15,7 @@ import pytest
 from tests.fake_tickets import FakeJira, FakeServiceNow
 from tests.post.conftest import SYS_ID, make_report, summary_data, variables
 from torinvest.cli.post import batch_poster
-from torinvest.errors import TorinvestError
+from torinvest.errors import InputError, TorinvestError
 from torinvest.post import post_report
 from torinvest.post.jira import finding_label
 from torinvest.post.state import MAX_ATTEMPTS, FindingRef, RunState, StateBusyError, run_scheduled
@@ -353,3 +353,68 @@ def test_a_template_whose_variables_are_missing_leaves_the_others_posted(
     assert second.done[A] == ["posted jira-new:SEC"] and second.failed == []
     assert len([k for k in jira.issues if k != "SEC-1"]) == 1
     assert len(servicenow.calls("update_record")) == 1 and inv.runs == [A]
+
+
+@pytest.mark.parametrize(
+    ("entry", "why"),
+    [
+        ("x", "its entry is str, not an object"),
+        ({"status": "failed", "attempts": "x"}, "attempts 'x' is not a count"),
+        ({"status": "done"}, "status 'done' is not one of"),
+        ({"status": "reported", "finding": [1]}, "finding is list, not an object"),
+        ({"status": "reported", "posts": []}, "posts is list, not an object"),
+    ],
+)
+def test_a_finding_entry_the_state_does_not_write_is_said_and_rebuilt(
+    jira: FakeJira, tmp_path: Path, ledger: Path, entry: object, why: str
+) -> None:
+    """A state file whose JSON holds a finding's entry of the wrong shape (hand-edited, another
+    tool's): that entry is said and left out — the finding rebuilt from its folder as when the
+    file is moved aside, never posted twice — and the other findings' entries are kept (was: a
+    traceback, every run)."""
+    inv, out = Investigator(), tmp_path / "out"
+    kw = {"investigate": inv, "post": poster(jira, ledger), "templates": ["jira-new:SEC"]}
+    run_scheduled(out, refs(A, B), echo=str, **kw)  # type: ignore[arg-type]
+    doc = json.loads((out / "state.json").read_text())
+    doc["findings"][A] = entry
+    (out / "state.json").write_text(json.dumps(doc))
+    lines: list[str] = []
+    result = run_scheduled(out, refs(A, B), echo=lines.append, **kw)  # type: ignore[arg-type]
+    said = f"state file: {out / 'state.json'}: finding {A}: {why}"
+    assert [line for line in lines if line.startswith("state file:")] == [
+        next(line for line in lines if line.startswith(said))
+    ]
+    assert "its entry is left out and the finding taken as new to this state file" in lines[0]
+    assert inv.runs == [A, B] and result.failed == []  # complete reports: not made again
+    assert len([k for k in jira.issues if k != "SEC-1"]) == 2  # not posted twice
+    after = json.loads((out / "state.json").read_text())["findings"]
+    assert after[A]["status"] == "reported"
+    assert after[B]["report"] == doc["findings"][B]["report"]  # kept, not rebuilt
+    assert after[B]["posts"]["jira-new:SEC"]["status"] == "already-posted"
+
+
+@pytest.mark.parametrize("runs", [5, "x", {"a": 1}])
+def test_a_runs_history_that_is_not_a_list_is_started_again(tmp_path: Path, runs: object) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "state.json").write_text(json.dumps({"format": 1, "findings": {}, "runs": runs}))
+    lines: list[str] = []
+    run_scheduled(out, refs(A), investigate=Investigator(), echo=lines.append)
+    assert lines[0].endswith("'runs' is not a list: the runs' history is started again")
+    assert len(json.loads((out / "state.json").read_text())["runs"]) == 1
+
+
+@pytest.mark.parametrize("fmt", [2, "1", True, None])
+def test_a_state_file_of_another_format_is_refused_and_left_as_it_is(
+    tmp_path: Path, fmt: object
+) -> None:
+    """Another version's state file is not read as this one's (nor rewritten by it)."""
+    out = tmp_path / "out"
+    out.mkdir()
+    text = json.dumps({"format": fmt, "findings": {A: {"status": "reported"}}, "runs": []})
+    (out / "state.json").write_text(text)
+    inv = Investigator()
+    with pytest.raises(InputError, match=r"state\.json is format .*reads format 1 only") as e:
+        run_scheduled(out, refs(A), investigate=inv, echo=str)
+    assert "run the torinvest that wrote it, or move it aside" in (e.value.hint or "")
+    assert inv.runs == [] and (out / "state.json").read_text() == text

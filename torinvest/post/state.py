@@ -33,6 +33,10 @@ The file is written atomically after every change of a finding's state, under an
         "report": {"manifest_sha256", "completed_at"}, "error": null,
         "posts": {"<template>": {"status", "line", "at"}}, "updated_at": "…Z"}},
      "runs": [{"started_at", "finished_at", "status": "done|interrupted"}]}
+
+A file of another ``format`` is refused (another version wrote it), never read as this one. A
+finding's entry not of this shape is said (:attr:`RunState.problems`) and left out: that finding
+is rebuilt from its folder as one new to the file, the others' entries kept.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from typing import Any
 
 import orjson
 
+from torinvest import __version__
 from torinvest.children import end_with_parent
 from torinvest.errors import EXIT_BUSY, InputError, TorinvestError
 from torinvest.investigation import NOTHING_READ_SOURCE, reading_text, report_dir_name
@@ -175,6 +180,30 @@ def _recorded(facts: Mapping[str, Any] | None, ref: FindingRef) -> dict[str, Any
     }
 
 
+_STATUSES = ("running", "reported", "failed")
+
+
+def _entry_problem(entry: Any) -> str | None:
+    """Why a finding's entry of the state file is not one :class:`RunState` writes (None: it
+    is): the fields a run reads, each of the type written."""
+    if not isinstance(entry, dict):
+        return f"its entry is {type(entry).__name__}, not an object"
+    if entry.get("status") not in _STATUSES:
+        return f"status {term_safe(repr(entry.get('status')))[:60]} is not one of {_STATUSES}"
+    for name in ("attempts", "unread_runs"):
+        value = entry.get(name)
+        if value is not None and (type(value) is not int or value < 0):
+            return f"{name} {term_safe(repr(value))[:60]} is not a count"
+    for name in ("finding", "posts", "report"):
+        value = entry.get(name)
+        if value is not None and not isinstance(value, dict):
+            return f"{name} is {type(value).__name__}, not an object"
+    unread = entry.get("unread")
+    if unread is not None and not isinstance(unread, list):
+        return f"unread is {type(unread).__name__}, not a list"
+    return None
+
+
 def manifest_digest(folder: Path) -> str | None:
     try:
         return hashlib.sha256((folder / MANIFEST).read_bytes()).hexdigest()
@@ -196,6 +225,9 @@ class RunState:
         self.root = root
         self.path = root / STATE_FILE
         self.doc: dict[str, Any] = {"format": FORMAT, "findings": {}, "runs": []}
+        #: What :meth:`load` left out of the file, one line each (a finding's entry that is not
+        #: one the state writes): the run says them.
+        self.problems: list[str] = []
 
     @classmethod
     @contextmanager
@@ -244,7 +276,31 @@ class RunState:
             ) from None
         if not isinstance(data, dict) or not isinstance(data.get("findings"), dict):
             raise InputError(f"{self.path} is not a torinvest state file", hint="move it aside")
+        fmt = data.get("format", FORMAT)
+        if type(fmt) is not int or fmt != FORMAT:
+            raise InputError(
+                f"the state file {self.path} is format {term_safe(repr(fmt))[:40]}; this "
+                f"torinvest ({__version__}) reads format {FORMAT} only: it was written by "
+                "another version (or is not a state file)",
+                hint="run the torinvest that wrote it, or move it aside (the reports and their "
+                "posting records stay: a new state is rebuilt from them without posting twice)",
+            )
+        if not isinstance(data.get("runs", []), list):
+            self.problems.append(
+                f"{self.path}: 'runs' is not a list: the runs' history is started again"
+            )
+            data["runs"] = []
         data.setdefault("runs", [])
+        for fid, entry in list(data["findings"].items()):
+            why = _entry_problem(entry)
+            if why is not None:
+                del data["findings"][fid]
+                self.problems.append(
+                    f"{self.path}: finding {term_safe(fid)[:140]}: {why}: its entry is left out "
+                    "and the finding taken as new to this state file (its report folder says "
+                    "whether its report is complete; its posts.json keeps it from being posted "
+                    "twice)"
+                )
         self.doc = data
 
     def save(self) -> None:
@@ -435,6 +491,10 @@ def run_scheduled(
     result = result if result is not None else ScheduledResult(Path(root).expanduser())
     result.root = Path(root).expanduser()
     with RunState.open(root) as state:
+        for problem in state.problems:  # said, not a reason to stop: the next lines say what
+            log.warning("%s", problem)
+            result.lines.append(f"state file: {problem}")
+            echo(result.lines[-1])
         refs = {r.finding_id: r for r in findings}
         work = state.plan(findings, post=bool(templates and post), force=force)
         runner = _Runner(jobs, investigate)
