@@ -418,3 +418,45 @@ def test_a_state_file_of_another_format_is_refused_and_left_as_it_is(
         run_scheduled(out, refs(A), investigate=inv, echo=str)
     assert "run the torinvest that wrote it, or move it aside" in (e.value.hint or "")
     assert inv.runs == [] and (out / "state.json").read_text() == text
+
+
+def test_a_finding_no_longer_tried_stays_failed_in_the_index_and_the_exit_status(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After MAX_ATTEMPTS failed runs a finding is not tried again — and still has no report:
+    the index and the table list it ``failed`` with its last error, and the command exits 6,
+    every run until it changes or a run is forced (was: ``skipped``, no error, exit 0 — an
+    unattended run read as if all were done)."""
+    from tests.post.test_all_open_reading import F1, F2, SAMPLE, _writes_reports
+    from torinvest.cli import main
+    from torinvest.post import batch as post_batch
+
+    def investigate(finding_id: str, folder: Path, **_: object) -> None:
+        if finding_id == F1:
+            raise TorinvestError("cell 7 failed")
+        _writes_reports(finding_id, folder)
+
+    monkeypatch.setattr(post_batch, "_investigate", investigate)
+    out = tmp_path / "reports"
+    for run in range(MAX_ATTEMPTS + 2):
+        stdout, stderr = io.StringIO(), io.StringIO()
+        argv = ["investigate", "--all-open", "--case", str(SAMPLE), "--out", str(out)]
+        code = main([*argv, "--ledger", str(tmp_path / "l.jsonl")], out=stdout, err=stderr)
+        assert code == 6, (run, stderr.getvalue())
+        row = next(line for line in stdout.getvalue().splitlines() if F1 in line)
+        assert row.startswith("failed "), (run, row)
+    said = stderr.getvalue()
+    assert f"skipped {F1}: failed {MAX_ATTEMPTS} times (last: cell 7 failed)" in said
+    assert (
+        f"torinvest: error: 1 of 2 report(s) failed (1 of them not tried again after "
+        f"{MAX_ATTEMPTS} failed runs: {F1})"
+    ) in said
+    assert "then run with --force" in said
+    assert row.endswith(f"(failed {MAX_ATTEMPTS} times (last: cell 7 failed): not tried again "
+                        "until it changes or a run is forced)")  # fmt: skip
+    index = {
+        f["finding_id"]: f for f in orjson.loads((out / "index.json").read_bytes())["findings"]
+    }
+    assert (index[F1]["status"], index[F1]["error"]) == ("failed", "cell 7 failed")
+    assert index[F2]["status"] in ("ok", "skipped")
+    assert "cell 7 failed" in (out / "index.html").read_text()

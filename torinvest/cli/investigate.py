@@ -249,6 +249,7 @@ def _partial_reading(data: dict[str, Any]) -> str | None:
 def _investigate_all(args: argparse.Namespace, options: Any, out: TextIO, err: TextIO) -> int:
     from torinvest.investigation import READING_INCOMPLETE
     from torinvest.post.batch import run_open
+    from torinvest.post.state import MAX_ATTEMPTS
 
     batch, scheduled = run_open(
         args.out,
@@ -298,9 +299,22 @@ def _investigate_all(args: argparse.Namespace, options: Any, out: TextIO, err: T
             err,
         )
     if batch.failed:
+        left = [e.finding_id for e in batch.failed if e.finding_id in scheduled.given_up]
         raise RunFailedError(
-            f"{len(batch.failed)} of {len(batch.entries)} report(s) failed",
-            hint=f"each failed report shows its error on top; see {batch.index_html}",
+            f"{len(batch.failed)} of {len(batch.entries)} report(s) failed"
+            + (
+                f" ({len(left)} of them not tried again after {MAX_ATTEMPTS} failed runs: "
+                f"{', '.join(left)})"
+                if left
+                else ""
+            ),
+            hint=f"each failed report shows its error on top; see {batch.index_html}"
+            + (
+                "; fix what the error says, then run with --force (or wait for the finding to "
+                "change) to try the ones not tried again"
+                if left
+                else ""
+            ),
         )
     if not batch.entries:
         where = " where torinvest could look" if batch.gap else ""

@@ -114,7 +114,10 @@ def _entry(row: dict[str, Any], scheduled: ScheduledResult, *, interrupted: bool
         return _batch_entry(row, status="not run" if interrupted else "skipped")
     if fid in scheduled.running:
         return _batch_entry(row, status="interrupted")
-    if "failed" in said:
+    if fid in scheduled.given_up:  # not tried again: still no report, never "skipped"
+        entry = _batch_entry(row, status="failed")
+        entry.error = scheduled.given_up[fid]
+    elif "failed" in said:
         entry = _batch_entry(row, status="failed")
         entry.error = next(
             (

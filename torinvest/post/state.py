@@ -128,6 +128,9 @@ class Work:
     skip: bool = False
     #: a run forced (``--force``): the counts of runs that failed or could not look start again
     forced: bool = False
+    #: a finding left after :data:`MAX_ATTEMPTS` failed investigations: its last error (it has
+    #: no report: the run says it failed, never "skipped")
+    given_up: str | None = None
 
 
 def _same_time(a: Any, b: Any) -> bool:
@@ -353,6 +356,7 @@ class RunState:
                             f"failed {n} times (last: {seen.get('error')}): not tried again "
                             "until it changes or a run is forced",
                             skip=True,
+                            given_up=str(seen.get("error") or "(no error recorded)"),
                         )
                     )
             elif not state.complete:
@@ -461,6 +465,9 @@ class ScheduledResult:
     #: did not read the key's whole activity (…)``, ``the last 3 runs did not read …``): the
     #: index says it.
     reasons: dict[str, str] = field(default_factory=dict)
+    #: Findings left after :data:`MAX_ATTEMPTS` failed investigations (not tried this run):
+    #: their last error. No report: the index lists them ``failed``, and the run fails.
+    given_up: dict[str, str] = field(default_factory=dict)
 
 
 def run_scheduled(
@@ -527,8 +534,10 @@ def _run_work(
             w = pending.pop()
             said = result.done.setdefault(w.finding_id, [])
             folder = state.folder(w.finding_id)
-            if w.reason.startswith(("retrying:", "the last ")):
+            if w.reason.startswith(("retrying:", "the last ")) or w.given_up is not None:
                 result.reasons[w.finding_id] = w.reason
+            if w.given_up is not None:
+                result.given_up[w.finding_id] = w.given_up
             if w.skip:
                 said.append("skipped")
                 why = (
