@@ -1186,3 +1186,33 @@ def test_a_certificate_not_trusted_at_a_regional_endpoint_names_the_ca_bundle(
     )
     assert "set AWS_CA_BUNDLE, or ca_bundle in the AWS profile" in str(err.hint)
     assert "(AWS_CA_BUNDLE is now /etc/corp/bundle.pem)" in str(err.hint)
+
+
+@pytest.mark.usefixtures("unconfigured")
+def test_a_proxy_whose_host_does_not_resolve_is_retried_once_and_named(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """HTTPS_PROXY naming a host that does not exist (a proxy of another network, a typo):
+    tried twice, then named by its variable, its password never said; no region after it."""
+    host = "torinvest-proxy.invalid"
+    resolved: list[str] = []
+    real = socket.getaddrinfo
+
+    def getaddrinfo(name: Any, *args: Any, **kwargs: Any) -> Any:
+        if name == host:
+            resolved.append(name)
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    proxy = DeadProxy(f"http://{host}:3128", monkeypatch, "HTTPS_PROXY")
+    code, out, err = run("findings", "--regions", ",".join(REGIONS), "--max-workers", "1")
+    assert code == EXIT_COULD_NOT_LOOK and out == ""
+    assert proxy.attempts == [("guardduty", "us-east-1")] * CONNECT_FAILURE_ATTEMPTS
+    assert resolved == [host] * CONNECT_FAILURE_ATTEMPTS
+    assert PROXY_SECRET not in err
+    assert (
+        f"could not connect to the proxy {proxy.shown} (from HTTPS_PROXY): the host name does "
+        "not resolve" in err
+    )
+    assert "unset HTTPS_PROXY (or add the endpoints' hosts to NO_PROXY)" in err
