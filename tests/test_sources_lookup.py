@@ -1029,3 +1029,39 @@ def test_a_partial_cloudtrail_event_is_filled_and_another_keys_is_left_out(
         assert all(f in text for f in filled) and "no eventTime, eventID" in text
         assert f"names another access key ({foreign} " in text
         assert "AKIAOTHERKEY00000000" in text and "left out" in text
+
+
+@pytest.mark.parametrize("code", ["ExpiredTokenException", "ExpiredToken"])
+def test_credentials_that_expire_mid_pull_say_what_was_read(
+    trail: FakeAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: str
+) -> None:
+    """An SSO or assumed-role session that expires while the pages are read (page 3 answered
+    ExpiredToken): the result says partial — the pages read, the window not read, what to do
+    — never a confident "N events"; not retried (the same credentials stay expired). Run again
+    with fresh credentials, it is whole."""
+    monkeypatch.setenv("TORINVEST_CACHE", str(tmp_path / "cache"))
+    quick = lk_pacer.pacer_for
+    monkeypatch.setattr(lk_pull, "pacer_for", lambda a, r, rate: quick(a, r, 1000.0))
+    now = pd.Timestamp.now(tz="UTC")
+    trail.reset()
+    trail.set_lookup_rate(None)
+    trail.cloudtrail("us-east-1").add_records(recent_records(180, now))  # 4 pages of 50
+    message = "The security token included in the request is expired"
+    trail.fail("cloudtrail", "*", code, operation="LookupEvents", message=message, after=2)
+    status, said, err, rows = cli_events(tmp_path, now)
+    assert status == 0, err  # a result, partial (README "Exit codes")
+    assert said.startswith("100 events from LookupEvents in 1 region(s) (1 read in part)"), said
+    assert len(rows) == 100
+    assert len(trail.calls("LookupEvents")) == 3  # page 3 not asked again
+    (issue,) = [line for line in err.splitlines() if line.startswith("torinvest: issue:")]
+    assert f"lookup:us-east-1: credentials expired calling LookupEvents ({code})" in issue
+    assert "stopped after 2 page(s), results for this region are incomplete" in issue
+    assert "not read: " in issue and "run it again for them" in issue
+    assert "`aws sso login`" in issue
+    assert "torinvest: note: partial result: 1 data issue(s)" in err
+    trail.clear_failures()  # the analyst logged in again
+    status, said, err, rows = cli_events(tmp_path, now)
+    assert status == 0, err
+    assert said.startswith("180 events") and "part" not in said, said
+    assert len(rows) == 180 and rows["event_id"].is_unique
+    assert "issue" not in err, err

@@ -32,6 +32,7 @@ from tests.cli_run import run
 from tests.fake_aws import FakeAws
 from torinvest import progress
 from torinvest.aws import Aws, AwsConfig
+from torinvest.aws.session import CONNECT_FAILURE_ATTEMPTS
 from torinvest.errors import EXIT_COULD_NOT_LOOK
 
 GD = Path(__file__).parent / "fixtures" / "guardduty"
@@ -288,9 +289,9 @@ def test_a_long_fan_out_says_where_it_is_off_a_terminal(monkeypatch: pytest.Monk
 def test_lookup_events_retries_then_stops_at_a_shared_endpoint(
     moto: str, closed_port: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """LookupEvents retries calls itself (its client makes one attempt a call; MAX_RETRIES,
-    backoff made short here): the first region's retries are all made, then no other region
-    is sent anything."""
+    """LookupEvents retries calls itself (its client makes one attempt a call; backoff made
+    short here): a connection refused is retried once (not MAX_RETRIES times: 9 attempts and
+    their back-off before), then no other region is sent anything."""
     import torinvest.sources.lookup.fetch as lookup_fetch
 
     monkeypatch.setattr(lookup_fetch, "BACKOFF_BASE", 0.001)
@@ -308,7 +309,7 @@ def test_lookup_events_retries_then_stops_at_a_shared_endpoint(
         str(tmp_path / "events.csv"),
     )
     assert code == EXIT_COULD_NOT_LOOK, err
-    assert endpoint.attempts == [("cloudtrail", "us-east-1")] * (1 + lookup_fetch.MAX_RETRIES)
+    assert endpoint.attempts == [("cloudtrail", "us-east-1")] * CONNECT_FAILURE_ATTEMPTS
     assert (
         f"could not connect to {closed_port} (from AWS_ENDPOINT_URL_CLOUDTRAIL): "
         "connection refused" in err
@@ -725,7 +726,8 @@ def test_lookup_events_through_a_dead_proxy_stops_after_the_first_region(
     moto: str, closed_port: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """LookupEvents retries calls itself (one attempt a call, backoff made short here): the
-    first region's retries go through the proxy, then no other region's call is sent; STS
+    first region's call and its one retry go through the proxy, then no other region's call is
+    sent; STS
     (moto, on the loopback NO_PROXY exempts) answers directly."""
     import torinvest.sources.lookup.fetch as lookup_fetch
 
@@ -739,7 +741,7 @@ def test_lookup_events_through_a_dead_proxy_stops_after_the_first_region(
         "--out", str(tmp_path / "events.csv"),
     )  # fmt: skip
     assert code == EXIT_COULD_NOT_LOOK, err
-    assert proxy.attempts == [("cloudtrail", "us-east-1")] * (1 + lookup_fetch.MAX_RETRIES)
+    assert proxy.attempts == [("cloudtrail", "us-east-1")] * CONNECT_FAILURE_ATTEMPTS
     _proxy_said_once_and_why(err, proxy)
 
 
@@ -901,3 +903,316 @@ def test_events_read_at_an_endpoint_that_drops_packets(
     assert "no answer to the connection (connect timeout)" in err
     assert "no events" not in (out + err).lower() and not out_csv.exists()
     _said_once_and_why(err, dropping.url)
+
+
+# --------------------------------------------------------------------------------------------
+# a connection that could not be made is retried once when the user configured no retries
+# (a port nothing listens on, a host name that does not resolve, a dead proxy: nearly always a
+# wrong setting, not a passing fault); a TLS certificate not trusted is not retried at all
+# --------------------------------------------------------------------------------------------
+@pytest.fixture
+def unconfigured(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No retries configured: torinvest's own (standard mode, 10 attempts)."""
+    monkeypatch.delenv("AWS_MAX_ATTEMPTS", raising=False)
+    monkeypatch.delenv("AWS_RETRY_MODE", raising=False)
+
+
+@pytest.mark.usefixtures("unconfigured")
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["findings"],
+        ["findings", "--regions", ",".join(REGIONS), "--max-workers", "1"],
+        ["investigate", FINDING],
+    ],
+    ids=["findings", "findings-regions", "investigate"],
+)
+def test_a_refused_endpoint_is_retried_once(
+    argv: list[str], closed_port: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A port nothing listens on, no retries configured: the first call is tried twice (it was
+    tried 10 times with back-off: 8 to 17 s), then the endpoint is the answer for all."""
+    refusing = Refusing(closed_port, monkeypatch, "AWS_ENDPOINT_URL")
+    extra = ["--out", str(tmp_path / "report")] if argv[0] == "investigate" else []
+    code, out, err = run(*argv, *extra)
+    assert code == EXIT_COULD_NOT_LOOK and out == ""
+    assert len(refusing.attempts) == CONNECT_FAILURE_ATTEMPTS == 2
+    assert len(set(refusing.attempts)) == 1  # one call's two attempts, no other call
+    assert "connection refused" in err and "Traceback" not in err
+    _said_once_and_why(err, refusing.url)
+
+
+@pytest.mark.usefixtures("unconfigured")
+def test_a_host_name_that_does_not_resolve_is_retried_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    host = "torinvest-endpoint.invalid"
+    url = f"http://{host}:8080"
+    resolved: list[str] = []
+    real = socket.getaddrinfo
+
+    def getaddrinfo(name: Any, *args: Any, **kwargs: Any) -> Any:
+        if name == host:
+            resolved.append(name)
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(tests.conftest, "LOOPBACK_HOSTS", tests.conftest.LOOPBACK_HOSTS | {host})
+    monkeypatch.setenv("NO_PROXY", f"127.0.0.1,localhost,{host}")
+    monkeypatch.setenv("no_proxy", f"127.0.0.1,localhost,{host}")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", url)
+    code, _, err = run("findings")
+    assert code == EXIT_COULD_NOT_LOOK
+    assert resolved == [host] * CONNECT_FAILURE_ATTEMPTS
+    assert "the host name does not resolve" in err
+    _said_once_and_why(err, url)
+
+
+@pytest.mark.usefixtures("unconfigured")
+@pytest.mark.parametrize("variable", ["HTTPS_PROXY", "https_proxy"])
+def test_a_refused_proxy_is_retried_once_and_named_by_its_variable(
+    variable: str, closed_port: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    proxy = DeadProxy(closed_port, monkeypatch, variable)
+    code, out, err = run("findings", "--regions", ",".join(REGIONS), "--max-workers", "1")
+    assert code == EXIT_COULD_NOT_LOOK and out == ""
+    assert proxy.attempts == [("guardduty", "us-east-1")] * CONNECT_FAILURE_ATTEMPTS
+    _proxy_said_once_and_why(err, proxy, variable)
+
+
+@pytest.fixture(scope="module")
+def self_signed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """An HTTPS endpoint on the loopback with a self-signed certificate (for 127.0.0.1): its URL
+    and the certificate's PEM file. A request that gets through TLS is answered 500."""
+    import datetime
+    import http.server
+    import ipaddress
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "torinvest test endpoint")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    folder = tmp_path_factory.mktemp("tls")
+    cert_pem, key_pem = folder / "cert.pem", folder / "key.pem"
+    cert_pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_pem.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_pem, key_pem)
+
+    class Answer(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.send_response(500)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}", cert_pem
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("retries", [None, "5"], ids=["unconfigured", "AWS_MAX_ATTEMPTS=5"])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["findings"],
+        ["investigate", FINDING],
+        ["events", "--lookup", "--access-key", "AKIATFQR7NSCUXC3DDDP", "--regions", "us-east-1"],
+    ],
+    ids=["findings", "investigate", "events-lookup"],
+)
+def test_a_certificate_not_trusted_is_one_line_naming_the_ca_bundle(
+    argv: list[str],
+    retries: str | None,
+    self_signed: tuple[str, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """A self-signed certificate (or a TLS-inspecting proxy's CA the bundle lacks): one
+    attempt, whatever retries are set (the same certificate would be refused again: 10
+    attempts and 20 s before), and one line naming the endpoint, that its certificate was not
+    trusted, and AWS_CA_BUNDLE / the profile's ca_bundle; exit 3, no traceback."""
+    url, _ = self_signed
+    if retries is not None:
+        monkeypatch.setenv("AWS_MAX_ATTEMPTS", retries)
+    endpoint = Refusing(url, monkeypatch, "AWS_ENDPOINT_URL")
+    out_file = {"events": "events.csv", "investigate": "report"}.get(argv[0])
+    extra = ["--out", str(tmp_path / out_file)] if out_file else []
+    code, out, err = run(*argv, *extra)
+    assert code == EXIT_COULD_NOT_LOOK, err
+    assert out == "" and "Traceback" not in err
+    assert len(endpoint.attempts) == 1, endpoint.attempts
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    line = lines[0]
+    assert line.startswith("torinvest: error: ")
+    assert f"could not connect to {url} (from AWS_ENDPOINT_URL): " in line
+    assert "its TLS certificate was not trusted (self-signed certificate)" in line
+    assert "set AWS_CA_BUNDLE, or ca_bundle in the AWS profile, to a PEM file" in line
+    assert "not found" not in line and "no events" not in line.lower()
+
+
+def test_the_ca_bundle_named_is_the_fix(
+    self_signed: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bundle in use is said when the certificate is refused; AWS_CA_BUNDLE holding the
+    endpoint's certificate, as the line says to do: TLS passes (the endpoint's 500 answers)."""
+    import certifi
+    from botocore.exceptions import ClientError
+
+    url, cert = self_signed
+    monkeypatch.setenv("AWS_ENDPOINT_URL", url)
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    monkeypatch.setenv("AWS_CA_BUNDLE", certifi.where())
+    code, _, err = run("findings")
+    assert code == EXIT_COULD_NOT_LOOK
+    assert f"(AWS_CA_BUNDLE is now {certifi.where()})" in err
+    monkeypatch.setenv("AWS_CA_BUNDLE", str(cert))
+    with pytest.raises(ClientError) as answered:
+        Aws().client("sts").get_caller_identity()
+    assert answered.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+
+
+def _cert_refused() -> Exception:
+    """botocore's error of a connection whose certificate was not trusted, as urllib3 wraps it."""
+    import ssl
+
+    import urllib3.exceptions
+    from botocore.exceptions import SSLError
+
+    verify = ssl.SSLCertVerificationError(1, "certificate verify failed: self-signed certificate")
+    verify.reason = "CERTIFICATE_VERIFY_FAILED"
+    verify.verify_message = "self-signed certificate"
+    return SSLError(
+        endpoint_url="https://ec2.eu-west-1.amazonaws.com/",
+        error=urllib3.exceptions.SSLError(verify),
+    )
+
+
+def _failures() -> dict[str, tuple[Exception, int | None]]:
+    """Errors botocore raises for a call, and the attempts :func:`connect_attempts` gives each
+    when no retries are configured."""
+    import ssl
+
+    import urllib3.exceptions
+    from botocore.exceptions import (
+        ConnectionClosedError,
+        ConnectTimeoutError,
+        EndpointConnectionError,
+        ProxyConnectionError,
+        ReadTimeoutError,
+        SSLError,
+    )
+
+    from torinvest.aws.reach import EndpointDown
+
+    url = "https://guardduty.eu-west-1.amazonaws.com/"
+    return {
+        "refused": (EndpointConnectionError(endpoint_url=url, error=ConnectionRefusedError()), 2),
+        "dns": (EndpointConnectionError(endpoint_url=url, error=socket.gaierror(-2, "no")), 2),
+        "connect-timeout": (ConnectTimeoutError(endpoint_url=url, error=TimeoutError()), 2),
+        "proxy": (ProxyConnectionError(proxy_url="http://p:3128", error=OSError("refused")), 2),
+        "tls-handshake": (
+            SSLError(endpoint_url=url, error=urllib3.exceptions.SSLError(ssl.SSLEOFError())),
+            2,
+        ),
+        "certificate": (_cert_refused(), 1),
+        "read-timeout": (ReadTimeoutError(endpoint_url=url, error=TimeoutError()), None),
+        "closed": (ConnectionClosedError(endpoint_url=url), None),
+        "not-sent": (EndpointDown(endpoint_url=url, reason="connection refused"), None),
+    }
+
+
+@pytest.mark.parametrize("name", list(_failures()))
+def test_connect_attempts_of_each_failure(name: str) -> None:
+    """The class: every way a connection is not made gets one retry (a certificate none), unless
+    the user configured retries (a certificate still none); a connection made then lost, a
+    read not answered, a call not sent are not bounded here."""
+    from torinvest.aws.session import connect_attempts
+
+    error, attempts = _failures()[name]
+    assert connect_attempts(error) == attempts
+    assert connect_attempts(error, configured=True) == (1 if name == "certificate" else None)
+
+
+def test_a_certificate_not_trusted_at_a_regional_endpoint_names_the_ca_bundle(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No shared endpoint (AWS's regional ones behind a TLS-inspecting proxy): each region's
+    error names its endpoint, the certificate not trusted, and AWS_CA_BUNDLE / ca_bundle."""
+    from torinvest.aws import translate_error
+
+    monkeypatch.setenv("AWS_CA_BUNDLE", "/etc/corp/bundle.pem")
+    err = translate_error(_cert_refused(), service="ec2", region="eu-west-1", operation="X")
+    assert err.code == "CertificateNotTrusted"
+    assert str(err.message) == (
+        "could not connect to the ec2 endpoint in eu-west-1 (https://ec2.eu-west-1.amazonaws.com): "
+        "its TLS certificate was not trusted (self-signed certificate)"
+    )
+    assert "set AWS_CA_BUNDLE, or ca_bundle in the AWS profile" in str(err.hint)
+    assert "(AWS_CA_BUNDLE is now /etc/corp/bundle.pem)" in str(err.hint)
+
+
+@pytest.mark.usefixtures("unconfigured")
+def test_a_proxy_whose_host_does_not_resolve_is_retried_once_and_named(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """HTTPS_PROXY naming a host that does not exist (a proxy of another network, a typo):
+    tried twice, then named by its variable, its password never said; no region after it."""
+    host = "torinvest-proxy.invalid"
+    resolved: list[str] = []
+    real = socket.getaddrinfo
+
+    def getaddrinfo(name: Any, *args: Any, **kwargs: Any) -> Any:
+        if name == host:
+            resolved.append(name)
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    proxy = DeadProxy(f"http://{host}:3128", monkeypatch, "HTTPS_PROXY")
+    code, out, err = run("findings", "--regions", ",".join(REGIONS), "--max-workers", "1")
+    assert code == EXIT_COULD_NOT_LOOK and out == ""
+    assert proxy.attempts == [("guardduty", "us-east-1")] * CONNECT_FAILURE_ATTEMPTS
+    assert resolved == [host] * CONNECT_FAILURE_ATTEMPTS
+    assert PROXY_SECRET not in err
+    assert (
+        f"could not connect to the proxy {proxy.shown} (from HTTPS_PROXY): the host name does "
+        "not resolve" in err
+    )
+    assert "unset HTTPS_PROXY (or add the endpoints' hosts to NO_PROXY)" in err

@@ -233,6 +233,8 @@ class _Failure:
     remaining: int | None
     body: bytes | None = None
     content_type: str | None = None
+    #: matching requests answered as usual before the failure starts
+    after: int = 0
 
 
 # --------------------------------------------------------------------------- model helpers
@@ -1016,6 +1018,7 @@ class FakeAws:
         times: int | None = None,
         body: str | bytes | None = None,
         content_type: str | None = None,
+        after: int = 0,
     ) -> None:
         """Answer requests to ``service`` in ``region`` (``"*"``: every region) with an error.
 
@@ -1031,13 +1034,15 @@ class FakeAws:
         :data:`JSON_SERVER_ERROR`), a garbled body (:data:`GARBLED`). Services the fake does not
         serve (``sts``, ``ec2``, ``iam``…) can be failed too: point their
         ``AWS_ENDPOINT_URL_<SERVICE>`` at :attr:`url`; the operation is the query ``Action``.
+        ``after``: the first ``after`` matching requests are answered as usual (credentials
+        that expire on page 3: ``after=2``).
         """
         if body is not None and not isinstance(code, int):
             raise ValueError("body= goes with an int HTTP status as code")
         data = body.encode() if isinstance(body, str) else body
         with self._lock:
             self._failures[(service, region, operation)] = _Failure(
-                code, status, message, times, data, content_type
+                code, status, message, times, data, content_type, after
             )
 
     def clear_failures(self) -> None:
@@ -1326,6 +1331,9 @@ class FakeAws:
                 failure = self._failures.get(key)
                 if failure is None:
                     continue
+                if failure.after > 0:  # answered as usual for now
+                    failure.after -= 1
+                    return None
                 if failure.remaining is not None:
                     failure.remaining -= 1
                     if failure.remaining <= 0:

@@ -25,6 +25,7 @@ import re
 import socket
 import ssl
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -136,6 +137,8 @@ class Unreached:
     endpoint: SharedEndpoint
     reason: str
     first: str
+    #: the endpoint's TLS certificate was not trusted (:func:`is_certificate_failure`)
+    certificate: bool = False
 
     @property
     def message(self) -> str:
@@ -162,6 +165,12 @@ class Unreached:
                 f"or {undo} to connect without it"
             )
         undo = f"unset {origin}" if origin.startswith("AWS_") else f"remove {origin}"
+        if self.certificate:
+            return (
+                f"every region uses this endpoint: once {self.first} could not connect, no "
+                f"other call was sent to it; {ca_bundle_hint()}; or {undo} to reach AWS's own "
+                "endpoints"
+            )
         return (
             f"every region uses this endpoint: once {self.first} could not connect, no other "
             f"call was sent to it; check that {self.endpoint.url} is the endpoint meant and "
@@ -246,31 +255,74 @@ def is_connect_failure(error: BaseException) -> bool:
     return isinstance(error, BotoConnectionError)
 
 
-def connect_reason(error: BaseException) -> str:
-    """Why a connection failed, in words: the first cause botocore's exception wraps that says
-    it (``connection refused``, ``the host name does not resolve (…)``…)."""
-    if isinstance(error, EndpointDown):
-        return str(error.kwargs.get("reason") or error)
+def _causes(error: BaseException) -> Iterator[BaseException]:
+    """``error`` and what it wraps, nearest first: botocore's ``kwargs['error']``, the
+    ``__cause__`` and ``__context__`` chains, and urllib3's exception given as its first
+    argument (its ``SSLError(SSLCertVerificationError(…))``)."""
     seen: set[int] = set()
-    todo: list[BaseException | None] = [error]
-    while todo:
+    todo: list[BaseException] = [error]
+    while todo and len(seen) < 50:
         e = todo.pop(0)
-        if e is None or id(e) in seen:
+        if id(e) in seen:
             continue
         seen.add(id(e))
+        yield e
+        kwargs = getattr(e, "kwargs", None)
+        inner = kwargs.get("error") if isinstance(kwargs, dict) else None
+        first = e.args[0] if e.args else None
+        todo.extend(
+            x for x in (inner, e.__cause__, e.__context__, first) if isinstance(x, BaseException)
+        )
+
+
+def certificate_failure(error: BaseException) -> ssl.SSLCertVerificationError | None:
+    """The certificate check that failed a call's connection (a self-signed certificate, one
+    a TLS-inspecting proxy or a private CA signed that the CA bundle in use does not hold, a
+    host name it is not for), or None. Retrying it gets the same answer."""
+    for e in _causes(error):
+        if isinstance(e, ssl.SSLCertVerificationError):
+            return e
+    return None
+
+
+def is_certificate_failure(error: BaseException) -> bool:
+    """A call that could not connect because the endpoint's (or a TLS-inspecting proxy's)
+    TLS certificate was not trusted (:func:`certificate_failure`)."""
+    return isinstance(error, BotoConnectionError) and certificate_failure(error) is not None
+
+
+def ca_bundle_hint() -> str:
+    """What to do about a certificate not trusted: the CA bundle botocore checks it against
+    (``AWS_CA_BUNDLE``, else the profile's ``ca_bundle``, else its own), and how to add the CA
+    that signed it — never turning verification off."""
+    bundle = os.environ.get("AWS_CA_BUNDLE")
+    now = f" (AWS_CA_BUNDLE is now {bundle})" if bundle else ""
+    return (
+        "the certificate was not trusted by the CA bundle in use: if this endpoint (or a "
+        "TLS-inspecting proxy on the way) is the one meant, set AWS_CA_BUNDLE, or ca_bundle in "
+        f"the AWS profile, to a PEM file holding the CA certificate that signed it{now}"
+    )
+
+
+def connect_reason(error: BaseException) -> str:
+    """Why a connection failed, in words: the first cause botocore's exception wraps that says
+    it (``connection refused``, ``the host name does not resolve (…)``, ``its TLS certificate
+    was not trusted (self-signed certificate)``…)."""
+    if isinstance(error, EndpointDown):
+        return str(error.kwargs.get("reason") or error)
+    for e in _causes(error):
         if isinstance(e, socket.gaierror):
             return f"the host name does not resolve ({e.strerror or e})"
         if isinstance(e, ConnectionRefusedError):
             return "connection refused"
         if isinstance(e, ConnectionResetError):
             return "the connection was reset before any answer"
+        if isinstance(e, ssl.SSLCertVerificationError):
+            return f"its TLS certificate was not trusted ({e.verify_message or e.reason or e})"
         if isinstance(e, ssl.SSLError):
             return f"TLS failed ({e.reason or e})"
         if isinstance(e, ConnectTimeoutError | socket.timeout | TimeoutError):
             return "no answer to the connection (connect timeout)"
-        kwargs = getattr(e, "kwargs", None)
-        inner = kwargs.get("error") if isinstance(kwargs, dict) else None
-        todo.extend(x for x in (inner, e.__cause__, e.__context__) if isinstance(x, BaseException))
     if is_proxy_failure(error):  # botocore's text names the proxy: its cause, never the URL
         inner = getattr(error, "kwargs", {}).get("error")
         error = inner if isinstance(inner, BaseException) else error
@@ -344,7 +396,10 @@ class Unreachable:
                 return None
         key = endpoint.key
         with self._lock:
-            found = self._down.setdefault(key, Unreached(endpoint, connect_reason(error), where))
+            found = self._down.setdefault(
+                key,
+                Unreached(endpoint, connect_reason(error), where, is_certificate_failure(error)),
+            )
         setattr(error, UNREACHED_ATTR, found)  # botocore's exceptions take attributes
         return found
 

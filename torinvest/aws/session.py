@@ -19,7 +19,6 @@ import botocore.session
 from botocore.config import Config
 from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshableCredentials
 from botocore.exceptions import (
-    ConnectTimeoutError,
     NoRegionError,
     ProfileNotFound,
 )
@@ -29,10 +28,12 @@ from torinvest import __version__
 from torinvest.aws.answers import answer, check_answer, repair_answer
 from torinvest.aws.ids import check_role_arn
 from torinvest.aws.reach import (
+    EndpointDown,
     SharedEndpoint,
     Unreachable,
     configured_endpoint,
     connect_reason,
+    is_certificate_failure,
     is_proxy_failure,
     is_route_failure,
     proxy_of,
@@ -72,9 +73,14 @@ CONNECT_TIMEOUT_ENV = "TORINVEST_CONNECT_TIMEOUT"
 #: The connect timeouts allowed, in seconds (``--connect-timeout``'s range in
 #: ``torinvest.options.NUMBER_RANGES`` is made of it).
 CONNECT_TIMEOUT_RANGE = (0.1, 600.0)
-#: Attempts of a call whose connection timed out, when the user configured no retries: one
-#: retry (a packet lost once), not the ten other failures get.
-CONNECT_TIMEOUT_ATTEMPTS = 2
+#: Attempts of a call that could not connect (refused, a host name that does not resolve, no
+#: answer to the connection, TLS failed, a proxy that could not be connected to), when the user
+#: configured no retries: one retry (a packet lost once, a listener restarting), not the ten
+#: other failures get — a connection refused is nearly always a wrong endpoint or a dead proxy.
+CONNECT_FAILURE_ATTEMPTS = 2
+#: Attempts of a call whose TLS certificate was not trusted: one, whatever retries are
+#: configured (the same certificate is checked against the same CA bundle again).
+CERTIFICATE_ATTEMPTS = 1
 #: Region used for global calls only when the configuration chain names none.
 FALLBACK_HOME_REGION = "us-east-1"
 
@@ -242,8 +248,7 @@ class Aws:
                 client = session.client(service, **kwargs)
             except NoRegionError as e:  # pragma: no cover - region always passed
                 raise InputError("no AWS region configured", hint="set AWS_REGION") from e
-            if not _retry_configured(session._session):
-                _bound_connect_timeouts(client)
+            _bound_connect_failures(client, configured=_retry_configured(session._session))
             routes = self._routes(session._session, service, client)
             client = stoppable(client, self._endpoint_down(routes))
             if routes:
@@ -713,18 +718,38 @@ def _seconds(value: object, origin: str) -> float:
     return seconds
 
 
-def _bound_connect_timeouts(client: Any) -> None:
-    """A call of ``client`` whose connection timed out is retried once, not as many times as
-    other failures (standard mode's 10 attempts): an address that drops packets would cost ten
-    connect timeouts a call. Its error is then raised as botocore's (a connection failure,
-    recorded and said as any other: :func:`_watch_endpoint`)."""
+def connect_attempts(error: BaseException, *, configured: bool = False) -> int | None:
+    """The attempts a call that failed with ``error`` gets, when it is a connection failure
+    (:func:`torinvest.aws.reach.is_route_failure`): :data:`CERTIFICATE_ATTEMPTS` for a TLS
+    certificate not trusted, else :data:`CONNECT_FAILURE_ATTEMPTS` — unless the user
+    ``configured`` retries (``AWS_MAX_ATTEMPTS``, ``AWS_RETRY_MODE``, the profile's
+    ``max_attempts``/``retry_mode``): theirs then. None: not bounded here."""
+    if is_certificate_failure(error):
+        return CERTIFICATE_ATTEMPTS
+    if not configured and is_route_failure(error) and not isinstance(error, EndpointDown):
+        return CONNECT_FAILURE_ATTEMPTS
+    return None
+
+
+def _bound_connect_failures(client: Any, *, configured: bool) -> None:
+    """A call of ``client`` that could not connect is retried at most once
+    (:func:`connect_attempts`), not as many times as other failures (standard mode's 10
+    attempts with back-off: 8 to 20 s for a port nothing listens on, ten connect timeouts for
+    an address that drops packets). Its error is then raised as botocore's (a connection
+    failure, recorded and said as any other: :func:`_watch_endpoint`)."""
     service = client.meta.service_model.service_id.hyphenize()
 
     def needs_retry(attempts: int = 0, caught_exception: Any = None, **_: Any) -> None:
-        if isinstance(caught_exception, ConnectTimeoutError) and attempts >= (
-            CONNECT_TIMEOUT_ATTEMPTS
-        ):
-            log.info("%s: no answer to the connection, %d attempts", service, attempts)
+        if caught_exception is None:
+            return
+        limit = connect_attempts(caught_exception, configured=configured)
+        if limit is not None and attempts >= limit:
+            log.info(
+                "%s: could not connect (%s), %d attempt(s)",
+                service,
+                connect_reason(caught_exception),
+                attempts,
+            )
             raise caught_exception
 
     client.meta.events.register_first(f"needs-retry.{service}", needs_retry)

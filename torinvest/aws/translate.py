@@ -25,7 +25,9 @@ from torinvest.aws.answers import _BODY_QUOTE_CHARS, NOT_AWS_KEY, NotAnAwsAnswer
 from torinvest.aws.reach import (
     ANSWERED_EARLIER,
     answered_earlier,
+    ca_bundle_hint,
     connect_reason,
+    is_certificate_failure,
     is_proxy_failure,
     redact_url,
     unreached,
@@ -154,6 +156,12 @@ def _no_credentials() -> AwsError:
     )
 
 
+def _endpoint_url(error: BaseException) -> str:
+    """The URL a connection failure was for (botocore's ``endpoint_url``), without a path."""
+    url = str(getattr(error, "kwargs", {}).get("endpoint_url") or "")
+    return url.rstrip("/") or "(its URL unknown)"
+
+
 def translate_error(
     error: BaseException,
     *,
@@ -257,6 +265,19 @@ def translate_error(
                 region=region,
                 operation=operation,
                 code="ProxyUnreachable",
+            )
+        if is_certificate_failure(error):  # the same answer for every region: named
+            return EndpointError(
+                f"could not connect to the {service} endpoint"
+                + (f" in {region}" if region else "")
+                + f" ({_endpoint_url(error)})"
+                + (f" ({operation or 'call'} on {resource})" if resource else "")
+                + f": {connect_reason(error)}",
+                hint=ca_bundle_hint(),
+                service=service,
+                region=region,
+                operation=operation,
+                code="CertificateNotTrusted",
             )
         return EndpointError(
             f"could not reach the {service} endpoint{f' in {region}' if region else ''}"

@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 from botocore.config import Config
-from botocore.exceptions import ClientError, ConnectTimeoutError
+from botocore.exceptions import ClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from torinvest.aws import (
@@ -29,7 +29,7 @@ from torinvest.aws import (
     translate_error,
 )
 from torinvest.aws.pages import REPEATED, RESTARTS, expired_token, token_expired_again
-from torinvest.aws.session import CONNECT_TIMEOUT_ATTEMPTS
+from torinvest.aws.session import connect_attempts
 from torinvest.errors import AwsError, EndpointError, InputError
 from torinvest.jsonread import REPLACEMENT
 from torinvest.sources.lookup.pacer import Pacer
@@ -161,9 +161,11 @@ def fetch_pages(
     """Yield each page of ``Events`` for ``query``, paced, resuming from the same token on throttles.
 
     Raises AwsError when the region refuses (access denied, not enabled) or after ``max_retries``
-    throttles/transient errors in a row on one page; :class:`EndlessPaging` (after the pages it
-    had) when a NextToken comes back that this pull already followed (the same page chain again:
-    it would never end) or after ``max_pages`` pages (None: :data:`MAX_PAGES`);
+    throttles/transient errors in a row on one page (a call that could not connect is retried
+    once, a certificate not trusted never: :func:`torinvest.aws.session.connect_attempts`);
+    :class:`EndlessPaging` (after the pages it had) when a NextToken comes back that this pull
+    already followed (the same page chain again: it would never end) or after ``max_pages``
+    pages (None: :data:`MAX_PAGES`);
     :class:`Interrupted` before a call once ``stop`` is set (the run was interrupted).
 
     A NextToken refused as expired (``InvalidNextTokenException``: a long pause between pages,
@@ -175,7 +177,7 @@ def fetch_pages(
     token: str | None = None
     trail = PageTrail("cloudtrail", OP, region=region, limit=max_pages or MAX_PAGES)
     failures = 0
-    timeouts = 0  # connections not answered (an address that drops packets): retried once
+    unconnected = 0  # calls that could not connect: retried once (connect_attempts)
     restarts = 0
     yielded: set[Any] = set()  # EventIds: a pull started over skips what it gave
     pages = 0
@@ -206,9 +208,10 @@ def fetch_pages(
                 # failure is the answer (torinvest.aws.reach)
                 or (isinstance(e, BotoConnectionError) and not isinstance(e, EndpointDown))
             )
-            if isinstance(e, ConnectTimeoutError):
-                timeouts += 1
-                retryable = retryable and timeouts < CONNECT_TIMEOUT_ATTEMPTS
+            limit = connect_attempts(e)  # not connected (refused, no DNS, TLS, proxy…)
+            if limit is not None:
+                unconnected += 1
+                retryable = retryable and unconnected < limit
             if token and expired_token(e, "cloudtrail"):
                 if restarts >= RESTARTS:
                     raise token_expired_again(
@@ -240,7 +243,7 @@ def fetch_pages(
         finally:
             _ON_WIRE.call = None
         pacer.done(slot)
-        failures = 0
+        failures = unconnected = 0
         events = _events_of(resp, region)
         if restarts:
             events = [ev for ev in events if not ev.get("EventId") or ev["EventId"] not in yielded]
