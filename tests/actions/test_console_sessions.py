@@ -376,3 +376,117 @@ def test_the_password_reset_step_does_not_claim_to_end_sessions() -> None:
     assert "sign out" not in (reset.manual or "")
     assert "resets the password only" in (reset.manual or "")
     assert _denies(plan, "carol")  # the step that does end them
+
+
+# --------------------------------------------------------------------------------------------
+# the actor's own inline policy named like the deny (AWSRevokeOlderSessions): never the deny's end
+# --------------------------------------------------------------------------------------------
+_ALLOW_ALL = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'
+
+
+def _actors_policy(kind: str, name: str) -> tuple[str, str, dict, None]:
+    """The actor's PutUserPolicy/PutRolePolicy of an Allow * named like the plan's deny."""
+    owner = {"userName": name} if kind == "user" else {"roleName": name}
+    op = "PutUserPolicy" if kind == "user" else "PutRolePolicy"
+    return (
+        op,
+        IAM,
+        {**owner, "policyName": ac.REVOKE_POLICY_NAME, "policyDocument": _ALLOW_ALL},
+        None,
+    )
+
+
+def test_the_actors_policy_named_like_the_deny_is_never_said_to_be_deleted() -> None:
+    """The key put an Allow * named AWSRevokeOlderSessions on the finding's user and on alice
+    (whose password it set): the plan's denies overwrite it. The manual undo (CloudTrail cannot
+    say whether the name was there before) used to end 'if not: aws iam delete-user-policy …
+    --policy-name=AWSRevokeOlderSessions' — the analyst following it after the run deleted the
+    deny, and the sessions the summary says ended worked again."""
+    events = records_frame(
+        [
+            ("CreateLoginProfile", IAM, {"userName": "alice"}, None),
+            _actors_policy("user", "alice"),
+            _actors_policy("user", "benjamin"),
+        ]
+    )
+    plan = ac.plan_remediation(key(BENJAMIN_KEY), events, now=NOW)
+    assert _denies(plan, "alice") and _denies(plan, "benjamin")
+    report = rn.carry_out(Aws(), plan, offline=True, echo=lambda _: None)
+    summary = "\n".join(report.summary_lines())
+    assert "console sessions to end: alice (" in summary
+    for user in ("alice", "benjamin"):
+        assert f"delete-user-policy --user-name={user} " not in summary
+        (step,) = [
+            a for a in plan.manual if a.operation == "DeleteUserPolicy" and a.targets[:1] == (user,)
+        ]
+        said = step.manual or ""
+        assert f"the actor put an inline policy named {ac.REVOKE_POLICY_NAME} on user {user}" in (
+            said
+        )
+        assert "do NOT delete that policy" in said
+        assert f"aws iam get-user-policy --user-name={user} " in said
+
+
+def test_the_undo_of_the_actors_same_named_role_policy_runs_before_the_deny() -> None:
+    """A role the activity created, then assumed (its session minted by the key), then gave an
+    inline policy named AWSRevokeOlderSessions: its DeleteRolePolicy is a call — before the
+    deny on that role, never after it (it would delete the deny)."""
+    arn = f"arn:aws:iam::{MOTO_ACCOUNT}:role/escape"
+    events = records_frame(
+        [
+            (
+                "CreateRole",
+                IAM,
+                {"roleName": "escape"},
+                {"role": {"roleName": "escape", "roleId": "AROAXXXXXXXXXXXXXXXXX", "arn": arn}},
+            ),
+            (
+                "AssumeRole",
+                "sts.amazonaws.com",
+                {"roleArn": arn, "roleSessionName": "x"},
+                {"credentials": {"accessKeyId": "ASIAESCAPE0000000001"}},
+            ),
+            _actors_policy("role", "escape"),
+        ]
+    )
+    plan = ac.plan_remediation(key(BENJAMIN_KEY), events, now=NOW)
+    steps = [
+        (a.operation, a.params.get("PolicyName"))
+        for a in plan.actions
+        if not a.manual and a.params.get("RoleName") == "escape"
+    ]
+    deny = ("PutRolePolicy", ac.REVOKE_POLICY_NAME)
+    undo = ("DeleteRolePolicy", ac.REVOKE_POLICY_NAME)
+    assert deny in steps and undo in steps
+    assert steps.index(undo) < steps.index(deny)
+
+
+def test_a_failed_delete_user_after_undoing_the_actors_same_named_policy_is_no_alarm(
+    proxy: FaultProxy, moto: str, tmp_path: Path
+) -> None:
+    """A user the activity created, with the actor's policy named AWSRevokeOlderSessions and no
+    password (no deny of this plan on it): its DeleteUserPolicy undoes the actor's policy. When
+    DeleteUser then fails, nothing of the plan's deny was removed: no put-back, no 'DENY NOT IN
+    FORCE' (it used to say the deny was lost and 'the attacker's password' sessions worked again)."""
+    iam = iam_client(moto)
+    iam.create_user(UserName="benjamin")
+    suspect = iam.create_access_key(UserName="benjamin")["AccessKey"]["AccessKeyId"]
+    svc = iam.create_user(UserName="svc")["User"]
+    iam.put_user_policy(UserName="svc", PolicyName=ac.REVOKE_POLICY_NAME, PolicyDocument=_ALLOW_ALL)
+    made = {"userName": "svc", "userId": svc["UserId"]}
+    events = records_frame(
+        [("CreateUser", IAM, {"userName": "svc"}, {"user": made}), _actors_policy("user", "svc")],
+        key=suspect,
+        start=pd.Timestamp(svc["CreateDate"]),
+    )
+    plan = ac.plan_remediation(key(suspect), events, now=NOW)
+    proxy.fault("DeleteUser", DENIED)
+    report = rn.carry_out(
+        Aws(), plan, execute=True, ledger=tmp_path / "ledger.jsonl", echo=lambda _: None
+    )
+    assert ops(proxy, changes_only=True)[-2:] == ["DeleteUserPolicy", "DeleteUser"]
+    assert iam.list_user_policies(UserName="svc")["PolicyNames"] == []
+    assert report.kept == []
+    summary = "\n".join(report.summary_lines())
+    assert "DENY NOT IN FORCE" not in summary and "deny kept" not in summary
+    assert [r.action.operation for r in report.failed] == ["DeleteUser"]
