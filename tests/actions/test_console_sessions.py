@@ -15,9 +15,10 @@ import orjson
 import pandas as pd
 import pytest
 
-from tests.actions.test_actions import (  # noqa: F401  (proxy_fixture: the fixture "proxy")
+from tests.actions.test_actions import (  # noqa: F401  (fixtures: "proxy", "cut_off_at_now")
     MOTO_ACCOUNT,
     NOW,
+    cut_off_at_now,
     iam_client,
     key,
     ops,
@@ -186,6 +187,7 @@ def test_a_renamed_or_elsewhere_user_gets_a_manual_deny_naming_it() -> None:
     assert MOTO_ACCOUNT not in (step.manual or "")
 
 
+@pytest.mark.usefixtures("cut_off_at_now")
 @pytest.mark.parametrize("genuine", [True, False])
 def test_execute_puts_the_deny_once_cloudtrail_confirms_the_password(
     proxy: FaultProxy, moto: str, fake_aws: FakeAws, tmp_path: Path, genuine: bool
@@ -289,6 +291,7 @@ def _created_user_run(
     return iam, report, printed, ledger
 
 
+@pytest.mark.usefixtures("cut_off_at_now")
 @pytest.mark.parametrize("fault", [DENIED, THROTTLED])
 def test_a_delete_user_that_fails_puts_the_deny_back(
     proxy: FaultProxy, moto: str, tmp_path: Path, fault: str
@@ -490,3 +493,49 @@ def test_a_failed_delete_user_after_undoing_the_actors_same_named_policy_is_no_a
     summary = "\n".join(report.summary_lines())
     assert "DENY NOT IN FORCE" not in summary and "deny kept" not in summary
     assert [r.action.operation for r in report.failed] == ["DeleteUser"]
+
+
+# --------------------------------------------------------------------------------------------
+# the deny's cutoff: the time of its call, not of the plan
+# --------------------------------------------------------------------------------------------
+def test_the_deny_cuts_off_at_its_call_not_at_the_plan(
+    proxy: FaultProxy, moto: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plan is built at NOW (13:00:00Z); its calls run minutes later (records confirmed
+    with CloudTrail, inventory reads, the verdict read again before each change). A console
+    sign-in with the actor's password at 13:05, before its DeleteLoginProfile ran, got a token
+    a 13:00:00 cutoff spares (valid 12 h) while the summary says alice's console sessions
+    ended. The deny put is stamped at its call, rounded up to the second (DateLessThan is
+    strict): 13:07:00.4 → 13:07:01Z; the ledger holds the document put."""
+    from torinvest.runner import probes
+
+    call = NOW + pd.Timedelta(minutes=7, milliseconds=400)
+    monkeypatch.setattr(probes, "call_time", lambda: call)
+    iam = iam_client(moto)
+    iam.create_user(UserName="benjamin")
+    suspect = iam.create_access_key(UserName="benjamin")["AccessKey"]["AccessKeyId"]
+    iam.create_user(UserName="alice")
+    made = iam.create_login_profile(UserName="alice", Password="Xx-12345678!")["LoginProfile"]
+    events = records_frame(
+        [("CreateLoginProfile", IAM, {"userName": "alice"}, None)],
+        key=suspect,
+        start=pd.Timestamp(made["CreateDate"]),
+    )
+    plan = ac.plan_remediation(key(suspect), events, now=NOW)
+    ledger = tmp_path / "ledger.jsonl"
+    report = rn.carry_out(Aws(), plan, execute=True, ledger=ledger, echo=lambda _: None)
+    assert report.failed == [] and report.left_alone == []
+    cutoff = "2023-07-10T13:07:01Z"
+    for user in ("benjamin", "alice"):
+        doc = iam.get_user_policy(UserName=user, PolicyName=ac.REVOKE_POLICY_NAME)
+        assert doc["PolicyDocument"] == revoke_older_sessions_policy(pd.Timestamp(cutoff))
+    assert "console sessions ended: alice (" in "\n".join(report.summary_lines())
+    records, _ = read_ledger(ledger)
+    put = [
+        r["action"]["params"]["PolicyDocument"]
+        for r in records
+        if r.get("kind") == "action"
+        and r["phase"] == "start"
+        and r["action"]["operation"] == "PutUserPolicy"
+    ]
+    assert len(put) == 2 and all(cutoff in d for d in put)

@@ -6,9 +6,9 @@ A user the activity created gets the ``AWSRevokeOlderSessions`` deny
 policy. When that ``DeleteUser`` does not succeed (failed, outcome unknown, left alone, the run
 stopped or interrupted before it), the user would be left without the deny: console sessions
 signed in with the attacker's password would work again. :class:`DenyKeeper` puts the deny back
-(``PutUserPolicy`` with the plan's own document, printed before it runs and ledgered as every
-call), and the run's summary says the user still holds it — or, when putting it back failed,
-says so loudly with the command to run.
+(``PutUserPolicy`` with the plan's own document cut off at that call, printed before it runs
+and ledgered as every call), and the run's summary says the user still holds it — or, when
+putting it back failed, says so loudly with the command to run.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from torinvest.actions import REVOKE_POLICY_NAME, Action, Plan
+from torinvest.runner.probes import cut_off_now
 from torinvest.runner.recorder import CallResult, Runner
 from torinvest.safety import cli_option
 
@@ -161,6 +162,7 @@ class DenyKeeper:
             any_record=False,
             ends_sessions_of=(),
         )
+        restore = cut_off_now(restore)  # the cutoff of the put-back's own call
         result = self.runner.call(restore, verb="EXECUTE")
         self.kept.append(Kept(user, why, restore, result))
         return result
