@@ -302,6 +302,16 @@ def sample_case_with(root: Path, replace: Mapping[str, str]) -> Path:
     return dst
 
 
+@pytest.fixture
+def cut_off_at_now(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run's deny cutoff (the time of its call) pinned to the plans' ``NOW``: the tests
+    that compare the deny's document with the plan's, or a re-run's probe with the first run's
+    deny, take no clock reading."""
+    from torinvest.runner import probes
+
+    monkeypatch.setattr(probes, "call_time", lambda: NOW)
+
+
 @pytest.fixture(name="proxy")
 def proxy_fixture(
     moto: str, fake_aws: FakeAws, monkeypatch: pytest.MonkeyPatch
@@ -706,6 +716,7 @@ def test_execute_remediates_in_order_and_ledgers_every_call(
     assert printed.index(next(p for p in printed if p.startswith("EXECUTE  aws iam update"))) > 0
 
 
+@pytest.mark.usefixtures("cut_off_at_now")
 def test_rerunning_an_executed_plan_says_already_done(
     proxy: FaultProxy, moto: str, tmp_path: Path
 ) -> None:
@@ -862,6 +873,8 @@ def test_case_dry_run_calls_nothing(proxy: FaultProxy, tmp_path: Path) -> None:
         f"record(s) with CloudTrail LookupEvents first: {PASSWORD_EVENT}, {CREATE_USER_EVENT})"
     )
     assert "--policy-name=AWSRevokeOlderSessions" in deny and "aws:TokenIssueTime" in deny
+    # the document printed holds the plan's cutoff; the call's own is the time of the call
+    assert "(--execute sets its aws:TokenIssueTime to the time of its call)" in deny
     assert (
         f"# end the console sessions of {BACKDOOR_USER}: CreateLoginProfile at 2023-07-10 "
         f"12:17:19Z (event {PASSWORD_EVENT.split()[1]}, by {SUSPECT}) set its console password"
@@ -1117,6 +1130,7 @@ def _deny(actions: Any, before: str) -> str:
     )
 
 
+@pytest.mark.usefixtures("cut_off_at_now")
 @pytest.mark.parametrize("kind", ["user", "role"])
 @pytest.mark.parametrize(
     "existing",
@@ -1167,6 +1181,7 @@ def test_a_revoke_policy_that_revokes_less_is_replaced(
     )
 
 
+@pytest.mark.usefixtures("cut_off_at_now")
 def test_a_revoke_policy_that_revokes_as_much_is_already_done(
     proxy: FaultProxy, moto: str, tmp_path: Path
 ) -> None:

@@ -15,9 +15,10 @@ import orjson
 import pandas as pd
 import pytest
 
-from tests.actions.test_actions import (  # noqa: F401  (proxy_fixture: the fixture "proxy")
+from tests.actions.test_actions import (  # noqa: F401  (fixtures: "proxy", "cut_off_at_now")
     MOTO_ACCOUNT,
     NOW,
+    cut_off_at_now,
     iam_client,
     key,
     ops,
@@ -186,6 +187,7 @@ def test_a_renamed_or_elsewhere_user_gets_a_manual_deny_naming_it() -> None:
     assert MOTO_ACCOUNT not in (step.manual or "")
 
 
+@pytest.mark.usefixtures("cut_off_at_now")
 @pytest.mark.parametrize("genuine", [True, False])
 def test_execute_puts_the_deny_once_cloudtrail_confirms_the_password(
     proxy: FaultProxy, moto: str, fake_aws: FakeAws, tmp_path: Path, genuine: bool
@@ -289,6 +291,7 @@ def _created_user_run(
     return iam, report, printed, ledger
 
 
+@pytest.mark.usefixtures("cut_off_at_now")
 @pytest.mark.parametrize("fault", [DENIED, THROTTLED])
 def test_a_delete_user_that_fails_puts_the_deny_back(
     proxy: FaultProxy, moto: str, tmp_path: Path, fault: str
@@ -376,3 +379,163 @@ def test_the_password_reset_step_does_not_claim_to_end_sessions() -> None:
     assert "sign out" not in (reset.manual or "")
     assert "resets the password only" in (reset.manual or "")
     assert _denies(plan, "carol")  # the step that does end them
+
+
+# --------------------------------------------------------------------------------------------
+# the actor's own inline policy named like the deny (AWSRevokeOlderSessions): never the deny's end
+# --------------------------------------------------------------------------------------------
+_ALLOW_ALL = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'
+
+
+def _actors_policy(kind: str, name: str) -> tuple[str, str, dict, None]:
+    """The actor's PutUserPolicy/PutRolePolicy of an Allow * named like the plan's deny."""
+    owner = {"userName": name} if kind == "user" else {"roleName": name}
+    op = "PutUserPolicy" if kind == "user" else "PutRolePolicy"
+    return (
+        op,
+        IAM,
+        {**owner, "policyName": ac.REVOKE_POLICY_NAME, "policyDocument": _ALLOW_ALL},
+        None,
+    )
+
+
+def test_the_actors_policy_named_like_the_deny_is_never_said_to_be_deleted() -> None:
+    """The key put an Allow * named AWSRevokeOlderSessions on the finding's user and on alice
+    (whose password it set): the plan's denies overwrite it. The manual undo (CloudTrail cannot
+    say whether the name was there before) used to end 'if not: aws iam delete-user-policy …
+    --policy-name=AWSRevokeOlderSessions' — the analyst following it after the run deleted the
+    deny, and the sessions the summary says ended worked again."""
+    events = records_frame(
+        [
+            ("CreateLoginProfile", IAM, {"userName": "alice"}, None),
+            _actors_policy("user", "alice"),
+            _actors_policy("user", "benjamin"),
+        ]
+    )
+    plan = ac.plan_remediation(key(BENJAMIN_KEY), events, now=NOW)
+    assert _denies(plan, "alice") and _denies(plan, "benjamin")
+    report = rn.carry_out(Aws(), plan, offline=True, echo=lambda _: None)
+    summary = "\n".join(report.summary_lines())
+    assert "console sessions to end: alice (" in summary
+    for user in ("alice", "benjamin"):
+        assert f"delete-user-policy --user-name={user} " not in summary
+        (step,) = [
+            a for a in plan.manual if a.operation == "DeleteUserPolicy" and a.targets[:1] == (user,)
+        ]
+        said = step.manual or ""
+        assert f"the actor put an inline policy named {ac.REVOKE_POLICY_NAME} on user {user}" in (
+            said
+        )
+        assert "do NOT delete that policy" in said
+        assert f"aws iam get-user-policy --user-name={user} " in said
+
+
+def test_the_undo_of_the_actors_same_named_role_policy_runs_before_the_deny() -> None:
+    """A role the activity created, then assumed (its session minted by the key), then gave an
+    inline policy named AWSRevokeOlderSessions: its DeleteRolePolicy is a call — before the
+    deny on that role, never after it (it would delete the deny)."""
+    arn = f"arn:aws:iam::{MOTO_ACCOUNT}:role/escape"
+    events = records_frame(
+        [
+            (
+                "CreateRole",
+                IAM,
+                {"roleName": "escape"},
+                {"role": {"roleName": "escape", "roleId": "AROAXXXXXXXXXXXXXXXXX", "arn": arn}},
+            ),
+            (
+                "AssumeRole",
+                "sts.amazonaws.com",
+                {"roleArn": arn, "roleSessionName": "x"},
+                {"credentials": {"accessKeyId": "ASIAESCAPE0000000001"}},
+            ),
+            _actors_policy("role", "escape"),
+        ]
+    )
+    plan = ac.plan_remediation(key(BENJAMIN_KEY), events, now=NOW)
+    steps = [
+        (a.operation, a.params.get("PolicyName"))
+        for a in plan.actions
+        if not a.manual and a.params.get("RoleName") == "escape"
+    ]
+    deny = ("PutRolePolicy", ac.REVOKE_POLICY_NAME)
+    undo = ("DeleteRolePolicy", ac.REVOKE_POLICY_NAME)
+    assert deny in steps and undo in steps
+    assert steps.index(undo) < steps.index(deny)
+
+
+def test_a_failed_delete_user_after_undoing_the_actors_same_named_policy_is_no_alarm(
+    proxy: FaultProxy, moto: str, tmp_path: Path
+) -> None:
+    """A user the activity created, with the actor's policy named AWSRevokeOlderSessions and no
+    password (no deny of this plan on it): its DeleteUserPolicy undoes the actor's policy. When
+    DeleteUser then fails, nothing of the plan's deny was removed: no put-back, no 'DENY NOT IN
+    FORCE' (it used to say the deny was lost and 'the attacker's password' sessions worked again)."""
+    iam = iam_client(moto)
+    iam.create_user(UserName="benjamin")
+    suspect = iam.create_access_key(UserName="benjamin")["AccessKey"]["AccessKeyId"]
+    svc = iam.create_user(UserName="svc")["User"]
+    iam.put_user_policy(UserName="svc", PolicyName=ac.REVOKE_POLICY_NAME, PolicyDocument=_ALLOW_ALL)
+    made = {"userName": "svc", "userId": svc["UserId"]}
+    events = records_frame(
+        [("CreateUser", IAM, {"userName": "svc"}, {"user": made}), _actors_policy("user", "svc")],
+        key=suspect,
+        start=pd.Timestamp(svc["CreateDate"]),
+    )
+    plan = ac.plan_remediation(key(suspect), events, now=NOW)
+    proxy.fault("DeleteUser", DENIED)
+    report = rn.carry_out(
+        Aws(), plan, execute=True, ledger=tmp_path / "ledger.jsonl", echo=lambda _: None
+    )
+    assert ops(proxy, changes_only=True)[-2:] == ["DeleteUserPolicy", "DeleteUser"]
+    assert iam.list_user_policies(UserName="svc")["PolicyNames"] == []
+    assert report.kept == []
+    summary = "\n".join(report.summary_lines())
+    assert "DENY NOT IN FORCE" not in summary and "deny kept" not in summary
+    assert [r.action.operation for r in report.failed] == ["DeleteUser"]
+
+
+# --------------------------------------------------------------------------------------------
+# the deny's cutoff: the time of its call, not of the plan
+# --------------------------------------------------------------------------------------------
+def test_the_deny_cuts_off_at_its_call_not_at_the_plan(
+    proxy: FaultProxy, moto: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plan is built at NOW (13:00:00Z); its calls run minutes later (records confirmed
+    with CloudTrail, inventory reads, the verdict read again before each change). A console
+    sign-in with the actor's password at 13:05, before its DeleteLoginProfile ran, got a token
+    a 13:00:00 cutoff spares (valid 12 h) while the summary says alice's console sessions
+    ended. The deny put is stamped at its call, rounded up to the second (DateLessThan is
+    strict): 13:07:00.4 → 13:07:01Z; the ledger holds the document put."""
+    from torinvest.runner import probes
+
+    call = NOW + pd.Timedelta(minutes=7, milliseconds=400)
+    monkeypatch.setattr(probes, "call_time", lambda: call)
+    iam = iam_client(moto)
+    iam.create_user(UserName="benjamin")
+    suspect = iam.create_access_key(UserName="benjamin")["AccessKey"]["AccessKeyId"]
+    iam.create_user(UserName="alice")
+    made = iam.create_login_profile(UserName="alice", Password="Xx-12345678!")["LoginProfile"]
+    events = records_frame(
+        [("CreateLoginProfile", IAM, {"userName": "alice"}, None)],
+        key=suspect,
+        start=pd.Timestamp(made["CreateDate"]),
+    )
+    plan = ac.plan_remediation(key(suspect), events, now=NOW)
+    ledger = tmp_path / "ledger.jsonl"
+    report = rn.carry_out(Aws(), plan, execute=True, ledger=ledger, echo=lambda _: None)
+    assert report.failed == [] and report.left_alone == []
+    cutoff = "2023-07-10T13:07:01Z"
+    for user in ("benjamin", "alice"):
+        doc = iam.get_user_policy(UserName=user, PolicyName=ac.REVOKE_POLICY_NAME)
+        assert doc["PolicyDocument"] == revoke_older_sessions_policy(pd.Timestamp(cutoff))
+    assert "console sessions ended: alice (" in "\n".join(report.summary_lines())
+    records, _ = read_ledger(ledger)
+    put = [
+        r["action"]["params"]["PolicyDocument"]
+        for r in records
+        if r.get("kind") == "action"
+        and r["phase"] == "start"
+        and r["action"]["operation"] == "PutUserPolicy"
+    ]
+    assert len(put) == 2 and all(cutoff in d for d in put)

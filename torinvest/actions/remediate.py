@@ -29,6 +29,7 @@ from torinvest.actions.plan import (
     record_of,
     root_step,
 )
+from torinvest.actions.samename import spare_the_denies
 from torinvest.aws import arn_partition
 from torinvest.findings import KeyLocation
 from torinvest.outcome import failed_rows
@@ -237,6 +238,7 @@ def plan_remediation(
         passwords,
         mark=lambda a: _as_finding_user(a, key),
     )
+    spare_the_denies(plan)  # the actor's policy named like the deny never deletes it
     plan.actions += rotate_secrets(events, key.account_id)
     tried = failed_secret_reads(events)
     if tried:

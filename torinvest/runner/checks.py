@@ -12,6 +12,7 @@ from torinvest.actions import Action
 from torinvest.runner.confirm import unconfirmed
 from torinvest.runner.probes import (
     _probe,
+    cut_off_now,
     filter_probe,
     identity_probe,
     principal,
@@ -116,7 +117,9 @@ def _not_found(runner: Runner, kind: str, name: str, uid: str | None) -> tuple[s
 def _change(runner: Runner, action: Action, *, looked: bool = False) -> CallResult:
     """One change: the records it is justified by confirmed with CloudTrail
     (:mod:`~torinvest.runner.confirm`), the identity check of a principal the activity created
-    (before any undo step on it), its probe (when one can tell it is done), then the call."""
+    (before any undo step on it), its probe (when one can tell it is done), then the call. A
+    deny's cutoff is the time of its call (:func:`~torinvest.runner.probes.cut_off_now`)."""
+    action = cut_off_now(action)
     same = (
         unconfirmed(runner, action)
         or _identity(runner, action)

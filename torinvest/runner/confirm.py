@@ -22,6 +22,7 @@ import pandas as pd
 
 from torinvest.actions import Action, Record, record_field
 from torinvest.aws.regions import REGION_RE
+from torinvest.runner.probes import is_deny
 from torinvest.runner.recorder import CallResult, Runner
 from torinvest.sources.lookup.pacer import pacer_for
 from torinvest.targets import json_object
@@ -41,12 +42,19 @@ def confirmation_needed(action: Action) -> list[Record]:
 
 
 def dry_run_note(action: Action) -> str:
-    """What a dry run says of a step that --execute confirms first ("" when none)."""
+    """What a dry run says of a step that --execute does otherwise than printed: a deny's cutoff
+    (the time of its call, :func:`~torinvest.runner.probes.cut_off_now`), the records it
+    confirms first ("" when neither)."""
+    cutoff = (
+        " (--execute sets its aws:TokenIssueTime to the time of its call)"
+        if is_deny(action)
+        else ""
+    )
     needed = confirmation_needed(action)
     if not needed:
-        return ""
+        return cutoff
     said = ", ".join(f"{r.event_name} {r.event_id or '(no event ID)'}" for r in needed)
-    return f" (--execute confirms its record(s) with CloudTrail LookupEvents first: {said})"
+    return f"{cutoff} (--execute confirms its record(s) with CloudTrail LookupEvents first: {said})"
 
 
 def unconfirmed(runner: Runner, action: Action) -> tuple[str, str] | None:

@@ -6,9 +6,9 @@ A user the activity created gets the ``AWSRevokeOlderSessions`` deny
 policy. When that ``DeleteUser`` does not succeed (failed, outcome unknown, left alone, the run
 stopped or interrupted before it), the user would be left without the deny: console sessions
 signed in with the attacker's password would work again. :class:`DenyKeeper` puts the deny back
-(``PutUserPolicy`` with the plan's own document, printed before it runs and ledgered as every
-call), and the run's summary says the user still holds it — or, when putting it back failed,
-says so loudly with the command to run.
+(``PutUserPolicy`` with the plan's own document cut off at that call, printed before it runs
+and ledgered as every call), and the run's summary says the user still holds it — or, when
+putting it back failed, says so loudly with the command to run.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from torinvest.actions import REVOKE_POLICY_NAME, Action, Plan
+from torinvest.runner.probes import cut_off_now
 from torinvest.runner.recorder import CallResult, Runner
 from torinvest.safety import cli_option
 
@@ -37,16 +38,20 @@ def removes_deny(action: Action) -> bool:
     )
 
 
+def puts_deny(action: Action) -> bool:
+    """``action`` is a deny on a user (the plan's, or its put-back)."""
+    return (
+        not action.manual
+        and action.operation == "PutUserPolicy"
+        and action.params.get("PolicyName") == REVOKE_POLICY_NAME
+        and bool(action.params.get("PolicyDocument"))
+    )
+
+
 def deny_document(plan: Plan, user: str) -> str | None:
     """The document of the plan's deny on ``user`` (what is put back), if the plan has one."""
     for a in plan.actions:
-        if (
-            not a.manual
-            and a.operation == "PutUserPolicy"
-            and a.params.get("PolicyName") == REVOKE_POLICY_NAME
-            and (_user(a) or "").casefold() == user.casefold()
-            and a.params.get("PolicyDocument")
-        ):
+        if puts_deny(a) and (_user(a) or "").casefold() == user.casefold():
             return str(a.params["PolicyDocument"])
     return None
 
@@ -105,6 +110,9 @@ class DenyKeeper:
 
     runner: Runner
     plan: Plan
+    #: users (in lower case) this run put the deny on (or found it on): only a removal after it
+    #: is the deny's (an earlier DeleteUserPolicy of that name undoes the actor's own policy)
+    denied: set[str] = field(default_factory=set)
     #: users (in lower case) whose deny this run removed, their DeleteUser not yet succeeded
     removed: dict[str, Action] = field(default_factory=dict)
     kept: list[Kept] = field(default_factory=list)
@@ -115,7 +123,9 @@ class DenyKeeper:
         if user is None:
             return None
         folded = user.casefold()
-        if removes_deny(action) and result.status == "done":
+        if puts_deny(action) and result.status in ("done", "already-done"):
+            self.denied.add(folded)
+        elif removes_deny(action) and result.status == "done" and folded in self.denied:
             self.removed[folded] = action
         elif action.operation == "DeleteUser" and not action.manual and folded in self.removed:
             if result.status in DELETED:
@@ -152,6 +162,7 @@ class DenyKeeper:
             any_record=False,
             ends_sessions_of=(),
         )
+        restore = cut_off_now(restore)  # the cutoff of the put-back's own call
         result = self.runner.call(restore, verb="EXECUTE")
         self.kept.append(Kept(user, why, restore, result))
         return result

@@ -5,6 +5,7 @@ already in place, finding already archived, rule already there).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -16,6 +17,52 @@ from torinvest.safety import cli_option
 
 #: How far a resource's CreateDate may be from the activity's create call and still be the same.
 SAME_RESOURCE_TOLERANCE = pd.Timedelta(minutes=5)
+#: The deny's operations (an inline ``AWSRevokeOlderSessions`` on a user or a role).
+DENY_OPERATIONS = ("PutUserPolicy", "PutRolePolicy")
+
+
+def call_time() -> pd.Timestamp:
+    """Now, in UTC: the cutoff of a deny made now (a function of its own: tests pin it)."""
+    return pd.Timestamp.now(tz="UTC")
+
+
+def is_deny(action: Action) -> bool:
+    """``action`` is a call that puts the deny (``AWSRevokeOlderSessions``) on a user or role."""
+    return (
+        not action.manual
+        and action.operation in DENY_OPERATIONS
+        and action.params.get("PolicyName") == REVOKE_POLICY_NAME
+    )
+
+
+def cut_off_now(action: Action) -> Action:
+    """``action`` as it is made now: a deny (a Put of ``AWSRevokeOlderSessions``) gets the time
+    of its call as its ``aws:TokenIssueTime``, rounded up to the second. The plan's is when the
+    plan was built, and a token issued since (a console sign-in with the actor's password before
+    its DeleteLoginProfile ran, a session the key minted before UpdateAccessKey made it inactive)
+    would outlive a deny the run says ended it; IAM's ``DateLessThan`` is strict, so a cutoff
+    rounded down would spare the tokens of its own second. Every other action as it is."""
+    p = action.params
+    if not is_deny(action):
+        return action
+    raw = p.get("PolicyDocument")
+    try:  # a copy: the plan's action keeps its own
+        document = orjson.loads(raw if isinstance(raw, str | bytes) else orjson.dumps(raw))
+    except (orjson.JSONDecodeError, TypeError):
+        return action
+    planned = _token_issue_time(document)
+    have = _as_utc(planned) if planned else None
+    now = call_time().tz_convert("UTC").ceil("s")
+    if have is None or have >= now:
+        return action
+    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    for st in _statements(document):
+        if st.get("Effect") == "Deny" and _issue_cutoff(st):
+            st["Condition"]["DateLessThan"]["aws:TokenIssueTime"] = stamp
+    put = orjson.dumps(document).decode() if isinstance(raw, str | bytes) else document
+    return replace(action, params={**p, "PolicyDocument": put})
+
+
 # probes: is a change already done?
 # --------------------------------------------------------------------------------------------
 Check = Callable[[Mapping[str, Any] | None], tuple[str, str] | None]
