@@ -169,7 +169,11 @@ def test_an_old_table_reads_the_sign_ins_and_says_the_sessions_calls_were_not_re
     assert issue.source == "athena:security.cloudtrail_logs"
     assert "lacks column sessioncredentialfromconsole" in issue.problem
     assert "sessions' calls were not read" in issue.problem
-    assert f"ALTER TABLE {TABLE} ADD COLUMNS (sessioncredentialfromconsole STRING)" in issue.problem
+    assert (
+        f"ALTER TABLE {TABLE} ADD COLUMNS (sessioncredentialfromconsole STRING) (`torinvest "
+        "athena-ddl --add-columns sessioncredentialfromconsole --database security --table "
+        "cloudtrail_logs` prints it)" in issue.problem
+    )
     # the sign-ins are read, their MFA too (the old DDL has additionaleventdata)
     assert list(got.frame["event_name"].unique()) == ["ConsoleLogin"]
     assert set(got.mfa_used.values()) == {"No"}

@@ -44,7 +44,13 @@ from torinvest.jsonread import JsonRepairs
 from torinvest.sources.logs.coverage import day_ranges, known_called, window_days
 from torinvest.sources.logs.model import KnownRegions
 from torinvest.sources.records import SAME_RECORD_COLUMNS
-from torinvest.sources.sql.columns import TableColumns, add_columns_sql, unread_issue
+from torinvest.sources.sql.columns import (
+    TableColumns,
+    add_columns_command,
+    add_columns_sql,
+    lacks_text,
+    unread_issue,
+)
 from torinvest.sources.sql.ddl import DEFAULT_TABLE, _table_name
 from torinvest.sources.sql.engine import (
     ATHENA,
@@ -241,11 +247,7 @@ class AthenaEngine:
         missing = [p for p in paths if columns is not None and p not in columns.fields]
         if not missing:
             return None
-        return (
-            f"the table {self.database}.{self.table} lacks column {', '.join(missing)} (made "
-            f"from an older CloudTrail DDL): add it with "
-            f"{add_columns_sql(f'{self.database}.{self.table}', missing)}"
-        )
+        return lacks_text(f"{self.database}.{self.table}", missing)
 
     # -- SQL -----------------------------------------------------------------------------------
     def source(self, scope: Scope, columns: TableColumns | None = None) -> list[tuple[str, str]]:
@@ -778,7 +780,12 @@ def _failed(
             f" (the Athena table {table} has no column {name}: it was made from an older "
             "CloudTrail DDL)"
         )
-        hint = f"add it: {add_columns_sql(table, [name])}; or read the log files (--logs s3://…)"
+        command = add_columns_command(table, [name])
+        printed = f" (`{command}` prints it)" if command else ""
+        hint = (
+            f"add it: {add_columns_sql(table, [name])}{printed}; or read the log files "
+            "(--logs s3://…)"
+        )
     elif state != "CANCELLED" and _BAD_FILE.search(reason):
         what = "is not valid JSON" if _NOT_JSON.search(reason) else "cannot be read"
         message += (

@@ -185,22 +185,38 @@ def _one_line(kind: str) -> str:
     return " ".join(kind.split())
 
 
+def add_columns_command(table: str, missing: Collection[str]) -> str:
+    """The ``torinvest athena-ddl --add-columns`` command that prints :func:`add_columns_sql`
+    for the whole columns of ``missing`` (``table``: ``db.table``), or ``""`` for none."""
+    whole = sorted(m for m in missing if "." not in m)
+    if not whole:
+        return ""
+    database, _, name = table.rpartition(".")
+    on = f" --database {database}" if database else ""
+    return f"torinvest athena-ddl --add-columns {','.join(whole)}{on} --table {name}"
+
+
+def _add_it(table: str, missing: Sequence[str]) -> str:
+    command = add_columns_command(table, missing)
+    printed = f" (`{command}` prints it)" if command else ""
+    return f"add it with {add_columns_sql(table, missing)}{printed}"
+
+
+def lacks_text(table: str, missing: Sequence[str]) -> str:
+    """``the table … lacks column …: add it with …`` (the statement, and the command that
+    prints it)."""
+    return (
+        f"the table {table} lacks column {', '.join(missing)} (made from an older CloudTrail "
+        f"DDL): {_add_it(table, missing)}"
+    )
+
+
 def unread_issue(location: str, table: str, column: str, missing: Sequence[str]) -> DataIssue:
     """The issue of a query that could not read column ``column`` of ``events`` because the
     table (``athena:db.table`` at ``location``; ``table`` as SQL names it) lacks ``missing``."""
     what = UNREAD_WHAT.get(column, f"{column} is empty (not read) in every row")
-    lacks = ", ".join(missing)
     return DataIssue(
         location,
-        f"the table lacks column {lacks} (made from an older CloudTrail DDL): {what}; add it "
-        f"with {add_columns_sql(table, missing)}, or read the log files (--logs s3://…)",
-    )
-
-
-def unknown_issue(location: str, why: str) -> str:
-    """The note of a table whose columns could not be read: the queries assume today's."""
-    return (
-        f"{location}: the table's columns could not be read ({why}): the queries assume "
-        "those of today's CloudTrail DDL (torinvest athena-ddl); a column the table lacks "
-        "fails the query, naming it"
+        f"the table lacks column {', '.join(missing)} (made from an older CloudTrail DDL): "
+        f"{what}; {_add_it(table, missing)}, or read the log files (--logs s3://…)",
     )
