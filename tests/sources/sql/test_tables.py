@@ -22,7 +22,7 @@ import pytest
 from tests.fake_aws import AthenaRegion
 from tests.sources.sql.helpers import Recorder, athena_results
 from tests.test_console_passwords import SESSION, USER, signed_in_records
-from torinvest.errors import AwsError, InputError
+from torinvest.errors import AwsError, OptionsError
 from torinvest.events import Activity, _engine_sign_ins
 from torinvest.sources.records.passwords import ConsolePassword
 from torinvest.sources.sql import console_sql, load_sql, run
@@ -236,7 +236,7 @@ def test_a_table_without_a_day_partition_is_refused_before_any_query(
     fake_athena.add_table(
         "security", "cloudtrail_logs", LOCATION, columns=OLD_DDL_COLUMNS, partitions=()
     )
-    with pytest.raises(InputError) as caught:
+    with pytest.raises(OptionsError) as caught:  # exit 2
         load_sql(_engine(), access_keys="AKIATFQR7NSCUXC3DDDP", start=START, end=END)
     assert "security.cloudtrail_logs has no day partition (partitions: none)" in str(caught.value)
     assert "torinvest athena-ddl" in (caught.value.hint or "")

@@ -39,7 +39,7 @@ from torinvest.aws import (
     validate_region,
 )
 from torinvest.aws.pages import restarting_pages
-from torinvest.errors import AwsError, DataIssue, InputError
+from torinvest.errors import AwsError, DataIssue, InputError, OptionsError
 from torinvest.jsonread import JsonRepairs
 from torinvest.sources.logs.coverage import day_ranges, known_called, window_days
 from torinvest.sources.logs.model import KnownRegions
@@ -277,7 +277,7 @@ class AthenaEngine:
             )
             where.append(f"({days})")
         else:
-            raise InputError(
+            raise OptionsError(  # --athena-table names a table no query should read
                 f"the Athena table {self.database}.{self.table} has no day partition "
                 f"(partitions: {', '.join(partitions) or 'none'}): every query would read the "
                 "trail's whole history",
