@@ -277,3 +277,15 @@ def test_a_query_failing_on_a_missing_column_names_it_and_the_statement_that_add
 def test_print_sql_shows_the_query_over_todays_ddl_without_reading_the_table() -> None:
     sql = _engine().sql(_console_query())
     assert "sessioncredentialfromconsole" in sql and '"date" BETWEEN' in sql
+
+
+def test_a_query_failing_on_a_missing_partition_says_so_without_an_alter_table() -> None:
+    """The definition could not be read, and the table is partitioned otherwise (no ``date``):
+    no ALTER TABLE adds a partition — the error says what to grant or create instead."""
+    reason = "COLUMN_NOT_FOUND: line 3:1: Column 'date' cannot be resolved"
+    status = {"StateChangeReason": reason, "AthenaError": {"ErrorType": 1006}}
+    error = _failed("q-2", "FAILED", status, "us-east-1", TABLE)
+    assert f"the Athena table {TABLE} has no partition date" in error.message
+    assert "ALTER TABLE" not in (error.hint or "") and "athena:GetTableMetadata" in (
+        error.hint or ""
+    )

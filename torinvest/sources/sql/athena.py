@@ -45,6 +45,7 @@ from torinvest.sources.logs.coverage import day_ranges, known_called, window_day
 from torinvest.sources.logs.model import KnownRegions
 from torinvest.sources.records import SAME_RECORD_COLUMNS
 from torinvest.sources.sql.columns import (
+    CURRENT_TYPES,
     TableColumns,
     add_columns_command,
     add_columns_sql,
@@ -185,6 +186,7 @@ class AthenaEngine:
         self.page_size = page_size
         #: GetTableMetadata's answer (or the error it raised), asked once
         self._metadata: dict[str, Any] | AwsError | None = None
+        self._columns: TableColumns | None = None
 
     @classmethod
     def from_settings(cls, settings: EngineSettings) -> AthenaEngine:
@@ -238,7 +240,9 @@ class AthenaEngine:
             return None
         if not metadata.get("Columns"):
             return None  # an answer without columns (not Athena's): nothing to go by
-        return TableColumns.from_metadata(metadata)
+        if self._columns is None:
+            self._columns = TableColumns.from_metadata(metadata)
+        return self._columns
 
     def table_lacks(self, *paths: str) -> str | None:
         """Why what reads table columns ``paths`` cannot be asked (the table lacks some, and
@@ -774,8 +778,18 @@ def _failed(
         "--print-sql shows the query"
     )
     column = _NO_COLUMN.search(reason) if state != "CANCELLED" else None
-    if column is not None:
-        name = column.group(1).lower()
+    name = column.group(1).lower() if column is not None else ""
+    if name in ("date", "account", "region"):  # a partition of athena-ddl's table
+        message += (
+            f" (the Athena table {table} has no partition {name}: its definition could not be "
+            "read to adapt the query to its partitions)"
+        )
+        hint = (
+            "grant athena:GetTableMetadata and glue:GetTable (the queries then follow the "
+            "table's partitions: region, year, month, day too), or create a table with the "
+            "statement `torinvest athena-ddl` prints and name it with --athena-table"
+        )
+    elif name in CURRENT_TYPES:
         message += (
             f" (the Athena table {table} has no column {name}: it was made from an older "
             "CloudTrail DDL)"
