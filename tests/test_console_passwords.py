@@ -260,12 +260,13 @@ def test_the_duckdb_engine_reads_the_sign_ins_and_sessions_as_the_file_loader(
     data = investigation.summary(inv)
     [said] = data["console_passwords"]
     assert said["sign_ins_search"] == {"status": "read", "why": None}
-    # the same sign-ins as the file loader's; MFA is no column of the engine's rows: unknown
+    # the same sign-ins as the file loader's, their MFA too (additionalEventData.MFAUsed)
     assert [(s["event_time"], s["tor"], s["result"], s["mfa_used"]) for s in said["sign_ins"]] == [
-        ("2023-07-10T12:29:50Z", True, "Failure", None),
-        ("2023-07-10T12:30:10Z", True, "Success", None),
+        ("2023-07-10T12:29:50Z", True, "Failure", "No"),
+        ("2023-07-10T12:30:10Z", True, "Success", "No"),
     ]
-    assert "(Tor, MFA unknown)" in assessment.derived_keys(inv).data
+    assert said["sign_ins"] == investigation.summary(signed_in)["console_passwords"][0]["sign_ins"]
+    assert "(Tor, MFA No)" in assessment.derived_keys(inv).data
     # the console session after the sign-in: followed as the file loader follows it (a derived
     # key minted by ConsoleLogin, its call a derived row); the one begun before the password not
     assert (said["sessions_read"], said["sessions"]) == (True, [SESSION])

@@ -77,7 +77,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("sources.sql.projection",),
     ("sources.sql.queries",),
     ("sources.sql.engine", "sources.sql.frames"),
-    ("sources.sql.duckdb", "sources.sql.athena", "sources.sql.ddl", "sources.sql.archived"),
+    ("sources.sql.ddl",),
+    ("sources.sql.columns",),
+    ("sources.sql.duckdb", "sources.sql.athena", "sources.sql.archived"),
     ("sources.sql.run",),
     ("sources.sql", "sources.athena"),
     # the other inputs

@@ -14,7 +14,7 @@ import logging
 import os
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -59,6 +59,7 @@ from torinvest.sources.records.passwords import (
     sign_ins,
 )
 from torinvest.sources.sql.engine import NOTHING_SCANNED
+from torinvest.sources.sql.projection import CONSOLE_SESSION
 
 if TYPE_CHECKING:
     from torinvest.sources.sql import Aggregates
@@ -799,12 +800,15 @@ def _engine_sign_ins(
     sessions' calls, through the engine: one query for every such user over the window
     (:func:`~torinvest.sources.sql.console_sql`: ConsoleLogin records by user name, calls
     whose ``sessionCredentialFromConsole`` is ``"true"``), as the file loader's pass reads
-    them. Its ConsoleLogin rows are ``act.sign_ins`` (MFA is no column: not read); each
+    them. Its ConsoleLogin rows are ``act.sign_ins``, with their MFA (``additionalEventData.
+    MFAUsed``: unknown on a table without that column); each
     session begun after a password is followed as a derived key (``res.derived``, minted by
     ConsoleLogin), and its calls returned (``derived`` True) — unless the key's own activity
     was counted in the engine (its rows are then the sensitive calls only: the sessions' calls
-    are said not read). A query that fails or matches more rows than the limit leaves the
-    users' sign-ins not read, and why (``act.sign_ins_unread``)."""
+    are said not read), or the table lacks ``sessioncredentialfromconsole`` (the sessions'
+    calls cannot be told apart: said not read; the engine's issue says why). A query that
+    fails or matches more rows than the limit leaves the users' sign-ins not read, and why
+    (``act.sign_ins_unread``)."""
     from torinvest.sources.sql import console_sql
 
     users = sorted({p.user_name for p in passwords})
@@ -825,9 +829,18 @@ def _engine_sign_ins(
             )
         return None
     res.queries += got.queries
-    act.sign_ins += sign_ins(got.frame, set(users))
+    res.issues += [i for i in got.issues if i not in res.issues]  # a column the table lacks…
+    found = sign_ins(got.frame, set(users))
+    act.sign_ins += [  # MFA as the table holds it (additionaleventdata: unknown without it)
+        replace(s, mfa_used=got.mfa_used[s.event_id])
+        if s.event_id is not None and s.event_id in got.mfa_used
+        else s
+        for s in found
+    ]
     act.sign_ins_searched |= set(users)
     if res.aggregates is not None:  # the key's activity counted, not rows: no rows beside it
+        return None
+    if CONSOLE_SESSION in got.unread:  # the table cannot tell the sessions' calls (an issue)
         return None
     sessions, calls = followed_sessions(got.frame, passwords, act.sign_ins, res.issues)
     known = {d.access_key_id for d in res.derived}

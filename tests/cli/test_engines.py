@@ -89,6 +89,23 @@ def test_athena_ddl_org_trail() -> None:
     assert "111122223333,444455556666" in out
 
 
+def test_athena_ddl_add_columns_prints_the_alter_table_of_the_columns_a_table_lacks() -> None:
+    """What an issue of a table made from an older DDL names: the columns of today's DDL
+    added in place (no bucket nor accounts needed); a name not of that DDL is a usage error."""
+    cols = "sessioncredentialfromconsole,eventcategory"
+    code, out, _ = run("athena-ddl", "--add-columns", cols, "--database", "security")
+    assert code == 0
+    assert out == (
+        "ALTER TABLE security.cloudtrail_logs ADD COLUMNS "
+        "(eventcategory STRING, sessioncredentialfromconsole STRING)\n"
+    )
+    with pytest.raises(SystemExit) as exited:
+        run("athena-ddl", "--add-columns", "sourceidentity")  # a struct's field, not a column
+    assert exited.value.code == 2
+    code, _, err = run("athena-ddl", "--database", "security")
+    assert code == 2 and "athena-ddl needs --bucket and --accounts" in err
+
+
 def test_the_row_limit_is_for_investigations_not_exports(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

@@ -721,12 +721,31 @@ class AthenaRegion:
         self._tokens: dict[str, str] = {}
         #: (database, table) → the table's parameters (GetTableMetadata)
         self.tables: dict[tuple[str, str], dict[str, str]] = {}
+        #: (database, table) → its columns ((name, type) pairs) and partition keys
+        self.table_columns: dict[tuple[str, str], tuple[list[tuple[str, str]], list[str]]] = {}
 
-    def add_table(self, database: str, table: str, parameters: dict[str, str]) -> None:
-        """A table of the AwsDataCatalog, as GetTableMetadata answers it (``location``,
-        ``storage.location.template``, ``projection.*``…)."""
+    def add_table(
+        self,
+        database: str,
+        table: str,
+        parameters: dict[str, str],
+        *,
+        columns: Iterable[tuple[str, str]] | None = None,
+        partitions: Iterable[str] = ("account", "region", "date"),
+    ) -> None:
+        """A table of the AwsDataCatalog, as GetTableMetadata answers it: its ``parameters``
+        (``location``, ``storage.location.template``, ``projection.*``…), ``columns`` ((name,
+        Hive type) pairs; default: those of ``torinvest athena-ddl``'s table) and partition
+        keys (strings)."""
+        from torinvest.sources.sql.columns import CURRENT_TYPES
+
+        listed = CURRENT_TYPES.items() if columns is None else columns
         with self._lock:
             self.tables[(database, table)] = dict(parameters)
+            self.table_columns[(database, table)] = (
+                [(n, "".join(t.split()).lower()) for n, t in listed],
+                list(partitions),
+            )
 
     def add_work_group(self, name: str, output_location: str | None = None) -> None:
         with self._lock:
@@ -1658,10 +1677,12 @@ class FakeAws:
                 "MetadataException",
                 f"Table {key[1]} not found in database {key[0]} of {params['CatalogName']}",
             )
+        columns, partitions = athena.table_columns[key]
         table = {
             "Name": key[1],
             "TableType": "EXTERNAL_TABLE",
-            "Columns": [],
+            "Columns": [{"Name": n, "Type": t} for n, t in columns],
+            "PartitionKeys": [{"Name": p, "Type": "string"} for p in partitions],
             "Parameters": dict(athena.tables[key]),
         }
         return {"TableMetadata": table}

@@ -34,7 +34,6 @@ import re
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from torinvest.aws import AWS_CALL_ERRORS, translate_error
 from torinvest.errors import AwsError, DataIssue, InputError
 from torinvest.sources.logs import ACCOUNT_RE, Narrowing, fold_archived, listed_under
 from torinvest.sources.logs.versions import version_issues
@@ -46,7 +45,6 @@ SKIPPED = (
     " (Athena skips archived objects without a word: restored, they are read once the table's "
     "read_restored_glacier_objects property is true)"
 )
-CATALOG = "AwsDataCatalog"
 _PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
 _TRAIL_ROOT = re.compile(r"/AWSLogs/(?:o-[a-z0-9]{10,32}/)?$")
 _ACCOUNT_ROOT = re.compile(r"/AWSLogs/(?:o-[a-z0-9]{10,32}/)?\d{12}/CloudTrail/$")
@@ -113,15 +111,9 @@ def _unlooked(bucket: str, permission: str, why: str) -> DataIssue:
 
 
 def _table_parameters(engine: Any) -> Mapping[str, str]:
-    try:
-        answer = engine.client.get_table_metadata(
-            CatalogName=CATALOG, DatabaseName=engine.database, TableName=engine.table
-        )
-    except AWS_CALL_ERRORS as e:
-        raise translate_error(
-            e, service="athena", operation="GetTableMetadata", resource=engine.location
-        ) from e
-    return dict(answer.get("TableMetadata", {}).get("Parameters") or {})
+    """The table's parameters (GetTableMetadata, asked once per engine: :meth:`~.athena.
+    AthenaEngine.metadata`)."""
+    return dict(engine.metadata().get("Parameters") or {})
 
 
 def day_prefixes(

@@ -23,7 +23,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import pandas as pd
@@ -39,10 +39,19 @@ from torinvest.aws import (
     validate_region,
 )
 from torinvest.aws.pages import restarting_pages
-from torinvest.errors import AwsError, DataIssue, InputError
+from torinvest.errors import AwsError, DataIssue, InputError, OptionsError
 from torinvest.jsonread import JsonRepairs
 from torinvest.sources.logs.coverage import day_ranges, known_called, window_days
 from torinvest.sources.logs.model import KnownRegions
+from torinvest.sources.records import SAME_RECORD_COLUMNS
+from torinvest.sources.sql.columns import (
+    CURRENT_TYPES,
+    TableColumns,
+    add_columns_command,
+    add_columns_sql,
+    lacks_text,
+    unread_issue,
+)
 from torinvest.sources.sql.ddl import DEFAULT_TABLE, _table_name
 from torinvest.sources.sql.engine import (
     ATHENA,
@@ -80,6 +89,8 @@ ATHENA_SKIPS_ARCHIVED = (
 
 
 RUNNING_STATES = frozenset({"QUEUED", "RUNNING"})
+#: The catalog of the tables Athena makes (Glue's).
+CATALOG = "AwsDataCatalog"
 
 
 # --------------------------------------------------------------------------------------------
@@ -173,6 +184,9 @@ class AthenaEngine:
         self.polling = polling or Polling()
         self.sleep = sleep
         self.page_size = page_size
+        #: GetTableMetadata's answer (or the error it raised), asked once
+        self._metadata: dict[str, Any] | AwsError | None = None
+        self._columns: TableColumns | None = None
 
     @classmethod
     def from_settings(cls, settings: EngineSettings) -> AthenaEngine:
@@ -196,36 +210,125 @@ class AthenaEngine:
     def client(self) -> Any:
         return self.aws.client("athena", self.region)
 
+    # -- the table -----------------------------------------------------------------------------
+    def metadata(self) -> dict[str, Any]:
+        """The table's definition (Athena GetTableMetadata's ``TableMetadata``: columns,
+        partition keys, parameters), asked once; an AwsError when it cannot be read (asked
+        once too)."""
+        if self._metadata is None:
+            try:
+                answer = self.client.get_table_metadata(
+                    CatalogName=CATALOG, DatabaseName=self.database, TableName=self.table
+                )
+                self._metadata = dict(answer.get("TableMetadata") or {})
+            except AWS_CALL_ERRORS as e:
+                self._metadata = translate_error(
+                    e, service="athena", operation="GetTableMetadata", resource=self.location
+                )
+        if isinstance(self._metadata, AwsError):
+            raise self._metadata
+        return self._metadata
+
+    def columns(self) -> TableColumns | None:
+        """The table's columns and partitions (:class:`~.columns.TableColumns`), or None when
+        its definition cannot be read (the queries then assume today's DDL: a column the table
+        lacks fails the query, and the error names it — :func:`_failed`)."""
+        try:
+            metadata = self.metadata()
+        except AwsError as e:
+            log.info("athena: the columns of %s are not known: %s", self.location, e)
+            return None
+        if not metadata.get("Columns"):
+            return None  # an answer without columns (not Athena's): nothing to go by
+        if self._columns is None:
+            self._columns = TableColumns.from_metadata(metadata)
+        return self._columns
+
+    def table_lacks(self, *paths: str) -> str | None:
+        """Why what reads table columns ``paths`` cannot be asked (the table lacks some, and
+        the statement that adds them), or None."""
+        columns = self.columns()
+        missing = [p for p in paths if columns is not None and p not in columns.fields]
+        if not missing:
+            return None
+        return lacks_text(f"{self.database}.{self.table}", missing)
+
     # -- SQL -----------------------------------------------------------------------------------
-    def source(self, scope: Scope) -> list[tuple[str, str]]:
-        """``records``: the table, read for the window's days (±1), accounts and regions only."""
+    def source(self, scope: Scope, columns: TableColumns | None = None) -> list[tuple[str, str]]:
+        """``records``: the table, read for the window's days (±1), accounts and regions only —
+        by its partitions: ``account``, ``region``, ``date`` (:func:`.athena_ddl`'s), or
+        ``year``, ``month``, ``day`` (AWS's manual partitioning DDL), the account and region
+        read from the records (``recipientaccountid``, ``awsregion``) where the table has no
+        such partition (``columns``: the table's, :meth:`columns`; None: today's DDL). A table
+        without a day partition is refused: every query would read the trail's whole
+        history."""
         narrowing = scope.narrowing
         if narrowing.first_day is None or narrowing.last_day is None:
             raise InputError(
                 "an Athena query needs a window (start and end)",
                 hint="without one it would scan every day of the trail; pass --start/--end",
             )
-        where = [
-            f"\"date\" BETWEEN '{narrowing.first_day:%Y/%m/%d}' AND '{narrowing.last_day:%Y/%m/%d}'"
-        ]
+        partitions = columns.partitions if columns is not None else ("account", "region", "date")
+        added, where = [], []
+        first_day, last_day = narrowing.first_day, narrowing.last_day
+        if "date" in partitions:
+            where.append(f"\"date\" BETWEEN '{first_day:%Y/%m/%d}' AND '{last_day:%Y/%m/%d}'")
+        elif {"year", "month", "day"} <= set(partitions):
+            added.append('concat("year", \'/\', "month", \'/\', "day") AS "date"')
+            days = " OR ".join(
+                f"(\"year\" = '{d:%Y}' AND \"month\" = '{d:%m}' AND \"day\" = '{d:%d}')"
+                for d in _days_between(first_day, last_day)
+            )
+            where.append(f"({days})")
+        else:
+            raise OptionsError(  # --athena-table names a table no query should read
+                f"the Athena table {self.database}.{self.table} has no day partition "
+                f"(partitions: {', '.join(partitions) or 'none'}): every query would read the "
+                "trail's whole history",
+                hint="create a table partitioned by day with the statement `torinvest "
+                "athena-ddl` prints (partition projection by account, region and date; the log "
+                "files stay where they are), and name it with --athena-table",
+            )
+        account, region = "account", "region"
+        if "account" not in partitions:
+            account = "recipientaccountid"
+            added.append("recipientaccountid AS account")
+        if "region" not in partitions:
+            region = "awsregion"
+            added.append("awsregion AS region")
         if scope.accounts:
-            where.append(f"account IN ({sql_literals(scope.accounts)})")
+            where.append(f"{account} IN ({sql_literals(scope.accounts)})")
         if scope.regions:
-            where.append(f"region IN ({sql_literals(scope.regions)})")
+            where.append(f"{region} IN ({sql_literals(scope.regions)})")
         # NOT_WHOLE is FALSE, said outright: the table (athena_ddl, AWS's CloudTrail table)
         # holds the trail's own log records, each whole — CloudTrail writes errorCode on every
         # call that failed, so a record without one succeeded. A record of unknown outcome is
         # one torinvest rebuilt from a LookupEvents answer (OUTCOME_UNKNOWN_MARK), which no
         # trail's log file holds and the table has no column for.
+        more = "".join(f"{a}, " for a in added)
         records = (
-            "SELECT *, CAST(NULL AS INTEGER) AS file_index, CAST(NULL AS BIGINT) AS record_index,"
+            f"SELECT *, {more}CAST(NULL AS INTEGER) AS file_index, "
+            "CAST(NULL AS BIGINT) AS record_index,"
             f"\n  FALSE AS {NOT_WHOLE} -- the trail's own records: whole, outcome known\n"
             f'FROM "{self.database}"."{self.table}"\nWHERE ' + "\n  AND ".join(where)
         )
         return [("records", records)]
 
     def sql(self, query: Query) -> str:
+        """The query in Trino's SQL over a table of today's DDL (:func:`.athena_ddl`), without
+        reading the table (``--print-sql``); :meth:`run` reads the table's columns first and
+        adapts the query to them (:meth:`_render`)."""
         return to_trino(render(query, self.source(query.scope)))
+
+    def _render(self, query: Query) -> tuple[str, dict[str, tuple[str, ...]]]:
+        """The query in Trino's SQL over the table as it is (its columns and partitions,
+        :meth:`columns`), and the columns of ``events`` it cannot give (what the table lacks
+        for each: NULL in the query)."""
+        columns = self.columns()
+        wanted = {*query.event_columns, *SAME_RECORD_COLUMNS}  # the content key reads those
+        unread = columns.unread(wanted) if columns is not None else {}
+        source = self.source(query.scope, columns)
+        return to_trino(render(query, source, unread=unread)), unread
 
     @property
     def location(self) -> str:
@@ -268,7 +371,7 @@ class AthenaEngine:
         cells = _probe_cells(scope, others)
         if narrowed.regions:  # the other regions' partitions are read too
             narrowed = replace(narrowed, regions=frozenset({r for r, _ in cells if r}))
-        (records,) = self.source(narrowed)
+        (records,) = self.source(narrowed, self.columns())
         parts = []
         for i, (region, day) in enumerate(cells):
             conditions = []
@@ -320,7 +423,7 @@ class AthenaEngine:
         window's days, accounts and regions — one at most (``LIMIT 1``: it stops at the
         first; a table without any is read over the window, as the events query reads it)."""
         narrowed = replace(scope, accounts=frozenset({account})) if account else scope
-        (records,) = self.source(narrowed)
+        (records,) = self.source(narrowed, self.columns())
         return (
             f"WITH records AS (\n{records[1]}\n)\n"  # noqa: S608 - the table's own source
             "SELECT count(*) AS data_events\nFROM (SELECT 1 AS one FROM records "
@@ -465,12 +568,20 @@ class AthenaEngine:
 
     # -- running -------------------------------------------------------------------------------
     def run(self, query: Query) -> Output:
-        sql = self.sql(query)
+        sql, unread = self._render(query)
         done = self.execute(sql)
         table = _typed(done, query.columns, self.region)
         stats = self._stats(done, query.kind, sql, table.num_rows)
         issues = [i for i in (_repair_issue(done),) if i is not None]
-        return Output(table, [f"athena:{done.query_id}"], stats, query.columns, issues=issues)
+        name = f"{self.database}.{self.table}"
+        issues += [  # what the query could not read: the table lacks the column
+            unread_issue(self.location, name, column, missing)
+            for column, missing in unread.items()
+            if column in query.event_columns
+        ]
+        out = Output(table, [f"athena:{done.query_id}"], stats, query.columns, issues=issues)
+        out.unread = frozenset(c for c in unread if c in query.event_columns)
+        return out
 
     def _stats(self, done: AthenaRun, kind: str, sql: str, rows: int) -> QueryStats:
         """What one finished query cost: its time, bytes scanned, ID and price."""
@@ -646,6 +757,9 @@ def _values(rows: Sequence[dict[str, Any]]) -> list[list[str | None]]:
 #: or cut gzip, a file that is not JSON…): the data, not the query or the table's definition.
 _BAD_FILE = re.compile(r"\b(?:HIVE_CURSOR_ERROR|HIVE_BAD_DATA)\b")
 _NOT_JSON = re.compile(r"not a valid JSON|JSONException|JsonParseException", re.IGNORECASE)
+#: Trino's words for a column the table lacks (``COLUMN_NOT_FOUND: line 9:3: Column
+#: 'sessioncredentialfromconsole' cannot be resolved or requester is not authorized…``).
+_NO_COLUMN = re.compile(r"Column '([A-Za-z0-9_.]+)' cannot be resolved")
 
 
 def _failed(
@@ -663,7 +777,30 @@ def _failed(
         "check the database, the table (athena_ddl) and the output location; "
         "--print-sql shows the query"
     )
-    if state != "CANCELLED" and _BAD_FILE.search(reason):
+    column = _NO_COLUMN.search(reason) if state != "CANCELLED" else None
+    name = column.group(1).lower() if column is not None else ""
+    if name in ("date", "account", "region"):  # a partition of athena-ddl's table
+        message += (
+            f" (the Athena table {table} has no partition {name}: its definition could not be "
+            "read to adapt the query to its partitions)"
+        )
+        hint = (
+            "grant athena:GetTableMetadata and glue:GetTable (the queries then follow the "
+            "table's partitions: region, year, month, day too), or create a table with the "
+            "statement `torinvest athena-ddl` prints and name it with --athena-table"
+        )
+    elif name in CURRENT_TYPES:
+        message += (
+            f" (the Athena table {table} has no column {name}: it was made from an older "
+            "CloudTrail DDL)"
+        )
+        command = add_columns_command(table, [name])
+        printed = f" (`{command}` prints it)" if command else ""
+        hint = (
+            f"add it: {add_columns_sql(table, [name])}{printed}; or read the log files "
+            "(--logs s3://…)"
+        )
+    elif state != "CANCELLED" and _BAD_FILE.search(reason):
         what = "is not valid JSON" if _NOT_JSON.search(reason) else "cannot be read"
         message += (
             f" (a log file in the location of the Athena table {table} {what}: damaged, cut "
@@ -683,6 +820,10 @@ def _failed(
         operation="GetQueryExecution",
         code=str(error.get("ErrorType") or state),
     )
+
+
+def _days_between(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
 
 def _probe_cells(scope: Scope, others: Iterable[str] = ()) -> list[tuple[str, str]]:

@@ -64,6 +64,7 @@ from torinvest.sources.sql.projection import (
     CONSOLE_SESSION,
     CONTENT_KEY,
     EVENT_COLUMNS,
+    MFA_USED,
     NOT_WHOLE,
     ORDER_COLUMNS,
     SOURCE_DIALECT,
@@ -683,6 +684,8 @@ def _fallback_rows(columns: Sequence[str]) -> str:
     listed = ", ".join(c for c in EVENT_COLUMNS if c in columns)
     if CONSOLE_SESSION in columns:  # read for console users: each row is a sign-in or a call
         listed += f", TRUE AS {CONSOLE_SESSION}"  # of a console session (ReadOptions.users)
+    if MFA_USED in columns:  # the file loader's rows hold no MFA: not read for them
+        listed += f", CAST(NULL AS VARCHAR) AS {MFA_USED}"
     return (
         f"SELECT {listed}, hash({', '.join(SAME_RECORD_COLUMNS)}) AS {CONTENT_KEY},\n"
         f"  file_index, record_index\nFROM {FALLBACK_ROWS}"

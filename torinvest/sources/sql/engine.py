@@ -90,6 +90,9 @@ class Output:
     counts: FileCounts | None = None  # the log files behind it (DuckDB)
     notes: list[str] = field(default_factory=list)
     asides: list[str] = field(default_factory=list)  # no issue (days digests show quiet)
+    #: columns of ``events`` the engine's records could not give (a table lacking a column
+    #: they read: NULL in every row; ``issues`` says so)
+    unread: frozenset[str] = frozenset()
 
 
 class Engine(Protocol):
@@ -197,6 +200,10 @@ class SqlResult:
     #: least one, 0: none; None: not asked, or not known — ``data_events_unknown`` says why)
     data_events: int | None = None
     data_events_unknown: str | None = None
+    #: columns of ``events`` a query could not read (:attr:`Output.unread`)
+    unread: set[str] = field(default_factory=set)
+    #: the MFA of the console sign-ins read (event ID → ``additionalEventData.MFAUsed``)
+    mfa_used: dict[str, str] = field(default_factory=dict)
 
     @property
     def bytes_scanned(self) -> int:
@@ -243,6 +250,7 @@ class SqlResult:
         self.files_skipped = max(self.files_skipped, out.files_skipped)
         self.notes += [n for n in out.notes if n not in self.notes]
         self.asides += [n for n in out.asides if n not in self.asides]
+        self.unread |= out.unread
         # the widest listing, latest failures (the derived-key passes share the first's files)
         if out.counts is not None and (
             self.counts is None or out.counts.listed >= self.counts.listed

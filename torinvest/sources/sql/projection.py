@@ -68,6 +68,7 @@ RECORD_STRUCTURE: dict[str, Any] = {
     "requestParameters": "JSON",
     "responseElements": "JSON",
     "sessionCredentialFromConsole": "VARCHAR",
+    "additionalEventData": "JSON",
     OUTCOME_UNKNOWN_MARK: "VARCHAR",
 }
 
@@ -200,9 +201,17 @@ assert tuple(name for name, _ in PROJECTION) == EVENT_COLUMNS
 #: loader reads it: :func:`~torinvest.sources.records.passwords.console_call`). AWS's Athena
 #: table has the column (``sessioncredentialfromconsole STRING``); DuckDB reads it as text.
 CONSOLE_SESSION = "console_session"
+#: A column of ``events`` projected only for the queries of console sessions too: the MFA of a
+#: console sign-in (``additionalEventData.MFAUsed``, a short text — ``Yes``, ``No`` — as the
+#: file loader takes it: :func:`~torinvest.sources.records.passwords.with_mfa`).
+MFA_USED = "mfa_used"
+_MFA_TEXT = "json_extract_string(CAST(additionaleventdata AS VARCHAR), '$.MFAUsed')"
 EXTRA_PROJECTION: tuple[tuple[str, str], ...] = (
     (CONSOLE_SESSION, "COALESCE(lower(sessioncredentialfromconsole) = 'true', FALSE)"),
+    (MFA_USED, f"CASE WHEN length({_MFA_TEXT}) <= 16 THEN {_MFA_TEXT} END"),
 )
+#: The columns of ``events`` the console sessions' queries project beside the frame's.
+CONSOLE_COLUMNS: tuple[str, ...] = (CONSOLE_SESSION, MFA_USED)
 
 #: The record fields (paths into RECORD_STRUCTURE) each column of ``events`` reads.
 COLUMN_FIELDS: dict[str, tuple[tuple[str, ...], ...]] = {
@@ -234,7 +243,37 @@ assert tuple(COLUMN_FIELDS) == EVENT_COLUMNS
 #: The record fields each column of :data:`EXTRA_PROJECTION` reads.
 EXTRA_FIELDS: dict[str, tuple[tuple[str, ...], ...]] = {
     CONSOLE_SESSION: (("sessionCredentialFromConsole",),),
+    MFA_USED: (("additionalEventData",),),
 }
+
+#: The columns (dotted paths into structs, lower case: AWS's Athena table for CloudTrail)
+#: each column of ``events`` reads from a table: a table made from an older CloudTrail DDL may
+#: lack some (:func:`projection_sql` then projects NULL, and the engine says what was not read).
+#: The mark of a record not whole is no table's column (the engine supplies it).
+TABLE_FIELDS: dict[str, tuple[str, ...]] = {
+    name: tuple(".".join(path).lower() for path in paths if path != (OUTCOME_UNKNOWN_MARK,))
+    for name, paths in {**COLUMN_FIELDS, **EXTRA_FIELDS}.items()
+}
+#: The SQL type of each column of ``events`` (a column a table cannot give is a NULL of it).
+COLUMN_TYPES: dict[str, str] = {
+    **{name: "VARCHAR" for name in TABLE_FIELDS},
+    "event_time": "TIMESTAMPTZ",
+    "outcome_unknown": "BOOLEAN",
+    "read_only": "BOOLEAN",
+    "mfa_authenticated": "BOOLEAN",
+    CONSOLE_SESSION: "BOOLEAN",
+}
+
+
+def projection_sql(name: str, unread: Collection[str] = ()) -> str:
+    """The expression of column ``name`` of ``events`` (:data:`PROJECTION`,
+    :data:`EXTRA_PROJECTION`); a NULL of its type when it is one of ``unread`` (the table
+    lacks a column it reads: :data:`TABLE_FIELDS`)."""
+    if name in unread:
+        return f"CAST(NULL AS {COLUMN_TYPES[name]})"
+    return dict((*PROJECTION, *EXTRA_PROJECTION))[name]
+
+
 #: Columns every query projects: its scope's filters, and the event_id copies share.
 BASE_COLUMNS: tuple[str, ...] = ("event_time", "event_id", "access_key_id")
 #: What tells copies of a record apart from different records sharing an event_id — the file
@@ -245,10 +284,10 @@ BASE_COLUMNS: tuple[str, ...] = ("event_time", "event_id", "access_key_id")
 CONTENT_KEY = "content_key"
 
 
-def content_key_sql() -> str:
-    """The content key of a projected record (over :data:`PROJECTION`'s expressions)."""
-    exprs = dict(PROJECTION)
-    return f"hash({', '.join(exprs[c] for c in SAME_RECORD_COLUMNS)})"
+def content_key_sql(unread: Collection[str] = ()) -> str:
+    """The content key of a projected record (over :data:`PROJECTION`'s expressions; NULL for
+    those of ``unread``, as :func:`projection_sql`)."""
+    return f"hash({', '.join(projection_sql(c, unread) for c in SAME_RECORD_COLUMNS)})"
 
 
 def record_structure(columns: Collection[str]) -> dict[str, Any]:

@@ -25,16 +25,19 @@ from torinvest.sources.records import MINTING_EVENTS
 from torinvest.sources.records.passwords import SIGN_IN_EVENT
 from torinvest.sources.sql.projection import (
     BASE_COLUMNS,
+    CONSOLE_COLUMNS,
     CONSOLE_SESSION,
     CONTENT_KEY,
     EVENT_COLUMNS,
     EVENTS_OUTPUT,
     EXTRA_PROJECTION,
+    MFA_USED,
     ORDER_COLUMNS,
     PROJECTION,
     SOURCE_DIALECT,
     TRINO_DIALECT,
     content_key_sql,
+    projection_sql,
     sql_literal,
     sql_literals,
 )
@@ -127,9 +130,9 @@ class Query:
     @property
     def event_columns(self) -> tuple[str, ...]:
         """The columns ``events`` holds for this query (in :data:`EVENT_COLUMNS` order, and
-        :data:`~.projection.CONSOLE_SESSION` last for a scope of console sessions)."""
+        :data:`~.projection.CONSOLE_COLUMNS` last for a scope of console sessions)."""
         if self.uses is None:
-            return (*EVENT_COLUMNS, CONSOLE_SESSION) if self.scope.console else EVENT_COLUMNS
+            return (*EVENT_COLUMNS, *CONSOLE_COLUMNS) if self.scope.console else EVENT_COLUMNS
         wanted = {*BASE_COLUMNS, *self.uses}
         if self.prefilter:
             wanted |= {"event_name", "event_source"}
@@ -139,7 +142,7 @@ class Query:
             wanted |= {"user_name", "user_type"}
         if self.scope.console:
             wanted |= {"user_name", "user_type", "event_name", CONSOLE_SESSION}
-        return tuple(c for c in (*EVENT_COLUMNS, CONSOLE_SESSION) if c in wanted)
+        return tuple(c for c in (*EVENT_COLUMNS, *CONSOLE_COLUMNS) if c in wanted)
 
 
 def _time_literal(ts: pd.Timestamp) -> str:
@@ -231,19 +234,23 @@ def shared_ctes(
     prefilter: str | None = None,
     columns: Sequence[str] = EVENT_COLUMNS,
     projected_rows: str | None = None,
+    unread: Collection[str] = (),
 ) -> list[tuple[str, str]]:
     """``projected`` (records → the frame's ``columns``), ``numbered`` (the scope's rows — those
     of ``prefilter`` too —, copies of a record — the same event_id and content — numbered in
     file order) and ``events`` (the first copy of each; different records sharing an event_id
     are all kept). ``projected_rows``: a SELECT of rows already projected (the same columns,
     content key and order keys), added to ``projected`` (the DuckDB engine's rows of the files
-    the file loader read for it)."""
+    the file loader read for it). ``unread``: columns the engine's records cannot give (a
+    table lacking a column they read: :func:`~.projection.projection_sql`), NULL."""
     projection = ",\n  ".join(
-        f"{sql} AS {name}" for name, sql in (*PROJECTION, *EXTRA_PROJECTION) if name in columns
+        f"{projection_sql(name, unread)} AS {name}"
+        for name, _ in (*PROJECTION, *EXTRA_PROJECTION)
+        if name in columns
     )
     listed = ", ".join((*columns, "derived", *ORDER_COLUMNS))
     projected = (
-        f"SELECT\n  {projection},\n  {content_key_sql()} AS {CONTENT_KEY},\n"
+        f"SELECT\n  {projection},\n  {content_key_sql(unread)} AS {CONTENT_KEY},\n"
         "  file_index, record_index\nFROM records"
     )
     if projected_rows:
@@ -267,12 +274,13 @@ def render(
     *,
     materialized: Collection[str] = (),
     projected_rows: str | None = None,
+    unread: Collection[str] = (),
 ) -> str:
     """The whole query in DuckDB SQL: the engine's ``source`` CTEs (ending with ``records``),
     the shared ones, the query's own, and its SELECT. Each query reads ``events`` once.
     ``materialized`` CTEs are computed once (DuckDB's ``AS MATERIALIZED``), not inlined;
-    ``projected_rows`` as in :func:`shared_ctes`."""
-    shared = shared_ctes(query.scope, query.prefilter, query.event_columns, projected_rows)
+    ``projected_rows`` and ``unread`` as in :func:`shared_ctes`."""
+    shared = shared_ctes(query.scope, query.prefilter, query.event_columns, projected_rows, unread)
     ctes = [*source, *shared, *query.ctes]
     body = ",\n".join(
         f"{name} AS {'MATERIALIZED ' if name in materialized else ''}(\n{_indent(sql)}\n)"
@@ -295,8 +303,9 @@ def events_query(
 
     ``limit``: at most this many rows (the first in that order). ``catalogue``: only the calls
     of a sensitive-actions catalogue (:func:`torinvest.catalogue.load_catalogue`), matched on
-    event name and source."""
-    columns = ", ".join((*EVENT_COLUMNS, "file_index"))
+    event name and source. A scope of console sessions adds :data:`~.projection.MFA_USED`
+    (the sign-ins' MFA, no column of the frame)."""
+    columns = ", ".join((*EVENT_COLUMNS, *((MFA_USED,) if scope.console else ()), "file_index"))
     where, ctes, prefilter = "", (), None
     if catalogue is not None:
         ctes = (("catalogue", _catalogue_values(catalogue)),)
@@ -313,7 +322,8 @@ def events_query(
         if limit < 0:
             raise InputError(f"invalid row limit {limit}", hint="a limit of 0 rows or more")
         select += f"\nLIMIT {int(limit)}"
-    return Query("events", scope, select, EVENTS_OUTPUT, ctes, prefilter)
+    output = {**EVENTS_OUTPUT, MFA_USED: "text"} if scope.console else EVENTS_OUTPUT
+    return Query("events", scope, select, output, ctes, prefilter)
 
 
 def watched_query(scope: Scope, names: Collection[str], *, limit: int | None = None) -> Query:

@@ -62,6 +62,7 @@ from torinvest.sources.sql.frames import (
     _timeline_frame,
 )
 from torinvest.sources.sql.frames import per_ip_from_rollup as per_ip_from_rollup
+from torinvest.sources.sql.projection import MFA_USED
 from torinvest.sources.sql.queries import (
     MINTED_OUTPUT,
     ROLLUP_OUTPUT,
@@ -336,6 +337,11 @@ def _check_data_events(
         return
     if result.account_gap is not None:
         return  # no record of the account: nothing to say of its trail's data events
+    lacks = getattr(engine, "table_lacks", None)
+    why = lacks("eventcategory") if lacks is not None else None
+    if why is not None:  # a table from an older DDL: the question cannot be asked of it
+        result.data_events_unknown = f"not asked: {why}"
+        return
     sought = account if account and ACCOUNT_RE.match(account) else None
     try:
         found, stats = probe(scope, sought)
@@ -532,6 +538,11 @@ def _events(
     result._add(out)
     if limit is not None and out.table.num_rows > limit:
         raise _TooManyRows
+    if MFA_USED in out.table.column_names and MFA_USED not in out.unread:
+        ids, mfa = (out.table.column(c).to_pylist() for c in ("event_id", MFA_USED))
+        result.mfa_used.update(
+            {i: m for i, m in zip(ids, mfa, strict=True) if i is not None and m is not None}
+        )
     return _events_piece(out, engine.name)
 
 
