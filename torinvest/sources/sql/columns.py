@@ -15,61 +15,47 @@ the column). Plain text: nothing here talks to AWS.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from torinvest.errors import DataIssue
 from torinvest.sources.sql.ddl import CLOUDTRAIL_COLUMNS
 from torinvest.sources.sql.projection import CONSOLE_SESSION, MFA_USED, TABLE_FIELDS
 
+if TYPE_CHECKING:
+    from sqlglot import exp
 
-class _TypeText:
-    """A Hive type as Glue writes it (``struct<a:string,b:struct<c:string>>``), read once."""
-
-    def __init__(self, text: str) -> None:
-        self.text = "".join(text.split()).lower()
-        self.at = 0
-
-    def _word(self) -> str:
-        start = self.at
-        while self.at < len(self.text) and self.text[self.at] not in "<>,:()":
-            self.at += 1
-        return self.text[start : self.at]
-
-    def _eat(self, char: str) -> bool:
-        if self.at < len(self.text) and self.text[self.at] == char:
-            self.at += 1
-            return True
-        return False
-
-    def fields(self) -> list[str]:
-        """The struct fields of the type at this point (dotted paths relative to it; none for
-        a type that is no struct), the type read past."""
-        kind = self._word()
-        if self._eat("("):  # decimal(10,2), varchar(65535)
-            while self.at < len(self.text) and not self._eat(")"):
-                self.at += 1
-        if not self._eat("<"):
-            return []
-        out: list[str] = []
-        while True:
-            if kind == "struct":
-                name = self._word()
-                self._eat(":")
-                inner = self.fields()
-                out += [name, *(f"{name}.{f}" for f in inner)]
-            else:  # array<…>, map<…,…>: the queries read no field inside them
-                self.fields()
-            if not self._eat(","):
-                break
-        self._eat(">")
-        return out
+log = logging.getLogger(__name__)
 
 
 def type_fields(type_text: str) -> list[str]:
-    """The fields (dotted paths, lower case) of a Hive type: ``struct<a:string,b:struct<c:
-    string>>`` → ``a``, ``b``, ``b.c``; none for a type that is no struct."""
-    return _TypeText(type_text).fields()
+    """The fields (dotted paths, lower case) of a Hive type as Glue writes it: ``struct<a:string,
+    b:struct<c:string>>`` → ``a``, ``b``, ``b.c``; none for a type that is no struct (nor for
+    fields inside an ``array<…>`` or ``map<…>``: the queries read none there), nor for a type
+    sqlglot cannot read (its fields are then named as not read, never guessed)."""
+    from sqlglot import exp
+    from sqlglot.errors import SqlglotError
+
+    try:
+        built = exp.DataType.build(type_text, dialect="hive")
+    except (SqlglotError, ValueError):
+        log.warning("cannot read the Hive type %.200r: its fields are taken as absent", type_text)
+        return []
+    return _struct_fields(built)
+
+
+def _struct_fields(kind: exp.DataType | None) -> list[str]:
+    from sqlglot import exp
+
+    if not isinstance(kind, exp.DataType) or kind.this != exp.DataType.Type.STRUCT:
+        return []
+    out: list[str] = []
+    for column in kind.expressions:
+        name = column.name.lower()
+        out += [name, *(f"{name}.{f}" for f in _struct_fields(column.args.get("kind")))]
+    return out
 
 
 def _split_top(text: str) -> list[str]:
