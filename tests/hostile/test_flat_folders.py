@@ -546,6 +546,82 @@ def test_answers_of_another_account_do_not_cover_the_flat_files_account(tmp_path
     ]
 
 
+def _scoped_answer(folder: Path, region: str, *, keys: list[str], user: str) -> Path:
+    """``region``'s events as a saved LookupEvents answer (of the flat files' account) whose
+    events are made with ``keys`` in turn, every one by ``user``: as ``aws cloudtrail
+    lookup-events --lookup-attributes AttributeKey=AccessKeyId,AttributeValue=…`` (one key) or
+    ``AttributeKey=Username`` saves it."""
+    files = sorted(CASE.cloudtrail.rglob(f"*_CloudTrail_{region}_*.json.gz"))
+    doc = json.loads(_answer(files, ACCOUNT))
+    for n, ev in enumerate(doc["Events"]):
+        key = keys[n % len(keys)]
+        record = json.loads(ev["CloudTrailEvent"])
+        record["userIdentity"]["accessKeyId"] = key
+        record["userIdentity"]["userName"] = user
+        ev.update(AccessKeyId=key, Username=user, CloudTrailEvent=json.dumps(record))
+    path = folder / f"lookup-{region}.json"
+    path.write_text(json.dumps(doc, indent=4))
+    return path
+
+
+OTHER_KEY = "AKIAOTHERKEY00000000"
+THIRD_KEY = "AKIATHIRDKEY00000000"
+
+
+@pytest.mark.parametrize("engine", ["files", "duckdb"])
+@pytest.mark.parametrize(
+    ("keys", "only"),
+    [
+        ([OTHER_KEY], f"AccessKeyId {OTHER_KEY}"),
+        ([OTHER_KEY, THIRD_KEY], "Username someone-else"),
+    ],
+    ids=["another-key", "another-user"],
+)
+def test_answers_exported_for_another_key_do_not_stand_for_the_keys_calls(
+    tmp_path: Path, engine: str, keys: list[str], only: str
+) -> None:
+    """The reproduction: a flat folder of us-east-1's log files beside a saved answer of
+    eu-west-1 exported for another key (every event of it made with AKIAOTHER…): "60 events",
+    no issue, a complete result, though the key's two eu-west-1 calls were not in anything
+    read — the answer stood for the region as if it held every caller's calls. An answer whose
+    every event shares another key, user, API or service holds no other's: the region is the
+    issue it is without it, and a note says why the answer did not count."""
+    folder = _flat(tmp_path)
+    answer = _scoped_answer(folder, "eu-west-1", keys=keys, user="someone-else")
+    code, out, err = run(
+        "events", "--logs", str(folder), "--access-key", KEY, "--engine", engine,
+        "--regions", "us-east-1,eu-west-1",
+        "--start", "2023-07-10", "--end", "2023-07-10", "--out", str(tmp_path / "e.csv"),
+    )  # fmt: skip
+    assert code == 0, err
+    assert out.startswith("60 events from ")
+    assert [i.split(": no log file of")[0] for i in issues(err)] == [
+        f"torinvest: issue: {folder} ({FLAT}): no log file named for region(s) eu-west-1"
+    ]
+    assert "partial result" in err
+    said = " ".join(err.split())
+    assert (
+        f"torinvest: note: {folder} ({FLAT}): no log file named for region(s) eu-west-1, and the "
+        f"saved LookupEvents answer(s) beside them of that region ({answer}: every one of its 2 "
+        f"event(s) is of {only}) were exported for another key"
+    ) in said
+
+
+def test_an_answer_of_the_keys_user_stands_for_its_region(tmp_path: Path) -> None:
+    """An answer exported for the key's user (every event of one Username, some of them the
+    key's) holds every call of the key there: it stands for the region, as one of the key's
+    own does."""
+    folder = _flat(tmp_path)
+    _scoped_answer(folder, "eu-west-1", keys=[KEY, OTHER_KEY], user="ci-deployer")
+    code, out, err = run(
+        "events", "--logs", str(folder), "--access-key", KEY, "--regions", "us-east-1,eu-west-1",
+        "--start", "2023-07-10", "--end", "2023-07-10", "--out", str(tmp_path / "e.csv"),
+    )  # fmt: skip
+    assert code == 0, err
+    assert out.startswith("61 events from ")  # the key's one eu-west-1 call of the two
+    assert issues(err) == []
+
+
 def test_a_flat_log_file_no_digest_names_is_unvouched(tmp_path: Path) -> None:
     """A log file put in the folder since, on an hour the digests cover without naming it:
     the trail folder's unvouched issue, once."""

@@ -173,6 +173,33 @@ class Answer:
     location: str
     regions: frozenset[str]
     accounts: frozenset[str] = frozenset()
+    #: every event of it shares this value of a lookup attribute (``AccessKeyId``, ``Username``,
+    #: ``EventName``, ``EventSource``) and how many events it holds: exported for that value (or
+    #: nothing else was called there), it holds no other caller's, user's or API's events
+    #: (None: its events share none; :func:`~torinvest.sources.records.answer_scope`)
+    only: tuple[str, str, int] | None = None
+    #: the access keys its events were made with (``AccessKeyId``)
+    key_ids: frozenset[str] = frozenset()
+
+    def stands_for(self, keys: frozenset[str] | None) -> bool:
+        """Whether it holds every call of ``keys`` in its regions: not exported for another
+        value of a lookup attribute. An answer of one of ``keys`` does, and one of a user that
+        one of ``keys`` called as (its user's: every call of the key is the user's); of another
+        key, user, an API or a service, or with no key sought, it does not."""
+        if self.only is None:
+            return True
+        attribute, value, _n = self.only
+        if keys is None:
+            return False
+        if attribute == "AccessKeyId":
+            return value in keys
+        return attribute == "Username" and not keys.isdisjoint(self.key_ids)
+
+    def what_only(self) -> str:
+        """``every one of its 2 event(s) is of AccessKeyId AKIA…`` (its :attr:`only`)."""
+        assert self.only is not None
+        attribute, value, n = self.only
+        return f"every one of its {n:,} event(s) is of {attribute} {value}"
 
 
 @dataclass(slots=True)
@@ -196,15 +223,19 @@ class Coverage:
     #: saved LookupEvents answers beside :class:`Flat` groups (:meth:`answered`)
     answers: list[Answer] = field(default_factory=list)
 
-    def answered(self, account: str) -> dict[str, list[str]]:
+    def answered(
+        self, account: str, keys: frozenset[str] | None, *, standing: bool = True
+    ) -> dict[str, list[Answer]]:
         """The regions the saved LookupEvents answers of the source hold events of, for the
         :class:`Flat` group of ``account`` (those whose records are its, or name no account):
-        region → the answers' locations."""
-        out: dict[str, list[str]] = {}
+        region → the answers. ``standing``: those that hold every call of ``keys`` there
+        (:meth:`Answer.stands_for`); else those that do not (exported for another key, a user,
+        an API: the region's calls of ``keys`` are not in them)."""
+        out: dict[str, list[Answer]] = {}
         for a in self.answers:
-            if not a.accounts or account in a.accounts:
+            if (not a.accounts or account in a.accounts) and a.stands_for(keys) == standing:
                 for region in a.regions:
-                    out.setdefault(region, []).append(a.location)
+                    out.setdefault(region, []).append(a)
         return out
 
     def account(self, folder: str) -> str:
@@ -460,7 +491,8 @@ def coverage_issues(
         if flat and account in trails:
             continue  # its account's trail folder in the same source is judged, not its copies
         digests = everywhere
-        answered = coverage.answered(account) if flat else {}
+        answered = coverage.answered(account, narrowing.keys) if flat else {}
+        other = coverage.answered(account, narrowing.keys, standing=False) if flat else {}
         if flat and digests is not None:
             group = coverage.flat[folder]
             stand_in = digests.flat_folder(group.root, account, coverage.located.get(folder, {}))
@@ -535,6 +567,9 @@ def coverage_issues(
             head = [DataIssue(i.source, f"{i.problem} ({FLAT_WORDS})") for i in head]
         if looked_up and asides is not None:
             asides.append(f"{folder}: {_looked_up_note(sorted(looked_up), answered)}")
+        lacking = sorted(r for r in other if r not in answered and r not in present)
+        if lacking and asides is not None:
+            asides.append(f"{folder}: {_scoped_out_note(lacking, other)}")
         seen = coverage.days.get(folder, {})
         regions = [
             (r, [d for d in days if d not in seen.get(r, ())]) for r in judged if r in present
@@ -628,10 +663,30 @@ def coverage_issues(
     return out
 
 
-def _looked_up_note(regions: list[str], answered: Mapping[str, list[str]]) -> str:
+def _scoped_out_note(regions: list[str], other: Mapping[str, list[Answer]]) -> str:
+    """Regions with no log file named for them whose saved LookupEvents answers beside the log
+    files were exported for another value than the key's (:meth:`Answer.stands_for`): why they
+    were not taken for the regions' events."""
+    found = sorted({a for r in regions for a in other[r]}, key=lambda a: a.location)
+    shown = "; ".join(f"{a.location}: {a.what_only()}" for a in found[:MAX_NAMED]) + (
+        f"; and {len(found) - MAX_NAMED:,} more" if len(found) > MAX_NAMED else ""
+    )
+    one = len(regions) == 1
+    return (
+        f"no log file named for region(s) {', '.join(regions)}, and the saved LookupEvents "
+        f"answer(s) beside them of {'that region' if one else 'those regions'} ({shown}) were "
+        "exported for another key, user, API or service than the key sought (or nothing else "
+        "was called there): they hold no other's calls, so they do not stand for "
+        f"{'its' if one else 'their'} events; export the key's events there (aws cloudtrail "
+        "lookup-events --lookup-attributes AttributeKey=AccessKeyId,AttributeValue=KEY "
+        "--region REGION --output json) into the folder and re-run"
+    )
+
+
+def _looked_up_note(regions: list[str], answered: Mapping[str, list[Answer]]) -> str:
     """Regions judged with no log file named for them, whose events saved LookupEvents answers
     beside the log files hold."""
-    answers = sorted({a for r in regions for a in answered[r]})
+    answers = sorted({a.location for r in regions for a in answered[r]})
     shown = ", ".join(answers[:MAX_NAMED]) + (
         f" and {len(answers) - MAX_NAMED:,} more" if len(answers) > MAX_NAMED else ""
     )

@@ -52,7 +52,7 @@ from torinvest.sources.logs.versions import (
     version_pages,
 )
 from torinvest.sources.logs.writes import write_issues
-from torinvest.sources.records.documents import answer_regions, is_lookup_answer
+from torinvest.sources.records.documents import answer_regions, answer_scope, is_lookup_answer
 
 LOG_SUFFIXES = (
     ".json",
@@ -209,6 +209,7 @@ def list_local(root: Path, narrowing: Narrowing) -> Listing:
 MAX_ANSWERS_OPENED = 100
 MAX_ANSWERS_BYTES = 128 * 1024 * 1024
 _REGION_IN_NAME = re.compile(r"(?<![a-z])([a-z]{2}(?:-gov)?-[a-z]+-\d{1,2})(?![0-9])")
+_ANSWER_KEY = re.compile(rb'"AccessKeyId"\s*:\s*"([A-Z0-9]{16,128})"')
 _ANSWER_ACCOUNT = re.compile(rb'\\?"recipientAccountId\\?"\s*:\s*\\?"(\d{12})\\?"')
 
 
@@ -241,8 +242,11 @@ def _answers(files: Sequence[LogFile]) -> list[Answer]:
             m.group(1) for m in _REGION_IN_NAME.finditer(f.location.lower())
         )
         accounts = frozenset(m.decode() for m in _ANSWER_ACCOUNT.findall(data))
+        scope = answer_scope(data)
+        only = None if scope is None else (scope.attribute, scope.value, scope.events)
         if regions:
-            out.append(Answer(f.location, regions, accounts))
+            key_ids = frozenset(m.decode() for m in _ANSWER_KEY.findall(data))
+            out.append(Answer(f.location, regions, accounts, only, key_ids))
     return out
 
 
