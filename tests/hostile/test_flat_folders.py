@@ -17,6 +17,7 @@ from __future__ import annotations
 import gzip
 import json
 import shutil
+from datetime import date
 from pathlib import Path
 
 import boto3
@@ -25,6 +26,7 @@ import pytest
 
 from tests.cli_run import issues, run
 from tests.fake_aws import FakeAws
+from tests.hostile import test_digests as digest_helpers
 from tests.hostile.test_digests import (
     LOCAL,
     SEAL_ALGORITHM,
@@ -466,6 +468,76 @@ def test_without_flat_digest_files_the_days_stay_an_issue(tmp_path: Path) -> Non
         "there those days, or logging stopped, or the files are not here; the events of those "
         f"days, if any, were not read ({FLAT_WORDS})"
     ]
+
+
+def _another_trails_digests(
+    folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, logs: list[str], **days: date
+) -> None:
+    """Hourly us-east-1 digests of a second trail of the account (``data-events``, its own
+    bucket), naming ``logs``, downloaded into the flat folder beside the first trail's files."""
+    monkeypatch.setattr(digest_helpers, "TRAIL", "data-events")
+    other = tmp_path / "other-trail"
+    write_digests(other, "us-east-1", logs, **days)
+    for f in other.rglob("*_CloudTrail-Digest_*.json.gz"):
+        shutil.copy(f, folder / f.name)
+
+
+GAP_DAYS = (
+    "no log file for 2023-07-08–2023-07-09, 2023-07-11 (3 of the window's 4 UTC day(s)): "
+    "nothing was logged there those days, or logging stopped, or the files are not here; the "
+    f"events of those days, if any, were not read ({FLAT_WORDS})"
+)
+
+
+@pytest.mark.parametrize("span", ["window", "quiet-days"])
+def test_another_trails_digest_files_vouch_for_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, span: str
+) -> None:
+    """The reproduction: us-east-1's log files in a flat folder beside the digest files of a
+    second trail of the account (quiet: its digests name no log file). Over the window, the
+    days without a log file were "nothing was logged there" and the 60 genuine files "not
+    delivered by CloudTrail … their events may be forged"; with that trail's digests of those
+    days only, no issue at all — though the first trail's files of those days were never
+    downloaded. A flat folder's names say no trail: a trail's digests judge the files only when
+    one of them names one of the files; otherwise that they could not is an issue (the files
+    were not checked: another trail's digests, or files CloudTrail did not deliver)."""
+    folder = _flat(tmp_path)
+    if span == "window":
+        _another_trails_digests(folder, tmp_path, monkeypatch, [])
+    else:
+        for day in (date(2023, 7, 8), date(2023, 7, 9), date(2023, 7, 11)):
+            _another_trails_digests(folder, tmp_path, monkeypatch, [], first=day, last=day)
+    code, out, err = _digest_events(str(folder), tmp_path)
+    assert code == 0, err
+    assert out.startswith("60 events from 60 log file(s)")
+    assert issues(err) == [
+        f"torinvest: issue: {folder} ({FLAT}): the digest files of {ACCOUNT} beside the log "
+        "files (of trail(s) data-events) name none of the 60 log file(s) of the window here "
+        "(their digests of those files' hours read, at most 24): they are another trail's (a "
+        "second trail of the account), or these log files are not what CloudTrail delivered — "
+        "they were not used: the days without a log file are judged without them, and the log "
+        "files are not checked against them; download the digest files of the trail that "
+        f"delivered these log files beside them ({FLAT_WORDS})",
+        f"torinvest: issue: {folder} ({ACCOUNT}_CloudTrail_us-east-1_* files): {GAP_DAYS}",
+    ]
+
+
+def test_the_files_trails_digests_judge_them_beside_another_trails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The log files' own trail's digests and a second trail's (naming its own log files, not
+    downloaded) in one flat folder: the files' trail judges them (quiet days, no issue); the
+    second trail's files are not called missing from this folder."""
+    _trail, folder = _digested_flat(tmp_path)
+    theirs = (
+        f"AWSLogs/{ACCOUNT}/CloudTrail/us-east-1/2023/07/09/{ACCOUNT}_CloudTrail_us-east-1_"
+        "20230709T0305Z_dataevents01.json.gz"
+    )
+    _another_trails_digests(folder, tmp_path, monkeypatch, [theirs])
+    code, _out, err = _digest_events(str(folder), tmp_path)
+    assert code == 0, err
+    assert issues(err) == []
+    assert "us-east-1 (3 day(s))" in err  # the days without a log file: quiet, by its trail
 
 
 # --------------------------------------------------------------------------------------------

@@ -435,6 +435,10 @@ class DayJudge(Protocol):
         (:meth:`torinvest.sources.logs.digests.DigestFolders.flat_folder`)."""
         ...
 
+    #: why the digest files beside a :class:`Flat` group were not used ((its root, account) →
+    #: why): another trail's, or of several trails and nothing to tell which
+    flat_unused: dict[tuple[str, str], str]
+
 
 #: At most this many digest files named as unreadable in one issue.
 MAX_NAMED = 2
@@ -491,11 +495,13 @@ def coverage_issues(
         if flat and account in trails:
             continue  # its account's trail folder in the same source is judged, not its copies
         digests = everywhere
+        unused: str | None = None
         answered = coverage.answered(account, narrowing.keys) if flat else {}
         other = coverage.answered(account, narrowing.keys, standing=False) if flat else {}
         if flat and digests is not None:
             group = coverage.flat[folder]
             stand_in = digests.flat_folder(group.root, account, coverage.located.get(folder, {}))
+            unused = digests.flat_unused.get((group.root, account))
             digests = None if stand_in is None else digests
             if stand_in is not None:
                 at[folder] = stand_in
@@ -533,6 +539,10 @@ def coverage_issues(
                     (unfolded if region in enabled.names else unsure).append(region)
             judged.sort()
         head = []
+        if unused is not None and coverage.located.get(folder):
+            head.append(DataIssue(folder, unused))  # the log files could not be checked
+        elif unused is not None and asides is not None:
+            asides.append(f"{folder}: {unused}")
         if missing:
             head.append(
                 DataIssue(
