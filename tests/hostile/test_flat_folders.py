@@ -618,11 +618,13 @@ def test_answers_of_another_account_do_not_cover_the_flat_files_account(tmp_path
     ]
 
 
-def _scoped_answer(folder: Path, region: str, *, keys: list[str], user: str) -> Path:
+def _scoped_answer(
+    folder: Path, region: str, *, keys: list[str], user: str, day: str = "2023-07-10"
+) -> Path:
     """``region``'s events as a saved LookupEvents answer (of the flat files' account) whose
     events are made with ``keys`` in turn, every one by ``user``: as ``aws cloudtrail
     lookup-events --lookup-attributes AttributeKey=AccessKeyId,AttributeValue=…`` (one key) or
-    ``AttributeKey=Username`` saves it."""
+    ``AttributeKey=Username`` saves it; its events moved to ``day`` (asked for that day)."""
     files = sorted(CASE.cloudtrail.rglob(f"*_CloudTrail_{region}_*.json.gz"))
     doc = json.loads(_answer(files, ACCOUNT))
     for n, ev in enumerate(doc["Events"]):
@@ -630,7 +632,13 @@ def _scoped_answer(folder: Path, region: str, *, keys: list[str], user: str) -> 
         record = json.loads(ev["CloudTrailEvent"])
         record["userIdentity"]["accessKeyId"] = key
         record["userIdentity"]["userName"] = user
-        ev.update(AccessKeyId=key, Username=user, CloudTrailEvent=json.dumps(record))
+        record["eventTime"] = record["eventTime"].replace("2023-07-10", day)
+        ev.update(
+            AccessKeyId=key,
+            Username=user,
+            EventTime=record["eventTime"],
+            CloudTrailEvent=json.dumps(record),
+        )
     path = folder / f"lookup-{region}.json"
     path.write_text(json.dumps(doc, indent=4))
     return path
@@ -642,24 +650,44 @@ THIRD_KEY = "AKIATHIRDKEY00000000"
 
 @pytest.mark.parametrize("engine", ["files", "duckdb"])
 @pytest.mark.parametrize(
-    ("keys", "only"),
+    ("keys", "user", "day", "why"),
     [
-        ([OTHER_KEY], f"AccessKeyId {OTHER_KEY}"),
-        ([OTHER_KEY, THIRD_KEY], "Username someone-else"),
+        (
+            [OTHER_KEY],
+            "someone-else",
+            "2023-07-10",
+            f"every one of its 2 event(s) is of AccessKeyId {OTHER_KEY}: exported for another "
+            "key, user, API or service than the key sought (or nothing else was called there), "
+            "it holds no other's calls",
+        ),
+        (
+            [OTHER_KEY, THIRD_KEY],
+            "someone-else",
+            "2023-07-10",
+            "every one of its 2 event(s) is of Username someone-else: exported for another",
+        ),
+        (
+            [KEY],
+            "ci-deployer",
+            "2023-06-10",
+            "its events are of 2023-06-10T12:12:37Z–2023-06-10T12:13:20Z, none reaching the "
+            "window: it was asked for another time",
+        ),
     ],
-    ids=["another-key", "another-user"],
+    ids=["another-key", "another-user", "another-time"],
 )
-def test_answers_exported_for_another_key_do_not_stand_for_the_keys_calls(
-    tmp_path: Path, engine: str, keys: list[str], only: str
+def test_answers_of_another_key_or_time_do_not_stand_for_the_keys_calls(
+    tmp_path: Path, engine: str, keys: list[str], user: str, day: str, why: str
 ) -> None:
     """The reproduction: a flat folder of us-east-1's log files beside a saved answer of
     eu-west-1 exported for another key (every event of it made with AKIAOTHER…): "60 events",
     no issue, a complete result, though the key's two eu-west-1 calls were not in anything
     read — the answer stood for the region as if it held every caller's calls. An answer whose
-    every event shares another key, user, API or service holds no other's: the region is the
-    issue it is without it, and a note says why the answer did not count."""
+    every event shares another key, user, API or service holds no other's, and one whose events
+    are all of another month was asked for another time (the key's own, of June): the region is
+    the issue it is without it, and a note says why the answer did not count."""
     folder = _flat(tmp_path)
-    answer = _scoped_answer(folder, "eu-west-1", keys=keys, user="someone-else")
+    answer = _scoped_answer(folder, "eu-west-1", keys=keys, user=user, day=day)
     code, out, err = run(
         "events", "--logs", str(folder), "--access-key", KEY, "--engine", engine,
         "--regions", "us-east-1,eu-west-1",
@@ -674,8 +702,8 @@ def test_answers_exported_for_another_key_do_not_stand_for_the_keys_calls(
     said = " ".join(err.split())
     assert (
         f"torinvest: note: {folder} ({FLAT}): no log file named for region(s) eu-west-1, and the "
-        f"saved LookupEvents answer(s) beside them of that region ({answer}: every one of its 2 "
-        f"event(s) is of {only}) were exported for another key"
+        "saved LookupEvents answer(s) beside them of that region do not stand for its events of "
+        f"the key in the window ({answer}: {why}"
     ) in said
 
 

@@ -180,26 +180,44 @@ class Answer:
     only: tuple[str, str, int] | None = None
     #: the access keys its events were made with (``AccessKeyId``)
     key_ids: frozenset[str] = frozenset()
+    #: the times of its first and last events (None: it holds none with a usable time)
+    first: pd.Timestamp | None = None
+    last: pd.Timestamp | None = None
 
-    def stands_for(self, keys: frozenset[str] | None) -> bool:
-        """Whether it holds every call of ``keys`` in its regions: not exported for another
-        value of a lookup attribute. An answer of one of ``keys`` does, and one of a user that
-        one of ``keys`` called as (its user's: every call of the key is the user's); of another
-        key, user, an API or a service, or with no key sought, it does not."""
-        if self.only is None:
-            return True
-        attribute, value, _n = self.only
-        if keys is None:
-            return False
-        if attribute == "AccessKeyId":
-            return value in keys
-        return attribute == "Username" and not keys.isdisjoint(self.key_ids)
+    def stands_for(self, keys: frozenset[str] | None, narrowing: Narrowing) -> bool:
+        """Whether it holds every call of ``keys`` in its regions in the window of
+        ``narrowing`` (:meth:`why_not`)."""
+        return self.why_not(keys, narrowing) is None
 
-    def what_only(self) -> str:
-        """``every one of its 2 event(s) is of AccessKeyId AKIA…`` (its :attr:`only`)."""
-        assert self.only is not None
-        attribute, value, n = self.only
-        return f"every one of its {n:,} event(s) is of {attribute} {value}"
+    def why_not(self, keys: frozenset[str] | None, narrowing: Narrowing) -> str | None:
+        """Why it does not hold every call of ``keys`` in its regions in the window (None: it
+        does). Exported for another value of a lookup attribute — another key, a user none of
+        ``keys`` called as, an API or a service, or any value when no key is sought —, it holds
+        no other's calls (an answer of one of ``keys``, or of the user one of them called as,
+        does); its events all before the window's start or all after its end, it was asked for
+        another time (events on both sides, or in the window: the window was asked)."""
+        if self.only is not None:
+            attribute, value, n = self.only
+            mine = keys is not None and (
+                value in keys
+                if attribute == "AccessKeyId"
+                else attribute == "Username" and not keys.isdisjoint(self.key_ids)
+            )
+            if not mine:
+                return (
+                    f"every one of its {n:,} event(s) is of {attribute} {value}: exported for "
+                    "another key, user, API or service than the key sought (or nothing else was "
+                    "called there), it holds no other's calls"
+                )
+        start, end = narrowing.start, narrowing.end
+        if self.first is None or self.last is None:
+            return None
+        if (start is not None and self.last < start) or (end is not None and self.first > end):
+            return (
+                f"its events are of {_iso(self.first)}–{_iso(self.last)}, none reaching the "
+                "window: it was asked for another time"
+            )
+        return None
 
 
 @dataclass(slots=True)
@@ -224,16 +242,19 @@ class Coverage:
     answers: list[Answer] = field(default_factory=list)
 
     def answered(
-        self, account: str, keys: frozenset[str] | None, *, standing: bool = True
+        self, account: str, narrowing: Narrowing, *, standing: bool = True
     ) -> dict[str, list[Answer]]:
         """The regions the saved LookupEvents answers of the source hold events of, for the
         :class:`Flat` group of ``account`` (those whose records are its, or name no account):
-        region → the answers. ``standing``: those that hold every call of ``keys`` there
-        (:meth:`Answer.stands_for`); else those that do not (exported for another key, a user,
-        an API: the region's calls of ``keys`` are not in them)."""
+        region → the answers. ``standing``: those that hold every call of the keys sought
+        (``narrowing.keys``) there in the window (:meth:`Answer.stands_for`); else those that
+        do not (exported for another key, a user, an API, or asked for another time)."""
         out: dict[str, list[Answer]] = {}
+        keys = narrowing.keys
         for a in self.answers:
-            if (not a.accounts or account in a.accounts) and a.stands_for(keys) == standing:
+            if (not a.accounts or account in a.accounts) and a.stands_for(
+                keys, narrowing
+            ) == standing:
                 for region in a.regions:
                     out.setdefault(region, []).append(a)
         return out
@@ -496,8 +517,8 @@ def coverage_issues(
             continue  # its account's trail folder in the same source is judged, not its copies
         digests = everywhere
         unused: str | None = None
-        answered = coverage.answered(account, narrowing.keys) if flat else {}
-        other = coverage.answered(account, narrowing.keys, standing=False) if flat else {}
+        answered = coverage.answered(account, narrowing) if flat else {}
+        other = coverage.answered(account, narrowing, standing=False) if flat else {}
         if flat and digests is not None:
             group = coverage.flat[folder]
             stand_in = digests.flat_folder(group.root, account, coverage.located.get(folder, {}))
@@ -579,7 +600,7 @@ def coverage_issues(
             asides.append(f"{folder}: {_looked_up_note(sorted(looked_up), answered)}")
         lacking = sorted(r for r in other if r not in answered and r not in present)
         if lacking and asides is not None:
-            asides.append(f"{folder}: {_scoped_out_note(lacking, other)}")
+            asides.append(f"{folder}: {_scoped_out_note(lacking, other, narrowing)}")
         seen = coverage.days.get(folder, {})
         regions = [
             (r, [d for d in days if d not in seen.get(r, ())]) for r in judged if r in present
@@ -673,24 +694,29 @@ def coverage_issues(
     return out
 
 
-def _scoped_out_note(regions: list[str], other: Mapping[str, list[Answer]]) -> str:
+def _scoped_out_note(
+    regions: list[str], other: Mapping[str, list[Answer]], narrowing: Narrowing
+) -> str:
     """Regions with no log file named for them whose saved LookupEvents answers beside the log
-    files were exported for another value than the key's (:meth:`Answer.stands_for`): why they
-    were not taken for the regions' events."""
+    files do not hold the key's calls in the window (:meth:`Answer.why_not`): why they were
+    not taken for the regions' events."""
     found = sorted({a for r in regions for a in other[r]}, key=lambda a: a.location)
-    shown = "; ".join(f"{a.location}: {a.what_only()}" for a in found[:MAX_NAMED]) + (
-        f"; and {len(found) - MAX_NAMED:,} more" if len(found) > MAX_NAMED else ""
-    )
+    shown = "; ".join(
+        f"{a.location}: {a.why_not(narrowing.keys, narrowing)}" for a in found[:MAX_NAMED]
+    ) + (f"; and {len(found) - MAX_NAMED:,} more" if len(found) > MAX_NAMED else "")
     one = len(regions) == 1
     return (
         f"no log file named for region(s) {', '.join(regions)}, and the saved LookupEvents "
-        f"answer(s) beside them of {'that region' if one else 'those regions'} ({shown}) were "
-        "exported for another key, user, API or service than the key sought (or nothing else "
-        "was called there): they hold no other's calls, so they do not stand for "
-        f"{'its' if one else 'their'} events; export the key's events there (aws cloudtrail "
-        "lookup-events --lookup-attributes AttributeKey=AccessKeyId,AttributeValue=KEY "
+        f"answer(s) beside them of {'that region' if one else 'those regions'} do not stand for "
+        f"{'its' if one else 'their'} events of the key in the window ({shown}); export the "
+        "key's events there over the window (aws cloudtrail lookup-events --lookup-attributes "
+        "AttributeKey=AccessKeyId,AttributeValue=KEY --start-time START --end-time END "
         "--region REGION --output json) into the folder and re-run"
     )
+
+
+def _iso(t: pd.Timestamp) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _looked_up_note(regions: list[str], answered: Mapping[str, list[Answer]]) -> str:

@@ -17,6 +17,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from torinvest.aws import (
     AWS_CALL_ERRORS,
     DEFAULT_REGIONS,
@@ -246,8 +248,28 @@ def _answers(files: Sequence[LogFile]) -> list[Answer]:
         only = None if scope is None else (scope.attribute, scope.value, scope.events)
         if regions:
             key_ids = frozenset(m.decode() for m in _ANSWER_KEY.findall(data))
-            out.append(Answer(f.location, regions, accounts, only, key_ids))
+            first, last = _answer_span(data)
+            out.append(Answer(f.location, regions, accounts, only, key_ids, first, last))
     return out
+
+
+#: A record's ``eventTime`` in a saved LookupEvents answer (inside its escaped
+#: ``CloudTrailEvent`` text, or a record of its own).
+_ANSWER_TIME = re.compile(rb'eventTime\\?"\s*:\s*\\?"([0-9][0-9T:.+\-]{9,40}Z?)\\?"')
+
+
+def _answer_span(data: bytes) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+    """The times of the first and last records of a saved LookupEvents answer (None, None:
+    none with a usable time)."""
+    times = pd.to_datetime(
+        [m.decode() for m in _ANSWER_TIME.findall(data)],
+        utc=True,
+        errors="coerce",
+        format="ISO8601",
+    ).dropna()
+    if not len(times):
+        return None, None
+    return times.min(), times.max()
 
 
 #: At most this many files not named like log files are looked at in one folder (the rest are
