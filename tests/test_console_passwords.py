@@ -633,6 +633,40 @@ def test_events_says_the_sign_ins_as_investigate_does(
     assert f"followed as derived keys (minted by ConsoleLogin): {SESSION}" in err
 
 
+@pytest.mark.parametrize("engine", ["files", "duckdb"])
+def test_no_sign_in_up_to_a_window_end_says_the_window_ended(
+    signed_in_case: Path, tmp_path: Path, engine: str
+) -> None:
+    """The reproduction: the window ends at 12:25, eight minutes after the password was set;
+    the user signs in from Tor at 12:30. ``events --follow-derived --end 2023-07-10T12:25:00Z``
+    said "no console sign-in of that user after it in the sources read" — read as "unused",
+    though nothing after 12:25 was read. The window's end is said, and the command that
+    reads on."""
+    code, _, err = run(
+        "events", "--case", str(signed_in_case), "--access-key", KEY, "--follow-derived",
+        "--engine", engine, "--start", "2023-07-10", "--end", "2023-07-10T12:25:00Z",
+        "--out", str(tmp_path / "a.csv"),
+    )  # fmt: skip
+    assert code == 0, err
+    [note] = [n for n in err.splitlines() if f"console password for user {USER}," in n]
+    assert note.endswith(
+        "no console sign-in of that user after it in the sources read up to the window's end "
+        "(2023-07-10T12:25:00Z): a sign-in after that was not read — run `torinvest events "
+        f"--username={USER} --start={SET_AT} …` to read on"
+    )
+
+
+def test_no_sign_in_without_a_window_end_or_one_to_come_says_no_window(
+    signed_in: investigation.Investigation,
+) -> None:
+    """Read to no end (the sources' last file), or to an end still to come: nothing to add."""
+    [use] = signed_in.console_passwords
+    bare = "no console sign-in of that user after it in the sources read"
+    assert dataclasses.replace(use, until=None).none_read() == bare
+    later = pd.Timestamp.now(tz="UTC") + pd.Timedelta(days=1)
+    assert dataclasses.replace(use, until=later).none_read() == bare
+
+
 def test_over_an_engine_a_key_a_console_session_minted_is_named_not_followed(
     tmp_path: Path,
 ) -> None:

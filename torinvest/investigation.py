@@ -724,6 +724,7 @@ def investigate(
             lists,
             tolerance_hours=tolerance_hours,
             follow_derived=follow_derived,
+            until=window[1],
         ),
         **counts,
     )

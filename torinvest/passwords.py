@@ -66,6 +66,23 @@ class PasswordUse:
     #: ``sessions`` their keys)
     sessions_read: bool = False
     sessions: list[str] = field(default_factory=list)
+    #: the end of the window the sign-ins were read to (None: not known, or not read): a
+    #: sign-in after it is not in what was read
+    until: pd.Timestamp | None = None
+
+    def none_read(self) -> str:
+        """What a search that read the sign-ins and found none says: none in the sources read,
+        and — the window ending before now — none read after its end, with the command that
+        reads on (the sign-ins were read over the window only: "unused" is never said of the
+        time after it)."""
+        said = "no console sign-in of that user after it in the sources read"
+        until = self.until
+        if until is None or pd.isna(until) or until >= pd.Timestamp.now(tz="UTC"):
+            return said
+        return (
+            f"{said} up to the window's end ({_when(until)}): a sign-in after that was not "
+            f"read — run `{self.command()}` to read on"
+        )
 
     @property
     def signed_in(self) -> list[SignIn]:
@@ -97,6 +114,7 @@ def password_uses(
     tolerance_hours: float,
     follow_derived: bool,
     why_not_followed: str = NOT_FOLLOWED_WHY,
+    until: pd.Timestamp | None = None,
 ) -> list[PasswordUse]:
     """The console passwords ``keys`` set in ``events`` (the activity read) and their use
     (``why_not_followed``: what not following says, in the words of the command's option).
@@ -110,7 +128,7 @@ def password_uses(
         elif p.user_name in activity.sign_ins_searched:
             read = p.user_name in activity.sessions_read
             sessions = _sessions(activity, events, p.user_name) if read else []
-            out.append(PasswordUse(p, "read", None, after(found, p), read, sessions))
+            out.append(PasswordUse(p, "read", None, after(found, p), read, sessions, until))
         else:
             why = activity.sign_ins_unread.get(p.user_name, NOT_READ_WHY)
             out.append(PasswordUse(p, "not read", why))
@@ -251,7 +269,7 @@ def password_notes(uses: Sequence[PasswordUse]) -> list[str]:
                 f"run `{u.command()}`"
             )
         elif not u.sign_ins:
-            use = "no console sign-in of that user after it in the sources read"
+            use = u.none_read()
         else:
             signs = "; ".join(
                 f"{s.result or 'result not recorded'} at {_when(s.event_time)} from "

@@ -125,7 +125,13 @@ EVENTS_NOT_FOLLOWED = (
 )
 
 
-def passwords_of(act: Activity, access_key: str, *, follow_derived: bool) -> list[PasswordUse]:
+def passwords_of(
+    act: Activity,
+    access_key: str,
+    *,
+    follow_derived: bool,
+    until: pd.Timestamp | None = None,
+) -> list[PasswordUse]:
     """The console passwords ``access_key`` or a key it minted set in ``act`` and their use
     (:func:`torinvest.passwords.password_uses`), as an investigation reads them but without an
     exit list: a sign-in's Tor status is not known (``events`` reads none)."""
@@ -138,6 +144,7 @@ def passwords_of(act: Activity, access_key: str, *, follow_derived: bool) -> lis
         tolerance_hours=0.0,
         follow_derived=follow_derived,
         why_not_followed=EVENTS_NOT_FOLLOWED,
+        until=until,
     )
 
 
@@ -253,7 +260,7 @@ def said_of(
     uses: list[PasswordUse] = []
     if access_key:
         origin = key_origin(act, access_key, start=start, unread=activity_gaps(act, impaired))
-        uses = passwords_of(act, access_key, follow_derived=follow_derived)
+        uses = passwords_of(act, access_key, follow_derived=follow_derived, until=end)
         notes += password_notes(uses)
     return Said(
         issues=[*act.issues, *missing, *gaps, *password_issues(uses)],

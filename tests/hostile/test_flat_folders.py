@@ -17,6 +17,7 @@ from __future__ import annotations
 import gzip
 import json
 import shutil
+from datetime import date
 from pathlib import Path
 
 import boto3
@@ -25,6 +26,7 @@ import pytest
 
 from tests.cli_run import issues, run
 from tests.fake_aws import FakeAws
+from tests.hostile import test_digests as digest_helpers
 from tests.hostile.test_digests import (
     LOCAL,
     SEAL_ALGORITHM,
@@ -468,6 +470,76 @@ def test_without_flat_digest_files_the_days_stay_an_issue(tmp_path: Path) -> Non
     ]
 
 
+def _another_trails_digests(
+    folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, logs: list[str], **days: date
+) -> None:
+    """Hourly us-east-1 digests of a second trail of the account (``data-events``, its own
+    bucket), naming ``logs``, downloaded into the flat folder beside the first trail's files."""
+    monkeypatch.setattr(digest_helpers, "TRAIL", "data-events")
+    other = tmp_path / "other-trail"
+    write_digests(other, "us-east-1", logs, **days)
+    for f in other.rglob("*_CloudTrail-Digest_*.json.gz"):
+        shutil.copy(f, folder / f.name)
+
+
+GAP_DAYS = (
+    "no log file for 2023-07-08–2023-07-09, 2023-07-11 (3 of the window's 4 UTC day(s)): "
+    "nothing was logged there those days, or logging stopped, or the files are not here; the "
+    f"events of those days, if any, were not read ({FLAT_WORDS})"
+)
+
+
+@pytest.mark.parametrize("span", ["window", "quiet-days"])
+def test_another_trails_digest_files_vouch_for_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, span: str
+) -> None:
+    """The reproduction: us-east-1's log files in a flat folder beside the digest files of a
+    second trail of the account (quiet: its digests name no log file). Over the window, the
+    days without a log file were "nothing was logged there" and the 60 genuine files "not
+    delivered by CloudTrail … their events may be forged"; with that trail's digests of those
+    days only, no issue at all — though the first trail's files of those days were never
+    downloaded. A flat folder's names say no trail: a trail's digests judge the files only when
+    one of them names one of the files; otherwise that they could not is an issue (the files
+    were not checked: another trail's digests, or files CloudTrail did not deliver)."""
+    folder = _flat(tmp_path)
+    if span == "window":
+        _another_trails_digests(folder, tmp_path, monkeypatch, [])
+    else:
+        for day in (date(2023, 7, 8), date(2023, 7, 9), date(2023, 7, 11)):
+            _another_trails_digests(folder, tmp_path, monkeypatch, [], first=day, last=day)
+    code, out, err = _digest_events(str(folder), tmp_path)
+    assert code == 0, err
+    assert out.startswith("60 events from 60 log file(s)")
+    assert issues(err) == [
+        f"torinvest: issue: {folder} ({FLAT}): the digest files of {ACCOUNT} beside the log "
+        "files (of trail(s) data-events) name none of the 60 log file(s) of the window here "
+        "(their digests of those files' hours read, at most 24): they are another trail's (a "
+        "second trail of the account), or these log files are not what CloudTrail delivered — "
+        "they were not used: the days without a log file are judged without them, and the log "
+        "files are not checked against them; download the digest files of the trail that "
+        f"delivered these log files beside them ({FLAT_WORDS})",
+        f"torinvest: issue: {folder} ({ACCOUNT}_CloudTrail_us-east-1_* files): {GAP_DAYS}",
+    ]
+
+
+def test_the_files_trails_digests_judge_them_beside_another_trails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The log files' own trail's digests and a second trail's (naming its own log files, not
+    downloaded) in one flat folder: the files' trail judges them (quiet days, no issue); the
+    second trail's files are not called missing from this folder."""
+    _trail, folder = _digested_flat(tmp_path)
+    theirs = (
+        f"AWSLogs/{ACCOUNT}/CloudTrail/us-east-1/2023/07/09/{ACCOUNT}_CloudTrail_us-east-1_"
+        "20230709T0305Z_dataevents01.json.gz"
+    )
+    _another_trails_digests(folder, tmp_path, monkeypatch, [theirs])
+    code, _out, err = _digest_events(str(folder), tmp_path)
+    assert code == 0, err
+    assert issues(err) == []
+    assert "us-east-1 (3 day(s))" in err  # the days without a log file: quiet, by its trail
+
+
 # --------------------------------------------------------------------------------------------
 # log files and saved LookupEvents answers in one flat folder
 # --------------------------------------------------------------------------------------------
@@ -544,6 +616,110 @@ def test_answers_of_another_account_do_not_cover_the_flat_files_account(tmp_path
     assert [i.problem.split(":")[0] for i in listing.gaps] == [
         "no log file named for region(s) ap-southeast-1, eu-west-1"
     ]
+
+
+def _scoped_answer(
+    folder: Path, region: str, *, keys: list[str], user: str, day: str = "2023-07-10"
+) -> Path:
+    """``region``'s events as a saved LookupEvents answer (of the flat files' account) whose
+    events are made with ``keys`` in turn, every one by ``user``: as ``aws cloudtrail
+    lookup-events --lookup-attributes AttributeKey=AccessKeyId,AttributeValue=…`` (one key) or
+    ``AttributeKey=Username`` saves it; its events moved to ``day`` (asked for that day)."""
+    files = sorted(CASE.cloudtrail.rglob(f"*_CloudTrail_{region}_*.json.gz"))
+    doc = json.loads(_answer(files, ACCOUNT))
+    for n, ev in enumerate(doc["Events"]):
+        key = keys[n % len(keys)]
+        record = json.loads(ev["CloudTrailEvent"])
+        record["userIdentity"]["accessKeyId"] = key
+        record["userIdentity"]["userName"] = user
+        record["eventTime"] = record["eventTime"].replace("2023-07-10", day)
+        ev.update(
+            AccessKeyId=key,
+            Username=user,
+            EventTime=record["eventTime"],
+            CloudTrailEvent=json.dumps(record),
+        )
+    path = folder / f"lookup-{region}.json"
+    path.write_text(json.dumps(doc, indent=4))
+    return path
+
+
+OTHER_KEY = "AKIAOTHERKEY00000000"
+THIRD_KEY = "AKIATHIRDKEY00000000"
+
+
+@pytest.mark.parametrize("engine", ["files", "duckdb"])
+@pytest.mark.parametrize(
+    ("keys", "user", "day", "why"),
+    [
+        (
+            [OTHER_KEY],
+            "someone-else",
+            "2023-07-10",
+            f"every one of its 2 event(s) is of AccessKeyId {OTHER_KEY}: exported for another "
+            "key, user, API or service than the key sought (or nothing else was called there), "
+            "it holds no other's calls",
+        ),
+        (
+            [OTHER_KEY, THIRD_KEY],
+            "someone-else",
+            "2023-07-10",
+            "every one of its 2 event(s) is of Username someone-else: exported for another",
+        ),
+        (
+            [KEY],
+            "ci-deployer",
+            "2023-06-10",
+            "its events are of 2023-06-10T12:12:37Z–2023-06-10T12:13:20Z, none reaching the "
+            "window: it was asked for another time",
+        ),
+    ],
+    ids=["another-key", "another-user", "another-time"],
+)
+def test_answers_of_another_key_or_time_do_not_stand_for_the_keys_calls(
+    tmp_path: Path, engine: str, keys: list[str], user: str, day: str, why: str
+) -> None:
+    """The reproduction: a flat folder of us-east-1's log files beside a saved answer of
+    eu-west-1 exported for another key (every event of it made with AKIAOTHER…): "60 events",
+    no issue, a complete result, though the key's two eu-west-1 calls were not in anything
+    read — the answer stood for the region as if it held every caller's calls. An answer whose
+    every event shares another key, user, API or service holds no other's, and one whose events
+    are all of another month was asked for another time (the key's own, of June): the region is
+    the issue it is without it, and a note says why the answer did not count."""
+    folder = _flat(tmp_path)
+    answer = _scoped_answer(folder, "eu-west-1", keys=keys, user=user, day=day)
+    code, out, err = run(
+        "events", "--logs", str(folder), "--access-key", KEY, "--engine", engine,
+        "--regions", "us-east-1,eu-west-1",
+        "--start", "2023-07-10", "--end", "2023-07-10", "--out", str(tmp_path / "e.csv"),
+    )  # fmt: skip
+    assert code == 0, err
+    assert out.startswith("60 events from ")
+    assert [i.split(": no log file of")[0] for i in issues(err)] == [
+        f"torinvest: issue: {folder} ({FLAT}): no log file named for region(s) eu-west-1"
+    ]
+    assert "partial result" in err
+    said = " ".join(err.split())
+    assert (
+        f"torinvest: note: {folder} ({FLAT}): no log file named for region(s) eu-west-1, and the "
+        "saved LookupEvents answer(s) beside them of that region do not stand for its events of "
+        f"the key in the window ({answer}: {why}"
+    ) in said
+
+
+def test_an_answer_of_the_keys_user_stands_for_its_region(tmp_path: Path) -> None:
+    """An answer exported for the key's user (every event of one Username, some of them the
+    key's) holds every call of the key there: it stands for the region, as one of the key's
+    own does."""
+    folder = _flat(tmp_path)
+    _scoped_answer(folder, "eu-west-1", keys=[KEY, OTHER_KEY], user="ci-deployer")
+    code, out, err = run(
+        "events", "--logs", str(folder), "--access-key", KEY, "--regions", "us-east-1,eu-west-1",
+        "--start", "2023-07-10", "--end", "2023-07-10", "--out", str(tmp_path / "e.csv"),
+    )  # fmt: skip
+    assert code == 0, err
+    assert out.startswith("61 events from ")  # the key's one eu-west-1 call of the two
+    assert issues(err) == []
 
 
 def test_a_flat_log_file_no_digest_names_is_unvouched(tmp_path: Path) -> None:

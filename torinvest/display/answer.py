@@ -447,7 +447,7 @@ def password_lines(inv: Investigation) -> list[str]:
                 f"({_e(u.why)}); run <code>{_e(u.command())}</code>"
             )
         elif not u.sign_ins:
-            use = "no console sign-in of that user after it in the sources read"
+            use = _e(u.none_read())
         else:
             signs = "; ".join(
                 f"{_e(s.result or 'result not recorded')} at {_time(s.event_time)} from "

@@ -173,6 +173,51 @@ class Answer:
     location: str
     regions: frozenset[str]
     accounts: frozenset[str] = frozenset()
+    #: every event of it shares this value of a lookup attribute (``AccessKeyId``, ``Username``,
+    #: ``EventName``, ``EventSource``) and how many events it holds: exported for that value (or
+    #: nothing else was called there), it holds no other caller's, user's or API's events
+    #: (None: its events share none; :func:`~torinvest.sources.records.answer_scope`)
+    only: tuple[str, str, int] | None = None
+    #: the access keys its events were made with (``AccessKeyId``)
+    key_ids: frozenset[str] = frozenset()
+    #: the times of its first and last events (None: it holds none with a usable time)
+    first: pd.Timestamp | None = None
+    last: pd.Timestamp | None = None
+
+    def stands_for(self, keys: frozenset[str] | None, narrowing: Narrowing) -> bool:
+        """Whether it holds every call of ``keys`` in its regions in the window of
+        ``narrowing`` (:meth:`why_not`)."""
+        return self.why_not(keys, narrowing) is None
+
+    def why_not(self, keys: frozenset[str] | None, narrowing: Narrowing) -> str | None:
+        """Why it does not hold every call of ``keys`` in its regions in the window (None: it
+        does). Exported for another value of a lookup attribute — another key, a user none of
+        ``keys`` called as, an API or a service, or any value when no key is sought —, it holds
+        no other's calls (an answer of one of ``keys``, or of the user one of them called as,
+        does); its events all before the window's start or all after its end, it was asked for
+        another time (events on both sides, or in the window: the window was asked)."""
+        if self.only is not None:
+            attribute, value, n = self.only
+            mine = keys is not None and (
+                value in keys
+                if attribute == "AccessKeyId"
+                else attribute == "Username" and not keys.isdisjoint(self.key_ids)
+            )
+            if not mine:
+                return (
+                    f"every one of its {n:,} event(s) is of {attribute} {value}: exported for "
+                    "another key, user, API or service than the key sought (or nothing else was "
+                    "called there), it holds no other's calls"
+                )
+        start, end = narrowing.start, narrowing.end
+        if self.first is None or self.last is None:
+            return None
+        if (start is not None and self.last < start) or (end is not None and self.first > end):
+            return (
+                f"its events are of {_iso(self.first)}–{_iso(self.last)}, none reaching the "
+                "window: it was asked for another time"
+            )
+        return None
 
 
 @dataclass(slots=True)
@@ -196,15 +241,22 @@ class Coverage:
     #: saved LookupEvents answers beside :class:`Flat` groups (:meth:`answered`)
     answers: list[Answer] = field(default_factory=list)
 
-    def answered(self, account: str) -> dict[str, list[str]]:
+    def answered(
+        self, account: str, narrowing: Narrowing, *, standing: bool = True
+    ) -> dict[str, list[Answer]]:
         """The regions the saved LookupEvents answers of the source hold events of, for the
         :class:`Flat` group of ``account`` (those whose records are its, or name no account):
-        region → the answers' locations."""
-        out: dict[str, list[str]] = {}
+        region → the answers. ``standing``: those that hold every call of the keys sought
+        (``narrowing.keys``) there in the window (:meth:`Answer.stands_for`); else those that
+        do not (exported for another key, a user, an API, or asked for another time)."""
+        out: dict[str, list[Answer]] = {}
+        keys = narrowing.keys
         for a in self.answers:
-            if not a.accounts or account in a.accounts:
+            if (not a.accounts or account in a.accounts) and a.stands_for(
+                keys, narrowing
+            ) == standing:
                 for region in a.regions:
-                    out.setdefault(region, []).append(a.location)
+                    out.setdefault(region, []).append(a)
         return out
 
     def account(self, folder: str) -> str:
@@ -404,6 +456,10 @@ class DayJudge(Protocol):
         (:meth:`torinvest.sources.logs.digests.DigestFolders.flat_folder`)."""
         ...
 
+    #: why the digest files beside a :class:`Flat` group were not used ((its root, account) →
+    #: why): another trail's, or of several trails and nothing to tell which
+    flat_unused: dict[tuple[str, str], str]
+
 
 #: At most this many digest files named as unreadable in one issue.
 MAX_NAMED = 2
@@ -460,10 +516,13 @@ def coverage_issues(
         if flat and account in trails:
             continue  # its account's trail folder in the same source is judged, not its copies
         digests = everywhere
-        answered = coverage.answered(account) if flat else {}
+        unused: str | None = None
+        answered = coverage.answered(account, narrowing) if flat else {}
+        other = coverage.answered(account, narrowing, standing=False) if flat else {}
         if flat and digests is not None:
             group = coverage.flat[folder]
             stand_in = digests.flat_folder(group.root, account, coverage.located.get(folder, {}))
+            unused = digests.flat_unused.get((group.root, account))
             digests = None if stand_in is None else digests
             if stand_in is not None:
                 at[folder] = stand_in
@@ -501,6 +560,10 @@ def coverage_issues(
                     (unfolded if region in enabled.names else unsure).append(region)
             judged.sort()
         head = []
+        if unused is not None and coverage.located.get(folder):
+            head.append(DataIssue(folder, unused))  # the log files could not be checked
+        elif unused is not None and asides is not None:
+            asides.append(f"{folder}: {unused}")
         if missing:
             head.append(
                 DataIssue(
@@ -535,6 +598,9 @@ def coverage_issues(
             head = [DataIssue(i.source, f"{i.problem} ({FLAT_WORDS})") for i in head]
         if looked_up and asides is not None:
             asides.append(f"{folder}: {_looked_up_note(sorted(looked_up), answered)}")
+        lacking = sorted(r for r in other if r not in answered and r not in present)
+        if lacking and asides is not None:
+            asides.append(f"{folder}: {_scoped_out_note(lacking, other, narrowing)}")
         seen = coverage.days.get(folder, {})
         regions = [
             (r, [d for d in days if d not in seen.get(r, ())]) for r in judged if r in present
@@ -628,10 +694,35 @@ def coverage_issues(
     return out
 
 
-def _looked_up_note(regions: list[str], answered: Mapping[str, list[str]]) -> str:
+def _scoped_out_note(
+    regions: list[str], other: Mapping[str, list[Answer]], narrowing: Narrowing
+) -> str:
+    """Regions with no log file named for them whose saved LookupEvents answers beside the log
+    files do not hold the key's calls in the window (:meth:`Answer.why_not`): why they were
+    not taken for the regions' events."""
+    found = sorted({a for r in regions for a in other[r]}, key=lambda a: a.location)
+    shown = "; ".join(
+        f"{a.location}: {a.why_not(narrowing.keys, narrowing)}" for a in found[:MAX_NAMED]
+    ) + (f"; and {len(found) - MAX_NAMED:,} more" if len(found) > MAX_NAMED else "")
+    one = len(regions) == 1
+    return (
+        f"no log file named for region(s) {', '.join(regions)}, and the saved LookupEvents "
+        f"answer(s) beside them of {'that region' if one else 'those regions'} do not stand for "
+        f"{'its' if one else 'their'} events of the key in the window ({shown}); export the "
+        "key's events there over the window (aws cloudtrail lookup-events --lookup-attributes "
+        "AttributeKey=AccessKeyId,AttributeValue=KEY --start-time START --end-time END "
+        "--region REGION --output json) into the folder and re-run"
+    )
+
+
+def _iso(t: pd.Timestamp) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _looked_up_note(regions: list[str], answered: Mapping[str, list[Answer]]) -> str:
     """Regions judged with no log file named for them, whose events saved LookupEvents answers
     beside the log files hold."""
-    answers = sorted({a for r in regions for a in answered[r]})
+    answers = sorted({a.location for r in regions for a in answered[r]})
     shown = ", ".join(answers[:MAX_NAMED]) + (
         f" and {len(answers) - MAX_NAMED:,} more" if len(answers) > MAX_NAMED else ""
     )

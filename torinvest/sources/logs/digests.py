@@ -44,7 +44,7 @@ from typing import Any
 from torinvest.aws import AWS_CALL_ERRORS, follow_pages, translate_error
 from torinvest.errors import AccessDeniedError, DataIssue, TorinvestError
 from torinvest.sources.logs.archive import archived_problem, archived_problem_of, archived_state
-from torinvest.sources.logs.coverage import DayVerdict, dated_place, name_time
+from torinvest.sources.logs.coverage import DayVerdict, dated_place, name_time, named_place
 from torinvest.sources.logs.model import S3_THREADS
 from torinvest.sources.logs.signatures import Altered, PublicKeys, Seal, Unverified, check_seal
 from torinvest.sources.logs.versions import Found, History, entries, version_issues, version_pages
@@ -284,6 +284,9 @@ _DIGEST_NAME = re.compile(
 )
 #: At most this many other regions named as going on in one :class:`Tail`.
 MAX_OTHERS = 3
+#: At most this many digest files of one trail are read to tell whether a flat folder's log
+#: files are that trail's (:meth:`DigestFolders._flat_trails`).
+MAX_PROBED = 24
 
 
 def _named(name: str, account: str, region: str) -> tuple[str, datetime] | None:
@@ -332,8 +335,11 @@ class DigestFolders:
         #: digest files outside the trail's layout, named like CloudTrail's (a flat folder of
         #: downloads): account → name → location (:meth:`add_flat`)
         self._flat: dict[str, dict[str, str]] = {}
-        #: the stand-in ``…/CloudTrail-Digest/`` folders of flat groups → their account
-        self._flat_tops: dict[str, str] = {}
+        #: the stand-in ``…/CloudTrail-Digest/`` folders of flat groups → the digest files that
+        #: judge them (name → location: those of the trails whose digests are of its log files)
+        self._flat_tops: dict[str, dict[str, str]] = {}
+        #: why the flat digest files of a group were not used (``root``, account → why)
+        self.flat_unused: dict[tuple[str, str], str] = {}
         #: the stand-in ``…/CloudTrail/`` folders of flat groups → the log files there (name →
         #: location): where a digest's hash of one is checked
         self._flat_logs: dict[str, Mapping[str, str]] = {}
@@ -359,18 +365,98 @@ class DigestFolders:
         trail folder is by its digest folder; None when there is none."""
         if account not in self._flat:
             return None
+        theirs = self._flat_trails(root, account, logs)
+        if not theirs:
+            return None
         folder = f"{root.rstrip('/')}/{FLAT_FOLDER}/AWSLogs/{account}/CloudTrail/"
-        self._flat_tops[f"{folder[: -len('CloudTrail/')]}{DIGEST}/"] = account
+        self._flat_tops[f"{folder[: -len('CloudTrail/')]}{DIGEST}/"] = theirs
         self._flat_logs[folder] = logs
         return folder
+
+    def _flat_trails(self, root: str, account: str, logs: Mapping[str, str]) -> dict[str, str]:
+        """The flat digest files of ``account`` (name → location) of the trails whose digests
+        are of the log files ``logs`` (names → locations): a flat folder's names say no trail,
+        and another trail's digests (a second trail of the account, downloaded beside them)
+        would vouch for days it was quiet and call these files undelivered. A trail's are
+        taken when one of its digests read names one of the log files (:meth:`_names_any`), or
+        when it is the only trail and no log file is there to tell; otherwise none is, and
+        :attr:`flat_unused` says why."""
+        trails: dict[str, dict[str, str]] = {}
+        for name, where in self._flat[account].items():
+            m = _DIGEST_NAME.match(name)
+            if m is not None:
+                trails.setdefault(f"{m.group(3)}_{m.group(4)}", {})[name] = where
+        if not logs and len(trails) == 1:
+            return next(iter(trails.values()))
+        theirs: dict[str, str] = {}
+        for names in trails.values():
+            if logs and self._names_any(account, names, logs):
+                theirs.update(names)
+        if not theirs:
+            shown = ", ".join(sorted({n.rpartition("_")[0] for n in trails}))
+            self.flat_unused[(root, account)] = (
+                f"the digest files of {account} beside the log files (of trail(s) {shown}) "
+                + (
+                    f"name none of the {len(logs):,} log file(s) of the window here (their "
+                    f"digests of those files' hours read, at most {MAX_PROBED}): they are "
+                    "another trail's (a second trail of the account), or these log files are "
+                    "not what CloudTrail delivered"
+                    if logs
+                    else "are of more than one trail, and no log file of the window is here to "
+                    "tell which trail's the folder's are"
+                )
+                + " — they were not used: the days without a log file are judged without them, "
+                "and the log files are not checked against them; download the digest files of "
+                "the trail that delivered these log files beside them"
+            )
+        return theirs
+
+    def _names_any(self, account: str, names: Mapping[str, str], logs: Mapping[str, str]) -> bool:
+        """Whether a digest among ``names`` (one trail's, name → location) names one of the
+        log files ``logs`` (by name): for each log file, the trail's digest of its region whose
+        period ends first after the time in its name is read (at most :data:`MAX_PROBED`)."""
+        ends: dict[str, list[tuple[datetime, str]]] = {}
+        for name in names:
+            m = _DIGEST_NAME.match(name)
+            got = None if m is None else _named(name, account, m.group(2))
+            if m is not None and got is not None:
+                ends.setdefault(m.group(2), []).append((got[1], name))
+        wanted: dict[str, str] = {}  # digest location → its region
+        for log in sorted(logs):
+            place = named_place(log)
+            t = name_time(log)
+            if place is None or t is None:
+                continue
+            after = sorted(e for e in ends.get(place[1], []) if e[0] >= t)
+            if after:
+                wanted.setdefault(names[after[0][1]], place[1])
+            if len(wanted) >= MAX_PROBED:
+                break
+        held = set(logs)
+        where = list(wanted)
+        for location, got in zip(where, self._fetch(where), strict=True):
+            if isinstance(got, DigestError):
+                continue
+            region = wanted[location]
+            m = _DIGEST_NAME.match(location.replace("\\", "/").rpartition("/")[2])
+            if m is None:
+                continue
+            end = datetime.strptime(m.group(5), "%Y%m%dT%H%M%SZ").date()
+            try:
+                digest = read_digest(got[0], account, region, end)[0]
+            except DigestError:
+                continue
+            if any(k.replace("\\", "/").rpartition("/")[2] in held for k in digest.logs):
+                return True
+        return False
 
     def _flat_of(self, path: str) -> tuple[dict[str, str], list[str]] | None:
         """The flat digest files (name → location) of the stand-in digest folder ``path`` is in,
         and the rest of ``path`` below that folder (region, year, month, day); None when
         ``path`` is a real folder."""
-        for top, account in self._flat_tops.items():
+        for top, names in self._flat_tops.items():
             if path.startswith(top):
-                return self._flat[account], [p for p in path[len(top) :].split("/") if p]
+                return names, [p for p in path[len(top) :].split("/") if p]
         return None
 
     def _flat_names(self, names: dict[str, str], rest: list[str]) -> list[str]:

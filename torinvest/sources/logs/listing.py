@@ -17,6 +17,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from torinvest.aws import (
     AWS_CALL_ERRORS,
     DEFAULT_REGIONS,
@@ -52,7 +54,7 @@ from torinvest.sources.logs.versions import (
     version_pages,
 )
 from torinvest.sources.logs.writes import write_issues
-from torinvest.sources.records.documents import answer_regions, is_lookup_answer
+from torinvest.sources.records.documents import answer_regions, answer_scope, is_lookup_answer
 
 LOG_SUFFIXES = (
     ".json",
@@ -209,6 +211,7 @@ def list_local(root: Path, narrowing: Narrowing) -> Listing:
 MAX_ANSWERS_OPENED = 100
 MAX_ANSWERS_BYTES = 128 * 1024 * 1024
 _REGION_IN_NAME = re.compile(r"(?<![a-z])([a-z]{2}(?:-gov)?-[a-z]+-\d{1,2})(?![0-9])")
+_ANSWER_KEY = re.compile(rb'"AccessKeyId"\s*:\s*"([A-Z0-9]{16,128})"')
 _ANSWER_ACCOUNT = re.compile(rb'\\?"recipientAccountId\\?"\s*:\s*\\?"(\d{12})\\?"')
 
 
@@ -241,9 +244,32 @@ def _answers(files: Sequence[LogFile]) -> list[Answer]:
             m.group(1) for m in _REGION_IN_NAME.finditer(f.location.lower())
         )
         accounts = frozenset(m.decode() for m in _ANSWER_ACCOUNT.findall(data))
+        scope = answer_scope(data)
+        only = None if scope is None else (scope.attribute, scope.value, scope.events)
         if regions:
-            out.append(Answer(f.location, regions, accounts))
+            key_ids = frozenset(m.decode() for m in _ANSWER_KEY.findall(data))
+            first, last = _answer_span(data)
+            out.append(Answer(f.location, regions, accounts, only, key_ids, first, last))
     return out
+
+
+#: A record's ``eventTime`` in a saved LookupEvents answer (inside its escaped
+#: ``CloudTrailEvent`` text, or a record of its own).
+_ANSWER_TIME = re.compile(rb'eventTime\\?"\s*:\s*\\?"([0-9][0-9T:.+\-]{9,40}Z?)\\?"')
+
+
+def _answer_span(data: bytes) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+    """The times of the first and last records of a saved LookupEvents answer (None, None:
+    none with a usable time)."""
+    times = pd.to_datetime(
+        [m.decode() for m in _ANSWER_TIME.findall(data)],
+        utc=True,
+        errors="coerce",
+        format="ISO8601",
+    ).dropna()
+    if not len(times):
+        return None, None
+    return times.min(), times.max()
 
 
 #: At most this many files not named like log files are looked at in one folder (the rest are

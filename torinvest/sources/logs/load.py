@@ -163,6 +163,7 @@ def load_logs(
         start=first,
         end=last,
         known=known,
+        keys=keys,
     )
     limit = DEFAULT_MAX_FILE_BYTES if max_file_bytes is None else max_file_bytes
     if limit <= 0:

@@ -119,6 +119,11 @@ class Narrowing:
     start: pd.Timestamp | None = None
     end: pd.Timestamp | None = None
     known: KnownRegions | None = None
+    #: the access keys sought (None: every caller): judged only, narrowing nothing — a saved
+    #: LookupEvents answer exported for another key stands for no region's calls of these
+    #: (:meth:`~torinvest.sources.logs.coverage.Answer.stands_for`); not compared: the same
+    #: files are listed for the keys and those they minted (one listing, the engines' cache)
+    keys: frozenset[str] | None = field(default=None, compare=False)
     # the day folders of the window ±1 day, worked out once (asked for every file listed)
     _first: date | None = field(default=None, init=False, compare=False, repr=False)
     _last: date | None = field(default=None, init=False, compare=False, repr=False)

@@ -73,7 +73,9 @@ class Scope:
     def narrowing(self) -> Narrowing:
         """The files or partitions to read: accounts, regions, and the window's days ±1 (and
         the regions the key is known to have called, :class:`KnownRegions`)."""
-        return Narrowing(self.accounts, self.regions, self.start, self.end, self.known)
+        return Narrowing(
+            self.accounts, self.regions, self.start, self.end, self.known, keys=self.keys
+        )
 
     def with_keys(self, keys: Collection[str], derived: Collection[str] = ()) -> Scope:
         return replace(self, keys=frozenset(keys), derived=frozenset(derived))
