@@ -460,3 +460,41 @@ def test_a_finding_no_longer_tried_stays_failed_in_the_index_and_the_exit_status
     assert (index[F1]["status"], index[F1]["error"]) == ("failed", "cell 7 failed")
     assert index[F2]["status"] in ("ok", "skipped")
     assert "cell 7 failed" in (out / "index.html").read_text()
+
+
+def test_a_worker_killed_beside_others_counts_against_its_finding_alone(tmp_path: Path) -> None:
+    """``--jobs 2``: one worker is killed (SIGKILL, as by the out-of-memory killer) while
+    another finding's investigation runs beside it. The pool breaks and ends both; which one
+    died is not known, so each is investigated again alone in the same run: the other's
+    report is made (no failed attempt against it), the killed one's failure is counted once
+    and says its worker was killed (was: a failed attempt against both, every such run,
+    until the innocent one was given up after 3)."""
+    import functools
+
+    from tests.post.pool_workers import killed_by_oom
+
+    out, marks = tmp_path / "out", tmp_path / "marks"
+    marks.mkdir()
+    lines: list[str] = []
+    result = run_scheduled(
+        out,
+        refs(A, B),
+        investigate=functools.partial(killed_by_oom, marks=str(marks), victim=A),
+        jobs=2,
+        echo=lines.append,
+    )
+    assert result.done == {A: ["failed"], B: ["investigated"]}
+    state = orjson.loads((out / "state.json").read_bytes())["findings"]
+    assert (state[B]["status"], state[B]["attempts"]) == ("reported", 0)
+    assert (state[A]["status"], state[A]["attempts"]) == ("failed", 1)
+    assert state[A]["error"] == (
+        "the worker process investigating it ended abruptly (exit status -9: killed — by the "
+        "out-of-memory killer, or kill -9?)"
+    )
+    assert (
+        "a worker process ended abruptly (exit status -9: killed — by the out-of-memory "
+        f"killer, or kill -9?) while 2 findings were being investigated ({A}, {B}); which "
+        "one's is not known: each is investigated again, alone, and only the one whose "
+        "worker dies alone counts it as a failed attempt"
+    ) in lines
+    assert f"FAILED {A}: {state[A]['error']}" in lines

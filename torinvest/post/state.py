@@ -504,7 +504,7 @@ def run_scheduled(
             echo(result.lines[-1])
         refs = {r.finding_id: r for r in findings}
         work = state.plan(findings, post=bool(templates and post), force=force)
-        runner = _Runner(jobs, investigate)
+        runner = _Runner(jobs, investigate, echo)
         try:
             _run_work(state, work, refs, runner, post, templates, result, echo)
         except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the running reports are stopped
@@ -616,27 +616,46 @@ def investigate_one(
 class _Runner:
     """Investigations, ``jobs`` at a time: in this process when ``jobs`` is 1, else in a pool
     of ``jobs`` processes, each process used for one report and replaced (what a report run
-    allocates is returned when it ends: memory stays bounded by ``jobs`` reports)."""
+    allocates is returned when it ends: memory stays bounded by ``jobs`` reports).
 
-    def __init__(self, jobs: int, investigate: Callable[[str, Path], Any]) -> None:
+    A worker process that ends abruptly (the out-of-memory killer, ``kill -9``) breaks the
+    whole pool: every investigation running in it ends with it, and which one's worker died is
+    not known. The death is counted against a finding only when its investigation was the
+    only one running; when several were, each is run again, alone in a fresh pool, in this
+    same run (no further attempt counted): the one whose worker dies alone is the one said."""
+
+    def __init__(
+        self,
+        jobs: int,
+        investigate: Callable[[str, Path], Any],
+        echo: Callable[[str], None] = print,
+    ) -> None:
         self.jobs = max(1, int(jobs))
         self.investigate = investigate
+        self.echo = echo
         self._pool: Any = None
-        self._running: dict[Any, Work] = {}
+        self._running: dict[Any, tuple[Work, Path]] = {}
         self._done: list[tuple[Work, str | None]] = []
+        #: investigations a broken pool ended alongside others: each run again alone
+        self._alone: list[tuple[Work, Path]] = []
 
     @property
     def busy(self) -> bool:
-        return bool(self._running or self._done)
+        return bool(self._running or self._done or self._alone)
 
     @property
     def free(self) -> bool:
+        if self._alone:  # those are run one at a time first
+            return False
         return len(self._running) + len(self._done) < self.jobs
 
     def start(self, w: Work, folder: Path) -> None:
         if self.jobs == 1:
             self._done.append((w, investigate_one(self.investigate, w.finding_id, folder)))
             return
+        self._submit(w, folder)
+
+    def _submit(self, w: Work, folder: Path) -> None:
         if self._pool is None:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
@@ -649,32 +668,85 @@ class _Runner:
                 initargs=(os.getpid(),),
             )
         fut = self._pool.submit(investigate_one, self.investigate, w.finding_id, folder)
-        self._running[fut] = w
+        self._running[fut] = (w, folder)
 
     def finished(self) -> list[tuple[Work, str | None]]:
         """The investigations that ended (waiting for one when none has)."""
+        if not self._done and not self._running and self._alone:
+            self._submit(*self._alone.pop(0))  # the next one a broken pool ended, alone
         if not self._done and self._running:
             from concurrent.futures import FIRST_COMPLETED, wait
             from concurrent.futures.process import BrokenProcessPool
 
-            ended, _ = wait(self._running, return_when=FIRST_COMPLETED)
+            while not (ended := wait(self._running, 1.0, FIRST_COMPLETED)[0]):
+                self._look_at_workers()
+            broken = False
             for fut in ended:
-                w = self._running.pop(fut)
                 try:
-                    self._done.append((w, fut.result()))
-                except BrokenProcessPool as e:
-                    self._done.append((w, f"the worker process ended abruptly ({e})"))
-                    if self._pool is not None:
-                        self._pool.shutdown(wait=False, cancel_futures=True)
-                        self._pool = None  # the next start makes a new pool
+                    result = fut.result()
+                except BrokenProcessPool:
+                    broken = True
+                    continue
+                self._done.append((self._running.pop(fut)[0], result))
+            if broken:
+                self._broken()
         done, self._done = self._done, []
         return done
+
+    def _look_at_workers(self) -> None:
+        """Have the pool look at its workers again. It watches those it had when it last
+        looked: a worker started since (the second one of a pool: started after the pool is
+        woken for its task) that dies is not noticed until something else wakes it — its
+        investigation would wait for ever, or break the pool only when another one ends."""
+        wakeup = getattr(self._pool, "_executor_manager_thread_wakeup", None)
+        lock = getattr(self._pool, "_shutdown_lock", None)
+        if wakeup is None or lock is None:  # pragma: no cover - another Python's pool
+            return
+        with lock:
+            if not getattr(wakeup, "_closed", True):
+                wakeup.wakeup()
+
+    def _broken(self) -> None:
+        """The pool broke: a worker process ended abruptly, and every investigation still in
+        the pool with it (the pool ends the others' workers)."""
+        from concurrent.futures.process import BrokenProcessPool
+
+        pool, self._pool = self._pool, None  # the next start makes a new pool
+        workers = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=True, cancel_futures=True)  # every future and worker is settled
+        codes = [  # -15: the others, ended by the pool
+            p.exitcode for p in workers if p.exitcode not in (None, 0, -15)
+        ]
+        ended: list[tuple[Work, Path]] = []
+        for fut, (w, folder) in list(self._running.items()):
+            del self._running[fut]
+            try:
+                self._done.append((w, fut.result()))  # it finished before the break
+            except BrokenProcessPool:
+                ended.append((w, folder))
+        how = "ended abruptly" + (
+            f" (exit status {codes[0]}: killed — by the out-of-memory killer, or kill -9?)"
+            if len(codes) == 1 and codes[0] is not None and codes[0] < 0
+            else ""
+        )
+        if len(ended) == 1:  # it ran alone: its worker is the one that died
+            w, _ = ended[0]
+            self._done.append((w, f"the worker process investigating it {how}"))
+            return
+        names = ", ".join(w.finding_id for w, _ in ended)
+        self.echo(
+            f"a worker process {how} while {len(ended)} findings were being investigated "
+            f"({names}); which one's is not known: each is investigated again, alone, and "
+            "only the one whose worker dies alone counts it as a failed attempt"
+        )
+        self._alone.extend(ended)
 
     def close(self, *, stop: bool = False) -> None:
         """End the pool: wait for the running investigations, or with ``stop`` end them first
         (SIGTERM to each worker; its kernel follows it). Ctrl-C reached them already (the
         terminal signals the whole process group); a SIGTERM sent to this process alone did
         not."""
+        self._alone.clear()
         if self._pool is not None:
             if stop:
                 workers = getattr(self._pool, "_processes", None) or {}
