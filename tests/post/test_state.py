@@ -462,6 +462,56 @@ def test_a_finding_no_longer_tried_stays_failed_in_the_index_and_the_exit_status
     assert "cell 7 failed" in (out / "index.html").read_text()
 
 
+def test_a_run_that_could_not_record_its_end_is_marked_interrupted_by_the_next_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run the disk filled under (or ``kill -9``) cannot record its end: its entry stayed
+    ``running`` for ever. The next run, holding the lock, marks it ``interrupted`` with when
+    it noticed, says so once, and finishes the finding it left running."""
+    from torinvest.post import state as state_module
+
+    out = tmp_path / "out"
+    real = state_module.write_atomic
+
+    class DiskFills(Investigator):
+        def __call__(self, finding_id: str, folder: Path) -> None:
+            super().__call__(finding_id, folder)
+            if finding_id == B:  # the disk is full from here on: no state is written
+
+                def full(*_: object, **__: object) -> None:
+                    raise OSError(28, "No space left on device")
+
+                monkeypatch.setattr(state_module, "write_atomic", full)
+
+    with pytest.raises(InputError, match=r"cannot write the state file .*No space left"):
+        run_scheduled(out, refs(A, B), investigate=DiskFills(), echo=str)
+    left = orjson.loads((out / "state.json").read_bytes())
+    assert [r["status"] for r in left["runs"]] == ["running"]  # as the dead run left it
+    started = left["runs"][0]["started_at"]
+    assert left["findings"][B]["status"] == "running"
+
+    monkeypatch.setattr(state_module, "write_atomic", real)  # space freed
+    lines: list[str] = []
+    inv = Investigator()
+    run_scheduled(out, refs(A, B), investigate=inv, echo=lines.append)
+    said = [line for line in lines if "did not finish" in line]
+    assert said == [
+        f"state file: {out / 'state.json'}: the run started at {started} did not finish (it "
+        "was killed, crashed, or could not write its end: a full disk?): marked interrupted; "
+        "the findings it left running are investigated again"
+    ]
+    assert inv.runs == [B]  # the one it left running, finished
+    runs = orjson.loads((out / "state.json").read_bytes())["runs"]
+    assert [r["status"] for r in runs] == ["interrupted", "done"]
+    assert runs[0]["noticed_at"] >= started and runs[0]["finished_at"] is None
+
+    lines.clear()
+    run_scheduled(out, refs(A, B), investigate=inv, echo=lines.append)
+    assert not [line for line in lines if "did not finish" in line]  # said once
+    runs = orjson.loads((out / "state.json").read_bytes())["runs"]
+    assert [r["status"] for r in runs] == ["interrupted", "done", "done"]
+
+
 def test_a_worker_killed_beside_others_counts_against_its_finding_alone(tmp_path: Path) -> None:
     """``--jobs 2``: one worker is killed (SIGKILL, as by the out-of-memory killer) while
     another finding's investigation runs beside it. The pool breaks and ends both; which one

@@ -253,6 +253,7 @@ class RunState:
         ):
             state = cls(folder)
             state.load()
+            state._end_dead_runs()
             run = {"started_at": now_iso(), "finished_at": None, "status": "running"}
             state.doc["runs"] = [*state.doc["runs"], run][-MAX_RUNS:]
             state.save()
@@ -264,6 +265,23 @@ class RunState:
                 raise
             run.update(finished_at=now_iso(), status="done")
             state.save()
+
+    def _end_dead_runs(self) -> None:
+        """Runs the file still says ``running``: this run holds the lock, so none of them is
+        live — each was ended without a word (``kill -9``, a crash, the machine stopped, a full
+        disk that kept it from recording its end). Each is marked ``interrupted``, with when
+        this run noticed (``noticed_at``), and said once (:attr:`problems`): the next run finds
+        it marked. The findings they left ``running`` are finished by :meth:`plan`."""
+        noticed = now_iso()
+        for run in self.doc["runs"]:
+            if isinstance(run, dict) and run.get("status") == "running":
+                run.update(status="interrupted", noticed_at=noticed)
+                started = term_safe(str(run.get("started_at")))[:40]
+                self.problems.append(
+                    f"{self.path}: the run started at {started} did not finish (it was killed, "
+                    "crashed, or could not write its end: a full disk?): marked interrupted; "
+                    "the findings it left running are investigated again"
+                )
 
     def load(self) -> None:
         try:
