@@ -32,7 +32,16 @@ The file is written atomically after every change of a finding's state, under an
         "attempts": 1, "finding": {"updated_at", "count", "last_seen"},
         "report": {"manifest_sha256", "completed_at"}, "error": null,
         "posts": {"<template>": {"status", "line", "at"}}, "updated_at": "…Z"}},
-     "runs": [{"started_at", "finished_at", "status": "done|interrupted"}]}
+     "runs": [{"started_at", "finished_at", "status": "done|interrupted|running", "error",
+        "noticed_at"}]}
+
+A run's entry is ``running`` while it runs. One that ends with an exception (Ctrl-C, SIGTERM,
+an error: ``error`` says it) records itself ``interrupted``; one killed outright (``kill -9``, a
+crash, a full disk that kept it from recording its end) cannot, so the next run — holding the
+lock, it knows no other run is live — marks it ``interrupted`` with ``noticed_at`` and says so
+once. The index (``index.json``, ``index.html``) is written under the lock too, and names the
+run that wrote it (:attr:`ScheduledResult.started_at`): a run that starts meanwhile is refused,
+never overwritten by an older run's index.
 
 A file of another ``format`` is refused (another version wrote it), never read as this one. A
 finding's entry not of this shape is said (:attr:`RunState.problems`) and left out: that finding
@@ -231,6 +240,8 @@ class RunState:
         #: What :meth:`load` left out of the file, one line each (a finding's entry that is not
         #: one the state writes): the run says them.
         self.problems: list[str] = []
+        #: This run's entry in ``runs`` (``started_at``…), set by :meth:`open`.
+        self.run: dict[str, Any] = {}
 
     @classmethod
     @contextmanager
@@ -255,12 +266,15 @@ class RunState:
             state.load()
             state._end_dead_runs()
             run = {"started_at": now_iso(), "finished_at": None, "status": "running"}
+            state.run = run
             state.doc["runs"] = [*state.doc["runs"], run][-MAX_RUNS:]
             state.save()
             try:
                 yield state
-            except BaseException:
+            except BaseException as e:
                 run.update(finished_at=now_iso(), status="interrupted")
+                if isinstance(e, TorinvestError):  # what stopped it (the index not written…)
+                    run["error"] = term_safe(e)
                 state.save()
                 raise
             run.update(finished_at=now_iso(), status="done")
@@ -486,6 +500,8 @@ class ScheduledResult:
     #: Findings left after :data:`MAX_ATTEMPTS` failed investigations (not tried this run):
     #: their last error. No report: the index lists them ``failed``, and the run fails.
     given_up: dict[str, str] = field(default_factory=dict)
+    #: When this run started (its entry in the state file's ``runs``): the index names it.
+    started_at: str | None = None
 
 
 def run_scheduled(
@@ -499,6 +515,7 @@ def run_scheduled(
     jobs: int = 1,
     echo: Callable[[str], None] = print,
     result: ScheduledResult | None = None,
+    finish: Callable[[ScheduledResult, bool], Any] | None = None,
 ) -> ScheduledResult:
     """One scheduled run over ``findings`` in ``root`` (module docstring).
 
@@ -512,10 +529,16 @@ def run_scheduled(
     for everything but the investigations' completion. KeyboardInterrupt leaves the findings
     being investigated ``running`` (the next run finishes them) and propagates; ``result``
     (pass one to read it after an interrupt) holds what was done until then.
+
+    ``finish(result, interrupted)`` (the index: :func:`torinvest.post.batch.run_open`) is
+    called once the work ends — after an interrupt too, once the running reports are stopped
+    — while the lock is still held: a run that starts meanwhile is refused, so what it writes
+    is never replaced by this older run's.
     """
     result = result if result is not None else ScheduledResult(Path(root).expanduser())
     result.root = Path(root).expanduser()
     with RunState.open(root) as state:
+        result.started_at = state.run.get("started_at")
         for problem in state.problems:  # said, not a reason to stop: the next lines say what
             log.warning("%s", problem)
             result.lines.append(f"state file: {problem}")
@@ -527,9 +550,16 @@ def run_scheduled(
             _run_work(state, work, refs, runner, post, templates, result, echo)
         except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the running reports are stopped
             runner.close(stop=True)
+            if finish is not None:
+                try:
+                    finish(result, True)
+                except TorinvestError as e:  # said; the run still ends as interrupted
+                    echo(f"{e}" + (f" ({e.hint})" if e.hint else ""))
             raise
         finally:
             runner.close()
+        if finish is not None:
+            finish(result, False)
     return result
 
 
