@@ -460,3 +460,214 @@ def test_a_finding_no_longer_tried_stays_failed_in_the_index_and_the_exit_status
     assert (index[F1]["status"], index[F1]["error"]) == ("failed", "cell 7 failed")
     assert index[F2]["status"] in ("ok", "skipped")
     assert "cell 7 failed" in (out / "index.html").read_text()
+
+
+def test_a_run_that_could_not_record_its_end_is_marked_interrupted_by_the_next_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run the disk filled under (or ``kill -9``) cannot record its end: its entry stayed
+    ``running`` for ever. The next run, holding the lock, marks it ``interrupted`` with when
+    it noticed, says so once, and finishes the finding it left running."""
+    from torinvest.post import state as state_module
+
+    out = tmp_path / "out"
+    real = state_module.write_atomic
+
+    class DiskFills(Investigator):
+        def __call__(self, finding_id: str, folder: Path) -> None:
+            super().__call__(finding_id, folder)
+            if finding_id == B:  # the disk is full from here on: no state is written
+
+                def full(*_: object, **__: object) -> None:
+                    raise OSError(28, "No space left on device")
+
+                monkeypatch.setattr(state_module, "write_atomic", full)
+
+    with pytest.raises(InputError, match=r"cannot write the state file .*No space left"):
+        run_scheduled(out, refs(A, B), investigate=DiskFills(), echo=str)
+    left = orjson.loads((out / "state.json").read_bytes())
+    assert [r["status"] for r in left["runs"]] == ["running"]  # as the dead run left it
+    started = left["runs"][0]["started_at"]
+    assert left["findings"][B]["status"] == "running"
+
+    monkeypatch.setattr(state_module, "write_atomic", real)  # space freed
+    lines: list[str] = []
+    inv = Investigator()
+    run_scheduled(out, refs(A, B), investigate=inv, echo=lines.append)
+    said = [line for line in lines if "did not finish" in line]
+    assert said == [
+        f"state file: {out / 'state.json'}: the run started at {started} did not finish (it "
+        "was killed, crashed, or could not write its end: a full disk?): marked interrupted; "
+        "the findings it left running are investigated again"
+    ]
+    assert inv.runs == [B]  # the one it left running, finished
+    runs = orjson.loads((out / "state.json").read_bytes())["runs"]
+    assert [r["status"] for r in runs] == ["interrupted", "done"]
+    assert runs[0]["noticed_at"] >= started and runs[0]["finished_at"] is None
+
+    lines.clear()
+    run_scheduled(out, refs(A, B), investigate=inv, echo=lines.append)
+    assert not [line for line in lines if "did not finish" in line]  # said once
+    runs = orjson.loads((out / "state.json").read_bytes())["runs"]
+    assert [r["status"] for r in runs] == ["interrupted", "done", "done"]
+
+
+def test_a_worker_killed_beside_others_counts_against_its_finding_alone(tmp_path: Path) -> None:
+    """``--jobs 2``: one worker is killed (SIGKILL, as by the out-of-memory killer) while
+    another finding's investigation runs beside it. The pool breaks and ends both; which one
+    died is not known, so each is investigated again alone in the same run: the other's
+    report is made (no failed attempt against it), the killed one's failure is counted once
+    and says its worker was killed (was: a failed attempt against both, every such run,
+    until the innocent one was given up after 3)."""
+    import functools
+
+    from tests.post.pool_workers import killed_by_oom
+
+    out, marks = tmp_path / "out", tmp_path / "marks"
+    marks.mkdir()
+    lines: list[str] = []
+    result = run_scheduled(
+        out,
+        refs(A, B),
+        investigate=functools.partial(killed_by_oom, marks=str(marks), victim=A),
+        jobs=2,
+        echo=lines.append,
+    )
+    assert result.done == {A: ["failed"], B: ["investigated"]}
+    state = orjson.loads((out / "state.json").read_bytes())["findings"]
+    assert (state[B]["status"], state[B]["attempts"]) == ("reported", 0)
+    assert (state[A]["status"], state[A]["attempts"]) == ("failed", 1)
+    assert state[A]["error"] == (
+        "the worker process investigating it ended abruptly (exit status -9: killed — by the "
+        "out-of-memory killer, or kill -9?)"
+    )
+    assert (
+        "a worker process ended abruptly (exit status -9: killed — by the out-of-memory "
+        f"killer, or kill -9?) while 2 findings were being investigated ({A}, {B}); which "
+        "one's is not known: each is investigated again, alone, and only the one whose "
+        "worker dies alone counts it as a failed attempt"
+    ) in lines
+    assert f"FAILED {A}: {state[A]['error']}" in lines
+
+
+def _all_open(out: Path, tmp_path: Path) -> tuple[int, str, str]:
+    """``torinvest investigate --all-open`` over the sample case into ``out``: status, stdout,
+    stderr."""
+    from tests.post.test_all_open_reading import SAMPLE
+    from torinvest.cli import main
+
+    stdout, stderr = io.StringIO(), io.StringIO()
+    argv = ["investigate", "--all-open", "--case", str(SAMPLE), "--out", str(out)]
+    code = main([*argv, "--ledger", str(tmp_path / "l.jsonl")], out=stdout, err=stderr)
+    return code, stdout.getvalue(), stderr.getvalue()
+
+
+def test_the_index_is_written_under_the_lock_and_names_its_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run that starts while another writes its index is refused: the older run's index
+    never lands on a newer run's (was: written after the lock was released, so a run starting
+    then had its index replaced by the older state's). The index names the run that wrote
+    it, as the state file's ``runs`` records it."""
+    from tests.post.test_all_open_reading import _writes_reports
+    from torinvest.errors import EXIT_BUSY
+    from torinvest.post import batch as post_batch
+
+    monkeypatch.setattr(post_batch, "_investigate", _writes_reports)
+    out = tmp_path / "reports"
+    real = post_batch.write_index
+    meanwhile: list[tuple[int, str, str]] = []
+    started: list[bool] = []
+
+    def write_index(*args: object, **kwargs: object) -> object:
+        if not started:  # a scheduled run starts as this one writes its index
+            started.append(True)
+            meanwhile.append(_all_open(out, tmp_path))
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(post_batch, "write_index", write_index)
+    code, _, said = _all_open(out, tmp_path)
+    assert code == 0, said
+    ((busy, _, refused),) = meanwhile
+    assert busy == EXIT_BUSY and "another torinvest run is working in" in refused
+    runs = orjson.loads((out / "state.json").read_bytes())["runs"]
+    assert [r["status"] for r in runs] == ["done"]
+    index = orjson.loads((out / "index.json").read_bytes())
+    assert index["run"] == {"started_at": runs[-1]["started_at"], "state": "state.json"}
+    page = (out / "index.html").read_text()
+    assert (
+        f"Written at {index['generated_at']} by the run started at {runs[-1]['started_at']}."
+    ) in page
+
+
+@pytest.mark.parametrize(
+    ("failing", "left"),
+    [
+        ("index.json", "index.json and index.html are left as they were"),
+        ("index.html", "index.json is this run's, but index.html is left as it was"),
+    ],
+)
+def test_an_index_that_cannot_be_written_says_which_run_the_one_left_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing: str, left: str
+) -> None:
+    """Disk full as the index is written: the command fails saying so, and which run's index
+    is left in the folder (never the earlier index looking current without a word); the state
+    file records the run's end with that error, and the next run writes the index."""
+    from tests.post.test_all_open_reading import _writes_reports
+    from torinvest.post import batch as post_batch
+    from torinvest.report import batch as report_batch
+
+    monkeypatch.setattr(post_batch, "_investigate", _writes_reports)
+    out = tmp_path / "reports"
+    assert _all_open(out, tmp_path)[0] == 0
+    first = orjson.loads((out / "index.json").read_bytes())
+    real = report_batch._write_bytes
+
+    def full(path: Path, data: bytes) -> None:
+        if path.name == failing:
+            raise OSError(28, "No space left on device")
+        real(path, data)
+
+    monkeypatch.setattr(report_batch, "_write_bytes", full)
+    code, _, said = _all_open(out, tmp_path)
+    assert code != 0
+    assert (
+        f"torinvest: error: cannot write the index {out / failing}: No space left on device: "
+        f"{left} (written at {first['generated_at']} by the run started at "
+        f"{first['run']['started_at']}): "
+    ) in said.replace("\n", " ")
+    runs = orjson.loads((out / "state.json").read_bytes())["runs"]
+    assert runs[-1]["status"] == "interrupted"
+    assert runs[-1]["error"].startswith(f"cannot write the index {out / failing}")
+
+    monkeypatch.setattr(report_batch, "_write_bytes", real)
+    code, _, said = _all_open(out, tmp_path)
+    assert code == 0 and "did not finish" not in said
+    index = orjson.loads((out / "index.json").read_bytes())
+    runs = orjson.loads((out / "state.json").read_bytes())["runs"]
+    assert index["run"]["started_at"] == runs[-1]["started_at"]
+
+
+def test_an_index_not_written_after_an_interrupt_is_said_and_the_run_ends_interrupted(
+    tmp_path: Path,
+) -> None:
+    """Ctrl-C, then the index cannot be written: the run says why and still ends as an
+    interrupted run (KeyboardInterrupt, exit 130), never as that error."""
+    from torinvest.errors import ReportError
+
+    inv = Investigator()
+    inv.interrupt = {B}
+    lines: list[str] = []
+    ended: list[bool] = []
+
+    def finish(result: object, interrupted: bool) -> None:
+        ended.append(interrupted)
+        raise ReportError("cannot write the index OUT/index.html: No space left on device")
+
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        run_scheduled(out, refs(A, B), investigate=inv, echo=lines.append, finish=finish)
+    assert ended == [True]
+    assert "cannot write the index OUT/index.html: No space left on device" in lines
+    runs = orjson.loads((out / "state.json").read_bytes())["runs"]
+    assert [r["status"] for r in runs] == ["interrupted"]

@@ -82,26 +82,29 @@ def run_open(
     if investigate is None:
         investigate = functools.partial(_investigate, options=options, fetched=fetched)
     scheduled = ScheduledResult(root)
-    try:
-        run_scheduled(
-            root,
-            refs,
-            investigate=investigate,
-            post=post,
-            templates=templates,
-            force=force,
-            jobs=jobs,
-            echo=echo,
-            result=scheduled,
-        )
-    except KeyboardInterrupt:
-        entries = [_entry(r, scheduled, interrupted=True) for r in rows]
+    written: list[Any] = []
+
+    def index(result: ScheduledResult, interrupted: bool) -> None:
+        """The index, written while the state's lock is held (a newer run cannot start and
+        write its own before this one's lands on it), naming this run."""
+        entries = [_entry(r, result, interrupted=interrupted) for r in rows]
         _finish_entries(root, entries)
-        write_index(root, entries, found.issues, sources)
-        raise
-    entries = [_entry(r, scheduled) for r in rows]
-    _finish_entries(root, entries)
-    index_json, index_html = write_index(root, entries, found.issues, sources)
+        run = {"started_at": result.started_at, "state": "state.json"}
+        written.append((entries, write_index(root, entries, found.issues, sources, run=run)))
+
+    run_scheduled(
+        root,
+        refs,
+        investigate=investigate,
+        post=post,
+        templates=templates,
+        force=force,
+        jobs=jobs,
+        echo=echo,
+        result=scheduled,
+        finish=index,
+    )
+    entries, (index_json, index_html) = written[-1]
     batch = BatchResult(root, entries, list(found.issues), index_json, index_html, found.gap())
     return batch, scheduled
 

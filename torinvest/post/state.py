@@ -32,7 +32,16 @@ The file is written atomically after every change of a finding's state, under an
         "attempts": 1, "finding": {"updated_at", "count", "last_seen"},
         "report": {"manifest_sha256", "completed_at"}, "error": null,
         "posts": {"<template>": {"status", "line", "at"}}, "updated_at": "…Z"}},
-     "runs": [{"started_at", "finished_at", "status": "done|interrupted"}]}
+     "runs": [{"started_at", "finished_at", "status": "done|interrupted|running", "error",
+        "noticed_at"}]}
+
+A run's entry is ``running`` while it runs. One that ends with an exception (Ctrl-C, SIGTERM,
+an error: ``error`` says it) records itself ``interrupted``; one killed outright (``kill -9``, a
+crash, a full disk that kept it from recording its end) cannot, so the next run — holding the
+lock, it knows no other run is live — marks it ``interrupted`` with ``noticed_at`` and says so
+once. The index (``index.json``, ``index.html``) is written under the lock too, and names the
+run that wrote it (:attr:`ScheduledResult.started_at`): a run that starts meanwhile is refused,
+never overwritten by an older run's index.
 
 A file of another ``format`` is refused (another version wrote it), never read as this one. A
 finding's entry not of this shape is said (:attr:`RunState.problems`) and left out: that finding
@@ -231,6 +240,8 @@ class RunState:
         #: What :meth:`load` left out of the file, one line each (a finding's entry that is not
         #: one the state writes): the run says them.
         self.problems: list[str] = []
+        #: This run's entry in ``runs`` (``started_at``…), set by :meth:`open`.
+        self.run: dict[str, Any] = {}
 
     @classmethod
     @contextmanager
@@ -253,17 +264,38 @@ class RunState:
         ):
             state = cls(folder)
             state.load()
+            state._end_dead_runs()
             run = {"started_at": now_iso(), "finished_at": None, "status": "running"}
+            state.run = run
             state.doc["runs"] = [*state.doc["runs"], run][-MAX_RUNS:]
             state.save()
             try:
                 yield state
-            except BaseException:
+            except BaseException as e:
                 run.update(finished_at=now_iso(), status="interrupted")
+                if isinstance(e, TorinvestError):  # what stopped it (the index not written…)
+                    run["error"] = term_safe(e)
                 state.save()
                 raise
             run.update(finished_at=now_iso(), status="done")
             state.save()
+
+    def _end_dead_runs(self) -> None:
+        """Runs the file still says ``running``: this run holds the lock, so none of them is
+        live — each was ended without a word (``kill -9``, a crash, the machine stopped, a full
+        disk that kept it from recording its end). Each is marked ``interrupted``, with when
+        this run noticed (``noticed_at``), and said once (:attr:`problems`): the next run finds
+        it marked. The findings they left ``running`` are finished by :meth:`plan`."""
+        noticed = now_iso()
+        for run in self.doc["runs"]:
+            if isinstance(run, dict) and run.get("status") == "running":
+                run.update(status="interrupted", noticed_at=noticed)
+                started = term_safe(str(run.get("started_at")))[:40]
+                self.problems.append(
+                    f"{self.path}: the run started at {started} did not finish (it was killed, "
+                    "crashed, or could not write its end: a full disk?): marked interrupted; "
+                    "the findings it left running are investigated again"
+                )
 
     def load(self) -> None:
         try:
@@ -468,6 +500,8 @@ class ScheduledResult:
     #: Findings left after :data:`MAX_ATTEMPTS` failed investigations (not tried this run):
     #: their last error. No report: the index lists them ``failed``, and the run fails.
     given_up: dict[str, str] = field(default_factory=dict)
+    #: When this run started (its entry in the state file's ``runs``): the index names it.
+    started_at: str | None = None
 
 
 def run_scheduled(
@@ -481,6 +515,7 @@ def run_scheduled(
     jobs: int = 1,
     echo: Callable[[str], None] = print,
     result: ScheduledResult | None = None,
+    finish: Callable[[ScheduledResult, bool], Any] | None = None,
 ) -> ScheduledResult:
     """One scheduled run over ``findings`` in ``root`` (module docstring).
 
@@ -494,24 +529,37 @@ def run_scheduled(
     for everything but the investigations' completion. KeyboardInterrupt leaves the findings
     being investigated ``running`` (the next run finishes them) and propagates; ``result``
     (pass one to read it after an interrupt) holds what was done until then.
+
+    ``finish(result, interrupted)`` (the index: :func:`torinvest.post.batch.run_open`) is
+    called once the work ends — after an interrupt too, once the running reports are stopped
+    — while the lock is still held: a run that starts meanwhile is refused, so what it writes
+    is never replaced by this older run's.
     """
     result = result if result is not None else ScheduledResult(Path(root).expanduser())
     result.root = Path(root).expanduser()
     with RunState.open(root) as state:
+        result.started_at = state.run.get("started_at")
         for problem in state.problems:  # said, not a reason to stop: the next lines say what
             log.warning("%s", problem)
             result.lines.append(f"state file: {problem}")
             echo(result.lines[-1])
         refs = {r.finding_id: r for r in findings}
         work = state.plan(findings, post=bool(templates and post), force=force)
-        runner = _Runner(jobs, investigate)
+        runner = _Runner(jobs, investigate, echo)
         try:
             _run_work(state, work, refs, runner, post, templates, result, echo)
         except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the running reports are stopped
             runner.close(stop=True)
+            if finish is not None:
+                try:
+                    finish(result, True)
+                except TorinvestError as e:  # said; the run still ends as interrupted
+                    echo(f"{e}" + (f" ({e.hint})" if e.hint else ""))
             raise
         finally:
             runner.close()
+        if finish is not None:
+            finish(result, False)
     return result
 
 
@@ -616,27 +664,46 @@ def investigate_one(
 class _Runner:
     """Investigations, ``jobs`` at a time: in this process when ``jobs`` is 1, else in a pool
     of ``jobs`` processes, each process used for one report and replaced (what a report run
-    allocates is returned when it ends: memory stays bounded by ``jobs`` reports)."""
+    allocates is returned when it ends: memory stays bounded by ``jobs`` reports).
 
-    def __init__(self, jobs: int, investigate: Callable[[str, Path], Any]) -> None:
+    A worker process that ends abruptly (the out-of-memory killer, ``kill -9``) breaks the
+    whole pool: every investigation running in it ends with it, and which one's worker died is
+    not known. The death is counted against a finding only when its investigation was the
+    only one running; when several were, each is run again, alone in a fresh pool, in this
+    same run (no further attempt counted): the one whose worker dies alone is the one said."""
+
+    def __init__(
+        self,
+        jobs: int,
+        investigate: Callable[[str, Path], Any],
+        echo: Callable[[str], None] = print,
+    ) -> None:
         self.jobs = max(1, int(jobs))
         self.investigate = investigate
+        self.echo = echo
         self._pool: Any = None
-        self._running: dict[Any, Work] = {}
+        self._running: dict[Any, tuple[Work, Path]] = {}
         self._done: list[tuple[Work, str | None]] = []
+        #: investigations a broken pool ended alongside others: each run again alone
+        self._alone: list[tuple[Work, Path]] = []
 
     @property
     def busy(self) -> bool:
-        return bool(self._running or self._done)
+        return bool(self._running or self._done or self._alone)
 
     @property
     def free(self) -> bool:
+        if self._alone:  # those are run one at a time first
+            return False
         return len(self._running) + len(self._done) < self.jobs
 
     def start(self, w: Work, folder: Path) -> None:
         if self.jobs == 1:
             self._done.append((w, investigate_one(self.investigate, w.finding_id, folder)))
             return
+        self._submit(w, folder)
+
+    def _submit(self, w: Work, folder: Path) -> None:
         if self._pool is None:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
@@ -649,32 +716,85 @@ class _Runner:
                 initargs=(os.getpid(),),
             )
         fut = self._pool.submit(investigate_one, self.investigate, w.finding_id, folder)
-        self._running[fut] = w
+        self._running[fut] = (w, folder)
 
     def finished(self) -> list[tuple[Work, str | None]]:
         """The investigations that ended (waiting for one when none has)."""
+        if not self._done and not self._running and self._alone:
+            self._submit(*self._alone.pop(0))  # the next one a broken pool ended, alone
         if not self._done and self._running:
             from concurrent.futures import FIRST_COMPLETED, wait
             from concurrent.futures.process import BrokenProcessPool
 
-            ended, _ = wait(self._running, return_when=FIRST_COMPLETED)
+            while not (ended := wait(self._running, 1.0, FIRST_COMPLETED)[0]):
+                self._look_at_workers()
+            broken = False
             for fut in ended:
-                w = self._running.pop(fut)
                 try:
-                    self._done.append((w, fut.result()))
-                except BrokenProcessPool as e:
-                    self._done.append((w, f"the worker process ended abruptly ({e})"))
-                    if self._pool is not None:
-                        self._pool.shutdown(wait=False, cancel_futures=True)
-                        self._pool = None  # the next start makes a new pool
+                    result = fut.result()
+                except BrokenProcessPool:
+                    broken = True
+                    continue
+                self._done.append((self._running.pop(fut)[0], result))
+            if broken:
+                self._broken()
         done, self._done = self._done, []
         return done
+
+    def _look_at_workers(self) -> None:
+        """Have the pool look at its workers again. It watches those it had when it last
+        looked: a worker started since (the second one of a pool: started after the pool is
+        woken for its task) that dies is not noticed until something else wakes it — its
+        investigation would wait for ever, or break the pool only when another one ends."""
+        wakeup = getattr(self._pool, "_executor_manager_thread_wakeup", None)
+        lock = getattr(self._pool, "_shutdown_lock", None)
+        if wakeup is None or lock is None:  # pragma: no cover - another Python's pool
+            return
+        with lock:
+            if not getattr(wakeup, "_closed", True):
+                wakeup.wakeup()
+
+    def _broken(self) -> None:
+        """The pool broke: a worker process ended abruptly, and every investigation still in
+        the pool with it (the pool ends the others' workers)."""
+        from concurrent.futures.process import BrokenProcessPool
+
+        pool, self._pool = self._pool, None  # the next start makes a new pool
+        workers = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=True, cancel_futures=True)  # every future and worker is settled
+        codes = [  # -15: the others, ended by the pool
+            p.exitcode for p in workers if p.exitcode not in (None, 0, -15)
+        ]
+        ended: list[tuple[Work, Path]] = []
+        for fut, (w, folder) in list(self._running.items()):
+            del self._running[fut]
+            try:
+                self._done.append((w, fut.result()))  # it finished before the break
+            except BrokenProcessPool:
+                ended.append((w, folder))
+        how = "ended abruptly" + (
+            f" (exit status {codes[0]}: killed — by the out-of-memory killer, or kill -9?)"
+            if len(codes) == 1 and codes[0] is not None and codes[0] < 0
+            else ""
+        )
+        if len(ended) == 1:  # it ran alone: its worker is the one that died
+            w, _ = ended[0]
+            self._done.append((w, f"the worker process investigating it {how}"))
+            return
+        names = ", ".join(w.finding_id for w, _ in ended)
+        self.echo(
+            f"a worker process {how} while {len(ended)} findings were being investigated "
+            f"({names}); which one's is not known: each is investigated again, alone, and "
+            "only the one whose worker dies alone counts it as a failed attempt"
+        )
+        self._alone.extend(ended)
 
     def close(self, *, stop: bool = False) -> None:
         """End the pool: wait for the running investigations, or with ``stop`` end them first
         (SIGTERM to each worker; its kernel follows it). Ctrl-C reached them already (the
         terminal signals the whole process group); a SIGTERM sent to this process alone did
         not."""
+        self._alone.clear()
         if self._pool is not None:
             if stop:
                 workers = getattr(self._pool, "_processes", None) or {}

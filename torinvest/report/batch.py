@@ -495,23 +495,36 @@ def _finish_entries(root: Path, entries: Sequence[BatchEntry]) -> None:
 
 
 def write_index(
-    root: Path, entries: Sequence[BatchEntry], issues: Sequence[DataIssue], sources: Sources
+    root: Path,
+    entries: Sequence[BatchEntry],
+    issues: Sequence[DataIssue],
+    sources: Sources,
+    *,
+    run: Mapping[str, Any] | None = None,
 ) -> tuple[Path, Path]:
     """``index.json`` and ``index.html`` (values escaped) listing each finding's report: links
     only to files that exist (checked here, whatever ``entries`` say), and an incomplete report
-    shown as such. Raises :class:`ReportError` naming the file when it cannot be written."""
+    shown as such; each names when it was written, and ``run`` (a scheduled run's
+    ``started_at``: the run that wrote it). Raises :class:`ReportError` naming the file when it
+    cannot be written, and saying what index is left there (an earlier run's, or none)."""
     for e in entries:  # only files that exist are linked
         e.report = {k: v for k, v in e.report.items() if (root / v).is_file()}
-    doc = {
+    generated = pd.Timestamp.now(tz="UTC").isoformat().replace("+00:00", "Z")
+    doc: dict[str, Any] = {
         "torinvest_version": __version__,
-        "generated_at": pd.Timestamp.now(tz="UTC").isoformat().replace("+00:00", "Z"),
+        "generated_at": generated,
+        **({"run": dict(run)} if run is not None else {}),
         "source": sources.describe(),
         "findings": [asdict(e) for e in entries],
         "data_issues": [i.to_dict() for i in issues],
     }
     index_json = root / INDEX_JSON
+    before = _index_written(index_json)  # what stays there if this one cannot be written
     _write_index_file(
-        index_json, json_inert_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2)) + b"\n"
+        index_json,
+        json_inert_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2)) + b"\n",
+        left=f"{INDEX_JSON} and {INDEX_HTML} are left as they were ({before}): they do not "
+        "show this run",
     )
     rows = []
     for e in entries:
@@ -580,7 +593,14 @@ def write_index(
         "td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}th{background:#f0f3f6}"
         ".warn{border:2px solid #d9822b;background:#fff4e5;padding:8px}</style></head><body>"
         f"<h1>Tor findings: {len(entries)} report(s)</h1>"
-        f"<p>Source: {html_text(sources.describe())}. torinvest {html_text(__version__)}.</p>"
+        f"<p>Source: {html_text(sources.describe())}. torinvest {html_text(__version__)}. "
+        f"Written at {html_text(generated)}"
+        + (
+            f" by the run started at {html_text(str(run.get('started_at')))}"
+            if run is not None
+            else ""
+        )
+        + ".</p>"
         + (
             f"<div class='warn'><b>{len(issues)} data issue(s)</b><ul>{issue_items}</ul></div>"
             if issues
@@ -593,15 +613,37 @@ def write_index(
         + "</tbody></table></body></html>"
     )
     index_html = root / INDEX_HTML
-    _write_index_file(index_html, page.encode("utf-8"))
+    _write_index_file(
+        index_html,
+        page.encode("utf-8"),
+        left=f"{INDEX_JSON} is this run's, but {INDEX_HTML} is left as it was ({before}): it "
+        "does not show this run",
+    )
     return index_json, index_html
 
 
-def _write_index_file(path: Path, data: bytes) -> None:
+def _index_written(index_json: Path) -> str:
+    """What index is in the folder now, in words: when it was written, and by which run."""
+    try:
+        data = orjson.loads(index_json.read_bytes())
+    except FileNotFoundError:
+        return "there was none"
+    except (OSError, orjson.JSONDecodeError):
+        return f"{INDEX_JSON} unreadable"
+    if not isinstance(data, dict):
+        return f"{INDEX_JSON} unreadable"
+    run = data.get("run") if isinstance(data.get("run"), dict) else {}
+    said = f"written at {term_safe(str(data.get('generated_at')))[:40]}"
+    if run.get("started_at"):
+        said += f" by the run started at {term_safe(str(run['started_at']))[:40]}"
+    return said
+
+
+def _write_index_file(path: Path, data: bytes, *, left: str) -> None:
     try:
         _write_bytes(path, data)
     except OSError as e:
         raise ReportError(
-            f"cannot write the index {path}: {e.strerror or e}",
+            f"cannot write the index {path}: {e.strerror or e}: {left}",
             hint="the reports are written; free space or fix the folder, then run again",
         ) from None
