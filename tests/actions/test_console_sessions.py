@@ -322,7 +322,7 @@ def test_a_delete_user_that_fails_puts_the_deny_back(
         if r.get("kind") == "action" and r["phase"] == "start"
         if r["action"]["operation"] == "PutUserPolicy"
     ]
-    assert "put back the AWSRevokeOlderSessions deny on svc" in starts[-1]["why"]
+    assert "put back the AWSRevokeOlderSessions deny on user svc" in starts[-1]["why"]
 
 
 def test_a_deny_that_cannot_be_put_back_is_said_loudly_with_its_command(

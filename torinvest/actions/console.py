@@ -23,7 +23,8 @@ event ID) before the call, as every step resting on a record (:mod:`torinvest.ru
 unconfirmed, the step is left alone saying so. One deny per principal (the plan's ``revokes``
 map): X already denied (the finding's user, a minting user) gets the password's sessions said
 in that step. A user the plan deletes (the activity created it) loses the deny just before its
-``DeleteUser`` (IAM refuses to delete a user with an inline policy), under the same checks.
+``DeleteUser`` (IAM refuses to delete a user with an inline policy), under the same checks: for
+every principal the plan denies and deletes, :func:`~torinvest.actions.ondelete.lift_before_delete`.
 """
 
 from __future__ import annotations
@@ -150,8 +151,6 @@ def deny_console_sessions(
             at = min(at, delete)  # checked as its delete is (its creation date, its ID)
         _insert(plan.actions, revokes, at, deny)
         revokes[folded] = at
-        if delete is not None:
-            _before_delete(plan.actions, revokes, delete + (delete >= at))
 
 
 def _row(events: pd.DataFrame, p: ConsolePassword) -> Mapping[str, Any] | None:
@@ -268,25 +267,4 @@ def _delete_of(actions: list[Action], user: str) -> int | None:
     return next(
         (i for i, a in enumerate(actions) if _owns(a, user, ("DeleteUser",))),
         None,
-    )
-
-
-def _before_delete(actions: list[Action], revokes: dict[tuple[str, str], int], at: int) -> None:
-    """Before the ``DeleteUser`` call at ``at`` (IAM refuses to delete a user with an inline
-    policy): a ``DeleteUserPolicy`` of the deny, under the delete's own checks (its creation
-    date, its records) — left alone when the delete would be."""
-    a = actions[at]
-    user = a.params["UserName"]
-    _insert(
-        actions,
-        revokes,
-        at,
-        replace(
-            a,
-            operation="DeleteUserPolicy",
-            params={"UserName": user, "PolicyName": REVOKE_POLICY_NAME},
-            why=f"remove the {REVOKE_POLICY_NAME} deny put on {user} above: IAM deletes no "
-            "user with an inline policy (DeleteUser follows, under the same checks)",
-            absent_ok=True,
-        ),
     )
