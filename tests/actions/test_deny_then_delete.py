@@ -12,6 +12,8 @@ there)."""
 
 from __future__ import annotations
 
+import gzip
+import json
 from pathlib import Path
 from typing import Any
 
@@ -19,22 +21,27 @@ import pandas as pd
 import pytest
 
 from tests.actions.test_actions import (  # noqa: F401  (fixtures: "proxy", "cut_off_at_now")
+    FINDING,
     MOTO_ACCOUNT,
     NOW,
+    SAMPLE_ACCOUNT,
     cut_off_at_now,
     iam_client,
+    in_history,
     key,
     ops,
     proxy_fixture,
     records_frame,
+    run,
 )
 from tests.fake_aws.proxy import DENIED, FaultProxy
 from torinvest import actions as ac
 from torinvest import runner as rn
 from torinvest.actions.archive import revoke_older_sessions_policy
 from torinvest.aws import Aws
+from torinvest.case import sample_case
 from torinvest.events import combine_frames
-from torinvest.verdict import read_ledger
+from torinvest.verdict import make_verdict, read_ledger, record_verdict
 
 #: the runner's LookupEvents confirmations unpaced (quick_lookups, tests/conftest.py)
 pytestmark = pytest.mark.usefixtures("quick_lookups")
@@ -263,3 +270,127 @@ def test_a_delete_that_fails_after_the_removal_puts_the_deny_back(
     ) in summary
     assert "deny removed:" not in summary
     assert [r.action.operation for r in report.failed] == [f"Delete{kind}"]
+
+
+# --------------------------------------------------------------------------------------------
+# the user's path: `torinvest actions FINDING --case … --plan remediate --execute`
+# --------------------------------------------------------------------------------------------
+def _case(root: Path, suspect: str, role: dict[str, Any]) -> Path:
+    """A case folder: the sample case's finding, naming ``suspect`` and seen at ``role``'s
+    creation, and one CloudTrail log file in which the suspect key creates the role and assumes
+    it (the records in CloudTrail's Event history too: genuine)."""
+    seen = pd.Timestamp(role["CreateDate"]).tz_convert("UTC").floor("s")
+    stamp = f"{seen:%Y-%m-%dT%H:%M:%SZ}"
+    raw = json.loads((sample_case().root / "findings" / "get-findings.json").read_text())
+    finding = next(f for f in raw["Findings"] if f["Id"] == FINDING)
+    finding["Resource"]["AccessKeyDetails"]["AccessKeyId"] = suspect
+    finding["Service"]["EventFirstSeen"] = finding["Service"]["EventLastSeen"] = stamp
+    finding["CreatedAt"] = finding["UpdatedAt"] = stamp
+    (root / "findings").mkdir(parents=True)
+    (root / "findings" / "get-findings.json").write_text(json.dumps({"Findings": [finding]}))
+    identity = {
+        "type": "IAMUser",
+        "principalId": "AIDATFQR7NSC5U6Q3TMDR",
+        "arn": f"arn:aws:iam::{SAMPLE_ACCOUNT}:user/benjamin",
+        "accountId": SAMPLE_ACCOUNT,
+        "accessKeyId": suspect,
+        "userName": "benjamin",
+    }
+    made = {
+        "path": "/",
+        "roleName": "backdoor",
+        "roleId": role["RoleId"],
+        "arn": role["Arn"],
+        "createDate": f"{seen:%b %d, %Y, %I:%M:%S %p}",
+    }
+    calls = [
+        (
+            "iam",
+            "CreateRole",
+            {"roleName": "backdoor", "assumeRolePolicyDocument": TRUST},
+            {"role": made},
+        ),
+        (
+            "sts",
+            "AssumeRole",
+            {"roleArn": role["Arn"], "roleSessionName": "s"},
+            _assume_role(role["Arn"], role["RoleId"]),
+        ),
+    ]
+    records = [
+        {
+            "eventVersion": "1.08",
+            "userIdentity": identity,
+            "eventTime": stamp,  # the same second (a later one may be after the run's now)
+            "eventSource": f"{service}.amazonaws.com",
+            "eventName": name,
+            "awsRegion": "us-east-1",
+            "sourceIPAddress": "185.220.101.34",
+            "userAgent": "aws-cli/2.13.0",
+            "requestParameters": req,
+            "responseElements": resp,
+            "eventID": f"0b1c2d3e-0000-4000-8000-00000000000{i}",
+            "readOnly": False,
+            "eventType": "AwsApiCall",
+            "managementEvent": True,
+            "recipientAccountId": SAMPLE_ACCOUNT,
+            "eventCategory": "Management",
+        }
+        for i, (service, name, req, resp) in enumerate(calls)
+    ]
+    in_history(records)
+    day = root / "cloudtrail" / "AWSLogs" / SAMPLE_ACCOUNT / "CloudTrail" / "us-east-1"
+    day = day / f"{seen:%Y/%m/%d}"
+    day.mkdir(parents=True)
+    name = f"{SAMPLE_ACCOUNT}_CloudTrail_us-east-1_{seen:%Y%m%dT%H%M}Z_AbCdEfGhIjKlMnOp.json.gz"
+    (day / name).write_bytes(gzip.compress(json.dumps({"Records": records}).encode()))
+    return root
+
+
+def test_actions_execute_deletes_the_role_the_key_created_and_assumed(
+    proxy: FaultProxy, moto: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through the command: the role's sessions are revoked, the deny removed, the role deleted,
+    exit 0 (was: `failed: DeleteRole backdoor: … DeleteConflict: Cannot delete entity, must
+    delete policies first.`, the backdoor role kept, exit 6)."""
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", SAMPLE_ACCOUNT)
+    iam = iam_client(moto)
+    iam.create_user(UserName="benjamin")
+    suspect = iam.create_access_key(UserName="benjamin")["AccessKey"]["AccessKeyId"]
+    role = iam.create_role(RoleName="backdoor", AssumeRolePolicyDocument=TRUST)["Role"]
+    case = _case(tmp_path / "case", suspect, role)
+    ledger = tmp_path / "ledger.jsonl"
+    record_verdict(
+        make_verdict(
+            FINDING,
+            status="malicious",
+            analyst="ana",
+            rationale="read the activity",
+            access_key_id=suspect,
+            evidence={"reading": "complete"},
+            now=pd.Timestamp("2024-01-01T00:00:00Z"),
+        ),
+        ledger,
+    )
+    proxy.clear()
+    code, out, err = run(
+        "actions", FINDING, "--case", str(case), "--plan", "remediate", "--execute",
+        "--ledger", str(ledger),
+    )  # fmt: skip
+    assert code == 0, err + out
+    assert ops(proxy, changes_only=True) == [
+        "UpdateAccessKey",
+        "PutUserPolicy",
+        "PutRolePolicy",
+        "DeleteRolePolicy",
+        "DeleteRole",
+    ]
+    assert not _exists(iam, "Role", "backdoor")
+    summary = out[out.index("summary of run") :]
+    assert "0 failed" in summary
+    assert f"revoked: {SESSION_KEY} (the deny on backdoor's tokens issued before the run)" in (
+        summary
+    )
+    assert "deny removed: role backdoor (AWSRevokeOlderSessions taken off just before its " in (
+        summary
+    )
