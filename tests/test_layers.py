@@ -120,7 +120,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("charts", "actions.plan"),
     ("actions.archive", "actions.undo"),
     ("actions.created",),
-    ("actions.evidence", "actions.console", "actions.samename"),
+    ("actions.evidence", "actions.console", "actions.samename", "actions.ondelete"),
     ("actions.remediate",),
     ("actions",),
     ("runner.gate", "runner.calls", "runner.probes"),

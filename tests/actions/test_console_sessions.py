@@ -322,7 +322,7 @@ def test_a_delete_user_that_fails_puts_the_deny_back(
         if r.get("kind") == "action" and r["phase"] == "start"
         if r["action"]["operation"] == "PutUserPolicy"
     ]
-    assert "put back the AWSRevokeOlderSessions deny on svc" in starts[-1]["why"]
+    assert "put back the AWSRevokeOlderSessions deny on user svc" in starts[-1]["why"]
 
 
 def test_a_deny_that_cannot_be_put_back_is_said_loudly_with_its_command(
@@ -539,3 +539,77 @@ def test_the_deny_cuts_off_at_its_call_not_at_the_plan(
         and r["action"]["operation"] == "PutUserPolicy"
     ]
     assert len(put) == 2 and all(cutoff in d for d in put)
+
+
+# --------------------------------------------------------------------------------------------
+# a password call that names no user, made by no IAM user: its target is not known
+# --------------------------------------------------------------------------------------------
+ROLE_SESSION_KEY = "ASIAQNZGKYQ7ROLESESS"
+
+
+@pytest.mark.parametrize(
+    ("kind", "arn"),
+    [
+        ("AssumedRole", f"arn:aws:sts::{MOTO_ACCOUNT}:assumed-role/ops/alice"),
+        ("FederatedUser", f"arn:aws:sts::{MOTO_ACCOUNT}:federated-user/alice"),
+    ],
+)
+def test_a_password_call_naming_no_user_by_a_session_never_denies_a_same_named_user(
+    kind: str, arn: str
+) -> None:
+    """CreateLoginProfile without requestParameters.userName by a role session (or a federated
+    user) named "alice": "alice" is the session's name, the caller's to choose — not a user. No
+    deny goes on IAM user alice (an innocent one may be named so); a manual step says the
+    target is not known and what to check (was: a PutUserPolicy deny on user alice)."""
+    identity = {
+        "type": kind,
+        "accessKeyId": ROLE_SESSION_KEY,
+        "accountId": MOTO_ACCOUNT,
+        "principalId": "AROAQNZGKYQ7EXAMPLE:alice",
+        "arn": arn,
+        **(
+            {
+                "sessionContext": {
+                    "sessionIssuer": {
+                        "type": "Role",
+                        "arn": f"arn:aws:iam::{MOTO_ACCOUNT}:role/ops",
+                        "userName": "ops",
+                        "principalId": "AROAQNZGKYQ7EXAMPLE",
+                        "accountId": MOTO_ACCOUNT,
+                    }
+                }
+            }
+            if kind == "AssumedRole"
+            else {}
+        ),
+    }
+    events = records_frame(
+        [("CreateLoginProfile", IAM, {"passwordResetRequired": False}, None)],
+        key=ROLE_SESSION_KEY,
+        userIdentity=identity,
+    )
+    assert console_passwords(events, {ROLE_SESSION_KEY}) == []  # nobody's password is known
+    finding = key(ROLE_SESSION_KEY, user="ops", user_type="AssumedRole")
+    plan = ac.plan_remediation(finding, events, now=NOW)
+    on_alice = [a for a in plan.actions if "alice" in a.params.values()]
+    assert on_alice == []
+    (step,) = [a for a in plan.manual if a.operation == "PutUserPolicy"]
+    said = step.manual or ""
+    assert said.startswith(
+        f"CreateLoginProfile at 2023-07-10 12:10:00Z (event e0, by {ROLE_SESSION_KEY}) names no "
+        f"user (requestParameters.userName) and was made by a caller of type {kind} ({arn}), not an "
+        "IAM user: whose console password it set is not known"
+    )
+    assert "the name at the end of that ARN is the session's, chosen by its caller" in said
+    assert "aws iam get-login-profile --user-name=USER" in said
+    assert f"attach {ac.REVOKE_POLICY_NAME} to that user" in said
+
+
+def test_a_password_call_naming_no_user_by_an_iam_user_is_its_own() -> None:
+    """The same call by an IAM user sets its own password: its userName (AWS's) is the target."""
+    events = records_frame([("CreateLoginProfile", IAM, {}, None)])
+    (p,) = console_passwords(events, {BENJAMIN_KEY})
+    assert p.user_name == "benjamin"
+    # a record whose identity type is missing (not known to be an IAM user): no user taken
+    events["user_type"] = None
+    assert console_passwords(events, {BENJAMIN_KEY}) == []

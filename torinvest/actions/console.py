@@ -23,7 +23,8 @@ event ID) before the call, as every step resting on a record (:mod:`torinvest.ru
 unconfirmed, the step is left alone saying so. One deny per principal (the plan's ``revokes``
 map): X already denied (the finding's user, a minting user) gets the password's sessions said
 in that step. A user the plan deletes (the activity created it) loses the deny just before its
-``DeleteUser`` (IAM refuses to delete a user with an inline policy), under the same checks.
+``DeleteUser`` (IAM refuses to delete a user with an inline policy), under the same checks: for
+every principal the plan denies and deletes, :func:`~torinvest.actions.ondelete.lift_before_delete`.
 """
 
 from __future__ import annotations
@@ -38,7 +39,12 @@ from torinvest.actions.created import _after_renames, _renamed_by_activity
 from torinvest.actions.plan import REVOKE_POLICY_NAME, Action, Plan, Record, _present, record_of
 from torinvest.actions.undo import _unverifiable, event_account
 from torinvest.outcome import succeeded_rows
-from torinvest.sources.records.passwords import ConsolePassword, console_passwords
+from torinvest.sources.records.passwords import (
+    ConsolePassword,
+    UnnamedPassword,
+    console_passwords,
+    unnamed_passwords,
+)
 from torinvest.targets import json_object
 
 if TYPE_CHECKING:
@@ -150,8 +156,38 @@ def deny_console_sessions(
             at = min(at, delete)  # checked as its delete is (its creation date, its ID)
         _insert(plan.actions, revokes, at, deny)
         revokes[folded] = at
-        if delete is not None:
-            _before_delete(plan.actions, revokes, delete + (delete >= at))
+    plan.actions += [_unnamed_step(u) for u in unnamed_passwords(events, keys)]
+
+
+def _unnamed_step(u: UnnamedPassword) -> Action:
+    """The manual step of a password call whose target is not known (:class:`UnnamedPassword`):
+    never a deny on a user named like the caller's session."""
+    when = "an unknown time" if u.event_time is None else f"{u.event_time:%Y-%m-%d %H:%M:%S}Z"
+    by = f", by {u.set_by}" if u.set_by else ""
+    maybe = " (its outcome is not known: if it succeeded)" if u.unknown else ""
+    ref = f"{u.event_name} at {when} (event {u.event_id or '(no eventID)'}{by}){maybe}"
+    caller = (
+        f"a caller of type {u.caller_type}" if u.caller_type else "a caller of no recorded type"
+    )
+    said = (
+        f"{ref} names no user (requestParameters.userName) and was made by {caller} "
+        f"({u.caller_arn or 'no ARN recorded'}), not an IAM user: whose console password it set "
+        "is not known"
+    )
+    return Action(
+        "iam",
+        "PutUserPolicy",
+        {},
+        why=f"{said}: no deny is put on a user named like the caller",
+        manual=f"{said} — the name at the end of that ARN is the session's, chosen by its "
+        "caller, not a user's. Check the event in CloudTrail (its requestParameters and "
+        "responseElements) and which user has a login profile created then (aws iam "
+        "get-login-profile --user-name=USER, for the account's users: its CreateDate); if one "
+        "got a password from it, delete it (aws iam delete-login-profile --user-name=USER) and "
+        f"attach {REVOKE_POLICY_NAME} to that user (it ends the console sessions signed in "
+        "with it)",
+        targets=tuple(t for t in (u.set_by,) if t),
+    )
 
 
 def _row(events: pd.DataFrame, p: ConsolePassword) -> Mapping[str, Any] | None:
@@ -268,25 +304,4 @@ def _delete_of(actions: list[Action], user: str) -> int | None:
     return next(
         (i for i, a in enumerate(actions) if _owns(a, user, ("DeleteUser",))),
         None,
-    )
-
-
-def _before_delete(actions: list[Action], revokes: dict[tuple[str, str], int], at: int) -> None:
-    """Before the ``DeleteUser`` call at ``at`` (IAM refuses to delete a user with an inline
-    policy): a ``DeleteUserPolicy`` of the deny, under the delete's own checks (its creation
-    date, its records) — left alone when the delete would be."""
-    a = actions[at]
-    user = a.params["UserName"]
-    _insert(
-        actions,
-        revokes,
-        at,
-        replace(
-            a,
-            operation="DeleteUserPolicy",
-            params={"UserName": user, "PolicyName": REVOKE_POLICY_NAME},
-            why=f"remove the {REVOKE_POLICY_NAME} deny put on {user} above: IAM deletes no "
-            "user with an inline policy (DeleteUser follows, under the same checks)",
-            absent_ok=True,
-        ),
     )

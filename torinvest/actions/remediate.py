@@ -19,6 +19,7 @@ from torinvest.actions.evidence import (
     rotate_secrets,
     undo_persistence,
 )
+from torinvest.actions.ondelete import lift_before_delete
 from torinvest.actions.plan import (
     INVENTORY_OPERATIONS,
     REVOKE_POLICY_NAME,
@@ -239,6 +240,7 @@ def plan_remediation(
         mark=lambda a: _as_finding_user(a, key),
     )
     spare_the_denies(plan)  # the actor's policy named like the deny never deletes it
+    lift_before_delete(plan)  # IAM deletes no user or role holding the deny (an inline policy)
     plan.actions += rotate_secrets(events, key.account_id)
     tried = failed_secret_reads(events)
     if tried:

@@ -24,7 +24,7 @@ from torinvest.runner.guards import UNVOUCHED_HINT, _guard, _would_use, unvouche
 from torinvest.runner.guards import check_account as check_account
 from torinvest.runner.guards import check_administrator as check_administrator
 from torinvest.runner.guards import whose_credentials as whose_credentials
-from torinvest.runner.keep import DenyKeeper, Kept
+from torinvest.runner.keep import DenyKeeper, Kept, Lifted
 from torinvest.runner.recorder import CallResult as CallResult
 from torinvest.runner.recorder import Runner as Runner
 from torinvest.runner.recorder import _targets, unfinished_runs, unfinished_said
@@ -47,9 +47,11 @@ class RunReport:
     #: earlier --execute runs of the plan that did not finish
     #: (:func:`~torinvest.runner.recorder.unfinished_runs`)
     earlier: list[dict[str, Any]] = field(default_factory=list)
-    #: the console-session denies removed before a DeleteUser that did not succeed, and
-    #: whether each was put back (:mod:`~torinvest.runner.keep`)
+    #: the denies removed before a DeleteUser/DeleteRole that did not succeed, and whether each
+    #: was put back (:mod:`~torinvest.runner.keep`)
     kept: list[Kept] = field(default_factory=list)
+    #: the denies removed before a DeleteUser/DeleteRole that deleted the principal
+    lifted: list[Lifted] = field(default_factory=list)
 
     def _of(self, *statuses: str, changes: bool | None = None) -> list[CallResult]:
         return [
@@ -144,7 +146,7 @@ class RunReport:
                     f"  {said}: {', '.join(ended)} (the deny on {whose}'s tokens issued before "
                     "the run; the sessions signed in with the password(s) the key set among them)"
                 )
-        for k in self.kept:
+        for k in (*self.lifted, *self.kept):
             lines.append(f"  {k.said()}")
         grouped: dict[str, list[str]] = {}
         for r in self.left_alone:
@@ -254,6 +256,7 @@ def carry_out(
     report.plan = plan
     keeper = DenyKeeper(runner, plan)
     report.kept = keeper.kept
+    report.lifted = keeper.lifted
     try:
         _each(runner, plan, report, keeper, execute, allowed, unvouched, recheck_verdict, ledger)
     except BaseException:  # interrupted: no deny left removed from a user still there
@@ -276,7 +279,7 @@ def _each(
     ledger: str | Path | None,
 ) -> None:
     """Each action of ``plan`` in turn (the body of :func:`carry_out`); a deny removed before a
-    DeleteUser that did not succeed is put back right after it (``keeper``)."""
+    DeleteUser/DeleteRole that did not succeed is put back right after it (``keeper``)."""
     echo = runner.echo
     for a in plan.actions:
         a = runner.retarget(a)
@@ -317,7 +320,7 @@ def _each(
 
 def _made(report: RunReport, keeper: DenyKeeper, action: Action, result: CallResult) -> None:
     """A change's result in the report, and the deny put back after it when it was a
-    DeleteUser that did not delete a user this run took the deny off."""
+    DeleteUser/DeleteRole that did not delete a principal this run took the deny off."""
     report.results.append(result)
     restored = keeper.after(action, result)
     if restored is not None:

@@ -108,26 +108,34 @@ def sign_ins_command(password: ConsolePassword) -> str:
     return shlex.join(args) + " …"
 
 
+@dataclass(frozen=True, slots=True)
+class UnnamedPassword:
+    """A call of :data:`PASSWORD_EVENTS` a key made whose request names no user
+    (``requestParameters.userName``) and whose caller is no IAM user (``userIdentity.type``
+    ``caller_type``: a role session, a federated user…; ``caller_arn``): whose password it set
+    is not known — the name at the end of such an ARN is the session's, chosen by its caller."""
+
+    event_name: str
+    event_time: pd.Timestamp | None
+    event_id: str | None
+    set_by: str | None
+    caller_type: str | None
+    caller_arn: str | None
+    unknown: bool = False
+
+
 def console_passwords(frame: pd.DataFrame, keys: Collection[str]) -> list[ConsolePassword]:
     """The console passwords ``keys`` set in an events frame (a call of :data:`PASSWORD_EVENTS`
     made with one of the keys, without an error code), oldest first, one per event ID. The user
     is ``requestParameters.userName`` (a text of at most 64 characters), else the caller's own
-    (``user_name``). A call whose outcome is unknown is kept, marked ``unknown``."""
-    if not len(frame) or not keys:
-        return []
-    mask = (
-        frame["event_name"].isin(PASSWORD_EVENTS).fillna(False).to_numpy(dtype=bool)
-        & frame["access_key_id"].isin(list(keys)).fillna(False).to_numpy(dtype=bool)
-        & ~failed_rows(frame)
-    )
-    if not mask.any():
-        return []
-    unknown = unknown_rows(frame)[mask]
+    when the caller is an IAM user (``userIdentity.type`` IAMUser, its ``userName``): never a
+    role session's or federated user's name, which its caller chose
+    (:func:`unnamed_passwords`). A call whose outcome is unknown is kept, marked ``unknown``."""
     out: dict[str, ConsolePassword] = {}
-    for row, of_unknown in zip(frame[mask].itertuples(index=False), unknown, strict=True):
+    for row, of_unknown in _password_rows(frame, keys):
         request = _loads(row.request_parameters)
         named = request.get("userName") if isinstance(request, dict) else None
-        user = named if isinstance(named, str) and named else _text(row.user_name)
+        user = named if isinstance(named, str) and named else _own_user(row)
         if user is None or len(user) > _MAX_USER:
             continue
         when = None if pd.isna(row.event_time) else pd.Timestamp(row.event_time)
@@ -142,6 +150,57 @@ def console_passwords(frame: pd.DataFrame, keys: Collection[str]) -> list[Consol
         )
         out.setdefault(p.event_id or f"{len(out)}", p)
     return sorted(out.values(), key=_order)
+
+
+def unnamed_passwords(frame: pd.DataFrame, keys: Collection[str]) -> list[UnnamedPassword]:
+    """The calls of :data:`PASSWORD_EVENTS` ``keys`` made (not failed) that name no user and
+    whose caller is neither an IAM user nor the account's root user (whose own password is
+    another step's): their target is not known (:class:`UnnamedPassword`), oldest first."""
+    out = []
+    for row, of_unknown in _password_rows(frame, keys):
+        request = _loads(row.request_parameters)
+        named = request.get("userName") if isinstance(request, dict) else None
+        caller = _text(row.user_type)
+        if (isinstance(named, str) and named) or caller in ("IAMUser", "Root"):
+            continue
+        out.append(
+            UnnamedPassword(
+                event_name=str(row.event_name),
+                event_time=None if pd.isna(row.event_time) else pd.Timestamp(row.event_time),
+                event_id=_text(row.event_id),
+                set_by=_text(row.access_key_id),
+                caller_type=caller,
+                caller_arn=_text(row.arn),
+                unknown=bool(of_unknown),
+            )
+        )
+    return sorted(out, key=lambda u: (u.event_time is None, _order_time(u.event_time)))
+
+
+def _password_rows(frame: pd.DataFrame, keys: Collection[str]) -> list[tuple[Any, bool]]:
+    """The rows of :data:`PASSWORD_EVENTS` made with ``keys`` and not failed, each with whether
+    its outcome is unknown."""
+    if not len(frame) or not keys:
+        return []
+    mask = (
+        frame["event_name"].isin(PASSWORD_EVENTS).fillna(False).to_numpy(dtype=bool)
+        & frame["access_key_id"].isin(list(keys)).fillna(False).to_numpy(dtype=bool)
+        & ~failed_rows(frame)
+    )
+    if not mask.any():
+        return []
+    unknown = unknown_rows(frame)[mask]
+    return list(zip(frame[mask].itertuples(index=False), unknown, strict=True))
+
+
+def _own_user(row: Any) -> str | None:
+    """The caller's own user name, only when the caller is an IAM user (its userName, written
+    by AWS): a role session's or federated user's name is not a user's."""
+    return _text(row.user_name) if _text(row.user_type) == "IAMUser" else None
+
+
+def _order_time(t: pd.Timestamp | None) -> pd.Timestamp:
+    return t if t is not None else pd.Timestamp.min.tz_localize("UTC")
 
 
 def _order(p: ConsolePassword) -> tuple[bool, pd.Timestamp, str]:
