@@ -129,7 +129,8 @@ class Aws:
         self._clients: dict[tuple[str, str | None], Any] = {}
         self._account: str | None = None
         self._remembered: dict[tuple[str, ...], Any] = {}
-        #: shared endpoints (AWS_ENDPOINT_URL…) and proxies found unreachable in this run
+        #: endpoints (AWS_ENDPOINT_URL…, a region's own) and proxies found unreachable in
+        #: this run
         self.unreachable = Unreachable()
 
     # -- sessions -----------------------------------------------------------------------------
@@ -275,11 +276,15 @@ class Aws:
     def _routes(
         self, session: botocore.session.Session, service: str, client: Any
     ) -> list[SharedEndpoint]:
-        """What ``client``'s calls go through that other clients share: its endpoint when every
-        region's is the same (:meth:`_shared_endpoint`), the proxy it connects through
-        (:func:`torinvest.aws.reach.proxy_of`)."""
-        shared = self._shared_endpoint(session, service, client)
-        return [r for r in (shared, proxy_of(client)) if r is not None]
+        """What ``client``'s calls go through that later calls may go through too: its endpoint
+        — the one every region uses (:meth:`_shared_endpoint`), else its region's own
+        (:meth:`SharedEndpoint.own`: the next page, look-up or confirmation there) — and the
+        proxy it connects through (:func:`torinvest.aws.reach.proxy_of`)."""
+        endpoint = self._shared_endpoint(session, service, client)
+        if endpoint is None and client.meta.endpoint_url:
+            region = str(client.meta.region_name or self.home_region)
+            endpoint = SharedEndpoint.own(str(client.meta.endpoint_url), service, region)
+        return [r for r in (endpoint, proxy_of(client)) if r is not None]
 
     def _endpoint_down(self, routes: Sequence[SharedEndpoint]) -> Callable[[], bool] | None:
         if not routes:
@@ -572,8 +577,8 @@ def stoppable(client: Any, endpoint_down: Callable[[], bool] | None = None) -> A
 
     A retry wait of :data:`RETRY_SAY_SECONDS` or more is said (:func:`torinvest.progress.say`:
     which call, why, how long), outside a fan-out over regions. ``endpoint_down`` (the client's
-    endpoint is shared by every region) says when that endpoint was found unreachable by
-    another call: a connection failure is then not retried.
+    endpoint, its region's own or every region's, and its proxy) says when one was found
+    unreachable by another call: a connection failure is then not retried.
     """
     events = client.meta.events
     service = client.meta.service_model.service_id.hyphenize()
@@ -773,7 +778,7 @@ def _watch_endpoint(
     record: bool = True,
 ) -> None:
     """Register on ``client`` (whose calls go through ``routes``: an endpoint every region
-    uses, a proxy) that no call is sent through one recorded in ``unreachable``: it fails at
+    uses or its region's own, a proxy) that no call is sent through one recorded in ``unreachable``: it fails at
     once, saying so; and, with ``record``, that a connection failure there is recorded once
     botocore's attempts are spent (without: the client makes one attempt, its caller retries
     and records, :func:`retries_spent`)."""
@@ -816,8 +821,8 @@ _RETRIES_SPENT = "torinvest-retries-spent"
 
 def retries_spent(client: Any, error: BaseException, operation: str) -> None:
     """For a caller that retries calls itself (its client makes one attempt: LookupEvents):
-    its last retry of ``operation`` failed with ``error``. A connection failure on an endpoint
-    every region shares is then recorded as for any other client (:func:`_watch_endpoint`):
+    its last retry of ``operation`` failed with ``error``. A connection failure on its endpoint
+    (every region's, or its region's own) or proxy is then recorded as for any other client (:func:`_watch_endpoint`):
     no other call is sent to it, and ``error`` says so (:func:`translate_error`)."""
     if not is_route_failure(error):
         return
