@@ -247,8 +247,10 @@ def test_without_an_override_an_unreachable_region_does_not_stop_the_others(
     code, out, err = run("findings", "--regions", regions, "--max-workers", "1", "--json")
     assert code == 0, err
     assert [r["id"] for r in json.loads(out)] == [finding["id"]]
-    assert "guardduty:eu-west-1" in err and "could not reach the guardduty endpoint" in err
-    assert "no other call was sent" not in err
+    assert "guardduty:eu-west-1" in err
+    assert f"could not connect to {closed_port} (the guardduty endpoint for eu-west-1)" in err
+    assert "no later call was sent to it in this run (the other regions and" in err
+    assert "every region uses this endpoint" not in err
     assert tried.count("eu-west-1") == 2  # its own attempts, then the next region
     assert "eu-west-2" in tried
 
@@ -1429,3 +1431,58 @@ def test_lookups_of_a_key_and_its_derived_keys_pay_a_dropping_region_once(
     )
     assert "no events" not in said[0].lower() and "no events" not in out.lower()
     assert len(pd.read_csv(out_csv)) > 0  # the other regions' events
+
+
+@pytest.mark.usefixtures("unconfigured")
+def test_a_regions_own_endpoint_is_the_host_its_requests_are_sent_to(
+    fake_aws: FakeAws, closed_port: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No endpoint configured, botocore's endpoint rules (a rule set in AWS_DATA_PATH, as a
+    user may give one) send sa-east-1's CloudTrail calls to a refusing port, the others to the
+    fake — elsewhere than the client's ``endpoint_url`` (cloudtrail.sa-east-1.amazonaws.com):
+    the host the request went to is recorded and refused, as any region's own endpoint."""
+    from botocore.exceptions import EndpointConnectionError
+
+    from torinvest.aws import EndpointDown, translate_error
+
+    monkeypatch.delenv("AWS_ENDPOINT_URL_CLOUDTRAIL")
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):  # botocore picks the proxy by
+        monkeypatch.delenv(name)  # the client's endpoint_url: not the loopback the rules give
+        monkeypatch.delenv(name.lower())
+    endpoint = {"properties": {}, "headers": {}}
+    rules = {
+        "version": "1.0",
+        "parameters": {
+            "Region": {"builtIn": "AWS::Region", "required": False, "type": "String"},
+        },
+        "rules": [
+            {
+                "conditions": [
+                    {"fn": "stringEquals", "argv": [{"ref": "Region"}, "sa-east-1"]},
+                ],
+                "endpoint": {"url": closed_port, **endpoint},
+                "type": "endpoint",
+            },
+            {"conditions": [], "endpoint": {"url": fake_aws.url, **endpoint}, "type": "endpoint"},
+        ],
+    }
+    folder = tmp_path / "data" / "cloudtrail" / "2013-11-01"
+    folder.mkdir(parents=True)
+    (folder / "endpoint-rule-set-1.json").write_text(json.dumps(rules))
+    monkeypatch.setenv("AWS_DATA_PATH", str(tmp_path / "data"))
+    refusing = Refusing(closed_port, monkeypatch, "TORINVEST_TEST_UNUSED")
+    aws = Aws()
+    client = aws.client("cloudtrail", "sa-east-1")
+    assert client.meta.endpoint_url == "https://cloudtrail.sa-east-1.amazonaws.com"
+    with pytest.raises(EndpointConnectionError):
+        client.lookup_events()
+    assert refusing.attempts == [("cloudtrail", "sa-east-1")] * CONNECT_FAILURE_ATTEMPTS
+    with pytest.raises(EndpointDown) as refused:
+        aws.client("cloudtrail", "sa-east-1").describe_trails()
+    assert len(refusing.attempts) == CONNECT_FAILURE_ATTEMPTS  # not sent
+    err = translate_error(refused.value, service="cloudtrail", region="sa-east-1")
+    assert err.message == (
+        f"could not connect to {closed_port} (the cloudtrail endpoint for sa-east-1): "
+        "connection refused"
+    )
+    assert aws.client("cloudtrail", "eu-west-1").lookup_events()["Events"] == []

@@ -80,7 +80,16 @@ class SharedEndpoint:
         """The endpoint botocore resolved for ``service`` in ``region`` (no endpoint
         configured): recorded for its URL alone (a global service's, IAM's, is the same URL in
         every region: one record for all of them)."""
-        return cls(url, f"the {service} endpoint for {region}", OWN)
+        return cls(base_url(url), f"the {service} endpoint for {region}", OWN)
+
+    def at(self, url: str | None) -> SharedEndpoint:
+        """This route for a request sent to ``url``: a region's own endpoint is the host the
+        request went to (botocore's endpoint rules may send an operation elsewhere than the
+        client's ``endpoint_url``: an S3 bucket's host, a rule set's own); the others as
+        they are."""
+        if not self.is_own or not url:
+            return self
+        return SharedEndpoint(base_url(url), self.origin, self.kind)
 
     @property
     def is_proxy(self) -> bool:
@@ -101,6 +110,18 @@ class SharedEndpoint:
         """What :class:`Unreachable` records it under (an endpoint and a proxy at the same URL
         are two things)."""
         return f"{self.kind} {self.url.rstrip('/')}"
+
+
+def base_url(url: str) -> str:
+    """``url``'s scheme and host (``https://cloudtrail.sa-east-1.amazonaws.com``), without
+    path or query; ``url`` itself when it is no URL."""
+    try:
+        parts = urlsplit(str(url))
+    except ValueError:
+        return str(url)
+    if not parts.scheme or not parts.netloc:
+        return str(url)
+    return urlunsplit((parts.scheme, parts.netloc, "", "", ""))
 
 
 def redact_url(url: str) -> str:
