@@ -39,6 +39,7 @@ GD = Path(__file__).parent / "fixtures" / "guardduty"
 FINDING = "6dde0a8f8d46f6acad893b30f905e97c"
 #: Regions asked with --regions (the order they are searched in with --max-workers 1).
 REGIONS = ["us-east-1", "eu-west-1", "eu-west-2", "ap-south-1", "sa-east-1"]
+ISO_SECONDS = "%Y-%m-%dT%H:%M:%SZ"
 _SCOPE = re.compile(rb"Credential=[^/,\s]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
 
 
@@ -246,8 +247,10 @@ def test_without_an_override_an_unreachable_region_does_not_stop_the_others(
     code, out, err = run("findings", "--regions", regions, "--max-workers", "1", "--json")
     assert code == 0, err
     assert [r["id"] for r in json.loads(out)] == [finding["id"]]
-    assert "guardduty:eu-west-1" in err and "could not reach the guardduty endpoint" in err
-    assert "no other call was sent" not in err
+    assert "guardduty:eu-west-1" in err
+    assert f"could not connect to {closed_port} (the guardduty endpoint for eu-west-1)" in err
+    assert "no later call was sent to it in this run (the other regions and" in err
+    assert "every region uses this endpoint" not in err
     assert tried.count("eu-west-1") == 2  # its own attempts, then the next region
     assert "eu-west-2" in tried
 
@@ -1216,3 +1219,270 @@ def test_a_proxy_whose_host_does_not_resolve_is_retried_once_and_named(
         "not resolve" in err
     )
     assert "unset HTTPS_PROXY (or add the endpoints' hosts to NO_PROXY)" in err
+
+
+# --------------------------------------------------------------------------------------------
+# a region's own endpoint (no endpoint configured: cloudtrail.sa-east-1.amazonaws.com) that
+# cannot be connected to: tried by the first call, then every later call to it in the run fails
+# at once saying so; the other regions and services are still asked
+# --------------------------------------------------------------------------------------------
+class OwnEndpoints:
+    """AWS's own endpoints, none configured: the hosts of ``down`` (``guardduty.sa-east-1…``)
+    are connected to at a local address (urllib3's ``create_connection``: a refusing port, a
+    listener that never accepts), their requests keeping their URL as botocore sends and
+    names them; every other amazonaws.com request is sent to the fake in place of AWS's host.
+    ``attempts`` lists each request sent to a host of ``down``; no connection leaves the
+    loopback."""
+
+    def __init__(
+        self, monkeypatch: pytest.MonkeyPatch, down: dict[str, tuple[str, int]], fake: str
+    ) -> None:
+        import urllib3.util.connection
+
+        self.attempts: list[str] = []
+        for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):  # AWS's hosts, not through one
+            monkeypatch.delenv(name)
+            monkeypatch.delenv(name.lower())
+        for name in ("GUARDDUTY", "CLOUDTRAIL", "EC2", "ATHENA"):
+            monkeypatch.delenv(f"AWS_ENDPOINT_URL_{name}", raising=False)
+        guarded = botocore.httpsession.URLLib3Session.send
+        connect = urllib3.util.connection.create_connection
+
+        def send(session: Any, request: Any) -> Any:
+            parts = urlsplit(request.url)
+            if parts.hostname in down:
+                self.attempts.append(parts.hostname)
+                return tests.conftest.UNGUARDED_SEND(session, request)
+            if str(parts.hostname).endswith(".amazonaws.com"):
+                request.url = (
+                    fake + (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+                )
+            return guarded(session, request)
+
+        def create_connection(address: tuple[str, int], *args: Any, **kwargs: Any) -> Any:
+            host = address[0]
+            if host in down:
+                return connect(down[host], *args, **kwargs)
+            assert host in tests.conftest.LOOPBACK_HOSTS, host  # nothing else is connected to
+            return connect(address, *args, **kwargs)
+
+        monkeypatch.setattr(botocore.httpsession.URLLib3Session, "send", send)
+        monkeypatch.setattr(urllib3.util.connection, "create_connection", create_connection)
+
+
+@contextlib.contextmanager
+def _never_accepting() -> Iterator[tuple[str, int]]:
+    """A loopback listener that never accepts, its backlog full: connections get no answer."""
+    with (
+        socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock,
+        socket.socket(socket.AF_INET, socket.SOCK_STREAM) as held,
+    ):
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(0)
+        held.connect(sock.getsockname())
+        yield sock.getsockname()
+
+
+@pytest.mark.usefixtures("unconfigured")
+@pytest.mark.parametrize("down", ["refused", "dropping"])
+def test_a_regions_own_endpoint_is_tried_by_one_call_only(
+    down: str, fake_aws: FakeAws, closed_port: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """guardduty.sa-east-1 refuses connections (or drops them: a connect timeout, 0.2 s here):
+    its first call is tried twice; every later call to it in the run — another operation,
+    another client of it — fails at once, naming the endpoint, why, the call that found it down
+    and that no later call was sent (each paid two connect timeouts before: 20 s a call). The
+    same service in another region and another service in that region are still asked."""
+    from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError
+
+    from torinvest.aws import EndpointDown, translate_error
+
+    fake_aws.guardduty("eu-west-1").add_detector("d1")
+    host = "guardduty.sa-east-1.amazonaws.com"
+    with _never_accepting() as dropping:
+        refusing = ("127.0.0.1", int(urlsplit(closed_port).port or 0))
+        address = dropping if down == "dropping" else refusing
+        own = OwnEndpoints(monkeypatch, {host: address}, fake_aws.url)
+        aws = Aws(AwsConfig(connect_timeout=0.2))
+        with pytest.raises(ConnectTimeoutError if down == "dropping" else EndpointConnectionError):
+            aws.client("guardduty", "sa-east-1").list_detectors()
+        assert own.attempts == [host] * CONNECT_FAILURE_ATTEMPTS
+        later = [
+            lambda: aws.client("guardduty", "sa-east-1").list_detectors(),
+            lambda: aws.client("guardduty", "sa-east-1").list_findings(DetectorId="d1"),
+            lambda: aws.pinned().client("guardduty", "sa-east-1").list_detectors(),
+        ]
+        for call in later:
+            with pytest.raises(EndpointDown) as refused:
+                call()
+            err = translate_error(refused.value, service="guardduty", region="sa-east-1")
+            reason = (
+                "no answer to the connection (connect timeout)"
+                if down == "dropping"
+                else "connection refused"
+            )
+            assert err.message == (
+                f"could not connect to https://{host} (the guardduty endpoint for sa-east-1): "
+                f"{reason}"
+            )
+            assert err.hint is not None and err.hint.startswith(
+                "once guardduty ListDetectors could not connect to it, no later call was sent "
+                "to it in this run (the other regions and services were still asked); check "
+                f"that this machine can reach https://{host}"
+            )
+        assert own.attempts == [host] * CONNECT_FAILURE_ATTEMPTS  # none of the later calls
+        # the same service elsewhere, another service there: asked (the fake answers)
+        assert aws.client("guardduty", "eu-west-1").list_detectors()["DetectorIds"] == ["d1"]
+        assert aws.client("cloudtrail", "sa-east-1").lookup_events()["Events"] == []
+
+
+@pytest.mark.usefixtures("unconfigured")
+def test_a_regions_own_endpoint_found_down_by_threads_at_once(
+    fake_aws: FakeAws, closed_port: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Eight threads call a region's own endpoint that refuses, three calls each, at once: one
+    record (every error says the same, the first failure's), and no thread sends a call after
+    its first (each call before the record was made pays its two attempts at most)."""
+    from torinvest.aws import translate_error
+
+    host = "guardduty.sa-east-1.amazonaws.com"
+    refusing = ("127.0.0.1", int(urlsplit(closed_port).port or 0))
+    own = OwnEndpoints(monkeypatch, {host: refusing}, fake_aws.url)
+    aws = Aws()
+    client = aws.client("guardduty", "sa-east-1")
+    start = threading.Barrier(8)
+    said: list[str] = []
+
+    def calls() -> None:
+        start.wait()
+        for _ in range(3):
+            try:
+                client.list_detectors()
+            except Exception as e:
+                said.append(translate_error(e, service="guardduty", region="sa-east-1").message)
+
+    threads = [threading.Thread(target=calls) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(said) == 24
+    assert len(set(said)) == 1, set(said)
+    assert said[0].startswith(f"could not connect to https://{host} (the guardduty endpoint")
+    assert len(own.attempts) <= 8 * CONNECT_FAILURE_ATTEMPTS
+    before = len(own.attempts)
+    outcomes = aws.map_regions(lambda r: client.list_detectors(), ["sa-east-1"] * 4)
+    assert {type(o).__name__ for _, o in outcomes} == {"EndpointDown"}
+    assert len(own.attempts) == before
+
+
+@pytest.mark.usefixtures("unconfigured")
+def test_lookups_of_a_key_and_its_derived_keys_pay_a_dropping_region_once(
+    fake_aws: FakeAws, moto: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``events --lookup --follow-derived`` over four regions, sa-east-1's own CloudTrail
+    endpoint dropping connections (0.2 s connect timeout here; 10 s by default): the key's
+    look-up there tries twice, the derived keys' look-ups there send nothing (each paid two
+    connect timeouts before: 6 attempts, 60 s by default). The other regions are read; the
+    region not read is said, naming its endpoint and the first call — never "no events"."""
+    import pandas as pd
+
+    import torinvest.sources.lookup.fetch as lookup_fetch
+    import torinvest.sources.lookup.pull as lookup_pull
+    from tests.test_sources_lookup import SUSPECT, by_region
+    from torinvest.sources.lookup import pacer
+
+    monkeypatch.setattr(lookup_fetch, "BACKOFF_BASE", 0.001)
+    monkeypatch.delenv("AWS_ENDPOINT_URL")  # CloudTrail: AWS's own endpoints; STS: moto
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", moto)
+    shift = pd.Timestamp.now(tz="UTC").normalize() - pd.Timestamp("2023-07-12T00:00:00Z")
+    for region, records in by_region().items():  # the sample case, made recent
+        fake_aws.cloudtrail(region).add_records(
+            {**r, "eventTime": (pd.Timestamp(r["eventTime"]) + shift).strftime(ISO_SECONDS)}
+            for r in records
+        )
+    fake_aws.set_lookup_rate(None)
+    pacer._PACERS.clear()
+    monkeypatch.setattr(  # paced at 1,000 a second: not a test of the pacing
+        lookup_pull,
+        "pacer_for",
+        lambda account, region, rate: pacer.pacer_for(account, region, 1e3),
+    )
+    start, end = (pd.Timestamp(d) + shift for d in ("2023-07-10T00:00:00Z", "2023-07-11T00:00Z"))
+    host = "cloudtrail.sa-east-1.amazonaws.com"
+    out_csv = tmp_path / "events.csv"
+    with _never_accepting() as dropping:
+        own = OwnEndpoints(monkeypatch, {host: dropping}, fake_aws.url)
+        code, out, err = run(
+            "events", "--lookup", "--access-key", SUSPECT, "--follow-derived",
+            "--regions", "us-east-1,eu-west-1,ap-southeast-1,sa-east-1",
+            "--start", start.isoformat(), "--end", end.isoformat(), "--no-cache",
+            "--connect-timeout", "0.2", "--out", str(out_csv),
+        )  # fmt: skip
+    assert code == 0, err
+    assert own.attempts == [host] * CONNECT_FAILURE_ATTEMPTS  # 6 before: 3 look-ups × 2
+    assert "note: derived key ASIATFQR7NSCNGEI5QNT" in err  # followed: looked up again
+    said = [line for line in err.splitlines() if "lookup:sa-east-1" in line]
+    assert len(said) == 1, said
+    assert (
+        f"could not connect to https://{host} (the cloudtrail endpoint for sa-east-1): no answer "
+        "to the connection (connect timeout) (once cloudtrail LookupEvents could not connect to "
+        "it, no later call was sent to it in this run" in said[0]
+    )
+    assert "no events" not in said[0].lower() and "no events" not in out.lower()
+    assert len(pd.read_csv(out_csv)) > 0  # the other regions' events
+
+
+@pytest.mark.usefixtures("unconfigured")
+def test_a_regions_own_endpoint_is_the_host_its_requests_are_sent_to(
+    fake_aws: FakeAws, closed_port: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No endpoint configured, botocore's endpoint rules (a rule set in AWS_DATA_PATH, as a
+    user may give one) send sa-east-1's CloudTrail calls to a refusing port, the others to the
+    fake — elsewhere than the client's ``endpoint_url`` (cloudtrail.sa-east-1.amazonaws.com):
+    the host the request went to is recorded and refused, as any region's own endpoint."""
+    from botocore.exceptions import EndpointConnectionError
+
+    from torinvest.aws import EndpointDown, translate_error
+
+    monkeypatch.delenv("AWS_ENDPOINT_URL_CLOUDTRAIL")
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):  # botocore picks the proxy by
+        monkeypatch.delenv(name)  # the client's endpoint_url: not the loopback the rules give
+        monkeypatch.delenv(name.lower())
+    endpoint = {"properties": {}, "headers": {}}
+    rules = {
+        "version": "1.0",
+        "parameters": {
+            "Region": {"builtIn": "AWS::Region", "required": False, "type": "String"},
+        },
+        "rules": [
+            {
+                "conditions": [
+                    {"fn": "stringEquals", "argv": [{"ref": "Region"}, "sa-east-1"]},
+                ],
+                "endpoint": {"url": closed_port, **endpoint},
+                "type": "endpoint",
+            },
+            {"conditions": [], "endpoint": {"url": fake_aws.url, **endpoint}, "type": "endpoint"},
+        ],
+    }
+    folder = tmp_path / "data" / "cloudtrail" / "2013-11-01"
+    folder.mkdir(parents=True)
+    (folder / "endpoint-rule-set-1.json").write_text(json.dumps(rules))
+    monkeypatch.setenv("AWS_DATA_PATH", str(tmp_path / "data"))
+    refusing = Refusing(closed_port, monkeypatch, "TORINVEST_TEST_UNUSED")
+    aws = Aws()
+    client = aws.client("cloudtrail", "sa-east-1")
+    assert client.meta.endpoint_url == "https://cloudtrail.sa-east-1.amazonaws.com"
+    with pytest.raises(EndpointConnectionError):
+        client.lookup_events()
+    assert refusing.attempts == [("cloudtrail", "sa-east-1")] * CONNECT_FAILURE_ATTEMPTS
+    with pytest.raises(EndpointDown) as refused:
+        aws.client("cloudtrail", "sa-east-1").describe_trails()
+    assert len(refusing.attempts) == CONNECT_FAILURE_ATTEMPTS  # not sent
+    err = translate_error(refused.value, service="cloudtrail", region="sa-east-1")
+    assert err.message == (
+        f"could not connect to {closed_port} (the cloudtrail endpoint for sa-east-1): "
+        "connection refused"
+    )
+    assert aws.client("cloudtrail", "eu-west-1").lookup_events()["Events"] == []

@@ -8,8 +8,12 @@ A configured endpoint is the same URL in every region: when a call could not con
 its retries, every other call to it would fail the
 same way, one region after the other. :class:`Unreachable` remembers it, and the clients built
 by :class:`torinvest.aws.Aws` refuse further calls to it at once with :class:`EndpointDown`.
-Without a configured endpoint each region has its own (``guardduty.eu-west-1.amazonaws.com``):
-nothing is recorded, each region is tried (a region can be unreachable alone).
+Without a configured endpoint each region has its own (``guardduty.eu-west-1.amazonaws.com``),
+botocore's for that service and region (:meth:`SharedEndpoint.own`: kind :data:`OWN`): a
+connection failure there is recorded for that URL alone, the same way, so that the later calls
+of the run to that service in that region (the next page, the next look-up, a confirmation)
+fail at once saying so, and every other region and service is still tried (a region can be
+unreachable alone).
 
 A proxy (``HTTPS_PROXY``/``https_proxy``, a botocore ``Config(proxies=…)``; ``NO_PROXY`` exempts
 hosts, as botocore reads it: :func:`proxy_of`) is shared the same way by every client whose
@@ -53,6 +57,9 @@ ANSWERED_EARLIER = "— it answered earlier in this run, this later call could n
 
 #: :attr:`SharedEndpoint.kind` of a proxy.
 PROXY = "proxy"
+#: :attr:`SharedEndpoint.kind` of the endpoint botocore resolved for one service in one region
+#: (none configured): AWS's own (``cloudtrail.sa-east-1.amazonaws.com``), a FIPS one…
+OWN = "own"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,15 +67,38 @@ class SharedEndpoint:
     """An endpoint URL the configuration chain gives a service's clients in every region, and
     where it was set (``AWS_ENDPOINT_URL``, ``AWS_ENDPOINT_URL_GUARDDUTY``, a profile's…); or,
     with ``kind`` :data:`PROXY`, the proxy those clients connect through (``HTTPS_PROXY``…):
-    its ``url`` may hold a user and password, never said (:attr:`shown`)."""
+    its ``url`` may hold a user and password, never said (:attr:`shown`); or, with ``kind``
+    :data:`OWN`, the endpoint botocore resolved for one service in one region, shared by no
+    other region (:meth:`own`: ``origin`` says which)."""
 
     url: str
     origin: str
     kind: str = "endpoint"
 
+    @classmethod
+    def own(cls, url: str, service: str, region: str) -> SharedEndpoint:
+        """The endpoint botocore resolved for ``service`` in ``region`` (no endpoint
+        configured): recorded for its URL alone (a global service's, IAM's, is the same URL in
+        every region: one record for all of them)."""
+        return cls(base_url(url), f"the {service} endpoint for {region}", OWN)
+
+    def at(self, url: str | None) -> SharedEndpoint:
+        """This route for a request sent to ``url``: a region's own endpoint is the host the
+        request went to (botocore's endpoint rules may send an operation elsewhere than the
+        client's ``endpoint_url``: an S3 bucket's host, a rule set's own); the others as
+        they are."""
+        if not self.is_own or not url:
+            return self
+        return SharedEndpoint(base_url(url), self.origin, self.kind)
+
     @property
     def is_proxy(self) -> bool:
         return self.kind == PROXY
+
+    @property
+    def is_own(self) -> bool:
+        """A region's own endpoint (:meth:`own`), not one every region uses."""
+        return self.kind == OWN
 
     @property
     def shown(self) -> str:
@@ -80,6 +110,18 @@ class SharedEndpoint:
         """What :class:`Unreachable` records it under (an endpoint and a proxy at the same URL
         are two things)."""
         return f"{self.kind} {self.url.rstrip('/')}"
+
+
+def base_url(url: str) -> str:
+    """``url``'s scheme and host (``https://cloudtrail.sa-east-1.amazonaws.com``), without
+    path or query; ``url`` itself when it is no URL."""
+    try:
+        parts = urlsplit(str(url))
+    except ValueError:
+        return str(url)
+    if not parts.scheme or not parts.netloc:
+        return str(url)
+    return urlunsplit((parts.scheme, parts.netloc, "", "", ""))
 
 
 def redact_url(url: str) -> str:
@@ -142,7 +184,12 @@ class Unreached:
 
     @property
     def message(self) -> str:
-        """The same for every region and call (so that their issues fold into one)."""
+        """The same for every region and call (so that their issues fold into one); a region's
+        own endpoint: the same for every call to it."""
+        if self.endpoint.is_own:
+            return (
+                f"could not connect to {self.endpoint.url} ({self.endpoint.origin}): {self.reason}"
+            )
         what = "the proxy " if self.endpoint.is_proxy else ""
         return (
             f"could not connect to {what}{self.endpoint.shown} (from {self.endpoint.origin}): "
@@ -152,6 +199,18 @@ class Unreached:
     @property
     def hint(self) -> str:
         origin = self.endpoint.origin
+        if self.endpoint.is_own:
+            done = (
+                f"once {self.first} could not connect to it, no later call was sent to it in "
+                "this run (the other regions and services were still asked)"
+            )
+            if self.certificate:
+                return f"{done}; {ca_bundle_hint()}"
+            return (
+                f"{done}; check that this machine can reach {self.endpoint.url} (a firewall, a "
+                "proxy or a VPC without a route or an endpoint for it), or leave this region "
+                "out (--regions)"
+            )
         if self.endpoint.is_proxy:
             undo = (
                 f"unset {origin} (or add the endpoints' hosts to NO_PROXY)"
@@ -179,8 +238,8 @@ class Unreached:
 
 
 class EndpointDown(BotoConnectionError):
-    """A call not sent: its endpoint, shared by every region, could not be connected to
-    earlier in the run (:class:`Unreachable`)."""
+    """A call not sent: its endpoint (shared by every region, or this region's own) or its
+    proxy could not be connected to earlier in the run (:class:`Unreachable`)."""
 
     fmt = "not sent: {endpoint_url} could not be connected to ({reason})"
 
@@ -343,15 +402,16 @@ def answered_earlier(error: BaseException) -> bool:
 
 
 def unreached(error: BaseException) -> Unreached | None:
-    """What :class:`Unreachable` recorded on ``error`` (None: not a shared endpoint found
+    """What :class:`Unreachable` recorded on ``error`` (None: not an endpoint or proxy found
     unreachable)."""
     found = getattr(error, UNREACHED_ATTR, None)
     return found if isinstance(found, Unreached) else None
 
 
 class Unreachable:
-    """The shared endpoints of a run that could not be connected to (thread-safe): the first
-    failure of each is kept, and said by every later call refused for it."""
+    """The endpoints (shared by every region, or one region's own: :attr:`SharedEndpoint.kind`)
+    and proxies of a run that could not be connected to (thread-safe): the first failure of
+    each is kept, and said by every later call refused for it."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

@@ -129,7 +129,8 @@ class Aws:
         self._clients: dict[tuple[str, str | None], Any] = {}
         self._account: str | None = None
         self._remembered: dict[tuple[str, ...], Any] = {}
-        #: shared endpoints (AWS_ENDPOINT_URL…) and proxies found unreachable in this run
+        #: endpoints (AWS_ENDPOINT_URL…, a region's own) and proxies found unreachable in
+        #: this run
         self.unreachable = Unreachable()
 
     # -- sessions -----------------------------------------------------------------------------
@@ -275,16 +276,26 @@ class Aws:
     def _routes(
         self, session: botocore.session.Session, service: str, client: Any
     ) -> list[SharedEndpoint]:
-        """What ``client``'s calls go through that other clients share: its endpoint when every
-        region's is the same (:meth:`_shared_endpoint`), the proxy it connects through
-        (:func:`torinvest.aws.reach.proxy_of`)."""
-        shared = self._shared_endpoint(session, service, client)
-        return [r for r in (shared, proxy_of(client)) if r is not None]
+        """What ``client``'s calls go through that later calls may go through too: its endpoint
+        — the one every region uses (:meth:`_shared_endpoint`), else its region's own
+        (:meth:`SharedEndpoint.own`: the next page, look-up or confirmation there) — and the
+        proxy it connects through (:func:`torinvest.aws.reach.proxy_of`)."""
+        endpoint = self._shared_endpoint(session, service, client)
+        if endpoint is None and client.meta.endpoint_url:
+            region = str(client.meta.region_name or self.home_region)
+            endpoint = SharedEndpoint.own(str(client.meta.endpoint_url), service, region)
+        return [r for r in (endpoint, proxy_of(client)) if r is not None]
 
-    def _endpoint_down(self, routes: Sequence[SharedEndpoint]) -> Callable[[], bool] | None:
+    def _endpoint_down(
+        self, routes: Sequence[SharedEndpoint]
+    ) -> Callable[[BaseException | None], bool] | None:
+        """Whether a route of a call that failed with the error given (its own endpoint: the
+        host that call was sent to, :func:`_routes_of`) was found down by another call."""
         if not routes:
             return None
-        return lambda: any(self.unreachable.get(r) is not None for r in routes)
+        return lambda error: any(
+            self.unreachable.get(r) is not None for r in _routes_of(routes, error)
+        )
 
     def shared_endpoint(self, service: str) -> SharedEndpoint | None:
         """The endpoint of ``service``'s clients when every region's is the same (see
@@ -557,7 +568,20 @@ def _in_threads(
     return [results[i] for i in range(len(regions))]
 
 
-def stoppable(client: Any, endpoint_down: Callable[[], bool] | None = None) -> Any:
+def _routes_of(
+    routes: Sequence[SharedEndpoint], error_or_url: BaseException | str | None
+) -> list[SharedEndpoint]:
+    """``routes`` of one request: a region's own endpoint as the host it was sent to (the URL
+    given, or the ``endpoint_url`` of the connection failure given: :meth:`SharedEndpoint.at`)."""
+    url = error_or_url
+    if isinstance(url, BaseException):
+        url = getattr(url, "kwargs", {}).get("endpoint_url")
+    return [r.at(str(url) if url else None) for r in routes]
+
+
+def stoppable(
+    client: Any, endpoint_down: Callable[[BaseException | None], bool] | None = None
+) -> Any:
     """``client`` with botocore's retry waits and calls that stop when its thread is asked to
     (:mod:`torinvest.stopping`: Ctrl-C, SIGTERM, :meth:`Aws.map_regions` interrupted).
 
@@ -572,8 +596,8 @@ def stoppable(client: Any, endpoint_down: Callable[[], bool] | None = None) -> A
 
     A retry wait of :data:`RETRY_SAY_SECONDS` or more is said (:func:`torinvest.progress.say`:
     which call, why, how long), outside a fan-out over regions. ``endpoint_down`` (the client's
-    endpoint is shared by every region) says when that endpoint was found unreachable by
-    another call: a connection failure is then not retried.
+    endpoint, its region's own or every region's, and its proxy) says when one was found
+    unreachable by another call: a connection failure is then not retried.
     """
     events = client.meta.events
     service = client.meta.service_model.service_id.hyphenize()
@@ -616,7 +640,7 @@ class _RetryWait:
         self,
         handler: Callable[..., Any],
         where: tuple[str, str] = ("", ""),
-        endpoint_down: Callable[[], bool] | None = None,
+        endpoint_down: Callable[[BaseException | None], bool] | None = None,
     ) -> None:
         self.handler = handler
         self.where = where
@@ -631,7 +655,7 @@ class _RetryWait:
             self.endpoint_down is not None
             and caught is not None
             and is_route_failure(caught)
-            and self.endpoint_down()
+            and self.endpoint_down(caught)
         ):
             return None  # another call found the endpoint down: this failure is the answer
         if delay <= 0:
@@ -648,7 +672,8 @@ class _RetryWait:
                 unless_within=EVERY_SECONDS,
             )
         # another call may find the endpoint down meanwhile: then this failure is the answer
-        down = self.endpoint_down if unconnected else None
+        endpoint_down = self.endpoint_down
+        down = (lambda: endpoint_down(caught)) if unconnected and endpoint_down else None
         if retry_wait(float(delay), f"{operation}: retry wait", down):
             return None
         return 0  # waited: botocore sleeps 0 and sends the next attempt
@@ -773,16 +798,18 @@ def _watch_endpoint(
     record: bool = True,
 ) -> None:
     """Register on ``client`` (whose calls go through ``routes``: an endpoint every region
-    uses, a proxy) that no call is sent through one recorded in ``unreachable``: it fails at
-    once, saying so; and, with ``record``, that a connection failure there is recorded once
-    botocore's attempts are spent (without: the client makes one attempt, its caller retries
-    and records, :func:`retries_spent`)."""
+    uses or its region's own — the host each request is sent to, :func:`_routes_of` — a proxy)
+    that no call is sent through one recorded in ``unreachable``: it fails at once, saying so;
+    and, with ``record``, that a connection failure there is recorded once botocore's attempts
+    are spent (without: the client makes one attempt, its caller retries and records,
+    :func:`retries_spent`)."""
     events = client.meta.events
     service = client.meta.service_model.service_id.hyphenize()
     region = client.meta.region_name
 
-    def before_call(**_: Any) -> None:
-        for route in routes:
+    def before_call(params: Any = None, **_: Any) -> None:
+        url = params.get("url") if isinstance(params, dict) else None
+        for route in _routes_of(routes, url if isinstance(url, str) else None):
             found = unreachable.get(route)
             if found is not None:
                 refused = unreachable.refuse(found)
@@ -796,7 +823,7 @@ def _watch_endpoint(
         if exception is None:
             return
         operation = str(kw.get("event_name", "")).rsplit(".", 1)[-1] or "a call"
-        for route in routes:
+        for route in _routes_of(routes, exception):
             found = unreachable.record(route, exception, f"{service} {operation}")
             if found is not None:
                 unreachable.mark(exception, service, region)
@@ -816,8 +843,8 @@ _RETRIES_SPENT = "torinvest-retries-spent"
 
 def retries_spent(client: Any, error: BaseException, operation: str) -> None:
     """For a caller that retries calls itself (its client makes one attempt: LookupEvents):
-    its last retry of ``operation`` failed with ``error``. A connection failure on an endpoint
-    every region shares is then recorded as for any other client (:func:`_watch_endpoint`):
+    its last retry of ``operation`` failed with ``error``. A connection failure on its endpoint
+    (every region's, or its region's own) or proxy is then recorded as for any other client (:func:`_watch_endpoint`):
     no other call is sent to it, and ``error`` says so (:func:`translate_error`)."""
     if not is_route_failure(error):
         return

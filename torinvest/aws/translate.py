@@ -244,7 +244,7 @@ def translate_error(
         )
     if isinstance(error, BotoConnectionError | HTTPClientError):
         down = unreached(error)
-        if down is not None:  # an endpoint every region uses: the same words for each
+        if down is not None:  # an endpoint or proxy found down: the same words each call
             return EndpointError(
                 down.message + (f" {ANSWERED_EARLIER}" if answered_earlier(error) else ""),
                 hint=down.hint,

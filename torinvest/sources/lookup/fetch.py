@@ -204,8 +204,8 @@ def fetch_pages(
                 code in _THROTTLE_CODES
                 or code in _TRANSIENT_CODES
                 or status >= 500
-                # not an endpoint every region shares that another call found down: the
-                # failure is the answer (torinvest.aws.reach)
+                # not an endpoint (every region's, or this region's own) or proxy that
+                # another call found down: the failure is the answer (torinvest.aws.reach)
                 or (isinstance(e, BotoConnectionError) and not isinstance(e, EndpointDown))
             )
             limit = connect_attempts(e)  # not connected (refused, no DNS, TLS, proxy…)
@@ -225,8 +225,8 @@ def fetch_pages(
                 trail = PageTrail("cloudtrail", OP, region=region, limit=max_pages or MAX_PAGES)
                 continue
             if not retryable or failures >= max_retries:
-                # no more tries: a connection failure on an endpoint every region shares is
-                # the answer for all of them (torinvest.aws.reach)
+                # no more tries: a connection failure is the answer for every later call to
+                # its endpoint (all regions' when they share it) (torinvest.aws.reach)
                 retries_spent(client, e, OP)
                 raise translate_error(
                     e, service="cloudtrail", region=region, operation="LookupEvents"
