@@ -89,6 +89,14 @@ def test_a_cell_that_stops_removes_what_it_made_and_everything_after_it() -> Non
     assert again is not None and "case folder c is missing" in again.message
     # any other NameError is Python's own
     assert results.not_current(NameError("name 'typo' is not defined", name="typo")) is None
+
+
+def test_a_result_not_made_in_this_kernel_says_to_run_the_cells_above() -> None:
+    results = _results()  # a kernel just (re)started: a cell below the parameters run first
+    error = results.not_current(NameError("name 'inv' is not defined", name="inv"))
+    assert error is not None
+    assert error.message.startswith("`inv` has not been made in this kernel")
+    assert "Run All Cells" in str(error.hint)
     assert results.not_current(KeyError("findings")) is None
 
 
@@ -104,7 +112,7 @@ def test_parameters_set_again_make_every_result_stale() -> None:
     assert "run the cells from `inv = campaign.look_around(inv, findings)` on" in str(error.hint)
     # then run in order again: each made once more, nothing removed, nothing said stale
     _run_in_order(results, ns)
-    assert results.not_current(NameError("inv", name="inv")) is None
+    assert not results.gone and "inv" in ns
 
 
 def test_a_result_made_again_makes_stale_only_what_was_made_after_it() -> None:
@@ -175,3 +183,16 @@ def test_cells_run_one_by_one_after_a_changed_case_folder_stop_never_showing_the
             assert "Traceback" not in text, source
     assert all(errors for _, errors in shown[stopped + 1 :])
     assert shell.user_ns["case_dir"] == str(tmp_path / "no")  # the parameter is kept as typed
+
+
+def test_a_cell_run_first_after_a_restart_says_to_run_the_cells_above(
+    shell: InteractiveShell,
+) -> None:
+    cells = _cells(notebooks.template_path(notebooks.INVESTIGATE))
+    _run(shell, cells[0])  # the import and display.setup() cell
+    text, errors = _run(shell, "display.activity_status(inv)")
+    assert errors == ["NameError"]  # the cell still stops (papermill, nbclient see an error)
+    assert "NotCurrentError" in text and "has not been made in this kernel" in text
+    assert "Traceback" not in text
+    text, errors = _run(shell, "undefined_name_of_the_analyst + 1")
+    assert "NameError" in text and "NotCurrentError" not in text  # Python's own traceback

@@ -15,10 +15,11 @@ order they were made, and removes from the kernel those that are no longer curre
 - a cell that stops removes what it would have made (the old value is not its answer) and
   everything made after it.
 
-A cell that then reads a removed result stops with one sentence (:func:`not_current_error`):
+A cell that then reads a removed result stops with one sentence (:meth:`Results.not_current`):
 which result, why it is not current (the error that stopped the cell it comes from, or the cell
 that ran again) and which cell to run from — never the previous run's answer, never a
-``NameError`` traceback. A run in order (papermill, Run All) makes each result once, after what
+``NameError`` traceback; so does a cell reading a result the kernel has not made yet (restarted,
+the cells above not run). A run in order (papermill, Run All) makes each result once, after what
 it is made from: nothing is removed.
 """
 
@@ -152,15 +153,25 @@ class Results:
         )
 
     def not_current(self, error: BaseException) -> NotCurrentError | None:
-        """The error to show for ``error`` when it is a cell reading a removed result."""
+        """The error to show for ``error`` when it is a cell reading a result that was removed,
+        or that this kernel has not made (restarted, or the cells above it not run)."""
         name = getattr(error, "name", None)
-        if not isinstance(error, NameError) or name not in self.gone:
+        if not isinstance(error, NameError) or not isinstance(name, str):
             return None
-        why, what = self.gone[name]
-        maker = self.maker.get(name, f"{name} = …")
-        return NotCurrentError(
-            f"`{name}` is not current: {why}", hint=what.replace("{maker}", maker)
-        )
+        if name in self.gone:
+            why, what = self.gone[name]
+            maker = self.maker.get(name, f"{name} = …")
+            return NotCurrentError(
+                f"`{name}` is not current: {why}", hint=what.replace("{maker}", maker)
+            )
+        if name in self.results:
+            return NotCurrentError(
+                f"`{name}` has not been made in this kernel: the cells above this one have not "
+                "run since it started (or restarted)",
+                hint="run the notebook from the top (Run ▸ Run All Cells), or the cells above "
+                "this one first (Run ▸ Run All Above Selected Cell)",
+            )
+        return None
 
 
 def from_templates() -> Results:
