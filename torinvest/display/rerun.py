@@ -112,7 +112,7 @@ class Results:
         stale = [n for m in self.made[first:] for n in m.names if n not in made]
         del self.made[first:]
         if error is None:
-            why = f"`{cell}` ran again after it was made: it is what an earlier run made"
+            why = f"`{cell}` ran again after it was made, so what it held was an earlier run's"
             what = (
                 "run the cells from `{maker}` on, in order (Run ▸ Run Selected Cell and All Below)"
             )
@@ -145,9 +145,11 @@ class Results:
             return self.gone[missing]
         message = getattr(error, "message", None) or str(error)
         first_line = message.splitlines()[0] if message else ""
+        if len(first_line) > 200:  # the stopped cell's own card says it whole
+            first_line = first_line[:199] + "…"
         return (
-            f"`{cell}` stopped ({type(error).__name__}: {first_line}): it is what an earlier "
-            "run made, not this one",
+            f"`{cell}` stopped ({type(error).__name__}: {first_line}), so what it held was an "
+            "earlier run's",
             f"fix what stopped `{cell}` (its card says what to do), then run the cells from it "
             "on, in order (Run ▸ Run Selected Cell and All Below)",
         )
