@@ -190,6 +190,12 @@ class OptionsError(InputError):
     exit_status = EXIT_USAGE
 
 
+class NotCurrentError(TorinvestError):
+    """A notebook cell read a result an earlier run of the notebook made that is no longer
+    current: the cell it comes from stopped, or a cell before it (the parameters) ran again
+    (``torinvest.display.rerun``). The message names the result and the first cause."""
+
+
 class RunFailedError(TorinvestError):
     """A run that failed once it began: a change that failed or whose outcome is unknown, a
     batch's reports that failed. What was done is said (the ledger, the index)."""

@@ -899,6 +899,32 @@ def test_summary_json_keeps_unseen_characters_as_escapes(tmp_path: Path) -> None
     assert set(UNSEEN_TEXT) <= _strings(json.loads(text))  # every value kept
 
 
+@pytest.mark.parametrize("where", ["under a file", "a folder", "no such parent"])
+def test_an_output_parameter_that_cannot_be_written_is_named(tmp_path: Path, where: str) -> None:
+    """The notebook's summary_path and export_dir cells, given a path that cannot be written:
+    summary_path raised the OS's error (``FileNotFoundError``, ``IsADirectoryError: … '/.tmp.…'
+    -> '/tmp'``) as a traceback; export_dir named the file but said "choose another --out", an
+    option the notebook does not have. Each names its parameter and what to do."""
+    inv = _sample_investigation()
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    summary, tables = {
+        "under a file": (a_file / "summary.json", a_file / "tables"),
+        "a folder": (tmp_path, a_file),
+        "no such parent": (a_file / "x" / "summary.json", a_file / "x"),
+    }[where]
+    with pytest.raises(InputError) as summary_error:
+        report.write_summary(inv, None, summary)
+    assert str(summary_error.value).startswith("summary_path")
+    assert "summary_path" in str(summary_error.value.hint) or where == "a folder"
+    assert "--out" not in str(summary_error.value.message)
+    with pytest.raises(InputError) as tables_error:
+        report.export_tables(inv, tables)
+    assert str(tables_error.value).startswith("export_dir: cannot write ")
+    assert "set export_dir to a folder" in str(tables_error.value.hint)
+    assert not list(tmp_path.glob(".*.tmp"))  # nothing half written left
+
+
 def _strings(value: Any) -> set[str]:
     if isinstance(value, str):
         return {value}

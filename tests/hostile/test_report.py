@@ -229,7 +229,12 @@ def test_no_events_could_not_look_and_nothing_to_read_read_differently(tmp_path:
     assert "not an access problem" in answers["none"]
     assert "though GuardDuty saw it called from 109.70.100.66" in answers["missed"]
     assert "No events" not in answers["missed"] and "ould not look" not in answers["missed"]
-    assert "Could not look: no event was read and 1 source(s) failed" in answers["failed"]
+    unread = len(investigation.summary(failed)["activity_issues"])  # the file, nothing read
+    assert unread == 2 and f"{unread} data issue(s)" in _text(display.data_issues(failed).data)
+    assert (
+        f"Could not look: no event was read; {unread} data issue(s) name what could not be read"
+        in answers["failed"]
+    )
     assert "not evidence that the key was unused" in answers["failed"]
     assert "Nothing to read" in answers["nothing"]
     # one source refused access, the log file read and holding no call: a partial reading,
@@ -380,6 +385,36 @@ def test_the_activity_card_counts_what_was_not_read_as_the_answer_does() -> None
     assert line.startswith("Incomplete: 1 data issue(s) name what was not read")
     assert "what was read (62 file(s), region(s) or table(s)) holds no call" in line
     assert "source(s) failed" not in line
+
+
+def test_could_not_look_counts_what_was_not_read_as_the_data_issues_and_summary_do(
+    tmp_path: Path,
+) -> None:
+    """The sample case with its finding seen two months after its trail's one day of log files:
+    no log file in the window (the folder's files all outside it; its three region folders lack
+    the same 22 days). The answer, the activity card, the events table and every "could not
+    look" line said "Could not look: no event was read and 4 source(s) failed" — the region
+    folders' one grouped issue counted three times, beside "3 data issue(s)" in the data issues
+    card and summary.json's three ``activity_issues``."""
+    case = tmp_path / "case"
+    shutil.copytree(sample_case().root, case)
+    (case / "findings" / "eventbridge-recon.json").unlink()
+    export = case / "findings" / "get-findings.json"
+    export.write_text(export.read_text().replace('Seen": "2023-07-10', 'Seen": "2023-09-10'))
+    inv = _investigate(case, SAMPLE_REGIONS)
+    assert inv.events.empty and len(inv.activity.issues) == 4
+    unread = len(investigation.summary(inv)["activity_issues"])
+    shown = _text(display.data_issues(inv).data)
+    assert f"{unread} data issue(s)" in shown
+    state, line = display.activity_state(inv)
+    assert state == "failed"
+    assert line.startswith(f"Could not look: no event was read; {unread} data issue(s) name what")
+    for text in (
+        _text(display.answer_html(inv, {"status": "pending"})),
+        _text(display.activity_status(inv).data),
+    ):
+        assert line in text
+        assert "source(s) failed" not in text
 
 
 def test_a_partial_reading_says_so_at_the_top(tmp_path: Path) -> None:

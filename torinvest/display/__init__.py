@@ -15,6 +15,7 @@ plus the rest of torinvest):
 
     markup      small HTML builders (every value escaped), column classes, tables
     last_used   the activity card's line on IAM's last use of the key
+    rerun       a working notebook's results kept current when its cells run out of order
     setup       the offline renderers, :data:`STYLE`, errors shown as cards
     cards       an error card, the files a run wrote, a findings listing's issues
     activity    1–3: the finding and the key, the key's activity, by source IP

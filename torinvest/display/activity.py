@@ -28,7 +28,7 @@ from torinvest.display.markup import (
 )
 from torinvest.errors import DataIssue, group_issues
 from torinvest.grouping import tor_count
-from torinvest.investigation import reading_text, report_issues
+from torinvest.investigation import activity_issues, reading_text, report_issues
 from torinvest.outcome import UNKNOWN_WHY, failed_rows, unknown_rows
 from torinvest.schema import MAX_LIST_ITEMS, PER_IP_LIST_COUNTS
 from torinvest.verdict import READING_INCOMPLETE
@@ -177,10 +177,12 @@ def activity_state(inv: Investigation) -> tuple[str, str]:
             f"Could not look: {len(denied)} source(s) refused access and no event could be "
             "read. This says nothing about whether the key was used."
         )
-    if failed:
+    if failed:  # counted as summary.json's activity_issues and the data issues card count
+        # them (grouped: region folders missing the same days are one issue, not N "sources")
+        unread_all = len(group_issues(activity_issues(inv))) or unread
         return "failed", (
-            f"Could not look: no event was read and {len(failed)} source(s) failed. This is "
-            "not evidence that the key was unused."
+            f"Could not look: no event was read; {unread_all:,} data issue(s) name what could "
+            "not be read (see the data issues). This is not evidence that the key was unused."
         )
     if attempted == 0:
         return "nothing", (

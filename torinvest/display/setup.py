@@ -10,6 +10,7 @@ from typing import Any
 from IPython.display import HTML
 from tqdm import TqdmWarning
 
+from torinvest.display import rerun
 from torinvest.display.cards import error_card
 from torinvest.errors import TorinvestError
 
@@ -138,7 +139,9 @@ def setup() -> HTML:
 
 
 def _short_errors() -> None:
-    """In IPython: a TorinvestError shows as a card (message and what to do), not a traceback."""
+    """In IPython: a TorinvestError shows as a card (message and what to do), not a traceback;
+    the results of the notebook's cells are kept current (:mod:`torinvest.display.rerun`), and a
+    cell that reads one removed as not current shows why as a card, not a ``NameError``."""
     try:
         from IPython import get_ipython
     except ImportError:  # pragma: no cover - IPython ships with ipykernel
@@ -146,15 +149,25 @@ def _short_errors() -> None:
     shell = get_ipython()
     if shell is None:
         return
+    results = rerun.install(shell)
 
     def handler(
         shell: Any, etype: type[BaseException], value: BaseException, tb: Any, tb_offset: Any = None
     ) -> list[str]:
         from IPython.display import display
 
+        if not isinstance(value, TorinvestError):
+            stale = results.not_current(value)
+            if stale is None:  # any other NameError: Python's own traceback
+                stb = shell.InteractiveTB.structured_traceback(
+                    etype, value, tb, tb_offset=tb_offset
+                )
+                shell._showtraceback(etype, value, stb)
+                return stb
+            etype, value = type(stale), stale
         display(error_card(value))
         stb = [f"{etype.__name__}: {value}"]
         shell._showtraceback(etype, value, stb)  # the error output papermill and nbclient see
         return stb
 
-    shell.set_custom_exc((TorinvestError,), handler)
+    shell.set_custom_exc((TorinvestError, NameError), handler)

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from torinvest.data_events import SUMMARY_PROPERTIES as DATA_EVENTS_SUMMARY
-from torinvest.errors import DataIssue, ReportError
+from torinvest.errors import DataIssue, InputError, ReportError
 from torinvest.findings import TOR_FINDING_TYPES, FindingsResult
 from torinvest.findings.related import SUMMARY_PROPERTIES as RELATED_SUMMARY
 from torinvest.geo import IP_KINDS
@@ -445,8 +445,20 @@ def write_summary(
     if not path:
         return None
     data = check_summary_data(summary_data(inv, verdict, findings=findings))
-    p = Path(path)
-    _write_bytes(p, json_inert_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2)) + b"\n")
+    p = Path(path).expanduser()
+    if p.is_dir():
+        raise InputError(
+            f"summary_path {p} is a folder, not a file",
+            hint=f"name the file to write, e.g. {p / 'summary.json'} (empty: don't write it)",
+        )
+    try:
+        _write_bytes(p, json_inert_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2)) + b"\n")
+    except OSError as e:  # the notebook's parameter (torinvest investigate sets it in --out)
+        raise InputError(
+            f"summary_path: cannot write {p}: {e.strerror or e}",
+            hint="set summary_path to a file in a folder you can write to, on a disk with space "
+            "(empty: don't write it; torinvest investigate: choose another --out)",
+        ) from None
     return p
 
 
@@ -487,7 +499,14 @@ def export_tables(inv: Investigation, folder: str | Path | None) -> dict[str, Pa
     events = inv.events[[c for c in columns if c in inv.events.columns]]
     per_ip_columns = (*display.PER_IP_SHOWN, *PER_IP_CSV_EXTRA)
     per_ip = inv.per_ip[[c for c in per_ip_columns if c in inv.per_ip.columns]]
-    return {
-        EVENTS_CSV: write_frame(events, base / EVENTS_CSV),
-        PER_IP_CSV: write_frame(per_ip, base / PER_IP_CSV),
-    }
+    try:
+        return {
+            EVENTS_CSV: write_frame(events, base / EVENTS_CSV),
+            PER_IP_CSV: write_frame(per_ip, base / PER_IP_CSV),
+        }
+    except InputError as e:  # the notebook's parameter (torinvest investigate sets it: --out)
+        raise InputError(
+            f"export_dir: {e.message}",
+            hint="set export_dir to a folder you can write to, on a disk with space (empty: "
+            "don't write the tables; torinvest investigate: choose another --out)",
+        ) from None
