@@ -732,3 +732,116 @@ def test_the_one_line_phrase_tells_none_found_from_not_read(
     assert phrase == f", 1 console password(s) set ({said})"
     if status == "read":
         assert not re.search(r"\bsign-ins? read\b", phrase)
+
+
+# --------------------------------------------------------------------------------------------
+# a password set for a user the call does not name (a role session's CreateLoginProfile)
+# --------------------------------------------------------------------------------------------
+ROLE_SESSION = "ASIATFQR7NSCROLESES1"  # a role session the Tor key assumed
+ROLE_ARN = f"arn:aws:sts::{ACCOUNT}:assumed-role/ops-admin/alice"
+UNNAMED_AT = "2023-07-10T12:36:00Z"
+
+
+def _unnamed_records() -> list[dict[str, Any]]:
+    """The Tor key assumes a role (the sample's real AssumeRole, re-attributed) and, as that
+    role session, calls CreateLoginProfile without requestParameters.userName (the sample's real
+    one, its userName taken out): whose password it set is not known ("alice" is the
+    session's name)."""
+    real = next(
+        r for r in sample_records() if r["eventName"] == "AssumeRole" and not r.get("errorCode")
+    )
+    assume = copy.deepcopy(real)
+    tor_call = next(r for r in sample_records() if r["userIdentity"].get("accessKeyId") == KEY)
+    assume["userIdentity"] = copy.deepcopy(tor_call["userIdentity"])
+    assume["responseElements"]["credentials"]["accessKeyId"] = ROLE_SESSION
+    assume["responseElements"]["assumedRoleUser"]["arn"] = ROLE_ARN
+    assume.update(
+        eventTime="2023-07-10T12:35:00Z",
+        sourceIPAddress=TOR_EXIT,
+        eventID="5c1e0f4a-0000-4000-8000-0000a55e0001",
+    )
+    password = copy.deepcopy(
+        next(r for r in sample_records() if r["eventName"] == "CreateLoginProfile")
+    )
+    password["requestParameters"].pop("userName")
+    password["responseElements"]["loginProfile"]["userName"] = "victim-user"
+    password["userIdentity"] = {
+        "type": "AssumedRole",
+        "principalId": "AROATFQR7NSCWWVLB7BES:alice",
+        "arn": ROLE_ARN,
+        "accountId": ACCOUNT,
+        "accessKeyId": ROLE_SESSION,
+        "sessionContext": {
+            "sessionIssuer": {
+                "type": "Role",
+                "principalId": "AROATFQR7NSCWWVLB7BES",
+                "arn": f"arn:aws:iam::{ACCOUNT}:role/ops-admin",
+                "accountId": ACCOUNT,
+                "userName": "ops-admin",
+            },
+            "attributes": {"creationDate": "2023-07-10T12:35:00Z", "mfaAuthenticated": "false"},
+        },
+    }
+    password.update(
+        eventTime=UNNAMED_AT,
+        sourceIPAddress=TOR_EXIT,
+        eventID="5c1e0f4a-0000-4000-8000-0000a55e0002",
+    )
+    return [assume, password]
+
+
+@pytest.fixture(scope="module")
+def unnamed_case(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return case_with(tmp_path_factory.mktemp("unnamed"), _unnamed_records())
+
+
+#: What every place says of the password set for a user the call does not name.
+UNNAMED_SAID = (
+    f"a password was set by {ROLE_ARN} at {UNNAMED_AT} for a user the call does not name: whose "
+    "sign-ins to search is not known"
+)
+
+
+def test_a_password_set_for_a_user_the_call_does_not_name_is_said_everywhere(
+    unnamed_case: Path, tmp_path: Path
+) -> None:
+    """A role session the Tor key assumed calls CreateLoginProfile without userName: the plan
+    made a manual step, but the investigation said nothing — "1 console password(s) set (no
+    sign-in in what was read)" and "derived keys followed" read as complete. Now the terminal
+    line, summary.json (a data issue, ``console_passwords_unnamed``, derived keys partial), the
+    report's card and ``events``' notes say it in the same words, with what to check."""
+    out = tmp_path / "report"
+    code, stdout, stderr = run(
+        "investigate", FINDING, "--case", str(unnamed_case), *COVERED_FLAGS, "--out", str(out)
+    )
+    assert code == 0, stderr
+    assert (
+        "1 console password(s) set for a user the call does not name (whose sign-ins to search "
+        "is not known)"
+    ) in stdout
+    data = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    (unnamed,) = data["console_passwords_unnamed"]
+    assert unnamed["caller_arn"] == ROLE_ARN and unnamed["set_by"] == ROLE_SESSION
+    assert unnamed["said"].startswith(UNNAMED_SAID)
+    assert "aws iam get-login-profile --user-name USER" in unnamed["said"]
+    assert f"torinvest events --username USER --start {UNNAMED_AT} …" in unnamed["said"]
+    assert "alice" not in [u["user_name"] for u in data["console_passwords"]]
+    issues = [
+        i for i in data["data_issues"] if i["source"] == "console password of a user not named"
+    ]
+    assert [i["problem"] for i in issues] == [unnamed["said"]]
+    assert data["derived_keys_search"]["status"] == "partial"
+    assert UNNAMED_SAID in data["derived_keys_search"]["why"]
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "Console passwords set: use not read" in html
+    assert UNNAMED_SAID in html
+    # events: the same words, as a note and an issue
+    code, _, err = run(
+        "events", "--case", str(unnamed_case), "--access-key", KEY, "--follow-derived",
+        "--start", "2023-07-10", "--end", "2023-07-10", "--out", str(tmp_path / "a.csv"),
+    )  # fmt: skip
+    assert code == 0, err
+    assert "1 console password(s) set for a user the call does not name" in err
+    notes = [line for line in err.splitlines() if line.startswith("torinvest: note: a password")]
+    assert [n.removeprefix("torinvest: note: ") for n in notes] == [unnamed["said"]]
+    assert f"torinvest: issue: console password of a user not named: {unnamed['said']}" in err

@@ -103,6 +103,9 @@ from torinvest.passwords import (
     password_uses,
     passwords_gap,
     passwords_phrase,
+    unnamed_dict,
+    unnamed_issues,
+    unnamed_of,
 )
 from torinvest.paths import tor_cache
 from torinvest.pivot import IpPivot
@@ -116,6 +119,7 @@ from torinvest.sources.logs import KnownRegions
 from torinvest.sources.lookup import DELIVERY_MARGIN
 from torinvest.sources.records import is_unfollowed
 from torinvest.sources.records.origin import KeyOrigin, Mint, origin_phrase
+from torinvest.sources.records.passwords import UnnamedPassword
 from torinvest.verdict import (
     READING_COMPLETE,
     READING_COULD_NOT_LOOK,
@@ -490,6 +494,10 @@ class Investigation:
     #: Console passwords the key or a derived key set, and what was read of their use
     #: (torinvest.passwords): a credential the key minted, as a derived key is.
     console_passwords: list[PasswordUse] = field(default_factory=list)
+    #: Console passwords the key or a derived key set for a user the call does not name (a
+    #: role session's or federated user's CreateLoginProfile without userName): whose sign-ins
+    #: to search is not known (torinvest.passwords.unnamed_said).
+    unnamed_passwords: list[UnnamedPassword] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         # what the charts take: the events frame, or counts frames when the activity was
@@ -622,6 +630,7 @@ class Investigation:
         issues += [i for i in self.impaired.issues if i not in issues]
         # console passwords the key set: sign-ins not read, console sessions' calls not read
         issues += password_issues(self.console_passwords)
+        issues += unnamed_issues(self.unnamed_passwords)  # whose sign-ins: not known
         return issues
 
 
@@ -725,6 +734,9 @@ def investigate(
             tolerance_hours=tolerance_hours,
             follow_derived=follow_derived,
             until=window[1],
+        ),
+        unnamed_passwords=unnamed_of(
+            events, [key.access_key_id, *(d.access_key_id for d in activity.derived)]
         ),
         **counts,
     )
@@ -1255,6 +1267,8 @@ def summary(inv: Investigation, verdict: dict[str, Any] | None = None) -> dict[s
         "derived_keys_search": derived_keys_search(inv),
         # console passwords the key or a derived key set, and their sign-ins (torinvest.passwords)
         "console_passwords": [u.to_dict() for u in inv.console_passwords],
+        # console passwords set for a user the call does not name: whose sign-ins, not known
+        "console_passwords_unnamed": [unnamed_dict(u) for u in inv.unnamed_passwords],
         # who minted the key (the upstream principal), or why that is not known
         "key_origin": inv.key_origin().to_dict(),
         "signals": [s.to_dict() for s in inv.signals],
@@ -1464,7 +1478,9 @@ def derived_keys_search(inv: Investigation) -> dict[str, Any]:
             "why": f"the activity was not read whole ({len(unread)} data issue(s): {sources}): "
             "a key minted in what was not read is not known",
         }
-    gap = passwords_gap(inv.console_passwords)  # a console password is a credential it minted
+    gap = passwords_gap(
+        inv.console_passwords, inv.unnamed_passwords
+    )  # a console password is a credential it minted
     if gap is not None:
         return {"status": "partial", "why": gap}
     return {"status": "followed", "why": None}

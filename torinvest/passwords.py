@@ -26,9 +26,11 @@ from torinvest.sources.records.passwords import (
     SIGN_IN_EVENT,
     ConsolePassword,
     SignIn,
+    UnnamedPassword,
     after,
     console_passwords,
     sign_ins_command,
+    unnamed_passwords,
 )
 
 if TYPE_CHECKING:  # the package imports the Tor lists' parsers (stem): only where one is read
@@ -45,6 +47,10 @@ NOT_READ_WHY = (
     "(ConsoleLogin records hold no access key, so LookupEvents by AccessKeyId never returns "
     "them), and neither read them"
 )
+
+
+#: The data issues' source of a console password set for a user the call does not name.
+UNNAMED_SOURCE = "console password of a user not named"
 
 
 def issue_source(user: str) -> str:
@@ -201,11 +207,14 @@ def password_issues(uses: Sequence[PasswordUse]) -> list[DataIssue]:
     return issues
 
 
-def passwords_gap(uses: Sequence[PasswordUse]) -> str | None:
+def passwords_gap(
+    uses: Sequence[PasswordUse], unnamed: Sequence[UnnamedPassword] = ()
+) -> str | None:
     """Why the credentials the key minted were not all followed, for
     ``derived_keys_search``: a password whose sign-ins were not read, or console sessions
-    not read; None when every password's use was read (and none signed in)."""
-    parts = []
+    not read, or a password set for a user the call does not name (``unnamed``); None when
+    every password's use was read (and none signed in)."""
+    parts = [unnamed_said(u) for u in unnamed]
     for u in uses:
         user = u.password.user_name
         if u.status == "not read":
@@ -227,8 +236,17 @@ def passwords_phrase(summary_data: Mapping[str, Any]) -> str:
     followed)``, ``(no sign-in in what was read)`` (read, and none: never words that read as
     "not read")."""
     uses = [u for u in summary_data.get("console_passwords") or [] if isinstance(u, Mapping)]
+    unnamed = [
+        u for u in summary_data.get("console_passwords_unnamed") or [] if isinstance(u, Mapping)
+    ]
+    said = (
+        f", {len(unnamed)} console password(s) set for a user the call does not name (whose "
+        "sign-ins to search is not known)"
+        if unnamed
+        else ""
+    )
     if not uses:
-        return ""
+        return said
     signed = sum(int(u.get("signed_in") or 0) for u in uses)
     status = [(u.get("sign_ins_search") or {}).get("status") for u in uses]
     unfollowed = status.count("not followed")
@@ -240,18 +258,26 @@ def passwords_phrase(summary_data: Mapping[str, Any]) -> str:
         parts.append(f"sign-ins of {unfollowed} not followed")
     if not parts:
         parts.append("no sign-in in what was read")
-    return f", {len(uses)} console password(s) set ({'; '.join(parts)})"
+    return f", {len(uses)} console password(s) set ({'; '.join(parts)}){said}"
 
 
-def password_notes(uses: Sequence[PasswordUse]) -> list[str]:
+def password_notes(
+    uses: Sequence[PasswordUse], unnamed: Sequence[UnnamedPassword] = ()
+) -> list[str]:
     """The console passwords and their use in plain text, for a terminal (``torinvest
     events``, which reads no Tor exit list: a sign-in's Tor status is said only when known):
     the count and use (:func:`passwords_phrase`'s words), then one line per password — the
     user, when and by what, and its sign-ins read, or that they were not read and why ("none"
-    only when they were read), as the report's card says them."""
-    if not uses:
+    only when they were read), as the report's card says them; then each password set for a
+    user the call does not name (``unnamed``: :func:`unnamed_said`)."""
+    if not uses and not unnamed:
         return []
-    head = passwords_phrase({"console_passwords": [u.to_dict() for u in uses]})
+    head = passwords_phrase(
+        {
+            "console_passwords": [u.to_dict() for u in uses],
+            "console_passwords_unnamed": [unnamed_dict(u) for u in unnamed],
+        }
+    )
     out = [head.removeprefix(", ") + " (credentials the key minted, as keys are)"]
     for u in uses:
         p = u.password
@@ -287,7 +313,64 @@ def password_notes(uses: Sequence[PasswordUse]) -> list[str]:
             elif u.signed_in:
                 use += f" — the calls of those console sessions are not read: run `{u.command()}`"
         out.append(what + use)
-    return out
+    return out + [unnamed_said(u) for u in unnamed]
+
+
+def unnamed_of(events: pd.DataFrame | None, keys: Collection[str]) -> list[UnnamedPassword]:
+    """The password calls ``keys`` made in ``events`` that name no user, made by a caller that
+    is no IAM user (:func:`~torinvest.sources.records.unnamed_passwords`): whose password they
+    set, and so whose sign-ins to search, is not known."""
+    if events is None or not len(events):
+        return []
+    return unnamed_passwords(events, keys)
+
+
+def unnamed_said(u: UnnamedPassword) -> str:
+    """What a console password set for a user the call does not name says, in the same words
+    in every place (data issue, ``events`` note, report card, summary.json): who set it and
+    when, that whose sign-ins to search is not known — so "no console password set" and "no
+    sign-in" are not complete — and what to check."""
+    who = u.caller_arn or f"a caller of type {u.caller_type or '(not recorded)'} (no ARN recorded)"
+    maybe = " — if it succeeded: its outcome is not known —" if u.unknown else ""
+    key = f", key {u.set_by}" if u.set_by else ""
+    start = "" if u.event_time is None else f" --start {_when(u.event_time)}"
+    return (
+        f"a password was set by {who} at {_when(u.event_time)} for a user the call does not "
+        f"name{maybe}: whose sign-ins to search is not known — {u.event_name} (event "
+        f"{u.event_id or '(no eventID)'}{key}) has no requestParameters.userName and its caller "
+        f"is {_a(u.caller_type)}, not an IAM user (the name at "
+        "the end of its ARN is the session's, not a user's), so what is said of console "
+        "passwords and sign-ins leaves that user out: check the event in CloudTrail (its responseElements) "
+        "and which user's login profile was created then (aws iam get-login-profile "
+        f"--user-name USER: its CreateDate), then run `torinvest events --username USER{start} "
+        "…` for that user's sign-ins"
+    )
+
+
+def _a(caller_type: str | None) -> str:
+    """``an AssumedRole``, ``a FederatedUser``: the caller's type with its article."""
+    if not caller_type:
+        return "a caller of no recorded type"
+    return f"{'an' if caller_type[:1] in 'AEIOU' else 'a'} {caller_type}"
+
+
+def unnamed_issues(unnamed: Sequence[UnnamedPassword]) -> list[DataIssue]:
+    """One data issue per console password set for a user the call does not name."""
+    return [DataIssue(UNNAMED_SOURCE, unnamed_said(u)) for u in unnamed]
+
+
+def unnamed_dict(u: UnnamedPassword) -> dict[str, Any]:
+    """``summary.json``'s ``console_passwords_unnamed[]`` (docs/DESIGN.md)."""
+    return {
+        "event_name": u.event_name,
+        "event_time": None if u.event_time is None else _when(u.event_time),
+        "event_id": u.event_id,
+        "set_by": u.set_by,
+        "caller_type": u.caller_type,
+        "caller_arn": u.caller_arn,
+        "outcome": "unknown" if u.unknown else "succeeded",
+        "said": unnamed_said(u),
+    }
 
 
 def _when(t: pd.Timestamp | None) -> str:

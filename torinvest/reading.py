@@ -29,7 +29,14 @@ import pandas as pd
 from torinvest.errors import DataIssue, group_issues
 from torinvest.events import NOTES_SOURCE, Activity
 from torinvest.impairment import Impairments, impairments, reading_basis
-from torinvest.passwords import PasswordUse, password_issues, password_notes, password_uses
+from torinvest.passwords import (
+    PasswordUse,
+    password_issues,
+    password_notes,
+    password_uses,
+    unnamed_issues,
+    unnamed_of,
+)
 from torinvest.sources.records import is_unfollowed
 from torinvest.sources.records.origin import KeyOrigin, Mint, origin_phrase
 from torinvest.sources.records.origin import key_origin as origin_of
@@ -258,12 +265,16 @@ def said_of(
     notes += [i.problem for i in impaired.issues if i not in impaired.activity_gaps]
     origin = None
     uses: list[PasswordUse] = []
+    unnamed: list[DataIssue] = []
     if access_key:
         origin = key_origin(act, access_key, start=start, unread=activity_gaps(act, impaired))
         uses = passwords_of(act, access_key, follow_derived=follow_derived, until=end)
-        notes += password_notes(uses)
+        # a password set for a user the call does not name: whose sign-ins, not known
+        unknown = unnamed_of(act.frame, [access_key, *(d.access_key_id for d in act.derived)])
+        notes += password_notes(uses, unknown)
+        unnamed = unnamed_issues(unknown)
     return Said(
-        issues=[*act.issues, *missing, *gaps, *password_issues(uses)],
+        issues=[*act.issues, *missing, *gaps, *password_issues(uses), *unnamed],
         notes=notes,
         origin=origin,
         origin_text=origin_phrase(origin.to_dict()) if origin is not None else "",

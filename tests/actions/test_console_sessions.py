@@ -613,3 +613,66 @@ def test_a_password_call_naming_no_user_by_an_iam_user_is_its_own() -> None:
     # a record whose identity type is missing (not known to be an IAM user): no user taken
     events["user_type"] = None
     assert console_passwords(events, {BENJAMIN_KEY}) == []
+
+
+# --------------------------------------------------------------------------------------------
+# a password user the activity deleted since: no console session is left to end
+# --------------------------------------------------------------------------------------------
+@pytest.mark.usefixtures("cut_off_at_now")
+@pytest.mark.parametrize("genuine", [True, False], ids=["confirmed", "forged-delete"])
+def test_a_deny_on_a_user_the_activity_deleted_says_user_gone_not_failed(
+    proxy: FaultProxy, moto: str, fake_aws: FakeAws, tmp_path: Path, genuine: bool
+) -> None:
+    """The key set alice's password, then deleted alice (DeleteUser after CreateLoginProfile):
+    the deny on alice's console sessions got NoSuchEntity — "failed", exit 1, as if a live
+    session were left. IAM ends a user's console sessions with the user: once CloudTrail
+    confirms that DeleteUser, the step says "user alice gone: no session to end" (already done,
+    the run not failed). A DeleteUser CloudTrail never recorded (a forged log file) proves
+    nothing: the NoSuchEntity stays a failure."""
+    iam = iam_client(moto)
+    iam.create_user(UserName="benjamin")
+    suspect = iam.create_access_key(UserName="benjamin")["AccessKey"]["AccessKeyId"]
+    iam.create_user(UserName="alice")
+    made = iam.create_login_profile(UserName="alice", Password="Xx-12345678!")["LoginProfile"]
+    iam.delete_login_profile(UserName="alice")
+    iam.delete_user(UserName="alice")
+    set_at = pd.Timestamp(made["CreateDate"])
+    password = records_frame(
+        [("CreateLoginProfile", IAM, {"userName": "alice"}, None)], key=suspect, start=set_at
+    )
+    deleted = records_frame(
+        [("DeleteUser", IAM, {"userName": "alice"}, None)],
+        key=suspect,
+        genuine=genuine,
+        start=set_at + pd.Timedelta(minutes=5),
+        prefix="d",
+    )
+    events = pd.concat([password, deleted], ignore_index=True)
+    plan = ac.plan_remediation(key(suspect), events, now=NOW)
+    (deny,) = _denies(plan, "alice")
+    assert deny.deleted_by is not None and deny.deleted_by.event_id == "d0"
+    assert "the activity deleted user alice after it (DeleteUser at " in deny.why
+    assert "IAM ends a user's console sessions with the user" in deny.why
+    printed: list[str] = []
+    report = rn.carry_out(
+        Aws(), plan, execute=True, ledger=tmp_path / "ledger.jsonl", echo=printed.append
+    )
+    (result,) = [r for r in report.results if r.action.params.get("UserName") == "alice"
+                 and r.action.operation == "PutUserPolicy"]  # fmt: skip
+    lines = report.summary_lines()
+    if not genuine:
+        assert result.status == "failed"
+        assert "NoSuchEntity" in str(result.error and result.error.code)
+        assert "could not be confirmed with CloudTrail" in "\n".join(printed)
+        assert rn_run.exit_problem(report) is not None
+        return
+    assert result.status == "already-done", result
+    note = str(result.note)
+    assert note.startswith("user alice gone: no session to end — IAM has no user alice (")
+    assert "the activity deleted it (DeleteUser at " in note and "(event d0)" in note
+    assert "confirmed with CloudTrail" in note
+    assert report.failed == []
+    assert rn_run.exit_problem(report) is None
+    assert f"  {note}" in lines
+    assert not [line for line in lines if line.startswith("  console sessions ended: alice")]
+    assert lines[0].count(" 0 failed") == 1

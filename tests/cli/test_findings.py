@@ -443,3 +443,35 @@ def test_a_region_without_a_detector_is_not_looked_at_never_answered(
         assert code == EXIT_COULD_NOT_LOOK and "no Tor findings" not in out + err
         assert "no open Tor finding" not in err
         assert "no region could be looked at: GuardDuty has no detector in any of the 2 " in err
+
+
+def test_credentials_that_expire_on_page_2_list_page_1_and_say_the_region_read_in_part(
+    fake_aws: FakeAws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ListFindings answered ExpiredToken on page 2 of a region: its first page's findings were
+    thrown away and the region read "could not be searched"; they are listed, and the region
+    is said read in part (which page stopped, why, what to do)."""
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    base = json.loads((SHAPES / "single_raw.json").read_text())
+    found = []
+    for i in range(60):
+        f = copy.deepcopy(base)
+        f["id"] = f"a{i:031x}"
+        f["updatedAt"] = f"2023-07-10T12:{i % 60:02d}:00.000Z"
+        found.append(f)
+    fake_aws.guardduty("us-east-1").add_detector()
+    fake_aws.guardduty("us-east-1").add_findings(found)
+    fake_aws.fail(
+        "guardduty", "us-east-1", "ExpiredTokenException", operation="ListFindings",
+        message="The security token included in the request is expired", after=1,
+    )  # fmt: skip
+    code, out, err = run("findings", "--regions", "us-east-1", "--json")
+    assert code == 0, err
+    assert len(json.loads(out)) == 50
+    assert "could not be searched" not in err
+    assert "guardduty:us-east-1: read in part: 50 finding(s) from 1 page(s)" in err
+    assert "then ListFindings page 2 stopped" in err and "ExpiredTokenException" in err
+    assert (
+        "partial result: 1 region(s) read in part (see the issues); findings there that were "
+        "not read are not listed"
+    ) in err

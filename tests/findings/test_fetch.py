@@ -237,3 +237,37 @@ def test_fetched_findings_go_with_aws_sources_not_a_case_folder(tmp_path: Path) 
     sources = investigation.sources_from_parameters(case_dir=str(sample_case().root))
     with pytest.raises(OptionsError, match="fetched_findings goes with AWS sources"):
         investigation.load_findings(sources, fetched=str(tmp_path / "findings.json"))
+
+
+@pytest.mark.parametrize("operation", ["ListFindings", "GetFindings"])
+def test_credentials_that_expire_on_page_2_keep_page_1_and_say_the_region_read_in_part(
+    fake_aws: FakeAws, aws: Aws, operation: str
+) -> None:
+    """ListFindings (or the GetFindings of its page) answered ExpiredToken on page 2: the
+    findings of page 1 are kept and the region says it was read in part — which page stopped
+    and why — never "could not be searched" with what was read thrown away."""
+    fake_aws.guardduty("us-east-1").add_detector()
+    fake_aws.guardduty("us-east-1").add_findings(tor_findings(120, "us-east-1"))
+    fake_aws.guardduty("eu-west-1").add_detector()
+    fake_aws.guardduty("eu-west-1").add_findings(tor_findings(3, "eu-west-1", prefix="b"))
+    message = "The security token included in the request is expired"
+    fake_aws.fail(
+        "guardduty", "us-east-1", "ExpiredTokenException", operation=operation,
+        message=message, after=1,
+    )  # fmt: skip
+    result = fetch_findings(aws, ["us-east-1", "eu-west-1"])
+    assert len(result.findings) == 53
+    assert [f.origin for f in result.findings].count("guardduty:us-east-1") == 50
+    assert result.failed == [] and result.partial == ["guardduty:us-east-1"]
+    assert result.answered == ["guardduty:us-east-1", "guardduty:eu-west-1"]
+    (issue,) = result.issues
+    assert issue.source == "guardduty:us-east-1" and issue.unread
+    assert issue.problem.startswith(
+        "read in part: 50 finding(s) from 1 page(s) of ListFindings were read, then "
+    )
+    stopped = "ListFindings page 2" if operation == "ListFindings" else "GetFindings of the"
+    assert f"then {stopped}" in issue.problem and "ExpiredTokenException" in issue.problem
+    assert "the findings from that page on are not listed" in issue.problem
+    assert result.gap(detail=False) == "1 region(s) read in part"
+    assert result.gap().startswith("1 region(s) read in part: us-east-1 (read in part: 50 ")
+    assert not result.complete or result.unread_records  # never read as a whole search

@@ -51,6 +51,7 @@ WRITTEN_KEYS = [
     "lists",
     *SUMMARY_KEYS[8:10],
     "console_passwords",  # console passwords the key set (optional: older summaries lack it)
+    "console_passwords_unnamed",  # passwords set for a user the call does not name (optional)
     "key_origin",  # who minted the key (optional: summaries written before it have none)
     SUMMARY_KEYS[10],
     "baseline",

@@ -135,6 +135,11 @@ def deny_console_sessions(
             any_record=True,
             ends_sessions_of=(p.user_name,),
         )
+        gone = _deleted_after(events, p, account)
+        if gone is not None:  # the activity deleted the user since: its sessions went with it
+            deny = replace(
+                deny, why=f"{deny.why}; {_gone_said(p.user_name, gone)}", deleted_by=gone
+            )
         at = _after_password_step(plan.actions, p.user_name)
         moved = _after_renames([deny], [p.event_time], renames)[0]
         if moved.manual:  # renamed since: a call under the old name would end nothing
@@ -188,6 +193,45 @@ def _unnamed_step(u: UnnamedPassword) -> Action:
         "with it)",
         targets=tuple(t for t in (u.set_by,) if t),
     )
+
+
+def _deleted_after(events: pd.DataFrame, p: ConsolePassword, account: str | None) -> Record | None:
+    """The record of the last successful ``DeleteUser`` of ``p``'s user (``userName``, compared
+    as IAM does: without regard to case) the activity made at or after the password was set, in
+    the finding's account; None when there is none."""
+    rows = events[
+        events["event_name"].eq("DeleteUser").fillna(False).to_numpy(dtype=bool)
+        & succeeded_rows(events)
+    ]
+    found = None
+    for row in rows.sort_values("event_time", kind="stable").to_dict("records"):
+        named = json_object(row.get("request_parameters")).get("userName")
+        if not isinstance(named, str) or named.casefold() != p.user_name.casefold():
+            continue
+        t = row.get("event_time")
+        if p.event_time is not None and (t is None or pd.isna(t) or t < p.event_time):
+            continue
+        if account and event_account(row) != account:
+            continue
+        found = record_of(row)
+    if found is not None and not any(f == "requestParameters.userName" for f, _ in found.fields):
+        found = replace(found, fields=(*found.fields, ("requestParameters.userName", p.user_name)))
+    return found
+
+
+def _gone_said(user: str, gone: Record) -> str:
+    """What the deny on a user the activity deleted since says of it."""
+    return (
+        f"the activity deleted user {user} after it ({gone_ref(gone)}): IAM ends a user's "
+        f"console sessions with the user — if IAM has no user {user} when the run gets there, "
+        "it says so (user gone: no session to end) once CloudTrail confirms that DeleteUser"
+    )
+
+
+def gone_ref(gone: Record) -> str:
+    """``DeleteUser at T (event E)`` of a :attr:`Action.deleted_by` record."""
+    when = gone.event_time or "an unknown time"
+    return f"{gone.event_name} at {when} (event {gone.event_id or '(no eventID)'})"
 
 
 def _row(events: pd.DataFrame, p: ConsolePassword) -> Mapping[str, Any] | None:

@@ -102,6 +102,11 @@ class Action:
     #: the users whose console sessions this deny ends (the passwords the key set): the run's
     #: summary names them
     ends_sessions_of: tuple[str, ...] = ()
+    #: the activity's DeleteUser of the user this deny is on, after the password it ends the
+    #: sessions of was set: IAM ends a user's console sessions with the user, so once CloudTrail
+    #: confirms it, a NoSuchEntity on the deny reads "user gone: no session to end", never
+    #: "failed" (:func:`torinvest.runner.checks.gone_user`)
+    deleted_by: Record | None = None
 
     def cli(self) -> str:
         """The equivalent AWS CLI command (for the ticket and for review)."""
@@ -128,6 +133,7 @@ class Action:
         d["identity"] = list(self.identity) if self.identity else None
         d["records"] = [asdict(r) for r in self.records]
         d["ends_sessions_of"] = list(self.ends_sessions_of)
+        d["deleted_by"] = asdict(self.deleted_by) if self.deleted_by is not None else None
         d["cli"] = self.cli()
         return d
 

@@ -277,4 +277,5 @@ def print_gap(result: FindingsResult, err: TextIO, unlocated: Sequence[DataIssue
     if unlocated:
         parts.append(f"{len(unlocated)} Tor finding(s) name no usable access key")
     if parts:
-        print_partial(f"{'; '.join(parts)} (see the issues); findings there are not listed", err)
+        there = "findings there that were not read" if result.partial else "findings there"
+        print_partial(f"{'; '.join(parts)} (see the issues); {there} are not listed", err)

@@ -32,6 +32,7 @@ from torinvest.display.markup import (
 from torinvest.grouping import from_tor, tor_count
 from torinvest.outcome import call_results, split_text
 from torinvest.parameters import param_bool
+from torinvest.passwords import unnamed_said
 from torinvest.safety import html_text
 from torinvest.sources.records import is_unfollowed
 from torinvest.verdict import NEXT_STEPS, finding_check_note
@@ -469,7 +470,8 @@ def password_lines(inv: Investigation) -> list[str]:
                     f"run <code>{_e(u.command())}</code>"
                 )
         out.append(head + use)
-    return out
+    # a password set for a user the call does not name: whose sign-ins, not known
+    return out + [f"<b>{_e(unnamed_said(u))}</b>" for u in inv.unnamed_passwords]
 
 
 def _next_html(inv: Investigation, verdict: Mapping[str, Any]) -> str:

@@ -210,7 +210,7 @@ def _passwords_html(inv: Investigation) -> str:
     if not lines:
         return ""
     used = any(u.signed_in for u in inv.console_passwords)
-    unread = any(u.status != "read" for u in inv.console_passwords)
+    unread = any(u.status != "read" for u in inv.console_passwords) or bool(inv.unnamed_passwords)
     body = (
         "<p>A console password is a credential the key minted, as a key is: whoever set it "
         "can sign in to the console as that user (ConsoleLogin) after the key is revoked; "

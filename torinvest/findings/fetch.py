@@ -127,19 +127,24 @@ def fetch_region(
                 SortCriteria={"AttributeName": "updatedAt", "OrderBy": "DESC"},
                 PaginationConfig={"PageSize": BATCH_SIZE},
             )
-            # each once: a listing whose token expired starts over and lists them again
-            ids = list(dict.fromkeys(fid for page in listed for fid in field(page, "FindingIds")))
-            op = "GetFindings"
-            for i in range(0, len(ids), BATCH_SIZE):
-                batch = ids[i : i + BATCH_SIZE]
-                try:
-                    resp = gd.get_findings(DetectorId=detector, FindingIds=batch)
-                except _PARSE_ERRORS as e:
-                    log.info("GetFindings in %s could not be parsed (%s): one by one", region, e)
-                    out.extend(_get_one_by_one(gd, detector, batch, region, problems))
-                    continue
-                out.extend(_read(resp, region, problems))
-            log.info("guardduty %s detector %s: %d findings", region, detector, len(ids))
+            seen: set[str] = set()  # each once: a listing whose token expired starts over
+            pages = 0  # the pages whose findings were all read (GetFindings)
+            try:
+                for page in listed:
+                    ids = list(dict.fromkeys(f for f in field(page, "FindingIds") if f not in seen))
+                    op = "GetFindings"
+                    out.extend(_get_findings(gd, detector, ids, region, problems))
+                    seen.update(ids)
+                    pages += 1
+                    op = "ListFindings"
+            except AWS_CALL_ERRORS as e:
+                if (not out and not pages) or problems is None:  # nothing read: the region failed
+                    raise
+                # the findings already read are kept; the region says it was read in part
+                err = translate_error(e, service="guardduty", region=region, operation=op)
+                problems.append(read_in_part(region, pages, len(out), op, err))
+                return out
+            log.info("guardduty %s detector %s: %d findings", region, detector, len(seen))
         return out
     except AWS_CALL_ERRORS as e:
         raise translate_error(e, service="guardduty", region=region, operation=op) from e
@@ -174,6 +179,45 @@ def _pages(gd: Any, operation: str, region: str, **kwargs: Any) -> Iterator[Mapp
     paginator = gd.get_paginator(xform_name(operation))
     return restarting_pages(
         lambda: paginator.paginate(**kwargs), "NextToken", "guardduty", operation, region=region
+    )
+
+
+def _get_findings(
+    gd: Any, detector: str, ids: Sequence[str], region: str, problems: list[DataIssue] | None
+) -> list[dict[str, Any]]:
+    """GetFindings of ``ids`` in batches; a batch botocore cannot parse (a finding with a field
+    of the wrong type) is asked again one finding at a time (:func:`_get_one_by_one`)."""
+    out: list[dict[str, Any]] = []
+    for i in range(0, len(ids), BATCH_SIZE):
+        batch = list(ids[i : i + BATCH_SIZE])
+        try:
+            resp = gd.get_findings(DetectorId=detector, FindingIds=batch)
+        except _PARSE_ERRORS as e:
+            log.info("GetFindings in %s could not be parsed (%s): one by one", region, e)
+            out.extend(_get_one_by_one(gd, detector, batch, region, problems))
+            continue
+        out.extend(_read(resp, region, problems))
+    return out
+
+
+#: The start of the problem of a region read in part (:func:`read_in_part`).
+READ_IN_PART = "read in part"
+
+
+def read_in_part(region: str, pages: int, found: int, operation: str, err: AwsError) -> DataIssue:
+    """The issue of a region whose listing stopped after ``pages`` pages of ListFindings were
+    read (``found`` findings kept): which page stopped, why, and that the findings past it are
+    not listed (``unread``: any of them may be the one sought)."""
+    stopped = (
+        f"ListFindings page {pages + 1}"
+        if operation == "ListFindings"
+        else f"GetFindings of the findings of ListFindings page {pages + 1}"
+    )
+    return DataIssue(
+        f"guardduty:{region}",
+        f"{READ_IN_PART}: {found} finding(s) from {pages} page(s) of ListFindings were read, "
+        f"then {stopped} stopped: {err} — the findings from that page on are not listed",
+        unread=True,
     )
 
 
@@ -236,7 +280,9 @@ def fetch_findings(
     an answer that is not AWS's) becomes a data issue ``guardduty:<region>`` and is listed in
     ``failed``; the others are kept. A region where GuardDuty has no detector for these
     credentials is not looked at (``not_looked``, a data issue too): not a region that answered,
-    never "0 findings" there. Credentials that no region accepts (none found, a
+    never "0 findings" there. A region whose listing stopped part-way (credentials that expired
+    on page 2 of ListFindings…) keeps the findings read and is listed in ``partial``, its issue
+    saying which page stopped and why (:func:`read_in_part`). Credentials that no region accepts (none found, a
     role that cannot be assumed) raise :class:`~torinvest.errors.RegionsNotSearchedError`.
     """
     try:
@@ -267,6 +313,8 @@ def fetch_findings(
         source = f"guardduty:{region}"
         result.sources.append(source)
         result.issues.extend(problems[region])
+        if any(i.source == source and i.problem.startswith(READ_IN_PART) for i in problems[region]):
+            result.partial.append(source)  # the findings read are kept: not "could not search"
         for issue in problems[region]:
             found_id = re.search(r"finding ([A-Za-z0-9]{8,128}):", issue.problem)
             if found_id:

@@ -48,6 +48,7 @@ def _content(result: FindingsResult) -> dict[str, Any]:
         "sources": result.sources,
         "failed": result.failed,
         "not_looked": result.not_looked,
+        **({"partial": result.partial} if result.partial else {}),
         "note": result.note,
         "issues": [_issue(i) for i in result.issues],
         "rejected": {fid: _issue(i) for fid, i in result.rejected.items()},
@@ -118,6 +119,7 @@ def _result(doc: Any) -> FindingsResult:
         note=doc["note"] if isinstance(doc["note"], str) else None,
         failed=[str(s) for s in doc["failed"]],
         not_looked=[str(s) for s in doc.get("not_looked") or []],  # absent: kept before it was
+        partial=[str(s) for s in doc.get("partial") or []],
         rejected={str(k): _issue_from(v) for k, v in doc["rejected"].items()},
         other_types={str(k): str(v) for k, v in doc["other_types"].items()},
         samples={str(k): str(v) for k, v in (doc.get("samples") or {}).items()},

@@ -91,6 +91,10 @@ class FindingsResult:
     #: detector for these credentials): not looked at — neither answered nor failed; each has
     #: its issue ("GuardDuty has no detector in eu-west-1: not looked at …")
     not_looked: list[str] = field(default_factory=list)
+    #: the sources read in part (a region whose listing stopped at page N: credentials that
+    #: expired…): the findings read are kept, those past it are not listed; each has its issue
+    #: (``unread``: counted in :attr:`unread_records`, said as a region read in part)
+    partial: list[str] = field(default_factory=list)
     #: finding ID → type of each finding :meth:`tor_only` left out (so that :meth:`get` says
     #: "a finding of another type", not "not found")
     other_types: dict[str, str] = field(default_factory=dict)
@@ -120,6 +124,7 @@ class FindingsResult:
             archived=self.archived,
             open_only=self.open_only,
             not_looked=list(self.not_looked),
+            partial=list(self.partial),
             other_types={
                 **self.other_types,
                 **{f.id: f.type or "(no type)" for f in self.findings if not f.is_tor},
@@ -203,12 +208,15 @@ class FindingsResult:
                 if detail
                 else f"{len(names)} region(s) not looked at (no detector)"
             )
+        unread = self.unread_records
+        in_part = [i for i in unread if i.source in self.partial]
         for missing, said in (
             (
                 self.unsearched,
                 f"{self._noun}(s) could not be {'searched' if self._noun == 'region' else 'read'}",
             ),
-            (self.unread_records, "finding record(s) could not be read"),
+            (in_part, f"{self._noun}(s) read in part"),
+            ([i for i in unread if i not in in_part], "finding record(s) could not be read"),
         ):
             if not missing:
                 continue

@@ -90,6 +90,20 @@ _MINT: dict[str, Any] = _object(
         "unknown_outcome": {"type": "boolean"},
     }
 )
+#: One console password set for a user the call does not name (``console_passwords_unnamed[]``:
+#: torinvest.passwords.unnamed_dict).
+_UNNAMED_PASSWORD: dict[str, Any] = _object(
+    {
+        "event_name": {"type": "string"},
+        "event_time": _TIME_OR_NULL,
+        "event_id": _STR_OR_NULL,
+        "set_by": _STR_OR_NULL,
+        "caller_type": _STR_OR_NULL,
+        "caller_arn": _STR_OR_NULL,
+        "outcome": {"enum": ["succeeded", "unknown"]},
+        "said": {"type": "string"},
+    }
+)
 #: One console password the key set and its sign-ins read (``console_passwords[]``:
 #: torinvest.passwords.PasswordUse.to_dict).
 _PASSWORD: dict[str, Any] = _object(
@@ -257,6 +271,9 @@ SUMMARY_SCHEMA: dict[str, Any] = {
             # console passwords the key set and their sign-ins (torinvest.passwords): "not
             # read" is not "no sign-in"
             "console_passwords": {"type": "array", "items": _PASSWORD},
+            # console passwords set for a user the call does not name: whose sign-ins to
+            # search is not known (torinvest.passwords.unnamed_said)
+            "console_passwords_unnamed": {"type": "array", "items": _UNNAMED_PASSWORD},
             # who minted the key (docs/DESIGN.md): "not searched"/"not in window" are not "none"
             "key_origin": _object(
                 {
@@ -377,6 +394,7 @@ OPTIONAL_SUMMARY_KEYS = (
     "impaired_logging",
     "key_origin",
     "console_passwords",
+    "console_passwords_unnamed",
 )
 SUMMARY_SCHEMA["required"] = [
     k for k in SUMMARY_SCHEMA["required"] if k not in OPTIONAL_SUMMARY_KEYS

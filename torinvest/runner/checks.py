@@ -7,6 +7,7 @@ its delete; then the change itself, unless a probe shows it done (:func:`_change
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 from torinvest.actions import Action
 from torinvest.runner.confirm import unconfirmed
@@ -128,6 +129,7 @@ def _change(runner: Runner, action: Action, *, looked: bool = False) -> CallResu
     )
     if same is not None:
         return runner.skipped(action, *same)
+    action = gone_user(runner, action)
     probe = _probe(action)
     if probe is not None:
         read, check = probe
@@ -156,6 +158,28 @@ def _change(runner: Runner, action: Action, *, looked: bool = False) -> CallResu
     if result.status == "done" and read_back:
         return _read_back_archived(runner, result)
     return result
+
+
+def gone_user(runner: Runner, action: Action) -> Action:
+    """``action`` (a deny on a user the activity deleted after its password was set:
+    :attr:`~torinvest.actions.Action.deleted_by`) with "no such user" taken as its answer
+    (``absent_ok``: "user gone: no session to end", not "failed") once CloudTrail confirms that
+    DeleteUser (:mod:`~torinvest.runner.confirm`); as it is otherwise (unconfirmed, a NoSuchEntity
+    is a failure: the user may be gone for another reason the run cannot vouch for)."""
+    if action.deleted_by is None or action.absent_ok:
+        return action
+    check = replace(action, records=(action.deleted_by,), any_record=False)
+    if unconfirmed(runner, check) is not None:
+        runner.echo(
+            f"  the {action.deleted_by.event_name} of {_targets_of(action)} could not be "
+            "confirmed with CloudTrail: a NoSuchEntity on this deny is a failure"
+        )
+        return action
+    return replace(action, absent_ok=True)
+
+
+def _targets_of(action: Action) -> str:
+    return ", ".join(action.targets) or "its user"
 
 
 def _guards_read(runner: Runner, action: Action, read: Action) -> CallResult | None:

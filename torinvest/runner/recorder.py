@@ -315,6 +315,19 @@ class Runner:
             )
             self.echo(f"  answer: {note}")
             return CallResult(action, "read", error=err, note=note)
+        if absent and action.absent_ok and action.deleted_by is not None:
+            note = gone_note(action, err)
+            self._record(
+                {
+                    "phase": "outcome",
+                    "seq": seq,
+                    "status": "already-done",
+                    "error": {"code": err.code, "message": err.message},
+                    "note": note,
+                }
+            )
+            self.echo(f"  {note}")
+            return CallResult(action, "already-done", error=err, note=note)
         if absent and action.absent_ok and _lost_earlier(err):
             note = (
                 f"{action.operation} {_targets(action)}: nothing to remove now, and an earlier "
@@ -537,4 +550,27 @@ def unfinished_said(run: Mapping[str, Any]) -> str:
     return (
         said + ": this run checks each change before it makes it (what that run did reads "
         "'already done'), and makes the ones it did not reach"
+    )
+
+
+#: What a deny on a user the activity deleted says when IAM has no such user (its result's note
+#: starts with it: the run's summary says it instead of "console sessions ended").
+GONE = "gone: no session to end"
+
+
+def gone_note(action: Action, err: AwsError) -> str:
+    """The note of a deny whose user IAM no longer has, the activity's ``DeleteUser`` of it
+    confirmed with CloudTrail (:attr:`~torinvest.actions.Action.deleted_by`)."""
+    gone = action.deleted_by
+    user = str(action.params.get("UserName") or (action.targets[:1] or ("?",))[0])
+    ref = (
+        f"{gone.event_name} at {gone.event_time or 'an unknown time'} (event "
+        f"{gone.event_id or '(no eventID)'})"
+        if gone is not None
+        else "DeleteUser"
+    )
+    return (
+        f"user {user} {GONE} — IAM has no user {user} ({err.message}); the activity deleted it "
+        f"({ref}, confirmed with CloudTrail), and IAM ends a user's console sessions with the "
+        f"user: the {action.operation} deny is not needed"
     )

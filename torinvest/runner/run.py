@@ -25,9 +25,9 @@ from torinvest.runner.guards import check_account as check_account
 from torinvest.runner.guards import check_administrator as check_administrator
 from torinvest.runner.guards import whose_credentials as whose_credentials
 from torinvest.runner.keep import DenyKeeper, Kept, Lifted
+from torinvest.runner.recorder import GONE, _targets, unfinished_runs, unfinished_said
 from torinvest.runner.recorder import CallResult as CallResult
 from torinvest.runner.recorder import Runner as Runner
-from torinvest.runner.recorder import _targets, unfinished_runs, unfinished_said
 from torinvest.verdict import decision_lock, read_ledger
 
 
@@ -137,7 +137,9 @@ class RunReport:
                     "the run)"
                 )
             ended = r.action.ends_sessions_of
-            if r.action.operation == "PutUserPolicy" and ended:
+            if r.action.deleted_by is not None and GONE in (r.note or ""):
+                lines.append(f"  {r.note}")  # the user is gone: no session was left to end
+            elif r.action.operation == "PutUserPolicy" and ended:
                 whose = r.action.targets[0] if r.action.targets else ended[0]
                 said = (
                     "console sessions ended" if r.status != "dry-run" else "console sessions to end"
