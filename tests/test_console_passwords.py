@@ -18,7 +18,7 @@ import gzip
 import json
 import re
 import shutil
-from html import escape
+from html import escape, unescape
 from pathlib import Path
 from typing import Any
 
@@ -447,6 +447,24 @@ def test_investigate_says_the_password_and_its_sign_in_everywhere(
     data = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert [(u["signed_in"], u["sessions"]) for u in data["console_passwords"]] == [(1, [SESSION])]
     assert data["derived_keys_search"]["status"] == "followed"
+
+
+def test_the_sample_report_says_the_window_end_on_every_surface(sample_report: Path) -> None:
+    """The report ``investigate`` writes (the session's sample run, default window): the
+    window's end in ``summary.json``, and the same words in the line ``investigate`` prints,
+    the report's card and the answer a post carries."""
+    data = json.loads((sample_report / "summary.json").read_text(encoding="utf-8"))
+    [said] = data["console_passwords"]
+    until = data["window"]["end"]
+    assert said["sign_ins_search"] == {"status": "read", "why": None, "until": until}
+    words = (
+        f"no sign-in in what was read up to the window's end ({until}): a sign-in after that "
+        f"was not read — run `torinvest events --username={USER} --start={SET_AT} …` to read on"
+    )
+    assert f"1 console password(s) set ({words})" in report.one_line_summary(data)
+    assert f"1 console password(s) set ({words})" in post_answer.build_answer(data).text
+    html = (sample_report / "report.html").read_text(encoding="utf-8")
+    assert f"after it in the sources read up to the window's end ({until})" in unescape(html)
 
 
 # --------------------------------------------------------------------------------------------
