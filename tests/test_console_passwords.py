@@ -18,6 +18,7 @@ import gzip
 import json
 import re
 import shutil
+from html import escape, unescape
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ from torinvest.tor import ExitLists
 
 USER = "svc-backup-sync"  # the sample's backdoor user: CreateLoginProfile by KEY at 12:17:19
 SET_AT = "2023-07-10T12:17:19Z"
+WINDOW_END = "2023-07-10T21:56:04Z"  # the end of the sample finding's window (COVERED)
 TOR_EXIT = "199.249.230.87"  # listed on 2023-07-10 (the sample's exit lists)
 COMMAND = f"torinvest events --username={USER} --start={SET_AT} …"
 #: The Invictus run's key that gave a user a console password (CreateLoginProfile), and the user
@@ -170,7 +172,7 @@ def test_the_sample_case_lists_the_password_the_tor_key_set_and_reads_its_sign_i
         "set_by": KEY,
         "source_ip": "185.220.101.34",
         "outcome": "succeeded",
-        "sign_ins_search": {"status": "read", "why": None},
+        "sign_ins_search": {"status": "read", "why": None, "until": WINDOW_END},
         "sign_ins": [],
         "signed_in": 0,
         "sessions_read": True,
@@ -184,10 +186,19 @@ def test_the_sample_case_lists_the_password_the_tor_key_set_and_reads_its_sign_i
     html = assessment.derived_keys(inv).data
     assert "Console passwords set (1)" in html
     assert f"<code>{USER}</code>" in html
-    assert "no console sign-in of that user after it in the sources read" in html
-    assert investigation.derived_keys_phrase(data).endswith(
-        ", 1 console password(s) set (no sign-in in what was read)"
+    # read over the finding's window, which ended: a sign-in after its end was not read, and
+    # every surface says so as the card does (was: "(no sign-in in what was read)" on the
+    # terminal's line and in the tickets' answers, read as "unused")
+    after = (
+        f" up to the window's end ({WINDOW_END}): a sign-in after that was not read — run "
+        f"`torinvest events --username={USER} --start={SET_AT} …` to read on"
     )
+    assert escape(f"no console sign-in of that user after it in the sources read{after}") in html
+    assert investigation.derived_keys_phrase(data).endswith(
+        f", 1 console password(s) set (no sign-in in what was read{after})"
+    )
+    text = post_answer.build_answer(data).text
+    assert f"console password(s) set (no sign-in in what was read{after})" in text
 
 
 # --------------------------------------------------------------------------------------------
@@ -198,7 +209,7 @@ def test_sign_ins_after_the_password_are_its_use_with_tor_and_mfa(
 ) -> None:
     data = investigation.summary(signed_in)
     [said] = data["console_passwords"]
-    assert said["sign_ins_search"] == {"status": "read", "why": None}
+    assert said["sign_ins_search"] == {"status": "read", "why": None, "until": WINDOW_END}
     assert [
         (s["event_time"], s["source_ip"], s["tor"], s["result"], s["mfa_used"])
         for s in said["sign_ins"]
@@ -259,7 +270,7 @@ def test_the_duckdb_engine_reads_the_sign_ins_and_sessions_as_the_file_loader(
     inv = signed_in_duckdb
     data = investigation.summary(inv)
     [said] = data["console_passwords"]
-    assert said["sign_ins_search"] == {"status": "read", "why": None}
+    assert said["sign_ins_search"] == {"status": "read", "why": None, "until": WINDOW_END}
     # the same sign-ins as the file loader's, their MFA too (additionalEventData.MFAUsed)
     assert [(s["event_time"], s["tor"], s["result"], s["mfa_used"]) for s in said["sign_ins"]] == [
         ("2023-07-10T12:29:50Z", True, "Failure", "No"),
@@ -438,6 +449,24 @@ def test_investigate_says_the_password_and_its_sign_in_everywhere(
     assert data["derived_keys_search"]["status"] == "followed"
 
 
+def test_the_sample_report_says_the_window_end_on_every_surface(sample_report: Path) -> None:
+    """The report ``investigate`` writes (the session's sample run, default window): the
+    window's end in ``summary.json``, and the same words in the line ``investigate`` prints,
+    the report's card and the answer a post carries."""
+    data = json.loads((sample_report / "summary.json").read_text(encoding="utf-8"))
+    [said] = data["console_passwords"]
+    until = data["window"]["end"]
+    assert said["sign_ins_search"] == {"status": "read", "why": None, "until": until}
+    words = (
+        f"no sign-in in what was read up to the window's end ({until}): a sign-in after that "
+        f"was not read — run `torinvest events --username={USER} --start={SET_AT} …` to read on"
+    )
+    assert f"1 console password(s) set ({words})" in report.one_line_summary(data)
+    assert f"1 console password(s) set ({words})" in post_answer.build_answer(data).text
+    html = (sample_report / "report.html").read_text(encoding="utf-8")
+    assert f"after it in the sources read up to the window's end ({until})" in unescape(html)
+
+
 # --------------------------------------------------------------------------------------------
 # what a console session did: the keys and passwords it minted are followed in turn
 # --------------------------------------------------------------------------------------------
@@ -531,7 +560,7 @@ def test_a_password_set_from_a_console_session_is_followed(
     assert set(by_user) == {USER, SECOND}
     second = by_user[SECOND]
     assert (second["set_by"], second["event_time"]) == (SESSION, "2023-07-10T12:33:00Z")
-    assert second["sign_ins_search"] == {"status": "read", "why": None}
+    assert second["sign_ins_search"] == {"status": "read", "why": None, "until": WINDOW_END}
     assert [(s["event_time"], s["result"], s["tor"]) for s in second["sign_ins"]] == [
         ("2023-07-10T12:34:50Z", "Success", True)
     ]
@@ -710,6 +739,31 @@ def test_over_an_engine_a_password_a_console_session_set_is_named_not_followed(
     assert f"run `torinvest events --username={SECOND} --start=2023-07-10T12:33:00Z …`" in said
     assert [p for p in problems if p.startswith(f"{CONSOLE_KEY} minted by a console session")]
     assert investigation.summary(inv)["derived_keys_search"]["status"] == "partial"
+
+
+def test_the_one_line_phrase_says_the_window_end_it_read_to() -> None:
+    """``summary.json``'s ``sign_ins_search.until``: a window that ended says its end and the
+    command that reads on (one per user); one still to come, or a summary written before
+    ``until`` (none), says what it said."""
+    use = {
+        "user_name": USER,
+        "event_time": SET_AT,
+        "sign_ins_search": {"status": "read", "why": None, "until": "2023-07-10T21:56:04Z"},
+        "signed_in": 0,
+    }
+    phrase = passwords_phrase({"console_passwords": [use]})
+    assert phrase == (
+        ", 1 console password(s) set (no sign-in in what was read up to the window's end "
+        "(2023-07-10T21:56:04Z): a sign-in after that was not read — run `torinvest events "
+        f"--username={USER} --start={SET_AT} …` to read on)"
+    )
+    bare = ", 1 console password(s) set (no sign-in in what was read)"
+    later = (pd.Timestamp.now(tz="UTC") + pd.Timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    for until in (later, None):
+        search = {"status": "read", "why": None, "until": until}
+        assert passwords_phrase({"console_passwords": [{**use, "sign_ins_search": search}]}) == bare
+    old = {**use, "sign_ins_search": {"status": "read", "why": None}}  # before ``until``
+    assert passwords_phrase({"console_passwords": [old]}) == bare
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,7 @@ import pandas as pd
 
 from torinvest.errors import DataIssue
 from torinvest.events import Activity
+from torinvest.schema import utc_or_none
 from torinvest.sources.records.passwords import (
     SIGN_IN_EVENT,
     ConsolePassword,
@@ -31,6 +32,7 @@ from torinvest.sources.records.passwords import (
     console_passwords,
     sign_ins_command,
     unnamed_passwords,
+    user_sign_ins_command,
 )
 
 if TYPE_CHECKING:  # the package imports the Tor lists' parsers (stem): only where one is read
@@ -81,14 +83,18 @@ class PasswordUse:
         and — the window ending before now — none read after its end, with the command that
         reads on (the sign-ins were read over the window only: "unused" is never said of the
         time after it)."""
-        said = "no console sign-in of that user after it in the sources read"
-        until = self.until
-        if until is None or pd.isna(until) or until >= pd.Timestamp.now(tz="UTC"):
-            return said
-        return (
-            f"{said} up to the window's end ({_when(until)}): a sign-in after that was not "
-            f"read — run `{self.command()}` to read on"
-        )
+        return "no console sign-in of that user after it in the sources read" + self.read_to()
+
+    def read_to(self, *, command: bool = True) -> str:
+        """What a search that read the sign-ins says of the window it read them over: "" when
+        it has no end or ends still to come, else `` up to the window's end (T): a sign-in after
+        that was not read`` and (``command``) the command that reads on."""
+        return read_to(self.until, [self.command()] if command else [])
+
+    @property
+    def read_until(self) -> pd.Timestamp | None:
+        """The end of the window the sign-ins were read to, when they were read (else None)."""
+        return self.until if self.status == "read" else None
 
     @property
     def signed_in(self) -> list[SignIn]:
@@ -103,12 +109,30 @@ class PasswordUse:
     def to_dict(self) -> dict[str, Any]:
         return {
             **self.password.to_dict(),
-            "sign_ins_search": {"status": self.status, "why": self.why},
+            "sign_ins_search": {
+                "status": self.status,
+                "why": self.why,
+                "until": None if self.read_until is None else _when(self.read_until),
+            },
             "sign_ins": [s.to_dict() for s in self.sign_ins],
             "signed_in": len(self.signed_in),
             "sessions_read": self.sessions_read,
             "sessions": list(self.sessions),
         }
+
+
+def read_to(until: pd.Timestamp | None, commands: Sequence[str] = ()) -> str:
+    """`` up to the window's end (T): a sign-in after that was not read — run `…` to read on``
+    for sign-ins read (none found) over a window that ended at ``until`` — "" when it has none
+    (the sources' last file) or ends still to come: one sentence for the events notes, the
+    report's card, the one-line summary (``summary.json``'s ``sign_ins_search.until``), the
+    ticket answers and a deny's reason."""
+    if until is None or pd.isna(until) or until >= pd.Timestamp.now(tz="UTC"):
+        return ""
+    run = " or ".join(f"`{c}`" for c in commands)
+    return f" up to the window's end ({_when(until)}): a sign-in after that was not read" + (
+        f" — run {run} to read on" if run else ""
+    )
 
 
 def password_uses(
@@ -229,12 +253,16 @@ def passwords_gap(
     return "; ".join(parts) or None
 
 
-def passwords_phrase(summary_data: Mapping[str, Any]) -> str:
+def passwords_phrase(summary_data: Mapping[str, Any], *, commands: bool = True) -> str:
     """The console passwords of a ``summary.json`` (``console_passwords``) in a few words,
     after the derived keys ("" when the key set none, or the summary has none): ``, 1 console
     password set (SIGNED IN 2 time(s))``, ``(sign-ins of 1 not read)``, ``(sign-ins of 1 not
     followed)``, ``(no sign-in in what was read)`` (read, and none: never words that read as
-    "not read")."""
+    "not read") — read over a window that ended (``sign_ins_search.until``, in the past),
+    ``(no sign-in in what was read up to the window's end (T): a sign-in after that was not
+    read — run `torinvest events --username=U --start=T …` to read on)`` (``commands`` False:
+    without the command, which the lines after it say). A summary written before ``until``
+    has none: said as before."""
     uses = [u for u in summary_data.get("console_passwords") or [] if isinstance(u, Mapping)]
     unnamed = [
         u for u in summary_data.get("console_passwords_unnamed") or [] if isinstance(u, Mapping)
@@ -257,7 +285,7 @@ def passwords_phrase(summary_data: Mapping[str, Any]) -> str:
     if unfollowed:
         parts.append(f"sign-ins of {unfollowed} not followed")
     if not parts:
-        parts.append("no sign-in in what was read")
+        parts.append("no sign-in in what was read" + _phrase_read_to(uses, commands=commands))
     return f", {len(uses)} console password(s) set ({'; '.join(parts)}){said}"
 
 
@@ -276,8 +304,9 @@ def password_notes(
         {
             "console_passwords": [u.to_dict() for u in uses],
             "console_passwords_unnamed": [unnamed_dict(u) for u in unnamed],
-        }
-    )
+        },
+        commands=False,
+    )  # each line below names its command
     out = [head.removeprefix(", ") + " (credentials the key minted, as keys are)"]
     for u in uses:
         p = u.password
@@ -371,6 +400,24 @@ def unnamed_dict(u: UnnamedPassword) -> dict[str, Any]:
         "outcome": "unknown" if u.unknown else "succeeded",
         "said": unnamed_said(u),
     }
+
+
+def _phrase_read_to(uses: Sequence[Mapping[str, Any]], *, commands: bool) -> str:
+    """:func:`read_to` of the passwords of a ``summary.json`` read (none found): the earliest
+    window's end (``sign_ins_search.until``) of them, the commands that read each on."""
+    ends: list[pd.Timestamp] = []
+    runs: list[str] = []
+    for u in uses:
+        until = utc_or_none((u.get("sign_ins_search") or {}).get("until"))
+        if until is None:
+            continue
+        ends.append(until)
+        user = u.get("user_name")
+        if commands and isinstance(user, str) and user:
+            runs.append(user_sign_ins_command(user, utc_or_none(u.get("event_time"))))
+    if not ends:
+        return ""
+    return read_to(min(ends), list(dict.fromkeys(runs)))
 
 
 def _when(t: pd.Timestamp | None) -> str:

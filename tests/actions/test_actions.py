@@ -880,6 +880,16 @@ def test_case_dry_run_calls_nothing(proxy: FaultProxy, tmp_path: Path) -> None:
         f"12:17:19Z (event {PASSWORD_EVENT.split()[1]}, by {SUSPECT}) set its console password"
     ) in deny
     assert f"no console sign-in of {BACKDOOR_USER} after it in the sources read" in deny
+    # read over the finding's window, which ended: what was not read is said (was: not said)
+    assert (
+        "in the sources read up to the window"  # its 's is escaped in the printed comment
+        in deny
+    )
+    assert (
+        "end (2023-07-17T12:20:04Z): a sign-in after that was not read — run `torinvest "
+        f"events --username={BACKDOOR_USER} --start=2023-07-10T12:17:19Z …` to read on (the "
+        "deny covers any they do not hold)"
+    ) in deny
     assert deny.endswith(
         f"(--execute confirms its record(s) with CloudTrail LookupEvents first: {PASSWORD_EVENT})"
     )

@@ -145,6 +145,17 @@ def test_the_deny_says_what_was_read_of_the_sign_ins() -> None:
     for user in ("alice", "carol"):
         (deny,) = _denies(plan, user)
         assert f"no console sign-in of {user} after it in the sources read" in deny.why
+    # read over a window that ended: a sign-in after its end was not read (was: not said)
+    end = pd.Timestamp("2023-07-10T13:00:00Z")
+    uses = [PasswordUse(alice, "read", None, [], until=end)]
+    plan = ac.plan_remediation(key(BENJAMIN_KEY), events, now=NOW, passwords=uses)
+    (deny,) = _denies(plan, "alice")
+    assert (
+        "no console sign-in of alice after it in the sources read up to the window's end "
+        "(2023-07-10T13:00:00Z): a sign-in after that was not read — run `torinvest events "
+        "--username=alice --start=" in deny.why
+    )
+    assert deny.why.endswith("to read on (the deny covers any they do not hold)")
 
 
 def test_the_findings_own_user_keeps_one_deny_that_says_its_console_sessions() -> None:

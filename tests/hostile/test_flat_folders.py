@@ -736,3 +736,120 @@ def test_a_flat_log_file_no_digest_names_is_unvouched(tmp_path: Path) -> None:
         "here on 2023-07-09 are not named by the trail's digest files, which cover when they "
         f"were written (e.g. 2023/07/09/{planted}): CloudTrail did not deliver them"
     )
+
+
+# --------------------------------------------------------------------------------------------
+# a log file given twice (flat beside the trail's layout, a folder given as two paths, the
+# same files in two sources) is read and counted once; each account's regions judged once
+# --------------------------------------------------------------------------------------------
+REGIONS_FLAG = ("--regions", "us-east-1,eu-west-1,ap-southeast-1")
+COPIED = US_EAST_1[:5]
+
+
+def _events(tmp_path: Path, *argv: str) -> tuple[str, str]:
+    code, out, err = run(
+        "events", *argv, "--access-key", KEY, "--start", "2023-07-10", "--end", "2023-07-10",
+        "--out", str(tmp_path / "e.csv"),
+    )  # fmt: skip
+    assert code == 0, err
+    return out, err
+
+
+def _twice_note(err: str) -> str:
+    [note] = [n for n in err.splitlines() if "given twice, read once" in n]
+    return note
+
+
+def _trail_with_copies(tmp_path: Path) -> Path:
+    """The sample trail (62 log files) with 5 of its us-east-1 files also downloaded flat at
+    its top, beside ``AWSLogs/``."""
+    trail = tmp_path / "trail"
+    shutil.copytree(CASE.cloudtrail, trail)
+    for f in COPIED:
+        shutil.copy(f, trail / f.name)
+    return trail
+
+
+@pytest.fixture(params=["local", "s3"])
+def two_sources(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str]:
+    """The sample trail, and a flat folder of 5 of its us-east-1 files elsewhere: (the trail's
+    source, the flat folder's). Locally (the trail with the copies beside its layout too), or
+    under two S3 prefixes."""
+    if request.param == "local":
+        return str(_trail_with_copies(tmp_path)), str(_flat(tmp_path, COPIED))
+    moto = request.getfixturevalue("moto")
+    request.getfixturevalue("monkeypatch").setenv("MOTO_ACCOUNT_ID", ACCOUNT)
+    s3 = boto3.client("s3", endpoint_url=moto, region_name="us-east-1")
+    s3.create_bucket(Bucket="evidence")
+    for f in sorted(CASE.cloudtrail.rglob("*.json.gz")):
+        key = f.relative_to(CASE.cloudtrail).as_posix()
+        s3.put_object(Bucket="evidence", Key=f"trail/{key}", Body=f.read_bytes())
+    for f in COPIED:
+        s3.put_object(Bucket="evidence", Key=f"downloads/{f.name}", Body=f.read_bytes())
+    return "s3://evidence/trail/", "s3://evidence/downloads/"
+
+
+@pytest.mark.parametrize("engine", ["files", "duckdb"])
+def test_log_files_copied_beside_the_trail_layout_are_counted_once(
+    tmp_path: Path, engine: str
+) -> None:
+    """The reproduction: 5 log files downloaded flat beside the trail's ``AWSLogs/`` layout
+    said "64 events from 67 log file(s)" (the events de-duplicated, the files not). Each is
+    read once, counted once, and a note says so."""
+    trail = str(_trail_with_copies(tmp_path))
+    out, err = _events(tmp_path, "--logs", trail, *REGIONS_FLAG, "--engine", engine)
+    assert out.startswith("64 events from 62 log file(s)")
+    note = _twice_note(err)
+    assert note.startswith("torinvest: note: 5 log file(s) given twice, read once — ")
+    assert f"{COPIED[0].name} is " in note and "/AWSLogs/" in note  # the layout's is read
+    assert issues(err) == []
+    assert "the 62 log file(s) read hold no data events" in err
+
+
+@pytest.mark.parametrize("engine", ["files", "duckdb"])
+def test_the_same_files_in_two_sources_are_counted_once_and_judged_once(
+    two_sources: tuple[str, str], tmp_path: Path, engine: str
+) -> None:
+    """A flat folder of 5 us-east-1 files given beside the trail (``--logs TRAIL --logs
+    DOWNLOADS``): its files are the trail's, and the regions it lacks are the trail's: no issue
+    (was: "no log file named for region(s) ap-southeast-1, eu-west-1" of the flat folder, whose
+    account's files in those regions were read from the trail). Without --regions, what both
+    lack is one issue (the first source's), not one per source."""
+    trail, flat = two_sources
+    out, err = _events(tmp_path, "--logs", trail, "--logs", flat, *REGIONS_FLAG, "--engine", engine)
+    assert out.startswith("64 events from 62 log file(s)")
+    copies = 5 if trail.startswith("s3://") else 10  # locally, 5 beside the layout too
+    assert f"{copies} log file(s) given twice, read once" in _twice_note(err)
+    assert issues(err) == []
+    if trail.startswith("s3://"):
+        return  # on S3 the enabled regions are asked (tests above): local suffices here
+    out, err = _events(tmp_path, "--logs", trail, "--logs", flat)
+    [issue] = issues(err)
+    assert issue.startswith(f"torinvest: issue: {trail}/AWSLogs/{ACCOUNT}/CloudTrail/: no folder")
+
+
+def test_a_folder_given_twice_as_two_paths_is_read_and_judged_once(tmp_path: Path) -> None:
+    """The same folder as two ``--logs`` (``DIR`` and ``DIR/../trail``): 124 files counted
+    and the regions it lacks said twice (grouped as "several sources: 2 folders"); now 62, the
+    issue once, a note."""
+    trail = tmp_path / "trail"
+    shutil.copytree(CASE.cloudtrail, trail)
+    again = tmp_path / "trail" / ".." / "trail"
+    out, err = _events(tmp_path, "--logs", str(trail), "--logs", str(again))
+    assert out.startswith("64 events from 62 log file(s)")
+    assert _twice_note(err).startswith("torinvest: note: 62 log file(s) given twice, read once")
+    [issue] = issues(err)
+    assert issue.startswith(f"torinvest: issue: {trail}/AWSLogs/{ACCOUNT}/CloudTrail/: no folder")
+
+
+def test_a_file_of_the_same_name_with_another_content_is_read(tmp_path: Path) -> None:
+    """Same name, same size, other bytes: not a copy — both read (their events kept)."""
+    first, second = tmp_path / "a", tmp_path / "b"
+    name = f"{ACCOUNT}_CloudTrail_us-east-1_20230710T1205Z_AAAAAAAAAAAAAAAA.json"
+    for folder, event in ((first, "11111111"), (second, "22222222")):
+        folder.mkdir()
+        record = {"eventVersion": "1.08", "eventID": f"{event}-aaaa", "eventName": "GetUser"}
+        (folder / name).write_text(json.dumps({"Records": [record]}))
+    listing = list_logs([first, second], Narrowing())
+    assert sorted(f.location for f in listing.files) == [str(first / name), str(second / name)]
+    assert not [n for n in listing.asides if "given twice" in n]

@@ -290,9 +290,11 @@ def _sign_ins(p: ConsolePassword, uses: Sequence[PasswordUse] | None) -> str:
         )
     signed = use.signed_in
     if not signed:
+        # read over a window that ended: a sign-in after its end was not read (said, with
+        # the command that reads on); the deny covers those too
         return (
-            f"; no console sign-in of {p.user_name} after it in the sources read (the deny "
-            "covers any they do not hold)"
+            f"; no console sign-in of {p.user_name} after it in the sources read"
+            f"{use.read_to()} (the deny covers any they do not hold)"
         )
     first = signed[0]
     when = "(no time)" if first.event_time is None else f"{first.event_time:%Y-%m-%d %H:%M:%S}Z"

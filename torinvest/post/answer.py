@@ -373,7 +373,9 @@ def _derived_line(summary: Mapping[str, Any], state: str) -> str:
     derived = listed_items(summary, "derived_keys")
     total = listed_total(summary, "derived_keys")
     search = (summary.get("derived_keys_search") or {}).get("status")
-    said = passwords_phrase(summary)  # console passwords the key set: credentials it minted
+    # console passwords the key set: credentials it minted (a user name, in its command, is
+    # attacker-reachable text)
+    said = _t(passwords_phrase(summary), None)
     if search == "not followed":
         return "Derived keys: not followed (follow_derived was off)" + said
     if state == COULD_NOT_LOOK and not derived:  # none seen in what was not read

@@ -115,8 +115,14 @@ _PASSWORD: dict[str, Any] = _object(
         "set_by": _STR_OR_NULL,
         "source_ip": _STR_OR_NULL,
         "outcome": {"enum": ["succeeded", "unknown"]},
+        # ``until`` (added since: optional): the window's end the sign-ins were read to
         "sign_ins_search": _object(
-            {"status": {"enum": list(SIGN_IN_STATUSES)}, "why": _STR_OR_NULL}
+            {
+                "status": {"enum": list(SIGN_IN_STATUSES)},
+                "why": _STR_OR_NULL,
+                "until": _TIME_OR_NULL,
+            },
+            optional=("until",),
         ),
         "sign_ins": {
             "type": "array",

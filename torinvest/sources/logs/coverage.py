@@ -467,6 +467,25 @@ MAX_NAMED = 2
 MAX_EXAMPLE = 300
 
 
+#: The regions and days of each account other sources hold log files of: account → region →
+#: the days (:func:`held_by`).
+Held = Mapping[str, Mapping[str, set[date]]]
+
+
+def held_by(coverages: Iterable[Coverage]) -> dict[str, dict[str, set[date]]]:
+    """The regions (with a log file, or a folder) and days with a log file of each account in
+    ``coverages`` (other sources'), their trail folders and flat groups alike."""
+    out: dict[str, dict[str, set[date]]] = {}
+    for coverage in coverages:
+        for folder in coverage.scope:
+            regions = out.setdefault(coverage.account(folder), {})
+            for region in coverage.regions.get(folder) or ():
+                regions.setdefault(region, set())
+            for region, days in coverage.days.get(folder, {}).items():
+                regions.setdefault(region, set()).update(days)
+    return out
+
+
 def coverage_issues(
     coverage: Coverage,
     narrowing: Narrowing,
@@ -477,6 +496,8 @@ def coverage_issues(
     hashes: dict[str, tuple[str, str]] | None = None,
     enabled: EnabledRegions | None = None,
     unvouched: set[tuple[str, str, str]] | None = None,
+    elsewhere: Held | None = None,
+    said: set[tuple[str, str, date | None]] | None = None,
 ) -> list[DataIssue]:
     """One issue per ``CloudTrail/`` folder lacking a region judged (no folder: no log file
     of it at all), and one per region folder lacking log files on days of the window. With
@@ -501,8 +522,15 @@ def coverage_issues(
 
     ``unvouched``: the log files called unvouched (one issue per region folder) are added to it
     as (``…/CloudTrail/`` folder, region, file name), so that nothing else names them again
-    (:func:`~torinvest.sources.logs.writes.write_issues`)."""
+    (:func:`~torinvest.sources.logs.writes.write_issues`).
+
+    Several sources (:func:`~torinvest.sources.logs.listing.list_logs`): ``elsewhere``, what
+    the other sources hold of each account (:func:`held_by`) — a region or day of the account
+    they hold log files of was read there: no issue here —, and ``said``, the (account,
+    region, None) and (account, region, day) an earlier source said lacking (not said again:
+    one issue per account and region, whichever source; the ones said here are added)."""
     days = window_days(narrowing, today)
+    said = set() if said is None else said
     until = _window_end(narrowing) if days else None
     plan: list[tuple[str, list[DataIssue], list[tuple[str, list[date]]]]] = []
     trails = {folder_account(f) for f in coverage.scope if f not in coverage.flat}
@@ -517,6 +545,12 @@ def coverage_issues(
             continue  # its account's trail folder in the same source is judged, not its copies
         digests = everywhere
         unused: str | None = None
+        held = (elsewhere or {}).get(account, {})
+
+        def fresh(region: str, account: str = account, held: Held = held) -> bool:
+            """Not read from another source, nor said lacking by one."""
+            return region not in held and (account, region, None) not in said
+
         answered = coverage.answered(account, narrowing) if flat else {}
         other = coverage.answered(account, narrowing, standing=False) if flat else {}
         if flat and digests is not None:
@@ -532,11 +566,13 @@ def coverage_issues(
         scope = coverage.scope[folder]
         judged = sorted(scope if scope is not None else present)
         looked_up = {r for r in judged if r not in present and r in answered}
-        missing = [r for r in judged if r not in present and r not in answered]
+        missing = [r for r in judged if r not in present and r not in answered and fresh(r)]
         known = narrowing.known if scope is None else None
         expected: list[str] = []
         if known is not None and known.applies_to(account):
             for region in sorted(known.names - present):
+                if not fresh(region):
+                    continue
                 if region in answered:
                     looked_up.add(region)
                 elif digests is not None and digests.has(at[folder], region):
@@ -551,6 +587,8 @@ def coverage_issues(
         if enabled is not None and scope is None:
             extra = enabled.opt_in - enabled.names if others else frozenset()
             for region in sorted((enabled.names | extra) - present - set(expected)):
+                if not fresh(region):
+                    continue
                 if region in answered:
                     looked_up.add(region)
                 elif digests is not None and digests.has(at[folder], region):
@@ -601,10 +639,23 @@ def coverage_issues(
         lacking = sorted(r for r in other if r not in answered and r not in present)
         if lacking and asides is not None:
             asides.append(f"{folder}: {_scoped_out_note(lacking, other, narrowing)}")
+        said.update((account, r, None) for r in [*missing, *expected, *unfolded, *unsure])
         seen = coverage.days.get(folder, {})
         regions = [
-            (r, [d for d in days if d not in seen.get(r, ())]) for r in judged if r in present
+            (
+                r,
+                [
+                    d
+                    for d in days
+                    if d not in seen.get(r, ())
+                    and d not in held.get(r, ())
+                    and (account, r, d) not in said
+                ],
+            )
+            for r in judged
+            if r in present
         ]
+        said.update((account, r, d) for r, gaps in regions for d in gaps)
         plan.append((folder, head, regions))
     digests = everywhere
     verdicts: dict[tuple[str, str], DayVerdict] = {}

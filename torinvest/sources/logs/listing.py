@@ -4,7 +4,9 @@ layout before reading; several sources at once (:func:`list_logs`), and why none
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import hashlib
 import os
 import re
 import stat
@@ -38,6 +40,7 @@ from torinvest.sources.logs.coverage import (
     EnabledRegions,
     coverage_issues,
     dated_place,
+    held_by,
     named_place,
 )
 from torinvest.sources.logs.digests import DigestFolders, LocalDigests, S3Digests
@@ -49,6 +52,7 @@ from torinvest.sources.logs.versions import (
     Found,
     bucket_versioning,
     entries,
+    etag_of,
     recover,
     version_issues,
     version_pages,
@@ -447,6 +451,7 @@ def list_s3(aws: Aws, url: str, narrowing: Narrowing) -> Listing:
                         entry.restoring,
                         written=entry.written,
                         version=entry.version,
+                        etag=entry.etag,
                     )
                 )
     if kept or lost:
@@ -669,7 +674,13 @@ class _S3Lister:
         if pages is not None:
             return entries(pages)
         return [
-            Entry(o["Key"], int(o.get("Size", 0)), _utc(o.get("LastModified")), *archived_state(o))
+            Entry(
+                o["Key"],
+                int(o.get("Size", 0)),
+                _utc(o.get("LastModified")),
+                *archived_state(o),
+                etag=etag_of(o),
+            )
             for page in self._call(Prefix=prefix, **options)
             for o in page.get("Contents", [])
         ]
@@ -832,12 +843,15 @@ def list_logs(
     path: InputError; an S3 listing refused: AwsError) is an issue when another source could be
     listed (its files are read); when none could, the first error is raised. Paths in a folder
     that cannot be looked at (:func:`list_local`) are in ``unreadable`` (and appended to
-    ``issues`` when a list is given)."""
+    ``issues`` when a list is given). A file given twice (:func:`read_once`) is listed once,
+    and an aside says so; the sources' coverage is judged together, per account
+    (:func:`~torinvest.sources.logs.coverage.coverage_issues`' ``elsewhere`` and ``said``)."""
     roots = [sources] if isinstance(sources, str | Path) else list(sources)
     narrowing = narrowing or Narrowing()
     out = LogListing()
     files: list[LogFile] = []
     errors: list[TorinvestError] = []
+    listed: list[tuple[str, Listing]] = []
     for root in roots:
         name = str(root)
         out.roots.append(name)
@@ -852,6 +866,11 @@ def list_logs(
             errors.append(e)
             out.failed.append(DataIssue(name, f"could not be listed: {e}"))
             continue
+        listed.append((name, listing))
+    # the regions and days of each account a source holds: what one lacks, another may hold
+    # (an account's files read from another source were read), and what all lack is said once
+    said: set[tuple[str, str, date | None]] = set()
+    for at, (name, listing) in enumerate(listed):
         files += listing.files
         out.skipped += listing.skipped
         out.notes += [n for n in listing.version_notes if n not in out.notes]
@@ -886,23 +905,133 @@ def list_logs(
             hashes=out.hashes,
             enabled=enabled,
             unvouched=unvouched,
+            elsewhere=held_by([c.coverage for i, (_, c) in enumerate(listed) if i != at]),
+            said=said,
         )
         if isinstance(digests, S3Digests):
             gaps += digests.version_issues()
         gaps += write_issues(
             listing.files, vouched=out.hashes, unvouched=unvouched, asides=out.asides
         )
-        out.gaps += [g for g in gaps if g not in out.gaps]
+        seen = {_same_issue(g) for g in out.gaps}  # a folder given twice: its issues once
+        out.gaps += [g for g in gaps if _same_issue(g) not in seen]
         out.trail_names += [t for t in digests.trail_names() if t not in out.trail_names]
     if errors and len(errors) == len(roots):
         raise errors[0]
+    once, twice = read_once(files)
     out.files = [
-        replace(f, sha256=out.hashes[f.location]) if f.location in out.hashes else f
-        for f in {f.location: f for f in files}.values()
+        replace(f, sha256=out.hashes[f.location]) if f.location in out.hashes else f for f in once
     ]
+    if twice:  # counted once, read once: said (nothing is missing)
+        out.asides.append(given_twice_note(twice))
     if issues is not None:
         issues += out.unreadable
     return out
+
+
+def read_once(files: Sequence[LogFile]) -> tuple[list[LogFile], list[tuple[str, str]]]:
+    """``files`` with each file once, and the (location not read, location read) of the others:
+    one listed twice (sources that overlap: a folder and a folder in it), the same file by
+    another path (a folder given as two paths: relative and absolute, a link — compared by
+    resolved path; an S3 object by its key and version), or a copy of the same content (a
+    log file downloaded flat beside the trail's ``AWSLogs/`` layout, or in both of two
+    sources): the same name and size, and the same content — its SHA-256 (local files; only
+    those sharing a name and size are hashed), its ETag (S3; an object read from an earlier
+    version is never taken for a copy). Of copies, the one in the dated layout is read (its
+    digest checks it). Their events are the same: read twice, they were counted twice."""
+    out: list[LogFile] = []
+    at: dict[tuple[str, ...], int] = {}
+    twice: list[tuple[str, str]] = []
+    folders: dict[str, str] = {}  # resolved once per folder (a trail's files share a few)
+    for f in files:
+        place = _place(f, folders)
+        if place in at:
+            twice.append((f.location, out[at[place]].location))
+            continue
+        at[place] = len(out)
+        out.append(f)
+    alike: dict[tuple[str, int], list[int]] = {}
+    for i, f in enumerate(out):
+        alike.setdefault((_base_name(f.location), f.size), []).append(i)
+    dropped: set[int] = set()
+    for group in alike.values():
+        if len(group) < 2:
+            continue
+        kept: dict[str, int] = {}
+        for i in sorted(group, key=lambda i: (dated_place(out[i].location) is None, i)):
+            content = _content(out[i])
+            if content is None:
+                continue
+            if content in kept:
+                dropped.add(i)
+                twice.append((out[i].location, out[kept[content]].location))
+            else:
+                kept[content] = i
+    return [f for i, f in enumerate(out) if i not in dropped], twice
+
+
+#: At most this many files named in the note on files given twice.
+MAX_TWICE_NAMED = 2
+
+
+def given_twice_note(twice: Sequence[tuple[str, str]]) -> str:
+    """The note of :func:`read_once`'s files not read again (nothing is missing)."""
+    shown = "; ".join(
+        f"{a} listed twice" if a == b else f"{a} is {b}" for a, b in twice[:MAX_TWICE_NAMED]
+    )
+    more = len(twice) - MAX_TWICE_NAMED
+    return (
+        f"{len(twice):,} log file(s) given twice, read once — the same file listed twice, "
+        "by another path, or a copy with the same name and content (e.g. "
+        f"{shown}{f'; and {more:,} more' if more > 0 else ''}): each is counted once"
+    )
+
+
+def _base_name(location: str) -> str:
+    return location.replace("\\", "/").rpartition("/")[2]
+
+
+def _place(f: LogFile, folders: dict[str, str]) -> tuple[str, ...]:
+    """Where ``f`` is: its S3 key and version, or its local path with its folder resolved
+    (``folders``: those resolved so far)."""
+    if f.bucket is not None:
+        return ("s3", f.location, f.version or "")
+    folder, name = os.path.split(f.location)
+    if folder not in folders:
+        try:
+            folders[folder] = os.path.normcase(os.path.realpath(folder or "."))
+        except (OSError, ValueError):
+            folders[folder] = folder
+    return ("local", folders[folder], os.path.normcase(name))
+
+
+def _content(f: LogFile) -> str | None:
+    """What tells ``f``'s content: its S3 ETag (None: an earlier version is read, or no
+    ETag), or the SHA-256 of a local file's bytes (None: it cannot be read — its reading says
+    why)."""
+    if f.bucket is not None:
+        return None if f.version is not None or not f.etag else f"etag:{f.etag}"
+    digest = hashlib.sha256()
+    try:
+        with open(f.location, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return None
+    return f"sha256:{digest.hexdigest()}"
+
+
+def _same_issue(issue: DataIssue) -> tuple[str, str]:
+    """An issue of a local folder with its path resolved: a folder given as two paths says its
+    issues once."""
+    source = issue.source
+    if source.startswith("s3://"):
+        return source, issue.problem
+    path, sep, rest = source.partition(" (")
+    tail = "/" if path.endswith(("/", os.sep)) else ""
+    with contextlib.suppress(OSError, ValueError):  # as given, when it cannot be resolved
+        path = os.path.normcase(os.path.realpath(path)) + tail
+    return path + sep + rest, issue.problem
 
 
 def offline_regions(coverage: Coverage) -> EnabledRegions | None:

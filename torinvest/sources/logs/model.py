@@ -197,6 +197,9 @@ class LogFile:
     #: The S3 version to read (None: the current object): the first version of a log file
     #: deleted or rewritten in a versioned bucket (:mod:`.versions`), what CloudTrail delivered.
     version: str | None = None
+    #: S3's ETag of the object (None: a local file, or not given): with its name and size,
+    #: what tells a copy of the same content listed elsewhere (:func:`~.listing.read_once`)
+    etag: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

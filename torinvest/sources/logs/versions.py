@@ -154,6 +154,9 @@ class Entry:
     restoring: bool
     version: str | None = None
     history: History | None = None
+    #: S3's ETag of the object listed (its quotes removed; None: not given): with its name
+    #: and size, what tells a copy of the same content (:func:`~.listing.read_once`)
+    etag: str | None = None
 
     @property
     def lost(self) -> bool:
@@ -231,7 +234,16 @@ def _entry(
         restoring,
         version,
         history,
+        etag=etag_of(v),
     )
+
+
+def etag_of(listed: Mapping[str, Any]) -> str | None:
+    """The ``ETag`` of a listed object or version, its quotes removed (None: none given)."""
+    tag = listed.get("ETag")
+    if not isinstance(tag, str):
+        return None
+    return tag.strip('"') or None
 
 
 # --------------------------------------------------------------------------------------------

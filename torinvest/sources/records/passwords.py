@@ -102,9 +102,15 @@ class SignIn:
 def sign_ins_command(password: ConsolePassword) -> str:
     """The command that reads the sign-ins and console sessions' calls of ``password``'s user
     from its time on (the sources are the analyst's: ``…``); every value one argument."""
-    args = ["torinvest", "events", option("--username", password.user_name)]
-    if password.event_time is not None:
-        args.append(option("--start", password.event_time.strftime("%Y-%m-%dT%H:%M:%SZ")))
+    return user_sign_ins_command(password.user_name, password.event_time)
+
+
+def user_sign_ins_command(user: str, since: pd.Timestamp | None) -> str:
+    """:func:`sign_ins_command` of user ``user`` from ``since`` (None: no ``--start``): what a
+    ``summary.json`` entry (user name, time) names as the password's reading does."""
+    args = ["torinvest", "events", option("--username", user)]
+    if since is not None:
+        args.append(option("--start", since.strftime("%Y-%m-%dT%H:%M:%SZ")))
     return shlex.join(args) + " …"
 
 
