@@ -356,7 +356,19 @@ class Activity:
             parts.append(f"LookupEvents failed in all {len(self.lookup_regions)} region(s)")
         if len(parts) == 1 and self.empty_sources:
             return parts[0]
+        if len(self.issues) == 1:  # one source, which failed: said whole (its name, its cause)
+            return f"{NOTHING_READ}: {empty_source_text(self.issues[0])}"
         return f"{NOTHING_READ}: " + ("; ".join(parts) or "every source failed")
+
+    def said_by_why(self) -> list[DataIssue]:
+        """The issues :attr:`could_not_look` states whole (its text is theirs: one empty or
+        failed source): said there once — as the reading's data issue (``activity``) — and not
+        again under their own source, on any surface that lists both (empty otherwise)."""
+        why = self.could_not_look
+        if why is None:
+            return []
+        said = {why, why.removeprefix(f"{NOTHING_READ}: ")}
+        return [i for i in self.issues if empty_source_text(i) in said]
 
     @property
     def total_events(self) -> int:

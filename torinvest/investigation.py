@@ -606,7 +606,8 @@ class Investigation:
         unread = self.could_not_look
         if unread is not None:  # first: "could not look", never "no events" nor "incomplete"
             issues.append(DataIssue(NOTHING_READ_SOURCE, unread))
-        issues += list(self.activity.issues) + list(self.lists.issues)
+        said = self.activity.said_by_why()  # the reading's issue says them: not again
+        issues += [i for i in self.activity.issues if i not in said] + list(self.lists.issues)
         issues += [DataIssue(NOTES_SOURCE, n) for n in self.activity.notes]
         if self.key.seen_from:
             issues.append(DataIssue(f"finding {self.key.finding_id}", sightings_note(self.key)))
@@ -690,7 +691,9 @@ def investigate(
             )
         placed = analysis.geo_provenance(geo, _earliest(counts["by_time"] if counts else events))
     # the finding's account not read (events of others only): its history is not read either
-    unread = len(group_issues(activity.issues)) + (activity.could_not_look is not None)
+    said = activity.said_by_why()  # counted once, as the reading's issue (data_issues)
+    unread = len(group_issues(i for i in activity.issues if i not in said))
+    unread += activity.could_not_look is not None
     found_signals = analysis.qualify_new(found_signals, unread)
     if activity.nothing_read:  # 0 over nothing read is not a quiet key: not scored
         found_signals.append(analysis.Signal(analysis.NOT_LOOKED_SIGNAL, activity.why_nothing(), 0))
@@ -1421,8 +1424,11 @@ def activity_issues(inv: Investigation) -> list[DataIssue]:
     missing from the reading, though no source failed). Keys minted past the pass limit are
     not among them (a re-run follows the same)."""
     issues = [i for i in inv.data_issues if i.source == NOTHING_READ_SOURCE]
+    said = inv.activity.said_by_why()  # the "activity" issue says them whole: said once
     # a trail the key stopped stays stopped: a re-run reads the same (not retried)
-    return issues + [i for i in inv.unread_activity if i.source not in IMPAIRED_SOURCES]
+    return issues + [
+        i for i in inv.unread_activity if i.source not in IMPAIRED_SOURCES and i not in said
+    ]
 
 
 #: Why the campaign sections are "not looked" when torinvest.campaign.look_around did not run.

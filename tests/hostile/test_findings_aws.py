@@ -476,7 +476,9 @@ def test_cloudtrail_answer_that_is_not_aws(
     assert code == EXIT_COULD_NOT_LOOK and out == ""
     assert "Traceback" not in err
     assert "hold no event" not in err  # never "the sources were read and hold no event"
-    assert "torinvest: issue: lookup:us-east-1: " in err
+    # the one region asked, the one source: the error says its issue, said once (no issue line)
+    assert "nothing could be loaded: lookup:us-east-1: " in err
+    assert "torinvest: issue: lookup:us-east-1: " not in err
     assert "LookupEvents on cloudtrail in us-east-1" in err or "could not reach" in err
     assert not (tmp_path / "e.parquet").exists()
 

@@ -229,8 +229,9 @@ def test_no_events_could_not_look_and_nothing_to_read_read_differently(tmp_path:
     assert "not an access problem" in answers["none"]
     assert "though GuardDuty saw it called from 109.70.100.66" in answers["missed"]
     assert "No events" not in answers["missed"] and "ould not look" not in answers["missed"]
-    unread = len(investigation.summary(failed)["activity_issues"])  # the file, nothing read
-    assert unread == 2 and f"{unread} data issue(s)" in _text(display.data_issues(failed).data)
+    # the file, said once: by the reading's issue (nothing read), naming it and its cause
+    unread = len(investigation.summary(failed)["activity_issues"])
+    assert unread == 1 and f"{unread} data issue(s)" in _text(display.data_issues(failed).data)
     assert (
         f"Could not look: no event was read; {unread} data issue(s) name what could not be read"
         in answers["failed"]

@@ -25,7 +25,7 @@ from torinvest.cli.args import (
     engine_from_args,
 )
 from torinvest.cli.output import issue_count, print_issues, print_partial
-from torinvest.errors import CouldNotLookError, group_issues
+from torinvest.errors import CouldNotLookError, DataIssue, group_issues
 from torinvest.export import check_output, write_frame, write_reading
 from torinvest.options import EngineOptions
 from torinvest.safety import term_safe
@@ -216,10 +216,12 @@ def _load_and_write(
         watch=WATCHED_CALLS,  # anyone else's calls that impair logging, as investigate reads
     )
     if activity.nothing_read:  # "could not look" is never "no events"
-        print_issues([i for i in activity.issues if i not in activity.empty_sources], err)
+        said = activity.empty_sources + activity.said_by_why()  # the error line says them
+        listed = [i for i in activity.issues if i not in said]
+        print_issues(listed, err)
         for note in [*activity.notes, *activity.asides]:
             print(f"torinvest: note: {term_safe(note)}", file=err)
-        raise CouldNotLookError(activity.why_nothing(), hint=_nothing_read_hint(activity))
+        raise CouldNotLookError(activity.why_nothing(), hint=_nothing_read_hint(activity, listed))
     # what the reading says of itself, as investigate says it (torinvest.reading): the trail
     # gaps the key made, who minted the key, what cannot be judged without the finding
     reading = said_of(
@@ -300,11 +302,12 @@ def _load_and_write(
     return 0
 
 
-def _nothing_read_hint(activity: Any) -> str | None:
-    """What to do when no source could be read (None: the message already says it)."""
+def _nothing_read_hint(activity: Any, listed: Sequence[DataIssue] = ()) -> str | None:
+    """What to do when no source could be read (None: the message already says it);
+    ``listed``: the issues printed above it (those the message does not say)."""
     from torinvest.sources.logs import NO_MATCH
 
-    if len(activity.issues) > len(activity.empty_sources):
+    if listed:
         return "every problem is listed above"
     if any(i.problem.startswith(NO_MATCH) for i in activity.empty_sources):
         return "widen --start/--end or --regions, or read the logs of that window"
