@@ -168,7 +168,9 @@ def cmd_investigate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         run = report.run_report(args.finding_id, args.out, options, fetched=fetched)  # not again
         data = run.summary_data or {}
         print(report.one_line_summary(data), file=out)
-        say_reading(data, err, warnings=run.warnings)
+        refused = str((data.get("verdict") or {}).get("note") or "").startswith("NOT RECORDED")
+        # could not look: the closing error line states the reading's issue (said once)
+        say_reading(data, err, warnings=run.warnings, said_after=not refused)
         partial = _partial_reading(data)
         if partial:  # exit 0 with a reading that is not whole: the contract's marker
             print_partial(partial, err)
@@ -194,20 +196,30 @@ def cmd_investigate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return 0
 
 
-def say_reading(data: dict[str, Any], err: TextIO, *, warnings: Sequence[str] = ()) -> None:
+def say_reading(
+    data: dict[str, Any],
+    err: TextIO,
+    *,
+    warnings: Sequence[str] = (),
+    said_after: bool = False,
+) -> None:
     """What ``investigate`` says on stderr of a report's reading, from its ``summary.json``
     (``data``): each data issue (the list the report's answer and Data issues card show:
     :func:`torinvest.investigation.report_issues`), the verdict's check of the finding, the
     reading notes, data events, who minted the key, the baseline, IAM's last use of the key —
     each attacker-written part through :func:`~torinvest.safety.term_safe` — and the run's
-    warnings."""
+    warnings. ``said_after``: a reading that could not look ends the command with an error
+    stating its issue (:data:`~torinvest.investigation.NOTHING_READ_SOURCE`), not listed here
+    too."""
     from torinvest.data_events import summary_data_events
-    from torinvest.investigation import baseline_phrase, key_origin_phrase
+    from torinvest.investigation import NOTHING_READ_SOURCE, baseline_phrase, key_origin_phrase
     from torinvest.last_used import SOURCE as LAST_USED_SOURCE
     from torinvest.last_used import summary_text
     from torinvest.verdict import finding_check_note
 
     for issue in data.get("data_issues", []):
+        if said_after and issue.get("source") == NOTHING_READ_SOURCE:
+            continue
         print(
             f"torinvest: issue: {term_safe(issue['source'])}: {term_safe(issue['problem'])}",
             file=err,
