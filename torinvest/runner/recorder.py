@@ -292,6 +292,29 @@ class Runner:
         except BaseException:
             log.warning("could not record the interrupted call %s", action.name)
 
+    def _settled(
+        self,
+        action: Action,
+        seq: int,
+        status: str,
+        err: AwsError,
+        note: str,
+        said: str = "",
+        *,
+        hint: bool = False,
+    ) -> CallResult:
+        """A call AWS refused whose outcome is nonetheless known (``status``: already done,
+        done, unknown): recorded with its error (``hint`` too when asked) and ``note``, said
+        (``said`` before the note), returned."""
+        error = {"code": err.code, "message": err.message}
+        if hint:
+            error["hint"] = err.hint
+        self._record(
+            {"phase": "outcome", "seq": seq, "status": status, "error": error, "note": note}
+        )
+        self.echo(f"  {said}{note}")
+        return CallResult(action, status, error=err, note=note)
+
     def _failed(self, action: Action, seq: int, err: AwsError, *, probe: bool) -> CallResult:
         absent = err.code in ABSENT_CODES
         no_profile = action.operation == "GetLoginProfile" and "login profile" in (
@@ -316,35 +339,14 @@ class Runner:
             self.echo(f"  answer: {note}")
             return CallResult(action, "read", error=err, note=note)
         if absent and action.absent_ok and action.deleted_by is not None:
-            note = gone_note(action, err)
-            self._record(
-                {
-                    "phase": "outcome",
-                    "seq": seq,
-                    "status": "already-done",
-                    "error": {"code": err.code, "message": err.message},
-                    "note": note,
-                }
-            )
-            self.echo(f"  {note}")
-            return CallResult(action, "already-done", error=err, note=note)
+            return self._settled(action, seq, "already-done", err, gone_note(action, err))
         if absent and action.absent_ok and _lost_earlier(err):
             note = (
                 f"{action.operation} {_targets(action)}: nothing to remove now, and an earlier "
                 f"attempt of this call lost its answer ({_retry_attempts(err)} retry(ies)): this "
                 "run probably made the change"
             )
-            self._record(
-                {
-                    "phase": "outcome",
-                    "seq": seq,
-                    "status": "done",
-                    "error": {"code": err.code, "message": err.message},
-                    "note": note,
-                }
-            )
-            self.echo(f"  done (probably by this run): {note}")
-            return CallResult(action, "done", error=err, note=note)
+            return self._settled(action, seq, "done", err, note, "done (probably by this run): ")
         if action.changes_aws and (_maybe_applied(err) or _lost_earlier(err)):
             lost = (
                 f"the request may have reached AWS but its answer was lost ({err.message})"
@@ -357,30 +359,10 @@ class Runner:
                 f"{action.operation} {_targets(action)}: {lost}: whether it took effect is "
                 "unknown — check it, or re-run (a re-run checks first)"
             )
-            self._record(
-                {
-                    "phase": "outcome",
-                    "seq": seq,
-                    "status": "unknown",
-                    "error": {"code": err.code, "message": err.message, "hint": err.hint},
-                    "note": note,
-                }
-            )
-            self.echo(f"  OUTCOME UNKNOWN: {note}")
-            return CallResult(action, "unknown", error=err, note=note)
+            return self._settled(action, seq, "unknown", err, note, "OUTCOME UNKNOWN: ", hint=True)
         if absent and action.absent_ok:
             note = f"{action.operation} {_targets(action)}: nothing to remove ({err.message})"
-            self._record(
-                {
-                    "phase": "outcome",
-                    "seq": seq,
-                    "status": "already-done",
-                    "error": {"code": err.code, "message": err.message},
-                    "note": note,
-                }
-            )
-            self.echo(f"  already done: {note}")
-            return CallResult(action, "already-done", error=err, note=note)
+            return self._settled(action, seq, "already-done", err, note, "already done: ")
         if err.code == "DeleteConflict":
             err = AwsError(
                 err.message,
