@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -366,7 +367,12 @@ def test_a_template_whose_variables_are_missing_leaves_the_others_posted(
     ],
 )
 def test_a_finding_entry_the_state_does_not_write_is_said_and_rebuilt(
-    jira: FakeJira, tmp_path: Path, ledger: Path, entry: object, why: str
+    jira: FakeJira,
+    tmp_path: Path,
+    ledger: Path,
+    entry: object,
+    why: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A state file whose JSON holds a finding's entry of the wrong shape (hand-edited, another
     tool's): that entry is said and left out — the finding rebuilt from its folder as when the
@@ -385,6 +391,8 @@ def test_a_finding_entry_the_state_does_not_write_is_said_and_rebuilt(
         next(line for line in lines if line.startswith(said))
     ]
     assert "its entry is left out and the finding taken as new to this state file" in lines[0]
+    # said once: not again as a warning, which the command prints on stderr beside the line
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING and why in r.getMessage()]
     assert inv.runs == [A, B] and result.failed == []  # complete reports: not made again
     assert len([k for k in jira.issues if k != "SEC-1"]) == 2  # not posted twice
     after = json.loads((out / "state.json").read_text())["findings"]

@@ -540,7 +540,7 @@ def run_scheduled(
     with RunState.open(root) as state:
         result.started_at = state.run.get("started_at")
         for problem in state.problems:  # said, not a reason to stop: the next lines say what
-            log.warning("%s", problem)
+            log.info("%s", problem)  # said once, by the line below
             result.lines.append(f"state file: {problem}")
             echo(result.lines[-1])
         refs = {r.finding_id: r for r in findings}
