@@ -25,6 +25,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from torinvest.addresses import parse_address
 from torinvest.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -55,20 +56,11 @@ RIR_REFRESH = "pip install --upgrade iptocc"
 # what kind of address
 # --------------------------------------------------------------------------------------------
 def parse_ip(value: Any) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    """The address a ``sourceIPAddress`` value holds (an IPv4-mapped IPv6 address as its IPv4
-    address; an IPv6 zone ``%eth0`` dropped), or None when it holds none."""
-    if not isinstance(value, str):
-        return None
-    text = value.strip()
-    if not text or len(text) > 64:
-        return None
-    try:
-        ip = ipaddress.ip_address(text.split("%", 1)[0])
-    except ValueError:
-        return None
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped
-    return ip
+    """The address a ``sourceIPAddress`` value holds, or None when it holds none: the reading
+    the Tor status and the per-IP groups share (:func:`torinvest.addresses.parse_address`:
+    brackets taken off, an IPv6 zone ``%eth0`` dropped, an IPv4-mapped IPv6 address as its
+    IPv4 address)."""
+    return parse_address(value)
 
 
 def ip_kind(value: Any) -> str:

@@ -19,8 +19,10 @@ import pytest
 
 from tests.tor.archives import tar_xz
 from torinvest import tor
+from torinvest.addresses import canonical_ip
 from torinvest.case import sample_case
 from torinvest.errors import DataIssue, InputError, OptionsError
+from torinvest.geo import ip_kind, parse_ip
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "tor"
 BUNDLED = tor.bundled_dir()
@@ -166,6 +168,32 @@ def test_aws_services_are_not_tor_and_unreadable_sources_are_unknown() -> None:
         *[None] * len(UNREADABLE_SOURCES),
         *(None, True, True, False),  # no list names IPv6 exits: the 6to4 address is unknown
     ]
+
+
+#: An IPv6 exit of the bundled interval file (listed 2019-08-09 04:26 → 2020-03-20), at a time
+#: that file names enough IPv6 exits to rule Tor out for IPv6 sources.
+V6_EXIT = "2001:470:1:19::179"
+V6_COVERED = "2019-08-09T12:00:00Z"
+
+
+def test_an_address_however_written_is_one_address_to_the_tor_status_its_kind_and_groups(
+    bundled: tor.ExitLists,
+) -> None:
+    """A listed exit written with an IPv6 zone (``%eth0``) was "not Tor" — the Tor status kept
+    the zone and matched no list, while its kind and country dropped it. Every reading of an
+    address is now one (:func:`torinvest.addresses.parse_address`): the Tor status, the
+    per-IP groups (``canonical_ip``), the kind and the country (``geo.parse_ip``)."""
+    spellings = [V6_EXIT, V6_EXIT.upper(), f"[{V6_EXIT}]", f"{V6_EXIT}%eth0", f" {V6_EXIT}%25 "]
+    frame = events(*[(V6_COVERED, v) for v in spellings], (V6_COVERED, "2001:470:1:19::178"))
+    assert status(frame, bundled) == [True] * len(spellings) + [False]
+    for value in spellings:
+        assert tor.normalize_ip(value) == canonical_ip(value) == str(parse_ip(value)) == V6_EXIT
+        assert ip_kind(value) == "public"
+        assert tor.ip_status(value, utc(V6_COVERED), bundled) is True
+    # IPv4 has no zones: not an address to any of them (the Tor status: unknown, see above)
+    for value in ("185.220.101.34%eth0", "185.220.101.34%1"):
+        assert tor.normalize_ip(value) is canonical_ip(value) is parse_ip(value) is None
+        assert ip_kind(value) == "unparsable"
 
 
 NEVER_EXITS = (

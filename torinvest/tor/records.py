@@ -6,7 +6,6 @@ outcome; addresses and times.
 from __future__ import annotations
 
 import functools
-import ipaddress
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -16,6 +15,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from torinvest.addresses import canonical_ip
 from torinvest.errors import DataIssue, InputError
 from torinvest.schema import UTC_TIME, Column
 
@@ -240,7 +240,8 @@ class RefreshResult:
 # addresses and times
 # --------------------------------------------------------------------------------------------
 def normalize_ip(value: object) -> str | None:
-    """``value`` as a canonical IP string (IPv6 compressed, lower case), or None if not an IP."""
+    """``value`` as a canonical IP string (:func:`torinvest.addresses.canonical_ip`: IPv6
+    compressed, lower case, a zone dropped; IPv4-mapped IPv6 as IPv4), or None if not an IP."""
     if not isinstance(value, str):
         return None
     return _normalize_cached(value.strip())
@@ -248,17 +249,9 @@ def normalize_ip(value: object) -> str | None:
 
 @functools.lru_cache(maxsize=1 << 18)
 def _normalize_cached(text: str) -> str | None:
-    if not text or len(text) > 64:
-        return None
-    if _IPV4_RE.match(text):
+    if _IPV4_RE.match(text):  # the common case, without ipaddress
         return text
-    try:
-        addr = ipaddress.ip_address(text.strip("[]"))
-    except ValueError:
-        return None
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        return str(addr.ipv4_mapped)
-    return addr.compressed
+    return canonical_ip(text)  # one reading of an address for the whole kit (a zone dropped)
 
 
 def _utc_from_us(values: np.ndarray) -> pd.DatetimeIndex:
