@@ -398,27 +398,23 @@ def with_tor(
     """The events frame plus a ``tor`` column (True / False / NA, see :func:`tor.tor_status`).
 
     For a counts frame (rows per time bucket, ``attrs["bucket"]``; see
-    :class:`torinvest.sources.sql.Aggregates`) the status is that of each (IP, bucket): the IP
-    listed within the tolerance plus half a bucket of the bucket's middle."""
+    :class:`torinvest.sources.sql.Aggregates`) the status is that of each (IP, bucket): Tor when
+    the IP is listed within the tolerance of some moment of the bucket, not Tor only when the
+    lists rule Tor out throughout the bucket (``tor.tor_status``'s ``span``), else unknown."""
     out = events.copy()
-    probe, tolerance = _tor_probe(events, tolerance_hours)
-    out["tor"] = tor.tor_status(probe, lists, tolerance)
+    tolerance, span = _tor_probe(events, tolerance_hours)
+    out["tor"] = tor.tor_status(events, lists, tolerance, span=span)
     return out
 
 
-def _tor_probe(events: pd.DataFrame, tolerance_hours: float) -> tuple[pd.DataFrame, pd.Timedelta]:
-    """The rows :func:`with_tor` asks about and its tolerance: the events themselves, or, for
-    a counts frame, each bucket's middle with the tolerance plus half a bucket."""
+def _tor_probe(
+    events: pd.DataFrame, tolerance_hours: float
+) -> tuple[pd.Timedelta, pd.Timedelta | None]:
+    """The tolerance :func:`with_tor` asks with, and the span of each row: None for events, a
+    counts frame's bucket (each row's ``event_time`` is its bucket's start)."""
     tolerance = pd.Timedelta(hours=check_number("tolerance_hours", tolerance_hours))
     bucket = events.attrs.get("bucket") if "calls" in events.columns else None
-    if bucket is None:
-        return events, tolerance
-    half = pd.Timedelta(bucket) / 2
-    probe = pd.DataFrame(
-        {"event_time": events["event_time"] + half, "source_ip": events["source_ip"]},
-        index=events.index,
-    )
-    return probe, tolerance + half
+    return tolerance, None if bucket is None else pd.Timedelta(bucket)
 
 
 def tor_unknown_issues(
@@ -428,11 +424,8 @@ def tor_unknown_issues(
     (:func:`tor.unknown_issues`, asked as :func:`with_tor` asked)."""
     if not len(frame) or "tor" not in frame.columns:
         return []
-    probe, tolerance = _tor_probe(frame, tolerance_hours)
-    probe = probe.assign(tor=frame["tor"].array)
-    if "calls" in frame.columns:
-        probe = probe.assign(calls=frame["calls"].array)
-    return tor.unknown_issues(probe, lists, tolerance)
+    tolerance, span = _tor_probe(frame, tolerance_hours)
+    return tor.unknown_issues(frame, lists, tolerance, span=span)
 
 
 def with_ip_tor(frame: pd.DataFrame, status: pd.Series) -> pd.DataFrame:

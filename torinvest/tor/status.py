@@ -107,6 +107,8 @@ def tor_status(
     events: pd.DataFrame,
     lists: ExitLists,
     tolerance: pd.Timedelta | timedelta | str = DEFAULT_TOLERANCE,
+    *,
+    span: pd.Timedelta | timedelta | str | None = None,
 ) -> pd.Series:
     """Per event row: was ``source_ip`` a listed Tor exit within ``tolerance`` of ``event_time``?
 
@@ -120,6 +122,12 @@ def tor_status(
     exits; a value that is not an address, such as ``185.220.101.34:443``; or no time/source on
     the row). A partial list (an IOC list, a hand-made case list) can make a row True, never
     False.
+
+    ``span`` (a counts frame's time bucket): each row stands for calls anywhere in
+    [``event_time``, ``event_time`` + ``span``): True when a list names the address within
+    ``tolerance`` of some moment of it; False only when the lists rule Tor out throughout it (at
+    ``tolerance`` itself: a larger one would widen a snapshot's span) and none names the address
+    near it; NA otherwise — a bucket only partly covered holds calls at times no list covers.
     """
     missing_cols = {"event_time", "source_ip"} - set(events.columns)
     if missing_cols:
@@ -130,6 +138,7 @@ def tor_status(
     tol = _check_tolerance(tolerance)
     n = len(events)
     t, t_ok = _us(events["event_time"])
+    t_end = t + _span_us(span)  # the last moment a row's calls may be at
     starts, ends = _padded(lists, tol)
 
     # covered: a list that vouches for the whole exit population of the row's address family
@@ -137,8 +146,8 @@ def tor_status(
     obs_codes, known = pd.factorize(lists.observations["ip"])
     src = _event_codes(events["source_ip"], pd.Index(known, dtype="object"))
     ev_code, ip_missing, never = src.known, src.missing, src.never
-    v4 = _within(t, covered_segments(lists, tol, 4))
-    v6 = _within(t, covered_segments(lists, tol, 6))
+    v4 = _within(t, covered_segments(lists, tol, 4), t_end)
+    v6 = _within(t, covered_segments(lists, tol, 6), t_end)
     covered = np.where(src.ipv6, v6, v4) & t_ok
 
     # listed: some padded interval of the same address contains t (merge_asof by address)
@@ -153,11 +162,13 @@ def tor_status(
         )
         right["reach"] = right.groupby("code", sort=False)["end"].cummax()
         right = right.sort_values("start", kind="stable")[["code", "start", "reach"]]
-        left = pd.DataFrame({"code": ev_code[pick], "t": t[pick], "row": pick}).sort_values(
-            "t", kind="stable"
-        )
+        # an observation padded by the tolerance that starts by the row's last moment and
+        # reaches its first
+        left = pd.DataFrame(
+            {"code": ev_code[pick], "end": t_end[pick], "t": t[pick], "row": pick}
+        ).sort_values("end", kind="stable")
         merged = pd.merge_asof(
-            left, right, left_on="t", right_on="start", by="code", direction="backward"
+            left, right, left_on="end", right_on="start", by="code", direction="backward"
         )
         reach = merged["reach"].to_numpy(dtype="float64", na_value=np.nan)
         hit = reach >= merged["t"].to_numpy(dtype="float64")
@@ -170,13 +181,34 @@ def tor_status(
     return pd.Series(values, index=events.index, name="tor")
 
 
-def _within(t: np.ndarray, segments: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-    """Whether each time (µs) falls in one of the sorted disjoint closed ``segments``."""
+def _within(
+    t: np.ndarray, segments: tuple[np.ndarray, np.ndarray], t_end: np.ndarray | None = None
+) -> np.ndarray:
+    """Whether each time (µs) — each closed span [``t``, ``t_end``] when given — falls wholly in
+    one of the sorted disjoint closed ``segments``."""
     seg_start, seg_end = segments
     if not len(seg_start):
         return np.zeros(len(t), dtype=bool)
     j = np.searchsorted(seg_start, t, side="right") - 1
-    return (j >= 0) & (t <= seg_end[np.clip(j, 0, None)])
+    last = t if t_end is None else t_end
+    return (j >= 0) & (last <= seg_end[np.clip(j, 0, None)])
+
+
+def _span_us(span: pd.Timedelta | timedelta | str | None) -> int:
+    """How far past its time a row's calls may be (µs): 0 for one call, a bucket's size less
+    1 µs for the calls of a time bucket [start, start + span)."""
+    if span is None:
+        return 0
+    try:
+        size = pd.Timedelta(span)
+    except (ValueError, TypeError):
+        size = pd.NaT
+    if size is pd.NaT or pd.isna(size) or size <= pd.Timedelta(0):
+        raise InputError(
+            f"invalid time bucket {span!r}",
+            hint="pass the counts frame's bucket, a duration above zero such as '1h'",
+        )
+    return int(size // pd.Timedelta(microseconds=1)) - 1
 
 
 # --------------------------------------------------------------------------------------------
@@ -195,9 +227,11 @@ def unknown_reasons(
     frame: pd.DataFrame,
     lists: ExitLists,
     tolerance: pd.Timedelta | timedelta | str = DEFAULT_TOLERANCE,
+    *,
+    span: pd.Timedelta | timedelta | str | None = None,
 ) -> pd.Series:
     """Per row of ``frame`` (``event_time``, ``source_ip`` and the ``tor`` that
-    :func:`tor_status` gave with the same ``lists`` and ``tolerance``): why its Tor status is
+    :func:`tor_status` gave with the same ``lists``, ``tolerance`` and ``span``): why its Tor status is
     NA — one of :data:`UNKNOWN_REASONS` (a categorical Series named ``tor_unknown``, NA where
     the status is known). Only the distinct source values are looked at, not each row."""
     categories = pd.CategoricalDtype(list(UNKNOWN_REASONS))
@@ -208,9 +242,10 @@ def unknown_reasons(
     tol = _check_tolerance(tolerance)
     na = frame["tor"].isna().to_numpy(dtype=bool)
     t, t_ok = _us(frame["event_time"])
+    t_end = t + _span_us(span)
     src = _event_codes(frame["source_ip"], pd.Index([], dtype="object"))
-    v4_only = _within(t, covered_segments(lists, tol, 4)) & ~_within(
-        t, covered_segments(lists, tol, 6)
+    v4_only = _within(t, covered_segments(lists, tol, 4), t_end) & ~_within(
+        t, covered_segments(lists, tol, 6), t_end
     )
     code = np.full(len(frame), 3, dtype="int8")  # a time no list rules Tor out at
     code[src.ipv6 & v4_only] = 2
@@ -225,11 +260,13 @@ def unknown_issues(
     frame: pd.DataFrame,
     lists: ExitLists,
     tolerance: pd.Timedelta | timedelta | str = DEFAULT_TOLERANCE,
+    *,
+    span: pd.Timedelta | timedelta | str | None = None,
 ) -> list[DataIssue]:
     """Data issues (source ``tor``) for the rows of ``frame`` whose Tor status is NA, one per
     reason (:func:`unknown_reasons`): how many events (a counts frame's ``calls`` weigh each
     row), why, and what to do; the values that are not an address named (a few, as data)."""
-    reasons = unknown_reasons(frame, lists, tolerance)
+    reasons = unknown_reasons(frame, lists, tolerance, span=span)
     if not reasons.notna().any():
         return []
     weight = (
