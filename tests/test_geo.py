@@ -33,6 +33,10 @@ FINDING = "6dde0a8f8d46f6acad893b30f905e97c"
         ("127.0.0.1", "private"),
         ("100.64.0.1", "private"),  # shared address space (carrier-grade NAT)
         ("fe80::1%eth0", "private"),
+        ("2001:0:53aa:64c:81e:609d:e07b:7434", "public"),  # Teredo: tunnelled, on the internet
+        ("2001:db8::1", "private"),  # documentation
+        ("[2001:db8::1]", "private"),
+        ("185.220.101.34%eth0", "unparsable"),  # IPv4 has no zones
         ("::ffff:10.0.0.1", "private"),
         ("s3.amazonaws.com", "aws-service"),
         ("AWS Internal", "aws-service"),

@@ -41,6 +41,12 @@ IP_KINDS: tuple[str, ...] = ("public", "private", "aws-service", "unparsable", "
 _AWS_SERVICE = re.compile(
     r"^(?:[a-z0-9][a-z0-9-]*\.)+amazonaws\.com(?:\.cn)?$|^aws internal$", re.IGNORECASE
 )
+#: Special-purpose IPv6 ranges that are not "global" in IANA's registry (nor to
+#: :mod:`ipaddress`) yet reach the internet, tunnelled: Teredo (``2001::/32``, RFC 4380) gives
+#: hosts behind an IPv4 NAT an IPv6 address. Tor exits use it (dan.me.uk's list names
+#: ``2001:0:53aa:64c:81e:609d:e07b:7434``), so an address there is ``public``: never taken as a
+#: source that cannot be a Tor exit.
+TUNNEL_NETWORKS: tuple[ipaddress.IPv6Network, ...] = (ipaddress.IPv6Network("2001::/32"),)
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _ASN = re.compile(r"^(?:AS)?(\d{1,10})$", re.IGNORECASE)
 #: The longest text kept from a database field (an AS organization name).
@@ -64,15 +70,22 @@ def parse_ip(value: Any) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None
 
 
 def ip_kind(value: Any) -> str:
-    """``public`` (a globally routable address), ``private`` (private, loopback, link-local,
-    shared or reserved ranges: no country), ``aws-service`` (an AWS service name or ``AWS
+    """``public`` (a globally routable address, or a tunnelled one: :data:`TUNNEL_NETWORKS`),
+    ``private`` (private, loopback, link-local, shared or reserved ranges: no country),
+    ``aws-service`` (an AWS service name or ``AWS
     Internal``), ``unparsable`` (anything else) or ``missing`` (no value)."""
     if value is None or not isinstance(value, str) or not value.strip():
         return "missing"
     ip = parse_ip(value)
     if ip is not None:
-        return "public" if ip.is_global else "private"
+        return "public" if ip.is_global or _tunnelled(ip) else "private"
     return "aws-service" if _AWS_SERVICE.match(value.strip()) else "unparsable"
+
+
+def _tunnelled(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Whether ``ip`` is in a special-purpose range :mod:`ipaddress` does not count as global
+    that nevertheless holds hosts on the internet (:data:`TUNNEL_NETWORKS`)."""
+    return isinstance(ip, ipaddress.IPv6Address) and any(ip in n for n in TUNNEL_NETWORKS)
 
 
 # --------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import hashlib
 import io
 import itertools
 import lzma
+import os
 import shutil
 import urllib.error
 from datetime import UTC, date, datetime, timedelta
@@ -194,6 +195,28 @@ def test_an_address_however_written_is_one_address_to_the_tor_status_its_kind_an
     for value in ("185.220.101.34%eth0", "185.220.101.34%1"):
         assert tor.normalize_ip(value) is canonical_ip(value) is parse_ip(value) is None
         assert ip_kind(value) == "unparsable"
+
+
+#: A Tor exit in dan.me.uk's list (the bundled intervals: 2018-11-17 12:00 → 15:00) with a
+#: Teredo address (2001::/32): not "global" to IANA nor to ipaddress, yet on the internet.
+TEREDO_EXIT = "2001:0:53aa:64c:81e:609d:e07b:7434"
+
+
+def test_a_tunnelled_address_can_be_an_exit_and_is_unknown_where_no_list_covers(
+    bundled: tor.ExitLists,
+) -> None:
+    """A Teredo address was taken as one that cannot be an exit (``ip_kind`` ``private``):
+    "not Tor" at any time, even where no list covers, though real lists name Tor exits there."""
+    assert ip_kind(TEREDO_EXIT) == "public"
+    assert not tor.cannot_be_exit(TEREDO_EXIT)
+    frame = events(
+        ("2018-11-17T13:00:00Z", TEREDO_EXIT),  # listed
+        ("2018-11-20T00:00:00Z", TEREDO_EXIT),  # no list names enough IPv6 exits then
+        ("2025-01-01T00:00:00Z", TEREDO_EXIT),  # no list at all
+        (V6_COVERED, TEREDO_EXIT),  # the lists rule Tor out for IPv6 sources then
+        ("2025-01-01T00:00:00Z", "2001:db8::1"),  # documentation: cannot be an exit
+    )
+    assert status(frame, bundled) == [True, None, None, False, False]
 
 
 NEVER_EXITS = (
@@ -1026,6 +1049,42 @@ def test_refresh_without_network_returns_a_note(tmp_path: Path) -> None:
         result = tor.refresh(tmp_path, opener=opener, now=NOW)
         assert result == tor.RefreshResult(False, url, None, note)
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_a_month_cached_before_it_ended_is_downloaded_again(tmp_path: Path) -> None:
+    """The current month's archive grows hour by hour: a copy saved on the 15th holds half the
+    month. It was kept for good ("already cached; not downloaded"), so the rest of the month
+    stayed uncovered whatever the analyst ran; now a copy saved before its month ended is
+    downloaded again, as a damaged one is, and the note says why."""
+    archive = tar_xz(_hourly_members())
+    url = "https://collector.torproject.org/archive/exit-lists/exit-list-2031-01.tar.xz"
+    target = tmp_path / "exit-list-2031-01.tar.xz"
+    first = tor.refresh(
+        tmp_path, month="2031-01", opener=FakeOpener(archive), now=datetime(2031, 1, 15, tzinfo=UTC)
+    )
+    assert first.downloaded and first.path == target
+    saved = datetime(2031, 1, 15, 12, 0, tzinfo=UTC).timestamp()
+    os.utime(target, (saved, saved))
+    opener = FakeOpener(archive)
+    again = tor.refresh(
+        tmp_path, month="2031-01", opener=opener, now=datetime(2031, 2, 3, tzinfo=UTC)
+    )
+    assert opener.calls == [(url, 30.0, "torinvest/0.1.0")]
+    assert again.downloaded
+    assert again.note == (
+        f"downloaded {url} to {target} (the cached exit-list-2031-01.tar.xz was downloaded "
+        "2031-01-15 12:00Z, before the month ended: it holds the lists up to then)"
+    )
+    # saved after the month ended (this download, on 2031-02-03): kept
+    after = datetime(2031, 2, 3, tzinfo=UTC).timestamp()
+    os.utime(target, (after, after))
+    kept = tor.refresh(
+        tmp_path,
+        month="2031-01",
+        opener=FakeOpener(error=AssertionError()),
+        now=datetime(2031, 2, 4, tzinfo=UTC),
+    )
+    assert kept.note == "exit-list-2031-01.tar.xz already cached; not downloaded"
 
 
 def test_refresh_month_not_published_and_empty_cache(tmp_path: Path) -> None:

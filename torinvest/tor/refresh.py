@@ -139,6 +139,23 @@ def archive_problem(path: Path) -> str | None:
     return None
 
 
+def _before_month_end(path: Path, month: str) -> str | None:
+    """Why the cached archive of ``month`` at ``path`` may lack the month's end — it was saved
+    before the month was over (the current month's archive grows hour by hour: a copy holds
+    the lists up to its download) —, or None when it was saved after (or is not there)."""
+    try:
+        saved = pd.Timestamp(path.stat().st_mtime, unit="s", tz="UTC")
+    except OSError:
+        return None
+    end = pd.Timestamp(f"{month}-01", tz="UTC") + pd.offsets.MonthBegin(1)
+    if saved >= end:
+        return None
+    return (
+        f"was downloaded {saved:%Y-%m-%d %H:%M}Z, before the month ended: it holds the lists "
+        "up to then"
+    )
+
+
 def _check_download(path: Path, url: str, month: str | None) -> pd.DataFrame | None:
     """Raise ExitListError unless the downloaded file is a whole exit list (or archive of them):
     an archive read to its end (:func:`archive_problem`), a list not cut short
@@ -295,8 +312,9 @@ def refresh(
 
     Without ``month``: https://check.torproject.org/exit-addresses saved as
     ``exit-addresses-YYYY-MM-DDTHHMMSSZ`` (UTC time of the download). With ``month`` (``YYYY-MM``):
-    ``exit-list-YYYY-MM.tar.xz`` from CollecTor's archive, kept if already cached (past months do
-    not change); a month after the current one (of ``now``, default the current time) is an
+    ``exit-list-YYYY-MM.tar.xz`` from CollecTor's archive, kept if already cached after the month
+    ended (past months do not change; a copy saved before — the current month's archive grows —
+    is downloaded again, as a damaged one is); a month after the current one (of ``now``, default the current time) is an
     :class:`~torinvest.errors.OptionsError`. The file is written atomically (temporary file, then rename) and only if it is an
     exit list, whole as far as can be told: a current list naming far fewer IPv4 exits than the
     last one known for it (the cache's previous download, else the bundled copy:
@@ -321,10 +339,14 @@ def refresh(
         url = COLLECTOR_ARCHIVE_URL.format(month=month_text)
         target = cache / f"exit-list-{month_text}.tar.xz"
         damaged = archive_problem(target) if target.is_file() else None
-        if target.is_file() and damaged is None:
+        early = _before_month_end(target, month_text) if damaged is None else None
+        if target.is_file() and damaged is None and early is None:
             return RefreshResult(True, url, target, f"{target.name} already cached; not downloaded")
         if damaged is not None:
             damaged = f"the cached {target.name} was damaged ({damaged})"
+            log.info("%s: downloading it again", damaged)
+        elif early is not None:
+            damaged = f"the cached {target.name} {early}"
             log.info("%s: downloading it again", damaged)
     else:
         damaged = None
