@@ -247,3 +247,31 @@ def test_a_line_torn_by_a_crash_is_no_break(tmp_path: Path) -> None:
     assert read.chain.breaks == ()
     assert [i.source for i in read.issues] == [f"{ledger}:2"]  # the torn line, as before
     assert require_verdict(FID, "remediate", ledger=ledger)["status"] == "malicious"
+
+
+def test_a_record_holding_terminal_controls_is_written_inert_and_reads_back_exactly(
+    tmp_path: Path,
+) -> None:
+    """A rationale quoting a user agent (a C1 CSI, DEL, a bidi override, a line separator, a
+    zero-width space, a tag character) was written raw: ``cat`` or ``tail -f`` of the ledger let
+    it act (reorder the line, colour the terminal). Now written as ``\\uXXXX`` escapes, as in
+    every JSON file torinvest writes; the record reads back exactly and the chain holds."""
+    hostile = "ua \x9b31m red \x7f del \u202eevil\u202c \u2028sep \u200bzw \U000e0041tag"
+    ledger = tmp_path / "ledger.jsonl"
+    vd.record_verdict(
+        vd.make_verdict(
+            FID, status="malicious", analyst="ana\u202e", rationale=hostile,
+            evidence={"reading": "complete"}, now=pd.Timestamp("2024-01-01T00:00:00Z"),
+        ),
+        ledger,
+    )  # fmt: skip
+    _action(ledger, "UpdateAccessKey")
+    text = ledger.read_bytes().decode("utf-8")
+    for ch in "\x9b\x7f\u202e\u202c\u2028\u200b\U000e0041":
+        assert ch not in text
+    assert "\\u202eevil" in text and "\\u009b31m" in text
+    read = vd.read_ledger_chain(ledger)
+    assert read.issues == [] and read.chain.breaks == () and read.chain.unchained == ()
+    (first, _) = [r for _, r in read.lines]
+    assert first["rationale"] == hostile and first["analyst"] == "ana\u202e"
+    assert require_verdict(FID, "remediate", ledger=ledger)["status"] == "malicious"

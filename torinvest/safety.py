@@ -175,6 +175,28 @@ def html_text(value: object) -> str:
     return html.escape(_escape_unseen("" if value is None else str(value)), quote=True)
 
 
+#: A run of backticks (a Markdown code fence or code span is made of them).
+_BACKTICKS = re.compile("`+")
+
+
+def markdown_code_block(text: str) -> str:
+    """``text`` as one fenced Markdown code block, shown character for character by any
+    CommonMark or GitHub-flavoured renderer: no link, image, emphasis, heading or raw HTML in it
+    is read as such (``[x](http://…)``, ``![](http://…/beacon.png)``, ``<img onerror>``). The
+    fence is one backtick longer than the longest run of backticks in ``text`` (at least three),
+    so no line of the text can close it; a renderer that shows plain text shows the text between
+    two fence lines. ``text`` keeps its characters (escape control characters first:
+    :func:`term_safe`)."""
+    longest = max((len(m.group()) for m in _BACKTICKS.finditer(text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}text\n{text}\n{fence}"
+
+
+def markdown_block_overhead(text: str) -> int:
+    """How many characters :func:`markdown_code_block` adds to ``text`` (its two fences)."""
+    return len(markdown_code_block(text)) - len(text)
+
+
 def option(flag: str, value: object) -> str:
     """``--flag=value``, one argument of a suggested command line: a value that starts with
     ``-`` (a user named ``--out=/tmp/x``: IAM allows ``+=,.@_-`` in names) is then never read

@@ -34,6 +34,7 @@ from torinvest import __version__
 from torinvest.errors import DataIssue, InputError
 from torinvest.jsonread import loads as read_json
 from torinvest.paths import sync_folder
+from torinvest.safety import json_inert_bytes
 
 log = logging.getLogger(__name__)
 
@@ -235,11 +236,16 @@ _SELF_TAIL = re.compile(rb',"sha256":"([0-9a-f]{64})"\}\Z')
 
 def _chained(record: Mapping[str, Any], previous: bytes | None) -> bytes:
     """``record`` as one chained line (no line end): :data:`PREV_FIELD` links it to the
-    ``previous`` line's bytes (None: the ledger's first line), :data:`SELF_FIELD` seals it."""
+    ``previous`` line's bytes (None: the ledger's first line), :data:`SELF_FIELD` seals it.
+    DEL, C1 controls, bidi and zero-width characters (a rationale quoting a user agent, an
+    error quoting a name) are written as ``\\uXXXX`` escapes
+    (:func:`torinvest.safety.json_inert_bytes`), as in every JSON file torinvest writes:
+    ``cat``, ``tail -f`` or ``less`` of the ledger show them inert; the seal is over the line
+    as written."""
     rec = {k: v for k, v in dict(record).items() if k not in (PREV_FIELD, SELF_FIELD)}
     rec[PREV_FIELD] = hashlib.sha256(previous).hexdigest() if previous is not None else GENESIS
     rec[SELF_FIELD] = _ZEROS.decode()
-    body = orjson.dumps(rec, option=orjson.OPT_NON_STR_KEYS)
+    body = json_inert_bytes(orjson.dumps(rec, option=orjson.OPT_NON_STR_KEYS))
     digest = hashlib.sha256(body).hexdigest().encode()
     return body[: -len(_ZEROS) - 2] + digest + b'"}'
 

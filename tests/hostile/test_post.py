@@ -186,6 +186,39 @@ def test_attacker_text_stays_text_in_every_destination(
         assert "\x1b" not in text and "\x07" not in text and "\u202e" not in text
 
 
+#: Markdown an attacker can write in a user name or a target: a link, an image fetched when the
+#: comment is shown, raw HTML, emphasis, a heading, a fence of its own (to close ours).
+HOSTILE_MARKDOWN = (
+    "[click](http://evil.example/x) ![x](http://evil.example/beacon.png) <img src=x "
+    "onerror=alert(1)> **b** `````\n# h <http://evil.example/auto>"
+)
+
+
+def test_attacker_markdown_stays_text_in_a_security_ir_comment(
+    security: FakeSecurityServices, tmp_path: Path, ledger: Path
+) -> None:
+    """A case comment is Markdown to whatever shows it: the answer is one fenced code block, so
+    a user name ``![x](http://…)`` is never an image fetched when the case is opened, nor a
+    link, nor HTML — also with a fence of backticks in it (was: the answer sent as it was)."""
+    from markdown_it import MarkdownIt
+
+    data = summary_data()
+    data["key"]["user_name"] = HOSTILE_MARKDOWN
+    data["sensitive_events"][2]["target"] = "user ```" + HOSTILE_MARKDOWN
+    folder = make_report(tmp_path / "f", summary=data)
+    (o,) = post_report(folder, [f"security-ir:{CASE_ID}"], env={}, ledger=ledger).outcomes
+    assert o.status == "posted"
+    comment = security.security_ir(REGION).cases[CASE_ID].comments[0]["body"]
+    assert len(comment) <= 12_000
+    tokens = MarkdownIt("commonmark").parse(comment)
+    assert [t.type for t in tokens] == ["fence"]  # one code block, nothing outside it
+    shown = tokens[0].content
+    assert shown.startswith("torinvest: ") and "Files:" in shown
+    assert "[click](http://evil.example/x) ![x](http://evil.example/beacon.png)" in shown
+    page = MarkdownIt("commonmark").render(comment)
+    assert "<a " not in page and "<img" not in page and "<strong>" not in page
+
+
 def test_a_huge_rationale_is_cut_to_each_destinations_limit(
     security: FakeSecurityServices, tmp_path: Path, ledger: Path
 ) -> None:
@@ -643,3 +676,26 @@ def test_bearer_secrets_echoed_by_failing_servers_reach_no_output_log_or_file(
     for secret in (jira_dc.pat, servicenow.token):
         assert secret not in said and secret.encode() not in files
     assert "[REDACTED]" in said
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a\n```\n[x](http://evil.example/)",
+        "a\n`````\n![x](http://evil.example/x.png)\n````````",
+        "~~~\n<img src=x onerror=alert(1)>\n~~~",
+        "",
+    ],
+)
+def test_a_markdown_code_block_holds_any_text_whole(text: str) -> None:
+    """No line of the text — a fence of backticks of any length, a tilde fence — closes the
+    block early: the block's content is the text exactly."""
+    from markdown_it import MarkdownIt
+
+    from torinvest.safety import markdown_block_overhead, markdown_code_block
+
+    block = markdown_code_block(text)
+    tokens = MarkdownIt("commonmark").parse(block)
+    assert [t.type for t in tokens] == ["fence"]
+    assert tokens[0].content == text + "\n"
+    assert len(block) == len(text) + markdown_block_overhead(text)

@@ -169,6 +169,20 @@ def test_one_line_summary_never_says_0_events_alone_when_it_could_not_look() -> 
     assert "events (" not in line
 
 
+def test_one_line_summary_cuts_a_huge_user_name_and_keeps_it_inert() -> None:
+    """A findings file naming the key's user with 1 MB (ESC sequences first) printed it whole
+    on the terminal's one line; now escaped and cut (``report.run.LINE_NAME_CHARS``) with "…",
+    the counts after it still on the line."""
+    data = summary_data()
+    data["key"]["user_name"] = "\x1b[2J\x1b]8;;http://evil.example/\x07" + "u" * 1_000_000
+    line = report.one_line_summary(data)
+    assert "\x1b" not in line and "\x07" not in line
+    assert "(long-term, \\x1b[2J\\x1b]8;;http://evil.example/\\x07uuu" in line
+    assert "u" * 200 not in line and "uuu…), " in line
+    assert len(line) < 1_000 and line.endswith(line.split("), ", 1)[1])
+    assert "sensitive call(s), verdict" in line
+
+
 #: LookupEvents denied in eu-west-1: the key's activity was read in part (summary.json's
 #: activity_issues, beside the data issues that a re-run would not change).
 PIVOT = {"source": "ip pivot", "problem": "LookupEvents cannot filter by IP: could not look"}

@@ -24,8 +24,9 @@ reading that is not complete.
 
 Every value from the report is attacker-reachable text (user names, targets, rationales): it is
 put on one line with control and bidi characters shown escaped (:func:`torinvest.safety.term_safe`);
-each destination then keeps it inert in its own markup (Jira wiki ``{noformat}``, ServiceNow
-``[code]``).
+each destination then keeps it inert in its own markup (Jira wiki ``{noformat}``, Jira Cloud's
+ADF code block, ServiceNow ``[code]`` broken up, a Security Incident Response comment's Markdown
+code block).
 
 The verdict is the finding's current one: the report's, or a later decision in the ledger
 (said so). The Security Hub workflow status follows it (:func:`workflow`): legitimate →

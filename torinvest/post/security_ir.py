@@ -9,7 +9,9 @@ Credentials, region and endpoint come from boto3's chain (``AWS_PROFILE``, ``AWS
   credentials sent, the URL never printed or recorded (its query holds a signature and a
   session token);
 * ``CreateCaseComment`` (``body`` ≤ 12,000 characters, a ``clientToken``: a resumed post repeats
-  the token, so the case gets the comment once).
+  the token, so the case gets the comment once). The body is read as Markdown: the answer goes
+  in one fenced code block (:func:`torinvest.safety.markdown_code_block`), so attacker text in
+  it is never a link, an image or markup.
 
 IAM: ``security-ir:GetCaseAttachmentUploadUrl`` and ``security-ir:CreateCaseComment`` on the case
 (``policies/torinvest-post.json``).
@@ -34,12 +36,15 @@ from torinvest.post.base import (
 )
 from torinvest.post.http import Http, where
 from torinvest.post.jira import comment_text
+from torinvest.safety import markdown_block_overhead, markdown_code_block
 
 SERVICE = "security-ir"
 #: GetCaseAttachmentUploadUrl's limit on ``contentLength``.
 MAX_ATTACHMENT_BYTES = 104_857_600
 #: CreateCaseComment's limit on ``body``.
 MAX_COMMENT_CHARS = 12_000
+#: What follows a comment cut to :data:`MAX_COMMENT_CHARS` (after its code block).
+_CUT = "\n… (cut: see the attached report)"
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
@@ -95,10 +100,16 @@ class SecurityIrCase:
             ) from None
 
     def content(self, bundle: Bundle) -> str:
+        """The case comment: the answer and its files as one Markdown code block — a comment
+        is text any Markdown renderer may show (the console, an integration reading the case),
+        where a user name ``![x](http://…/beacon.png)`` would be an image fetched when the case
+        is opened and ``[x](http://…)`` a link — cut to :data:`MAX_COMMENT_CHARS` with the
+        fences and a note after the block."""
         text = comment_text(bundle, bundle.files)
-        if len(text) > MAX_COMMENT_CHARS:
-            text = text[: MAX_COMMENT_CHARS - 40] + "\n… (cut: see the attached report)"
-        return text
+        room = MAX_COMMENT_CHARS - markdown_block_overhead(text)
+        if len(text) <= room:
+            return markdown_code_block(text)
+        return markdown_code_block(text[: room - len(_CUT)]) + _CUT
 
     def prepare(self, bundle: Bundle, memory: Mapping[str, Any]) -> dict[str, Any]:
         return {}

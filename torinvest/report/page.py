@@ -18,8 +18,11 @@ from torinvest.safety import html_text, visible_text
 
 #: Content-Security-Policy of report.html: only the inline scripts the report was exported with
 #: run (each allowed by its SHA-256: plotly, itables), plus blob: modules (itables' offline
-#: bundle); inline styles, data: images and fonts; nothing from any other origin. A script or an
-#: event handler that markup injection might add would have no hash, so it would not run either.
+#: bundle); inline styles, data: images and fonts; nothing from any other origin. An event handler
+#: (``onerror=``) or a ``javascript:`` link that markup injection might add would not run, nor a
+#: script from elsewhere. An inline ``<script>`` element in the exported page would be hashed with
+#: the others (:func:`script_hashes` reads the whole page), so the policy does not stop that one:
+#: escaping every value (:func:`torinvest.safety.html_text`, itables, the charts) does.
 REPORT_CSP = (
     "default-src 'none'; script-src {script_hashes} blob:; style-src 'unsafe-inline'; "
     "img-src data: blob:; font-src data:; connect-src 'none'; frame-src 'none'; "

@@ -208,8 +208,16 @@ def execute_into(
     return failure
 
 
+#: The most of the key's user name the terminal's line shows: IAM names are at most 64
+#: characters, so a longer one comes from a findings file or an event made up to flood the
+#: terminal (a 1 MB name was printed whole, on one line); the rest is cut with "…" (whole in
+#: summary.json).
+LINE_NAME_CHARS = 128
+
+
 def one_line_summary(data: Mapping[str, Any]) -> str:
-    """summary.json in one line for a terminal (attacker text made inert)."""
+    """summary.json in one line for a terminal (attacker text made inert, and cut: the user name
+    to :data:`LINE_NAME_CHARS`)."""
     k, ev = data["key"], data["events"]
     # counted over every source IP, not the part summary.json lists (torinvest.shown)
     tor_ips, unknown_ips = tor_ip_counts(data)
@@ -234,7 +242,7 @@ def one_line_summary(data: Mapping[str, Any]) -> str:
     )
     line = (
         f"finding {data['finding']['id']}: key {k['access_key_id']} ({k['kind']}"
-        + (f", {k['user_name']}" if k.get("user_name") else "")
+        + (f", {term_safe(k['user_name'], limit=LINE_NAME_CHARS)}" if k.get("user_name") else "")
         + f"), {events}, "
         f"{tor_ips} Tor IP(s)"
         + (f" ({unknown_ips} of unknown Tor status)" if unknown_ips else "")
