@@ -707,6 +707,40 @@ def test_answers_of_another_key_or_time_do_not_stand_for_the_keys_calls(
     ) in said
 
 
+def test_an_answer_holding_no_event_does_not_stand_for_its_region_in_a_window(
+    tmp_path: Path,
+) -> None:
+    """The reproduction: beside us-east-1's log files, ``lookup-eu-west-1.json`` saved as
+    ``{"Events": []}`` (nothing matched, whenever it was asked) made eu-west-1 read "complete,
+    0 events" for the window: its region came from its name, and an answer without events was
+    never checked for time. A LookupEvents answer does not hold the time it was asked for, so
+    an empty one cannot say it was the window's: the region is the issue it is without it, and
+    a note says why, and how to read it (--lookup asks for the window itself)."""
+    folder = _flat(tmp_path)
+    answer = folder / "lookup-eu-west-1.json"
+    answer.write_text(json.dumps({"Events": []}))
+    code, out, err = run(
+        "events", "--logs", str(folder), "--access-key", KEY, "--regions", "us-east-1,eu-west-1",
+        "--start", "2023-07-10", "--end", "2023-07-10", "--out", str(tmp_path / "e.csv"),
+    )  # fmt: skip
+    assert code == 0, err
+    assert out.startswith("60 events from ")
+    assert [i.split(": no log file of")[0] for i in issues(err)] == [
+        f"torinvest: issue: {folder} ({FLAT}): no log file named for region(s) eu-west-1"
+    ]
+    assert "partial result" in err
+    said = " ".join(err.split())
+    assert (
+        f"do not stand for its events of the key in the window ({answer}: it holds no event, and "
+        "a LookupEvents answer does not hold the time it was asked for: whether nothing was "
+        "called there in the window, or it was asked for another time, is not known)"
+    ) in said
+    assert "read that region with --lookup instead, which asks for the window itself" in said
+    # without a window, any time it was asked for is the window's: it stands for the region
+    listing = list_logs(folder, Narrowing(regions=frozenset({"us-east-1", "eu-west-1"})))
+    assert listing.gaps == []
+
+
 def test_an_answer_of_the_keys_user_stands_for_its_region(tmp_path: Path) -> None:
     """An answer exported for the key's user (every event of one Username, some of them the
     key's) holds every call of the key there: it stands for the region, as one of the key's
