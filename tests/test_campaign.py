@@ -383,6 +383,57 @@ def test_a_related_finding_guardduty_answers_unreadably_makes_the_search_partial
     assert got.describe().startswith("1 related finding(s) in 1 of 1 source(s); could not read")
 
 
+def test_credentials_that_expire_after_the_first_link_keep_its_findings_read_in_part(
+    fake_aws: FakeAws,
+) -> None:
+    """The reproduction: credentials that expired after the key's search (the first link)
+    made the region's next link fail, and the whole region read "Could not look" — the key's
+    related finding, already listed, thrown away; and a listing stopped on page 2 read as
+    "could not read guardduty:us-east-1 (1 finding(s))", as if one finding were unreadable.
+    Now the findings listed are kept and the region says it was searched in part: which links
+    were not searched, and why. Expired on the first link (nothing answered), the region could
+    not be searched — never searched with nothing found."""
+    gd = fake_aws.guardduty("us-east-1")
+    gd.add_detector()
+    gd.add_findings(related_findings())
+    subject = make_subject(
+        [KEY], principal=PRINCIPAL, ips=TOR_IPS, start=WINDOW[0], end=WINDOW[1], exclude=[FINDING]
+    )
+    expired = "The security token included in the request is expired"
+    fake_aws.fail("guardduty", "us-east-1", "ExpiredTokenException", operation="ListFindings",
+                  message=expired, after=1)  # fmt: skip
+    got = fetch_related(Aws(AwsConfig(max_workers=1)), ["us-east-1"], subject)
+    assert got.status == PARTIAL and [r["id"] for r in got.findings] == [DISCOVERY]
+    (issue,) = got.failed
+    assert issue.source == "guardduty:us-east-1" and issue.unread
+    links = len(related_criteria(subject))
+    assert issue.problem.startswith(
+        f"read in part: 1 finding(s) listed by 1 of the {links} searches (one per link), then "
+        "the search on the principal stopped: credentials expired calling ListFindings"
+    )
+    assert issue.problem.endswith(
+        "the links from that search on (the principal, the Tor IP(s), attack sequences "
+        "(AttackSequence:IAM/CompromisedCredentials)) were not searched: their findings are not "
+        "listed"
+    )
+    assert got.describe() == (
+        "1 related finding(s) in 1 of 1 source(s); searched guardduty:us-east-1 only in part "
+        "(the search stopped), so others may be there"
+    )
+    assert got.search_summary()["not_searched"] == [issue.to_dict()]
+
+    fake_aws.reset()  # expired from the first call: the region could not be searched
+    fake_aws.guardduty("us-east-1").add_detector()
+    fake_aws.guardduty("us-east-1").add_findings(related_findings())
+    fake_aws.fail("guardduty", "us-east-1", "ExpiredTokenException", operation="ListFindings",
+                  message=expired)  # fmt: skip
+    got = fetch_related(Aws(AwsConfig(max_workers=1)), ["us-east-1"], subject)
+    assert got.status == COULD_NOT_LOOK and got.findings == []
+    assert got.describe().startswith(
+        "Could not look for related findings: guardduty:us-east-1: credentials expired"
+    )
+
+
 def test_detectors_are_listed_once_per_region_for_the_run(fake_aws: FakeAws) -> None:
     """One run (one Aws: one account's credentials) lists each region's detectors once: the
     Tor findings fetch, then every related-findings link (key, principal, each IP), share the

@@ -707,6 +707,40 @@ def test_answers_of_another_key_or_time_do_not_stand_for_the_keys_calls(
     ) in said
 
 
+def test_an_answer_holding_no_event_does_not_stand_for_its_region_in_a_window(
+    tmp_path: Path,
+) -> None:
+    """The reproduction: beside us-east-1's log files, ``lookup-eu-west-1.json`` saved as
+    ``{"Events": []}`` (nothing matched, whenever it was asked) made eu-west-1 read "complete,
+    0 events" for the window: its region came from its name, and an answer without events was
+    never checked for time. A LookupEvents answer does not hold the time it was asked for, so
+    an empty one cannot say it was the window's: the region is the issue it is without it, and
+    a note says why, and how to read it (--lookup asks for the window itself)."""
+    folder = _flat(tmp_path)
+    answer = folder / "lookup-eu-west-1.json"
+    answer.write_text(json.dumps({"Events": []}))
+    code, out, err = run(
+        "events", "--logs", str(folder), "--access-key", KEY, "--regions", "us-east-1,eu-west-1",
+        "--start", "2023-07-10", "--end", "2023-07-10", "--out", str(tmp_path / "e.csv"),
+    )  # fmt: skip
+    assert code == 0, err
+    assert out.startswith("60 events from ")
+    assert [i.split(": no log file of")[0] for i in issues(err)] == [
+        f"torinvest: issue: {folder} ({FLAT}): no log file named for region(s) eu-west-1"
+    ]
+    assert "partial result" in err
+    said = " ".join(err.split())
+    assert (
+        f"do not stand for its events of the key in the window ({answer}: it holds no event, and "
+        "a LookupEvents answer does not hold the time it was asked for: whether nothing was "
+        "called there in the window, or it was asked for another time, is not known)"
+    ) in said
+    assert "read that region with --lookup instead, which asks for the window itself" in said
+    # without a window, any time it was asked for is the window's: it stands for the region
+    listing = list_logs(folder, Narrowing(regions=frozenset({"us-east-1", "eu-west-1"})))
+    assert listing.gaps == []
+
+
 def test_an_answer_of_the_keys_user_stands_for_its_region(tmp_path: Path) -> None:
     """An answer exported for the key's user (every event of one Username, some of them the
     key's) holds every call of the key there: it stands for the region, as one of the key's
@@ -826,6 +860,73 @@ def test_the_same_files_in_two_sources_are_counted_once_and_judged_once(
     out, err = _events(tmp_path, "--logs", trail, "--logs", flat)
     [issue] = issues(err)
     assert issue.startswith(f"torinvest: issue: {trail}/AWSLogs/{ACCOUNT}/CloudTrail/: no folder")
+
+
+DATA_FILE = f"{ACCOUNT}_CloudTrail_us-east-1_20230710T1300Z_DataEvents000000.json.gz"
+
+
+def _data_log_file() -> bytes:
+    """A log file of two data events (S3 GetObject by anyone: not the key's), compact as
+    CloudTrail writes it."""
+    records = [
+        {
+            "eventVersion": "1.09",
+            "eventID": f"d{n}000000-0000-0000-0000-000000000000",
+            "eventTime": f"2023-07-10T13:0{n}:00Z",
+            "eventSource": "s3.amazonaws.com",
+            "eventName": "GetObject",
+            "awsRegion": "us-east-1",
+            "sourceIPAddress": "10.0.0.1",
+            "eventCategory": "Data",
+            "managementEvent": False,
+            "readOnly": True,
+            "recipientAccountId": ACCOUNT,
+            "userIdentity": {"type": "AWSService", "invokedBy": "s3.amazonaws.com"},
+        }
+        for n in (1, 2)
+    ]
+    return gzip.compress(json.dumps({"Records": records}, separators=(",", ":")).encode())
+
+
+@pytest.mark.parametrize("engine", ["files", "duckdb"])
+def test_copies_under_another_etag_are_read_but_counted_once(
+    moto: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, engine: str
+) -> None:
+    """The reproduction: 6 of the trail's log files copied to another prefix by a multipart
+    upload (``aws s3 cp`` of a large file, a copy re-encrypted with SSE-KMS: another ETag) were
+    not told as copies before reading: "64 events from 69 log file(s)", and the trail "records
+    data events (4 in the 69 log file(s) read)" — the copied file's two counted twice (its
+    events were counted once: the frame keeps one of each record). The files that may be copies
+    (a name another file listed has) are fingerprinted as read: the copies are counted once —
+    files, events, data events — and a note names them."""
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", ACCOUNT)
+    s3 = boto3.client("s3", endpoint_url=moto, region_name="us-east-1")
+    s3.create_bucket(Bucket="evidence")
+    day = f"AWSLogs/{ACCOUNT}/CloudTrail/us-east-1/2023/07/10"
+    for f in sorted(CASE.cloudtrail.rglob("*.json.gz")):
+        key = f.relative_to(CASE.cloudtrail).as_posix()
+        s3.put_object(Bucket="evidence", Key=f"trail/{key}", Body=f.read_bytes())
+    s3.put_object(Bucket="evidence", Key=f"trail/{day}/{DATA_FILE}", Body=_data_log_file())
+    for name, body in [*((f.name, f.read_bytes()) for f in COPIED), (DATA_FILE, _data_log_file())]:
+        key = f"downloads/{name}"
+        upload = s3.create_multipart_upload(Bucket="evidence", Key=key)["UploadId"]
+        part = s3.upload_part(Bucket="evidence", Key=key, UploadId=upload, PartNumber=1, Body=body)
+        s3.complete_multipart_upload(
+            Bucket="evidence", Key=key, UploadId=upload,
+            MultipartUpload={"Parts": [{"ETag": part["ETag"], "PartNumber": 1}]},
+        )  # fmt: skip
+    assert s3.head_object(Bucket="evidence", Key=f"downloads/{DATA_FILE}")["ETag"].endswith('-1"')
+    trail, flat = "s3://evidence/trail/", "s3://evidence/downloads/"
+    out, err = _events(tmp_path, "--logs", trail, "--logs", flat, *REGIONS_FLAG, "--engine", engine)
+    assert out.startswith("64 events from 63 log file(s)")
+    said = " ".join(err.split())
+    assert (
+        "torinvest: note: 6 log file(s) hold the same content as another log file read, under "
+        "another ETag or compression (a multipart or re-encrypted S3 copy, a file gunzipped; "
+        f"e.g. {flat}{COPIED[0].name} is {trail}AWSLogs/"
+    ) in said
+    assert "the trail records data events (2 in the 63 log file(s) read)" in said
+    assert issues(err) == []
 
 
 def test_a_folder_given_twice_as_two_paths_is_read_and_judged_once(tmp_path: Path) -> None:

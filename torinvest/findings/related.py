@@ -47,7 +47,7 @@ from torinvest.errors import (
     TorinvestError,
 )
 from torinvest.findings.checks import BATCH_SIZE, _json_type, sanitize
-from torinvest.findings.fetch import _epoch_ms, fetch_region
+from torinvest.findings.fetch import READ_IN_PART, _epoch_ms, fetch_region
 from torinvest.findings.files import _dedupe, read_findings
 from torinvest.findings.records import Finding, normalize_findings
 from torinvest.findings.shapes import camelize
@@ -379,8 +379,13 @@ class RelatedFindings:
                 if unlooked
                 else []
             )  # fmt: skip
-            if parts:
-                missed.append(f"could not read {_records(parts)}")
+            halted = [i for i in parts if i.problem.startswith(READ_IN_PART)]
+            records = [i for i in parts if i not in halted]
+            if halted:
+                where = ", ".join(dict.fromkeys(i.source for i in halted))
+                missed.append(f"searched {where} only in part (the search stopped)")
+            if records:
+                missed.append(f"could not read {_records(records)}")
             return f"{found} {searched}; {'; '.join(missed)}, so others may be there{blinded}"
         return f"{found} {searched}{blinded}"
 
@@ -456,11 +461,53 @@ def read_related(paths: str | Path | Iterable[str | Path], subject: Subject) -> 
 def _region_findings(
     aws: Aws, region: str, criteria: Sequence[Mapping[str, Any]], problems: list[DataIssue]
 ) -> list[Any]:
-    """Every finding any of ``criteria`` matches in one region (raw), each once."""
+    """Every finding any of ``criteria`` matches in one region (raw), each once. The first
+    link's search failing (nothing asked yet answered) fails the region: it could not be
+    searched. A later one failing (credentials that expired part-way) keeps the findings the
+    links before it listed, and the region says it was read in part: which links were not
+    searched, and why (:func:`_links_in_part`) — never the findings read thrown away, nor the
+    region searched with nothing found for the links not asked."""
     out: list[Any] = []
-    for criterion in criteria:
-        out += fetch_region(aws, region, criterion, problems)
+    for n, criterion in enumerate(criteria):
+        try:
+            out += fetch_region(aws, region, criterion, problems)
+        except AwsError as e:
+            if n == 0 or (isinstance(e, NotEnabledError) and e.code == "NoDetector"):
+                raise
+            problems.append(_links_in_part(region, n, criteria, len(out), e))
+            return out
     return out
+
+
+#: How each link's search is named (the criterion it asks on).
+_LINK_WORDS: Mapping[str, str] = {
+    KEY_CRITERION: "the key(s)",
+    PRINCIPAL_CRITERION: "the principal",
+    **{c: "the Tor IP(s)" for c in (*IP_CRITERIA, *IP_V6_CRITERIA)},
+    "type": f"attack sequences ({ATTACK_SEQUENCE_IAM})",
+}
+
+
+def _link_words(criterion: Mapping[str, Any]) -> str:
+    names = [k for k in criterion.get("Criterion", {}) if k != "updatedAt"]
+    return ", ".join(_LINK_WORDS.get(k, k) for k in names) or "a link"
+
+
+def _links_in_part(
+    region: str, stopped: int, criteria: Sequence[Mapping[str, Any]], found: int, err: AwsError
+) -> DataIssue:
+    """The issue of a region whose related-findings search stopped at link search number
+    ``stopped`` (0-based) of ``criteria`` (``found`` findings listed before it): ``unread``,
+    as any finding of the links not searched may be a related one."""
+    left = list(dict.fromkeys(_link_words(c) for c in criteria[stopped:]))
+    return DataIssue(
+        f"guardduty:{region}",
+        f"{READ_IN_PART}: {found} finding(s) listed by {stopped} of the {len(criteria)} "
+        f"searches (one per link), then the search on {_link_words(criteria[stopped])} "
+        f"stopped: {err} — the links from that search on ({', '.join(left)}) were not "
+        "searched: their findings are not listed",
+        unread=True,
+    )
 
 
 def _to_findings(raws: Iterable[Any], source: str, issues: list[DataIssue]) -> list[Finding]:

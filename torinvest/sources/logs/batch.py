@@ -30,6 +30,7 @@ from torinvest.sources.logs.read import (
     _table_of,
     altered_issue,
     count_data_events,
+    fingerprint,
     read_local,
 )
 from torinvest.sources.records import (
@@ -82,6 +83,7 @@ def read_batch(
     copies: dict[str, str] = {}  # a trail's CloudWatch Logs copies (location → their kind)
     old_copies: list[str] = []  # those holding records of a version before 1.05
     watched: list[tuple[str, dict[str, Any]]] = []  # anyone else's calls of options.watch
+    prints: dict[str, tuple[str, int]] = {}  # the content of those that may be copies
     group = _LogGroup(options)
     with _gc_paused():
         for _, name, raw, *digest in batch:
@@ -97,6 +99,8 @@ def read_batch(
             if data is None:
                 mine += problems
                 continue
+            if name in options.twins:  # a copy of another file listed? (told once read)
+                prints[name] = (fingerprint(data), count_data_events(data))
             if digest and digest[0] is not None:  # the file delivered, or another?
                 mine += filter(None, [altered_issue(name, data, digest[0])])
             data = json_utf8(data)  # a BOM, UTF-16/32: the first bytes tell
@@ -153,6 +157,7 @@ def read_batch(
         copies=copies,
         old_copies=old_copies,
         watched=watched,
+        prints=prints,
     )
 
 

@@ -195,7 +195,10 @@ class Answer:
         ``keys`` called as, an API or a service, or any value when no key is sought —, it holds
         no other's calls (an answer of one of ``keys``, or of the user one of them called as,
         does); its events all before the window's start or all after its end, it was asked for
-        another time (events on both sides, or in the window: the window was asked)."""
+        another time (events on both sides, or in the window: the window was asked). One that
+        holds no event with a time (a region where nothing matched, covered by its file's name
+        only) does not show the time it was asked for: nothing says it was the window's (with
+        no window, any time is the window's)."""
         if self.only is not None:
             attribute, value, n = self.only
             mine = keys is not None and (
@@ -211,7 +214,13 @@ class Answer:
                 )
         start, end = narrowing.start, narrowing.end
         if self.first is None or self.last is None:
-            return None
+            if start is None and end is None:
+                return None
+            return (
+                "it holds no event, and a LookupEvents answer does not hold the time it was "
+                "asked for: whether nothing was called there in the window, or it was asked for "
+                "another time, is not known"
+            )
         if (start is not None and self.last < start) or (end is not None and self.first > end):
             return (
                 f"its events are of {_iso(self.first)}–{_iso(self.last)}, none reaching the "
@@ -756,6 +765,7 @@ def _scoped_out_note(
         f"{a.location}: {a.why_not(narrowing.keys, narrowing)}" for a in found[:MAX_NAMED]
     ) + (f"; and {len(found) - MAX_NAMED:,} more" if len(found) > MAX_NAMED else "")
     one = len(regions) == 1
+    empty = any(a.first is None for a in found)
     return (
         f"no log file named for region(s) {', '.join(regions)}, and the saved LookupEvents "
         f"answer(s) beside them of {'that region' if one else 'those regions'} do not stand for "
@@ -763,6 +773,13 @@ def _scoped_out_note(
         "key's events there over the window (aws cloudtrail lookup-events --lookup-attributes "
         "AttributeKey=AccessKeyId,AttributeValue=KEY --start-time START --end-time END "
         "--region REGION --output json) into the folder and re-run"
+        + (
+            " (an answer that holds no event never shows its time: read "
+            f"{'that region' if one else 'those regions'} with --lookup instead, which asks "
+            "for the window itself, or add its log files)"
+            if empty
+            else ""
+        )
     )
 
 
@@ -778,10 +795,11 @@ def _looked_up_note(regions: list[str], answered: Mapping[str, list[Answer]]) ->
         f" and {len(answers) - MAX_NAMED:,} more" if len(answers) > MAX_NAMED else ""
     )
     one = len(regions) == 1
+    whose = "that region's" if one else "those regions'"
     return (
         f"no log file named for region(s) {', '.join(regions)}; the saved LookupEvents "
         f"answer(s) beside them ({shown}) hold {'its' if one else 'their'} events and were read "
-        f"instead: {'that region' if one else 'those regions'}' management events only "
+        f"instead: {whose} management events only "
         "(LookupEvents holds no data events), as far as each answer was asked for (its time "
         "range is not in it)"
     )

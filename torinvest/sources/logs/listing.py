@@ -987,6 +987,50 @@ def given_twice_note(twice: Sequence[tuple[str, str]]) -> str:
     )
 
 
+def twin_candidates(files: Sequence[LogFile]) -> frozenset[str]:
+    """The locations of ``files`` (each given once: :func:`read_once`) that may still be copies
+    of one another: those sharing a name (less ``.gz``) with another. A copy :func:`read_once`
+    cannot tell before reading — an S3 object whose ETag is not its content's MD5 (a multipart
+    upload or copy, SSE-KMS), a file gunzipped beside its ``.json.gz`` — is told as it is read:
+    each of these is fingerprinted (:func:`~.read.fingerprint`) and :func:`content_twins` pairs them."""
+    names: dict[str, list[str]] = {}
+    for f in files:
+        names.setdefault(_base_name(f.location).removesuffix(".gz"), []).append(f.location)
+    return frozenset(loc for locs in names.values() if len(locs) > 1 for loc in locs)
+
+
+def content_twins(prints: Mapping[str, str], files: Sequence[LogFile]) -> list[tuple[str, str]]:
+    """The (copy, file kept) of ``files`` whose inflated content (``prints``: location → its
+    :func:`~.read.fingerprint`; files without one are none) is another's: read, their events are that
+    file's (the frame keeps one of each record), so each is counted once — of copies, the one
+    in the dated layout is kept, as :func:`read_once` keeps it."""
+    kept: dict[str, str] = {}
+    out: list[tuple[str, str]] = []
+    ranked = sorted(range(len(files)), key=lambda i: (dated_place(files[i].location) is None, i))
+    for i in ranked:
+        location = files[i].location
+        print_ = prints.get(location)
+        if print_ is None:
+            continue
+        if print_ in kept:
+            out.append((location, kept[print_]))
+        else:
+            kept[print_] = location
+    return out
+
+
+def twins_note(twins: Sequence[tuple[str, str]]) -> str:
+    """The note of :func:`content_twins`'s copies (nothing is missing, nothing counted twice)."""
+    shown = "; ".join(f"{a} is {b}" for a, b in twins[:MAX_TWICE_NAMED])
+    more = len(twins) - MAX_TWICE_NAMED
+    return (
+        f"{len(twins):,} log file(s) hold the same content as another log file read, under "
+        "another ETag or compression (a multipart or re-encrypted S3 copy, a file gunzipped; "
+        f"e.g. {shown}{f'; and {more:,} more' if more > 0 else ''}): read, but counted once — "
+        "their events, the files and their data events"
+    )
+
+
 def _base_name(location: str) -> str:
     return location.replace("\\", "/").rpartition("/")[2]
 

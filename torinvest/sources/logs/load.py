@@ -20,7 +20,7 @@ from torinvest.aws.ids import access_key_set
 from torinvest.errors import DataIssue, InputError
 from torinvest.schema import time_window
 from torinvest.sources.logs.archive import fold_archived
-from torinvest.sources.logs.listing import list_logs
+from torinvest.sources.logs.listing import content_twins, list_logs, twin_candidates, twins_note
 from torinvest.sources.logs.model import (
     DEFAULT_MAX_FILE_BYTES,
     SOURCE,
@@ -181,6 +181,7 @@ def load_logs(
         max_bytes=limit,
         mints=keys or frozenset(),
         watch=frozenset(watch) if keys else frozenset(),
+        twins=twin_candidates(files),
     )
     if source_ips is not None:
         given = frozenset(source_ips)
@@ -202,6 +203,7 @@ def load_logs(
         copies = {loc: k for p in pieces for loc, k in p.copies.items()}
         old_copies = [loc for p in pieces for loc in p.old_copies]
         watched = [w for p in pieces for w in p.watched]  # the first pass's only
+        prints = {loc: v for p in pieces for loc, v in p.prints.items()}  # the first pass's
         minted: list[DerivedKey] = []
         malformed: list[DataIssue] = []
         found_sign_ins: list[SignIn] = []
@@ -234,6 +236,14 @@ def load_logs(
     result.issues += list(dict.fromkeys(malformed))
     result.notes = list(listing.notes)
     result.asides = list(listing.asides)
+    # copies told once read (another ETag, another compression): their events are the files'
+    # they copy (the frame keeps one of each record), and so are the files and data events
+    twins = content_twins({loc: v[0] for loc, v in prints.items()}, files)
+    if twins:
+        result.asides.append(twins_note(twins))
+        data_events -= sum(prints[copy][1] for copy, _ in twins)
+        copied = {copy for copy, _ in twins}
+        files = [f for f in files if f.location not in copied]
     failed, flawed = file_states(result.issues, files)
     accounts, unplaced = file_accounts(files, failed, limit)
     result.counts = FileCounts(

@@ -224,6 +224,9 @@ class ReadOptions:
     #: keep the console sign-ins (ConsoleLogin) of these IAM users too: users a key set a
     #: console password for (:mod:`~torinvest.sources.records.passwords`; a pass of their own)
     users: frozenset[str] = frozenset()
+    #: files that may be copies of one another (locations: :func:`~.listing.twin_candidates`):
+    #: each is fingerprinted as read (``BatchOut.prints``; the first pass only)
+    twins: frozenset[str] = frozenset()
 
     @property
     def filtered(self) -> bool:
@@ -309,6 +312,9 @@ class BatchOut:
     #: those of them holding records of an event version before 1.05
     #: (:func:`~torinvest.sources.records.has_old_versions`)
     old_copies: list[str] = field(default_factory=list)
+    #: of the batch's files in ``ReadOptions.twins``, location → (the
+    #: :func:`~.listing.fingerprint` of its content, its data events)
+    prints: dict[str, tuple[str, int]] = field(default_factory=dict)
     #: the records of ``ReadOptions.watch``'s event names in the batch's files, not of the keys
     #: (:func:`~torinvest.sources.logs.prefilter.watched_records`), with their file
     watched: list[tuple[str, dict[str, Any]]] = field(default_factory=list)

@@ -362,6 +362,12 @@ class _Categories(msgspec.Struct, gc=False):
 _CATEGORIES = msgspec.json.Decoder(_Categories)
 
 
+def fingerprint(data: bytes) -> str:
+    """What tells a log file's content once inflated (its SHA-256): a copy under another ETag
+    or compression (:func:`~torinvest.sources.logs.listing.content_twins`)."""
+    return hashlib.sha256(data).hexdigest()
+
+
 def count_data_events(data: bytes) -> int:
     """How many records of one file's content (decompressed, UTF-8) are data events: their
     top-level ``eventCategory`` is ``"Data"``, whoever made them (the files read say whether

@@ -56,8 +56,9 @@ from torinvest.sources.logs import (
     read_log_table,
     too_large,
 )
+from torinvest.sources.logs.listing import content_twins, twin_candidates, twins_note
 from torinvest.sources.logs.prefilter import holds_nothing_else
-from torinvest.sources.logs.read import altered_issue
+from torinvest.sources.logs.read import altered_issue, fingerprint
 from torinvest.sources.records import SAME_RECORD_COLUMNS, LookupScope, filter_window, is_utf8
 from torinvest.sources.sql.engine import DUCKDB, EngineSettings, Output, QueryStats
 from torinvest.sources.sql.projection import (
@@ -136,6 +137,16 @@ class FileSet:
     #: keys it minted…): the files are counted by all of them, as the file loader counts its
     #: passes (a file's first problem, from the first query that met one)
     fallen: list[DataIssue] = field(default_factory=list)
+    #: the files that may be copies of one another (:func:`~torinvest.sources.logs.listing.
+    #: twin_candidates`), and of those inflated so far, location → (the fingerprint of its
+    #: content, its data events): a copy under another ETag is counted once (:meth:`twins`)
+    twin_candidates: frozenset[str] = frozenset()
+    prints: dict[str, tuple[str, int]] = field(default_factory=dict)
+
+    def twins(self) -> list[tuple[str, str]]:
+        """The (copy, file kept) of the files read whose content is another's."""
+        prints = {loc: v[0] for loc, v in self.prints.items()}
+        return content_twins(prints, self.listed_files)
 
     def add(self, path: str, location: str, size: int) -> None:
         self.paths.append(path)
@@ -162,6 +173,8 @@ class FileSet:
             old_copies=self.old_copies,
             altered=self.altered,
             fallen=self.fallen,
+            twin_candidates=self.twin_candidates,
+            prints=self.prints,  # the same files, fingerprinted once
         )
         for i, (p, loc, s) in enumerate(zip(self.paths, self.locations, self.sizes, strict=True)):
             if i in bad:
@@ -187,17 +200,19 @@ class FileSet:
     def counts(self, more: Sequence[DataIssue] = ()) -> FileCounts:
         """Listed, failed (and why), read with issues, skipped: the same counts as the file
         loader's (``more``: the issues of the files it read for a query)."""
-        failed, flawed = file_states([*self.issues, *more], self.listed_files)
-        accounts, unplaced = file_accounts(self.listed_files, failed, DEFAULT_MAX_FILE_BYTES)
+        copied = {copy for copy, _ in self.twins()}  # read, counted as the file they copy
+        listed = [f for f in self.listed_files if f.location not in copied]
+        failed, flawed = file_states([*self.issues, *more], listed)
+        accounts, unplaced = file_accounts(listed, failed, DEFAULT_MAX_FILE_BYTES)
         return FileCounts(
-            listed=self.listed,
+            listed=self.listed - len(copied),
             skipped=self.skipped,
             failed=failed,
             trails=list(self.trails),
             with_issues=flawed,
             accounts=accounts,
             unplaced=unplaced,
-            data_events=sum(self.data_events.values()),
+            data_events=sum(n for loc, n in self.data_events.items() if loc not in copied),
             lookup_answers=sum(a and loc not in failed for loc, a in self.answers.items()),
             lookup_regions={loc: r for loc, r in self.answer_regions.items() if loc not in failed},
             lookup_scoped={loc: s for loc, s in self.scoped.items() if loc not in failed},
@@ -318,6 +333,7 @@ class DuckDBEngine:
             trail_names=listing.trail_names,
             notes=listing.notes,
             asides=list(listing.asides),
+            twin_candidates=twin_candidates(found),
         )
         for f in found:
             path = local.get(f.location, f.location) if f.bucket else f.location
@@ -534,7 +550,7 @@ class DuckDBEngine:
             files.skipped,
             counts=files.counts([*files.fallen, *altered]),
             notes=list(files.notes),
-            asides=list(files.asides),
+            asides=[*files.asides, *([twins_note(twins)] if (twins := files.twins()) else [])],
         )
 
     def _query(self, sql: str) -> pa.Table:
@@ -819,6 +835,8 @@ class _LogStream:
             self.files.altered[location] = altered_issue(location, data, self.digested[location])
         if location not in self.files.data_events:  # any principal's, once per file
             self.files.data_events[location] = count_data_events(data)
+        if location in self.files.twin_candidates and location not in self.files.prints:
+            self.files.prints[location] = (fingerprint(data), self.files.data_events[location])
         if self.keys and not any(k in data for k in self.keys) and holds_nothing_else(data):
             return None, len(raw)
         otherwise = read_otherwise(data)
