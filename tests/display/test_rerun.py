@@ -278,3 +278,38 @@ def test_a_cell_run_first_after_a_restart_says_to_run_the_cells_above(
     assert "Traceback" not in text
     text, errors = _run(shell, "undefined_name_of_the_analyst + 1")
     assert "NameError" in text and "NotCurrentError" not in text  # Python's own traceback
+
+
+def test_a_verdict_changed_in_the_parameters_cell_is_recorded_without_investigating_again(
+    shell: InteractiveShell, tmp_path: Path
+) -> None:
+    """The analyst reads the results, then types the verdict into the parameters cell and runs
+    it, the injected cell, the parameters check and the verdict cells: the investigation made
+    before is the one the verdict is recorded against, not thrown away and read again."""
+    options = report.RunOptions(case_dir=str(sample_case().root), ledger=str(tmp_path / "l.jsonl"))
+    copy = notebooks.investigation_copy(FINDING, options, tmp_path / "inv")
+    cells = _cells(copy.path)
+    injected = next(i for i, s in enumerate(cells) if s.startswith("# Parameters of this"))
+    cells[injected] += "\n" + "".join(f"{k} = {v!r}\n" for k, v in COVERED_PARAMS.items())
+    for source in cells:
+        text, errors = _run(shell, source)
+        assert not errors, (source, text)
+    inv, sources = shell.user_ns["inv"], shell.user_ns["sources"]
+    assert shell.user_ns["verdict"]["status"] == "pending"
+
+    parameters = injected - 1
+    cells[parameters] = (
+        cells[parameters]
+        .replace('verdict_status: str = "pending"', 'verdict_status: str = "legitimate"')
+        .replace('analyst: str = ""', 'analyst: str = "ana"')
+        .replace('rationale: str = ""', 'rationale: str = "the admin, on the VPN"')
+    )
+    check = injected + 1
+    decide = next(i for i, s in enumerate(cells) if s.startswith("verdict = report.decide("))
+    for source in [cells[parameters], cells[injected], cells[check], *cells[decide:]]:
+        text, errors = _run(shell, source)
+        assert not errors, (source, text)
+    assert shell.user_ns["inv"] is inv and shell.user_ns["sources"] is sources
+    verdict = shell.user_ns["verdict"]
+    assert verdict["status"] == "legitimate" and verdict["analyst"] == "ana"
+    assert "legitimate" in text  # the answer on top, made again from the new verdict
