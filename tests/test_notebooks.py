@@ -703,3 +703,82 @@ def test_an_empty_regions_parameter_is_refused_with_a_case_folder_too(regions: o
     with pytest.raises(InvalidRegionError, match="no region named"):
         sources_from_parameters(case_dir=str(sample_case().root), regions=regions)  # type: ignore[arg-type]
     assert sources_from_parameters(case_dir=str(sample_case().root)).case is not None
+
+
+# an analyst's edit of the parameters cell and the injected-parameters cell papermill (or
+# `torinvest notebook`) adds after it: which value is used is said, never silently
+_PARAMETERS = 'finding_id: str = ""\ncase_dir: str = ""\nverdict_status: str = "pending"\n'
+_INJECTED = (
+    "# Parameters of this working copy (torinvest notebook)\nfinding_id = 'x'\ncase_dir = '/c'\n"
+)
+_CHECK = "params = investigation.InvestigateParameters.check(globals())"
+
+
+def _kernel(*cells: str) -> dict[str, object]:
+    """A kernel's namespace after ``cells`` ran in order: ``In`` and each literal assigned."""
+    import ast
+    import contextlib
+
+    ns: dict[str, object] = {"In": ["", *cells]}
+    for cell in cells:
+        for node in ast.parse(cell).body:
+            if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
+                target = node.targets[0] if isinstance(node, ast.Assign) else node.target
+                with contextlib.suppress(ValueError):
+                    ns[target.id] = ast.literal_eval(node.value)  # type: ignore[union-attr]
+    return ns
+
+
+def test_parameters_the_injected_cell_overrides_are_said_and_a_reset_is_refused() -> None:
+    from torinvest.display import parameter_notes
+    from torinvest.errors import InputError
+    from torinvest.parameters import InvestigateParameters, parameter_overrides
+
+    defaults = InvestigateParameters.defaults()
+    # in order, the parameters cell at its defaults (a report, a working copy): nothing to say
+    ns = _kernel(_PARAMETERS, _INJECTED, _CHECK)
+    assert parameter_overrides(ns, defaults) == []
+    params = InvestigateParameters.check(ns)
+    assert params.finding_id == "x" and parameter_notes(ns, params) is None
+    assert parameter_overrides({"finding_id": "x"}, defaults) == []  # outside a kernel
+
+    # the analyst edits the parameters cell of a report run again: the injected value wins
+    edited = _PARAMETERS.replace('case_dir: str = ""', 'case_dir: str = "/<b>mine"')
+    ns = _kernel(edited, _INJECTED, _CHECK)
+    [override] = parameter_overrides(ns, defaults)
+    assert (override.name, override.kind, override.used, override.other) == (
+        "case_dir",
+        "ignored",
+        "/c",
+        "/<b>mine",
+    )
+    html = parameter_notes(ns, InvestigateParameters.check(ns)).data  # type: ignore[union-attr]
+    assert "not used" in html and "/&lt;b&gt;mine" in html and "<b>mine" not in html
+
+    # the parameters cell run again alone after the injected cell: the working copy's finding
+    # and folder are back to the defaults; the check stops and says which and what to do
+    verdict = _PARAMETERS.replace('"pending"', '"malicious"')
+    ns = _kernel(_PARAMETERS, _INJECTED, _CHECK, verdict)
+    assert {o.name: o.kind for o in parameter_overrides(ns, defaults)} == {
+        "finding_id": "reset",
+        "case_dir": "reset",
+    }
+    with pytest.raises(InputError) as raised:
+        InvestigateParameters.check(ns)
+    assert "finding_id ('', not 'x'), case_dir ('', not '/c')" in raised.value.message
+    assert "run the injected-parameters cell" in str(raised.value.hint)
+    # ... then the injected cell: nothing to say, the verdict is the edited one
+    ns = _kernel(_PARAMETERS, _INJECTED, _CHECK, verdict, _INJECTED)
+    assert parameter_overrides(ns, defaults) == []
+    assert InvestigateParameters.check(ns).verdict_status == "malicious"
+
+    # a cell run after the injected one that sets another value: used, and said
+    ns = _kernel(_PARAMETERS, _INJECTED, "case_dir = '/d'")
+    [override] = parameter_overrides(ns, defaults)
+    assert (override.kind, override.used, override.other) == ("replaced", "/d", "/c")
+    assert (
+        "Run All would use the injected one"
+        in parameter_notes(  # type: ignore[union-attr]
+            ns, InvestigateParameters.check(ns)
+        ).data
+    )

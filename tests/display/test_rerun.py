@@ -227,7 +227,7 @@ def _cells(path: Path) -> list[str]:
 def _run(ip: InteractiveShell, source: str) -> tuple[str, list[str]]:
     """A cell's shown outputs as one text, and its errors (``ename``)."""
     with capture_output() as shown:
-        result = ip.run_cell(source)
+        result = ip.run_cell(source, store_history=True)  # as a kernel does: In
     texts = [json.dumps(o.data) for o in shown.outputs] + [shown.stdout, shown.stderr]
     if hasattr(result.result, "_repr_html_"):  # a cell's value (a card) is shown too
         texts.append(result.result._repr_html_() or "")
@@ -305,8 +305,15 @@ def test_a_verdict_changed_in_the_parameters_cell_is_recorded_without_investigat
         .replace('rationale: str = ""', 'rationale: str = "the admin, on the VPN"')
     )
     check = injected + 1
+    # the parameters cell run alone sets the working copy's finding and folder back to their
+    # defaults: the check stops and says to run the injected cell; nothing made is thrown away
+    _run(shell, cells[parameters])
+    text, errors = _run(shell, cells[check])
+    assert errors == ["InputError"] and "back to the defaults" in text
+    assert "run the injected-parameters cell" in text and "Traceback" not in text
+    assert shell.user_ns["inv"] is inv
     decide = next(i for i, s in enumerate(cells) if s.startswith("verdict = report.decide("))
-    for source in [cells[parameters], cells[injected], cells[check], *cells[decide:]]:
+    for source in [cells[injected], cells[check], *cells[decide:]]:
         text, errors = _run(shell, source)
         assert not errors, (source, text)
     assert shell.user_ns["inv"] is inv and shell.user_ns["sources"] is sources

@@ -83,6 +83,7 @@ from torinvest.display.cards import (
     files_written,
     findings_issues,
     internal_error_card,
+    parameter_notes,
 )
 from torinvest.display.markup import (
     ID_COLUMNS,
@@ -168,6 +169,7 @@ __all__ = [
     "key_calls",
     "live_frontend",
     "next_steps",
+    "parameter_notes",
     "per_ip_frame",
     "per_ip_table",
     "plan_frame",

@@ -16,7 +16,8 @@ read. After each cell it removes from the kernel the results that are no longer 
   values makes nothing stale. A cell that only sets parameters removes nothing itself: the next
   cell that does something else removes, before it runs, what the parameters then make stale
   (a working copy's parameters cell run again sets the injected parameters back to its own
-  values until the injected cell below it runs again);
+  values until the injected cell below it runs again; while they are back at their defaults
+  the parameters check refuses to go on, and nothing is removed for them);
 - a result made from a result that was made again since, or removed (a cell that makes a
   result again makes stale what was made from the old one, and only that);
 - what a cell that stops would have made (the old value is not its answer), and what was made
@@ -216,6 +217,10 @@ class Results:
     maker: dict[str, str] = field(default_factory=dict)
     #: a parameter → the cell that set it last
     setter: dict[str, str] = field(default_factory=dict)
+    #: each parameter's default: while a cell run after the injected-parameters cell has set
+    #: injected parameters back to these (the parameters cell run again alone), the parameters
+    #: check refuses to go on and no result is removed for the parameters it changed
+    defaults: Mapping[str, Any] = field(default_factory=dict)
     _count: int = 0
 
     def after_cell(
@@ -322,6 +327,7 @@ class Results:
         """Remove ``stale`` and every result no longer current (made from a parameter that
         changed, or from a result made again or removed), until none is left."""
         removed: list[str] = []
+        settled = not self._reset(namespace)
         while True:
             for name, why in stale.items():
                 if name in namespace:
@@ -333,20 +339,30 @@ class Results:
                 self.gone[name] = why
             stale = {}
             for name, record in self.made.items():
-                why = self._why_stale(record, namespace)
+                why = self._why_stale(record, namespace, settled)
                 if why is not None:
                     stale[name] = why
             if not stale:
                 return removed
 
+    def _reset(self, namespace: Mapping[str, Any]) -> bool:
+        """Whether a cell run after the injected-parameters cell set injected parameters back to
+        their defaults (the parameters check refuses that and says to run the injected cell)."""
+        if not self.defaults:
+            return False
+        from torinvest.parameters import parameter_overrides
+
+        return any(o.kind == "reset" for o in parameter_overrides(namespace, self.defaults))
+
     def _why_stale(
-        self, record: _Made, namespace: Mapping[str, Any]
+        self, record: _Made, namespace: Mapping[str, Any], settled: bool = True
     ) -> tuple[str, str | None] | None:
-        """Why a result made as ``record`` says is no longer current, or None when it is."""
+        """Why a result made as ``record`` says is no longer current, or None when it is
+        (``settled``: False while the parameters are reset, see :attr:`defaults`)."""
         changed = [
             name
             for name, value in record.basis.items()
-            if not _same(namespace.get(name, _UNSET), value)
+            if settled and not _same(namespace.get(name, _UNSET), value)
         ]
         if changed:
             shown = "; ".join(
@@ -439,10 +455,10 @@ def from_templates() -> Results:
     cell make. A template that cannot be read is logged and adds no result."""
     from torinvest import notebooks
 
-    parameters: set[str] = set()
+    defaults: dict[str, Any] = {}
     results: set[str] = set()
     for name in (notebooks.INVESTIGATE, notebooks.TRIAGE):
-        parameters.update(notebooks.DEFAULTS[name])
+        defaults.update(notebooks.DEFAULTS[name])
         try:
             nb = notebooks.read_notebook(notebooks.template_path(name))
         except TorinvestError as e:
@@ -456,7 +472,10 @@ def from_templates() -> Results:
                 after = True
             elif after:
                 results.update(assigned_names(cell.source))
-    return Results(parameters=frozenset(parameters), results=frozenset(results - parameters))
+    parameters = frozenset(defaults)
+    return Results(
+        parameters=parameters, results=frozenset(results - parameters), defaults=defaults
+    )
 
 
 def install(shell: Any) -> Results:
