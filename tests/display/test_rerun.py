@@ -320,3 +320,40 @@ def test_a_verdict_changed_in_the_parameters_cell_is_recorded_without_investigat
     verdict = shell.user_ns["verdict"]
     assert verdict["status"] == "legitimate" and verdict["analyst"] == "ana"
     assert "legitimate" in text  # the answer on top, made again from the new verdict
+
+
+class _Slot:
+    """A display handle that keeps what it was updated with."""
+
+    def __init__(self) -> None:
+        self.shown: list[str] = []
+
+    def update(self, obj: Any) -> None:
+        self.shown.append(obj.data)
+
+
+def test_the_answer_on_top_is_withdrawn_once_what_it_was_made_from_is_not_current(
+    shell: InteractiveShell,
+) -> None:
+    """The answer shown on top was made from ``inv`` and ``verdict``: once either is removed as
+    not current or made again (another finding, window or verdict; the last cell not run yet),
+    it says so instead of showing the earlier answer above the new results."""
+    from torinvest.display import answer
+
+    _run(shell, "from torinvest import display\ndisplay.setup()")
+    _run(shell, "answer = display.answer_slot()")
+    results = shell._torinvest_results
+    assert answer.withdraw_if_gone in results.listeners
+    _run(shell, "inv = object()\nverdict = {'status': 'pending'}")
+    slot = _Slot()
+    for cell in ["x = 1", "verdict = {'status': 'malicious'}", "inv = object()", "del inv"]:
+        answer._SHOWN.clear()
+        _run(shell, "inv = object()\nverdict = {'status': 'pending'}")
+        answer._SHOWN[:] = [(shell.user_ns["inv"], slot, None, None, shell.user_ns["verdict"])]
+        _run(shell, cell)
+        if cell == "x = 1":  # nothing it was made from changed: kept
+            assert slot.shown == [] and answer._SHOWN
+        else:
+            assert "The answer: not current" in slot.shown.pop(), cell
+            assert not answer._SHOWN and not slot.shown
+    answer._SHOWN.clear()

@@ -36,7 +36,7 @@ from __future__ import annotations
 import ast
 import copy
 import logging
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -217,6 +217,9 @@ class Results:
     maker: dict[str, str] = field(default_factory=dict)
     #: a parameter → the cell that set it last
     setter: dict[str, str] = field(default_factory=dict)
+    #: called with the kernel's namespace after each cell (:func:`install`): what shows a
+    #: result elsewhere than its cell (the answer on top) checks that it is still current
+    listeners: list[Callable[[Mapping[str, Any]], object]] = field(default_factory=list)
     #: each parameter's default: while a cell run after the injected-parameters cell has set
     #: injected parameters back to these (the parameters cell run again alone), the parameters
     #: check refuses to go on and no result is removed for the parameters it changed
@@ -486,13 +489,22 @@ def install(shell: Any) -> Results:
         return current
     results = from_templates()
 
+    def tell() -> None:
+        for listener in list(results.listeners):
+            try:
+                listener(shell.user_ns)
+            except Exception:  # a bug there must not stop the analyst's cell
+                log.exception("a listener of the notebook's results failed")
+
     def before(info: Any) -> None:
-        results.before_cell(getattr(info, "raw_cell", None) or "", shell.user_ns)
+        if results.before_cell(getattr(info, "raw_cell", None) or "", shell.user_ns):
+            tell()
 
     def after(result: Any) -> None:
         if result.error_before_exec is not None:
             return  # nothing ran
         results.after_cell(result.info.raw_cell or "", shell.user_ns, result.error_in_exec)
+        tell()
 
     shell.events.register("pre_run_cell", before)
     shell.events.register("post_run_cell", after)
