@@ -757,7 +757,7 @@ def test_parameters_the_injected_cell_overrides_are_said_and_a_reset_is_refused(
 
     # the parameters cell run again alone after the injected cell: the working copy's finding
     # and folder are back to the defaults; the check stops and says which and what to do
-    verdict = _PARAMETERS.replace('"pending"', '"malicious"')
+    verdict = _PARAMETERS.replace('"pending"', '"malicious"') + "analyst = 'a'\nrationale = 'r'\n"
     ns = _kernel(_PARAMETERS, _INJECTED, _CHECK, verdict)
     assert {o.name: o.kind for o in parameter_overrides(ns, defaults)} == {
         "finding_id": "reset",
@@ -782,3 +782,29 @@ def test_parameters_the_injected_cell_overrides_are_said_and_a_reset_is_refused(
             ns, InvestigateParameters.check(ns)
         ).data
     )
+
+
+@pytest.mark.parametrize(
+    ("given", "said"),
+    [
+        ({"verdict_status": "malicous"}, "'malicous' is not a verdict status (did you mean"),
+        ({"verdict_status": "Legitimate "}, "(did you mean 'legitimate'?)"),
+        ({"verdict_status": "malicious", "analyst": "ana"}, "needs an analyst and a rationale"),
+        ({"verdict_status": "inconclusive", "rationale": "r"}, "(analyst empty)"),
+    ],
+)
+def test_a_wrong_verdict_parameter_stops_at_the_check_not_after_the_investigation(
+    given: dict[str, str], said: str
+) -> None:
+    """The parameters check refuses a verdict the verdict cell would refuse, before anything
+    is read: a typo'd status or a decided one without analyst and rationale."""
+    from torinvest.errors import InputError
+    from torinvest.parameters import InvestigateParameters
+
+    with pytest.raises(InputError) as raised:
+        InvestigateParameters.check(given)
+    assert said in raised.value.message and "verdict_status" in raised.value.message
+    done = InvestigateParameters.check(
+        {**given, "analyst": "a", "rationale": "r"} | {"verdict_status": "malicious"}
+    )
+    assert done.verdict_status == "malicious"

@@ -394,7 +394,12 @@ class NotebookParameters:
             if f.name in values:
                 check = _PARAM_CHECKS.get(f.name) or _PARAM_CHECKS[str(f.type)]
                 checked[f.name] = check(f.name, values[f.name])
-        return cls(**checked)
+        made = cls(**checked)
+        made.check_together()
+        return made
+
+    def check_together(self) -> None:
+        """Refuse values that are each of their type but wrong as a whole (none here)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -431,6 +436,29 @@ class InvestigateParameters(NotebookParameters):
     summary_path: str = ""
     export_dir: str = ""
     fetched_findings: str = ""
+
+    def check_together(self) -> None:
+        """The verdict parameters checked here, before anything is read: a status that is none
+        (``"malicous"``), or a decided one without an analyst and a rationale, would otherwise
+        stop the notebook only at its verdict cell, after the whole investigation."""
+        from torinvest.verdict import DECIDED, STATUSES
+
+        status = self.verdict_status
+        if status not in STATUSES:
+            close = difflib.get_close_matches(status.strip().lower(), STATUSES, n=1, cutoff=0.6)
+            raise InputError(
+                f"parameter verdict_status: {status!r} is not a verdict status"
+                + (f" (did you mean {close[0]!r}?)" if close else ""),
+                hint=f"use one of {', '.join(STATUSES)}",
+            )
+        missing = [n for n in ("analyst", "rationale") if not getattr(self, n).strip()]
+        if status in DECIDED and missing:
+            raise InputError(
+                f"parameter verdict_status is {status!r}: a {status} verdict needs an analyst "
+                f"and a rationale ({' and '.join(missing)} empty)",
+                hint="set the analyst and rationale parameters too, or leave verdict_status "
+                "pending and record the verdict in the form (JupyterLab)",
+            )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
