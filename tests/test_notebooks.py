@@ -808,3 +808,21 @@ def test_a_wrong_verdict_parameter_stops_at_the_check_not_after_the_investigatio
         {**given, "analyst": "a", "rationale": "r"} | {"verdict_status": "malicious"}
     )
     assert done.verdict_status == "malicious"
+
+
+def test_a_nearly_named_parameter_in_the_parameters_cell_is_refused_not_ignored() -> None:
+    """``lookback_day = 30`` typed into the parameters cell (or a cell of the analyst's) sets
+    no parameter: the check says so, naming the one meant, instead of running 14 days."""
+    from torinvest.errors import InputError
+    from torinvest.parameters import InvestigateParameters
+
+    typo = _PARAMETERS + "lookback_day = 30\n"
+    with pytest.raises(InputError) as raised:
+        InvestigateParameters.check(_kernel(typo, _INJECTED, _CHECK))
+    assert "lookback_day (did you mean lookback_days?)" in raised.value.message
+    # an analyst's own names, far from any parameter, are theirs
+    ns = _kernel(_PARAMETERS + "my_note = 'see ticket 42'\n", _INJECTED, _CHECK)
+    assert InvestigateParameters.check(ns).finding_id == "x"
+    # corrected and run again: accepted
+    ns = _kernel(typo, _INJECTED, _PARAMETERS + "lookback_days = 30\n", _INJECTED, _CHECK)
+    assert InvestigateParameters.check(ns).lookback_days == 30

@@ -369,6 +369,45 @@ def check_injected(injected: Sequence[str], declared: Sequence[str]) -> None:
     )
 
 
+def misspelt_names(values: Mapping[str, Any], declared: Sequence[str]) -> list[str]:
+    """Names the last cell run before this one that sets parameters (the parameters cell, an
+    analyst's cell; not an injected one, :func:`check_injected` checks those) also sets that
+    are not parameters but nearly one (``lookback_day = 30``): ignored, the run would go on
+    with the parameter's value as it was. From IPython's input history (``In``); none outside
+    a kernel."""
+    history = values.get("In")
+    if not isinstance(history, list):
+        return []
+    for source in reversed(history):
+        if _injected_cell_names(source) is not None:
+            continue
+        assigned = _assignments(source)
+        if any(name in declared for name in assigned):
+            return [
+                name
+                for name in assigned
+                if name not in declared
+                and difflib.get_close_matches(name, declared, n=1, cutoff=0.85)
+            ]
+    return []
+
+
+def check_spelling(values: Mapping[str, Any], declared: Sequence[str]) -> None:
+    """Refuse a parameter cell's line that nearly names a parameter (:func:`misspelt_names`)."""
+    names = misspelt_names(values, declared)
+    if not names:
+        return
+    guesses = [
+        f"{name} (did you mean {difflib.get_close_matches(name, declared, n=1, cutoff=0.85)[0]}?)"
+        for name in names
+    ]
+    raise InputError(
+        f"not a parameter of this notebook: {', '.join(guesses)}; it would be ignored and the "
+        "run would go on with the parameter as it was",
+        hint="spell it as the parameters cell does, run that cell again, then this one",
+    )
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class NotebookParameters:
     """Base of a notebook's checked parameters: :meth:`check` reads each declared field from
@@ -388,6 +427,7 @@ class NotebookParameters:
     def check(cls, values: Mapping[str, Any]) -> Any:
         declared = [f.name for f in fields(cls)]
         check_injected(injected_names(values), declared)
+        check_spelling(values, declared)
         check_not_reset(parameter_overrides(values, cls.defaults()))
         checked: dict[str, Any] = {}
         for f in fields(cls):
