@@ -826,3 +826,19 @@ def test_a_nearly_named_parameter_in_the_parameters_cell_is_refused_not_ignored(
     # corrected and run again: accepted
     ns = _kernel(typo, _INJECTED, _PARAMETERS + "lookback_days = 30\n", _INJECTED, _CHECK)
     assert InvestigateParameters.check(ns).lookback_days == 30
+
+
+def test_a_working_copys_injected_cell_says_its_values_win() -> None:
+    """The injected cell a working copy gets says, where the analyst reads it, that it
+    overrides the parameters cell above it (and is still recognised as injected)."""
+    from torinvest.parameters import injected_names
+
+    nb = notebooks.working_notebook(
+        notebooks.template_path(notebooks.INVESTIGATE), {"finding_id": FINDING}
+    )
+    (cell,) = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert cell.source.startswith(
+        "# Parameters of this working copy (torinvest notebook): they override the parameters "
+        "cell above; change them here\n"
+    )
+    assert injected_names({"In": ["", cell.source]}) == ["finding_id"]

@@ -68,8 +68,11 @@ WORKING_NAME = "investigate.ipynb"
 TRIAGE_NAME = "triage.ipynb"
 #: What to do when a working copy's folder cannot be written (the notebooks say their own).
 OUT_HINT = "choose another folder with --out"
-#: The comment on the injected cell.
-INJECTED_COMMENT = "Parameters of this working copy (torinvest notebook)"
+#: The comment on the injected cell: it runs after the parameters cell, so its values win.
+INJECTED_COMMENT = (
+    "Parameters of this working copy (torinvest notebook): they override the parameters cell "
+    "above; change them here"
+)
 
 
 #: Every template's parameters and their defaults: a pristine template has exactly these (the
