@@ -64,7 +64,10 @@ fetched_findings: str = ""  # the findings the command fetched from GuardDuty (a
 # %%
 # Each parameter checked against its type (papermill's -p gives text: "a,b" for a list,
 # "false" for a bool); a wrong one stops here, named.
+# An edit of the parameters cell that the injected-parameters cell below it overrides
+# (a working copy, a report run again) is said here: change those in the injected cell.
 params = investigation.InvestigateParameters.check(globals())
+display.parameter_notes(globals(), params)
 
 # %%
 sources = investigation.sources_from_parameters(

@@ -31,7 +31,10 @@ notebooks_dir: str = "investigations"  # folder of the working notebooks the but
 # %%
 # Each parameter checked against its type (papermill's -p gives text: "false" for a bool); a
 # wrong one stops here, named.
+# An edit of the parameters cell that the injected-parameters cell below it overrides
+# (a working copy, a report run again) is said here: change those in the injected cell.
 params = investigation.TriageParameters.check(globals())
+display.parameter_notes(globals(), params)
 
 # %%
 sources = investigation.sources_from_parameters(

@@ -703,3 +703,142 @@ def test_an_empty_regions_parameter_is_refused_with_a_case_folder_too(regions: o
     with pytest.raises(InvalidRegionError, match="no region named"):
         sources_from_parameters(case_dir=str(sample_case().root), regions=regions)  # type: ignore[arg-type]
     assert sources_from_parameters(case_dir=str(sample_case().root)).case is not None
+
+
+# an analyst's edit of the parameters cell and the injected-parameters cell papermill (or
+# `torinvest notebook`) adds after it: which value is used is said, never silently
+_PARAMETERS = 'finding_id: str = ""\ncase_dir: str = ""\nverdict_status: str = "pending"\n'
+_INJECTED = (
+    "# Parameters of this working copy (torinvest notebook)\nfinding_id = 'x'\ncase_dir = '/c'\n"
+)
+_CHECK = "params = investigation.InvestigateParameters.check(globals())"
+
+
+def _kernel(*cells: str) -> dict[str, object]:
+    """A kernel's namespace after ``cells`` ran in order: ``In`` and each literal assigned."""
+    import ast
+    import contextlib
+
+    ns: dict[str, object] = {"In": ["", *cells]}
+    for cell in cells:
+        for node in ast.parse(cell).body:
+            if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
+                target = node.targets[0] if isinstance(node, ast.Assign) else node.target
+                with contextlib.suppress(ValueError):
+                    ns[target.id] = ast.literal_eval(node.value)  # type: ignore[union-attr]
+    return ns
+
+
+def test_parameters_the_injected_cell_overrides_are_said_and_a_reset_is_refused() -> None:
+    from torinvest.display import parameter_notes
+    from torinvest.errors import InputError
+    from torinvest.parameters import InvestigateParameters, parameter_overrides
+
+    defaults = InvestigateParameters.defaults()
+    # in order, the parameters cell at its defaults (a report, a working copy): nothing to say
+    ns = _kernel(_PARAMETERS, _INJECTED, _CHECK)
+    assert parameter_overrides(ns, defaults) == []
+    params = InvestigateParameters.check(ns)
+    assert params.finding_id == "x" and parameter_notes(ns, params) is None
+    assert parameter_overrides({"finding_id": "x"}, defaults) == []  # outside a kernel
+
+    # the analyst edits the parameters cell of a report run again: the injected value wins
+    edited = _PARAMETERS.replace('case_dir: str = ""', 'case_dir: str = "/<b>mine"')
+    ns = _kernel(edited, _INJECTED, _CHECK)
+    [override] = parameter_overrides(ns, defaults)
+    assert (override.name, override.kind, override.used, override.other) == (
+        "case_dir",
+        "ignored",
+        "/c",
+        "/<b>mine",
+    )
+    html = parameter_notes(ns, InvestigateParameters.check(ns)).data  # type: ignore[union-attr]
+    assert "not used" in html and "/&lt;b&gt;mine" in html and "<b>mine" not in html
+
+    # the parameters cell run again alone after the injected cell: the working copy's finding
+    # and folder are back to the defaults; the check stops and says which and what to do
+    verdict = _PARAMETERS.replace('"pending"', '"malicious"') + "analyst = 'a'\nrationale = 'r'\n"
+    ns = _kernel(_PARAMETERS, _INJECTED, _CHECK, verdict)
+    assert {o.name: o.kind for o in parameter_overrides(ns, defaults)} == {
+        "finding_id": "reset",
+        "case_dir": "reset",
+    }
+    with pytest.raises(InputError) as raised:
+        InvestigateParameters.check(ns)
+    assert "finding_id ('', not 'x'), case_dir ('', not '/c')" in raised.value.message
+    assert "run the injected-parameters cell" in str(raised.value.hint)
+    # ... then the injected cell: nothing to say, the verdict is the edited one
+    ns = _kernel(_PARAMETERS, _INJECTED, _CHECK, verdict, _INJECTED)
+    assert parameter_overrides(ns, defaults) == []
+    assert InvestigateParameters.check(ns).verdict_status == "malicious"
+
+    # a cell run after the injected one that sets another value: used, and said
+    ns = _kernel(_PARAMETERS, _INJECTED, "case_dir = '/d'")
+    [override] = parameter_overrides(ns, defaults)
+    assert (override.kind, override.used, override.other) == ("replaced", "/d", "/c")
+    assert (
+        "Run All would use the injected one"
+        in parameter_notes(  # type: ignore[union-attr]
+            ns, InvestigateParameters.check(ns)
+        ).data
+    )
+
+
+@pytest.mark.parametrize(
+    ("given", "said"),
+    [
+        ({"verdict_status": "malicous"}, "'malicous' is not a verdict status (did you mean"),
+        ({"verdict_status": "Legitimate "}, "(did you mean 'legitimate'?)"),
+        ({"verdict_status": "malicious", "analyst": "ana"}, "needs an analyst and a rationale"),
+        ({"verdict_status": "inconclusive", "rationale": "r"}, "(analyst empty)"),
+    ],
+)
+def test_a_wrong_verdict_parameter_stops_at_the_check_not_after_the_investigation(
+    given: dict[str, str], said: str
+) -> None:
+    """The parameters check refuses a verdict the verdict cell would refuse, before anything
+    is read: a typo'd status or a decided one without analyst and rationale."""
+    from torinvest.errors import InputError
+    from torinvest.parameters import InvestigateParameters
+
+    with pytest.raises(InputError) as raised:
+        InvestigateParameters.check(given)
+    assert said in raised.value.message and "verdict_status" in raised.value.message
+    done = InvestigateParameters.check(
+        {**given, "analyst": "a", "rationale": "r"} | {"verdict_status": "malicious"}
+    )
+    assert done.verdict_status == "malicious"
+
+
+def test_a_nearly_named_parameter_in_the_parameters_cell_is_refused_not_ignored() -> None:
+    """``lookback_day = 30`` typed into the parameters cell (or a cell of the analyst's) sets
+    no parameter: the check says so, naming the one meant, instead of running 14 days."""
+    from torinvest.errors import InputError
+    from torinvest.parameters import InvestigateParameters
+
+    typo = _PARAMETERS + "lookback_day = 30\n"
+    with pytest.raises(InputError) as raised:
+        InvestigateParameters.check(_kernel(typo, _INJECTED, _CHECK))
+    assert "lookback_day (did you mean lookback_days?)" in raised.value.message
+    # an analyst's own names, far from any parameter, are theirs
+    ns = _kernel(_PARAMETERS + "my_note = 'see ticket 42'\n", _INJECTED, _CHECK)
+    assert InvestigateParameters.check(ns).finding_id == "x"
+    # corrected and run again: accepted
+    ns = _kernel(typo, _INJECTED, _PARAMETERS + "lookback_days = 30\n", _INJECTED, _CHECK)
+    assert InvestigateParameters.check(ns).lookback_days == 30
+
+
+def test_a_working_copys_injected_cell_says_its_values_win() -> None:
+    """The injected cell a working copy gets says, where the analyst reads it, that it
+    overrides the parameters cell above it (and is still recognised as injected)."""
+    from torinvest.parameters import injected_names
+
+    nb = notebooks.working_notebook(
+        notebooks.template_path(notebooks.INVESTIGATE), {"finding_id": FINDING}
+    )
+    (cell,) = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert cell.source.startswith(
+        "# Parameters of this working copy (torinvest notebook): they override the parameters "
+        "cell above; change them here\n"
+    )
+    assert injected_names({"In": ["", cell.source]}) == ["finding_id"]

@@ -38,7 +38,7 @@ from torinvest.findings import (
     locate_key,
     read_findings,
 )
-from torinvest.findings.fetched import read_fetched
+from torinvest.findings.fetched import fetched_with, read_fetched
 from torinvest.findings.locate import (
     SEEN_FALLBACK,
     SEEN_FIRST_FROM_CREATION,
@@ -168,7 +168,10 @@ def load_findings(sources: Sources, fetched: str = "") -> FindingsResult:
             )
         result = read_findings(sources.case.require("findings"))
     elif fetched:
-        result = read_fetched(fetched)
+        assert sources.aws is not None
+        config = sources.aws.config
+        access = fetched_with(config.profile, config.role_arn, sources.regions)
+        result = read_fetched(fetched, access)
     else:
         assert sources.aws is not None
         result = fetch_findings(sources.aws, sources.regions, include_archived=True)

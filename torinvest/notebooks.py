@@ -68,8 +68,11 @@ WORKING_NAME = "investigate.ipynb"
 TRIAGE_NAME = "triage.ipynb"
 #: What to do when a working copy's folder cannot be written (the notebooks say their own).
 OUT_HINT = "choose another folder with --out"
-#: The comment on the injected cell.
-INJECTED_COMMENT = "Parameters of this working copy (torinvest notebook)"
+#: The comment on the injected cell: it runs after the parameters cell, so its values win.
+INJECTED_COMMENT = (
+    "Parameters of this working copy (torinvest notebook): they override the parameters cell "
+    "above; change them here"
+)
 
 
 #: Every template's parameters and their defaults: a pristine template has exactly these (the
@@ -509,7 +512,7 @@ def investigation_copy(
     (:func:`torinvest.report.check_finding`): a copy written now reads them from
     ``findings-<hash>.json`` beside it (parameter ``fetched_findings``), not from a new fetch;
     an existing copy that is kept keeps its own."""
-    from torinvest.findings.fetched import fetched_name, write_fetched
+    from torinvest.findings.fetched import fetched_access, fetched_name, write_fetched
 
     params = investigation_parameters(finding_id, options)
     path = working_copy_path(finding_id, out)
@@ -519,7 +522,7 @@ def investigation_copy(
         if force or not path.exists():  # the copy is written: its findings first
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                write_fetched(fetched, kept)
+                write_fetched(fetched, kept, fetched_access(options))
             except OSError as e:
                 raise InputError(
                     f"cannot write the fetched findings {kept}: {e.strerror or e}",

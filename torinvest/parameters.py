@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import ast
 import difflib
+import functools
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from torinvest.aws import Aws, AwsConfig, parse_regions
@@ -189,6 +191,13 @@ def _injected_cell_names(source: object) -> list[str] | None:
     """The names an injected cell assigns, or None when ``source`` is not one."""
     if not isinstance(source, str) or not source.lstrip().startswith(INJECTED_HEAD):
         return None
+    names = _parsed_injected_names(source)
+    return None if names is None else list(names)
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed_injected_names(source: str) -> tuple[str, ...] | None:
+    """:func:`_injected_cell_names` of one cell's text (parsed once)."""
     try:
         body = ast.parse(source).body
     except SyntaxError:
@@ -202,7 +211,144 @@ def _injected_cell_names(source: object) -> list[str] | None:
         ):
             return None
         names.append(node.targets[0].id)
-    return names
+    return tuple(names)
+
+
+class _NotLiteral:
+    """A parameter set by a cell to something that is not a literal (not compared)."""
+
+
+_NOT_LITERAL = _NotLiteral()
+
+
+def _assignments(source: object) -> Mapping[str, Any]:
+    """The names a cell's top-level statements assign to one name, with the literal value (or
+    :data:`_NOT_LITERAL`); none for a cell that does not parse."""
+    if not isinstance(source, str):
+        return {}
+    return _parsed_assignments(source)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed_assignments(source: str) -> Mapping[str, Any]:
+    """:func:`_assignments` of one cell's text (each cell of a kernel's history parsed once)."""
+    try:
+        body = ast.parse(source).body
+    except (SyntaxError, ValueError):
+        return {}
+    found: dict[str, Any] = {}
+    for node in body:
+        target = node.target if isinstance(node, ast.AnnAssign) else None
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target = node.targets[0]
+        value = getattr(node, "value", None)
+        if isinstance(target, ast.Name) and value is not None:
+            try:
+                found[target.id] = ast.literal_eval(value)
+            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                found[target.id] = _NOT_LITERAL
+    return MappingProxyType(found)
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    """Equal as parameter values (14 and 14.0 are, True and 1 are not)."""
+    if isinstance(a, bool | _NotLiteral) or isinstance(b, bool | _NotLiteral):
+        return a is b
+    try:
+        return bool(a == b)
+    except Exception:  # an analyst's value of any type: not the same
+        return False
+
+
+def _first_line(source: str) -> str:
+    line = next((x.strip() for x in source.splitlines() if x.strip()), "")
+    return line if len(line) <= 60 else line[:59] + "…"
+
+
+@dataclass(frozen=True, slots=True)
+class Override:
+    """A parameter whose value in one cell is not the one the notebook runs with, because
+    another cell set it after (:func:`parameter_overrides`).
+
+    ``kind``: ``ignored`` (the parameters cell was edited to ``other``, but the injected cell,
+    which runs after it, sets ``used``); ``reset`` (a cell run after the injected cell — the
+    parameters cell run again alone — set it back to the default ``used``, and the injected
+    value ``other`` is lost); ``replaced`` (a cell run after the injected cell set it to
+    ``used``, not the default). ``cell``: the first line of the cell whose value is used."""
+
+    name: str
+    kind: str
+    used: Any
+    other: Any
+    cell: str
+
+
+def parameter_overrides(values: Mapping[str, Any], defaults: Mapping[str, Any]) -> list[Override]:
+    """The parameters among ``defaults`` that a papermill-injected cell (papermill's, or a
+    working copy's) and another cell set to different values, from IPython's input history
+    (``In``): which value is used and which is not. Empty outside a kernel, without an
+    injected cell, or when the cells agree (a report's parameters cell at its defaults)."""
+    history = values.get("In")
+    if not isinstance(history, list):
+        return []
+    last = next(
+        (i for i in range(len(history) - 1, -1, -1) if _injected_cell_names(history[i])), None
+    )
+    if last is None:
+        return []
+    injected = _assignments(history[last])
+    found: list[Override] = []
+    for name, value in injected.items():
+        if name not in defaults:
+            continue  # check_injected names it
+        before = next(
+            (
+                (a[name], history[i])
+                for i in range(last - 1, -1, -1)
+                if _injected_cell_names(history[i]) is None
+                and name in (a := _assignments(history[i]))
+            ),
+            None,
+        )
+        after = next(
+            (
+                (a[name], history[i])
+                for i in range(len(history) - 1, last, -1)
+                if name in (a := _assignments(history[i]))
+            ),
+            None,
+        )
+        if after is not None:
+            current = values.get(name, _NOT_LITERAL)
+            if _same_value(current, value):
+                continue
+            kind = "reset" if _same_value(current, defaults[name]) else "replaced"
+            found.append(Override(name, kind, current, value, _first_line(after[1])))
+        elif before is not None:
+            edited = before[0]
+            if not (_same_value(edited, value) or _same_value(edited, defaults[name])):
+                found.append(Override(name, "ignored", value, edited, _first_line(history[last])))
+    return found
+
+
+def check_not_reset(overrides: Sequence[Override]) -> None:
+    """Refuse to go on when a cell run after the injected-parameters cell (the parameters cell
+    run again alone) set injected parameters back to their defaults: the notebook would run
+    another finding or other sources (an empty ``case_dir``: AWS) than the ones it was made
+    for, with no word."""
+    reset = [o for o in overrides if o.kind == "reset"]
+    if not reset:
+        return
+    shown = ", ".join(f"{o.name} ({o.used!r}, not {o.other!r})" for o in reset[:4])
+    more = f" and {len(reset) - 4} more" if len(reset) > 4 else ""
+    raise InputError(
+        f"`{reset[0].cell}` ran after this notebook's injected-parameters cell and set "
+        f"{shown}{more} back to the defaults: the values this notebook was made with are in the "
+        "injected cell",
+        hint="run the injected-parameters cell (just below the parameters cell), then this one; "
+        "to change one of its parameters, edit it there (after deleting that cell, restart the "
+        "kernel)",
+    )
 
 
 def check_injected(injected: Sequence[str], declared: Sequence[str]) -> None:
@@ -223,6 +369,45 @@ def check_injected(injected: Sequence[str], declared: Sequence[str]) -> None:
     )
 
 
+def misspelt_names(values: Mapping[str, Any], declared: Sequence[str]) -> list[str]:
+    """Names the last cell run before this one that sets parameters (the parameters cell, an
+    analyst's cell; not an injected one, :func:`check_injected` checks those) also sets that
+    are not parameters but nearly one (``lookback_day = 30``): ignored, the run would go on
+    with the parameter's value as it was. From IPython's input history (``In``); none outside
+    a kernel."""
+    history = values.get("In")
+    if not isinstance(history, list):
+        return []
+    for source in reversed(history):
+        if _injected_cell_names(source) is not None:
+            continue
+        assigned = _assignments(source)
+        if any(name in declared for name in assigned):
+            return [
+                name
+                for name in assigned
+                if name not in declared
+                and difflib.get_close_matches(name, declared, n=1, cutoff=0.85)
+            ]
+    return []
+
+
+def check_spelling(values: Mapping[str, Any], declared: Sequence[str]) -> None:
+    """Refuse a parameter cell's line that nearly names a parameter (:func:`misspelt_names`)."""
+    names = misspelt_names(values, declared)
+    if not names:
+        return
+    guesses = [
+        f"{name} (did you mean {difflib.get_close_matches(name, declared, n=1, cutoff=0.85)[0]}?)"
+        for name in names
+    ]
+    raise InputError(
+        f"not a parameter of this notebook: {', '.join(guesses)}; it would be ignored and the "
+        "run would go on with the parameter as it was",
+        hint="spell it as the parameters cell does, run that cell again, then this one",
+    )
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class NotebookParameters:
     """Base of a notebook's checked parameters: :meth:`check` reads each declared field from
@@ -231,15 +416,30 @@ class NotebookParameters:
     raises :class:`InputError` naming the parameter for the rest."""
 
     @classmethod
+    def defaults(cls) -> dict[str, Any]:
+        """Each parameter with its default value."""
+        return {
+            f.name: f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+            for f in fields(cls)
+        }
+
+    @classmethod
     def check(cls, values: Mapping[str, Any]) -> Any:
         declared = [f.name for f in fields(cls)]
         check_injected(injected_names(values), declared)
+        check_spelling(values, declared)
+        check_not_reset(parameter_overrides(values, cls.defaults()))
         checked: dict[str, Any] = {}
         for f in fields(cls):
             if f.name in values:
                 check = _PARAM_CHECKS.get(f.name) or _PARAM_CHECKS[str(f.type)]
                 checked[f.name] = check(f.name, values[f.name])
-        return cls(**checked)
+        made = cls(**checked)
+        made.check_together()
+        return made
+
+    def check_together(self) -> None:
+        """Refuse values that are each of their type but wrong as a whole (none here)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -276,6 +476,29 @@ class InvestigateParameters(NotebookParameters):
     summary_path: str = ""
     export_dir: str = ""
     fetched_findings: str = ""
+
+    def check_together(self) -> None:
+        """The verdict parameters checked here, before anything is read: a status that is none
+        (``"malicous"``), or a decided one without an analyst and a rationale, would otherwise
+        stop the notebook only at its verdict cell, after the whole investigation."""
+        from torinvest.verdict import DECIDED, STATUSES
+
+        status = self.verdict_status
+        if status not in STATUSES:
+            close = difflib.get_close_matches(status.strip().lower(), STATUSES, n=1, cutoff=0.6)
+            raise InputError(
+                f"parameter verdict_status: {status!r} is not a verdict status"
+                + (f" (did you mean {close[0]!r}?)" if close else ""),
+                hint=f"use one of {', '.join(STATUSES)}",
+            )
+        missing = [n for n in ("analyst", "rationale") if not getattr(self, n).strip()]
+        if status in DECIDED and missing:
+            raise InputError(
+                f"parameter verdict_status is {status!r}: a {status} verdict needs an analyst "
+                f"and a rationale ({' and '.join(missing)} empty)",
+                hint="set the analyst and rationale parameters too, or leave verdict_status "
+                "pending and record the verdict in the form (JupyterLab)",
+            )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

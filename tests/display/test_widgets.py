@@ -341,3 +341,35 @@ def test_the_answer_on_top_says_the_verdict_the_form_recorded(
         again, fresh, report.decide(fresh, finding_id=FINDING, ledger=tmp_path / "other.jsonl")
     )
     assert "pending" in _verdict_tile(again.shown[-1])
+
+
+def test_a_form_made_with_an_investigation_made_again_since_records_nothing(
+    inv: investigation.Investigation, tmp_path: Path
+) -> None:
+    """The form stays on screen when the cells above it run again (another window, another
+    case folder): a press records nothing against the investigation the form was made with,
+    which is no longer the one on screen, and says to run the verdict cells again."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    InteractiveShell.clear_instance()
+    shell = InteractiveShell.instance()
+    try:
+        ledger = tmp_path / "ledger.jsonl"
+        shell.user_ns["inv"] = inv
+        form = display.VerdictForm(
+            inv, report.decide(inv, finding_id=FINDING, ledger=ledger), analyst="ana"
+        )
+        form.status.value, form.rationale.value = "malicious", "Tor calls, CreateUser"
+        shell.user_ns["inv"] = dataclasses.replace(inv)  # the investigation cells ran again
+        form.button.click()
+        assert "NotCurrentError" in form.message.value and "no longer" in form.message.value
+        assert "run the verdict cells again" in form.message.value
+        assert not ledger.exists()
+        del shell.user_ns["inv"]  # removed as not current: the same
+        form.button.click()
+        assert "no longer" in form.message.value and not ledger.exists()
+        shell.user_ns["inv"] = inv  # the form's own again (the cell undone): recorded
+        form.button.click()
+        assert "Recorded: <b>malicious</b>" in form.message.value
+    finally:
+        InteractiveShell.clear_instance()

@@ -271,3 +271,38 @@ def test_credentials_that_expire_on_page_2_keep_page_1_and_say_the_region_read_i
     assert result.gap(detail=False) == "1 region(s) read in part"
     assert result.gap().startswith("1 region(s) read in part: us-east-1 (read in part: 50 ")
     assert not result.complete or result.unread_records  # never read as a whole search
+
+
+def test_kept_findings_fetched_with_other_access_are_refused_not_investigated(
+    fake_aws: FakeAws, aws: Aws, tmp_path: Path
+) -> None:
+    """A working copy's kept findings were fetched with its profile, role and regions: the
+    analyst who changes those in the notebook must not get the first account's (or regions')
+    findings investigated with the new access's logs — the file says what it was fetched
+    with, and another access is refused, naming what differs."""
+    from torinvest import investigation
+    from torinvest.errors import InputError
+    from torinvest.findings.fetched import fetched_name, fetched_with, write_fetched
+
+    fake_aws.guardduty("us-east-1").add_detector()
+    fake_aws.guardduty("us-east-1").add_findings(tor_findings(2, "us-east-1"))
+    regions = ["us-east-1", "eu-west-1"]
+    result = fetch_findings(aws, regions, include_archived=True)
+    path = write_fetched(result, tmp_path / fetched_name(result), fetched_with(None, None, regions))
+
+    same = investigation.sources_from_parameters(regions="eu-west-1, us-east-1")
+    assert len(investigation.load_findings(same, fetched=str(path)).findings) == 2
+    role = "arn:aws:iam::222222222222:role/Audit"
+    for other, said in [
+        ({"regions": "us-east-1"}, "regions: eu-west-1,us-east-1, now us-east-1"),
+        ({"regions": ",".join(regions), "role_arn": role}, f"role_arn: (none), now '{role}'"),
+    ]:
+        sources = investigation.sources_from_parameters(**other)
+        with pytest.raises(InputError) as raised:
+            investigation.load_findings(sources, fetched=str(path))
+        assert "fetched with other AWS access than this notebook's" in raised.value.message
+        assert said in raised.value.message, raised.value.message
+        assert "leave the fetched_findings parameter empty" in str(raised.value.hint)
+    # a file kept before the access was: read as it is
+    old = write_fetched(result, tmp_path / "old.json")
+    assert investigation.load_findings(sources, fetched=str(old)).findings

@@ -60,6 +60,7 @@ from torinvest.display.answer import (
     ANSWER_DETAIL_CHARS,
     ANSWER_MAX_CALLS,
     ANSWER_MAX_ITEMS,
+    ANSWER_NOT_CURRENT,
     ANSWER_PENDING,
     answer_first,
     answer_html,
@@ -83,6 +84,7 @@ from torinvest.display.cards import (
     files_written,
     findings_issues,
     internal_error_card,
+    parameter_notes,
 )
 from torinvest.display.markup import (
     ID_COLUMNS,
@@ -116,6 +118,7 @@ __all__ = [
     "ANSWER_DETAIL_CHARS",
     "ANSWER_MAX_CALLS",
     "ANSWER_MAX_ITEMS",
+    "ANSWER_NOT_CURRENT",
     "ANSWER_PENDING",
     "EMPTY_REASONS",
     "EVENTS_ORDER",
@@ -168,6 +171,7 @@ __all__ = [
     "key_calls",
     "live_frontend",
     "next_steps",
+    "parameter_notes",
     "per_ip_frame",
     "per_ip_table",
     "plan_frame",

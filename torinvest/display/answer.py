@@ -74,7 +74,48 @@ def answer_slot() -> Any:
     from IPython.display import display
 
     body = f"<p>{_e(ANSWER_PENDING)}</p>"
-    return display(HTML(_card("The answer: not computed yet", body, "ti-warn")), display_id=True)
+    slot = display(HTML(_card("The answer: not computed yet", body, "ti-warn")), display_id=True)
+    _watch()
+    return slot
+
+
+#: What the answer's slot says once the investigation or verdict it was made from is no longer
+#: the kernel's current one (:func:`withdraw_if_gone`).
+ANSWER_NOT_CURRENT = (
+    "The answer shown here was made from an investigation or a verdict this notebook no longer "
+    "holds as current: a parameter changed, or the cells that made them ran again or stopped. "
+    "It appears again when the notebook's last cell has run; until then nothing here describes "
+    "the results below."
+)
+
+
+def withdraw_if_gone(namespace: Mapping[str, Any]) -> bool:
+    """Replace the answer shown in its slot by :data:`ANSWER_NOT_CURRENT` when ``namespace``
+    (the kernel's) no longer holds the investigation or the verdict it was made from — removed
+    as not current (:mod:`torinvest.display.rerun`) or made again; True when it did. The
+    answer on top never shows another finding's, window's or verdict's answer above the
+    results below it."""
+    if not _SHOWN:
+        return False
+    inv, slot, _findings, _followed, verdict = _SHOWN[0]
+    held = [v for n, v in list(namespace.items()) if not n.startswith("_")]
+    if any(v is inv for v in held) and any(v is verdict for v in held):
+        return False
+    _SHOWN.clear()
+    body = f"<p>{_e(ANSWER_NOT_CURRENT)}</p>"
+    slot.update(HTML(_card("The answer: not current", body, "ti-warn")))
+    return True
+
+
+def _watch() -> None:
+    """In IPython: check the answer shown after each cell (:func:`withdraw_if_gone`)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython ships with ipykernel
+        return
+    results = getattr(get_ipython(), "_torinvest_results", None)
+    if results is not None and withdraw_if_gone not in results.listeners:
+        results.listeners.append(withdraw_if_gone)
 
 
 #: The answer last shown in this kernel — (``inv``, its slot, ``findings``, ``followed``) — and
@@ -83,7 +124,7 @@ def answer_slot() -> Any:
 #: and an answer drawn after a recording shows it, so that the answer's verdict and next step
 #: never say "pending" beside the form's "Recorded: malicious". One of each: a notebook run
 #: again holds a new investigation, and the old one is let go.
-_SHOWN: list[tuple[Any, Any, Any, object]] = []
+_SHOWN: list[tuple[Any, Any, Any, object, Any]] = []
 _RECORDED: list[tuple[Any, Mapping[str, Any]]] = []
 
 
@@ -98,6 +139,7 @@ def answer_first(
     """Put the answer (:func:`answer_html`) in ``slot`` (from :func:`answer_slot`); without a
     slot, display it here. A verdict the verdict form recorded for ``inv`` since ``verdict``
     was decided is the one shown (:func:`verdict_recorded`)."""
+    verdict_made = verdict  # the notebook's: when it is no longer current, neither is this
     if _RECORDED and _RECORDED[0][0] is inv:
         verdict = _RECORDED[0][1]
     elif _RECORDED:  # another investigation's (the notebook run again): let it go
@@ -109,7 +151,7 @@ def answer_first(
         display(page)
     else:
         slot.update(page)
-        _SHOWN[:] = [(inv, slot, findings, followed)]
+        _SHOWN[:] = [(inv, slot, findings, followed, verdict_made)]
 
 
 def verdict_recorded(inv: Investigation, verdict: Mapping[str, Any]) -> None:
@@ -118,7 +160,7 @@ def verdict_recorded(inv: Investigation, verdict: Mapping[str, Any]) -> None:
     _RECORDED[:] = [(inv, dict(verdict))]
     if not _SHOWN or _SHOWN[0][0] is not inv:
         return
-    _, slot, findings, followed = _SHOWN[0]
+    _, slot, findings, followed, _verdict = _SHOWN[0]
     slot.update(HTML(answer_html(inv, verdict, findings=findings, followed=followed)))
 
 

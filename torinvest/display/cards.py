@@ -103,3 +103,36 @@ def findings_issues(
         + (_list(notes) if notes else "")
     )
     return HTML(_card("⚠ Data issues", body, "ti-warn"))
+
+
+def parameter_notes(values: Mapping[str, Any], params: Any) -> HTML | None:
+    """Which parameters the notebook runs with that another cell set than the one the analyst
+    may have edited (:func:`torinvest.parameters.parameter_overrides`): an edit of the
+    parameters cell the injected-parameters cell overrides (it runs after it), or a value a
+    cell run after the injected one put in its place (Run All would use the injected one
+    again). None when there is nothing to say (a report run, a working copy run in order)."""
+    from torinvest.parameters import parameter_overrides
+
+    found = [o for o in parameter_overrides(values, type(params).defaults()) if o.kind != "reset"]
+    if not found:
+        return None
+    items = []
+    for o in found:
+        if o.kind == "ignored":
+            items.append(
+                f"<code>{_e(o.name)}</code>: your <code>{_e(repr(o.other))}</code> in the "
+                f"parameters cell is <b>not used</b>: the injected-parameters cell "
+                f"(<code>{_e(o.cell)}</code>) runs after it and sets "
+                f"<code>{_e(repr(o.used))}</code>"
+            )
+        else:
+            items.append(
+                f"<code>{_e(o.name)}</code>: <code>{_e(repr(o.used))}</code> is used (set by "
+                f"<code>{_e(o.cell)}</code>, run after the injected-parameters cell), not the "
+                f"injected <code>{_e(repr(o.other))}</code>; Run All would use the injected one"
+            )
+    body = (
+        _list(items) + "<p><b>What to do:</b> change these parameters in the injected-parameters "
+        "cell (just below the parameters cell: its values win), then run the cells from it on.</p>"
+    )
+    return HTML(_card("⚠ Parameters set in another cell than you may think", body, "ti-warn"))

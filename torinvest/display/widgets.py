@@ -15,7 +15,7 @@ from torinvest.display.answer import verdict_recorded
 from torinvest.display.assessment import next_steps, verdict_card
 from torinvest.display.cards import error_card, internal_error_card
 from torinvest.display.markup import _e
-from torinvest.errors import InputError, TorinvestError
+from torinvest.errors import InputError, NotCurrentError, TorinvestError
 from torinvest.verdict import finding_check_note
 
 if TYPE_CHECKING:
@@ -84,6 +84,9 @@ class VerdictForm:
         from torinvest.verdict import DECIDED, default_analyst
 
         self.inv = inv
+        #: the kernel's names that held ``inv`` when the form was made: a press when none does
+        #: any more (the investigation made again, or removed as not current) records nothing
+        self._kernel, self._names = _holders(inv)
         self.suppress = suppress
         self.ledger = verdict.get("ledger")
         self.verdict: dict[str, Any] = dict(verdict)
@@ -164,6 +167,7 @@ class VerdictForm:
         verdict fields (:func:`torinvest.investigation.decide`)."""
         from torinvest import investigation
 
+        self._check_current()
         if not self.status.value:
             raise InputError("choose a verdict: legitimate, malicious or inconclusive")
         status, analyst = str(self.status.value), self.analyst.value.strip()
@@ -232,6 +236,23 @@ class VerdictForm:
         verdict_recorded(self.inv, v)  # the answer on top says it too
         return v
 
+    def _check_current(self) -> None:
+        """NotCurrentError when the investigation this form was made with is no longer the
+        kernel's (its cells ran again, or it was removed as not current): the verdict would be
+        recorded against evidence the notebook no longer shows."""
+        if self._kernel is None or not self._names:
+            return
+        if any(self._kernel.get(name) is self.inv for name in self._names):
+            return
+        names = ", ".join(f"`{n}`" for n in self._names)
+        raise NotCurrentError(
+            f"not recorded: this form was made with an investigation that is no longer the "
+            f"notebook's ({names} was made again or removed since), so the evidence it would "
+            "record is not the one on screen",
+            hint="run the verdict cells again (verdict = report.decide(…), then this one) and "
+            "record it in the new form",
+        )
+
     def _clicked(self) -> None:
         """The button's callback: whatever goes wrong is a card in the form (ipywidgets would
         send a traceback to the log console, where the analyst never looks)."""
@@ -248,6 +269,21 @@ class VerdictForm:
         self.output.append_display_data(
             HTML(_verdict_html(self.inv, self.verdict, suppress=self.suppress))
         )
+
+
+def _holders(value: Any) -> tuple[Mapping[str, Any] | None, tuple[str, ...]]:
+    """The IPython kernel's namespace and the names in it that hold ``value`` (not IPython's
+    own ``_``, ``_12``…); None and none outside a kernel."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython ships with ipykernel
+        return None, ()
+    shell = get_ipython()
+    namespace = getattr(shell, "user_ns", None)
+    if not isinstance(namespace, Mapping):
+        return None, ()
+    names = tuple(n for n, v in list(namespace.items()) if v is value and not n.startswith("_"))
+    return namespace, names
 
 
 #: How the form's confirmation is said in a verdict recorded over a changed finding.

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -69,22 +70,48 @@ def fetched_name(result: FindingsResult) -> str:
     return f"findings-{digest.hexdigest()[:12]}.json"
 
 
-def write_fetched(result: FindingsResult, path: Path) -> Path:
-    """``result`` (a GuardDuty fetch) into ``path``, atomically, with when it was written.
-    Raises OSError (the caller names the file) and ValueError for a result that did not come
-    from GuardDuty."""
+def fetched_with(
+    profile: str | None, role_arn: str | None, regions: Sequence[str] | None
+) -> dict[str, Any]:
+    """The AWS access a fetch was made with, as kept in its file and compared when it is read:
+    the profile, the role assumed and the regions asked (None: every enabled one)."""
+    return {
+        "profile": profile or "",
+        "role_arn": role_arn or "",
+        "regions": sorted(regions) if regions else "all",
+    }
+
+
+def fetched_access(options: Any) -> dict[str, Any]:
+    """:func:`fetched_with` of a run's options (``RunOptions``: profile, role_arn, regions)."""
+    from torinvest.aws import parse_regions
+
+    return fetched_with(options.profile, options.role_arn, parse_regions(options.regions or "all"))
+
+
+def write_fetched(
+    result: FindingsResult, path: Path, access: Mapping[str, Any] | None = None
+) -> Path:
+    """``result`` (a GuardDuty fetch) into ``path``, atomically, with when it was written and
+    the access it was made with (``access``: :func:`fetched_with`). Raises OSError (the caller
+    names the file) and ValueError for a result that did not come from GuardDuty."""
     doc = {**_content(result), "fetched_at": iso_utc(pd.Timestamp.now(tz="UTC"))}
+    if access is not None:
+        doc["fetched_with"] = dict(access)
     write_atomic(path, json_inert_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2)) + b"\n")
     return path
 
 
-def read_fetched(path: str | Path) -> FindingsResult:
+def read_fetched(path: str | Path, access: Mapping[str, Any] | None = None) -> FindingsResult:
     """The :class:`FindingsResult` :func:`write_fetched` kept in ``path``; an InputError naming
-    the file when it cannot be read or is not one."""
+    the file when it cannot be read or is not one, or when it was fetched with another access
+    than ``access`` (:func:`fetched_with`: another profile, role or regions — the findings of
+    another account or region would be investigated with this one's logs)."""
     path = Path(path).expanduser()
     try:
         doc, repairs = read_json(path.read_bytes())
         result = _result(doc)
+        _check_access(path, doc, access)
         if repairs:  # not as orjson wrote it: edited, or written by another tool
             values = [f.original for f in result.findings]
             names = [f"finding {f.id or '(no id)'}" for f in result.findings]
@@ -100,6 +127,29 @@ def read_fetched(path: str | Path) -> FindingsResult:
             f"fetched findings {path}: not a file of findings fetched by torinvest ({e})",
             hint="leave the fetched_findings parameter empty to fetch the findings again",
         ) from None
+
+
+def _check_access(path: Path, doc: Mapping[str, Any], access: Mapping[str, Any] | None) -> None:
+    """InputError when the file says it was fetched with another access than ``access`` (a
+    file written before the access was kept says nothing: not compared)."""
+    kept = doc.get("fetched_with")
+    if access is None or not isinstance(kept, Mapping):
+        return
+    differ = [k for k in ("profile", "role_arn", "regions") if kept.get(k) != access.get(k)]
+    if not differ:
+        return
+    shown = "; ".join(f"{k}: {_said(kept.get(k))}, now {_said(access.get(k))}" for k in differ)
+    raise InputError(
+        f"fetched findings {path}: fetched with other AWS access than this notebook's ({shown}): "
+        "its findings would be investigated with the other access's logs",
+        hint="leave the fetched_findings parameter empty to fetch the findings with this access",
+    )
+
+
+def _said(value: Any) -> str:
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    return repr(value) if value else "(none)"
 
 
 def _issue_from(value: Any) -> DataIssue:

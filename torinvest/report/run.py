@@ -12,7 +12,7 @@ from typing import Any
 from torinvest.errors import EXIT_FAILED, ReportError, TorinvestError
 from torinvest.events import ACCOUNT_GAP
 from torinvest.findings import FindingsResult
-from torinvest.findings.fetched import write_fetched
+from torinvest.findings.fetched import fetched_access, write_fetched
 from torinvest.grouping import from_tor
 from torinvest.investigation import (
     NOTHING_READ_SOURCE,
@@ -133,7 +133,7 @@ def _run_held(
         begin(folder)
         kept = None
         if fetched is not None and not options.case_dir:
-            kept = write_fetched(fetched, folder / FETCHED_FINDINGS)
+            kept = write_fetched(fetched, folder / FETCHED_FINDINGS, fetched_access(options))
         params = parameters(finding_id, folder, options, fetched=kept)
         failure = execute_into(
             notebook_path(INVESTIGATE_NOTEBOOK),
