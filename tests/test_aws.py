@@ -381,3 +381,39 @@ def test_a_configured_region_that_is_no_region_name_is_one_line_naming_it(
         assert err.startswith("torinvest: error: the configured region ") and where in err
         assert len(err.strip().splitlines()) == 1, err
     assert fake_aws.requests == []
+
+
+@pytest.mark.parametrize(
+    ("setting", "said"),
+    [
+        ({"AWS_MAX_ATTEMPTS": "three"}, "AWS_MAX_ATTEMPTS: not a number of attempts: 'three'"),
+        ({"AWS_MAX_ATTEMPTS": "0"}, "AWS_MAX_ATTEMPTS: not a number of attempts: '0'"),
+        ({"AWS_RETRY_MODE": "fast"}, "AWS_RETRY_MODE: not a retry mode: 'fast'"),
+        (
+            {"profile": "[default]\nmax_attempts = ten\n"},
+            "max_attempts of profile 'default' in the AWS config file: not a number of "
+            "attempts: 'ten'",
+        ),
+        (
+            {"profile": "[profile ir]\nretry_mode = Standard\n", "AWS_PROFILE": "ir"},
+            "retry_mode of profile 'ir' in the AWS config file: not a retry mode: 'Standard'",
+        ),
+    ],
+    ids=["env-word", "env-zero", "env-mode", "profile-attempts", "profile-mode"],
+)
+def test_a_retry_setting_botocore_cannot_use_is_named(
+    setting: dict[str, str], said: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A retry setting botocore refuses: one InputError naming the setting and its value, before
+    any call — botocore's ValueError was an internal error, its "Invalid value provided to
+    mode" every region's failure ("no region could be searched (34 of 34 failed)")."""
+    for name, value in setting.items():
+        if name == "profile":
+            config = tmp_path / "config"
+            config.write_text(value)
+            monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+        else:
+            monkeypatch.setenv(name, value)
+    with pytest.raises(InputError) as refused:
+        Aws().client("sts")
+    assert str(refused.value).startswith(said)

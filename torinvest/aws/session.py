@@ -145,6 +145,7 @@ class Aws:
         cfg = self.config
         base = _botocore_session(cfg.profile)
         base.user_agent_extra = USER_AGENT_EXTRA
+        configured_attempts(base)  # a retry setting botocore cannot use fails now, named
         if cfg.role_arn:
             base = self._assume_role(base)
         return boto3.Session(botocore_session=base, region_name=cfg.region or _chain_region(base))
@@ -216,6 +217,11 @@ class Aws:
         return self.session.get_partition_for_region(self.home_region)
 
     # -- clients ------------------------------------------------------------------------------
+    def configured_attempts(self) -> int | None:
+        """The attempts of a call the configuration chain sets, as botocore reads them
+        (:func:`configured_attempts`), or None when it sets no retries (torinvest's own then)."""
+        return configured_attempts(self.session._session)
+
     def client_config(self) -> Config:
         """The botocore Config every client gets: user agent, a connect timeout
         (:func:`connect_timeout`), and retries only if unconfigured."""
@@ -224,7 +230,7 @@ class Aws:
             "max_pool_connections": max(10, self.config.max_workers * 2),
             "connect_timeout": connect_timeout(self.config.connect_timeout),
         }
-        if not _retry_configured(self.session._session):
+        if configured_attempts(self.session._session) is None:
             kwargs["retries"] = {
                 "mode": DEFAULT_RETRY_MODE,
                 "total_max_attempts": DEFAULT_MAX_ATTEMPTS,
@@ -999,6 +1005,62 @@ def _chain_region(session: botocore.session.Session) -> str | None:
             hint=f"set {origin if origin.startswith('AWS_') else 'it'} to a region code such "
             "as us-east-1 or eu-west-3 (no spaces, lower case)",
         ) from e
+
+
+#: The attempts of a call botocore makes in each retry mode when ``max_attempts`` is not set
+#: (``botocore.retries.standard.DEFAULT_MAX_ATTEMPTS``; legacy: ``_retry.json``'s default).
+_MODE_ATTEMPTS = {"standard": 3, "adaptive": 3, "legacy": 5}
+
+
+def configured_attempts(session: botocore.session.Session) -> int | None:
+    """The attempts of a call the configuration chain sets (``AWS_MAX_ATTEMPTS``, the profile's
+    ``max_attempts``: total attempts, as botocore counts them; a retry mode alone —
+    ``AWS_RETRY_MODE``, the profile's ``retry_mode`` — that mode's botocore default), or None
+    when no retries are configured. For a caller that retries calls itself (LookupEvents:
+    :func:`torinvest.sources.lookup.fetch_pages`), so that it makes as many as any client."""
+    if not _retry_configured(session):
+        return None
+    mode = session.get_config_variable("retry_mode")
+    if mode is not None and mode not in _MODE_ATTEMPTS:
+        raise _bad_retry_setting(
+            session,
+            "retry_mode",
+            "not a retry mode",
+            f"set it to one of {', '.join(_MODE_ATTEMPTS)}, or unset it",
+        )
+    try:
+        attempts = session.get_config_variable("max_attempts")
+    except (ValueError, TypeError) as e:
+        attempts = e
+    if attempts is None:
+        return _MODE_ATTEMPTS[str(mode or "standard")]
+    if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
+        raise _bad_retry_setting(
+            session,
+            "max_attempts",
+            "not a number of attempts",
+            "set it to a whole number of attempts of a call (1 or more), or unset it",
+        )
+    return attempts
+
+
+def _bad_retry_setting(
+    session: botocore.session.Session, name: str, problem: str, hint: str
+) -> InputError:
+    """The error of a retry setting (``max_attempts``, ``retry_mode``) botocore cannot use,
+    naming where it is set (``AWS_MAX_ATTEMPTS``…, else the profile's) — botocore's own error
+    came back from every region's call as that region's failure, or as an internal error."""
+    env = f"AWS_{name.upper()}"
+    if env in os.environ:
+        origin, value = env, os.environ[env]
+    else:
+        profile = session.profile or "default"
+        origin = f"{name} of profile {profile!r} in the AWS config file"
+        try:
+            value = str(session.get_scoped_config().get(name))
+        except ProfileNotFound:
+            value = "?"
+    return InputError(f"{origin}: {problem}: {value[:40]!r}", hint=hint)
 
 
 def _retry_configured(session: botocore.session.Session) -> bool:
