@@ -31,11 +31,13 @@ from torinvest.aws.reach import (
     EndpointDown,
     SharedEndpoint,
     Unreachable,
+    ca_bundle_in_force,
     configured_endpoint,
     connect_reason,
     is_certificate_failure,
     is_proxy_failure,
     is_route_failure,
+    name_ca_bundle,
     proxy_of,
     redact_url,
     same_endpoint,
@@ -169,7 +171,9 @@ class Aws:
             )
             if cfg.endpoint_url:
                 kwargs["endpoint_url"] = cfg.endpoint_url
-            return stoppable(base.create_client(service_name, **kwargs))
+            client = base.create_client(service_name, **kwargs)
+            name_ca_bundle(client, ca_bundle_in_force(base))
+            return stoppable(client)
 
         fetcher = AssumeRoleCredentialFetcher(
             client_creator=create_client,
@@ -255,6 +259,8 @@ class Aws:
                 client = session.client(service, **kwargs)
             except NoRegionError as e:  # pragma: no cover - region always passed
                 raise InputError("no AWS region configured", hint="set AWS_REGION") from e
+            # first: the certificate failure _bound_connect_failures raises names its bundle
+            name_ca_bundle(client, ca_bundle_in_force(session._session))
             _bound_connect_failures(client, configured=_retry_configured(session._session))
             routes = self._routes(session._session, service, client)
             client = stoppable(client, self._endpoint_down(routes))

@@ -26,6 +26,7 @@ from torinvest.aws.reach import (
     ANSWERED_EARLIER,
     answered_earlier,
     ca_bundle_hint,
+    ca_bundle_of,
     connect_reason,
     is_certificate_failure,
     is_proxy_failure,
@@ -273,7 +274,7 @@ def translate_error(
                 + f" ({_endpoint_url(error)})"
                 + (f" ({operation or 'call'} on {resource})" if resource else "")
                 + f": {connect_reason(error)}",
-                hint=ca_bundle_hint(),
+                hint=ca_bundle_hint(ca_bundle_of(error)),
                 service=service,
                 region=region,
                 operation=operation,
