@@ -417,3 +417,25 @@ def test_a_retry_setting_botocore_cannot_use_is_named(
     with pytest.raises(InputError) as refused:
         Aws().client("sts")
     assert str(refused.value).startswith(said)
+
+
+def test_reading_aws_models_needs_no_profile(monkeypatch: pytest.MonkeyPatch) -> None:
+    """AWS_PROFILE naming a profile that does not exist: what reads botocore's own data outside
+    a session — an access key's shape (parsing --access-key), the partitions, athena-ddl's
+    regions — still reads it, so that the command says the profile in one line (exit 1). It was
+    botocore's ProfileNotFound traceback from parsing ``events --access-key``."""
+    from torinvest.aws import ids, regions
+    from torinvest.sources.sql import ddl
+
+    monkeypatch.setenv("AWS_PROFILE", "nope")
+    ids.id_shape.cache_clear()
+    regions._partitions.cache_clear()
+    try:
+        assert ids.is_access_key_id("AKIATFQR7NSCUXC3DDDP")
+        assert regions.arn_partition("cn-north-1") == "aws-cn"
+        assert "eu-west-1" in ddl._cloudtrail_regions()
+        with pytest.raises(InputError, match="AWS profile 'nope' not found"):
+            Aws()
+    finally:
+        ids.id_shape.cache_clear()
+        regions._partitions.cache_clear()

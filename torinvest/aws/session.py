@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import boto3
-import botocore.loaders
 import botocore.session
 from botocore.config import Config
 from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshableCredentials
@@ -27,6 +26,7 @@ from tqdm import tqdm  # text bars on a terminal only (tqdm.auto would put widge
 from torinvest import __version__
 from torinvest.aws.answers import answer, check_answer, repair_answer
 from torinvest.aws.ids import check_role_arn
+from torinvest.aws.loader import shared_loader
 from torinvest.aws.reach import (
     EndpointDown,
     SharedEndpoint,
@@ -876,43 +876,6 @@ def _no_call_once_stopped(model: Any = None, **_: Any) -> None:
 def check_profile(profile: str) -> None:
     """Raise :class:`InputError` now when the AWS profile ``profile`` does not exist."""
     _botocore_session(profile)
-
-
-class _SearchPaths(list[str]):
-    """A loader's search paths that ignore a path added again: every boto3 Session adds its
-    own data folder to its botocore session's loader, which :func:`shared_loader` shares."""
-
-    def append(self, path: str) -> None:
-        if path not in self:
-            super().append(path)
-
-
-#: botocore's data loaders, one per ``data_path`` (``AWS_DATA_PATH``), shared by every
-#: botocore session this process makes (:func:`_botocore_session`).
-_LOADERS: dict[str | None, botocore.loaders.Loader] = {}
-_LOADERS_LOCK = threading.Lock()
-
-
-def shared_loader(data_path: str | None = None) -> botocore.loaders.Loader:
-    """botocore's data loader for ``data_path`` (``AWS_DATA_PATH``), made once per process and
-    shared by every botocore session this process makes (:func:`_botocore_session`).
-
-    A loader keeps what it has read (service models, endpoints.json, partitions, endpoint
-    rule sets, retry settings), but each botocore Session makes a loader of its own: every new
-    session read and parsed megabytes of JSON again (a session per command, per assumed role,
-    per finding of a batch: tens of milliseconds of CPU for each client of a new session). The
-    same files give the same data, so sessions share one loader, as botocore allows
-    (``botocore.session.Session.register_component``). Its search paths are
-    :func:`botocore.loaders.create_loader`'s."""
-    with _LOADERS_LOCK:
-        loader = _LOADERS.get(data_path)
-        if loader is None:
-            paths = _SearchPaths(
-                os.path.expanduser(os.path.expandvars(p))
-                for p in (data_path.split(os.pathsep) if data_path else ())
-            )
-            loader = _LOADERS[data_path] = botocore.loaders.Loader(extra_search_paths=paths)
-        return loader
 
 
 def _botocore_session(profile: str | None) -> botocore.session.Session:
