@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -284,11 +285,15 @@ def test_assume_role_asks_sts_in_the_region_aws_region_names(
     assert {c.region for c in fake_aws.calls("AssumeRole")} == {"eu-central-1"}
 
 
+KEY = "AKIATFQR7NSCUXC3DDDP"
+
+
 def test_an_sso_profile_without_a_token_is_one_line_without_traceback(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """An SSO profile whose token is missing or expired: one line saying to run `aws sso login`
-    — botocore.tokens logged its refresh traceback before it."""
+    """An SSO profile whose token is missing or expired (--profile, AWS_PROFILE): one line naming
+    the profile and `aws sso login --profile X` — botocore.tokens logged its refresh traceback
+    before it; the line said "run `aws sso login` for this profile", naming none."""
     config = tmp_path / "config"
     config.write_text(
         "[profile ir]\nsso_session = corp\nsso_account_id = 123456789012\n"
@@ -300,16 +305,26 @@ def test_an_sso_profile_without_a_token_is_one_line_without_traceback(
     monkeypatch.setenv("HOME", str(tmp_path))  # no SSO token cache
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(name)
-    for argv in (["findings"], ["findings", "--regions", "eu-west-1"]):
+    for argv, env in (
+        (["findings", "--profile", "ir"], {}),
+        (["findings", "--regions", "eu-west-1", "--profile", "ir"], {}),
+        (
+            ["events", "--lookup", "--access-key", KEY, "--out", str(tmp_path / "events.csv")],
+            {"AWS_PROFILE": "ir"},
+        ),
+    ):
         proc = subprocess.run(  # the command's own logging (pytest's would catch the records)
-            [sys.executable, "-m", "torinvest.cli", *argv, "--profile", "ir"],
+            [sys.executable, "-m", "torinvest.cli", *argv],
             capture_output=True,
             text=True,
             timeout=60,
             check=False,
+            env={**os.environ, **env},
         )
         assert proc.returncode == EXIT_COULD_NOT_LOOK and proc.stdout == ""
-        assert "aws sso login" in proc.stderr
+        # the profile named, and the command that renews its session (not "for this profile")
+        assert "SSO session of profile 'ir' not usable" in proc.stderr
+        assert "run `aws sso login --profile ir`, then run this command again" in proc.stderr
         assert "Traceback" not in proc.stderr and "botocore.tokens" not in proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
 

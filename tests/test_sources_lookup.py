@@ -1134,7 +1134,7 @@ def test_credentials_that_expire_mid_pull_say_what_was_read(
     assert f"lookup:us-east-1: credentials expired calling LookupEvents ({code})" in issue
     assert "stopped after 2 page(s), results for this region are incomplete" in issue
     assert "not read: " in issue and "run it again for them" in issue
-    assert "`aws sso login`" in issue
+    assert "`aws sso login --profile default`" in issue  # the profile of the call
     assert "torinvest: note: partial result: 1 data issue(s)" in err
     trail.clear_failures()  # the analyst logged in again
     status, said, err, rows = cli_events(tmp_path, now)

@@ -50,6 +50,7 @@ from torinvest.aws.translate import (
     _no_credentials,
     _unusable_credentials,
     assume_role_error,
+    name_profile,
     translate_error,
 )
 from torinvest.errors import (
@@ -149,7 +150,11 @@ class Aws:
         base.user_agent_extra = USER_AGENT_EXTRA
         configured_attempts(base)  # a retry setting botocore cannot use fails now, named
         if cfg.role_arn:
-            base = self._assume_role(base)
+            try:
+                base = self._assume_role(base)
+            except Exception as e:  # the source credentials (an SSO session to renew…)
+                name_profile(e, base.profile)
+                raise
         return boto3.Session(botocore_session=base, region_name=cfg.region or _chain_region(base))
 
     def _assume_role(self, base: botocore.session.Session) -> botocore.session.Session:
@@ -199,7 +204,11 @@ class Aws:
         credential_process) could otherwise come back as another account's mid-run. Calls
         made after they expire fail (ExpiredToken): a failure, never another account. Raises
         what resolving the credentials raises (no credentials, an SSO token expired…)."""
-        creds = self.session.get_credentials()
+        try:
+            creds = self.session.get_credentials()
+        except Exception as e:  # an SSO session to renew…: the profile is named
+            name_profile(e, self.session.profile_name)
+            raise
         if creds is None:
             raise _no_credentials()
         frozen = creds.get_frozen_credentials()
@@ -261,6 +270,7 @@ class Aws:
                 raise InputError("no AWS region configured", hint="set AWS_REGION") from e
             # first: the certificate failure _bound_connect_failures raises names its bundle
             name_ca_bundle(client, ca_bundle_in_force(session._session))
+            _name_profile_of_errors(client, session._session.profile)
             _bound_connect_failures(client, configured=_retry_configured(session._session))
             routes = self._routes(session._session, service, client)
             client = stoppable(client, self._endpoint_down(routes))
@@ -790,6 +800,19 @@ def _bound_connect_failures(client: Any, *, configured: bool) -> None:
             raise caught_exception
 
     client.meta.events.register_first(f"needs-retry.{service}", needs_retry)
+
+
+def _name_profile_of_errors(client: Any, profile: str | None) -> None:
+    """Register on ``client`` that the error of each of its calls names the AWS profile it was
+    made with (:func:`torinvest.aws.translate.name_profile`): an SSO session to renew, expired
+    credentials, say ``aws sso login --profile <it>``."""
+    service = client.meta.service_model.service_id.hyphenize()
+
+    def after_call_error(exception: BaseException | None = None, **_: Any) -> None:
+        if exception is not None:
+            name_profile(exception, profile)
+
+    client.meta.events.register(f"after-call-error.{service}", after_call_error)
 
 
 def _retries(config: Config) -> int | None:

@@ -4,7 +4,10 @@ the IAM action a call needs, and an AssumeRole refusal named as one.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import shlex
 from typing import Any
 
 from botocore.exceptions import (
@@ -101,6 +104,32 @@ _CREDENTIAL_OPERATIONS = {
     "AssumeRoleWithSAML": "sts",
     "GetRoleCredentials": "sso",
 }
+
+
+#: The attribute a call's error carries: the AWS profile of the credentials it was made with
+#: (:func:`name_profile`), for the hint of credentials to renew.
+PROFILE_ATTR = "torinvest_profile"
+
+
+def name_profile(error: BaseException, profile: str | None) -> None:
+    """Record on ``error`` the AWS profile of the call that raised it (None: the default
+    profile), unless it already says one."""
+    if getattr(error, PROFILE_ATTR, None) is None:
+        # an exception that takes no attribute: AWS_PROFILE's is said
+        with contextlib.suppress(AttributeError):
+            setattr(error, PROFILE_ATTR, profile or "default")
+
+
+def _profile_of(error: BaseException) -> str:
+    """The profile of ``error``'s call (:func:`name_profile`), else ``AWS_PROFILE``'s, else
+    the default profile's."""
+    found = getattr(error, PROFILE_ATTR, None)
+    return str(found) if found else os.environ.get("AWS_PROFILE") or "default"
+
+
+def sso_login(error: BaseException) -> str:
+    """The command that renews the SSO session of ``error``'s profile, shell-quoted."""
+    return f"aws sso login --profile {shlex.quote(_profile_of(error))}"
 
 
 def iam_action(service: str, operation: str) -> str:
@@ -227,7 +256,7 @@ def translate_error(
         if code in _EXPIRED_CODES:
             return AwsError(
                 f"credentials expired calling {op or service} ({code})",
-                hint="refresh them (`aws sso login`, or new session credentials) and re-run",
+                hint=f"refresh them (`{sso_login(error)}`, or new session credentials) and re-run",
                 **kw,
             )
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
@@ -238,8 +267,8 @@ def translate_error(
         return _no_credentials()
     if isinstance(error, SSOTokenLoadError | UnauthorizedSSOTokenError | TokenRetrievalError):
         return AwsError(
-            f"SSO session not usable: {error}",
-            hint="run `aws sso login` for this profile",
+            f"SSO session of profile {_profile_of(error)!r} not usable: {error}",
+            hint=f"run `{sso_login(error)}`, then run this command again",
             service=service,
             region=region,
         )
