@@ -454,3 +454,42 @@ def test_reading_aws_models_needs_no_profile(monkeypatch: pytest.MonkeyPatch) ->
     finally:
         ids.id_shape.cache_clear()
         regions._partitions.cache_clear()
+
+
+@pytest.mark.parametrize(
+    ("profile", "said"),
+    [
+        (
+            "[profile ir]\nrole_arn = arn:aws:iam::123456789012:role/ir\nsource_profile = gone\n",
+            'The source_profile "gone" referenced in the profile "ir" does not exist.',
+        ),
+        (
+            "[profile ir]\nrole_arn = arn:aws:iam::123456789012:role/ir\nsource_profile = bare\n"
+            "[profile bare]\nregion = us-east-1\n",
+            'The source profile "bare" must have credentials.',
+        ),
+        ("[profile ir]\naws_access_key_id = AKIAEXAMPLE\n", "Partial credentials found"),
+    ],
+    ids=["source-profile-gone", "source-profile-bare", "half-a-key-pair"],
+)
+def test_a_profile_botocore_cannot_use_is_one_line_naming_it(
+    profile: str, said: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A role profile whose source_profile does not exist or holds no credentials, half a key
+    pair: one line naming the profile and the file to fix, exit 3, no call made — it was each
+    region's "guardduty call failed in us-east-1: The source_profile …" (a guardduty failure),
+    or "GetCallerIdentity on sts call failed in home region: …"."""
+    config = tmp_path / "config"
+    config.write_text(profile)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(config))
+    monkeypatch.setenv("AWS_PROFILE", "ir")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name)
+    out_csv = tmp_path / "events.csv"
+    for argv in (["findings"], ["events", "--lookup", "--access-key", KEY, "--out", str(out_csv)]):
+        code, out, err = _cli(*argv)
+        assert (code, out) == (EXIT_COULD_NOT_LOOK, ""), err
+        assert len(err.strip().splitlines()) == 1, err
+        assert "the AWS configuration of profile 'ir' is not usable: " in err and said in err
+        assert "guardduty call failed" not in err and "sts call failed" not in err

@@ -15,8 +15,10 @@ from botocore.exceptions import (
     ClientError,
     CredentialRetrievalError,
     HTTPClientError,
+    InvalidConfigError,
     NoCredentialsError,
     PaginationError,
+    PartialCredentialsError,
     SSOTokenLoadError,
     TokenRetrievalError,
     UnauthorizedSSOTokenError,
@@ -172,7 +174,9 @@ def _unusable_credentials(error: BaseException, translated: AwsError) -> bool:
         | SSOTokenLoadError
         | UnauthorizedSSOTokenError
         | TokenRetrievalError
-        | CredentialRetrievalError,
+        | CredentialRetrievalError
+        | InvalidConfigError
+        | PartialCredentialsError,
     ):
         return True
     return isinstance(translated, AssumeRoleError) or translated.code in _EXPIRED_CODES
@@ -265,6 +269,18 @@ def translate_error(
         return AwsError(f"{op or 'call'} on {where} failed: {code}: {message}", **kw)
     if isinstance(error, NoCredentialsError):
         return _no_credentials()
+    if isinstance(error, InvalidConfigError | PartialCredentialsError):
+        # a profile botocore cannot use (a source_profile that does not exist or has no
+        # credentials, a role chain that loops, half a key pair): the same for every call
+        profile = _profile_of(error)
+        return AwsError(
+            f"the AWS configuration of profile {profile!r} is not usable: {error}",
+            hint="fix it in the AWS config or credentials file (~/.aws/config, AWS_CONFIG_FILE; "
+            f"`aws configure list --profile {shlex.quote(profile)}` shows what is read)",
+            service=service,
+            region=region,
+            code="InvalidConfig",
+        )
     if isinstance(error, SSOTokenLoadError | UnauthorizedSSOTokenError | TokenRetrievalError):
         return AwsError(
             f"SSO session of profile {_profile_of(error)!r} not usable: {error}",
