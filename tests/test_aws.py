@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -493,3 +494,31 @@ def test_a_profile_botocore_cannot_use_is_one_line_naming_it(
         assert len(err.strip().splitlines()) == 1, err
         assert "the AWS configuration of profile 'ir' is not usable: " in err and said in err
         assert "guardduty call failed" not in err and "sts call failed" not in err
+
+
+def test_a_profile_role_that_could_not_be_reached_names_assume_role(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A profile with role_arn/source_profile whose AssumeRole could not connect (STS
+    unreachable: AWS_ENDPOINT_URL_STS, a firewall): the role of the profile is named, with the
+    STS call — it was "could not reach the guardduty endpoint in us-east-1: Could not connect
+    to …", a GuardDuty failure, at the STS endpoint's URL."""
+    config = tmp_path / "config"
+    config.write_text(
+        "[profile ir]\nrole_arn = arn:aws:iam::123456789012:role/ir\nsource_profile = base\n"
+        "[profile base]\naws_access_key_id = testing\naws_secret_access_key = testing\n"
+    )
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_PROFILE", "ir")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name)
+    with socket.socket() as closed:  # bound, never listening: a connection is refused
+        closed.bind(("127.0.0.1", 0))
+        monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # never reached
+        monkeypatch.setenv("AWS_ENDPOINT_URL_STS", f"http://127.0.0.1:{closed.getsockname()[1]}")
+        said = [_cli("findings", *regions) for regions in ([], ["--regions", "us-east-1"])]
+    for code, out, err in said:
+        assert (code, out) == (EXIT_COULD_NOT_LOOK, ""), err
+        assert "could not assume the role of profile 'ir' (sts:AssumeRole): " in err, err
+        assert "guardduty" not in err and "ec2" not in err

@@ -46,10 +46,12 @@ from torinvest.aws.reach import (
 from torinvest.aws.regions import RegionList, validate_region
 from torinvest.aws.translate import (
     AWS_CALL_ERRORS,
+    CREDENTIAL_CALL_EVENTS,
     AssumeRoleError,
     _no_credentials,
     _unusable_credentials,
     assume_role_error,
+    credential_call_failed,
     name_profile,
     translate_error,
 )
@@ -919,6 +921,8 @@ def _botocore_session(profile: str | None) -> botocore.session.Session:
         ) from e
     session.register("before-parse", check_answer)
     session.register("before-parse", repair_answer)  # after the check: on AWS's answer
+    for event in CREDENTIAL_CALL_EVENTS:  # a profile's AssumeRole that could not connect…
+        session.register(event, credential_call_failed)
     return session
 
 

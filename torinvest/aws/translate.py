@@ -122,6 +122,28 @@ def name_profile(error: BaseException, profile: str | None) -> None:
             setattr(error, PROFILE_ATTR, profile or "default")
 
 
+#: The attribute of an error of a call botocore made on its own to get credentials (a
+#: profile's ``role_arn``: AssumeRole; SSO: GetRoleCredentials): that call's operation.
+CREDENTIAL_CALL_ATTR = "torinvest_credential_call"
+
+
+def credential_call_failed(exception: BaseException | None = None, **kwargs: Any) -> None:
+    """botocore's ``after-call-error`` of a credential call (:data:`_CREDENTIAL_OPERATIONS`),
+    registered on every session torinvest builds: its error (a connection failure, which does
+    not say its operation as a ClientError does) records the call, so that the call it failed
+    (``guardduty ListDetectors``) is not named as the one that could not connect."""
+    if exception is not None:
+        operation = str(kwargs.get("event_name", "")).rsplit(".", 1)[-1]
+        with contextlib.suppress(AttributeError):
+            setattr(exception, CREDENTIAL_CALL_ATTR, operation)
+
+
+#: The events :func:`credential_call_failed` is registered for.
+CREDENTIAL_CALL_EVENTS = tuple(
+    f"after-call-error.{service}.{op}" for op, service in _CREDENTIAL_OPERATIONS.items()
+)
+
+
 def _profile_of(error: BaseException) -> str:
     """The profile of ``error``'s call (:func:`name_profile`), else ``AWS_PROFILE``'s, else
     the default profile's."""
@@ -287,6 +309,20 @@ def translate_error(
             hint=f"run `{sso_login(error)}`, then run this command again",
             service=service,
             region=region,
+        )
+    own_call = getattr(error, CREDENTIAL_CALL_ATTR, None)
+    if credentials and own_call in _CREDENTIAL_OPERATIONS and own_call != operation:
+        # a profile's role (or SSO) whose credential call could not be made: that call named
+        own = _CREDENTIAL_OPERATIONS[own_call]
+        inner = translate_error(error, service=own, operation=own_call, credentials=False)
+        what = "assume the role" if own == "sts" else "get the SSO credentials"
+        return AssumeRoleError(
+            f"could not {what} of profile {_profile_of(error)!r} ({own}:{own_call}): "
+            f"{inner.message}",
+            hint=inner.hint,
+            service=own,
+            operation=own_call,
+            code=inner.code,
         )
     if isinstance(error, BotoConnectionError | HTTPClientError):
         down = unreached(error)
