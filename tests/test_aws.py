@@ -522,3 +522,27 @@ def test_a_profile_role_that_could_not_be_reached_names_assume_role(
         assert (code, out) == (EXIT_COULD_NOT_LOOK, ""), err
         assert "could not assume the role of profile 'ir' (sts:AssumeRole): " in err, err
         assert "guardduty" not in err and "ec2" not in err
+
+
+def test_no_region_configured_is_said_not_guessed(
+    fake_aws: FakeAws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No AWS_REGION, AWS_DEFAULT_REGION or profile region: a command whose calls need the
+    configured region (EC2 DescribeRegions to list the enabled regions, STS, S3, Athena…) says
+    so in one line naming where to set it, exit 1, no call made — as the AWS CLI does. Its
+    calls went to us-east-1, a region of torinvest's own (another partition's for GovCloud or
+    China credentials; an Athena table or a case elsewhere). The regions named with --regions
+    are still searched."""
+    monkeypatch.delenv("AWS_REGION")
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    fake_aws.guardduty("eu-west-1").add_detector()
+    code, out, err = _cli("findings")
+    assert (code, out) == (1, ""), err
+    assert err.startswith("torinvest: error: no AWS region is configured (AWS_REGION, ")
+    assert "export AWS_REGION=" in err and len(err.strip().splitlines()) == 1
+    assert fake_aws.requests == []
+    with pytest.raises(InvalidRegionError, match="no AWS region is configured"):
+        Aws().client("sts")
+    code, _, err = _cli("findings", "--regions", "eu-west-1")
+    assert code == 0, err
+    assert {c.region for c in fake_aws.requests} == {"eu-west-1"}

@@ -86,8 +86,6 @@ CONNECT_FAILURE_ATTEMPTS = 2
 #: Attempts of a call whose TLS certificate was not trusted: one, whatever retries are
 #: configured (the same certificate is checked against the same CA bundle again).
 CERTIFICATE_ATTEMPTS = 1
-#: Region used for global calls only when the configuration chain names none.
-FALLBACK_HOME_REGION = "us-east-1"
 
 T = TypeVar("T")
 
@@ -173,9 +171,10 @@ class Aws:
             kwargs["config"] = timeout.merge(kwargs["config"]) if kwargs.get("config") else timeout
             # the chain's region (AWS_REGION too), as every other client: sts:AssumeRole in
             # us-east-1 fails in another partition and where only a regional endpoint is reachable
-            kwargs.setdefault(
-                "region_name", cfg.region or _chain_region(base) or FALLBACK_HOME_REGION
-            )
+            region = cfg.region or _chain_region(base)
+            if not region:
+                raise _no_region(base)
+            kwargs.setdefault("region_name", region)
             if cfg.endpoint_url:
                 kwargs["endpoint_url"] = cfg.endpoint_url
             client = base.create_client(service_name, **kwargs)
@@ -224,8 +223,15 @@ class Aws:
 
     @property
     def home_region(self) -> str:
-        """The configured region (``AWS_REGION``, profile…), or us-east-1 when none is set."""
-        return self.session.region_name or FALLBACK_HOME_REGION
+        """The configured region (``AWS_REGION``, ``AWS_DEFAULT_REGION``, the profile's
+        ``region``): where calls that name no region go (STS, EC2 DescribeRegions, IAM, S3,
+        Athena…). None configured: :class:`InvalidRegionError` saying so, as the AWS CLI does —
+        never a region of torinvest's own (a guessed region is another partition's for GovCloud
+        or China credentials, and Athena's or a case's region is the analyst's to say)."""
+        region = self.session.region_name
+        if not region:
+            raise _no_region(self.session._session)
+        return str(region)
 
     @property
     def partition(self) -> str:
@@ -1057,6 +1063,17 @@ def _bad_retry_setting(
         except ProfileNotFound:
             value = "?"
     return InputError(f"{origin}: {problem}: {value[:40]!r}", hint=hint)
+
+
+def _no_region(session: botocore.session.Session) -> InvalidRegionError:
+    """The error of a call that needs the configured region when none is configured."""
+    profile = session.profile or "default"
+    return InvalidRegionError(
+        "no AWS region is configured (AWS_REGION, AWS_DEFAULT_REGION or the region of profile "
+        f"{profile!r}), and this command calls AWS in it",
+        hint="set one as for the AWS CLI: export AWS_REGION=us-east-1 (your region), or "
+        f"`aws configure set region us-east-1 --profile {profile}`",
+    )
 
 
 def _retry_configured(session: botocore.session.Session) -> bool:
