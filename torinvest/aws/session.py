@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import shlex
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -1072,7 +1073,7 @@ def _no_region(session: botocore.session.Session) -> InvalidRegionError:
         "no AWS region is configured (AWS_REGION, AWS_DEFAULT_REGION or the region of profile "
         f"{profile!r}), and this command calls AWS in it",
         hint="set one as for the AWS CLI: export AWS_REGION=us-east-1 (your region), or "
-        f"`aws configure set region us-east-1 --profile {profile}`",
+        f"`aws configure set region us-east-1 --profile {shlex.quote(profile)}`",
     )
 
 
