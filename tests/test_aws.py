@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -284,11 +286,15 @@ def test_assume_role_asks_sts_in_the_region_aws_region_names(
     assert {c.region for c in fake_aws.calls("AssumeRole")} == {"eu-central-1"}
 
 
+KEY = "AKIATFQR7NSCUXC3DDDP"
+
+
 def test_an_sso_profile_without_a_token_is_one_line_without_traceback(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """An SSO profile whose token is missing or expired: one line saying to run `aws sso login`
-    — botocore.tokens logged its refresh traceback before it."""
+    """An SSO profile whose token is missing or expired (--profile, AWS_PROFILE): one line naming
+    the profile and `aws sso login --profile X` — botocore.tokens logged its refresh traceback
+    before it; the line said "run `aws sso login` for this profile", naming none."""
     config = tmp_path / "config"
     config.write_text(
         "[profile ir]\nsso_session = corp\nsso_account_id = 123456789012\n"
@@ -300,16 +306,26 @@ def test_an_sso_profile_without_a_token_is_one_line_without_traceback(
     monkeypatch.setenv("HOME", str(tmp_path))  # no SSO token cache
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(name)
-    for argv in (["findings"], ["findings", "--regions", "eu-west-1"]):
+    for argv, env in (
+        (["findings", "--profile", "ir"], {}),
+        (["findings", "--regions", "eu-west-1", "--profile", "ir"], {}),
+        (
+            ["events", "--lookup", "--access-key", KEY, "--out", str(tmp_path / "events.csv")],
+            {"AWS_PROFILE": "ir"},
+        ),
+    ):
         proc = subprocess.run(  # the command's own logging (pytest's would catch the records)
-            [sys.executable, "-m", "torinvest.cli", *argv, "--profile", "ir"],
+            [sys.executable, "-m", "torinvest.cli", *argv],
             capture_output=True,
             text=True,
             timeout=60,
             check=False,
+            env={**os.environ, **env},
         )
         assert proc.returncode == EXIT_COULD_NOT_LOOK and proc.stdout == ""
-        assert "aws sso login" in proc.stderr
+        # the profile named, and the command that renews its session (not "for this profile")
+        assert "SSO session of profile 'ir' not usable" in proc.stderr
+        assert "run `aws sso login --profile ir`, then run this command again" in proc.stderr
         assert "Traceback" not in proc.stderr and "botocore.tokens" not in proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
 
@@ -381,3 +397,152 @@ def test_a_configured_region_that_is_no_region_name_is_one_line_naming_it(
         assert err.startswith("torinvest: error: the configured region ") and where in err
         assert len(err.strip().splitlines()) == 1, err
     assert fake_aws.requests == []
+
+
+@pytest.mark.parametrize(
+    ("setting", "said"),
+    [
+        ({"AWS_MAX_ATTEMPTS": "three"}, "AWS_MAX_ATTEMPTS: not a number of attempts: 'three'"),
+        ({"AWS_MAX_ATTEMPTS": "0"}, "AWS_MAX_ATTEMPTS: not a number of attempts: '0'"),
+        ({"AWS_RETRY_MODE": "fast"}, "AWS_RETRY_MODE: not a retry mode: 'fast'"),
+        (
+            {"profile": "[default]\nmax_attempts = ten\n"},
+            "max_attempts of profile 'default' in the AWS config file: not a number of "
+            "attempts: 'ten'",
+        ),
+        (
+            {"profile": "[profile ir]\nretry_mode = Standard\n", "AWS_PROFILE": "ir"},
+            "retry_mode of profile 'ir' in the AWS config file: not a retry mode: 'Standard'",
+        ),
+    ],
+    ids=["env-word", "env-zero", "env-mode", "profile-attempts", "profile-mode"],
+)
+def test_a_retry_setting_botocore_cannot_use_is_named(
+    setting: dict[str, str], said: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A retry setting botocore refuses: one InputError naming the setting and its value, before
+    any call — botocore's ValueError was an internal error, its "Invalid value provided to
+    mode" every region's failure ("no region could be searched (34 of 34 failed)")."""
+    for name, value in setting.items():
+        if name == "profile":
+            config = tmp_path / "config"
+            config.write_text(value)
+            monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+        else:
+            monkeypatch.setenv(name, value)
+    with pytest.raises(InputError) as refused:
+        Aws().client("sts")
+    assert str(refused.value).startswith(said)
+
+
+def test_reading_aws_models_needs_no_profile(monkeypatch: pytest.MonkeyPatch) -> None:
+    """AWS_PROFILE naming a profile that does not exist: what reads botocore's own data outside
+    a session — an access key's shape (parsing --access-key), the partitions, athena-ddl's
+    regions — still reads it, so that the command says the profile in one line (exit 1). It was
+    botocore's ProfileNotFound traceback from parsing ``events --access-key``."""
+    from torinvest.aws import ids, regions
+    from torinvest.sources.sql import ddl
+
+    monkeypatch.setenv("AWS_PROFILE", "nope")
+    ids.id_shape.cache_clear()
+    regions._partitions.cache_clear()
+    try:
+        assert ids.is_access_key_id("AKIATFQR7NSCUXC3DDDP")
+        assert regions.arn_partition("cn-north-1") == "aws-cn"
+        assert "eu-west-1" in ddl._cloudtrail_regions()
+        with pytest.raises(InputError, match="AWS profile 'nope' not found"):
+            Aws()
+    finally:
+        ids.id_shape.cache_clear()
+        regions._partitions.cache_clear()
+
+
+@pytest.mark.parametrize(
+    ("profile", "said"),
+    [
+        (
+            "[profile ir]\nrole_arn = arn:aws:iam::123456789012:role/ir\nsource_profile = gone\n",
+            'The source_profile "gone" referenced in the profile "ir" does not exist.',
+        ),
+        (
+            "[profile ir]\nrole_arn = arn:aws:iam::123456789012:role/ir\nsource_profile = bare\n"
+            "[profile bare]\nregion = us-east-1\n",
+            'The source profile "bare" must have credentials.',
+        ),
+        ("[profile ir]\naws_access_key_id = AKIAEXAMPLE\n", "Partial credentials found"),
+    ],
+    ids=["source-profile-gone", "source-profile-bare", "half-a-key-pair"],
+)
+def test_a_profile_botocore_cannot_use_is_one_line_naming_it(
+    profile: str, said: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A role profile whose source_profile does not exist or holds no credentials, half a key
+    pair: one line naming the profile and the file to fix, exit 3, no call made — it was each
+    region's "guardduty call failed in us-east-1: The source_profile …" (a guardduty failure),
+    or "GetCallerIdentity on sts call failed in home region: …"."""
+    config = tmp_path / "config"
+    config.write_text(profile)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(config))
+    monkeypatch.setenv("AWS_PROFILE", "ir")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name)
+    out_csv = tmp_path / "events.csv"
+    for argv in (["findings"], ["events", "--lookup", "--access-key", KEY, "--out", str(out_csv)]):
+        code, out, err = _cli(*argv)
+        assert (code, out) == (EXIT_COULD_NOT_LOOK, ""), err
+        assert len(err.strip().splitlines()) == 1, err
+        assert "the AWS configuration of profile 'ir' is not usable: " in err and said in err
+        assert "guardduty call failed" not in err and "sts call failed" not in err
+
+
+def test_a_profile_role_that_could_not_be_reached_names_assume_role(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A profile with role_arn/source_profile whose AssumeRole could not connect (STS
+    unreachable: AWS_ENDPOINT_URL_STS, a firewall): the role of the profile is named, with the
+    STS call — it was "could not reach the guardduty endpoint in us-east-1: Could not connect
+    to …", a GuardDuty failure, at the STS endpoint's URL."""
+    config = tmp_path / "config"
+    config.write_text(
+        "[profile ir]\nrole_arn = arn:aws:iam::123456789012:role/ir\nsource_profile = base\n"
+        "[profile base]\naws_access_key_id = testing\naws_secret_access_key = testing\n"
+    )
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_PROFILE", "ir")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name)
+    with socket.socket() as closed:  # bound, never listening: a connection is refused
+        closed.bind(("127.0.0.1", 0))
+        monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # never reached
+        monkeypatch.setenv("AWS_ENDPOINT_URL_STS", f"http://127.0.0.1:{closed.getsockname()[1]}")
+        said = [_cli("findings", *regions) for regions in ([], ["--regions", "us-east-1"])]
+    for code, out, err in said:
+        assert (code, out) == (EXIT_COULD_NOT_LOOK, ""), err
+        assert "could not assume the role of profile 'ir' (sts:AssumeRole): " in err, err
+        assert "guardduty" not in err and "ec2" not in err
+
+
+def test_no_region_configured_is_said_not_guessed(
+    fake_aws: FakeAws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No AWS_REGION, AWS_DEFAULT_REGION or profile region: a command whose calls need the
+    configured region (EC2 DescribeRegions to list the enabled regions, STS, S3, Athena…) says
+    so in one line naming where to set it, exit 1, no call made — as the AWS CLI does. Its
+    calls went to us-east-1, a region of torinvest's own (another partition's for GovCloud or
+    China credentials; an Athena table or a case elsewhere). The regions named with --regions
+    are still searched."""
+    monkeypatch.delenv("AWS_REGION")
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    fake_aws.guardduty("eu-west-1").add_detector()
+    code, out, err = _cli("findings")
+    assert (code, out) == (1, ""), err
+    assert err.startswith("torinvest: error: no AWS region is configured (AWS_REGION, ")
+    assert "export AWS_REGION=" in err and len(err.strip().splitlines()) == 1
+    assert fake_aws.requests == []
+    with pytest.raises(InvalidRegionError, match="no AWS region is configured"):
+        Aws().client("sts")
+    code, _, err = _cli("findings", "--regions", "eu-west-1")
+    assert code == 0, err
+    assert {c.region for c in fake_aws.requests} == {"eu-west-1"}

@@ -43,7 +43,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ),
     # frame contracts and small shared helpers
     ("schema", "paths", "targets", "grouping", "outcome", "shown"),
-    # AWS: answers checked, regions, errors translated, then sessions and clients
+    # AWS: botocore's data loaders, answers checked, regions, errors translated, then
+    # sessions and clients
+    ("aws.loader",),
     ("aws.answers", "aws.regions", "aws.ids", "aws.pages", "aws.reach"),
     ("aws.translate",),
     ("aws.session",),

@@ -208,6 +208,7 @@ def test_derived_keys_are_followed_and_flagged(trail: FakeAws) -> None:
 def test_throttling_storm_resumes_from_the_same_token(
     trail: FakeAws, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.delenv("AWS_MAX_ATTEMPTS")  # no retries configured: the pull's own (8)
     monkeypatch.setattr(lk_fetch, "BACKOFF_BASE", 0.01)
     trail.throttle_share = 0.4
     result = lk.lookup_events(
@@ -228,6 +229,82 @@ def test_throttling_storm_resumes_from_the_same_token(
     assert len(throttled) > 5
     for i in throttled:  # the retry asks for the very page that was refused
         assert calls[i + 1].params.get("NextToken") == calls[i].params.get("NextToken")
+
+
+@pytest.mark.parametrize(
+    ("setting", "attempts"),
+    [
+        ({}, lk_fetch.MAX_RETRIES + 1),
+        ({"AWS_MAX_ATTEMPTS": "3"}, 3),
+        ({"AWS_MAX_ATTEMPTS": "12"}, 12),
+        ({"AWS_RETRY_MODE": "standard"}, 3),
+        ({"AWS_RETRY_MODE": "legacy"}, 5),
+        ({"profile": "[default]\nmax_attempts = 4\n"}, 4),
+        ({"profile": "[profile ir]\nretry_mode = adaptive\n", "AWS_PROFILE": "ir"}, 3),
+    ],
+    ids=[
+        "unconfigured",
+        "env-3",
+        "env-12",
+        "mode-standard",
+        "mode-legacy",
+        "profile",
+        "profile-mode",
+    ],
+)
+def test_lookup_retries_are_the_configured_attempts(
+    trail: FakeAws,
+    setting: dict[str, str],
+    attempts: int,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """A region throttled on every call: LookupEvents is tried as many times as the
+    configuration chain says (AWS_MAX_ATTEMPTS, a retry mode's default, a profile's
+    max_attempts/retry_mode), as every other client is — it stopped after 9 attempts
+    whatever was set — and its own 9 when nothing is set; each retry paced."""
+    monkeypatch.delenv("AWS_MAX_ATTEMPTS")
+    monkeypatch.setattr(lk_fetch, "BACKOFF_BASE", 0.0001)
+    for name, value in setting.items():
+        if name == "profile":
+            config = tmp_path / "config"
+            config.write_text(value)
+            monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+        else:
+            monkeypatch.setenv(name, value)
+    trail.throttle_share = 1.0
+    result = lk.lookup_events(
+        Aws(),
+        BUSY,
+        start=START,
+        end=END,
+        regions=["us-east-1"],
+        cache_dir=False,
+        follow_derived=False,
+        rate=FAST,
+        now=NOW,
+    )
+    assert len(trail.calls("LookupEvents")) == attempts
+    assert len(result.frame) == 0
+    [issue] = result.issues
+    assert issue.source == "lookup:us-east-1" and "throttled" in issue.problem
+
+
+@pytest.mark.parametrize(("configured", "attempts"), [(None, 2), (4, 4), (1, 1)])
+def test_lookup_connection_failures_take_the_configured_attempts(
+    configured: int | None, attempts: int
+) -> None:
+    """A LookupEvents call that could not connect: retried once when no retries are configured
+    (a refused connection is nearly always a wrong endpoint), the configured attempts when they
+    are (it was twice whatever was set)."""
+    from botocore.exceptions import EndpointConnectionError
+
+    refused = EndpointConnectionError(endpoint_url="http://127.0.0.1:9/")
+    client = _StubClient(refused)
+    q = lk.Query("AccessKeyId", SUSPECT, START, END)
+    with pytest.raises(lk_fetch.AwsError):
+        list(lk.fetch_pages(client, q, lk.Pacer(1000.0), attempts=configured, backoff_base=0))
+    assert client.calls == 1 + attempts  # page one, then the failing page's attempts
 
 
 def test_paced_to_the_documented_limit_in_several_regions(trail: FakeAws) -> None:
@@ -1057,7 +1134,7 @@ def test_credentials_that_expire_mid_pull_say_what_was_read(
     assert f"lookup:us-east-1: credentials expired calling LookupEvents ({code})" in issue
     assert "stopped after 2 page(s), results for this region are incomplete" in issue
     assert "not read: " in issue and "run it again for them" in issue
-    assert "`aws sso login`" in issue
+    assert "`aws sso login --profile default`" in issue  # the profile of the call
     assert "torinvest: note: partial result: 1 data issue(s)" in err
     trail.clear_failures()  # the analyst logged in again
     status, said, err, rows = cli_events(tmp_path, now)

@@ -1111,6 +1111,58 @@ def test_the_ca_bundle_named_is_the_fix(
     assert answered.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
 
 
+@pytest.mark.parametrize(
+    ("setting", "argv", "named"),
+    [
+        ({"AWS_CA_BUNDLE": "{bundle}"}, [], "AWS_CA_BUNDLE"),
+        ({"config": "[default]\nca_bundle = {bundle}\n"}, [], "ca_bundle of profile 'default'"),
+        (
+            {  # a profile named by --profile: its own keys (the environment's are not read)
+                "config": "[profile ir]\nca_bundle = {bundle}\naws_access_key_id = testing\n"
+                "aws_secret_access_key = testing\n"
+            },
+            ["--profile", "ir"],
+            "ca_bundle of profile 'ir'",
+        ),
+        (
+            {"config": "[profile ir]\nca_bundle = {bundle}\n", "AWS_PROFILE": "ir"},
+            [],
+            "ca_bundle of profile 'ir'",
+        ),
+        ({"REQUESTS_CA_BUNDLE": "{bundle}"}, [], "REQUESTS_CA_BUNDLE"),
+    ],
+    ids=["env", "default-profile", "--profile", "AWS_PROFILE", "requests"],
+)
+def test_the_ca_bundle_named_is_the_setting_in_force(
+    setting: dict[str, str],
+    argv: list[str],
+    named: str,
+    self_signed: tuple[str, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """The bundle a refused certificate was checked against is named with the setting that
+    chose it — a profile's ca_bundle too (only AWS_CA_BUNDLE was named: a bundle set in the
+    profile read as if none were set), REQUESTS_CA_BUNDLE, which botocore reads last."""
+    import certifi
+
+    url, _ = self_signed
+    monkeypatch.setenv("AWS_ENDPOINT_URL", url)
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    for name, value in setting.items():
+        value = value.format(bundle=certifi.where())
+        if name == "config":
+            config = tmp_path / "config"
+            config.write_text(value)
+            monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+        else:
+            monkeypatch.setenv(name, value)
+    code, _, err = run("findings", *argv)
+    assert code == EXIT_COULD_NOT_LOOK
+    assert f"({named} is now {certifi.where()})" in err, err
+    assert err.count(" is now ") == 1
+
+
 def _cert_refused() -> Exception:
     """botocore's error of a connection whose certificate was not trusted, as urllib3 wraps it."""
     import ssl

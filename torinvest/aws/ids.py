@@ -14,8 +14,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 
-import botocore.session
+from botocore.model import ServiceModel
 
+from torinvest.aws.loader import model_loader
 from torinvest.errors import InputError, InvalidFindingIdError
 
 #: The characters of an access key ID as AWS issues them (IAM's ``[\\w]+``, narrowed).
@@ -45,7 +46,9 @@ class IdShape:
 @cache
 def id_shape(service: str, shape: str) -> IdShape:
     """The string shape ``shape`` of ``service``'s model (e.g. ``iam``, ``accessKeyIdType``)."""
-    model = botocore.session.get_session().get_service_model(service)
+    model = ServiceModel(
+        model_loader().load_service_model(service, "service-2"), service_name=service
+    )
     meta = model.shape_for(shape).metadata
     return IdShape(re.compile(meta.get("pattern", ".*"), re.ASCII), meta["min"], meta["max"])
 

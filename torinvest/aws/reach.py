@@ -45,6 +45,9 @@ from botocore.exceptions import (
 #: Attribute :class:`Unreachable` sets on the exception of the call that found an endpoint
 #: unreachable (read it with :func:`unreached`).
 UNREACHED_ATTR = "torinvest_unreached"
+#: The attribute a client's certificate failure carries: the CA bundle its client checked
+#: certificates against, and the setting that chose it (:func:`ca_bundle_in_force`).
+CA_BUNDLE_ATTR = "torinvest_ca_bundle"
 #: Attribute set (True) on the error of a call refused or failed for a shared endpoint or proxy
 #: found down when its service had answered in that region earlier in the run
 #: (:func:`answered_earlier`).
@@ -181,6 +184,8 @@ class Unreached:
     first: str
     #: the endpoint's TLS certificate was not trusted (:func:`is_certificate_failure`)
     certificate: bool = False
+    #: the CA bundle it was checked against and its setting (:func:`ca_bundle_of`)
+    ca_bundle: tuple[str, str] | None = None
 
     @property
     def message(self) -> str:
@@ -205,7 +210,7 @@ class Unreached:
                 "this run (the other regions and services were still asked)"
             )
             if self.certificate:
-                return f"{done}; {ca_bundle_hint()}"
+                return f"{done}; {ca_bundle_hint(self.ca_bundle)}"
             return (
                 f"{done}; check that this machine can reach {self.endpoint.url} (a firewall, a "
                 "proxy or a VPC without a route or an endpoint for it), or leave this region "
@@ -227,7 +232,8 @@ class Unreached:
         if self.certificate:
             return (
                 f"every region uses this endpoint: once {self.first} could not connect, no "
-                f"other call was sent to it; {ca_bundle_hint()}; or {undo} to reach AWS's own "
+                f"other call was sent to it; {ca_bundle_hint(self.ca_bundle)}; or {undo} to reach "
+                "AWS's own "
                 "endpoints"
             )
         return (
@@ -350,12 +356,57 @@ def is_certificate_failure(error: BaseException) -> bool:
     return isinstance(error, BotoConnectionError) and certificate_failure(error) is not None
 
 
-def ca_bundle_hint() -> str:
+def ca_bundle_in_force(session: botocore.session.Session) -> tuple[str, str] | None:
+    """The CA bundle the clients of ``session`` check TLS certificates against and the setting
+    that names it, in botocore's order: ``AWS_CA_BUNDLE``, else the profile's ``ca_bundle``,
+    else ``REQUESTS_CA_BUNDLE``; None: none is set (botocore's own bundle)."""
+    try:
+        value = session.get_config_variable("ca_bundle")
+    except Exception:  # a profile botocore cannot read: it says so at the first call
+        value = None
+    if value:
+        if "AWS_CA_BUNDLE" in os.environ:
+            return str(value), "AWS_CA_BUNDLE"
+        return str(value), f"ca_bundle of profile {session.profile or 'default'!r}"
+    if os.environ.get("REQUESTS_CA_BUNDLE"):
+        return os.environ["REQUESTS_CA_BUNDLE"], "REQUESTS_CA_BUNDLE"
+    return None
+
+
+def name_ca_bundle(client: Any, bundle: tuple[str, str] | None) -> None:
+    """Register on ``client`` that a call of it whose certificate was not trusted carries the
+    CA bundle it was checked against (``bundle``: :func:`ca_bundle_in_force` of its session),
+    for :func:`ca_bundle_hint` to name the setting in force (:func:`ca_bundle_of`). Register it
+    before any ``needs-retry`` handler that raises the failure."""
+    service = client.meta.service_model.service_id.hyphenize()
+
+    def needs_retry(caught_exception: Any = None, **_: Any) -> None:
+        if caught_exception is not None and is_certificate_failure(caught_exception):
+            setattr(caught_exception, CA_BUNDLE_ATTR, bundle or ("", ""))
+
+    client.meta.events.register_first(f"needs-retry.{service}", needs_retry)
+
+
+def ca_bundle_of(error: BaseException) -> tuple[str, str] | None:
+    """The CA bundle and its setting a certificate failure was checked against, as its client
+    recorded it (:func:`name_ca_bundle`; ``("", "")``: none set, botocore's own); None: not
+    recorded (a client not built by torinvest)."""
+    for e in _causes(error):
+        found = getattr(e, CA_BUNDLE_ATTR, None)
+        if isinstance(found, tuple):
+            return found
+    return None
+
+
+def ca_bundle_hint(bundle: tuple[str, str] | None = None) -> str:
     """What to do about a certificate not trusted: the CA bundle botocore checks it against
-    (``AWS_CA_BUNDLE``, else the profile's ``ca_bundle``, else its own), and how to add the CA
-    that signed it — never turning verification off."""
-    bundle = os.environ.get("AWS_CA_BUNDLE")
-    now = f" (AWS_CA_BUNDLE is now {bundle})" if bundle else ""
+    (``bundle``, :func:`ca_bundle_of` the failure: ``AWS_CA_BUNDLE``, else the profile's
+    ``ca_bundle``, else ``REQUESTS_CA_BUNDLE``, else its own; not recorded: ``AWS_CA_BUNDLE``
+    when set), and how to add the CA that signed it — never turning verification off."""
+    if bundle is None and os.environ.get("AWS_CA_BUNDLE"):
+        bundle = (os.environ["AWS_CA_BUNDLE"], "AWS_CA_BUNDLE")
+    path, setting = bundle or ("", "")
+    now = f" ({setting} is now {path})" if path else ""
     return (
         "the certificate was not trusted by the CA bundle in use: if this endpoint (or a "
         "TLS-inspecting proxy on the way) is the one meant, set AWS_CA_BUNDLE, or ca_bundle in "
@@ -458,7 +509,13 @@ class Unreachable:
         with self._lock:
             found = self._down.setdefault(
                 key,
-                Unreached(endpoint, connect_reason(error), where, is_certificate_failure(error)),
+                Unreached(
+                    endpoint,
+                    connect_reason(error),
+                    where,
+                    is_certificate_failure(error),
+                    ca_bundle_of(error),
+                ),
             )
         setattr(error, UNREACHED_ATTR, found)  # botocore's exceptions take attributes
         return found

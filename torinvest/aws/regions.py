@@ -7,8 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 
-import botocore.session
-
+from torinvest.aws.loader import model_loader
 from torinvest.errors import InvalidRegionError
 
 REGION_RE = re.compile(r"\A[a-z]{2}(-[a-z]+)+-[0-9]{1,2}\Z")
@@ -95,7 +94,7 @@ class _Partition:
 def _partitions() -> tuple[_Partition, ...]:
     """The partitions botocore's endpoint data knows, each with its region pattern and the
     region its global IAM endpoint signs in (us-east-1, cn-north-1, us-gov-west-1…)."""
-    loader = botocore.session.get_session().get_component("data_loader")
+    loader = model_loader()  # not a session's: a profile that does not exist is no error here
     out: list[_Partition] = []
     for part in loader.load_data("endpoints").get("partitions", []):
         iam = part.get("services", {}).get("iam", {})

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import shlex
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -14,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import boto3
-import botocore.loaders
 import botocore.session
 from botocore.config import Config
 from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshableCredentials
@@ -27,15 +27,18 @@ from tqdm import tqdm  # text bars on a terminal only (tqdm.auto would put widge
 from torinvest import __version__
 from torinvest.aws.answers import answer, check_answer, repair_answer
 from torinvest.aws.ids import check_role_arn
+from torinvest.aws.loader import shared_loader
 from torinvest.aws.reach import (
     EndpointDown,
     SharedEndpoint,
     Unreachable,
+    ca_bundle_in_force,
     configured_endpoint,
     connect_reason,
     is_certificate_failure,
     is_proxy_failure,
     is_route_failure,
+    name_ca_bundle,
     proxy_of,
     redact_url,
     same_endpoint,
@@ -44,10 +47,13 @@ from torinvest.aws.reach import (
 from torinvest.aws.regions import RegionList, validate_region
 from torinvest.aws.translate import (
     AWS_CALL_ERRORS,
+    CREDENTIAL_CALL_EVENTS,
     AssumeRoleError,
     _no_credentials,
     _unusable_credentials,
     assume_role_error,
+    credential_call_failed,
+    name_profile,
     translate_error,
 )
 from torinvest.errors import (
@@ -81,8 +87,6 @@ CONNECT_FAILURE_ATTEMPTS = 2
 #: Attempts of a call whose TLS certificate was not trusted: one, whatever retries are
 #: configured (the same certificate is checked against the same CA bundle again).
 CERTIFICATE_ATTEMPTS = 1
-#: Region used for global calls only when the configuration chain names none.
-FALLBACK_HOME_REGION = "us-east-1"
 
 T = TypeVar("T")
 
@@ -145,8 +149,13 @@ class Aws:
         cfg = self.config
         base = _botocore_session(cfg.profile)
         base.user_agent_extra = USER_AGENT_EXTRA
+        configured_attempts(base)  # a retry setting botocore cannot use fails now, named
         if cfg.role_arn:
-            base = self._assume_role(base)
+            try:
+                base = self._assume_role(base)
+            except Exception as e:  # the source credentials (an SSO session to renew…)
+                name_profile(e, base.profile)
+                raise
         return boto3.Session(botocore_session=base, region_name=cfg.region or _chain_region(base))
 
     def _assume_role(self, base: botocore.session.Session) -> botocore.session.Session:
@@ -163,12 +172,15 @@ class Aws:
             kwargs["config"] = timeout.merge(kwargs["config"]) if kwargs.get("config") else timeout
             # the chain's region (AWS_REGION too), as every other client: sts:AssumeRole in
             # us-east-1 fails in another partition and where only a regional endpoint is reachable
-            kwargs.setdefault(
-                "region_name", cfg.region or _chain_region(base) or FALLBACK_HOME_REGION
-            )
+            region = cfg.region or _chain_region(base)
+            if not region:
+                raise _no_region(base)
+            kwargs.setdefault("region_name", region)
             if cfg.endpoint_url:
                 kwargs["endpoint_url"] = cfg.endpoint_url
-            return stoppable(base.create_client(service_name, **kwargs))
+            client = base.create_client(service_name, **kwargs)
+            name_ca_bundle(client, ca_bundle_in_force(base))
+            return stoppable(client)
 
         fetcher = AssumeRoleCredentialFetcher(
             client_creator=create_client,
@@ -194,7 +206,11 @@ class Aws:
         credential_process) could otherwise come back as another account's mid-run. Calls
         made after they expire fail (ExpiredToken): a failure, never another account. Raises
         what resolving the credentials raises (no credentials, an SSO token expired…)."""
-        creds = self.session.get_credentials()
+        try:
+            creds = self.session.get_credentials()
+        except Exception as e:  # an SSO session to renew…: the profile is named
+            name_profile(e, self.session.profile_name)
+            raise
         if creds is None:
             raise _no_credentials()
         frozen = creds.get_frozen_credentials()
@@ -208,14 +224,26 @@ class Aws:
 
     @property
     def home_region(self) -> str:
-        """The configured region (``AWS_REGION``, profile…), or us-east-1 when none is set."""
-        return self.session.region_name or FALLBACK_HOME_REGION
+        """The configured region (``AWS_REGION``, ``AWS_DEFAULT_REGION``, the profile's
+        ``region``): where calls that name no region go (STS, EC2 DescribeRegions, IAM, S3,
+        Athena…). None configured: :class:`InvalidRegionError` saying so, as the AWS CLI does —
+        never a region of torinvest's own (a guessed region is another partition's for GovCloud
+        or China credentials, and Athena's or a case's region is the analyst's to say)."""
+        region = self.session.region_name
+        if not region:
+            raise _no_region(self.session._session)
+        return str(region)
 
     @property
     def partition(self) -> str:
         return self.session.get_partition_for_region(self.home_region)
 
     # -- clients ------------------------------------------------------------------------------
+    def configured_attempts(self) -> int | None:
+        """The attempts of a call the configuration chain sets, as botocore reads them
+        (:func:`configured_attempts`), or None when it sets no retries (torinvest's own then)."""
+        return configured_attempts(self.session._session)
+
     def client_config(self) -> Config:
         """The botocore Config every client gets: user agent, a connect timeout
         (:func:`connect_timeout`), and retries only if unconfigured."""
@@ -224,7 +252,7 @@ class Aws:
             "max_pool_connections": max(10, self.config.max_workers * 2),
             "connect_timeout": connect_timeout(self.config.connect_timeout),
         }
-        if not _retry_configured(self.session._session):
+        if configured_attempts(self.session._session) is None:
             kwargs["retries"] = {
                 "mode": DEFAULT_RETRY_MODE,
                 "total_max_attempts": DEFAULT_MAX_ATTEMPTS,
@@ -249,6 +277,9 @@ class Aws:
                 client = session.client(service, **kwargs)
             except NoRegionError as e:  # pragma: no cover - region always passed
                 raise InputError("no AWS region configured", hint="set AWS_REGION") from e
+            # first: the certificate failure _bound_connect_failures raises names its bundle
+            name_ca_bundle(client, ca_bundle_in_force(session._session))
+            _name_profile_of_errors(client, session._session.profile)
             _bound_connect_failures(client, configured=_retry_configured(session._session))
             routes = self._routes(session._session, service, client)
             client = stoppable(client, self._endpoint_down(routes))
@@ -780,6 +811,19 @@ def _bound_connect_failures(client: Any, *, configured: bool) -> None:
     client.meta.events.register_first(f"needs-retry.{service}", needs_retry)
 
 
+def _name_profile_of_errors(client: Any, profile: str | None) -> None:
+    """Register on ``client`` that the error of each of its calls names the AWS profile it was
+    made with (:func:`torinvest.aws.translate.name_profile`): an SSO session to renew, expired
+    credentials, say ``aws sso login --profile <it>``."""
+    service = client.meta.service_model.service_id.hyphenize()
+
+    def after_call_error(exception: BaseException | None = None, **_: Any) -> None:
+        if exception is not None:
+            name_profile(exception, profile)
+
+    client.meta.events.register(f"after-call-error.{service}", after_call_error)
+
+
 def _retries(config: Config) -> int | None:
     """The attempts a client of ``config`` makes of a call, when its config says."""
     retries = config.retries or {}
@@ -866,43 +910,6 @@ def check_profile(profile: str) -> None:
     _botocore_session(profile)
 
 
-class _SearchPaths(list[str]):
-    """A loader's search paths that ignore a path added again: every boto3 Session adds its
-    own data folder to its botocore session's loader, which :func:`shared_loader` shares."""
-
-    def append(self, path: str) -> None:
-        if path not in self:
-            super().append(path)
-
-
-#: botocore's data loaders, one per ``data_path`` (``AWS_DATA_PATH``), shared by every
-#: botocore session this process makes (:func:`_botocore_session`).
-_LOADERS: dict[str | None, botocore.loaders.Loader] = {}
-_LOADERS_LOCK = threading.Lock()
-
-
-def shared_loader(data_path: str | None = None) -> botocore.loaders.Loader:
-    """botocore's data loader for ``data_path`` (``AWS_DATA_PATH``), made once per process and
-    shared by every botocore session this process makes (:func:`_botocore_session`).
-
-    A loader keeps what it has read (service models, endpoints.json, partitions, endpoint
-    rule sets, retry settings), but each botocore Session makes a loader of its own: every new
-    session read and parsed megabytes of JSON again (a session per command, per assumed role,
-    per finding of a batch: tens of milliseconds of CPU for each client of a new session). The
-    same files give the same data, so sessions share one loader, as botocore allows
-    (``botocore.session.Session.register_component``). Its search paths are
-    :func:`botocore.loaders.create_loader`'s."""
-    with _LOADERS_LOCK:
-        loader = _LOADERS.get(data_path)
-        if loader is None:
-            paths = _SearchPaths(
-                os.path.expanduser(os.path.expandvars(p))
-                for p in (data_path.split(os.pathsep) if data_path else ())
-            )
-            loader = _LOADERS[data_path] = botocore.loaders.Loader(extra_search_paths=paths)
-        return loader
-
-
 def _botocore_session(profile: str | None) -> botocore.session.Session:
     """A botocore session for ``profile`` (checked now) that checks every answer it parses,
     reading botocore's data files with the process's shared loader (:func:`shared_loader`)."""
@@ -921,6 +928,8 @@ def _botocore_session(profile: str | None) -> botocore.session.Session:
         ) from e
     session.register("before-parse", check_answer)
     session.register("before-parse", repair_answer)  # after the check: on AWS's answer
+    for event in CREDENTIAL_CALL_EVENTS:  # a profile's AssumeRole that could not connect…
+        session.register(event, credential_call_failed)
     return session
 
 
@@ -999,6 +1008,73 @@ def _chain_region(session: botocore.session.Session) -> str | None:
             hint=f"set {origin if origin.startswith('AWS_') else 'it'} to a region code such "
             "as us-east-1 or eu-west-3 (no spaces, lower case)",
         ) from e
+
+
+#: The attempts of a call botocore makes in each retry mode when ``max_attempts`` is not set
+#: (``botocore.retries.standard.DEFAULT_MAX_ATTEMPTS``; legacy: ``_retry.json``'s default).
+_MODE_ATTEMPTS = {"standard": 3, "adaptive": 3, "legacy": 5}
+
+
+def configured_attempts(session: botocore.session.Session) -> int | None:
+    """The attempts of a call the configuration chain sets (``AWS_MAX_ATTEMPTS``, the profile's
+    ``max_attempts``: total attempts, as botocore counts them; a retry mode alone —
+    ``AWS_RETRY_MODE``, the profile's ``retry_mode`` — that mode's botocore default), or None
+    when no retries are configured. For a caller that retries calls itself (LookupEvents:
+    :func:`torinvest.sources.lookup.fetch_pages`), so that it makes as many as any client."""
+    if not _retry_configured(session):
+        return None
+    mode = session.get_config_variable("retry_mode")
+    if mode is not None and mode not in _MODE_ATTEMPTS:
+        raise _bad_retry_setting(
+            session,
+            "retry_mode",
+            "not a retry mode",
+            f"set it to one of {', '.join(_MODE_ATTEMPTS)}, or unset it",
+        )
+    try:
+        attempts = session.get_config_variable("max_attempts")
+    except (ValueError, TypeError) as e:
+        attempts = e
+    if attempts is None:
+        return _MODE_ATTEMPTS[str(mode or "standard")]
+    if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
+        raise _bad_retry_setting(
+            session,
+            "max_attempts",
+            "not a number of attempts",
+            "set it to a whole number of attempts of a call (1 or more), or unset it",
+        )
+    return attempts
+
+
+def _bad_retry_setting(
+    session: botocore.session.Session, name: str, problem: str, hint: str
+) -> InputError:
+    """The error of a retry setting (``max_attempts``, ``retry_mode``) botocore cannot use,
+    naming where it is set (``AWS_MAX_ATTEMPTS``…, else the profile's) — botocore's own error
+    came back from every region's call as that region's failure, or as an internal error."""
+    env = f"AWS_{name.upper()}"
+    if env in os.environ:
+        origin, value = env, os.environ[env]
+    else:
+        profile = session.profile or "default"
+        origin = f"{name} of profile {profile!r} in the AWS config file"
+        try:
+            value = str(session.get_scoped_config().get(name))
+        except ProfileNotFound:
+            value = "?"
+    return InputError(f"{origin}: {problem}: {value[:40]!r}", hint=hint)
+
+
+def _no_region(session: botocore.session.Session) -> InvalidRegionError:
+    """The error of a call that needs the configured region when none is configured."""
+    profile = session.profile or "default"
+    return InvalidRegionError(
+        "no AWS region is configured (AWS_REGION, AWS_DEFAULT_REGION or the region of profile "
+        f"{profile!r}), and this command calls AWS in it",
+        hint="set one as for the AWS CLI: export AWS_REGION=us-east-1 (your region), or "
+        f"`aws configure set region us-east-1 --profile {shlex.quote(profile)}`",
+    )
 
 
 def _retry_configured(session: botocore.session.Session) -> bool:

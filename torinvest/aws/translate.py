@@ -4,7 +4,10 @@ the IAM action a call needs, and an AssumeRole refusal named as one.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import shlex
 from typing import Any
 
 from botocore.exceptions import (
@@ -12,8 +15,10 @@ from botocore.exceptions import (
     ClientError,
     CredentialRetrievalError,
     HTTPClientError,
+    InvalidConfigError,
     NoCredentialsError,
     PaginationError,
+    PartialCredentialsError,
     SSOTokenLoadError,
     TokenRetrievalError,
     UnauthorizedSSOTokenError,
@@ -26,6 +31,7 @@ from torinvest.aws.reach import (
     ANSWERED_EARLIER,
     answered_earlier,
     ca_bundle_hint,
+    ca_bundle_of,
     connect_reason,
     is_certificate_failure,
     is_proxy_failure,
@@ -102,6 +108,54 @@ _CREDENTIAL_OPERATIONS = {
 }
 
 
+#: The attribute a call's error carries: the AWS profile of the credentials it was made with
+#: (:func:`name_profile`), for the hint of credentials to renew.
+PROFILE_ATTR = "torinvest_profile"
+
+
+def name_profile(error: BaseException, profile: str | None) -> None:
+    """Record on ``error`` the AWS profile of the call that raised it (None: the default
+    profile), unless it already says one."""
+    if getattr(error, PROFILE_ATTR, None) is None:
+        # an exception that takes no attribute: AWS_PROFILE's is said
+        with contextlib.suppress(AttributeError):
+            setattr(error, PROFILE_ATTR, profile or "default")
+
+
+#: The attribute of an error of a call botocore made on its own to get credentials (a
+#: profile's ``role_arn``: AssumeRole; SSO: GetRoleCredentials): that call's operation.
+CREDENTIAL_CALL_ATTR = "torinvest_credential_call"
+
+
+def credential_call_failed(exception: BaseException | None = None, **kwargs: Any) -> None:
+    """botocore's ``after-call-error`` of a credential call (:data:`_CREDENTIAL_OPERATIONS`),
+    registered on every session torinvest builds: its error (a connection failure, which does
+    not say its operation as a ClientError does) records the call, so that the call it failed
+    (``guardduty ListDetectors``) is not named as the one that could not connect."""
+    if exception is not None:
+        operation = str(kwargs.get("event_name", "")).rsplit(".", 1)[-1]
+        with contextlib.suppress(AttributeError):
+            setattr(exception, CREDENTIAL_CALL_ATTR, operation)
+
+
+#: The events :func:`credential_call_failed` is registered for.
+CREDENTIAL_CALL_EVENTS = tuple(
+    f"after-call-error.{service}.{op}" for op, service in _CREDENTIAL_OPERATIONS.items()
+)
+
+
+def _profile_of(error: BaseException) -> str:
+    """The profile of ``error``'s call (:func:`name_profile`), else ``AWS_PROFILE``'s, else
+    the default profile's."""
+    found = getattr(error, PROFILE_ATTR, None)
+    return str(found) if found else os.environ.get("AWS_PROFILE") or "default"
+
+
+def sso_login(error: BaseException) -> str:
+    """The command that renews the SSO session of ``error``'s profile, shell-quoted."""
+    return f"aws sso login --profile {shlex.quote(_profile_of(error))}"
+
+
 def iam_action(service: str, operation: str) -> str:
     """The IAM action an API call needs, e.g. ``guardduty:ListFindings``."""
     return _IAM_ACTION_OVERRIDES.get(
@@ -142,7 +196,9 @@ def _unusable_credentials(error: BaseException, translated: AwsError) -> bool:
         | SSOTokenLoadError
         | UnauthorizedSSOTokenError
         | TokenRetrievalError
-        | CredentialRetrievalError,
+        | CredentialRetrievalError
+        | InvalidConfigError
+        | PartialCredentialsError,
     ):
         return True
     return isinstance(translated, AssumeRoleError) or translated.code in _EXPIRED_CODES
@@ -226,7 +282,7 @@ def translate_error(
         if code in _EXPIRED_CODES:
             return AwsError(
                 f"credentials expired calling {op or service} ({code})",
-                hint="refresh them (`aws sso login`, or new session credentials) and re-run",
+                hint=f"refresh them (`{sso_login(error)}`, or new session credentials) and re-run",
                 **kw,
             )
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
@@ -235,12 +291,38 @@ def translate_error(
         return AwsError(f"{op or 'call'} on {where} failed: {code}: {message}", **kw)
     if isinstance(error, NoCredentialsError):
         return _no_credentials()
-    if isinstance(error, SSOTokenLoadError | UnauthorizedSSOTokenError | TokenRetrievalError):
+    if isinstance(error, InvalidConfigError | PartialCredentialsError):
+        # a profile botocore cannot use (a source_profile that does not exist or has no
+        # credentials, a role chain that loops, half a key pair): the same for every call
+        profile = _profile_of(error)
         return AwsError(
-            f"SSO session not usable: {error}",
-            hint="run `aws sso login` for this profile",
+            f"the AWS configuration of profile {profile!r} is not usable: {error}",
+            hint="fix it in the AWS config or credentials file (~/.aws/config, AWS_CONFIG_FILE; "
+            f"`aws configure list --profile {shlex.quote(profile)}` shows what is read)",
             service=service,
             region=region,
+            code="InvalidConfig",
+        )
+    if isinstance(error, SSOTokenLoadError | UnauthorizedSSOTokenError | TokenRetrievalError):
+        return AwsError(
+            f"SSO session of profile {_profile_of(error)!r} not usable: {error}",
+            hint=f"run `{sso_login(error)}`, then run this command again",
+            service=service,
+            region=region,
+        )
+    own_call = getattr(error, CREDENTIAL_CALL_ATTR, None)
+    if credentials and own_call in _CREDENTIAL_OPERATIONS and own_call != operation:
+        # a profile's role (or SSO) whose credential call could not be made: that call named
+        own = _CREDENTIAL_OPERATIONS[own_call]
+        inner = translate_error(error, service=own, operation=own_call, credentials=False)
+        what = "assume the role" if own == "sts" else "get the SSO credentials"
+        return AssumeRoleError(
+            f"could not {what} of profile {_profile_of(error)!r} ({own}:{own_call}): "
+            f"{inner.message}",
+            hint=inner.hint,
+            service=own,
+            operation=own_call,
+            code=inner.code,
         )
     if isinstance(error, BotoConnectionError | HTTPClientError):
         down = unreached(error)
@@ -273,7 +355,7 @@ def translate_error(
                 + f" ({_endpoint_url(error)})"
                 + (f" ({operation or 'call'} on {resource})" if resource else "")
                 + f": {connect_reason(error)}",
-                hint=ca_bundle_hint(),
+                hint=ca_bundle_hint(ca_bundle_of(error)),
                 service=service,
                 region=region,
                 operation=operation,

@@ -1,5 +1,6 @@
 """Fetching LookupEvents pages (talks to AWS): one :class:`Query`, the client with botocore
-retries off, throttling and transient errors backed off and resumed from the same token.
+retries off, throttling and transient errors backed off (paced) and resumed from the same
+token, as many times as the configured retries allow (:data:`MAX_RETRIES` when none are).
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ PAGE_SIZE = 50
 #: (and 2.8 hours at 2 pages a second). A pull that reaches it is an endpoint (or proxy) whose
 #: NextToken never ends; it is reported as incomplete, never taken as complete.
 MAX_PAGES = 20_000
+#: Retries of one page when the configuration chain sets no retries (``AWS_MAX_ATTEMPTS``, a
+#: profile's ``max_attempts``/``retry_mode``: :func:`torinvest.aws.session.configured_attempts`
+#: then, as every other client makes).
 MAX_RETRIES = 8
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 20.0
@@ -153,16 +157,21 @@ def fetch_pages(
     pacer: Pacer,
     *,
     on_page: Callable[[int], None] | None = None,
-    max_retries: int = MAX_RETRIES,
+    max_retries: int | None = None,
+    attempts: int | None = None,
     backoff_base: float | None = None,
     max_pages: int | None = None,
     stop: threading.Event | None = None,
 ) -> Iterator[list[dict[str, Any]]]:
     """Yield each page of ``Events`` for ``query``, paced, resuming from the same token on throttles.
 
-    Raises AwsError when the region refuses (access denied, not enabled) or after ``max_retries``
-    throttles/transient errors in a row on one page (a call that could not connect is retried
-    once, a certificate not trusted never: :func:`torinvest.aws.session.connect_attempts`);
+    Raises AwsError when the region refuses (access denied, not enabled) or once one page's
+    call failed ``attempts`` times in a row (throttles, transient errors, connections; a
+    certificate not trusted is not retried) — ``attempts``: the configured retries
+    (:meth:`torinvest.aws.Aws.configured_attempts`, ``AWS_MAX_ATTEMPTS``…); None (none
+    configured): after ``max_retries`` retries (None: :data:`MAX_RETRIES`), a call that could not
+    connect retried once (:func:`torinvest.aws.session.connect_attempts`). Every retry waits
+    its turn at ``pacer`` (the rate limit holds for retries too);
     :class:`EndlessPaging` (after the pages it had) when a NextToken comes back that this pull
     already followed (the same page chain again: it would never end) or after ``max_pages``
     pages (None: :data:`MAX_PAGES`);
@@ -176,6 +185,11 @@ def fetch_pages(
     region = client.meta.region_name
     token: str | None = None
     trail = PageTrail("cloudtrail", OP, region=region, limit=max_pages or MAX_PAGES)
+    configured = attempts is not None
+    if attempts is not None:
+        max_retries = max(0, attempts - 1)
+    elif max_retries is None:
+        max_retries = MAX_RETRIES
     failures = 0
     unconnected = 0  # calls that could not connect: retried once (connect_attempts)
     restarts = 0
@@ -208,7 +222,8 @@ def fetch_pages(
                 # another call found down: the failure is the answer (torinvest.aws.reach)
                 or (isinstance(e, BotoConnectionError) and not isinstance(e, EndpointDown))
             )
-            limit = connect_attempts(e)  # not connected (refused, no DNS, TLS, proxy…)
+            # not connected (refused, no DNS, TLS, proxy…)
+            limit = connect_attempts(e, configured=configured)
             if limit is not None:
                 unconnected += 1
                 retryable = retryable and unconnected < limit

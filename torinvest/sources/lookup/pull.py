@@ -115,6 +115,7 @@ def pull_region(
         out.events, gaps = _cache_lookup(cache, account, region, query)
         out.cached = len(out.events)
     client = lookup_client(aws, region)
+    attempts = aws.configured_attempts()  # the chain's retries (AWS_MAX_ATTEMPTS…), or ours
     pacer = pacer_for(account, region, rate)
     horizon = (now or pd.Timestamp.now(tz="UTC")) - DELIVERY_MARGIN
 
@@ -129,7 +130,9 @@ def pull_region(
         gap = Query(query.attribute, query.value, start, end)
         pages: list[list[dict[str, Any]]] = []
         try:
-            for page in fetch_pages(client, gap, pacer, on_page=on_page, stop=stop):
+            for page in fetch_pages(
+                client, gap, pacer, attempts=attempts, on_page=on_page, stop=stop
+            ):
                 pages.append(_kept_events(page, query, out))
         except AwsError as e:
             out.events.extend(ev["CloudTrailEvent"] for p in pages for ev in p)

@@ -244,6 +244,11 @@ def _table_name(table: str, database: str | None) -> str:
 
 
 def _cloudtrail_regions() -> list[str]:
-    import boto3
+    """The aws partition's CloudTrail regions, from botocore's endpoint data (no session: a
+    profile that does not exist, named by AWS_PROFILE, is no error for a DDL)."""
+    from botocore.regions import EndpointResolver
 
-    return boto3.session.Session().get_available_regions("cloudtrail")
+    from torinvest.aws.loader import model_loader
+
+    endpoints = model_loader().load_data("endpoints")
+    return list(EndpointResolver(endpoints).get_available_endpoints("cloudtrail", "aws"))
