@@ -382,9 +382,11 @@ def test_paced_to_the_limit_whatever_the_latency(trail: FakeAws, latency: float)
         mine = [c for c in calls if c.region == region]
         assert len(mine) == 6 and window_counts(mine) == 2
         # the 6 pages arrive within what the limit needs (2.5 s) plus one round trip at
-        # the start (until the pacer has measured 4) and its measured margins
+        # the start (until the pacer has measured it): how close to the limit is the
+        # benchmark's to say (bench_lookup), not a test's on a shared machine; this bound only
+        # catches a pacer that waits a round trip or a second interval too many (>= 3 s)
         span = max(c.at for c in mine) - min(c.at for c in mine)
-        assert span < 2.5 + latency + 0.15
+        assert span < 2.5 + latency + 0.45
 
 
 def test_page_handling_does_not_move_the_next_request(trail: FakeAws) -> None:
@@ -411,10 +413,12 @@ def test_page_handling_does_not_move_the_next_request(trail: FakeAws) -> None:
     calls = trail.calls("LookupEvents")
     assert [c.status for c in calls] == [200] * 6
     assert window_counts(calls) == 2
-    # 6 pages at the limit: 2.5 s between the first arrival and the last; the handling of
-    # 6 pages (1.8 s) adds nothing but the pacer's margins
+    # 6 pages at the limit: 2.5 s between the first arrival and the last; a pacer that
+    # counted its interval from the end of a page's handling (0.3 s each) would take 4 s:
+    # the bound tells the two apart with room for a loaded machine (the margins themselves
+    # are the benchmark's to measure)
     span = calls[-1].at - calls[0].at
-    assert span < 2.5 + 0.15
+    assert span < 3.25
 
 
 def test_a_denied_region_is_reported_and_the_others_kept(trail: FakeAws) -> None:
