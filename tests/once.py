@@ -11,7 +11,8 @@ ask makes it afresh in a new folder (and fails or not by itself). Without xdist 
 made, in the session's temporary folder.
 
 What is made must be read only: a test that changes it copies it first (as with any shared
-fixture), since the other workers' tests read it too.
+fixture), since the other workers' tests read it too. A ``make`` never asks for its own name
+again (the lock is held while it runs).
 """
 
 from __future__ import annotations
