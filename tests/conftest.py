@@ -42,6 +42,7 @@ import pytest
 from botocore.awsrequest import AWSPreparedRequest
 
 from tests.fake_aws import AthenaRegion, FakeAws, RealAwsCallError
+from tests.once import made_once
 from torinvest.aws.session import shared_loader
 
 pytest_plugins = ["pytester"]  # test_fake_aws.py proves the guard fails a test
@@ -209,18 +210,21 @@ SAMPLE_FINDING = "6dde0a8f8d46f6acad893b30f905e97c"
 @pytest.fixture(scope="session")
 def sample_report(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A complete report of the sample finding with the default options (a fresh ledger,
-    ``ledger.jsonl`` beside the folder: no verdict), made once per test process by a real run
-    (a kernel: the slow part). Read it; a test that changes a report copies it first. Checked
-    unchanged (its manifest) at the end of the session."""
+    ``ledger.jsonl`` beside the folder: no verdict), made once per test run by a real run (a
+    kernel: the slow part), the xdist workers sharing it (:func:`tests.once.made_once`). Read
+    it; a test that changes a report copies it first. Checked unchanged (its manifest) at the
+    end of each worker's session."""
     from torinvest import report
     from torinvest.case import sample_case
 
-    out = tmp_path_factory.mktemp("sample-report") / "report"
-    options = report.RunOptions(
-        case_dir=str(sample_case().root), ledger=str(out.parent / "ledger.jsonl")
-    )
-    report.run_report(SAMPLE_FINDING, out, options)
-    assert report.folder_state(out, SAMPLE_FINDING).complete
+    def make(folder: Path) -> None:
+        options = report.RunOptions(
+            case_dir=str(sample_case().root), ledger=str(folder / "ledger.jsonl")
+        )
+        report.run_report(SAMPLE_FINDING, folder / "report", options)
+        assert report.folder_state(folder / "report", SAMPLE_FINDING).complete
+
+    out = made_once(tmp_path_factory, "sample-report", make) / "report"
     yield out
     state = report.folder_state(out, SAMPLE_FINDING)
     assert state.complete, f"a test changed the shared sample report {out}: {state.why}"

@@ -21,6 +21,7 @@ import pandas as pd
 import pytest
 
 from tests.offline_regions import SAMPLE_REGIONS
+from tests.once import made_once
 from tests.sample_window import COVERED
 from torinvest import actions, display, investigation
 from torinvest import analysis as an
@@ -547,19 +548,22 @@ def _raw_hidden(page: str) -> tuple[list[str], int]:
 @pytest.fixture(scope="module")
 def hidden_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``investigate --all-open`` of :func:`_hidden_case`, with a verdict in the ledger whose
-    analyst and rationale hold :data:`HIDDEN`."""
+    analyst and rationale hold :data:`HIDDEN`. Two report kernels, run once for every xdist
+    worker (:func:`tests.once.made_once`): read only."""
     from torinvest.cli import main
 
-    root = tmp_path_factory.mktemp("hidden")
-    case, ledger, out = _hidden_case(root), root / "ledger.jsonl", root / "out"
-    err = io.StringIO()
-    args = ["--status", "malicious", "--analyst", "ana" + HIDDEN, "--rationale", "why" + HIDDEN]
-    code = main(["verdict", FINDING, *args, "--ledger", str(ledger)], out=io.StringIO(), err=err)
-    assert code == 0, err.getvalue()
-    argv = ["investigate", "--all-open", "--case", str(case), "--out", str(out)]
-    code = main([*argv, "--ledger", str(ledger)], out=io.StringIO(), err=err)
-    assert code == 0, err.getvalue()
-    return out
+    def make(root: Path) -> None:
+        case, ledger, out = _hidden_case(root), root / "ledger.jsonl", root / "out"
+        err = io.StringIO()
+        args = ["--status", "malicious", "--analyst", "ana" + HIDDEN, "--rationale", "why" + HIDDEN]
+        verdict = ["verdict", FINDING, *args, "--ledger", str(ledger)]
+        code = main(verdict, out=io.StringIO(), err=err)
+        assert code == 0, err.getvalue()
+        argv = ["investigate", "--all-open", "--case", str(case), "--out", str(out)]
+        code = main([*argv, "--ledger", str(ledger)], out=io.StringIO(), err=err)
+        assert code == 0, err.getvalue()
+
+    return made_once(tmp_path_factory, "hidden", make) / "out"
 
 
 def test_hidden_characters_are_escaped_in_every_report(hidden_run: Path) -> None:

@@ -21,6 +21,7 @@ import orjson
 import pytest
 
 from tests.fake_tickets import FakeJira
+from tests.once import made_once
 from tests.post.conftest import variables
 from tests.sample_window import COVERED_FLAGS
 from torinvest.case import sample_case
@@ -59,16 +60,21 @@ class Runs:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
-    """``investigate --all-open`` over the sample case, with --jobs 1, then with --jobs 2."""
-    root = tmp_path_factory.mktemp("all-open")
-    r = Runs(root, root / "ledger.jsonl")
-    for jobs in (1, 2):
-        said = run(
-            "investigate", "--all-open", "--case", str(SAMPLE), "--out", str(r.out(jobs)),
-            "--jobs", str(jobs), "--ledger", str(r.ledger), *COVERED_FLAGS,
-        )  # fmt: skip
-        (root / f"jobs{jobs}.said.json").write_bytes(orjson.dumps(said))
-    return r
+    """``investigate --all-open`` over the sample case, with --jobs 1, then with --jobs 2: four
+    report kernels, run once for every xdist worker (:func:`tests.once.made_once`; read only,
+    the tests that change a report copy it: :func:`copy_of`)."""
+
+    def make(root: Path) -> None:
+        r = Runs(root, root / "ledger.jsonl")
+        for jobs in (1, 2):
+            said = run(
+                "investigate", "--all-open", "--case", str(SAMPLE), "--out", str(r.out(jobs)),
+                "--jobs", str(jobs), "--ledger", str(r.ledger), *COVERED_FLAGS,
+            )  # fmt: skip
+            (root / f"jobs{jobs}.said.json").write_bytes(orjson.dumps(said))
+
+    root = made_once(tmp_path_factory, "all-open", make)
+    return Runs(root, root / "ledger.jsonl")
 
 
 def copy_of(runs: Runs, tmp_path: Path, jobs: int = 1) -> Path:
