@@ -159,10 +159,11 @@ def _state_html(
 
 def _notes_pointer(inv: Investigation) -> str:
     """What the reading rests on that is no data issue (the activity's ``asides``: days the
-    trail's digest files show quiet, their signatures not checked), pointed at from the
+    trail's digest files show quiet, their signatures not checked; IPs "not Tor" only by lists
+    of relays' OR addresses: :attr:`~torinvest.investigation.Investigation.reading_notes`), pointed at from the
     answer's completeness line — "complete" says what it assumed; the Sources card lists them
     whole. Empty when there is none."""
-    asides = list(dict.fromkeys(inv.activity.asides))
+    asides = inv.reading_notes
     if not asides:
         return ""
     first = asides[0] if len(asides[0]) <= 240 else asides[0][:239] + "…"
