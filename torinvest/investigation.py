@@ -459,9 +459,22 @@ def or_only_column(per_ip: pd.DataFrame, ips: Collection[str]) -> pd.Series:
     return values.rename("tor_caveat")
 
 
-#: ``tor_caveat`` of an IP whose "not Tor" rests only on lists of relays' OR addresses (the
-#: per-IP table, ``summary.json``'s ``source_ips``, ``per_ip.csv``).
+#: ``tor_caveat`` of an IP (or a call) whose "not Tor" rests only on lists of relays' OR
+#: addresses (the per-IP table, the sensitive calls, ``summary.json``, ``per_ip.csv``).
 OR_ONLY_CAVEAT = "or_addresses_only"
+
+
+def call_caveats(
+    frame: pd.DataFrame, lists: tor.ExitLists, *, tolerance_hours: float = DEFAULT_TOLERANCE_HOURS
+) -> pd.Series:
+    """Per call of ``frame`` (``event_time``, ``source_ip``, ``tor``: the sensitive calls):
+    :data:`OR_ONLY_CAVEAT` where its "not Tor" rests only on lists of relays' OR addresses
+    (:func:`tor.or_only`), else NA — ``tor_caveat``."""
+    values = pd.Series(pd.NA, index=frame.index, dtype="string", name="tor_caveat")
+    if len(frame) and {"event_time", "source_ip", "tor"} <= set(frame.columns):
+        tolerance = pd.Timedelta(hours=check_number("tolerance_hours", tolerance_hours))
+        values[tor.or_only(frame, lists, tolerance)] = OR_ONLY_CAVEAT
+    return values
 
 
 def with_ip_tor(frame: pd.DataFrame, status: pd.Series) -> pd.DataFrame:
@@ -796,6 +809,8 @@ def investigate(
     assert frame is not None
     inv.tor_or_only = or_only_ips(frame, table, lists, tolerance_hours=tolerance_hours)
     inv.per_ip = table.assign(tor_caveat=or_only_column(table, inv.tor_or_only))
+    caveats = call_caveats(inv.sensitive, lists, tolerance_hours=tolerance_hours)
+    inv.sensitive = inv.sensitive.assign(tor_caveat=caveats)
     gaps = score_gaps(inv)
     if gaps and not activity.nothing_read:  # a floor: a low score is not known to be low
         inv.signals.append(analysis.Signal(analysis.INCOMPLETE_SIGNAL, gaps, 0))

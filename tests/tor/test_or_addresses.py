@@ -23,7 +23,13 @@ from torinvest import display, report, tor
 from torinvest.case import sample_case
 from torinvest.cli import main
 from torinvest.cli.investigate import say_reading
-from torinvest.investigation import Investigation, investigate, sources_from_parameters
+from torinvest.display.answer import _tor_tile
+from torinvest.investigation import (
+    Investigation,
+    call_caveats,
+    investigate,
+    sources_from_parameters,
+)
 from torinvest.report.folders import PER_IP_CSV
 
 FINDING = "6dde0a8f8d46f6acad893b30f905e97c"  # the sample case's TorIPCaller finding
@@ -167,10 +173,25 @@ def test_an_investigation_says_it_in_every_surface(tmp_path: Path, engine: str) 
     assert tor.OR_ONLY_TEXT in note
     assert not [i for i in data["data_issues"] if "OR address" in i["problem"]]
 
-    # the terminal says the note
+    # the terminal says the note; the answer's Tor tile too
     err = io.StringIO()
     say_reading(data, err)
     assert f"torinvest: note: {note}" in err.getvalue().splitlines()
+    tile = _tor_tile(inv, "counted" if inv.counted else "events")
+    assert "1 source IP(s) 'not Tor' by OR-address lists only" in tile
+
+    # a sensitive call: its own caveat (the sample's calls from that IP are not sensitive:
+    # the private address's GetAccountAuthorizationDetails is made its)
+    sensitive = inv.sensitive.copy()
+    first = sensitive.index[0]
+    assert not sensitive.loc[first, "tor"]
+    sensitive["source_ip"] = sensitive["source_ip"].astype(object)
+    sensitive.loc[first, "source_ip"] = NOT_LISTED
+    inv.sensitive = sensitive.assign(tor_caveat=call_caveats(sensitive, inv.lists))
+    assert inv.sensitive["tor_caveat"].fillna("").tolist() == [CAVEAT] + [""] * (len(sensitive) - 1)
+    assert "not Tor (OR-address lists only)" in display.sensitive_table(inv).data
+    calls = [c for c in _summary(inv)["sensitive_events"] if c["source_ip"] == NOT_LISTED]
+    assert [(c["tor"], c["tor_caveat"]) for c in calls] == [(False, CAVEAT)]
 
 
 def test_a_measured_list_of_the_day_takes_the_caveat_away(tmp_path: Path) -> None:
@@ -187,6 +208,7 @@ def test_a_measured_list_of_the_day_takes_the_caveat_away(tmp_path: Path) -> Non
     assert not [n for n in data["reading_notes"] if "OR address" in n]
     shown = display.per_ip_frame(inv)
     assert shown.loc[shown["source_ip"] == NOT_LISTED, "tor"].tolist() == ["not Tor"]
+    assert "OR-address" not in _tor_tile(inv, "events")
 
 
 def test_a_summary_written_before_the_caveat_still_conforms() -> None:

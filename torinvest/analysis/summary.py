@@ -71,6 +71,8 @@ def summary_sensitive_events(found: pd.DataFrame) -> list[dict[str, Any]]:
             "event_time": iso_utc(r.event_time),
             "source_ip": _na(r.source_ip),
             "tor": _na(r.tor),
+            # what a "not Tor" rests on: or_addresses_only (lists of relays' OR addresses)
+            "tor_caveat": _na(getattr(r, "tor_caveat", None)),
             "category": _na(r.category),
             "error_code": _na(r.error_code),
             "outcome": outcome_of(r.failed),

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from IPython.display import HTML
 
-from torinvest import __version__, analysis
+from torinvest import __version__, analysis, tor
 from torinvest.commands import Access, actions_command, external_id_note, verdict_command
 from torinvest.display import data_events
 from torinvest.display.activity import (
@@ -275,6 +275,11 @@ def _tor_tile(inv: Investigation, state: str) -> str:
                 f"<p><b>{unknown:,} call(s) of unknown Tor status</b> (no loaded exit list "
                 "can rule Tor out for them: the data issues say why)</p>"
             )
+    if inv.tor_or_only:  # "not Tor" by lists of relays' OR addresses only: worth less
+        body += (
+            f"<p><b>{len(inv.tor_or_only):,} source IP(s) 'not Tor' by OR-address lists "
+            f"only</b> ({_e(tor.OR_ONLY_TEXT)}: the per-IP table marks them)</p>"
+        )
     value = f"{tor_count(totals['from_tor'], totals['tor_unknown'])} of {totals['total']:,} calls"
     return _tile("Tor reading", _e(value), body + seen)
 

@@ -237,6 +237,8 @@ SUMMARY_SCHEMA: dict[str, Any] = {
                         "event_time": _TIME_OR_NULL,
                         "source_ip": _STR_OR_NULL,
                         "tor": {"type": ["boolean", "null"]},
+                        # optional (added since): as source_ips[].tor_caveat, for the call
+                        "tor_caveat": {"enum": ["or_addresses_only", None]},
                         "category": _STR_OR_NULL,
                         "error_code": _STR_OR_NULL,
                         "outcome": {"enum": ["succeeded", "failed", "unknown"]},
@@ -248,7 +250,7 @@ SUMMARY_SCHEMA: dict[str, Any] = {
                             ),
                         },
                     },
-                    OUTCOME_KEYS,
+                    (*OUTCOME_KEYS, "tor_caveat"),
                 ),
             },
             # what source_ips, sensitive_events, derived_keys, ip_pivot_search.ips and ip_pivot are parts
