@@ -525,15 +525,29 @@ class _Vouching:
     _segments: dict[tuple[int, int, bool], tuple[np.ndarray, np.ndarray]] = field(
         default_factory=dict
     )
+    _per_list: dict[tuple[int, int], dict[str, tuple[np.ndarray, np.ndarray]]] = field(
+        default_factory=dict
+    )
 
     def segments(
         self, lists: ExitLists, tol: int, family: Family, *, exit_addresses: bool = False
     ) -> tuple[np.ndarray, np.ndarray]:
         """Merged closed µs segments where ``lists`` rule Tor out for ``family`` (see
-        :func:`coverage`); ``exit_addresses``: by lists of measured exit addresses only."""
+        :func:`coverage`); ``exit_addresses``: by lists of measured exit addresses only (each
+        list's segments computed once, merged per question)."""
         key = (tol, family, exit_addresses)
         if key not in self._segments:
-            self._segments[key] = _vouched_segments(lists, tol, family, exit_addresses)
+            if (tol, family) not in self._per_list:
+                self._per_list[(tol, family)] = _vouched_segments(lists, tol, family)
+            per_list = self._per_list[(tol, family)]
+            weak = {s.name for s in lists.sources if s.names != "exit_addresses"}
+            # relays by OR address miss exits whose traffic leaves elsewhere
+            kept = [v for n, v in per_list.items() if not (exit_addresses and n in weak)]
+            empty = np.empty(0, "int64")
+            self._segments[key] = _segments(
+                np.concatenate([empty, *(s for s, _ in kept)]),
+                np.concatenate([empty, *(e for _, e in kept)]),
+            )
         return self._segments[key]
 
 
@@ -569,14 +583,13 @@ def _vouch(lists: ExitLists, mark: tuple[int, int, int]) -> _Vouching:
 
 
 def _vouched_segments(
-    lists: ExitLists, tol: int, family: Family, exit_addresses: bool = False
-) -> tuple[np.ndarray, np.ndarray]:
-    """Merged closed µs segments where some list rules Tor out for ``family`` (:func:`coverage`);
-    ``exit_addresses``: some list of measured exit addresses (:attr:`ListSource.names`)."""
+    lists: ExitLists, tol: int, family: Family
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per list (by name): the closed µs segments where it rules Tor out for ``family``
+    (:func:`coverage`); lists that rule it out nowhere are left out."""
     obs = lists.observations
-    empty = np.empty(0, "int64")
     if not len(obs):
-        return empty, empty
+        return {}
     v6 = obs["ip"].str.contains(":", regex=False).fillna(False).to_numpy(dtype=bool)
     fam = v6 if family == 6 else ~v6
     first = obs["first_seen"].dt.as_unit("us").array.asi8
@@ -584,11 +597,8 @@ def _vouched_segments(
     floor = lists.min_exits
     formats = {s.name: s.format for s in lists.sources}
     cut = {s.name for s in lists.sources if not s.rules_out}  # a list cut short: never
-    if exit_addresses:  # relays by OR address miss exits whose traffic leaves elsewhere
-        cut |= {s.name for s in lists.sources if s.names != "exit_addresses"}
     list_codes, names = pd.factorize(obs["list"], use_na_sentinel=True)
-    starts: list[np.ndarray] = [empty]
-    ends: list[np.ndarray] = [empty]
+    per_list: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for code, name in enumerate(map(str, names)):
         if name in cut:
             continue
@@ -610,9 +620,8 @@ def _vouched_segments(
             s, e = _intersect((s, e), (np.array([f.min()]), np.array([lt.max()])))
         else:
             continue
-        starts.append(s)
-        ends.append(e)
-    return _segments(np.concatenate(starts), np.concatenate(ends))
+        per_list[name] = (s, e)
+    return per_list
 
 
 def _vouched_days(

@@ -258,7 +258,7 @@ def or_only_note(ips: int) -> str:
         f"{ips:,} source IP(s) are 'not Tor' only by lists that name relays by their OR address "
         "(dan.me.uk-style lists, the bundled interval file): "
         f"{OR_ONLY_TEXT}, and an attacker can pick such exits; a measured list of those dates "
-        "(TorDNSEL: torinvest tor refresh --month YYYY-MM, or CASE/tor/) settles it"
+        "(TorDNSEL: torinvest tor refresh --month YYYY-MM, or CASE/tor/) narrows it"
     )
 
 
