@@ -431,6 +431,55 @@ def tor_unknown_issues(
     return tor.unknown_issues(frame, lists, tolerance, span=span)
 
 
+def or_only_ips(
+    frame: pd.DataFrame,
+    per_ip: pd.DataFrame,
+    lists: tor.ExitLists,
+    *,
+    tolerance_hours: float = DEFAULT_TOLERANCE_HOURS,
+) -> frozenset[str]:
+    """The source IPs (canonical) the per-IP table calls "not Tor" whose "not Tor" rests, for
+    some of their calls (rows of ``frame``, a frame of :func:`with_tor`), only on lists that name
+    relays by their OR address (:func:`tor.or_only`, asked as :func:`with_tor` asked)."""
+    if not len(frame) or "tor" not in frame.columns or not len(per_ip):
+        return frozenset()
+    tolerance, span = _tor_probe(frame, tolerance_hours)
+    mask = tor.or_only(frame, lists, tolerance, span=span)
+    if not mask.any():
+        return frozenset()
+    weak = set(canonical_column(frame["source_ip"])[mask].dropna().astype(str))
+    no = per_ip["tor"].eq(False).fillna(False).to_numpy(dtype=bool)
+    said = canonical_column(per_ip["source_ip"])[no].dropna().astype(str)
+    return frozenset(ip for ip in said if ip in weak)
+
+
+def or_only_column(per_ip: pd.DataFrame, ips: Collection[str]) -> pd.Series:
+    """Per row of a per-IP frame: ``or_addresses_only`` where its "not Tor" rests only on lists
+    of relays' OR addresses (``ips``: :func:`or_only_ips`), else NA — ``tor_caveat``."""
+    hit = canonical_column(per_ip["source_ip"]).isin(list(ips)).fillna(False)
+    values = pd.Series(pd.NA, index=per_ip.index, dtype="string")
+    values[hit.to_numpy(dtype=bool)] = OR_ONLY_CAVEAT
+    return values.rename("tor_caveat")
+
+
+#: ``tor_caveat`` of an IP (or a call) whose "not Tor" rests only on lists of relays' OR
+#: addresses (the per-IP table, the sensitive calls, ``summary.json``, ``per_ip.csv``).
+OR_ONLY_CAVEAT = "or_addresses_only"
+
+
+def call_caveats(
+    frame: pd.DataFrame, lists: tor.ExitLists, *, tolerance_hours: float = DEFAULT_TOLERANCE_HOURS
+) -> pd.Series:
+    """Per call of ``frame`` (``event_time``, ``source_ip``, ``tor``: the sensitive calls):
+    :data:`OR_ONLY_CAVEAT` where its "not Tor" rests only on lists of relays' OR addresses
+    (:func:`tor.or_only`), else NA — ``tor_caveat``."""
+    values = pd.Series(pd.NA, index=frame.index, dtype="string", name="tor_caveat")
+    if len(frame) and {"event_time", "source_ip", "tor"} <= set(frame.columns):
+        tolerance = pd.Timedelta(hours=check_number("tolerance_hours", tolerance_hours))
+        values[tor.or_only(frame, lists, tolerance)] = OR_ONLY_CAVEAT
+    return values
+
+
 def with_ip_tor(frame: pd.DataFrame, status: pd.Series) -> pd.DataFrame:
     """A frame without times (counts per user agent, per region) plus each IP's ``tor`` status
     (:func:`torinvest.analysis.ip_tor_status` of the by-time counts, by canonical address)."""
@@ -470,6 +519,9 @@ class Investigation:
     pivot: IpPivot | None = None
     #: The tolerance the Tor status was computed with (:func:`with_tor`).
     tolerance_hours: float = DEFAULT_TOLERANCE_HOURS
+    #: The source IPs the per-IP table calls "not Tor" only by lists of relays' OR addresses
+    #: (:func:`or_only_ips`): the table, summary.json and the reading notes say so.
+    tor_or_only: frozenset[str] = frozenset()
     #: Whether keys the key minted were followed (``follow_derived``): when False the
     #: activity holds the key's own calls only, and "no derived key" is not known.
     follow_derived: bool = True
@@ -506,6 +558,19 @@ class Investigation:
     def counted(self) -> bool:
         """Whether the activity was counted in the engine (events holds the sensitive calls)."""
         return self.activity.aggregates is not None
+
+    @property
+    def tor_notes(self) -> list[str]:
+        """What the Tor status rests on that is no data issue: how many source IPs are "not
+        Tor" only by lists of relays' OR addresses (:attr:`tor_or_only`), one note; said with
+        the reading's notes (summary.json's ``reading_notes``, the terminal, the report)."""
+        return [tor.or_only_note(len(self.tor_or_only))] if self.tor_or_only else []
+
+    @property
+    def reading_notes(self) -> list[str]:
+        """Every note that is no data issue: the activity's asides (what the reading rests
+        on) and :attr:`tor_notes`, each once."""
+        return list(dict.fromkeys([*self.activity.asides, *self.tor_notes]))
 
     def totals(self) -> dict[str, int]:
         """Every event of the activity: total, failed, outcome_unknown (calls neither succeeded
@@ -742,6 +807,13 @@ def investigate(
     # what the key impaired that the reading does not rely on (another trail, LookupEvents
     # read): said with the reading's notes, never a data issue
     activity.asides += [n for n in inv.impaired.notes if n not in activity.asides]
+    # "not Tor" by OR-address lists only: a note (the status stands, for what it is worth)
+    frame = inv.by_time if inv.counted else events
+    assert frame is not None
+    inv.tor_or_only = or_only_ips(frame, table, lists, tolerance_hours=tolerance_hours)
+    inv.per_ip = table.assign(tor_caveat=or_only_column(table, inv.tor_or_only))
+    caveats = call_caveats(inv.sensitive, lists, tolerance_hours=tolerance_hours)
+    inv.sensitive = inv.sensitive.assign(tor_caveat=caveats)
     gaps = score_gaps(inv)
     if gaps and not activity.nothing_read:  # a floor: a low score is not known to be low
         inv.signals.append(analysis.Signal(analysis.INCOMPLETE_SIGNAL, gaps, 0))
@@ -1288,9 +1360,10 @@ def summary(inv: Investigation, verdict: dict[str, Any] | None = None) -> dict[s
         # the reading in words (reading_text): what the report, the terminal and the index say
         "reading": _summary_reading_field(inv),
         # facts the reading rests on that are no issue (days the trail's digest files show
-        # quiet, a source not used because another covers it): the report's Sources card says
-        # them; so do the answer and the terminal
-        "reading_notes": list(dict.fromkeys(inv.activity.asides)),
+        # quiet, a source not used because another covers it; IPs "not Tor" only by lists of
+        # relays' OR addresses): the report's Sources card says them; so do the answer and the
+        # terminal
+        "reading_notes": inv.reading_notes,
         # the data issues of the key's activity alone (no source could be read, another
         # account's, a region or file failed or read in part): a scheduled run retries them
         "activity_issues": [i.to_dict() for i in group_issues(activity_issues(inv))],

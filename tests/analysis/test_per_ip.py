@@ -131,7 +131,7 @@ def test_summary_source_ips_follows_the_contract(
             sorted(
                 (
                     *("events", "failed", "outcome_unknown", "first_seen", "ip", "last_seen"),
-                    *("new", "tor"),
+                    *("new", "tor", "tor_caveat"),
                     *("user_agents", *an.PLACE_COLUMNS),
                     *an.PER_IP_LIST_COUNTS.values(),
                 )

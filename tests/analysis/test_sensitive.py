@@ -45,12 +45,15 @@ def test_sensitive_events_of_the_case(events: pd.DataFrame) -> None:
         "event_time",
         "source_ip",
         "tor",
+        "tor_caveat",
         "category",
         "error_code",
         "target",
         "targets",
     }
     assert all(i["target"] is None and i["targets"] == [] for i in items)  # not asked for
+    # what a "not Tor" rests on: investigate adds it (torinvest.investigation.call_caveats)
+    assert all(i["tor_caveat"] is None for i in items)
 
 
 def test_sensitive_events_name_their_targets(events: pd.DataFrame) -> None:

@@ -47,8 +47,9 @@ def test_check_an_ipv6_source_against_lists_of_ipv4_exits_is_unknown() -> None:
         "unknown: no loaded list that names IPv6 exits covers that time"
     )
     # the bundled dan.me.uk intervals name IPv6 exits on some days: there it can rule Tor out
+    # (by OR address only: the verdict says so)
     _, out, _ = run("tor", "check", "2001:db9::1", "--at", "2019-12-08T12:00Z")
-    assert out.splitlines()[0].endswith(": not a listed Tor exit")
+    assert ": not a listed Tor exit — not listed by an OR-address list" in out.splitlines()[0]
 
 
 def test_check_refuses_a_non_ip() -> None:

@@ -35,7 +35,9 @@ def summary_source_ips(table: pd.DataFrame) -> list[dict[str, Any]]:
     (null when unknown; see :func:`.places.place_ips`), ``outcome_unknown`` (calls neither
     succeeded nor failed: their outcome is not known) and ``n_regions``, ``n_user_agents``,
     ``n_access_keys`` (how many distinct values the IP had: ``user_agents`` keeps the
-    :data:`~torinvest.schema.MAX_LIST_ITEMS` most frequent)."""
+    :data:`~torinvest.schema.MAX_LIST_ITEMS` most frequent) and ``tor_caveat``
+    (``or_addresses_only`` where "not Tor" rests only on lists of relays' OR addresses, null
+    otherwise: the frame's ``tor_caveat``, :func:`torinvest.investigation.or_only_column`)."""
     return [
         {
             "ip": _na(r.source_ip),
@@ -43,6 +45,8 @@ def summary_source_ips(table: pd.DataFrame) -> list[dict[str, Any]]:
             "failed": int(r.failed),
             "outcome_unknown": int(_na(getattr(r, "outcome_unknown", 0)) or 0),
             "tor": _na(r.tor),
+            # what a "not Tor" rests on: or_addresses_only (lists of relays' OR addresses)
+            "tor_caveat": _na(getattr(r, "tor_caveat", None)),
             "first_seen": iso_utc(r.first_seen),
             "last_seen": iso_utc(r.last_seen),
             "user_agents": [cut_text(a, where=SOURCE_IPS_ALL_IN) for a in r.user_agents],
@@ -67,6 +71,8 @@ def summary_sensitive_events(found: pd.DataFrame) -> list[dict[str, Any]]:
             "event_time": iso_utc(r.event_time),
             "source_ip": _na(r.source_ip),
             "tor": _na(r.tor),
+            # what a "not Tor" rests on: or_addresses_only (lists of relays' OR addresses)
+            "tor_caveat": _na(getattr(r, "tor_caveat", None)),
             "category": _na(r.category),
             "error_code": _na(r.error_code),
             "outcome": outcome_of(r.failed),

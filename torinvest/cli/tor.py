@@ -80,6 +80,12 @@ def cmd_tor_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if ":" in ip:  # lists count per address family: IPv4 exits say nothing of IPv6 sources
         unknown = "unknown: no loaded list that names IPv6 exits covers that time"
     verdict = {True: "a listed Tor exit", False: "not a listed Tor exit"}.get(status, unknown)
+    probe = pd.DataFrame(
+        {"event_time": [at], "source_ip": [ip], "tor": pd.array([status], dtype="boolean")}
+    )
+    if tor.or_only(probe, lists, pd.Timedelta(hours=args.tolerance_hours))[0]:
+        # only lists of relays' OR addresses rule Tor out then: an exit elsewhere is not in them
+        verdict += f" — {tor.OR_ONLY_TEXT}; no list of measured exit addresses covers that time"
     print(f"{ip} at {at:%Y-%m-%d %H:%M}Z (±{args.tolerance_hours:g} h): {verdict}", file=out)
     seen = lists.observations_for(ip)
     if len(seen):

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from IPython.display import HTML
 
-from torinvest import analysis
+from torinvest import analysis, tor
 from torinvest.addresses import canonical_column
 from torinvest.display import data_events
 from torinvest.display.last_used import last_used_html
@@ -301,7 +301,7 @@ def sources_card(inv: Investigation) -> HTML:
         rows.append(("engine", _e(act.engine_summary)))
     for empty in act.empty_sources:
         rows.append(("nothing to read", _e(events.empty_source_text(empty))))
-    said = [*act.notes, *act.asides]
+    said = [*act.notes, *inv.reading_notes]
     notes = _list(_e(n) for n in said) if said else ""
     return HTML(_card("Sources used", _kv(rows) + notes))
 
@@ -654,12 +654,16 @@ def per_ip_frame(
     inv: Investigation, *, max_items: int | None = None, busiest: bool = False
 ) -> pd.DataFrame:
     """The per-IP frame (:func:`torinvest.analysis.per_ip`) as plain text columns; with
-    ``busiest``, in :data:`PER_IP_ORDER` (what a part of it keeps first). A list an IP had
+    ``busiest``, in :data:`PER_IP_ORDER` (what a part of it keeps first). An IP "not Tor" only
+    by lists of relays' OR addresses (``tor_caveat``) says so in its Tor cell. A list an IP had
     more values for than it shows says so (:func:`list_text`, from the frame's
     :data:`~torinvest.schema.PER_IP_LIST_COUNTS` columns)."""
     cols = [c for c in PER_IP_SHOWN if c in inv.per_ip.columns]
     table = analysis.busiest_first(inv.per_ip) if busiest else inv.per_ip
     out = display_frame(table[cols], max_items=max_items)
+    if "tor" in out.columns and "tor_caveat" in table.columns:  # "not Tor" by OR lists only
+        weak = table["tor_caveat"].notna().to_numpy(dtype=bool)
+        out.loc[weak, "tor"] = f"not Tor: {tor.OR_ONLY_TEXT}"
     for col, count in PER_IP_LIST_COUNTS.items():
         if col in out.columns:
             totals = table[count] if count in table.columns else [None] * len(table)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from IPython.display import HTML
 
-from torinvest import __version__, analysis
+from torinvest import __version__, analysis, tor
 from torinvest.commands import Access, actions_command, external_id_note, verdict_command
 from torinvest.display import data_events
 from torinvest.display.activity import (
@@ -201,10 +201,11 @@ def _state_html(
 
 def _notes_pointer(inv: Investigation) -> str:
     """What the reading rests on that is no data issue (the activity's ``asides``: days the
-    trail's digest files show quiet, their signatures not checked), pointed at from the
+    trail's digest files show quiet, their signatures not checked; IPs "not Tor" only by lists
+    of relays' OR addresses: :attr:`~torinvest.investigation.Investigation.reading_notes`), pointed at from the
     answer's completeness line — "complete" says what it assumed; the Sources card lists them
     whole. Empty when there is none."""
-    asides = list(dict.fromkeys(inv.activity.asides))
+    asides = inv.reading_notes
     if not asides:
         return ""
     first = asides[0] if len(asides[0]) <= 240 else asides[0][:239] + "…"
@@ -316,6 +317,11 @@ def _tor_tile(inv: Investigation, state: str) -> str:
                 f"<p><b>{unknown:,} call(s) of unknown Tor status</b> (no loaded exit list "
                 "can rule Tor out for them: the data issues say why)</p>"
             )
+    if inv.tor_or_only:  # "not Tor" by lists of relays' OR addresses only: worth less
+        body += (
+            f"<p><b>{len(inv.tor_or_only):,} source IP(s) 'not Tor' by OR-address lists "
+            f"only</b> ({_e(tor.OR_ONLY_TEXT)}: the per-IP table marks them)</p>"
+        )
     value = f"{tor_count(totals['from_tor'], totals['tor_unknown'])} of {totals['total']:,} calls"
     return _tile("Tor reading", _e(value), body + seen)
 

@@ -108,11 +108,16 @@ def sensitive_table(inv: Investigation) -> HTML:
         return HTML(_card("Sensitive calls", body, "ti-warn" if gap else ""))
     found = inv.sensitive.assign(outcome=outcome_labels(inv.sensitive))
     cols = [c for c in SENSITIVE_SHOWN if c in found.columns]
+    shown = display_frame(found[cols])
+    if "tor" in shown.columns and "tor_caveat" in found.columns:  # by OR-address lists only
+        shown.loc[found["tor_caveat"].notna().to_numpy(dtype=bool), "tor"] = (
+            "not Tor (OR-address lists only)"
+        )
     return HTML(
         _card(
             f"Sensitive calls ({len(found)})",
             frame_html(
-                display_frame(found[cols]),
+                shown,
                 what="sensitive calls",
                 order="in time order",
                 more_where=SENSITIVE_ALL_IN,

@@ -209,6 +209,9 @@ SUMMARY_SCHEMA: dict[str, Any] = {
                         "failed": _COUNT,
                         "outcome_unknown": _COUNT,
                         "tor": {"type": ["boolean", "null"]},
+                        # optional (added since): or_addresses_only where "not Tor" rests
+                        # only on lists naming relays by OR address (torinvest.tor.or_only)
+                        "tor_caveat": {"enum": ["or_addresses_only", None]},
                         "first_seen": _TIME_OR_NULL,
                         "last_seen": _TIME_OR_NULL,
                         "user_agents": {"type": "array", "items": {"type": "string"}},
@@ -222,7 +225,7 @@ SUMMARY_SCHEMA: dict[str, Any] = {
                         "asn_org": _STR_OR_NULL,
                         "asn_source": {"enum": ["geoip", "guardduty", None]},
                     },
-                    (*OUTCOME_KEYS, *LIST_COUNT_KEYS),
+                    (*OUTCOME_KEYS, *LIST_COUNT_KEYS, "tor_caveat"),
                 ),
             },
             "sensitive_events": {
@@ -234,6 +237,8 @@ SUMMARY_SCHEMA: dict[str, Any] = {
                         "event_time": _TIME_OR_NULL,
                         "source_ip": _STR_OR_NULL,
                         "tor": {"type": ["boolean", "null"]},
+                        # optional (added since): as source_ips[].tor_caveat, for the call
+                        "tor_caveat": {"enum": ["or_addresses_only", None]},
                         "category": _STR_OR_NULL,
                         "error_code": _STR_OR_NULL,
                         "outcome": {"enum": ["succeeded", "failed", "unknown"]},
@@ -245,7 +250,7 @@ SUMMARY_SCHEMA: dict[str, Any] = {
                             ),
                         },
                     },
-                    OUTCOME_KEYS,
+                    (*OUTCOME_KEYS, "tor_caveat"),
                 ),
             },
             # what source_ips, sensitive_events, derived_keys, ip_pivot_search.ips and ip_pivot are parts
@@ -504,8 +509,10 @@ def check_summary(path: Path) -> dict[str, Any]:
 #: and says who made it and why it failed (the table leaves them out for width).
 EVENTS_CSV_EXTRA: tuple[str, ...] = ("event_id", "error_message", "user_name", "arn")
 #: Columns ``per_ip.csv`` adds after the per-IP table's: how many distinct regions, user agents
-#: and keys each IP had (its lists keep the most frequent: "50 of N").
-PER_IP_CSV_EXTRA: tuple[str, ...] = tuple(PER_IP_LIST_COUNTS.values())
+#: and keys each IP had (its lists keep the most frequent: "50 of N"), and
+#: ``tor_caveat``: what a "not Tor" rests on (``or_addresses_only``: lists of relays' OR
+#: addresses only; empty otherwise).
+PER_IP_CSV_EXTRA: tuple[str, ...] = (*PER_IP_LIST_COUNTS.values(), "tor_caveat")
 
 
 def export_tables(inv: Investigation, folder: str | Path | None) -> dict[str, Path | None]:

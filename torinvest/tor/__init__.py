@@ -40,7 +40,12 @@ Where lists come from (``kind``, the prefix of ``list``): ``bundled`` (real hist
 shipped in ``torinvest/data/tor``, described by its ``INDEX.json``), ``case`` (paths passed in,
 e.g. a case's ``tor/`` folder), ``cache`` (lists in a cache folder), ``refreshed`` (the list that
 :func:`refresh` downloaded in this run). :attr:`ExitLists.sources` says which were used and what
-time each covers.
+time each covers, and what each names (``ListSource.names``): ``exit_addresses``, the addresses
+exits' traffic was measured leaving from (TorDNSEL, CollecTor archives, the bulk exit list), or
+``or_addresses``, relays by their OR address (dan.me.uk's lists, the bundled interval file; any
+plain list not named ``torbulkexitlist``, any interval CSV: :func:`names_of`). An exit whose
+traffic leaves from another address than its OR address is not in an OR-address list:
+:func:`or_only` marks the rows whose "not Tor" no list of measured exit addresses backs.
 
 :func:`tor_status` answers, for every row of an events frame, with the rule of the run report:
 
@@ -86,7 +91,7 @@ The package, each module importing only those above it:
     parsers  one list's bytes → observations (TorDNSEL, plain lists, intervals)
     lists    files, folders, archives, the bundled history, the cache → load_exit_lists
     status   tor_status: listed within the tolerance of each event's time, or unknown (and
-             why: unknown_reasons, unknown_issues)
+             why: unknown_reasons, unknown_issues); or_only: "not Tor" by OR-address lists only
     refresh  download the current list or a month's archive into the cache
 
 ``__all__`` lists the public names; the private ones tests use are importable from
@@ -119,9 +124,11 @@ from torinvest.tor.records import (
     ExitLists,
     ListFormat,
     ListKind,
+    ListNames,
     ListSource,
     RefreshResult,
     coverage,
+    names_of,
     normalize_ip,
     short_lists,
 )
@@ -135,10 +142,13 @@ from torinvest.tor.refresh import (
 )
 from torinvest.tor.status import (
     NEVER_EXIT_KINDS,
+    OR_ONLY_TEXT,
     UNKNOWN_REASONS,
     cannot_be_exit,
     finding_ip_contradiction,
     ip_status,
+    or_only,
+    or_only_note,
     tor_status,
     unknown_issues,
     unknown_reasons,
@@ -153,6 +163,7 @@ __all__ = [
     "EXIT_OBSERVATIONS_COLUMNS",
     "MIN_EXITS",
     "NEVER_EXIT_KINDS",
+    "OR_ONLY_TEXT",
     "SHORT_SHARE",
     "TORDNSEL_TYPE",
     "UNKNOWN_REASONS",
@@ -160,6 +171,7 @@ __all__ = [
     "ExitLists",
     "ListFormat",
     "ListKind",
+    "ListNames",
     "ListSource",
     "Opener",
     "RefreshResult",
@@ -171,7 +183,10 @@ __all__ = [
     "ip_status",
     "list_files",
     "load_exit_lists",
+    "names_of",
     "normalize_ip",
+    "or_only",
+    "or_only_note",
     "parse_intervals",
     "parse_plain_list",
     "parse_tordnsel",

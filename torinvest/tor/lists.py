@@ -50,6 +50,7 @@ from torinvest.tor.records import (
     _date_from_name,
     _dedupe,
     ipv4_count,
+    names_of,
     normalize_ip,
     short_lists,
 )
@@ -346,7 +347,8 @@ def read_exit_list(
     for n in names:
         rows = frame if len(names) == 1 else frame[(frame["list"] == n).to_numpy(dtype=bool)]
         if len(rows):
-            sources.append(_source(rows, n, kind, fmt, p, rules_out=n not in cut_names))
+            src = _source(rows, n, kind, fmt, p, rules_out=n not in cut_names)
+            sources.append(replace(src, names=names_of(fmt, p.name)))
     return ExitLists(observations=frame, sources=sources, issues=issues)
 
 
@@ -449,7 +451,9 @@ def bundled_dir() -> Path:
 
 
 def bundled_index() -> list[dict[str, Any]]:
-    """The entries of ``INDEX.json``: path, format, upstream, licence, coverage of each list."""
+    """The entries of ``INDEX.json``: path, format, what it names (``names``:
+    ``exit_addresses`` or ``or_addresses``, :data:`~torinvest.tor.records.ListNames`), upstream,
+    licence, coverage of each list."""
     doc = json.loads((bundled_dir() / "INDEX.json").read_text(encoding="utf-8"))
     return list(doc["lists"])
 
@@ -478,7 +482,12 @@ def _parse_bundled(root: Path, index: list[dict[str, Any]]) -> ExitLists:
     for entry in index:
         lists = read_exit_list(root / entry["path"], kind="bundled", name=entry["path"])
         lists.sources[:] = [
-            replace(s, upstream=entry.get("upstream"), licence=entry.get("licence"))
+            replace(
+                s,
+                upstream=entry.get("upstream"),
+                licence=entry.get("licence"),
+                names=entry.get("names", s.names),
+            )
             for s in lists.sources
         ]
         parts.append(lists)

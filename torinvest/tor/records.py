@@ -47,6 +47,15 @@ EXIT_OBSERVATIONS_COLUMNS: tuple[Column, ...] = (
 
 ListKind = Literal["bundled", "case", "cache", "refreshed"]
 ListFormat = Literal["tordnsel", "plain", "interval", "archive"]
+#: What a list's addresses are (:attr:`ListSource.names`): ``exit_addresses``, the addresses
+#: exits' traffic was measured leaving from (TorDNSEL's ``ExitAddress``: check.torproject.org's
+#: exit-addresses and bulk exit list, CollecTor's exit lists); ``or_addresses``, relays named by
+#: their OR address (dan.me.uk's lists, lists derived from the consensus or Onionoo's
+#: ``or_addresses``) — an exit whose traffic leaves from another address is not in such a list.
+ListNames = Literal["exit_addresses", "or_addresses"]
+LIST_NAMES: tuple[str, ...] = ("exit_addresses", "or_addresses")
+#: A plain list is taken as the measured bulk exit list only when its file name says so.
+_BULK_NAME_RE = re.compile(r"bulk[-_]?exit[-_]?list", re.IGNORECASE)
 #: An address family: 4 (IPv4) or 6 (IPv6).
 Family = Literal[4, 6]
 _DATE_RE = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")
@@ -83,6 +92,9 @@ class ListSource:
     line (it names far fewer exits than the list nearest it in time, :func:`short_lists`:
     ``short_of`` names that list): its addresses still mark IPs as Tor, but it never vouches
     for the exit population, whatever its size (:meth:`ExitLists.partial_sources`).
+    ``names`` says what its addresses are (:data:`ListNames`, :func:`names_of`): where only
+    lists of ``or_addresses`` rule Tor out, "not Tor" misses exits whose traffic leaves from
+    another address than their OR address (:func:`~torinvest.tor.status.or_only`).
     """
 
     name: str
@@ -98,6 +110,7 @@ class ListSource:
     rules_out: bool = True
     short_of: str | None = None
     ipv4: int | None = None
+    names: ListNames = "exit_addresses"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -114,6 +127,7 @@ class ListSource:
             "rules_out": self.rules_out,
             "short_of": self.short_of,
             "ipv4": self.ipv4,
+            "names": self.names,
         }
 
 
@@ -334,6 +348,21 @@ def _date_from_name(name: str) -> date | None:
         return None
 
 
+def names_of(fmt: ListFormat, file_name: str) -> ListNames:
+    """What a list of format ``fmt`` read from ``file_name`` names (:data:`ListNames`), when
+    nothing else says: a TorDNSEL list, or an archive of them (CollecTor), measured exit
+    addresses; a plain list whose name says it is the bulk exit list
+    (``torbulkexitlist``: check.torproject.org makes it from the measured addresses) too; any
+    other plain list (dan.me.uk's, an IOC list: the content cannot tell) and an interval CSV
+    (made from dan.me.uk's lists) relays' OR addresses — the weaker reading, so that "not Tor"
+    never rests on more than it has."""
+    if fmt in ("tordnsel", "archive"):
+        return "exit_addresses"
+    if fmt == "plain" and _BULK_NAME_RE.search(Path(file_name).name):
+        return "exit_addresses"
+    return "or_addresses"
+
+
 def _fmt(ts: pd.Timestamp) -> str:
     return ts.strftime("%Y-%m-%d %H:%M")
 
@@ -396,11 +425,12 @@ def _padded(lists: ExitLists, tol: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def covered_segments(
-    lists: ExitLists, tol: int, family: Family = 4
+    lists: ExitLists, tol: int, family: Family = 4, *, exit_addresses: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """The times (µs, merged closed segments) the lists can rule Tor out at for addresses of
-    ``family`` (4 or 6) with tolerance ``tol`` µs: see :func:`coverage`."""
-    return lists.vouching().segments(lists, tol, family)
+    ``family`` (4 or 6) with tolerance ``tol`` µs: see :func:`coverage`. ``exit_addresses``:
+    by the lists that name measured exit addresses only (:attr:`ListSource.names`)."""
+    return lists.vouching().segments(lists, tol, family, exit_addresses=exit_addresses)
 
 
 def coverage(
@@ -492,14 +522,32 @@ class _Vouching:
 
     partial: frozenset[str]
     mark: tuple[int, int, int]
-    _segments: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    _segments: dict[tuple[int, int, bool], tuple[np.ndarray, np.ndarray]] = field(
+        default_factory=dict
+    )
+    _per_list: dict[tuple[int, int], dict[str, tuple[np.ndarray, np.ndarray]]] = field(
+        default_factory=dict
+    )
 
-    def segments(self, lists: ExitLists, tol: int, family: Family) -> tuple[np.ndarray, np.ndarray]:
+    def segments(
+        self, lists: ExitLists, tol: int, family: Family, *, exit_addresses: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Merged closed µs segments where ``lists`` rule Tor out for ``family`` (see
-        :func:`coverage`)."""
-        key = (tol, family)
+        :func:`coverage`); ``exit_addresses``: by lists of measured exit addresses only (each
+        list's segments computed once, merged per question)."""
+        key = (tol, family, exit_addresses)
         if key not in self._segments:
-            self._segments[key] = _vouched_segments(lists, tol, family)
+            if (tol, family) not in self._per_list:
+                self._per_list[(tol, family)] = _vouched_segments(lists, tol, family)
+            per_list = self._per_list[(tol, family)]
+            weak = {s.name for s in lists.sources if s.names != "exit_addresses"}
+            # relays by OR address miss exits whose traffic leaves elsewhere
+            kept = [v for n, v in per_list.items() if not (exit_addresses and n in weak)]
+            empty = np.empty(0, "int64")
+            self._segments[key] = _segments(
+                np.concatenate([empty, *(s for s, _ in kept)]),
+                np.concatenate([empty, *(e for _, e in kept)]),
+            )
         return self._segments[key]
 
 
@@ -534,12 +582,14 @@ def _vouch(lists: ExitLists, mark: tuple[int, int, int]) -> _Vouching:
     return _Vouching(frozenset(partial), mark)
 
 
-def _vouched_segments(lists: ExitLists, tol: int, family: Family) -> tuple[np.ndarray, np.ndarray]:
-    """Merged closed µs segments where some list rules Tor out for ``family`` (:func:`coverage`)."""
+def _vouched_segments(
+    lists: ExitLists, tol: int, family: Family
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per list (by name): the closed µs segments where it rules Tor out for ``family``
+    (:func:`coverage`); lists that rule it out nowhere are left out."""
     obs = lists.observations
-    empty = np.empty(0, "int64")
     if not len(obs):
-        return empty, empty
+        return {}
     v6 = obs["ip"].str.contains(":", regex=False).fillna(False).to_numpy(dtype=bool)
     fam = v6 if family == 6 else ~v6
     first = obs["first_seen"].dt.as_unit("us").array.asi8
@@ -548,8 +598,7 @@ def _vouched_segments(lists: ExitLists, tol: int, family: Family) -> tuple[np.nd
     formats = {s.name: s.format for s in lists.sources}
     cut = {s.name for s in lists.sources if not s.rules_out}  # a list cut short: never
     list_codes, names = pd.factorize(obs["list"], use_na_sentinel=True)
-    starts: list[np.ndarray] = [empty]
-    ends: list[np.ndarray] = [empty]
+    per_list: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for code, name in enumerate(map(str, names)):
         if name in cut:
             continue
@@ -571,9 +620,8 @@ def _vouched_segments(lists: ExitLists, tol: int, family: Family) -> tuple[np.nd
             s, e = _intersect((s, e), (np.array([f.min()]), np.array([lt.max()])))
         else:
             continue
-        starts.append(s)
-        ends.append(e)
-    return _segments(np.concatenate(starts), np.concatenate(ends))
+        per_list[name] = (s, e)
+    return per_list
 
 
 def _vouched_days(

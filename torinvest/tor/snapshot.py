@@ -33,7 +33,7 @@ from torinvest.tor.records import EXIT_OBSERVATIONS_COLUMNS, ExitLists, ListSour
 log = logging.getLogger(__name__)
 
 #: Bump when what is stored changes shape (the key also changes with the parsing code).
-FORMAT = 1
+FORMAT = 2
 _SOURCES_KEY = b"torinvest.sources"
 _KEY_KEY = b"torinvest.key"
 _PARSING_MODULES = ("lists.py", "parsers.py", "records.py", "snapshot.py")

@@ -212,6 +212,57 @@ def _span_us(span: pd.Timedelta | timedelta | str | None) -> int:
 
 
 # --------------------------------------------------------------------------------------------
+# what "not Tor" rests on
+# --------------------------------------------------------------------------------------------
+#: What a "not Tor" that rests only on lists of relays' OR addresses is worth (:func:`or_only`),
+#: in the words every surface uses.
+OR_ONLY_TEXT = (
+    "not listed by an OR-address list (exits whose traffic leaves from another address are "
+    "not in it)"
+)
+
+
+def or_only(
+    frame: pd.DataFrame,
+    lists: ExitLists,
+    tolerance: pd.Timedelta | timedelta | str = DEFAULT_TOLERANCE,
+    *,
+    span: pd.Timedelta | timedelta | str | None = None,
+) -> np.ndarray:
+    """Per row of ``frame`` (``event_time``, ``source_ip`` and the ``tor`` :func:`tor_status`
+    gave with the same ``lists``, ``tolerance`` and ``span``): whether its "not Tor" rests only
+    on lists that name relays by their OR address (``ListSource.names`` ``or_addresses``:
+    dan.me.uk's, the bundled interval file): no list of measured exit addresses rules Tor out
+    at its time (throughout its ``span``). Such a list misses an exit whose traffic leaves from
+    another address than its OR address — an attacker can pick those exits. False where the
+    status is not False, and for a source that cannot be an exit (:func:`cannot_be_exit`)."""
+    if not len(frame) or "tor" not in frame.columns:
+        return np.zeros(len(frame), dtype=bool)
+    tol = _check_tolerance(tolerance)
+    no = frame["tor"].eq(False).fillna(False).to_numpy(dtype=bool)
+    if not no.any():
+        return no
+    t, _ = _us(frame["event_time"])
+    t_end = t + _span_us(span)
+    src = _event_codes(frame["source_ip"], pd.Index([], dtype="object"))
+    v4 = _within(t, covered_segments(lists, tol, 4, exit_addresses=True), t_end)
+    v6 = _within(t, covered_segments(lists, tol, 6, exit_addresses=True), t_end)
+    measured = np.where(src.ipv6, v6, v4)
+    return no & ~measured & ~src.never
+
+
+def or_only_note(ips: int) -> str:
+    """The one note of an investigation (or a report) whose ``ips`` source IPs are "not Tor"
+    by lists of OR addresses only (:func:`or_only`)."""
+    return (
+        f"{ips:,} source IP(s) are 'not Tor' only by lists that name relays by their OR address "
+        "(dan.me.uk-style lists, the bundled interval file): "
+        f"{OR_ONLY_TEXT}, and an attacker can pick such exits; a measured list of those dates "
+        "(TorDNSEL: torinvest tor refresh --month YYYY-MM, or CASE/tor/) narrows it"
+    )
+
+
+# --------------------------------------------------------------------------------------------
 # why a status is unknown
 # --------------------------------------------------------------------------------------------
 #: Why a row's Tor status is NA (:func:`unknown_reasons`), in the order they are tested: no
