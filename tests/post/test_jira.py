@@ -274,6 +274,21 @@ def test_a_sign_in_page_answered_to_a_step_whose_answer_is_not_read_is_a_failure
     assert jira.violations == []
 
 
+def test_a_json_answer_quoting_html_is_not_taken_for_a_sign_in_page(
+    jira: FakeJira, tmp_path: Path, ledger: Path
+) -> None:
+    """Jira answers a comment with the comment: report text (attacker-written) quoting
+    ``<html>`` is in that JSON — a success, not a proxy's page (a failure there would send
+    the comment again next time)."""
+    data = summary_data()
+    data["key"]["user_name"] = "<!DOCTYPE html><html>evil</html>"
+    folder = make_report(tmp_path / "f", summary=data)
+    (o,) = post(folder, ["jira:SEC-1"], variables(jira), ledger).outcomes
+    assert o.status == "posted", o.line
+    assert b"<html>evil" in jira.calls("comment")[0].body
+    assert len(jira.issues["SEC-1"]["comments"]) == 1
+
+
 def test_retry_after_is_honoured_and_one_longer_than_a_post_waits_is_not_cut_short(
     jira: FakeJira, report_dir: Path, ledger: Path
 ) -> None:

@@ -495,7 +495,11 @@ def _is_html(response: httpx.Response) -> bool:
     """An answer that is an HTML page (by its type or its start): what none of the APIs posted
     to answers — a proxy's sign-in or error page."""
     kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
-    return kind in ("text/html", "application/xhtml+xml") or _describe(response) == "an HTML page"
+    if kind in ("text/html", "application/xhtml+xml"):
+        return True
+    if kind.endswith(("/json", "+json")):  # a JSON answer may quote "<html" (report text)
+        return False
+    return response.content[:64].lstrip().lower().startswith((b"<!doctype html", b"<html"))
 
 
 def _describe(response: httpx.Response) -> str:
