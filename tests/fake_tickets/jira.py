@@ -19,7 +19,10 @@ Atlassian's documented contract:
   labels without spaces, the description's format as for comments), ``PUT
   /rest/api/{v}/issue/{key}`` (edit; 204);
 * ``GET /rest/api/3/search/jql`` (Cloud) / ``GET /rest/api/2/search`` (Data Center) with the JQL
-  ``project = "P" AND labels = "L" ORDER BY created ASC`` (other JQL: 400).
+  ``project = "P" AND labels = "L" ORDER BY created ASC`` (other JQL: 400). Cloud's search is
+  eventually consistent ("from a few seconds to minutes", Atlassian's *search and reconcile*):
+  with ``search_lag`` set, an issue created is not found by the search until
+  :meth:`FakeJira.index` (Data Center's search is consistent).
 
 State: ``add_issue("SEC-1")``, ``projects``, ``issues[key]`` (``attachments``, ``comments``,
 ``fields``), ``issue_types``; credentials ``email``/``api_token`` (Cloud) or ``pat`` (Data
@@ -74,6 +77,14 @@ class FakeJira(FakeHttpService):
         self.issues: dict[str, dict[str, Any]] = {}
         self._ids = itertools.count(10000)
         self._keys: dict[str, itertools.count] = {}
+        #: Cloud: issues created from now on are not searchable until :meth:`index`
+        self.search_lag = False
+        self._unindexed: set[str] = set()
+
+    def index(self) -> None:
+        """Cloud's search catches up: every issue created is found by it."""
+        with self._lock:
+            self._unindexed.clear()
 
     @property
     def api(self) -> str:
@@ -292,6 +303,8 @@ class FakeJira(FakeHttpService):
             raise _bad(f"create refused: {errors}", errors)
         key = f"{project}-{next(self._keys.setdefault(project, itertools.count(100)))}"
         issue = self.add_issue(key, **{k: v for k, v in fields.items() if k != "project"})
+        if self.search_lag and self.cloud:
+            self._unindexed.add(key)
         return json_answer(
             201, {"id": issue["id"], "key": key, "self": f"{self.url}/issue/{issue['id']}"}
         )
@@ -304,7 +317,8 @@ class FakeJira(FakeHttpService):
         found = [
             {"id": i["id"], "key": i["key"]}
             for i in self.issues.values()
-            if i["key"].split("-")[0] == match["project"]
+            if i["key"] not in self._unindexed
+            and i["key"].split("-")[0] == match["project"]
             and match["label"] in (i["fields"].get("labels") or [])
         ]
         if self.cloud:

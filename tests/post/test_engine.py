@@ -236,6 +236,32 @@ def test_secrets_are_absent_from_every_output_and_file(
             assert secret.encode() not in data, (secret, path)
 
 
+def test_a_session_cookie_the_service_sets_is_not_in_the_debug_log(
+    servicenow: FakeServiceNow, report_dir: Path, ledger: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """ServiceNow answers basic auth with a session cookie (``JSESSIONID``,
+    ``glide_session_store``): it acts as the account until it expires. With ``-v -v`` (DEBUG),
+    httpcore logs every response's headers — the cookie was written to stderr (and the journal
+    of a scheduled run) as it came."""
+    session = "glide-session-Hk38Vd0Q"
+    servicenow.fail(
+        "get_record",
+        404,
+        times=1,
+        body=json.dumps({"error": {"message": "No Record found"}}),
+        headers={"Set-Cookie": f"JSESSIONID={session}; Path=/; HttpOnly; Secure"},
+    )
+    caplog.set_level(logging.DEBUG)
+    (o,) = post_report(
+        report_dir, [f"servicenow:incident:{SYS_ID}"], env=variables(servicenow=servicenow),
+        ledger=ledger, backoff=0,
+    ).outcomes  # fmt: skip
+    assert o.status == "failed"
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "receive_response_headers" in logged  # httpcore's debug log ran
+    assert "Set-Cookie" in logged and session not in logged
+
+
 def test_secrets_are_redacted_from_messages_a_server_echoes(
     jira: FakeJira, report_dir: Path, ledger: Path
 ) -> None:

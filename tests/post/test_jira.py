@@ -250,7 +250,69 @@ def test_a_sign_in_page_answered_with_200_is_a_failure(
     jira.fail("*", 200, body=HTML_SIGN_IN, content_type="text/html")
     (o,) = post(report_dir, ["jira:SEC-1"], variables(jira), ledger).outcomes
     assert o.status == "failed"
-    assert "HTTP 200 with an HTML page (text/html), not the JSON the API answers" in o.line
+    assert "HTTP 200 with an HTML page (text/html), not the service's answer" in o.line
+
+
+def test_a_sign_in_page_answered_to_a_step_whose_answer_is_not_read_is_a_failure(
+    jira: FakeJira, report_dir: Path, ledger: Path
+) -> None:
+    """Editing an issue answers 204 (no body): the step does not read the answer — a proxy's
+    sign-in page answered with 200 to it was recorded as "description updated" and the post
+    as posted. An HTML page is no API's answer, whichever step gets it."""
+    jira.fail("edit_issue", 200, body=HTML_SIGN_IN, content_type="text/html")
+    (o,) = post(report_dir, ["jira-new:SEC"], variables(jira), ledger).outcomes
+    assert o.status == "partial", o.line
+    assert "update the description of SEC-100: HTTP 200 with an HTML page (text/html)" in o.line
+    assert o.error is not None and o.error.exit_status == 3
+    posts = json.loads((report_dir / "posts.json").read_text())["posts"]
+    assert [s["step"] for s in posts[0]["steps"]] == ["prepare", "upload", "upload"]
+
+    jira.clear_failures()
+    (again,) = post(report_dir, ["jira-new:SEC"], variables(jira), ledger).outcomes
+    assert again.status == "posted", again.line
+    assert [r.status for r in jira.calls("edit_issue")] == [200, 204]  # the edit made now
+    assert jira.violations == []
+
+
+def test_a_json_answer_quoting_html_is_not_taken_for_a_sign_in_page(
+    jira: FakeJira, tmp_path: Path, ledger: Path
+) -> None:
+    """Jira answers a comment with the comment: report text (attacker-written) quoting
+    ``<html>`` is in that JSON — a success, not a proxy's page (a failure there would send
+    the comment again next time)."""
+    data = summary_data()
+    data["key"]["user_name"] = "<!DOCTYPE html><html>evil</html>"
+    folder = make_report(tmp_path / "f", summary=data)
+    (o,) = post(folder, ["jira:SEC-1"], variables(jira), ledger).outcomes
+    assert o.status == "posted", o.line
+    assert b"<html>evil" in jira.calls("comment")[0].body
+    assert len(jira.issues["SEC-1"]["comments"]) == 1
+
+
+def test_retry_after_is_honoured_and_one_longer_than_a_post_waits_is_not_cut_short(
+    jira: FakeJira, report_dir: Path, ledger: Path
+) -> None:
+    """429 with ``Retry-After: 7``: waited 7 s, then retried. ``Retry-After: 3600`` was cut to
+    60 s and retried three times (each refused again, three minutes spent): now not retried,
+    and the line says how long the server asked and when to post again (exit 3)."""
+    waits: list[float] = []
+    busy = '{"errorMessages": ["Rate limit exceeded."]}'
+    jira.fail("comment", 429, times=1, body=busy, headers={"Retry-After": "7"})
+    (o,) = post(report_dir, ["jira:SEC-1"], variables(jira), ledger, sleep=waits.append).outcomes
+    assert o.status == "posted", o.line
+    assert waits == [7.0] and [r.status for r in jira.calls("comment")] == [429, 201]
+
+    waits.clear()
+    jira.fail("comment", 429, body=busy, headers={"Retry-After": "3600"})
+    (o,) = post(
+        report_dir, ["jira:SEC-1"], variables(jira), ledger, sleep=waits.append, force=True
+    ).outcomes
+    assert o.status == "partial" and o.error is not None and o.error.exit_status == 3
+    assert "rate limited (HTTP 429): Rate limit exceeded." in o.line
+    assert "the server asks to wait 3600 s (Retry-After), longer than the 60 s a post" in o.line
+    assert "post again after " in (o.error.hint or "")
+    assert waits == [] and [r.status for r in jira.calls("comment")] == [429, 201, 429]
+    assert len(jira.issues["SEC-1"]["comments"]) == 1
 
 
 def test_missing_credentials_refuse_before_any_request(

@@ -92,6 +92,68 @@ def test_a_jira_new_issue_made_then_failed_is_found_by_its_label(
     assert jira.violations == []
 
 
+@pytest.mark.parametrize(
+    "failure",
+    [{"status": 504, "after": True}, {"status": 0, "drop": True}],
+    ids=["made-then-proxy-504", "made-then-connection-closed"],
+)
+def test_a_jira_cloud_issue_the_lagging_search_does_not_show_yet_is_not_made_twice(
+    jira: FakeJira, report_dir: Path, ledger: Path, failure: dict
+) -> None:
+    """Jira Cloud's search/jql is eventually consistent: an issue made seconds ago may not be
+    found by its label. The create's answer lost, a search that finds nothing then is not "not
+    there" (was: the create sent again, a second issue for the finding): "may have been posted"
+    (exit 6), and a later post looks again — once the search shows it, it is used, not made
+    again."""
+    jira.search_lag = True
+    jira.fail("create_issue", times=1, **failure)
+    (o,) = post(report_dir, ["jira-new:SEC"], variables(jira), ledger).outcomes
+
+    made = [k for k in jira.issues if k != "SEC-1"]
+    assert len(made) == 1 and len(jira.calls("create_issue")) == 1, made
+    assert o.status == "failed" and o.error is not None
+    assert o.error.exit_status == 6
+    assert "it may have been posted: check SEC for an issue labelled" in o.line
+    assert "Jira Cloud's search can take minutes" in o.line
+    (entry,) = _posts(report_dir)
+    assert entry["maybe_posted"] == {"step": "prepare"} and entry["maybe_posted_at"]
+
+    # a post run again at once: the search still lags — still not made again
+    (again,) = post(report_dir, ["jira-new:SEC"], variables(jira), ledger).outcomes
+    assert again.status == "failed" and "it may have been posted" in again.line
+    assert len(jira.calls("create_issue")) == 1
+    assert _posts(report_dir)[0]["maybe_posted_at"] == entry["maybe_posted_at"]
+
+    jira.index()  # the search caught up
+    (done,) = post(report_dir, ["jira-new:SEC"], variables(jira), ledger).outcomes
+    assert done.status == "posted", done.line
+    assert [k for k in jira.issues if k != "SEC-1"] == made
+    assert len(jira.calls("create_issue")) == 1
+    assert done.remote["prepare"]["issue"] == made[0]
+    assert jira.violations == []
+
+
+def test_a_jira_cloud_issue_still_not_found_once_the_search_had_time_is_made(
+    jira: FakeJira, report_dir: Path, ledger: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lag bounded: an unsure create whose issue the search does not show long after it
+    was sent was not made; the post that looks then makes it (once)."""
+    jira.fail("create_issue", 504, times=1)  # refused by a proxy before Jira made anything
+    jira.search_lag = True
+    (o,) = post(report_dir, ["jira-new:SEC"], variables(jira), ledger).outcomes
+    assert "it may have been posted" in o.line and not [k for k in jira.issues if k != "SEC-1"]
+    path = report_dir / "posts.json"
+    doc = json.loads(path.read_text())
+    doc["posts"][0]["maybe_posted_at"] = "2020-01-01T00:00:00.000Z"  # long ago
+    path.write_text(json.dumps(doc))
+
+    (again,) = post(report_dir, ["jira-new:SEC"], variables(jira), ledger).outcomes
+
+    assert again.status == "posted", again.line
+    assert len([k for k in jira.issues if k != "SEC-1"]) == 1
+    assert [r.status for r in jira.calls("create_issue")] == [504, 201]
+
+
 def test_when_the_look_up_fails_it_is_not_sent_again_and_says_where_to_check(
     jira: FakeJira, report_dir: Path, ledger: Path
 ) -> None:

@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -499,9 +500,12 @@ def _post_one(
     except PostError as e:
         if isinstance(e, MaybePostedError):  # the next post looks for it before sending it
             entry["maybe_posted"] = doing
+            # when the attempt that may be there was sent (a look-up whose index lags needs it)
+            entry[UNSURE_AT] = _iso(e.sent_at) if e.sent_at else entry.get(SENDING_AT)
         # any other failure says what happened to the request (refused, or looked for and not
         # there): nothing of it is left "sending"
         entry.pop(SENDING, None)
+        entry.pop(SENDING_AT, None)
         made = [s for s in steps if s.get("step") != "prepare" or s["remote"].get("created")]
         entry["status"] = "partial" if made else "failed"
         entry["error"] = redactor(str(e))
@@ -526,6 +530,11 @@ def _post_one(
 #: stopped between sending the step and recording it (killed, the machine asleep): the next
 #: post looks for it before sending it again.
 SENDING = "sending"
+#: When the step named by ``sending`` started to be sent, and when the attempt ``maybe_posted``
+#: names was sent (ISO 8601 UTC): a destination whose look-up lags (Jira Cloud's search) does
+#: not read "not found" as "not there" until it has had the time to show it.
+SENDING_AT = "sending_at"
+UNSURE_AT = "maybe_posted_at"
 _WHY = {
     "maybe_posted": "an earlier post stopped on it: it may have been posted",
     SENDING: "an earlier post was stopped while sending it (before it could record the "
@@ -533,14 +542,31 @@ _WHY = {
 }
 
 
-def _unsure(entry: Mapping[str, Any]) -> tuple[dict[str, Any], str] | None:
-    """The step an earlier post left unsure (``maybe_posted``, else ``sending``) and why, or
-    None."""
-    for key in ("maybe_posted", SENDING):
+def _unsure(entry: Mapping[str, Any]) -> tuple[dict[str, Any], str, float | None] | None:
+    """The step an earlier post left unsure (``maybe_posted``, else ``sending``), why, and when
+    its attempt was sent (epoch seconds; None: not recorded), or None."""
+    for key, at in (("maybe_posted", UNSURE_AT), (SENDING, SENDING_AT)):
         step = entry.get(key)
         if isinstance(step, dict):
-            return dict(step), _WHY[key]
+            return dict(step), _WHY[key], _epoch(entry.get(at))
     return None
+
+
+def _iso(epoch: float) -> str:
+    return (
+        datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    )
+
+
+def _epoch(value: Any) -> float | None:
+    """An ISO 8601 time of posts.json as epoch seconds; None when it is not one."""
+    if not isinstance(value, str):
+        return None
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
 
 
 @contextmanager
@@ -548,7 +574,7 @@ def _sending(
     posts: PostsFile,
     entry: dict[str, Any],
     dest: Destination,
-    maybe: tuple[dict[str, Any], str] | None,
+    maybe: tuple[dict[str, Any], str, float | None] | None,
     doing: Mapping[str, Any],
 ) -> Iterator[None]:
     """The block that sends the step ``doing``: it is recorded in posts.json as ``sending``
@@ -558,18 +584,20 @@ def _sending(
     journal, the attachments — the look-ups its retries use). A destination whose requests are
     not :class:`~torinvest.post.http.Http`'s makes none that may be done twice: it just sends."""
     entry[SENDING] = dict(doing)
+    entry[SENDING_AT] = now_iso()
     posts.save()
     http = getattr(dest, "http", None)
     if maybe is None or maybe[0] != dict(doing) or not isinstance(http, Http):
         looking: Any = nullcontext()
     else:
-        looking = http.looking_first(maybe[1])
+        looking = http.looking_first(maybe[1], maybe[2])
     with looking:
         yield
 
 
 def _settled(posts: PostsFile, entry: dict[str, Any]) -> None:
     """A step that made nothing is no longer "sending"."""
+    entry.pop(SENDING_AT, None)
     if entry.pop(SENDING, None) is not None:
         posts.save()
 
@@ -591,8 +619,8 @@ def _step(
         step["posted_as"] = file.posted_as
     steps.append(step)
     if entry is not None:  # a step done (or found done): nothing of it is "may have been"
-        entry.pop("maybe_posted", None)
-        entry.pop(SENDING, None)
+        for key in ("maybe_posted", UNSURE_AT, SENDING, SENDING_AT):
+            entry.pop(key, None)
     posts.save()
 
 

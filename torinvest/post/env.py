@@ -9,7 +9,8 @@ naming the file and the line number — never the line, which may hold a secret 
 environment: the file is what the command was told to use.
 
 :class:`Redactor` replaces every secret (and the ``user:secret`` base64 of basic auth, and the
-signature and session token of a presigned URL) with ``[REDACTED]``, as written and
+signature and session token of a presigned URL, and the value of a credential header or a
+cookie as a debug log prints it) with ``[REDACTED]``, as written and
 URL-encoded (``quote``/``quote_plus``, ``%2B`` or ``%2b``: a token in a URL's query or a form
 body an error quotes): every message a
 destination raises, the posting record and the ledger entry go through it, and
@@ -58,10 +59,18 @@ _PRESIGNED = re.compile(
     re.I,
 )
 #: A credential header as botocore's and httpx's debug logs print it (``'X-Amz-Security-Token':
-#: b'…'``, ``Authorization: Basic …``).
+#: b'…'``, ``Authorization: Basic …``); a session cookie is one too (``Set-Cookie: JSESSIONID=…``
+#: acts as the account until it expires).
+_CREDENTIAL_HEADERS = r"(?:X-Amz-Security-Token|Authorization|Set-Cookie|Cookie)"
 _HEADER = re.compile(
-    r"((?:X-Amz-Security-Token|Authorization)['\"]?\s*:\s*(?:b(?=['\"]))?['\"]?)"
+    rf"({_CREDENTIAL_HEADERS}['\"]?\s*:\s*(?:b(?=['\"]))?['\"]?)"
     r"[^'\"\r\n,}]+",
+    re.I,
+)
+#: The same as httpcore's debug log prints a response's headers: a list of byte pairs
+#: (``(b'Set-Cookie', b'JSESSIONID=…; Path=/')``).
+_HEADER_PAIR = re.compile(
+    rf"(\(\s*b?(['\"]){_CREDENTIAL_HEADERS}\2\s*,\s*b?(['\"]))(?:(?!\3).)*",
     re.I,
 )
 
@@ -191,6 +200,7 @@ class Redactor:
                     "|".join(_literal(f) for f in sorted(forms, key=len, reverse=True))
                 )
             out = self._pattern.sub(REDACTED, out)
+        out = _HEADER_PAIR.sub(lambda m: f"{m.group(1)}{REDACTED}", out)
         out = _HEADER.sub(lambda m: f"{m.group(1)}{REDACTED}", out)
         return _PRESIGNED.sub(lambda m: f"{m.group(1)}={REDACTED}", out)
 

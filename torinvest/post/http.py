@@ -3,7 +3,9 @@ and every failure as one :class:`~torinvest.post.base.PostError` line.
 
 * **Retries**: a connection that could not be made, HTTP 429, 500, 502, 503 and 504 are tried
   again — ``attempts`` in all, waiting ``backoff`` × 2ⁿ seconds (or the server's
-  ``Retry-After``, at most :data:`MAX_RETRY_AFTER`). The wait ends at once on Ctrl-C.
+  ``Retry-After``). A ``Retry-After`` longer than :data:`MAX_RETRY_AFTER` is not cut short
+  (a retry before it is refused again): the request is not retried, and the error says when
+  to post again. The wait ends at once on Ctrl-C.
 * **Posts that make something** (a comment, a work note, an attachment, an issue: POST and
   PATCH) are not idempotent: a 5xx, a timeout or a connection dropped after the request was
   sent may come after the server did it. Such a request is sent again only once ``landed`` (a
@@ -109,7 +111,20 @@ _MAYBE_DONE = frozenset({500, 502, 503, 504})
 class MaybePostedError(PostError):
     """A request that makes something (a comment, a work note…) failed in a way that may come
     after the server did it, and whether it did could not be checked: not sent again (an
-    outcome unknown: a failed post's exit status, someone must look)."""
+    outcome unknown: a failed post's exit status, someone must look). ``sent_at``: when the
+    attempt that may have been done was sent (epoch seconds; None: not known) — a look-up that
+    needs time to show what was made (:attr:`Http.sent_at`) is judged from it."""
+
+    def __init__(
+        self,
+        destination: str,
+        problem: str,
+        *,
+        hint: str | None = None,
+        sent_at: float | None = None,
+    ) -> None:
+        super().__init__(destination, problem, hint=hint)
+        self.sent_at = sent_at
 
 
 class Landed:
@@ -148,6 +163,10 @@ class Http:
         #: why the next request that makes something may already have been made (an earlier
         #: post stopped on it: :meth:`looking_first`), or None
         self.made_before: str | None = None
+        #: when the latest request that makes something was sent (epoch seconds), or, while
+        #: :meth:`looking_first` holds, when the earlier post's unsure attempt was (None: not
+        #: known): a look-up whose index lags (Jira Cloud's search) judges "not there" by it
+        self.sent_at: float | None = None
         self.client = httpx.Client(
             base_url=base_url,
             auth=auth,
@@ -160,12 +179,14 @@ class Http:
         self.client.close()
 
     @contextmanager
-    def looking_first(self, why: str) -> Iterator[None]:
+    def looking_first(self, why: str, since: float | None = None) -> Iterator[None]:
         """Within the block, a request that makes something and has a look-up looks for an
         earlier attempt *before* it is sent (``why``: why one may be there — an earlier post
-        stopped with it "may have been posted"): found, that is the answer, nothing sent;
-        not there, it is sent; the look-up failing is :class:`MaybePostedError` again."""
+        stopped with it "may have been posted"; ``since``: when that attempt was sent, None if
+        not known): found, that is the answer, nothing sent; not there, it is sent; the
+        look-up failing is :class:`MaybePostedError` again."""
         self.made_before = why
+        self.sent_at = since
         try:
             yield
         finally:
@@ -235,6 +256,8 @@ class Http:
                 if found is not None:
                     return found
                 maybe = None
+            if makes:
+                self.sent_at = time.time()
             try:
                 response = self.client.request(method, url, **kwargs)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as e:
@@ -287,6 +310,17 @@ class Http:
                     hint="check the address and the network",
                 ) from None
             status = response.status_code
+            if status in accepted and _is_html(response):
+                # a proxy's sign-in page (or an error page) answered for the service: no API
+                # answers HTML, so it is not a success — whatever the caller reads of it
+                raise self._error(
+                    PostUnreachableError,
+                    f"{what}: HTTP {status} with an HTML page "
+                    f"({response.headers.get('content-type', 'no content type').split(';')[0]})"
+                    ", not the service's answer",
+                    hint="a proxy or a sign-in page may be answering instead of the service; "
+                    "check the URL and the network, then post again",
+                )
             if status in accepted:
                 return response
             if makes and status in _MAYBE_DONE:
@@ -302,6 +336,15 @@ class Http:
                         return found
                     raise self._status_error(response, what, attempt, size)
                 maybe = f"HTTP {status}"
+            asked = _retry_after(response.headers.get("retry-after"))
+            if status in RETRY_STATUSES and asked is not None and asked > MAX_RETRY_AFTER:
+                # the server asks for longer than a run waits: a retry before then is one it
+                # refuses again (and may count against the account) — said, not sent
+                if maybe is not None:  # it may have been done: looked for before "not posted"
+                    found = self._look(what, check, maybe, landed)
+                    if found is not None:
+                        return found
+                raise self._status_error(response, what, attempt, size, wait=asked)
             if status in RETRY_STATUSES and attempt < self.attempts:
                 log.info(
                     "%s: %s answered HTTP %s; retrying (%d/%d)",
@@ -354,6 +397,7 @@ class Http:
                 f"look at {place}: if it is there, leave it (posting again would add it a "
                 "second time); if it is not, post again"
             ),
+            sent_at=self.sent_at,
         )
 
     def json(self, response: httpx.Response, what: str, *fields: str) -> Any:
@@ -400,8 +444,16 @@ class Http:
         )
 
     def _status_error(
-        self, response: httpx.Response, what: str, attempts: int, size: int | None
+        self,
+        response: httpx.Response,
+        what: str,
+        attempts: int,
+        size: int | None,
+        *,
+        wait: float | None = None,
     ) -> PostError:
+        """The error of a final status; ``wait``: the server's Retry-After when it was longer
+        than :data:`MAX_RETRY_AFTER` (not retried: when to post again is said)."""
         status = response.status_code
         said = _server_message(response)
         quoted = f": {said}" if said else ""
@@ -426,8 +478,28 @@ class Http:
             if status >= 500 or status == 429
             else None
         )
+        if wait is not None:
+            after = datetime.fromtimestamp(time.time() + wait, UTC).strftime("%Y-%m-%d %H:%M UTC")
+            problem += (
+                f"; the server asks to wait {wait:.0f} s (Retry-After), longer than the "
+                f"{MAX_RETRY_AFTER:.0f} s a post waits: not retried"
+            )
+            hint = (
+                f"post again after {after}; a post that stopped half-way resumes where it stopped"
+            )
         retry = status >= 500 or status == 429  # the server's trouble: later, not no
         return self._error(PostUnreachableError if retry else PostDeclinedError, problem, hint=hint)
+
+
+def _is_html(response: httpx.Response) -> bool:
+    """An answer that is an HTML page (by its type or its start): what none of the APIs posted
+    to answers — a proxy's sign-in or error page."""
+    kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind in ("text/html", "application/xhtml+xml"):
+        return True
+    if kind.endswith(("/json", "+json")):  # a JSON answer may quote "<html" (report text)
+        return False
+    return response.content[:64].lstrip().lower().startswith((b"<!doctype html", b"<html"))
 
 
 def _describe(response: httpx.Response) -> str:

@@ -21,7 +21,9 @@ the current answer).
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -357,7 +359,7 @@ class JiraNewIssue(JiraIssue):
             f"{self.base}/issue",
             what=what,
             check=f"{self.project} for an issue labelled {label}",
-            landed=lambda: _found(self._search(bundle.finding_id)),
+            landed=lambda: self._made(bundle.finding_id),
             ok=(200, 201),
             json={
                 "fields": {
@@ -373,6 +375,32 @@ class JiraNewIssue(JiraIssue):
             return str(response.found["issue"])
         doc = self.http.json(response, what, "key")
         return remote_id(self.spec, doc["key"], what, "issue key")
+
+    #: Seconds Jira Cloud's search may take to show an issue just made: its ``search/jql`` is
+    #: eventually consistent ("from a few seconds to minutes", Atlassian's "search and
+    #: reconcile"); Data Center's search shows it at once.
+    SEARCH_LAG = 600.0
+
+    def _made(self, finding_id: str) -> dict[str, Any] | None:
+        """The issue an earlier create (that may have been done) made, found by its label, or
+        None when it is not there. On Jira Cloud, a search that finds nothing within
+        :attr:`SEARCH_LAG` of that create says nothing (the issue may not be searchable yet):
+        a :class:`PostError`, so the create is not sent again (a second issue) but said "may
+        have been posted", and a later post looks again."""
+        found = self._search(finding_id)
+        if found or not self.cloud:
+            return _found(found)
+        sent = self.http.sent_at
+        age = time.time() - sent if sent is not None else None
+        if age is None or age >= self.SEARCH_LAG:
+            return None
+        after = datetime.fromtimestamp((sent or 0) + self.SEARCH_LAG, UTC).strftime("%H:%M UTC")
+        raise PostError(
+            self.spec,
+            f"the label search does not show it yet, {max(age, 0):.0f} s after it was sent "
+            "(Jira Cloud's search can take minutes to show a new issue); post again after "
+            f"{after}: it looks again",
+        )
 
     def upload(self, bundle: Bundle, file: PostFile, token: str) -> dict[str, Any]:
         return self._attach(self.key, file)

@@ -12,12 +12,15 @@ stopped anywhere resumes where it stopped)::
                 "steps": [{"step": "prepare|upload|note", "file": "report.html",
                            "sha256": "…", "remote": {…}, "at": "…Z"}],
                 "error": null,
-                "maybe_posted": {"step": "note"}, "sending": {"step": "note"}}]}
+                "maybe_posted": {"step": "note"}, "maybe_posted_at": "…Z",
+                "sending": {"step": "note"}, "sending_at": "…Z"}]}
 
 ``maybe_posted`` (only while it holds) names the step a post stopped on with "may have been
 posted" (``{"step": "upload", "file": …, "sha256": …}``, ``{"step": "note"}``…): the post that
 resumes looks for it first — the look-ups of the retries, by the marker or the posted name —
-and records it as done when it is there, sending it only when it is not.
+and records it as done when it is there, sending it only when it is not. ``maybe_posted_at`` and
+``sending_at`` say when that attempt was sent: a look-up whose index lags (Jira Cloud's issue
+search) does not take "not found" for "not there" until it has had the time to show it.
 
 ``sending`` names the step being sent: written (to the disk) before its request leaves and
 removed once the step is recorded done or its failure is known (refused, or looked for and not
