@@ -548,7 +548,12 @@ def test_a_run_stopped_by_the_kernel_keeps_every_section_that_ran(
     monkeypatch.setenv("PYTHONPATH", f"{inject}:{':'.join(sys.path[1:])}")
     monkeypatch.setenv("TI_TEST_STOP", how)
     out = tmp_path / "out"
-    options = report.RunOptions(case_dir=_case(), ledger=str(tmp_path / "l.jsonl"), cell_timeout=8)
+    # every cell has the timeout: the hang's must fire in the last cell, not in the
+    # investigation's on a loaded machine (8 s did, under load 15); a dying kernel needs none
+    timeout = 15 if how == "hang" else 120
+    options = report.RunOptions(
+        case_dir=_case(), ledger=str(tmp_path / "l.jsonl"), cell_timeout=timeout
+    )
     with pytest.raises(report.NotebookError) as caught:
         report.run_report(FINDING, out, options)
     failure = caught.value.run.failure
