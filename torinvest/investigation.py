@@ -114,7 +114,7 @@ from torinvest.reading import NOT_SEARCHED_COUNTED as NOT_SEARCHED_COUNTED
 from torinvest.reading import activity_gaps, impaired_of
 from torinvest.reading import key_origin as origin_of
 from torinvest.schema import iso_utc
-from torinvest.shown import Part, listed_total, part_of
+from torinvest.shown import Part, cut_fields, listed_total, part_of
 from torinvest.sources.logs import KnownRegions
 from torinvest.sources.lookup import DELIVERY_MARGIN
 from torinvest.sources.records import is_unfollowed
@@ -1316,13 +1316,17 @@ def summary(inv: Investigation, verdict: dict[str, Any] | None = None) -> dict[s
             "count": _plain(f.get("count")),
             "tor_ip": k.tor_ip,
         },
-        "key": {
-            "access_key_id": k.access_key_id,
-            "kind": k.kind,
-            "principal_id": k.principal_id,
-            "user_name": k.user_name,
-            "user_type": k.user_type,
-        },
+        "key": cut_fields(
+            {
+                "access_key_id": k.access_key_id,
+                "kind": k.kind,
+                "principal_id": k.principal_id,
+                "user_name": k.user_name,
+                "user_type": k.user_type,
+            },
+            KEY_TEXT,
+            where=FINDING_WHOLE_IN,
+        ),
         "window": {"start": iso_utc(inv.window[0]), "end": iso_utc(inv.window[1])},
         "events": inv.totals(),
         "source_ips": analysis.summary_source_ips(ips),
@@ -1337,11 +1341,14 @@ def summary(inv: Investigation, verdict: dict[str, Any] | None = None) -> dict[s
         "derived_keys": derived,
         "derived_keys_search": derived_keys_search(inv),
         # console passwords the key or a derived key set, and their sign-ins (torinvest.passwords)
-        "console_passwords": [u.to_dict() for u in inv.console_passwords],
+        "console_passwords": [
+            cut_fields(u.to_dict(), ("user_name",), where="events.csv")
+            for u in inv.console_passwords
+        ],
         # console passwords set for a user the call does not name: whose sign-ins, not known
         "console_passwords_unnamed": [unnamed_dict(u) for u in inv.unnamed_passwords],
         # who minted the key (the upstream principal), or why that is not known
-        "key_origin": inv.key_origin().to_dict(),
+        "key_origin": _origin_summary(inv),
         "signals": [s.to_dict() for s in inv.signals],
         # what the new-value signals compared with: none (the score is a floor), partial…
         "baseline": baseline_summary(inv),
@@ -1382,6 +1389,24 @@ def summary(inv: Investigation, verdict: dict[str, Any] | None = None) -> dict[s
         # that blind what was read are also in data_issues, the others in reading_notes
         "impaired_logging": inv.impaired.to_json(),
     }
+
+
+#: The key's attacker-influenced text in ``summary.json`` (a findings file names the user):
+#: cut there (:func:`torinvest.shown.cut_text`), whole in the finding; its IDs stay whole.
+KEY_TEXT = ("user_name", "user_type")
+#: Where a value of the finding (the key's user name, the Tor IP's network) is whole when
+#: ``summary.json`` or a card cuts it.
+FINDING_WHOLE_IN = "the finding as read (GuardDuty or the findings file)"
+#: A minting record's text written by its caller (a session name, a user name): cut in
+#: ``summary.json``; its ARNs, IDs and keys stay whole.
+MINT_TEXT = ("principal", "principal_user", "session_name", "principal_type", "service")
+
+
+def _origin_summary(inv: Investigation) -> dict[str, Any]:
+    """``summary.json``'s ``key_origin``: its minting records' caller-written text cut."""
+    origin = inv.key_origin().to_dict()
+    origin["mints"] = [cut_fields(m, MINT_TEXT) for m in origin["mints"]]
+    return origin
 
 
 def _summary_reading_field(inv: Investigation) -> dict[str, Any]:
@@ -1626,9 +1651,11 @@ def campaign_summary(inv: Investigation) -> dict[str, Any]:
     related = inv.related or RelatedFindings.not_looked(CAMPAIGN_NOT_RUN)
     pivot = inv.pivot or IpPivot.not_looked(CAMPAIGN_NOT_RUN)
     return {
-        "related_findings": [dict(r, link=list(r["link"])) for r in related.findings],
+        "related_findings": [
+            cut_fields(dict(r, link=list(r["link"])), ("type",)) for r in related.findings
+        ],
         "related_findings_search": related.search_summary(),
-        "ip_pivot": pivot.to_summary(),
+        "ip_pivot": [cut_fields(r, ("user_name",)) for r in pivot.to_summary()],
         "ip_pivot_search": pivot.search_summary(),
     }
 

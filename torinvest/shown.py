@@ -15,7 +15,7 @@ The limits are module data so that tests can lower them (``monkeypatch.setitem(L
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,6 +114,23 @@ def cut_text(value: Any, name: str = "text_chars", *, where: str = "") -> Any:
     tail = f"{CUT_MARK} [cut: {len(value) - cap:,} more characters"
     tail += f"; whole in {where}]" if where else "]"
     return value[:cap] + tail
+
+
+def cut_fields(
+    record: Mapping[str, Any], fields: Collection[str], *, where: str = ""
+) -> dict[str, Any]:
+    """``record`` (a ``summary.json`` object) with its attacker-written ``fields`` cut by
+    :func:`cut_text` (a list's text items each) for display or export; its other fields as
+    they are — identifiers (IDs, ARNs, addresses) and commands stay whole, to be matched and
+    copied."""
+    out = dict(record)
+    for name in fields:
+        value = out.get(name)
+        if isinstance(value, list | tuple):
+            out[name] = [cut_text(v, where=where) for v in value]
+        elif name in out:
+            out[name] = cut_text(value, where=where)
+    return out
 
 
 # --------------------------------------------------------------------------------------------

@@ -634,6 +634,23 @@ def test_hostile_cells_round_trip_through_a_csv_file(tmp_path: Path) -> None:
     assert [back[f"id-{values.index(v)}"] for v in exact] == exact
 
 
+#: Values that start with CSV's own quote before a trigger (after spaces, too).
+QUOTED_TRIGGERS = ['"=1+1', ' "=1+1', '"  =1+1', '""=1', '"@SUM(1)']
+
+
+def test_a_value_starting_with_a_quote_is_no_formula_after_csv_quoting(tmp_path: Path) -> None:
+    """``"=1+1`` is written with its quote doubled inside quotes; a reader undoes CSV's
+    quoting to ``"=1+1``, which starts with a quote — text, never a formula, in a spreadsheet
+    that reads CSV as RFC 4180 says. Leading spaces before ``=`` are guarded (:data:`HOSTILE_CELLS`); spaces before the
+    quote leave it text as well."""
+    frame = pd.DataFrame({"event_id": ["a"] * len(QUOTED_TRIGGERS), "user_agent": QUOTED_TRIGGERS})
+    out = export.write_frame(frame, tmp_path / "q.csv")
+    read = assert_no_formula(out, len(QUOTED_TRIGGERS))
+    assert [r["user_agent"] for r in read] == QUOTED_TRIGGERS  # no guard needed, none added
+    assert all(spreadsheet_view(r["user_agent"]).startswith('"') for r in read)
+    assert '"""=1+1"' in out.read_text(encoding="utf-8")  # the quote doubled inside quotes
+
+
 #: Values whose escaped forms the old escaping (control characters only) wrote alike: a
 #: control character and the text of its escape; backslashes before what reads as an escape.
 ESCAPE_LOOKALIKES = [

@@ -10,11 +10,17 @@ from torinvest.analysis.helpers import _na
 from torinvest.analysis.places import PLACE_COLUMNS
 from torinvest.outcome import outcome_of
 from torinvest.schema import PER_IP_LIST_COUNTS, iso_utc
-from torinvest.shown import Part, cut_text, part_of
+from torinvest.shown import Part, cut_fields, part_of
 
 #: Where summary.json's lists are whole (the report folder's exports).
 SOURCE_IPS_ALL_IN = "per_ip.csv"
 SENSITIVE_ALL_IN = "events.csv"
+#: A source IP's attacker-influenced text (a findings file's network name, a user agent…):
+#: cut in ``summary.json`` (:func:`torinvest.shown.cut_text`), whole in ``per_ip.csv``.
+SOURCE_IP_TEXT = ("user_agents", "asn_org", "asn", "country")
+#: A sensitive call's attacker-written text (what it names, its error code…): cut in
+#: ``summary.json``, whole in ``events.csv``.
+SENSITIVE_TEXT = ("event_name", "event_source", "error_code", "target")
 
 
 # --------------------------------------------------------------------------------------------
@@ -39,23 +45,28 @@ def summary_source_ips(table: pd.DataFrame) -> list[dict[str, Any]]:
     (``or_addresses_only`` where "not Tor" rests only on lists of relays' OR addresses, null
     otherwise: the frame's ``tor_caveat``, :func:`torinvest.investigation.or_only_column`)."""
     return [
-        {
-            "ip": _na(r.source_ip),
-            "events": int(r.events),
-            "failed": int(r.failed),
-            "outcome_unknown": int(_na(getattr(r, "outcome_unknown", 0)) or 0),
-            "tor": _na(r.tor),
-            # what a "not Tor" rests on: or_addresses_only (lists of relays' OR addresses)
-            "tor_caveat": _na(getattr(r, "tor_caveat", None)),
-            "first_seen": iso_utc(r.first_seen),
-            "last_seen": iso_utc(r.last_seen),
-            "user_agents": [cut_text(a, where=SOURCE_IPS_ALL_IN) for a in r.user_agents],
-            **{c: _count(getattr(r, c, None), len(getattr(r, lst))) for lst, c in _LIST_COUNTS},
-            "new": _na(r.new),
-            **{c: _na(getattr(r, c, None)) for c in PLACE_COLUMNS},
-        }
+        cut_fields(_source_ip(r), SOURCE_IP_TEXT, where=SOURCE_IPS_ALL_IN)
         for r in table.itertuples(index=False)
     ]
+
+
+def _source_ip(r: Any) -> dict[str, Any]:
+    """One row of a :func:`.per_ip` frame as ``summary.json``'s (whole values)."""
+    return {
+        "ip": _na(r.source_ip),
+        "events": int(r.events),
+        "failed": int(r.failed),
+        "outcome_unknown": int(_na(getattr(r, "outcome_unknown", 0)) or 0),
+        "tor": _na(r.tor),
+        # what a "not Tor" rests on: or_addresses_only (lists of relays' OR addresses)
+        "tor_caveat": _na(getattr(r, "tor_caveat", None)),
+        "first_seen": iso_utc(r.first_seen),
+        "last_seen": iso_utc(r.last_seen),
+        "user_agents": list(r.user_agents),
+        **{c: _count(getattr(r, c, None), len(getattr(r, lst))) for lst, c in _LIST_COUNTS},
+        "new": _na(r.new),
+        **{c: _na(getattr(r, c, None)) for c in PLACE_COLUMNS},
+    }
 
 
 def summary_sensitive_events(found: pd.DataFrame) -> list[dict[str, Any]]:
@@ -64,23 +75,37 @@ def summary_sensitive_events(found: pd.DataFrame) -> list[dict[str, Any]]:
     ``error_code`` (null: the call did not fail — it succeeded, or its outcome is unknown), ``target`` (one line, null when the call names
     nothing) and ``targets`` (``[{"kind", "value"}]``; empty unless the frame was made with
     ``targets=True``)."""
+    where = SENSITIVE_ALL_IN
     return [
-        {
-            "event_name": _na(r.event_name),
-            "event_source": _na(r.event_source),
-            "event_time": iso_utc(r.event_time),
-            "source_ip": _na(r.source_ip),
-            "tor": _na(r.tor),
-            # what a "not Tor" rests on: or_addresses_only (lists of relays' OR addresses)
-            "tor_caveat": _na(getattr(r, "tor_caveat", None)),
-            "category": _na(r.category),
-            "error_code": _na(r.error_code),
-            "outcome": outcome_of(r.failed),
-            "target": _na(getattr(r, "target", None)),
-            "targets": [t.to_dict() for t in getattr(r, "targets", ())],
-        }
+        cut_fields(
+            {**_sensitive(r), "targets": [_target(t, where) for t in getattr(r, "targets", ())]},
+            SENSITIVE_TEXT,
+            where=where,
+        )
         for r in found.itertuples(index=False)
     ]
+
+
+def _target(target: Any, where: str) -> dict[str, Any]:
+    """A call's target as ``summary.json``'s ``{"kind", "value"}``, its value cut."""
+    return cut_fields(target.to_dict(), ("value",), where=where)
+
+
+def _sensitive(r: Any) -> dict[str, Any]:
+    """One row of a :func:`.sensitive_events` frame as ``summary.json``'s (whole values)."""
+    return {
+        "event_name": _na(r.event_name),
+        "event_source": _na(r.event_source),
+        "event_time": iso_utc(r.event_time),
+        "source_ip": _na(r.source_ip),
+        "tor": _na(r.tor),
+        # what a "not Tor" rests on: or_addresses_only (lists of relays' OR addresses)
+        "tor_caveat": _na(getattr(r, "tor_caveat", None)),
+        "category": _na(r.category),
+        "error_code": _na(r.error_code),
+        "outcome": outcome_of(r.failed),
+        "target": _na(getattr(r, "target", None)),
+    }
 
 
 def _tor_rank(tor: pd.Series) -> list[int]:

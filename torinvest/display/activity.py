@@ -22,13 +22,19 @@ from torinvest.display.markup import (
     _kv,
     _list,
     _present,
+    _shown,
     _time,
     display_frame,
     table,
 )
 from torinvest.errors import DataIssue, group_issues
 from torinvest.grouping import tor_count
-from torinvest.investigation import activity_issues, reading_text, report_issues
+from torinvest.investigation import (
+    FINDING_WHOLE_IN,
+    activity_issues,
+    reading_text,
+    report_issues,
+)
 from torinvest.outcome import UNKNOWN_WHY, failed_rows, unknown_rows
 from torinvest.schema import MAX_LIST_ITEMS, PER_IP_LIST_COUNTS
 from torinvest.verdict import READING_INCOMPLETE
@@ -59,10 +65,18 @@ TYPE_MEANING: Mapping[str, str] = {
 # --------------------------------------------------------------------------------------------
 # 1. the finding and the key
 # --------------------------------------------------------------------------------------------
+def _whole_in_finding(value: object) -> str:
+    """A value of the finding (written by whoever named the user, the network) for a card:
+    cut with its mark (:func:`~torinvest.display.markup._shown`), whole in the finding."""
+    return _shown(value, FINDING_WHOLE_IN)
+
+
 def finding_card(finding: pd.Series, key: KeyLocation) -> HTML:
     """Who, which key (and what AKIA/ASIA means), when, and the Tor IP with its network."""
     network = " · ".join(
-        _e(finding.get(c)) for c in ("country", "asn", "asn_org") if _present(finding.get(c))
+        _whole_in_finding(finding.get(c))
+        for c in ("country", "asn", "asn_org")
+        if _present(finding.get(c))
     )
     archived = finding.get("archived")
     archived = None if not _present(archived) else bool(archived)
@@ -82,13 +96,13 @@ def finding_card(finding: pd.Series, key: KeyLocation) -> HTML:
             f"{_e(finding.get('count'))} <span class='ti-note'>(calls GuardDuty "
             "aggregated into this finding: CloudTrail below has each one)</span>",
         ),
-        ("API seen", f"{_e(key.api)} on {_e(key.service_name)}"),
+        ("API seen", f"{_whole_in_finding(key.api)} on {_whole_in_finding(key.service_name)}"),
         ("archived", "yes" if archived is True else "no" if archived is False else "—"),
     ]
     key_rows = [
         ("access key", f"<code>{_e(key.access_key_id)}</code> — {_e(key.kind)}"),
         ("what that means", _e(KIND_MEANING.get(key.kind, KIND_MEANING["other"]))),
-        ("user", f"{_e(key.user_name)} ({_e(key.user_type)})"),
+        ("user", f"{_whole_in_finding(key.user_name)} ({_whole_in_finding(key.user_type)})"),
         ("principal ID", f"<code>{_e(key.principal_id)}</code>"),
     ]
     tor_rows = [

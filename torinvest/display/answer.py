@@ -14,6 +14,7 @@ from torinvest import __version__, analysis, tor
 from torinvest.commands import Access, actions_command, external_id_note, verdict_command
 from torinvest.display import data_events
 from torinvest.display.activity import (
+    FINDING_WHOLE_IN,
     _is_denied,
     activity_gap,
     activity_state,
@@ -25,6 +26,7 @@ from torinvest.display.markup import (
     _card,
     _e,
     _list,
+    _shown,
     _time,
     display_frame,
     frame_html,
@@ -239,7 +241,10 @@ def _tile(label: str, value: str, body: str) -> str:
 
 def _key_tile(inv: Investigation) -> str:
     k = inv.key
-    who = f"{_e(k.user_type)} <b>{_e(k.user_name)}</b>" if k.user_name else _e(k.user_type)
+    user_type = _shown(k.user_type, FINDING_WHOLE_IN)
+    who = (
+        f"{user_type} <b>{_shown(k.user_name, FINDING_WHOLE_IN)}</b>" if k.user_name else user_type
+    )
     body = (
         f"<p>{_e(k.kind)} key of {who}</p>"
         f"<p class='ti-note'>principal <code>{_e(k.principal_id)}</code></p>"
@@ -484,7 +489,7 @@ def password_lines(inv: Investigation) -> list[str]:
         p = u.password
         maybe = " (<b>outcome unknown</b>: set only if it succeeded)" if p.unknown else ""
         head = (
-            f"a console password for user <code>{_e(p.user_name)}</code>, set with "
+            f"a console password for user <code>{_shown(p.user_name, SENSITIVE_ALL_IN)}</code>, set with "
             f"{_e(p.event_name)} at {_time(p.event_time)} by <code>{_e(p.set_by)}</code> from "
             f"<code>{_e(p.source_ip)}</code>{maybe}: "
         )

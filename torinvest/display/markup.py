@@ -33,6 +33,14 @@ def _e(value: Any) -> str:
     return html_text(value)
 
 
+def _shown(value: Any, where: str = "") -> str:
+    """An attacker-written value (a user name, a network name) shown in a card's prose: cut to
+    :func:`torinvest.shown.cut_text`'s limit with its mark (how much was left out, ``where``
+    it is whole), then escaped. Never in :func:`_e` itself: commands and identifiers an analyst
+    copies stay whole."""
+    return _e(cut_text(value, where=where))
+
+
 def _time(value: Any) -> str:
     if value is None or value is pd.NaT or value is pd.NA:
         return "—"
