@@ -1084,19 +1084,24 @@ def read_elsewhere(issues: Sequence[DataIssue], frames: Sequence[pd.DataFrame]) 
     ``aws_region``, ``recipient_account_id``: the folder's account, or none said). Those files
     do not show the time they cover: the rest of the regions' events, if any, were not read,
     and the issue stays one. Said once: an issue already saying it is kept as it is."""
+    lacking = {
+        r for i in issues if (m := _LACKING.match(i.problem)) for r in m["regions"].split(", ")
+    }
+    columns = ["origin", "aws_region", "recipient_account_id"]
     rows = [
-        f[["origin", "aws_region", "recipient_account_id"]]
+        f.loc[f["aws_region"].isin(lacking).to_numpy(dtype=bool), columns]
         for f in frames
-        if len(f) and {"origin", "aws_region", "recipient_account_id"} <= set(f.columns)
+        if lacking and len(f) and set(columns) <= set(f.columns)
     ]
+    rows = [r for r in rows if len(r)]
     if not rows:
         return list(issues)
     read = pd.concat([r.astype(object) for r in rows], ignore_index=True)
-    origin = read["origin"].astype(str)
+    read["origin"] = read["origin"].astype(str)
     # the files the coverage was judged from (a trail's layout or names) and looked-up rows
-    # are not "other files"
-    placed = origin.map(lambda o: o.startswith("lookup:") or _trail_file(o))
-    read = read[~placed.to_numpy(dtype=bool)]
+    # are not "other files" (judged once per file, not per row)
+    placed = {o for o in read["origin"].unique() if o.startswith("lookup:") or _trail_file(str(o))}
+    read = read[~read["origin"].isin(placed).to_numpy(dtype=bool)]
     if read.empty:
         return list(issues)
     out: list[DataIssue] = []
