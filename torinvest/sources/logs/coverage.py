@@ -1088,22 +1088,27 @@ def read_elsewhere(issues: Sequence[DataIssue], frames: Sequence[pd.DataFrame]) 
         r for i in issues if (m := _LACKING.match(i.problem)) for r in m["regions"].split(", ")
     }
     columns = ["origin", "aws_region", "recipient_account_id"]
-    rows = [
-        f.loc[f["aws_region"].isin(lacking).to_numpy(dtype=bool), columns]
-        for f in frames
-        if lacking and len(f) and set(columns) <= set(f.columns)
-    ]
-    rows = [r for r in rows if len(r)]
+    rows: list[pd.DataFrame] = []
+    for f in frames:
+        if not lacking or not len(f) or not set(columns) <= set(f.columns):
+            continue
+        mask = f["aws_region"].isin(lacking).to_numpy(dtype=bool, copy=True)
+        origins = f["origin"][mask]
+        # the files the coverage was judged from (a trail's layout or names) and looked-up
+        # rows are not "other files" (judged once per file, not per row)
+        placed = [
+            o
+            for o in origins.dropna().unique()
+            if str(o).startswith("lookup:") or _trail_file(str(o))
+        ]
+        mask &= f["origin"].notna().to_numpy(dtype=bool)
+        mask &= ~f["origin"].isin(placed).to_numpy(dtype=bool)
+        if mask.any():
+            rows.append(f.loc[mask, columns].astype(object))
     if not rows:
         return list(issues)
-    read = pd.concat([r.astype(object) for r in rows], ignore_index=True)
+    read = pd.concat(rows, ignore_index=True)
     read["origin"] = read["origin"].astype(str)
-    # the files the coverage was judged from (a trail's layout or names) and looked-up rows
-    # are not "other files" (judged once per file, not per row)
-    placed = {o for o in read["origin"].unique() if o.startswith("lookup:") or _trail_file(str(o))}
-    read = read[~read["origin"].isin(placed).to_numpy(dtype=bool)]
-    if read.empty:
-        return list(issues)
     out: list[DataIssue] = []
     for issue in issues:
         m = _LACKING.match(issue.problem)
