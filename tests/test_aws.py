@@ -524,6 +524,54 @@ def test_a_profile_role_that_could_not_be_reached_names_assume_role(
         assert "guardduty" not in err and "ec2" not in err
 
 
+def test_a_profile_role_on_a_shared_endpoint_that_is_down_names_assume_role_as_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every service on one AWS_ENDPOINT_URL that refuses connections, and a profile's role:
+    the connection tried was the profile's sts AssumeRole (made inside ec2 DescribeRegions or
+    guardduty ListDetectors), and the hint says so — it said "once ec2 DescribeRegions could
+    not connect"."""
+    config = tmp_path / "config"
+    config.write_text(
+        "[profile ir]\nrole_arn = arn:aws:iam::123456789012:role/ir\nsource_profile = base\n"
+        "[profile base]\naws_access_key_id = testing\naws_secret_access_key = testing\n"
+    )
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_PROFILE", "ir")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name)
+    with socket.socket() as closed:  # bound, never listening: a connection is refused
+        closed.bind(("127.0.0.1", 0))
+        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{closed.getsockname()[1]}")
+        said = [_cli("findings", *regions) for regions in ([], ["--regions", "us-east-1"])]
+    for code, out, err in said:
+        assert (code, out) == (EXIT_COULD_NOT_LOOK, ""), err
+        assert "could not assume the role of profile 'ir' (sts:AssumeRole): " in err, err
+        assert "once sts AssumeRole could not connect" in err, err
+        assert "DescribeRegions" not in err and "ListDetectors" not in err
+
+
+def test_a_role_without_a_configured_region_names_assume_role(
+    fake_aws: FakeAws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--role-arn and --regions with no region configured: the call that needs the configured
+    region is the role's sts:AssumeRole, and the message names it and the role — it read
+    "guardduty call failed in eu-west-1: no AWS region is configured", as if eu-west-1 (given)
+    were the region missing."""
+    monkeypatch.delenv("AWS_REGION")
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", fake_aws.url)
+    fake_aws.guardduty("eu-west-1").add_detector()
+    role = "arn:aws:iam::210987654321:role/R"
+    code, out, err = _cli("findings", "--regions", "eu-west-1", "--role-arn", role)
+    assert (code, out) == (EXIT_COULD_NOT_LOOK, ""), err
+    assert f"could not assume {role} (sts:AssumeRole): no AWS region is configured " in err
+    assert "the role is asked of that region's STS" in err and "export AWS_REGION=" in err
+    assert "guardduty call failed" not in err and len(err.strip().splitlines()) == 1
+    assert fake_aws.requests == []
+
+
 def test_no_region_configured_is_said_not_guessed(
     fake_aws: FakeAws, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -40,6 +40,7 @@ from torinvest.sources.logs import (
     load_logs,
     subset,
 )
+from torinvest.sources.logs.coverage import read_elsewhere
 from torinvest.sources.lookup import DELIVERY_MARGIN, lookup_events
 from torinvest.sources.lookup.pull import PARTLY
 from torinvest.sources.records import (
@@ -1039,6 +1040,9 @@ def load_activity(
         act.sign_ins_searched |= res.sign_ins_searched
         act.sessions_read |= res.sign_ins_searched
         act.sign_ins_unread.update(res.sign_ins_unread)
+    if engine.kind != "athena" and act.aggregates is None:
+        # a region the trail folder lacks whose events other files held: how many were read
+        act.issues = read_elsewhere(act.issues, frames)
     copies = act.file_counts.log_group_note() if act.file_counts is not None else None
     if copies is not None:  # once, whichever engine read them: an issue when events may lack
         said, missing = copies

@@ -38,7 +38,7 @@ from torinvest.findings import (
     locate_key,
     read_findings,
 )
-from torinvest.findings.fetched import fetched_with, read_fetched
+from torinvest.findings.fetched import FETCHED_AS_OF, fetched_with, fetched_words, read_fetched
 from torinvest.findings.locate import (
     SEEN_FALLBACK,
     SEEN_FIRST_FROM_CREATION,
@@ -187,6 +187,10 @@ def locate(findings: FindingsResult, finding_id: str) -> tuple[pd.Series, KeyLoc
     findings.get(finding_id)
     frame = findings.frame()
     row = frame.loc[frame["id"] == finding_id].iloc[0]
+    as_of = fetched_words(findings, finding_id)
+    if as_of is not None:  # read from a kept file: when it was fetched, on the finding's card
+        row = row.copy()
+        row[FETCHED_AS_OF] = as_of
     return row, locate_key(row)
 
 

@@ -306,3 +306,56 @@ def test_kept_findings_fetched_with_other_access_are_refused_not_investigated(
     # a file kept before the access was: read as it is
     old = write_fetched(result, tmp_path / "old.json")
     assert investigation.load_findings(sources, fetched=str(old)).findings
+
+
+def test_a_finding_read_from_a_kept_fetch_says_when_it_was_fetched_on_its_card(
+    fake_aws: FakeAws, aws: Aws, tmp_path: Path
+) -> None:
+    """A working copy reopened days later reads its findings from the kept file: the finding's
+    card says when they were fetched and how long ago, that status, archived state and count
+    are as of then, and how to fetch them again — it showed them as if current. A fetch made
+    in the run says nothing of the kind; a file that does not keep the time says so."""
+    from torinvest import display, investigation
+    from torinvest.findings.fetched import (
+        FETCHED_AS_OF,
+        fetched_name,
+        fetched_with,
+        fetched_words,
+        write_fetched,
+    )
+
+    fake_aws.guardduty("us-east-1").add_detector()
+    fake_aws.guardduty("us-east-1").add_findings(tor_findings(1, "us-east-1"))
+    result = fetch_findings(aws, ["us-east-1"], include_archived=True)
+    fid = result.findings[0].id
+    path = write_fetched(result, tmp_path / fetched_name(result), fetched_with(None, None, None))
+    doc = json.loads(path.read_text())
+    doc["fetched_at"] = "2026-12-01T09:30:00.123456Z"
+    path.write_text(json.dumps(doc))
+
+    sources = investigation.sources_from_parameters(regions="all")
+    findings = investigation.load_findings(sources, fetched=str(path))
+    assert findings.fetched_at == pd.Timestamp("2026-12-01T09:30:00.123456Z")
+    said = fetched_words(findings, fid, now=pd.Timestamp("2026-12-04T13:31:00Z"))
+    assert said == (
+        f"fetched from GuardDuty at 2026-12-01T09:30:00Z (3 days 4 hours ago), kept in "
+        f"{path.name}: its status, archived state and count are as they were then, not "
+        "necessarily now; to see them as GuardDuty has them now, fetch them again: in a "
+        "working copy, leave the fetched_findings parameter empty and re-run it (it fetches "
+        f"finding {fid} again); for a report, run its `torinvest investigate` command again"
+    )
+    row, key = investigation.locate(findings, fid)
+    assert row[FETCHED_AS_OF].startswith("fetched from GuardDuty at 2026-12-01T09:30:00Z (")
+    card = display.finding_card(row, key).data
+    assert "as of" in card and "fetched from GuardDuty at 2026-12-01T09:30:00Z (" in card
+    assert "leave the fetched_findings parameter empty" in card
+
+    fresh, fresh_key = investigation.locate(result.tor_only(), fid)  # fetched in this run
+    assert FETCHED_AS_OF not in fresh.index
+    assert "fetched from GuardDuty" not in display.finding_card(fresh, fresh_key).data
+
+    del doc["fetched_at"]
+    path.write_text(json.dumps(doc))
+    unsaid = investigation.load_findings(sources, fetched=str(path))
+    assert fetched_words(unsaid, fid) is not None
+    assert f"at a time the kept file {path.name} does not say" in str(fetched_words(unsaid, fid))

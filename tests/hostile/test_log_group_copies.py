@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -36,13 +37,14 @@ from tests.cwlogs_export import (
     stream,
 )
 from torinvest.case import sample_case
-from torinvest.errors import EXIT_COULD_NOT_LOOK
+from torinvest.errors import EXIT_COULD_NOT_LOOK, DataIssue
 from torinvest.events import load_activity
 from torinvest.options import EngineOptions
 from torinvest.paged import next_token_problem
 from torinvest.pivot import PARTIAL, load_ip_pivot
 from torinvest.sniff import sniff
 from torinvest.sources.logs import load_logs
+from torinvest.sources.logs.coverage import read_elsewhere
 from torinvest.sources.records import LookupScope, records_in
 
 KEY = "AKIATFQR7NSCUXC3DDDP"
@@ -430,3 +432,69 @@ def test_what_a_log_group_answers_and_exports_through_boto3_is_read(
         stream_issue = [i for i in res.issues if "one page of ONE log stream" in i.problem]
         assert [i.problem for i in res.issues if i not in stream_issue] == [], name
         assert len(stream_issue) == (name == "stream.json")
+
+
+@pytest.mark.parametrize("engine", ["files", "duckdb"])
+def test_an_export_standing_in_for_a_region_the_trail_folder_lacks_is_counted_in_its_issue(
+    tmp_path: Path, engine: str
+) -> None:
+    """A trail folder without eu-west-1, and a CloudWatch Logs export holding that region's
+    events: they are read (kept: a partial result), and the region's issue says how many and
+    from which file — it said "its events, if any, were not read" though they were. The export
+    does not show the time it covers: the issue stays, saying the others were not read."""
+    shutil.copytree(LOGS, tmp_path / "ct")
+    for folder in list((tmp_path / "ct").rglob("eu-west-1")):
+        shutil.rmtree(folder)
+    account = "218007301253"  # the folder's: an export of its trail's log group holds its own
+    records = [
+        dict(r, recipientAccountId=account) for r in RECORDS if r["awsRegion"] == "eu-west-1"
+    ]
+    export = tmp_path / "ct" / "cwlogs.json"
+    export.write_bytes(_json(filter_log_events(records)))
+    act = load_activity(
+        logs=[tmp_path / "ct"], access_key=KEY, start=START, end=END,
+        regions=["eu-west-1", "us-east-1"], engine=EngineOptions(kind=engine),
+    )  # fmt: skip
+    assert (act.frame["origin"].astype(str) == str(export)).sum() == 2
+    (issue,) = [i for i in act.issues if "eu-west-1" in i.problem]
+    assert issue.source == f"{tmp_path}/ct/AWSLogs/{account}/CloudTrail/"
+    assert issue.problem == (
+        "no folder for region(s) eu-west-1: no log file of that region here at all; 2 event(s) "
+        f"sought in that region were read from other files ({export}: 2), which do not show the "
+        "time they cover: its other events, if any, were not read"
+    )
+
+
+def test_events_of_another_account_do_not_stand_for_a_folders_region() -> None:
+    """Only the folder's account's events (or events that name none) are counted for its
+    region; a trail log file is never an "other file"; an issue already amended is kept."""
+    folder = "/c/AWSLogs/111111111111/CloudTrail/"
+    lacking = DataIssue(
+        folder,
+        "no folder for region(s) ap-south-1, eu-north-1: no log file of those regions here at "
+        "all, so its events, if any, were not read",
+    )
+    frame = pd.DataFrame(
+        {
+            "origin": ["/c/x.json", "/c/x.json", "/c/y.jsonl", "/c/z.json", folder + "t.json.gz"],
+            "aws_region": ["ap-south-1", "ap-south-1", "eu-north-1", "ap-south-1", "eu-north-1"],
+            "recipient_account_id": ["111111111111", None, "111111111111", "222222222222", None],
+        }
+    )
+    frame.loc[4, "origin"] = (
+        "/c/AWSLogs/111111111111/CloudTrail/eu-north-1/2023/07/10/"
+        "111111111111_CloudTrail_eu-north-1_20230710T1145Z_a.json.gz"
+    )
+    (said,) = read_elsewhere([lacking], [frame])
+    assert said.problem.endswith(
+        "those regions here at all; 3 event(s) sought in those regions were read from other "
+        "files (ap-south-1: 2 (/c/x.json: 2); eu-north-1: 1 (/c/y.jsonl: 1)), which do not show "
+        "the time they cover: their other events, if any, were not read"
+    )
+    assert read_elsewhere([said], [frame]) == [said]
+    other = DataIssue(
+        "/c/AWSLogs/333333333333/CloudTrail/",
+        "no folder for region(s) eu-north-1: no log file of that region here at all, so its "
+        "events, if any, were not read",
+    )
+    assert read_elsewhere([other], [frame]) == [other]

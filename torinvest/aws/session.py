@@ -52,6 +52,7 @@ from torinvest.aws.translate import (
     _no_credentials,
     _unusable_credentials,
     assume_role_error,
+    credential_call,
     credential_call_failed,
     name_profile,
     translate_error,
@@ -173,8 +174,19 @@ class Aws:
             # the chain's region (AWS_REGION too), as every other client: sts:AssumeRole in
             # us-east-1 fails in another partition and where only a regional endpoint is reachable
             region = cfg.region or _chain_region(base)
-            if not region:
-                raise _no_region(base)
+            if not region:  # the call that needs it named: not the one it was made for
+                missing = _no_region(
+                    base,
+                    "the role is asked of that region's STS (the regions searched do not "
+                    "choose it)",
+                )
+                raise AssumeRoleError(
+                    f"could not assume {cfg.role_arn} (sts:AssumeRole): {missing.message}",
+                    hint=missing.hint,
+                    service="sts",
+                    operation="AssumeRole",
+                    code="NoRegion",
+                )
             kwargs.setdefault("region_name", region)
             if cfg.endpoint_url:
                 kwargs["endpoint_url"] = cfg.endpoint_url
@@ -867,8 +879,10 @@ def _watch_endpoint(
         if exception is None:
             return
         operation = str(kw.get("event_name", "")).rsplit(".", 1)[-1] or "a call"
+        # the connection tried: a profile's AssumeRole made inside this call is named, not it
+        tried = credential_call(exception) or f"{service} {operation}"
         for route in _routes_of(routes, exception):
-            found = unreachable.record(route, exception, f"{service} {operation}")
+            found = unreachable.record(route, exception, tried)
             if found is not None:
                 unreachable.mark(exception, service, region)
                 log.info("%s (%s %s in %s)", found.message, service, operation, region)
@@ -1066,12 +1080,15 @@ def _bad_retry_setting(
     return InputError(f"{origin}: {problem}: {value[:40]!r}", hint=hint)
 
 
-def _no_region(session: botocore.session.Session) -> InvalidRegionError:
-    """The error of a call that needs the configured region when none is configured."""
+def _no_region(
+    session: botocore.session.Session, needs: str = "this command calls AWS in it"
+) -> InvalidRegionError:
+    """The error of a call that needs the configured region when none is configured: ``needs``
+    says which."""
     profile = session.profile or "default"
     return InvalidRegionError(
         "no AWS region is configured (AWS_REGION, AWS_DEFAULT_REGION or the region of profile "
-        f"{profile!r}), and this command calls AWS in it",
+        f"{profile!r}), and {needs}",
         hint="set one as for the AWS CLI: export AWS_REGION=us-east-1 (your region), or "
         f"`aws configure set region us-east-1 --profile {shlex.quote(profile)}`",
     )

@@ -138,6 +138,13 @@ def credential_call_failed(exception: BaseException | None = None, **kwargs: Any
             setattr(exception, CREDENTIAL_CALL_ATTR, operation)
 
 
+def credential_call(error: BaseException) -> str | None:
+    """The credential call (``sts AssumeRole``, ``sso GetRoleCredentials``) botocore made on
+    its own that raised ``error`` (:func:`credential_call_failed`), or None: the call itself."""
+    own = getattr(error, CREDENTIAL_CALL_ATTR, None)
+    return f"{_CREDENTIAL_OPERATIONS[own]} {own}" if own in _CREDENTIAL_OPERATIONS else None
+
+
 #: The events :func:`credential_call_failed` is registered for.
 CREDENTIAL_CALL_EVENTS = tuple(
     f"after-call-error.{service}.{op}" for op, service in _CREDENTIAL_OPERATIONS.items()

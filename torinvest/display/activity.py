@@ -28,6 +28,7 @@ from torinvest.display.markup import (
     table,
 )
 from torinvest.errors import DataIssue, group_issues
+from torinvest.findings.fetched import FETCHED_AS_OF
 from torinvest.grouping import tor_count
 from torinvest.investigation import (
     FINDING_WHOLE_IN,
@@ -99,6 +100,9 @@ def finding_card(finding: pd.Series, key: KeyLocation) -> HTML:
         ("API seen", f"{_whole_in_finding(key.api)} on {_whole_in_finding(key.service_name)}"),
         ("archived", "yes" if archived is True else "no" if archived is False else "—"),
     ]
+    as_of = finding.get(FETCHED_AS_OF)
+    if isinstance(as_of, str):  # read from a kept file: as of its fetch, not now
+        finding_rows.append(("as of", _e(as_of)))
     key_rows = [
         ("access key", f"<code>{_e(key.access_key_id)}</code> — {_e(key.kind)}"),
         ("what that means", _e(KIND_MEANING.get(key.kind, KIND_MEANING["other"]))),

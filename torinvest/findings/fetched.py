@@ -30,6 +30,9 @@ from torinvest.paths import write_atomic
 from torinvest.safety import json_inert_bytes
 from torinvest.schema import iso_utc
 
+#: The entry of a finding's row (:func:`torinvest.investigation.locate`) that says when the
+#: findings read from a kept file were fetched (:func:`fetched_words`), shown on its card.
+FETCHED_AS_OF = "fetched_as_of"
 #: The ``format`` of a fetched-findings file.
 FETCHED_FORMAT = "torinvest/guardduty-findings/1"
 
@@ -112,6 +115,8 @@ def read_fetched(path: str | Path, access: Mapping[str, Any] | None = None) -> F
         doc, repairs = read_json(path.read_bytes())
         result = _result(doc)
         _check_access(path, doc, access)
+        result.kept_in = str(path)
+        result.fetched_at = _fetched_at(doc.get("fetched_at"))
         if repairs:  # not as orjson wrote it: edited, or written by another tool
             values = [f.original for f in result.findings]
             names = [f"finding {f.id or '(no id)'}" for f in result.findings]
@@ -184,3 +189,58 @@ def _result(doc: Any) -> FindingsResult:
             raise ValueError(str(e)) from None
         result.findings.append(Finding(data=clean, origin=origin, shape="api", original=raw))
     return result
+
+
+def _fetched_at(value: Any) -> pd.Timestamp | None:
+    """The ``fetched_at`` a file keeps, in UTC; None when it has none or not a time."""
+    if not isinstance(value, str):
+        return None
+    try:
+        at = pd.Timestamp(value)
+    except (ValueError, TypeError):
+        return None
+    if at is pd.NaT or at.tzinfo is None:
+        return None
+    return at.tz_convert("UTC")
+
+
+def age_words(seconds: float) -> str:
+    """``seconds`` as a person says an age: ``less than a minute``, ``12 minutes``,
+    ``5 hours``, ``3 days 4 hours``."""
+    minutes = int(seconds // 60)
+    if minutes < 1:
+        return "less than a minute"
+    if minutes < 60:
+        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    hours = minutes // 60
+    if hours < 48:
+        return f"{hours} hour{'s' if hours != 1 else ''}"
+    days, rest = divmod(hours, 24)
+    return f"{days} days" + (f" {rest} hour{'s' if rest != 1 else ''}" if rest else "")
+
+
+def fetched_words(
+    result: FindingsResult, finding_id: str, now: pd.Timestamp | None = None
+) -> str | None:
+    """What a finding read from a kept file (:attr:`FindingsResult.kept_in`) is as of: when it
+    was fetched from GuardDuty and how long ago (or that the file does not say), that its status,
+    archived state and count are as they were then, and how to see them as they are now; None
+    for findings fetched in this run or read from export files."""
+    if result.kept_in is None:
+        return None
+    name = Path(result.kept_in).name
+    if result.fetched_at is None:
+        when = f"fetched from GuardDuty at a time the kept file {name} does not say"
+    else:
+        now = now if now is not None else pd.Timestamp.now(tz="UTC")
+        age = max(0.0, (now - result.fetched_at).total_seconds())
+        when = (
+            f"fetched from GuardDuty at {result.fetched_at:%Y-%m-%dT%H:%M:%SZ} ({age_words(age)} ago), "
+            f"kept in {name}"
+        )
+    return (
+        f"{when}: its status, archived state and count are as they were then, not necessarily "
+        "now; to see them as GuardDuty has them now, fetch them again: in a working copy, "
+        f"leave the fetched_findings parameter empty and re-run it (it fetches finding "
+        f"{finding_id} again); for a report, run its `torinvest investigate` command again"
+    )

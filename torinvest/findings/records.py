@@ -102,6 +102,11 @@ class FindingsResult:
     #: out (CreateSampleFindings: its key, user and IP are placeholders, nothing to
     #: investigate), so that :meth:`get` and every listing say what it is
     samples: dict[str, str] = field(default_factory=dict)
+    #: the kept file the findings were read back from (``findings-<hash>.json``:
+    #: :func:`~torinvest.findings.fetched.read_fetched`), None: fetched in this run or read from
+    #: export files; and when that fetch was made (None: the file does not say)
+    kept_in: str | None = None
+    fetched_at: pd.Timestamp | None = None
 
     def tor_only(self) -> FindingsResult:
         """The Tor findings only; the others are counted in ``skipped`` by type, GuardDuty's
@@ -125,6 +130,8 @@ class FindingsResult:
             open_only=self.open_only,
             not_looked=list(self.not_looked),
             partial=list(self.partial),
+            kept_in=self.kept_in,
+            fetched_at=self.fetched_at,
             other_types={
                 **self.other_types,
                 **{f.id: f.type or "(no type)" for f in self.findings if not f.is_tor},

@@ -1063,3 +1063,109 @@ def _missing_problem(missing: dict[date, list[str]]) -> str:
         f"the trail delivered {n:,} log file(s) here on {day_ranges(missing)} that are not in "
         f"this folder (digest files name them, e.g. {example}): their events were not read"
     )
+
+
+#: The issue of regions with no log file in a folder (:func:`coverage_issues`: ``_lacks``,
+#: then what it says of their events); the part :func:`read_elsewhere` says again.
+_LACKING = re.compile(
+    r"^no (?:folder|log file named) for region\(s\) (?P<regions>[a-z0-9-]+(?:, [a-z0-9-]+)*): "
+    r"no log file of (?:that region|those regions) here at all(?P<unread>, so its events, if "
+    r"any, were not read)"
+)
+#: The account of a :class:`Flat` group's place (:attr:`Flat.place`).
+_FLAT_ACCOUNT = re.compile(r"\((\d{12})_CloudTrail_\* files\)$")
+
+
+def read_elsewhere(issues: Sequence[DataIssue], frames: Sequence[pd.DataFrame]) -> list[DataIssue]:
+    """``issues`` with each issue of regions with no log file in a folder (:func:`coverage_issues`)
+    saying how many of those regions' events were read from other files, and which — files
+    outside the trail's layout and names (a CloudWatch Logs export, JSON lines, a LookupEvents
+    answer that does not stand for the region), whose events ``frames`` hold (their ``origin``,
+    ``aws_region``, ``recipient_account_id``: the folder's account, or none said). Those files
+    do not show the time they cover: the rest of the regions' events, if any, were not read,
+    and the issue stays one. Said once: an issue already saying it is kept as it is."""
+    lacking = {
+        r for i in issues if (m := _LACKING.match(i.problem)) for r in m["regions"].split(", ")
+    }
+    columns = ["origin", "aws_region", "recipient_account_id"]
+    rows: list[pd.DataFrame] = []
+    for f in frames:
+        if not lacking or not len(f) or not set(columns) <= set(f.columns):
+            continue
+        mask = f["aws_region"].isin(lacking).to_numpy(dtype=bool, copy=True)
+        origins = f["origin"][mask]
+        # the files the coverage was judged from (a trail's layout or names) and looked-up
+        # rows are not "other files" (judged once per file, not per row)
+        placed = [
+            o
+            for o in origins.dropna().unique()
+            if str(o).startswith("lookup:") or _trail_file(str(o))
+        ]
+        mask &= f["origin"].notna().to_numpy(dtype=bool)
+        mask &= ~f["origin"].isin(placed).to_numpy(dtype=bool)
+        if mask.any():
+            rows.append(f.loc[mask, columns].astype(object))
+    if not rows:
+        return list(issues)
+    read = pd.concat(rows, ignore_index=True)
+    read["origin"] = read["origin"].astype(str)
+    out: list[DataIssue] = []
+    for issue in issues:
+        m = _LACKING.match(issue.problem)
+        if m is None:
+            out.append(issue)
+            continue
+        regions = m["regions"].split(", ")
+        account = _issue_account(issue.source)
+        mine = read[read["aws_region"].isin(regions)]
+        if account is not None:
+            theirs = mine["recipient_account_id"]
+            mine = mine[(theirs.isna() | (theirs.astype(str) == account)).to_numpy(dtype=bool)]
+        if mine.empty:
+            out.append(issue)
+            continue
+        said = _read_elsewhere_words(regions, mine)
+        problem = issue.problem[: m.start("unread")] + said + issue.problem[m.end("unread") :]
+        out.append(DataIssue(issue.source, problem, unread=issue.unread))
+    return out
+
+
+def _trail_file(location: str) -> bool:
+    """Whether ``location`` is a log file in the trail's dated layout or named as CloudTrail
+    names its log files (the files :class:`Coverage` judges)."""
+    return dated_place(location) is not None or named_place(location) is not None
+
+
+def _issue_account(source: str) -> str | None:
+    """The account of a coverage issue's source: a ``…/CloudTrail/`` folder's, a
+    :class:`Flat` group's; None when it names none."""
+    flat = _FLAT_ACCOUNT.search(source)
+    if flat is not None:
+        return flat.group(1)
+    if source.rstrip("/").endswith(f"/{CLOUDTRAIL}"):
+        account = folder_account(source)
+        return account if account.isdigit() and len(account) == 12 else None
+    return None
+
+
+def _read_elsewhere_words(regions: Sequence[str], rows: pd.DataFrame) -> str:
+    """What replaces "so its events, if any, were not read" in a region issue whose regions'
+    events ``rows`` (origin, aws_region) were read from other files."""
+    one = len(regions) == 1
+    parts: list[str] = []
+    for region in regions:
+        here = rows[rows["aws_region"] == region]
+        if here.empty:
+            continue
+        counts = here["origin"].astype(str).value_counts()
+        files = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        named = ", ".join(f"{loc}: {n:,}" for loc, n in files[:MAX_NAMED]) + (
+            f", and {len(files) - MAX_NAMED:,} more file(s)" if len(files) > MAX_NAMED else ""
+        )
+        parts.append(named if one else f"{region}: {len(here):,} ({named})")
+    its = "its" if one else "their"
+    return (
+        f"; {len(rows):,} event(s) sought in {'that region' if one else 'those regions'} were read "
+        f"from other files ({'; '.join(parts)}), which do not show the time they cover: {its} "
+        "other events, if any, were not read"
+    )
