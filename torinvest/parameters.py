@@ -250,9 +250,10 @@ def _parsed_assignments(source: str) -> Mapping[str, Any]:
     return MappingProxyType(found)
 
 
-def _same_value(a: Any, b: Any) -> bool:
-    """Equal as parameter values (14 and 14.0 are, True and 1 are not)."""
-    if isinstance(a, bool | _NotLiteral) or isinstance(b, bool | _NotLiteral):
+def same_value(a: Any, b: Any, *marks: object) -> bool:
+    """Equal as parameter values: 14 and 14.0 are, True and 1 are not; a mark (a sentinel such
+    as "not a literal" or "unset") equals only itself; values that cannot be compared are not."""
+    if isinstance(a, bool) or isinstance(b, bool) or any(a is m or b is m for m in marks):
         return a is b
     try:
         return bool(a == b)
@@ -320,13 +321,16 @@ def parameter_overrides(values: Mapping[str, Any], defaults: Mapping[str, Any]) 
         )
         if after is not None:
             current = values.get(name, _NOT_LITERAL)
-            if _same_value(current, value):
+            if same_value(current, value, _NOT_LITERAL):
                 continue
-            kind = "reset" if _same_value(current, defaults[name]) else "replaced"
+            kind = "reset" if same_value(current, defaults[name], _NOT_LITERAL) else "replaced"
             found.append(Override(name, kind, current, value, _first_line(after[1])))
         elif before is not None:
             edited = before[0]
-            if not (_same_value(edited, value) or _same_value(edited, defaults[name])):
+            if not (
+                same_value(edited, value, _NOT_LITERAL)
+                or same_value(edited, defaults[name], _NOT_LITERAL)
+            ):
                 found.append(Override(name, "ignored", value, edited, _first_line(history[last])))
     return found
 

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from torinvest.errors import NotCurrentError, TorinvestError
+from torinvest.parameters import same_value
 
 log = logging.getLogger(__name__)
 
@@ -155,14 +156,8 @@ _UNSET = _Unset()
 
 
 def _same(a: Any, b: Any) -> bool:
-    """Equal as parameter values: 14 and 14.0 are, True and 1 are not; values that cannot be
-    compared are not."""
-    if isinstance(a, bool | _Unset) or isinstance(b, bool | _Unset):
-        return a is b
-    try:
-        return bool(a == b)
-    except Exception:  # an analyst's value of any type: not the same
-        return False
+    """Equal as parameter values (:func:`torinvest.parameters.same_value`; unset is unset)."""
+    return same_value(a, b, _UNSET)
 
 
 def _kept(value: Any) -> Any:
