@@ -496,13 +496,9 @@ def test_a_profile_botocore_cannot_use_is_one_line_naming_it(
         assert "guardduty call failed" not in err and "sts call failed" not in err
 
 
-def test_a_profile_role_that_could_not_be_reached_names_assume_role(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A profile with role_arn/source_profile whose AssumeRole could not connect (STS
-    unreachable: AWS_ENDPOINT_URL_STS, a firewall): the role of the profile is named, with the
-    STS call — it was "could not reach the guardduty endpoint in us-east-1: Could not connect
-    to …", a GuardDuty failure, at the STS endpoint's URL."""
+def _role_profile_ir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Profile ``ir`` (a role over profile ``base``'s keys) in force, one attempt a call, no
+    credentials in the environment."""
     config = tmp_path / "config"
     config.write_text(
         "[profile ir]\nrole_arn = arn:aws:iam::123456789012:role/ir\nsource_profile = base\n"
@@ -513,6 +509,16 @@ def test_a_profile_role_that_could_not_be_reached_names_assume_role(
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(name)
+
+
+def test_a_profile_role_that_could_not_be_reached_names_assume_role(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A profile with role_arn/source_profile whose AssumeRole could not connect (STS
+    unreachable: AWS_ENDPOINT_URL_STS, a firewall): the role of the profile is named, with the
+    STS call — it was "could not reach the guardduty endpoint in us-east-1: Could not connect
+    to …", a GuardDuty failure, at the STS endpoint's URL."""
+    _role_profile_ir(tmp_path, monkeypatch)
     with socket.socket() as closed:  # bound, never listening: a connection is refused
         closed.bind(("127.0.0.1", 0))
         monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # never reached
@@ -531,16 +537,7 @@ def test_a_profile_role_on_a_shared_endpoint_that_is_down_names_assume_role_as_f
     the connection tried was the profile's sts AssumeRole (made inside ec2 DescribeRegions or
     guardduty ListDetectors), and the hint says so — it said "once ec2 DescribeRegions could
     not connect"."""
-    config = tmp_path / "config"
-    config.write_text(
-        "[profile ir]\nrole_arn = arn:aws:iam::123456789012:role/ir\nsource_profile = base\n"
-        "[profile base]\naws_access_key_id = testing\naws_secret_access_key = testing\n"
-    )
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
-    monkeypatch.setenv("AWS_PROFILE", "ir")
-    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(name)
+    _role_profile_ir(tmp_path, monkeypatch)
     with socket.socket() as closed:  # bound, never listening: a connection is refused
         closed.bind(("127.0.0.1", 0))
         monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{closed.getsockname()[1]}")
