@@ -15,7 +15,17 @@ documented contract; basic auth (``user``/``password``) or an OAuth bearer ``tok
   the encoded query may hold ``element_id=``, ``element=``, ``name=`` and ``valueLIKE``
   conditions joined by ``^`` (anything else breaks the contract of this fake: 400);
 * ``GET /api/now/attachment?sysparm_query=…`` — attachments' metadata by ``table_name=``,
-  ``table_sys_id=`` and ``file_name=`` conditions; ``sysparm_limit`` on both.
+  ``table_sys_id=`` and ``file_name=`` conditions; ``sysparm_limit`` on both, and a
+  ``sys_id=`` condition on both.
+
+Both list queries answer ``X-Total-Count`` (the rows that match, before ``sysparm_limit``). Read
+ACLs filter rows the way ServiceNow's do: silently, after the query (KB3047115, "200 OK with an
+empty result array, but the records demonstrably exist"): ``acl_hidden`` names the tables
+(``sys_journal_field``, ``sys_attachment``) whose rows this account may not read — the answer is
+200 with those rows left out; :attr:`FakeServiceNow.total_count` says what ``X-Total-Count``
+counts then: ``"before-acl"`` (the rows the query matched, hidden ones included, as the Table
+API counts before it filters a page), ``"after-acl"`` (only the rows shown: a query-time
+filter) or None (no header).
 
 State: ``add_record("incident", sys_id)``, ``records[(table, sys_id)]`` (``work_notes``,
 ``attachments``).
@@ -54,6 +64,10 @@ class FakeServiceNow(FakeHttpService):
         self.orphans: list[dict[str, Any]] = []
         self.journal: list[dict[str, Any]] = []
         self._numbers = itertools.count(10001)
+        #: tables whose rows read ACLs hide from this account (answered 200, left out)
+        self.acl_hidden: set[str] = set()
+        #: what X-Total-Count counts under an ACL: "before-acl", "after-acl", None (no header)
+        self.total_count: str | None = "before-acl"
 
     def add_record(self, table: str, sys_id: str | None = None) -> dict[str, Any]:
         with self._lock:
@@ -139,14 +153,26 @@ class FakeServiceNow(FakeHttpService):
                 }
                 for e in self.journal
             ]
-            return self._query(rows, query, ("element_id", "element", "name"), "value")
+            return self._query(
+                rows,
+                query,
+                ("sys_id", "element_id", "element", "name"),
+                "value",
+                "sys_journal_field",
+            )
         if operation == "list_attachments":
             rows = [
                 {k: v for k, v in a.items() if k != "data"}
                 for r in self.records.values()
                 for a in r["attachments"]
             ]
-            return self._query(rows, query, ("table_name", "table_sys_id", "file_name"), None)
+            return self._query(
+                rows,
+                query,
+                ("sys_id", "table_name", "table_sys_id", "file_name"),
+                None,
+                "sys_attachment",
+            )
         record = self.records.get((params["table"], params["sys_id"]))
         if record is None:
             return json_answer(
@@ -254,9 +280,11 @@ class FakeServiceNow(FakeHttpService):
         query: dict[str, list[str]],
         equals: tuple[str, ...],
         like: str | None,
+        table: str,
     ) -> Answer:
         """``rows`` filtered by an encoded query (``a=b^cLIKEd``) of the conditions this fake
-        knows, cut to ``sysparm_limit``."""
+        knows, then by the read ACL of ``table`` (:attr:`acl_hidden`), cut to
+        ``sysparm_limit``; ``X-Total-Count`` as :attr:`total_count` says."""
         encoded = (query.get("sysparm_query") or [""])[0]
         conditions = [c for c in encoded.split("^") if c]
         for c in conditions:
@@ -271,14 +299,22 @@ class FakeServiceNow(FakeHttpService):
                     json_answer(400, {"error": {"message": "Invalid query"}}),
                 )
             rows = [r for r in rows if str(r.get(name)) == value]
+        matched = len(rows)
+        if table in self.acl_hidden:
+            rows = []  # the account may read none of the table's rows: left out, still 200
         limit = (query.get("sysparm_limit") or [""])[0]
         if limit:
             if not limit.isdigit():
                 raise ContractError(
                     f"sysparm_limit {limit!r}", json_answer(400, {"error": {"message": "x"}})
                 )
-            rows = rows[: int(limit)]
-        return json_answer(200, {"result": rows})
+            shown = rows[: int(limit)]
+        else:
+            shown = rows
+        if self.total_count is None:
+            return json_answer(200, {"result": shown})
+        total = matched if self.total_count == "before-acl" else len(rows)
+        return json_answer(200, {"result": shown}, **{"X-Total-Count": str(total)})
 
 
 def _fields(record: dict[str, Any], query: dict[str, list[str]]) -> dict[str, Any]:

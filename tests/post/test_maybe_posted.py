@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.fake_tickets import FakeJira, FakeServiceNow
-from tests.post.conftest import SYS_ID, variables
+from tests.post.conftest import SYS_ID, make_report, variables
 from torinvest.post import post_report
 
 
@@ -399,3 +399,106 @@ def test_a_refused_step_is_not_left_sending(jira: FakeJira, report_dir: Path, le
     (first,) = post(report_dir, ["jira:SEC-1"], variables(jira), ledger).outcomes
     assert first.status == "partial"
     assert "sending" not in _posts(report_dir)[0]
+
+
+# -- ServiceNow's read ACLs leave rows out silently: an empty look-up may be blind ------------
+
+
+def _new_version(report: Path) -> None:
+    """The report investigated again into its folder: another report.html (a new version to
+    post, its file a new name), its posts.json kept."""
+    make_report(report, html="<!DOCTYPE html><html><body><h1>report, again</h1></body></html>")
+
+
+def _sn(servicenow: FakeServiceNow, report: Path, ledger: Path, **kw):  # type: ignore[no-untyped-def]
+    (o,) = post(
+        report, [f"servicenow:incident:{SYS_ID}"], variables(servicenow=servicenow), ledger, **kw
+    ).outcomes
+    return o
+
+
+def test_a_work_note_whose_journal_the_acls_hide_is_not_sent_again_on_an_empty_look_up(
+    servicenow: FakeServiceNow, report_dir: Path, ledger: Path
+) -> None:
+    """The journal answers 200 ``[]`` (the account may not read sys_journal_field) but counts
+    the row it left out (X-Total-Count). Was: read as "not there", the note sent again — two
+    notes. Now: "cannot tell whether it was posted" (exit 6), one note."""
+    servicenow.acl_hidden = {"sys_journal_field"}
+    servicenow.fail("update_record", 502, times=1, after=True)
+
+    o = _sn(servicenow, report_dir, ledger)
+
+    assert len(servicenow.records[("incident", SYS_ID)]["work_notes"]) == 1
+    assert len(servicenow.calls("update_record")) == 1
+    assert o.status == "partial" and o.error is not None and o.error.exit_status == 6, o.line
+    assert "it may have been posted" in o.line
+    assert "counts 1 (X-Total-Count)" in o.line and "read ACLs" in o.line
+    assert _posts(report_dir)[0]["maybe_posted"] == {"step": "note"}
+    assert servicenow.violations == []
+
+
+@pytest.mark.parametrize("count", ["after-acl", None], ids=["counted-after-acl", "no-count"])
+def test_a_journal_that_does_not_show_the_kits_own_earlier_note_is_blind(
+    servicenow: FakeServiceNow, report_dir: Path, ledger: Path, count: str | None
+) -> None:
+    """No X-Total-Count to tell (or one counted after the ACLs): the journal must still show
+    the work note an earlier post of this report wrote (posts.json). It does not: the look-up
+    is blind — the note is not sent a second time on its empty answer."""
+    assert _sn(servicenow, report_dir, ledger).status == "posted"
+    servicenow.acl_hidden, servicenow.total_count = {"sys_journal_field"}, count
+    servicenow.fail("update_record", 502, times=1, after=True)
+
+    _new_version(report_dir)
+    o = _sn(servicenow, report_dir, ledger)
+
+    assert len(servicenow.records[("incident", SYS_ID)]["work_notes"]) == 2  # was 3
+    assert len(servicenow.calls("update_record")) == 2
+    assert o.status == "partial" and o.error is not None and o.error.exit_status == 6, o.line
+    assert "the journal does not show the work note torinvest wrote to it at 20" in o.line
+    assert servicenow.violations == []
+
+
+def test_attachments_the_acls_hide_are_not_attached_again_on_an_empty_look_up(
+    servicenow: FakeServiceNow, report_dir: Path, ledger: Path
+) -> None:
+    """The attachment an earlier post made (its sys_id in posts.json) is not shown by the
+    attachment list: the list is blind, an empty answer for the new file says nothing."""
+    assert _sn(servicenow, report_dir, ledger).status == "posted"
+    servicenow.acl_hidden, servicenow.total_count = {"sys_attachment"}, None
+    servicenow.fail("attach", 0, times=1, drop=True)
+
+    _new_version(report_dir)
+    o = _sn(servicenow, report_dir, ledger)
+
+    assert len(servicenow.records[("incident", SYS_ID)]["attachments"]) == 3  # was 4
+    assert len(servicenow.calls("attach")) == 3  # the new report.html once
+    assert o.status == "failed" and o.error is not None and o.error.exit_status == 6, o.line
+    assert "the attachment torinvest made on the record" in o.line
+    assert servicenow.violations == []
+
+
+@pytest.mark.parametrize("operation", ["update_record", "attach"])
+def test_a_look_up_that_sees_what_the_kit_made_is_believed_and_the_step_sent(
+    servicenow: FakeServiceNow, report_dir: Path, ledger: Path, operation: str
+) -> None:
+    """The check costs nothing when the look-up can see: refused before anything was made
+    (503), the look-up finds nothing but does show the kit's own earlier note/attachment, so
+    "not there" stands and the step is sent once more."""
+    assert _sn(servicenow, report_dir, ledger).status == "posted"
+    servicenow.total_count = None
+    servicenow.fail(operation, 503, times=1)
+
+    _new_version(report_dir)
+    o = _sn(servicenow, report_dir, ledger)
+
+    assert o.status == "posted", o.line
+    record = servicenow.records[("incident", SYS_ID)]
+    assert len(record["work_notes"]) == 2 and len(record["attachments"]) == 3  # a new report.html
+    # the step's look-up (nothing) and the check that it sees what the kit made (it does)
+    looked = "query_journal" if operation == "update_record" else "list_attachments"
+    assert len(servicenow.calls(looked)) == 2
+    assert [r.status for r in servicenow.calls(operation)][-2:] == [
+        503,
+        200 if looked == "query_journal" else 201,
+    ]
+    assert servicenow.violations == []

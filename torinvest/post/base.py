@@ -372,6 +372,10 @@ class Destination(Protocol):
 
     def close(self) -> None: ...
 
+    # Optional: ``recall(history)`` — the destination's earlier posts of this report (posts.json
+    # entries, oldest first), handed over before ``prepare``: what it made there, which its
+    # "was it already posted?" look-ups must still see to be believed (ServiceNow).
+
 
 def make_destination(spec: DestinationSpec, ctx: Context) -> Destination:
     """The destination object for ``spec``, its configuration read from ``ctx.env``; raises

@@ -413,6 +413,9 @@ def _post_one(
     files = list(bundle.files) if dest.takes_files else []
     version = version_of(dest.spec, files, content)
     history = posts.history(dest.spec, dest.site)
+    recall = getattr(dest, "recall", None)
+    if callable(recall):  # what earlier posts made there: what its look-ups must see
+        recall(history)
     if not force:
         done = [p for p in history if p.get("version") == version and p.get("status") == "complete"]
         if done:

@@ -11,12 +11,25 @@ table_name=…&table_sys_id=…&file_name=…`` with the file as the raw body an
 ``Content-Type``, ``PATCH /api/now/table/{table}/{sys_id}`` with ``{"work_notes": …}``. A work
 note is plain text, but ServiceNow renders ``[code]…[/code]`` in journal fields as HTML: the
 answer's ``[code]`` tags are broken up (``[ code]``) so report text never becomes markup.
+
+"Was it already posted?" (a request whose answer was lost, a post resumed): the journal
+(``GET /api/now/table/sys_journal_field``) is searched for the note's marker, the attachments
+(``GET /api/now/attachment``) for the file's name. ServiceNow's read ACLs filter rows *silently*:
+an account that may not read them gets ``200 {"result": []}``, the answer of "not there" — and a
+note sent again on it is a second note. So an empty look-up is trusted only when it is not
+blind: ``X-Total-Count`` (the rows the query matched, counted before the ACLs leave rows out)
+must not count rows the answer does not show, and what this kit itself made on the record — an
+attachment by its ``sys_id`` (recorded in posts.json, or attached earlier in this run), a work
+note an earlier post of the report wrote — must be visible to the same look-up. Otherwise the look-up fails ("cannot tell whether it was
+posted": not sent again, :class:`~torinvest.post.http.MaybePostedError`). With nothing of its
+own to check against and no ``X-Total-Count`` (a query-time ACL that counts only what it
+shows), an empty answer is read as "not there".
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -36,6 +49,8 @@ from torinvest.post.jira import _Bearer, comment_text, post_marker, with_marker
 from torinvest.safety import term_safe
 
 _CODE_TAG = re.compile(r"\[(/?)(code)\]", re.I)
+_JOURNAL = "/api/now/table/sys_journal_field"
+_ATTACHMENTS = "/api/now/attachment"
 
 
 def plain_note(text: str) -> str:
@@ -94,6 +109,21 @@ class ServiceNowRecord:
                 "(com.glide.attachment.max_size); post without --with-csv, or raise it",
             },
         )
+        #: attachment sys_ids this kit made on the record (posts.json, this run)
+        self.attachments: list[str] = []
+        #: when an earlier post of this report wrote a work note to the record (posts.json)
+        self.noted_at: str | None = None
+
+    def recall(self, history: Sequence[Mapping[str, Any]]) -> None:
+        """What earlier posts of this report made on this record (its posts.json): what an
+        empty look-up must still see for "not there" to be believed."""
+        for post in history:
+            for step in post.get("steps") or []:
+                remote = step.get("remote") or {}
+                if step.get("step") == "upload" and remote.get("attachment_sys_id"):
+                    self.attachments.append(str(remote["attachment_sys_id"]))
+                elif step.get("step") == "note" and remote.get("work_note_on") == self.sys_id:
+                    self.noted_at = f"at {step['at']}" if step.get("at") else "before"
 
     def close(self) -> None:
         self.http.close()
@@ -151,15 +181,18 @@ class ServiceNowRecord:
             content=data,
         )
         if isinstance(response, Landed):
-            return response.found
-        doc = self.http.json(response, what, "result")
-        result = doc["result"] if isinstance(doc["result"], dict) else {}
-        hint = "check on the record whether the file arrived; post again to retry"
-        return {
-            "attachment_sys_id": remote_id(
-                self.spec, result.get("sys_id"), what, "attachment sys_id", hint
-            )
-        }
+            made = response.found
+        else:
+            doc = self.http.json(response, what, "result")
+            result = doc["result"] if isinstance(doc["result"], dict) else {}
+            hint = "check on the record whether the file arrived; post again to retry"
+            made = {
+                "attachment_sys_id": remote_id(
+                    self.spec, result.get("sys_id"), what, "attachment sys_id", hint
+                )
+            }
+        self.attachments.append(made["attachment_sys_id"])
+        return made
 
     def note(self, bundle: Bundle, files: list[dict[str, Any]], token: str) -> dict[str, Any]:
         what = f"add a work note to {self.table} {self.sys_id}"
@@ -180,7 +213,9 @@ class ServiceNowRecord:
         return {"work_note_on": self.sys_id, "updated_on": term_safe(result.get("sys_updated_on"))}
 
     def _query(self, path: str, query: str, what: str) -> list[Any]:
-        """The ``result`` list of a Table or Attachment API query (``sysparm_query``, one row)."""
+        """The ``result`` list of a Table or Attachment API query (``sysparm_query``, one row).
+        An answer whose ``X-Total-Count`` counts rows it does not show is blind (read ACLs left
+        them out): a :class:`PostError`, never "none"."""
         response = self.http.request(
             "GET",
             path,
@@ -191,32 +226,76 @@ class ServiceNowRecord:
         doc = self.http.json(response, what, "result")
         if not isinstance(doc["result"], list):
             raise PostError(self.spec, f"{what}: the answer's result is not a list")
-        return doc["result"]
+        rows: list[Any] = doc["result"]
+        total = _total_count(response)
+        if not rows and total:
+            raise PostError(
+                self.spec,
+                f"{what}: the answer shows no row, yet counts {total} (X-Total-Count): "
+                "ServiceNow's read ACLs leave out rows this account may not read, so it "
+                "cannot tell whether it is there",
+                hint=_ACL_HINT,
+            )
+        return rows
 
     def _find_note(self, marker: str) -> dict[str, Any] | None:
         """The work note of this record that holds ``marker`` (the journal, ``sys_journal_field``),
-        or None."""
+        or None — only when the journal shows a work note this kit wrote to the record before
+        (if it wrote one): else it is blind (:class:`PostError`)."""
         what = f"look for the work note in {self.table} {self.sys_id}'s journal"
         found = self._query(
-            "/api/now/table/sys_journal_field",
-            f"element_id={self.sys_id}^element=work_notes^valueLIKE{marker}",
-            what,
+            _JOURNAL, f"element_id={self.sys_id}^element=work_notes^valueLIKE{marker}", what
         )
-        if not found or not isinstance(found[0], dict):
-            return None
-        journal = remote_id(self.spec, found[0].get("sys_id"), what, "journal entry sys_id")
-        return {"work_note_on": self.sys_id, "journal_entry": journal}
+        if found and isinstance(found[0], dict):
+            journal = remote_id(self.spec, found[0].get("sys_id"), what, "journal entry sys_id")
+            return {"work_note_on": self.sys_id, "journal_entry": journal}
+        if self.noted_at is not None and not self._query(
+            _JOURNAL, f"element_id={self.sys_id}^element=work_notes", what
+        ):
+            raise PostError(
+                self.spec,
+                f"{what}: no entry found — but the journal does not show the work note "
+                f"torinvest wrote to it {self.noted_at} either: ServiceNow's read ACLs hide "
+                "the journal (sys_journal_field) from this account, so it cannot tell whether "
+                "the note was posted",
+                hint=_ACL_HINT,
+            )
+        return None
 
     def _find_attachment(self, name: str) -> dict[str, Any] | None:
         """The attachment of this record named ``name`` (posted names hold the file's SHA-256),
-        or None."""
+        or None — only when an attachment this kit made (if it made one) is visible to the same
+        look-up: else it is blind (:class:`PostError`)."""
         what = f"list the attachments of {self.table} {self.sys_id}"
         found = self._query(
-            "/api/now/attachment",
+            _ATTACHMENTS,
             f"table_name={self.table}^table_sys_id={self.sys_id}^file_name={name}",
             what,
         )
-        if not found or not isinstance(found[0], dict):
-            return None
-        got = remote_id(self.spec, found[0].get("sys_id"), what, "attachment sys_id")
-        return {"attachment_sys_id": got}
+        if found and isinstance(found[0], dict):
+            got = remote_id(self.spec, found[0].get("sys_id"), what, "attachment sys_id")
+            return {"attachment_sys_id": got}
+        if self.attachments and not self._query(
+            _ATTACHMENTS, f"sys_id={self.attachments[-1]}", what
+        ):
+            raise PostError(
+                self.spec,
+                f"{what}: no {name} found — but the attachment torinvest made on the record "
+                f"({self.attachments[-1]}) is not shown either: ServiceNow's read ACLs hide "
+                "attachments (sys_attachment) from this account, or it was deleted; it cannot "
+                "tell whether the file was attached",
+                hint=_ACL_HINT,
+            )
+        return None
+
+
+_ACL_HINT = (
+    "look at the record in ServiceNow; give the account read access to its work notes "
+    "(sys_journal_field) and attachments (sys_attachment) so that a post can check what it made"
+)
+
+
+def _total_count(response: httpx.Response) -> int | None:
+    """``X-Total-Count`` of a list answer (the rows the query matched), or None."""
+    value = response.headers.get("x-total-count", "").strip()
+    return int(value) if value.isdigit() else None
