@@ -18,7 +18,7 @@ import pytest
 from tests.fake_aws.security import FakeSecurityServices
 from tests.fake_tickets import FakeJira, FakeServiceNow
 from tests.post.conftest import CASE_ID, SYS_ID, make_report, variables
-from torinvest.errors import InputError
+from torinvest.errors import EXIT_REFUSED, InputError
 from torinvest.post import PostRefusedError, post_report
 from torinvest.post import command as post_command
 from torinvest.post.base import PostConfigError
@@ -345,8 +345,60 @@ def test_the_basic_auth_sent_is_redacted_when_the_values_were_padded(
 def test_redirects_are_not_followed(jira: FakeJira, report_dir: Path, ledger: Path) -> None:
     jira.fail("get_issue", 302, body="", headers={"Location": "http://127.0.0.1:9/steal"})
     (o,) = post_report(report_dir, ["jira:SEC-1"], env=variables(jira), ledger=ledger).outcomes
-    assert o.status == "failed" and "refused (HTTP 302)" in o.line
+    assert o.status == "failed", o.line
+    assert "redirected (HTTP 302) to http://127.0.0.1:9/steal; not followed" in o.line
+    assert o.error is not None and "set JIRA_URL to it" in str(o.error.hint)
     assert [r.operation for r in jira.requests] == ["get_issue"]
+
+
+_SSO = [
+    ("https://login.microsoftonline.com/tenant/saml2?SAMLRequest=fZJdT8Iw&RelayState=tok3n", ""),
+    ("https://idp.example.com/app/sso/saml?token=s3cr3t-T0ken#frag", ""),
+    ("/login.do?sysparm_goto_url=%2Fapi&glide_sso_id=s3cr3t-T0ken", "{url}/login.do"),
+    ("https://user:pa55word@sso.example.com/signin?x=1", "https://sso.example.com/signin"),
+]
+
+
+@pytest.mark.parametrize("kind", ["jira", "servicenow"])
+@pytest.mark.parametrize(
+    ("location", "shown"), _SSO, ids=["azure-saml", "idp", "relative", "userinfo"]
+)
+def test_a_redirect_to_a_sign_in_page_names_where_and_what_it_means(
+    jira: FakeJira,
+    servicenow: FakeServiceNow,
+    report_dir: Path,
+    ledger: Path,
+    kind: str,
+    location: str,
+    shown: str,
+) -> None:
+    """Single sign-on in front of the site answers a 302 to its sign-in page. Was: "refused
+    (HTTP 302)", nothing more. Now the line names where it leads (scheme, host, path — never the
+    query or fragment, which may hold a token or a SAML request, never a user:password) and what
+    it means; exit status: refused (a human must fix the address or the credentials)."""
+    fake = jira if kind == "jira" else servicenow
+    fake.fail(
+        "*",
+        302,
+        body="<html>moved</html>",
+        content_type="text/html",
+        headers={"Location": location},
+    )
+    dest = "jira:SEC-1" if kind == "jira" else f"servicenow:incident:{SYS_ID}"
+    (o,) = post_report(report_dir, [dest], env=variables(jira, servicenow), ledger=ledger).outcomes
+
+    target = (shown or location.split("?")[0].split("#")[0]).format(url=fake.url)
+    assert o.status == "failed" and o.error is not None and o.error.exit_status == EXIT_REFUSED, (
+        o.line
+    )
+    assert f"redirected (HTTP 302) to {target}, a sign-in page: single sign-on" in o.line, o.line
+    assert "the credentials are not used by the API" in o.line
+    variable = "JIRA_URL" if kind == "jira" else "SERVICENOW_URL"
+    assert variable in str(o.error.hint) and "not behind the sign-in" in str(o.error.hint)
+    said = o.line + str(o.error.hint) + (report_dir / "posts.json").read_text()
+    for secret in ("SAMLRequest", "tok3n", "s3cr3t-T0ken", "pa55word", "frag", "sysparm_goto"):
+        assert secret not in said
+    assert len(fake.requests) == 1  # not followed, not retried
 
 
 def test_a_post_while_a_run_holds_the_report_folder_is_refused(

@@ -18,7 +18,9 @@ and every failure as one :class:`~torinvest.post.base.PostError` line.
 * **Errors** say what the status means for the user: 401 (credentials refused: which variables),
   403 (not allowed), 404 (no such ticket, or not visible to this account), 413 (the file is over
   the server's limit), 5xx after the retries, a 2xx answer that is not the JSON the API promises
-  (a proxy's sign-in page). The server's own message is quoted, cut to one line, redacted.
+  (a proxy's sign-in page), a redirect (not followed: where it leads, never its query, and
+  whether it is a sign-in page — single sign-on in front of the site). The server's own message
+  is quoted, cut to one line, redacted.
 * **Plain HTTP is refused** for anything that carries credentials or a report, except to a
   loopback address (a local test server).
 """
@@ -153,8 +155,11 @@ class Http:
         backoff: float = DEFAULT_BACKOFF,
         sleep: Callable[[float], None] = time.sleep,
         hints: Mapping[int, str] | None = None,
+        site_variable: str = "",
     ) -> None:
         self.destination = destination
+        #: the variable that holds the service's address (``JIRA_URL``), for what a redirect means
+        self.site_variable = site_variable
         self.redactor = redactor
         self.attempts = max(1, attempts)
         self.backoff = backoff
@@ -471,6 +476,9 @@ class Http:
             problem = f"{what}: the server failed (HTTP {status}){tries}{quoted}"
         elif status == 429:
             problem = f"{what}: rate limited (HTTP 429){tries}{quoted}"
+        elif 300 <= status < 400:
+            problem, hint = self._redirected(response, what)
+            return self._error(PostDeclinedError, problem, hint=hint)
         else:
             problem = f"{what}: refused (HTTP {status}){quoted}"
         hint = self.hints.get(status) or (
@@ -489,6 +497,61 @@ class Http:
             )
         retry = status >= 500 or status == 429  # the server's trouble: later, not no
         return self._error(PostUnreachableError if retry else PostDeclinedError, problem, hint=hint)
+
+    def _redirected(self, response: httpx.Response, what: str) -> tuple[str, str]:
+        """The problem and hint of a redirect (never followed: the credentials would go with
+        it): where it leads — scheme, host and path, never its query (a sign-in page's may hold
+        a token or a SAML request) — and what that likely means."""
+        status = response.status_code
+        variable = self.site_variable or "the service's address"
+        location = response.headers.get("location", "").strip()
+        if not location:
+            return (
+                f"{what}: redirected (HTTP {status}) without saying where to",
+                f"something in front of the service answers for it; check {variable}",
+            )
+        try:
+            target = response.url.join(location)
+            shown = f"{target.scheme}://{target.host}{_port(target)}{target.path}"
+        except (httpx.InvalidURL, ValueError):
+            return (
+                f"{what}: redirected (HTTP {status}) to an address that is not a URL",
+                f"something in front of the service answers for it; check {variable}",
+            )
+        shown = shown if len(shown) <= 160 else shown[:159] + "…"
+        if _SIGN_IN.search(target.path) or (
+            target.host != response.url.host and _SIGN_IN_HOST.search(target.host)
+        ):
+            return (
+                f"{what}: redirected (HTTP {status}) to {shown}, a sign-in page: single sign-on "
+                "(or a proxy) in front of the service answers instead of its API — the "
+                "credentials are not used by the API",
+                "use the API's address that is not behind the sign-in (ask the site's admins: "
+                "an API path exempt from SSO, or the instance's own address), with credentials "
+                "the API takes (an API token or PAT; a ServiceNow integration user or OAuth "
+                f"token); check {variable}. Redirects are not followed: they would take the "
+                "credentials elsewhere",
+            )
+        return (
+            f"{what}: redirected (HTTP {status}) to {shown}; not followed (the credentials "
+            "would go with it)",
+            f"if {shown} is the service, set {variable} to it; else check {variable} and what "
+            "answers for the service (a proxy)",
+        )
+
+
+#: A redirect's path that is a sign-in page (an identity provider's or a proxy's).
+_SIGN_IN = re.compile(r"log-?in|sign-?in|/sso|saml|/auth|oauth|openid|adfs|/idp|/cas/|okta", re.I)
+#: Hosts of identity providers a redirect to elsewhere is a sign-in at.
+_SIGN_IN_HOST = re.compile(
+    r"(^|\.)(login|sso|auth|idp|adfs|signin|accounts)\.|okta(preview)?\.com$|onelogin\.com$"
+    r"|microsoftonline\.com$|auth0\.com$|pingidentity\.com$|duosecurity\.com$",
+    re.I,
+)
+
+
+def _port(url: httpx.URL) -> str:
+    return f":{url.port}" if url.port is not None else ""
 
 
 def _is_html(response: httpx.Response) -> bool:

@@ -136,6 +136,7 @@ class JiraIssue:
             attempts=ctx.attempts,
             backoff=ctx.backoff,
             sleep=ctx.sleep,
+            site_variable="JIRA_URL",
             hints={
                 401: f"Jira refused {who}: check them (an API token of that account, not its "
                 "password; a PAT that has not expired)",

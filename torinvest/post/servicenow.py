@@ -99,6 +99,7 @@ class ServiceNowRecord:
             attempts=ctx.attempts,
             backoff=ctx.backoff,
             sleep=ctx.sleep,
+            site_variable="SERVICENOW_URL",
             hints={
                 401: f"ServiceNow refused {who}: check them",
                 403: f"the account needs read and write access to {self.table} records and the "
