@@ -197,6 +197,35 @@ def test_env_file_overrides_the_environment(
     assert env["JIRA_URL"] == "https://new.example.com" and env["JIRA_EMAIL"] == "kept@example.com"
 
 
+def test_an_env_file_cannot_set_what_only_the_process_environment_sets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Proxies, CA bundles and AWS_* are read by httpx and boto3 from the process environment:
+    in the env file (a cron job's, where the environment is bare) they were silently ignored —
+    a post around the proxy, or with another AWS profile. Refused, naming them, not their
+    values; the same value as the environment's is harmless."""
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    monkeypatch.delenv("HTTPS_PROXY", raising=False)
+    monkeypatch.delenv("https_proxy", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    values = {
+        "JIRA_URL": "https://x.example.com",
+        "https_proxy": "http://svc:pr0xy-Pa55@proxy.corp:3128",
+        "AWS_PROFILE": "ir",
+        "AWS_REGION": "eu-west-1",  # as the environment has it: fine
+    }
+    with pytest.raises(InputError) as raised:
+        environment(env_file(tmp_path, values))
+    said = str(raised.value) + str(raised.value.hint)
+    assert "sets AWS_PROFILE, https_proxy, which posting cannot take" in said
+    assert "pr0xy-Pa55" not in said and "proxy.corp" not in said and "ir," not in said
+    assert "systemd's Environment=" in said
+
+    monkeypatch.setenv("AWS_PROFILE", "ir")
+    monkeypatch.setenv("https_proxy", values["https_proxy"])
+    assert environment(env_file(tmp_path, values))["JIRA_URL"] == "https://x.example.com"
+
+
 @pytest.mark.parametrize(
     "line",
     ["JIRA_API_TOKEN 'sekrit-value-1'", "JIRA_API_TOKEN='sekrit-value-1", "9X=sekrit-value-1"],

@@ -6,7 +6,9 @@ An env file holds ``KEY=VALUE`` lines (``export KEY=VALUE`` too; ``#`` comments;
 in single or double quotes). It is read strictly: a line that is not ``KEY=VALUE`` is an error
 naming the file and the line number — never the line, which may hold a secret —, and no
 ``$VAR`` is expanded (a ``$`` in a token stays a ``$``). Values in the file override the
-environment: the file is what the command was told to use.
+environment: the file is what the command was told to use — so a variable only the process
+environment can set (a proxy, a CA bundle, ``AWS_*``: httpx and boto3 read them from there) is
+refused in it at another value than the environment's, rather than silently ignored.
 
 :class:`Redactor` replaces every secret (and the ``user:secret`` base64 of basic auth, and the
 signature and session token of a presigned URL, and the value of a credential header or a
@@ -152,14 +154,42 @@ def _warn_if_shared(path: Path) -> None:
         )
 
 
+#: Variables the HTTP client (proxies, CA bundles: httpx) and boto3 (``AWS_*``) read from the
+#: process environment only: set in an env file to another value, they would be silently
+#: ignored — a post that goes around the proxy the file names, or to another AWS account or
+#: region than it says.
+_PROCESS_ONLY = re.compile(
+    r"^(?:(?:https?|all|no)_proxy|ssl_cert_(?:file|dir)|requests_ca_bundle|curl_ca_bundle"
+    r"|aws_[a-z0-9_]+)$",
+    re.I,
+)
+
+
 def environment(
     env_file: str | Path | None = None, base: Mapping[str, str] | None = None
 ) -> dict[str, str]:
     """The variables a post reads: ``base`` (default: the process environment), overridden by
-    ``env_file``'s when one is given."""
+    ``env_file``'s when one is given. An env file that sets a variable only the process
+    environment can (:data:`_PROCESS_ONLY`: a proxy, a CA bundle, ``AWS_*``) to another value
+    than it has is an :class:`InputError` naming the variables, never their values (a proxy URL
+    may hold a password): it would be ignored."""
     merged = dict(os.environ if base is None else base)
     if env_file is not None:
-        merged.update(read_env_file(env_file))
+        values = read_env_file(env_file)
+        ignored = sorted(
+            k for k, v in values.items() if _PROCESS_ONLY.match(k) and merged.get(k) != v
+        )
+        if ignored:
+            raise InputError(
+                f"the env file {Path(env_file).expanduser()} sets {', '.join(ignored)}, which "
+                "posting cannot take from an env file (the values are not shown): the HTTP "
+                "client's proxy and CA settings and AWS's are read from the process environment "
+                "only, so the file's would be ignored",
+                hint="set them in the environment the command runs in (the crontab, systemd's "
+                "Environment= or EnvironmentFile=), or remove them from the file; an env file "
+                "holds the JIRA_… and SERVICENOW_… variables",
+            )
+        merged.update(values)
     return merged
 
 
