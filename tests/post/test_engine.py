@@ -10,6 +10,7 @@ import json
 import logging
 import re
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, quote, quote_plus, urlsplit
 
@@ -500,3 +501,92 @@ def test_investigate_posts_while_it_still_holds_the_folder_it_wrote(
     assert code == 0, err.getvalue()
     assert "posted to jira:SEC-1" in out.getvalue()
     assert seen == ["held"]
+
+
+@pytest.fixture
+def untrusted_tls(tmp_path: Path) -> Iterator[str]:
+    """An https server on loopback whose certificate (self-signed) no CA vouches for — a
+    TLS-inspecting proxy's, as a client without the organisation's CA bundle sees it."""
+    import datetime as dt
+    import ssl
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from ipaddress import ip_address
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "inspecting-proxy")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ip_address("127.0.0.1"))]), False
+        )
+        .sign(key, hashes.SHA256())
+    )
+    pem = tmp_path / "proxy.pem"
+    pem.write_bytes(
+        cert.public_bytes(serialization.Encoding.PEM)
+        + key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(pem)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    ).start()
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("kind", ["jira", "servicenow"])
+def test_an_untrusted_tls_certificate_is_said_and_not_retried(
+    jira: FakeJira,
+    servicenow: FakeServiceNow,
+    report_dir: Path,
+    ledger: Path,
+    untrusted_tls: str,
+    kind: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A certificate the client does not trust (a TLS-inspecting proxy without its CA bundle
+    set, an expired or self-signed one) is no outage. Was: retried 4 times, then "could not
+    reach … (exit: could not look — post again later)" with a hint about proxies — a cron job
+    retried it forever. Now: one attempt, refused, naming the certificate's trouble and the
+    variables that fix it."""
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    env = variables(jira, servicenow) | {"JIRA_URL": untrusted_tls, "SERVICENOW_URL": untrusted_tls}
+    dest = "jira:SEC-1" if kind == "jira" else f"servicenow:incident:{SYS_ID}"
+    slept: list[float] = []
+
+    (o,) = post_report(
+        report_dir, [dest], env=env, ledger=ledger, backoff=1, sleep=slept.append
+    ).outcomes
+
+    assert o.status == "failed" and o.error is not None, o.line
+    assert o.error.exit_status == EXIT_REFUSED, o.line
+    assert (
+        f"the TLS certificate of {untrusted_tls.removeprefix('https://')} is not trusted ("
+        in o.line
+    )
+    assert "self-signed certificate" in o.line and "not retried" in o.line
+    assert "SSL_CERT_FILE" in str(o.error.hint)
+    assert slept == []  # one attempt

@@ -19,7 +19,8 @@ and every failure as one :class:`~torinvest.post.base.PostError` line.
   403 (not allowed), 404 (no such ticket, or not visible to this account), 413 (the file is over
   the server's limit), 5xx after the retries, a 2xx answer that is not the JSON the API promises
   (a proxy's sign-in page), a redirect (not followed: where it leads, never its query, and
-  whether it is a sign-in page — single sign-on in front of the site). The server's own message
+  whether it is a sign-in page — single sign-on in front of the site), a TLS certificate the
+  client does not trust (refused, not retried: no retry mends it). The server's own message
   is quoted, cut to one line, redacted.
 * **Plain HTTP is refused** for anything that carries credentials or a report, except to a
   loopback address (a local test server).
@@ -30,6 +31,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import re
+import ssl
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -266,6 +268,17 @@ class Http:
             try:
                 response = self.client.request(method, url, **kwargs)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as e:
+                untrusted = _untrusted_certificate(e)
+                if untrusted is not None:  # no retry mends it: a human must (not "unreachable")
+                    raise self._error(
+                        PostDeclinedError,
+                        f"{what}: the TLS certificate of {urlsplit(self._full(url)).netloc} is "
+                        f"not trusted ({untrusted}); not retried",
+                        hint="if a proxy or your organisation inspects TLS, set SSL_CERT_FILE (or "
+                        "SSL_CERT_DIR) in the environment to its CA bundle — posting reads those, "
+                        "not REQUESTS_CA_BUNDLE or AWS_CA_BUNDLE; else check "
+                        f"{self.site_variable or 'the address'} (the certificate's name)",
+                    ) from None
                 if attempt < self.attempts:
                     self._wait(attempt, None)
                     continue
@@ -548,6 +561,19 @@ _SIGN_IN_HOST = re.compile(
     r"|microsoftonline\.com$|auth0\.com$|pingidentity\.com$|duosecurity\.com$",
     re.I,
 )
+
+
+def _untrusted_certificate(error: BaseException) -> str | None:
+    """Why the server's TLS certificate was refused (expired, self-signed, another name…) when
+    that is what ``error`` (a connect error) comes from, else None."""
+    seen: set[int] = set()
+    cause: BaseException | None = error
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return str(cause.verify_message or cause.reason or "certificate verify failed")
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 def _port(url: httpx.URL) -> str:
