@@ -19,6 +19,7 @@ State API::
     jira.fail("*", 200, body=HTML, content_type="text/html")   # a proxy's sign-in page
     jira.fail("comment", 503, after=True)    # the comment is made, then 503 is answered
     jira.fail("comment", 0, drop=True)       # made, then the connection closes unanswered
+    jira.fail("attach", 503, skip=1)         # the first attach is answered, then 503s
     jira.violations                          # contract problems seen (should stay empty)
 """
 
@@ -99,6 +100,8 @@ class _Failure:
     headers: dict[str, str]
     after: bool = False
     drop: bool = False
+    #: requests of the operation let through (answered as usual) before the failure starts
+    skip: int = 0
 
 
 def parse_multipart(content_type: str, body: bytes) -> list[Part]:
@@ -189,16 +192,19 @@ class FakeHttpService:
         headers: Mapping[str, str] | None = None,
         after: bool = False,
         drop: bool = False,
+        skip: int = 0,
     ) -> None:
         """Answer ``operation`` (``"*"``: every one) with ``status`` (and ``body``), ``times``
         times (None: until :meth:`clear_failures`). ``after``: the request is done first (checked
         and applied as usual), then answered with the failure — a server that made the comment
         and failed before it said so. ``drop``: done first too, then the connection is closed
-        without an answer (a reset after the request was sent)."""
+        without an answer (a reset after the request was sent). ``skip``: the first ``skip``
+        requests of ``operation`` are answered as usual (the second attachment fails, not the
+        first)."""
         data = body.encode() if isinstance(body, str) else body
         with self._lock:
             self._failures[operation] = _Failure(
-                status, times, data, content_type, dict(headers or {}), after or drop, drop
+                status, times, data, content_type, dict(headers or {}), after or drop, drop, skip
             )
 
     def clear_failures(self) -> None:
@@ -211,6 +217,9 @@ class FakeHttpService:
                 f = self._failures.get(key)
                 if f is None:
                     continue
+                if f.skip > 0:
+                    f.skip -= 1
+                    return None
                 if f.remaining is not None:
                     f.remaining -= 1
                     if f.remaining <= 0:

@@ -477,6 +477,23 @@ def test_attachments_the_acls_hide_are_not_attached_again_on_an_empty_look_up(
     assert servicenow.violations == []
 
 
+def test_an_attachment_list_that_does_not_show_the_file_attached_a_moment_ago_is_blind(
+    servicenow: FakeServiceNow, report_dir: Path, ledger: Path
+) -> None:
+    """A first post: report.html is attached (its sys_id known), summary.json's answer is lost
+    and the ACL'd list shows nothing — not even report.html: blind, not attached twice."""
+    servicenow.acl_hidden, servicenow.total_count = {"sys_attachment"}, None
+    servicenow.fail("attach", 0, times=1, drop=True, skip=1)
+
+    o = _sn(servicenow, report_dir, ledger)
+
+    assert len(servicenow.records[("incident", SYS_ID)]["attachments"]) == 2  # was 3
+    assert len(servicenow.calls("attach")) == 2
+    assert o.status == "partial" and o.error is not None and o.error.exit_status == 6, o.line
+    assert "no torinvest-" in o.line and "-summary-" in o.line
+    assert "the attachment torinvest made on the record" in o.line
+
+
 @pytest.mark.parametrize("operation", ["update_record", "attach"])
 def test_a_look_up_that_sees_what_the_kit_made_is_believed_and_the_step_sent(
     servicenow: FakeServiceNow, report_dir: Path, ledger: Path, operation: str
