@@ -3,7 +3,9 @@ documented contract; basic auth (``user``/``password``) or an OAuth bearer ``tok
 
 * ``GET /api/now/table/{table}/{sys_id}`` — ``{"result": {…}}``, or 404 ``No Record found``;
 * ``PATCH`` (or ``PUT``) ``/api/now/table/{table}/{sys_id}`` — a JSON object; ``work_notes`` is
-  appended to the record's journal; ``{"result": {…}}``;
+  appended to the record's journal (and ``sys_mod_count`` goes up); ``{"result": {…}}``. A field
+  the account may not write (:attr:`FakeServiceNow.write_denied`: a field write ACL) is dropped
+  silently, as ServiceNow does — still 200, the record unchanged;
 * ``POST /api/now/attachment/file?table_name=…&table_sys_id=…&file_name=…`` — the file as the raw
   body with its own ``Content-Type`` (a multipart body, or none, breaks the contract: the real
   instance would store the multipart envelope as the file), each at most
@@ -68,6 +70,8 @@ class FakeServiceNow(FakeHttpService):
         self.acl_hidden: set[str] = set()
         #: what X-Total-Count counts under an ACL: "before-acl", "after-acl", None (no header)
         self.total_count: str | None = "before-acl"
+        #: fields a write ACL keeps this account from writing (dropped silently: still 200)
+        self.write_denied: set[str] = set()
 
     def add_record(self, table: str, sys_id: str | None = None) -> dict[str, Any]:
         with self._lock:
@@ -78,6 +82,7 @@ class FakeServiceNow(FakeHttpService):
                 "work_notes": [],
                 "attachments": [],
                 "sys_updated_on": "2024-01-01 00:00:00",
+                "sys_mod_count": "0",
             }
             self.records[(table, sys_id)] = record
             return record
@@ -204,6 +209,8 @@ class FakeServiceNow(FakeHttpService):
             )
         if not headers.get("content-type", "").startswith("application/json"):
             self.violations.append("update_record: Content-Type is not application/json")
+        if "work_notes" in doc and "work_notes" in self.write_denied:
+            return json_answer(200, {"result": _fields(record, query)})
         if "work_notes" in doc:
             if not isinstance(doc["work_notes"], str):
                 raise ContractError(
@@ -221,6 +228,7 @@ class FakeServiceNow(FakeHttpService):
                 }
             )
         record["sys_updated_on"] = f"2024-01-01 00:00:{len(record['work_notes']):02d}"
+        record["sys_mod_count"] = str(int(record["sys_mod_count"]) + 1)
         return json_answer(200, {"result": _fields(record, query)})
 
     def _attach(

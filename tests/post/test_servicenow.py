@@ -17,6 +17,7 @@ from tests.post.conftest import (
     unknown_tor_summary,
     variables,
 )
+from torinvest.errors import EXIT_REFUSED
 from torinvest.post import post_report
 from torinvest.post.base import PostConfigError
 
@@ -160,3 +161,32 @@ def test_a_lookup_answered_without_the_record_attaches_nothing(
     (o,) = post(report_dir, [dest], variables(servicenow=servicenow), ledger).outcomes
     assert o.status == "failed" and "no record sys_id" in o.line, o.line
     assert [r.operation for r in servicenow.requests] == ["get_record"]
+
+
+def test_a_work_note_a_write_acl_drops_is_not_posted(
+    servicenow: FakeServiceNow, report_dir: Path, ledger: Path
+) -> None:
+    """ServiceNow drops a field the account may not write and answers 200 with the record
+    (sys_id and all). Was: "posted" — no note on the incident, and none ever again (the post is
+    recorded complete). Now: the record's sys_mod_count did not move, so nothing was written:
+    refused, and the next post (once the ACL is fixed) writes the note."""
+    servicenow.write_denied = {"work_notes"}
+    dest = f"servicenow:incident:{SYS_ID}"
+
+    (o,) = post(report_dir, [dest], variables(servicenow=servicenow), ledger).outcomes
+
+    assert servicenow.records[("incident", SYS_ID)]["work_notes"] == []
+    assert o.status == "partial" and o.error is not None, o.line  # the files are there
+    assert o.error.exit_status == EXIT_REFUSED
+    assert (
+        "ServiceNow answered 200 but wrote nothing (the record's sys_mod_count is still 0)"
+        in o.line
+    )
+    assert "incident.work_notes" in str(o.error.hint)
+
+    servicenow.write_denied = set()
+    (again,) = post(report_dir, [dest], variables(servicenow=servicenow), ledger).outcomes
+    assert again.status == "posted", again.line
+    assert len(servicenow.records[("incident", SYS_ID)]["work_notes"]) == 1
+    assert len(servicenow.calls("attach")) == 2  # not attached again
+    assert servicenow.violations == []

@@ -39,6 +39,7 @@ from torinvest.post.base import (
     Context,
     DestinationSpec,
     PostConfigError,
+    PostDeclinedError,
     PostError,
     PostFile,
     remote_id,
@@ -114,6 +115,8 @@ class ServiceNowRecord:
         self.attachments: list[str] = []
         #: when an earlier post of this report wrote a work note to the record (posts.json)
         self.noted_at: str | None = None
+        #: the record's sys_mod_count when it was looked up (None: not read)
+        self.mod_count: int | None = None
 
     def recall(self, history: Sequence[Mapping[str, Any]]) -> None:
         """What earlier posts of this report made on this record (its posts.json): what an
@@ -137,11 +140,12 @@ class ServiceNowRecord:
         response = self.http.request(
             "GET",
             f"/api/now/table/{self.table}/{self.sys_id}",
-            params={"sysparm_fields": "sys_id,number"},
+            params={"sysparm_fields": "sys_id,number,sys_mod_count"},
             what=what,
             ok=(200,),
         )
         result = self._record(response, what)
+        self.mod_count = _count(result.get("sys_mod_count"))
         return {"record": self.sys_id, "number": term_safe(result.get("number")) or None}
 
     def _record(self, response: httpx.Response, what: str) -> dict[str, Any]:
@@ -201,7 +205,7 @@ class ServiceNowRecord:
         response = self.http.make(
             "PATCH",
             f"/api/now/table/{self.table}/{self.sys_id}",
-            params={"sysparm_fields": "sys_id,sys_updated_on"},
+            params={"sysparm_fields": "sys_id,sys_updated_on,sys_mod_count"},
             what=what,
             check=f"the work notes of {self.table} {self.sys_id} for one ending '{marker}'",
             landed=lambda: self._find_note(marker),
@@ -211,6 +215,18 @@ class ServiceNowRecord:
         if isinstance(response, Landed):
             return response.found
         result = self._record(response, what)
+        after = _count(result.get("sys_mod_count"))
+        if self.mod_count is not None and after is not None and after <= self.mod_count:
+            # a journal entry is an update of the record: a 200 that left it as it was wrote
+            # nothing — ServiceNow drops a field its write ACLs deny, silently
+            raise PostDeclinedError(
+                self.spec,
+                f"{what}: ServiceNow answered 200 but wrote nothing (the record's "
+                f"sys_mod_count is still {after}): this account may not write work notes — a "
+                "field write ACL drops the field silently",
+                hint=f"give the account write access to {self.table}.work_notes (e.g. the itil "
+                "role), then post again",
+            )
         return {"work_note_on": self.sys_id, "updated_on": term_safe(result.get("sys_updated_on"))}
 
     def _query(self, path: str, query: str, what: str) -> list[Any]:
@@ -294,6 +310,14 @@ _ACL_HINT = (
     "look at the record in ServiceNow; give the account read access to its work notes "
     "(sys_journal_field) and attachments (sys_attachment) so that a post can check what it made"
 )
+
+
+def _count(value: Any) -> int | None:
+    """A count field of a Table API answer (``"3"``: values are strings), or None."""
+    text = (
+        str(value).strip() if isinstance(value, str | int) and not isinstance(value, bool) else ""
+    )
+    return int(text) if text.isdigit() else None
 
 
 def _total_count(response: httpx.Response) -> int | None:
