@@ -590,3 +590,71 @@ def test_an_untrusted_tls_certificate_is_said_and_not_retried(
     assert "self-signed certificate" in o.line and "not retried" in o.line
     assert "SSL_CERT_FILE" in str(o.error.hint)
     assert slept == []  # one attempt
+
+
+@pytest.fixture
+def refusing_proxy() -> Iterator[tuple[str, list[int]]]:
+    """A proxy that answers every CONNECT with the status in the list (407 first)."""
+    import socketserver
+
+    status = [407]
+
+    class Handler(socketserver.StreamRequestHandler):
+        def handle(self) -> None:
+            while self.rfile.readline().strip():  # the CONNECT line and its headers
+                pass
+            reason = {407: "Proxy Authentication Required", 403: "Forbidden"}.get(
+                status[0], "Bad Gateway"
+            )
+            self.wfile.write(
+                f"HTTP/1.1 {status[0]} {reason}\r\nProxy-Authenticate: Basic realm=corp\r\n"
+                "Content-Length: 0\r\nConnection: close\r\n\r\n".encode()
+            )
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    ).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", status
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("status", "said", "exit_status"),
+    [
+        (407, "(407 Proxy Authentication Required): it asks for credentials", EXIT_REFUSED),
+        (403, "(403 Forbidden): its policy does not allow the site", EXIT_REFUSED),
+        (502, "(502 Bad Gateway)", 3),
+    ],
+)
+def test_a_proxy_that_refuses_the_tunnel_is_said_as_the_proxy(
+    jira: FakeJira,
+    report_dir: Path,
+    ledger: Path,
+    refusing_proxy: tuple[str, list[int]],
+    monkeypatch: pytest.MonkeyPatch,
+    status: int,
+    said: str,
+    exit_status: int,
+) -> None:
+    """The environment's proxy refuses the tunnel. Was: "the request failed: ProxyError: 407
+    …" (exit 3: could not look, post again later — for ever, unattended), hint "check the
+    address". Now a 407 or 403 of the proxy is refused (a human must give it credentials or
+    allow the site), naming the proxy as the one that refused."""
+    proxy, answer = refusing_proxy
+    answer[0] = status
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", proxy)
+    env = variables(jira) | {"JIRA_URL": "https://127.0.0.1:9"}
+
+    (o,) = post_report(report_dir, ["jira:SEC-1"], env=env, ledger=ledger, backoff=0).outcomes
+
+    assert o.status == "failed" and o.error is not None, o.line
+    assert f"look up issue SEC-1: the proxy refused to connect to 127.0.0.1:9 {said}" in o.line
+    assert o.error.exit_status == exit_status
+    assert "HTTPS_PROXY" in str(o.error.hint) or "NO_PROXY" in str(o.error.hint)

@@ -321,6 +321,8 @@ class Http:
                     + (f" ({attempt} attempt(s), and it is not there)" if makes else ""),
                     hint="check the address and the network",
                 ) from None
+            except httpx.ProxyError as e:  # the proxy answered the tunnel (CONNECT): not the site
+                raise self._proxy_error(what, url, e) from None
             except httpx.HTTPError as e:
                 raise self._error(
                     PostUnreachableError,
@@ -510,6 +512,35 @@ class Http:
             )
         retry = status >= 500 or status == 429  # the server's trouble: later, not no
         return self._error(PostUnreachableError if retry else PostDeclinedError, problem, hint=hint)
+
+    def _proxy_error(self, what: str, url: str, error: httpx.ProxyError) -> PostError:
+        """The proxy of the environment (``HTTPS_PROXY``/``ALL_PROXY``) refused the tunnel to the
+        site: 407 (it wants credentials) and 403 (its policy blocks the site) need a human —
+        refused, never "unreachable, post again later"; anything else, unreachable."""
+        host = urlsplit(self._full(url)).netloc
+        said = str(error).strip() or type(error).__name__
+        code = said.split(" ", 1)[0]
+        problem = f"{what}: the proxy refused to connect to {host} ({said})"
+        if code == "407":
+            return self._error(
+                PostDeclinedError,
+                problem + ": it asks for credentials",
+                hint="give the proxy's user and password in its URL (HTTPS_PROXY=http://user:"
+                f"password@proxy:port, in the environment), or add {host.split(':')[0]} to "
+                "NO_PROXY if the site is reached without it",
+            )
+        if code == "403":
+            return self._error(
+                PostDeclinedError,
+                problem + ": its policy does not allow the site",
+                hint=f"ask the proxy's admins to allow {host}, or add it to NO_PROXY if it is "
+                "reached without the proxy",
+            )
+        return self._error(
+            PostUnreachableError,
+            problem,
+            hint="check the proxy (HTTPS_PROXY, ALL_PROXY, NO_PROXY), then post again",
+        )
 
     def _redirected(self, response: httpx.Response, what: str) -> tuple[str, str]:
         """The problem and hint of a redirect (never followed: the credentials would go with
