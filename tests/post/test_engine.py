@@ -19,7 +19,7 @@ import pytest
 from tests.fake_aws.security import FakeSecurityServices
 from tests.fake_tickets import FakeJira, FakeServiceNow
 from tests.post.conftest import CASE_ID, SYS_ID, make_report, variables
-from torinvest.errors import EXIT_REFUSED, InputError
+from torinvest.errors import EXIT_COULD_NOT_LOOK, EXIT_REFUSED, InputError
 from torinvest.post import PostRefusedError, post_report
 from torinvest.post import command as post_command
 from torinvest.post.base import PostConfigError
@@ -567,10 +567,10 @@ def test_an_untrusted_tls_certificate_is_said_and_not_retried(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A certificate the client does not trust (a TLS-inspecting proxy without its CA bundle
-    set, an expired or self-signed one) is no outage. Was: retried 4 times, then "could not
-    reach … (exit: could not look — post again later)" with a hint about proxies — a cron job
-    retried it forever. Now: one attempt, refused, naming the certificate's trouble and the
-    variables that fix it."""
+    set, an expired or self-signed one) is no passing outage. Was: retried 4 times, then "could
+    not reach …: ConnectError: [SSL: CERTIFICATE_VERIFY_FAILED] …" with a hint about proxies.
+    Now: one attempt, naming the certificate's trouble and the variables that fix it (exit 3,
+    as an AWS endpoint whose certificate is not trusted)."""
     monkeypatch.delenv("SSL_CERT_FILE", raising=False)
     monkeypatch.delenv("SSL_CERT_DIR", raising=False)
     env = variables(jira, servicenow) | {"JIRA_URL": untrusted_tls, "SERVICENOW_URL": untrusted_tls}
@@ -582,7 +582,7 @@ def test_an_untrusted_tls_certificate_is_said_and_not_retried(
     ).outcomes
 
     assert o.status == "failed" and o.error is not None, o.line
-    assert o.error.exit_status == EXIT_REFUSED, o.line
+    assert o.error.exit_status == EXIT_COULD_NOT_LOOK, o.line
     assert (
         f"the TLS certificate of {untrusted_tls.removeprefix('https://')} is not trusted ("
         in o.line
@@ -624,11 +624,11 @@ def refusing_proxy() -> Iterator[tuple[str, list[int]]]:
 
 
 @pytest.mark.parametrize(
-    ("status", "said", "exit_status"),
+    ("status", "said"),
     [
-        (407, "(407 Proxy Authentication Required): it asks for credentials", EXIT_REFUSED),
-        (403, "(403 Forbidden): its policy does not allow the site", EXIT_REFUSED),
-        (502, "(502 Bad Gateway)", 3),
+        (407, "(407 Proxy Authentication Required): it asks for credentials"),
+        (403, "(403 Forbidden): its policy does not allow the site"),
+        (502, "(502 Bad Gateway)"),
     ],
 )
 def test_a_proxy_that_refuses_the_tunnel_is_said_as_the_proxy(
@@ -639,12 +639,10 @@ def test_a_proxy_that_refuses_the_tunnel_is_said_as_the_proxy(
     monkeypatch: pytest.MonkeyPatch,
     status: int,
     said: str,
-    exit_status: int,
 ) -> None:
     """The environment's proxy refuses the tunnel. Was: "the request failed: ProxyError: 407
-    …" (exit 3: could not look, post again later — for ever, unattended), hint "check the
-    address". Now a 407 or 403 of the proxy is refused (a human must give it credentials or
-    allow the site), naming the proxy as the one that refused."""
+    …", hint "check the address and the network". Now the proxy is named as the one that
+    refused, and for 407 and 403 what to set (its credentials, NO_PROXY)."""
     proxy, answer = refusing_proxy
     answer[0] = status
     for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "https_proxy"):
@@ -656,5 +654,5 @@ def test_a_proxy_that_refuses_the_tunnel_is_said_as_the_proxy(
 
     assert o.status == "failed" and o.error is not None, o.line
     assert f"look up issue SEC-1: the proxy refused to connect to 127.0.0.1:9 {said}" in o.line
-    assert o.error.exit_status == exit_status
+    assert o.error.exit_status == EXIT_COULD_NOT_LOOK
     assert "HTTPS_PROXY" in str(o.error.hint) or "NO_PROXY" in str(o.error.hint)

@@ -20,7 +20,8 @@ and every failure as one :class:`~torinvest.post.base.PostError` line.
   the server's limit), 5xx after the retries, a 2xx answer that is not the JSON the API promises
   (a proxy's sign-in page), a redirect (not followed: where it leads, never its query, and
   whether it is a sign-in page — single sign-on in front of the site), a TLS certificate the
-  client does not trust (refused, not retried: no retry mends it). The server's own message
+  client does not trust and a proxy that refuses the tunnel (named, not retried: no retry mends
+  them). The server's own message
   is quoted, cut to one line, redacted.
 * **Plain HTTP is refused** for anything that carries credentials or a report, except to a
   loopback address (a local test server).
@@ -269,9 +270,10 @@ class Http:
                 response = self.client.request(method, url, **kwargs)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as e:
                 untrusted = _untrusted_certificate(e)
-                if untrusted is not None:  # no retry mends it: a human must (not "unreachable")
+                if untrusted is not None:  # no retry mends it: said, not retried (unreachable,
+                    # as an AWS endpoint whose certificate is not trusted is: exit 3)
                     raise self._error(
-                        PostDeclinedError,
+                        PostUnreachableError,
                         f"{what}: the TLS certificate of {urlsplit(self._full(url)).netloc} is "
                         f"not trusted ({untrusted}); not retried",
                         hint="if a proxy or your organisation inspects TLS, set SSL_CERT_FILE (or "
@@ -515,15 +517,16 @@ class Http:
 
     def _proxy_error(self, what: str, url: str, error: httpx.ProxyError) -> PostError:
         """The proxy of the environment (``HTTPS_PROXY``/``ALL_PROXY``) refused the tunnel to the
-        site: 407 (it wants credentials) and 403 (its policy blocks the site) need a human —
-        refused, never "unreachable, post again later"; anything else, unreachable."""
+        site: named as the proxy's answer, not the site's — 407 (it wants credentials) and 403
+        (its policy blocks the site) with what to set. Unreachable (exit 3), as an AWS endpoint
+        behind a proxy that fails is."""
         host = urlsplit(self._full(url)).netloc
         said = str(error).strip() or type(error).__name__
         code = said.split(" ", 1)[0]
         problem = f"{what}: the proxy refused to connect to {host} ({said})"
         if code == "407":
             return self._error(
-                PostDeclinedError,
+                PostUnreachableError,
                 problem + ": it asks for credentials",
                 hint="give the proxy's user and password in its URL (HTTPS_PROXY=http://user:"
                 f"password@proxy:port, in the environment), or add {host.split(':')[0]} to "
@@ -531,7 +534,7 @@ class Http:
             )
         if code == "403":
             return self._error(
-                PostDeclinedError,
+                PostUnreachableError,
                 problem + ": its policy does not allow the site",
                 hint=f"ask the proxy's admins to allow {host}, or add it to NO_PROXY if it is "
                 "reached without the proxy",
