@@ -437,6 +437,32 @@ def test_a_work_note_whose_journal_the_acls_hide_is_not_sent_again_on_an_empty_l
     assert servicenow.violations == []
 
 
+def test_a_blind_look_up_says_the_way_out_and_force_takes_it(
+    servicenow: FakeServiceNow, report_dir: Path, ledger: Path
+) -> None:
+    """The note was not made (503 before any work) but the journal is blind (it does not show
+    the note of the earlier post): "cannot tell", again on every post. The line says the way
+    out: read access, or --force once a person has seen it is not there — which sends it once,
+    without looking."""
+    assert _sn(servicenow, report_dir, ledger).status == "posted"
+    servicenow.acl_hidden, servicenow.total_count = {"sys_journal_field"}, None
+    servicenow.fail("update_record", 503, times=1)
+    _new_version(report_dir)
+    first = _sn(servicenow, report_dir, ledger)
+    assert first.status == "partial" and "it cannot tell whether it is there" in first.line
+    assert "give the account read access to the work notes and attachments of incident" in (
+        first.line
+    )
+    assert "--force posts it without looking" in first.line
+    assert _sn(servicenow, report_dir, ledger).status == "partial"  # blind again: not sent
+    assert len(servicenow.records[("incident", SYS_ID)]["work_notes"]) == 1  # the first post's
+
+    forced = _sn(servicenow, report_dir, ledger, force=True)
+
+    assert forced.status == "posted", forced.line
+    assert len(servicenow.records[("incident", SYS_ID)]["work_notes"]) == 2
+
+
 @pytest.mark.parametrize("count", ["after-acl", None], ids=["counted-after-acl", "no-count"])
 def test_a_journal_that_does_not_show_the_kits_own_earlier_note_is_blind(
     servicenow: FakeServiceNow, report_dir: Path, ledger: Path, count: str | None

@@ -20,10 +20,12 @@ note sent again on it is a second note. So an empty look-up is trusted only when
 blind: ``X-Total-Count`` (the rows the query matched, counted before the ACLs leave rows out)
 must not count rows the answer does not show, and what this kit itself made on the record — an
 attachment by its ``sys_id`` (recorded in posts.json, or attached earlier in this run), a work
-note an earlier post of the report wrote — must be visible to the same look-up. Otherwise the look-up fails ("cannot tell whether it was
-posted": not sent again, :class:`~torinvest.post.http.MaybePostedError`). With nothing of its
-own to check against and no ``X-Total-Count`` (a query-time ACL that counts only what it
-shows), an empty answer is read as "not there".
+note an earlier post of the report wrote — must be visible to the same look-up. Otherwise the
+look-up fails ("cannot tell whether it is there": not sent again,
+:class:`~torinvest.post.http.MaybePostedError`; the message says the way out — read access for
+the account, or ``--force`` once a person has seen it is not there). With nothing of its own to
+check against and no ``X-Total-Count`` (a query-time ACL that counts only what it shows), an
+empty answer is read as "not there".
 """
 
 from __future__ import annotations
@@ -246,12 +248,9 @@ class ServiceNowRecord:
         rows: list[Any] = doc["result"]
         total = _total_count(response)
         if not rows and total:
-            raise PostError(
-                self.spec,
+            raise self._blind(
                 f"{what}: the answer shows no row, yet counts {total} (X-Total-Count): "
-                "ServiceNow's read ACLs leave out rows this account may not read, so it "
-                "cannot tell whether it is there",
-                hint=_ACL_HINT,
+                "ServiceNow's read ACLs leave out rows this account may not read"
             )
         return rows
 
@@ -269,13 +268,10 @@ class ServiceNowRecord:
         if self.noted_at is not None and not self._query(
             _JOURNAL, f"element_id={self.sys_id}^element=work_notes", what
         ):
-            raise PostError(
-                self.spec,
+            raise self._blind(
                 f"{what}: no entry found — but the journal does not show the work note "
                 f"torinvest wrote to it {self.noted_at} either: ServiceNow's read ACLs hide "
-                "the journal (sys_journal_field) from this account, so it cannot tell whether "
-                "the note was posted",
-                hint=_ACL_HINT,
+                "the journal (sys_journal_field) from this account"
             )
         return None
 
@@ -295,21 +291,22 @@ class ServiceNowRecord:
         if self.attachments and not self._query(
             _ATTACHMENTS, f"sys_id={self.attachments[-1]}", what
         ):
-            raise PostError(
-                self.spec,
+            raise self._blind(
                 f"{what}: no {name} found — but the attachment torinvest made on the record "
                 f"({self.attachments[-1]}) is not shown either: ServiceNow's read ACLs hide "
-                "attachments (sys_attachment) from this account, or it was deleted; it cannot "
-                "tell whether the file was attached",
-                hint=_ACL_HINT,
+                "attachments (sys_attachment) from this account, or it was deleted"
             )
         return None
 
-
-_ACL_HINT = (
-    "look at the record in ServiceNow; give the account read access to its work notes "
-    "(sys_journal_field) and attachments (sys_attachment) so that a post can check what it made"
-)
+    def _blind(self, why: str) -> PostError:
+        """A look-up that cannot see: "not there" would not be true. The way out is in the
+        problem itself (the "may have been posted" error that quotes it has its own hint)."""
+        return PostError(
+            self.spec,
+            f"{why}: it cannot tell whether it is there (give the account read access to the "
+            f"work notes and attachments of {self.table} records so that a post can look; if a "
+            "person has seen it is not there, --force posts it without looking)",
+        )
 
 
 def _count(value: Any) -> int | None:
