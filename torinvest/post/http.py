@@ -21,8 +21,7 @@ and every failure as one :class:`~torinvest.post.base.PostError` line.
   (a proxy's sign-in page), a redirect (not followed: where it leads, never its query, and
   whether it is a sign-in page — single sign-on in front of the site), a TLS certificate the
   client does not trust and a proxy that refuses the tunnel (named, not retried: no retry mends
-  them). The server's own message
-  is quoted, cut to one line, redacted.
+  them). The server's own message is quoted, cut to one line, redacted.
 * **Plain HTTP is refused** for anything that carries credentials or a report, except to a
   loopback address (a local test server).
 """
