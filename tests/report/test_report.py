@@ -312,6 +312,50 @@ def test_external_loads_finds_every_kind_of_reference() -> None:
     assert report.external_loads(clean) == []
 
 
+#: Pages where each of external_loads' patterns and the script finder match, or nearly: the
+#: case-insensitive letters (ı and İ are i under re.I), words run together, a match inside
+#: another's (found once), script tags with no end, and one at the end of the text.
+_TRICKY_PAGES = [
+    "<script>import {a} from 'https://e.example/m.js'</script>",
+    "ImPoRt X FROM '//e.example/a.js'; \u0130MPORT '//e.example/b.js'; \u0131mport'//c.ex/d'",
+    "reimport '//no.example/x' importimport '//yes.example/y' import('//z.example/z')",
+    "URL(//a.example/x) uRl( 'https://b.example/y') curl(//c.example/z) url(x) url(",
+    "<style>@import url('//a.example/s.css')</style><script src=//x.example/s.js></script>",
+    "<SCRIPT type=module>a</Script ><script>b</script\n><script>c",
+    "<script>x</script><script>no end",
+    "<script a='>'>'</script>' import '//after.example/a'</script>",
+    "import url(//inner.example/x) '//q.example/r' import",
+    "import {a, import} from '//outer.example/y' url(//a.example/url(//b.example)",
+]
+
+
+def test_external_loads_and_script_hashes_match_as_their_patterns_do(sample_report: Path) -> None:
+    """external_loads tries its word-led patterns only where the word starts, and script_hashes
+    finds each script's end with one search: what each finds is what the patterns find over
+    the whole text (re.I's every letter, a match in another's text, a script with no end),
+    on made-up pages and on a report of the sample case."""
+    from torinvest.report import page as page_module
+
+    def by_patterns(text: str) -> list[str]:
+        return [m.group(0)[:200] for p in page_module._LOAD_PATTERNS for m in p.finditer(text)]
+
+    def by_script_pattern(text: str) -> list[str]:
+        return [m.group(1) for m in page_module._SCRIPT.finditer(text)]
+
+    pages = [*_TRICKY_PAGES, (sample_report / "report.html").read_text(encoding="utf-8")]
+    for text in pages:
+        assert report.external_loads(text) == by_patterns(text), text[:80]
+        assert list(page_module._script_texts(text)) == by_script_pattern(text), text[:80]
+    assert any(by_patterns(t) for t in _TRICKY_PAGES) and by_patterns(_TRICKY_PAGES[1])
+    # every character re.I matches for a letter of the two words is in their start patterns
+    everything = "".join(map(chr, range(0x110000)))
+    for start, word in zip(page_module._LOAD_STARTS[4:], ("url(", "import"), strict=True):
+        assert start is not None
+        for i, letter in enumerate(word):
+            alike = set(re.findall(re.escape(letter), everything, re.I))
+            assert {c for c in alike if start.match(word[:i] + c + word[i + 1 :])} == alike
+
+
 def test_display_escapes_attacker_text() -> None:
     bait = '<img src=x onerror="document.title=1"><script>alert(1)</script>'
     pieces = [
