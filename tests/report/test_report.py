@@ -191,8 +191,9 @@ def test_the_notebook_is_saved_as_each_cell_starts_and_by_nbformat_at_the_end(
     every cell that ran), a valid notebook, but not written by ``nbformat.writes`` each time: a
     report's notebook holds megabytes of outputs from its first cells, and validating and
     indenting it in pure Python as each cell starts and ends took two thirds of the command's
-    CPU. The run's last writes are ``nbformat.writes``: the file it leaves is nbformat's own."""
-    from torinvest.report import kernel
+    CPU; a long output (plotly.js) is serialized once, not at each later save. The run's last
+    writes are ``nbformat.writes``: the file it leaves is nbformat's own."""
+    from torinvest.report import kernel, saves
 
     writes: list[object] = []
     nbformat_writes = nbformat.writes
@@ -202,10 +203,21 @@ def test_the_notebook_is_saved_as_each_cell_starts_and_by_nbformat_at_the_end(
         return nbformat_writes(nb, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(nbformat, "writes", counted)
+    serialized: list[int] = []  # orjson's long serializations (the long output's)
+    orjson_dumps = orjson.dumps
+
+    def counted_dumps(value: object, *args: object, **kwargs: object) -> bytes:
+        data = orjson_dumps(value, *args, **kwargs)  # type: ignore[arg-type]
+        if len(data) >= saves.KEPT_CHARS:
+            serialized.append(len(data))
+        return data
+
+    monkeypatch.setattr(orjson, "dumps", counted_dumps)
     notebook, out, seen = tmp_path / "in.ipynb", tmp_path / "out.ipynb", tmp_path / "seen"
     nb = nbformat.v4.new_notebook()
+    long = f"from IPython.display import HTML\nHTML('<b>' + 'x' * {saves.KEPT_CHARS} + '</b>')"
     nb.cells = [
-        nbformat.v4.new_code_cell("print('first')"),
+        nbformat.v4.new_code_cell(f"print('first')\n{long}"),
         nbformat.v4.new_code_cell(f"import shutil\nshutil.copy({str(out)!r}, {str(seen)!r})"),
         nbformat.v4.new_code_cell("6 * 7"),
     ]
@@ -219,6 +231,7 @@ def test_the_notebook_is_saved_as_each_cell_starts_and_by_nbformat_at_the_end(
     status = [c.metadata.papermill["status"] for c in during.cells]
     assert status == ["completed", "running", "pending"]
     assert len(writes) < len(nb.cells), "nbformat.writes ran as cells started and ended"
+    assert len(serialized) == 1, "the long output was serialized at each save"
     ran = out.read_text()
     assert ran == nbformat_writes(nbformat.reads(ran, as_version=4))
     assert nbformat.reads(ran, as_version=4).cells[-1].outputs[0]["data"]["text/plain"] == "42"

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from torinvest.options import CELL_TIMEOUT
+from torinvest.report.saves import NotebookSaves
 
 if TYPE_CHECKING:
     import nbformat
@@ -119,12 +120,12 @@ def _engine() -> str:
     whole notebook. A report's notebook holds plotly.js and the tables' code from its first
     cells (over 6 MB): those 84 writes took 2.8 s of CPU in a report of the sample case, two
     thirds of what the command spent (its kernel: 4.4 s). Here they are the notebook written by
-    orjson (valid nbformat JSON, unindented: 10 times cheaper), still one as each cell starts
-    and ends, so a run killed outright leaves every cell that ran. The save at the end of a run (papermill's ``notebook_complete``: run after a failing
+    orjson (valid nbformat JSON, unindented: 10 times cheaper; its long outputs serialized once,
+    :class:`~torinvest.report.saves.NotebookSaves`), still one as each cell starts and ends, so
+    a run killed outright leaves every cell that ran. The save at the end of a run (papermill's ``notebook_complete``: run after a failing
     cell, a dead kernel, a timeout or Ctrl-C too) and papermill's own final writes stay
     ``nbformat.writes``: a report's report.ipynb is written as before.
     """
-    import orjson
     from papermill.engines import (
         NBClientEngine,
         NotebookExecutionManager,
@@ -134,18 +135,21 @@ def _engine() -> str:
 
     class CheapSavesManager(NotebookExecutionManager):  # type: ignore[misc]
         final = False
+        saves: NotebookSaves | None = None
 
         @catch_nb_assignment  # type: ignore[misc]
         def save(self, **kwargs: Any) -> None:
             if self.final or not self.output_path:
                 super().save(**kwargs)
                 return
+            self.saves = self.saves or NotebookSaves()
             try:
-                data = orjson.dumps(self.nb)
+                pieces = self.saves.pieces(self.nb)
             except TypeError:  # a value orjson does not write (none from a kernel's messages)
                 super().save(**kwargs)
                 return
-            Path(self.output_path).write_bytes(data)
+            with open(self.output_path, "wb") as f:
+                f.writelines(pieces)
             self.last_save_time = self.now()
 
         @catch_nb_assignment  # type: ignore[misc]
