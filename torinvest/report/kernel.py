@@ -122,9 +122,11 @@ def _engine() -> str:
     thirds of what the command spent (its kernel: 4.4 s). Here they are the notebook written by
     orjson (valid nbformat JSON, unindented: 10 times cheaper; its long outputs serialized once,
     :class:`~torinvest.report.saves.NotebookSaves`), still one as each cell starts and ends, so
-    a run killed outright leaves every cell that ran. The save at the end of a run (papermill's ``notebook_complete``: run after a failing
-    cell, a dead kernel, a timeout or Ctrl-C too) and papermill's own final writes stay
-    ``nbformat.writes``: a report's report.ipynb is written as before.
+    a run killed outright leaves every cell that ran. The save at the end of the run
+    (papermill's ``notebook_complete``, after a failing cell, a dead kernel, a timeout or Ctrl-C
+    too) is one of them: it is never the file the run leaves, which is papermill's last write
+    (``nbformat.writes``, after a failing cell too), or :func:`_execute`'s (the run stopped), or
+    none (Ctrl-C: the partial file is removed). report.ipynb is written by nbformat, as before.
     """
     from papermill.engines import (
         NBClientEngine,
@@ -134,12 +136,11 @@ def _engine() -> str:
     )
 
     class CheapSavesManager(NotebookExecutionManager):  # type: ignore[misc]
-        final = False
         saves: NotebookSaves | None = None
 
         @catch_nb_assignment  # type: ignore[misc]
         def save(self, **kwargs: Any) -> None:
-            if self.final or not self.output_path:
+            if not self.output_path:
                 super().save(**kwargs)
                 return
             self.saves = self.saves or NotebookSaves()
@@ -151,11 +152,6 @@ def _engine() -> str:
             with open(self.output_path, "wb") as f:
                 f.writelines(pieces)
             self.last_save_time = self.now()
-
-        @catch_nb_assignment  # type: ignore[misc]
-        def notebook_complete(self, **kwargs: Any) -> None:
-            self.final = True
-            super().notebook_complete(**kwargs)
 
     class CheapSavesEngine(NBClientEngine):  # type: ignore[misc]
         @classmethod
