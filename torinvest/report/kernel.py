@@ -30,9 +30,10 @@ KERNEL_START_TIMEOUT = 120
 KERNEL_START_ATTEMPTS = 3
 #: How the kernel is stopped once the notebook has run (nbclient's ``shutdown_kernel``):
 #: killed, not asked to exit. Its cells have written every file by then, and what a graceful
-#: exit does after them (atexit hooks, tearing down pandas, plotly, boto3…: 0.2-0.3 s of CPU)
-#: is of no use to the report: nbclient waited for it, up to 2.5 s and a SIGTERM, before it
-#: saved the notebook (0.4 s on a quiet machine, 3 s under load). Files the notebook's code
+#: exit does after them (atexit hooks, tearing down pandas, plotly, boto3…: 0.2-0.3 s of CPU
+#: after the first cell's imports alone, about 1 s after a whole report on a busy machine) is
+#: of no use to the report: nbclient waited for it, up to 2.5 s and a SIGTERM, before it saved
+#: the notebook (0.4 s on a quiet machine, 3.5 s under load). Files the notebook's code
 #: makes for itself are removed by that code (``with``, ``finally``), not at the kernel's exit.
 KERNEL_SHUTDOWN = "immediate"
 
