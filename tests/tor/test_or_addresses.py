@@ -154,7 +154,7 @@ def test_an_investigation_says_it_in_every_surface(tmp_path: Path, engine: str) 
     # the per-IP table and per_ip.csv
     shown = display.per_ip_frame(inv)
     cells = dict(zip(shown["source_ip"], shown["tor"], strict=True))
-    assert cells[NOT_LISTED] == f"not Tor: {tor.OR_ONLY_TEXT}"
+    assert cells[NOT_LISTED] == tor.OR_ONLY_LABEL
     assert cells["10.248.16.43"] == "not Tor"  # private: never an exit, no caveat
     assert cells["185.220.101.34"] == "Tor"
     report.export_tables(inv, tmp_path)

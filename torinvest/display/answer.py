@@ -399,6 +399,7 @@ def _mattered_html(inv: Investigation) -> str:
             "target": found["target"] if "target" in found.columns else None,
             "source_ip": found["source_ip"],
             "tor": found["tor"],
+            "tor_caveat": found["tor_caveat"] if "tor_caveat" in found.columns else None,
             "result": call_results(found),
             "category": found["category"],
         }
@@ -506,7 +507,7 @@ def password_lines(inv: Investigation) -> list[str]:
             signs = "; ".join(
                 f"{_e(s.result or 'result not recorded')} at {_time(s.event_time)} from "
                 f"<code>{_e(s.source_ip)}</code> "
-                f"({'Tor' if s.tor else 'not Tor' if s.tor is False else 'Tor unknown'}, MFA "
+                f"({tor.status_label(s.tor, s.tor_caveat, unknown='Tor unknown')}, MFA "
                 f"{_e(s.mfa_used or 'unknown')})"
                 for s in u.sign_ins
             )
