@@ -114,7 +114,7 @@ from torinvest.reading import NOT_SEARCHED_COUNTED as NOT_SEARCHED_COUNTED
 from torinvest.reading import activity_gaps, impaired_of
 from torinvest.reading import key_origin as origin_of
 from torinvest.schema import iso_utc
-from torinvest.shown import Part, cut_fields, listed_total, part_of
+from torinvest.shown import Part, cut_fields, cut_prose_fields, listed_total, part_of
 from torinvest.sources.logs import KnownRegions
 from torinvest.sources.lookup import DELIVERY_MARGIN
 from torinvest.sources.records import is_unfollowed
@@ -1295,7 +1295,13 @@ def provenance(inv: Investigation) -> dict[str, Any]:
 
 
 def summary(inv: Investigation, verdict: dict[str, Any] | None = None) -> dict[str, Any]:
-    """``summary.json``: the machine-readable result a ticket system stores (docs/DESIGN.md)."""
+    """``summary.json``: the machine-readable result a ticket system stores (docs/DESIGN.md).
+    Its prose fields (``why``, ``problem``, ``detail``) are cut around their commands
+    (:func:`torinvest.shown.cut_prose`: attacker-written values inside them cannot make it huge)."""
+    return cut_prose_fields(_summary(inv, verdict))
+
+
+def _summary(inv: Investigation, verdict: dict[str, Any] | None) -> dict[str, Any]:
     f, k = inv.finding, inv.key
     v = verdict or {}
     # a busy key's lists are parts (torinvest.shown): "lists" gives what they are parts of

@@ -22,6 +22,7 @@ from torinvest.display.markup import (
     _kv,
     _list,
     _present,
+    _prose,
     _shown,
     _time,
     display_frame,
@@ -383,7 +384,7 @@ def data_issues(
     every = [*(findings.issues if findings is not None else []), *inv.data_issues]
     denied = [i for i in dict.fromkeys(every) if _is_denied(i)]
     shown = issues[:MAX_ISSUES_SHOWN]
-    items = [f"<code>{_e(i.source)}</code>: {_e(i.problem)}" for i in shown]
+    items = [f"<code>{_e(i.source)}</code>: {_prose(i.problem)}" for i in shown]
     more = len(issues) - len(shown)
     if more:
         items.append(f"… and {more:,} more (see summary.json)")

@@ -26,6 +26,7 @@ from torinvest.display.markup import (
     _e,
     _kv,
     _list,
+    _prose,
     _time,
     display_frame,
     frame_html,
@@ -58,7 +59,7 @@ def score_card(inv: Investigation) -> HTML:
         analysis.INCOMPLETE: "ti-warn",
         analysis.NO_BASELINE: "ti-warn",
     }.get(s.band, "")
-    reasons = [f"<b>{_e(r.name)}</b> (+{_e(r.weight)}): {_e(r.detail)}" for r in s.reasons] or [
+    reasons = [f"<b>{_e(r.name)}</b> (+{_e(r.weight)}): {_prose(r.detail)}" for r in s.reasons] or [
         "no weighted signal"
     ]
     figure = (
@@ -137,7 +138,7 @@ def _unfollowed_html(inv: Investigation) -> str:
         f"<p><b>Not every derived key was followed</b>: keys minted after "
         f"{MAX_DERIVED_ROUNDS} rounds of role chaining are not listed here and their calls "
         "are <b>not</b> in the activity above, nor revoked by the plan: "
-        + "; ".join(f"<code>{_e(i.problem)}</code>" for i in unfollowed)
+        + "; ".join(f"<code>{_prose(i.problem)}</code>" for i in unfollowed)
         + "</p>"
     )
 

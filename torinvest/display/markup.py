@@ -12,7 +12,7 @@ from IPython.display import HTML
 
 from torinvest.grouping import status_label
 from torinvest.safety import UNSEEN, html_text, term_safe
-from torinvest.shown import Part, cut_text, limit, part_of
+from torinvest.shown import Part, cut_prose, cut_text, limit, part_of
 
 #: At most this many data issues are listed in the warning block (the rest are counted).
 MAX_ISSUES_SHOWN = 50
@@ -40,6 +40,13 @@ def _shown(value: Any, where: str = "") -> str:
     it is whole), then escaped. Never in :func:`_e` itself: commands and identifiers an analyst
     copies stay whole."""
     return _e(cut_text(value, where=where))
+
+
+def _prose(value: Any) -> str:
+    """A prose value (a data issue's problem, a signal's detail, a ``why``) shown in a card: its
+    text around backticked commands cut (:func:`torinvest.shown.cut_prose`, as in
+    ``summary.json``), its commands whole; then escaped."""
+    return _e(cut_prose(value))
 
 
 def _time(value: Any) -> str:

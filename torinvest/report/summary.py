@@ -32,6 +32,7 @@ from torinvest.pivot import SUMMARY_PROPERTIES as PIVOT_SUMMARY
 from torinvest.report.folders import EVENTS_CSV, PER_IP_CSV, _write_bytes
 from torinvest.safety import json_inert_bytes
 from torinvest.schema import PER_IP_LIST_COUNTS
+from torinvest.shown import cut_prose_fields
 from torinvest.sources.records.origin import ORIGIN_STATUSES
 from torinvest.verdict import STATUSES, read_ledger
 
@@ -463,7 +464,7 @@ def summary_data(
     elif (verdict or {}).get("ledger"):
         torn = read_ledger(verdict["ledger"])[1]  # type: ignore[index]
     issues = report_issues(inv, findings, torn)
-    data["data_issues"] = [i.to_dict() for i in issues]
+    data["data_issues"] = cut_prose_fields([i.to_dict() for i in issues])  # as summary's
     state, why = reading_of(issues, inv.totals()["total"])
     data["reading"] = {"state": state, "text": reading_text(state, len(issues), why)}
     return data
