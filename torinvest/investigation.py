@@ -114,7 +114,7 @@ from torinvest.reading import NOT_SEARCHED_COUNTED as NOT_SEARCHED_COUNTED
 from torinvest.reading import activity_gaps, impaired_of
 from torinvest.reading import key_origin as origin_of
 from torinvest.schema import iso_utc
-from torinvest.shown import Part, cut_fields, cut_prose_fields, listed_total, part_of
+from torinvest.shown import Part, cut_fields, cut_prose, cut_prose_fields, listed_total, part_of
 from torinvest.sources.logs import KnownRegions
 from torinvest.sources.lookup import DELIVERY_MARGIN
 from torinvest.sources.records import is_unfollowed
@@ -450,8 +450,11 @@ def or_only_ips(
     relays by their OR address (:func:`tor.or_only`, asked as :func:`with_tor` asked)."""
     if not len(frame) or "tor" not in frame.columns or not len(per_ip):
         return frozenset()
-    tolerance, span = _tor_probe(frame, tolerance_hours)
-    mask = tor.or_only(frame, lists, tolerance, span=span)
+    if "tor_caveat" in frame.columns:  # with_tor's (the one rule): not asked again
+        mask = frame["tor_caveat"].eq(OR_ONLY_CAVEAT).fillna(False).to_numpy(dtype=bool)
+    else:
+        tolerance, span = _tor_probe(frame, tolerance_hours)
+        mask = tor.or_only(frame, lists, tolerance, span=span)
     if not mask.any():
         return frozenset()
     weak = set(canonical_column(frame["source_ip"])[mask].dropna().astype(str))
@@ -915,8 +918,8 @@ def reading_of(issues: Sequence[DataIssue], events: int) -> tuple[str, str | Non
     issues), :data:`READING_NO_EVENTS` or :data:`READING_COMPLETE` — and, when it could not
     look, why."""
     unread = [i.problem for i in issues if i.source == NOTHING_READ_SOURCE]
-    if unread:
-        return READING_COULD_NOT_LOOK, unread[0]
+    if unread:  # prose: cut as summary.json's problems are (read back from it: the same)
+        return READING_COULD_NOT_LOOK, cut_prose(unread[0])
     if issues:
         return READING_INCOMPLETE, None
     return (READING_NO_EVENTS if events == 0 else READING_COMPLETE), None

@@ -134,10 +134,23 @@ def cut_prose(value: Any, name: str = "text_chars", *, where: str = "") -> Any:
         return value
     out, at = [], 0
     for m in _COMMAND_RE.finditer(value):
-        out += [cut_text(value[at : m.start()], name, where=where), m.group()]
+        out += [_cut_run(value[at : m.start()], name, where), m.group()]
         at = m.end()
-    out.append(cut_text(value[at:], name, where=where))
+    out.append(_cut_run(value[at:], name, where))
     return "".join(out)
+
+
+def _cut_run(text: str, name: str, where: str) -> str:
+    """A run of prose cut by :func:`cut_text` — unless it was cut already (its mark right after
+    the limit): prose read back from ``summary.json`` is cut once, not twice."""
+    cap, mark = limit(name), f"{CUT_MARK} [cut: "
+    if (
+        text[cap : cap + len(mark)] == mark
+        and text.endswith("]")
+        and "]" not in text[cap : len(text) - 1]
+    ):
+        return text
+    return cut_text(text, name, where=where)
 
 
 def cut_prose_fields(node: Any, *, where: str = "") -> Any:

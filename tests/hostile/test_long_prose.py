@@ -42,6 +42,7 @@ def test_prose_is_cut_around_its_commands() -> None:
     cut = cut_prose(prose)
     assert len(cut) < 4 * CAP and cut.count("… [cut: ") == 2 and cut.endswith("characters]")
     runnable(cut)
+    assert cut_prose(cut) == cut  # read back from summary.json: cut once, not twice
     assert cut_prose("short `x` text") == "short `x` text"
     assert cut_prose(12) == 12
 
