@@ -19,7 +19,7 @@ from torinvest import display, report
 from torinvest.case import sample_case
 from torinvest.errors import DataIssue, InputError
 from torinvest.investigation import report_dir_name
-from torinvest.tor import OR_ONLY_TEXT, or_only_note
+from torinvest.tor import OR_ONLY_LABEL, or_only_note
 from torinvest.verdict import read_ledger
 
 STORY = orjson.loads((sample_case().root / "STORY.json").read_bytes())
@@ -412,7 +412,7 @@ def test_report_of_the_sample_case(tmp_path: Path) -> None:
     assert data["reading_notes"] == [or_only_note(1)]
     weak = [s["ip"] for s in data["source_ips"] if s.get("tor_caveat") == "or_addresses_only"]
     assert weak == ["167.99.201.43"]
-    assert f"not Tor: {OR_ONLY_TEXT}" in (out / "report.html").read_text(encoding="utf-8")
+    assert OR_ONLY_LABEL in (out / "report.html").read_text(encoding="utf-8")
     # its background (Stratus Red Team, run by bert-jan) creates trails in the window and
     # deletes them, with their buckets: not the trail read — nothing said of them
     assert not [e for e in data["impaired_logging"] if e["another_principal"]]
