@@ -38,11 +38,10 @@ from torinvest.sources.records import (
     MAX_DERIVED_ROUNDS,
     DerivedKey,
     early_use_issues,
-    empty_frame,
     follow_minted,
     frame_from_tables,
-    normalize_records,
 )
+from torinvest.sources.records.frame import frames_one_after_another
 from torinvest.sources.records.origin import mints_of, own_rows
 from torinvest.sources.records.passwords import (
     MAX_PASSWORD_ROUNDS,
@@ -53,6 +52,7 @@ from torinvest.sources.records.passwords import (
     sign_ins,
     with_mfa,
 )
+from torinvest.sources.records.table import records_table
 
 log = logging.getLogger(__name__)
 #: How many times :func:`load_logs` re-reads the files for keys minted by minted keys.
@@ -459,13 +459,10 @@ def _watched_frame(
         if isinstance(ident, dict) and ident.get("accessKeyId") in keys:
             continue
         by_file.setdefault(name, []).append(rec)
-    frames = [normalize_records(recs, source=SOURCE, origin=name) for name, recs in by_file.items()]
-    frame = (
-        pd.concat(frames, ignore_index=True)
-        if len(frames) > 1
-        else frames[0]
-        if frames
-        else empty_frame()
+    # each file's records by themselves (copies dropped, in time order), the files one after
+    # the other: converted once (a frame a file, concatenated, was half an `events` run)
+    frame = frames_one_after_another(
+        [records_table(recs, source=SOURCE, origin=name) for name, recs in by_file.items()]
     )
     if len(frame) and (narrowing.start is not None or narrowing.end is not None):
         times = frame["event_time"]
