@@ -87,33 +87,6 @@ def frame_from_tables(
     return frame
 
 
-def frames_one_after_another(tables: Sequence[pa.Table]) -> pd.DataFrame:
-    """``pd.concat`` of the frame of each table (:func:`frame_from_tables`: its copies of a
-    record dropped, its rows in event_time order), converted to pandas once: a frame a table
-    and their concatenation cost ~50 ms a table, however few its rows. The same frame, dtypes
-    too: as ``pd.concat`` does, a categorical column stays one (categories in the first table's
-    order) where every table holds the same values, and becomes text where they differ."""
-    pieces = []
-    for t in tables:
-        if not t.num_rows:
-            continue
-        t = t.unify_dictionaries()
-        order, _ = _row_order(t)
-        pieces.append(t if order is None else t.take(pa.array(order)))
-    if len(pieces) < 2:
-        return frame_from_tables(pieces)
-    ends = np.cumsum([p.num_rows for p in pieces])
-    table = pa.concat_tables(pieces).unify_dictionaries()
-    del pieces
-    frame = _converted({name: table.column(name) for name in table.column_names}, None, None)
-    for name in CATEGORY_COLUMNS:
-        codes = np.asarray(frame[name].cat.codes)
-        held = [frozenset(np.unique(c[c >= 0]).tolist()) for c in np.split(codes, ends[:-1])]
-        if any(h != held[0] for h in held[1:]):
-            frame[name] = frame[name].astype(frame[name].cat.categories.dtype)
-    return frame
-
-
 def _converted(
     columns: dict[str, pa.ChunkedArray],
     order: np.ndarray | None,
