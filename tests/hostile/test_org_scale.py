@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import gzip
 import json
 import re
@@ -61,8 +62,14 @@ def case_files() -> list[Path]:
 
 
 def reference(**kwargs: Any) -> pd.DataFrame:
-    """The sample case read from its folder: what every other path must give."""
-    return load_logs(CASE.cloudtrail, progress=False, **kwargs).frame
+    """The sample case read from its folder: what every other path must give (read once per
+    process for each set of arguments; each caller gets a copy of its own)."""
+    return _reference(tuple(sorted(kwargs.items()))).copy()
+
+
+@functools.cache
+def _reference(kwargs: tuple[tuple[str, Any], ...]) -> pd.DataFrame:
+    return load_logs(CASE.cloudtrail, progress=False, **dict(kwargs)).frame
 
 
 def same_events(got: pd.DataFrame, ref: pd.DataFrame) -> None:
