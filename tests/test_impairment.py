@@ -603,12 +603,21 @@ def admin_case(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def test_the_investigation_reads_another_principals_stop_as_incomplete(admin_case: Path) -> None:
+@pytest.fixture(scope="module")
+def admin_investigation(admin_case: Path) -> investigation.Investigation:
+    """The sample finding investigated over :func:`admin_case` with the file loader (the
+    default engine), once for the tests that read it."""
+    return investigation.investigate(
+        FINDING, investigation.sources_from_parameters(case_dir=str(admin_case), engine="files")
+    )
+
+
+def test_the_investigation_reads_another_principals_stop_as_incomplete(
+    admin_investigation: investigation.Investigation,
+) -> None:
     """Was: nothing — the file loader kept the key's records only, so bert-jan's StopLogging of
     the trail read and GuardDuty disabled were never seen, and the reading said complete."""
-    inv = investigation.investigate(
-        FINDING, investigation.sources_from_parameters(case_dir=str(admin_case))
-    )
+    inv = admin_investigation
     assert "StopLogging" not in set(inv.events["event_name"].astype(str))  # not the key's
     [stopped] = [i for i in inv.data_issues if i.source == CLOUDTRAIL_SOURCE]
     assert stopped.problem.startswith(
@@ -623,7 +632,7 @@ def test_the_investigation_reads_another_principals_stop_as_incomplete(admin_cas
 
 
 def test_the_duckdb_engine_reads_another_principals_stop_as_the_file_loader(
-    admin_case: Path,
+    admin_case: Path, admin_investigation: investigation.Investigation
 ) -> None:
     """Was: "not looked for: only the file loader reads them" — DuckDB and Athena now read
     anyone else's calls that impair logging with one more query: the same issues, the same
@@ -631,8 +640,13 @@ def test_the_duckdb_engine_reads_another_principals_stop_as_the_file_loader(
     said = {}
     engine = "duckdb"
     for kind in ("files", engine):
-        inv = investigation.investigate(
-            FINDING, investigation.sources_from_parameters(case_dir=str(admin_case), engine=kind)
+        inv = (
+            admin_investigation
+            if kind == "files"
+            else investigation.investigate(
+                FINDING,
+                investigation.sources_from_parameters(case_dir=str(admin_case), engine=kind),
+            )
         )
         data = investigation.summary(inv)
         impaired = [

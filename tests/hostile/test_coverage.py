@@ -7,6 +7,7 @@ the file loader and DuckDB. Catalogue: docs/hostile-inputs.md, "Regions and days
 from __future__ import annotations
 
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -33,6 +34,20 @@ def notes(err: str) -> list[str]:
     return [line for line in err.splitlines() if line.startswith("torinvest: note:")]
 
 
+def _upload(moto: str, bucket: str, files: dict[str, Path]) -> None:
+    """``bucket`` made on moto, holding each file at its key (set-up, not the code under test:
+    the puts run side by side, as tests/hostile/test_org_scale.py's ``upload``)."""
+    s3 = boto3.client("s3", endpoint_url=moto, region_name="us-east-1")
+    s3.create_bucket(Bucket=bucket)
+    with ThreadPoolExecutor(8) as pool:
+        list(
+            pool.map(
+                lambda kv: s3.put_object(Bucket=bucket, Key=kv[0], Body=kv[1].read_bytes()),
+                files.items(),
+            )
+        )
+
+
 @pytest.fixture(params=["local", "s3"])
 def trail(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """The sample case's trail (us-east-1, eu-west-1, ap-southeast-1 on 2023-07-10 only): its
@@ -43,11 +58,8 @@ def trail(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return str(tmp_path / "ct")
     moto = request.getfixturevalue("moto")
     request.getfixturevalue("monkeypatch").setenv("MOTO_ACCOUNT_ID", ACCOUNT)
-    s3 = boto3.client("s3", endpoint_url=moto, region_name="us-east-1")
-    s3.create_bucket(Bucket="trail")
-    for f in sorted(CASE.cloudtrail.rglob("*.json.gz")):
-        key = f.relative_to(CASE.cloudtrail).as_posix()
-        s3.put_object(Bucket="trail", Key=key, Body=f.read_bytes())
+    files = sorted(CASE.cloudtrail.rglob("*.json.gz"))
+    _upload(moto, "trail", {f.relative_to(CASE.cloudtrail).as_posix(): f for f in files})
     return "s3://trail/"
 
 
@@ -332,6 +344,12 @@ def _trail_with_a_hole(root: Path) -> Path:
     return root
 
 
+@pytest.fixture(scope="module")
+def hole_trail(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """:func:`_trail_with_a_hole`, written once for the module's tests, which only read it."""
+    return _trail_with_a_hole(tmp_path_factory.mktemp("hole") / "ct")
+
+
 def _athena_over(fake_aws: object, trail: Path, key: str, max_rows: int = DEFAULT_MAX_ROWS) -> None:
     """The fake Athena answering as a table over ``trail`` would: the queries of the key's
     activity with what DuckDB answers them over the same files (in the order Athena runs
@@ -384,7 +402,7 @@ def _day_two_not_read(act: object) -> None:
 @pytest.mark.parametrize("key", [KEY, NOBODY], ids=["events", "no-events"])
 @pytest.mark.parametrize("engine", ["files", "duckdb", "athena"])
 def test_a_day_the_trail_logged_nothing_is_not_read_in_every_engine(
-    tmp_path: Path, fake_aws: object, engine: str, key: str, account: str | None
+    hole_trail: Path, fake_aws: object, engine: str, key: str, account: str | None
 ) -> None:
     """A three-day window, the key's calls on days 1 and 3, nothing logged on day 2: every
     engine says day 2 was not read (the reading "incomplete"), with or without events, with or
@@ -392,7 +410,7 @@ def test_a_day_the_trail_logged_nothing_is_not_read_in_every_engine(
     probe ran only when no event of the account matched, or with --regions): complete."""
     from torinvest.events import EngineOptions, load_activity
 
-    trail = _trail_with_a_hole(tmp_path / "ct")
+    trail = hole_trail
     window = {k: pd.Timestamp(v) for k, v in WINDOW.items()}
     if engine == "athena":
         _athena_over(fake_aws, trail, key)
@@ -412,13 +430,13 @@ def test_a_day_the_trail_logged_nothing_is_not_read_in_every_engine(
 @pytest.mark.parametrize("account", [FINDING_ACCOUNT, None], ids=["account", "no-account"])
 @pytest.mark.parametrize("engine", ["duckdb", "athena"])
 def test_a_day_the_trail_logged_nothing_is_not_read_when_counted_in_the_engine(
-    tmp_path: Path, fake_aws: object, engine: str, account: str | None
+    hole_trail: Path, fake_aws: object, engine: str, account: str | None
 ) -> None:
     """The same hole, the key's calls more than the row limit (counted in the engine, only the
     sensitive calls as rows): day 2 is said as not read by both engines."""
     from torinvest.events import EngineOptions, load_activity
 
-    trail = _trail_with_a_hole(tmp_path / "ct")
+    trail = hole_trail
     window = {k: pd.Timestamp(v) for k, v in WINDOW.items()}
     if engine == "athena":
         _athena_over(fake_aws, trail, KEY, max_rows=10)
@@ -558,11 +576,8 @@ def test_the_findings_region_is_judged_on_s3_when_the_enabled_regions_are_not_kn
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
     fake_aws.fail("ec2", "*", "RequestExpired", operation="DescribeRegions")
     case = _case(tmp_path / "case", ("ap-southeast-1", "eu-west-1"))
-    s3 = boto3.client("s3", endpoint_url=moto, region_name="us-east-1")
-    s3.create_bucket(Bucket="trail")
-    for f in sorted((case / "cloudtrail").rglob("*.json.gz")):
-        key = f.relative_to(case / "cloudtrail").as_posix()
-        s3.put_object(Bucket="trail", Key=key, Body=f.read_bytes())
+    files = sorted((case / "cloudtrail").rglob("*.json.gz"))
+    _upload(moto, "trail", {f.relative_to(case / "cloudtrail").as_posix(): f for f in files})
     shutil.rmtree(case / "cloudtrail")
     issues, _reading, total = _investigate(case, engine, logs="s3://trail/")
     assert total == 4
@@ -603,12 +618,13 @@ ORG = "o-aa111bb222"
 def _other_accounts_trail(moto: str, org: bool) -> str:
     """The sample trail (account 218007301253's) in a bucket of the reader's account, as an
     account trail or under an organization trail's ``AWSLogs/<o-id>/``: its URL."""
-    s3 = boto3.client("s3", endpoint_url=moto, region_name="us-east-1")
-    s3.create_bucket(Bucket="archive")
     head = f"AWSLogs/{ORG}/" if org else "AWSLogs/"
-    for f in sorted(CASE.cloudtrail.rglob("*.json.gz")):
-        key = head + f.relative_to(CASE.cloudtrail / "AWSLogs").as_posix()
-        s3.put_object(Bucket="archive", Key=key, Body=f.read_bytes())
+    files = sorted(CASE.cloudtrail.rglob("*.json.gz"))
+    _upload(
+        moto,
+        "archive",
+        {head + f.relative_to(CASE.cloudtrail / "AWSLogs").as_posix(): f for f in files},
+    )
     return f"s3://archive/{head}{ACCOUNT}/CloudTrail/"
 
 
