@@ -33,6 +33,7 @@ import sqlglot
 from tests.cli_run import issues, run
 from tests.fake_aws import FakeAws
 from tests.fake_aws.recording_proxy import RecordingProxy, Seen
+from tests.moto_s3 import put_objects
 from torinvest import display, investigation
 from torinvest.case import sample_case
 from torinvest.errors import EXIT_COULD_NOT_LOOK, DataIssue, OptionsError, group_issues
@@ -128,19 +129,6 @@ def upload(moto: str, bucket: str, files: dict[str, bytes]) -> None:
         list(
             pool.map(lambda kv: s3.put_object(Bucket=bucket, Key=kv[0], Body=kv[1]), files.items())
         )
-
-
-def put_in_moto(bucket: str, files: dict[str, bytes]) -> None:
-    """``files`` written into ``bucket`` (made by :func:`upload` first) straight into moto's S3
-    backend, in the sample trail's account (the ``proxy`` fixture's ``MOTO_ACCOUNT_ID``): moto's
-    server runs in this process (tests/conftest.py), so the objects are listed and served as
-    if PUT. Set-up at a scale where a PUT each would cost seconds; the code under test still
-    reads them through the server."""
-    from moto.s3.models import s3_backends
-
-    backend = s3_backends[ACCOUNT]["aws"]
-    for key, body in files.items():
-        backend.put_object(bucket, key, body)
 
 
 def case_objects(prefix: str = "") -> dict[str, bytes]:
@@ -607,7 +595,7 @@ def test_thousands_of_denials_are_one_line(
         for i in range(1200)
     }
     upload(moto, "trail", case_objects())
-    put_in_moto("trail", many)
+    put_objects("trail", ((key, body, {}) for key, body in many.items()))
     _deny(proxy, "Z_0000")  # every one of the 1,200 (their names end in Z_0000…)
     code, out, err = run(
         "events", "--logs", "s3://trail/AWSLogs/", "--access-key", KEY, *WINDOW,
