@@ -200,12 +200,34 @@ def _no_sightings(inv: Investigation) -> Investigation:
     return dataclasses.replace(inv, key=dataclasses.replace(inv.key, seen_from=SEEN_FALLBACK))
 
 
-def test_no_events_could_not_look_and_nothing_to_read_read_differently(tmp_path: Path) -> None:
+@dataclasses.dataclass(frozen=True)
+class EmptyReadings:
+    """The investigations of three case folders holding no call of the key: a log file of
+    others' calls only (``missed``: GuardDuty saw calls it does not hold), one that cannot be
+    read (``failed``) and no log file at all (``nothing``)."""
+
+    missed: Investigation
+    failed: Investigation
+    nothing: Investigation
+
+
+@pytest.fixture(scope="module")
+def empty(tmp_path_factory: pytest.TempPathFactory) -> EmptyReadings:
+    """Made once for the module's tests that only read them (each copies what it changes)."""
+    tmp = tmp_path_factory.mktemp("empty")
     name, data = _background_file()
-    missed = _investigate(_case_with(tmp_path / "none", {name: data}))
+    return EmptyReadings(
+        missed=_investigate(_case_with(tmp / "none", {name: data})),
+        failed=_investigate(_case_with(tmp / "failed", {"broken.json.gz": data[:200]})),
+        nothing=_investigate(_case_with(tmp / "nothing", {})),
+    )
+
+
+def test_no_events_could_not_look_and_nothing_to_read_read_differently(
+    empty: EmptyReadings,
+) -> None:
+    missed, failed, nothing = empty.missed, empty.failed, empty.nothing
     none = _no_sightings(missed)
-    failed = _investigate(_case_with(tmp_path / "failed", {"broken.json.gz": data[:200]}))
-    nothing = _investigate(_case_with(tmp_path / "nothing", {}))
     denied_issue = DataIssue("lookup:us-east-1", "access denied: cloudtrail:LookupEvents")
     denied = dataclasses.replace(
         none, activity=dataclasses.replace(none.activity, issues=[denied_issue])
@@ -261,7 +283,7 @@ def _chart_texts(figure: object) -> list[str]:
 
 
 def test_every_empty_chart_table_and_card_says_what_the_activity_amounts_to(
-    tmp_path: Path,
+    empty: EmptyReadings,
 ) -> None:
     """No event read because sources failed, access was refused or nothing was there to read:
     the five charts, the per-IP table, the sensitive calls, the derived keys (card and answer)
@@ -270,11 +292,8 @@ def test_every_empty_chart_table_and_card_says_what_the_activity_amounts_to(
     its activity" and ``followed`` whatever the activity card said ("Not allowed to look")."""
     from torinvest import charts
 
-    name, data = _background_file()
-    missed = _investigate(_case_with(tmp_path / "none", {name: data}))
+    missed, failed, nothing = empty.missed, empty.failed, empty.nothing
     none = _no_sightings(missed)
-    failed = _investigate(_case_with(tmp_path / "failed", {"broken.json.gz": data[:200]}))
-    nothing = _investigate(_case_with(tmp_path / "nothing", {}))
     denied_issue = DataIssue("lookup:us-east-1", "access denied: cloudtrail:LookupEvents")
     denied = dataclasses.replace(
         none, activity=dataclasses.replace(none.activity, issues=[denied_issue])
@@ -673,7 +692,9 @@ def test_calls_of_unknown_tor_status_never_score_low(tmp_path: Path) -> None:
         assert "· low" not in shown and "band: low" not in shown
 
 
-def test_the_reading_reads_the_same_on_the_card_summary_terminal_and_index(tmp_path: Path) -> None:
+def test_the_reading_reads_the_same_on_the_card_summary_terminal_and_index(
+    empty: EmptyReadings,
+) -> None:
     """LookupEvents refused in one region, the rest read holding no call: the activity card said
     "Not allowed to look" / "Could not look", summary.json and the index "incomplete: N data
     issue(s)". Now a partial reading is "incomplete" everywhere, "could not look" is for nothing
@@ -681,10 +702,9 @@ def test_the_reading_reads_the_same_on_the_card_summary_terminal_and_index(tmp_p
     from torinvest.report import one_line_summary
     from torinvest.report.batch import BatchEntry
 
-    name, data = _background_file()
     whole = _investigate(sample_case().root, SAMPLE_REGIONS)  # the case's regions: whole
-    missed = _investigate(_case_with(tmp_path / "none", {name: data}))  # none of GuardDuty's
-    nothing = _investigate(_case_with(tmp_path / "failed", {"broken.json.gz": data[:200]}))
+    missed = empty.missed  # none of GuardDuty's calls
+    nothing = empty.failed  # the one file unreadable: nothing read
     refused = DataIssue("lookup:eu-west-1", "access denied: cloudtrail:LookupEvents")
     partial = dataclasses.replace(
         missed, activity=dataclasses.replace(missed.activity, issues=[refused])

@@ -622,14 +622,28 @@ def test_a_run_stopped_by_the_kernel_keeps_every_section_that_ran(
     monkeypatch.setenv("PYTHONPATH", f"{inject}:{':'.join(sys.path[1:])}")
     monkeypatch.setenv("TI_TEST_STOP", how)
     out = tmp_path / "out"
-    # every cell has the timeout: the hang's must fire in the last cell, not in the
-    # investigation's on a loaded machine (8 s did, under load 15); a dying kernel needs none
-    timeout = 15 if how == "hang" else 120
+    # every cell has the run's timeout, and the hang's must fire in the last cell, not in the
+    # investigation's on a loaded machine (a 15 s timeout did, under load): the hanging cell
+    # alone waits less (nbclient's timeout for it), the others wait the run's timeout, which
+    # reaches every cell
+    from nbclient.client import NotebookClient
+
+    given: list[float | None] = []
+    cell_timeout = NotebookClient._get_timeout
+
+    def hang_waits_less(client: NotebookClient, cell: nbformat.NotebookNode | None) -> int | None:
+        timeout = cell_timeout(client, cell)
+        given.append(timeout)
+        hangs = cell is not None and cell.source.startswith("display.answer_first(")
+        return 2 if hangs and how == "hang" else timeout
+
+    monkeypatch.setattr(NotebookClient, "_get_timeout", hang_waits_less)
     options = report.RunOptions(
-        case_dir=_case(), ledger=str(tmp_path / "l.jsonl"), cell_timeout=timeout
+        case_dir=_case(), ledger=str(tmp_path / "l.jsonl"), cell_timeout=120
     )
     with pytest.raises(report.NotebookError) as caught:
         report.run_report(FINDING, out, options)
+    assert given and set(given) == {120}, given  # the run's timeout, for every cell
     failure = caught.value.run.failure
     assert failure is not None and failure.ename.startswith(ename)
     assert failure.section == "Files" and failure.code is not None

@@ -728,7 +728,9 @@ def to_trino(sql: str, *, pretty: bool = True) -> str:
     import sqlglot
 
     tree = sqlglot.parse_one(sql, read=SOURCE_DIALECT)
-    tree = tree.transform(_trino_content_key).transform(_trino_fixes)
+    # the tree is this call's own: changed in place, not deep-copied by each transform (the
+    # copies were a third of the translation's time, for every query sent to Athena)
+    tree = tree.transform(_trino_content_key, copy=False).transform(_trino_fixes, copy=False)
     return tree.sql(TRINO_DIALECT, pretty=pretty)
 
 
