@@ -139,6 +139,9 @@ def moto_server() -> Iterator[str]:
     """moto's server (S3, IAM, STS...) on a free loopback port; yields its URL."""
     from moto.server import ThreadedMotoServer  # slow to import: only when a test needs it
 
+    from tests.moto_s3 import quicken_moto
+
+    quicken_moto()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()

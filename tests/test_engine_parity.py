@@ -440,7 +440,7 @@ def differences(a: Activity, b: Activity, *, spelling: bool = False) -> list[str
     if (a.watched is None) != (b.watched is None):
         out.append(f"watched read: {a.watched is not None} != {b.watched is not None}")
     elif a.watched is not None and b.watched is not None:
-        # (the file loader's is a concat of a frame per file: categories become text there)
+        # (compared as text: each engine's categories are of what it read)
         wa, wb = (_texts(w) for w in (a.watched, b.watched))
         out += [f"watched {d}" for d in frame_differences(wa, wb)]
     return out

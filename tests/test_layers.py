@@ -53,7 +53,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("aws", "case", "export", "catalogue", "geo", "attack_tools"),
     # CloudTrail sources: records → the events frame (the pieces' columns, records → a piece,
     # minted keys, a log file's bytes → a piece, documents → records, pieces → the frame) ...
-    ("sources", "sources.records.columns", "sources.records.jsontext"),
+    ("sources", "sources.empty", "sources.records.columns", "sources.records.jsontext"),
     ("sources.records.table", "sources.records.derived", "sources.records.passwords"),
     ("sources.records.logfile", "sources.records.loggroup", "sources.records.origin"),
     ("sources.records.documents",),

@@ -17,7 +17,9 @@ the smallest time bucket its ``event_time`` (a bucket start) allows; the timelin
 
 The Tor status is read from the events frame's nullable boolean ``tor`` column (all unknown when
 the frame has none): an IP is "Tor" when any of its calls is ``tor`` True, "not Tor" when all are
-False, "Tor status unknown" otherwise. Tor IPs are labelled ``<ip> (Tor)``.
+False, "Tor status unknown" otherwise. Tor IPs are labelled ``<ip> (Tor)``. A "not Tor" IP some
+of whose calls are "not Tor" by OR-address lists only (the frame's ``tor_caveat``) is said so:
+"not Tor (OR-address lists only)" (:data:`~torinvest.grouping.OR_ONLY_LABEL`), its own colour.
 """
 
 from __future__ import annotations
@@ -32,8 +34,10 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from torinvest.grouping import (
+    OR_ONLY_LABEL,
     address_codes_and_labels,
     bucket_origin,
+    caveat_column,
     codes_and_labels,
     label_rank,
     pick_bucket,
@@ -58,9 +62,12 @@ HOVER_CHARS = 200
 MARKER_MAX_PX = 30
 MARKER_MIN_PX = 4
 
+#: The status of an IP "not Tor" by OR-address lists only (a key of the status dicts below).
+WEAK = "or_only"
 COLORS = {
     True: "#7b3294",  # Tor
     False: "#1f77b4",  # not Tor
+    WEAK: "#9ecae1",  # not Tor by OR-address lists only
     None: "#7f7f7f",  # unknown
     "failed": "#d62728",
     "succeeded": "#2ca02c",
@@ -68,7 +75,7 @@ COLORS = {
 }
 #: The calls-per-IP bars of calls whose outcome is not known (:mod:`torinvest.outcome`).
 OUTCOME_UNKNOWN_NAME = "outcome unknown"
-STATUS_NAMES = {True: "Tor exit", False: "not Tor", None: "Tor status unknown"}
+STATUS_NAMES = {True: "Tor exit", False: "not Tor", WEAK: OR_ONLY_LABEL, None: "Tor status unknown"}
 #: The finding's first/last seen marks on the timeline.
 FINDING_COLOR = "#b35806"
 #: Legend of sized markers: every symbol one legible size (not the area of the first point).
@@ -76,7 +83,7 @@ LEGEND = {"itemsizing": "constant", "title": {"text": ""}, "font": {"size": 13}}
 TOR_SUFFIX = " (Tor)"
 OTHER = "other"
 #: The "other IPs" rows' words, one row per Tor status.
-OTHER_STATUS = {True: "Tor", False: "not Tor", None: "Tor status unknown"}
+OTHER_STATUS = {True: "Tor", False: "not Tor", WEAK: OR_ONLY_LABEL, None: "Tor status unknown"}
 #: What an empty chart says by default: only right when every source was read and none holds a
 #: call. A report passes what its activity amounts to instead (``empty=``:
 #: :func:`torinvest.display.empty_reason`: "could not look…", "nothing to read"…).
@@ -117,10 +124,14 @@ def _literal(text: str) -> str:
     return html.escape(text, quote=False)
 
 
-def _status(tor_true: int, tor_false: int, calls: int) -> bool | None:
+def _status(tor_true: int, tor_false: int, calls: int, weak: int = 0) -> bool | str | None:
+    """An IP's status: True (Tor), False (not Tor), :data:`WEAK` (not Tor, some of it by
+    OR-address lists only), None (unknown)."""
     if tor_true > 0:
         return True
-    return False if calls and tor_false == calls else None
+    if calls and tor_false == calls:
+        return WEAK if weak > 0 else False
+    return None
 
 
 def _empty(title: str, said: str = NO_EVENTS) -> go.Figure:
@@ -141,7 +152,7 @@ class _IpRows:
 
     row: np.ndarray
     labels: list[str]
-    status: list[bool | None]
+    status: list[bool | str | None]
     calls: np.ndarray
     first: np.ndarray  # first event time of each row (epoch seconds)
     others: int = 0  # the last rows are the "other IPs" groups (one per Tor status)
@@ -155,6 +166,7 @@ def _ip_rows(events: pd.DataFrame, limit: int) -> _IpRows:
     tor = tor_column(events)
     t_true = tor.fillna(False).to_numpy(dtype=bool)
     t_false = (~tor).fillna(False).to_numpy(dtype=bool)
+    t_weak = caveat_column(events)
     secs = np.full(len(events), np.inf)
     if "event_time" in events.columns:  # counts per user agent or region have no time
         since = events["event_time"] - pd.Timestamp(0, tz="UTC")
@@ -163,6 +175,7 @@ def _ip_rows(events: pd.DataFrame, limit: int) -> _IpRows:
     calls = np.bincount(codes, weights=weights, minlength=n).astype(np.int64)
     trues = np.bincount(codes, weights=t_true * weights, minlength=n)
     falses = np.bincount(codes, weights=t_false * weights, minlength=n)
+    weak = np.bincount(codes, weights=t_weak * weights, minlength=n)
     first = np.full(n, np.inf)
     np.minimum.at(first, codes, secs)
     present = np.flatnonzero(calls)
@@ -173,15 +186,17 @@ def _ip_rows(events: pd.DataFrame, limit: int) -> _IpRows:
     row_of[top] = np.arange(len(top))
     out_labels, status = [], []
     for c in top:
-        s = _status(int(trues[c]), int(falses[c]), int(calls[c]))
-        out_labels.append(_cut(str(labels[c]), LABEL_CHARS) + (TOR_SUFFIX if s else ""))
+        s = _status(int(trues[c]), int(falses[c]), int(calls[c]), int(weak[c]))
+        out_labels.append(_cut(str(labels[c]), LABEL_CHARS) + (TOR_SUFFIX if s is True else ""))
         status.append(s)
     row_calls = list(calls[top])
     row_first = list(first[top])
     # the rest: one row per Tor status, never one that hides the Tor / not Tor split
-    rest_status = [_status(int(trues[c]), int(falses[c]), int(calls[c])) for c in rest]
+    rest_status = [
+        _status(int(trues[c]), int(falses[c]), int(calls[c]), int(weak[c])) for c in rest
+    ]
     others = 0
-    for group in (True, None, False):
+    for group in (True, None, WEAK, False):
         members = rest[np.asarray([st is group for st in rest_status], dtype=bool)]
         if not len(members):
             continue
@@ -333,7 +348,7 @@ def timeline(
     )
     fig = go.Figure()
     status_of_cell = np.asarray(rows.status, dtype=object)[row_of_cell]
-    for status in (True, False, None):
+    for status in (True, False, WEAK, None):
         pick = np.asarray([s is status for s in status_of_cell], dtype=bool)
         if not pick.any():
             continue

@@ -29,18 +29,7 @@ from torinvest.options import DEFAULT_MAX_ROWS as DEFAULT_MAX_ROWS
 from torinvest.options import EngineOptions
 from torinvest.outcome import unknown_rows
 from torinvest.schema import EVENTS_COLUMNS, time_window
-from torinvest.sources.logs import (
-    NO_LOGS_LOCAL,
-    NO_LOGS_S3,
-    NO_MATCH,
-    FileCounts,
-    KnownRegions,
-    LogsResult,
-    file_states,
-    load_logs,
-    subset,
-)
-from torinvest.sources.logs.coverage import read_elsewhere
+from torinvest.sources.empty import NO_LOGS_LOCAL, NO_LOGS_S3, NO_MATCH, NOTHING_SCANNED
 from torinvest.sources.lookup import DELIVERY_MARGIN, lookup_events
 from torinvest.sources.lookup.pull import PARTLY
 from torinvest.sources.records import (
@@ -59,10 +48,9 @@ from torinvest.sources.records.passwords import (
     console_passwords,
     sign_ins,
 )
-from torinvest.sources.sql.engine import NOTHING_SCANNED
-from torinvest.sources.sql.projection import CONSOLE_SESSION
 
 if TYPE_CHECKING:
+    from torinvest.sources.logs import FileCounts, KnownRegions, LogsResult
     from torinvest.sources.sql import Aggregates
     from torinvest.sources.sql.engine import Engine, SqlResult
 
@@ -385,11 +373,14 @@ class Activity:
         regions, time span, derived keys, the calls of unknown outcome (:mod:`torinvest.outcome`)."""
         f = self.frame
         read = []
-        counts = self.file_counts or FileCounts(listed=self.files_read)
-        if any(s.startswith("logs:") for s in self.sources):
-            read.append(files_text(counts))
-        if any(s.startswith("duckdb:") for s in self.sources):
-            read.append(files_text(counts, " read by the DuckDB engine"))
+        if any(s.startswith(("logs:", "duckdb:")) for s in self.sources):
+            from torinvest.sources.logs import FileCounts  # log files were read: imported
+
+            counts = self.file_counts or FileCounts(listed=self.files_read)
+            if any(s.startswith("logs:") for s in self.sources):
+                read.append(files_text(counts))
+            if any(s.startswith("duckdb:") for s in self.sources):
+                read.append(files_text(counts, " read by the DuckDB engine"))
         if any(s.startswith("athena:") for s in self.sources):
             read.append("the Athena engine")
         lookups = len(self.lookup_regions)
@@ -594,6 +585,8 @@ def match_user(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     (``userIdentity.userName``, else the session name of a role or federated session) is
     ``name``; ``root`` also matches the root user's calls (no userName). The same rule as
     :func:`torinvest.sources.sql.user_filter`."""
+    from torinvest.sources.logs import subset
+
     names = frame["user_name"].astype("string")
     keep = names.eq(name).fillna(False)
     if name == "root":
@@ -606,6 +599,8 @@ def _keep_user(res: LogsResult, name: str) -> None:
     too: records without a usable time and eventIDs shared by different records are said of the
     user's records alone, as a key's reading says them of the key's and the SQL engines of the
     user's (the file loader reads every record: it said them of every user's)."""
+    from torinvest.sources.logs import file_states
+
     kept = match_user(res.frame, name)
     if kept is res.frame:
         return
@@ -853,6 +848,8 @@ def _engine_sign_ins(
     act.sign_ins_searched |= set(users)
     if res.aggregates is not None:  # the key's activity counted, not rows: no rows beside it
         return None
+    from torinvest.sources.sql.projection import CONSOLE_SESSION
+
     if CONSOLE_SESSION in got.unread:  # the table cannot tell the sessions' calls (an issue)
         return None
     sessions, calls = followed_sessions(got.frame, passwords, act.sign_ins, res.issues)
@@ -1010,6 +1007,8 @@ def load_activity(
             frozenset(watch),
         )
     elif logs:
+        from torinvest.sources.logs import load_logs
+
         res = load_logs(
             list(logs),
             access_keys=access_key,
@@ -1040,8 +1039,11 @@ def load_activity(
         act.sign_ins_searched |= res.sign_ins_searched
         act.sessions_read |= res.sign_ins_searched
         act.sign_ins_unread.update(res.sign_ins_unread)
-    if engine.kind != "athena" and act.aggregates is None:
+    if logs and engine.kind != "athena" and act.aggregates is None:
         # a region the trail folder lacks whose events other files held: how many were read
+        # (said of log files only: LookupEvents alone imports none of their reading)
+        from torinvest.sources.logs.coverage import read_elsewhere
+
         act.issues = read_elsewhere(act.issues, frames)
     copies = act.file_counts.log_group_note() if act.file_counts is not None else None
     if copies is not None:  # once, whichever engine read them: an issue when events may lack

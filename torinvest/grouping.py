@@ -1,6 +1,6 @@
 """Grouping the events frame the same way everywhere: integer codes and labels of a column,
-the labels' name order (which breaks ties between counts as SQL engines do), the Tor column, and
-the timeline's time buckets. Shared by :mod:`torinvest.analysis`, :mod:`torinvest.charts` and
+the labels' name order (which breaks ties between counts as SQL engines do), the Tor column and
+how a status is said (with what a "not Tor" rests on), and the timeline's time buckets. Shared by :mod:`torinvest.analysis`, :mod:`torinvest.charts` and
 the SQL engines (:mod:`torinvest.sources.sql`), so that counts made in an engine match those
 made from the rows.
 """
@@ -47,6 +47,38 @@ def tor_column(events: pd.DataFrame) -> pd.Series:
     if "tor" not in events.columns:
         return pd.Series(pd.NA, index=events.index, dtype="boolean")
     return events["tor"].astype("boolean")
+
+
+#: The ``tor_caveat`` of a row (an IP, a call, a mint, a sign-in) whose "not Tor" rests only on
+#: lists that name relays by their OR address (:func:`torinvest.tor.caveats` says which).
+OR_ONLY_CAVEAT = "or_addresses_only"
+#: What such a "not Tor" rests on, in the words every surface uses.
+OR_ONLY_WORDS = "OR-address lists only"
+#: Such a "not Tor" in a table cell, a card, a chart (:func:`status_label`).
+OR_ONLY_LABEL = f"not Tor ({OR_ONLY_WORDS})"
+
+
+def weak_not_tor(caveat: object) -> bool:
+    """Whether a ``tor_caveat`` value says "not Tor" rests on OR-address lists only."""
+    return isinstance(caveat, str) and caveat == OR_ONLY_CAVEAT
+
+
+def status_label(status: object, caveat: object = None, *, unknown: str = "unknown") -> str:
+    """A Tor status in words: ``Tor``, ``not Tor`` — :data:`OR_ONLY_LABEL` when ``caveat`` is
+    :data:`OR_ONLY_CAVEAT` —, else ``unknown`` (NA, None)."""
+    if status is None or status is pd.NA or (isinstance(status, float) and status != status):
+        return unknown
+    if bool(status):
+        return "Tor"
+    return OR_ONLY_LABEL if weak_not_tor(caveat) else "not Tor"
+
+
+def caveat_column(events: pd.DataFrame) -> np.ndarray:
+    """Per row: whether its "not Tor" rests on OR-address lists only (the ``tor_caveat``
+    column; all False when the frame has none)."""
+    if "tor_caveat" not in events.columns:
+        return np.zeros(len(events), dtype=bool)
+    return events["tor_caveat"].eq(OR_ONLY_CAVEAT).fillna(False).to_numpy(dtype=bool)
 
 
 def codes_and_labels(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:

@@ -114,7 +114,7 @@ from torinvest.reading import NOT_SEARCHED_COUNTED as NOT_SEARCHED_COUNTED
 from torinvest.reading import activity_gaps, impaired_of
 from torinvest.reading import key_origin as origin_of
 from torinvest.schema import iso_utc
-from torinvest.shown import Part, cut_fields, listed_total, part_of
+from torinvest.shown import Part, cut_fields, cut_prose, cut_prose_fields, listed_total, part_of
 from torinvest.sources.logs import KnownRegions
 from torinvest.sources.lookup import DELIVERY_MARGIN
 from torinvest.sources.records import is_unfollowed
@@ -402,7 +402,9 @@ def exit_lists(sources: Sources) -> tor.ExitLists:
 def with_tor(
     events: pd.DataFrame, lists: tor.ExitLists, *, tolerance_hours: float = DEFAULT_TOLERANCE_HOURS
 ) -> pd.DataFrame:
-    """The events frame plus a ``tor`` column (True / False / NA, see :func:`tor.tor_status`).
+    """The events frame plus a ``tor`` column (True / False / NA, see :func:`tor.tor_status`)
+    and ``tor_caveat`` (``or_addresses_only`` where "not Tor" rests only on lists of relays' OR
+    addresses, else NA: :func:`tor.caveats`, the one rule every surface says it by).
 
     For a counts frame (rows per time bucket, ``attrs["bucket"]``; see
     :class:`torinvest.sources.sql.Aggregates`) the status is that of each (IP, bucket): Tor when
@@ -411,6 +413,7 @@ def with_tor(
     out = events.copy()
     tolerance, span = _tor_probe(events, tolerance_hours)
     out["tor"] = tor.tor_status(events, lists, tolerance, span=span)
+    out["tor_caveat"] = tor.caveats(out, lists, tolerance, span=span)
     return out
 
 
@@ -447,8 +450,11 @@ def or_only_ips(
     relays by their OR address (:func:`tor.or_only`, asked as :func:`with_tor` asked)."""
     if not len(frame) or "tor" not in frame.columns or not len(per_ip):
         return frozenset()
-    tolerance, span = _tor_probe(frame, tolerance_hours)
-    mask = tor.or_only(frame, lists, tolerance, span=span)
+    if "tor_caveat" in frame.columns:  # with_tor's (the one rule): not asked again
+        mask = frame["tor_caveat"].eq(OR_ONLY_CAVEAT).fillna(False).to_numpy(dtype=bool)
+    else:
+        tolerance, span = _tor_probe(frame, tolerance_hours)
+        mask = tor.or_only(frame, lists, tolerance, span=span)
     if not mask.any():
         return frozenset()
     weak = set(canonical_column(frame["source_ip"])[mask].dropna().astype(str))
@@ -467,21 +473,18 @@ def or_only_column(per_ip: pd.DataFrame, ips: Collection[str]) -> pd.Series:
 
 
 #: ``tor_caveat`` of an IP (or a call) whose "not Tor" rests only on lists of relays' OR
-#: addresses (the per-IP table, the sensitive calls, ``summary.json``, ``per_ip.csv``).
-OR_ONLY_CAVEAT = "or_addresses_only"
+#: addresses (the per-IP table, the calls, ``summary.json``, the CSVs).
+OR_ONLY_CAVEAT = tor.OR_ONLY_CAVEAT
 
 
 def call_caveats(
     frame: pd.DataFrame, lists: tor.ExitLists, *, tolerance_hours: float = DEFAULT_TOLERANCE_HOURS
 ) -> pd.Series:
-    """Per call of ``frame`` (``event_time``, ``source_ip``, ``tor``: the sensitive calls):
-    :data:`OR_ONLY_CAVEAT` where its "not Tor" rests only on lists of relays' OR addresses
-    (:func:`tor.or_only`), else NA — ``tor_caveat``."""
-    values = pd.Series(pd.NA, index=frame.index, dtype="string", name="tor_caveat")
-    if len(frame) and {"event_time", "source_ip", "tor"} <= set(frame.columns):
-        tolerance = pd.Timedelta(hours=check_number("tolerance_hours", tolerance_hours))
-        values[tor.or_only(frame, lists, tolerance)] = OR_ONLY_CAVEAT
-    return values
+    """Per call of ``frame`` (``event_time``, ``source_ip``, ``tor``: the events, the sensitive
+    calls): :data:`OR_ONLY_CAVEAT` where its "not Tor" rests only on lists of relays' OR
+    addresses, else NA — ``tor_caveat`` (:func:`tor.caveats`, the one rule)."""
+    tolerance = pd.Timedelta(hours=check_number("tolerance_hours", tolerance_hours))
+    return tor.caveats(frame, lists, tolerance)
 
 
 def with_ip_tor(frame: pd.DataFrame, status: pd.Series) -> pd.DataFrame:
@@ -631,17 +634,10 @@ class Investigation:
         tolerance = pd.Timedelta(hours=self.tolerance_hours)
 
         def mark(mints: list[Mint]) -> list[Mint]:  # each minting IP's Tor status then
-            probe = pd.DataFrame(
-                {
-                    "event_time": pd.to_datetime([m.event_time for m in mints], utc=True),
-                    "source_ip": pd.Series([m.source_ip for m in mints], dtype=object),
-                }
+            said = tor.marked(
+                [m.event_time for m in mints], [m.source_ip for m in mints], self.lists, tolerance
             )
-            status = tor.tor_status(probe, self.lists, tolerance)
-            return [
-                replace(m, tor=None if pd.isna(t) else bool(t))
-                for m, t in zip(mints, status, strict=True)
-            ]
+            return [replace(m, tor=t, tor_caveat=c) for m, (t, c) in zip(mints, said, strict=True)]
 
         return origin_of(  # the one computation `events` makes too (torinvest.reading)
             self.activity,
@@ -818,6 +814,10 @@ def investigate(
     inv.per_ip = table.assign(tor_caveat=or_only_column(table, inv.tor_or_only))
     caveats = call_caveats(inv.sensitive, lists, tolerance_hours=tolerance_hours)
     inv.sensitive = inv.sensitive.assign(tor_caveat=caveats)
+    if "tor_caveat" not in inv.events.columns:  # the events table, events.csv (with_tor's)
+        inv.events = inv.events.assign(
+            tor_caveat=call_caveats(inv.events, lists, tolerance_hours=tolerance_hours)
+        )
     gaps = score_gaps(inv)
     if gaps and not activity.nothing_read:  # a floor: a low score is not known to be low
         inv.signals.append(analysis.Signal(analysis.INCOMPLETE_SIGNAL, gaps, 0))
@@ -918,8 +918,8 @@ def reading_of(issues: Sequence[DataIssue], events: int) -> tuple[str, str | Non
     issues), :data:`READING_NO_EVENTS` or :data:`READING_COMPLETE` — and, when it could not
     look, why."""
     unread = [i.problem for i in issues if i.source == NOTHING_READ_SOURCE]
-    if unread:
-        return READING_COULD_NOT_LOOK, unread[0]
+    if unread:  # prose: cut as summary.json's problems are (read back from it: the same)
+        return READING_COULD_NOT_LOOK, cut_prose(unread[0])
     if issues:
         return READING_INCOMPLETE, None
     return (READING_NO_EVENTS if events == 0 else READING_COMPLETE), None
@@ -1298,7 +1298,13 @@ def provenance(inv: Investigation) -> dict[str, Any]:
 
 
 def summary(inv: Investigation, verdict: dict[str, Any] | None = None) -> dict[str, Any]:
-    """``summary.json``: the machine-readable result a ticket system stores (docs/DESIGN.md)."""
+    """``summary.json``: the machine-readable result a ticket system stores (docs/DESIGN.md).
+    Its prose fields (``why``, ``problem``, ``detail``) are cut around their commands
+    (:func:`torinvest.shown.cut_prose`: attacker-written values inside them cannot make it huge)."""
+    return cut_prose_fields(_summary(inv, verdict))
+
+
+def _summary(inv: Investigation, verdict: dict[str, Any] | None) -> dict[str, Any]:
     f, k = inv.finding, inv.key
     v = verdict or {}
     # a busy key's lists are parts (torinvest.shown): "lists" gives what they are parts of

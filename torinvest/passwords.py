@@ -185,16 +185,13 @@ def _with_tor(
         return list(found)
     from torinvest import tor  # the Tor lists' parsers (stem): only with an exit list
 
-    probe = pd.DataFrame(
-        {
-            "event_time": pd.to_datetime([s.event_time for s in found], utc=True),
-            "source_ip": pd.Series([s.source_ip for s in found], dtype=object),
-        }
+    said = tor.marked(
+        [s.event_time for s in found],
+        [s.source_ip for s in found],
+        lists,
+        pd.Timedelta(hours=tolerance_hours),
     )
-    status = tor.tor_status(probe, lists, pd.Timedelta(hours=tolerance_hours))
-    return [
-        replace(s, tor=None if pd.isna(t) else bool(t)) for s, t in zip(found, status, strict=True)
-    ]
+    return [replace(s, tor=t, tor_caveat=c) for s, (t, c) in zip(found, said, strict=True)]
 
 
 def password_issues(uses: Sequence[PasswordUse]) -> list[DataIssue]:

@@ -15,6 +15,7 @@ The limits are module data so that tests can lower them (``monkeypatch.setitem(L
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -114,6 +115,57 @@ def cut_text(value: Any, name: str = "text_chars", *, where: str = "") -> Any:
     tail = f"{CUT_MARK} [cut: {len(value) - cap:,} more characters"
     tail += f"; whole in {where}]" if where else "]"
     return value[:cap] + tail
+
+
+#: A command quoted in prose (a data issue's ``problem``, a ``why``, a signal's ``detail``):
+#: between backticks, kept whole by :func:`cut_prose`.
+_COMMAND_RE = re.compile(r"`[^`]*`")
+#: The prose fields of ``summary.json`` (any object's), cut by :func:`cut_prose`.
+PROSE_FIELDS = ("why", "problem", "detail")
+
+
+def cut_prose(value: Any, name: str = "text_chars", *, where: str = "") -> Any:
+    """A prose value (words around quoted commands: a data issue's ``problem``, a ``why``, a
+    signal's ``detail``) whose text between commands is cut by :func:`cut_text` — each run of
+    it to :data:`LIMITS` ``[name]`` characters with the mark — while every backticked command
+    stays whole, to be copied and run. Attacker-written values put into prose are cut where
+    they are put in; this bounds what is left whatever its source. Anything else as it is."""
+    if not isinstance(value, str) or len(value) <= limit(name):
+        return value
+    out, at = [], 0
+    for m in _COMMAND_RE.finditer(value):
+        out += [_cut_run(value[at : m.start()], name, where), m.group()]
+        at = m.end()
+    out.append(_cut_run(value[at:], name, where))
+    return "".join(out)
+
+
+def _cut_run(text: str, name: str, where: str) -> str:
+    """A run of prose cut by :func:`cut_text` — unless it was cut already (its mark right after
+    the limit): prose read back from ``summary.json`` is cut once, not twice."""
+    cap, mark = limit(name), f"{CUT_MARK} [cut: "
+    if (
+        text[cap : cap + len(mark)] == mark
+        and text.endswith("]")
+        and "]" not in text[cap : len(text) - 1]
+    ):
+        return text
+    return cut_text(text, name, where=where)
+
+
+def cut_prose_fields(node: Any, *, where: str = "") -> Any:
+    """``node`` (``summary.json``, or a part of it) with every :data:`PROSE_FIELDS` string of
+    every object in it cut by :func:`cut_prose`; a new structure, the rest as it is."""
+    if isinstance(node, Mapping):
+        return {
+            k: cut_prose(v, where=where)
+            if k in PROSE_FIELDS and isinstance(v, str)
+            else cut_prose_fields(v, where=where)
+            for k, v in node.items()
+        }
+    if isinstance(node, list | tuple):
+        return [cut_prose_fields(v, where=where) for v in node]
+    return node
 
 
 def cut_fields(

@@ -24,9 +24,12 @@ import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
+from tests.fake_aws import FakeAws
 from torinvest.case import sample_case
+from torinvest.schema import iso_utc
 
 #: Libraries no command needs to build its parser: notebooks and reports, HTTP posting, SQL
 #: translation and engines, Tor list parsing.
@@ -290,3 +293,39 @@ def test_python_dash_m_runs_the_command(module: str, tmp_path: Path) -> None:
         capture_output=True, text=True, env=env, cwd=tmp_path,
     )  # fmt: skip
     assert done.returncode == 1 and done.stderr.startswith("torinvest: error: case folder")
+
+
+def test_events_lookup_imports_no_log_reader_or_sql_engine(
+    fake_aws: FakeAws, moto: str, tmp_path: Path
+) -> None:
+    """``torinvest events --lookup`` reads no log file: it writes its file without importing
+    the log files' reader or the SQL engines (0.25–0.8 s of its start before the first
+    request, on a machine loaded 0–5× over its cores), nor notebooks, charts or posting."""
+    now = pd.Timestamp.now(tz="UTC").floor("s") - pd.Timedelta(days=2)
+    key = "AKIATFQR7NSCUXC3DDDP"
+    fake_aws.cloudtrail("eu-west-1").add_records(
+        [
+            {
+                "eventVersion": "1.08",
+                "eventID": f"id-{i}",
+                "eventTime": iso_utc(now + pd.Timedelta(minutes=i)),
+                "eventName": "ListBuckets",
+                "eventSource": "s3.amazonaws.com",
+                "awsRegion": "eu-west-1",
+                "sourceIPAddress": "185.220.101.34",
+                "userIdentity": {"type": "IAMUser", "accessKeyId": key},
+            }
+            for i in range(3)
+        ]
+    )
+    fake_aws.set_lookup_rate(None)
+    out = tmp_path / "events.parquet"
+    argv = ["events", "--lookup", "--regions", "eu-west-1", "--access-key", key]
+    argv += ["--start", iso_utc(now - pd.Timedelta(hours=1)), "--end", iso_utc(now)[:10]]
+    argv += ["--no-cache", "--out", str(out)]
+    watched = (*HEAVY_LIBRARIES, *HEAVY_MODULES)
+    result = _run(argv, watched)
+    assert result["code"] == 0, result["err"]
+    assert "3 events" in str(result["out"]) and out.stat().st_size > 0
+    needed = ["torinvest.events", "torinvest.sources.lookup", "torinvest.sources.records"]
+    assert result["loaded"] == needed  # of HEAVY_MODULES; none of HEAVY_LIBRARIES

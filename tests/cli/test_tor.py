@@ -77,7 +77,10 @@ def test_check_with_a_one_address_case_list_never_says_not_tor(tmp_path: Path) -
     lines = out.splitlines()
     assert lines[0].endswith(": unknown: no loaded list covers that time")
     assert "\\n" not in out
-    assert lines[2].startswith("  lists: case: 1 list(s), 1 observations, 2019-06-30 00:00")
+    assert lines[2].startswith(
+        "  lists: case: 1 list(s), all of relays' OR addresses (dan.me.uk-style, not measured "
+        "exit addresses), 1 observations, 2019-06-30 00:00"
+    )
     assert lines[3].startswith("         bundled: 9 list(s)")
     assert lines[4] == (
         "         1 list taken as partial (1 address, fewer than 300 distinct exits in a file or "

@@ -9,6 +9,7 @@ them (the digests name them) are the same sharper issue. Catalogue: docs/hostile
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import json
@@ -27,6 +28,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from tests.cli_run import issues, run
 from tests.fake_aws import FakeAws
+from tests.moto_s3 import put_objects
 from torinvest.case import sample_case
 from torinvest.sources.logs import load_logs
 
@@ -109,7 +111,7 @@ def write_digests(
 ) -> list[Path]:
     """Hourly digests of ``region`` (ending at hh:01:31) covering ``first`` to ``last`` whole
     (the last one in the next day's folder), each naming the ``logs`` delivered in its hour."""
-    logs = list(logs)
+    when = [(k, delivered(k)) for k in logs]  # each name parsed once (not once an hour)
     skip = set(skip_hours)
     end = datetime(first.year, first.month, first.day, 0, 1, 31, tzinfo=UTC)
     stop = datetime(last.year, last.month, last.day, tzinfo=UTC) + timedelta(days=1, hours=1)
@@ -117,7 +119,7 @@ def write_digests(
     while end <= stop:
         start = end - timedelta(hours=1)
         if start.replace(minute=0, second=0) not in skip:
-            named = [k for k in logs if start <= delivered(k) < end]
+            named = [k for k, t in when if start <= t < end]
             here = {k: root / k[k.rfind("AWSLogs/") :] for k in named}  # a copy: below AWSLogs/
             sums = {k: content_hash(p) for k, p in here.items() if p.is_file()}
             path = root / digest_key(region, end)
@@ -157,9 +159,12 @@ def public_der(key: rsa.RSAPrivateKey) -> bytes:
     return key.public_key().public_bytes(Encoding.DER, PublicFormat.PKCS1)
 
 
+@functools.lru_cache(maxsize=4096)
 def sign(inflated: bytes, key: rsa.RSAPrivateKey = SIGNER) -> str:
     """The hex signature CloudTrail puts in a digest object's ``x-amz-meta-signature``: of
-    ``digestEndTime\\nbucket/key\\nhex(SHA-256 of the digest)\\npreviousDigestSignature``."""
+    ``digestEndTime\\nbucket/key\\nhex(SHA-256 of the digest)\\npreviousDigestSignature``.
+    Remembered (PKCS #1 v1.5 signatures are deterministic): the tests sign the same digests of
+    the same trail again and again, ~3 ms each."""
     doc = json.loads(inflated)
     previous = doc["previousDigestSignature"]
     text = (
@@ -196,13 +201,15 @@ def on_s3(
     s3.create_bucket(Bucket="trail")
     if versioned:
         s3.put_bucket_versioning(Bucket="trail", VersioningConfiguration={"Status": "Enabled"})
+    objects = []
     for f in sorted(trail.rglob("*.json.gz")):
+        body = f.read_bytes()
         meta: Mapping[str, str] = {}
         if "_CloudTrail-Digest_" in f.name:
-            meta = {"signature": sign(gzip.decompress(f.read_bytes())), **SEAL_ALGORITHM}
+            meta = {"signature": sign(gzip.decompress(body)), **SEAL_ALGORITHM}
             meta = (seals or {}).get(f.name, meta)
-        key = f.relative_to(trail).as_posix()
-        s3.put_object(Bucket="trail", Key=key, Body=f.read_bytes(), Metadata=dict(meta))
+        objects.append((f.relative_to(trail).as_posix(), body, meta))
+    put_objects("trail", objects)  # at once: one PutObject each cost seconds a test
     return "s3://trail"
 
 

@@ -19,7 +19,7 @@ from torinvest import display, report
 from torinvest.case import sample_case
 from torinvest.errors import DataIssue, InputError
 from torinvest.investigation import report_dir_name
-from torinvest.tor import OR_ONLY_TEXT, or_only_note
+from torinvest.tor import OR_ONLY_LABEL, or_only_note
 from torinvest.verdict import read_ledger
 
 STORY = orjson.loads((sample_case().root / "STORY.json").read_bytes())
@@ -191,8 +191,10 @@ def test_the_notebook_is_saved_as_each_cell_starts_and_by_nbformat_at_the_end(
     every cell that ran), a valid notebook, but not written by ``nbformat.writes`` each time: a
     report's notebook holds megabytes of outputs from its first cells, and validating and
     indenting it in pure Python as each cell starts and ends took two thirds of the command's
-    CPU. The run's last writes are ``nbformat.writes``: the file it leaves is nbformat's own."""
-    from torinvest.report import kernel
+    CPU; a long output (plotly.js) is serialized once, not at each later save. The run's last
+    write is ``nbformat.writes`` (papermill's, once: the save as the run ends is not written by it
+    too): the file it leaves is nbformat's own."""
+    from torinvest.report import kernel, saves
 
     writes: list[object] = []
     nbformat_writes = nbformat.writes
@@ -202,10 +204,21 @@ def test_the_notebook_is_saved_as_each_cell_starts_and_by_nbformat_at_the_end(
         return nbformat_writes(nb, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(nbformat, "writes", counted)
+    serialized: list[int] = []  # orjson's long serializations (the long output's)
+    orjson_dumps = orjson.dumps
+
+    def counted_dumps(value: object, *args: object, **kwargs: object) -> bytes:
+        data = orjson_dumps(value, *args, **kwargs)  # type: ignore[arg-type]
+        if len(data) >= saves.KEPT_CHARS:
+            serialized.append(len(data))
+        return data
+
+    monkeypatch.setattr(orjson, "dumps", counted_dumps)
     notebook, out, seen = tmp_path / "in.ipynb", tmp_path / "out.ipynb", tmp_path / "seen"
     nb = nbformat.v4.new_notebook()
+    long = f"from IPython.display import HTML\nHTML('<b>' + 'x' * {saves.KEPT_CHARS} + '</b>')"
     nb.cells = [
-        nbformat.v4.new_code_cell("print('first')"),
+        nbformat.v4.new_code_cell(f"print('first')\n{long}"),
         nbformat.v4.new_code_cell(f"import shutil\nshutil.copy({str(out)!r}, {str(seen)!r})"),
         nbformat.v4.new_code_cell("6 * 7"),
     ]
@@ -218,10 +231,27 @@ def test_the_notebook_is_saved_as_each_cell_starts_and_by_nbformat_at_the_end(
     assert during.cells[0].outputs[0]["text"] == "first\n"
     status = [c.metadata.papermill["status"] for c in during.cells]
     assert status == ["completed", "running", "pending"]
-    assert len(writes) < len(nb.cells), "nbformat.writes ran as cells started and ended"
+    assert len(writes) == 1, "nbformat.writes ran as cells started and ended, or twice at the end"
+    assert len(serialized) == 1, "the long output was serialized at each save"
     ran = out.read_text()
     assert ran == nbformat_writes(nbformat.reads(ran, as_version=4))
     assert nbformat.reads(ran, as_version=4).cells[-1].outputs[0]["data"]["text/plain"] == "42"
+
+
+def test_the_kernel_is_stopped_without_waiting_for_its_exit(tmp_path: Path) -> None:
+    """Once the notebook has run, its kernel is killed, not asked to exit and waited for: the
+    graceful exit ran its atexit hooks and tore down pandas, plotly and boto3 while the run
+    waited (0.4 s on a quiet machine, up to nbclient's 2.5 s and a SIGTERM under load), for
+    nothing the report uses. An atexit hook of a cell shows which it was: it never runs."""
+    from torinvest.report import kernel
+
+    notebook, marker = tmp_path / "in.ipynb", tmp_path / "exited"
+    nb = nbformat.v4.new_notebook()
+    hook = f"import atexit, pathlib\natexit.register(pathlib.Path({str(marker)!r}).touch)"
+    nb.cells = [nbformat.v4.new_code_cell(hook)]
+    nbformat.write(nb, notebook)
+    assert kernel.execute(notebook, tmp_path / "out.ipynb", {}, cwd=tmp_path) is None
+    assert not marker.exists(), "the kernel was asked to exit and waited for"
 
 
 def test_investigate_says_nothing_of_a_kernel_started_again(tmp_path: Path) -> None:
@@ -296,6 +326,50 @@ def test_external_loads_finds_every_kind_of_reference() -> None:
     assert report.external_loads(clean) == []
 
 
+#: Pages where each of external_loads' patterns and the script finder match, or nearly: the
+#: case-insensitive letters (ı and İ are i under re.I), words run together, a match inside
+#: another's (found once), script tags with no end, and one at the end of the text.
+_TRICKY_PAGES = [
+    "<script>import {a} from 'https://e.example/m.js'</script>",
+    "ImPoRt X FROM '//e.example/a.js'; \u0130MPORT '//e.example/b.js'; \u0131mport'//c.ex/d'",
+    "reimport '//no.example/x' importimport '//yes.example/y' import('//z.example/z')",
+    "URL(//a.example/x) uRl( 'https://b.example/y') curl(//c.example/z) url(x) url(",
+    "<style>@import url('//a.example/s.css')</style><script src=//x.example/s.js></script>",
+    "<SCRIPT type=module>a</Script ><script>b</script\n><script>c",
+    "<script>x</script><script>no end",
+    "<script a='>'>'</script>' import '//after.example/a'</script>",
+    "import url(//inner.example/x) '//q.example/r' import",
+    "import {a, import} from '//outer.example/y' url(//a.example/url(//b.example)",
+]
+
+
+def test_external_loads_and_script_hashes_match_as_their_patterns_do(sample_report: Path) -> None:
+    """external_loads tries its word-led patterns only where the word starts, and script_hashes
+    finds each script's end with one search: what each finds is what the patterns find over
+    the whole text (re.I's every letter, a match in another's text, a script with no end),
+    on made-up pages and on a report of the sample case."""
+    from torinvest.report import page as page_module
+
+    def by_patterns(text: str) -> list[str]:
+        return [m.group(0)[:200] for p in page_module._LOAD_PATTERNS for m in p.finditer(text)]
+
+    def by_script_pattern(text: str) -> list[str]:
+        return [m.group(1) for m in page_module._SCRIPT.finditer(text)]
+
+    pages = [*_TRICKY_PAGES, (sample_report / "report.html").read_text(encoding="utf-8")]
+    for text in pages:
+        assert report.external_loads(text) == by_patterns(text), text[:80]
+        assert list(page_module._script_texts(text)) == by_script_pattern(text), text[:80]
+    assert any(by_patterns(t) for t in _TRICKY_PAGES) and by_patterns(_TRICKY_PAGES[1])
+    # every character re.I matches for a letter of the two words is in their start patterns
+    everything = "".join(map(chr, range(0x110000)))
+    for start, word in zip(page_module._LOAD_STARTS[4:], ("url(", "import"), strict=True):
+        assert start is not None
+        for i, letter in enumerate(word):
+            alike = set(re.findall(re.escape(letter), everything, re.I))
+            assert {c for c in alike if start.match(word[:i] + c + word[i + 1 :])} == alike
+
+
 def test_display_escapes_attacker_text() -> None:
     bait = '<img src=x onerror="document.title=1"><script>alert(1)</script>'
     pieces = [
@@ -338,7 +412,7 @@ def test_report_of_the_sample_case(tmp_path: Path) -> None:
     assert data["reading_notes"] == [or_only_note(1)]
     weak = [s["ip"] for s in data["source_ips"] if s.get("tor_caveat") == "or_addresses_only"]
     assert weak == ["167.99.201.43"]
-    assert f"not Tor: {OR_ONLY_TEXT}" in (out / "report.html").read_text(encoding="utf-8")
+    assert OR_ONLY_LABEL in (out / "report.html").read_text(encoding="utf-8")
     # its background (Stratus Red Team, run by bert-jan) creates trails in the window and
     # deletes them, with their buckets: not the trail read — nothing said of them
     assert not [e for e in data["impaired_logging"] if e["another_principal"]]

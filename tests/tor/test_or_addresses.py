@@ -80,6 +80,19 @@ def test_each_list_says_what_its_addresses_are() -> None:
     assert {s.to_dict()["names"] for s in lists.sources} == {"exit_addresses", "or_addresses"}
 
 
+def test_the_lists_described_mark_those_of_or_addresses() -> None:
+    """What ``tor status``, ``tor check`` and the report say of the lists used: each kind's
+    line says how many of its lists name relays by OR address; a kind without one says nothing."""
+    lines = tor.load_exit_lists(sample_case().tor).describe().splitlines()
+    marked = "of relays' OR addresses (dan.me.uk-style, not measured exit addresses), "
+    assert lines[0].startswith(f"case: 3 list(s), all {marked}6,309 observations")
+    assert lines[1].startswith(f"bundled: 9 list(s), 1 {marked}121,167 observations")
+    code, out, _ = run("tor", "check", "8.8.4.7", "--at", "2023-07-10T12:00Z")
+    assert code == 0 and f"bundled: 9 list(s), 1 {marked}" in out
+    measured = tor.load_exit_lists(tor.bundled_dir() / "collector-exit-lists", bundled=False)
+    assert "OR address" not in measured.describe()
+
+
 def test_not_tor_by_or_address_lists_only_is_marked_and_nothing_else() -> None:
     lists = tor.load_exit_lists()  # the bundled history
     frame = _frame(
@@ -154,7 +167,7 @@ def test_an_investigation_says_it_in_every_surface(tmp_path: Path, engine: str) 
     # the per-IP table and per_ip.csv
     shown = display.per_ip_frame(inv)
     cells = dict(zip(shown["source_ip"], shown["tor"], strict=True))
-    assert cells[NOT_LISTED] == f"not Tor: {tor.OR_ONLY_TEXT}"
+    assert cells[NOT_LISTED] == tor.OR_ONLY_LABEL
     assert cells["10.248.16.43"] == "not Tor"  # private: never an exit, no caveat
     assert cells["185.220.101.34"] == "Tor"
     report.export_tables(inv, tmp_path)

@@ -600,7 +600,8 @@ def test_daily_folder_skips_provenance_and_licence() -> None:
     ]
     assert (
         lists.describe()
-        == "case: 3 list(s), 6,309 observations, 2023-07-09 00:00 → 2023-07-11 23:59"
+        == "case: 3 list(s), all of relays' OR addresses (dan.me.uk-style, not measured exit "
+        "addresses), 6,309 observations, 2023-07-09 00:00 → 2023-07-11 23:59"
     )
 
 
@@ -831,7 +832,8 @@ def test_loader_says_which_lists_it_used(bundled: tor.ExitLists) -> None:
     ]
     assert bundled.sources[-1].licence.startswith("MIT")
     assert bundled.describe() == (
-        "bundled: 9 list(s), 121,167 observations, 2016-09-19 14:03 → 2024-03-12 14:28"
+        "bundled: 9 list(s), 1 of relays' OR addresses (dan.me.uk-style, not measured exit "
+        "addresses), 121,167 observations, 2016-09-19 14:03 → 2024-03-12 14:28"
     )
     frame = bundled.sources_frame()
     assert list(frame.columns) == [

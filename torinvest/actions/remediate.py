@@ -33,11 +33,12 @@ from torinvest.actions.plan import (
 from torinvest.actions.samename import spare_the_denies
 from torinvest.aws import arn_partition
 from torinvest.findings import KeyLocation
+from torinvest.grouping import OR_ONLY_WORDS, weak_not_tor
 from torinvest.outcome import failed_rows
 from torinvest.safety import cli_option
 from torinvest.schema import expiration_time
 from torinvest.sources.records import MINTING_EVENTS, DerivedKey, derived_keys
-from torinvest.sources.records.origin import KeyOrigin
+from torinvest.sources.records.origin import KeyOrigin, Mint
 from torinvest.targets import json_object
 
 if TYPE_CHECKING:
@@ -304,15 +305,8 @@ def origin_notes(origin: KeyOrigin, key: KeyLocation) -> list[str]:
     notes = []
     for m in origin.mints:
         ip = m.source_ip or "(no source IP)"
-        tor = (
-            " (a Tor exit then: that principal is compromised too)"
-            if m.tor
-            else " (not a Tor exit then)"
-            if m.tor is False
-            else ""
-        )
         head = f"{kid} was minted by {m.principal} with {m.event_name} at {_when(m.event_time)}"
-        head += f" from {ip}{tor}"
+        head += f" from {ip}{_tor_then(m)}"
         if m.instance_id:
             tail = (
                 f": {contained} does not stop whoever holds that instance's role credentials "
@@ -340,6 +334,17 @@ def origin_notes(origin: KeyOrigin, key: KeyLocation) -> list[str]:
                 )
         notes.append(head + tail)
     return notes
+
+
+def _tor_then(m: Mint) -> str:
+    """What a minting record's source IP was then, for a note: a Tor exit, not one — with what
+    that rests on when only lists of relays' OR addresses rule Tor out —, or nothing."""
+    if m.tor:
+        return " (a Tor exit then: that principal is compromised too)"
+    if m.tor is not False:
+        return ""
+    weak = weak_not_tor(m.tor_caveat)
+    return f" (not a Tor exit then, by {OR_ONLY_WORDS})" if weak else " (not a Tor exit then)"
 
 
 def _when(t: pd.Timestamp | None) -> str:

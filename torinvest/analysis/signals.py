@@ -35,7 +35,14 @@ from torinvest.analysis.sensitive import sensitive_events
 from torinvest.aws.ids import role_account
 from torinvest.catalogue import CATEGORIES, shipped_catalogue
 from torinvest.geo import ip_kind
-from torinvest.grouping import address_codes_and_labels, codes_and_labels, from_tor, tor_column
+from torinvest.grouping import (
+    OR_ONLY_LABEL,
+    address_codes_and_labels,
+    caveat_column,
+    codes_and_labels,
+    from_tor,
+    tor_column,
+)
 from torinvest.outcome import SUCCEEDED, UNKNOWN, UNKNOWN_WHY, outcome_counts, outcome_labels
 from torinvest.schema import iso_utc, utc_timestamp
 from torinvest.sources.records import DerivedKey
@@ -136,6 +143,8 @@ class _Rows:
     unknown: np.ndarray  # of unknown outcome (neither failed nor succeeded)
     tor_true: np.ndarray
     tor_false: np.ndarray
+    #: "not Tor" by OR-address lists only (``tor_caveat``: :func:`torinvest.tor.caveats`)
+    tor_weak: np.ndarray
     tor_ips: frozenset[int]
     weight: np.ndarray  # the calls each row stands for (1, or ``calls`` of a counts frame)
 
@@ -163,6 +172,7 @@ class _Rows:
             unknown=unknown > 0,
             tor_true=tor_true,
             tor_false=_bools(~tor),
+            tor_weak=caveat_column(events),
             tor_ips=frozenset(_distinct(ip[tor_true]).tolist()),
             weight=(
                 events["calls"].fillna(0).to_numpy(dtype=np.int64)
@@ -524,12 +534,15 @@ def _tor_mixed(rows: _Rows) -> list[Signal]:
         tor_ips = sorted(
             {str(rows.ip_labels[i]) for i in _distinct(rows.ip[in_key & rows.tor_true])}
         )
-        other = sorted(
-            {str(rows.ip_labels[i]) for i in _distinct(rows.ip[in_key & rows.tor_false])}
-        )
+        weak = _distinct(rows.ip[in_key & rows.tor_weak])  # said with what it rests on
+        plain = np.setdiff1d(_distinct(rows.ip[in_key & rows.tor_false]), weak)
+        said = [
+            f"{words} ({_listing(sorted({str(rows.ip_labels[i]) for i in ips}), 3)})"
+            for words, ips in (("not Tor", plain), (OR_ONLY_LABEL, weak))
+            if len(ips)
+        ]
         parts.append(
-            f"{rows.key_labels[k]} from Tor ({_listing(tor_ips, 3)}) and not Tor "
-            f"({_listing(other, 3)})"
+            f"{rows.key_labels[k]} from Tor ({_listing(tor_ips, 3)}) and " + " and ".join(said)
         )
     if not parts:
         return []

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from IPython.display import HTML
 
-from torinvest import analysis, tor
+from torinvest import analysis
 from torinvest.addresses import canonical_column
 from torinvest.display import data_events
 from torinvest.display.last_used import last_used_html
@@ -22,10 +22,12 @@ from torinvest.display.markup import (
     _kv,
     _list,
     _present,
+    _prose,
     _shown,
     _time,
     display_frame,
     table,
+    with_caveat,
 )
 from torinvest.errors import DataIssue, group_issues
 from torinvest.findings.fetched import FETCHED_AS_OF
@@ -382,7 +384,7 @@ def data_issues(
     every = [*(findings.issues if findings is not None else []), *inv.data_issues]
     denied = [i for i in dict.fromkeys(every) if _is_denied(i)]
     shown = issues[:MAX_ISSUES_SHOWN]
-    items = [f"<code>{_e(i.source)}</code>: {_e(i.problem)}" for i in shown]
+    items = [f"<code>{_e(i.source)}</code>: {_prose(i.problem)}" for i in shown]
     more = len(issues) - len(shown)
     if more:
         items.append(f"… and {more:,} more (see summary.json)")
@@ -543,9 +545,10 @@ EVENT_COLUMNS: tuple[str, ...] = (
 
 
 def events_frame(inv: Investigation) -> pd.DataFrame:
-    """The events as plain text columns (the ones an analyst reads first)."""
+    """The events as plain text columns (the ones an analyst reads first); a "not Tor" by
+    OR-address lists only says so (``tor_caveat``, :func:`display_frame`)."""
     cols = [c for c in EVENT_COLUMNS if c in inv.events.columns]
-    return display_frame(inv.events[cols])
+    return display_frame(inv.events[with_caveat(cols, inv.events)])
 
 
 #: The events table's columns, what an analyst reads first on the left.
@@ -591,7 +594,7 @@ def events_view(inv: Investigation) -> pd.DataFrame:
     rows = ev.iloc[order.to_numpy()].copy()
     rows["sensitive"] = category.iloc[order.to_numpy()].to_numpy()
     cols = [c for c in EVENT_TABLE_COLUMNS if c in rows.columns]
-    return display_frame(rows[cols])
+    return display_frame(rows[with_caveat(cols, rows)])  # "not Tor (OR-address lists only)"
 
 
 def events_table(inv: Investigation) -> HTML:
@@ -678,10 +681,7 @@ def per_ip_frame(
     :data:`~torinvest.schema.PER_IP_LIST_COUNTS` columns)."""
     cols = [c for c in PER_IP_SHOWN if c in inv.per_ip.columns]
     table = analysis.busiest_first(inv.per_ip) if busiest else inv.per_ip
-    out = display_frame(table[cols], max_items=max_items)
-    if "tor" in out.columns and "tor_caveat" in table.columns:  # "not Tor" by OR lists only
-        weak = table["tor_caveat"].notna().to_numpy(dtype=bool)
-        out.loc[weak, "tor"] = f"not Tor: {tor.OR_ONLY_TEXT}"
+    out = display_frame(table[with_caveat(cols, table)], max_items=max_items)
     for col, count in PER_IP_LIST_COUNTS.items():
         if col in out.columns:
             totals = table[count] if count in table.columns else [None] * len(table)

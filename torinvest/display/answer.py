@@ -26,6 +26,7 @@ from torinvest.display.markup import (
     _card,
     _e,
     _list,
+    _prose,
     _shown,
     _time,
     display_frame,
@@ -184,9 +185,9 @@ def _state_html(
     parts = [] if state == "events" else [_e(line)]
     if issues:
         denied = [i for i in issues if _is_denied(i)]
-        listed = "; ".join(f"<code>{_e(i.source)}</code>: {_e(i.problem)}" for i in issues[:3]) + (
-            f"; … and {len(issues) - 3:,} more" if len(issues) > 3 else ""
-        )
+        listed = "; ".join(
+            f"<code>{_e(i.source)}</code>: {_prose(i.problem)}" for i in issues[:3]
+        ) + (f"; … and {len(issues) - 3:,} more" if len(issues) > 3 else "")
         head = (
             f"<b>⚠ Incomplete: {len(issues):,} data issue(s)</b> — read what follows with "
             "them in mind"
@@ -399,6 +400,7 @@ def _mattered_html(inv: Investigation) -> str:
             "target": found["target"] if "target" in found.columns else None,
             "source_ip": found["source_ip"],
             "tor": found["tor"],
+            "tor_caveat": found["tor_caveat"] if "tor_caveat" in found.columns else None,
             "result": call_results(found),
             "category": found["category"],
         }
@@ -471,7 +473,7 @@ def _derived_html(inv: Investigation, followed: bool) -> str:
         )
     unfollowed = [i for i in inv.activity.issues if is_unfollowed(i)]
     if unfollowed:  # keys past the pass limit: their calls are not in the activity
-        items += [f"<b>not followed</b>: {_e(i.problem)}" for i in unfollowed]
+        items += [f"<b>not followed</b>: {_prose(i.problem)}" for i in unfollowed]
     return (
         f"<p><b>Derived keys ({len(derived)})</b> — the same actor holds them:</p>"
         + _list(items)
@@ -506,7 +508,7 @@ def password_lines(inv: Investigation) -> list[str]:
             signs = "; ".join(
                 f"{_e(s.result or 'result not recorded')} at {_time(s.event_time)} from "
                 f"<code>{_e(s.source_ip)}</code> "
-                f"({'Tor' if s.tor else 'not Tor' if s.tor is False else 'Tor unknown'}, MFA "
+                f"({tor.status_label(s.tor, s.tor_caveat, unknown='Tor unknown')}, MFA "
                 f"{_e(s.mfa_used or 'unknown')})"
                 for s in u.sign_ins
             )

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from IPython.display import HTML
 
-from torinvest import analysis
+from torinvest import analysis, tor
 from torinvest.commands import Access, actions_command, command, external_id_note
 from torinvest.display import data_events
 from torinvest.display.activity import activity_gap, verdict_ledger_issues
@@ -26,9 +26,11 @@ from torinvest.display.markup import (
     _e,
     _kv,
     _list,
+    _prose,
     _time,
     display_frame,
     frame_html,
+    with_caveat,
 )
 from torinvest.errors import InputError
 from torinvest.grouping import tor_count
@@ -57,7 +59,7 @@ def score_card(inv: Investigation) -> HTML:
         analysis.INCOMPLETE: "ti-warn",
         analysis.NO_BASELINE: "ti-warn",
     }.get(s.band, "")
-    reasons = [f"<b>{_e(r.name)}</b> (+{_e(r.weight)}): {_e(r.detail)}" for r in s.reasons] or [
+    reasons = [f"<b>{_e(r.name)}</b> (+{_e(r.weight)}): {_prose(r.detail)}" for r in s.reasons] or [
         "no weighted signal"
     ]
     figure = (
@@ -108,11 +110,7 @@ def sensitive_table(inv: Investigation) -> HTML:
         return HTML(_card("Sensitive calls", body, "ti-warn" if gap else ""))
     found = inv.sensitive.assign(outcome=outcome_labels(inv.sensitive))
     cols = [c for c in SENSITIVE_SHOWN if c in found.columns]
-    shown = display_frame(found[cols])
-    if "tor" in shown.columns and "tor_caveat" in found.columns:  # by OR-address lists only
-        shown.loc[found["tor_caveat"].notna().to_numpy(dtype=bool), "tor"] = (
-            "not Tor (OR-address lists only)"
-        )
+    shown = display_frame(found[with_caveat(cols, found)])  # "not Tor (OR-address lists only)"
     return HTML(
         _card(
             f"Sensitive calls ({len(found)})",
@@ -140,7 +138,7 @@ def _unfollowed_html(inv: Investigation) -> str:
         f"<p><b>Not every derived key was followed</b>: keys minted after "
         f"{MAX_DERIVED_ROUNDS} rounds of role chaining are not listed here and their calls "
         "are <b>not</b> in the activity above, nor revoked by the plan: "
-        + "; ".join(f"<code>{_e(i.problem)}</code>" for i in unfollowed)
+        + "; ".join(f"<code>{_prose(i.problem)}</code>" for i in unfollowed)
         + "</p>"
     )
 
@@ -181,7 +179,7 @@ def key_origin_html(inv: Investigation) -> str:
             "call": m.event_name,
             "at": _time(m.event_time),
             "from IP": m.source_ip,
-            "Tor exit then": "unknown" if m.tor is None else ("yes" if m.tor else "no"),
+            "Tor then": tor.status_label(m.tor, m.tor_caveat),  # the tables' words
             "role": m.role_arn,
             "session name": m.session_name,
             "region": m.region,
@@ -196,8 +194,8 @@ def key_origin_html(inv: Investigation) -> str:
         "remediation plan names them (no step acts on them: a human decides).</p>"
         + frame_html(pd.DataFrame(rows), what="minting records")
     )
-    tor = any(m.tor for m in origin.mints)
-    return _card("Where the key came from", body, "ti-danger" if tor else "ti-warn")
+    from_tor = any(m.tor for m in origin.mints)
+    return _card("Where the key came from", body, "ti-danger" if from_tor else "ti-warn")
 
 
 def derived_keys(inv: Investigation, *, followed: object = None) -> HTML:

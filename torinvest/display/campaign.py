@@ -13,7 +13,7 @@ import pandas as pd
 from IPython.display import HTML
 
 from torinvest.commands import Access, external_id_note
-from torinvest.display.markup import _card, _e, _list, display_frame, frame_html
+from torinvest.display.markup import _card, _e, _list, _prose, display_frame, frame_html
 from torinvest.errors import group_issues
 from torinvest.findings.related import COULD_NOT_LOOK, NOT_LOOKED, PARTIAL, RelatedFindings
 from torinvest.investigation import CAMPAIGN_NOT_RUN, Investigation
@@ -34,7 +34,7 @@ PIVOT_TITLE = "Who else used these addresses"
 def _issues_html(issues: list[tuple[str, str]]) -> str:
     if not issues:
         return ""
-    return _list(f"<code>{_e(source)}</code>: {_e(problem)}" for source, problem in issues)
+    return _list(f"<code>{_e(source)}</code>: {_prose(problem)}" for source, problem in issues)
 
 
 def related_findings(inv: Investigation) -> HTML:

@@ -9,7 +9,7 @@ from typing import Any
 
 from IPython.display import HTML
 
-from torinvest.display.markup import MAX_ISSUES_SHOWN, _card, _e, _kv, _list
+from torinvest.display.markup import MAX_ISSUES_SHOWN, _card, _e, _kv, _list, _prose, _shown
 from torinvest.errors import CouldNotLookError, DataIssue, FindingNotFoundError
 
 
@@ -35,7 +35,9 @@ def error_card(error: BaseException) -> HTML:
         title = "Not found where torinvest could look: it may be where it could not"
         failed = error.unsearched
     if failed:
-        items = [f"<code>{_e(i.source)}</code>: {_e(i.problem)}" for i in failed[:MAX_ISSUES_SHOWN]]
+        items = [
+            f"<code>{_e(i.source)}</code>: {_prose(i.problem)}" for i in failed[:MAX_ISSUES_SHOWN]
+        ]
         if len(failed) > MAX_ISSUES_SHOWN:
             items.append(f"… and {len(failed) - MAX_ISSUES_SHOWN:,} more")
         body += "<p><b>Could not be searched:</b></p>" + _list(items)
@@ -67,6 +69,10 @@ def files_written(paths: Mapping[str, Any]) -> HTML:
     return HTML(_card("Files written", _kv(rows)))
 
 
+#: Where a finding's own text (its type) is whole when a card cuts it.
+FINDINGS_WHOLE_IN = "the findings as read (GuardDuty or the findings file)"
+
+
 def findings_issues(
     issues: Sequence[DataIssue],
     skipped: Mapping[str, int] | None = None,
@@ -78,7 +84,8 @@ def findings_issues(
     type), GuardDuty's sample findings left out (``samples``: ID → type) and the archived ones
     left out; a count of 0 is not said."""
     notes = [
-        f"{n:,} finding(s) of type <code>{_e(t)}</code> left out (not a Tor finding)"
+        f"{n:,} finding(s) of type <code>{_shown(t, FINDINGS_WHOLE_IN)}</code> left out (not a "
+        "Tor finding)"
         for t, n in sorted((skipped or {}).items())
         if n > 0
     ]
@@ -94,7 +101,7 @@ def findings_issues(
     if not issues:
         body = "<p>Every findings file or region was read.</p>" + (_list(notes) if notes else "")
         return HTML(_card("No data issues", body, "ti-ok"))
-    items = [f"<code>{_e(i.source)}</code>: {_e(i.problem)}" for i in issues[:MAX_ISSUES_SHOWN]]
+    items = [f"<code>{_e(i.source)}</code>: {_prose(i.problem)}" for i in issues[:MAX_ISSUES_SHOWN]]
     if len(issues) > MAX_ISSUES_SHOWN:
         items.append(f"… and {len(issues) - MAX_ISSUES_SHOWN:,} more")
     body = (

@@ -10,8 +10,9 @@ from typing import Any
 import pandas as pd
 from IPython.display import HTML
 
+from torinvest.grouping import status_label
 from torinvest.safety import UNSEEN, html_text, term_safe
-from torinvest.shown import Part, cut_text, limit, part_of
+from torinvest.shown import Part, cut_prose, cut_text, limit, part_of
 
 #: At most this many data issues are listed in the warning block (the rest are counted).
 MAX_ISSUES_SHOWN = 50
@@ -39,6 +40,13 @@ def _shown(value: Any, where: str = "") -> str:
     it is whole), then escaped. Never in :func:`_e` itself: commands and identifiers an analyst
     copies stay whole."""
     return _e(cut_text(value, where=where))
+
+
+def _prose(value: Any) -> str:
+    """A prose value (a data issue's problem, a signal's detail, a ``why``) shown in a card: its
+    text around backticked commands cut (:func:`torinvest.shown.cut_prose`, as in
+    ``summary.json``), its commands whole; then escaped."""
+    return _e(cut_prose(value))
 
 
 def _time(value: Any) -> str:
@@ -349,23 +357,33 @@ def _text_cell(value: Any, max_items: int | None = None) -> Any:
     return value
 
 
-def _tor_text(value: Any) -> str:
-    if value is True:
-        return "Tor"
-    if value is False:
-        return "not Tor"
-    return "unknown"
+def with_caveat(cols: Iterable[str], frame: pd.DataFrame) -> list[str]:
+    """``cols`` plus ``tor_caveat`` when they show ``tor`` and ``frame`` has the caveat: what
+    :func:`display_frame` needs to say a "not Tor" the way every surface says it."""
+    out = list(cols)
+    if "tor" in out and "tor_caveat" in frame.columns and "tor_caveat" not in out:
+        out.append("tor_caveat")
+    return out
 
 
 def display_frame(frame: pd.DataFrame, *, max_items: int | None = None) -> pd.DataFrame:
     """A copy of ``frame`` fit for a table or a CSV: plain text cells, times in UTC, Tor spelled,
-    lists joined with " | " (the first ``max_items`` of each)."""
+    lists joined with " | " (the first ``max_items`` of each). A ``tor_caveat`` column beside
+    ``tor`` is said in the Tor cell (:func:`torinvest.tor.status_label`: "not Tor (OR-address
+    lists only)"), not as a column of its own."""
+    fold = "tor" in frame.columns and "tor_caveat" in frame.columns
+    caveat = frame["tor_caveat"].astype("object") if fold else None
     out = pd.DataFrame(index=frame.index)
     for name, col in frame.items():
+        if fold and name == "tor_caveat":
+            continue
         if isinstance(col.dtype, pd.DatetimeTZDtype):
             out[name] = col.dt.strftime(TIME_FORMAT).astype("object").where(col.notna(), None)
         elif name == "tor":
-            out[name] = [_tor_text(v if v is not pd.NA else None) for v in col.astype("object")]
+            said = caveat if caveat is not None else pd.Series(None, index=col.index)
+            out[name] = [
+                status_label(v, c) for v, c in zip(col.astype("object"), said, strict=True)
+            ]
         else:
             out[name] = [_text_cell(v, max_items) for v in col.astype("object")]
     return out.reset_index(drop=True)

@@ -23,6 +23,7 @@ from torinvest.display.markup import (
     _inert,
     _list,
     _present,
+    _prose,
     _time,
     display_frame,
 )
@@ -60,7 +61,7 @@ def triage_table(
     if found is not None and found.sources and not found.answered:
         body = (
             "<p><b>No region or file could be searched: this is not an empty list.</b></p>"
-            + _list(f"<code>{_e(i.source)}</code>: {_e(i.problem)}" for i in found.unsearched)
+            + _list(f"<code>{_e(i.source)}</code>: {_prose(i.problem)}" for i in found.unsearched)
         )
         return HTML(_card("Could not look: nothing was searched", body, "ti-danger"))
     gap = found.gap() if found is not None else ""

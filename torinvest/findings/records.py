@@ -25,6 +25,7 @@ from torinvest.errors import (
 )
 from torinvest.findings.checks import TOR_FINDING_TYPES, KeyKind, check_finding_id, key_kind
 from torinvest.schema import FINDINGS_COLUMNS, conform, iso_utc
+from torinvest.shown import cut_text
 
 
 # records
@@ -354,8 +355,9 @@ class FindingsResult:
 
 def not_a_tor_finding(finding_id: str, finding_type: object) -> NotATorFindingError:
     """The error for a finding of another type where a Tor finding is needed, naming its type."""
+    said = cut_text(str(finding_type), where="the finding as read")  # its own text: cut
     return NotATorFindingError(
-        f"finding {finding_id} is a {finding_type} finding, not a Tor finding",
+        f"finding {finding_id} is a {said} finding, not a Tor finding",
         hint=f"torinvest investigates {' and '.join(TOR_FINDING_TYPES)} findings only",
     )
 

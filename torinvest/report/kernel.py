@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from torinvest.options import CELL_TIMEOUT
+from torinvest.report.saves import NotebookSaves
 
 if TYPE_CHECKING:
     import nbformat
@@ -27,6 +28,14 @@ KERNEL_NAME = "python3"
 KERNEL_START_TIMEOUT = 120
 #: Kernels started for one run when each dies as it starts (see :func:`died_starting`).
 KERNEL_START_ATTEMPTS = 3
+#: How the kernel is stopped once the notebook has run (nbclient's ``shutdown_kernel``):
+#: killed, not asked to exit. Its cells have written every file by then, and what a graceful
+#: exit does after them (atexit hooks, tearing down pandas, plotly, boto3…: 0.2-0.3 s of CPU
+#: after the first cell's imports alone, about 1 s after a whole report on a busy machine) is
+#: of no use to the report: nbclient waited for it, up to 2.5 s and a SIGTERM, before it saved
+#: the notebook (0.4 s on a quiet machine, 3.5 s under load). Files the notebook's code
+#: makes for itself are removed by that code (``with``, ``finally``), not at the kernel's exit.
+KERNEL_SHUTDOWN = "immediate"
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,12 +121,14 @@ def _engine() -> str:
     whole notebook. A report's notebook holds plotly.js and the tables' code from its first
     cells (over 6 MB): those 84 writes took 2.8 s of CPU in a report of the sample case, two
     thirds of what the command spent (its kernel: 4.4 s). Here they are the notebook written by
-    orjson (valid nbformat JSON, unindented: 10 times cheaper), still one as each cell starts
-    and ends, so a run killed outright leaves every cell that ran. The save at the end of a run (papermill's ``notebook_complete``: run after a failing
-    cell, a dead kernel, a timeout or Ctrl-C too) and papermill's own final writes stay
-    ``nbformat.writes``: a report's report.ipynb is written as before.
+    orjson (valid nbformat JSON, unindented: 10 times cheaper; its long outputs serialized once,
+    :class:`~torinvest.report.saves.NotebookSaves`), still one as each cell starts and ends, so
+    a run killed outright leaves every cell that ran. The save at the end of the run
+    (papermill's ``notebook_complete``, after a failing cell, a dead kernel, a timeout or Ctrl-C
+    too) is one of them: it is never the file the run leaves, which is papermill's last write
+    (``nbformat.writes``, after a failing cell too), or :func:`_execute`'s (the run stopped), or
+    none (Ctrl-C: the partial file is removed). report.ipynb is written by nbformat, as before.
     """
-    import orjson
     from papermill.engines import (
         NBClientEngine,
         NotebookExecutionManager,
@@ -126,25 +137,22 @@ def _engine() -> str:
     )
 
     class CheapSavesManager(NotebookExecutionManager):  # type: ignore[misc]
-        final = False
+        saves: NotebookSaves | None = None
 
         @catch_nb_assignment  # type: ignore[misc]
         def save(self, **kwargs: Any) -> None:
-            if self.final or not self.output_path:
+            if not self.output_path:
                 super().save(**kwargs)
                 return
+            self.saves = self.saves or NotebookSaves()
             try:
-                data = orjson.dumps(self.nb)
+                pieces = self.saves.pieces(self.nb)
             except TypeError:  # a value orjson does not write (none from a kernel's messages)
                 super().save(**kwargs)
                 return
-            Path(self.output_path).write_bytes(data)
+            with open(self.output_path, "wb") as f:
+                f.writelines(pieces)
             self.last_save_time = self.now()
-
-        @catch_nb_assignment  # type: ignore[misc]
-        def notebook_complete(self, **kwargs: Any) -> None:
-            self.final = True
-            super().notebook_complete(**kwargs)
 
     class CheapSavesEngine(NBClientEngine):  # type: ignore[misc]
         @classmethod
@@ -243,6 +251,7 @@ def _execute(
             # saved as each cell starts and ends: a kernel that dies or a cell that times out
             # leaves every cell that ran (and the one it stopped at) in the report
             request_save_on_cell_execute=True,
+            shutdown_kernel=KERNEL_SHUTDOWN,
             progress_bar=False,
             log_output=False,
             cwd=str(cwd),

@@ -32,6 +32,7 @@ from torinvest.pivot import SUMMARY_PROPERTIES as PIVOT_SUMMARY
 from torinvest.report.folders import EVENTS_CSV, PER_IP_CSV, _write_bytes
 from torinvest.safety import json_inert_bytes
 from torinvest.schema import PER_IP_LIST_COUNTS
+from torinvest.shown import cut_prose_fields
 from torinvest.sources.records.origin import ORIGIN_STATUSES
 from torinvest.verdict import STATUSES, read_ledger
 
@@ -88,7 +89,10 @@ _MINT: dict[str, Any] = _object(
         "session_name": _STR_OR_NULL,
         "instance_id": _STR_OR_NULL,
         "unknown_outcome": {"type": "boolean"},
-    }
+        # optional (added since): as source_ips[].tor_caveat, for the minting call's IP
+        "tor_caveat": {"enum": ["or_addresses_only", None]},
+    },
+    optional=("tor_caveat",),
 )
 #: One console password set for a user the call does not name (``console_passwords_unnamed[]``:
 #: torinvest.passwords.unnamed_dict).
@@ -132,10 +136,13 @@ _PASSWORD: dict[str, Any] = _object(
                     "event_id": _STR_OR_NULL,
                     "source_ip": _STR_OR_NULL,
                     "tor": {"type": ["boolean", "null"]},
+                    # optional (added since): as source_ips[].tor_caveat, for the sign-in's IP
+                    "tor_caveat": {"enum": ["or_addresses_only", None]},
                     "result": _STR_OR_NULL,
                     "mfa_used": _STR_OR_NULL,
                     "aws_region": _STR_OR_NULL,
-                }
+                },
+                optional=("tor_caveat",),
             ),
         },
         "signed_in": _COUNT,
@@ -457,7 +464,7 @@ def summary_data(
     elif (verdict or {}).get("ledger"):
         torn = read_ledger(verdict["ledger"])[1]  # type: ignore[index]
     issues = report_issues(inv, findings, torn)
-    data["data_issues"] = [i.to_dict() for i in issues]
+    data["data_issues"] = cut_prose_fields([i.to_dict() for i in issues])  # as summary's
     state, why = reading_of(issues, inv.totals()["total"])
     data["reading"] = {"state": state, "text": reading_text(state, len(issues), why)}
     return data
@@ -507,7 +514,14 @@ def check_summary(path: Path) -> dict[str, Any]:
 
 #: Columns ``events.csv`` adds after the events table's: what identifies a call in CloudTrail
 #: and says who made it and why it failed (the table leaves them out for width).
-EVENTS_CSV_EXTRA: tuple[str, ...] = ("event_id", "error_message", "user_name", "arn")
+#: ``tor_caveat`` (added since, last): what a "not Tor" rests on, as in ``per_ip.csv``.
+EVENTS_CSV_EXTRA: tuple[str, ...] = (
+    "event_id",
+    "error_message",
+    "user_name",
+    "arn",
+    "tor_caveat",
+)
 #: Columns ``per_ip.csv`` adds after the per-IP table's: how many distinct regions, user agents
 #: and keys each IP had (its lists keep the most frequent: "50 of N"), and
 #: ``tor_caveat``: what a "not Tor" rests on (``or_addresses_only``: lists of relays' OR

@@ -92,6 +92,7 @@ The package, each module importing only those above it:
     lists    files, folders, archives, the bundled history, the cache → load_exit_lists
     status   tor_status: listed within the tolerance of each event's time, or unknown (and
              why: unknown_reasons, unknown_issues); or_only: "not Tor" by OR-address lists only
+             (caveats, marked: the tor_caveat of rows, records; status_label: in words)
     refresh  download the current list or a month's archive into the cache
 
 ``__all__`` lists the public names; the private ones tests use are importable from
@@ -142,13 +143,19 @@ from torinvest.tor.refresh import (
 )
 from torinvest.tor.status import (
     NEVER_EXIT_KINDS,
+    OR_ONLY_CAVEAT,
+    OR_ONLY_LABEL,
     OR_ONLY_TEXT,
+    OR_ONLY_WORDS,
     UNKNOWN_REASONS,
     cannot_be_exit,
+    caveats,
     finding_ip_contradiction,
     ip_status,
+    marked,
     or_only,
     or_only_note,
+    status_label,
     tor_status,
     unknown_issues,
     unknown_reasons,
@@ -163,7 +170,10 @@ __all__ = [
     "EXIT_OBSERVATIONS_COLUMNS",
     "MIN_EXITS",
     "NEVER_EXIT_KINDS",
+    "OR_ONLY_CAVEAT",
+    "OR_ONLY_LABEL",
     "OR_ONLY_TEXT",
+    "OR_ONLY_WORDS",
     "SHORT_SHARE",
     "TORDNSEL_TYPE",
     "UNKNOWN_REASONS",
@@ -178,11 +188,13 @@ __all__ = [
     "bundled_dir",
     "bundled_index",
     "cannot_be_exit",
+    "caveats",
     "coverage",
     "finding_ip_contradiction",
     "ip_status",
     "list_files",
     "load_exit_lists",
+    "marked",
     "names_of",
     "normalize_ip",
     "or_only",
@@ -194,6 +206,7 @@ __all__ = [
     "refresh",
     "short_lists",
     "skipped_lines_problem",
+    "status_label",
     "tor_status",
     "unknown_issues",
     "unknown_reasons",

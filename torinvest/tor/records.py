@@ -212,7 +212,10 @@ class ExitLists:
         return frame
 
     def describe(self) -> str:
-        """Which lists were used, by kind, and the time they span (one line per kind)."""
+        """Which lists were used, by kind, and the time they span (one line per kind); a kind
+        with lists of relays' OR addresses (``names`` ``or_addresses``: dan.me.uk-style) says how
+        many (:func:`_or_mark`): where only they rule Tor out, "not Tor" misses exits whose
+        traffic leaves from another address."""
         if not self.sources:
             lines = ["no Tor exit list loaded: every tor status will be NA"]
         else:
@@ -224,7 +227,7 @@ class ExitLists:
                     last = max(s.last_seen for s in group)
                     n_obs = sum(s.observations for s in group)
                     lines.append(
-                        f"{kind}: {len(group)} list(s), {n_obs:,} observations, "
+                        f"{kind}: {len(group)} list(s){_or_mark(group)}, {n_obs:,} observations, "
                         f"{_fmt(first)} → {_fmt(last)}"
                     )
             partial = self.partial_sources()
@@ -681,6 +684,19 @@ def _intersect(
     count = np.cumsum(np.bincount(inverse, weights=delta, minlength=len(where)))
     both = np.flatnonzero(count[:-1] >= 2)
     return where[both], where[both + 1] - 1
+
+
+#: How :meth:`ExitLists.describe` marks lists of relays' OR addresses.
+OR_LISTS_WORDS = "of relays' OR addresses (dan.me.uk-style, not measured exit addresses)"
+
+
+def _or_mark(group: list[ListSource]) -> str:
+    """``, all of relays' OR addresses (…)`` or ``, N of relays' OR addresses (…)`` for a kind's
+    line of :meth:`ExitLists.describe`, or nothing when none of ``group`` is."""
+    n = sum(s.names == "or_addresses" for s in group)
+    if not n:
+        return ""
+    return f", {'all' if n == len(group) else f'{n:,}'} {OR_LISTS_WORDS}"
 
 
 def _partial_line(partial: list[ListSource], floor: int) -> list[str]:

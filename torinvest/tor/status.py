@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -12,6 +13,10 @@ import pandas as pd
 
 from torinvest.errors import DataIssue, InputError
 from torinvest.geo import ip_kind
+from torinvest.grouping import OR_ONLY_CAVEAT as OR_ONLY_CAVEAT  # re-exported: one rule
+from torinvest.grouping import OR_ONLY_LABEL as OR_ONLY_LABEL
+from torinvest.grouping import OR_ONLY_WORDS as OR_ONLY_WORDS
+from torinvest.grouping import status_label as status_label
 from torinvest.tor.records import (
     DEFAULT_TOLERANCE,
     ExitLists,
@@ -249,6 +254,45 @@ def or_only(
     v6 = _within(t, covered_segments(lists, tol, 6, exit_addresses=True), t_end)
     measured = np.where(src.ipv6, v6, v4)
     return no & ~measured & ~src.never
+
+
+def caveats(
+    frame: pd.DataFrame,
+    lists: ExitLists,
+    tolerance: pd.Timedelta | timedelta | str = DEFAULT_TOLERANCE,
+    *,
+    span: pd.Timedelta | timedelta | str | None = None,
+) -> pd.Series:
+    """Per row of ``frame`` (``event_time``, ``source_ip``, ``tor`` as for :func:`or_only`):
+    :data:`OR_ONLY_CAVEAT` where its "not Tor" rests only on lists of relays' OR addresses,
+    else NA — a string Series named ``tor_caveat``, the one rule every surface's caveat comes
+    from (calls, IPs, the key's mints, console sign-ins)."""
+    values = pd.Series(pd.NA, index=frame.index, dtype="string", name="tor_caveat")
+    if len(frame) and {"event_time", "source_ip", "tor"} <= set(frame.columns):
+        values[or_only(frame, lists, tolerance, span=span)] = OR_ONLY_CAVEAT
+    return values
+
+
+def marked(
+    times: Sequence[object],
+    ips: Sequence[object],
+    lists: ExitLists,
+    tolerance: pd.Timedelta | timedelta | str = DEFAULT_TOLERANCE,
+) -> list[tuple[bool | None, str | None]]:
+    """The Tor status (None: unknown) and ``tor_caveat`` (:func:`caveats`; None: none) of each
+    (time, source IP) pair — what a record (a mint, a sign-in) carries."""
+    probe = pd.DataFrame(
+        {
+            "event_time": pd.to_datetime(list(times), utc=True),
+            "source_ip": pd.Series(list(ips), dtype=object),
+        }
+    )
+    probe["tor"] = tor_status(probe, lists, tolerance)
+    said = caveats(probe, lists, tolerance)
+    return [
+        (None if pd.isna(t) else bool(t), None if pd.isna(c) else str(c))
+        for t, c in zip(probe["tor"], said, strict=True)
+    ]
 
 
 def or_only_note(ips: int) -> str:

@@ -32,6 +32,9 @@ from torinvest.aws import (
 from torinvest.errors import AccessDeniedError, AwsError, DataIssue, InputError, TorinvestError
 from torinvest.paths import FoundFile, walk_files
 from torinvest.sniff import CLI_OUTPUT_DO, CLI_OUTPUTS, read_head, sniff
+from torinvest.sources.empty import NO_LOGS_LOCAL as NO_LOGS_LOCAL
+from torinvest.sources.empty import NO_LOGS_S3 as NO_LOGS_S3
+from torinvest.sources.empty import NO_MATCH as NO_MATCH
 from torinvest.sources.logs.archive import archived_issue, archived_state
 from torinvest.sources.logs.coverage import (
     FILE_NAME_RE,
@@ -820,15 +823,6 @@ class LogListing:
         at (:func:`list_local`), the sources that gave no file, then the regions and days with
         no log file (``gaps``: :func:`~torinvest.sources.logs.coverage.coverage_issues`)."""
         return [*self.failed, *self.unreadable, *self.empty, *self.gaps]
-
-
-#: What a source holding no log file at all says (S3 prefix, local folder).
-NO_LOGS_S3 = "no CloudTrail log files under this prefix (check the prefix)"
-NO_LOGS_LOCAL = (
-    "no CloudTrail log files in this folder (check the path; log files end in .json.gz, "
-    ".json, .jsonl or .ndjson)"
-)
-NO_MATCH = "no log file matched the window/region narrowing"
 
 
 def list_logs(

@@ -37,11 +37,10 @@ from torinvest.sources.logs.read import file_accounts, read_local, read_log_reco
 from torinvest.sources.records import (
     MAX_DERIVED_ROUNDS,
     DerivedKey,
+    duplicate_issues,
     early_use_issues,
-    empty_frame,
     follow_minted,
     frame_from_tables,
-    normalize_records,
 )
 from torinvest.sources.records.origin import mints_of, own_rows
 from torinvest.sources.records.passwords import (
@@ -53,6 +52,7 @@ from torinvest.sources.records.passwords import (
     sign_ins,
     with_mfa,
 )
+from torinvest.sources.records.table import records_table
 
 log = logging.getLogger(__name__)
 #: How many times :func:`load_logs` re-reads the files for keys minted by minted keys.
@@ -202,7 +202,9 @@ def load_logs(
         scoped = {loc: s for p in pieces for loc, s in p.scoped.items()}
         copies = {loc: k for p in pieces for loc, k in p.copies.items()}
         old_copies = [loc for p in pieces for loc in p.old_copies]
-        watched = [w for p in pieces for w in p.watched]  # the first pass's only
+        # the first pass's only, in the order the events frame takes its pieces (of copies of
+        # a record, the first file's is kept, as there)
+        watched = [w for p in sorted(pieces, key=lambda p: p.first) for w in p.watched]
         prints = {loc: v for p in pieces for loc, v in p.prints.items()}  # the first pass's
         minted: list[DerivedKey] = []
         malformed: list[DataIssue] = []
@@ -278,7 +280,7 @@ def load_logs(
             s for s in result.sign_ins if s.aws_region is None or s.aws_region in narrowing.regions
         ]
     if options.watch:
-        result.watched = _watched_frame(watched, keys | derived, narrowing)
+        result.watched = _watched_frame(watched, keys | derived, narrowing, result.issues)
     result.issues += early_use_issues(result.frame, result.derived)
     # counted per file above; said once per region folder (how many, which days, how to restore)
     result.issues = fold_archived(result.issues)
@@ -449,24 +451,26 @@ def _read_sign_ins(
 
 
 def _watched_frame(
-    watched: Sequence[tuple[str, dict[str, Any]]], keys: frozenset[str], narrowing: Narrowing
+    watched: Sequence[tuple[str, dict[str, Any]]],
+    keys: frozenset[str],
+    narrowing: Narrowing,
+    issues: list[DataIssue] | None = None,
 ) -> pd.DataFrame:
     """The watched calls (file, record) as an events frame: not of ``keys`` (the keys minted
-    are known only after the first pass), in the window and the regions asked."""
+    are known only after the first pass), in the window and the regions asked. Made as the
+    events frame is (:func:`~torinvest.sources.records.frame_from_tables`, converted once):
+    copies of a record — in one file or across files (a trail copied under two prefixes,
+    another ETag, a gunzipped copy beside the .gz) — kept once (the first file's), different
+    records sharing an eventID all kept and named in ``issues``; in event_time order (no time:
+    last), the events frame's dtypes."""
     by_file: dict[str, list[dict[str, Any]]] = {}
     for name, rec in watched:
         ident = rec.get("userIdentity")
         if isinstance(ident, dict) and ident.get("accessKeyId") in keys:
             continue
         by_file.setdefault(name, []).append(rec)
-    frames = [normalize_records(recs, source=SOURCE, origin=name) for name, recs in by_file.items()]
-    frame = (
-        pd.concat(frames, ignore_index=True)
-        if len(frames) > 1
-        else frames[0]
-        if frames
-        else empty_frame()
-    )
+    tables = [records_table(recs, source=SOURCE, origin=name) for name, recs in by_file.items()]
+    frame = frame_from_tables(tables, consume=True)
     if len(frame) and (narrowing.start is not None or narrowing.end is not None):
         times = frame["event_time"]
         inside = times.notna()
@@ -474,9 +478,12 @@ def _watched_frame(
             inside &= times >= narrowing.start
         if narrowing.end is not None:
             inside &= times <= narrowing.end
-        frame = frame[inside.fillna(False).to_numpy(dtype=bool)].reset_index(drop=True)
+        if not bool(inside.all()):
+            frame = subset(frame, inside.fillna(False).to_numpy(dtype=bool))
     if narrowing.regions:
         frame = keep_regions(frame, narrowing.regions)
+    if issues is not None:  # of the calls kept (none shared an eventID: found at no cost)
+        issues += [i for i in duplicate_issues(frame) if i not in issues]
     return frame
 
 

@@ -80,7 +80,20 @@ def frame_from_tables(
         table = table.unify_dictionaries()
         order, conflicts = _row_order(table)
     columns = {name: table.column(name) for name in table.column_names}
-    del table
+    del table  # each column's pieces freed as soon as it is converted
+    frame = _converted(columns, order, derived_keys)
+    if conflicts and issues is not None:
+        issues += duplicate_issues(frame)
+    return frame
+
+
+def _converted(
+    columns: dict[str, pa.ChunkedArray],
+    order: np.ndarray | None,
+    derived_keys: Collection[str] | None,
+) -> pd.DataFrame:
+    """The events frame of a table's ``columns`` (its dictionaries unified; the dict is
+    emptied as they are converted), its rows taken in ``order`` (None: as they are)."""
     columns.pop(ID_HASH, None)
     # Columns are taken into order one by one, each one's pieces freed as soon as it is
     # converted; on a large table a second thread builds the categoricals meanwhile (Arrow and
@@ -99,10 +112,7 @@ def frame_from_tables(
     else:
         data = second()
     data["derived"] = _derived(data["access_key_id"], derived_keys)
-    frame = pd.DataFrame({name: data[name] for name in COLUMN_NAMES}, copy=False)
-    if conflicts and issues is not None:
-        issues += duplicate_issues(frame)
-    return frame
+    return pd.DataFrame({name: data[name] for name in COLUMN_NAMES}, copy=False)
 
 
 #: Frames of at least this many rows are built in two threads.

@@ -56,7 +56,9 @@ class Mint:
     ``userIdentity``; ``service``: the AWS service principal that called on the caller's behalf
     — ``ec2.amazonaws.com`` for an instance role —; ``instance_id``: the EC2 instance whose
     role session it is, from the session name). ``tor``: the source IP was a listed Tor exit
-    at that time (None: not known, no list covers it or it was not checked)."""
+    at that time (None: not known, no list covers it or it was not checked); ``tor_caveat``
+    what its "not Tor" rests on (``or_addresses_only``: lists of relays' OR addresses only,
+    :func:`torinvest.tor.caveats`; None otherwise)."""
 
     access_key_id: str
     event_name: str
@@ -75,6 +77,7 @@ class Mint:
     instance_id: str | None
     unknown_outcome: bool = False
     tor: bool | None = None
+    tor_caveat: str | None = None
 
     @property
     def principal(self) -> str:

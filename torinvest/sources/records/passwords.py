@@ -70,7 +70,9 @@ class SignIn:
     """A ``ConsoleLogin`` record of an IAM user: ``result`` is
     ``responseElements.ConsoleLogin`` (``Success``, ``Failure``; None when not recorded),
     ``mfa_used`` ``additionalEventData.MFAUsed`` (None: not recorded, or not read), ``tor``
-    the source IP's Tor status then (None: not known or not asked)."""
+    the source IP's Tor status then (None: not known or not asked), ``tor_caveat`` what its
+    "not Tor" rests on (``or_addresses_only``: lists of relays' OR addresses only,
+    :func:`torinvest.tor.caveats`; None otherwise)."""
 
     user_name: str
     event_time: pd.Timestamp | None
@@ -82,6 +84,7 @@ class SignIn:
     user_agent: str | None
     origin: str | None
     tor: bool | None = None
+    tor_caveat: str | None = None
 
     @property
     def succeeded(self) -> bool:
@@ -93,6 +96,7 @@ class SignIn:
             "event_id": self.event_id,
             "source_ip": self.source_ip,
             "tor": self.tor,
+            "tor_caveat": self.tor_caveat,
             "result": self.result,
             "mfa_used": self.mfa_used,
             "aws_region": self.aws_region,

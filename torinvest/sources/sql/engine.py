@@ -24,6 +24,7 @@ from torinvest.errors import DataIssue, InputError
 from torinvest.options import EngineOptions
 from torinvest.outcome import OUTCOME_UNKNOWN_COLUMN
 from torinvest.schema import utc_timestamp
+from torinvest.sources.empty import NOTHING_SCANNED as NOTHING_SCANNED
 from torinvest.sources.logs import DEFAULT_MAX_FILE_BYTES, FileCounts
 from torinvest.sources.records import ID_HASH, TABLE_SCHEMA, DerivedKey, event_id_hash
 from torinvest.sources.records.origin import Mint
@@ -41,11 +42,6 @@ ENGINE_CLASSES: Mapping[str, tuple[str, str]] = {
 }
 ENGINES: tuple[str, ...] = tuple(ENGINE_CLASSES)
 
-
-#: How an engine whose queries matched no event and read no byte says so (Athena's
-#: DataScannedInBytes 0: its table holds nothing where it was asked to look): "could not look",
-#: never "no events" (:func:`torinvest.events.is_empty_source`).
-NOTHING_SCANNED = "no event and 0 bytes scanned: nothing was read"
 
 #: Athena's price (USD per TB scanned), for cost estimates (see torinvest.sources.sql.athena).
 PRICE_PER_TB_USD = 5.0
