@@ -296,7 +296,7 @@ def test_python_dash_m_runs_the_command(module: str, tmp_path: Path) -> None:
 
 
 def test_events_lookup_imports_no_log_reader_or_sql_engine(
-    fake_aws: FakeAws, moto: str, tmp_path: Path
+    fake_aws: FakeAws, moto: str, tmp_path: Path, forks: ForkServer
 ) -> None:
     """``torinvest events --lookup`` reads no log file: it writes its file without importing
     the log files' reader or the SQL engines (0.25–0.8 s of its start before the first
@@ -324,7 +324,7 @@ def test_events_lookup_imports_no_log_reader_or_sql_engine(
     argv += ["--start", iso_utc(now - pd.Timedelta(hours=1)), "--end", iso_utc(now)[:10]]
     argv += ["--no-cache", "--out", str(out)]
     watched = (*HEAVY_LIBRARIES, *HEAVY_MODULES)
-    result = _run(argv, watched)
+    result = _run(forks, argv, watched)
     assert result["code"] == 0, result["err"]
     assert "3 events" in str(result["out"]) and out.stat().st_size > 0
     needed = ["torinvest.events", "torinvest.sources.lookup", "torinvest.sources.records"]
