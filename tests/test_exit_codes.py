@@ -13,6 +13,7 @@ Jira/ServiceNow), asserting the exit status and the marker that tells the outcom
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import shutil
@@ -796,6 +797,20 @@ def ctx(
         yield Ctx(tmp_path, fake_aws, stack, request)
 
 
+@pytest.fixture(scope="module")
+def built_parser() -> argparse.ArgumentParser:
+    """The CLI's parser, built once for the module's tests of what ``main`` does with whatever
+    stopped a command: a parse does not change its parser, and building it is most of their
+    cost (hundreds of ``add_argument`` calls, each through gettext)."""
+    return cli.build_parser()
+
+
+@pytest.fixture
+def one_parser(built_parser: argparse.ArgumentParser, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``main`` parses with :func:`built_parser`'s parser instead of building one of its own."""
+    monkeypatch.setattr(cli, "build_parser", lambda: built_parser)
+
+
 def _run(argv: list[str]) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     try:
@@ -846,6 +861,7 @@ class TestExitCodes:
         said: str,
         ctx: Ctx,
         monkeypatch: pytest.MonkeyPatch,
+        one_parser: None,
     ) -> None:
         def stop(args: object) -> None:
             raise raised
@@ -867,6 +883,7 @@ class TestExitCodes:
         code: int,
         ctx: Ctx,
         monkeypatch: pytest.MonkeyPatch,
+        one_parser: None,
     ) -> None:
         error = make(ctx.tmp)
 

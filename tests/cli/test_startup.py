@@ -1,7 +1,11 @@
 """What the command imports before it does anything: only what the command run needs.
 
-Each case runs the CLI in a fresh interpreter (``sys.modules`` starts empty) and lists which of
-the heavy modules were imported. Not timed: the start-up time is a benchmark
+Each case runs the CLI in a process of its own and lists which of the heavy modules were
+imported. The process is forked from an interpreter that has imported only the floor below
+(pandas, pyarrow, boto3/botocore, numpy: none of them a watched module, which it checks) and
+nothing of torinvest: what a case finds imported, the command imported. Importing the floor is
+most of a fresh interpreter's cost, paid once per module instead of once per case. ``python -m``
+still runs in a fresh interpreter. Not timed: the start-up time is a benchmark
 (benchmarks/bench_startup.py).
 
 Still imported by every command, on purpose: pandas, pyarrow, boto3/botocore (the floor the
@@ -13,9 +17,11 @@ Still imported by every command, on purpose: pandas, pyarrow, boto3/botocore (th
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -75,19 +81,106 @@ _PROBE = textwrap.dedent(
 )
 
 
-def _run(argv: list[str], watched: tuple[str, ...]) -> dict[str, object]:
-    proc = subprocess.run(
-        [sys.executable, "-c", _PROBE, json.dumps(argv), json.dumps(watched)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+#: The fork server: imports the floor every command imports (and no torinvest module), prints
+#: which of the watched modules that loaded (none, or the cases would prove nothing), then for
+#: each request line ``[code, args, env, cwd, out, err]`` forks a child that runs ``code`` as
+#: ``python -c code *args`` would (in that environment and folder, its stdout and stderr in
+#: the files ``out`` and ``err``) and answers the child's exit status on a line.
+_SERVER = textwrap.dedent(
+    """
+    import atexit, json, os, sys, traceback
+
+    import boto3, botocore.session, numpy, pandas, pyarrow  # the floor: no torinvest module
+
+    print(json.dumps([m for m in json.loads(sys.argv[1]) if m in sys.modules]), flush=True)
+    for line in sys.stdin:
+        code, args, env, cwd, out, err = json.loads(line)
+        pid = os.fork()
+        if pid == 0:  # the child: `python -c code *args`, from here on
+            status = 1
+            try:
+                for fd, path, mode in ((0, os.devnull, os.O_RDONLY), (1, out, os.O_WRONLY),
+                                       (2, err, os.O_WRONLY)):
+                    os.dup2(os.open(path, mode | (os.O_CREAT if fd else 0), 0o600), fd)
+                os.environ.clear()
+                os.environ.update(env)
+                os.chdir(cwd)
+                sys.argv = ["-c", *args]
+                try:
+                    exec(compile(code, "<string>", "exec"), {"__name__": "__main__"})
+                    status = 0
+                except SystemExit as e:
+                    status = e.code if isinstance(e.code, int) else (e.code is not None)
+                atexit._run_exitfuncs()
+            except BaseException:
+                traceback.print_exc()
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(status)
+        print(json.dumps(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])), flush=True)
+    """
+)
+
+
+class ForkServer:
+    """Runs ``python -c CODE ARGS…`` in a child forked from :data:`_SERVER`."""
+
+    def __init__(self, watched: tuple[str, ...], scratch: Path) -> None:
+        self.scratch = scratch
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _SERVER, json.dumps(watched)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        #: the watched modules the floor imported
+        self.floor = json.loads(self.proc.stdout.readline())
+        self.runs = 0
+
+    def run(self, code: str, *args: str) -> subprocess.CompletedProcess[str]:
+        """What ``subprocess.run([python, "-c", code, *args])`` would give, from a fork."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.runs += 1
+        out, err = self.scratch / f"{self.runs}.out", self.scratch / f"{self.runs}.err"
+        request = [code, list(args), dict(os.environ), os.getcwd(), str(out), str(err)]
+        self.proc.stdin.write(json.dumps(request) + "\n")
+        self.proc.stdin.flush()
+        answer = self.proc.stdout.readline()
+        assert answer, f"the fork server ended (status {self.proc.poll()})"
+        done = subprocess.CompletedProcess(
+            [sys.executable, "-c", code, *args],
+            json.loads(answer),
+            out.read_text(encoding="utf-8", errors="replace") if out.exists() else "",
+            err.read_text(encoding="utf-8", errors="replace") if err.exists() else "",
+        )
+        return done
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def forks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ForkServer]:
+    """One fork server for the module's cases; the floor it imports loads no watched module."""
+    server = ForkServer((*HEAVY_LIBRARIES, *HEAVY_MODULES), tmp_path_factory.mktemp("forks"))
+    try:
+        assert server.floor == [], f"importing the floor loaded watched modules: {server.floor}"
+        yield server
+    finally:
+        server.close()
+
+
+def _run(forks: ForkServer, argv: list[str], watched: tuple[str, ...]) -> dict[str, object]:
+    proc = forks.run(_PROBE, json.dumps(argv), json.dumps(watched))
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def test_import_and_parser_import_no_heavy_module() -> None:
+def test_import_and_parser_import_no_heavy_module(forks: ForkServer) -> None:
     """``import torinvest.cli`` and building every command's parser import none of them."""
     watched = (*HEAVY_LIBRARIES, *HEAVY_MODULES)
     probe = textwrap.dedent(
@@ -99,13 +192,7 @@ def test_import_and_parser_import_no_heavy_module() -> None:
         print(json.dumps([m for m in json.loads(sys.argv[1]) if m in sys.modules]))
         """
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", probe, json.dumps(watched)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    proc = forks.run(probe, json.dumps(watched))
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == []
 
@@ -131,8 +218,8 @@ def test_import_and_parser_import_no_heavy_module() -> None:
         "usage",
     ],
 )
-def test_help_and_light_commands_import_no_heavy_module(argv: list[str]) -> None:
-    result = _run(argv, (*HEAVY_LIBRARIES, *HEAVY_MODULES))
+def test_help_and_light_commands_import_no_heavy_module(argv: list[str], forks: ForkServer) -> None:
+    result = _run(forks, argv, (*HEAVY_LIBRARIES, *HEAVY_MODULES))
     assert result["code"] in (0, 2)
     assert result["loaded"] == []
     if argv[-1] == "--help":
@@ -140,7 +227,9 @@ def test_help_and_light_commands_import_no_heavy_module(argv: list[str]) -> None
 
 
 @pytest.mark.parametrize("engine", ["files", "duckdb"])
-def test_events_imports_no_report_post_or_sql_translation(engine: str, tmp_path: Path) -> None:
+def test_events_imports_no_report_post_or_sql_translation(
+    engine: str, tmp_path: Path, forks: ForkServer
+) -> None:
     """``torinvest events`` on the sample case writes its file without importing notebooks,
     charts, HTTP posting, the investigation or SQL translation (sqlglot: Athena only)."""
     out = tmp_path / "events.parquet"
@@ -160,13 +249,13 @@ def test_events_imports_no_report_post_or_sql_translation(engine: str, tmp_path:
         "torinvest.actions",
         "duckdb",
     )
-    result = _run(argv, watched)
+    result = _run(forks, argv, watched)
     assert result["code"] == 0, result["err"]
     assert "2,928 events" in str(result["out"]) and out.stat().st_size > 0
     assert result["loaded"] == (["duckdb"] if engine == "duckdb" else [])
 
 
-def test_athena_sql_still_translated(tmp_path: Path) -> None:
+def test_athena_sql_still_translated(tmp_path: Path, forks: ForkServer) -> None:
     """The translation imports sqlglot when it is made: ``--print-sql`` for Athena is Trino."""
     argv = [
         "events",
@@ -184,7 +273,7 @@ def test_athena_sql_still_translated(tmp_path: Path) -> None:
         "--out",
         str(tmp_path / "x.parquet"),
     ]
-    result = _run(argv, ("sqlglot",))
+    result = _run(forks, argv, ("sqlglot",))
     assert result["code"] == 0, result["err"]
     assert result["loaded"] == ["sqlglot"]
     assert "from_iso8601_timestamp" in str(result["out"]).lower()
@@ -207,7 +296,7 @@ def test_python_dash_m_runs_the_command(module: str, tmp_path: Path) -> None:
 
 
 def test_events_lookup_imports_no_log_reader_or_sql_engine(
-    fake_aws: FakeAws, moto: str, tmp_path: Path
+    fake_aws: FakeAws, moto: str, tmp_path: Path, forks: ForkServer
 ) -> None:
     """``torinvest events --lookup`` reads no log file: it writes its file without importing
     the log files' reader or the SQL engines (0.25–0.8 s of its start before the first
@@ -235,7 +324,7 @@ def test_events_lookup_imports_no_log_reader_or_sql_engine(
     argv += ["--start", iso_utc(now - pd.Timedelta(hours=1)), "--end", iso_utc(now)[:10]]
     argv += ["--no-cache", "--out", str(out)]
     watched = (*HEAVY_LIBRARIES, *HEAVY_MODULES)
-    result = _run(argv, watched)
+    result = _run(forks, argv, watched)
     assert result["code"] == 0, result["err"]
     assert "3 events" in str(result["out"]) and out.stat().st_size > 0
     needed = ["torinvest.events", "torinvest.sources.lookup", "torinvest.sources.records"]

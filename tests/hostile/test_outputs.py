@@ -34,6 +34,7 @@ import pandas as pd
 import pytest
 
 from tests.cli_run import run
+from tests.hostile.appender import append_many
 from tests.signals import as_from_a_terminal
 from torinvest import export, investigation, report, tor, verdict
 from torinvest.case import sample_case
@@ -261,16 +262,11 @@ def test_a_verdict_glued_onto_a_torn_line_by_an_older_version_is_kept(tmp_path: 
     assert len(issues) == 1 and "the torn part is lost" in issues[0].problem
 
 
-def _append_many(path: str, who: int, count: int) -> None:
-    for n in range(count):
-        verdict.append(path, {"kind": "action", "who": who, "n": n, "phase": "done", "at": "x"})
-
-
 def test_concurrent_appends_after_a_torn_line_lose_nothing(tmp_path: Path) -> None:
     ledger = tmp_path / "ledger.jsonl"
     _torn_ledger(ledger)
     ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_append_many, args=(str(ledger), w, 40)) for w in range(4)]
+    procs = [ctx.Process(target=append_many, args=(str(ledger), w, 40)) for w in range(4)]
     for p in procs:
         p.start()
     for p in procs:
