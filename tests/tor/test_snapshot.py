@@ -3,8 +3,10 @@ parse depends on, and never a reason to fail (corrupt, stale or unwritable: pars
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,13 +19,17 @@ from torinvest.tor import lists, snapshot
 
 @pytest.fixture
 def fresh() -> Iterator[None]:
-    """No parsed lists kept in this process (each test sees what a new process sees)."""
+    """No parsed lists kept in this process (each test sees what a new process sees), and no
+    snapshot in the cache (the one tests/conftest.py's ``isolated_state`` starts it with)."""
+    shutil.rmtree(snapshot.snapshot_dir(), ignore_errors=True)
     lists._bundled.cache_clear()
     yield
     lists._bundled.cache_clear()
 
 
+@functools.cache
 def parsed() -> lists.ExitLists:
+    """The bundled lists parsed, once per process (read only: about 1 s a parse)."""
     return lists._parse_bundled(lists.bundled_dir(), lists.bundled_index())
 
 
