@@ -85,7 +85,18 @@ def test_a_damaged_or_stale_snapshot_is_parsed_over(
     fresh: None, damage: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     expected = parsed()
-    lists._bundled()
+    full_key = snapshot.snapshot_key(
+        [lists.bundled_dir() / "INDEX.json"]
+        + [lists.bundled_dir() / e["path"] for e in lists.bundled_index()],
+        str(lists.bundled_dir()),
+    )
+    # what a first run leaves (the parse that writes it: test_the_snapshot_reads_back_…),
+    # checked to be the snapshot a run reads, so the damage below is to the one it reads
+    assert snapshot.write_snapshot(full_key, expected) == the_snapshot()
+    with monkeypatch.context() as m:
+        no_parsing(m)
+        lists._bundled()
+    lists._bundled.cache_clear()
     path = the_snapshot()
     key = path.stem.removeprefix("tor-")
     if damage == "garbage":
@@ -93,11 +104,6 @@ def test_a_damaged_or_stale_snapshot_is_parsed_over(
     elif damage == "truncated":
         path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     elif damage == "rows":  # rows lost: they no longer add up to the sources' counts
-        full_key = snapshot.snapshot_key(
-            [lists.bundled_dir() / "INDEX.json"]
-            + [lists.bundled_dir() / e["path"] for e in lists.bundled_index()],
-            str(lists.bundled_dir()),
-        )
         short = lists.ExitLists(
             observations=expected.observations.iloc[:-10].reset_index(drop=True),
             sources=expected.sources,
