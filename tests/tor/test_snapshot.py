@@ -49,6 +49,7 @@ def test_the_snapshot_reads_back_what_parsing_gives(
     fresh: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     expected = parsed()
+    assert not list(snapshot.snapshot_dir().glob("tor-*.parquet"))  # none yet (``fresh``)
     first = lists._bundled()  # parses, writes the snapshot
     assert the_snapshot().is_file()
     lists._bundled.cache_clear()
