@@ -28,6 +28,7 @@ Each pytest-xdist worker is a process of its own, so it gets its own servers.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -276,11 +277,31 @@ def fake_athena(fake_aws: FakeAws) -> AthenaRegion:
     return fake_aws.athena(TEST_REGION)
 
 
+@pytest.fixture(scope="session")
+def _tor_snapshot(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled exit lists' snapshot folder (:mod:`torinvest.tor.snapshot`), parsed and
+    written once per test run (:func:`tests.once.made_once`), as an installation has it after
+    its first Tor check. Parsing the lists costs about 1 s (10 s under load) in every process
+    that finds no snapshot: each report kernel of a test, whose cache starts empty."""
+    from torinvest.tor import lists
+
+    def make(folder: Path) -> None:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("TORINVEST_CACHE", str(folder))
+            lists._bundled.__wrapped__()  # parses and writes, this process's cache untouched
+
+    return made_once(tmp_path_factory, "tor-snapshot", make) / "bundled"
+
+
 @pytest.fixture(autouse=True)
 def isolated_state(
-    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, _tor_snapshot: Path
 ) -> None:
-    """Caches and the ledger go to a temporary folder, never the developer's home."""
+    """Caches and the ledger go to a temporary folder, never the developer's home. The cache
+    starts with the bundled exit lists' snapshot (a copy of :func:`_tor_snapshot`'s: a test
+    may damage its own); tests/tor/test_snapshot.py removes it to test the parse."""
     root = tmp_path_factory.mktemp("state")
+    if _tor_snapshot.is_dir():  # none when the lists parsed with an issue (never stored)
+        shutil.copytree(_tor_snapshot, root / "cache" / "bundled")
     monkeypatch.setenv("TORINVEST_CACHE", str(root / "cache"))
     monkeypatch.setenv("TORINVEST_LEDGER", str(root / "ledger.jsonl"))

@@ -14,7 +14,13 @@ from tests.mmdb import ASNS, asn_database, country_database, write_mmdb
 from torinvest import analysis as an
 from torinvest.case import sample_case
 from torinvest.geo import GeoIP, ip_kind, parse_ip, rir_countries, rir_dataset
-from torinvest.investigation import investigate, read_sources, sources_from_parameters, summary
+from torinvest.investigation import (
+    Investigation,
+    investigate,
+    read_sources,
+    sources_from_parameters,
+    summary,
+)
 from torinvest.sources.logs import load_logs
 
 CASE = sample_case()
@@ -112,8 +118,23 @@ def asn_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return asn_database(tmp_path_factory.mktemp("geo") / "GeoLite2-ASN.mmdb")
 
 
-def test_the_python_api_reads_the_database_into_the_table_and_summary(asn_db: Path) -> None:
-    inv = investigate(FINDING, sources_from_parameters(case_dir=str(CASE.root), geoip=str(asn_db)))
+@pytest.fixture(scope="module")
+def with_asn_db(asn_db: Path) -> Investigation:
+    """The sample finding investigated with :func:`asn_db` (read only: an investigation costs
+    seconds)."""
+    return investigate(FINDING, sources_from_parameters(case_dir=str(CASE.root), geoip=str(asn_db)))
+
+
+@pytest.fixture(scope="module")
+def without_db() -> Investigation:
+    """The sample finding investigated without a database (read only)."""
+    return investigate(FINDING, sources_from_parameters(case_dir=str(CASE.root)))
+
+
+def test_the_python_api_reads_the_database_into_the_table_and_summary(
+    asn_db: Path, with_asn_db: Investigation
+) -> None:
+    inv = with_asn_db
     table = inv.per_ip.set_index("source_ip")
     for ip in set(ASNS) & set(table.index):
         assert table.loc[ip, "asn"] == str(ASNS[ip][0])
@@ -128,22 +149,21 @@ def test_the_python_api_reads_the_database_into_the_table_and_summary(asn_db: Pa
     assert any(s.startswith("geo: country: ") and "iptocc" in s for s in geo_lines)
 
 
-def test_new_asn_compares_the_databases_asns_and_only_with_a_database(asn_db: Path) -> None:
+def test_new_asn_compares_the_databases_asns_and_only_with_a_database(
+    with_asn_db: Investigation, without_db: Investigation
+) -> None:
     """The VPS (AS64497) called before the window; the three Tor exits (AS64498-64500) are new.
     Without a database only GuardDuty's Tor IPs have an ASN: no new_asn then (it would call
     every one new against a history of unknown ASNs)."""
-    with_db = investigate(
-        FINDING, sources_from_parameters(case_dir=str(CASE.root), geoip=str(asn_db))
-    )
+    with_db, without = with_asn_db, without_db
     (new,) = [s for s in with_db.signals if s.name == "new_asn"]
     assert new.detail.startswith("3 ASN(s) not seen before: ")
     assert all(a in new.detail for a in ("64498", "64499", "64500")) and "64497" not in new.detail
-    without = investigate(FINDING, sources_from_parameters(case_dir=str(CASE.root)))
     assert not [s for s in without.signals if s.name == "new_asn"]
 
 
-def test_without_a_database_the_report_says_so() -> None:
-    inv = investigate(FINDING, sources_from_parameters(case_dir=str(CASE.root)))
+def test_without_a_database_the_report_says_so(without_db: Investigation) -> None:
+    inv = without_db
     lines = read_sources(inv)
     assert any("no MaxMind-format ASN database given (--geoip" in s for s in lines)
     table = inv.per_ip.set_index("source_ip")

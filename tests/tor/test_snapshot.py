@@ -3,8 +3,10 @@ parse depends on, and never a reason to fail (corrupt, stale or unwritable: pars
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,13 +19,17 @@ from torinvest.tor import lists, snapshot
 
 @pytest.fixture
 def fresh() -> Iterator[None]:
-    """No parsed lists kept in this process (each test sees what a new process sees)."""
+    """No parsed lists kept in this process (each test sees what a new process sees), and no
+    snapshot in the cache (the one tests/conftest.py's ``isolated_state`` starts it with)."""
+    shutil.rmtree(snapshot.snapshot_dir(), ignore_errors=True)
     lists._bundled.cache_clear()
     yield
     lists._bundled.cache_clear()
 
 
+@functools.cache
 def parsed() -> lists.ExitLists:
+    """The bundled lists parsed, once per process (read only: about 1 s a parse)."""
     return lists._parse_bundled(lists.bundled_dir(), lists.bundled_index())
 
 
@@ -43,6 +49,7 @@ def test_the_snapshot_reads_back_what_parsing_gives(
     fresh: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     expected = parsed()
+    assert not list(snapshot.snapshot_dir().glob("tor-*.parquet"))  # none yet (``fresh``)
     first = lists._bundled()  # parses, writes the snapshot
     assert the_snapshot().is_file()
     lists._bundled.cache_clear()
@@ -79,7 +86,18 @@ def test_a_damaged_or_stale_snapshot_is_parsed_over(
     fresh: None, damage: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     expected = parsed()
-    lists._bundled()
+    full_key = snapshot.snapshot_key(
+        [lists.bundled_dir() / "INDEX.json"]
+        + [lists.bundled_dir() / e["path"] for e in lists.bundled_index()],
+        str(lists.bundled_dir()),
+    )
+    # what a first run leaves (the parse that writes it: test_the_snapshot_reads_back_…),
+    # checked to be the snapshot a run reads, so the damage below is to the one it reads
+    assert snapshot.write_snapshot(full_key, expected) == the_snapshot()
+    with monkeypatch.context() as m:
+        no_parsing(m)
+        lists._bundled()
+    lists._bundled.cache_clear()
     path = the_snapshot()
     key = path.stem.removeprefix("tor-")
     if damage == "garbage":
@@ -87,11 +105,6 @@ def test_a_damaged_or_stale_snapshot_is_parsed_over(
     elif damage == "truncated":
         path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     elif damage == "rows":  # rows lost: they no longer add up to the sources' counts
-        full_key = snapshot.snapshot_key(
-            [lists.bundled_dir() / "INDEX.json"]
-            + [lists.bundled_dir() / e["path"] for e in lists.bundled_index()],
-            str(lists.bundled_dir()),
-        )
         short = lists.ExitLists(
             observations=expected.observations.iloc[:-10].reset_index(drop=True),
             sources=expected.sources,
