@@ -1104,11 +1104,14 @@ def test_engine_options_refuse_a_limit_that_is_not_positive() -> None:
 # the investigation copes with what the loader now keeps
 # --------------------------------------------------------------------------------------------
 @pytest.mark.slow
-def test_investigate_reports_each_problem_and_keeps_every_valid_record(tmp_path: Path) -> None:
+def test_investigate_reports_each_problem_and_keeps_every_valid_record(
+    tmp_path: Path, sample_report: Path
+) -> None:
     """A case with a record of the key without a time (a CreateAccessKey: sensitive, and one
     the remediation plan undoes), two different records sharing an eventID, a dangling link and
     a bomb: the report is written (exit 0), summary.json lists each problem, and counts every
-    valid record — the untimed one among the sensitive calls, with a null time."""
+    valid record — the untimed one among the sensitive calls, with a null time (two more than
+    the sample case's report with the default options: the suite's shared one)."""
     case = tmp_path / "case"
     shutil.copytree(sample_case().root, case)
     day = case / "cloudtrail/AWSLogs/218007301253/CloudTrail/us-east-1/2023/07/10"
@@ -1136,7 +1139,7 @@ def test_investigate_reports_each_problem_and_keeps_every_valid_record(tmp_path:
     )
     (day / "dangling.json.gz").symlink_to(day / "gone.json.gz")
     write(day / "bomb.json.gz", gzip_bomb(3 << 20))
-    before = json.loads(run_investigate(sample_case().root, tmp_path / "before"))
+    before = json.loads((sample_report / "summary.json").read_text())
     summary = json.loads(run_investigate(case, tmp_path / "after", "--max-file-mb", "1"))
     problems = " | ".join(f"{i['source']}: {i['problem']}" for i in summary["data_issues"])
     assert "1 record(s) without a usable eventTime" in problems and untimed["eventID"] in problems

@@ -274,9 +274,13 @@ def duplicate_issues(frame: pd.DataFrame) -> list[DataIssue]:
         return []
     rows = frame.loc[shared]
     issues: list[DataIssue] = []
-    groups = list(rows.groupby(rows["event_id"].astype(str), sort=False))
+    by_id = rows["event_id"].astype(str)
+    groups = list(rows.groupby(by_id, sort=False))
+    # the compared values made once for all the rows, not once per group and column
+    compared = dict(list(_compared(rows).groupby(by_id, sort=False)))
     for event_id, group in groups[:NAMED_CONFLICTS]:
-        differ = [c for c in SAME_RECORD_COLUMNS if _distinct(group[c]) > 1]
+        values = compared[event_id]
+        differ = [c for c in SAME_RECORD_COLUMNS if _distinct(values[c]) > 1]
         copies = "; ".join(_describe_row(r) for r in group.itertuples(index=False))
         issues.append(
             DataIssue(
@@ -298,10 +302,18 @@ def duplicate_issues(frame: pd.DataFrame) -> list[DataIssue]:
     return issues
 
 
-def _distinct(column: pd.Series) -> int:
-    values = column.astype(object)
-    if column.name in JSON_COLUMNS:
-        values = values.map(json_key)
+def _compared(rows: pd.DataFrame) -> pd.DataFrame:
+    """The columns that tell records apart (:data:`SAME_RECORD_COLUMNS`) as the values compared:
+    plain objects, a JSON column by its :func:`json_key`."""
+    out = {}
+    for name in SAME_RECORD_COLUMNS:
+        values = rows[name].astype(object)
+        values = values.map(json_key) if name in JSON_COLUMNS else values
+        out[name] = values.to_numpy(dtype=object)
+    return pd.DataFrame(out, index=rows.index)
+
+
+def _distinct(values: pd.Series) -> int:
     return int(values.nunique(dropna=False))
 
 
