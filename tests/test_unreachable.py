@@ -30,6 +30,7 @@ import pytest
 import tests.conftest
 from tests.cli_run import run
 from tests.fake_aws import FakeAws
+from tests.tls import https_server
 from torinvest import progress
 from torinvest.aws import Aws, AwsConfig
 from torinvest.aws.session import CONNECT_FAILURE_ATTEMPTS
@@ -988,46 +989,7 @@ def test_a_refused_proxy_is_retried_once_and_named_by_its_variable(
 def self_signed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """An HTTPS endpoint on the loopback with a self-signed certificate (for 127.0.0.1): its URL
     and the certificate's PEM file. A request that gets through TLS is answered 500."""
-    import datetime
     import http.server
-    import ipaddress
-    import ssl
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "torinvest test endpoint")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    folder = tmp_path_factory.mktemp("tls")
-    cert_pem, key_pem = folder / "cert.pem", folder / "key.pem"
-    cert_pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_pem.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert_pem, key_pem)
 
     class Answer(http.server.BaseHTTPRequestHandler):
         def do_POST(self) -> None:
@@ -1038,15 +1000,8 @@ def self_signed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
         def log_message(self, *_: Any) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Answer)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield f"https://127.0.0.1:{server.server_address[1]}", cert_pem
-    finally:
-        server.shutdown()
-        server.server_close()
+    with https_server(tmp_path_factory.mktemp("tls"), "torinvest test endpoint", Answer) as served:
+        yield served
 
 
 @pytest.mark.parametrize("retries", [None, "5"], ids=["unconfigured", "AWS_MAX_ATTEMPTS=5"])

@@ -19,6 +19,7 @@ import pytest
 from tests.fake_aws.security import FakeSecurityServices
 from tests.fake_tickets import FakeJira, FakeServiceNow
 from tests.post.conftest import CASE_ID, SYS_ID, make_report, variables
+from tests.tls import https_server
 from torinvest.errors import EXIT_COULD_NOT_LOOK, EXIT_REFUSED, InputError
 from torinvest.post import PostRefusedError, post_report
 from torinvest.post import command as post_command
@@ -507,53 +508,8 @@ def test_investigate_posts_while_it_still_holds_the_folder_it_wrote(
 def untrusted_tls(tmp_path: Path) -> Iterator[str]:
     """An https server on loopback whose certificate (self-signed) no CA vouches for — a
     TLS-inspecting proxy's, as a client without the organisation's CA bundle sees it."""
-    import datetime as dt
-    import ssl
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-    from ipaddress import ip_address
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "inspecting-proxy")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(hours=1))
-        .not_valid_after(now + dt.timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ip_address("127.0.0.1"))]), False
-        )
-        .sign(key, hashes.SHA256())
-    )
-    pem = tmp_path / "proxy.pem"
-    pem.write_bytes(
-        cert.public_bytes(serialization.Encoding.PEM)
-        + key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(pem)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    ).start()
-    try:
-        yield f"https://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with https_server(tmp_path, "inspecting-proxy") as (url, _):
+        yield url
 
 
 @pytest.mark.parametrize("kind", ["jira", "servicenow"])
