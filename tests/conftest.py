@@ -212,6 +212,19 @@ SAMPLE_FINDING = "6dde0a8f8d46f6acad893b30f905e97c"
 
 
 @pytest.fixture(scope="session")
+def sample_investigation() -> Any:
+    """The sample finding investigated in this process from the sample case with the default
+    sources and options (``investigation.investigate``), once per worker for the modules that
+    read it (several built their own, a few seconds each). Read only: a test that wants another
+    one changes a copy (``dataclasses.replace``, ``frame.assign``), never this one."""
+    from torinvest import investigation
+    from torinvest.case import sample_case
+
+    sources = investigation.sources_from_parameters(case_dir=str(sample_case().root))
+    return investigation.investigate(SAMPLE_FINDING, sources)
+
+
+@pytest.fixture(scope="session")
 def sample_report(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A complete report of the sample finding with the default options (a fresh ledger,
     ``ledger.jsonl`` beside the folder: no verdict), made once per test run by a real run (a

@@ -13,8 +13,7 @@ import shlex
 import orjson
 import pytest
 
-from torinvest import analysis, display, investigation, report
-from torinvest.case import sample_case
+from torinvest import analysis, display, report
 from torinvest.cli import build_parser
 from torinvest.errors import DataIssue
 from torinvest.findings.records import not_a_tor_finding
@@ -48,9 +47,9 @@ def test_prose_is_cut_around_its_commands() -> None:
 
 
 @pytest.fixture(scope="module")
-def inv() -> Investigation:
-    sources = investigation.sources_from_parameters(case_dir=str(sample_case().root))
-    return investigation.investigate(FINDING, sources)
+def inv(sample_investigation: Investigation) -> Investigation:
+    """The sample investigation (tests/conftest.py: built once per worker, read only)."""
+    return sample_investigation
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,7 @@ import orjson
 import pandas as pd
 import pytest
 
-from torinvest import display, investigation, report
-from torinvest.case import sample_case
+from torinvest import display, report
 from torinvest.investigation import FINDING_WHOLE_IN, Investigation
 from torinvest.shown import LIMITS, cut_fields
 
@@ -31,9 +30,9 @@ def _mark(value: str, where: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def inv() -> Investigation:
-    sources = investigation.sources_from_parameters(case_dir=str(sample_case().root))
-    return investigation.investigate(FINDING, sources)
+def inv(sample_investigation: Investigation) -> Investigation:
+    """The sample investigation (tests/conftest.py: built once per worker, read only)."""
+    return sample_investigation
 
 
 @pytest.fixture(scope="module")

@@ -84,9 +84,9 @@ def _background_file() -> tuple[str, bytes]:
 
 
 @pytest.fixture(scope="module")
-def inv() -> Investigation:
-    sources = investigation.sources_from_parameters(case_dir=str(sample_case().root))
-    return investigation.investigate(FINDING, sources)
+def inv(sample_investigation: Investigation) -> Investigation:
+    """The sample investigation (tests/conftest.py: built once per worker, read only)."""
+    return sample_investigation
 
 
 def _forged(inv: Investigation, event_name: str, request: object) -> Investigation:
