@@ -4,6 +4,7 @@ fake, through a counting proxy (tests/fake_aws/proxy.py)."""
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 from collections.abc import Iterable, Iterator, Mapping
@@ -282,23 +283,31 @@ def assert_paired(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return acts
 
 
+@functools.cache
+def _sample_case_files() -> tuple[tuple[Path, bytes, bool], ...]:
+    """The sample case's files, read once per process: (path in the case, content — a gzip
+    file's decompressed —, whether the file is gzip)."""
+    src = sample_case().root
+    files = []
+    for f in sorted(src.rglob("*")):
+        if f.is_file():
+            packed = f.name.endswith(".gz")
+            data = f.read_bytes()
+            files.append((f.relative_to(src), gzip.decompress(data) if packed else data, packed))
+    return tuple(files)
+
+
 def sample_case_with(root: Path, replace: Mapping[str, str]) -> Path:
     """A copy of the sample case with strings replaced in every file (gzip too): the case's key
-    IDs become the ones moto made."""
-    src = sample_case().root
+    IDs become the ones moto made. (gzip's fastest level: what is read back is the same.)"""
     dst = root / "case"
-    for f in src.rglob("*"):
-        if not f.is_file():
-            continue
-        out = dst / f.relative_to(src)
+    for relative, content, packed in _sample_case_files():
+        out = dst / relative
         out.parent.mkdir(parents=True, exist_ok=True)
-        data = f.read_bytes()
-        packed = f.name.endswith(".gz")
-        if packed:
-            data = gzip.decompress(data)
+        data = content
         for old, new in replace.items():
             data = data.replace(old.encode(), new.encode())
-        out.write_bytes(gzip.compress(data) if packed else data)
+        out.write_bytes(gzip.compress(data, compresslevel=1) if packed else data)
     return dst
 
 

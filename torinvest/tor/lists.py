@@ -530,8 +530,9 @@ def load_exit_lists(
     lists = mark_short(ExitLists(min_exits=min_exits).combine(*parts))
     if refreshed is not None:
         lists.notes.append(refreshed.note)
-    for line in lists.describe().splitlines():
-        log.info("tor exit lists: %s", line)
+    if log.isEnabledFor(logging.INFO):  # describing every list is not free: only when logged
+        for line in lists.describe().splitlines():
+            log.info("tor exit lists: %s", line)
     for issue in lists.issues:
         log.info("tor exit list %s: %s", issue.source, issue.problem)
     return lists
