@@ -75,7 +75,9 @@ def _list(items: Iterable[str]) -> str:
     return "<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>"
 
 
-#: Columns of identifiers, times, IPs, names and flags: a cell never breaks inside them.
+#: Columns of identifiers, times, IPs, names and flags: a cell never breaks inside them. Not the
+#: Tor status: its words ("not Tor (OR-address lists only)") wrap, or the printed events table
+#: runs off an A4 landscape page.
 ID_COLUMNS: frozenset[str] = frozenset(
     {
         "#",
@@ -84,7 +86,6 @@ ID_COLUMNS: frozenset[str] = frozenset(
         "event_source",
         "aws_region",
         "source_ip",
-        "tor",
         "access_key_id",
         "derived",
         "error_code",
@@ -126,7 +127,6 @@ ID_COLUMNS: frozenset[str] = frozenset(
         "of them from Tor",
         "when (UTC)",
         "from",
-        "Tor",
         "result",
     }
 )
@@ -269,8 +269,11 @@ def print_html(
     first = [c for c in frame.columns if c not in PRINT_SECOND_LINE]
     second = [c for c in frame.columns if c in PRINT_SECOND_LINE]
     classes = [column_class(c) for c in first]
+    # a header may break after its underscores (outcome_<wbr>unknown): printed, a column is as
+    # wide as its values, not its name (an A4 landscape page holds the row)
     head = "".join(
-        f'<th class="{k}">{html_text(c)}</th>' for c, k in zip(first, classes, strict=True)
+        f'<th class="{k}">{html_text(c).replace("_", "_<wbr>")}</th>'
+        for c, k in zip(first, classes, strict=True)
     )
     bodies = []
     for values in printed.itertuples(index=False, name=None):

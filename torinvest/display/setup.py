@@ -83,6 +83,8 @@ table.ti-printed tbody.ti-row{break-inside:avoid}
   .ti-scroll{overflow:visible}
   table.ti-table{font-size:9px}
   table td.ti-long{max-width:none;white-space:normal;overflow:visible;overflow-wrap:anywhere}
+  table.ti-printed th{white-space:normal}
+  table.ti-printed td.ti-text{min-width:6em}
   .ti-answer,.ti-card,.ti-tile{break-inside:avoid}
 }
 </style>
