@@ -643,8 +643,13 @@ def test_an_index_that_cannot_be_written_says_which_run_the_one_left_is(
         real(path, data)
 
     monkeypatch.setattr(report_batch, "_write_bytes", full)
-    code, _, said = _all_open(out, tmp_path)
+    code, printed, said = _all_open(out, tmp_path)
     assert code != 0
+    # what the run did to each finding is still said, line by line, without an index line
+    lines = [line.split() for line in printed.splitlines()]
+    assert [(w[0] in {"ok", "skipped"}, w[1]) for w in lines] == [
+        (True, e["finding_id"]) for e in first["findings"]
+    ]
     assert (
         f"torinvest: error: cannot write the index {out / failing}: No space left on device: "
         f"{left} (written at {first['generated_at']} by the run started at "

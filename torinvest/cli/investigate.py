@@ -10,7 +10,7 @@ import dataclasses
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from torinvest.cli import post as post_cli
 from torinvest.cli.args import (
@@ -24,6 +24,9 @@ from torinvest.cli.output import print_issues, print_partial
 from torinvest.errors import CouldNotLookError, RefusedError, RunFailedError
 from torinvest.safety import term_safe
 from torinvest.verdict import STATUSES
+
+if TYPE_CHECKING:
+    from torinvest.report import BatchResult
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -258,20 +261,8 @@ def _partial_reading(data: dict[str, Any]) -> str | None:
     )
 
 
-def _investigate_all(args: argparse.Namespace, options: Any, out: TextIO, err: TextIO) -> int:
-    from torinvest.investigation import READING_INCOMPLETE
-    from torinvest.post.batch import run_open
-    from torinvest.post.state import MAX_ATTEMPTS
-
-    batch, scheduled = run_open(
-        args.out,
-        options,
-        force=args.force,
-        jobs=args.jobs,
-        templates=args.post_each,
-        post=post_cli.batch_poster(args, err),
-        echo=lambda s: print(term_safe(s), file=err),
-    )
+def _print_entries(batch: BatchResult, out: TextIO, err: TextIO) -> None:
+    """The batch's data issues, then a line per finding: status, ID, key, report, notes."""
     print_issues(batch.issues, err)
     width = max([len(e.status) for e in batch.entries] + [6])
     for e in batch.entries:
@@ -283,6 +274,27 @@ def _investigate_all(args: argparse.Namespace, options: Any, out: TextIO, err: T
             + (f"  ({term_safe(e.note)})" if e.note else ""),
             file=out,
         )
+
+
+def _investigate_all(args: argparse.Namespace, options: Any, out: TextIO, err: TextIO) -> int:
+    from torinvest.investigation import READING_INCOMPLETE
+    from torinvest.post.batch import IndexNotWritten, run_open
+    from torinvest.post.state import MAX_ATTEMPTS
+
+    try:
+        batch, scheduled = run_open(
+            args.out,
+            options,
+            force=args.force,
+            jobs=args.jobs,
+            templates=args.post_each,
+            post=post_cli.batch_poster(args, err),
+            echo=lambda s: print(term_safe(s), file=err),
+        )
+    except IndexNotWritten as e:  # each finding's line still said, then the error
+        _print_entries(e.batch, out, err)
+        raise
+    _print_entries(batch, out, err)
     print(f"index: {batch.index_html}", file=out)
     if batch.gap:
         print_partial(f"{batch.gap}; open findings there have no report in this batch", err)

@@ -18,15 +18,32 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from torinvest.errors import InputError
+from torinvest.errors import InputError, ReportError
 from torinvest.findings import FindingsResult
 from torinvest.findings.records import samples_left_out
 from torinvest.options import MAX_JOBS as MAX_JOBS
 from torinvest.post.state import FindingRef, ScheduledResult, run_scheduled
-from torinvest.report import BatchResult, RunOptions, check_folder, triage_frame
+from torinvest.report import (
+    INDEX_HTML,
+    INDEX_JSON,
+    BatchResult,
+    RunOptions,
+    check_folder,
+    triage_frame,
+)
 from torinvest.report.batch import _batch_entry, _finish_entries, open_and_fetched, write_index
 from torinvest.report.parameters import run_sources
 from torinvest.report.run import run_report
+
+
+class IndexNotWritten(ReportError):
+    """The run ended but its index could not be written (its error's message and hint):
+    ``batch`` and ``scheduled`` are what the run did, so each finding's line is still said."""
+
+    def __init__(self, error: ReportError, batch: BatchResult, scheduled: ScheduledResult):
+        super().__init__(error.message, hint=error.hint)
+        self.batch = batch
+        self.scheduled = scheduled
 
 
 def _investigate(
@@ -82,31 +99,39 @@ def run_open(
     if investigate is None:
         investigate = functools.partial(_investigate, options=options, fetched=fetched)
     scheduled = ScheduledResult(root)
-    written: list[Any] = []
+    ended: list[list[Any]] = []  # the entries the index was written (or tried) with
 
     def index(result: ScheduledResult, interrupted: bool) -> None:
         """The index, written while the state's lock is held (a newer run cannot start and
         write its own before this one's lands on it), naming this run."""
         entries = [_entry(r, result, interrupted=interrupted) for r in rows]
         _finish_entries(root, entries)
+        ended.append(entries)
         run = {"started_at": result.started_at, "state": "state.json"}
-        written.append((entries, write_index(root, entries, found.issues, sources, run=run)))
+        write_index(root, entries, found.issues, sources, run=run)
 
-    run_scheduled(
-        root,
-        refs,
-        investigate=investigate,
-        post=post,
-        templates=templates,
-        force=force,
-        jobs=jobs,
-        echo=echo,
-        result=scheduled,
-        finish=index,
-    )
-    entries, (index_json, index_html) = written[-1]
-    batch = BatchResult(root, entries, list(found.issues), index_json, index_html, found.gap())
-    return batch, scheduled
+    def batch_of(entries: list[Any]) -> BatchResult:
+        json_path, html_path = root / INDEX_JSON, root / INDEX_HTML
+        return BatchResult(root, entries, list(found.issues), json_path, html_path, found.gap())
+
+    try:
+        run_scheduled(
+            root,
+            refs,
+            investigate=investigate,
+            post=post,
+            templates=templates,
+            force=force,
+            jobs=jobs,
+            echo=echo,
+            result=scheduled,
+            finish=index,
+        )
+    except ReportError as e:
+        if not ended:
+            raise
+        raise IndexNotWritten(e, batch_of(ended[-1]), scheduled) from None
+    return batch_of(ended[-1]), scheduled
 
 
 def _entry(row: dict[str, Any], scheduled: ScheduledResult, *, interrupted: bool = False) -> Any:
