@@ -7,7 +7,9 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
@@ -591,3 +593,61 @@ def test_no_region_configured_is_said_not_guessed(
     code, _, err = _cli("findings", "--regions", "eu-west-1")
     assert code == 0, err
     assert {c.region for c in fake_aws.requests} == {"eu-west-1"}
+
+
+class _Sts:
+    """An STS client whose GetCallerIdentity gives ``answers`` in turn (an exception: raised),
+    each once ``release`` is set, and notes the thread each call ran in."""
+
+    def __init__(self, *answers: Any) -> None:
+        self.answers = list(answers)
+        self.threads: list[str] = []
+        self.asked = threading.Event()
+        self.release = threading.Event()
+
+    def get_caller_identity(self) -> Any:
+        self.threads.append(threading.current_thread().name)
+        self.asked.set()
+        assert self.release.wait(30)
+        answer = self.answers.pop(0)
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+
+def test_account_id_soon_asks_sts_in_the_background_and_account_id_waits_for_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``events --lookup`` asks the account while it makes the regions' clients: the call runs
+    in a thread of its own, and ``account_id`` takes its answer (STS asked once)."""
+    sts = _Sts({"Account": "123456789012"})
+    monkeypatch.setattr(Aws, "client", lambda self, service, region=None, **kw: sts)
+    aws = Aws(AwsConfig(region="us-east-1"))
+    aws.account_id_soon()
+    assert sts.asked.wait(30)  # under way while this thread goes on (it is held there)
+    assert sts.threads == ["torinvest-account"]
+    sts.release.set()
+    assert aws.account_id() == "123456789012"
+    aws.account_id_soon()  # known: nothing asked
+    assert aws.account_id() == "123456789012" and len(sts.threads) == 1
+
+
+def test_the_error_account_id_soon_got_is_raised_by_account_id_as_if_asked_then(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    denied = {"Error": {"Code": "AccessDenied", "Message": "not allowed sts:GetCallerIdentity"}}
+    direct = _Sts(ClientError(denied, "GetCallerIdentity"))
+    direct.release.set()
+    monkeypatch.setattr(Aws, "client", lambda self, service, region=None, **kw: direct)
+    with pytest.raises(AccessDeniedError) as asked_then:
+        Aws(AwsConfig(region="us-east-1")).account_id()
+    sts = _Sts(ClientError(denied, "GetCallerIdentity"), {"Account": "123456789012"})
+    sts.release.set()
+    monkeypatch.setattr(Aws, "client", lambda self, service, region=None, **kw: sts)
+    aws = Aws(AwsConfig(region="us-east-1"))
+    aws.account_id_soon()
+    with pytest.raises(AccessDeniedError) as soon:
+        aws.account_id()
+    assert str(soon.value) == str(asked_then.value) and soon.value.hint == asked_then.value.hint
+    assert aws.account_id() == "123456789012"  # raised once: asked again after it
+    assert sts.threads == ["torinvest-account", "MainThread"]

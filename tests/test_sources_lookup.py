@@ -1146,3 +1146,45 @@ def test_credentials_that_expire_mid_pull_say_what_was_read(
     assert said.startswith("180 events") and "part" not in said, said
     assert len(rows) == 180 and rows["event_id"].is_unique
     assert "issue" not in err, err
+
+
+def test_sts_names_the_account_while_the_regions_clients_are_made(
+    trail: FakeAws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The time to the first request: GetCallerIdentity is under way while each region's
+    LookupEvents client is made (20–50 ms of CPU each), not before them. Here STS is held
+    until every client is made: asked first and waited for, it would never see them."""
+    regions = ["us-east-1", "eu-west-1", "ap-southeast-1"]
+    made: set[str] = set()
+    all_made = threading.Event()
+    real_client = lk_pull.lookup_client
+
+    def client(aws: Aws, region: str) -> Any:
+        c = real_client(aws, region)
+        made.add(region)
+        if made >= set(regions):
+            all_made.set()
+        return c
+
+    real_account = Aws._account_id
+    seen: list[bool] = []
+
+    def account(self: Aws) -> str:
+        seen.append(all_made.wait(10))  # 10 s only when the clients wait for the account
+        return real_account(self)
+
+    monkeypatch.setattr(lk_pull, "lookup_client", client)
+    monkeypatch.setattr(Aws, "_account_id", account)
+    result = lk.lookup_events(
+        Aws(),
+        SUSPECT,
+        start=START,
+        end=END,
+        regions=regions,
+        follow_derived=False,
+        cache_dir=False,
+        rate=FAST,
+        now=NOW,
+    )
+    assert seen[0] is True  # the clients were made while STS was asked
+    assert result.issues == [] and set(result.frame["event_id"]) == expected_ids(SUSPECT)

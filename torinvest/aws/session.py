@@ -133,6 +133,8 @@ class Aws:
         self._session: boto3.Session | None = None
         self._clients: dict[tuple[str, str | None], Any] = {}
         self._account: str | None = None
+        self._asking_account = threading.Lock()  # one GetCallerIdentity at a time
+        self._account_error: BaseException | None = None  # what account_id_soon's call got
         self._remembered: dict[tuple[str, ...], Any] = {}
         #: endpoints (AWS_ENDPOINT_URL…, a region's own) and proxies found unreachable in
         #: this run
@@ -359,8 +361,35 @@ class Aws:
         return all(self.proxy(service, r) == proxy for r in [self.home_region, *regions])
 
     def account_id(self) -> str:
-        """The account of the credentials in use (STS GetCallerIdentity, cached)."""
+        """The account of the credentials in use (STS GetCallerIdentity, cached). Asked already
+        by :meth:`account_id_soon`: that call's answer, waited for, or the error it got."""
+        with self._asking_account:
+            return self._account_id()
+
+    def account_id_soon(self) -> None:
+        """Ask :meth:`account_id` now, in a thread of its own, so that the caller goes on with
+        what it does not need the account for (LookupEvents: its regions' clients) while STS
+        answers; the next :meth:`account_id` waits for that answer. An error that call got is
+        raised by the next :meth:`account_id` (once; asked again after it), as if asked then.
+        Nothing when the account is known."""
+        if self._account is not None:
+            return
+
+        def ask() -> None:
+            with self._asking_account:
+                try:
+                    self._account_id()
+                except BaseException as e:  # raised by the next account_id, in its thread
+                    self._account_error = e
+
+        threading.Thread(target=ask, name="torinvest-account", daemon=True).start()
+
+    def _account_id(self) -> str:
+        """:meth:`account_id`, its lock held."""
         if self._account is None:
+            if self._account_error is not None:
+                error, self._account_error = self._account_error, None
+                raise error
             try:
                 ident = self.client("sts").get_caller_identity()
             except AWS_CALL_ERRORS as e:

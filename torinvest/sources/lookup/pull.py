@@ -4,6 +4,7 @@ named issue, the pages to the events frame.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Sequence
@@ -24,7 +25,7 @@ from torinvest.jsonread import JsonRepairs
 from torinvest.jsonread import dumps as json_dumps
 from torinvest.jsonread import loads as read_json
 from torinvest.schema import iso_utc, time_window
-from torinvest.sources.lookup.cache import PageCache, default_cache_dir
+from torinvest.sources.lookup.cache import PageCache, cache_rows, default_cache_dir
 from torinvest.sources.lookup.fetch import IncompleteRegion, Query, fetch_pages, lookup_client
 from torinvest.sources.lookup.pacer import (
     LOOKUP_RATE_PER_REGION,
@@ -135,6 +136,7 @@ def pull_region(
         gap = Query(query.attribute, query.value, start, end)
         pages: list[list[dict[str, Any]]] = []
         pieces: list[pa.Table] = []  # the pages' (joining out.tables with their events)
+        rows: list[pa.Table | None] = []  # the pages' cache rows, made as pieces are
         try:
             for page in fetch_pages(
                 client, gap, pacer, attempts=attempts, on_page=on_page, stop=stop
@@ -142,6 +144,8 @@ def pull_region(
                 records: list[dict[str, Any] | None] = []
                 pages.append(_kept_events(page, query, out, records))
                 pieces.append(_page_table(pages[-1], records, region))
+                if cache:
+                    rows.append(_cache_rows(pages[-1]))
         except AwsError as e:
             out.events.extend(ev["CloudTrailEvent"] for p in pages for ev in p)
             out.tables.extend(_joined(pieces))
@@ -153,7 +157,10 @@ def pull_region(
         out.events.extend(ev["CloudTrailEvent"] for ev in got)
         out.tables.extend(_joined(pieces))
         if cache and start < horizon and not out.flawed:  # re-pulled and re-named next run
-            _cache_write(cache, account, region, query, (start, min(end, horizon)), got)
+            made = [r for r in rows if r is not None]
+            table = pa.concat_tables(made) if made and len(made) == len(rows) else None
+            span = (start, min(end, horizon))
+            _cache_write(cache, account, region, query, span, got if table is None else table)
     return out
 
 
@@ -279,13 +286,24 @@ def _cache_lookup(
         return [], [(query.start, query.end)]
 
 
+def _cache_rows(page: list[dict[str, Any]]) -> pa.Table | None:
+    """A page's rows for the cache (:func:`~torinvest.sources.lookup.cache.cache_rows`), made
+    in the region's thread while the pacer holds the next request, so that the cache write
+    after the last answer only joins and writes them; None when they cannot be made here (the
+    write then makes them of the events, and says why it could not)."""
+    try:
+        return cache_rows(page)
+    except _CACHE_ERRORS:
+        return None
+
+
 def _cache_write(
     cache: PageCache,
     account: str,
     region: str,
     query: Query,
     span: tuple[pd.Timestamp, pd.Timestamp],
-    events: list[dict[str, Any]],
+    events: list[dict[str, Any]] | pa.Table,
 ) -> None:
     """:meth:`PageCache.write`; a failure is warned, the pulled events are kept all the same."""
     try:
@@ -465,6 +483,16 @@ def recent_notes(end: pd.Timestamp, now: pd.Timestamp) -> tuple[pd.Timestamp, li
     return end, notes
 
 
+def _clients_made(aws: Aws, names: Sequence[str]) -> None:
+    """Each region's LookupEvents client (:func:`lookup_client`, kept per session and region),
+    made before the pulls start, while STS names the account (:meth:`Aws.account_id_soon`):
+    building one costs 20–50 ms of CPU (botocore's models), in the time to the first request.
+    A client that cannot be made here fails again in its region's pull, which says so."""
+    for region in names:
+        with contextlib.suppress(Exception):
+            lookup_client(aws, region)
+
+
 @dataclass(slots=True)
 class LookupResult:
     """Events pulled with LookupEvents, as the events frame, and what kept it from complete.
@@ -609,14 +637,19 @@ def lookup_events(
         raise InputError("LookupEvents needs a start and an end", hint="pass start= and end=")
     start, end, note = clamp_window(start, end, now)
     end, recent = recent_notes(end, now)
+    query = Query(attribute, value, start, end)
     names = lookup_regions(aws, regions)
+    aws.account_id_soon()  # STS answers while the regions' clients are made
+    _clients_made(aws, names)
     account = aws.account_id()
     cache = None if cache_dir is False else PageCache(cache_dir or default_cache_dir())
-    result = LookupResult(
-        frame=frame_from_tables([]), notes=[*([note] if note else []), *recent], account=account
-    )
-    query = Query(attribute, value, start, end)
     pulls = _pull_all(aws, account, names, query, cache=cache, rate=rate, label=value, now=now)
+    result = LookupResult(  # its frame is made below, of the pulls' tables (an empty events
+        # frame made here cost 20–45 ms, before the first request when it came first)
+        frame=pd.DataFrame(),
+        notes=[*([note] if note else []), *recent],
+        account=account,
+    )
     malformed: list[DataIssue] = []
     tables = _tables(pulls, malformed)
     result.regions.extend(pulls)
