@@ -312,7 +312,7 @@ def password_notes(
     for u in uses:
         p = u.password
         maybe = " (outcome unknown: set only if it succeeded)" if p.unknown else ""
-        what = (
+        what = prose_safe(  # the record's values: no backtick of theirs reads as a command
             f"console password for user {p.user_name}, set with {p.event_name} at "
             f"{_when(p.event_time)} by {p.set_by or '(no key)'} from "
             f"{p.source_ip or '(no IP)'}{maybe}: "
@@ -327,11 +327,13 @@ def password_notes(
         elif not u.sign_ins:
             use = u.none_read()
         else:
-            signs = "; ".join(
-                f"{s.result or 'result not recorded'} at {_when(s.event_time)} from "
-                f"{s.source_ip or '(no IP)'} ({'Tor, ' if s.tor else ''}MFA "
-                f"{s.mfa_used or 'unknown'})"
-                for s in u.sign_ins
+            signs = prose_safe(
+                "; ".join(
+                    f"{s.result or 'result not recorded'} at {_when(s.event_time)} from "
+                    f"{s.source_ip or '(no IP)'} ({'Tor, ' if s.tor else ''}MFA "
+                    f"{s.mfa_used or 'unknown'})"
+                    for s in u.sign_ins
+                )
             )
             use = f"{len(u.sign_ins)} console sign-in(s) of that user after it: {signs}"
             if u.signed_in and u.sessions_read:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 import subprocess
 
+import orjson
 import pandas as pd
 import pytest
 
@@ -23,15 +24,19 @@ from tests.actions.test_actions import NOW, key, records_frame
 from torinvest import actions as ac
 from torinvest import analysis
 from torinvest.investigation import Investigation
-from torinvest.passwords import PasswordUse, password_issues, unnamed_said
+from torinvest.passwords import PasswordUse, password_issues, password_notes, unnamed_said
 from torinvest.safety import PROSE_BACKTICK, prose_command, prose_safe
 from torinvest.shown import cut_prose
+from torinvest.sources.records import normalize_records
+from torinvest.sources.records.documents import parse_records
+from torinvest.sources.records.frame import duplicate_issues
 from torinvest.sources.records.passwords import (
     ConsolePassword,
     SignIn,
     UnnamedPassword,
     user_sign_ins_command,
 )
+from torinvest.sources.records.table import records_table, untimed_issue
 
 #: A command between backticks in prose (as :func:`torinvest.shown.cut_prose` reads them).
 COMMAND = re.compile(r"`([^`]*)`")
@@ -131,6 +136,7 @@ def test_a_user_name_cannot_put_a_command_into_a_data_issue(status: str) -> None
         use = PasswordUse(p, "read", None, [signed])
     (issue,) = password_issues([use])
     only_torinvest_commands(issue.problem, HOSTILE)
+    only_torinvest_commands(" ".join(password_notes([use])), HOSTILE)  # events' notes
 
 
 def test_a_caller_arn_cannot_put_a_command_into_the_unnamed_password_issue() -> None:
@@ -166,3 +172,62 @@ def test_a_user_name_cannot_put_a_command_into_a_plan_step() -> None:
     ]
     only_torinvest_commands(deny.why, HOSTILE)
     assert deny.targets == (HOSTILE,)
+
+
+def _forged_records(n: int, **fields: object) -> list[dict[str, object]]:
+    """``n`` records of the Tor key, each with its own user agent (so none is a copy of
+    another), with ``fields`` set on each."""
+    return [
+        {
+            "eventVersion": "1.08",
+            "userIdentity": {"type": "IAMUser", "accessKeyId": KEY},
+            "eventSource": IAM,
+            "awsRegion": "us-east-1",
+            "sourceIPAddress": "185.220.101.34",
+            "userAgent": f"aws-cli/{i}",
+            "eventName": "ListUsers",
+            "eventTime": "2023-07-10T12:00:00Z",
+            **fields,
+        }
+        for i in range(n)
+    ]
+
+
+def test_a_forged_event_id_cannot_put_a_command_or_a_megabyte_into_a_data_issue() -> None:
+    """Different records sharing one eventID (a log file altered: all kept, named by a data
+    issue) — 2,000 of them, the ID and the event name holding commands, and records without a
+    time named by their IDs: each issue quotes the values escaped and cut, names 5 records
+    then how many more (100,000 made an 8 MB issue) and holds no backticked run."""
+    long_id = f"`{EVIL}`" + "x" * 1_000
+    frame = normalize_records(
+        _forged_records(2_000, eventID=long_id, eventName=f"ListUsers`{EVIL}`"),
+        source="logs",
+        origin="forged.json",
+    )
+    (issue,) = duplicate_issues(frame)
+    assert "is shared by 2,000 different records" in issue.problem
+    assert "; … (+1,995 more)" in issue.problem and len(issue.problem) < 2_000
+    assert "`" not in issue.problem and prose_safe(f"ListUsers`{EVIL}`") in issue.problem
+    untimed = records_table(
+        _forged_records(3, eventID=long_id, eventTime="yesterday"),
+        source="logs",
+        origin="forged.json",
+    )
+    said = untimed_issue(untimed, "forged.json")
+    assert said is not None and "`" not in said.problem and len(said.problem) < 1_000
+
+
+def test_a_forged_lookup_event_cannot_put_a_command_into_a_data_issue() -> None:
+    """A saved LookupEvents answer whose event has no usable CloudTrailEvent, its EventId and
+    EventName holding commands: the issue that names it quotes them escaped."""
+    event = {
+        "EventId": f"e`{EVIL}`",
+        "EventName": f"ListUsers`{EVIL}`",
+        "EventTime": "2023-07-10T12:00:00Z",
+        "CloudTrailEvent": "{not json",
+    }
+    records, issues = parse_records(orjson.dumps({"Events": [event]}), where="answer.json")
+    assert len(records) == 1 and issues
+    for issue in issues:
+        assert "`" not in issue.problem, issue.problem
+    assert any(prose_safe(f"e`{EVIL}`") in i.problem for i in issues)
