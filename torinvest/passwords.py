@@ -225,8 +225,8 @@ def password_issues(uses: Sequence[PasswordUse]) -> list[DataIssue]:
                     f"user {user} signed in to the console {len(u.signed_in)} time(s) "
                     f"after {what}{by} set its password (first at {_when(first.event_time)} "
                     f"from {prose_safe(first.source_ip or '(no IP)')}{via}): the calls of those "
-                    "console sessions (temporary keys, sessionCredentialFromConsole) are not in the "
-                    f"activity — run `{u.command()}` to see them",
+                    "console sessions (temporary keys, sessionCredentialFromConsole) are not in "
+                    f"the activity — run `{u.command()}` to see them",
                 )
             )
     return issues

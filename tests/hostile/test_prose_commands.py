@@ -231,3 +231,46 @@ def test_a_forged_lookup_event_cannot_put_a_command_into_a_data_issue() -> None:
     for issue in issues:
         assert "`" not in issue.problem, issue.problem
     assert any(prose_safe(f"e`{EVIL}`") in i.problem for i in issues)
+
+
+@pytest.mark.parametrize("account", ["123456789012", "999999999999"])
+def test_a_forged_minting_call_cannot_put_a_command_into_a_plan_step(account: str) -> None:
+    """The revoke of credentials an AssumeRole minted, its role ARN (and the role's name) and
+    the credentials' expiration holding commands, in the key's account and in another: the
+    steps' reasons and manual words quote them escaped."""
+    role = f"arn:aws:iam::{account}:role/deploy`{EVIL}`"
+    minted = {"accessKeyId": "ASIAROLE000000000001", "expiration": f"`{EVIL}`"}
+    events = records_frame(
+        [
+            (
+                "AssumeRole",
+                "sts.amazonaws.com",
+                {"roleArn": role, "roleSessionName": "x"},
+                {"credentials": minted},
+            )
+        ]
+    )
+    plan = ac.plan_remediation(key(KEY), events, now=NOW)
+    steps = [a for a in plan.actions if "ASIAROLE000000000001" in a.targets]
+    assert steps
+    for step in steps:
+        assert "`" not in step.why, step.why
+        assert commands(step.manual or "") in ([], ["torinvest actions"]), step.manual
+
+
+def test_a_forged_write_or_read_cannot_put_a_command_into_a_plan_step() -> None:
+    """The undo of a write made from a "source IP" holding a command, and the rotation of a
+    secret read under a name holding one: every step's reason quotes them escaped."""
+    events = records_frame(
+        [
+            ("CreateUser", IAM, {"userName": "svc"}, {"user": {"userName": "svc"}}),
+            ("GetSecretValue", "secretsmanager.amazonaws.com", {"secretId": f"db`{EVIL}`"}, None),
+        ],
+        sourceIPAddress=f"`{EVIL}`",
+    )
+    plan = ac.plan_remediation(key(KEY), events, now=NOW)
+    whys = [a.why for a in plan.actions]
+    assert any(w.startswith("undo CreateUser") for w in whys)
+    assert any(prose_safe(f"db`{EVIL}`") in w for w in whys)
+    for why in whys:
+        assert "`" not in why, why

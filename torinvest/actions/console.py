@@ -98,8 +98,9 @@ def deny_console_sessions(
                     {},
                     why=f"end the console sessions of {shown.user_name}: {ref} set its "
                     f"password {where}",
-                    manual=f"{where}: attach {REVOKE_POLICY_NAME} to user {shown.user_name} (it ends "
-                    f"the console sessions signed in with the password {ref} set{said}); run "
+                    manual=f"{where}: attach {REVOKE_POLICY_NAME} to user {shown.user_name} "
+                    f"(it ends the console sessions signed in with the password {ref} set{said}); "
+                    "run "
                     "`torinvest actions` there",
                     targets=(p.user_name,),
                 )
