@@ -22,6 +22,7 @@ import pandas as pd
 
 from torinvest.errors import DataIssue
 from torinvest.events import Activity
+from torinvest.safety import prose_safe
 from torinvest.schema import utc_or_none
 from torinvest.sources.records.passwords import (
     SIGN_IN_EVENT,
@@ -200,14 +201,17 @@ def password_issues(uses: Sequence[PasswordUse]) -> list[DataIssue]:
     issues = []
     for u in uses:
         p = u.password
-        what = f"{p.event_name} at {_when(p.event_time)} (event {p.event_id or '(no eventID)'})"
-        by = f" with key {p.set_by}" if p.set_by else ""
+        # the record's values are attacker-written: no backtick of theirs reads as a command
+        name, event = prose_safe(p.event_name), prose_safe(p.event_id or "(no eventID)")
+        user = prose_safe(p.user_name)
+        what = f"{name} at {_when(p.event_time)} (event {event})"
+        by = f" with key {prose_safe(p.set_by)}" if p.set_by else ""
         maybe = " — if it succeeded: its outcome is not known —" if p.unknown else ""
         if u.status == "not read":
             issues.append(
                 DataIssue(
                     issue_source(p.user_name),
-                    f"{what}{by} set a console password for user {p.user_name}{maybe}: whether "
+                    f"{what}{by} set a console password for user {user}{maybe}: whether "
                     f"it was used is not known — its sign-ins were not read ({u.why}): run "
                     f"`{u.command()}` over the trail's log files",
                 )
@@ -218,11 +222,11 @@ def password_issues(uses: Sequence[PasswordUse]) -> list[DataIssue]:
             issues.append(
                 DataIssue(
                     issue_source(p.user_name),
-                    f"user {p.user_name} signed in to the console {len(u.signed_in)} time(s) "
+                    f"user {user} signed in to the console {len(u.signed_in)} time(s) "
                     f"after {what}{by} set its password (first at {_when(first.event_time)} "
-                    f"from {first.source_ip or '(no IP)'}{via}): the calls of those console "
-                    "sessions (temporary keys, sessionCredentialFromConsole) are not in the "
-                    f"activity — run `{u.command()}` to see them",
+                    f"from {prose_safe(first.source_ip or '(no IP)')}{via}): the calls of those "
+                    "console sessions (temporary keys, sessionCredentialFromConsole) are not in "
+                    f"the activity — run `{u.command()}` to see them",
                 )
             )
     return issues
@@ -308,7 +312,7 @@ def password_notes(
     for u in uses:
         p = u.password
         maybe = " (outcome unknown: set only if it succeeded)" if p.unknown else ""
-        what = (
+        what = prose_safe(  # the record's values: no backtick of theirs reads as a command
             f"console password for user {p.user_name}, set with {p.event_name} at "
             f"{_when(p.event_time)} by {p.set_by or '(no key)'} from "
             f"{p.source_ip or '(no IP)'}{maybe}: "
@@ -323,11 +327,13 @@ def password_notes(
         elif not u.sign_ins:
             use = u.none_read()
         else:
-            signs = "; ".join(
-                f"{s.result or 'result not recorded'} at {_when(s.event_time)} from "
-                f"{s.source_ip or '(no IP)'} ({'Tor, ' if s.tor else ''}MFA "
-                f"{s.mfa_used or 'unknown'})"
-                for s in u.sign_ins
+            signs = prose_safe(
+                "; ".join(
+                    f"{s.result or 'result not recorded'} at {_when(s.event_time)} from "
+                    f"{s.source_ip or '(no IP)'} ({'Tor, ' if s.tor else ''}MFA "
+                    f"{s.mfa_used or 'unknown'})"
+                    for s in u.sign_ins
+                )
             )
             use = f"{len(u.sign_ins)} console sign-in(s) of that user after it: {signs}"
             if u.signed_in and u.sessions_read:
@@ -356,15 +362,19 @@ def unnamed_said(u: UnnamedPassword) -> str:
     in every place (data issue, ``events`` note, report card, summary.json): who set it and
     when, that whose sign-ins to search is not known — so "no console password set" and "no
     sign-in" are not complete — and what to check."""
-    who = u.caller_arn or f"a caller of type {u.caller_type or '(not recorded)'} (no ARN recorded)"
+    # the record's values are attacker-written: no backtick of theirs reads as a command
+    who = prose_safe(
+        u.caller_arn or f"a caller of type {u.caller_type or '(not recorded)'} (no ARN recorded)"
+    )
     maybe = " — if it succeeded: its outcome is not known —" if u.unknown else ""
-    key = f", key {u.set_by}" if u.set_by else ""
+    key = f", key {prose_safe(u.set_by)}" if u.set_by else ""
     start = "" if u.event_time is None else f" --start {_when(u.event_time)}"
+    event = prose_safe(u.event_id or "(no eventID)")
     return (
         f"a password was set by {who} at {_when(u.event_time)} for a user the call does not "
-        f"name{maybe}: whose sign-ins to search is not known — {u.event_name} (event "
-        f"{u.event_id or '(no eventID)'}{key}) has no requestParameters.userName and its caller "
-        f"is {_a(u.caller_type)}, not an IAM user (the name at "
+        f"name{maybe}: whose sign-ins to search is not known — {prose_safe(u.event_name)} "
+        f"(event {event}{key}) has no requestParameters.userName and its caller "
+        f"is {_a(prose_safe(u.caller_type))}, not an IAM user (the name at "
         "the end of its ARN is the session's, not a user's), so what is said of console "
         "passwords and sign-ins leaves that user out: check the event in CloudTrail (its responseElements) "
         "and which user's login profile was created then (aws iam get-login-profile "

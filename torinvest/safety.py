@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import html
 import re
+import shlex
 import unicodedata
+from collections.abc import Iterable
 
 #: Characters that can hide or reorder text: bidi embeddings, overrides, isolates and marks,
 #: zero-width and invisible format characters (the soft hyphen, interlinear annotation marks,
@@ -195,6 +197,40 @@ def markdown_code_block(text: str) -> str:
 def markdown_block_overhead(text: str) -> int:
     """How many characters :func:`markdown_code_block` adds to ``text`` (its two fences)."""
     return len(markdown_code_block(text)) - len(text)
+
+
+#: What a backtick in attacker-written text becomes in prose (:func:`prose_safe`): its escape.
+PROSE_BACKTICK = "\\x60"
+
+
+def prose_safe(value: object) -> str:
+    """Attacker-written text (a user agent, a user name, an event name, a key or an address read
+    from a forged log) for prose that holds commands between backticks — ``summary.json``'s
+    ``why``, ``problem`` and ``detail``, the cards that show them: each backtick written as its
+    escape (:data:`PROSE_BACKTICK`, ``\\x60``), so that the text can neither open nor close a
+    command (:func:`torinvest.shown.cut_prose` keeps a backticked run whole, to be copied and
+    run): a user agent that says to run a command between backticks reads as the attacker's
+    text, never as a command torinvest suggests. Everything else as it is."""
+    return ("" if value is None else str(value)).replace("`", PROSE_BACKTICK)
+
+
+def prose_word(value: object) -> str:
+    """``value`` as one shell word of a command quoted in prose (between backticks):
+    :func:`shlex.quote`'s, but a word holding a backtick (a forged user name) in ANSI-C quoting
+    (``$'…'``, POSIX.1-2024, bash, zsh), each backtick written ``\\x60``: the command then
+    holds no backtick of its own, stays one command in the prose and runs with the value as it
+    is."""
+    text = "" if value is None else str(value)
+    if "`" not in text:
+        return shlex.quote(text)
+    inner = "".join("\\x60" if ch == "`" else "\\" + ch if ch in "\\'" else ch for ch in text)
+    return f"$'{inner}'"
+
+
+def prose_command(args: Iterable[object]) -> str:
+    """``shlex.join`` of ``args`` with each word by :func:`prose_word`: a command line to quote
+    in prose between backticks."""
+    return " ".join(prose_word(a) for a in args)
 
 
 def option(flag: str, value: object) -> str:

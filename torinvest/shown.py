@@ -140,15 +140,21 @@ def cut_prose(value: Any, name: str = "text_chars", *, where: str = "") -> Any:
     return "".join(out)
 
 
+#: The tail :func:`cut_text` ends a cut value with, whole (its ``where`` is torinvest's own
+#: short text: a file name, a command): what :func:`_cut_run` takes for a run cut already.
+_CUT_TAIL = re.compile(
+    re.escape(CUT_MARK)
+    + r" \[cut: \d{1,3}(?:,\d{3})* more characters(?:; whole in [^\]]{1,500})?\]"
+)
+
+
 def _cut_run(text: str, name: str, where: str) -> str:
     """A run of prose cut by :func:`cut_text` — unless it was cut already (its mark right after
-    the limit): prose read back from ``summary.json`` is cut once, not twice."""
-    cap, mark = limit(name), f"{CUT_MARK} [cut: "
-    if (
-        text[cap : cap + len(mark)] == mark
-        and text.endswith("]")
-        and "]" not in text[cap : len(text) - 1]
-    ):
+    the limit, then nothing but the mark's own tail): prose read back from ``summary.json`` is
+    cut once, not twice. Attacker text made to look cut (a mark at the limit, then a megabyte
+    and ``]``) is not: it is cut."""
+    cap = limit(name)
+    if _CUT_TAIL.fullmatch(text, cap):
         return text
     return cut_text(text, name, where=where)
 

@@ -46,6 +46,20 @@ def test_prose_is_cut_around_its_commands() -> None:
     assert cut_prose(12) == 12
 
 
+def test_prose_made_to_look_cut_is_cut() -> None:
+    """A value that puts the cut mark at the limit, then a megabyte and ``]`` (what a run cut
+    already ends with): it was taken for a run cut already and kept whole (1 MB); now only the
+    mark's own tail after the limit is, and a run read back is still cut once."""
+    forged = " " + "y" * (CAP - 1) + "… [cut: " + HUGE + "]"  # the run after the command
+    cut = cut_prose(f"run `{COMMAND}`{forged}")
+    assert len(cut) < 2 * CAP and cut.endswith(f"… [cut: {len(forged) - CAP:,} more characters]")
+    runnable(cut)
+    assert len(cut_prose(forged.strip())) < 2 * CAP
+    for where in ("", "events.csv"):
+        once = cut_prose(f"{HUGE} `{COMMAND}` {HUGE}", where=where)
+        assert cut_prose(once, where=where) == once and once.count("… [cut: ") == 2
+
+
 @pytest.fixture(scope="module")
 def inv(sample_investigation: Investigation) -> Investigation:
     """The sample investigation (tests/conftest.py: built once per worker, read only)."""

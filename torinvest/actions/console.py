@@ -39,6 +39,7 @@ from torinvest.actions.created import _after_renames, _renamed_by_activity
 from torinvest.actions.plan import REVOKE_POLICY_NAME, Action, Plan, Record, _present, record_of
 from torinvest.actions.undo import _unverifiable, event_account
 from torinvest.outcome import succeeded_rows
+from torinvest.safety import prose_safe
 from torinvest.sources.records.passwords import (
     ConsolePassword,
     UnnamedPassword,
@@ -84,8 +85,9 @@ def deny_console_sessions(
         row = _row(events, p)
         if row is not None and _roots_own(row):
             continue  # the root user's own password: a manual step of undo_persistence
-        ref = _ref(p)
-        said = _sign_ins(p, uses)
+        shown = _shown(p)  # its values in the words of a step (a forged record's)
+        ref = _ref(shown)
+        said = _sign_ins(p, uses, shown)
         here = event_account(row) if row is not None else None
         if account and row is not None and here != account:
             where = f"in account {here}" if here else "in the account the event names (none)"
@@ -94,10 +96,11 @@ def deny_console_sessions(
                     "iam",
                     "PutUserPolicy",
                     {},
-                    why=f"end the console sessions of {p.user_name}: {ref} set its password "
-                    f"{where}",
-                    manual=f"{where}: attach {REVOKE_POLICY_NAME} to user {p.user_name} (it ends "
-                    f"the console sessions signed in with the password {ref} set{said}); run "
+                    why=f"end the console sessions of {shown.user_name}: {ref} set its "
+                    f"password {where}",
+                    manual=f"{where}: attach {REVOKE_POLICY_NAME} to user {shown.user_name} "
+                    f"(it ends the console sessions signed in with the password {ref} set{said}); "
+                    "run "
                     "`torinvest actions` there",
                     targets=(p.user_name,),
                 )
@@ -119,10 +122,10 @@ def deny_console_sessions(
             )
             continue
         why = (
-            f"end the console sessions of {p.user_name}: {ref} set its console password; "
+            f"end the console sessions of {shown.user_name}: {ref} set its console password; "
             "deleting or resetting a password does not end a console session already signed "
             "in (valid up to its session duration, 12 h by default) — this denies every "
-            f"session of {p.user_name} issued before now, those signed in with that password "
+            f"session of {shown.user_name} issued before now, those signed in with that password "
             f"among them ({RELIES_ON}){said}"
         )
         deny = Action(
@@ -138,7 +141,7 @@ def deny_console_sessions(
         gone = _deleted_after(events, p, account)
         if gone is not None:  # the activity deleted the user since: its sessions went with it
             deny = replace(
-                deny, why=f"{deny.why}; {_gone_said(p.user_name, gone)}", deleted_by=gone
+                deny, why=f"{deny.why}; {_gone_said(shown.user_name, gone)}", deleted_by=gone
             )
         at = _after_password_step(plan.actions, p.user_name)
         moved = _after_renames([deny], [p.event_time], renames)[0]
@@ -153,7 +156,7 @@ def deny_console_sessions(
                 plan.actions,
                 revokes,
                 at,
-                _unverifiable(deny, _why_unverifiable(made, p.user_name)),
+                _unverifiable(deny, _why_unverifiable(made, shown.user_name)),
             )
             continue
         if delete is not None and made is not None:  # the deny is for the user it created only
@@ -174,7 +177,7 @@ def _unnamed_step(u: UnnamedPassword) -> Action:
     caller = (
         f"a caller of type {u.caller_type}" if u.caller_type else "a caller of no recorded type"
     )
-    said = (
+    said = prose_safe(  # words around a forged record's values, no command: none reads as one
         f"{ref} names no user (requestParameters.userName) and was made by {caller} "
         f"({u.caller_arn or 'no ARN recorded'}), not an IAM user: whose console password it set "
         "is not known"
@@ -271,8 +274,25 @@ def _ref(p: ConsolePassword) -> str:
     return f"{p.event_name} at {when} (event {p.event_id or '(no eventID)'}{by}){maybe}"
 
 
-def _sign_ins(p: ConsolePassword, uses: Sequence[PasswordUse] | None) -> str:
-    """What the reading found of the sign-ins with ``p`` (the step's last words)."""
+def _shown(p: ConsolePassword) -> ConsolePassword:
+    """``p`` with the values a step's words quote (attacker-written: a forged record's) made
+    unable to read as a command there (:func:`~torinvest.safety.prose_safe`): for the words
+    only, never for a call's parameters."""
+    return replace(
+        p,
+        user_name=prose_safe(p.user_name),
+        event_name=prose_safe(p.event_name),
+        event_id=None if p.event_id is None else prose_safe(p.event_id),
+        set_by=None if p.set_by is None else prose_safe(p.set_by),
+        source_ip=None if p.source_ip is None else prose_safe(p.source_ip),
+    )
+
+
+def _sign_ins(
+    p: ConsolePassword, uses: Sequence[PasswordUse] | None, shown: ConsolePassword
+) -> str:
+    """What the reading found of the sign-ins with ``p`` (the step's last words; ``shown``:
+    ``p`` as they quote it, :func:`_shown`)."""
     use = next(
         (
             u
@@ -293,15 +313,16 @@ def _sign_ins(p: ConsolePassword, uses: Sequence[PasswordUse] | None) -> str:
         # read over a window that ended: a sign-in after its end was not read (said, with
         # the command that reads on); the deny covers those too
         return (
-            f"; no console sign-in of {p.user_name} after it in the sources read"
+            f"; no console sign-in of {shown.user_name} after it in the sources read"
             f"{use.read_to()} (the deny covers any they do not hold)"
         )
     first = signed[0]
     when = "(no time)" if first.event_time is None else f"{first.event_time:%Y-%m-%d %H:%M:%S}Z"
     tor = " (a Tor exit then)" if first.tor else ""
     return (
-        f"; {p.user_name} signed in to the console {len(signed)} time(s) after it (first at "
-        f"{when} from {first.source_ip or '(no IP)'}{tor}): the deny ends those sessions"
+        f"; {shown.user_name} signed in to the console {len(signed)} time(s) after it (first "
+        f"at {when} from {prose_safe(first.source_ip or '(no IP)')}{tor}): the deny ends those "
+        "sessions"
     )
 
 

@@ -27,7 +27,7 @@ from torinvest.actions.undo import _elsewhere, _in_a_region, _manual, _undo_one
 from torinvest.actions.undo import event_account as event_account
 from torinvest.aws.regions import REGION_RE
 from torinvest.outcome import UNKNOWN_WHY, failed_rows, succeeded_rows, unknown_rows
-from torinvest.safety import cli_option
+from torinvest.safety import cli_option, prose_safe
 from torinvest.targets import MORE_KIND, SECRET_READS, read_names, row_targets, targets_text
 from torinvest.targets import json_object as _params
 
@@ -243,7 +243,7 @@ def rotate_secrets(events: pd.DataFrame | None, account: str | None = None) -> l
                 service,
                 op,
                 {},
-                why=f"the actor read {kind} {n} at {when:%Y-%m-%d %H:%M:%S}Z",
+                why=f"the actor read {kind} {prose_safe(n)} at {when:%Y-%m-%d %H:%M:%S}Z",
                 region=region,
                 manual=how,
                 targets=(n,),

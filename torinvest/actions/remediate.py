@@ -35,7 +35,7 @@ from torinvest.aws import arn_partition
 from torinvest.findings import KeyLocation
 from torinvest.grouping import OR_ONLY_WORDS, weak_not_tor
 from torinvest.outcome import failed_rows
-from torinvest.safety import cli_option
+from torinvest.safety import cli_option, prose_safe
 from torinvest.schema import expiration_time
 from torinvest.sources.records import MINTING_EVENTS, DerivedKey, derived_keys
 from torinvest.sources.records.origin import KeyOrigin, Mint
@@ -532,7 +532,8 @@ def _minted_text(m: DerivedKey) -> str:
         else ""
     )
     src = f" from {m.source_ip}" if m.source_ip else ""
-    return f"{m.access_key_id} ({m.event_name}{when}{src}{until})"
+    # the record's values (a forged one's): no backtick of theirs reads as a command
+    return prose_safe(f"{m.access_key_id} ({m.event_name}{when}{src}{until})")
 
 
 def _revoke_minted(
@@ -568,16 +569,16 @@ def _revoke_minted(
                         "iam",
                         "PutRolePolicy",
                         {},
-                        why=f"revoke sessions of {m.role_arn} minted by the key",
+                        why=f"revoke sessions of {prose_safe(m.role_arn)} minted by the key",
                         manual=f"in account {account}: attach {REVOKE_POLICY_NAME} to role "
-                        f"{role} (it revokes {_minted_text(m)}); run `torinvest actions` "
-                        "there or use the IAM console's 'Revoke active sessions'",
+                        f"{prose_safe(role)} (it revokes {_minted_text(m)}); run `torinvest "
+                        "actions` there or use the IAM console's 'Revoke active sessions'",
                         targets=(role, m.access_key_id),
                     )
                 )
                 continue
             target = ("role", role)
-            why = f"revoke sessions of role {role} minted by the key: {_minted_text(m)}"
+            why = f"revoke sessions of role {prose_safe(role)} minted by the key: {_minted_text(m)}"
         else:  # GetSessionToken, GetFederationToken: the user's deny covers them
             name, account, caller = _minter(events, m)
             if caller == "Root" or (caller is None and key.user_type == "Root"):
@@ -594,15 +595,16 @@ def _revoke_minted(
                         "iam",
                         "PutUserPolicy",
                         {},
-                        why=f"revoke the temporary credentials {name} minted {where}",
-                        manual=f"{where}: attach {REVOKE_POLICY_NAME} to user {name} (it "
+                        why=f"revoke the temporary credentials {prose_safe(name)} minted {where}",
+                        manual=f"{where}: attach {REVOKE_POLICY_NAME} to user "
+                        f"{prose_safe(name)} (it "
                         f"revokes {_minted_text(m)}); run `torinvest actions` there",
                         targets=(name, m.access_key_id),
                     )
                 )
                 continue
             target = ("user", name)
-            why = f"revoke the temporary credentials {name} minted: {_minted_text(m)}"
+            why = f"revoke the temporary credentials {prose_safe(name)} minted: {_minted_text(m)}"
         minting = _minting_record(events, m)
         folded = (target[0], target[1].casefold())  # IAM names: case-insensitive
         if folded in revokes:

@@ -16,7 +16,7 @@ import pandas as pd
 
 from torinvest.actions.plan import REVOKE_POLICY_NAME, Action, _present
 from torinvest.aws.regions import REGION_RE
-from torinvest.safety import cli_option
+from torinvest.safety import cli_option, prose_safe
 from torinvest.targets import json_object as _params
 from torinvest.targets import scalar_text as _text
 
@@ -103,7 +103,8 @@ def _undo_one(row: Mapping[str, Any]) -> list[Action]:
     resp = _params(row.get("response_elements"))
     t = row["event_time"]
     stamp = "an unknown time" if pd.isna(t) else f"{t:%Y-%m-%d %H:%M:%S}Z"  # no usable eventTime
-    when = f"{row['event_name']} at {stamp} from {row.get('source_ip')}"
+    # the record's values (a forged one's): no backtick of theirs reads as a command
+    when = prose_safe(f"{row['event_name']} at {stamp} from {row.get('source_ip')}")
     created = None if pd.isna(t) else t.isoformat()
     region = str(row.get("aws_region")) if _present(row.get("aws_region")) else None
     user, role = _text(req.get("userName")), _text(req.get("roleName"))

@@ -44,6 +44,7 @@ from torinvest.grouping import (
     tor_column,
 )
 from torinvest.outcome import SUCCEEDED, UNKNOWN, UNKNOWN_WHY, outcome_counts, outcome_labels
+from torinvest.safety import prose_safe
 from torinvest.schema import iso_utc, utc_timestamp
 from torinvest.sources.records import DerivedKey
 
@@ -279,7 +280,7 @@ def signals(
     found += _observed(attack_tool_signals(events))
     found += _observed(geo_signals(events, per_ip_table, window[0] if window else None))
     log.debug("signals over %d events: %s", len(events), ", ".join(s.name for s in found))
-    return sorted(found, key=lambda s: (-s.weight, s.name))
+    return _inert(found)
 
 
 def _counted_signals(
@@ -325,7 +326,19 @@ def _counted_signals(
         )
     )
     log.debug("counted signals: %s", ", ".join(s.name for s in found))
-    return sorted(found, key=lambda s: (-s.weight, s.name))
+    return _inert(found)
+
+
+def _inert(found: Iterable[Signal]) -> list[Signal]:
+    """``found`` heaviest first, each detail's backticks escaped (:func:`prose_safe`): what
+    these signals say is words around the events' values (user agents, keys, addresses, event
+    names: attacker-written) and never a command, so no backtick in them is torinvest's — a
+    user agent cannot put a command into a ``detail`` (``summary.json``'s prose, where
+    backticked text is a command to copy and run)."""
+    return sorted(
+        (Signal(s.name, prose_safe(s.detail), s.weight) for s in found),
+        key=lambda s: (-s.weight, s.name),
+    )
 
 
 #: Signals that say a value was "not seen before" the window: their claim holds only as far

@@ -25,6 +25,7 @@ from torinvest.jsonread import loads as read_json
 from torinvest.jsonread import parse as parse_json
 from torinvest.outcome import OUTCOME_UNKNOWN_MARK
 from torinvest.paged import next_token_problem
+from torinvest.safety import prose_safe
 from torinvest.schema import iso_utc
 from torinvest.sniff import CLI_OUTPUT_DO, CLI_TEXT, cut_or_damaged, not_json
 from torinvest.sources.records.columns import (
@@ -265,10 +266,11 @@ def _first_few(named: Sequence[str]) -> str:
 
 
 def _named_event(ev: Mapping[str, Any], record: Mapping[str, Any]) -> str:
-    """``ID (Name)`` of an event, as the issues name it (attacker text cut short)."""
+    """``ID (Name)`` of an event, as the issues name it (attacker text cut short, its backticks
+    escaped: :func:`~torinvest.safety.prose_safe`)."""
     ident = str(ev.get("EventId") or record.get("eventID") or "(no EventId)")[:80]
     name = str(ev.get("EventName") or record.get("eventName") or "(no EventName)")[:80]
-    return f"{ident} ({name})"
+    return prose_safe(f"{ident} ({name})")
 
 
 def lookup_time(value: Any) -> str | None:

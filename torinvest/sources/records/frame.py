@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 from torinvest.errors import DataIssue, InputError
 from torinvest.jsonread import dumps as json_dumps
 from torinvest.jsonread import parse as parse_json
+from torinvest.safety import prose_safe
 from torinvest.sources.records.columns import (
     _STR,
     BOOLEAN_COLUMNS,
@@ -33,7 +34,7 @@ from torinvest.sources.records.columns import (
     NotCloudTrailError,
 )
 from torinvest.sources.records.documents import parse_records
-from torinvest.sources.records.table import _named, records_table
+from torinvest.sources.records.table import _named, records_table, shown_id
 
 log = logging.getLogger(__name__)
 
@@ -258,6 +259,9 @@ def _whole_floats(value: Any) -> Any:
 
 #: How many event IDs shared by different records are reported one by one.
 NAMED_CONFLICTS = 20
+#: The records of one shared eventID a data issue names (then how many more: 100,000 records
+#: forged with one eventID made an 8 MB issue).
+NAMED_COPIES = 5
 
 
 def duplicate_issues(frame: pd.DataFrame) -> list[DataIssue]:
@@ -281,11 +285,14 @@ def duplicate_issues(frame: pd.DataFrame) -> list[DataIssue]:
     for event_id, group in groups[:NAMED_CONFLICTS]:
         values = compared[event_id]
         differ = [c for c in SAME_RECORD_COLUMNS if _distinct(values[c]) > 1]
-        copies = "; ".join(_describe_row(r) for r in group.itertuples(index=False))
+        copies = "; ".join(_describe_row(r) for r in group.head(NAMED_COPIES).itertuples())
+        if len(group) > NAMED_COPIES:
+            copies += f"; … (+{len(group) - NAMED_COPIES:,} more)"
         issues.append(
             DataIssue(
                 str(group["origin"].iloc[0]),
-                f"eventID {event_id} is shared by {len(group)} different records: {copies}. "
+                f"eventID {shown_id(event_id)} is shared by {len(group):,} different records: "
+                f"{copies}. "
                 f"All are kept (they differ in {', '.join(differ)}): a log file was altered "
                 "or two sources disagree; check the originals",
             )
@@ -318,10 +325,12 @@ def _distinct(values: pd.Series) -> int:
 
 
 def _describe_row(row: Any) -> str:
+    """A record as a data issue names it (its event name and key: a forged record's text, cut
+    and with its backticks escaped — no command in it)."""
     when = "unknown time" if pd.isna(row.event_time) else f"{row.event_time:%Y-%m-%dT%H:%M:%SZ}"
-    name = "?" if pd.isna(row.event_name) else str(row.event_name)
-    key = "" if pd.isna(row.access_key_id) else f" by {row.access_key_id}"
-    return f"{name}{key} at {when} in {row.origin}"
+    name = "?" if pd.isna(row.event_name) else shown_id(row.event_name)
+    key = "" if pd.isna(row.access_key_id) else f" by {shown_id(row.access_key_id)}"
+    return f"{name}{key} at {when} in {prose_safe(row.origin)}"
 
 
 def _plain(column: pa.ChunkedArray, order: np.ndarray | None, name: str) -> Any:

@@ -22,6 +22,7 @@ import pandas as pd
 
 from torinvest.errors import DataIssue
 from torinvest.outcome import unknown_rows
+from torinvest.safety import prose_safe
 from torinvest.sources.records.columns import MINTING_EVENTS
 from torinvest.sources.records.derived import (
     FOLLOW_SOURCE,
@@ -345,10 +346,11 @@ def followed_sessions(
         if p.user_name in followed:
             continue
         when = "(no time)" if p.event_time is None else f"{p.event_time:%Y-%m-%dT%H:%M:%SZ}"
-        issue = DataIssue(
+        issue = DataIssue(  # the record's values attacker-written: backticks escaped
             FOLLOW_SOURCE,
-            f"a console password for user {p.user_name} set by console session {p.set_by} "
-            f"({p.event_name} at {when}) of a user the key set a password for, not followed: "
+            f"a console password for user {prose_safe(p.user_name)} set by console session "
+            f"{prose_safe(p.set_by)} ({prose_safe(p.event_name)} at {when}) of a user the key "
+            "set a password for, not followed: "
             f"its sign-ins and console sessions were not read: run `{sign_ins_command(p)}` "
             "over the trail's log files (they follow it) to see them",
         )

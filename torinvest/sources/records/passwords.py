@@ -11,7 +11,6 @@ as a JSON string is the bytes its prefilter searches for: :func:`user_needles`).
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -22,7 +21,7 @@ import pandas as pd
 
 from torinvest.jsonread import parse as parse_json
 from torinvest.outcome import failed_rows, unknown_rows
-from torinvest.safety import option
+from torinvest.safety import option, prose_command
 from torinvest.sources.records.derived import DerivedKey
 
 #: Calls that give an IAM user a console password (``requestParameters.userName``; the caller's
@@ -115,7 +114,7 @@ def user_sign_ins_command(user: str, since: pd.Timestamp | None) -> str:
     args = ["torinvest", "events", option("--username", user)]
     if since is not None:
         args.append(option("--start", since.strftime("%Y-%m-%dT%H:%M:%SZ")))
-    return shlex.join(args) + " …"
+    return prose_command(args) + " …"  # quoted in prose: no backtick of the user name's
 
 
 @dataclass(frozen=True, slots=True)

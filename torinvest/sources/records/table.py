@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 
 from torinvest.errors import DataIssue
 from torinvest.outcome import OUTCOME_UNKNOWN_MARK
+from torinvest.safety import prose_safe
 from torinvest.sources.records.columns import (
     _BOOL_TEXT,
     _EMPTY,
@@ -581,5 +582,20 @@ def untimed_issue(table: pa.Table, where: str) -> DataIssue | None:
 
 
 def _named(ids: Sequence[str]) -> str:
-    shown = ", ".join(ids[:NAMED_IDS])
+    """The first :data:`NAMED_IDS` event IDs (a forged record's text: each cut at
+    :data:`ID_CHARS`, its backticks escaped — :func:`~torinvest.safety.prose_safe` — in a
+    data issue's prose), then how many more."""
+    shown = ", ".join(shown_id(i) for i in ids[:NAMED_IDS])
     return shown + (f" and {len(ids) - NAMED_IDS} more" if len(ids) > NAMED_IDS else "")
+
+
+#: The characters of a record's eventID (attacker text) a data issue quotes.
+ID_CHARS = 80
+
+
+def shown_id(event_id: object) -> str:
+    """An event ID as a data issue quotes it: cut at :data:`ID_CHARS` (``…``), backticks
+    escaped (:func:`~torinvest.safety.prose_safe`): a forged one can neither be a megabyte nor
+    read as a command."""
+    text = str(event_id)
+    return prose_safe(text if len(text) <= ID_CHARS else text[: ID_CHARS - 1] + "…")
