@@ -26,7 +26,6 @@ even inside the repository's ``notebooks/``. An existing copy is never overwritt
 from __future__ import annotations
 
 import ast
-import hashlib
 import logging
 import os
 import shlex
@@ -124,14 +123,11 @@ def template_path(name: str) -> Path:
     return notebook_path(name)
 
 
-def read_notebook(path: Path, data: bytes | None = None) -> nbformat.NotebookNode:
-    """``path`` (or ``data``, its bytes already read) as a v4 notebook, or TemplateError naming
-    the file."""
+def read_notebook(path: Path) -> nbformat.NotebookNode:
+    """``path`` as a v4 notebook, or TemplateError naming the file."""
     import nbformat
 
     try:
-        if data is not None:
-            return nbformat.reads(data.decode("utf-8"), as_version=4)
         return nbformat.read(path, as_version=4)
     except OSError as e:
         raise TemplateError(f"cannot read {path}: {e.strerror or e}") from e
@@ -204,15 +200,13 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def template_problems(
-    path: str | Path, name: str | None = None, data: bytes | None = None
-) -> list[str]:
-    """Every way the template at ``path`` (``data``: its bytes, already read) is not pristine
-    (empty when it is): a broken parameters cell, parameters not at their defaults
-    (:data:`DEFAULTS`), outputs or execution counts saved, an injected-parameters cell."""
+def template_problems(path: str | Path, name: str | None = None) -> list[str]:
+    """Every way the template at ``path`` is not pristine (empty when it is): a broken
+    parameters cell, parameters not at their defaults (:data:`DEFAULTS`), outputs or execution
+    counts saved, an injected-parameters cell."""
     p = Path(path)
     name = name or p.stem
-    nb = read_notebook(p, data)
+    nb = read_notebook(p)
     problems: list[str] = []
     try:
         params = read_parameters(nb, p)
@@ -254,26 +248,11 @@ def _few(items: Sequence[int], n: int = 5) -> str:
     return shown + (f", … {len(items) - n} more" if len(items) > n else "")
 
 
-#: The templates found pristine, each as its path, name and content's digest: ``torinvest
-#: investigate`` checks its template twice (before it says what it starts, then as the run
-#: begins), and each check parsed and validated the notebook again (nbformat: 0.1-0.3 s; the
-#: digest of its bytes: 1 ms). A file changed since is another digest: read and checked again.
-_PRISTINE: set[tuple[str, str, str]] = set()
-
-
 def check_template(name: str = INVESTIGATE, path: str | Path | None = None) -> Path:
     """The template's path if it is pristine, else TemplateError saying what is wrong and how to
-    get back to it (``torinvest investigate`` runs this check before any kernel starts). A
-    template found pristine is not parsed again while its bytes are the same (:data:`_PRISTINE`)."""
+    get back to it (``torinvest investigate`` runs this check before any kernel starts)."""
     p = Path(path) if path else template_path(name)
-    try:
-        data: bytes | None = p.read_bytes()
-    except OSError:  # template_problems says it
-        data = None
-    key = (str(p.resolve()), name, hashlib.sha256(data).hexdigest()) if data is not None else None
-    if key is not None and key in _PRISTINE:
-        return p
-    problems = template_problems(p, name, data)
+    problems = template_problems(p, name)
     if problems:
         shown = "; ".join(problems[:3]) + (
             f" (+{len(problems) - 3} more)" if len(problems) > 3 else ""
@@ -282,8 +261,6 @@ def check_template(name: str = INVESTIGATE, path: str | Path | None = None) -> P
             f"the notebook template {p} is not the pristine template torinvest runs: {shown}",
             hint=_restore_hint(p, name),
         )
-    if key is not None:
-        _PRISTINE.add(key)
     return p
 
 

@@ -379,35 +379,3 @@ def test_a_long_user_name_is_cut_in_the_triage_list_and_whole_in_its_table(
         assert f"{FINDING}</code>" in label and "AKIATFQR7NSCUXC3DDDP" in label
     table = display.triage_table(frame, case_dir=str(sample_case().root)).data
     assert "A" * 5000 in table and "<b>A" not in table
-
-
-def test_a_template_found_pristine_is_parsed_once_until_its_bytes_change(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """``investigate`` checks its template before it says what it starts and again as the run
-    begins: the second check of the same bytes does not parse the notebook again (nbformat,
-    validated: 0.1-0.3 s). The same file saved over with another value in a cell of the same
-    length, at once (same size, maybe the same mtime), is parsed again and refused."""
-    from torinvest import notebooks
-
-    templates = tmp_path / "templates"
-    shutil.copytree(NOTEBOOKS, templates)
-    path = templates / "investigate.ipynb"
-    parsed: list[Path] = []
-    reader = notebooks.read_notebook
-
-    def counting(p: Path, *data: bytes | None) -> nbformat.NotebookNode:
-        parsed.append(p)
-        return reader(p, *data)
-
-    monkeypatch.setattr(notebooks, "read_notebook", counting)
-    assert notebooks.check_template(notebooks.INVESTIGATE, path) == path
-    assert notebooks.check_template(notebooks.INVESTIGATE, path) == path
-    assert parsed == [path]
-    text = path.read_text(encoding="utf-8")
-    edited = text.replace("lookback_days: float = 14", "lookback_days: float = 15", 1)
-    assert len(edited) == len(text) and edited != text
-    path.write_text(edited, encoding="utf-8")
-    with pytest.raises(notebooks.TemplateError, match="lookback_days = 15"):
-        notebooks.check_template(notebooks.INVESTIGATE, path)
-    assert parsed == [path, path]
