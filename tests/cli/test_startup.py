@@ -329,3 +329,49 @@ def test_events_lookup_imports_no_log_reader_or_sql_engine(
     assert "3 events" in str(result["out"]) and out.stat().st_size > 0
     needed = ["torinvest.events", "torinvest.sources.lookup", "torinvest.sources.records"]
     assert result["loaded"] == needed  # of HEAVY_MODULES; none of HEAVY_LIBRARIES
+
+
+#: ``torinvest investigate`` on the sample case, stopped as its kernel is launched (the launch
+#: raises KeyboardInterrupt: no kernel starts, the command ends as after Ctrl-C): prints the exit
+#: status and which watched modules were imported by then, as JSON.
+_AT_KERNEL_LAUNCH = textwrap.dedent(
+    """
+    import contextlib, io, json, sys
+
+    argv, watched = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+    from torinvest.cli import main
+    from torinvest.report import kernel
+
+    made, seen = kernel.kernel_manager_class, []
+
+    def stopping(said=None):
+        class Stopping(made(said)):
+            async def _async_launch_kernel(self, kernel_cmd, **kw):
+                seen.append([m for m in watched if m in sys.modules])
+                raise KeyboardInterrupt
+
+        return Stopping
+
+    kernel.kernel_manager_class = stopping
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(argv, out=out, err=err)
+    print(json.dumps({"code": code, "seen": seen, "err": err.getvalue()}))
+    """
+)
+
+
+def test_investigate_launches_its_kernel_before_papermill_is_imported(
+    tmp_path: Path, forks: ForkServer
+) -> None:
+    """The report's kernel is launched before the command imports papermill and nbclient and
+    reads the notebook with them: it comes up (the interpreter, ipykernel: 1-2 s) while they
+    load, not after."""
+    argv = ["investigate", "6dde0a8f8d46f6acad893b30f905e97c", "--case", str(sample_case().root)]
+    argv += ["--out", str(tmp_path / "r"), "--ledger", str(tmp_path / "l.jsonl")]
+    watched = ("papermill", "nbclient", "nbconvert")
+    proc = forks.run(_AT_KERNEL_LAUNCH, json.dumps(argv), json.dumps(watched))
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["code"] == 130, result["err"]  # stopped at the launch, as by Ctrl-C
+    assert result["seen"] == [[]], result["err"]  # launched once, none of them imported yet

@@ -17,6 +17,7 @@ import pytest
 from tests.offline_regions import SAMPLE_REGIONS, offline_unfolded
 from torinvest import display, report
 from torinvest.case import sample_case
+from torinvest.children import Terminated
 from torinvest.errors import DataIssue, InputError
 from torinvest.investigation import report_dir_name
 from torinvest.tor import OR_ONLY_LABEL, or_only_note
@@ -252,6 +253,90 @@ def test_the_kernel_is_stopped_without_waiting_for_its_exit(tmp_path: Path) -> N
     nbformat.write(nb, notebook)
     assert kernel.execute(notebook, tmp_path / "out.ipynb", {}, cwd=tmp_path) is None
     assert not marker.exists(), "the kernel was asked to exit and waited for"
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _launches(monkeypatch: pytest.MonkeyPatch, said: list[str]) -> list[int]:
+    """Record in ``said`` each kernel launch ("launch") and papermill's run ("papermill"), in
+    order; return the launched kernels' process IDs."""
+    import papermill
+
+    from torinvest.report import kernel
+
+    made, pids = kernel.kernel_manager_class, []
+
+    def recording(said_file: object = None) -> type:
+        class Recording(made(said_file)):  # type: ignore[misc]
+            async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: object) -> None:
+                said.append("launch")
+                await super()._async_launch_kernel(kernel_cmd, **kw)
+                pids.append(self.provisioner.pid)
+
+        return Recording
+
+    def execute_notebook(*args: object, **kwargs: object) -> object:
+        said.append("papermill")
+        return run_papermill(*args, **kwargs)
+
+    run_papermill = papermill.execute_notebook
+    monkeypatch.setattr(kernel, "kernel_manager_class", recording)
+    monkeypatch.setattr(papermill, "execute_notebook", execute_notebook)
+    return pids
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="reads the kernel's state in /proc")
+def test_the_kernel_is_started_before_papermill_runs_and_is_the_one_it_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The report's kernel starts before papermill is imported and reads the notebook (it comes
+    up meanwhile: 1-2 s of an ``investigate`` that waited for both in turn), and papermill runs
+    the notebook in that kernel, starting no other; it is stopped as the run ends."""
+    from torinvest.report import kernel
+
+    said: list[str] = []
+    pids = _launches(monkeypatch, said)
+    notebook = tmp_path / "in.ipynb"
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("import os\nprint(os.getpid(), os.getcwd())")]
+    nbformat.write(nb, notebook)
+    out = tmp_path / "out.ipynb"
+    assert kernel.execute(notebook, out, {}, cwd=tmp_path) is None
+    assert said == ["launch", "papermill"]
+    (output,) = nbformat.read(out, as_version=4).cells[-1].outputs
+    assert output["text"] == f"{pids[0]} {tmp_path}\n"  # that kernel, in the folder
+    assert not _alive(pids[0])
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="reads the kernel's state in /proc")
+@pytest.mark.parametrize("stop", [KeyboardInterrupt, Terminated, OSError])
+def test_a_run_stopped_before_papermill_takes_the_kernel_leaves_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stop: type[BaseException]
+) -> None:
+    """Ctrl-C, SIGTERM (:class:`~torinvest.children.Terminated`) or an error while the kernel
+    comes up and papermill is not running it yet (importing papermill, reading the notebook):
+    the kernel started early is killed, none is left running."""
+    from torinvest.report import kernel
+
+    said: list[str] = []
+    pids = _launches(monkeypatch, said)
+
+    def stopped(*args: object, **kwargs: object) -> None:
+        assert kwargs["km"] is not None and _alive(pids[0])  # the kernel is up, or coming up
+        raise stop()
+
+    monkeypatch.setattr(kernel, "_execute", stopped)
+    notebook = tmp_path / "in.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(), notebook)
+    with pytest.raises(stop):
+        kernel.execute(notebook, tmp_path / "out.ipynb", {}, cwd=tmp_path)
+    assert said == ["launch"] and not _alive(pids[0])
 
 
 def test_investigate_says_nothing_of_a_kernel_started_again(tmp_path: Path) -> None:

@@ -4,11 +4,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -36,6 +37,12 @@ KERNEL_START_ATTEMPTS = 3
 #: the notebook (0.4 s on a quiet machine, 3.5 s under load). Files the notebook's code
 #: makes for itself are removed by that code (``with``, ``finally``), not at the kernel's exit.
 KERNEL_SHUTDOWN = "immediate"
+#: The kernel's command-line arguments besides its connection file: quiet (not even the warning
+#: that its loopback TCP sockets are not encrypted).
+KERNEL_ARGUMENTS = ("--IPKernelApp.log_level=CRITICAL",)
+#: What nbclient adds to them for an IPython kernel it starts (its ``ipython_hist_file``): the
+#: history in memory, no history.sqlite read or written. :func:`early_kernel` adds it too.
+KERNEL_HISTORY = "--HistoryManager.hist_file=:memory:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,12 +204,27 @@ def execute(
     """Run ``notebook`` with ``params`` into ``output`` (written even when a cell fails).
 
     Returns None on success, else where and why it stopped.
+
+    The kernel is started first (:func:`early_kernel`): it comes up while papermill is imported
+    and the notebook read and parameterized, not after.
     """
-    with tempfile.TemporaryFile(prefix="torinvest-kernel-") as said:
+    with (
+        tempfile.TemporaryFile(prefix="torinvest-kernel-") as said,
+        early_kernel(cwd, said) as started,
+    ):
         for attempt in range(1, KERNEL_START_ATTEMPTS + 1):
-            said.seek(0)
-            said.truncate()
-            failure = _execute(notebook, output, params, cwd=cwd, timeout=timeout, said=said)
+            if attempt > 1:  # the first kernel's file is new (and the kernel writes to it)
+                said.seek(0)
+                said.truncate()
+            failure = _execute(
+                notebook,
+                output,
+                params,
+                cwd=cwd,
+                timeout=timeout,
+                said=said,
+                km=started if attempt == 1 else None,
+            )
             if failure is None or not died_starting(failure) or attempt == KERNEL_START_ATTEMPTS:
                 break
             log.info(
@@ -222,6 +244,59 @@ def execute(
     return failure
 
 
+@contextlib.contextmanager
+def early_kernel(cwd: Path, said: IO[bytes]) -> Iterator[Any]:
+    """A report kernel started now, in ``cwd`` (its manager; None when it could not be
+    started: papermill then starts one as before, and says why it cannot), killed on the way
+    out unless the notebook's run stopped it already.
+
+    Starting the kernel (the interpreter, ipykernel: 1-2 s) used to wait for the run's own
+    work before it (importing papermill, reading and parameterizing the notebook: about as
+    long, once per process); both go on at once now. The kernel is the one papermill starts
+    (:func:`kernel_manager_class`, :data:`KERNEL_ARGUMENTS`, ``cwd``, the environment), its
+    run the same; the notebook's run stops it as it stops its own (:data:`KERNEL_SHUTDOWN`).
+    A Ctrl-C, SIGTERM or error before that kills it here."""
+    from jupyter_core.utils import run_sync
+
+    km = kernel_manager_class(said)(kernel_name=KERNEL_NAME)
+    try:
+        run_sync(km.start_kernel)(extra_arguments=[*KERNEL_ARGUMENTS, KERNEL_HISTORY], cwd=str(cwd))
+    except Exception:  # papermill starts its own, and says what is wrong if it cannot
+        log.debug("the early report kernel did not start", exc_info=True)
+        _stop(km)
+        km = None
+    try:
+        yield km
+    finally:
+        if km is not None:
+            _stop(km)
+
+
+def _adopting(km: Any) -> type:
+    """A kernel manager class whose one instance is ``km``, whose kernel is started: nbclient
+    makes its manager from the class it is given, finds a kernel there and starts none, and
+    owns it as one it made (stops it as the run ends, :data:`KERNEL_SHUTDOWN`)."""
+
+    class Started(type(km)):  # type: ignore[misc]
+        def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+            return km  # not a Started: no __init__ again
+
+    return Started
+
+
+def _stop(km: Any) -> None:
+    """Kill the kernel ``km`` manages, if it still has one, and remove its connection file."""
+    from jupyter_core.utils import run_sync
+
+    try:
+        if km.has_kernel:
+            run_sync(km.shutdown_kernel)(now=True)
+        else:
+            run_sync(km.cleanup_resources)()
+    except Exception:  # pragma: no cover - already gone
+        log.debug("stopping the early report kernel", exc_info=True)
+
+
 def _execute(
     notebook: Path,
     output: Path,
@@ -230,7 +305,10 @@ def _execute(
     cwd: Path,
     timeout: float,
     said: IO[bytes],
+    km: Any = None,
 ) -> CellFailure | None:
+    """One papermill run; ``km``: the manager of a kernel already started for it
+    (:func:`early_kernel`), else papermill starts one."""
     import nbformat
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
@@ -245,9 +323,9 @@ def _execute(
             # the kernel's own output (its log; tracebacks when a stopped run closes its sockets
             # under it, Ctrl-C, SIGTERM) goes to ``said``, never to the analyst's terminal.
             # Cell errors are in the notebook; a dead kernel fails the run.
-            kernel_manager_class=kernel_manager_class(said),
+            kernel_manager_class=kernel_manager_class(said) if km is None else _adopting(km),
             # quiet besides: the warning that its loopback TCP sockets are not encrypted
-            extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
+            extra_arguments=list(KERNEL_ARGUMENTS),
             # saved as each cell starts and ends: a kernel that dies or a cell that times out
             # leaves every cell that ran (and the one it stopped at) in the report
             request_save_on_cell_execute=True,
