@@ -281,6 +281,30 @@ def test_tolerance_is_configurable() -> None:
             tor.tor_status(frame, lists, tolerance=bad)  # type: ignore[arg-type]
 
 
+def test_frames_asked_of_the_same_lists_are_answered_as_if_each_were_asked_alone() -> None:
+    """What the lists are matched against is built once per lists and tolerance, then kept:
+    each frame, tolerance and observations frame gets its own answer all the same."""
+    rows = [
+        ("2018-10-31T12:34:41Z", IP_2018),
+        ("2018-10-31T13:04:42Z", IP_2018),
+        ("2018-11-01T06:00:00Z", "8.8.4.7"),
+    ]
+    kept = tor.load_exit_lists(LIST_2018_11_01, bundled=False)
+    for frame, kw in [
+        (events(*rows), {}),
+        (events(*rows[1:]), {"tolerance": pd.Timedelta(hours=1)}),
+        (events(rows[2], rows[0]), {}),
+        (events(*rows), {"tolerance": "2h"}),
+    ]:
+        fresh = tor.load_exit_lists(LIST_2018_11_01, bundled=False)
+        assert status(frame, kept, **kw) == status(frame, fresh, **kw)
+    # other observations in the same lists: matched against those
+    kept.observations = kept.observations[kept.observations["ip"] != IP_2018].reset_index(
+        drop=True
+    )
+    assert status(events(rows[0]), kept) == [False]
+
+
 def test_ipv6_is_normalized_on_both_sides() -> None:
     # The sample case's dan.me.uk lists write IPv6 in full: 2001:0470:0001:0908:0000:0000:0000:9001
     lists = tor.load_exit_lists(sample_case().tor, bundled=False)

@@ -419,9 +419,9 @@ def _segments(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndar
     return s[first], reach[last]
 
 
-def _padded(lists: ExitLists, tol: int) -> tuple[np.ndarray, np.ndarray]:
-    """Every observation's [first - tol, last + tol] in µs (what can mark an IP as Tor)."""
-    obs = lists.observations
+def _padded(obs: pd.DataFrame, tol: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every observation's [first - tol, last + tol] in µs (what can mark an IP as Tor), of an
+    observations frame (:attr:`ExitLists.observations`)."""
     first = obs["first_seen"].dt.as_unit("us").array.asi8
     last = obs["last_seen"].dt.as_unit("us").array.asi8
     return first - tol, last + tol
@@ -531,6 +531,9 @@ class _Vouching:
     _per_list: dict[tuple[int, int], dict[str, tuple[np.ndarray, np.ndarray]]] = field(
         default_factory=dict
     )
+    #: per tolerance: what :func:`~torinvest.tor.status.tor_status` matches rows against (each
+    #: listed address's padded observations), built once for every frame asked about
+    observed: dict[int, Any] = field(default_factory=dict)
 
     def segments(
         self, lists: ExitLists, tol: int, family: Family, *, exit_addresses: bool = False
