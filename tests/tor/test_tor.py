@@ -299,9 +299,7 @@ def test_frames_asked_of_the_same_lists_are_answered_as_if_each_were_asked_alone
         fresh = tor.load_exit_lists(LIST_2018_11_01, bundled=False)
         assert status(frame, kept, **kw) == status(frame, fresh, **kw)
     # other observations in the same lists: matched against those
-    kept.observations = kept.observations[kept.observations["ip"] != IP_2018].reset_index(
-        drop=True
-    )
+    kept.observations = kept.observations[kept.observations["ip"] != IP_2018].reset_index(drop=True)
     assert status(events(rows[0]), kept) == [False]
 
 
