@@ -892,6 +892,52 @@ def test_coverage_of_the_bundled_history(bundled: tor.ExitLists) -> None:
     assert len(ranges) == 22
 
 
+def test_the_bundled_lists_are_worked_through_once_per_process_and_only_as_loaded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every investigation's lists hold the bundled history (loaded once per process): what
+    each of its lists rules out is worked out once, then reused — by that same list only, as
+    loaded (the same rows), at the same floor, tolerance and family; a list made of some of
+    its rows, or asked with another floor, is worked out afresh."""
+    from torinvest.tor import records
+
+    def fresh(lists: tor.ExitLists, **kw: Any) -> list[list[tuple[pd.Timestamp, pd.Timestamp]]]:
+        """Coverage of both families, nothing kept from earlier lists."""
+        kept = dict(records._PER_LIST)
+        records._PER_LIST.clear()
+        try:
+            return [tor.coverage(lists, family=f, **kw) for f in (4, 6)]
+        finally:
+            records._PER_LIST.clear()
+            records._PER_LIST.update(kept)
+
+    first = tor.load_exit_lists()
+    said = [tor.coverage(first, family=f) for f in (4, 6)]
+    worked: list[int] = []
+    at_least = records._at_least
+
+    def counted(*args: Any) -> Any:
+        worked.append(1)
+        return at_least(*args)
+
+    monkeypatch.setattr(records, "_at_least", counted)
+    again = tor.load_exit_lists()
+    assert again is not first and [tor.coverage(again, family=f) for f in (4, 6)] == said
+    assert worked == []  # nothing worked out again
+    assert said == fresh(again)
+    # the same list objects over some of their rows: not what was kept for them
+    obs = again.observations
+    some = tor.ExitLists(observations=obs[::10].reset_index(drop=True), sources=again.sources)
+    assert [tor.coverage(some, family=f) for f in (4, 6)] == fresh(some)
+    assert worked
+    # another floor, another tolerance
+    floor = tor.ExitLists(observations=obs, sources=again.sources, min_exits=2_000)
+    assert [tor.coverage(floor, family=f) for f in (4, 6)] == fresh(floor)
+    assert [tor.coverage(again, family=f, tolerance="2h") for f in (4, 6)] == fresh(
+        again, tolerance="2h"
+    )
+
+
 def test_coverage_with_tolerance() -> None:
     lists = tor.read_exit_list(BULK_2022)
     day = [(utc("2022-08-17T00:00:00"), utc("2022-08-17T23:59:59.999999"))]
