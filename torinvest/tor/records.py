@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -567,6 +568,7 @@ class _Vouching:
 #: entries go past :data:`_KEPT_LISTS`.
 _PER_LIST: dict[tuple[int, Any], tuple[ListSource, Any]] = {}
 _KEPT_LISTS = 256
+_PER_LIST_LOCK = threading.Lock()
 
 
 def _per_list(source: ListSource | None, rows: int, question: tuple[Any, ...], answer: Any) -> Any:
@@ -581,10 +583,11 @@ def _per_list(source: ListSource | None, rows: int, question: tuple[Any, ...], a
     if kept is not None and kept[0] is source:
         return kept[1]
     found = answer()
-    _PER_LIST.pop(key, None)
-    _PER_LIST[key] = (source, found)
-    while len(_PER_LIST) > _KEPT_LISTS:
-        del _PER_LIST[next(iter(_PER_LIST))]
+    with _PER_LIST_LOCK:  # investigations in threads: one change of the dict at a time
+        _PER_LIST.pop(key, None)
+        _PER_LIST[key] = (source, found)
+        while len(_PER_LIST) > _KEPT_LISTS:
+            del _PER_LIST[next(iter(_PER_LIST))]
     return found
 
 
