@@ -41,13 +41,9 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from torinvest import __version__
-from torinvest.commands import Access, command
+from torinvest.commands import Access, command, report_dir_name
 from torinvest.errors import InputError, ReportError
-from torinvest.investigation import (
-    InvestigateParameters,
-    TriageParameters,
-    report_dir_name,
-)
+from torinvest.parameters import InvestigateParameters, TriageParameters
 from torinvest.safety import option
 
 if TYPE_CHECKING:

@@ -23,14 +23,15 @@ from torinvest.aws import Aws, AwsConfig, parse_regions
 from torinvest.aws.ids import check_external_id
 from torinvest.case import Case
 from torinvest.errors import InputError, OptionsError
-from torinvest.events import DEFAULT_MAX_ROWS, EngineOptions
 from torinvest.geo import check_geoip
 from torinvest.options import (
     DEFAULT_LOOKAHEAD_DAYS,
     DEFAULT_LOOKBACK_DAYS,
     DEFAULT_MAX_FILE_BYTES,
+    DEFAULT_MAX_ROWS,
     DEFAULT_TOLERANCE_HOURS,
     NUMBER_RANGES,
+    EngineOptions,
     check_number,
     parse_number,
 )

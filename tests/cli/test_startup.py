@@ -197,6 +197,43 @@ def test_import_and_parser_import_no_heavy_module(forks: ForkServer) -> None:
     assert json.loads(proc.stdout) == []
 
 
+def test_the_notebook_templates_check_imports_no_heavy_module(forks: ForkServer) -> None:
+    """``tools/check_notebooks.py`` (``make lint``, CI, pre-commit) reads the templates'
+    parameters through :mod:`torinvest.notebooks` (``DEFAULTS``, ``template_problems``): that
+    imports the parameter classes, not the investigation, the analysis or the sources."""
+    watched = (*HEAVY_LIBRARIES, *HEAVY_MODULES)
+    probe = textwrap.dedent(
+        """
+        import json, sys
+        from torinvest.notebooks import DEFAULTS, template_problems
+
+        print(json.dumps([m for m in json.loads(sys.argv[1]) if m in sys.modules]))
+        """
+    )
+    proc = forks.run(probe, json.dumps(watched))
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == []
+
+
+def test_a_scheduled_runs_report_worker_imports_no_heavy_module(forks: ForkServer) -> None:
+    """A report worker of ``torinvest post``'s pool is spawned: it imports what it unpickles,
+    :func:`torinvest.post.state.investigate_one` — not the investigation, the report or the
+    sources with it (its ``investigate`` imports what it needs)."""
+    watched = (*HEAVY_LIBRARIES, *HEAVY_MODULES)
+    probe = textwrap.dedent(
+        """
+        import json, pickle, sys
+        from torinvest.post import state
+
+        pickle.loads(pickle.dumps(state.investigate_one))
+        print(json.dumps([m for m in json.loads(sys.argv[1]) if m in sys.modules]))
+        """
+    )
+    proc = forks.run(probe, json.dumps(watched))
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == []
+
+
 @pytest.mark.parametrize(
     "argv",
     [

@@ -325,3 +325,34 @@ def test_conform_handles_na_booleans_and_empty_categories() -> None:
     assert frame["archived"].isna().all()
     empty = conform([], FINDINGS_COLUMNS)
     assert str(empty["type"].cat.categories.dtype) == "string"
+
+
+def test_the_findings_frame_is_built_once_for_the_same_findings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Locating the finding, the investigation and the campaign steps each ask for the frame:
+    built once; each caller gets its own copy; findings added or replaced are built again."""
+    from torinvest.findings import records
+
+    built: list[int] = []
+    normalize = records.normalize_findings
+
+    def counted(findings: object) -> pd.DataFrame:
+        frame = normalize(findings)  # type: ignore[arg-type]
+        built.append(len(frame))
+        return frame
+
+    monkeypatch.setattr(records, "normalize_findings", counted)
+    result = fd.FindingsResult(findings=[fd.Finding(data=TOR, origin="f.json", shape="raw")])
+    first = result.frame()
+    first.loc[0, "id"] = "changed by a caller"
+    second = result.frame()
+    assert built == [1]
+    assert second.loc[0, "id"] == TOR["id"]  # the caller's change stays its own
+    other = copy.deepcopy(TOR)
+    other["id"] = "0" * 32
+    result.findings.append(fd.Finding(data=other, origin="g.json", shape="raw"))
+    assert set(result.frame()["id"]) == {TOR["id"], "0" * 32}
+    result.findings = [result.findings[1]]
+    assert list(result.frame()["id"]) == ["0" * 32]
+    assert built == [1, 2, 1]

@@ -281,6 +281,28 @@ def test_tolerance_is_configurable() -> None:
             tor.tor_status(frame, lists, tolerance=bad)  # type: ignore[arg-type]
 
 
+def test_frames_asked_of_the_same_lists_are_answered_as_if_each_were_asked_alone() -> None:
+    """What the lists are matched against is built once per lists and tolerance, then kept:
+    each frame, tolerance and observations frame gets its own answer all the same."""
+    rows = [
+        ("2018-10-31T12:34:41Z", IP_2018),
+        ("2018-10-31T13:04:42Z", IP_2018),
+        ("2018-11-01T06:00:00Z", "8.8.4.7"),
+    ]
+    kept = tor.load_exit_lists(LIST_2018_11_01, bundled=False)
+    for frame, kw in [
+        (events(*rows), {}),
+        (events(*rows[1:]), {"tolerance": pd.Timedelta(hours=1)}),
+        (events(rows[2], rows[0]), {}),
+        (events(*rows), {"tolerance": "2h"}),
+    ]:
+        fresh = tor.load_exit_lists(LIST_2018_11_01, bundled=False)
+        assert status(frame, kept, **kw) == status(frame, fresh, **kw)
+    # other observations in the same lists: matched against those
+    kept.observations = kept.observations[kept.observations["ip"] != IP_2018].reset_index(drop=True)
+    assert status(events(rows[0]), kept) == [False]
+
+
 def test_ipv6_is_normalized_on_both_sides() -> None:
     # The sample case's dan.me.uk lists write IPv6 in full: 2001:0470:0001:0908:0000:0000:0000:9001
     lists = tor.load_exit_lists(sample_case().tor, bundled=False)
@@ -868,6 +890,52 @@ def test_coverage_of_the_bundled_history(bundled: tor.ExitLists) -> None:
         (a[1], b[0]) for a, b in itertools.pairwise(ranges)
     ]
     assert len(ranges) == 22
+
+
+def test_the_bundled_lists_are_worked_through_once_per_process_and_only_as_loaded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every investigation's lists hold the bundled history (loaded once per process): what
+    each of its lists rules out is worked out once, then reused — by that same list only, as
+    loaded (the same rows), at the same floor, tolerance and family; a list made of some of
+    its rows, or asked with another floor, is worked out afresh."""
+    from torinvest.tor import records
+
+    def fresh(lists: tor.ExitLists, **kw: Any) -> list[list[tuple[pd.Timestamp, pd.Timestamp]]]:
+        """Coverage of both families, nothing kept from earlier lists."""
+        kept = dict(records._PER_LIST)
+        records._PER_LIST.clear()
+        try:
+            return [tor.coverage(lists, family=f, **kw) for f in (4, 6)]
+        finally:
+            records._PER_LIST.clear()
+            records._PER_LIST.update(kept)
+
+    first = tor.load_exit_lists()
+    said = [tor.coverage(first, family=f) for f in (4, 6)]
+    worked: list[int] = []
+    at_least = records._at_least
+
+    def counted(*args: Any) -> Any:
+        worked.append(1)
+        return at_least(*args)
+
+    monkeypatch.setattr(records, "_at_least", counted)
+    again = tor.load_exit_lists()
+    assert again is not first and [tor.coverage(again, family=f) for f in (4, 6)] == said
+    assert worked == []  # nothing worked out again
+    assert said == fresh(again)
+    # the same list objects over some of their rows: not what was kept for them
+    obs = again.observations
+    some = tor.ExitLists(observations=obs[::10].reset_index(drop=True), sources=again.sources)
+    assert [tor.coverage(some, family=f) for f in (4, 6)] == fresh(some)
+    assert worked
+    # another floor, another tolerance
+    floor = tor.ExitLists(observations=obs, sources=again.sources, min_exits=2_000)
+    assert [tor.coverage(floor, family=f) for f in (4, 6)] == fresh(floor)
+    assert [tor.coverage(again, family=f, tolerance="2h") for f in (4, 6)] == fresh(
+        again, tolerance="2h"
+    )
 
 
 def test_coverage_with_tolerance() -> None:

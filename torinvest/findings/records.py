@@ -108,6 +108,12 @@ class FindingsResult:
     #: export files; and when that fetch was made (None: the file does not say)
     kept_in: str | None = None
     fetched_at: pd.Timestamp | None = None
+    #: the findings :meth:`frame` was built from (the objects themselves) and that frame: built
+    #: once for the same findings (locating a finding, the investigation and the campaign
+    #: steps each ask for it)
+    _frame_memo: tuple[tuple[Finding, ...], pd.DataFrame] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def tor_only(self) -> FindingsResult:
         """The Tor findings only; the others are counted in ``skipped`` by type, GuardDuty's
@@ -140,7 +146,18 @@ class FindingsResult:
         )
 
     def frame(self) -> pd.DataFrame:
-        return normalize_findings(self.findings)
+        """The findings frame (:func:`normalize_findings`), built once while :attr:`findings`
+        holds the same findings (a list changed or replaced is built again); each call gets
+        its own copy, which the caller may change."""
+        held = tuple(self.findings)
+        memo = self._frame_memo
+        if (
+            memo is None
+            or len(memo[0]) != len(held)
+            or any(a is not b for a, b in zip(memo[0], held, strict=True))
+        ):
+            memo = self._frame_memo = (held, normalize_findings(held))
+        return memo[1].copy()
 
     # -- what was searched --------------------------------------------------------------------
     @property

@@ -57,22 +57,57 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from torinvest import __version__
 from torinvest.children import end_with_parent
-from torinvest.errors import EXIT_BUSY, InputError, TorinvestError
-from torinvest.investigation import NOTHING_READ_SOURCE, reading_text, report_dir_name
+from torinvest.commands import report_dir_name
+from torinvest.errors import EXIT_BUSY, DataIssue, InputError, TorinvestError
 from torinvest.paths import held_lock, write_atomic
 from torinvest.post.record import now_iso
 from torinvest.post.templates import canonical
-from torinvest.report import MANIFEST, folder_state
-from torinvest.report.batch import activity_gap, report_issues, retry_reason
 from torinvest.safety import json_inert_bytes, term_safe
 from torinvest.schema import utc_timestamp
 from torinvest.verdict import READING_INCOMPLETE
+
+if TYPE_CHECKING:
+    from torinvest.report.folders import FolderState
+
+# The report's modules (and through them the investigation, the analysis, the sources) are
+# imported where a report folder is read, not with this module: a report worker process of
+# the pool (spawned: it imports what it unpickles, investigate_one) needs only what its
+# ``investigate`` imports.
+
+
+def folder_state(folder: Path, finding_id: str) -> FolderState:
+    """:func:`torinvest.report.folder_state` (imported when a folder is looked at)."""
+    from torinvest.report import folder_state as state_of
+
+    return state_of(folder, finding_id)
+
+
+def activity_gap(folder: Path) -> list[str]:
+    """:func:`torinvest.report.batch.activity_gap` (imported when a folder is looked at)."""
+    from torinvest.report.batch import activity_gap as gap_of
+
+    return gap_of(folder)
+
+
+def retry_reason(gap: Sequence[str]) -> str:
+    """:func:`torinvest.report.batch.retry_reason` (imported when it is said)."""
+    from torinvest.report.batch import retry_reason as reason
+
+    return reason(gap)
+
+
+def report_issues(folder: Path) -> list[DataIssue] | None:
+    """:func:`torinvest.report.batch.report_issues` (imported when a folder is read)."""
+    from torinvest.report.batch import report_issues as issues_of
+
+    return issues_of(folder)
+
 
 log = logging.getLogger(__name__)
 
@@ -218,6 +253,8 @@ def _entry_problem(entry: Any) -> str | None:
 
 def manifest_digest(folder: Path) -> str | None:
     try:
+        from torinvest.report import MANIFEST
+
         return hashlib.sha256((folder / MANIFEST).read_bytes()).hexdigest()
     except OSError:
         return None
@@ -638,6 +675,8 @@ def _finish(
         return
     state.reported(ref, forced=w.forced)
     said.append("investigated")
+    from torinvest.investigation import NOTHING_READ_SOURCE, reading_text
+
     issues = report_issues(folder)
     unread = issues and any(i.source == NOTHING_READ_SOURCE for i in issues)
     # the reading's words (reading_text), as the index and the report say them

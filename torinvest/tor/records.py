@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -419,9 +420,9 @@ def _segments(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndar
     return s[first], reach[last]
 
 
-def _padded(lists: ExitLists, tol: int) -> tuple[np.ndarray, np.ndarray]:
-    """Every observation's [first - tol, last + tol] in µs (what can mark an IP as Tor)."""
-    obs = lists.observations
+def _padded(obs: pd.DataFrame, tol: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every observation's [first - tol, last + tol] in µs (what can mark an IP as Tor), of an
+    observations frame (:attr:`ExitLists.observations`)."""
     first = obs["first_seen"].dt.as_unit("us").array.asi8
     last = obs["last_seen"].dt.as_unit("us").array.asi8
     return first - tol, last + tol
@@ -531,6 +532,11 @@ class _Vouching:
     _per_list: dict[tuple[int, int], dict[str, tuple[np.ndarray, np.ndarray]]] = field(
         default_factory=dict
     )
+    #: per tolerance: what :func:`~torinvest.tor.status.tor_status` matches rows against (each
+    #: listed address's padded observations), built once for every frame asked about
+    observed: dict[int, Any] = field(default_factory=dict)
+    #: the observations' columns every question reads (:func:`_columns`), read once
+    columns: dict[str, Any] = field(default_factory=dict)
 
     def segments(
         self, lists: ExitLists, tol: int, family: Family, *, exit_addresses: bool = False
@@ -541,7 +547,7 @@ class _Vouching:
         key = (tol, family, exit_addresses)
         if key not in self._segments:
             if (tol, family) not in self._per_list:
-                self._per_list[(tol, family)] = _vouched_segments(lists, tol, family)
+                self._per_list[(tol, family)] = _vouched_segments(lists, tol, family, self.columns)
             per_list = self._per_list[(tol, family)]
             weak = {s.name for s in lists.sources if s.names != "exit_addresses"}
             # relays by OR address miss exits whose traffic leaves elsewhere
@@ -554,20 +560,75 @@ class _Vouching:
         return self._segments[key]
 
 
+#: What one list says by itself — the UTC days a per-day list names ``min_exits`` addresses
+#: on, the segments where it rules Tor out per tolerance and family (:func:`_vouched_segments`)
+#: — by the list's :class:`ListSource` (the object, kept in the entry: the same object is the
+#: same loaded rows), the question and the floor: the bundled history, loaded once per process,
+#: is in every investigation's lists, and is not worked through again for each. The oldest
+#: entries go past :data:`_KEPT_LISTS`.
+_PER_LIST: dict[tuple[int, Any], tuple[ListSource, Any]] = {}
+_KEPT_LISTS = 256
+_PER_LIST_LOCK = threading.Lock()
+
+
+def _per_list(source: ListSource | None, rows: int, question: tuple[Any, ...], answer: Any) -> Any:
+    """What ``answer()`` says of one list, asked ``question``, from :data:`_PER_LIST` when the
+    same list (``source``: the very object, naming ``rows`` observations, as many as the
+    lists hold of it) was asked before; None for ``source``: a list without its own source
+    (made by hand, or a name two sources share), asked afresh."""
+    if source is None or rows != source.observations:
+        return answer()
+    key = (id(source), question)
+    kept = _PER_LIST.get(key)
+    if kept is not None and kept[0] is source:
+        return kept[1]
+    found = answer()
+    with _PER_LIST_LOCK:  # investigations in threads: one change of the dict at a time
+        _PER_LIST.pop(key, None)
+        _PER_LIST[key] = (source, found)
+        while len(_PER_LIST) > _KEPT_LISTS:
+            del _PER_LIST[next(iter(_PER_LIST))]
+    return found
+
+
+def _sources_by_name(lists: ExitLists) -> dict[str, ListSource | None]:
+    """Each list's source by name; None for a name that several sources share."""
+    by_name: dict[str, ListSource | None] = {}
+    for s in lists.sources:
+        by_name[s.name] = None if s.name in by_name else s
+    return by_name
+
+
+def _columns(obs: pd.DataFrame, kept: dict[str, Any], name: str) -> Any:
+    """One of the observations' columns as the vouching reads it, read once into ``kept``:
+    ``first``/``last`` (µs), ``lists`` (each row's list code and the names), ``v6`` (rows of
+    IPv6 addresses)."""
+    if name not in kept:
+        if name in ("first", "last"):
+            column = obs["first_seen" if name == "first" else "last_seen"]
+            kept[name] = column.dt.as_unit("us").array.asi8
+        elif name == "lists":
+            kept[name] = pd.factorize(obs["list"], use_na_sentinel=True)
+        else:
+            kept[name] = obs["ip"].str.contains(":", regex=False).fillna(False).to_numpy(bool)
+    return kept[name]
+
+
 def _vouch(lists: ExitLists, mark: tuple[int, int, int]) -> _Vouching:
     """The partial lists: a single list (TorDNSEL, plain) naming fewer than ``min_exits``
     distinct addresses, an archive or interval list naming that many on no UTC day."""
     obs = lists.observations
     if not len(obs):
         return _Vouching(frozenset(), mark)
-    first = obs["first_seen"].dt.as_unit("us").array.asi8
-    last = obs["last_seen"].dt.as_unit("us").array.asi8
+    columns: dict[str, Any] = {}
+    first, last = _columns(obs, columns, "first"), _columns(obs, columns, "last")
     floor = lists.min_exits
     per_day = {s.name for s in lists.sources if s.format in _PER_DAY_FORMATS}
     cut = {s.name for s in lists.sources if not s.rules_out}  # never vouch: partial
     # distinct addresses per single list: its source says; rows of no source are counted
     ips = {s.name: s.ips for s in lists.sources if s.name not in per_day}
-    list_codes, names = pd.factorize(obs["list"], use_na_sentinel=True)
+    list_codes, names = _columns(obs, columns, "lists")
+    sources = _sources_by_name(lists)
     partial: set[str] = set()
     for code, name in enumerate(map(str, names)):
         if name in cut:
@@ -575,55 +636,70 @@ def _vouch(lists: ExitLists, mark: tuple[int, int, int]) -> _Vouching:
             continue
         rows = list_codes == code
         if name in per_day:
-            ip_codes, _ = pd.factorize(obs["ip"][rows], use_na_sentinel=True)
-            days = _at_least(ip_codes, first[rows] // _US_PER_DAY, last[rows] // _US_PER_DAY, floor)
-            count = floor if len(days[0]) else 0
+
+            def some_day(rows: np.ndarray = rows) -> bool:
+                ip_codes, _ = pd.factorize(obs["ip"][rows], use_na_sentinel=True)
+                d0, d1 = first[rows] // _US_PER_DAY, last[rows] // _US_PER_DAY
+                return bool(len(_at_least(ip_codes, d0, d1, floor)[0]))
+
+            said = _per_list(sources.get(name), int(rows.sum()), ("day", floor), some_day)
+            count = floor if said else 0
         else:
             count = ips[name] if name in ips else int(obs["ip"][rows].nunique())
         if count < floor:
             partial.add(name)
-    return _Vouching(frozenset(partial), mark)
+    return _Vouching(frozenset(partial), mark, columns=columns)
 
 
 def _vouched_segments(
-    lists: ExitLists, tol: int, family: Family
+    lists: ExitLists, tol: int, family: Family, columns: dict[str, Any] | None = None
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per list (by name): the closed µs segments where it rules Tor out for ``family``
-    (:func:`coverage`); lists that rule it out nowhere are left out."""
+    (:func:`coverage`); lists that rule it out nowhere are left out. ``columns``: the
+    observations' columns already read (:func:`_columns`)."""
     obs = lists.observations
     if not len(obs):
         return {}
-    v6 = obs["ip"].str.contains(":", regex=False).fillna(False).to_numpy(dtype=bool)
+    columns = {} if columns is None else columns
+    v6 = _columns(obs, columns, "v6")
     fam = v6 if family == 6 else ~v6
-    first = obs["first_seen"].dt.as_unit("us").array.asi8
-    last = obs["last_seen"].dt.as_unit("us").array.asi8
+    first, last = _columns(obs, columns, "first"), _columns(obs, columns, "last")
     floor = lists.min_exits
     formats = {s.name: s.format for s in lists.sources}
     cut = {s.name for s in lists.sources if not s.rules_out}  # a list cut short: never
-    list_codes, names = pd.factorize(obs["list"], use_na_sentinel=True)
+    list_codes, names = _columns(obs, columns, "lists")
+    sources = _sources_by_name(lists)
     per_list: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for code, name in enumerate(map(str, names)):
         if name in cut:
             continue
-        rows = (list_codes == code) & fam
+        mine = list_codes == code
+        rows = mine & fam
         if not rows.any():
             continue
-        ip_codes, uniques = pd.factorize(obs["ip"][rows], use_na_sentinel=True)
-        f, lt = first[rows], last[rows]
         kind = formats.get(name, "tordnsel")
-        if kind == "interval":
-            s, e = _vouched_days(ip_codes, f, lt, floor)
-        elif kind == "archive":
-            d0, d1 = _at_least(ip_codes, f // _US_PER_DAY, lt // _US_PER_DAY, floor)
-            days = (d0 * _US_PER_DAY, (d1 + 1) * _US_PER_DAY - 1)
-            s, e = _intersect(days, (np.array([f.min()]), np.array([lt.max()])))
-        elif len(uniques) >= floor:
-            # every address it names matches at T, within the span the list observes
-            s, e = _at_least(ip_codes, f - tol, lt + tol, len(uniques))
-            s, e = _intersect((s, e), (np.array([f.min()]), np.array([lt.max()])))
-        else:
-            continue
-        per_list[name] = (s, e)
+
+        def segments(
+            rows: np.ndarray = rows, kind: str = kind
+        ) -> tuple[np.ndarray, np.ndarray] | None:
+            ip_codes, uniques = pd.factorize(obs["ip"][rows], use_na_sentinel=True)
+            f, lt = first[rows], last[rows]
+            if kind == "interval":
+                return _vouched_days(ip_codes, f, lt, floor)
+            if kind == "archive":
+                d0, d1 = _at_least(ip_codes, f // _US_PER_DAY, lt // _US_PER_DAY, floor)
+                days = (d0 * _US_PER_DAY, (d1 + 1) * _US_PER_DAY - 1)
+                return _intersect(days, (np.array([f.min()]), np.array([lt.max()])))
+            if len(uniques) >= floor:
+                # every address it names matches at T, within the span the list observes
+                s, e = _at_least(ip_codes, f - tol, lt + tol, len(uniques))
+                return _intersect((s, e), (np.array([f.min()]), np.array([lt.max()])))
+            return None
+
+        question = ("segments", kind, floor, tol, family)
+        said = _per_list(sources.get(name), int(mine.sum()), question, segments)
+        if said is not None:
+            per_list[name] = said
     return per_list
 
 

@@ -144,12 +144,11 @@ def tor_status(
     n = len(events)
     t, t_ok = _us(events["event_time"])
     t_end = t + _span_us(span)  # the last moment a row's calls may be at
-    starts, ends = _padded(lists, tol)
+    observed = _observed(lists, tol)
 
     # covered: a list that vouches for the whole exit population of the row's address family
     # rules Tor out at t (records.coverage); a partial list's observations only mark IPs as Tor
-    obs_codes, known = pd.factorize(lists.observations["ip"])
-    src = _event_codes(events["source_ip"], pd.Index(known, dtype="object"))
+    src = _event_codes(events["source_ip"], observed.known)
     ev_code, ip_missing, never = src.known, src.missing, src.never
     v4 = _within(t, covered_segments(lists, tol, 4), t_end)
     v6 = _within(t, covered_segments(lists, tol, 6), t_end)
@@ -159,14 +158,7 @@ def tor_status(
     listed = np.zeros(n, dtype=bool)
     pick = np.flatnonzero(t_ok & (ev_code >= 0))
     if len(pick):
-        right = (
-            pd.DataFrame({"code": obs_codes, "start": starts, "end": ends})
-            .groupby(["code", "start"], sort=True)["end"]
-            .max()
-            .reset_index()
-        )
-        right["reach"] = right.groupby("code", sort=False)["end"].cummax()
-        right = right.sort_values("start", kind="stable")[["code", "start", "reach"]]
+        right = observed.reaches()
         # an observation padded by the tolerance that starts by the row's last moment and
         # reaches its first
         left = pd.DataFrame(
@@ -184,6 +176,44 @@ def tor_status(
     known_mask = (covered & ~ip_missing & ~src.unreadable) | listed | never
     values = pd.arrays.BooleanArray(listed, ~known_mask)
     return pd.Series(values, index=events.index, name="tor")
+
+
+class _Observed:
+    """The lists' observations as :func:`tor_status` matches rows against them with tolerance
+    ``tol`` µs: the distinct addresses (``known``) and, per address code, each padded
+    observation's start and how far the address's observations reach from it
+    (:meth:`reaches`, built when a row names a listed address). Made once per lists and
+    tolerance (:func:`_observed`), not once per frame asked about."""
+
+    def __init__(self, lists: ExitLists, tol: int) -> None:
+        self._obs, self._tol = lists.observations, tol  # not the lists: they keep this
+        self._codes, known = pd.factorize(self._obs["ip"])
+        self.known = pd.Index(known, dtype="object")
+        self._reaches: pd.DataFrame | None = None
+
+    def reaches(self) -> pd.DataFrame:
+        """``code``, ``start``, ``reach`` (µs), sorted by ``start``: for ``merge_asof``."""
+        if self._reaches is None:
+            starts, ends = _padded(self._obs, self._tol)
+            right = (
+                pd.DataFrame({"code": self._codes, "start": starts, "end": ends})
+                .groupby(["code", "start"], sort=True)["end"]
+                .max()
+                .reset_index()
+            )
+            right["reach"] = right.groupby("code", sort=False)["end"].cummax()
+            self._reaches = right.sort_values("start", kind="stable")[["code", "start", "reach"]]
+        return self._reaches
+
+
+def _observed(lists: ExitLists, tol: int) -> _Observed:
+    """:class:`_Observed` of ``lists`` at ``tol``, kept with the lists' vouching (made again
+    when their observations frame is another: :meth:`ExitLists.vouching`)."""
+    kept = lists.vouching().observed
+    if tol not in kept:
+        kept[tol] = _Observed(lists, tol)
+    found: _Observed = kept[tol]
+    return found
 
 
 def _within(
