@@ -158,35 +158,45 @@ def moto(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
     return moto_server
 
 
-#: Test modules that run report kernels or many subprocesses, heaviest first (each one's share
-#: of the slowest tests of two ``--durations=60`` listings of the whole suite, 2026-12-05).
-#: :func:`pytest_collection_modifyitems` runs them first: a 50-80 s test that starts last
-#: leaves the other workers (``-n 3``) idle to its end; started first, the many short tests fill in
-#: around it (``make test`` uses ``--dist worksteal``: an idle worker takes tests queued on the
-#: other). A module not listed runs after them, as collected; a name no longer there is
-#: ignored: only the suite's wall time depends on this list.
+#: Test modules that run report kernels or many subprocesses, the one holding the longest test
+#: first (each module's longest test, its fixtures' set-up included, in one ``--durations=0``
+#: run of the whole suite, 2026-12-06; then the modules of the earlier list whose tests are many
+#: but shorter). :func:`pytest_collection_modifyitems` runs them first: a 50-80 s test that
+#: starts last leaves the other workers (``-n 3``) idle to its end; started first, the many short
+#: tests fill in around it (``make test`` uses ``--dist worksteal``: an idle worker takes tests
+#: queued on the other). A module not listed runs after them, as collected; a name no longer
+#: there is ignored: only the suite's wall time depends on this list.
 HEAVY_FIRST: tuple[str, ...] = (
-    "tests/test_notebooks.py",
-    "tests/cli/test_investigate.py",
-    "tests/test_exit_codes.py",
-    "tests/report/test_report.py",
     "tests/post/test_cli.py",
-    "tests/test_outcome.py",
-    "tests/test_verdict_recheck.py",
-    "tests/hostile/test_outputs.py",
-    "tests/test_children.py",
-    "tests/hostile/test_org_scale.py",
-    "tests/hostile/test_report.py",
     "tests/report/test_browser.py",
-    "tests/hostile/test_digests.py",
-    "tests/hostile/test_findings_aws.py",
-    "tests/test_campaign.py",
-    "tests/test_finding_account.py",
-    "tests/test_last_used.py",
-    "tests/hostile/test_log_files.py",
-    "tests/post/test_command.py",
+    "tests/hostile/test_report.py",
     "tests/hostile/test_options.py",
+    "tests/test_verdict_recheck.py",
+    "tests/cli/test_investigate.py",
+    "tests/test_finding_account.py",
+    "tests/post/test_state.py",
     "tests/tor/test_tor.py",
+    "tests/report/test_report.py",
+    "tests/test_campaign.py",
+    "tests/test_last_used.py",
+    "tests/test_exit_codes.py",
+    "tests/test_console_passwords.py",
+    "tests/hostile/test_log_files.py",
+    "tests/cli/test_geoip.py",
+    "tests/test_children.py",
+    "tests/report/test_said_alike.py",
+    "tests/hostile/test_actions_guarded.py",
+    "tests/test_outcome.py",
+    "tests/tor/test_cut_short.py",
+    "tests/test_aws.py",
+    "tests/test_notebooks.py",
+    "tests/hostile/test_digests.py",
+    "tests/analysis/test_scale.py",
+    "tests/test_impairment.py",
+    "tests/hostile/test_org_scale.py",
+    "tests/hostile/test_outputs.py",
+    "tests/hostile/test_findings_aws.py",
+    "tests/post/test_command.py",
     "tests/hostile/test_notebooks.py",
     "tests/hostile/test_answer_text.py",
     "tests/post/test_policy_unattended.py",
@@ -194,7 +204,6 @@ HEAVY_FIRST: tuple[str, ...] = (
     "tests/test_sources_lookup.py",
     "tests/hostile/test_digest_signatures.py",
     "tests/sources/sql/test_duckdb.py",
-    "tests/cli/test_geoip.py",
     "tests/tor/test_snapshot.py",
 )
 
