@@ -96,7 +96,17 @@ def check_finding(finding_id: str, options: RunOptions) -> FindingsResult | None
 
     finding_id = check_finding_id(finding_id)
     if options.case_dir:
-        sources = Sources(case=Case.open(options.case_dir))
+        case = Case.open(options.case_dir)
+        # the activity's only source, as the notebook reads it: a folder half-copied
+        # (findings/ and no cloudtrail/ yet) is said now, not by a kernel's failing cell
+        if not options.logs and options.engine != "athena" and not case.cloudtrail.is_dir():
+            raise InputError(
+                f"case folder {case.root} has no cloudtrail/ folder: the key's activity "
+                "has nothing to be read from",
+                hint="copy the CloudTrail log files (or a lookup-events export) into "
+                f"{case.cloudtrail}, or name them with --logs",
+            )
+        sources = Sources(case=case)
     else:  # the findings only: the log sources and their options are checked elsewhere
         sources = Sources(
             aws=Aws(
