@@ -92,21 +92,13 @@ def check_finding(finding_id: str, options: RunOptions) -> FindingsResult | None
     could be searched, NotATorFindingError naming the finding's type, MissingKeyDetailsError."""
     from torinvest.findings.fetch import finding_types
     from torinvest.findings.records import not_a_tor_finding
-    from torinvest.investigation import load_findings, locate
+    from torinvest.investigation import load_findings, locate, require_log_source
 
     finding_id = check_finding_id(finding_id)
     if options.case_dir:
-        case = Case.open(options.case_dir)
-        # the activity's only source, as the notebook reads it: a folder half-copied
-        # (findings/ and no cloudtrail/ yet) is said now, not by a kernel's failing cell
-        if not options.logs and options.engine != "athena" and not case.cloudtrail.is_dir():
-            raise InputError(
-                f"case folder {case.root} has no cloudtrail/ folder: the key's activity "
-                "has nothing to be read from",
-                hint="copy the CloudTrail log files (or a lookup-events export) into "
-                f"{case.cloudtrail}, or name them with --logs",
-            )
-        sources = Sources(case=case)
+        # a folder half-copied (findings/, no cloudtrail/ yet): said now, not by a failed cell
+        require_log_source(run_sources(options))
+        sources = Sources(case=Case.open(options.case_dir))
     else:  # the findings only: the log sources and their options are checked elsewhere
         sources = Sources(
             aws=Aws(
