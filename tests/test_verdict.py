@@ -554,3 +554,27 @@ def test_a_line_pasted_twice_is_a_duplicate_and_never_current(tmp_path: Path, co
     assert vd.latest_verdict(records, FID) == records[0]
     code, out, err = _cli("verdicts", "--json", "--ledger", str(ledger))
     assert [r["state"] for r in orjson.loads(out)] == ["current"]
+
+
+# --------------------------------------------------------------------------------------------
+# verdicts --finding of an ID the ledger does not hold
+# --------------------------------------------------------------------------------------------
+def test_verdicts_of_a_finding_not_in_the_ledger_say_the_ledger_holds_others(
+    tmp_path: Path,
+) -> None:
+    """A mistyped ``--finding`` printed "no verdicts" alone, as an empty ledger does: read as
+    "nothing decided yet" while the finding meant has a verdict. The table stays "no verdicts"
+    (nothing is on that ID); a note says the ledger holds verdicts on other findings."""
+    ledger = tmp_path / "l.jsonl"
+    vd.record_verdict(vd.make_verdict(FID, status="malicious", analyst="a", rationale="r"), ledger)
+    typo = FID[:-1] + "d"
+    code, out, err = _cli("verdicts", "--ledger", str(ledger), "--finding", typo)
+    assert (code, out) == (0, "no verdicts\n")
+    assert (
+        f"torinvest: note: no verdict on finding {typo} in {ledger}: it holds verdicts on 1 "
+        "other finding(s) (check the ID: torinvest verdicts without --finding lists them)"
+    ) in err
+    code, out, err = _cli("verdicts", "--ledger", str(ledger), "--finding", FID)
+    assert code == 0 and FID in out and "no verdict on finding" not in err
+    code, out, err = _cli("verdicts", "--ledger", str(tmp_path / "none.jsonl"), "--finding", FID)
+    assert (code, out) == (0, "no verdicts\n") and "no verdict on finding" not in err

@@ -31,7 +31,7 @@ from torinvest.outcome import unknown_rows
 from torinvest.schema import EVENTS_COLUMNS, time_window
 from torinvest.sources.empty import NO_LOGS_LOCAL, NO_LOGS_S3, NO_MATCH, NOTHING_SCANNED
 from torinvest.sources.lookup import DELIVERY_MARGIN, lookup_events
-from torinvest.sources.lookup.pull import PARTLY
+from torinvest.sources.lookup.pull import PARTLY, RECENT_LOOKUP_NOTE
 from torinvest.sources.records import (
     FOLLOW_SOURCE,
     DerivedKey,
@@ -1110,6 +1110,8 @@ def load_activity(
             act.lookup_asked += [r.removeprefix("lookup:") for r in res_l.asked]
             act.lookup_account = res_l.account
             act.notes += res_l.notes
+            if end is not None and RECENT_LOOKUP_NOTE in res_l.notes:  # as the log files
+                act.gap_notes.append(RECENT_LOOKUP_NOTE)
             known = {d.access_key_id for d in act.derived}
             act.derived += [d for d in res_l.derived if d.access_key_id not in known]
     act.frame = combine_frames(frames)

@@ -328,6 +328,24 @@ def unread_sightings(
     )
 
 
+def require_log_source(sources: Sources) -> None:
+    """A case folder read for a key's activity holds ``cloudtrail/`` — or log files are named
+    beside it (``--logs``), or Athena reads them: InputError naming the folder to fill
+    otherwise. Checked before a report's kernel starts (``investigate``, ``--all-open``,
+    ``notebook``) and by :func:`key_activity`: a folder half-copied (findings/, no
+    cloudtrail/ yet) is one line, not a failed cell."""
+    case = sources.case
+    if case is None or sources.logs or sources.engine.kind == "athena":
+        return
+    if not case.cloudtrail.is_dir():
+        raise InputError(
+            f"case folder {case.root} has no cloudtrail/ folder: the key's activity has "
+            "nothing to be read from",
+            hint="copy the CloudTrail log files (or a lookup-events export) into "
+            f"{case.cloudtrail}, or name them with --logs",
+        )
+
+
 def key_activity(
     sources: Sources,
     key: KeyLocation,
@@ -341,14 +359,10 @@ def key_activity(
     ``beyond_retention``: a window LookupEvents does not keep, LookupEvents the only source —
     ``"issue"`` (a report that could not look) or ``"raise"`` (a command that needs the
     activity to act, and says to give the trail's log files)."""
+    require_log_source(sources)
     logs = list(sources.logs)
     if sources.case is not None and sources.case.cloudtrail.is_dir():
         logs.insert(0, str(sources.case.cloudtrail))
-    if sources.case is not None and not logs and sources.engine.kind != "athena":
-        raise InputError(
-            f"case folder {sources.case.root} has no cloudtrail/ folder",
-            hint="add the CloudTrail logs (or a lookup-events export) to CASE/cloudtrail/",
-        )
     return load_activity(
         logs=logs,
         lookup=sources.aws,

@@ -112,6 +112,28 @@ def test_a_finding_of_another_type_is_said_as_such_before_a_kernel(tmp_path: Pat
 
 
 @pytest.mark.parametrize(
+    "command", [["investigate", FINDING], ["notebook", FINDING], ["investigate", "--all-open"]]
+)
+def test_a_case_folder_without_its_logs_is_said_before_a_kernel(
+    tmp_path: Path, command: list[str]
+) -> None:
+    """A case folder half-copied (findings/, no cloudtrail/ yet): one line naming the folder to
+    fill, exit 1, nothing written (was: a kernel started — one per finding with --all-open —,
+    its cell 10 failed, exit 6 and a report whose banner said it)."""
+    case = tmp_path / "case"
+    shutil.copytree(sample_case().findings, case / "findings")
+    code, stdout, err = run(*command, "--case", str(case), "--out", str(tmp_path / "o"))
+    assert (code, stdout) == (1, ""), err
+    (line,) = errors(err)
+    assert f"case folder {case} has no cloudtrail/ folder" in line
+    assert (
+        f"copy the CloudTrail log files (or a lookup-events export) into {case}/cloudtrail" in line
+    )
+    assert "investigating" not in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
     ("argv", "code", "message"),
     [
         (["investigate", "not-an-id!", "--case", "CASE"], 2, "invalid finding id"),

@@ -79,3 +79,48 @@ def test_only_the_program_run_freezes_the_collector_before_its_command_and_at_it
         assert result["after"] > running  # nor does the exit (0.3–1.0 s of a loaded run)
     else:  # a test or a notebook goes on: its garbage is still collected
         assert running == result["after"] == 0
+
+
+#: Start the command the way ``sys.argv[1]`` says — ``module`` (``python -m torinvest``) or
+#: ``script`` (the ``torinvest`` script: pyproject's entry point, called as pip's wrapper calls
+#: it) — with a Ctrl-C arriving while ``torinvest.cli`` loads (the 1-2 s before ``main`` runs).
+_CTRL_C_WHILE_LOADING = textwrap.dedent(
+    """
+    import importlib, runpy, sys, tomllib
+
+    class CtrlC:
+        def find_spec(self, name, path=None, target=None):
+            if name == "torinvest.cli":
+                raise KeyboardInterrupt
+            return None
+
+    how, pyproject = sys.argv[1], sys.argv[2]
+    sys.argv = ["torinvest", "verdicts"]
+    sys.meta_path.insert(0, CtrlC())
+    if how == "module":
+        runpy.run_module("torinvest", run_name="__main__", alter_sys=True)
+    else:
+        with open(pyproject, "rb") as f:
+            target = tomllib.load(f)["project"]["scripts"]["torinvest"]
+        module, _, name = target.partition(":")
+        sys.exit(getattr(importlib.import_module(module), name)())
+    """
+)
+
+
+@pytest.mark.parametrize("how", ["module", "script"])
+def test_ctrl_c_while_the_command_loads_ends_as_an_interrupt_without_a_traceback(
+    how: str,
+) -> None:
+    """Was: ``KeyboardInterrupt`` with the import's traceback (``from torinvest.cli import
+    main`` ran before ``main`` could catch it)."""
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    proc = subprocess.run(
+        [sys.executable, "-c", _CTRL_C_WHILE_LOADING, how, str(pyproject)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert (proc.returncode, proc.stderr) == (130, "torinvest: interrupted\n")
+    assert proc.stdout == ""

@@ -268,8 +268,12 @@ def cmd_verdicts(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     path = args.ledger or default_ledger_path()
     read = read_ledger_chain(path)
     records, issues = [r for _, r in read.lines], read.issues
+    others: set[str] = set()  # findings with records, when --finding names none of them
     if args.finding:
-        records = [r for r in records if r.get("finding_id") == args.finding]
+        mine = [r for r in records if r.get("finding_id") == args.finding]
+        if not mine:
+            others = {str(r.get("finding_id")) for r in records if r.get("kind") == "verdict"}
+        records = mine
     verdicts = verdict_states(records) if args.history else current_verdicts(records)
     if args.json:
         keep = ("recorded_at", "finding_id", "access_key_id", "status", "analyst", "rationale")
@@ -318,6 +322,13 @@ def cmd_verdicts(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     unchained = read.chain.unchained_note()
     if unchained:
         print(f"torinvest: note: {term_safe(unchained)}", file=err)
+    if others:  # "no verdicts" of a mistyped ID must not read as "nothing decided"
+        print(
+            f"torinvest: note: no verdict on finding {term_safe(args.finding)} in "
+            f"{term_safe(path)}: it holds verdicts on {len(others)} other finding(s) (check the "
+            "ID: torinvest verdicts without --finding lists them)",
+            file=err,
+        )
     if not Path(path).exists():
         print(f"torinvest: note: no ledger at {path} yet", file=err)
     elif not args.history:

@@ -21,6 +21,7 @@ from typing import Any
 from torinvest.errors import InputError, ReportError
 from torinvest.findings import FindingsResult
 from torinvest.findings.records import samples_left_out
+from torinvest.investigation import require_log_source
 from torinvest.options import MAX_JOBS as MAX_JOBS
 from torinvest.post.state import FindingRef, ScheduledResult, run_scheduled
 from torinvest.report import (
@@ -85,9 +86,10 @@ def run_open(
         )
     if not 1 <= jobs <= MAX_JOBS:
         raise InputError(f"--jobs {jobs}: give 1 to {MAX_JOBS}", hint="each job is a kernel")
+    sources = run_sources(options)
+    require_log_source(sources)  # before anything is written: each report would fail so
     root = Path(out).expanduser().resolve()
     check_folder(root)
-    sources = run_sources(options)
     found, fetched = open_and_fetched(sources)  # GuardDuty asked once: listed, then read
     if found.samples:
         echo(samples_left_out(found.samples))

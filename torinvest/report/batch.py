@@ -27,6 +27,7 @@ from torinvest.investigation import (
     outputs,
     reading_text,
     report_dir_name,
+    require_log_source,
     summary_reading,
 )
 from torinvest.report.folders import (
@@ -289,10 +290,11 @@ def run_batch(
             "a verdict is given per finding, not for a batch",
             hint="run the batch without --verdict, then `torinvest verdict ID …` per finding",
         )
-    root = Path(out).expanduser().resolve()
-    check_folder(root)
     if sources is None:
         sources = run_sources(options)
+    require_log_source(sources)  # before anything is written: each report would fail so
+    root = Path(out).expanduser().resolve()
+    check_folder(root)
     result, fetched = open_and_fetched(sources)
     if result.samples:
         echo(samples_left_out(result.samples))

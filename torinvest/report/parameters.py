@@ -92,10 +92,12 @@ def check_finding(finding_id: str, options: RunOptions) -> FindingsResult | None
     could be searched, NotATorFindingError naming the finding's type, MissingKeyDetailsError."""
     from torinvest.findings.fetch import finding_types
     from torinvest.findings.records import not_a_tor_finding
-    from torinvest.investigation import load_findings, locate
+    from torinvest.investigation import load_findings, locate, require_log_source
 
     finding_id = check_finding_id(finding_id)
     if options.case_dir:
+        # a folder half-copied (findings/, no cloudtrail/ yet): said now, not by a failed cell
+        require_log_source(run_sources(options))
         sources = Sources(case=Case.open(options.case_dir))
     else:  # the findings only: the log sources and their options are checked elsewhere
         sources = Sources(

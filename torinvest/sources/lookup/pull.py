@@ -462,6 +462,16 @@ def clamp_window(
     return start, end, None
 
 
+#: What LookupEvents cannot answer yet when a window reaches the last minutes: a gap of the
+#: reading (``events`` says it as a data issue, as it says the log files' own), never a note
+#: beside a complete "no event".
+RECENT_LOOKUP_NOTE = (
+    f"the window reaches the last {int(DELIVERY_MARGIN.total_seconds() // 60)} minutes: events "
+    "reach LookupEvents up to about 15 minutes after they happen, so the most recent ones may "
+    "not have arrived yet (run it again later for them)"
+)
+
+
 def recent_notes(end: pd.Timestamp, now: pd.Timestamp) -> tuple[pd.Timestamp, list[str]]:
     """The window's end, never after now, and the notes a window reaching the last
     :data:`DELIVERY_MARGIN` needs: when its end was cut to now, and that the latest events may
@@ -474,12 +484,7 @@ def recent_notes(end: pd.Timestamp, now: pd.Timestamp) -> tuple[pd.Timestamp, li
         )
         end = now
     if end > now - DELIVERY_MARGIN:
-        minutes = int(DELIVERY_MARGIN.total_seconds() // 60)
-        notes.append(
-            f"the window reaches the last {minutes} minutes: events reach LookupEvents up to "
-            "about 15 minutes after they happen, so the most recent ones may not have arrived "
-            "yet (run it again later for them)"
-        )
+        notes.append(RECENT_LOOKUP_NOTE)
     return end, notes
 
 
