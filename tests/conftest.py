@@ -137,13 +137,13 @@ def _post(url: str) -> None:
 
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[str]:
-    """moto's server (S3, IAM, STS...) on a free loopback port; yields its URL. Its connections
-    stay open between requests (tests/moto_keepalive.py), not one new connection per request."""
-    from tests.moto_keepalive import KeepAliveMotoServer  # moto is slow to import: only if needed
+    """moto's server (S3, IAM, STS...) on a free loopback port; yields its URL."""
+    from moto.server import ThreadedMotoServer  # slow to import: only when a test needs it
+
     from tests.moto_s3 import quicken_moto
 
     quicken_moto()
-    server = KeepAliveMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
     yield f"http://{host}:{port}"
