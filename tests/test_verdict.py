@@ -9,6 +9,7 @@ import orjson
 import pandas as pd
 import pytest
 
+from tests.verdict_writer import write_verdicts
 from torinvest import verdict as vd
 from torinvest.errors import InputError
 
@@ -16,22 +17,10 @@ FID = "6dde0a8f8d46f6acad893b30f905e97c"
 OTHER = "a" * 32
 
 
-def _writer(path: str, worker: int, count: int) -> None:
-    for i in range(count):
-        v = vd.make_verdict(
-            FID,
-            status="inconclusive",
-            analyst=f"analyst-{worker}",
-            rationale=f"record {i} " + "x" * 5000,  # long lines: a torn write would show
-            access_key_id="AKIATFQR7NSCUXC3DDDP",
-        )
-        vd.record_verdict(v, path)
-
-
 def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
     ledger = tmp_path / "ledger.jsonl"
     ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_writer, args=(str(ledger), w, 40)) for w in range(4)]
+    procs = [ctx.Process(target=write_verdicts, args=(str(ledger), w, 40)) for w in range(4)]
     for p in procs:
         p.start()
     for p in procs:
