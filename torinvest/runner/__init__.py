@@ -87,6 +87,7 @@ from torinvest.runner.run import (
     check_account,
     check_administrator,
     exit_problem,
+    interrupted_said,
     whose_credentials,
 )
 
@@ -107,6 +108,7 @@ __all__ = [
     "exit_problem",
     "finding_changes",
     "identity_probe",
+    "interrupted_said",
     "invoke",
     "require_verdict",
     "stale_verdict",

@@ -135,6 +135,9 @@ class Runner:
         #: read of the finding before its archive (the archive's "already archived?" reads it
         #: here instead of asking GuardDuty again; taken once, by the archive it was read for)
         self.finding_reads: dict[tuple[str | None, str, tuple[str, ...]], Mapping[str, Any]] = {}
+        #: the call the run was interrupted in (Ctrl-C, SIGTERM), its outcome as recorded
+        #: (:meth:`_interrupted`): the run's report says it
+        self.in_flight: CallResult | None = None
 
     # -- ledger
     def _record(self, record: Mapping[str, Any]) -> None:
@@ -278,6 +281,15 @@ class Runner:
             if action.changes_aws
             else f"{action.operation} {_targets(action)}: interrupted before its answer"
         )
+        error = AwsError(
+            note,
+            hint="re-run: a re-run checks first",
+            service=action.service,
+            region=action.region,
+            operation=action.operation,
+            code="Interrupted",
+        )
+        self.in_flight = CallResult(action, status, error=error, note=note)
         try:
             self._record(
                 {
