@@ -1,5 +1,6 @@
-"""`actions --execute` interrupted (Ctrl-C, SIGTERM) half-way: its last line and its exit status
-say what it changed, what it may have changed and what it did not, as the ledger has it.
+"""`actions --execute` stopped half-way — interrupted (Ctrl-C, SIGTERM), a change denied, changes
+left alone —: its last line and its exit status say what it changed, what it may have changed and
+what it did not, as the ledger has it.
 
 The interruption is raised where the signal would land (in the call being made: the real
 signal's path into the run is tests/hostile/test_actions_guarded.py's subprocess test).
@@ -17,10 +18,11 @@ from tests.actions.test_actions import (  # noqa: F401  (proxy_fixture: the fixt
     proxy_fixture,
     run,
 )
-from tests.fake_aws.proxy import FaultProxy
+from tests.fake_aws.proxy import DENIED, FaultProxy
 from tests.hostile.test_actions_guarded import _action_records
 from tests.hostile.test_actions_guarded import story as story  # the fixture
 from torinvest.children import Terminated
+from torinvest.errors import EXIT_FAILED
 from torinvest.runner import recorder
 
 pytestmark = pytest.mark.usefixtures("quick_lookups")
@@ -89,3 +91,38 @@ def test_an_interrupted_execution_ends_saying_what_it_did_and_did_not_change(
     summary = [line for line in out.splitlines() if line.startswith("INTERRUPTED run")]
     assert len(summary) == 1 and f"{not_made} not made" in summary[0]
     assert out.count("  not made (the run was interrupted before it): ") == not_made
+
+
+def test_a_change_denied_half_way_ends_saying_what_was_made_failed_and_left_alone(
+    proxy: FaultProxy, story: SimpleNamespace
+) -> None:
+    """The deny on benjamin is refused (AccessDenied) after the key was deactivated; the undo
+    steps are left alone (their records are not in CloudTrail's Event history). The last line
+    counts every change of the plan — was "1 of 2 change(s) failed" for a plan of 9, nothing
+    said of the 7 not made — and names what was made and what failed. Run again, the deny is
+    made, the key is already done, and the run ends "partial result", never as if the plan
+    were carried out (was: exit 0 with no word of the changes left alone on the last line)."""
+    proxy.fault("PutUserPolicy", DENIED, times=1)
+    argv = (
+        "actions", FINDING, "--case", str(story.case), "--plan", "remediate", "--execute",
+        "--ledger", str(story.ledger),
+    )  # fmt: skip
+    code, _out, err = run(*argv)
+    assert code == EXIT_FAILED, err
+    planned = _action_records(story.ledger)[0]["planned_changes"]
+    assert isinstance(planned, int) and planned > 2
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(f"torinvest: error: 1 of {planned} change(s) failed; this run: "), last
+    assert f"1 change(s) made (UpdateAccessKey benjamin {story.suspect})" in last
+    assert "1 failed (PutUserPolicy benjamin" in last
+    assert f"{planned - 2} left alone (not made" in last
+
+    code, _out, err = run(*argv)
+    assert code == 0, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("torinvest: note: partial result: not every change of the plan was made")
+    assert "1 change(s) made (PutUserPolicy benjamin" in last and "1 already done" in last
+    assert f"{planned - 2} left alone (not made" in last
+    assert story.iam.list_user_policies(UserName="benjamin")["PolicyNames"] == [
+        "AWSRevokeOlderSessions"
+    ]

@@ -187,6 +187,11 @@ def cmd_actions(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     problem = runner.exit_problem(report)
     if problem is not None:
         raise problem
+    if report.left_alone:  # changes of the plan this run did not make: never "complete"
+        partial.insert(
+            0,
+            f"not every change of the plan was made — this run: {runner.changes_said(report)}",
+        )
     if partial:
         print_partial("; ".join(partial), err)
     return 0

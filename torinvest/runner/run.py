@@ -398,40 +398,54 @@ def _stopped_at(report: RunReport, runner: Runner) -> None:
     report.interrupted = True
 
 
-def interrupted_said(report: RunReport) -> str:
-    """What an interrupted run did and did not change, in one line (the command's last)."""
+def _named(results: list[CallResult]) -> str:
+    return ", ".join(f"{r.action.operation} {_targets(r.action)}".strip() for r in results)
 
-    def named(results: list[CallResult]) -> str:
-        return ", ".join(f"{r.action.operation} {_targets(r.action)}".strip() for r in results)
 
+def changes_said(report: RunReport) -> str:
+    """What the run changed and did not, counted as its summary counts them: each change made
+    and each of unknown outcome named, then already done, failed, left alone, not made."""
     done, unknown = report.done, report.unknown
-    said = [
-        f"run {report.run_id} stopped before its end: {len(done)} change(s) made"
-        + (f" ({named(done)})" if done else "")
-    ]
+    said = [f"{len(done)} change(s) made" + (f" ({_named(done)})" if done else "")]
     if unknown:
-        said.append(f"{len(unknown)} with an unknown outcome ({named(unknown)})")
+        said.append(f"{len(unknown)} with an unknown outcome ({_named(unknown)})")
     if report.already:
         said.append(f"{len(report.already)} already done")
     if report.failed:
-        said.append(f"{len(report.failed)} failed")
-    said.append(f"{len(report.not_made)} not made")
+        said.append(f"{len(report.failed)} failed ({_named(report.failed)})")
+    if report.left_alone:
+        said.append(f"{len(report.left_alone)} left alone (not made: see 'left alone' above)")
+    stopped = report._of("not-run", changes=True)
+    if stopped:
+        said.append(f"{len(stopped)} not made (the run stopped before them)")
+    if report.interrupted:
+        said.append(f"{len(report.not_made)} not made")
+    return ", ".join(said)
+
+
+def interrupted_said(report: RunReport) -> str:
+    """What an interrupted run did and did not change, in one line (the command's last)."""
     return (
-        ", ".join(said)
-        + "; the ledger has every call; re-run to finish (a re-run checks each change first)"
+        f"run {report.run_id} stopped before its end: {changes_said(report)}; the ledger has "
+        "every call; re-run to finish (a re-run checks each change first)"
     )
 
 
 def exit_problem(report: RunReport) -> TorinvestError | None:
-    """The error a command ends with after the run (None: it did what it was asked)."""
+    """The error a command ends with after the run (None: it did what it was asked); its
+    message ends with what the run changed and did not (:func:`changes_said`)."""
     if report.stopped is not None:
-        return report.stopped
+        return type(report.stopped)(  # the refusal's class: its exit status
+            f"{report.stopped.message}; this run: {changes_said(report)}",
+            hint=report.stopped.hint,
+        )
     if report.failed or report.unknown:
         n, u = len(report.failed), len(report.unknown)
-        total = len(report.done) + n + u + len(report.already)
+        total = len(report.done) + n + u + len(report.already) + len(report.left_alone)
         return RunFailedError(
             f"{n} of {total} change(s) failed"
-            + (f", {u} with an unknown outcome (the answer was lost)" if u else ""),
+            + (f", {u} with an unknown outcome (the answer was lost)" if u else "")
+            + f"; this run: {changes_said(report)}",
             hint="see FAILED and OUTCOME UNKNOWN above; the ledger has every call and its answer; "
             "re-running is safe (it checks first)",
         )
