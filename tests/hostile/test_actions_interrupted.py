@@ -1,5 +1,5 @@
 """`actions --execute` stopped half-way — interrupted (Ctrl-C, SIGTERM), a change denied, changes
-left alone —: its last line and its exit status say what it changed, what it may have changed and
+left alone, a ledger that fails —: its last line and its exit status say what it changed, what it may have changed and
 what it did not, as the ledger has it.
 
 The interruption is raised where the signal would land (in the call being made: the real
@@ -8,6 +8,7 @@ signal's path into the run is tests/hostile/test_actions_guarded.py's subprocess
 
 from __future__ import annotations
 
+import errno
 from types import SimpleNamespace
 from typing import Any
 
@@ -22,7 +23,7 @@ from tests.fake_aws.proxy import DENIED, FaultProxy
 from tests.hostile.test_actions_guarded import _action_records
 from tests.hostile.test_actions_guarded import story as story  # the fixture
 from torinvest.children import Terminated
-from torinvest.errors import EXIT_FAILED
+from torinvest.errors import EXIT_FAILED, InputError
 from torinvest.runner import recorder
 
 pytestmark = pytest.mark.usefixtures("quick_lookups")
@@ -126,3 +127,38 @@ def test_a_change_denied_half_way_ends_saying_what_was_made_failed_and_left_alon
     assert story.iam.list_user_policies(UserName="benjamin")["PolicyNames"] == [
         "AWSRevokeOlderSessions"
     ]
+
+
+def test_a_ledger_that_fails_after_a_change_ends_saying_the_change_was_made(
+    proxy: FaultProxy, story: SimpleNamespace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The disk fills once the key is deactivated: its outcome cannot be ledgered. The run stops
+    there (no call without its start recorded), and says the change went through — on its line
+    ("done", "NOT LEDGERED") and in the last line, with the changes never made counted (was:
+    "EXECUTE … update-access-key" then "cannot write the ledger", nothing saying the key was
+    deactivated)."""
+    real = recorder.ledger_append
+    full: list[bool] = []
+
+    def append(path: Any, record: Any) -> Any:
+        if full or (record.get("phase") == "outcome" and record.get("status") == "done"):
+            full.append(True)
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(path, record)
+
+    monkeypatch.setattr(recorder, "ledger_append", append)
+    code, out, err = run(
+        "actions", FINDING, "--case", str(story.case), "--plan", "remediate", "--execute",
+        "--ledger", str(story.ledger),
+    )  # fmt: skip
+    assert code == InputError.exit_status, err
+    planned = _action_records(story.ledger)[0]["planned_changes"]
+    assert isinstance(planned, int)
+    assert "  done: UpdateAccessKey\n  NOT LEDGERED: cannot write the ledger" in out
+    keys = story.iam.list_access_keys(UserName="benjamin")["AccessKeyMetadata"]
+    assert {k["AccessKeyId"]: k["Status"] for k in keys}[story.suspect] == "Inactive"
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("torinvest: error: cannot write the ledger"), last
+    assert f"this run: 1 change(s) made (UpdateAccessKey benjamin {story.suspect})" in last
+    assert f", {planned - 1} not made" in last
+    assert "PutUserPolicy" not in out.split("NOT LEDGERED")[1]  # nothing called after it

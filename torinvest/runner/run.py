@@ -16,7 +16,7 @@ from typing import Any
 from torinvest.actions import REVOKE_POLICY_NAME, Action, Plan
 from torinvest.aws import Aws
 from torinvest.commands import Access
-from torinvest.errors import RefusedError, RunFailedError, TorinvestError
+from torinvest.errors import InputError, RefusedError, RunFailedError, TorinvestError
 from torinvest.runner.checks import _change
 from torinvest.runner.confirm import dry_run_note
 from torinvest.runner.gate import ANOTHER_KEY_HINT, Caller, judged_another_key, require_verdict
@@ -25,7 +25,13 @@ from torinvest.runner.guards import check_account as check_account
 from torinvest.runner.guards import check_administrator as check_administrator
 from torinvest.runner.guards import whose_credentials as whose_credentials
 from torinvest.runner.keep import DenyKeeper, Kept, Lifted
-from torinvest.runner.recorder import GONE, _targets, unfinished_runs, unfinished_said
+from torinvest.runner.recorder import (
+    GONE,
+    UnrecordedOutcome,
+    _targets,
+    unfinished_runs,
+    unfinished_said,
+)
 from torinvest.runner.recorder import CallResult as CallResult
 from torinvest.runner.recorder import Runner as Runner
 from torinvest.verdict import decision_lock, read_ledger
@@ -55,7 +61,7 @@ class RunReport:
     #: the --execute run was interrupted (Ctrl-C, SIGTERM) before its end
     #: (:func:`interrupted_said`): its results are what it did, :attr:`not_made` what it did not
     interrupted: bool = False
-    #: the plan's changes an interrupted run never made (it stopped before them)
+    #: the plan's changes an interrupted run (or one whose ledger failed) never made
     not_made: list[Action] = field(default_factory=list)
     #: the plan's action being carried out (its index), and how many results came before it
     step: int = 0
@@ -291,9 +297,16 @@ def carry_out(
     try:
         _each(runner, plan, report, keeper, execute, allowed, unvouched, recheck_verdict, ledger)
     except BaseException as stop:  # interrupted: no deny left removed from a user still there
-        if execute and isinstance(stop, KeyboardInterrupt):
-            _stopped_at(report, runner)
+        if isinstance(stop, UnrecordedOutcome) and stop.result.action.changes_aws:
+            report.results.append(stop.result)  # made: said on the terminal, not ledgered
+        if execute and isinstance(stop, KeyboardInterrupt | InputError):
+            _stopped_at(report, runner, interrupted=isinstance(stop, KeyboardInterrupt))
         report.results += keeper.finish("never ran (the run was interrupted)")
+        if execute and isinstance(stop, InputError):  # the ledger failed half-way
+            raise InputError(
+                f"{stop.message}: the run stopped there — this run: {changes_said(report)}",
+                hint=stop.hint,
+            ) from stop
         raise
     why = "never ran (the run stopped)" if report.stopped is not None else "never ran"
     report.results += keeper.finish(why)
@@ -380,7 +393,7 @@ def _verdict_changed(runner: Runner, plan: Plan, ledger: str | Path | None) -> R
     return None
 
 
-def _stopped_at(report: RunReport, runner: Runner) -> None:
+def _stopped_at(report: RunReport, runner: Runner, *, interrupted: bool = True) -> None:
     """Mark ``report`` interrupted: the call in flight (its outcome as recorded: a change's
     unknown) among its results, and the plan's changes it never reached in
     :attr:`RunReport.not_made` — the one being carried out among them unless its own call was
@@ -395,7 +408,7 @@ def _stopped_at(report: RunReport, runner: Runner) -> None:
     report.not_made = [runner.retarget(a) for a in rest if a.changes_aws and not a.manual]
     if in_flight is not None:
         report.results.append(in_flight)
-    report.interrupted = True
+    report.interrupted = interrupted
 
 
 def _named(results: list[CallResult]) -> str:
@@ -418,7 +431,7 @@ def changes_said(report: RunReport) -> str:
     stopped = report._of("not-run", changes=True)
     if stopped:
         said.append(f"{len(stopped)} not made (the run stopped before them)")
-    if report.interrupted:
+    if report.interrupted or report.not_made:
         said.append(f"{len(report.not_made)} not made")
     return ", ".join(said)
 
