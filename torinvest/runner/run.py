@@ -394,7 +394,8 @@ def _verdict_changed(runner: Runner, plan: Plan, ledger: str | Path | None) -> R
 
 
 def _stopped_at(report: RunReport, runner: Runner, *, interrupted: bool = True) -> None:
-    """Mark ``report`` interrupted: the call in flight (its outcome as recorded: a change's
+    """Mark ``report`` stopped before its end (``interrupted``: by Ctrl-C or SIGTERM; else the
+    ledger failed): the call in flight when interrupted (its outcome as recorded: a change's
     unknown) among its results, and the plan's changes it never reached in
     :attr:`RunReport.not_made` — the one being carried out among them unless its own call was
     made (answered, or in flight)."""
