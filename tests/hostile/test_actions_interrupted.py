@@ -20,7 +20,7 @@ from tests.actions.test_actions import (  # noqa: F401  (proxy_fixture: the fixt
     run,
 )
 from tests.fake_aws.proxy import DENIED, FaultProxy
-from tests.hostile.test_actions_guarded import _action_records
+from tests.hostile.test_actions_guarded import _action_records, _statuses
 from tests.hostile.test_actions_guarded import story as story  # the fixture
 from torinvest.children import Terminated
 from torinvest.errors import EXIT_FAILED, InputError
@@ -34,8 +34,9 @@ pytestmark = pytest.mark.usefixtures("quick_lookups")
     [
         ("PutUserPolicy", KeyboardInterrupt, 130),  # in the 2nd change's call: outcome unknown
         ("GetUserPolicy", Terminated, 143),  # in the check before it: the change was not sent
+        ("GetCallerIdentity", KeyboardInterrupt, 130),  # in the account check: nothing changed
     ],
-    ids=["ctrl-c-in-a-change", "sigterm-in-its-check"],
+    ids=["ctrl-c-in-a-change", "sigterm-in-its-check", "ctrl-c-in-the-account-check"],
 )
 def test_an_interrupted_execution_ends_saying_what_it_did_and_did_not_change(
     proxy: FaultProxy,
@@ -46,7 +47,7 @@ def test_an_interrupted_execution_ends_saying_what_it_did_and_did_not_change(
     status: int,
 ) -> None:
     """The key is deactivated, then the run is interrupted in the deny on benjamin (its call, or
-    the check before it). The last line names the change made, the one whose outcome is
+    the check before it) — or in the account check, before anything. The last line names the change made, the one whose outcome is
     unknown (none when the check was interrupted) and counts the changes never made — each
     count the ledger's; stdout's summary names each change not made (was: the last line was
     "torinvest: interrupted", and nothing said the rest of the plan was never made)."""
@@ -74,17 +75,23 @@ def test_an_interrupted_execution_ends_saying_what_it_did_and_did_not_change(
     ]
     made = [a["operation"] for a, s in changes if s == "done"]  # type: ignore[index]
     unknown = [a["operation"] for a, s in changes if s == "unknown"]  # type: ignore[index]
-    assert made == ["UpdateAccessKey"]
+    assert made == ([] if where == "GetCallerIdentity" else ["UpdateAccessKey"])
     assert unknown == (["PutUserPolicy"] if where == "PutUserPolicy" else [])
     last = err.strip().splitlines()[-1]
     head = "torinvest: interrupted: " if stop is KeyboardInterrupt else "torinvest: terminated "
     assert last.startswith(head), last
-    assert f"1 change(s) made (UpdateAccessKey benjamin {story.suspect})" in last
+    if made:
+        assert f"1 change(s) made (UpdateAccessKey benjamin {story.suspect})" in last
+    else:
+        assert "stopped before its end: 0 change(s) made," in last
     if unknown:
         assert "1 with an unknown outcome (PutUserPolicy benjamin" in last
     else:
         assert "unknown" not in last
         assert "  not made (the run was interrupted before it): PutUserPolicy benjamin" in out
+        assert _statuses(story.iam, "benjamin")[story.suspect] == (
+            "Active" if not made else "Inactive"
+        )
         assert story.iam.list_user_policies(UserName="benjamin")["PolicyNames"] == []
     not_made = planned - len(made) - len(unknown)
     assert f", {not_made} not made;" in last and not_made > 0
