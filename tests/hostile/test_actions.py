@@ -690,7 +690,13 @@ def test_a_verdict_changed_between_two_changes_stops_the_next_one(
 
     report = rn.carry_out(Aws(), plan, execute=True, ledger=ledger, echo=echo, recheck_verdict=True)
     assert ops(proxy, changes_only=True) == ["UpdateAccessKey"]  # not the PutUserPolicy
-    assert report.stopped is not None and rn.exit_problem(report) is report.stopped
+    problem = rn.exit_problem(report)
+    assert report.stopped is not None and type(problem) is type(report.stopped)
+    # the last line says the refusal, then what the run changed before it and what it did not
+    assert problem.message == (
+        f"{report.stopped.message}; this run: 1 change(s) made (UpdateAccessKey benjamin "
+        f"{key_id}), 1 not made (the run stopped before them)"
+    )
     assert [r.status for r in report.results][:2] == ["done", "not-run"]
     assert iam.list_user_policies(UserName="benjamin")["PolicyNames"] == []
 

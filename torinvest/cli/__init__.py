@@ -239,16 +239,23 @@ def _main(argv: Sequence[str] | None, *, out: TextIO | None, err: TextIO | None)
             print_issues(e.issues, err)
         print(f"torinvest: error: {term_safe(e)}", file=err)
         return e.exit_status  # options that cannot go together (UsageError among them): 2
-    except Terminated:
-        print("torinvest: terminated (SIGTERM)", file=err)
+    except Terminated as e:
+        print(f"torinvest: terminated (SIGTERM){_stopped_said(e)}", file=err)
         return TERMINATED_STATUS
-    except KeyboardInterrupt:
-        print("torinvest: interrupted", file=err)
+    except KeyboardInterrupt as e:
+        print(f"torinvest: interrupted{_stopped_said(e)}", file=err)
         return 130
     except BrokenPipeError:
         return _closed_pipe(out)
     except Exception as e:  # the last line of defence: a bug, said in one line
         return _internal_error(e, args, err)
+
+
+def _stopped_said(stop: KeyboardInterrupt) -> str:
+    """What the interrupted command says it did and did not do (the notes a command added to
+    the interruption: ``actions --execute`` says what it changed), after a colon; "" when none."""
+    notes = [str(n) for n in getattr(stop, "__notes__", None) or ()]
+    return f": {term_safe('; '.join(notes))}" if notes else ""
 
 
 def _differ(issues: Sequence[DataIssue]) -> bool:

@@ -158,19 +158,28 @@ def cmd_actions(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     def echo(line: str) -> None:
         print(term_safe(line), file=out)
 
-    report = runner.carry_out(
-        aws,
-        plan,
-        execute=args.execute,
-        offline=bool(args.case) and not args.execute,
-        ledger=args.ledger,
-        echo=echo,
-        recheck_verdict=args.execute,
-        verdict=decided,
-        access=_access(args),
-        # each call's ledger record says the verdict it followed had no evidence
-        context={"verdict_evidence": "none"} if unevidenced is not None else None,
-    )
+    begun: list[runner.RunReport] = []
+    try:
+        report = runner.carry_out(
+            aws,
+            plan,
+            execute=args.execute,
+            offline=bool(args.case) and not args.execute,
+            ledger=args.ledger,
+            echo=echo,
+            recheck_verdict=args.execute,
+            verdict=decided,
+            access=_access(args),
+            # each call's ledger record says the verdict it followed had no evidence
+            context={"verdict_evidence": "none"} if unevidenced is not None else None,
+            started=begun.append,
+        )
+    except KeyboardInterrupt as stop:  # Ctrl-C, SIGTERM: what was and was not changed, last
+        if begun and begun[0].interrupted:
+            for line in begun[0].summary_lines():
+                echo(line)
+            stop.add_note(runner.interrupted_said(begun[0]))
+        raise
     for note in report.notes:
         print(f"torinvest: note: {term_safe(note)}", file=err)
     for line in report.summary_lines():
@@ -178,6 +187,11 @@ def cmd_actions(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     problem = runner.exit_problem(report)
     if problem is not None:
         raise problem
+    if report.left_alone:  # changes of the plan this run did not make: never "complete"
+        partial.insert(
+            0,
+            f"not every change of the plan was made — this run: {runner.changes_said(report)}",
+        )
     if partial:
         print_partial("; ".join(partial), err)
     return 0

@@ -84,9 +84,11 @@ from torinvest.runner.run import (
     Runner,
     RunReport,
     carry_out,
+    changes_said,
     check_account,
     check_administrator,
     exit_problem,
+    interrupted_said,
     whose_credentials,
 )
 
@@ -99,6 +101,7 @@ __all__ = [
     "RunReport",
     "Runner",
     "carry_out",
+    "changes_said",
     "check_account",
     "check_administrator",
     "credentials_hint",
@@ -107,6 +110,7 @@ __all__ = [
     "exit_problem",
     "finding_changes",
     "identity_probe",
+    "interrupted_said",
     "invoke",
     "require_verdict",
     "stale_verdict",

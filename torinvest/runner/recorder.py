@@ -56,6 +56,15 @@ class CallResult:
         return self.error.code if self.error is not None else None
 
 
+class UnrecordedOutcome(InputError):
+    """The ledger could not take a call's outcome: the call was made (``result``, said on the
+    terminal), and the run stops there (every call is recorded before it is made)."""
+
+    def __init__(self, error: InputError, result: CallResult) -> None:
+        super().__init__(error.message, hint=error.hint)
+        self.result = result
+
+
 def _retry_attempts(err: AwsError) -> int:
     """How many times botocore retried the call before the answer ``err`` came from (an AWS
     error answer says so in its ResponseMetadata)."""
@@ -135,6 +144,9 @@ class Runner:
         #: read of the finding before its archive (the archive's "already archived?" reads it
         #: here instead of asking GuardDuty again; taken once, by the archive it was read for)
         self.finding_reads: dict[tuple[str | None, str, tuple[str, ...]], Mapping[str, Any]] = {}
+        #: the call the run was interrupted in (Ctrl-C, SIGTERM), its outcome as recorded
+        #: (:meth:`_interrupted`): the run's report says it
+        self.in_flight: CallResult | None = None
 
     # -- ledger
     def _record(self, record: Mapping[str, Any]) -> None:
@@ -250,20 +262,25 @@ class Runner:
             raise
         status = "done" if action.changes_aws else "read"
         note = None if probe else describe_answer(action, response, suspect_key, first_tor)
-        self._record(
-            {
-                "phase": "outcome",
-                "seq": seq,
-                "status": status,
-                "response": response,
-                "note": note,
-            }
-        )
         said = "answer" if note else ("answered" if read_back else status)
-        self.echo(
-            f"  {said}: {note or action.operation}" + (" (read back next)" if read_back else "")
+        return self._outcome(
+            {"phase": "outcome", "seq": seq, "status": status, "response": response, "note": note},
+            f"  {said}: {note or action.operation}" + (" (read back next)" if read_back else ""),
+            CallResult(action, status, response=response, note=note),
         )
-        return CallResult(action, status, response=response, note=note)
+
+    def _outcome(self, record: Mapping[str, Any], line: str, result: CallResult) -> CallResult:
+        """Ledger a call's outcome (``record``), say it (``line``) and return ``result``. When the
+        ledger cannot take it (a full disk, a file made read-only meanwhile), the call was made
+        all the same: its outcome is said here, and :class:`UnrecordedOutcome` carries it."""
+        try:
+            self._record(record)
+        except InputError as e:
+            self.echo(line)
+            self.echo(f"  NOT LEDGERED: {e.message}: this outcome is said only here")
+            raise UnrecordedOutcome(e, result) from e
+        self.echo(line)
+        return result
 
     def _interrupted(self, action: Action, seq: int) -> None:
         """The outcome of a call the run was interrupted in (Ctrl-C, SIGTERM): a change's is
@@ -278,6 +295,15 @@ class Runner:
             if action.changes_aws
             else f"{action.operation} {_targets(action)}: interrupted before its answer"
         )
+        error = AwsError(
+            note,
+            hint="re-run: a re-run checks first",
+            service=action.service,
+            region=action.region,
+            operation=action.operation,
+            code="Interrupted",
+        )
+        self.in_flight = CallResult(action, status, error=error, note=note)
         try:
             self._record(
                 {
@@ -309,11 +335,11 @@ class Runner:
         error = {"code": err.code, "message": err.message}
         if hint:
             error["hint"] = err.hint
-        self._record(
-            {"phase": "outcome", "seq": seq, "status": status, "error": error, "note": note}
+        return self._outcome(
+            {"phase": "outcome", "seq": seq, "status": status, "error": error, "note": note},
+            f"  {said}{note}",
+            CallResult(action, status, error=err, note=note),
         )
-        self.echo(f"  {said}{note}")
-        return CallResult(action, status, error=err, note=note)
 
     def _failed(self, action: Action, seq: int, err: AwsError, *, probe: bool) -> CallResult:
         absent = err.code in ABSENT_CODES
@@ -333,11 +359,11 @@ class Runner:
                 )
         elif absent and (probe or no_profile):  # an answer: none
             note = f"none ({err.message})" if probe else describe_answer(action, None)
-            self._record(
-                {"phase": "outcome", "seq": seq, "status": "read", "response": None, "note": note}
+            return self._outcome(
+                {"phase": "outcome", "seq": seq, "status": "read", "response": None, "note": note},
+                f"  answer: {note}",
+                CallResult(action, "read", error=err, note=note),
             )
-            self.echo(f"  answer: {note}")
-            return CallResult(action, "read", error=err, note=note)
         if absent and action.absent_ok and action.deleted_by is not None:
             return self._settled(action, seq, "already-done", err, gone_note(action, err))
         if absent and action.absent_ok and _lost_earlier(err):
@@ -374,16 +400,16 @@ class Runner:
                 operation=err.operation,
                 code=err.code,
             )
-        self._record(
+        return self._outcome(
             {
                 "phase": "outcome",
                 "seq": seq,
                 "status": "failed",
                 "error": {"code": err.code, "message": err.message, "hint": err.hint},
-            }
+            },
+            f"  FAILED: {err}",
+            CallResult(action, "failed", error=err),
         )
-        self.echo(f"  FAILED: {err}")
-        return CallResult(action, "failed", error=err)
 
     # -- guards
     def identify(self) -> Caller:

@@ -16,7 +16,7 @@ from typing import Any
 from torinvest.actions import REVOKE_POLICY_NAME, Action, Plan
 from torinvest.aws import Aws
 from torinvest.commands import Access
-from torinvest.errors import RefusedError, RunFailedError, TorinvestError
+from torinvest.errors import InputError, RefusedError, RunFailedError, TorinvestError
 from torinvest.runner.checks import _change
 from torinvest.runner.confirm import dry_run_note
 from torinvest.runner.gate import ANOTHER_KEY_HINT, Caller, judged_another_key, require_verdict
@@ -25,7 +25,13 @@ from torinvest.runner.guards import check_account as check_account
 from torinvest.runner.guards import check_administrator as check_administrator
 from torinvest.runner.guards import whose_credentials as whose_credentials
 from torinvest.runner.keep import DenyKeeper, Kept, Lifted
-from torinvest.runner.recorder import GONE, _targets, unfinished_runs, unfinished_said
+from torinvest.runner.recorder import (
+    GONE,
+    UnrecordedOutcome,
+    _targets,
+    unfinished_runs,
+    unfinished_said,
+)
 from torinvest.runner.recorder import CallResult as CallResult
 from torinvest.runner.recorder import Runner as Runner
 from torinvest.verdict import decision_lock, read_ledger
@@ -52,6 +58,14 @@ class RunReport:
     kept: list[Kept] = field(default_factory=list)
     #: the denies removed before a DeleteUser/DeleteRole that deleted the principal
     lifted: list[Lifted] = field(default_factory=list)
+    #: the --execute run was interrupted (Ctrl-C, SIGTERM) before its end
+    #: (:func:`interrupted_said`): its results are what it did, :attr:`not_made` what it did not
+    interrupted: bool = False
+    #: the plan's changes an interrupted run (or one whose ledger failed) never made
+    not_made: list[Action] = field(default_factory=list)
+    #: the plan's action being carried out (its index), and how many results came before it
+    step: int = 0
+    step_start: int = 0
 
     def _of(self, *statuses: str, changes: bool | None = None) -> list[CallResult]:
         return [
@@ -92,9 +106,15 @@ class RunReport:
         who = f" as {self.caller.arn} (account {self.caller.account})" if self.caller else ""
         if self.execute:
             head = (
-                f"summary of run {self.run_id}{who}: {len(self.done)} change(s) done, "
+                (
+                    f"INTERRUPTED run {self.run_id}{who}, before its end: "
+                    if self.interrupted
+                    else f"summary of run {self.run_id}{who}: "
+                )
+                + f"{len(self.done)} change(s) done, "
                 f"{len(self.already)} already done, {len(self.failed)} failed"
                 + (f", {len(self.unknown)} outcome(s) unknown" if self.unknown else "")
+                + (f", {len(self.not_made)} not made" if self.interrupted else "")
                 + (f", {len(self.left_alone)} left alone" if self.left_alone else "")
                 + f"; {len(self._of('read', changes=False))} inventory read(s)"
                 + (f", {len(self.read_failures)} read(s) failed" if self.read_failures else "")
@@ -127,6 +147,10 @@ class RunReport:
             lines.append(f"  failed: {r.action.operation} {_targets(r.action)}: {said}")
         for r in self.unknown:
             lines.append(f"  outcome unknown: {r.note}")
+        for a in self.not_made:
+            lines.append(
+                f"  not made (the run was interrupted before it): {a.operation} {_targets(a)}"
+            )
         for r in self._of("done", "already-done", "dry-run"):
             minted = [t for t in r.action.targets if t.startswith("ASIA")]
             if r.action.params.get("PolicyName") == REVOKE_POLICY_NAME and minted:
@@ -172,6 +196,7 @@ def carry_out(
     recheck_verdict: bool = False,
     verdict: Mapping[str, Any] | None = None,
     access: Access | None = None,
+    started: Callable[[RunReport], None] | None = None,
 ) -> RunReport:
     """Carry out ``plan``: print every action; with ``execute``, make its calls behind the
     account guard (the verdict gate, :func:`require_verdict`, comes first and is the caller's).
@@ -194,6 +219,10 @@ def carry_out(
     read-only inventory only in the right account. Raises :class:`RefusedError` when ``execute``
     and a guard refuses (after recording the refusal), InputError when the ledger cannot be
     written; an AWS error of one call is a ``failed`` result and the next calls still run.
+
+    ``started`` receives the report as soon as it exists: a run interrupted (Ctrl-C, SIGTERM)
+    raises, and its report then says what it did and did not do (:attr:`RunReport.interrupted`,
+    :func:`interrupted_said`).
     """
     runner = Runner(
         aws,
@@ -207,6 +236,8 @@ def carry_out(
         },
     )
     report = RunReport(plan=plan, execute=execute, run_id=runner.run_id)
+    if started is not None:
+        started(report)
     # earlier --execute runs of this plan that were interrupted: said first, and ledgered
     report.earlier = unfinished_runs(read_ledger(runner.ledger)[0], plan.finding_id, plan.kind)
     for earlier in report.earlier:
@@ -246,6 +277,10 @@ def carry_out(
             raise RefusedError(unvouched, hint=UNVOUCHED_HINT)
         plan = _guard(runner, plan, config, verdict, ledger, access)
         allowed = True
+    except KeyboardInterrupt:  # in a guard's read: nothing was changed
+        if execute:
+            _stopped_at(report, runner)
+        raise
     except RefusedError as refusal:
         report.caller = runner.caller
         if execute:
@@ -261,8 +296,17 @@ def carry_out(
     report.lifted = keeper.lifted
     try:
         _each(runner, plan, report, keeper, execute, allowed, unvouched, recheck_verdict, ledger)
-    except BaseException:  # interrupted: no deny left removed from a user still there
-        keeper.finish("never ran (the run was interrupted)")
+    except BaseException as stop:  # interrupted: no deny left removed from a user still there
+        if isinstance(stop, UnrecordedOutcome) and stop.result.action.changes_aws:
+            report.results.append(stop.result)  # made: said on the terminal, not ledgered
+        if execute and isinstance(stop, KeyboardInterrupt | InputError):
+            _stopped_at(report, runner, interrupted=isinstance(stop, KeyboardInterrupt))
+        report.results += keeper.finish("never ran (the run was interrupted)")
+        if execute and isinstance(stop, InputError):  # the ledger failed half-way
+            raise InputError(
+                f"{stop.message}: the run stopped there — this run: {changes_said(report)}",
+                hint=stop.hint,
+            ) from stop
         raise
     why = "never ran (the run stopped)" if report.stopped is not None else "never ran"
     report.results += keeper.finish(why)
@@ -283,7 +327,8 @@ def _each(
     """Each action of ``plan`` in turn (the body of :func:`carry_out`); a deny removed before a
     DeleteUser/DeleteRole that did not succeed is put back right after it (``keeper``)."""
     echo = runner.echo
-    for a in plan.actions:
+    for i, a in enumerate(plan.actions):
+        report.step, report.step_start = i, len(report.results)
         a = runner.retarget(a)
         if report.stopped is not None and not a.manual:
             report.results.append(CallResult(a, "not-run", note="the run stopped"))
@@ -348,16 +393,73 @@ def _verdict_changed(runner: Runner, plan: Plan, ledger: str | Path | None) -> R
     return None
 
 
+def _stopped_at(report: RunReport, runner: Runner, *, interrupted: bool = True) -> None:
+    """Mark ``report`` stopped before its end (``interrupted``: by Ctrl-C or SIGTERM; else the
+    ledger failed): the call in flight when interrupted (its outcome as recorded: a change's
+    unknown) among its results, and the plan's changes it never reached in
+    :attr:`RunReport.not_made` — the one being carried out among them unless its own call was
+    made (answered, or in flight)."""
+    plan, i = report.plan, report.step
+    rest = list(plan.actions[i + 1 :])
+    reached = len(report.results) > report.step_start  # the step's own result is in
+    in_flight = runner.in_flight
+    changing = in_flight is not None and in_flight.action.changes_aws
+    if i < len(plan.actions) and not reached and not changing:
+        rest.insert(0, plan.actions[i])  # stopped in its checks: the change was not sent
+    report.not_made = [runner.retarget(a) for a in rest if a.changes_aws and not a.manual]
+    if in_flight is not None:
+        report.results.append(in_flight)
+    report.interrupted = interrupted
+
+
+def _named(results: list[CallResult]) -> str:
+    return ", ".join(f"{r.action.operation} {_targets(r.action)}".strip() for r in results)
+
+
+def changes_said(report: RunReport) -> str:
+    """What the run changed and did not, counted as its summary counts them: each change made
+    and each of unknown outcome named, then already done, failed, left alone, not made."""
+    done, unknown = report.done, report.unknown
+    said = [f"{len(done)} change(s) made" + (f" ({_named(done)})" if done else "")]
+    if unknown:
+        said.append(f"{len(unknown)} with an unknown outcome ({_named(unknown)})")
+    if report.already:
+        said.append(f"{len(report.already)} already done")
+    if report.failed:
+        said.append(f"{len(report.failed)} failed ({_named(report.failed)})")
+    if report.left_alone:
+        said.append(f"{len(report.left_alone)} left alone (not made: see 'left alone' above)")
+    stopped = report._of("not-run", changes=True)
+    if stopped:
+        said.append(f"{len(stopped)} not made (the run stopped before them)")
+    if report.interrupted or report.not_made:
+        said.append(f"{len(report.not_made)} not made")
+    return ", ".join(said)
+
+
+def interrupted_said(report: RunReport) -> str:
+    """What an interrupted run did and did not change, in one line (the command's last)."""
+    return (
+        f"run {report.run_id} stopped before its end: {changes_said(report)}; the ledger has "
+        "every call; re-run to finish (a re-run checks each change first)"
+    )
+
+
 def exit_problem(report: RunReport) -> TorinvestError | None:
-    """The error a command ends with after the run (None: it did what it was asked)."""
+    """The error a command ends with after the run (None: it did what it was asked); its
+    message ends with what the run changed and did not (:func:`changes_said`)."""
     if report.stopped is not None:
-        return report.stopped
+        return type(report.stopped)(  # the refusal's class: its exit status
+            f"{report.stopped.message}; this run: {changes_said(report)}",
+            hint=report.stopped.hint,
+        )
     if report.failed or report.unknown:
         n, u = len(report.failed), len(report.unknown)
-        total = len(report.done) + n + u + len(report.already)
+        total = len(report.done) + n + u + len(report.already) + len(report.left_alone)
         return RunFailedError(
             f"{n} of {total} change(s) failed"
-            + (f", {u} with an unknown outcome (the answer was lost)" if u else ""),
+            + (f", {u} with an unknown outcome (the answer was lost)" if u else "")
+            + f"; this run: {changes_said(report)}",
             hint="see FAILED and OUTCOME UNKNOWN above; the ledger has every call and its answer; "
             "re-running is safe (it checks first)",
         )
