@@ -27,7 +27,12 @@ from torinvest.errors import DataIssue
 from torinvest.sources import lookup as lk
 from torinvest.sources.logs import load_logs
 from torinvest.sources.lookup import pacer as lk_pacer
-from torinvest.sources.records import MAX_DERIVED_ROUNDS, DerivedKey, is_unfollowed
+from torinvest.sources.records import (
+    MAX_DERIVED_ROUNDS,
+    DerivedKey,
+    derived_keys,
+    is_unfollowed,
+)
 from torinvest.sources.sql import load_sql, minted_keys_sql
 from torinvest.sources.sql.duckdb import DuckDBEngine
 
@@ -300,3 +305,33 @@ def test_the_file_counts_say_what_following_found_in_a_file(tmp_path: Path) -> N
     )  # fmt: skip
     assert result.counts is not None
     assert result.counts.issue_reasons() == "1 with a mint whose key is not recorded"
+
+
+@pytest.mark.parametrize(
+    ("written", "read"),
+    [
+        ("2023-07-10T12:00:00Z", "2023-07-10T12:00:00Z"),
+        ("2023-07-10T17:30:00+05:30", "2023-07-10T12:00:00Z"),
+        ("2023-07-10T12:00:00", "2023-07-10T12:00:00Z"),  # no zone: UTC, as every engine reads it
+        ("2300-01-01T00:00:00.1234567Z", "2300-01-01T00:00:00.123456Z"),
+        ("2023-07-10T23:59:60Z", None),  # a leap second: no engine reads it
+        ("not a time", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_a_mint_in_records_is_timed_as_the_events_frame_times_it(
+    written: str | None, read: str | None
+) -> None:
+    """derived_keys over records (the Python API) reads a forged eventTime as the loaders do,
+    and one they cannot read is an unknown time: no traceback (a time without a zone raised
+    TypeError, a malformed one ValueError)."""
+    record = {
+        "eventTime": written,
+        "eventName": "GetSessionToken",
+        "eventID": "mint-1",
+        "userIdentity": {"accessKeyId": "AKIATFQR7NSCUXC3DDDP"},
+        "responseElements": {"credentials": {"accessKeyId": "ASIATFQR7NSCUXC3AAAA"}},
+    }
+    (minted,) = derived_keys([record])
+    assert minted.event_time == (None if read is None else pd.Timestamp(read))

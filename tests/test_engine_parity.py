@@ -227,6 +227,58 @@ def _others(root: Path) -> Path:
     return trail
 
 
+#: eventTimes a forged file can write, one record each (the suspect's records, renumbered):
+#: CloudTrail's form, milliseconds, microseconds and past them, offsets, no zone, a date alone,
+#: times before 1970 and past pandas' nanosecond range (2262), and times no engine can read
+#: (a leap second, hour 24, a 30th of February, a decimal comma, a space before the time). The
+#: nanosecond digits and the far times share a file: once, the loader read the far times as
+#: untimed because of them (its parser took the whole batch as nanoseconds).
+FORGED_TIMES = (
+    "2023-07-10T12:00:00Z",
+    "2023-07-10T12:00:00.000Z",
+    "2023-07-10T12:00:00.000001Z",
+    "2023-07-10T11:59:59.999999Z",
+    "2023-07-10T11:59:59.9999999Z",
+    "2023-07-10T12:00:00.123456789Z",
+    "2023-07-10T12:00:00+00:00",
+    "2023-07-10T12:00:00-00:00",
+    "2023-07-10T17:30:00+05:30",
+    "2023-07-10T17:29:59.999+05:30",
+    "2023-07-10T12:00:00+0530",
+    "2023-07-10T12:00:00",
+    "2023-07-10 12:00:00Z",
+    "2023-07-10T12:00Z",
+    "2023-07-10",
+    "2023-07-10T23:59:59.9999995Z",
+    "2023-07-11T00:00:00Z",
+    "1969-12-31T23:59:59Z",
+    "0001-01-01T00:00:00Z",
+    "2300-01-01T00:00:00Z",
+    "9999-12-31T23:59:59Z",
+    "2023-07-10T23:59:60Z",
+    "2023-07-10T24:00:00Z",
+    "2023-02-30T12:00:00Z",
+    "2023-07-10T12:00:00,5Z",
+    " 2023-07-10T12:00:00Z",
+)
+#: (the forged times' folder) outside pandas' nanosecond range: times, not "no usable time"
+FAR_TIMES = ("0001-01-01T00:00:00Z", "2300-01-01T00:00:00Z", "9999-12-31T23:59:59Z")
+
+
+def forged_times(root: Path) -> Path:
+    """One of the suspect's records at each of :data:`FORGED_TIMES`, in one file, event IDs
+    ``…000000000000`` on (the time's index)."""
+    mine = [r for r in damaged.OTHER if r["userIdentity"].get("accessKeyId") == SUSPECT]
+    recs = []
+    for i, when in enumerate(FORGED_TIMES):
+        r = copy.deepcopy(mine[i % len(mine)])
+        r["eventTime"] = when
+        r["eventID"] = f"00000000-0000-0000-0000-{i:012d}"
+        recs.append(r)
+    _gz(root / "forged.json.gz", damaged.compact(recs))
+    return root
+
+
 def _only_archives(root: Path) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     (root / "logs.zip").write_bytes(odd_names._zip({"a.json": b'{"Records": []}'}))
@@ -307,6 +359,21 @@ CASES: dict[str, Case] = {
     # another principal (bert-jan) stops the trail and disables GuardDuty in a file holding
     # none of the key's records, and ends a gap: read apart (load_activity's watch)
     "others-logging-calls": Case(_others, {"access_key": KEY, "watch": WATCHED_CALLS}),
+    # eventTimes at the edges (FORGED_TIMES): read whole, and in windows given to the
+    # nanosecond (a bound between two microseconds: the events' next one for a start, the
+    # previous one for an end), one of them the day CloudTrail's time ends
+    "forged-times": Case(forged_times, {"access_key": SUSPECT}),
+    "forged-times-nanosecond-window": Case(
+        forged_times,
+        {
+            "access_key": SUSPECT,
+            "start": T("2023-07-10T11:59:59.999999001Z"),
+            "end": T("2023-07-10T12:00:00.000000999Z"),
+        },
+    ),
+    "forged-times-day": Case(
+        forged_times, {"access_key": SUSPECT, "start": T("2023-07-10"), "end": DAY["end"]}
+    ),
     "odd-names": Case(_odd_names),
     "only-archives": Case(_only_archives),
     # documented differences (DOCUMENTED): the spelling of JSON text (same values)
@@ -510,6 +577,33 @@ def test_the_corpus_holds_what_it_is_for(
     assert readings("only-archives")[0].nothing_read
     assert not readings("sample-no-event")[0].nothing_read
     assert readings("sample-no-event")[0].total_events == 0
+
+
+@pytest.mark.parametrize("engine", [0, 1], ids=["files", "duckdb"])
+def test_times_past_pandas_nanosecond_range_are_times(
+    readings: Callable[[str], tuple[Activity, Activity]], engine: int
+) -> None:
+    """Years 1 to 9999 are read as the times they are, beside a time with nanosecond digits
+    (not "no usable time", which would keep them in every window); what no engine can read
+    (a leap second, hour 24…) is untimed in both."""
+    frame = readings("forged-times")[engine].frame
+    timed = dict(zip(frame["event_id"].astype(str), frame["event_time"], strict=True))
+    at = {t: timed[f"00000000-0000-0000-0000-{i:012d}"] for i, t in enumerate(FORGED_TIMES)}
+    for far in FAR_TIMES:
+        assert at[far] == T(far)
+    assert at["2023-07-10T12:00:00.123456789Z"] == T("2023-07-10T12:00:00.123456Z")
+    assert at["2023-07-10T17:29:59.999+05:30"] == T("2023-07-10T11:59:59.999Z")
+    assert [t for t, when in at.items() if pd.isna(when)] == list(FORGED_TIMES[-5:])
+
+
+@pytest.mark.parametrize("engine", [0, 1], ids=["files", "duckdb"])
+def test_a_window_given_to_the_nanosecond_holds_the_events_inside_it(
+    readings: Callable[[str], tuple[Activity, Activity]], engine: int
+) -> None:
+    """A start between two microseconds keeps none before it (11:59:59.999999 is before
+    11:59:59.999999001), an end none after it (.000001 is after .000000999)."""
+    kept = readings("forged-times-nanosecond-window")[engine].frame["event_time"].dropna()
+    assert set(kept) == {T("2023-07-10T12:00:00Z")}
 
 
 # --------------------------------------------------------------------------------------------

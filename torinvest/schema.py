@@ -232,7 +232,7 @@ def _cast(s: pd.Series, dtype: str) -> pd.Series:
     if dtype == "object":
         return s.astype("object")
     if dtype.startswith("datetime64"):
-        return pd.to_datetime(s, utc=True, format="ISO8601", errors="coerce").astype(dtype)
+        return utc_times(s).astype(dtype)
     if dtype in ("string", "category"):
         s = s.astype("object").where(s.notna(), None)
         s = s.map(lambda v: None if v is None or v == "" else str(v))
@@ -257,6 +257,39 @@ def _to_bool(v: object) -> bool | None:
             return False
         return None
     return bool(v)
+
+
+#: Digits of a fraction of a second past the microsecond (``.1234567``: the ``7``).
+_PAST_MICROSECOND = re.compile(r"(?<=\.\d{6})\d+")
+
+
+def utc_times(values: Iterable[object] | pd.Series) -> pd.Series:
+    """Times (ISO 8601 text with any offset, naive = UTC, or times) as ``datetime64[us, UTC]``;
+    what is not a time is NaT. Text's digits past the microsecond are dropped first (as DuckDB
+    drops them): pandas takes the resolution of text it parses from the text, so one
+    ``.1234567`` made the whole batch nanoseconds, where every time before 1677-09-21 or after
+    2262-04-11 is out of bounds (NaT: read as "no usable time", kept in every window) although
+    the same times parse in a batch without it."""
+    s = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype="object")
+    if s.dtype == object or isinstance(s.dtype, pd.StringDtype):
+        s = _cut_past_microseconds(s)
+    return pd.to_datetime(s, utc=True, format="ISO8601", errors="coerce").astype(UTC_TIME)
+
+
+def _cut_past_microseconds(s: pd.Series) -> pd.Series:
+    """``s`` with its texts' digits past the microsecond dropped (``s`` itself when none has
+    any: the common case costs one scan in Arrow)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        text = pa.array(s, type=pa.large_string(), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # times and text mixed: one by one
+        return s.map(lambda v: _PAST_MICROSECOND.sub("", v) if isinstance(v, str) else v)
+    if not pc.any(pc.match_substring_regex(text, r"\.\d{7}")).as_py():
+        return s
+    cut = pc.replace_substring_regex(text, r"(\.\d{6})\d+", r"\1")
+    return pd.Series(cut.to_pylist(), index=s.index, dtype="object")
 
 
 def utc_timestamp(value: object) -> pd.Timestamp | None:
@@ -341,7 +374,10 @@ def window_bound(
       that ``start=end=2023-07-10`` is that whole day. ``YYYY-MM`` is a whole month likewise;
     - a naive time is UTC; a time with an offset is converted to UTC;
     - ``name`` labels errors (default ``--start``/``--end``; ``""``: no label);
-    - a :class:`datetime.datetime` or :class:`pandas.Timestamp` is an instant, even at midnight.
+    - a :class:`datetime.datetime` or :class:`pandas.Timestamp` is an instant, even at midnight;
+    - bounds are microseconds, as events' times are (and DuckDB's, Athena's): a start between
+      two is the next, an end the previous (text past the microsecond is cut, as Python reads
+      it), so that every engine keeps the same events.
 
     Ends are inclusive: an event at exactly ``end`` is in the window.
     """
@@ -353,8 +389,11 @@ def window_bound(
         return None
     day: date | None = None
     last_day: date | None = None
+    cut_up = False  # a start whose text Python cut past the microsecond: the next one
     if isinstance(value, str):
         text = value.strip()
+        cut = _PAST_MICROSECOND.search(text)
+        cut_up = bound == "start" and cut is not None and bool(cut.group().strip("0"))
         if _ISO_WEEK.fullmatch(text):
             raise _week_refused(text, prefix)
         month = _MONTH_ONLY.fullmatch(text)
@@ -387,7 +426,9 @@ def window_bound(
     ts = pd.Timestamp(value)  # type: ignore[arg-type]
     if pd.isna(ts):
         return None
-    ts = ts.as_unit("us") if ts.unit in ("s", "ms") else ts
+    if ts.unit == "ns":  # events are microseconds: the window's bound is the one they can meet
+        ts = ts.ceil("us") if bound == "start" else ts.floor("us")
+    ts = (ts + TIME_RESOLUTION if cut_up else ts).as_unit("us")
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 

@@ -22,6 +22,7 @@ from tests.cli_run import run
 from tests.lookup_export import lookup_event
 from torinvest.case import sample_case
 from torinvest.errors import EXIT_COULD_NOT_LOOK, EXIT_NOT_FOUND
+from torinvest.sources.records.documents import lookup_cut
 
 SHAPES = Path(__file__).parent.parent / "fixtures" / "guardduty" / "shapes"
 KEPT = "7f176d541deef88b1ad653b9ed646f29"  # on the page exported
@@ -192,3 +193,19 @@ def test_lookup_events_pages_saved_a_line_each_are_cut_only_by_the_last(
         assert "pages.jsonl:5: line 5: the export is cut: it holds the first 1 of its Events" in err
     else:
         assert "export is cut" not in err
+
+
+def test_a_cut_export_names_its_oldest_time_compared_as_times() -> None:
+    """The time before which a cut export's events are missing is its oldest record's, compared
+    as times: as text, ``…T11:00:00-02:00`` (13:00Z) and ``…T12:00:00.5Z`` sort before
+    ``…T12:00:00Z``; a time no engine reads is not one of them."""
+    records = [
+        {"eventTime": "2023-07-10T12:00:00.5Z"},
+        {"eventTime": "2023-07-10T12:00:00Z"},
+        {"eventTime": "2023-07-10T11:00:00-02:00"},
+        {"eventTime": "2023-07-10T00:00:60Z"},
+        {"eventTime": "not a time"},
+    ]
+    said = lookup_cut({"Events": [{}] * len(records), "NextToken": TOKEN}, records)
+    assert said is not None
+    assert "the events before 2023-07-10T12:00:00Z (the oldest here)" in said

@@ -18,9 +18,10 @@ import subprocess
 import sys
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import nbformat
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -155,6 +156,29 @@ def test_python_api_a_datetime_at_midnight_is_an_instant() -> None:
     )
     assert len(res.frame) == 0
     assert window_bound(datetime(2023, 7, 10), "end") == pd.Timestamp("2023-07-10T00:00Z")
+
+
+@pytest.mark.parametrize(
+    ("value", "bound", "expected"),
+    [
+        (pd.Timestamp("2023-07-10T12:00:00.000000001Z"), "start", "2023-07-10T12:00:00.000001Z"),
+        (pd.Timestamp("2023-07-10T12:00:00.000000999Z"), "end", "2023-07-10T12:00:00Z"),
+        (np.datetime64("2023-07-10T12:00:00.000000500"), "start", "2023-07-10T12:00:00.000001Z"),
+        ("2023-07-10T12:00:00.0000001Z", "start", "2023-07-10T12:00:00.000001Z"),
+        ("2023-07-10T12:00:00.9999999Z", "end", "2023-07-10T12:00:00.999999Z"),
+        ("2023-07-10T12:00:00.1234560Z", "start", "2023-07-10T12:00:00.123456Z"),
+        ("2023-07-10T17:30:00.0000001+05:30", "start", "2023-07-10T12:00:00.000001Z"),
+        (pd.Timestamp("2023-07-10T12:00:00Z").as_unit("ns"), "start", "2023-07-10T12:00:00Z"),
+    ],
+)
+def test_a_bound_between_two_microseconds_is_the_one_events_can_meet(
+    value: object, bound: Literal["start", "end"], expected: str
+) -> None:
+    """Events' times are microseconds (every engine's): a start between two is the next, an
+    end the previous, in microseconds (the SQL engines' literals print six digits: a start
+    left in nanoseconds was cut down there and kept an event the file loader left out)."""
+    got = window_bound(value, bound)
+    assert got == pd.Timestamp(expected) and got is not None and got.unit == "us"
 
 
 def test_sql_scope_and_load_sql_take_date_only_text() -> None:

@@ -18,6 +18,7 @@ from torinvest.errors import group_issues
 from torinvest.findings.related import COULD_NOT_LOOK, NOT_LOOKED, PARTIAL, RelatedFindings
 from torinvest.investigation import CAMPAIGN_NOT_RUN, Investigation
 from torinvest.pivot import IpPivot
+from torinvest.schema import utc_times
 
 #: The card class of each search status.
 STATUS_KIND: dict[str, str] = {
@@ -56,7 +57,7 @@ def _timed(frame: pd.DataFrame) -> pd.DataFrame:
     """The related findings with their sighting times as times (shown as every table's)."""
     out = frame.copy()
     for name in ("first_seen", "last_seen"):
-        out[name] = pd.to_datetime(out[name], utc=True, format="ISO8601", errors="coerce")
+        out[name] = utc_times(out[name])
     return out
 
 

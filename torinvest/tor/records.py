@@ -18,7 +18,7 @@ import pandas as pd
 
 from torinvest.addresses import canonical_ip
 from torinvest.errors import DataIssue, InputError
-from torinvest.schema import UTC_TIME, Column
+from torinvest.schema import UTC_TIME, Column, utc_times
 
 #: Default distance between an event and an observation for "the IP was an exit then".
 DEFAULT_TOLERANCE = pd.Timedelta(hours=24)
@@ -288,7 +288,7 @@ def _us(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     elif pd.api.types.is_datetime64_dtype(series.dtype):
         s = series.dt.tz_localize("UTC")
     else:
-        s = pd.to_datetime(series, utc=True, errors="coerce", format="ISO8601")
+        s = utc_times(series)
     s = s.dt.as_unit("us")
     ok = s.notna().to_numpy()
     return s.array.asi8.copy(), ok

@@ -31,6 +31,7 @@ from torinvest.aws import (
 )
 from torinvest.errors import AccessDeniedError, AwsError, DataIssue, InputError, TorinvestError
 from torinvest.paths import FoundFile, walk_files
+from torinvest.schema import utc_times
 from torinvest.sniff import CLI_OUTPUT_DO, CLI_OUTPUTS, read_head, sniff
 from torinvest.sources.empty import NO_LOGS_LOCAL as NO_LOGS_LOCAL
 from torinvest.sources.empty import NO_LOGS_S3 as NO_LOGS_S3
@@ -268,12 +269,7 @@ _ANSWER_TIME = re.compile(rb'eventTime\\?"\s*:\s*\\?"([0-9][0-9T:.+\-]{9,40}Z?)\
 def _answer_span(data: bytes) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
     """The times of the first and last records of a saved LookupEvents answer (None, None:
     none with a usable time)."""
-    times = pd.to_datetime(
-        [m.decode() for m in _ANSWER_TIME.findall(data)],
-        utc=True,
-        errors="coerce",
-        format="ISO8601",
-    ).dropna()
+    times = utc_times(m.decode() for m in _ANSWER_TIME.findall(data)).dropna()
     if not len(times):
         return None, None
     return times.min(), times.max()

@@ -4,13 +4,15 @@ what makes two rows the same record, the STS calls that mint keys.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
+import pandas as pd
 import pyarrow as pa
 
 from torinvest.errors import InputError
-from torinvest.schema import EVENTS_COLUMNS
+from torinvest.schema import EVENTS_COLUMNS, utc_times
 
 #: Calls that hand the caller a new key: STS calls (``responseElements.credentials.
 #: accessKeyId``, a temporary key) and IAM's CreateAccessKey (``responseElements.accessKey.
@@ -40,6 +42,19 @@ USABLE_TIME = (
     r"(?:[T ](?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d+)?)?"
     r"(?:Z|[+-](?:[01]\d|2[0-3])(?::?[0-5]\d)?)?)?\z"
 )
+_USABLE_TIME = re.compile(USABLE_TIME.removeprefix(r"\A").removesuffix(r"\z"), re.ASCII)
+
+
+def record_time(value: object) -> pd.Timestamp | None:
+    """A record's ``eventTime`` as the events frame holds it (UTC, microseconds): a time in
+    :data:`USABLE_TIME`'s forms, else None (missing, malformed, a leap second, hour 24) — the
+    time every engine gives the record, read from the record itself."""
+    if not isinstance(value, str) or not _USABLE_TIME.fullmatch(value):
+        return None
+    at = utc_times([value]).iloc[0]
+    return None if pd.isna(at) else at
+
+
 #: The most rounds of keys minted by minted keys (role chaining) any source follows: the log
 #: files and DuckDB re-read the window once per round, LookupEvents pulls every region once per
 #: key. Following stops sooner when a round finds no new key; the cap only bounds the cost of a

@@ -18,7 +18,12 @@ from torinvest.aws.ids import is_access_key_id
 from torinvest.errors import DataIssue
 from torinvest.jsonread import parse as parse_json
 from torinvest.outcome import FAILED, UNKNOWN, failed_rows, record_outcome, unknown_rows
-from torinvest.sources.records.columns import _EMPTY, MAX_DERIVED_ROUNDS, MINTING_EVENTS
+from torinvest.sources.records.columns import (
+    _EMPTY,
+    MAX_DERIVED_ROUNDS,
+    MINTING_EVENTS,
+    record_time,
+)
 
 #: The issue source of what following minted keys found wrong (outside any one file).
 FOLLOW_SOURCE = "follow-derived"
@@ -133,9 +138,7 @@ def _minting_events(
             request=r.get("requestParameters"),
             caller=ui.get("accessKeyId") or None if isinstance(ui, dict) else None,
             event_name=r["eventName"],
-            event_time=pd.Timestamp(when).tz_convert("UTC")
-            if isinstance(when, str) and when
-            else None,
+            event_time=record_time(when),
             event_id=r.get("eventID"),
             source_ip=r.get("sourceIPAddress"),
         )

@@ -34,6 +34,7 @@ from torinvest.sources.records.columns import (
     STRING_COLUMNS,
     NotCloudTrailError,
     is_record,
+    record_time,
 )
 from torinvest.sources.records.jsontext import json_bytes
 from torinvest.sources.records.logfile import is_utf8
@@ -110,12 +111,12 @@ def lookup_cut(doc: Any, records: list[dict[str, Any]]) -> str | None:
 
 def _older_than(records: list[dict[str, Any]]) -> str:
     """LookupEvents answers newest first: the part of the window a cut export lacks."""
-    times = [t for r in records if isinstance(t := r.get("eventTime"), str) and t]
-    if not times:
+    times = [t for r in records if (t := record_time(r.get("eventTime"))) is not None]
+    if not times:  # (compared as times: as text, ``…:00.5Z`` is before ``…:00Z``)
         return ""
     return (
-        f" — LookupEvents answers newest first, so the events before {min(times)} (the oldest "
-        "here) are the ones missing"
+        f" — LookupEvents answers newest first, so the events before {iso_utc(min(times))} (the "
+        "oldest here) are the ones missing"
     )
 
 

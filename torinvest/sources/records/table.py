@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 from torinvest.errors import DataIssue
 from torinvest.outcome import OUTCOME_UNKNOWN_MARK
 from torinvest.safety import prose_safe
+from torinvest.schema import utc_times
 from torinvest.sources.records.columns import (
     _BOOL_TEXT,
     _EMPTY,
@@ -408,10 +409,7 @@ def _as_time(arr: pa.Array) -> pa.Array:
             return times
     usable = pc.fill_null(pc.match_substring_regex(arr, USABLE_TIME), False)
     kept = pc.if_else(usable, arr, pa.scalar(None, arr.type))
-    parsed = pd.to_datetime(
-        pd.Series(kept.to_pylist(), dtype="object"), utc=True, format="ISO8601", errors="coerce"
-    )
-    return pa.array(parsed.astype("datetime64[us, UTC]"), type=_TIME)
+    return pa.array(utc_times(kept.to_pylist()), type=_TIME)
 
 
 def _colon_at_13(arr: pa.Array) -> bool:
