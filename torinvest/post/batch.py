@@ -87,13 +87,17 @@ def run_open(
     if not 1 <= jobs <= MAX_JOBS:
         raise InputError(f"--jobs {jobs}: give 1 to {MAX_JOBS}", hint="each job is a kernel")
     sources = run_sources(options)
-    require_log_source(sources)  # before anything is written: each report would fail so
     root = Path(out).expanduser().resolve()
-    check_folder(root)
+    if sources.case is None:  # checked before GuardDuty is asked
+        check_folder(root)
     found, fetched = open_and_fetched(sources)  # GuardDuty asked once: listed, then read
+    frame = triage_frame(found)
+    if sources.case is not None:  # its findings read first: logs needed only for open ones
+        if len(frame):
+            require_log_source(sources)  # before anything is written: each report would fail
+        check_folder(root)
     if found.samples:
         echo(samples_left_out(found.samples))
-    frame = triage_frame(found)
     full = found.frame()
     by_id = {str(r["id"]): r for r in full.to_dict("records")} if len(full) else {}
     rows = frame.to_dict("records")

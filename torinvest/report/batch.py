@@ -292,13 +292,17 @@ def run_batch(
         )
     if sources is None:
         sources = run_sources(options)
-    require_log_source(sources)  # before anything is written: each report would fail so
     root = Path(out).expanduser().resolve()
-    check_folder(root)
+    if sources.case is None:  # checked before GuardDuty is asked
+        check_folder(root)
     result, fetched = open_and_fetched(sources)
+    frame = triage_frame(result)
+    if sources.case is not None:  # its findings read first: logs needed only for open ones
+        if len(frame):
+            require_log_source(sources)  # before anything is written: each report would fail
+        check_folder(root)
     if result.samples:
         echo(samples_left_out(result.samples))
-    frame = triage_frame(result)
     entries: list[BatchEntry] = []
     try:
         for row in frame.to_dict("records"):

@@ -96,8 +96,6 @@ def check_finding(finding_id: str, options: RunOptions) -> FindingsResult | None
 
     finding_id = check_finding_id(finding_id)
     if options.case_dir:
-        # a folder half-copied (findings/, no cloudtrail/ yet): said now, not by a failed cell
-        require_log_source(run_sources(options))
         sources = Sources(case=Case.open(options.case_dir))
     else:  # the findings only: the log sources and their options are checked elsewhere
         sources = Sources(
@@ -113,6 +111,9 @@ def check_finding(finding_id: str, options: RunOptions) -> FindingsResult | None
     found = load_findings(sources)
     try:
         locate(found, finding_id)
+        if options.case_dir:  # the finding is one to investigate: is there anything to read?
+            # a folder half-copied (findings/, no cloudtrail/ yet): said now, not by a failed cell
+            require_log_source(run_sources(options))
         return found if sources.aws is not None else None
     except FindingNotFoundError as e:
         if sources.aws is None:  # a case folder's findings of every type were read
