@@ -5,6 +5,7 @@ unusable, another key's)."""
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -67,6 +68,21 @@ def _page(texts: list[str | None], first: int = 0) -> list[dict[str, Any]]:
             ev["CloudTrailEvent"] = text
         page.append(ev)
     return page
+
+
+def _pull_one_region(cache_dir: Path) -> lk.LookupResult:
+    """The key's calls in eu-west-1 over QUERY's window, the pages cached in ``cache_dir``."""
+    return lk.lookup_events(
+        Aws(),
+        KEY,
+        start=QUERY.start,
+        end=QUERY.end,
+        regions=["eu-west-1"],
+        follow_derived=False,
+        cache_dir=cache_dir,
+        rate=200.0,
+        now=pd.Timestamp("2023-07-12T00:00:00Z"),
+    )
 
 
 def test_a_pages_piece_is_what_reading_its_texts_at_the_end_gives() -> None:
@@ -139,18 +155,7 @@ def test_each_text_pulled_is_read_once(
 
     monkeypatch.setattr(lk_pull, "read_json", counted)
 
-    def pull() -> lk.LookupResult:
-        return lk.lookup_events(
-            Aws(),
-            KEY,
-            start=QUERY.start,
-            end=QUERY.end,
-            regions=["eu-west-1"],
-            follow_derived=False,
-            cache_dir=tmp_path,
-            rate=200.0,
-            now=pd.Timestamp("2023-07-12T00:00:00Z"),
-        )
+    pull = functools.partial(_pull_one_region, tmp_path)
 
     first = pull()
     assert (len(first.frame), first.pages, reads) == (120, 4, 120)  # us-east-1: 1 empty
@@ -234,18 +239,7 @@ def test_the_cache_rows_are_made_as_pages_come_in(
     monkeypatch.setattr(lk_pull, "cache_rows", counted)
     monkeypatch.setattr(PageCache, "write", spied)
 
-    def pull() -> lk.LookupResult:
-        return lk.lookup_events(
-            Aws(),
-            KEY,
-            start=QUERY.start,
-            end=QUERY.end,
-            regions=["eu-west-1"],
-            follow_derived=False,
-            cache_dir=tmp_path,
-            rate=200.0,
-            now=pd.Timestamp("2023-07-12T00:00:00Z"),
-        )
+    pull = functools.partial(_pull_one_region, tmp_path)
 
     first = pull()
     assert sorted(made) == [0, 20, 50, 50]  # one call a page (us-east-1: one empty page)
