@@ -489,6 +489,8 @@ def list_s3(aws: Aws, url: str, narrowing: Narrowing) -> Listing:
         coverage.judge(folder, coverage.scope[folder], names)
     if not listing.planned:  # each trail folder's digest folder, when the prefix held it
         for folder in coverage.scope:
+            if folder in coverage.flat or not folder.endswith("/CloudTrail/"):
+                continue  # a flat group's digest files are its own (add_flat)
             base = folder.removeprefix(f"s3://{bucket}/").removesuffix("CloudTrail/") + DIGEST + "/"
             if folder.startswith(f"s3://{bucket}/") and base.startswith(prefix):
                 regions = frozenset(digest_regions.get(base, ()))
