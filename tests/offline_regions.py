@@ -16,9 +16,9 @@ from torinvest.aws import DEFAULT_REGIONS
 SAMPLE_REGIONS = ("ap-southeast-1", "eu-west-1", "us-east-1")
 
 
-def offline_unfolded(present: Iterable[str] = SAMPLE_REGIONS) -> str:
+def offline_unfolded(present: Iterable[str] = SAMPLE_REGIONS, *, windowed: bool = True) -> str:
     """The issue's problem for a trail folder holding the ``present`` regions only (two or more
-    of the partition's regions missing)."""
+    of the partition's regions missing), read over a window (``windowed``) or with none."""
     missing = sorted(set(DEFAULT_REGIONS["aws"]) - set(present))
     assert len(missing) > 1, missing  # the plural wording
     return (
@@ -27,7 +27,8 @@ def offline_unfolded(present: Iterable[str] = SAMPLE_REGIONS) -> str:
         "regions enabled in every account of the aws partition; whether the account enabled "
         "an opt-in region is not known offline) and were not asked with --regions: the trail "
         "does not log them (a single-region trail, or one that leaves them out), or nothing was "
-        "logged there in the window, or their files are not here, and no digest folder "
+        f"logged there {'in the window' if windowed else 'at all'}, or their files are not "
+        "here, and no digest folder "
         "(CloudTrail-Digest/) shows them logged; read those regions' log files from the trail "
         "that records them, or LookupEvents (--lookup), or name the key's regions with --regions"
     )

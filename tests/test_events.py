@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from tests.fake_aws import FakeAws
+from tests.offline_regions import SAMPLE_REGIONS
 from torinvest.aws import Aws
 from torinvest.case import sample_case
 from torinvest.cli import main
@@ -129,12 +130,50 @@ def test_cli_events_with_no_matching_activity_says_so(tmp_path: Path) -> None:
         str(CASE.root),
         "--access-key",
         "AKIAAAAAAAAAAAAAAAAA",
+        "--regions",  # every region the trail has: nothing is missing
+        ",".join(SAMPLE_REGIONS),
         "--out",
         str(tmp_path / "e.parquet"),
     )
     assert code == 0
     assert out.startswith("0 events")
     assert "not an access problem" in err
+    said = json.loads((tmp_path / "e.parquet.reading.json").read_text())
+    assert said["state"] == "no events" and said["data_issues"] == []
+
+
+@pytest.mark.parametrize("engine", ["files", "duckdb"])
+def test_cli_events_no_window_over_a_trail_missing_regions_is_partial(
+    tmp_path: Path, engine: str
+) -> None:
+    """A mistyped key, no window, over the sample trail (3 region folders of the 17 regions
+    every account has): "no events" would be a confident wrong answer — the regions without
+    a folder were not read. The regions are judged as with a window (days are not: no window)."""
+    out_file = tmp_path / "e.csv"
+    code, out, err = run(
+        "events",
+        "--case",
+        str(CASE.root),
+        "--access-key",
+        "AKIAAAAAAAAAAAAAAAAA",
+        "--engine",
+        engine,
+        "--out",
+        str(out_file),
+    )
+    assert code == 0, err
+    assert out.startswith("0 events")
+    assert "hold no event" not in err and "not an access problem" not in err
+    assert "no event of AKIAAAAAAAAAAAAAAAAA in what could be read" in err
+    said = json.loads((tmp_path / "e.csv.reading.json").read_text())
+    assert said["state"] == "incomplete"
+    (issue,) = said["data_issues"]
+    assert issue["source"].endswith("/AWSLogs/218007301253/CloudTrail/")
+    lacking = issue["problem"].partition(":")[0]
+    assert lacking.startswith("no folder for region(s) ap-northeast-1, ")
+    assert "us-west-2" in lacking and not {"us-east-1", "eu-west-1"} & set(lacking.split(", "))
+    assert "nothing was logged there at all" in issue["problem"]  # no window to speak of
+    assert "no log file for" not in json.dumps(said)  # days: not judged without a window
 
 
 def test_cli_events_nothing_loadable_is_an_error(tmp_path: Path) -> None:

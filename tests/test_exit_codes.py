@@ -27,6 +27,7 @@ import pytest
 from tests.fake_aws import FakeAws
 from tests.fake_aws.server import DROP
 from tests.fake_tickets import FakeJira, FakeServiceNow
+from tests.offline_regions import SAMPLE_REGIONS
 from tests.post.conftest import SYS_ID, make_report, variables
 from tests.sample_window import COVERED_FLAGS
 from torinvest import cli
@@ -78,6 +79,8 @@ KEY = "AKIATFQR7NSCUXC3DDDP"
 UNKNOWN = "0123456789abcdef0123456789abcdef"
 GD = Path(__file__).parent / "fixtures" / "guardduty"
 CASE = str(sample_case().root)
+#: the regions the sample trail has a folder for
+SAMPLE_TRAIL_REGIONS = ",".join(SAMPLE_REGIONS)
 ERROR = "torinvest: error: "
 
 
@@ -268,9 +271,24 @@ SCENARIOS: list[tuple[str, Build, Outcome] | pytest.param] = [
     ("demo-complete", lambda c: ["demo"], Outcome(0, "complete", FINDING)),
     # events
     (
-        "events-complete",
-        lambda c: ["events", "--case", CASE, "--access-key", KEY, "--out", str(c.tmp / "e.csv")],
+        "events-complete",  # the sample trail's three regions named: nothing else is missing
+        lambda c: [
+            "events",
+            "--case",
+            CASE,
+            "--access-key",
+            KEY,
+            "--regions",
+            SAMPLE_TRAIL_REGIONS,
+            "--out",
+            str(c.tmp / "e.csv"),
+        ],
         Outcome(0, "complete", "64 events"),
+    ),
+    (
+        "events-no-window-missing-regions",  # read whole: its regions are still judged
+        lambda c: ["events", "--case", CASE, "--access-key", KEY, "--out", str(c.tmp / "e.csv")],
+        Outcome(0, "partial", "no folder for region(s) ap-northeast-1, "),
     ),
     (
         "events-partial",  # two of the window's three days have no log file
@@ -297,10 +315,26 @@ SCENARIOS: list[tuple[str, Build, Outcome] | pytest.param] = [
             CASE,
             "--access-key",
             "AKIAAAAAAAAAAAAAAAAA",
+            "--regions",
+            SAMPLE_TRAIL_REGIONS,
             "--out",
             str(c.tmp / "e.csv"),
         ],
         Outcome(0, "complete", "not an access problem"),
+    ),
+    (
+        # a mistyped key, no window, over a trail missing regions: not "hold no event" alone
+        "events-no-events-missing-regions",
+        lambda c: [
+            "events",
+            "--case",
+            CASE,
+            "--access-key",
+            "AKIAAAAAAAAAAAAAAAAA",
+            "--out",
+            str(c.tmp / "e.csv"),
+        ],
+        Outcome(0, "partial", "no event of AKIAAAAAAAAAAAAAAAAA in what could be read"),
     ),
     (
         "events-could-not-look",

@@ -143,7 +143,9 @@ def test_the_log_filter_finds_an_ipv4_address_written_in_hex(tmp_path: Path, com
 @pytest.mark.parametrize("engine", ["files", "duckdb"])
 def test_the_ip_pivot_counts_an_ipv4_address_written_in_hex(tmp_path: Path, engine: str) -> None:
     logs = [str(_hex_logs(tmp_path, compact=True))]
-    pivot = load_ip_pivot(["185.220.101.34"], logs=logs, engine=EngineOptions(kind=engine))
+    pivot = load_ip_pivot(  # the trail's one region named: no other region is missing
+        ["185.220.101.34"], logs=logs, engine=EngineOptions(kind=engine), regions=["us-east-1"]
+    )
     assert pivot.status == LOOKED
     (row,) = pivot.table.to_dict("records")
     assert (row["access_key_id"], row["source_ips"], row["calls"]) == (

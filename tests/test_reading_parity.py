@@ -38,6 +38,7 @@ import pytest
 from tests import test_impairment as ti
 from tests.cli_run import issues, run
 from tests.lookup_export import lookup_event
+from tests.offline_regions import SAMPLE_REGIONS
 from tests.test_key_origin import SESSION_KEY
 from torinvest import investigation
 from torinvest.errors import group_issues
@@ -320,8 +321,16 @@ def test_the_file_written_does_not_look_complete_when_the_reading_was_partial(
     assert [i["source"] for i in said["data_issues"]].count("impaired:cloudtrail") == 1
     assert f"are not in {out}, as {out}{READING_SUFFIX} says" in err
     assert any(UNJUDGED in n for n in said["notes"])
-    code, _, err = run(  # the sample trail read whole: no issue, no event of that key
-        "events", "--case", str(SAMPLE), "--access-key", "AKIANOBODY0000000000", "--out", str(out)
+    code, _, err = run(  # the sample trail, its regions named: no issue, no event of that key
+        "events",
+        "--case",
+        str(SAMPLE),
+        "--access-key",
+        "AKIANOBODY0000000000",
+        "--regions",
+        ",".join(SAMPLE_REGIONS),
+        "--out",
+        str(out),
     )
     assert code == 0, err
     said = json.loads(beside.read_text())

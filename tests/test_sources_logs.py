@@ -584,9 +584,48 @@ def test_s3_without_narrowing_lists_the_prefix_and_skips_digests(
     upload(aws.client("s3"), "trail", account_trail)
     calls.clear()
     result = load_logs("s3://trail/AWSLogs", aws=aws, progress=False, workers=2)
+    # the digest folder was in the prefix listed: whether the trail logged a region missing a
+    # folder is told from that listing, not a listing of CloudTrail-Digest/ again
     assert calls == [{"Prefix": "AWSLogs"}]
     assert result.files_read == 15
-    assert result.issues == []
+    # no window: the days are not judged, the regions are — the trail holds us-east-1 only
+    (issue,) = result.issues
+    assert issue.source == f"s3://trail/AWSLogs/{ACCOUNT}/CloudTrail/"
+    assert issue.problem.startswith("no folder for region(s) af-south-1, ")
+    assert "us-east-1" not in issue.problem.partition(":")[0]
+    assert "nothing was logged there at all" in issue.problem
+
+
+@pytest.mark.parametrize(
+    ("prefix", "listed"),
+    [
+        ("AWSLogs", [{"Prefix": "AWSLogs"}]),  # the digest folder is in the prefix listed
+        (  # it is not: its region folders are listed once, to tell the regions it logged
+            f"AWSLogs/{ACCOUNT}/CloudTrail/",
+            [
+                {"Prefix": f"AWSLogs/{ACCOUNT}/CloudTrail/"},
+                {"Prefix": f"AWSLogs/{ACCOUNT}/CloudTrail-Digest/", "Delimiter": "/"},
+            ],
+        ),
+    ],
+)
+def test_s3_without_a_window_a_region_with_a_digest_folder_is_logged(
+    s3: tuple[Aws, list[dict[str, Any]]], account_trail: Path, prefix: str, listed: list[Any]
+) -> None:
+    """No window: a region with no log folder whose digest folder shows the trail logged it is
+    no "no folder" issue (as with a window; its days, like every region's, are not judged)."""
+    aws, calls = s3
+    client = aws.client("s3")
+    upload(client, "trail", account_trail)
+    quiet = f"AWSLogs/{ACCOUNT}/CloudTrail-Digest/eu-west-1/2023/07/10/d.json.gz"
+    client.put_object(Bucket="trail", Key=quiet, Body=gzip.compress(b'{"logFiles": []}'))
+    calls.clear()
+    result = load_logs(f"s3://trail/{prefix}", aws=aws, progress=False, workers=2)
+    assert calls == listed
+    (issue,) = result.issues
+    lacking = issue.problem.partition(":")[0].removeprefix("no folder for region(s) ")
+    assert "eu-central-1" in lacking.split(", ")
+    assert not {"eu-west-1", "us-east-1"} & set(lacking.split(", "))
 
 
 def test_s3_listing_a_missing_bucket_is_an_aws_error(s3: tuple[Aws, list[dict[str, Any]]]) -> None:

@@ -244,7 +244,7 @@ def test_on_s3_files_put_on_time_say_nothing(moto: str) -> None:
     for f in listing.files:
         assert f.written is not None
         assert timedelta(0) <= f.written - now <= timedelta(minutes=10)
-    res = load_logs(url)
+    res = load_logs(url, regions=["us-east-1"])  # the trail's one region: nothing missing
     assert res.issues == []
     assert not [a for a in res.asides if "times in their names" in a]
 

@@ -36,6 +36,7 @@ from tests.cwlogs_export import (
     query_results,
     stream,
 )
+from tests.offline_regions import SAMPLE_REGIONS
 from torinvest.case import sample_case
 from torinvest.errors import EXIT_COULD_NOT_LOOK, DataIssue
 from torinvest.events import load_activity
@@ -134,7 +135,7 @@ def test_a_copy_beside_the_log_files_adds_no_row_and_no_conflict(
     (tmp_path / "logs").symlink_to(LOGS, target_is_directory=True)
     (tmp_path / "cwlogs.json").write_bytes(_json(filter_log_events(RECORDS)))
     (tmp_path / "insights.json").write_bytes(_json(query_results(RECORDS[:500])))
-    res = load_logs([tmp_path])
+    res = load_logs([tmp_path], regions=list(SAMPLE_REGIONS))  # its regions: none missing
     assert res.issues == []
     pd.testing.assert_frame_equal(_rows(res.frame), _rows(from_logs))
     assert len(res.counts.log_group_copies) == 2

@@ -34,6 +34,7 @@ from tests.cli_run import issues, run
 from tests.fake_aws import FakeAws
 from tests.fake_aws.recording_proxy import RecordingProxy, Seen
 from tests.moto_s3 import put_objects
+from tests.offline_regions import SAMPLE_REGIONS
 from torinvest import display, investigation
 from torinvest.case import sample_case
 from torinvest.errors import EXIT_COULD_NOT_LOOK, DataIssue, OptionsError, group_issues
@@ -43,6 +44,8 @@ from torinvest.sources.logs import listing as logs_listing
 from torinvest.sources.logs import load_logs
 
 CASE = sample_case()
+#: the sample trail's regions, named: no other region's folder is missing
+TRAIL_REGIONS = ",".join(SAMPLE_REGIONS)
 ACCOUNT = "218007301253"
 KEY = "AKIATFQR7NSCUXC3DDDP"  # 64 calls in the sample case, all on 2023-07-10
 FINDING = "6dde0a8f8d46f6acad893b30f905e97c"  # the sample finding naming KEY
@@ -403,7 +406,7 @@ def test_an_empty_source_beside_a_good_one_is_an_issue(tmp_path: Path) -> None:
     empty.mkdir()
     code, out, err = run(
         "events", "--case", str(CASE.root), "--logs", str(empty), "--access-key", KEY,
-        "--out", str(tmp_path / "e.parquet"),
+        "--regions", TRAIL_REGIONS, "--out", str(tmp_path / "e.parquet"),
     )  # fmt: skip
     assert code == 0, err
     assert out.startswith("64 events from 62 log file(s)")
@@ -414,7 +417,7 @@ def test_an_empty_source_beside_a_good_one_is_an_issue(tmp_path: Path) -> None:
 def test_zero_events_in_files_read_is_a_different_answer(tmp_path: Path) -> None:
     code, out, err = run(
         "events", "--case", str(CASE.root), "--access-key", "AKIAIOSFODNN7EXAMPLE",
-        "--out", str(tmp_path / "e.csv"),
+        "--regions", TRAIL_REGIONS, "--out", str(tmp_path / "e.csv"),
     )  # fmt: skip
     assert code == 0
     assert out.startswith("0 events from 62 log file(s)")
@@ -665,7 +668,7 @@ def test_a_listing_denied_beside_a_readable_source_loses_nothing(
     _deny_listing(proxy, "denied")
     code, out, err = run(
         "events", "--case", str(CASE.root), "--logs", "s3://denied/", "--access-key", KEY,
-        "--out", str(tmp_path / "e.parquet"),
+        "--regions", TRAIL_REGIONS, "--out", str(tmp_path / "e.parquet"),
     )  # fmt: skip
     assert code == 0, err
     (line,) = issues(err)

@@ -60,10 +60,12 @@ def test_duckdb_rows_are_the_file_loaders(layout: str, load: str, org_layout: Pa
     same_frames(got.frame, ref.frame, strict=load in ("everything", "key"))
     assert set(got.frame["source"]) == {"duckdb"}
     assert got.issues == ref.issues
-    # a window read for every region (offline): the partition's regions without a folder
-    every = "start" in kwargs and not kwargs.get("regions")
+    # a read for every region (offline), with a window or none: the partition's regions
+    # without a folder (with no window, no day is judged)
+    every = not kwargs.get("regions")
     trail = f"{folder}/AWSLogs/" + (f"{ORG}/" if layout == "organization" else "")
-    unfolded = [(f"{trail}{ACCOUNT}/CloudTrail/", offline_unfolded())] if every else []
+    problem = offline_unfolded(windowed="start" in kwargs)
+    unfolded = [(f"{trail}{ACCOUNT}/CloudTrail/", problem)] if every else []
     assert [(i.source, i.problem) for i in ref.issues] == unfolded
     assert got.queries[0].files == ref.files_read
     assert got.files_skipped == ref.files_skipped
@@ -198,9 +200,10 @@ def test_both_engines_read_the_same_times(tmp_path: Path) -> None:
     ]
     name = f"{ACCOUNT}_CloudTrail_{REGION}_20230710T1200Z_times.json.gz"
     (day / name).write_bytes(gzip.compress(json.dumps({"Records": records}).encode()))
-    files = load_logs(tmp_path, access_keys=KEY, workers=1)
+    # the folder's one region named: no other region's folder is missing
+    files = load_logs(tmp_path, access_keys=KEY, regions=[REGION], workers=1)
     with DuckDBEngine(tmp_path) as engine:
-        duck = load_sql(engine, access_keys=KEY)
+        duck = load_sql(engine, access_keys=KEY, regions=[REGION])
     expected = [None if t is None else pd.Timestamp(t) for t in TIMES.values()]
     for frame in (files.frame, duck.frame):
         got = frame.set_index("event_id")["event_time"]

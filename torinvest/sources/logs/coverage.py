@@ -539,6 +539,7 @@ def coverage_issues(
     region, None) and (account, region, day) an earlier source said lacking (not said again:
     one issue per account and region, whichever source; the ones said here are added)."""
     days = window_days(narrowing, today)
+    windowed = narrowing.start is not None or narrowing.end is not None
     said = set() if said is None else said
     until = _window_end(narrowing) if days else None
     plan: list[tuple[str, list[DataIssue], list[tuple[str, list[date]]]]] = []
@@ -629,7 +630,12 @@ def coverage_issues(
             maybe = sorted({*unsure, *(r for r in unfolded if r in enabled.opt_in)})
             if sure:
                 problem = _others_problem(
-                    account, sure, enabled, flat=flat, digested=digests is not None
+                    account,
+                    sure,
+                    enabled,
+                    flat=flat,
+                    digested=digests is not None,
+                    windowed=windowed,
                 )
                 head.append(DataIssue(folder, problem))
             if maybe and asides is not None:
@@ -638,7 +644,13 @@ def coverage_issues(
             head.append(
                 DataIssue(
                     folder,
-                    _unfolded_problem(unfolded, enabled, flat=flat, digested=digests is not None),
+                    _unfolded_problem(
+                        unfolded,
+                        enabled,
+                        flat=flat,
+                        digested=digests is not None,
+                        windowed=windowed,
+                    ),
                 )
             )
         if flat:
@@ -850,6 +862,7 @@ def _others_problem(
     *,
     flat: bool = False,
     digested: bool = False,
+    windowed: bool = True,
 ) -> str:
     """A folder of another account (``account``) than the credentials' (or one not identified)
     lacking regions that are not opt-in (enabled for every account: for the folder's too)."""
@@ -858,7 +871,15 @@ def _others_problem(
         f"every account, {account}'s too ({'it is not an opt-in region' if one else 'they are '}"
         f"{'' if one else 'not opt-in regions'}; listed for {_reader(enabled)}"
     )
-    return _unfolded_problem(regions, enabled, whose=whose, after=")", flat=flat, digested=digested)
+    return _unfolded_problem(
+        regions,
+        enabled,
+        whose=whose,
+        after=")",
+        flat=flat,
+        digested=digested,
+        windowed=windowed,
+    )
 
 
 def _opt_in_note(
@@ -892,11 +913,13 @@ def _unfolded_problem(
     after: str = "",
     flat: bool = False,
     digested: bool = False,
+    windowed: bool = True,
 ) -> str:
     """Regions enabled for the account (``whose``: for which account; ``after``: what that
     leaves unknown), not asked, with no folder (nor digest folder) here; of a :class:`Flat`
     group (``flat``), no log file named for them (nor, ``digested``: no digest file, when
-    some of its account are beside it)."""
+    some of its account are beside it). ``windowed``: a window was given (else nothing was
+    logged there at all, as far as these files go)."""
     one = len(regions) == 1
     it = "it" if one else "them"
     their = "that region's" if one else "those regions'"
@@ -909,8 +932,9 @@ def _unfolded_problem(
         f"{'that region' if one else 'those regions'} here at all, so its events, if any, were "
         f"not read; {'it is' if one else 'they are'} enabled for {whose} ({source}){after} and "
         f"{'was' if one else 'were'} not asked with --regions: the trail does not log {it} (a "
-        f"single-region trail, or one that leaves {it} out), or nothing was logged there in the "
-        f"window, or {'its' if one else 'their'} files are not here{digest}; read "
+        f"single-region trail, or one that leaves {it} out), or nothing was logged there "
+        f"{'in the window' if windowed else 'at all'}, or {'its' if one else 'their'} files are "
+        f"not here{digest}; read "
         f"{their} log files from the trail that records "
         f"{it}, or LookupEvents (--lookup), or name the key's regions with --regions"
     )

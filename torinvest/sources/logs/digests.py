@@ -714,6 +714,13 @@ class DigestFolders:
                 self._digest_regions[base] = frozenset()
         return region in self._digest_regions[base]
 
+    def listed(self, folders: Mapping[str, frozenset[str]]) -> None:
+        """The region folders of ``CloudTrail-Digest/`` folders (its location → its regions)
+        the log listing already saw (a prefix listed whole, the digest folders in it):
+        :meth:`has` asks no listing of them again."""
+        for base, regions in folders.items():
+            self._digest_regions.setdefault(base, regions)
+
     def _has(self, base: str) -> bool:
         """Whether the trail has a digest folder ``base`` (looked at once)."""
         if base not in self._regions:

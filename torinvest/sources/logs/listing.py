@@ -47,7 +47,7 @@ from torinvest.sources.logs.coverage import (
     held_by,
     named_place,
 )
-from torinvest.sources.logs.digests import DigestFolders, LocalDigests, S3Digests
+from torinvest.sources.logs.digests import DIGEST, DigestFolders, LocalDigests, S3Digests
 from torinvest.sources.logs.model import S3_THREADS, KeyLayout, LogFile, Narrowing
 from torinvest.sources.logs.signatures import PublicKeys
 from torinvest.sources.logs.versions import (
@@ -112,6 +112,16 @@ def _is_digest(key: str) -> bool:
     return "/CloudTrail-Digest/" in key or "_CloudTrail-Digest_" in key
 
 
+def _digest_folder(key: str) -> tuple[str, str] | None:
+    """``(…/CloudTrail-Digest/ folder, region)`` of a key in a trail's digest folder, or None."""
+    at = ("/" + key).rfind(f"/{DIGEST}/")
+    if at < 0:
+        return None
+    base = key[: at + len(DIGEST) + 1]
+    region = key[len(base) :].partition("/")[0]
+    return (base, region) if region else None
+
+
 def _is_flat_digest(key: str) -> bool:
     """A digest file named like CloudTrail's outside a ``CloudTrail-Digest/`` folder."""
     path = "/" + key.replace("\\", "/")
@@ -163,6 +173,10 @@ class Listing:
     #: flat folder of downloads): read beside the log files named like CloudTrail's there
     #: (:meth:`~torinvest.sources.logs.digests.DigestFolders.add_flat`)
     flat_digests: list[str] = field(default_factory=list)
+    #: the ``CloudTrail-Digest/`` folders an S3 prefix listed whole holds entirely (their
+    #: location → the regions with a digest file there): whether the trail logged a region is
+    #: known without listing them again (:meth:`~.digests.DigestFolders.listed`)
+    digest_regions: dict[str, frozenset[str]] = field(default_factory=dict)
 
 
 def _wanted_log(rel: str) -> bool:
@@ -194,7 +208,7 @@ def list_local(root: Path, narrowing: Narrowing) -> Listing:
     trails: set[str] = set()
     for found in [*walk.files, *_by_content(walk.passed, listing)]:
         rel = found.rel
-        if narrowing.active:
+        if narrowing.active or dated_place(found.path) is not None:
             listing.coverage.add(found.path, top, narrowing)
         if rel:  # a file given by name ("" below its root) is read whatever its layout
             trail = _trail_of(rel)
@@ -413,6 +427,7 @@ def list_s3(aws: Aws, url: str, narrowing: Narrowing) -> Listing:
     if prefixes is None:
         prefixes = [prefix]
     trails = set(lister.trails)
+    digest_regions: dict[str, set[str]] = {}  # a prefix listed whole: its digest folders seen
     kept: dict[str, Entry] = {}  # deleted or rewritten: location → what the versions say
     lost: dict[str, Entry] = {}
     with ThreadPoolExecutor(min(S3_THREADS, max(1, len(prefixes)))) as pool:
@@ -421,13 +436,17 @@ def list_s3(aws: Aws, url: str, narrowing: Narrowing) -> Listing:
                 key = entry.key
                 if _is_flat_digest(key) and not entry.lost:
                     listing.flat_digests.append(f"s3://{bucket}/{key}")
+                digest = _digest_folder(key) if not listing.planned else None
+                if digest is not None:  # deleted ones too: the trail logged that region
+                    digest_regions.setdefault(digest[0], set()).add(digest[1])
                 if not _is_log_name(key) or _is_digest(key):
                     continue
                 trail = _trail_of(key)
                 if trail is not None:
                     trails.add(trail)
                 location = f"s3://{bucket}/{key}"
-                if narrowing.active:  # a file deleted is the deletion's issue, not a gap's
+                if narrowing.active or dated_place(key) is not None:
+                    # a file deleted is the deletion's issue, not a gap's
                     coverage.add(location, f"s3://{bucket}/{prefix}", narrowing)
                 if entry.lost:  # deleted, no version kept: nothing to read
                     layout = key_layout(key)
@@ -464,6 +483,14 @@ def list_s3(aws: Aws, url: str, narrowing: Narrowing) -> Listing:
         key = folder.removeprefix(f"s3://{bucket}/")
         names = [p[len(key) :].strip("/") for p in lister.folders(key)]
         coverage.judge(folder, coverage.scope[folder], names)
+    if not listing.planned:  # each trail folder's digest folder, when the prefix held it
+        for folder in coverage.scope:
+            if folder in coverage.flat or not folder.endswith("/CloudTrail/"):
+                continue  # a flat group's digest files are its own (add_flat)
+            base = folder.removeprefix(f"s3://{bucket}/").removesuffix("CloudTrail/") + DIGEST + "/"
+            if folder.startswith(f"s3://{bucket}/") and base.startswith(prefix):
+                regions = frozenset(digest_regions.get(base, ()))
+                listing.digest_regions[f"s3://{bucket}/{base}"] = regions
     listing.files.sort(key=lambda f: f.location)
     listing.trails = [f"s3://{bucket}/{t}" for t in sorted(trails)]
     listing.left_out.update(lister.left_out)
@@ -880,6 +907,7 @@ def list_logs(
             out.empty.append(DataIssue(name, _empty_problem(name, listing, narrowing)))
         digests = _digests(name, aws, narrowing, versions=listing.versioned)
         digests.add_flat(listing.flat_digests)
+        digests.listed(listing.digest_regions)
         enabled = None  # no --regions: every region of a trail on S3, the enabled ones too
         every = any(scope is None for scope in listing.coverage.scope.values())
         if aws is not None and name.startswith("s3://") and not narrowing.regions and every:
