@@ -109,6 +109,35 @@ def test_a_flat_folder_of_one_regions_files_names_the_regions_it_lacks(
 
 
 @pytest.mark.parametrize("engine", ["files", "duckdb"])
+def test_a_flat_folder_read_with_no_window_names_the_regions_it_lacks(
+    tmp_path: Path, engine: str
+) -> None:
+    """No window, a mistyped key, 5 us-east-1 files copied flat: "the sources were read and hold
+    no event" alone (complete) would be a confident wrong answer — the other regions were never
+    copied. The regions are judged as with a window (days are not: there is no window)."""
+    folder = _flat(tmp_path, US_EAST_1[:5])
+    out_file = tmp_path / "e.csv"
+    code, out, err = run(
+        "events", "--logs", str(folder), "--access-key", NOBODY, "--engine", engine,
+        "--out", str(out_file),
+    )  # fmt: skip
+    assert code == 0, err
+    assert out.startswith("0 events")
+    assert "hold no event" not in err and "not an access problem" not in err
+    assert f"no event of {NOBODY} in what could be read" in err
+    missing = sorted(DEFAULT_REGIONS["aws"] - {"us-east-1"})
+    offline = (
+        "the regions enabled in every account of the aws partition; whether the account "
+        "enabled an opt-in region is not known offline"
+    )
+    no_window = _no_file_named(missing, offline).replace("in the window", "at all")
+    assert issues(err) == [f"torinvest: issue: {folder} ({FLAT}): " + no_window]
+    said = json.loads((tmp_path / "e.csv.reading.json").read_text())
+    assert said["state"] == "incomplete"
+    assert "no log file for" not in json.dumps(said)  # days: not judged without a window
+
+
+@pytest.mark.parametrize("engine", ["files", "duckdb"])
 def test_regions_asked_and_days_of_the_window_are_judged_by_the_names(
     flat: str, engine: str, tmp_path: Path
 ) -> None:

@@ -208,8 +208,7 @@ def list_local(root: Path, narrowing: Narrowing) -> Listing:
     trails: set[str] = set()
     for found in [*walk.files, *_by_content(walk.passed, listing)]:
         rel = found.rel
-        if narrowing.active or dated_place(found.path) is not None:
-            listing.coverage.add(found.path, top, narrowing)
+        listing.coverage.add(found.path, top, narrowing)
         if rel:  # a file given by name ("" below its root) is read whatever its layout
             trail = _trail_of(rel)
             if trail is not None:  # every trail below the root is read (and named)
@@ -445,9 +444,8 @@ def list_s3(aws: Aws, url: str, narrowing: Narrowing) -> Listing:
                 if trail is not None:
                     trails.add(trail)
                 location = f"s3://{bucket}/{key}"
-                if narrowing.active or dated_place(key) is not None:
-                    # a file deleted is the deletion's issue, not a gap's
-                    coverage.add(location, f"s3://{bucket}/{prefix}", narrowing)
+                # a file deleted is the deletion's issue, not a gap's
+                coverage.add(location, f"s3://{bucket}/{prefix}", narrowing)
                 if entry.lost:  # deleted, no version kept: nothing to read
                     layout = key_layout(key)
                     if layout is None or narrowing.accepts(layout):
