@@ -39,6 +39,7 @@ from tests.hostile.test_digests import (
 from torinvest.aws import DEFAULT_REGIONS
 from torinvest.case import sample_case
 from torinvest.sources.logs import list_logs
+from torinvest.sources.logs import listing as listing_module
 from torinvest.sources.logs.coverage import FLAT_WORDS
 from torinvest.sources.logs.model import KnownRegions, Narrowing
 
@@ -629,6 +630,31 @@ def test_regions_held_by_saved_lookupevents_answers_beside_the_log_files_are_cov
         "regions' management events only (LookupEvents holds no data events), as far as each "
         "answer was asked for (its time range is not in it)"
     ) in " ".join(err.split())
+
+
+@pytest.mark.parametrize("engine", ["files", "duckdb"])
+def test_answers_past_the_bound_are_not_opened_and_that_is_said(
+    tmp_path: Path, engine: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A flat folder read with no window opens other files looking for saved answers: at most
+    MAX_ANSWERS_OPENED (here 1); the one not opened is said, and its region stays missing."""
+    monkeypatch.setattr(listing_module, "MAX_ANSWERS_OPENED", 1)
+    folder = _mixed(tmp_path)
+    code, _out, err = run(
+        "events", "--logs", str(folder), "--access-key", KEY, "--engine", engine,
+        "--out", str(tmp_path / "e.csv"),
+    )  # fmt: skip
+    assert code == 0, err
+    said = " ".join(err.split())
+    assert (
+        "1 file(s) beside the log files named like CloudTrail's were not opened to look for "
+        "saved LookupEvents answers (past 1 files or 128 MB opened): the regions they may hold "
+        "stay named missing"
+    ) in said
+    (issue,) = issues(err)
+    lacking = issue.partition("no log file named for region(s) ")[2].partition(":")[0]
+    assert "eu-west-1" in lacking.split(", ")  # the answer not opened: its region missing
+    assert "ap-southeast-1" not in lacking.split(", ")  # the one opened stands for its region
 
 
 def test_answers_of_another_account_do_not_cover_the_flat_files_account(tmp_path: Path) -> None:

@@ -221,7 +221,15 @@ def list_local(root: Path, narrowing: Narrowing) -> Listing:
         listing.files.append(LogFile(found.path, found.size, written=written))
     listing.trails = sorted(trails)
     if listing.coverage.flat:
-        listing.coverage.answers = _answers(listing.files)
+        listing.coverage.answers, unopened = _answers(listing.files)
+        if unopened:
+            note = (
+                f"{unopened:,} file(s) beside the log files named like CloudTrail's were not "
+                f"opened to look for saved LookupEvents answers (past {MAX_ANSWERS_OPENED} "
+                f"files or {MAX_ANSWERS_BYTES // 2**20} MB opened): the regions they may hold "
+                "stay named missing"
+            )
+            listing.note = f"{listing.note}; {note}" if listing.note else note
     return listing
 
 
@@ -236,17 +244,19 @@ _ANSWER_KEY = re.compile(rb'"AccessKeyId"\s*:\s*"([A-Z0-9]{16,128})"')
 _ANSWER_ACCOUNT = re.compile(rb'\\?"recipientAccountId\\?"\s*:\s*\\?"(\d{12})\\?"')
 
 
-def _answers(files: Sequence[LogFile]) -> list[Answer]:
+def _answers(files: Sequence[LogFile]) -> tuple[list[Answer], int]:
     """The saved LookupEvents answers among the local ``files`` that are neither in the dated
     layout nor named like CloudTrail's (bounded: :data:`MAX_ANSWERS_OPENED`), each with the
-    regions it holds events of (none: the region its path names) and its records' accounts."""
+    regions it holds events of (none: the region its path names) and its records' accounts;
+    and how many such files were not opened (past the bounds)."""
     out: list[Answer] = []
     opened, budget = 0, MAX_ANSWERS_BYTES
-    for f in files:
-        if f.bucket or dated_place(f.location) or named_place(f.location):
-            continue
+    others = [
+        f for f in files if not (f.bucket or dated_place(f.location) or named_place(f.location))
+    ]
+    for n, f in enumerate(others):
         if opened >= MAX_ANSWERS_OPENED or f.size > budget:
-            break
+            return out, len(others) - n
         opened, budget = opened + 1, budget - f.size
         try:
             with open(f.location, "rb") as fh:
@@ -271,7 +281,7 @@ def _answers(files: Sequence[LogFile]) -> list[Answer]:
             key_ids = frozenset(m.decode() for m in _ANSWER_KEY.findall(data))
             first, last = _answer_span(data)
             out.append(Answer(f.location, regions, accounts, only, key_ids, first, last))
-    return out
+    return out, 0
 
 
 #: A record's ``eventTime`` in a saved LookupEvents answer (inside its escaped
